@@ -1,0 +1,45 @@
+"""jtrack: analyse exported website journey-tracking events.
+
+The public library API. Importing jtrack never imports typer or rich and never prints;
+heavy modules (Polars) are imported on first use so that `jtrack --help` starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EventSchema",
+    "ReadResult",
+    "SessionizeOptions",
+    "Store",
+    "__version__",
+    "read_events",
+    "sessionize",
+]
+
+_LAZY = {
+    "read_events": "jtrack.ingest",
+    "ReadResult": "jtrack.ingest",
+    "sessionize": "jtrack.sessionize",
+    "SessionizeOptions": "jtrack.sessionize",
+    "Store": "jtrack.store",
+    "EventSchema": "jtrack.schema",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jtrack.ingest import ReadResult, read_events
+    from jtrack.schema import EventSchema
+    from jtrack.sessionize import SessionizeOptions, sessionize
+    from jtrack.store import Store
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jtrack' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

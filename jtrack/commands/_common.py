@@ -1,0 +1,188 @@
+"""Shared CLI pieces: error handling, consoles, common options and output formats."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from jtrack.errors import ExitCode, JtrackError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Format(enum.StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    md = "md"
+    html = "html"
+    parquet = "parquet"
+
+
+SUFFIX_FORMATS = {
+    ".json": Format.json,
+    ".jsonl": Format.jsonl,
+    ".ndjson": Format.jsonl,
+    ".csv": Format.csv,
+    ".md": Format.md,
+    ".html": Format.html,
+    ".htm": Format.html,
+    ".parquet": Format.parquet,
+    ".pq": Format.parquet,
+    ".txt": Format.table,
+}
+
+
+def debug_enabled() -> bool:
+    return "--debug" in sys.argv or bool(os.environ.get("JTRACK_DEBUG")) or _DEBUG[0]
+
+
+_DEBUG = [False]
+
+
+def set_debug(value: bool) -> None:
+    _DEBUG[0] = value
+
+
+def error_line(message: str) -> None:
+    from jtrack.serialize import strip_control
+
+    sys.stderr.write("error: " + strip_control(message) + "\n")
+    sys.stderr.flush()
+
+
+def handle_errors(fn: F) -> F:
+    """Turn JtrackError into one line on stderr and its exit code; Ctrl-C into 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except JtrackError as exc:
+            if debug_enabled():
+                traceback.print_exc()
+            error_line(str(exc))
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            error_line("interrupted; nothing was changed")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:
+            raise typer.Exit(0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=False)
+
+
+def stdout_console(width: int | None = None) -> Any:
+    from rich.console import Console
+
+    env_width = os.environ.get("JTRACK_WIDTH")
+    w = width or (int(env_width) if env_width else None)
+    return Console(highlight=False, width=w, emoji=False, markup=False)
+
+
+def resolve_format(fmt: Format | None, output: Path | None, allowed: tuple[Format, ...]) -> Format:
+    """The output format: --format, else the -o suffix, else table."""
+    if fmt is None:
+        fmt = SUFFIX_FORMATS.get(output.suffix.lower(), Format.table) if output else Format.table
+    if fmt not in allowed:
+        raise UsageError(
+            f"--format {fmt.value} is not available here",
+            hint="choose one of " + ", ".join(f.value for f in allowed),
+        )
+    if fmt == Format.parquet and output is None:
+        raise UsageError("--format parquet writes a file", hint="add -o FILE.parquet")
+    return fmt
+
+
+def write_text(text: str, output: Path | None) -> None:
+    """Write to -o FILE atomically (temp file, then rename), or to stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(
+            f"{output}: cannot write ({exc.strerror})",
+            hint="check the directory exists and is writable",
+        ) from exc
+
+
+def emit_frame(
+    df: Any,
+    fmt: Format,
+    output: Path | None,
+    title: str | None = None,
+    columns: list[str] | None = None,
+) -> None:
+    """Print or write a result frame in the chosen format."""
+    from jtrack import serialize
+
+    if fmt == Format.json:
+        write_text(serialize.to_json(df), output)
+    elif fmt == Format.jsonl:
+        write_text(serialize.to_jsonl(df), output)
+    elif fmt == Format.csv:
+        write_text(serialize.to_csv(df), output)
+    elif fmt == Format.md:
+        write_text(serialize.to_markdown(df), output)
+    elif fmt == Format.parquet:
+        assert output is not None
+        serialize.write_parquet(df, output)
+    else:
+        from jtrack.render.table import frame_table, render_to_text
+
+        shown = df.select(columns) if columns else df
+        table = frame_table(shown, title=title)
+        if output is None:
+            stdout_console().print(table)
+        else:
+            write_text(render_to_text(table, width=120), output)
+
+
+# ---- reusable option types ----------------------------------------------------------------
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="Store directory (default ./.jtrack or $JTRACK_STORE).", show_default=False
+    ),
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Write to FILE (format from its suffix unless --format is given).",
+        show_default=False,
+    ),
+]
+
+
+def format_option(allowed: tuple[Format, ...]) -> Any:
+    return typer.Option(
+        "--format",
+        "-f",
+        help="Output format: " + ", ".join(f.value for f in allowed) + ".",
+        show_default=False,
+        case_sensitive=False,
+    )

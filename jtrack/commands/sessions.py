@@ -1,0 +1,110 @@
+"""`jtrack sessions`: list sessions from the store, filtered, sorted, in every format."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jtrack.commands._common import (
+    Format,
+    OutputOpt,
+    StoreOpt,
+    emit_frame,
+    format_option,
+    handle_errors,
+    resolve_format,
+)
+
+FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.md, Format.parquet)
+TABLE_COLUMNS = [
+    "id",
+    "type",
+    "customer_id",
+    "created_date",
+    "duration_in_seconds",
+    "event_count",
+    "pageview_count",
+    "last_page_title",
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sessions")(sessions_cmd)
+
+
+@handle_errors
+def sessions_cmd(
+    store: StoreOpt = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Sessions still going at or after this time (ISO-8601, UTC if no offset).",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Sessions started before this time.", show_default=False)
+    ] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="Only this visitor (customer id).", show_default=False)
+    ] = None,
+    type_: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="Only this session type (web, app, or a custom type).",
+            show_default=False,
+        ),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Field filter FIELD OP VALUE with OP one of = != ~ > >= < <= "
+            "(e.g. device.category=mobile); repeatable, all must hold.",
+            show_default=False,
+        ),
+    ] = None,
+    sort: Annotated[str, typer.Option(help="Sort by this field.")] = "created_date",
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    limit: Annotated[
+        int | None, typer.Option(help="At most this many sessions.", show_default=False)
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated fields to show (default: all but in a table).", show_default=False
+        ),
+    ] = None,
+    fmt: Annotated[Format | None, format_option(FORMATS)] = None,
+    output: OutputOpt = None,
+) -> None:
+    """List sessions from the store, oldest first, filtered by time, visitor, type or any
+    session field."""
+    from jtrack.query import SessionQuery, column_for_field, list_sessions, parse_when
+    from jtrack.store import Store
+
+    out_fmt = resolve_format(fmt, output, FORMATS)
+    q = SessionQuery(
+        since=parse_when(since, "--since"),
+        until=parse_when(until, "--until"),
+        customer=customer,
+        type=type_,
+        where=tuple(where or ()),
+        sort=sort,
+        descending=desc,
+        limit=limit,
+    )
+    df = list_sessions(Store.open(store), q)
+    if columns:
+        df = df.select([column_for_field(c.strip(), df.columns) for c in columns.split(",")])
+        shown = None
+    else:
+        shown = [c for c in TABLE_COLUMNS if c in df.columns]
+    emit_frame(
+        df,
+        out_fmt,
+        output,
+        title=f"{df.height} sessions",
+        columns=shown if out_fmt == Format.table else None,
+    )

@@ -1,0 +1,97 @@
+"""Exceptions and exit codes shared by the library and the CLI.
+
+Library code raises a JtrackError subclass; only the CLI turns it into a message and an
+exit code. This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit code jtrack uses, in one place."""
+
+    OK = 0
+    DATA = 1  # the data failed a check: rejected rows, unknown session id, ...
+    USAGE = 2  # the invocation or the config is wrong
+    OVER_ALLOWANCE = 3  # `jtrack usage --fail-over-allowance` and usage is above the allowance
+    NOT_PERMITTED = 4  # the active role may not see what was asked for
+    INTERRUPTED = 130
+
+
+class JtrackError(Exception):
+    """A problem jtrack can explain: one line of message plus a hint how to fix it."""
+
+    exit_code: ExitCode = ExitCode.DATA
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+class DataError(JtrackError):
+    """The input data failed a check (exit 1)."""
+
+    exit_code = ExitCode.DATA
+
+
+class RejectedRowError(DataError):
+    """A row of input was rejected and the run was not asked to skip rejects."""
+
+    def __init__(self, file: str, line: int, field: str, reason: str, detail: str) -> None:
+        where = f"{file}:{line}" if line > 0 else file
+        super().__init__(
+            f"{where}: field {field!r}: {detail} [{reason}]",
+            hint="fix the row, or pass --on-error skip to write rejects to a file and go on",
+        )
+        self.file = file
+        self.line = line
+        self.field = field
+        self.reason = reason
+
+
+class NotFoundError(DataError):
+    """A session, customer or contact asked for is not in the store."""
+
+
+class AmbiguousIdError(DataError):
+    """A session-id prefix matches more than one session."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        shown = ", ".join(candidates[:10]) + (" ..." if len(candidates) > 10 else "")
+        super().__init__(
+            f"session id prefix {prefix!r} matches {len(candidates)} sessions: {shown}",
+            hint="type more characters of the id",
+        )
+        self.candidates = candidates
+
+
+class UsageError(JtrackError):
+    """The invocation is wrong: bad option value, missing file (exit 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """A config, rules or contacts file is invalid (exit 2)."""
+
+
+class StoreError(JtrackError):
+    """The store is missing, locked or unreadable."""
+
+    exit_code = ExitCode.DATA
+
+
+class StoreLockedError(StoreError):
+    """Another jtrack run holds the store's lock."""
+
+
+class NotPermittedError(JtrackError):
+    """The active role may not see what was asked for (exit 4)."""
+
+    exit_code = ExitCode.NOT_PERMITTED

@@ -1,0 +1,160 @@
+"""Reading the store: session listing with filters, id prefixes, field names.
+
+Imports Polars only; never prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from jtrack.errors import AmbiguousIdError, NotFoundError, UsageError
+from jtrack.schema import SESSION_SCHEMA
+from jtrack.store import Store
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def column_for_field(name: str, columns: Sequence[str]) -> str:
+    """Map a user's field name (`device.category`, `mktCampaign.source`, `device_category`)
+    to a column, or raise a UsageError naming the nearest valid field."""
+    snake = _CAMEL.sub("_", name.replace(".", "_")).lower()
+    snake = snake.replace("mkt_campaign", "mkt_campaign")
+    for cand in (name, snake):
+        if cand in columns:
+            return cand
+    near = difflib.get_close_matches(snake, list(columns), n=1)
+    raise UsageError(
+        f"unknown field {name!r}",
+        hint=(f"did you mean {near[0]!r}? " if near else "") + "see `jtrack schema --sessions`",
+    )
+
+
+_WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(!=|>=|<=|=|~|>|<)\s*(.*)$")
+
+
+def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
+    """`field=value`, `field!=value`, `field~substring`, `field>=number`, ... as an expression."""
+    m = _WHERE.match(clause)
+    if not m:
+        raise UsageError(
+            f"--where {clause!r}: expected FIELD OP VALUE",
+            hint="e.g. --where device.category=mobile or --where event_count>=5",
+        )
+    field, op, value = m.groups()
+    col_name = column_for_field(field, list(schema))
+    dtype = schema[col_name]
+    col = pl.col(col_name)
+    lit: object = value
+    if dtype.is_numeric():
+        try:
+            lit = float(value)
+        except ValueError:
+            raise UsageError(
+                f"--where {clause!r}: {col_name} is a number, {value!r} is not",
+                hint="compare numeric fields with numbers",
+            ) from None
+    elif dtype == pl.Boolean:
+        lit = value.strip().lower() in ("true", "1", "yes")
+    elif isinstance(dtype, pl.Datetime):
+        lit = _parse_when(value, "--where")
+    elif isinstance(dtype, pl.List):
+        if op in ("=", "~"):
+            return (
+                col.list.eval(
+                    pl.element().cast(pl.String).str.contains(value, literal=True)
+                ).list.any()
+                if op == "~"
+                else col.list.contains(value)
+            )
+        if op == "!=":
+            return ~col.list.contains(value)
+        raise UsageError(f"--where {clause!r}: lists support =, != and ~ only")
+    if op == "~":
+        return col.cast(pl.String).str.to_lowercase().str.contains(value.lower(), literal=True)
+    ops = {"=": col.eq, "!=": col.ne, ">": col.gt, "<": col.lt, ">=": col.ge, "<=": col.le}
+    return ops[op](pl.lit(lit))
+
+
+def _parse_when(value: str, option: str) -> datetime:
+    from datetime import UTC
+
+    v = value.strip()
+    try:
+        d = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{option}: cannot read {value!r} as a date or time",
+            hint="use ISO-8601, e.g. 2026-10-03 or 2026-10-03T09:00Z",
+        ) from None
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+
+
+def parse_when(value: str | None, option: str) -> datetime | None:
+    return None if value is None else _parse_when(value, option)
+
+
+@dataclass(frozen=True)
+class SessionQuery:
+    """Filters and ordering for `jtrack sessions`."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    customer: str | None = None
+    type: str | None = None
+    where: tuple[str, ...] = ()
+    sort: str = "created_date"
+    descending: bool = False
+    limit: int | None = None
+
+
+def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
+    """Sessions from the store matching the query, in a deterministic order."""
+    lf = store.scan_sessions(customer_id=q.customer)
+    schema = dict(lf.collect_schema())
+    if q.since is not None:
+        lf = lf.filter(pl.col("ended_date") >= q.since)
+    if q.until is not None:
+        lf = lf.filter(pl.col("created_date") < q.until)
+    if q.type is not None:
+        lf = lf.filter(pl.col("type") == q.type)
+    for clause in q.where:
+        lf = lf.filter(where_expr(clause, schema))
+    sort_col = column_for_field(q.sort, list(schema))
+    lf = lf.sort([sort_col, "id"], descending=[q.descending, False], nulls_last=True)
+    if q.limit is not None:
+        lf = lf.head(q.limit)
+    return lf.collect(engine="in-memory")
+
+
+def resolve_session_id(store: Store, prefix: str) -> str:
+    """The full id of the one session whose id starts with `prefix`."""
+    p = prefix.strip().lower()
+    if not p:
+        raise UsageError("empty session id", hint="pass a session id or a unique prefix")
+    ids = (
+        store.scan_sessions()
+        .select("id")
+        .filter(pl.col("id").str.starts_with(p))
+        .head(11)
+        .collect()
+        .get_column("id")
+        .sort()
+        .to_list()
+    )
+    if not ids:
+        raise NotFoundError(
+            f"no session with id {prefix!r} in {store.root}",
+            hint="list sessions with `jtrack sessions`",
+        )
+    if len(ids) > 1:
+        raise AmbiguousIdError(prefix, ids)
+    return str(ids[0])
+
+
+SESSION_FIELDS = tuple(SESSION_SCHEMA)

@@ -1,0 +1,237 @@
+"""The canonical event and session columns, their dtypes, and the event kinds.
+
+Everything downstream of ingest works on these names. The flat input shape is exactly the
+event columns below (snake_case); the Genesys shape maps onto them through GENESYS_PATHS.
+Imports only Polars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+UTC_US = pl.Datetime("us", "UTC")
+
+#: attributes and traits: one entry per name, values kept as the strings the export holds.
+KV_ENTRY = pl.Struct({"name": pl.String, "data_type": pl.String, "value": pl.String})
+KV_LIST = pl.List(KV_ENTRY)
+
+#: Event kinds. Web kinds are billable visitor activity; app is activity, not billed;
+#: the rest are system events that never start or extend a session.
+KIND_PAGE_VIEW = "page_view"
+KIND_SEARCH = "search"
+KIND_CUSTOM = "custom"
+KIND_APP = "app"
+KIND_SEGMENT = "segment_assigned"
+KIND_OUTCOME = "outcome_achieved"
+KIND_WEB_ACTION = "web_action"
+WEB_KINDS = (KIND_PAGE_VIEW, KIND_SEARCH, KIND_CUSTOM)
+ACTIVITY_KINDS = (*WEB_KINDS, KIND_APP)
+SYSTEM_KINDS = (KIND_SEGMENT, KIND_OUTCOME, KIND_WEB_ACTION)
+KINDS = (*ACTIVITY_KINDS, *SYSTEM_KINDS)
+
+#: Short event types (notification-topic form); the long form is "com.genesys.journey." + short.
+EVENT_TYPES = (
+    "WebEvent",
+    "AppEvent",
+    "WebActionEvent",
+    "SegmentAssignmentEvent",
+    "OutcomeAchievedEvent",
+)
+EVENT_TYPE_PREFIX = "com.genesys.journey."
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical event column: its name, dtype, Genesys path and meaning."""
+
+    name: str
+    dtype: pl.DataType
+    genesys: str  # dotted path in the Genesys event envelope ("" when derived)
+    doc: str
+    required: bool = False
+
+
+def _f(name: str, dtype: pl.DataType, genesys: str, doc: str, required: bool = False) -> Field:
+    return Field(name, dtype, genesys, doc, required)
+
+
+S = pl.String()
+I64 = pl.Int64()
+F64 = pl.Float64()
+B = pl.Boolean()
+
+EVENT_FIELDS: tuple[Field, ...] = (
+    _f("event_id", S, "id", "unique event id (uuid); the deduplication key", True),
+    _f("correlation_id", S, "correlationId", "shared by events with one cause"),
+    _f("customer_id", S, "customerId", "visitor id (the _actmu cookie value)", True),
+    _f("customer_id_type", S, "customerIdType", "cookie, email or phone"),
+    _f("source_session_id", S, "session.id", "session id in the export, if any"),
+    _f("source_session_type", S, "session.type", "web, app, or a custom session type"),
+    _f("event_type", S, "eventType", "short event type, e.g. WebEvent"),
+    _f("created_date", UTC_US, "createdDate", "when it happened (UTC, microseconds)", True),
+    _f(
+        "kind",
+        S,
+        "",
+        "page_view, search, custom, app, segment_assigned, outcome_achieved, web_action",
+    ),
+    _f("event_name", S, "webEvent.eventName", "page_viewed or a custom event name"),
+    _f("page_url", S, "webEvent.page.url", "page URL"),
+    _f("page_title", S, "webEvent.page.title", "page title"),
+    _f("page_domain", S, "webEvent.page.domain", "page domain"),
+    _f("page_hostname", S, "webEvent.page.hostname", "page host name"),
+    _f("page_pathname", S, "webEvent.page.pathname", "page path"),
+    _f("page_query_string", S, "webEvent.page.queryString", "page query string"),
+    _f("page_fragment", S, "webEvent.page.fragment", "page URL fragment"),
+    _f("page_keywords", S, "webEvent.page.keywords", "page keywords"),
+    _f("page_lang", S, "webEvent.page.lang", "page language"),
+    _f("search_query", S, "webEvent.searchQuery", "site search query (non-empty: a search)"),
+    _f("user_agent_string", S, "webEvent.userAgentString", "browser user agent"),
+    _f("browser_family", S, "webEvent.browser.family", "browser family"),
+    _f("browser_version", S, "webEvent.browser.version", "browser version"),
+    _f("browser_lang", S, "webEvent.browser.lang", "browser language"),
+    _f("browser_view_width", I64, "webEvent.browser.viewWidth", "viewport width"),
+    _f("browser_view_height", I64, "webEvent.browser.viewHeight", "viewport height"),
+    _f("device_category", S, "webEvent.device.category", "desktop, mobile, tablet or other"),
+    _f("device_type", S, "webEvent.device.type", "device type"),
+    _f("device_is_mobile", B, "webEvent.device.isMobile", "mobile device"),
+    _f("device_os_family", S, "webEvent.device.osFamily", "operating system family"),
+    _f("device_os_version", S, "webEvent.device.osVersion", "operating system version"),
+    _f("device_screen_width", I64, "webEvent.device.screenWidth", "screen width"),
+    _f("device_screen_height", I64, "webEvent.device.screenHeight", "screen height"),
+    _f("geolocation_country", S, "webEvent.geolocation.country", "ISO 3166 alpha-2 country"),
+    _f("geolocation_country_name", S, "webEvent.geolocation.countryName", "country name"),
+    _f("geolocation_region", S, "webEvent.geolocation.region", "region code"),
+    _f("geolocation_region_name", S, "webEvent.geolocation.regionName", "region name"),
+    _f("geolocation_locality", S, "webEvent.geolocation.locality", "city"),
+    _f("geolocation_postal_code", S, "webEvent.geolocation.postalCode", "postal code"),
+    _f("geolocation_latitude", F64, "webEvent.geolocation.latitude", "latitude"),
+    _f("geolocation_longitude", F64, "webEvent.geolocation.longitude", "longitude"),
+    _f("geolocation_timezone", S, "webEvent.geolocation.timezone", "visitor's IANA time zone"),
+    _f("ip_address", S, "webEvent.ipAddress", "IP address (personal data)"),
+    _f("ip_organization", S, "webEvent.ipOrganization", "IP organisation"),
+    _f("mkt_campaign_source", S, "webEvent.mktCampaign.source", "UTM source"),
+    _f("mkt_campaign_medium", S, "webEvent.mktCampaign.medium", "UTM medium"),
+    _f("mkt_campaign_name", S, "webEvent.mktCampaign.name", "UTM campaign name"),
+    _f("mkt_campaign_term", S, "webEvent.mktCampaign.term", "UTM term"),
+    _f("mkt_campaign_content", S, "webEvent.mktCampaign.content", "UTM content"),
+    _f("mkt_campaign_click_id", S, "webEvent.mktCampaign.clickId", "ad click id"),
+    _f("mkt_campaign_network", S, "webEvent.mktCampaign.network", "ad network"),
+    _f("referrer_url", S, "webEvent.referrer.url", "referrer URL"),
+    _f("referrer_domain", S, "webEvent.referrer.domain", "referrer domain"),
+    _f("referrer_hostname", S, "webEvent.referrer.hostname", "referrer host name"),
+    _f("referrer_pathname", S, "webEvent.referrer.pathname", "referrer path"),
+    _f("referrer_query_string", S, "webEvent.referrer.queryString", "referrer query string"),
+    _f("referrer_name", S, "webEvent.referrer.name", "referrer name, e.g. Google"),
+    _f(
+        "referrer_medium",
+        S,
+        "webEvent.referrer.medium",
+        "internal, search, social, email, unknown or paid",
+    ),
+    _f("authenticated", B, "webEvent.authenticated", "visitor was logged in"),
+    _f("total_event_count", I64, "webEvent.totalEventCount", "lifetime events of the visitor"),
+    _f(
+        "total_pageview_count",
+        I64,
+        "webEvent.totalPageviewCount",
+        "lifetime page views of the visitor",
+    ),
+    _f(
+        "attributes", KV_LIST, "webEvent.attributes", "event data: list of {name, data_type, value}"
+    ),
+    _f("traits", KV_LIST, "webEvent.traits", "identity data: list of {name, data_type, value}"),
+    _f("segment_id", S, "segmentAssignmentEvent.segment.id", "segment assigned"),
+    _f("outcome_id", S, "outcomeAchievedEvent.outcome.id", "outcome achieved"),
+    _f("outcome_display_name", S, "outcomeAchievedEvent.outcome.displayName", "outcome name"),
+    _f("action_id", S, "webActionEvent.action.id", "web action id"),
+    _f("action_state", S, "webActionEvent.action.state", "qualified, offered, accepted, ..."),
+    _f("action_media_type", S, "webActionEvent.action.mediaType", "webchat, messaging, content"),
+    _f("action_map_id", S, "webActionEvent.actionMap.id", "action map id"),
+    _f("action_map_display_name", S, "webActionEvent.actionMap.displayName", "action map name"),
+)
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {f.name: f.dtype for f in EVENT_FIELDS}
+EVENT_COLUMNS: tuple[str, ...] = tuple(EVENT_SCHEMA)
+REQUIRED_COLUMNS = tuple(f.name for f in EVENT_FIELDS if f.required)
+
+#: Columns the sessionizer adds to every stored event.
+STORED_EVENT_EXTRA: dict[str, pl.DataType] = {
+    "session_id": pl.String(),
+    "session_type": pl.String(),
+}
+STORED_EVENT_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, **STORED_EVENT_EXTRA}
+
+#: The session table, in the Genesys Session vocabulary (snake_case).
+SESSION_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "type": pl.String(),
+    "customer_id": pl.String(),
+    "customer_id_type": pl.String(),
+    "source_session_id": pl.String(),
+    "created_date": UTC_US,
+    "ended_date": UTC_US,
+    "duration_in_seconds": pl.Float64(),
+    "event_count": pl.UInt32(),
+    "pageview_count": pl.UInt32(),
+    "search_count": pl.UInt32(),
+    "search_terms": pl.List(pl.String()),
+    "first_page_url": pl.String(),
+    "first_page_title": pl.String(),
+    "last_page_url": pl.String(),
+    "last_page_title": pl.String(),
+    "last_event_id": pl.String(),
+    "last_event_name": pl.String(),
+    "referrer_url": pl.String(),
+    "referrer_hostname": pl.String(),
+    "referrer_name": pl.String(),
+    "referrer_medium": pl.String(),
+    "mkt_campaign_source": pl.String(),
+    "mkt_campaign_medium": pl.String(),
+    "mkt_campaign_name": pl.String(),
+    "mkt_campaign_term": pl.String(),
+    "mkt_campaign_content": pl.String(),
+    "device_category": pl.String(),
+    "device_type": pl.String(),
+    "device_os_family": pl.String(),
+    "device_os_version": pl.String(),
+    "browser_family": pl.String(),
+    "browser_version": pl.String(),
+    "browser_lang": pl.String(),
+    "geolocation_country": pl.String(),
+    "geolocation_country_name": pl.String(),
+    "geolocation_region_name": pl.String(),
+    "geolocation_locality": pl.String(),
+    "geolocation_timezone": pl.String(),
+    "ip_address": pl.String(),
+    "ip_organization": pl.String(),
+    "user_agent_string": pl.String(),
+    "authenticated": pl.Boolean(),
+    "visit_number": pl.UInt32(),
+}
+
+
+@dataclass(frozen=True)
+class EventSchema:
+    """The canonical event schema, for `jtrack schema` and documentation."""
+
+    fields: tuple[Field, ...] = EVENT_FIELDS
+
+    def to_rows(self) -> list[dict[str, str]]:
+        return [
+            {
+                "column": f.name,
+                "dtype": str(f.dtype),
+                "genesys_path": f.genesys,
+                "required": "yes" if f.required else "",
+                "description": f.doc,
+            }
+            for f in self.fields
+        ]
+
+
+def empty_events() -> pl.DataFrame:
+    """A zero-row frame with the canonical event schema."""
+    return pl.DataFrame(schema=EVENT_SCHEMA)

@@ -1,0 +1,136 @@
+"""Turn result frames into JSON, JSONL, CSV, Markdown and Parquet the same way everywhere.
+
+Field names are the frame's column names; datetimes are ISO-8601 UTC with milliseconds and a
+`Z`; CSV cells that a spreadsheet would run as a formula are neutralised with a leading `'`.
+Imports Polars only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ISO_FMT = "%Y-%m-%dT%H:%M:%S%.3fZ"
+
+#: CSV cells starting with one of these are formulas to Excel, LibreOffice and Sheets.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def jsonable(df: pl.DataFrame) -> pl.DataFrame:
+    """Datetimes as ISO strings (UTC, `Z`), durations as seconds; everything else as is."""
+    exprs = []
+    for name, dtype in df.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is not None:
+                col = col.dt.convert_time_zone("UTC")
+            exprs.append(col.dt.strftime(ISO_FMT).alias(name))
+        elif isinstance(dtype, pl.Date):
+            exprs.append(col.dt.strftime("%Y-%m-%d").alias(name))
+        elif isinstance(dtype, pl.Duration):
+            exprs.append((col.dt.total_microseconds() / 1_000_000).alias(name))
+        else:
+            exprs.append(col)
+    return df.select(exprs)
+
+
+def to_records(df: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (what `--format json` prints)."""
+    return jsonable(df).to_dicts()
+
+
+def to_json(obj: pl.DataFrame | Any) -> str:
+    data = to_records(obj) if isinstance(obj, pl.DataFrame) else obj
+    return json.dumps(data, indent=2, ensure_ascii=False, default=_default) + "\n"
+
+
+def to_jsonl(obj: pl.DataFrame | list[dict[str, Any]]) -> str:
+    rows = to_records(obj) if isinstance(obj, pl.DataFrame) else obj
+    return "".join(json.dumps(r, ensure_ascii=False, default=_default) + "\n" for r in rows)
+
+
+def _default(o: Any) -> Any:
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    return str(o)
+
+
+def flat_strings(df: pl.DataFrame, *, neutralise: bool) -> pl.DataFrame:
+    """Every column as text: lists joined with `; `, structs as JSON, formulas neutralised."""
+    df = jsonable(df)
+    exprs = []
+    for name, dtype in df.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.List):
+            inner = dtype.inner
+            if isinstance(inner, pl.Struct | pl.List):
+                col = col.list.eval(
+                    pl.element().struct.json_encode()
+                    if isinstance(inner, pl.Struct)
+                    else pl.element().cast(pl.String)
+                )
+            col = col.cast(pl.List(pl.String)).list.join("; ")
+        elif isinstance(dtype, pl.Struct):
+            col = col.struct.json_encode()
+        elif dtype == pl.Boolean:
+            col = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
+        else:
+            col = col.cast(pl.String)
+        if neutralise and (dtype == pl.String or isinstance(dtype, pl.List | pl.Struct)):
+            col = (
+                pl.when(col.str.starts_with(_FORMULA_START[0]) | _starts_any(col))
+                .then(pl.lit("'") + col)
+                .otherwise(col)
+            )
+        exprs.append(col.alias(name))
+    return df.select(exprs)
+
+
+def _starts_any(col: pl.Expr) -> pl.Expr:
+    out = pl.lit(False)
+    for p in _FORMULA_START:
+        out = out | col.str.starts_with(p)
+    return out
+
+
+def to_csv(df: pl.DataFrame) -> str:
+    """CSV with formula-looking cells prefixed by `'` (see README, Security)."""
+    buf = io.StringIO()
+    flat_strings(df, neutralise=True).write_csv(buf)
+    return buf.getvalue()
+
+
+def to_markdown(df: pl.DataFrame) -> str:
+    flat = flat_strings(df, neutralise=False)
+    cols = flat.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
+    for row in flat.iter_rows():
+        cells = [_md_cell(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(v: Any) -> str:
+    if v is None:
+        return ""
+    text = _CONTROL.sub("\ufffd", str(v))
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def strip_control(text: str) -> str:
+    """Replace terminal control characters (ESC, BEL, C1, ...) with U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def write_parquet(df: pl.DataFrame, path: str | os.PathLike[str]) -> None:
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    df.write_parquet(tmp)
+    os.replace(tmp, target)

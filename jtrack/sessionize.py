@@ -1,0 +1,361 @@
+"""Deduplicate canonical events and split each visitor's events into sessions. Pure Polars.
+
+The sessionizer is a pure function of one visitor's events: any partition of the input by
+customer_id gives the same sessions and the same ids. Imports Polars only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+import polars as pl
+import polars_hash  # noqa: F401  (registers the .chash namespace)
+
+from jtrack.errors import UsageError
+from jtrack.schema import (
+    ACTIVITY_KINDS,
+    KIND_APP,
+    KIND_SEARCH,
+    SESSION_SCHEMA,
+)
+
+DEFAULT_GAP = timedelta(minutes=20)
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s|d)", re.IGNORECASE)
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, option: str = "--gap") -> timedelta:
+    """Parse `20m`, `1h30m`, `90s`, `1d`, `500ms` (a bare number means minutes)."""
+    t = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return timedelta(minutes=float(t))
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(t):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT[m.group(2).lower()]
+        pos = m.end()
+    if pos != len(t) or not t or total <= 0:
+        raise UsageError(
+            f"{option}: cannot read {text!r} as a duration",
+            hint="write it like 20m, 1h30m, 90s or 1d",
+        )
+    return timedelta(seconds=total)
+
+
+@dataclass(frozen=True)
+class SessionizeOptions:
+    """How events are split into sessions (everything a run's result depends on)."""
+
+    gap: timedelta = DEFAULT_GAP
+    split_on_campaign_change: bool = False
+    max_duration: timedelta | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "gap_seconds": self.gap.total_seconds(),
+            "split_on_campaign_change": self.split_on_campaign_change,
+            "max_duration_seconds": (
+                self.max_duration.total_seconds() if self.max_duration else None
+            ),
+        }
+
+
+@dataclass
+class DedupResult:
+    """Events with each `event_id` once, plus what was dropped."""
+
+    events: pl.DataFrame
+    duplicates: int
+    conflicts: pl.DataFrame  # event ids delivered with different contents
+
+
+_ORDER = ["customer_id", "created_date", "event_id"]
+
+
+def deduplicate(events: pl.DataFrame) -> DedupResult:
+    """Keep one row per event id: the first by created_date (then file order).
+
+    A redelivered event with different contents is a conflict: it is still kept once, and
+    listed in `conflicts` with how many distinct versions were seen.
+    """
+    if events.height == 0:
+        return DedupResult(
+            events, 0, pl.DataFrame(schema={"event_id": pl.String, "versions": pl.UInt32})
+        )
+    content_cols = [c for c in events.columns if not c.startswith("_")]
+    is_dup = events.select(pl.col("event_id").is_duplicated()).to_series()
+    if not is_dup.any():
+        return DedupResult(
+            events, 0, pl.DataFrame(schema={"event_id": pl.String, "versions": pl.UInt32})
+        )
+    dups = events.filter(is_dup)
+    conflicts = (
+        dups.with_columns(_h=pl.struct(content_cols).hash(0))
+        .group_by("event_id")
+        .agg(versions=pl.col("_h").n_unique().cast(pl.UInt32))
+        .filter(pl.col("versions") > 1)
+        .sort("event_id")
+    )
+    keep = (
+        events.with_row_index("_ord")
+        .sort(["event_id", "created_date", "_ord"])
+        .unique("event_id", keep="first", maintain_order=True)
+        .sort("_ord")
+        .drop("_ord")
+    )
+    return DedupResult(keep, events.height - keep.height, conflicts)
+
+
+def blake3_hex(key: pl.Expr) -> pl.Expr:
+    """BLAKE3 of a string expression as 64 hex characters (stable across versions)."""
+    return key.chash.blake3()  # type: ignore[attr-defined]
+
+
+def _hex_id(key: pl.Expr) -> pl.Expr:
+    """A stable, uuid-shaped id from a string key (the first 128 bits of its BLAKE3)."""
+    h = blake3_hex(key)
+    return pl.concat_str(
+        h.str.slice(0, 8),
+        h.str.slice(8, 4),
+        h.str.slice(12, 4),
+        h.str.slice(16, 4),
+        h.str.slice(20, 12),
+        separator="-",
+    )
+
+
+def session_id_expr(customer: pl.Expr, first_event_id: pl.Expr) -> pl.Expr:
+    """The deterministic session id: a hash of the visitor and the session's first event id."""
+    return _hex_id(pl.concat_str([customer, first_event_id], separator="\x1f"))
+
+
+def _is_custom() -> pl.Expr:
+    t = pl.col("source_session_type")
+    return (
+        t.is_not_null()
+        & ~t.str.to_lowercase().is_in(["web", "app"])
+        & pl.col("source_session_id").is_not_null()
+    )
+
+
+def _campaign_key() -> pl.Expr:
+    """What identifies an arrival's source: UTM source/campaign, else an external referrer."""
+    external_ref = pl.when(pl.col("referrer_medium").fill_null("") != "internal").then(
+        pl.col("referrer_hostname")
+    )
+    return pl.concat_str(
+        [pl.col("mkt_campaign_source"), pl.col("mkt_campaign_name"), external_ref],
+        separator="|",
+        ignore_nulls=True,
+    ).replace("", None)
+
+
+def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFrame:
+    """Add `_sess` (a dense session number, nondecreasing in the sort order) to every row.
+
+    Rows are web/app activity and system events of non-custom sessions, sorted by visitor,
+    stream, time, activity-before-system, event id. System rows never start or extend a
+    session: they join the session open at their time, or the visitor's first session.
+    """
+    act = pl.col("_act")
+    t = pl.col("created_date")
+    cust_change = (pl.col("customer_id") != pl.col("customer_id").shift(1)) | (
+        pl.col("_stream") != pl.col("_stream").shift(1)
+    )
+    df = df.with_columns(_g=cust_change.fill_null(True).cum_sum())
+    prev_g = pl.when(act).then(pl.col("_g")).forward_fill().shift(1)
+    prev_t = pl.when(act).then(t).forward_fill().shift(1)
+    has_prev = (prev_g == pl.col("_g")).fill_null(False)
+    new = act & (~has_prev | ((t - prev_t) >= opts.gap))
+    if opts.split_on_campaign_change:
+        key = pl.when(act).then(_campaign_key())
+        prev_key = key.forward_fill().shift(1)
+        prev_key_g = pl.when(key.is_not_null()).then(pl.col("_g")).forward_fill().shift(1)
+        same_g = (prev_key_g == pl.col("_g")).fill_null(False)
+        changed = key.is_not_null() & same_g & (key != prev_key).fill_null(False)
+        new = new | (act & changed)
+    df = df.with_columns(_new=new)
+    if opts.max_duration is not None:
+        # Cut runaway sessions into windows of max_duration aligned on the session's start.
+        start = pl.when(pl.col("_new")).then(t).forward_fill()
+        window = ((t - start) // opts.max_duration).cast(pl.Int64)
+        df = df.with_columns(_w=pl.when(act).then(window))
+        prev_w = pl.col("_w").forward_fill().shift(1)
+        sess0 = pl.col("_new").cum_sum()
+        same_sess = (pl.when(act).then(sess0).forward_fill().shift(1) == sess0).fill_null(False)
+        df = df.with_columns(
+            _new=pl.col("_new") | (act & same_sess & (pl.col("_w") != prev_w).fill_null(False))
+        ).drop("_w")
+    sess = pl.col("_new").cast(pl.UInt32).cum_sum()
+    # a system row with no earlier activity in its stream belongs to the next session, if any
+    has_act_before = pl.when(act).then(pl.col("_g")).forward_fill() == pl.col("_g")
+    has_act_after = pl.when(act).then(pl.col("_g")).backward_fill() == pl.col("_g")
+    df = df.with_columns(
+        _sess=pl.when(has_act_before.fill_null(False))
+        .then(sess)
+        .when(has_act_after.fill_null(False))
+        .then(sess + 1)
+        .otherwise(None)
+    )
+    return df.drop("_g", "_new")
+
+
+def _session_aggs() -> list[pl.Expr]:
+    a = pl.col("_act")
+    pv = a & (pl.col("event_name") == "page_viewed")
+
+    def first_act(c: str) -> pl.Expr:
+        return pl.col(c).filter(a).first()
+
+    def first_non_null(c: str) -> pl.Expr:
+        return pl.col(c).filter(a).drop_nulls().first()
+
+    search = a & (pl.col("kind") == KIND_SEARCH)
+    aggs = [
+        pl.col("customer_id").first(),
+        first_non_null("customer_id_type"),
+        first_act("source_session_id"),
+        pl.col("_type").first().alias("type"),
+        pl.col("created_date").filter(a).min().alias("created_date"),
+        pl.col("created_date").filter(a).max().alias("ended_date"),
+        a.sum().cast(pl.UInt32).alias("event_count"),
+        pv.sum().cast(pl.UInt32).alias("pageview_count"),
+        search.sum().cast(pl.UInt32).alias("search_count"),
+        pl.col("search_query").filter(search).str.strip_chars().alias("search_terms"),
+        pl.col("event_id").filter(a).first().alias("_first_event_id"),
+        pl.col("page_url").filter(pv).first().alias("first_page_url"),
+        pl.col("page_title").filter(pv).first().alias("first_page_title"),
+        pl.col("page_url").filter(pv).last().alias("last_page_url"),
+        pl.col("page_title").filter(pv).last().alias("last_page_title"),
+        pl.col("event_id").filter(a).last().alias("last_event_id"),
+        pl.col("event_name").filter(a).last().alias("last_event_name"),
+        pl.col("authenticated").filter(a).any().alias("authenticated"),
+    ]
+    for c in (
+        "referrer_url",
+        "referrer_hostname",
+        "referrer_name",
+        "referrer_medium",
+        "mkt_campaign_source",
+        "mkt_campaign_medium",
+        "mkt_campaign_name",
+        "mkt_campaign_term",
+        "mkt_campaign_content",
+    ):
+        aggs.append(first_act(c).alias(c))
+    for c in (
+        "device_category",
+        "device_type",
+        "device_os_family",
+        "device_os_version",
+        "browser_family",
+        "browser_version",
+        "browser_lang",
+        "geolocation_country",
+        "geolocation_country_name",
+        "geolocation_region_name",
+        "geolocation_locality",
+        "geolocation_timezone",
+        "ip_address",
+        "ip_organization",
+        "user_agent_string",
+    ):
+        aggs.append(first_non_null(c).alias(c))
+    return aggs
+
+
+@dataclass
+class Sessionized:
+    """Events with `session_id` and `session_type`, and the session table."""
+
+    events: pl.DataFrame
+    sessions: pl.DataFrame
+
+    @property
+    def unattached(self) -> int:
+        """System events of visitors with no activity: kept, but in no session."""
+        return int(self.events["session_id"].null_count())
+
+
+def sessionize(events: pl.DataFrame, options: SessionizeOptions | None = None) -> Sessionized:
+    """Split deduplicated canonical events into sessions.
+
+    Web and app activity of each visitor (customer_id) is ordered by created_date then
+    event_id; a gap of `options.gap` or more starts a new session. Events of custom session
+    types are grouped by their source session id. System events join the session open at
+    their time (or the visitor's first session) and never start or extend one.
+    """
+    opts = options or SessionizeOptions()
+    work = events.with_columns(
+        _act=pl.col("kind").is_in(list(ACTIVITY_KINDS)),
+        _custom=_is_custom(),
+        _stream=pl.when(pl.col("kind") == KIND_APP).then(pl.lit("app")).otherwise(pl.lit("web")),
+        _is_sys=~pl.col("kind").is_in(list(ACTIVITY_KINDS)),
+    )
+    gap_rows = work.filter(~pl.col("_custom")).sort(
+        ["customer_id", "_stream", "created_date", "_is_sys", "event_id"]
+    )
+    gap_rows = _assign_gap_sessions(gap_rows, opts).with_columns(_type=pl.col("_stream"))
+    top = gap_rows.select(pl.col("_sess").max()).item() if gap_rows.height else None
+    n_gap = int(top or 0)
+
+    custom = work.filter(pl.col("_custom")).sort(
+        ["customer_id", "source_session_type", "source_session_id", "created_date", "event_id"]
+    )
+    if custom.height:
+        key_change = (
+            (pl.col("customer_id") != pl.col("customer_id").shift(1))
+            | (pl.col("source_session_id") != pl.col("source_session_id").shift(1))
+            | (pl.col("source_session_type") != pl.col("source_session_type").shift(1))
+        ).fill_null(True)
+        custom = custom.with_columns(
+            _sess=(key_change.cast(pl.UInt32).cum_sum() + n_gap).cast(pl.UInt32),
+            _type=pl.col("source_session_type"),
+            # in a custom session every event counts as the session's activity
+            _act=pl.lit(True),
+        )
+    rows = pl.concat([gap_rows, custom], how="vertical_relaxed") if custom.height else gap_rows
+
+    attached = rows.filter(pl.col("_sess").is_not_null())
+    sessions = (
+        attached.group_by("_sess", maintain_order=True)
+        .agg(_session_aggs())
+        .filter(pl.col("event_count") > 0)
+    )
+    sessions = sessions.with_columns(
+        id=session_id_expr(pl.col("customer_id"), pl.col("_first_event_id")),
+        duration_in_seconds=(pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds()
+        / 1_000_000,
+    )
+    sess_map = sessions.select("_sess", "id", "type")
+    rows = rows.join(sess_map, on="_sess", how="left", maintain_order="left").rename(
+        {"id": "session_id", "type": "session_type"}
+    )
+    sessions = sessions.sort(["customer_id", "created_date", "id"]).with_columns(
+        visit_number=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("customer_id")
+    )
+    sessions = sessions.select(
+        [
+            pl.col(c).cast(t) if c in sessions.columns else pl.lit(None, t).alias(c)
+            for c, t in SESSION_SCHEMA.items()
+        ]
+    )
+    out_cols = [c for c in events.columns] + ["session_id", "session_type"]
+    out = rows.select(out_cols).sort(["customer_id", "created_date", "event_id"])
+    return Sessionized(events=out, sessions=sessions)
+
+
+__all__ = [
+    "DEFAULT_GAP",
+    "DedupResult",
+    "SessionizeOptions",
+    "Sessionized",
+    "deduplicate",
+    "parse_duration",
+    "session_id_expr",
+    "sessionize",
+]
