@@ -182,7 +182,8 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
     if opts.max_duration is not None:
         # Cut runaway sessions into windows of max_duration aligned on the session's start.
         start = pl.when(pl.col("_new")).then(t).forward_fill()
-        window = ((t - start) // opts.max_duration).cast(pl.Int64)
+        max_us = int(opts.max_duration.total_seconds() * 1_000_000)
+        window = (t - start).dt.total_microseconds() // max_us
         df = df.with_columns(_w=pl.when(act).then(window))
         prev_w = pl.col("_w").forward_fill().shift(1)
         sess0 = pl.col("_new").cum_sum()

@@ -1,0 +1,41 @@
+"""Shared fixtures: a clean environment (no user config or store, TZ=UTC) and sample paths."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "tests" / "data" / "examples"  # copies of ../shared/examples
+SAMPLE = ROOT / "sample_data"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide the user's own config and store, pin the time zone and the terminal width."""
+    for var in ("JTRACK_STORE", "JTRACK_CONFIG", "JTRACK_ROLE", "JTRACK_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("NO_COLOR", "1")
+    if hasattr(time, "tzset"):
+        time.tzset()
+
+
+@pytest.fixture
+def examples_dir() -> Path:
+    return EXAMPLES
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty working directory (no jtrack.toml, no .jtrack)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("TZ", "UTC")

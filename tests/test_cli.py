@@ -1,0 +1,189 @@
+"""The CLI of the foundation: sessionize, sessions, schema; exit codes and format parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.errors import ExitCode
+from jtrack.pipeline import sessionize_sources
+from jtrack.query import SessionQuery, list_sessions
+from jtrack.serialize import to_records
+from jtrack.store import Store
+from tests.helpers import T0, genesys_line
+
+runner = CliRunner()
+
+
+def _run(*args: str, input: bytes | str | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+@pytest.fixture
+def store(examples_dir: Path, tmp_path: Path) -> Path:
+    st = tmp_path / "store"
+    res = _run(
+        "sessionize",
+        str(examples_dir / "genesys-events.jsonl"),
+        "--store",
+        str(st),
+        "-q",
+        "--format",
+        "jsonl",
+    )
+    assert res.exit_code == 0, res.stderr
+    return st
+
+
+def test_sessionize_prints_accounting_that_adds_up(examples_dir: Path, tmp_path: Path) -> None:
+    res = _run(
+        "sessionize", str(examples_dir / "genesys-events.jsonl"), "--store", str(tmp_path / "s")
+    )
+    assert res.exit_code == 0
+    assert "rows read" in res.stdout and "adds up" in res.stdout
+    assert "First 3 of 3 sessions" in res.stdout
+
+
+def test_sessionize_json_equals_the_library_result(examples_dir: Path, tmp_path: Path) -> None:
+    src = str(examples_dir / "genesys-events.jsonl")
+    res = _run("sessionize", src, "--store", str(tmp_path / "s"), "--format", "json")
+    assert res.exit_code == 0
+    out = json.loads(res.stdout)
+    lib = sessionize_sources([src])
+    assert out["sessions"] == to_records(lib.result.sessions)
+    s = out["summary"]
+    assert (s["rows_read"], s["events_kept"], s["duplicates"], s["rejected"]) == (14, 13, 1, 0)
+    assert s["rows_read"] == s["events_kept"] + s["duplicates"] + s["rejected"]
+
+
+def test_sessions_lists_what_sessionize_stored(store: Path) -> None:
+    res = _run("sessions", "--store", str(store), "--format", "json")
+    assert res.exit_code == 0
+    listed = json.loads(res.stdout)
+    lib = list_sessions(Store.open(store), SessionQuery())
+    assert listed == to_records(lib)
+    assert len(listed) == 3
+
+
+def test_sessions_filters(store: Path) -> None:
+    def ids(*args: str) -> list[str]:
+        res = _run("sessions", "--store", str(store), "--format", "jsonl", *args)
+        assert res.exit_code == 0, res.stderr
+        return [json.loads(line)["id"] for line in res.stdout.splitlines()]
+
+    assert len(ids("--where", "device.category=mobile")) == 2
+    assert len(ids("--where", "geolocation.country=DE")) == 1
+    assert len(ids("--where", "event_count>=4")) == 1
+    assert len(ids("--since", "2026-10-03T20:00:00Z")) == 1
+    assert len(ids("--until", "2026-10-03T09:30:00Z")) == 1
+    assert len(ids("--customer", "d23f0824-128b-4f33-8c5c-7fd0a6a3a450")) == 1
+    assert len(ids("--type", "delivery")) == 0
+    assert len(ids("--limit", "1")) == 1
+    assert ids("--sort", "duration_in_seconds", "--desc")[0].startswith("f6b7109a")
+
+
+def test_sessions_csv_and_parquet_use_the_same_field_names(store: Path, tmp_path: Path) -> None:
+    res = _run("sessions", "--store", str(store), "--format", "csv")
+    header = res.stdout.splitlines()[0].split(",")
+    _run("sessions", "--store", str(store), "-o", str(tmp_path / "s.parquet"))
+    assert pl.read_parquet(tmp_path / "s.parquet").columns == header
+
+
+def test_unknown_where_field_is_a_usage_error_naming_the_nearest(store: Path) -> None:
+    res = _run("sessions", "--store", str(store), "--where", "device.categry=mobile")
+    assert res.exit_code == ExitCode.USAGE
+    assert "device_category" in res.stderr and res.stderr.startswith("error:")
+
+
+def test_rejected_row_exits_1_naming_file_line_and_field(tmp_path: Path) -> None:
+    p = tmp_path / "e.jsonl"
+    p.write_text(genesys_line("e1", "c1", T0) + "\n" + genesys_line("e2", "c1", "never") + "\n")
+    res = _run("sessionize", str(p), "--store", str(tmp_path / "s"))
+    assert res.exit_code == ExitCode.DATA
+    assert f"{p}:2" in res.stderr and "created_date" in res.stderr and "hint" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s" / "CURRENT").exists()
+
+
+def test_on_error_skip_writes_rejects_and_goes_on(tmp_path: Path) -> None:
+    p = tmp_path / "e.jsonl"
+    p.write_text(genesys_line("e1", "c1", T0) + "\nnot json\n")
+    rej = tmp_path / "rejects.jsonl"
+    res = _run(
+        "sessionize",
+        str(p),
+        "--store",
+        str(tmp_path / "s"),
+        "--on-error",
+        "skip",
+        "--rejects",
+        str(rej),
+        "--format",
+        "json",
+    )
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["summary"]["rejected"] == 1
+    rows = [json.loads(line) for line in rej.read_text().splitlines()]
+    assert rows[0]["reason"] == "malformed_json" and rows[0]["raw"] == "not json"
+    assert rows[0]["line"] == 2
+
+
+def test_stdin_and_missing_file(examples_dir: Path, tmp_path: Path) -> None:
+    data = (examples_dir / "genesys-events.jsonl").read_bytes()
+    res = _run("sessionize", "-", "--store", str(tmp_path / "s"), "--format", "json", input=data)
+    assert res.exit_code == 0 and json.loads(res.stdout)["summary"]["rows_read"] == 14
+    res = _run("sessionize", str(tmp_path / "missing.jsonl"), "--store", str(tmp_path / "s"))
+    assert res.exit_code == ExitCode.USAGE and "no such file" in res.stderr
+
+
+def test_bad_gap_is_a_usage_error(examples_dir: Path, tmp_path: Path) -> None:
+    res = _run(
+        "sessionize",
+        str(examples_dir / "genesys-events.jsonl"),
+        "--gap",
+        "soon",
+        "--store",
+        str(tmp_path / "s"),
+    )
+    assert res.exit_code == ExitCode.USAGE and "--gap" in res.stderr
+
+
+def test_reading_without_a_store_is_a_clear_error(tmp_path: Path) -> None:
+    res = _run("sessions", "--store", str(tmp_path / "nothing"))
+    assert res.exit_code == ExitCode.DATA and "jtrack sessionize" in res.stderr
+
+
+def test_empty_input_gives_an_empty_store(tmp_path: Path) -> None:
+    (tmp_path / "e.jsonl").write_text("")
+    res = _run(
+        "sessionize", str(tmp_path / "e.jsonl"), "--store", str(tmp_path / "s"), "--format", "json"
+    )
+    assert res.exit_code == 0 and json.loads(res.stdout)["sessions"] == []
+    res = _run("sessions", "--store", str(tmp_path / "s"), "--format", "json")
+    assert res.exit_code == 0 and json.loads(res.stdout) == []
+
+
+def test_store_from_env_and_rerun_replaces_the_snapshot(
+    examples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JTRACK_STORE", str(tmp_path / "envstore"))
+    src = str(examples_dir / "genesys-events.jsonl")
+    assert _run("sessionize", src, "-q", "--format", "jsonl").exit_code == 0
+    first = (tmp_path / "envstore" / "CURRENT").read_text()
+    assert _run("sessionize", src, "-q", "--format", "jsonl").exit_code == 0
+    snaps = [p.name for p in (tmp_path / "envstore").iterdir() if p.name.startswith("snap-")]
+    assert snaps == [(tmp_path / "envstore" / "CURRENT").read_text().strip()] != [first.strip()]
+    manifest = Store.open(tmp_path / "envstore").manifest()
+    assert manifest["counts"]["events_kept"] == 13 and manifest["options"]["gap_seconds"] == 1200
+
+
+def test_schema_lists_the_flat_columns() -> None:
+    res = _run("schema", "--format", "json")
+    cols = [r["column"] for r in json.loads(res.stdout)]
+    assert cols[:3] == ["event_id", "correlation_id", "customer_id"]
+    assert "webEvent.page.url" in res.stdout

@@ -1,0 +1,198 @@
+"""Reading exports: shapes, formats, timestamps, rejects and accounting."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import zstandard
+from polars.testing import assert_frame_equal
+
+from jtrack.errors import DataError, RejectedRowError, UsageError
+from jtrack.ingest import REJECT_REASONS, read_events
+from jtrack.sessionize import deduplicate, sessionize
+from tests.helpers import T0, genesys_line
+
+
+def _canon(path: Path | str) -> pl.DataFrame:
+    return read_events([path]).canonical().sort("event_id", "created_date")
+
+
+def test_examples_are_read_with_every_payload_kind(examples_dir: Path) -> None:
+    r = read_events([examples_dir / "genesys-events.jsonl"])
+    assert r.rows_read == 14 and r.rows_rejected == 0
+    kinds = r.events.group_by("kind").len().sort("kind")
+    assert dict(kinds.iter_rows()) == {
+        "custom": 3,
+        "outcome_achieved": 1,
+        "page_view": 6,
+        "search": 2,
+        "segment_assigned": 1,
+        "web_action": 1,
+    }
+    ada = r.events.filter(pl.col("event_name") == "form_submitted").row(0, named=True)
+    traits = {t["name"]: t["value"] for t in ada["traits"]}
+    assert traits["email"] == "ada.lovelace@example.org"
+    assert ada["authenticated"] is True
+    assert ada["attributes"] == [{"name": "formName", "data_type": "string", "value": "checkout"}]
+
+
+def test_examples_sessionize_as_documented(examples_dir: Path) -> None:
+    r = read_events([examples_dir / "genesys-events.jsonl"])
+    d = deduplicate(r.canonical())
+    assert d.duplicates == 1  # the redelivered event counts once
+    s = sessionize(d.events).sessions
+    per_visitor = s.group_by("customer_id").len().sort("customer_id")["len"].to_list()
+    assert per_visitor == [2, 1]  # Ada's cookie: split; the 19:59.999 gap: not split
+
+
+def test_rest_page_and_jsonl_give_the_same_events(examples_dir: Path, tmp_path: Path) -> None:
+    page = _canon(examples_dir / "genesys-events-page.json")
+    lines = _canon(examples_dir / "genesys-events.jsonl")
+    subset = lines.filter(pl.col("event_id").is_in(page["event_id"].implode()))
+    assert_frame_equal(page, subset.unique(maintain_order=True))
+
+
+def test_flat_parquet_and_flat_jsonl_equal_the_genesys_shape(
+    examples_dir: Path, tmp_path: Path
+) -> None:
+    genesys = _canon(examples_dir / "genesys-events.jsonl")
+    genesys.write_parquet(tmp_path / "flat.parquet")
+    genesys.write_ndjson(tmp_path / "flat.jsonl")
+    assert_frame_equal(_canon(tmp_path / "flat.parquet"), genesys)
+    assert_frame_equal(_canon(tmp_path / "flat.jsonl"), genesys)
+    a = sessionize(deduplicate(genesys).events).sessions
+    b = sessionize(deduplicate(_canon(tmp_path / "flat.parquet")).events).sessions
+    assert_frame_equal(a, b)
+
+
+def test_sample_data_shapes_are_identical() -> None:
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    genesys = _canon(root / "events.jsonl")
+    flat = _canon(root / "events.parquet")
+    assert genesys.height > 1000
+    assert_frame_equal(genesys, flat)
+
+
+def test_array_document_directory_and_glob(examples_dir: Path, tmp_path: Path) -> None:
+    lines = (examples_dir / "genesys-events.jsonl").read_text().splitlines()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.json").write_text("[" + ",".join(lines[:5]) + "]")
+    (tmp_path / "sub" / "b.jsonl").write_text("\n".join(lines[5:]) + "\n")
+    (tmp_path / "sub" / "notes.txt").write_text("not data")
+    by_dir = read_events([tmp_path])
+    by_glob = read_events([str(tmp_path / "**" / "*.json*")])
+    assert by_dir.rows_read == by_glob.rows_read == 14
+    assert [
+        f.file.endswith(n) for f, n in zip(by_dir.files, ["a.json", "b.jsonl"], strict=True)
+    ] == [True, True]
+
+
+def test_compressed_input_is_detected_from_content(examples_dir: Path, tmp_path: Path) -> None:
+    raw = (examples_dir / "genesys-events.jsonl").read_bytes()
+    (tmp_path / "e.jsonl.gz").write_bytes(gzip.compress(raw))
+    (tmp_path / "e.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    (tmp_path / "noext").write_bytes(gzip.compress(raw))
+    plain = _canon(examples_dir / "genesys-events.jsonl")
+    for name in ("e.jsonl.gz", "e.jsonl.zst", "noext"):
+        assert_frame_equal(_canon(tmp_path / name), plain)
+
+
+def test_stdin_is_read_with_a_dash(examples_dir: Path) -> None:
+    data = (examples_dir / "genesys-events.jsonl").read_bytes()
+    r = read_events(["-"], stdin=io.BytesIO(data))
+    assert r.rows_read == 14 and r.files[0].file == "<stdin>"
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        "2026-10-03T09:00:00Z",
+        "2026-10-03T09:00:00.000Z",
+        "2026-10-03T11:00:00+02:00",
+        "2026-10-03T09:00:00.000000Z",
+        1791018000000,
+        "1791018000000",
+    ],
+)
+def test_timestamps_in_every_accepted_form_are_utc_microseconds(created, tmp_path: Path) -> None:
+    p = tmp_path / "e.jsonl"
+    p.write_text(genesys_line("e1", "c1", created) + "\n")
+    ev = read_events([p]).events
+    assert ev["created_date"].dtype == pl.Datetime("us", "UTC")
+    assert ev["created_date"][0] == T0
+
+
+CASES = {
+    "malformed_json": '{"id": "x", "customerId": ',
+    "not_an_object": "[1, 2]",
+    "missing_id": json.loads(genesys_line("", "c1", T0)),
+    "missing_customer_id": json.loads(genesys_line("e1", "", T0)),
+    "missing_created_date": {
+        k: v for k, v in json.loads(genesys_line("e1", "c1", T0)).items() if k != "createdDate"
+    },
+    "bad_timestamp": json.loads(genesys_line("e1", "c1", "yesterday")),
+    "implausible_timestamp": json.loads(genesys_line("e1", "c1", "0001-01-01T00:00:00Z")),
+    "wrong_type": {**json.loads(genesys_line("e1", "c1", T0)), "id": {"nested": 1}},
+    "unknown_event_type": {**json.loads(genesys_line("e1", "c1", T0)), "eventType": "Nope"},
+    "missing_event_name": {
+        **json.loads(genesys_line("e1", "c1", T0)),
+        "webEvent": {"page": {"url": "u"}},
+    },
+}
+
+
+@pytest.mark.parametrize("reason", sorted(CASES))
+def test_every_rejection_reason_names_file_line_and_field(reason: str, tmp_path: Path) -> None:
+    case = CASES[reason]
+    bad = case if isinstance(case, str) else json.dumps(case)
+    p = tmp_path / "e.jsonl"
+    p.write_text(genesys_line("ok1", "c1", T0) + "\n\n" + bad + "\n")
+    with pytest.raises(RejectedRowError) as exc:
+        read_events([p])
+    assert exc.value.reason == reason and exc.value.line == 3
+    assert str(p) in str(exc.value) and "hint" in str(exc.value)
+    r = read_events([p], on_error="skip")
+    assert r.rows_read == 2 and r.events.height == 1 and r.rows_rejected == 1
+    assert r.rejects.row(0, named=True)["reason"] == reason
+    assert r.rejects["raw"][0]
+    assert reason in REJECT_REASONS
+
+
+def test_invalid_utf8_and_long_lines_are_rejected_alone(tmp_path: Path) -> None:
+    good = genesys_line("ok1", "c1", T0).encode()
+    p = tmp_path / "e.jsonl"
+    p.write_bytes(good + b"\n" + b'{"id": "\xff\xfe"}\n' + b'{"x": "' + b"a" * 5000 + b'"}\n')
+    r = read_events([p], on_error="skip", max_line_bytes=1000)
+    assert r.events.height == 1
+    assert r.rejects.sort("line")["reason"].to_list() == ["invalid_utf8", "line_too_long"]
+
+
+def test_empty_input_is_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / "empty.jsonl").write_text("")
+    r = read_events([tmp_path / "empty.jsonl"])
+    assert r.rows_read == 0 and r.events.height == 0
+
+
+def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        read_events([tmp_path / "nope.jsonl"])
+
+
+def test_truncated_gzip_is_a_clear_data_error(examples_dir: Path, tmp_path: Path) -> None:
+    data = gzip.compress((examples_dir / "genesys-events.jsonl").read_bytes())
+    (tmp_path / "t.jsonl.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        read_events([tmp_path / "t.jsonl.gz"])
+
+
+def test_flat_parquet_missing_a_required_column_names_it(tmp_path: Path) -> None:
+    pl.DataFrame({"event_id": ["a"], "customer": ["c"], "created_date": [T0]}).write_parquet(
+        tmp_path / "f.parquet"
+    )
+    with pytest.raises(DataError, match="customer_id"):
+        read_events([tmp_path / "f.parquet"])

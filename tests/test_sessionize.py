@@ -1,0 +1,289 @@
+"""The sessionizer: gap boundaries, ordering, dedup, custom and system events, properties."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from jtrack.errors import UsageError
+from jtrack.sessionize import SessionizeOptions, deduplicate, parse_duration, sessionize
+from tests.helpers import T0, flat_event, flat_frame, minutes
+
+
+def _sessions_of(rows: list[dict], **opts) -> pl.DataFrame:
+    return sessionize(flat_frame(rows), SessionizeOptions(**opts)).sessions
+
+
+def test_gap_of_exactly_twenty_minutes_starts_a_new_session() -> None:
+    s = _sessions_of([flat_event("a", "c1", T0), flat_event("b", "c1", T0 + minutes(20))])
+    assert s.height == 2
+
+
+def test_gap_one_microsecond_short_of_twenty_minutes_does_not_split() -> None:
+    at = T0 + minutes(20) - timedelta(microseconds=1)
+    s = _sessions_of([flat_event("a", "c1", T0), flat_event("b", "c1", at)])
+    assert s.height == 1
+    assert s["event_count"][0] == 2
+
+
+def test_gap_is_configurable() -> None:
+    rows = [flat_event("a", "c1", T0), flat_event("b", "c1", T0 + minutes(25))]
+    assert _sessions_of(rows).height == 2
+    assert _sessions_of(rows, gap=timedelta(minutes=30)).height == 1
+
+
+def test_sessions_are_per_visitor() -> None:
+    rows = [flat_event("a", "c1", T0), flat_event("b", "c2", T0 + minutes(1))]
+    s = _sessions_of(rows)
+    assert sorted(s["customer_id"].to_list()) == ["c1", "c2"]
+
+
+def test_events_are_ordered_by_time_then_id_never_file_order() -> None:
+    rows = [
+        flat_event("b", "c1", T0),
+        flat_event("a", "c1", T0),
+        flat_event("z", "c1", T0 - minutes(1)),
+    ]
+    res = sessionize(flat_frame(rows))
+    assert res.events["event_id"].to_list() == ["z", "a", "b"]
+    assert res.sessions["last_event_id"][0] == "b"
+
+
+def test_session_ids_do_not_depend_on_input_order() -> None:
+    rows = [flat_event(f"e{i}", f"c{i % 3}", T0 + minutes(7 * i)) for i in range(30)]
+    a = sessionize(flat_frame(rows)).sessions
+    b = sessionize(flat_frame(list(reversed(rows)))).sessions
+    assert_frame_equal(a, b)
+
+
+def test_session_id_is_uuid_shaped_and_depends_on_visitor_and_first_event() -> None:
+    s1 = _sessions_of([flat_event("a", "c1", T0)])
+    s2 = _sessions_of([flat_event("a", "c1", T0), flat_event("b", "c1", T0 + minutes(1))])
+    s3 = _sessions_of([flat_event("a", "c2", T0)])
+    assert s1["id"][0] == s2["id"][0]
+    assert s1["id"][0] != s3["id"][0]
+    assert [len(p) for p in s1["id"][0].split("-")] == [8, 4, 4, 4, 12]
+
+
+def test_system_events_never_start_or_extend_a_session() -> None:
+    rows = [
+        flat_event("a", "c1", T0),
+        flat_event(
+            "seg",
+            "c1",
+            T0 + minutes(15),
+            kind="segment_assigned",
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+            segment_id="s1",
+        ),
+        flat_event("b", "c1", T0 + minutes(25)),
+    ]
+    res = sessionize(flat_frame(rows))
+    assert res.sessions.height == 2
+    by_id = dict(zip(res.events["event_id"], res.events["session_id"], strict=True))
+    assert by_id["seg"] == by_id["a"]
+    first = res.sessions.filter(pl.col("last_event_id") == "a")
+    assert first["duration_in_seconds"][0] == 0.0
+
+
+def test_system_event_before_any_activity_joins_the_first_session() -> None:
+    rows = [
+        flat_event(
+            "seg",
+            "c1",
+            T0 - minutes(1),
+            kind="segment_assigned",
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+        ),
+        flat_event("a", "c1", T0),
+    ]
+    res = sessionize(flat_frame(rows))
+    assert res.events["session_id"].null_count() == 0
+    assert res.events["session_id"].n_unique() == 1
+
+
+def test_system_events_of_a_visitor_without_activity_are_kept_unattached() -> None:
+    rows = [
+        flat_event(
+            "seg",
+            "c9",
+            T0,
+            kind="segment_assigned",
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+        )
+    ]
+    res = sessionize(flat_frame(rows))
+    assert res.events.height == 1 and res.unattached == 1 and res.sessions.height == 0
+
+
+def test_custom_sessions_group_by_their_own_id_not_by_the_gap() -> None:
+    rows = [
+        flat_event(
+            "p",
+            "c1",
+            T0,
+            source_session_type="delivery",
+            source_session_id="order-1",
+            event_name="product_purchased",
+            kind="custom",
+        ),
+        flat_event(
+            "d",
+            "c1",
+            T0 + timedelta(hours=30),
+            source_session_type="delivery",
+            source_session_id="order-1",
+            event_name="order_dispatched",
+            kind="custom",
+        ),
+        flat_event("w", "c1", T0 + minutes(5)),
+    ]
+    s = _sessions_of(rows)
+    assert sorted(s["type"].to_list()) == ["delivery", "web"]
+    delivery = s.filter(pl.col("type") == "delivery")
+    assert delivery["event_count"][0] == 2
+    assert delivery["source_session_id"][0] == "order-1"
+
+
+def test_split_on_campaign_change_is_off_by_default() -> None:
+    rows = [
+        flat_event("a", "c1", T0, mkt_campaign_source="google", mkt_campaign_name="autumn"),
+        flat_event(
+            "b", "c1", T0 + minutes(2), mkt_campaign_source="newsletter", mkt_campaign_name="winter"
+        ),
+    ]
+    assert _sessions_of(rows).height == 1
+    assert _sessions_of(rows, split_on_campaign_change=True).height == 2
+
+
+def test_max_duration_cuts_runaway_sessions() -> None:
+    rows = [flat_event(f"e{i}", "c1", T0 + minutes(10 * i)) for i in range(13)]  # 2 hours
+    assert _sessions_of(rows).height == 1
+    s = _sessions_of(rows, max_duration=timedelta(hours=1))
+    assert s.height == 3
+    assert s["event_count"].to_list() == [6, 6, 1]
+
+
+def test_session_table_uses_first_event_referrer_and_last_page() -> None:
+    rows = [
+        flat_event("a", "c1", T0, referrer_name="Google", page_title="Home"),
+        flat_event(
+            "b",
+            "c1",
+            T0 + minutes(1),
+            referrer_name="Bing",
+            page_title="Cart",
+            search_query="boots",
+            kind="search",
+        ),
+        flat_event(
+            "c",
+            "c1",
+            T0 + minutes(2),
+            event_name="product_added",
+            kind="custom",
+            page_title="Product",
+        ),
+    ]
+    s = _sessions_of(rows).row(0, named=True)
+    assert s["referrer_name"] == "Google"
+    assert s["last_page_title"] == "Cart"  # the last page *viewed*, not the last event
+    assert s["first_page_title"] == "Home"
+    assert s["search_terms"] == ["boots"]
+    assert (s["event_count"], s["pageview_count"], s["duration_in_seconds"]) == (3, 2, 120.0)
+
+
+def test_visit_numbers_count_a_visitors_sessions() -> None:
+    rows = [flat_event(f"e{i}", "c1", T0 + timedelta(hours=i)) for i in range(3)]
+    assert _sessions_of(rows)["visit_number"].to_list() == [1, 2, 3]
+
+
+def test_deduplicate_keeps_the_first_by_time_and_reports_conflicts() -> None:
+    rows = [
+        flat_event("a", "c1", T0 + minutes(1), page_title="late copy"),
+        flat_event("a", "c1", T0, page_title="early copy"),
+        flat_event("b", "c1", T0),
+        flat_event("b", "c1", T0),
+    ]
+    d = deduplicate(flat_frame(rows))
+    assert d.duplicates == 2
+    assert d.events.filter(pl.col("event_id") == "a")["page_title"].to_list() == ["early copy"]
+    assert d.conflicts["event_id"].to_list() == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("20m", 1200), ("1h30m", 5400), ("90s", 90), ("1d", 86400), ("30", 1800)]
+)
+def test_parse_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "20x", "-5m", "m20"])
+def test_parse_duration_rejects_nonsense(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_duration(text)
+
+
+# ---------------------------------------------------------------- properties
+
+_events = st.lists(
+    st.tuples(st.sampled_from(["v1", "v2", "v3"]), st.integers(0, 6 * 3600 * 1000)),
+    min_size=1,
+    max_size=60,
+)
+
+
+def _frame_from(spec: list[tuple[str, int]]) -> pl.DataFrame:
+    rows = [
+        flat_event(f"e{i:03d}", c, T0 + timedelta(milliseconds=ms))
+        for i, (c, ms) in enumerate(spec)
+    ]
+    return flat_frame(rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_events, st.randoms(use_true_random=False))
+def test_sessionizer_properties(spec: list[tuple[str, int]], rnd) -> None:
+    gap = timedelta(minutes=20)
+    frame = _frame_from(spec)
+    res = sessionize(frame)
+    ev = res.events
+    # every event lands in exactly one session
+    assert ev.height == frame.height and ev["session_id"].null_count() == 0
+    assert res.sessions["event_count"].sum() == frame.height
+    ordered = ev.sort("customer_id", "created_date", "event_id")
+    for (_cust,), g in ordered.group_by("customer_id", maintain_order=True):
+        times = g["created_date"].to_list()
+        sids = g["session_id"].to_list()
+        for i in range(1, len(times)):
+            delta = times[i] - times[i - 1]
+            if sids[i] == sids[i - 1]:
+                assert delta < gap  # inside a session consecutive gaps are below the gap
+            else:
+                assert delta >= gap  # between consecutive sessions the gap is at least the gap
+    # shuffling the input changes nothing; sessionizing twice gives the same ids
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=rnd.randint(0, 2**31))
+    again = sessionize(shuffled)
+    assert_frame_equal(again.sessions, res.sessions)
+    assert_frame_equal(again.events, res.events)
+
+
+@settings(max_examples=30, deadline=None)
+@given(_events)
+def test_any_partition_by_visitor_gives_the_same_sessions(spec: list[tuple[str, int]]) -> None:
+    frame = _frame_from(spec)
+    whole = sessionize(frame).sessions
+    parts = [
+        sessionize(frame.filter(pl.col("customer_id") == c)).sessions
+        for c in sorted(set(frame["customer_id"]))
+    ]
+    joined = pl.concat(parts).sort("customer_id", "created_date", "id")
+    assert_frame_equal(joined, whole.sort("customer_id", "created_date", "id"))
