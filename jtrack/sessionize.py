@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import polars as pl
-import polars_hash  # noqa: F401  (registers the .chash namespace)
+import polars_hash  # noqa: F401  (registers the .chash and .nchash namespaces)
 
 from jtrack.errors import UsageError
 from jtrack.schema import (
@@ -80,19 +80,18 @@ def deduplicate(events: pl.DataFrame) -> DedupResult:
     """Keep one row per event id: the first by created_date (then file order).
 
     A redelivered event with different contents is a conflict: it is still kept once, and
-    listed in `conflicts` with how many distinct versions were seen.
+    listed in `conflicts` with how many distinct versions were seen. Only the narrow key
+    columns are sorted; the wide frame is filtered once.
     """
+    no_conflicts = pl.DataFrame(schema={"event_id": pl.String, "versions": pl.UInt32})
     if events.height == 0:
-        return DedupResult(
-            events, 0, pl.DataFrame(schema={"event_id": pl.String, "versions": pl.UInt32})
-        )
-    content_cols = [c for c in events.columns if not c.startswith("_")]
+        return DedupResult(events, 0, no_conflicts)
     is_dup = events.select(pl.col("event_id").is_duplicated()).to_series()
     if not is_dup.any():
-        return DedupResult(
-            events, 0, pl.DataFrame(schema={"event_id": pl.String, "versions": pl.UInt32})
-        )
-    dups = events.filter(is_dup)
+        return DedupResult(events, 0, no_conflicts)
+    content_cols = [c for c in events.columns if not c.startswith("_")]
+    indexed = events.with_row_index("_ord")
+    dups = indexed.filter(is_dup)
     conflicts = (
         dups.with_columns(_h=pl.struct(content_cols).hash(0))
         .group_by("event_id")
@@ -100,14 +99,15 @@ def deduplicate(events: pl.DataFrame) -> DedupResult:
         .filter(pl.col("versions") > 1)
         .sort("event_id")
     )
-    keep = (
-        events.with_row_index("_ord")
+    chosen = (
+        dups.select("event_id", "created_date", "_ord")
         .sort(["event_id", "created_date", "_ord"])
         .unique("event_id", keep="first", maintain_order=True)
-        .sort("_ord")
-        .drop("_ord")
+        .get_column("_ord")
     )
-    return DedupResult(keep, events.height - keep.height, conflicts)
+    keep = (~is_dup) | indexed.get_column("_ord").is_in(chosen.implode())
+    kept = events.filter(keep)
+    return DedupResult(kept, events.height - kept.height, conflicts)
 
 
 def blake3_hex(key: pl.Expr) -> pl.Expr:
@@ -157,34 +157,38 @@ def _campaign_key() -> pl.Expr:
 def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFrame:
     """Add `_sess` (a dense session number, nondecreasing in the sort order) to every row.
 
-    Rows are web/app activity and system events of non-custom sessions, sorted by visitor,
-    stream, time, activity-before-system, event id. System rows never start or extend a
-    session: they join the session open at their time, or the visitor's first session.
+    Rows are sorted by visitor, stream, time, activity-before-system, event id. A stream is
+    `web`, `app`, or one custom session (its type and id). System rows never start or extend
+    a session: they join the session open at their time, or the visitor's first session.
+    A custom session is its whole stream, whatever the gaps.
     """
     act = pl.col("_act")
+    gap_split = ~pl.col("_custom")
     t = pl.col("created_date")
-    cust_change = (pl.col("customer_id") != pl.col("customer_id").shift(1)) | (
-        pl.col("_stream") != pl.col("_stream").shift(1)
+    cust_change = (
+        (pl.col("_c") != pl.col("_c").shift(1))
+        | (pl.col("_st") != pl.col("_st").shift(1))
+        | (pl.col("_ck") != pl.col("_ck").shift(1)).fill_null(False)
     )
     df = df.with_columns(_g=cust_change.fill_null(True).cum_sum())
     prev_g = pl.when(act).then(pl.col("_g")).forward_fill().shift(1)
     prev_t = pl.when(act).then(t).forward_fill().shift(1)
     has_prev = (prev_g == pl.col("_g")).fill_null(False)
-    new = act & (~has_prev | ((t - prev_t) >= opts.gap))
+    new = act & (~has_prev | (gap_split & ((t - prev_t) >= opts.gap)))
     if opts.split_on_campaign_change:
         key = pl.when(act).then(_campaign_key())
         prev_key = key.forward_fill().shift(1)
         prev_key_g = pl.when(key.is_not_null()).then(pl.col("_g")).forward_fill().shift(1)
         same_g = (prev_key_g == pl.col("_g")).fill_null(False)
         changed = key.is_not_null() & same_g & (key != prev_key).fill_null(False)
-        new = new | (act & changed)
+        new = new | (act & gap_split & changed)
     df = df.with_columns(_new=new)
     if opts.max_duration is not None:
         # Cut runaway sessions into windows of max_duration aligned on the session's start.
         start = pl.when(pl.col("_new")).then(t).forward_fill()
         max_us = int(opts.max_duration.total_seconds() * 1_000_000)
         window = (t - start).dt.total_microseconds() // max_us
-        df = df.with_columns(_w=pl.when(act).then(window))
+        df = df.with_columns(_w=pl.when(act & gap_split).then(window))
         prev_w = pl.col("_w").forward_fill().shift(1)
         sess0 = pl.col("_new").cum_sum()
         same_sess = (pl.when(act).then(sess0).forward_fill().shift(1) == sess0).fill_null(False)
@@ -206,20 +210,13 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
 
 
 def _session_aggs() -> list[pl.Expr]:
+    """Aggregations over the narrow rows of one session (row indices point into the input)."""
     a = pl.col("_act")
     pv = a & (pl.col("event_name") == "page_viewed")
-
-    def first_act(c: str) -> pl.Expr:
-        return pl.col(c).filter(a).first()
-
-    def first_non_null(c: str) -> pl.Expr:
-        return pl.col(c).filter(a).drop_nulls().first()
-
     search = a & (pl.col("kind") == KIND_SEARCH)
-    aggs = [
+    idx = pl.col("_idx")
+    return [
         pl.col("customer_id").first(),
-        first_non_null("customer_id_type"),
-        first_act("source_session_id"),
         pl.col("_type").first().alias("type"),
         pl.col("created_date").filter(a).min().alias("created_date"),
         pl.col("created_date").filter(a).max().alias("ended_date"),
@@ -228,45 +225,59 @@ def _session_aggs() -> list[pl.Expr]:
         search.sum().cast(pl.UInt32).alias("search_count"),
         pl.col("search_query").filter(search).str.strip_chars().alias("search_terms"),
         pl.col("event_id").filter(a).first().alias("_first_event_id"),
-        pl.col("page_url").filter(pv).first().alias("first_page_url"),
-        pl.col("page_title").filter(pv).first().alias("first_page_title"),
-        pl.col("page_url").filter(pv).last().alias("last_page_url"),
-        pl.col("page_title").filter(pv).last().alias("last_page_title"),
         pl.col("event_id").filter(a).last().alias("last_event_id"),
         pl.col("event_name").filter(a).last().alias("last_event_name"),
         pl.col("authenticated").filter(a).any().alias("authenticated"),
+        idx.filter(a).first().alias("_first_idx"),
+        idx.filter(a).last().alias("_last_idx"),
+        idx.filter(pv).first().alias("_first_pv_idx"),
+        idx.filter(pv).last().alias("_last_pv_idx"),
     ]
-    for c in (
-        "referrer_url",
-        "referrer_hostname",
-        "referrer_name",
-        "referrer_medium",
-        "mkt_campaign_source",
-        "mkt_campaign_medium",
-        "mkt_campaign_name",
-        "mkt_campaign_term",
-        "mkt_campaign_content",
-    ):
-        aggs.append(first_act(c).alias(c))
-    for c in (
-        "device_category",
-        "device_type",
-        "device_os_family",
-        "device_os_version",
-        "browser_family",
-        "browser_version",
-        "browser_lang",
-        "geolocation_country",
-        "geolocation_country_name",
-        "geolocation_region_name",
-        "geolocation_locality",
-        "geolocation_timezone",
-        "ip_address",
-        "ip_organization",
-        "user_agent_string",
-    ):
-        aggs.append(first_non_null(c).alias(c))
-    return aggs
+
+
+#: Session columns taken from the session's first activity event (else its last).
+_FROM_FIRST_EVENT = (
+    "customer_id_type",
+    "source_session_id",
+    "referrer_url",
+    "referrer_hostname",
+    "referrer_name",
+    "referrer_medium",
+    "mkt_campaign_source",
+    "mkt_campaign_medium",
+    "mkt_campaign_name",
+    "mkt_campaign_term",
+    "mkt_campaign_content",
+)
+_VISITOR_CONTEXT = (
+    "device_category",
+    "device_type",
+    "device_os_family",
+    "device_os_version",
+    "browser_family",
+    "browser_version",
+    "browser_lang",
+    "geolocation_country",
+    "geolocation_country_name",
+    "geolocation_region_name",
+    "geolocation_locality",
+    "geolocation_timezone",
+    "ip_address",
+    "ip_organization",
+    "user_agent_string",
+)
+_NARROW = (
+    "customer_id",
+    "created_date",
+    "event_id",
+    "kind",
+    "event_name",
+    "search_query",
+    "source_session_type",
+    "source_session_id",
+    "authenticated",
+)
+_CAMPAIGN = ("mkt_campaign_source", "mkt_campaign_name", "referrer_hostname", "referrer_medium")
 
 
 @dataclass
@@ -289,52 +300,89 @@ def sessionize(events: pl.DataFrame, options: SessionizeOptions | None = None) -
     event_id; a gap of `options.gap` or more starts a new session. Events of custom session
     types are grouped by their source session id. System events join the session open at
     their time (or the visitor's first session) and never start or extend one.
+
+    Only a few narrow columns are sorted and grouped; the wide columns are gathered once by
+    row index, which keeps time and memory close to a sort of the keys.
     """
     opts = options or SessionizeOptions()
-    work = events.with_columns(
-        _act=pl.col("kind").is_in(list(ACTIVITY_KINDS)),
-        _custom=_is_custom(),
-        _stream=pl.when(pl.col("kind") == KIND_APP).then(pl.lit("app")).otherwise(pl.lit("web")),
-        _is_sys=~pl.col("kind").is_in(list(ACTIVITY_KINDS)),
-    )
-    gap_rows = work.filter(~pl.col("_custom")).sort(
-        ["customer_id", "_stream", "created_date", "_is_sys", "event_id"]
-    )
-    gap_rows = _assign_gap_sessions(gap_rows, opts).with_columns(_type=pl.col("_stream"))
-    top = gap_rows.select(pl.col("_sess").max()).item() if gap_rows.height else None
-    n_gap = int(top or 0)
-
-    custom = work.filter(pl.col("_custom")).sort(
-        ["customer_id", "source_session_type", "source_session_id", "created_date", "event_id"]
-    )
-    if custom.height:
-        key_change = (
-            (pl.col("customer_id") != pl.col("customer_id").shift(1))
-            | (pl.col("source_session_id") != pl.col("source_session_id").shift(1))
-            | (pl.col("source_session_type") != pl.col("source_session_type").shift(1))
-        ).fill_null(True)
-        custom = custom.with_columns(
-            _sess=(key_change.cast(pl.UInt32).cum_sum() + n_gap).cast(pl.UInt32),
-            _type=pl.col("source_session_type"),
-            # in a custom session every event counts as the session's activity
-            _act=pl.lit(True),
+    cols = list(_NARROW) + (list(_CAMPAIGN) if opts.split_on_campaign_change else [])
+    custom = _is_custom()
+    activity = pl.col("kind").is_in(list(ACTIVITY_KINDS))
+    # One sort of narrow keys orders everything: the sessionizer and the output. Visitors are
+    # ordered by a stable 64-bit hash (much cheaper to sort than the id strings); the
+    # categorical code only separates two visitors whose hashes collide.
+    rows = (
+        events.select(cols)
+        .with_row_index("_idx")
+        .with_columns(
+            _custom=custom,
+            _is_sys=~activity,
+            _h=pl.col("customer_id").nchash.xxh3_64(),  # type: ignore[attr-defined]
+            _c=pl.col("customer_id").cast(pl.Categorical).to_physical(),
         )
-    rows = pl.concat([gap_rows, custom], how="vertical_relaxed") if custom.height else gap_rows
-
-    attached = rows.filter(pl.col("_sess").is_not_null())
-    sessions = (
-        attached.group_by("_sess", maintain_order=True)
-        .agg(_session_aggs())
-        .filter(pl.col("event_count") > 0)
+        .with_columns(
+            # in a custom session every event counts as the session's activity
+            _act=activity | pl.col("_custom"),
+            _st=pl.when(pl.col("_custom"))
+            .then(pl.lit(2, pl.Int8))
+            .when(pl.col("kind") == KIND_APP)
+            .then(pl.lit(1, pl.Int8))
+            .otherwise(pl.lit(0, pl.Int8)),
+            _ck=pl.when(pl.col("_custom")).then(
+                pl.concat_str(
+                    [pl.col("source_session_type"), pl.col("source_session_id")], separator="\x1f"
+                )
+            ),
+            _type=pl.when(pl.col("_custom"))
+            .then(pl.col("source_session_type"))
+            .when(pl.col("kind") == KIND_APP)
+            .then(pl.lit("app"))
+            .otherwise(pl.lit("web")),
+        )
+        .sort(["_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"])
     )
+    rows = _assign_gap_sessions(rows, opts)
+
+    # Every session number belongs to at least one activity row, so they are dense 1..S.
+    sessions = (
+        rows.filter(pl.col("_sess").is_not_null())
+        .group_by("_sess")
+        .agg(_session_aggs())
+        .sort("_sess")
+    )
+    first = events.select(
+        pl.col(list(_FROM_FIRST_EVENT + _VISITOR_CONTEXT)).gather(sessions["_first_idx"])
+    )
+    last = events.select(pl.col(list(_VISITOR_CONTEXT)).gather(sessions["_last_idx"]))
+    first_pv = events.select(
+        pl.col("page_url").gather(sessions["_first_pv_idx"]).alias("first_page_url"),
+        pl.col("page_title").gather(sessions["_first_pv_idx"]).alias("first_page_title"),
+    )
+    last_pv = events.select(
+        pl.col("page_url").gather(sessions["_last_pv_idx"]).alias("last_page_url"),
+        pl.col("page_title").gather(sessions["_last_pv_idx"]).alias("last_page_title"),
+    )
+    context = first.with_columns(
+        [pl.coalesce(pl.col(c), last.get_column(c)).alias(c) for c in _VISITOR_CONTEXT]
+    )
+    sessions = pl.concat([sessions, context, first_pv, last_pv], how="horizontal")
     sessions = sessions.with_columns(
         id=session_id_expr(pl.col("customer_id"), pl.col("_first_event_id")),
         duration_in_seconds=(pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds()
         / 1_000_000,
     )
-    sess_map = sessions.select("_sess", "id", "type")
-    rows = rows.join(sess_map, on="_sess", how="left", maintain_order="left").rename(
-        {"id": "session_id", "type": "session_type"}
+    # Each row's session by its dense number; rows in no session (no activity) get null.
+    sess_of_row = rows.select(
+        "_idx",
+        "customer_id",
+        "created_date",
+        "event_id",
+        pl.col("_sess"),
+    ).sort(["customer_id", "created_date", "event_id"])
+    pos = sess_of_row.get_column("_sess").cast(pl.Int64) - 1
+    out = events.select(pl.all().gather(sess_of_row.get_column("_idx"))).with_columns(
+        session_id=sessions.get_column("id").gather(pos),
+        session_type=sessions.get_column("type").gather(pos),
     )
     sessions = sessions.sort(["customer_id", "created_date", "id"]).with_columns(
         visit_number=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("customer_id")
@@ -345,8 +393,6 @@ def sessionize(events: pl.DataFrame, options: SessionizeOptions | None = None) -
             for c, t in SESSION_SCHEMA.items()
         ]
     )
-    out_cols = [c for c in events.columns] + ["session_id", "session_type"]
-    out = rows.select(out_cols).sort(["customer_id", "created_date", "event_id"])
     return Sessionized(events=out, sessions=sessions)
 
 

@@ -217,10 +217,7 @@ class Store:
 
 
 def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    sort_cols = ["customer_id", "created_date"] + (
-        ["event_id"] if "event_id" in frame.columns else ["id"]
-    )
-    frame = frame.sort(sort_cols)
+    """Write one bucket file; frames arrive sorted by visitor (the sessionizer's order)."""
     try:
         frame.write_parquet(
             path,
