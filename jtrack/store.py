@@ -152,6 +152,16 @@ class Store:
         finally:
             fh.close()
 
+    def begin_snapshot(self) -> SnapshotWriter:
+        """Start writing a new snapshot beside the current one (the caller holds the lock)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._remove_stale()
+        name = f"snap-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+        tmp = self.root / f".tmp-{name}"
+        (tmp / "events").mkdir(parents=True)
+        (tmp / "sessions").mkdir()
+        return SnapshotWriter(self, name, tmp)
+
     def write_snapshot(
         self,
         events: pl.DataFrame,
@@ -164,41 +174,20 @@ class Store:
         The caller holds the lock. A crash at any point leaves the previous snapshot
         current and intact; leftovers of the crashed run are removed by the next run.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._remove_stale()
-        name = f"snap-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
-        tmp = self.root / f".tmp-{name}"
-        tmp.mkdir()
+        writer = self.begin_snapshot()
         try:
             for table, frame in (("events", events), ("sessions", sessions)):
-                (tmp / table).mkdir()
                 if buckets > 1:
                     frame = frame.with_columns(_bucket=bucket_expr(buckets))
                     parts = frame.partition_by("_bucket", as_dict=True, include_key=False)
                     for key, part in sorted(parts.items(), key=lambda kv: kv[0]):
-                        _write_parquet(part, tmp / table / f"bucket={int(key[0]):04d}.parquet")
+                        writer.write_bucket(table, int(key[0]), part)
                 else:
-                    _write_parquet(frame, tmp / table / "bucket=0000.parquet")
-            manifest = {
-                **manifest,
-                "layout_version": LAYOUT_VERSION,
-                "buckets": buckets,
-                "snapshot": name,
-            }
-            _write_text(tmp / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
-            _fsync_dir(tmp)
-            os.rename(tmp, self.root / name)
-            _fsync_dir(self.root)
-            previous = self._current_name()
-            _write_text(self.root / "CURRENT.tmp", name + "\n")
-            os.replace(self.root / "CURRENT.tmp", self.root / "CURRENT")
-            _fsync_dir(self.root)
+                    writer.write_bucket(table, 0, frame)
+            return writer.commit(manifest, buckets)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            writer.abort()
             raise
-        if previous and previous != name:
-            shutil.rmtree(self.root / previous, ignore_errors=True)
-        return self.root / name
 
     def _current_name(self) -> str | None:
         try:
@@ -254,3 +243,44 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass
+class SnapshotWriter:
+    """A snapshot being written: bucket files first, then one atomic switch in commit()."""
+
+    store: Store
+    name: str
+    tmp: Path
+
+    def write_bucket(self, table: str, bucket: int, frame: pl.DataFrame) -> None:
+        """Write one bucket file of `events` or `sessions` (frames sorted by visitor)."""
+        _write_parquet(frame, self.tmp / table / f"bucket={bucket:04d}.parquet")
+
+    def commit(self, manifest: dict[str, Any], buckets: int) -> Path:
+        """Write the manifest and make this snapshot current; the previous one is removed."""
+        root = self.store.root
+        try:
+            manifest = {
+                **manifest,
+                "layout_version": LAYOUT_VERSION,
+                "buckets": buckets,
+                "snapshot": self.name,
+            }
+            _write_text(self.tmp / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+            _fsync_dir(self.tmp)
+            os.rename(self.tmp, root / self.name)
+            _fsync_dir(root)
+            previous = self.store._current_name()
+            _write_text(root / "CURRENT.tmp", self.name + "\n")
+            os.replace(root / "CURRENT.tmp", root / "CURRENT")
+            _fsync_dir(root)
+        except BaseException:
+            self.abort()
+            raise
+        if previous and previous != self.name:
+            shutil.rmtree(root / previous, ignore_errors=True)
+        return root / self.name
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
