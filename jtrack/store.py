@@ -199,7 +199,8 @@ class Store:
         """Remove what crashed runs left behind (never the current snapshot)."""
         current = self._current_name()
         for p in self.root.iterdir():
-            if p.name.startswith(".tmp-") or (p.name.startswith("snap-") and p.name != current):
+            stale_snapshot = p.name.startswith("snap-") and p.name != current
+            if p.name.startswith((".tmp-", ".stage-")) or stale_snapshot:
                 shutil.rmtree(p, ignore_errors=True)
             elif p.name == "CURRENT.tmp":
                 p.unlink(missing_ok=True)
