@@ -368,8 +368,10 @@ def sessionize(events: pl.DataFrame, options: SessionizeOptions | None = None) -
     sessions = pl.concat([sessions, context, first_pv, last_pv], how="horizontal")
     sessions = sessions.with_columns(
         id=session_id_expr(pl.col("customer_id"), pl.col("_first_event_id")),
-        duration_in_seconds=(pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds()
-        / 1_000_000,
+        # whole milliseconds, as the exports carry them (no float noise)
+        duration_in_seconds=(
+            (pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds() / 1_000_000
+        ).round(3),
     )
     # Each row's session by its dense number; rows in no session (no activity) get null.
     sess_of_row = rows.select(
