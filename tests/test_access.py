@@ -1,0 +1,164 @@
+"""Roles, permissions and redaction in the core view of the store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from jtrack.access import (
+    CONTACT_VIEW,
+    EVENT_VIEW,
+    MASK,
+    PERMISSIONS,
+    SESSION_VIEW,
+    StoreView,
+    load_policy,
+    open_view,
+)
+from jtrack.errors import ConfigError, NotPermittedError
+from jtrack.sessionize import sessionize
+from jtrack.store import Store
+from tests.helpers import T0, flat_event, flat_frame, minutes
+
+ALL = ", ".join(f'"{p}"' for p in PERMISSIONS)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    trait = [{"name": "email", "data_type": "string", "value": "ada@example.org"}]
+    rows = [
+        flat_event(
+            "a",
+            "c1",
+            T0,
+            ip_address="81.2.69.160",
+            traits=trait,
+            page_url="https://shop.example/?email=ada@example.org&x=1",
+        ),
+        flat_event("b", "c1", T0 + minutes(1), event_name="product_added", kind="custom"),
+        flat_event(
+            "s",
+            "c1",
+            T0 + minutes(2),
+            kind="segment_assigned",
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+            segment_id="seg",
+        ),
+        flat_event(
+            "o",
+            "c1",
+            T0 + minutes(3),
+            kind="outcome_achieved",
+            event_type="OutcomeAchievedEvent",
+            event_name=None,
+            outcome_id="out",
+        ),
+        flat_event(
+            "d",
+            "c2",
+            T0,
+            source_session_type="delivery",
+            source_session_id="o-1",
+            event_name="order_dispatched",
+            kind="custom",
+        ),
+        flat_event("e", "c2", T0 + timedelta(hours=3)),
+    ]
+    res = sessionize(flat_frame(rows))
+    st = Store.open(tmp_path / "store")
+    st.write_snapshot(res.events, res.sessions, {})
+    return st
+
+
+def _config(tmp_path: Path, perms: str, extra: str = "") -> Path:
+    p = tmp_path / "jtrack.toml"
+    p.write_text(
+        f'default_role = "agent"\n[roles.agent]\npermissions = [{perms}]\n'
+        f"[roles.admin]\npermissions = [{ALL}]\n{extra}"
+    )
+    return p
+
+
+def test_without_roles_everything_is_visible(store: Store, in_tmp: Path) -> None:
+    view = open_view(store.root)
+    assert view.policy.role is None
+    assert view.scan_events().collect().height == 6
+    assert view.scan_sessions().collect().height == 3
+
+
+def test_unknown_role_is_a_config_error_naming_the_nearest(tmp_path: Path, in_tmp) -> None:
+    cfg = _config(tmp_path, ALL)
+    with pytest.raises(ConfigError, match="admin"):
+        load_policy("admn", config=cfg)
+
+
+def test_unknown_permission_is_a_config_error(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, '"journey:sesion:view"')
+    with pytest.raises(ConfigError, match="journey:session:view"):
+        load_policy(config=cfg)
+
+
+def test_without_sessiontype_permission_custom_sessions_are_hidden(
+    store: Store, tmp_path: Path
+) -> None:
+    cfg = _config(tmp_path, f'"{SESSION_VIEW}", "{EVENT_VIEW}"')
+    view = StoreView(store, load_policy(config=cfg))
+    types = view.scan_sessions().collect()["type"].to_list()
+    assert "delivery" not in types and len(types) == 2
+    custom = store.scan_sessions().filter(pl.col("type") == "delivery").collect()["id"][0]
+    with pytest.raises(NotPermittedError):
+        view.check_session(custom)
+
+
+def test_without_eventtype_permission_custom_events_are_hidden_and_counted(
+    store: Store, tmp_path: Path
+) -> None:
+    cfg = _config(tmp_path, f'"{SESSION_VIEW}", "{EVENT_VIEW}"')
+    view = StoreView(store, load_policy(config=cfg))
+    ev = view.scan_events().collect()
+    assert "custom" not in ev["kind"].to_list()
+    assert set(ev["kind"]) == {"page_view"}  # no segment or outcome permission either
+    sid = ev.filter(pl.col("event_id") == "a")["session_id"][0]
+    assert view.hidden_events(sid) == 3
+
+
+def test_without_contact_permission_personal_data_is_masked(store: Store, tmp_path: Path) -> None:
+    cfg = _config(tmp_path, f'"{SESSION_VIEW}", "{EVENT_VIEW}"')
+    ev = StoreView(store, load_policy(config=cfg)).scan_events().collect()
+    row = ev.filter(pl.col("event_id") == "a").row(0, named=True)
+    assert row["ip_address"] == MASK
+    assert row["traits"] == [{"name": "email", "data_type": "string", "value": MASK}]
+    sess = StoreView(store, load_policy(config=cfg)).scan_sessions().collect()
+    assert set(sess["ip_address"].drop_nulls()) == {MASK}
+
+
+def test_with_contact_permission_personal_data_is_shown(store: Store, tmp_path: Path) -> None:
+    cfg = _config(tmp_path, f'"{SESSION_VIEW}", "{EVENT_VIEW}", "{CONTACT_VIEW}"')
+    ev = StoreView(store, load_policy(config=cfg)).scan_events().collect()
+    assert "81.2.69.160" in ev["ip_address"].to_list()
+
+
+def test_without_session_permission_reading_is_not_permitted(store: Store, tmp_path: Path) -> None:
+    cfg = _config(tmp_path, f'"{EVENT_VIEW}"')
+    with pytest.raises(NotPermittedError):
+        StoreView(store, load_policy(config=cfg)).scan_sessions()
+
+
+def test_redaction_is_a_stable_keyed_hash(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _config(tmp_path, ALL, '[redact]\nkey = "k1"\nquery_params = ["email"]\n')
+    a = StoreView(store, load_policy("admin", redact=True, config=cfg)).scan_events().collect()
+    b = StoreView(store, load_policy("admin", redact=True, config=cfg)).scan_events().collect()
+    row = a.filter(pl.col("event_id") == "a").row(0, named=True)
+    assert row["ip_address"].startswith("h:") and row["ip_address"] != "81.2.69.160"
+    assert row["traits"][0]["value"].startswith("h:")
+    assert "ada@example.org" not in row["page_url"] and "x=1" in row["page_url"]
+    assert a.equals(b)
+    monkeypatch.setenv("JTRACK_REDACT_KEY", "another key")
+    c = StoreView(store, load_policy("admin", redact=True, config=cfg)).scan_events().collect()
+    assert c.filter(pl.col("event_id") == "a")["ip_address"][0] != row["ip_address"]
