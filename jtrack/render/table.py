@@ -55,8 +55,8 @@ def frame_table(df: pl.DataFrame, title: str | None = None) -> Table:
     )
     flat = flat_strings(_human(df), neutralise=False)
     for name, dtype in df.schema.items():
-        values = flat.get_column(name).drop_nulls()
-        widest = int(values.str.len_chars().max() or 0) if values.len() else 0
+        lengths = flat.get_column(name).drop_nulls().str.len_chars()
+        widest = int(lengths.max() or 0) if lengths.len() else 0  # type: ignore[arg-type]
         # headers wrap at the underscores (shown as spaces); cells stay on one line
         header = Text(name.replace("_", " "), style="bold")
         if dtype.is_numeric() or isinstance(dtype, pl.Datetime) or name in ID_COLUMNS:
