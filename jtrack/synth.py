@@ -12,10 +12,10 @@ Public API:
 - `iter_flat_chunks(n_events, ..., chunk_size=...)`: the same rows as frames of about
   `chunk_size` rows; their concatenation equals `generate_flat` for the same arguments.
 - `write_flat_parquet(path, n_events, ...)`: the same rows written chunk by chunk.
-- `genesys_json_expr()`, `genesys_lines(df)`, `to_genesys_ndjson(df, path)`,
-  `write_genesys_ndjson(path, n_events, ...)`: flat rows as Genesys event JSON (one per line).
-- `write_sample(directory)`: the committed demo export (events.jsonl, events.parquet,
-  contacts.csv).
+- `genesys_lines(df)`, `to_genesys_ndjson(df, path)`, `write_genesys_ndjson(path, n_events,
+  ...)`: flat rows as Genesys event JSON objects (one per line), as in a real export.
+- `write_sample(directory)`, `sample_contacts(events)`: the committed demo export
+  (events.jsonl, events.parquet, contacts.csv).
 
 What the data looks like: visitors (a `_actmu`-like cookie id each) with constant device,
 browser, location and IP; 1..N web sessions per visitor separated by 20 minutes or more
@@ -23,9 +23,9 @@ browser, location and IP; 1..N web sessions per visitor separated by 20 minutes 
 (a `page_viewed` event with a search query), custom events with attributes, identity traits on
 some `form_submitted` events, and a few % of system events (segment assignments, outcomes,
 web action state changes). About 2% of visitors also have a custom `delivery` session from an
-order system. Messiness: redelivered events (exact duplicate rows), shuffled row order, and
-in every block one inactivity gap of exactly 20:00.000 (a new session) and one of 19:59.999
-(the same session).
+order system. Messiness: redelivered events (exact duplicate rows, `duplicate_rate`), shuffled
+row order (`shuffle`), and inactivity gaps of exactly 20:00.000 (a new session) and 19:59.999
+(the same session): at least one of each per block, about one per 2,000 rows.
 
 Determinism: the same arguments give the same frame with the same numpy and Polars versions.
 This module never prints (the `python -m jtrack.synth` entry point writes one summary line to
@@ -50,6 +50,7 @@ import numpy.typing as npt
 import polars as pl
 
 from jtrack.schema import (
+    EVENT_FIELDS,
     EVENT_SCHEMA,
     EVENT_TYPE_PREFIX,
     KIND_APP,
@@ -67,10 +68,10 @@ __all__ = [
     "GAP_MS",
     "SynthOptions",
     "generate_flat",
-    "genesys_json_expr",
     "genesys_lines",
     "iter_flat_chunks",
     "main",
+    "sample_contacts",
     "to_genesys_ndjson",
     "write_flat_parquet",
     "write_genesys_ndjson",
@@ -89,7 +90,7 @@ _P_NEW_SESSION = 0.15  # chance that an activity event (not the visitor's first)
 _BOUNDARY_RATE = 0.0005  # share of rows given an exact 20:00.000 / 19:59.999 gap (>= 1 per block)
 _MIN_BLOCK_VISITORS = 64
 _MAX_BLOCK_VISITORS = 16_384
-_BLOCKS_TARGET = 64
+_BLOCKS_TARGET = 16
 _MEAN_EXCESS_MS = 52_500_000.0  # mean of the inter-session gap above 20 minutes (~14.6 h)
 
 # Event kind codes used internally.
@@ -124,6 +125,38 @@ _N_ADDED, _N_REMOVED, _N_FORM_OK, _N_FORM_ABANDONED, _N_VIDEO, _N_PURCHASED, _N_
     7
 )
 _WEB_CUSTOM_P = (0.32, 0.12, 0.16, 0.14, 0.26)
+
+#: attribute fields per custom event: (name codes, ((name, dataType, helper column), ...))
+_ATTRIBUTE_FIELDS: tuple[tuple[tuple[int, ...], tuple[tuple[str, str, str], ...]], ...] = (
+    (
+        (_N_ADDED,),
+        (
+            ("productId", "string", "_product_id"),
+            ("quantity", "number", "_qty"),
+            ("price", "number", "_price"),
+        ),
+    ),
+    ((_N_REMOVED,), (("productId", "string", "_product_id"), ("quantity", "number", "_qty"))),
+    ((_N_FORM_OK, _N_FORM_ABANDONED), (("formName", "string", "_form"),)),
+    ((_N_VIDEO,), (("videoId", "string", "_video"), ("durationSeconds", "number", "_video_len"))),
+    (
+        (_N_PURCHASED,),
+        (
+            ("orderId", "string", "_order"),
+            ("productId", "string", "_product_id"),
+            ("quantity", "number", "_qty"),
+            ("price", "number", "_price"),
+        ),
+    ),
+    (
+        (_N_DISPATCHED,),
+        (
+            ("orderId", "string", "_order"),
+            ("carrier", "string", "_carrier"),
+            ("parcel", "number", "_parcel"),
+        ),
+    ),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1344,12 +1377,44 @@ def _pick(
     return _take(table, idx).to_series()
 
 
-def _kv(name: str, data_type: str, value: pl.Expr) -> pl.Expr:
-    return pl.struct(
-        pl.lit(name, pl.String).alias("name"),
-        pl.lit(data_type, pl.String).alias("data_type"),
-        value.cast(pl.String).alias("value"),
-    )
+def _kv_lists(
+    frame: pl.DataFrame, specs: Sequence[tuple[BoolArray, str, str, pl.Expr]], valid: BoolArray
+) -> pl.Series:
+    """A KV_LIST column: row i holds, in spec order, {name, data_type, value} for every spec
+    whose mask is true at i (value from the spec's expression); rows where `valid` is false
+    are null, other rows without entries are empty lists."""
+    import pyarrow as pa
+
+    n = frame.height
+    rows_parts: list[IntArray] = []
+    pos_parts: list[IntArray] = []
+    parts: list[pl.DataFrame] = []
+    for i, (mask, name, data_type, value) in enumerate(specs):
+        rows = np.flatnonzero(mask & valid)
+        if rows.size == 0:
+            continue
+        rows_parts.append(rows)
+        pos_parts.append(np.full(rows.size, i, dtype=np.int64))
+        parts.append(
+            frame.select(value.cast(pl.String).alias("value"))[rows].select(
+                pl.lit(name, pl.String).alias("name"),
+                pl.lit(data_type, pl.String).alias("data_type"),
+                "value",
+            )
+        )
+    if parts:
+        rows_all = np.concatenate(rows_parts)
+        order = np.lexsort((np.concatenate(pos_parts), rows_all))
+        entries = pl.concat(parts)[order]
+        counts = np.bincount(rows_all, minlength=n)
+    else:
+        entries = pl.DataFrame(schema=KV_LIST.inner.to_schema())  # type: ignore[union-attr]
+        counts = np.zeros(n, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    values = entries.to_struct("kv").to_arrow()
+    lists = pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(~valid))
+    return pl.Series("kv", lists).cast(KV_LIST)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1394,7 +1459,7 @@ def _gen_block(o: SynthOptions, plan: _Plan, block_no: int) -> pl.DataFrame:
         *[c for c in (*d.devices.columns, *d.geos.columns) if not c.startswith("_")],
         ip_address=pl.concat_str([pl.col("_ip_prefix"), pl.col("_ip_last").cast(pl.String)]),
     )
-    phone_num = pl.col("_phone_base") + pl.col("_gidx") % pl.col("_phone_span")
+    phone_num = pl.col("_phone_base") + (pl.col("_gidx") * 7919) % pl.col("_phone_span")
     vis_id = vis_geo.select(
         "_given",
         "_family",
@@ -1490,8 +1555,14 @@ def _gen_block(o: SynthOptions, plan: _Plan, block_no: int) -> pl.DataFrame:
             _log_uniform(rng, 172_800_000, 518_400_000, W),
         ),
     )
-    excess = np.maximum(1, (excess * factor[vis]).astype(np.int64))
-    gap[later] = GAP_MS + excess[later]
+    excess = np.where(later, excess * factor[vis], 0.0)
+    # fit each visitor into the window (leaving room for a delivery session) by shrinking the
+    # part of the inter-session gaps above 20 minutes
+    fixed_v = np.bincount(vis, weights=gap + np.where(later, GAP_MS, 0), minlength=nv)
+    excess_v = np.bincount(vis, weights=excess, minlength=nv)
+    room_v = 0.95 * plan.window_ms - np.where(deliv, 3 * 86_400_000, 0) - fixed_v
+    shrink = np.clip(room_v / np.maximum(excess_v, 1.0), 0.0, 1.0)
+    gap[later] = GAP_MS + np.maximum(1, (excess * shrink[vis]).astype(np.int64))[later]
     n_boundary = max(1, round(W * _BOUNDARY_RATE))
     for eligible, value in ((np.flatnonzero(later), GAP_MS), (np.flatnonzero(mid), GAP_MS - 1)):
         if eligible.size:
@@ -1617,77 +1688,24 @@ def _gen_block(o: SynthOptions, plan: _Plan, block_no: int) -> pl.DataFrame:
         how="horizontal",
     )
 
-    web = pl.col("event_type") == "WebEvent"
-    n = pl.col("_name")
+    # attributes and traits: list columns assembled from long (row, name, type, value) entries
+    is_web = np.concatenate([act, np.ones(D, dtype=np.bool_)])
     order_id = pl.concat_str([pl.lit("ORD-"), pl.col("_order").cast(pl.String)])
-    attributes = (
-        pl.when(n == _N_ADDED)
-        .then(
-            pl.concat_list(
-                [
-                    _kv("productId", "string", pl.col("_product_id")),
-                    _kv("quantity", "number", pl.col("_qty")),
-                    _kv("price", "number", pl.col("_price")),
-                ]
-            )
-        )
-        .when(n == _N_REMOVED)
-        .then(
-            pl.concat_list(
-                [
-                    _kv("productId", "string", pl.col("_product_id")),
-                    _kv("quantity", "number", pl.col("_qty")),
-                ]
-            )
-        )
-        .when(n.is_in([_N_FORM_OK, _N_FORM_ABANDONED]))
-        .then(pl.concat_list([_kv("formName", "string", pl.col("_form"))]))
-        .when(n == _N_VIDEO)
-        .then(
-            pl.concat_list(
-                [
-                    _kv("videoId", "string", pl.col("_video")),
-                    _kv("durationSeconds", "number", pl.col("_video_len")),
-                ]
-            )
-        )
-        .when(n == _N_PURCHASED)
-        .then(
-            pl.concat_list(
-                [
-                    _kv("orderId", "string", order_id),
-                    _kv("productId", "string", pl.col("_product_id")),
-                    _kv("quantity", "number", pl.col("_qty")),
-                    _kv("price", "number", pl.col("_price")),
-                ]
-            )
-        )
-        .when(n == _N_DISPATCHED)
-        .then(
-            pl.concat_list(
-                [
-                    _kv("orderId", "string", order_id),
-                    _kv("carrier", "string", pl.col("_carrier")),
-                    _kv("parcel", "number", pl.col("_parcel")),
-                ]
-            )
-        )
-        .when(web)
-        .then(pl.lit([], dtype=KV_LIST))
-    )
-    ident_kv = [
-        _kv("email", "string", pl.col("_email")),
-        _kv("givenName", "string", pl.col("_given")),
-        _kv("familyName", "string", pl.col("_family")),
+    attr_specs: list[tuple[BoolArray, str, str, pl.Expr]] = []
+    for codes, fields in _ATTRIBUTE_FIELDS:
+        mask = np.isin(r_name, codes)
+        for field, data_type, column in fields:
+            attr_value = order_id if column == "_order" else pl.col(column)
+            attr_specs.append((mask, field, data_type, attr_value))
+    r_has_traits = r_traits >= 0
+    r_has_phone = np.zeros(B, dtype=np.bool_)
+    r_has_phone[r_has_traits] = has_phone[r_traits[r_has_traits]]
+    trait_specs: list[tuple[BoolArray, str, str, pl.Expr]] = [
+        (r_has_traits, "email", "string", pl.col("_email")),
+        (r_has_traits, "givenName", "string", pl.col("_given")),
+        (r_has_traits, "familyName", "string", pl.col("_family")),
+        (r_has_phone, "cellPhone", "string", pl.col("_phone")),
     ]
-    traits = (
-        pl.when(pl.col("_email").is_not_null() & pl.col("_phone").is_not_null())
-        .then(pl.concat_list([*ident_kv, _kv("cellPhone", "string", pl.col("_phone"))]))
-        .when(pl.col("_email").is_not_null())
-        .then(pl.concat_list(ident_kv))
-        .when(web)
-        .then(pl.lit([], dtype=KV_LIST))
-    )
     click = pl.when(pl.col("_click_prefix").is_not_null()).then(
         pl.concat_str(
             [
@@ -1697,9 +1715,11 @@ def _gen_block(o: SynthOptions, plan: _Plan, block_no: int) -> pl.DataFrame:
         )
     )
     frame = base.with_columns(
-        attributes=attributes.cast(KV_LIST),
-        traits=traits.cast(KV_LIST),
+        attributes=_kv_lists(base, attr_specs, is_web),
+        traits=_kv_lists(base, trait_specs, is_web),
         mkt_campaign_click_id=click,
+        # custom events keep the page they happened on but are not searches
+        search_query=pl.when(pl.col("kind") == KIND_SEARCH).then(pl.col("search_query")),
     ).select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()])
 
     # ---- redeliveries and row order -------------------------------------------------------
@@ -1816,7 +1836,6 @@ def write_flat_parquet(
 ) -> int:
     """Write `generate_flat(n_events, seed=seed, **options)` to one Parquet file, chunk by
     chunk (memory bounded by `chunk_size`). Returns the number of rows written."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -1827,7 +1846,7 @@ def write_flat_parquet(
         for chunk in iter_flat_chunks(n_events, seed=seed, chunk_size=chunk_size, **options):
             table = chunk.to_arrow()
             if table.schema != schema:
-                table = pa.Table.from_batches(table.to_batches(), schema=schema)
+                table = table.cast(schema)
             writer.write_table(table, row_group_size=1_000_000)
             written += chunk.height
     return written
@@ -1836,6 +1855,13 @@ def write_flat_parquet(
 # --------------------------------------------------------------------------------------------
 # Flat rows -> Genesys event JSON
 # --------------------------------------------------------------------------------------------
+#
+# Rows are grouped by their shape: which fields are present (non-null) and the event type.
+# Each shape gets a static template, so a row's line is one concat_str of its present values
+# and the literal JSON text between them (keys, quotes, braces, commas). Absent fields and
+# empty objects are therefore omitted, as real exports omit them, with no per-row branching.
+# The object tree comes from the `genesys` paths of jtrack.schema.EVENT_FIELDS. String values
+# are JSON-escaped only in the columns where some value needs it.
 
 _ESC_FROM = ["\\", '"', *(chr(i) for i in range(32))]
 _ESC_TO = [
@@ -1855,30 +1881,65 @@ _KIND_TO_TYPE = {
     KIND_OUTCOME: "OutcomeAchievedEvent",
     KIND_WEB_ACTION: "WebActionEvent",
 }
+#: payload object (first segment of the schema's Genesys paths) -> (short event type, object
+#: name) pairs that carry it; app events reuse the webEvent fields under "appEvent".
+_PAYLOADS: dict[str, tuple[tuple[str, str], ...]] = {
+    "webEvent": (("WebEvent", "webEvent"), ("AppEvent", "appEvent")),
+    "segmentAssignmentEvent": (("SegmentAssignmentEvent", "segmentAssignmentEvent"),),
+    "outcomeAchievedEvent": (("OutcomeAchievedEvent", "outcomeAchievedEvent"),),
+    "webActionEvent": (("WebActionEvent", "webActionEvent"),),
+}
+_SHORT = "__short"
+_LONG = "__event_type"
+_CREATED = "__created"
+
+
+@dataclass
+class _Node:
+    """A JSON object: its fields in order (a leaf is (column, dtype)); a payload object also
+    lists the event types that carry it, with the object's name for each."""
+
+    fields: dict[str, _Node | tuple[str, pl.DataType]]
+    carriers: tuple[tuple[str, str], ...] = ()
+
+
+def _genesys_tree() -> _Node:
+    root = _Node({})
+    for f in EVENT_FIELDS:
+        if not f.genesys:
+            continue
+        *parents, leaf = f.genesys.split(".")
+        node = root
+        for p in parents:
+            child = node.fields.setdefault(p, _Node({}))
+            assert isinstance(child, _Node)
+            node = child
+        node.fields[leaf] = (f.name, f.dtype)
+    root.fields["eventType"] = (_LONG, pl.String())
+    root.fields["createdDate"] = (_CREATED, pl.String())
+    for name, carriers in _PAYLOADS.items():
+        payload = root.fields.get(name)
+        if isinstance(payload, _Node):
+            payload.carriers = carriers
+    order = ["id", "correlationId", "customerId", "customerIdType", "session", "eventType"]
+    order += ["createdDate"]
+    order += [k for k in root.fields if k not in order and k not in _PAYLOADS]
+    order += list(_PAYLOADS)
+    root.fields = {k: root.fields[k] for k in order if k in root.fields}
+    return root
+
+
+def _esc(e: pl.Expr) -> pl.Expr:
+    return e.cast(pl.String).str.replace_many(_ESC_FROM, _ESC_TO)
 
 
 def _js(e: pl.Expr) -> pl.Expr:
     """A JSON string literal (null stays null)."""
-    return pl.concat_str(
-        [pl.lit('"'), e.cast(pl.String).str.replace_many(_ESC_FROM, _ESC_TO), pl.lit('"')]
-    )
-
-
-def _jint(e: pl.Expr) -> pl.Expr:
-    return e.cast(pl.Int64).cast(pl.String)
-
-
-def _jfloat(e: pl.Expr) -> pl.Expr:
-    f = e.cast(pl.Float64)
-    return pl.when(f.is_finite()).then(f.cast(pl.String))
-
-
-def _jbool(e: pl.Expr) -> pl.Expr:
-    return pl.when(e).then(pl.lit("true")).when(e.not_()).then(pl.lit("false"))
+    return pl.concat_str([pl.lit('"'), _esc(e), pl.lit('"')])
 
 
 def _jobj(fields: Sequence[tuple[str, pl.Expr]], empty: str | None = None) -> pl.Expr:
-    """A JSON object of the non-null fields; null (or `empty`) when every field is null."""
+    """A JSON object of the non-null (already JSON) fields; `empty` when all are null."""
     frags = [pl.concat_str([pl.lit(f'"{key}":'), value]) for key, value in fields]
     obj = pl.concat_str(
         [pl.lit("{"), pl.concat_str(frags, separator=",", ignore_nulls=True), pl.lit("}")]
@@ -1887,7 +1948,7 @@ def _jobj(fields: Sequence[tuple[str, pl.Expr]], empty: str | None = None) -> pl
     return pl.when(present).then(obj).otherwise(pl.lit(empty, dtype=pl.String))
 
 
-def _jmap(col: str) -> pl.Expr:
+def _jmap(e: pl.Expr) -> pl.Expr:
     """A list of {name, data_type, value} structs as a Genesys {name: {dataType, value}} map."""
     el = pl.element()
     entry = pl.concat_str(
@@ -1903,223 +1964,227 @@ def _jmap(col: str) -> pl.Expr:
             ),
         ]
     )
-    body = pl.col(col).list.eval(entry).list.join(",", ignore_nulls=True)
-    return pl.concat_str([pl.lit("{"), body.fill_null(""), pl.lit("}")])
+    body = e.list.eval(entry).list.join(",", ignore_nulls=True)
+    return pl.concat_str([pl.lit("{"), body, pl.lit("}")])
 
 
-def genesys_json_expr() -> pl.Expr:
-    """An expression building one Genesys event JSON object (text) per flat row, named `json`.
+def _columns_to_escape(frame: pl.DataFrame) -> set[str]:
+    """The String columns holding a quote, a backslash or a control character somewhere
+    (the others go into the JSON text as they are)."""
+    names = [c for c, t in frame.schema.items() if t == pl.String]
+    if not names:
+        return set()
+    flags = frame.select(
+        [pl.col(c).str.contains_any(_ESC_FROM).fill_null(False).any() for c in names]
+    )
+    return {c for c, flag in zip(names, flags.row(0), strict=True) if flag}
 
-    Needs the EVENT_SCHEMA columns (see `genesys_lines` for frames missing some). Null fields
-    and empty objects are omitted, as in real exports; web events always carry `attributes`
-    and `traits` (possibly `{}`)."""
-    c = pl.col
-    short = pl.coalesce(
-        c("event_type").str.strip_prefix(EVENT_TYPE_PREFIX),
-        c("kind").replace_strict(_KIND_TO_TYPE, default=None, return_dtype=pl.String),
+
+def _short_type() -> pl.Expr:
+    return pl.coalesce(
+        pl.col("event_type").str.strip_prefix(EVENT_TYPE_PREFIX),
+        pl.col("kind").replace_strict(_KIND_TO_TYPE, default=None, return_dtype=pl.String),
     )
-    page = _jobj(
-        [
-            ("url", _js(c("page_url"))),
-            ("title", _js(c("page_title"))),
-            ("domain", _js(c("page_domain"))),
-            ("hostname", _js(c("page_hostname"))),
-            ("pathname", _js(c("page_pathname"))),
-            ("queryString", _js(c("page_query_string"))),
-            ("fragment", _js(c("page_fragment"))),
-            ("keywords", _js(c("page_keywords"))),
-            ("lang", _js(c("page_lang"))),
-        ]
-    )
-    browser = _jobj(
-        [
-            ("family", _js(c("browser_family"))),
-            ("version", _js(c("browser_version"))),
-            ("lang", _js(c("browser_lang"))),
-            ("viewWidth", _jint(c("browser_view_width"))),
-            ("viewHeight", _jint(c("browser_view_height"))),
-        ]
-    )
-    device = _jobj(
-        [
-            ("category", _js(c("device_category"))),
-            ("type", _js(c("device_type"))),
-            ("isMobile", _jbool(c("device_is_mobile"))),
-            ("osFamily", _js(c("device_os_family"))),
-            ("osVersion", _js(c("device_os_version"))),
-            ("screenWidth", _jint(c("device_screen_width"))),
-            ("screenHeight", _jint(c("device_screen_height"))),
-        ]
-    )
-    geo = _jobj(
-        [
-            ("country", _js(c("geolocation_country"))),
-            ("countryName", _js(c("geolocation_country_name"))),
-            ("region", _js(c("geolocation_region"))),
-            ("regionName", _js(c("geolocation_region_name"))),
-            ("locality", _js(c("geolocation_locality"))),
-            ("postalCode", _js(c("geolocation_postal_code"))),
-            ("latitude", _jfloat(c("geolocation_latitude"))),
-            ("longitude", _jfloat(c("geolocation_longitude"))),
-            ("timezone", _js(c("geolocation_timezone"))),
-        ]
-    )
-    campaign = _jobj(
-        [
-            ("source", _js(c("mkt_campaign_source"))),
-            ("medium", _js(c("mkt_campaign_medium"))),
-            ("name", _js(c("mkt_campaign_name"))),
-            ("term", _js(c("mkt_campaign_term"))),
-            ("content", _js(c("mkt_campaign_content"))),
-            ("clickId", _js(c("mkt_campaign_click_id"))),
-            ("network", _js(c("mkt_campaign_network"))),
-        ]
-    )
-    referrer = _jobj(
-        [
-            ("url", _js(c("referrer_url"))),
-            ("domain", _js(c("referrer_domain"))),
-            ("hostname", _js(c("referrer_hostname"))),
-            ("pathname", _js(c("referrer_pathname"))),
-            ("queryString", _js(c("referrer_query_string"))),
-            ("name", _js(c("referrer_name"))),
-            ("medium", _js(c("referrer_medium"))),
-        ]
-    )
-    activity: list[tuple[str, pl.Expr]] = [
-        ("eventName", _js(c("event_name"))),
-        ("totalEventCount", _jint(c("total_event_count"))),
-        ("totalPageviewCount", _jint(c("total_pageview_count"))),
-        ("page", page),
-        ("searchQuery", _js(c("search_query"))),
-        ("userAgentString", _js(c("user_agent_string"))),
-        ("browser", browser),
-        ("device", device),
-        ("geolocation", geo),
-        ("ipAddress", _js(c("ip_address"))),
-        ("ipOrganization", _js(c("ip_organization"))),
-        ("attributes", _jmap("attributes")),
-        ("traits", _jmap("traits")),
-        ("authenticated", _jbool(c("authenticated"))),
-        ("referrer", referrer),
-        ("mktCampaign", campaign),
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    col: str
+    dtype: pl.DataType
+    payload: str | None  # the payload object holding it, if any
+
+
+def _leaves(node: _Node, payload: str | None = None) -> list[_Leaf]:
+    out: list[_Leaf] = []
+    for key, child in node.fields.items():
+        if isinstance(child, _Node):
+            out += _leaves(child, key if child.carriers else payload)
+        else:
+            out.append(_Leaf(child[0], child[1], payload))
+    return out
+
+
+def _template(
+    node: _Node, present: set[str], short: str | None, escape: set[str]
+) -> list[str | pl.Expr]:
+    """The pieces of one JSON object for rows where exactly the `present` columns are set and
+    the event type is `short` (literal text and value expressions), or [] if it is empty."""
+    pieces: list[str | pl.Expr] = []
+    for key, child in node.fields.items():
+        if isinstance(child, _Node):
+            name = key
+            if child.carriers:
+                names = [n for t, n in child.carriers if t == short]
+                if not names:
+                    continue
+                name = names[0]
+            inner = _template(child, present, short, escape)
+            if not inner and not child.carriers:
+                continue
+            pieces += [f'"{name}":{{', *inner, "}", ","]
+            continue
+        col, dtype = child
+        c = pl.col(col)
+        if dtype == KV_LIST:
+            if not any(short == t for t, _ in _PAYLOADS["webEvent"]):
+                continue
+            pieces += [f'"{key}":', _jmap(c).fill_null("{}"), ","]
+        elif col not in present:
+            continue
+        elif dtype == pl.Boolean:
+            value = pl.when(c).then(pl.lit("true")).otherwise(pl.lit("false"))
+            pieces += [f'"{key}":', value, ","]
+        elif dtype.is_integer() or dtype.is_float():
+            pieces += [f'"{key}":', c.cast(pl.String), ","]
+        else:
+            pieces += [f'"{key}":"', _esc(c) if col in escape else c, '",']
+    if pieces:  # drop the trailing comma
+        last = pieces[-1]
+        assert isinstance(last, str)
+        pieces[-1] = last[:-1]
+    return [p for p in pieces if not (isinstance(p, str) and p == "")]
+
+
+def _line_expr(pieces: Sequence[str | pl.Expr]) -> pl.Expr:
+    parts: list[pl.Expr] = []
+    text = ""
+    for p in pieces:
+        if isinstance(p, str):
+            text += p
+        else:
+            if text:
+                parts.append(pl.lit(text))
+            parts.append(p)
+            text = ""
+    if text:
+        parts.append(pl.lit(text))
+    return pl.concat_str(parts)
+
+
+_SHORT_CODES = (
+    "",
+    "WebEvent",
+    "AppEvent",
+    "SegmentAssignmentEvent",
+    "OutcomeAchievedEvent",
+    "WebActionEvent",
+)
+
+
+def _genesys_json(frame: pl.DataFrame, newline: bool = False) -> pl.Series:
+    """The Genesys event object text of each row of `frame` (conformed flat events).
+
+    Rows are grouped by their shape (which fields are present, and the event type); each
+    shape gets a static template, so a line is one concat_str of its present values and the
+    literal text between them (absent fields are omitted, as in real exports)."""
+    if frame.height == 0:
+        return pl.Series("json", [], dtype=pl.String)
+    escape = _columns_to_escape(frame)
+    tree = _genesys_tree()
+    leaves = [leaf for leaf in _leaves(tree) if leaf.dtype != KV_LIST]
+    flags = [
+        (pl.col(leaf.col).is_finite() if leaf.dtype.is_float() else pl.col(leaf.col).is_not_null())
+        .fill_null(False)
+        .cast(pl.UInt64)
+        for leaf in leaves
     ]
-    segment = _jobj([("segment", _jobj([("id", _js(c("segment_id")))]))], empty="{}")
-    outcome = _jobj(
-        [
-            (
-                "outcome",
-                _jobj(
-                    [("id", _js(c("outcome_id"))), ("displayName", _js(c("outcome_display_name")))]
-                ),
-            )
-        ],
-        empty="{}",
+    words = [
+        pl.sum_horizontal([f * (1 << (i % 64)) for i, f in enumerate(flags) if i // 64 == w])
+        .cast(pl.UInt64)
+        .alias(f"__k{w}")
+        for w in range((len(flags) + 63) // 64)
+    ]
+    code = (
+        pl.col(_SHORT)
+        .replace_strict(
+            {t: i for i, t in enumerate(_SHORT_CODES) if t}, default=0, return_dtype=pl.UInt8
+        )
+        .alias("__code")
     )
-    action = _jobj(
-        [
-            (
-                "action",
-                _jobj(
-                    [
-                        ("id", _js(c("action_id"))),
-                        ("state", _js(c("action_state"))),
-                        ("mediaType", _js(c("action_media_type"))),
-                    ]
-                ),
-            ),
-            (
-                "actionMap",
-                _jobj(
-                    [
-                        ("id", _js(c("action_map_id"))),
-                        ("displayName", _js(c("action_map_display_name"))),
-                    ]
-                ),
-            ),
-        ],
-        empty="{}",
-    )
-    payload = (
-        pl.when(short == "WebEvent")
-        .then(pl.concat_str([pl.lit('"webEvent":'), _jobj(activity, empty="{}")]))
-        .when(short == "AppEvent")
-        .then(pl.concat_str([pl.lit('"appEvent":'), _jobj(activity, empty="{}")]))
-        .when(short == "SegmentAssignmentEvent")
-        .then(pl.concat_str([pl.lit('"segmentAssignmentEvent":'), segment]))
-        .when(short == "OutcomeAchievedEvent")
-        .then(pl.concat_str([pl.lit('"outcomeAchievedEvent":'), outcome]))
-        .when(short == "WebActionEvent")
-        .then(pl.concat_str([pl.lit('"webActionEvent":'), action]))
-    )
-    envelope = pl.concat_str(
-        [
-            pl.lit("{"),
-            pl.concat_str(
-                [
-                    pl.concat_str([pl.lit('"id":'), _js(c("event_id"))]),
-                    pl.concat_str([pl.lit('"correlationId":'), _js(c("correlation_id"))]),
-                    pl.concat_str([pl.lit('"customerId":'), _js(c("customer_id"))]),
-                    pl.concat_str([pl.lit('"customerIdType":'), _js(c("customer_id_type"))]),
-                    pl.concat_str(
-                        [
-                            pl.lit('"session":'),
-                            _jobj(
-                                [
-                                    ("id", _js(c("source_session_id"))),
-                                    ("type", _js(c("source_session_type"))),
-                                ]
-                            ),
-                        ]
-                    ),
-                    pl.concat_str([pl.lit('"eventType":'), _js(pl.lit(EVENT_TYPE_PREFIX) + short)]),
-                    pl.concat_str(
-                        [
-                            pl.lit('"createdDate":'),
-                            _js(c("created_date").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")),
-                        ]
-                    ),
-                    payload,
-                ],
-                separator=",",
-                ignore_nulls=True,
-            ),
-            pl.lit("}"),
-        ]
-    )
-    return envelope.alias("json")
+    keyed = frame.with_row_index("__row").with_columns(*words, code)
+    key_cols = [*(w.meta.output_name() for w in words), "__code"]
+    lazies: list[pl.LazyFrame] = []
+    for key, part in keyed.partition_by(key_cols, as_dict=True, maintain_order=False).items():
+        *bits, short_code = (int(k) for k in key)
+        present = {leaf.col for i, leaf in enumerate(leaves) if (bits[i // 64] >> (i % 64)) & 1}
+        short = _SHORT_CODES[short_code] or None
+        pieces = ["{", *_template(tree, present, short, escape), "}\n" if newline else "}"]
+        lazies.append(part.lazy().select("__row", _line_expr(pieces).alias("json")))
+    lines = pl.concat(pl.collect_all(lazies, engine="streaming")).sort("__row")
+    return lines["json"]
 
 
-def _conform(df: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """Add missing EVENT_SCHEMA columns as nulls and bring created_date to UTC."""
+def _conform(df: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Add missing EVENT_SCHEMA columns as nulls, the short and long event type and the
+    createdDate text, and clear payload columns on rows whose event type does not carry that
+    payload."""
     lf = df.lazy()
     schema = lf.collect_schema()
     missing = [pl.lit(None, dtype=t).alias(c) for c, t in EVENT_SCHEMA.items() if c not in schema]
     if missing:
         lf = lf.with_columns(missing)
-    created = schema.get("created_date")
-    if isinstance(created, pl.Datetime):
-        if created.time_zone is None:
-            lf = lf.with_columns(pl.col("created_date").dt.replace_time_zone("UTC"))
-        elif created.time_zone != "UTC":
-            lf = lf.with_columns(pl.col("created_date").dt.convert_time_zone("UTC"))
-    return lf
+    created = pl.col("created_date")
+    dtype = schema.get("created_date")
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+        created = created.dt.replace_time_zone("UTC")
+    elif isinstance(dtype, pl.Datetime) and dtype.time_zone != "UTC":
+        created = created.dt.convert_time_zone("UTC")
+    lf = lf.with_columns(
+        _short_type().alias(_SHORT),
+        created.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").alias(_CREATED),
+    ).with_columns(pl.concat_str([pl.lit(EVENT_TYPE_PREFIX), pl.col(_SHORT)]).alias(_LONG))
+    frame = lf.collect(engine="in-memory")
+    groups: dict[str, list[str]] = {root: [] for root in _PAYLOADS}
+    for f in EVENT_FIELDS:
+        root = f.genesys.split(".", 1)[0]
+        if root in groups:
+            groups[root].append(f.name)
+    carried = {root: [t for t, _ in carriers] for root, carriers in _PAYLOADS.items()}
+    stray = [
+        (
+            pl.any_horizontal([pl.col(c).is_not_null() for c in cols])
+            & ~pl.col(_SHORT).is_in(carried[root]).fill_null(False)
+        )
+        .any()
+        .alias(root)
+        for root, cols in groups.items()
+    ]
+    found = frame.select(stray).row(0, named=True)
+    fixes = [
+        pl.when(pl.col(_SHORT).is_in(carried[root])).then(pl.col(c)).alias(c)
+        for root, cols in groups.items()
+        if found[root]
+        for c in cols
+    ]
+    return frame.with_columns(fixes) if fixes else frame
 
 
 def genesys_lines(df: pl.DataFrame | pl.LazyFrame) -> pl.Series:
-    """The rows of a flat event frame as Genesys event JSON text, one String per row, in row
-    order. Columns absent from the frame are treated as null."""
-    return _conform(df).select(genesys_json_expr()).collect(engine="in-memory").to_series()
+    """The rows of a flat event frame as Genesys event JSON text (one String per row, row
+    order kept), shaped like the objects of a Genesys export: the envelope (`id`,
+    `correlationId`, `customerId`, `customerIdType`, `session {id, type}`, `eventType` in its
+    long form, `createdDate` as ISO-8601 with milliseconds and `Z`) and one payload object
+    (`webEvent`, `segmentAssignmentEvent`, `outcomeAchievedEvent`, `webActionEvent`; app events
+    get `appEvent`). Null fields and empty objects are omitted; web events always carry
+    `attributes` and `traits` (possibly `{}`). Columns absent from the frame count as null."""
+    return _genesys_json(_conform(df))
 
 
 def _write_lines(lines: pl.Series, out: IO[bytes]) -> None:
-    lines.to_frame("json").write_csv(out, include_header=False, quote_style="never")
+    """Write lines that already end in a newline, as they are."""
+    lines.to_frame("json").write_csv(
+        out, include_header=False, quote_style="never", line_terminator=""
+    )
+
+
+def _ndjson_lines(df: pl.DataFrame | pl.LazyFrame) -> pl.Series:
+    return _genesys_json(_conform(df), newline=True)
 
 
 def to_genesys_ndjson(df: pl.DataFrame | pl.LazyFrame, path: str | Path) -> int:
     """Write flat event rows to `path` as Genesys-shaped NDJSON (one event per line, in row
-    order). Returns the number of lines written."""
-    lines = genesys_lines(df)
+    order; see `genesys_lines`). Returns the number of lines written."""
+    lines = _ndjson_lines(df)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as out:
@@ -2137,7 +2202,7 @@ def write_genesys_ndjson(
     written = 0
     with path.open("wb") as out:
         for chunk in iter_flat_chunks(n_events, seed=seed, chunk_size=chunk_size, **options):
-            _write_lines(genesys_lines(chunk), out)
+            _write_lines(_ndjson_lines(chunk), out)
             written += chunk.height
     return written
 
@@ -2180,7 +2245,8 @@ def _identities(events: pl.DataFrame) -> pl.DataFrame:
         events.filter(pl.col("traits").list.len() > 0)
         .sort("created_date", "event_id")
         .unique("customer_id", keep="first", maintain_order=True)
-        .select("customer_id", pl.col("traits").explode())
+        .select("customer_id", "traits")
+        .explode("traits")
         .select(
             "customer_id",
             pl.col("traits").struct.field("name"),
@@ -2214,7 +2280,7 @@ def sample_contacts(events: pl.DataFrame, *, seed: int = SAMPLE_SEED) -> pl.Data
     phone_rows = [phone_rows[i] for i in order]
     anon = [anonymous[i] for i in rng.permutation(len(anonymous)).tolist()]
 
-    contacts: list[dict[str, str]] = []
+    contacts: list[dict[str, str | None]] = []
     style = 0
 
     def add(
@@ -2235,10 +2301,10 @@ def sample_contacts(events: pl.DataFrame, *, seed: int = SAMPLE_SEED) -> pl.Data
                 "contact_id": f"C{len(contacts) + 1:04d}",
                 "first_name": first,
                 "last_name": last,
-                "emails": ";".join(emails),
-                "phones": ";".join(human),
-                "cookie_ids": ";".join(cookies),
-                "external_ids": ";".join(external),
+                "emails": ";".join(emails) or None,
+                "phones": ";".join(human) or None,
+                "cookie_ids": ";".join(cookies) or None,
+                "external_ids": ";".join(external) or None,
             }
         )
 
@@ -2296,7 +2362,7 @@ def sample_contacts(events: pl.DataFrame, *, seed: int = SAMPLE_SEED) -> pl.Data
     # no web activity at all
     offline = (
         ("Beatrix", "Kiddo", "+447400555123"),
-        ("Arthur", "Dent", "+12025550142"),
+        ("Arthur", "Dent", "+16175550142"),
         ("Ford", "Prefect", "+4915123456789"),
         ("Tricia", "McMillan", "+33612345678"),
     )
