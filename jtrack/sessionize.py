@@ -66,32 +66,42 @@ class SessionizeOptions:
 
 @dataclass
 class DedupResult:
-    """Events with each `event_id` once, plus what was dropped."""
+    """Which rows keep each `event_id` once, plus what was dropped.
 
-    events: pl.DataFrame
+    `keep` is a boolean mask over the input rows; `events` materialises the kept rows (the
+    pipeline passes `keep` to `sessionize` instead, so the wide rows are copied only once).
+    """
+
+    source: pl.DataFrame
+    keep: pl.Series | None  # None: no duplicates, every row is kept
     duplicates: int
     conflicts: pl.DataFrame  # event ids delivered with different contents
 
-
-_ORDER = ["customer_id", "created_date", "event_id"]
+    @property
+    def events(self) -> pl.DataFrame:
+        return self.source if self.keep is None else self.source.filter(self.keep)
 
 
 def deduplicate(events: pl.DataFrame) -> DedupResult:
-    """Keep one row per event id: the first by created_date (then file order).
+    """Keep one row per event id: the first by created_date (then input order).
 
     A redelivered event with different contents is a conflict: it is still kept once, and
-    listed in `conflicts` with how many distinct versions were seen. Only the narrow key
-    columns are sorted; the wide frame is filtered once.
+    listed in `conflicts` with how many distinct versions were seen. Candidates are found by
+    a 128-bit hash of the id and confirmed on the ids themselves; only the duplicated rows
+    are sorted.
     """
     no_conflicts = pl.DataFrame(schema={"event_id": pl.String, "versions": pl.UInt32})
     if events.height == 0:
-        return DedupResult(events, 0, no_conflicts)
-    is_dup = events.select(pl.col("event_id").is_duplicated()).to_series()
-    if not is_dup.any():
-        return DedupResult(events, 0, no_conflicts)
+        return DedupResult(events, None, 0, no_conflicts)
+    h = pl.col("event_id").nchash.xxh3_128()  # type: ignore[attr-defined]
+    candidate = events.select(h.is_duplicated()).to_series()
+    if not candidate.any():
+        return DedupResult(events, None, 0, no_conflicts)
     content_cols = [c for c in events.columns if not c.startswith("_")]
-    indexed = events.with_row_index("_ord")
-    dups = indexed.filter(is_dup)
+    dups = events.with_row_index("_ord").filter(candidate)
+    dups = dups.filter(pl.col("event_id").is_duplicated())  # exact, on the few candidates
+    if dups.height == 0:
+        return DedupResult(events, None, 0, no_conflicts)
     conflicts = (
         dups.with_columns(_h=pl.struct(content_cols).hash(0))
         .group_by("event_id")
@@ -99,15 +109,14 @@ def deduplicate(events: pl.DataFrame) -> DedupResult:
         .filter(pl.col("versions") > 1)
         .sort("event_id")
     )
-    chosen = (
+    dropped = (
         dups.select("event_id", "created_date", "_ord")
         .sort(["event_id", "created_date", "_ord"])
-        .unique("event_id", keep="first", maintain_order=True)
+        .filter(pl.col("event_id").is_first_distinct().not_())
         .get_column("_ord")
     )
-    keep = (~is_dup) | indexed.get_column("_ord").is_in(chosen.implode())
-    kept = events.filter(keep)
-    return DedupResult(kept, events.height - kept.height, conflicts)
+    keep = pl.repeat(True, events.height, eager=True).scatter(dropped, False).alias("keep")
+    return DedupResult(events, keep, dropped.len(), conflicts)
 
 
 def blake3_hex(key: pl.Expr) -> pl.Expr:
@@ -293,7 +302,11 @@ class Sessionized:
         return int(self.events["session_id"].null_count())
 
 
-def sessionize(events: pl.DataFrame, options: SessionizeOptions | None = None) -> Sessionized:
+def sessionize(
+    events: pl.DataFrame,
+    options: SessionizeOptions | None = None,
+    keep: pl.Series | None = None,
+) -> Sessionized:
     """Split deduplicated canonical events into sessions.
 
     Web and app activity of each visitor (customer_id) is ordered by created_date then
@@ -302,7 +315,8 @@ def sessionize(events: pl.DataFrame, options: SessionizeOptions | None = None) -
     their time (or the visitor's first session) and never start or extend one.
 
     Only a few narrow columns are sorted and grouped; the wide columns are gathered once by
-    row index, which keeps time and memory close to a sort of the keys.
+    row index, which keeps time and memory close to a sort of the keys. `keep` (a mask from
+    `deduplicate`) leaves rows out without copying the wide frame first.
     """
     opts = options or SessionizeOptions()
     cols = list(_NARROW) + (list(_CAMPAIGN) if opts.split_on_campaign_change else [])
@@ -311,10 +325,11 @@ def sessionize(events: pl.DataFrame, options: SessionizeOptions | None = None) -
     # One sort of narrow keys orders everything: the sessionizer and the output. Visitors are
     # ordered by a stable 64-bit hash (much cheaper to sort than the id strings); the
     # categorical code only separates two visitors whose hashes collide.
+    narrow = events.select(cols).with_row_index("_idx")
+    if keep is not None:
+        narrow = narrow.filter(keep)
     rows = (
-        events.select(cols)
-        .with_row_index("_idx")
-        .with_columns(
+        narrow.with_columns(
             _custom=custom,
             _is_sys=~activity,
             _h=pl.col("customer_id").nchash.xxh3_64(),  # type: ignore[attr-defined]

@@ -1,0 +1,1164 @@
+"""Session cards and customer journeys as plain data: what an agent looks at, for any renderer.
+
+`build_card(store, id_or_prefix)` reads only the one session's rows (its visitor's bucket,
+filtered by customer id and session id) and returns a `Card`; `build_journey(store, who)`
+returns every session of one visitor or contact, newest first, with totals. The terminal
+(jtrack.render.card), HTML (jtrack.render.html) and JSON outputs all render `Card.to_dict()`.
+Imports Polars, the stdlib and other core modules (contacts, rules) only; never prints.
+
+The JSON shape of `Card.to_dict()` (`jtrack card --format json`; every key always present,
+`null` when the export does not say; times are ISO-8601 UTC with a `Z`, `*_local` times carry
+the visitor's offset; `offset` is `h:mm:ss` from the session start, `offset_seconds` a float):
+
+    card_version      1
+    title             "Ada Lovelace · Web session · ended · a3cddf1f"
+    session           {id, short_id, type, type_label, custom, source_session_id,
+                       state ("active"|"ended"|"not_started"), as_of, gap_seconds}
+    icon              {name ("web"|"app"|"custom"), emoji, text}
+    contact           {name ("Unknown" unless a saved contact matched), known, contact_id,
+                       state ("known"|"temporary"|"expired"|null), match_method,
+                       customer_id, customer_id_type}
+    timing            {start, end, duration_seconds, duration, timezone, start_local,
+                       end_local}
+    current_page      {title, url} or null when the session viewed no page
+    device            {category, type, os_family, os_version, browser_family,
+                       browser_version, browser_lang}
+    location          {locality, region_name, country, country_name, timezone,
+                       ip_organization}
+    referrer          {url, hostname, name, medium}
+    campaign          {source, medium, name, term, content}
+    counts            {events, page_views, searches, journey_events}
+    authenticated     true|false|null
+    visit             {number, of}: "visit 3 of 5" for this visitor
+    journey           [{index, event_id, kind, event_name, label, time, time_local,
+                        offset, offset_seconds, tone ("positive"|"neutral"|"negative"),
+                        color (#RRGGBB), page_title, page_url, search_query,
+                        attributes [{name, data_type, value}], view_number, repeat_view,
+                        segment_id, segment_name, outcome_id, outcome_name, action_id,
+                        action_state, action_media_type, action_map_id, action_map_name,
+                        source ("export"|"rules")}]  in time order
+    searches          [{query, time, offset, offset_seconds, page_url, event_id}]
+    segments          [{segment_id, display_name, color, matched_at, offset, event_id, source}]
+    outcomes          [{outcome_id, display_name, achieved_at, offset, event_id, source}]
+    notes             [str]: what the card does not know, and why
+
+Segments and outcomes: each once per source. "export": the first segment_assigned /
+outcome_achieved event of the session (its own event id). "rules": jtrack's rule matches,
+from frames of SEGMENT_FRAME_SCHEMA / OUTCOME_FRAME_SCHEMA (jtrack.rules produces them; their
+event_id is the event that completed the match) or from `rules=`; they also appear in the
+journey map right after that event. A segment's display name is the id unless a frame names
+it; its colour is used only when it is exactly #RRGGBB. Segments whose rule says
+shown_to_agents = false are left off (and counted in the notes).
+
+`Journey.to_dict()` (`jtrack journey --format json`): {card_version, query, matched_by
+("customer_id"|"contact_id"), contact {name, known, contact_id, state}, customer_ids,
+totals {sessions, events, page_views, searches, segments, outcomes, duration_seconds,
+duration, first_seen, last_seen, by_type {type: sessions}}, sessions [card objects, newest
+first], notes}. Totals count every session, also those a `limit` leaves out.
+
+System events have no event name in the export; their `event_name` is `segment_assigned`,
+`outcome_achieved` or `action_<state>` (e.g. `action_accepted`), which is also the name the
+colour rules match.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from jtrack.errors import ConfigError, NotFoundError, UsageError
+from jtrack.schema import (
+    ACTIVITY_KINDS,
+    KIND_APP,
+    KIND_CUSTOM,
+    KIND_OUTCOME,
+    KIND_PAGE_VIEW,
+    KIND_SEARCH,
+    KIND_SEGMENT,
+    KIND_WEB_ACTION,
+)
+from jtrack.store import Store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jtrack.rules.model import Rules
+
+CARD_VERSION = 1
+ISO_FMT = "%Y-%m-%dT%H:%M:%S%.3fZ"
+LOCAL_FMT = "%Y-%m-%dT%H:%M:%S%.3f%:z"
+DEFAULT_GAP = timedelta(minutes=20)
+UNKNOWN = "Unknown"
+
+TONES = ("positive", "neutral", "negative")
+#: The colour code of the journey map (green, blue, red).
+TONE_COLORS = {"positive": "#2e7d32", "neutral": "#1565c0", "negative": "#c62828"}
+
+#: Event-name globs and their tone, tried after the `[card.colors]` table of the config;
+#: the first match wins, anything unmatched is neutral.
+DEFAULT_TONE_RULES: tuple[tuple[str, str], ...] = (
+    ("*_added", "positive"),
+    ("form_submitted", "positive"),
+    ("*_completed", "positive"),
+    ("*_purchased", "positive"),
+    ("outcome_achieved", "positive"),
+    ("action_accepted", "positive"),
+    ("action_engaged", "positive"),
+    ("*_abandoned", "negative"),
+    ("*_removed", "negative"),
+    ("*error*", "negative"),
+    ("*_failed", "negative"),
+    ("action_rejected", "negative"),
+    ("action_timedout", "negative"),
+)
+
+#: Session-type icons: emoji, and the plain-text fallback (`--ascii`, non-UTF-8 terminals).
+SESSION_ICONS = {
+    "web": ("🌐", "[web]"),
+    "app": ("📱", "[app]"),
+    "custom": ("🧩", "[custom]"),
+}
+#: Journey-map icons per event kind: emoji and plain text of equal meaning.
+KIND_ICONS = {
+    KIND_PAGE_VIEW: ("📄", "[PAG]"),
+    KIND_SEARCH: ("🔍", "[SRC]"),
+    KIND_CUSTOM: ("⚡", "[EVT]"),
+    KIND_APP: ("📲", "[APP]"),
+    KIND_SEGMENT: ("🎯", "[SEG]"),
+    KIND_OUTCOME: ("🏆", "[OUT]"),
+    KIND_WEB_ACTION: ("💬", "[OFR]"),
+}
+KIND_LABELS = {
+    KIND_PAGE_VIEW: "page view",
+    KIND_SEARCH: "search",
+    KIND_CUSTOM: "custom event",
+    KIND_APP: "app event",
+    KIND_SEGMENT: "segment matched",
+    KIND_OUTCOME: "outcome achieved",
+    KIND_WEB_ACTION: "offer / action",
+}
+
+_US = pl.Datetime("us", "UTC")
+#: The frame of segment matches build_card accepts (the rules engine produces exactly this).
+SEGMENT_FRAME_SCHEMA: dict[str, pl.DataType] = {
+    "session_id": pl.String(),
+    "segment_id": pl.String(),
+    "display_name": pl.String(),
+    "color": pl.String(),
+    "matched_at": _US,
+    "event_id": pl.String(),
+    "source": pl.String(),
+}
+#: The frame of outcome achievements build_card accepts.
+OUTCOME_FRAME_SCHEMA: dict[str, pl.DataType] = {
+    "session_id": pl.String(),
+    "outcome_id": pl.String(),
+    "display_name": pl.String(),
+    "achieved_at": _US,
+    "event_id": pl.String(),
+    "source": pl.String(),
+}
+#: Optional contact columns of the session table (added by contact resolution).
+CONTACT_COLUMNS = ("contact_id", "contact_name", "contact_state", "match_method")
+
+_HEX = r"^#[0-9A-Fa-f]{6}$"
+_SHORT_ID_LEN = 8
+
+
+# ---------------------------------------------------------------------------- colour rules
+
+
+def _glob_regex(glob: str) -> str:
+    """A shell-style glob (`*`, `?`) as an anchored, case-insensitive regex."""
+    out = []
+    for ch in glob:
+        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
+    return "(?i)^" + "".join(out) + "$"
+
+
+def tone_rules_from_config(
+    config: Mapping[str, Any], path: Path | None = None
+) -> list[tuple[str, str]]:
+    """The `[card.colors]` table of a config (event-name glob = positive|neutral|negative),
+    checked, in file order. Raises ConfigError naming the file and the key."""
+    from jtrack.config import unknown_key_error
+
+    card = config.get("card", {})
+    where = str(path or "<config>")
+    if not isinstance(card, Mapping):
+        raise ConfigError(f"{where}: [card] must be a table", hint="write [card.colors]")
+    for key in card:
+        if key != "colors":
+            raise unknown_key_error(path, "[card]", str(key), ["colors"])
+    colors = card.get("colors", {})
+    if not isinstance(colors, Mapping):
+        raise ConfigError(
+            f"{where}: [card.colors] must be a table",
+            hint='e.g. [card.colors] then "video_*" = "positive"',
+        )
+    rules: list[tuple[str, str]] = []
+    for glob, tone in colors.items():
+        if not isinstance(tone, str) or tone.lower() not in TONES:
+            raise ConfigError(
+                f"{where}: [card.colors] {glob!r} = {tone!r}: not a tone",
+                hint="use positive (green), neutral (blue) or negative (red)",
+            )
+        rules.append((str(glob), tone.lower()))
+    return rules
+
+
+def tone_expr(name: pl.Expr, rules: Sequence[tuple[str, str]] = ()) -> pl.Expr:
+    """positive|neutral|negative for each event name: `rules` first, then the defaults."""
+    out: Any = pl
+    for glob, tone in (*rules, *DEFAULT_TONE_RULES):
+        out = out.when(name.str.contains(_glob_regex(glob))).then(pl.lit(tone))
+    return pl.lit("neutral") if out is pl else out.otherwise(pl.lit("neutral"))
+
+
+# ---------------------------------------------------------------------------- small helpers
+
+
+def hms(seconds: float | None) -> str | None:
+    """Seconds as h:mm:ss (whole seconds, truncated; negative with a leading -)."""
+    if seconds is None:
+        return None
+    sign = "-" if seconds < 0 else ""
+    s = int(abs(seconds))
+    return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _hms_expr(seconds: pl.Expr) -> pl.Expr:
+    s = seconds.abs().floor().cast(pl.Int64)
+    return pl.concat_str(
+        [
+            pl.when(seconds < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+            (s // 3600).cast(pl.String),
+            pl.lit(":"),
+            (s % 3600 // 60).cast(pl.String).str.zfill(2),
+            pl.lit(":"),
+            (s % 60).cast(pl.String).str.zfill(2),
+        ]
+    )
+
+
+def _offset_expr(at: pl.Expr, start: datetime | None) -> pl.Expr:
+    """Seconds from the session start, to the millisecond."""
+    if start is None:
+        return pl.lit(None, dtype=pl.Float64)
+    return ((at - pl.lit(start, dtype=_US)).dt.total_microseconds() / 1_000_000).round(3)
+
+
+def _iso(d: datetime | None) -> str | None:
+    if d is None:
+        return None
+    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _local_iso(d: datetime | None, tz: ZoneInfo | None) -> str | None:
+    if d is None or tz is None:
+        return None
+    return d.astimezone(tz).isoformat(timespec="milliseconds")
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def type_label(session_type: str | None) -> str:
+    """`web` -> "Web session", `delivery` -> "Delivery session"."""
+    t = (session_type or "unknown").strip()
+    if t.lower() == "web":
+        return "Web session"
+    if t.lower() == "app":
+        return "App session"
+    words = re.sub(r"[_\-]+", " ", t).strip() or "custom"
+    return words[:1].upper() + words[1:] + " session"
+
+
+def session_icon(session_type: str | None) -> dict[str, str]:
+    name = (session_type or "").lower()
+    key = name if name in ("web", "app") else "custom"
+    emoji, text = SESSION_ICONS[key]
+    return {"name": key, "emoji": emoji, "text": text}
+
+
+def _str(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def _valid_color(c: Any) -> str | None:
+    return c if isinstance(c, str) and re.fullmatch(_HEX, c) else None
+
+
+# ---------------------------------------------------------------------------- the card
+
+
+@dataclass
+class Card:
+    """One session card: the documented JSON object (see the module docstring)."""
+
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+    @property
+    def session_id(self) -> str:
+        return str(self.data["session"]["id"])
+
+
+@dataclass
+class Journey:
+    """All sessions of one visitor or contact, newest first, with totals."""
+
+    query: str
+    matched_by: str  # "customer_id" or "contact_id"
+    contact: dict[str, Any]
+    customer_ids: list[str]
+    cards: list[Card]
+    totals: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "card_version": CARD_VERSION,
+            "query": self.query,
+            "matched_by": self.matched_by,
+            "contact": self.contact,
+            "customer_ids": self.customer_ids,
+            "totals": self.totals,
+            "sessions": [c.to_dict() for c in self.cards],
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True)
+class _Context:
+    as_of: datetime
+    gap: timedelta
+    rules: tuple[tuple[str, str], ...]
+
+
+def _context(
+    store: Store,
+    as_of: datetime | None,
+    gap: timedelta | None,
+    colors: Sequence[tuple[str, str]] | Mapping[str, str] | None,
+) -> _Context:
+    manifest = store.manifest()
+    if gap is None:
+        secs = (manifest.get("options") or {}).get("gap_seconds")
+        gap = timedelta(seconds=float(secs)) if secs else DEFAULT_GAP
+    if as_of is None:
+        as_of = datetime.now(UTC)
+    elif as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    if colors is None:
+        rules: tuple[tuple[str, str], ...] = ()
+    elif isinstance(colors, Mapping):
+        rules = tuple((str(k), str(v)) for k, v in colors.items())
+    else:
+        rules = tuple(colors)
+    for glob, tone in rules:
+        if tone not in TONES:
+            raise UsageError(
+                f"colour rule {glob!r}: {tone!r} is not a tone",
+                hint="use positive, neutral or negative",
+            )
+    return _Context(as_of.astimezone(UTC), gap, rules)
+
+
+def _check_frame(
+    frame: pl.DataFrame | None, schema: dict[str, pl.DataType], what: str
+) -> pl.DataFrame | None:
+    if frame is None:
+        return None
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise UsageError(
+            f"{what} frame is missing columns: {', '.join(missing)}",
+            hint="expected columns: " + ", ".join(schema),
+        )
+    return _conform(frame, schema)
+
+
+def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str]:
+    """(session id, customer id) for a full id or unique prefix: one scan of two columns of
+    the session table (ids are hashes, so no statistics can narrow it down)."""
+    from jtrack.query import resolve_session_id
+
+    p = id_or_prefix.strip().lower()
+    found = pl.DataFrame()
+    if p:
+        found = (
+            store.scan_sessions()
+            .select("id", "customer_id")
+            .filter(pl.col("id").str.starts_with(p))
+            .head(2)
+            .collect()
+        )
+    if found.height != 1:
+        full = resolve_session_id(store, id_or_prefix)  # raises NotFound / Ambiguous
+        found = (
+            store.scan_sessions().select("id", "customer_id").filter(pl.col("id") == full).collect()
+        )
+    return str(found["id"][0]), str(found["customer_id"][0])
+
+
+#: The event columns a card shows (the rest of what it shows comes from the session row).
+CARD_EVENT_COLUMNS = (
+    "event_id",
+    "customer_id",
+    "session_id",
+    "kind",
+    "event_name",
+    "created_date",
+    "page_title",
+    "page_url",
+    "search_query",
+    "attributes",
+    "authenticated",
+    "segment_id",
+    "outcome_id",
+    "outcome_display_name",
+    "action_id",
+    "action_state",
+    "action_media_type",
+    "action_map_id",
+    "action_map_display_name",
+)
+
+
+def _session_events(store: Store, customer_id: str, session_ids: Iterable[str]) -> pl.DataFrame:
+    """The events of these sessions of one visitor: its bucket only, the card's columns."""
+    ids = list(session_ids)
+    lf = store.scan_events(customer_id=customer_id)
+    if len(ids) == 1:
+        lf = lf.filter(pl.col("session_id") == ids[0])
+    else:
+        lf = lf.filter(pl.col("session_id").is_in(ids))
+    return lf.select(CARD_EVENT_COLUMNS).collect(engine="in-memory")
+
+
+def _journey_frame(
+    ev: pl.DataFrame,
+    start: datetime | None,
+    tz_name: str | None,
+    ctx: _Context,
+    seg_names: pl.DataFrame,
+    rule_segments: pl.DataFrame,
+    rule_outcomes: pl.DataFrame,
+) -> pl.DataFrame:
+    """One row per journey-map entry, in time order, with everything the card shows."""
+    kind = pl.col("kind")
+    state = pl.col("action_state").str.to_lowercase().fill_null("unknown")
+    name = (
+        pl.when(kind == KIND_SEGMENT)
+        .then(pl.lit("segment_assigned"))
+        .when(kind == KIND_OUTCOME)
+        .then(pl.lit("outcome_achieved"))
+        .when(kind == KIND_WEB_ACTION)
+        .then(pl.lit("action_") + state)
+        .otherwise(pl.coalesce(pl.col("event_name"), kind))
+    )
+    base = ev.select(
+        "event_id",
+        "kind",
+        "created_date",
+        "page_title",
+        "page_url",
+        "search_query",
+        "attributes",
+        "segment_id",
+        "outcome_id",
+        "action_id",
+        "action_state",
+        "action_media_type",
+        "action_map_id",
+        pl.col("action_map_display_name").alias("action_map_name"),
+        pl.col("outcome_display_name").alias("outcome_name"),
+        name.alias("event_name"),
+        pl.lit("export").alias("source"),
+    )
+    extra = []
+    if rule_segments.height:
+        extra.append(
+            rule_segments.select(
+                pl.col("event_id"),
+                pl.lit(KIND_SEGMENT).alias("kind"),
+                pl.col("matched_at").alias("created_date"),
+                pl.col("segment_id"),
+                pl.lit("segment_assigned").alias("event_name"),
+                pl.col("source"),
+            )
+        )
+    if rule_outcomes.height:
+        extra.append(
+            rule_outcomes.select(
+                pl.col("event_id"),
+                pl.lit(KIND_OUTCOME).alias("kind"),
+                pl.col("achieved_at").alias("created_date"),
+                pl.col("outcome_id"),
+                pl.col("display_name").alias("outcome_name"),
+                pl.lit("outcome_achieved").alias("event_name"),
+                pl.col("source"),
+            )
+        )
+    frame = pl.concat([base, *extra], how="diagonal_relaxed") if extra else base
+    is_sys = ~pl.col("kind").is_in(list(ACTIVITY_KINDS))
+    frame = frame.sort(
+        [pl.col("created_date"), is_sys, pl.col("source"), pl.col("event_id")],
+        nulls_last=True,
+        maintain_order=True,
+    )
+    frame = frame.join(seg_names, on="segment_id", how="left", maintain_order="left").with_columns(
+        segment_name=pl.coalesce(pl.col("segment_name"), pl.col("segment_id"))
+    )
+    is_view = pl.col("event_name") == "page_viewed"
+    page_key = pl.coalesce(pl.col("page_url"), pl.col("page_title"), pl.lit(""))
+    offset_s = _offset_expr(pl.col("created_date"), start)
+    label = (
+        pl.when(kind.is_in([KIND_PAGE_VIEW]))
+        .then(pl.coalesce(pl.col("page_title"), pl.col("page_url"), pl.lit("(untitled page)")))
+        .when(kind == KIND_SEARCH)
+        .then(pl.col("search_query").fill_null(""))
+        .when(kind == KIND_SEGMENT)
+        .then(pl.coalesce(pl.col("segment_name"), pl.col("segment_id"), pl.lit("(segment)")))
+        .when(kind == KIND_OUTCOME)
+        .then(pl.coalesce(pl.col("outcome_name"), pl.col("outcome_id"), pl.lit("(outcome)")))
+        .when(kind == KIND_WEB_ACTION)
+        .then(
+            pl.concat_str(
+                [
+                    pl.coalesce(
+                        pl.col("action_map_name"), pl.col("action_map_id"), pl.lit("web action")
+                    ),
+                    pl.lit(" ("),
+                    pl.col("action_state").fill_null("unknown state"),
+                    pl.lit(")"),
+                ]
+            )
+        )
+        .otherwise(pl.col("event_name"))
+    )
+    tone = tone_expr(pl.col("event_name"), ctx.rules)
+    color = (
+        pl.when((kind == KIND_SEGMENT) & pl.col("segment_color").is_not_null())
+        .then(pl.col("segment_color"))
+        .otherwise(tone.replace_strict(TONE_COLORS, return_dtype=pl.String))
+    )
+    view_no = pl.when(is_view).then(is_view.cast(pl.UInt32).cum_sum().over(page_key))
+    zone = _zone(tz_name)
+    time_local = (
+        pl.col("created_date").dt.convert_time_zone(tz_name).dt.strftime(LOCAL_FMT)
+        if zone is not None and tz_name
+        else pl.lit(None, dtype=pl.String)
+    )
+    frame = frame.with_columns(
+        index=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
+        label=label,
+        time=pl.col("created_date").dt.strftime(ISO_FMT),
+        time_local=time_local,
+        offset_seconds=offset_s,
+        tone=tone,
+        view_number=view_no.cast(pl.Int64),
+    )
+    return frame.with_columns(
+        offset=_hms_expr(pl.col("offset_seconds")),
+        color=color,
+        repeat_view=(pl.col("view_number") > 1).fill_null(False),
+    )
+
+
+JOURNEY_KEYS = (
+    "index",
+    "event_id",
+    "kind",
+    "event_name",
+    "label",
+    "time",
+    "time_local",
+    "offset",
+    "offset_seconds",
+    "tone",
+    "color",
+    "page_title",
+    "page_url",
+    "search_query",
+    "attributes",
+    "view_number",
+    "repeat_view",
+    "segment_id",
+    "segment_name",
+    "outcome_id",
+    "outcome_name",
+    "action_id",
+    "action_state",
+    "action_media_type",
+    "action_map_id",
+    "action_map_name",
+    "source",
+)
+
+
+def _records(frame: pl.DataFrame, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows as dicts of exactly `keys`, datetimes already ISO strings."""
+    present = [k for k in keys if k in frame.columns]
+    rows = frame.select(present).to_dicts() if frame.height else []
+    return [{k: r.get(k) for k in keys} for r in rows]
+
+
+def _segment_frames(
+    ev: pl.DataFrame, session_id: str, segments: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(names by segment id, rules matches of this session, all matches for the section).
+
+    The section lists each segment once per source: the export's first assignment (from the
+    session's own events) and the rules' match. Export rows of `segments` only lend names."""
+    given = segments if segments is not None else pl.DataFrame(schema=SEGMENT_FRAME_SCHEMA)
+    rules = given.filter((pl.col("session_id") == session_id) & (pl.col("source") != "export"))
+    names = (
+        given.filter(pl.col("display_name").is_not_null() | pl.col("color").is_not_null())
+        .group_by("segment_id", maintain_order=True)
+        .agg(
+            pl.col("display_name").drop_nulls().first().alias("segment_name"),
+            pl.col("color")
+            .filter(pl.col("color").str.contains(_HEX))
+            .first()
+            .alias("segment_color"),
+        )
+    )
+    exported = (
+        ev.filter((pl.col("kind") == KIND_SEGMENT) & pl.col("segment_id").is_not_null())
+        .unique("segment_id", keep="first", maintain_order=True)
+        .select(
+            pl.lit(session_id).alias("session_id"),
+            "segment_id",
+            "created_date",
+            "event_id",
+        )
+        .join(names, on="segment_id", how="left", maintain_order="left")
+        .select(
+            "session_id",
+            "segment_id",
+            pl.col("segment_name").alias("display_name"),
+            pl.col("segment_color").alias("color"),
+            pl.col("created_date").alias("matched_at"),
+            "event_id",
+            pl.lit("export").alias("source"),
+        )
+    )
+    section = pl.concat(
+        [_conform(exported, SEGMENT_FRAME_SCHEMA), _conform(rules, SEGMENT_FRAME_SCHEMA)]
+    ).with_columns(
+        color=pl.when(pl.col("color").str.contains(_HEX)).then(pl.col("color")),
+        display_name=pl.coalesce(pl.col("display_name"), pl.col("segment_id")),
+    )
+    section = section.sort(["matched_at", "source", "segment_id"], maintain_order=True)
+    return names, rules, section
+
+
+def _outcome_frames(
+    ev: pl.DataFrame, session_id: str, outcomes: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rules achievements of this session, all achievements for the section)."""
+    given = outcomes if outcomes is not None else pl.DataFrame(schema=OUTCOME_FRAME_SCHEMA)
+    rules = given.filter((pl.col("session_id") == session_id) & (pl.col("source") != "export"))
+    names = (
+        given.filter(pl.col("display_name").is_not_null())
+        .group_by("outcome_id", maintain_order=True)
+        .agg(pl.col("display_name").first().alias("_name"))
+    )
+    exported = (
+        ev.filter((pl.col("kind") == KIND_OUTCOME) & pl.col("outcome_id").is_not_null())
+        .unique("outcome_id", keep="first", maintain_order=True)
+        .join(names, on="outcome_id", how="left", maintain_order="left")
+        .select(
+            pl.lit(session_id).alias("session_id"),
+            "outcome_id",
+            pl.coalesce(pl.col("outcome_display_name"), pl.col("_name")).alias("display_name"),
+            pl.col("created_date").alias("achieved_at"),
+            "event_id",
+            pl.lit("export").alias("source"),
+        )
+    )
+    section = pl.concat(
+        [_conform(exported, OUTCOME_FRAME_SCHEMA), _conform(rules, OUTCOME_FRAME_SCHEMA)]
+    ).with_columns(display_name=pl.coalesce(pl.col("display_name"), pl.col("outcome_id")))
+    section = section.sort(["achieved_at", "source", "outcome_id"], maintain_order=True)
+    return rules, section
+
+
+def _authenticated(row: dict[str, Any], ev: pl.DataFrame) -> bool | None:
+    """The session's authenticated flag; null when no event of the session recorded one."""
+    if "authenticated" in ev.columns and ev.get_column("authenticated").null_count() == ev.height:
+        return None
+    value = row.get("authenticated")
+    return None if value is None else bool(value)
+
+
+def _offset_cols(frame: pl.DataFrame, at: str, start: datetime | None) -> pl.DataFrame:
+    secs = _offset_expr(pl.col(at), start)
+    return frame.with_columns(
+        pl.col(at).dt.strftime(ISO_FMT), offset=_hms_expr(secs), offset_seconds=secs
+    )
+
+
+def _card_from(
+    row: dict[str, Any],
+    ev: pl.DataFrame,
+    visits: int,
+    ctx: _Context,
+    segments: pl.DataFrame | None,
+    outcomes: pl.DataFrame | None,
+    contacts_resolved: bool,
+    hidden: frozenset[str] = frozenset(),
+) -> Card:
+    sid = str(row["id"])
+    start: datetime | None = row.get("created_date")
+    end: datetime | None = row.get("ended_date")
+    tz_name = _str(row.get("geolocation_timezone"))
+    zone = _zone(tz_name)
+    notes: list[str] = []
+    if hidden:
+        # segments not shown to agents (shown_to_agents = false): neither listed nor mapped
+        hide = pl.col("segment_id").is_in(sorted(hidden)).fill_null(False)
+        n_hidden = ev.filter((pl.col("kind") == KIND_SEGMENT) & hide).height
+        ev = ev.filter(~((pl.col("kind") == KIND_SEGMENT) & hide))
+        if segments is not None:
+            n_hidden += segments.filter(
+                (pl.col("session_id") == sid) & (pl.col("source") != "export") & hide
+            ).height
+            segments = segments.filter(~hide)
+        if n_hidden:
+            notes.append(
+                f"{n_hidden} segment match{'es' if n_hidden > 1 else ''} not shown to agents "
+                "(shown_to_agents = false in the rules)"
+            )
+
+    names, rule_segs, seg_section = _segment_frames(ev, sid, segments)
+    rule_outs, out_section = _outcome_frames(ev, sid, outcomes)
+    jf = _journey_frame(ev, start, tz_name, ctx, names, rule_segs, rule_outs)
+    journey = _records(jf, JOURNEY_KEYS)
+
+    searches_f = _offset_cols(
+        jf.filter(pl.col("kind") == KIND_SEARCH).select(
+            pl.col("search_query").alias("query"),
+            pl.col("created_date").alias("time"),
+            "page_url",
+            "event_id",
+        ),
+        "time",
+        start,
+    )
+    searches = _records(
+        searches_f, ("query", "time", "offset", "offset_seconds", "page_url", "event_id")
+    )
+    segs = _records(
+        _offset_cols(seg_section, "matched_at", start),
+        ("segment_id", "display_name", "color", "matched_at", "offset", "event_id", "source"),
+    )
+    outs = _records(
+        _offset_cols(out_section, "achieved_at", start),
+        ("outcome_id", "display_name", "achieved_at", "offset", "event_id", "source"),
+    )
+
+    # ---- state relative to as_of
+    if start is not None and ctx.as_of < start:
+        state = "not_started"
+    elif end is not None and ctx.as_of - end < ctx.gap:
+        state = "active"
+    else:
+        state = "ended"
+
+    contact_state = _str(row.get("contact_state"))
+    contact_name = _str(row.get("contact_name"))
+    if contact_state is not None:
+        known = contact_state == "known"
+    else:
+        known = bool(contact_name) and contact_name != UNKNOWN
+    if not known:
+        contact_name = None
+    if not contacts_resolved:
+        notes.append(
+            "visitor not matched to a contact: no contacts were resolved for this store "
+            "(pass --contacts FILE)"
+        )
+    if tz_name and zone is None:
+        notes.append(f"time zone {tz_name!r} in the export is not a known IANA zone")
+    elif not tz_name:
+        notes.append("the export has no time zone for this visitor; times are UTC only")
+    stype = _str(row.get("type")) or "web"
+    custom = stype.lower() not in ("web", "app")
+    short_id = sid[:_SHORT_ID_LEN]
+    name = contact_name or UNKNOWN
+    title = f"{name} · {type_label(stype)} · {state.replace('_', ' ')} · {short_id}"
+    page_title = _str(row.get("last_page_title"))
+    page_url = _str(row.get("last_page_url"))
+    data: dict[str, Any] = {
+        "card_version": CARD_VERSION,
+        "title": title,
+        "session": {
+            "id": sid,
+            "short_id": short_id,
+            "type": stype,
+            "type_label": type_label(stype),
+            "custom": custom,
+            "source_session_id": _str(row.get("source_session_id")),
+            "state": state,
+            "as_of": _iso(ctx.as_of),
+            "gap_seconds": ctx.gap.total_seconds(),
+        },
+        "icon": session_icon(stype),
+        "contact": {
+            "name": name,
+            "known": known,
+            "contact_id": _str(row.get("contact_id")),
+            "state": contact_state,
+            "match_method": _str(row.get("match_method")),
+            "customer_id": _str(row.get("customer_id")),
+            "customer_id_type": _str(row.get("customer_id_type")),
+        },
+        "timing": {
+            "start": _iso(start),
+            "end": _iso(end),
+            "duration_seconds": row.get("duration_in_seconds"),
+            "duration": hms(row.get("duration_in_seconds")),
+            "timezone": tz_name,
+            "start_local": _local_iso(start, zone),
+            "end_local": _local_iso(end, zone),
+        },
+        "current_page": (
+            {"title": page_title, "url": page_url} if (page_title or page_url) else None
+        ),
+        "device": {
+            "category": _str(row.get("device_category")),
+            "type": _str(row.get("device_type")),
+            "os_family": _str(row.get("device_os_family")),
+            "os_version": _str(row.get("device_os_version")),
+            "browser_family": _str(row.get("browser_family")),
+            "browser_version": _str(row.get("browser_version")),
+            "browser_lang": _str(row.get("browser_lang")),
+        },
+        "location": {
+            "locality": _str(row.get("geolocation_locality")),
+            "region_name": _str(row.get("geolocation_region_name")),
+            "country": _str(row.get("geolocation_country")),
+            "country_name": _str(row.get("geolocation_country_name")),
+            "timezone": tz_name,
+            "ip_organization": _str(row.get("ip_organization")),
+        },
+        "referrer": {
+            "url": _str(row.get("referrer_url")),
+            "hostname": _str(row.get("referrer_hostname")),
+            "name": _str(row.get("referrer_name")),
+            "medium": _str(row.get("referrer_medium")),
+        },
+        "campaign": {
+            "source": _str(row.get("mkt_campaign_source")),
+            "medium": _str(row.get("mkt_campaign_medium")),
+            "name": _str(row.get("mkt_campaign_name")),
+            "term": _str(row.get("mkt_campaign_term")),
+            "content": _str(row.get("mkt_campaign_content")),
+        },
+        "counts": {
+            "events": row.get("event_count"),
+            "page_views": row.get("pageview_count"),
+            "searches": row.get("search_count"),
+            "journey_events": len(journey),
+        },
+        "authenticated": _authenticated(row, ev),
+        "visit": {"number": row.get("visit_number"), "of": visits},
+        "journey": journey,
+        "searches": searches,
+        "segments": segs,
+        "outcomes": outs,
+        "notes": notes,
+    }
+    return Card(data)
+
+
+def _rule_frames(
+    store: Store,
+    rules: Rules | None,
+    session_ids: list[str],
+    segments: pl.DataFrame | None,
+    outcomes: pl.DataFrame | None,
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None, frozenset[str]]:
+    """The segment and outcome frames with the rules' matches for these sessions added, and
+    the ids of segments not shown to agents."""
+    if rules is None:
+        return segments, outcomes, frozenset()
+    from jtrack.rules import evaluate_store
+
+    res = evaluate_store(store, rules, session_ids)
+    segs = _conform(res.segments, SEGMENT_FRAME_SCHEMA)
+    outs = _conform(res.outcomes, OUTCOME_FRAME_SCHEMA)
+    if segments is not None:
+        segs = pl.concat([segments, segs])
+    if outcomes is not None:
+        outs = pl.concat([outcomes, outs])
+    hidden = frozenset(s.id for s in rules.segments if not s.shown_to_agents)
+    return segs, outs, hidden
+
+
+def _resolve_contacts(
+    sessions: pl.DataFrame,
+    events: pl.LazyFrame,
+    contacts: str | os.PathLike[str] | None,
+    default_region: str | None,
+    as_of: datetime,
+) -> tuple[pl.DataFrame, bool]:
+    """Sessions with the contact columns as of `as_of`, and whether contacts were resolved.
+
+    With a contacts file, the sessions are resolved against it (jtrack.contacts reads the
+    traits of `events`, the unfiltered events of the sessions' visitors); without one, the
+    store's own resolution (if any) is kept and only temporary-contact expiry re-evaluated.
+    """
+    stored = "contact_id" in sessions.columns
+    if contacts is None and not stored:
+        return sessions, False
+    from jtrack.contacts import apply_contacts
+
+    out = apply_contacts(sessions, events, contacts, default_region=default_region, as_of=as_of)
+    return out, True
+
+
+def build_card(
+    store: Store,
+    session_id_or_prefix: str,
+    *,
+    as_of: datetime | None = None,
+    gap: timedelta | None = None,
+    contacts: str | os.PathLike[str] | None = None,
+    segments: pl.DataFrame | None = None,
+    outcomes: pl.DataFrame | None = None,
+    colors: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
+    default_region: str | None = None,
+    rules: Rules | None = None,
+) -> Card:
+    """The card of one session (full id or unique prefix), reading only its visitor's rows.
+
+    as_of: the time the state (active/ended) and contact expiry are judged at (default now).
+    gap: inactivity after which a session counts as ended (default: the store's gap).
+    contacts: a contacts file to resolve the visitor against at read time
+    (jtrack.contacts.apply_contacts); default: the store's own resolution, if any.
+    segments/outcomes: frames of SEGMENT_FRAME_SCHEMA / OUTCOME_FRAME_SCHEMA (e.g. from the
+    rules engine); the export's own segment and outcome events are always included.
+    colors: event-name glob -> positive|neutral|negative, tried before the defaults.
+    rules: jtrack rules (jtrack.rules.load_rules) evaluated for this session: their matches
+    join the frames above; segments with shown_to_agents = false are left off the card.
+    Raises NotFoundError, AmbiguousIdError (exit 1) or UsageError.
+    """
+    ctx = _context(store, as_of, gap, colors)
+    segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
+    outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
+    sid, customer = _find_session(store, session_id_or_prefix)
+    visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
+    visitor_sessions, resolved = _resolve_contacts(
+        visitor_sessions,
+        store.scan_events(customer_id=customer),
+        contacts,
+        default_region,
+        ctx.as_of,
+    )
+    row = visitor_sessions.filter(pl.col("id") == sid).row(0, named=True)
+    ev = _session_events(store, customer, [sid])
+    segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
+    return _card_from(row, ev, visitor_sessions.height, ctx, segments, outcomes, resolved, hidden)
+
+
+def build_journey(
+    store: Store,
+    customer_or_contact: str,
+    *,
+    as_of: datetime | None = None,
+    gap: timedelta | None = None,
+    contacts: str | os.PathLike[str] | None = None,
+    segments: pl.DataFrame | None = None,
+    outcomes: pl.DataFrame | None = None,
+    colors: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
+    default_region: str | None = None,
+    rules: Rules | None = None,
+    limit: int | None = None,
+) -> Journey:
+    """Every session of one visitor (customer id) or contact (contact id), newest first.
+
+    A customer id reads only that visitor's bucket. A contact id is looked up in the session
+    table's `contact_id` column; with `contacts` every visitor is resolved first, which reads
+    the whole store. `limit` keeps the newest sessions (the totals still count them all).
+    """
+    ctx = _context(store, as_of, gap, colors)
+    segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
+    outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
+    who = customer_or_contact.strip()
+    if not who:
+        raise UsageError("empty customer or contact id", hint="pass a customer id or contact id")
+    sessions = store.scan_sessions(customer_id=who).collect(engine="in-memory")
+    matched_by = "customer_id"
+    if sessions.height:
+        sessions, resolved = _resolve_contacts(
+            sessions, store.scan_events(customer_id=who), contacts, default_region, ctx.as_of
+        )
+    else:
+        matched_by = "contact_id"
+        everything = store.scan_sessions()
+        stored = "contact_id" in everything.collect_schema().names()
+        if contacts is None and stored:
+            # only the contact's visitors, then their full session lists (for expiry)
+            cookies = (
+                everything.filter(pl.col("contact_id") == who)
+                .select("customer_id")
+                .unique()
+                .collect()
+                .get_column("customer_id")
+                .to_list()
+            )
+            everything = everything.filter(pl.col("customer_id").is_in(cookies))
+        if contacts is not None or stored:
+            found, resolved = _resolve_contacts(
+                everything.collect(engine="in-memory"),
+                store.scan_events(),
+                contacts,
+                default_region,
+                ctx.as_of,
+            )
+            sessions = found.filter(pl.col("contact_id") == who)
+        else:
+            resolved = False
+    if not sessions.height:
+        hint = "pass a customer id (cookie) or a contact id; list sessions with `jtrack sessions`"
+        if not resolved:
+            hint += "; contact ids need resolved contacts (--contacts FILE)"
+        raise NotFoundError(f"no visitor or contact {who!r} in {store.root}", hint=hint)
+    sessions = sessions.sort(["created_date", "id"], descending=[True, True])
+    customers = sorted(sessions.get_column("customer_id").unique().to_list())
+    per_customer = {
+        c: int(store.scan_sessions(customer_id=c).select(pl.len()).collect().item())
+        for c in customers
+    }
+    shown = sessions.head(limit) if limit is not None else sessions
+    events = pl.concat(
+        [
+            _session_events(store, c, sessions.filter(pl.col("customer_id") == c)["id"].to_list())
+            for c in customers
+        ],
+        how="vertical_relaxed",
+    )
+    by_session = events.partition_by("session_id", as_dict=True)
+    empty = events.clear()
+    segments, outcomes, hidden = _rule_frames(
+        store, rules, sessions.get_column("id").to_list(), segments, outcomes
+    )
+    cards = [
+        _card_from(
+            row,
+            by_session.get((row["id"],), empty),
+            per_customer[row["customer_id"]],
+            ctx,
+            segments,
+            outcomes,
+            resolved,
+            hidden,
+        )
+        for row in shown.iter_rows(named=True)
+    ]
+    totals = _totals(sessions, events, segments, outcomes, hidden)
+    first = cards[0].to_dict()["contact"] if cards else {}
+    contact = {
+        "name": first.get("name", UNKNOWN),
+        "known": first.get("known", False),
+        "contact_id": first.get("contact_id"),
+        "state": first.get("state"),
+    }
+    notes = []
+    if shown.height < sessions.height:
+        notes.append(f"showing the newest {shown.height} of {sessions.height} sessions")
+    if not resolved:
+        notes.append("visitor not matched to a contact: no contacts were resolved (--contacts)")
+    return Journey(who, matched_by, contact, customers, cards, totals, notes)
+
+
+def _totals(
+    sessions: pl.DataFrame,
+    events: pl.DataFrame,
+    segments: pl.DataFrame | None,
+    outcomes: pl.DataFrame | None,
+    hidden: frozenset[str],
+) -> dict[str, Any]:
+    """Totals over all the journey's sessions (also those a limit leaves out)."""
+    agg = sessions.select(
+        pl.len().alias("sessions"),
+        pl.col("event_count").sum().alias("events"),
+        pl.col("pageview_count").sum().alias("page_views"),
+        pl.col("search_count").sum().alias("searches"),
+        pl.col("duration_in_seconds").sum().alias("duration_seconds"),
+        pl.col("created_date").min().alias("first_seen"),
+        pl.col("ended_date").max().alias("last_seen"),
+    ).row(0, named=True)
+    ids = sessions.get_column("id").implode()
+    shown = ~pl.col("segment_id").is_in(sorted(hidden)).fill_null(False)
+
+    def count(kind: str, key: str, frame: pl.DataFrame | None, extra: pl.Expr) -> int:
+        exported = (
+            events.filter((pl.col("kind") == kind) & pl.col(key).is_not_null() & extra)
+            .select("session_id", key)
+            .unique()
+            .height
+        )
+        ruled = (
+            frame.filter(
+                pl.col("session_id").is_in(ids) & (pl.col("source") != "export") & extra
+            ).height
+            if frame is not None
+            else 0
+        )
+        return exported + ruled
+
+    by_type = sessions.group_by("type").len().sort("type")
+    duration = float(agg["duration_seconds"] or 0.0)
+    return {
+        "sessions": int(agg["sessions"]),
+        "events": int(agg["events"] or 0),
+        "page_views": int(agg["page_views"] or 0),
+        "searches": int(agg["searches"] or 0),
+        "segments": count(KIND_SEGMENT, "segment_id", segments, shown),
+        "outcomes": count(KIND_OUTCOME, "outcome_id", outcomes, pl.lit(True)),
+        "duration_seconds": duration,
+        "duration": hms(duration),
+        "first_seen": _iso(agg["first_seen"]),
+        "last_seen": _iso(agg["last_seen"]),
+        "by_type": {str(t): int(n) for t, n in by_type.iter_rows()},
+    }
+
+
+__all__ = [
+    "CARD_VERSION",
+    "DEFAULT_TONE_RULES",
+    "KIND_ICONS",
+    "OUTCOME_FRAME_SCHEMA",
+    "SEGMENT_FRAME_SCHEMA",
+    "Card",
+    "Journey",
+    "build_card",
+    "build_journey",
+    "hms",
+    "tone_expr",
+    "tone_rules_from_config",
+    "type_label",
+]

@@ -1,0 +1,190 @@
+"""`jtrack card`: one session's card in the terminal, as JSON, or as a self-contained HTML page."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jtrack.commands._common import (
+    Format,
+    OutputOpt,
+    StoreOpt,
+    format_option,
+    handle_errors,
+    resolve_format,
+    stdout_console,
+    write_text,
+)
+from jtrack.commands.contacts import ContactsOpt, RegionOpt, warn_invalid
+
+FORMATS = (Format.table, Format.json, Format.html)
+
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="The clock: a session is active when its last event is less than the gap before "
+        "it; also the clock for contact expiry (ISO-8601, UTC if no offset; default: now).",
+        show_default=False,
+    ),
+]
+GapOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Inactivity that ends a session, e.g. 20m [default: the gap the store was built "
+        "with].",
+        show_default=False,
+    ),
+]
+AsciiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ascii",
+        help="Plain ASCII: text icons instead of emoji (automatic when the output encoding is "
+        "not UTF-8).",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        "--config",
+        help="Rules and config file: its [[segment]] and [[outcome]] rules are evaluated for "
+        "the card (next to the export's own segment and outcome events) and its [card.colors] "
+        "table (event-name glob = positive|neutral|negative) colours the journey map "
+        "[default: $JTRACK_CONFIG, else ./jtrack.toml].",
+        show_default=False,
+    ),
+]
+NoRulesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-rules",
+        help="Do not evaluate jtrack rules: show only the export's own segments and outcomes.",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("card")(card_cmd)
+
+
+def text_width() -> int:
+    """Width for text written to a file: $JTRACK_WIDTH, else 100."""
+    env = os.environ.get("JTRACK_WIDTH")
+    return int(env) if env and env.isdigit() else 100
+
+
+def card_options(
+    as_of: str | None, gap: str | None, config: Path | None, no_rules: bool
+) -> dict[str, Any]:
+    """The build_card / build_journey keyword arguments shared by `card` and `journey`."""
+    from jtrack.card import tone_rules_from_config
+    from jtrack.config import load_config
+    from jtrack.query import parse_when
+    from jtrack.sessionize import parse_duration
+
+    data, path = load_config(config)
+    rules = None
+    if path is not None and not no_rules:
+        from jtrack.rules import load_rules  # only when there is a file to read
+
+        rules = load_rules(path)
+    return {
+        "as_of": parse_when(as_of, "--as-of"),
+        "gap": parse_duration(gap, "--gap") if gap else None,
+        "colors": tone_rules_from_config(data, path),
+        "rules": rules,
+    }
+
+
+def use_ascii(flag: bool, output: Path | None) -> bool:
+    """--ascii, or automatically when stdout is not UTF-8 (where data characters the
+    encoding cannot show become ? instead of failing)."""
+    from jtrack.render.card import wants_ascii
+
+    auto = output is None and wants_ascii(sys.stdout)
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if auto and reconfigure is not None:
+        reconfigure(errors="replace")
+    return flag or auto
+
+
+@handle_errors
+def card_cmd(
+    session_id: Annotated[
+        str,
+        typer.Argument(
+            help="Session id, or a unique prefix of it (see `jtrack sessions`).",
+            show_default=False,
+        ),
+    ],
+    store: StoreOpt = None,
+    details: Annotated[
+        bool,
+        typer.Option(
+            "--details",
+            help="Expand every journey-map event: time, name, page title and URL, search "
+            "query, attributes.",
+        ),
+    ] = False,
+    as_of: AsOfOpt = None,
+    gap: GapOpt = None,
+    contacts: ContactsOpt = None,
+    default_region: RegionOpt = None,
+    config: ConfigOpt = None,
+    no_rules: NoRulesOpt = False,
+    ascii_: AsciiOpt = False,
+    fmt: Annotated[Format | None, format_option(FORMATS)] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Show one session's card: who (contact or Unknown), duration, current page, session
+    information, the journey map (one line per event; green, blue or red for positive,
+    neutral or negative events), searches, segments matched and outcomes achieved.
+
+    --format json prints the card as a JSON object (the same as the library's build_card);
+    --format html -o card.html writes a self-contained page whose journey map shows each
+    event's details on hover or keyboard focus. Exit 1 when the id is unknown or ambiguous.
+    """
+    from jtrack.card import build_card
+    from jtrack.store import Store
+
+    out_fmt = resolve_format(fmt, output, FORMATS)
+    opts = card_options(as_of, gap, config, no_rules)
+    if contacts is not None:
+        warn_invalid(contacts, default_region)
+    card = build_card(
+        Store.open(store),
+        session_id,
+        contacts=contacts,
+        default_region=default_region,
+        **opts,
+    ).to_dict()
+    if out_fmt == Format.json:
+        from jtrack.serialize import to_json
+
+        write_text(to_json(card), output)
+    elif out_fmt == Format.html:
+        from jtrack.render.html import card_html
+
+        write_text(card_html(card), output)
+    else:
+        from jtrack.render.card import card_renderable, render_card_text
+
+        ascii = use_ascii(ascii_, output)
+        if output is not None:
+            write_text(
+                render_card_text(card, width=text_width(), ascii=ascii, details=details), output
+            )
+            return
+        console = stdout_console()
+        if not console.is_terminal:  # piped: plain text, no colour, no trailing padding
+            write_text(
+                render_card_text(card, width=console.width, ascii=ascii, details=details), None
+            )
+            return
+        console.print(card_renderable(card, ascii=ascii, details=details, boxed=not ascii))

@@ -1,0 +1,104 @@
+"""`jtrack journey`: every session of one visitor or contact, newest first, as compact cards."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jtrack.commands._common import (
+    Format,
+    OutputOpt,
+    StoreOpt,
+    format_option,
+    handle_errors,
+    resolve_format,
+    stdout_console,
+    write_text,
+)
+from jtrack.commands.card import (
+    AsciiOpt,
+    AsOfOpt,
+    ConfigOpt,
+    GapOpt,
+    NoRulesOpt,
+    card_options,
+    text_width,
+    use_ascii,
+)
+from jtrack.commands.contacts import ContactsOpt, RegionOpt, warn_invalid
+
+FORMATS = (Format.table, Format.json)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("journey")(journey_cmd)
+
+
+@handle_errors
+def journey_cmd(
+    who: Annotated[
+        str,
+        typer.Argument(
+            metavar="CUSTOMER_OR_CONTACT",
+            help="A customer id (the visitor cookie) or a contact id (see `jtrack contacts`).",
+            show_default=False,
+        ),
+    ],
+    store: StoreOpt = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Show only the newest N sessions (the totals count all of them).",
+            show_default=False,
+            min=1,
+        ),
+    ] = None,
+    as_of: AsOfOpt = None,
+    gap: GapOpt = None,
+    contacts: ContactsOpt = None,
+    default_region: RegionOpt = None,
+    config: ConfigOpt = None,
+    no_rules: NoRulesOpt = False,
+    ascii_: AsciiOpt = False,
+    fmt: Annotated[Format | None, format_option(FORMATS)] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Show the customer journey: all sessions of one visitor (customer id) or contact
+    (contact id, all its cookies), newest first, as compact cards with totals.
+
+    --format json prints {query, matched_by, contact, customer_ids, totals, sessions, notes}
+    where each session is a full card object (as `jtrack card --format json`).
+    Exit 1 when nobody matches.
+    """
+    from jtrack.card import build_journey
+    from jtrack.store import Store
+
+    out_fmt = resolve_format(fmt, output, FORMATS)
+    opts = card_options(as_of, gap, config, no_rules)
+    if contacts is not None:
+        warn_invalid(contacts, default_region)
+    journey = build_journey(
+        Store.open(store),
+        who,
+        contacts=contacts,
+        default_region=default_region,
+        limit=limit,
+        **opts,
+    ).to_dict()
+    if out_fmt == Format.json:
+        from jtrack.serialize import to_json
+
+        write_text(to_json(journey), output)
+        return
+    from jtrack.render.card import journey_renderable, render_journey_text
+
+    ascii = use_ascii(ascii_, output)
+    if output is not None:
+        write_text(render_journey_text(journey, width=text_width(), ascii=ascii), output)
+        return
+    console = stdout_console()
+    if not console.is_terminal:  # piped: plain text, no colour, no trailing padding
+        write_text(render_journey_text(journey, width=console.width, ascii=ascii), None)
+        return
+    console.print(journey_renderable(journey, ascii=ascii, boxed=not ascii))

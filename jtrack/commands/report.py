@@ -1,0 +1,183 @@
+"""`jtrack report`: a journey summary (sessions, visitors, duration, pages, sources, devices)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jtrack.commands._common import (
+    Format,
+    OutputOpt,
+    StoreOpt,
+    format_option,
+    handle_errors,
+    resolve_format,
+    stderr_console,
+    stdout_console,
+    write_text,
+)
+
+FORMATS = (Format.table, Format.json, Format.md, Format.html)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_cmd)
+
+
+@handle_errors
+def report_cmd(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Export files, directories, globs or - (default: the store).",
+            show_default=False,
+        ),
+    ] = None,
+    store: StoreOpt = None,
+    month: Annotated[
+        str | None,
+        typer.Option(help="Only sessions started in this month, e.g. 2026-10.", show_default=False),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="First local day (by session start).", show_default=False),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="First local day NOT reported (exclusive).", show_default=False),
+    ] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone of the days.")] = "UTC",
+    top: Annotated[int, typer.Option(help="Rows per ranked table.", min=1)] = 10,
+    fmt: Annotated[Format | None, format_option(FORMATS)] = None,
+    output: OutputOpt = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another run writing the same -o file.")
+    ] = 0.0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+    ] = False,
+) -> None:
+    """A journey summary over a period: sessions and visitors per day, known versus Unknown,
+    median and p90 duration, bounce rate, engaged sessions, top pages, entry and exit pages,
+    searches, referrers, campaigns, devices, browsers, countries, segments and outcomes.
+
+    --format html writes one self-contained page with charts (no network, no script).
+    """
+    import contextlib
+
+    from jtrack.errors import UsageError
+    from jtrack.reports import ReportOptions, report_from_sources, report_from_store
+    from jtrack.usage import check_tz, next_month, output_lock, parse_day, parse_month
+
+    if sources and store is not None:
+        raise UsageError(
+            "give export files or --store, not both",
+            hint="report reads either the store or the files",
+        )
+    if month is not None and (since is not None or until is not None):
+        raise UsageError(
+            "--month cannot be combined with --since/--until",
+            hint="use either --month 2026-10 or --since/--until",
+        )
+    out_fmt = resolve_format(fmt, output, FORMATS)
+    first = (
+        parse_month(month)
+        if month is not None
+        else (parse_day(since, "--since") if since is not None else None)
+    )
+    last = (
+        next_month(first)
+        if month is not None and first is not None
+        else (parse_day(until, "--until") if until is not None else None)
+    )
+    opts = ReportOptions(tz=check_tz(tz), since=first, until=last, top=top)
+    err = stderr_console()
+    lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()
+    status = (
+        err.status("summarising", spinner="dots") if (not quiet and sys.stderr.isatty()) else None
+    )
+    with lock:
+        try:
+            if status is not None:
+                status.start()
+            if sources:
+                report = report_from_sources(
+                    sources, opts, stdin=sys.stdin.buffer if "-" in sources else None
+                )
+            else:
+                from jtrack.store import Store
+
+                report = report_from_store(Store.open(store), opts)
+        finally:
+            if status is not None:
+                status.stop()
+        _emit(report, out_fmt, output)
+    if not quiet and output is not None:
+        from rich.text import Text
+
+        err.print(Text(f"wrote {output}"))
+
+
+def _emit(report: Any, fmt: Format, output: Path | None) -> None:
+    from jtrack import serialize
+
+    if fmt == Format.json:
+        write_text(serialize.to_json(report.to_dict()), output)
+    elif fmt == Format.md:
+        write_text(report_markdown(report), output)
+    elif fmt == Format.html:
+        from jtrack.render.report_html import report_html
+
+        write_text(report_html(report), output)
+    else:
+        from rich.console import Group
+
+        from jtrack.render.report import journey_renderables
+        from jtrack.render.table import render_to_text
+
+        parts = journey_renderables(report)
+        if output is None:
+            console = stdout_console()
+            for part in parts:
+                console.print(part)
+        else:
+            write_text(render_to_text(Group(*parts), width=120), output)
+
+
+def report_markdown(report: Any) -> str:
+    """The journey summary as Markdown: headline figures, the daily table, every table."""
+    import polars as pl
+
+    from jtrack import serialize
+    from jtrack.reports import TABLE_TITLES
+
+    p = report.period
+    out = [
+        f"# Journey summary {p['from'] or '-'} .. {p['to'] or '-'} "
+        f"({serialize.strip_control(report.options.tz)})",
+        "",
+    ]
+    ov = pl.DataFrame(
+        {"figure": list(report.overview), "value": [_md_value(v) for v in report.overview.values()]}
+    )
+    out += [
+        serialize.to_markdown(ov),
+        "## Sessions per day",
+        "",
+        serialize.to_markdown(report.daily),
+    ]
+    for name, title in TABLE_TITLES.items():
+        df = report.tables.get(name)
+        if df is None or df.height == 0:
+            continue
+        out += [f"## {title}", "", serialize.to_markdown(df)]
+    for note in report.notes:
+        out += [f"Note: {serialize.strip_control(note)}", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md_value(v: Any) -> str:
+    return "" if v is None else str(v)

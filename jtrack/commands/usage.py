@@ -1,0 +1,249 @@
+"""`jtrack usage`: billable web events by day or month, with the allowance, for cron."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jtrack.commands._common import (
+    Format,
+    OutputOpt,
+    StoreOpt,
+    format_option,
+    handle_errors,
+    resolve_format,
+    stderr_console,
+    write_text,
+)
+from jtrack.errors import ExitCode
+
+FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.md)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("usage")(usage_cmd)
+
+
+@handle_errors
+def usage_cmd(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Export files, directories, globs or - (default: the store).",
+            show_default=False,
+        ),
+    ] = None,
+    store: StoreOpt = None,
+    by: Annotated[str, typer.Option("--by", help="One row per day or per month.")] = "day",
+    month: Annotated[
+        str | None,
+        typer.Option(
+            help="The billing month, e.g. 2026-10 [default: the month of --as-of].",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="First local day reported (2026-10-01, or 2026-10).", show_default=False),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="First local day NOT reported (exclusive).", show_default=False),
+    ] = None,
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            help="IANA time zone of days and months [default: config, else UTC].",
+            show_default=False,
+        ),
+    ] = None,
+    users: Annotated[
+        int | None,
+        typer.Option(
+            help="Licensed users (allowance = users x per-user).", show_default=False, min=0
+        ),
+    ] = None,
+    per_user: Annotated[
+        int | None,
+        typer.Option(
+            "--per-user",
+            help="Billable events allowed per user per month.",
+            show_default=False,
+            min=0,
+        ),
+    ] = None,
+    billable: Annotated[
+        str | None,
+        typer.Option(
+            help="Billable classes, comma-separated, from page_view, search, custom, "
+            "custom_session, app, system [default: config, else page_view,search,custom].",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Config file with a [usage] table [default: ./jtrack.toml].", show_default=False
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Report as of this time (ISO-8601; no offset = --tz) "
+            "[default: now]. Events created at or after it are not counted.",
+            show_default=False,
+        ),
+    ] = None,
+    summary: Annotated[
+        bool, typer.Option("--summary", help="One row: the billing month and the reconciliation.")
+    ] = False,
+    fail_over_allowance: Annotated[
+        bool, typer.Option("--fail-over-allowance", help="Exit 3 when usage is over the allowance.")
+    ] = False,
+    fmt: Annotated[Format | None, format_option(FORMATS)] = None,
+    output: OutputOpt = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another run writing the same -o file.")
+    ] = 0.0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+    ] = False,
+) -> None:
+    """Billable web events (distinct event ids) per day or month, month-to-date, allowance,
+    overage and a month-end projection, with a reconciliation (rows, duplicates, rejects,
+    late events). Reads the store, or export files directly.
+
+    Exit 3 with --fail-over-allowance when a reported month is over the allowance.
+    """
+    import contextlib
+
+    from jtrack.config import load_config
+    from jtrack.errors import UsageError
+    from jtrack.usage import (
+        UsageInput,
+        UsageOptions,
+        check_billable,
+        check_tz,
+        compute_usage,
+        output_lock,
+        parse_as_of,
+        parse_day,
+        parse_month,
+        usage_config,
+    )
+
+    if sources and store is not None:
+        raise UsageError(
+            "give export files or --store, not both",
+            hint="usage reads either the store or the files",
+        )
+    if by not in ("day", "month"):
+        raise UsageError(f"--by {by!r}", hint="use --by day or --by month")
+    out_fmt = resolve_format(fmt, output, FORMATS)
+    data, cpath = load_config(config)
+    conf = usage_config(data, cpath)
+    zone = check_tz(tz) if tz is not None else conf.get("tz", "UTC")
+    classes = (
+        check_billable(billable.split(","))
+        if billable is not None
+        else tuple(conf.get("billable", ("page_view", "search", "custom")))
+    )
+    n_users = users if users is not None else conf.get("users")
+    n_per_user = per_user if per_user is not None else conf.get("per_user")
+    opts = UsageOptions(
+        as_of=parse_as_of(as_of, zone) if as_of is not None else datetime.now(UTC),
+        by=by,  # type: ignore[arg-type]
+        tz=zone,
+        month=parse_month(month) if month is not None else None,
+        since=parse_day(since, "--since") if since is not None else None,
+        until=parse_day(until, "--until") if until is not None else None,
+        billable=classes,
+        users=n_users,
+        per_user=n_per_user,
+    )
+    if fail_over_allowance and opts.allowance is None:
+        raise UsageError(
+            "--fail-over-allowance needs an allowance",
+            hint="pass --users N --per-user EVENTS, or set them in the [usage] table of the config",
+        )
+    err = stderr_console()
+    lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()
+    status = err.status("counting", spinner="dots") if (not quiet and sys.stderr.isatty()) else None
+    with lock:
+        try:
+            if status is not None:
+                status.start()
+            if sources:
+                inp = UsageInput.from_sources(
+                    sources, stdin=sys.stdin.buffer if "-" in sources else None
+                )
+            else:
+                from jtrack.store import Store
+
+                inp = UsageInput.from_store(Store.open(store))
+            report = compute_usage(inp, opts)
+        finally:
+            if status is not None:
+                status.stop()
+        _emit(report, out_fmt, output, summary)
+    if not quiet:
+        _notes(report, err, out_fmt, output)
+    if fail_over_allowance and report.over_allowance:
+        raise typer.Exit(int(ExitCode.OVER_ALLOWANCE))
+
+
+def _emit(report: Any, fmt: Format, output: Path | None, summary: bool) -> None:
+    from jtrack import serialize
+
+    if fmt == Format.json:
+        obj = serialize.to_records(report.summary_frame())[0] if summary else report.to_dict()
+        write_text(serialize.to_json(obj), output)
+        return
+    frame = report.summary_frame() if summary else report.rows
+    if fmt == Format.jsonl:
+        write_text(serialize.to_jsonl(frame), output)
+    elif fmt == Format.csv:
+        write_text(serialize.to_csv(frame), output)
+    elif fmt == Format.md:
+        write_text(serialize.to_markdown(frame), output)
+    else:
+        from jtrack.commands._common import stdout_console
+        from jtrack.render.report import usage_renderables
+        from jtrack.render.table import render_to_text
+
+        parts = usage_renderables(report, summary_only=summary)
+        if output is None:
+            console = stdout_console()
+            for part in parts:
+                console.print(part)
+        else:
+            from rich.console import Group
+
+            write_text(render_to_text(Group(*parts), width=120), output)
+
+
+def _notes(report: Any, err: Any, fmt: Format, output: Path | None) -> None:
+    """One or two plain lines on stderr for people running it by hand (not with --quiet)."""
+    from rich.text import Text
+
+    rec = report.reconciliation
+    if rec.get("rejected"):
+        err.print(Text(f"note: {rec['rejected']:,} rows were rejected and are not counted"))
+    if fmt == Format.table and output is None:
+        return
+    m = report.month
+    line = f"{m['month']}: {m['month_to_date']:,} billable events month to date"
+    if m["projection"] is not None:
+        line += f", projected {m['projection']:,}"
+    if m["allowance"] is not None:
+        line += f", allowance {m['allowance']:,}"
+        if m["overage"]:
+            line += f": OVER by {m['overage']:,}"
+    if output is not None:
+        line += f" (written to {output})"
+    err.print(Text(line))

@@ -1,0 +1,742 @@
+"""Session cards and customer journeys for the terminal (Rich).
+
+Renders the documented card dict (`Card.to_dict()`), so the terminal shows exactly what
+`--format json` holds. Layout follows the width it is given (80 columns upwards: wider
+terminals get two-column session information and more journey columns). Every data string
+is shown literally: Text objects only (never markup), control characters replaced. With
+`ascii=True` jtrack's own glyphs are plain ASCII (text icons instead of emoji, no box
+drawing, no typographic marks); data is shown as it is (the CLI replaces what the output
+encoding cannot show).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from jtrack.card import KIND_ICONS, KIND_LABELS
+from jtrack.serialize import strip_control
+
+WIDE = 110  # from this width on, the journey map shows clock times and pages
+INFO_WIDE = 140  # from this width on, session information in two columns
+TONE_STYLES = {"positive": "green", "neutral": "blue", "negative": "red"}
+TONE_MARKS = {"positive": "+", "neutral": " ", "negative": "-"}
+STRIP_ASCII = {
+    "page_view": "p",
+    "search": "s",
+    "custom": "e",
+    "app": "a",
+    "segment_assigned": "g",
+    "outcome_achieved": "o",
+    "web_action": "x",
+}
+STRIP_LEGEND = "p page  s search  e event  a app  g segment  o outcome  x offer"
+
+
+def wants_ascii(stream: TextIO | None = None) -> bool:
+    """True when the stream's encoding cannot show emoji (anything but UTF-8)."""
+    enc = getattr(stream if stream is not None else sys.stdout, "encoding", None) or ""
+    return enc.lower().replace("-", "").replace("_", "") not in ("utf8", "utf8sig")
+
+
+# ---------------------------------------------------------------------------- text helpers
+
+
+class _Glyphs:
+    def __init__(self, ascii: bool) -> None:
+        self.ascii = ascii
+        self.sep = " - " if ascii else " · "
+        self.bullet = "-" if ascii else "•"
+        self.dot = "*" if ascii else "●"
+        self.ellipsis = "..." if ascii else "…"
+        self.quote = ('"', '"') if ascii else ("“", "”")
+
+    def kind_icon(self, kind: str) -> str:
+        emoji, text = KIND_ICONS.get(kind, ("•", "[???]"))
+        return text if self.ascii else emoji
+
+    def session_icon(self, icon: dict[str, str]) -> str:
+        return icon["text"] if self.ascii else icon["emoji"]
+
+
+def _clean(value: Any) -> str:
+    """A data value as one literal line: control characters replaced, newlines as spaces."""
+    text = "" if value is None else str(value)
+    return strip_control(text.replace("\r\n", " ").replace("\n", " ").replace("\t", " "))
+
+
+def _lead(text: str, style: str) -> Text:
+    """A styled start of a line that leaves what is appended after it unstyled."""
+    t = Text()
+    t.append(text, style=style)
+    return t
+
+
+def _t(value: Any, g: _Glyphs, style: str | Style = "") -> Text:
+    """Literal Text of a data value (never markup)."""
+    return Text(_clean(value), style=style)
+
+
+def _missing(g: _Glyphs) -> Text:
+    return Text("not recorded", style="dim")
+
+
+def _fit(text: Text, width: int, g: _Glyphs) -> Text:
+    """Cut a one-line Text to `width` cells, marking the cut."""
+    if width <= 0:
+        return Text("")
+    if text.cell_len <= width:
+        return text
+    out = text.copy()
+    out.truncate(max(0, width - cell_len(g.ellipsis)), overflow="crop")
+    out.append(g.ellipsis, style="dim")
+    return out
+
+
+def _join(parts: Iterable[Text | str | None], g: _Glyphs) -> Text:
+    out = Text()
+    first = True
+    for p in parts:
+        if p is None or (isinstance(p, str | Text) and not str(p)):
+            continue
+        if not first:
+            out.append(g.sep, style="dim")
+        out.append(p if isinstance(p, Text) else Text(p))
+        first = False
+    return out
+
+
+def _nz(*values: Any) -> list[str]:
+    return [_clean(v) for v in values if v not in (None, "")]
+
+
+def _when(iso: str | None, g: _Glyphs) -> str:
+    """`2026-10-03 09:12:03 UTC` from an ISO `...Z` string."""
+    if not iso:
+        return "not recorded"
+    return iso[:19].replace("T", " ") + " UTC"
+
+
+def _local(iso_local: str | None, tz: str | None) -> str | None:
+    """`2026-10-03 10:12:03 BST` from a local ISO string and its zone."""
+    if not iso_local:
+        return None
+    d = datetime.fromisoformat(iso_local)
+    abbrev = None
+    if tz:
+        try:
+            abbrev = d.astimezone(ZoneInfo(tz)).tzname()
+        except (ZoneInfoNotFoundError, ValueError):
+            abbrev = None
+    return d.strftime("%Y-%m-%d %H:%M:%S") + " " + _clean(abbrev or d.strftime("%z"))
+
+
+def _clock(iso: str | None) -> str:
+    return iso[11:19] if iso else ""
+
+
+def _plural(n: int | None, one: str, many: str | None = None) -> str:
+    n = int(n or 0)
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def _heading(title: str, g: _Glyphs, extra: str | None = None) -> Text:
+    t = _lead(title, "bold underline")
+    if extra:
+        t.append("  " + extra, style="dim")
+    return t
+
+
+def _kv_grid(rows: list[tuple[str, Text]], indent: int = 2) -> Table:
+    grid = Table.grid(padding=(0, 2), pad_edge=False)
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for k, v in rows:
+        grid.add_row(Text(k), v)
+    return grid
+
+
+# ---------------------------------------------------------------------------- the card
+
+
+def _title(card: dict[str, Any], g: _Glyphs) -> Text:
+    s = card["session"]
+    c = card["contact"]
+    t = Text()
+    t.append(g.session_icon(card["icon"]) + " ")
+    t.append_text(_t(c["name"], g, "bold" if c["known"] else "bold italic"))
+    t.append(g.sep, style="dim")
+    t.append_text(_t(s["type_label"], g, "bold"))
+    t.append(g.sep, style="dim")
+    state = s["state"].replace("_", " ")
+    t.append(state, style="bold green" if s["state"] == "active" else "dim")
+    t.append(g.sep, style="dim")
+    t.append(s["short_id"], style="cyan")
+    return t
+
+
+def _summary_line(card: dict[str, Any], g: _Glyphs) -> Text:
+    cnt = card["counts"]
+    visit = card["visit"]
+    return _join(
+        [
+            Text(card["timing"]["duration"] or "0:00:00", style="bold"),
+            _plural(cnt["events"], "event"),
+            _plural(cnt["page_views"], "page view"),
+            _plural(cnt["searches"], "search", "searches"),
+            f"visit {visit['number']} of {visit['of']}" if visit["number"] else None,
+        ],
+        g,
+    )
+
+
+def _times(card: dict[str, Any], g: _Glyphs) -> Table:
+    tm = card["timing"]
+    rows = []
+    for label, utc, local in (
+        ("Start", tm["start"], tm["start_local"]),
+        ("End", tm["end"], tm["end_local"]),
+    ):
+        v = Text(_when(utc, g))
+        loc = _local(local, tm["timezone"])
+        if loc:
+            v.append(g.sep, style="dim")
+            v.append("local " + loc)
+        rows.append((label, v))
+    return _kv_grid(rows, 0)
+
+
+def _current_page(card: dict[str, Any], g: _Glyphs) -> list[RenderableType]:
+    out: list[RenderableType] = [_heading("Current page", g)]
+    page = card["current_page"]
+    if not page:
+        out.append(Padding(Text("No page viewed in this session.", style="dim"), (0, 0, 0, 2)))
+        return out
+    body = Table.grid(pad_edge=False)
+    body.add_column(overflow="fold")
+    body.add_row(_t(page["title"], g, "bold") if page["title"] else Text("(untitled)", "dim"))
+    if page["url"]:
+        body.add_row(_t(page["url"], g, "underline"))
+    out.append(Padding(body, (0, 0, 0, 2)))
+    return out
+
+
+def _info_rows(card: dict[str, Any], g: _Glyphs) -> tuple[list[Any], list[Any]]:
+    d, loc, ref, cam = card["device"], card["location"], card["referrer"], card["campaign"]
+    s, c, cnt = card["session"], card["contact"], card["counts"]
+
+    def val(parts: list[str]) -> Text:
+        return _join([_t(p, g) for p in parts], g) if parts else _missing(g)
+
+    os_ = " ".join(_nz(d["os_family"], d["os_version"]))
+    browser = " ".join(_nz(d["browser_family"], d["browser_version"]))
+    place = ", ".join(_nz(loc["locality"], loc["region_name"], loc["country_name"]))
+    if loc["country"]:
+        place = f"{place} ({_clean(loc['country'])})" if place else _clean(loc["country"])
+    campaign = " / ".join(_nz(cam["source"], cam["medium"]))
+    cam_parts = _nz(campaign, cam["name"])
+    if cam["term"]:
+        cam_parts.append(f"term {g.quote[0]}{_clean(cam['term'])}{g.quote[1]}")
+    if cam["content"]:
+        cam_parts.append(f"content {_clean(cam['content'])}")
+    auth = card["authenticated"]
+    visit = card["visit"]
+    if c["known"]:
+        match = val(_nz(c["match_method"]))
+    elif c["state"]:
+        match = Text("no saved contact matched", style="dim")
+    else:
+        match = Text("contacts not resolved", style="dim")
+    left = [
+        ("Device", val(_nz(d["category"], d["type"]))),
+        ("OS", val([os_] if os_ else [])),
+        ("Browser", val(_nz(browser, d["browser_lang"]))),
+        ("Location", val([place] if place else [])),
+        ("Time zone", val(_nz(loc["timezone"]))),
+        ("IP organisation", val(_nz(loc["ip_organization"]))),
+        ("Referrer", val(_nz(ref["name"], ref["medium"], ref["url"] or ref["hostname"]))),
+        ("Campaign", val(cam_parts) if cam_parts else Text("none", style="dim")),
+    ]
+    right = [
+        (
+            "Activity",
+            Text(
+                f"{_plural(cnt['events'], 'event')}{g.sep}{_plural(cnt['page_views'], 'page view')}"
+                f"{g.sep}{_plural(cnt['searches'], 'search', 'searches')}"
+            ),
+        ),
+        ("Journey map", Text(_plural(cnt["journey_events"], "entry", "entries"))),
+        (
+            "Authenticated",
+            Text("yes" if auth else "no") if auth is not None else _missing(g),
+        ),
+        (
+            "Visit",
+            Text(f"{visit['number']} of {visit['of']}") if visit["number"] else _missing(g),
+        ),
+        ("Contact", _contact_text(c, g)),
+        ("Contact match", match),
+        ("Customer", _join([_t(c["customer_id"], g), _t(c["customer_id_type"], g)], g)),
+        ("Session id", _t(s["id"], g)),
+        (
+            "Source session",
+            _t(s["source_session_id"], g) if s["source_session_id"] else _missing(g),
+        ),
+    ]
+    return left, right
+
+
+def _contact_text(c: dict[str, Any], g: _Glyphs) -> Text:
+    if not c["known"]:
+        t = _lead("Unknown", "italic")
+        if c["state"]:
+            t.append(g.sep, style="dim")
+            t.append_text(_t(f"{c['state']} contact {_clean(c['contact_id'] or '')}", g, "dim"))
+        return t
+    return _join([_t(c["name"], g), _t(c["contact_id"], g) if c["contact_id"] else None], g)
+
+
+def _info(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
+    left, right = _info_rows(card, g)
+    if width >= INFO_WIDE:
+        grid = Table.grid(padding=(0, 4), pad_edge=False)
+        grid.add_column(ratio=1)
+        grid.add_column(ratio=1)
+        grid.add_row(_kv_grid(left), _kv_grid(right))
+        body: RenderableType = grid
+    else:
+        body = _kv_grid(left + right)
+    return [_heading("Session information", g), Padding(body, (0, 0, 0, 2))]
+
+
+def _event_label(ev: dict[str, Any], g: _Glyphs) -> Text:
+    kind = ev["kind"]
+    if kind == "search":
+        t = _lead("search ", "dim")
+        t.append_text(_t(f"{g.quote[0]}{_clean(ev['search_query'])}{g.quote[1]}", g))
+        return t
+    if kind == "segment_assigned":
+        t = _lead("segment ", "dim")
+        t.append_text(_t(ev["label"], g))
+        return t
+    if kind == "outcome_achieved":
+        t = _lead("outcome ", "dim")
+        t.append_text(_t(ev["label"], g))
+        return t
+    if kind == "web_action":
+        t = _lead("offer ", "dim")
+        t.append_text(_t(ev["label"], g))
+        return t
+    return _t(ev["label"], g)
+
+
+def _event_context(ev: dict[str, Any], g: _Glyphs, wide: bool) -> Text | None:
+    """What follows the label on the one line: repeat views, attributes, rules source."""
+    parts: list[Text] = []
+    if ev["repeat_view"]:
+        parts.append(Text(f"view {ev['view_number']}", style="yellow"))
+    if ev["kind"] in ("custom", "app") and ev["attributes"]:
+        attrs = ", ".join(f"{_clean(a['name'])}={_clean(a['value'])}" for a in ev["attributes"])
+        parts.append(_t(attrs, g, "dim"))
+    if ev["kind"] in ("custom", "app") and wide and ev["page_title"]:
+        parts.append(_t("on " + _clean(ev["page_title"]), g, "dim"))
+    if ev["source"] == "rules":
+        parts.append(Text("(rules)", style="dim"))
+    return _join(parts, g) if parts else None
+
+
+def _tone_style(ev: dict[str, Any]) -> Style:
+    if ev["kind"] == "segment_assigned" and ev["color"] and ev["tone"] == "neutral":
+        return Style.parse(ev["color"])
+    return Style.parse(TONE_STYLES.get(ev["tone"], "blue"))
+
+
+def _details(ev: dict[str, Any], g: _Glyphs) -> Table:
+    rows: list[tuple[str, Text]] = []
+    when = Text(_when(ev["time"], g).replace(" UTC", ev["time"][19:23] + " UTC"))
+    if ev["time_local"]:
+        when.append(g.sep, style="dim")
+        when.append("local " + ev["time_local"][:23].replace("T", " ") + ev["time_local"][23:])
+    rows.append(("time", when))
+    rows.append(
+        (
+            "event",
+            _join([_t(ev["event_name"], g), Text(KIND_LABELS.get(ev["kind"], ev["kind"]))], g),
+        )
+    )
+    if ev["page_title"]:
+        rows.append(("page", _t(ev["page_title"], g)))
+    if ev["page_url"]:
+        rows.append(("url", _t(ev["page_url"], g)))
+    if ev["search_query"] is not None:
+        rows.append(("search", _t(ev["search_query"], g)))
+    if ev["segment_id"]:
+        rows.append(("segment", _join([_t(ev["segment_name"], g), _t(ev["segment_id"], g)], g)))
+    if ev["outcome_id"]:
+        rows.append(("outcome", _join([_t(ev["outcome_name"], g), _t(ev["outcome_id"], g)], g)))
+    if ev["action_state"] or ev["action_id"]:
+        rows.append(
+            (
+                "action",
+                _join(
+                    [
+                        _t(ev["action_map_name"], g) if ev["action_map_name"] else None,
+                        _t(ev["action_state"], g) if ev["action_state"] else None,
+                        _t(ev["action_media_type"], g) if ev["action_media_type"] else None,
+                    ],
+                    g,
+                ),
+            )
+        )
+    for a in ev["attributes"] or []:
+        v = _t(a["name"], g, "bold")
+        v.append(" = ")
+        v.append_text(_t(a["value"], g))
+        if a.get("data_type"):
+            v.append(f" ({_clean(a['data_type'])})", style="dim")
+        rows.append(("attribute", v))
+    rows.append(("event id", _t(ev["event_id"], g, "dim")))
+    grid = Table.grid(padding=(0, 2), pad_edge=False)
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for k, v in rows:
+        grid.add_row(Text(k), v)
+    return grid
+
+
+def _journey(card: dict[str, Any], g: _Glyphs, width: int, details: bool) -> list[RenderableType]:
+    events = card["journey"]
+    wide = width >= WIDE
+    legend = "+ positive, - negative, others neutral"
+    if wide:
+        zone = card["timing"]["timezone"] if card["timing"]["start_local"] else None
+        legend += f"; clock: {_clean(zone)} time" if zone else "; clock: UTC"
+    out: list[RenderableType] = [_heading("Journey map", g, legend)]
+    if not events:
+        out.append(Padding(Text("No events in this session.", style="dim"), (0, 0, 0, 2)))
+        return out
+    off_w = max(len(e["offset"] or "") for e in events)
+    icon_w = max(cell_len(g.kind_icon(e["kind"])) for e in events)
+    lines: list[RenderableType] = []
+    for ev in events:
+        line = Text("  ")
+        line.append((ev["offset"] or "").rjust(off_w), style="dim")
+        line.append("  ")
+        if wide:
+            clock = _clock(ev["time_local"] or ev["time"])
+            line.append(clock + "  ", style="dim")
+        icon = g.kind_icon(ev["kind"])
+        line.append(icon + " " * (icon_w - cell_len(icon)))
+        style = _tone_style(ev)
+        line.append(" " + TONE_MARKS.get(ev["tone"], " ") + " ", style=style + Style(bold=True))
+        body = _event_label(ev, g)
+        body.stylize(style)
+        ctx = _event_context(ev, g, wide)
+        if ctx is not None:
+            body.append("  ")
+            body.append_text(ctx)
+        indent = line.cell_len
+        line.append_text(_fit(body, width - indent, g))
+        lines.append(line)
+        if details:
+            lines.append(Padding(_details(ev, g), (0, 0, 0, indent)))
+    out.extend(lines)
+    return out
+
+
+def _searches(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
+    items = card["searches"]
+    out: list[RenderableType] = [_heading(f"Searches performed ({len(items)})", g)]
+    if not items:
+        out.append(Padding(Text("No searches in this session.", style="dim"), (0, 0, 0, 2)))
+        return out
+    for s in items:
+        line = Text("  ")
+        line.append((s["offset"] or "").rjust(7), style="dim")
+        line.append("  ")
+        line.append_text(_t(f"{g.quote[0]}{_clean(s['query'])}{g.quote[1]}", g, "bold"))
+        out.append(_fit(line, width, g))
+    return out
+
+
+def _matched(offset: str | None, when: str | None, source: str, g: _Glyphs, wide: bool) -> Text:
+    """`at 0:02:05 · 09:14:08 UTC · rules`: when in the session, and who says so."""
+    parts = [f"at {offset}" if offset else None]
+    if when:
+        parts.append(_when(when, g) if wide else when[11:19] + " UTC")
+    parts.append("jtrack rules" if source == "rules" else "export")
+    return _join([Text(p, style="dim") for p in parts if p], g)
+
+
+def _segments(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
+    items = card["segments"]
+    out: list[RenderableType] = [_heading(f"Segments matched ({len(items)})", g)]
+    if not items:
+        out.append(Padding(Text("No segments matched in this session.", style="dim"), (0, 0, 0, 2)))
+        return out
+    wide = width >= WIDE
+    for s in items:
+        color = Style.parse(s["color"]) if s["color"] else Style.parse("blue")
+        line = Text("  ")
+        line.append(g.dot + " ", style=color)
+        line.append_text(_t(s["display_name"], g, color + Style(bold=True)))
+        if wide and s["display_name"] != s["segment_id"]:
+            line.append(" ")
+            line.append_text(_t(f"({_clean(s['segment_id'])})", g, "dim"))
+        line.append("  ")
+        line.append_text(_matched(s["offset"], s["matched_at"], s["source"], g, wide))
+        out.append(_fit(line, width, g))
+    return out
+
+
+def _outcomes(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
+    items = card["outcomes"]
+    out: list[RenderableType] = [_heading(f"Outcomes achieved ({len(items)})", g)]
+    if not items:
+        out.append(
+            Padding(Text("No outcomes achieved in this session.", style="dim"), (0, 0, 0, 2))
+        )
+        return out
+    wide = width >= WIDE
+    for o in items:
+        line = Text("  ")
+        line.append(g.kind_icon("outcome_achieved") + " ", style="green")
+        line.append_text(_t(o["display_name"], g, "bold green"))
+        if wide and o["display_name"] != o["outcome_id"]:
+            line.append(" ")
+            line.append_text(_t(f"({_clean(o['outcome_id'])})", g, "dim"))
+        line.append("  ")
+        line.append_text(_matched(o["offset"], o["achieved_at"], o["source"], g, wide))
+        out.append(_fit(line, width, g))
+    return out
+
+
+def _notes(card: dict[str, Any], g: _Glyphs) -> list[RenderableType]:
+    if not card["notes"]:
+        return []
+    grid = Table.grid(padding=(0, 1), pad_edge=False)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for n in card["notes"]:
+        grid.add_row(Text(g.bullet, style="dim"), _t(n, g, "dim"))
+    return [_heading("What this card does not know", g), Padding(grid, (0, 0, 0, 2))]
+
+
+class CardView:
+    """A session card as a Rich renderable that lays itself out for the width it gets."""
+
+    def __init__(self, card: dict[str, Any], *, ascii: bool = False, details: bool = False) -> None:
+        self.card = card
+        self.g = _Glyphs(ascii)
+        self.details = details
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        card, g = self.card, self.g
+        parts: list[RenderableType] = [
+            _title(card, g),
+            Padding(_summary_line(card, g), (0, 0, 0, 3 if not g.ascii else 6)),
+            Padding(_times(card, g), (0, 0, 0, 3 if not g.ascii else 6)),
+            Text(""),
+            *_current_page(card, g),
+            Text(""),
+            *_info(card, g, width),
+            Text(""),
+            *_journey(card, g, width, self.details),
+            Text(""),
+            *_searches(card, g, width),
+            Text(""),
+            *_segments(card, g, width),
+            Text(""),
+            *_outcomes(card, g, width),
+        ]
+        notes = _notes(card, g)
+        if notes:
+            parts += [Text(""), *notes]
+        yield Group(*parts)
+
+
+def card_renderable(
+    card: dict[str, Any], *, ascii: bool = False, details: bool = False, boxed: bool = False
+) -> RenderableType:
+    """The card; `boxed` draws a frame around it (for terminals, never when piped)."""
+    view = CardView(card, ascii=ascii, details=details)
+    if boxed and not ascii:
+        return Panel(view, box=box.ROUNDED, padding=(0, 1), border_style="dim")
+    return view
+
+
+def render_text(renderable: RenderableType, width: int) -> str:
+    """Plain text at a fixed width: no colour, no terminal codes (goldens, -o FILE)."""
+    console = Console(
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        record=True,
+        file=io.StringIO(),
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+    console.print(renderable)
+    return "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())
+
+
+def render_card_text(
+    card: dict[str, Any], *, width: int = 100, ascii: bool = False, details: bool = False
+) -> str:
+    return render_text(card_renderable(card, ascii=ascii, details=details), width)
+
+
+# ---------------------------------------------------------------------------- journeys
+
+
+def _strip(card: dict[str, Any], g: _Glyphs, width: int) -> Text:
+    """The journey map of a session as one line of coloured icons."""
+    t = Text()
+    events = card["journey"]
+    for i, ev in enumerate(events):
+        icon = STRIP_ASCII.get(ev["kind"], "?") + " " if g.ascii else g.kind_icon(ev["kind"])
+        step = cell_len(icon)
+        rest = len(events) - i
+        more = f" +{rest}"
+        if t.cell_len + step + len(more) > width and rest > 0:
+            t.append(more, style="dim")
+            break
+        t.append(icon, style=_tone_style(ev))
+    return t
+
+
+class JourneyView:
+    """All sessions of a visitor or contact as compact cards, newest first, with totals."""
+
+    def __init__(self, journey: dict[str, Any], *, ascii: bool = False) -> None:
+        self.journey = journey
+        self.g = _Glyphs(ascii)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        j, g = self.journey, self.g
+        width = options.max_width
+        tot = j["totals"]
+        c = j["contact"]
+        head = _lead("Customer journey of ", "bold")
+        head.append_text(_t(c["name"], g, "bold" if c["known"] else "bold italic"))
+        parts: list[RenderableType] = [head]
+        who = _lead(f"{j['matched_by'].replace('_', ' ')} ", "dim")
+        who.append_text(_t(j["query"], g))
+        if c["known"] and j["matched_by"] != "contact_id" and c["contact_id"]:
+            who.append(g.sep, style="dim")
+            who.append("contact ", style="dim")
+            who.append_text(_t(c["contact_id"], g))
+        parts.append(Padding(_fit(who, width - 2, g), (0, 0, 0, 2)))
+        counts = _join(
+            [
+                Text(_plural(tot["sessions"], "session"), style="bold"),
+                _plural(tot["events"], "event"),
+                _plural(tot["page_views"], "page view"),
+                _plural(tot["searches"], "search", "searches"),
+                _plural(tot["segments"], "segment"),
+                _plural(tot["outcomes"], "outcome"),
+            ],
+            g,
+        )
+        parts.append(Padding(counts, (0, 0, 0, 2)))
+        span = Text(f"{tot['duration']} in total{g.sep}", style="")
+        span.append(f"{_when(tot['first_seen'], g)} to {_when(tot['last_seen'], g)}", style="dim")
+        parts.append(Padding(span, (0, 0, 0, 2)))
+        if len(j["customer_ids"]) > 1:
+            ids = ", ".join(_clean(x) for x in j["customer_ids"])
+            parts.append(Padding(_t(f"cookies: {ids}", g, "dim"), (0, 0, 0, 2)))
+        if tot["by_type"] and set(tot["by_type"]) != {"web"}:
+            kinds = ", ".join(f"{_clean(k)} {n}" for k, n in tot["by_type"].items())
+            parts.append(Padding(Text(f"by type: {kinds}", style="dim"), (0, 0, 0, 2)))
+        if g.ascii:
+            parts.append(Padding(Text("map: " + STRIP_LEGEND, style="dim"), (0, 0, 0, 2)))
+        for note in j["notes"]:
+            parts.append(Padding(_t(note, g, "dim"), (0, 0, 0, 2)))
+        for card in j["sessions"]:
+            parts.append(Text(""))
+            parts.extend(_compact(card, g, width))
+        yield Group(*parts)
+
+
+def _compact(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
+    s, tm, cnt = card["session"], card["timing"], card["counts"]
+    title = Text()
+    title.append(g.session_icon(card["icon"]) + " ")
+    title.append_text(_t(s["type_label"], g, "bold"))
+    title.append(g.sep, style="dim")
+    title.append(
+        s["state"].replace("_", " "), style="bold green" if s["state"] == "active" else "dim"
+    )
+    title.append(g.sep, style="dim")
+    title.append(s["short_id"], style="cyan")
+    if card["visit"]["number"]:
+        title.append(g.sep, style="dim")
+        title.append(f"visit {card['visit']['number']} of {card['visit']['of']}")
+    indent = 3 if not g.ascii else 4
+    room = width - indent
+    when = _join(
+        [
+            _when(tm["start"], g),
+            Text(tm["duration"] or "0:00:00", style="bold"),
+            _plural(cnt["events"], "event"),
+            _plural(cnt["page_views"], "page view"),
+            _plural(cnt["searches"], "search", "searches") if cnt["searches"] else None,
+        ],
+        g,
+    )
+    lines: list[Text] = [_fit(when, room, g)]
+    page = card["current_page"]
+    if page:
+        p = _lead("last page ", "dim")
+        p.append_text(_t(page["title"] or page["url"], g))
+        lines.append(_fit(p, room, g))
+    lines.append(_fit(_strip(card, g, room), room, g))
+    extras = []
+    if card["searches"]:
+        q = ", ".join(f"{g.quote[0]}{_clean(x['query'])}{g.quote[1]}" for x in card["searches"])
+        extras.append(_t("searched " + q, g))
+    if card["segments"]:
+        seg = _lead("segments ", "dim")
+        for i, x in enumerate(card["segments"]):
+            if i:
+                seg.append(", ")
+            seg.append_text(
+                _t(x["display_name"], g, Style.parse(x["color"]) if x["color"] else "blue")
+            )
+        extras.append(seg)
+    if card["outcomes"]:
+        o = _lead("outcomes ", "dim")
+        o.append_text(
+            _t(", ".join(_clean(x["display_name"]) for x in card["outcomes"]), g, "green")
+        )
+        extras.append(o)
+    lines.extend(_fit(x, room, g) for x in extras)
+    return [title, *(Padding(x, (0, 0, 0, indent)) for x in lines)]
+
+
+def journey_renderable(
+    journey: dict[str, Any], *, ascii: bool = False, boxed: bool = False
+) -> RenderableType:
+    view = JourneyView(journey, ascii=ascii)
+    if boxed and not ascii:
+        return Panel(view, box=box.ROUNDED, padding=(0, 1), border_style="dim")
+    return view
+
+
+def render_journey_text(journey: dict[str, Any], *, width: int = 100, ascii: bool = False) -> str:
+    return render_text(journey_renderable(journey, ascii=ascii), width)

@@ -1,0 +1,279 @@
+"""Usage and journey-summary reports for the terminal (Rich), with a bar chart per day.
+
+Every string from the data is shown literally (rich.text.Text, control characters replaced).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from jtrack.serialize import flat_strings, strip_control
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+BAR_WIDTH = 40
+
+
+def _t(value: Any) -> Text:
+    return Text(strip_control("" if value is None else str(value)))
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def bar(value: float, top: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of `value` out of `top`, `width` cells wide, in eighth blocks."""
+    if top <= 0 or value <= 0:
+        return ""
+    eighths = max(1, round(value / top * width * 8))
+    full, rest = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[rest] if rest else "")
+
+
+def _grid() -> Table:
+    g = Table.grid(padding=(0, 2))
+    g.add_column(style="bold")
+    g.add_column(justify="right")
+    g.add_column()
+    return g
+
+
+def _frame_table(df: Any, title: str | None, columns: list[str] | None = None) -> Table:
+    shown = df.select(columns) if columns else df
+    table = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        pad_edge=False,
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
+    flat = flat_strings(shown, neutralise=False)
+    for name, dtype in shown.schema.items():
+        numeric = dtype.is_numeric()
+        # numbers and days never wrap; their headers fold instead when the terminal is narrow
+        widest = (
+            (flat[name].str.len_chars().max() or 0) if numeric or name in ("period", "day") else 0
+        )
+        table.add_column(
+            name,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            min_width=int(widest) if widest else None,
+        )
+    for row in flat.iter_rows():
+        table.add_row(*[_t(v) for v in row])
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# Usage
+# --------------------------------------------------------------------------------------------
+
+USAGE_TABLE_COLUMNS = [
+    "period",
+    "page_view",
+    "search",
+    "custom",
+    "custom_session",
+    "app",
+    "billable",
+    "month_to_date",
+    "overage",
+]
+
+
+def usage_renderables(report: Any, summary_only: bool = False) -> list[RenderableType]:
+    """The usage table, the billing month and the reconciliation, for the terminal."""
+    o, m, r = report.options, report.month, report.reconciliation
+    parts: list[RenderableType] = []
+    head = Text()
+    head.append("Billable usage", style="bold")
+    p = report.period
+    head.append(
+        f"  {p['from']} .. {p['last_day'] or '-'} ({strip_control(o.tz)}), by {o.by}; "
+        f"as of {report.to_dict()['as_of']}; billable: {', '.join(o.billable)}"
+    )
+    parts.append(head)
+    if not summary_only:
+        # not-billable classes stay out of the terminal table (not out of the data)
+        cols = [
+            c for c in USAGE_TABLE_COLUMNS if c not in ("custom_session", "app") or c in o.billable
+        ]
+        if m["allowance"] is None:
+            cols.remove("overage")
+        parts.append(_frame_table(report.rows, None, cols))
+
+    g = _grid()
+    g.add_row(
+        f"month {m['month']}",
+        _num(m["month_to_date"]),
+        _t(f"billable events to date ({m['days_elapsed']:g} of {m['days_in_month']} days elapsed)"),
+    )
+    g.add_row(
+        "projection",
+        _num(m["projection"]),
+        _t("month-to-date / days elapsed x days in month"),
+    )
+    if m["allowance"] is None:
+        g.add_row("allowance", "-", _t("none set: pass --users and --per-user, or [usage]"))
+    else:
+        g.add_row(
+            "allowance",
+            _num(m["allowance"]),
+            _t(f"{o.users:,} users x {o.per_user:,} events"),
+        )
+        over = m["overage"]
+        g.add_row(
+            "overage",
+            _num(over),
+            Text("OVER ALLOWANCE", style="bold red")
+            if over
+            else _t(f"{m['remaining']:,} events remaining"),
+        )
+        g.add_row("projected overage", _num(m["projected_overage"]), "")
+    parts.append(g)
+
+    rec = _grid()
+    rec.add_row(
+        "rows read",
+        _num(r["rows_read"]),
+        _t("= events + duplicates + rejected"),
+    )
+    rec.add_row("rejected", _num(r["rejected"]), "")
+    rec.add_row(
+        "duplicates",
+        _num(r["duplicates"]),
+        _t(f"{r['conflicting_duplicates']:,} with a different time or kind")
+        if r["conflicting_duplicates"]
+        else "",
+    )
+    rec.add_row("events", _num(r["events"]), _t("distinct event ids"))
+    rec.add_row("  in the period", _num(r["events_in_period"]), "")
+    rec.add_row(
+        "  billable",
+        _num(r["billable_in_period"]),
+        _t(f"not billable {r['not_billable_in_period']:,}"),
+    )
+    rec.add_row("  outside the period", _num(r["events_outside_period"]), "")
+    rec.add_row("  after as-of", _num(r["events_after_as_of"]), "")
+    rec.add_row("late events", _num(r["late_events"]), "")
+    parts.append(Group(Text("Reconciliation", style="bold"), rec))
+    for note in r["notes"]:
+        parts.append(_t(f"note: {note}"))
+    return parts
+
+
+# --------------------------------------------------------------------------------------------
+# Journey summary
+# --------------------------------------------------------------------------------------------
+
+_RATIO_COLUMNS = ("share", "bounce_rate", "rate")
+_NULL_LABELS = {
+    "referrers": "(direct)",
+}
+
+
+def daily_chart(daily: Any, width: int = BAR_WIDTH) -> Table:
+    """Sessions per day as horizontal bars, with the sessions and visitors figures."""
+    table = Table(
+        title="Sessions per day",
+        title_justify="left",
+        header_style="bold",
+        pad_edge=False,
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
+    table.add_column("day")
+    table.add_column("sessions", justify="right")
+    table.add_column("visitors", justify="right")
+    table.add_column("", no_wrap=True)
+    top = max(daily["sessions"].max() or 0, 1) if daily.height else 1
+    for day, sessions, visitors in daily.select("day", "sessions", "visitors").iter_rows():
+        table.add_row(
+            _t(day),
+            _num(sessions),
+            _num(visitors),
+            Text(bar(sessions, top, width), style="cyan"),
+        )
+    return table
+
+
+def journey_renderables(report: Any) -> list[RenderableType]:
+    """The journey summary for the terminal: headline figures, the daily chart, the tables."""
+    from jtrack.reports import TABLE_TITLES
+
+    o = report.overview
+    parts: list[RenderableType] = []
+    head = Text()
+    head.append("Journey summary", style="bold")
+    p = report.period
+    head.append(f"  {p['from'] or '-'} .. {p['to'] or '-'} ({strip_control(report.options.tz)})")
+    parts.append(head)
+    g = _grid()
+    g.add_row("sessions", _num(o["sessions"]), _t(f"{o['web_sessions']:,} web"))
+    g.add_row("visitors", _num(o["visitors"]), "")
+    if o["known_sessions"] is None:
+        g.add_row("known / Unknown", "-", _t("needs resolved contacts (--contacts)"))
+    else:
+        g.add_row(
+            "known / Unknown",
+            _t(f"{o['known_sessions']:,} / {o['unknown_sessions']:,}"),
+            _t(f"{o['known_visitors']:,} known visitors"),
+        )
+    g.add_row(
+        "page views",
+        _num(o["page_views"]),
+        _t(f"{_num(o['pages_per_web_session'])} per web session"),
+    )
+    g.add_row("searches", _num(o["searches"]), "")
+    g.add_row(
+        "duration",
+        _t(f"{_num(o['median_duration_seconds'])} s"),
+        _t(f"median; p90 {_num(o['p90_duration_seconds'])} s"),
+    )
+    g.add_row("bounce rate", _pct(o["bounce_rate"]), _t(f"{o['bounces']:,} single-page sessions"))
+    g.add_row(
+        "engaged",
+        _num(o["engaged_sessions"]),
+        _t(f"{_pct(o['engagement_rate'])} of web sessions"),
+    )
+    parts.append(g)
+    parts.append(daily_chart(report.daily))
+    for name, title in TABLE_TITLES.items():
+        df = report.tables.get(name)
+        if df is None or df.height == 0:
+            continue
+        label = _NULL_LABELS.get(name, "(none)")
+        first = df.columns[0]
+        shown = df.with_columns(
+            [pl.col(first).fill_null(label)] if df[first].dtype == pl.String else []
+        ).with_columns(
+            [
+                pl.when(pl.col(c).is_not_null())
+                .then((pl.col(c) * 100).round(1).cast(pl.String) + "%")
+                .alias(c)
+                for c in _RATIO_COLUMNS
+                if c in df.columns
+            ]
+        )
+        parts.append(_frame_table(shown, title))
+    for note in report.notes:
+        parts.append(_t(f"note: {note}"))
+    return parts

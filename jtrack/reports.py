@@ -1,0 +1,504 @@
+"""The journey summary: sessions, visitors, duration, bounce, pages, searches, sources, devices.
+
+Computed from the session table plus the events (the store, or sources sessionized in memory)
+with Polars aggregations only: every table is a group_by, explicitly sorted (count descending,
+then label) so the output is deterministic. Imports Polars and the stdlib only; never prints.
+
+Definitions (also in the README):
+- the period is by session start, in local days of `tz`; events count with their session;
+- duration, bounce and engagement are over web sessions; median and p90 are linear quantiles;
+- a bounce is a web session with exactly one page view (a search result page is a page view);
+- an engaged session lasts `engaged_seconds` (10 s) or more, or has two or more page views,
+  or achieves an outcome (the GA4 rule);
+- known sessions belong to a saved contact (`contact_state == "known"`, else a `contact_name`
+  other than "Unknown"); without contact columns in the session table they are not counted;
+- pages are URLs without query string and fragment; searches are trimmed and lower-cased.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+
+from jtrack.errors import UsageError
+from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT
+
+UNKNOWN = "Unknown"
+
+#: The tables of a report, in display order, with a title each.
+TABLE_TITLES: dict[str, str] = {
+    "session_types": "Session types",
+    "contacts": "Known and Unknown",
+    "top_pages": "Top pages",
+    "entry_pages": "Entry pages",
+    "exit_pages": "Exit pages",
+    "top_searches": "Top searches",
+    "referrers": "Referrers",
+    "campaigns": "Campaigns",
+    "devices": "Devices",
+    "browsers": "Browsers",
+    "countries": "Countries",
+    "segments": "Segments",
+    "outcomes": "Outcomes",
+}
+
+_EVENT_COLUMNS = (
+    "session_id",
+    "customer_id",
+    "kind",
+    "event_name",
+    "page_url",
+    "page_title",
+    "search_query",
+    "segment_id",
+    "outcome_id",
+    "outcome_display_name",
+)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a journey summary covers and how it is cut."""
+
+    tz: str = "UTC"
+    since: date | None = None  # first local day (by session start)
+    until: date | None = None  # first local day not reported (exclusive)
+    top: int = 10
+    engaged_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+            raise UsageError(
+                f"--tz {self.tz!r} is not a known time zone",
+                hint="use an IANA name such as Europe/London or UTC",
+            ) from None
+        if self.top < 1:
+            raise UsageError("--top must be at least 1", hint="e.g. --top 10")
+        if self.since and self.until and self.until <= self.since:
+            raise UsageError(
+                "--until must be after --since",
+                hint="--until is the first day not reported (exclusive)",
+            )
+
+
+@dataclass
+class JourneyReport:
+    """A journey summary: headline figures, sessions per day, and ranked tables."""
+
+    options: ReportOptions
+    source: dict[str, Any]
+    period: dict[str, Any]
+    overview: dict[str, Any]
+    daily: pl.DataFrame
+    tables: dict[str, pl.DataFrame]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, keys in a fixed order (what `--format json` prints)."""
+        from jtrack.serialize import to_records
+
+        return {
+            "report": "journey",
+            "tz": self.options.tz,
+            "period": self.period,
+            "source": self.source,
+            "overview": self.overview,
+            "daily": to_records(self.daily),
+            "tables": {name: to_records(df) for name, df in self.tables.items()},
+            "notes": self.notes,
+        }
+
+
+def _strip_url(col: pl.Expr) -> pl.Expr:
+    return col.str.replace(r"[?#].*$", "")
+
+
+def _ranked(df: pl.DataFrame, count: str, labels: Sequence[str], top: int) -> pl.DataFrame:
+    """Sorted by `count` descending, then labels ascending (nulls last); the first `top`."""
+    return df.sort(
+        [count, *labels],
+        descending=[True] + [False] * len(labels),
+        nulls_last=True,
+    ).head(top)
+
+
+def _share(col: str, total: int) -> pl.Expr:
+    return (pl.col(col) / total if total else pl.lit(None, pl.Float64)).round(4).alias("share")
+
+
+def journey_report(
+    sessions: pl.LazyFrame | pl.DataFrame,
+    events: pl.LazyFrame | pl.DataFrame,
+    options: ReportOptions | None = None,
+    source: dict[str, Any] | None = None,
+) -> JourneyReport:
+    """The journey summary of `sessions` (SESSION_SCHEMA, optionally with contact columns)
+    and their `events` (stored events, with session_id)."""
+    opts = options or ReportOptions()
+    s_lf = sessions.lazy()
+    e_lf = events.lazy()
+    s_cols = s_lf.collect_schema().names()
+    local_day = pl.col("created_date").dt.convert_time_zone(opts.tz).dt.date()
+    s_lf = s_lf.with_columns(_day=local_day)
+    if opts.since is not None:
+        s_lf = s_lf.filter(pl.col("_day") >= opts.since)
+    if opts.until is not None:
+        s_lf = s_lf.filter(pl.col("_day") < opts.until)
+    state_col = pl.col("contact_state") if "contact_state" in s_cols else pl.lit(None, pl.String)
+    name_col = pl.col("contact_name") if "contact_name" in s_cols else pl.lit(None, pl.String)
+    keep = [
+        "id",
+        "type",
+        "customer_id",
+        "created_date",
+        "duration_in_seconds",
+        "event_count",
+        "pageview_count",
+        "search_count",
+        "first_page_url",
+        "last_page_url",
+        "referrer_hostname",
+        "referrer_medium",
+        "mkt_campaign_source",
+        "mkt_campaign_medium",
+        "mkt_campaign_name",
+        "device_category",
+        "browser_family",
+        "geolocation_country",
+        "geolocation_country_name",
+        "_day",
+    ]
+    s_df = s_lf.select(*keep, _state=state_col, _name=name_col).collect(engine="in-memory")
+    # Contacts were resolved when any session has a contact state or name (the columns are
+    # always there, null until `sessionize --contacts`).
+    contacts_known = bool(
+        s_df.select((pl.col("_state").is_not_null() | pl.col("_name").is_not_null()).any()).item()
+    )
+    known = (
+        pl.when(pl.col("_state").is_not_null())
+        .then(pl.col("_state") == "known")
+        .otherwise(pl.col("_name").is_not_null() & (pl.col("_name") != UNKNOWN))
+    )
+    s_df = s_df.with_columns(_known=known if contacts_known else pl.lit(None, pl.Boolean))
+    # Event tables are aggregated lazily (streamed), all in one collect_all: only the small
+    # per-page, per-search, per-segment and per-outcome results are held in memory.
+    e_cols = e_lf.collect_schema().names()
+    e_lf = e_lf.select(
+        [pl.col(c) if c in e_cols else pl.lit(None, pl.String).alias(c) for c in _EVENT_COLUMNS]
+    )
+    if opts.since is not None or opts.until is not None:
+        ids = s_df.select(session_id=pl.col("id")).lazy()
+        e_lf = e_lf.join(ids, on="session_id", how="semi")
+    else:
+        e_lf = e_lf.filter(pl.col("session_id").is_not_null())
+    pv = e_lf.filter(pl.col("event_name") == "page_viewed").select(
+        "session_id", "customer_id", "page_title", page=_strip_url(pl.col("page_url"))
+    )
+    kind = pl.col("kind")
+    outcome_sessions, page_counts, title_counts, searches, segments, outcomes = pl.collect_all(
+        [
+            e_lf.filter(kind == KIND_OUTCOME).select("session_id").unique(),
+            pv.group_by("page").agg(
+                page_views=pl.len().cast(pl.Int64),
+                sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+                visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+            ),
+            pv.group_by("page", "page_title").agg(n=pl.len()),
+            e_lf.filter(kind == KIND_SEARCH)
+            .with_columns(search=pl.col("search_query").str.strip_chars().str.to_lowercase())
+            .filter(pl.col("search") != "")
+            .group_by("search")
+            .agg(
+                searches=pl.len().cast(pl.Int64),
+                sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+            ),
+            e_lf.filter(kind == KIND_SEGMENT)
+            .group_by(segment="segment_id")
+            .agg(
+                sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+                visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+            ),
+            e_lf.filter(kind == KIND_OUTCOME)
+            .group_by(outcome="outcome_id")
+            .agg(
+                name=pl.col("outcome_display_name").drop_nulls().min(),
+                sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+                visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+            ),
+        ]
+    )
+
+    # Outcomes per session feed engagement.
+    s_df = s_df.with_columns(
+        _outcome=pl.col("id").is_in(outcome_sessions["session_id"].implode()),
+    )
+    web = s_df.filter(pl.col("type") == "web")
+    n_sessions = s_df.height
+    n_web = web.height
+    engaged = (
+        (pl.col("duration_in_seconds") >= opts.engaged_seconds)
+        | (pl.col("pageview_count") >= 2)
+        | pl.col("_outcome")
+    )
+    bounce = pl.col("pageview_count") == 1
+    w = web.select(
+        median=pl.col("duration_in_seconds").median(),
+        p90=pl.col("duration_in_seconds").quantile(0.9, interpolation="linear"),
+        mean=pl.col("duration_in_seconds").mean(),
+        bounces=bounce.sum(),
+        engaged=engaged.sum(),
+        pages=pl.col("pageview_count").sum(),
+    ).row(0, named=True)
+    counts = s_df.select(
+        visitors=pl.col("customer_id").n_unique(),
+        events=pl.col("event_count").sum(),
+        page_views=pl.col("pageview_count").sum(),
+        searches=pl.col("search_count").sum(),
+        known=pl.col("_known").sum(),
+        known_visitors=pl.col("customer_id").filter(pl.col("_known")).n_unique(),
+    ).row(0, named=True)
+
+    def rnd(x: Any, nd: int = 1) -> float | None:
+        return None if x is None else round(float(x), nd)
+
+    def rate(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    overview = {
+        "sessions": n_sessions,
+        "web_sessions": n_web,
+        "visitors": int(counts["visitors"] or 0),
+        "events": int(counts["events"] or 0),
+        "page_views": int(counts["page_views"] or 0),
+        "searches": int(counts["searches"] or 0),
+        "known_sessions": int(counts["known"] or 0) if contacts_known else None,
+        "unknown_sessions": n_sessions - int(counts["known"] or 0) if contacts_known else None,
+        "known_visitors": int(counts["known_visitors"] or 0) if contacts_known else None,
+        "median_duration_seconds": rnd(w["median"]),
+        "p90_duration_seconds": rnd(w["p90"]),
+        "mean_duration_seconds": rnd(w["mean"]),
+        "pages_per_web_session": rate(int(w["pages"] or 0), n_web),
+        "bounces": int(w["bounces"] or 0),
+        "bounce_rate": rate(int(w["bounces"] or 0), n_web),
+        "engaged_sessions": int(w["engaged"] or 0),
+        "engagement_rate": rate(int(w["engaged"] or 0), n_web),
+    }
+
+    # Sessions and visitors per local day, every day of the period.
+    per_day = s_df.group_by("_day").agg(
+        sessions=pl.len().cast(pl.Int64),
+        visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+        page_views=pl.col("pageview_count").sum().cast(pl.Int64),
+        known_sessions=pl.col("_known").sum().cast(pl.Int64),
+    )
+    first = opts.since or (s_df["_day"].min() if n_sessions else None)
+    last = (
+        (opts.until - timedelta(days=1))
+        if opts.until
+        else (s_df["_day"].max() if n_sessions else None)
+    )
+    if isinstance(first, date) and isinstance(last, date) and last >= first:
+        days = pl.DataFrame({"_day": pl.date_range(first, last, "1d", eager=True)})
+    else:
+        days = pl.DataFrame(schema={"_day": pl.Date()})
+    daily = (
+        days.join(per_day, on="_day", how="left", maintain_order="left")
+        .with_columns(pl.col("sessions", "visitors", "page_views").fill_null(0))
+        .with_columns(
+            known_sessions=pl.col("known_sessions").fill_null(0)
+            if contacts_known
+            else pl.lit(None, pl.Int64)
+        )
+        .select(pl.col("_day").dt.strftime("%Y-%m-%d").alias("day"), pl.exclude("_day"))
+    )
+
+    top = opts.top
+    tables: dict[str, pl.DataFrame] = {}
+    tables["session_types"] = _ranked(
+        s_df.group_by("type")
+        .agg(sessions=pl.len().cast(pl.Int64))
+        .with_columns(_share("sessions", n_sessions)),
+        "sessions",
+        ["type"],
+        top,
+    )
+    if contacts_known:
+        tables["contacts"] = _ranked(
+            s_df.group_by(
+                contact=pl.when(pl.col("_known")).then(pl.lit("known")).otherwise(pl.lit(UNKNOWN)),
+                state=pl.col("_state"),
+            ).agg(
+                sessions=pl.len().cast(pl.Int64),
+                visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+            ),
+            "sessions",
+            ["contact", "state"],
+            top,
+        )
+    else:
+        tables["contacts"] = pl.DataFrame(
+            schema={
+                "contact": pl.String(),
+                "state": pl.String(),
+                "sessions": pl.Int64(),
+                "visitors": pl.Int64(),
+            }
+        )
+
+    titles = (
+        title_counts.sort(
+            ["page", "n", "page_title"], descending=[False, True, False], nulls_last=True
+        )
+        .group_by("page", maintain_order=True)
+        .agg(title=pl.col("page_title").first())
+    )
+    tables["top_pages"] = _ranked(
+        page_counts.join(titles, on="page", how="left").select(
+            "page", "title", "page_views", "sessions", "visitors"
+        ),
+        "page_views",
+        ["page"],
+        top,
+    )
+    tables["entry_pages"] = _ranked(
+        s_df.filter(pl.col("first_page_url").is_not_null())
+        .group_by(page=_strip_url(pl.col("first_page_url")))
+        .agg(
+            sessions=pl.len().cast(pl.Int64),
+            bounces=bounce.sum().cast(pl.Int64),
+        )
+        .with_columns(bounce_rate=(pl.col("bounces") / pl.col("sessions")).round(4)),
+        "sessions",
+        ["page"],
+        top,
+    )
+    tables["exit_pages"] = _ranked(
+        s_df.filter(pl.col("last_page_url").is_not_null())
+        .group_by(page=_strip_url(pl.col("last_page_url")))
+        .agg(sessions=pl.len().cast(pl.Int64)),
+        "sessions",
+        ["page"],
+        top,
+    )
+    tables["top_searches"] = _ranked(searches, "searches", ["search"], top)
+    tables["referrers"] = _ranked(
+        s_df.group_by(referrer="referrer_hostname", medium="referrer_medium").agg(
+            sessions=pl.len().cast(pl.Int64),
+            visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+        ),
+        "sessions",
+        ["referrer", "medium"],
+        top,
+    )
+    camp = pl.col("mkt_campaign_source").is_not_null() | pl.col("mkt_campaign_name").is_not_null()
+    tables["campaigns"] = _ranked(
+        s_df.filter(camp)
+        .group_by(
+            source="mkt_campaign_source", medium="mkt_campaign_medium", name="mkt_campaign_name"
+        )
+        .agg(
+            sessions=pl.len().cast(pl.Int64),
+            visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+        ),
+        "sessions",
+        ["source", "medium", "name"],
+        top,
+    )
+    for name, col in (
+        ("devices", "device_category"),
+        ("browsers", "browser_family"),
+    ):
+        label = name[:-1]
+        tables[name] = _ranked(
+            s_df.group_by(pl.col(col).alias(label))
+            .agg(sessions=pl.len().cast(pl.Int64))
+            .with_columns(_share("sessions", n_sessions)),
+            "sessions",
+            [label],
+            top,
+        )
+    tables["countries"] = _ranked(
+        s_df.group_by(country="geolocation_country")
+        .agg(
+            country_name=pl.col("geolocation_country_name").drop_nulls().min(),
+            sessions=pl.len().cast(pl.Int64),
+            visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+        )
+        .with_columns(_share("sessions", n_sessions)),
+        "sessions",
+        ["country"],
+        top,
+    )
+    tables["segments"] = _ranked(segments, "sessions", ["segment"], top)
+    tables["outcomes"] = _ranked(
+        outcomes.with_columns(
+            rate=(pl.col("sessions") / n_sessions).round(4)
+            if n_sessions
+            else pl.lit(None, pl.Float64)
+        ),
+        "sessions",
+        ["outcome"],
+        top,
+    )
+    tables = {k: tables[k] for k in TABLE_TITLES}
+
+    notes: list[str] = []
+    if not contacts_known:
+        notes.append(
+            "known versus Unknown needs resolved contacts: sessionize with --contacts FILE"
+        )
+    period = {
+        "from": first.isoformat() if isinstance(first, date) else None,
+        "to": last.isoformat() if isinstance(last, date) else None,
+    }
+    return JourneyReport(
+        options=opts,
+        source=source or {},
+        period=period,
+        overview=overview,
+        daily=daily,
+        tables=tables,
+        notes=notes,
+    )
+
+
+def report_from_store(store: Any, options: ReportOptions | None = None) -> JourneyReport:
+    """The journey summary of a jtrack store (`jtrack.store.Store`)."""
+    return journey_report(
+        store.scan_sessions(), store.scan_events(), options, {"store": str(store.root)}
+    )
+
+
+def report_from_sources(
+    sources: Sequence[Any], options: ReportOptions | None = None, *, stdin: Any = None
+) -> JourneyReport:
+    """The journey summary of export files, sessionized in memory (rejected rows skipped)."""
+    from jtrack.pipeline import sessionize_sources
+
+    run = sessionize_sources(sources, on_error="skip", stdin=stdin)
+    report = journey_report(
+        run.result.sessions,
+        run.result.events,
+        options,
+        {"files": sorted({f["file"] for f in run.summary.files})},
+    )
+    if run.summary.rejected:
+        report.notes.append(f"{run.summary.rejected} rejected rows were skipped")
+    return report
+
+
+__all__ = [
+    "TABLE_TITLES",
+    "JourneyReport",
+    "ReportOptions",
+    "journey_report",
+    "report_from_sources",
+    "report_from_store",
+]

@@ -1,0 +1,1047 @@
+"""Billing usage: distinct billable web events by day or month, month-to-date, allowance, overage.
+
+Works on a LazyFrame of canonical events (the store, or raw sources) and projects only
+event_id, created_date, kind and source_session_type (flat Parquet exports are scanned for the
+raw columns these come from). Aggregation is pure Polars: events are deduplicated on their id,
+then counted per 15-minute UTC bucket and usage class, and only the small bucket table is
+turned into local days (every UTC offset since 2000 is a whole number of quarter hours, and
+this is checked). Imports Polars and the stdlib only; never prints, never imports typer or rich.
+
+Definitions (also in the README):
+- usage classes: page_view, search, custom (web events of web sessions), custom_session
+  (activity of custom session types such as `delivery`), app, system (segment, outcome and
+  web-action events). Billable by default: page_view, search, custom.
+- an event is billed once: distinct `event_id`; its time is the earliest copy's createdDate.
+- days and months are local to `tz`; `as_of` is a cut-off: events created at or after it do
+  not exist yet for the report (they are counted in the reconciliation).
+- projection = month-to-date / days elapsed * days in month, where days elapsed is the local
+  wall-clock time from the 1st 00:00 to `as_of`, in days (fractions count).
+- late events (raw sources only): a file is a daily export when more than half of its events
+  were created on one local day (its day); its events created on an earlier day are late
+  (created before midnight, delivered after). An event is late when every copy of it is late.
+  The store does not keep which file an event came from, so late events are null there.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import errno
+import fcntl
+import math
+import os
+import re
+import time
+import zoneinfo
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from jtrack.errors import ConfigError, JtrackError, UsageError
+from jtrack.schema import (
+    ACTIVITY_KINDS,
+    EVENT_TYPE_PREFIX,
+    KIND_APP,
+    KIND_CUSTOM,
+    KIND_OUTCOME,
+    KIND_PAGE_VIEW,
+    KIND_SEARCH,
+    KIND_SEGMENT,
+    KIND_WEB_ACTION,
+)
+
+Granularity = Literal["day", "month"]
+
+#: Usage classes in report order; the codes are their positions.
+CLASSES: tuple[str, ...] = ("page_view", "search", "custom", "custom_session", "app", "system")
+DEFAULT_BILLABLE: tuple[str, ...] = ("page_view", "search", "custom")
+_CODE = {c: i for i, c in enumerate(CLASSES)}
+
+#: The only event columns usage reads.
+USAGE_COLUMNS: tuple[str, ...] = ("event_id", "created_date", "kind", "source_session_type")
+
+#: Stable column names of the per-period table (every format uses these).
+ROW_COLUMNS: tuple[str, ...] = (
+    "period",
+    *CLASSES,
+    "billable",
+    "month_to_date",
+    "allowance",
+    "overage",
+    "events",
+    "rows",
+    "duplicates",
+    "late",
+)
+
+#: Stable column names of the one-row summary (`--summary`).
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "month",
+    "as_of",
+    "tz",
+    "billable_classes",
+    "month_to_date",
+    "days_elapsed",
+    "days_in_month",
+    "projection",
+    "users",
+    "per_user",
+    "allowance",
+    "remaining",
+    "overage",
+    "projected_overage",
+    "over_allowance",
+    "rows_read",
+    "rejected",
+    "duplicates",
+    "conflicting_duplicates",
+    "events",
+    "events_in_period",
+    "events_outside_period",
+    "events_after_as_of",
+    "billable_in_period",
+    "late_events",
+)
+
+_BUCKET_US = 900 * 1_000_000  # 15 minutes: every UTC offset since 2000 is a multiple of it
+_KEY_MULT = 16  # created_us * 16 + class code: one integer, so min() picks time then class
+_USAGE_KEYS = ("users", "per_user", "billable", "tz")
+
+
+# --------------------------------------------------------------------------------------------
+# Options and parsing
+# --------------------------------------------------------------------------------------------
+
+
+def check_tz(tz: str, option: str = "--tz") -> str:
+    """The IANA time-zone name, or a UsageError naming the nearest known zone."""
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+        import difflib
+
+        near = difflib.get_close_matches(tz, sorted(zoneinfo.available_timezones()), n=1)
+        raise UsageError(
+            f"{option} {tz!r} is not a known time zone",
+            hint=(f"did you mean {near[0]!r}? " if near else "")
+            + "use an IANA name such as Europe/London or UTC",
+        ) from None
+    return tz
+
+
+def parse_month(text: str, option: str = "--month") -> date:
+    """`2026-10` as the first day of that month."""
+    m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", text)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise UsageError(f"{option}: cannot read {text!r} as a month", hint="write it as 2026-10")
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def parse_day(text: str, option: str) -> date:
+    """`2026-10-03` as that day, or `2026-10` as the first day of the month."""
+    t = text.strip()
+    if re.fullmatch(r"\d{4}-\d{1,2}", t):
+        return parse_month(t, option)
+    try:
+        return date.fromisoformat(t)
+    except ValueError:
+        raise UsageError(
+            f"{option}: cannot read {text!r} as a day",
+            hint="write it as 2026-10-03 (or 2026-10 for the 1st of the month)",
+        ) from None
+
+
+def parse_as_of(text: str, tz: str) -> datetime:
+    """ISO-8601 date or time; without an offset it is read in `tz`. Returned in UTC."""
+    t = text.strip()
+    try:
+        d = datetime.fromisoformat(t.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--as-of: cannot read {text!r} as a date or time",
+            hint="use ISO-8601, e.g. 2026-10-15 or 2026-10-15T06:00:00Z",
+        ) from None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=zoneinfo.ZoneInfo(tz))
+    return d.astimezone(UTC)
+
+
+def usage_config(config: Mapping[str, Any], path: Path | None = None) -> dict[str, Any]:
+    """The checked `[usage]` table of the config file: users, per_user, billable, tz."""
+    table = config.get("usage", {})
+    where = f"{path or '<config>'}: [usage]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table", hint="write [usage] then key = value lines")
+    from jtrack.config import unknown_key_error
+
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _USAGE_KEYS:
+            raise unknown_key_error(path, "[usage]", key, list(_USAGE_KEYS))
+        if key in ("users", "per_user"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(
+                    f"{where}: {key} must be a whole number >= 0, not {value!r}",
+                    hint=f"e.g. {key} = {25 if key == 'users' else 10000}",
+                )
+        elif key == "billable":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(
+                    f"{where}: billable must be a list of class names",
+                    hint='e.g. billable = ["page_view", "search", "custom"]',
+                )
+            value = check_billable(value, f"{where}: billable")
+        elif key == "tz":
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: tz must be a string", hint='e.g. tz = "UTC"')
+            try:
+                check_tz(value, f"{where}: tz")
+            except UsageError as exc:
+                raise ConfigError(exc.message, hint=exc.hint) from None
+        out[key] = value
+    return out
+
+
+def check_billable(names: Sequence[str], where: str = "--billable") -> tuple[str, ...]:
+    """Validated billable classes, in report order, without repeats."""
+    import difflib
+
+    cleaned = [n.strip() for n in names if n.strip()]
+    for n in cleaned:
+        if n not in CLASSES:
+            near = difflib.get_close_matches(n, list(CLASSES), n=1)
+            raise UsageError(
+                f"{where}: {n!r} is not a usage class",
+                hint=(f"did you mean {near[0]!r}? " if near else "")
+                + "classes: "
+                + ", ".join(CLASSES),
+            )
+    if not cleaned:
+        raise UsageError(f"{where}: no billable class given", hint="e.g. page_view,search,custom")
+    return tuple(c for c in CLASSES if c in cleaned)
+
+
+@dataclass(frozen=True)
+class UsageOptions:
+    """Everything a usage report depends on besides its input."""
+
+    as_of: datetime
+    by: Granularity = "day"
+    tz: str = "UTC"
+    month: date | None = None  # first day of the billing month (`--month`)
+    since: date | None = None  # first local day (inclusive)
+    until: date | None = None  # first local day not reported (exclusive)
+    billable: tuple[str, ...] = DEFAULT_BILLABLE
+    users: int | None = None
+    per_user: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.as_of.tzinfo is None:
+            raise UsageError("as_of needs a time zone", hint="pass an aware datetime")
+        if self.by not in ("day", "month"):
+            raise UsageError(f"--by {self.by!r}", hint="use day or month")
+        if self.month is not None and (self.since is not None or self.until is not None):
+            raise UsageError(
+                "--month cannot be combined with --since/--until",
+                hint="use either --month 2026-10 or --since/--until",
+            )
+        if self.since and self.until and self.until <= self.since:
+            raise UsageError(
+                "--until must be after --since",
+                hint="--until is the first day not reported (exclusive)",
+            )
+        if (self.users is None) != (self.per_user is None):
+            raise UsageError(
+                "the allowance needs both --users and --per-user",
+                hint="or set users and per_user in the [usage] table of the config file",
+            )
+        check_tz(self.tz)
+        check_billable(self.billable)
+
+    @property
+    def allowance(self) -> int | None:
+        if self.users is None or self.per_user is None:
+            return None
+        return self.users * self.per_user
+
+
+# --------------------------------------------------------------------------------------------
+# Input: the store or raw sources, as a lazy frame of the usage columns
+# --------------------------------------------------------------------------------------------
+
+
+#: The columns of UsageInput.events: id, time, usage class code, file number, reject flag.
+INPUT_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "created_date": pl.Datetime("us", "UTC"),
+    "_cls": pl.Int64(),
+    "_fi": pl.Int64(),
+    "_rejected": pl.Boolean(),
+}
+
+
+def _conform(lf: pl.LazyFrame) -> pl.LazyFrame:
+    return lf.select([pl.col(c).cast(t) for c, t in INPUT_SCHEMA.items()])
+
+
+@dataclass
+class UsageInput:
+    """The events usage counts, and what is known about how they were read.
+
+    `events` has INPUT_SCHEMA: event_id, created_date, `_cls` (index into CLASSES), `_fi`
+    (index into `names`, the file an event came from) and `_rejected` (a row that fails the
+    ingest checks; only lazily scanned Parquet has such rows, read_events drops them).
+    For the store the events are already unique and the read counts come from its manifest.
+    """
+
+    events: pl.LazyFrame
+    origin: Literal["store", "sources"]
+    names: list[str]
+    deduplicated: bool
+    rows_read: int = 0  # rows read by read_events (lazily scanned rows are counted later)
+    rejected: int = 0
+    store_counts: dict[str, Any] | None = None
+
+    @classmethod
+    def from_store(cls, store: Any) -> UsageInput:
+        """Events of a jtrack store (`jtrack.store.Store`)."""
+        lf = store.scan_events().select(
+            "event_id",
+            "created_date",
+            _cls=usage_class_expr(),
+            _fi=pl.lit(0, pl.Int64),
+            _rejected=pl.lit(False),
+        )
+        counts = store.manifest().get("counts", {})
+        return cls(
+            events=_conform(lf),
+            origin="store",
+            names=[str(store.root)],
+            deduplicated=True,
+            store_counts={
+                k: counts.get(k)
+                for k in ("rows_read", "rejected", "duplicates", "conflicting_duplicates")
+            },
+        )
+
+    @classmethod
+    def from_frame(cls, events: pl.DataFrame | pl.LazyFrame, name: str = "<frame>") -> UsageInput:
+        """Canonical events already in memory (the `_file` column is used when present)."""
+        lf = events.lazy()
+        has_file = "_file" in lf.collect_schema().names()
+        names = (
+            sorted(lf.select(pl.col("_file").unique()).collect()["_file"].to_list())
+            if has_file
+            else [name]
+        )
+        fi = (
+            pl.col("_file").replace_strict(
+                {n: i for i, n in enumerate(names)}, return_dtype=pl.Int64
+            )
+            if has_file
+            else pl.lit(0, pl.Int64)
+        )
+        lf = lf.select(
+            "event_id", "created_date", _cls=usage_class_expr(), _fi=fi, _rejected=pl.lit(False)
+        )
+        return cls(events=_conform(lf), origin="sources", names=names, deduplicated=False)
+
+    @classmethod
+    def from_sources(
+        cls,
+        sources: Sequence[str | os.PathLike[str]],
+        *,
+        stdin: Any = None,
+        max_line_bytes: int | None = None,
+    ) -> UsageInput:
+        """Raw exports: flat Parquet is scanned lazily (only the usage columns); everything
+        else goes through `jtrack.ingest.read_events(on_error="skip")`."""
+        from jtrack.ingest import expand_sources, read_events
+
+        srcs = expand_sources(sources, stdin=stdin)
+        names = [s.name for s in srcs]
+        lazy: list[pl.LazyFrame] = []
+        slow = []
+        for i, src in enumerate(srcs):
+            fast = _flat_parquet_scan(src.path) if src.path is not None else None
+            if fast is None:
+                slow.append((i, src))
+            else:
+                lazy.append(_conform(fast.with_columns(_fi=pl.lit(i, pl.Int64))))
+        rows_read = rejected = 0
+        if slow:
+            kwargs: dict[str, Any] = {"on_error": "skip"}
+            if max_line_bytes is not None:
+                kwargs["max_line_bytes"] = max_line_bytes
+            read = read_events([src for _, src in slow], **kwargs)
+            rows_read, rejected = read.rows_read, read.rows_rejected
+            # read_events names each file; the same name may appear twice (a repeated source)
+            index = {src.name: i for i, src in slow}
+            lazy.append(
+                _conform(
+                    read.events.lazy().select(
+                        "event_id",
+                        "created_date",
+                        _cls=usage_class_expr(),
+                        _fi=pl.col("_file").replace_strict(index, return_dtype=pl.Int64),
+                        _rejected=pl.lit(False),
+                    )
+                )
+            )
+        lf = pl.concat(lazy, how="vertical") if lazy else pl.LazyFrame(schema=INPUT_SCHEMA)
+        return cls(
+            events=lf,
+            origin="sources",
+            names=names,
+            deduplicated=False,
+            rows_read=rows_read,
+            rejected=rejected,
+        )
+
+
+_KIND_TO_TYPE = {
+    KIND_PAGE_VIEW: "WebEvent",
+    KIND_SEARCH: "WebEvent",
+    KIND_CUSTOM: "WebEvent",
+    KIND_APP: "AppEvent",
+    KIND_SEGMENT: "SegmentAssignmentEvent",
+    KIND_OUTCOME: "OutcomeAchievedEvent",
+    KIND_WEB_ACTION: "WebActionEvent",
+}
+
+
+def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
+    """A lazy scan of a flat-shape Parquet file reading only what usage needs, or None when
+    the file must go through read_events (Genesys shape, text timestamps, not Parquet).
+
+    Rows are checked with the rules of jtrack.ingest for the columns read (missing id,
+    customer id or time, implausible time, unknown event type, web event without a name) and
+    flagged `_rejected`; a type error in a column usage does not read does not reject the
+    event, because Genesys billed it all the same.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PAR1":
+                return None
+        schema = pl.read_parquet_schema(path)
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    required = ("event_id", "customer_id", "created_date")
+    if not all(c in schema for c in required):
+        return None
+    cd = schema["created_date"]
+    if not isinstance(cd, pl.Datetime):
+        return None
+    wanted = [
+        c
+        for c in (
+            "event_id",
+            "customer_id",
+            "created_date",
+            "kind",
+            "event_type",
+            "event_name",
+            "search_query",
+            "source_session_type",
+        )
+        if c in schema
+    ]
+    lf = pl.scan_parquet(path, hive_partitioning=False).select(wanted)
+    missing = {
+        c: pl.lit(None, pl.String)
+        for c in ("kind", "event_type", "event_name", "search_query", "source_session_type")
+        if c not in schema
+    }
+    if missing:
+        lf = lf.with_columns(**missing)
+    created = pl.col("created_date")
+    created = (
+        created.dt.replace_time_zone("UTC")
+        if cd.time_zone is None
+        else created.dt.convert_time_zone("UTC")
+    ).dt.cast_time_unit("us")
+
+    def text(c: str) -> pl.Expr:
+        return pl.col(c) if schema.get(c) == pl.String else pl.col(c).cast(pl.String)
+
+    def blank(c: str) -> pl.Expr:
+        return ~text(c).str.contains(r"\S").fill_null(False)
+
+    # The event type, else the one the flat `kind` implies (when/then: replace_strict is not
+    # streamed in Polars 2.1 and held whole columns in memory).
+    kind = text("kind")
+    from_kind: Any = pl
+    for kind_name, event_type in _KIND_TO_TYPE.items():
+        from_kind = from_kind.when(kind == kind_name).then(pl.lit(event_type))
+    lf = lf.with_columns(
+        _et=text("event_type")
+        .str.strip_chars()
+        .str.strip_prefix(EVENT_TYPE_PREFIX)
+        .fill_null(from_kind.otherwise(None))
+    )
+    et = pl.col("_et")
+    st = text("source_session_type")
+    # Stage 1: one flag column per test, each computed once.
+    lf = lf.select(
+        "event_id",
+        created_date=created,
+        _web=et == "WebEvent",
+        _app=et == "AppEvent",
+        _sys=et.is_in(["SegmentAssignmentEvent", "OutcomeAchievedEvent", "WebActionEvent"]),
+        _search=~blank("search_query"),
+        _pv=text("event_name") == "page_viewed",
+        _no_name=blank("event_name"),
+        _cs=st.is_not_null() & ~st.str.contains(r"^(?i:web|app)$"),
+        _bad_ids=blank("event_id") | blank("customer_id"),
+    )
+    # Stage 2: the usage class (the ingest kind, then custom sessions apart) and the checks.
+    web, cs = pl.col("_web"), pl.col("_cs")
+    cls = (
+        pl.when(cs & (web | pl.col("_app")))
+        .then(pl.lit(_CODE["custom_session"]))
+        .when(web & pl.col("_search"))
+        .then(pl.lit(_CODE["search"]))
+        .when(web & pl.col("_pv"))
+        .then(pl.lit(_CODE["page_view"]))
+        .when(web)
+        .then(pl.lit(_CODE["custom"]))
+        .when(pl.col("_app"))
+        .then(pl.lit(_CODE["app"]))
+        .when(pl.col("_sys"))
+        .then(pl.lit(_CODE["system"]))
+        .cast(pl.Int64)
+    )
+    t = pl.col("created_date")
+    rejected = (
+        pl.col("_bad_ids")
+        | t.is_null()
+        | (t < datetime(2000, 1, 1, tzinfo=UTC))
+        | (t >= datetime(2100, 1, 1, tzinfo=UTC))
+        | ~(web | pl.col("_app") | pl.col("_sys")).fill_null(False)
+        | (web & pl.col("_no_name")).fill_null(False)
+    )
+    return lf.select("event_id", "created_date", _cls=cls, _rejected=rejected)
+
+
+# --------------------------------------------------------------------------------------------
+# The result
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class UsageReport:
+    """A usage report: one row per period, the billing month, and the reconciliation."""
+
+    rows: pl.DataFrame  # ROW_COLUMNS
+    month: dict[str, Any]
+    reconciliation: dict[str, Any]
+    options: UsageOptions
+    source: dict[str, Any]
+    period: dict[str, Any]
+    months_over_allowance: list[str] = field(default_factory=list)
+
+    @property
+    def over_allowance(self) -> bool:
+        """True when a reported month, or the billing month, is above the allowance."""
+        return bool(self.months_over_allowance) or bool(self.month.get("over_allowance"))
+
+    def totals(self) -> dict[str, Any]:
+        cols = [*CLASSES, "billable", "events", "rows", "duplicates", "late"]
+        out: dict[str, Any] = {}
+        for c in cols:
+            s = self.rows.get_column(c)
+            out[c] = None if (s.len() and s.null_count() == s.len()) else int(s.sum())
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready, keys in a fixed order (what `--format json` prints)."""
+        from jtrack.serialize import to_records
+
+        return {
+            "report": "usage",
+            "as_of": _iso(self.options.as_of),
+            "tz": self.options.tz,
+            "by": self.options.by,
+            "period": self.period,
+            "billable_classes": list(self.options.billable),
+            "source": self.source,
+            "month": self.month,
+            "months_over_allowance": self.months_over_allowance,
+            "totals": self.totals(),
+            "reconciliation": self.reconciliation,
+            "rows": to_records(self.rows),
+        }
+
+    def summary_frame(self) -> pl.DataFrame:
+        """The billing month and the reconciliation as one row (SUMMARY_COLUMNS)."""
+        m, r, o = self.month, self.reconciliation, self.options
+        row = {
+            "month": m["month"],
+            "as_of": _iso(o.as_of),
+            "tz": o.tz,
+            "billable_classes": ";".join(o.billable),
+            "month_to_date": m["month_to_date"],
+            "days_elapsed": m["days_elapsed"],
+            "days_in_month": m["days_in_month"],
+            "projection": m["projection"],
+            "users": o.users,
+            "per_user": o.per_user,
+            "allowance": m["allowance"],
+            "remaining": m["remaining"],
+            "overage": m["overage"],
+            "projected_overage": m["projected_overage"],
+            "over_allowance": m["over_allowance"],
+            "rows_read": r["rows_read"],
+            "rejected": r["rejected"],
+            "duplicates": r["duplicates"],
+            "conflicting_duplicates": r["conflicting_duplicates"],
+            "events": r["events"],
+            "events_in_period": r["events_in_period"],
+            "events_outside_period": r["events_outside_period"],
+            "events_after_as_of": r["events_after_as_of"],
+            "billable_in_period": r["billable_in_period"],
+            "late_events": r["late_events"],
+        }
+        schema = {
+            c: (
+                pl.String()
+                if c in ("month", "as_of", "tz", "billable_classes")
+                else pl.Float64()
+                if c == "days_elapsed"
+                else pl.Boolean()
+                if c == "over_allowance"
+                else pl.Int64()
+            )
+            for c in SUMMARY_COLUMNS
+        }
+        return pl.DataFrame([row], schema=schema)
+
+
+def _iso(d: datetime) -> str:
+    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --------------------------------------------------------------------------------------------
+# The computation
+# --------------------------------------------------------------------------------------------
+
+
+def usage_class_expr() -> pl.Expr:
+    """The usage class code (index into CLASSES) of each event."""
+    kind = pl.col("kind")
+    st = pl.col("source_session_type").str.to_lowercase()
+    custom_session = st.is_not_null() & ~st.is_in(["web", "app"]) & kind.is_in(ACTIVITY_KINDS)
+    return (
+        pl.when(custom_session)
+        .then(pl.lit(_CODE["custom_session"]))
+        .when(kind == KIND_PAGE_VIEW)
+        .then(pl.lit(_CODE["page_view"]))
+        .when(kind == KIND_SEARCH)
+        .then(pl.lit(_CODE["search"]))
+        .when(kind == KIND_CUSTOM)
+        .then(pl.lit(_CODE["custom"]))
+        .when(kind == KIND_APP)
+        .then(pl.lit(_CODE["app"]))
+        .otherwise(pl.lit(_CODE["system"]))
+        .cast(pl.Int64)
+    )
+
+
+def _bucket_days(buckets: pl.Series, tz: str, bucket_us: int) -> pl.DataFrame:
+    """Local day of each bucket; checks that no bucket straddles a local midnight."""
+    start = pl.from_epoch(buckets * bucket_us, time_unit="us").dt.replace_time_zone("UTC")
+    frame = pl.DataFrame({"bucket": buckets, "_s": start})
+    return frame.select(
+        "bucket",
+        day=pl.col("_s").dt.convert_time_zone(tz).dt.date(),
+        _end_day=(pl.col("_s") + pl.duration(microseconds=bucket_us - 1))
+        .dt.convert_time_zone(tz)
+        .dt.date(),
+    )
+
+
+def _file_days(lf: pl.LazyFrame, tz: str) -> dict[int, int]:
+    """For each daily-export file (`_fi`), where its day starts (UTC epoch microseconds), from
+    the accepted rows' `_k` keys.
+
+    A file is a daily export when more than half of its events were created on one local day;
+    see the module docstring.
+    """
+    per = (
+        lf.group_by("_fi", bucket=pl.col("_k") // _KEY_MULT // _BUCKET_US).agg(n=pl.len()).collect()
+    )
+    if per.height == 0:
+        return {}
+    days = _bucket_days(per["bucket"].unique().sort(), tz, _BUCKET_US)
+    by_day = (
+        per.join(days.select("bucket", "day"), on="bucket", how="left")
+        .group_by("_fi", "day")
+        .agg(n=pl.col("n").sum())
+    )
+    totals = by_day.group_by("_fi").agg(total=pl.col("n").sum())
+    top = (
+        by_day.sort(["_fi", "n", "day"], descending=[False, True, True])
+        .group_by("_fi", maintain_order=True)
+        .first()
+        .join(totals, on="_fi")
+        .filter(pl.col("n") * 2 > pl.col("total"))
+    )
+    out: dict[int, int] = {}
+    z = zoneinfo.ZoneInfo(tz)
+    for fi, day in top.select("_fi", "day").iter_rows():
+        # A midnight that does not exist (a DST jump at 00:00) resolves to the jump itself.
+        midnight = datetime(day.year, day.month, day.day, tzinfo=z).astimezone(UTC)
+        out[int(fi)] = _epoch_us(midnight)
+    return out
+
+
+def _epoch_us(d: datetime) -> int:
+    return round((d - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+
+
+def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Distinct events per (15-minute bucket, class, created at/after as_of) with their rows,
+    late and conflicting counts, plus the read accounting of lazily scanned files.
+
+    Event ids are compared through two independently seeded 64-bit hashes joined into one
+    128-bit key: grouping on it is about twice as fast as on the strings, and two different
+    ids share a key with a probability below 1e-20 for a billion events.
+    """
+    as_of_us = _epoch_us(opts.as_of)
+    key = pl.col("created_date").dt.epoch("us") * _KEY_MULT + pl.col("_cls")
+    counts = {"rows": 0, "rejected": 0}
+    if inp.deduplicated:
+        # The store: one row per event already; stream it, nothing is kept in memory.
+        per_event = inp.events.select(
+            _k=key,
+            n=pl.lit(1, pl.UInt32),
+            late=pl.lit(None, pl.Boolean),
+            conflict=pl.lit(False),
+        )
+    else:
+        # Read once, keeping only compact columns (no id strings): the file-day pass, the
+        # accounting and the dedup all reuse them.
+        rows = inp.events.select(
+            _h=pl.col("event_id").hash(0).cast(pl.UInt128) * pl.lit(1 << 64, pl.UInt128)
+            + pl.col("event_id").hash(1).cast(pl.UInt128),
+            _k=key,
+            _fi="_fi",
+            _rejected="_rejected",
+        ).collect()
+        counts = {"rows": rows.height, "rejected": int(rows["_rejected"].sum())}
+        ok = rows.lazy().filter(~pl.col("_rejected"))
+        file_days = _file_days(ok, opts.tz)
+        if file_days:
+            start = pl.col("_fi").replace_strict(file_days, default=None, return_dtype=pl.Int64)
+            late = (pl.col("_k") // _KEY_MULT < start).fill_null(False)
+        else:
+            late = pl.lit(False)
+        per_event = (
+            ok.with_columns(_late=late)
+            .group_by("_h")
+            .agg(
+                pl.col("_k").min(),
+                n=pl.len(),
+                late=pl.col("_late").all(),
+                conflict=pl.col("_k").min() != pl.col("_k").max(),
+            )
+            .drop("_h")
+        )
+    t = pl.col("_k") // _KEY_MULT
+    agg = (
+        per_event.group_by(
+            bucket=t // _BUCKET_US,
+            cls=pl.col("_k") % _KEY_MULT,
+            after=t >= as_of_us,
+        )
+        .agg(
+            events=pl.len().cast(pl.Int64),
+            rows=pl.col("n").sum().cast(pl.Int64),
+            late=pl.col("late").sum().cast(pl.Int64),
+            conflicts=pl.col("conflict").sum().cast(pl.Int64),
+        )
+        .sort("bucket", "cls", "after")
+    )
+    return agg.collect(), counts
+
+
+def _local_days(agg: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """The bucket table with each bucket's local day."""
+    buckets = agg["bucket"].unique().sort()
+    days = _bucket_days(buckets, tz, _BUCKET_US)
+    if days.height and not (days["day"] == days["_end_day"]).all():  # pragma: no cover
+        raise JtrackError(
+            f"time zone {tz} has an offset that is not a whole quarter hour",
+            hint="report in UTC or a neighbouring zone",
+        )
+    return agg.join(days.select("bucket", "day"), on="bucket", how="left")
+
+
+def _month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def next_month(d: date) -> date:
+    """The first day of the month after `d`'s."""
+    return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+
+
+def _days_elapsed(month: date, as_of_local: datetime) -> float:
+    """Local wall-clock days from the 1st 00:00 of `month` to as_of, clamped to the month."""
+    start = datetime(month.year, month.month, 1)
+    end = datetime.combine(next_month(month), datetime.min.time())
+    now = as_of_local.replace(tzinfo=None)
+    now = min(max(now, start), end)
+    return (now - start) / timedelta(days=1)
+
+
+def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
+    """Billable usage of `inp` for the period and billing month of `opts`."""
+    agg, counts = _aggregate(inp, opts)
+    agg = _local_days(agg, opts.tz)
+    z = zoneinfo.ZoneInfo(opts.tz)
+    as_of_local = opts.as_of.astimezone(z)
+    # the last local day that has begun before as_of (as_of itself is excluded)
+    as_of_day = (opts.as_of - timedelta(microseconds=1)).astimezone(z).date()
+
+    before = agg.filter(~pl.col("after"))
+    # The period: --month, --since/--until, or the month of as_of.
+    if opts.month is not None:
+        since, until = opts.month, next_month(opts.month)
+    elif opts.since is None and opts.until is None:
+        since, until = _month_start(as_of_day), next_month(as_of_day)
+    else:
+        until = opts.until if opts.until is not None else as_of_day + timedelta(days=1)
+        first = before["day"].min() if before.height else None
+        since = opts.since or (first if isinstance(first, date) else until - timedelta(days=1))
+    if opts.by == "month":
+        since, until = _month_start(since), next_month(until - timedelta(days=1))
+    last_day = min(until - timedelta(days=1), as_of_day)
+    billing_month = opts.month or _month_start(
+        last_day if last_day >= since else min(as_of_day, until - timedelta(days=1))
+    )
+
+    # Daily table from the 1st of the first month (so month_to_date is right mid-month).
+    lo = min(_month_start(since), billing_month)
+    hi = max(last_day, billing_month - timedelta(days=1))
+    billable_codes = [_CODE[c] for c in opts.billable]
+    cls = pl.col("cls")
+    daily = (
+        before.filter(pl.col("day") >= lo, pl.col("day") <= hi)
+        .group_by("day")
+        .agg(
+            *[
+                pl.col("events").filter(cls == code).sum().cast(pl.Int64).alias(name)
+                for name, code in _CODE.items()
+            ],
+            billable=pl.col("events").filter(cls.is_in(billable_codes)).sum().cast(pl.Int64),
+            events=pl.col("events").sum().cast(pl.Int64),
+            rows=pl.col("rows").sum().cast(pl.Int64),
+            late=pl.col("late").sum().cast(pl.Int64),
+        )
+    )
+    calendar_days = (
+        pl.DataFrame({"day": pl.date_range(lo, hi, "1d", eager=True)})
+        if hi >= lo
+        else pl.DataFrame(schema={"day": pl.Date()})
+    )
+    daily = (
+        calendar_days.join(daily, on="day", how="left", maintain_order="left")
+        .fill_null(0)
+        .with_columns(month=pl.col("day").dt.truncate("1mo"))
+        .with_columns(month_to_date=pl.col("billable").cum_sum().over("month", order_by="day"))
+    )
+    allowance = opts.allowance
+    if opts.by == "day":
+        rows = daily.filter(pl.col("day") >= since, pl.col("day") <= last_day).with_columns(
+            period=pl.col("day").dt.strftime("%Y-%m-%d")
+        )
+    else:
+        rows = (
+            daily.filter(pl.col("day") >= since, pl.col("day") <= last_day)
+            .group_by("month")
+            .agg(pl.col(*CLASSES, "billable", "events", "rows", "late").sum())
+            .sort("month")
+            .with_columns(
+                period=pl.col("month").dt.strftime("%Y-%m"),
+                month_to_date=pl.col("billable"),
+            )
+        )
+    store = inp.origin == "store"
+    rows = rows.with_columns(
+        allowance=pl.lit(allowance, pl.Int64),
+        overage=(
+            (pl.col("month_to_date") - allowance).clip(lower_bound=0)
+            if allowance is not None
+            else pl.lit(None, pl.Int64)
+        ),
+        duplicates=(pl.col("rows") - pl.col("events")) if not store else pl.lit(None, pl.Int64),
+        rows=pl.col("rows") if not store else pl.lit(None, pl.Int64),
+        late=pl.col("late") if not store else pl.lit(None, pl.Int64),
+    ).select([pl.col(c).cast(pl.String if c == "period" else pl.Int64) for c in ROW_COLUMNS])
+    rows = rows.sort("period")
+
+    # The billing month.
+    in_month = daily.filter(pl.col("month") == billing_month)
+    mtd = int(in_month["billable"].sum()) if in_month.height else 0
+    days_in_month = calendar.monthrange(billing_month.year, billing_month.month)[1]
+    elapsed = _days_elapsed(billing_month, as_of_local)
+    projection = math.floor(mtd / elapsed * days_in_month + 0.5) if elapsed > 0 else None
+    month = {
+        "month": billing_month.strftime("%Y-%m"),
+        "month_to_date": mtd,
+        "days_elapsed": round(elapsed, 4),
+        "days_in_month": days_in_month,
+        "projection": projection,
+        "allowance": allowance,
+        "remaining": None if allowance is None else max(0, allowance - mtd),
+        "overage": None if allowance is None else max(0, mtd - allowance),
+        "projected_overage": (
+            None if allowance is None or projection is None else max(0, projection - allowance)
+        ),
+        "over_allowance": None if allowance is None else mtd > allowance,
+    }
+    over: list[str] = []
+    if allowance is not None and rows.height:
+        per_month = (
+            rows.with_columns(m=pl.col("period").str.slice(0, 7))
+            .group_by("m")
+            .agg(pl.col("month_to_date").max())
+        )
+        over = sorted(per_month.filter(pl.col("month_to_date") > allowance)["m"].to_list())
+
+    # Reconciliation.
+    total_events = int(agg["events"].sum()) if agg.height else 0
+    after_as_of = int(agg.filter(pl.col("after"))["events"].sum()) if agg.height else 0
+    in_period = int(rows["events"].sum()) if rows.height else 0
+    billable_in_period = int(rows["billable"].sum()) if rows.height else 0
+    notes: list[str] = []
+    if store:
+        sc = inp.store_counts or {}
+        rows_read, rejected = sc.get("rows_read"), sc.get("rejected")
+        duplicates, conflicting = sc.get("duplicates"), sc.get("conflicting_duplicates")
+        late_events: int | None = None
+        notes.append(
+            "rows_read, rejected and duplicates are those of the sessionize run that built the "
+            "store (all of its input)"
+        )
+        notes.append(
+            "late events need the export files: the store does not keep which file an event "
+            "came from; run `jtrack usage FILES...` to count them"
+        )
+    else:
+        # lazily scanned rows (rejects included) + read_events' kept events and its rejects
+        rows_read = counts["rows"] + inp.rejected
+        rejected = counts["rejected"] + inp.rejected
+        all_rows = int(agg["rows"].sum()) if agg.height else 0
+        duplicates = all_rows - total_events
+        conflicting = int(agg["conflicts"].sum()) if agg.height else 0
+        late_events = int(rows["late"].sum()) if rows.height else 0
+        notes.append(
+            "late events: events of a daily export file (more than half of its events on one "
+            "local day) created on an earlier day"
+        )
+    if after_as_of:
+        notes.append(f"{after_as_of} events were created at or after as_of and are not counted")
+    reconciliation = {
+        "input": inp.origin,
+        "rows_read": rows_read,
+        "rejected": rejected,
+        "duplicates": duplicates,
+        "conflicting_duplicates": conflicting,
+        "events": total_events,
+        "events_in_period": in_period,
+        "events_outside_period": total_events - after_as_of - in_period,
+        "events_after_as_of": after_as_of,
+        "billable_in_period": billable_in_period,
+        "not_billable_in_period": in_period - billable_in_period,
+        "late_events": late_events,
+        "notes": notes,
+    }
+    period = {
+        "from": since.isoformat(),
+        "until": until.isoformat(),
+        "last_day": last_day.isoformat() if last_day >= since else None,
+    }
+    source: dict[str, Any] = {"store": inp.names[0]} if store else {"files": sorted(set(inp.names))}
+    return UsageReport(
+        rows=rows,
+        month=month,
+        reconciliation=reconciliation,
+        options=opts,
+        source=source,
+        period=period,
+        months_over_allowance=over,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The output lock
+# --------------------------------------------------------------------------------------------
+
+
+class OutputLockedError(JtrackError):
+    """Another jtrack run is writing the same report file (exit 1)."""
+
+
+@contextlib.contextmanager
+def output_lock(path: str | os.PathLike[str], wait: float = 0.0) -> Iterator[Path]:
+    """Hold an exclusive lock on `<path>.lock` while a report file is computed and written.
+
+    Waits up to `wait` seconds, then raises OutputLockedError. The lock file stays behind
+    (removing it would let a third run lock a different inode).
+    """
+    target = Path(path)
+    lock_path = target.with_name(target.name + ".lock")
+    try:
+        fh = open(lock_path, "a+")  # noqa: SIM115 - held for the context
+    except OSError as exc:
+        raise UsageError(
+            f"{lock_path}: cannot create the lock file ({exc.strerror})",
+            hint="check the directory exists and is writable",
+        ) from exc
+    deadline = time.monotonic() + max(wait, 0.0)
+    try:
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise OutputLockedError(
+                        f"another jtrack run is writing {target}",
+                        hint="wait for it to finish, or pass --wait SECONDS",
+                    ) from None
+                time.sleep(0.05)
+        yield lock_path
+    finally:
+        fh.close()
+
+
+__all__ = [
+    "CLASSES",
+    "DEFAULT_BILLABLE",
+    "ROW_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "USAGE_COLUMNS",
+    "OutputLockedError",
+    "UsageInput",
+    "UsageOptions",
+    "UsageReport",
+    "check_billable",
+    "check_tz",
+    "compute_usage",
+    "next_month",
+    "output_lock",
+    "parse_as_of",
+    "parse_day",
+    "parse_month",
+    "usage_class_expr",
+    "usage_config",
+]

@@ -1,0 +1,706 @@
+"""Session cards and journeys: goldens at 80 and 120 columns, JSON parity, literal data,
+colour rules, id prefixes, reading only one visitor's rows.
+
+Golden files (tests/golden/card_*.txt) are regenerated with JTRACK_UPDATE_GOLDEN=1; read the
+diff after regenerating.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.cells import cell_len
+from rich.console import Console
+from typer.testing import CliRunner
+
+from jtrack.card import (
+    DEFAULT_TONE_RULES,
+    OUTCOME_FRAME_SCHEMA,
+    SEGMENT_FRAME_SCHEMA,
+    build_card,
+    build_journey,
+    hms,
+    tone_expr,
+    tone_rules_from_config,
+)
+from jtrack.cli import app
+from jtrack.errors import ConfigError, ExitCode
+from jtrack.pipeline import run_sessionize
+from jtrack.render.card import card_renderable, render_card_text, render_journey_text
+from jtrack.render.html import card_html
+from jtrack.rules import Rules, load_rules
+from jtrack.store import Store
+from tests.helpers import T0, flat_event, flat_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+GOLDEN = ROOT / "tests" / "golden"
+UPDATE = os.environ.get("JTRACK_UPDATE_GOLDEN") == "1"
+AS_OF = "2027-01-01T00:00:00Z"
+AS_OF_DT = datetime(2027, 1, 1, tzinfo=UTC)
+BOX_DRAWING = {chr(c) for c in range(0x2500, 0x2580)}
+
+
+def no_fancy_glyphs(text: str) -> bool:
+    """No emoji, box drawing or typographic marks (data letters such as é may remain)."""
+    return not any(ord(ch) >= 0x2000 or ch in "·•●…" for ch in text)
+
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"{path} missing: run with JTRACK_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from the golden file"
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The sample export sessionized with its contacts file (built once per test run)."""
+    store = Store.open(tmp_path_factory.mktemp("card") / "store")
+    run_sessionize(
+        [SAMPLE / "events.jsonl"], store, contacts=SAMPLE / "contacts.csv", default_region="GB"
+    )
+    return store
+
+
+def _pick(store: Store, cond: pl.Expr) -> str:
+    """The first session (by id) matching cond with a readable number of events."""
+    found = (
+        store.scan_sessions()
+        .filter(cond & pl.col("event_count").is_between(3, 14))
+        .sort("id")
+        .select("id")
+        .head(1)
+        .collect()
+    )
+    assert found.height == 1, "the sample data lacks a session of this kind"
+    return str(found.item())
+
+
+@pytest.fixture(scope="session")
+def sample_rules() -> Rules:
+    rules = load_rules(SAMPLE / "jtrack.toml")
+    assert rules is not None
+    return rules
+
+
+@pytest.fixture(scope="session")
+def picks(sample_store: Store) -> dict[str, str]:
+    web = pl.col("type") == "web"
+    known = pl.col("contact_state") == "known"
+    return {
+        "known": _pick(sample_store, web & known & (pl.col("search_count") > 0)),
+        "unknown": _pick(sample_store, web & ~known & (pl.col("search_count") > 0)),
+        "custom": _pick(sample_store, pl.col("type") == "delivery"),
+        "nosearch": _pick(sample_store, web & (pl.col("search_count") == 0)),
+    }
+
+
+def _tiny_store(tmp_path: Path, rows: list[dict[str, Any]], name: str = "tiny") -> Store:
+    src = tmp_path / f"{name}.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / name)
+    run_sessionize([src], store)
+    return store
+
+
+HOSTILE_TITLE = "[bold red]x[/] <b>bold</b>"
+HOSTILE_QUERY = "\x1b[31mred\x1b[0m <script>window.__pwned=1</script>"
+HOSTILE_VALUE = '<script>window.__pwned=1</script>"><img src=x onerror=alert(1)>'
+
+
+def hostile_rows() -> list[dict[str, Any]]:
+    cust = "cust-hostile"
+    m = timedelta(minutes=1)
+    return [
+        flat_event("e1", cust, T0, page_title=HOSTILE_TITLE, page_url="https://shop.example/a"),
+        flat_event(
+            "e2",
+            cust,
+            T0 + m,
+            kind="search",
+            search_query=HOSTILE_QUERY,
+            page_title="Search [link=https://evil.example]here[/link]",
+            page_url="https://shop.example/search?q=%1b",
+        ),
+        flat_event(
+            "e3",
+            cust,
+            T0 + 2 * m,
+            kind="custom",
+            event_name="product_added",
+            page_title=HOSTILE_TITLE,
+            attributes=[{"name": "note", "data_type": "string", "value": HOSTILE_VALUE}],
+        ),
+        flat_event(
+            "e4", cust, T0 + 3 * m, page_title=HOSTILE_TITLE, page_url="https://shop.example/a"
+        ),
+        flat_event(
+            "e5",
+            cust,
+            T0 + 4 * m,
+            kind="custom",
+            event_name="form_abandoned",
+            page_title="Form",
+            attributes=[],
+        ),
+        flat_event(
+            "e6",
+            cust,
+            T0 + 4 * m + timedelta(seconds=1),
+            kind="segment_assigned",
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+            page_url=None,
+            page_title=None,
+            segment_id="seg-<b>vip</b>",
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------- goldens
+
+
+@pytest.mark.parametrize("kind", ["known", "unknown", "custom", "nosearch"])
+@pytest.mark.parametrize("width", [80, 120])
+def test_card_matches_its_golden_file(
+    sample_store: Store, picks: dict[str, str], kind: str, width: int
+) -> None:
+    card = build_card(sample_store, picks[kind], as_of=AS_OF_DT).to_dict()
+    text = render_card_text(card, width=width)
+    assert_golden(f"card_{kind}_{width}.txt", text)
+    assert all(cell_len(line) <= width for line in text.splitlines())
+
+
+def test_card_with_details_and_ascii_match_their_golden_files(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    card = build_card(sample_store, picks["known"], as_of=AS_OF_DT).to_dict()
+    details = render_card_text(card, width=120, details=True)
+    assert_golden("card_known_details_120.txt", details)
+    plain = render_card_text(card, width=80, ascii=True)
+    assert_golden("card_known_ascii_80.txt", plain)
+    assert no_fancy_glyphs(plain)
+    assert all(cell_len(line) <= 80 for line in plain.splitlines())
+
+
+def test_card_with_the_sample_rules_matches_its_golden_file(
+    sample_store: Store, picks: dict[str, str], sample_rules: Rules
+) -> None:
+    card = build_card(sample_store, picks["known"], as_of=AS_OF_DT, rules=sample_rules)
+    text = render_card_text(card.to_dict(), width=120)
+    assert_golden("card_known_rules_120.txt", text)
+
+
+def test_rules_matches_join_the_card_and_hidden_segments_stay_hidden(
+    sample_store: Store, sample_rules: Rules
+) -> None:
+    hidden = {s.id for s in sample_rules.segments if not s.shown_to_agents}
+    assert hidden, "the sample rules hide a segment from agents"
+    returning = _pick(sample_store, (pl.col("visit_number") > 1) & (pl.col("type") == "web"))
+    card = build_card(sample_store, returning, as_of=AS_OF_DT, rules=sample_rules).to_dict()
+    assert {s["source"] for s in card["segments"]} >= {"rules"}
+    shown_ids = {s["segment_id"] for s in card["segments"]}
+    shown_ids |= {e["segment_id"] for e in card["journey"] if e["segment_id"]}
+    assert not shown_ids & hidden
+    assert any("shown_to_agents" in n for n in card["notes"])
+    res = _run(
+        "card",
+        returning,
+        "--store",
+        str(sample_store.root),
+        "-f",
+        "json",
+        "--as-of",
+        AS_OF,
+        "--rules",
+        str(SAMPLE / "jtrack.toml"),
+    )
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout) == card
+    res = _run(
+        "card",
+        returning,
+        "--store",
+        str(sample_store.root),
+        "-f",
+        "json",
+        "--as-of",
+        AS_OF,
+        "--rules",
+        str(SAMPLE / "jtrack.toml"),
+        "--no-rules",
+    )
+    assert {s["source"] for s in json.loads(res.stdout)["segments"]} <= {"export"}
+
+
+def test_journey_matches_its_golden_file(sample_store: Store, picks: dict[str, str]) -> None:
+    customer = (
+        sample_store.scan_sessions().filter(pl.col("id") == picks["known"]).collect()["customer_id"]
+    )
+    journey = build_journey(sample_store, str(customer[0]), as_of=AS_OF_DT).to_dict()
+    for width in (80, 120):
+        text = render_journey_text(journey, width=width)
+        assert_golden(f"card_journey_{width}.txt", text)
+        assert all(cell_len(line) <= width for line in text.splitlines())
+
+
+# ---------------------------------------------------------------------------- card content
+
+
+def test_card_of_a_known_contact_names_them_and_unknown_visitors_are_unknown(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    known = build_card(sample_store, picks["known"], as_of=AS_OF_DT).to_dict()
+    assert known["contact"]["known"] and known["contact"]["name"] != "Unknown"
+    assert known["contact"]["match_method"] is not None
+    assert known["title"].startswith(known["contact"]["name"] + " · Web session · ended · ")
+    unknown = build_card(sample_store, picks["unknown"], as_of=AS_OF_DT).to_dict()
+    assert unknown["contact"]["name"] == "Unknown" and not unknown["contact"]["known"]
+
+
+def test_custom_session_card_shows_its_type_and_source_session(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    card = build_card(sample_store, picks["custom"], as_of=AS_OF_DT).to_dict()
+    assert card["session"]["custom"] and card["session"]["type"] == "delivery"
+    assert card["session"]["type_label"] == "Delivery session"
+    assert card["icon"]["name"] == "custom"
+    assert card["session"]["source_session_id"]
+
+
+def test_empty_sections_say_so(sample_store: Store, picks: dict[str, str]) -> None:
+    card = build_card(sample_store, picks["nosearch"], as_of=AS_OF_DT).to_dict()
+    assert card["searches"] == []
+    assert "No searches in this session." in render_card_text(card, width=80)
+
+
+def test_journey_map_is_in_time_order_with_offsets_from_the_start(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    card = build_card(sample_store, picks["known"], as_of=AS_OF_DT).to_dict()
+    times = [e["time"] for e in card["journey"]]
+    assert times == sorted(times)
+    assert card["journey"][0]["offset"] == "0:00:00"
+    assert [e["index"] for e in card["journey"]] == list(range(1, len(times) + 1))
+    activity = [
+        e
+        for e in card["journey"]
+        if e["kind"] not in ("segment_assigned", "outcome_achieved", "web_action")
+    ]
+    assert len(activity) == card["counts"]["events"]
+    assert card["visit"]["number"] <= card["visit"]["of"]
+
+
+def test_state_follows_as_of_and_the_gap(tmp_path: Path) -> None:
+    store = _tiny_store(
+        tmp_path, [flat_event("a", "c1", T0), flat_event("b", "c1", T0 + timedelta(minutes=5))]
+    )
+    end = T0 + timedelta(minutes=5)
+    sid = store.scan_sessions().collect()["id"][0]
+
+    def state(at: datetime) -> str:
+        return str(build_card(store, sid, as_of=at).to_dict()["session"]["state"])
+
+    assert state(end + timedelta(minutes=19, seconds=59)) == "active"
+    assert state(end + timedelta(minutes=20)) == "ended"
+    assert state(T0 - timedelta(seconds=1)) == "not_started"
+    card = build_card(store, sid, as_of=end + timedelta(minutes=30), gap=timedelta(hours=1))
+    assert card.to_dict()["session"]["state"] == "active"
+
+
+def test_repeated_views_of_a_page_are_marked(tmp_path: Path) -> None:
+    store = _tiny_store(tmp_path, hostile_rows())
+    card = build_card(store, store.scan_sessions().collect()["id"][0], as_of=AS_OF_DT).to_dict()
+    views = [(e["event_id"], e["view_number"], e["repeat_view"]) for e in card["journey"]]
+    assert ("e1", 1, False) in views and ("e4", 2, True) in views
+    assert "view 2" in render_card_text(card, width=100)
+
+
+def test_default_colour_code_and_config_overrides(tmp_path: Path) -> None:
+    store = _tiny_store(tmp_path, hostile_rows())
+    sid = store.scan_sessions().collect()["id"][0]
+    tones = {e["event_id"]: e["tone"] for e in build_card(store, sid).to_dict()["journey"]}
+    assert (tones["e1"], tones["e3"], tones["e5"]) == ("neutral", "positive", "negative")
+    cfg = tmp_path / "jtrack.toml"
+    cfg.write_text('[card.colors]\n"form_*" = "positive"\n"product_*" = "Negative"\n')
+    res = _run("card", sid[:10], "--store", str(store.root), "--config", str(cfg), "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    tones = {e["event_id"]: e["tone"] for e in json.loads(res.stdout)["journey"]}
+    assert (tones["e3"], tones["e5"]) == ("negative", "positive")
+    colors = {e["event_id"]: e["color"] for e in json.loads(res.stdout)["journey"]}
+    assert colors["e5"] == "#2e7d32" and colors["e1"] == "#1565c0"
+
+
+def test_a_bad_colour_rule_is_a_config_error_naming_file_and_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "jtrack.toml"
+    cfg.write_text('[card.colors]\n"video_*" = "green"\n')
+    res = _run("card", "x", "--store", str(tmp_path), "--config", str(cfg))
+    assert res.exit_code == ExitCode.USAGE
+    assert str(cfg) in res.stderr and "video_*" in res.stderr and "positive" in res.stderr
+    with pytest.raises(ConfigError, match="did you mean 'colors'"):
+        tone_rules_from_config({"card": {"colours": {}}}, cfg)
+
+
+def test_segments_and_outcomes_from_rules_join_the_exports_own(tmp_path: Path) -> None:
+    store = _tiny_store(tmp_path, hostile_rows())
+    sid = store.scan_sessions().collect()["id"][0]
+    at = T0 + timedelta(minutes=2)
+    segs = pl.DataFrame(
+        {
+            "session_id": [sid, sid, "other"],
+            "segment_id": ["seg-<b>vip</b>", "seg-cart", "seg-x"],
+            "display_name": ["VIP <b>", "Cart builders", "X"],
+            "color": ["#aa00ff", "red;background:url(x)", None],
+            "matched_at": [at, at, at],
+            "event_id": ["e3", "e3", "e3"],
+            "source": ["rules", "rules", "rules"],
+        },
+        schema=SEGMENT_FRAME_SCHEMA,
+    )
+    outs = pl.DataFrame(
+        {
+            "session_id": [sid],
+            "outcome_id": ["out-basket"],
+            "display_name": ["Filled a basket"],
+            "achieved_at": [at],
+            "event_id": ["e3"],
+            "source": ["rules"],
+        },
+        schema=OUTCOME_FRAME_SCHEMA,
+    )
+    card = build_card(store, sid, segments=segs, outcomes=outs, as_of=AS_OF_DT).to_dict()
+    got = [(s["segment_id"], s["display_name"], s["color"], s["source"]) for s in card["segments"]]
+    assert got == [
+        ("seg-<b>vip</b>", "VIP <b>", "#aa00ff", "rules"),
+        ("seg-cart", "Cart builders", None, "rules"),
+        ("seg-<b>vip</b>", "VIP <b>", "#aa00ff", "export"),
+    ]
+    assert [o["display_name"] for o in card["outcomes"]] == ["Filled a basket"]
+    rules_rows = [e for e in card["journey"] if e["source"] == "rules"]
+    assert [e["kind"] for e in rules_rows] == ["segment_assigned"] * 2 + ["outcome_achieved"]
+    after = [e["event_id"] for e in card["journey"]].index("e3")
+    assert card["journey"][after + 1]["source"] == "rules"
+    page = card_html(card)
+    assert "url(x)" not in page and "background: #aa00ff" in page
+
+
+def test_a_frame_with_missing_columns_is_refused(tmp_path: Path) -> None:
+    store = _tiny_store(tmp_path, hostile_rows())
+    from jtrack.errors import UsageError
+
+    with pytest.raises(UsageError, match="matched_at"):
+        build_card(store, "", segments=pl.DataFrame({"session_id": ["x"]}))
+
+
+# ---------------------------------------------------------------------------- literal data
+
+
+def test_markup_escapes_and_script_are_shown_literally_in_every_format(tmp_path: Path) -> None:
+    store = _tiny_store(tmp_path, hostile_rows())
+    sid = store.scan_sessions().collect()["id"][0]
+    card = build_card(store, sid, as_of=AS_OF_DT).to_dict()
+    # terminal, plain and with colour: markup shown as typed, ESC never reaches the terminal
+    plain = render_card_text(card, width=120, details=True)
+    buf = io.StringIO()
+    Console(file=buf, width=120, force_terminal=True, color_system="truecolor").print(
+        card_renderable(card, details=True, boxed=True)
+    )
+    colour = buf.getvalue()
+    for text in (plain, colour):
+        assert "[bold red]x[/]" in text and "[link=https://evil.example]here[/link]" in text
+        assert "\ufffd[31mred\ufffd[0m" in text
+    assert "\x1b" not in plain
+    assert "\x1b[31mred" not in colour and "\x1b]8;" not in colour  # no injected colour or link
+    # the commands, piped: card (with details) and the journey's compact card
+    for args in (["card", sid, "--details"], ["journey", "cust-hostile"]):
+        res = _run(*args, "--store", str(store.root), "--as-of", AS_OF)
+        assert res.exit_code == 0, res.stderr
+        assert "[bold red]x[/]" in res.stdout and "\ufffd[31mred" in res.stdout
+        assert "\x1b" not in res.stdout
+    # JSON: the exact strings, escaped by JSON itself
+    res = _run("card", sid, "--store", str(store.root), "-f", "json", "--as-of", AS_OF)
+    data = json.loads(res.stdout)
+    assert data["journey"][1]["search_query"] == HOSTILE_QUERY
+    assert data["journey"][0]["page_title"] == HOSTILE_TITLE
+    assert "\x1b" not in res.stdout
+    # HTML: escaped text, no element or attribute from the data
+    page = card_html(card)
+    assert "<script" not in page and "<img" not in page and "<b>" not in page
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;&quot;&gt;&lt;img" in page
+    assert "[bold red]x[/] &lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_card_html_is_self_contained(sample_store: Store, picks: dict[str, str]) -> None:
+    page = card_html(build_card(sample_store, picks["known"], as_of=AS_OF_DT).to_dict())
+    lowered = page.lower()
+    for needle in ("<script", "<link", "src=", "href=", "@import", "url(", "<iframe"):
+        assert needle not in lowered
+    assert "default-src 'none'" in page
+    assert page.count('tabindex="0"') == len(
+        build_card(sample_store, picks["known"], as_of=AS_OF_DT).to_dict()["journey"]
+    )
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_card_json_equals_the_library_card(sample_store: Store, picks: dict[str, str]) -> None:
+    sid = picks["known"]
+    res = _run("card", sid[:12], "--store", str(sample_store.root), "-f", "json", "--as-of", AS_OF)
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout) == build_card(sample_store, sid, as_of=AS_OF_DT).to_dict()
+
+
+def test_journey_json_equals_the_library_journey(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    cust = str(
+        sample_store.scan_sessions()
+        .filter(pl.col("id") == picks["known"])
+        .collect()["customer_id"][0]
+    )
+    res = _run("journey", cust, "--store", str(sample_store.root), "-f", "json", "--as-of", AS_OF)
+    assert res.exit_code == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got == build_journey(sample_store, cust, as_of=AS_OF_DT).to_dict()
+    starts = [s["timing"]["start"] for s in got["sessions"]]
+    assert starts == sorted(starts, reverse=True)
+    assert got["totals"]["sessions"] == len(got["sessions"])
+    assert got["totals"]["events"] == sum(s["counts"]["events"] for s in got["sessions"])
+
+
+def test_journey_of_a_contact_covers_all_its_cookies(sample_store: Store) -> None:
+    per_contact = (
+        sample_store.scan_sessions()
+        .filter(pl.col("contact_state") == "known")
+        .group_by("contact_id")
+        .agg(pl.col("customer_id").n_unique().alias("cookies"), pl.len().alias("n"))
+        .sort(["cookies", "n", "contact_id"], descending=[True, True, False])
+        .head(1)
+        .collect()
+    )
+    contact, cookies, n = per_contact.row(0)
+    journey = build_journey(sample_store, contact, as_of=AS_OF_DT).to_dict()
+    assert journey["matched_by"] == "contact_id"
+    assert len(journey["customer_ids"]) == cookies and journey["totals"]["sessions"] == n
+    assert journey["contact"]["known"]
+    limited = build_journey(sample_store, contact, as_of=AS_OF_DT, limit=1).to_dict()
+    assert len(limited["sessions"]) == 1 and limited["totals"]["sessions"] == n
+
+
+def test_an_ambiguous_prefix_lists_the_candidates_and_exits_1(sample_store: Store) -> None:
+    ids = sample_store.scan_sessions().select("id").collect()["id"]
+    pairs = (
+        ids.str.slice(0, 3).value_counts().filter(pl.col("count") == 2).sort("id")["id"]
+    )  # a prefix shared by exactly two sessions
+    prefix = str(pairs[0])
+    res = _run("card", prefix, "--store", str(sample_store.root))
+    assert res.exit_code == ExitCode.DATA
+    matching = [i for i in ids.to_list() if i.startswith(prefix)]
+    assert len(matching) == 2 and all(m in res.stderr for m in matching)
+    assert "more characters" in res.stderr and res.stdout == ""
+
+
+def test_an_unknown_id_exits_1_with_a_hint(sample_store: Store) -> None:
+    res = _run("card", "nosuchsession", "--store", str(sample_store.root))
+    assert res.exit_code == ExitCode.DATA
+    assert "nosuchsession" in res.stderr and "jtrack sessions" in res.stderr
+    res = _run("journey", "nobody-at-all", "--store", str(sample_store.root))
+    assert res.exit_code == ExitCode.DATA and "nobody-at-all" in res.stderr
+
+
+def test_piped_output_has_no_colour_and_no_box_drawing(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    for args in (["card", picks["known"], "--details"], ["journey", picks["known"]]):
+        if args[0] == "journey":
+            args[1] = str(
+                sample_store.scan_sessions()
+                .filter(pl.col("id") == picks["known"])
+                .collect()["customer_id"][0]
+            )
+        res = _run(*args, "--store", str(sample_store.root), "--as-of", AS_OF)
+        assert res.exit_code == 0, res.stderr
+        assert "\x1b" not in res.stdout and not (BOX_DRAWING & set(res.stdout))
+        assert all(line == line.rstrip() for line in res.stdout.splitlines())
+
+
+def test_ascii_output_has_no_emoji_or_typographic_glyphs(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    for sid in (picks["custom"], picks["known"]):
+        res = _run("card", sid, "--store", str(sample_store.root), "--ascii", "--details")
+        assert res.exit_code == 0 and no_fancy_glyphs(res.stdout)
+    assert (
+        "[custom]"
+        in _run("card", picks["custom"], "--store", str(sample_store.root), "--ascii").stdout
+    )
+
+
+def test_html_and_text_files_are_written_with_o(
+    sample_store: Store, picks: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "card.html"
+    res = _run("card", picks["known"], "--store", str(sample_store.root), "-o", str(out))
+    assert res.exit_code == 0 and res.stdout == ""
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    txt = tmp_path / "card.txt"
+    res = _run("card", picks["known"], "--store", str(sample_store.root), "-o", str(txt))
+    assert res.exit_code == 0 and "Journey map" in txt.read_text()
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def test_a_card_reads_only_its_visitors_rows(
+    sample_store: Store, picks: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, str | None]] = []
+    scan_events, scan_sessions = Store.scan_events, Store.scan_sessions
+
+    def events(self: Store, customer_id: str | None = None) -> pl.LazyFrame:
+        calls.append(("events", customer_id))
+        return scan_events(self, customer_id)
+
+    def sessions(self: Store, customer_id: str | None = None) -> pl.LazyFrame:
+        calls.append(("sessions", customer_id))
+        return scan_sessions(self, customer_id)
+
+    monkeypatch.setattr(Store, "scan_events", events)
+    monkeypatch.setattr(Store, "scan_sessions", sessions)
+    build_card(sample_store, picks["known"][:10])
+    assert all(c is not None for t, c in calls if t == "events")
+    unfiltered = [t for t, c in calls if c is None]
+    assert unfiltered == ["sessions"]  # the one scan of session ids that resolves the prefix
+
+
+def test_the_card_core_imports_neither_rich_nor_typer() -> None:
+    code = (
+        "import sys, jtrack.card; print(sorted(m for m in ('rich', 'typer') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------- properties
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.floats(min_value=-400_000, max_value=400_000, allow_nan=False))
+def test_hms_in_python_and_in_polars_agree(seconds: float) -> None:
+    from jtrack.card import _hms_expr
+
+    got = pl.select(_hms_expr(pl.lit(seconds, dtype=pl.Float64))).item()
+    assert got == hms(seconds)
+
+
+NAMES = st.text(alphabet="abcdefgr_0123456789-.[]", min_size=1, max_size=12)
+GLOBS = st.text(alphabet="abcdefr_*?-.[]", min_size=1, max_size=8)
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.lists(NAMES, min_size=1, max_size=8),
+    st.lists(st.tuples(GLOBS, st.sampled_from(["positive", "neutral", "negative"])), max_size=4),
+)
+def test_tone_rules_are_first_match_wins_like_fnmatch(
+    names: list[str], rules: list[tuple[str, str]]
+) -> None:
+    got = pl.DataFrame({"n": names}).select(tone_expr(pl.col("n"), rules).alias("t"))["t"].to_list()
+
+    def expected(name: str) -> str:
+        for glob, tone in (*rules, *DEFAULT_TONE_RULES):
+            # only * and ? are special in a colour rule: [ is literal
+            if fnmatch.fnmatchcase(name.lower(), glob.lower().replace("[", "[[]")):
+                return tone
+        return "neutral"
+
+    assert got == [expected(n) for n in names]
+
+
+def test_emoji_give_way_to_text_icons_when_the_output_is_not_utf8() -> None:
+    from jtrack.render.card import wants_ascii
+
+    assert wants_ascii(io.TextIOWrapper(io.BytesIO(), encoding="latin-1"))
+    assert wants_ascii(io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    assert not wants_ascii(io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+
+
+def test_contacts_given_at_read_time_name_the_visitor(
+    sample_store: Store, picks: dict[str, str], tmp_path: Path
+) -> None:
+    sid = picks["unknown"]
+    cookie = str(
+        sample_store.scan_sessions().filter(pl.col("id") == sid).collect()["customer_id"][0]
+    )
+    book = tmp_path / "contacts.csv"
+    book.write_text(f"contact_id,first_name,last_name,cookie_ids\next-9,Zed,Quill,{cookie}\n")
+    res = _run(
+        "card",
+        sid,
+        "--store",
+        str(sample_store.root),
+        "-f",
+        "json",
+        "--as-of",
+        AS_OF,
+        "--contacts",
+        str(book),
+    )
+    assert res.exit_code == 0, res.stderr
+    contact = json.loads(res.stdout)["contact"]
+    assert (contact["name"], contact["contact_id"], contact["match_method"]) == (
+        "Zed Quill",
+        "ext-9",
+        "cookie",
+    )
+    journey = build_journey(sample_store, "ext-9", contacts=book, as_of=AS_OF_DT).to_dict()
+    assert journey["matched_by"] == "contact_id" and journey["customer_ids"] == [cookie]
+
+
+def test_a_latin1_terminal_gets_text_icons_and_no_crash(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    env = {**os.environ, "PYTHONIOENCODING": "latin-1", "COLUMNS": "100"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "jtrack.cli",
+        "card",
+        picks["known"],
+        "--store",
+        str(sample_store.root),
+        "--as-of",
+        AS_OF,
+    ]
+    out = subprocess.run(cmd, capture_output=True, env=env, check=False)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("latin-1")
+    assert "[PAG]" in text and "[web]" in text and no_fancy_glyphs(text)
+    name = build_card(sample_store, picks["known"]).to_dict()["contact"]["name"]
+    assert name.encode("latin-1", "replace").decode("latin-1") in text

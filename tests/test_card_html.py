@@ -1,0 +1,149 @@
+"""The HTML card in a real browser (Debian's headless chromium, never a downloaded one):
+hovering or focusing a journey-map icon shows that event's tooltip; data is never run.
+
+Saves tests/artifacts/card_hover.png (gitignored) for a reviewer to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.card import build_card
+from jtrack.cli import app
+from jtrack.pipeline import run_sessionize
+from jtrack.serialize import strip_control
+from jtrack.store import Store
+from tests.helpers import T0, flat_event, flat_frame
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TITLE = "[bold red]x[/] <b>Trail & Co</b>"
+QUERY = "\x1b[31mred\x1b[0m <script>window.__pwned = 1</script>"
+VALUE = '<img src=x onerror="window.__pwned = 2">'
+
+
+def _rows() -> list[dict[str, Any]]:
+    c, m = "cust-html", timedelta(minutes=1)
+    return [
+        flat_event("h1", c, T0, page_title=TITLE, page_url="https://shop.example/trail?a=1&b=<2>"),
+        flat_event("h2", c, T0 + m, kind="search", search_query=QUERY, page_title="Search"),
+        flat_event(
+            "h3",
+            c,
+            T0 + 2 * m,
+            kind="custom",
+            event_name="product_added",
+            page_title=TITLE,
+            attributes=[
+                {"name": "productId", "data_type": "string", "value": "P17"},
+                {"name": "note", "data_type": "string", "value": VALUE},
+            ],
+        ),
+        flat_event(
+            "h4", c, T0 + 3 * m, page_title=TITLE, page_url="https://shop.example/trail?a=1&b=<2>"
+        ),
+        flat_event(
+            "h5",
+            c,
+            T0 + 4 * m,
+            kind="custom",
+            event_name="form_abandoned",
+            page_title="Newsletter",
+            attributes=[],
+        ),
+    ]
+
+
+@pytest.fixture
+def card_page(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    src = tmp_path / "events.parquet"
+    flat_frame(_rows()).write_parquet(src)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([src], store)
+    sid = str(store.scan_sessions().collect()["id"][0])
+    out = tmp_path / "card.html"
+    res = CliRunner().invoke(
+        app, ["card", sid[:10], "--store", str(store.root), "-o", str(out), "--as-of", "2027-01-01"]
+    )
+    assert res.exit_code == 0, res.stderr
+    from datetime import UTC, datetime
+
+    card = build_card(store, sid, as_of=datetime(2027, 1, 1, tzinfo=UTC)).to_dict()
+    return out, card
+
+
+def _expected_bits(ev: dict[str, Any]) -> list[str]:
+    bits = [ev["time"][:19].replace("T", " "), ev["event_name"], ev["offset"]]
+    for key in ("page_title", "page_url", "search_query"):
+        if ev[key]:
+            bits.append(strip_control(ev[key]))
+    bits += [a["value"] for a in ev["attributes"] or []]
+    return bits
+
+
+def test_hovering_or_focusing_an_icon_shows_that_events_details(
+    card_page: tuple[Path, dict[str, Any]],
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    path, card = card_page
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed (installed by .ci/run)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            requested: list[str] = []
+            page.on("request", lambda r: requested.append(r.url))
+            page.goto(path.as_uri())
+            tips = page.locator(".tip")
+            assert tips.count() == len(card["journey"]) == 5
+            assert not any(tips.nth(i).is_visible() for i in range(tips.count()))
+
+            for ev in card["journey"]:
+                i = ev["index"]
+                page.hover(f'li.ev[data-index="{i}"]')
+                tip = page.locator(f"#tip-{i}")
+                tip.wait_for(state="visible", timeout=2000)
+                text = tip.inner_text()
+                for bit in _expected_bits(ev):
+                    assert bit in text, (i, bit)
+                visible = [j for j in range(tips.count()) if tips.nth(j).is_visible()]
+                assert visible == [i - 1]
+                if ev["event_name"] == "product_added":
+                    page.screenshot(path=str(ARTIFACTS / "card_hover.png"), full_page=True)
+
+            # keyboard: Tab reaches the icons in order and shows their tooltips
+            page.mouse.move(0, 0)
+            page.keyboard.press("Tab")
+            assert page.locator("#tip-1").is_visible()
+            page.keyboard.press("Tab")
+            assert page.locator("#tip-2").is_visible() and not page.locator("#tip-1").is_visible()
+            page.screenshot(path=str(ARTIFACTS / "card_focus.png"), full_page=True)
+
+            # the data is shown, never run; nothing is fetched
+            assert page.evaluate("window.__pwned") is None
+            assert page.evaluate("document.scripts.length") == 0
+            assert page.evaluate("document.images.length") == 0
+            assert TITLE in page.locator(".page-title").inner_text()
+            assert requested == [path.as_uri()]
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "card_hover.png").stat().st_size > 10_000

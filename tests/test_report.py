@@ -1,0 +1,403 @@
+"""`jtrack report` and jtrack.reports: the journey summary over a period."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.reports import TABLE_TITLES, JourneyReport, ReportOptions, journey_report
+from jtrack.sessionize import deduplicate, sessionize
+from tests.helpers import T0, flat_event, flat_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_FILES = [
+    "tests/data/examples/genesys-events.jsonl",
+    "tests/data/examples/genesys-events-page.json",
+]
+runner = CliRunner()
+
+
+def s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def build(rows: list[dict[str, Any]], **opts: Any) -> JourneyReport:
+    result = sessionize(deduplicate(flat_frame(rows)).events)
+    return journey_report(result.sessions, result.events, ReportOptions(**opts))
+
+
+def _site() -> list[dict[str, Any]]:
+    """Four visitors: a bounce, a long visit with a search and an outcome, a mobile visit
+    from a campaign, and a short two-page visit on the next day."""
+    google = {"referrer_hostname": "www.google.com", "referrer_medium": "search"}
+    return [
+        # v1: one page view, from Google: a bounce, not engaged
+        flat_event(
+            "a1",
+            "v1",
+            T0,
+            page_url="https://shop.example/?utm=x",
+            page_title="Home",
+            device_category="desktop",
+            browser_family="Chrome",
+            geolocation_country="GB",
+            geolocation_country_name="United Kingdom",
+            **google,
+        ),
+        # v2: three page views (one a search), an outcome, 5 minutes
+        flat_event(
+            "b1",
+            "v2",
+            T0,
+            page_url="https://shop.example/",
+            page_title="Home",
+            device_category="desktop",
+            browser_family="Firefox",
+            geolocation_country="DE",
+            geolocation_country_name="Germany",
+        ),
+        flat_event(
+            "b2",
+            "v2",
+            T0 + s(60),
+            page_url="https://shop.example/search?q=Boots",
+            page_title="Search",
+            search_query="  Boots ",
+            kind="search",
+        ),
+        flat_event(
+            "b3", "v2", T0 + s(120), page_url="https://shop.example/boots#top", page_title="Boots"
+        ),
+        flat_event(
+            "b4",
+            "v2",
+            T0 + s(300),
+            event_type="OutcomeAchievedEvent",
+            event_name=None,
+            kind="outcome_achieved",
+            outcome_id="o-buy",
+            outcome_display_name="Made a purchase",
+        ),
+        flat_event(
+            "b5",
+            "v2",
+            T0 + s(30),
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+            kind="segment_assigned",
+            segment_id="seg-vip",
+        ),
+        flat_event("b6", "v2", T0 + s(300), event_name="product_added", kind="custom"),
+        # v3: one page view and a custom event 30 s later: a bounce but engaged (30 s)
+        flat_event(
+            "c1",
+            "v3",
+            T0 + s(3600),
+            page_url="https://shop.example/boots",
+            page_title="Boots",
+            device_category="mobile",
+            browser_family="Safari",
+            mkt_campaign_source="newsletter",
+            mkt_campaign_medium="email",
+            mkt_campaign_name="october",
+            geolocation_country="GB",
+            geolocation_country_name="United Kingdom",
+        ),
+        flat_event("c2", "v3", T0 + s(3630), event_name="video_played", kind="custom"),
+        flat_event(
+            "c3",
+            "v3",
+            T0 + s(3640),
+            search_query="BOOTS",
+            kind="search",
+            page_url="https://shop.example/search?q=BOOTS",
+            page_title="Search",
+        ),
+        # v4 on the next day: two page views 5 s apart (engaged by page count)
+        flat_event(
+            "d1",
+            "v4",
+            T0 + timedelta(days=1),
+            page_url="https://shop.example/",
+            page_title="Home",
+            device_category="tablet",
+            geolocation_country="GB",
+        ),
+        flat_event(
+            "d2",
+            "v4",
+            T0 + timedelta(days=1, seconds=5),
+            page_url="https://shop.example/tents",
+            page_title="Tents",
+        ),
+    ]
+
+
+def test_the_overview_counts_sessions_duration_bounce_and_engagement() -> None:
+    o = build(_site()).overview
+    assert (o["sessions"], o["web_sessions"], o["visitors"]) == (4, 4, 4)
+    assert o["page_views"] == 8  # search result pages are page views
+    assert o["searches"] == 2
+    # durations 0, 300, 40 and 5 seconds
+    assert o["median_duration_seconds"] == 22.5
+    assert o["p90_duration_seconds"] == pytest.approx(222.0)
+    assert o["bounces"] == 1 and o["bounce_rate"] == 0.25  # only v1 has one page view
+    assert o["engaged_sessions"] == 3 and o["engagement_rate"] == 0.75
+    assert o["known_sessions"] is None  # no contact columns
+
+
+def test_a_session_with_one_page_view_and_an_outcome_is_engaged() -> None:
+    rows = [
+        flat_event("a", "v", T0),
+        flat_event(
+            "b",
+            "v",
+            T0 + s(1),
+            event_type="OutcomeAchievedEvent",
+            event_name=None,
+            kind="outcome_achieved",
+            outcome_id="o1",
+        ),
+    ]
+    o = build(rows).overview
+    assert (o["bounces"], o["engaged_sessions"]) == (1, 1)
+
+
+def test_sessions_and_visitors_per_local_day_with_empty_days_filled() -> None:
+    rows = [
+        flat_event("a", "v1", datetime.fromisoformat("2026-10-03T22:30:00+00:00")),
+        flat_event("b", "v2", datetime.fromisoformat("2026-10-03T21:30:00+00:00")),
+        flat_event("c", "v1", datetime.fromisoformat("2026-10-06T10:00:00+00:00")),
+    ]
+    utc = build(rows)
+    assert utc.daily.to_dicts()[0] == {
+        "day": "2026-10-03",
+        "sessions": 2,
+        "visitors": 2,
+        "page_views": 2,
+        "known_sessions": None,
+    }
+    assert utc.daily["day"].to_list() == ["2026-10-03", "2026-10-04", "2026-10-05", "2026-10-06"]
+    paris = build(rows, tz="Europe/Paris")  # 00:30 on the 4th for the first event
+    assert paris.daily.select("day", "sessions").rows()[:2] == [
+        ("2026-10-03", 1),
+        ("2026-10-04", 1),
+    ]
+
+
+def test_the_period_is_by_session_start_and_events_follow_their_session() -> None:
+    report = build(_site(), since=date(2026, 10, 4), until=date(2026, 10, 5))
+    assert report.overview["sessions"] == 1
+    assert report.period == {"from": "2026-10-04", "to": "2026-10-04"}
+    pages = report.tables["top_pages"]["page"].to_list()
+    assert pages == ["https://shop.example/", "https://shop.example/tents"]
+    assert report.tables["segments"].height == 0
+
+
+def test_ranked_tables_strip_query_strings_and_sort_deterministically() -> None:
+    t = build(_site()).tables
+    assert list(t) == list(TABLE_TITLES)
+    top = t["top_pages"].to_dicts()
+    assert top[0] == {
+        "page": "https://shop.example/",
+        "title": "Home",
+        "page_views": 3,
+        "sessions": 3,
+        "visitors": 3,
+    }
+    assert [r["page"] for r in top[1:]] == [
+        "https://shop.example/boots",
+        "https://shop.example/search",
+        "https://shop.example/tents",
+    ]
+    assert t["entry_pages"].to_dicts()[0] == {
+        "page": "https://shop.example/",
+        "sessions": 3,
+        "bounces": 1,
+        "bounce_rate": 0.3333,
+    }
+    # one exit each: ties are ordered by page
+    assert t["exit_pages"].rows() == [
+        ("https://shop.example/", 1),
+        ("https://shop.example/boots", 1),
+        ("https://shop.example/search", 1),
+        ("https://shop.example/tents", 1),
+    ]
+    assert t["top_searches"].to_dicts() == [{"search": "boots", "searches": 2, "sessions": 2}]
+    assert t["referrers"].to_dicts()[0] == {
+        "referrer": None,
+        "medium": None,
+        "sessions": 3,
+        "visitors": 3,
+    }
+    assert t["campaigns"].to_dicts() == [
+        {"source": "newsletter", "medium": "email", "name": "october", "sessions": 1, "visitors": 1}
+    ]
+    assert t["devices"].to_dicts()[0] == {"device": "desktop", "sessions": 2, "share": 0.5}
+    assert t["countries"].to_dicts()[0] == {
+        "country": "GB",
+        "country_name": "United Kingdom",
+        "sessions": 3,
+        "visitors": 3,
+        "share": 0.75,
+    }
+    assert t["segments"].to_dicts() == [{"segment": "seg-vip", "sessions": 1, "visitors": 1}]
+    assert t["outcomes"].to_dicts() == [
+        {"outcome": "o-buy", "name": "Made a purchase", "sessions": 1, "visitors": 1, "rate": 0.25}
+    ]
+    assert build(list(reversed(_site()))).to_dict() == build(_site()).to_dict()
+
+
+def test_top_limits_every_table() -> None:
+    t = build(_site(), top=1).tables
+    assert all(df.height <= 1 for df in t.values())
+
+
+def _with_contacts(report_rows: list[dict[str, Any]], columns: dict[str, Any]) -> JourneyReport:
+    result = sessionize(deduplicate(flat_frame(report_rows)).events)
+    sessions = result.sessions.with_columns(**columns)
+    return journey_report(sessions, result.events)
+
+
+def test_known_versus_unknown_uses_the_contact_state() -> None:
+    state = (
+        pl.when(pl.col("customer_id").is_in(["v1", "v2"]))
+        .then(pl.lit("known"))
+        .otherwise(pl.lit("temporary"))
+    )
+    name = pl.when(state == "known").then(pl.lit("Ada")).otherwise(pl.lit("Unknown"))
+    report = _with_contacts(_site(), {"contact_state": state, "contact_name": name})
+    o = report.overview
+    assert (o["known_sessions"], o["unknown_sessions"], o["known_visitors"]) == (2, 2, 2)
+    assert report.tables["contacts"].to_dicts() == [
+        {"contact": "Unknown", "state": "temporary", "sessions": 2, "visitors": 2},
+        {"contact": "known", "state": "known", "sessions": 2, "visitors": 2},
+    ]
+    assert report.daily["known_sessions"].to_list() == [2, 0]
+    assert not report.notes
+
+
+def test_known_versus_unknown_falls_back_to_the_contact_name() -> None:
+    name = pl.when(pl.col("customer_id") == "v3").then(pl.lit("Grace")).otherwise(pl.lit("Unknown"))
+    o = _with_contacts(_site(), {"contact_name": name}).overview
+    assert (o["known_sessions"], o["unknown_sessions"]) == (1, 3)
+
+
+def test_without_contacts_the_report_says_how_to_get_them() -> None:
+    report = build(_site())
+    assert report.tables["contacts"].height == 0
+    assert any("--contacts" in n for n in report.notes)
+
+
+def test_an_empty_input_gives_an_empty_report() -> None:
+    report = build([])
+    assert report.overview["sessions"] == 0
+    assert report.overview["bounce_rate"] is None
+    assert report.daily.height == 0
+    json.dumps(report.to_dict())
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    files = [str(ROOT / f) for f in EXAMPLE_FILES]
+    st = tmp_path / "st"
+    res = runner.invoke(app, ["sessionize", *files, "--store", str(st), "-q", "-f", "json"])
+    assert res.exit_code == 0, res.stderr
+    return st
+
+
+def test_report_json_from_the_store_equals_the_files_and_the_library(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jtrack.reports import report_from_store
+    from jtrack.store import Store
+
+    monkeypatch.chdir(ROOT)
+    a = json.loads(runner.invoke(app, ["report", "--store", str(store), "-f", "json"]).stdout)
+    b = json.loads(runner.invoke(app, ["report", *EXAMPLE_FILES, "-f", "json"]).stdout)
+    lib = report_from_store(Store.open(store)).to_dict()
+    assert a == json.loads(json.dumps(lib))
+    a.pop("source"), b.pop("source")
+    # the store resolved contacts (all Unknown); the files were not
+    a["overview"] = {k: v for k, v in a["overview"].items() if "known" not in k}
+    b["overview"] = {k: v for k, v in b["overview"].items() if "known" not in k}
+    for d in (a, b):
+        d["tables"].pop("contacts")
+        d.pop("notes")
+        for row in d["daily"]:
+            row.pop("known_sessions")
+    assert a == b
+    assert a["overview"]["sessions"] == 3
+
+
+def test_the_table_has_a_bar_chart_and_shows_data_literally(tmp_path: Path) -> None:
+    rows = [
+        flat_event("a", "v1", T0, page_title="[bold red]Sale[/] \x1b[31m"),
+        flat_event("b", "v2", T0 + timedelta(days=2)),
+        flat_event("c", "v3", T0 + timedelta(days=2)),
+    ]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    res = runner.invoke(app, ["report", str(src)], env={"JTRACK_WIDTH": "120"})
+    assert res.exit_code == 0, res.stderr
+    out = res.stdout
+    assert "Sessions per day" in out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip().startswith("2026-10-0")}
+    assert lines["2026-10-05"].count("█") == 40  # the busiest day has the full bar
+    assert lines["2026-10-03"].count("█") == 20
+    assert "█" not in lines["2026-10-04"]
+    assert "[bold red]Sale[/]" in out and "\x1b" not in out
+
+
+def test_markdown_has_every_section(store: Path) -> None:
+    res = runner.invoke(app, ["report", "--store", str(store), "-f", "md"])
+    assert res.exit_code == 0
+    for title in ("# Journey summary", "## Sessions per day", "## Top pages", "## Referrers"):
+        assert title in res.stdout
+
+
+def test_report_files_are_byte_identical_and_locked(store: Path, tmp_path: Path) -> None:
+    from jtrack.usage import output_lock
+
+    for suffix in ("json", "md", "html", "txt"):
+        out = tmp_path / f"r.{suffix}"
+        args = ["report", "--store", str(store), "-o", str(out), "-q"]
+        assert runner.invoke(app, args).exit_code == 0
+        first = out.read_bytes()
+        assert runner.invoke(app, args).exit_code == 0
+        assert out.read_bytes() == first
+    with output_lock(tmp_path / "r.html"):
+        res = runner.invoke(app, ["report", "--store", str(store), "-o", str(tmp_path / "r.html")])
+    assert res.exit_code == 1 and "another jtrack run is writing" in res.stderr
+
+
+def test_report_option_errors_are_exit_2(store: Path) -> None:
+    for extra in (
+        ["--month", "2026-10", "--since", "2026-10-01"],
+        ["--tz", "Nowhere"],
+        ["--top", "0"],
+        ["-f", "csv"],
+        ["--since", "2026-13-01"],
+    ):
+        res = runner.invoke(app, ["report", "--store", str(store), *extra])
+        assert res.exit_code == 2, extra
+
+
+def test_report_month_filters_the_period(store: Path) -> None:
+    res = runner.invoke(app, ["report", "--store", str(store), "--month", "2026-09", "-f", "json"])
+    data = json.loads(res.stdout)
+    assert data["overview"]["sessions"] == 0
+    assert data["period"] == {"from": "2026-09-01", "to": "2026-09-30"}
+    assert len(data["daily"]) == 30

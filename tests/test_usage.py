@@ -1,0 +1,756 @@
+"""`jtrack usage` and jtrack.usage: billable events, time zones, allowance, cron behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import zoneinfo
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.errors import ExitCode, UsageError
+from jtrack.ingest import read_events
+from jtrack.usage import (
+    CLASSES,
+    ROW_COLUMNS,
+    SUMMARY_COLUMNS,
+    OutputLockedError,
+    UsageInput,
+    UsageOptions,
+    compute_usage,
+    output_lock,
+    usage_config,
+)
+from tests.helpers import flat_event, flat_frame, genesys_line
+
+ROOT = Path(__file__).resolve().parent.parent
+
+runner = CliRunner()
+GOLDEN = ROOT / "tests" / "golden"
+EXAMPLE_FILES = [
+    "tests/data/examples/genesys-events.jsonl",
+    "tests/data/examples/genesys-events-page.json",
+]
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def usage_of(
+    rows: list[dict[str, Any]] | pl.DataFrame, as_of: str = "2026-12-01T00:00:00Z", **opts: Any
+) -> Any:
+    frame = rows if isinstance(rows, pl.DataFrame) else flat_frame(rows)
+    return compute_usage(UsageInput.from_frame(frame), UsageOptions(as_of=at(as_of), **opts))
+
+
+def by_period(report: Any, column: str = "billable") -> dict[str, int]:
+    return {p: v for p, v in report.rows.select("period", column).iter_rows() if v}
+
+
+def write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run(*args: str) -> Any:
+    return runner.invoke(app, ["usage", *args])
+
+
+# --------------------------------------------------------------------------------------------
+# Time zones
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_millisecond_before_utc_midnight_is_the_earlier_day() -> None:
+    rows = [
+        flat_event("a", "c1", at("2026-10-03T23:59:59.999Z")),
+        flat_event("b", "c1", at("2026-10-04T00:00:00.000Z")),
+    ]
+    assert by_period(usage_of(rows, month=date(2026, 10, 1))) == {
+        "2026-10-03": 1,
+        "2026-10-04": 1,
+    }
+
+
+def test_days_are_local_to_the_time_zone() -> None:
+    rows = [
+        flat_event("a", "c1", at("2026-10-03T21:59:59Z")),  # 23:59:59 in Paris (UTC+2)
+        flat_event("b", "c1", at("2026-10-03T22:00:00Z")),  # 00:00 on the 4th in Paris
+        flat_event("c", "c1", at("2026-10-04T03:59:59Z")),  # 23:59:59 on the 3rd in New York
+    ]
+    paris = usage_of(rows, month=date(2026, 10, 1), tz="Europe/Paris")
+    assert by_period(paris) == {"2026-10-03": 1, "2026-10-04": 2}
+    new_york = usage_of(rows, month=date(2026, 10, 1), tz="America/New_York")
+    assert by_period(new_york) == {"2026-10-03": 3}
+
+
+def test_quarter_hour_offsets_split_at_local_midnight() -> None:
+    rows = [
+        flat_event("a", "c1", at("2026-10-03T18:14:59.999999Z")),  # 23:59:59.999999 Kathmandu
+        flat_event("b", "c1", at("2026-10-03T18:15:00Z")),  # 00:00 on the 4th (UTC+05:45)
+    ]
+    report = usage_of(rows, month=date(2026, 10, 1), tz="Asia/Kathmandu")
+    assert by_period(report) == {"2026-10-03": 1, "2026-10-04": 1}
+
+
+def test_the_day_clocks_go_back_has_25_hours_of_events() -> None:
+    # Europe/Paris leaves summer time on 2026-10-25: 03:00 CEST becomes 02:00 CET (01:00 UTC).
+    rows = [
+        flat_event("a", "c1", at("2026-10-24T21:59:59Z")),  # 23:59:59 CEST on the 24th
+        flat_event("b", "c1", at("2026-10-24T22:00:00Z")),  # 00:00 CEST on the 25th
+        flat_event("c", "c1", at("2026-10-25T00:30:00Z")),  # 02:30 CEST (first 02:30)
+        flat_event("d", "c1", at("2026-10-25T01:30:00Z")),  # 02:30 CET (second 02:30)
+        flat_event("e", "c1", at("2026-10-25T22:59:59Z")),  # 23:59:59 CET on the 25th
+        flat_event("f", "c1", at("2026-10-25T23:00:00Z")),  # 00:00 CET on the 26th
+    ]
+    report = usage_of(rows, month=date(2026, 10, 1), tz="Europe/Paris")
+    assert by_period(report) == {"2026-10-24": 1, "2026-10-25": 4, "2026-10-26": 1}
+
+
+def test_the_day_clocks_go_forward_has_23_hours_of_events() -> None:
+    # 2026-03-29: 02:00 CET becomes 03:00 CEST; the day runs 23:00Z (28th) to 22:00Z.
+    rows = [
+        flat_event("a", "c1", at("2026-03-28T22:59:59Z")),
+        flat_event("b", "c1", at("2026-03-28T23:00:00Z")),
+        flat_event("c", "c1", at("2026-03-29T21:59:59Z")),
+        flat_event("d", "c1", at("2026-03-29T22:00:00Z")),
+    ]
+    report = usage_of(rows, month=date(2026, 3, 1), tz="Europe/Paris")
+    assert by_period(report) == {"2026-03-28": 1, "2026-03-29": 2, "2026-03-30": 1}
+
+
+def test_months_are_local_too() -> None:
+    rows = [
+        flat_event("a", "c1", at("2026-10-31T22:30:00Z")),  # 23:30 CET on Oct 31
+        flat_event("b", "c1", at("2026-10-31T23:30:00Z")),  # 00:30 CET on Nov 1
+    ]
+    report = usage_of(
+        rows, by="month", since=date(2026, 10, 1), until=date(2026, 12, 1), tz="Europe/Paris"
+    )
+    assert by_period(report) == {"2026-10": 1, "2026-11": 1}
+    utc = usage_of(rows, by="month", since=date(2026, 10, 1), until=date(2026, 12, 1))
+    assert by_period(utc) == {"2026-10": 2}
+
+
+ZONES = [
+    "UTC",
+    "Europe/Paris",
+    "America/New_York",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "Pacific/Chatham",
+]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seconds=st.lists(st.integers(0, 365 * 86400 - 1), min_size=1, max_size=60),
+    zone=st.sampled_from(ZONES),
+)
+def test_daily_counts_match_a_per_event_time_zone_conversion(seconds: list[int], zone: str) -> None:
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    times = [base + timedelta(seconds=s) for s in seconds]
+    rows = [flat_event(f"e{i}", "c", t) for i, t in enumerate(times)]
+    report = usage_of(
+        rows,
+        as_of="2027-02-01T00:00:00Z",
+        since=date(2025, 12, 31),
+        until=date(2027, 1, 2),
+        tz=zone,
+    )
+    z = zoneinfo.ZoneInfo(zone)
+    expected = Counter(t.astimezone(z).date().isoformat() for t in times)
+    assert by_period(report) == dict(expected)
+
+
+# --------------------------------------------------------------------------------------------
+# Distinct events, classes
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_redelivered_event_is_billed_once_across_overlapping_files(tmp_path: Path) -> None:
+    t = at("2026-10-03T09:00:00Z")
+    day1 = write_jsonl(
+        tmp_path / "day1.jsonl",
+        [genesys_line("e1", "c1", t), genesys_line("e2", "c1", t + timedelta(minutes=1))],
+    )
+    day2 = write_jsonl(
+        tmp_path / "day2.jsonl",
+        [genesys_line("e2", "c1", t + timedelta(minutes=1)), genesys_line("e3", "c1", t)],
+    )
+    report = compute_usage(
+        UsageInput.from_sources([day1, day2, day1]),
+        UsageOptions(as_of=at("2026-10-04T00:00:00Z")),
+    )
+    assert report.totals()["billable"] == 3
+    assert report.totals()["rows"] == 6
+    assert report.totals()["duplicates"] == 3
+    rec = report.reconciliation
+    assert (rec["rows_read"], rec["duplicates"], rec["events"]) == (6, 3, 3)
+
+
+def test_a_duplicate_with_another_time_is_billed_once_on_the_earliest_day(tmp_path: Path) -> None:
+    a = write_jsonl(tmp_path / "a.jsonl", [genesys_line("e1", "c1", at("2026-10-03T23:59:00Z"))])
+    b = write_jsonl(tmp_path / "b.jsonl", [genesys_line("e1", "c1", at("2026-10-04T00:01:00Z"))])
+    report = compute_usage(
+        UsageInput.from_sources([b, a]), UsageOptions(as_of=at("2026-10-05T00:00:00Z"))
+    )
+    assert by_period(report) == {"2026-10-03": 1}
+    assert report.reconciliation["conflicting_duplicates"] == 1
+
+
+def _mixed_rows() -> list[dict[str, Any]]:
+    t = at("2026-10-03T10:00:00Z")
+    return [
+        flat_event("pv", "c1", t),
+        flat_event("s", "c1", t, search_query="boots", kind="search"),
+        flat_event("cu", "c1", t, event_name="product_added", kind="custom"),
+        flat_event("app", "c1", t, event_type="AppEvent", event_name="app_opened", kind="app"),
+        flat_event(
+            "seg",
+            "c1",
+            t,
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+            kind="segment_assigned",
+            segment_id="s1",
+        ),
+        flat_event(
+            "out",
+            "c1",
+            t,
+            event_type="OutcomeAchievedEvent",
+            event_name=None,
+            kind="outcome_achieved",
+            outcome_id="o1",
+        ),
+        flat_event(
+            "act",
+            "c1",
+            t,
+            event_type="WebActionEvent",
+            event_name=None,
+            kind="web_action",
+            action_state="offered",
+        ),
+        flat_event(
+            "del",
+            "c1",
+            t,
+            event_name="order_dispatched",
+            kind="custom",
+            source_session_type="delivery",
+            source_session_id="d1",
+        ),
+    ]
+
+
+def test_only_page_views_searches_and_custom_web_events_are_billable_by_default() -> None:
+    report = usage_of(_mixed_rows(), month=date(2026, 10, 1))
+    totals = report.totals()
+    assert {c: totals[c] for c in CLASSES} == {
+        "page_view": 1,
+        "search": 1,
+        "custom": 1,
+        "custom_session": 1,
+        "app": 1,
+        "system": 3,
+    }
+    assert totals["billable"] == 3
+    assert report.reconciliation["not_billable_in_period"] == 5
+
+
+def test_custom_session_events_can_be_made_billable() -> None:
+    billable = ("page_view", "search", "custom", "custom_session")
+    report = usage_of(_mixed_rows(), month=date(2026, 10, 1), billable=billable)
+    assert report.totals()["billable"] == 4
+    assert report.to_dict()["billable_classes"] == list(billable)
+
+
+def test_billable_classes_come_from_the_config_file(tmp_path: Path) -> None:
+    src = tmp_path / "e.parquet"
+    flat_frame(_mixed_rows()).write_parquet(src)
+    cfg = tmp_path / "jtrack.toml"
+    cfg.write_text('[usage]\nbillable = ["page_view", "custom_session"]\ntz = "Europe/Paris"\n')
+    res = run(str(src), "--config", str(cfg), "--as-of", "2026-10-04", "-f", "json", "-q")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["billable_classes"] == ["page_view", "custom_session"]
+    assert data["tz"] == "Europe/Paris"
+    assert data["totals"]["billable"] == 2
+
+
+def test_an_unknown_billable_class_is_a_usage_error_naming_the_nearest() -> None:
+    res = run("--billable", "page_views", "--as-of", "2026-10-04")
+    assert res.exit_code == 2
+    assert "did you mean 'page_view'" in res.stderr
+
+
+def test_config_keys_are_checked() -> None:
+    with pytest.raises(UsageError, match="unknown key 'per_users'"):
+        usage_config({"usage": {"per_users": 10}}, Path("jtrack.toml"))
+    with pytest.raises(UsageError, match="whole number"):
+        usage_config({"usage": {"users": "ten"}}, Path("jtrack.toml"))
+    assert usage_config({"usage": {"users": 3, "per_user": 5}}) == {"users": 3, "per_user": 5}
+
+
+# --------------------------------------------------------------------------------------------
+# Month to date, allowance, overage, projection
+# --------------------------------------------------------------------------------------------
+
+
+def _october(n_per_day: int, days: int) -> list[dict[str, Any]]:
+    return [
+        flat_event(f"d{d}-{i}", "c1", datetime(2026, 10, d + 1, 12, i, tzinfo=UTC))
+        for d in range(days)
+        for i in range(n_per_day)
+    ]
+
+
+def test_month_to_date_allowance_overage_and_projection() -> None:
+    report = usage_of(_october(5, 10), as_of="2026-10-05T00:00:00Z", users=2, per_user=7)
+    m = report.month
+    assert m["month"] == "2026-10"
+    assert m["month_to_date"] == 20  # four days of five; later events do not exist yet
+    assert m["days_elapsed"] == 4.0
+    assert m["projection"] == 155  # 20 / 4 * 31
+    assert (m["allowance"], m["overage"], m["remaining"]) == (14, 6, 0)
+    assert m["projected_overage"] == 141
+    assert m["over_allowance"] is True
+    assert report.reconciliation["events_after_as_of"] == 30
+    assert [r["period"] for r in report.to_dict()["rows"]] == [
+        "2026-10-01",
+        "2026-10-02",
+        "2026-10-03",
+        "2026-10-04",
+    ]
+    assert report.rows["month_to_date"].to_list() == [5, 10, 15, 20]
+    assert report.rows["overage"].to_list() == [0, 0, 1, 6]
+
+
+def test_days_elapsed_count_fractions_of_the_local_day() -> None:
+    report = usage_of(_october(1, 3), as_of="2026-10-03T10:00:00Z", tz="Europe/Paris")
+    assert report.month["days_elapsed"] == 2.5  # 12:00 in Paris on the 3rd
+    assert report.month["month_to_date"] == 2  # the 3rd's event is at 12:00 UTC, after as_of
+    assert report.month["projection"] == 25  # 2 / 2.5 * 31 = 24.8
+
+
+def test_usage_at_the_allowance_is_not_an_overage(tmp_path: Path) -> None:
+    src = tmp_path / "e.parquet"
+    flat_frame(_october(5, 2)).write_parquet(src)
+    base = [str(src), "--as-of", "2026-10-03", "--per-user", "5", "-q", "-f", "csv"]
+    assert run(*base, "--users", "2", "--fail-over-allowance").exit_code == 0
+    over = run(*base, "--users", "1", "--fail-over-allowance")
+    assert over.exit_code == ExitCode.OVER_ALLOWANCE == 3
+    assert over.stdout.startswith("period,")  # the report is still written
+    assert run(*base, "--users", "1").exit_code == 0
+
+
+def test_the_allowance_can_come_from_the_config(tmp_path: Path) -> None:
+    src = tmp_path / "e.parquet"
+    flat_frame(_october(5, 2)).write_parquet(src)
+    (tmp_path / "jtrack.toml").write_text("[usage]\nusers = 1\nper_user = 4\n")
+    res = run(
+        str(src),
+        "--config",
+        str(tmp_path / "jtrack.toml"),
+        "--as-of",
+        "2026-10-03",
+        "--fail-over-allowance",
+        "-q",
+        "--summary",
+        "-f",
+        "json",
+    )
+    assert res.exit_code == 3
+    summary = json.loads(res.stdout)
+    assert (summary["allowance"], summary["overage"], summary["month_to_date"]) == (4, 6, 10)
+
+
+def test_fail_over_allowance_needs_an_allowance() -> None:
+    res = run("--fail-over-allowance", "--as-of", "2026-10-03")
+    assert res.exit_code == 2
+    assert "--users" in res.stderr
+
+
+def test_a_past_month_is_complete_and_projects_to_itself() -> None:
+    report = usage_of(_october(2, 31), as_of="2026-11-15T00:00:00Z", month=date(2026, 10, 1))
+    assert report.month["days_elapsed"] == 31.0
+    assert report.month["projection"] == report.month["month_to_date"] == 62
+    assert report.rows.height == 31
+
+
+def test_by_month_rows_across_a_year_boundary() -> None:
+    rows = [
+        flat_event("a", "c", at("2026-12-31T10:00:00Z")),
+        flat_event("b", "c", at("2027-01-01T10:00:00Z")),
+        flat_event("c", "c", at("2027-01-02T10:00:00Z")),
+    ]
+    report = usage_of(
+        rows, as_of="2027-01-10T00:00:00Z", by="month", since=date(2026, 12, 1), users=1, per_user=1
+    )
+    assert by_period(report) == {"2026-12": 1, "2027-01": 2}
+    assert report.months_over_allowance == ["2027-01"]
+    assert report.month["month"] == "2027-01"
+
+
+# --------------------------------------------------------------------------------------------
+# Reconciliation
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_reconciliation_adds_up_with_rejects_in_jsonl_and_parquet(tmp_path: Path) -> None:
+    t = at("2026-10-03T09:00:00Z")
+    js = write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            genesys_line("e1", "c1", t),
+            "{not json",
+            genesys_line("e2", "c1", "yesterday"),
+            genesys_line("e1", "c1", t),
+        ],
+    )
+    pq = tmp_path / "b.parquet"
+    flat_frame(
+        [
+            flat_event("e3", "c1", t),
+            flat_event("", "c1", t),  # missing id
+            flat_event("e4", " ", t),  # blank customer
+            flat_event("e5", "c1", t, event_type="Nope", kind=None),  # unknown type
+            flat_event("e6", "c1", t, event_name="  "),  # web event without a name
+            flat_event("e7", "c1", datetime(1999, 1, 1, tzinfo=UTC)),  # implausible
+            flat_event("e1", "c1", t),  # duplicate across shapes
+        ]
+    ).write_parquet(pq)
+    report = compute_usage(
+        UsageInput.from_sources([js, pq]), UsageOptions(as_of=at("2026-10-04T00:00:00Z"))
+    )
+    r = report.reconciliation
+    assert r["rows_read"] == 11
+    assert r["rejected"] == 2 + 5
+    assert r["duplicates"] == 2
+    assert r["events"] == 2
+    assert r["rows_read"] == r["rejected"] + r["duplicates"] + r["events"]
+    assert (
+        r["events"] == r["events_in_period"] + r["events_outside_period"] + r["events_after_as_of"]
+    )
+
+
+def test_the_parquet_fast_path_agrees_with_read_events(tmp_path: Path) -> None:
+    t = at("2026-10-03T09:00:00Z")
+    rows = [
+        *_mixed_rows(),
+        flat_event("", "c1", t),
+        flat_event("ws", "c1", t, event_name=" \t"),
+        flat_event("x", "c1", t, event_type=" com.genesys.journey.WebEvent ", kind=None),
+        flat_event("y", "c1", t, event_type=None, kind="search", search_query="tent"),
+        flat_event(
+            "z",
+            "c1",
+            t,
+            event_type="AppEvent",
+            kind="app",
+            source_session_type="Delivery",
+            source_session_id="d9",
+        ),
+        flat_event("w", "c1", t, source_session_type="WEB"),
+        flat_event("q", "c1", t, search_query="   "),
+    ]
+    pq = tmp_path / "f.parquet"
+    flat_frame(rows).write_parquet(pq)
+    fast = UsageInput.from_sources([pq])
+    read = read_events([pq], on_error="skip")
+    slow = UsageInput.from_frame(read.events)
+    opts = UsageOptions(as_of=at("2026-10-04T00:00:00Z"))
+    a, b = compute_usage(fast, opts), compute_usage(slow, opts)
+    assert a.rows.drop("rows", "duplicates").equals(b.rows.drop("rows", "duplicates"))
+    assert a.reconciliation["rejected"] == read.rows_rejected
+    assert a.reconciliation["rows_read"] == read.rows_read
+
+
+def test_late_events_are_counted_only_in_daily_export_files(tmp_path: Path) -> None:
+    oct4 = write_jsonl(
+        tmp_path / "2026-10-04.jsonl",
+        [
+            genesys_line("late1", "c1", at("2026-10-03T23:50:00Z")),
+            genesys_line("late2", "c1", at("2026-10-03T23:55:00Z")),
+            genesys_line("on3", "c1", at("2026-10-03T23:56:00Z")),
+            *[
+                genesys_line(f"x{i}", "c1", at("2026-10-04T08:00:00Z") + timedelta(minutes=i))
+                for i in range(5)
+            ],
+        ],
+    )
+    # `on3` also came in the export of the 3rd: it was not late there
+    oct3 = write_jsonl(
+        tmp_path / "2026-10-03.jsonl", [genesys_line("on3", "c1", at("2026-10-03T23:56:00Z"))]
+    )
+    report = compute_usage(
+        UsageInput.from_sources([oct3, oct4]), UsageOptions(as_of=at("2026-10-05T00:00:00Z"))
+    )
+    assert by_period(report, "late") == {"2026-10-03": 2}
+    assert report.reconciliation["late_events"] == 2
+    # In Europe/Paris everything is on the 4th (late events are local too)
+    paris = compute_usage(
+        UsageInput.from_sources([oct3, oct4]),
+        UsageOptions(as_of=at("2026-10-05T00:00:00Z"), tz="Europe/Paris"),
+    )
+    assert paris.reconciliation["late_events"] == 0
+    # A file spread evenly over many days is not a daily export: nothing is late
+    multi = write_jsonl(
+        tmp_path / "month.jsonl",
+        [genesys_line(f"m{d}", "c1", datetime(2026, 10, d, 12, tzinfo=UTC)) for d in range(1, 8)],
+    )
+    spread = compute_usage(
+        UsageInput.from_sources([multi]), UsageOptions(as_of=at("2026-10-09T00:00:00Z"))
+    )
+    assert spread.reconciliation["late_events"] == 0
+
+
+def test_the_store_gives_the_same_billable_counts_and_says_why_late_is_null(
+    tmp_path: Path,
+) -> None:
+    files = [str(ROOT / f) for f in EXAMPLE_FILES]
+    res = runner.invoke(
+        app, ["sessionize", *files, "--store", str(tmp_path / "st"), "-q", "-f", "json"]
+    )
+    assert res.exit_code == 0, res.stderr
+    args = ["--as-of", "2026-10-05", "-f", "json", "-q"]
+    from_store = json.loads(run("--store", str(tmp_path / "st"), *args).stdout)
+    from_files = json.loads(run(*files, *args).stdout)
+    assert from_store["totals"]["billable"] == from_files["totals"]["billable"] == 10
+    assert from_store["month"] == from_files["month"]
+    rec = from_store["reconciliation"]
+    assert rec["input"] == "store" and rec["late_events"] is None
+    assert rec["duplicates"] == from_files["reconciliation"]["duplicates"]
+    assert any("late events need the export files" in n for n in rec["notes"])
+    assert from_store["rows"][2]["rows"] is None  # per-day raw rows are not in the store
+
+
+# --------------------------------------------------------------------------------------------
+# Cron behaviour: formats, idempotence, atomic writes, the lock, quiet
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "md", "table"])
+def test_the_same_inputs_give_byte_identical_files(
+    fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / f"usage.{fmt if fmt != 'table' else 'txt'}"
+    args = [
+        *EXAMPLE_FILES,
+        "--as-of",
+        "2026-10-05T00:00:00Z",
+        "--users",
+        "1",
+        "--per-user",
+        "5",
+        "-f",
+        fmt,
+        "-o",
+        str(out),
+        "-q",
+    ]
+    assert run(*args).exit_code == 0
+    first = out.read_bytes()
+    # the same files named in another order give the same report
+    args2 = [EXAMPLE_FILES[1], EXAMPLE_FILES[0], *args[2:]]
+    assert run(*args2).exit_code == 0
+    assert out.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, out.name + ".lock"]
+
+
+def test_stable_column_names_in_every_flat_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    base = [*EXAMPLE_FILES, "--as-of", "2026-10-05", "-q"]
+    assert run(*base, "-f", "csv").stdout.splitlines()[0] == ",".join(ROW_COLUMNS)
+    assert list(json.loads(run(*base, "-f", "jsonl").stdout.splitlines()[0])) == list(ROW_COLUMNS)
+    assert list(json.loads(run(*base, "-f", "json").stdout)["rows"][0]) == list(ROW_COLUMNS)
+    assert run(*base, "-f", "csv", "--summary").stdout.splitlines()[0] == ",".join(SUMMARY_COLUMNS)
+
+
+def test_quiet_means_nothing_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    base = [*EXAMPLE_FILES, "--as-of", "2026-10-05", "-f", "csv"]
+    loud = run(*base)
+    assert "billable events month to date" in loud.stderr
+    quiet = run(*base, "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert quiet.stdout == loud.stdout
+    assert "\x1b[" not in loud.stdout + loud.stderr  # no colour when not on a terminal
+
+
+def test_a_second_run_writing_the_same_report_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "usage.csv"
+    with output_lock(out):
+        res = run("--store", str(tmp_path / "none"), "-o", str(out), "--as-of", "2026-10-05")
+        assert res.exit_code == 1
+        assert f"another jtrack run is writing {out}" in res.stderr
+        assert "--wait" in res.stderr
+    assert not out.exists()
+
+
+def test_wait_takes_the_lock_when_the_other_run_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "usage.csv"
+    held = threading.Event()
+
+    def hold() -> None:
+        with output_lock(out):
+            held.set()
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(5)
+    started = time.monotonic()
+    res = run(*EXAMPLE_FILES, "-o", str(out), "--as-of", "2026-10-05", "--wait", "10", "-q")
+    thread.join()
+    assert res.exit_code == 0, res.stderr
+    assert time.monotonic() - started >= 0.1
+    assert out.read_text().startswith("period,")
+
+
+def test_the_lock_is_exclusive_between_holders(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    with output_lock(out), pytest.raises(OutputLockedError), output_lock(out, wait=0.1):
+        pass  # pragma: no cover
+    with output_lock(out):  # released: it can be taken again
+        assert (tmp_path / "r.json.lock").exists()
+
+
+def test_writes_are_atomic_and_replace_the_old_file(tmp_path: Path) -> None:
+    out = tmp_path / "usage.json"
+    out.write_text("old")
+    files = [str(ROOT / f) for f in EXAMPLE_FILES]
+    assert run(*files, "-o", str(out), "--as-of", "2026-10-05", "-q").exit_code == 0
+    assert json.loads(out.read_text())["report"] == "usage"
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_usage_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
+    cases = [
+        ["--month", "2026-10", "--since", "2026-10-01"],
+        ["--month", "October"],
+        ["--since", "2026-10-05", "--until", "2026-10-01"],
+        ["--tz", "Mars/Olympus"],
+        ["--by", "week"],
+        ["--users", "3"],
+        ["--as-of", "tomorrow"],
+        ["x.jsonl", "--store", str(tmp_path)],
+        [str(tmp_path / "missing.jsonl")],
+    ]
+    for extra in cases:
+        res = run(*extra)
+        assert res.exit_code == 2, (extra, res.stderr)
+        assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
+        assert res.stdout == ""
+
+
+def test_an_empty_store_or_empty_input_does_not_crash(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    res = run(str(empty), "--as-of", "2026-10-05", "-f", "json", "-q")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["totals"]["billable"] == 0 and len(data["rows"]) == 4
+    assert data["month"]["projection"] == 0
+    assert run("--store", str(tmp_path / "nostore"), "--as-of", "2026-10-05").exit_code == 1
+
+
+def test_the_table_shows_the_month_and_the_reconciliation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT)
+    res = run(*EXAMPLE_FILES, "--as-of", "2026-10-05", "--users", "1", "--per-user", "5")
+    assert res.exit_code == 0
+    out = res.stdout
+    for text in (
+        "Billable usage",
+        "month 2026-10",
+        "OVER ALLOWANCE",
+        "Reconciliation",
+        "rows read",
+        "duplicates",
+    ):
+        assert text in out, text
+
+
+# --------------------------------------------------------------------------------------------
+# Golden files (sample data)
+# --------------------------------------------------------------------------------------------
+
+GOLDEN_CASES = {
+    "usage_day.csv": ["-f", "csv"],
+    "usage_month_summary.csv": ["-f", "csv", "--by", "month", "--summary"],
+    "usage.json": ["-f", "json"],
+}
+SAMPLE_ARGS = [
+    "sample_data/events.jsonl",
+    "--as-of",
+    "2026-10-15T00:00:00Z",
+    "--users",
+    "2",
+    "--per-user",
+    "1500",
+    "-q",
+]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
+def test_golden_usage_reports_of_the_sample_data(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The committed sample export; after regenerating it, update with JTRACK_UPDATE_GOLDEN=1
+    and read the diff."""
+    monkeypatch.chdir(ROOT)
+    res = run(*SAMPLE_ARGS, *GOLDEN_CASES[name])
+    assert res.exit_code == 0, res.stderr
+    path = GOLDEN / name
+    if os.environ.get("JTRACK_UPDATE_GOLDEN"):
+        path.write_text(res.stdout, encoding="utf-8")
+    assert res.stdout == path.read_text(encoding="utf-8")
+
+
+def test_the_sample_data_adds_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cross-checked with sample_data/README.md: 4,000 rows, 3,955 distinct ids, 45
+    redeliveries; page views, searches and custom events as documented."""
+    monkeypatch.chdir(ROOT)
+    data = json.loads(run(*SAMPLE_ARGS, "-f", "json").stdout)
+    rec, totals = data["reconciliation"], data["totals"]
+    assert (rec["rows_read"], rec["events"], rec["duplicates"], rec["rejected"]) == (
+        4000,
+        3955,
+        45,
+        0,
+    )
+    assert (totals["page_view"], totals["search"]) == (2638, 343)
+    assert totals["custom"] + totals["custom_session"] == 827
+    assert totals["custom_session"] == 9
+    assert totals["system"] == 65 + 24 + 58
+    assert data["month"]["over_allowance"] is True
+
+
+def test_json_output_equals_the_library_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    res = run(*EXAMPLE_FILES, "--as-of", "2026-10-05", "-f", "json", "-q")
+    lib = compute_usage(
+        UsageInput.from_sources(EXAMPLE_FILES), UsageOptions(as_of=at("2026-10-05T00:00:00Z"))
+    )
+    assert json.loads(res.stdout) == json.loads(json.dumps(lib.to_dict()))
