@@ -126,15 +126,7 @@ def blake3_hex(key: pl.Expr) -> pl.Expr:
 
 def _hex_id(key: pl.Expr) -> pl.Expr:
     """A stable, uuid-shaped id from a string key (the first 128 bits of its BLAKE3)."""
-    h = blake3_hex(key)
-    return pl.concat_str(
-        h.str.slice(0, 8),
-        h.str.slice(8, 4),
-        h.str.slice(12, 4),
-        h.str.slice(16, 4),
-        h.str.slice(20, 12),
-        separator="-",
-    )
+    return blake3_hex(key).str.replace(r"^(.{8})(.{4})(.{4})(.{4})(.{12}).*$", "$1-$2-$3-$4-$5")
 
 
 def session_id_expr(customer: pl.Expr, first_event_id: pl.Expr) -> pl.Expr:
@@ -389,15 +381,10 @@ def sessionize(
         ).round(3),
     )
     # Each row's session by its dense number; rows in no session (no activity) get null.
-    sess_of_row = rows.select(
-        "_idx",
-        "customer_id",
-        "created_date",
-        "event_id",
-        pl.col("_sess"),
-    ).sort(["customer_id", "created_date", "event_id"])
-    pos = sess_of_row.get_column("_sess").cast(pl.Int64) - 1
-    out = events.select(pl.all().gather(sess_of_row.get_column("_idx"))).with_columns(
+    # Output rows keep the sort order: visitor (by hash), stream, time, activity first, id.
+    pos = rows.get_column("_sess").cast(pl.Int64) - 1
+    internal = [c for c in events.columns if c.startswith("_")]
+    out = events.select(pl.all().exclude(internal).gather(rows.get_column("_idx"))).with_columns(
         session_id=sessions.get_column("id").gather(pos),
         session_type=sessions.get_column("type").gather(pos),
     )
