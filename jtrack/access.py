@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -246,29 +245,20 @@ def visible_events(policy: Policy) -> pl.Expr:
     return keep
 
 
-@dataclass
-class StoreView:
+class StoreView(Store):
     """The store as the active role may see it: use it wherever a Store is read."""
 
-    store: Store
-    policy: Policy = field(default_factory=Policy)
+    def __init__(self, store: Store, policy: Policy | None = None) -> None:
+        super().__init__(store.root)
+        self.policy = policy or Policy()
 
-    @property
-    def root(self) -> Path:
-        return self.store.root
-
-    def current(self) -> Path:
-        return self.store.current()
-
-    def manifest(self) -> dict[str, Any]:
-        return self.store.manifest()
-
-    def exists(self) -> bool:
-        return self.store.exists()
+    def unfiltered(self) -> Store:
+        """The plain store (to tell "not permitted" from "not found", and for billing)."""
+        return Store(self.root)
 
     def scan_sessions(self, customer_id: str | None = None) -> pl.LazyFrame:
         self.policy.require(SESSION_VIEW, "sessions")
-        lf = self.store.scan_sessions(customer_id=customer_id)
+        lf = super().scan_sessions(customer_id=customer_id)
         if not self.policy.sees_custom_sessions:
             lf = lf.filter(pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
         return protect(lf, self.policy)
@@ -276,16 +266,12 @@ class StoreView:
     def scan_events(self, customer_id: str | None = None) -> pl.LazyFrame:
         self.policy.require(SESSION_VIEW, "sessions")
         self.policy.require(EVENT_VIEW, "journey events")
-        lf = self.store.scan_events(customer_id=customer_id).filter(visible_events(self.policy))
+        lf = super().scan_events(customer_id=customer_id).filter(visible_events(self.policy))
         return protect(lf, self.policy)
-
-    def scan_all_events_unfiltered(self) -> pl.LazyFrame:
-        """Every stored event, for billing usage only (counts carry no personal data)."""
-        return self.store.scan_events()
 
     def hidden_events(self, session_id: str, customer_id: str | None = None) -> int:
         """How many events of a session the role may not see (for an honest note)."""
-        lf = self.store.scan_events(customer_id=customer_id).filter(
+        lf = super().scan_events(customer_id=customer_id).filter(
             pl.col("session_id") == session_id
         )
         return int(lf.filter(~visible_events(self.policy)).select(pl.len()).collect().item())
@@ -295,14 +281,36 @@ class StoreView:
         self.policy.require(SESSION_VIEW, "sessions")
         if self.policy.sees_custom_sessions:
             return
-        typ = self.store.scan_sessions().filter(pl.col("id") == session_id).select("type").collect()
+        typ = (
+            super().scan_sessions().filter(pl.col("id") == session_id).select("type").collect()
+        )
         if typ.height and typ.item() not in STANDARD_SESSION_TYPES:
             raise NotPermittedError(
                 f"session {session_id} is a custom session ({typ.item()}); role "
-                f"{self.policy.role!r} may not see custom sessions "
-                f"(needs {SESSIONTYPE_VIEW})",
+                f"{self.policy.role!r} may not see custom sessions (needs {SESSIONTYPE_VIEW})",
                 hint="ask for a role with that permission, or pass --role",
             )
+
+    def restrict_card(self, data: dict[str, Any], customer_id: str | None) -> dict[str, Any]:
+        """Apply the role to a built card: hidden sections and an honest count of hidden
+        events (the events themselves never reached the card: scan_events filtered them)."""
+        notes = data.setdefault("notes", [])
+        for key, perm, what in (("segments", SEGMENT_VIEW, "segments"),
+                                ("outcomes", OUTCOME_VIEW, "outcomes")):
+            if not self.policy.allows(perm) and key in data:
+                data[key] = []
+                notes.append(f"{what} are hidden by your role (needs {perm})")
+        if not self.policy.allows(SEGMENT_VIEW) or not self.policy.allows(OUTCOME_VIEW):
+            hidden_kinds = {k for k, p in (("segment_assigned", SEGMENT_VIEW),
+                                           ("outcome_achieved", OUTCOME_VIEW))
+                            if not self.policy.allows(p)}
+            data["journey"] = [e for e in data.get("journey", [])
+                               if e.get("kind") not in hidden_kinds]
+        n = self.hidden_events(str(data["session"]["id"]), customer_id)
+        data["hidden_events"] = n
+        if n:
+            notes.append(f"{n} event{'s' if n != 1 else ''} hidden by your role")
+        return data
 
 
 def open_view(

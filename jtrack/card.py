@@ -968,7 +968,13 @@ def build_card(
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
-    sid, customer = _find_session(store, session_id_or_prefix)
+    from jtrack.access import StoreView
+
+    view = store if isinstance(store, StoreView) else None
+    # "not permitted" is told apart from "not found": the id is resolved on the whole store
+    sid, customer = _find_session(view.unfiltered() if view else store, session_id_or_prefix)
+    if view is not None:
+        view.check_session(sid)
     visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
     visitor_sessions, resolved = _resolve_contacts(
         visitor_sessions,
@@ -980,7 +986,10 @@ def build_card(
     row = visitor_sessions.filter(pl.col("id") == sid).row(0, named=True)
     ev = _session_events(store, customer, [sid])
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
-    return _card_from(row, ev, visitor_sessions.height, ctx, segments, outcomes, resolved, hidden)
+    card = _card_from(row, ev, visitor_sessions.height, ctx, segments, outcomes, resolved, hidden)
+    if view is not None:
+        view.restrict_card(card.data, customer)
+    return card
 
 
 def build_journey(

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from jtrack import __version__
-from jtrack.ingest import SRC_FILE, SRC_LINE, OnError, ReadResult, read_events
+from jtrack.ingest import OnError, ReadResult, read_events
 from jtrack.schema import STORED_EVENT_SCHEMA
 from jtrack.sessionize import Sessionized, SessionizeOptions, deduplicate, sessionize
 from jtrack.store import Store
@@ -46,13 +46,14 @@ class RunSummary:
     files: list[dict[str, Any]] = field(default_factory=list)
     rejects_file: str | None = None
     store: str | None = None
+    contacts: dict[str, Any] | None = None  # with a contacts file: its counts (jtrack.contacts)
 
     @property
     def balanced(self) -> bool:
         return self.rows_read == self.events_kept + self.duplicates + self.rejected
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rows_read": self.rows_read,
             "events_kept": self.events_kept,
             "duplicates": self.duplicates,
@@ -67,6 +68,9 @@ class RunSummary:
             "rejects_file": self.rejects_file,
             "store": self.store,
         }
+        if self.contacts is not None:
+            out["contacts"] = self.contacts
+        return out
 
 
 def _iso(d: datetime | None) -> str | None:
@@ -80,6 +84,8 @@ class SessionizeRun:
     summary: RunSummary
     result: Sessionized
     read: ReadResult
+    contacts_invalid: pl.DataFrame | None = None  # invalid entries of the contacts file
+    conflicts: pl.DataFrame | None = None  # event ids delivered with different contents
 
 
 def sessionize_sources(
@@ -90,8 +96,10 @@ def sessionize_sources(
     max_line_bytes: int | None = None,
     stdin: Any = None,
     progress: Progress | None = None,
+    contacts: str | os.PathLike[str] | None = None,
+    default_region: str | None = None,
 ) -> SessionizeRun:
-    """Read, deduplicate and sessionize; nothing is written."""
+    """Read, deduplicate, sessionize and resolve contacts; nothing is written."""
     say = progress or (lambda _msg: None)
     say("reading")
     kwargs: dict[str, Any] = {"on_error": on_error, "stdin": stdin}
@@ -101,8 +109,10 @@ def sessionize_sources(
     say("deduplicating")
     dedup = deduplicate(read.events)
     say("sessionizing")
-    result = sessionize(dedup.events.drop(SRC_FILE, SRC_LINE), options)
+    result = sessionize(read.events, options, keep=dedup.keep)
     events = result.events
+    say("resolving contacts")
+    book, invalid, resolution = _resolve(result, contacts, default_region)
     span = events.select(
         pl.col("created_date").min().alias("a"), pl.col("created_date").max().alias("b")
     )
@@ -119,7 +129,49 @@ def sessionize_sources(
         last_event=span["b"][0] if events.height else None,
         files=[vars(f) for f in read.files],
     )
-    return SessionizeRun(summary, result, read)
+    if contacts is not None:
+        summary.contacts = _contacts_counts(contacts, book, invalid, resolution)
+    run = SessionizeRun(summary, result, read, invalid if contacts is not None else None)
+    run.conflicts = dedup.conflicts
+    return run
+
+
+def _resolve(
+    result: Sessionized, contacts: str | os.PathLike[str] | None, default_region: str | None
+) -> tuple[pl.DataFrame | None, pl.DataFrame, Any]:
+    """Fill the session table's contact columns (in place); as of the end of the data."""
+    from jtrack.contacts import INVALID_SCHEMA, load_contacts, resolve_visitors
+    from jtrack.contacts import sessions_with_contacts as with_contacts
+
+    book, invalid = (
+        load_contacts(contacts, default_region)
+        if contacts is not None
+        else (None, pl.DataFrame(schema=INVALID_SCHEMA))
+    )
+    res = resolve_visitors(result.sessions, result.events, book, default_region=default_region)
+    result.sessions = with_contacts(result.sessions, res)
+    return book, invalid, res
+
+
+def _contacts_counts(
+    path: str | os.PathLike[str], book: pl.DataFrame | None, invalid: pl.DataFrame, res: Any
+) -> dict[str, Any]:
+    from jtrack.contacts import file_digest
+
+    states = res.visitors["contact_state"].value_counts()
+    by_state = dict(zip(states["contact_state"].to_list(), states["count"].to_list(), strict=True))
+    return {
+        "file": str(path),
+        "sha256": file_digest(path),
+        "contacts": book.height if book is not None else 0,
+        "invalid_entries": invalid.height,
+        "visitors_known": int(by_state.get("known", 0)),
+        "visitors_temporary": int(by_state.get("temporary", 0)),
+        "visitors_expired": int(by_state.get("expired", 0)),
+        "conflicts": int(res.conflicts["customer_id"].n_unique()),
+        "as_of": _iso(res.as_of),
+        "ttl_seconds": res.ttl.total_seconds(),
+    }
 
 
 def write_rejects(rejects: pl.DataFrame, path: str | os.PathLike[str]) -> None:
@@ -165,23 +217,27 @@ def run_sessionize(
             max_line_bytes=max_line_bytes,
             stdin=stdin,
             progress=progress,
+            contacts=contacts,
+            default_region=default_region,
         )
         if rejects_path is not None and run.read.rejects.height:
             write_rejects(run.read.rejects, rejects_path)
             run.summary.rejects_file = str(rejects_path)
         if progress:
             progress("writing the store")
-        manifest = {
+        manifest: dict[str, Any] = {
             "jtrack_version": __version__,
             "inputs": [str(s) for s in sources],
             "options": opts.to_dict(),
             "counts": {
                 k: v
                 for k, v in run.summary.to_dict().items()
-                if k not in ("files", "store", "rejects_file")
+                if k not in ("files", "store", "rejects_file", "contacts")
             },
             "files": run.summary.files,
         }
+        if run.summary.contacts is not None:
+            manifest["contacts"] = {**run.summary.contacts, "default_region": default_region}
         events = run.result.events.select(list(STORED_EVENT_SCHEMA))
         store.write_snapshot(
             events, run.result.sessions, manifest, buckets=choose_buckets(events.height)

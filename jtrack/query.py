@@ -9,7 +9,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -111,11 +111,25 @@ class SessionQuery:
     sort: str = "created_date"
     descending: bool = False
     limit: int | None = None
+    contact: str | None = None  # only this contact's sessions (all its cookies)
+    contacts_file: str | None = None  # resolve again against this contacts file
+    default_region: str | None = None
+    as_of: datetime | None = None  # re-evaluate temporary-contact expiry at this time
+    ttl: timedelta | None = None
 
 
 def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
     """Sessions from the store matching the query, in a deterministic order."""
     lf = store.scan_sessions(customer_id=q.customer)
+    if q.contacts_file is not None or q.as_of is not None:
+        from jtrack.contacts import DEFAULT_TTL, apply_contacts
+
+        events = store.scan_events(customer_id=q.customer)
+        lf = apply_contacts(
+            lf, events, q.contacts_file, q.default_region, q.as_of, q.ttl or DEFAULT_TTL
+        ).lazy()
+    if q.contact is not None:
+        lf = lf.filter(pl.col("contact_id") == q.contact)
     schema = dict(lf.collect_schema())
     if q.since is not None:
         lf = lf.filter(pl.col("ended_date") >= q.since)
@@ -129,7 +143,24 @@ def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
     lf = lf.sort([sort_col, "id"], descending=[q.descending, False], nulls_last=True)
     if q.limit is not None:
         lf = lf.head(q.limit)
-    return lf.collect(engine="in-memory")
+    out = lf.collect(engine="in-memory")
+    if q.contact is not None and out.height == 0 and not _contact_exists(store, q):
+        raise NotFoundError(
+            f"no contact {q.contact!r} in {store.root}",
+            hint="list contacts with `jtrack contacts` (temporary ids start with tmp-)",
+        )
+    return out
+
+
+def _contact_exists(store: Store, q: SessionQuery) -> bool:
+    if q.contacts_file is not None:
+        from jtrack.contacts import load_contacts
+
+        book, _ = load_contacts(q.contacts_file, q.default_region)
+        if q.contact in book["contact_id"].to_list():
+            return True
+    found = store.scan_sessions().filter(pl.col("contact_id") == q.contact).head(1).collect()
+    return found.height > 0
 
 
 def resolve_session_id(store: Store, prefix: str) -> str:

@@ -170,6 +170,11 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
     "type": pl.String(),
     "customer_id": pl.String(),
     "customer_id_type": pl.String(),
+    # who the visitor is (jtrack.contacts): a saved contact, else a temporary one, "Unknown"
+    "contact_id": pl.String(),
+    "contact_name": pl.String(),
+    "contact_state": pl.String(),  # known, temporary or expired
+    "match_method": pl.String(),  # cookie, email, phone, external_id; null when temporary
     "source_session_id": pl.String(),
     "created_date": UTC_US,
     "ended_date": UTC_US,

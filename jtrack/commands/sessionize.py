@@ -149,6 +149,11 @@ def sessionize_cmd(
     finally:
         if status is not None:
             status.stop()
+    if run.contacts_invalid is not None:  # never silently dropped: one line per entry
+        from jtrack.commands.contacts import print_warnings
+
+        print_warnings(run.contacts_invalid)
+    _warn_read(run)
     summary = run.summary
     sessions = run.result.sessions
     if out_fmt == Format.json:
@@ -182,11 +187,27 @@ def sessionize_cmd(
 
 _TABLE_COLUMNS = [
     "id",
-    "type",
-    "customer_id",
     "created_date",
     "duration_in_seconds",
     "event_count",
     "pageview_count",
     "last_page_title",
 ]
+
+
+def _warn_read(run: Any) -> None:
+    """Empty inputs and conflicting redeliveries: one `warning:` line each, even with -q."""
+    from jtrack.serialize import strip_control
+
+    lines = list(run.read.warnings)
+    conflicts = run.conflicts
+    if conflicts is not None and conflicts.height:
+        ids = conflicts["event_id"].head(5).to_list()
+        more = f" (+{conflicts.height - 5} more)" if conflicts.height > 5 else ""
+        lines.append(
+            f"{conflicts.height} event id(s) came more than once with different contents; "
+            f"the earliest of each was kept: {', '.join(ids)}{more}"
+        )
+    for line in lines:
+        sys.stderr.write("warning: " + strip_control(line) + "\n")
+    sys.stderr.flush()

@@ -15,16 +15,15 @@ from jtrack.commands._common import (
     handle_errors,
     resolve_format,
 )
+from jtrack.commands.contacts import ContactsOpt, RegionOpt, TtlOpt, warn_invalid
 
 FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.md, Format.parquet)
 TABLE_COLUMNS = [
     "id",
-    "type",
-    "customer_id",
+    "contact_name",
     "created_date",
     "duration_in_seconds",
     "event_count",
-    "pageview_count",
     "last_page_title",
 ]
 
@@ -76,12 +75,33 @@ def sessions_cmd(
             help="Comma-separated fields to show (default: all but in a table).", show_default=False
         ),
     ] = None,
+    contact: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this contact's sessions, across all its cookies (see `jtrack contacts`).",
+            show_default=False,
+        ),
+    ] = None,
+    contacts: ContactsOpt = None,
+    default_region: RegionOpt = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="Re-evaluate temporary-contact expiry at this time (ISO-8601). Default: now "
+            "with --contacts, else the states stored by sessionize.",
+            show_default=False,
+        ),
+    ] = None,
+    ttl: TtlOpt = "60d",
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
 ) -> None:
     """List sessions from the store, oldest first, filtered by time, visitor, type or any
     session field."""
+    from datetime import UTC, datetime
+
     from jtrack.query import SessionQuery, column_for_field, list_sessions, parse_when
+    from jtrack.sessionize import parse_duration
     from jtrack.store import Store
 
     out_fmt = resolve_format(fmt, output, FORMATS)
@@ -94,7 +114,15 @@ def sessions_cmd(
         sort=sort,
         descending=desc,
         limit=limit,
+        contact=contact,
+        contacts_file=str(contacts) if contacts is not None else None,
+        default_region=default_region,
+        # with a contacts file, contact states are as of now unless --as-of says otherwise
+        as_of=parse_when(as_of, "--as-of") or (datetime.now(UTC) if contacts is not None else None),
+        ttl=parse_duration(ttl, "--ttl"),
     )
+    if contacts is not None:
+        warn_invalid(contacts, default_region)
     df = list_sessions(Store.open(store), q)
     if columns:
         df = df.select([column_for_field(c.strip(), df.columns) for c in columns.split(",")])

@@ -1,0 +1,684 @@
+"""Contacts: the contacts file, resolution of visitors (cookie, email, phone, external id),
+conflicts, temporary contacts and their 60-day TTL, and the `jtrack contacts` command."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from jtrack import contacts as C
+from jtrack.cli import app
+from jtrack.errors import ConfigError, ExitCode, UsageError
+from jtrack.pipeline import sessionize_sources
+from jtrack.schema import SESSION_SCHEMA
+from jtrack.serialize import to_records
+from jtrack.sessionize import sessionize
+from tests.helpers import T0, flat_event, flat_frame
+
+runner = CliRunner()
+
+ADA_COOKIE = "6513270e-269e-4d37-b2a7-4de452e6b438"
+OTHER_COOKIE = "d23f0824-128b-4f33-8c5c-7fd0a6a3a450"
+
+
+def _run(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def _trait(name: str, value: str) -> dict[str, str]:
+    return {"name": name, "data_type": "string", "value": value}
+
+
+def _ev(eid: str, cookie: str, at: datetime, **traits: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if traits:
+        extra["traits"] = [_trait(k, v) for k, v in traits.items()]
+        extra["event_name"], extra["kind"] = "form_submitted", "custom"
+    return flat_event(eid, cookie, at, **extra)
+
+
+def _csv(tmp_path: Path, text: str, name: str = "contacts.csv") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def _resolve(rows: list[dict[str, Any]], book: pl.DataFrame | None, **kw: Any) -> C.Resolution:
+    s = sessionize(flat_frame(rows))
+    return C.resolve_visitors(s.sessions, s.events, book, **kw)
+
+
+def _who(res: C.Resolution) -> dict[str, tuple[str, str, str | None]]:
+    v = res.visitors
+    return {
+        r["customer_id"]: (r["contact_id"], r["contact_state"], r["match_method"])
+        for r in v.iter_rows(named=True)
+    }
+
+
+BOOK = """contact_id,name,emails,phones,cookie_ids,external_ids
+A,Alice Able,alice@example.org,+44 20 7946 0001,cookie-a1,CRM-1
+B,Bob Baker,bob@example.org;BOB@work.example,+1 (202) 555-0143,,CRM-2
+"""
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> pl.DataFrame:
+    contacts, invalid = C.load_contacts(_csv(tmp_path, BOOK))
+    assert invalid.height == 0
+    return contacts
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+def test_example_contacts_normalise_adas_spaced_phone_to_e164(examples_dir: Path) -> None:
+    contacts, invalid = C.load_contacts(examples_dir / "contacts.csv")
+    assert invalid.height == 0
+    ada = contacts.row(0, named=True)
+    assert ada["contact_id"] == "ext-1001" and ada["contact_name"] == "Ada Lovelace"
+    assert ada["phones"] == ["+447700900123"] and ada["cookie_ids"] == []
+    assert ada["emails"] == ["ada.lovelace@example.org"]
+    assert contacts.row(1, named=True)["cookie_ids"] == ["119a72d1-74c9-4f6a-8c01-1cdd9474031b"]
+
+
+def test_plural_columns_take_several_values_and_emails_are_case_folded(
+    book: pl.DataFrame,
+) -> None:
+    bob = book.filter(pl.col("contact_id") == "B").row(0, named=True)
+    assert bob["emails"] == ["bob@example.org", "bob@work.example"]
+    assert bob["phones"] == ["+12025550143"]
+    assert bob["external_ids"] == ["CRM-2"] and bob["cookie_ids"] == []
+    assert list(book.schema) == list(C.CONTACTS_SCHEMA)
+
+
+def test_a_phone_without_country_code_is_invalid_and_reported_with_file_row_reason(
+    tmp_path: Path,
+) -> None:
+    p = _csv(tmp_path, "contact_id,first_name,phone,email\nX,Xena,07700 900123, X@Example.org \n")
+    contacts, invalid = C.load_contacts(p)
+    assert contacts["phones"].to_list() == [[]]
+    assert contacts["emails"].to_list() == [["x@example.org"]]
+    r = invalid.row(0, named=True)
+    assert (r["file"], r["row"], r["contact_id"], r["field"]) == (str(p), 1, "X", "phone")
+    assert r["value"] == "07700 900123" and "country code" in r["reason"]
+    line = C.invalid_messages(invalid)[0]
+    assert line.startswith(f"{p} row 1 (contact X): phone '07700 900123': no country code")
+
+
+def test_default_region_makes_a_national_phone_valid(tmp_path: Path) -> None:
+    p = _csv(tmp_path, "contact_id,phone\nX,07700 900123\nY,0044 20 7946 0001\n")
+    contacts, invalid = C.load_contacts(p, default_region="gb")
+    assert invalid.height == 0
+    assert contacts["phones"].to_list() == [["+447700900123"], ["+442079460001"]]
+
+
+def test_every_invalid_entry_is_reported_never_dropped_silently(tmp_path: Path) -> None:
+    p = _csv(
+        tmp_path,
+        "contact_id,name,email,phone\n"
+        ",No Id,a@example.org,\n"
+        "K,Kim,not-an-email;kim@example.org,+44 12\n"
+        "K,Kim again,k2@example.org,\n"
+        "L,Lee,kim@example.org,call me\n",
+    )
+    contacts, invalid = C.load_contacts(p)
+    assert contacts["contact_id"].to_list() == ["K", "L"]
+    got = [(r["row"], r["field"], r["reason"].split(":")[0]) for r in invalid.iter_rows(named=True)]
+    assert got == [
+        (1, "contact_id", "missing contact id"),
+        (2, "email", "not an email address"),
+        (2, "email", "also on contact L"),
+        (2, "phone", "not a possible length for +44 numbers"),
+        (3, "contact_id", "contact id already used on row 2"),
+        (4, "email", "also on contact K"),
+        (4, "phone", "not a phone number"),
+    ]
+    # a shared identifier stays listed on both contacts: nothing is lost
+    assert contacts["emails"].to_list() == [["kim@example.org"], ["kim@example.org"]]
+
+
+@pytest.mark.parametrize("kind", ["json", "jsonl", "parquet"])
+def test_json_jsonl_and_parquet_files_read_like_csv(
+    tmp_path: Path, book: pl.DataFrame, kind: str
+) -> None:
+    records = [
+        {
+            "contact_id": "A",
+            "name": "Alice Able",
+            "emails": ["alice@example.org"],
+            "phones": ["+44 20 7946 0001"],
+            "cookie_ids": ["cookie-a1"],
+            "external_ids": ["CRM-1"],
+        },
+        {
+            "contact_id": "B",
+            "name": "Bob Baker",
+            "emails": ["bob@example.org", "BOB@work.example"],
+            "phones": ["+1 (202) 555-0143"],
+            "cookie_ids": [],
+            "external_ids": ["CRM-2"],
+        },
+    ]
+    p = tmp_path / f"c.{kind}"
+    if kind == "json":
+        p.write_text(json.dumps({"contacts": records}))
+    elif kind == "jsonl":
+        p.write_text("".join(json.dumps(r) + "\n" for r in records))
+    else:
+        pl.DataFrame(records).write_parquet(p)
+    contacts, invalid = C.load_contacts(p)
+    assert invalid.height == 0
+    assert contacts.equals(book)
+
+
+def test_a_file_without_an_id_column_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no contact id column"):
+        C.load_contacts(_csv(tmp_path, "name,email\nA,a@example.org\n"))
+    with pytest.raises(UsageError, match="no such contacts file"):
+        C.load_contacts(tmp_path / "missing.csv")
+    with pytest.raises(UsageError, match="default-region"):
+        C.load_contacts(_csv(tmp_path, "contact_id\nA\n"), default_region="Atlantis")
+
+
+# ----------------------------------------------------------------------------- phones
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("+44 7700 900123", "+447700900123"),
+        ("+44 (0)7700 900123", "+447700900123"),
+        ("+1 (202) 555-0143", "+12025550143"),
+        ("+1.202.555.0143", "+12025550143"),
+        ("+39 06 1234 5678", "+390612345678"),
+        ("+353-861234567", "+353861234567"),
+        ("tel:+44-7700-900123", "+447700900123"),
+        ("+44 12", None),
+        ("+999 1234567", None),
+        ("07700 900123", None),
+        ("phone me", None),
+    ],
+)
+def test_phones_are_normalised_to_e164(raw: str, e164: str | None) -> None:
+    got = C.normalize_phones(pl.Series([raw]))
+    assert got.row(0, named=True)["e164"] == e164
+    assert (got["reason"][0] is None) == (e164 is not None)
+
+
+_CCS = ["1", "7", "20", "33", "39", "44", "49", "52", "54", "55", "61", "81", "82", "86", "353"]
+_PLAIN = st.builds(
+    lambda cc, trunk, body, seps: (
+        "+"
+        + cc
+        + trunk
+        + "".join(d + s for d, s in zip(body, seps + [""] * len(body), strict=False))
+    ),
+    st.sampled_from(_CCS),
+    st.sampled_from(["", "", " ", " (0)", "0", " 0", "(0)"]),
+    st.text("0123456789", min_size=1, max_size=16),
+    st.lists(st.sampled_from(["", "", " ", "-", ".", "(", ")"]), max_size=16),
+)
+
+
+def _agrees_with_phonenumbers(values: list[str]) -> None:
+    got = C.normalize_phones(pl.Series(values))
+    for row in got.iter_rows(named=True):
+        try:
+            num = phonenumbers.parse(row["value"], None)
+            ok = phonenumbers.is_possible_number(num)
+            want = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+        except phonenumbers.NumberParseException:
+            ok, want = False, None
+        assert row["e164"] == (want if ok else None), row
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(_PLAIN, min_size=1, max_size=20))
+def test_the_polars_fast_path_agrees_with_phonenumbers(values: list[str]) -> None:
+    _agrees_with_phonenumbers(values)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_PLAIN, min_size=1, max_size=40))
+def test_the_polars_fast_path_agrees_with_phonenumbers_at_length(values: list[str]) -> None:
+    _agrees_with_phonenumbers(values)
+
+
+# ----------------------------------------------------------------------------- resolution
+
+
+def test_ada_earlier_anonymous_session_is_hers_and_the_other_visitor_is_unknown(
+    examples_dir: Path,
+) -> None:
+    run = sessionize_sources(
+        [examples_dir / "genesys-events.jsonl"], contacts=examples_dir / "contacts.csv"
+    )
+    s = run.result.sessions.sort("created_date")
+    assert s["customer_id"].to_list() == [ADA_COOKIE, ADA_COOKIE, OTHER_COOKIE]
+    assert s["contact_name"].to_list() == ["Ada Lovelace", "Ada Lovelace", "Unknown"]
+    assert s["contact_id"].to_list() == ["ext-1001", "ext-1001", "tmp-" + OTHER_COOKIE]
+    assert s["match_method"].to_list() == ["email", "email", None]
+    assert s["contact_state"].to_list() == ["known", "known", "temporary"]
+    assert run.summary.contacts is not None
+    assert run.summary.contacts["visitors_known"] == 1
+    assert run.summary.contacts["visitors_temporary"] == 1
+
+
+def test_on_the_sample_data_activity_before_the_trait_belongs_to_the_person() -> None:
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    run = sessionize_sources([sample / "events.parquet"], contacts=sample / "contacts.csv")
+    assert run.contacts_invalid is not None and run.contacts_invalid.height == 0
+    s = run.result.sessions
+    by_trait = s.filter(pl.col("match_method").is_in(["email", "phone"]))
+    first_trait = (
+        run.result.events.filter(pl.col("traits").list.len() > 0)
+        .group_by("customer_id")
+        .agg(pl.col("created_date").min().alias("trait_at"))
+    )
+    before = by_trait.join(first_trait, on="customer_id").filter(
+        pl.col("ended_date") < pl.col("trait_at")
+    )
+    assert before.height > 0  # sessions that ended before the login/form are attributed too
+    assert (s["contact_name"] == "Unknown").sum() == (s["contact_state"] != "known").sum() > 0
+    book, _ = C.load_contacts(sample / "contacts.csv")
+    visitors = C.resolve_visitors(s, run.result.events, book).visitors
+    listing = C.list_contacts(visitors, book, ("known",))
+    assert listing.filter(pl.col("cookie_ids").list.len() > 1).height >= 1  # cross-device
+    assert listing.filter(pl.col("sessions") == 0).height >= 1  # never visited, still listed
+
+
+def test_the_session_table_has_the_contact_columns_after_customer_id_type(
+    examples_dir: Path,
+) -> None:
+    run = sessionize_sources([examples_dir / "genesys-events.jsonl"])
+    assert run.result.sessions.schema == pl.Schema(SESSION_SCHEMA)
+    cols = list(SESSION_SCHEMA)
+    at = cols.index("customer_id_type")
+    assert cols[at + 1 : at + 5] == ["contact_id", "contact_name", "contact_state", "match_method"]
+    # with no contacts file everybody is a temporary contact shown as Unknown
+    assert set(run.result.sessions["contact_name"]) == {"Unknown"}
+
+
+def test_each_match_path_is_recorded(book: pl.DataFrame) -> None:
+    rows = [
+        _ev("1", "cookie-a1", T0),
+        _ev("2", "c-email", T0, email="  BOB@Work.Example "),
+        _ev("3", "c-phone", T0, cellPhone="+1 202-555-0143"),
+        _ev("4", "c-ext", T0, externalId="CRM-1"),
+        _ev("5", "c-none", T0, email="stranger@example.org"),
+    ]
+    assert _who(_resolve(rows, book)) == {
+        "cookie-a1": ("A", "known", "cookie"),
+        "c-email": ("B", "known", "email"),
+        "c-phone": ("B", "known", "phone"),
+        "c-ext": ("A", "known", "external_id"),
+        "c-none": ("tmp-c-none", "temporary", None),
+    }
+
+
+def test_a_visitor_identified_by_customer_id_type_email_is_matched(book: pl.DataFrame) -> None:
+    row = flat_event("1", "alice@example.org", T0, customer_id_type="email")
+    assert _who(_resolve([row], book))["alice@example.org"] == ("A", "known", "email")
+
+
+def test_a_trait_resolves_every_session_of_the_cookie_retroactively(book: pl.DataFrame) -> None:
+    rows = [
+        _ev("1", "c1", T0),
+        _ev("2", "c1", T0 + timedelta(days=2)),
+        _ev("3", "c1", T0 + timedelta(days=5), email="bob@example.org"),
+        _ev("4", "c1", T0 + timedelta(days=9)),
+    ]
+    s = sessionize(flat_frame(rows))
+    out = C.resolve_contacts(s.sessions, s.events, book)
+    assert out.height == 4
+    assert out["contact_name"].to_list() == ["Bob Baker"] * 4
+
+
+def test_a_contact_owns_several_cookies(book: pl.DataFrame) -> None:
+    rows = [
+        _ev("1", "cookie-a1", T0),
+        _ev("2", "phone-cookie", T0 + timedelta(hours=3), email="alice@example.org"),
+        _ev("3", "phone-cookie", T0 + timedelta(days=1)),
+    ]
+    res = _resolve(rows, book)
+    listing = C.list_contacts(res.visitors, book)
+    alice = listing.filter(pl.col("contact_id") == "A").row(0, named=True)
+    assert alice["cookie_ids"] == ["cookie-a1", "phone-cookie"]
+    assert alice["matched_by"] == ["cookie", "email"]
+    assert alice["sessions"] == 3 and alice["state"] == "known"
+
+
+def test_the_cookie_listing_beats_a_trait_and_the_conflict_is_reported(
+    book: pl.DataFrame,
+) -> None:
+    rows = [_ev("1", "cookie-a1", T0, email="bob@example.org")]
+    res = _resolve(rows, book)
+    assert _who(res)["cookie-a1"] == ("A", "known", "cookie")
+    c = res.conflicts.select("contact_id", "method", "chosen", "rule").rows()
+    assert c == [
+        ("A", "cookie", True, "cookie listing wins"),
+        ("B", "email", False, "cookie listing wins"),
+    ]
+
+
+def test_between_traits_the_most_recent_wins_and_nothing_is_lost(book: pl.DataFrame) -> None:
+    rows = [
+        _ev("1", "shared-pc", T0, email="alice@example.org"),
+        _ev("2", "shared-pc", T0 + timedelta(days=3), cellPhone="+12025550143"),
+    ]
+    res = _resolve(rows, book)
+    assert _who(res)["shared-pc"] == ("B", "known", "phone")
+    c = res.conflicts.select("contact_id", "method", "chosen", "event_id", "rule").rows()
+    assert c == [
+        ("B", "phone", True, "2", "most recent trait wins"),
+        ("A", "email", False, "1", "most recent trait wins"),
+    ]
+
+
+def test_traits_at_the_same_instant_go_email_then_phone_then_external_id(
+    book: pl.DataFrame,
+) -> None:
+    rows = [_ev("1", "c1", T0, externalId="CRM-1", cellPhone="+12025550143")]
+    assert _who(_resolve(rows, book))["c1"] == ("B", "known", "phone")
+    rows = [_ev("1", "c1", T0, externalId="CRM-2", email="alice@example.org")]
+    assert _who(_resolve(rows, book))["c1"] == ("A", "known", "email")
+
+
+def test_a_cookie_listed_on_two_contacts_is_not_guessed(tmp_path: Path) -> None:
+    p = _csv(tmp_path, "contact_id,name,cookie_ids,email\nA,Al,c1,al@example.org\nB,Bo,c1,\n")
+    book, invalid = C.load_contacts(p)
+    assert [r["reason"] for r in invalid.iter_rows(named=True)] == [
+        "also on contact B: not used for matching",
+        "also on contact A: not used for matching",
+    ]
+    res = _resolve([_ev("1", "c1", T0)], book)
+    assert _who(res)["c1"] == ("tmp-c1", "temporary", None)
+    assert res.conflicts["contact_id"].to_list() == ["A", "B"]
+    assert not any(res.conflicts["chosen"])
+    # a trait naming one of them decides
+    res = _resolve([_ev("1", "c1", T0, email="al@example.org")], book)
+    assert _who(res)["c1"] == ("A", "known", "email")
+
+
+def test_an_identifier_on_two_contacts_does_not_merge_anyone(tmp_path: Path) -> None:
+    p = _csv(tmp_path, "contact_id,name,email\nA,Al,family@example.org\nB,Bo,family@example.org\n")
+    book, _ = C.load_contacts(p)
+    res = _resolve([_ev("1", "c1", T0, email="family@example.org")], book)
+    assert _who(res)["c1"] == ("tmp-c1", "temporary", None)
+
+
+def test_traits_of_an_unknown_visitor_are_shown_unverified_not_as_the_name(
+    book: pl.DataFrame,
+) -> None:
+    rows = [_ev("1", "anon", T0, givenName="Zed", familyName="Zulu", email="Zed@Example.org")]
+    res = _resolve(rows, book)
+    v = res.visitors.row(0, named=True)
+    assert v["contact_name"] == "Unknown"
+    assert v["unverified_name"] == "Zed Zulu"
+    assert v["unverified_emails"] == ["zed@example.org"]
+    listed = C.list_contacts(res.visitors, book).filter(pl.col("state") == "temporary")
+    assert listed.row(0, named=True)["unverified_name"] == "Zed Zulu"
+    assert listed.row(0, named=True)["contact_name"] == "Unknown"
+
+
+_COOKIES = ["c0", "c1", "c2", "c3"]
+_EMAILS = ["e0@x.org", "e1@x.org", "e2@x.org", "e3@x.org"]
+_scenario = st.tuples(
+    # contacts: (cookie listed or not, emails)
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, *_COOKIES]), st.lists(st.sampled_from(_EMAILS), max_size=2)
+        ),
+        max_size=4,
+    ),
+    # events: (cookie, minute, email trait or none)
+    st.lists(
+        st.tuples(
+            st.sampled_from(_COOKIES),
+            st.integers(0, 600),
+            st.sampled_from([None, *_EMAILS]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.randoms(use_true_random=False),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_scenario)
+def test_resolution_does_not_depend_on_row_order(scenario: Any) -> None:
+    people, visits, rnd = scenario
+    book = pl.DataFrame(
+        [
+            {"contact_id": f"P{i}", "contact_name": f"Person {i}", "first_name": None,
+             "last_name": None, "emails": sorted(set(emails)), "phones": [],
+             "cookie_ids": [cookie] if cookie else [], "external_ids": [], "row": i + 1}
+            for i, (cookie, emails) in enumerate(people)
+        ],
+        schema=C.CONTACTS_SCHEMA,
+    )  # fmt: skip
+    rows = [
+        _ev(f"e{i:02d}", cookie, T0 + timedelta(minutes=m), **({"email": em} if em else {}))
+        for i, (cookie, m, em) in enumerate(visits)
+    ]
+
+    def resolve(contacts: pl.DataFrame, event_rows: list[dict[str, Any]]) -> pl.DataFrame:
+        return _resolve(event_rows, contacts).visitors.drop("matched_value")
+
+    first = resolve(book, rows)
+    shuffled = rows[:]
+    rnd.shuffle(shuffled)
+    again = resolve(book.sample(fraction=1.0, shuffle=True, seed=rnd.randint(0, 99)), shuffled)
+    assert first.equals(again)
+    for v in first.iter_rows(named=True):
+        assert (v["contact_name"] == "Unknown") == (v["contact_state"] != "known")
+        listed = [f"P{i}" for i, (c, _) in enumerate(people) if c == v["customer_id"]]
+        if len(listed) == 1:
+            assert (v["contact_id"], v["match_method"]) == (listed[0], "cookie")
+
+
+# ----------------------------------------------------------------------------- TTL
+
+
+def test_a_temporary_contact_expires_exactly_sixty_days_after_last_activity() -> None:
+    last = T0 + timedelta(minutes=5)
+    rows = [_ev("1", "c1", T0), _ev("2", "c1", last)]
+    expiry = last + timedelta(days=60)
+    at = {
+        "just before": expiry - timedelta(microseconds=1),
+        "exactly": expiry,
+    }
+    states = {k: _who(_resolve(rows, None, as_of=v))["c1"][1] for k, v in at.items()}
+    assert states == {"just before": "temporary", "exactly": "expired"}
+    assert _resolve(rows, None).visitors["expires"].to_list() == [expiry]
+
+
+def test_the_clock_restarts_on_every_event() -> None:
+    rows = [_ev("1", "c1", T0), _ev("2", "c1", T0 + timedelta(days=50))]
+    at = T0 + timedelta(days=70)
+    assert _who(_resolve(rows, None, as_of=at))["c1"][1] == "temporary"
+    assert _who(_resolve(rows[:1], None, as_of=at))["c1"][1] == "expired"
+
+
+def test_ttl_can_be_changed_and_known_contacts_never_expire(book: pl.DataFrame) -> None:
+    rows = [_ev("1", "c1", T0), _ev("2", "cookie-a1", T0)]
+    res = _resolve(rows, book, ttl=timedelta(days=1), as_of=T0 + timedelta(days=1))
+    assert _who(res) == {
+        "c1": ("tmp-c1", "expired", None),
+        "cookie-a1": ("A", "known", "cookie"),
+    }
+
+
+def test_refresh_contact_state_re_evaluates_stored_sessions() -> None:
+    s = sessionize(flat_frame([_ev("1", "c1", T0)]))
+    stored = C.resolve_contacts(s.sessions, s.events, None)
+    later = C.refresh_contact_state(stored, T0 + timedelta(days=61)).collect()
+    assert later["contact_state"].to_list() == ["expired"]
+    assert later["contact_name"].to_list() == ["Unknown"]
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[Path, Path]:
+    """A store of three cookies: Alice's listed laptop, Alice's phone (email trait in its
+    second session), an anonymous visitor who typed a name; plus the contacts file."""
+    rows = [
+        _ev("1", "cookie-a1", T0),
+        _ev("2", "phone-cookie", T0 + timedelta(hours=1)),
+        _ev("3", "phone-cookie", T0 + timedelta(hours=5), email="ALICE@example.org"),
+        _ev("4", "anon", T0 + timedelta(days=1), givenName="Zed"),
+    ]
+    events = tmp_path / "events.parquet"
+    flat_frame(rows).write_parquet(events)
+    contacts = _csv(tmp_path, BOOK)
+    st_dir = tmp_path / "store"
+    res = _run("sessionize", str(events), "--store", str(st_dir), "--contacts", str(contacts), "-q")
+    assert res.exit_code == 0, res.stderr
+    return st_dir, contacts
+
+
+def test_contacts_lists_known_and_temporary_in_json_equal_to_the_library(
+    store: tuple[Path, Path],
+) -> None:
+    st_dir, contacts = store
+    args = ["contacts", "--store", str(st_dir), "--contacts", str(contacts)]
+    res = _run(*args, "--as-of", "2026-10-10", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    got = {r["contact_id"]: r for r in json.loads(res.stdout)}
+    assert set(got) == {"A", "B", "tmp-anon"}
+    assert got["A"]["cookie_ids"] == ["cookie-a1", "phone-cookie"]
+    assert got["A"]["sessions"] == 3 and got["B"]["sessions"] == 0
+    assert got["tmp-anon"]["contact_name"] == "Unknown"
+    assert got["tmp-anon"]["unverified_name"] == "Zed"
+    assert got["tmp-anon"]["expires"] == "2026-12-03T09:00:00.000Z"
+    from jtrack.store import Store
+
+    s = Store.open(st_dir)
+    book, _ = C.load_contacts(contacts)
+    as_of = datetime(2026, 10, 10, tzinfo=UTC)
+    lib = C.resolve_visitors(s.scan_sessions(), s.scan_events(), book, as_of=as_of)
+    assert json.loads(res.stdout) == to_records(C.list_contacts(lib.visitors, book))
+
+
+def test_contacts_filters_by_state_as_of_a_date(store: tuple[Path, Path]) -> None:
+    st_dir, _ = store
+
+    def ids(*extra: str) -> list[str]:
+        res = _run("contacts", "--store", str(st_dir), "--format", "jsonl", *extra)
+        assert res.exit_code == 0, res.stderr
+        return [json.loads(x)["contact_id"] for x in res.stdout.splitlines()]
+
+    assert ids("--as-of", "2026-12-03T09:00:00Z", "--state", "expired") == ["tmp-anon"]
+    assert ids("--as-of", "2026-12-03T08:59:59Z", "--state", "expired") == []
+    assert ids("--as-of", "2026-10-05", "--state", "temporary,known") == ["A", "tmp-anon"]
+    assert ids("--as-of", "2026-10-05T09:00Z", "--ttl", "1d", "--state", "expired") == ["tmp-anon"]
+    res = _run("contacts", "--store", str(st_dir), "--state", "gone")
+    assert res.exit_code == ExitCode.USAGE and "known, temporary or expired" in res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "md", "jsonl"])
+def test_contacts_prints_every_format_with_the_same_names(
+    store: tuple[Path, Path], fmt: str
+) -> None:
+    st_dir, contacts = store
+    res = _run("contacts", "--store", str(st_dir), "--contacts", str(contacts), "--format", fmt)
+    assert res.exit_code == 0, res.stderr
+    assert "Alice Able" in res.stdout and "Unknown" in res.stdout
+    if fmt == "csv":
+        assert res.stdout.splitlines()[0].split(",") == list(C.LISTING_SCHEMA)
+
+
+def test_sessions_of_a_contact_span_all_its_cookies(store: tuple[Path, Path]) -> None:
+    st_dir, _ = store
+    res = _run("sessions", "--store", str(st_dir), "--contact", "A", "--format", "jsonl")
+    assert res.exit_code == 0, res.stderr
+    rows = [json.loads(x) for x in res.stdout.splitlines()]
+    assert sorted(r["customer_id"] for r in rows) == ["cookie-a1", "phone-cookie", "phone-cookie"]
+    assert {(r["contact_name"], r["contact_state"]) for r in rows} == {("Alice Able", "known")}
+    assert sorted(r["match_method"] for r in rows) == ["cookie", "email", "email"]
+    missing = _run("sessions", "--store", str(st_dir), "--contact", "Z")
+    assert missing.exit_code == ExitCode.DATA and "no contact 'Z'" in missing.stderr
+
+
+def test_sessions_resolve_again_against_a_new_contacts_file(
+    store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    st_dir, _ = store
+    newer = _csv(tmp_path, "contact_id,name,cookie_ids\nZ,Zed Zulu,anon\n", "newer.csv")
+    res = _run(
+        "sessions", "--store", str(st_dir), "--contacts", str(newer), "--contact", "Z", "-f", "json"
+    )
+    assert res.exit_code == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert [(r["customer_id"], r["contact_name"], r["match_method"]) for r in rows] == [
+        ("anon", "Zed Zulu", "cookie")
+    ]
+    # without a contacts file the stored resolution is shown
+    res = _run("sessions", "--store", str(st_dir), "--customer", "anon", "-f", "json")
+    assert json.loads(res.stdout)[0]["contact_name"] == "Unknown"
+
+
+def test_conflicts_are_listed_and_need_the_contacts_file(
+    store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    st_dir, _ = store
+    clash = _csv(
+        tmp_path,
+        "contact_id,name,cookie_ids,email\nA,Al,,alice@example.org\nQ,Quinn,phone-cookie,\n",
+    )
+    res = _run(
+        "contacts", "--store", str(st_dir), "--contacts", str(clash), "--conflicts", "-f", "json"
+    )
+    assert res.exit_code == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert [(r["customer_id"], r["contact_id"], r["chosen"]) for r in rows] == [
+        ("phone-cookie", "Q", True),
+        ("phone-cookie", "A", False),
+    ]
+    res = _run("contacts", "--store", str(st_dir), "--conflicts")
+    assert res.exit_code == ExitCode.USAGE and "--contacts" in res.stderr
+
+
+def test_check_exits_2_listing_every_invalid_entry(tmp_path: Path) -> None:
+    bad = _csv(
+        tmp_path, "contact_id,phone,email\nA,07700 900123,a@example.org\nB,+44 20 7946 0001,b@\n"
+    )
+    res = _run("contacts", "--check", str(bad), "--format", "csv")
+    assert res.exit_code == ExitCode.USAGE
+    lines = res.stdout.splitlines()
+    assert lines[0] == "file,row,contact_id,field,value,reason"
+    assert len(lines) == 3 and "2 invalid entries" in res.stderr
+    good = _csv(tmp_path, BOOK, "good.csv")
+    res = _run("contacts", "--check", str(good))
+    assert res.exit_code == 0 and "2 contacts, no invalid entries" in res.stderr
+
+
+def test_sessionize_warns_once_per_invalid_entry_and_counts_them(tmp_path: Path) -> None:
+    events = tmp_path / "e.parquet"
+    flat_frame([_ev("1", "c1", T0)]).write_parquet(events)
+    bad = _csv(tmp_path, "contact_id,phone\nA,07700 900123\nB,nope\n")
+    res = _run(
+        "sessionize", str(events), "--store", str(tmp_path / "s"), "--contacts", str(bad),
+        "-q", "--format", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    warnings = [x for x in res.stderr.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"warning: {bad} row 1 (contact A): phone '07700 900123'")
+    assert json.loads(res.stdout)["summary"]["contacts"]["invalid_entries"] == 2
+    manifest = json.loads(next((tmp_path / "s").glob("snap-*/manifest.json")).read_text())
+    assert manifest["contacts"]["file"] == str(bad) and manifest["contacts"]["invalid_entries"] == 2
