@@ -12,9 +12,12 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    RedactOpt,
+    RoleOpt,
     StoreOpt,
     format_option,
     handle_errors,
+    open_store,
     resolve_format,
     stdout_console,
     write_text,
@@ -124,6 +127,8 @@ def card_cmd(
         ),
     ],
     store: StoreOpt = None,
+    role: RoleOpt = None,
+    redact: RedactOpt = False,
     details: Annotated[
         bool,
         typer.Option(
@@ -151,14 +156,13 @@ def card_cmd(
     event's details on hover or keyboard focus. Exit 1 when the id is unknown or ambiguous.
     """
     from jtrack.card import build_card
-    from jtrack.store import Store
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
         warn_invalid(contacts, default_region)
     card = build_card(
-        Store.open(store),
+        open_store(store, role, redact),
         session_id,
         contacts=contacts,
         default_region=default_region,

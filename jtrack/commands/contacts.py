@@ -12,10 +12,13 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    RedactOpt,
+    RoleOpt,
     StoreOpt,
     emit_frame,
     format_option,
     handle_errors,
+    open_store,
     resolve_format,
 )
 from jtrack.errors import ExitCode
@@ -106,6 +109,8 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def contacts_cmd(
     store: StoreOpt = None,
+    role: RoleOpt = None,
+    redact: RedactOpt = False,
     contacts: ContactsOpt = None,
     default_region: RegionOpt = None,
     as_of: AsOfOpt = None,
@@ -154,7 +159,6 @@ def contacts_cmd(
     from jtrack.errors import UsageError
     from jtrack.query import parse_when
     from jtrack.sessionize import parse_duration
-    from jtrack.store import Store
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     if check is not None:
@@ -177,7 +181,7 @@ def contacts_cmd(
     when = parse_when(as_of, "--as-of") or datetime.now(UTC)
     life = parse_duration(ttl, "--ttl")
     states = core.check_states(state)
-    st = Store.open(store)
+    st = open_store(store, role, redact)
     sessions = st.scan_sessions()
     events = st.scan_events()
     book: pl.DataFrame | None = None

@@ -9,9 +9,12 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    RedactOpt,
+    RoleOpt,
     StoreOpt,
     format_option,
     handle_errors,
+    open_store,
     resolve_format,
     stdout_console,
     write_text,
@@ -46,6 +49,8 @@ def journey_cmd(
         ),
     ],
     store: StoreOpt = None,
+    role: RoleOpt = None,
+    redact: RedactOpt = False,
     limit: Annotated[
         int | None,
         typer.Option(
@@ -72,14 +77,13 @@ def journey_cmd(
     Exit 1 when nobody matches.
     """
     from jtrack.card import build_journey
-    from jtrack.store import Store
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
         warn_invalid(contacts, default_region)
     journey = build_journey(
-        Store.open(store),
+        open_store(store, role, redact),
         who,
         contacts=contacts,
         default_region=default_region,

@@ -11,9 +11,12 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    RedactOpt,
+    RoleOpt,
     StoreOpt,
     format_option,
     handle_errors,
+    open_store,
     resolve_format,
     stderr_console,
     stdout_console,
@@ -37,6 +40,8 @@ def report_cmd(
         ),
     ] = None,
     store: StoreOpt = None,
+    role: RoleOpt = None,
+    redact: RedactOpt = False,
     month: Annotated[
         str | None,
         typer.Option(help="Only sessions started in this month, e.g. 2026-10.", show_default=False),
@@ -108,9 +113,7 @@ def report_cmd(
                     sources, opts, stdin=sys.stdin.buffer if "-" in sources else None
                 )
             else:
-                from jtrack.store import Store
-
-                report = report_from_store(Store.open(store), opts)
+                report = report_from_store(open_store(store, role, redact), opts)
         finally:
             if status is not None:
                 status.stop()

@@ -9,10 +9,13 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    RedactOpt,
+    RoleOpt,
     StoreOpt,
     emit_frame,
     format_option,
     handle_errors,
+    open_store,
     resolve_format,
 )
 from jtrack.commands.contacts import ContactsOpt, RegionOpt, TtlOpt, warn_invalid
@@ -35,6 +38,8 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def sessions_cmd(
     store: StoreOpt = None,
+    role: RoleOpt = None,
+    redact: RedactOpt = False,
     since: Annotated[
         str | None,
         typer.Option(
@@ -102,7 +107,6 @@ def sessions_cmd(
 
     from jtrack.query import SessionQuery, column_for_field, list_sessions, parse_when
     from jtrack.sessionize import parse_duration
-    from jtrack.store import Store
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     q = SessionQuery(
@@ -123,7 +127,7 @@ def sessions_cmd(
     )
     if contacts is not None:
         warn_invalid(contacts, default_region)
-    df = list_sessions(Store.open(store), q)
+    df = list_sessions(open_store(store, role, redact), q)
     if columns:
         df = df.select([column_for_field(c.strip(), df.columns) for c in columns.split(",")])
         shown = None

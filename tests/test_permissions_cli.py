@@ -1,0 +1,144 @@
+"""Roles and redaction through every reading command and format: nothing hidden leaks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.access import PERMISSIONS
+from jtrack.cli import app
+from jtrack.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+ALL = ", ".join(f'"{p}"' for p in PERMISSIONS)
+CONFIG = f"""
+default_role = "agent"
+[roles.agent]
+permissions = ["journey:session:view", "journey:event:view"]
+[roles.analyst]
+permissions = [{ALL}]
+[redact]
+key = "test-key"
+"""
+AS_OF = "2026-10-20T00:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    tmp = tmp_path_factory.mktemp("perm")
+    store = tmp / "store"
+    res = runner.invoke(
+        app,
+        [
+            "sessionize",
+            str(ROOT / "sample_data" / "events.jsonl"),
+            "--store",
+            str(store),
+            "-q",
+            "--format",
+            "jsonl",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    (tmp / "jtrack.toml").write_text(CONFIG)
+    snap = store / (store / "CURRENT").read_text().strip()
+    sessions = pl.read_parquet(snap / "sessions")
+    events = pl.read_parquet(snap / "events")
+    custom = sessions.filter(pl.col("type") == "delivery").row(0, named=True)
+    web_with_custom = events.filter(
+        (pl.col("kind") == "custom") & (pl.col("session_type") == "web")
+    ).row(0, named=True)
+    ips = [ip for ip in events["ip_address"].drop_nulls().unique().to_list()]
+    return {"tmp": tmp, "store": store, "custom": custom, "web_event": web_with_custom, "ips": ips}
+
+
+def _run(world: dict[str, object], *args: str, role: str | None = None):
+    old = os.getcwd()
+    os.chdir(world["tmp"])  # type: ignore[arg-type]
+    try:
+        extra = ["--role", role] if role else []
+        return runner.invoke(app, [*args, "--store", str(world["store"]), *extra])
+    finally:
+        os.chdir(old)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv", "md"])
+def test_sessions_hide_custom_sessions_without_sessiontype_permission(world, fmt) -> None:
+    custom_id = world["custom"]["id"]
+    res = _run(world, "sessions", "--format", fmt, "--columns", "id,type")
+    assert res.exit_code == 0, res.stderr
+    assert custom_id[:13] not in res.stdout and "delivery" not in res.stdout
+    res = _run(world, "sessions", "--format", fmt, "--columns", "id,type", role="analyst")
+    assert "delivery" in res.stdout
+
+
+def test_card_on_a_custom_session_is_not_permitted(world) -> None:
+    res = _run(world, "card", world["custom"]["id"], "--as-of", AS_OF)
+    assert res.exit_code == ExitCode.NOT_PERMITTED
+    assert "journey:sessiontype:view" in res.stderr
+    ok = _run(world, "card", world["custom"]["id"], "--as-of", AS_OF, role="analyst")
+    assert ok.exit_code == 0, ok.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "html"])
+def test_card_hides_custom_events_and_says_how_many(world, fmt, tmp_path: Path) -> None:
+    ev = world["web_event"]
+    out = tmp_path / f"card.{'html' if fmt == 'html' else 'txt'}"
+    args = ["card", ev["session_id"], "--as-of", AS_OF, "--format", fmt]
+    if fmt == "html":
+        args += ["-o", str(out)]
+    res = _run(world, *args)
+    assert res.exit_code == 0, res.stderr
+    text = out.read_text() if fmt == "html" else res.stdout
+    assert ev["event_id"] not in text
+    assert "hidden by your role" in text
+    if fmt == "json":
+        card = json.loads(text)
+        assert card["hidden_events"] >= 1
+        assert all(e["kind"] != "custom" for e in card["journey"])
+        assert card["segments"] == [] and card["outcomes"] == []
+    full = _run(
+        world, "card", ev["session_id"], "--as-of", AS_OF, "--format", "json", role="analyst"
+    )
+    assert ev["event_id"] in full.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "jsonl"])
+def test_personal_data_is_masked_without_contact_permission(world, fmt) -> None:
+    res = _run(world, "sessions", "--format", fmt)
+    assert res.exit_code == 0
+    assert not any(ip in res.stdout for ip in world["ips"])  # type: ignore[union-attr]
+    shown = _run(world, "sessions", "--format", fmt, role="analyst")
+    assert any(ip in shown.stdout for ip in world["ips"])  # type: ignore[union-attr]
+
+
+def test_redact_gives_stable_hashes(world) -> None:
+    a = _run(world, "sessions", "--format", "json", "--redact", role="analyst")
+    b = _run(world, "sessions", "--format", "json", "--redact", role="analyst")
+    assert a.exit_code == 0 and a.stdout == b.stdout
+    assert not any(ip in a.stdout for ip in world["ips"])  # type: ignore[union-attr]
+    assert '"ip_address": "h:' in a.stdout
+
+
+def test_unknown_role_is_a_config_error(world) -> None:
+    res = _run(world, "sessions", role="nobody")
+    assert res.exit_code == ExitCode.USAGE and "unknown role" in res.stderr
+
+
+def test_usage_counts_stay_complete_for_any_role(
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["usage", "--month", "2026-10", "--as-of", AS_OF, "--format", "json"]
+    agent = _run(world, *args)  # the config's default role (no custom events) is in force
+    assert agent.exit_code == 0, agent.stderr
+    monkeypatch.chdir(tmp_path)  # no config: no roles at all
+    free = runner.invoke(app, [*args, "--store", str(world["store"])])
+    assert free.exit_code == 0
+    assert json.loads(agent.stdout) == json.loads(free.stdout)
+    assert '"custom"' in agent.stdout
