@@ -73,12 +73,37 @@ def handle_errors(fn: F) -> F:
             error_line(str(exc))
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
-            error_line("interrupted; nothing was changed")
+            error_line("interrupted; nothing partial was written")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             raise typer.Exit(0) from None
+        except (typer.Exit, SystemExit):
+            raise
+        except BaseException as exc:
+            # Unforeseen (a disk error, a bug, a Polars panic): still one line, never a
+            # traceback unless --debug. KeyboardInterrupt was handled above.
+            if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+                raise
+            if debug_enabled():
+                traceback.print_exc()
+            error_line(_unexpected_message(exc))
+            raise typer.Exit(int(ExitCode.DATA)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _unexpected_message(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return (
+            f"{where}{exc.strerror or exc} (hint: check the path, the permissions and the free "
+            "space; --debug shows where it happened)"
+        )
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        f"internal error: {type(exc).__name__}: {text} (hint: run again with --debug and "
+        "report the traceback)"
+    )
 
 
 def stderr_console() -> Any:
@@ -186,3 +211,29 @@ def format_option(allowed: tuple[Format, ...]) -> Any:
         show_default=False,
         case_sensitive=False,
     )
+
+
+RoleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--role",
+        help="Role from the config's [roles] whose permissions apply "
+        "(default: $JTRACK_ROLE, then default_role).",
+        show_default=False,
+    ),
+]
+RedactOpt = Annotated[
+    bool,
+    typer.Option(
+        "--redact",
+        help="Replace personal data (emails, phones, IPs, traits, "
+        "configured query parameters) with a stable keyed hash.",
+    ),
+]
+
+
+def open_store(store: Path | None, role: str | None = None, redact: bool = False) -> Any:
+    """The store seen through the active role and --redact (jtrack.access.StoreView)."""
+    from jtrack.access import open_view
+
+    return open_view(store, role=role, redact=redact)
