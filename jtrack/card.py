@@ -41,6 +41,7 @@ the visitor's offset; `offset` is `h:mm:ss` from the session start, `offset_seco
     segments          [{segment_id, display_name, color, matched_at, offset, event_id, source}]
     outcomes          [{outcome_id, display_name, achieved_at, offset, event_id, source}]
     notes             [str]: what the card does not know, and why
+    hidden_events     int: events of this session the active role may not see
 
 Segments and outcomes: each once per source. "export": the first segment_assigned /
 outcome_achieved event of the session (its own event id). "rules": jtrack's rule matches,
@@ -987,6 +988,7 @@ def build_card(
     ev = _session_events(store, customer, [sid])
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
     card = _card_from(row, ev, visitor_sessions.height, ctx, segments, outcomes, resolved, hidden)
+    card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
     if view is not None:
         view.restrict_card(card.data, customer)
     return card
