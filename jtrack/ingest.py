@@ -1,9 +1,13 @@
 """Read exported events of every supported shape into canonical events, accounting for every row.
 
-Sources: JSONL/NDJSON (plain, .gz, .zst), JSON documents (a REST page `{"entities": [...]}` or
-an array), Parquet files, directories and globs (recursive) and `-` for stdin. Shapes: the
-Genesys Journey envelope and the flat snake_case shape of `jtrack.schema`. Each row either
-becomes a canonical event or a reject with a reason; nothing is dropped silently.
+Sources: JSONL/NDJSON (plain, .gz, .zst; UTF-8 with or without BOM, or UTF-16 with a BOM),
+JSON documents (a REST page `{"entities": [...]}` or an array), Parquet files, directories and
+globs (recursive) and `-` for stdin. Shapes: the Genesys Journey envelope and the flat
+snake_case shape of `jtrack.schema`. Each row either becomes a canonical event or a reject
+with a reason (REJECT_REASONS); nothing is dropped silently, so rows read = events + rejects
+for every file. JSONL is read a chunk at a time: a line longer than max_line_bytes is never
+held whole. A whole-file problem (truncated .gz/.zst, malformed JSON document, corrupt
+Parquet footer, missing required column) is one DataError naming the file.
 Imports Polars only (no typer, no rich).
 """
 
@@ -11,13 +15,13 @@ from __future__ import annotations
 
 import codecs
 import glob
-import gzip
 import json
 import os
 import sys
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,31 +59,32 @@ DEFAULT_MAX_LINE_BYTES = 1_000_000
 MIN_TIME = "2000-01-01T00:00:00Z"
 MAX_TIME = "2100-01-01T00:00:00Z"
 
+#: "Far future relative to the rest": events after a gap of at least FAR_FUTURE_GAP in the
+#: time line of the input, when they are at most FAR_FUTURE_SHARE of it (and at least one
+#: event stays), are rejected as far_future.
+FAR_FUTURE_GAP = timedelta(days=365)
+FAR_FUTURE_SHARE = 0.01
+
 #: Every reason a row can be rejected for, with the hint shown to the user.
 REJECT_REASONS: dict[str, str] = {
     "invalid_utf8": "the line is not valid UTF-8; re-export the file as UTF-8",
     "line_too_long": "the line is longer than --max-line-bytes; raise the limit if it is real",
-    "malformed_json": "the line is not one complete JSON value; check for truncation",
+    "nul_bytes": "the line holds NUL bytes, as a file that was not completely written does",
+    "malformed_json": "the line is not one complete JSON value (truncated, invalid, or nested "
+    "more than 128 levels deep)",
     "not_an_object": "each line must be one JSON object (an event)",
     "wrong_type": "a field has a JSON type the schema does not allow (see `jtrack schema`)",
     "missing_id": "every event needs an `id` (event_id in the flat shape)",
     "missing_customer_id": "every event needs a `customerId` (customer_id in the flat shape)",
     "missing_created_date": "every event needs a `createdDate` (created_date in the flat shape)",
     "bad_timestamp": "use ISO-8601 with Z or an offset, or epoch milliseconds",
-    "implausible_timestamp": "timestamps must fall between 2000 and 2100",
+    "implausible_timestamp": "timestamps must fall between 2000 and 2100 (epoch numbers are "
+    "read as milliseconds)",
+    "far_future": "the event is dated more than a year after all the other events of the input "
+    "(a wrong device clock?)",
     "unknown_event_type": "eventType must be one of " + ", ".join(EVENT_TYPES),
     "missing_event_name": "a web event needs a webEvent.eventName",
 }
-
-_INVALID_CHAR = "\U0010fffe"  # a Unicode noncharacter marking bytes that were not UTF-8
-
-
-def _mark_invalid(err: UnicodeError) -> tuple[str, int]:
-    assert isinstance(err, UnicodeDecodeError)
-    return _INVALID_CHAR, err.end
-
-
-codecs.register_error("jtrack-mark", _mark_invalid)
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,8 @@ class ReadResult:
     events: pl.DataFrame
     rejects: pl.DataFrame
     files: list[FileStats] = field(default_factory=list)
+    #: things worth telling the user that are not rejects (an empty file, ...)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -166,6 +173,11 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
         p = Path(s)
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and _is_data_file(f))
+            if not files:
+                raise UsageError(
+                    f"{s}: the directory holds no .jsonl, .ndjson, .json or .parquet file",
+                    hint="check the path (compressed .gz and .zst files count too)",
+                )
             out.extend(Source(str(f), path=f) for f in files)
         elif p.is_file():
             out.append(Source(s, path=p))
@@ -231,16 +243,32 @@ def _path_expr(dtype: pl.DataType, root: pl.Expr, path: str) -> pl.Expr:
 # --------------------------------------------------------------------------------------------
 
 
+#: Epoch values beyond this many milliseconds (year ~33658) are not timestamps (and would
+#: overflow microseconds).
+_EPOCH_MS_LIMIT = 10**15
+
+
 def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Parse ISO-8601 text (Z or offset, any fraction) or epoch milliseconds into UTC us."""
+    """Parse ISO-8601 text (Z or offset, any fraction) or epoch milliseconds into UTC us.
+
+    Values that cannot be read become null; nothing here raises or overflows.
+    """
     if isinstance(dtype, pl.Datetime):
+        if dtype.time_unit == "ms":
+            # is_between, not abs(): abs() of the smallest Int64 overflows and stays negative
+            phys = col.cast(pl.Int64)
+            col = pl.when(phys.is_between(-_EPOCH_MS_LIMIT, _EPOCH_MS_LIMIT)).then(col)
         if dtype.time_zone is None:
             return col.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
         return col.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     if dtype.is_integer():
-        return col.cast(pl.Int64).cast(pl.Datetime("ms", "UTC")).dt.cast_time_unit("us")
+        ms = col.cast(pl.Int64, strict=False)
+        ms = pl.when(ms.is_between(-_EPOCH_MS_LIMIT, _EPOCH_MS_LIMIT)).then(ms)
+        return ms.cast(pl.Datetime("ms", "UTC")).dt.cast_time_unit("us")
     if dtype.is_float():
-        return (col * 1000).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+        us = col.cast(pl.Float64) * 1000
+        us = pl.when(us.is_finite() & (us.abs() < _EPOCH_MS_LIMIT * 1000)).then(us)
+        return us.cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
     text = col.cast(pl.String).str.strip_chars()
     epoch = (
         pl.when(text.str.contains(r"^-?\d{1,15}$"))
@@ -268,7 +296,38 @@ def _to_bool(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return pl.when(low == "true").then(True).when(low == "false").then(False).otherwise(None)
 
 
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def _type_fits(name: str, src: pl.DataType, target: pl.DataType) -> bool:
+    """Whether a column of type `src` can hold values of `target` at all.
+
+    When it cannot (a list where text is expected, a boolean timestamp, ...), every value
+    in it is a wrong type; when it can, values are converted one by one and those that do
+    not convert are wrong types.
+    """
+    if src == pl.Null:
+        return True
+    if target == KV_LIST:
+        if isinstance(src, pl.Map):
+            value = src.value
+            return isinstance(value, pl.Struct) and "value" in {f.name for f in value.fields}
+        if isinstance(src, pl.List) and isinstance(src.inner, pl.Struct):
+            return {"name", "value"} <= {f.name for f in src.inner.fields}
+        return False
+    if src.is_nested() or src in (pl.Binary, pl.Object):
+        return False
+    if name == "created_date":
+        return isinstance(src, pl.Datetime) or src.is_numeric() or _is_text(src)
+    # a date or time column cannot hold a text, number or boolean field
+    return not src.is_temporal()
+
+
 def _convert(name: str, col: pl.Expr, src: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """`col` (of type `src`) as `target`; a value that does not convert becomes null."""
+    if src == pl.Null:
+        return pl.lit(None, target)
     if name == "created_date":
         return _parse_time(col, src)
     if target == pl.Boolean:
@@ -277,26 +336,38 @@ def _convert(name: str, col: pl.Expr, src: pl.DataType, target: pl.DataType) -> 
         if src == KV_LIST:
             return col
         if isinstance(src, pl.Map):
+            dt_field = (
+                pl.element().struct.field("value").struct.field("dataType")
+                if isinstance(src.value, pl.Struct)
+                and "dataType" in {f.name for f in src.value.fields}
+                else pl.lit(None, pl.String)
+            )
             return col.map.entries().list.eval(
                 pl.struct(
-                    name=pl.element().struct.field("key"),
-                    data_type=pl.element().struct.field("value").struct.field("dataType"),
-                    value=pl.element().struct.field("value").struct.field("value"),
+                    name=pl.element().struct.field("key").cast(pl.String),
+                    data_type=dt_field.cast(pl.String),
+                    value=pl.element().struct.field("value").struct.field("value").cast(pl.String),
                 )
             )
-        if isinstance(src, pl.List):
-            return col.cast(KV_LIST, strict=False)
-        return pl.lit(None, KV_LIST)
+        return col.cast(KV_LIST, strict=False)
     if target == pl.String:
         return col.cast(pl.String)
-    if src == pl.String:
-        return col.str.strip_chars().cast(target, strict=False)
+    if _is_text(src):
+        return col.cast(pl.String).str.strip_chars().cast(target, strict=False)
     return col.cast(target, strict=False)
 
 
-def _canonical_select(schema: dict[str, pl.DataType], genesys: bool) -> list[pl.Expr]:
-    """Expressions turning a decoded frame into canonical columns (plus `_bad_<col>` flags)."""
+def _canonical_select(
+    schema: dict[str, pl.DataType], genesys: bool
+) -> tuple[list[pl.Expr], dict[str, str]]:
+    """Expressions turning a decoded frame into canonical columns, plus flags.
+
+    `_bad_<col>`: a value was present but could not be converted; `_type_<col>`: a value was
+    present in a column whose type cannot hold the field at all. Also returns, for each such
+    column, the detail shown with its rejects.
+    """
     exprs: list[pl.Expr] = []
+    details: dict[str, str] = {}
     for f in EVENT_FIELDS:
         if f.name == "kind":
             continue
@@ -318,12 +389,18 @@ def _canonical_select(schema: dict[str, pl.DataType], genesys: bool) -> list[pl.
                 src_expr, src_dtype = pl.lit(None, pl.String), pl.String()
             else:
                 src_expr, src_dtype = pl.col(f.name), schema[f.name]
+        if not _type_fits(f.name, src_dtype, f.dtype):
+            exprs.append(pl.lit(None, f.dtype).alias(f.name))
+            exprs.append(src_expr.is_not_null().alias(f"_type_{f.name}"))
+            where = f.genesys if genesys else f.name
+            details[f.name] = f"{where} has type {src_dtype} in the file, expected {f.dtype}"
+            continue
         converted = _convert(f.name, src_expr, src_dtype, f.dtype).cast(f.dtype).alias(f.name)
         exprs.append(converted)
         if f.dtype not in (pl.String, KV_LIST) or f.name == "created_date":
             # a value that was present but could not be converted is a wrong type
             exprs.append((src_expr.is_not_null() & converted.is_null()).alias(f"_bad_{f.name}"))
-    return exprs
+    return exprs, details
 
 
 def _leaf_of(dtype: pl.DataType, path: str) -> pl.DataType:
@@ -373,9 +450,16 @@ _KIND_TO_TYPE = {
 }
 
 
-def _finish(frame: pl.DataFrame, genesys: bool, flat_kind: bool) -> pl.DataFrame:
-    """Normalise event types, derive kinds, and compute the reject reason of every row."""
+def _finish(
+    frame: pl.DataFrame, genesys: bool, flat_kind: bool, details: dict[str, str] | None = None
+) -> pl.DataFrame:
+    """Normalise event types, derive kinds, and compute the reject reason of every row.
+
+    Adds `_reason`, `_field` and `_detail` (null for kept rows); `details` explains the
+    columns whose type cannot hold their field (see _canonical_select).
+    """
     et = pl.col("event_type").str.strip_chars().str.strip_prefix(EVENT_TYPE_PREFIX)
+    et = pl.when(et != "").then(et)  # an empty eventType counts as absent
     if not genesys and flat_kind:
         et = pl.coalesce(et, pl.col("kind").replace_strict(_KIND_TO_TYPE, default=None))
     if genesys:
@@ -391,7 +475,7 @@ def _finish(frame: pl.DataFrame, genesys: bool, flat_kind: bool) -> pl.DataFrame
             .when(pl.col("_has_act"))
             .then(pl.lit("WebActionEvent")),
         )
-    frame = frame.with_columns(event_type=et.str.replace(r"^$", "", literal=False))
+    frame = frame.with_columns(event_type=et)
     frame = frame.with_columns(kind=_kind_expr())
     bad_cols = [c for c in frame.columns if c.startswith("_bad_")]
     wrong = (
@@ -401,11 +485,21 @@ def _finish(frame: pl.DataFrame, genesys: bool, flat_kind: bool) -> pl.DataFrame
         if bad_cols
         else pl.lit(None, pl.String)
     )
+    type_cols = [c for c in frame.columns if c.startswith("_type_")]
+    mistyped = (
+        pl.coalesce(
+            *[pl.when(pl.col(c)).then(pl.lit(c.removeprefix("_type_"))) for c in type_cols],
+        )
+        if type_cols
+        else pl.lit(None, pl.String)
+    )
     blank = lambda c: pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")  # noqa: E731
     lo = pl.lit(MIN_TIME).str.to_datetime(time_zone="UTC", time_unit="us")
     hi = pl.lit(MAX_TIME).str.to_datetime(time_zone="UTC", time_unit="us")
     reason = (
-        pl.when(blank("event_id"))
+        pl.when(mistyped.is_not_null())
+        .then(pl.struct(r=pl.lit("wrong_type"), f=mistyped))
+        .when(blank("event_id"))
         .then(pl.struct(r=pl.lit("missing_id"), f=pl.lit("event_id")))
         .when(blank("customer_id"))
         .then(pl.struct(r=pl.lit("missing_customer_id"), f=pl.lit("customer_id")))
@@ -426,9 +520,17 @@ def _finish(frame: pl.DataFrame, genesys: bool, flat_kind: bool) -> pl.DataFrame
         pl.col("_r").struct.field("r").alias(REASON),
         pl.col("_r").struct.field("f").alias(REASON_FIELD),
     )
+    frame = frame.with_columns(
+        pl.when(mistyped.is_not_null())
+        .then(pl.col(REASON_FIELD).replace_strict(details or {}, default=None))
+        .otherwise(None)
+        .cast(pl.String)
+        .alias("_detail")
+    )
     return frame.drop(
         "_r",
         *bad_cols,
+        *type_cols,
         *[c for c in frame.columns if c.startswith("_has_")],
         "_created_raw_missing",
         strict=False,
@@ -440,51 +542,278 @@ def _finish(frame: pl.DataFrame, genesys: bool, flat_kind: bool) -> pl.DataFrame
 # --------------------------------------------------------------------------------------------
 
 
-def _decode_bytes(data: bytes, name: str) -> bytes:
-    """Undo gzip or zstd compression (detected from content, not the file name)."""
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(
-                f"{name}: the gzip stream is truncated or corrupt ({exc})",
-                hint="re-download or re-export the file; nothing from it was read",
-            ) from exc
-    if data[:4] == b"\x28\xb5\x2f\xfd":
-        return _zstd_decompress(data, name)
-    return data
+_CHUNK = 1 << 20  # bytes read at a time; memory per line is bounded by max_line_bytes + this
 
 
-def _zstd_decompress(data: bytes, name: str) -> bytes:
+def _open_error(name: str, exc: OSError) -> DataError:
+    return DataError(
+        f"{name}: cannot read the file ({exc.strerror or exc})",
+        hint="check the file exists and is readable",
+    )
+
+
+def _raw_chunks(src: Source) -> Iterator[bytes]:
+    """The source's bytes, a chunk at a time (never the whole file at once for paths)."""
+    if src.data is not None:
+        for i in range(0, len(src.data), _CHUNK):
+            yield src.data[i : i + _CHUNK]
+        return
+    assert src.path is not None
+    try:
+        with open(src.path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise _open_error(src.name, exc) from exc
+
+
+def _corrupt(name: str, codec: str, detail: object) -> DataError:
+    return DataError(
+        f"{name}: the {codec} stream is truncated or corrupt ({detail})",
+        hint="re-download or re-export the file; nothing from it was read",
+    )
+
+
+def _gunzip(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    """Decompress gzip (several members too); a truncated or corrupt stream raises DataError."""
+    d, started = zlib.decompressobj(wbits=31), False
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data:
+                out = d.decompress(data, _CHUNK)  # bounded output: no blow-up on a bomb
+                started = True
+                if out:
+                    yield out
+                if d.eof:  # end of a member: what follows is another member or padding
+                    data = d.unused_data
+                    d, started = zlib.decompressobj(wbits=31), False
+                    if not data.strip(b"\0"):
+                        data = b""
+                else:
+                    data = d.unconsumed_tail
+        if started:
+            tail = d.flush()
+            if tail:
+                yield tail
+            if not d.eof:
+                raise _corrupt(name, "gzip", "the stream ends before its end-of-stream marker")
+    except zlib.error as exc:
+        raise _corrupt(name, "gzip", exc) from exc
+
+
+def _unzstd(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    """Decompress zstd (several frames too); a truncated or corrupt stream raises DataError."""
     try:
         import zstandard
-    except ImportError:  # pragma: no cover - zstandard is a dependency
-        lf = pl.scan_lines(data)
-        return "\n".join(lf.collect()["line"].to_list()).encode()
+    except ImportError:  # pragma: no cover - zstandard ships with the test extras
+        # Polars reads zstd itself, but cannot tell a truncated stream from a short one.
+        data = b"".join(chunks)
+        yield "\n".join(pl.scan_lines(data).collect()["line"].to_list()).encode() + b"\n"
+        return
+    d, started = zstandard.ZstdDecompressor().decompressobj(), False
     try:
-        with zstandard.ZstdDecompressor().stream_reader(data) as reader:
-            out = reader.read()
-            # a truncated frame reads short without raising: check the frame really ended
-            rest = reader.read(1)
-        if rest:
-            out += rest
-        params = zstandard.get_frame_parameters(data)
-        if params.content_size not in (0, zstandard.CONTENTSIZE_UNKNOWN) and len(out) != (
-            params.content_size
-        ):
-            raise zstandard.ZstdError("frame is shorter than its declared size")
-        if params.content_size == zstandard.CONTENTSIZE_UNKNOWN:
-            zstandard.ZstdDecompressor().decompressobj().decompress(data)
-            dobj = zstandard.ZstdDecompressor().decompressobj()
-            dobj.decompress(data)
-            if not dobj.eof:
-                raise zstandard.ZstdError("stream ends before its last frame is complete")
-        return out
+        for chunk in chunks:
+            data = chunk
+            while data:
+                out = d.decompress(data)
+                started = True
+                if out:
+                    yield out
+                if d.eof:
+                    data = d.unused_data
+                    d, started = zstandard.ZstdDecompressor().decompressobj(), False
+                else:
+                    data = b""
+        if started and not d.eof:
+            raise _corrupt(name, "zstd", "the stream ends before its last frame is complete")
     except zstandard.ZstdError as exc:
-        raise DataError(
-            f"{name}: the zstd stream is truncated or corrupt ({exc})",
-            hint="re-download or re-export the file; nothing from it was read",
-        ) from exc
+        raise _corrupt(name, "zstd", exc) from exc
+
+
+def _utf16_to_utf8(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    """Re-encode UTF-16 (as written by some Windows tools) to UTF-8, a chunk at a time.
+
+    Unpaired surrogates survive as bytes that are not UTF-8, so their lines are rejected
+    as invalid_utf8 rather than silently altered.
+    """
+    dec = codecs.getincrementaldecoder(encoding)(errors="surrogatepass")
+    for chunk in chunks:
+        yield dec.decode(chunk).encode("utf-8", errors="surrogatepass")
+    yield dec.decode(b"", final=True).encode("utf-8", errors="surrogatepass")
+
+
+def _pushback(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _decoded_chunks(src: Source) -> Iterator[bytes]:
+    """UTF-8 bytes of the source: decompressed (gzip, zstd: detected from content) and
+    re-encoded from UTF-16 when the file starts with a UTF-16 byte-order mark."""
+    raw = _raw_chunks(src)
+    head = b""
+    for chunk in raw:
+        head += chunk
+        if len(head) >= 4:
+            break
+    chunks = _pushback(head, raw)
+    if head[:2] == b"\x1f\x8b":
+        chunks = _gunzip(chunks, src.name)
+    elif head[:4] == b"\x28\xb5\x2f\xfd":
+        chunks = _unzstd(chunks, src.name)
+    # look at the (decompressed) start for a UTF-16 byte-order mark
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= 4:
+            break
+    chunks = _pushback(head, chunks)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return _utf16_to_utf8(chunks, "utf-16")
+    return chunks
+
+
+@dataclass
+class _Overlong:
+    line: int  # 1-based physical line number
+    size: int  # bytes, without the newline
+    head: bytes  # the first bytes, for the rejects file
+
+
+def _split_limited(chunks: Iterator[bytes], max_line_bytes: int) -> tuple[bytes, list[_Overlong]]:
+    """Join the chunks, leaving out lines longer than max_line_bytes.
+
+    An overlong line is replaced by an empty line (so line numbers stay right) and recorded;
+    it is never held in memory whole. Lines shorter than a chunk are checked later, in Polars.
+    """
+    kept: list[bytes] = []
+    overlong: list[_Overlong] = []
+    newlines = 0  # newlines already in `kept`
+    partial = b""  # the current, unfinished line
+    skip: _Overlong | None = None  # the overlong line being skipped
+    for chunk in chunks:
+        if skip is not None:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                skip.size += len(chunk)
+                continue
+            skip.size += nl
+            overlong.append(skip)
+            kept.append(b"\n")
+            newlines += 1
+            skip = None
+            chunk = chunk[nl + 1 :]
+        buf = partial + chunk
+        last = buf.rfind(b"\n")
+        if last >= 0:
+            done = buf[: last + 1]
+            kept.append(done)
+            newlines += done.count(b"\n")
+            partial = buf[last + 1 :]
+        else:
+            partial = buf
+        if len(partial) > max_line_bytes:
+            skip = _Overlong(newlines + 1, len(partial), partial[:_RAW_KEEP])
+            partial = b""
+    if skip is not None:
+        overlong.append(skip)
+    elif partial:
+        kept.append(partial)
+    return b"".join(kept), overlong
+
+
+_RAW_KEEP = 10_000  # characters of a rejected line kept in the rejects file
+
+#: Unicode noncharacters: one that does not occur in a file marks its bytes that are not UTF-8.
+_MARKERS = ("\U0010fffe", "\U0010ffff", "\U000ffffe", "\U000fffff", "\ufdd0", "\ufdd1")
+
+
+def _register_markers() -> None:
+    for i, mark in enumerate(_MARKERS):
+
+        def handler(err: UnicodeError, mark: str = mark) -> tuple[str, int]:
+            assert isinstance(err, UnicodeDecodeError)
+            return mark, err.end
+
+        codecs.register_error(f"jtrack-mark-{i}", handler)
+
+
+_register_markers()
+
+
+def _decode_text(data: bytes, name: str) -> tuple[str, str | None]:
+    """UTF-8 text, plus the marker standing for bytes that were not UTF-8 (None: all valid)."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    for i, mark in enumerate(_MARKERS):
+        if mark.encode("utf-8") not in data:
+            return data.decode("utf-8", errors=f"jtrack-mark-{i}"), mark
+    raise DataError(  # pragma: no cover - needs a file holding all six noncharacters
+        f"{name}: the file is not UTF-8",
+        hint="re-export the file as UTF-8",
+    )
+
+
+def _json_or_none(text: str) -> Any:
+    """json.loads, or None for text that is not JSON (or is nested too deep for Python)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+def _first_line(chunks: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[bytes]]:
+    """Read ahead to the end of the first non-blank line (at most `limit` bytes past it)."""
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if b"\n" in body or len(body) > limit:
+            break
+    return head, _pushback(head, chunks)
+
+
+def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, FileStats]:
+    """JSONL, or a JSON document (array, REST page): the document is read whole, the lines
+    with max_line_bytes enforced while reading."""
+    head, chunks = _first_line(_decoded_chunks(src), max_line_bytes)
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    first = start.split(b"\n", 1)[0].strip()
+    document = start.startswith(b"[")
+    if not document and first.startswith(b"{") and len(first) <= max_line_bytes:
+        obj = _json_or_none(first.decode("utf-8", errors="replace"))
+        if obj is None:
+            # a pretty-printed page starts with a line that is not JSON on its own
+            document = first == b"{" or b'"entities"' in first
+        else:
+            document = isinstance(obj, dict) and "entities" in obj and "id" not in obj
+    if document:
+        text, mark = _decode_text(b"".join(chunks), src.name)
+        if mark is not None:
+            raise DataError(
+                f"{src.name}: the JSON document is not valid UTF-8",
+                hint="re-export the file as UTF-8; nothing from it was read",
+            )
+        return _read_json_document(src, text.lstrip("\ufeff"), max_line_bytes)
+    data, overlong = _split_limited(chunks, max_line_bytes)
+    text, mark = _decode_text(data, src.name)
+    lines = _lines_frame(text)
+    if overlong:
+        too_long = pl.DataFrame(
+            {
+                SRC_LINE: [o.line for o in overlong],
+                "line": [o.head.decode("utf-8", errors="replace") for o in overlong],
+                "_size": [o.size for o in overlong],
+            },
+            schema={SRC_LINE: pl.Int64, "line": pl.String, "_size": pl.Int64},
+        )
+    else:
+        too_long = None
+    return _decode_lines(src.name, lines, max_line_bytes, "line", mark, too_long)
 
 
 def _lines_frame(text: str) -> pl.DataFrame:
@@ -531,34 +860,8 @@ def _decode_robust(lines: pl.Series, dtype: pl.Struct) -> tuple[pl.Series, pl.Se
     return decoded, err_full
 
 
-def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, FileStats]:
-    data = _decode_bytes(src.read_bytes(), src.name)
-    text = data.decode("utf-8", errors="jtrack-mark")
-    stripped = text.lstrip("\ufeff \t\r\n")
-    if stripped.startswith("["):
-        return _read_json_document(src, stripped, "array", max_line_bytes)
-    first = stripped.split("\n", 1)[0].strip()
-    if first.startswith("{"):
-        try:
-            obj = json.loads(first)
-        except json.JSONDecodeError:
-            obj = None
-        if obj is None or (isinstance(obj, dict) and "entities" in obj and "id" not in obj):
-            try:
-                json.loads(stripped)
-                return _read_json_document(src, stripped, "page", max_line_bytes)
-            except json.JSONDecodeError:
-                if obj is None and "\n" in stripped.strip() and first == "{":
-                    raise DataError(
-                        f"{src.name}: the JSON document is malformed or truncated",
-                        hint="check the end of the file; nothing from it was read",
-                    ) from None
-    lines = _lines_frame(text)
-    return _decode_lines(src.name, lines, max_line_bytes, "line")
-
-
 def _read_json_document(
-    src: Source, text: str, kind: str, max_line_bytes: int
+    src: Source, text: str, max_line_bytes: int
 ) -> tuple[pl.DataFrame, FileStats]:
     try:
         doc = json.loads(text)
@@ -567,6 +870,11 @@ def _read_json_document(
             f"{src.name}: line {exc.lineno}: the JSON document is malformed ({exc.msg})",
             hint="check the file is complete; nothing from it was read",
         ) from exc
+    except RecursionError:
+        raise DataError(
+            f"{src.name}: the JSON document is nested too deeply to be events",
+            hint="events nest a few levels; check the export; nothing from it was read",
+        ) from None
     if isinstance(doc, dict):
         entities = doc.get("entities")
         if not isinstance(entities, list):
@@ -578,40 +886,143 @@ def _read_json_document(
     else:
         entities = doc
     # REST pages hold at most a few hundred events: re-encoding them is cheap.
-    encoded = [json.dumps(e, ensure_ascii=False) for e in entities]
+    try:
+        encoded = [json.dumps(e, ensure_ascii=False) for e in entities]
+    except (RecursionError, ValueError) as exc:
+        raise DataError(
+            f"{src.name}: an entity of the JSON document cannot be read ({exc})",
+            hint="check the export; nothing from it was read",
+        ) from None
     lines = pl.DataFrame({"line": pl.Series(encoded, dtype=pl.String)}).with_row_index(
         SRC_LINE, offset=1
     )
     return _decode_lines(src.name, lines, max_line_bytes, "entity")
 
 
+_GENESYS_TO_FIELD = {f.genesys: f.name for f in EVENT_FIELDS if f.genesys}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "text"
+
+
+def _type_error_at(value: Any, dtype: Any, path: str) -> tuple[str, str] | None:
+    """The first place where a decoded JSON value does not fit `dtype`: (path, message)."""
+    if value is None:
+        return None
+    if isinstance(dtype, pl.Struct):
+        if not isinstance(value, dict):
+            return path, f"{path} is {_json_kind(value)}, expected an object"
+        for f in dtype.fields:
+            sub = f"{path}.{f.name}" if path else f.name
+            found = _type_error_at(value.get(f.name), f.dtype, sub)
+            if found:
+                return found
+        return None
+    if isinstance(dtype, pl.Map):
+        if not isinstance(value, dict):
+            return path, f"{path} is {_json_kind(value)}, expected an object of {{dataType, value}}"
+        for k, v in value.items():
+            found = _type_error_at(v, dtype.value, f"{path}.{k}")
+            if found:
+                return path, found[1]
+        return None
+    if isinstance(dtype, pl.List):
+        if not isinstance(value, list):
+            return path, f"{path} is {_json_kind(value)}, expected an array"
+        for i, v in enumerate(value):
+            found = _type_error_at(v, dtype.inner, f"{path}[{i}]")
+            if found:
+                return path, found[1]
+        return None
+    if isinstance(value, dict | list):
+        return path, f"{path} is {_json_kind(value)}, expected text or a number"
+    return None
+
+
+def _locate_decode_errors(
+    lines: pl.Series, errs: pl.Series, genesys: bool
+) -> tuple[pl.Series, pl.Series]:
+    """For rows Polars could not decode, the canonical field and a message saying why.
+
+    Runs in Python, but only over the rows that failed (already isolated one by one).
+    """
+    n = lines.len()
+    field_s = pl.Series([None] * n, dtype=pl.String)
+    detail_s = pl.Series([None] * n, dtype=pl.String)
+    bad = errs.is_not_null()
+    if not bad.any():
+        return field_s, detail_s
+    idx = bad.arg_true()
+    dtype = GENESYS_STRUCT if genesys else FLAT_STRUCT
+    fields: list[str] = []
+    details: list[str] = []
+    for line, err in zip(lines.gather(idx).to_list(), errs.gather(idx).to_list(), strict=True):
+        found = _type_error_at(_json_or_none(line), dtype, "")
+        if found is None:
+            fields.append("")
+            details.append(str(err))
+            continue
+        path, message = found
+        if genesys:
+            name = _GENESYS_TO_FIELD.get(path, "")
+            if not name:  # an object holding fields, e.g. webEvent.page
+                name = next((v for k, v in _GENESYS_TO_FIELD.items() if k.startswith(path)), "")
+        else:
+            name = path.split(".", 1)[0].split("[", 1)[0]
+        fields.append(name)
+        details.append(message)
+    field_s = field_s.scatter(idx, pl.Series(fields, dtype=pl.String))
+    detail_s = detail_s.scatter(idx, pl.Series(details, dtype=pl.String))
+    return field_s, detail_s
+
+
 def _detect_shape(lines: pl.Series) -> bool:
     """True for the Genesys envelope, False for the flat shape (by the first object's keys)."""
     for line in lines.head(20).to_list():
-        try:
-            obj = json.loads(line)
-        except (json.JSONDecodeError, TypeError):
-            continue
+        obj = _json_or_none(line) if isinstance(line, str) else None
         if isinstance(obj, dict):
             return not ("customer_id" in obj or "event_id" in obj or "created_date" in obj)
     return True
 
 
 def _decode_lines(
-    name: str, lines: pl.DataFrame, max_line_bytes: int, unit: str
+    name: str,
+    lines: pl.DataFrame,
+    max_line_bytes: int,
+    unit: str,
+    mark: str | None = None,
+    too_long: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, FileStats]:
+    """Decode JSON lines into canonical columns; every line is kept or gets a reason.
+
+    `mark` stands for bytes that were not UTF-8; `too_long` lists the lines left out unread
+    because they were longer than max_line_bytes.
+    """
     genesys = _detect_shape(lines["line"])
+    n_long = too_long.height if too_long is not None else 0
     stats = FileStats(
         name,
         ("genesys" if genesys else "flat") + ("-jsonl" if unit == "line" else "-json-document"),
-        rows_read=lines.height,
+        rows_read=lines.height + n_long,
     )
     line = pl.col("line")
+    invalid = line.str.contains(mark, literal=True) if mark is not None else pl.lit(False)
     pre = lines.with_columns(
         pl.when(line.str.len_bytes() > max_line_bytes)
         .then(pl.lit("line_too_long"))
-        .when(line.str.contains(_INVALID_CHAR, literal=True))
+        .when(invalid)
         .then(pl.lit("invalid_utf8"))
+        .when(line.str.contains("\x00", literal=True))
+        .then(pl.lit("nul_bytes"))
         .when(line.str.json_path_match("$").is_null() & (line.str.strip_chars() != "null"))
         .then(pl.lit("malformed_json"))
         .when(~line.str.strip_chars_start().str.starts_with("{"))
@@ -635,24 +1046,28 @@ def _decode_lines(
             pl.col("webActionEvent").is_not_null().alias("_has_act"),
         )
     schema = dict(body.schema)
-    sel = _canonical_select(schema, genesys)
+    sel, details = _canonical_select(schema, genesys)
     extra = ["_created_raw_missing", "_decode_err"] + (
         ["_has_web", "_has_seg", "_has_out", "_has_act"] if genesys else []
     )
     canon = body.select(*sel, *extra, kind=pl.lit(None, pl.String))
     if not genesys and "kind" in schema:
         canon = canon.with_columns(kind=body["kind"])
-    canon = _finish(canon, genesys, flat_kind=not genesys)
+    canon = _finish(canon, genesys, flat_kind=not genesys, details=details)
+    err_field, err_detail = _locate_decode_errors(ok["line"], errs, genesys)
     canon = canon.with_columns(
         pl.when(pl.col("_decode_err").is_not_null())
         .then(pl.lit("wrong_type"))
         .otherwise(pl.col(REASON))
         .alias(REASON),
         pl.when(pl.col("_decode_err").is_not_null())
-        .then(pl.lit(""))
+        .then(err_field)
         .otherwise(pl.col(REASON_FIELD))
         .alias(REASON_FIELD),
-        pl.col("_decode_err").alias("_detail"),
+        pl.when(pl.col("_decode_err").is_not_null())
+        .then(err_detail)
+        .otherwise(pl.col("_detail"))
+        .alias("_detail"),
     ).drop("_decode_err")
     canon = canon.with_columns(ok[SRC_LINE].cast(pl.Int64).alias(SRC_LINE), ok["line"].alias(RAW))
     bad_pre = pre.filter(pl.col("_pre").is_not_null())
@@ -660,10 +1075,23 @@ def _decode_lines(
         pl.col(SRC_LINE).cast(pl.Int64),
         pl.col("_pre").alias(REASON),
         pl.lit("").alias(REASON_FIELD),
-        pl.lit(None, pl.String).alias("_detail"),
-        pl.col("line").str.slice(0, 10_000).alias(RAW),
+        pl.when(pl.col("_pre") == "line_too_long")
+        .then(pl.format("the line is {} bytes long", pl.col("line").str.len_bytes()))
+        .alias("_detail"),
+        pl.col("line").str.slice(0, _RAW_KEEP).alias(RAW),
     )
-    out = pl.concat([canon, pre_rejects], how="diagonal_relaxed").sort(SRC_LINE)
+    parts = [canon, pre_rejects]
+    if too_long is not None and too_long.height:
+        parts.append(
+            too_long.select(
+                pl.col(SRC_LINE).cast(pl.Int64),
+                pl.lit("line_too_long").alias(REASON),
+                pl.lit("").alias(REASON_FIELD),
+                pl.format("the line is {} bytes long", pl.col("_size")).alias("_detail"),
+                pl.col("line").alias(RAW),
+            )
+        )
+    out = pl.concat(parts, how="diagonal_relaxed").sort(SRC_LINE)
     out = out.with_columns(pl.lit(name).alias(SRC_FILE))
     stats.rows_rejected = int(out[REASON].is_not_null().sum())
     return out, stats
@@ -682,14 +1110,27 @@ def _read_parquet(src: Source) -> tuple[pl.DataFrame, FileStats]:
             import io
 
             df = pl.read_parquet(io.BytesIO(src.read_bytes()))
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError, ValueError) as exc:
         raise DataError(
             f"{src.name}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})",
             hint="the file may be truncated or its footer corrupt; re-export it",
         ) from exc
+    return canonical_from_parquet_frame(df, src.name)
+
+
+def canonical_from_parquet_frame(
+    df: pl.DataFrame, name: str, offset: int = 0
+) -> tuple[pl.DataFrame, FileStats]:
+    """Canonical rows plus bookkeeping (like read_source) from a frame read from Parquet.
+
+    `offset` is the number of rows of the same file before this frame (for chunked reads):
+    row numbers in `_line` and in rejects continue from it.
+    """
+    original = df
+    df = _safe_temporals(df)
     schema = dict(df.schema)
     genesys = "customerId" in schema or "createdDate" in schema
-    stats = FileStats(src.name, "genesys-parquet" if genesys else "flat-parquet", df.height)
+    stats = FileStats(name, "genesys-parquet" if genesys else "flat-parquet", df.height)
     required = (
         ("customerId", "createdDate", "id")
         if genesys
@@ -701,18 +1142,10 @@ def _read_parquet(src: Source) -> tuple[pl.DataFrame, FileStats]:
 
         near = difflib.get_close_matches(missing[0], list(schema), n=1)
         raise DataError(
-            f"{src.name}: required column {missing[0]!r} is missing",
+            f"{name}: required column {missing[0]!r} is missing",
             hint=(f"did you mean {near[0]!r}? " if near else "")
             + "see `jtrack schema` for the flat shape",
         )
-    for f in EVENT_FIELDS:
-        if f.dtype == KV_LIST and f.name in schema and not genesys:
-            dt = schema[f.name]
-            if not (isinstance(dt, pl.List) and isinstance(dt.inner, pl.Struct)):
-                raise DataError(
-                    f"{src.name}: column {f.name!r} has type {dt}, expected {KV_LIST}",
-                    hint="attributes and traits are lists of {name, data_type, value}",
-                )
     created_raw = "createdDate" if genesys else "created_date"
     if genesys:
         df = df.with_columns(
@@ -726,33 +1159,25 @@ def _read_parquet(src: Source) -> tuple[pl.DataFrame, FileStats]:
                 )
             ]
         )
-    sel = _canonical_select(schema, genesys)
+    sel, details = _canonical_select(schema, genesys)
     extra = [c for c in df.columns if c.startswith("_has_")]
+    has_kind = "kind" in schema and not genesys and _is_text(schema["kind"])
     canon = df.select(
         *sel,
         *extra,
-        pl.col(created_raw).is_null().alias("_created_raw_missing"),
-        (
-            pl.col("kind").cast(pl.String)
-            if ("kind" in schema and not genesys)
-            else pl.lit(None, pl.String)
-        ).alias("kind"),
+        original.get_column(created_raw).is_null().alias("_created_raw_missing"),
+        (pl.col("kind").cast(pl.String) if has_kind else pl.lit(None, pl.String)).alias("kind"),
     )
-    canon = _finish(canon, genesys, flat_kind=not genesys)
-    canon = canon.with_row_index(SRC_LINE, offset=1).with_columns(
+    canon = _finish(canon, genesys, flat_kind=not genesys, details=details)
+    canon = canon.with_row_index(SRC_LINE, offset=offset + 1).with_columns(
         pl.col(SRC_LINE).cast(pl.Int64),
-        pl.lit(src.name).alias(SRC_FILE),
-        pl.lit(None, pl.String).alias("_detail"),
+        pl.lit(name).alias(SRC_FILE),
     )
     # The raw row of a reject, as JSON, so the rejects file can be fixed and re-read.
     bad = canon[REASON].is_not_null()
     if bad.any():
-        idx = canon.filter(bad)[SRC_LINE] - 1
-        raw_rows = (
-            df.select(list(schema))[idx.to_list()]
-            .select(pl.struct(pl.all()).struct.json_encode().alias(RAW))
-            .get_column(RAW)
-        )
+        idx = bad.arg_true()
+        raw_rows = _raw_json(df.select(list(schema))[idx.to_list()])
         raw = pl.Series(RAW, [None] * canon.height, dtype=pl.String).scatter(idx, raw_rows)
         canon = canon.with_columns(raw)
     else:
@@ -766,12 +1191,73 @@ def _read_parquet(src: Source) -> tuple[pl.DataFrame, FileStats]:
 # --------------------------------------------------------------------------------------------
 
 
+def _raw_json(rows: pl.DataFrame) -> pl.Series:
+    """Rejected Parquet rows as JSON text (bad rows only), whatever their column types."""
+    try:
+        return rows.select(pl.struct(pl.all()).struct.json_encode().alias(RAW)).get_column(RAW)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        pass
+    try:
+        text = [json.dumps(r, default=str, ensure_ascii=False) for r in rows.to_dicts()]
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError):
+        text = ["(this row cannot be shown as JSON)"] * rows.height
+    return pl.Series(RAW, text, dtype=pl.String)
+
+
+#: Temporal values Polars can format and convert safely: years 1 to 9999 (seconds, days).
+_SECONDS_RANGE = (-62_135_596_800, 253_402_300_799)
+_DAYS_RANGE = (-719_162, 2_932_896)
+_PER_SECOND = {"ms": 1_000, "us": 1_000_000}
+
+
+def _safe_temporal(col: pl.Expr, dtype: Any) -> pl.Expr:
+    """`col` with values outside years 1..9999 clamped to those bounds (Polars panics when it
+    formats or converts some of them); a clamped created_date is then an implausible one."""
+    if isinstance(dtype, pl.Datetime) and dtype.time_unit in _PER_SECOND:
+        k = _PER_SECOND[dtype.time_unit]
+        lo, hi = _SECONDS_RANGE[0] * k, _SECONDS_RANGE[1] * k
+    elif isinstance(dtype, pl.Date):
+        lo, hi = _DAYS_RANGE
+    elif isinstance(dtype, pl.Struct):
+        fields = [
+            _safe_temporal(col.struct.field(f.name), f.dtype).alias(f.name) for f in dtype.fields
+        ]
+        return pl.when(col.is_not_null()).then(pl.struct(fields))
+    else:
+        return col
+    phys = col.to_physical()
+    return (
+        pl.when(phys < lo)
+        .then(pl.lit(lo).cast(pl.Int64).cast(dtype))
+        .when(phys > hi)
+        .then(pl.lit(hi).cast(pl.Int64).cast(dtype))
+        .otherwise(col)
+    )
+
+
+def _has_temporal(dtype: Any) -> bool:
+    if isinstance(dtype, pl.Struct):
+        return any(_has_temporal(f.dtype) for f in dtype.fields)
+    return isinstance(dtype, pl.Datetime | pl.Date)
+
+
+def _safe_temporals(df: pl.DataFrame) -> pl.DataFrame:
+    """Clamp absurd dates (beyond year 9999, say) before anything formats or converts them."""
+    risky = {n: t for n, t in df.schema.items() if _has_temporal(t)}
+    if not risky:
+        return df
+    return df.with_columns([_safe_temporal(pl.col(n), t).alias(n) for n, t in risky.items()])
+
+
 def _is_parquet(src: Source) -> bool:
     if src.data is not None:
         return src.data[:4] == b"PAR1"
     assert src.path is not None
-    with open(src.path, "rb") as fh:
-        head = fh.read(4)
+    try:
+        with open(src.path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise _open_error(src.name, exc) from exc
     if head == b"PAR1":
         return True
     return src.path.suffix.lower() in (".parquet", ".pq")
@@ -804,10 +1290,10 @@ def read_events(
         srcs = expand_sources([s for s in sources if not isinstance(s, Source)], stdin=stdin)
     frames: list[pl.DataFrame] = []
     stats: list[FileStats] = []
-    for src in srcs:
+    for i, src in enumerate(srcs):
         assert isinstance(src, Source)
         frame, st = read_source(src, max_line_bytes)
-        frames.append(frame)
+        frames.append(frame.with_columns(pl.lit(i, pl.UInt32).alias("_src")))
         stats.append(st)
     internal = {
         SRC_FILE: pl.String(),
@@ -816,6 +1302,7 @@ def read_events(
         REASON_FIELD: pl.String(),
         "_detail": pl.String(),
         RAW: pl.String(),
+        "_src": pl.UInt32(),
     }
     full_schema = {**EVENT_SCHEMA, **internal}
     if frames:
@@ -833,6 +1320,19 @@ def read_events(
         )
     else:
         allrows = pl.DataFrame(schema=full_schema)
+    allrows = mark_far_future(allrows, far_future_cut(allrows.filter(pl.col(REASON).is_null())))
+    counts = (
+        allrows.filter(pl.col(REASON).is_not_null()).group_by("_src").len().rows()
+        if allrows.height
+        else []
+    )
+    for st in stats:
+        st.rows_rejected = 0
+    for i, n in counts:
+        stats[i].rows_rejected = int(n)
+    warnings = [
+        f"{st.file}: the file holds no events (it is empty)" for st in stats if st.rows_read == 0
+    ]
     bad = allrows.filter(pl.col(REASON).is_not_null())
     if on_error == "fail" and bad.height:
         first = bad.row(0, named=True)
@@ -842,7 +1342,60 @@ def read_events(
         if first["_detail"]:
             detail = f"{first['_detail']}; {detail}"
         raise RejectedRowError(first[SRC_FILE], int(first[SRC_LINE]), fld, reason, detail)
-    rejects = bad.select(
+    rejects = rejects_frame(bad)
+    events = allrows.filter(pl.col(REASON).is_null()).select(*EVENT_SCHEMA, SRC_FILE, SRC_LINE)
+    return ReadResult(events=events, rejects=rejects, files=stats, warnings=warnings)
+
+
+def far_future_cut(times: pl.DataFrame | pl.LazyFrame) -> tuple[datetime, str] | None:
+    """Where "far future relative to the rest" starts in a run, and the reject detail.
+
+    `times` holds the `created_date` of the run's accepted events (a lazy scan is fine). The
+    cut is the first time after a gap of at least FAR_FUTURE_GAP in the sorted time line such
+    that at most FAR_FUTURE_SHARE of the events (at least one) lie at or after it.
+    """
+    lf = times.lazy().select(pl.col("created_date").drop_nulls().sort().alias("t"))
+    n = lf.select(pl.len()).collect().item()
+    if n < 2:
+        return None
+    limit = max(1, int(n * FAR_FUTURE_SHARE))
+    cuts = (
+        lf.with_row_index("i")
+        .with_columns(prev=pl.col("t").shift(1))
+        .filter(((pl.col("t") - pl.col("prev")) >= FAR_FUTURE_GAP) & (n - pl.col("i") <= limit))
+        .head(1)
+        .collect()
+    )
+    if cuts.height == 0:
+        return None
+    prev = cuts["prev"][0]
+    detail = (
+        f"dated more than {FAR_FUTURE_GAP.days} days after the latest other event "
+        f"({prev.strftime('%Y-%m-%dT%H:%M:%S')}Z)"
+    )
+    return cuts["t"][0], detail
+
+
+def mark_far_future(rows: pl.DataFrame, cut: tuple[datetime, str] | None) -> pl.DataFrame:
+    """Reject (reason far_future) the accepted rows at or after the cut of far_future_cut."""
+    if cut is None:
+        return rows
+    at, detail = cut
+    far = pl.col(REASON).is_null() & (pl.col("created_date") >= at)
+    return rows.with_columns(
+        pl.when(far).then(pl.lit("far_future")).otherwise(pl.col(REASON)).alias(REASON),
+        pl.when(far)
+        .then(pl.lit("created_date"))
+        .otherwise(pl.col(REASON_FIELD))
+        .alias(REASON_FIELD),
+        pl.when(far).then(pl.lit(detail)).otherwise(pl.col("_detail")).alias("_detail"),
+    )
+
+
+def rejects_frame(bad: pl.DataFrame) -> pl.DataFrame:
+    """Rejected rows (with the internal `_reason`... columns) as the rejects file's columns:
+    file, line, field, reason, detail, raw."""
+    return bad.select(
         pl.col(SRC_FILE).alias("file"),
         pl.col(SRC_LINE).alias("line"),
         pl.when(pl.col(REASON_FIELD).fill_null("") == "")
@@ -855,8 +1408,6 @@ def read_events(
         ).alias("detail"),
         pl.col(RAW).alias("raw"),
     )
-    events = allrows.filter(pl.col(REASON).is_null()).select(*EVENT_SCHEMA, SRC_FILE, SRC_LINE)
-    return ReadResult(events=events, rejects=rejects, files=stats)
 
 
 _REASON_FIELD = {
@@ -869,6 +1420,8 @@ _REASON_FIELD = {
     "missing_created_date": "created_date",
     "bad_timestamp": "created_date",
     "implausible_timestamp": "created_date",
+    "far_future": "created_date",
+    "nul_bytes": "",
     "unknown_event_type": "event_type",
     "missing_event_name": "event_name",
 }
@@ -891,7 +1444,11 @@ __all__ = [
     "FileStats",
     "ReadResult",
     "Source",
+    "canonical_from_parquet_frame",
     "expand_sources",
+    "far_future_cut",
+    "mark_far_future",
     "read_events",
     "read_source",
+    "rejects_frame",
 ]

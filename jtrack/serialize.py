@@ -46,14 +46,21 @@ def to_records(df: pl.DataFrame) -> list[dict[str, Any]]:
     return jsonable(df).to_dicts()
 
 
+#: JSON escapes C0 controls itself; DEL and C1 (e.g. U+009B, a CSI) are escaped too, so JSON
+#: printed to a terminal cannot drive it.
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
+
+
 def to_json(obj: pl.DataFrame | Any) -> str:
     data = to_records(obj) if isinstance(obj, pl.DataFrame) else obj
-    return json.dumps(data, indent=2, ensure_ascii=False, default=_default) + "\n"
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=_default)
+    return text.translate(_JSON_ESCAPES) + "\n"
 
 
 def to_jsonl(obj: pl.DataFrame | list[dict[str, Any]]) -> str:
     rows = to_records(obj) if isinstance(obj, pl.DataFrame) else obj
-    return "".join(json.dumps(r, ensure_ascii=False, default=_default) + "\n" for r in rows)
+    text = "".join(json.dumps(r, ensure_ascii=False, default=_default) + "\n" for r in rows)
+    return text.translate(_JSON_ESCAPES)
 
 
 def _default(o: Any) -> Any:
@@ -83,12 +90,15 @@ def flat_strings(df: pl.DataFrame, *, neutralise: bool) -> pl.DataFrame:
             col = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
         else:
             col = col.cast(pl.String)
-        if neutralise and (dtype == pl.String or isinstance(dtype, pl.List | pl.Struct)):
+        textual = isinstance(dtype, pl.List | pl.Struct | pl.Categorical | pl.Enum)
+        if neutralise and (dtype == pl.String or textual):
             col = (
                 pl.when(col.str.starts_with(_FORMULA_START[0]) | _starts_any(col))
                 .then(pl.lit("'") + col)
                 .otherwise(col)
             )
+            # control characters mean nothing in a spreadsheet and act in a terminal
+            col = col.str.replace_all(_CONTROL.pattern, "\ufffd")
         exprs.append(col.alias(name))
     return df.select(exprs)
 
@@ -101,7 +111,8 @@ def _starts_any(col: pl.Expr) -> pl.Expr:
 
 
 def to_csv(df: pl.DataFrame) -> str:
-    """CSV with formula-looking cells prefixed by `'` (see README, Security)."""
+    """CSV with formula-looking cells prefixed by `'` and control characters replaced by
+    U+FFFD (see README, Guarantees and limits)."""
     buf = io.StringIO()
     flat_strings(df, neutralise=True).write_csv(buf)
     return buf.getvalue()
@@ -121,7 +132,11 @@ def _md_cell(v: Any) -> str:
     if v is None:
         return ""
     text = _CONTROL.sub("\ufffd", str(v))
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    # backslash-escape what Markdown would turn into HTML, links or code
+    return _MD_SPECIAL.sub(r"\\\g<0>", text).replace("\n", " ")
+
+
+_MD_SPECIAL = re.compile(r"[\\|<>\[\]`]")
 
 
 def strip_control(text: str) -> str:

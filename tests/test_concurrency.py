@@ -1,0 +1,266 @@
+"""Concurrent runs: two `jtrack sessionize` on one store, two `jtrack usage -o` on one file.
+
+One run waits for (--wait) or refuses the other's lock with a clear message; nothing
+interleaves: the store or the report is always exactly one run's complete result.
+Real subprocesses throughout; the first writer is paused deterministically with SIGSTOP at a
+named point of its snapshot write (JTRACK_TEST_KILL_AT=<point>:STOP).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from make_corpus import at, ev, jl
+
+from jtrack.pipeline import run_sessionize
+from jtrack.store import KILL_ENV, Store
+from jtrack.usage import output_lock
+
+AS_OF = "2026-10-31T00:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("inputs")
+    (d / "a.jsonl").write_bytes(jl(*[ev(f"a{i}", f"v{i % 4}", at(i * 3)) for i in range(40)]))
+    (d / "b.jsonl").write_bytes(jl(*[ev(f"b{i}", f"w{i % 5}", at(i * 2)) for i in range(70)]))
+    return {"a": d / "a.jsonl", "b": d / "b.jsonl"}
+
+
+@pytest.fixture(scope="module")
+def expected(
+    inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, pl.DataFrame]:
+    out = {}
+    for key in ("a", "b"):
+        store = Store.open(tmp_path_factory.mktemp(f"clean-{key}"))
+        run_sessionize([inputs[key]], store)
+        out[key] = store.scan_sessions().collect().sort("id")
+    return out
+
+
+def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jtrack.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TZ": "UTC", **(env or {})},
+    )
+
+
+def _wait_stopped(proc: subprocess.Popen[str]) -> None:
+    """Block until the child stops itself with SIGSTOP (it still holds its lock)."""
+    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status), status
+
+
+def _which(store: Store, expected: dict[str, pl.DataFrame], inputs: dict[str, Path]) -> str:
+    """The one run the store holds, whole (sessions, events and manifest agree)."""
+    sessions = store.scan_sessions().collect().sort("id")
+    events = store.scan_events().collect()
+    matches = [k for k in ("a", "b") if sessions.equals(expected[k])]
+    assert len(matches) == 1, "the store is not exactly one run's result"
+    key = matches[0]
+    assert_frame_equal(sessions, expected[key])
+    assert store.manifest()["inputs"] == [str(inputs[key])]
+    assert events.height == expected[key]["event_count"].sum()
+    assert set(events["session_id"]) == set(expected[key]["id"])
+    leftovers = [p.name for p in store.root.iterdir() if p.name.startswith((".tmp-", "snap-"))]
+    assert len(leftovers) == 1  # the current snapshot only
+    return key
+
+
+# ---- sessionize ------------------------------------------------------------------------------
+
+
+def test_a_second_sessionize_refuses_then_waits_for_the_first(
+    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    store = Store.open(tmp_path / "store")
+    first = _spawn(
+        "sessionize",
+        str(inputs["b"]),
+        "--store",
+        str(store.root),
+        "-q",
+        env={KILL_ENV: "after_events:STOP"},
+    )
+    _wait_stopped(first)  # paused mid-write, holding the lock
+    try:
+        refused = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jtrack.cli",
+                "sessionize",
+                str(inputs["a"]),
+                "--store",
+                str(store.root),
+                "-q",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert refused.returncode == 1
+        assert refused.stderr == (
+            f"error: {store.root}: another jtrack run is writing this store "
+            "(hint: wait for it to finish, or pass --wait SECONDS)\n"
+        )
+        assert not store.exists()  # the paused run has not switched anything yet
+        waiter = _spawn(
+            "sessionize", str(inputs["a"]), "--store", str(store.root), "-q", "--wait", "120"
+        )
+        time.sleep(0.5)
+        assert waiter.poll() is None  # still waiting for the lock
+    finally:
+        first.send_signal(signal.SIGCONT)
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+    _, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    # the waiter ran after the first one finished, so its result is the store's
+    assert _which(store, expected, inputs) == "a"
+
+
+def test_two_sessionize_runs_started_together_never_mix(
+    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    store = Store.open(tmp_path / "store")
+    results = []
+    for _ in range(2):
+        procs = [
+            _spawn("sessionize", str(inputs[k]), "--store", str(store.root), "-q", "--wait", "120")
+            for k in ("a", "b")
+        ]
+        for p in procs:
+            _, err = p.communicate(timeout=180)
+            assert p.returncode == 0, err
+        results.append(_which(store, expected, inputs))
+    assert set(results) <= {"a", "b"}
+
+
+def test_a_reader_during_a_write_sees_the_previous_store(
+    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    store = Store.open(tmp_path / "store")
+    run_sessionize([inputs["a"]], store)
+    writer = _spawn(
+        "sessionize",
+        str(inputs["b"]),
+        "--store",
+        str(store.root),
+        "-q",
+        env={KILL_ENV: "after_rename:STOP"},
+    )
+    _wait_stopped(writer)
+    try:
+        reader = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jtrack.cli",
+                "sessions",
+                "--store",
+                str(store.root),
+                "-f",
+                "csv",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert reader.returncode == 0, reader.stderr
+        listed = pl.read_csv(reader.stdout.encode())
+        assert sorted(listed["id"]) == sorted(expected["a"]["id"])
+    finally:
+        writer.send_signal(signal.SIGCONT)
+    writer.communicate(timeout=120)
+    assert writer.returncode == 0
+    assert _which(store, expected, inputs) == "b"
+
+
+# ---- usage -o --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def usage_store(inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Store:
+    store = Store.open(tmp_path_factory.mktemp("usage-store"))
+    run_sessionize([inputs["a"]], store)
+    return store
+
+
+def _usage(store: Store, out: Path, fmt: str, *extra: str) -> list[str]:
+    return [
+        "usage",
+        "--store",
+        str(store.root),
+        "--as-of",
+        AS_OF,
+        "-f",
+        fmt,
+        "-o",
+        str(out),
+        "-q",
+        *extra,
+    ]
+
+
+def test_a_second_usage_report_to_the_same_file_refuses_then_waits(
+    usage_store: Store, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.csv"
+    clean = tmp_path / "clean.csv"
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "jtrack.cli", *_usage(usage_store, clean, "csv")]
+        ).returncode
+        == 0
+    )
+    with output_lock(report):  # another writer holds the report's lock
+        refused = subprocess.run(
+            [sys.executable, "-m", "jtrack.cli", *_usage(usage_store, report, "csv")],
+            capture_output=True,
+            text=True,
+        )
+        assert refused.returncode == 1
+        assert refused.stderr.startswith(f"error: another jtrack run is writing {report}")
+        assert "--wait" in refused.stderr and len(refused.stderr.splitlines()) == 1
+        assert not report.exists()
+        waiter = _spawn(*_usage(usage_store, report, "csv", "--wait", "120"))
+        time.sleep(0.5)
+        assert waiter.poll() is None
+    _, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err
+    assert report.read_bytes() == clean.read_bytes()
+
+
+def test_two_usage_reports_to_one_file_at_once_never_interleave(
+    usage_store: Store, tmp_path: Path
+) -> None:
+    clean = {}
+    for fmt in ("csv", "json"):
+        path = tmp_path / f"clean.{fmt}"
+        proc = subprocess.run([sys.executable, "-m", "jtrack.cli", *_usage(usage_store, path, fmt)])
+        assert proc.returncode == 0
+        clean[fmt] = path.read_bytes()
+    report = tmp_path / "report.out"
+    for _ in range(2):
+        procs = [
+            _spawn(*_usage(usage_store, report, fmt, "--wait", "120")) for fmt in ("csv", "json")
+        ]
+        for p in procs:
+            _, err = p.communicate(timeout=180)
+            assert p.returncode == 0, err
+        assert report.read_bytes() in clean.values()
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -1,0 +1,312 @@
+"""Crash safety: SIGKILL, Ctrl-C and a full disk while `jtrack sessionize` writes a store.
+
+The store must always be the previous one or the complete new one, readable, never a mix;
+the next run must clean up what a crashed one left. Kill points are named in
+jtrack.store.KILL_POINTS and reached through the JTRACK_TEST_KILL_AT hook.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from unittest import mock
+
+import polars as pl
+import pytest
+import typer.main
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from make_corpus import at, ev, jl
+
+from jtrack.cli import app
+from jtrack.pipeline import run_sessionize
+from jtrack.store import KILL_ENV, KILL_POINTS, Store
+
+
+def _events(n: int, visitors: int, prefix: str) -> bytes:
+    return jl(*[ev(f"{prefix}{i}", f"visitor-{i % visitors}", at(i * 3)) for i in range(n)])
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("inputs")
+    (d / "a.jsonl").write_bytes(_events(40, 4, "a"))
+    (d / "b.jsonl").write_bytes(_events(60, 5, "b"))
+    return {"a": d / "a.jsonl", "b": d / "b.jsonl"}
+
+
+@pytest.fixture(scope="module")
+def expected(
+    inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, pl.DataFrame]:
+    """The sessions of clean runs over a and over b."""
+    out = {}
+    for key in ("a", "b"):
+        store = Store.open(tmp_path_factory.mktemp(f"clean-{key}"))
+        run_sessionize([inputs[key]], store)
+        out[key] = _sessions(store)
+    return out
+
+
+def _sessions(store: Store) -> pl.DataFrame:
+    return store.scan_sessions().collect().sort("id")
+
+
+def _store_with_a(root: Path, inputs: dict[str, Path]) -> Store:
+    store = Store.open(root)
+    run_sessionize([inputs["a"]], store)
+    return store
+
+
+def _assert_store_is(store: Store, sessions: pl.DataFrame, source: Path) -> None:
+    """Readable, whole, and exactly the run over `source`."""
+    assert store.manifest()["inputs"] == [str(source)]
+    assert_frame_equal(_sessions(store), sessions)
+    events = store.scan_events().collect()
+    assert events.height == sessions["event_count"].sum()
+    assert events["session_id"].is_in(sessions["id"].implode()).all()
+
+
+def _leftovers(root: Path) -> list[str]:
+    current = (root / "CURRENT").read_text().strip()
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.name.startswith((".tmp-", ".stage-", "CURRENT.tmp"))
+        or (p.name.startswith("snap-") and p.name != current)
+    )
+
+
+def _spawn(
+    args: list[str],
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jtrack.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TZ": "UTC", **(env or {})},
+        preexec_fn=preexec_fn,
+    )
+
+
+# ---- SIGKILL at every kill point -------------------------------------------------------------
+
+
+def test_sigkill_at_every_point_leaves_a_whole_readable_store(
+    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    stores = {p: _store_with_a(tmp_path / p, inputs) for p in KILL_POINTS}
+    procs = {
+        p: _spawn(
+            ["sessionize", str(inputs["b"]), "--store", str(tmp_path / p), "-q"], {KILL_ENV: p}
+        )
+        for p in KILL_POINTS
+    }
+    for point, proc in procs.items():
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, (point, err)
+        store = stores[point]
+        if point == "after_current":  # the switch happened: the new store is whole
+            _assert_store_is(store, expected["b"], inputs["b"])
+        else:
+            _assert_store_is(store, expected["a"], inputs["a"])
+    # the lock died with the process; the next run succeeds and cleans up after the crash
+    for point in KILL_POINTS:
+        run_sessionize([inputs["b"]], stores[point])
+        _assert_store_is(stores[point], expected["b"], inputs["b"])
+        assert _leftovers(tmp_path / point) == []
+
+
+def test_the_kill_points_are_all_reached(inputs: dict[str, Path], tmp_path: Path) -> None:
+    """Guard the test above: a renamed or removed kill point would make it pass vacuously."""
+    import jtrack.store as store_mod
+
+    seen: list[str] = []
+    with mock.patch.object(store_mod, "_kill_point", seen.append):
+        run_sessionize([inputs["b"]], Store.open(tmp_path))
+    assert seen == list(KILL_POINTS)
+
+
+# ---- Ctrl-C ----------------------------------------------------------------------------------
+
+
+def test_ctrl_c_at_every_point_exits_130_with_the_store_intact(
+    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    stores = {p: _store_with_a(tmp_path / p, inputs) for p in KILL_POINTS}
+    before = {p: stores[p].manifest()["snapshot"] for p in KILL_POINTS}
+    procs = {
+        p: _spawn(
+            ["sessionize", str(inputs["b"]), "--store", str(tmp_path / p), "-q"],
+            {KILL_ENV: f"{p}:INT"},
+        )
+        for p in KILL_POINTS
+    }
+    for point, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, (point, err)
+        assert err == "error: interrupted; nothing partial was written\n"
+        assert out == ""
+        done = point == "after_current"
+        _assert_store_is(
+            stores[point], expected["b" if done else "a"], inputs["b" if done else "a"]
+        )
+        # an interrupted run cleans up after itself; interrupted just after the switch it may
+        # leave the previous (whole) snapshot, which the next run removes
+        assert _leftovers(tmp_path / point) == ([before[point]] if done else [])
+        run_sessionize([inputs["b"]], stores[point])
+        assert _leftovers(tmp_path / point) == []
+
+
+def _big_input(path: Path, n: int = 150_000) -> None:
+    i = pl.int_range(0, n, eager=True)
+    pl.DataFrame({"i": i}).select(
+        event_id=pl.format("big-{}", pl.col("i")),
+        customer_id=pl.format("visitor-{}", pl.col("i") % 500),
+        created_date=pl.lit(datetime(2026, 10, 3, tzinfo=UTC))
+        + pl.duration(seconds=pl.col("i") // 500 * 30),
+        event_type=pl.lit("WebEvent"),
+        event_name=pl.lit("page_viewed"),
+        # hashes do not compress: the store of 60,000 events takes several MB
+        page_url=pl.format("https://shop.example/{}/{}", pl.col("i").hash(1), pl.col("i").hash(2)),
+    ).write_parquet(path)
+
+
+def _lock_is_held(root: Path) -> bool:
+    lock = root / ".lock"
+    if not lock.exists():
+        return False
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            assert exc.errno in (errno.EAGAIN, errno.EACCES)
+            return True
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return False
+
+
+def _wait_for_lock(root: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not _lock_is_held(root):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never took the store lock"
+        time.sleep(0.01)
+
+
+def test_a_real_sigint_during_a_run_exits_130_and_keeps_the_previous_store(
+    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    big = tmp_path / "big.parquet"
+    _big_input(big)
+    store = _store_with_a(tmp_path / "store", inputs)
+    proc = _spawn(["sessionize", str(big), "--store", str(store.root), "-q"])
+    _wait_for_lock(store.root, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.startswith("error: interrupted")
+    _assert_store_is(store, expected["a"], inputs["a"])
+    assert _leftovers(store.root) == []
+
+
+# ---- a full disk -----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["tmpfs", "rlimit"])
+def small_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A 1 MB tmpfs (when this user may mount one), or a 1 MB file-size limit (RLIMIT_FSIZE)
+    on the jtrack process. Either way writes fail for real, in the OS."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    mounted = (
+        request.param == "tmpfs"
+        and os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
+        ).returncode
+        == 0
+    )
+    try:
+        yield mnt, "tmpfs" if mounted else "rlimit"
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+def _limit_file_size() -> None:  # runs in the child before exec
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+
+def test_a_full_disk_gives_a_clear_error_and_no_partial_store(
+    inputs: dict[str, Path],
+    expected: dict[str, pl.DataFrame],
+    small_disk: tuple[Path, str],
+    tmp_path: Path,
+) -> None:
+    root, kind = small_disk
+    store = _store_with_a(root / "store", inputs)
+    big = tmp_path / "big.parquet"
+    _big_input(big, 60_000)
+    proc = _spawn(
+        ["sessionize", str(big), "--store", str(store.root), "-q"],
+        preexec_fn=_limit_file_size if kind == "rlimit" else None,
+    )
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    reason = "No space left on device" if kind == "tmpfs" else "File too large"
+    assert "could not write the store" in lines[0] and reason in lines[0]
+    assert "previous store is intact" in lines[0]
+    _assert_store_is(store, expected["a"], inputs["a"])
+    assert _leftovers(store.root) == []
+
+
+_COMMAND = typer.main.get_command(app)
+
+
+def test_an_injected_write_failure_is_one_line_and_changes_nothing(
+    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    store = _store_with_a(tmp_path / "store", inputs)
+    real = pl.DataFrame.write_parquet
+    calls = []
+
+    def failing(self: pl.DataFrame, file: object, *a: object, **k: object) -> None:
+        calls.append(file)
+        if len(calls) == 2:  # the sessions table, after the events were written
+            raise pl.exceptions.ComputeError(
+                "parquet: underlying IO error: No space left on device (os error 28)"
+            )
+        real(self, file, *a, **k)  # type: ignore[arg-type]
+
+    with (
+        mock.patch.object(pl.DataFrame, "write_parquet", failing),
+        mock.patch("typer.testing._get_command", lambda _app: _COMMAND),
+    ):
+        result = CliRunner().invoke(
+            app, ["sessionize", str(inputs["b"]), "--store", str(store.root), "-q"]
+        )
+    assert len(calls) == 2
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "could not write the store (parquet: underlying IO error: No space left" in result.stderr
+    _assert_store_is(store, expected["a"], inputs["a"])
+    assert _leftovers(store.root) == []

@@ -1,0 +1,290 @@
+"""The hostile-input corpus (tests/make_corpus.py): every case ends in its expected outcome.
+
+Each case is either a clear file-level error or an exact accounting (rows read = events kept +
+duplicates + rejected, rejects by reason and field, accepted oddities as which values), both
+through the library and through `jtrack sessionize`, which never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import polars as pl
+import pytest
+import typer.main
+from typer.testing import CliRunner, Result
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import make_corpus
+from make_corpus import Case
+
+from jtrack.cli import app
+from jtrack.errors import DataError
+from jtrack.ingest import REJECT_REASONS, SRC_FILE, ReadResult, read_events
+from jtrack.sessionize import deduplicate
+
+CASES = make_corpus.build(None)
+
+_COMMAND = typer.main.get_command(app)  # built once: building it costs ~0.25 s per invoke
+
+
+def invoke(args: list[str]) -> Result:
+    """CliRunner().invoke(app, args), without rebuilding the Click command every time."""
+    with mock.patch("typer.testing._get_command", lambda _app: _COMMAND):
+        return CliRunner().invoke(app, args)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    built = make_corpus.build(out)
+    assert [c.name for c in built] == [c.name for c in CASES]
+    return out
+
+
+def _read(case: Case, corpus: Path) -> ReadResult:
+    kwargs = {"max_line_bytes": case.max_line_bytes} if case.max_line_bytes else {}
+    return read_events([corpus / f for f in case.files], on_error="skip", **kwargs)
+
+
+def _cli_args(case: Case, corpus: Path, store: Path) -> list[str]:
+    args = ["sessionize", *[str(corpus / f) for f in case.files], "--store", str(store)]
+    if case.max_line_bytes:
+        args += ["--max-line-bytes", str(case.max_line_bytes)]
+    return args
+
+
+def test_the_corpus_is_large_and_covers_every_reject_reason() -> None:
+    reasons = {r for c in CASES for r in c.expected.rejects}
+    errors = [c for c in CASES if c.expected.error]
+    assert len(CASES) >= 80
+    assert reasons == set(REJECT_REASONS)
+    assert len(errors) >= 12
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_corpus_case_gives_its_expected_outcome(case: Case, corpus: Path) -> None:
+    exp = case.expected
+    if exp.error:
+        with pytest.raises(DataError, match=exp.error.replace("(", r"\(")):
+            _read(case, corpus)
+        return
+    read = _read(case, corpus)
+    dedup = deduplicate(read.events)
+    kept = dedup.events.height
+    # the accounting holds, overall and file by file
+    assert read.rows_read == kept + dedup.duplicates + read.rows_rejected
+    for i, st in enumerate(read.files):
+        name = str(corpus / case.files[i])
+        from_file = read.events.filter(pl.col(SRC_FILE) == name).height
+        rejected = read.rejects.filter(pl.col("file") == name).height
+        assert st.rows_read == from_file + rejected, st
+        assert st.rows_rejected == rejected
+    # and equals what the case expects
+    got = read.rejects["reason"].value_counts().rows()
+    assert (kept, dedup.duplicates, dedup.conflicts.height, dict(got)) == (
+        exp.kept,
+        exp.duplicates,
+        exp.conflicts,
+        exp.rejects,
+    )
+    if exp.reject_rows is not None:
+        names = [str(corpus / f) for f in case.files]
+        rows = [
+            (names.index(r["file"]), r["line"], r["reason"], r["field"])
+            for r in read.rejects.iter_rows(named=True)
+        ]
+        assert rows == exp.reject_rows
+    for column, values in exp.values.items():
+        assert dedup.events.sort("event_id")[column].to_list() == values, column
+    assert len(read.warnings) == exp.warnings
+    # every reject says why and keeps (the start of) its raw row for fixing
+    for r in read.rejects.iter_rows(named=True):
+        assert r["reason"] in REJECT_REASONS
+        assert r["detail"]
+        assert r["raw"] is not None
+        assert len(r["raw"]) <= 10_000
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_corpus_case_through_sessionize_skip(case: Case, corpus: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    args = [*_cli_args(case, corpus, store), "--on-error", "skip", "-q", "-f", "json"]
+    result = invoke(args)
+    assert "Traceback" not in result.stderr + result.stdout
+    exp = case.expected
+    if exp.error:
+        assert result.exit_code == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ")
+        assert exp.error in lines[0] and "hint:" in lines[0]
+        assert not (store / "CURRENT").exists()
+        return
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["rows_read"] == (
+        summary["events_kept"] + summary["duplicates"] + summary["rejected"]
+    )
+    assert (
+        summary["events_kept"],
+        summary["duplicates"],
+        summary["conflicting_duplicates"],
+        summary["rejected"],
+    ) == (exp.kept, exp.duplicates, exp.conflicts, exp.rejected)
+    rejects = store / "rejects.jsonl"
+    if exp.rejected:
+        assert len(rejects.read_text().splitlines()) == exp.rejected
+    else:
+        assert not rejects.exists()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.expected.rejected], ids=lambda c: c.name)
+def test_corpus_case_with_rejects_fails_clearly_by_default(
+    case: Case, corpus: Path, tmp_path: Path
+) -> None:
+    result = invoke([*_cli_args(case, corpus, tmp_path / "s"), "-q"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    first = case.expected.reject_rows[0] if case.expected.reject_rows else None
+    if first is not None:
+        file_index, line, reason, _ = first
+        assert f"{case.files[file_index]}:{line}:" in lines[0]
+        assert f"[{reason}]" in lines[0]
+    assert "--on-error skip" in lines[0]
+    assert not (tmp_path / "s" / "CURRENT").exists()
+
+
+def test_corpus_generator_writes_a_manifest(tmp_path: Path) -> None:
+    assert make_corpus.main([str(tmp_path)]) == 0
+    manifest = json.loads((tmp_path / "cases.json").read_text())
+    assert len(manifest) == len(CASES)
+    for entry in manifest:
+        for f in entry["files"]:
+            assert (tmp_path / f).is_file()
+
+
+# ---- the 50 MB line --------------------------------------------------------------------------
+
+_RSS_SCRIPT = """
+import resource, sys
+from jtrack.ingest import read_events
+small = read_events([sys.argv[2]], on_error="skip")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+r = read_events([sys.argv[1]], on_error="skip")
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(before, after, r.rows_read, r.events.height, r.rejects["reason"].to_list(),
+      r.rejects["detail"].to_list())
+"""
+
+
+def test_a_50mb_line_is_rejected_without_reading_it_whole(
+    tmp_path_factory: pytest.TempPathFactory, corpus: Path
+) -> None:
+    out = tmp_path_factory.mktemp("big")
+    case = make_corpus.big_line_case(out)
+    path = out / case.files[0]
+    assert path.stat().st_size > make_corpus.BIG_LINE_BYTES
+    proc = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(path), str(corpus / "valid_genesys.jsonl")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "POLARS_MAX_THREADS": "2"},
+    )
+    before, after, read, kept, reasons, details = proc.stdout.split(" ", 5)
+    growth_mb = (int(after) - int(before)) / 1024  # ru_maxrss is in KiB on Linux
+    assert (int(read), int(kept)) == (3, 2)
+    size = len(b'{"id": "huge", "pad": "') + make_corpus.BIG_LINE_BYTES + len(b'"}')
+    assert "line_too_long" in reasons and f"the line is {size} bytes long" in details
+    # reading it whole would cost at least 50 MB (more as text and in Polars)
+    assert growth_mb < 30, f"peak memory grew by {growth_mb:.0f} MB"
+
+
+# ---- no traceback, ever ----------------------------------------------------------------------
+
+
+def _jtrack(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jtrack.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "TZ": "UTC"},
+    )
+
+
+def test_the_cli_shows_one_line_and_no_traceback_for_bad_input(
+    corpus: Path, tmp_path: Path
+) -> None:
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    (empty_dir / "notes.txt").write_text("nothing here")
+    runs = [
+        ([str(corpus / "deeply_nested_document.json")], 1, "nested too deeply"),
+        ([str(corpus / "gzip_truncated.jsonl.gz")], 1, "truncated or corrupt"),
+        ([str(corpus / "parquet_corrupt_footer.parquet")], 1, "not a readable Parquet"),
+        ([str(corpus / "deeply_nested_first_line.jsonl")], 1, "[malformed_json]"),
+        ([str(empty_dir)], 2, "holds no .jsonl"),
+        ([str(tmp_path / "missing.jsonl")], 2, "no such file"),
+    ]
+    for sources, code, message in runs:
+        result = invoke(["sessionize", *sources, "--store", str(tmp_path / "s"), "-q"])
+        assert result.exit_code == code, (sources, result.stderr)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not (tmp_path / "s" / "CURRENT").exists()
+
+
+def test_the_installed_entry_point_shows_no_traceback(corpus: Path, tmp_path: Path) -> None:
+    proc = _jtrack(
+        "sessionize", str(corpus / "deeply_nested_document.json"), "--store", str(tmp_path)
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(corpus: Path, tmp_path: Path) -> None:
+    proc = _jtrack(
+        "--debug", "sessionize", str(corpus / "gzip_truncated.jsonl.gz"), "--store", str(tmp_path)
+    )
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_a_conflicting_redelivery_is_reported_on_stderr(corpus: Path, tmp_path: Path) -> None:
+    result = invoke(
+        [
+            "sessionize",
+            str(corpus / "duplicate_conflicting.jsonl"),
+            "--store",
+            str(tmp_path),
+            "-f",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["summary"]["conflicting_duplicates"] == 2
+    assert (
+        "warning: 2 event id(s) came more than once with different contents; "
+        "the earliest of each was kept: e0001, e0002\n"
+    ) in result.stderr
+
+
+def test_an_empty_file_is_reported_on_stderr(corpus: Path, tmp_path: Path) -> None:
+    result = invoke(
+        ["sessionize", str(corpus / "empty_file.jsonl"), "--store", str(tmp_path), "-q"]
+    )
+    assert result.exit_code == 0
+    path = corpus / "empty_file.jsonl"
+    assert result.stderr == f"warning: {path}: the file holds no events (it is empty)\n"
