@@ -14,6 +14,12 @@ import typer
 COMMAND_MODULES = [
     "sessionize",
     "sessions",
+    "contacts",
+    "card",
+    "journey",
+    "usage",
+    "report",
+    "rules",
     "schema",
 ]
 

@@ -1,0 +1,244 @@
+"""`jtrack rules check|report|explain`: validate a rules file, summarise what its segments,
+outcomes and action maps find in the store, and explain one session rule by rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jtrack.commands._common import (
+    Format,
+    OutputOpt,
+    RedactOpt,
+    RoleOpt,
+    StoreOpt,
+    emit_frame,
+    error_line,
+    format_option,
+    handle_errors,
+    open_store,
+    resolve_format,
+    stdout_console,
+    write_text,
+)
+
+CHECK_FORMATS = (Format.table, Format.json)
+REPORT_FORMATS = (
+    Format.table,
+    Format.json,
+    Format.jsonl,
+    Format.csv,
+    Format.md,
+    Format.html,
+    Format.parquet,
+)
+EXPLAIN_FORMATS = REPORT_FORMATS
+
+rules_app = typer.Typer(
+    name="rules",
+    help="Segments, outcomes and action maps from a TOML rules file (--rules FILE, "
+    "$JTRACK_CONFIG or ./jtrack.toml), evaluated over the store.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+RulesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules",
+        help="Rules file (default: $JTRACK_CONFIG, else ./jtrack.toml).",
+        show_default=False,
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(rules_app, name="rules")
+
+
+def _require_rules(path: Path | None) -> Any:
+    from jtrack.errors import UsageError
+    from jtrack.rules import load_rules
+
+    rules = load_rules(path)
+    if rules is None:
+        raise UsageError(
+            "no rules file: none given and no ./jtrack.toml",
+            hint="pass --rules FILE (see sample_data/jtrack.toml for an example)",
+        )
+    return rules
+
+
+@rules_app.command("check")
+@handle_errors
+def check_cmd(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Rules file (default: $JTRACK_CONFIG, else ./jtrack.toml).", show_default=False
+        ),
+    ] = None,
+    fmt: Annotated[Format | None, format_option(CHECK_FORMATS)] = None,
+) -> None:
+    """Validate a rules file and list every problem at once (file:line, the key, and the
+    nearest valid key or operator); exit 2 when the file is invalid."""
+    from jtrack import serialize
+    from jtrack.errors import ExitCode, UsageError
+    from jtrack.rules import check_rules
+
+    out_fmt = resolve_format(fmt, None, CHECK_FORMATS)
+    rules, problems, path = check_rules(file)
+    if path is None:
+        raise UsageError(
+            "no rules file: none given and no ./jtrack.toml",
+            hint="name the file: jtrack rules check FILE",
+        )
+    if out_fmt == Format.json:
+        doc: dict[str, Any] = {"file": str(path), "valid": not problems}
+        if rules is not None:
+            doc.update(
+                segments=len(rules.segments),
+                outcomes=len(rules.outcomes),
+                action_maps=len(rules.action_maps),
+            )
+        doc["problems"] = [p.to_dict() for p in problems]
+        write_text(serialize.to_json(doc), None)
+    elif rules is not None:
+        write_text(f"{path}: valid: {rules.summary()}\n", None)
+    for p in problems:
+        error_line(str(p))
+    if problems:
+        n = len(problems)
+        error_line(f"{path}: {n} problem{'s' if n != 1 else ''}; the rules were not loaded")
+        raise typer.Exit(int(ExitCode.USAGE))
+
+
+@rules_app.command("report")
+@handle_errors
+def report_cmd(
+    rules_file: RulesOpt = None,
+    store: StoreOpt = None,
+    role: RoleOpt = None,
+    redact: RedactOpt = False,
+    section: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this section: segments, outcomes, outcomes_by_segment, action_maps.",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[Format | None, format_option(REPORT_FORMATS)] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Replay the rules over every session in the store: per segment the sessions and
+    visitors matched; per outcome the achievements and conversion rate, overall and by
+    segment; per action map how often it qualified and why it was blocked. Segment and
+    outcome events already in the export are counted beside jtrack's own (source column).
+
+    CSV, JSONL and Parquet hold all sections in one table with a `section` column."""
+    import difflib
+
+    from jtrack import serialize
+    from jtrack.errors import UsageError
+    from jtrack.rules import evaluate_store, rules_report
+    from jtrack.rules.report import SECTIONS
+
+    out_fmt = resolve_format(fmt, output, REPORT_FORMATS)
+    if section is not None and section not in SECTIONS:
+        near = difflib.get_close_matches(section, SECTIONS, n=1)
+        raise UsageError(
+            f"--section {section!r}: no such section",
+            hint=(f"did you mean {near[0]!r}? " if near else "")
+            + "sections: "
+            + ", ".join(SECTIONS),
+        )
+    rules = _require_rules(rules_file)
+    st = open_store(store, role, redact)
+    results = evaluate_store(st, rules)
+    report = rules_report(rules, results, st.scan_sessions())
+    sections = report.sections()
+    if section is not None:
+        sections = {section: sections[section]}
+    if out_fmt == Format.json:
+        doc: dict[str, Any] = {"sessions": report.sessions, "visitors": report.visitors}
+        doc.update({k: serialize.to_records(v) for k, v in sections.items()})
+        write_text(serialize.to_json(doc), output)
+    elif out_fmt in (Format.jsonl, Format.csv, Format.parquet):
+        import polars as pl
+
+        frame = pl.concat(
+            [df.select(pl.lit(k).alias("section"), pl.all()) for k, df in sections.items()],
+            how="diagonal_relaxed",
+        )
+        emit_frame(frame, out_fmt, output)
+    elif out_fmt == Format.md:
+        from jtrack.render.rules import report_markdown
+
+        write_text(report_markdown(report, sections), output)
+    elif out_fmt == Format.html:
+        from jtrack.render.rules import report_html
+
+        write_text(report_html(report, sections), output)
+    else:
+        from rich.console import Group
+
+        from jtrack.render.rules import report_renderables
+        from jtrack.render.table import render_to_text
+
+        parts = report_renderables(report, sections)
+        if output is None:
+            console = stdout_console()
+            for part in parts:
+                console.print(part)
+        else:
+            write_text(render_to_text(Group(*parts), width=120), output)
+
+
+@rules_app.command("explain")
+@handle_errors
+def explain_cmd(
+    session_id: Annotated[str, typer.Argument(help="Session id or a unique prefix of one.")],
+    rule: Annotated[
+        list[str] | None,
+        typer.Option("--rule", help="Only this rule id (repeatable).", show_default=False),
+    ] = None,
+    rules_file: RulesOpt = None,
+    store: StoreOpt = None,
+    role: RoleOpt = None,
+    redact: RedactOpt = False,
+    fmt: Annotated[Format | None, format_option(EXPLAIN_FORMATS)] = None,
+    output: OutputOpt = None,
+) -> None:
+    """For one session, every condition of every rule: whether it held and at which event,
+    then each rule's result (matched, achieved, qualified or blocked and why)."""
+    from jtrack.query import resolve_session_id
+    from jtrack.rules import explain_store
+
+    out_fmt = resolve_format(fmt, output, EXPLAIN_FORMATS)
+    rules = _require_rules(rules_file)
+    st = open_store(store, role, redact)
+    sid = resolve_session_id(st, session_id)
+    frame = explain_store(st, rules, sid, rule_ids=rule)
+    title = f"session {sid}"
+    if out_fmt == Format.html:
+        from jtrack.render.rules import frame_html
+
+        write_text(frame_html(frame, title), output)
+    elif out_fmt == Format.table:
+        from rich.console import Group
+
+        from jtrack.render.rules import explain_renderables
+        from jtrack.render.table import render_to_text
+
+        parts = explain_renderables(frame, sid)
+        if output is None:
+            console = stdout_console()
+            for part in parts:
+                console.print(part)
+        else:
+            write_text(render_to_text(Group(*parts), width=120), output)
+    else:
+        emit_frame(frame, out_fmt, output, title=title)

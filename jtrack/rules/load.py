@@ -1,0 +1,647 @@
+"""Read and validate a rules file: every problem at once, each with its line and a fix.
+
+A rules file is TOML with `[[segment]]`, `[[outcome]]` and `[[action_map]]` tables (it may
+be the same `jtrack.toml` that holds other sections, which are left to their owners).
+`check_rules` returns the Rules (or None) and the list of Problems; `load_rules` raises
+RulesError when there is any problem. Imports the standard library and jtrack.config only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jtrack.config import find_config
+from jtrack.errors import ConfigError
+from jtrack.rules.locate import KeyLocator, Path_
+from jtrack.rules.model import (
+    ATTRIBUTE_PREFIX,
+    CONTEXT_FIELDS,
+    EVENT_FIELDS,
+    NUMERIC_OPERATORS,
+    OPERATORS,
+    ActionMap,
+    Condition,
+    Outcome,
+    Pattern,
+    Rules,
+    Segment,
+)
+
+SECTIONS = ("segment", "outcome", "action_map")
+#: Top-level sections other features own; never reported as unknown.
+OTHER_SECTIONS = ("usage", "card", "roles", "permissions", "contacts", "store", "sessionize")
+
+SEGMENT_KEYS = ("id", "display_name", "color", "active", "shown_to_agents", "context", "pattern")
+PATTERN_KEYS = ("count", "conditions")
+STAGE_KEYS = ("conditions",)
+CONDITION_KEYS = ("field", "operator", "values", "ignore_case")
+PAGE_CONDITION_KEYS = ("operator", "values", "ignore_case", "field")
+OUTCOME_KEYS = ("id", "display_name", "positive", "active", "value_attribute", "stage")
+ACTION_MAP_KEYS = (
+    "id",
+    "display_name",
+    "weight",
+    "active",
+    "segments",
+    "activity",
+    "page_url",
+    "start_date",
+    "end_date",
+)
+
+_SECTION_KEYS = {
+    "segment": SEGMENT_KEYS,
+    "outcome": OUTCOME_KEYS,
+    "action_map": ACTION_MAP_KEYS,
+}
+
+NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_ATTR_NAME_RE = re.compile(r"^[^\s.]+$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a rules file, located as precisely as the text allows."""
+
+    file: str
+    line: int | None
+    where: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        loc = f"{self.file}:{self.line}" if self.line else self.file
+        text = f"{loc}: {self.where}: {self.message}" if self.where else f"{loc}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "where": self.where,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class RulesError(ConfigError):
+    """A rules file has problems (exit 2); `problems` lists them all."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        loc = f"{first.file}:{first.line}" if first.line else first.file
+        where = f"{first.where}: " if first.where else ""
+        super().__init__(
+            f"{loc}: {where}{first.message}{more}",
+            hint=(first.hint + "; " if first.hint else "")
+            + f"`jtrack rules check {first.file}` lists every problem",
+        )
+        self.problems = problems
+
+
+def number(text: str) -> float | None:
+    """The number a string holds, or None (no `inf`, `nan`, hex or thousands separators)."""
+    t = text.strip()
+    return float(t) if NUMBER_RE.match(t) else None
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _nearest(word: str, valid: Iterable[str]) -> str | None:
+    near = difflib.get_close_matches(word, list(valid), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
+class _Checker:
+    def __init__(self, data: dict[str, Any], file: str, text: str) -> None:
+        self.data = data
+        self.file = file
+        self.loc = KeyLocator(text)
+        self.problems: list[Problem] = []
+        self._reported: set[tuple[Path_, str]] = set()
+
+    # ---------------------------------------------------------------- reporting
+
+    def where(self, path: Path_) -> str:
+        out = ""
+        node: Any = self.data
+        for i, part in enumerate(path):
+            if isinstance(part, int):
+                out += f"[{part + 1}]"
+                node = node[part] if isinstance(node, list) and part < len(node) else None
+                if i == 1 and isinstance(node, dict) and isinstance(node.get("id"), str):
+                    out += f" {node['id']!r}" + (":" if i < len(path) - 1 else "")
+            else:
+                sep = "" if not out or out.endswith(":") else "."
+                out += (" " if out.endswith(":") else sep) + part
+                node = node.get(part) if isinstance(node, dict) else None
+        return out
+
+    def add(self, path: Path_, message: str, hint: str | None = None) -> None:
+        # a value read twice (e.g. a list checked, then its items) is reported once
+        if (path, message) in self._reported:
+            return
+        self._reported.add((path, message))
+        self.problems.append(
+            Problem(self.file, self.loc.line(path), self.where(path), message, hint)
+        )
+
+    def unknown_keys(
+        self,
+        path: Path_,
+        table: dict[str, Any],
+        valid: tuple[str, ...],
+        parent: tuple[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        """Report keys not in `valid`. `parent`: the enclosing table's header and keys, for
+        the TOML trap of writing a parent's key below a [[parent.child]] header."""
+        for key in table:
+            if key in valid:
+                continue
+            if parent is not None and key in parent[1]:
+                header = ".".join(str(p) for p in path if isinstance(p, str))
+                hint = (
+                    f"{key!r} belongs to the [[{parent[0]}]] table: TOML gives every key "
+                    f"below a [[{header}]] header to that {path[-2]}, so move {key} above it"
+                )
+            else:
+                near = _nearest(key, valid)
+                hint = (
+                    (f"did you mean {near!r}? " if near else "") + "valid keys: " + ", ".join(valid)
+                )
+            self.add((*path, key), f"unknown key {key!r}", hint)
+
+    # ---------------------------------------------------------------- typed getters
+
+    def get_str(
+        self, path: Path_, table: dict[str, Any], key: str, required: bool = False
+    ) -> str | None:
+        if key not in table:
+            if required:
+                self.add(path, f"missing {key!r}", f'add {key} = "..."')
+            return None
+        v = table[key]
+        if not isinstance(v, str) or not v.strip():
+            self.add((*path, key), f"{key} must be a non-empty string, not {v!r}")
+            return None
+        return v
+
+    def get_bool(self, path: Path_, table: dict[str, Any], key: str, default: bool) -> bool:
+        v = table.get(key, default)
+        if not isinstance(v, bool):
+            self.add((*path, key), f"{key} must be true or false, not {v!r}")
+            return default
+        return v
+
+    def get_int(
+        self, path: Path_, table: dict[str, Any], key: str, default: int, lo: int, hi: int | None
+    ) -> int:
+        v = table.get(key, default)
+        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            self.add((*path, key), f"{key} must be a whole number {rng}, not {v!r}")
+            return default
+        return v
+
+    def get_list(self, path: Path_, table: dict[str, Any], key: str) -> list[Any]:
+        v = table.get(key, [])
+        if not isinstance(v, list):
+            self.add((*path, key), f"{key} must be a list, not {type(v).__name__}")
+            return []
+        return v
+
+    def get_tables(self, path: Path_, table: dict[str, Any], key: str) -> list[tuple[Path_, dict]]:
+        out: list[tuple[Path_, dict]] = []
+        for i, item in enumerate(self.get_list(path, table, key)):
+            if isinstance(item, dict):
+                out.append(((*path, key, i), item))
+            else:
+                self.add((*path, key, i), f"each {key} entry must be a table, not {item!r}")
+        return out
+
+    def get_date(self, path: Path_, table: dict[str, Any], key: str, end: bool) -> datetime | None:
+        if key not in table:
+            return None
+        v = table[key]
+        if isinstance(v, str):
+            try:
+                v = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                try:
+                    v = date.fromisoformat(v)
+                except ValueError:
+                    self.add(
+                        (*path, key),
+                        f"cannot read {table[key]!r} as a date or time",
+                        "write a TOML date (2026-10-01) or date-time (2026-10-01T09:00:00Z)",
+                    )
+                    return None
+        if isinstance(v, datetime):
+            return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        if isinstance(v, date):
+            d = datetime(v.year, v.month, v.day, tzinfo=UTC)
+            # a date as end_date includes that whole day (UTC)
+            return d + timedelta(days=1) if end else d
+        self.add((*path, key), f"{key} must be a date or date-time, not {v!r}")
+        return None
+
+    # ---------------------------------------------------------------- conditions
+
+    def condition(
+        self, path: Path_, c: dict[str, Any], scope: str, page: bool = False
+    ) -> Condition | None:
+        """scope: "context" (session fields) or "event" (event fields)."""
+        self.unknown_keys(path, c, PAGE_CONDITION_KEYS if page else CONDITION_KEYS)
+        ok = True
+        column: str | None = None
+        attribute: str | None = None
+        if page:
+            field = c.get("field", "page.url")
+            if field != "page.url":
+                self.add(
+                    (*path, "field"),
+                    f"page_url conditions test the page URL only, not {field!r}",
+                    'leave field out (or write field = "page.url")',
+                )
+                ok = False
+            column = EVENT_FIELDS["page.url"]
+        else:
+            field = self.get_str(path, c, "field", required=True)
+            if field is None:
+                ok = False
+            else:
+                column, attribute, good = self.field(path, field, scope)
+                ok = ok and good
+        op = self.get_str(path, c, "operator", required=True)
+        if op is None:
+            ok = False
+        elif op not in OPERATORS:
+            near = _nearest(op, OPERATORS)
+            low = {o.lower(): o for o in OPERATORS}.get(op.lower())
+            near = low or near
+            self.add(
+                (*path, "operator"),
+                f"unknown operator {op!r}",
+                (f"did you mean {near!r}? " if near else "") + "operators: " + ", ".join(OPERATORS),
+            )
+            ok = False
+        ignore_case = self.get_bool(path, c, "ignore_case", False)
+        values: list[str] = []
+        if "values" not in c:
+            self.add(path, "missing 'values'", 'add values = ["..."] (a list, even for one value)')
+            ok = False
+        else:
+            raw = c["values"]
+            if not isinstance(raw, list):
+                self.add(
+                    (*path, "values"),
+                    f"values must be a list, not {raw!r}",
+                    f"write values = [{_toml_repr(raw)}]",
+                )
+                ok = False
+            elif not raw:
+                self.add((*path, "values"), "values is empty", "give at least one value")
+                ok = False
+            else:
+                for i, v in enumerate(raw):
+                    if isinstance(v, str | int | float | bool):
+                        values.append(_text(v))
+                    else:
+                        self.add((*path, "values", i), f"a value must be text or a number: {v!r}")
+                        ok = False
+        if ok and op in NUMERIC_OPERATORS:
+            if len(values) != 1:
+                self.add(
+                    (*path, "values"),
+                    f"{op} compares with exactly one number, got {len(values)} values",
+                    "give one value, e.g. values = [100]",
+                )
+                ok = False
+            elif number(values[0]) is None:
+                self.add(
+                    (*path, "values", 0),
+                    f"{op} needs a number, {values[0]!r} is not one",
+                    'write e.g. values = [100] or values = ["99.5"]',
+                )
+                ok = False
+        if not ok or field is None or op is None:
+            return None
+        return Condition(field, op, tuple(values), ignore_case, column, attribute)
+
+    def field(self, path: Path_, field: str, scope: str) -> tuple[str | None, str | None, bool]:
+        fp = (*path, "field")
+        if scope == "context":
+            if field in CONTEXT_FIELDS:
+                return CONTEXT_FIELDS[field], None, True
+            if field in EVENT_FIELDS or field.startswith(ATTRIBUTE_PREFIX):
+                self.add(
+                    fp,
+                    f"{field!r} is an event field, not a visitor-context field",
+                    "test event fields in a [[segment.pattern]]",
+                )
+                return None, None, False
+            near = _nearest(field, CONTEXT_FIELDS)
+            self.add(
+                fp,
+                f"unknown visitor-context field {field!r}",
+                (f"did you mean {near!r}? " if near else "")
+                + "fields: "
+                + ", ".join(CONTEXT_FIELDS),
+            )
+            return None, None, False
+        if field in EVENT_FIELDS:
+            return EVENT_FIELDS[field], None, True
+        if field.startswith(ATTRIBUTE_PREFIX):
+            name = field[len(ATTRIBUTE_PREFIX) :]
+            if name.endswith(".value"):  # Genesys spells it attributes.<name>.value
+                name = name[: -len(".value")]
+            if not name or not _ATTR_NAME_RE.match(name):
+                self.add(fp, f"{field!r}: no attribute name", "write attributes.<name>")
+                return None, None, False
+            return None, name, True
+        if field in CONTEXT_FIELDS:
+            self.add(
+                fp,
+                f"{field!r} is a visitor-context field, not an event field",
+                "test it in the segment's context = [...]",
+            )
+            return None, None, False
+        valid = [*EVENT_FIELDS, "attributes.<name>"]
+        near = _nearest(field, valid)
+        self.add(
+            fp,
+            f"unknown event field {field!r}",
+            (f"did you mean {near!r}? " if near else "") + "fields: " + ", ".join(valid),
+        )
+        return None, None, False
+
+    def conditions(self, path: Path_, table: dict[str, Any], key: str, scope: str) -> list:
+        out = []
+        for p, c in self.get_tables(path, table, key):
+            cond = self.condition(p, c, scope, page=key == "page_url")
+            if cond is not None:
+                out.append(cond)
+        return out
+
+    def patterns(
+        self, path: Path_, table: dict[str, Any], key: str, keys: tuple[str, ...]
+    ) -> tuple[list[Pattern], bool]:
+        out: list[Pattern] = []
+        ok = True
+        section = str(path[0])
+        parent = (section, _SECTION_KEYS[section])
+        for p, t in self.get_tables(path, table, key):
+            self.unknown_keys(p, t, keys, parent)
+            count = self.get_int(p, t, "count", 1, 1, None) if "count" in keys else 1
+            raw = self.get_list(p, t, "conditions")
+            if not raw:
+                if t.get("conditions", []) != []:  # not a list: reported just above
+                    ok = False
+                    continue
+                self.add(
+                    p,
+                    "no conditions",
+                    'add conditions = [{ field = "eventName", operator = "equal", '
+                    'values = ["..."] }]',
+                )
+                ok = False
+                continue
+            conds = self.conditions(p, t, "conditions", "event")
+            if len(conds) != len(raw):
+                ok = False
+                continue
+            out.append(Pattern(tuple(conds), count))
+        return out, ok
+
+    # ---------------------------------------------------------------- rules
+
+    def rules(self, path: Path) -> Rules:
+        for key in self.data:
+            if key in SECTIONS or key in OTHER_SECTIONS:
+                continue
+            near = _nearest(key, SECTIONS)
+            if near is not None:
+                self.add((key,), f"unknown section {key!r}", f"did you mean [[{near}]]?")
+        tables: dict[str, list[tuple[Path_, dict]]] = {}
+        for sec in SECTIONS:
+            if sec in self.data and not isinstance(self.data[sec], list):
+                self.add((sec,), f"{sec} must be an array of tables", f"write [[{sec}]]")
+                tables[sec] = []
+            else:
+                tables[sec] = self.get_tables((), self.data, sec)
+        seen: dict[str, Path_] = {}
+        ids: dict[str, list[str]] = {s: [] for s in SECTIONS}
+        for sec in SECTIONS:
+            for p, t in tables[sec]:
+                rid = self.get_str(p, t, "id", required=True)
+                if rid is None:
+                    continue
+                if rid in seen:
+                    self.add(
+                        (*p, "id"),
+                        f"duplicate id {rid!r} (also {self.where(seen[rid])})",
+                        "give every segment, outcome and action map its own id",
+                    )
+                else:
+                    seen[rid] = p
+                ids[sec].append(rid)
+        segments = [s for s in (self.segment(p, t) for p, t in tables["segment"]) if s]
+        outcomes = [o for o in (self.outcome(p, t) for p, t in tables["outcome"]) if o]
+        maps = [m for m in (self.action_map(p, t, ids["segment"]) for p, t in tables["action_map"])]
+        return Rules(tuple(segments), tuple(outcomes), tuple(m for m in maps if m), path)
+
+    def segment(self, p: Path_, t: dict[str, Any]) -> Segment | None:
+        self.unknown_keys(p, t, SEGMENT_KEYS)
+        sid = self.get_str(p, t, "id", required=True)
+        name = self.get_str(p, t, "display_name") or sid
+        color = t.get("color")
+        if color is not None and (not isinstance(color, str) or not _COLOR_RE.match(color)):
+            self.add((*p, "color"), f"color must be #RRGGBB, not {color!r}", 'e.g. "#1E88E5"')
+            color = None
+        active = self.get_bool(p, t, "active", True)
+        shown = self.get_bool(p, t, "shown_to_agents", True)
+        raw_ctx = self.get_list(p, t, "context")
+        context = self.conditions(p, t, "context", "context")
+        patterns, pat_ok = self.patterns(p, t, "pattern", PATTERN_KEYS)
+        if not raw_ctx and "pattern" not in t:
+            self.add(
+                p,
+                "segment has no conditions",
+                "add context = [...] conditions and/or [[segment.pattern]] tables",
+            )
+            return None
+        if sid is None or len(context) != len(raw_ctx) or not pat_ok:
+            return None
+        return Segment(
+            sid,
+            name or sid,
+            color.upper() if color else None,
+            active,
+            shown,
+            tuple(context),
+            tuple(patterns),
+        )
+
+    def outcome(self, p: Path_, t: dict[str, Any]) -> Outcome | None:
+        self.unknown_keys(p, t, OUTCOME_KEYS)
+        oid = self.get_str(p, t, "id", required=True)
+        name = self.get_str(p, t, "display_name") or oid
+        positive = self.get_bool(p, t, "positive", True)
+        active = self.get_bool(p, t, "active", True)
+        value_attr = self.get_str(p, t, "value_attribute")
+        if value_attr is not None and value_attr.startswith(ATTRIBUTE_PREFIX):
+            value_attr = value_attr[len(ATTRIBUTE_PREFIX) :]
+        if "stage" not in t:
+            self.add(
+                p,
+                "outcome has no stages",
+                "add one [[outcome.stage]] table per step, in order",
+            )
+            return None
+        stages, ok = self.patterns(p, t, "stage", STAGE_KEYS)
+        if not stages and ok:
+            self.add((*p, "stage"), "outcome has no stages", "add [[outcome.stage]] tables")
+            return None
+        if oid is None or not ok:
+            return None
+        return Outcome(oid, name or oid, tuple(stages), positive, active, value_attr)
+
+    def action_map(self, p: Path_, t: dict[str, Any], segment_ids: list[str]) -> ActionMap | None:
+        self.unknown_keys(p, t, ACTION_MAP_KEYS)
+        mid = self.get_str(p, t, "id", required=True)
+        name = self.get_str(p, t, "display_name") or mid
+        weight = self.get_int(p, t, "weight", 2, 1, 3)
+        active = self.get_bool(p, t, "active", True)
+        ok = True
+        segs: list[str] = []
+        for i, s in enumerate(self.get_list(p, t, "segments")):
+            if not isinstance(s, str):
+                self.add((*p, "segments", i), f"a segment id must be text, not {s!r}")
+                ok = False
+            elif s not in segment_ids:
+                near = _nearest(s, segment_ids)
+                self.add(
+                    (*p, "segments", i),
+                    f"unknown segment {s!r}",
+                    (f"did you mean {near!r}? " if near else "")
+                    + (
+                        "segments: " + ", ".join(dict.fromkeys(segment_ids))
+                        if segment_ids
+                        else "no [[segment]]"
+                    ),
+                )
+                ok = False
+            else:
+                segs.append(s)
+        activity, act_ok = self.patterns(p, t, "activity", PATTERN_KEYS)
+        has_segs = bool(t.get("segments"))
+        has_act = bool(t.get("activity"))
+        if has_segs and has_act:
+            self.add(
+                p,
+                "action map has both segments and activity triggers",
+                "use either segments = [...] (any of them) or [[action_map.activity]] (all of "
+                "them), not both",
+            )
+            ok = False
+        elif not has_segs and not has_act:
+            self.add(
+                p,
+                "action map has no trigger",
+                'add segments = ["seg-id"] or [[action_map.activity]] conditions',
+            )
+            ok = False
+        raw_page = self.get_list(p, t, "page_url")
+        page = self.conditions(p, t, "page_url", "event")
+        start = self.get_date(p, t, "start_date", end=False)
+        end = self.get_date(p, t, "end_date", end=True)
+        if start is not None and end is not None and end <= start:
+            self.add((*p, "end_date"), "end_date is not after start_date")
+            ok = False
+        if mid is None or not ok or not act_ok or len(page) != len(raw_page):
+            return None
+        return ActionMap(
+            mid, name or mid, weight, active, tuple(segs), tuple(activity), tuple(page), start, end
+        )
+
+
+def _toml_repr(v: Any) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _text(v)
+
+
+def check_text(text: str, file: str = "<rules>") -> tuple[Rules | None, list[Problem]]:
+    """Validate rules TOML text: the Rules when valid, and every problem found."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        return None, [
+            Problem(
+                file,
+                int(m.group(1)) if m else None,
+                "",
+                f"not valid TOML ({exc})",
+                "check quoting and brackets on that line",
+            )
+        ]
+    checker = _Checker(data, file, text)
+    rules = checker.rules(Path(file))
+    if checker.problems:
+        return None, sorted(checker.problems, key=lambda p: p.line or 0)
+    return rules, []
+
+
+def check_rules(
+    path: str | os.PathLike[str] | None = None,
+) -> tuple[Rules | None, list[Problem], Path | None]:
+    """Validate a rules file (or the discovered jtrack.toml): rules, problems, path used."""
+    found = find_config(path)
+    if found is None:
+        return None, [], None
+    try:
+        text = found.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None, [Problem(str(found), None, "", "not UTF-8 text", "save it as UTF-8")], found
+    except OSError as exc:
+        return None, [Problem(str(found), None, "", f"cannot read ({exc.strerror})")], found
+    rules, problems = check_text(text, str(found))
+    if rules is not None:
+        rules = Rules(rules.segments, rules.outcomes, rules.action_maps, found)
+    return rules, problems, found
+
+
+def load_rules(path: str | os.PathLike[str] | None = None) -> Rules | None:
+    """The rules from FILE, else $JTRACK_CONFIG, else ./jtrack.toml; None when there is none.
+
+    Raises RulesError (a ConfigError, exit 2) naming the first problem when the file is
+    invalid, ConfigError when a named file does not exist.
+    """
+    rules, problems, _ = check_rules(path)
+    if problems:
+        raise RulesError(problems)
+    return rules
+
+
+def parse_rules(text: str, file: str = "<rules>") -> Rules:
+    """Rules from TOML text; raises RulesError when invalid."""
+    rules, problems = check_text(text, file)
+    if problems:
+        raise RulesError(problems)
+    assert rules is not None
+    return rules

@@ -1,0 +1,292 @@
+"""Rule results summarised: per segment, per outcome (overall and by segment), per action
+map; and the per-session segment/outcome lists for the session table. Imports Polars only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from jtrack.rules.evaluate import SOURCE_EXPORT, SOURCE_RULES, RuleResults
+from jtrack.rules.model import BLOCK_REASONS, Rules
+
+SECTIONS = ("segments", "outcomes", "outcomes_by_segment", "action_maps")
+
+
+def session_rule_columns(results: RuleResults) -> pl.DataFrame:
+    """Per session with any match: `segments` and `outcomes` as lists of ids (both sources,
+    each id once, in the order first matched). Columns: session_id, segments, outcomes."""
+    lists = pl.List(pl.String())
+
+    def ids(frame: pl.DataFrame, col: str, at: str, name: str) -> pl.DataFrame:
+        return (
+            frame.sort(["session_id", at, col], maintain_order=True)
+            .unique(["session_id", col], keep="first", maintain_order=True)
+            .group_by("session_id", maintain_order=True)
+            .agg(pl.col(col).alias(name))
+        )
+
+    seg = ids(results.segments, "segment_id", "matched_at", "segments")
+    out = ids(results.outcomes, "outcome_id", "achieved_at", "outcomes")
+    both = seg.join(out, on="session_id", how="full", coalesce=True)
+    return (
+        both.with_columns(
+            pl.col("segments").fill_null(pl.lit([], dtype=lists)),
+            pl.col("outcomes").fill_null(pl.lit([], dtype=lists)),
+        )
+        .select("session_id", pl.col("segments").cast(lists), pl.col("outcomes").cast(lists))
+        .sort("session_id")
+    )
+
+
+def join_rule_columns(sessions: pl.DataFrame, results: RuleResults) -> pl.DataFrame:
+    """The session table with `segments` and `outcomes` list columns (empty when none),
+    in the session table's own row order."""
+    cols = session_rule_columns(results).rename({"session_id": "id"})
+    lists = pl.List(pl.String())
+    return sessions.join(cols, on="id", how="left", maintain_order="left").with_columns(
+        pl.col("segments").fill_null(pl.lit([], dtype=lists)),
+        pl.col("outcomes").fill_null(pl.lit([], dtype=lists)),
+    )
+
+
+@dataclass
+class RulesReport:
+    """The `jtrack rules report` sections, each a frame; totals over the sessions read."""
+
+    sessions: int
+    visitors: int
+    segments: pl.DataFrame
+    outcomes: pl.DataFrame
+    outcomes_by_segment: pl.DataFrame
+    action_maps: pl.DataFrame
+
+    def sections(self) -> dict[str, pl.DataFrame]:
+        return {name: getattr(self, name) for name in SECTIONS}
+
+    def to_dict(self) -> dict[str, Any]:
+        from jtrack.serialize import to_records
+
+        return {
+            "sessions": self.sessions,
+            "visitors": self.visitors,
+            **{name: to_records(df) for name, df in self.sections().items()},
+        }
+
+    def to_frame(self) -> pl.DataFrame:
+        """All sections in one frame, a `section` column first (for CSV, JSONL, Parquet)."""
+        parts = [
+            df.select(pl.lit(name).alias("section"), pl.all())
+            for name, df in self.sections().items()
+        ]
+        return pl.concat(parts, how="diagonal_relaxed")
+
+
+def _rate(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    return pl.when(den > 0).then((num / den).round(4)).otherwise(None)
+
+
+def rules_report(
+    rules: Rules | None, results: RuleResults, sessions: pl.DataFrame | pl.LazyFrame
+) -> RulesReport:
+    """Summaries of `results` over `sessions` (the session table: id, customer_id)."""
+    table = sessions.lazy().select("id", "customer_id").collect()
+    total = table.height
+    visitors = table.get_column("customer_id").n_unique() if total else 0
+    who = table.rename({"id": "session_id"})
+    rules = rules or Rules()
+    return RulesReport(
+        sessions=total,
+        visitors=visitors,
+        segments=_segments(rules, results, who, total),
+        outcomes=_outcomes(rules, results, total),
+        outcomes_by_segment=_by_segment(rules, results),
+        action_maps=_action_maps(rules, results, total),
+    )
+
+
+def _order(ids: list[str], found: pl.Series) -> pl.DataFrame:
+    """Rule ids in file order, then ids only the export knows, sorted."""
+    distinct = found.unique()
+    extra = distinct.filter(~distinct.is_in(ids)).sort().to_list()
+    return pl.DataFrame({"_id": ids + extra, "_ord": range(len(ids) + len(extra))}).with_columns(
+        pl.col("_id").cast(pl.String)
+    )
+
+
+def _segments(rules: Rules, res: RuleResults, who: pl.DataFrame, total: int) -> pl.DataFrame:
+    seg = res.segments.join(who, on="session_id", how="left")
+    counts = seg.group_by("segment_id", "source").agg(
+        sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+        visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+    )
+    ids = [s.id for s in rules.segments]
+    order = _order(ids, res.segments.get_column("segment_id"))
+    meta = pl.DataFrame(
+        {
+            "_id": ids,
+            "display_name": [s.display_name for s in rules.segments],
+            "color": [s.color for s in rules.segments],
+            "active": [s.active for s in rules.segments],
+        },
+        schema={
+            "_id": pl.String,
+            "display_name": pl.String,
+            "color": pl.String,
+            "active": pl.Boolean,
+        },
+    )
+    rows = order.join(pl.DataFrame({"source": [SOURCE_RULES, SOURCE_EXPORT]}), how="cross")
+    rows = rows.join(counts.rename({"segment_id": "_id"}), on=["_id", "source"], how="left").filter(
+        (pl.col("source") == SOURCE_RULES) & pl.col("_id").is_in(ids)
+        | pl.col("sessions").is_not_null()
+    )
+    return (
+        rows.join(meta, on="_id", how="left")
+        .sort(["_ord", "source"], descending=[False, True])
+        .select(
+            pl.col("_id").alias("segment_id"),
+            "display_name",
+            "color",
+            "active",
+            "source",
+            pl.col("sessions").fill_null(0),
+            pl.col("visitors").fill_null(0),
+            _rate(pl.col("sessions").fill_null(0), pl.lit(total)).alias("share_of_sessions"),
+        )
+    )
+
+
+def _outcomes(rules: Rules, res: RuleResults, total: int) -> pl.DataFrame:
+    counts = res.outcomes.group_by("outcome_id", "source").agg(
+        achieved=pl.col("session_id").n_unique().cast(pl.Int64)
+    )
+    values = res.outcome_values.group_by("outcome_id").agg(
+        value_total=pl.col("value").sum(), _valued=pl.col("value").is_not_null().sum()
+    )
+    ids = [o.id for o in rules.outcomes]
+    order = _order(ids, res.outcomes.get_column("outcome_id"))
+    meta = pl.DataFrame(
+        {
+            "_id": ids,
+            "_name": [o.display_name for o in rules.outcomes],
+            "positive": [o.positive for o in rules.outcomes],
+            "_has_value": [o.value_attribute is not None for o in rules.outcomes],
+            "active": [o.active for o in rules.outcomes],
+        },
+        schema={
+            "_id": pl.String,
+            "_name": pl.String,
+            "positive": pl.Boolean,
+            "_has_value": pl.Boolean,
+            "active": pl.Boolean,
+        },
+    )
+    export_names = (
+        res.outcomes.filter(pl.col("source") == SOURCE_EXPORT)
+        .group_by("outcome_id")
+        .agg(pl.col("display_name").drop_nulls().sort().first().alias("_export_name"))
+        .rename({"outcome_id": "_id"})
+    )
+    rows = order.join(pl.DataFrame({"source": [SOURCE_RULES, SOURCE_EXPORT]}), how="cross")
+    rows = rows.join(counts.rename({"outcome_id": "_id"}), on=["_id", "source"], how="left")
+    rows = rows.filter(
+        (pl.col("source") == SOURCE_RULES) & pl.col("_id").is_in(ids)
+        | pl.col("achieved").is_not_null()
+    )
+    is_rules = pl.col("source") == SOURCE_RULES
+    return (
+        rows.join(meta, on="_id", how="left")
+        .join(export_names, on="_id", how="left")
+        .join(values.rename({"outcome_id": "_id"}), on="_id", how="left")
+        .sort(["_ord", "source"], descending=[False, True])
+        .select(
+            pl.col("_id").alias("outcome_id"),
+            pl.coalesce("_name", "_export_name").alias("display_name"),
+            "positive",
+            "active",
+            "source",
+            pl.col("achieved").fill_null(0),
+            _rate(pl.col("achieved").fill_null(0), pl.lit(total)).alias("conversion_rate"),
+            pl.when(is_rules & pl.col("_has_value"))
+            .then(pl.col("value_total").fill_null(0.0))
+            .alias("value_total"),
+        )
+    )
+
+
+def _by_segment(rules: Rules, res: RuleResults) -> pl.DataFrame:
+    segs = res.segments.filter(pl.col("source") == SOURCE_RULES).select("session_id", "segment_id")
+    outs = res.outcomes.filter(pl.col("source") == SOURCE_RULES).select("session_id", "outcome_id")
+    sizes = segs.group_by("segment_id").agg(segment_sessions=pl.len().cast(pl.Int64))
+    hits = (
+        segs.join(outs, on="session_id", how="inner")
+        .group_by("segment_id", "outcome_id")
+        .agg(achieved=pl.len().cast(pl.Int64))
+    )
+    segments = [s for s in rules.segments if s.active]
+    outcomes = [o for o in rules.outcomes if o.active]
+    grid = pl.DataFrame(
+        {
+            "segment_id": [s.id for s in segments for _ in outcomes],
+            "outcome_id": [o.id for _ in segments for o in outcomes],
+        },
+        schema={"segment_id": pl.String, "outcome_id": pl.String},
+    )
+    return (
+        grid.join(sizes, on="segment_id", how="left", maintain_order="left")
+        .join(hits, on=["segment_id", "outcome_id"], how="left", maintain_order="left")
+        .select(
+            "segment_id",
+            "outcome_id",
+            pl.col("segment_sessions").fill_null(0),
+            pl.col("achieved").fill_null(0),
+            _rate(pl.col("achieved").fill_null(0), pl.col("segment_sessions").fill_null(0)).alias(
+                "conversion_rate"
+            ),
+        )
+    )
+
+
+def _action_maps(rules: Rules, res: RuleResults, total: int) -> pl.DataFrame:
+    am = res.action_maps
+    key = (
+        pl.when(pl.col("status") == "qualified")
+        .then(pl.lit("qualified"))
+        .otherwise(pl.lit("blocked_") + pl.col("reason"))
+    )
+    counts = am.group_by("action_map_id", key.alias("k")).agg(
+        n=pl.col("session_id").n_unique().cast(pl.Int64)
+    )
+    cols = ["qualified", *(f"blocked_{r}" for r in BLOCK_REASONS)]
+    base = pl.DataFrame(
+        {
+            "action_map_id": [m.id for m in rules.action_maps],
+            "display_name": [m.display_name for m in rules.action_maps],
+            "weight": [m.weight for m in rules.action_maps],
+            "active": [m.active for m in rules.action_maps],
+        },
+        schema={
+            "action_map_id": pl.String,
+            "display_name": pl.String,
+            "weight": pl.Int64,
+            "active": pl.Boolean,
+        },
+    )
+    for c in cols:
+        part = counts.filter(pl.col("k") == c).select("action_map_id", pl.col("n").alias(c))
+        base = base.join(part, on="action_map_id", how="left", maintain_order="left")
+    return base.with_columns([pl.col(c).fill_null(0) for c in cols]).with_columns(
+        _rate(pl.col("qualified"), pl.lit(total)).alias("qualified_rate")
+    )
+
+
+__all__ = [
+    "SECTIONS",
+    "RulesReport",
+    "join_rule_columns",
+    "rules_report",
+    "session_rule_columns",
+]

@@ -1,0 +1,47 @@
+"""Evaluate rules over a jtrack store, cheaply for a few sessions. Imports Polars only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from jtrack.rules.evaluate import RuleResults, evaluate
+from jtrack.rules.explain import explain_session
+from jtrack.rules.model import Rules
+from jtrack.store import Store
+
+
+def _visitor_events(store: Store, session_ids: list[str]) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """The events of the visitors owning `session_ids` (one bucket when they share one
+    visitor) and those sessions' rows of the session table."""
+    sessions = store.scan_sessions().filter(pl.col("id").is_in(session_ids)).collect()
+    customers = sorted(set(sessions.get_column("customer_id").drop_nulls().to_list()))
+    if len(customers) == 1:
+        events = store.scan_events(customer_id=customers[0])
+    else:
+        events = store.scan_events().filter(pl.col("customer_id").is_in(customers))
+    return events, sessions
+
+
+def evaluate_store(
+    store: Store, rules: Rules | None, session_ids: Sequence[str] | None = None
+) -> RuleResults:
+    """Evaluate `rules` over the store's sessions (all, or only `session_ids`).
+
+    With session ids the store is read only for their visitors (one bucket when they share
+    one visitor), so a card can call this for one session cheaply.
+    """
+    if session_ids is None:
+        return evaluate(store.scan_events(), store.scan_sessions(), rules, presorted=True)
+    ids = sorted(set(session_ids))
+    events, sessions = _visitor_events(store, ids)
+    return evaluate(events, sessions, rules, session_ids=ids, presorted=True)
+
+
+def explain_store(
+    store: Store, rules: Rules, session_id: str, rule_ids: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """`explain_session` for one session of the store (full id; see query.resolve_session_id)."""
+    events, sessions = _visitor_events(store, [session_id])
+    return explain_session(events, sessions, rules, session_id, rule_ids=rule_ids)

@@ -1,0 +1,184 @@
+"""`jtrack rules check|report|explain` through the CLI: exit codes, formats, parity."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.rules import evaluate_store, load_rules, rules_report
+from jtrack.serialize import to_records
+from jtrack.store import Store
+from tests.test_rules_helpers import write_rules
+from tests.test_rules_load import BROKEN, SAMPLE_RULES
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from jtrack.pipeline import run_sessionize
+    from jtrack.synth import generate_flat
+
+    root = tmp_path_factory.mktemp("rules-cli")
+    src = root / "events.parquet"
+    generate_flat(2500, seed=5, visitors=100).write_parquet(src)
+    run_sessionize([src], Store.open(root / "store"))
+    return root / "store"
+
+
+def invoke(*args: str | Path) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_check_a_valid_file_prints_a_summary(in_tmp: Path) -> None:
+    res = invoke("rules", "check", SAMPLE_RULES)
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.startswith(f"{SAMPLE_RULES}: valid: 9 segments")
+    assert res.stderr == ""
+
+
+def test_check_lists_every_problem_on_stderr_and_exits_2(in_tmp: Path) -> None:
+    path = write_rules(in_tmp, BROKEN, "broken.toml")
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    lines = res.stderr.splitlines()
+    assert lines[-1] == f"error: {path}: 23 problems; the rules were not loaded"
+    assert all(line.startswith(f"error: {path}:") for line in lines)
+    assert any("did you mean 'equal'?" in line for line in lines)
+
+
+def test_check_as_json_reports_problems_with_lines(in_tmp: Path) -> None:
+    path = write_rules(in_tmp, BROKEN, "broken.toml")
+    res = invoke("rules", "check", path, "--format", "json")
+    assert res.exit_code == 2
+    doc = json.loads(res.stdout)
+    assert doc["valid"] is False and len(doc["problems"]) == 23
+    assert {"file", "line", "where", "message", "hint"} == set(doc["problems"][0])
+    ok = json.loads(invoke("rules", "check", SAMPLE_RULES, "-f", "json").stdout)
+    assert ok["valid"] is True and ok["problems"] == [] and ok["action_maps"] == 4
+
+
+def test_check_finds_jtrack_toml_in_the_working_directory_or_says_there_is_none(
+    in_tmp: Path,
+) -> None:
+    res = invoke("rules", "check")
+    assert res.exit_code == 2 and "no rules file" in res.stderr
+    write_rules(in_tmp, SAMPLE_RULES.read_text())
+    res = invoke("rules", "check")
+    assert res.exit_code == 0 and "jtrack.toml: valid" in res.stdout
+
+
+def test_report_and_explain_need_a_rules_file(in_tmp: Path, store_dir: Path) -> None:
+    res = invoke("rules", "report", "--store", store_dir)
+    assert res.exit_code == 2 and "no rules file" in res.stderr and "--rules" in res.stderr
+    path = write_rules(in_tmp, BROKEN, "broken.toml")
+    res = invoke("rules", "report", "--store", store_dir, "--rules", path)
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and "and 22 more" in res.stderr
+
+
+def test_report_json_equals_the_library_call(store_dir: Path) -> None:
+    res = invoke("rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir, "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    rules = load_rules(SAMPLE_RULES)
+    store = Store.open(store_dir)
+    report = rules_report(rules, evaluate_store(store, rules), store.scan_sessions())
+    assert json.loads(res.stdout) == json.loads(json.dumps(report.to_dict()))
+    doc = json.loads(res.stdout)
+    assert doc["sessions"] > 0 and {r["source"] for r in doc["segments"]} == {"rules", "export"}
+    assert sum(r["qualified"] for r in doc["action_maps"]) > 0
+
+
+@pytest.mark.parametrize("fmt", ["table", "md", "html", "csv", "jsonl"])
+def test_report_in_every_format_shows_every_section(fmt: str, store_dir: Path) -> None:
+    res = invoke("rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir, "-f", fmt)
+    assert res.exit_code == 0, res.stderr
+    # (a terminal table may wrap long column names, so look for values and titles there)
+    last = "Action maps" if fmt == "table" else "blocked_lower_weight"
+    for word in ("seg-cart-abandoners", "out-purchase", "am-returns-chat", last):
+        assert word in res.stdout, (fmt, word)
+
+
+def test_report_csv_jsonl_and_parquet_hold_all_sections_in_one_table(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir]
+    csv = pl.read_csv(io.StringIO(invoke(*base, "-f", "csv").stdout))
+    lines = [json.loads(x) for x in invoke(*base, "-f", "jsonl").stdout.splitlines()]
+    out = tmp_path / "report.parquet"
+    assert invoke(*base, "-o", out).exit_code == 0
+    parquet = pl.read_parquet(out)
+    sections = ["segments", "outcomes", "outcomes_by_segment", "action_maps"]
+    for frame in (csv, parquet, pl.DataFrame(lines)):
+        assert frame["section"].unique(maintain_order=True).to_list() == sections
+    assert csv.height == parquet.height == len(lines)
+
+
+def test_report_of_one_section_and_a_misspelt_section(store_dir: Path) -> None:
+    base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir]
+    doc = json.loads(invoke(*base, "--section", "action_maps", "-f", "json").stdout)
+    assert set(doc) == {"sessions", "visitors", "action_maps"}
+    res = invoke(*base, "--section", "action_map")
+    assert res.exit_code == 2 and "did you mean 'action_maps'?" in res.stderr
+
+
+def test_explain_a_session_by_prefix_for_one_rule(store_dir: Path) -> None:
+    rules = load_rules(SAMPLE_RULES)
+    results = evaluate_store(Store.open(store_dir), rules)
+    own = results.segments.filter(pl.col("source") == "rules")
+    hit = own.filter(pl.col("segment_id") == "seg-high-value-basket").row(0, named=True)
+    res = invoke(
+        "rules", "explain", hit["session_id"][:12], "--rule", "seg-high-value-basket",
+        "--rules", SAMPLE_RULES, "--store", store_dir, "-f", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert {r["rule_id"] for r in rows} == {"seg-high-value-basket"}
+    result = [r for r in rows if r["part"] == "result"]
+    assert result == [
+        {
+            "rule_kind": "segment",
+            "rule_id": "seg-high-value-basket",
+            "part": "result",
+            "condition": "segment matched",
+            "held": True,
+            "at": to_records(own.filter(pl.col("event_id") == hit["event_id"]))[0]["matched_at"],
+            "event_id": hit["event_id"],
+            "detail": "matched as 'High-value basket'",
+        }
+    ]
+
+
+def test_explain_of_an_unknown_rule_or_session_is_exit_1(store_dir: Path) -> None:
+    sid = pl.read_parquet(next((store_dir).glob("snap-*/sessions/*.parquet")))["id"][0]
+    base = ["rules", "explain", "--rules", SAMPLE_RULES, "--store", store_dir]
+    res = invoke(*base, sid, "--rule", "seg-searcher")
+    assert res.exit_code == 1 and "did you mean 'seg-searchers'?" in res.stderr
+    res = invoke(*base, "zzzz-not-a-session")
+    assert res.exit_code == 1 and "no session" in res.stderr
+
+
+def test_explain_table_is_the_default_and_every_format_works(store_dir: Path) -> None:
+    sid = pl.read_parquet(next((store_dir).glob("snap-*/sessions/*.parquet")))["id"][0]
+    base = ["rules", "explain", sid, "--rules", SAMPLE_RULES, "--store", store_dir]
+    for fmt in ("table", "md", "csv", "jsonl", "html"):
+        res = invoke(*base, "-f", fmt)
+        assert res.exit_code == 0 and "am-cart-help" in res.stdout, fmt
+
+
+def test_rule_names_are_shown_literally_never_as_markup(in_tmp: Path, store_dir: Path) -> None:
+    text = SAMPLE_RULES.read_text().replace(
+        'display_name = "Mobile visitors"', 'display_name = "[bold red]Mob<script>x"'
+    )
+    path = write_rules(in_tmp, text)
+    base = ["rules", "report", "--rules", path, "--store", store_dir, "--section", "segments"]
+    assert "[bold red]Mob<script>x" in invoke(*base).stdout
+    html = invoke(*base, "-f", "html").stdout
+    assert "&lt;script&gt;" in html and "<script>" not in html

@@ -1,0 +1,269 @@
+"""Loading and validating rules files: every problem at once, with its line and a fix."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jtrack.errors import ConfigError, ExitCode
+from jtrack.rules import RulesError, check_rules, check_text, load_rules, parse_rules
+from jtrack.rules.locate import KeyLocator
+from tests.test_rules_helpers import write_rules
+
+SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_data" / "jtrack.toml"
+
+
+def line_of(text: str, marker: str) -> int:
+    """The 1-based line of the first line containing `marker`."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if marker in line:
+            return i
+    raise AssertionError(marker)
+
+
+def test_the_sample_rules_file_is_valid_and_realistic() -> None:
+    rules, problems, path = check_rules(SAMPLE_RULES)
+    assert problems == [] and path == SAMPLE_RULES and rules is not None
+    assert len(rules.segments) >= 5 and len(rules.outcomes) >= 4 and len(rules.action_maps) >= 3
+    assert any(not s.active for s in rules.segments)
+    assert any(not s.shown_to_agents for s in rules.segments)
+    assert any(m.start_date for m in rules.action_maps)
+    assert any(m.activity for m in rules.action_maps) and any(m.segments for m in rules.action_maps)
+
+
+BROKEN = textwrap.dedent(
+    """\
+    [usage]
+    allowance = 1000
+
+    [[segmnet]]
+    id = "typo-section"
+
+    [[segment]]
+    id = "seg-mobile"
+    dispaly_name = "Mobile"
+    color = "blue"
+    context = [
+      { field = "device.categroy", operator = "equals", values = ["mobile"] },
+      { field = "eventName", operator = "equal", values = ["x"] },
+    ]
+
+    [[segment]]
+    id = "seg-big"
+    [[segment.pattern]]
+    count = 0
+    conditions = [
+      { field = "attributes.price", operator = "greaterThan", values = ["lots"] },
+      { field = "page.titel", operator = "startWith", values = "Shoes" },
+      { field = "page.url", operator = "equal", values = [], ignoreCase = true },
+    ]
+
+    [[segment]]
+    id = "seg-mobile"
+    context = [{ field = "device.type", operator = "lessThan", values = [1, 2] }]
+
+    [[outcome]]
+    id = "out-none"
+
+    [[action_map]]
+    id = "am-both"
+    weight = 5
+    segments = ["seg-mobil"]
+    [[action_map.activity]]
+    conditions = [{ field = "eventName", operator = "equal", values = ["x"] }]
+    page_url = [{ operator = "equal", values = ["/x"] }]
+
+    [[action_map]]
+    id = "am-none"
+    start_date = 2026-10-05
+    end_date = 2026-10-01
+    page_url = [{ field = "page.title", operator = "equal", values = ["x"] }]
+    """
+)
+
+# (a marker on the expected line, a piece of the message, a piece of the hint); a problem
+# with a whole table points at its [[header]]
+EXPECTED = [
+    ("[[segmnet]]", "unknown section 'segmnet'", "did you mean [[segment]]?"),
+    ("dispaly_name", "unknown key 'dispaly_name'", "did you mean 'display_name'?"),
+    ('color = "blue"', "color must be #RRGGBB", "#1E88E5"),
+    ("device.categroy", "unknown visitor-context field 'device.categroy'", "'device.category'"),
+    ('operator = "equals"', "unknown operator 'equals'", "did you mean 'equal'?"),
+    ('field = "eventName", operator = "equal", values = ["x"] },', "is an event field", "pattern"),
+    ("count = 0", "count must be a whole number >= 1", None),
+    ('values = ["lots"]', "greaterThan needs a number, 'lots' is not one", None),
+    ("page.titel", "unknown event field 'page.titel'", "did you mean 'page.title'?"),
+    ('operator = "startWith"', "unknown operator 'startWith'", "did you mean 'startsWith'?"),
+    ('values = "Shoes"', "values must be a list", 'values = ["Shoes"]'),
+    ("ignoreCase", "unknown key 'ignoreCase'", "did you mean 'ignore_case'?"),
+    ("values = [], ignoreCase", "values is empty", None),
+    ('id = "seg-mobile"#2', "duplicate id 'seg-mobile'", None),
+    ("values = [1, 2]", "lessThan compares with exactly one number, got 2", None),
+    ("[[outcome]]", "outcome has no stages", "[[outcome.stage]]"),
+    ("weight = 5", "weight must be a whole number 1..3, not 5", None),
+    ('segments = ["seg-mobil"]', "unknown segment 'seg-mobil'", "did you mean 'seg-mobile'?"),
+    ("[[action_map]]", "both segments and activity", "not both"),
+    ('page_url = [{ operator = "equal"', "unknown key 'page_url'", "move page_url above it"),
+    ("[[action_map]]#2", "action map has no trigger", None),
+    ("end_date = 2026-10-01", "end_date is not after start_date", None),
+    ('{ field = "page.title"', "page_url conditions test the page URL only", None),
+]
+
+
+def _marker_line(marker: str) -> int:
+    """A marker's line; `marker#n`: the line of its n-th occurrence."""
+    if "#" in marker and marker.rsplit("#", 1)[1].isdigit():
+        text, n = marker.rsplit("#", 1)
+        lines = [i for i, line in enumerate(BROKEN.splitlines(), 1) if text in line]
+        return lines[int(n) - 1]
+    return line_of(BROKEN, marker)
+
+
+def test_every_problem_is_reported_at_once_with_its_line_and_a_fix() -> None:
+    rules, problems = check_text(BROKEN, "broken.toml")
+    assert rules is None
+    found = [(p.line, p.message, p.hint or "") for p in problems]
+    for marker, message, hint in EXPECTED:
+        hits = [f for f in found if message in f[1]]
+        assert hits, f"no problem says {message!r}: {found}"
+        line, _, got_hint = hits[0]
+        assert line == _marker_line(marker), (message, line)
+        if hint:
+            assert hint in got_hint, (message, got_hint)
+    assert len(problems) == len(EXPECTED), [str(p) for p in problems]
+
+
+def test_problems_read_as_file_line_rule_key_message_hint() -> None:
+    _, problems = check_text(BROKEN, "broken.toml")
+    text = [str(p) for p in problems]
+    line = line_of(BROKEN, 'operator = "equals"')
+    assert (
+        f"broken.toml:{line}: segment[1] 'seg-mobile': context[1].operator: unknown operator "
+        "'equals' (hint: did you mean 'equal'?" in "\n".join(text)
+    )
+
+
+def test_a_wrong_type_is_reported_once_where_it_is() -> None:
+    text = textwrap.dedent(
+        """\
+        [[segment]]
+        display_name = 3
+        context = "x"
+        [[segment.pattern]]
+        conditions = "y"
+        [[action_map]]
+        id = "m"
+        segments = ["s"]
+        page_url = 3
+        [[outcome]]
+        id = 5
+        [[outcome.stage]]
+        conditions = [{ field = "eventName", operator = "equal", values = ["x"], extra = 1 }]
+        """
+    )
+    _, problems = check_text(text, "x.toml")
+    assert [(p.line, p.where, p.message) for p in problems] == [
+        (1, "segment[1]", "missing 'id'"),
+        (2, "segment[1].display_name", "display_name must be a non-empty string, not 3"),
+        (3, "segment[1].context", "context must be a list, not str"),
+        (5, "segment[1].pattern[1].conditions", "conditions must be a list, not str"),
+        (8, "action_map[1] 'm': segments[1]", "unknown segment 's'"),
+        (9, "action_map[1] 'm': page_url", "page_url must be a list, not int"),
+        (11, "outcome[1].id", "id must be a non-empty string, not 5"),
+        (13, "outcome[1].stage[1].conditions[1].extra", "unknown key 'extra'"),
+    ]
+
+
+def test_invalid_toml_is_one_problem_with_the_line_number() -> None:
+    rules, problems = check_text('[[segment]]\nid = "x\n', "bad.toml")
+    assert rules is None and len(problems) == 1
+    assert problems[0].line == 2 and "not valid TOML" in problems[0].message
+
+
+def test_a_segment_needs_conditions_and_numbers_accept_toml_numbers_or_text() -> None:
+    _, problems = check_text('[[segment]]\nid = "empty"\n', "x.toml")
+    assert [p.message for p in problems] == ["segment has no conditions"]
+    rules = parse_rules(
+        """
+        [[segment]]
+        id = "n"
+        context = [
+          { field = "visitNumber", operator = "greaterThan", values = [1] },
+          { field = "visitNumber", operator = "lessThan", values = ["2.5e1"] },
+          { field = "authenticated", operator = "equal", values = [true] },
+        ]
+        """.replace("\n        ", "\n")
+    )
+    assert [c.values for c in rules.segments[0].context] == [("1",), ("2.5e1",), ("true",)]
+
+
+def test_load_rules_raises_one_line_naming_the_first_problem_and_the_count(tmp_path: Path) -> None:
+    path = write_rules(tmp_path, BROKEN, "broken.toml")
+    with pytest.raises(RulesError) as err:
+        load_rules(path)
+    assert isinstance(err.value, ConfigError) and err.value.exit_code == ExitCode.USAGE
+    assert f"and {len(EXPECTED) - 1} more" in str(err.value)
+    assert "jtrack rules check" in str(err.value) and "\n" not in str(err.value)
+    assert len(err.value.problems) == len(EXPECTED)
+
+
+def test_rules_are_found_by_name_env_var_or_in_the_working_directory(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_rules(None) is None
+    write_rules(in_tmp, '[[segment]]\nid = "cwd"\ncontext = [{ field = "ipOrganization", '
+                'operator = "equal", values = ["x"] }]\n')  # fmt: skip
+    found = load_rules(None)
+    assert found is not None and found.segments[0].id == "cwd"
+    other = write_rules(in_tmp, SAMPLE_RULES.read_text(), "other.toml")
+    monkeypatch.setenv("JTRACK_CONFIG", str(other))
+    env_rules = load_rules(None)
+    assert env_rules is not None and len(env_rules.segments) > 1
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_rules(in_tmp / "missing.toml")
+
+
+def test_other_sections_of_jtrack_toml_are_left_to_their_owners() -> None:
+    rules, problems = check_text(
+        '[usage]\nallowance = 5\n[card]\nwidth = 80\n[roles.agent]\nsee = ["x"]\n', "j.toml"
+    )
+    assert problems == [] and rules is not None and rules.segments == ()
+
+
+def test_the_locator_finds_keys_in_tables_inline_tables_and_multiline_arrays() -> None:
+    text = textwrap.dedent(
+        """\
+        # a comment with [[brackets]] and "quotes"
+        title = "a # not a comment [x]"
+        [[segment]]
+        id = 'one'
+        [[segment]]
+        id = "two"
+        context = [
+          { field = "a", values = ["]", "}"] },   # tricky strings
+          {
+            field = "b" },
+        ]
+        [[segment.pattern]]
+        conditions = [{ field = "c" }]
+        [[segment.pattern]]
+        count = 2
+        text = \"\"\"
+        [[segment]]
+        \"\"\"
+        [[outcome]]
+        id = "o"
+        """
+    )
+    loc = KeyLocator(text)
+    assert loc.line(("segment", 0, "id")) == 4
+    assert loc.line(("segment", 1)) == 5
+    assert loc.line(("segment", 1, "context", 0, "field")) == 8
+    assert loc.line(("segment", 1, "context", 1)) == 9
+    assert loc.line(("segment", 1, "context", 1, "field")) == 10
+    assert loc.line(("segment", 1, "pattern", 0, "conditions", 0, "field")) == 13
+    assert loc.line(("segment", 1, "pattern", 1, "count")) == 15
+    assert loc.line(("outcome", 0, "id")) == 20
+    assert loc.line(("segment", 1, "pattern", 1, "nothing", 3)) == 14  # longest known prefix
