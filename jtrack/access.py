@@ -271,9 +271,7 @@ class StoreView(Store):
 
     def hidden_events(self, session_id: str, customer_id: str | None = None) -> int:
         """How many events of a session the role may not see (for an honest note)."""
-        lf = super().scan_events(customer_id=customer_id).filter(
-            pl.col("session_id") == session_id
-        )
+        lf = super().scan_events(customer_id=customer_id).filter(pl.col("session_id") == session_id)
         return int(lf.filter(~visible_events(self.policy)).select(pl.len()).collect().item())
 
     def check_session(self, session_id: str) -> None:
@@ -281,9 +279,7 @@ class StoreView(Store):
         self.policy.require(SESSION_VIEW, "sessions")
         if self.policy.sees_custom_sessions:
             return
-        typ = (
-            super().scan_sessions().filter(pl.col("id") == session_id).select("type").collect()
-        )
+        typ = super().scan_sessions().filter(pl.col("id") == session_id).select("type").collect()
         if typ.height and typ.item() not in STANDARD_SESSION_TYPES:
             raise NotPermittedError(
                 f"session {session_id} is a custom session ({typ.item()}); role "
@@ -295,17 +291,22 @@ class StoreView(Store):
         """Apply the role to a built card: hidden sections and an honest count of hidden
         events (the events themselves never reached the card: scan_events filtered them)."""
         notes = data.setdefault("notes", [])
-        for key, perm, what in (("segments", SEGMENT_VIEW, "segments"),
-                                ("outcomes", OUTCOME_VIEW, "outcomes")):
+        for key, perm, what in (
+            ("segments", SEGMENT_VIEW, "segments"),
+            ("outcomes", OUTCOME_VIEW, "outcomes"),
+        ):
             if not self.policy.allows(perm) and key in data:
                 data[key] = []
                 notes.append(f"{what} are hidden by your role (needs {perm})")
         if not self.policy.allows(SEGMENT_VIEW) or not self.policy.allows(OUTCOME_VIEW):
-            hidden_kinds = {k for k, p in (("segment_assigned", SEGMENT_VIEW),
-                                           ("outcome_achieved", OUTCOME_VIEW))
-                            if not self.policy.allows(p)}
-            data["journey"] = [e for e in data.get("journey", [])
-                               if e.get("kind") not in hidden_kinds]
+            hidden_kinds = {
+                k
+                for k, p in (("segment_assigned", SEGMENT_VIEW), ("outcome_achieved", OUTCOME_VIEW))
+                if not self.policy.allows(p)
+            }
+            data["journey"] = [
+                e for e in data.get("journey", []) if e.get("kind") not in hidden_kinds
+            ]
         n = self.hidden_events(str(data["session"]["id"]), customer_id)
         data["hidden_events"] = n
         if n:
