@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,6 +41,15 @@ def sessions_cmd(
     store: StoreOpt = None,
     role: RoleOpt = None,
     redact: RedactOpt = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="Rules file: add each session's matched `segments` and achieved `outcomes` "
+            "(jtrack's own and the export's) as list columns.",
+            show_default=False,
+        ),
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option(
@@ -127,7 +137,13 @@ def sessions_cmd(
     )
     if contacts is not None:
         warn_invalid(contacts, default_region)
-    df = list_sessions(open_store(store, role, redact), q)
+    view = open_store(store, role, redact)
+    df = list_sessions(view, q)
+    if rules is not None:
+        from jtrack.rules import evaluate_store, join_rule_columns, load_rules
+
+        loaded = load_rules(rules)
+        df = join_rule_columns(df, evaluate_store(view, loaded, df.get_column("id").to_list()))
     if columns:
         df = df.select([column_for_field(c.strip(), df.columns) for c in columns.split(",")])
         shown = None
