@@ -2,6 +2,8 @@
 
 The public library API. Importing jtrack never imports typer or rich and never prints;
 heavy modules (Polars) are imported on first use so that `jtrack --help` starts fast.
+The sessionizer lives in `jtrack.sessionize` (module and function share the name, so import
+it as `from jtrack.sessionize import sessionize`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,11 @@ __all__ = [
     "Store",
     "__version__",
     "read_events",
-    "sessionize",
 ]
 
 _LAZY = {
     "read_events": "jtrack.ingest",
     "ReadResult": "jtrack.ingest",
-    "sessionize": "jtrack.sessionize",
     "SessionizeOptions": "jtrack.sessionize",
     "Store": "jtrack.store",
     "EventSchema": "jtrack.schema",
@@ -32,7 +32,7 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover
     from jtrack.ingest import ReadResult, read_events
     from jtrack.schema import EventSchema
-    from jtrack.sessionize import SessionizeOptions, sessionize
+    from jtrack.sessionize import SessionizeOptions
     from jtrack.store import Store
 
 
