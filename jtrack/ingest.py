@@ -1431,14 +1431,6 @@ def _field_for_reason(reason: str) -> str:
     return _REASON_FIELD.get(reason, "") or "(line)"
 
 
-def genesys_name(column: str) -> str:
-    """The Genesys dotted path of a canonical column (for messages)."""
-    for f in EVENT_FIELDS:
-        if f.name == column:
-            return f.genesys or column
-    return column
-
-
 __all__ = [
     "REJECT_REASONS",
     "FileStats",

@@ -24,7 +24,6 @@ def column_for_field(name: str, columns: Sequence[str]) -> str:
     """Map a user's field name (`device.category`, `mktCampaign.source`, `device_category`)
     to a column, or raise a UsageError naming the nearest valid field."""
     snake = _CAMEL.sub("_", name.replace(".", "_")).lower()
-    snake = snake.replace("mkt_campaign", "mkt_campaign")
     for cand in (name, snake):
         if cand in columns:
             return cand

@@ -92,11 +92,7 @@ def flat_strings(df: pl.DataFrame, *, neutralise: bool) -> pl.DataFrame:
             col = col.cast(pl.String)
         textual = isinstance(dtype, pl.List | pl.Struct | pl.Categorical | pl.Enum)
         if neutralise and (dtype == pl.String or textual):
-            col = (
-                pl.when(col.str.starts_with(_FORMULA_START[0]) | _starts_any(col))
-                .then(pl.lit("'") + col)
-                .otherwise(col)
-            )
+            col = pl.when(_starts_any(col)).then(pl.lit("'") + col).otherwise(col)
             # control characters mean nothing in a spreadsheet and act in a terminal
             col = col.str.replace_all(_CONTROL.pattern, "\ufffd")
         exprs.append(col.alias(name))
