@@ -1089,6 +1089,12 @@ def build_journey(
         )
         for row in shown.iter_rows(named=True)
     ]
+    from jtrack.access import StoreView
+
+    for card, customer_id in zip(cards, shown.get_column("customer_id"), strict=True):
+        card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
+        if isinstance(store, StoreView):
+            store.restrict_card(card.data, customer_id)
     totals = _totals(sessions, events, segments, outcomes, hidden)
     first = cards[0].to_dict()["contact"] if cards else {}
     contact = {

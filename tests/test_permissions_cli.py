@@ -142,3 +142,28 @@ def test_usage_counts_stay_complete_for_any_role(
     assert free.exit_code == 0
     assert json.loads(agent.stdout) == json.loads(free.stdout)
     assert '"custom"' in agent.stdout
+
+
+def test_journey_report_and_contacts_do_not_leak_hidden_custom_data(world, tmp_path) -> None:
+    ev = world["web_event"]
+    custom = world["custom"]
+    journey = _run(world, "journey", ev["customer_id"], "--as-of", AS_OF, "--format", "json")
+    assert journey.exit_code == 0, journey.stderr
+    data = json.loads(journey.stdout)
+    assert ev["event_id"] not in journey.stdout
+    assert sum(c["hidden_events"] for c in data["sessions"]) >= 1
+    other = _run(world, "journey", custom["customer_id"], "--as-of", AS_OF, "--format", "json")
+    assert custom["id"] not in other.stdout
+    for fmt in ("json", "md"):
+        rep = _run(world, "report", "--format", fmt)
+        assert rep.exit_code == 0, rep.stderr
+        assert "delivery" not in rep.stdout
+        assert not any(ip in rep.stdout for ip in world["ips"])  # type: ignore[union-attr]
+    html = tmp_path / "r.html"
+    rep = _run(world, "report", "--format", "html", "-o", str(html))
+    assert rep.exit_code == 0 and "delivery" not in html.read_text()
+    contacts = _run(world, "contacts", "--format", "json", "--as-of", AS_OF)
+    assert contacts.exit_code == 0, contacts.stderr
+    assert not any(ip in contacts.stdout for ip in world["ips"])  # type: ignore[union-attr]
+    full = _run(world, "report", "--format", "json", role="analyst")
+    assert "delivery" in full.stdout
