@@ -6,7 +6,6 @@ on stderr and an exit code (`--debug` shows the traceback). Commands live in jtr
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import traceback
@@ -28,8 +27,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_state = {"debug": False}
-
 
 def _version(value: bool) -> None:
     if value:
@@ -48,7 +45,9 @@ def _root(
     ] = False,
 ) -> None:
     """jtrack: sessions, cards, rules and usage from website journey exports."""
-    _state["debug"] = debug or bool(os.environ.get("JTRACK_DEBUG"))
+    from jtrack.commands._common import set_debug
+
+    set_debug(debug)
 
 
 def _register() -> None:
@@ -60,30 +59,23 @@ def _register() -> None:
 _register()
 
 
-def _error_line(message: str) -> None:
-    from jtrack.serialize import strip_control
-
-    sys.stderr.write("error: " + strip_control(message) + "\n")
-    sys.stderr.flush()
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, map errors to one line and an exit code."""
+    """Console-script entry point. Commands map their own errors (commands._common
+    .handle_errors); this catches what is raised outside a command, e.g. in a callback."""
+    from jtrack.commands._common import debug_enabled, error_line
+
     # `jtrack ... | head` should end quietly, like other Unix tools.
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    debug = "--debug" in (argv if argv is not None else sys.argv) or bool(
-        os.environ.get("JTRACK_DEBUG")
-    )
     try:
         app(args=argv, prog_name="jtrack", standalone_mode=True)
     except JtrackError as exc:
-        if debug:
+        if debug_enabled():
             traceback.print_exc()
-        _error_line(str(exc))
+        error_line(str(exc))
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
-        _error_line("interrupted")
+        error_line("interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
 
 

@@ -17,8 +17,6 @@ Imports Polars only.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import shutil
@@ -34,6 +32,7 @@ import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack.errors import StoreError, StoreLockedError
+from jtrack.locking import exclusive_lock
 from jtrack.schema import SESSION_SCHEMA, STORED_EVENT_SCHEMA
 
 STORE_ENV = "JTRACK_STORE"
@@ -146,25 +145,15 @@ class Store:
     def lock(self, wait: float = 0.0) -> Iterator[None]:
         """Hold the store's write lock; wait up to `wait` seconds, then refuse clearly."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held for the context
-        deadline = time.monotonic() + wait
-        try:
-            while True:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise StoreLockedError(
-                            f"{self.root}: another jtrack run is writing this store",
-                            hint="wait for it to finish, or pass --wait SECONDS",
-                        ) from None
-                    time.sleep(0.1)
+        with exclusive_lock(
+            self.root / ".lock",
+            wait,
+            lambda: StoreLockedError(
+                f"{self.root}: another jtrack run is writing this store",
+                hint="wait for it to finish, or pass --wait SECONDS",
+            ),
+        ):
             yield
-        finally:
-            fh.close()
 
     def begin_snapshot(self) -> SnapshotWriter:
         """Start writing a new snapshot beside the current one (the caller holds the lock)."""

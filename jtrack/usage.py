@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import errno
-import fcntl
 import math
 import os
 import re
-import time
 import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +39,7 @@ from typing import Any, Literal
 import polars as pl
 
 from jtrack.errors import ConfigError, JtrackError, UsageError
+from jtrack.locking import exclusive_lock
 from jtrack.schema import (
     ACTIVITY_KINDS,
     EVENT_TYPE_PREFIX,
@@ -998,30 +996,21 @@ def output_lock(path: str | os.PathLike[str], wait: float = 0.0) -> Iterator[Pat
     target = Path(path)
     lock_path = target.with_name(target.name + ".lock")
     try:
-        fh = open(lock_path, "a+")  # noqa: SIM115 - held for the context
+        lock_path.touch(exist_ok=True)
     except OSError as exc:
         raise UsageError(
             f"{lock_path}: cannot create the lock file ({exc.strerror})",
             hint="check the directory exists and is writable",
         ) from exc
-    deadline = time.monotonic() + max(wait, 0.0)
-    try:
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise OutputLockedError(
-                        f"another jtrack run is writing {target}",
-                        hint="wait for it to finish, or pass --wait SECONDS",
-                    ) from None
-                time.sleep(0.05)
-        yield lock_path
-    finally:
-        fh.close()
+    with exclusive_lock(
+        lock_path,
+        wait,
+        lambda: OutputLockedError(
+            f"another jtrack run is writing {target}",
+            hint="wait for it to finish, or pass --wait SECONDS",
+        ),
+    ) as held:
+        yield held
 
 
 __all__ = [
