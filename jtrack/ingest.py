@@ -1272,6 +1272,85 @@ def read_source(
     return _read_json_lines(src, max_line_bytes)
 
 
+#: Every row read, kept or rejected: the canonical columns plus where the row came from
+#: (`_src`: the source's position in the run, `_file`, `_line`) and why it was rejected.
+ROW_SCHEMA: dict[str, pl.DataType] = {
+    **EVENT_SCHEMA,
+    SRC_FILE: pl.String(),
+    SRC_LINE: pl.Int64(),
+    REASON: pl.String(),
+    REASON_FIELD: pl.String(),
+    "_detail": pl.String(),
+    RAW: pl.String(),
+    "_src": pl.UInt32(),
+}
+
+
+def conform_rows(frame: pl.DataFrame, src_index: int) -> pl.DataFrame:
+    """A frame of read_source (or canonical_from_parquet_frame) with exactly ROW_SCHEMA."""
+    frame = frame.with_columns(pl.lit(src_index, pl.UInt32).alias("_src"))
+    return frame.select(
+        [
+            pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+            for c, t in ROW_SCHEMA.items()
+        ]
+    )
+
+
+def iter_source_rows(
+    src: Source, src_index: int, chunk_rows: int, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[tuple[pl.DataFrame, FileStats]]:
+    """One source as frames of at most about `chunk_rows` rows (ROW_SCHEMA), with the file's
+    accounting so far. Parquet files on disk are read a batch at a time; other sources are
+    read whole (see read_source) and then sliced."""
+    if src.path is not None and _is_parquet(src):
+        yield from _iter_parquet(src, src_index, chunk_rows)
+        return
+    frame, st = read_source(src, max_line_bytes)
+    rows = conform_rows(frame, src_index)
+    for start in range(0, max(rows.height, 1), chunk_rows):
+        yield rows.slice(start, chunk_rows), st
+
+
+def _iter_parquet(
+    src: Source, src_index: int, chunk_rows: int
+) -> Iterator[tuple[pl.DataFrame, FileStats]]:
+    assert src.path is not None
+
+    def unreadable(exc: Exception) -> DataError:
+        return DataError(
+            f"{src.name}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})",
+            hint="the file may be truncated or its footer corrupt; re-export it",
+        )
+
+    errors = (OSError, ValueError, TypeError, pl.exceptions.PolarsError)
+    try:
+        pl.read_parquet_schema(src.path)  # the footer checked as a whole read checks it
+        batches = pl.scan_parquet(src.path).collect_batches(chunk_size=chunk_rows)
+    except errors as exc:
+        raise unreadable(exc) from exc
+    offset = 0
+    total: FileStats | None = None
+    while True:
+        try:
+            df = next(batches, None)
+        except errors as exc:
+            raise unreadable(exc) from exc
+        if df is None:
+            break
+        canon, st = canonical_from_parquet_frame(df, src.name, offset)
+        offset += df.height
+        if total is None:
+            total = st
+        else:
+            total.rows_read += st.rows_read
+            total.rows_rejected += st.rows_rejected
+        yield conform_rows(canon, src_index), total
+    if total is None:  # no rows at all: the same checks and accounting as a whole read
+        canon, total = _read_parquet(src)
+        yield conform_rows(canon, src_index), total
+
+
 def read_events(
     sources: Sequence[str | os.PathLike[str]] | Sequence[Source],
     *,
@@ -1293,33 +1372,9 @@ def read_events(
     for i, src in enumerate(srcs):
         assert isinstance(src, Source)
         frame, st = read_source(src, max_line_bytes)
-        frames.append(frame.with_columns(pl.lit(i, pl.UInt32).alias("_src")))
+        frames.append(conform_rows(frame, i))
         stats.append(st)
-    internal = {
-        SRC_FILE: pl.String(),
-        SRC_LINE: pl.Int64(),
-        REASON: pl.String(),
-        REASON_FIELD: pl.String(),
-        "_detail": pl.String(),
-        RAW: pl.String(),
-        "_src": pl.UInt32(),
-    }
-    full_schema = {**EVENT_SCHEMA, **internal}
-    if frames:
-        allrows = pl.concat(
-            [
-                f.select(
-                    [
-                        pl.col(c).cast(t) if c in f.columns else pl.lit(None, t).alias(c)
-                        for c, t in full_schema.items()
-                    ]
-                )
-                for f in frames
-            ],
-            how="vertical",
-        )
-    else:
-        allrows = pl.DataFrame(schema=full_schema)
+    allrows = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=ROW_SCHEMA)
     allrows = mark_far_future(allrows, far_future_cut(allrows.filter(pl.col(REASON).is_null())))
     counts = (
         allrows.filter(pl.col(REASON).is_not_null()).group_by("_src").len().rows()
@@ -1352,20 +1407,19 @@ def far_future_cut(times: pl.DataFrame | pl.LazyFrame) -> tuple[datetime, str] |
 
     `times` holds the `created_date` of the run's accepted events (a lazy scan is fine). The
     cut is the first time after a gap of at least FAR_FUTURE_GAP in the sorted time line such
-    that at most FAR_FUTURE_SHARE of the events (at least one) lie at or after it.
+    that at most FAR_FUTURE_SHARE of the events (at least one) lie at or after it. Only the
+    latest share of the times is sorted (a top-k), so a scan of any size is fine.
     """
-    lf = times.lazy().select(pl.col("created_date").drop_nulls().sort().alias("t"))
-    n = lf.select(pl.len()).collect().item()
+    lf = times.lazy().select(pl.col("created_date").drop_nulls().alias("t"))
+    n = int(lf.select(pl.len()).collect(engine="in-memory").item())
     if n < 2:
         return None
     limit = max(1, int(n * FAR_FUTURE_SHARE))
-    cuts = (
-        lf.with_row_index("i")
-        .with_columns(prev=pl.col("t").shift(1))
-        .filter(((pl.col("t") - pl.col("prev")) >= FAR_FUTURE_GAP) & (n - pl.col("i") <= limit))
-        .head(1)
-        .collect()
-    )
+    # the latest limit + 1 times, ascending: a cut at position j >= 1 leaves at most
+    # `limit` events at or after it, and top[j - 1] is the time before the gap
+    top = lf.select(pl.col("t").top_k(limit + 1).sort()).collect(engine="in-memory")
+    gaps = top.with_columns(prev=pl.col("t").shift(1)).with_row_index("j")
+    cuts = gaps.filter((pl.col("j") >= 1) & ((pl.col("t") - pl.col("prev")) >= FAR_FUTURE_GAP))
     if cuts.height == 0:
         return None
     prev = cuts["prev"][0]
@@ -1433,12 +1487,15 @@ def _field_for_reason(reason: str) -> str:
 
 __all__ = [
     "REJECT_REASONS",
+    "ROW_SCHEMA",
     "FileStats",
     "ReadResult",
     "Source",
     "canonical_from_parquet_frame",
+    "conform_rows",
     "expand_sources",
     "far_future_cut",
+    "iter_source_rows",
     "mark_far_future",
     "read_events",
     "read_source",

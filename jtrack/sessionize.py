@@ -143,6 +143,12 @@ def _is_custom() -> pl.Expr:
     )
 
 
+def counts_as_activity() -> pl.Expr:
+    """Rows that start or extend sessions: web and app activity, and every event of a custom
+    session. The latest of them is the end of the data (the contacts' clock)."""
+    return pl.col("kind").is_in(list(ACTIVITY_KINDS)) | _is_custom()
+
+
 def _campaign_key() -> pl.Expr:
     """What identifies an arrival's source: UTM source/campaign, else an external referrer."""
     external_ref = pl.when(pl.col("referrer_medium").fill_null("") != "internal").then(
@@ -311,6 +317,10 @@ def sessionize(
     `deduplicate`) leaves rows out without copying the wide frame first.
     """
     opts = options or SessionizeOptions()
+    if max(events.n_chunks("all"), default=1) > 1:
+        # gathers from a frame in pieces (a Parquet file's row groups) are several times
+        # slower than one copy into contiguous columns and gathers from that
+        events = events.rechunk()
     cols = list(_NARROW) + (list(_CAMPAIGN) if opts.split_on_campaign_change else [])
     custom = _is_custom()
     activity = pl.col("kind").is_in(list(ACTIVITY_KINDS))
@@ -405,6 +415,7 @@ __all__ = [
     "DedupResult",
     "SessionizeOptions",
     "Sessionized",
+    "counts_as_activity",
     "deduplicate",
     "parse_duration",
     "session_id_expr",

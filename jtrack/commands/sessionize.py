@@ -86,6 +86,15 @@ def sessionize_cmd(
         ),
     ] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Memory to stay under, e.g. 4GB [default: 2GB]. Larger inputs are staged "
+            "on disk (in the store) and sessionized one visitor bucket at a time, with the "
+            "same result.",
+            show_default=False,
+        ),
+    ] = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
     limit: Annotated[
@@ -105,7 +114,7 @@ def sessionize_cmd(
     sessions. Exit 1 when a row is rejected (unless --on-error skip), 2 on a bad option.
     """
     from jtrack.errors import UsageError
-    from jtrack.pipeline import run_sessionize
+    from jtrack.pipeline import parse_size, run_sessionize
     from jtrack.sessionize import SessionizeOptions, parse_duration
     from jtrack.store import Store
 
@@ -122,6 +131,8 @@ def sessionize_cmd(
     err = stderr_console()
     show_progress = not quiet and sys.stderr.isatty()
     extra: dict[str, Any] = {}
+    if memory_limit is not None:
+        extra["memory_limit"] = parse_size(memory_limit)
     if contacts is not None:
         extra["contacts"] = contacts
         extra["default_region"] = default_region
@@ -155,17 +166,16 @@ def sessionize_cmd(
         print_warnings(run.contacts_invalid)
     _warn_read(run)
     summary = run.summary
-    sessions = run.result.sessions
     if out_fmt == Format.json:
         from jtrack.serialize import to_json, to_records
 
-        shown = sessions.head(limit) if limit is not None else sessions
+        shown = run.session_table(limit)
         write_text(to_json({"summary": summary.to_dict(), "sessions": to_records(shown)}), output)
         return
     if out_fmt == Format.table:
         from jtrack.render.summary import summary_panel
 
-        shown = sessions.head(limit if limit is not None else 10)
+        shown = run.session_table(limit if limit is not None else 10)
         console = stdout_console()
         if output is None:
             console.print(summary_panel(summary))
@@ -173,7 +183,7 @@ def sessionize_cmd(
             shown,
             out_fmt,
             output,
-            title=f"First {shown.height} of {sessions.height} sessions",
+            title=f"First {shown.height} of {summary.sessions} sessions",
             columns=_TABLE_COLUMNS,
         )
         return
@@ -181,8 +191,7 @@ def sessionize_cmd(
         from jtrack.render.summary import summary_panel
 
         err.print(summary_panel(summary))
-    shown = sessions.head(limit) if limit is not None else sessions
-    emit_frame(shown, out_fmt, output)
+    emit_frame(run.session_table(limit), out_fmt, output)
 
 
 _TABLE_COLUMNS = [
