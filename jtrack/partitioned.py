@@ -95,12 +95,13 @@ class _Stage:
             pl.int_range(self.rows, self.rows + rows.height, dtype=pl.UInt64).alias("_ord")
         )
         self.rows += rows.height
-        bad = rows.filter(pl.col(REASON).is_not_null())
-        if bad.height:
+        rejected = rows.get_column(REASON).is_not_null()
+        good = rows
+        if rejected.any():  # (filtering copies every column: only when there is a reject)
             path = self.root / "rejects" / f"c{k:06d}.parquet"
-            _write(bad.drop("_ord"), path)
+            _write(rows.filter(rejected).drop("_ord"), path)
             self.reject_files.append(path)
-        good = rows.filter(pl.col(REASON).is_null())
+            good = rows.filter(~rejected)
         if good.height == 0:
             return
         self.accepted += good.height
@@ -119,10 +120,15 @@ class _Stage:
             counts_as_activity().alias("_act"),
             _id_part(self.buckets),
         )
-        for (b,), part in good.partition_by("_b", as_dict=True, include_key=False).items():
+        del rows
+        # one bucket at a time: only a bucket's rows are ever copied (partition_by would
+        # copy the whole chunk at once)
+        present = good.get_column("_b").unique().sort().to_list()
+        for b in present:
             path = self.root / "events" / f"b{int(b):05d}" / f"c{k:06d}.parquet"
-            _write(part, path)
+            _write(good.filter(pl.col("_b") == b).drop("_b"), path)
             self.bucket_files.setdefault(int(b), []).append(path)
+        del good
         for (p,), part in ids.partition_by("_p", as_dict=True, include_key=False).items():
             path = self.root / "ids" / f"p{int(p):05d}" / f"c{k:06d}.parquet"
             _write(part, path)
