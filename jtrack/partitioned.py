@@ -59,6 +59,7 @@ Progress = Callable[[str], None]
 #: Columns of a staged event row: the canonical event plus where it came from.
 _STAGED = [*EVENT_SCHEMA, SRC_FILE, SRC_LINE, "_src", "_ord"]
 _CONTENT = list(EVENT_SCHEMA)  # what "the same contents" means for a redelivered event
+ID_PART_ROWS = 2_000_000  # narrow id rows per deduplication partition
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:
@@ -73,19 +74,76 @@ def _read(paths: list[Path], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(p) for p in paths], how="vertical")
 
 
+class _Appender:
+    """One Parquet file per key (a visitor bucket, an id partition), one row group appended per
+    chunk: the number of files stays the number of keys however many chunks are read (many
+    small files or row groups cost far more to write than the same rows in a few)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.writers: dict[int, Any] = {}
+        self.paths: dict[int, Path] = {}
+
+    def append(self, frame: pl.DataFrame, key: str) -> None:
+        """Append the rows of `frame` to the file of their `key` (input order is kept).
+        Rows are copied one key at a time, so the chunk is never copied whole."""
+        import pyarrow.parquet as pq
+
+        order = frame.select(pl.col(key), pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i")).sort(
+            key, maintain_order=True
+        )
+        runs = order.group_by(key, maintain_order=True).len().rows()
+        index = order.get_column("_i")
+        data = frame.drop(key)
+        offset = 0
+        for k, n in runs:
+            part = data[index.slice(offset, n)].to_arrow(compat_level=pl.CompatLevel.oldest())
+            offset += n
+            writer = self.writers.get(k)
+            if writer is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                path = self.directory / f"{k:05d}.parquet"
+                writer = pq.ParquetWriter(
+                    path, part.schema, compression="lz4", write_statistics=False
+                )
+                self.writers[k], self.paths[k] = writer, path
+            elif part.schema != writer.schema:
+                part = part.cast(writer.schema)
+            writer.write_table(part)
+            del part
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
+
+
 @dataclass
 class _Stage:
     """The staging directory of one run and what was staged so far."""
 
     root: Path
     buckets: int
+    id_parts: int = 1
     chunks: int = 0
     rows: int = 0
     accepted: int = 0
-    bucket_files: dict[int, list[Path]] = field(default_factory=dict)
-    id_files: dict[int, list[Path]] = field(default_factory=dict)
     reject_files: list[Path] = field(default_factory=list)
     raw_files: list[Path] = field(default_factory=list)
+    events: _Appender = field(init=False)
+    ids: _Appender = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = _Appender(self.root / "events")
+        self.ids = _Appender(self.root / "ids")
+
+    @property
+    def bucket_files(self) -> dict[int, Path]:
+        return self.events.paths
+
+    @property
+    def id_files(self) -> dict[int, Path]:
+        return self.ids.paths
 
     def add(self, rows: pl.DataFrame) -> None:
         """Stage one chunk of ROW_SCHEMA rows."""
@@ -102,6 +160,7 @@ class _Stage:
             _write(rows.filter(rejected).drop("_ord"), path)
             self.reject_files.append(path)
             good = rows.filter(~rejected)
+        del rows
         if good.height == 0:
             return
         self.accepted += good.height
@@ -110,32 +169,27 @@ class _Stage:
             _write(good.select("_ord", RAW), path)
             self.raw_files.append(path)
         good = good.select(_STAGED).with_columns(bucket_expr(self.buckets).alias("_b"))
-        ids = good.select(
-            "event_id",
-            "created_date",
-            "_ord",
-            "_b",
-            "_src",
-            SRC_LINE,
-            counts_as_activity().alias("_act"),
-            _id_part(self.buckets),
+        self.ids.append(
+            good.select(
+                "event_id",
+                "created_date",
+                "_ord",
+                "_b",
+                "_src",
+                SRC_LINE,
+                counts_as_activity().alias("_act"),
+                _id_part(self.id_parts),
+            ),
+            "_p",
         )
-        del rows
-        # one bucket at a time: only a bucket's rows are ever copied (partition_by would
-        # copy the whole chunk at once)
-        present = good.get_column("_b").unique().sort().to_list()
-        for b in present:
-            path = self.root / "events" / f"b{int(b):05d}" / f"c{k:06d}.parquet"
-            _write(good.filter(pl.col("_b") == b).drop("_b"), path)
-            self.bucket_files.setdefault(int(b), []).append(path)
-        del good
-        for (p,), part in ids.partition_by("_p", as_dict=True, include_key=False).items():
-            path = self.root / "ids" / f"p{int(p):05d}" / f"c{k:06d}.parquet"
-            _write(part, path)
-            self.id_files.setdefault(int(p), []).append(path)
+        self.events.append(good, "_b")
+
+    def close(self) -> None:
+        self.events.close()
+        self.ids.close()
 
     def all_id_files(self) -> list[Path]:
-        return [p for files in self.id_files.values() for p in files]
+        return list(self.id_files.values())
 
 
 def _id_part(buckets: int) -> pl.Expr:
@@ -177,7 +231,7 @@ def _decide(stage: _Stage) -> _Decisions:
     end: datetime | None = None
     first_far: tuple[int, int] | None = None
     for p in sorted(stage.id_files):
-        ids = _read(stage.id_files[p], schema)
+        ids = _read([stage.id_files[p]], schema)
         if cut is not None:
             far = ids.filter(pl.col("created_date") >= cut[0])
             if far.height:
@@ -194,7 +248,7 @@ def _decide(stage: _Stage) -> _Decisions:
         if dups.height:
             involved.append(dups.select("_ord", "_b"))
             drop.append(dropped)
-            ids = ids.join(dropped.select("_ord"), on="_ord", how="anti")
+            ids = ids.filter(pl.col("_ord").is_in(dropped.get_column("_ord").implode()).not_())
         stats = ids.select(
             lo=pl.col("created_date").min(),
             hi=pl.col("created_date").max(),
@@ -295,15 +349,24 @@ def sessionize_partitioned(
     contacts: str | os.PathLike[str] | None = None,
     default_region: str | None = None,
     manifest: Callable[[PartitionedRun], dict[str, Any]],
+    estimated_rows: int = 0,
 ) -> PartitionedRun:
     """Sessionize the sources one visitor bucket at a time into a new snapshot of `store`,
     made current at the end (or not at all). The caller holds the store's lock; `manifest`
     builds the snapshot's manifest from the run."""
     say = progress or (lambda _msg: None)
     writer = store.begin_snapshot()  # also clears what crashed runs left behind
-    stage = _Stage(store.root / f".stage-{uuid.uuid4().hex[:12]}", buckets)
+    # redeliveries are found per id partition of ~2M narrow rows
+    stage = _Stage(
+        store.root / f".stage-{uuid.uuid4().hex[:12]}",
+        buckets,
+        id_parts=max(1, -(-estimated_rows // ID_PART_ROWS)),
+    )
     try:
-        files = _stage_sources(stage, list(srcs), chunk_rows, max_line_bytes, say)
+        try:
+            files = _stage_sources(stage, list(srcs), chunk_rows, max_line_bytes, say)
+        finally:
+            stage.close()
         say("deduplicating")
         decisions = _decide(stage)
         rejects = _rejects(stage, decisions, files, on_error)
@@ -411,7 +474,8 @@ def _sessionize_buckets(
     ttl = None
     for n, b in enumerate(sorted(stage.bucket_files), start=1):
         say(f"sessionizing bucket {n} of {len(stage.bucket_files)}")
-        rows = _read(stage.bucket_files[b], staged_schema)
+        # one contiguous copy (the file's row groups arrive as pieces; gathers need one)
+        rows = _read([stage.bucket_files[b]], staged_schema).rechunk()
         if decisions.cut is not None:
             far = rows.filter(pl.col("created_date") >= decisions.cut[0])
             if far.height:
@@ -431,6 +495,7 @@ def _sessionize_buckets(
             else rows.select(pl.col("_ord").is_in(drop.implode()).not_()).to_series()
         )
         result = sessionize(rows.drop("_src", "_ord"), options, keep=keep)
+        del rows, keep  # the wide input is not needed past here (half the bucket's memory)
         res = resolve_visitors(
             result.sessions,
             result.events,
@@ -446,7 +511,7 @@ def _sessionize_buckets(
             writer.write_bucket("events", b, events)
         if result.sessions.height:
             writer.write_bucket("sessions", b, result.sessions)
-        del rows, result, events, res
+        del result, events, res
     rejects = _final_rejects(stage, staged_rejects, decisions, totals)
     for st in files:
         st.rows_rejected = 0

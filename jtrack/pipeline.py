@@ -250,8 +250,8 @@ def plan_run(
     mode: Mode = "auto",
     buckets: int | None = None,
 ) -> Plan:
-    """In memory when the estimated input fits the memory limit, else bucketed: enough
-    visitor buckets (a power of two) that one bucket fits it. `buckets` forces the count."""
+    """In memory when the estimated input fits the memory limit, else bucketed: just enough
+    visitor buckets that one bucket fits it. `buckets` forces the count."""
     from jtrack.partitioned import estimate_rows
 
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
@@ -259,12 +259,8 @@ def plan_run(
     per_bucket = max(1_000, limit // BYTES_PER_ROW)
     partitioned = mode == "partitioned" or (mode == "auto" and rows > per_bucket)
     if buckets is None:
-        if partitioned:
-            buckets = 1
-            while buckets * per_bucket < rows:
-                buckets *= 2
-        else:
-            buckets = 0  # decided from the events kept (choose_buckets)
+        # as few buckets as fit (each costs files); 0: in memory, from the events kept
+        buckets = max(1, -(-rows // per_bucket)) if partitioned else 0
     chunk_rows = max(10_000, min(MAX_CHUNK_ROWS, per_bucket))
     return Plan(partitioned, buckets, chunk_rows, rows)
 
@@ -407,6 +403,7 @@ def _run_partitioned(
         contacts=contacts,
         default_region=default_region,
         manifest=lambda p: _manifest(sources, opts, summary_of(p), default_region),
+        estimated_rows=plan.estimated_rows,
     )
     return StoredRun(summary_of(part), part.read, part.contacts_invalid, part.conflicts)
 
