@@ -209,8 +209,12 @@ def choose_buckets(events: int) -> int:
     return n
 
 
-#: Peak memory of the in-memory path per input row (measured: ~3 GB for 1M flat events).
+#: Peak memory per row of a bucket (or of an in-memory run): ~3 GB for 1M wide flat events.
 BYTES_PER_ROW = 3_000
+#: Peak memory per row of a chunk being staged (read, validated, split by bucket).
+STAGE_BYTES_PER_ROW = 1_600
+#: Memory taken before any row: the interpreter, Polars, PyArrow.
+BASE_MEMORY = 400 * 1024**2
 #: The memory a run aims to stay under when no --memory-limit is given.
 DEFAULT_MEMORY_LIMIT = 2 * 1024**3
 #: The bucketed path holds one bucket at a time; staging works in chunks of at most this.
@@ -255,13 +259,15 @@ def plan_run(
     from jtrack.partitioned import estimate_rows
 
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
+    # what the rows may use: the interpreter and libraries take ~0.4 GB before any row
+    usable = max(limit - BASE_MEMORY, limit // 2)
     rows = estimate_rows(sources)
-    per_bucket = max(1_000, limit // BYTES_PER_ROW)
+    per_bucket = max(1_000, usable // BYTES_PER_ROW)
     partitioned = mode == "partitioned" or (mode == "auto" and rows > per_bucket)
     if buckets is None:
         # as few buckets as fit (each costs files); 0: in memory, from the events kept
         buckets = max(1, -(-rows // per_bucket)) if partitioned else 0
-    chunk_rows = max(10_000, min(MAX_CHUNK_ROWS, per_bucket))
+    chunk_rows = max(10_000, min(MAX_CHUNK_ROWS, usable // STAGE_BYTES_PER_ROW))
     return Plan(partitioned, buckets, chunk_rows, rows)
 
 
