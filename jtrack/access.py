@@ -266,23 +266,40 @@ class StoreView(Store):
     def scan_events(self, customer_id: str | None = None) -> pl.LazyFrame:
         self.policy.require(SESSION_VIEW, "sessions")
         self.policy.require(EVENT_VIEW, "journey events")
-        lf = super().scan_events(customer_id=customer_id).filter(visible_events(self.policy))
-        return protect(lf, self.policy)
+        return self.restrict_events(super().scan_events(customer_id=customer_id))
+
+    def restrict_events(self, events: pl.LazyFrame) -> pl.LazyFrame:
+        """Stored events (read from the plain store) as the policy may see them: what
+        scan_events does to the store's events, for readers that pick the rows themselves."""
+        self.policy.require(SESSION_VIEW, "sessions")
+        self.policy.require(EVENT_VIEW, "journey events")
+        return protect(events.filter(visible_events(self.policy)), self.policy)
 
     def hidden_events(self, session_id: str, customer_id: str | None = None) -> int:
         """How many events of a session the role may not see (for an honest note)."""
+        p = self.policy
+        sees_all = p.sees_custom_events and p.sees_custom_sessions
+        if sees_all and p.allows(SEGMENT_VIEW) and p.allows(OUTCOME_VIEW):
+            return 0  # visible_events keeps every event: nothing to count
         lf = super().scan_events(customer_id=customer_id).filter(pl.col("session_id") == session_id)
         return int(lf.filter(~visible_events(self.policy)).select(pl.len()).collect().item())
 
-    def check_session(self, session_id: str) -> None:
-        """NotPermittedError when the session exists but the role may not see its type."""
+    def check_session(self, session_id: str, session_type: str | None = None) -> None:
+        """NotPermittedError when the session exists but the role may not see its type
+        (`session_type`: the session's type when the caller has read it already)."""
         self.policy.require(SESSION_VIEW, "sessions")
         if self.policy.sees_custom_sessions:
             return
-        typ = super().scan_sessions().filter(pl.col("id") == session_id).select("type").collect()
-        if typ.height and typ.item() not in STANDARD_SESSION_TYPES:
+        if session_type is None:
+            typ = (
+                super().scan_sessions().filter(pl.col("id") == session_id).select("type").collect()
+            )
+            if not typ.height:
+                return
+            session_type = typ.item()
+        if session_type not in STANDARD_SESSION_TYPES:
             raise NotPermittedError(
-                f"session {session_id} is a custom session ({typ.item()}); role "
+                f"session {session_id} is a custom session ({session_type}); role "
                 f"{self.policy.role!r} may not see custom sessions (needs {SESSIONTYPE_VIEW})",
                 hint="ask for a role with that permission, or pass --role",
             )

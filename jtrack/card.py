@@ -398,27 +398,12 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
     return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
-def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str]:
-    """(session id, customer id) for a full id or unique prefix: one scan of two columns of
-    the session table (ids are hashes, so no statistics can narrow it down)."""
-    from jtrack.query import resolve_session_id
+def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str, str | None]:
+    """(session id, customer id, session type) for a full id or unique prefix: one scan of
+    the sessions' `id` column (ids are hashes, so no statistics can narrow it down)."""
+    from jtrack.query import find_session
 
-    p = id_or_prefix.strip().lower()
-    found = pl.DataFrame()
-    if p:
-        found = (
-            store.scan_sessions()
-            .select("id", "customer_id")
-            .filter(pl.col("id").str.starts_with(p))
-            .head(2)
-            .collect()
-        )
-    if found.height != 1:
-        full = resolve_session_id(store, id_or_prefix)  # raises NotFound / Ambiguous
-        found = (
-            store.scan_sessions().select("id", "customer_id").filter(pl.col("id") == full).collect()
-        )
-    return str(found["id"][0]), str(found["customer_id"][0])
+    return find_session(store, id_or_prefix)
 
 
 #: The event columns a card shows (the rest of what it shows comes from the session row).
@@ -448,12 +433,45 @@ CARD_EVENT_COLUMNS = (
 def _session_events(store: Store, customer_id: str, session_ids: Iterable[str]) -> pl.DataFrame:
     """The events of these sessions of one visitor: its bucket only, the card's columns."""
     ids = list(session_ids)
-    lf = store.scan_events(customer_id=customer_id)
-    if len(ids) == 1:
-        lf = lf.filter(pl.col("session_id") == ids[0])
-    else:
-        lf = lf.filter(pl.col("session_id").is_in(ids))
-    return lf.select(CARD_EVENT_COLUMNS).collect(engine="in-memory")
+    wanted = pl.col("session_id") == ids[0] if len(ids) == 1 else pl.col("session_id").is_in(ids)
+    lf = _visitor_events(store, customer_id)
+    if lf is None:
+        lf = store.scan_events(customer_id=customer_id)
+    return lf.filter(wanted).select(CARD_EVENT_COLUMNS).collect(engine="in-memory")
+
+
+def _visitor_events(store: Store, customer_id: str) -> pl.LazyFrame | None:
+    """This visitor's stored events (as store.scan_events(customer_id) gives them), reading
+    only the visitor's rows of its bucket file; None when the store cannot be read that way.
+
+    A bucket file is sorted by visitor, so a visitor's events are a run of rows. Filtering a
+    scan on customer_id skips the row groups that do not hold the visitor, but decodes every
+    column of the ones that do (100k rows; the nested `attributes` dominate). So: first the
+    run's row positions, from the customer_id column alone, then only that slice of rows.
+    """
+    from jtrack.access import StoreView
+    from jtrack.query import bucket_file, is_plain
+
+    view = store if isinstance(store, StoreView) else None
+    plain = view.unfiltered() if view is not None else store
+    if not is_plain(plain):
+        return None
+    path = bucket_file(plain, "events", customer_id)
+    if path is None:
+        return None
+    mine = pl.col("customer_id") == customer_id
+    span = (
+        pl.scan_parquet(path, hive_partitioning=False, row_index_name="_row")
+        .select("customer_id", "_row")
+        .filter(mine)
+        .select(lo=pl.col("_row").min(), hi=pl.col("_row").max())
+        .collect(engine="in-memory")
+    )
+    lo, hi = span.row(0)
+    if lo is None:
+        return None  # no events: let the ordinary scan give the empty frame
+    lf = pl.scan_parquet(path, hive_partitioning=False).slice(lo, hi - lo + 1).filter(mine)
+    return view.restrict_events(lf) if view is not None else lf
 
 
 def _journey_frame(
@@ -973,9 +991,11 @@ def build_card(
 
     view = store if isinstance(store, StoreView) else None
     # "not permitted" is told apart from "not found": the id is resolved on the whole store
-    sid, customer = _find_session(view.unfiltered() if view else store, session_id_or_prefix)
+    sid, customer, session_type = _find_session(
+        view.unfiltered() if view else store, session_id_or_prefix
+    )
     if view is not None:
-        view.check_session(sid)
+        view.check_session(sid, session_type)
     visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
     visitor_sessions, resolved = _resolve_contacts(
         visitor_sessions,

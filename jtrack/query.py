@@ -10,12 +10,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 
 from jtrack.errors import AmbiguousIdError, NotFoundError, UsageError
 from jtrack.schema import SESSION_SCHEMA
-from jtrack.store import Store
+from jtrack.store import Store, bucket_of
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -171,10 +172,10 @@ def resolve_session_id(store: Store, prefix: str) -> str:
         store.scan_sessions()
         .select("id")
         .filter(pl.col("id").str.starts_with(p))
-        .head(11)
+        .sort("id")
+        .head(11)  # the first ids in order, whichever engine and file order
         .collect()
         .get_column("id")
-        .sort()
         .to_list()
     )
     if not ids:
@@ -185,6 +186,65 @@ def resolve_session_id(store: Store, prefix: str) -> str:
     if len(ids) > 1:
         raise AmbiguousIdError(prefix, ids)
     return str(ids[0])
+
+
+def table_files(store: Store, table: str) -> list[Path]:
+    """The bucket files of `table` ("events" or "sessions") of the current snapshot, listed
+    as Store.scan_events / scan_sessions list them (for reads that need the file itself:
+    which file a row is in, or row positions within one file)."""
+    return sorted((store.current() / table).glob("*.parquet"))
+
+
+def bucket_file(store: Store, table: str, customer_id: str) -> Path | None:
+    """The file of `table` that holds this visitor's rows (None when there is none)."""
+    buckets = int(store.manifest().get("buckets", 1))
+    path = store.current() / table / f"bucket={bucket_of(customer_id, buckets):04d}.parquet"
+    return path if path.is_file() else None
+
+
+def is_plain(store: Store) -> bool:
+    """True when `store` reads the files as they are (a Store, not a subclass that changes
+    what scan_sessions / scan_events return), so its files may be read directly."""
+    cls = type(store)
+    return cls.scan_sessions is Store.scan_sessions and cls.scan_events is Store.scan_events
+
+
+def find_session(store: Store, prefix: str) -> tuple[str, str, str | None]:
+    """(id, customer id, type) of the one session whose id starts with `prefix`; raises
+    NotFoundError or AmbiguousIdError like resolve_session_id.
+
+    Ids are hashes, so no statistics narrow the search: one pass over the `id` column of
+    every bucket (the cheapest column to read, ~0.1 s for 2M sessions), then the one
+    matching row by its position. Reads the plain store (roles are applied by the caller).
+    """
+    p = prefix.strip().lower()
+    files = table_files(store, "sessions") if p and is_plain(store) else []
+    if files:
+        hits = (
+            pl.scan_parquet(files, hive_partitioning=False, row_index_name="_row")
+            .select("id", "_row")
+            .filter(pl.col("id").str.starts_with(p))
+            .head(2)
+            .collect(engine="streaming")
+        )
+        if hits.height == 1:
+            sid, row_number = hits.row(0)
+            row = (
+                pl.scan_parquet(files, hive_partitioning=False)
+                .slice(row_number, 1)  # the files' row counts are in their footers
+                .select("id", "customer_id", "type")
+                .collect(engine="in-memory")
+            )
+            if row.height == 1 and row["id"][0] == sid:
+                return str(sid), str(row["customer_id"][0]), row["type"][0]
+    full = resolve_session_id(store, prefix)  # raises NotFoundError / AmbiguousIdError
+    row = (
+        store.scan_sessions()
+        .select("id", "customer_id", "type")
+        .filter(pl.col("id") == full)
+        .collect(engine="streaming")
+    )
+    return full, str(row["customer_id"][0]), row["type"][0]
 
 
 SESSION_FIELDS = tuple(SESSION_SCHEMA)

@@ -303,11 +303,15 @@ class UsageInput:
     rows_read: int = 0  # rows read by read_events (lazily scanned rows are counted later)
     rejected: int = 0
     store_counts: dict[str, Any] | None = None
+    #: The store only: its events' created_date, kind and source_session_type, so that the
+    #: usage class is worked out per (15-minute bucket, kind, session type), not per event.
+    classes_from: pl.LazyFrame | None = None
 
     @classmethod
     def from_store(cls, store: Any) -> UsageInput:
         """Events of a jtrack store (`jtrack.store.Store`)."""
-        lf = store.scan_events().select(
+        scan = store.scan_events()
+        lf = scan.select(
             "event_id",
             "created_date",
             _cls=usage_class_expr(),
@@ -316,6 +320,11 @@ class UsageInput:
         )
         counts = store.manifest().get("counts", {})
         return cls(
+            classes_from=scan.select(
+                pl.col("created_date").cast(INPUT_SCHEMA["created_date"]),
+                "kind",
+                "source_session_type",
+            ),
             events=_conform(lf),
             origin="store",
             names=[str(store.root)],
@@ -710,6 +719,8 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
     ids share a key with a probability below 1e-20 for a billion events.
     """
     as_of_us = _epoch_us(opts.as_of)
+    if inp.deduplicated and inp.classes_from is not None:
+        return _aggregate_store(inp.classes_from, as_of_us), {"rows": 0, "rejected": 0}
     key = pl.col("created_date").dt.epoch("us") * _KEY_MULT + pl.col("_cls")
     counts = {"rows": 0, "rejected": 0}
     if inp.deduplicated:
@@ -765,6 +776,38 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
         .sort("bucket", "cls", "after")
     )
     return agg.collect(), counts
+
+
+def _aggregate_store(events: pl.LazyFrame, as_of_us: int) -> pl.DataFrame:
+    """_aggregate for the store (one row per event already, nothing late or conflicting).
+
+    Grouping on the raw (bucket, kind, source_session_type) and classifying the few
+    thousand groups afterwards is about twice as fast as classifying ten million events
+    (a chain of string tests per event) and grouping on the class.
+    """
+    t = pl.col("created_date").dt.epoch("us")
+    groups = (
+        events.group_by(
+            bucket=t // _BUCKET_US,
+            after=t >= as_of_us,
+            kind="kind",
+            source_session_type="source_session_type",
+        )
+        .agg(events=pl.len().cast(pl.Int64))
+        .collect(engine="streaming")
+    )
+    # A null created_date has no bucket and, as in _aggregate, no class either.
+    cls = pl.when(pl.col("bucket").is_not_null()).then(usage_class_expr())
+    return (
+        groups.group_by("bucket", cls=cls, after="after")
+        .agg(
+            events=pl.col("events").sum().cast(pl.Int64),
+            rows=pl.col("events").sum().cast(pl.Int64),
+            late=pl.lit(0, pl.Int64),
+            conflicts=pl.lit(0, pl.Int64),
+        )
+        .sort("bucket", "cls", "after")
+    )
 
 
 def _local_days(agg: pl.DataFrame, tz: str) -> pl.DataFrame:

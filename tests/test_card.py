@@ -580,8 +580,12 @@ def test_html_and_text_files_are_written_with_o(
 def test_a_card_reads_only_its_visitors_rows(
     sample_store: Store, picks: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from jtrack.query import bucket_file
+
     calls: list[tuple[str, str | None]] = []
+    files: list[Path] = []
     scan_events, scan_sessions = Store.scan_events, Store.scan_sessions
+    scan_parquet = pl.scan_parquet
 
     def events(self: Store, customer_id: str | None = None) -> pl.LazyFrame:
         calls.append(("events", customer_id))
@@ -591,12 +595,22 @@ def test_a_card_reads_only_its_visitors_rows(
         calls.append(("sessions", customer_id))
         return scan_sessions(self, customer_id)
 
+    def parquet(source: Any, *args: Any, **kwargs: Any) -> pl.LazyFrame:
+        files.extend(Path(p) for p in (source if isinstance(source, list) else [source]))
+        return scan_parquet(source, *args, **kwargs)
+
     monkeypatch.setattr(Store, "scan_events", events)
     monkeypatch.setattr(Store, "scan_sessions", sessions)
+    monkeypatch.setattr(pl, "scan_parquet", parquet)
     build_card(sample_store, picks["known"][:10])
     assert all(c is not None for t, c in calls if t == "events")
-    unfiltered = [t for t, c in calls if c is None]
-    assert unfiltered == ["sessions"]  # the one scan of session ids that resolves the prefix
+    # at most one scan of every session (its ids: they resolve the prefix)
+    assert [t for t, c in calls if c is None] in ([], ["sessions"])
+    customer = (
+        sample_store.scan_sessions().filter(pl.col("id") == picks["known"]).collect()["customer_id"]
+    )
+    mine = bucket_file(sample_store, "events", customer.item())
+    assert {p for p in files if p.parent.name == "events"} == {mine}
 
 
 def test_the_card_core_imports_neither_rich_nor_typer() -> None:
