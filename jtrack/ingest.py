@@ -688,9 +688,32 @@ def _split_limited(chunks: Iterator[bytes], max_line_bytes: int) -> tuple[bytes,
     An overlong line is replaced by an empty line (so line numbers stay right) and recorded;
     it is never held in memory whole. Lines shorter than a chunk are checked later, in Polars.
     """
+    blocks = list(_split_blocks(chunks, max_line_bytes, block_bytes=None))
+    if not blocks:
+        return b"", []
+    return b"".join(b.data for b in blocks), [o for b in blocks for o in b.overlong]
+
+
+@dataclass
+class _Block:
+    """Whole lines of a file: `data` starts at physical line `first_line`; `overlong` lists
+    (with file line numbers) the lines left out of it because they were too long."""
+
+    data: bytes
+    first_line: int
+    overlong: list[_Overlong]
+
+
+def _split_blocks(
+    chunks: Iterator[bytes], max_line_bytes: int, block_bytes: int | None
+) -> Iterator[_Block]:
+    """The lines of the chunks in blocks of about block_bytes (None: one block), each ending
+    at a line end; overlong lines are left out as in _split_limited."""
     kept: list[bytes] = []
+    size = 0
     overlong: list[_Overlong] = []
-    newlines = 0  # newlines already in `kept`
+    newlines = 0  # newlines before the end of `kept`
+    first = 1  # file line number of the current block's first line
     partial = b""  # the current, unfinished line
     skip: _Overlong | None = None  # the overlong line being skipped
     for chunk in chunks:
@@ -702,6 +725,7 @@ def _split_limited(chunks: Iterator[bytes], max_line_bytes: int) -> tuple[bytes,
             skip.size += nl
             overlong.append(skip)
             kept.append(b"\n")
+            size += 1
             newlines += 1
             skip = None
             chunk = chunk[nl + 1 :]
@@ -710,6 +734,7 @@ def _split_limited(chunks: Iterator[bytes], max_line_bytes: int) -> tuple[bytes,
         if last >= 0:
             done = buf[: last + 1]
             kept.append(done)
+            size += len(done)
             newlines += done.count(b"\n")
             partial = buf[last + 1 :]
         else:
@@ -717,11 +742,15 @@ def _split_limited(chunks: Iterator[bytes], max_line_bytes: int) -> tuple[bytes,
         if len(partial) > max_line_bytes:
             skip = _Overlong(newlines + 1, len(partial), partial[:_RAW_KEEP])
             partial = b""
+        if block_bytes is not None and size >= block_bytes and skip is None:
+            yield _Block(b"".join(kept), first, overlong)
+            kept, size, overlong, first = [], 0, [], newlines + 1
     if skip is not None:
         overlong.append(skip)
     elif partial:
         kept.append(partial)
-    return b"".join(kept), overlong
+    if kept or overlong:
+        yield _Block(b"".join(kept), first, overlong)
 
 
 _RAW_KEEP = 10_000  # characters of a rejected line kept in the rejects file
@@ -777,10 +806,8 @@ def _first_line(chunks: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[by
     return head, _pushback(head, chunks)
 
 
-def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, FileStats]:
-    """JSONL, or a JSON document (array, REST page): the document is read whole, the lines
-    with max_line_bytes enforced while reading."""
-    head, chunks = _first_line(_decoded_chunks(src), max_line_bytes)
+def _is_document(head: bytes, max_line_bytes: int) -> bool:
+    """Whether a file starting with `head` is a JSON document (array, REST page), not lines."""
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     first = start.split(b"\n", 1)[0].strip()
     document = start.startswith(b"[")
@@ -791,7 +818,14 @@ def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, Fi
             document = first == b"{" or b'"entities"' in first
         else:
             document = isinstance(obj, dict) and "entities" in obj and "id" not in obj
-    if document:
+    return document
+
+
+def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, FileStats]:
+    """JSONL, or a JSON document (array, REST page): the document is read whole, the lines
+    with max_line_bytes enforced while reading."""
+    head, chunks = _first_line(_decoded_chunks(src), max_line_bytes)
+    if _is_document(head, max_line_bytes):
         text, mark = _decode_text(b"".join(chunks), src.name)
         if mark is not None:
             raise DataError(
@@ -816,10 +850,56 @@ def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, Fi
     return _decode_lines(src.name, lines, max_line_bytes, "line", mark, too_long)
 
 
-def _lines_frame(text: str) -> pl.DataFrame:
-    """Physical lines with 1-based numbers (blank lines counted, then dropped)."""
+def _too_long_frame(overlong: list[_Overlong]) -> pl.DataFrame | None:
+    if not overlong:
+        return None
+    return pl.DataFrame(
+        {
+            SRC_LINE: [o.line for o in overlong],
+            "line": [o.head.decode("utf-8", errors="replace") for o in overlong],
+            "_size": [o.size for o in overlong],
+        },
+        schema={SRC_LINE: pl.Int64, "line": pl.String, "_size": pl.Int64},
+    )
+
+
+def _iter_json_lines(
+    src: Source, max_line_bytes: int, block_bytes: int
+) -> Iterator[tuple[pl.DataFrame, FileStats]]:
+    """A JSON lines file as frames of about block_bytes of lines each (read_source's rows and
+    accounting, block by block: memory holds one block, not the file). A JSON document
+    (array, REST page) is read whole, as read_source does. The shape is detected on the
+    first block (a file's first 20 lines, unless its lines are longer than block_bytes / 20)."""
+    head, chunks = _first_line(_decoded_chunks(src), max_line_bytes)
+    if _is_document(head, max_line_bytes):
+        del chunks
+        yield _read_json_lines(src, max_line_bytes)
+        return
+    total: FileStats | None = None
+    genesys: bool | None = None
+    for block in _split_blocks(chunks, max_line_bytes, block_bytes):
+        text, mark = _decode_text(block.data, src.name)
+        lines = _lines_frame(text, block.first_line)
+        del text
+        if genesys is None:
+            genesys = _detect_shape(lines["line"])
+        frame, st = _decode_lines(
+            src.name, lines, max_line_bytes, "line", mark, _too_long_frame(block.overlong), genesys
+        )
+        if total is None:
+            total = st
+        else:
+            total.rows_read += st.rows_read
+            total.rows_rejected += st.rows_rejected
+        yield frame, total
+    if total is None:  # an empty file: the same accounting as a whole read
+        yield _decode_lines(src.name, _lines_frame(""), max_line_bytes, "line")
+
+
+def _lines_frame(text: str, first_line: int = 1) -> pl.DataFrame:
+    """Physical lines with their numbers (blank lines counted, then dropped)."""
     s = pl.Series("line", text.split("\n"), dtype=pl.String)  # str.split: C speed
-    df = s.to_frame().with_row_index(SRC_LINE, offset=1)
+    df = s.to_frame().with_row_index(SRC_LINE, offset=first_line)
     return df.with_columns(pl.col("line").str.strip_suffix("\r").str.strip_prefix("\ufeff")).filter(
         pl.col("line").str.strip_chars() != ""
     )
@@ -1012,13 +1092,16 @@ def _decode_lines(
     unit: str,
     mark: str | None = None,
     too_long: pl.DataFrame | None = None,
+    genesys: bool | None = None,
 ) -> tuple[pl.DataFrame, FileStats]:
     """Decode JSON lines into canonical columns; every line is kept or gets a reason.
 
     `mark` stands for bytes that were not UTF-8; `too_long` lists the lines left out unread
-    because they were longer than max_line_bytes.
+    because they were longer than max_line_bytes; `genesys` the file's shape (None: detect
+    it from these lines).
     """
-    genesys = _detect_shape(lines["line"])
+    if genesys is None:
+        genesys = _detect_shape(lines["line"])
     n_long = too_long.height if too_long is not None else 0
     stats = FileStats(
         name,
@@ -1295,6 +1378,10 @@ def read_source(
     return _read_json_lines(src, max_line_bytes)
 
 
+#: JSON lines read at a time in the bucketed path: about this many bytes per chunk row.
+JSON_LINE_BYTES = 512
+MIN_BLOCK_BYTES = 1 << 20
+
 #: Every row read, kept or rejected: the canonical columns plus where the row came from
 #: (`_src`: the source's position in the run, `_file`, `_line`) and why it was rejected.
 ROW_SCHEMA: dict[str, pl.DataType] = {
@@ -1328,6 +1415,15 @@ def iter_source_rows(
     read whole (see read_source) and then sliced."""
     if src.path is not None and _is_parquet(src):
         yield from _iter_parquet(src, src_index, chunk_rows)
+        return
+    if src.path is not None:
+        # JSON lines a block at a time (~JSON_LINE_BYTES a row): memory holds one block
+        block = max(chunk_rows * JSON_LINE_BYTES, MIN_BLOCK_BYTES)
+        for frame, st in _iter_json_lines(src, max_line_bytes, block):
+            rows = conform_rows(frame, src_index)
+            del frame
+            for start in range(0, max(rows.height, 1), chunk_rows):
+                yield rows.slice(start, chunk_rows), st
         return
     frame, st = read_source(src, max_line_bytes)
     rows = conform_rows(frame, src_index)

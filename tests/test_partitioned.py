@@ -268,3 +268,35 @@ def test_cli_memory_limit_gives_the_same_store(tmp_path: Path) -> None:
     )
     assert bad.exit_code == 2
     assert "--memory-limit" in bad.output
+
+
+@pytest.mark.parametrize("block", [200, 1_000, 50_000])
+def test_json_lines_read_in_blocks_equal_a_whole_read(tmp_path: Path, block: int) -> None:
+    """The bucketed path reads JSON lines a block at a time: same rows, numbers, rejects."""
+    from jtrack.ingest import Source, _iter_json_lines, read_source
+
+    corpus = tmp_path / "corpus"
+    cases = make_corpus.build(corpus)
+    names = sorted(
+        {f for c in cases for f in c.files if f.endswith((".jsonl", ".gz", ".zst", ".ndjson"))}
+    )
+    names.append(str(SAMPLE / "events.jsonl"))
+    assert len(names) > 40
+    for name in names:
+        path = corpus / name
+        src = Source(str(path), path=path)
+        try:
+            whole, st = read_source(src)
+        except JtrackError as exc:
+            with pytest.raises(type(exc)):
+                list(_iter_json_lines(src, 1_000_000, block))
+            continue
+        parts = list(_iter_json_lines(src, 1_000_000, block))
+        blocks = pl.concat([f for f, _ in parts], how="diagonal_relaxed")
+        assert_frame_equal(blocks.select(whole.columns), whole, check_dtypes=False)
+        last = parts[-1][1]
+        assert (last.rows_read, last.rows_rejected, last.shape) == (
+            st.rows_read,
+            st.rows_rejected,
+            st.shape,
+        ), name
