@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.errors import JtrackError
-from jtrack.pipeline import BYTES_PER_ROW, StoredRun, parse_size, plan_run, run_sessionize
+from jtrack.pipeline import BUCKET_BYTES_PER_ROW, StoredRun, parse_size, plan_run, run_sessionize
 from jtrack.sessionize import SessionizeOptions
 from jtrack.store import Store
 from jtrack.synth import generate_flat
@@ -235,8 +235,10 @@ def test_the_plan_picks_buckets_from_the_memory_limit() -> None:
     assert rows == pl.scan_parquet(src).select(pl.len()).collect().item()
     assert rows == 4_000
     # a small limit: half of it for rows, 1,500 rows a bucket
-    small = plan_run([Source(str(src), path=src)], memory_limit=2 * 1_500 * BYTES_PER_ROW)
+    small = plan_run([Source(str(src), path=src)], memory_limit=2 * 1_500 * BUCKET_BYTES_PER_ROW)
     assert small.partitioned and small.buckets == 3
+    # in memory while the whole input fits
+    assert not plan_run([Source(str(src), path=src)], memory_limit=30_000_000).partitioned
     assert not plan_run([Source(str(src), path=src)]).partitioned
     forced = plan_run([Source(str(src), path=src)], mode="partitioned")
     assert forced.partitioned and forced.buckets == 1

@@ -89,7 +89,7 @@ def sessionize_cmd(
     memory_limit: Annotated[
         str | None,
         typer.Option(
-            help="Memory to stay under, e.g. 4GB [default: 2GB]. Larger inputs are staged "
+            help="Memory to stay under, e.g. 8GB [default: 4GB]. Larger inputs are staged "
             "on disk (in the store) and sessionized one visitor bucket at a time, with the "
             "same result.",
             show_default=False,
