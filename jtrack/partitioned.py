@@ -21,6 +21,7 @@ and a crashed run's leftovers by the next run (`Store._remove_stale`). Imports P
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -33,7 +34,7 @@ from typing import Any
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
-from jtrack.errors import RejectedRowError
+from jtrack.errors import RejectedRowError, StoreError
 from jtrack.ingest import (
     RAW,
     REASON,
@@ -365,8 +366,20 @@ def sessionize_partitioned(
     try:
         try:
             files = _stage_sources(stage, list(srcs), chunk_rows, max_line_bytes, say)
-        finally:
             stage.close()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                stage.close()
+            if isinstance(exc, OSError) or (
+                isinstance(exc, pl.exceptions.ComputeError) and "os error" in str(exc)
+            ):
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+                raise StoreError(
+                    f"{stage.root}: could not write the staged rows ({reason or exc})",
+                    hint="free some disk space (about 130 MB per million events) or choose "
+                    "another --store; the previous store is intact",
+                ) from exc
+            raise
         say("deduplicating")
         decisions = _decide(stage)
         rejects = _rejects(stage, decisions, files, on_error)

@@ -302,3 +302,26 @@ def test_json_lines_read_in_blocks_equal_a_whole_read(tmp_path: Path, block: int
             st.rows_rejected,
             st.shape,
         ), name
+
+
+def test_a_full_disk_while_staging_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jtrack import partitioned
+    from jtrack.errors import StoreError
+
+    root = tmp_path / "store"
+    src = SAMPLE / "events.parquet"
+    run_sessionize([src], Store.open(root))
+    before = stored(root)
+
+    def full(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(partitioned._Appender, "append", full)
+    with pytest.raises(StoreError, match="No space left on device") as err:
+        run_sessionize([src], Store.open(root), mode="partitioned", buckets=4)
+    assert "free some disk space" in str(err.value)
+    after = stored(root)
+    assert after.keys() == before.keys()
+    assert not list(root.glob(".stage-*")) and not list(root.glob(".tmp-*"))
