@@ -160,10 +160,15 @@ def test_redeliveries_with_another_visitor_and_far_future_rows(tmp_path: Path) -
         assert b.read.rejects["reason"].to_list() == ["far_future"]
 
 
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    make_corpus.build(out)
+    return out
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_hostile_corpus_gives_the_same_result(case: Case, tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    make_corpus.build(corpus)
+def test_hostile_corpus_gives_the_same_result(case: Case, corpus: Path, tmp_path: Path) -> None:
     sources = [corpus / f for f in case.files]
     kwargs: dict[str, Any] = {}
     if case.max_line_bytes:
