@@ -836,18 +836,7 @@ def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, Fi
     data, overlong = _split_limited(chunks, max_line_bytes)
     text, mark = _decode_text(data, src.name)
     lines = _lines_frame(text)
-    if overlong:
-        too_long = pl.DataFrame(
-            {
-                SRC_LINE: [o.line for o in overlong],
-                "line": [o.head.decode("utf-8", errors="replace") for o in overlong],
-                "_size": [o.size for o in overlong],
-            },
-            schema={SRC_LINE: pl.Int64, "line": pl.String, "_size": pl.Int64},
-        )
-    else:
-        too_long = None
-    return _decode_lines(src.name, lines, max_line_bytes, "line", mark, too_long)
+    return _decode_lines(src.name, lines, max_line_bytes, "line", mark, _too_long_frame(overlong))
 
 
 def _too_long_frame(overlong: list[_Overlong]) -> pl.DataFrame | None:
@@ -1217,11 +1206,15 @@ def _read_parquet(src: Source) -> tuple[pl.DataFrame, FileStats]:
 
             df = pl.read_parquet(io.BytesIO(src.read_bytes()))
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError, ValueError) as exc:
-        raise DataError(
-            f"{src.name}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})",
-            hint="the file may be truncated or its footer corrupt; re-export it",
-        ) from exc
+        raise _unreadable_parquet(src.name, exc) from exc
     return canonical_from_parquet_frame(df, src.name)
+
+
+def _unreadable_parquet(name: str, exc: Exception) -> DataError:
+    return DataError(
+        f"{name}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})",
+        hint="the file may be truncated or its footer corrupt; re-export it",
+    )
 
 
 def canonical_from_parquet_frame(
@@ -1436,13 +1429,6 @@ def _iter_parquet(
     src: Source, src_index: int, chunk_rows: int
 ) -> Iterator[tuple[pl.DataFrame, FileStats]]:
     assert src.path is not None
-
-    def unreadable(exc: Exception) -> DataError:
-        return DataError(
-            f"{src.name}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})",
-            hint="the file may be truncated or its footer corrupt; re-export it",
-        )
-
     errors = (OSError, ValueError, TypeError, pl.exceptions.PolarsError)
     try:
         import pyarrow.parquet as pq
@@ -1451,7 +1437,7 @@ def _iter_parquet(
         meta = pq.read_metadata(src.path)
         groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     except errors as exc:
-        raise unreadable(exc) from exc
+        raise _unreadable_parquet(src.name, exc) from exc
     offset = 0
     total: FileStats | None = None
     for start, length in _parquet_ranges(groups, chunk_rows):
@@ -1460,7 +1446,7 @@ def _iter_parquet(
             # would read ahead of us, without bound)
             df = pl.scan_parquet(src.path).slice(start, length).collect(engine="in-memory")
         except errors as exc:
-            raise unreadable(exc) from exc
+            raise _unreadable_parquet(src.name, exc) from exc
         canon, st = canonical_from_parquet_frame(df, src.name, offset)
         offset += df.height
         del df  # not held while the consumer works on the chunk
@@ -1541,16 +1527,20 @@ def read_events(
     ]
     bad = allrows.filter(pl.col(REASON).is_not_null())
     if on_error == "fail" and bad.height:
-        first = bad.row(0, named=True)
-        reason = first[REASON]
-        fld = first[REASON_FIELD] or _field_for_reason(reason)
-        detail = REJECT_REASONS.get(reason, reason)
-        if first["_detail"]:
-            detail = f"{first['_detail']}; {detail}"
-        raise RejectedRowError(first[SRC_FILE], int(first[SRC_LINE]), fld, reason, detail)
+        raise rejected_row_error(bad.row(0, named=True))
     rejects = rejects_frame(bad)
     events = allrows.filter(pl.col(REASON).is_null()).select(*EVENT_SCHEMA, SRC_FILE, SRC_LINE)
     return ReadResult(events=events, rejects=rejects, files=stats, warnings=warnings)
+
+
+def rejected_row_error(row: dict[str, Any]) -> RejectedRowError:
+    """The error that stops a run at a rejected row (a row of ROW_SCHEMA with a reason)."""
+    reason = row[REASON]
+    fld = row[REASON_FIELD] or _field_for_reason(reason)
+    detail = REJECT_REASONS.get(reason, reason)
+    if row["_detail"]:
+        detail = f"{row['_detail']}; {detail}"
+    return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail)
 
 
 def far_future_cut(times: pl.DataFrame | pl.LazyFrame) -> tuple[datetime, str] | None:
@@ -1650,5 +1640,6 @@ __all__ = [
     "mark_far_future",
     "read_events",
     "read_source",
+    "rejected_row_error",
     "rejects_frame",
 ]

@@ -34,12 +34,11 @@ from typing import Any
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
-from jtrack.errors import RejectedRowError, StoreError
+from jtrack.errors import StoreError
 from jtrack.ingest import (
     RAW,
     REASON,
     REASON_FIELD,
-    REJECT_REASONS,
     ROW_SCHEMA,
     SRC_FILE,
     SRC_LINE,
@@ -49,6 +48,7 @@ from jtrack.ingest import (
     Source,
     far_future_cut,
     iter_source_rows,
+    rejected_row_error,
     rejects_frame,
 )
 from jtrack.schema import EVENT_SCHEMA, STORED_EVENT_SCHEMA
@@ -427,7 +427,7 @@ def _rejects(
 ) -> pl.DataFrame:
     """Rows rejected while reading (far-future rows are added bucket by bucket later);
     with on_error="fail", the run's first rejected row raises, as read_events does."""
-    staged = _read(stage.reject_files, {c: t for c, t in ROW_SCHEMA.items()})
+    staged = _read(stage.reject_files, ROW_SCHEMA)
     if on_error == "fail" and (staged.height or decisions.first_far is not None):
         first_bad = staged.row(0, named=True) if staged.height else None
         far = decisions.first_far
@@ -435,21 +435,15 @@ def _rejects(
             far is not None and far < (first_bad["_src"], first_bad[SRC_LINE])
         ):
             assert far is not None and decisions.cut is not None
-            detail = f"{decisions.cut[1]}; {REJECT_REASONS['far_future']}"
-            raise RejectedRowError(files[far[0]].file, far[1], "created_date", "far_future", detail)
-        reason = first_bad[REASON]
-        fld = first_bad[REASON_FIELD] or _field_for(reason)
-        detail = REJECT_REASONS.get(reason, reason)
-        if first_bad["_detail"]:
-            detail = f"{first_bad['_detail']}; {detail}"
-        raise RejectedRowError(first_bad[SRC_FILE], int(first_bad[SRC_LINE]), fld, reason, detail)
+            first_bad = {
+                SRC_FILE: files[far[0]].file,
+                SRC_LINE: far[1],
+                REASON: "far_future",
+                REASON_FIELD: "created_date",
+                "_detail": decisions.cut[1],
+            }
+        raise rejected_row_error(first_bad)
     return staged
-
-
-def _field_for(reason: str) -> str:
-    from jtrack.ingest import _field_for_reason
-
-    return _field_for_reason(reason)
 
 
 def _sessionize_buckets(
