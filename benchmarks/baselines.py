@@ -3,7 +3,7 @@
 Both baselines read flat event Parquet (jtrack.schema.EVENT_SCHEMA columns; `.parquet`/`.pq`)
 or Genesys-shaped NDJSON (`.jsonl`, `.ndjson`, `.json`: top-level id, customerId, createdDate,
 eventType, session{id, type}, webEvent{eventName, ...}). They read only the fields they need
-and do the same work, with jtrack's semantics (jtrack.sessionize, jtrack.ingest):
+and do the same work, with jtrack's semantics (jtrack.core.sessionize, jtrack.read):
 
 1. deduplicate by event id over ALL rows, keeping the first copy by created_date, then input
    order (the file row number);

@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 
 def build_store(n_events: int, root: Path) -> Path:
     from jtrack import __version__
-    from jtrack.pipeline import choose_buckets, sessionize_sources
+    from jtrack.engine.pipeline import choose_buckets, sessionize_sources
     from jtrack.schema import STORED_EVENT_SCHEMA
     from jtrack.store import LAYOUT_VERSION, Store, _write_parquet, bucket_expr
     from jtrack.synth import write_flat_parquet
@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     store_dir = build_store(args.events, args.data / f"card-{args.events}")
-    from jtrack.card import build_card
     from jtrack.store import Store
+    from jtrack.usecases.card import build_card
 
     store = Store.open(store_dir)
     ids = pick_sessions(store_dir, args.sessions)

@@ -51,7 +51,8 @@ def chunked_inputs(n_events: int, seed: int) -> tuple[Path, Path]:
     customer_id_type, created_date, event_id, traits), built one chunk of visitors at a time
     (a visitor never straddles two chunks and sessionizing is per visitor), so 10M events fit
     in the memory of one chunk."""
-    from jtrack.sessionize import deduplicate, sessionize
+    from jtrack.core.dedupe import deduplicate
+    from jtrack.core.sessionize import sessionize
     from jtrack.synth import iter_flat_chunks
 
     base = HERE / "data" / f"contacts-chunked-{n_events}-{seed}"
@@ -192,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
 
-    from jtrack.contacts import _load_cached, load_contacts, resolve_visitors
-    from jtrack.pipeline import sessionize_sources
+    from jtrack.core.contacts import _load_cached, load_contacts, resolve_visitors
+    from jtrack.engine.pipeline import sessionize_sources
 
     if a.chunked:
         a.parts_only = True

@@ -147,10 +147,11 @@ def rules_text() -> str:
 
 
 def run(n: int, workdir: Path) -> dict[str, float | int]:
-    from jtrack.pipeline import run_sessionize
-    from jtrack.rules import evaluate_store, parse_rules
+    from jtrack.core.rules import parse_rules
+    from jtrack.engine.pipeline import run_sessionize
     from jtrack.store import Store
     from jtrack.synth import write_flat_parquet
+    from jtrack.usecases.rules import evaluate_store
 
     src = workdir / f"events-{n}.parquet"
     t = time.perf_counter()

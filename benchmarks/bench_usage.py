@@ -8,7 +8,7 @@ then runs, interleaved round by round so that machine noise hits every contender
 
 - `jtrack usage FILE --format csv` as a subprocess (the whole CLI: start-up, reading, the
   per-file checks, dedup on event id, day buckets, reconciliation, output);
-- jtrack.usage.compute_usage in-process (the library call, no start-up);
+- jtrack.usecases.usage.compute_usage in-process (the library call, no start-up);
 - DuckDB, the plain query: distinct event ids per UTC day and kind
   (`SELECT date_trunc('day', created_date), kind, count(DISTINCT event_id) ... GROUP BY ALL`);
 - DuckDB, the same semantics as jtrack: each event id once at its earliest time, then
@@ -87,7 +87,7 @@ def run_cli(path: Path) -> int:
 def run_library(path: Path) -> int:
     from datetime import UTC, date, datetime
 
-    from jtrack.usage import UsageInput, UsageOptions, compute_usage
+    from jtrack.usecases.usage import UsageInput, UsageOptions, compute_usage
 
     report = compute_usage(
         UsageInput.from_sources([path]),

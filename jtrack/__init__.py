@@ -2,8 +2,8 @@
 
 The public library API. Importing jtrack never imports typer or rich and never prints;
 heavy modules (Polars) are imported on first use so that `jtrack --help` starts fast.
-The sessionizer lives in `jtrack.sessionize` (module and function share the name, so import
-it as `from jtrack.sessionize import sessionize`).
+The sessionizer lives in `jtrack.core.sessionize` (module and function share the name, so import
+it as `from jtrack.core.sessionize import sessionize`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ __all__ = [
 ]
 
 _LAZY = {
-    "read_events": "jtrack.ingest",
-    "ReadResult": "jtrack.ingest",
-    "SessionizeOptions": "jtrack.sessionize",
+    "read_events": "jtrack.read",
+    "ReadResult": "jtrack.read",
+    "SessionizeOptions": "jtrack.core.sessionize",
     "Store": "jtrack.store",
     "EventSchema": "jtrack.schema",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from jtrack.ingest import ReadResult, read_events
+    from jtrack.options import SessionizeOptions
+    from jtrack.read import ReadResult, read_events
     from jtrack.schema import EventSchema
-    from jtrack.sessionize import SessionizeOptions
     from jtrack.store import Store
 
 

@@ -170,7 +170,7 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
     "type": pl.String(),
     "customer_id": pl.String(),
     "customer_id_type": pl.String(),
-    # who the visitor is (jtrack.contacts): a saved contact, else a temporary one, "Unknown"
+    # who the visitor is (jtrack.core.contacts): a saved contact, else a temporary one, "Unknown"
     "contact_id": pl.String(),
     "contact_name": pl.String(),
     "contact_state": pl.String(),  # known, temporary or expired

@@ -18,8 +18,8 @@ from jtrack.access import (
     load_policy,
     open_view,
 )
+from jtrack.core.sessionize import sessionize
 from jtrack.errors import ConfigError, NotPermittedError
-from jtrack.sessionize import sessionize
 from jtrack.store import Store
 from tests.helpers import T0, flat_event, flat_frame, minutes
 

@@ -23,7 +23,7 @@ def _core_modules() -> list[str]:
 
 def test_core_modules_import_neither_typer_nor_rich() -> None:
     modules = _core_modules()
-    assert "jtrack.sessionize" in modules and "jtrack.ingest" in modules
+    assert "jtrack.core.sessionize" in modules and "jtrack.read" in modules
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}:\n"

@@ -25,7 +25,14 @@ from rich.cells import cell_len
 from rich.console import Console
 from typer.testing import CliRunner
 
-from jtrack.card import (
+from jtrack.cli import app
+from jtrack.core.rules import Rules, load_rules
+from jtrack.engine.pipeline import run_sessionize
+from jtrack.errors import ConfigError, ExitCode
+from jtrack.render.card import card_renderable, render_card_text, render_journey_text
+from jtrack.render.html import card_html
+from jtrack.store import Store
+from jtrack.usecases.card import (
     DEFAULT_TONE_RULES,
     OUTCOME_FRAME_SCHEMA,
     SEGMENT_FRAME_SCHEMA,
@@ -35,13 +42,6 @@ from jtrack.card import (
     tone_expr,
     tone_rules_from_config,
 )
-from jtrack.cli import app
-from jtrack.errors import ConfigError, ExitCode
-from jtrack.pipeline import run_sessionize
-from jtrack.render.card import card_renderable, render_card_text, render_journey_text
-from jtrack.render.html import card_html
-from jtrack.rules import Rules, load_rules
-from jtrack.store import Store
 from tests.helpers import T0, flat_event, flat_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -580,7 +580,7 @@ def test_html_and_text_files_are_written_with_o(
 def test_a_card_reads_only_its_visitors_rows(
     sample_store: Store, picks: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jtrack.query import bucket_file
+    from jtrack.usecases.sessions import bucket_file
 
     calls: list[tuple[str, str | None]] = []
     files: list[Path] = []
@@ -615,7 +615,8 @@ def test_a_card_reads_only_its_visitors_rows(
 
 def test_the_card_core_imports_neither_rich_nor_typer() -> None:
     code = (
-        "import sys, jtrack.card; print(sorted(m for m in ('rich', 'typer') if m in sys.modules))"
+        "import sys, jtrack.usecases.card; "
+        "print(sorted(m for m in ('rich', 'typer') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -627,7 +628,7 @@ def test_the_card_core_imports_neither_rich_nor_typer() -> None:
 @settings(deadline=None, max_examples=60)
 @given(st.floats(min_value=-400_000, max_value=400_000, allow_nan=False))
 def test_hms_in_python_and_in_polars_agree(seconds: float) -> None:
-    from jtrack.card import _hms_expr
+    from jtrack.usecases.card import _hms_expr
 
     got = pl.select(_hms_expr(pl.lit(seconds, dtype=pl.Float64))).item()
     assert got == hms(seconds)

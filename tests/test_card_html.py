@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from jtrack.card import build_card
 from jtrack.cli import app
-from jtrack.pipeline import run_sessionize
+from jtrack.engine.pipeline import run_sessionize
 from jtrack.serialize import strip_control
 from jtrack.store import Store
+from jtrack.usecases.card import build_card
 from tests.helpers import T0, flat_event, flat_frame
 
 pytestmark = pytest.mark.browser

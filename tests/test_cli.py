@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from jtrack.cli import app
+from jtrack.engine.pipeline import sessionize_sources
 from jtrack.errors import ExitCode
-from jtrack.pipeline import sessionize_sources
-from jtrack.query import SessionQuery, list_sessions
 from jtrack.serialize import to_records
 from jtrack.store import Store
+from jtrack.usecases.sessions import SessionQuery, list_sessions
 from tests.helpers import T0, genesys_line
 
 runner = CliRunner()

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from make_corpus import at, ev, jl
 
-from jtrack.pipeline import run_sessionize
+from jtrack.engine.pipeline import run_sessionize
 from jtrack.store import KILL_ENV, Store
-from jtrack.usage import output_lock
+from jtrack.usecases.usage import output_lock
 
 AS_OF = "2026-10-31T00:00:00Z"
 

@@ -15,13 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from jtrack import contacts as C
+from jtrack.core import contacts as C
 from jtrack.cli import app
+from jtrack.core.sessionize import sessionize
+from jtrack.engine.pipeline import sessionize_sources
 from jtrack.errors import ConfigError, ExitCode, UsageError
-from jtrack.pipeline import sessionize_sources
 from jtrack.schema import SESSION_SCHEMA
 from jtrack.serialize import to_records
-from jtrack.sessionize import sessionize
 from tests.helpers import T0, flat_event, flat_frame
 
 runner = CliRunner()

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from make_corpus import at, ev, jl
 
 from jtrack.cli import app
-from jtrack.pipeline import run_sessionize
+from jtrack.engine.pipeline import run_sessionize
 from jtrack.store import KILL_ENV, KILL_POINTS, Store
 
 

@@ -23,10 +23,12 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from polars.testing.parametric import column, dataframes
 
+from jtrack.core.dedupe import deduplicate
+from jtrack.core.sessionize import sessionize
 from jtrack.errors import DataError
-from jtrack.ingest import SRC_FILE, SRC_LINE, Source, read_events
+from jtrack.options import SessionizeOptions
+from jtrack.read import SRC_FILE, SRC_LINE, Source, read_events
 from jtrack.schema import ACTIVITY_KINDS, KV_LIST
-from jtrack.sessionize import SessionizeOptions, deduplicate, sessionize
 
 FAST = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

@@ -25,9 +25,9 @@ import make_corpus
 from make_corpus import Case
 
 from jtrack.cli import app
+from jtrack.core.dedupe import deduplicate
 from jtrack.errors import DataError
-from jtrack.ingest import REJECT_REASONS, SRC_FILE, ReadResult, read_events
-from jtrack.sessionize import deduplicate
+from jtrack.read import REJECT_REASONS, SRC_FILE, ReadResult, read_events
 
 CASES = make_corpus.build(None)
 
@@ -175,7 +175,7 @@ def test_corpus_generator_writes_a_manifest(tmp_path: Path) -> None:
 
 _RSS_SCRIPT = """
 import resource, sys
-from jtrack.ingest import read_events
+from jtrack.read import read_events
 small = read_events([sys.argv[2]], on_error="skip")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 r = read_events([sys.argv[1]], on_error="skip")

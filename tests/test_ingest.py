@@ -12,9 +12,10 @@ import pytest
 import zstandard
 from polars.testing import assert_frame_equal
 
+from jtrack.core.dedupe import deduplicate
+from jtrack.core.sessionize import sessionize
 from jtrack.errors import DataError, RejectedRowError, UsageError
-from jtrack.ingest import REJECT_REASONS, read_events
-from jtrack.sessionize import deduplicate, sessionize
+from jtrack.read import REJECT_REASONS, read_events
 from tests.helpers import T0, genesys_line
 
 

@@ -24,9 +24,15 @@ from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from jtrack.cli import app
+from jtrack.engine.pipeline import (
+    BUCKET_BYTES_PER_ROW,
+    StoredRun,
+    parse_size,
+    plan_run,
+    run_sessionize,
+)
 from jtrack.errors import JtrackError
-from jtrack.pipeline import BUCKET_BYTES_PER_ROW, StoredRun, parse_size, plan_run, run_sessionize
-from jtrack.sessionize import SessionizeOptions
+from jtrack.options import SessionizeOptions
 from jtrack.store import Store
 from jtrack.synth import generate_flat
 
@@ -233,7 +239,7 @@ def test_a_synthetic_export_in_many_chunks(tmp_path: Path) -> None:
 
 
 def test_the_plan_picks_buckets_from_the_memory_limit() -> None:
-    from jtrack.ingest import Source
+    from jtrack.read import Source
 
     src = SAMPLE / "events.parquet"
     rows = plan_run([Source(str(src), path=src)]).estimated_rows
@@ -280,7 +286,7 @@ def test_cli_memory_limit_gives_the_same_store(tmp_path: Path) -> None:
 @pytest.mark.parametrize("block", [200, 1_000, 50_000])
 def test_json_lines_read_in_blocks_equal_a_whole_read(tmp_path: Path, block: int) -> None:
     """The bucketed path reads JSON lines a block at a time: same rows, numbers, rejects."""
-    from jtrack.ingest import Source, _iter_json_lines, read_source
+    from jtrack.read import Source, _iter_json_lines, read_source
 
     corpus = tmp_path / "corpus"
     cases = make_corpus.build(corpus)
@@ -312,7 +318,7 @@ def test_json_lines_read_in_blocks_equal_a_whole_read(tmp_path: Path, block: int
 def test_a_full_disk_while_staging_is_one_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jtrack import partitioned
+    from jtrack.engine import partitioned
     from jtrack.errors import StoreError
 
     root = tmp_path / "store"

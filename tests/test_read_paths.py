@@ -18,14 +18,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-import jtrack.query
+import jtrack.usecases.sessions
 from jtrack.access import Policy, StoreView
-from jtrack.card import build_card, build_journey
+from jtrack.engine.pipeline import run_sessionize
 from jtrack.errors import AmbiguousIdError, NotFoundError, NotPermittedError, UsageError
-from jtrack.pipeline import run_sessionize
-from jtrack.query import find_session
 from jtrack.store import Store
-from jtrack.usage import UsageInput, UsageOptions, _aggregate, compute_usage
+from jtrack.usecases.card import build_card, build_journey
+from jtrack.usecases.sessions import find_session
+from jtrack.usecases.usage import UsageInput, UsageOptions, _aggregate, compute_usage
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -51,7 +51,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Store]:
 
 def _slow(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every store read through its ordinary scans (the fast paths step aside)."""
-    monkeypatch.setattr(jtrack.query, "is_plain", lambda store: False)
+    monkeypatch.setattr(jtrack.usecases.sessions, "is_plain", lambda store: False)
 
 
 def _sessions(store: Store) -> pl.DataFrame:
@@ -179,12 +179,12 @@ def test_store_usage_groups_are_those_of_the_per_event_classes(
 
 def test_the_fast_paths_are_taken(stores: tuple[Store, Store]) -> None:
     """(So that the comparisons above compare two different paths.)"""
-    from jtrack.card import _visitor_events
+    from jtrack.usecases.card import _visitor_events
 
     _, four = stores
     customer = _sessions(four)["customer_id"][0]
     assert _visitor_events(four, customer) is not None
     assert _visitor_events(StoreView(four, Policy(redact=True)), customer) is not None
     assert _visitor_events(four, "no such visitor") is None
-    assert jtrack.query.is_plain(four)
-    assert not jtrack.query.is_plain(StoreView(four))
+    assert jtrack.usecases.sessions.is_plain(four)
+    assert not jtrack.usecases.sessions.is_plain(StoreView(four))

@@ -1,4 +1,4 @@
-"""`jtrack report` and jtrack.reports: the journey summary over a period."""
+"""`jtrack report` and jtrack.usecases.report: the journey summary over a period."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from jtrack.cli import app
-from jtrack.reports import TABLE_TITLES, JourneyReport, ReportOptions, journey_report
-from jtrack.sessionize import deduplicate, sessionize
+from jtrack.core.dedupe import deduplicate
+from jtrack.core.sessionize import sessionize
+from jtrack.usecases.report import TABLE_TITLES, JourneyReport, ReportOptions, journey_report
 from tests.helpers import T0, flat_event, flat_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -321,8 +322,8 @@ def store(tmp_path: Path) -> Path:
 def test_report_json_from_the_store_equals_the_files_and_the_library(
     store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jtrack.reports import report_from_store
     from jtrack.store import Store
+    from jtrack.usecases.report import report_from_store
 
     monkeypatch.chdir(ROOT)
     a = json.loads(runner.invoke(app, ["report", "--store", str(store), "-f", "json"]).stdout)
@@ -369,7 +370,7 @@ def test_markdown_has_every_section(store: Path) -> None:
 
 
 def test_report_files_are_byte_identical_and_locked(store: Path, tmp_path: Path) -> None:
-    from jtrack.usage import output_lock
+    from jtrack.usecases.usage import output_lock
 
     for suffix in ("json", "md", "html", "txt"):
         out = tmp_path / f"r.{suffix}"

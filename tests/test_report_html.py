@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from jtrack.core.dedupe import deduplicate
+from jtrack.core.sessionize import sessionize
 from jtrack.render.report_html import report_html
-from jtrack.reports import JourneyReport, ReportOptions, journey_report
-from jtrack.sessionize import deduplicate, sessionize
+from jtrack.usecases.report import JourneyReport, ReportOptions, journey_report
 from tests.helpers import T0, flat_event, flat_frame
 
 ROOT = Path(__file__).resolve().parent.parent

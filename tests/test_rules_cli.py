@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from jtrack.cli import app
-from jtrack.rules import evaluate_store, load_rules, rules_report
+from jtrack.core.rules import load_rules, rules_report
 from jtrack.serialize import to_records
 from jtrack.store import Store
+from jtrack.usecases.rules import evaluate_store
 from tests.test_rules_helpers import write_rules
 from tests.test_rules_load import BROKEN, SAMPLE_RULES
 
@@ -22,7 +23,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from jtrack.pipeline import run_sessionize
+    from jtrack.engine.pipeline import run_sessionize
     from jtrack.synth import generate_flat
 
     root = tmp_path_factory.mktemp("rules-cli")

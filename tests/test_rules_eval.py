@@ -8,17 +8,17 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from jtrack.rules import (
+from jtrack.core.rules import (
     evaluate,
-    evaluate_store,
     explain_session,
     join_rule_columns,
     rules_report,
     session_rule_columns,
 )
-from jtrack.rules.compile import condition_expr
-from jtrack.rules.model import Condition
+from jtrack.core.rules.compile import condition_expr
+from jtrack.core.rules.model import Condition
 from jtrack.schema import KIND_OUTCOME, KIND_SEGMENT
+from jtrack.usecases.rules import evaluate_store
 from tests.test_rules_helpers import (
     EVENT,
     achieved,
@@ -111,7 +111,7 @@ def test_every_operator_with_and_without_ignore_case(
 
 
 def test_every_operator_is_covered_by_the_cases() -> None:
-    from jtrack.rules.model import OPERATORS
+    from jtrack.core.rules.model import OPERATORS
 
     assert {c[0] for c in OPERATOR_CASES} == set(OPERATORS)
 
@@ -658,7 +658,7 @@ def test_report_counts_sessions_visitors_conversions_and_blocks() -> None:
 
 
 def test_evaluate_store_in_store_order_equals_a_full_sort(tmp_path: Any) -> None:
-    from jtrack.pipeline import run_sessionize
+    from jtrack.engine.pipeline import run_sessionize
     from jtrack.store import Store
     from jtrack.synth import generate_flat
 
@@ -669,7 +669,7 @@ def test_evaluate_store_in_store_order_equals_a_full_sort(tmp_path: Any) -> None
     from pathlib import Path
 
     rules_path = Path(__file__).resolve().parent.parent / "sample_data" / "jtrack.toml"
-    from jtrack.rules import load_rules
+    from jtrack.core.rules import load_rules
 
     rules = load_rules(rules_path)
     assert rules is not None
@@ -686,8 +686,8 @@ def test_evaluate_store_in_store_order_equals_a_full_sort(tmp_path: Any) -> None
 def test_the_sample_rules_match_parts_of_the_demo_data(tmp_path: Any) -> None:
     from pathlib import Path
 
-    from jtrack.pipeline import run_sessionize
-    from jtrack.rules import load_rules
+    from jtrack.core.rules import load_rules
+    from jtrack.engine.pipeline import run_sessionize
     from jtrack.store import Store
 
     sample = Path(__file__).resolve().parent.parent / "sample_data"

@@ -9,9 +9,9 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.rules import RuleResults, Rules, evaluate, parse_rules
+from jtrack.core.rules import RuleResults, Rules, evaluate, parse_rules
+from jtrack.core.sessionize import sessionize
 from jtrack.schema import KIND_CUSTOM, KIND_PAGE_VIEW, KIND_SEARCH
-from jtrack.sessionize import sessionize
 from tests.helpers import T0, flat_event, flat_frame
 
 EVENT = '{{ field = "eventName", operator = "equal", values = ["{}"] }}'

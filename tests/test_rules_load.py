@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from jtrack.core.rules import RulesError, check_rules, check_text, load_rules, parse_rules
+from jtrack.core.rules.locate import KeyLocator
 from jtrack.errors import ConfigError, ExitCode
-from jtrack.rules import RulesError, check_rules, check_text, load_rules, parse_rules
-from jtrack.rules.locate import KeyLocator
 from tests.test_rules_helpers import write_rules
 
 SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_data" / "jtrack.toml"

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
-from jtrack.rules import evaluate
-from jtrack.rules.model import (
+from jtrack.core.rules import evaluate
+from jtrack.core.rules.model import (
     BLOCK_REASONS,
     CONTEXT_FIELDS,
     EVENT_FIELDS,

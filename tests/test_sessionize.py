@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from jtrack.core.dedupe import deduplicate
+from jtrack.core.sessionize import sessionize
 from jtrack.errors import UsageError
-from jtrack.sessionize import SessionizeOptions, deduplicate, parse_duration, sessionize
+from jtrack.options import SessionizeOptions, parse_duration
 from tests.helpers import T0, flat_event, flat_frame, minutes
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from jtrack.cli import app
-from jtrack.rules import evaluate_store, load_rules, session_rule_columns
+from jtrack.core.rules import load_rules, session_rule_columns
 from jtrack.store import Store
+from jtrack.usecases.rules import evaluate_store
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

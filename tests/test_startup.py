@@ -27,9 +27,9 @@ HEAVY = (
     "rich",
     "numpy",
     "jtrack.store",
-    "jtrack.card",
-    "jtrack.usage",
-    "jtrack.query",
+    "jtrack.usecases.card",
+    "jtrack.usecases.usage",
+    "jtrack.usecases.sessions",
 )
 
 

@@ -255,7 +255,7 @@ def test_genesys_lines_escape_and_omit() -> None:
 
 
 def test_ndjson_round_trips_through_ingest(events: pl.DataFrame, tmp_path: Path) -> None:
-    ingest = pytest.importorskip("jtrack.ingest")
+    ingest = pytest.importorskip("jtrack.read")
     path = tmp_path / "events.jsonl"
     some = events.head(600)
     assert to_genesys_ndjson(some, path) == some.height

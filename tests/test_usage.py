@@ -1,4 +1,4 @@
-"""`jtrack usage` and jtrack.usage: billable events, time zones, allowance, cron behaviour."""
+"""`jtrack usage` (jtrack.usecases.usage): billable events, time zones, allowance, cron."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.errors import ExitCode, UsageError
-from jtrack.ingest import read_events
-from jtrack.usage import (
+from jtrack.read import read_events
+from jtrack.usecases.usage import (
     CLASSES,
     ROW_COLUMNS,
     SUMMARY_COLUMNS,

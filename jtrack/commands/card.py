@@ -86,15 +86,15 @@ def card_options(
     as_of: str | None, gap: str | None, config: Path | None, no_rules: bool
 ) -> dict[str, Any]:
     """The build_card / build_journey keyword arguments shared by `card` and `journey`."""
-    from jtrack.card import tone_rules_from_config
     from jtrack.config import load_config
-    from jtrack.query import parse_when
-    from jtrack.sessionize import parse_duration
+    from jtrack.options import parse_duration
+    from jtrack.usecases.card import tone_rules_from_config
+    from jtrack.usecases.sessions import parse_when
 
     data, path = load_config(config)
     rules = None
     if path is not None and not no_rules:
-        from jtrack.rules import load_rules  # only when there is a file to read
+        from jtrack.core.rules import load_rules  # only when there is a file to read
 
         rules = load_rules(path)
     return {
@@ -155,7 +155,7 @@ def card_cmd(
     --format html -o card.html writes a self-contained page whose journey map shows each
     event's details on hover or keyboard focus. Exit 1 when the id is unknown or ambiguous.
     """
-    from jtrack.card import build_card
+    from jtrack.usecases.card import build_card
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     opts = card_options(as_of, gap, config, no_rules)

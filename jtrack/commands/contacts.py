@@ -86,7 +86,7 @@ TtlOpt = Annotated[
 
 def warn_invalid(path: Path, default_region: str | None) -> None:
     """One warning line on stderr per invalid entry of a contacts file (never silent)."""
-    from jtrack.contacts import load_contacts
+    from jtrack.core.contacts import load_contacts
 
     _, invalid = load_contacts(path, default_region)
     print_warnings(invalid)
@@ -94,7 +94,7 @@ def warn_invalid(path: Path, default_region: str | None) -> None:
 
 def print_warnings(invalid: pl.DataFrame) -> None:
     """`warning: FILE row N (contact C): FIELD 'VALUE': REASON`, one unwrapped line each."""
-    from jtrack.contacts import invalid_messages
+    from jtrack.core.contacts import invalid_messages
     from jtrack.serialize import strip_control
 
     for line in invalid_messages(invalid):
@@ -155,10 +155,10 @@ def contacts_cmd(
     contact wins; else the most recent email, phone or external-id trait seen on any of the
     cookie's events. Exit 2 on a bad option or, with --check, on invalid entries.
     """
-    from jtrack import contacts as core
+    from jtrack.core import contacts as core
     from jtrack.errors import UsageError
-    from jtrack.query import parse_when
-    from jtrack.sessionize import parse_duration
+    from jtrack.options import parse_duration
+    from jtrack.usecases.sessions import parse_when
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     if check is not None:

@@ -76,7 +76,7 @@ def journey_cmd(
     where each session is a full card object (as `jtrack card --format json`).
     Exit 1 when nobody matches.
     """
-    from jtrack.card import build_journey
+    from jtrack.usecases.card import build_journey
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     opts = card_options(as_of, gap, config, no_rules)

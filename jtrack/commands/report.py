@@ -74,8 +74,8 @@ def report_cmd(
     import contextlib
 
     from jtrack.errors import UsageError
-    from jtrack.reports import ReportOptions, report_from_sources, report_from_store
-    from jtrack.usage import check_tz, next_month, output_lock, parse_day, parse_month
+    from jtrack.usecases.report import ReportOptions, report_from_sources, report_from_store
+    from jtrack.usecases.usage import check_tz, next_month, output_lock, parse_day, parse_month
 
     if sources and store is not None:
         raise UsageError(
@@ -155,7 +155,7 @@ def report_markdown(report: Any) -> str:
     import polars as pl
 
     from jtrack import serialize
-    from jtrack.reports import TABLE_TITLES
+    from jtrack.usecases.report import TABLE_TITLES
 
     p = report.period
     out = [

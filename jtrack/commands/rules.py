@@ -60,8 +60,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _require_rules(path: Path | None) -> Any:
+    from jtrack.core.rules import load_rules
     from jtrack.errors import UsageError
-    from jtrack.rules import load_rules
 
     rules = load_rules(path)
     if rules is None:
@@ -86,8 +86,8 @@ def check_cmd(
     """Validate a rules file and list every problem at once (file:line, the key, and the
     nearest valid key or operator); exit 2 when the file is invalid."""
     from jtrack import serialize
+    from jtrack.core.rules import check_rules
     from jtrack.errors import ExitCode, UsageError
-    from jtrack.rules import check_rules
 
     out_fmt = resolve_format(fmt, None, CHECK_FORMATS)
     rules, problems, path = check_rules(file)
@@ -142,9 +142,10 @@ def report_cmd(
     import difflib
 
     from jtrack import serialize
+    from jtrack.core.rules import rules_report
+    from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
-    from jtrack.rules import evaluate_store, rules_report
-    from jtrack.rules.report import SECTIONS
+    from jtrack.usecases.rules import evaluate_store
 
     out_fmt = resolve_format(fmt, output, REPORT_FORMATS)
     if section is not None and section not in SECTIONS:
@@ -214,8 +215,8 @@ def explain_cmd(
 ) -> None:
     """For one session, every condition of every rule: whether it held and at which event,
     then each rule's result (matched, achieved, qualified or blocked and why)."""
-    from jtrack.query import resolve_session_id
-    from jtrack.rules import explain_store
+    from jtrack.usecases.rules import explain_store
+    from jtrack.usecases.sessions import resolve_session_id
 
     out_fmt = resolve_format(fmt, output, EXPLAIN_FORMATS)
     rules = _require_rules(rules_file)

@@ -113,9 +113,9 @@ def sessionize_cmd(
     Prints the accounting (rows read = events kept + duplicates + rejected), then the first
     sessions. Exit 1 when a row is rejected (unless --on-error skip), 2 on a bad option.
     """
+    from jtrack.engine.pipeline import parse_size, run_sessionize
     from jtrack.errors import UsageError
-    from jtrack.pipeline import parse_size, run_sessionize
-    from jtrack.sessionize import SessionizeOptions, parse_duration
+    from jtrack.options import SessionizeOptions, parse_duration
     from jtrack.store import Store
 
     if on_error not in ("fail", "skip"):

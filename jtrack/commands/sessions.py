@@ -115,8 +115,8 @@ def sessions_cmd(
     session field."""
     from datetime import UTC, datetime
 
-    from jtrack.query import SessionQuery, column_for_field, list_sessions, parse_when
-    from jtrack.sessionize import parse_duration
+    from jtrack.options import parse_duration
+    from jtrack.usecases.sessions import SessionQuery, column_for_field, list_sessions, parse_when
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     q = SessionQuery(
@@ -140,7 +140,8 @@ def sessions_cmd(
     view = open_store(store, role, redact)
     df = list_sessions(view, q)
     if rules is not None:
-        from jtrack.rules import evaluate_store, join_rule_columns, load_rules
+        from jtrack.core.rules import join_rule_columns, load_rules
+        from jtrack.usecases.rules import evaluate_store
 
         loaded = load_rules(rules)
         df = join_rule_columns(df, evaluate_store(view, loaded, df.get_column("id").to_list()))

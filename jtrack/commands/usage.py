@@ -124,7 +124,7 @@ def usage_cmd(
 
     from jtrack.config import load_config
     from jtrack.errors import UsageError
-    from jtrack.usage import (
+    from jtrack.usecases.usage import (
         UsageInput,
         UsageOptions,
         check_billable,

@@ -27,8 +27,8 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from jtrack.card import KIND_ICONS, KIND_LABELS
 from jtrack.serialize import strip_control
+from jtrack.usecases.card import KIND_ICONS, KIND_LABELS
 
 WIDE = 110  # from this width on, the journey map shows clock times and pages
 INFO_WIDE = 140  # from this width on, session information in two columns

@@ -14,8 +14,8 @@ import re
 from typing import Any
 
 from jtrack import __version__
-from jtrack.card import KIND_LABELS, TONE_COLORS
 from jtrack.serialize import strip_control
+from jtrack.usecases.card import KIND_LABELS, TONE_COLORS
 
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 

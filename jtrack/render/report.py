@@ -217,7 +217,7 @@ def daily_chart(daily: Any, width: int = BAR_WIDTH) -> Table:
 
 def journey_renderables(report: Any) -> list[RenderableType]:
     """The journey summary for the terminal: headline figures, the daily chart, the tables."""
-    from jtrack.reports import TABLE_TITLES
+    from jtrack.usecases.report import TABLE_TITLES
 
     o = report.overview
     parts: list[RenderableType] = []

@@ -169,7 +169,7 @@ _CHARTED = {
 
 def report_html(report: Any) -> str:
     """The whole page."""
-    from jtrack.reports import TABLE_TITLES
+    from jtrack.usecases.report import TABLE_TITLES
 
     o = report.overview
     p = report.period

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from jtrack.pipeline import RunSummary
+from jtrack.engine.pipeline import RunSummary
 
 
 def summary_panel(s: RunSummary) -> Table:

@@ -34,8 +34,10 @@ from typing import Any
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
+from jtrack.core.sessionize import Sessionized, counts_as_activity, sessionize
 from jtrack.errors import StoreError
-from jtrack.ingest import (
+from jtrack.options import SessionizeOptions
+from jtrack.read import (
     RAW,
     REASON,
     REASON_FIELD,
@@ -52,7 +54,6 @@ from jtrack.ingest import (
     rejects_frame,
 )
 from jtrack.schema import EVENT_SCHEMA, STORED_EVENT_SCHEMA
-from jtrack.sessionize import Sessionized, SessionizeOptions, counts_as_activity, sessionize
 from jtrack.store import SnapshotWriter, Store, bucket_expr
 
 Progress = Callable[[str], None]
@@ -459,7 +460,7 @@ def _sessionize_buckets(
     manifest: Callable[[PartitionedRun], dict[str, Any]],
     say: Progress,
 ) -> PartitionedRun:
-    from jtrack.contacts import (
+    from jtrack.core.contacts import (
         INVALID_SCHEMA,
         file_digest,
         load_contacts,
@@ -529,10 +530,10 @@ def _sessionize_buckets(
     conflicts = _conflicts(totals.conflict_hashes)
     contact_counts: dict[str, Any] | None = None
     if contacts is not None:
-        from jtrack.pipeline import _iso
+        from jtrack.engine.pipeline import _iso
 
         if as_of is None:  # no bucket at all: the clock of an empty run
-            from jtrack.contacts import DEFAULT_TTL, _end_of_data
+            from jtrack.core.contacts import DEFAULT_TTL, _end_of_data
 
             as_of = _end_of_data(pl.DataFrame({"ended_date": []}))
             ttl = DEFAULT_TTL

@@ -45,7 +45,7 @@ the visitor's offset; `offset` is `h:mm:ss` from the session start, `offset_seco
 
 Segments and outcomes: each once per source. "export": the first segment_assigned /
 outcome_achieved event of the session (its own event id). "rules": jtrack's rule matches,
-from frames of SEGMENT_FRAME_SCHEMA / OUTCOME_FRAME_SCHEMA (jtrack.rules produces them; their
+from frames of SEGMENT_FRAME_SCHEMA / OUTCOME_FRAME_SCHEMA (jtrack.core.rules produces them; their
 event_id is the event that completed the match) or from `rules=`; they also appear in the
 journey map right after that event. A segment's display name is the id unless a frame names
 it; its colour is used only when it is exactly #RRGGBB. Segments whose rule says
@@ -89,7 +89,7 @@ from jtrack.schema import (
 from jtrack.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
-    from jtrack.rules.model import Rules
+    from jtrack.core.rules.model import Rules
 
 CARD_VERSION = 1
 ISO_FMT = "%Y-%m-%dT%H:%M:%S%.3fZ"
@@ -401,7 +401,7 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
 def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str, str | None]:
     """(session id, customer id, session type) for a full id or unique prefix: one scan of
     the sessions' `id` column (ids are hashes, so no statistics can narrow it down)."""
-    from jtrack.query import find_session
+    from jtrack.usecases.sessions import find_session
 
     return find_session(store, id_or_prefix)
 
@@ -450,7 +450,7 @@ def _visitor_events(store: Store, customer_id: str) -> pl.LazyFrame | None:
     run's row positions, from the customer_id column alone, then only that slice of rows.
     """
     from jtrack.access import StoreView
-    from jtrack.query import bucket_file, is_plain
+    from jtrack.usecases.sessions import bucket_file, is_plain
 
     view = store if isinstance(store, StoreView) else None
     plain = view.unfiltered() if view is not None else store
@@ -923,7 +923,7 @@ def _rule_frames(
     the ids of segments not shown to agents."""
     if rules is None:
         return segments, outcomes, frozenset()
-    from jtrack.rules import evaluate_store
+    from jtrack.usecases.rules import evaluate_store
 
     res = evaluate_store(store, rules, session_ids)
     segs = _conform(res.segments, SEGMENT_FRAME_SCHEMA)
@@ -945,14 +945,14 @@ def _resolve_contacts(
 ) -> tuple[pl.DataFrame, bool]:
     """Sessions with the contact columns as of `as_of`, and whether contacts were resolved.
 
-    With a contacts file, the sessions are resolved against it (jtrack.contacts reads the
+    With a contacts file, the sessions are resolved against it (jtrack.core.contacts reads the
     traits of `events`, the unfiltered events of the sessions' visitors); without one, the
     store's own resolution (if any) is kept and only temporary-contact expiry re-evaluated.
     """
     stored = "contact_id" in sessions.columns
     if contacts is None and not stored:
         return sessions, False
-    from jtrack.contacts import apply_contacts
+    from jtrack.core.contacts import apply_contacts
 
     out = apply_contacts(sessions, events, contacts, default_region=default_region, as_of=as_of)
     return out, True
@@ -976,11 +976,11 @@ def build_card(
     as_of: the time the state (active/ended) and contact expiry are judged at (default now).
     gap: inactivity after which a session counts as ended (default: the store's gap).
     contacts: a contacts file to resolve the visitor against at read time
-    (jtrack.contacts.apply_contacts); default: the store's own resolution, if any.
+    (jtrack.core.contacts.apply_contacts); default: the store's own resolution, if any.
     segments/outcomes: frames of SEGMENT_FRAME_SCHEMA / OUTCOME_FRAME_SCHEMA (e.g. from the
     rules engine); the export's own segment and outcome events are always included.
     colors: event-name glob -> positive|neutral|negative, tried before the defaults.
-    rules: jtrack rules (jtrack.rules.load_rules) evaluated for this session: their matches
+    rules: jtrack rules (jtrack.core.rules.load_rules) evaluated for this session: their matches
     join the frames above; segments with shown_to_agents = false are left off the card.
     Raises NotFoundError, AmbiguousIdError (exit 1) or UsageError.
     """

@@ -19,10 +19,12 @@ from typing import Any, Literal
 import polars as pl
 
 from jtrack import __version__
+from jtrack.core.dedupe import deduplicate
+from jtrack.core.sessionize import Sessionized, sessionize
 from jtrack.errors import UsageError
-from jtrack.ingest import OnError, ReadResult, Source, expand_sources, read_events
+from jtrack.options import SessionizeOptions
+from jtrack.read import OnError, ReadResult, Source, expand_sources, read_events
 from jtrack.schema import STORED_EVENT_SCHEMA
-from jtrack.sessionize import Sessionized, SessionizeOptions, deduplicate, sessionize
 from jtrack.store import Store
 
 #: Events per visitor bucket the store aims at (more buckets for larger inputs).
@@ -48,7 +50,9 @@ class RunSummary:
     files: list[dict[str, Any]] = field(default_factory=list)
     rejects_file: str | None = None
     store: str | None = None
-    contacts: dict[str, Any] | None = None  # with a contacts file: its counts (jtrack.contacts)
+    contacts: dict[str, Any] | None = (
+        None  # with a contacts file: its counts (jtrack.core.contacts)
+    )
 
     @property
     def balanced(self) -> bool:
@@ -167,8 +171,8 @@ def _resolve(
     result: Sessionized, contacts: str | os.PathLike[str] | None, default_region: str | None
 ) -> tuple[pl.DataFrame | None, pl.DataFrame, Any]:
     """Fill the session table's contact columns (in place); as of the end of the data."""
-    from jtrack.contacts import INVALID_SCHEMA, load_contacts, resolve_visitors
-    from jtrack.contacts import sessions_with_contacts as with_contacts
+    from jtrack.core.contacts import INVALID_SCHEMA, load_contacts, resolve_visitors
+    from jtrack.core.contacts import sessions_with_contacts as with_contacts
 
     book, invalid = (
         load_contacts(contacts, default_region)
@@ -183,7 +187,7 @@ def _resolve(
 def _contacts_counts(
     path: str | os.PathLike[str], book: pl.DataFrame | None, invalid: pl.DataFrame, res: Any
 ) -> dict[str, Any]:
-    from jtrack.contacts import file_digest
+    from jtrack.core.contacts import file_digest
 
     states = res.visitors["contact_state"].value_counts()
     by_state = dict(zip(states["contact_state"].to_list(), states["count"].to_list(), strict=True))
@@ -267,7 +271,7 @@ def plan_run(
 ) -> Plan:
     """In memory when the estimated input fits the memory limit, else bucketed: just enough
     visitor buckets that one bucket fits it. `buckets` forces the count."""
-    from jtrack.partitioned import estimate_rows
+    from jtrack.engine.partitioned import estimate_rows
 
     limit = memory_limit or DEFAULT_MEMORY_LIMIT
     # what the rows may use: the interpreter and libraries take ~0.4 GB before any row
@@ -325,9 +329,9 @@ def run_sessionize(
 ) -> StoredRun:
     """Sessionize the sources and replace the store's contents with the result, atomically.
 
-    With `contacts`, sessions are resolved to known contacts (see jtrack.contacts). Inputs
+    With `contacts`, sessions are resolved to known contacts (see jtrack.core.contacts). Inputs
     larger than `memory_limit` (estimated from Parquet footers and file sizes) are processed
-    one visitor bucket at a time (jtrack.partitioned), with the same result; `mode` forces
+    one visitor bucket at a time (jtrack.engine.partitioned), with the same result; `mode` forces
     one path, `buckets` the number of buckets and `chunk_rows` the rows read at a time.
     """
     opts = options or SessionizeOptions()
@@ -391,7 +395,7 @@ def _run_partitioned(
     contacts: str | os.PathLike[str] | None,
     default_region: str | None,
 ) -> StoredRun:
-    from jtrack.partitioned import PartitionedRun, sessionize_partitioned
+    from jtrack.engine.partitioned import PartitionedRun, sessionize_partitioned
 
     def summary_of(p: PartitionedRun) -> RunSummary:
         return RunSummary(

@@ -1,4 +1,4 @@
-"""Deduplicate canonical events and split each visitor's events into sessions. Pure Polars.
+"""Split each visitor's deduplicated events into sessions. Pure Polars.
 
 The sessionizer is a pure function of one visitor's events: any partition of the input by
 customer_id gives the same sessions and the same ids. Imports Polars only.
@@ -6,117 +6,18 @@ customer_id gives the same sessions and the same ids. Imports Polars only.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .chash and .nchash namespaces)
 
-from jtrack.errors import UsageError
+from jtrack.options import SessionizeOptions
 from jtrack.schema import (
     ACTIVITY_KINDS,
     KIND_APP,
     KIND_SEARCH,
     SESSION_SCHEMA,
 )
-
-DEFAULT_GAP = timedelta(minutes=20)
-
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s|d)", re.IGNORECASE)
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str, option: str = "--gap") -> timedelta:
-    """Parse `20m`, `1h30m`, `90s`, `1d`, `500ms` (a bare number means minutes)."""
-    t = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        return timedelta(minutes=float(t))
-    pos, total = 0, 0.0
-    for m in _DURATION_RE.finditer(t):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT[m.group(2).lower()]
-        pos = m.end()
-    if pos != len(t) or not t or total <= 0:
-        raise UsageError(
-            f"{option}: cannot read {text!r} as a duration",
-            hint="write it like 20m, 1h30m, 90s or 1d",
-        )
-    return timedelta(seconds=total)
-
-
-@dataclass(frozen=True)
-class SessionizeOptions:
-    """How events are split into sessions (everything a run's result depends on)."""
-
-    gap: timedelta = DEFAULT_GAP
-    split_on_campaign_change: bool = False
-    max_duration: timedelta | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "gap_seconds": self.gap.total_seconds(),
-            "split_on_campaign_change": self.split_on_campaign_change,
-            "max_duration_seconds": (
-                self.max_duration.total_seconds() if self.max_duration else None
-            ),
-        }
-
-
-@dataclass
-class DedupResult:
-    """Which rows keep each `event_id` once, plus what was dropped.
-
-    `keep` is a boolean mask over the input rows; `events` materialises the kept rows (the
-    pipeline passes `keep` to `sessionize` instead, so the wide rows are copied only once).
-    """
-
-    source: pl.DataFrame
-    keep: pl.Series | None  # None: no duplicates, every row is kept
-    duplicates: int
-    conflicts: pl.DataFrame  # event ids delivered with different contents
-
-    @property
-    def events(self) -> pl.DataFrame:
-        return self.source if self.keep is None else self.source.filter(self.keep)
-
-
-def deduplicate(events: pl.DataFrame) -> DedupResult:
-    """Keep one row per event id: the first by created_date (then input order).
-
-    A redelivered event with different contents is a conflict: it is still kept once, and
-    listed in `conflicts` with how many distinct versions were seen. Candidates are found by
-    a 128-bit hash of the id and confirmed on the ids themselves; only the duplicated rows
-    are sorted.
-    """
-    no_conflicts = pl.DataFrame(schema={"event_id": pl.String, "versions": pl.UInt32})
-    if events.height == 0:
-        return DedupResult(events, None, 0, no_conflicts)
-    h = pl.col("event_id").nchash.xxh3_128()  # type: ignore[attr-defined]
-    candidate = events.select(h.is_duplicated()).to_series()
-    if not candidate.any():
-        return DedupResult(events, None, 0, no_conflicts)
-    content_cols = [c for c in events.columns if not c.startswith("_")]
-    dups = events.with_row_index("_ord").filter(candidate)
-    dups = dups.filter(pl.col("event_id").is_duplicated())  # exact, on the few candidates
-    if dups.height == 0:
-        return DedupResult(events, None, 0, no_conflicts)
-    conflicts = (
-        dups.with_columns(_h=pl.struct(content_cols).hash(0))
-        .group_by("event_id")
-        .agg(versions=pl.col("_h").n_unique().cast(pl.UInt32))
-        .filter(pl.col("versions") > 1)
-        .sort("event_id")
-    )
-    dropped = (
-        dups.select("event_id", "created_date", "_ord")
-        .sort(["event_id", "created_date", "_ord"])
-        .filter(pl.col("event_id").is_first_distinct().not_())
-        .get_column("_ord")
-    )
-    keep = pl.repeat(True, events.height, eager=True).scatter(dropped, False).alias("keep")
-    return DedupResult(events, keep, dropped.len(), conflicts)
 
 
 def blake3_hex(key: pl.Expr) -> pl.Expr:
@@ -411,13 +312,8 @@ def sessionize(
 
 
 __all__ = [
-    "DEFAULT_GAP",
-    "DedupResult",
-    "SessionizeOptions",
     "Sessionized",
     "counts_as_activity",
-    "deduplicate",
-    "parse_duration",
     "session_id_expr",
     "sessionize",
 ]

@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from jtrack.rules.compile import (
+from jtrack.core.rules.compile import (
     all_of,
     attribute_column,
     attribute_exprs,
     number_expr,
     pattern_expr,
 )
-from jtrack.rules.model import (
+from jtrack.core.rules.model import (
     REASON_ALREADY,
     REASON_DATES,
     REASON_PAGE,

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from jtrack.config import find_config
-from jtrack.errors import ConfigError
-from jtrack.rules.locate import KeyLocator, Path_
-from jtrack.rules.model import (
+from jtrack.core.rules.locate import KeyLocator, Path_
+from jtrack.core.rules.model import (
     ATTRIBUTE_PREFIX,
     CONTEXT_FIELDS,
     EVENT_FIELDS,
@@ -34,6 +33,7 @@ from jtrack.rules.model import (
     Rules,
     Segment,
 )
+from jtrack.errors import ConfigError
 
 SECTIONS = ("segment", "outcome", "action_map")
 #: Top-level sections other features own; never reported as unknown.

@@ -1,6 +1,6 @@
 """The rules model: segments, outcomes and action maps, their conditions and field names.
 
-Plain frozen dataclasses built by `jtrack.rules.load` from a TOML rules file. Field names are
+Plain frozen dataclasses built by `jtrack.core.rules.load` from a TOML rules file. Field names are
 the Genesys names (`device.category`, `page.url`, `attributes.<name>`); each maps to a column
 of the session table (visitor context) or of the stored events (journey patterns).
 Imports the standard library only.

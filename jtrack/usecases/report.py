@@ -480,7 +480,7 @@ def report_from_sources(
     sources: Sequence[Any], options: ReportOptions | None = None, *, stdin: Any = None
 ) -> JourneyReport:
     """The journey summary of export files, sessionized in memory (rejected rows skipped)."""
-    from jtrack.pipeline import sessionize_sources
+    from jtrack.engine.pipeline import sessionize_sources
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin)
     report = journey_report(

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from jtrack.rules.load import NUMBER_RE
-from jtrack.rules.model import Condition, Pattern
+from jtrack.core.rules.load import NUMBER_RE
+from jtrack.core.rules.model import Condition, Pattern
 
 _ATTR_PREFIX = "_attr:"
 

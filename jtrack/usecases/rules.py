@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from jtrack.rules.evaluate import RuleResults, evaluate
-from jtrack.rules.explain import explain_session
-from jtrack.rules.model import Rules
+from jtrack.core.rules.evaluate import RuleResults, evaluate
+from jtrack.core.rules.explain import explain_session
+from jtrack.core.rules.model import Rules
 from jtrack.store import Store
 
 

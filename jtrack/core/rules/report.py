@@ -9,8 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.rules.evaluate import SOURCE_EXPORT, SOURCE_RULES, RuleResults
-from jtrack.rules.model import BLOCK_REASONS, Rules
+from jtrack.core.rules.evaluate import SOURCE_EXPORT, SOURCE_RULES, RuleResults
+from jtrack.core.rules.model import BLOCK_REASONS, Rules
 
 SECTIONS = ("segments", "outcomes", "outcomes_by_segment", "action_maps")
 

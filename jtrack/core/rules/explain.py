@@ -16,9 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.errors import NotFoundError
-from jtrack.rules.compile import condition_expr, pattern_expr
-from jtrack.rules.evaluate import (
+from jtrack.core.rules.compile import condition_expr, pattern_expr
+from jtrack.core.rules.evaluate import (
     SOURCE_EXPORT,
     SOURCE_RULES,
     RuleResults,
@@ -27,7 +26,8 @@ from jtrack.rules.evaluate import (
     evaluate,
     event_schema,
 )
-from jtrack.rules.model import ActionMap, Outcome, Pattern, Rules, Segment
+from jtrack.core.rules.model import ActionMap, Outcome, Pattern, Rules, Segment
+from jtrack.errors import NotFoundError
 from jtrack.schema import UTC_US
 
 EXPLAIN_SCHEMA: dict[str, pl.DataType] = {

@@ -366,8 +366,8 @@ class UsageInput:
         max_line_bytes: int | None = None,
     ) -> UsageInput:
         """Raw exports: flat Parquet is scanned lazily (only the usage columns); everything
-        else goes through `jtrack.ingest.read_events(on_error="skip")`."""
-        from jtrack.ingest import expand_sources, read_events
+        else goes through `jtrack.read.read_events(on_error="skip")`."""
+        from jtrack.read import expand_sources, read_events
 
         srcs = expand_sources(sources, stdin=stdin)
         names = [s.name for s in srcs]
@@ -425,7 +425,7 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
     """A lazy scan of a flat-shape Parquet file reading only what usage needs, or None when
     the file must go through read_events (Genesys shape, text timestamps, not Parquet).
 
-    Rows are checked with the rules of jtrack.ingest for the columns read (missing id,
+    Rows are checked with the rules of jtrack.read for the columns read (missing id,
     customer id or time, implausible time, unknown event type, web event without a name) and
     flagged `_rejected`; a type error in a column usage does not read does not reject the
     event, because Genesys billed it all the same.

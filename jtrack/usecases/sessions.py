@@ -122,7 +122,7 @@ def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
     """Sessions from the store matching the query, in a deterministic order."""
     lf = store.scan_sessions(customer_id=q.customer)
     if q.contacts_file is not None or q.as_of is not None:
-        from jtrack.contacts import DEFAULT_TTL, apply_contacts
+        from jtrack.core.contacts import DEFAULT_TTL, apply_contacts
 
         events = store.scan_events(customer_id=q.customer)
         lf = apply_contacts(
@@ -154,7 +154,7 @@ def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
 
 def _contact_exists(store: Store, q: SessionQuery) -> bool:
     if q.contacts_file is not None:
-        from jtrack.contacts import load_contacts
+        from jtrack.core.contacts import load_contacts
 
         book, _ = load_contacts(q.contacts_file, q.default_region)
         if q.contact in book["contact_id"].to_list():

@@ -1,0 +1,257 @@
+"""Bytes to text: chunked reads, gzip and zstd (detected from content), UTF-16 with a BOM,
+lines split in bounded blocks (a line longer than max_line_bytes is never held whole), and
+UTF-8 checks that mark bytes which are not UTF-8. Imports Polars only."""
+
+from __future__ import annotations
+
+import codecs
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import polars as pl
+
+from jtrack.errors import DataError
+from jtrack.read.sources import Source, _open_error
+
+# --------------------------------------------------------------------------------------------
+# JSON lines
+# --------------------------------------------------------------------------------------------
+
+
+_CHUNK = 1 << 20  # bytes read at a time; memory per line is bounded by max_line_bytes + this
+
+
+def _raw_chunks(src: Source) -> Iterator[bytes]:
+    """The source's bytes, a chunk at a time (never the whole file at once for paths)."""
+    if src.data is not None:
+        for i in range(0, len(src.data), _CHUNK):
+            yield src.data[i : i + _CHUNK]
+        return
+    assert src.path is not None
+    try:
+        with open(src.path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise _open_error(src.name, exc) from exc
+
+
+def _corrupt(name: str, codec: str, detail: object) -> DataError:
+    return DataError(
+        f"{name}: the {codec} stream is truncated or corrupt ({detail})",
+        hint="re-download or re-export the file; nothing from it was read",
+    )
+
+
+def _gunzip(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    """Decompress gzip (several members too); a truncated or corrupt stream raises DataError."""
+    d, started = zlib.decompressobj(wbits=31), False
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data:
+                out = d.decompress(data, _CHUNK)  # bounded output: no blow-up on a bomb
+                started = True
+                if out:
+                    yield out
+                if d.eof:  # end of a member: what follows is another member or padding
+                    data = d.unused_data
+                    d, started = zlib.decompressobj(wbits=31), False
+                    if not data.strip(b"\0"):
+                        data = b""
+                else:
+                    data = d.unconsumed_tail
+        if started:
+            tail = d.flush()
+            if tail:
+                yield tail
+            if not d.eof:
+                raise _corrupt(name, "gzip", "the stream ends before its end-of-stream marker")
+    except zlib.error as exc:
+        raise _corrupt(name, "gzip", exc) from exc
+
+
+def _unzstd(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    """Decompress zstd (several frames too); a truncated or corrupt stream raises DataError."""
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - zstandard ships with the test extras
+        # Polars reads zstd itself, but cannot tell a truncated stream from a short one.
+        data = b"".join(chunks)
+        yield "\n".join(pl.scan_lines(data).collect()["line"].to_list()).encode() + b"\n"
+        return
+    d, started = zstandard.ZstdDecompressor().decompressobj(), False
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data:
+                out = d.decompress(data)
+                started = True
+                if out:
+                    yield out
+                if d.eof:
+                    data = d.unused_data
+                    d, started = zstandard.ZstdDecompressor().decompressobj(), False
+                else:
+                    data = b""
+        if started and not d.eof:
+            raise _corrupt(name, "zstd", "the stream ends before its last frame is complete")
+    except zstandard.ZstdError as exc:
+        raise _corrupt(name, "zstd", exc) from exc
+
+
+def _utf16_to_utf8(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    """Re-encode UTF-16 (as written by some Windows tools) to UTF-8, a chunk at a time.
+
+    Unpaired surrogates survive as bytes that are not UTF-8, so their lines are rejected
+    as invalid_utf8 rather than silently altered.
+    """
+    dec = codecs.getincrementaldecoder(encoding)(errors="surrogatepass")
+    for chunk in chunks:
+        yield dec.decode(chunk).encode("utf-8", errors="surrogatepass")
+    yield dec.decode(b"", final=True).encode("utf-8", errors="surrogatepass")
+
+
+def _pushback(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _decoded_chunks(src: Source) -> Iterator[bytes]:
+    """UTF-8 bytes of the source: decompressed (gzip, zstd: detected from content) and
+    re-encoded from UTF-16 when the file starts with a UTF-16 byte-order mark."""
+    raw = _raw_chunks(src)
+    head = b""
+    for chunk in raw:
+        head += chunk
+        if len(head) >= 4:
+            break
+    chunks = _pushback(head, raw)
+    if head[:2] == b"\x1f\x8b":
+        chunks = _gunzip(chunks, src.name)
+    elif head[:4] == b"\x28\xb5\x2f\xfd":
+        chunks = _unzstd(chunks, src.name)
+    # look at the (decompressed) start for a UTF-16 byte-order mark
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= 4:
+            break
+    chunks = _pushback(head, chunks)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return _utf16_to_utf8(chunks, "utf-16")
+    return chunks
+
+
+@dataclass
+class _Overlong:
+    line: int  # 1-based physical line number
+    size: int  # bytes, without the newline
+    head: bytes  # the first bytes, for the rejects file
+
+
+def _split_limited(chunks: Iterator[bytes], max_line_bytes: int) -> tuple[bytes, list[_Overlong]]:
+    """Join the chunks, leaving out lines longer than max_line_bytes.
+
+    An overlong line is replaced by an empty line (so line numbers stay right) and recorded;
+    it is never held in memory whole. Lines shorter than a chunk are checked later, in Polars.
+    """
+    blocks = list(_split_blocks(chunks, max_line_bytes, block_bytes=None))
+    if not blocks:
+        return b"", []
+    return b"".join(b.data for b in blocks), [o for b in blocks for o in b.overlong]
+
+
+@dataclass
+class _Block:
+    """Whole lines of a file: `data` starts at physical line `first_line`; `overlong` lists
+    (with file line numbers) the lines left out of it because they were too long."""
+
+    data: bytes
+    first_line: int
+    overlong: list[_Overlong]
+
+
+def _split_blocks(
+    chunks: Iterator[bytes], max_line_bytes: int, block_bytes: int | None
+) -> Iterator[_Block]:
+    """The lines of the chunks in blocks of about block_bytes (None: one block), each ending
+    at a line end; overlong lines are left out as in _split_limited."""
+    kept: list[bytes] = []
+    size = 0
+    overlong: list[_Overlong] = []
+    newlines = 0  # newlines before the end of `kept`
+    first = 1  # file line number of the current block's first line
+    partial = b""  # the current, unfinished line
+    skip: _Overlong | None = None  # the overlong line being skipped
+    for chunk in chunks:
+        if skip is not None:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                skip.size += len(chunk)
+                continue
+            skip.size += nl
+            overlong.append(skip)
+            kept.append(b"\n")
+            size += 1
+            newlines += 1
+            skip = None
+            chunk = chunk[nl + 1 :]
+        buf = partial + chunk
+        last = buf.rfind(b"\n")
+        if last >= 0:
+            done = buf[: last + 1]
+            kept.append(done)
+            size += len(done)
+            newlines += done.count(b"\n")
+            partial = buf[last + 1 :]
+        else:
+            partial = buf
+        if len(partial) > max_line_bytes:
+            skip = _Overlong(newlines + 1, len(partial), partial[:_RAW_KEEP])
+            partial = b""
+        if block_bytes is not None and size >= block_bytes and skip is None:
+            yield _Block(b"".join(kept), first, overlong)
+            kept, size, overlong, first = [], 0, [], newlines + 1
+    if skip is not None:
+        overlong.append(skip)
+    elif partial:
+        kept.append(partial)
+    if kept or overlong:
+        yield _Block(b"".join(kept), first, overlong)
+
+
+_RAW_KEEP = 10_000  # characters of a rejected line kept in the rejects file
+
+#: Unicode noncharacters: one that does not occur in a file marks its bytes that are not UTF-8.
+_MARKERS = ("\U0010fffe", "\U0010ffff", "\U000ffffe", "\U000fffff", "\ufdd0", "\ufdd1")
+
+
+def _register_markers() -> None:
+    for i, mark in enumerate(_MARKERS):
+
+        def handler(err: UnicodeError, mark: str = mark) -> tuple[str, int]:
+            assert isinstance(err, UnicodeDecodeError)
+            return mark, err.end
+
+        codecs.register_error(f"jtrack-mark-{i}", handler)
+
+
+_register_markers()
+
+
+def _decode_text(data: bytes, name: str) -> tuple[str, str | None]:
+    """UTF-8 text, plus the marker standing for bytes that were not UTF-8 (None: all valid)."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    for i, mark in enumerate(_MARKERS):
+        if mark.encode("utf-8") not in data:
+            return data.decode("utf-8", errors=f"jtrack-mark-{i}"), mark
+    raise DataError(  # pragma: no cover - needs a file holding all six noncharacters
+        f"{name}: the file is not UTF-8",
+        hint="re-export the file as UTF-8",
+    )

@@ -1,0 +1,585 @@
+"""Canonical rows and reject reasons, shared by every path that reads events.
+
+Decoded values (from JSON or Parquet, Genesys or flat shape) become canonical columns
+(`jtrack.schema`); every row either is an event or gets a reason (REJECT_REASONS) with
+the field and a detail. The far-future rule and the rejects file's columns live here too.
+Imports Polars only (no typer, no rich).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import polars as pl
+
+from jtrack.errors import RejectedRowError
+from jtrack.schema import (
+    EVENT_FIELDS,
+    EVENT_SCHEMA,
+    EVENT_TYPE_PREFIX,
+    EVENT_TYPES,
+    KIND_APP,
+    KIND_CUSTOM,
+    KIND_OUTCOME,
+    KIND_PAGE_VIEW,
+    KIND_SEARCH,
+    KIND_SEGMENT,
+    KIND_WEB_ACTION,
+    KV_LIST,
+)
+
+OnError = Literal["fail", "skip"]
+
+#: Internal bookkeeping columns carried next to the canonical ones until the store is written.
+SRC_FILE = "_file"
+SRC_LINE = "_line"
+REASON = "_reason"
+REASON_FIELD = "_field"
+RAW = "_raw"
+
+#: Longest accepted input line; longer lines are rejected unread (no memory blow-up).
+DEFAULT_MAX_LINE_BYTES = 1_000_000
+
+#: Timestamps outside this window are rejected as implausible (year 1, year 9999, ...).
+MIN_TIME = "2000-01-01T00:00:00Z"
+MAX_TIME = "2100-01-01T00:00:00Z"
+
+#: "Far future relative to the rest": events after a gap of at least FAR_FUTURE_GAP in the
+#: time line of the input, when they are at most FAR_FUTURE_SHARE of it (and at least one
+#: event stays), are rejected as far_future.
+FAR_FUTURE_GAP = timedelta(days=365)
+FAR_FUTURE_SHARE = 0.01
+
+#: Every reason a row can be rejected for, with the hint shown to the user.
+REJECT_REASONS: dict[str, str] = {
+    "invalid_utf8": "the line is not valid UTF-8; re-export the file as UTF-8",
+    "line_too_long": "the line is longer than --max-line-bytes; raise the limit if it is real",
+    "nul_bytes": "the line holds NUL bytes, as a file that was not completely written does",
+    "malformed_json": "the line is not one complete JSON value (truncated, invalid, or nested "
+    "more than 128 levels deep)",
+    "not_an_object": "each line must be one JSON object (an event)",
+    "wrong_type": "a field has a JSON type the schema does not allow (see `jtrack schema`)",
+    "missing_id": "every event needs an `id` (event_id in the flat shape)",
+    "missing_customer_id": "every event needs a `customerId` (customer_id in the flat shape)",
+    "missing_created_date": "every event needs a `createdDate` (created_date in the flat shape)",
+    "bad_timestamp": "use ISO-8601 with Z or an offset, or epoch milliseconds",
+    "implausible_timestamp": "timestamps must fall between 2000 and 2100 (epoch numbers are "
+    "read as milliseconds)",
+    "far_future": "the event is dated more than a year after all the other events of the input "
+    "(a wrong device clock?)",
+    "unknown_event_type": "eventType must be one of " + ", ".join(EVENT_TYPES),
+    "missing_event_name": "a web event needs a webEvent.eventName",
+}
+
+
+@dataclass
+class FileStats:
+    """Accounting for one input file."""
+
+    file: str
+    shape: str
+    rows_read: int = 0
+    rows_rejected: int = 0
+
+
+@dataclass
+class ReadResult:
+    """Canonical events plus the accounting of everything that was read.
+
+    `events` holds the canonical columns plus `_file` and `_line` (where each row came from);
+    `rejects` holds file, line, field, reason, detail and the raw row.
+    """
+
+    events: pl.DataFrame
+    rejects: pl.DataFrame
+    files: list[FileStats] = field(default_factory=list)
+    #: things worth telling the user that are not rejects (an empty file, ...)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.rejects.height
+
+    def canonical(self) -> pl.DataFrame:
+        """The events with the canonical columns only."""
+        return self.events.select(list(EVENT_SCHEMA))
+
+
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    "file": pl.String(),
+    "line": pl.Int64(),
+    "field": pl.String(),
+    "reason": pl.String(),
+    "detail": pl.String(),
+    "raw": pl.String(),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Struct dtypes used to decode JSON lines: String leaves, cast afterwards
+# --------------------------------------------------------------------------------------------
+
+_KV_MAP = pl.Map(pl.String, pl.Struct({"dataType": pl.String, "value": pl.String}))
+
+
+def _nest(paths: Iterable[tuple[str, pl.DataType]]) -> pl.Struct:
+    tree: dict[str, Any] = {}
+    for dotted, dtype in paths:
+        node = tree
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = dtype
+
+    def build(node: dict[str, Any]) -> pl.Struct:
+        return pl.Struct({k: build(v) if isinstance(v, dict) else v for k, v in node.items()})
+
+    return build(tree)
+
+
+def _leaf_dtype(f_dtype: pl.DataType) -> pl.DataType:
+    return _KV_MAP if f_dtype == KV_LIST else pl.String()
+
+
+_GENESYS_PATHS = [(f.genesys, _leaf_dtype(f.dtype)) for f in EVENT_FIELDS if f.genesys]
+GENESYS_STRUCT = _nest(_GENESYS_PATHS)
+FLAT_STRUCT = pl.Struct(
+    {f.name: (KV_LIST if f.dtype == KV_LIST else pl.String()) for f in EVENT_FIELDS}
+)
+
+
+def _path_expr(dtype: pl.DataType, root: pl.Expr, path: str) -> pl.Expr:
+    """`root.a.b.c` as a Polars expression, or a null literal when the struct lacks a field."""
+    expr, cur = root, dtype
+    for part in path.split("."):
+        if not isinstance(cur, pl.Struct):
+            return pl.lit(None)
+        names: dict[str, Any] = {f.name: f.dtype for f in cur.fields}
+        if part not in names:
+            return pl.lit(None)
+        expr, cur = expr.struct.field(part), names[part]
+    return expr
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion of decoded values to canonical dtypes, with per-row reasons
+# --------------------------------------------------------------------------------------------
+
+
+#: Epoch values beyond this many milliseconds (year ~33658) are not timestamps (and would
+#: overflow microseconds).
+_EPOCH_MS_LIMIT = 10**15
+
+
+def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Parse ISO-8601 text (Z or offset, any fraction) or epoch milliseconds into UTC us.
+
+    Values that cannot be read become null; nothing here raises or overflows.
+    """
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_unit == "ms":
+            # is_between, not abs(): abs() of the smallest Int64 overflows and stays negative
+            phys = col.cast(pl.Int64)
+            col = pl.when(phys.is_between(-_EPOCH_MS_LIMIT, _EPOCH_MS_LIMIT)).then(col)
+        if dtype.time_zone is None:
+            return col.dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+        return col.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if dtype.is_integer():
+        ms = col.cast(pl.Int64, strict=False)
+        ms = pl.when(ms.is_between(-_EPOCH_MS_LIMIT, _EPOCH_MS_LIMIT)).then(ms)
+        return ms.cast(pl.Datetime("ms", "UTC")).dt.cast_time_unit("us")
+    if dtype.is_float():
+        us = col.cast(pl.Float64) * 1000
+        us = pl.when(us.is_finite() & (us.abs() < _EPOCH_MS_LIMIT * 1000)).then(us)
+        return us.cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
+    text = col.cast(pl.String).str.strip_chars()
+    epoch = (
+        pl.when(text.str.contains(r"^-?\d{1,15}$"))
+        .then(text)
+        .otherwise(None)
+        .cast(pl.Int64, strict=False)
+        .cast(pl.Datetime("ms", "UTC"))
+        .dt.cast_time_unit("us")
+    )
+    iso = text.str.replace(" ", "T", literal=True).str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us"
+    )
+    naive = (
+        text.str.replace(" ", "T", literal=True)
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+        .dt.replace_time_zone("UTC")
+    )
+    return pl.coalesce(epoch, iso, naive)
+
+
+def _to_bool(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Boolean:
+        return col
+    low = col.cast(pl.String).str.to_lowercase().str.strip_chars()
+    return pl.when(low == "true").then(True).when(low == "false").then(False).otherwise(None)
+
+
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def _type_fits(name: str, src: pl.DataType, target: pl.DataType) -> bool:
+    """Whether a column of type `src` can hold values of `target` at all.
+
+    When it cannot (a list where text is expected, a boolean timestamp, ...), every value
+    in it is a wrong type; when it can, values are converted one by one and those that do
+    not convert are wrong types.
+    """
+    if src == pl.Null:
+        return True
+    if target == KV_LIST:
+        if isinstance(src, pl.Map):
+            value = src.value
+            return isinstance(value, pl.Struct) and "value" in {f.name for f in value.fields}
+        if isinstance(src, pl.List) and isinstance(src.inner, pl.Struct):
+            return {"name", "value"} <= {f.name for f in src.inner.fields}
+        return False
+    if src.is_nested() or src in (pl.Binary, pl.Object):
+        return False
+    if name == "created_date":
+        return isinstance(src, pl.Datetime) or src.is_numeric() or _is_text(src)
+    # a date or time column cannot hold a text, number or boolean field
+    return not src.is_temporal()
+
+
+def _convert(name: str, col: pl.Expr, src: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """`col` (of type `src`) as `target`; a value that does not convert becomes null."""
+    if src == pl.Null:
+        return pl.lit(None, target)
+    if name == "created_date":
+        return _parse_time(col, src)
+    if target == pl.Boolean:
+        return _to_bool(col, src)
+    if target == KV_LIST:
+        if src == KV_LIST:
+            return col
+        if isinstance(src, pl.Map):
+            dt_field = (
+                pl.element().struct.field("value").struct.field("dataType")
+                if isinstance(src.value, pl.Struct)
+                and "dataType" in {f.name for f in src.value.fields}
+                else pl.lit(None, pl.String)
+            )
+            return col.map.entries().list.eval(
+                pl.struct(
+                    name=pl.element().struct.field("key").cast(pl.String),
+                    data_type=dt_field.cast(pl.String),
+                    value=pl.element().struct.field("value").struct.field("value").cast(pl.String),
+                )
+            )
+        return col.cast(KV_LIST, strict=False)
+    if target == pl.String:
+        return col.cast(pl.String)
+    if _is_text(src):
+        return col.cast(pl.String).str.strip_chars().cast(target, strict=False)
+    return col.cast(target, strict=False)
+
+
+def _canonical_select(
+    schema: dict[str, pl.DataType], genesys: bool
+) -> tuple[list[pl.Expr], dict[str, str]]:
+    """Expressions turning a decoded frame into canonical columns, plus flags.
+
+    `_bad_<col>`: a value was present but could not be converted; `_type_<col>`: a value was
+    present in a column whose type cannot hold the field at all. Also returns, for each such
+    column, the detail shown with its rejects.
+    """
+    exprs: list[pl.Expr] = []
+    details: dict[str, str] = {}
+    for f in EVENT_FIELDS:
+        if f.name == "kind":
+            continue
+        src_expr: pl.Expr
+        src_dtype: pl.DataType
+        if genesys:
+            if not f.genesys:
+                continue
+            top, _, rest = f.genesys.partition(".")
+            if top not in schema:
+                src_expr, src_dtype = pl.lit(None, pl.String), pl.String()
+            elif rest:
+                src_expr = _path_expr(schema[top], pl.col(top), rest)
+                src_dtype = _leaf_of(schema[top], rest)
+            else:
+                src_expr, src_dtype = pl.col(top), schema[top]
+        else:
+            if f.name not in schema:
+                src_expr, src_dtype = pl.lit(None, pl.String), pl.String()
+            else:
+                src_expr, src_dtype = pl.col(f.name), schema[f.name]
+        if not _type_fits(f.name, src_dtype, f.dtype):
+            exprs.append(pl.lit(None, f.dtype).alias(f.name))
+            exprs.append(src_expr.is_not_null().alias(f"_type_{f.name}"))
+            where = f.genesys if genesys else f.name
+            details[f.name] = f"{where} has type {src_dtype} in the file, expected {f.dtype}"
+            continue
+        converted = _convert(f.name, src_expr, src_dtype, f.dtype).cast(f.dtype).alias(f.name)
+        exprs.append(converted)
+        if f.dtype not in (pl.String, KV_LIST) or f.name == "created_date":
+            # a value that was present but could not be converted is a wrong type
+            exprs.append((src_expr.is_not_null() & converted.is_null()).alias(f"_bad_{f.name}"))
+    return exprs, details
+
+
+def _leaf_of(dtype: pl.DataType, path: str) -> pl.DataType:
+    cur: pl.DataType = dtype
+    for part in path.split("."):
+        if not isinstance(cur, pl.Struct):
+            return pl.String()
+        names: dict[str, Any] = {f.name: f.dtype for f in cur.fields}
+        if part not in names:
+            return pl.String()
+        cur = names[part]
+    return cur
+
+
+def _kind_expr(genesys_kind: pl.Expr | None = None) -> pl.Expr:
+    search = pl.col("search_query").str.strip_chars().fill_null("") != ""
+    et = pl.col("event_type")
+    return (
+        pl.when(et == "WebEvent")
+        .then(
+            pl.when(search)
+            .then(pl.lit(KIND_SEARCH))
+            .when(pl.col("event_name") == "page_viewed")
+            .then(pl.lit(KIND_PAGE_VIEW))
+            .otherwise(pl.lit(KIND_CUSTOM))
+        )
+        .when(et == "AppEvent")
+        .then(pl.lit(KIND_APP))
+        .when(et == "SegmentAssignmentEvent")
+        .then(pl.lit(KIND_SEGMENT))
+        .when(et == "OutcomeAchievedEvent")
+        .then(pl.lit(KIND_OUTCOME))
+        .when(et == "WebActionEvent")
+        .then(pl.lit(KIND_WEB_ACTION))
+        .otherwise(None)
+    )
+
+
+_KIND_TO_TYPE = {
+    KIND_PAGE_VIEW: "WebEvent",
+    KIND_SEARCH: "WebEvent",
+    KIND_CUSTOM: "WebEvent",
+    KIND_APP: "AppEvent",
+    KIND_SEGMENT: "SegmentAssignmentEvent",
+    KIND_OUTCOME: "OutcomeAchievedEvent",
+    KIND_WEB_ACTION: "WebActionEvent",
+}
+
+
+def _finish(
+    frame: pl.DataFrame, genesys: bool, flat_kind: bool, details: dict[str, str] | None = None
+) -> pl.DataFrame:
+    """Normalise event types, derive kinds, and compute the reject reason of every row.
+
+    Adds `_reason`, `_field` and `_detail` (null for kept rows); `details` explains the
+    columns whose type cannot hold their field (see _canonical_select).
+    """
+    et = pl.col("event_type").str.strip_chars().str.strip_prefix(EVENT_TYPE_PREFIX)
+    et = pl.when(et != "").then(et)  # an empty eventType counts as absent
+    if not genesys and flat_kind:
+        et = pl.coalesce(et, pl.col("kind").replace_strict(_KIND_TO_TYPE, default=None))
+    if genesys:
+        # Real exports always carry eventType; older ones may only carry the payload.
+        et = pl.coalesce(
+            et,
+            pl.when(pl.col("_has_web"))
+            .then(pl.lit("WebEvent"))
+            .when(pl.col("_has_seg"))
+            .then(pl.lit("SegmentAssignmentEvent"))
+            .when(pl.col("_has_out"))
+            .then(pl.lit("OutcomeAchievedEvent"))
+            .when(pl.col("_has_act"))
+            .then(pl.lit("WebActionEvent")),
+        )
+    frame = frame.with_columns(event_type=et)
+    frame = frame.with_columns(kind=_kind_expr())
+    bad_cols = [c for c in frame.columns if c.startswith("_bad_")]
+    wrong = (
+        pl.coalesce(
+            *[pl.when(pl.col(c)).then(pl.lit(c.removeprefix("_bad_"))) for c in bad_cols],
+        )
+        if bad_cols
+        else pl.lit(None, pl.String)
+    )
+    type_cols = [c for c in frame.columns if c.startswith("_type_")]
+    mistyped = (
+        pl.coalesce(
+            *[pl.when(pl.col(c)).then(pl.lit(c.removeprefix("_type_"))) for c in type_cols],
+        )
+        if type_cols
+        else pl.lit(None, pl.String)
+    )
+    blank = lambda c: pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")  # noqa: E731
+    lo = pl.lit(MIN_TIME).str.to_datetime(time_zone="UTC", time_unit="us")
+    hi = pl.lit(MAX_TIME).str.to_datetime(time_zone="UTC", time_unit="us")
+    reason = (
+        pl.when(mistyped.is_not_null())
+        .then(pl.struct(r=pl.lit("wrong_type"), f=mistyped))
+        .when(blank("event_id"))
+        .then(pl.struct(r=pl.lit("missing_id"), f=pl.lit("event_id")))
+        .when(blank("customer_id"))
+        .then(pl.struct(r=pl.lit("missing_customer_id"), f=pl.lit("customer_id")))
+        .when(pl.col("_created_raw_missing"))
+        .then(pl.struct(r=pl.lit("missing_created_date"), f=pl.lit("created_date")))
+        .when(pl.col("created_date").is_null())
+        .then(pl.struct(r=pl.lit("bad_timestamp"), f=pl.lit("created_date")))
+        .when((pl.col("created_date") < lo) | (pl.col("created_date") >= hi))
+        .then(pl.struct(r=pl.lit("implausible_timestamp"), f=pl.lit("created_date")))
+        .when(wrong.is_not_null())
+        .then(pl.struct(r=pl.lit("wrong_type"), f=wrong))
+        .when(pl.col("kind").is_null())
+        .then(pl.struct(r=pl.lit("unknown_event_type"), f=pl.lit("event_type")))
+        .when((pl.col("event_type") == "WebEvent") & blank("event_name"))
+        .then(pl.struct(r=pl.lit("missing_event_name"), f=pl.lit("event_name")))
+    )
+    frame = frame.with_columns(_r=reason).with_columns(
+        pl.col("_r").struct.field("r").alias(REASON),
+        pl.col("_r").struct.field("f").alias(REASON_FIELD),
+    )
+    frame = frame.with_columns(
+        pl.when(mistyped.is_not_null())
+        .then(pl.col(REASON_FIELD).replace_strict(details or {}, default=None))
+        .otherwise(None)
+        .cast(pl.String)
+        .alias("_detail")
+    )
+    return frame.drop(
+        "_r",
+        *bad_cols,
+        *type_cols,
+        *[c for c in frame.columns if c.startswith("_has_")],
+        "_created_raw_missing",
+        strict=False,
+    )
+
+
+#: Every row read, kept or rejected: the canonical columns plus where the row came from
+#: (`_src`: the source's position in the run, `_file`, `_line`) and why it was rejected.
+ROW_SCHEMA: dict[str, pl.DataType] = {
+    **EVENT_SCHEMA,
+    SRC_FILE: pl.String(),
+    SRC_LINE: pl.Int64(),
+    REASON: pl.String(),
+    REASON_FIELD: pl.String(),
+    "_detail": pl.String(),
+    RAW: pl.String(),
+    "_src": pl.UInt32(),
+}
+
+
+def conform_rows(frame: pl.DataFrame, src_index: int) -> pl.DataFrame:
+    """A frame of read_source (or canonical_from_parquet_frame) with exactly ROW_SCHEMA."""
+    frame = frame.with_columns(pl.lit(src_index, pl.UInt32).alias("_src"))
+    return frame.select(
+        [
+            pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+            for c, t in ROW_SCHEMA.items()
+        ]
+    )
+
+
+def rejected_row_error(row: dict[str, Any]) -> RejectedRowError:
+    """The error that stops a run at a rejected row (a row of ROW_SCHEMA with a reason)."""
+    reason = row[REASON]
+    fld = row[REASON_FIELD] or _field_for_reason(reason)
+    detail = REJECT_REASONS.get(reason, reason)
+    if row["_detail"]:
+        detail = f"{row['_detail']}; {detail}"
+    return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail)
+
+
+def far_future_cut(times: pl.DataFrame | pl.LazyFrame) -> tuple[datetime, str] | None:
+    """Where "far future relative to the rest" starts in a run, and the reject detail.
+
+    `times` holds the `created_date` of the run's accepted events (a lazy scan is fine). The
+    cut is the first time after a gap of at least FAR_FUTURE_GAP in the sorted time line such
+    that at most FAR_FUTURE_SHARE of the events (at least one) lie at or after it. Only the
+    latest share of the times is sorted (a top-k), so a scan of any size is fine.
+    """
+    lf = times.lazy().select(pl.col("created_date").drop_nulls().alias("t"))
+    n = int(lf.select(pl.len()).collect(engine="in-memory").item())
+    if n < 2:
+        return None
+    limit = max(1, int(n * FAR_FUTURE_SHARE))
+    # the latest limit + 1 times, ascending: a cut at position j >= 1 leaves at most
+    # `limit` events at or after it, and top[j - 1] is the time before the gap
+    top = lf.select(pl.col("t").top_k(limit + 1).sort()).collect(engine="in-memory")
+    gaps = top.with_columns(prev=pl.col("t").shift(1)).with_row_index("j")
+    cuts = gaps.filter((pl.col("j") >= 1) & ((pl.col("t") - pl.col("prev")) >= FAR_FUTURE_GAP))
+    if cuts.height == 0:
+        return None
+    prev = cuts["prev"][0]
+    detail = (
+        f"dated more than {FAR_FUTURE_GAP.days} days after the latest other event "
+        f"({prev.strftime('%Y-%m-%dT%H:%M:%S')}Z)"
+    )
+    return cuts["t"][0], detail
+
+
+def mark_far_future(rows: pl.DataFrame, cut: tuple[datetime, str] | None) -> pl.DataFrame:
+    """Reject (reason far_future) the accepted rows at or after the cut of far_future_cut."""
+    if cut is None:
+        return rows
+    at, detail = cut
+    far = pl.col(REASON).is_null() & (pl.col("created_date") >= at)
+    return rows.with_columns(
+        pl.when(far).then(pl.lit("far_future")).otherwise(pl.col(REASON)).alias(REASON),
+        pl.when(far)
+        .then(pl.lit("created_date"))
+        .otherwise(pl.col(REASON_FIELD))
+        .alias(REASON_FIELD),
+        pl.when(far).then(pl.lit(detail)).otherwise(pl.col("_detail")).alias("_detail"),
+    )
+
+
+def rejects_frame(bad: pl.DataFrame) -> pl.DataFrame:
+    """Rejected rows (with the internal `_reason`... columns) as the rejects file's columns:
+    file, line, field, reason, detail, raw."""
+    return bad.select(
+        pl.col(SRC_FILE).alias("file"),
+        pl.col(SRC_LINE).alias("line"),
+        pl.when(pl.col(REASON_FIELD).fill_null("") == "")
+        .then(pl.col(REASON).replace_strict(_REASON_FIELD, default=""))
+        .otherwise(pl.col(REASON_FIELD))
+        .alias("field"),
+        pl.col(REASON).alias("reason"),
+        pl.coalesce(
+            pl.col("_detail"), pl.col(REASON).replace_strict(REJECT_REASONS, default=None)
+        ).alias("detail"),
+        pl.col(RAW).alias("raw"),
+    )
+
+
+_REASON_FIELD = {
+    "invalid_utf8": "",
+    "line_too_long": "",
+    "malformed_json": "",
+    "not_an_object": "",
+    "missing_id": "event_id",
+    "missing_customer_id": "customer_id",
+    "missing_created_date": "created_date",
+    "bad_timestamp": "created_date",
+    "implausible_timestamp": "created_date",
+    "far_future": "created_date",
+    "nul_bytes": "",
+    "unknown_event_type": "event_type",
+    "missing_event_name": "event_name",
+}
+
+
+def _field_for_reason(reason: str) -> str:
+    return _REASON_FIELD.get(reason, "") or "(line)"
