@@ -3,7 +3,7 @@
     python benchmarks/bench_card.py                 # 10M events (builds the store once)
     python benchmarks/bench_card.py --events 1000000 --repeat 3
 
-Builds benchmarks/data/card-<N>/ once (gitignored): synthetic flat events (jtrack.synth), then
+Builds benchmarks/data/card-<N>/ once (gitignored): synthetic flat events (tests/synth), then
 a store with the pipeline's own layout and bucket count. The store is built one visitor
 bucket at a time (the sessionizer is a pure function of each visitor's events), so building
 10M events needs the memory of ~1.25M, not 10M. Then it times, for a few sessions (the
@@ -36,11 +36,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def build_store(n_events: int, root: Path) -> Path:
+    from _synth import write_flat_parquet
+
     from jtrack import __version__
     from jtrack.engine.pipeline import choose_buckets, sessionize_sources
     from jtrack.schema import STORED_EVENT_SCHEMA
     from jtrack.store import LAYOUT_VERSION, Store, _write_parquet, bucket_expr
-    from jtrack.synth import write_flat_parquet
 
     events_file = root / "events.parquet"
     store_dir = root / "store"

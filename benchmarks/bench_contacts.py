@@ -3,7 +3,7 @@
     python benchmarks/bench_contacts.py                        # 1M events, 100k contacts
     python benchmarks/bench_contacts.py --events 10000000 --repeat 1
 
-Generates synthetic flat events once (jtrack.synth, kept in benchmarks/data/, gitignored) and a
+Generates synthetic flat events once (tests/synth, kept in benchmarks/data/, gitignored) and a
 contacts file of K saved contacts built from the visitors' own identity traits (so that real
 matches happen): some listed by cookie, some found by email, some by phone written the way
 people type it (`+44 (0)7700 900123`, `+1 (202) 555-0143`), a few with two cookies, and the
@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def events_file(n_events: int, seed: int) -> Path:
-    from jtrack.synth import write_flat_parquet
+    from _synth import write_flat_parquet
 
     path = HERE / "data" / f"contacts-events-{n_events}-{seed}.parquet"
     if not path.exists():
@@ -51,9 +51,10 @@ def chunked_inputs(n_events: int, seed: int) -> tuple[Path, Path]:
     customer_id_type, created_date, event_id, traits), built one chunk of visitors at a time
     (a visitor never straddles two chunks and sessionizing is per visitor), so 10M events fit
     in the memory of one chunk."""
+    from _synth import load
+
     from jtrack.core.dedupe import deduplicate
     from jtrack.core.sessionize import sessionize
-    from jtrack.synth import iter_flat_chunks
 
     base = HERE / "data" / f"contacts-chunked-{n_events}-{seed}"
     sess_path, slim_path = base.with_suffix(".sessions.parquet"), base.with_suffix(".slim.parquet")
@@ -62,7 +63,7 @@ def chunked_inputs(n_events: int, seed: int) -> tuple[Path, Path]:
     base.parent.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     sessions, slim = [], []
-    for chunk in iter_flat_chunks(n_events, seed=seed, chunk_size=1_000_000):
+    for chunk in load().iter_flat_chunks(n_events, seed=seed, chunk_size=1_000_000):
         out = sessionize(deduplicate(chunk).events)
         sessions.append(out.sessions)
         slim.append(

@@ -48,7 +48,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-MONTH = "2026-10"  # the synthetic events (jtrack.synth) are in October 2026
+MONTH = "2026-10"  # the synthetic events (tests/synth) are in October 2026
 AS_OF = "2026-11-01T00:00:00Z"
 
 

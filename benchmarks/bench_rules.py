@@ -2,7 +2,7 @@
 
     python benchmarks/bench_rules.py [N_EVENTS ...]      (default 1000000)
 
-For each N: synthetic events (jtrack.synth, the generate_flat rows written chunk by chunk),
+For each N: synthetic events (tests/synth, the generate_flat rows written chunk by chunk),
 sessionized into a temporary store (timed: read + dedup + sessionize + write), then the
 rules evaluated over the store (timed: scan + evaluate_store). Wall-clock and process CPU
 time (all threads) are both reported: on a shared machine the CPU ratio is the steadier one.
@@ -147,10 +147,11 @@ def rules_text() -> str:
 
 
 def run(n: int, workdir: Path) -> dict[str, float | int]:
+    from _synth import write_flat_parquet
+
     from jtrack.core.rules import parse_rules
     from jtrack.engine.pipeline import run_sessionize
     from jtrack.store import Store
-    from jtrack.synth import write_flat_parquet
     from jtrack.usecases.rules import evaluate_store
 
     src = workdir / f"events-{n}.parquet"

@@ -4,7 +4,7 @@
     python benchmarks/bench_sessionize.py --shape genesys [--events N]
     python benchmarks/bench_sessionize.py --scale [--scale-sizes 10000000,100000000]
 
-Inputs are generated with `python -m jtrack.synth` in a child process if missing (cached in
+Inputs are generated with `python -m tests.synth` in a child process if missing (cached in
 benchmarks/data/, gitignored). Every contender runs as a child process: one warm-up each, then
 R rounds interleaved (A B C, A B C, ...). Before any time is reported, the web sessions of
 every tool are compared as sets of (customer_id, created_date, ended_date, event_count,
@@ -55,7 +55,7 @@ ROOT = HERE.parent
 DATA = HERE / "data"
 BASELINES = HERE / "baselines.py"
 
-#: Approximate input bytes per event, for the free-disk check (measured on jtrack.synth output).
+#: Approximate input bytes per event, for the free-disk check (measured on tests/synth output).
 BYTES_PER_EVENT = {"flat": 95, "genesys": 1_400}
 #: What the outputs of one run take, relative to a flat input of the same events.
 OUTPUT_FACTOR = 1.5
@@ -256,7 +256,7 @@ def ensure_input(shape: str, n_events: int, seed: int) -> Path:
     print(f"generating {n_events:,} {shape} events -> {path.relative_to(ROOT)}", file=sys.stderr)
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "jtrack.synth", shape, str(n_events), str(tmp), "--seed", str(seed)],
+        [sys.executable, "-m", "tests.synth", shape, str(n_events), str(tmp), "--seed", str(seed)],
         check=True,
         cwd=ROOT,
     )

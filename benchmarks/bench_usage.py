@@ -3,7 +3,7 @@
     python benchmarks/bench_usage.py                  # 10M events, 3 interleaved rounds
     python benchmarks/bench_usage.py --events 1000000 --repeat 5
 
-Generates synthetic flat events once (jtrack.synth, kept in benchmarks/data/, gitignored),
+Generates synthetic flat events once (tests/synth, kept in benchmarks/data/, gitignored),
 then runs, interleaved round by round so that machine noise hits every contender alike:
 
 - `jtrack usage FILE --format csv` as a subprocess (the whole CLI: start-up, reading, the
@@ -37,7 +37,7 @@ BILLABLE = ("page_view", "search", "custom")
 
 
 def events_file(n_events: int, seed: int) -> Path:
-    from jtrack.synth import write_flat_parquet
+    from _synth import write_flat_parquet
 
     path = HERE / "data" / f"usage-events-{n_events}-{seed}.parquet"
     if not path.exists():

@@ -3,7 +3,7 @@ input made to hit the edge cases the synthetic benchmark data never has.
 
     python benchmarks/check_semantics.py [--events N] [--seed S]
 
-Starts from `jtrack.synth.generate_flat(N)` and mutates disjoint random rows:
+Starts from `generate_flat(N)` of the generator in tests/synth and mutates disjoint random rows:
 
 - app events (kind app, AppEvent): jtrack's separate 'app' stream, not web sessions;
 - web events whose session type is 'app', 'WEB', null, or 'delivery' without a session id
@@ -50,9 +50,9 @@ def _pick(rng: np.random.Generator, free: np.ndarray, share: float) -> np.ndarra
 
 def edge_case_events(n_events: int, seed: int) -> tuple[pl.DataFrame, dict[str, int]]:
     """Synthetic events with the edge cases above, plus how many rows each mutation touched."""
-    from jtrack.synth import generate_flat
+    from _synth import load
 
-    df = generate_flat(n_events, seed=seed).with_row_index("_i")
+    df = load().generate_flat(n_events, seed=seed).with_row_index("_i")
     rng = np.random.default_rng(seed)
     free = np.ones(df.height, dtype=bool)
     web = (df["event_type"] == "WebEvent").to_numpy()
@@ -158,11 +158,11 @@ def edge_case_events(n_events: int, seed: int) -> tuple[pl.DataFrame, dict[str, 
 def write_ndjson(events: pl.DataFrame, path: Path, seed: int, counts: dict[str, int]) -> None:
     """The events as Genesys NDJSON, with some createdDate values in the other forms jtrack
     reads: epoch milliseconds (a JSON number), an offset (+02:00), naive with a space (UTC)."""
-    from jtrack.synth import genesys_lines
+    from _synth import load
 
     # Genesys exports always carry an event type: blank ones become absent (the kind decides)
     blank = pl.col("event_type").str.strip_chars() == ""
-    lines = genesys_lines(
+    lines = load().genesys_lines(
         events.with_columns(
             event_type=pl.when(blank).then(pl.lit(None, pl.String)).otherwise("event_type")
         )

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from make_corpus import Case
 from polars.testing import assert_frame_equal
+from synth import generate_flat
 from typer.testing import CliRunner
 
 from jtrack.cli import app
@@ -34,7 +35,6 @@ from jtrack.engine.pipeline import (
 from jtrack.errors import JtrackError
 from jtrack.options import SessionizeOptions
 from jtrack.store import Store
-from jtrack.synth import generate_flat
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 CASES = [c for c in make_corpus.build(None) if not c.big]

@@ -128,7 +128,7 @@ def test_the_daily_chart_has_two_bars_per_day() -> None:
 
 @pytest.fixture(scope="module")
 def sample_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, JourneyReport]:
-    from jtrack.synth import generate_flat
+    from synth import generate_flat
 
     frame = generate_flat(1500, seed=11)
     result = sessionize(deduplicate(frame).events)

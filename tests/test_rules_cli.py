@@ -23,8 +23,9 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from synth import generate_flat
+
     from jtrack.engine.pipeline import run_sessionize
-    from jtrack.synth import generate_flat
 
     root = tmp_path_factory.mktemp("rules-cli")
     src = root / "events.parquet"

@@ -658,9 +658,10 @@ def test_report_counts_sessions_visitors_conversions_and_blocks() -> None:
 
 
 def test_evaluate_store_in_store_order_equals_a_full_sort(tmp_path: Any) -> None:
+    from synth import generate_flat
+
     from jtrack.engine.pipeline import run_sessionize
     from jtrack.store import Store
-    from jtrack.synth import generate_flat
 
     src = tmp_path / "events.parquet"
     generate_flat(3000, seed=3, visitors=120).write_parquet(src)

@@ -1,18 +1,19 @@
-"""The synthetic event generator (jtrack.synth): determinism, schema, realism, messiness and
-the Genesys NDJSON shape. Small inputs only; the whole file runs in a few seconds."""
+"""The synthetic event generator (tests/synth/, dev only): determinism, schema, realism,
+messiness and the Genesys NDJSON shape. Small inputs only; the whole file runs in a few
+seconds."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-
-from jtrack.schema import ACTIVITY_KINDS, EVENT_SCHEMA, EVENT_TYPE_PREFIX, SYSTEM_KINDS
-from jtrack.synth import (
+from synth import (
     GAP_MS,
     SAMPLE_EVENTS,
     SAMPLE_SEED,
@@ -21,7 +22,10 @@ from jtrack.synth import (
     genesys_lines,
     iter_flat_chunks,
     to_genesys_ndjson,
+    write_sample,
 )
+
+from jtrack.schema import ACTIVITY_KINDS, EVENT_SCHEMA, EVENT_TYPE_PREFIX, SYSTEM_KINDS
 
 N = 2_000
 SEED = 11
@@ -264,7 +268,7 @@ def test_ndjson_round_trips_through_ingest(events: pl.DataFrame, tmp_path: Path)
     assert_frame_equal(back.sort(key), some.sort(key))
 
 
-def test_committed_sample_matches_its_generator() -> None:
+def test_committed_sample_matches_its_generator(tmp_path: Path) -> None:
     parquet = SAMPLE / "events.parquet"
     if not parquet.exists():
         pytest.skip("sample_data not generated")
@@ -273,6 +277,27 @@ def test_committed_sample_matches_its_generator() -> None:
     with (SAMPLE / "events.jsonl").open() as f:
         ids = [json.loads(line)["id"] for line in f]
     assert ids == expected["event_id"].to_list()
+    # the committed files are exactly what the generator writes, byte for byte
+    write_sample(tmp_path)
+    for name in ("events.jsonl", "contacts.csv"):
+        assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("how", ["module", "directory"])
+def test_the_dev_entry_point_writes_the_same_rows(how: str, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "flat.parquet"
+    runner = ["-m", "tests.synth"] if how == "module" else [str(root / "tests" / "synth")]
+    proc = subprocess.run(
+        [sys.executable, *runner, "flat", "300", str(out), "--seed", "3"],
+        cwd=root if how == "module" else tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and proc.stderr == f"wrote 300 events to {out}\n"
+    assert_frame_equal(pl.read_parquet(out), generate_flat(300, seed=3))
 
 
 def test_committed_contacts_are_valid_and_match_visitors() -> None:
