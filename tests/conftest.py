@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from externals import require
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tests" / "data" / "examples"  # copies of ../shared/examples
@@ -35,6 +36,19 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in an empty working directory (no jtrack.toml, no .jtrack)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium for the browser tests: skips where it is absent (fails with
+    JTRACK_REQUIRE_BROWSER=1); see externals.py."""
+    return require("chromium")
+
+
+@pytest.fixture(scope="session")
+def java() -> str:
+    """Java for Spark tests: skips where it is absent (fails with JTRACK_REQUIRE_SPARK=1)."""
+    return require("java")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,4 +1,5 @@
-"""The HTML card in a real browser (Debian's headless chromium, never a downloaded one):
+"""The HTML card in a real browser (Debian's headless chromium, never a downloaded one; the
+`chromium` fixture skips where it is absent, or fails with JTRACK_REQUIRE_BROWSER=1):
 hovering or focusing a journey-map icon shows that event's tooltip; data is never run.
 
 Saves tests/artifacts/card_hover.png (gitignored) for a reviewer to look at.
@@ -6,7 +7,6 @@ Saves tests/artifacts/card_hover.png (gitignored) for a reviewer to look at.
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -98,13 +98,11 @@ def _expected_bits(ev: dict[str, Any]) -> list[str]:
 
 
 def test_hovering_or_focusing_an_icon_shows_that_events_details(
-    card_page: tuple[Path, dict[str, Any]],
+    chromium: str, card_page: tuple[Path, dict[str, Any]]
 ) -> None:
     from playwright.sync_api import sync_playwright
 
     path, card = card_page
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is needed (installed by .ci/run)"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)

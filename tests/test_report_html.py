@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -140,13 +139,11 @@ def sample_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Journey
 
 @pytest.mark.browser
 def test_the_charts_render_in_headless_chromium_offline(
-    sample_page: tuple[Path, JourneyReport],
+    chromium: str, sample_page: tuple[Path, JourneyReport]
 ) -> None:
     from playwright.sync_api import sync_playwright
 
     path, report = sample_page
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is needed for the browser tests (apt-get install chromium)"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report_html.png"
     shot.unlink(missing_ok=True)
