@@ -571,7 +571,7 @@ def test_the_same_inputs_give_byte_identical_files(
     args2 = [EXAMPLE_FILES[1], EXAMPLE_FILES[0], *args[2:]]
     assert run(*args2).exit_code == 0
     assert out.read_bytes() == first
-    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, out.name + ".lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no lock file left
 
 
 def test_stable_column_names_in_every_flat_format(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -632,7 +632,8 @@ def test_the_lock_is_exclusive_between_holders(tmp_path: Path) -> None:
     with output_lock(out), pytest.raises(OutputLockedError), output_lock(out, wait=0.1):
         pass  # pragma: no cover
     with output_lock(out):  # released: it can be taken again
-        assert (tmp_path / "r.json.lock").exists()
+        assert (tmp_path / ".r.json.lock").exists()  # hidden, beside the report
+    assert not (tmp_path / ".r.json.lock").exists()
 
 
 def test_writes_are_atomic_and_replace_the_old_file(tmp_path: Path) -> None:

@@ -1031,13 +1031,13 @@ class OutputLockedError(JtrackError):
 
 @contextlib.contextmanager
 def output_lock(path: str | os.PathLike[str], wait: float = 0.0) -> Iterator[Path]:
-    """Hold an exclusive lock on `<path>.lock` while a report file is computed and written.
+    """Hold an exclusive lock on `.<name>.lock` beside the report file while it is computed
+    and written; the hidden lock file is removed again when the lock is released.
 
-    Waits up to `wait` seconds, then raises OutputLockedError. The lock file stays behind
-    (removing it would let a third run lock a different inode).
+    Waits up to `wait` seconds, then raises OutputLockedError.
     """
     target = Path(path)
-    lock_path = target.with_name(target.name + ".lock")
+    lock_path = target.with_name(f".{target.name}.lock")
     try:
         lock_path.touch(exist_ok=True)
     except OSError as exc:
@@ -1052,6 +1052,7 @@ def output_lock(path: str | os.PathLike[str], wait: float = 0.0) -> Iterator[Pat
             f"another jtrack run is writing {target}",
             hint="wait for it to finish, or pass --wait SECONDS",
         ),
+        remove=True,
     ) as held:
         yield held
 
