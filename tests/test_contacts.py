@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from jtrack.core import contacts as C
 from jtrack.cli import app
+from jtrack.core import contacts as C
 from jtrack.core.sessionize import sessionize
 from jtrack.engine.pipeline import sessionize_sources
 from jtrack.errors import ConfigError, ExitCode, UsageError
