@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -141,7 +140,15 @@ def strip_control(text: str) -> str:
 
 
 def write_parquet(df: pl.DataFrame, path: str | os.PathLike[str]) -> None:
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    df.write_parquet(tmp)
-    os.replace(tmp, target)
+    """`-o FILE.parquet`: through jtrack.files.open_atomic (unpredictable temp file, then a
+    rename; a device or FIFO is written in place; a full disk is one error, nothing left)."""
+    from jtrack.files import write_with
+
+    write_with(path, df.write_parquet)
+
+
+def write_text_file(text: str, path: str | os.PathLike[str]) -> None:
+    """`-o FILE` for every text format (JSON, CSV, Markdown, HTML, tables), as write_parquet."""
+    from jtrack.files import atomic_write_text
+
+    atomic_write_text(path, text)

@@ -140,16 +140,9 @@ def write_text(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(
-            f"{output}: cannot write ({exc.strerror})",
-            hint="check the directory exists and is writable",
-        ) from exc
+    from jtrack.serialize import write_text_file  # safe temp file (jtrack.files)
+
+    write_text_file(text, output)
 
 
 def emit_frame(

@@ -1,0 +1,265 @@
+"""Files jtrack writes for the user (`-o FILE`, `--rejects FILE`): safe and all-or-nothing.
+
+Rules (README, Guarantees and limits):
+- A regular target is written to a temp file created in the target's directory with an
+  unpredictable name and O_CREAT|O_EXCL (`tempfile.mkstemp`: it never opens an existing path,
+  so a symlink planted under a temp name is never followed), then renamed over the target
+  (`os.replace`). Readers see the old file or the new one, never a part; a failure (a full
+  disk, say) removes the temp file and leaves the target as it was.
+- A symlink at the target is replaced by the new file, never followed (another user could
+  point it anywhere).
+- A character device, FIFO or socket (`/dev/null`, a named pipe, `/dev/stdout` on a pipe or
+  terminal) is written directly and never replaced; paths under /dev and /proc are always
+  written in place and never created or renamed.
+- The new file keeps the mode of the file it replaces (else the default of the umask).
+Imports the stdlib only (a Polars writer is a callable taking a binary file).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import IO, Any, cast
+
+from jtrack.errors import ExitCode, JtrackError, UsageError
+
+#: Directories whose entries are the kernel's, not files: written in place, never replaced.
+_SYSTEM_DIRS = ("/dev/", "/proc/")
+
+
+class OutputError(JtrackError):
+    """An output file could not be written (a full disk, an I/O error): exit 1."""
+
+    exit_code = ExitCode.DATA
+
+
+def is_special_file(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` (symlinks followed) is a character device, FIFO or socket, or an
+    existing entry of /dev or /proc: something written in place, never replaced."""
+    p = os.fspath(path)
+    try:
+        st = os.stat(p)
+    except OSError:
+        return False
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+        return True
+    return os.path.abspath(p).startswith(_SYSTEM_DIRS)
+
+
+def _umask() -> int:
+    """The process umask, without changing it where Linux reports it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(target: Path) -> int:
+    """The mode of the regular file being replaced, else what open() would create."""
+    try:
+        st = os.lstat(target)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISREG(st.st_mode):
+        return stat.S_IMODE(st.st_mode) & 0o777
+    return 0o666 & ~_umask()
+
+
+def _check_target(target: Path) -> None:
+    """Refuse up front what could only fail after the data was written."""
+    if os.path.abspath(target).startswith(_SYSTEM_DIRS):
+        raise UsageError(
+            f"{target}: no such device", hint="jtrack never creates files under /dev or /proc"
+        )
+    if target.is_dir() and not target.is_symlink():
+        raise UsageError(f"{target}: is a directory", hint="name a file to write")
+
+
+def _write_error(target: Path, exc: OSError) -> JtrackError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return UsageError(f"{target}: cannot write ({reason})", hint="check the directory exists")
+    if exc.errno == errno.EISDIR:
+        return UsageError(f"{target}: is a directory", hint="name a file to write")
+    return OutputError(
+        f"{target}: cannot write ({reason}); nothing was written",
+        hint="check the free space and that the directory is writable",
+    )
+
+
+class _Recording:
+    """A binary file that remembers the OSError its writes raised (Polars wraps it in a
+    ComputeError; the original tells a full disk from a bug)."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+@contextmanager
+def open_atomic(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary file to write `path` through (see the module rules): on a clean exit the
+    target holds exactly what was written; on an exception it is untouched and no temp file
+    is left. OSErrors (ENOSPC, EIO, ...) become one OutputError/UsageError line."""
+    target = Path(path)
+    if is_special_file(target):
+        yield from _open_in_place(target)
+        return
+    _check_target(target)
+    directory = target.parent if str(target.parent) else Path(".")
+    mode = _mode_for(target)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+    tmp = Path(tmp_name)
+    fh = os.fdopen(fd, "wb")
+    rec = _Recording(fh)
+    done = False
+    try:
+        yield cast(IO[bytes], rec)
+        fh.flush()
+        os.fsync(fh.fileno())
+        os.fchmod(fh.fileno(), mode)
+        fh.close()
+        os.replace(tmp, target)
+        done = True
+    except OSError as exc:
+        raise _write_error(target, rec.error or exc) from exc
+    except Exception as exc:
+        if rec.error is not None:  # a library wrapped the write's OSError
+            raise _write_error(target, rec.error) from exc
+        raise
+    finally:
+        if not done:
+            fh.close()
+            tmp.unlink(missing_ok=True)
+
+
+def _open_in_place(target: Path) -> Iterator[IO[bytes]]:
+    """A device, FIFO or /dev, /proc entry: opened for writing as it is (never created,
+    truncated or replaced; a regular file behind /dev/stdout is appended to)."""
+    flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        st = os.stat(target)
+        if stat.S_ISREG(st.st_mode):
+            flags |= os.O_APPEND
+        fd = os.open(target, flags)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+    fh = os.fdopen(fd, "wb")
+    rec = _Recording(fh)
+    try:
+        yield cast(IO[bytes], rec)
+        fh.flush()
+    except OSError as exc:
+        raise _write_error(target, rec.error or exc) from exc
+    except Exception as exc:
+        if rec.error is not None:
+            raise _write_error(target, rec.error) from exc
+        raise
+    finally:
+        with suppress(OSError):
+            fh.close()
+
+
+def write_with(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], None]) -> None:
+    """Write `path` through open_atomic with `writer(file)` (e.g. `df.write_parquet`)."""
+    with open_atomic(path) as fh:
+        writer(fh)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with open_atomic(path) as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def check_rejects_target(
+    path: str | os.PathLike[str],
+    *,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    store_root: str | os.PathLike[str] | None = None,
+    allowed: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """UsageError (exit 2) when a rejects path names one of the run's input files or lies
+    inside the store (its lock, CURRENT, snapshots, ...); `allowed` lists store paths that
+    are the store's own rejects file. Symlinks are resolved before comparing."""
+    target = Path(path)
+    if is_special_file(target):
+        return
+    resolved = target.resolve()
+    for inp in inputs:
+        p = Path(inp)
+        if os.fspath(inp) == "-":
+            continue
+        same = False
+        try:
+            same = os.path.samefile(p, target)
+        except OSError:
+            same = p.resolve() == resolved
+        if same:
+            raise UsageError(
+                f"--rejects {target}: that is an input file of this run",
+                hint="write rejects to another file, e.g. rejects.jsonl",
+            )
+    if store_root is None:
+        return
+    root = Path(store_root).resolve()
+    if resolved in {Path(a).resolve() for a in allowed}:
+        return
+    if resolved == root or root in resolved.parents:
+        raise UsageError(
+            f"--rejects {target}: that is inside the store ({root})",
+            hint="the store keeps its own files; write rejects outside it",
+        )
+
+
+def write_rejects(
+    rejects: Any,
+    path: str | os.PathLike[str],
+    *,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    store_root: str | os.PathLike[str] | None = None,
+    allowed: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Write rejected rows (a frame with `write_ndjson`) as JSONL through open_atomic, after
+    check_rejects_target: never over an input, never into the store's internals."""
+    check_rejects_target(path, inputs=inputs, store_root=store_root, allowed=allowed)
+    write_with(path, rejects.write_ndjson)
+
+
+__all__ = [
+    "OutputError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_rejects_target",
+    "is_special_file",
+    "open_atomic",
+    "write_rejects",
+    "write_with",
+]

@@ -1,0 +1,263 @@
+"""Files jtrack writes (-o FILE, --rejects FILE): unpredictable temp files, devices and FIFOs
+written in place, symlinks never followed, a full disk is one line and leaves nothing."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from jtrack import files, serialize
+from jtrack.cli import app
+from jtrack.errors import ExitCode, UsageError
+from jtrack.files import OutputError, check_rejects_target, is_special_file, open_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("files") / "store"
+    res = runner.invoke(
+        app,
+        ["sessionize", str(ROOT / "sample_data" / "events.jsonl"), "--store", str(root), "-q"],
+    )
+    assert res.exit_code == 0, res.stderr
+    return root
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_a_symlink_planted_at_the_old_temp_name_is_never_followed(
+    store: Path, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out.csv"
+    (tmp_path / ".out.csv.tmp").symlink_to(victim)  # the name jtrack used to write through
+    res = runner.invoke(app, ["sessions", "--store", str(store), "-o", str(out)])
+    assert res.exit_code == 0, res.stderr
+    assert victim.read_text() == "precious\n"
+    assert out.read_text().startswith("id,")
+
+
+def test_temp_files_are_created_exclusively_with_an_unpredictable_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, str]] = []
+    real = files.tempfile.mkstemp
+
+    def spy(*a: object, **k: object) -> tuple[int, str]:
+        fd, name = real(*a, **k)  # type: ignore[call-overload]
+        seen.append((name, oct(os.fstat(fd).st_mode)))
+        return fd, name
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", spy)
+    files.atomic_write_text(tmp_path / "a.json", "{}")
+    files.atomic_write_text(tmp_path / "a.json", "[]")
+    names = [Path(n).name for n, _ in seen]
+    assert len(set(names)) == 2 and all(n.startswith(".a.json.") for n in names)
+    assert all(n != ".a.json.tmp" for n in names)
+    assert (tmp_path / "a.json").read_text() == "[]" and _leftovers(tmp_path) == []
+
+
+def test_a_symlink_at_the_target_is_replaced_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out.json"
+    out.symlink_to(victim)
+    serialize.write_text_file("{}\n", out)
+    assert victim.read_text() == "precious\n"
+    assert not out.is_symlink() and out.read_text() == "{}\n"
+
+
+def test_the_replaced_file_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    out.write_text("old")
+    out.chmod(0o640)
+    files.atomic_write_text(out, "new")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    fresh = tmp_path / "fresh.csv"
+    old = os.umask(0o027)
+    try:
+        files.atomic_write_text(fresh, "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
+
+
+def _read_fifo(path: Path, into: list[bytes]) -> threading.Thread:
+    def run() -> None:
+        with open(path, "rb") as fh:
+            into.append(fh.read())
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_fifo_is_written_in_place_and_stays_a_fifo(store: Path, tmp_path: Path, fmt: str) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = _read_fifo(fifo, got)
+    res = runner.invoke(app, ["sessions", "--store", str(store), "-o", str(fifo), "--format", fmt])
+    reader.join(timeout=30)
+    assert res.exit_code == 0, res.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert got and (got[0].startswith(b"PAR1") if fmt == "parquet" else b"id," in got[0])
+    assert _leftovers(tmp_path) == []
+
+
+def test_dev_null_is_a_special_file_written_in_place() -> None:
+    assert is_special_file("/dev/null")
+    serialize.write_text_file("nothing\n", "/dev/null")
+    serialize.write_parquet(pl.DataFrame({"a": [1]}), "/dev/null")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_no_file_is_ever_created_under_dev(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="/dev"):
+        serialize.write_text_file("x", "/dev/jtrack-no-such-device")
+    assert not os.path.exists("/dev/jtrack-no-such-device")
+
+
+def test_a_directory_as_output_is_refused_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is a directory"):
+        serialize.write_text_file("x", tmp_path)
+    assert _leftovers(tmp_path) == []
+
+
+class _FullDisk(io.FileIO):
+    """A file whose device fills up after 200 bytes."""
+
+    written = 0
+
+    def write(self, data: object) -> int:  # type: ignore[override]
+        n = len(memoryview(data))  # type: ignore[arg-type]
+        if self.written + n > 200:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.written += n
+        return super().write(data)  # type: ignore[arg-type]
+
+
+def test_a_full_disk_during_o_parquet_is_one_line_exit_1_and_nothing_left(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "x.parquet"
+    out.write_bytes(b"previous")
+    real = os.fdopen
+
+    def fdopen(fd: int, mode: str = "r", *a: object, **k: object) -> object:
+        if mode == "wb":
+            return _FullDisk(fd, "wb")
+        return real(fd, mode, *a, **k)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(files.os, "fdopen", fdopen)
+    res = runner.invoke(app, ["sessions", "--store", str(store), "-o", str(out)])
+    assert res.exit_code == ExitCode.DATA, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert "No space left on device" in lines[0] and "internal error" not in lines[0]
+    assert out.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.parquet"]
+
+
+def _limit_file_size() -> None:  # runs in the child before exec
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+@pytest.mark.parametrize("name", ["x.parquet", "x.json"])
+def test_a_file_size_limit_hit_by_the_writer_leaves_nothing_behind(
+    store: Path, tmp_path: Path, name: str
+) -> None:
+    out = tmp_path / name
+    proc = subprocess.run(
+        [sys.executable, "-m", "jtrack.cli", "sessions", "--store", str(store), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "File too large" in lines[0], proc.stderr
+    assert "internal error" not in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_open_atomic_leaves_the_target_untouched_when_the_writer_fails(tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    out.write_text("old")
+    with pytest.raises(RuntimeError), open_atomic(out) as fh:
+        fh.write(b"half")
+        raise RuntimeError("boom")
+    assert out.read_text() == "old" and _leftovers(tmp_path) == []
+
+
+def test_an_enospc_from_the_writer_is_an_output_error(tmp_path: Path) -> None:
+    class Full:
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OutputError, match="No space left on device"), open_atomic(tmp_path / "o"):
+        Full().write(b"x")
+
+
+# ---- --rejects targets ---------------------------------------------------------------------
+
+
+def test_rejects_naming_an_input_file_is_refused(tmp_path: Path) -> None:
+    inp = tmp_path / "events.jsonl"
+    inp.write_text("{}\n")
+    with pytest.raises(UsageError, match="input file") as err:
+        check_rejects_target(inp, inputs=[str(inp)])
+    assert err.value.exit_code == ExitCode.USAGE
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(inp)
+    with pytest.raises(UsageError, match="input file"):
+        check_rejects_target(link, inputs=[inp])
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(UsageError, match="input file"):
+        check_rejects_target(inp, inputs=[tmp_path / "sub" / ".." / "events.jsonl"])
+    check_rejects_target(tmp_path / "rejects.jsonl", inputs=[inp])  # another file: fine
+
+
+def test_rejects_inside_the_store_is_refused_but_its_own_rejects_file_is_allowed(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    for inside in (root / "lock", root / "CURRENT", root / "snap-1" / "manifest.json", root):
+        with pytest.raises(UsageError, match="inside the store"):
+            check_rejects_target(inside, store_root=root, allowed=[root / "rejects.jsonl"])
+    check_rejects_target(root / "rejects.jsonl", store_root=root, allowed=[root / "rejects.jsonl"])
+    check_rejects_target(tmp_path / "rejects.jsonl", store_root=root)
+    check_rejects_target("/dev/null", inputs=["/dev/null"], store_root=root)
+
+
+def test_write_rejects_refuses_an_input_and_writes_safely(tmp_path: Path) -> None:
+    inp = tmp_path / "events.jsonl"
+    inp.write_text('{"id": 1}\n')
+    frame = pl.DataFrame({"file": ["events.jsonl"], "line": [1]})
+    with pytest.raises(UsageError):
+        files.write_rejects(frame, inp, inputs=[inp])
+    assert inp.read_text() == '{"id": 1}\n'
+    files.write_rejects(frame, tmp_path / "rejects.jsonl", inputs=[inp])
+    assert (tmp_path / "rejects.jsonl").read_text() == '{"file":"events.jsonl","line":1}\n'
