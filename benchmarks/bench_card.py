@@ -39,7 +39,7 @@ def build_store(n_events: int, root: Path) -> Path:
     from _synth import write_flat_parquet
 
     from jtrack import __version__
-    from jtrack.engine.pipeline import choose_buckets, sessionize_sources
+    from jtrack.engine import choose_buckets, sessionize_sources
     from jtrack.schema import STORED_EVENT_SCHEMA
     from jtrack.store import LAYOUT_VERSION, Store, _write_parquet, bucket_expr
 

@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     from jtrack.core.contacts import _load_cached, load_contacts, resolve_visitors
-    from jtrack.engine.pipeline import sessionize_sources
+    from jtrack.engine import sessionize_sources
 
     if a.chunked:
         a.parts_only = True

@@ -150,7 +150,7 @@ def run(n: int, workdir: Path) -> dict[str, float | int]:
     from _synth import write_flat_parquet
 
     from jtrack.core.rules import parse_rules
-    from jtrack.engine.pipeline import run_sessionize
+    from jtrack.engine import run_sessionize
     from jtrack.store import Store
     from jtrack.usecases.rules import evaluate_store
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from jtrack.errors import UsageError
 
@@ -18,10 +19,14 @@ _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str, option: str = "--gap") -> timedelta:
-    """Parse `20m`, `1h30m`, `90s`, `1d`, `500ms` (a bare number means minutes)."""
+    """Parse `20m`, `1h30m`, `90s`, `1d`, `500ms`. A number needs its unit, and a duration
+    must be longer than zero."""
     t = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", t):
-        return timedelta(minutes=float(t))
+        raise UsageError(
+            f"{option}: {text!r} has no unit",
+            hint=f"write {t}m for minutes, {t}s for seconds or {t}h for hours",
+        )
     pos, total = 0, 0.0
     for m in _DURATION_RE.finditer(t):
         if m.start() != pos:
@@ -52,3 +57,70 @@ class SessionizeOptions:
                 self.max_duration.total_seconds() if self.max_duration else None
             ),
         }
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str, option: str = "--memory-limit") -> int:
+    """Bytes from `4GB`, `512MB`, `1.5G`, `2GiB` (powers of 1024) or `1000000B`. A plain
+    number is refused: `4` is far more likely to mean 4GB than 4 bytes."""
+    m = _SIZE_RE.match(text)
+    if not m or float(m.group(1)) <= 0:
+        raise UsageError(
+            f"{option}: cannot read {text!r} as a size",
+            hint="write it like 4GB, 512MB or 1.5G",
+        )
+    if not m.group(2) and not m.group(3):
+        raise UsageError(
+            f"{option}: {text!r} has no unit",
+            hint=f"write {m.group(1)}GB or {m.group(1)}MB (or {m.group(1)}B for bytes)",
+        )
+    power = " kmgt".index(m.group(2).lower() or " ")
+    return int(float(m.group(1)) * 1024**power)
+
+
+def format_size(n: int) -> str:
+    """`4.0GB`, `512MB`: sizes as the options take them."""
+    for unit, power in (("GB", 3), ("MB", 2), ("KB", 1)):
+        if n >= 1024**power:
+            return f"{n / 1024**power:.1f}{unit}"
+    return f"{n}B"
+
+
+OnError = Literal["fail", "skip"]
+#: Memory a run aims to stay under when no --memory-limit is given.
+DEFAULT_MEMORY_LIMIT = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything `jtrack sessionize` is told, in one object (the engine's only options)."""
+
+    #: how sessions are split (None: as the store was built, or the defaults for a new store)
+    session: SessionizeOptions | None = None
+    on_error: OnError = "fail"
+    max_line_bytes: int = 1_000_000
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
+    #: a contacts file to resolve visitors with (None: the one the store remembers)
+    contacts: str | None = None
+    #: stop resolving contacts (forget the remembered file)
+    forget_contacts: bool = False
+    default_region: str | None = None
+    #: also write this run's rejected rows to this file (JSON lines)
+    rejects_path: str | None = None
+    lock_wait: float = 0.0
+    #: versions kept besides the current one, for `jtrack store rollback`
+    keep: int = 2
+    #: re-sessionize everything the store holds (and the sources), from scratch
+    rebuild: bool = False
+    #: start a new history from the sources alone (the store's events are dropped)
+    replace: bool = False
+    #: go on where jtrack would refuse to lose data (all rows rejected, a shrinking store)
+    force: bool = False
+    #: buckets of a new store (tests; the default suits any size)
+    buckets: int | None = None
+    #: split the work into this many bucket ranges (tests; default: by memory_limit)
+    units: int | None = None
+    #: rows read at a time (tests; default: by memory_limit)
+    chunk_rows: int | None = None

@@ -164,6 +164,37 @@ STORED_EVENT_EXTRA: dict[str, pl.DataType] = {
 }
 STORED_EVENT_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, **STORED_EVENT_EXTRA}
 
+#: The store's narrow index: one row per kept event, sorted by visitor bucket, visitor and
+#: time. It holds every column the sessionizer and contact resolution read (so an incremental
+#: run re-sessionizes a visitor from the index alone), the session each event belongs to, and
+#: where the event's wide row lives (`segment`, `row`: its position in the store's segments).
+INDEX_SCHEMA: dict[str, pl.DataType] = {
+    "bucket": pl.UInt16(),
+    "customer_id": pl.String(),
+    "customer_id_type": pl.String(),
+    "created_date": UTC_US,
+    "event_id": pl.String(),
+    "kind": pl.String(),
+    "event_name": pl.String(),
+    "page_url": pl.String(),
+    "page_title": pl.String(),
+    "search_query": pl.String(),
+    "source_session_type": pl.String(),
+    "source_session_id": pl.String(),
+    "authenticated": pl.Boolean(),
+    "traits": KV_LIST,
+    "mkt_campaign_source": pl.String(),
+    "mkt_campaign_name": pl.String(),
+    "referrer_hostname": pl.String(),
+    "referrer_medium": pl.String(),
+    "session_id": pl.String(),
+    "session_type": pl.String(),
+    "segment": pl.UInt32(),
+    "row": pl.UInt32(),
+}
+#: The event columns of the index: what the sessionizer and contact resolution read.
+KERNEL_COLUMNS: tuple[str, ...] = tuple(c for c in INDEX_SCHEMA if c in EVENT_SCHEMA)
+
 #: The session table, in the Genesys Session vocabulary (snake_case).
 SESSION_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(),

@@ -18,7 +18,7 @@ from jtrack.access import (
     load_policy,
     open_view,
 )
-from jtrack.core.sessionize import sessionize
+from jtrack.engine import run_sessionize
 from jtrack.errors import ConfigError, NotPermittedError
 from jtrack.store import Store
 from tests.helpers import T0, flat_event, flat_frame, minutes
@@ -68,9 +68,10 @@ def store(tmp_path: Path) -> Store:
         ),
         flat_event("e", "c2", T0 + timedelta(hours=3)),
     ]
-    res = sessionize(flat_frame(rows))
+    src = tmp_path / "events.parquet"
+    flat_frame(rows).write_parquet(src)
     st = Store.open(tmp_path / "store")
-    st.write_snapshot(res.events, res.sessions, {})
+    run_sessionize([src], st)
     return st
 
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jtrack.cli import app
-from jtrack.engine.pipeline import sessionize_sources
+from jtrack.engine import sessionize_sources
 from jtrack.errors import ExitCode
 from jtrack.serialize import to_records
 from jtrack.store import Store
@@ -168,16 +168,19 @@ def test_empty_input_gives_an_empty_store(tmp_path: Path) -> None:
     assert res.exit_code == 0 and json.loads(res.stdout) == []
 
 
-def test_store_from_env_and_rerun_replaces_the_snapshot(
+def test_store_from_env_and_a_rerun_of_the_same_file_changes_nothing(
     examples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JTRACK_STORE", str(tmp_path / "envstore"))
     src = str(examples_dir / "genesys-events.jsonl")
-    assert _run("sessionize", src, "-q", "--format", "jsonl").exit_code == 0
-    first = (tmp_path / "envstore" / "CURRENT").read_text()
-    assert _run("sessionize", src, "-q", "--format", "jsonl").exit_code == 0
-    snaps = [p.name for p in (tmp_path / "envstore").iterdir() if p.name.startswith("snap-")]
-    assert snaps == [(tmp_path / "envstore" / "CURRENT").read_text().strip()] != [first.strip()]
+    first = _run("sessionize", src, "-q", "--format", "jsonl")
+    assert first.exit_code == 0
+    version = (tmp_path / "envstore" / "CURRENT").read_text()
+    again = _run("sessionize", src, "-q", "--format", "jsonl")
+    assert again.exit_code == 0 and again.stdout == first.stdout  # the same sessions
+    assert (tmp_path / "envstore" / "CURRENT").read_text() == version  # no new version
+    versions = sorted(p.name for p in (tmp_path / "envstore" / "versions").iterdir())
+    assert versions == [version.strip()]
     manifest = Store.open(tmp_path / "envstore").manifest()
     assert manifest["counts"]["events_kept"] == 13 and manifest["options"]["gap_seconds"] == 1200
 

@@ -1,7 +1,8 @@
 """Concurrent runs: two `jtrack sessionize` on one store, two `jtrack usage -o` on one file.
 
 One run waits for (--wait) or refuses the other's lock with a clear message; nothing
-interleaves: the store or the report is always exactly one run's complete result.
+interleaves: the store is always exactly the result of the runs that finished (the report
+exactly one run's complete result).
 Real subprocesses throughout; the first writer is paused deterministically with SIGSTOP at a
 named point of its snapshot write (JTRACK_TEST_KILL_AT=<point>:STOP).
 """
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from make_corpus import at, ev, jl
 
-from jtrack.engine.pipeline import run_sessionize
+from jtrack.engine import run_sessionize
 from jtrack.store import KILL_ENV, Store
 from jtrack.usecases.usage import output_lock
 
@@ -42,10 +43,11 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def expected(
     inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, pl.DataFrame]:
+    """The sessions of clean runs over a, and over a and b."""
     out = {}
-    for key in ("a", "b"):
+    for key, files in (("a", ["a"]), ("ab", ["a", "b"])):
         store = Store.open(tmp_path_factory.mktemp(f"clean-{key}"))
-        run_sessionize([inputs[key]], store)
+        run_sessionize([inputs[f] for f in files], store)
         out[key] = store.scan_sessions().collect().sort("id")
     return out
 
@@ -67,19 +69,19 @@ def _wait_stopped(proc: subprocess.Popen[str]) -> None:
 
 
 def _which(store: Store, expected: dict[str, pl.DataFrame], inputs: dict[str, Path]) -> str:
-    """The one run the store holds, whole (sessions, events and manifest agree)."""
+    """The inputs the store holds, whole (sessions, events and manifest agree), in the order
+    the runs took them in: "a", "ab" or "ba"."""
+    store.refresh()
     sessions = store.scan_sessions().collect().sort("id")
     events = store.scan_events().collect()
-    matches = [k for k in ("a", "b") if sessions.equals(expected[k])]
-    assert len(matches) == 1, "the store is not exactly one run's result"
-    key = matches[0]
-    assert_frame_equal(sessions, expected[key])
-    assert store.manifest()["inputs"] == [str(inputs[key])]
-    assert events.height == expected[key]["event_count"].sum()
-    assert set(events["session_id"]) == set(expected[key]["id"])
-    leftovers = [p.name for p in store.root.iterdir() if p.name.startswith((".tmp-", "snap-"))]
-    assert len(leftovers) == 1  # the current snapshot only
-    return key
+    names = {str(p): k for k, p in inputs.items()}
+    order = "".join(names[i["name"]] for i in store.manifest()["inputs"])
+    assert_frame_equal(sessions, expected["".join(sorted(order))])
+    assert events.height == sessions["event_count"].sum()
+    assert set(events["session_id"]) == set(sessions["id"])
+    leftovers = [p.name for p in store.root.iterdir() if p.name.startswith(".tmp-")]
+    assert leftovers == []
+    return order
 
 
 # ---- sessionize ------------------------------------------------------------------------------
@@ -95,7 +97,7 @@ def test_a_second_sessionize_refuses_then_waits_for_the_first(
         "--store",
         str(store.root),
         "-q",
-        env={KILL_ENV: "after_events:STOP"},
+        env={KILL_ENV: "after_segments:STOP"},
     )
     _wait_stopped(first)  # paused mid-write, holding the lock
     try:
@@ -130,8 +132,8 @@ def test_a_second_sessionize_refuses_then_waits_for_the_first(
     assert first.returncode == 0
     _, err = waiter.communicate(timeout=120)
     assert waiter.returncode == 0, err
-    # the waiter ran after the first one finished, so its result is the store's
-    assert _which(store, expected, inputs) == "a"
+    # the waiter ran after the first one finished: it added its input to the first one's
+    assert _which(store, expected, inputs) == "ba"
 
 
 def test_two_sessionize_runs_started_together_never_mix(
@@ -148,7 +150,8 @@ def test_two_sessionize_runs_started_together_never_mix(
             _, err = p.communicate(timeout=180)
             assert p.returncode == 0, err
         results.append(_which(store, expected, inputs))
-    assert set(results) <= {"a", "b"}
+    # the second round found nothing new: the store is what the first round left
+    assert results[0] in ("ab", "ba") and results[1] == results[0]
 
 
 def test_a_reader_during_a_write_sees_the_previous_store(
@@ -187,7 +190,7 @@ def test_a_reader_during_a_write_sees_the_previous_store(
         writer.send_signal(signal.SIGCONT)
     writer.communicate(timeout=120)
     assert writer.returncode == 0
-    assert _which(store, expected, inputs) == "b"
+    assert _which(store, expected, inputs) == "ab"
 
 
 # ---- usage -o --------------------------------------------------------------------------------

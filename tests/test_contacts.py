@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from jtrack.cli import app
 from jtrack.core import contacts as C
 from jtrack.core.sessionize import sessionize
-from jtrack.engine.pipeline import sessionize_sources
+from jtrack.engine import sessionize_sources
 from jtrack.errors import ConfigError, ExitCode, UsageError
 from jtrack.schema import SESSION_SCHEMA
 from jtrack.serialize import to_records
@@ -680,5 +680,6 @@ def test_sessionize_warns_once_per_invalid_entry_and_counts_them(tmp_path: Path)
     assert len(warnings) == 2
     assert warnings[0].startswith(f"warning: {bad} row 1 (contact A): phone '07700 900123'")
     assert json.loads(res.stdout)["summary"]["contacts"]["invalid_entries"] == 2
-    manifest = json.loads(next((tmp_path / "s").glob("snap-*/manifest.json")).read_text())
-    assert manifest["contacts"]["file"] == str(bad) and manifest["contacts"]["invalid_entries"] == 2
+    manifest = json.loads(next((tmp_path / "s").glob("versions/*/manifest.json")).read_text())
+    assert manifest["contacts"]["file"] == str(bad)
+    assert manifest["contact_counts"]["invalid_entries"] == 2

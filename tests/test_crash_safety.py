@@ -1,8 +1,9 @@
 """Crash safety: SIGKILL, Ctrl-C and a full disk while `jtrack sessionize` writes a store.
 
-The store must always be the previous one or the complete new one, readable, never a mix;
-the next run must clean up what a crashed one left. Kill points are named in
-jtrack.store.KILL_POINTS and reached through the JTRACK_TEST_KILL_AT hook.
+A store holding export a gets export b added. Whatever happens, the store must be the
+previous version (a) or the complete new one (a + b), readable, never a mix; the next run
+must clean up what a crashed one left. Kill points are named in jtrack.store.KILL_POINTS and
+reached through the JTRACK_TEST_KILL_AT hook.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from make_corpus import at, ev, jl
 
 from jtrack.cli import app
-from jtrack.engine.pipeline import run_sessionize
+from jtrack.engine import run_sessionize
 from jtrack.store import KILL_ENV, KILL_POINTS, Store
 
 
@@ -51,16 +52,17 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def expected(
     inputs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, pl.DataFrame]:
-    """The sessions of clean runs over a and over b."""
+    """The sessions of clean runs over a, and over a then b."""
     out = {}
-    for key in ("a", "b"):
+    for key, files in (("a", [inputs["a"]]), ("ab", [inputs["a"], inputs["b"]])):
         store = Store.open(tmp_path_factory.mktemp(f"clean-{key}"))
-        run_sessionize([inputs[key]], store)
+        run_sessionize(files, store)
         out[key] = _sessions(store)
     return out
 
 
 def _sessions(store: Store) -> pl.DataFrame:
+    store.refresh()
     return store.scan_sessions().collect().sort("id")
 
 
@@ -70,9 +72,10 @@ def _store_with_a(root: Path, inputs: dict[str, Path]) -> Store:
     return store
 
 
-def _assert_store_is(store: Store, sessions: pl.DataFrame, source: Path) -> None:
-    """Readable, whole, and exactly the run over `source`."""
-    assert store.manifest()["inputs"] == [str(source)]
+def _assert_store_is(store: Store, sessions: pl.DataFrame, sources: list[Path]) -> None:
+    """Readable, whole, and exactly the runs over `sources`."""
+    store.refresh()
+    assert [i["name"] for i in store.manifest()["inputs"]] == [str(s) for s in sources]
     assert_frame_equal(_sessions(store), sessions)
     events = store.scan_events().collect()
     assert events.height == sessions["event_count"].sum()
@@ -80,13 +83,19 @@ def _assert_store_is(store: Store, sessions: pl.DataFrame, source: Path) -> None
 
 
 def _leftovers(root: Path) -> list[str]:
-    current = (root / "CURRENT").read_text().strip()
-    return sorted(
+    """What a crashed run left: its directory being written, a half-written pointer, a
+    version directory without a manifest."""
+    names = [
         p.name
         for p in root.iterdir()
-        if p.name.startswith((".tmp-", ".stage-", "CURRENT.tmp"))
-        or (p.name.startswith("snap-") and p.name != current)
-    )
+        if p.name.startswith((".tmp-", ".current.")) or p.name == "CURRENT.tmp"
+    ]
+    names += [
+        f"versions/{p.name}"
+        for p in (root / "versions").iterdir()
+        if not (p / "manifest.json").is_file()
+    ]
+    return sorted(names)
 
 
 def _spawn(
@@ -122,22 +131,22 @@ def test_sigkill_at_every_point_leaves_a_whole_readable_store(
         assert proc.returncode == -signal.SIGKILL, (point, err)
         store = stores[point]
         if point == "after_current":  # the switch happened: the new store is whole
-            _assert_store_is(store, expected["b"], inputs["b"])
+            _assert_store_is(store, expected["ab"], [inputs["a"], inputs["b"]])
         else:
-            _assert_store_is(store, expected["a"], inputs["a"])
+            _assert_store_is(store, expected["a"], [inputs["a"]])
     # the lock died with the process; the next run succeeds and cleans up after the crash
     for point in KILL_POINTS:
         run_sessionize([inputs["b"]], stores[point])
-        _assert_store_is(stores[point], expected["b"], inputs["b"])
+        _assert_store_is(stores[point], expected["ab"], [inputs["a"], inputs["b"]])
         assert _leftovers(tmp_path / point) == []
 
 
 def test_the_kill_points_are_all_reached(inputs: dict[str, Path], tmp_path: Path) -> None:
     """Guard the test above: a renamed or removed kill point would make it pass vacuously."""
-    import jtrack.store as store_mod
+    import jtrack.store.layout as layout
 
     seen: list[str] = []
-    with mock.patch.object(store_mod, "_kill_point", seen.append):
+    with mock.patch.object(layout, "kill_point", seen.append):
         run_sessionize([inputs["b"]], Store.open(tmp_path))
     assert seen == list(KILL_POINTS)
 
@@ -149,7 +158,6 @@ def test_ctrl_c_at_every_point_exits_130_with_the_store_intact(
     inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
 ) -> None:
     stores = {p: _store_with_a(tmp_path / p, inputs) for p in KILL_POINTS}
-    before = {p: stores[p].manifest()["snapshot"] for p in KILL_POINTS}
     procs = {
         p: _spawn(
             ["sessionize", str(inputs["b"]), "--store", str(tmp_path / p), "-q"],
@@ -163,13 +171,12 @@ def test_ctrl_c_at_every_point_exits_130_with_the_store_intact(
         assert err == "error: interrupted; nothing partial was written\n"
         assert out == ""
         done = point == "after_current"
-        _assert_store_is(
-            stores[point], expected["b" if done else "a"], inputs["b" if done else "a"]
-        )
-        # an interrupted run cleans up after itself; interrupted just after the switch it may
-        # leave the previous (whole) snapshot, which the next run removes
-        assert _leftovers(tmp_path / point) == ([before[point]] if done else [])
+        files = [inputs["a"], inputs["b"]] if done else [inputs["a"]]
+        _assert_store_is(stores[point], expected["ab" if done else "a"], files)
+        # an interrupted run cleans up after itself
+        assert _leftovers(tmp_path / point) == []
         run_sessionize([inputs["b"]], stores[point])
+        _assert_store_is(stores[point], expected["ab"], [inputs["a"], inputs["b"]])
         assert _leftovers(tmp_path / point) == []
 
 
@@ -221,7 +228,7 @@ def test_a_real_sigint_during_a_run_exits_130_and_keeps_the_previous_store(
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.startswith("error: interrupted")
-    _assert_store_is(store, expected["a"], inputs["a"])
+    _assert_store_is(store, expected["a"], [inputs["a"]])
     assert _leftovers(store.root) == []
 
 
@@ -275,7 +282,7 @@ def test_a_full_disk_gives_a_clear_error_and_no_partial_store(
     reason = "No space left on device" if kind == "tmpfs" else "File too large"
     assert "could not write the store" in lines[0] and reason in lines[0]
     assert "previous store is intact" in lines[0]
-    _assert_store_is(store, expected["a"], inputs["a"])
+    _assert_store_is(store, expected["a"], [inputs["a"]])
     assert _leftovers(store.root) == []
 
 
@@ -308,5 +315,5 @@ def test_an_injected_write_failure_is_one_line_and_changes_nothing(
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1
     assert "could not write the store (parquet: underlying IO error: No space left" in result.stderr
-    _assert_store_is(store, expected["a"], inputs["a"])
+    _assert_store_is(store, expected["a"], [inputs["a"]])
     assert _leftovers(store.root) == []

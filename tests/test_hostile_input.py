@@ -138,7 +138,7 @@ def test_corpus_case_through_sessionize_skip(case: Case, corpus: Path, tmp_path:
         summary["conflicting_duplicates"],
         summary["rejected"],
     ) == (exp.kept, exp.duplicates, exp.conflicts, exp.rejected)
-    rejects = store / "rejects.jsonl"
+    rejects = store / "current" / "rejects.jsonl"
     if exp.rejected:
         assert len(rejects.read_text().splitlines()) == exp.rejected
     else:

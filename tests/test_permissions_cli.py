@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from jtrack.access import PERMISSIONS
 from jtrack.cli import app
 from jtrack.errors import ExitCode
+from jtrack.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -47,9 +48,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     )
     assert res.exit_code == 0, res.stderr
     (tmp / "jtrack.toml").write_text(CONFIG)
-    snap = store / (store / "CURRENT").read_text().strip()
-    sessions = pl.read_parquet(snap / "sessions")
-    events = pl.read_parquet(snap / "events")
+    sessions = Store.open(store).scan_sessions().collect()
+    events = Store.open(store).scan_events().collect()
     custom = sessions.filter(pl.col("type") == "delivery").row(0, named=True)
     web_with_custom = events.filter(
         (pl.col("kind") == "custom") & (pl.col("session_type") == "web")

@@ -18,9 +18,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-import jtrack.usecases.sessions
 from jtrack.access import Policy, StoreView
-from jtrack.engine.pipeline import run_sessionize
+from jtrack.engine import run_sessionize
 from jtrack.errors import AmbiguousIdError, NotFoundError, NotPermittedError, UsageError
 from jtrack.store import Store
 from jtrack.usecases.card import build_card, build_journey
@@ -34,24 +33,27 @@ AS_OF = datetime(2027, 1, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Store]:
-    """The sample export in one bucket, and the same sessions spread over four buckets."""
+    """The sample export in a store of one bucket, and in one of 1,024 buckets written by
+    four work units (four parts per table)."""
     root = tmp_path_factory.mktemp("read")
     one = Store.open(root / "one")
     run_sessionize(
-        [SAMPLE / "events.jsonl"], one, contacts=SAMPLE / "contacts.csv", default_region="GB"
+        [SAMPLE / "events.jsonl"],
+        one,
+        contacts=SAMPLE / "contacts.csv",
+        default_region="GB",
+        buckets=1,
     )
     four = Store.open(root / "four")
-    events = one.scan_events().collect(engine="in-memory")
-    sessions = one.scan_sessions().collect(engine="in-memory")
-    with four.lock():
-        four.write_snapshot(events, sessions, one.manifest(), buckets=4)
-    assert len(list((four.current() / "events").glob("*.parquet"))) > 1
+    run_sessionize(
+        [SAMPLE / "events.jsonl"],
+        four,
+        contacts=SAMPLE / "contacts.csv",
+        default_region="GB",
+        units=4,
+    )
+    assert len(four.read_manifest().parts_of("sessions")) == 4
     return one, four
-
-
-def _slow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every store read through its ordinary scans (the fast paths step aside)."""
-    monkeypatch.setattr(jtrack.usecases.sessions, "is_plain", lambda store: False)
 
 
 def _sessions(store: Store) -> pl.DataFrame:
@@ -85,29 +87,23 @@ def test_find_session_matches_the_plain_scan(stores: tuple[Store, Store]) -> Non
             assert find_session(four, prefix) == (sid, customer, typ)
 
 
-def test_find_session_errors(stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch) -> None:
-    _, four = stores
+def test_find_session_errors(stores: tuple[Store, Store]) -> None:
+    one, four = stores
     with pytest.raises(NotFoundError):
         find_session(four, "zzzz")
     with pytest.raises(UsageError):
         find_session(four, " ")
-    with pytest.raises(AmbiguousIdError) as fast:
+    with pytest.raises(AmbiguousIdError) as in_four:
         find_session(four, "0")
-    _slow(monkeypatch)
-    with pytest.raises(AmbiguousIdError) as slow:
-        find_session(four, "0")
-    assert str(fast.value) == str(slow.value)
+    with pytest.raises(AmbiguousIdError) as in_one:
+        find_session(one, "0")
+    assert str(in_four.value) == str(in_one.value)
 
 
-def test_cards_are_those_of_the_plain_scans(
-    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cards_do_not_depend_on_the_layout(stores: tuple[Store, Store]) -> None:
     one, four = stores
     ids = _sample_ids(four)
-    fast_four, fast_one = _cards(four, ids), _cards(one, ids)
-    _slow(monkeypatch)
-    assert fast_four == _cards(four, ids)
-    assert fast_one == _cards(one, ids)
+    assert _cards(four, ids) == _cards(one, ids)
 
 
 @pytest.mark.parametrize(
@@ -118,17 +114,14 @@ def test_cards_are_those_of_the_plain_scans(
     ],
     ids=["redacted", "agent"],
 )
-def test_cards_through_a_role_are_those_of_the_plain_scans(
-    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch, policy: Policy
+def test_cards_through_a_role_do_not_depend_on_the_layout(
+    stores: tuple[Store, Store], policy: Policy
 ) -> None:
-    _, four = stores
-    view = StoreView(four, policy)
+    one, four = stores
     ids = [
         sid for sid in _sample_ids(four) if policy.sees_custom_sessions or _type(four, sid) == "web"
     ]
-    fast = _cards(view, ids)
-    _slow(monkeypatch)
-    assert fast == _cards(view, ids)
+    assert _cards(StoreView(four, policy), ids) == _cards(StoreView(one, policy), ids)
 
 
 def _type(store: Store, sid: str) -> str:
@@ -145,16 +138,13 @@ def test_a_custom_session_stays_hidden_from_a_role_without_it(
         build_card(view, custom[:10], as_of=AS_OF)
 
 
-def test_journeys_are_those_of_the_plain_scans(
-    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _, four = stores
+def test_journeys_do_not_depend_on_the_layout(stores: tuple[Store, Store]) -> None:
+    one, four = stores
     s = _sessions(four)
     busiest = s.group_by("customer_id").len().sort(["len", "customer_id"], descending=[True, False])
     customers = busiest["customer_id"].head(3).to_list()
-    fast = [build_journey(four, c, as_of=AS_OF).to_dict() for c in customers]
-    _slow(monkeypatch)
-    assert fast == [build_journey(four, c, as_of=AS_OF).to_dict() for c in customers]
+    in_four = [build_journey(four, c, as_of=AS_OF).to_dict() for c in customers]
+    assert in_four == [build_journey(one, c, as_of=AS_OF).to_dict() for c in customers]
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Paris", "Asia/Kolkata"])
@@ -175,16 +165,3 @@ def test_store_usage_groups_are_those_of_the_per_event_classes(
     assert_frame_equal(fast, slow)
     assert counts == slow_counts
     assert compute_usage(inp, opts).to_dict() == compute_usage(per_event, opts).to_dict()
-
-
-def test_the_fast_paths_are_taken(stores: tuple[Store, Store]) -> None:
-    """(So that the comparisons above compare two different paths.)"""
-    from jtrack.usecases.card import _visitor_events
-
-    _, four = stores
-    customer = _sessions(four)["customer_id"][0]
-    assert _visitor_events(four, customer) is not None
-    assert _visitor_events(StoreView(four, Policy(redact=True)), customer) is not None
-    assert _visitor_events(four, "no such visitor") is None
-    assert jtrack.usecases.sessions.is_plain(four)
-    assert not jtrack.usecases.sessions.is_plain(StoreView(four))

@@ -222,13 +222,14 @@ def test_deduplicate_keeps_the_first_by_time_and_reports_conflicts() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("20m", 1200), ("1h30m", 5400), ("90s", 90), ("1d", 86400), ("30", 1800)]
+    ("text", "seconds"),
+    [("20m", 1200), ("1h30m", 5400), ("90s", 90), ("1d", 86400), ("500ms", 0.5)],
 )
 def test_parse_duration(text: str, seconds: int) -> None:
     assert parse_duration(text).total_seconds() == seconds
 
 
-@pytest.mark.parametrize("text", ["", "abc", "20x", "-5m", "m20"])
+@pytest.mark.parametrize("text", ["", "abc", "20x", "-5m", "m20", "0", "0m", "20", "1.5"])
 def test_parse_duration_rejects_nonsense(text: str) -> None:
     with pytest.raises(UsageError):
         parse_duration(text)

@@ -16,12 +16,12 @@ from jtrack.commands._common import (
     format_option,
     handle_errors,
     resolve_format,
-    stderr_console,
     stdout_console,
+    warning_line,
     write_text,
 )
 
-FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.parquet)
+FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.tsv, Format.parquet)
 
 
 def register(app: typer.Typer) -> None:
@@ -33,40 +33,48 @@ def sessionize_cmd(
     sources: Annotated[
         list[str],
         typer.Argument(
-            help="JSONL/JSON/Parquet files (.gz/.zst too), directories, globs, or - for stdin.",
+            help="JSONL/JSON/Parquet files (.gz/.zst too), directories, globs, or - for stdin. "
+            "Files the store took in before are skipped without being read.",
             show_default=False,
         ),
     ],
     store: StoreOpt = None,
     gap: Annotated[
-        str, typer.Option(help="Inactivity that ends a session: 20m, 1h30m, 90s.")
-    ] = "20m",
-    split_on_campaign_change: Annotated[
-        bool,
+        str | None,
         typer.Option(
-            help="Start a new session when a visitor arrives from a different "
-            "referrer source or UTM campaign."
+            help="Inactivity that ends a session: 20m, 1h30m, 90s [default: the store's, 20m "
+            "for a new store]. Changing it rebuilds every session once.",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
+    split_on_campaign_change: Annotated[
+        bool | None,
+        typer.Option(
+            "--split-on-campaign-change/--no-split-on-campaign-change",
+            help="Start a new session when a visitor arrives from a different referrer "
+            "source or UTM campaign [default: the store's, off].",
+            show_default=False,
+        ),
+    ] = None,
     max_duration: Annotated[
         str | None,
         typer.Option(
-            help="Cut sessions longer than this (e.g. 24h) into windows from the session start.",
+            help="Cut sessions longer than this (e.g. 24h) into windows from the session "
+            "start; `none` for no limit [default: the store's, none].",
             show_default=False,
         ),
     ] = None,
     on_error: Annotated[
         str,
         typer.Option(
-            help="fail: stop at the first rejected row (exit 1). skip: write "
-            "rejects to --rejects and go on."
+            help="fail: stop at the first rejected row (exit 1). skip: keep the rejects "
+            "(STORE/current/rejects.jsonl, and --rejects FILE) and go on."
         ),
     ] = "fail",
     rejects: Annotated[
         Path | None,
         typer.Option(
-            help="Where rejected rows go with --on-error skip [default: STORE/rejects.jsonl].",
-            show_default=False,
+            help="Also write this run's rejected rows to FILE (JSON lines).", show_default=False
         ),
     ] = None,
     max_line_bytes: Annotated[
@@ -75,23 +83,50 @@ def sessionize_cmd(
     contacts: Annotated[
         Path | None,
         typer.Option(
-            help="Contacts file (CSV, JSON/JSONL or Parquet) to resolve known visitors.",
+            help="Contacts file (CSV, JSON/JSONL or Parquet) to resolve known visitors; the "
+            "store remembers it, so later runs need not repeat it.",
             show_default=False,
         ),
     ] = None,
+    no_contacts: Annotated[
+        bool,
+        typer.Option("--no-contacts", help="Forget the store's contacts file: all Unknown."),
+    ] = False,
     default_region: Annotated[
         str | None,
         typer.Option(
             help="Region for contact phones without a country code, e.g. GB.", show_default=False
         ),
     ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(help="Sessionize everything the store holds again, from scratch."),
+    ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            help="Start the store's history again from SOURCES alone (its events are dropped)."
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Go on where jtrack refuses to lose data: every row rejected, or --replace "
+            "with far fewer events than the store holds."
+        ),
+    ] = False,
+    keep: Annotated[
+        int,
+        typer.Option(
+            help="Earlier versions of the store to keep for `jtrack store rollback`.", min=0
+        ),
+    ] = 2,
     wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
     memory_limit: Annotated[
         str | None,
         typer.Option(
-            help="Memory to stay under, e.g. 8GB [default: 4GB]. Larger inputs are staged "
-            "on disk (in the store) and sessionized one visitor bucket at a time, with the "
-            "same result.",
+            help="Memory to stay under, e.g. 4GB [default: 2GB]. Larger runs are split into "
+            "ranges of visitors staged on disk (in the store), with the same result.",
             show_default=False,
         ),
     ] = None,
@@ -104,68 +139,75 @@ def sessionize_cmd(
         ),
     ] = None,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No summary or progress on stderr.")
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print nothing unless something is wrong (or --format / -o asks for data).",
+        ),
     ] = False,
 ) -> None:
     """Split each visitor's events into web sessions (20+ minutes of inactivity ends one),
     resolve contacts, and keep the result in the store.
 
-    Prints the accounting (rows read = events kept + duplicates + rejected), then the first
-    sessions. Exit 1 when a row is rejected (unless --on-error skip), 2 on a bad option.
+    On an existing store only what is new is read and sessionized: files taken in before are
+    skipped, and only the visitors the new rows touch are sessionized again; the result is
+    the same as a rebuild. Prints what the run did and what the store holds (rows read =
+    events kept + duplicates + rejected), then the first sessions. Exit 1 when a row is
+    rejected (unless --on-error skip) or every row is, 2 on a bad option.
     """
-    from jtrack.engine.pipeline import parse_size, run_sessionize
+    from dataclasses import replace as dc_replace
+
+    from jtrack.engine import run_sessionize
     from jtrack.errors import UsageError
-    from jtrack.options import SessionizeOptions, parse_duration
+    from jtrack.options import RunOptions, parse_size
     from jtrack.store import Store
 
     if on_error not in ("fail", "skip"):
         raise UsageError(f"--on-error {on_error!r}", hint="use fail or skip")
+    if contacts is not None and no_contacts:
+        raise UsageError("--contacts and --no-contacts contradict each other")
+    srcs = list(sources or [])
+    if not srcs and not (rebuild or contacts or no_contacts):
+        raise UsageError("no sources", hint="pass export files, folders or globs (or - for stdin)")
     out_fmt = resolve_format(fmt, output, FORMATS)
-    options = SessionizeOptions(
-        gap=parse_duration(gap, "--gap"),
-        split_on_campaign_change=split_on_campaign_change,
-        max_duration=parse_duration(max_duration, "--max-duration") if max_duration else None,
-    )
+    data_asked = fmt is not None or output is not None
     st = Store.open(store)
-    rejects_path = rejects if rejects is not None else st.root / "rejects.jsonl"
-    err = stderr_console()
-    show_progress = not quiet and sys.stderr.isatty()
-    extra: dict[str, Any] = {}
+    session = _session_options(st, gap, split_on_campaign_change, max_duration)
+    if rejects is not None:
+        from jtrack.files import check_rejects_target
+
+        check_rejects_target(rejects, inputs=srcs, store_root=st.root)
+    options = RunOptions(
+        session=session,  # type: ignore[arg-type]
+        on_error=on_error,  # type: ignore[arg-type]
+        max_line_bytes=max_line_bytes,
+        contacts=str(contacts) if contacts is not None else None,
+        forget_contacts=no_contacts,
+        default_region=default_region,
+        rejects_path=str(rejects) if rejects is not None else None,
+        lock_wait=wait,
+        keep=keep,
+        rebuild=rebuild,
+        replace=replace,
+        force=force,
+    )
     if memory_limit is not None:
-        extra["memory_limit"] = parse_size(memory_limit)
-    if contacts is not None:
-        extra["contacts"] = contacts
-        extra["default_region"] = default_region
-    status = err.status("reading", spinner="dots") if show_progress else None
-    try:
-        if status is not None:
-            status.start()
+        options = dc_replace(options, memory_limit=parse_size(memory_limit))
+    from jtrack.render.progress import ProgressBar
 
-        def progress(msg: str) -> None:
-            if status is not None:
-                status.update(msg)
-
+    with ProgressBar(quiet=quiet) as bar:
         run = run_sessionize(
-            sources,
-            st,
-            options=options,
-            on_error=on_error,  # type: ignore[arg-type]
-            rejects_path=rejects_path,
-            max_line_bytes=max_line_bytes,
-            stdin=sys.stdin.buffer if "-" in sources else None,
-            lock_wait=wait,
-            progress=progress,
-            **extra,
+            srcs, st, options, progress=bar, stdin=sys.stdin.buffer if "-" in srcs else None
         )
-    finally:
-        if status is not None:
-            status.stop()
-    if run.contacts_invalid is not None:  # never silently dropped: one line per entry
+    if run.contacts_invalid is not None and run.contacts_invalid.height:
         from jtrack.commands.contacts import print_warnings
 
-        print_warnings(run.contacts_invalid)
-    _warn_read(run)
+        print_warnings(run.contacts_invalid)  # never silently dropped, even with -q
+    _warn(run, quiet)
     summary = run.summary
+    if quiet and not data_asked:
+        return
     if out_fmt == Format.json:
         from jtrack.serialize import to_json, to_records
 
@@ -176,21 +218,22 @@ def sessionize_cmd(
         from jtrack.render.summary import summary_panel
 
         shown = run.session_table(limit if limit is not None else 10)
-        console = stdout_console()
         if output is None:
-            console.print(summary_panel(summary))
+            stdout_console().print(summary_panel(summary))
+        noun = "session" if summary.sessions == 1 else "sessions"
         emit_frame(
             shown,
             out_fmt,
             output,
-            title=f"First {shown.height} of {summary.sessions} sessions",
+            title=f"First {shown.height} of {summary.sessions:,} {noun}",
             columns=_TABLE_COLUMNS,
         )
         return
     if not quiet:
+        from jtrack.commands._common import stderr_console
         from jtrack.render.summary import summary_panel
 
-        err.print(summary_panel(summary))
+        stderr_console().print(summary_panel(summary))
     emit_frame(run.session_table(limit), out_fmt, output)
 
 
@@ -200,14 +243,40 @@ _TABLE_COLUMNS = [
     "duration_in_seconds",
     "event_count",
     "pageview_count",
+    "contact_name",
     "last_page_title",
 ]
 
 
-def _warn_read(run: Any) -> None:
-    """Empty inputs and conflicting redeliveries: one `warning:` line each, even with -q."""
-    from jtrack.serialize import strip_control
+def _session_options(
+    store: Any, gap: str | None, split: bool | None, max_duration: str | None
+) -> Any:
+    """The sessionizer's options: the store's (or the defaults), with what was given."""
+    from dataclasses import replace
 
+    from jtrack.options import SessionizeOptions, parse_duration
+
+    if gap is None and split is None and max_duration is None:
+        return None  # the store's own
+    base = SessionizeOptions()
+    if store.exists():
+        from jtrack.engine.run import _session_options as stored
+
+        base = stored(store.read_manifest())
+    changes: dict[str, Any] = {}
+    if gap is not None:
+        changes["gap"] = parse_duration(gap, "--gap")
+    if split is not None:
+        changes["split_on_campaign_change"] = split
+    if max_duration is not None:
+        none = max_duration.strip().lower() in ("none", "off", "0")
+        changes["max_duration"] = None if none else parse_duration(max_duration, "--max-duration")
+    return replace(base, **changes)
+
+
+def _warn(run: Any, quiet: bool) -> None:
+    """Empty inputs, conflicting redeliveries, rebuilds: one `warning:` line each (even with
+    -q: they may mean something is wrong); notes about the run only without -q."""
     lines = list(run.read.warnings)
     conflicts = run.conflicts
     if conflicts is not None and conflicts.height:
@@ -218,5 +287,8 @@ def _warn_read(run: Any) -> None:
             f"the earliest of each was kept: {', '.join(ids)}{more}"
         )
     for line in lines:
-        sys.stderr.write("warning: " + strip_control(line) + "\n")
-    sys.stderr.flush()
+        warning_line(line)
+    if not quiet:
+        for note in run.notes:
+            sys.stderr.write("note: " + note + "\n")
+        sys.stderr.flush()

@@ -761,7 +761,7 @@ class Resolution:
     visitors: pl.DataFrame
     conflicts: pl.DataFrame
     contacts: pl.DataFrame
-    as_of: datetime
+    as_of: datetime | None  # None: no clock (temporary contacts are not expired by it)
     ttl: timedelta
 
 
@@ -769,16 +769,13 @@ def _as_utc(d: datetime) -> datetime:
     return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
 
 
-def _end_of_data(sessions: pl.DataFrame) -> datetime:
-    if sessions.height == 0:
-        return datetime(1970, 1, 1, tzinfo=UTC)
-    end = sessions.select(pl.col("ended_date").max()).item()
-    return _as_utc(end) if end is not None else datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def state_expr(as_of: datetime, ttl: timedelta, known: pl.Expr, last_seen: pl.Expr) -> pl.Expr:
+def state_expr(
+    as_of: datetime | None, ttl: timedelta, known: pl.Expr, last_seen: pl.Expr
+) -> pl.Expr:
     """known / temporary / expired: a temporary contact expires at exactly last activity + ttl
-    (at as_of == last_seen + ttl it is expired)."""
+    (at as_of == last_seen + ttl it is expired). Without a clock: known or temporary."""
+    if as_of is None:
+        return pl.when(known).then(pl.lit(STATE_KNOWN)).otherwise(pl.lit(STATE_TEMPORARY))
     return (
         pl.when(known)
         .then(pl.lit(STATE_KNOWN))
@@ -804,11 +801,13 @@ def resolve_visitors(
     external id) that match one contact's identifiers decide, the most recent trait winning
     (at the same instant: email, then phone, then external id; then the smaller contact id);
     (3) otherwise the cookie is a temporary contact, shown as "Unknown", which expires at its
-    last activity + ttl. `as_of` (default: the end of the data) is the clock for expiry.
+    last activity + ttl. `as_of` is the clock for expiry; without one (the store) a state is
+    known or temporary, and each visitor's expiry follows from its own last activity, so no
+    visitor's clock (a device dated 2099) can move anyone else's state.
     """
     sess = sessions.lazy().collect(engine="in-memory")
     book = contacts if contacts is not None else empty_contacts()
-    when = _as_utc(as_of) if as_of is not None else _end_of_data(sess)
+    when = _as_utc(as_of) if as_of is not None else None
     # the session table is normally sorted by visitor already; grouping sorted keys in order
     # is several times faster than hashing 36-character cookie ids
     seen = (

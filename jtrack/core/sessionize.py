@@ -6,6 +6,7 @@ customer_id gives the same sessions and the same ids. Imports Polars only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -14,6 +15,7 @@ import polars_hash  # noqa: F401  (registers the .chash and .nchash namespaces)
 from jtrack.options import SessionizeOptions
 from jtrack.schema import (
     ACTIVITY_KINDS,
+    KERNEL_COLUMNS,
     KIND_APP,
     KIND_SEARCH,
     SESSION_SCHEMA,
@@ -117,14 +119,17 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
     return df.drop("_g", "_new")
 
 
-def _session_aggs() -> list[pl.Expr]:
-    """Aggregations over the narrow rows of one session (row indices point into the input)."""
+def _session_aggs(with_bucket: bool) -> list[pl.Expr]:
+    """Aggregations over the narrow rows of one session; `_pos` points at each row's wide data."""
     a = pl.col("_act")
     pv = a & (pl.col("event_name") == "page_viewed")
     search = a & (pl.col("kind") == KIND_SEARCH)
-    idx = pl.col("_idx")
+    pos = pl.col("_pos")
     return [
         pl.col("customer_id").first(),
+        *([pl.col("bucket").first()] if with_bucket else []),
+        pl.col("_h").first(),
+        pl.col("_c").first(),
         pl.col("_type").first().alias("type"),
         pl.col("created_date").filter(a).min().alias("created_date"),
         pl.col("created_date").filter(a).max().alias("ended_date"),
@@ -136,15 +141,15 @@ def _session_aggs() -> list[pl.Expr]:
         pl.col("event_id").filter(a).last().alias("last_event_id"),
         pl.col("event_name").filter(a).last().alias("last_event_name"),
         pl.col("authenticated").filter(a).any().alias("authenticated"),
-        idx.filter(a).first().alias("_first_idx"),
-        idx.filter(a).last().alias("_last_idx"),
-        idx.filter(pv).first().alias("_first_pv_idx"),
-        idx.filter(pv).last().alias("_last_pv_idx"),
+        pos.filter(a).first().alias("_first_pos"),
+        pos.filter(a).last().alias("_last_pos"),
+        pos.filter(pv).first().alias("_first_pv_pos"),
+        pos.filter(pv).last().alias("_last_pv_pos"),
     ]
 
 
-#: Session columns taken from the session's first activity event (else its last).
-_FROM_FIRST_EVENT = (
+#: Session columns taken from the session's first activity event.
+FROM_FIRST_EVENT = (
     "customer_id_type",
     "source_session_id",
     "referrer_url",
@@ -157,7 +162,8 @@ _FROM_FIRST_EVENT = (
     "mkt_campaign_term",
     "mkt_campaign_content",
 )
-_VISITOR_CONTEXT = (
+#: Session columns taken from the first activity event, else (when null there) the last.
+VISITOR_CONTEXT = (
     "device_category",
     "device_type",
     "device_os_family",
@@ -174,65 +180,57 @@ _VISITOR_CONTEXT = (
     "ip_organization",
     "user_agent_string",
 )
-_NARROW = (
-    "customer_id",
-    "created_date",
-    "event_id",
-    "kind",
-    "event_name",
-    "search_query",
-    "source_session_type",
-    "source_session_id",
-    "authenticated",
-)
-_CAMPAIGN = ("mkt_campaign_source", "mkt_campaign_name", "referrer_hostname", "referrer_medium")
+#: Every event column the session table is built from (beyond the kernel's own columns):
+#: what a context source must provide for the rows that sessions point at.
+CONTEXT_COLUMNS: tuple[str, ...] = (*FROM_FIRST_EVENT, *VISITOR_CONTEXT, "page_url", "page_title")
+
+#: The pointers of a narrow session row (positions of events whose context the session uses).
+POINTERS = ("_first_pos", "_last_pos", "_first_pv_pos", "_last_pv_pos")
 
 
 @dataclass
-class Sessionized:
-    """Events with `session_id` and `session_type`, and the session table."""
+class KernelOutput:
+    """What the sessionizer gives for one bucket's rows.
 
-    events: pl.DataFrame
+    index: the input rows in the store's order (bucket, visitor, stream, time, activity first,
+    event id) with `session_id` and `session_type` (null: a system event of a visitor with no
+    activity). sessions: one narrow row per session (ids, times, counts, search terms,
+    visit number) plus POINTERS, the `_pos` of the events its context comes from; turn it
+    into the session table with `attach_context`.
+    """
+
+    index: pl.DataFrame
     sessions: pl.DataFrame
 
     @property
     def unattached(self) -> int:
         """System events of visitors with no activity: kept, but in no session."""
-        return int(self.events["session_id"].null_count())
+        return int(self.index["session_id"].null_count())
 
 
-def sessionize(
-    events: pl.DataFrame,
-    options: SessionizeOptions | None = None,
-    keep: pl.Series | None = None,
-) -> Sessionized:
-    """Split deduplicated canonical events into sessions.
+def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None) -> KernelOutput:
+    """Split deduplicated events into sessions: the kernel every engine calls.
 
-    Web and app activity of each visitor (customer_id) is ordered by created_date then
+    `rows`: the KERNEL_COLUMNS of one or more visitors' events (duplicates and far-future
+    rows already left out) and `_pos` (UInt64, unique: where each row's wide data lives;
+    ties of time and id are never left to it). A `bucket` column, when present, leads the
+    order. Web and app activity of each visitor (customer_id) is ordered by created_date then
     event_id; a gap of `options.gap` or more starts a new session. Events of custom session
     types are grouped by their source session id. System events join the session open at
     their time (or the visitor's first session) and never start or extend one.
 
-    Only a few narrow columns are sorted and grouped; the wide columns are gathered once by
-    row index, which keeps time and memory close to a sort of the keys. `keep` (a mask from
-    `deduplicate`) leaves rows out without copying the wide frame first.
+    The result depends on each visitor's rows only: any split of the input by visitor gives
+    the same rows, sessions and ids.
     """
     opts = options or SessionizeOptions()
-    if max(events.n_chunks("all"), default=1) > 1:
-        # gathers from a frame in pieces (a Parquet file's row groups) are several times
-        # slower than one copy into contiguous columns and gathers from that
-        events = events.rechunk()
-    cols = list(_NARROW) + (list(_CAMPAIGN) if opts.split_on_campaign_change else [])
     custom = _is_custom()
     activity = pl.col("kind").is_in(list(ACTIVITY_KINDS))
+    lead = ["bucket"] if "bucket" in rows.columns else []
     # One sort of narrow keys orders everything: the sessionizer and the output. Visitors are
     # ordered by a stable 64-bit hash (much cheaper to sort than the id strings); the
     # categorical code only separates two visitors whose hashes collide.
-    narrow = events.select(cols).with_row_index("_idx")
-    if keep is not None:
-        narrow = narrow.filter(keep)
     rows = (
-        narrow.with_columns(
+        rows.with_columns(
             _custom=custom,
             _is_sys=~activity,
             _h=pl.col("customer_id").nchash.xxh3_64(),  # type: ignore[attr-defined]
@@ -257,7 +255,7 @@ def sessionize(
             .then(pl.lit("app"))
             .otherwise(pl.lit("web")),
         )
-        .sort(["_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"])
+        .sort([*lead, "_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"])
     )
     rows = _assign_gap_sessions(rows, opts)
 
@@ -265,55 +263,129 @@ def sessionize(
     sessions = (
         rows.filter(pl.col("_sess").is_not_null())
         .group_by("_sess")
-        .agg(_session_aggs())
+        .agg(_session_aggs(bool(lead)))
         .sort("_sess")
-    )
-    first = events.select(
-        pl.col(list(_FROM_FIRST_EVENT + _VISITOR_CONTEXT)).gather(sessions["_first_idx"])
-    )
-    last = events.select(pl.col(list(_VISITOR_CONTEXT)).gather(sessions["_last_idx"]))
-    first_pv = events.select(
-        pl.col("page_url").gather(sessions["_first_pv_idx"]).alias("first_page_url"),
-        pl.col("page_title").gather(sessions["_first_pv_idx"]).alias("first_page_title"),
-    )
-    last_pv = events.select(
-        pl.col("page_url").gather(sessions["_last_pv_idx"]).alias("last_page_url"),
-        pl.col("page_title").gather(sessions["_last_pv_idx"]).alias("last_page_title"),
-    )
-    context = first.with_columns(
-        [pl.coalesce(pl.col(c), last.get_column(c)).alias(c) for c in _VISITOR_CONTEXT]
-    )
-    sessions = pl.concat([sessions, context, first_pv, last_pv], how="horizontal")
-    sessions = sessions.with_columns(
-        id=session_id_expr(pl.col("customer_id"), pl.col("_first_event_id")),
-        # whole milliseconds, as the exports carry them (no float noise)
-        duration_in_seconds=(
-            (pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds() / 1_000_000
-        ).round(3),
+        .with_columns(
+            id=session_id_expr(pl.col("customer_id"), pl.col("_first_event_id")),
+            # whole milliseconds, as the exports carry them (no float noise)
+            duration_in_seconds=(
+                (pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds() / 1_000_000
+            ).round(3),
+        )
     )
     # Each row's session by its dense number; rows in no session (no activity) get null.
-    # Output rows keep the sort order: visitor (by hash), stream, time, activity first, id.
-    pos = rows.get_column("_sess").cast(pl.Int64) - 1
-    internal = [c for c in events.columns if c.startswith("_")]
-    out = events.select(pl.all().exclude(internal).gather(rows.get_column("_idx"))).with_columns(
-        session_id=sessions.get_column("id").gather(pos),
-        session_type=sessions.get_column("type").gather(pos),
+    at = rows.get_column("_sess").cast(pl.Int64) - 1
+    index = rows.with_columns(
+        session_id=sessions.get_column("id").gather(at),
+        session_type=sessions.get_column("type").gather(at),
+    ).drop([c for c in rows.columns if c.startswith("_") and c != "_pos"])
+    sessions = sessions.sort([*lead, "_h", "_c", "created_date", "id"]).with_columns(
+        visit_number=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("_h", "_c")
     )
-    sessions = sessions.sort(["customer_id", "created_date", "id"]).with_columns(
-        visit_number=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("customer_id")
+    return KernelOutput(index=index, sessions=sessions.drop("_sess", "_h", "_c"))
+
+
+def attach_context(
+    sessions: pl.DataFrame, context: pl.DataFrame, positions: pl.Series | None = None
+) -> pl.DataFrame:
+    """The session table (SESSION_SCHEMA) from the kernel's narrow sessions and the context
+    of the events they point at.
+
+    `context` holds CONTEXT_COLUMNS for (at least) every position in the sessions' POINTERS;
+    `positions` is each context row's `_pos` (default: its `_pos` column). A `bucket` column
+    of the sessions is kept first. Contact columns are left null (see jtrack.core.contacts).
+    """
+    pos = positions if positions is not None else context.get_column("_pos")
+    if not pos.is_sorted():
+        order = pos.arg_sort()
+        context, pos = context[order], pos.gather(order)
+    if max(context.n_chunks("all"), default=1) > 1:
+        # gathers from a frame in pieces (a Parquet file's row groups) are several times
+        # slower than one copy into contiguous columns and gathers from that
+        context = context.rechunk()
+
+    def take(pointer: str, cols: Sequence[str]) -> pl.DataFrame:
+        p = sessions.get_column(pointer)
+        i = pos.search_sorted(p.fill_null(0), side="left")
+        i = pl.select(pl.when(p.is_not_null()).then(i)).to_series()
+        return context.select(pl.col(list(cols)).gather(i))
+
+    first = take("_first_pos", FROM_FIRST_EVENT + VISITOR_CONTEXT)
+    last = take("_last_pos", VISITOR_CONTEXT)
+    first_pv = take("_first_pv_pos", ("page_url", "page_title")).rename(
+        {"page_url": "first_page_url", "page_title": "first_page_title"}
     )
-    sessions = sessions.select(
-        [
-            pl.col(c).cast(t) if c in sessions.columns else pl.lit(None, t).alias(c)
+    last_pv = take("_last_pv_pos", ("page_url", "page_title")).rename(
+        {"page_url": "last_page_url", "page_title": "last_page_title"}
+    )
+    ctx = first.with_columns(
+        [pl.coalesce(pl.col(c), last.get_column(c)).alias(c) for c in VISITOR_CONTEXT]
+    )
+    out = pl.concat([sessions.drop(POINTERS), ctx, first_pv, last_pv], how="horizontal")
+    lead = ["bucket"] if "bucket" in out.columns else []
+    return out.select(
+        *lead,
+        *[
+            pl.col(c).cast(t) if c in out.columns else pl.lit(None, t).alias(c)
             for c, t in SESSION_SCHEMA.items()
-        ]
+        ],
     )
-    return Sessionized(events=out, sessions=sessions)
+
+
+@dataclass
+class Sessionized:
+    """Canonical events with `session_id` and `session_type` (in the store's order), and the
+    session table (SESSION_SCHEMA, contact columns null)."""
+
+    events: pl.DataFrame
+    sessions: pl.DataFrame
+
+    @property
+    def unattached(self) -> int:
+        """System events of visitors with no activity: kept, but in no session."""
+        return int(self.events["session_id"].null_count())
+
+
+def sessionize(
+    events: pl.DataFrame,
+    options: SessionizeOptions | None = None,
+    keep: pl.Series | None = None,
+) -> Sessionized:
+    """Sessionize a frame of canonical events held in memory (the kernel plus its context,
+    for callers that have every column at hand). `keep` (a mask from
+    `jtrack.core.dedupe.deduplicate`) leaves rows out."""
+    if max(events.n_chunks("all"), default=1) > 1:
+        events = events.rechunk()
+    rows = (
+        events.select(KERNEL_COLUMNS)
+        .with_row_index("_pos")
+        .with_columns(pl.col("_pos").cast(pl.UInt64))
+    )
+    if keep is not None:
+        rows = rows.filter(keep)
+    out = sessionize_rows(rows, options)
+    positions = pl.int_range(0, events.height, dtype=pl.UInt64, eager=True)
+    sessions = attach_context(out.sessions, events, positions).sort(
+        "customer_id", "created_date", "id"
+    )
+    internal = [c for c in events.columns if c.startswith("_")]
+    order = out.index.get_column("_pos")
+    wide = events.select(pl.all().exclude(internal).gather(order)).with_columns(
+        out.index.get_column("session_id"), out.index.get_column("session_type")
+    )
+    return Sessionized(events=wide, sessions=sessions)
 
 
 __all__ = [
+    "CONTEXT_COLUMNS",
+    "FROM_FIRST_EVENT",
+    "POINTERS",
+    "VISITOR_CONTEXT",
+    "KernelOutput",
     "Sessionized",
+    "attach_context",
     "counts_as_activity",
     "session_id_expr",
     "sessionize",
+    "sessionize_rows",
 ]

@@ -1,0 +1,200 @@
+"""The decisions a run makes over every event the store holds, before any bucket is worked on.
+
+Two rules look beyond one visitor: the far-future cut (events dated a year after all the
+others, when they are at most 1% of them, are held aside: `jtrack.read.far_future_cut`) and
+deduplication (an event id is kept once, its first copy by created_date then input position,
+whichever visitor the copies name). Both are decided over the history plus the new rows, so
+an incremental run decides exactly what a rebuild over the same files would. Only the id
+groups a run can change are looked at: those of new rows, and those of rows whose side of
+the cut moved. Imports Polars only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+import polars_hash  # noqa: F401  (registers the .nchash namespace)
+
+from jtrack.read import far_future_cut
+
+#: The history of one copy of an event: where it is and what it was judged.
+COPY_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "created_date": pl.Datetime("us", "UTC"),
+    "_pos": pl.UInt64(),
+    "bucket": pl.UInt16(),
+    "customer_id": pl.String(),
+    "status": pl.String(),  # "kept", "duplicate", "held" (beyond the far-future cut)
+}
+
+#: Columns a copy's contents are compared on to tell a conflicting redelivery.
+CONTENT_COLUMNS = (
+    "event_id",
+    "customer_id",
+    "customer_id_type",
+    "created_date",
+    "kind",
+    "event_name",
+    "page_url",
+    "page_title",
+    "search_query",
+    "source_session_type",
+    "source_session_id",
+    "authenticated",
+    "traits",
+    "mkt_campaign_source",
+    "mkt_campaign_name",
+    "referrer_hostname",
+    "referrer_medium",
+)
+
+
+def content_hash() -> pl.Expr:
+    """A stable hash of a copy's contents (CONTENT_COLUMNS), the same in every jtrack."""
+    key = pl.concat_str([_text(c) for c in CONTENT_COLUMNS], separator="\x1f")
+    return key.nchash.xxh3_64().alias("_hash")  # type: ignore[attr-defined]
+
+
+def _text(c: str) -> pl.Expr:
+    col = pl.col(c)
+    if c == "traits":
+        fields = [
+            pl.element().struct.field(f).fill_null("\x00") for f in ("name", "data_type", "value")
+        ]
+        text = col.list.eval(pl.concat_str(fields, separator="\x1e")).list.join("\x1d")
+    elif c == "created_date":
+        text = col.dt.epoch("us").cast(pl.String)
+    else:
+        text = col.cast(pl.String)
+    return text.fill_null("\x00")
+
+
+@dataclass
+class Decisions:
+    """What the run decided."""
+
+    cut: tuple[datetime, str] | None
+    #: new rows left out: duplicates of an earlier copy, and rows beyond the cut
+    drop_new: pl.Series  # _pos
+    far_new: pl.Series  # _pos of new rows beyond the cut
+    #: copies already in the store whose judgement changed (kept, duplicate, held)
+    changed: pl.DataFrame  # COPY_SCHEMA plus new_status
+    #: every live copy of the event ids that have more than one, with its contents' hash
+    groups: pl.DataFrame  # event_id, created_date, _pos, bucket, customer_id, new_status, _hash
+    #: every event id judged again (its copies in the store's duplicates table are replaced)
+    judged_ids: pl.Series
+    #: duplicate copies among the new rows and the store's copies that became duplicates
+    duplicates: int
+
+
+def decide(
+    new_ids: pl.DataFrame,
+    history: pl.LazyFrame,
+    new_event_ids: Callable[[pl.Series], pl.DataFrame],
+) -> Decisions:
+    """Decide duplicates and the far-future cut.
+
+    `new_ids`: the new accepted rows (_h, created_date, _pos, bucket). `history`: every copy
+    the store holds (COPY_SCHEMA, lazily; empty for a new store); only the copies that share
+    an id with a new row, or that cross the cut, are read whole. `new_event_ids(positions)`
+    gives (_pos, event_id, customer_id) of new rows.
+    """
+    times = pl.concat(
+        [new_ids.lazy().select("created_date"), history.select("created_date")], how="vertical"
+    )
+    cut = far_future_cut(times)
+    at = cut[0] if cut is not None else None
+
+    def beyond(t: pl.Expr) -> pl.Expr:
+        return t >= at if at is not None else pl.lit(False)
+
+    far_new = new_ids.filter(beyond(pl.col("created_date"))).get_column("_pos")
+    live_new = new_ids.filter(~beyond(pl.col("created_date")))
+    hist = history.with_columns(
+        _far=beyond(pl.col("created_date")),
+        _h=pl.col("event_id").nchash.xxh3_64(),  # type: ignore[attr-defined]
+    )
+    # groups that can change: ids of new rows (found by hash first) and of copies whose
+    # side of the cut moved
+    moved_h = hist.filter(pl.col("_far") != (pl.col("status") == "held")).select("_h")
+    shared_h = hist.select("_h").join(live_new.lazy().select("_h"), on="_h", how="semi")
+    hist_h = pl.concat([moved_h, shared_h], how="vertical").unique().collect(engine="in-memory")
+    new_dup_h = live_new.filter(pl.col("_h").is_duplicated()).select("_h")
+    touched = pl.concat([hist_h, new_dup_h], how="vertical").unique()
+    cand_new_pos = live_new.join(touched, on="_h", how="semi").get_column("_pos")
+    cand_new = new_event_ids(cand_new_pos).join(
+        live_new.select("_pos", "created_date", "bucket"), on="_pos", how="inner"
+    )
+    cand_hist = hist.join(touched.lazy(), on="_h", how="semi").collect(engine="in-memory")
+    if "_hash" not in cand_hist.columns:
+        cand_hist = cand_hist.with_columns(_hash=pl.lit(None, pl.UInt64))
+    hashed = [c for c in CONTENT_COLUMNS if c in cand_hist.columns]
+    stored_hash = (
+        pl.coalesce(pl.col("_hash"), content_hash())
+        if len(hashed) == len(CONTENT_COLUMNS)
+        else pl.col("_hash")
+    )
+    copies = pl.concat(
+        [
+            cand_new.select(
+                "event_id",
+                "created_date",
+                "_pos",
+                "bucket",
+                "customer_id",
+                status=pl.lit("new"),
+                origin=pl.lit("new"),
+                _far=pl.lit(False),
+                _hash=content_hash(),
+            ),
+            cand_hist.select(
+                "event_id",
+                "created_date",
+                "_pos",
+                "bucket",
+                "customer_id",
+                "status",
+                origin=pl.lit("store"),
+                _far="_far",
+                _hash=stored_hash,
+            ),
+        ],
+        how="vertical",
+    )
+    live = copies.filter(~pl.col("_far"))
+    winners = (
+        live.sort("event_id", "created_date", "_pos")
+        .unique("event_id", keep="first", maintain_order=True)
+        .select("_pos", _win=pl.lit(True))
+    )
+    judged = copies.join(winners, on="_pos", how="left").with_columns(
+        new_status=pl.when(pl.col("_far"))
+        .then(pl.lit("held"))
+        .when(pl.col("_win").fill_null(False))
+        .then(pl.lit("kept"))
+        .otherwise(pl.lit("duplicate"))
+    )
+    new_dups = judged.filter((pl.col("origin") == "new") & (pl.col("new_status") == "duplicate"))
+    changed = judged.filter(
+        (pl.col("origin") == "store") & (pl.col("status") != pl.col("new_status"))
+    ).select(*COPY_SCHEMA.keys(), "new_status")
+    multi = live.filter(pl.col("event_id").is_duplicated()).select("_pos")
+    groups = judged.join(multi, on="_pos", how="semi").select(
+        "event_id", "created_date", "_pos", "bucket", "customer_id", "new_status", "_hash"
+    )
+    became_dups = changed.filter(pl.col("new_status") == "duplicate").height
+    return Decisions(
+        cut=cut,
+        drop_new=pl.concat([new_dups.get_column("_pos"), far_new]).unique().sort(),
+        far_new=far_new.sort(),
+        changed=changed,
+        groups=groups,
+        judged_ids=copies.get_column("event_id").unique(),
+        duplicates=new_dups.height + became_dups,
+    )
+
+
+__all__ = ["CONTENT_COLUMNS", "COPY_SCHEMA", "Decisions", "content_hash", "decide"]

@@ -1,0 +1,334 @@
+"""Reading a run's new inputs: segments written once, kernel rows split by visitor bucket.
+
+Every new input becomes one segment of the new version: a canonical Parquet file is copied
+as it is (validated from the few columns the sessionizer needs); any other input is read,
+validated and written once as canonical rows in input order. Each row has a position
+`_pos = segment << 32 | row`, which orders rows as the input did. The accepted rows' kernel
+and context columns go to their visitor's work unit (a range of buckets), in memory or, when
+the run is larger than memory allows, in staging files inside the version being written.
+A compact id table (event id hash, time, position, bucket) stays in memory for the run-wide
+decisions (duplicates, far-future rows). Imports Polars and PyArrow only.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from jtrack.core.buckets import bucket_expr
+from jtrack.core.sessionize import CONTEXT_COLUMNS
+from jtrack.engine.inputs import Identity
+from jtrack.options import RunOptions
+from jtrack.progress import ProgressFn, ProgressUpdate
+from jtrack.read import (
+    REASON,
+    ROW_SCHEMA,
+    SRC_FILE,
+    SRC_LINE,
+    FileStats,
+    Source,
+    iter_source_rows,
+    rejected_row_error,
+)
+from jtrack.read.passthrough import canonical_parquet, iter_passthrough
+from jtrack.schema import EVENT_SCHEMA, KERNEL_COLUMNS
+from jtrack.store.manifest import InputFile, SegmentInfo
+from jtrack.store.writer import SEGMENT_ROW_GROUP, VersionWriter, disk_error
+
+#: What a work unit holds of each accepted row: everything the kernel and the session
+#: table read, its position, its bucket and where it came from (for far-future rejects).
+ROW_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys([*KERNEL_COLUMNS, *CONTEXT_COLUMNS]))
+UNIT_SCHEMA: dict[str, pl.DataType] = {
+    **{c: EVENT_SCHEMA[c] for c in ROW_COLUMNS},
+    "_pos": pl.UInt64(),
+    "bucket": pl.UInt16(),
+    SRC_LINE: pl.Int64(),
+}
+ID_SCHEMA: dict[str, pl.DataType] = {
+    "_h": pl.UInt64(),
+    "created_date": pl.Datetime("us", "UTC"),
+    "_pos": pl.UInt64(),
+    "bucket": pl.UInt16(),
+}
+
+
+def unit_ranges(buckets: int, units: int) -> list[tuple[int, int]]:
+    """Contiguous bucket ranges [lo, hi] splitting the buckets into `units` work units."""
+    units = max(1, min(units, buckets))
+    bounds = [buckets * i // units for i in range(units + 1)]
+    return [(bounds[i], bounds[i + 1] - 1) for i in range(units)]
+
+
+class UnitRows:
+    """Accepted rows split by work unit: frames in memory, or Parquet files in `stage`."""
+
+    def __init__(self, ranges: list[tuple[int, int]], stage: Path | None) -> None:
+        self.ranges = ranges
+        self.stage = stage
+        self._frames: list[list[pl.DataFrame]] = [[] for _ in ranges]
+        self._writers: dict[int, Any] = {}
+        self._starts = pl.Series([lo for lo, _ in ranges], dtype=pl.UInt16)
+
+    def add(self, rows: pl.DataFrame) -> None:
+        if rows.height == 0:
+            return
+        if len(self.ranges) == 1:
+            self._put(0, rows)
+            return
+        unit = self._starts.search_sorted(rows.get_column("bucket"), side="right") - 1
+        for (u,), part in rows.with_columns(_u=unit).partition_by("_u", as_dict=True).items():
+            self._put(int(u), part.drop("_u"))
+
+    def _put(self, u: int, rows: pl.DataFrame) -> None:
+        if self.stage is None:
+            self._frames[u].append(rows)
+            return
+        import pyarrow.parquet as pq
+
+        table = rows.to_arrow(compat_level=pl.CompatLevel.oldest())
+        writer = self._writers.get(u)
+        if writer is None:
+            self.stage.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(
+                self.stage / f"u{u:05d}.parquet",
+                table.schema,
+                compression="lz4",
+                write_statistics=False,
+            )
+            self._writers[u] = writer
+        elif table.schema != writer.schema:
+            table = table.cast(writer.schema)
+        writer.write_table(table)
+
+    def close(self) -> None:
+        for w in self._writers.values():
+            w.close()
+        self._writers.clear()
+
+    def peek(self, u: int) -> pl.LazyFrame:
+        """The rows of one unit, without handing them over."""
+        if self.stage is None:
+            frames = self._frames[u]
+            if not frames:
+                return pl.LazyFrame(schema=UNIT_SCHEMA)
+            return pl.concat(frames, how="vertical").lazy()
+        path = self.stage / f"u{u:05d}.parquet"
+        return pl.scan_parquet(path) if path.exists() else pl.LazyFrame(schema=UNIT_SCHEMA)
+
+    def rows(self, u: int) -> pl.DataFrame:
+        """The accepted rows of one unit (in input order)."""
+        if self.stage is None:
+            frames = self._frames[u]
+            self._frames[u] = []  # handed over: the unit is processed once
+            if not frames:
+                return pl.DataFrame(schema=UNIT_SCHEMA)
+            return pl.concat(frames, how="vertical").rechunk()
+        path = self.stage / f"u{u:05d}.parquet"
+        if not path.exists():
+            return pl.DataFrame(schema=UNIT_SCHEMA)
+        return pl.read_parquet(path).rechunk()
+
+    def remove(self) -> None:
+        self.close()
+        if self.stage is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+
+
+@dataclass
+class NewData:
+    """What reading the new inputs gave."""
+
+    units: UnitRows
+    ids: pl.DataFrame  # ID_SCHEMA: every accepted row
+    rejects: pl.DataFrame  # rows rejected while reading (ROW_SCHEMA bookkeeping columns)
+    files: list[FileStats] = field(default_factory=list)
+    inputs: list[InputFile] = field(default_factory=list)
+    segments: list[SegmentInfo] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+
+_REJECT_COLUMNS = [SRC_FILE, SRC_LINE, REASON, "_field", "_detail", "_raw", "_src"]
+
+
+def read_inputs(
+    sources: list[tuple[Source, Identity]],
+    writer: VersionWriter,
+    *,
+    first_segment: int,
+    run: int,
+    buckets: int,
+    units: UnitRows,
+    options: RunOptions,
+    chunk_rows: int,
+    progress: ProgressFn,
+    src_offset: int = 0,
+) -> NewData:
+    """Read the new inputs into segments of `writer` and rows of `units`."""
+    out = NewData(units=units, ids=pl.DataFrame(schema=ID_SCHEMA), rejects=_no_rejects())
+    ids: list[pl.DataFrame] = []
+    rejects: list[pl.DataFrame] = []
+    total_bytes = sum(fp.size for _, fp in sources)
+    done_bytes = 0
+    rows_so_far = 0
+    for i, (src, fp) in enumerate(sources):
+        seg_id = first_segment + i
+        seg_name, seg_path = writer.segment_path(seg_id)
+
+        def report(
+            rows: int, i: int = i, done: int = done_bytes, before: int = rows_so_far
+        ) -> None:
+            progress(
+                ProgressUpdate(
+                    "reading",
+                    files_done=i,
+                    files_total=len(sources),
+                    bytes_done=done,
+                    bytes_total=total_bytes,
+                    rows=before + rows,
+                )
+            )
+
+        report(0)
+        kept_as_is = src.path is not None and canonical_parquet(src.path)
+        chunks = (
+            _passthrough_chunks(src, chunk_rows, seg_path)
+            if kept_as_is
+            else _reencoded_chunks(src, chunk_rows, options.max_line_bytes, seg_path)
+        )
+        stats: FileStats | None = None
+        row = 0
+        for frame, st in chunks:
+            stats = st
+            frame = frame.with_columns(
+                _pos=pl.int_range(row, row + frame.height, dtype=pl.UInt64) + (seg_id << 32),
+                _src=pl.lit(src_offset + i, pl.UInt32),
+            )
+            row += frame.height
+            bad = frame.get_column(REASON).is_not_null()
+            if bad.any():
+                if options.on_error == "fail":
+                    raise rejected_row_error(frame.filter(bad).row(0, named=True))
+                rejects.append(frame.filter(bad).select(_REJECT_COLUMNS))
+                frame = frame.filter(~bad)
+            good = frame.select(
+                *ROW_COLUMNS, "_pos", bucket_expr(buckets).alias("bucket"), SRC_LINE
+            )
+            ids.append(
+                good.select(
+                    pl.col("event_id").nchash.xxh3_64().alias("_h"),  # type: ignore[attr-defined]
+                    "created_date",
+                    "_pos",
+                    "bucket",
+                )
+            )
+            units.add(good)
+            del frame, good
+            report(row)
+        assert stats is not None
+        if isinstance(chunks, _Chunks) and not chunks.canonical:
+            # event types or kinds not in canonical form: store canonical rows instead
+            kept_as_is = False
+            _reencode_segment(src, chunk_rows, options.max_line_bytes, seg_path)
+        out.files.append(stats)
+        out.segments.append(SegmentInfo(seg_id, seg_name, row, src.name, kept_as_is, run))
+        out.inputs.append(
+            InputFile(
+                name=src.name,
+                path=fp.path,
+                size=fp.size,
+                mtime_ns=fp.mtime_ns,
+                sha256=fp.digest,
+                shape=stats.shape,
+                rows_read=stats.rows_read,
+                rows_rejected=stats.rows_rejected,
+                run=run,
+                segments=[seg_id],
+            )
+        )
+        if stats.rows_read == 0:
+            out.warnings.append(f"{src.name}: the file holds no events (it is empty)")
+        done_bytes += fp.size
+        rows_so_far += stats.rows_read
+    units.close()
+    out.ids = pl.concat(ids, how="vertical") if ids else out.ids
+    out.rejects = pl.concat(rejects, how="vertical_relaxed") if rejects else out.rejects
+    return out
+
+
+def _no_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema={c: ROW_SCHEMA.get(c, pl.UInt64()) for c in _REJECT_COLUMNS})
+
+
+class _Chunks:
+    """Chunks of a kept-as-is file, remembering whether all of it was canonical."""
+
+    def __init__(self, it: Iterator[tuple[pl.DataFrame, FileStats, bool]]) -> None:
+        self._it = it
+        self.canonical = True
+
+    def __iter__(self) -> Iterator[tuple[pl.DataFrame, FileStats]]:
+        for frame, st, ok in self._it:
+            self.canonical = self.canonical and ok
+            yield frame, st
+
+
+def _passthrough_chunks(src: Source, chunk_rows: int, seg_path: Path) -> _Chunks:
+    assert src.path is not None
+    try:
+        shutil.copyfile(src.path, seg_path)
+    except OSError as exc:
+        raise disk_error(seg_path, exc) from exc
+
+    def gen() -> Iterator[tuple[pl.DataFrame, FileStats, bool]]:
+        for chunk in iter_passthrough(src, ROW_COLUMNS, chunk_rows):
+            yield chunk.rows, chunk.stats, chunk.canonical
+
+    return _Chunks(gen())
+
+
+def _reencoded_chunks(
+    src: Source, chunk_rows: int, max_line_bytes: int, seg_path: Path
+) -> Iterator[tuple[pl.DataFrame, FileStats]]:
+    """Rows of any input, read and validated; the canonical columns of every row (rejected
+    ones too, so positions are row numbers) are written to the segment as they come."""
+    import pyarrow.parquet as pq
+
+    writer: Any = None
+    schema = None
+    try:
+        for rows, st in iter_source_rows(src, 0, chunk_rows, max_line_bytes):
+            table = rows.select(list(EVENT_SCHEMA)).to_arrow(compat_level=pl.CompatLevel.oldest())
+            try:
+                if writer is None:
+                    schema = table.schema
+                    writer = pq.ParquetWriter(
+                        seg_path, schema, compression="zstd", compression_level=1
+                    )
+                writer.write_table(table.cast(schema), row_group_size=SEGMENT_ROW_GROUP)
+            except OSError as exc:
+                raise disk_error(seg_path, exc) from exc
+            yield rows, st
+    finally:
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError as exc:  # pragma: no cover - a full disk at the footer
+                raise disk_error(seg_path, exc) from exc
+
+
+def _reencode_segment(src: Source, chunk_rows: int, max_line_bytes: int, seg_path: Path) -> None:
+    seg_path.unlink(missing_ok=True)
+    for _ in _reencoded_chunks(src, chunk_rows, max_line_bytes, seg_path):
+        pass
+
+
+__all__ = ["ID_SCHEMA", "ROW_COLUMNS", "UNIT_SCHEMA", "NewData", "UnitRows", "read_inputs"]

@@ -1,0 +1,1209 @@
+"""`jtrack sessionize` end to end: one engine for new stores, incremental runs and rebuilds.
+
+1. plan: which inputs are new (jtrack.engine.inputs), what mode the run is (a new store, an
+   incremental run, a rebuild because the options changed, or a replacement), how many work
+   units (bucket ranges) memory allows;
+2. read: new inputs become segments of the new version and kernel rows split by unit
+   (jtrack.engine.ingest);
+3. decide: duplicates and the far-future cut over everything the store holds
+   (jtrack.engine.decide);
+4. for each unit: the visitors the run touches are sessionized again from the index rows of
+   their history plus the new rows (jtrack.core.sessionize, the kernel every engine calls),
+   their contacts resolved; only rows that differ from the store's are written (new parts),
+   and the parts that held rows which changed are rewritten without them;
+5. commit: the manifest and one atomic switch (jtrack.store).
+
+Whatever the order and split of the runs, the store equals a rebuild over the same inputs in
+the same order. Imports Polars only; never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import polars_hash  # noqa: F401  (registers the .nchash namespace)
+
+from jtrack import __version__
+from jtrack.core.buckets import DEFAULT_BUCKETS
+from jtrack.core.sessionize import (
+    CONTEXT_COLUMNS,
+    POINTERS,
+    attach_context,
+    sessionize_rows,
+)
+from jtrack.engine.decide import COPY_SCHEMA, Decisions, decide
+from jtrack.engine.ingest import NewData, UnitRows, read_inputs, unit_ranges
+from jtrack.engine.inputs import plan_inputs
+from jtrack.errors import DataError
+from jtrack.options import RunOptions, SessionizeOptions
+from jtrack.progress import ProgressFn, ProgressUpdate, no_progress
+from jtrack.read import (
+    REJECT_REASONS,
+    SRC_LINE,
+    ReadResult,
+    Source,
+    expand_sources,
+    rejects_frame,
+)
+from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
+from jtrack.store import (
+    STORED_SESSION_SCHEMA,
+    BucketPolicy,
+    ContactsSource,
+    InputFile,
+    Manifest,
+    PartInfo,
+    RunInfo,
+    Snapshot,
+    Store,
+    layout,
+)
+from jtrack.store.layout import CONTACTS_BOOK, HELD, REJECTS
+from jtrack.store.writer import VersionWriter
+
+#: Peak memory per row of a work unit (kernel and context columns, sorted and grouped).
+BYTES_PER_ROW = 2_500
+#: Memory taken before any row: the interpreter, Polars, PyArrow.
+BASE_MEMORY = 300 * 1024**2
+#: Rows read at a time (at most).
+MAX_CHUNK_ROWS = 1_000_000
+#: Memory per row of a chunk being read and validated.
+CHUNK_BYTES_PER_ROW = 1_500
+
+#: The held (far-future) rows: what the kernel needs of them, where they are and came from.
+HELD_SCHEMA: dict[str, pl.DataType] = {
+    **{c: INDEX_SCHEMA[c] for c in KERNEL_COLUMNS},
+    "bucket": pl.UInt16(),
+    "_pos": pl.UInt64(),
+    "_file": pl.String(),
+    SRC_LINE: pl.Int64(),
+}
+#: Copies of event ids delivered more than once (kept and duplicate), with their contents'
+#: hash: the duplicates the store dropped and the conflicting redeliveries.
+DUPS_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "created_date": pl.Datetime("us", "UTC"),
+    "_pos": pl.UInt64(),
+    "bucket": pl.UInt16(),
+    "customer_id": pl.String(),
+    "status": pl.String(),
+    "_hash": pl.UInt64(),
+}
+DUPS = "duplicates.parquet"
+
+
+# ---------------------------------------------------------------------------- results
+
+
+@dataclass
+class RunSummary:
+    """What a store holds after a run (totals over every input taken in) and what the run did.
+
+    rows_read = events_kept + duplicates + rejected, always.
+    """
+
+    rows_read: int
+    events_kept: int
+    duplicates: int
+    rejected: int
+    conflicting_duplicates: int
+    sessions: int
+    visitors: int
+    unattached_events: int
+    first_event: datetime | None
+    last_event: datetime | None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    rejects_file: str | None = None
+    store: str | None = None
+    contacts: dict[str, Any] | None = None
+    run: dict[str, Any] | None = None
+    version: str | None = None
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.events_kept + self.duplicates + self.rejected
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rows_read": self.rows_read,
+            "events_kept": self.events_kept,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "conflicting_duplicates": self.conflicting_duplicates,
+            "sessions": self.sessions,
+            "visitors": self.visitors,
+            "unattached_events": self.unattached_events,
+            "first_event": iso(self.first_event),
+            "last_event": iso(self.last_event),
+            "files": self.files,
+            "rejects_file": self.rejects_file,
+            "store": self.store,
+            "version": self.version,
+        }
+        if self.contacts is not None:
+            out["contacts"] = self.contacts
+        if self.run is not None:
+            out["run"] = self.run
+        return out
+
+
+def iso(d: datetime | None) -> str | None:
+    return None if d is None else d.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass
+class StoredRun:
+    """A run kept in a store: the summary, the accounting, and its sessions read back."""
+
+    summary: RunSummary
+    read: ReadResult
+    contacts_invalid: pl.DataFrame | None = None
+    conflicts: pl.DataFrame | None = None
+    store: Store | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def session_table(self, limit: int | None = None) -> pl.DataFrame:
+        """The store's sessions by visitor, start and id (the first `limit` of them)."""
+        assert self.store is not None
+        with self.store.snapshot() as snap:
+            lf = snap.scan_sessions().sort("customer_id", "created_date", "id")
+            if limit is not None:
+                lf = lf.head(limit)
+            return lf.collect(engine="in-memory")
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+@dataclass
+class _Context:
+    """What every unit of a run shares."""
+
+    options: RunOptions
+    session: SessionizeOptions
+    base_session: SessionizeOptions
+    base: Manifest | None
+    snap: Snapshot | None
+    writer: VersionWriter
+    run: int
+    everyone: bool  # every visitor of the store is touched (rebuild, new contacts book)
+    decisions: Decisions
+    book: pl.DataFrame | None
+    default_region: str | None
+    far_new: pl.Series
+    invalid_entries: int = 0
+
+
+@dataclass
+class _UnitResult:
+    index_parts: list[PartInfo] = field(default_factory=list)
+    session_parts: list[PartInfo] = field(default_factory=list)
+    removed_index: list[pl.DataFrame] = field(default_factory=list)  # _part, segment, row
+    removed_sessions: list[pl.DataFrame] = field(default_factory=list)  # _part, id
+    held: list[pl.DataFrame] = field(default_factory=list)
+    hashes: list[pl.DataFrame] = field(default_factory=list)  # _pos, _hash of new copies
+    touched: int = 0
+    sessions_added: int = 0
+    sessions_removed: int = 0
+    sessions_unchanged: int = 0
+    contact_states: dict[str, int] = field(default_factory=dict)
+    contact_conflicts: int = 0
+
+
+def run_sessionize(
+    sources: Sequence[str | os.PathLike[str]],
+    store: Store,
+    options: RunOptions | SessionizeOptions | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    stdin: Any = None,
+    **fields: Any,
+) -> StoredRun:
+    """Add what is new in `sources` to the store (or build it), atomically.
+
+    `options` is a RunOptions; any of its fields may also be given as a keyword
+    (`run_sessionize(paths, store, contacts="contacts.csv", on_error="skip")`)."""
+    opts = _legacy_options(options, fields)
+    say = progress or no_progress
+    started = _now()
+    with store.lock(wait=opts.lock_wait):
+        store.refresh()
+        base = store.read_manifest() if store.exists() else None
+        srcs = expand_sources(sources, stdin=stdin)
+        mode, notes = _mode(base, opts)
+        book_source, book, book_invalid, book_changed, book_notes = _contacts(base, opts)
+        notes += book_notes
+        history_base = None if mode in ("new", "replace") else base
+        planned = plan_inputs(srcs, history_base.inputs if history_base else [])
+        nothing_new = not planned.read and mode == "incremental" and not book_changed
+        if nothing_new and base is not None:
+            run = _nothing_new(store, base, planned, started)
+            run.notes = notes
+            store.refresh()
+            return run
+        with store.snapshot() if history_base is not None else _no_snapshot() as snap:
+            return _run(
+                store,
+                opts,
+                say,
+                started,
+                base,
+                history_base,
+                snap,
+                mode,
+                notes,
+                planned,
+                (book_source, book, book_invalid, book_changed),
+            )
+
+
+class _no_snapshot:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _run(
+    store: Store,
+    opts: RunOptions,
+    say: ProgressFn,
+    started: str,
+    base: Manifest | None,
+    history: Manifest | None,
+    snap: Snapshot | None,
+    mode: str,
+    notes: list[str],
+    planned: Any,
+    contacts: tuple[ContactsSource | None, pl.DataFrame | None, pl.DataFrame | None, bool],
+) -> StoredRun:
+    book_source, book, book_invalid, book_changed = contacts
+    if book is None and book_source is not None and snap is not None:
+        book = snap.contacts_book()  # the file is gone: the copy the store took
+    if not book_changed:
+        book_invalid = None  # reported when the file was taken in, not every night
+    writer = store.begin_version(base)
+    try:
+        run_no = base.next_run if base else 1
+        policy = (
+            history.bucket_policy
+            if history
+            else BucketPolicy(buckets=opts.buckets or DEFAULT_BUCKETS)
+        )
+        buckets = policy.buckets
+        new_rows_est = _estimate_rows([s for s, _ in planned.read])
+        hist_rows = int(history.counts.get("events_kept", 0)) if history else 0
+        everyone = history is not None and (mode == "rebuild" or book_changed)
+        work_rows = new_rows_est + (hist_rows if everyone else min(hist_rows, new_rows_est))
+        usable = max(opts.memory_limit - BASE_MEMORY, opts.memory_limit // 2)
+        n_units = opts.units or max(1, -(-work_rows * BYTES_PER_ROW // usable))
+        ranges = unit_ranges(buckets, n_units)
+        chunk_rows = opts.chunk_rows or max(
+            10_000, min(MAX_CHUNK_ROWS, usable // CHUNK_BYTES_PER_ROW)
+        )
+        stage = writer.path("stage") if len(ranges) > 1 else None
+        units = UnitRows(ranges, stage)
+        first_segment = history.next_segment if history else 1
+        new = read_inputs(
+            planned.read,
+            writer,
+            first_segment=first_segment,
+            run=run_no,
+            buckets=buckets,
+            units=units,
+            options=opts,
+            chunk_rows=chunk_rows,
+            progress=say,
+            src_offset=len(history.inputs) if history else 0,
+        )
+        _guard(new, base, mode, opts)
+        layout.kill_point("after_segments")
+        say(ProgressUpdate("deduplicating", rows=new.rows_read))
+        copies = _history_copies(snap) if snap is not None else _empty_copies()
+        decisions = decide(new.ids, copies, lambda pos: _new_rows_at(units, pos))
+        if opts.on_error == "fail" and decisions.far_new.len():
+            raise _far_future_error(units, new, decisions)
+        base_session = _session_options(history) if history else None
+        session = opts.session or base_session or SessionizeOptions()
+        ctx = _Context(
+            options=opts,
+            session=session,
+            base_session=base_session or session,
+            base=history,
+            snap=snap,
+            writer=writer,
+            run=run_no,
+            everyone=everyone,
+            decisions=decisions,
+            book=book,
+            default_region=book_source.default_region if book_source else None,
+            far_new=decisions.far_new,
+            invalid_entries=book_invalid.height if book_invalid is not None else 0,
+        )
+        results = _UnitResult()
+        for u, (lo, hi) in enumerate(ranges):
+            say(ProgressUpdate("sessionizing", steps_done=u, steps_total=len(ranges)))
+            _unit(ctx, u, lo, hi, units.rows(u), results)
+        units.remove()
+        layout.kill_point("after_index")
+        say(ProgressUpdate("writing", steps_done=len(ranges), steps_total=len(ranges)))
+        manifest, run_info, conflicts, run_rejects = _finish(
+            ctx, store, new, results, book_source, base, history, mode, started, planned
+        )
+        writer.commit(manifest, opts.keep)
+    except BaseException:
+        writer.abort()
+        raise
+    store.refresh()
+    summary = _summary(manifest, store, new, run_info)
+    summary.contacts = manifest.contact_counts
+    per_file = dict(run_rejects.group_by("file").len().iter_rows())
+    for f in new.files:
+        f.rows_rejected = int(per_file.get(f.file, 0))
+    summary.files = [vars(f) for f in new.files]
+    read = ReadResult(
+        events=pl.DataFrame(), rejects=run_rejects, files=new.files, warnings=new.warnings
+    )
+    if opts.rejects_path is not None and read.rejects.height:
+        from jtrack.files import write_rejects  # safe file writes
+
+        inputs = [s.path for s, _ in planned.read if s.path is not None]
+        write_rejects(read.rejects, opts.rejects_path, inputs=inputs, store_root=store.root)
+        summary.rejects_file = str(opts.rejects_path)
+    elif manifest.rejects:
+        summary.rejects_file = str(store.root / "current" / REJECTS)
+    return StoredRun(
+        summary=summary,
+        read=read,
+        contacts_invalid=book_invalid,
+        conflicts=conflicts,
+        store=store,
+        notes=notes,
+    )
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _session_options(m: Manifest) -> SessionizeOptions:
+    from datetime import timedelta
+
+    o = m.options
+    max_d = o.get("max_duration_seconds")
+    return SessionizeOptions(
+        gap=timedelta(seconds=float(o.get("gap_seconds", 1200))),
+        split_on_campaign_change=bool(o.get("split_on_campaign_change", False)),
+        max_duration=timedelta(seconds=float(max_d)) if max_d else None,
+    )
+
+
+def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str]]:
+    if base is None:
+        return "new", []
+    if opts.replace:
+        return "replace", [f"replacing the store's {base.counts.get('events_kept', 0):,} events"]
+    if opts.rebuild:
+        return "rebuild", ["rebuilding every session from the store's history"]
+    if opts.session is not None and opts.session.to_dict() != base.options:
+        return "rebuild", [
+            "the options differ from those the store was built with "
+            f"({_describe(base.options)} -> {_describe(opts.session.to_dict())}): "
+            "every session is rebuilt once"
+        ]
+    return "incremental", []
+
+
+def _describe(o: dict[str, Any]) -> str:
+    parts = [f"gap {int(o.get('gap_seconds') or 0)}s"]
+    if o.get("split_on_campaign_change"):
+        parts.append("split on campaign change")
+    if o.get("max_duration_seconds"):
+        parts.append(f"max duration {int(o['max_duration_seconds'])}s")
+    return ", ".join(parts)
+
+
+def _contacts(
+    base: Manifest | None, opts: RunOptions
+) -> tuple[ContactsSource | None, pl.DataFrame | None, pl.DataFrame | None, bool, list[str]]:
+    """The contacts source of the run: (source, book, invalid entries, changed, notes)."""
+    from jtrack.core.contacts import file_digest, load_contacts
+
+    remembered = base.contacts if base is not None else None
+    if opts.forget_contacts:
+        notes = ["contacts are no longer resolved (the store forgot its contacts file)"]
+        return None, None, None, remembered is not None, notes if remembered else []
+    if opts.contacts is None and remembered is None:
+        return None, None, None, False, []
+    path = Path(opts.contacts) if opts.contacts is not None else Path(remembered.file)  # type: ignore[union-attr]
+    region = opts.default_region or (remembered.default_region if remembered else None)
+    if opts.contacts is None and not path.is_file():
+        assert remembered is not None and base is not None
+        note = (
+            f"{path}: the contacts file is gone; the store goes on with the copy it took "
+            "(pass --contacts FILE to change it, --no-contacts to stop)"
+        )
+        return remembered, _stored_book(base), None, False, [note]
+    digest = file_digest(path)
+    absolute = str(path.resolve())
+    source = ContactsSource(absolute, digest, region, CONTACTS_BOOK)
+    book, invalid = load_contacts(path, region)
+    changed = remembered is None or (remembered.sha256, remembered.default_region) != (
+        digest,
+        region,
+    )
+    return source, book, invalid, changed, []
+
+
+def _stored_book(base: Manifest) -> pl.DataFrame | None:
+    return None  # replaced by the snapshot's copy when the run reads the base (see _run)
+
+
+def _estimate_rows(sources: list[Source]) -> int:
+    """About how many rows the sources hold: Parquet footers are exact; JSON is guessed from
+    its size (~400 bytes a line, ten times that when compressed)."""
+    total = 0
+    for src in sources:
+        if src.data is not None:
+            total += len(src.data) // 400
+            continue
+        assert src.path is not None
+        try:
+            with open(src.path, "rb") as fh:
+                head = fh.read(4)
+            if head == b"PAR1":
+                import pyarrow.parquet as pq
+
+                total += int(pq.read_metadata(src.path).num_rows)
+                continue
+            size = src.path.stat().st_size
+        except (OSError, ValueError):
+            continue  # the read itself reports an unreadable file
+        compressed = head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd"
+        total += size * (10 if compressed else 1) // 400
+    return total
+
+
+def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> None:
+    """Refuse runs that would lose data, unless --force."""
+    if opts.force:
+        return
+    accepted = new.ids.height
+    holds = int(base.counts.get("events_kept", 0)) if base is not None else 0
+    if new.rows_read and accepted == 0 and holds:
+        raise DataError(
+            f"every one of the {new.rows_read:,} rows read was rejected; the store "
+            f"({holds:,} events) is unchanged",
+            hint="check the inputs are event exports (see them with --rejects FILE), or pass "
+            "--force to record the run anyway",
+        )
+    if mode == "replace" and base is not None:
+        before = int(base.counts.get("events_kept", 0))
+        if accepted < before / 2:
+            raise DataError(
+                f"--replace would shrink the store from {before:,} events to at most "
+                f"{accepted:,}; the store is unchanged",
+                hint="pass --force to replace it anyway, or leave out --replace to add the "
+                "inputs to what the store holds",
+            )
+
+
+def _nothing_new(store: Store, base: Manifest, planned: Any, started: str) -> StoredRun:
+    """Every input was taken in before (and nothing else changed): no new version."""
+    info = RunInfo(
+        run=0,
+        started=started,
+        finished=_now(),
+        jtrack_version=__version__,
+        mode="unchanged",
+        files_skipped=len(planned.skipped),
+    )
+    summary = _summary_from_manifest(base, store)
+    summary.run = {**info.__dict__}
+    read = ReadResult(events=pl.DataFrame(), rejects=_empty_rejects(), files=[], warnings=[])
+    return StoredRun(summary=summary, read=read, store=store)
+
+
+def _far_future_error(units: UnitRows, new: NewData, d: Decisions) -> Exception:
+    """The error that stops a failing run at its first far-future row (in input order)."""
+    from jtrack.read import rejected_row_error
+
+    first = int(d.far_new.min())  # type: ignore[arg-type]
+    line = None
+    for u in range(len(units.ranges)):
+        hit = units.peek(u).filter(pl.col("_pos") == first).select(SRC_LINE).collect()
+        if hit.height:
+            line = hit.item()
+            break
+    source = next(s.source for s in new.segments if s.id == first >> 32)
+    assert d.cut is not None
+    return rejected_row_error(
+        {
+            "_file": source,
+            SRC_LINE: line,
+            "_reason": "far_future",
+            "_field": "created_date",
+            "_detail": d.cut[1],
+        }
+    )
+
+
+# ---------------------------------------------------------------------------- history
+
+
+def _empty_copies() -> pl.LazyFrame:
+    return pl.LazyFrame(schema={**COPY_SCHEMA, "_hash": pl.UInt64()})
+
+
+def _pos_expr() -> pl.Expr:
+    return (pl.col("segment").cast(pl.UInt64) * (1 << 32) + pl.col("row").cast(pl.UInt64)).alias(
+        "_pos"
+    )
+
+
+def _history_copies(snap: Snapshot) -> pl.LazyFrame:
+    """Every copy the store holds (COPY_SCHEMA, lazily), with the contents of kept and held
+    copies (for conflict hashes) and the stored hash of duplicate ones."""
+    from jtrack.engine.decide import CONTENT_COLUMNS
+
+    content = [c for c in CONTENT_COLUMNS if c not in ("event_id", "customer_id", "created_date")]
+    kept = snap.scan_index().select(
+        "event_id",
+        "created_date",
+        _pos_expr(),
+        "bucket",
+        "customer_id",
+        pl.lit("kept").alias("status"),
+        *content,
+    )
+    frames = [kept]
+    dups_path = _side_file(snap, DUPS)
+    if dups_path is not None:
+        frames.append(
+            pl.scan_parquet(dups_path)
+            .filter(pl.col("status") == "duplicate")
+            .select(*COPY_SCHEMA.keys(), "_hash")
+        )
+    held = snap.held()
+    if held is not None:
+        frames.append(
+            held.lazy().select(
+                "event_id",
+                "created_date",
+                "_pos",
+                "bucket",
+                "customer_id",
+                pl.lit("held").alias("status"),
+                *content,
+            )
+        )
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _side_file(snap: Snapshot, name: str) -> Path | None:
+    path = snap.dir / name
+    return path if path.is_file() and name in snap.manifest.files() else None
+
+
+def _new_rows_at(units: UnitRows, positions: pl.Series) -> pl.DataFrame:
+    """The content columns of new rows at `positions` (for duplicate decisions)."""
+    from jtrack.engine.decide import CONTENT_COLUMNS
+
+    cols = ["_pos", *CONTENT_COLUMNS]
+    if positions.len() == 0:
+        return pl.DataFrame(
+            schema={"_pos": pl.UInt64(), **{c: INDEX_SCHEMA[c] for c in CONTENT_COLUMNS}}
+        )
+    wanted = positions.implode()
+    found = []
+    for u in range(len(units.ranges)):
+        found.append(units.peek(u).filter(pl.col("_pos").is_in(wanted)).select(cols).collect())
+    return pl.concat(found, how="vertical")
+
+
+# ---------------------------------------------------------------------------- one unit
+
+_INDEX_KEYS = ["segment", "row", "session_id", "session_type"]
+
+
+def _row_key(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """A stable hash of each row's values (lists included): rows equal <=> keys equal."""
+    parts = []
+    for c in columns:
+        dtype = frame.schema[c]
+        col = pl.col(c)
+        if isinstance(dtype, pl.List):
+            text = col.list.eval(pl.element().cast(pl.String).fill_null("\x00")).list.join("\x1d")
+        elif isinstance(dtype, pl.Datetime):
+            text = col.dt.epoch("us").cast(pl.String)
+        else:
+            text = col.cast(pl.String)
+        parts.append(text.fill_null("\x00"))
+    key = pl.concat_str(parts, separator="\x1f").nchash.xxh3_128()  # type: ignore[attr-defined]
+    return frame.select(key.alias("_key")).get_column("_key")
+
+
+def _unit(ctx: _Context, u: int, lo: int, hi: int, rows: pl.DataFrame, res: _UnitResult) -> None:
+    """Sessionize again the visitors of buckets lo..hi that the run touches."""
+    d = ctx.decisions
+    kernel_cols = [*KERNEL_COLUMNS, "_pos", "bucket"]
+    if d.far_new.len():
+        far = rows.filter(pl.col("_pos").is_in(d.far_new.implode()))
+        if far.height:
+            res.held.append(far.select(*kernel_cols, SRC_LINE))
+    new_kept = (
+        rows.filter(~pl.col("_pos").is_in(d.drop_new.implode())) if d.drop_new.len() else rows
+    )
+    del rows
+    changed = d.changed.filter(pl.col("bucket").is_between(lo, hi))
+    touched = pl.concat(
+        [new_kept.select("customer_id"), changed.select("customer_id")], how="vertical"
+    ).unique()
+    if ctx.snap is not None and (ctx.everyone or touched.height):
+        mine = (
+            pl.lit(True)
+            if ctx.everyone
+            else pl.col("customer_id").is_in(touched.get_column("customer_id").implode())
+        )
+        old_idx = ctx.snap.scan_parts("index", lo, hi).filter(mine).collect(engine="in-memory")
+        old_sess = ctx.snap.scan_parts("sessions", lo, hi).filter(mine).collect(engine="in-memory")
+    else:
+        old_idx = pl.DataFrame(schema={**INDEX_SCHEMA, "_part": pl.String()})
+        old_sess = pl.DataFrame(schema={**STORED_SESSION_SCHEMA, "_part": pl.String()})
+    if ctx.everyone:
+        touched = pl.concat([touched, old_idx.select("customer_id")], how="vertical").unique()
+    res.touched += touched.height
+    old_rows = old_idx.with_columns(_pos_expr())
+    leaving = changed.filter(pl.col("new_status") != "kept").get_column("_pos")
+    stay = old_rows.filter(~pl.col("_pos").is_in(leaving.implode())) if leaving.len() else old_rows
+    going_held = changed.filter(pl.col("new_status") == "held")
+    if going_held.height:
+        back = old_rows.join(going_held.select("_pos"), on="_pos", how="semi")
+        res.held.append(
+            back.select(*kernel_cols).with_columns(pl.lit(None, pl.Int64).alias(SRC_LINE))
+        )
+    returning = changed.filter((pl.col("new_status") == "kept") & (pl.col("status") != "kept"))
+    back_rows = _returning_rows(ctx, returning)
+    kernel_in = pl.concat(
+        [
+            stay.select(kernel_cols),
+            back_rows.select(kernel_cols),
+            new_kept.select(kernel_cols),
+        ],
+        how="vertical_relaxed",
+    )
+    out = sessionize_rows(kernel_in, ctx.session)
+    # sessions whose kernel rows did not change keep their stored row (contacts aside)
+    narrow = [c for c in out.sessions.columns]
+    if old_rows.height:
+        before = sessionize_rows(old_rows.select(kernel_cols), ctx.base_session).sessions
+        same = out.sessions.filter(
+            _row_key(out.sessions, narrow).is_in(_row_key(before, narrow).implode())
+        ).get_column("id")
+    else:
+        same = pl.Series("id", [], dtype=pl.String)
+    fresh = out.sessions.filter(~pl.col("id").is_in(same.implode()))
+    context = _context_rows(ctx, fresh, new_kept)
+    built = attach_context(fresh, context)
+    kept_rows = old_sess.filter(pl.col("id").is_in(same.implode())).select(
+        list(STORED_SESSION_SCHEMA)
+    )
+    sessions = pl.concat([kept_rows, built], how="vertical_relaxed")
+    sessions = _with_contacts(ctx, sessions, kernel_in, res)
+    sessions = (
+        sessions.with_columns(_h=pl.col("customer_id").nchash.xxh3_64())  # type: ignore[attr-defined]
+        .sort("bucket", "_h", "customer_id", "created_date", "id")
+        .drop("_h")
+    )
+    index = out.index.with_columns(
+        segment=(pl.col("_pos") // (1 << 32)).cast(pl.UInt32),
+        row=(pl.col("_pos") % (1 << 32)).cast(pl.UInt32),
+    ).select(list(INDEX_SCHEMA))
+    # only what differs from the store is written
+    added_idx = index.join(
+        old_idx, on=_INDEX_KEYS, how="anti", nulls_equal=True, maintain_order="left"
+    )
+    removed_idx = old_idx.join(index, on=_INDEX_KEYS, how="anti", nulls_equal=True)
+    cols = list(STORED_SESSION_SCHEMA)
+    new_keys = _row_key(sessions, cols)
+    old_keys = _row_key(old_sess, cols) if old_sess.height else pl.Series([], dtype=new_keys.dtype)
+    added_sess = sessions.filter(~new_keys.is_in(old_keys.implode()))
+    removed_sess = old_sess.filter(~old_keys.is_in(new_keys.implode()))
+    res.sessions_added += added_sess.height
+    res.sessions_removed += removed_sess.height
+    res.sessions_unchanged += sessions.height - added_sess.height
+    if added_idx.height:
+        res.index_parts.append(ctx.writer.write_part("index", added_idx, ctx.run))
+    if added_sess.height:
+        res.session_parts.append(ctx.writer.write_part("sessions", added_sess, ctx.run))
+    if removed_idx.height:
+        res.removed_index.append(removed_idx.select("_part", "segment", "row"))
+    if removed_sess.height:
+        res.removed_sessions.append(removed_sess.select("_part", "id"))
+
+
+def _returning_rows(ctx: _Context, returning: pl.DataFrame) -> pl.DataFrame:
+    """Kernel rows of copies the store held aside or dropped that are kept again."""
+    cols = [*KERNEL_COLUMNS, "_pos", "bucket"]
+    if returning.height == 0 or ctx.snap is None:
+        return pl.DataFrame(
+            schema={
+                **{c: INDEX_SCHEMA[c] for c in KERNEL_COLUMNS},
+                "_pos": pl.UInt64(),
+                "bucket": pl.UInt16(),
+            }
+        )
+    held = ctx.snap.held()
+    frames = []
+    from_held = returning.filter(pl.col("status") == "held")
+    if from_held.height and held is not None:
+        frames.append(held.join(from_held.select("_pos"), on="_pos", how="semi").select(cols))
+    others = returning.filter(pl.col("status") != "held")
+    if others.height:
+        pos = others.select(
+            segment=(pl.col("_pos") // (1 << 32)).cast(pl.UInt32),
+            row=(pl.col("_pos") % (1 << 32)).cast(pl.UInt32),
+        )
+        wide = ctx.snap.wide_rows(pos, KERNEL_COLUMNS)
+        frames.append(
+            wide.with_columns(_pos_expr())
+            .join(others.select("_pos", "bucket"), on="_pos", how="left")
+            .select(cols)
+        )
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def _context_rows(ctx: _Context, sessions: pl.DataFrame, new_rows: pl.DataFrame) -> pl.DataFrame:
+    """CONTEXT_COLUMNS of every event the sessions point at, with `_pos`."""
+    wanted = (
+        sessions.select(pl.concat_list(list(POINTERS)).alias("p"))
+        .explode("p")
+        .drop_nulls()
+        .unique()
+        .get_column("p")
+    )
+    cols = ["_pos", *CONTEXT_COLUMNS]
+    here = new_rows.filter(pl.col("_pos").is_in(wanted.implode())).select(cols)
+    missing = wanted.filter(~wanted.is_in(here.get_column("_pos").implode()))
+    if missing.len() == 0 or ctx.snap is None:
+        return here
+    pos = pl.DataFrame({"_pos": missing}).select(
+        segment=(pl.col("_pos") // (1 << 32)).cast(pl.UInt32),
+        row=(pl.col("_pos") % (1 << 32)).cast(pl.UInt32),
+    )
+    old = ctx.snap.wide_rows(pos, CONTEXT_COLUMNS).with_columns(_pos_expr()).select(cols)
+    return pl.concat([here, old], how="vertical_relaxed")
+
+
+def _with_contacts(
+    ctx: _Context, sessions: pl.DataFrame, events: pl.DataFrame, res: _UnitResult
+) -> pl.DataFrame:
+    """The contact columns of the sessions, resolved per visitor (no clock: see contacts)."""
+    from jtrack.core.contacts import resolve_visitors, sessions_with_contacts
+
+    if sessions.height == 0:
+        return sessions
+    resolution = resolve_visitors(
+        sessions.select("customer_id", "created_date", "ended_date"),
+        events,
+        ctx.book,
+        default_region=ctx.default_region,
+    )
+    states = resolution.visitors.get_column("contact_state").value_counts()
+    for state, n in states.iter_rows():
+        res.contact_states[state] = res.contact_states.get(state, 0) + int(n)
+    res.contact_conflicts += int(resolution.conflicts.get_column("customer_id").n_unique())
+    out = sessions_with_contacts(sessions.drop("bucket"), resolution)
+    return pl.concat([sessions.select("bucket"), out], how="horizontal").select(
+        list(STORED_SESSION_SCHEMA)
+    )
+
+
+# ---------------------------------------------------------------------------- finishing
+
+
+def _rewrite_parts(
+    ctx: _Context, table: str, removed: list[pl.DataFrame], keys: list[str], parts: list[PartInfo]
+) -> int:
+    """Copy-on-write: parts that held rows which changed are written again without them."""
+    if not removed or ctx.snap is None:
+        return 0
+    gone = pl.concat(removed, how="vertical")
+    n = 0
+    for (name,), rows in gone.group_by("_part", maintain_order=True):
+        old = pl.read_parquet(ctx.snap.part_path(table, str(name)))
+        keep = old.join(rows.select(keys), on=keys, how="anti", maintain_order="left")
+        parts[:] = [p for p in parts if not (p.table == table and p.file == name)]
+        if keep.height:
+            parts.append(ctx.writer.write_part(table, keep, ctx.run))
+        n += 1
+    return n
+
+
+def _finish(
+    ctx: _Context,
+    store: Store,
+    new: NewData,
+    res: _UnitResult,
+    book_source: ContactsSource | None,
+    base: Manifest | None,
+    history: Manifest | None,
+    mode: str,
+    started: str,
+    planned: Any,
+) -> tuple[Manifest, RunInfo, pl.DataFrame, pl.DataFrame]:
+    d = ctx.decisions
+    parts = list(history.parts) if history else []
+    rewritten = _rewrite_parts(ctx, "index", res.removed_index, ["segment", "row"], parts)
+    rewritten += _rewrite_parts(ctx, "sessions", res.removed_sessions, ["id"], parts)
+    parts += res.index_parts + res.session_parts
+    segments = (list(history.segments) if history else []) + new.segments
+    inputs = (list(history.inputs) if history else []) + new.inputs
+    seg_source = pl.DataFrame(
+        {
+            "segment": [s.id for s in segments],
+            "_file": [s.source for s in segments],
+        },
+        schema={"segment": pl.UInt32(), "_file": pl.String()},
+    )
+
+    # far-future rows held aside
+    held_parts: list[pl.DataFrame] = []
+    base_held = ctx.snap.held() if ctx.snap is not None else None
+    if base_held is not None:
+        leaving = d.changed.filter(
+            (pl.col("status") == "held") & (pl.col("new_status") != "held")
+        ).get_column("_pos")
+        held_parts.append(base_held.filter(~pl.col("_pos").is_in(leaving.implode())))
+    for h in res.held:
+        held_parts.append(
+            h.with_columns(segment=(pl.col("_pos") // (1 << 32)).cast(pl.UInt32))
+            .join(seg_source, on="segment", how="left")
+            .drop("segment")
+        )
+    held = (
+        pl.concat(held_parts, how="diagonal_relaxed").select(list(HELD_SCHEMA)).sort("_pos")
+        if held_parts
+        else pl.DataFrame(schema=HELD_SCHEMA)
+    )
+    held_rel = ctx.writer.write_frame(HELD, held) if held.height else None
+
+    # duplicates and conflicting redeliveries
+    dup_parts = []
+    base_dups = _side_file(ctx.snap, DUPS) if ctx.snap is not None else None
+    if base_dups is not None:
+        dup_parts.append(
+            pl.read_parquet(base_dups).filter(~pl.col("event_id").is_in(d.judged_ids.implode()))
+        )
+    dup_parts.append(d.groups.rename({"new_status": "status"}).select(list(DUPS_SCHEMA)))
+    dups = pl.concat(dup_parts, how="vertical_relaxed").sort("event_id", "_pos")
+    dups_rel = ctx.writer.write_frame(DUPS, dups) if dups.height else None
+    conflicts = (
+        dups.group_by("event_id")
+        .agg(versions=pl.col("_hash").n_unique().cast(pl.UInt32))
+        .filter(pl.col("versions") > 1)
+        .sort("event_id")
+    )
+    # the run reports the conflicts it saw; the store counts all of them
+    seen = conflicts.filter(pl.col("event_id").is_in(d.judged_ids.implode()))
+
+    # rejects: of reading (kept from the inputs' runs) and of the cut (judged again)
+    rejects, run_rejects = _rejects(ctx, new, held, inputs, d)
+    rejects_rel = ctx.writer.write_text(REJECTS, _jsonl(rejects)) if rejects.height else None
+
+    book_rel = None
+    if book_source is not None and ctx.book is not None:
+        book_rel = ctx.writer.write_frame(CONTACTS_BOOK, ctx.book)
+    contacts = (
+        ContactsSource(book_source.file, book_source.sha256, book_source.default_region, book_rel)
+        if book_source is not None
+        else None
+    )
+    run_info = RunInfo(
+        run=ctx.run,
+        started=started,
+        finished=_now(),
+        jtrack_version=__version__,
+        mode=mode,
+        files_read=len(new.files),
+        files_skipped=len(planned.skipped),
+        rows_read=new.rows_read,
+        events_added=int(new.ids.height - d.drop_new.len()),
+        visitors_touched=res.touched,
+        sessions_added=res.sessions_added,
+        sessions_removed=res.sessions_removed,
+        sessions_unchanged=res.sessions_unchanged,
+        parts_written=len(res.index_parts) + len(res.session_parts),
+        parts_rewritten=rewritten,
+    )
+    manifest = Manifest(
+        version=ctx.writer.number,
+        created=_now(),
+        jtrack_version=__version__,
+        bucket_policy=history.bucket_policy
+        if history
+        else BucketPolicy(buckets=ctx.options.buckets or DEFAULT_BUCKETS),
+        options=ctx.session.to_dict(),
+        contacts=contacts,
+        segments=segments,
+        parts=parts,
+        inputs=inputs,
+        runs=(list(base.runs) if base and mode != "replace" else []) + [run_info],
+        rejects=rejects_rel,
+        held=held_rel,
+        duplicates=dups_rel,
+    )
+    _totals(manifest, ctx, store, held, dups, conflicts)
+    return manifest, run_info, seen, run_rejects
+
+
+def _rejects(
+    ctx: _Context, new: NewData, held: pl.DataFrame, inputs: list[InputFile], d: Decisions
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every rejected row of the inputs the store holds, and those this run rejected (rows
+    of its new inputs, rows it held aside as far-future), in input order."""
+    from jtrack.read import REJECT_SCHEMA
+
+    def far(rows: pl.DataFrame) -> pl.DataFrame:
+        assert d.cut is not None
+        return rows.select(
+            pl.col("_file").alias("file"),
+            pl.col(SRC_LINE).alias("line"),
+            pl.lit("created_date").alias("field"),
+            pl.lit("far_future").alias("reason"),
+            pl.lit(d.cut[1] + "; " + REJECT_REASONS["far_future"]).alias("detail"),
+            pl.struct(KERNEL_COLUMNS).struct.json_encode().alias("raw"),
+        )
+
+    order = {i.name: n for n, i in enumerate(inputs)}
+
+    def ordered(frames: list[pl.DataFrame]) -> pl.DataFrame:
+        if not frames:
+            return pl.DataFrame(schema=REJECT_SCHEMA)
+        schema = pl.Schema(REJECT_SCHEMA)
+        out = pl.concat([f.select(list(REJECT_SCHEMA)).cast(schema) for f in frames])
+        return (
+            out.with_columns(_o=pl.col("file").replace_strict(order, default=len(order)))
+            .sort("_o", "line", nulls_last=True, maintain_order=True)
+            .drop("_o")
+        )
+
+    parsed = [rejects_frame(new.rejects)] if new.rejects.height else []
+    old = [ctx.snap.rejects().filter(pl.col("reason") != "far_future")] if ctx.snap else []
+    held_now = [far(held)] if held.height and d.cut is not None else []
+    newly = d.changed.filter(pl.col("new_status") == "held").get_column("_pos")
+    fresh = held.filter(pl.col("_pos").is_in(pl.concat([d.far_new, newly]).implode()))
+    run_far = [far(fresh)] if fresh.height and d.cut is not None else []
+    return ordered(old + parsed + held_now), ordered(parsed + run_far)
+
+
+def _jsonl(frame: pl.DataFrame) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in frame.to_dicts())
+
+
+def _empty_rejects() -> pl.DataFrame:
+    from jtrack.read import REJECT_SCHEMA
+
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def _version_paths(ctx: _Context, manifest: Manifest, table: str) -> list[Path]:
+    """The files of `table` of the version being written (new ones and carried ones)."""
+    out = []
+    for p in manifest.parts_of(table):
+        here = ctx.writer.path(f"{table}/{p.file}")
+        out.append(here if here.exists() else ctx.snap.part_path(table, p.file))  # type: ignore[union-attr]
+    return out
+
+
+def _totals(
+    manifest: Manifest,
+    ctx: _Context,
+    store: Store,
+    held: pl.DataFrame,
+    dups: pl.DataFrame,
+    conflicts: pl.DataFrame,
+) -> None:
+    index = _version_paths(ctx, manifest, "index")
+    sessions = _version_paths(ctx, manifest, "sessions")
+    if index:
+        ix = (
+            pl.scan_parquet(index)
+            .select(
+                n=pl.len(),
+                lo=pl.col("created_date").min(),
+                hi=pl.col("created_date").max(),
+                unattached=pl.col("session_id").null_count(),
+            )
+            .collect(engine="in-memory")
+            .row(0, named=True)
+        )
+    else:
+        ix = {"n": 0, "lo": None, "hi": None, "unattached": 0}
+    if sessions:
+        per = (
+            pl.scan_parquet(sessions)
+            .group_by("customer_id")
+            .agg(pl.col("contact_state").first(), pl.col("contact_id").first())
+            .collect(engine="in-memory")
+        )
+        n_sessions = sum(p.rows for p in manifest.parts_of("sessions"))
+    else:
+        per = pl.DataFrame(schema={"customer_id": pl.String, "contact_state": pl.String})
+        n_sessions = 0
+    rows_read = sum(i.rows_read for i in manifest.inputs)
+    parse_rejects = sum(i.rows_rejected for i in manifest.inputs)
+    duplicates = int((dups.get_column("status") == "duplicate").sum()) if dups.height else 0
+    manifest.counts = {
+        "rows_read": rows_read,
+        "events_kept": int(ix["n"]),
+        "duplicates": duplicates,
+        "rejected": parse_rejects + held.height,
+        "conflicting_duplicates": conflicts.height,
+        "sessions": n_sessions,
+        "visitors": per.height,
+        "unattached_events": int(ix["unattached"]),
+        "first_event": iso(ix["lo"]),
+        "last_event": iso(ix["hi"]),
+        "far_future_cut": iso(ctx.decisions.cut[0]) if ctx.decisions.cut else None,
+    }
+    if manifest.contacts is not None:
+        states = dict(per.get_column("contact_state").value_counts().iter_rows())
+        manifest.contact_counts = {
+            "file": manifest.contacts.file,
+            "sha256": manifest.contacts.sha256,
+            "contacts": ctx.book.height if ctx.book is not None else 0,
+            "invalid_entries": ctx.invalid_entries,
+            "visitors_known": int(states.get("known", 0)),
+            "visitors_temporary": int(states.get("temporary", 0)),
+        }
+
+
+def _summary_from_manifest(m: Manifest, store: Store) -> RunSummary:
+    c = m.counts
+    return RunSummary(
+        rows_read=int(c.get("rows_read", 0)),
+        events_kept=int(c.get("events_kept", 0)),
+        duplicates=int(c.get("duplicates", 0)),
+        rejected=int(c.get("rejected", 0)),
+        conflicting_duplicates=int(c.get("conflicting_duplicates", 0)),
+        sessions=int(c.get("sessions", 0)),
+        visitors=int(c.get("visitors", 0)),
+        unattached_events=int(c.get("unattached_events", 0)),
+        first_event=_parse_iso(c.get("first_event")),
+        last_event=_parse_iso(c.get("last_event")),
+        store=str(store.root),
+        contacts=m.contact_counts,
+        version=f"v{m.version:06d}",
+    )
+
+
+def _summary(m: Manifest, store: Store, new: NewData, run_info: RunInfo) -> RunSummary:
+    s = _summary_from_manifest(m, store)
+    s.files = [vars(f) for f in new.files]
+    s.run = dict(run_info.__dict__)
+    return s
+
+
+# ---------------------------------------------------------------------------- in memory
+
+
+@dataclass
+class SessionizeRun(StoredRun):
+    """Sources sessionized for a read-only use (a report): the frames, in memory."""
+
+    result: Any = None  # jtrack.core.sessionize.Sessionized
+
+    def session_table(self, limit: int | None = None) -> pl.DataFrame:
+        sessions = self.result.sessions
+        return sessions if limit is None else sessions.head(limit)
+
+
+def sessionize_sources(
+    sources: Sequence[str | os.PathLike[str]],
+    options: RunOptions | None = None,
+    *,
+    stdin: Any = None,
+    progress: ProgressFn | None = None,
+    **fields: Any,
+) -> SessionizeRun:
+    """Sessionize sources without keeping a store: the same engine, into a temporary store
+    that is read back into memory and removed. Options as for run_sessionize."""
+    import tempfile
+
+    from jtrack.core.sessionize import Sessionized
+
+    opts = _legacy_options(options, fields)
+    with tempfile.TemporaryDirectory(prefix="jtrack-") as tmp:
+        store = Store(Path(tmp) / "store")
+        run = run_sessionize(sources, store, opts, progress=progress, stdin=stdin)
+        with store.snapshot() as snap:
+            sessions = (
+                snap.scan_sessions()
+                .sort("customer_id", "created_date", "id")
+                .collect(engine="in-memory")
+            )
+            events = snap.events()
+        store.close()
+    out = SessionizeRun(
+        summary=run.summary,
+        read=run.read,
+        contacts_invalid=run.contacts_invalid,
+        conflicts=run.conflicts,
+        store=None,
+        notes=run.notes,
+        result=Sessionized(events=events, sessions=sessions),
+    )
+    out.summary.store = None
+    return out
+
+
+def _legacy_options(options: Any, fields: dict[str, Any]) -> RunOptions:
+    """RunOptions from `options` and keyword fields (a SessionizeOptions is its `session`)."""
+    from dataclasses import fields as dc_fields
+    from dataclasses import replace
+
+    if isinstance(options, SessionizeOptions):
+        fields = {"session": options, **fields}
+        options = None
+    opts = options or RunOptions()
+    if "options" in fields:  # the keyword name of older releases
+        fields["session"] = fields.pop("options")
+    if "rejects" in fields:
+        fields["rejects_path"] = fields.pop("rejects")
+    known = {f.name for f in dc_fields(RunOptions)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise TypeError(f"unexpected options: {', '.join(unknown)} (see jtrack.options.RunOptions)")
+    changes = {k: v for k, v in fields.items() if v is not None}
+    for k in ("contacts", "rejects_path"):
+        if k in changes:
+            changes[k] = str(changes[k])
+    return replace(opts, **changes)
+
+
+__all__ = [
+    "RunSummary",
+    "SessionizeRun",
+    "StoredRun",
+    "iso",
+    "run_sessionize",
+    "sessionize_sources",
+]

@@ -1,0 +1,102 @@
+"""Parquet files already in the canonical flat shape: validated from a few columns, kept as is.
+
+A Parquet file whose columns are exactly the canonical ones with the canonical types
+(`jtrack schema`; extra columns are allowed) needs no conversion: every value of a wide
+column is already what jtrack would store. Such a file is validated by reading only the
+columns the sessionizer, the session table and the reject rules need, and the store keeps
+the file itself (copied, not re-encoded). If its event types or kinds are not in the
+canonical form (`com.genesys.journey.WebEvent`, a kind that disagrees with the event), the
+engine re-encodes it instead. Imports Polars and PyArrow only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from jtrack.read.parquet import (
+    _parquet_ranges,
+    _raw_json,
+    _unreadable_parquet,
+    canonical_from_parquet_frame,
+)
+from jtrack.read.sources import Source
+from jtrack.read.validate import RAW, REASON, FileStats
+from jtrack.schema import EVENT_SCHEMA
+
+_ERRORS = (OSError, ValueError, TypeError, pl.exceptions.PolarsError)
+
+
+def canonical_parquet(path: Path) -> bool:
+    """Whether the file holds every canonical column with its canonical type."""
+    try:
+        schema = pl.read_parquet_schema(path)
+    except (*_ERRORS, pl.exceptions.PanicException):
+        return False
+    return all(schema.get(name) == dtype for name, dtype in EVENT_SCHEMA.items())
+
+
+@dataclass
+class PassthroughChunk:
+    """Rows of a canonical Parquet file: the wanted columns plus the reject bookkeeping
+    (`_line` is the row's number in the file, from 1), and whether the accepted rows' event
+    types and kinds are already canonical."""
+
+    rows: pl.DataFrame
+    stats: FileStats
+    canonical: bool
+
+
+def iter_passthrough(
+    src: Source, columns: Sequence[str], chunk_rows: int
+) -> Iterator[PassthroughChunk]:
+    """Validate a canonical Parquet file a row-group range at a time, reading `columns`
+    (and what validation needs) only."""
+    assert src.path is not None
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(src.path)
+        groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    except _ERRORS as exc:
+        raise _unreadable_parquet(src.name, exc) from exc
+    need = list(dict.fromkeys([*columns, "event_type", "kind", "event_id", "created_date"]))
+    total: FileStats | None = None
+    offset = 0
+    for start, length in _parquet_ranges(groups, chunk_rows) or [(0, 0)]:
+        try:
+            df = pl.scan_parquet(src.path).slice(start, length).select(need).collect()
+        except _ERRORS as exc:
+            raise _unreadable_parquet(src.name, exc) from exc
+        canon, st = canonical_from_parquet_frame(df, src.name, offset)
+        bad = canon.get_column(REASON).is_not_null()
+        if bad.any():  # the raw row of a reject: every column, not just those read
+            idx = bad.arg_true()
+            full = pl.scan_parquet(src.path).slice(start, length).collect()
+            raw = pl.Series(RAW, [None] * canon.height, dtype=pl.String).scatter(
+                idx, _raw_json(full[idx.to_list()])
+            )
+            canon = canon.with_columns(raw)
+        same = (
+            canon.filter(~bad)
+            .select(
+                (
+                    pl.col("event_type").eq_missing(df.filter(~bad).get_column("event_type"))
+                    & pl.col("kind").eq_missing(df.filter(~bad).get_column("kind"))
+                ).all()
+            )
+            .item()
+        )
+        offset += df.height
+        if total is None:
+            total = st
+        else:
+            total.rows_read += st.rows_read
+            total.rows_rejected += st.rows_rejected
+        yield PassthroughChunk(canon, total, bool(same) if same is not None else True)
+
+
+__all__ = ["PassthroughChunk", "canonical_parquet", "iter_passthrough"]

@@ -1,0 +1,114 @@
+"""Where things live in a store directory, and the few file operations every part shares.
+
+    STORE/CURRENT                   name of the current version ("v000012"), replaced atomically
+    STORE/current -> versions/v...  the same, as a symlink, for other tools (DuckDB, Polars, Spark)
+    STORE/versions/v000012/         one version: manifest.json plus its files (hard links:
+        manifest.json                 files that did not change are shared between versions)
+        segments/s000001.parquet      wide event rows in input order (an input kept as is, or
+                                      its canonical rows), written once
+        index/p000012-0003.parquet    the narrow index, sorted by bucket, visitor, time
+        sessions/p000012-0003.parquet the session table, sorted by bucket, visitor, start
+        rejects.jsonl                 every rejected row of the inputs taken in
+        held.parquet                  far-future rows kept aside (re-judged by every run)
+        contacts.parquet              the contacts book the sessions were resolved with
+    STORE/.lock                     held by the one run writing the store
+    STORE/.readers/                 leases of readers: a version named there is not removed
+    STORE/.tmp-*                    a version being written (removed if its run died)
+
+Only jtrack.store opens these files. Imports the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+STORE_ENV = "JTRACK_STORE"
+DEFAULT_STORE = ".jtrack"
+
+CURRENT = "CURRENT"
+CURRENT_LINK = "current"
+VERSIONS = "versions"
+LOCK = ".lock"
+READERS = ".readers"
+TMP_PREFIX = ".tmp-"
+MANIFEST = "manifest.json"
+SEGMENTS = "segments"
+REJECTS = "rejects.jsonl"
+HELD = "held.parquet"
+CONTACTS_BOOK = "contacts.parquet"
+
+_VERSION_RE = re.compile(r"^v(\d{6,})$")
+
+#: Crash-safety tests only: `JTRACK_TEST_KILL_AT=<point>` SIGKILLs the process at that point
+#: of a version write; `<point>:INT` sends SIGINT (as Ctrl-C would), `<point>:STOP` SIGSTOP.
+KILL_ENV = "JTRACK_TEST_KILL_AT"
+KILL_POINTS = (
+    "after_segments",
+    "after_index",
+    "after_sessions",
+    "before_rename",
+    "after_rename",
+    "after_current",
+)
+_KILL_SIGNALS = {"": signal.SIGKILL, "INT": signal.SIGINT, "STOP": signal.SIGSTOP}
+
+
+def kill_point(point: str) -> None:
+    name, _, sig = os.environ.get(KILL_ENV, "").partition(":")
+    if name == point:
+        os.kill(os.getpid(), _KILL_SIGNALS.get(sig, signal.SIGKILL))
+
+
+def version_name(number: int) -> str:
+    return f"v{number:06d}"
+
+
+def version_number(name: str) -> int | None:
+    """The number of a version directory name; None for anything else (never trusted)."""
+    m = _VERSION_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
+def default_store_path() -> Path:
+    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+__all__ = [
+    "CONTACTS_BOOK",
+    "CURRENT",
+    "CURRENT_LINK",
+    "DEFAULT_STORE",
+    "HELD",
+    "KILL_ENV",
+    "KILL_POINTS",
+    "LOCK",
+    "MANIFEST",
+    "READERS",
+    "REJECTS",
+    "SEGMENTS",
+    "STORE_ENV",
+    "TMP_PREFIX",
+    "VERSIONS",
+    "default_store_path",
+    "fsync_dir",
+    "fsync_file",
+    "kill_point",
+    "version_name",
+    "version_number",
+]

@@ -1,0 +1,212 @@
+"""The store's manifest: what one version of a store holds, typed.
+
+One JSON file per version (`versions/vNNNNNN/manifest.json`). It lists every file of the
+version (segments of wide event rows, parts of the index and of the session table), the
+bucket policy fixed for the store's life, the options the sessions were built with, the
+contacts source, every input file taken in (with its fingerprint and accounting), every run,
+and the totals. Readers and writers use these classes, never the raw JSON.
+Imports the standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from jtrack.errors import StoreError
+
+#: The layout this jtrack writes and reads. Version 1 (one snapshot of bucket files) is not
+#: read: it is rebuilt from its inputs.
+LAYOUT_VERSION = 2
+
+TABLES = ("index", "sessions")
+
+
+@dataclass(frozen=True)
+class BucketPolicy:
+    """How visitors map to buckets, for the life of the store."""
+
+    hash: str = "xxh3_64"
+    column: str = "customer_id"
+    buckets: int = 1024
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """A file of wide event rows in input order (`segments/<file>`), written once."""
+
+    id: int
+    file: str
+    rows: int
+    source: str  # the input it holds rows of
+    kept_as_is: bool  # the input file itself (canonical Parquet), copied without re-encoding
+    run: int
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """One file of the index or of the session table, sorted by bucket then visitor."""
+
+    table: str  # "index" or "sessions"
+    file: str
+    rows: int
+    bucket_lo: int
+    bucket_hi: int
+    run: int
+
+
+@dataclass
+class InputFile:
+    """An input taken in: where it was, its fingerprint, and its accounting."""
+
+    name: str  # as the user named it
+    path: str  # absolute path ("" for stdin)
+    size: int
+    mtime_ns: int
+    sha256: str
+    shape: str
+    rows_read: int
+    rows_rejected: int  # rows rejected while reading (far-future rows are counted per run)
+    run: int
+    segments: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RunInfo:
+    """One run that wrote a version."""
+
+    run: int
+    started: str
+    finished: str
+    jtrack_version: str
+    mode: str  # "new", "incremental", "rebuild", "replace", "contacts"
+    files_read: int = 0
+    files_skipped: int = 0
+    rows_read: int = 0
+    events_added: int = 0
+    visitors_touched: int = 0
+    sessions_added: int = 0
+    sessions_changed: int = 0
+    sessions_removed: int = 0
+    sessions_unchanged: int = 0
+    parts_written: int = 0
+    parts_rewritten: int = 0
+
+
+@dataclass
+class ContactsSource:
+    """The contacts file the store resolves visitors with (remembered between runs)."""
+
+    file: str  # absolute path
+    sha256: str
+    default_region: str | None = None
+    book: str | None = None  # the normalised book kept in the version (contacts.parquet)
+
+
+@dataclass
+class Manifest:
+    """One version of a store."""
+
+    version: int
+    created: str
+    jtrack_version: str
+    bucket_policy: BucketPolicy = field(default_factory=BucketPolicy)
+    options: dict[str, Any] = field(default_factory=dict)
+    contacts: ContactsSource | None = None
+    segments: list[SegmentInfo] = field(default_factory=list)
+    parts: list[PartInfo] = field(default_factory=list)
+    inputs: list[InputFile] = field(default_factory=list)
+    runs: list[RunInfo] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+    contact_counts: dict[str, Any] | None = None
+    rejects: str | None = None  # rejects.jsonl in the version, when any row was rejected
+    held: str | None = None  # held.parquet: far-future rows kept aside (re-judged every run)
+    duplicates: str | None = None  # duplicates.parquet: every copy of ids delivered twice
+    layout_version: int = LAYOUT_VERSION
+
+    # ------------------------------------------------------------------ queries
+
+    def parts_of(self, table: str) -> list[PartInfo]:
+        return [p for p in self.parts if p.table == table]
+
+    def files(self) -> list[str]:
+        """Every data file of the version, relative to its directory."""
+        out = [f"segments/{s.file}" for s in self.segments]
+        out += [f"{p.table}/{p.file}" for p in self.parts]
+        for extra in (self.rejects, self.held, self.duplicates):
+            if extra:
+                out.append(extra)
+        if self.contacts is not None and self.contacts.book:
+            out.append(self.contacts.book)
+        return out
+
+    @property
+    def next_segment(self) -> int:
+        return max((s.id for s in self.segments), default=0) + 1
+
+    @property
+    def next_run(self) -> int:
+        return max((r.run for r in self.runs), default=0) + 1
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Manifest:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StoreError(
+                f"{where}: the manifest is not valid JSON ({exc.msg})",
+                hint="the store is damaged; roll back with `jtrack store rollback`",
+            ) from None
+        layout = data.get("layout_version") if isinstance(data, dict) else None
+        if layout != LAYOUT_VERSION:
+            raise StoreError(
+                f"{where}: a store of layout {layout!r}; this jtrack reads layout {LAYOUT_VERSION}",
+                hint="rebuild it from its exports: `jtrack sessionize EXPORTS --store NEW_DIR`",
+            )
+        try:
+            return cls(
+                version=int(data["version"]),
+                created=str(data["created"]),
+                jtrack_version=str(data["jtrack_version"]),
+                bucket_policy=BucketPolicy(**data["bucket_policy"]),
+                options=dict(data.get("options") or {}),
+                contacts=ContactsSource(**data["contacts"]) if data.get("contacts") else None,
+                segments=[SegmentInfo(**s) for s in data.get("segments", [])],
+                parts=[PartInfo(**p) for p in data.get("parts", [])],
+                inputs=[InputFile(**i) for i in data.get("inputs", [])],
+                runs=[_known(RunInfo, r) for r in data.get("runs", [])],
+                counts=dict(data.get("counts") or {}),
+                contact_counts=data.get("contact_counts"),
+                rejects=data.get("rejects"),
+                held=data.get("held"),
+                duplicates=data.get("duplicates"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(
+                f"{where}: the manifest is not one jtrack wrote ({exc})",
+                hint="the store is damaged; roll back with `jtrack store rollback`",
+            ) from None
+
+
+def _known(cls: Any, data: dict[str, Any]) -> Any:
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+__all__ = [
+    "LAYOUT_VERSION",
+    "TABLES",
+    "BucketPolicy",
+    "ContactsSource",
+    "InputFile",
+    "Manifest",
+    "PartInfo",
+    "RunInfo",
+    "SegmentInfo",
+]

@@ -1,0 +1,243 @@
+"""Reading one version of a store: sessions, the index, and events with their wide columns.
+
+A Snapshot is pinned by a lease (see Store.snapshot), so the files it reads stay while it
+reads them, whatever writers do meanwhile. Sessions and the index are found by visitor
+without reading anything but the visitor's row groups (files are sorted by bucket, and
+Parquet statistics skip the rest); the wide columns of events are fetched by position from
+the segments, reading only the row groups that hold them. Imports Polars only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from jtrack.core.buckets import bucket_of
+from jtrack.errors import StoreError
+from jtrack.schema import EVENT_SCHEMA, INDEX_SCHEMA, SESSION_SCHEMA, STORED_EVENT_SCHEMA
+from jtrack.store.layout import SEGMENTS
+from jtrack.store.manifest import Manifest
+
+if TYPE_CHECKING:
+    from jtrack.store.store import Store
+
+#: The session table as stored: the visitor's bucket first.
+STORED_SESSION_SCHEMA: dict[str, pl.DataType] = {"bucket": pl.UInt16(), **SESSION_SCHEMA}
+#: Rows of a segment further apart than this are read in separate slices.
+_SLICE_GAP = 20_000
+#: Above this share of a segment's rows, the segment is read whole.
+_WHOLE_SHARE = 0.2
+
+
+class Snapshot:
+    """One version of a store, held for reading."""
+
+    def __init__(self, store: Store, name: str, manifest: Manifest, lease: Path | None) -> None:
+        self.store = store
+        self.name = name
+        self.manifest = manifest
+        self.dir = store.version_dir(name)
+        self._lease = lease
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Give the version back: writers may remove it once it is no longer current."""
+        if self._lease is not None:
+            self._lease.unlink(missing_ok=True)
+            self._lease = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown
+            self.close()
+
+    # ------------------------------------------------------------------ files
+
+    @property
+    def buckets(self) -> int:
+        return self.manifest.bucket_policy.buckets
+
+    def part_files(self, table: str) -> list[Path]:
+        return [self.dir / table / p.file for p in self.manifest.parts_of(table)]
+
+    def segment_file(self, segment: int) -> Path:
+        for s in self.manifest.segments:
+            if s.id == segment:
+                return self.dir / SEGMENTS / s.file
+        raise StoreError(f"{self.dir}: no segment {segment}", hint="the store is damaged")
+
+    def _scan(self, table: str, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+        files = self.part_files(table)
+        if not files:
+            return pl.LazyFrame(schema=schema)
+        return pl.scan_parquet(files, hive_partitioning=False)
+
+    def scan_parts(self, table: str, lo: int = 0, hi: int = 65535) -> pl.LazyFrame:
+        """Rows of `table` ("index" or "sessions") in buckets lo..hi, with `_part`: the file
+        each row is in (writers rewrite a part without rows that changed)."""
+        schema = INDEX_SCHEMA if table == "index" else STORED_SESSION_SCHEMA
+        parts = [
+            p for p in self.manifest.parts_of(table) if p.bucket_hi >= lo and p.bucket_lo <= hi
+        ]
+        if not parts:
+            return pl.LazyFrame(schema={**schema, "_part": pl.String()})
+        frames = [
+            pl.scan_parquet(self.dir / table / p.file, hive_partitioning=False).with_columns(
+                _part=pl.lit(p.file)
+            )
+            for p in parts
+        ]
+        lf = pl.concat(frames, how="vertical")
+        return lf.filter(pl.col("bucket").is_between(lo, hi))
+
+    def part_path(self, table: str, name: str) -> Path:
+        return self.dir / table / name
+
+    def _visitor(self, lf: pl.LazyFrame, customer_id: str | None) -> pl.LazyFrame:
+        if customer_id is None:
+            return lf
+        b = bucket_of(customer_id, self.buckets)
+        return lf.filter((pl.col("bucket") == b) & (pl.col("customer_id") == customer_id))
+
+    # ------------------------------------------------------------------ tables
+
+    def scan_index(self, customer_id: str | None = None) -> pl.LazyFrame:
+        """The index (INDEX_SCHEMA), optionally one visitor's rows."""
+        return self._visitor(self._scan("index", INDEX_SCHEMA), customer_id)
+
+    def scan_sessions(self, customer_id: str | None = None, bucket: bool = False) -> pl.LazyFrame:
+        """The session table (SESSION_SCHEMA; with `bucket=True` the stored bucket too)."""
+        lf = self._visitor(self._scan("sessions", STORED_SESSION_SCHEMA), customer_id)
+        return lf if bucket else lf.drop("bucket")
+
+    def scan_events(
+        self, customer_id: str | None = None, columns: Sequence[str] | None = None
+    ) -> pl.LazyFrame:
+        """Events with `session_id` and `session_type` (STORED_EVENT_SCHEMA or `columns`),
+        in the index's order. Columns the index holds are read from it; the others from the
+        segments, by position."""
+        wanted = list(columns) if columns is not None else list(STORED_EVENT_SCHEMA)
+        unknown = [c for c in wanted if c not in STORED_EVENT_SCHEMA]
+        if unknown:
+            raise StoreError(f"no event column {unknown[0]!r}", hint="see `jtrack schema`")
+        wide = [c for c in wanted if c not in INDEX_SCHEMA]
+        index = self.scan_index(customer_id)
+        if not wide:
+            return index.select(wanted)
+        if customer_id is not None:
+            rows = index.collect(engine="in-memory")
+            return self._with_wide(rows, wide).select(wanted).lazy()
+        segments = self._segments_lazy(wide)
+        return index.join(
+            segments, on=["segment", "row"], how="left", maintain_order="left"
+        ).select(wanted)
+
+    def events(
+        self,
+        columns: Sequence[str] | None = None,
+        customer_id: str | None = None,
+        session_ids: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """scan_events, eagerly, optionally only some sessions of one visitor."""
+        wanted = list(columns) if columns is not None else list(STORED_EVENT_SCHEMA)
+        index = self.scan_index(customer_id)
+        if session_ids is not None:
+            index = index.filter(pl.col("session_id").is_in(list(session_ids)))
+        rows = index.collect(engine="in-memory")
+        wide = [c for c in wanted if c not in INDEX_SCHEMA]
+        return (self._with_wide(rows, wide) if wide else rows).select(wanted)
+
+    def _with_wide(self, rows: pl.DataFrame, wide: list[str]) -> pl.DataFrame:
+        got = self.wide_rows(rows.select("segment", "row"), wide)
+        return pl.concat([rows, got.drop("segment", "row")], how="horizontal")
+
+    def _segments_lazy(self, columns: list[str]) -> pl.LazyFrame:
+        frames = [
+            pl.scan_parquet(self.dir / SEGMENTS / s.file, hive_partitioning=False)
+            .select(columns)
+            .with_row_index("row")
+            .with_columns(pl.col("row").cast(pl.UInt32), segment=pl.lit(s.id, pl.UInt32))
+            for s in self.manifest.segments
+        ]
+        if not frames:
+            schema = {"row": pl.UInt32(), **{c: EVENT_SCHEMA[c] for c in columns}}
+            return pl.LazyFrame(schema={**schema, "segment": pl.UInt32()})
+        return pl.concat(frames, how="vertical")
+
+    def wide_rows(self, positions: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+        """The `columns` of the events at `positions` (segment, row), in that order."""
+        cols = list(columns)
+        schema = {"segment": pl.UInt32(), "row": pl.UInt32(), **{c: EVENT_SCHEMA[c] for c in cols}}
+        if positions.height == 0:
+            return pl.DataFrame(schema=schema)
+        rows_of = {s.id: s.rows for s in self.manifest.segments}
+        queries: list[pl.LazyFrame] = []
+        for (seg,), part in positions.group_by("segment", maintain_order=False):
+            wanted = part.get_column("row").unique().sort()
+            path = self.segment_file(int(seg))
+            base = pl.scan_parquet(path, hive_partitioning=False)
+            spans: list[tuple[int, int | None]]
+            if wanted.len() > _WHOLE_SHARE * rows_of.get(int(seg), 1):
+                spans = [(0, None)]
+            else:
+                spans = _spans(wanted.to_list())
+            for start, length in spans:
+                lf = base if length is None else base.slice(start, length)
+                queries.append(
+                    lf.select(cols)
+                    .with_row_index("row", offset=start)
+                    .with_columns(pl.col("row").cast(pl.UInt32), segment=pl.lit(seg, pl.UInt32))
+                    .join(pl.LazyFrame({"row": wanted}), on="row", how="semi")
+                )
+        found = pl.concat(pl.collect_all(queries), how="vertical").select(list(schema))
+        return positions.select("segment", "row").join(
+            found, on=["segment", "row"], how="left", maintain_order="left"
+        )
+
+    # ------------------------------------------------------------------ side files
+
+    def rejects(self) -> pl.DataFrame:
+        """Every rejected row of the inputs the store holds (file, line, field, reason, ...)."""
+        from jtrack.read import REJECT_SCHEMA
+
+        if not self.manifest.rejects:
+            return pl.DataFrame(schema=REJECT_SCHEMA)
+        path = self.dir / self.manifest.rejects
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        return pl.DataFrame(rows, schema=REJECT_SCHEMA, orient="row")
+
+    def held(self) -> pl.DataFrame | None:
+        if not self.manifest.held:
+            return None
+        return pl.read_parquet(self.dir / self.manifest.held)
+
+    def contacts_book(self) -> pl.DataFrame | None:
+        c = self.manifest.contacts
+        if c is None or not c.book:
+            return None
+        return pl.read_parquet(self.dir / c.book)
+
+
+def _spans(rows: list[int]) -> list[tuple[int, int | None]]:
+    """Slices (start, length) covering sorted row numbers, split where they are far apart."""
+    spans: list[tuple[int, int | None]] = []
+    start = prev = rows[0]
+    for r in rows[1:]:
+        if r - prev > _SLICE_GAP:
+            spans.append((start, prev - start + 1))
+            start = r
+        prev = r
+    spans.append((start, prev - start + 1))
+    return spans
+
+
+__all__ = ["STORED_SESSION_SCHEMA", "Snapshot"]

@@ -1,0 +1,336 @@
+"""A jtrack store directory: the lock, its versions, reader leases and garbage collection.
+
+`Store` is the only way into a store's files. Writers (the engine) take the lock and build a
+version with `begin_version`; readers pin a version with `snapshot()` (a lease file tells
+writers not to remove it) and read through the Snapshot. The reading methods on Store itself
+(`scan_sessions`, `scan_events`, `manifest`, ...) read the version pinned on first use, so one
+command sees one version however many reads it makes. Imports Polars only.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import time
+import uuid
+import weakref
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jtrack.errors import StoreError, StoreLockedError
+from jtrack.locking import exclusive_lock
+from jtrack.store.layout import (
+    CURRENT,
+    LOCK,
+    MANIFEST,
+    READERS,
+    STORE_ENV,
+    TMP_PREFIX,
+    VERSIONS,
+    default_store_path,
+    version_name,
+    version_number,
+)
+from jtrack.store.manifest import Manifest
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from jtrack.store.snapshot import Snapshot
+    from jtrack.store.writer import VersionWriter
+
+#: Versions kept besides the current one (for `jtrack store rollback`), unless --keep says.
+DEFAULT_KEEP = 2
+#: A reader lease older than this is taken as left behind by a reader that died.
+LEASE_MAX_AGE = 24 * 3600.0
+
+_OPEN: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _release_all() -> None:
+    for store in list(_OPEN):
+        store.close()
+
+
+class Store:
+    """A jtrack store directory."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._pinned: Snapshot | None = None
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Store) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Store:
+        return cls(Path(path) if path is not None else default_store_path())
+
+    # ------------------------------------------------------------------ versions
+
+    def version_dir(self, name: str) -> Path:
+        if version_number(name) is None:  # never a path taken from a file unchecked
+            raise StoreError(f"{self.root}: {name!r} is not a version of this store")
+        return self.root / VERSIONS / name
+
+    def current_name(self) -> str | None:
+        """The current version's name; None when the store has none yet."""
+        try:
+            name = (self.root / CURRENT).read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StoreError(
+                f"{self.root}: cannot read the store ({exc.strerror or exc})"
+            ) from None
+        if name.startswith("snap-"):
+            raise StoreError(
+                f"{self.root}: a store written by an older jtrack (layout 1)",
+                hint="rebuild it from its exports into a new directory: "
+                "`jtrack sessionize EXPORTS --store NEW_DIR`",
+            )
+        if version_number(name) is None:
+            raise StoreError(
+                f"{self.root / CURRENT}: names {name[:60]!r}, which is not a version of this store",
+                hint="it was edited by hand or the store is damaged; "
+                "`jtrack store rollback` picks a version",
+            )
+        return name
+
+    def exists(self) -> bool:
+        return (self.root / CURRENT).is_file()
+
+    def versions(self) -> list[str]:
+        """Every complete version, oldest first."""
+        d = self.root / VERSIONS
+        if not d.is_dir():
+            return []
+        found = [
+            (n, p.name)
+            for p in d.iterdir()
+            if (n := version_number(p.name)) is not None and (p / MANIFEST).is_file()
+        ]
+        return [name for _, name in sorted(found)]
+
+    def read_manifest(self, name: str | None = None) -> Manifest:
+        """The manifest of a version (default: the current one)."""
+        name = name or self._require_current()
+        path = self.version_dir(name) / MANIFEST
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise StoreError(
+                f"{path}: the version's manifest is missing",
+                hint="the store is damaged; `jtrack store rollback` picks a version",
+            ) from None
+        return Manifest.from_json(text, str(path))
+
+    def _require_current(self) -> str:
+        name = self.current_name()
+        if name is None:
+            raise StoreError(
+                f"{self.root}: no jtrack store here",
+                hint="run `jtrack sessionize SOURCES... --store "
+                f"{self.root}` first, or pass --store / set ${STORE_ENV}",
+            )
+        return name
+
+    # ------------------------------------------------------------------ reading
+
+    def snapshot(self) -> Snapshot:
+        """Pin the current version for reading (a lease keeps writers from removing it);
+        release it with `.close()` or a `with` block."""
+        from jtrack.store.snapshot import Snapshot
+
+        lease = self._new_lease()
+        try:
+            for _ in range(100):
+                name = self._require_current()
+                self._write_lease(lease, name)
+                if (self.root / VERSIONS / name / MANIFEST).is_file():
+                    return Snapshot(self, name, self.read_manifest(name), lease)
+                time.sleep(0.01)  # switched and removed meanwhile: look again
+            raise StoreError(f"{self.root}: the store keeps changing under this reader")
+        except BaseException:
+            if lease is not None:
+                lease.unlink(missing_ok=True)
+            raise
+
+    def pinned(self) -> Snapshot:
+        """The version this Store object reads (pinned on first use)."""
+        if self._pinned is None:
+            self._pinned = self.snapshot()
+            _OPEN.add(self)
+        return self._pinned
+
+    def refresh(self) -> None:
+        """Let go of the pinned version: the next read sees the current one."""
+        self.close()
+
+    def close(self) -> None:
+        if self._pinned is not None:
+            self._pinned.close()
+            self._pinned = None
+
+    def manifest(self) -> dict[str, Any]:
+        """The pinned version's manifest as plain data."""
+        return asdict(self.pinned().manifest)
+
+    def scan_sessions(self, customer_id: str | None = None) -> pl.LazyFrame:
+        return self.pinned().scan_sessions(customer_id)
+
+    def scan_events(
+        self, customer_id: str | None = None, columns: list[str] | None = None
+    ) -> pl.LazyFrame:
+        return self.pinned().scan_events(customer_id, columns)
+
+    def scan_index(self, customer_id: str | None = None) -> pl.LazyFrame:
+        return self.pinned().scan_index(customer_id)
+
+    # ------------------------------------------------------------------ leases
+
+    def _new_lease(self) -> Path | None:
+        readers = self.root / READERS
+        try:
+            readers.mkdir(exist_ok=True)
+            lease = readers / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            lease.write_text("?", encoding="utf-8")
+            return lease
+        except OSError:
+            return None  # a read-only store: no writer can remove anything either
+
+    @staticmethod
+    def _write_lease(lease: Path | None, name: str) -> None:
+        if lease is None:
+            return
+        tmp = lease.with_name(lease.name + ".tmp")
+        tmp.write_text(name, encoding="utf-8")
+        os.replace(tmp, lease)
+
+    def _leased(self) -> set[str] | None:
+        """Versions held by live readers; None while a reader is choosing one."""
+        readers = self.root / READERS
+        if not readers.is_dir():
+            return set()
+        held: set[str] = set()
+        now = time.time()
+        for lease in readers.iterdir():
+            pid_text = lease.name.split("-", 1)[0]
+            try:
+                stat = lease.stat()
+                content = lease.read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            alive = pid_text.isdigit() and _alive(int(pid_text))
+            if not alive or now - stat.st_mtime > LEASE_MAX_AGE:
+                lease.unlink(missing_ok=True)
+                continue
+            if content in ("?", ""):
+                return None
+            held.add(content)
+        return held
+
+    # ------------------------------------------------------------------ writing
+
+    @contextlib.contextmanager
+    def lock(self, wait: float = 0.0) -> Iterator[None]:
+        """Hold the store's write lock; wait up to `wait` seconds, then refuse clearly."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.root}: cannot create the store ({exc.strerror or exc})",
+                hint="check the path and its permissions, or choose another --store",
+            ) from None
+        with exclusive_lock(
+            self.root / LOCK,
+            wait,
+            lambda: StoreLockedError(
+                f"{self.root}: another jtrack run is writing this store",
+                hint="wait for it to finish, or pass --wait SECONDS",
+            ),
+        ):
+            yield
+
+    def begin_version(self, base: Manifest | None) -> VersionWriter:
+        """Start writing the next version on top of `base` (the caller holds the lock)."""
+        from jtrack.store.writer import VersionWriter
+
+        self.remove_leftovers()
+        taken = [version_number(n) or 0 for n in self.versions()]
+        number = max([*taken, base.version if base else 0]) + 1
+        return VersionWriter(self, base, number)
+
+    def remove_leftovers(self) -> None:
+        """Remove what crashed runs left behind: only `.tmp-*` directories of this store."""
+        if not self.root.is_dir():
+            return
+        for p in self.root.iterdir():
+            if p.name.startswith(TMP_PREFIX) and p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.name in (f"{CURRENT}.tmp",) or (
+                p.name.startswith(".current.") and p.is_symlink()
+            ):
+                p.unlink(missing_ok=True)
+
+    def collect_garbage(self, keep: int = DEFAULT_KEEP) -> list[str]:
+        """Remove versions older than the newest `keep` besides the current one, unless a
+        reader holds them. Returns the names removed."""
+        current = self.current_name()
+        leased = self._leased()
+        if leased is None:  # a reader is choosing a version right now: next time
+            return []
+        names = self.versions()
+        newest = set(names[-(keep + 1) :]) if keep >= 0 else set(names)
+        removed = []
+        for name in names:
+            if name == current or name in newest or name in leased:
+                continue
+            shutil.rmtree(self.version_dir(name), ignore_errors=True)
+            removed.append(name)
+        return removed
+
+    def rollback(self, name: str) -> None:
+        """Make an earlier (complete) version current again. The caller holds the lock."""
+        from jtrack.store.layout import CURRENT_LINK, fsync_dir
+
+        if name not in self.versions():
+            raise StoreError(
+                f"{self.root}: no version {name!r}",
+                hint="list them with `jtrack store`",
+            )
+        self.read_manifest(name)  # readable
+        tmp = self.root / f"{CURRENT}.tmp"
+        tmp.write_text(name + "\n", encoding="utf-8")
+        os.replace(tmp, self.root / CURRENT)
+        fsync_dir(self.root)
+        link = self.root / f".{CURRENT_LINK}.{uuid.uuid4().hex[:8]}"
+        with contextlib.suppress(OSError):
+            os.symlink(f"{VERSIONS}/{name}", link)
+            os.replace(link, self.root / CURRENT_LINK)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["DEFAULT_KEEP", "Store", "version_name"]

@@ -1,0 +1,328 @@
+"""One engine: the store does not depend on how a run was split or how many runs built it.
+
+- Work units and chunks: the same inputs through one work unit in memory, or through many
+  units staged on disk and read in tiny chunks, give the same store (sessions, index,
+  rejects, conflicts, accounting).
+- Incremental runs: inputs taken in over several runs (late events, redeliveries across runs
+  and visitors, far-future rows, contacts) give exactly what one run over the same files in
+  the same order gives (a Hypothesis property).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import make_corpus
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from make_corpus import Case
+from polars.testing import assert_frame_equal
+from synth import generate_flat
+
+from jtrack.engine import StoredRun, run_sessionize
+from jtrack.errors import JtrackError
+from jtrack.store import Store
+from tests.helpers import flat_event, flat_frame
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
+CASES = [c for c in make_corpus.build(None) if not c.big]
+T0 = datetime(2026, 10, 3, 9, 0, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def contents(store: Store) -> dict[str, Any]:
+    """What a store holds, independent of how its files are split."""
+    store.refresh()
+    with store.snapshot() as snap:
+        index = snap.scan_index().collect().sort("segment", "row")
+        sessions = snap.scan_sessions(bucket=True).collect().sort("id")
+        rejects = snap.rejects()
+        m = snap.manifest
+        held = snap.held()
+    return {
+        "index": index,
+        "sessions": sessions,
+        "rejects": rejects,
+        "held": held.sort("_pos") if held is not None else None,
+        "counts": m.counts,
+        "contact_counts": m.contact_counts,
+        "inputs": [(i.name, i.rows_read, i.rows_rejected, i.segments) for i in m.inputs],
+        "segments": [(s.id, s.rows, s.source, s.kept_as_is) for s in m.segments],
+    }
+
+
+def assert_same_store(a: Store, b: Store) -> None:
+    ca, cb = contents(a), contents(b)
+    for key in ("index", "sessions", "rejects"):
+        assert_frame_equal(ca[key], cb[key], check_exact=True)
+    if ca["held"] is None or cb["held"] is None:
+        assert ca["held"] is None and cb["held"] is None
+    else:
+        assert_frame_equal(ca["held"], cb["held"])
+    for key in ("counts", "contact_counts", "inputs", "segments"):
+        assert ca[key] == cb[key], key
+
+
+def run_or_error(sources: list[Path], store: Store, **kw: Any) -> StoredRun | JtrackError:
+    try:
+        return run_sessionize(sources, store, **kw)
+    except JtrackError as exc:
+        return exc
+
+
+def both(tmp: Path, sources: list[Path], **kw: Any) -> tuple[Store, Store, Any, Any]:
+    """The same run in one unit (in memory) and in 7 units staged, in chunks of 333 rows."""
+    one, many = Store.open(tmp / "one"), Store.open(tmp / "many")
+    a = run_or_error(sources, one, units=1, **kw)
+    b = run_or_error(sources, many, units=7, chunk_rows=333, **kw)
+    return one, many, a, b
+
+
+def assert_same_run(one: Store, many: Store, a: Any, b: Any) -> None:
+    if isinstance(a, JtrackError) or isinstance(b, JtrackError):
+        assert type(a) is type(b) and str(a) == str(b), (a, b)
+        assert not many.exists()
+        return
+    assert a.summary.balanced and b.summary.balanced
+    sa, sb = a.summary.to_dict(), b.summary.to_dict()
+    for s in (sa, sb):
+        s.pop("store")
+        s.pop("rejects_file")
+        s["run"] = {k: v for k, v in s["run"].items() if k not in ("started", "finished")}
+        s["run"].pop("parts_written")
+    assert sa == sb
+    assert_frame_equal(a.read.rejects, b.read.rejects)
+    assert a.read.warnings == b.read.warnings
+    assert_frame_equal(a.conflicts, b.conflicts)
+    assert_same_store(one, many)
+    assert not list(many.root.glob(".tmp-*")), "staging files left behind"
+
+
+# ---------------------------------------------------------------------------- work units
+
+
+def test_sample_data_with_contacts_through_many_units(tmp_path: Path) -> None:
+    sources = [SAMPLE / "events.jsonl", SAMPLE / "events.parquet"]
+    one, many, a, b = both(tmp_path, sources, contacts=SAMPLE / "contacts.csv", on_error="skip")
+    assert_same_run(one, many, a, b)
+    assert b.summary.duplicates >= 4000  # the two files hold the same events
+    assert b.summary.contacts["visitors_known"] > 0
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    make_corpus.build(out)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["skip", "fail"])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_hostile_corpus_through_many_units(
+    case: Case, mode: str, corpus: Path, tmp_path: Path
+) -> None:
+    kw: dict[str, Any] = {"on_error": mode}
+    if case.max_line_bytes is not None:
+        kw["max_line_bytes"] = case.max_line_bytes
+    one, many, a, b = both(tmp_path, [corpus / f for f in case.files], **kw)
+    assert_same_run(one, many, a, b)
+
+
+def test_a_synthetic_export_through_many_units(tmp_path: Path) -> None:
+    src = tmp_path / "synth.parquet"
+    generate_flat(20_000, seed=3).write_parquet(src)
+    one, many, a, b = both(tmp_path, [src])
+    assert_same_run(one, many, a, b)
+    seg = many.read_manifest().segments[0]
+    assert seg.kept_as_is  # a canonical Parquet file is kept, not re-encoded
+
+
+def test_redeliveries_with_another_visitor_and_far_future_rows(tmp_path: Path) -> None:
+    rows = [flat_event(f"e{i}", f"v{i % 7}", T0 + timedelta(minutes=3 * i)) for i in range(300)]
+    rows += [flat_event("e5", "other-visitor", T0 - timedelta(minutes=1))]  # earlier copy
+    rows += [flat_event("e9", "v2", T0 + timedelta(minutes=27), page_title="changed")]
+    rows += [flat_event("far", "v1", T0 + timedelta(days=800))]
+    src = tmp_path / "x.parquet"
+    flat_frame(rows).write_parquet(src)
+    one, many, a, b = both(tmp_path, [src], on_error="skip")
+    assert_same_run(one, many, a, b)
+    assert b.summary.duplicates == 2 and b.summary.conflicting_duplicates == 2
+    assert b.read.rejects["reason"].to_list() == ["far_future"]
+
+
+# ---------------------------------------------------------------------------- incremental
+
+VISITORS = [f"v{i}" for i in range(6)]
+
+
+@st.composite
+def journeys(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], bool]:
+    """Events cut into runs: late events, redeliveries (also by another visitor, also with
+    other contents), system events, a custom session, now and then a far-future row."""
+    n = draw(st.integers(3, 40))
+    events: list[dict[str, Any]] = []
+    for i in range(n):
+        who = draw(st.sampled_from(VISITORS))
+        minute = draw(st.integers(0, 600))
+        kind = draw(st.sampled_from(["page_view", "page_view", "search", "custom", "segment"]))
+        extra: dict[str, Any] = {}
+        if kind == "search":
+            extra = {"search_query": draw(st.sampled_from(["boots", "tent"]))}
+        elif kind == "custom":
+            extra = {"event_name": "form_submitted", "kind": "custom"}
+            if draw(st.booleans()):
+                extra["traits"] = [
+                    {"name": "email", "data_type": "string", "value": f"{who}@example.org"}
+                ]
+        elif kind == "segment":
+            extra = {
+                "event_type": "SegmentAssignmentEvent",
+                "kind": "segment_assigned",
+                "event_name": None,
+                "segment_id": "seg-1",
+            }
+        if kind == "search":
+            extra["kind"] = "search"
+        events.append(flat_event(f"e{i}", who, T0 + timedelta(minutes=minute), **extra))
+        if draw(st.integers(0, 9)) == 0:  # a redelivery, maybe changed, maybe another visitor
+            copy = dict(events[-1])
+            copy["customer_id"] = draw(st.sampled_from([who, *VISITORS]))
+            copy["created_date"] = T0 + timedelta(minutes=draw(st.integers(0, 600)))
+            events.append(copy)
+    if draw(st.integers(0, 4)) == 0:
+        events.append(flat_event("far", "v1", T0 + timedelta(days=900)))
+    order = draw(st.permutations(list(range(len(events)))))
+    shuffled = [events[i] for i in order]
+    k = draw(st.integers(1, min(5, len(shuffled))))
+    cuts = sorted(draw(st.lists(st.integers(1, len(shuffled) - 1), max_size=k - 1, unique=True)))
+    runs, prev = [], 0
+    for c in [*cuts, len(shuffled)]:
+        runs.append(shuffled[prev:c])
+        prev = c
+    return runs, draw(st.booleans())
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(journeys())
+def test_incremental_runs_equal_one_run_over_the_same_files(
+    tmp_path_factory: pytest.TempPathFactory, drawn: tuple[list[list[dict[str, Any]]], bool]
+) -> None:
+    runs, with_contacts = drawn
+    d = tmp_path_factory.mktemp("incr")
+    files = []
+    for i, rows in enumerate(runs):
+        f = d / f"day{i}.parquet"
+        flat_frame(rows).write_parquet(f)
+        files.append(f)
+    contacts = d / "contacts.csv"
+    contacts.write_text("contact_id,name,email\nC1,Ada,v1@example.org\nC2,Bob,v3@example.org\n")
+    kw: dict[str, Any] = {"on_error": "skip"}
+    if with_contacts:
+        kw["contacts"] = contacts
+    daily = Store.open(d / "daily")
+    for f in files:
+        run_sessionize([f], daily, **kw)
+        kw.pop("contacts", None)  # remembered by the store
+    once = Store.open(d / "once")
+    run_sessionize(
+        files, once, on_error="skip", **({"contacts": contacts} if with_contacts else {})
+    )
+    assert_same_store(daily, once)
+
+
+def _day(d: Path, name: str, rows: list[dict[str, Any]]) -> Path:
+    f = d / name
+    flat_frame(rows).write_parquet(f)
+    return f
+
+
+def test_a_run_over_an_unchanged_folder_changes_nothing(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for i in range(3):
+        _day(exports, f"day{i}.parquet", [flat_event(f"e{i}", "v1", T0 + timedelta(days=i))])
+    store = Store.open(tmp_path / "store")
+    run_sessionize([exports], store)
+    version = store.current_name()
+    again = run_sessionize([exports], store)
+    assert store.current_name() == version
+    assert again.summary.run is not None and again.summary.run["mode"] == "unchanged"
+    assert again.summary.run["files_skipped"] == 3
+
+
+def test_untouched_sessions_keep_their_ids_and_their_files(tmp_path: Path) -> None:
+    first = _day(
+        tmp_path,
+        "a.parquet",
+        [flat_event(f"a{i}", f"v{i % 3}", T0 + timedelta(minutes=i)) for i in range(9)],
+    )
+    store = Store.open(tmp_path / "store")
+    run_sessionize([first], store)
+    before = store.scan_sessions().collect().sort("id")
+    parts = {p.file for p in store.read_manifest().parts}
+    second = _day(tmp_path, "b.parquet", [flat_event("b1", "new-visitor", T0)])
+    run = run_sessionize([second], store)
+    store.refresh()
+    after = store.scan_sessions().collect()
+    assert_frame_equal(after.filter(pl.col("id").is_in(before["id"].implode())).sort("id"), before)
+    assert parts <= {p.file for p in store.read_manifest().parts}  # carried, not rewritten
+    assert run.summary.run is not None and run.summary.run["parts_rewritten"] == 0
+
+
+def test_a_late_event_merges_two_sessions_as_a_rebuild_would(tmp_path: Path) -> None:
+    early = [flat_event("a", "v", T0), flat_event("c", "v", T0 + timedelta(minutes=30))]
+    late = [flat_event("b", "v", T0 + timedelta(minutes=15))]
+    f1, f2 = _day(tmp_path, "1.parquet", early), _day(tmp_path, "2.parquet", late)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f1], store)
+    assert store.scan_sessions().collect().height == 2
+    run = run_sessionize([f2], store)
+    store.refresh()
+    assert store.scan_sessions().collect()["event_count"].to_list() == [3]
+    assert run.summary.run is not None and run.summary.run["sessions_removed"] == 2
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    run_sessionize([f1, f2], rebuilt)
+    assert_same_store(store, rebuilt)
+
+
+def test_a_changed_file_is_read_again_and_its_events_deduplicated(tmp_path: Path) -> None:
+    f = _day(tmp_path, "export.parquet", [flat_event("a", "v", T0)])
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store)
+    _day(tmp_path, "export.parquet", [flat_event("a", "v", T0), flat_event("b", "v", T0)])
+    run = run_sessionize([f], store)
+    assert run.summary.events_kept == 2 and run.summary.duplicates == 1
+    assert run.summary.rows_read == 3
+
+
+def test_files_that_leave_the_folder_keep_their_events(tmp_path: Path) -> None:
+    f = _day(tmp_path, "old.parquet", [flat_event("a", "v", T0)])
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store)
+    f.unlink()
+    g = _day(tmp_path, "new.parquet", [flat_event("b", "w", T0)])
+    run = run_sessionize([g], store)
+    assert run.summary.events_kept == 2
+
+
+def test_other_options_rebuild_every_session_and_say_so(tmp_path: Path) -> None:
+    from jtrack.options import SessionizeOptions
+
+    rows = [flat_event(f"e{i}", "v", T0 + timedelta(minutes=25 * i)) for i in range(4)]
+    f = _day(tmp_path, "a.parquet", rows)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store)
+    assert store.scan_sessions().collect().height == 4
+    run = run_sessionize([f], store, session=SessionizeOptions(gap=timedelta(minutes=30)))
+    store.refresh()
+    assert store.scan_sessions().collect().height == 1
+    assert any("rebuilt" in n for n in run.notes)
+    assert store.manifest()["options"]["gap_seconds"] == 1800
