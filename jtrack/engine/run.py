@@ -32,15 +32,10 @@ import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack import __version__
 from jtrack.core.buckets import DEFAULT_BUCKETS
-from jtrack.core.sessionize import (
-    CONTEXT_COLUMNS,
-    POINTERS,
-    attach_context,
-    sessionize_rows,
-)
 from jtrack.engine.decide import COPY_SCHEMA, Decisions, decide
 from jtrack.engine.ingest import NewData, UnitRows, read_inputs, unit_ranges
 from jtrack.engine.inputs import plan_inputs
+from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit
 from jtrack.errors import DataError
 from jtrack.options import RunOptions, SessionizeOptions
 from jtrack.progress import ProgressFn, ProgressUpdate, no_progress
@@ -54,7 +49,6 @@ from jtrack.read import (
 )
 from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
 from jtrack.store import (
-    STORED_SESSION_SCHEMA,
     BucketPolicy,
     ContactsSource,
     InputFile,
@@ -207,22 +201,6 @@ class _Context:
     invalid_entries: int = 0
 
 
-@dataclass
-class _UnitResult:
-    index_parts: list[PartInfo] = field(default_factory=list)
-    session_parts: list[PartInfo] = field(default_factory=list)
-    removed_index: list[pl.DataFrame] = field(default_factory=list)  # _part, segment, row
-    removed_sessions: list[pl.DataFrame] = field(default_factory=list)  # _part, id
-    held: list[pl.DataFrame] = field(default_factory=list)
-    hashes: list[pl.DataFrame] = field(default_factory=list)  # _pos, _hash of new copies
-    touched: int = 0
-    sessions_added: int = 0
-    sessions_removed: int = 0
-    sessions_unchanged: int = 0
-    contact_states: dict[str, int] = field(default_factory=dict)
-    contact_conflicts: int = 0
-
-
 def run_sessionize(
     sources: Sequence[str | os.PathLike[str]],
     store: Store,
@@ -354,10 +332,10 @@ def _run(
             far_new=decisions.far_new,
             invalid_entries=book_invalid.height if book_invalid is not None else 0,
         )
-        results = _UnitResult()
+        results = UnitResult()
         for u, (lo, hi) in enumerate(ranges):
             say(ProgressUpdate("sessionizing", steps_done=u, steps_total=len(ranges)))
-            _unit(ctx, u, lo, hi, units.rows(u), results)
+            results.merge(run_unit(_job(ctx, u, lo, hi), units.rows(u)))
         units.remove()
         layout.kill_point("after_index")
         say(ProgressUpdate("writing", steps_done=len(ranges), steps_total=len(ranges)))
@@ -572,12 +550,6 @@ def _empty_copies() -> pl.LazyFrame:
     return pl.LazyFrame(schema={**COPY_SCHEMA, "_hash": pl.UInt64()})
 
 
-def _pos_expr() -> pl.Expr:
-    return (pl.col("segment").cast(pl.UInt64) * (1 << 32) + pl.col("row").cast(pl.UInt64)).alias(
-        "_pos"
-    )
-
-
 def _history_copies(snap: Snapshot) -> pl.LazyFrame:
     """Every copy the store holds (COPY_SCHEMA, lazily), with the contents of kept and held
     copies (for conflict hashes) and the stored hash of duplicate ones."""
@@ -587,7 +559,7 @@ def _history_copies(snap: Snapshot) -> pl.LazyFrame:
     kept = snap.scan_index().select(
         "event_id",
         "created_date",
-        _pos_expr(),
+        pos_expr(),
         "bucket",
         "customer_id",
         pl.lit("kept").alias("status"),
@@ -638,201 +610,27 @@ def _new_rows_at(units: UnitRows, positions: pl.Series) -> pl.DataFrame:
     return pl.concat(found, how="vertical")
 
 
-# ---------------------------------------------------------------------------- one unit
-
-_INDEX_KEYS = ["segment", "row", "session_id", "session_type"]
+# ---------------------------------------------------------------------------- units
 
 
-def _row_key(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
-    """A stable hash of each row's values (lists included): rows equal <=> keys equal."""
-    parts = []
-    for c in columns:
-        dtype = frame.schema[c]
-        col = pl.col(c)
-        if isinstance(dtype, pl.List):
-            text = col.list.eval(pl.element().cast(pl.String).fill_null("\x00")).list.join("\x1d")
-        elif isinstance(dtype, pl.Datetime):
-            text = col.dt.epoch("us").cast(pl.String)
-        else:
-            text = col.cast(pl.String)
-        parts.append(text.fill_null("\x00"))
-    key = pl.concat_str(parts, separator="\x1f").nchash.xxh3_128()  # type: ignore[attr-defined]
-    return frame.select(key.alias("_key")).get_column("_key")
-
-
-def _unit(ctx: _Context, u: int, lo: int, hi: int, rows: pl.DataFrame, res: _UnitResult) -> None:
-    """Sessionize again the visitors of buckets lo..hi that the run touches."""
+def _job(ctx: _Context, u: int, lo: int, hi: int) -> UnitJob:
     d = ctx.decisions
-    kernel_cols = [*KERNEL_COLUMNS, "_pos", "bucket"]
-    if d.far_new.len():
-        far = rows.filter(pl.col("_pos").is_in(d.far_new.implode()))
-        if far.height:
-            res.held.append(far.select(*kernel_cols, SRC_LINE))
-    new_kept = (
-        rows.filter(~pl.col("_pos").is_in(d.drop_new.implode())) if d.drop_new.len() else rows
-    )
-    del rows
-    changed = d.changed.filter(pl.col("bucket").is_between(lo, hi))
-    touched = pl.concat(
-        [new_kept.select("customer_id"), changed.select("customer_id")], how="vertical"
-    ).unique()
-    if ctx.snap is not None and (ctx.everyone or touched.height):
-        mine = (
-            pl.lit(True)
-            if ctx.everyone
-            else pl.col("customer_id").is_in(touched.get_column("customer_id").implode())
-        )
-        old_idx = ctx.snap.scan_parts("index", lo, hi).filter(mine).collect(engine="in-memory")
-        old_sess = ctx.snap.scan_parts("sessions", lo, hi).filter(mine).collect(engine="in-memory")
-    else:
-        old_idx = pl.DataFrame(schema={**INDEX_SCHEMA, "_part": pl.String()})
-        old_sess = pl.DataFrame(schema={**STORED_SESSION_SCHEMA, "_part": pl.String()})
-    if ctx.everyone:
-        touched = pl.concat([touched, old_idx.select("customer_id")], how="vertical").unique()
-    res.touched += touched.height
-    old_rows = old_idx.with_columns(_pos_expr())
-    leaving = changed.filter(pl.col("new_status") != "kept").get_column("_pos")
-    stay = old_rows.filter(~pl.col("_pos").is_in(leaving.implode())) if leaving.len() else old_rows
-    going_held = changed.filter(pl.col("new_status") == "held")
-    if going_held.height:
-        back = old_rows.join(going_held.select("_pos"), on="_pos", how="semi")
-        res.held.append(
-            back.select(*kernel_cols).with_columns(pl.lit(None, pl.Int64).alias(SRC_LINE))
-        )
-    returning = changed.filter((pl.col("new_status") == "kept") & (pl.col("status") != "kept"))
-    back_rows = _returning_rows(ctx, returning)
-    kernel_in = pl.concat(
-        [
-            stay.select(kernel_cols),
-            back_rows.select(kernel_cols),
-            new_kept.select(kernel_cols),
-        ],
-        how="vertical_relaxed",
-    )
-    out = sessionize_rows(kernel_in, ctx.session)
-    # sessions whose kernel rows did not change keep their stored row (contacts aside)
-    narrow = [c for c in out.sessions.columns]
-    if old_rows.height:
-        before = sessionize_rows(old_rows.select(kernel_cols), ctx.base_session).sessions
-        same = out.sessions.filter(
-            _row_key(out.sessions, narrow).is_in(_row_key(before, narrow).implode())
-        ).get_column("id")
-    else:
-        same = pl.Series("id", [], dtype=pl.String)
-    fresh = out.sessions.filter(~pl.col("id").is_in(same.implode()))
-    context = _context_rows(ctx, fresh, new_kept)
-    built = attach_context(fresh, context)
-    kept_rows = old_sess.filter(pl.col("id").is_in(same.implode())).select(
-        list(STORED_SESSION_SCHEMA)
-    )
-    sessions = pl.concat([kept_rows, built], how="vertical_relaxed")
-    sessions = _with_contacts(ctx, sessions, kernel_in, res)
-    sessions = (
-        sessions.with_columns(_h=pl.col("customer_id").nchash.xxh3_64())  # type: ignore[attr-defined]
-        .sort("bucket", "_h", "customer_id", "created_date", "id")
-        .drop("_h")
-    )
-    index = out.index.with_columns(
-        segment=(pl.col("_pos") // (1 << 32)).cast(pl.UInt32),
-        row=(pl.col("_pos") % (1 << 32)).cast(pl.UInt32),
-    ).select(list(INDEX_SCHEMA))
-    # only what differs from the store is written
-    added_idx = index.join(
-        old_idx, on=_INDEX_KEYS, how="anti", nulls_equal=True, maintain_order="left"
-    )
-    removed_idx = old_idx.join(index, on=_INDEX_KEYS, how="anti", nulls_equal=True)
-    cols = list(STORED_SESSION_SCHEMA)
-    new_keys = _row_key(sessions, cols)
-    old_keys = _row_key(old_sess, cols) if old_sess.height else pl.Series([], dtype=new_keys.dtype)
-    added_sess = sessions.filter(~new_keys.is_in(old_keys.implode()))
-    removed_sess = old_sess.filter(~old_keys.is_in(new_keys.implode()))
-    res.sessions_added += added_sess.height
-    res.sessions_removed += removed_sess.height
-    res.sessions_unchanged += sessions.height - added_sess.height
-    if added_idx.height:
-        res.index_parts.append(ctx.writer.write_part("index", added_idx, ctx.run))
-    if added_sess.height:
-        res.session_parts.append(ctx.writer.write_part("sessions", added_sess, ctx.run))
-    if removed_idx.height:
-        res.removed_index.append(removed_idx.select("_part", "segment", "row"))
-    if removed_sess.height:
-        res.removed_sessions.append(removed_sess.select("_part", "id"))
-
-
-def _returning_rows(ctx: _Context, returning: pl.DataFrame) -> pl.DataFrame:
-    """Kernel rows of copies the store held aside or dropped that are kept again."""
-    cols = [*KERNEL_COLUMNS, "_pos", "bucket"]
-    if returning.height == 0 or ctx.snap is None:
-        return pl.DataFrame(
-            schema={
-                **{c: INDEX_SCHEMA[c] for c in KERNEL_COLUMNS},
-                "_pos": pl.UInt64(),
-                "bucket": pl.UInt16(),
-            }
-        )
-    held = ctx.snap.held()
-    frames = []
-    from_held = returning.filter(pl.col("status") == "held")
-    if from_held.height and held is not None:
-        frames.append(held.join(from_held.select("_pos"), on="_pos", how="semi").select(cols))
-    others = returning.filter(pl.col("status") != "held")
-    if others.height:
-        pos = others.select(
-            segment=(pl.col("_pos") // (1 << 32)).cast(pl.UInt32),
-            row=(pl.col("_pos") % (1 << 32)).cast(pl.UInt32),
-        )
-        wide = ctx.snap.wide_rows(pos, KERNEL_COLUMNS)
-        frames.append(
-            wide.with_columns(_pos_expr())
-            .join(others.select("_pos", "bucket"), on="_pos", how="left")
-            .select(cols)
-        )
-    return pl.concat(frames, how="vertical_relaxed")
-
-
-def _context_rows(ctx: _Context, sessions: pl.DataFrame, new_rows: pl.DataFrame) -> pl.DataFrame:
-    """CONTEXT_COLUMNS of every event the sessions point at, with `_pos`."""
-    wanted = (
-        sessions.select(pl.concat_list(list(POINTERS)).alias("p"))
-        .explode("p")
-        .drop_nulls()
-        .unique()
-        .get_column("p")
-    )
-    cols = ["_pos", *CONTEXT_COLUMNS]
-    here = new_rows.filter(pl.col("_pos").is_in(wanted.implode())).select(cols)
-    missing = wanted.filter(~wanted.is_in(here.get_column("_pos").implode()))
-    if missing.len() == 0 or ctx.snap is None:
-        return here
-    pos = pl.DataFrame({"_pos": missing}).select(
-        segment=(pl.col("_pos") // (1 << 32)).cast(pl.UInt32),
-        row=(pl.col("_pos") % (1 << 32)).cast(pl.UInt32),
-    )
-    old = ctx.snap.wide_rows(pos, CONTEXT_COLUMNS).with_columns(_pos_expr()).select(cols)
-    return pl.concat([here, old], how="vertical_relaxed")
-
-
-def _with_contacts(
-    ctx: _Context, sessions: pl.DataFrame, events: pl.DataFrame, res: _UnitResult
-) -> pl.DataFrame:
-    """The contact columns of the sessions, resolved per visitor (no clock: see contacts)."""
-    from jtrack.core.contacts import resolve_visitors, sessions_with_contacts
-
-    if sessions.height == 0:
-        return sessions
-    resolution = resolve_visitors(
-        sessions.select("customer_id", "created_date", "ended_date"),
-        events,
-        ctx.book,
+    return UnitJob(
+        unit=u,
+        lo=lo,
+        hi=hi,
+        run=ctx.run,
+        out_dir=str(ctx.writer.tmp),
+        base_dir=str(ctx.snap.dir) if ctx.snap is not None else None,
+        base_manifest=ctx.snap.manifest if ctx.snap is not None else None,
+        session=ctx.session,
+        base_session=ctx.base_session,
+        everyone=ctx.everyone,
+        drop=d.drop_new,
+        far=d.far_new,
+        changed=d.changed.filter(pl.col("bucket").is_between(lo, hi)),
+        book=ctx.book,
         default_region=ctx.default_region,
-    )
-    states = resolution.visitors.get_column("contact_state").value_counts()
-    for state, n in states.iter_rows():
-        res.contact_states[state] = res.contact_states.get(state, 0) + int(n)
-    res.contact_conflicts += int(resolution.conflicts.get_column("customer_id").n_unique())
-    out = sessions_with_contacts(sessions.drop("bucket"), resolution)
-    return pl.concat([sessions.select("bucket"), out], how="horizontal").select(
-        list(STORED_SESSION_SCHEMA)
     )
 
 
@@ -861,7 +659,7 @@ def _finish(
     ctx: _Context,
     store: Store,
     new: NewData,
-    res: _UnitResult,
+    res: UnitResult,
     book_source: ContactsSource | None,
     base: Manifest | None,
     history: Manifest | None,

@@ -37,12 +37,22 @@ _WHOLE_SHARE = 0.2
 class Snapshot:
     """One version of a store, held for reading."""
 
-    def __init__(self, store: Store, name: str, manifest: Manifest, lease: Path | None) -> None:
+    def __init__(
+        self, store: Store | None, name: str, manifest: Manifest, lease: Path | None
+    ) -> None:
         self.store = store
         self.name = name
         self.manifest = manifest
-        self.dir = store.version_dir(name)
+        self.dir = store.version_dir(name) if store is not None else Path(name)
         self._lease = lease
+
+    @classmethod
+    def at(cls, directory: Path, manifest: Manifest) -> Snapshot:
+        """A version read by path, without a lease: for a worker of a run that holds the
+        store's lock (no writer can remove the version meanwhile)."""
+        snap = cls(None, str(directory), manifest, None)
+        snap.dir = directory
+        return snap
 
     def __enter__(self) -> Snapshot:
         return self

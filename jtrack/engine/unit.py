@@ -1,0 +1,289 @@
+"""One work unit: the visitors of a range of buckets that a run touches, sessionized again.
+
+`run_unit(job, rows)` is what every engine calls per unit (the local engine in a loop, the
+Spark engine in a task): the unit's new rows plus the index rows of the touched visitors'
+history go through the sessionizer kernel; contacts are resolved; only the rows that differ
+from the store's are written, as new parts in the version being built; the rows that changed
+are reported so the driver rewrites the parts that held them. A UnitJob holds only paths and
+small frames, so it can be shipped to another process. Imports Polars only; never prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import polars_hash  # noqa: F401  (registers the .nchash namespace)
+
+from jtrack.core.sessionize import CONTEXT_COLUMNS, POINTERS, attach_context, sessionize_rows
+from jtrack.options import SessionizeOptions
+from jtrack.read import SRC_LINE
+from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
+from jtrack.store.manifest import Manifest, PartInfo
+from jtrack.store.snapshot import STORED_SESSION_SCHEMA, Snapshot
+from jtrack.store.writer import write_parquet
+
+_INDEX_KEYS = ["segment", "row", "session_id", "session_type"]
+KERNEL_ROW = [*KERNEL_COLUMNS, "_pos", "bucket"]
+
+
+@dataclass
+class UnitJob:
+    """Everything a unit needs besides its new rows (picklable)."""
+
+    unit: int
+    lo: int  # first bucket
+    hi: int  # last bucket
+    run: int
+    out_dir: str  # the version being written
+    base_dir: str | None  # the current version's directory (None: a new store)
+    base_manifest: Manifest | None
+    session: SessionizeOptions
+    base_session: SessionizeOptions
+    everyone: bool  # every visitor of the unit is touched (a rebuild, a new contacts book)
+    drop: pl.Series  # positions of new rows left out (duplicates, far-future)
+    far: pl.Series  # positions of new rows beyond the far-future cut
+    changed: pl.DataFrame  # the store's copies (of this unit) whose judgement changed
+    book: pl.DataFrame | None
+    default_region: str | None
+
+    def base(self) -> Snapshot | None:
+        if self.base_dir is None or self.base_manifest is None:
+            return None
+        return Snapshot.at(Path(self.base_dir), self.base_manifest)
+
+
+@dataclass
+class UnitResult:
+    """What units wrote and what the driver must do about the rows that changed."""
+
+    index_parts: list[PartInfo] = field(default_factory=list)
+    session_parts: list[PartInfo] = field(default_factory=list)
+    removed_index: list[pl.DataFrame] = field(default_factory=list)  # _part, segment, row
+    removed_sessions: list[pl.DataFrame] = field(default_factory=list)  # _part, id
+    held: list[pl.DataFrame] = field(default_factory=list)  # rows held aside (far-future)
+    touched: int = 0
+    sessions_added: int = 0
+    sessions_removed: int = 0
+    sessions_unchanged: int = 0
+
+    def merge(self, other: UnitResult) -> None:
+        self.index_parts += other.index_parts
+        self.session_parts += other.session_parts
+        self.removed_index += other.removed_index
+        self.removed_sessions += other.removed_sessions
+        self.held += other.held
+        self.touched += other.touched
+        self.sessions_added += other.sessions_added
+        self.sessions_removed += other.sessions_removed
+        self.sessions_unchanged += other.sessions_unchanged
+
+
+def pos_expr() -> pl.Expr:
+    """`_pos` (segment << 32 | row) from an index row's `segment` and `row`."""
+    seg = pl.col("segment").cast(pl.UInt64) * (1 << 32)
+    return (seg + pl.col("row").cast(pl.UInt64)).alias("_pos")
+
+
+def split_pos(col: str = "_pos") -> list[pl.Expr]:
+    """`segment` and `row` of a `_pos`."""
+    return [
+        (pl.col(col) // (1 << 32)).cast(pl.UInt32).alias("segment"),
+        (pl.col(col) % (1 << 32)).cast(pl.UInt32).alias("row"),
+    ]
+
+
+def part_name(run: int, unit: int) -> str:
+    """The file name of a unit's part (the same in the index and the session table)."""
+    return f"p{run:06d}-u{unit:04d}.parquet"
+
+
+def row_key(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """A stable hash of each row's values (lists included): rows equal <=> keys equal."""
+    parts = []
+    for c in columns:
+        dtype = frame.schema[c]
+        col = pl.col(c)
+        if isinstance(dtype, pl.List):
+            text = col.list.eval(pl.element().cast(pl.String).fill_null("\x00")).list.join("\x1d")
+        elif isinstance(dtype, pl.Datetime):
+            text = col.dt.epoch("us").cast(pl.String)
+        else:
+            text = col.cast(pl.String)
+        parts.append(text.fill_null("\x00"))
+    key = pl.concat_str(parts, separator="\x1f").nchash.xxh3_128()  # type: ignore[attr-defined]
+    return frame.select(key.alias("_key")).get_column("_key")
+
+
+def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
+    """Sessionize again the visitors of buckets lo..hi that the run touches; `rows` are the
+    unit's new accepted rows (kernel and context columns, `_pos`, `bucket`, `_line`)."""
+    res = UnitResult()
+    snap = job.base()
+    if job.far.len():
+        far = rows.filter(pl.col("_pos").is_in(job.far.implode()))
+        if far.height:
+            res.held.append(far.select(*KERNEL_ROW, SRC_LINE))
+    new_kept = rows.filter(~pl.col("_pos").is_in(job.drop.implode())) if job.drop.len() else rows
+    del rows
+    changed = job.changed.filter(pl.col("bucket").is_between(job.lo, job.hi))
+    touched = pl.concat(
+        [new_kept.select("customer_id"), changed.select("customer_id")], how="vertical"
+    ).unique()
+    if snap is not None and (job.everyone or touched.height):
+        mine = (
+            pl.lit(True)
+            if job.everyone
+            else pl.col("customer_id").is_in(touched.get_column("customer_id").implode())
+        )
+        old_idx = snap.scan_parts("index", job.lo, job.hi).filter(mine).collect(engine="in-memory")
+        old_sess = (
+            snap.scan_parts("sessions", job.lo, job.hi).filter(mine).collect(engine="in-memory")
+        )
+    else:
+        old_idx = pl.DataFrame(schema={**INDEX_SCHEMA, "_part": pl.String()})
+        old_sess = pl.DataFrame(schema={**STORED_SESSION_SCHEMA, "_part": pl.String()})
+    if job.everyone:
+        touched = pl.concat([touched, old_idx.select("customer_id")], how="vertical").unique()
+    res.touched = touched.height
+    old_rows = old_idx.with_columns(pos_expr())
+    leaving = changed.filter(pl.col("new_status") != "kept").get_column("_pos")
+    stay = old_rows.filter(~pl.col("_pos").is_in(leaving.implode())) if leaving.len() else old_rows
+    going_held = changed.filter(pl.col("new_status") == "held")
+    if going_held.height:
+        back = old_rows.join(going_held.select("_pos"), on="_pos", how="semi")
+        res.held.append(
+            back.select(KERNEL_ROW).with_columns(pl.lit(None, pl.Int64).alias(SRC_LINE))
+        )
+    returning = changed.filter((pl.col("new_status") == "kept") & (pl.col("status") != "kept"))
+    kernel_in = pl.concat(
+        [
+            stay.select(KERNEL_ROW),
+            _returning_rows(snap, returning).select(KERNEL_ROW),
+            new_kept.select(KERNEL_ROW),
+        ],
+        how="vertical_relaxed",
+    )
+    out = sessionize_rows(kernel_in, job.session)
+    # sessions whose kernel rows did not change keep their stored row (contacts aside)
+    narrow = list(out.sessions.columns)
+    if old_rows.height:
+        before = sessionize_rows(old_rows.select(KERNEL_ROW), job.base_session).sessions
+        same = out.sessions.filter(
+            row_key(out.sessions, narrow).is_in(row_key(before, narrow).implode())
+        ).get_column("id")
+    else:
+        same = pl.Series("id", [], dtype=pl.String)
+    fresh = out.sessions.filter(~pl.col("id").is_in(same.implode()))
+    built = attach_context(fresh, _context_rows(snap, fresh, new_kept))
+    kept_rows = old_sess.filter(pl.col("id").is_in(same.implode())).select(
+        list(STORED_SESSION_SCHEMA)
+    )
+    sessions = pl.concat([kept_rows, built], how="vertical_relaxed")
+    sessions = _with_contacts(job, sessions, kernel_in)
+    sessions = (
+        sessions.with_columns(_h=pl.col("customer_id").nchash.xxh3_64())  # type: ignore[attr-defined]
+        .sort("bucket", "_h", "customer_id", "created_date", "id")
+        .drop("_h")
+    )
+    index = out.index.with_columns(split_pos()).select(list(INDEX_SCHEMA))
+    # only what differs from the store is written
+    added_idx = index.join(
+        old_idx, on=_INDEX_KEYS, how="anti", nulls_equal=True, maintain_order="left"
+    )
+    removed_idx = old_idx.join(index, on=_INDEX_KEYS, how="anti", nulls_equal=True)
+    cols = list(STORED_SESSION_SCHEMA)
+    new_keys = row_key(sessions, cols)
+    old_keys = row_key(old_sess, cols) if old_sess.height else pl.Series([], dtype=new_keys.dtype)
+    added_sess = sessions.filter(~new_keys.is_in(old_keys.implode()))
+    removed_sess = old_sess.filter(~old_keys.is_in(new_keys.implode()))
+    res.sessions_added = added_sess.height
+    res.sessions_removed = removed_sess.height
+    res.sessions_unchanged = sessions.height - added_sess.height
+    name = part_name(job.run, job.unit)
+    if added_idx.height:
+        res.index_parts.append(_write_part(job, "index", name, added_idx))
+    if added_sess.height:
+        res.session_parts.append(_write_part(job, "sessions", name, added_sess))
+    if removed_idx.height:
+        res.removed_index.append(removed_idx.select("_part", "segment", "row"))
+    if removed_sess.height:
+        res.removed_sessions.append(removed_sess.select("_part", "id"))
+    return res
+
+
+def _write_part(job: UnitJob, table: str, name: str, frame: pl.DataFrame) -> PartInfo:
+    write_parquet(frame, Path(job.out_dir) / table / name)
+    b = frame.get_column("bucket")
+    return PartInfo(table, name, frame.height, int(b.min()), int(b.max()), job.run)  # type: ignore[arg-type]
+
+
+def _returning_rows(snap: Snapshot | None, returning: pl.DataFrame) -> pl.DataFrame:
+    """Kernel rows of copies the store held aside or dropped that are kept again."""
+    if returning.height == 0 or snap is None:
+        return pl.DataFrame(
+            schema={
+                **{c: INDEX_SCHEMA[c] for c in KERNEL_COLUMNS},
+                "_pos": pl.UInt64(),
+                "bucket": pl.UInt16(),
+            }
+        )
+    frames = []
+    held = snap.held()
+    from_held = returning.filter(pl.col("status") == "held")
+    if from_held.height and held is not None:
+        frames.append(held.join(from_held.select("_pos"), on="_pos", how="semi").select(KERNEL_ROW))
+    others = returning.filter(pl.col("status") != "held")
+    if others.height:
+        wide = snap.wide_rows(others.select(split_pos()), KERNEL_COLUMNS)
+        frames.append(
+            wide.with_columns(pos_expr())
+            .join(others.select("_pos", "bucket"), on="_pos", how="left")
+            .select(KERNEL_ROW)
+        )
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def _context_rows(
+    snap: Snapshot | None, sessions: pl.DataFrame, new_rows: pl.DataFrame
+) -> pl.DataFrame:
+    """CONTEXT_COLUMNS of every event the sessions point at, with `_pos`: from the new rows,
+    else from the store's segments (by position)."""
+    wanted = (
+        sessions.select(pl.concat_list(list(POINTERS)).alias("p"))
+        .explode("p")
+        .drop_nulls()
+        .unique()
+        .get_column("p")
+    )
+    cols = ["_pos", *CONTEXT_COLUMNS]
+    here = new_rows.filter(pl.col("_pos").is_in(wanted.implode())).select(cols)
+    missing = wanted.filter(~wanted.is_in(here.get_column("_pos").implode()))
+    if missing.len() == 0 or snap is None:
+        return here
+    positions = pl.DataFrame({"_pos": missing}).select(split_pos())
+    old = snap.wide_rows(positions, CONTEXT_COLUMNS).with_columns(pos_expr()).select(cols)
+    return pl.concat([here, old], how="vertical_relaxed")
+
+
+def _with_contacts(job: UnitJob, sessions: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """The contact columns of the sessions, resolved per visitor (no clock: see contacts)."""
+    from jtrack.core.contacts import resolve_visitors, sessions_with_contacts
+
+    if sessions.height == 0:
+        return sessions
+    resolution = resolve_visitors(
+        sessions.select("customer_id", "created_date", "ended_date"),
+        events,
+        job.book,
+        default_region=job.default_region,
+    )
+    out = sessions_with_contacts(sessions.drop("bucket"), resolution)
+    return pl.concat([sessions.select("bucket"), out], how="horizontal").select(
+        list(STORED_SESSION_SCHEMA)
+    )
+
+
+__all__ = ["KERNEL_ROW", "UnitJob", "UnitResult", "part_name", "pos_expr", "row_key", "run_unit"]
