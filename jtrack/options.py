@@ -118,6 +118,10 @@ class RunOptions:
     replace: bool = False
     #: go on where jtrack would refuse to lose data (all rows rejected, a shrinking store)
     force: bool = False
+    #: where inputs are read and units run: "local" (this process) or "spark"
+    engine: str = "local"
+    #: the Spark master (default: $SPARK_MASTER or local[*]); with engine="spark"
+    spark_master: str | None = None
     #: buckets of a new store (tests; the default suits any size)
     buckets: int | None = None
     #: split the work into this many bucket ranges (tests; default: by memory_limit)

@@ -121,6 +121,20 @@ def sessionize_cmd(
             help="Earlier versions of the store to keep for `jtrack store rollback`.", min=0
         ),
     ] = 2,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where to run: local (this process) or spark (pyspark: pip install "
+            "'jtrack[spark]'; the store must be on a filesystem the cluster shares)."
+        ),
+    ] = "local",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL with --engine spark [default: $SPARK_MASTER, else local[*]].",
+            show_default=False,
+        ),
+    ] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
     memory_limit: Annotated[
         str | None,
@@ -191,6 +205,8 @@ def sessionize_cmd(
         rebuild=rebuild,
         replace=replace,
         force=force,
+        engine=engine,
+        spark_master=spark_master,
     )
     if memory_limit is not None:
         options = dc_replace(options, memory_limit=parse_size(memory_limit))

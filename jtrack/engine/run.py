@@ -25,18 +25,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack import __version__
 from jtrack.core.buckets import DEFAULT_BUCKETS
-from jtrack.engine.decide import COPY_SCHEMA, Decisions, decide
+from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, decide
 from jtrack.engine.ingest import NewData, UnitRows, read_inputs, unit_ranges
-from jtrack.engine.inputs import plan_inputs
+from jtrack.engine.inputs import Identity, plan_inputs
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit
-from jtrack.errors import DataError
+from jtrack.errors import DataError, UsageError
 from jtrack.options import RunOptions, SessionizeOptions
 from jtrack.progress import ProgressFn, ProgressUpdate, no_progress
 from jtrack.read import (
@@ -274,6 +274,7 @@ def _run(
         book = snap.contacts_book()  # the file is gone: the copy the store took
     if not book_changed:
         book_invalid = None  # reported when the file was taken in, not every night
+    engine = engine_for(opts.engine, opts)
     writer = store.begin_version(base)
     try:
         run_no = base.next_run if base else 1
@@ -293,16 +294,14 @@ def _run(
         chunk_rows = opts.chunk_rows or max(
             10_000, min(MAX_CHUNK_ROWS, usable // CHUNK_BYTES_PER_ROW)
         )
-        stage = writer.path("stage") if len(ranges) > 1 else None
-        units = UnitRows(ranges, stage)
         first_segment = history.next_segment if history else 1
-        new = read_inputs(
+        new = engine.read(
             planned.read,
             writer,
             first_segment=first_segment,
             run=run_no,
             buckets=buckets,
-            units=units,
+            ranges=ranges,
             options=opts,
             chunk_rows=chunk_rows,
             progress=say,
@@ -312,9 +311,9 @@ def _run(
         layout.kill_point("after_segments")
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
         copies = _history_copies(snap) if snap is not None else _empty_copies()
-        decisions = decide(new.ids, copies, lambda pos: _new_rows_at(units, pos))
+        decisions = decide(new.ids, copies, lambda pos: engine.rows_at(new, pos, _CONTENT))
         if opts.on_error == "fail" and decisions.far_new.len():
-            raise _far_future_error(units, new, decisions)
+            raise _far_future_error(engine, new, decisions)
         base_session = _session_options(history) if history else None
         session = opts.session or base_session or SessionizeOptions()
         ctx = _Context(
@@ -332,11 +331,8 @@ def _run(
             far_new=decisions.far_new,
             invalid_entries=book_invalid.height if book_invalid is not None else 0,
         )
-        results = UnitResult()
-        for u, (lo, hi) in enumerate(ranges):
-            say(ProgressUpdate("sessionizing", steps_done=u, steps_total=len(ranges)))
-            results.merge(run_unit(_job(ctx, u, lo, hi), units.rows(u)))
-        units.remove()
+        jobs = [_job(ctx, u, lo, hi) for u, (lo, hi) in enumerate(ranges)]
+        results = engine.run_units(jobs, new, say)
         layout.kill_point("after_index")
         say(ProgressUpdate("writing", steps_done=len(ranges), steps_total=len(ranges)))
         manifest, run_info, conflicts, run_rejects = _finish(
@@ -519,23 +515,18 @@ def _nothing_new(store: Store, base: Manifest, planned: Any, started: str) -> St
     return StoredRun(summary=summary, read=read, store=store)
 
 
-def _far_future_error(units: UnitRows, new: NewData, d: Decisions) -> Exception:
+def _far_future_error(engine: Engine, new: NewData, d: Decisions) -> Exception:
     """The error that stops a failing run at its first far-future row (in input order)."""
     from jtrack.read import rejected_row_error
 
-    first = int(d.far_new.min())  # type: ignore[arg-type]
-    line = None
-    for u in range(len(units.ranges)):
-        hit = units.peek(u).filter(pl.col("_pos") == first).select(SRC_LINE).collect()
-        if hit.height:
-            line = hit.item()
-            break
-    source = next(s.source for s in new.segments if s.id == first >> 32)
+    first = d.far_new.min()
+    hit = engine.rows_at(new, pl.Series([first], dtype=pl.UInt64), [SRC_LINE])
+    source = next(s.source for s in new.segments if s.id == int(first) >> 32)  # type: ignore[arg-type]
     assert d.cut is not None
     return rejected_row_error(
         {
             "_file": source,
-            SRC_LINE: line,
+            SRC_LINE: hit.get_column(SRC_LINE).item() if hit.height else None,
             "_reason": "far_future",
             "_field": "created_date",
             "_detail": d.cut[1],
@@ -594,20 +585,104 @@ def _side_file(snap: Snapshot, name: str) -> Path | None:
     return path if path.is_file() and name in snap.manifest.files() else None
 
 
-def _new_rows_at(units: UnitRows, positions: pl.Series) -> pl.DataFrame:
-    """The content columns of new rows at `positions` (for duplicate decisions)."""
-    from jtrack.engine.decide import CONTENT_COLUMNS
+# ---------------------------------------------------------------------------- engines
 
-    cols = ["_pos", *CONTENT_COLUMNS]
-    if positions.len() == 0:
-        return pl.DataFrame(
-            schema={"_pos": pl.UInt64(), **{c: INDEX_SCHEMA[c] for c in CONTENT_COLUMNS}}
+#: The columns of new rows that duplicate decisions compare.
+_CONTENT = ["customer_id", *(c for c in CONTENT_COLUMNS if c != "customer_id")]
+
+
+class Engine(Protocol):
+    """Where a run reads its inputs and runs its units: this process, or a Spark cluster.
+    Everything else (planning, decisions, finishing, the commit) is the same for all."""
+
+    name: str
+
+    def read(
+        self,
+        sources: list[tuple[Source, Identity]],
+        writer: VersionWriter,
+        *,
+        first_segment: int,
+        run: int,
+        buckets: int,
+        ranges: list[tuple[int, int]],
+        options: RunOptions,
+        chunk_rows: int,
+        progress: ProgressFn,
+        src_offset: int,
+    ) -> NewData: ...
+
+    def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
+        """`_pos` and `columns` of new rows at `positions`."""
+        ...
+
+    def run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult: ...
+
+
+class LocalEngine:
+    """Reads inputs and runs the units one after the other, in this process."""
+
+    name = "local"
+
+    def read(
+        self,
+        sources: list[tuple[Source, Identity]],
+        writer: VersionWriter,
+        *,
+        first_segment: int,
+        run: int,
+        buckets: int,
+        ranges: list[tuple[int, int]],
+        options: RunOptions,
+        chunk_rows: int,
+        progress: ProgressFn,
+        src_offset: int,
+    ) -> NewData:
+        stage = writer.path("stage") if len(ranges) > 1 else None
+        return read_inputs(
+            sources,
+            writer,
+            first_segment=first_segment,
+            run=run,
+            buckets=buckets,
+            units=UnitRows(ranges, stage),
+            options=options,
+            chunk_rows=chunk_rows,
+            progress=progress,
+            src_offset=src_offset,
         )
-    wanted = positions.implode()
-    found = []
-    for u in range(len(units.ranges)):
-        found.append(units.peek(u).filter(pl.col("_pos").is_in(wanted)).select(cols).collect())
-    return pl.concat(found, how="vertical")
+
+    def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
+        units = new.units
+        wanted = positions.implode()
+        found = [
+            units.peek(u).filter(pl.col("_pos").is_in(wanted)).select("_pos", *columns).collect()
+            for u in range(len(units.ranges))
+        ]
+        return pl.concat(found, how="vertical")
+
+    def run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult:
+        results = UnitResult()
+        for job in jobs:
+            progress(ProgressUpdate("sessionizing", steps_done=job.unit, steps_total=len(jobs)))
+            results.merge(run_unit(job, new.units.rows(job.unit)))
+        new.units.remove()
+        return results
+
+
+def engine_for(name: str, options: RunOptions) -> Engine:
+    if name == "local":
+        return LocalEngine()
+    if name == "spark":
+        try:
+            from jtrack.engine.spark import SparkEngine
+        except ImportError as exc:
+            raise UsageError(
+                f"--engine spark needs pyspark ({exc.name or exc})",
+                hint="pip install 'jtrack[spark]' (and Java 17+)",
+            ) from None
+        return SparkEngine(options)
+    raise UsageError(f"--engine {name!r}", hint="use local or spark")
 
 
 # ---------------------------------------------------------------------------- units
