@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "usage",
     "report",
     "rules",
+    "store",
     "schema",
 ]
 

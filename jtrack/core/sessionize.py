@@ -119,6 +119,51 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
     return df.drop("_g", "_new")
 
 
+def _stream_columns() -> list[pl.Expr]:
+    """Per row: its stream (`_st`: web 0, app 1, custom 2; `_ck` the custom session), whether
+    it is visitor activity (`_act`) or a system event (`_is_sys`), its session type."""
+    custom = _is_custom()
+    activity = pl.col("kind").is_in(list(ACTIVITY_KINDS))
+    return [
+        custom.alias("_custom"),
+        (~activity).alias("_is_sys"),
+        # in a custom session every event counts as the session's activity
+        (activity | custom).alias("_act"),
+        pl.when(custom)
+        .then(pl.lit(2, pl.Int8))
+        .when(pl.col("kind") == KIND_APP)
+        .then(pl.lit(1, pl.Int8))
+        .otherwise(pl.lit(0, pl.Int8))
+        .alias("_st"),
+        pl.when(custom)
+        .then(
+            pl.concat_str(
+                [pl.col("source_session_type"), pl.col("source_session_id")], separator="\x1f"
+            )
+        )
+        .alias("_ck"),
+        pl.when(custom)
+        .then(pl.col("source_session_type"))
+        .when(pl.col("kind") == KIND_APP)
+        .then(pl.lit("app"))
+        .otherwise(pl.lit("web"))
+        .alias("_type"),
+    ]
+
+
+def index_order(rows: pl.DataFrame) -> pl.DataFrame:
+    """Index rows (of any visitors, with `bucket`) in the store's order: bucket, visitor,
+    stream, time, activity before system events, event id (what sessionize_rows gives)."""
+    h = pl.col("customer_id").nchash.xxh3_64().alias("_h")  # type: ignore[attr-defined]
+    keys = rows.with_columns(h, *_stream_columns())
+    order = keys.select(
+        pl.arg_sort_by(
+            ["bucket", "_h", "customer_id", "_st", "_ck", "created_date", "_is_sys", "event_id"]
+        )
+    ).to_series()
+    return rows[order]
+
+
 def _session_aggs(with_bucket: bool) -> list[pl.Expr]:
     """Aggregations over the narrow rows of one session; `_pos` points at each row's wide data."""
     a = pl.col("_act")
@@ -223,39 +268,16 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
     the same rows, sessions and ids.
     """
     opts = options or SessionizeOptions()
-    custom = _is_custom()
-    activity = pl.col("kind").is_in(list(ACTIVITY_KINDS))
     lead = ["bucket"] if "bucket" in rows.columns else []
     # One sort of narrow keys orders everything: the sessionizer and the output. Visitors are
     # ordered by a stable 64-bit hash (much cheaper to sort than the id strings); the
     # categorical code only separates two visitors whose hashes collide.
-    rows = (
-        rows.with_columns(
-            _custom=custom,
-            _is_sys=~activity,
-            _h=pl.col("customer_id").nchash.xxh3_64(),  # type: ignore[attr-defined]
-            _c=pl.col("customer_id").cast(pl.Categorical).to_physical(),
-        )
-        .with_columns(
-            # in a custom session every event counts as the session's activity
-            _act=activity | pl.col("_custom"),
-            _st=pl.when(pl.col("_custom"))
-            .then(pl.lit(2, pl.Int8))
-            .when(pl.col("kind") == KIND_APP)
-            .then(pl.lit(1, pl.Int8))
-            .otherwise(pl.lit(0, pl.Int8)),
-            _ck=pl.when(pl.col("_custom")).then(
-                pl.concat_str(
-                    [pl.col("source_session_type"), pl.col("source_session_id")], separator="\x1f"
-                )
-            ),
-            _type=pl.when(pl.col("_custom"))
-            .then(pl.col("source_session_type"))
-            .when(pl.col("kind") == KIND_APP)
-            .then(pl.lit("app"))
-            .otherwise(pl.lit("web")),
-        )
-        .sort([*lead, "_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"])
+    rows = rows.with_columns(
+        _h=pl.col("customer_id").nchash.xxh3_64(),  # type: ignore[attr-defined]
+        _c=pl.col("customer_id").cast(pl.Categorical).to_physical(),
+    )
+    rows = rows.with_columns(_stream_columns()).sort(
+        [*lead, "_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"]
     )
     rows = _assign_gap_sessions(rows, opts)
 
@@ -385,6 +407,7 @@ __all__ = [
     "Sessionized",
     "attach_context",
     "counts_as_activity",
+    "index_order",
     "session_id_expr",
     "sessionize",
     "sessionize_rows",

@@ -343,6 +343,14 @@ def _run(
         writer.abort()
         raise
     store.refresh()
+    from jtrack.engine.compact import compact_locked, needs_compaction
+
+    if needs_compaction(manifest):  # the parts of many daily runs: merged now and then
+        say(ProgressUpdate("compacting"))
+        done = compact_locked(store, keep=opts.keep)
+        if done.version is not None:
+            manifest = store.read_manifest(done.version)
+            notes.append(f"compacted the store: {done.parts_before} parts -> {done.parts_after}")
     summary = _summary(manifest, store, new, run_info)
     summary.contacts = manifest.contact_counts
     per_file = dict(run_rejects.group_by("file").len().iter_rows())

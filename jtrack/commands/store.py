@@ -1,0 +1,154 @@
+"""`jtrack store`: what the store holds (files taken in, runs, versions); rollback; compact."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from jtrack.commands._common import (
+    Format,
+    OutputOpt,
+    StoreOpt,
+    emit_frame,
+    format_option,
+    handle_errors,
+    resolve_format,
+    stdout_console,
+    write_text,
+)
+
+FORMATS = (Format.table, Format.json)
+TABLE_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.tsv, Format.md)
+
+store_app = typer.Typer(
+    name="store",
+    help="What the store holds (files taken in, runs, versions); go back to an earlier "
+    "version; compact the parts daily runs add.",
+    invoke_without_command=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(store_app, name="store")
+
+
+@store_app.callback()
+@handle_errors
+def store_cmd(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    fmt: Annotated[Format | None, format_option(FORMATS)] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Show what the store holds: its totals, the files it took in (name, size, fingerprint,
+    rows, when), its runs and its versions (the current one and those kept for rollback)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from jtrack.store import Store
+    from jtrack.usecases.store_info import overview
+
+    out_fmt = resolve_format(fmt, output, FORMATS, "jtrack store")
+    info = overview(Store.open(store))
+    if out_fmt == Format.json:
+        from jtrack.serialize import to_json, to_records
+
+        data = {k: (to_records(v) if hasattr(v, "to_dicts") else v) for k, v in info.items()}
+        write_text(to_json(data), output)
+        return
+    from rich.console import Group
+    from rich.text import Text
+
+    from jtrack.render.table import FrameTable
+
+    c = info["counts"]
+    head = Text(
+        f"{info['store']} ({info['version']}): {c.get('events_kept', 0):,} events, "
+        f"{c.get('sessions', 0):,} sessions, {c.get('visitors', 0):,} visitors, "
+        f"{len(info['inputs'])} input(s) taken in\n"
+    )
+    parts: list[Any] = [
+        head,
+        FrameTable(info["inputs"].drop("sha256"), "Inputs taken in"),
+        FrameTable(
+            info["runs"].select(
+                "run", "mode", "finished", "files_read", "events_added", "sessions_added"
+            ),
+            "Runs",
+        ),
+        FrameTable(info["versions"], "Versions (jtrack store rollback VERSION)"),
+    ]
+    stdout_console().print(Group(*parts))
+
+
+@store_app.command("rollback")
+@handle_errors
+def rollback_cmd(
+    version: Annotated[str, typer.Argument(help="The version to make current, e.g. v000003.")],
+    store: StoreOpt = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
+) -> None:
+    """Make an earlier version of the store current again (list them with `jtrack store`).
+    The next run builds on it; later versions stay until they age out."""
+    import sys
+
+    from jtrack.store import Store
+
+    st = Store.open(store)
+    with st.lock(wait=wait):
+        st.rollback(version.strip())
+    sys.stderr.write(f"{st.root}: {version.strip()} is current\n")
+
+
+@store_app.command("compact")
+@handle_errors
+def compact_cmd(
+    store: StoreOpt = None,
+    keep: Annotated[int, typer.Option(help="Earlier versions to keep.", min=0)] = 2,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
+) -> None:
+    """Merge the parts that runs added into one part per bucket range (a store appended to
+    every day then reads as fast as a fresh one). Runs do this on their own now and then."""
+    import sys
+
+    from jtrack.engine.compact import compact
+    from jtrack.store import Store
+
+    done = compact(Store.open(store), keep=keep, lock_wait=wait)
+    if quiet:
+        return
+    if done.version is None:
+        sys.stderr.write("nothing to compact\n")
+    else:
+        sys.stderr.write(f"{done.version}: parts {done.parts_before} -> {done.parts_after}\n")
+
+
+@store_app.command("files")
+@handle_errors
+def files_cmd(
+    table: Annotated[
+        str, typer.Argument(help="sessions, index or segments.", show_default=False)
+    ] = "sessions",
+    store: StoreOpt = None,
+    fmt: Annotated[Format | None, format_option(TABLE_FORMATS)] = None,
+    output: OutputOpt = None,
+) -> None:
+    """The files of one table of the current version, one per line (paths through
+    STORE/current), for tools that read Parquet (DuckDB, Polars, Spark)."""
+    import polars as pl
+
+    from jtrack.errors import UsageError
+    from jtrack.store import Store
+    from jtrack.usecases.store_info import current_files
+
+    if table not in ("sessions", "index", "segments"):
+        raise UsageError(f"no table {table!r}", hint="use sessions, index or segments")
+    files = current_files(Store.open(store), table)
+    out_fmt = resolve_format(fmt, output, TABLE_FORMATS, "jtrack store files")
+    if out_fmt == Format.table and output is None:
+        write_text("".join(f + "\n" for f in files), None)
+        return
+    emit_frame(pl.DataFrame({"file": files}, schema={"file": pl.String()}), out_fmt, output)

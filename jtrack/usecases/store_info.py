@@ -1,0 +1,122 @@
+"""What a store holds: the files it took in, its runs and its versions (for `jtrack store`).
+
+Plain frames and dicts; imports Polars only, never prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from jtrack.store import Manifest, Store
+
+INPUT_COLUMNS = ["name", "size", "sha256", "rows_read", "rows_rejected", "run", "taken_in"]
+RUN_COLUMNS = [
+    "run",
+    "mode",
+    "finished",
+    "files_read",
+    "files_skipped",
+    "rows_read",
+    "events_added",
+    "visitors_touched",
+    "sessions_added",
+    "sessions_removed",
+    "parts_written",
+    "parts_rewritten",
+]
+VERSION_COLUMNS = ["version", "current", "created", "runs", "events", "sessions", "parts"]
+
+
+def inputs_frame(m: Manifest) -> pl.DataFrame:
+    """One row per input taken in: name, size, fingerprint, rows, when."""
+    finished = {r.run: r.finished for r in m.runs}
+    rows = [
+        {
+            "name": i.name,
+            "size": i.size,
+            "sha256": i.sha256,
+            "rows_read": i.rows_read,
+            "rows_rejected": i.rows_rejected,
+            "run": i.run,
+            "taken_in": finished.get(i.run),
+        }
+        for i in m.inputs
+    ]
+    schema = {
+        "name": pl.String(),
+        "size": pl.Int64(),
+        "sha256": pl.String(),
+        "rows_read": pl.Int64(),
+        "rows_rejected": pl.Int64(),
+        "run": pl.Int64(),
+        "taken_in": pl.String(),
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def runs_frame(m: Manifest) -> pl.DataFrame:
+    rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in m.runs]
+    schema = {c: (pl.String() if c in ("mode", "finished") else pl.Int64()) for c in RUN_COLUMNS}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def versions_frame(store: Store) -> pl.DataFrame:
+    """Every complete version, newest first (the current one marked)."""
+    current = store.current_name()
+    rows: list[dict[str, Any]] = []
+    for name in reversed(store.versions()):
+        m = store.read_manifest(name)
+        rows.append(
+            {
+                "version": name,
+                "current": name == current,
+                "created": m.created,
+                "runs": len(m.runs),
+                "events": int(m.counts.get("events_kept", 0)),
+                "sessions": int(m.counts.get("sessions", 0)),
+                "parts": len(m.parts),
+            }
+        )
+    schema = {
+        "version": pl.String(),
+        "current": pl.Boolean(),
+        "created": pl.String(),
+        "runs": pl.Int64(),
+        "events": pl.Int64(),
+        "sessions": pl.Int64(),
+        "parts": pl.Int64(),
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def overview(store: Store) -> dict[str, Any]:
+    """The store as plain data: where, which version, totals, options, contacts, and the
+    inputs, runs and versions tables."""
+    m = store.read_manifest()
+    return {
+        "store": str(store.root),
+        "version": store.current_name(),
+        "layout_version": m.layout_version,
+        "buckets": m.bucket_policy.buckets,
+        "options": m.options,
+        "counts": m.counts,
+        "contacts": (m.contact_counts or {"file": m.contacts.file}) if m.contacts else None,
+        "inputs": inputs_frame(m),
+        "runs": runs_frame(m),
+        "versions": versions_frame(store),
+    }
+
+
+def current_files(store: Store, table: str) -> list[str]:
+    """The files of `table` (sessions, index, segments) of the current version, as paths
+    through STORE/current (what other tools should read)."""
+    m = store.read_manifest()
+    base = store.root / "current"
+    if table == "segments":
+        return [str(base / "segments" / s.file) for s in m.segments]
+    return [str(base / table / p.file) for p in m.parts_of(table)]
+
+
+__all__ = ["current_files", "inputs_frame", "overview", "runs_frame", "versions_frame"]

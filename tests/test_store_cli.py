@@ -1,0 +1,111 @@
+"""`jtrack store`: what a store holds, rollback to an earlier version, compaction, file lists."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from test_engine import T0, assert_same_store
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.engine import run_sessionize
+from jtrack.engine.compact import MAX_PARTS
+from jtrack.store import Store
+from tests.helpers import flat_event, flat_frame
+
+
+def _run(*args: str) -> object:
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture
+def daily(tmp_path: Path) -> tuple[Store, list[Path]]:
+    """A store fed three daily exports, one run each."""
+    store = Store.open(tmp_path / "store")
+    files = []
+    for day in range(3):
+        rows = [
+            flat_event(f"d{day}-{i}", f"v{i % 4}", T0 + timedelta(days=day, minutes=5 * i))
+            for i in range(12)
+        ]
+        f = tmp_path / f"day{day}.parquet"
+        flat_frame(rows).write_parquet(f)
+        files.append(f)
+        run_sessionize([f], store)
+    return store, files
+
+
+def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -> None:
+    store, files = daily
+    res = _run("store", "--store", str(store.root), "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert [i["name"] for i in info["inputs"]] == [str(f) for f in files]
+    assert all(len(i["sha256"]) == 64 and i["rows_read"] == 12 for i in info["inputs"])
+    assert [r["mode"] for r in info["runs"]] == ["new", "incremental", "incremental"]
+    assert [v["version"] for v in info["versions"]] == ["v000003", "v000002", "v000001"]
+    assert info["versions"][0]["current"] and info["counts"]["events_kept"] == 36
+    table = _run("store", "--store", str(store.root))
+    assert table.exit_code == 0 and "Inputs taken in" in table.stdout
+
+
+def test_rollback_makes_an_earlier_version_current_and_runs_build_on_it(
+    daily: tuple[Store, list[Path]], tmp_path: Path
+) -> None:
+    store, files = daily
+    res = _run("store", "rollback", "v000002", "--store", str(store.root))
+    assert res.exit_code == 0, res.stderr
+    store.refresh()
+    assert store.current_name() == "v000002"
+    assert store.scan_index().collect().height == 24
+    # the third export is not in v000002: the next run takes it in again
+    run = run_sessionize([files[2]], store)
+    assert run.summary.events_kept == 36
+    bad = _run("store", "rollback", "v000099", "--store", str(store.root))
+    assert bad.exit_code == 1 and "no version" in bad.stderr
+
+
+def test_compaction_changes_the_files_not_the_content(
+    daily: tuple[Store, list[Path]], tmp_path: Path
+) -> None:
+    store, files = daily
+    fresh = Store.open(tmp_path / "fresh")
+    run_sessionize(files, fresh)
+    assert len(store.read_manifest().parts_of("sessions")) > 1
+    res = _run("store", "compact", "--store", str(store.root))
+    assert res.exit_code == 0, res.stderr
+    store.refresh()
+    assert len(store.read_manifest().parts_of("sessions")) == 1
+    assert_same_store(store, fresh)
+    # the compacted parts are sorted as a fresh build sorts them
+    with store.snapshot() as a, fresh.snapshot() as b:
+        assert_frame_equal(a.scan_index().collect(), b.scan_index().collect())
+
+
+def test_a_run_compacts_on_its_own_when_parts_pile_up(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store")
+    for day in range(MAX_PARTS + 1):
+        f = tmp_path / f"day{day}.parquet"
+        flat_frame([flat_event(f"e{day}", f"v{day}", T0 + timedelta(days=day))]).write_parquet(f)
+        run = run_sessionize([f], store)
+    assert len(store.read_manifest().parts_of("index")) == 1
+    assert any("compacted" in n for n in run.notes)
+    assert store.scan_sessions().collect().height == MAX_PARTS + 1
+
+
+def test_store_files_lists_the_current_files_for_other_tools(
+    daily: tuple[Store, list[Path]],
+) -> None:
+    store, _ = daily
+    res = _run("store", "files", "sessions", "--store", str(store.root))
+    assert res.exit_code == 0, res.stderr
+    files = res.stdout.splitlines()
+    assert files and all("/current/sessions/" in f for f in files)
+    assert pl.read_parquet(files).height == store.scan_sessions().collect().height
+    segs = _run("store", "files", "segments", "--store", str(store.root), "-f", "json")
+    assert len(json.loads(segs.stdout)) == 3
