@@ -1,31 +1,42 @@
-"""Roles, permissions and personal-data masking: one filtered view of the store.
+"""Roles, permissions and personal-data protection: one filtered view of the store, and one
+guard where data leaves jtrack.
 
 Every reading command reads through `StoreView`, which applies the active role (hidden custom
-sessions, custom events, segments, outcomes; masked contact details) and `--redact` (personal
-data replaced by a stable keyed hash) before anything reaches a renderer. Renderers never
-check permissions themselves. Imports Polars only.
+sessions, custom events, segments, outcomes) and masks personal content (contact details,
+traits, attributes named like personal data, configured URL query parameters) as it reads.
+What is computed after reading (contacts resolved against a file, visitor ids that are emails
+or phones, names under `--redact`) is protected where it leaves: `protect_output` on every
+frame a command prints or writes, `protect_tree` on cards and journeys, and the contacts
+warnings on stderr. Identity is resolved on the unmasked store (`identity_events`) before
+anything is masked, so who is known never depends on the role. Masking is idempotent: a value
+already masked or hashed is left as it is. Imports Polars only.
 
-Config (the `jtrack.toml` of `jtrack.config`):
+Config (the `jtrack.toml` of `jtrack.config`, checked there: roles fail closed):
 
     default_role = "agent"
     [roles.agent]
     permissions = ["journey:session:view", "journey:event:view", "journey:segment:view"]
     [redact]
-    key = "a long secret"          # or $JTRACK_REDACT_KEY
+    key = "a long secret"          # or $JTRACK_REDACT_KEY; --redact refuses to run without
     query_params = ["email", "token"]
+    attributes = ["loyaltyNumber"] # besides the built-in email/phone/name attribute names
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .chash namespace)
 
-from jtrack.config import load_config, unknown_key_error
+from jtrack.config import PERMISSIONS as _CONFIG_PERMISSIONS
+from jtrack.config import load_config
 from jtrack.errors import ConfigError, NotPermittedError
 from jtrack.schema import KIND_CUSTOM, KIND_OUTCOME, KIND_SEGMENT, KV_LIST
 from jtrack.store import Store
@@ -49,11 +60,12 @@ PERMISSIONS = (
     OUTCOME_VIEW,
     CONTACT_VIEW,
 )
+assert PERMISSIONS == _CONFIG_PERMISSIONS
 
 #: Session types every role with session permission sees; others are custom session types.
 STANDARD_SESSION_TYPES = ("web", "app")
 
-#: Columns holding personal data (masked without contact permission, hashed with --redact).
+#: Columns holding contact details (masked without contact permission, hashed with --redact).
 PERSONAL_COLUMNS = (
     "ip_address",
     "traits",
@@ -62,9 +74,19 @@ PERSONAL_COLUMNS = (
     "emails",
     "phones",
     "unverified_traits",
+    "unverified_emails",
+    "unverified_phones",
     "email",
     "phone",
+    "matched_value",
 )
+#: Columns holding people's names: hashed with --redact (a role without contact permission
+#: still sees names, as in Genesys); "Unknown" stays "Unknown".
+NAME_COLUMNS = ("contact_name", "unverified_name", "first_name", "last_name")
+#: Columns holding visitor ids: personal data when the id is an email or a phone number
+#: (customer_id_type email/phone, or a value that is one), protected where data leaves.
+ID_COLUMNS = ("customer_id",)
+ID_LIST_COLUMNS = ("cookie_ids", "customer_ids")
 #: Columns holding URLs whose query parameters may carry personal data.
 URL_COLUMNS = (
     "page_url",
@@ -73,9 +95,51 @@ URL_COLUMNS = (
     "last_page_url",
     "page_query_string",
     "referrer_query_string",
+    "url",
+)
+#: Attribute names (compared lower-case, letters and digits only) that hold personal data.
+PERSONAL_ATTRIBUTES = (
+    "email",
+    "emailaddress",
+    "mail",
+    "phone",
+    "phonenumber",
+    "cellphone",
+    "mobilephone",
+    "mobile",
+    "mobilenumber",
+    "homephone",
+    "workphone",
+    "telephone",
+    "tel",
+    "givenname",
+    "firstname",
+    "familyname",
+    "lastname",
+    "surname",
+    "fullname",
+    "ipaddress",
 )
 MASK = "•••"
-_DEFAULT_KEY = "jtrack-default-redaction-key"
+#: What a configured query parameter's value becomes.
+PARAM_MASK = "REDACTED"
+UNKNOWN = "Unknown"
+TEMP_PREFIX = "tmp-"
+
+#: Used only when a library caller asks for redaction without a key: random per process, so
+#: hashes cannot be reversed with a key anyone can read (the CLI refuses --redact without a
+#: configured key instead).
+_PROCESS_KEY = secrets.token_hex(32)
+
+_HASHED = r"^h:[0-9a-f]{16}$"
+#: A visitor id that is an email address or a phone number (with or without `+`).
+_EMAIL_LIKE = "@"
+_PHONE_LIKE = r"^\+?[0-9][0-9 ().\-]{5,}[0-9]$"
+
+
+def attribute_key(name: str) -> str:
+    """An attribute or trait name as compared: lower-case letters and digits only."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 @dataclass(frozen=True)
@@ -85,8 +149,11 @@ class Policy:
     role: str | None = None
     permissions: frozenset[str] = frozenset(PERMISSIONS)
     redact: bool = False
-    redact_key: str = _DEFAULT_KEY
+    #: None: a random key of this process (see _PROCESS_KEY); never a key written in the source
+    redact_key: str | None = None
     query_params: tuple[str, ...] = ()
+    #: attribute names holding personal data besides PERSONAL_ATTRIBUTES
+    attributes: tuple[str, ...] = ()
 
     def allows(self, permission: str) -> bool:
         return permission in self.permissions
@@ -102,6 +169,19 @@ class Policy:
     @property
     def sees_contacts(self) -> bool:
         return self.allows(CONTACT_VIEW)
+
+    @property
+    def masks(self) -> bool:
+        """Whether contact details are masked or hashed under this policy."""
+        return self.redact or not self.sees_contacts
+
+    @property
+    def key(self) -> str:
+        return self.redact_key or _PROCESS_KEY
+
+    @property
+    def personal_attributes(self) -> frozenset[str]:
+        return frozenset(PERSONAL_ATTRIBUTES) | {attribute_key(a) for a in self.attributes}
 
     def require(self, permission: str, what: str) -> None:
         if not self.allows(permission):
@@ -120,29 +200,39 @@ def load_policy(
     """The policy for `--role`/$JTRACK_ROLE (or the config's default_role), and `--redact`.
 
     With no roles configured everything is visible (the analyst owns the data); with roles
-    configured a role is always in force, and an unknown role is a config error (exit 2).
+    configured a role is always in force, and an unknown role is a config error (exit 2). The
+    config itself is checked by jtrack.config (an empty [roles], `[role.x]`, a default_role
+    naming no role: errors, never "everyone sees everything"). `--redact` needs a secret key
+    ([redact] key or $JTRACK_REDACT_KEY): without one it is a config error, never a public key.
     """
     data, path = load_config(config)
     roles = data.get("roles") or {}
     redact_cfg = data.get("redact") or {}
-    if not isinstance(roles, dict) or not isinstance(redact_cfg, dict):
+    key = os.environ.get(REDACT_KEY_ENV) or redact_cfg.get("key") or None
+    if redact and not key:
         raise ConfigError(
-            f"{path}: [roles] and [redact] must be tables",
-            hint="see README, Roles and personal data",
+            "--redact needs a secret key, and none is configured",
+            hint=f"set key in the [redact] table of {path or 'jtrack.toml'} or "
+            f"${REDACT_KEY_ENV} (e.g. `export {REDACT_KEY_ENV}=$(openssl rand -hex 32)`); keep "
+            "it secret: anyone holding it can test guesses against redacted values",
         )
-    for key in redact_cfg:
-        if key not in ("key", "query_params"):
-            raise unknown_key_error(path, "[redact]", key, ["key", "query_params"])
-    key = os.environ.get(REDACT_KEY_ENV) or str(redact_cfg.get("key") or _DEFAULT_KEY)
     params = tuple(str(p) for p in redact_cfg.get("query_params", ()))
+    attributes = tuple(str(a) for a in redact_cfg.get("attributes", ()))
     chosen = role or os.environ.get(ROLE_ENV) or data.get("default_role")
+    common: dict[str, Any] = {
+        "redact": redact,
+        "redact_key": key,
+        "query_params": params,
+        "attributes": attributes,
+    }
     if not roles:
-        if role:
+        if chosen:
+            where = "--role" if role else f"${ROLE_ENV}" if os.environ.get(ROLE_ENV) else path
             raise ConfigError(
-                f"--role {role}: no roles are configured",
-                hint=f"add [roles.{role}] to {path or 'jtrack.toml'}",
+                f"{where}: role {chosen!r} is asked for but no roles are configured",
+                hint=f"add [roles.{chosen}] to {path or 'jtrack.toml'}",
             )
-        return Policy(redact=redact, redact_key=key, query_params=params)
+        return Policy(**common)
     if not chosen:
         raise ConfigError(
             f"{path}: roles are configured but no role is chosen",
@@ -160,74 +250,184 @@ def load_policy(
         )
     spec = roles[chosen]
     perms = spec.get("permissions", []) if isinstance(spec, dict) else spec
-    if not isinstance(perms, list):
-        raise ConfigError(
-            f"{path}: [roles.{chosen}] permissions must be a list",
-            hint='e.g. permissions = ["journey:session:view"]',
-        )
-    for p in perms:
-        if p not in PERMISSIONS:
-            raise unknown_key_error(
-                path, f"[roles.{chosen}] permissions", str(p), list(PERMISSIONS)
-            )
-    return Policy(
-        role=str(chosen),
-        permissions=frozenset(perms),
-        redact=redact,
-        redact_key=key,
-        query_params=params,
-    )
+    return Policy(role=str(chosen), permissions=frozenset(perms), **common)
+
+
+# ---------------------------------------------------------------------------- masking values
 
 
 def keyed_hash(expr: pl.Expr, key: str) -> pl.Expr:
-    """A stable keyed hash (HMAC-SHA256, 16 hex characters) of a text expression."""
-    h = expr.cast(pl.String).chash.hmac_sha256(key=key)  # type: ignore[attr-defined]
-    return pl.when(expr.is_null()).then(None).otherwise(pl.lit("h:") + h.str.slice(0, 16))
+    """A stable keyed hash (HMAC-SHA256, 16 hex characters) of a text expression; a value
+    already hashed or masked is left as it is (protection may run twice)."""
+    text = expr.cast(pl.String)
+    h = text.chash.hmac_sha256(key=key)  # type: ignore[attr-defined]
+    done = text.str.contains(_HASHED) | (text == MASK)
+    return (
+        pl.when(text.is_null())
+        .then(None)
+        .when(done)
+        .then(text)
+        .otherwise(pl.lit("h:") + h.str.slice(0, 16))
+    )
+
+
+def _masked(expr: pl.Expr, policy: Policy) -> pl.Expr:
+    """`expr` (text) masked (`•••`) or, with --redact, hashed; null stays null."""
+    if policy.redact:
+        return keyed_hash(expr, policy.key)
+    return pl.when(expr.is_null()).then(None).otherwise(pl.lit(MASK))
+
+
+def _kv_masked(col: pl.Expr, policy: Policy, names: frozenset[str] | None) -> pl.Expr:
+    """A list of {name, ..., value}: every value masked, or only those whose name (compared as
+    attribute_key) is in `names`."""
+    value = pl.element().struct.field("value")
+    masked = _masked(value, policy)
+    if names is not None:
+        key = pl.element().struct.field("name").str.to_lowercase().str.replace_all(r"[\W_]", "")
+        masked = pl.when(key.is_in(sorted(names))).then(masked).otherwise(value)
+    return col.list.eval(pl.element().struct.with_fields(masked.alias("value")))
 
 
 def _mask_column(name: str, dtype: pl.DataType, policy: Policy) -> pl.Expr:
     col = pl.col(name)
     if dtype == KV_LIST:
-        value = pl.element().struct.field("value")
-        masked = keyed_hash(value, policy.redact_key) if policy.redact else pl.lit(MASK)
-        return col.list.eval(pl.element().struct.with_fields(masked.alias("value"))).alias(name)
-    if isinstance(dtype, pl.List):
-        inner = keyed_hash(pl.element(), policy.redact_key) if policy.redact else pl.lit(MASK)
-        return col.list.eval(inner).alias(name)
+        return _kv_masked(col, policy, None).alias(name)
+    if isinstance(dtype, pl.List) and dtype.inner == pl.String:
+        return col.list.eval(_masked(pl.element(), policy)).alias(name)
     if dtype == pl.String:
-        masked = keyed_hash(col, policy.redact_key) if policy.redact else pl.lit(MASK)
-        return pl.when(col.is_null()).then(None).otherwise(masked).alias(name)
+        return _masked(col, policy).alias(name)
     return col
 
 
-def _redact_params(name: str, params: Sequence[str], key: str) -> pl.Expr:
-    col = pl.col(name)
-    for p in params:
-        pattern = rf"([?&]{p}=)([^&#]*)"
-        col = col.str.replace_all(pattern, "${1}REDACTED", literal=False)
-    return col.alias(name)
+def _name_regex(name: str) -> str:
+    """A query parameter name as a regex matching it the way a URL parser reads names:
+    any case, any character percent-encoded (either case of hex), `+` or %20 for a space."""
+    parts = []
+    for ch in name:
+        if ch == " ":
+            parts.append(r"(?: |\+|%20)")
+            continue
+        forms = {re.escape(ch)}
+        for c in {ch.lower(), ch.upper()}:
+            forms.add("".join(f"%{b:02x}" for b in c.encode("utf-8")))
+        parts.append("(?:" + "|".join(sorted(forms)) + ")")
+    return "".join(parts)
+
+
+def param_pattern(names: Sequence[str]) -> str | None:
+    """The regex (case-insensitive) of `name=value` pairs of these parameters in a URL, a query
+    string or a fragment: after `?`, `&`, `;` or `#` (or at the start of a bare query string),
+    the name optionally followed by `[...]`, then `=`. Groups: 1 the separator and name with
+    `=`, 2 the value (up to the next `&`, `;` or `#`)."""
+    names = [n for n in names if n]
+    if not names:
+        return None
+    alt = "|".join(_name_regex(n) for n in names)
+    return rf"(?i)((?:^|[?&;#])(?:{alt})(?:\[[^\]=&;#]*\]|%5b[^=&;#]*?%5d)*(?:=|%3d))([^&;#]*)"
+
+
+def _redact_params(col: pl.Expr, pattern: str) -> pl.Expr:
+    return col.str.replace_all(pattern, "${1}" + PARAM_MASK, literal=False)
+
+
+def personal_id(col: pl.Expr, id_type: pl.Expr | None = None, typed: Any = None) -> pl.Expr:
+    """Whether a visitor id is personal data: its type is email or phone, it is one of the
+    `typed` ids, or it looks like an email address or a phone number."""
+    cond = col.str.contains(_EMAIL_LIKE, literal=True) | col.str.contains(_PHONE_LIKE)
+    if id_type is not None:
+        cond = cond | id_type.is_in(["email", "phone"]).fill_null(False)
+    if typed is not None:
+        cond = cond | col.is_in(pl.lit(pl.Series(list(typed), dtype=pl.String)).implode())
+    return cond.fill_null(False)
+
+
+def _protect_exprs(
+    schema: pl.Schema, policy: Policy, *, output: bool, typed: Any = None
+) -> list[pl.Expr]:
+    exprs: list[pl.Expr] = []
+    if policy.masks:
+        exprs += [_mask_column(c, schema[c], policy) for c in PERSONAL_COLUMNS if c in schema]
+        if "attributes" in schema and schema["attributes"] == KV_LIST:
+            exprs.append(
+                _kv_masked(pl.col("attributes"), policy, policy.personal_attributes).alias(
+                    "attributes"
+                )
+            )
+        pattern = param_pattern(policy.query_params)
+        if pattern is not None:
+            exprs += [
+                _redact_params(pl.col(c), pattern).alias(c)
+                for c in URL_COLUMNS
+                if c in schema and schema[c] == pl.String
+            ]
+        if output:
+            id_type = pl.col("customer_id_type") if "customer_id_type" in schema else None
+            for c in ID_COLUMNS:
+                if c in schema and schema[c] == pl.String:
+                    col = pl.col(c)
+                    exprs.append(
+                        pl.when(personal_id(col, id_type, typed))
+                        .then(_masked(col, policy))
+                        .otherwise(col)
+                        .alias(c)
+                    )
+            for c in ID_LIST_COLUMNS:
+                if c in schema and schema[c] == pl.List(pl.String):
+                    el = pl.element()
+                    exprs.append(
+                        pl.col(c)
+                        .list.eval(
+                            pl.when(personal_id(el, None, typed))
+                            .then(_masked(el, policy))
+                            .otherwise(el)
+                        )
+                        .alias(c)
+                    )
+            if "contact_id" in schema and schema["contact_id"] == pl.String:
+                # a temporary contact's id is tmp-<visitor id>
+                cid = pl.col("contact_id")
+                rest = cid.str.strip_prefix(TEMP_PREFIX)
+                temp = cid.str.starts_with(TEMP_PREFIX).fill_null(False)
+                exprs.append(
+                    pl.when(temp & personal_id(rest, id_type, typed))
+                    .then(pl.lit(TEMP_PREFIX) + _masked(rest, policy))
+                    .otherwise(cid)
+                    .alias("contact_id")
+                )
+    if policy.redact:
+        for c in NAME_COLUMNS:
+            if c in schema and schema[c] == pl.String:
+                name = pl.col(c)
+                exprs.append(
+                    pl.when(name.is_in([UNKNOWN]) | name.is_null())
+                    .then(name)
+                    .otherwise(keyed_hash(name, policy.key))
+                    .alias(c)
+                )
+    return exprs
 
 
 def protect(frame: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
-    """Mask personal data the policy may not see (or redacts) in any frame of the store."""
+    """Mask personal content the policy may not see (or redacts) in a frame read from the
+    store: contact details, traits, personal attributes, configured query parameters, names
+    under --redact. Visitor ids are keys and stay as they are here (see protect_output)."""
+    exprs = _protect_exprs(frame.collect_schema(), policy, output=False)
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def protect_output(
+    frame: pl.DataFrame | pl.LazyFrame, policy: Policy | None = None, typed_ids: Any = None
+) -> Any:
+    """A frame as it may leave jtrack under `policy` (default: the active output policy, see
+    set_output_policy; none: unchanged): what protect does, plus visitor ids that are emails
+    or phones (customer_id, cookie_ids, tmp-<id> contact ids; `typed_ids` lists ids known to
+    be of type email or phone when the frame has no customer_id_type). Idempotent."""
+    policy = policy if policy is not None else _OUTPUT_POLICY.get()
+    if policy is None or not isinstance(frame, pl.DataFrame | pl.LazyFrame):
+        return frame
     schema = frame.collect_schema()
-    exprs: list[pl.Expr] = []
-    if policy.redact or not policy.sees_contacts:
-        exprs += [_mask_column(c, schema[c], policy) for c in PERSONAL_COLUMNS if c in schema]
-    if policy.redact and policy.query_params:
-        exprs += [
-            _redact_params(c, policy.query_params, policy.redact_key)
-            for c in URL_COLUMNS
-            if c in schema and schema[c] == pl.String
-        ]
-    if policy.redact and "contact_name" in schema:
-        name = pl.col("contact_name")
-        exprs.append(
-            pl.when(name.is_in(["Unknown"]) | name.is_null())
-            .then(name)
-            .otherwise(keyed_hash(name, policy.redact_key))
-            .alias("contact_name")
-        )
+    exprs = _protect_exprs(schema, policy, output=True, typed=typed_ids)
     return frame.with_columns(exprs) if exprs else frame
 
 
@@ -253,8 +453,11 @@ class StoreView(Store):
         self.policy = policy or Policy()
 
     def unfiltered(self) -> Store:
-        """The plain store (to tell "not permitted" from "not found", and for billing)."""
-        return Store(self.root)
+        """The plain store (to tell "not permitted" from "not found", and for billing),
+        reading the same version as this view."""
+        plain = Store(self.root)
+        plain._pinned = self.pinned()
+        return plain
 
     def scan_sessions(self, customer_id: str | None = None) -> pl.LazyFrame:
         self.policy.require(SESSION_VIEW, "sessions")
@@ -263,10 +466,17 @@ class StoreView(Store):
             lf = lf.filter(pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
         return protect(lf, self.policy)
 
-    def scan_events(self, customer_id: str | None = None) -> pl.LazyFrame:
+    def scan_events(
+        self, customer_id: str | None = None, columns: list[str] | None = None
+    ) -> pl.LazyFrame:
         self.policy.require(SESSION_VIEW, "sessions")
         self.policy.require(EVENT_VIEW, "journey events")
-        return self.restrict_events(super().scan_events(customer_id=customer_id))
+        if columns is None:
+            return self.restrict_events(super().scan_events(customer_id=customer_id))
+        # the columns the role filter reads come along, and go once it has run
+        need = [c for c in ("kind", "session_type") if c not in columns]
+        lf = super().scan_events(customer_id=customer_id, columns=[*columns, *need])
+        return self.restrict_events(lf).drop(need)
 
     def restrict_events(self, events: pl.LazyFrame) -> pl.LazyFrame:
         """Stored events (read from the plain store) as the policy may see them: what
@@ -328,6 +538,11 @@ class StoreView(Store):
         data["hidden_events"] = n
         if n:
             notes.append(f"{n} event{'s' if n != 1 else ''} hidden by your role")
+        # what was resolved after reading (the contact's name, a visitor id that is an email)
+        protected = protect_card(data, self.policy)
+        if protected is not data:
+            data.clear()
+            data.update(protected)
         return data
 
 
@@ -339,3 +554,153 @@ def open_view(
 ) -> StoreView:
     """The store at `store` (or the default) seen through the active role."""
     return StoreView(Store.open(store), load_policy(role, redact=redact, config=config))
+
+
+def identity_events(
+    store: Store, customer_id: str | None = None, columns: list[str] | None = None
+) -> pl.LazyFrame:
+    """The events identity is resolved from (traits, typed visitor ids), unmasked and
+    unfiltered: resolve first, mask after, so who is known never depends on the role. The
+    result is for resolution only; what it yields leaves through protect_output."""
+    plain = store
+    if isinstance(store, StoreView):
+        store.policy.require(SESSION_VIEW, "sessions")
+        plain = store.unfiltered()
+    if columns is None:
+        return plain.scan_events(customer_id=customer_id)
+    return plain.scan_events(customer_id=customer_id, columns=columns)
+
+
+# ------------------------------------------------------------------------- the output guard
+
+#: The policy outputs are protected with in this command (set by the CLI when it opens the
+#: store; each command runs in its own context, so it never leaks into the next one).
+_OUTPUT_POLICY: ContextVar[Policy | None] = ContextVar("jtrack_output_policy", default=None)
+
+
+def set_output_policy(policy: Policy | None) -> None:
+    """Protect every output of the running command with `policy` (see protect_output)."""
+    _OUTPUT_POLICY.set(policy)
+
+
+def output_policy() -> Policy | None:
+    return _OUTPUT_POLICY.get()
+
+
+def _mask_text(value: str, policy: Policy) -> str:
+    if policy.redact:
+        if re.match(_HASHED, value) or value == MASK:
+            return value
+        import hashlib
+        import hmac
+
+        digest = hmac.new(policy.key.encode(), value.encode(), hashlib.sha256).hexdigest()
+        return "h:" + digest[:16]
+    return MASK
+
+
+def _looks_personal(value: str) -> bool:
+    return _EMAIL_LIKE in value or re.match(_PHONE_LIKE, value) is not None
+
+
+_TREE_PERSONAL = frozenset(PERSONAL_COLUMNS)
+_TREE_URLS = frozenset(URL_COLUMNS)
+
+
+def protect_tree(obj: Any, policy: Policy | None = None) -> Any:
+    """A JSON-like value (a card, a journey) as it may leave jtrack under `policy` (default:
+    the active output policy; none: unchanged), by key: contact details, personal
+    attributes, configured query parameters in URLs, visitor ids that are emails or phones,
+    and with --redact the contact's name (and the card title that starts with it)."""
+    policy = policy if policy is not None else _OUTPUT_POLICY.get()
+    if policy is None or not (policy.masks or policy.redact):
+        return obj
+    pattern = param_pattern(policy.query_params)
+    rx = re.compile(pattern) if pattern else None
+    return _walk(obj, policy, rx, None)
+
+
+def _mask_any(value: Any, policy: Policy) -> Any:
+    if isinstance(value, str):
+        return _mask_text(value, policy)
+    if isinstance(value, list):
+        return [_mask_any(v, policy) for v in value]
+    if isinstance(value, dict) and "value" in value:
+        return {**value, "value": _mask_any(value["value"], policy)}
+    return value
+
+
+def _is_id_key(key: str, obj: dict[str, Any]) -> bool:
+    """A visitor id: customer_id, or a journey's query (the id it was asked for)."""
+    return key == "customer_id" or (key == "query" and "matched_by" in obj)
+
+
+def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None) -> Any:
+    if isinstance(obj, list):
+        if key == "attributes" and policy.masks:
+            names = policy.personal_attributes
+            return [
+                _mask_any(a, policy)
+                if isinstance(a, dict) and attribute_key(str(a.get("name") or "")) in names
+                else a
+                for a in obj
+            ]
+        if key in ID_LIST_COLUMNS and policy.masks:
+            return [
+                _mask_text(v, policy) if isinstance(v, str) and _looks_personal(v) else v
+                for v in obj
+            ]
+        return [_walk(v, policy, rx, key) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out: dict[str, Any] = {}
+    typed = str(obj.get("customer_id_type") or "") in ("email", "phone")
+    for k, v in obj.items():
+        if v is None:
+            out[k] = v
+        elif policy.masks and k in _TREE_PERSONAL:
+            out[k] = _mask_any(v, policy)
+        elif policy.masks and isinstance(v, str) and _is_id_key(k, obj):
+            out[k] = _mask_text(v, policy) if typed or _looks_personal(v) else v
+        elif policy.masks and k == "contact_id" and isinstance(v, str):
+            rest = v.removeprefix(TEMP_PREFIX)
+            personal = v.startswith(TEMP_PREFIX) and (typed or _looks_personal(rest))
+            out[k] = TEMP_PREFIX + _mask_text(rest, policy) if personal else v
+        elif policy.masks and rx is not None and k in _TREE_URLS and isinstance(v, str):
+            out[k] = rx.sub(r"\g<1>" + PARAM_MASK, v)
+        elif policy.redact and k in NAME_COLUMNS and isinstance(v, str) and v != UNKNOWN:
+            out[k] = _mask_text(v, policy)
+        else:
+            out[k] = _walk(v, policy, rx, k)
+    name = out.get("name")
+    if policy.redact and key == "contact" and isinstance(name, str) and name != UNKNOWN:
+        out["name"] = _mask_text(name, policy)
+    return out
+
+
+def protect_card(data: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """A card (Card.data) protected by protect_tree, its title following its contact name."""
+    before = (data.get("contact") or {}).get("name")
+    out = protect_tree(data, policy)
+    after = (out.get("contact") or {}).get("name")
+    title = out.get("title")
+    changed = isinstance(before, str) and after != before
+    if changed and isinstance(title, str) and title.startswith(str(before)):
+        out["title"] = str(after) + title[len(str(before)) :]
+    return out
+
+
+def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) -> pl.DataFrame:
+    """Invalid entries of a contacts file (INVALID_SCHEMA) as they may be shown under
+    `policy` (default: the active output policy): the values of email and phone entries
+    masked or hashed (listings, and the warnings on stderr)."""
+    policy = policy if policy is not None else _OUTPUT_POLICY.get()
+    if policy is None or not policy.masks or "value" not in invalid.columns:
+        return invalid
+    personal = pl.col("field").is_in(["email", "phone"]) | personal_id(pl.col("value"))
+    return invalid.with_columns(
+        pl.when(personal)
+        .then(_masked(pl.col("value"), policy))
+        .otherwise(pl.col("value"))
+        .alias("value")
+    )

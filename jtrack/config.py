@@ -1,8 +1,11 @@
 """The jtrack config file (TOML): found, read and checked in one place.
 
 `jtrack.toml` in the working directory is used when no file is named (`--config`/`--rules`,
-or $JTRACK_CONFIG). Sections: [[segment]], [[outcome]], [[action_map]] (rules), [usage],
-[card], [roles]/[permissions]. Each feature validates its own section. Imports stdlib only.
+or $JTRACK_CONFIG). Top level: [[segment]], [[outcome]], [[action_map]] (rules), [usage],
+[card], default_role, [roles.NAME], [redact]. Anything else is an error naming the nearest
+valid name (a typo such as `[role.agent]` must not switch roles off); the roles and redaction
+tables are checked here too (config_problems), the others by the feature that owns them.
+Imports stdlib only.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +61,9 @@ def load_config(
         ) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
+    problems = config_problems(data)
+    if problems:
+        raise problem_error(path, problems[0], len(problems) - 1)
     return data, path
 
 
@@ -64,3 +72,180 @@ def unknown_key_error(path: Path | None, where: str, key: str, valid: list[str])
     near = difflib.get_close_matches(key, valid, n=1)
     hint = (f"did you mean {near[0]!r}? " if near else "") + "valid keys: " + ", ".join(valid)
     return ConfigError(f"{path or '<config>'}: {where}: unknown key {key!r}", hint=hint)
+
+
+# ------------------------------------------------------------------ what the config may hold
+
+#: Every top-level name a config may hold (rules sections are arrays of tables).
+TOP_LEVEL = ("segment", "outcome", "action_map", "usage", "card", "default_role", "roles", "redact")
+#: Keys of a [roles.NAME] table.
+ROLE_KEYS = ("permissions",)
+#: Keys of the [redact] table.
+REDACT_KEYS = ("key", "query_params", "attributes")
+#: Permission names a role may list (Genesys names; see jtrack.access).
+PERMISSIONS = (
+    "journey:session:view",
+    "journey:event:view",
+    "journey:sessiontype:view",
+    "journey:eventtype:view",
+    "journey:segment:view",
+    "journey:outcome:view",
+    "externalContacts:contact:view",
+)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with the config: where (a key path), what, and how to fix it."""
+
+    where: tuple[str, ...]
+    message: str
+    hint: str
+
+    def __str__(self) -> str:
+        return f"{'.'.join(self.where) or '<top>'}: {self.message} (hint: {self.hint})"
+
+
+def _near(word: str, valid: Sequence[str]) -> str | None:
+    near = difflib.get_close_matches(word, list(valid), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
+def _unknown(where: tuple[str, ...], key: str, valid: Sequence[str], what: str) -> ConfigProblem:
+    near = _near(key, valid)
+    hint = (f"did you mean {near!r}? " if near else "") + f"valid {what}: " + ", ".join(valid)
+    return ConfigProblem(
+        (*where, key), f"unknown {what[:-1] if what.endswith('s') else what} {key!r}", hint
+    )
+
+
+_RULE_SECTIONS = ("segment", "outcome", "action_map")
+
+
+def _unknown_top(key: str, value: Any) -> ConfigProblem:
+    """An unknown top-level name, with the nearest valid one written as it should be."""
+    kind = "section" if isinstance(value, dict | list) else "key"
+    near = _near(key, TOP_LEVEL)
+    if near in _RULE_SECTIONS:
+        shown = f"[[{near}]]"
+    elif near == "roles" and isinstance(value, dict) and value:
+        shown = f"[roles.{next(iter(value))}]"
+    elif near in ("default_role",):
+        shown = f"{near} = ..."
+    elif near is not None:
+        shown = f"[{near}]"
+    hint = (f"did you mean {shown}? " if near else "") + "valid: " + ", ".join(TOP_LEVEL)
+    return ConfigProblem((key,), f"unknown {kind} {key!r}", hint)
+
+
+def config_problems(data: dict[str, Any]) -> list[ConfigProblem]:
+    """Every problem with the config's top level, [roles] and default_role, and [redact].
+
+    Roles fail closed: an unknown table (`[role.agent]`), an empty [roles], a role holding an
+    unknown key or permission, or a default_role that names no role is a problem, never a
+    config in which everyone sees everything.
+    """
+    out: list[ConfigProblem] = []
+    for key, value in data.items():
+        if key not in TOP_LEVEL:
+            out.append(_unknown_top(str(key), value))
+    roles = data.get("roles")
+    if "roles" in data:
+        if not isinstance(roles, dict):
+            out.append(ConfigProblem(("roles",), "must be a table of roles", "write [roles.NAME]"))
+            roles = None
+        elif not roles:
+            out.append(
+                ConfigProblem(
+                    ("roles",),
+                    "no role is defined (an empty [roles] would let everyone see everything)",
+                    "add [roles.NAME] with permissions = [...], or remove [roles]",
+                )
+            )
+    for name, spec in (roles or {}).items():
+        where = ("roles", str(name))
+        if isinstance(spec, dict):
+            for k in spec:
+                if k not in ROLE_KEYS:
+                    out.append(_unknown(where, str(k), ROLE_KEYS, "keys"))
+            if "permissions" not in spec:
+                out.append(
+                    ConfigProblem(
+                        where,
+                        "has no permissions list",
+                        'add permissions = ["journey:session:view", ...] (an empty list '
+                        "is allowed: a role that sees nothing)",
+                    )
+                )
+            perms = spec.get("permissions", [])
+        else:
+            perms = spec
+        if not isinstance(perms, list):
+            out.append(
+                ConfigProblem(
+                    (*where, "permissions"),
+                    "must be a list",
+                    'e.g. permissions = ["journey:session:view"]',
+                )
+            )
+            continue
+        for p in perms:
+            if p not in PERMISSIONS:
+                out.append(_unknown((*where, "permissions"), str(p), PERMISSIONS, "permissions"))
+    if "default_role" in data:
+        default = data["default_role"]
+        if not isinstance(default, str) or not default:
+            out.append(
+                ConfigProblem(
+                    ("default_role",), "must be a role name", 'e.g. default_role = "agent"'
+                )
+            )
+        elif not roles:
+            if "roles" not in data:
+                out.append(
+                    ConfigProblem(
+                        ("default_role",),
+                        f"names role {default!r} but no roles are configured",
+                        f"add [roles.{default}] with its permissions",
+                    )
+                )
+        elif default not in roles:
+            near = _near(default, [str(r) for r in roles])
+            out.append(
+                ConfigProblem(
+                    ("default_role",),
+                    f"names no role ({default!r})",
+                    (f"did you mean {near!r}? " if near else "")
+                    + "roles: "
+                    + ", ".join(sorted(str(r) for r in roles)),
+                )
+            )
+    redact = data.get("redact")
+    if "redact" in data:
+        if not isinstance(redact, dict):
+            out.append(ConfigProblem(("redact",), "must be a table", "write [redact]"))
+        else:
+            for k in redact:
+                if k not in REDACT_KEYS:
+                    out.append(_unknown(("redact",), str(k), REDACT_KEYS, "keys"))
+            if "key" in redact and (not isinstance(redact["key"], str) or not redact["key"]):
+                out.append(
+                    ConfigProblem(("redact", "key"), "must be non-empty text", "a long secret")
+                )
+            for k in ("query_params", "attributes"):
+                v = redact.get(k, [])
+                if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+                    out.append(
+                        ConfigProblem(("redact", k), "must be a list of names", f'{k} = ["email"]')
+                    )
+    return out
+
+
+def problem_error(path: Path | None, problem: ConfigProblem, more: int = 0) -> ConfigError:
+    """The ConfigError (exit 2) for the first problem of a config."""
+    where = ".".join(problem.where)
+    extra = f" (and {more} more)" if more else ""
+    return ConfigError(
+        f"{path or '<config>'}: {where}: {problem.message}{extra}",
+        hint=problem.hint + (f"; `jtrack rules check {path}` lists every problem" if more else ""),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import functools
 import os
@@ -66,7 +67,8 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            # own context: the output policy (jtrack.access) set by this command ends with it
+            return contextvars.copy_context().run(fn, *args, **kwargs)
         except JtrackError as exc:
             if debug_enabled():
                 traceback.print_exc()
@@ -155,6 +157,10 @@ def emit_frame(
     """Print or write a result frame in the chosen format."""
     from jtrack import serialize
 
+    access = sys.modules.get("jtrack.access")  # the output policy is only ever set through it
+    if access is not None:
+        df = access.protect_output(df)  # role and --redact, where data leaves jtrack
+
     if fmt == Format.json:
         write_text(serialize.to_json(df), output)
     elif fmt == Format.jsonl:
@@ -227,6 +233,8 @@ RedactOpt = Annotated[
 
 def open_store(store: Path | None, role: str | None = None, redact: bool = False) -> Any:
     """The store seen through the active role and --redact (jtrack.access.StoreView)."""
-    from jtrack.access import open_view
+    from jtrack.access import open_view, set_output_policy
 
-    return open_view(store, role=role, redact=redact)
+    view = open_view(store, role=role, redact=redact)
+    set_output_policy(view.policy)  # every output of this command is protected with it
+    return view

@@ -160,7 +160,7 @@ def card_cmd(
     out_fmt = resolve_format(fmt, output, FORMATS)
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
-        warn_invalid(contacts, default_region)
+        warn_invalid(contacts, default_region, role, redact)
     card = build_card(
         open_store(store, role, redact),
         session_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -84,19 +84,28 @@ TtlOpt = Annotated[
 ]
 
 
-def warn_invalid(path: Path, default_region: str | None) -> None:
-    """One warning line on stderr per invalid entry of a contacts file (never silent)."""
+def warn_invalid(
+    path: Path, default_region: str | None, role: str | None = None, redact: bool = False
+) -> None:
+    """One warning line on stderr per invalid entry of a contacts file (never silent), with
+    email and phone values masked or hashed as the role and --redact say."""
+    from jtrack.access import load_policy
     from jtrack.core.contacts import load_contacts
 
     _, invalid = load_contacts(path, default_region)
-    print_warnings(invalid)
+    print_warnings(invalid, load_policy(role, redact=redact))
 
 
-def print_warnings(invalid: pl.DataFrame) -> None:
-    """`warning: FILE row N (contact C): FIELD 'VALUE': REASON`, one unwrapped line each."""
+def print_warnings(invalid: pl.DataFrame, policy: Any = None) -> None:
+    """`warning: FILE row N (contact C): FIELD 'VALUE': REASON`, one unwrapped line each;
+    `policy` (jtrack.access.Policy, default: the command's output policy) protects values."""
     from jtrack.core.contacts import invalid_messages
     from jtrack.serialize import strip_control
 
+    if invalid.height:
+        from jtrack.access import mask_invalid_entries
+
+        invalid = mask_invalid_entries(invalid, policy)
     for line in invalid_messages(invalid):
         sys.stderr.write("warning: " + strip_control(line) + "\n")
     sys.stderr.flush()
@@ -155,6 +164,13 @@ def contacts_cmd(
     contact wins; else the most recent email, phone or external-id trait seen on any of the
     cookie's events. Exit 2 on a bad option or, with --check, on invalid entries.
     """
+    from jtrack.access import (
+        identity_events,
+        load_policy,
+        mask_invalid_entries,
+        protect_output,
+        set_output_policy,
+    )
     from jtrack.core import contacts as core
     from jtrack.errors import UsageError
     from jtrack.options import parse_duration
@@ -162,9 +178,10 @@ def contacts_cmd(
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     if check is not None:
+        set_output_policy(load_policy(role, redact=redact))
         checked, invalid = core.load_contacts(check, default_region)
         emit_frame(
-            invalid,
+            mask_invalid_entries(invalid),
             out_fmt,
             output,
             title=f"{invalid.height} invalid entries in {check}",
@@ -182,8 +199,12 @@ def contacts_cmd(
     life = parse_duration(ttl, "--ttl")
     states = core.check_states(state)
     st = open_store(store, role, redact)
-    sessions = st.scan_sessions()
-    events = st.scan_events()
+    # Resolve first, mask after: identity comes from the whole, unmasked store, so who is
+    # known never depends on the role; what is shown is protected on the way out.
+    visible = st.scan_sessions().select("customer_id").collect(engine="in-memory")
+    plain = st.unfiltered()
+    sessions = plain.scan_sessions()
+    events = identity_events(st)
     book: pl.DataFrame | None = None
     conflict_rows: pl.DataFrame | None = None
     if contacts is not None:
@@ -200,9 +221,13 @@ def contacts_cmd(
         )
     else:
         per_visitor = core.visitors_from_sessions(sessions, events, as_of=when, ttl=life)
+    per_visitor = _visible_visitors(per_visitor, visible)
+    typed = _typed_ids(sessions)
 
     if conflicts and conflict_rows is not None:
-        df = conflict_rows
+        df = _protect_conflicts(
+            conflict_rows.join(visible.unique(), on="customer_id", how="semi"), st.policy, typed
+        )
         emit_frame(
             df,
             out_fmt,
@@ -219,7 +244,53 @@ def contacts_cmd(
         df = core.list_contacts(per_visitor, book, states)
         shown = TABLE_COLUMNS
         title = f"{df.height} contacts as of {_iso(when)}"
+    df = protect_output(df, st.policy, typed)
     emit_frame(df, out_fmt, output, title=title, columns=shown if out_fmt == Format.table else None)
+
+
+def _visible_visitors(per_visitor: pl.DataFrame, visible: pl.DataFrame) -> pl.DataFrame:
+    """Visitors with at least one session the role may see, their session counts over
+    those sessions (their contact state was resolved on all of them)."""
+    import polars as pl
+
+    counts = visible.group_by("customer_id").agg(pl.len().cast(pl.UInt32).alias("_visible"))
+    out = per_visitor.join(counts, on="customer_id", how="inner", maintain_order="left")
+    return out.with_columns(sessions=pl.col("_visible")).drop("_visible")
+
+
+def _typed_ids(sessions: pl.LazyFrame) -> pl.Series:
+    """Visitor ids whose type is email or phone (personal data wherever they are shown)."""
+    import polars as pl
+
+    if "customer_id_type" not in sessions.collect_schema().names():
+        return pl.Series("customer_id", [], dtype=pl.String)
+    return (
+        sessions.filter(pl.col("customer_id_type").is_in(["email", "phone"]))
+        .select("customer_id")
+        .unique()
+        .collect(engine="in-memory")
+        .get_column("customer_id")
+    )
+
+
+def _protect_conflicts(df: pl.DataFrame, policy: Any, typed: pl.Series) -> pl.DataFrame:
+    """Conflict rows as they may be shown: the matching value is an email, phone, cookie or
+    external id (masked or hashed with the contact details)."""
+    from jtrack.access import personal_id, protect_output
+
+    out = protect_output(df, policy, typed)
+    if policy.masks:
+        import polars as pl
+
+        from jtrack.access import MASK, keyed_hash
+
+        value = pl.col("value")
+        masked = keyed_hash(value, policy.key) if policy.redact else pl.lit(MASK)
+        personal = pl.col("method").is_in(["email", "phone"]) | personal_id(value, None, typed)
+        out = out.with_columns(
+            pl.when(value.is_not_null() & personal).then(masked).otherwise(value).alias("value")
+        )
+    return out
 
 
 def _iso(d: datetime) -> str:

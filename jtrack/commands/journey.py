@@ -81,7 +81,7 @@ def journey_cmd(
     out_fmt = resolve_format(fmt, output, FORMATS)
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
-        warn_invalid(contacts, default_region)
+        warn_invalid(contacts, default_region, role, redact)
     journey = build_journey(
         open_store(store, role, redact),
         who,
@@ -90,6 +90,9 @@ def journey_cmd(
         limit=limit,
         **opts,
     ).to_dict()
+    from jtrack.access import protect_tree
+
+    journey = protect_tree(journey)  # the ids it was asked for and found, as the role may see
     if out_fmt == Format.json:
         from jtrack.serialize import to_json
 

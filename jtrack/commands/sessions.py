@@ -136,7 +136,7 @@ def sessions_cmd(
         ttl=parse_duration(ttl, "--ttl"),
     )
     if contacts is not None:
-        warn_invalid(contacts, default_region)
+        warn_invalid(contacts, default_region, role, redact)
     view = open_store(store, role, redact)
     df = list_sessions(view, q)
     if rules is not None:

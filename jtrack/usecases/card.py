@@ -987,7 +987,7 @@ def build_card(
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
-    from jtrack.access import StoreView
+    from jtrack.access import StoreView, identity_events  # identity: resolve first, mask after
 
     view = store if isinstance(store, StoreView) else None
     # "not permitted" is told apart from "not found": the id is resolved on the whole store
@@ -999,7 +999,7 @@ def build_card(
     visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
     visitor_sessions, resolved = _resolve_contacts(
         visitor_sessions,
-        store.scan_events(customer_id=customer),
+        identity_events(store, customer),
         contacts,
         default_region,
         ctx.as_of,
@@ -1040,11 +1040,13 @@ def build_journey(
     who = customer_or_contact.strip()
     if not who:
         raise UsageError("empty customer or contact id", hint="pass a customer id or contact id")
+    from jtrack.access import identity_events  # identity: resolve first, mask after
+
     sessions = store.scan_sessions(customer_id=who).collect(engine="in-memory")
     matched_by = "customer_id"
     if sessions.height:
         sessions, resolved = _resolve_contacts(
-            sessions, store.scan_events(customer_id=who), contacts, default_region, ctx.as_of
+            sessions, identity_events(store, who), contacts, default_region, ctx.as_of
         )
     else:
         matched_by = "contact_id"
@@ -1064,7 +1066,7 @@ def build_journey(
         if contacts is not None or stored:
             found, resolved = _resolve_contacts(
                 everything.collect(engine="in-memory"),
-                store.scan_events(),
+                identity_events(store),
                 contacts,
                 default_region,
                 ctx.as_of,

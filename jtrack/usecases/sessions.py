@@ -122,9 +122,12 @@ def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
     """Sessions from the store matching the query, in a deterministic order."""
     lf = store.scan_sessions(customer_id=q.customer)
     if q.contacts_file is not None or q.as_of is not None:
+        from jtrack.access import identity_events
         from jtrack.core.contacts import DEFAULT_TTL, apply_contacts
 
-        events = store.scan_events(customer_id=q.customer)
+        # resolve on the unmasked events (who is known never depends on the role); what
+        # leaves is protected by the command's output guard
+        events = identity_events(store, customer_id=q.customer)
         lf = apply_contacts(
             lf, events, q.contacts_file, q.default_region, q.as_of, q.ttl or DEFAULT_TTL
         ).lazy()

@@ -430,12 +430,10 @@ class _Checker:
     # ---------------------------------------------------------------- rules
 
     def rules(self, path: Path) -> Rules:
-        for key in self.data:
-            if key in SECTIONS or key in OTHER_SECTIONS:
-                continue
-            near = _nearest(key, SECTIONS)
-            if near is not None:
-                self.add((key,), f"unknown section {key!r}", f"did you mean [[{near}]]?")
+        from jtrack.config import config_problems  # the whole config, roles included
+
+        for problem in config_problems(self.data):
+            self.add(problem.where, problem.message, problem.hint)
         tables: dict[str, list[tuple[Path_, dict]]] = {}
         for sec in SECTIONS:
             if sec in self.data and not isinstance(self.data[sec], list):

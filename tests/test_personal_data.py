@@ -1,0 +1,405 @@
+"""Personal data leaves jtrack only as the role and --redact allow: on every reading command,
+in every format and on stderr; identity is resolved before anything is masked; the config's
+roles fail closed; --redact never uses a key anyone can read."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from jtrack.access import (
+    MASK,
+    PERMISSIONS,
+    Policy,
+    load_policy,
+    protect_output,
+    protect_tree,
+)
+from jtrack.cli import app
+from jtrack.config import config_problems
+from jtrack.errors import ConfigError, ExitCode
+from tests.helpers import T0, flat_event, flat_frame, minutes
+
+runner = CliRunner()
+ALL = ", ".join(f'"{p}"' for p in PERMISSIONS)
+KEY = "a-test-secret-that-is-long-enough"
+CONFIG = f"""
+default_role = "agent"
+[roles.agent]
+permissions = ["journey:session:view", "journey:event:view", "journey:eventtype:view"]
+[roles.supervisor]
+permissions = [{ALL}]
+[redact]
+key = "{KEY}"
+query_params = ["email", "token"]
+"""
+AS_OF = "2026-10-20T00:00:00Z"
+
+# what must never be shown to the agent (no contact permission) or under --redact
+ADA_EMAIL = "ada@example.org"
+BOB_PHONE = "+447700900123"
+TYPED_EMAIL = "carol@example.net"  # a visitor whose customerId is an email
+FORM_EMAIL = "dave@example.com"  # typed into a form, a custom-event attribute
+SECRETS = (ADA_EMAIL, BOB_PHONE, TYPED_EMAIL, FORM_EMAIL, "s3cr3t-token")
+NAMES = ("Ada Lovelace", "Bob Baker")
+
+
+def _trait(name: str, value: str) -> dict[str, str]:
+    return {"name": name, "data_type": "string", "value": value}
+
+
+def _rows() -> list[dict[str, Any]]:
+    rows = []
+    for i in range(12):  # visitors known by an email trait on a login (custom) event
+        cookie = f"cookie-{i:02d}"
+        rows.append(flat_event(f"p{i}", cookie, T0 + minutes(i)))
+        rows.append(
+            flat_event(
+                f"l{i}",
+                cookie,
+                T0 + minutes(i) + timedelta(seconds=30),
+                event_name="logged_in",
+                kind="custom",
+                traits=[_trait("email", f"user{i}@example.org")],
+            )
+        )
+    rows += [
+        flat_event(
+            "a1",
+            "cookie-ada",
+            T0,
+            traits=[_trait("email", ADA_EMAIL)],
+            page_url=f"https://shop.example/cart?EMAIL={ADA_EMAIL}&x=1",
+        ),
+        flat_event(
+            "a2",
+            "cookie-ada",
+            T0 + minutes(1),
+            page_url="https://shop.example/p?a=1;Token=s3cr3t-token#frag",
+        ),
+        flat_event(
+            "a3",
+            "cookie-ada",
+            T0 + minutes(2),
+            page_url=f"https://shop.example/p?%65mail={ADA_EMAIL}",
+        ),
+        flat_event(
+            "a4",
+            "cookie-ada",
+            T0 + minutes(3),
+            event_name="form_submitted",
+            kind="custom",
+            attributes=[_trait("Email", FORM_EMAIL), _trait("formName", "CHECKOUT")],
+        ),
+        flat_event("b1", "cookie-bob", T0, traits=[_trait("cellPhone", BOB_PHONE)]),
+        # Bob's cookie later sends user 0's email: a conflict (most recent trait wins)
+        flat_event(
+            "b2", "cookie-bob", T0 + minutes(5), traits=[_trait("email", "user0@example.org")]
+        ),
+        flat_event("c1", TYPED_EMAIL, T0, customer_id_type="email"),
+    ]
+    return rows
+
+
+BOOK = "contact_id,name,emails,phones\n" + "".join(
+    f"U{i},User {i},user{i}@example.org,\n" for i in range(12)
+)
+BOOK += f"ADA,Ada Lovelace,{ADA_EMAIL},\nBOB,Bob Baker,,{BOB_PHONE}\n"
+BOOK += f"CAR,Carol,{TYPED_EMAIL},\nDUP,Ada Twin,{ADA_EMAIL},\n"  # ADA's email on two contacts
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("pd")
+    events = tmp / "events.parquet"
+    flat_frame(_rows()).write_parquet(events)
+    store = tmp / "store"
+    res = runner.invoke(app, ["sessionize", str(events), "--store", str(store), "-q"])
+    assert res.exit_code == 0, res.stderr
+    (tmp / "jtrack.toml").write_text(CONFIG)
+    book = tmp / "contacts.csv"
+    book.write_text(BOOK)
+    return {"tmp": tmp, "store": store, "book": book}
+
+
+def _run(world: dict[str, Path], *args: str, role: str | None = None, env: Any = None):
+    old = os.getcwd()
+    os.chdir(world["tmp"])
+    try:
+        extra = ["--role", role] if role else []
+        return runner.invoke(app, [*args, "--store", str(world["store"]), *extra], env=env)
+    finally:
+        os.chdir(old)
+
+
+def _leaks(text: str, names: bool = False) -> list[str]:
+    found = [s for s in SECRETS if s in text]
+    if names:
+        found += [n for n in NAMES if n in text]
+    return found
+
+
+# ---- jtrack contacts --contacts FILE ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "jsonl", "table"])
+def test_contacts_with_a_file_hides_contact_details_from_a_role_without_them(world, fmt) -> None:
+    res = _run(world, "contacts", "--contacts", str(world["book"]), "--as-of", AS_OF, "-f", fmt)
+    assert res.exit_code == 0, res.stderr
+    assert _leaks(res.stdout) == [] and _leaks(res.stderr) == []
+    assert "Ada Lovelace" in res.stdout  # names stay visible to the role (as in Genesys)
+    full = _run(
+        world, "contacts", "--contacts", str(world["book"]), "--as-of", AS_OF, "-f", fmt,
+        role="supervisor",
+    )  # fmt: skip
+    assert ADA_EMAIL in full.stdout or fmt == "table"  # the table has no email column
+
+
+@pytest.mark.parametrize("view", [[], ["--visitors"], ["--conflicts"]])
+def test_contacts_redacted_shows_no_email_phone_or_name(world, view) -> None:
+    res = _run(
+        world, "contacts", "--contacts", str(world["book"]), "--as-of", AS_OF, "-f", "json",
+        "--redact", *view, role="supervisor",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert _leaks(res.stdout, names=True) == [] and _leaks(res.stderr) == []
+    assert '"h:' in res.stdout
+
+
+def test_the_number_of_known_visitors_does_not_depend_on_the_role(world) -> None:
+    def known(role: str, *extra: str) -> int:
+        res = _run(
+            world, "contacts", "--contacts", str(world["book"]), "--visitors", "--as-of", AS_OF,
+            "-f", "json", *extra, role=role,
+        )  # fmt: skip
+        assert res.exit_code == 0, res.stderr
+        return sum(1 for v in json.loads(res.stdout) if v["state"] == "known")
+
+    # 12 users, Bob, Carol (her customerId is her email); Ada's email is on two contacts
+    assert known("supervisor") == 14
+    assert known("agent") == known("supervisor") == known("supervisor", "--redact")
+
+
+def test_duplicate_entry_warnings_on_stderr_hide_emails(world) -> None:
+    for cmd in (["contacts"], ["sessions"]):
+        res = _run(world, *cmd, "--contacts", str(world["book"]), "--as-of", AS_OF, "-f", "json")
+        assert res.exit_code == 0, res.stderr
+        warnings = [w for w in res.stderr.splitlines() if w.startswith("warning:")]
+        assert len(warnings) == 2 and all(MASK in w for w in warnings), res.stderr
+        assert _leaks(res.stderr) == []
+    check = _run(world, "contacts", "--check", str(world["book"]), "-f", "csv")
+    assert check.exit_code == ExitCode.USAGE and ADA_EMAIL not in check.stdout
+
+
+# ---- every reading command, every format -----------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "jsonl", "md", "table"])
+def test_sessions_hide_typed_customer_ids_and_query_parameters(world, fmt) -> None:
+    for args in ([], ["--contacts", str(world["book"])]):
+        res = _run(world, "sessions", "-f", fmt, "--as-of", AS_OF, *args)
+        assert res.exit_code == 0, res.stderr
+        assert _leaks(res.stdout) == []
+        red = _run(world, "sessions", "-f", fmt, "--redact", *args, role="supervisor")
+        assert red.exit_code == 0, red.stderr
+        assert _leaks(red.stdout, names=True) == []
+
+
+def test_a_customer_id_that_is_an_email_is_masked_even_alone(world) -> None:
+    res = _run(world, "sessions", "-f", "csv", "--columns", "customer_id")
+    assert res.exit_code == 0 and TYPED_EMAIL not in res.stdout and MASK in res.stdout
+
+
+def test_sessions_with_contacts_names_are_hashed_under_redact(world) -> None:
+    res = _run(
+        world, "sessions", "--contacts", str(world["book"]), "-f", "json", "--redact",
+        role="supervisor",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    names = {s["contact_name"] for s in json.loads(res.stdout)}
+    assert "Ada Lovelace" not in names and any(n.startswith("h:") for n in names)
+
+
+@pytest.mark.parametrize("fmt", ["json", "table", "html"])
+def test_card_hides_form_attributes_urls_and_the_contact(world, fmt, tmp_path: Path) -> None:
+    sid = _session_of(world, "cookie-ada")
+    out = tmp_path / "card.html"
+    extra = ["-o", str(out)] if fmt == "html" else []
+    for role, redact in (("agent", []), ("supervisor", ["--redact"])):
+        res = _run(
+            world, "card", sid, "--contacts", str(world["book"]), "--details", "--as-of", AS_OF,
+            "-f", fmt, *redact, *extra, role=role,
+        )  # fmt: skip
+        assert res.exit_code == 0, res.stderr
+        text = out.read_text() if fmt == "html" else res.stdout
+        assert _leaks(text, names=bool(redact)) == [], (role, fmt)
+        assert "CHECKOUT" in text or fmt != "json"  # other attributes stay
+
+
+def test_journey_of_a_visitor_whose_id_is_an_email(world) -> None:
+    res = _run(world, "journey", TYPED_EMAIL, "-f", "json", "--as-of", AS_OF)
+    assert res.exit_code == 0, res.stderr
+    assert TYPED_EMAIL not in res.stdout
+    data = json.loads(res.stdout)
+    assert data["customer_ids"] == [MASK] and data["query"] == MASK
+    red = _run(world, "journey", TYPED_EMAIL, "-f", "json", "--redact", role="supervisor")
+    assert red.exit_code == 0 and TYPED_EMAIL not in red.stdout
+    assert json.loads(red.stdout)["customer_ids"][0].startswith("h:")
+
+
+def _session_of(world: dict[str, Path], cookie: str) -> str:
+    res = _run(world, "sessions", "--customer", cookie, "-f", "json", role="supervisor")
+    return str(json.loads(res.stdout)[0]["id"])
+
+
+# ---- --redact needs a key ----------------------------------------------------------------------
+
+
+def test_redact_without_a_key_is_refused_with_a_hint(tmp_path: Path, world) -> None:
+    os.chdir(tmp_path)  # no config at all
+    try:
+        res = runner.invoke(app, ["sessions", "--store", str(world["store"]), "--redact"])
+    finally:
+        os.chdir(world["tmp"])
+    assert res.exit_code == ExitCode.USAGE
+    assert "--redact needs a secret key" in res.stderr and "JTRACK_REDACT_KEY" in res.stderr
+    ok = runner.invoke(
+        app,
+        ["sessions", "--store", str(world["store"]), "--redact", "-f", "json"],
+        env={"JTRACK_REDACT_KEY": KEY},
+    )
+    assert ok.exit_code == 0 and '"h:' in ok.stdout
+
+
+def test_no_redaction_key_is_written_in_the_source() -> None:
+    import jtrack.access as access
+
+    text = Path(access.__file__).read_text()
+    assert "default-redaction-key" not in text
+    a, b = Policy(redact=True), Policy(redact=True)
+    assert a.key == b.key and len(a.key) >= 32  # random per process, stable within it
+
+
+# ---- roles fail closed ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ('default_role = "agent"\n[role.agent]\npermissions = []\n', "'role'", "[roles.agent]"),
+        ("[roles]\n", "no role is defined", "[roles.NAME]"),
+        ('default_role = "agnet"\n[roles.agent]\npermissions = []\n', "names no role", "agent"),
+        ('default_role = "agent"\n', "no roles are configured", "[roles.agent]"),
+        ('[roles.agent]\npermission = ["journey:session:view"]\n', "'permission'", "permissions"),
+        ("[redacted]\nkey = 'x'\n", "unknown section 'redacted'", "[redact]"),
+        ("[redact]\nparams = ['email']\n", "unknown key 'params'", "query_params"),
+        ('[roles.agent]\npermissions = ["journey:sesion:view"]\n', "sesion", "session"),
+    ],
+)
+def test_a_role_config_mistake_is_an_error_naming_the_nearest_valid_name(
+    tmp_path: Path, text: str, message: str, hint: str
+) -> None:
+    cfg = tmp_path / "jtrack.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_policy(config=cfg)
+    assert message in str(err.value) and hint in str(err.value)
+    checked = runner.invoke(app, ["rules", "check", str(cfg)])
+    assert checked.exit_code == ExitCode.USAGE, checked.stdout
+    assert message in checked.stdout + checked.stderr
+
+
+def test_a_typo_in_the_roles_table_no_longer_lets_everyone_see_everything(
+    world, tmp_path: Path
+) -> None:
+    (tmp_path / "jtrack.toml").write_text(
+        'default_role = "agent"\n[role.agent]\npermissions = ["journey:session:view"]\n'
+    )
+    os.chdir(tmp_path)
+    try:
+        res = runner.invoke(app, ["sessions", "--store", str(world["store"]), "-f", "json"])
+    finally:
+        os.chdir(world["tmp"])
+    assert res.exit_code == ExitCode.USAGE and "did you mean [roles.agent]" in res.stderr
+    assert res.stdout == ""
+
+
+def test_a_valid_config_has_no_problems() -> None:
+    import tomllib
+
+    assert config_problems(tomllib.loads(CONFIG)) == []
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "jtrack.toml"
+    assert config_problems(tomllib.loads(sample.read_text())) == []
+
+
+# ---- the masking functions -------------------------------------------------------------------
+
+
+def _encoded(draw: Any, name: str) -> str:
+    out = []
+    for ch in name:
+        how = draw(st.sampled_from(["lower", "upper", "pct-lower", "pct-upper"]))
+        c = ch.upper() if draw(st.booleans()) else ch.lower()
+        if how == "lower":
+            out.append(ch.lower())
+        elif how == "upper":
+            out.append(ch.upper())
+        else:
+            code = f"%{ord(c):02x}"
+            out.append(code if how == "pct-lower" else code.upper())
+    return "".join(out)
+
+
+@st.composite
+def _urls(draw: Any) -> tuple[str, str]:
+    value = draw(st.from_regex(r"[A-Za-z0-9@.+%\-]{1,20}", fullmatch=True))
+    name = _encoded(draw, draw(st.sampled_from(["email", "token"])))
+    before = draw(st.sampled_from(["?", "?a=1&", "?a=1;", "#", "#/x?", "?a=1#b=2&"]))
+    after = draw(st.sampled_from(["", "&z=9", ";z=9", "#frag"]))
+    url = f"https://shop.example/p{before}{name}={value}{after}"
+    return url, f"https://shop.example/p{before}{name}=REDACTED{after}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(_urls())
+def test_configured_parameters_are_found_however_a_url_spells_them(case: tuple[str, str]) -> None:
+    url, expected = case
+    policy = Policy(role="agent", permissions=frozenset(), query_params=("email", "token"))
+    frame = pl.DataFrame({"page_url": [url]})
+    out = protect_output(frame, policy)["page_url"][0]
+    assert out == expected
+    tree = protect_tree({"page_url": url}, policy)
+    assert tree["page_url"] == out
+
+
+def test_other_parameters_and_lookalike_names_are_kept() -> None:
+    policy = Policy(permissions=frozenset(), query_params=("email",))
+    urls = ["https://x/?emailx=1&xemail=2&q=shoes", "https://x/email=1"]
+    out = protect_output(pl.DataFrame({"page_url": urls}), policy)["page_url"].to_list()
+    assert out == urls
+
+
+def test_protection_is_idempotent() -> None:
+    policy = Policy(redact=True, redact_key=KEY, query_params=("email",))
+    frame = pl.DataFrame(
+        {
+            "customer_id": [TYPED_EMAIL, "cookie-1"],
+            "customer_id_type": ["email", "cookie"],
+            "contact_name": ["Ada Lovelace", "Unknown"],
+            "ip_address": ["81.2.69.160", None],
+            "page_url": [f"https://x/?email={ADA_EMAIL}", "https://x/"],
+        }
+    )
+    once = protect_output(frame, policy)
+    assert once.equals(protect_output(once, policy))
+    assert once["customer_id"][1] == "cookie-1" and once["contact_name"][1] == "Unknown"
+    assert all(v.startswith("h:") for v in once["customer_id"][:1].to_list())
