@@ -6,20 +6,40 @@ on stderr and an exit code (`--debug` shows the traceback). Commands live in jtr
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from jtrack import __version__
 from jtrack.errors import ExitCode, JtrackError
 
 
+def _debug_first(args: list[str]) -> list[str]:
+    """`--debug` anywhere before `--` moved to the front, where the root option reads it
+    (`jtrack card X --debug` works like `jtrack --debug card X`)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    rest = [a for a in args[:end] if a != "--debug"]
+    return ["--debug", *rest, *args[end:]]
+
+
+class _RootGroup(TyperGroup):
+    """The root command group: takes `--debug` after the command name too."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _debug_first(list(args)))
+
+
 def _new_app() -> typer.Typer:
     return typer.Typer(
         name="jtrack",
+        cls=_RootGroup,
         help="Analyse exported website journey-tracking events (Genesys Predictive Engagement "
         "shape or flat): sessions, contacts, session cards, rules and billing usage.",
         no_args_is_help=True,
@@ -55,11 +75,70 @@ def _root(
     set_debug(debug)
 
 
+def usage_error_line(exc: Any) -> str:
+    """Typer's (Click's) usage errors as jtrack's one line: `error: ... (hint: ...)`."""
+    from typer._click import exceptions as ce
+
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "jtrack"
+    help_hint = f"`{where} -h` lists what it takes"
+    if isinstance(exc, ce.NoSuchOption):
+        options = sorted(exc.possibilities or [])
+        hint = (f"did you mean {' or '.join(options)}? " if options else "") + help_hint
+        return f"{where}: no such option {exc.option_name} (hint: {hint})"
+    text = " ".join(exc.format_message().split())
+    m = re.fullmatch(r"Option '(.+)' requires an argument\.", text)
+    if m:
+        return f"{where}: {m.group(1)} needs a value (hint: {help_hint})"
+    m = re.fullmatch(r"No such command '(.+)'\.(?: Did you mean (.+)\?)?", text)
+    if m:
+        near = f"did you mean {m.group(2)}? " if m.group(2) else ""
+        return f"{where}: no such command {m.group(1)!r} (hint: {near}`jtrack -h` lists them)"
+    m = re.fullmatch(r"Missing argument '(.+)'\.", text)
+    if m:
+        return f"{where}: {m.group(1).upper()} is missing (hint: {help_hint})"
+    text = text.replace("Value error, ", "").rstrip(".")
+    return f"{where}: {text[:1].lower()}{text[1:]} (hint: {help_hint})"
+
+
+def _install_usage_errors() -> None:
+    """Typer's usage errors (unknown option, missing value, bad value) are shown as one
+    `error:` line on stderr, exit 2, like every other jtrack error."""
+    from typer._click import exceptions as ce
+
+    def show(self: Any, file: Any = None) -> None:
+        from jtrack.commands._common import error_line
+
+        error_line(usage_error_line(self))
+
+    ce.UsageError.show = show  # type: ignore[method-assign]
+
+    # An option missing its value is reported by the parser without the command it belongs
+    # to: give it the command's context, so the line names the command.
+    from typer.core import TyperCommand
+
+    original = TyperCommand.parse_args
+    if getattr(original, "_jtrack", False):
+        return
+
+    def parse_args(self: Any, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return original(self, ctx, args)
+        except ce.UsageError as exc:
+            if exc.ctx is None:
+                exc.ctx = ctx
+            raise
+
+    parse_args._jtrack = True  # type: ignore[attr-defined]
+    TyperCommand.parse_args = parse_args  # type: ignore[method-assign]
+
+
 def _register() -> None:
     from jtrack.commands import register_all
     from jtrack.commands._coerce import install
 
     install()  # option values without importing pydantic (Typer >= 0.29); see _coerce
+    _install_usage_errors()
     register_all(app)
 
 
@@ -89,7 +168,7 @@ def command_app(name: str) -> typer.Typer | None:
 def app_for(args: list[str]) -> typer.Typer:
     """The app to run `args` with: the command's own app when the command line is
     `[--debug] COMMAND ...`; the full app otherwise (help, version, unknown commands)."""
-    for arg in args:
+    for arg in _debug_first(list(args)):
         if arg in _ROOT_FLAGS:
             continue
         if arg.startswith("-"):

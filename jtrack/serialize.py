@@ -19,6 +19,9 @@ ISO_FMT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 
 #: CSV cells starting with one of these are formulas to Excel, LibreOffice and Sheets.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+#: ...except a number: a sign, then digits with spaces, dashes, dots or brackets between
+#: (`+12025550123`, `+44 (0)20 7946 0958`, `-5`): no function or cell reference, no formula.
+_NUMBER_LIKE = r"^[+-][0-9][0-9 ().\-]*$"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -99,10 +102,11 @@ def flat_strings(df: pl.DataFrame, *, neutralise: bool) -> pl.DataFrame:
 
 
 def _starts_any(col: pl.Expr) -> pl.Expr:
+    """Cells a spreadsheet would run as a formula (see _FORMULA_START, _NUMBER_LIKE)."""
     out = pl.lit(False)
     for p in _FORMULA_START:
         out = out | col.str.starts_with(p)
-    return out
+    return out & ~col.str.contains(_NUMBER_LIKE)
 
 
 def to_csv(df: pl.DataFrame) -> str:
@@ -110,6 +114,14 @@ def to_csv(df: pl.DataFrame) -> str:
     U+FFFD (see README, Guarantees and limits)."""
     buf = io.StringIO()
     flat_strings(df, neutralise=True).write_csv(buf)
+    return buf.getvalue()
+
+
+def to_tsv(df: pl.DataFrame) -> str:
+    """Tab-separated values, guarded like CSV (a cell holding a tab or a line break is
+    quoted, as spreadsheets expect)."""
+    buf = io.StringIO()
+    flat_strings(df, neutralise=True).write_csv(buf, separator="\t")
     return buf.getvalue()
 
 

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.core.rules import Rules, load_rules
-from jtrack.engine.pipeline import run_sessionize
+from jtrack.engine import run_sessionize
 from jtrack.errors import ConfigError, ExitCode
 from jtrack.render.card import card_renderable, render_card_text, render_journey_text
 from jtrack.render.html import card_html
@@ -352,8 +352,11 @@ def test_default_colour_code_and_config_overrides(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.stderr
     tones = {e["event_id"]: e["tone"] for e in json.loads(res.stdout)["journey"]}
     assert (tones["e3"], tones["e5"]) == ("negative", "positive")
+    # the data names the tone; the renderers colour it (green, blue, red)
     colors = {e["event_id"]: e["color"] for e in json.loads(res.stdout)["journey"]}
-    assert colors["e5"] == "#2e7d32" and colors["e1"] == "#1565c0"
+    assert colors["e5"] is None and colors["e1"] is None
+    page = card_html(json.loads(res.stdout))
+    assert 'data-event-id="e5" style="--c: #2e7d32"' in page
 
 
 def test_a_bad_colour_rule_is_a_config_error_naming_file_and_key(tmp_path: Path) -> None:
@@ -580,37 +583,37 @@ def test_html_and_text_files_are_written_with_o(
 def test_a_card_reads_only_its_visitors_rows(
     sample_store: Store, picks: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jtrack.usecases.sessions import bucket_file
+    """The index is read for the card's visitor only; wide columns for its events only."""
+    from jtrack.store import Snapshot
 
-    calls: list[tuple[str, str | None]] = []
-    files: list[Path] = []
-    scan_events, scan_sessions = Store.scan_events, Store.scan_sessions
-    scan_parquet = pl.scan_parquet
+    index_calls: list[str | None] = []
+    fetched: list[pl.DataFrame] = []
+    scan_index, wide_rows = Snapshot.scan_index, Snapshot.wide_rows
 
-    def events(self: Store, customer_id: str | None = None) -> pl.LazyFrame:
-        calls.append(("events", customer_id))
-        return scan_events(self, customer_id)
+    def index(self: Snapshot, customer_id: str | None = None) -> pl.LazyFrame:
+        index_calls.append(customer_id)
+        return scan_index(self, customer_id)
 
-    def sessions(self: Store, customer_id: str | None = None) -> pl.LazyFrame:
-        calls.append(("sessions", customer_id))
-        return scan_sessions(self, customer_id)
+    def wide(self: Snapshot, positions: pl.DataFrame, columns: Any) -> pl.DataFrame:
+        fetched.append(positions)
+        return wide_rows(self, positions, columns)
 
-    def parquet(source: Any, *args: Any, **kwargs: Any) -> pl.LazyFrame:
-        files.extend(Path(p) for p in (source if isinstance(source, list) else [source]))
-        return scan_parquet(source, *args, **kwargs)
-
-    monkeypatch.setattr(Store, "scan_events", events)
-    monkeypatch.setattr(Store, "scan_sessions", sessions)
-    monkeypatch.setattr(pl, "scan_parquet", parquet)
-    build_card(sample_store, picks["known"][:10])
-    assert all(c is not None for t, c in calls if t == "events")
-    # at most one scan of every session (its ids: they resolve the prefix)
-    assert [t for t, c in calls if c is None] in ([], ["sessions"])
+    monkeypatch.setattr(Snapshot, "scan_index", index)
+    monkeypatch.setattr(Snapshot, "wide_rows", wide)
+    sid = picks["known"]
+    build_card(sample_store, sid[:10])
     customer = (
-        sample_store.scan_sessions().filter(pl.col("id") == picks["known"]).collect()["customer_id"]
+        sample_store.scan_sessions().filter(pl.col("id") == sid).collect()["customer_id"].item()
     )
-    mine = bucket_file(sample_store, "events", customer.item())
-    assert {p for p in files if p.parent.name == "events"} == {mine}
+    assert index_calls and set(index_calls) == {customer}
+    mine = (
+        sample_store.scan_index(customer_id=customer)
+        .filter(pl.col("session_id") == sid)
+        .select("segment", "row")
+        .collect()
+    )
+    got = pl.concat(fetched).unique().sort("segment", "row")
+    assert got.equals(mine.sort("segment", "row"))
 
 
 def test_the_card_core_imports_neither_rich_nor_typer() -> None:
@@ -719,3 +722,61 @@ def test_a_latin1_terminal_gets_text_icons_and_no_crash(
     assert "[PAG]" in text and "[web]" in text and no_fancy_glyphs(text)
     name = build_card(sample_store, picks["known"]).to_dict()["contact"]["name"]
     assert name.encode("latin-1", "replace").decode("latin-1") in text
+
+
+def test_as_of_shows_the_session_as_it_stood_then(tmp_path: Path) -> None:
+    """Before its last events a session's card shows the page, searches, counts and duration
+    of that time (not later ones), and the state then."""
+    c, m = "cust-asof", timedelta(minutes=1)
+    rows = [
+        flat_event("a1", c, T0, page_title="Home", page_url="https://shop.example/"),
+        flat_event("a2", c, T0 + m, kind="search", search_query="tents", page_title="Search"),
+        flat_event("a3", c, T0 + 2 * m, page_title="Tents", page_url="https://shop.example/t"),
+        flat_event("a4", c, T0 + 5 * m, kind="search", search_query="boots", page_title="S"),
+        flat_event("a5", c, T0 + 6 * m, page_title="Boots", page_url="https://shop.example/b"),
+    ]
+    store = _tiny_store(tmp_path, rows)
+    sid = str(store.scan_sessions().collect()["id"][0])
+    then = build_card(store, sid, as_of=T0 + 3 * m).to_dict()
+    assert then["current_page"] == {"title": "Tents", "url": "https://shop.example/t"}
+    assert [s["query"] for s in then["searches"]] == ["tents"]
+    assert [e["event_id"] for e in then["journey"]] == ["a1", "a2", "a3"]
+    # a search results page is a page view too (as sessionize counts it)
+    assert then["counts"] == {"events": 3, "page_views": 3, "searches": 1, "journey_events": 3}
+    assert then["timing"]["duration"] == "0:02:00" and then["session"]["state"] == "active"
+    assert then["timing"]["end"] == "2026-10-03T09:02:00.000Z"
+    assert any("2 later events of this session not shown" in n for n in then["notes"])
+    now = build_card(store, sid, as_of=AS_OF_DT).to_dict()
+    assert now["current_page"]["title"] == "Boots" and now["counts"]["events"] == 5
+    assert not any("later event" in n for n in now["notes"])
+    before = build_card(store, sid, as_of=T0 - m).to_dict()
+    assert before["session"]["state"] == "not_started" and before["journey"] == []
+    assert before["current_page"] is None and before["counts"]["events"] == 0
+    # the CLI says the same
+    res = _run("card", sid[:8], "--store", str(store.root), "--as-of", "2026-10-03T09:03:00Z")
+    assert res.exit_code == 0, res.stderr
+    assert "Tents" in res.stdout and "boots" not in res.stdout and "Boots" not in res.stdout
+
+
+def test_as_of_counts_only_the_visits_begun_by_then(tmp_path: Path) -> None:
+    c = "cust-visits"
+    rows = [flat_event(f"v{i}", c, T0 + timedelta(hours=i)) for i in range(3)]
+    store = _tiny_store(tmp_path, rows)
+    first = store.scan_sessions().sort("created_date").collect()["id"][0]
+    early = build_card(store, first, as_of=T0 + timedelta(minutes=30)).to_dict()
+    late = build_card(store, first, as_of=AS_OF_DT).to_dict()
+    assert early["visit"] == {"number": 1, "of": 1} and late["visit"] == {"number": 1, "of": 3}
+
+
+def test_card_json_names_icons_and_tones_and_carries_no_presentation(tmp_path: Path) -> None:
+    """card_version 2: the icon is a name, journey colours only the data's own (a segment's);
+    emoji and tone colours are the renderers' (jtrack.render.theme)."""
+    store = _tiny_store(tmp_path, hostile_rows())
+    card = build_card(store, store.scan_sessions().collect()["id"][0]).to_dict()
+    assert card["card_version"] == 2 and card["icon"] == {"name": "web"}
+    text = json.dumps(card, ensure_ascii=False)
+    assert not any(e in text for e in ("🌐", "📄", "🔍", "#2e7d32", "#1565c0", "#c62828"))
+    import jtrack.usecases.card as data
+
+    for name in ("SESSION_ICONS", "KIND_ICONS", "KIND_LABELS", "TONE_COLORS"):
+        assert not hasattr(data, name), name

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jtrack.cli import app
-from jtrack.engine.pipeline import run_sessionize
+from jtrack.engine import run_sessionize
 from jtrack.serialize import strip_control
 from jtrack.store import Store
 from jtrack.usecases.card import build_card

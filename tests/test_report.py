@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from jtrack.cli import app
 from jtrack.core.dedupe import deduplicate
 from jtrack.core.sessionize import sessionize
-from jtrack.usecases.report import TABLE_TITLES, JourneyReport, ReportOptions, journey_report
+from jtrack.usecases.report import TABLES, JourneyReport, ReportOptions, journey_report
 from tests.helpers import T0, flat_event, flat_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,7 +204,7 @@ def test_the_period_is_by_session_start_and_events_follow_their_session() -> Non
 
 def test_ranked_tables_strip_query_strings_and_sort_deterministically() -> None:
     t = build(_site()).tables
-    assert list(t) == list(TABLE_TITLES)
+    assert list(t) == list(TABLES)
     top = t["top_pages"].to_dicts()
     assert top[0] == {
         "page": "https://shop.example/",

@@ -54,6 +54,7 @@ def _hostile() -> JourneyReport:
 
 ALLOWED_TAGS = {
     "html",
+    "wbr",  # headers break after an "_" (field names, never data)
     "head",
     "meta",
     "title",

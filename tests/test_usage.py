@@ -755,3 +755,109 @@ def test_json_output_equals_the_library_call(monkeypatch: pytest.MonkeyPatch) ->
         UsageInput.from_sources(EXAMPLE_FILES), UsageOptions(as_of=at("2026-10-05T00:00:00Z"))
     )
     assert json.loads(res.stdout) == json.loads(json.dumps(lib.to_dict()))
+
+
+# --------------------------------------------------------------------------------------------
+# Periods for cron: the month that just ended, the month of yesterday, an empty period
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "as_of", "tz", "month"),
+    [
+        ("current", "2026-11-01T00:15:00Z", "UTC", date(2026, 11, 1)),
+        ("previous", "2026-11-01T00:15:00Z", "UTC", date(2026, 10, 1)),
+        ("last", "2026-11-20T12:00:00Z", "UTC", date(2026, 10, 1)),
+        ("yesterday", "2026-11-01T00:15:00Z", "UTC", date(2026, 10, 1)),
+        ("yesterday", "2026-11-02T00:15:00Z", "UTC", date(2026, 11, 1)),
+        ("previous", "2027-01-01T00:15:00Z", "UTC", date(2026, 12, 1)),
+        ("yesterday", "2027-01-01T00:15:00Z", "UTC", date(2026, 12, 1)),
+        # 00:15 on 1 November in London is still 31 October in UTC, and 23:30 UTC on
+        # 31 October is already 1 November in Tokyo
+        ("yesterday", "2026-11-01T00:15:00Z", "Europe/London", date(2026, 10, 1)),
+        ("current", "2026-10-31T23:30:00Z", "Asia/Tokyo", date(2026, 11, 1)),
+        ("yesterday", "2026-10-31T23:30:00Z", "Asia/Tokyo", date(2026, 10, 1)),
+        ("Previous", "2026-03-31T12:00:00Z", "UTC", date(2026, 2, 1)),
+    ],
+)
+def test_month_words_are_read_at_as_of_in_the_time_zone(
+    word: str, as_of: str, tz: str, month: date
+) -> None:
+    from jtrack.usecases.usage import resolve_month
+
+    assert resolve_month(word, at(as_of), tz) == month
+
+
+def test_a_bad_month_names_the_words() -> None:
+    from jtrack.usecases.usage import resolve_month
+
+    with pytest.raises(UsageError, match="previous, yesterday or current"):
+        resolve_month("lastmonth", at("2026-11-01T00:00:00Z"), "UTC")
+
+
+def test_at_0015_on_the_1st_yesterday_reports_the_whole_month_just_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT)
+    res = run(
+        "sample_data/events.jsonl",
+        "--month",
+        "yesterday",
+        "--as-of",
+        "2026-11-01T00:15",
+        "-f",
+        "csv",
+        "-q",
+    )
+    assert res.exit_code == 0 and res.stderr == ""
+    rows = res.stdout.splitlines()
+    assert rows[1].startswith("2026-10-01,") and rows[-1].startswith("2026-10-31,")
+    assert rows[-1].split(",")[ROW_COLUMNS.index("month_to_date")] == "3799"
+
+
+def test_a_month_of_nightly_cron_runs_reports_every_day_once(tmp_path: Path) -> None:
+    """A job at 00:15 every night with --month yesterday: every day of October is in the
+    report of some night, and the run on 1 November gives October in full."""
+    rows = [
+        flat_event(f"e{d}", "c", datetime(2026, 10, d, 23, 59, tzinfo=UTC)) for d in range(1, 32)
+    ]
+    src = tmp_path / "events.parquet"
+    flat_frame(rows).write_parquet(src)
+    seen: dict[str, int] = {}
+    for night in range(2, 33):  # 2 Oct .. 1 Nov, 00:15
+        as_of = datetime(2026, 10, 1, 0, 15, tzinfo=UTC) + timedelta(days=night - 1)
+        res = run(
+            str(src), "--month", "yesterday", "--as-of", as_of.isoformat(), "-f", "json", "-q"
+        )
+        assert res.exit_code == 0, res.stderr
+        for r in json.loads(res.stdout)["rows"]:
+            seen[r["period"]] = r["billable"]
+    assert seen == {f"2026-10-{d:02d}": 1 for d in range(1, 32)}
+
+
+def test_an_empty_period_says_which_months_hold_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    base = ["sample_data/events.jsonl", "--as-of", "2026-12-01T00:15"]
+    table = run(*base)
+    assert table.exit_code == 0
+    assert table.stderr.startswith(
+        "warning: no events in 2026-12-01 .. 2026-12-01; the files hold events in 2026-10 "
+        "(hint: pass --month 2026-10, or --month previous / --month yesterday"
+    )
+    quiet = run(*base, "-f", "csv", "-q")  # cron: quiet, but this is worth a mail
+    assert quiet.stderr.startswith("warning: no events in 2026-12-01")
+    data = json.loads(run(*base, "-f", "json", "-q").stdout)
+    assert data["empty_period"]["months_with_events"] == ["2026-10"]
+    assert data["reconciliation"]["months_with_events"] == ["2026-10"]
+    summary = run(*base, "-f", "csv", "--summary", "-q").stdout.splitlines()
+    assert summary[1].endswith(",2026-10")
+    full = json.loads(run(*base, "--month", "2026-10", "-f", "json", "-q").stdout)
+    assert full["empty_period"] is None
+
+
+def test_an_empty_input_is_not_an_empty_period(tmp_path: Path) -> None:
+    src = tmp_path / "empty.jsonl"
+    src.write_text("")
+    res = run(str(src), "--as-of", "2026-12-01", "-f", "json")
+    assert res.exit_code == 0 and "warning: no events" not in res.stderr
+    assert json.loads(res.stdout)["empty_period"] is None

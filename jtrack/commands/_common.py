@@ -24,23 +24,41 @@ class Format(enum.StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    tsv = "tsv"
     md = "md"
     html = "html"
     parquet = "parquet"
 
 
+#: `-o FILE` suffixes and the format they mean when --format is not given.
 SUFFIX_FORMATS = {
     ".json": Format.json,
     ".jsonl": Format.jsonl,
     ".ndjson": Format.jsonl,
     ".csv": Format.csv,
+    ".tsv": Format.tsv,
+    ".tab": Format.tsv,
     ".md": Format.md,
+    ".markdown": Format.md,
     ".html": Format.html,
     ".htm": Format.html,
     ".parquet": Format.parquet,
     ".pq": Format.parquet,
-    ".txt": Format.table,
 }
+#: Suffixes of plain text: an aligned table (or any text format given with --format).
+TEXT_SUFFIXES = frozenset({"", ".txt", ".text", ".log", ".out"})
+#: What each format is called in messages.
+FORMAT_NAMES = {
+    Format.table: "an aligned text table",
+    Format.json: "JSON",
+    Format.jsonl: "JSON lines",
+    Format.csv: "CSV",
+    Format.tsv: "TSV",
+    Format.md: "Markdown",
+    Format.html: "HTML",
+    Format.parquet: "Parquet",
+}
+_SPREADSHEETS = frozenset({".xlsx", ".xls", ".xlsm", ".xlsb", ".ods", ".numbers"})
 
 
 def debug_enabled() -> bool:
@@ -58,6 +76,14 @@ def error_line(message: str) -> None:
     from jtrack.serialize import strip_control
 
     sys.stderr.write("error: " + strip_control(message) + "\n")
+    sys.stderr.flush()
+
+
+def warning_line(message: str) -> None:
+    """One `warning: ...` line on stderr (shown even with --quiet: something may be wrong)."""
+    from jtrack.serialize import strip_control
+
+    sys.stderr.write("warning: " + strip_control(message) + "\n")
     sys.stderr.flush()
 
 
@@ -122,17 +148,53 @@ def stdout_console(width: int | None = None) -> Any:
     return Console(highlight=False, width=w, emoji=False, markup=False)
 
 
-def resolve_format(fmt: Format | None, output: Path | None, allowed: tuple[Format, ...]) -> Format:
-    """The output format: --format, else the -o suffix, else table."""
-    if fmt is None:
-        fmt = SUFFIX_FORMATS.get(output.suffix.lower(), Format.table) if output else Format.table
-    if fmt not in allowed:
+def resolve_format(
+    fmt: Format | None, output: Path | None, allowed: tuple[Format, ...], what: str = "this command"
+) -> Format:
+    """The output format: --format, else the -o suffix, else an aligned table.
+
+    Refused (UsageError, exit 2) with a hint that names only what the user typed: a format
+    `what` does not write, an -o suffix that means another format than --format, a data
+    suffix under which a text table would land, and suffixes jtrack does not write (.xlsx)."""
+    suffixes = "".join(f" .{f.value}" for f in allowed if f != Format.table)
+    suffix = output.suffix.lower() if output is not None else ""
+    if output is not None and suffix in _SPREADSHEETS:
+        csv_like = [f.value for f in (Format.csv, Format.tsv) if f in allowed]
         raise UsageError(
-            f"--format {fmt.value} is not available here",
+            f"-o {output}: jtrack does not write {suffix} workbooks",
+            hint=(
+                f"write -o {output.with_suffix('.' + csv_like[0]).name} (spreadsheets open "
+                f"{' and '.join('.' + c for c in csv_like)} files)"
+                if csv_like
+                else f"name the file with one of:{suffixes}"
+            ),
+        )
+    implied = SUFFIX_FORMATS.get(suffix) if output is not None else None
+    if output is not None and implied is None and suffix not in TEXT_SUFFIXES:
+        raise UsageError(
+            f"-o {output}: {what} does not know what to write under {suffix!r}",
+            hint=f"name the file with one of:{suffixes} (or .txt for the table)",
+        )
+    if fmt is None:
+        fmt = implied or Format.table
+        if fmt not in allowed:
+            raise UsageError(
+                f"-o {output}: {what} cannot write {FORMAT_NAMES[fmt]}",
+                hint=f"name the file with one of:{suffixes}",
+            )
+    elif fmt not in allowed:
+        raise UsageError(
+            f"--format {fmt.value}: {what} cannot write {FORMAT_NAMES[fmt]}",
             hint="choose one of " + ", ".join(f.value for f in allowed),
         )
+    elif output is not None and implied is not None and implied != fmt:
+        raise UsageError(
+            f"-o {output} names a {FORMAT_NAMES[implied]} file but --format {fmt.value} "
+            f"asks for {FORMAT_NAMES[fmt]}",
+            hint=f"name the file {output.with_suffix('.' + fmt.value).name}, or leave out --format",
+        )
     if fmt == Format.parquet and output is None:
-        raise UsageError("--format parquet writes a file", hint="add -o FILE.parquet")
+        raise UsageError("Parquet is written to a file", hint="add -o FILE.parquet")
     return fmt
 
 
@@ -153,34 +215,57 @@ def emit_frame(
     output: Path | None,
     title: str | None = None,
     columns: list[str] | None = None,
+    **table: Any,
 ) -> None:
-    """Print or write a result frame in the chosen format."""
+    """Print or write a result frame in the chosen format; `columns` and `table` (see
+    jtrack.render.table.FrameTable: prefixes, wrap, sorts) shape the aligned table only."""
     from jtrack import serialize
 
     access = sys.modules.get("jtrack.access")  # the output policy is only ever set through it
     if access is not None:
         df = access.protect_output(df)  # role and --redact, where data leaves jtrack
-
     if fmt == Format.json:
         write_text(serialize.to_json(df), output)
     elif fmt == Format.jsonl:
         write_text(serialize.to_jsonl(df), output)
     elif fmt == Format.csv:
         write_text(serialize.to_csv(df), output)
+    elif fmt == Format.tsv:
+        write_text(serialize.to_tsv(df), output)
     elif fmt == Format.md:
         write_text(serialize.to_markdown(df), output)
     elif fmt == Format.parquet:
         assert output is not None
         serialize.write_parquet(df, output)
     else:
-        from jtrack.render.table import frame_table, render_to_text
+        from jtrack.render.table import FrameTable
 
         shown = df.select(columns) if columns else df
-        table = frame_table(shown, title=title)
-        if output is None:
-            stdout_console().print(table)
-        else:
-            write_text(render_to_text(table, width=120), output)
+        print_renderables([FrameTable(shown, title, **table)], output)
+
+
+def text_width() -> int:
+    """The width of text written to a file (-o): $JTRACK_WIDTH, else 120."""
+    env = os.environ.get("JTRACK_WIDTH")
+    return int(env) if env and env.isdigit() else 120
+
+
+def print_renderables(parts: list[Any], output: Path | None) -> None:
+    """Rich renderables to the terminal (or a pipe, at its width), or as plain text at
+    text_width() to -o FILE."""
+    from rich.console import Group
+
+    from jtrack.render.table import render_to_text
+
+    if output is None:
+        console = stdout_console()
+        if console.is_terminal:
+            for part in parts:
+                console.print(part)
+        else:  # piped: plain text at the pipe's width (80 unless told), no trailing blanks
+            write_text(render_to_text(Group(*parts), width=console.width), None)
+        return
+    write_text(render_to_text(Group(*parts), width=text_width()), output)
 
 
 # ---- reusable option types ----------------------------------------------------------------

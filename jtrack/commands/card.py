@@ -157,7 +157,7 @@ def card_cmd(
     """
     from jtrack.usecases.card import build_card
 
-    out_fmt = resolve_format(fmt, output, FORMATS)
+    out_fmt = resolve_format(fmt, output, FORMATS, "card")
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact)

@@ -26,7 +26,15 @@ from jtrack.errors import ExitCode
 if TYPE_CHECKING:
     import polars as pl
 
-FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.md, Format.parquet)
+FORMATS = (
+    Format.table,
+    Format.json,
+    Format.jsonl,
+    Format.csv,
+    Format.tsv,
+    Format.md,
+    Format.parquet,
+)
 TABLE_COLUMNS = [
     "contact_id",
     "contact_name",

@@ -31,7 +31,7 @@ from jtrack.commands.card import (
 )
 from jtrack.commands.contacts import ContactsOpt, RegionOpt, warn_invalid
 
-FORMATS = (Format.table, Format.json)
+FORMATS = (Format.table, Format.json, Format.html)
 
 
 def register(app: typer.Typer) -> None:
@@ -73,12 +73,14 @@ def journey_cmd(
     (contact id, all its cookies), newest first, as compact cards with totals.
 
     --format json prints {query, matched_by, contact, customer_ids, totals, sessions, notes}
-    where each session is a full card object (as `jtrack card --format json`).
+    where each session is a full card object (as `jtrack card --format json`);
+    --format html -o profile.html writes a self-contained visitor profile (first and last
+    visit, devices, top pages, searches, segments, outcomes, each session in brief).
     Exit 1 when nobody matches.
     """
     from jtrack.usecases.card import build_journey
 
-    out_fmt = resolve_format(fmt, output, FORMATS)
+    out_fmt = resolve_format(fmt, output, FORMATS, "journey")
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact)
@@ -97,6 +99,11 @@ def journey_cmd(
         from jtrack.serialize import to_json
 
         write_text(to_json(journey), output)
+        return
+    if out_fmt == Format.html:
+        from jtrack.render.html import journey_html
+
+        write_text(journey_html(journey), output)
         return
     from jtrack.render.card import journey_renderable, render_journey_text
 

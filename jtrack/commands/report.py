@@ -19,7 +19,6 @@ from jtrack.commands._common import (
     open_store,
     resolve_format,
     stderr_console,
-    stdout_console,
     write_text,
 )
 
@@ -44,7 +43,11 @@ def report_cmd(
     redact: RedactOpt = False,
     month: Annotated[
         str | None,
-        typer.Option(help="Only sessions started in this month, e.g. 2026-10.", show_default=False),
+        typer.Option(
+            help="Only sessions started in this month: 2026-10, or previous, yesterday, current "
+            "(as for `jtrack usage`).",
+            show_default=False,
+        ),
     ] = None,
     since: Annotated[
         str | None,
@@ -72,10 +75,11 @@ def report_cmd(
     --format html writes one self-contained page with charts (no network, no script).
     """
     import contextlib
+    from datetime import UTC, datetime
 
     from jtrack.errors import UsageError
     from jtrack.usecases.report import ReportOptions, report_from_sources, report_from_store
-    from jtrack.usecases.usage import check_tz, next_month, output_lock, parse_day, parse_month
+    from jtrack.usecases.usage import check_tz, next_month, output_lock, parse_day, resolve_month
 
     if sources and store is not None:
         raise UsageError(
@@ -87,9 +91,10 @@ def report_cmd(
             "--month cannot be combined with --since/--until",
             hint="use either --month 2026-10 or --since/--until",
         )
-    out_fmt = resolve_format(fmt, output, FORMATS)
+    out_fmt = resolve_format(fmt, output, FORMATS, "report")
+    zone = check_tz(tz)
     first = (
-        parse_month(month)
+        resolve_month(month, datetime.now(UTC), zone)
         if month is not None
         else (parse_day(since, "--since") if since is not None else None)
     )
@@ -98,7 +103,7 @@ def report_cmd(
         if month is not None and first is not None
         else (parse_day(until, "--until") if until is not None else None)
     )
-    opts = ReportOptions(tz=check_tz(tz), since=first, until=last, top=top)
+    opts = ReportOptions(tz=zone, since=first, until=last, top=top)
     err = stderr_console()
     lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()
     status = (
@@ -136,18 +141,10 @@ def _emit(report: Any, fmt: Format, output: Path | None) -> None:
 
         write_text(report_html(report), output)
     else:
-        from rich.console import Group
-
+        from jtrack.commands._common import print_renderables
         from jtrack.render.report import journey_renderables
-        from jtrack.render.table import render_to_text
 
-        parts = journey_renderables(report)
-        if output is None:
-            console = stdout_console()
-            for part in parts:
-                console.print(part)
-        else:
-            write_text(render_to_text(Group(*parts), width=120), output)
+        print_renderables(journey_renderables(report), output)
 
 
 def report_markdown(report: Any) -> str:
@@ -155,7 +152,7 @@ def report_markdown(report: Any) -> str:
     import polars as pl
 
     from jtrack import serialize
-    from jtrack.usecases.report import TABLE_TITLES
+    from jtrack.render.theme import report_title
 
     p = report.period
     out = [
@@ -172,11 +169,10 @@ def report_markdown(report: Any) -> str:
         "",
         serialize.to_markdown(report.daily),
     ]
-    for name, title in TABLE_TITLES.items():
-        df = report.tables.get(name)
+    for name, df in report.tables.items():
         if df is None or df.height == 0:
             continue
-        out += [f"## {title}", "", serialize.to_markdown(df)]
+        out += [f"## {report_title(name)}", "", serialize.to_markdown(df)]
     for note in report.notes:
         out += [f"Note: {serialize.strip_control(note)}", ""]
     return "\n".join(out).rstrip("\n") + "\n"

@@ -19,8 +19,8 @@ from jtrack.commands._common import (
     format_option,
     handle_errors,
     open_store,
+    print_renderables,
     resolve_format,
-    stdout_console,
     write_text,
 )
 
@@ -30,6 +30,7 @@ REPORT_FORMATS = (
     Format.json,
     Format.jsonl,
     Format.csv,
+    Format.tsv,
     Format.md,
     Format.html,
     Format.parquet,
@@ -89,7 +90,7 @@ def check_cmd(
     from jtrack.core.rules import check_rules
     from jtrack.errors import ExitCode, UsageError
 
-    out_fmt = resolve_format(fmt, None, CHECK_FORMATS)
+    out_fmt = resolve_format(fmt, None, CHECK_FORMATS, "rules check")
     rules, problems, path = check_rules(file)
     if path is None:
         raise UsageError(
@@ -147,7 +148,7 @@ def report_cmd(
     from jtrack.errors import UsageError
     from jtrack.usecases.rules import evaluate_store
 
-    out_fmt = resolve_format(fmt, output, REPORT_FORMATS)
+    out_fmt = resolve_format(fmt, output, REPORT_FORMATS, "rules report")
     if section is not None and section not in SECTIONS:
         near = difflib.get_close_matches(section, SECTIONS, n=1)
         raise UsageError(
@@ -167,7 +168,7 @@ def report_cmd(
         doc: dict[str, Any] = {"sessions": report.sessions, "visitors": report.visitors}
         doc.update({k: serialize.to_records(v) for k, v in sections.items()})
         write_text(serialize.to_json(doc), output)
-    elif out_fmt in (Format.jsonl, Format.csv, Format.parquet):
+    elif out_fmt in (Format.jsonl, Format.csv, Format.tsv, Format.parquet):
         import polars as pl
 
         frame = pl.concat(
@@ -184,18 +185,9 @@ def report_cmd(
 
         write_text(report_html(report, sections), output)
     else:
-        from rich.console import Group
-
         from jtrack.render.rules import report_renderables
-        from jtrack.render.table import render_to_text
 
-        parts = report_renderables(report, sections)
-        if output is None:
-            console = stdout_console()
-            for part in parts:
-                console.print(part)
-        else:
-            write_text(render_to_text(Group(*parts), width=120), output)
+        print_renderables(report_renderables(report, sections), output)
 
 
 @rules_app.command("explain")
@@ -218,7 +210,7 @@ def explain_cmd(
     from jtrack.usecases.rules import explain_store
     from jtrack.usecases.sessions import resolve_session_id
 
-    out_fmt = resolve_format(fmt, output, EXPLAIN_FORMATS)
+    out_fmt = resolve_format(fmt, output, EXPLAIN_FORMATS, "rules explain")
     rules = _require_rules(rules_file)
     st = open_store(store, role, redact)
     sid = resolve_session_id(st, session_id)
@@ -229,17 +221,8 @@ def explain_cmd(
 
         write_text(frame_html(frame, title), output)
     elif out_fmt == Format.table:
-        from rich.console import Group
-
         from jtrack.render.rules import explain_renderables
-        from jtrack.render.table import render_to_text
 
-        parts = explain_renderables(frame, sid)
-        if output is None:
-            console = stdout_console()
-            for part in parts:
-                console.print(part)
-        else:
-            write_text(render_to_text(Group(*parts), width=120), output)
+        print_renderables(explain_renderables(frame, sid), output)
     else:
         emit_frame(frame, out_fmt, output, title=title)

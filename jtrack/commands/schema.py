@@ -15,7 +15,15 @@ from jtrack.commands._common import (
     resolve_format,
 )
 
-FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.md)
+FORMATS = (
+    Format.table,
+    Format.json,
+    Format.jsonl,
+    Format.csv,
+    Format.tsv,
+    Format.md,
+    Format.parquet,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -41,11 +49,27 @@ def schema_cmd(
 
     from jtrack.schema import SESSION_SCHEMA, EventSchema
 
-    out_fmt = resolve_format(fmt, output, FORMATS)
+    out_fmt = resolve_format(fmt, output, FORMATS, "schema")
     if sessions:
-        df = pl.DataFrame(
-            {"column": list(SESSION_SCHEMA), "dtype": [str(t) for t in SESSION_SCHEMA.values()]}
-        )
+        types = list(SESSION_SCHEMA.values())
+        df = pl.DataFrame({"column": list(SESSION_SCHEMA), "dtype": [str(t) for t in types]})
     else:
+        types = [f.dtype for f in EventSchema().fields]
         df = pl.DataFrame(EventSchema().to_rows())
-    emit_frame(df, out_fmt, output, title="session columns" if sessions else "event columns")
+    if out_fmt != Format.table:
+        emit_frame(df, out_fmt, output)
+        return
+    # the table shows Polars' short type names (datetime[μs, UTC]); data formats the full ones
+    short = df.with_columns(dtype=pl.Series([_short_type(t) for t in types], dtype=pl.String))
+    title = (
+        f"{df.height} session columns: the session table"
+        if sessions
+        else f"{df.height} event columns: the flat input shape"
+    )
+    emit_frame(short, out_fmt, output, title=title, sorts={"dtype": "key"}, wrap=["description"])
+
+
+def _short_type(dtype: object) -> str:
+    """`datetime[μs, UTC]`, `list[struct[3]]`: Polars' own short form of a type."""
+    short = getattr(dtype, "_string_repr", None)
+    return str(short()) if callable(short) else str(dtype)

@@ -21,7 +21,15 @@ from jtrack.commands._common import (
 )
 from jtrack.commands.contacts import ContactsOpt, RegionOpt, TtlOpt, warn_invalid
 
-FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.md, Format.parquet)
+FORMATS = (
+    Format.table,
+    Format.json,
+    Format.jsonl,
+    Format.csv,
+    Format.tsv,
+    Format.md,
+    Format.parquet,
+)
 TABLE_COLUMNS = [
     "id",
     "contact_name",
@@ -116,9 +124,19 @@ def sessions_cmd(
     from datetime import UTC, datetime
 
     from jtrack.options import parse_duration
-    from jtrack.usecases.sessions import SessionQuery, column_for_field, list_sessions, parse_when
+    from jtrack.usecases.sessions import (
+        SessionQuery,
+        column_for_field,
+        id_prefix_lengths,
+        list_sessions,
+        parse_when,
+        resolve_customer_id,
+    )
 
-    out_fmt = resolve_format(fmt, output, FORMATS)
+    out_fmt = resolve_format(fmt, output, FORMATS, "sessions")
+    view = open_store(store, role, redact)
+    if customer is not None:  # a unique prefix of a customer id is enough
+        customer = resolve_customer_id(view, customer) or customer
     q = SessionQuery(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),
@@ -137,7 +155,6 @@ def sessions_cmd(
     )
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact)
-    view = open_store(store, role, redact)
     df = list_sessions(view, q)
     if rules is not None:
         from jtrack.core.rules import join_rule_columns, load_rules
@@ -150,10 +167,16 @@ def sessions_cmd(
         shown = None
     else:
         shown = [c for c in TABLE_COLUMNS if c in df.columns]
+    if out_fmt != Format.table:
+        emit_frame(df, out_fmt, output)
+        return
+    from jtrack.render.text import plural
+
     emit_frame(
         df,
         out_fmt,
         output,
-        title=f"{df.height} sessions",
-        columns=shown if out_fmt == Format.table else None,
+        title=plural(df.height, "session"),
+        columns=shown,
+        prefixes=id_prefix_lengths(view, shown or df.columns),
     )

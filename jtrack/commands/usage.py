@@ -21,7 +21,15 @@ from jtrack.commands._common import (
 )
 from jtrack.errors import ExitCode
 
-FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.md)
+FORMATS = (
+    Format.table,
+    Format.json,
+    Format.jsonl,
+    Format.csv,
+    Format.tsv,
+    Format.md,
+    Format.parquet,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +50,9 @@ def usage_cmd(
     month: Annotated[
         str | None,
         typer.Option(
-            help="The billing month, e.g. 2026-10 [default: the month of --as-of].",
+            help="The billing month: 2026-10; or previous (the month before --as-of's), "
+            "yesterday (the month of the day before --as-of: the month that just ended when "
+            "run early on the 1st), current [default: current].",
             show_default=False,
         ),
     ] = None,
@@ -133,7 +143,7 @@ def usage_cmd(
         output_lock,
         parse_as_of,
         parse_day,
-        parse_month,
+        resolve_month,
         usage_config,
     )
 
@@ -144,7 +154,7 @@ def usage_cmd(
         )
     if by not in ("day", "month"):
         raise UsageError(f"--by {by!r}", hint="use --by day or --by month")
-    out_fmt = resolve_format(fmt, output, FORMATS)
+    out_fmt = resolve_format(fmt, output, FORMATS, "usage")
     data, cpath = load_config(config)
     conf = usage_config(data, cpath)
     zone = check_tz(tz) if tz is not None else conf.get("tz", "UTC")
@@ -155,11 +165,12 @@ def usage_cmd(
     )
     n_users = users if users is not None else conf.get("users")
     n_per_user = per_user if per_user is not None else conf.get("per_user")
+    when = parse_as_of(as_of, zone) if as_of is not None else datetime.now(UTC)
     opts = UsageOptions(
-        as_of=parse_as_of(as_of, zone) if as_of is not None else datetime.now(UTC),
+        as_of=when,
         by=by,  # type: ignore[arg-type]
         tz=zone,
-        month=parse_month(month) if month is not None else None,
+        month=resolve_month(month, when, zone) if month is not None else None,
         since=parse_day(since, "--since") if since is not None else None,
         until=parse_day(until, "--until") if until is not None else None,
         billable=classes,
@@ -173,12 +184,12 @@ def usage_cmd(
         )
     err = stderr_console()
     lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()
-    status = err.status("counting", spinner="dots") if (not quiet and sys.stderr.isatty()) else None
+    from jtrack.render.progress import ProgressBar
+
     with lock:
-        try:
-            if status is not None:
-                status.start()
+        with ProgressBar(quiet=quiet, console=err) as bar:
             if sources:
+                bar("reading")
                 inp = UsageInput.from_sources(
                     sources, stdin=sys.stdin.buffer if "-" in sources else None
                 )
@@ -186,11 +197,14 @@ def usage_cmd(
                 from jtrack.store import Store
 
                 inp = UsageInput.from_store(Store.open(store))
+            bar("counting")
             report = compute_usage(inp, opts)
-        finally:
-            if status is not None:
-                status.stop()
         _emit(report, out_fmt, output, summary)
+    if report.empty_period is not None:  # even with -q: a cron job reports an empty month
+        from jtrack.commands._common import warning_line
+
+        e = report.empty_period
+        warning_line(f"{e['message']} (hint: {e['hint']})")
     if not quiet:
         _notes(report, err, out_fmt, output)
     if fail_over_allowance and report.over_allowance:
@@ -199,32 +213,17 @@ def usage_cmd(
 
 def _emit(report: Any, fmt: Format, output: Path | None, summary: bool) -> None:
     from jtrack import serialize
+    from jtrack.commands._common import emit_frame, print_renderables
 
     if fmt == Format.json:
         obj = serialize.to_records(report.summary_frame())[0] if summary else report.to_dict()
         write_text(serialize.to_json(obj), output)
-        return
-    frame = report.summary_frame() if summary else report.rows
-    if fmt == Format.jsonl:
-        write_text(serialize.to_jsonl(frame), output)
-    elif fmt == Format.csv:
-        write_text(serialize.to_csv(frame), output)
-    elif fmt == Format.md:
-        write_text(serialize.to_markdown(frame), output)
-    else:
-        from jtrack.commands._common import stdout_console
+    elif fmt == Format.table:
         from jtrack.render.report import usage_renderables
-        from jtrack.render.table import render_to_text
 
-        parts = usage_renderables(report, summary_only=summary)
-        if output is None:
-            console = stdout_console()
-            for part in parts:
-                console.print(part)
-        else:
-            from rich.console import Group
-
-            write_text(render_to_text(Group(*parts), width=120), output)
+        print_renderables(usage_renderables(report, summary_only=summary), output)
+    else:
+        emit_frame(report.summary_frame() if summary else report.rows, fmt, output)
 
 
 def _notes(report: Any, err: Any, fmt: Format, output: Path | None) -> None:

@@ -27,12 +27,17 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from jtrack.render.theme import (
+    KIND_LABELS,
+    SEGMENT_STYLE,
+    TONE_STYLES,
+    kind_icon,
+    session_icon,
+)
 from jtrack.serialize import strip_control
-from jtrack.usecases.card import KIND_ICONS, KIND_LABELS
 
 WIDE = 110  # from this width on, the journey map shows clock times and pages
 INFO_WIDE = 140  # from this width on, session information in two columns
-TONE_STYLES = {"positive": "green", "neutral": "blue", "negative": "red"}
 TONE_MARKS = {"positive": "+", "neutral": " ", "negative": "-"}
 STRIP_ASCII = {
     "page_view": "p",
@@ -65,11 +70,10 @@ class _Glyphs:
         self.quote = ('"', '"') if ascii else ("“", "”")
 
     def kind_icon(self, kind: str) -> str:
-        emoji, text = KIND_ICONS.get(kind, ("•", "[???]"))
-        return text if self.ascii else emoji
+        return kind_icon(kind, self.ascii)
 
     def session_icon(self, icon: dict[str, str]) -> str:
-        return icon["text"] if self.ascii else icon["emoji"]
+        return session_icon(icon["name"], self.ascii)
 
 
 def _clean(value: Any) -> str:
@@ -359,8 +363,10 @@ def _event_context(ev: dict[str, Any], g: _Glyphs, wide: bool) -> Text | None:
 
 
 def _tone_style(ev: dict[str, Any]) -> Style:
-    if ev["kind"] == "segment_assigned" and ev["color"] and ev["tone"] == "neutral":
-        return Style.parse(ev["color"])
+    """The colour of a journey entry: its tone's; segment matches have their own (never a
+    tone's, so a red segment does not read as bad news)."""
+    if ev["kind"] == "segment_assigned" and ev["tone"] == "neutral":
+        return Style.parse(SEGMENT_STYLE)
     return Style.parse(TONE_STYLES.get(ev["tone"], "blue"))
 
 

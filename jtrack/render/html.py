@@ -14,8 +14,8 @@ import re
 from typing import Any
 
 from jtrack import __version__
+from jtrack.render.theme import KIND_LABELS, SEGMENT_COLOR, TONE_COLORS
 from jtrack.serialize import strip_control
-from jtrack.usecases.card import KIND_LABELS, TONE_COLORS
 
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
@@ -26,8 +26,8 @@ CSP = (
 
 ROOT_CSS = (
     f":root {{ --pos: {TONE_COLORS['positive']}; --neu: {TONE_COLORS['neutral']}; "
-    f"--neg: {TONE_COLORS['negative']}; --fg: #1d2330; --muted: #5b6475; --line: #d9dee8; "
-    "--bg: #f6f7fa; --card: #ffffff; }"
+    f"--neg: {TONE_COLORS['negative']}; --seg: {SEGMENT_COLOR}; --fg: #1d2330; "
+    "--muted: #5b6475; --line: #d9dee8; --bg: #f6f7fa; --card: #ffffff; }"
 )
 CSS = """
 * { box-sizing: border-box; }
@@ -49,43 +49,53 @@ h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .05em; color: v
 dl.info { display: grid; grid-template-columns: max-content 1fr max-content 1fr;
   gap: 4px 16px; margin: 0; }
 dl.info dt { color: var(--muted); }
-dl.info dd { margin: 0; word-break: break-word; }
+dl.info dd { margin: 0; overflow-wrap: anywhere; min-width: 0; }
 .missing { color: #98a0ae; font-style: italic; }
 .legend span { margin-right: 14px; }
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
   vertical-align: middle; margin-right: 4px; }
 ol.timeline { list-style: none; margin: 0; padding: 10px 0 4px; display: flex; flex-wrap: wrap;
-  gap: 18px 6px; border-top: 3px solid var(--line); }
-.ev { position: relative; width: 58px; text-align: center; cursor: default; outline: none;
+  gap: 18px 6px; border-top: 3px solid var(--line); position: relative; }
+.ev { width: 58px; text-align: center; cursor: default; outline: none;
   padding-top: 6px; border-radius: 8px; }
-.ev .ico { display: flex; align-items: center; justify-content: center; width: 40px;
-  height: 40px; margin: 0 auto; border-radius: 50%; color: var(--c, var(--neu));
+.ev .ico { position: relative; display: flex; align-items: center; justify-content: center;
+  width: 40px; height: 40px; margin: 0 auto; border-radius: 50%; color: var(--c, var(--neu));
   border: 3px solid var(--c, var(--neu)); background: #fff; }
 .sicon { color: var(--neu); }
 .oico { color: var(--pos); vertical-align: middle; }
-.ev .off { display: block; font-size: 11px; color: var(--muted); margin-top: 2px; }
-.ev .mark { position: absolute; top: 0; right: 4px; font-weight: 700; color: var(--c); }
+.ev .off { display: block; font-size: 11px; color: var(--muted); margin-top: 2px;
+  white-space: nowrap; }
+.ev .mark { position: absolute; top: -9px; right: -7px; font-weight: 700; color: var(--c); }
+.ev .swatch { position: absolute; right: -4px; bottom: -4px; width: 12px; height: 12px;
+  border-radius: 50%; border: 2px solid #fff; }
 .ev.repeat .ico { border-style: dashed; }
 .ev:focus-visible .ico, .ev:hover .ico { box-shadow: 0 0 0 3px #c9d7f2; }
-.tip { display: none; position: absolute; z-index: 10; top: 100%; left: 0;
-  width: min(360px, 90vw);
+/* The tooltip hangs from the timeline, not from its icon: it spans the timeline's width
+   below the icon's row, so an icon at the right edge never pushes it off the page. */
+.tip { display: none; position: absolute; z-index: 10; left: 0; right: 0;
   margin-top: 6px; padding: 10px 12px; text-align: left; background: #1d2330; color: #f4f6fa;
   border-radius: 8px; box-shadow: 0 6px 24px rgba(0,0,0,.25); font-size: 12.5px; }
-.ev:nth-last-child(-n+5):not(:nth-child(-n+5)) .tip { left: auto; right: 0; }
 .ev:hover .tip, .ev:focus-within .tip, .ev:focus .tip { display: block; }
-.tip h3 { margin: 0 0 6px; font-size: 13px; color: #fff; word-break: break-word; }
+.tip h3 { margin: 0 0 6px; font-size: 13px; color: #fff; overflow-wrap: anywhere; }
 .tip dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 0; }
 .tip dt { color: #aab3c5; }
-.tip dd { margin: 0; word-break: break-all; }
+.tip dd { margin: 0; overflow-wrap: anywhere; }
 ul.plain { list-style: none; padding: 0; margin: 0; }
 ul.plain li { padding: 3px 0; }
 .when { color: var(--muted); margin-left: 8px; font-size: 12.5px; }
 .empty { color: var(--muted); font-style: italic; }
+.scroll { overflow-x: auto; }
 table.list { border-collapse: collapse; width: 100%; font-size: 13px; }
 table.list th, table.list td { text-align: left; padding: 3px 8px;
-  border-bottom: 1px solid var(--line); vertical-align: top; word-break: break-word; }
+  border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
+table.list td.nw, table.list th.nw { white-space: nowrap; overflow-wrap: normal; }
 .notes li { color: var(--muted); }
 footer { margin-top: 20px; color: var(--muted); font-size: 12px; }
+@media (max-width: 720px) {
+  body { padding: 8px; }
+  .card { padding: 12px; }
+  dl.info { grid-template-columns: max-content minmax(0, 1fr); }
+}
 """
 
 
@@ -198,22 +208,32 @@ def _label(ev: dict[str, Any]) -> str:
     return str(ev["label"] or "")
 
 
-def _timeline(journey: list[dict[str, Any]]) -> str:
+def _timeline(journey: list[dict[str, Any]], prefix: str = "tip") -> str:
+    """The journey map: one focusable icon per entry; `prefix` keeps tooltip ids unique when
+    a page holds several maps (a visitor profile)."""
     if not journey:
         return '<p class="empty">No events in this session.</p>'
     items = []
     for ev in journey:
         i = int(ev["index"])
-        tip_id = f"tip-{i}"
-        color = _color(ev["color"], TONE_COLORS.get(ev["tone"], TONE_COLORS["neutral"]))
+        tip_id = f"{prefix}-{i}"
+        segment = ev["kind"] == "segment_assigned" and ev["tone"] == "neutral"
+        # a segment match has a colour of its own (never a tone's); its segment's colour is
+        # the swatch on the icon
+        color = SEGMENT_COLOR if segment else TONE_COLORS.get(ev["tone"], TONE_COLORS["neutral"])
+        swatch = (
+            f'<span class="swatch" style="background: {_color(ev["color"], SEGMENT_COLOR)}"></span>'
+            if segment
+            else ""
+        )
         mark = {"positive": "+", "negative": "−"}.get(ev["tone"], "")
         classes = f"ev tone-{_e(ev['tone'])}" + (" repeat" if ev["repeat_view"] else "")
         items.append(
             f'<li class="{classes}" tabindex="0" data-index="{i}" '
             f'data-event-id="{_e(ev["event_id"])}" style="--c: {color}" '
             f'aria-describedby="{tip_id}" aria-label="{_e(ev["offset"])} {_e(_label(ev))}">'
-            f'<span class="ico" aria-hidden="true">{_svg(ev["kind"])}</span>'
-            f'<span class="mark" aria-hidden="true">{mark}</span>'
+            f'<span class="ico" aria-hidden="true">{_svg(ev["kind"])}'
+            f'<span class="mark">{mark}</span>{swatch}</span>'
             f'<span class="off">{_e(ev["offset"])}</span>'
             f"{_tip(ev, tip_id)}</li>"
         )
@@ -224,16 +244,16 @@ def _journey_table(journey: list[dict[str, Any]]) -> str:
     if not journey:
         return ""
     rows = "".join(
-        f"<tr><td>{_e(ev['offset'])}</td><td>{_e(_when(ev['time']))}</td>"
+        f'<tr><td class="nw">{_e(ev["offset"])}</td><td class="nw">{_e(_when(ev["time"]))}</td>'
         f"<td>{_e(KIND_LABELS.get(ev['kind'], ''))}</td>"
         f"<td>{_e(_label(ev))}</td><td>{_e(ev['page_url'])}</td><td>{_e(ev['tone'])}</td></tr>"
         for ev in journey
     )
     return (
         "<details><summary>The journey as a list</summary>"
-        '<table class="list"><thead><tr><th>offset</th><th>time</th><th>kind</th>'
-        "<th>event</th><th>page URL</th><th>tone</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></details>"
+        '<div class="scroll"><table class="list"><thead><tr><th class="nw">offset</th>'
+        '<th class="nw">time</th><th>kind</th><th>event</th><th>page URL</th><th>tone</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table></div></details>"
     )
 
 
@@ -323,7 +343,7 @@ def _segments(card: dict[str, Any]) -> str:
         return '<p class="empty">No segments matched in this session.</p>'
     items = []
     for s in card["segments"]:
-        color = _color(s["color"], TONE_COLORS["neutral"])
+        color = _color(s["color"], SEGMENT_COLOR)
         items.append(
             f'<li><span class="dot" style="background: {color}"></span>'
             f'<strong style="color: {color}">{_e(s["display_name"])}</strong>'
@@ -355,6 +375,9 @@ def _legend() -> str:
     dots = "".join(
         f'<span><span class="dot" style="background: {TONE_COLORS[t]}"></span>{t}</span>'
         for t in ("positive", "neutral", "negative")
+    ) + (
+        f'<span><span class="dot" style="background: {SEGMENT_COLOR}"></span>'
+        "segment (its own colour on the swatch)</span>"
     )
     hint = "<span>hover or focus (Tab) an icon for details; a dashed ring is a repeat view</span>"
     return f'<p class="legend">{dots}{hint}</p>'
@@ -411,4 +434,202 @@ def card_html(card: dict[str, Any]) -> str:
         f"<h2>Segments matched ({n_seg})</h2>{_segments(card)}"
         f"<h2>Outcomes achieved ({n_out})</h2>{_outcomes(card)}"
         f"{notes}<footer>{footer}</footer></main></body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------------------- visitor profile
+
+PROFILE_CSS = """
+.kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px;
+  margin: 14px 0 4px; }
+.kpi { border: 1px solid var(--line); border-radius: 8px; padding: 8px 10px; }
+.kpi .v { font-size: 18px; font-weight: 600; overflow-wrap: anywhere; }
+.kpi .k { color: var(--muted); font-size: 12px; }
+.cols { display: grid; grid-template-columns: repeat(auto-fit, minmax(280px, 1fr));
+  gap: 0 24px; }
+ol.counts { list-style: none; margin: 0; padding: 0; }
+ol.counts li { display: flex; gap: 8px; padding: 3px 0; border-bottom: 1px solid var(--line); }
+ol.counts .what { flex: 1; min-width: 0; overflow-wrap: anywhere; }
+ol.counts .n { color: var(--muted); font-variant-numeric: tabular-nums; white-space: nowrap; }
+article.visit { border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px;
+  margin: 10px 0; }
+article.visit h3 { margin: 0; font-size: 15px; display: flex; flex-wrap: wrap; gap: 4px 10px;
+  align-items: center; }
+article.visit .meta { font-size: 13px; }
+article.visit p { margin: 4px 0; overflow-wrap: anywhere; }
+"""
+
+
+def _count_list(
+    items: list[tuple[str, int]], empty: str, swatches: dict[str, str] | None = None
+) -> str:
+    if not items:
+        return f'<p class="empty">{_e(empty)}</p>'
+    rows = []
+    for what, n in items:
+        dot = ""
+        if swatches is not None:
+            color = _color(swatches.get(what), SEGMENT_COLOR)
+            dot = f'<span class="dot" style="background: {color}"></span>'
+        rows.append(
+            f'<li><span class="what">{dot}{_e(what)}</span><span class="n">{n:,}</span></li>'
+        )
+    return '<ol class="counts">' + "".join(rows) + "</ol>"
+
+
+def _ranked(counts: dict[str, int], top: int = 10) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+
+
+def _profile(journey: dict[str, Any]) -> dict[str, Any]:
+    """What the profile lists, counted over the sessions shown: devices, pages, searches,
+    segments (with their colours) and outcomes."""
+    devices: dict[str, int] = {}
+    pages: dict[str, int] = {}
+    searches: dict[str, int] = {}
+    segments: dict[str, int] = {}
+    colors: dict[str, str] = {}
+    outcomes: dict[str, int] = {}
+    places: dict[str, int] = {}
+    for card in journey["sessions"]:
+        d, loc = card["device"], card["location"]
+        device = " · ".join(
+            x
+            for x in (
+                d["category"],
+                " ".join(v for v in (d["os_family"], d["os_version"]) if v),
+                d["browser_family"],
+            )
+            if x
+        )
+        if device:
+            devices[device] = devices.get(device, 0) + 1
+        place = ", ".join(x for x in (loc["locality"], loc["country_name"] or loc["country"]) if x)
+        if place:
+            places[place] = places.get(place, 0) + 1
+        for ev in card["journey"]:
+            if ev["kind"] == "page_view":
+                page = ev["page_title"] or ev["page_url"] or "(untitled page)"
+                pages[page] = pages.get(page, 0) + 1
+        for q in card["searches"]:
+            query = " ".join(str(q["query"] or "").split())
+            if query:
+                searches[query] = searches.get(query, 0) + 1
+        for seg in card["segments"]:
+            name = str(seg["display_name"])
+            segments[name] = segments.get(name, 0) + 1
+            if seg["color"]:
+                colors[name] = seg["color"]
+        for out in card["outcomes"]:
+            name = str(out["display_name"])
+            outcomes[name] = outcomes.get(name, 0) + 1
+    return {
+        "devices": _ranked(devices),
+        "places": _ranked(places),
+        "pages": _ranked(pages),
+        "searches": _ranked(searches),
+        "segments": _ranked(segments, 50),
+        "colors": colors,
+        "outcomes": _ranked(outcomes, 50),
+    }
+
+
+def _visit(card: dict[str, Any], n: int) -> str:
+    """One session of the profile in brief: when, how long, what, and its journey map."""
+    s, tm, cnt = card["session"], card["timing"], card["counts"]
+    state_cls = "state active" if s["state"] == "active" else "state"
+    icon = _svg(_session_svg(card["icon"]["name"]), 20)
+    visit = card["visit"]
+    what = [
+        _plural(cnt["events"], "event"),
+        _plural(cnt["page_views"], "page view"),
+        _plural(cnt["searches"], "search", "searches"),
+    ]
+    lines = [
+        f'<div class="meta">{_e(_when(tm["start"]))} · duration <strong>{_e(tm["duration"])}'
+        f"</strong> · {_e(' · '.join(what))}</div>"
+    ]
+    page = card["current_page"]
+    if page:
+        lines.append(f"<p>last page <strong>{_e(page['title'] or page['url'])}</strong></p>")
+    if card["searches"]:
+        qs = ", ".join(f"“{_e(q['query'])}”" for q in card["searches"])
+        lines.append(f"<p>searched {qs}</p>")
+    if card["segments"]:
+        segs = ", ".join(
+            f'<span class="dot" style="background: {_color(x["color"], SEGMENT_COLOR)}"></span>'
+            f"{_e(x['display_name'])}"
+            for x in card["segments"]
+        )
+        lines.append(f"<p>segments {segs}</p>")
+    if card["outcomes"]:
+        outs = ", ".join(_e(x["display_name"]) for x in card["outcomes"])
+        lines.append(f'<p>outcomes <strong style="color: var(--pos)">{outs}</strong></p>')
+    number = f" · visit {_e(visit['number'])} of {_e(visit['of'])}" if visit["number"] else ""
+    return (
+        f'<article class="visit" id="visit-{n}" data-session-id="{_e(s["id"])}">'
+        f'<h3><span class="sicon">{icon}</span>{_e(s["type_label"])} '
+        f'<span class="{state_cls}">{_e(s["state"].replace("_", " "))}</span>'
+        f'<small class="when">{_e(s["short_id"])}{number}</small></h3>'
+        + "".join(lines)
+        + _timeline(card["journey"], f"tip-{n}")
+        + "</article>"
+    )
+
+
+def journey_html(journey: dict[str, Any]) -> str:
+    """A visitor profile as one self-contained page (the `Journey.to_dict()` of `jtrack
+    journey`): who, first and last visit, visits, devices, top pages, searches, segments and
+    outcomes, then each session in brief with its journey map (hover or Tab for details)."""
+    c, tot = journey["contact"], journey["totals"]
+    prof = _profile(journey)
+    name_cls = "known" if c["known"] else "unknown"
+    ids = ", ".join(_e(x) for x in journey["customer_ids"])
+    who = []
+    if c["contact_id"]:
+        who.append(f"contact {_e(c['contact_id'])}")
+    who.append(f"{'cookie' if len(journey['customer_ids']) == 1 else 'cookies'} {ids}")
+    kpis = [
+        ("first visit", _when(tot["first_seen"])),
+        ("last visit", _when(tot["last_seen"])),
+        ("visits", f"{tot['sessions']:,}"),
+        ("time on site", str(tot["duration"] or "0:00:00")),
+        ("page views", f"{tot['page_views']:,}"),
+        ("searches", f"{tot['searches']:,}"),
+        ("events", f"{tot['events']:,}"),
+        ("segments", f"{tot['segments']:,}"),
+        ("outcomes", f"{tot['outcomes']:,}"),
+    ]
+    kpi_html = "".join(
+        f'<div class="kpi" data-kpi="{_e(k)}"><div class="v">{_e(v)}</div>'
+        f'<div class="k">{_e(k)}</div></div>'
+        for k, v in kpis
+    )
+    shown = len(journey["sessions"])
+    scope = f" (the newest {shown} of {tot['sessions']} visits)" if shown < tot["sessions"] else ""
+    notes = "".join(f"<li>{_e(n)}</li>" for n in journey["notes"])
+    visits = "".join(_visit(card, n) for n, card in enumerate(journey["sessions"], start=1))
+    title = f"{c['name']} · visitor profile"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{ROOT_CSS}{CSS}{PROFILE_CSS}</style></head><body>"
+        f'<main class="card profile"><header><div class="sicon">{_svg("web", 36)}</div><div>'
+        f'<h1><span class="{name_cls}">{_e(c["name"])}</span> · visitor profile</h1>'
+        f'<div class="meta">{" · ".join(who)}</div></div></header>'
+        f'<div class="kpis">{kpi_html}</div>'
+        f'<div class="cols"><section><h2>Devices{_e(scope)}</h2>'
+        f"{_count_list(prof['devices'], 'No device recorded.')}"
+        f"<h2>Locations</h2>{_count_list(prof['places'], 'No location recorded.')}</section>"
+        f"<section><h2>Top pages</h2>{_count_list(prof['pages'], 'No page viewed.')}</section>"
+        f"<section><h2>Searches</h2>{_count_list(prof['searches'], 'No searches.')}</section>"
+        f"<section><h2>Segments</h2>"
+        f"{_count_list(prof['segments'], 'No segments matched.', prof['colors'])}"
+        f"<h2>Outcomes</h2>{_count_list(prof['outcomes'], 'No outcomes achieved.')}</section>"
+        f"</div><h2>Visits, newest first ({shown})</h2>{_legend()}{visits}"
+        + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
+        + f"<footer>jtrack {_e(__version__)} · {_e(journey['matched_by'].replace('_', ' '))} "
+        f"{_e(journey['query'])}</footer></main></body></html>\n"
     )

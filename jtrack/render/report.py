@@ -9,11 +9,14 @@ from typing import Any
 
 import polars as pl
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from jtrack.serialize import flat_strings, strip_control
+from jtrack.render.table import FrameTable
+from jtrack.render.text import plural
+from jtrack.render.theme import report_title
+from jtrack.serialize import strip_control
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 BAR_WIDTH = 40
@@ -54,34 +57,6 @@ def _grid() -> Table:
     return g
 
 
-def _frame_table(df: Any, title: str | None, columns: list[str] | None = None) -> Table:
-    shown = df.select(columns) if columns else df
-    table = Table(
-        title=title,
-        title_justify="left",
-        header_style="bold",
-        pad_edge=False,
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1),
-    )
-    flat = flat_strings(shown, neutralise=False)
-    for name, dtype in shown.schema.items():
-        numeric = dtype.is_numeric()
-        # numbers and days never wrap; their headers fold instead when the terminal is narrow
-        widest = (
-            (flat[name].str.len_chars().max() or 0) if numeric or name in ("period", "day") else 0
-        )
-        table.add_column(
-            name,
-            justify="right" if numeric else "left",
-            overflow="fold",
-            min_width=int(widest) if widest else None,
-        )
-    for row in flat.iter_rows():
-        table.add_row(*[_t(v) for v in row])
-    return table
-
-
 # --------------------------------------------------------------------------------------------
 # Usage
 # --------------------------------------------------------------------------------------------
@@ -118,7 +93,7 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
         ]
         if m["allowance"] is None:
             cols.remove("overage")
-        parts.append(_frame_table(report.rows, None, cols))
+        parts.append(FrameTable(report.rows.select(cols)))
 
     g = _grid()
     g.add_row(
@@ -184,41 +159,70 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
 # Journey summary
 # --------------------------------------------------------------------------------------------
 
-_RATIO_COLUMNS = ("share", "bounce_rate", "rate")
 _NULL_LABELS = {
     "referrers": "(direct)",
 }
 
 
-def daily_chart(daily: Any, width: int = BAR_WIDTH) -> Table:
-    """Sessions per day as horizontal bars, with the sessions and visitors figures."""
-    table = Table(
-        title="Sessions per day",
-        title_justify="left",
-        header_style="bold",
-        pad_edge=False,
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1),
-    )
-    table.add_column("day")
-    table.add_column("sessions", justify="right")
-    table.add_column("visitors", justify="right")
-    table.add_column("", no_wrap=True)
-    top = max(daily["sessions"].max() or 0, 1) if daily.height else 1
-    for day, sessions, visitors in daily.select("day", "sessions", "visitors").iter_rows():
-        table.add_row(
-            _t(day),
-            _num(sessions),
-            _num(visitors),
-            Text(bar(sessions, top, width), style="cyan"),
+def _hms(seconds: Any) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class DailyChart:
+    """Sessions per day as horizontal bars, with the sessions and visitors figures; the bars
+    take the room the figures leave (at most BAR_WIDTH cells)."""
+
+    def __init__(self, daily: Any) -> None:
+        self.daily = daily
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        daily = self.daily
+        rows = list(daily.select("day", "sessions", "visitors").iter_rows())
+        figures = [(f"{s:,}", f"{v:,}") for _, s, v in rows]
+        w_s = max([len("sessions"), *(len(a) for a, _ in figures)])
+        w_v = max([len("visitors"), *(len(b) for _, b in figures)])
+        width = max(4, min(BAR_WIDTH, options.max_width - 10 - w_s - w_v - 6))
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1, 0, 0),
+            header_style="bold",
         )
-    return table
+        table.add_column("day", no_wrap=True)
+        table.add_column("sessions", justify="right", no_wrap=True)
+        table.add_column("visitors", justify="right", no_wrap=True)
+        table.add_column("", no_wrap=True, width=width)
+        top = max(daily["sessions"].max() or 0, 1) if daily.height else 1
+        for (day, sessions, _visitors), (s_txt, v_txt) in zip(rows, figures, strict=True):
+            table.add_row(_t(day), s_txt, v_txt, Text(bar(sessions, top, width), style="cyan"))
+        yield Text("Sessions per day", style="bold")
+        yield table
+
+
+def _paths_of_one_site(df: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
+    """When every page is on one site, the pages as paths and the site (for the title): the
+    path is what tells pages apart, and the terminal has no room to repeat the site."""
+    site = pl.col("page").str.extract(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]+)", 1)
+    sites = df.select(site.unique()).get_column("page").to_list()
+    if len(sites) != 1 or sites[0] is None:
+        return df, None
+    prefix = str(sites[0])
+    path = pl.col("page").str.strip_prefix(prefix)
+    shown = df.with_columns(page=pl.when(path == "").then(pl.lit("/")).otherwise(path))
+    return shown, strip_control(prefix.split("://", 1)[1])
+
+
+def daily_chart(daily: Any, width: int = BAR_WIDTH) -> DailyChart:
+    """Sessions per day as horizontal bars (see DailyChart)."""
+    return DailyChart(daily)
 
 
 def journey_renderables(report: Any) -> list[RenderableType]:
     """The journey summary for the terminal: headline figures, the daily chart, the tables."""
-    from jtrack.usecases.report import TABLE_TITLES
-
     o = report.overview
     parts: list[RenderableType] = []
     head = Text()
@@ -235,7 +239,7 @@ def journey_renderables(report: Any) -> list[RenderableType]:
         g.add_row(
             "known / Unknown",
             _t(f"{o['known_sessions']:,} / {o['unknown_sessions']:,}"),
-            _t(f"{o['known_visitors']:,} known visitors"),
+            _t(plural(o["known_visitors"], "known visitor")),
         )
     g.add_row(
         "page views",
@@ -245,35 +249,34 @@ def journey_renderables(report: Any) -> list[RenderableType]:
     g.add_row("searches", _num(o["searches"]), "")
     g.add_row(
         "duration",
-        _t(f"{_num(o['median_duration_seconds'])} s"),
-        _t(f"median; p90 {_num(o['p90_duration_seconds'])} s"),
+        _t(_hms(o["median_duration_seconds"])),
+        _t(f"median; p90 {_hms(o['p90_duration_seconds'])}"),
     )
-    g.add_row("bounce rate", _pct(o["bounce_rate"]), _t(f"{o['bounces']:,} single-page sessions"))
+    g.add_row(
+        "bounce rate", _pct(o["bounce_rate"]), _t(plural(o["bounces"], "single-page session"))
+    )
     g.add_row(
         "engaged",
         _num(o["engaged_sessions"]),
         _t(f"{_pct(o['engagement_rate'])} of web sessions"),
     )
     parts.append(g)
-    parts.append(daily_chart(report.daily))
-    for name, title in TABLE_TITLES.items():
-        df = report.tables.get(name)
+    parts.append(Text(""))
+    parts.append(DailyChart(report.daily))
+    for name, df in report.tables.items():
         if df is None or df.height == 0:
             continue
         label = _NULL_LABELS.get(name, "(none)")
         first = df.columns[0]
         shown = df.with_columns(
             [pl.col(first).fill_null(label)] if df[first].dtype == pl.String else []
-        ).with_columns(
-            [
-                pl.when(pl.col(c).is_not_null())
-                .then((pl.col(c) * 100).round(1).cast(pl.String) + "%")
-                .alias(c)
-                for c in _RATIO_COLUMNS
-                if c in df.columns
-            ]
         )
-        parts.append(_frame_table(shown, title))
+        title = report_title(name)
+        if "page" in shown.columns:
+            shown, site = _paths_of_one_site(shown)
+            title += f" on {site}" if site else ""
+        parts.append(Text(""))
+        parts.append(FrameTable(shown, title))
     for note in report.notes:
         parts.append(_t(f"note: {note}"))
     return parts

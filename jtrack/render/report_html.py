@@ -8,6 +8,7 @@ characters replaced first); URLs from the data are shown as text, never as links
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from jtrack import __version__
@@ -33,13 +34,15 @@ h2 { font-size: 16px; margin: 0 0 10px; }
 .kpi .k { color: #5b6475; font-size: 12px; }
 section { background: #fff; border: 1px solid #d9dee8; border-radius: 8px; padding: 14px 16px;
   margin-bottom: 14px; }
-.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 14px; }
+.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(480px, 100%), 1fr));
+  gap: 14px; }
 .grid2 section { margin-bottom: 0; }
 .grid2 section.wide { grid-column: 1 / -1; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eceff4;
-  vertical-align: top; overflow-wrap: anywhere; }
-th { color: #5b6475; font-weight: 600; }
+  vertical-align: top; overflow-wrap: break-word; }
+td.u { overflow-wrap: anywhere; }
+th { color: #5b6475; font-weight: 600; overflow-wrap: normal; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 svg { display: block; max-width: 100%; height: auto; }
 svg text { font: 11px system-ui, sans-serif; fill: #5b6475; }
@@ -48,6 +51,12 @@ svg text { font: 11px system-ui, sans-serif; fill: #5b6475; }
   vertical-align: middle; }
 .notes { color: #5b6475; }
 footer { color: #8a93a5; font-size: 12px; text-align: center; margin-top: 18px; }
+.scroll { overflow-x: auto; }
+.swatch { display: inline-block; width: 12px; height: 12px; border-radius: 3px;
+  margin-right: 6px; vertical-align: -1px; border: 1px solid rgba(0,0,0,.15); }
+td.nw { white-space: nowrap; }
+@media (max-width: 600px) { body { padding: 8px; } section { padding: 10px; }
+  .grid2 { grid-template-columns: minmax(0, 1fr); } }
 """
 
 
@@ -68,8 +77,83 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _hms(seconds: Any) -> str:
+    if seconds is None:
+        return "–"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
 def _pct(value: Any) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def page(title: str, body: str) -> str:
+    """A whole self-contained page in the report's look (CSS inline, no script, a CSP that
+    forbids every fetch); `title` is text, `body` is HTML already escaped."""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>{body}"
+        f"<footer>jtrack {_e(__version__)}</footer></main></body></html>\n"
+    )
+
+
+_HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
+RATE_COLUMNS = (
+    "share",
+    "share_of_sessions",
+    "bounce_rate",
+    "rate",
+    "conversion_rate",
+    "qualified_rate",
+    "engagement_rate",
+)
+
+
+def html_table(df: Any, null_label: str = "", labels: dict[str, str] | None = None) -> str:
+    """A frame as an HTML table: numbers right-aligned with thousands separators, rates as
+    percentages, `color` as a swatch beside its #RRGGBB, every string escaped."""
+    if df.height == 0:
+        return '<p class="notes">No data.</p>'
+    labels = labels or {}
+    numeric = {name for name, dtype in df.schema.items() if dtype.is_numeric()}
+    # headers break only after an "_" (never inside a word); ids never break
+    head = "".join(
+        f'<th class="{"n" if c in numeric else ""}">'
+        + _e(labels.get(c, c)).replace("_", "_<wbr>")
+        + "</th>"
+        for c in df.columns
+    )
+    keep = {c for c in df.columns if c == "id" or c.endswith("_id")}
+    # URLs and titles may break anywhere (a long path has no other place to break)
+    loose = {c for c in df.columns if c in ("page", "title", "url", "page_url", "referrer")}
+    body = []
+    for row in df.iter_rows(named=True):
+        cells = []
+        for i, (c, v) in enumerate(row.items()):
+            if v is None:
+                label = null_label if i == 0 else ""
+                cells.append(f'<td class="{"n" if c in numeric else ""}">{_e(label)}</td>')
+            elif c in RATE_COLUMNS and c in numeric:
+                cells.append(f'<td class="n">{_pct(v)}</td>')
+            elif c in numeric:
+                cells.append(f'<td class="n">{_e(_fmt(v))}</td>')
+            elif c == "color" and isinstance(v, str) and _HEX.match(v):
+                cells.append(
+                    f'<td class="nw"><span class="swatch" style="background: {v}"></span>'
+                    f"{_e(v)}</td>"
+                )
+            else:
+                cls = "nw" if c in keep else "u" if c in loose else ""
+                cells.append(f'<td class="{cls}">{_e(_fmt(v))}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def daily_svg(daily: Any, width: int = 1040, height: int = 220) -> str:
@@ -111,7 +195,14 @@ def daily_svg(daily: Any, width: int = 1040, height: int = 220) -> str:
     return "".join(out)
 
 
-def hbar_svg(name: str, labels: list[str], values: list[int], width: int = 500) -> str:
+def hbar_svg(
+    name: str,
+    labels: list[str],
+    values: list[int],
+    width: int = 500,
+    title: str | None = None,
+    unit: str = "sessions",
+) -> str:
     """Horizontal bars, one per label (labels are escaped)."""
     row_h, label_w, num_w = 22, 170, 60
     height = max(len(values), 1) * row_h + 4
@@ -120,7 +211,7 @@ def hbar_svg(name: str, labels: list[str], values: list[int], width: int = 500) 
     out = [
         f'<svg class="chart" data-chart="{_e(name)}" role="img" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}">',
-        f"<title>{_e(name)}</title>",
+        f"<title>{_e(title or name)}</title>",
     ]
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 2 + i * row_h
@@ -129,32 +220,12 @@ def hbar_svg(name: str, labels: list[str], values: list[int], width: int = 500) 
         out.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{_e(short)}</text>'
             f'<rect class="bar hb" data-value="{value}" x="{label_w}" y="{y + 3}" '
-            f'width="{w:.2f}" height="{row_h - 6}"><title>{_e(label)}: {value:,}</title></rect>'
+            f'width="{w:.2f}" height="{row_h - 6}"><title>{_e(label)}: {value:,} {_e(unit)}</title>'
+            "</rect>"
             f'<text x="{label_w + w + 4:.2f}" y="{y + 15}">{value:,}</text>'
         )
     out.append("</svg>")
     return "".join(out)
-
-
-def _table(df: Any, null_label: str = "(none)") -> str:
-    if df.height == 0:
-        return '<p class="notes">No data.</p>'
-    numeric = {name for name, dtype in df.schema.items() if dtype.is_numeric()}
-    head = "".join(f'<th class="{"n" if c in numeric else ""}">{_e(c)}</th>' for c in df.columns)
-    body = []
-    for row in df.iter_rows(named=True):
-        cells = []
-        for i, (c, v) in enumerate(row.items()):
-            if v is None and i > 0:
-                cells.append(f'<td class="{"n" if c in numeric else ""}"></td>')
-            elif c in ("share", "bounce_rate", "rate") and v is not None:
-                cells.append(f'<td class="n">{_pct(v)}</td>')
-            elif c in numeric:
-                cells.append(f'<td class="n">{_e(_fmt(v))}</td>')
-            else:
-                cells.append(f"<td>{_e(v if v is not None else null_label)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 _WIDE = ("top_pages", "entry_pages", "exit_pages")
@@ -169,7 +240,7 @@ _CHARTED = {
 
 def report_html(report: Any) -> str:
     """The whole page."""
-    from jtrack.usecases.report import TABLE_TITLES
+    from jtrack.render.theme import report_title
 
     o = report.overview
     p = report.period
@@ -185,8 +256,8 @@ def report_html(report: Any) -> str:
         ),
         ("page views", _fmt(o["page_views"])),
         ("searches", _fmt(o["searches"])),
-        ("median duration", f"{_fmt(o['median_duration_seconds'])} s"),
-        ("p90 duration", f"{_fmt(o['p90_duration_seconds'])} s"),
+        ("median duration", _hms(o["median_duration_seconds"])),
+        ("p90 duration", _hms(o["p90_duration_seconds"])),
         ("bounce rate", _pct(o["bounce_rate"])),
         ("engaged sessions", f"{_fmt(o['engaged_sessions'])} ({_pct(o['engagement_rate'])})"),
     ]
@@ -213,8 +284,8 @@ def report_html(report: Any) -> str:
         "</section>",
         '<div class="grid2">',
     ]
-    for name, title in TABLE_TITLES.items():
-        df = report.tables.get(name)
+    for name, df in report.tables.items():
+        title = report_title(name)
         if df is None:
             continue
         wide = ' class="wide"' if name in _WIDE else ""
@@ -226,8 +297,8 @@ def report_html(report: Any) -> str:
                 null_label if v is None else str(v) for v in df.get_column(label_col).to_list()
             ]
             values = [int(v) for v in df.get_column("sessions").to_list()]
-            parts.append(hbar_svg(name, labels, values))
-        parts.append(_table(df, null_label))
+            parts.append(hbar_svg(name, labels, values, title=title))
+        parts.append(html_table(df, null_label))
         parts.append("</section>")
     parts.append("</div>")
     if report.notes:

@@ -1,82 +1,495 @@
-"""Rich tables of result frames; data is always shown literally (never as markup).
+"""Rich tables of result frames that fit the width they are given; data shown literally.
 
-Tables are for people: times are shown to the second, fractional numbers to one decimal, and
-long ids as a unique-enough prefix (every command accepts id prefixes). Machine formats (JSON,
-CSV, ...) always carry the full values.
+Tables are for people; every machine format (JSON, CSV, ...) carries the full values. A column
+is one of three sorts, decided from its name and type (`column_sort`):
+
+- id: uuid-shaped ids (`id`, `session_id`, `event_id`, `customer_id`, `contact_id`, ...),
+  shown as their shortest unique prefix, 8 characters or more (like git); every command
+  accepts such a prefix. Never cut.
+- key: numbers, times, durations, rates, booleans, rule ids and short enumerated text
+  (`state`, `type`, `period`, ...). Never cut and never wrapped inside a word.
+- text: free text (titles, URLs, names, descriptions, lists). Cut with an ellipsis, or wrapped
+  between words where the caller asks for it.
+
+When the table is wider than the space it gets: headers first wrap between words (after an
+`_`, so they still read as the field name); then the widest text column gives way, then the
+next widest (down to 10 characters); then times drop their seconds, then their clock; last,
+the columns a table marks optional, then text columns (widest first) are left out, and a
+line under the table names them. Numbers are shown with
+thousands separators, floats to one decimal, rates as percentages, durations as h:mm:ss.
+
+Headers are the frame's field names (the names of every other format), except the few long
+ones in LABELS, which the README lists.
 """
 
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 from rich import box
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 from jtrack.serialize import flat_strings, strip_control
+from jtrack.usecases.ids import ID_MIN, unique_prefix_length
 
-#: Columns holding uuid-shaped ids, shown as their first 13 characters in tables.
-ID_COLUMNS = ("id", "session_id", "last_event_id")
-ID_PREFIX = 13
+#: Columns holding uuid-shaped ids: shown as their shortest unique prefix.
+ID_COLUMNS = frozenset(
+    {
+        "id",
+        "session_id",
+        "event_id",
+        "last_event_id",
+        "first_event_id",
+        "customer_id",
+        "contact_id",
+        "source_session_id",
+    }
+)
+#: List columns of ids: each element is shortened the same way.
+ID_LIST_COLUMNS = frozenset({"cookie_ids", "customer_ids", "session_ids"})
+
+#: Short text that is never cut: enumerations, rule ids, names of things.
+KEY_TEXT_COLUMNS = frozenset(
+    {
+        "column",
+        "period",
+        "day",
+        "month",
+        "section",
+        "source",
+        "state",
+        "contact_state",
+        "type",
+        "kind",
+        "rule_kind",
+        "part",
+        "held",
+        "matched_by",
+        "match_method",
+        "method",
+        "chosen",
+        "rule",
+        "field",
+        "required",
+        "segment_id",
+        "outcome_id",
+        "action_map_id",
+        "rule_id",
+        "color",
+        "country",
+        "medium",
+        "contact",
+    }
+)
+#: Rates (fractions 0..1) shown as percentages.
+RATE_COLUMNS = frozenset(
+    {
+        "share",
+        "share_of_sessions",
+        "rate",
+        "bounce_rate",
+        "conversion_rate",
+        "qualified_rate",
+        "engagement_rate",
+    }
+)
+#: Seconds shown as h:mm:ss.
+DURATION_COLUMNS = frozenset(
+    {
+        "duration_in_seconds",
+        "duration_seconds",
+        "median_duration_seconds",
+        "p90_duration_seconds",
+        "mean_duration_seconds",
+    }
+)
+#: Table headers for long field names (README: "Tables"); every other header is the field name.
+LABELS: dict[str, str] = {
+    "duration_in_seconds": "duration",
+    "duration_seconds": "duration",
+    "event_count": "events",
+    "pageview_count": "pageviews",
+    "search_count": "searches",
+    "share_of_sessions": "share",
+    "conversion_rate": "conversion",
+    "median_duration_seconds": "median_duration",
+    "p90_duration_seconds": "p90_duration",
+}
+
+GAP = 2  # columns are two cells apart: one of padding, one of the (blank) separator
+TEXT_MIN = 10  # a cut text column keeps at least this much before times get coarser
+WRAP_MAX_WORD = 24  # a wrapped column need not be wider than this for its longest word
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 
-def _human(df: pl.DataFrame) -> pl.DataFrame:
+def label_for(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def column_sort(name: str, dtype: pl.DataType) -> str:
+    """The sort of a column: "id", "key" or "text" (see the module docstring)."""
+    if name in ID_COLUMNS:
+        return "id"
+    if name in ID_LIST_COLUMNS:
+        return "text"  # a list of (shortened) ids gives way like other text
+    if name in KEY_TEXT_COLUMNS or name in RATE_COLUMNS or name in DURATION_COLUMNS:
+        return "key"
+    if dtype.is_numeric() or dtype == pl.Boolean or dtype.is_temporal():
+        return "key"
+    if name.endswith("_id"):
+        return "key"
+    return "text"
+
+
+def hms_expr(seconds: pl.Expr) -> pl.Expr:
+    """Seconds as h:mm:ss (whole seconds, truncated; a leading - when negative)."""
+    s = seconds.abs().floor().cast(pl.Int64)
+    return pl.concat_str(
+        [
+            pl.when(seconds < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+            (s // 3600).cast(pl.String),
+            pl.lit(":"),
+            (s % 3600 // 60).cast(pl.String).str.zfill(2),
+            pl.lit(":"),
+            (s % 60).cast(pl.String).str.zfill(2),
+        ]
+    )
+
+
+def thousands_expr(col: pl.Expr) -> pl.Expr:
+    """An integer column as text with thousands separators (1,234,567)."""
+    digits = col.abs().cast(pl.String)
+    grouped = (
+        digits.str.reverse()
+        .str.replace_all(r"(\d{3})", "$1,")
+        .str.reverse()
+        .str.strip_chars_start(",")
+    )
+    return pl.when(col < 0).then(pl.lit("-") + grouped).otherwise(grouped)
+
+
+def percent_expr(col: pl.Expr) -> pl.Expr:
+    """A fraction as a percentage with one decimal (0.1234 -> 12.3%)."""
+    return (col.cast(pl.Float64) * 100).round(1).cast(pl.String) + pl.lit("%")
+
+
+def display_frame(
+    df: pl.DataFrame, time_format: str = TIME_FORMATS[0], prefixes: Mapping[str, int] | None = None
+) -> pl.DataFrame:
+    """Every column as the text a table shows (see the module docstring)."""
+    prefixes = prefixes or {}
     exprs = []
     for name, dtype in df.schema.items():
         col = pl.col(name)
-        if isinstance(dtype, pl.Datetime):
+        if name in DURATION_COLUMNS and dtype.is_numeric():
+            col = hms_expr(col)
+        elif isinstance(dtype, pl.Duration):
+            col = hms_expr(col.dt.total_microseconds() / 1_000_000)
+        elif name in RATE_COLUMNS and dtype.is_numeric():
+            col = percent_expr(col)
+        elif isinstance(dtype, pl.Datetime):
             if dtype.time_zone is not None:
                 col = col.dt.convert_time_zone("UTC")
-            col = col.dt.strftime("%Y-%m-%d %H:%M:%S")
+            col = col.dt.strftime(time_format)
+        elif dtype.is_integer():
+            col = thousands_expr(col)
         elif dtype.is_float():
             col = col.round(1)
-        elif name in ID_COLUMNS and dtype == pl.String:
-            col = (
-                pl.when(col.str.len_chars() > ID_PREFIX + 3)
-                .then(col.str.slice(0, ID_PREFIX) + pl.lit("…"))
-                .otherwise(col)
-            )
+        elif name in ID_COLUMNS and dtype == pl.String and name in prefixes:
+            col = col.str.slice(0, prefixes[name])
+        elif name in ID_LIST_COLUMNS and dtype == pl.List(pl.String) and name in prefixes:
+            col = col.list.eval(pl.element().str.slice(0, prefixes[name]))
         exprs.append(col.alias(name))
-    return df.select(exprs)
+    return flat_strings(df.select(exprs), neutralise=False)
 
 
-def frame_table(df: pl.DataFrame, title: str | None = None) -> Table:
-    """A Rich table of a frame: every cell as literal Text, numbers right-aligned."""
-    table = Table(
-        title=title,
-        title_justify="left",
-        show_lines=False,
-        pad_edge=False,
-        expand=False,
-        box=box.SIMPLE_HEAD,
-    )
-    flat = flat_strings(_human(df), neutralise=False)
+def _id_values(df: pl.DataFrame, name: str) -> pl.Series:
+    s = df.get_column(name)
+    if isinstance(s.dtype, pl.List):
+        s = s.explode()
+    return s.cast(pl.String).drop_nulls()
+
+
+def frame_prefixes(df: pl.DataFrame, given: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Prefix lengths for the id columns of `df`: `given` (worked out by the caller over
+    everything a prefix must tell apart, e.g. the whole store), else unique within `df`."""
+    out: dict[str, int] = {}
     for name, dtype in df.schema.items():
-        lengths = flat.get_column(name).drop_nulls().str.len_chars()
-        widest = int(lengths.max() or 0) if lengths.len() else 0  # type: ignore[arg-type]
-        # headers wrap at the underscores (shown as spaces); cells stay on one line
-        header = Text(name.replace("_", " "), style="bold")
-        if dtype.is_numeric() or isinstance(dtype, pl.Datetime) or name in ID_COLUMNS:
-            table.add_column(
-                header,
-                justify="right" if dtype.is_numeric() else "left",
-                overflow="fold",
-                min_width=max(min(widest, 24), 5),
-            )
+        if name not in ID_COLUMNS and name not in ID_LIST_COLUMNS:
+            continue
+        if dtype != pl.String and dtype != pl.List(pl.String):
+            continue
+        values = _id_values(df, name)
+        # temporary contacts are "tmp-" + the cookie: the prefix counts after "tmp-"
+        minimum = ID_MIN + (4 if values.str.starts_with("tmp-").any() else 0)
+        k = unique_prefix_length(values, minimum) if values.len() else minimum
+        out[name] = max(k, (given or {}).get(name, 0))
+    return out
+
+
+def _header_parts(label: str) -> list[str]:
+    """A header split where it may wrap: after each `_` (and at spaces)."""
+    return [p for p in re.findall(r"[^_ ]+_?|_| ", label) if p != " "]
+
+
+def _wrap_header(label: str, width: int) -> str:
+    """The header packed into lines of at most `width` cells, breaking only between parts."""
+    lines: list[str] = []
+    line = ""
+    for part in _header_parts(label):
+        if line and cell_len(line) + cell_len(part) > width:
+            lines.append(line)
+            line = part
         else:
-            # long text is cut with an ellipsis here; other formats carry it whole
-            table.add_column(header, overflow="ellipsis", no_wrap=True, min_width=min(widest, 12))
-    for row in flat.iter_rows():
-        table.add_row(*[Text(strip_control(v)) if v is not None else Text("") for v in row])
-    return table
+            line = line + part if line.endswith("_") or not line else line + " " + part
+    lines.append(line)
+    return "\n".join(lines)
 
 
-def render_to_text(renderable: Any, width: int = 100) -> str:
+def _longest_word(values: Iterable[str]) -> int:
+    longest = 0
+    for v in values:
+        for word in v.split():
+            longest = max(longest, cell_len(word))
+    return longest
+
+
+@dataclass
+class _Col:
+    name: str
+    label: str
+    sort: str  # "id", "key", "text"
+    numeric: bool
+    time: bool
+    wrap: bool
+    variants: list[list[str]]  # cell texts; times have one variant per TIME_FORMATS entry
+    level: int = 0
+    width: int = 0
+    cells: list[int] = field(default_factory=list)  # widest cell of each variant
+
+    @property
+    def header_min(self) -> int:
+        return max((cell_len(p) for p in _header_parts(self.label)), default=0)
+
+    @property
+    def cell_width(self) -> int:
+        return self.cells[self.level]
+
+    @property
+    def natural(self) -> int:
+        return max(self.cell_width, cell_len(self.label))
+
+    def floor(self) -> int:
+        """The narrowest this column gets before it is left out (text) or never (others)."""
+        if self.sort != "text":
+            return max(self.cell_width, self.header_min)
+        if self.wrap:
+            words = _longest_word(self.variants[self.level])
+            return max(self.header_min, min(max(words, TEXT_MIN), WRAP_MAX_WORD, self.natural))
+        return max(self.header_min, min(self.natural, TEXT_MIN))
+
+
+def _total(cols: Sequence[_Col]) -> int:
+    return sum(c.width for c in cols) + GAP * max(len(cols) - 1, 0)
+
+
+def _fit(
+    cols: list[_Col], width: int, optional: Sequence[str] = ()
+) -> tuple[list[_Col], list[str]]:
+    """Column widths for `width` cells (see the module docstring); the columns left out."""
+    for c in cols:
+        c.width = c.natural
+    if _total(cols) <= width:
+        return cols, []
+    # 1. headers of id and key columns wrap between words, largest saving first
+    for c in sorted(cols, key=lambda c: c.floor() - c.natural):
+        if _total(cols) <= width:
+            break
+        if c.sort != "text":
+            c.width = max(c.floor(), c.width - (_total(cols) - width))
+    # 2. the widest text column gives way, then the next widest, down to their floors
+    _shrink_text(cols, width)
+    # 3. times drop their seconds, then their clock (the widest first)
+    for level in range(1, len(TIME_FORMATS)):
+        for c in cols:
+            if _total(cols) <= width:
+                return cols, []
+            if c.time and c.level < level:
+                c.level = level
+                c.width = max(c.cell_width, c.header_min)
+    if _total(cols) <= width:
+        return cols, []
+    # 4. columns the caller marked optional are left out, in its order
+    left_out: list[str] = []
+    for name in optional:
+        if _total(cols) <= width:
+            break
+        named = [c for c in cols if c.name == name]
+        if named and len(cols) > 1:
+            cols = [c for c in cols if c is not named[0]]
+            left_out.append(name)
+            for c in cols:
+                if c.sort == "text":
+                    c.width = c.natural
+            _shrink_text(cols, width)
+    # 5. text columns are left out, widest first (at least one column stays)
+    while _total(cols) > width:
+        texts = [c for c in cols if c.sort == "text"]
+        if not texts or len(cols) == 1:
+            break
+        drop = max(texts, key=lambda c: (c.natural, -cols.index(c)))
+        cols = [c for c in cols if c is not drop]
+        left_out.append(drop.name)
+        for c in cols:
+            if c.sort == "text":
+                c.width = c.natural
+        _shrink_text(cols, width)
+    return cols, left_out
+
+
+def _shrink_text(cols: list[_Col], width: int) -> None:
+    """Narrow the widest text columns, one cell at a time, down to their floors."""
+    while _total(cols) > width:
+        texts = [c for c in cols if c.sort == "text" and c.width > c.floor()]
+        if not texts:
+            return
+        widest = max(c.width for c in texts)
+        for c in texts:
+            if c.width == widest and _total(cols) > width:
+                c.width -= 1
+
+
+class FrameTable:
+    """A result frame as a Rich table laid out for the width it is rendered at.
+
+    prefixes: id column -> prefix length worked out by the caller (e.g. over the store);
+    wrap: text columns wrapped between words instead of cut;
+    sorts: column -> "id"|"key"|"text", overriding `column_sort`;
+    optional: columns left out first (in this order) when the table does not fit.
+    """
+
+    def __init__(
+        self,
+        df: pl.DataFrame,
+        title: str | Text | None = None,
+        *,
+        prefixes: Mapping[str, int] | None = None,
+        wrap: Iterable[str] = (),
+        sorts: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        caption: str | None = None,
+        optional: Sequence[str] = (),
+    ) -> None:
+        self.df = df
+        self.title = title
+        self.caption = caption
+        self.wrap = frozenset(wrap)
+        self.sorts = dict(sorts or {})
+        self.labels = {**LABELS, **(labels or {})}
+        self.prefixes = frame_prefixes(df, prefixes)
+        self.optional = tuple(optional)
+
+    def _columns(self) -> list[_Col]:
+        times = [n for n, t in self.df.schema.items() if isinstance(t, pl.Datetime)]
+        variants = [display_frame(self.df, TIME_FORMATS[0], self.prefixes)]
+        if times:
+            variants += [
+                display_frame(self.df.select(times), fmt, self.prefixes) for fmt in TIME_FORMATS[1:]
+            ]
+        cols = []
+        for name, dtype in self.df.schema.items():
+            is_time = name in times
+            texts = [
+                [strip_control(v) if v is not None else "" for v in frame.get_column(name)]
+                for frame in (variants if is_time else variants[:1])
+            ]
+            col = _Col(
+                name=name,
+                label=self.labels.get(name, name),
+                sort=self.sorts.get(name, column_sort(name, dtype)),
+                numeric=dtype.is_numeric() and name not in self.wrap,
+                time=is_time,
+                wrap=name in self.wrap,
+                variants=texts,
+            )
+            col.cells = [max((cell_len(v) for v in vs), default=0) for vs in texts]
+            cols.append(col)
+        return cols
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        cols, left_out = _fit(self._columns(), options.max_width, self.optional)
+        if self.title is not None:  # above the table, never wrapped to the table's width
+            yield self.title if isinstance(self.title, Text) else Text(self.title, style="bold")
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1, 0, 0),
+            expand=False,
+            header_style="bold",
+        )
+        for c in cols:
+            cut = c.sort == "text" and not c.wrap
+            table.add_column(
+                Text(_wrap_header(c.label, c.width)),
+                justify="right" if c.numeric else "left",
+                width=c.width,
+                # text is cut; everything else folds rather than lose characters when even
+                # the key columns alone are wider than the terminal
+                no_wrap=cut,
+                overflow="ellipsis" if cut else "fold",
+            )
+        rows = zip(*[c.variants[c.level] for c in cols], strict=True) if cols else iter(())
+        for row in rows:
+            table.add_row(*[Text(v) for v in row])
+        yield table
+        notes = [self.caption] if self.caption else []
+        if left_out:
+            notes.append(
+                f"not shown at {options.max_width} columns: {', '.join(left_out)} "
+                "(a wider terminal, or -f csv, shows every field)"
+            )
+        for note in notes:
+            yield Text(note, style="dim")
+
+
+def frame_table(df: pl.DataFrame, title: str | None = None, **kwargs: Any) -> FrameTable:
+    """A frame as a table that fits the width it is printed at (see FrameTable)."""
+    return FrameTable(df, title, **kwargs)
+
+
+def render_to_text(renderable: RenderableType, width: int = 100) -> str:
+    """Plain text at a fixed width: no colour, no terminal codes, no trailing blanks."""
     console = Console(
-        width=width, record=True, color_system=None, force_terminal=False, file=io.StringIO()
+        width=width,
+        record=True,
+        color_system=None,
+        force_terminal=False,
+        file=io.StringIO(),
+        highlight=False,
+        markup=False,
+        emoji=False,
     )
     console.print(renderable)
-    return console.export_text()
+    return "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())
+
+
+__all__ = [
+    "LABELS",
+    "FrameTable",
+    "column_sort",
+    "display_frame",
+    "frame_table",
+    "hms_expr",
+    "label_for",
+    "render_to_text",
+    "unique_prefix_length",
+]

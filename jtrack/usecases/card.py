@@ -10,11 +10,11 @@ The JSON shape of `Card.to_dict()` (`jtrack card --format json`; every key alway
 `null` when the export does not say; times are ISO-8601 UTC with a `Z`, `*_local` times carry
 the visitor's offset; `offset` is `h:mm:ss` from the session start, `offset_seconds` a float):
 
-    card_version      1
+    card_version      2 (version 1 also carried emoji and tone colours: CHANGELOG)
     title             "Ada Lovelace · Web session · ended · a3cddf1f"
     session           {id, short_id, type, type_label, custom, source_session_id,
                        state ("active"|"ended"|"not_started"), as_of, gap_seconds}
-    icon              {name ("web"|"app"|"custom"), emoji, text}
+    icon              {name ("web"|"app"|"custom")}: renderers draw it
     contact           {name ("Unknown" unless a saved contact matched), known, contact_id,
                        state ("known"|"temporary"|"expired"|null), match_method,
                        customer_id, customer_id_type}
@@ -32,7 +32,8 @@ the visitor's offset; `offset` is `h:mm:ss` from the session start, `offset_seco
     visit             {number, of}: "visit 3 of 5" for this visitor
     journey           [{index, event_id, kind, event_name, label, time, time_local,
                         offset, offset_seconds, tone ("positive"|"neutral"|"negative"),
-                        color (#RRGGBB), page_title, page_url, search_query,
+                        color (the segment's own #RRGGBB on a segment entry that has
+                        one, else null), page_title, page_url, search_query,
                         attributes [{name, data_type, value}], view_number, repeat_view,
                         segment_id, segment_name, outcome_id, outcome_name, action_id,
                         action_state, action_media_type, action_map_id, action_map_name,
@@ -78,8 +79,6 @@ import polars as pl
 from jtrack.errors import ConfigError, NotFoundError, UsageError
 from jtrack.schema import (
     ACTIVITY_KINDS,
-    KIND_APP,
-    KIND_CUSTOM,
     KIND_OUTCOME,
     KIND_PAGE_VIEW,
     KIND_SEARCH,
@@ -91,15 +90,13 @@ from jtrack.store import Store
 if TYPE_CHECKING:  # pragma: no cover
     from jtrack.core.rules.model import Rules
 
-CARD_VERSION = 1
+CARD_VERSION = 2
 ISO_FMT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 LOCAL_FMT = "%Y-%m-%dT%H:%M:%S%.3f%:z"
 DEFAULT_GAP = timedelta(minutes=20)
 UNKNOWN = "Unknown"
 
 TONES = ("positive", "neutral", "negative")
-#: The colour code of the journey map (green, blue, red).
-TONE_COLORS = {"positive": "#2e7d32", "neutral": "#1565c0", "negative": "#c62828"}
 
 #: Event-name globs and their tone, tried after the `[card.colors]` table of the config;
 #: the first match wins, anything unmatched is neutral.
@@ -118,32 +115,6 @@ DEFAULT_TONE_RULES: tuple[tuple[str, str], ...] = (
     ("action_rejected", "negative"),
     ("action_timedout", "negative"),
 )
-
-#: Session-type icons: emoji, and the plain-text fallback (`--ascii`, non-UTF-8 terminals).
-SESSION_ICONS = {
-    "web": ("🌐", "[web]"),
-    "app": ("📱", "[app]"),
-    "custom": ("🧩", "[custom]"),
-}
-#: Journey-map icons per event kind: emoji and plain text of equal meaning.
-KIND_ICONS = {
-    KIND_PAGE_VIEW: ("📄", "[PAG]"),
-    KIND_SEARCH: ("🔍", "[SRC]"),
-    KIND_CUSTOM: ("⚡", "[EVT]"),
-    KIND_APP: ("📲", "[APP]"),
-    KIND_SEGMENT: ("🎯", "[SEG]"),
-    KIND_OUTCOME: ("🏆", "[OUT]"),
-    KIND_WEB_ACTION: ("💬", "[OFR]"),
-}
-KIND_LABELS = {
-    KIND_PAGE_VIEW: "page view",
-    KIND_SEARCH: "search",
-    KIND_CUSTOM: "custom event",
-    KIND_APP: "app event",
-    KIND_SEGMENT: "segment matched",
-    KIND_OUTCOME: "outcome achieved",
-    KIND_WEB_ACTION: "offer / action",
-}
 
 _US = pl.Datetime("us", "UTC")
 #: The frame of segment matches build_card accepts (the rules engine produces exactly this).
@@ -288,10 +259,9 @@ def type_label(session_type: str | None) -> str:
 
 
 def session_icon(session_type: str | None) -> dict[str, str]:
+    """The icon name of a session type: web, app, or custom (renderers draw it)."""
     name = (session_type or "").lower()
-    key = name if name in ("web", "app") else "custom"
-    emoji, text = SESSION_ICONS[key]
-    return {"name": key, "emoji": emoji, "text": text}
+    return {"name": name if name in ("web", "app") else "custom"}
 
 
 def _str(v: Any) -> str | None:
@@ -406,6 +376,9 @@ def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str, str | None
     return find_session(store, id_or_prefix)
 
 
+#: The event columns contact resolution reads (all in the store's index).
+_IDENTITY = ["customer_id", "created_date", "event_id", "traits", "customer_id_type"]
+
 #: The event columns a card shows (the rest of what it shows comes from the session row).
 CARD_EVENT_COLUMNS = (
     "event_id",
@@ -431,47 +404,18 @@ CARD_EVENT_COLUMNS = (
 
 
 def _session_events(store: Store, customer_id: str, session_ids: Iterable[str]) -> pl.DataFrame:
-    """The events of these sessions of one visitor: its bucket only, the card's columns."""
-    ids = list(session_ids)
-    wanted = pl.col("session_id") == ids[0] if len(ids) == 1 else pl.col("session_id").is_in(ids)
-    lf = _visitor_events(store, customer_id)
-    if lf is None:
-        lf = store.scan_events(customer_id=customer_id)
-    return lf.filter(wanted).select(CARD_EVENT_COLUMNS).collect(engine="in-memory")
-
-
-def _visitor_events(store: Store, customer_id: str) -> pl.LazyFrame | None:
-    """This visitor's stored events (as store.scan_events(customer_id) gives them), reading
-    only the visitor's rows of its bucket file; None when the store cannot be read that way.
-
-    A bucket file is sorted by visitor, so a visitor's events are a run of rows. Filtering a
-    scan on customer_id skips the row groups that do not hold the visitor, but decodes every
-    column of the ones that do (100k rows; the nested `attributes` dominate). So: first the
-    run's row positions, from the customer_id column alone, then only that slice of rows.
-    """
+    """The events of these sessions of one visitor, the card's columns: the visitor's index
+    rows (one bucket's row groups), then the wide columns of just those events."""
     from jtrack.access import StoreView
-    from jtrack.usecases.sessions import bucket_file, is_plain
 
+    ids = list(session_ids)
     view = store if isinstance(store, StoreView) else None
     plain = view.unfiltered() if view is not None else store
-    if not is_plain(plain):
-        return None
-    path = bucket_file(plain, "events", customer_id)
-    if path is None:
-        return None
-    mine = pl.col("customer_id") == customer_id
-    span = (
-        pl.scan_parquet(path, hive_partitioning=False, row_index_name="_row")
-        .select("customer_id", "_row")
-        .filter(mine)
-        .select(lo=pl.col("_row").min(), hi=pl.col("_row").max())
-        .collect(engine="in-memory")
-    )
-    lo, hi = span.row(0)
-    if lo is None:
-        return None  # no events: let the ordinary scan give the empty frame
-    lf = pl.scan_parquet(path, hive_partitioning=False).slice(lo, hi - lo + 1).filter(mine)
-    return view.restrict_events(lf) if view is not None else lf
+    need = [c for c in ("kind", "session_type") if c not in CARD_EVENT_COLUMNS]
+    ev = plain.pinned().events([*CARD_EVENT_COLUMNS, *need], customer_id, ids).lazy()
+    if view is not None:
+        ev = view.restrict_events(ev)
+    return ev.select(CARD_EVENT_COLUMNS).collect(engine="in-memory")
 
 
 def _journey_frame(
@@ -576,11 +520,8 @@ def _journey_frame(
         .otherwise(pl.col("event_name"))
     )
     tone = tone_expr(pl.col("event_name"), ctx.rules)
-    color = (
-        pl.when((kind == KIND_SEGMENT) & pl.col("segment_color").is_not_null())
-        .then(pl.col("segment_color"))
-        .otherwise(tone.replace_strict(TONE_COLORS, return_dtype=pl.String))
-    )
+    # the data's own colour only (a segment's); tones are coloured by the renderers
+    color = pl.when(kind == KIND_SEGMENT).then(pl.col("segment_color"))
     view_no = pl.when(is_view).then(is_view.cast(pl.UInt32).cum_sum().over(page_key))
     zone = _zone(tz_name)
     time_local = (
@@ -958,6 +899,50 @@ def _resolve_contacts(
     return out, True
 
 
+def _session_as_of(
+    row: dict[str, Any], ev: pl.DataFrame, as_of: datetime
+) -> tuple[dict[str, Any], pl.DataFrame, int]:
+    """The session row and events as they stood at `as_of`: events after it are left out and
+    the end, duration, counts and last page worked out again from the rest (as sessionize
+    does: over activity events). Also how many events were left out."""
+    at = pl.col("created_date")
+    later = ev.filter(at > as_of).height
+    if not later:
+        return row, ev, 0
+    ev = ev.filter(at <= as_of)
+    act = ev.filter(pl.col("kind").is_in(list(ACTIVITY_KINDS))).sort("created_date")
+    views = act.filter(pl.col("event_name") == "page_viewed")
+    start = row.get("created_date")
+    end = act["created_date"].max() if act.height else None
+    out = dict(row)
+    out["ended_date"] = end
+    out["duration_in_seconds"] = (
+        (end - start).total_seconds()
+        if isinstance(end, datetime) and isinstance(start, datetime)
+        else 0.0
+    )
+    out["event_count"] = act.height
+    out["pageview_count"] = views.height
+    out["search_count"] = act.filter(pl.col("kind") == KIND_SEARCH).height
+    last = views.row(views.height - 1, named=True) if views.height else {}
+    out["last_page_title"] = last.get("page_title")
+    out["last_page_url"] = last.get("page_url")
+    return out, ev, later
+
+
+def _matches_as_of(
+    segments: pl.DataFrame | None, outcomes: pl.DataFrame | None, as_of: datetime
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """Rule matches made by `as_of` (a match is made at the event that completes it)."""
+    if segments is not None:
+        segments = segments.filter(pl.col("matched_at").is_null() | (pl.col("matched_at") <= as_of))
+    if outcomes is not None:
+        outcomes = outcomes.filter(
+            pl.col("achieved_at").is_null() | (pl.col("achieved_at") <= as_of)
+        )
+    return segments, outcomes
+
+
 def build_card(
     store: Store,
     session_id_or_prefix: str,
@@ -973,7 +958,10 @@ def build_card(
 ) -> Card:
     """The card of one session (full id or unique prefix), reading only its visitor's rows.
 
-    as_of: the time the state (active/ended) and contact expiry are judged at (default now).
+    as_of: the card as it stood then (default now): events after it are left out (the current
+    page, searches, counts, duration, segments and outcomes are those up to it), the state
+    (active/ended/not started) and the contact (sessions begun and traits seen by then, and
+    expiry) are judged at it.
     gap: inactivity after which a session counts as ended (default: the store's gap).
     contacts: a contacts file to resolve the visitor against at read time
     (jtrack.core.contacts.apply_contacts); default: the store's own resolution, if any.
@@ -997,17 +985,29 @@ def build_card(
     if view is not None:
         view.check_session(sid, session_type)
     visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
+    # The visitor as of `as_of`: the sessions begun by then, traits seen by then.
+    begun = visitor_sessions.filter(pl.col("created_date") <= ctx.as_of)
+    if begun.filter(pl.col("id") == sid).height == 0:
+        begun = visitor_sessions  # the session had not begun: resolve as the store does
     visitor_sessions, resolved = _resolve_contacts(
-        visitor_sessions,
-        identity_events(store, customer),
+        begun,
+        identity_events(store, customer, columns=_IDENTITY).filter(
+            pl.col("created_date") <= ctx.as_of
+        ),
         contacts,
         default_region,
         ctx.as_of,
     )
     row = visitor_sessions.filter(pl.col("id") == sid).row(0, named=True)
-    ev = _session_events(store, customer, [sid])
+    row, ev, later = _session_as_of(row, _session_events(store, customer, [sid]), ctx.as_of)
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
+    segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
     card = _card_from(row, ev, visitor_sessions.height, ctx, segments, outcomes, resolved, hidden)
+    if later:
+        card.data["notes"].append(
+            f"as of {_iso(ctx.as_of)}: {later} later event{'s' if later != 1 else ''} of this "
+            "session not shown"
+        )
     card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
     if view is not None:
         view.restrict_card(card.data, customer)
@@ -1030,9 +1030,10 @@ def build_journey(
 ) -> Journey:
     """Every session of one visitor (customer id) or contact (contact id), newest first.
 
-    A customer id reads only that visitor's bucket. A contact id is looked up in the session
-    table's `contact_id` column; with `contacts` every visitor is resolved first, which reads
-    the whole store. `limit` keeps the newest sessions (the totals still count them all).
+    A customer id (or a unique prefix of one) reads only that visitor's bucket. A contact id
+    is looked up in the session table's `contact_id` column; with `contacts` every visitor is
+    resolved first, which reads the whole store. `limit` keeps the newest sessions (the
+    totals still count them all).
     """
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
@@ -1046,7 +1047,11 @@ def build_journey(
     matched_by = "customer_id"
     if sessions.height:
         sessions, resolved = _resolve_contacts(
-            sessions, identity_events(store, who), contacts, default_region, ctx.as_of
+            sessions,
+            identity_events(store, who, columns=_IDENTITY),
+            contacts,
+            default_region,
+            ctx.as_of,
         )
     else:
         matched_by = "contact_id"
@@ -1066,7 +1071,7 @@ def build_journey(
         if contacts is not None or stored:
             found, resolved = _resolve_contacts(
                 everything.collect(engine="in-memory"),
-                identity_events(store),
+                identity_events(store, columns=_IDENTITY),
                 contacts,
                 default_region,
                 ctx.as_of,
@@ -1074,6 +1079,20 @@ def build_journey(
             sessions = found.filter(pl.col("contact_id") == who)
         else:
             resolved = False
+    if not sessions.height:
+        # a unique prefix of a customer id (tables show ids that way)
+        from jtrack.usecases.sessions import resolve_customer_id
+
+        full = resolve_customer_id(store, who)
+        if full is not None:
+            who, matched_by = full, "customer_id"
+            sessions, resolved = _resolve_contacts(
+                store.scan_sessions(customer_id=who).collect(engine="in-memory"),
+                identity_events(store, who, columns=_IDENTITY),
+                contacts,
+                default_region,
+                ctx.as_of,
+            )
     if not sessions.height:
         hint = "pass a customer id (cookie) or a contact id; list sessions with `jtrack sessions`"
         if not resolved:
@@ -1189,7 +1208,6 @@ def _totals(
 __all__ = [
     "CARD_VERSION",
     "DEFAULT_TONE_RULES",
-    "KIND_ICONS",
     "OUTCOME_FRAME_SCHEMA",
     "SEGMENT_FRAME_SCHEMA",
     "Card",

@@ -12,7 +12,9 @@ Definitions (also in the README):
   or achieves an outcome (the GA4 rule);
 - known sessions belong to a saved contact (`contact_state == "known"`, else a `contact_name`
   other than "Unknown"); without contact columns in the session table they are not counted;
-- pages are URLs without query string and fragment; searches are trimmed and lower-cased.
+- pages are URLs without query string and fragment; searches are trimmed and lower-cased;
+- referrers are counted per referring host (null: direct); `medium` lists the mediums its
+  sessions came with, most sessions first (`search, paid`).
 """
 
 from __future__ import annotations
@@ -30,22 +32,22 @@ from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT
 
 UNKNOWN = "Unknown"
 
-#: The tables of a report, in display order, with a title each.
-TABLE_TITLES: dict[str, str] = {
-    "session_types": "Session types",
-    "contacts": "Known and Unknown",
-    "top_pages": "Top pages",
-    "entry_pages": "Entry pages",
-    "exit_pages": "Exit pages",
-    "top_searches": "Top searches",
-    "referrers": "Referrers",
-    "campaigns": "Campaigns",
-    "devices": "Devices",
-    "browsers": "Browsers",
-    "countries": "Countries",
-    "segments": "Segments",
-    "outcomes": "Outcomes",
-}
+#: The tables of a report, in display order (their titles are the renderers': render.theme).
+TABLES: tuple[str, ...] = (
+    "session_types",
+    "contacts",
+    "top_pages",
+    "entry_pages",
+    "exit_pages",
+    "top_searches",
+    "referrers",
+    "campaigns",
+    "devices",
+    "browsers",
+    "countries",
+    "segments",
+    "outcomes",
+)
 
 _EVENT_COLUMNS = (
     "session_id",
@@ -388,13 +390,25 @@ def journey_report(
         top,
     )
     tables["top_searches"] = _ranked(searches, "searches", ["search"], top)
+    # one row per referring host; its mediums (search, paid, ...) most sessions first
+    mediums = (
+        s_df.group_by(referrer="referrer_hostname", _medium="referrer_medium")
+        .agg(_n=pl.len())
+        .sort(["_n", "_medium"], descending=[True, False], nulls_last=True)
+        .group_by("referrer", maintain_order=True)
+        .agg(medium=pl.col("_medium").drop_nulls().str.join(", "))
+        .with_columns(medium=pl.when(pl.col("medium") != "").then(pl.col("medium")))
+    )
     tables["referrers"] = _ranked(
-        s_df.group_by(referrer="referrer_hostname", medium="referrer_medium").agg(
+        s_df.group_by(referrer="referrer_hostname")
+        .agg(
             sessions=pl.len().cast(pl.Int64),
             visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
-        ),
+        )
+        .join(mediums, on="referrer", how="left", nulls_equal=True)
+        .select("referrer", "medium", "sessions", "visitors"),
         "sessions",
-        ["referrer", "medium"],
+        ["referrer"],
         top,
     )
     camp = pl.col("mkt_campaign_source").is_not_null() | pl.col("mkt_campaign_name").is_not_null()
@@ -447,7 +461,7 @@ def journey_report(
         ["outcome"],
         top,
     )
-    tables = {k: tables[k] for k in TABLE_TITLES}
+    tables = {k: tables[k] for k in TABLES}
 
     notes: list[str] = []
     if not contacts_known:
@@ -472,7 +486,10 @@ def journey_report(
 def report_from_store(store: Any, options: ReportOptions | None = None) -> JourneyReport:
     """The journey summary of a jtrack store (`jtrack.store.Store`)."""
     return journey_report(
-        store.scan_sessions(), store.scan_events(), options, {"store": str(store.root)}
+        store.scan_sessions(),
+        store.scan_events(columns=list(_EVENT_COLUMNS)),
+        options,
+        {"store": str(store.root)},
     )
 
 
@@ -480,7 +497,7 @@ def report_from_sources(
     sources: Sequence[Any], options: ReportOptions | None = None, *, stdin: Any = None
 ) -> JourneyReport:
     """The journey summary of export files, sessionized in memory (rejected rows skipped)."""
-    from jtrack.engine.pipeline import sessionize_sources
+    from jtrack.engine import sessionize_sources
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin)
     report = journey_report(
@@ -495,7 +512,7 @@ def report_from_sources(
 
 
 __all__ = [
-    "TABLE_TITLES",
+    "TABLES",
     "JourneyReport",
     "ReportOptions",
     "journey_report",

@@ -10,13 +10,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 
-from jtrack.errors import AmbiguousIdError, NotFoundError, UsageError
+from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
 from jtrack.schema import SESSION_SCHEMA
-from jtrack.store import Store, bucket_of
+from jtrack.store import Store
+from jtrack.usecases.ids import unique_prefix_length
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -166,6 +166,54 @@ def _contact_exists(store: Store, q: SessionQuery) -> bool:
     return found.height > 0
 
 
+def id_prefix_lengths(store: Store, columns: Sequence[str]) -> dict[str, int]:
+    """Prefix lengths at which the session ids and customer ids among `columns` are unique in
+    the whole store (what `jtrack card` and `jtrack journey` tell apart): one pass over the
+    id column. Session ids are counted on the plain store (card resolves them there, to tell
+    "not permitted" from "not found")."""
+    from jtrack.access import StoreView
+
+    out: dict[str, int] = {}
+    if "id" in columns:
+        plain = store.unfiltered() if isinstance(store, StoreView) else store
+        out["id"] = unique_prefix_length(plain.scan_sessions().select("id"))
+    if "customer_id" in columns:
+        out["customer_id"] = unique_prefix_length(
+            store.scan_sessions().select("customer_id").unique()
+        )
+    return out
+
+
+def resolve_customer_id(store: Store, prefix: str) -> str | None:
+    """The customer id that is `prefix` or the only one starting with it; None when none
+    does. Raises AmbiguousIdError when several do."""
+    p = prefix.strip()
+    if not p:
+        return None
+    exact = store.scan_sessions(customer_id=p).select("customer_id").head(1).collect()
+    if exact.height:
+        return p
+    ids = (
+        store.scan_sessions()
+        .select("customer_id")
+        .filter(pl.col("customer_id").str.starts_with(p))
+        .unique()
+        .sort("customer_id")
+        .head(11)
+        .collect()
+        .get_column("customer_id")
+        .to_list()
+    )
+    if len(ids) > 1:
+        shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+        raise DataError(
+            f"customer id prefix {p!r} matches {len(ids)}{'+' if len(ids) > 10 else ''} "
+            f"visitors: {shown}",
+            hint="type more characters of the id",
+        )
+    return str(ids[0]) if ids else None
+
+
 def resolve_session_id(store: Store, prefix: str) -> str:
     """The full id of the one session whose id starts with `prefix`."""
     p = prefix.strip().lower()
@@ -191,61 +239,33 @@ def resolve_session_id(store: Store, prefix: str) -> str:
     return str(ids[0])
 
 
-def table_files(store: Store, table: str) -> list[Path]:
-    """The bucket files of `table` ("events" or "sessions") of the current snapshot, listed
-    as Store.scan_events / scan_sessions list them (for reads that need the file itself:
-    which file a row is in, or row positions within one file)."""
-    return sorted((store.current() / table).glob("*.parquet"))
-
-
-def bucket_file(store: Store, table: str, customer_id: str) -> Path | None:
-    """The file of `table` that holds this visitor's rows (None when there is none)."""
-    buckets = int(store.manifest().get("buckets", 1))
-    path = store.current() / table / f"bucket={bucket_of(customer_id, buckets):04d}.parquet"
-    return path if path.is_file() else None
-
-
-def is_plain(store: Store) -> bool:
-    """True when `store` reads the files as they are (a Store, not a subclass that changes
-    what scan_sessions / scan_events return), so its files may be read directly."""
-    cls = type(store)
-    return cls.scan_sessions is Store.scan_sessions and cls.scan_events is Store.scan_events
-
-
 def find_session(store: Store, prefix: str) -> tuple[str, str, str | None]:
     """(id, customer id, type) of the one session whose id starts with `prefix`; raises
     NotFoundError or AmbiguousIdError like resolve_session_id.
 
-    Ids are hashes, so no statistics narrow the search: one pass over the `id` column of
-    every bucket (the cheapest column to read, ~0.1 s for 2M sessions), then the one
-    matching row by its position. Reads the plain store (roles are applied by the caller).
+    Ids are hashes, so no statistics narrow the search: one pass over the `id` column of the
+    session table (the cheapest column to read, ~0.1 s for 2M sessions). Reads the plain
+    store (roles are applied by the caller).
     """
     p = prefix.strip().lower()
-    files = table_files(store, "sessions") if p and is_plain(store) else []
-    if files:
+    plain = store.unfiltered() if hasattr(store, "unfiltered") else store
+    if p:
         hits = (
-            pl.scan_parquet(files, hive_partitioning=False, row_index_name="_row")
-            .select("id", "_row")
+            plain.scan_sessions()
+            .select("id", "customer_id", "type")
             .filter(pl.col("id").str.starts_with(p))
             .head(2)
-            .collect(engine="streaming")
+            .collect(engine="in-memory")
         )
         if hits.height == 1:
-            sid, row_number = hits.row(0)
-            row = (
-                pl.scan_parquet(files, hive_partitioning=False)
-                .slice(row_number, 1)  # the files' row counts are in their footers
-                .select("id", "customer_id", "type")
-                .collect(engine="in-memory")
-            )
-            if row.height == 1 and row["id"][0] == sid:
-                return str(sid), str(row["customer_id"][0]), row["type"][0]
+            sid, customer, typ = hits.row(0)
+            return str(sid), str(customer), typ
     full = resolve_session_id(store, prefix)  # raises NotFoundError / AmbiguousIdError
     row = (
         store.scan_sessions()
         .select("id", "customer_id", "type")
         .filter(pl.col("id") == full)
-        .collect(engine="streaming")
+        .collect(engine="in-memory")
     )
     return full, str(row["customer_id"][0]), row["type"][0]
 

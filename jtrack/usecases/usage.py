@@ -103,6 +103,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "events_after_as_of",
     "billable_in_period",
     "late_events",
+    "months_with_events",
 )
 
 _BUCKET_US = 900 * 1_000_000  # 15 minutes: every UTC offset since 2000 is a multiple of it
@@ -131,12 +132,36 @@ def check_tz(tz: str, option: str = "--tz") -> str:
     return tz
 
 
+#: Month words for cron: the month of as-of ("current"), the one before it ("previous"), and
+#: the month of the local day before as-of ("yesterday": at 00:15 on the 1st, the month that
+#: just ended; on any other day, the current one).
+MONTH_WORDS = ("current", "previous", "last", "yesterday")
+
+
 def parse_month(text: str, option: str = "--month") -> date:
     """`2026-10` as the first day of that month."""
     m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", text)
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise UsageError(f"{option}: cannot read {text!r} as a month", hint="write it as 2026-10")
+        hint = "write it as 2026-10, or previous, yesterday or current"
+        raise UsageError(f"{option}: cannot read {text!r} as a month", hint=hint)
     return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def resolve_month(text: str, as_of: datetime, tz: str, option: str = "--month") -> date:
+    """`--month`: `2026-10`, or a word relative to `as_of` in `tz` (MONTH_WORDS):
+    current (the month of as-of), previous / last (the month before it), yesterday (the
+    month of the local day before as-of's day). The first day of that month."""
+    word = text.strip().lower()
+    if word not in MONTH_WORDS:
+        return parse_month(text, option)
+    local = as_of.astimezone(zoneinfo.ZoneInfo(check_tz(tz)))
+    # the last local day that has begun before as_of (as_of itself is excluded)
+    today = (local - timedelta(microseconds=1)).date()
+    if word == "current":
+        return _month_start(today)
+    if word == "yesterday":
+        return _month_start(local.date() - timedelta(days=1))
+    return _month_start(_month_start(today) - timedelta(days=1))
 
 
 def parse_day(text: str, option: str) -> date:
@@ -310,7 +335,9 @@ class UsageInput:
     @classmethod
     def from_store(cls, store: Any) -> UsageInput:
         """Events of a jtrack store (`jtrack.store.Store`)."""
-        scan = store.scan_events()
+        scan = store.scan_events(
+            columns=["event_id", "created_date", "kind", "source_session_type", "session_type"]
+        )
         lf = scan.select(
             "event_id",
             "created_date",
@@ -550,6 +577,9 @@ class UsageReport:
     source: dict[str, Any]
     period: dict[str, Any]
     months_over_allowance: list[str] = field(default_factory=list)
+    #: Set when the period holds no events but the input does: {period, months_with_events,
+    #: message, hint} (a job that runs early on the 1st reports the new, empty month).
+    empty_period: dict[str, Any] | None = None
 
     @property
     def over_allowance(self) -> bool:
@@ -578,6 +608,7 @@ class UsageReport:
             "source": self.source,
             "month": self.month,
             "months_over_allowance": self.months_over_allowance,
+            "empty_period": self.empty_period,
             "totals": self.totals(),
             "reconciliation": self.reconciliation,
             "rows": to_records(self.rows),
@@ -612,11 +643,12 @@ class UsageReport:
             "events_after_as_of": r["events_after_as_of"],
             "billable_in_period": r["billable_in_period"],
             "late_events": r["late_events"],
+            "months_with_events": ";".join(r["months_with_events"]),
         }
         schema = {
             c: (
                 pl.String()
-                if c in ("month", "as_of", "tz", "billable_classes")
+                if c in ("month", "as_of", "tz", "billable_classes", "months_with_events")
                 else pl.Float64()
                 if c == "days_elapsed"
                 else pl.Boolean()
@@ -988,6 +1020,31 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         )
     if after_as_of:
         notes.append(f"{after_as_of} events were created at or after as_of and are not counted")
+    months_with_events = sorted(
+        {
+            d.strftime("%Y-%m")
+            for d in before.filter(pl.col("events") > 0).get_column("day").unique().to_list()
+            if d is not None
+        }
+    )
+    empty_period = None
+    if in_period == 0 and months_with_events:
+        where = "the store holds" if store else "the files hold"
+        shown = (
+            ", ".join(months_with_events)
+            if len(months_with_events) <= 4
+            else f"{months_with_events[0]} .. {months_with_events[-1]} "
+            f"({len(months_with_events)} months)"
+        )
+        upto = last_day if last_day >= since else None
+        span = f"{since} .. {upto}" if upto is not None else f"{since} (not begun at as_of)"
+        empty_period = {
+            "period": span,
+            "months_with_events": months_with_events,
+            "message": f"no events in {span}; {where} events in {shown}",
+            "hint": f"pass --month {months_with_events[-1]}, or --month previous / "
+            "--month yesterday in a job that runs early on the 1st",
+        }
     reconciliation = {
         "input": inp.origin,
         "rows_read": rows_read,
@@ -1001,6 +1058,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         "billable_in_period": billable_in_period,
         "not_billable_in_period": in_period - billable_in_period,
         "late_events": late_events,
+        "months_with_events": months_with_events,
         "notes": notes,
     }
     period = {
@@ -1017,6 +1075,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         source=source,
         period=period,
         months_over_allowance=over,
+        empty_period=empty_period,
     )
 
 
@@ -1060,6 +1119,7 @@ def output_lock(path: str | os.PathLike[str], wait: float = 0.0) -> Iterator[Pat
 __all__ = [
     "CLASSES",
     "DEFAULT_BILLABLE",
+    "MONTH_WORDS",
     "ROW_COLUMNS",
     "SUMMARY_COLUMNS",
     "USAGE_COLUMNS",
@@ -1075,6 +1135,7 @@ __all__ = [
     "parse_as_of",
     "parse_day",
     "parse_month",
+    "resolve_month",
     "usage_class_expr",
     "usage_config",
 ]

@@ -1,0 +1,98 @@
+"""How things look: icons, colours, labels and titles for the names the data uses.
+
+The data (jtrack.usecases.card, jtrack.usecases.report, ...) says *what* something is: an
+event kind, a tone (positive, neutral, negative), a session icon name, a table name. The
+renderers (terminal, HTML) look up here how to show it, so a theme change touches no data and
+the JSON output carries no presentation.
+"""
+
+from __future__ import annotations
+
+#: The journey-map colour of each tone (green, blue, red).
+TONE_COLORS = {"positive": "#2e7d32", "neutral": "#1565c0", "negative": "#c62828"}
+#: The terminal style of each tone.
+TONE_STYLES = {"positive": "green", "neutral": "blue", "negative": "red"}
+#: Segment matches are neither good nor bad news: their icons use a colour of their own,
+#: never a tone's (the segment's own colour is shown beside it as a swatch).
+SEGMENT_COLOR = "#6a3d9a"
+SEGMENT_STYLE = "magenta"
+
+#: Session-type icons by icon name: emoji, and the plain-text fallback (`--ascii`).
+SESSION_ICONS = {
+    "web": ("🌐", "[web]"),
+    "app": ("📱", "[app]"),
+    "custom": ("🧩", "[custom]"),
+}
+#: Journey-map icons per event kind: emoji and plain text of equal meaning.
+KIND_ICONS = {
+    "page_view": ("📄", "[PAG]"),
+    "search": ("🔍", "[SRC]"),
+    "custom": ("⚡", "[EVT]"),
+    "app": ("📲", "[APP]"),
+    "segment_assigned": ("🎯", "[SEG]"),
+    "outcome_achieved": ("🏆", "[OUT]"),
+    "web_action": ("💬", "[OFR]"),
+}
+#: What each event kind is called in a card.
+KIND_LABELS = {
+    "page_view": "page view",
+    "search": "search",
+    "custom": "custom event",
+    "app": "app event",
+    "segment_assigned": "segment matched",
+    "outcome_achieved": "outcome achieved",
+    "web_action": "offer / action",
+}
+
+#: The tables of a journey summary (jtrack.usecases.report.TABLES), with a title each.
+REPORT_TITLES: dict[str, str] = {
+    "session_types": "Session types",
+    "contacts": "Known and Unknown",
+    "top_pages": "Top pages",
+    "entry_pages": "Entry pages",
+    "exit_pages": "Exit pages",
+    "top_searches": "Top searches",
+    "referrers": "Referrers",
+    "campaigns": "Campaigns",
+    "devices": "Devices",
+    "browsers": "Browsers",
+    "countries": "Countries",
+    "segments": "Segments",
+    "outcomes": "Outcomes",
+}
+
+#: The sections of the rules report (jtrack.core.rules.report.SECTIONS), with a title each.
+RULES_TITLES = {
+    "segments": "Segments: sessions and visitors matched",
+    "outcomes": "Outcomes: achievements and conversion rate",
+    "outcomes_by_segment": "Outcomes by segment (jtrack's own matches)",
+    "action_maps": "Action maps: sessions qualified, and blocked by reason",
+}
+
+
+def report_title(name: str) -> str:
+    return REPORT_TITLES.get(name, name.replace("_", " ").capitalize())
+
+
+def session_icon(name: str, ascii: bool = False) -> str:
+    emoji, text = SESSION_ICONS.get(name, SESSION_ICONS["custom"])
+    return text if ascii else emoji
+
+
+def kind_icon(kind: str, ascii: bool = False) -> str:
+    emoji, text = KIND_ICONS.get(kind, ("•", "[???]"))
+    return text if ascii else emoji
+
+
+__all__ = [
+    "KIND_ICONS",
+    "KIND_LABELS",
+    "REPORT_TITLES",
+    "RULES_TITLES",
+    "SEGMENT_COLOR",
+    "SESSION_ICONS",
+    "TONE_COLORS",
+    "kind_icon",
+    "report_title",
+    "session_icon",
+]

@@ -1,0 +1,245 @@
+"""The format matrix: every command writes exactly the formats its --help lists; -o suffixes;
+TSV; the CSV formula guard; option typos and --debug anywhere; exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.cli import _debug_first, app
+from jtrack.serialize import to_csv, to_tsv
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+RULES = str(SAMPLE / "jtrack.toml")
+AS_OF = "2026-10-20T00:00:00Z"
+ALL = ("table", "json", "jsonl", "csv", "tsv", "md", "html", "parquet")
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    d = tmp_path_factory.mktemp("formats")
+    res = runner.invoke(
+        app,
+        ["sessionize", str(SAMPLE / "events.jsonl"), "--store", str(d / ".jtrack"), "-q"],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.stderr
+    (d / "contacts.csv").write_text("contact_id,name,email\nc1,Ada,ada@example.com\n")
+    import os
+
+    old = Path.cwd()
+    os.chdir(d)
+    try:
+        yield d
+    finally:
+        os.chdir(old)
+
+
+#: Every command that writes something, with what it needs to run.
+COMMANDS = {
+    "schema": ["schema"],
+    "sessions": ["sessions", "--limit", "3"],
+    "contacts": ["contacts", "--as-of", AS_OF],
+    "card": ["card", "5c114b18", "--as-of", AS_OF, "--no-rules"],
+    "journey": ["journey", "652f931c", "--as-of", AS_OF, "--no-rules"],
+    "usage": ["usage", "--month", "2026-10", "--as-of", AS_OF],
+    "report": ["report", "--top", "3"],
+    "rules check": ["rules", "check", RULES],
+    "rules report": ["rules", "report", "--rules", RULES],
+    "rules explain": ["rules", "explain", "5c114b18", "--rules", RULES],
+}
+
+
+def _help_formats(args: list[str]) -> list[str]:
+    cmd = [a for a in args if not a.startswith("-")][:2]
+    cmd = cmd[:2] if cmd[0] == "rules" else cmd[:1]
+    text = " ".join(runner.invoke(app, [*cmd, "--help"]).stdout.split())
+    m = re.search(r"Output format: ([a-z, ]+)\.", text)
+    assert m, text
+    return [f.strip() for f in m.group(1).split(",")]
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_format_the_help_lists_works_and_no_other(
+    name: str, world: Path, tmp_path: Path
+) -> None:
+    args = COMMANDS[name]
+    listed = _help_formats(args)
+    assert listed[0] == "table" and len(set(listed)) == len(listed)
+    for fmt in ALL:
+        out = tmp_path / f"out.{fmt if fmt != 'table' else 'txt'}"
+        extra = ["-o", str(out)] if fmt == "parquet" and name != "rules check" else []
+        res = runner.invoke(app, [*args, "-f", fmt, *extra])
+        if fmt in listed:
+            assert res.exit_code == 0, (name, fmt, res.stderr)
+        else:
+            assert res.exit_code == 2, (name, fmt, res.exit_code, res.stderr)
+            assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
+            assert "(hint: choose one of " + ", ".join(listed) + ")" in res.stderr
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(COMMANDS) if n != "rules check"])
+def test_a_data_suffix_never_gets_an_aligned_table(name: str, world: Path, tmp_path: Path) -> None:
+    args = COMMANDS[name]
+    listed = _help_formats(args)
+    for suffix, fmt in (("csv", "csv"), ("tsv", "tsv"), ("json", "json"), ("md", "md")):
+        out = tmp_path / f"x.{suffix}"
+        res = runner.invoke(app, [*args, "-o", str(out)])
+        if fmt not in listed:
+            assert res.exit_code == 2 and not out.exists(), (name, suffix)
+            assert "--format" not in res.stderr, res.stderr  # the user typed no --format
+            assert f"-o {out}" in res.stderr
+            continue
+        assert res.exit_code == 0, (name, suffix, res.stderr)
+        text = out.read_text()
+        assert "─" not in text, (name, suffix)
+        if fmt == "json":
+            json.loads(text)
+        if fmt == "tsv":
+            assert "\t" in text.splitlines()[0]
+
+
+def test_xlsx_is_refused_with_a_hint_and_nothing_is_written(world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "usage.xlsx"
+    res = runner.invoke(app, ["usage", "--month", "2026-10", "--as-of", AS_OF, "-o", str(out)])
+    assert res.exit_code == 2 and not out.exists()
+    assert res.stderr == (
+        f"error: -o {out}: jtrack does not write .xlsx workbooks (hint: write -o usage.csv "
+        "(spreadsheets open .csv and .tsv files))\n"
+    )
+
+
+def test_usage_writes_parquet_with_the_csv_columns(world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "usage.parquet"
+    args = ["usage", "--month", "2026-10", "--as-of", AS_OF]
+    res = runner.invoke(app, [*args, "-o", str(out), "-q"])
+    assert res.exit_code == 0, res.stderr
+    frame = pl.read_parquet(out)
+    header = runner.invoke(app, [*args, "-f", "csv"]).stdout.splitlines()[0]
+    assert frame.columns == header.split(",") and frame.height == 19  # to the as-of day
+
+
+def test_report_to_parquet_says_what_it_can_write_without_naming_a_flag(
+    world: Path, tmp_path: Path
+) -> None:
+    res = runner.invoke(app, ["report", "-o", str(tmp_path / "r.parquet")])
+    assert res.exit_code == 2
+    assert "report cannot write Parquet" in res.stderr and "--format" not in res.stderr
+
+
+def test_a_suffix_that_contradicts_format_is_refused(world: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["sessions", "-f", "csv", "-o", str(tmp_path / "s.json")])
+    assert res.exit_code == 2 and "name the file s.csv" in res.stderr
+    assert not (tmp_path / "s.json").exists()
+    ok = runner.invoke(app, ["sessions", "-f", "csv", "-o", str(tmp_path / "s.txt")])
+    assert ok.exit_code == 0 and (tmp_path / "s.txt").read_text().startswith("id,")
+
+
+def test_an_unknown_suffix_is_refused(world: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["sessions", "-o", str(tmp_path / "s.yaml")])
+    assert res.exit_code == 2 and "'.yaml'" in res.stderr and ".csv" in res.stderr
+
+
+def test_tsv_holds_the_csv_fields(world: Path) -> None:
+    c = runner.invoke(app, ["sessions", "--limit", "5", "-f", "csv"]).stdout
+    t = runner.invoke(app, ["sessions", "--limit", "5", "-f", "tsv"]).stdout
+    rows_c = list(csv.reader(io.StringIO(c)))
+    rows_t = list(csv.reader(io.StringIO(t), delimiter="\t"))
+    assert rows_c == rows_t
+
+
+# ---------------------------------------------------------------------------- the CSV guard
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["+12025550123", "+1 202 555 0123", "+44 (0)20 7946 0958", "-5", "-12.5", "+1-202-555-0123"],
+)
+def test_numbers_and_phone_numbers_are_not_mangled(value: str) -> None:
+    frame = pl.DataFrame({"phone": [value]})
+    assert to_csv(frame).splitlines()[1].strip('"') == value
+    assert to_tsv(frame).splitlines()[1] == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=cmd|' /C calc'!A0",
+        "+cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "-2+3",
+        "=1+1",
+        "+A1",
+        "-SUM(A1:A2)",
+        "\tx",
+        "\uff1dSUM(1)",
+        "+1+cmd|'/C calc'!A0",
+    ],
+)
+def test_formulas_are_still_neutralised(value: str) -> None:
+    frame = pl.DataFrame({"v": [value]})
+    cell = next(csv.reader(io.StringIO(to_csv(frame).splitlines()[1])))[0]
+    assert cell.startswith("'"), cell
+    tsv_cell = next(csv.reader(io.StringIO(to_tsv(frame).split("\n", 1)[1]), delimiter="\t"))[0]
+    assert tsv_cell.startswith("'"), tsv_cell
+
+
+# ---------------------------------------------------------------------------- option errors
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["sessions", "--limt", "5"],
+            "error: jtrack sessions: no such option --limt (hint: did you mean --limit? "
+            "`jtrack sessions -h` lists what it takes)\n",
+        ),
+        (
+            ["usage", "--month"],
+            "error: jtrack usage: --month needs a value (hint: `jtrack usage -h` lists what it "
+            "takes)\n",
+        ),
+        (
+            ["card"],
+            "error: jtrack card: SESSION_ID is missing (hint: `jtrack card -h` lists what it "
+            "takes)\n",
+        ),
+        (
+            ["sessionz"],
+            "error: jtrack: no such command 'sessionz' (hint: did you mean 'sessionize', "
+            "'sessions'? `jtrack -h` lists them)\n",
+        ),
+    ],
+)
+def test_option_typos_get_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert res.stderr == expected and res.stdout == ""
+
+
+def test_a_bad_option_value_is_one_line_exit_2() -> None:
+    res = runner.invoke(app, ["sessions", "--limit", "many"])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+    assert res.stderr.startswith("error: jtrack sessions: invalid value for '--limit'")
+
+
+def test_debug_after_the_command_shows_the_traceback(tmp_path: Path) -> None:
+    assert _debug_first(["card", "x", "--debug"]) == ["--debug", "card", "x"]
+    assert _debug_first(["card", "--", "--debug"]) == ["card", "--", "--debug"]
+    res = runner.invoke(app, ["card", "x", "--store", str(tmp_path / "none"), "--debug"])
+    assert res.exit_code == 1
+    assert "Traceback" in res.stderr and res.stderr.rstrip().splitlines()[-1].startswith("error:")
+    quiet = runner.invoke(app, ["card", "x", "--store", str(tmp_path / "none")])
+    assert quiet.exit_code == 1 and "Traceback" not in quiet.stderr

@@ -1,0 +1,252 @@
+"""Every HTML page in a real browser (Debian's headless chromium via the `chromium` fixture,
+never a downloaded one) at 400 and 1280 px: no horizontal scrolling, every journey-map tooltip
+inside the viewport, segment icons in a colour of their own, offsets on one line.
+
+Screenshots go to tests/artifacts/ (gitignored) for a reviewer to look at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.render.theme import SEGMENT_COLOR, TONE_COLORS
+from tests.helpers import T0, flat_event, flat_frame
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
+WIDTHS = (400, 1280)
+runner = CliRunner()
+
+
+def _long_session() -> list[dict[str, Any]]:
+    """One visitor, one long session: 40 events (so the map wraps and icons sit at the right
+    edge), a segment and an outcome from the export, a long unbroken URL."""
+    c, m = "cust-long", timedelta(minutes=1)
+    rows = []
+    for i in range(36):
+        url = "https://shop.example/" + ("very-long-path-segment-" * 8) + str(i)
+        rows.append(flat_event(f"p{i:02d}", c, T0 + i * m / 2, page_url=url))
+    rows.append(
+        flat_event(
+            "s1",
+            c,
+            T0 + 20 * m,
+            kind="segment_assigned",
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+            segment_id="seg-cart-abandoners",
+        )
+    )
+    rows.append(
+        flat_event("x1", c, T0 + 21 * m, kind="custom", event_name="form_abandoned", attributes=[])
+    )
+    rows.append(
+        flat_event("x2", c, T0 + 22 * m, kind="custom", event_name="product_added", attributes=[])
+    )
+    rows.append(flat_event("q1", c, T0 + 23 * m, kind="search", search_query="tent"))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    d = tmp_path_factory.mktemp("html")
+    src = d / "long.parquet"
+    flat_frame(_long_session()).write_parquet(src)
+    contacts = ["--contacts", str(SAMPLE / "contacts.csv")]
+    for store, source, extra in (
+        ("long", str(src), []),
+        ("sample", str(SAMPLE / "events.jsonl"), contacts),
+    ):
+        res = runner.invoke(app, ["sessionize", source, "--store", str(d / store), "-q", *extra])
+        assert res.exit_code == 0, res.stderr
+    rules = str(SAMPLE / "jtrack.toml")
+    long_store, sample = str(d / "long"), str(d / "sample")
+    out = {name: d / f"{name}.html" for name in ("card", "journey", "report", "rules")}
+    runs = {
+        "card": ["card", "", "--store", long_store, "--as-of", "2027-01-01", "--no-rules"],
+        "journey": ["journey", "652f931c", "--store", sample, "--as-of", "2027-01-01"],
+        "report": ["report", "--store", sample, "-q"],
+        "rules": ["rules", "report", "--store", sample, "--rules", rules],
+    }
+    sid = runner.invoke(app, ["sessions", "--store", long_store, "-f", "csv", "--columns", "id"])
+    runs["card"][1] = sid.stdout.splitlines()[1]
+    runs["journey"] += ["--rules", rules]
+    for name, args in runs.items():
+        res = runner.invoke(app, [*args, "-o", str(out[name])])
+        assert res.exit_code == 0, (name, res.stderr)
+    yield out
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _open(browser: Any, path: Path, width: int) -> Any:
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(path.as_uri())
+    page.requested = requested
+    return page
+
+
+def _no_horizontal_overflow(page: Any) -> None:
+    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll <= inner, (scroll, inner)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", ["card", "journey", "report", "rules"])
+def test_pages_fit_the_viewport_and_fetch_nothing(
+    name: str, width: int, pages: dict[str, Path], browser: Any
+) -> None:
+    page = _open(browser, pages[name], width)
+    try:
+        _no_horizontal_overflow(page)
+        for details in page.locator("details").all():  # the list view too
+            details.evaluate("d => d.open = true")
+        _no_horizontal_overflow(page)
+        assert page.requested == [pages[name].as_uri()]
+        assert page.evaluate("document.scripts.length") == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{name}_{width}.png"), full_page=True)
+    finally:
+        page.close()
+    assert (ARTIFACTS / f"{name}_{width}.png").stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", ["card", "journey"])
+def test_every_tooltip_stays_inside_the_viewport(
+    name: str, width: int, pages: dict[str, Path], browser: Any
+) -> None:
+    page = _open(browser, pages[name], width)
+    try:
+        icons = page.locator("li.ev")
+        assert icons.count() >= 10
+        rightmost = 0.0
+        for i in range(icons.count()):
+            icon = icons.nth(i)
+            icon.scroll_into_view_if_needed()
+            icon.hover()
+            tip = icon.locator(".tip")
+            tip.wait_for(state="visible", timeout=2000)
+            box = tip.bounding_box()
+            assert box is not None
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (i, box)
+            rightmost = max(rightmost, icon.bounding_box()["x"] + 60)
+            _no_horizontal_overflow(page)
+        if name == "card":  # its map wraps: icons at the right edge were among them
+            assert rightmost > width - 160
+        if name == "card":
+            page.mouse.move(0, 0)
+            icons.last.hover()
+            page.screenshot(path=str(ARTIFACTS / f"card_tip_right_{width}.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def _rgb(hex_color: str) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def test_segment_icons_have_a_colour_of_their_own(pages: dict[str, Path], browser: Any) -> None:
+    page = _open(browser, pages["card"], 1280)
+    try:
+        seg = page.locator('li.ev[data-event-id="s1"] .ico')
+        ring = seg.evaluate("e => getComputedStyle(e).borderTopColor")
+        assert ring == _rgb(SEGMENT_COLOR)
+        assert ring not in {_rgb(c) for c in TONE_COLORS.values()}
+        negative = page.locator('li.ev[data-event-id="x1"] .ico')
+        assert negative.evaluate("e => getComputedStyle(e).borderTopColor") == _rgb(
+            TONE_COLORS["negative"]
+        )
+    finally:
+        page.close()
+
+
+def test_the_list_view_keeps_offsets_and_times_on_one_line(
+    pages: dict[str, Path], browser: Any
+) -> None:
+    page = _open(browser, pages["card"], 400)
+    try:
+        page.locator("details").evaluate("d => d.open = true")
+        lines = page.eval_on_selector_all(
+            "table.list td.nw",
+            """cells => cells.map(c => {
+                const r = document.createRange(); r.selectNodeContents(c);
+                return [c.textContent, r.getClientRects().length];
+            })""",
+        )
+        assert len(lines) == 2 * 40  # offset and time of every entry
+        assert all(n == 1 for _, n in lines), [t for t, n in lines if n != 1]
+        _no_horizontal_overflow(page)
+    finally:
+        page.close()
+
+
+def test_the_rules_report_has_swatches_and_percentages(
+    pages: dict[str, Path], browser: Any
+) -> None:
+    text = pages["rules"].read_text()
+    assert "Content-Security-Policy" in text and "<script" not in text
+    page = _open(browser, pages["rules"], 1280)
+    try:
+        swatches = page.locator("span.swatch")
+        assert swatches.count() >= 10
+        first = swatches.first.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert first.startswith("rgb(")
+        body = page.inner_text("main")
+        assert "%" in body and "0.0447" not in body
+    finally:
+        page.close()
+
+
+def test_the_report_merges_referrers_of_one_host_and_tooltips_carry_no_keys(
+    pages: dict[str, Path],
+) -> None:
+    text = pages["report"].read_text()
+    chart = text[text.index('data-chart="referrers"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert chart.count(">www.bing.com<") == 1
+    assert "<title>referrers</title>" not in text and "<title>session_types</title>" not in text
+    assert "<title>Referrers</title>" in text
+
+
+def test_the_journey_page_is_a_visitor_profile(pages: dict[str, Path], browser: Any) -> None:
+    page = _open(browser, pages["journey"], 1280)
+    try:
+        kpis = {
+            k: page.inner_text(f'[data-kpi="{k}"] .v')
+            for k in ("first visit", "last visit", "visits", "page views", "searches")
+        }
+        assert kpis["visits"] == "3" and kpis["first visit"].startswith("2026-10-01 01:30")
+        body = page.inner_text("main")
+        for heading in ("DEVICES", "TOP PAGES", "SEARCHES", "SEGMENTS", "OUTCOMES"):
+            assert heading in body.upper()
+        assert "mobile" in body and "Wanderschuhe" in body and "Olivia Wilson" in body
+        assert page.locator("article.visit").count() == 3
+        ids = page.eval_on_selector_all(".tip", "ts => ts.map(t => t.id)")
+        assert len(ids) == len(set(ids))  # one page, several maps: unique tooltip ids
+    finally:
+        page.close()

@@ -1,0 +1,75 @@
+"""The progress bar for long work: real counts on a terminal, silent anywhere else."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from jtrack.progress import ProgressUpdate
+from jtrack.render.progress import ProgressBar
+
+
+def _terminal() -> Console:
+    return Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+
+
+def _shown(bar: ProgressBar) -> str:
+    out = Console(file=io.StringIO(), width=120, color_system=None, record=True)
+    out.print(bar.renderable)
+    return out.export_text()
+
+
+def test_reading_shows_files_rows_and_bytes_of_the_total() -> None:
+    bar = ProgressBar(console=_terminal(), transient=False)
+    with bar:
+        bar(
+            ProgressUpdate(
+                "reading",
+                files_done=2,
+                files_total=5,
+                bytes_done=412_500_000,
+                bytes_total=1_300_000_000,
+                rows=1_204_311,
+            )
+        )
+        text = _shown(bar)
+    assert "reading" in text and "32%" in text
+    assert "2/5 files" in text and "1,204,311 rows" in text and "412.5 MB/1.3 GB" in text
+    assert "left" in text and "0:00:00" in text  # elapsed, then remaining
+
+
+def test_each_stage_gets_its_own_bar_counted_in_its_steps() -> None:
+    bar = ProgressBar(console=_terminal(), transient=False)
+    with bar:
+        bar(ProgressUpdate("reading", bytes_done=10, bytes_total=10))
+        bar(ProgressUpdate("sessionizing", steps_done=3, steps_total=12))
+        text = _shown(bar)
+    assert "sessionizing" in text and "25%" in text and "3/12" in text
+    assert "reading" not in text
+
+
+def test_an_unknown_total_and_a_plain_word_are_taken() -> None:
+    bar = ProgressBar(console=_terminal(), transient=False)
+    with bar:
+        bar(ProgressUpdate("reading", rows=5, bytes_done=2048))  # stdin: no total
+        bar("counting")
+        text = _shown(bar)
+    assert "counting" in text
+
+
+def test_silent_when_stderr_is_not_a_terminal() -> None:
+    sink = io.StringIO()
+    bar = ProgressBar(console=Console(file=sink, width=120))
+    assert not bar.enabled
+    with bar:
+        bar(ProgressUpdate("reading", bytes_done=1, bytes_total=2))
+    assert sink.getvalue() == "" and bar.renderable is None and bar.updates == 1
+
+
+def test_quiet_is_silent_on_a_terminal_too() -> None:
+    console = _terminal()
+    bar = ProgressBar(console=console, quiet=True)
+    with bar:
+        bar("reading")
+    assert not bar.enabled and console.file.getvalue() == ""  # type: ignore[attr-defined]

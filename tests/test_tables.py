@@ -1,0 +1,285 @@
+"""Every table command at 80 and 140 columns (goldens), and the rules that make them fit.
+
+The goldens are the sample store (sample_data/) rendered at a fixed width with colour off;
+regenerate them with JTRACK_UPDATE_GOLDEN=1 and read the diff. At 80 columns (what a pipe
+gets) every key column must show in full: ids as unique prefixes, numbers, times, states.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.render.table import FrameTable, render_to_text, thousands_expr
+from jtrack.usecases.ids import unique_prefix_length
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+GOLDEN = ROOT / "tests" / "golden"
+AS_OF = "2026-10-20T00:00:00Z"
+
+runner = CliRunner()
+
+BAD_CONTACTS = (
+    "contact_id,first_name,last_name,email,phone,cookie_id\n"
+    "ext-1,Ada,Lovelace,ada@example.com,+442079460958,\n"
+    "ext-2,Grace,Hopper,not-an-email,+12025550123,\n"
+    "ext-3,Alan,Turing,alan@example.com,12345,\n"
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The sample store (with the sample contacts) in a directory of its own, and a
+    contacts file with invalid entries; commands run from there."""
+    d = tmp_path_factory.mktemp("tables")
+    res = runner.invoke(
+        app,
+        [
+            "sessionize",
+            str(SAMPLE / "events.jsonl"),
+            "--store",
+            str(d / ".jtrack"),
+            "--contacts",
+            str(SAMPLE / "contacts.csv"),
+            "-q",
+            "-f",
+            "json",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    (d / "contacts.csv").write_text(BAD_CONTACTS)
+    old = Path.cwd()
+    os.chdir(d)
+    try:
+        yield d
+    finally:
+        os.chdir(old)
+
+
+RULES = str(SAMPLE / "jtrack.toml")
+#: name -> (arguments, key headers that must show at 80 columns)
+COMMANDS: dict[str, tuple[list[str], list[str]]] = {
+    "schema": (["schema"], ["column", "dtype", "genesys_path", "required"]),
+    "schema_sessions": (["schema", "--sessions"], ["column", "dtype"]),
+    "contacts_check": (["contacts", "--check", "contacts.csv"], ["row", "field", "value"]),
+    "sessions": (
+        ["sessions", "--limit", "8"],
+        ["id", "created_date", "duration", "events"],
+    ),
+    "sessions_rules": (
+        [
+            "sessions",
+            "--limit",
+            "8",
+            "--rules",
+            RULES,
+            "--columns",
+            "id,segments,outcomes",
+        ],
+        ["id", "segments", "outcomes"],
+    ),
+    "usage": (
+        ["usage", "--month", "2026-10", "--as-of", AS_OF, "--users", "2", "--per-user", "1500"],
+        ["period", "page_view", "search", "custom", "billable", "month_to_date", "overage"],
+    ),
+    "report": (["report", "--top", "5"], ["day", "sessions", "visitors", "page_views", "share"]),
+    "rules_report": (
+        ["rules", "report", "--rules", RULES],
+        ["segment_id", "source", "sessions", "share", "outcome_id", "conversion", "qualified"],
+    ),
+    "rules_explain": (
+        ["rules", "explain", "5c114b18", "--rules", RULES],
+        ["part", "held", "at", "condition", "detail"],
+    ),
+    "journey": (
+        ["journey", "652f931c-e845-4f2c-99e6-6cbd84c1ae75", "--as-of", AS_OF, "--no-rules"],
+        ["Customer journey of Olivia Wilson", "visit 3 of 3", "86834f32"],
+    ),
+    "contacts": (
+        ["contacts", "--as-of", AS_OF, "--state", "known"],
+        ["contact_", "state", "sessions", "last_seen"],
+    ),
+    "contacts_visitors": (
+        ["contacts", "--visitors", "--as-of", AS_OF, "--state", "temporary"],
+        ["customer_", "contact_id", "state", "sessions", "last_seen", "expires"],
+    ),
+}
+WIDTHS = (80, 140)
+
+
+def _render(args: list[str], width: int, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.delenv("JTRACK_WIDTH", raising=False)
+    res = runner.invoke(app, args)
+    assert res.exit_code in (0, 2), res.stderr  # contacts --check exits 2 on invalid entries
+    return res.stdout
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_table_commands_match_their_goldens(
+    name: str, width: int, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args, _ = COMMANDS[name]
+    out = _render(args, width, monkeypatch)
+    path = GOLDEN / f"{name}_{width}.txt"
+    if os.environ.get("JTRACK_UPDATE_GOLDEN"):
+        path.write_text(out, encoding="utf-8")
+    assert out == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_no_line_is_wider_than_the_terminal_and_key_columns_show(
+    name: str, width: int, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args, keys = COMMANDS[name]
+    out = _render(args, width, monkeypatch)
+    assert max(len(line) for line in out.splitlines()) <= width
+    for key in keys:
+        assert key in out, (name, width, key)
+    # no header or id split mid-word: every key header is on one line
+    for line in out.splitlines():
+        assert not re.search(r"\b(?:durati|sessio|conver)\s*$", line), line
+
+
+def test_ids_in_tables_are_unique_prefixes_that_card_accepts(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _render(["sessions"], 80, monkeypatch)
+    ids = [line.split()[0] for line in out.splitlines()[3:] if line.strip()]
+    assert len(ids) == 843 and len(set(ids)) == 843
+    assert all(len(i) >= 8 and "…" not in i for i in ids)
+    res = runner.invoke(app, ["card", ids[5], "--as-of", AS_OF, "-f", "json", "--no-rules"])
+    assert res.exit_code == 0, res.stderr
+
+
+def test_a_customer_id_prefix_works_where_a_customer_id_is_asked(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full_id = "652f931c-e845-4f2c-99e6-6cbd84c1ae75"
+    full = runner.invoke(app, ["journey", full_id, "-f", "json", "--as-of", AS_OF])
+    short = runner.invoke(app, ["journey", "652f931c", "-f", "json", "--as-of", AS_OF])
+    assert short.exit_code == 0, short.stderr
+    assert short.stdout == full.stdout
+    listed = runner.invoke(app, ["sessions", "--customer", "652f931c", "-f", "csv"])
+    assert listed.stdout.count("652f931c-e845-4f2c-99e6-6cbd84c1ae75") == 3
+    ambiguous = runner.invoke(app, ["journey", "0", "-f", "json"])
+    assert ambiguous.exit_code == 1 and "type more characters" in ambiguous.stderr
+
+
+def test_durations_are_hms_in_tables_and_seconds_in_data(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = _render(["sessions", "--limit", "1"], 140, monkeypatch)
+    data = runner.invoke(app, ["sessions", "--limit", "1", "-f", "csv"]).stdout
+    assert "0:08:53" in table and "534." not in table
+    assert ",533.9" in data or ",534." in data
+
+
+def test_headers_are_the_field_names_or_documented_labels(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every header of a table is a field of the CSV, or one of the README's labels."""
+    readme = (ROOT / "README.md").read_text()
+    from jtrack.render.table import LABELS
+
+    for label in set(LABELS.values()):
+        assert f"`{label}`" in readme, label
+    out = _render(["sessions", "--limit", "3"], 140, monkeypatch)
+    csv_fields = runner.invoke(app, ["sessions", "--limit", "1", "-f", "csv"]).stdout.split("\n")[0]
+    headers = out.splitlines()[1].split()
+    for h in headers:
+        assert h in csv_fields.split(",") or h in LABELS.values(), h
+
+
+def test_singular_and_plural(world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = _render(["sessions", "--limit", "1"], 80, monkeypatch)
+    assert one.startswith("1 session\n")
+    two = _render(["sessions", "--limit", "2"], 80, monkeypatch)
+    assert two.startswith("2 sessions\n")
+
+
+# ---------------------------------------------------------------------------- the fitting
+
+
+def _text(df: pl.DataFrame, width: int, **kw: object) -> str:
+    return render_to_text(FrameTable(df, "t", **kw), width)  # type: ignore[arg-type]
+
+
+def test_the_widest_text_column_gives_way_first() -> None:
+    df = pl.DataFrame({"id": ["a" * 36], "name": ["Ada Lovelace"], "title": ["x" * 100], "n": [3]})
+    out = _text(df, 60)
+    assert "Ada Lovelace" in out and "aaaaaaaa" in out and "…" in out
+    assert max(len(line) for line in out.splitlines()) <= 60
+
+
+def test_key_columns_never_lose_characters_when_text_makes_room() -> None:
+    df = pl.DataFrame(
+        {
+            "segment_id": ["seg-newsletter-readers"],
+            "display_name": ["Came from the newsletter and read it all"],
+            "sessions": [1234567],
+            "share_of_sessions": [0.1234],
+        }
+    )
+    out = _text(df, 56)
+    assert "seg-newsletter-readers" in out and "1,234,567" in out and "12.3%" in out
+    assert "Came from" in out and "…" in out
+
+
+def test_headers_wrap_between_words_never_inside_one() -> None:
+    df = pl.DataFrame({"k": ["x"], "blocked_already_qualified": [1], "blocked_lower_weight": [2]})
+    out = _text(df, 24)
+    lines = out.splitlines()
+    assert any("blocked_" in line for line in lines)
+    assert any("qualified" in line for line in lines)
+    assert "blocked_already_qualified" not in out
+
+
+def test_text_columns_are_left_out_only_as_a_last_resort_and_named() -> None:
+    df = pl.DataFrame(
+        {
+            "contact_id": ["C0001"],
+            "notes": ["a long free text " * 3],
+            "state": ["temporary"],
+            "last_seen": [datetime(2026, 10, 1, 12, 0, 0, tzinfo=UTC)],
+        }
+    )
+    wide = _text(df, 120)
+    assert "2026-10-01 12:00:00" in wide and "not shown" not in wide
+    narrow = _text(df, 32)
+    assert "C0001" in narrow and "temporary" in narrow and "2026-10-01" in narrow
+    assert "not shown at 32 columns: notes" in narrow
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(alphabet="0123456789abcdef", min_size=12, max_size=12), min_size=1),
+    st.integers(min_value=1, max_value=10),
+)
+def test_unique_prefixes_are_unique_and_no_shorter_than_asked(ids: list[str], lo: int) -> None:
+    k = unique_prefix_length(pl.Series(ids), lo)
+    assert k >= lo
+    distinct = set(ids)
+    assert len({i[:k] for i in distinct}) == len(distinct)
+    if k > lo:  # one shorter would not do
+        assert len({i[: k - 1] for i in distinct}) < len(distinct)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=-(10**15), max_value=10**15), min_size=1, max_size=20))
+def test_thousands_separators(values: list[int]) -> None:
+    got = pl.DataFrame({"n": values}).select(thousands_expr(pl.col("n")).alias("n"))["n"]
+    assert got.to_list() == [f"{v:,}" for v in values]
