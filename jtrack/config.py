@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jtrack.errors import ConfigError
+from jtrack.errors import ConfigError, FileAccessError
 
 CONFIG_ENV = "JTRACK_CONFIG"
 DEFAULT_NAME = "jtrack.toml"
@@ -30,13 +30,13 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     if explicit is not None:
         p = Path(explicit)
         if not p.is_file():
-            raise ConfigError(f"{p}: no such config file", hint="check the path")
+            raise FileAccessError(f"{p}: no such config file", hint="check the path")
         return p
     env = os.environ.get(CONFIG_ENV)
     if env:
         p = Path(env)
         if not p.is_file():
-            raise ConfigError(
+            raise FileAccessError(
                 f"{p}: no such config file (from ${CONFIG_ENV})", hint=f"fix or unset ${CONFIG_ENV}"
             )
         return p

@@ -55,6 +55,10 @@ class RejectedRowError(DataError):
         self.reason = reason
 
 
+class FileAccessError(DataError):
+    """A file that cannot be read or written: missing, a directory, no permission (exit 1)."""
+
+
 class NotFoundError(DataError):
     """A session, customer or contact asked for is not in the store."""
 

@@ -83,15 +83,16 @@ def _check_target(target: Path) -> None:
             f"{target}: no such device", hint="jtrack never creates files under /dev or /proc"
         )
     if target.is_dir() and not target.is_symlink():
-        raise UsageError(f"{target}: is a directory", hint="name a file to write")
+        raise OutputError(f"{target}: is a directory", hint="name a file to write")
 
 
 def _write_error(target: Path, exc: OSError) -> JtrackError:
     reason = exc.strerror or str(exc)
+    # a file that cannot be written is exit 1, as every other file jtrack cannot read or write
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return UsageError(f"{target}: cannot write ({reason})", hint="check the directory exists")
+        return OutputError(f"{target}: cannot write ({reason})", hint="check the directory exists")
     if exc.errno == errno.EISDIR:
-        return UsageError(f"{target}: is a directory", hint="name a file to write")
+        return OutputError(f"{target}: is a directory", hint="name a file to write")
     return OutputError(
         f"{target}: cannot write ({reason}); nothing was written",
         hint="check the free space and that the directory is writable",

@@ -19,7 +19,7 @@ from jtrack.cli import app
 from jtrack.core import contacts as C
 from jtrack.core.sessionize import sessionize
 from jtrack.engine import sessionize_sources
-from jtrack.errors import ConfigError, ExitCode, UsageError
+from jtrack.errors import ConfigError, ExitCode, FileAccessError, UsageError
 from jtrack.schema import SESSION_SCHEMA
 from jtrack.serialize import to_records
 from tests.helpers import T0, flat_event, flat_frame
@@ -184,7 +184,7 @@ def test_json_jsonl_and_parquet_files_read_like_csv(
 def test_a_file_without_an_id_column_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no contact id column"):
         C.load_contacts(_csv(tmp_path, "name,email\nA,a@example.org\n"))
-    with pytest.raises(UsageError, match="no such contacts file"):
+    with pytest.raises(FileAccessError, match="no such contacts file"):  # exit 1
         C.load_contacts(tmp_path / "missing.csv")
     with pytest.raises(UsageError, match="default-region"):
         C.load_contacts(_csv(tmp_path, "contact_id\nA\n"), default_region="Atlantis")

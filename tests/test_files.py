@@ -138,8 +138,9 @@ def test_no_file_is_ever_created_under_dev(tmp_path: Path) -> None:
 
 
 def test_a_directory_as_output_is_refused_before_writing(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="is a directory"):
+    with pytest.raises(OutputError, match="is a directory") as err:
         serialize.write_text_file("x", tmp_path)
+    assert err.value.exit_code == ExitCode.DATA  # a file that cannot be written
     assert _leftovers(tmp_path) == []
 
 

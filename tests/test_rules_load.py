@@ -9,7 +9,7 @@ import pytest
 
 from jtrack.core.rules import RulesError, check_rules, check_text, load_rules, parse_rules
 from jtrack.core.rules.locate import KeyLocator
-from jtrack.errors import ConfigError, ExitCode
+from jtrack.errors import ConfigError, ExitCode, FileAccessError
 from tests.test_rules_helpers import write_rules
 
 SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_data" / "jtrack.toml"
@@ -221,7 +221,7 @@ def test_rules_are_found_by_name_env_var_or_in_the_working_directory(
     monkeypatch.setenv("JTRACK_CONFIG", str(other))
     env_rules = load_rules(None)
     assert env_rules is not None and len(env_rules.segments) > 1
-    with pytest.raises(ConfigError, match="no such config file"):
+    with pytest.raises(FileAccessError, match="no such config file"):  # exit 1
         load_rules(in_tmp / "missing.toml")
 
 

@@ -655,13 +655,29 @@ def test_usage_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
         ["--users", "3"],
         ["--as-of", "tomorrow"],
         ["x.jsonl", "--store", str(tmp_path)],
-        [str(tmp_path / "missing.jsonl")],
     ]
     for extra in cases:
         res = run(*extra)
         assert res.exit_code == 2, (extra, res.stderr)
         assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
         assert res.stdout == ""
+
+
+def test_files_that_cannot_be_read_or_written_are_exit_1(tmp_path: Path) -> None:
+    """README, exit codes: a file that cannot be read or written is 1 (a wrong option is 2)."""
+    cases = [
+        ["--config", str(tmp_path / "missing.toml")],
+        ["tests/data/examples/genesys-events.jsonl", "-o", str(tmp_path / "no" / "u.csv")],
+        ["tests/data/examples/genesys-events.jsonl", "-o", str(tmp_path)],
+    ]
+    for extra in cases:
+        res = run(*extra, "--as-of", "2026-10-05")
+        assert res.exit_code == 1, (extra, res.stderr)
+        assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
+    other = runner.invoke(app, ["sessions", "--contacts", str(tmp_path / "none.csv")])
+    assert other.exit_code == 1 and "no such contacts file" in other.stderr
+    rules = runner.invoke(app, ["rules", "report", "--rules", str(tmp_path / "none.toml")])
+    assert rules.exit_code == 1 and "no such config file" in rules.stderr
 
 
 def test_an_empty_store_or_empty_input_does_not_crash(tmp_path: Path) -> None:

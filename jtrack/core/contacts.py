@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.errors import ConfigError, UsageError
+from jtrack.errors import ConfigError, FileAccessError, UsageError
 
 DEFAULT_TTL = timedelta(days=60)
 UNKNOWN = "Unknown"
@@ -332,6 +332,11 @@ def _read_table(path: Path) -> pl.DataFrame:
             return _read_json(path)
         if suffix in (".parquet", ".pq"):
             return pl.read_parquet(path)
+    except PermissionError as exc:  # a file that cannot be read: exit 1
+        raise FileAccessError(
+            f"{path}: cannot read the contacts file ({exc.strerror or exc})",
+            hint="check the file's permissions",
+        ) from exc
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
@@ -384,7 +389,7 @@ def load_contacts(
     """
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"{p}: no such contacts file", hint="check the --contacts path")
+        raise FileAccessError(f"{p}: no such contacts file", hint="check the --contacts path")
     st = p.stat()
     return _load_cached(str(p.resolve()), st.st_size, st.st_mtime_ns, default_region, str(p))
 

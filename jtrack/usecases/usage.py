@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from jtrack.errors import ConfigError, JtrackError, UsageError
+from jtrack.errors import ConfigError, FileAccessError, JtrackError, UsageError
 from jtrack.locking import exclusive_lock
 from jtrack.schema import (
     ACTIVITY_KINDS,
@@ -1100,7 +1100,7 @@ def output_lock(path: str | os.PathLike[str], wait: float = 0.0) -> Iterator[Pat
     try:
         lock_path.touch(exist_ok=True)
     except OSError as exc:
-        raise UsageError(
+        raise FileAccessError(
             f"{lock_path}: cannot create the lock file ({exc.strerror})",
             hint="check the directory exists and is writable",
         ) from exc
