@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich.console import Console
 
@@ -73,3 +74,42 @@ def test_quiet_is_silent_on_a_terminal_too() -> None:
     with bar:
         bar("reading")
     assert not bar.enabled and console.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_report_on_export_files_reports_the_engines_progress() -> None:
+    from pathlib import Path
+
+    from jtrack.usecases.report import report_from_sources
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    updates: list[ProgressUpdate] = []
+    report = report_from_sources([sample], progress=updates.append)
+    assert report.overview["sessions"] == 843
+    assert updates and all(isinstance(u, ProgressUpdate) for u in updates)
+    stages = [u.stage for u in updates]
+    assert "reading" in stages and "sessionizing" in stages
+    reading = [u for u in updates if u.stage == "reading" and u.bytes_total]
+    assert reading and reading[-1].bytes_total == sample.stat().st_size
+
+
+def test_the_cli_draws_the_engines_updates(monkeypatch: Any, tmp_path: Any) -> None:
+    """`jtrack report FILES` hands its ProgressBar to the engine (drawn only on a terminal)."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    seen: list[str] = []
+    original = ProgressBar.__call__
+
+    def record(self: ProgressBar, update: ProgressUpdate | str) -> None:
+        seen.append(update if isinstance(update, str) else update.stage)
+        original(self, update)
+
+    monkeypatch.setattr(ProgressBar, "__call__", record)
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    res = CliRunner().invoke(app, ["report", str(sample), "-f", "json"])
+    assert res.exit_code == 0, res.stderr
+    assert "reading" in seen and "sessionizing" in seen
+    assert res.stderr == ""  # not a terminal: nothing drawn

@@ -106,22 +106,18 @@ def report_cmd(
     opts = ReportOptions(tz=zone, since=first, until=last, top=top)
     err = stderr_console()
     lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()
-    status = (
-        err.status("summarising", spinner="dots") if (not quiet and sys.stderr.isatty()) else None
-    )
+    from jtrack.render.progress import ProgressBar
+
     with lock:
-        try:
-            if status is not None:
-                status.start()
+        # reading export files takes a while: a progress bar on a terminal (never with -q)
+        with ProgressBar(quiet=quiet, console=err) as bar:
             if sources:
                 report = report_from_sources(
-                    sources, opts, stdin=sys.stdin.buffer if "-" in sources else None
+                    sources, opts, stdin=sys.stdin.buffer if "-" in sources else None, progress=bar
                 )
             else:
+                bar("summarising")
                 report = report_from_store(open_store(store, role, redact), opts)
-        finally:
-            if status is not None:
-                status.stop()
         _emit(report, out_fmt, output)
     if not quiet and output is not None:
         from rich.text import Text

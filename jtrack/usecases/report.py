@@ -28,6 +28,7 @@ from typing import Any
 import polars as pl
 
 from jtrack.errors import UsageError
+from jtrack.progress import ProgressFn
 from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT
 
 UNKNOWN = "Unknown"
@@ -494,12 +495,17 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
 
 
 def report_from_sources(
-    sources: Sequence[Any], options: ReportOptions | None = None, *, stdin: Any = None
+    sources: Sequence[Any],
+    options: ReportOptions | None = None,
+    *,
+    stdin: Any = None,
+    progress: ProgressFn | None = None,
 ) -> JourneyReport:
-    """The journey summary of export files, sessionized in memory (rejected rows skipped)."""
+    """The journey summary of export files, sessionized in memory (rejected rows skipped);
+    `progress` gets the engine's ProgressUpdates while the files are read and sessionized."""
     from jtrack.engine import sessionize_sources
 
-    run = sessionize_sources(sources, on_error="skip", stdin=stdin)
+    run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
     report = journey_report(
         run.result.sessions,
         run.result.events,
