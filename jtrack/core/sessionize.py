@@ -29,7 +29,9 @@ def blake3_hex(key: pl.Expr) -> pl.Expr:
 
 def _hex_id(key: pl.Expr) -> pl.Expr:
     """A stable, uuid-shaped id from a string key (the first 128 bits of its BLAKE3)."""
-    return blake3_hex(key).str.replace(r"^(.{8})(.{4})(.{4})(.{4})(.{12}).*$", "$1-$2-$3-$4-$5")
+    h = blake3_hex(key)
+    parts = [h.str.slice(a, n) for a, n in ((0, 8), (8, 4), (12, 4), (16, 4), (20, 12))]
+    return pl.concat_str(parts, separator="-")
 
 
 def session_id_expr(customer: pl.Expr, first_event_id: pl.Expr) -> pl.Expr:
@@ -276,17 +278,24 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
         _h=pl.col("customer_id").nchash.xxh3_64(),  # type: ignore[attr-defined]
         _c=pl.col("customer_id").cast(pl.Categorical).to_physical(),
     )
-    rows = rows.with_columns(_stream_columns()).sort(
-        [*lead, "_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"]
-    )
+    rows = rows.with_columns(_stream_columns())
+    # keys that cannot break a tie are left out of the sort (cheaper): the categorical code
+    # when no two visitors share a hash, the custom session when there is none
+    keys = [*lead, "_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"]
+    if rows.height and rows.get_column("_h").n_unique() == rows.get_column("_c").n_unique():
+        keys.remove("_c")
+    if not rows.get_column("_custom").any():
+        keys.remove("_ck")
+    rows = rows.sort(keys)
     rows = _assign_gap_sessions(rows, opts)
 
     # Every session number belongs to at least one activity row, so they are dense 1..S.
+    # _sess never decreases in the sort order: a grouping of sorted keys (no hashing)
     sessions = (
         rows.filter(pl.col("_sess").is_not_null())
-        .group_by("_sess")
+        .with_columns(pl.col("_sess").set_sorted())
+        .group_by("_sess", maintain_order=True)
         .agg(_session_aggs(bool(lead)))
-        .sort("_sess")
         .with_columns(
             id=session_id_expr(pl.col("customer_id"), pl.col("_first_event_id")),
             # whole milliseconds, as the exports carry them (no float noise)

@@ -127,11 +127,11 @@ class UnitRows:
             self._frames[u] = []  # handed over: the unit is processed once
             if not frames:
                 return pl.DataFrame(schema=UNIT_SCHEMA)
-            return pl.concat(frames, how="vertical").rechunk()
+            return pl.concat(frames, how="vertical", rechunk=False)
         path = self.stage / f"u{u:05d}.parquet"
         if not path.exists():
             return pl.DataFrame(schema=UNIT_SCHEMA)
-        return pl.read_parquet(path).rechunk()
+        return pl.read_parquet(path)
 
     def remove(self) -> None:
         self.close()

@@ -66,8 +66,8 @@ from jtrack.store.writer import VersionWriter
 BYTES_PER_ROW = 2_500
 #: Memory taken before any row: the interpreter, Polars, PyArrow.
 BASE_MEMORY = 300 * 1024**2
-#: Rows read at a time (at most).
-MAX_CHUNK_ROWS = 1_000_000
+#: Rows read at a time (at most): larger chunks save little time and cost memory.
+MAX_CHUNK_ROWS = 250_000
 #: Memory per row of a chunk being read and validated.
 CHUNK_BYTES_PER_ROW = 1_500
 
@@ -232,28 +232,26 @@ def run_sessionize(
             run.notes = notes
             store.refresh()
             return run
-        with store.snapshot() if history_base is not None else _no_snapshot() as snap:
-            return _run(
-                store,
-                opts,
-                say,
-                started,
-                base,
-                history_base,
-                snap,
-                mode,
-                notes,
-                planned,
-                (book_source, book, book_invalid, book_changed),
-            )
-
-
-class _no_snapshot:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+        # the writer holds the lock: no one can remove the version it builds on, so it
+        # reads it without a lease (and may remove it once the new version is current)
+        snap = (
+            Snapshot.at(store.version_dir(f"v{history_base.version:06d}"), history_base)
+            if history_base is not None
+            else None
+        )
+        return _run(
+            store,
+            opts,
+            say,
+            started,
+            base,
+            history_base,
+            snap,
+            mode,
+            notes,
+            planned,
+            (book_source, book, book_invalid, book_changed),
+        )
 
 
 def _run(

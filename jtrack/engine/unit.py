@@ -190,15 +190,20 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     )
     index = out.index.with_columns(split_pos()).select(list(INDEX_SCHEMA))
     # only what differs from the store is written
-    added_idx = index.join(
-        old_idx, on=_INDEX_KEYS, how="anti", nulls_equal=True, maintain_order="left"
-    )
-    removed_idx = old_idx.join(index, on=_INDEX_KEYS, how="anti", nulls_equal=True)
-    cols = list(STORED_SESSION_SCHEMA)
-    new_keys = row_key(sessions, cols)
-    old_keys = row_key(old_sess, cols) if old_sess.height else pl.Series([], dtype=new_keys.dtype)
-    added_sess = sessions.filter(~new_keys.is_in(old_keys.implode()))
-    removed_sess = old_sess.filter(~old_keys.is_in(new_keys.implode()))
+    if old_idx.height:
+        added_idx = index.join(
+            old_idx, on=_INDEX_KEYS, how="anti", nulls_equal=True, maintain_order="left"
+        )
+        removed_idx = old_idx.join(index, on=_INDEX_KEYS, how="anti", nulls_equal=True)
+    else:
+        added_idx, removed_idx = index, old_idx
+    if old_sess.height:
+        cols = list(STORED_SESSION_SCHEMA)
+        new_keys, old_keys = row_key(sessions, cols), row_key(old_sess, cols)
+        added_sess = sessions.filter(~new_keys.is_in(old_keys.implode()))
+        removed_sess = old_sess.filter(~old_keys.is_in(new_keys.implode()))
+    else:  # nothing stored for these visitors: every session is new
+        added_sess, removed_sess = sessions, old_sess
     res.sessions_added = added_sess.height
     res.sessions_removed = removed_sess.height
     res.sessions_unchanged = sessions.height - added_sess.height

@@ -1,0 +1,207 @@
+"""The store protects what it holds: from hand-edited pointers, from readers caught in a
+switch, from rejects of another run, from one visitor's clock.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.engine import run_sessionize
+from jtrack.errors import StoreError
+from jtrack.store import Store
+from tests.helpers import T0, flat_event, flat_frame
+
+
+def _export(path: Path, prefix: str, n: int, visitors: int = 5) -> Path:
+    rows = [
+        flat_event(f"{prefix}{i}", f"v{i % visitors}", T0 + timedelta(minutes=7 * i))
+        for i in range(n)
+    ]
+    flat_frame(rows).write_parquet(path)
+    return path
+
+
+def test_a_pointer_naming_a_directory_outside_the_store_is_refused_and_nothing_removed(
+    tmp_path: Path,
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    store = Store.open(tmp_path / "store")
+    run_sessionize([_export(tmp_path / "a.parquet", "a", 10)], store)
+    for bad in ("../victim", "/etc", "versions/../../victim", "v1/../../victim"):
+        (store.root / "CURRENT").write_text(bad + "\n")
+        res = CliRunner().invoke(
+            app, ["sessionize", str(tmp_path / "a.parquet"), "--store", str(store.root), "-q"]
+        )
+        assert res.exit_code == 1, res.stderr
+        assert "not a version of this store" in res.stderr
+        assert (victim / "precious.txt").read_text() == "keep me"
+    with pytest.raises(StoreError):
+        Store.open(store.root).scan_sessions()
+
+
+def test_rejects_belong_to_the_version_they_describe(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n{"id": "y"}\n')
+    good = _export(tmp_path / "good.parquet", "g", 10)
+    store = Store.open(tmp_path / "store")
+    run = run_sessionize([bad, good], store, on_error="skip")
+    assert run.summary.rejected == 2
+    rejects = store.root / "current" / "rejects.jsonl"
+    assert len(rejects.read_text().splitlines()) == 2
+    # a replacement by a clean export: the store no longer holds the bad file, nor its rejects
+    run = run_sessionize([_export(tmp_path / "other.parquet", "o", 12)], store, replace=True)
+    assert run.summary.rejected == 0 and store.manifest()["counts"]["rejected"] == 0
+    assert not rejects.exists()
+
+
+def test_a_run_where_every_row_is_rejected_leaves_a_store_that_holds_events_alone(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(tmp_path / "store")
+    run_sessionize([_export(tmp_path / "a.parquet", "a", 10)], store)
+    version = store.current_name()
+    junk = tmp_path / "contacts.csv"
+    junk.write_text("contact_id,name\nC1,Ada\n")
+    res = CliRunner().invoke(
+        app, ["sessionize", str(junk), "--store", str(store.root), "--on-error", "skip", "-q"]
+    )
+    assert res.exit_code == 2 or res.exit_code == 1, res.stderr  # (not a data file, or refused)
+    assert store.current_name() == version
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"note": 1}\n{"note": 2}\n')
+    res = CliRunner().invoke(
+        app, ["sessionize", str(notes), "--store", str(store.root), "--on-error", "skip", "-q"]
+    )
+    assert res.exit_code == 1 and "every one of the 2 rows read was rejected" in res.stderr
+    assert "--force" in res.stderr and store.current_name() == version
+    forced = CliRunner().invoke(
+        app,
+        ["sessionize", str(notes), "--store", str(store.root), "--on-error", "skip", "--force"],
+    )
+    assert forced.exit_code == 0, forced.stderr
+    store.refresh()
+    assert store.scan_index().collect().height == 10  # nothing lost either way
+
+
+def test_replace_refuses_to_shrink_the_store_unless_forced(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store")
+    run_sessionize([_export(tmp_path / "a.parquet", "a", 40)], store)
+    small = _export(tmp_path / "b.parquet", "b", 3)
+    res = CliRunner().invoke(
+        app, ["sessionize", str(small), "--store", str(store.root), "--replace", "-q"]
+    )
+    assert res.exit_code == 1 and "would shrink the store from 40 events" in res.stderr
+    ok = CliRunner().invoke(
+        app, ["sessionize", str(small), "--store", str(store.root), "--replace", "--force", "-q"]
+    )
+    assert ok.exit_code == 0, ok.stderr
+    store.refresh()
+    assert store.scan_index().collect().height == 3
+
+
+def test_one_visitors_clock_moves_no_one_elses_contact_state(tmp_path: Path) -> None:
+    """A device dated 2099 (above the far-future share) must not expire anyone else."""
+    rows = [flat_event(f"e{i}", f"v{i % 20}", T0 + timedelta(minutes=i)) for i in range(400)]
+    rows += [flat_event(f"z{i}", "skewed", T0.replace(year=2099)) for i in range(10)]  # 2.4%
+    src = tmp_path / "x.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / "store")
+    run = run_sessionize([src], store)
+    assert run.summary.rejected == 0  # 2.4% is more than the far-future share: kept
+    states = store.scan_sessions().select("customer_id", "contact_state").collect()
+    assert set(states["contact_state"]) == {"temporary"}
+    # read at a time within 60 days of the ordinary visitors' activity: still temporary
+    res = CliRunner().invoke(
+        app,
+        ["sessions", "--store", str(store.root), "--as-of", "2026-11-01", "-f", "csv"],
+    )
+    assert res.exit_code == 0, res.stderr
+    listed = pl.read_csv(res.stdout.encode())
+    ordinary = listed.filter(pl.col("customer_id") != "skewed")
+    assert set(ordinary["contact_state"]) == {"temporary"}
+
+
+# ---- readers while a writer switches versions ----------------------------------------------
+
+
+def test_readers_never_fail_or_see_a_partial_store_while_a_writer_switches(
+    tmp_path: Path,
+) -> None:
+    """Library readers and CLI readers loop while another process adds an export at a time
+    and keeps no earlier version (--keep 0): every read sees one whole version."""
+    store = Store.open(tmp_path / "store")
+    first = _export(tmp_path / "e0.parquet", "e0-", 30)
+    run_sessionize([first], store)
+    exports = [_export(tmp_path / f"e{k}.parquet", f"e{k}-", 30) for k in range(1, 9)]
+    stop = threading.Event()
+    errors: list[str] = []
+    reads = [0]
+
+    def library_reader() -> None:
+        while not stop.is_set():
+            s = Store.open(store.root)
+            try:
+                sessions = s.scan_sessions().collect()
+                events = s.scan_events().collect()
+                m = s.manifest()
+                if events.height != m["counts"]["events_kept"]:
+                    errors.append(f"{events.height} events, manifest {m['counts']}")
+                if events.height != int(sessions["event_count"].sum()):
+                    errors.append("sessions and events disagree")
+                reads[0] += 1
+            except Exception as exc:
+                errors.append(repr(exc))
+            finally:
+                s.close()
+
+    threads = [threading.Thread(target=library_reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    env = {**os.environ, "TZ": "UTC"}
+    cli_failures: list[str] = []
+    try:
+        writer = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from jtrack.engine import run_sessionize; "
+                "from jtrack.store import Store\n"
+                "for f in sys.argv[2:]:\n"
+                "    run_sessionize([f], Store(sys.argv[1]), keep=0)\n",
+                str(store.root),
+                *map(str, exports),
+            ],
+            env=env,
+        )
+        while writer.poll() is None:
+            r = subprocess.run(
+                [sys.executable, "-m", "jtrack.cli", "sessions", "--store", str(store.root),
+                 "-f", "csv"],
+                capture_output=True, text=True, env=env,
+            )  # fmt: skip
+            if r.returncode != 0:
+                cli_failures.append(r.stderr)
+        assert writer.returncode == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == [] and cli_failures == []
+    assert reads[0] > 0
+    # the versions the readers held are gone now that they let go
+    run_sessionize([_export(tmp_path / "last.parquet", "z", 3)], store, keep=0)
+    assert len(store.versions()) == 1
+    time.sleep(0)  # (nothing else to wait for)
