@@ -209,6 +209,19 @@ def test_singular_and_plural(world: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert one.startswith("1 session\n")
     two = _render(["sessions", "--limit", "2"], 80, monkeypatch)
     assert two.startswith("2 sessions\n")
+    (world / "one.csv").write_text("contact_id,email\nx1,not-an-email\n")
+    res = runner.invoke(app, ["contacts", "--check", "one.csv"])
+    assert res.stdout.startswith("1 invalid entry in one.csv\n")
+    assert "1 invalid entry (" in res.stderr
+    rules = world / "one.toml"
+    rules.write_text(
+        '[[segment]]\nid = "s"\ncontext = [{ field = "authenticated", operator = "equal", '
+        'values = ["true"] }]\n'
+    )
+    assert (
+        "valid: 1 segment, 0 outcomes, 0 action maps"
+        in runner.invoke(app, ["rules", "check", str(rules)]).stdout
+    )
 
 
 # ---------------------------------------------------------------------------- the fitting

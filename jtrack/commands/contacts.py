@@ -22,6 +22,7 @@ from jtrack.commands._common import (
     resolve_format,
 )
 from jtrack.errors import ExitCode
+from jtrack.render.text import plural
 
 if TYPE_CHECKING:
     import polars as pl
@@ -192,11 +193,11 @@ def contacts_cmd(
             mask_invalid_entries(invalid),
             out_fmt,
             output,
-            title=f"{invalid.height} invalid entries in {check}",
+            title=f"{plural(invalid.height, 'invalid entry', 'invalid entries')} in {check}",
         )
         if invalid.height:
             sys.stderr.write(
-                f"error: {check}: {invalid.height} invalid entries "
+                f"error: {check}: {plural(invalid.height, 'invalid entry', 'invalid entries')} "
                 f"({checked.height} contacts read)\n"
             )
             raise typer.Exit(int(ExitCode.USAGE))
@@ -240,18 +241,18 @@ def contacts_cmd(
             df,
             out_fmt,
             output,
-            title=f"{df['customer_id'].n_unique()} visitors with conflicting identifiers",
+            title=f"{plural(df['customer_id'].n_unique(), 'visitor')} with conflicting identifiers",
             columns=CONFLICT_COLUMNS if out_fmt == Format.table else None,
         )
         return
     if visitors:
         df = core.visitor_listing(per_visitor, states)
         shown = VISITOR_COLUMNS
-        title = f"{df.height} visitors as of {_iso(when)}"
+        title = f"{plural(df.height, 'visitor')} as of {_iso(when)}"
     else:
         df = core.list_contacts(per_visitor, book, states)
         shown = TABLE_COLUMNS
-        title = f"{df.height} contacts as of {_iso(when)}"
+        title = f"{plural(df.height, 'contact')} as of {_iso(when)}"
     df = protect_output(df, st.policy, typed)
     emit_frame(df, out_fmt, output, title=title, columns=shown if out_fmt == Format.table else None)
 

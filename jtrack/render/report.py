@@ -112,7 +112,7 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
         g.add_row(
             "allowance",
             _num(m["allowance"]),
-            _t(f"{o.users:,} users x {o.per_user:,} events"),
+            _t(f"{plural(o.users, 'user')} x {plural(o.per_user, 'event')}"),
         )
         over = m["overage"]
         g.add_row(

@@ -513,7 +513,8 @@ def report_from_sources(
         {"files": sorted({f["file"] for f in run.summary.files})},
     )
     if run.summary.rejected:
-        report.notes.append(f"{run.summary.rejected} rejected rows were skipped")
+        n = run.summary.rejected
+        report.notes.append(f"{n} rejected {'row was' if n == 1 else 'rows were'} skipped")
     return report
 
 

@@ -1019,7 +1019,8 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             "local day) created on an earlier day"
         )
     if after_as_of:
-        notes.append(f"{after_as_of} events were created at or after as_of and are not counted")
+        were = "event was" if after_as_of == 1 else "events were"
+        notes.append(f"{after_as_of} {were} created at or after as_of and are not counted")
     months_with_events = sorted(
         {
             d.strftime("%Y-%m")

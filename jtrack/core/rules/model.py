@@ -8,6 +8,7 @@ Imports the standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -203,7 +204,10 @@ class Rules:
         return out
 
     def summary(self) -> str:
+        def n(items: Sequence[object], one: str) -> str:
+            return f"{len(items)} {one}{'' if len(items) == 1 else 's'}"
+
         return (
-            f"{len(self.segments)} segments, {len(self.outcomes)} outcomes, "
-            f"{len(self.action_maps)} action maps"
+            f"{n(self.segments, 'segment')}, {n(self.outcomes, 'outcome')}, "
+            f"{n(self.action_maps, 'action map')}"
         )
