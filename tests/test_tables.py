@@ -296,3 +296,19 @@ def test_unique_prefixes_are_unique_and_no_shorter_than_asked(ids: list[str], lo
 def test_thousands_separators(values: list[int]) -> None:
     got = pl.DataFrame({"n": values}).select(thousands_expr(pl.col("n")).alias("n"))["n"]
     assert got.to_list() == [f"{v:,}" for v in values]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(alphabet="0123", min_size=1, max_size=14), min_size=2, unique=True),
+    st.data(),
+)
+def test_a_prefix_among_all_ids_tells_the_shown_ones_apart(
+    ids: list[str], data: st.DataObject
+) -> None:
+    """Against `among` (the store), each shown id's prefix matches no other id."""
+    shown = data.draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))
+    k = unique_prefix_length(pl.Series(shown), 3, among=pl.Series(ids))
+    for s in shown:
+        if len(s) > k:  # an id no longer than k is shown whole
+            assert [i for i in ids if i.startswith(s[:k])] == [s], (s, k)

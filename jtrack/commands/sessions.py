@@ -178,5 +178,5 @@ def sessions_cmd(
         output,
         title=plural(df.height, "session"),
         columns=shown,
-        prefixes=id_prefix_lengths(view, shown or df.columns),
+        prefixes=id_prefix_lengths(view, df.select(shown) if shown else df),
     )

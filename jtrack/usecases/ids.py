@@ -11,28 +11,57 @@ import polars as pl
 ID_MIN = 8
 
 
-def unique_prefix_length(values: pl.Series | pl.LazyFrame, minimum: int = ID_MIN) -> int:
-    """The shortest prefix length (at least `minimum`) at which the distinct values stay
+def _series(values: pl.Series | pl.LazyFrame) -> pl.Series:
+    if isinstance(values, pl.Series):
+        return values.cast(pl.String).drop_nulls()
+    name = values.collect_schema().names()[0]
+    return values.select(pl.col(name).cast(pl.String).drop_nulls()).collect().to_series()
+
+
+def unique_prefix_length(
+    values: pl.Series | pl.LazyFrame,
+    minimum: int = ID_MIN,
+    among: pl.Series | pl.LazyFrame | None = None,
+) -> int:
+    """The shortest prefix length (at least `minimum`) at which the distinct `values` stay
     distinct: how long an id must be shown to be typed back (like git's short hashes).
 
-    `values` is a Series, or a LazyFrame of one column (read in one pass, e.g. the store's
-    whole `id` column)."""
-    lf = values.to_frame().lazy() if isinstance(values, pl.Series) else values
-    name = lf.collect_schema().names()[0]
-    col = pl.col(name).cast(pl.String)
-    lengths = range(minimum, minimum + 25)
-    counts = lf.select(
-        col.n_unique().alias("all"),
-        col.str.len_chars().max().alias("longest"),
-        *[col.str.slice(0, k).n_unique().alias(f"k{k}") for k in lengths],
-    ).collect()
-    if counts.height == 0:
+    `among`: every id a prefix must be told apart from (e.g. the store's whole `id` column),
+    `values` being some of them; the length then makes each of `values` unique among them.
+    Default: `values` themselves.
+    Values and `among` are a Series or a LazyFrame of one column.
+
+    Sorted, the ids that share the longest prefix are neighbours, so one sort and one pass
+    find it (no hashing of every prefix length); against `among`, only the ids starting
+    like one of `values` are looked at again."""
+    shown = _series(values).unique()
+    if shown.len() == 0:
         return minimum
-    row = counts.row(0, named=True)
-    longest = int(row["longest"] or 0)
-    for k in lengths:
-        if row[f"k{k}"] == row["all"]:
+    longest = int(shown.str.len_chars().max() or 0)  # type: ignore[arg-type]
+    if among is None:
+        ids = shown.sort()
+        pairs = pl.DataFrame({"a": ids.slice(1), "b": ids.slice(0, ids.len() - 1)})
+        k = minimum
+
+        def same(n: int) -> pl.Expr:
+            return pl.col("a").str.slice(0, n) == pl.col("b").str.slice(0, n)
+
+        pairs = pairs.filter(same(k))
+        while pairs.height and k < longest:
+            k += 1
+            pairs = pairs.filter(same(k))
+        return k
+    every = _series(among)
+    if shown.len() > 1_000:  # many ids shown (all of them among `among`): one sort of all
+        return unique_prefix_length(every, minimum)
+    k = minimum
+    while k < longest:
+        prefixes = shown.str.slice(0, k).unique().implode()
+        near = every.filter(every.str.slice(0, k).is_in(prefixes)).unique()
+        near = pl.concat([near, shown]).unique()
+        if near.str.slice(0, k).n_unique() == near.len():
             return k
+        k = max(k + 1, unique_prefix_length(near, k))  # only the ids that look alike
     return max(longest, minimum)
 
 

@@ -166,20 +166,20 @@ def _contact_exists(store: Store, q: SessionQuery) -> bool:
     return found.height > 0
 
 
-def id_prefix_lengths(store: Store, columns: Sequence[str]) -> dict[str, int]:
-    """Prefix lengths at which the session ids and customer ids among `columns` are unique in
-    the whole store (what `jtrack card` and `jtrack journey` tell apart): one pass over the
-    id column. Session ids are counted on the plain store (card resolves them there, to tell
-    "not permitted" from "not found")."""
+def id_prefix_lengths(store: Store, shown: pl.DataFrame) -> dict[str, int]:
+    """Prefix lengths at which the session ids and customer ids of `shown` are unique in the
+    whole store (what `jtrack card` and `jtrack journey` tell apart). Session ids are
+    checked against the plain store (card resolves them there, to tell "not permitted" from
+    "not found")."""
     from jtrack.access import StoreView
 
     out: dict[str, int] = {}
-    if "id" in columns:
+    if "id" in shown.columns:
         plain = store.unfiltered() if isinstance(store, StoreView) else store
-        out["id"] = unique_prefix_length(plain.scan_sessions().select("id"))
-    if "customer_id" in columns:
+        out["id"] = unique_prefix_length(shown["id"], among=plain.scan_sessions().select("id"))
+    if "customer_id" in shown.columns:
         out["customer_id"] = unique_prefix_length(
-            store.scan_sessions().select("customer_id").unique()
+            shown["customer_id"], among=store.scan_sessions().select("customer_id")
         )
     return out
 
