@@ -170,10 +170,10 @@ class StoredRun:
     notes: list[str] = field(default_factory=list)
 
     def session_table(self, limit: int | None = None) -> pl.DataFrame:
-        """The store's sessions by visitor, start and id (the first `limit` of them)."""
+        """The store's sessions by start and id (the first `limit` of them)."""
         assert self.store is not None
         with self.store.snapshot() as snap:
-            lf = snap.scan_sessions().sort("customer_id", "created_date", "id")
+            lf = snap.scan_sessions().sort("created_date", "id")
             if limit is not None:
                 lf = lf.head(limit)
             return lf.collect(engine="in-memory")
@@ -1036,7 +1036,7 @@ def sessionize_sources(
         with store.snapshot() as snap:
             sessions = (
                 snap.scan_sessions()
-                .sort("customer_id", "created_date", "id")
+                .sort("created_date", "id")
                 .collect(engine="in-memory")
             )
             events = snap.events()

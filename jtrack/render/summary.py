@@ -1,10 +1,12 @@
-"""The summary of `jtrack sessionize` for the terminal: what the run did, what the store holds."""
+"""The summary of `jtrack sessionize` for the terminal: what the run did, what the store holds.
+
+Plain aligned lines (no table borders, no trailing spaces), so cron mails and pipes stay tidy.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
 from jtrack.engine import RunSummary
@@ -14,66 +16,79 @@ def _n(count: int, one: str, many: str | None = None) -> str:
     return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
-def summary_panel(s: RunSummary) -> Table:
-    t = Table.grid(padding=(0, 2))
-    t.add_column(style="bold")
-    t.add_column(justify="right")
-    t.add_column()
+def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
+    """(label, number, note) rows of the summary."""
+    rows: list[tuple[str, str, str]] = []
     run: dict[str, Any] = s.run or {}
     if run:
-        files = _n(int(run.get("files_read", 0)), "file") + " read"
+        read = int(run.get("files_read", 0))
         skipped = int(run.get("files_skipped", 0))
+        files = _n(read, "file") + " read"
         if skipped:
             files += f", {skipped:,} skipped (already in the store)"
-        t.add_row("this run", "", Text(files))
+        rows.append(("this run", "", files))
         if run.get("mode") == "unchanged":
-            t.add_row("", "", Text("nothing new: the store is unchanged"))
+            rows.append(("", "", "nothing new: the store is unchanged"))
         else:
-            t.add_row(
-                "",
-                "",
-                Text(
-                    f"{int(run.get('rows_read', 0)):,} rows, "
-                    f"{int(run.get('events_added', 0)):,} new events, "
-                    + _n(int(run.get("visitors_touched", 0)), "visitor")
-                    + " sessionized"
-                ),
-            )
+            events = int(run.get("events_added", 0))
+            visitors = int(run.get("visitors_touched", 0))
             added = int(run.get("sessions_added", 0))
             removed = int(run.get("sessions_removed", 0))
-            unchanged = int(run.get("sessions_unchanged", 0))
-            t.add_row(
-                "",
-                "",
-                Text(f"sessions written {added:,}, replaced {removed:,}, unchanged {unchanged:,}"),
+            rows.append(
+                ("", "", f"{int(run.get('rows_read', 0)):,} rows: {_n(events, 'new event')}")
             )
+            rows.append(
+                (
+                    "",
+                    "",
+                    f"{_n(added, 'session')} written ({removed:,} replaced) for "
+                    + _n(visitors, "visitor"),
+                )
+            )
+            if run.get("mode") == "rebuild":
+                rows.append(("", "", "every session was rebuilt"))
     ok = "adds up" if s.balanced else "DOES NOT ADD UP"
-    t.add_row("rows read", f"{s.rows_read:,}", Text(f"= kept + duplicates + rejected ({ok})"))
-    t.add_row("events kept", f"{s.events_kept:,}", "")
-    t.add_row(
-        "duplicates dropped",
-        f"{s.duplicates:,}",
-        Text(f"{s.conflicting_duplicates:,} with differing contents")
-        if s.conflicting_duplicates
-        else "",
+    rows.append(("rows read", f"{s.rows_read:,}", f"= kept + duplicates + rejected ({ok})"))
+    rows.append(("events kept", f"{s.events_kept:,}", ""))
+    rows.append(
+        (
+            "duplicates dropped",
+            f"{s.duplicates:,}",
+            f"{s.conflicting_duplicates:,} with differing contents"
+            if s.conflicting_duplicates
+            else "",
+        )
     )
-    t.add_row(
-        "rows rejected", f"{s.rejected:,}", Text(f"see {s.rejects_file}") if s.rejects_file else ""
+    rows.append(
+        ("rows rejected", f"{s.rejected:,}", f"see {s.rejects_file}" if s.rejects_file else "")
     )
-    t.add_row("sessions", f"{s.sessions:,}", "")
-    t.add_row("visitors", f"{s.visitors:,}", Text(_who(s)))
+    rows.append(("sessions", f"{s.sessions:,}", ""))
+    rows.append(("visitors", f"{s.visitors:,}", _who(s)))
     if s.unattached_events:
-        t.add_row(
-            "unattached events",
-            f"{s.unattached_events:,}",
-            "system events of visitors with no activity",
+        rows.append(
+            (
+                "unattached events",
+                f"{s.unattached_events:,}",
+                "system events of visitors with no activity",
+            )
         )
     span = f"{_fmt(s.first_event)} .. {_fmt(s.last_event)}" if s.first_event else "no events"
-    t.add_row("time span", "", Text(span))
+    rows.append(("time span", "", span))
     if s.store:
-        where = s.store + (f" ({s.version})" if s.version else "")
-        t.add_row("store", "", Text(where))
-    return t
+        rows.append(("store", "", s.store + (f" ({s.version})" if s.version else "")))
+    return rows
+
+
+def summary_panel(s: RunSummary) -> Text:
+    """The summary as aligned text: label, right-aligned number, note."""
+    rows = summary_lines(s)
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    lines = []
+    for label, number, note in rows:
+        line = f"{label:<{w0}}  {number:>{w1}}  {note}" if w1 else f"{label:<{w0}}  {note}"
+        lines.append(line.rstrip())
+    return Text("\n".join(lines), no_wrap=True, overflow="ellipsis")
 
 
 def _who(s: RunSummary) -> str:
