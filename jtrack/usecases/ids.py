@@ -51,17 +51,19 @@ def unique_prefix_length(
             k += 1
             pairs = pairs.filter(same(k))
         return k
-    every = _series(among)
     if shown.len() > 1_000:  # many ids shown (all of them among `among`): one sort of all
-        return unique_prefix_length(every, minimum)
+        return unique_prefix_length(among, minimum)
+    lf = among.to_frame().lazy() if isinstance(among, pl.Series) else among
+    col = pl.col(lf.collect_schema().names()[0]).cast(pl.String)
     k = minimum
     while k < longest:
         prefixes = shown.str.slice(0, k).unique().implode()
-        near = every.filter(every.str.slice(0, k).is_in(prefixes)).unique()
-        near = pl.concat([near, shown]).unique()
-        if near.str.slice(0, k).n_unique() == near.len():
+        # only the ids starting like a shown one are read into memory
+        near = lf.filter(col.str.slice(0, k).is_in(prefixes)).select(col.alias("id"))
+        alike = pl.concat([near.collect().to_series(), shown.alias("id")]).unique()
+        if alike.str.slice(0, k).n_unique() == alike.len():
             return k
-        k = max(k + 1, unique_prefix_length(near, k))  # only the ids that look alike
+        k = max(k + 1, unique_prefix_length(alike, k))  # only the ids that look alike
     return max(longest, minimum)
 
 
