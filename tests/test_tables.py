@@ -312,3 +312,12 @@ def test_a_prefix_among_all_ids_tells_the_shown_ones_apart(
     for s in shown:
         if len(s) > k:  # an id no longer than k is shown whole
             assert [i for i in ids if i.startswith(s[:k])] == [s], (s, k)
+
+
+def test_titles_and_cells_are_shown_literally() -> None:
+    df = pl.DataFrame({"title": ["[bold]x[/] \x1b[31mred"], "n": [1]})
+    out = _text(df.rename({"title": "page_title"}), 80)
+    table = FrameTable(df, "in \x1b]0;pwned\x07 [red]file[/]")
+    text = render_to_text(table, 80)
+    assert "\x1b" not in out + text and "\x07" not in text
+    assert "[bold]x[/]" in out and "[red]file[/]" in text

@@ -427,7 +427,8 @@ class FrameTable:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         cols, left_out = _fit(self._columns(), options.max_width, self.optional)
         if self.title is not None:  # above the table, never wrapped to the table's width
-            yield self.title if isinstance(self.title, Text) else Text(self.title, style="bold")
+            title = self.title
+            yield title if isinstance(title, Text) else Text(strip_control(title), style="bold")
         table = Table(
             box=box.SIMPLE_HEAD,
             show_edge=False,
@@ -458,7 +459,7 @@ class FrameTable:
                 "(a wider terminal, or -f csv, shows every field)"
             )
         for note in notes:
-            yield Text(note, style="dim")
+            yield Text(strip_control(note), style="dim")
 
 
 def frame_table(df: pl.DataFrame, title: str | None = None, **kwargs: Any) -> FrameTable:
