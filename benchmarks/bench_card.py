@@ -19,32 +19,27 @@ Prints one line per figure; informs, never gates CI.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import polars as pl
 
 HERE = Path(__file__).resolve().parent
 
 
 def build_store(n_events: int, root: Path) -> Path:
+    """The store of N synthetic events (built once with `jtrack sessionize`, then reused)."""
     from _synth import write_flat_parquet
 
-    from jtrack import __version__
-    from jtrack.engine import choose_buckets, sessionize_sources
-    from jtrack.schema import STORED_EVENT_SCHEMA
-    from jtrack.store import LAYOUT_VERSION, Store, _write_parquet, bucket_expr
+    from jtrack.engine import run_sessionize
+    from jtrack.store import Store
 
     events_file = root / "events.parquet"
-    store_dir = root / "store"
+    store_dir = root / "store-v2"
     if Store.open(store_dir).exists():
         return store_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -52,48 +47,13 @@ def build_store(n_events: int, root: Path) -> Path:
         t = time.perf_counter()
         write_flat_parquet(events_file, n_events)
         print(f"generated {n_events:,} events in {time.perf_counter() - t:.1f} s", flush=True)
-    buckets = choose_buckets(n_events)
-    snap = f"snap-bench-{n_events}"
-    tmp = store_dir / f".tmp-{snap}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "events").mkdir(parents=True)
-    (tmp / "sessions").mkdir(parents=True)
-    counts = {"events_kept": 0, "sessions": 0}
     t0 = time.perf_counter()
-    for b in range(buckets):
-        part = pl.scan_parquet(events_file).filter(bucket_expr(buckets) == b).collect()
-        with tempfile.TemporaryDirectory() as d:
-            src = Path(d) / "part.parquet"
-            part.write_parquet(src)
-            del part
-            run = sessionize_sources([src])
-        events = run.result.events.select(list(STORED_EVENT_SCHEMA))
-        _write_parquet(events, tmp / "events" / f"bucket={b:04d}.parquet")
-        _write_parquet(run.result.sessions, tmp / "sessions" / f"bucket={b:04d}.parquet")
-        counts["events_kept"] += events.height
-        counts["sessions"] += run.result.sessions.height
-        print(
-            f"bucket {b + 1}/{buckets}: {events.height:,} events, "
-            f"{run.result.sessions.height:,} sessions ({time.perf_counter() - t0:.0f} s)",
-            flush=True,
-        )
-        del run, events
-    manifest = {
-        "jtrack_version": __version__,
-        "inputs": [str(events_file)],
-        "options": {
-            "gap_seconds": 1200.0,
-            "max_duration_seconds": None,
-            "split_on_campaign_change": False,
-        },
-        "counts": counts,
-        "layout_version": LAYOUT_VERSION,
-        "buckets": buckets,
-        "snapshot": snap,
-    }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    os.rename(tmp, store_dir / snap)
-    (store_dir / "CURRENT").write_text(snap + "\n")
+    run = run_sessionize([events_file], Store.open(store_dir))
+    print(
+        f"store: {run.summary.events_kept:,} events, {run.summary.sessions:,} sessions "
+        f"({time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
     return store_dir
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
-from jtrack.engine.compact import MAX_PARTS
+from jtrack.engine.compact import MAX_PARTS, RECENT_RUNS
 from jtrack.store import Store
 from tests.helpers import flat_event, flat_frame
 
@@ -93,9 +93,13 @@ def test_a_run_compacts_on_its_own_when_parts_pile_up(tmp_path: Path) -> None:
         f = tmp_path / f"day{day}.parquet"
         flat_frame([flat_event(f"e{day}", f"v{day}", T0 + timedelta(days=day))]).write_parquet(f)
         run = run_sessionize([f], store)
-    assert len(store.read_manifest().parts_of("index")) == 1
+    # the old parts merged into one; the last RECENT_RUNS runs' parts left as they are
+    assert len(store.read_manifest().parts_of("index")) == RECENT_RUNS + 1
     assert any("compacted" in n for n in run.notes)
     assert store.scan_sessions().collect().height == MAX_PARTS + 1
+    fresh = Store.open(tmp_path / "fresh")
+    run_sessionize(sorted(tmp_path.glob("day*.parquet"), key=lambda p: int(p.stem[3:])), fresh)
+    assert_same_store(store, fresh)
 
 
 def test_store_files_lists_the_current_files_for_other_tools(

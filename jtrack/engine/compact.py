@@ -25,6 +25,8 @@ from jtrack.store.writer import VersionWriter
 TARGET_ROWS = 2_000_000
 #: A run compacts a table that has more parts than this.
 MAX_PARTS = 24
+#: Runs whose parts a run's own compaction leaves alone (the ones late events still touch).
+RECENT_RUNS = 7
 
 
 @dataclass
@@ -44,15 +46,30 @@ def compact_parts(
     snap: Snapshot, writer: VersionWriter, manifest: Manifest, run: int, force: bool = False
 ) -> list[PartInfo]:
     """The parts of the new version: each table with more than one part (or more than
-    MAX_PARTS, unless `force`) rewritten into disjoint bucket ranges."""
+    MAX_PARTS, unless `force`) rewritten into disjoint bucket ranges. Unless `force`, the
+    parts of the last RECENT_RUNS runs stay as they are: the next night's late events and
+    sessions that run past midnight change those, and rewriting a small part is cheap."""
     parts: list[PartInfo] = []
+    recent = {r.run for r in manifest.runs[-RECENT_RUNS:]} if not force else set()
     for table in TABLES:
         mine = manifest.parts_of(table)
         if len(mine) <= 1 or (not force and len(mine) <= MAX_PARTS):
             parts += mine
             continue
-        for lo, hi in _ranges(mine, snap.buckets):
-            rows = snap.scan_parts(table, lo, hi).drop("_part").collect(engine="in-memory")
+        keep = [p for p in mine if p.run in recent]
+        old = [p for p in mine if p.run not in recent]
+        parts += keep
+        if len(old) <= 1:
+            parts += old
+            continue
+        names = {p.file for p in old}
+        for lo, hi in _ranges(old, snap.buckets):
+            rows = (
+                snap.scan_parts(table, lo, hi)
+                .filter(pl.col("_part").is_in(list(names)))
+                .drop("_part")
+                .collect(engine="in-memory")
+            )
             if rows.height == 0:
                 continue
             rows = index_order(rows) if table == "index" else _session_order(rows)
