@@ -10,7 +10,6 @@ small frames, so it can be shipped to another process. Imports Polars only; neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,21 +99,15 @@ def part_name(run: int, unit: int) -> str:
     return f"p{run:06d}-u{unit:04d}.parquet"
 
 
-def row_key(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
-    """A stable hash of each row's values (lists included): rows equal <=> keys equal."""
-    parts = []
-    for c in columns:
-        dtype = frame.schema[c]
-        col = pl.col(c)
-        if isinstance(dtype, pl.List):
-            text = col.list.eval(pl.element().cast(pl.String).fill_null("\x00")).list.join("\x1d")
-        elif isinstance(dtype, pl.Datetime):
-            text = col.dt.epoch("us").cast(pl.String)
-        else:
-            text = col.cast(pl.String)
-        parts.append(text.fill_null("\x00"))
-    key = pl.concat_str(parts, separator="\x1f").nchash.xxh3_128()  # type: ignore[attr-defined]
-    return frame.select(key.alias("_key")).get_column("_key")
+def same_rows(new: pl.DataFrame, old: pl.DataFrame, key: str = "id") -> pl.Series:
+    """The `key`s whose row in `new` equals, column by column (nulls equal, lists too),
+    the row with the same key in `old`; the key is unique in each frame."""
+    cols = [c for c in new.columns if c != key]
+    both = new.join(old.select(new.columns), on=key, how="inner", suffix="_old")
+    if both.height == 0:
+        return pl.Series(key, [], dtype=new.schema[key])
+    equal = pl.all_horizontal([pl.col(c).eq_missing(pl.col(f"{c}_old")) for c in cols])
+    return both.filter(equal).get_column(key)
 
 
 def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
@@ -171,9 +164,7 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     narrow = list(out.sessions.columns)
     if old_rows.height:
         before = sessionize_rows(old_rows.select(KERNEL_ROW), job.base_session).sessions
-        same = out.sessions.filter(
-            row_key(out.sessions, narrow).is_in(row_key(before, narrow).implode())
-        ).get_column("id")
+        same = same_rows(out.sessions, before.select(narrow))
     else:
         same = pl.Series("id", [], dtype=pl.String)
     fresh = out.sessions.filter(~pl.col("id").is_in(same.implode()))
@@ -198,10 +189,9 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     else:
         added_idx, removed_idx = index, old_idx
     if old_sess.height:
-        cols = list(STORED_SESSION_SCHEMA)
-        new_keys, old_keys = row_key(sessions, cols), row_key(old_sess, cols)
-        added_sess = sessions.filter(~new_keys.is_in(old_keys.implode()))
-        removed_sess = old_sess.filter(~old_keys.is_in(new_keys.implode()))
+        kept = same_rows(sessions, old_sess.select(list(STORED_SESSION_SCHEMA))).implode()
+        added_sess = sessions.filter(~pl.col("id").is_in(kept))
+        removed_sess = old_sess.filter(~pl.col("id").is_in(kept))
     else:  # nothing stored for these visitors: every session is new
         added_sess, removed_sess = sessions, old_sess
     res.sessions_added = added_sess.height
@@ -275,10 +265,23 @@ def _context_rows(
 
 def _with_contacts(job: UnitJob, sessions: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     """The contact columns of the sessions, resolved per visitor (no clock: see contacts)."""
-    from jtrack.core.contacts import resolve_visitors, sessions_with_contacts
+    from jtrack.core.contacts import (
+        STATE_TEMPORARY,
+        TEMP_PREFIX,
+        UNKNOWN,
+        resolve_visitors,
+        sessions_with_contacts,
+    )
 
     if sessions.height == 0:
         return sessions
+    if job.book is None:  # no contacts file: every visitor is a temporary contact
+        return sessions.with_columns(
+            contact_id=pl.lit(TEMP_PREFIX) + pl.col("customer_id"),
+            contact_name=pl.lit(UNKNOWN),
+            contact_state=pl.lit(STATE_TEMPORARY),
+            match_method=pl.lit(None, pl.String),
+        )
     resolution = resolve_visitors(
         sessions.select("customer_id", "created_date", "ended_date"),
         events,
@@ -291,4 +294,4 @@ def _with_contacts(job: UnitJob, sessions: pl.DataFrame, events: pl.DataFrame) -
     )
 
 
-__all__ = ["KERNEL_ROW", "UnitJob", "UnitResult", "part_name", "pos_expr", "row_key", "run_unit"]
+__all__ = ["KERNEL_ROW", "UnitJob", "UnitResult", "part_name", "pos_expr", "run_unit", "same_rows"]
