@@ -289,7 +289,242 @@ def _scalars_as_text_case(out: Path | None) -> Case:
 
 def put(out: Path | None, name: str, data: bytes) -> None:
     if out is not None:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(data)
+
+
+def arrow_parquet_bytes(table: Any) -> bytes:
+    """A PyArrow table as Parquet (for Arrow types Polars does not write)."""
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def doc(*events: dict[str, Any] | str) -> bytes:
+    """A JSON document (an array) of these events; str items are inserted as JSON text."""
+    items = [e if isinstance(e, str) else json.dumps(e, ensure_ascii=False) for e in events]
+    return ("[\n" + ",\n".join(items) + "\n]\n").encode()
+
+
+def _rules_cases(add: Any, pf: pl.DataFrame, out: Path | None, cases: list[Case]) -> None:
+    """One rule per case, the same on every path (JSON lines, JSON documents, Parquet): see
+    README, Guarantees and limits."""
+    lone = [
+        json.dumps(ev(2, ts=at(2))).replace('"Home"', '"Ho\\ud800me"'),
+        json.dumps(ev(3, ts=at(3), correlationId="x")).replace('"x"', '"\\udc00"'),
+        json.dumps(ev(4, ts=at(4))).replace('"Home"', '"\\ud83d\\ude00"'),  # a pair: valid
+    ]
+    for suffix, data in ((".jsonl", jl(*good(1), *lone)), (".json", doc(*good(1), *lone))):
+        add(
+            "lone_surrogate_escape" + ("_document" if suffix == ".json" else ""),
+            data,
+            "a \\ud800 escape with no pair is no character: invalid_utf8 (a pair is fine)",
+            Expected(
+                kept=2,
+                rejects={"invalid_utf8": 2},
+                values={"page_title": ["Home", "\U0001f600"]},
+            ),
+            suffix=suffix,
+        )
+    big = [
+        json.dumps(ev(2, ts=at(2), note="N")).replace('"N"', "1" * 5000),
+        json.dumps(ev(3, ts=at(3))).replace('"Home"', "9" * 60),
+        json.dumps(with_web(ev(4, ts=at(4)), "browser.viewWidth", 1)).replace(
+            '"viewWidth": 1', '"viewWidth": 1e400'
+        ),
+        json.dumps(ev(5, ts=at(5), note=2**127)),  # within range: kept
+    ]
+    for suffix, data in ((".jsonl", jl(*good(1), *big)), (".json", doc(*good(1), *big))):
+        add(
+            "number_out_of_range" + ("_document" if suffix == ".json" else ""),
+            data,
+            "a 5000-digit integer (beyond Python's int parsing), a 60-digit title, 1e400",
+            Expected(kept=2, rejects={"number_out_of_range": 3}),
+            suffix=suffix,
+        )
+    dup = (
+        '{"id": "e0001", "customerId": "visitor-1", "customerId": "visitor-2", '
+        '"eventType": "com.genesys.journey.WebEvent", "createdDate": "' + at(1) + '", '
+        '"webEvent": {"eventName": "page_viewed", "page": {"title": "first", "title": "last"}, '
+        '"attributes": {"sku": {"value": "first"}, "size": {"value": "M"}, '
+        '"sku": {"value": "last"}}}}'
+    )
+    for suffix, data in ((".jsonl", jl(*good(1), dup)), (".json", doc(*good(1), dup))):
+        add(
+            "duplicate_keys" + ("_document" if suffix == ".json" else ""),
+            data,
+            "a key repeated in one object: its first value counts (attributes too)",
+            Expected(
+                kept=2,
+                values={
+                    "customer_id": ["visitor-1", "visitor-1"],
+                    "page_title": ["Home", "first"],
+                    "attributes": [
+                        [{"name": "sku", "data_type": "string", "value": "A-1"}],
+                        [
+                            {"name": "sku", "data_type": None, "value": "first"},
+                            {"name": "size", "data_type": None, "value": "M"},
+                        ],
+                    ],
+                },
+            ),
+            suffix=suffix,
+        )
+    titled = jl(*[ev(i, ts=at(i), title="Café ✓ 東京") for i in range(2)]).decode()
+    for enc in ("utf-16-le", "utf-16-be"):
+        add(
+            "utf16_" + enc[-2:] + "_without_bom",
+            titled.encode(enc),
+            "UTF-16 without a byte-order mark, recognised by the JSON it starts with",
+            Expected(kept=2, values={"page_title": ["Café ✓ 東京"] * 2}),
+        )
+    extra = [ev(i, ts=at(i), customer_id="flat-named", event_id="x") for i in range(3)]
+    add(
+        "genesys_with_flat_named_keys",
+        jl(*extra),
+        "Genesys events with extra keys named like flat fields stay Genesys",
+        Expected(kept=3, values={"customer_id": ["visitor-1"] * 3}),
+    )
+    add(
+        "flat_with_genesys_named_keys",
+        jl(*[flat(i, createdDate="x", customerId="y") for i in range(3)]),
+        "flat events with extra keys named like Genesys fields stay flat",
+        Expected(kept=3, values={"customer_id": ["visitor-f"] * 3}),
+    )
+    add(
+        "parquet_flat_with_genesys_named_columns",
+        parquet_bytes(pf.with_columns(createdDate=pl.lit("x"), customerId=pl.lit("y"))),
+        "a flat Parquet file with extra columns named like Genesys fields stays flat",
+        Expected(kept=3, values={"customer_id": ["visitor-p"] * 3}),
+        suffix=".parquet",
+    )
+    page_text = ev(2, ts=at(2))
+    page_text["webEvent"]["page"] = "https://shop.example/"
+    add(
+        "genesys_page_not_an_object",
+        jl(*good(1), page_text),
+        "webEvent.page as text in JSON lines: wrong_type (page_url), never a null page",
+        Expected(kept=1, rejects={"wrong_type": 1}, reject_rows=[(0, 2, "wrong_type", "page_url")]),
+    )
+    import pyarrow as pa
+
+    gen = pa.table(
+        {
+            "id": ["e1", "e2"],
+            "customerId": ["visitor-1"] * 2,
+            "createdDate": [T0, T0],
+            "eventType": [GENESYS + "WebEvent"] * 2,
+            "webEvent": pa.array(
+                [
+                    {"eventName": "page_viewed", "page": {"url": "https://shop.example/"}},
+                    {"eventName": "page_viewed", "page": None},
+                ]
+            ),
+        }
+    )
+    add(
+        "parquet_genesys_page_ok",
+        arrow_parquet_bytes(gen),
+        "Genesys Parquet with webEvent.page an object (and one null page)",
+        Expected(kept=2),
+        suffix=".parquet",
+    )
+    gen_text = gen.set_column(
+        4,
+        "webEvent",
+        pa.array(
+            [
+                {"eventName": "page_viewed", "page": "https://shop.example/"},
+                {"eventName": "page_viewed", "page": None},
+            ]
+        ),
+    )
+    add(
+        "parquet_genesys_page_not_an_object",
+        arrow_parquet_bytes(gen_text),
+        "webEvent.page as text in Parquet: wrong_type (page_url) as in JSON lines",
+        Expected(kept=1, rejects={"wrong_type": 1}, reject_rows=[(0, 1, "wrong_type", "page_url")]),
+        suffix=".parquet",
+    )
+    kv = pa.struct([("name", pa.string()), ("value", pa.list_(pa.string()))])
+    add(
+        "parquet_attribute_value_list",
+        arrow_parquet_bytes(
+            pf.to_arrow().append_column(
+                "attributes",
+                pa.array([[{"name": "sku", "value": ["a", "b"]}], [], None], type=pa.list_(kv)),
+            )
+        ),
+        "an attribute whose value is a list: wrong_type, as in JSON (an empty list is fine)",
+        Expected(
+            kept=2, rejects={"wrong_type": 1}, reject_rows=[(0, 1, "wrong_type", "attributes")]
+        ),
+        suffix=".parquet",
+    )
+    add(
+        "parquet_extension_type",
+        arrow_parquet_bytes(
+            pf.to_arrow().append_column(
+                "page_title",
+                pa.ExtensionArray.from_storage(_title_type(), pa.array(["a", "b", None])),
+            )
+        ),
+        "an Arrow extension type is read as its storage type",
+        Expected(kept=3, values={"page_title": ["a", "b", None]}),
+        suffix=".parquet",
+    )
+    stamps = [datetime(2026, 10, 3, 9, i, tzinfo=UTC) for i in range(3)]
+    for tz in ("+05:30", "Z"):
+        add(
+            "parquet_timestamp_zone_" + ("offset" if tz != "Z" else "z"),
+            arrow_parquet_bytes(
+                pf.drop("created_date")
+                .to_arrow()
+                .append_column("created_date", pa.array(stamps, type=pa.timestamp("ms", tz=tz)))
+            ),
+            f"timestamps in a zone written {tz!r} (Polars knows no such zone): the same instants",
+            Expected(kept=3, values={"created_date": stamps}),
+            suffix=".parquet",
+        )
+    # Hive partitions and literal names: files in folders, named as they are
+    hive = "hive/customer_id=visitor-9/event_type=WebEvent/part-0.parquet"
+    put(out, hive, parquet_bytes(pf.drop("customer_id", "event_type")))
+    cases.append(
+        Case(
+            "parquet_hive_partitions",
+            [hive],
+            "Hive partition folders (customer_id=v/) give their columns, as Polars and Spark do",
+            Expected(kept=3, values={"customer_id": ["visitor-9"] * 3}),
+        )
+    )
+    put(out, "parquet_[brackets].parquet", parquet_bytes(pf))
+    cases.append(
+        Case(
+            "parquet_brackets_in_name",
+            ["parquet_[brackets].parquet"],
+            "a Parquet file with `[` in its name is read as named, never as a pattern",
+            Expected(kept=3),
+        )
+    )
+
+
+def _title_type() -> Any:
+    import pyarrow as pa
+
+    class TitleType(pa.ExtensionType):
+        def __init__(self) -> None:
+            super().__init__(pa.string(), "jtrack.test.title")
+
+        def __arrow_ext_serialize__(self) -> bytes:
+            return b""
+
+        @classmethod
+        def __arrow_ext_deserialize__(cls, storage_type: Any, serialized: bytes) -> Any:
+            return cls()
+
+    return TitleType()
 
 
 def build(out: Path | None, big: bool = False) -> list[Case]:
@@ -354,7 +589,6 @@ def build(out: Path | None, big: bool = False) -> list[Case]:
         '{"id": "a", "createdDate": NaN}',
         json.dumps(ev(7)) + " trailing",
         json.dumps(ev(8)) + json.dumps(ev(9)),
-        '{"id": "a", "title": "\\ud800 lone surrogate escape"}',
     ]
     add(
         "malformed_json_variants",
@@ -969,6 +1203,8 @@ def build(out: Path | None, big: bool = False) -> list[Case]:
         Expected(error="not a readable Parquet file"),
         suffix=".parquet",
     )
+
+    _rules_cases(add, pf, out, cases)
 
     if big and out is not None:
         cases.append(big_line_case(out))

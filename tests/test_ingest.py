@@ -197,3 +197,90 @@ def test_flat_parquet_missing_a_required_column_names_it(tmp_path: Path) -> None
     )
     with pytest.raises(DataError, match="customer_id"):
         read_events([tmp_path / "f.parquet"])
+
+
+# ---- sources: symlinked folders, loops, literal names, Hive partitions ---------------------
+
+
+def _two_files(d: Path) -> None:
+    d.mkdir(parents=True)
+    (d / "a.jsonl").write_text(genesys_line("a", "v1", T0) + "\n")
+    (d / "b.jsonl").write_text(genesys_line("b", "v1", T0) + "\n")
+
+
+def test_directory_mode_follows_symlinked_subfolders_like_a_glob(tmp_path: Path) -> None:
+    from jtrack.read import expand_sources
+
+    _two_files(tmp_path / "elsewhere")
+    root = tmp_path / "exports"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    by_dir = [s.name for s in expand_sources([root])]
+    by_glob = [s.name for s in expand_sources([f"{root}/**/*.jsonl"])]
+    assert by_dir == by_glob == [str(root / "link" / "a.jsonl"), str(root / "link" / "b.jsonl")]
+    assert read_events([root]).events.height == 2
+
+
+def test_a_file_reached_through_two_links_is_read_once(tmp_path: Path) -> None:
+    from jtrack.read import expand_sources
+
+    _two_files(tmp_path / "data")
+    (tmp_path / "data" / "c.jsonl").symlink_to(tmp_path / "data" / "a.jsonl")
+    (tmp_path / "mirror").symlink_to(tmp_path / "data")  # the same folder twice
+    names = [s.name for s in expand_sources([tmp_path])]
+    assert names == [str(tmp_path / "data" / "a.jsonl"), str(tmp_path / "data" / "b.jsonl")]
+
+
+@pytest.mark.parametrize("pattern", [False, True])
+def test_a_symlink_loop_is_reported_at_once_not_walked_for_minutes(
+    tmp_path: Path, pattern: bool
+) -> None:
+    import time
+
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    _two_files(tmp_path / "data" / "sub")
+    for i in range(4):  # without loop detection: 4 links at every level, ~4**40 paths
+        (tmp_path / "data" / "sub" / f"up{i}").symlink_to(tmp_path / "data")
+    source = f"{tmp_path / 'data'}/**/*.jsonl" if pattern else str(tmp_path / "data")
+    started = time.monotonic()
+    res = CliRunner().invoke(app, ["sessionize", source, "--store", str(tmp_path / "s"), "-q"])
+    assert time.monotonic() - started < 30
+    assert res.exit_code == 2, res.stderr
+    assert "symlink loop" in res.stderr and "up0" in res.stderr
+    # the store is free again: the next run takes it at once
+    ok = CliRunner().invoke(
+        app, ["sessionize", str(tmp_path / "data" / "sub" / "a.jsonl"), "--store",
+              str(tmp_path / "s"), "-q"],
+    )  # fmt: skip
+    assert ok.exit_code == 0, ok.stderr
+
+
+def test_a_path_that_exists_is_never_a_pattern(tmp_path: Path) -> None:
+    from jtrack.read import expand_sources
+
+    odd = tmp_path / "events[1].jsonl"
+    odd.write_text(genesys_line("a", "v1", T0) + "\n")
+    (tmp_path / "events1.jsonl").write_text(genesys_line("b", "v1", T0) + "\n")
+    assert [s.name for s in expand_sources([odd])] == [str(odd)]
+    assert read_events([odd]).events["event_id"].to_list() == ["a"]
+    # as a pattern (no such file), `[1]` is a character class, as in a shell
+    pattern = [s.name for s in expand_sources([str(tmp_path / "events[0-9].jsonl")])]
+    assert pattern == [str(tmp_path / "events1.jsonl")]
+
+
+def test_hive_partition_values_are_url_decoded_and_the_file_wins(tmp_path: Path) -> None:
+    part = tmp_path / "customer_id=a%2Fb" / "event_name=__HIVE_DEFAULT_PARTITION__"
+    part.mkdir(parents=True)
+    pl.DataFrame(
+        {
+            "event_id": ["e1"],
+            "created_date": ["2026-10-03T09:00:00Z"],
+            "event_type": ["WebEvent"],
+            "event_name": ["page_viewed"],  # in the file: it wins over the folder
+        }
+    ).write_parquet(part / "part-0.parquet")
+    got = read_events([tmp_path]).events.row(0, named=True)
+    assert (got["customer_id"], got["event_name"]) == ("a/b", "page_viewed")

@@ -1,6 +1,7 @@
-"""Bytes to text: chunked reads, gzip and zstd (detected from content), UTF-16 with a BOM,
-lines split in bounded blocks (a line longer than max_line_bytes is never held whole), and
-UTF-8 checks that mark bytes which are not UTF-8. Imports Polars only."""
+"""Bytes to text: chunked reads, gzip and zstd (detected from content), UTF-16 (with a BOM,
+or without one when the file starts with JSON), lines split in bounded blocks (a line longer
+than max_line_bytes is never held whole), and UTF-8 checks that mark bytes which are not
+UTF-8. Imports Polars only."""
 
 from __future__ import annotations
 
@@ -133,16 +134,40 @@ def _decoded_chunks(src: Source) -> Iterator[bytes]:
         chunks = _gunzip(chunks, src.name)
     elif head[:4] == b"\x28\xb5\x2f\xfd":
         chunks = _unzstd(chunks, src.name)
-    # look at the (decompressed) start for a UTF-16 byte-order mark
+    # look at the (decompressed) start for a UTF-16 byte-order mark, or UTF-16 without one
     head = b""
     for chunk in chunks:
         head += chunk
-        if len(head) >= 4:
+        if len(head) >= _UTF16_SNIFF:
             break
     chunks = _pushback(head, chunks)
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return _utf16_to_utf8(chunks, "utf-16")
+    bomless = utf16_without_bom(head)
+    if bomless is not None:
+        return _utf16_to_utf8(chunks, bomless)
     return chunks
+
+
+#: Bytes looked at to recognise UTF-16 without a byte-order mark.
+_UTF16_SNIFF = 64
+
+
+def utf16_without_bom(head: bytes) -> str | None:
+    """ "utf-16-le"/"utf-16-be" when a file starts with JSON (`{` or `[`, after any blank)
+    written as UTF-16 without a byte-order mark: every one of its first (up to 32) code
+    units is an ASCII character, its other byte zero. None otherwise (a NUL byte elsewhere
+    stays a nul_bytes reject)."""
+    n = min(len(head), _UTF16_SNIFF) // 2 * 2
+    if n < 4:
+        return None
+    for enc, low in (("utf-16-le", 0), ("utf-16-be", 1)):
+        chars = head[low:n:2]
+        zeros = head[1 - low : n : 2]
+        ascii_units = zeros.count(0) == len(zeros) and 0 not in chars and max(chars) < 0x80
+        if ascii_units and chars.lstrip(b" \t\r\n")[:1] in (b"{", b"["):
+            return enc
+    return None
 
 
 @dataclass

@@ -5,6 +5,7 @@ become rejects with the line and the field. Imports Polars only."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,18 +33,110 @@ from jtrack.read.validate import (
     FileStats,
     _canonical_select,
     _finish,
+    is_genesys_shape,
 )
 from jtrack.schema import (
     EVENT_FIELDS,
 )
 
+# ---- JSON as jtrack reads it (the same rules for JSON lines and JSON documents) -------------
+
+#: Integers Polars reads; beyond them (and beyond the float range) a row is number_out_of_range.
+_INT_MIN, _INT_MAX = -(2**127), 2**128 - 1
+_OUT_OF_RANGE_DETAIL = "holds the number {}, beyond what any field holds"
+#: A \uD800-\uDFFF escape not part of a surrogate pair encodes no character.
+LONE_SURROGATE_DETAIL = (
+    "holds a \\uD800-\\uDFFF escape that is not half of a surrogate pair: not a character"
+)
+
+
+#: Text that may hold an out-of-range number (39+ digits, or an exponent of 3+ digits).
+_NUMBER_SUSPECT = re.compile(r"\d{39}|[eE][+-]?\d{3}")
+
+
+class _OutOfRange(str):
+    """A number jtrack cannot hold, kept as its text (see _loads)."""
+
+
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose repeated keys keep their first value (as Polars decodes them)."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k not in out:
+            out[k] = v
+    return out
+
+
+def _parse_int(text: str) -> Any:
+    digits = len(text) - (text[0] == "-")
+    if digits > 39:  # beyond 2**128 whatever the digits (and never int() a huge one)
+        return _OutOfRange(text)
+    v = int(text)
+    return v if _INT_MIN <= v <= _INT_MAX else _OutOfRange(text)
+
+
+def _parse_float(text: str) -> Any:
+    v = float(text)
+    return v if v not in (float("inf"), float("-inf")) else _OutOfRange(text)
+
+
+def _loads(text: str) -> Any:
+    """json.loads with jtrack's rules: a key repeated in an object keeps its first value;
+    a number beyond what a field holds stays as its text, marked _OutOfRange."""
+    return json.loads(
+        text, object_pairs_hook=_first_wins, parse_int=_parse_int, parse_float=_parse_float
+    )
+
+
+def _out_of_range(value: Any) -> str | None:
+    """The first out-of-range number in a decoded value (as text), if any."""
+    if isinstance(value, _OutOfRange):
+        return str(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for v in value:
+            found = _out_of_range(v)
+            if found is not None:
+                return found
+    return None
+
+
+def _out_of_range_detail(number: str) -> str:
+    shown = number if len(number) <= 24 else f"{number[:12]}…({len(number)} characters)"
+    return _OUT_OF_RANGE_DETAIL.format(shown)
+
 
 def _json_or_none(text: str) -> Any:
-    """json.loads, or None for text that is not JSON (or is nested too deep for Python)."""
+    """_loads, or None for text that is not JSON (or is nested too deep for Python)."""
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+        return _loads(text)
+    except (json.JSONDecodeError, RecursionError, ValueError):
         return None
+
+
+def _lone_surrogates(lines: pl.Series) -> pl.Series:
+    """Lines holding a \\uD800-\\uDFFF escape that is not part of a pair, where it counts
+    (not in the ignored value of a repeated key: the rule of JSON documents, see _loads).
+    Only lines with such an escape at all (rare) are looked at closely."""
+    suspect = lines.str.contains(r"\\u[dD][89a-fA-F]").fill_null(False)
+    if not suspect.any():
+        return suspect
+    idx = suspect.arg_true()
+    lone = _has_lone(lines.gather(idx))
+    if lone.any():  # look again at the value that counts, in Python (a few lines)
+        again = []
+        for text in lines.gather(idx.filter(lone)).to_list():
+            obj = _json_or_none(text)
+            again.append(text if obj is None else json.dumps(obj, ensure_ascii=True))
+        lone = lone.scatter(lone.arg_true(), _has_lone(pl.Series(again, dtype=pl.String)))
+    return pl.repeat(False, lines.len(), dtype=pl.Boolean, eager=True).scatter(idx, lone)
+
+
+def _has_lone(text: pl.Series) -> pl.Series:
+    text = text.str.replace_all(r"\\\\", "")  # an escaped backslash escapes nothing
+    text = text.str.replace_all(r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}", "")
+    return text.str.contains(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}").fill_null(False)
 
 
 def _first_line(chunks: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[bytes]]:
@@ -195,7 +288,7 @@ def _read_json_document(
     src: Source, text: str, max_line_bytes: int
 ) -> tuple[pl.DataFrame, FileStats]:
     try:
-        doc = json.loads(text)
+        doc = _loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(
             f"{src.name}: line {exc.lineno}: the JSON document is malformed ({exc.msg})",
@@ -216,17 +309,23 @@ def _read_json_document(
             )
     else:
         entities = doc
-    # REST pages hold at most a few hundred events: re-encoding them is cheap.
+    # REST pages hold at most a few hundred events: re-encoding them is cheap. ASCII escapes
+    # keep a lone surrogate visible (\\ud800) for the same check as in JSON lines.
     try:
-        encoded = [json.dumps(e, ensure_ascii=False) for e in entities]
+        encoded = [json.dumps(e, ensure_ascii=True) for e in entities]
     except (RecursionError, ValueError) as exc:
         raise DataError(
             f"{src.name}: an entity of the JSON document cannot be read ({exc})",
             hint="check the export; nothing from it was read",
         ) from None
-    lines = pl.DataFrame({"line": pl.Series(encoded, dtype=pl.String)}).with_row_index(
-        SRC_LINE, offset=1
-    )
+    numbers = _NUMBER_SUSPECT.search(text) is not None
+    big = [_out_of_range(e) for e in entities] if numbers else [None] * len(entities)
+    lines = pl.DataFrame(
+        {
+            "line": pl.Series(encoded, dtype=pl.String),
+            "_number": pl.Series(big, dtype=pl.String),
+        }
+    ).with_row_index(SRC_LINE, offset=1)
     return _decode_lines(src.name, lines, max_line_bytes, "entity")
 
 
@@ -281,23 +380,34 @@ def _type_error_at(value: Any, dtype: Any, path: str) -> tuple[str, str] | None:
 
 def _locate_decode_errors(
     lines: pl.Series, errs: pl.Series, genesys: bool
-) -> tuple[pl.Series, pl.Series]:
-    """For rows Polars could not decode, the canonical field and a message saying why.
+) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """For rows Polars could not decode: the reason (wrong_type, or number_out_of_range), the
+    canonical field and a message saying why.
 
     Runs in Python, but only over the rows that failed (already isolated one by one).
     """
     n = lines.len()
-    field_s = pl.Series([None] * n, dtype=pl.String)
-    detail_s = pl.Series([None] * n, dtype=pl.String)
+    reason_s = pl.repeat("wrong_type", n, dtype=pl.String, eager=True)
+    field_s = pl.repeat(None, n, dtype=pl.String, eager=True)
+    detail_s = pl.repeat(None, n, dtype=pl.String, eager=True)
     bad = errs.is_not_null()
     if not bad.any():
-        return field_s, detail_s
+        return reason_s, field_s, detail_s
     idx = bad.arg_true()
     dtype = GENESYS_STRUCT if genesys else FLAT_STRUCT
+    reasons: list[str] = []
     fields: list[str] = []
     details: list[str] = []
     for line, err in zip(lines.gather(idx).to_list(), errs.gather(idx).to_list(), strict=True):
-        found = _type_error_at(_json_or_none(line), dtype, "")
+        obj = _json_or_none(line)
+        number = _out_of_range(obj)
+        if number is not None:
+            reasons.append("number_out_of_range")
+            fields.append("")
+            details.append(_out_of_range_detail(number))
+            continue
+        reasons.append("wrong_type")
+        found = _type_error_at(obj, dtype, "")
         if found is None:
             fields.append("")
             details.append(str(err))
@@ -311,17 +421,19 @@ def _locate_decode_errors(
             name = path.split(".", 1)[0].split("[", 1)[0]
         fields.append(name)
         details.append(message)
+    reason_s = reason_s.scatter(idx, pl.Series(reasons, dtype=pl.String))
     field_s = field_s.scatter(idx, pl.Series(fields, dtype=pl.String))
     detail_s = detail_s.scatter(idx, pl.Series(details, dtype=pl.String))
-    return field_s, detail_s
+    return reason_s, field_s, detail_s
 
 
 def _detect_shape(lines: pl.Series) -> bool:
-    """True for the Genesys envelope, False for the flat shape (by the first object's keys)."""
+    """True for the Genesys envelope, False for the flat shape, by the first object's keys
+    (jtrack.read.validate.is_genesys_shape: the shape whose required keys are there)."""
     for line in lines.head(20).to_list():
         obj = _json_or_none(line) if isinstance(line, str) else None
         if isinstance(obj, dict):
-            return not ("customer_id" in obj or "event_id" in obj or "created_date" in obj)
+            return is_genesys_shape(obj)
     return True
 
 
@@ -338,7 +450,8 @@ def _decode_lines(
 
     `mark` stands for bytes that were not UTF-8; `too_long` lists the lines left out unread
     because they were longer than max_line_bytes; `genesys` the file's shape (None: detect
-    it from these lines).
+    it from these lines). `lines` may carry `_number`: an out-of-range number already found
+    in the line (JSON documents are parsed in Python first).
     """
     if genesys is None:
         genesys = _detect_shape(lines["line"])
@@ -348,16 +461,21 @@ def _decode_lines(
         ("genesys" if genesys else "flat") + ("-jsonl" if unit == "line" else "-json-document"),
         rows_read=lines.height + n_long,
     )
+    if "_number" not in lines.columns:
+        lines = lines.with_columns(pl.lit(None, pl.String).alias("_number"))
+    lines = lines.with_columns(_lone_surrogates(lines["line"]).alias("_lone"))
     line = pl.col("line")
     invalid = line.str.contains(mark, literal=True) if mark is not None else pl.lit(False)
     dtype = GENESYS_STRUCT if genesys else FLAT_STRUCT
     cheap = (
         pl.when(line.str.len_bytes() > max_line_bytes)
         .then(pl.lit("line_too_long"))
-        .when(invalid)
+        .when(invalid | pl.col("_lone"))
         .then(pl.lit("invalid_utf8"))
         .when(line.str.contains("\x00", literal=True))
         .then(pl.lit("nul_bytes"))
+        .when(pl.col("_number").is_not_null())
+        .then(pl.lit("number_out_of_range"))
     )
     pre = lines.with_columns(cheap.alias("_pre"))
     ok = pre.filter(pl.col("_pre").is_null())
@@ -375,8 +493,10 @@ def _decode_lines(
             .then(pl.lit("not_an_object"))
             .alias("_pre")
         )
+        pre = _readable_by_python(pre)
         ok = pre.filter(pl.col("_pre").is_null())
         decoded, errs = _decode_robust(ok["line"], dtype)
+    decoded, errs = _decode_again(ok["line"], decoded, errs, dtype, genesys)
     body = pl.DataFrame({"_ev": decoded, "_decode_err": errs}).unnest("_ev")
     raw_created = "createdDate" if genesys else "created_date"
     body = body.with_columns(
@@ -400,20 +520,12 @@ def _decode_lines(
     if not genesys and "kind" in schema:
         canon = canon.with_columns(kind=body["kind"])
     canon = _finish(canon, genesys, flat_kind=not genesys, details=details)
-    err_field, err_detail = _locate_decode_errors(ok["line"], errs, genesys)
+    err_reason, err_field, err_detail = _locate_decode_errors(ok["line"], errs, genesys)
+    failed = pl.col("_decode_err").is_not_null()
     canon = canon.with_columns(
-        pl.when(pl.col("_decode_err").is_not_null())
-        .then(pl.lit("wrong_type"))
-        .otherwise(pl.col(REASON))
-        .alias(REASON),
-        pl.when(pl.col("_decode_err").is_not_null())
-        .then(err_field)
-        .otherwise(pl.col(REASON_FIELD))
-        .alias(REASON_FIELD),
-        pl.when(pl.col("_decode_err").is_not_null())
-        .then(err_detail)
-        .otherwise(pl.col("_detail"))
-        .alias("_detail"),
+        pl.when(failed).then(err_reason).otherwise(pl.col(REASON)).alias(REASON),
+        pl.when(failed).then(err_field).otherwise(pl.col(REASON_FIELD)).alias(REASON_FIELD),
+        pl.when(failed).then(err_detail).otherwise(pl.col("_detail")).alias("_detail"),
     ).drop("_decode_err")
     canon = canon.with_columns(ok[SRC_LINE].cast(pl.Int64).alias(SRC_LINE), ok["line"].alias(RAW))
     bad_pre = pre.filter(pl.col("_pre").is_not_null())
@@ -423,6 +535,10 @@ def _decode_lines(
         pl.lit("").alias(REASON_FIELD),
         pl.when(pl.col("_pre") == "line_too_long")
         .then(pl.format("the line is {} bytes long", pl.col("line").str.len_bytes()))
+        .when((pl.col("_pre") == "invalid_utf8") & pl.col("_lone"))
+        .then(pl.lit(LONE_SURROGATE_DETAIL))
+        .when(pl.col("_pre") == "number_out_of_range")
+        .then(pl.col("_number").map_elements(_out_of_range_detail, return_dtype=pl.String))
         .alias("_detail"),
         pl.col("line").str.slice(0, _RAW_KEEP).alias(RAW),
     )
@@ -441,3 +557,86 @@ def _decode_lines(
     out = out.with_columns(pl.lit(name).alias(SRC_FILE))
     stats.rows_rejected = int(out[REASON].is_not_null().sum())
     return out, stats
+
+
+def _readable_by_python(pre: pl.DataFrame) -> pl.DataFrame:
+    """Lines Polars found malformed that are JSON to _loads (Polars reads no integer of 400
+    digits at all, nor some escapes, even as a repeated key's ignored value): as in a JSON
+    document, number_out_of_range when an out-of-range number counts; else they go on to be
+    decoded (from _loads, see _decode_again). Python looks at malformed lines only."""
+    cand = pre.filter((pl.col("_pre") == "malformed_json").fill_null(False))
+    if cand.height == 0:
+        return pre
+    found: dict[int, str] = {}
+    parsed: list[tuple[int, str]] = []
+    for n, text in cand.select(SRC_LINE, "line").iter_rows():
+        obj = _json_or_none(text)
+        if obj is None:
+            continue
+        number = _out_of_range(obj)
+        if number is not None:
+            found[n] = number
+        elif isinstance(obj, dict):
+            parsed.append((n, json.dumps(obj, ensure_ascii=True)))
+    # readable: what Polars reads once written plainly (not NaN, not 200 levels deep)
+    again = pl.Series([t for _, t in parsed], dtype=pl.String)
+    ok = again.str.json_path_match("$").is_not_null().to_list()
+    readable = [n for (n, _), good in zip(parsed, ok, strict=True) if good]
+    if not found and not readable:
+        return pre
+    hit = pl.col(SRC_LINE).is_in(list(found))
+    return pre.with_columns(
+        pl.when(hit)
+        .then(pl.lit("number_out_of_range"))
+        .when(pl.col(SRC_LINE).is_in(readable))
+        .then(pl.lit(None, pl.String))
+        .otherwise(pl.col("_pre"))
+        .alias("_pre"),
+        pl.when(hit)
+        .then(pl.col(SRC_LINE).replace_strict(found, default=None, return_dtype=pl.String))
+        .otherwise(pl.col("_number"))
+        .alias("_number"),
+    )
+
+
+def _decode_again(
+    lines: pl.Series, decoded: pl.Series, errs: pl.Series, dtype: pl.Struct, genesys: bool
+) -> tuple[pl.Series, pl.Series]:
+    """Rows Polars could not decode as written, or may have decoded by another rule, decoded
+    again from _loads (the rules of JSON documents: a repeated key keeps its first value, a
+    number beyond range only matters where it counts), so one rule holds on every path.
+
+    Polars keeps the first value of a repeated key in an object it decodes as a struct but
+    the last in attributes and traits (maps): rows with more `"value"` or `"dataType"` keys
+    than map entries may have lost a repeated name. Only those rows and failed rows are
+    looked at in Python."""
+    if decoded.len() == 0:
+        return decoded, errs
+    cand = errs.is_not_null()
+    if genesys:
+        web = decoded.struct.field("webEvent")
+        entries = web.struct.field("attributes").map.len().fill_null(0).cast(
+            pl.Int64
+        ) + web.struct.field("traits").map.len().fill_null(0).cast(pl.Int64)
+        values = lines.str.count_matches(r'"value"\s*:').cast(pl.Int64)
+        types = lines.str.count_matches(r'"dataType"\s*:').cast(pl.Int64)
+        cand = cand | (values > entries) | (types > entries)
+    if not cand.any():
+        return decoded, errs
+    idx = cand.arg_true()
+    again: list[str | None] = []
+    for text in lines.gather(idx).to_list():
+        obj = _json_or_none(text)
+        ok = isinstance(obj, dict) and _out_of_range(obj) is None
+        again.append(json.dumps(obj, ensure_ascii=True) if ok else None)
+    redo = pl.Series(again, dtype=pl.String)
+    use = redo.is_not_null()
+    if not use.any():
+        return decoded, errs
+    sub = idx.filter(use)
+    dec2, err2 = _decode_robust(redo.filter(use), dtype)
+    keep = pl.DataFrame({"_i": pl.arange(0, decoded.len(), eager=True), "d": decoded, "e": errs})
+    keep = keep.filter(~pl.col("_i").is_in(sub.cast(pl.Int64).implode()))
+    redone = pl.DataFrame({"_i": sub.cast(pl.Int64), "d": dec2, "e": err2})
+    both = pl.concat([keep, redone], how="vertical_relaxed").sort("_i")
+    return both["d"].alias(decoded.name), both["e"].alias(errs.name)

@@ -21,6 +21,7 @@ from jtrack.read.validate import (
     _finish,
     _is_text,
     conform_rows,
+    is_genesys_shape,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -31,14 +32,134 @@ from jtrack.read.validate import (
 def _read_parquet(src: Source) -> tuple[pl.DataFrame, FileStats]:
     try:
         if src.path is not None:
-            df = pl.read_parquet(src.path)
+            fixed = arrow_fixes(src.path)
+            if fixed is not None:
+                df = _read_arrow(src.path, fixed)
+            else:  # a path is a path: `[` or `*` in a file name is not a pattern
+                df = pl.read_parquet(src.path, glob=False)
         else:
             import io
 
-            df = pl.read_parquet(io.BytesIO(src.read_bytes()))
-    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError, ValueError) as exc:
+            data = src.read_bytes()
+            fixed = arrow_fixes(io.BytesIO(data))
+            if fixed is not None:
+                df = _read_arrow(io.BytesIO(data), fixed)
+            else:
+                df = pl.read_parquet(io.BytesIO(data))
+    except _READ_ERRORS as exc:
         raise _unreadable_parquet(src.name, exc) from exc
-    return canonical_from_parquet_frame(df, src.name)
+    return canonical_from_parquet_frame(with_partitions(df, src), src.name)
+
+
+_READ_ERRORS = (
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,
+    OSError,
+    ValueError,
+    TypeError,
+    NotImplementedError,
+)
+
+
+# ---- what Polars cannot read as written: extension types, time zones it does not know ---------
+
+
+def _tz_ok(tz: str) -> bool:
+    import zoneinfo
+
+    return tz == "UTC" or tz in zoneinfo.available_timezones()
+
+
+def _fix_type(t: Any) -> Any:
+    """An Arrow type Polars reads, for `t`: an extension type as its storage type, a timestamp
+    in a zone Polars does not know (`+05:30`, `Z`) as the same instants in UTC."""
+    import pyarrow as pa
+
+    if isinstance(t, pa.ExtensionType):
+        return _fix_type(t.storage_type)
+    if pa.types.is_timestamp(t) and t.tz is not None and not _tz_ok(t.tz):
+        return pa.timestamp(t.unit, "UTC")
+    if pa.types.is_struct(t):
+        return pa.struct([_fix_field(t.field(i)) for i in range(t.num_fields)])
+    if pa.types.is_map(t):
+        return pa.map_(_fix_type(t.key_type), _fix_field(t.item_field), t.keys_sorted)
+    if pa.types.is_large_list(t):
+        return pa.large_list(_fix_field(t.value_field))
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(_fix_field(t.value_field), t.list_size)
+    if pa.types.is_list(t):
+        return pa.list_(_fix_field(t.value_field))
+    if pa.types.is_dictionary(t):
+        return pa.dictionary(t.index_type, _fix_type(t.value_type), t.ordered)
+    return t
+
+
+def _fix_field(f: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.field(f.name, _fix_type(f.type), f.nullable)  # no metadata: no extension name
+
+
+def _needs_fix(f: Any) -> bool:
+    meta = f.metadata or {}
+    if b"ARROW:extension:name" in meta:  # an extension type pyarrow does not know
+        return True
+    return bool(_fix_type(f.type) != f.type) or _nested_needs_fix(f.type)
+
+
+def _nested_needs_fix(t: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(t):
+        return any(_needs_fix(t.field(i)) for i in range(t.num_fields))
+    if pa.types.is_map(t):
+        return _needs_fix(t.key_field) or _needs_fix(t.item_field)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _needs_fix(t.value_field)
+    return False
+
+
+def arrow_fixes(source: Any) -> Any:
+    """The Arrow schema to read a Parquet file with when Polars cannot read it as written
+    (extension types, unknown time zones); None when Polars reads it as it is."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(source)
+    if not any(_needs_fix(f) for f in schema):
+        return None
+    import pyarrow as pa
+
+    return pa.schema([_fix_field(f) for f in schema])
+
+
+def _read_arrow(source: Any, fixed: Any, groups: list[int] | None = None) -> pl.DataFrame:
+    """Row groups `groups` (default all) of a file, read by PyArrow and cast to `fixed`."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(source)
+    wanted = groups if groups is not None else list(range(pf.num_row_groups))
+    # one row group at a time: PyArrow reads some nested types into one chunk only
+    frames = [_frame(pf.read_row_group(i).cast(fixed)) for i in wanted]
+    if not frames:
+        return _frame(fixed.empty_table())
+    return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+
+
+def _frame(table: Any) -> pl.DataFrame:
+    out = pl.from_arrow(table)
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+def with_partitions(df: pl.DataFrame, src: Source) -> pl.DataFrame:
+    """The Hive partition columns of the file's path (`customer_id=v/`), as text, where the
+    file itself has no column of that name (a column in the file wins)."""
+    extra = [
+        pl.lit(value, pl.String).alias(key)
+        for key, value in src.partitions
+        if key not in df.columns
+    ]
+    return df.with_columns(extra) if extra else df
 
 
 def _unreadable_parquet(name: str, exc: Exception) -> DataError:
@@ -59,7 +180,7 @@ def canonical_from_parquet_frame(
     original = df
     df = _safe_temporals(df)
     schema = dict(df.schema)
-    genesys = "customerId" in schema or "createdDate" in schema
+    genesys = is_genesys_shape(schema, default=False)
     stats = FileStats(name, "genesys-parquet" if genesys else "flat-parquet", df.height)
     required = (
         ("customerId", "createdDate", "id")
@@ -121,12 +242,22 @@ def canonical_from_parquet_frame(
 # --------------------------------------------------------------------------------------------
 
 
+def _json_encodable(dtype: Any) -> bool:
+    """Whether Polars encodes this type as JSON (it panics on binary, among others)."""
+    if isinstance(dtype, pl.Struct):
+        return all(_json_encodable(f.dtype) for f in dtype.fields)
+    if isinstance(dtype, pl.List | pl.Array):
+        return _json_encodable(dtype.inner)
+    return not (dtype in (pl.Binary, pl.Object, pl.Unknown) or isinstance(dtype, pl.Decimal))
+
+
 def _raw_json(rows: pl.DataFrame) -> pl.Series:
     """Rejected Parquet rows as JSON text (bad rows only), whatever their column types."""
-    try:
-        return rows.select(pl.struct(pl.all()).struct.json_encode().alias(RAW)).get_column(RAW)
-    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
-        pass
+    if all(_json_encodable(t) for t in rows.schema.values()):
+        try:
+            return rows.select(pl.struct(pl.all()).struct.json_encode().alias(RAW)).get_column(RAW)
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
+            pass
     try:
         text = [json.dumps(r, default=str, ensure_ascii=False) for r in rows.to_dicts()]
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError):
@@ -183,11 +314,14 @@ def _iter_parquet(
     src: Source, src_index: int, chunk_rows: int
 ) -> Iterator[tuple[pl.DataFrame, FileStats]]:
     assert src.path is not None
-    errors = (OSError, ValueError, TypeError, pl.exceptions.PolarsError)
+    errors = _READ_ERRORS
     try:
         import pyarrow.parquet as pq
 
-        pl.read_parquet_schema(src.path)  # the footer checked as a whole read checks it
+        fixed = arrow_fixes(src.path)  # PyArrow reads the footer (Polars may panic on it)
+        if fixed is None:
+            with open(src.path, "rb") as fh:  # a path, never a pattern (`[` in a file name)
+                pl.read_parquet_schema(fh)  # the footer checked as a whole read checks it
         meta = pq.read_metadata(src.path)
         groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     except errors as exc:
@@ -196,12 +330,19 @@ def _iter_parquet(
     total: FileStats | None = None
     for start, length in _parquet_ranges(groups, chunk_rows):
         try:
-            # a slice reads only the row groups it covers (the streaming engine's batches
-            # would read ahead of us, without bound)
-            df = pl.scan_parquet(src.path).slice(start, length).collect(engine="in-memory")
+            if fixed is not None:
+                df = _arrow_range(src, fixed, groups, start, length)
+            else:
+                # a slice reads only the row groups it covers (the streaming engine's batches
+                # would read ahead of us, without bound)
+                df = (
+                    pl.scan_parquet(src.path, glob=False)
+                    .slice(start, length)
+                    .collect(engine="in-memory")
+                )
         except errors as exc:
             raise _unreadable_parquet(src.name, exc) from exc
-        canon, st = canonical_from_parquet_frame(df, src.name, offset)
+        canon, st = canonical_from_parquet_frame(with_partitions(df, src), src.name, offset)
         offset += df.height
         del df  # not held while the consumer works on the chunk
         if total is None:
@@ -216,6 +357,21 @@ def _iter_parquet(
     if total is None:  # no rows at all: the same checks and accounting as a whole read
         canon, total = _read_parquet(src)
         yield conform_rows(canon, src_index), total
+
+
+def _arrow_range(src: Source, fixed: Any, groups: list[int], start: int, length: int) -> Any:
+    """Rows [start, start + length) of a file read through PyArrow (see arrow_fixes)."""
+    first = 0
+    wanted: list[int] = []
+    skip = 0
+    for i, n in enumerate(groups):
+        if first + n > start and first < start + length:
+            if not wanted:
+                skip = start - first
+            wanted.append(i)
+        first += n
+    df = _read_arrow(src.path, fixed, wanted)
+    return df.slice(skip, length)
 
 
 def _parquet_ranges(groups: list[int], chunk_rows: int) -> list[tuple[int, int]]:

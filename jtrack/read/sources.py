@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import glob
 import os
+import re
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jtrack.errors import DataError, UsageError
+from jtrack.errors import DataError, FileAccessError, UsageError
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class Source:
     name: str
     path: Path | None = None
     data: bytes | None = None
+    #: Hive partition values of the file's path (`customer_id=v/part-0.parquet`), in order
+    partitions: tuple[tuple[str, str | None], ...] = ()
 
     def read_bytes(self) -> bytes:
         if self.data is not None:
@@ -42,7 +45,14 @@ def _is_data_file(p: Path) -> bool:
 
 
 def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None) -> list[Source]:
-    """Turn paths, directories, globs and `-` into a sorted list of Sources."""
+    """Turn paths, directories, globs and `-` into a sorted list of Sources.
+
+    A path that exists is taken literally (`[` or `*` in a file name is no pattern).
+    Directories and `**` patterns are walked following symlinked folders, as globs do; a
+    folder reached again below itself (a symlink loop) is an error, and a file reached through
+    several links is read once. Each file's Hive partition values (`key=value` folders in its
+    path) go with it (jtrack.read.parquet adds them as columns).
+    """
     out: list[Source] = []
     for raw in sources:
         s = os.fspath(raw)
@@ -52,28 +62,144 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             continue
         p = Path(s)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and _is_data_file(f))
+            files = [f for f in _walk(p, s) if _is_data_file(f)]
             if not files:
                 raise UsageError(
                     f"{s}: the directory holds no .jsonl, .ndjson, .json or .parquet file",
                     hint="check the path (compressed .gz and .zst files count too)",
                 )
-            out.extend(Source(str(f), path=f) for f in files)
+            out.extend(_source(f) for f in files)
         elif p.is_file():
-            out.append(Source(s, path=p))
+            out.append(_source(p))
         elif any(ch in s for ch in "*?["):
-            matches = sorted(Path(m) for m in glob.glob(s, recursive=True))
-            files = [m for m in matches if m.is_file()]
+            files = _glob(s)
             if not files:
-                raise UsageError(f"{s}: the pattern matches no file", hint="check the glob")
-            out.extend(Source(str(f), path=f) for f in files)
+                raise FileAccessError(f"{s}: the pattern matches no file", hint="check the glob")
+            out.extend(_source(f) for f in files)
         else:
             raise UsageError(f"{s}: no such file or directory", hint="check the path")
     return out
 
 
+def _source(path: Path) -> Source:
+    return Source(str(path), path=path, partitions=partitions_of(path))
+
+
+def partitions_of(path: Path) -> tuple[tuple[str, str | None], ...]:
+    """The `key=value` folders of a path, values URL-decoded (`__HIVE_DEFAULT_PARTITION__`:
+    null), the innermost last."""
+    from urllib.parse import unquote
+
+    out: list[tuple[str, str | None]] = []
+    for part in path.parts[:-1]:
+        key, eq, value = part.partition("=")
+        if eq and key and "/" not in key:
+            decoded = unquote(value)
+            out.append((unquote(key), None if decoded == "__HIVE_DEFAULT_PARTITION__" else decoded))
+    return tuple(out)
+
+
+def _walk(root: Path, shown: str, depth: int | None = None) -> list[Path]:
+    """Every file below `root` (to `depth` folder levels; None: all), following symlinked
+    folders; sorted; a file reached through several links once (by its real path). A folder
+    that is its own ancestor (a symlink loop) raises UsageError at once."""
+    seen_files: set[tuple[int, int]] = set()
+    found: list[Path] = []
+
+    def visit(folder: Path, ancestors: frozenset[tuple[int, int]], level: int) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return  # unreadable folders are skipped, as glob does
+        for entry in entries:
+            try:
+                st = entry.stat()  # follows symlinks
+            except OSError:
+                continue  # a dangling link
+            key = (st.st_dev, st.st_ino)
+            if stat.S_ISDIR(st.st_mode):
+                if depth is not None and level >= depth:
+                    continue  # deeper than the pattern reaches
+                if key in ancestors:
+                    raise UsageError(
+                        f"{shown}: a symlink loop: {entry.path} leads back to "
+                        f"{os.path.realpath(entry.path)}",
+                        hint="remove the link, or name the files or folders to read",
+                    )
+                visit(Path(entry.path), ancestors | {key}, level + 1)
+            elif stat.S_ISREG(st.st_mode) and key not in seen_files:
+                seen_files.add(key)
+                found.append(Path(entry.path))
+
+    rst = root.stat()
+    visit(root, frozenset({(rst.st_dev, rst.st_ino)}), 0)
+    return sorted(found)
+
+
+_MAGIC = re.compile(r"[*?\[]")
+
+
+def _glob(pattern: str) -> list[Path]:
+    """Files matching a glob pattern (`*`, `?`, `[...]`, `**` for any folders), found by
+    _walk from the pattern's fixed leading folders (so symlink loops are caught). As with
+    glob, a wildcard does not match a name starting with `.`."""
+    parts = Path(pattern).parts
+    fixed = 0
+    while fixed < len(parts) - 1 and not _MAGIC.search(parts[fixed]):
+        fixed += 1
+    root = Path(*parts[:fixed]) if fixed else Path(".")
+    rest = parts[fixed:]
+    if not root.is_dir():
+        return []
+    depth = None if "**" in rest else len(rest) - 1
+    regex = re.compile(_glob_regex(rest))
+    out = []
+    for f in _walk(root, pattern, depth):
+        rel = f.relative_to(root) if fixed else f
+        if regex.fullmatch("/".join(rel.parts if fixed else Path(os.path.normpath(rel)).parts)):
+            out.append(f)
+    return out
+
+
+def _glob_regex(parts: Sequence[str]) -> str:
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "**":
+            out.append("(?:[^/.][^/]*/)*" if not last else "(?:[^/.][^/]*/)*[^/.][^/]*")
+            continue
+        out.append(_part_regex(part) + ("" if last else "/"))
+    return "".join(out)
+
+
+def _part_regex(part: str) -> str:
+    """One path component of a glob as a regex: `*`, `?` and `[...]` never cross `/`."""
+    out = ["(?![.])"] if part[:1] in ("*", "?", "[") else []
+    i = 0
+    while i < len(part):
+        ch = part[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif (
+            ch == "["
+            and (end := part.find("]", i + 2 if part[i + 1 : i + 2] in "!]" else i + 1)) > 0
+        ):
+            body = part[i + 1 : end]
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            body = body.replace("\\", "\\\\").replace("^", "\\^")
+            out.append("[" + ("^/" if negate else "") + body + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
 def _open_error(name: str, exc: OSError) -> DataError:
-    return DataError(
+    return FileAccessError(
         f"{name}: cannot read the file ({exc.strerror or exc})",
         hint="check the file exists and is readable",
     )

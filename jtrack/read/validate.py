@@ -60,6 +60,8 @@ REJECT_REASONS: dict[str, str] = {
     "nul_bytes": "the line holds NUL bytes, as a file that was not completely written does",
     "malformed_json": "the line is not one complete JSON value (truncated, invalid, or nested "
     "more than 128 levels deep)",
+    "number_out_of_range": "a number is beyond what any field holds (an integer of 39 digits or "
+    "more, or beyond ±1.8e308); quote it if it is an id",
     "not_an_object": "each line must be one JSON object (an event)",
     "wrong_type": "a field has a JSON type the schema does not allow (see `jtrack schema`)",
     "missing_id": "every event needs an `id` (event_id in the flat shape)",
@@ -230,6 +232,43 @@ def _is_text(dtype: pl.DataType) -> bool:
     return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
 
 
+#: The columns (or top-level keys) each shape requires.
+FLAT_REQUIRED = ("event_id", "customer_id", "created_date")
+GENESYS_REQUIRED = ("id", "customerId", "createdDate")
+#: Top-level names only the Genesys envelope has (its typed payloads and event type).
+GENESYS_ONLY = ("webEvent", "segmentAssignmentEvent", "outcomeAchievedEvent", "webActionEvent")
+
+
+def is_genesys_shape(names: Iterable[str], default: bool = True) -> bool:
+    """Whether a file whose columns (Parquet) or first object's keys (JSON) are `names` is in
+    the Genesys shape, decided by the required names: the shape with more of its required
+    names present wins. On a tie: with required names on both sides, Genesys when a Genesys
+    payload (`webEvent`, ...) is there, else flat; with none, flat when any flat column name
+    is there, Genesys when any Genesys name is, else `default`. So an extra column named like
+    the other shape's field never switches the shape of a file that has its own."""
+    present = set(names)
+    flat = sum(c in present for c in FLAT_REQUIRED)
+    genesys = sum(c in present for c in GENESYS_REQUIRED)
+    if flat != genesys:
+        return genesys > flat
+    if flat:
+        return any(c in present for c in GENESYS_ONLY)
+    if present & _FLAT_NAMES:
+        return False
+    if present & _GENESYS_NAMES:
+        return True
+    return default
+
+
+_FLAT_NAMES = frozenset(f.name for f in EVENT_FIELDS) - {"attributes", "traits"}
+_GENESYS_NAMES = frozenset(f.genesys.split(".")[0] for f in EVENT_FIELDS if f.genesys)
+
+
+def _scalar(dtype: Any) -> bool:
+    """A type whose values read as text (numbers, booleans, text; not lists, binary)."""
+    return dtype == pl.Null or _is_text(dtype) or dtype.is_numeric() or dtype == pl.Boolean
+
+
 def _type_fits(name: str, src: pl.DataType, target: pl.DataType) -> bool:
     """Whether a column of type `src` can hold values of `target` at all.
 
@@ -240,11 +279,16 @@ def _type_fits(name: str, src: pl.DataType, target: pl.DataType) -> bool:
     if src == pl.Null:
         return True
     if target == KV_LIST:
+        # attribute and trait values are scalars: a list or an object there is a wrong type
         if isinstance(src, pl.Map):
             value = src.value
-            return isinstance(value, pl.Struct) and "value" in {f.name for f in value.fields}
+            if not isinstance(value, pl.Struct):
+                return False
+            fields = {f.name: f.dtype for f in value.fields}
+            return "value" in fields and all(_scalar(t) for t in fields.values())
         if isinstance(src, pl.List) and isinstance(src.inner, pl.Struct):
-            return {"name", "value"} <= {f.name for f in src.inner.fields}
+            fields = {f.name: f.dtype for f in src.inner.fields}
+            return {"name", "value"} <= set(fields) and all(_scalar(t) for t in fields.values())
         return False
     if src.is_nested() or src in (pl.Binary, pl.Object):
         return False
@@ -307,6 +351,15 @@ def _canonical_select(
             if not f.genesys:
                 continue
             top, _, rest = f.genesys.partition(".")
+            blocked = _non_object_on_path(schema, f.genesys) if top in schema else None
+            if blocked is not None:
+                # an object on the way (webEvent.page) holds something else: every field
+                # under it is a wrong type, as in JSON (never a silent null)
+                where, expr, dtype = blocked
+                exprs.append(pl.lit(None, f.dtype).alias(f.name))
+                exprs.append(expr.is_not_null().alias(f"_type_{f.name}"))
+                details[f.name] = f"{where} has type {dtype} in the file, expected an object"
+                continue
             if top not in schema:
                 src_expr, src_dtype = pl.lit(None, pl.String), pl.String()
             elif rest:
@@ -321,7 +374,7 @@ def _canonical_select(
                 src_expr, src_dtype = pl.col(f.name), schema[f.name]
         if not _type_fits(f.name, src_dtype, f.dtype):
             exprs.append(pl.lit(None, f.dtype).alias(f.name))
-            exprs.append(src_expr.is_not_null().alias(f"_type_{f.name}"))
+            exprs.append(_misfit(src_expr, src_dtype, f.dtype).alias(f"_type_{f.name}"))
             where = f.genesys if genesys else f.name
             details[f.name] = f"{where} has type {src_dtype} in the file, expected {f.dtype}"
             continue
@@ -331,6 +384,44 @@ def _canonical_select(
             # a value that was present but could not be converted is a wrong type
             exprs.append((src_expr.is_not_null() & converted.is_null()).alias(f"_bad_{f.name}"))
     return exprs, details
+
+
+def _non_object_on_path(
+    schema: dict[str, pl.DataType], path: str
+) -> tuple[str, pl.Expr, pl.DataType] | None:
+    """The first object on a Genesys path (`webEvent`, `webEvent.page`) whose column is not an
+    object (a struct): (its dotted path, its expression, its type); None when all are."""
+    parts = path.split(".")
+    expr = pl.col(parts[0])
+    cur: pl.DataType = schema[parts[0]]
+    for i in range(len(parts) - 1):
+        if cur == pl.Null:
+            return None
+        if not isinstance(cur, pl.Struct):
+            return ".".join(parts[: i + 1]), expr, cur
+        names: dict[str, Any] = {f.name: f.dtype for f in cur.fields}
+        if parts[i + 1] not in names:
+            return None
+        expr, cur = expr.struct.field(parts[i + 1]), names[parts[i + 1]]
+    return None
+
+
+def _misfit(col: pl.Expr, src: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """Rows of a column whose type cannot hold the field that hold a value at all: any
+    non-null value, or for attributes and traits an entry whose misfitting part (a list as a
+    value, say) is not null (an empty list of attributes holds nothing wrong)."""
+    if target == KV_LIST:
+        entries = None
+        if isinstance(src, pl.List) and isinstance(src.inner, pl.Struct):
+            entries, inner = col, src.inner
+        elif isinstance(src, pl.Map) and isinstance(src.value, pl.Struct):
+            entries, inner = col.map.values(), src.value
+        if entries is not None:
+            bad = [x.name for x in inner.fields if not _scalar(x.dtype)]
+            if bad and {"value"} <= {x.name for x in inner.fields}:
+                held = pl.any_horizontal([pl.element().struct.field(b).is_not_null() for b in bad])
+                return entries.list.eval(held).list.any().fill_null(False)
+    return col.is_not_null()
 
 
 def _leaf_of(dtype: pl.DataType, path: str) -> pl.DataType:
@@ -543,6 +634,11 @@ def mark_far_future(rows: pl.DataFrame, cut: tuple[datetime, str] | None) -> pl.
         .otherwise(pl.col(REASON_FIELD))
         .alias(REASON_FIELD),
         pl.when(far).then(pl.lit(detail)).otherwise(pl.col("_detail")).alias("_detail"),
+        # a Parquet row keeps no raw text unless rejected while read: its canonical values
+        pl.when(far & pl.col(RAW).is_null())
+        .then(pl.struct(list(EVENT_SCHEMA)).struct.json_encode())
+        .otherwise(pl.col(RAW))
+        .alias(RAW),
     )
 
 
@@ -576,6 +672,7 @@ _REASON_FIELD = {
     "implausible_timestamp": "created_date",
     "far_future": "created_date",
     "nul_bytes": "",
+    "number_out_of_range": "",
     "unknown_event_type": "event_type",
     "missing_event_name": "event_name",
 }
