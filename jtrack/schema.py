@@ -161,6 +161,7 @@ REQUIRED_COLUMNS = tuple(f.name for f in EVENT_FIELDS if f.required)
 STORED_EVENT_EXTRA: dict[str, pl.DataType] = {
     "session_id": pl.String(),
     "session_type": pl.String(),
+    "traffic_class": pl.String(),
 }
 STORED_EVENT_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, **STORED_EVENT_EXTRA}
 
@@ -189,6 +190,7 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "referrer_medium": pl.String(),
     "session_id": pl.String(),
     "session_type": pl.String(),
+    "traffic_class": pl.String(),  # the session's (null for events in no session)
     "segment": pl.UInt32(),
     "row": pl.UInt32(),
 }
@@ -213,6 +215,7 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
     "event_count": pl.UInt32(),
     "pageview_count": pl.UInt32(),
     "search_count": pl.UInt32(),
+    "pageview_gap_max_seconds": pl.Float64(),  # the longest pause between two page views
     "search_terms": pl.List(pl.String()),
     "first_page_url": pl.String(),
     "first_page_title": pl.String(),
@@ -246,6 +249,10 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
     "user_agent_string": pl.String(),
     "authenticated": pl.Boolean(),
     "visit_number": pl.UInt32(),
+    # people or automated traffic (jtrack.core.traffic): class, agent, the signal that decided
+    "traffic_class": pl.String(),
+    "traffic_agent": pl.String(),
+    "traffic_signal": pl.String(),
 }
 
 

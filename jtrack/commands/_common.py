@@ -101,6 +101,8 @@ def handle_errors(fn: F) -> F:
             error_line(str(exc))
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
+            if debug_enabled():
+                traceback.print_exc()
             error_line("interrupted; nothing partial was written")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .chash and .nchash namespaces)
 
+from jtrack.core.traffic import TRAFFIC_COLUMNS, pageview_gap_max_expr, session_traffic
 from jtrack.options import SessionizeOptions
 from jtrack.schema import (
     ACTIVITY_KINDS,
@@ -192,6 +193,7 @@ def _session_aggs(with_bucket: bool) -> list[pl.Expr]:
         pos.filter(a).last().alias("_last_pos"),
         pos.filter(pv).first().alias("_first_pv_pos"),
         pos.filter(pv).last().alias("_last_pv_pos"),
+        pageview_gap_max_expr(pv),
     ]
 
 
@@ -353,6 +355,8 @@ def attach_context(
         [pl.coalesce(pl.col(c), last.get_column(c)).alias(c) for c in VISITOR_CONTEXT]
     )
     out = pl.concat([sessions.drop(POINTERS), ctx, first_pv, last_pv], how="horizontal")
+    out = out.drop(TRAFFIC_COLUMNS, strict=False)
+    out = pl.concat([out, session_traffic(out)], how="horizontal")
     lead = ["bucket"] if "bucket" in out.columns else []
     return out.select(
         *lead,
@@ -404,7 +408,15 @@ def sessionize(
     wide = events.select(pl.all().exclude(internal).gather(order)).with_columns(
         out.index.get_column("session_id"), out.index.get_column("session_type")
     )
-    return Sessionized(events=wide, sessions=sessions)
+    return Sessionized(events=with_traffic_class(wide, sessions), sessions=sessions)
+
+
+def with_traffic_class(rows: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFrame:
+    """Rows with their session's `traffic_class` (null for a row in no session)."""
+    classes = sessions.select(session_id="id", traffic_class="traffic_class")
+    return rows.drop("traffic_class", strict=False).join(
+        classes, on="session_id", how="left", maintain_order="left"
+    )
 
 
 __all__ = [
@@ -420,4 +432,5 @@ __all__ = [
     "session_id_expr",
     "sessionize",
     "sessionize_rows",
+    "with_traffic_class",
 ]

@@ -32,6 +32,7 @@ import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack import __version__
 from jtrack.core.buckets import DEFAULT_BUCKETS
+from jtrack.core.traffic import user_agent_list_version
 from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, decide
 from jtrack.engine.ingest import NewData, UnitRows, read_inputs, unit_ranges
 from jtrack.engine.inputs import Identity, plan_inputs
@@ -273,8 +274,9 @@ def _run(
     if not book_changed:
         book_invalid = None  # reported when the file was taken in, not every night
     engine = engine_for(opts.engine, opts)
-    writer = store.begin_version(base)
+    writer: VersionWriter | None = None
     try:
+        writer = store.begin_version(base)
         run_no = base.next_run if base else 1
         policy = (
             history.bucket_policy
@@ -284,7 +286,14 @@ def _run(
         buckets = policy.buckets
         new_rows_est = _estimate_rows([s for s, _ in planned.read])
         hist_rows = int(history.counts.get("events_kept", 0)) if history else 0
-        everyone = history is not None and (mode == "rebuild" or book_changed)
+        lists = user_agent_list_version()
+        relabel = history is not None and history.traffic_lists != lists
+        if relabel and history is not None and history.traffic_lists is not None:
+            notes.append(
+                f"the user-agent lists changed ({history.traffic_lists} -> {lists}): every "
+                "session's traffic class is worked out again"
+            )
+        everyone = history is not None and (mode == "rebuild" or book_changed or relabel)
         work_rows = new_rows_est + (hist_rows if everyone else min(hist_rows, new_rows_est))
         usable = max(opts.memory_limit - BASE_MEMORY, opts.memory_limit // 2)
         n_units = opts.units or max(1, -(-work_rows * BYTES_PER_ROW // usable))
@@ -338,7 +347,13 @@ def _run(
         )
         writer.commit(manifest, opts.keep)
     except BaseException:
-        writer.abort()
+        # One Ctrl-C can arrive twice (Polars raises KeyboardInterrupt inside a query, then
+        # Python its own pending one, at the next call): the clean-up is retried, not left
+        # half done.
+        try:
+            _clean_up(store, writer)
+        except KeyboardInterrupt:
+            _clean_up(store, writer)
         raise
     store.refresh()
     from jtrack.engine.compact import compact_locked, needs_compaction
@@ -374,6 +389,13 @@ def _run(
         store=store,
         notes=notes,
     )
+
+
+def _clean_up(store: Store, writer: VersionWriter | None) -> None:
+    """Remove what a failed or interrupted run wrote."""
+    if writer is not None:
+        writer.abort()
+    store.remove_leftovers()  # (the lock is ours: any .tmp-* is ours or a crashed run's)
 
 
 # ---------------------------------------------------------------------------- planning
@@ -848,6 +870,7 @@ def _finish(
         rejects=rejects_rel,
         held=held_rel,
         duplicates=dups_rel,
+        traffic_lists=user_agent_list_version(),
     )
     _totals(manifest, ctx, store, held, dups, conflicts)
     return manifest, run_info, seen, run_rejects
@@ -1034,11 +1057,7 @@ def sessionize_sources(
         store = Store(Path(tmp) / "store")
         run = run_sessionize(sources, store, opts, progress=progress, stdin=stdin)
         with store.snapshot() as snap:
-            sessions = (
-                snap.scan_sessions()
-                .sort("created_date", "id")
-                .collect(engine="in-memory")
-            )
+            sessions = snap.scan_sessions().sort("created_date", "id").collect(engine="in-memory")
             events = snap.events()
         store.close()
     out = SessionizeRun(

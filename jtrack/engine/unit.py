@@ -16,7 +16,13 @@ from pathlib import Path
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
-from jtrack.core.sessionize import CONTEXT_COLUMNS, POINTERS, attach_context, sessionize_rows
+from jtrack.core.sessionize import (
+    CONTEXT_COLUMNS,
+    POINTERS,
+    attach_context,
+    sessionize_rows,
+    with_traffic_class,
+)
 from jtrack.options import SessionizeOptions
 from jtrack.read import SRC_LINE
 from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
@@ -24,7 +30,7 @@ from jtrack.store.manifest import Manifest, PartInfo
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA, Snapshot
 from jtrack.store.writer import write_parquet
 
-_INDEX_KEYS = ["segment", "row", "session_id", "session_type"]
+_INDEX_KEYS = ["segment", "row", "session_id", "session_type", "traffic_class"]
 KERNEL_ROW = [*KERNEL_COLUMNS, "_pos", "bucket"]
 
 
@@ -179,7 +185,9 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
         .sort("bucket", "_h", "customer_id", "created_date", "id")
         .drop("_h")
     )
-    index = out.index.with_columns(split_pos()).select(list(INDEX_SCHEMA))
+    index = with_traffic_class(out.index.with_columns(split_pos()), sessions).select(
+        list(INDEX_SCHEMA)
+    )
     # only what differs from the store is written
     if old_idx.height:
         added_idx = index.join(

@@ -123,6 +123,7 @@ class Manifest:
     rejects: str | None = None  # rejects.jsonl in the version, when any row was rejected
     held: str | None = None  # held.parquet: far-future rows kept aside (re-judged every run)
     duplicates: str | None = None  # duplicates.parquet: every copy of ids delivered twice
+    traffic_lists: str | None = None  # the user-agent lists the traffic classes come from
     layout_version: int = LAYOUT_VERSION
 
     # ------------------------------------------------------------------ queries
@@ -186,6 +187,7 @@ class Manifest:
                 rejects=data.get("rejects"),
                 held=data.get("held"),
                 duplicates=data.get("duplicates"),
+                traffic_lists=data.get("traffic_lists"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(

@@ -78,8 +78,12 @@ class VersionWriter:
         self.number = number
         self.name = version_name(number)
         self.tmp = store.root / f"{TMP_PREFIX}{self.name}-{uuid.uuid4().hex[:8]}"
-        for sub in (SEGMENTS, "index", "sessions"):
-            (self.tmp / sub).mkdir(parents=True)
+        try:
+            for sub in (SEGMENTS, "index", "sessions"):
+                (self.tmp / sub).mkdir(parents=True)
+        except BaseException:  # (Ctrl-C included): nothing left behind
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         self._seq: dict[tuple[str, int], int] = {}
 
     # ------------------------------------------------------------------ files
