@@ -193,7 +193,7 @@ def sessionize_cmd(
 
         check_rejects_target(rejects, inputs=srcs, store_root=st.root)
     options = RunOptions(
-        session=session,  # type: ignore[arg-type]
+        session=session,
         on_error=on_error,  # type: ignore[arg-type]
         max_line_bytes=max_line_bytes,
         contacts=str(contacts) if contacts is not None else None,
