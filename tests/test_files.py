@@ -262,3 +262,21 @@ def test_write_rejects_refuses_an_input_and_writes_safely(tmp_path: Path) -> Non
     assert inp.read_text() == '{"id": 1}\n'
     files.write_rejects(frame, tmp_path / "rejects.jsonl", inputs=[inp])
     assert (tmp_path / "rejects.jsonl").read_text() == '{"file":"events.jsonl","line":1}\n'
+
+
+def test_sessionize_refuses_rejects_over_an_input_or_into_the_store(tmp_path: Path) -> None:
+    from tests.helpers import T0, genesys_line
+
+    inp = tmp_path / "events.jsonl"
+    text = genesys_line("a", "v1", T0) + "\n" + "not json\n"
+    inp.write_text(text)
+    store = tmp_path / "store"
+    for target in (inp, store / "lock"):
+        res = runner.invoke(
+            app,
+            ["sessionize", str(inp), "--store", str(store), "-q", "--on-error", "skip",
+             "--rejects", str(target)],
+        )  # fmt: skip
+        assert res.exit_code == ExitCode.USAGE, res.stderr
+        assert "--rejects" in res.stderr
+    assert inp.read_text() == text

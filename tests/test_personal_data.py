@@ -264,12 +264,11 @@ def _session_of(world: dict[str, Path], cookie: str) -> str:
 # ---- --redact needs a key ----------------------------------------------------------------------
 
 
-def test_redact_without_a_key_is_refused_with_a_hint(tmp_path: Path, world) -> None:
-    os.chdir(tmp_path)  # no config at all
-    try:
-        res = runner.invoke(app, ["sessions", "--store", str(world["store"]), "--redact"])
-    finally:
-        os.chdir(world["tmp"])
+def test_redact_without_a_key_is_refused_with_a_hint(
+    tmp_path: Path, world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no config at all
+    res = runner.invoke(app, ["sessions", "--store", str(world["store"]), "--redact"])
     assert res.exit_code == ExitCode.USAGE
     assert "--redact needs a secret key" in res.stderr and "JTRACK_REDACT_KEY" in res.stderr
     ok = runner.invoke(
@@ -319,16 +318,13 @@ def test_a_role_config_mistake_is_an_error_naming_the_nearest_valid_name(
 
 
 def test_a_typo_in_the_roles_table_no_longer_lets_everyone_see_everything(
-    world, tmp_path: Path
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "jtrack.toml").write_text(
         'default_role = "agent"\n[role.agent]\npermissions = ["journey:session:view"]\n'
     )
-    os.chdir(tmp_path)
-    try:
-        res = runner.invoke(app, ["sessions", "--store", str(world["store"]), "-f", "json"])
-    finally:
-        os.chdir(world["tmp"])
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["sessions", "--store", str(world["store"]), "-f", "json"])
     assert res.exit_code == ExitCode.USAGE and "did you mean [roles.agent]" in res.stderr
     assert res.stdout == ""
 
