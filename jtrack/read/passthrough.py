@@ -55,6 +55,20 @@ def iter_passthrough(
 ) -> Iterator[PassthroughChunk]:
     """Validate a canonical Parquet file a row-group range at a time, reading `columns`
     (and what validation needs) only."""
+    total: FileStats | None = None
+    for start, length in passthrough_ranges(src, chunk_rows):
+        chunk = passthrough_range(src, columns, start, length)
+        if total is None:
+            total = chunk.stats
+        else:
+            total.rows_read += chunk.stats.rows_read
+            total.rows_rejected += chunk.stats.rows_rejected
+        yield PassthroughChunk(chunk.rows, total, chunk.canonical)
+
+
+def passthrough_ranges(src: Source, chunk_rows: int) -> list[tuple[int, int]]:
+    """The (start, length) row ranges iter_passthrough reads a file in (one empty range for
+    a file without rows): any engine may validate them apart, in any order."""
     assert src.path is not None
     import pyarrow.parquet as pq
 
@@ -63,40 +77,46 @@ def iter_passthrough(
         groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     except _ERRORS as exc:
         raise _unreadable_parquet(src.name, exc) from exc
+    return _parquet_ranges(groups, chunk_rows) or [(0, 0)]
+
+
+def passthrough_range(
+    src: Source, columns: Sequence[str], start: int, length: int
+) -> PassthroughChunk:
+    """Rows [start, start + length) of a canonical Parquet file, validated (`stats` counts
+    these rows only)."""
+    assert src.path is not None
     need = list(dict.fromkeys([*columns, "event_type", "kind", "event_id", "created_date"]))
-    total: FileStats | None = None
-    offset = 0
-    for start, length in _parquet_ranges(groups, chunk_rows) or [(0, 0)]:
-        try:
-            df = pl.scan_parquet(src.path).slice(start, length).select(need).collect()
-        except _ERRORS as exc:
-            raise _unreadable_parquet(src.name, exc) from exc
-        canon, st = canonical_from_parquet_frame(df, src.name, offset)
-        bad = canon.get_column(REASON).is_not_null()
-        if bad.any():  # the raw row of a reject: every column, not just those read
-            idx = bad.arg_true()
-            full = pl.scan_parquet(src.path).slice(start, length).collect()
-            raw = pl.Series(RAW, [None] * canon.height, dtype=pl.String).scatter(
-                idx, _raw_json(full[idx.to_list()])
-            )
-            canon = canon.with_columns(raw)
-        same = (
-            canon.filter(~bad)
-            .select(
-                (
-                    pl.col("event_type").eq_missing(df.filter(~bad).get_column("event_type"))
-                    & pl.col("kind").eq_missing(df.filter(~bad).get_column("kind"))
-                ).all()
-            )
-            .item()
+    try:
+        df = pl.scan_parquet(src.path).slice(start, length).select(need).collect()
+    except _ERRORS as exc:
+        raise _unreadable_parquet(src.name, exc) from exc
+    canon, st = canonical_from_parquet_frame(df, src.name, start)
+    bad = canon.get_column(REASON).is_not_null()
+    if bad.any():  # the raw row of a reject: every column, not just those read
+        idx = bad.arg_true()
+        full = pl.scan_parquet(src.path).slice(start, length).collect()
+        raw = pl.Series(RAW, [None] * canon.height, dtype=pl.String).scatter(
+            idx, _raw_json(full[idx.to_list()])
         )
-        offset += df.height
-        if total is None:
-            total = st
-        else:
-            total.rows_read += st.rows_read
-            total.rows_rejected += st.rows_rejected
-        yield PassthroughChunk(canon, total, bool(same) if same is not None else True)
+        canon = canon.with_columns(raw)
+    same = (
+        canon.filter(~bad)
+        .select(
+            (
+                pl.col("event_type").eq_missing(df.filter(~bad).get_column("event_type"))
+                & pl.col("kind").eq_missing(df.filter(~bad).get_column("kind"))
+            ).all()
+        )
+        .item()
+    )
+    return PassthroughChunk(canon, st, bool(same) if same is not None else True)
 
 
-__all__ = ["PassthroughChunk", "canonical_parquet", "iter_passthrough"]
+__all__ = [
+    "PassthroughChunk",
+    "canonical_parquet",
+    "iter_passthrough",
+    "passthrough_range",
+    "passthrough_ranges",
+]

@@ -1,0 +1,510 @@
+"""The Spark engine (`--engine spark`, on local[2]) builds the store the local engine builds.
+
+Same sessions (ids and every column), index (which event is in which session, and where
+its row is), rejects, held rows, accounting and usage; part files byte for byte where the
+units are the same. Over the hostile corpus (its valid cases in one run, each failing case
+alone, a sample of cases with --on-error fail), JSON lines split by Spark in many places,
+the sample data with contacts, a Hypothesis property, and incremental runs that switch
+engines. The reading commands and Spark itself read what it wrote; the CLI is quiet, also
+under spark-submit. Java absent: skipped (JTRACK_REQUIRE_SPARK=1 makes that a failure).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import make_corpus
+import polars as pl
+import pytest
+from externals import required
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+from test_engine import assert_same_store, journeys
+
+from jtrack.engine import StoredRun, run_sessionize
+from jtrack.errors import JtrackError, UsageError
+from jtrack.store import Store
+from tests.helpers import T0, flat_event, flat_frame, genesys_line
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+CASES = [c for c in make_corpus.build(None) if not c.big]
+FAILING = [c for c in CASES if c.expected.error]
+#: Cases run alone with --on-error fail: one per way of reading (and of being rejected).
+FAIL_SAMPLE = [
+    "valid_genesys",
+    "malformed_json_variants",
+    "invalid_utf8",
+    "long_line_middle",
+    "utf16_le_bom",
+    "gzip_ok",
+    "json_array_mixed",
+    "parquet_created_date_text",
+    "far_future_across_files",
+]
+
+
+@pytest.fixture(scope="session")
+def spark(java: str) -> Any:
+    """One SparkSession on local[2] for the module (what the engine finds and uses)."""
+    if importlib.util.find_spec("pyspark") is None:
+        reason = "pyspark is missing (pip install -e '.[spark]')"
+        if required("JTRACK_REQUIRE_SPARK"):
+            pytest.fail(f"{reason} and JTRACK_REQUIRE_SPARK=1 requires it", pytrace=False)
+        pytest.skip(reason)
+    from jtrack.engine.spark import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    make_corpus.build(out)
+    return out
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def run(sources: list[Path], store: Store, **kw: Any) -> StoredRun | JtrackError:
+    try:
+        return run_sessionize(sources, store, **kw)
+    except JtrackError as exc:
+        return exc
+
+
+def both(tmp: Path, sources: list[Path], **kw: Any) -> tuple[Store, Store, Any, Any]:
+    """The same run through the local engine and through Spark."""
+    local, spark = Store(tmp / "local"), Store(tmp / "spark")
+    return (
+        local,
+        spark,
+        run(sources, local, **kw),
+        run(sources, spark, engine="spark", **kw),
+    )
+
+
+def part_digests(store: Store) -> dict[str, str]:
+    """sha256 of every index and session part of the current version."""
+    out = {}
+    for table in ("index", "sessions"):
+        for f in sorted((store.root / "current" / table).glob("*.parquet")):
+            out[f"{table}/{f.name}"] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def assert_same(local: Store, spark: Store, a: Any, b: Any, *, byte_identical: bool = True) -> None:
+    if isinstance(a, JtrackError) or isinstance(b, JtrackError):
+        assert type(a) is type(b) and str(a) == str(b), (a, b)
+        assert not spark.exists(), "a failed run left a version behind"
+        return
+    sa, sb = a.summary.to_dict(), b.summary.to_dict()
+    for s in (sa, sb):
+        s.pop("store")
+        s.pop("rejects_file")
+        s["run"] = {k: v for k, v in s["run"].items() if k not in ("started", "finished")}
+    assert sa == sb
+    assert_frame_equal(a.read.rejects, b.read.rejects)
+    assert a.read.warnings == b.read.warnings
+    assert_frame_equal(a.conflicts, b.conflicts)
+    assert_same_store(local, spark)
+    assert_same_segments(local, spark)
+    if byte_identical:
+        assert part_digests(local) == part_digests(spark)
+    assert not list(spark.root.glob(".tmp-*")), "staging files left behind"
+
+
+def assert_same_segments(a: Store, b: Store) -> None:
+    """The wide rows of every segment, in order (positions point at them)."""
+    ma, mb = a.read_manifest(), b.read_manifest()
+    assert [s.file for s in ma.segments] == [s.file for s in mb.segments]
+    for s in ma.segments:
+        fa = pl.read_parquet(a.root / "current" / "segments" / s.file)
+        fb = pl.read_parquet(b.root / "current" / "segments" / s.file)
+        assert_frame_equal(fa, fb)
+
+
+# ---------------------------------------------------------------------------- the corpus
+
+
+def test_the_valid_hostile_corpus_in_one_run(spark: Any, corpus: Path, tmp_path: Path) -> None:
+    files = [corpus / f for c in CASES if not c.expected.error for f in c.files]
+    local, sp, a, b = both(tmp_path, files, on_error="skip", units=4)
+    assert not isinstance(b, JtrackError), b
+    assert_same(local, sp, a, b)
+    assert b.summary.rejected > 50 and b.summary.duplicates > 0
+    limited = [c for c in CASES if c.max_line_bytes and not c.expected.error]
+    files = [corpus / f for c in limited for f in c.files]
+    limit = limited[0].max_line_bytes
+    local, sp, a, b = both(tmp_path / "limited", files, on_error="skip", max_line_bytes=limit)
+    assert_same(local, sp, a, b)
+
+
+@pytest.mark.parametrize("case", FAILING, ids=[c.name for c in FAILING])
+def test_a_failing_file_fails_as_it_does_locally(
+    spark: Any, case: make_corpus.Case, corpus: Path, tmp_path: Path
+) -> None:
+    local, sp, a, b = both(tmp_path, [corpus / f for f in case.files], on_error="skip")
+    assert isinstance(b, JtrackError) and case.expected.error in str(b)
+    assert_same(local, sp, a, b)
+
+
+@pytest.mark.parametrize("name", FAIL_SAMPLE)
+def test_on_error_fail_stops_at_the_same_row(
+    spark: Any, name: str, corpus: Path, tmp_path: Path
+) -> None:
+    case = next(c for c in CASES if c.name == name)
+    kw: dict[str, Any] = {"on_error": "fail"}
+    if case.max_line_bytes:
+        kw["max_line_bytes"] = case.max_line_bytes
+    local, sp, a, b = both(tmp_path, [corpus / f for f in case.files], **kw)
+    assert_same(local, sp, a, b)
+
+
+def test_a_rejected_row_comes_before_an_unreadable_file_after_it(
+    spark: Any, corpus: Path, tmp_path: Path
+) -> None:
+    files = [corpus / "not_objects.jsonl", corpus / "parquet_corrupt_footer.parquet"]
+    local, sp, a, b = both(tmp_path, files, on_error="fail")
+    assert "not_an_object" in str(b)
+    assert_same(local, sp, a, b)
+
+
+# ---------------------------------------------------------------------------- splits
+
+
+def _hostile_lines(n: int) -> bytes:
+    """A Genesys JSON lines file with, every so often, what breaks line counting: blank and
+    white-space lines, CRLF, byte-order marks, bytes that are not UTF-8, NULs, lines over
+    the limit, redeliveries, a Unicode space, an unterminated last line."""
+    out = [b"\xef\xbb\xbf" + genesys_line("e0", "v0", T0).encode()]
+    for i in range(1, n):
+        line = genesys_line(f"e{i % (n - 7)}", f"v{i % 37}", T0 + timedelta(minutes=i % 500))
+        raw = line.encode()
+        k = i % 97
+        if k == 1:
+            raw += b"\r"
+        elif k == 2:
+            out.append(b"")
+        elif k == 3:
+            out.append(b" \t \xe2\x80\x83")  # blank: spaces, a tab, an em space
+        elif k == 4:
+            raw = raw[:40] + b"\xff\xfe" + raw[40:]
+        elif k == 5:
+            raw = b"\xef\xbb\xbf" + raw
+        elif k == 6:
+            raw = raw[:30] + b"\x00" + raw[30:]
+        elif k == 7:
+            raw = raw[:-1] + b',"pad":"' + b"x" * 3000 + b'"}'
+        elif k == 8:
+            raw = raw[:-12]  # truncated
+        out.append(raw)
+    return b"\n".join(out)  # no final newline
+
+
+def test_json_lines_split_by_spark_in_many_places(spark: Any, tmp_path: Path) -> None:
+    from jtrack.engine.spark import _classify, _Input
+    from jtrack.read import Source
+
+    data = tmp_path / "big.jsonl"
+    data.write_bytes(_hostile_lines(6000))
+    other = tmp_path / "small.jsonl"
+    other.write_bytes(_hostile_lines(300))
+    inp = _Input(0, Source(str(data), path=data), 1, "s", "s", "file")
+    _classify(inp, 2500, 1 << 20)
+    assert inp.how == "text" and inp.genesys
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
+    try:
+        assert spark.read.text(str(data)).rdd.getNumPartitions() > 10
+        local, sp, a, b = both(tmp_path, [data, other], on_error="skip", max_line_bytes=2500)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert not isinstance(b, JtrackError), b
+    reasons = set(b.read.rejects["reason"])
+    assert {"invalid_utf8", "nul_bytes", "line_too_long", "malformed_json"} <= reasons
+    assert b.summary.duplicates > 0
+    assert_same(local, sp, a, b)
+
+
+def test_how_each_input_is_read(tmp_path: Path, corpus: Path) -> None:
+    from jtrack.engine.spark import _classify, _Input
+    from jtrack.read import Source
+
+    def how(path: Path) -> str:
+        inp = _Input(0, Source(str(path), path=path), 1, "s", "s", "file")
+        _classify(inp, 1_000_000, 1 << 20)
+        return inp.how
+
+    flat = tmp_path / "flat.parquet"
+    flat_frame([flat_event("a", "v", T0)]).write_parquet(flat)
+    odd = tmp_path / "odd[1].jsonl"
+    odd.write_bytes((corpus / "valid_flat.jsonl").read_bytes())
+    gz = tmp_path / "plain.jsonl.gz"  # not compressed, but Spark would think so
+    gz.write_bytes((corpus / "valid_flat.jsonl").read_bytes())
+    assert how(corpus / "valid_genesys.jsonl") == "text"
+    assert how(corpus / "crlf.jsonl") == "text"
+    assert how(corpus / "utf8_bom.jsonl") == "text"
+    assert how(corpus / "gzip_no_extension.jsonl") == "file"
+    assert how(corpus / "zstd_ok.jsonl.zst") == "file"
+    assert how(corpus / "utf16_le_bom.jsonl") == "file"
+    assert how(corpus / "rest_page.json") == "file"
+    assert how(corpus / "parquet_created_date_text.parquet") == "file"
+    assert how(flat) == "passthrough"
+    assert how(odd) == "file"
+    assert how(gz) == "file"
+
+
+# ---------------------------------------------------------------------------- sample data
+
+
+def test_sample_data_with_contacts(spark: Any, tmp_path: Path) -> None:
+    sources = [SAMPLE / "events.jsonl", SAMPLE / "events.parquet"]
+    kw = {"contacts": SAMPLE / "contacts.csv", "on_error": "skip", "units": 3}
+    local, sp, a, b = both(tmp_path, sources, **kw)
+    assert_same(local, sp, a, b)
+    assert b.summary.contacts["visitors_known"] > 0
+    assert len(part_digests(sp)) == 6  # three units, index and sessions: byte for byte
+
+
+def test_a_canonical_parquet_file_is_kept_as_is_and_read_in_ranges(
+    spark: Any, tmp_path: Path
+) -> None:
+    from synth import generate_flat
+
+    src = tmp_path / "synth.parquet"
+    generate_flat(5_000, seed=5).write_parquet(src, row_group_size=700)
+    local, sp, a, b = both(tmp_path, [src], chunk_rows=1000, units=2)
+    assert_same(local, sp, a, b)
+    seg = sp.read_manifest().segments[0]
+    copied = sp.root / "current" / "segments" / seg.file
+    assert seg.kept_as_is and copied.read_bytes() == src.read_bytes()
+
+
+# ---------------------------------------------------------------------------- properties
+
+
+@st.composite
+def exports(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], list[str]]:
+    runs, _ = draw(journeys())
+    kinds = [draw(st.sampled_from(["parquet", "jsonl", "jsonl.gz"])) for _ in runs]
+    return runs, kinds
+
+
+def _write(folder: Path, i: int, rows: list[dict[str, Any]], kind: str) -> Path:
+    frame = flat_frame(rows)
+    path = folder / f"day{i}.{kind}"
+    if kind == "parquet":
+        frame.write_parquet(path)
+    else:
+        text = frame.with_columns(pl.col("created_date").dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ"))
+        body = text.write_ndjson().encode()
+        path.write_bytes(gzip.compress(body) if kind.endswith(".gz") else body)
+    return path
+
+
+def _same_store_property(factory: pytest.TempPathFactory, drawn: Any) -> None:
+    runs, kinds = drawn
+    d = factory.mktemp("prop")
+    files = [
+        _write(d, i, rows, kind) for i, (rows, kind) in enumerate(zip(runs, kinds, strict=True))
+    ]
+    local, sp, a, b = both(d, files, on_error="skip", units=2)
+    assert_same(local, sp, a, b)
+
+
+_SLOW_HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=_SLOW_HEALTH)
+@given(exports())
+def test_spark_builds_the_store_the_local_engine_builds(
+    spark: Any, tmp_path_factory: pytest.TempPathFactory, drawn: Any
+) -> None:
+    _same_store_property(tmp_path_factory, drawn)
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=_SLOW_HEALTH)
+@given(exports())
+def test_spark_builds_the_store_the_local_engine_builds_many_times(
+    spark: Any, tmp_path_factory: pytest.TempPathFactory, drawn: Any
+) -> None:
+    _same_store_property(tmp_path_factory, drawn)
+
+
+# ---------------------------------------------------------------------------- incremental
+
+
+def _days(folder: Path) -> list[Path]:
+    days = []
+    for day in range(4):
+        rows = [
+            flat_event(f"d{day}-{i}", f"v{i % 5}", T0 + timedelta(days=day // 2, minutes=7 * i))
+            for i in range(30)
+        ]
+        rows.append(flat_event("d0-3", "v3", T0 + timedelta(minutes=1)))  # a redelivery
+        days.append(_write(folder, day, rows, "jsonl" if day % 2 else "parquet"))
+    return days
+
+
+@pytest.mark.parametrize("order", [("local", "spark"), ("spark", "local")])
+def test_incremental_runs_switch_engines(
+    spark: Any, tmp_path: Path, order: tuple[str, str]
+) -> None:
+    days = _days(tmp_path)
+    mixed = Store(tmp_path / "mixed")
+    kw: dict[str, Any] = {"on_error": "skip", "contacts": SAMPLE / "contacts.csv"}
+    for i, day in enumerate(days):
+        run_sessionize([day], mixed, engine=order[i % 2], **kw)
+        kw.pop("contacts", None)
+    once = Store(tmp_path / "once")
+    run_sessionize(days, once, on_error="skip", contacts=SAMPLE / "contacts.csv")
+    assert_same_store(mixed, once)
+    rebuilt = run_sessionize([], mixed, engine=order[1], rebuild=True)
+    assert rebuilt.summary.events_kept == once.read_manifest().counts["events_kept"]
+    assert_same_store(mixed, once)
+
+
+# ---------------------------------------------------------------------------- reading it
+
+
+def test_the_reading_commands_read_a_store_spark_wrote(spark: Any, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    sources = [SAMPLE / "events.jsonl"]
+    local, sp, a, b = both(tmp_path, sources, contacts=SAMPLE / "contacts.csv")
+    assert_same(local, sp, a, b)
+    runner = CliRunner()
+    for args in (
+        ["sessions", "--format", "csv"],
+        ["usage", "--month", "2026-10", "--as-of", "2026-11-01T00:00:00", "--format", "json"],
+        ["contacts", "--as-of", "2026-11-01T00:00:00", "--format", "csv"],
+    ):
+        outs = [runner.invoke(app, [*args, "--store", str(s.root)]) for s in (local, sp)]
+        assert outs[0].exit_code == 0, outs[0].output
+        assert outs[1].exit_code == 0, outs[1].output
+        texts = [
+            o.stdout.replace(str(s.root), "STORE") for o, s in zip(outs, (local, sp), strict=True)
+        ]
+        assert texts[0] == texts[1]
+
+
+def test_spark_reads_the_store_as_the_readme_shows(spark: Any, tmp_path: Path) -> None:
+    from pyspark.sql import functions as F
+
+    store = Store(tmp_path / "store")
+    run_sessionize([SAMPLE / "events.jsonl"], store, engine="spark")
+    root = store.root
+    # README, section Spark
+    sessions = spark.read.parquet(f"{root}/current/sessions")
+    index = spark.read.parquet(f"{root}/current/index")
+    segments = spark.read.parquet(f"{root}/current/segments").select(
+        "*",
+        F.regexp_extract("_metadata.file_name", r"^s(\d+)\.parquet$", 1)
+        .cast("long")
+        .alias("segment"),
+        F.col("_metadata.row_index").alias("row"),
+    )
+    events = index.select("segment", "row", "session_id", "session_type").join(
+        segments, ["segment", "row"]
+    )
+    with store.snapshot() as snap:
+        want_sessions = snap.scan_sessions().collect()
+        want = snap.scan_events(columns=["event_id", "session_id", "page_title"]).collect()
+    assert sessions.count() == want_sessions.height
+    got = pl.from_arrow(events.select("event_id", "session_id", "page_title").toArrow())
+    assert isinstance(got, pl.DataFrame)
+    assert_frame_equal(got.sort("event_id"), want.sort("event_id"))
+
+
+# ---------------------------------------------------------------------------- the CLI
+
+
+def _cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def test_the_cli_on_spark_is_quiet(spark: Any, tmp_path: Path) -> None:
+    events = SAMPLE / "events.jsonl"
+    out = _cli(
+        [
+            sys.executable,
+            "-m",
+            "jtrack.engine.spark",
+            "sessionize",
+            str(events),
+            "--store",
+            "store",
+            "--spark-master",
+            "local[1]",
+            "-q",
+        ],
+        tmp_path,
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+    local = Store(tmp_path / "local")
+    run_sessionize([events], local)
+    assert_same_store(Store(tmp_path / "store"), local)
+
+
+def test_spark_submit_runs_jtrack(spark: Any, tmp_path: Path) -> None:
+    import pyspark
+
+    import jtrack.engine.spark as engine
+
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    events = SAMPLE / "events.jsonl"
+    out = _cli(
+        [
+            str(submit),
+            "--master",
+            "local[1]",
+            "--conf",
+            "spark.ui.enabled=false",
+            engine.__file__,
+            "sessionize",
+            str(events),
+            "--store",
+            "store",
+            "-q",
+        ],
+        tmp_path,
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout == ""
+    local = Store(tmp_path / "local")
+    run_sessionize([events], local)
+    assert_same_store(Store(tmp_path / "store"), local)
+
+
+def test_no_java_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    from jtrack.engine.spark import _start
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UsageError, match="needs Java 17"):
+        _start("local[1]")
