@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -185,10 +186,17 @@ def test_a_rejected_row_comes_before_an_unreadable_file_after_it(
 # ---------------------------------------------------------------------------- splits
 
 
-def _hostile_lines(n: int) -> bytes:
+def _padded(raw: bytes, size: int) -> bytes:
+    """A JSON object line padded (with a field) to `size` bytes."""
+    pad = b',"pad":"' + b"x" * (size - len(raw) - 8) + b'"}'
+    return raw[:-1] + pad
+
+
+def _hostile_lines(n: int, limit: int) -> bytes:
     """A Genesys JSON lines file with, every so often, what breaks line counting: blank and
-    white-space lines, CRLF, byte-order marks, bytes that are not UTF-8, NULs, lines over
-    the limit, redeliveries, a Unicode space, an unterminated last line."""
+    white-space lines (Unicode ones too), CRLF, byte-order marks, bytes that are not UTF-8,
+    NULs, lines over `limit` bytes and lines just under it with a CR, redeliveries,
+    truncated lines, an unterminated last line."""
     out = [b"\xef\xbb\xbf" + genesys_line("e0", "v0", T0).encode()]
     for i in range(1, n):
         line = genesys_line(f"e{i % (n - 7)}", f"v{i % 37}", T0 + timedelta(minutes=i % 500))
@@ -199,7 +207,9 @@ def _hostile_lines(n: int) -> bytes:
         elif k == 2:
             out.append(b"")
         elif k == 3:
-            out.append(b" \t \xe2\x80\x83")  # blank: spaces, a tab, an em space
+            out.append(b" \t \xe2\x80\x83\xc2\x85")  # blank: spaces, a tab, em space, NEL
+            out.append(b"\xef\xbb\xbf")  # blank: a byte-order mark
+            out.append(b"\x1c")  # not blank: a separator is no white space
         elif k == 4:
             raw = raw[:40] + b"\xff\xfe" + raw[40:]
         elif k == 5:
@@ -207,9 +217,15 @@ def _hostile_lines(n: int) -> bytes:
         elif k == 6:
             raw = raw[:30] + b"\x00" + raw[30:]
         elif k == 7:
-            raw = raw[:-1] + b',"pad":"' + b"x" * 3000 + b'"}'
+            raw = _padded(raw, limit + 600)
         elif k == 8:
             raw = raw[:-12]  # truncated
+        elif k == 9:
+            raw = _padded(raw, limit) + b"\r"  # not too long: the CR does not count
+        elif k == 10:
+            raw = _padded(raw, limit + 1)
+        elif k == 11:
+            raw = b"\xef\xbb\xbf" + _padded(raw, limit + 2) + b"\r"
         out.append(raw)
     return b"\n".join(out)  # no final newline
 
@@ -219,9 +235,9 @@ def test_json_lines_split_by_spark_in_many_places(spark: Any, tmp_path: Path) ->
     from jtrack.read import Source
 
     data = tmp_path / "big.jsonl"
-    data.write_bytes(_hostile_lines(6000))
+    data.write_bytes(_hostile_lines(6000, 2500))
     other = tmp_path / "small.jsonl"
-    other.write_bytes(_hostile_lines(300))
+    other.write_bytes(_hostile_lines(300, 2500))
     inp = _Input(0, Source(str(data), path=data), 1, "s", "s", "file")
     _classify(inp, 2500, 1 << 20)
     assert inp.how == "text" and inp.genesys
@@ -404,29 +420,20 @@ def test_the_reading_commands_read_a_store_spark_wrote(spark: Any, tmp_path: Pat
 
 
 def test_spark_reads_the_store_as_the_readme_shows(spark: Any, tmp_path: Path) -> None:
-    from pyspark.sql import functions as F
-
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Spark\n") :]
+    code = re.search(r"```python\n(.*?)```", section[: section.index("\n## ", 1)], re.S)
+    assert code is not None
     store = Store(tmp_path / "store")
     run_sessionize([SAMPLE / "events.jsonl"], store, engine="spark")
-    root = store.root
-    # README, section Spark
-    sessions = spark.read.parquet(f"{root}/current/sessions")
-    index = spark.read.parquet(f"{root}/current/index")
-    segments = spark.read.parquet(f"{root}/current/segments").select(
-        "*",
-        F.regexp_extract("_metadata.file_name", r"^s(\d+)\.parquet$", 1)
-        .cast("long")
-        .alias("segment"),
-        F.col("_metadata.row_index").alias("row"),
-    )
-    events = index.select("segment", "row", "session_id", "session_type").join(
-        segments, ["segment", "row"]
-    )
+    found: dict[str, Any] = {"spark": spark}
+    exec(code.group(1).replace("/shared/jtrack", str(store.root)), found)
     with store.snapshot() as snap:
-        want_sessions = snap.scan_sessions().collect()
+        sessions = snap.scan_sessions().collect()
         want = snap.scan_events(columns=["event_id", "session_id", "page_title"]).collect()
-    assert sessions.count() == want_sessions.height
-    got = pl.from_arrow(events.select("event_id", "session_id", "page_title").toArrow())
+    assert found["sessions"].count() == sessions.height
+    events = found["events"].select("event_id", "session_id", "page_title").toArrow()
+    got = pl.from_arrow(events)
     assert isinstance(got, pl.DataFrame)
     assert_frame_equal(got.sort("event_id"), want.sort("event_id"))
 

@@ -30,6 +30,7 @@ a SparkSession started here sends the JVM's output to a log file. Run as a scrip
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import os
 import pickle
@@ -156,7 +157,6 @@ def spark_session(master: str | None = None) -> Any:
     for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
         # PySpark logs every analysis error it raises, with the Java stack, on stderr
         logging.PySparkLogger.getLogger(name).disabled = True
-    _session["spark"] = spark
     return spark
 
 
@@ -181,7 +181,8 @@ def _start(master: str) -> Any:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no loopback warning
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers import jtrack
     folder = Path(tempfile.mkdtemp(prefix="jtrack-spark-"))
-    atexit.register(shutil.rmtree, folder, True)
+    cleanup = partial(shutil.rmtree, folder, True)
+    atexit.register(cleanup)
     props = folder / "log4j2.properties"
     props.write_text(_QUIET_LOG4J, encoding="utf-8")
     log_path = folder / "jvm.log"
@@ -201,7 +202,7 @@ def _start(master: str) -> Any:
             gw = gateway.launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
             core.SparkContext(conf=conf, gateway=gw)
         except Exception as exc:
-            atexit.unregister(shutil.rmtree)
+            atexit.unregister(cleanup)  # the log tells what went wrong
             raise UsageError(
                 f"Spark did not start on {master} ({_first_words(exc)})",
                 hint=f"see the JVM's log {log_path}; check --spark-master and Java 17+",
@@ -341,15 +342,15 @@ def _classify(inp: _Input, max_line_bytes: int, block_bytes: int) -> None:
 
 def _text_shape(src: Source, chunks: Iterator[bytes], max_line_bytes: int, block: int) -> bool:
     """The shape jtrack.read.jsonl._iter_json_lines decides on a file's first block (of
-    `block` bytes): by its first 20 lines, read here a MiB at a time up to the first one
-    that settles it."""
+    `block` bytes) by its first 20 lines: those lines, read here a MiB at a time (not the
+    whole block: a file's first 20 lines are rarely more than a MiB)."""
     lines: list[str] = []
     seen = 0
     for part in _split_blocks(chunks, max_line_bytes, MIN_BLOCK_BYTES):
         text, _ = _decode_text(part.data, src.name)
         lines += _lines_frame(text, part.first_line)["line"].head(20 - len(lines)).to_list()
         seen += len(part.data)
-        if len(lines) >= 20 or seen >= block or _detect_shape(pl.Series(lines, dtype=pl.String)):
+        if len(lines) >= 20 or seen >= block:
             break
     return bool(_detect_shape(pl.Series(lines, dtype=pl.String)))
 
@@ -574,6 +575,8 @@ def _overlong(batch: Any, first: int) -> pl.DataFrame | None:
     for (k, head, cr), size in zip(long.iter_rows(), sizes.to_list(), strict=True):
         bom = head.startswith(_UTF8_BOM)
         text = head[3:] if bom else head
+        if cr and len(head) == size:  # the whole line came: its final CR is no part of it
+            text = text[:-1]
         out.append(
             (
                 first + k,
@@ -858,18 +861,21 @@ class SparkEngine:
         splits: dict[tuple[str, int], _Split] = {}
         if texts or tasks:
             spark = self.session()
-            frames = []
-            if texts:
-                splits, frame = self._text_frame(spark, ctx, texts)
-                frames.append(frame)
-            if tasks:
-                frames.append(
-                    spark.range(0, len(tasks), 1, len(tasks)).mapInArrow(
-                        partial(_file_task, ctx, tasks), "p binary"
+            # both passes over the text must see the same splits: Spark sizes them by the
+            # cores it has, which may change on a cluster meanwhile
+            with _conf(spark, "spark.sql.files.minPartitionNum", _parallelism(spark)):
+                frames = []
+                if texts:
+                    splits, frame = self._text_frame(spark, ctx, texts)
+                    frames.append(frame)
+                if tasks:
+                    frames.append(
+                        spark.range(0, len(tasks), 1, len(tasks)).mapInArrow(
+                            partial(_file_task, ctx, tasks), "p binary"
+                        )
                     )
-                )
-            for found in self._collect(reduce(lambda a, b: a.union(b), frames)):
-                results += found
+                for found in self._collect(reduce(lambda a, b: a.union(b), frames)):
+                    results += found
         new = NewData(
             units=_StagedRows(ranges, stage),
             ids=_staged(stage / "ids", ID_SCHEMA),
@@ -901,6 +907,8 @@ class SparkEngine:
         lines = (
             spark.read.option("lineSep", "\n")
             .option("recursiveFileLookup", "true")  # no partition discovery from the paths
+            .option("ignoreCorruptFiles", "false")  # whatever the cluster's defaults say
+            .option("ignoreMissingFiles", "false")
             .text([inp.path for inp in texts])
         )
         cut = ctx.max_line_bytes + 4  # longer: a reject whatever a \r or BOM at its ends
@@ -978,10 +986,12 @@ class SparkEngine:
                     (s for s in splits.values() if s.i == inp.i), key=lambda s: s.first_line
                 )
                 got = [(r.lines, r.rows) for r in parts]
-                if got != [(s.lines, s.rows) for s in expected]:
-                    raise RuntimeError(
-                        f"{inp.src.name}: Spark's two passes over the file disagree "
-                        f"({got} != {[(s.lines, s.rows) for s in expected]})"
+                counted = [(s.lines, s.rows) for s in expected]
+                if got != counted or (not got and inp.fp is not None and inp.fp.size):
+                    raise DataError(
+                        f"{inp.src.name}: the file changed while Spark read it (lines and "
+                        f"rows of its splits: {counted} counted, {got} read)",
+                        hint="run again once the file is complete",
                     )
                 pieces = [r.piece for r in parts if r.piece is not None]
                 if not pieces:
@@ -1066,6 +1076,25 @@ class SparkEngine:
             results.merge(res)
         new.units.remove()
         return results
+
+
+@contextlib.contextmanager
+def _conf(spark: Any, key: str, value: str) -> Iterator[None]:
+    """A runtime setting of the session, for the time of a block."""
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
+def _parallelism(spark: Any) -> str:
+    current = spark.conf.get("spark.sql.files.minPartitionNum", None)
+    return current or str(spark.sparkContext.defaultParallelism)
 
 
 def _staged(folder: Path, schema: dict[str, pl.DataType] | None) -> pl.DataFrame:
