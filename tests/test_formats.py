@@ -203,7 +203,8 @@ def test_formulas_are_still_neutralised(value: str) -> None:
     [
         (
             ["sessions", "--limt", "5"],
-            "error: jtrack sessions: no such option --limt (hint: did you mean --limit? "
+            "error: jtrack sessions: no such option --limt (hint: did you mean --limit or "
+            "--quiet? "
             "`jtrack sessions -h` lists what it takes)\n",
         ),
         (

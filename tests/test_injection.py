@@ -160,6 +160,8 @@ def _args(run: Run, world: dict[str, object], output: Path | None) -> list[str]:
         "--rules": ["--rules", str(RULES)],
         "--as-of": ["--as-of", AS_OF],
         "--contacts": ["--contacts", str(world["contacts"])],
+        # the payload visitors' user agents are no browser's: every class, so they show
+        "--traffic": ["--traffic", "all"],
     }
     if run.path == ("sessionize",):  # a fresh store: do not replace the shared one
         extra["--store"] = ["--store", str(Path(str(world["dir"])) / "store-2")]
@@ -302,13 +304,14 @@ def test_every_command_and_format_shows_visitor_data_harmlessly(
 
 def test_the_injection_corpus_reaches_the_outputs(world: dict[str, object]) -> None:
     """Guard against a vacuous pass: the payloads are stored and shown, literally."""
-    result = invoke(["sessions", "--store", str(world["store"]), "-f", "json"])
+    all_traffic = ["--traffic", "all"]
+    result = invoke(["sessions", "--store", str(world["store"]), "-f", "json", *all_traffic])
     data = json.loads(result.stdout)
     titles = {s["last_page_title"] for s in data}
     assert titles <= set(INJECTION.values()) and titles
-    result = invoke(["sessions", "--store", str(world["store"]), "-f", "csv"])
+    result = invoke(["sessions", "--store", str(world["store"]), "-f", "csv", *all_traffic])
     assert "'=1+1 VISITOR1" in result.stdout  # the visitor id, neutralised
-    result = invoke(["sessions", "--store", str(world["store"])])
+    result = invoke(["sessions", "--store", str(world["store"]), *all_traffic])
     assert "[bold]VISITOR2[/bold]" in result.stdout or "VISITOR2" not in result.stdout
 
 

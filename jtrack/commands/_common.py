@@ -318,6 +318,33 @@ RedactOpt = Annotated[
 ]
 
 
+TrafficOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--traffic",
+        help="Traffic classes to count, comma-separated: human, ai_agent, search_crawler, "
+        "monitoring, http_client, headless, suspect; or all, automated [default: human, "
+        "people only].",
+        show_default=False,
+    ),
+]
+
+
+def traffic_classes(text: str | None) -> tuple[str, ...]:
+    """--traffic as classes (exit 2 on an unknown name, naming the nearest)."""
+    from jtrack.usecases.traffic import parse_traffic
+
+    return parse_traffic(text)
+
+
+def note_line(message: str) -> None:
+    """One `note: ...` line on stderr (for data formats, whose stdout is only data)."""
+    from jtrack.serialize import strip_control
+
+    sys.stderr.write("note: " + strip_control(message) + "\n")
+    sys.stderr.flush()
+
+
 def open_store(store: Path | None, role: str | None = None, redact: bool = False) -> Any:
     """The store seen through the active role and --redact (jtrack.access.StoreView)."""
     from jtrack.access import open_view, set_output_policy

@@ -12,11 +12,13 @@ from jtrack.commands._common import (
     RedactOpt,
     RoleOpt,
     StoreOpt,
+    TrafficOpt,
     format_option,
     handle_errors,
     open_store,
     resolve_format,
     stdout_console,
+    traffic_classes,
     write_text,
 )
 from jtrack.commands.card import (
@@ -66,6 +68,7 @@ def journey_cmd(
     config: ConfigOpt = None,
     no_rules: NoRulesOpt = False,
     ascii_: AsciiOpt = False,
+    traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
 ) -> None:
@@ -76,10 +79,13 @@ def journey_cmd(
     where each session is a full card object (as `jtrack card --format json`);
     --format html -o profile.html writes a self-contained visitor profile (first and last
     visit, devices, top pages, searches, segments, outcomes, each session in brief).
+    People only unless --traffic says otherwise (said under the totals; a `traffic` field
+    in JSON); a visitor whose sessions are all of other classes is exit 1 with a hint.
     Exit 1 when nobody matches.
     """
     from jtrack.usecases.card import build_journey
 
+    classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "journey")
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
@@ -90,6 +96,7 @@ def journey_cmd(
         contacts=contacts,
         default_region=default_region,
         limit=limit,
+        traffic=classes,
         **opts,
     ).to_dict()
     from jtrack.access import protect_tree

@@ -14,11 +14,13 @@ from jtrack.commands._common import (
     RedactOpt,
     RoleOpt,
     StoreOpt,
+    TrafficOpt,
     format_option,
     handle_errors,
     open_store,
     resolve_format,
     stderr_console,
+    traffic_classes,
     write_text,
 )
 
@@ -59,6 +61,7 @@ def report_cmd(
     ] = None,
     tz: Annotated[str, typer.Option(help="IANA time zone of the days.")] = "UTC",
     top: Annotated[int, typer.Option(help="Rows per ranked table.", min=1)] = 10,
+    traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
     wait: Annotated[
@@ -71,6 +74,10 @@ def report_cmd(
     """A journey summary over a period: sessions and visitors per day, known versus Unknown,
     median and p90 duration, bounce rate, engaged sessions, top pages, entry and exit pages,
     searches, referrers, campaigns, devices, browsers, countries, segments and outcomes.
+
+    People only unless --traffic says otherwise (said at the top; a `traffic` field in
+    JSON, with the sessions left out); a traffic section shares all traffic of the period
+    out by class and lists the top automated agents, with the user-agent lists' version.
 
     --format html writes one self-contained page with charts (no network, no script).
     """
@@ -91,6 +98,7 @@ def report_cmd(
             "--month cannot be combined with --since/--until",
             hint="use either --month 2026-10 or --since/--until",
         )
+    classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "report")
     zone = check_tz(tz)
     first = (
@@ -103,7 +111,7 @@ def report_cmd(
         if month is not None and first is not None
         else (parse_day(until, "--until") if until is not None else None)
     )
-    opts = ReportOptions(tz=zone, since=first, until=last, top=top)
+    opts = ReportOptions(tz=zone, since=first, until=last, top=top, traffic=classes)
     err = stderr_console()
     lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()
     from jtrack.render.progress import ProgressBar
@@ -151,9 +159,13 @@ def report_markdown(report: Any) -> str:
     from jtrack.render.theme import report_title
 
     p = report.period
+    from jtrack.render.report import lists_line
+
     out = [
         f"# Journey summary {p['from'] or '-'} .. {p['to'] or '-'} "
         f"({serialize.strip_control(report.options.tz)})",
+        "",
+        serialize.strip_control(report.scope.line()),
         "",
     ]
     ov = pl.DataFrame(
@@ -169,6 +181,9 @@ def report_markdown(report: Any) -> str:
         if df is None or df.height == 0:
             continue
         out += [f"## {report_title(name)}", "", serialize.to_markdown(df)]
+        lists = lists_line(report) if name == "traffic" else None
+        if lists:
+            out += [serialize.strip_control(lists[:1].upper() + lists[1:]), ""]
     for note in report.notes:
         out += [f"Note: {serialize.strip_control(note)}", ""]
     return "\n".join(out).rstrip("\n") + "\n"

@@ -14,13 +14,16 @@ from jtrack.commands._common import (
     RedactOpt,
     RoleOpt,
     StoreOpt,
+    TrafficOpt,
     emit_frame,
     error_line,
     format_option,
     handle_errors,
+    note_line,
     open_store,
     print_renderables,
     resolve_format,
+    traffic_classes,
     write_text,
 )
 
@@ -131,14 +134,20 @@ def report_cmd(
             show_default=False,
         ),
     ] = None,
+    traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(REPORT_FORMATS)] = None,
     output: OutputOpt = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+    ] = False,
 ) -> None:
     """Replay the rules over every session in the store: per segment the sessions and
     visitors matched; per outcome the achievements and conversion rate, overall and by
     segment; per action map how often it qualified and why it was blocked. Segment and
     outcome events already in the export are counted beside jtrack's own (source column).
 
+    People only unless --traffic says otherwise (said under the headline; a `traffic`
+    field in JSON; a note on stderr for CSV, JSONL and Parquet when sessions were left out).
     CSV, JSONL and Parquet hold all sections in one table with a `section` column."""
     import difflib
 
@@ -147,7 +156,9 @@ def report_cmd(
     from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
     from jtrack.usecases.rules import evaluate_store
+    from jtrack.usecases.traffic import traffic_expr, traffic_scope
 
+    classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, REPORT_FORMATS, "rules report")
     if section is not None and section not in SECTIONS:
         near = difflib.get_close_matches(section, SECTIONS, n=1)
@@ -159,13 +170,15 @@ def report_cmd(
         )
     rules = _require_rules(rules_file)
     st = open_store(store, role, redact)
-    results = evaluate_store(st, rules)
-    report = rules_report(rules, results, st.scan_sessions())
+    results = evaluate_store(st, rules, traffic=classes)
+    scope = traffic_scope(st.scan_sessions(), classes)
+    report = rules_report(rules, results, st.scan_sessions().filter(traffic_expr(classes)))
     sections = report.sections()
     if section is not None:
         sections = {section: sections[section]}
     if out_fmt == Format.json:
         doc: dict[str, Any] = {"sessions": report.sessions, "visitors": report.visitors}
+        doc["traffic"] = scope.to_dict()
         doc.update({k: serialize.to_records(v) for k, v in sections.items()})
         write_text(serialize.to_json(doc), output)
     elif out_fmt in (Format.jsonl, Format.csv, Format.tsv, Format.parquet):
@@ -176,18 +189,21 @@ def report_cmd(
             how="diagonal_relaxed",
         )
         emit_frame(frame, out_fmt, output)
+        note = scope.note()
+        if note and not quiet:
+            note_line(f"{scope.line()}; {note}")
     elif out_fmt == Format.md:
         from jtrack.render.rules import report_markdown
 
-        write_text(report_markdown(report, sections), output)
+        write_text(report_markdown(report, sections, scope), output)
     elif out_fmt == Format.html:
         from jtrack.render.rules import report_html
 
-        write_text(report_html(report, sections), output)
+        write_text(report_html(report, sections, scope), output)
     else:
         from jtrack.render.rules import report_renderables
 
-        print_renderables(report_renderables(report, sections), output)
+        print_renderables(report_renderables(report, sections, scope), output)
 
 
 @rules_app.command("explain")

@@ -13,11 +13,14 @@ from jtrack.commands._common import (
     RedactOpt,
     RoleOpt,
     StoreOpt,
+    TrafficOpt,
     emit_frame,
     format_option,
     handle_errors,
+    note_line,
     open_store,
     resolve_format,
+    traffic_classes,
 )
 from jtrack.commands.contacts import ContactsOpt, RegionOpt, TtlOpt, warn_invalid
 
@@ -116,11 +119,19 @@ def sessions_cmd(
         ),
     ] = None,
     ttl: TtlOpt = "60d",
+    traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+    ] = False,
 ) -> None:
     """List sessions from the store, oldest first, filtered by time, visitor, type or any
-    session field."""
+    session field.
+
+    People only unless --traffic says otherwise: the table says so under it, and other
+    formats (whose stdout is only data) in a note on stderr when sessions were left out;
+    every row carries traffic_class, traffic_agent and traffic_signal."""
     from datetime import UTC, datetime
 
     from jtrack.options import parse_duration
@@ -128,11 +139,12 @@ def sessions_cmd(
         SessionQuery,
         column_for_field,
         id_prefix_lengths,
-        list_sessions,
         parse_when,
         resolve_customer_id,
+        session_listing,
     )
 
+    classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "sessions")
     view = open_store(store, role, redact)
     if customer is not None:  # a unique prefix of a customer id is enough
@@ -152,10 +164,12 @@ def sessions_cmd(
         # with a contacts file, contact states are as of now unless --as-of says otherwise
         as_of=parse_when(as_of, "--as-of") or (datetime.now(UTC) if contacts is not None else None),
         ttl=parse_duration(ttl, "--ttl"),
+        traffic=classes,
     )
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact)
-    df = list_sessions(view, q)
+    listing = session_listing(view, q)
+    df, scope = listing.frame, listing.scope
     if rules is not None:
         from jtrack.core.rules import join_rule_columns, load_rules
         from jtrack.usecases.rules import evaluate_store
@@ -167,8 +181,13 @@ def sessions_cmd(
         shown = None
     else:
         shown = [c for c in TABLE_COLUMNS if c in df.columns]
+        if len(classes) > 1 and "traffic_class" in df.columns:
+            shown.append("traffic_class")  # several classes: say which each session is
     if out_fmt != Format.table:
         emit_frame(df, out_fmt, output)
+        note = scope.note()
+        if note and not quiet:
+            note_line(f"{scope.line()}; {note}")
         return
     from jtrack.render.text import plural
 
@@ -179,4 +198,6 @@ def sessions_cmd(
         title=plural(df.height, "session"),
         columns=shown,
         prefixes=id_prefix_lengths(view, df.select(shown) if shown else df),
+        caption=scope.summary(),
+        optional=("traffic_class",),
     )

@@ -239,6 +239,8 @@ def _notes(report: Any, err: Any, fmt: Format, output: Path | None) -> None:
     line = f"{m['month']}: {m['month_to_date']:,} billable events month to date"
     if m["projection"] is not None:
         line += f", projected {m['projection']:,}"
+    if m.get("automated"):
+        line += f", {m['automated']:,} of them automated ({m['automated_share'] * 100:.1f}%)"
     if m["allowance"] is not None:
         line += f", allowance {m['allowance']:,}"
         if m["overage"]:

@@ -28,11 +28,14 @@ from rich.table import Table
 from rich.text import Text
 
 from jtrack.render.theme import (
+    AUTOMATED_STYLE,
     KIND_LABELS,
     SEGMENT_STYLE,
     TONE_STYLES,
+    automated_icon,
     kind_icon,
     session_icon,
+    traffic_badge,
 )
 from jtrack.serialize import strip_control
 
@@ -189,6 +192,18 @@ def _title(card: dict[str, Any], g: _Glyphs) -> Text:
     t.append(state, style="bold green" if s["state"] == "active" else "dim")
     t.append(g.sep, style="dim")
     t.append(s["short_id"], style="cyan")
+    return t
+
+
+def _badge(card: dict[str, Any], g: _Glyphs) -> Text | None:
+    """`🤖 automated: ai_agent (GPTBot, user_agent_list:GPTBot)` on an automated session;
+    None on a person's."""
+    text = traffic_badge(card.get("traffic"))
+    if text is None:
+        return None
+    t = Text()
+    t.append(automated_icon(g.ascii) + " ", style=AUTOMATED_STYLE)
+    t.append_text(_t(text, g, AUTOMATED_STYLE))
     return t
 
 
@@ -552,8 +567,11 @@ class CardView:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
         card, g = self.card, self.g
+        badge = _badge(card, g)
+        indent = 3 if not g.ascii else 6
         parts: list[RenderableType] = [
             _title(card, g),
+            *([Padding(_fit(badge, width - indent, g), (0, 0, 0, indent))] if badge else []),
             Padding(_summary_line(card, g), (0, 0, 0, 3 if not g.ascii else 6)),
             Padding(_times(card, g), (0, 0, 0, 3 if not g.ascii else 6)),
             Text(""),
@@ -660,6 +678,12 @@ class JourneyView:
             g,
         )
         parts.append(Padding(counts, (0, 0, 0, 2)))
+        scope = j.get("traffic")
+        if scope is not None:
+            from jtrack.usecases.traffic import describe_classes
+
+            line = "traffic: " + describe_classes(scope["classes"])
+            parts.append(Padding(_t(line, g, "dim"), (0, 0, 0, 2)))
         span = Text(f"{tot['duration']} in total{g.sep}", style="")
         span.append(f"{_when(tot['first_seen'], g)} to {_when(tot['last_seen'], g)}", style="dim")
         parts.append(Padding(span, (0, 0, 0, 2)))
@@ -695,6 +719,7 @@ def _compact(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableTyp
         title.append(f"visit {card['visit']['number']} of {card['visit']['of']}")
     indent = 3 if not g.ascii else 4
     room = width - indent
+    badge = _badge(card, g)
     when = _join(
         [
             _when(tm["start"], g),
@@ -705,7 +730,8 @@ def _compact(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableTyp
         ],
         g,
     )
-    lines: list[Text] = [_fit(when, room, g)]
+    lines: list[Text] = [_fit(badge, room, g)] if badge else []
+    lines.append(_fit(when, room, g))
     page = card["current_page"]
     if page:
         p = _lead("last page ", "dim")

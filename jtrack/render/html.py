@@ -14,7 +14,13 @@ import re
 from typing import Any
 
 from jtrack import __version__
-from jtrack.render.theme import KIND_LABELS, SEGMENT_COLOR, TONE_COLORS
+from jtrack.render.theme import (
+    AUTOMATED_COLORS,
+    KIND_LABELS,
+    SEGMENT_COLOR,
+    TONE_COLORS,
+    traffic_badge,
+)
 from jtrack.serialize import strip_control
 
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -27,6 +33,7 @@ CSP = (
 ROOT_CSS = (
     f":root {{ --pos: {TONE_COLORS['positive']}; --neu: {TONE_COLORS['neutral']}; "
     f"--neg: {TONE_COLORS['negative']}; --seg: {SEGMENT_COLOR}; --fg: #1d2330; "
+    f"--bot: {AUTOMATED_COLORS[0]}; --bot-bg: {AUTOMATED_COLORS[1]}; "
     "--muted: #5b6475; --line: #d9dee8; --bg: #f6f7fa; --card: #ffffff; }"
 )
 CSS = """
@@ -42,6 +49,10 @@ h1 .unknown { font-style: italic; }
 .state { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px;
   background: #eceff4; color: var(--muted); }
 .state.active { background: #e3f4e6; color: var(--pos); }
+.badge.automated { display: inline-block; margin-top: 6px; padding: 2px 10px;
+  border-radius: 10px; font-size: 12.5px; font-weight: 600; color: var(--bot);
+  background: var(--bot-bg); border: 1px solid var(--bot); overflow-wrap: anywhere; }
+.scope { color: var(--muted); margin: 8px 0 0; }
 h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .05em; color: var(--muted);
   margin: 22px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 .page-title { font-weight: 600; }
@@ -383,6 +394,29 @@ def _legend() -> str:
     return f'<p class="legend">{dots}{hint}</p>'
 
 
+_BOT_PATH = (
+    '<rect x="4" y="8" width="16" height="12" rx="2"/><path d="M12 4v4"/>'
+    '<circle cx="12" cy="3" r="1"/><path d="M9 13h.01M15 13h.01M9 17h6"/>'
+)
+
+
+def _badge(card: dict[str, Any]) -> str:
+    """The badge of an automated session (class, agent, signal); nothing for a person."""
+    text = traffic_badge(card.get("traffic"))
+    if text is None:
+        return ""
+    t = card["traffic"]
+    icon = (
+        '<svg width="14" height="14" viewBox="0 0 24 24" fill="none" stroke="currentColor" '
+        'stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" '
+        f'focusable="false" style="vertical-align: -2px">{_BOT_PATH}</svg>'
+    )
+    return (
+        f'<div class="badge automated" data-traffic-class="{_e(t.get("class"))}" '
+        f'title="{_e(text)}">{icon} {_e(text)}</div>'
+    )
+
+
 def _header(card: dict[str, Any]) -> str:
     s, c, tm = card["session"], card["contact"], card["timing"]
     name = f'<span class="{"known" if c["known"] else "unknown"}">{_e(c["name"])}</span>'
@@ -397,7 +431,8 @@ def _header(card: dict[str, Any]) -> str:
         f"<h1>{name} · {_e(s['type_label'])} "
         f'<span class="{state_cls}">{_e(s["state"].replace("_", " "))}</span></h1>'
         f'<div class="meta">{_e(s["short_id"])} · duration <strong>{_e(tm["duration"])}</strong>'
-        f" · {_e(_when(tm['start']))} – {_e(_when(tm['end']))}{local}</div></div></header>"
+        f" · {_e(_when(tm['start']))} – {_e(_when(tm['end']))}{local}</div>{_badge(card)}"
+        "</div></header>"
     )
 
 
@@ -571,9 +606,24 @@ def _visit(card: dict[str, Any], n: int) -> str:
         f'<h3><span class="sicon">{icon}</span>{_e(s["type_label"])} '
         f'<span class="{state_cls}">{_e(s["state"].replace("_", " "))}</span>'
         f'<small class="when">{_e(s["short_id"])}{number}</small></h3>'
+        + _badge(card)
         + "".join(lines)
         + _timeline(card["journey"], f"tip-{n}")
         + "</article>"
+    )
+
+
+def _scope(journey: dict[str, Any]) -> str:
+    """`traffic: human (people only)`: which sessions the profile shows."""
+    scope = journey.get("traffic")
+    if scope is None:
+        return ""
+    from jtrack.usecases.traffic import describe_classes
+
+    classes = ",".join(scope["classes"])
+    return (
+        f'<p class="scope" data-traffic="{_e(classes)}">traffic: '
+        f"{_e(describe_classes(scope['classes']))}</p>"
     )
 
 
@@ -618,7 +668,7 @@ def journey_html(journey: dict[str, Any]) -> str:
         f"<title>{_e(title)}</title><style>{ROOT_CSS}{CSS}{PROFILE_CSS}</style></head><body>"
         f'<main class="card profile"><header><div class="sicon">{_svg("web", 36)}</div><div>'
         f'<h1><span class="{name_cls}">{_e(c["name"])}</span> · visitor profile</h1>'
-        f'<div class="meta">{" · ".join(who)}</div></div></header>'
+        f'<div class="meta">{" · ".join(who)}</div>{_scope(journey)}</div></header>'
         f'<div class="kpis">{kpi_html}</div>'
         f'<div class="cols"><section><h2>Devices{_e(scope)}</h2>'
         f"{_count_list(prof['devices'], 'No device recorded.')}"

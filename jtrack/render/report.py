@@ -69,6 +69,8 @@ USAGE_TABLE_COLUMNS = [
     "custom_session",
     "app",
     "billable",
+    "automated",
+    "automated_share",
     "month_to_date",
     "overage",
 ]
@@ -93,7 +95,9 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
         ]
         if m["allowance"] is None:
             cols.remove("overage")
-        parts.append(FrameTable(report.rows.select(cols)))
+        # where the table does not fit, the automated columns give way before any header
+        # wraps (the month below has them, and every other format)
+        parts.append(FrameTable(report.rows.select(cols), extra=("automated_share", "automated")))
 
     g = _grid()
     g.add_row(
@@ -105,6 +109,16 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
         "projection",
         _num(m["projection"]),
         _t("month-to-date / days elapsed x days in month"),
+    )
+    basis = (report.traffic or {}).get("basis")
+    g.add_row(
+        "automated",
+        _num(m.get("automated")),
+        _t(
+            f"{_pct(m.get('automated_share'))} of billable to date: bots, crawlers and tools "
+            + ("(by session)" if basis == "sessions" else "(by user agent)")
+            + ", billed all the same"
+        ),
     )
     if m["allowance"] is None:
         g.add_row("allowance", "-", _t("none set: pass --users and --per-user, or [usage]"))
@@ -221,6 +235,16 @@ def daily_chart(daily: Any, width: int = BAR_WIDTH) -> DailyChart:
     return DailyChart(daily)
 
 
+def lists_line(report: Any) -> str | None:
+    """`user-agent lists: crawler-user-agents 1.67.0 (...), ...` (None when unknown)."""
+    lists = getattr(report, "traffic_lists", None)
+    return f"user-agent lists: {lists}" if lists else None
+
+
+def _caption(report: Any, name: str) -> str | None:
+    return lists_line(report) if name == "traffic" else None
+
+
 def journey_renderables(report: Any) -> list[RenderableType]:
     """The journey summary for the terminal: headline figures, the daily chart, the tables."""
     o = report.overview
@@ -230,6 +254,7 @@ def journey_renderables(report: Any) -> list[RenderableType]:
     p = report.period
     head.append(f"  {p['from'] or '-'} .. {p['to'] or '-'} ({strip_control(report.options.tz)})")
     parts.append(head)
+    parts.append(Text(report.scope.line(), style="dim"))
     g = _grid()
     g.add_row("sessions", _num(o["sessions"]), _t(f"{o['web_sessions']:,} web"))
     g.add_row("visitors", _num(o["visitors"]), "")
@@ -276,7 +301,7 @@ def journey_renderables(report: Any) -> list[RenderableType]:
             shown, site = _paths_of_one_site(shown)
             title += f" on {site}" if site else ""
         parts.append(Text(""))
-        parts.append(FrameTable(shown, title))
+        parts.append(FrameTable(shown, title, caption=_caption(report, name)))
     for note in report.notes:
         parts.append(_t(f"note: {note}"))
     return parts

@@ -110,6 +110,9 @@ RATE_COLUMNS = (
     "conversion_rate",
     "qualified_rate",
     "engagement_rate",
+    "session_share",
+    "event_share",
+    "automated_share",
 )
 
 
@@ -235,6 +238,7 @@ _CHARTED = {
     "countries": ("country", "(none)"),
     "referrers": ("referrer", "(direct)"),
     "session_types": ("type", "(none)"),
+    "traffic": ("traffic_class", "(none)"),
 }
 
 
@@ -270,6 +274,8 @@ def report_html(report: Any) -> str:
         f"<style>{CSS}</style></head><body><main>",
         f'<h1>Journey summary</h1><p class="sub">{_e(p["from"] or "–")} .. '
         f"{_e(p['to'] or '–')} ({_e(tz)})</p>",
+        f'<p class="sub traffic" data-traffic="{_e(",".join(report.scope.classes))}">'
+        f"{_e(report.scope.line())}</p>",
         '<div class="kpis">',
         *[
             f'<div class="kpi" data-kpi="{_e(k)}"><div class="v">{_e(v)}</div>'
@@ -299,6 +305,8 @@ def report_html(report: Any) -> str:
             values = [int(v) for v in df.get_column("sessions").to_list()]
             parts.append(hbar_svg(name, labels, values, title=title))
         parts.append(html_table(df, null_label))
+        if name == "traffic" and getattr(report, "traffic_lists", None):
+            parts.append(f'<p class="notes">User-agent lists: {_e(report.traffic_lists)}</p>')
         parts.append("</section>")
     parts.append("</div>")
     if report.notes:

@@ -35,9 +35,21 @@ _LABELS = {
 }
 
 
-def report_renderables(report: Any, sections: dict[str, pl.DataFrame]) -> list[RenderableType]:
-    """The rules report for the terminal: one table per section, fitted to the width."""
+def _scope_lines(scope: Any) -> list[str]:
+    """What the report counts (`traffic: human (people only)`) and what it left out."""
+    if scope is None:
+        return []
+    note = scope.note()
+    return [scope.line(), *([f"note: {note}"] if note else [])]
+
+
+def report_renderables(
+    report: Any, sections: dict[str, pl.DataFrame], scope: Any = None
+) -> list[RenderableType]:
+    """The rules report for the terminal: one table per section, fitted to the width; the
+    traffic `scope` (jtrack.usecases.traffic.TrafficScope) under the headline."""
     parts: list[RenderableType] = [Text(_headline(report))]
+    parts += [Text(strip_control(line), style="dim") for line in _scope_lines(scope)]
     for name, df in sections.items():
         parts.append(Text(""))
         parts.append(
@@ -46,16 +58,18 @@ def report_renderables(report: Any, sections: dict[str, pl.DataFrame]) -> list[R
     return parts
 
 
-def report_markdown(report: Any, sections: dict[str, pl.DataFrame]) -> str:
+def report_markdown(report: Any, sections: dict[str, pl.DataFrame], scope: Any = None) -> str:
     out = [f"# Rules report\n\n{_headline(report)}\n"]
+    out += [f"\n{strip_control(line)}\n" for line in _scope_lines(scope)]
     for name, df in sections.items():
         out.append(f"\n## {RULES_TITLES.get(name, name)}\n\n{to_markdown(df)}")
     return "".join(out)
 
 
-def report_html(report: Any, sections: dict[str, pl.DataFrame]) -> str:
+def report_html(report: Any, sections: dict[str, pl.DataFrame], scope: Any = None) -> str:
     """The rules report as a page in the journey summary's look: headline figures, then one
-    section per table (rates as percentages, segment colours as swatches)."""
+    section per table (rates as percentages, segment colours as swatches); the traffic
+    `scope` at the top."""
     from jtrack.render.report_html import html_table, page
 
     e = _escape
@@ -65,7 +79,13 @@ def report_html(report: Any, sections: dict[str, pl.DataFrame]) -> str:
         f'<div class="kpi" data-kpi="visitors"><div class="v">{report.visitors:,}</div>'
         '<div class="k">visitors</div></div></div>'
     )
-    body = [f'<h1>Rules report</h1><p class="sub">{e(_headline(report))}</p>{kpis}']
+    body = [f'<h1>Rules report</h1><p class="sub">{e(_headline(report))}</p>']
+    if scope is not None:
+        body += [
+            f'<p class="sub traffic" data-traffic="{e(",".join(scope.classes))}">{e(line)}</p>'
+            for line in _scope_lines(scope)
+        ]
+    body.append(kpis)
     for name, df in sections.items():
         body.append(
             f'<section id="{e(name)}"><h2>{e(RULES_TITLES.get(name, name))}</h2>'

@@ -87,6 +87,7 @@ KEY_TEXT_COLUMNS = frozenset(
         "country",
         "medium",
         "contact",
+        "traffic_class",
     }
 )
 #: Rates (fractions 0..1) shown as percentages.
@@ -99,6 +100,9 @@ RATE_COLUMNS = frozenset(
         "conversion_rate",
         "qualified_rate",
         "engagement_rate",
+        "session_share",
+        "event_share",
+        "automated_share",
     }
 )
 #: Seconds shown as h:mm:ss.
@@ -122,6 +126,7 @@ LABELS: dict[str, str] = {
     "conversion_rate": "conversion",
     "median_duration_seconds": "median_duration",
     "p90_duration_seconds": "p90_duration",
+    "traffic_class": "traffic",
 }
 
 GAP = 2  # columns are two cells apart: one of padding, one of the (blank) separator
@@ -302,13 +307,25 @@ def _total(cols: Sequence[_Col]) -> int:
 
 
 def _fit(
-    cols: list[_Col], width: int, optional: Sequence[str] = ()
+    cols: list[_Col], width: int, optional: Sequence[str] = (), extra: Sequence[str] = ()
 ) -> tuple[list[_Col], list[str]]:
-    """Column widths for `width` cells (see the module docstring); the columns left out."""
+    """Column widths for `width` cells (see the module docstring); the columns left out.
+    `extra` columns are left out (in this order) before anything else gives way."""
     for c in cols:
         c.width = c.natural
     if _total(cols) <= width:
         return cols, []
+    # 0. extra columns the caller would rather lose than have any other column give way
+    dropped: list[str] = []
+    for name in extra:
+        if _total(cols) <= width or len(cols) <= 1:
+            break
+        if any(c.name == name for c in cols):
+            cols = [c for c in cols if c.name != name]
+            dropped.append(name)
+    if dropped:
+        kept, also = _fit(cols, width, optional)
+        return kept, [*dropped, *also]
     # 1. headers of id and key columns wrap between words, largest saving first
     for c in sorted(cols, key=lambda c: c.floor() - c.natural):
         if _total(cols) <= width:
@@ -373,7 +390,9 @@ class FrameTable:
     prefixes: id column -> prefix length worked out by the caller (e.g. over the store);
     wrap: text columns wrapped between words instead of cut;
     sorts: column -> "id"|"key"|"text", overriding `column_sort`;
-    optional: columns left out first (in this order) when the table does not fit.
+    optional: columns left out first (in this order) when the table does not fit;
+    extra: columns left out (in this order) before any other column gives way, even before
+    headers wrap (figures that other lines or formats show as well).
     """
 
     def __init__(
@@ -387,6 +406,7 @@ class FrameTable:
         labels: Mapping[str, str] | None = None,
         caption: str | None = None,
         optional: Sequence[str] = (),
+        extra: Sequence[str] = (),
     ) -> None:
         self.df = df
         self.title = title
@@ -396,6 +416,7 @@ class FrameTable:
         self.labels = {**LABELS, **(labels or {})}
         self.prefixes = frame_prefixes(df, prefixes)
         self.optional = tuple(optional)
+        self.extra = tuple(extra)
 
     def _columns(self) -> list[_Col]:
         times = [n for n, t in self.df.schema.items() if isinstance(t, pl.Datetime)]
@@ -425,7 +446,7 @@ class FrameTable:
         return cols
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        cols, left_out = _fit(self._columns(), options.max_width, self.optional)
+        cols, left_out = _fit(self._columns(), options.max_width, self.optional, self.extra)
         if self.title is not None:  # above the table, never wrapped to the table's width
             title = self.title
             yield title if isinstance(title, Text) else Text(strip_control(title), style="bold")

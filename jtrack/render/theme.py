@@ -8,6 +8,8 @@ the JSON output carries no presentation.
 
 from __future__ import annotations
 
+from typing import Any
+
 #: The journey-map colour of each tone (green, blue, red).
 TONE_COLORS = {"positive": "#2e7d32", "neutral": "#1565c0", "negative": "#c62828"}
 #: The terminal style of each tone.
@@ -59,6 +61,8 @@ REPORT_TITLES: dict[str, str] = {
     "countries": "Countries",
     "segments": "Segments",
     "outcomes": "Outcomes",
+    "traffic": "Traffic: people and automated",
+    "traffic_agents": "Top automated agents",
 }
 
 #: The sections of the rules report (jtrack.core.rules.report.SECTIONS), with a title each.
@@ -68,6 +72,27 @@ RULES_TITLES = {
     "outcomes_by_segment": "Outcomes by segment (jtrack's own matches)",
     "action_maps": "Action maps: sessions qualified, and blocked by reason",
 }
+
+
+#: The badge of an automated session (a person's session has none): icon and ASCII marker,
+#: terminal style, HTML colours (text, background).
+AUTOMATED_ICONS = ("🤖", "[BOT]")
+AUTOMATED_STYLE = "bold yellow"
+AUTOMATED_COLORS = ("#7a4b00", "#fff1cc")
+
+
+def traffic_badge(traffic: dict[str, Any] | None) -> str | None:
+    """`automated: ai_agent (GPTBot, user_agent_list:GPTBot)` for a card's `traffic` of an
+    automated session: the class, then the agent and the signal that decided it; None for
+    a person's session."""
+    if not traffic or not traffic.get("automated"):
+        return None
+    reason = ", ".join(str(x) for x in (traffic.get("agent"), traffic.get("signal")) if x)
+    return f"automated: {traffic.get('class')}" + (f" ({reason})" if reason else "")
+
+
+def automated_icon(ascii: bool = False) -> str:
+    return AUTOMATED_ICONS[1] if ascii else AUTOMATED_ICONS[0]
 
 
 def report_title(name: str) -> str:
@@ -85,6 +110,9 @@ def kind_icon(kind: str, ascii: bool = False) -> str:
 
 
 __all__ = [
+    "AUTOMATED_COLORS",
+    "AUTOMATED_ICONS",
+    "AUTOMATED_STYLE",
     "KIND_ICONS",
     "KIND_LABELS",
     "REPORT_TITLES",
@@ -92,7 +120,9 @@ __all__ = [
     "SEGMENT_COLOR",
     "SESSION_ICONS",
     "TONE_COLORS",
+    "automated_icon",
     "kind_icon",
     "report_title",
     "session_icon",
+    "traffic_badge",
 ]

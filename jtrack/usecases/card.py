@@ -18,6 +18,10 @@ the visitor's offset; `offset` is `h:mm:ss` from the session start, `offset_seco
     contact           {name ("Unknown" unless a saved contact matched), known, contact_id,
                        state ("known"|"temporary"|"expired"|null), match_method,
                        customer_id, customer_id_type}
+    traffic           {class (human, ai_agent, search_crawler, monitoring, http_client,
+                       headless, suspect), agent (e.g. "GPTBot", or null), signal (what
+                       decided it, e.g. "user_agent_list:GPTBot" or "behaviour:page views
+                       900 >= 500"; null for a person), automated (class is not human)}
     timing            {start, end, duration_seconds, duration, timezone, start_local,
                        end_local}
     current_page      {title, url} or null when the session viewed no page
@@ -54,9 +58,11 @@ shown_to_agents = false are left off (and counted in the notes).
 
 `Journey.to_dict()` (`jtrack journey --format json`): {card_version, query, matched_by
 ("customer_id"|"contact_id"), contact {name, known, contact_id, state}, customer_ids,
-totals {sessions, events, page_views, searches, segments, outcomes, duration_seconds,
-duration, first_seen, last_seen, by_type {type: sessions}}, sessions [card objects, newest
-first], notes}. Totals count every session, also those a `limit` leaves out.
+traffic {classes, left_out {sessions, events, by_class}}, totals {sessions, events,
+page_views, searches, segments, outcomes, duration_seconds, duration, first_seen, last_seen,
+by_type {type: sessions}}, sessions [card objects, newest first], notes}. Totals count every
+session of the traffic classes asked for (people only by default), also those a `limit`
+leaves out; `traffic.left_out` counts the others.
 
 System events have no event name in the export; their `event_name` is `segment_assigned`,
 `outcome_achieved` or `action_<state>` (e.g. `action_accepted`), which is also the name the
@@ -76,6 +82,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from jtrack.core.traffic import HUMAN
 from jtrack.errors import ConfigError, NotFoundError, UsageError
 from jtrack.schema import (
     ACTIVITY_KINDS,
@@ -86,6 +93,13 @@ from jtrack.schema import (
     KIND_WEB_ACTION,
 )
 from jtrack.store import Store
+from jtrack.usecases.traffic import (
+    DEFAULT_TRAFFIC,
+    TrafficScope,
+    check_traffic,
+    traffic_expr,
+    traffic_scope,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from jtrack.core.rules.model import Rules
@@ -300,6 +314,7 @@ class Journey:
     cards: list[Card]
     totals: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    scope: TrafficScope = field(default_factory=TrafficScope)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -308,6 +323,7 @@ class Journey:
             "matched_by": self.matched_by,
             "contact": self.contact,
             "customer_ids": self.customer_ids,
+            "traffic": self.scope.to_dict(),
             "totals": self.totals,
             "sessions": [c.to_dict() for c in self.cards],
             "notes": self.notes,
@@ -794,6 +810,7 @@ def _card_from(
             "customer_id": _str(row.get("customer_id")),
             "customer_id_type": _str(row.get("customer_id_type")),
         },
+        "traffic": _traffic(row),
         "timing": {
             "start": _iso(start),
             "end": _iso(end),
@@ -851,6 +868,18 @@ def _card_from(
         "notes": notes,
     }
     return Card(data)
+
+
+def _traffic(row: dict[str, Any]) -> dict[str, Any]:
+    """The session's traffic class, agent and deciding signal (a session without a class
+    counts as human)."""
+    cls = _str(row.get("traffic_class")) or HUMAN
+    return {
+        "class": cls,
+        "agent": _str(row.get("traffic_agent")),
+        "signal": _str(row.get("traffic_signal")),
+        "automated": cls != HUMAN,
+    }
 
 
 def _rule_frames(
@@ -1027,14 +1056,18 @@ def build_journey(
     default_region: str | None = None,
     rules: Rules | None = None,
     limit: int | None = None,
+    traffic: Sequence[str] = DEFAULT_TRAFFIC,
 ) -> Journey:
     """Every session of one visitor (customer id) or contact (contact id), newest first.
 
     A customer id (or a unique prefix of one) reads only that visitor's bucket. A contact id
     is looked up in the session table's `contact_id` column; with `contacts` every visitor is
     resolved first, which reads the whole store. `limit` keeps the newest sessions (the
-    totals still count them all).
+    totals still count them all). `traffic`: the traffic classes shown (people only by
+    default; jtrack.usecases.traffic); the others are counted in `Journey.scope`, and a
+    visitor with none of those classes is NotFoundError naming what it has.
     """
+    classes = check_traffic(traffic)
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
@@ -1098,6 +1131,16 @@ def build_journey(
         if not resolved:
             hint += "; contact ids need resolved contacts (--contacts FILE)"
         raise NotFoundError(f"no visitor or contact {who!r} in {store.root}", hint=hint)
+    scope = traffic_scope(sessions, classes)
+    sessions = sessions.filter(traffic_expr(classes))
+    if not sessions.height:
+        by = ", ".join(f"{c} {n:,}" for c, n in scope.left_out.items())
+        n = scope.sessions_left_out
+        raise NotFoundError(
+            f"{who!r} has {n:,} session{'s' if n != 1 else ''} but none of traffic "
+            f"{', '.join(classes)} ({by})",
+            hint="--traffic all shows them; `jtrack card SESSION_ID` shows any one",
+        )
     sessions = sessions.sort(["created_date", "id"], descending=[True, True])
     customers = sorted(sessions.get_column("customer_id").unique().to_list())
     per_customer = {
@@ -1149,7 +1192,10 @@ def build_journey(
         notes.append(f"showing the newest {shown.height} of {sessions.height} sessions")
     if not resolved:
         notes.append("visitor not matched to a contact: no contacts were resolved (--contacts)")
-    return Journey(who, matched_by, contact, customers, cards, totals, notes)
+    left_out = scope.note()
+    if left_out:
+        notes.append(left_out)
+    return Journey(who, matched_by, contact, customers, cards, totals, notes, scope)
 
 
 def _totals(

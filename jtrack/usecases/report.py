@@ -14,7 +14,11 @@ Definitions (also in the README):
   other than "Unknown"); without contact columns in the session table they are not counted;
 - pages are URLs without query string and fragment; searches are trimmed and lower-cased;
 - referrers are counted per referring host (null: direct); `medium` lists the mediums its
-  sessions came with, most sessions first (`search, paid`).
+  sessions came with, most sessions first (`search, paid`);
+- traffic: everything above counts the sessions of `traffic` classes only (people by
+  default); the `traffic` table shares sessions and events (their event_count) out by class
+  over all traffic of the period, and `traffic_agents` ranks the named agents (bots, crawlers,
+  tools) by sessions.
 """
 
 from __future__ import annotations
@@ -27,9 +31,18 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.core.traffic import HUMAN, TRAFFIC_CLASSES
 from jtrack.errors import UsageError
 from jtrack.progress import ProgressFn
 from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT
+from jtrack.usecases.traffic import (
+    DEFAULT_TRAFFIC,
+    TrafficScope,
+    check_traffic,
+    is_all,
+    traffic_expr,
+    traffic_scope,
+)
 
 UNKNOWN = "Unknown"
 
@@ -48,6 +61,8 @@ TABLES: tuple[str, ...] = (
     "countries",
     "segments",
     "outcomes",
+    "traffic",
+    "traffic_agents",
 )
 
 _EVENT_COLUMNS = (
@@ -61,6 +76,7 @@ _EVENT_COLUMNS = (
     "segment_id",
     "outcome_id",
     "outcome_display_name",
+    "traffic_class",
 )
 
 
@@ -73,8 +89,11 @@ class ReportOptions:
     until: date | None = None  # first local day not reported (exclusive)
     top: int = 10
     engaged_seconds: float = 10.0
+    #: traffic classes counted (jtrack.usecases.traffic): people only unless told otherwise
+    traffic: tuple[str, ...] = DEFAULT_TRAFFIC
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "traffic", check_traffic(self.traffic))
         try:
             zoneinfo.ZoneInfo(self.tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
@@ -102,6 +121,14 @@ class JourneyReport:
     daily: pl.DataFrame
     tables: dict[str, pl.DataFrame]
     notes: list[str] = field(default_factory=list)
+    #: the traffic classes counted and what they left out
+    scope: TrafficScope = field(default_factory=TrafficScope)
+    #: the user-agent lists the traffic classes come from (jtrack.core.traffic)
+    traffic_lists: str | None = None
+
+    def traffic(self) -> dict[str, Any]:
+        """{classes, left_out {sessions, events, by_class}, lists}."""
+        return {**self.scope.to_dict(), "lists": self.traffic_lists}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, keys in a fixed order (what `--format json` prints)."""
@@ -112,6 +139,7 @@ class JourneyReport:
             "tz": self.options.tz,
             "period": self.period,
             "source": self.source,
+            "traffic": self.traffic(),
             "overview": self.overview,
             "daily": to_records(self.daily),
             "tables": {name: to_records(df) for name, df in self.tables.items()},
@@ -178,7 +206,22 @@ def journey_report(
         "geolocation_country_name",
         "_day",
     ]
-    s_df = s_lf.select(*keep, _state=state_col, _name=name_col).collect(engine="in-memory")
+
+    def opt(c: str) -> pl.Expr:
+        return pl.col(c) if c in s_cols else pl.lit(None, pl.String)
+
+    all_df = s_lf.select(
+        *keep,
+        _state=state_col,
+        _name=name_col,
+        _class=opt("traffic_class").fill_null(HUMAN),
+        _agent=opt("traffic_agent"),
+    ).collect(engine="in-memory")
+    scope = traffic_scope(
+        all_df.select(traffic_class="_class", event_count="event_count"), opts.traffic
+    )
+    traffic_tables = _traffic_tables(all_df, opts.top)
+    s_df = all_df.filter(traffic_expr(opts.traffic, "_class"))
     # Contacts were resolved when any session has a contact state or name (the columns are
     # always there, null until `sessionize --contacts`).
     contacts_known = bool(
@@ -196,7 +239,12 @@ def journey_report(
     e_lf = e_lf.select(
         [pl.col(c) if c in e_cols else pl.lit(None, pl.String).alias(c) for c in _EVENT_COLUMNS]
     )
-    if opts.since is not None or opts.until is not None:
+    by_class = not is_all(opts.traffic)
+    if by_class and "traffic_class" in e_cols:
+        # an event's class is its session's: filtered on the events' own column
+        e_lf = e_lf.filter(traffic_expr(opts.traffic))
+        by_class = False
+    if opts.since is not None or opts.until is not None or by_class:
         ids = s_df.select(session_id=pl.col("id")).lazy()
         e_lf = e_lf.join(ids, on="session_id", how="semi")
     else:
@@ -451,6 +499,7 @@ def journey_report(
         ["country"],
         top,
     )
+    tables.update(traffic_tables)
     tables["segments"] = _ranked(segments, "sessions", ["segment"], top)
     tables["outcomes"] = _ranked(
         outcomes.with_columns(
@@ -469,6 +518,9 @@ def journey_report(
         notes.append(
             "known versus Unknown needs resolved contacts: sessionize with --contacts FILE"
         )
+    left_out = scope.note()
+    if left_out:
+        notes.append(left_out)
     period = {
         "from": first.isoformat() if isinstance(first, date) else None,
         "to": last.isoformat() if isinstance(last, date) else None,
@@ -481,17 +533,58 @@ def journey_report(
         daily=daily,
         tables=tables,
         notes=notes,
+        scope=scope,
     )
+
+
+def _traffic_tables(s: pl.DataFrame, top: int) -> dict[str, pl.DataFrame]:
+    """The traffic section over all sessions of the period (`_class`, `_agent`): sessions and
+    events per class, in class order, and the `top` named agents by sessions."""
+    n_sessions = s.height
+    n_events = int(s.get_column("event_count").sum() or 0)
+    order = {c: i for i, c in enumerate(TRAFFIC_CLASSES)}
+    per_class = (
+        s.group_by(traffic_class="_class")
+        .agg(
+            sessions=pl.len().cast(pl.Int64),
+            events=pl.col("event_count").sum().cast(pl.Int64),
+        )
+        .with_columns(
+            session_share=(pl.col("sessions") / n_sessions).round(4)
+            if n_sessions
+            else pl.lit(None, pl.Float64),
+            event_share=(pl.col("events") / n_events).round(4)
+            if n_events
+            else pl.lit(None, pl.Float64),
+        )
+        .sort(pl.col("traffic_class").replace_strict(order, default=len(order)))
+        .select("traffic_class", "sessions", "session_share", "events", "event_share")
+    )
+    agents = _ranked(
+        s.filter(pl.col("_agent").is_not_null())
+        .group_by(agent="_agent", traffic_class="_class")
+        .agg(
+            sessions=pl.len().cast(pl.Int64),
+            visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+            events=pl.col("event_count").sum().cast(pl.Int64),
+        ),
+        "sessions",
+        ["agent", "traffic_class"],
+        top,
+    )
+    return {"traffic": per_class, "traffic_agents": agents}
 
 
 def report_from_store(store: Any, options: ReportOptions | None = None) -> JourneyReport:
     """The journey summary of a jtrack store (`jtrack.store.Store`)."""
-    return journey_report(
+    report = journey_report(
         store.scan_sessions(),
         store.scan_events(columns=list(_EVENT_COLUMNS)),
         options,
         {"store": str(store.root)},
     )
+    report.traffic_lists = store.manifest().get("traffic_lists")
+    return report
 
 
 def report_from_sources(
@@ -503,6 +596,7 @@ def report_from_sources(
 ) -> JourneyReport:
     """The journey summary of export files, sessionized in memory (rejected rows skipped);
     `progress` gets the engine's ProgressUpdates while the files are read and sessionized."""
+    from jtrack.core.traffic import user_agent_list_version
     from jtrack.engine import sessionize_sources
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
@@ -512,6 +606,7 @@ def report_from_sources(
         options,
         {"files": sorted({f["file"] for f in run.summary.files})},
     )
+    report.traffic_lists = user_agent_list_version()
     if run.summary.rejected:
         n = run.summary.rejected
         report.notes.append(f"{n} rejected {'row was' if n == 1 else 'rows were'} skipped")

@@ -10,6 +10,7 @@ from jtrack.core.rules.evaluate import RuleResults, evaluate
 from jtrack.core.rules.explain import explain_session
 from jtrack.core.rules.model import Rules
 from jtrack.store import Store
+from jtrack.usecases.traffic import check_traffic, is_all, traffic_expr
 
 
 def _visitor_events(store: Store, session_ids: list[str]) -> tuple[pl.LazyFrame, pl.DataFrame]:
@@ -25,15 +26,24 @@ def _visitor_events(store: Store, session_ids: list[str]) -> tuple[pl.LazyFrame,
 
 
 def evaluate_store(
-    store: Store, rules: Rules | None, session_ids: Sequence[str] | None = None
+    store: Store,
+    rules: Rules | None,
+    session_ids: Sequence[str] | None = None,
+    traffic: Sequence[str] | None = None,
 ) -> RuleResults:
-    """Evaluate `rules` over the store's sessions (all, or only `session_ids`).
+    """Evaluate `rules` over the store's sessions (all, or only `session_ids`; `traffic`:
+    only sessions of these traffic classes, see jtrack.usecases.traffic).
 
     With session ids the store is read only for their visitors (one bucket when they share
     one visitor), so a card can call this for one session cheaply.
     """
     if session_ids is None:
-        return evaluate(store.scan_events(), store.scan_sessions(), rules, presorted=True)
+        all_events, all_sessions = store.scan_events(), store.scan_sessions()
+        if traffic is not None and not is_all(traffic):
+            # an event's class is its session's (null for events in no session)
+            keep = traffic_expr(check_traffic(traffic))
+            all_events, all_sessions = all_events.filter(keep), all_sessions.filter(keep)
+        return evaluate(all_events, all_sessions, rules, presorted=True)
     ids = sorted(set(session_ids))
     events, sessions = _visitor_events(store, ids)
     return evaluate(events, sessions, rules, session_ids=ids, presorted=True)

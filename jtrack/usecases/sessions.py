@@ -17,6 +17,13 @@ from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
 from jtrack.schema import SESSION_SCHEMA
 from jtrack.store import Store
 from jtrack.usecases.ids import unique_prefix_length
+from jtrack.usecases.traffic import (
+    DEFAULT_TRAFFIC,
+    TrafficScope,
+    check_traffic,
+    traffic_expr,
+    traffic_scope,
+)
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -116,10 +123,27 @@ class SessionQuery:
     default_region: str | None = None
     as_of: datetime | None = None  # re-evaluate temporary-contact expiry at this time
     ttl: timedelta | None = None
+    #: traffic classes shown (jtrack.usecases.traffic): people only unless told otherwise
+    traffic: tuple[str, ...] = DEFAULT_TRAFFIC
+
+
+@dataclass(frozen=True)
+class SessionListing:
+    """The sessions a query lists, and the traffic its --traffic left out."""
+
+    frame: pl.DataFrame
+    scope: TrafficScope
 
 
 def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
     """Sessions from the store matching the query, in a deterministic order."""
+    return session_listing(store, q).frame
+
+
+def session_listing(store: Store, q: SessionQuery) -> SessionListing:
+    """list_sessions, with the sessions of other traffic classes the other filters kept
+    counted (what `jtrack sessions` says it left out)."""
+    traffic = check_traffic(q.traffic)
     lf = store.scan_sessions(customer_id=q.customer)
     if q.contacts_file is not None or q.as_of is not None:
         from jtrack.access import identity_events
@@ -143,16 +167,23 @@ def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
     for clause in q.where:
         lf = lf.filter(where_expr(clause, schema))
     sort_col = column_for_field(q.sort, list(schema))
+    scope = traffic_scope(lf, traffic)
+    lf = lf.filter(traffic_expr(traffic))
     lf = lf.sort([sort_col, "id"], descending=[q.descending, False], nulls_last=True)
     if q.limit is not None:
         lf = lf.head(q.limit)
     out = lf.collect(engine="in-memory")
-    if q.contact is not None and out.height == 0 and not _contact_exists(store, q):
+    if (
+        q.contact is not None
+        and out.height == 0
+        and not scope.sessions_left_out
+        and not _contact_exists(store, q)
+    ):
         raise NotFoundError(
             f"no contact {q.contact!r} in {store.root}",
             hint="list contacts with `jtrack contacts` (temporary ids start with tmp-)",
         )
-    return out
+    return SessionListing(out, scope)
 
 
 def _contact_exists(store: Store, q: SessionQuery) -> bool:

@@ -20,6 +20,11 @@ Definitions (also in the README):
   were created on one local day (its day); its events created on an earlier day are late
   (created before midnight, delivered after). An event is late when every copy of it is late.
   The store does not keep which file an event came from, so late events are null there.
+- automated: billable events of automated traffic (every traffic class but `human`, see
+  jtrack.core.traffic), counted beside the bill, never out of it: in the store, the events
+  of sessions classed automated (user agent lists and behaviour); from export files, which
+  are not sessionized, the events whose user agent is classed automated (behaviour signals
+  need sessions). `automated_share` = automated / billable (null when nothing is billable).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from jtrack.core.traffic import AUTOMATED_CLASSES, HUMAN
 from jtrack.errors import ConfigError, FileAccessError, JtrackError, UsageError
 from jtrack.locking import exclusive_lock
 from jtrack.schema import (
@@ -74,6 +80,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "rows",
     "duplicates",
     "late",
+    "automated",
+    "automated_share",
 )
 
 #: Stable column names of the one-row summary (`--summary`).
@@ -104,10 +112,13 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "billable_in_period",
     "late_events",
     "months_with_events",
+    "automated",
+    "automated_share",
 )
 
 _BUCKET_US = 900 * 1_000_000  # 15 minutes: every UTC offset since 2000 is a multiple of it
 _KEY_MULT = 16  # created_us * 16 + class code: one integer, so min() picks time then class
+_AUTO_BIT = 8  # added to the class code of an automated event (class codes are < 8)
 _USAGE_KEYS = ("users", "per_user", "billable", "tz")
 
 
@@ -304,7 +315,27 @@ INPUT_SCHEMA: dict[str, pl.DataType] = {
     "_cls": pl.Int64(),
     "_fi": pl.Int64(),
     "_rejected": pl.Boolean(),
+    "_auto": pl.Boolean(),
 }
+
+#: How the automated share was worked out: per session (the store) or per user agent (files).
+BASIS_SESSIONS = "sessions"
+BASIS_USER_AGENT = "user_agent"
+
+
+def automated_user_agents(uas: pl.Series) -> list[str]:
+    """The distinct user agents of `uas` that jtrack.core.traffic classes as automated (one
+    match per distinct value)."""
+    from jtrack.core.traffic import classify_user_agents
+
+    lut = classify_user_agents(uas.cast(pl.String).drop_nulls())
+    return lut.filter(pl.col("traffic_class") != HUMAN).get_column("user_agent").to_list()
+
+
+def _auto_expr(automated: list[str], column: str = "user_agent_string") -> pl.Expr:
+    if not automated:
+        return pl.lit(False)
+    return pl.col(column).cast(pl.String).is_in(automated).fill_null(False)
 
 
 def _conform(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -316,8 +347,10 @@ class UsageInput:
     """The events usage counts, and what is known about how they were read.
 
     `events` has INPUT_SCHEMA: event_id, created_date, `_cls` (index into CLASSES), `_fi`
-    (index into `names`, the file an event came from) and `_rejected` (a row that fails the
-    ingest checks; only lazily scanned Parquet has such rows, read_events drops them).
+    (index into `names`, the file an event came from), `_rejected` (a row that fails the
+    ingest checks; only lazily scanned Parquet has such rows, read_events drops them) and
+    `_auto` (automated traffic: by the session's class in the store, by the event's user
+    agent in files; `traffic_basis` says which).
     For the store the events are already unique and the read counts come from its manifest.
     """
 
@@ -331,27 +364,42 @@ class UsageInput:
     #: The store only: its events' created_date, kind and source_session_type, so that the
     #: usage class is worked out per (15-minute bucket, kind, session type), not per event.
     classes_from: pl.LazyFrame | None = None
+    traffic_basis: str = BASIS_USER_AGENT
+    traffic_lists: str | None = None  # the user-agent lists' version (jtrack.core.traffic)
 
     @classmethod
     def from_store(cls, store: Any) -> UsageInput:
         """Events of a jtrack store (`jtrack.store.Store`)."""
         scan = store.scan_events(
-            columns=["event_id", "created_date", "kind", "source_session_type", "session_type"]
+            columns=[
+                "event_id",
+                "created_date",
+                "kind",
+                "source_session_type",
+                "session_type",
+                "traffic_class",
+            ]
         )
+        auto = pl.col("traffic_class").is_in(list(AUTOMATED_CLASSES)).fill_null(False)
         lf = scan.select(
             "event_id",
             "created_date",
             _cls=usage_class_expr(),
             _fi=pl.lit(0, pl.Int64),
             _rejected=pl.lit(False),
+            _auto=auto,
         )
-        counts = store.manifest().get("counts", {})
+        manifest = store.manifest()
+        counts = manifest.get("counts", {})
         return cls(
             classes_from=scan.select(
                 pl.col("created_date").cast(INPUT_SCHEMA["created_date"]),
                 "kind",
                 "source_session_type",
+                _auto=auto,
             ),
+            traffic_basis=BASIS_SESSIONS,
+            traffic_lists=manifest.get("traffic_lists"),
             events=_conform(lf),
             origin="store",
             names=[str(store.root)],
@@ -379,10 +427,31 @@ class UsageInput:
             if has_file
             else pl.lit(0, pl.Int64)
         )
+        auto: pl.Expr = pl.lit(False)
+        if "traffic_class" in lf.collect_schema().names():  # sessionized events
+            auto = pl.col("traffic_class").is_in(list(AUTOMATED_CLASSES)).fill_null(False)
+            basis = BASIS_SESSIONS
+        else:
+            basis = BASIS_USER_AGENT
+            if "user_agent_string" in lf.collect_schema().names():
+                uas = lf.select(pl.col("user_agent_string").unique()).collect()
+                auto = _auto_expr(automated_user_agents(uas.get_column("user_agent_string")))
         lf = lf.select(
-            "event_id", "created_date", _cls=usage_class_expr(), _fi=fi, _rejected=pl.lit(False)
+            "event_id",
+            "created_date",
+            _cls=usage_class_expr(),
+            _fi=fi,
+            _rejected=pl.lit(False),
+            _auto=auto,
         )
-        return cls(events=_conform(lf), origin="sources", names=names, deduplicated=False)
+        return cls(
+            events=_conform(lf),
+            origin="sources",
+            names=names,
+            deduplicated=False,
+            traffic_basis=basis,
+            traffic_lists=_lists_version(),
+        )
 
     @classmethod
     def from_sources(
@@ -413,6 +482,7 @@ class UsageInput:
                 kwargs["max_line_bytes"] = max_line_bytes
             read = read_events([src for _, src in slow], **kwargs)
             rows_read, rejected = read.rows_read, read.rows_rejected
+            automated = automated_user_agents(read.events.get_column("user_agent_string"))
             # read_events names each file; the same name may appear twice (a repeated source)
             index = {src.name: i for i, src in slow}
             lazy.append(
@@ -423,6 +493,7 @@ class UsageInput:
                         _cls=usage_class_expr(),
                         _fi=pl.col("_file").replace_strict(index, return_dtype=pl.Int64),
                         _rejected=pl.lit(False),
+                        _auto=_auto_expr(automated),
                     )
                 )
             )
@@ -434,7 +505,14 @@ class UsageInput:
             deduplicated=False,
             rows_read=rows_read,
             rejected=rejected,
+            traffic_lists=_lists_version(),
         )
+
+
+def _lists_version() -> str:
+    from jtrack.core.traffic import user_agent_list_version
+
+    return user_agent_list_version()
 
 
 _KIND_TO_TYPE = {
@@ -481,6 +559,7 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
             "event_name",
             "search_query",
             "source_session_type",
+            "user_agent_string",
         )
         if c in schema
     ]
@@ -492,6 +571,14 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
     }
     if missing:
         lf = lf.with_columns(**missing)
+    automated: list[str] = []
+    if "user_agent_string" in schema:  # one pass over the (dictionary-encoded) column
+        uas = (
+            pl.scan_parquet(path, hive_partitioning=False)
+            .select(pl.col("user_agent_string").cast(pl.String).unique())
+            .collect()
+        )
+        automated = automated_user_agents(uas.get_column("user_agent_string"))
     created = pl.col("created_date")
     created = (
         created.dt.replace_time_zone("UTC")
@@ -531,6 +618,7 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
         _no_name=blank("event_name"),
         _cs=st.is_not_null() & ~st.str.contains(r"^(?i:web|app)$"),
         _bad_ids=blank("event_id") | blank("customer_id"),
+        _auto=_auto_expr(automated),
     )
     # Stage 2: the usage class (the ingest kind, then custom sessions apart) and the checks.
     web, cs = pl.col("_web"), pl.col("_cs")
@@ -558,7 +646,7 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
         | ~(web | pl.col("_app") | pl.col("_sys")).fill_null(False)
         | (web & pl.col("_no_name")).fill_null(False)
     )
-    return lf.select("event_id", "created_date", _cls=cls, _rejected=rejected)
+    return lf.select("event_id", "created_date", "_auto", _cls=cls, _rejected=rejected)
 
 
 # --------------------------------------------------------------------------------------------
@@ -580,6 +668,9 @@ class UsageReport:
     #: Set when the period holds no events but the input does: {period, months_with_events,
     #: message, hint} (a job that runs early on the 1st reports the new, empty month).
     empty_period: dict[str, Any] | None = None
+    #: How `automated` was counted: {automated_classes, basis ("sessions" in the store,
+    #: "user_agent" from files), lists (the user-agent lists' version)}.
+    traffic: dict[str, Any] = field(default_factory=dict)
 
     @property
     def over_allowance(self) -> bool:
@@ -587,11 +678,13 @@ class UsageReport:
         return bool(self.months_over_allowance) or bool(self.month.get("over_allowance"))
 
     def totals(self) -> dict[str, Any]:
-        cols = [*CLASSES, "billable", "events", "rows", "duplicates", "late"]
+        cols = [*CLASSES, "billable", "events", "rows", "duplicates", "late", "automated"]
         out: dict[str, Any] = {}
         for c in cols:
             s = self.rows.get_column(c)
             out[c] = None if (s.len() and s.null_count() == s.len()) else int(s.sum())
+        billable, automated = out["billable"], out["automated"]
+        out["automated_share"] = round(automated / billable, 4) if billable else None
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -610,6 +703,7 @@ class UsageReport:
             "months_over_allowance": self.months_over_allowance,
             "empty_period": self.empty_period,
             "totals": self.totals(),
+            "traffic": self.traffic,
             "reconciliation": self.reconciliation,
             "rows": to_records(self.rows),
         }
@@ -644,13 +738,15 @@ class UsageReport:
             "billable_in_period": r["billable_in_period"],
             "late_events": r["late_events"],
             "months_with_events": ";".join(r["months_with_events"]),
+            "automated": m["automated"],
+            "automated_share": m["automated_share"],
         }
         schema = {
             c: (
                 pl.String()
                 if c in ("month", "as_of", "tz", "billable_classes", "months_with_events")
                 else pl.Float64()
-                if c == "days_elapsed"
+                if c in ("days_elapsed", "automated_share")
                 else pl.Boolean()
                 if c == "over_allowance"
                 else pl.Int64()
@@ -658,6 +754,11 @@ class UsageReport:
             for c in SUMMARY_COLUMNS
         }
         return pl.DataFrame([row], schema=schema)
+
+
+def _share(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
+    """part / whole to 4 decimals; null when whole is 0."""
+    return pl.when(whole > 0).then((part / whole).round(4))
 
 
 def _iso(d: datetime) -> str:
@@ -753,7 +854,14 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
     as_of_us = _epoch_us(opts.as_of)
     if inp.deduplicated and inp.classes_from is not None:
         return _aggregate_store(inp.classes_from, as_of_us), {"rows": 0, "rejected": 0}
-    key = pl.col("created_date").dt.epoch("us") * _KEY_MULT + pl.col("_cls")
+    # the automated flag rides in the key (class code + _AUTO_BIT): the earliest copy's
+    key = (
+        pl.col("created_date").dt.epoch("us") * _KEY_MULT
+        + pl.col("_cls")
+        + pl.col("_auto").fill_null(False).cast(pl.Int64) * _AUTO_BIT
+    )
+    # time and class, without the automated flag (what a conflicting duplicate differs in)
+    plain_key = pl.col("_k") // _KEY_MULT * _KEY_MULT + pl.col("_k") % _AUTO_BIT
     counts = {"rows": 0, "rejected": 0}
     if inp.deduplicated:
         # The store: one row per event already; stream it, nothing is kept in memory.
@@ -788,7 +896,7 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
                 pl.col("_k").min(),
                 n=pl.len(),
                 late=pl.col("_late").all(),
-                conflict=pl.col("_k").min() != pl.col("_k").max(),
+                conflict=plain_key.min() != plain_key.max(),
             )
             .drop("_h")
         )
@@ -796,8 +904,9 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
     agg = (
         per_event.group_by(
             bucket=t // _BUCKET_US,
-            cls=pl.col("_k") % _KEY_MULT,
+            cls=pl.col("_k") % _KEY_MULT % _AUTO_BIT,
             after=t >= as_of_us,
+            auto=pl.col("_k") % _KEY_MULT >= _AUTO_BIT,
         )
         .agg(
             events=pl.len().cast(pl.Int64),
@@ -805,7 +914,7 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
             late=pl.col("late").sum().cast(pl.Int64),
             conflicts=pl.col("conflict").sum().cast(pl.Int64),
         )
-        .sort("bucket", "cls", "after")
+        .sort("bucket", "cls", "after", "auto")
     )
     return agg.collect(), counts
 
@@ -824,6 +933,7 @@ def _aggregate_store(events: pl.LazyFrame, as_of_us: int) -> pl.DataFrame:
             after=t >= as_of_us,
             kind="kind",
             source_session_type="source_session_type",
+            auto="_auto",
         )
         .agg(events=pl.len().cast(pl.Int64))
         .collect(engine="streaming")
@@ -831,14 +941,14 @@ def _aggregate_store(events: pl.LazyFrame, as_of_us: int) -> pl.DataFrame:
     # A null created_date has no bucket and, as in _aggregate, no class either.
     cls = pl.when(pl.col("bucket").is_not_null()).then(usage_class_expr())
     return (
-        groups.group_by("bucket", cls=cls, after="after")
+        groups.group_by("bucket", cls=cls, after="after", auto="auto")
         .agg(
             events=pl.col("events").sum().cast(pl.Int64),
             rows=pl.col("events").sum().cast(pl.Int64),
             late=pl.lit(0, pl.Int64),
             conflicts=pl.lit(0, pl.Int64),
         )
-        .sort("bucket", "cls", "after")
+        .sort("bucket", "cls", "after", "auto")
     )
 
 
@@ -912,6 +1022,10 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
                 for name, code in _CODE.items()
             ],
             billable=pl.col("events").filter(cls.is_in(billable_codes)).sum().cast(pl.Int64),
+            automated=pl.col("events")
+            .filter(cls.is_in(billable_codes) & pl.col("auto"))
+            .sum()
+            .cast(pl.Int64),
             events=pl.col("events").sum().cast(pl.Int64),
             rows=pl.col("rows").sum().cast(pl.Int64),
             late=pl.col("late").sum().cast(pl.Int64),
@@ -937,7 +1051,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         rows = (
             daily.filter(pl.col("day") >= since, pl.col("day") <= last_day)
             .group_by("month")
-            .agg(pl.col(*CLASSES, "billable", "events", "rows", "late").sum())
+            .agg(pl.col(*CLASSES, "billable", "automated", "events", "rows", "late").sum())
             .sort("month")
             .with_columns(
                 period=pl.col("month").dt.strftime("%Y-%m"),
@@ -955,12 +1069,21 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         duplicates=(pl.col("rows") - pl.col("events")) if not store else pl.lit(None, pl.Int64),
         rows=pl.col("rows") if not store else pl.lit(None, pl.Int64),
         late=pl.col("late") if not store else pl.lit(None, pl.Int64),
-    ).select([pl.col(c).cast(pl.String if c == "period" else pl.Int64) for c in ROW_COLUMNS])
+        automated_share=_share(pl.col("automated"), pl.col("billable")),
+    ).select(
+        [
+            pl.col(c).cast(
+                pl.String if c == "period" else pl.Float64 if c == "automated_share" else pl.Int64
+            )
+            for c in ROW_COLUMNS
+        ]
+    )
     rows = rows.sort("period")
 
     # The billing month.
     in_month = daily.filter(pl.col("month") == billing_month)
     mtd = int(in_month["billable"].sum()) if in_month.height else 0
+    automated_mtd = int(in_month["automated"].sum()) if in_month.height else 0
     days_in_month = calendar.monthrange(billing_month.year, billing_month.month)[1]
     elapsed = _days_elapsed(billing_month, as_of_local)
     projection = math.floor(mtd / elapsed * days_in_month + 0.5) if elapsed > 0 else None
@@ -977,6 +1100,8 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             None if allowance is None or projection is None else max(0, projection - allowance)
         ),
         "over_allowance": None if allowance is None else mtd > allowance,
+        "automated": automated_mtd,
+        "automated_share": round(automated_mtd / mtd, 4) if mtd else None,
     }
     over: list[str] = []
     if allowance is not None and rows.height:
@@ -1017,6 +1142,12 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         notes.append(
             "late events: events of a daily export file (more than half of its events on one "
             "local day) created on an earlier day"
+        )
+    if inp.traffic_basis == BASIS_USER_AGENT:
+        notes.append(
+            "automated from export files: events whose user agent is automated; behaviour "
+            "(30 page views a minute, 500 pages in one visit, hours without a pause) needs "
+            "sessions: sessionize and run usage on the store"
         )
     if after_as_of:
         were = "event was" if after_as_of == 1 else "events were"
@@ -1068,7 +1199,13 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         "last_day": last_day.isoformat() if last_day >= since else None,
     }
     source: dict[str, Any] = {"store": inp.names[0]} if store else {"files": sorted(set(inp.names))}
+    traffic = {
+        "automated_classes": list(AUTOMATED_CLASSES),
+        "basis": inp.traffic_basis,
+        "lists": inp.traffic_lists,
+    }
     return UsageReport(
+        traffic=traffic,
         rows=rows,
         month=month,
         reconciliation=reconciliation,
