@@ -844,19 +844,26 @@ class SparkEngine:
                 results.append(_Result(i, "file", failure=_Failure.of(i, -1, exc)))
             plan.append(inp)
         tasks: list[tuple[Any, ...]] = []
+        weights: list[float] = []  # about how long each task takes (bytes it reads)
         for inp in plan:
+            size = inp.fp.size if inp.fp is not None else 0
             if inp.how == "driver":
                 results.append(_read_whole(ctx, inp, f"d{inp.i:06d}"))
             elif inp.how == "file":
                 tasks.append(("file", inp))
+                weights.append(size)
             elif inp.how == "passthrough":
-                tasks.append(("copy", inp))
                 try:
                     parts = passthrough_ranges(inp.src, chunk_rows)
                 except JtrackError as exc:
                     results.append(_Result(inp.i, "range", failure=_Failure.of(inp.i, -1, exc)))
                     continue
-                tasks += [("range", inp, start, length) for start, length in parts]
+                tasks.append(("copy", inp))
+                weights.append(size / 4)
+                rows = max(1, sum(n for _, n in parts))
+                for start, length in parts:
+                    tasks.append(("range", inp, start, length))
+                    weights.append(size * length / rows)
         texts = [inp for inp in plan if inp.how == "text"]
         splits: dict[tuple[str, int], _Split] = {}
         if texts or tasks:
@@ -869,11 +876,7 @@ class SparkEngine:
                     splits, frame = self._text_frame(spark, ctx, texts)
                     frames.append(frame)
                 if tasks:
-                    frames.append(
-                        spark.range(0, len(tasks), 1, len(tasks)).mapInArrow(
-                            partial(_file_task, ctx, tasks), "p binary"
-                        )
-                    )
+                    frames.append(_task_frame(spark, ctx, tasks, weights))
                 for found in self._collect(reduce(lambda a, b: a.union(b), frames)):
                     results += found
         new = NewData(
@@ -1034,9 +1037,7 @@ class SparkEngine:
                 new.warnings.append(f"{inp.src.name}: the file holds no events (it is empty)")
         if jobs:
             spark = self.session()
-            work = spark.range(0, len(jobs), 1, len(jobs)).mapInArrow(
-                partial(_file_task, ctx, jobs), "p binary"
-            )
+            work = _task_frame(spark, ctx, jobs, [1.0] * len(jobs))
             for found in self._collect(work):
                 for r in found:
                     if r.failure is not None:
@@ -1076,6 +1077,17 @@ class SparkEngine:
             results.merge(res)
         new.units.remove()
         return results
+
+
+def _task_frame(spark: Any, ctx: _Ctx, tasks: list[tuple[Any, ...]], weights: list[float]) -> Any:
+    """Spark tasks running `tasks`: a few per core (not one each: a task costs Spark tens of
+    milliseconds), dealt largest first so that every Spark task gets a share of the big ones."""
+    slots = min(len(tasks), 4 * int(spark.sparkContext.defaultParallelism))
+    order = sorted(range(len(tasks)), key=lambda t: -weights[t])
+    laid = [tasks[t] for k in range(slots) for t in order[k::slots]]
+    return spark.range(0, len(laid), 1, slots).mapInArrow(
+        partial(_file_task, ctx, laid), "p binary"
+    )
 
 
 @contextlib.contextmanager
