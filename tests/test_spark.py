@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import io
 import os
 import re
 import subprocess
@@ -292,6 +293,17 @@ def test_sample_data_with_contacts(spark: Any, tmp_path: Path) -> None:
     assert_same(local, sp, a, b)
     assert b.summary.contacts["visitors_known"] > 0
     assert len(part_digests(sp)) == 6  # three units, index and sessions: byte for byte
+
+
+def test_stdin_is_read_by_the_driver(spark: Any, tmp_path: Path, corpus: Path) -> None:
+    data = (corpus / "malformed_json_variants.jsonl").read_bytes()
+    stores = [Store(tmp_path / "local"), Store(tmp_path / "spark")]
+    runs = [
+        run_sessionize(["-"], store, stdin=io.BytesIO(data), on_error="skip", engine=engine)
+        for store, engine in zip(stores, ("local", "spark"), strict=True)
+    ]
+    assert runs[1].summary.rejected > 0
+    assert_same(*stores, *runs)
 
 
 def test_a_canonical_parquet_file_is_kept_as_is_and_read_in_ranges(
