@@ -34,6 +34,7 @@ import contextlib
 import importlib
 import os
 import pickle
+import re
 import shutil
 import sys
 import tempfile
@@ -127,8 +128,9 @@ logger.nativecode.level = off
 
 def _pyspark(name: str) -> Any:
     """A pyspark module. pyspark is an optional extra (`pip install 'jtrack[spark]'`, which
-    also brings the pandas that pyspark's Arrow functions check for), imported by name so
-    that jtrack imports without it and only this module touches it."""
+    also brings the pandas that pyspark's Arrow functions check for), imported by name, here
+    only: jtrack imports without it, and ../shared/tools/check_deps.py (which holds jtrack/
+    to the required dependencies) does not count this optional one."""
     return importlib.import_module(name)
 
 
@@ -177,7 +179,8 @@ def _start(master: str) -> Any:
             "--engine spark needs Java 17 or later, and there is none",
             hint="install it (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME",
         )
-    if master.startswith("local"):
+    local = master.startswith("local")
+    if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no loopback warning
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers import jtrack
     folder = Path(tempfile.mkdtemp(prefix="jtrack-spark-"))
@@ -193,9 +196,14 @@ def _start(master: str) -> Any:
         ("spark.sql.session.timeZone", "UTC"),
     ):
         conf.setIfMissing(key, value)
-    java = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{props}"
-    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
-        conf.set(key, f"{conf.get(key, '')} {java}".strip())
+    quiet = f"-Dlog4j2.configurationFile=file:{props}"  # a file here: not for remote executors
+    defaults = _spark_defaults()
+    for key, ours in (
+        ("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC {quiet}"),
+        ("spark.executor.extraJavaOptions", "-Duser.timezone=UTC" + (f" {quiet}" if local else "")),
+    ):
+        theirs = conf.get(key, None) or defaults.get(key, "")
+        conf.set(key, f"{theirs} {ours}".strip())
     with open(log_path, "wb") as log:
         try:
             # the JVM's own warnings (and -Xlog output, on stdout) go to the log, not to us
@@ -209,6 +217,25 @@ def _start(master: str) -> Any:
             ) from None
     _session["log"] = str(log_path)
     return sql.SparkSession.builder.getOrCreate()
+
+
+def _spark_defaults() -> dict[str, str]:
+    """spark-defaults.conf as spark-submit reads it ($SPARK_CONF_DIR, else $SPARK_HOME/conf;
+    Java properties: `key value`, `key=value` or `key: value`): the options jtrack adds to
+    keep what it says."""
+    folder = os.environ.get("SPARK_CONF_DIR") or (
+        str(Path(os.environ["SPARK_HOME"]) / "conf") if os.environ.get("SPARK_HOME") else None
+    )
+    out: dict[str, str] = {}
+    try:
+        text = (Path(folder) / "spark-defaults.conf").read_text(encoding="utf-8") if folder else ""
+    except OSError:
+        return out
+    for line in text.splitlines():
+        m = re.match(r"\s*([^\s=:#!][^\s=:]*)\s*[=:\s]\s*(.*?)\s*$", line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
 
 
 def _first_words(exc: BaseException) -> str:
