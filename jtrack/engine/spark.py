@@ -405,6 +405,7 @@ class _Sink:
             _pos=pl.int_range(row, row + frame.height, dtype=pl.UInt64) + (inp.segment << 32),
             _src=pl.lit(self.ctx.src_offset + inp.i, pl.UInt32),
         )
+        self.held += frame.height  # rejects too: a file of rejects is no smaller
         bad = frame.get_column(REASON).is_not_null()
         if bad.any():
             self.rejects.append(frame.filter(bad).select(*_REJECT_COLUMNS, "_pos"))
@@ -421,7 +422,6 @@ class _Sink:
             )
         )
         self.rows.append(good)
-        self.held += good.height
         if self.held >= self.ctx.chunk_rows:
             self.flush()
 
