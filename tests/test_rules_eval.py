@@ -660,7 +660,7 @@ def test_report_counts_sessions_visitors_conversions_and_blocks() -> None:
 def test_evaluate_store_in_store_order_equals_a_full_sort(tmp_path: Any) -> None:
     from synth import generate_flat
 
-    from jtrack.engine.pipeline import run_sessionize
+    from jtrack.engine import run_sessionize
     from jtrack.store import Store
 
     src = tmp_path / "events.parquet"
@@ -688,7 +688,7 @@ def test_the_sample_rules_match_parts_of_the_demo_data(tmp_path: Any) -> None:
     from pathlib import Path
 
     from jtrack.core.rules import load_rules
-    from jtrack.engine.pipeline import run_sessionize
+    from jtrack.engine import run_sessionize
     from jtrack.store import Store
 
     sample = Path(__file__).resolve().parent.parent / "sample_data"
