@@ -13,6 +13,7 @@ import typer
 #: Command modules in help order. Each defines `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = [
     "sessionize",
+    "watch",
     "sessions",
     "contacts",
     "card",

@@ -1,0 +1,834 @@
+"""`jtrack watch`: follow export files as they are written, keep the store up to date, and show
+who is on the site now (a live terminal view, a line log when not on a terminal, an HTML
+status page, or one frame with --once).
+
+The loop: file-system events (watchdog: inotify, or polling with --poll) mark the sources
+dirty; after a short debounce the engine runs exactly as `jtrack sessionize` does
+(jtrack.engine.run_sessionize, with `follow`: a line still being written waits for the next
+run), and a stat of the sources every few seconds is the safety net for events that never
+come. The frame (jtrack.usecases.live) is computed every --interval and after every run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from jtrack.commands._common import (
+    Format,
+    RedactOpt,
+    RoleOpt,
+    StoreOpt,
+    TrafficOpt,
+    format_option,
+    handle_errors,
+)
+
+FORMATS = (Format.table, Format.json)
+#: A file-system event starts a run once events have been quiet this long...
+DEBOUNCE = 0.1
+#: ...or once the first of them is this old (a writer that never pauses).
+MAX_WAIT = 0.5
+#: The sources are stat'ed this often in case file-system events never come (seconds).
+SAFETY_POLL = 5.0
+#: Failed runs in a row (a file vanishing mid-rotation) before the error is final.
+MAX_RETRIES = 5
+#: Rotated copies beside a followed file: app.jsonl.1, app.jsonl.2.gz
+_ROTATED = re.compile(r"\.(?:jsonl|ndjson|json)\.\d+(?:\.gz|\.zst)?$", re.IGNORECASE)
+_DATA = re.compile(r"\.(?:jsonl|ndjson|json|parquet|pq)(?:\.gz|\.zst)?$", re.IGNORECASE)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("watch")(watch_cmd)
+
+
+@handle_errors
+def watch_cmd(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="Export files, folders (recursively) or globs that exports are written into.",
+            show_default=False,
+        ),
+    ],
+    store: StoreOpt = None,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between refreshes of the view.", min=0.05)
+    ] = 1.0,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The clock, for replayed or old exports (ISO-8601, UTC if no offset) "
+            "[default: the wall clock].",
+            show_default=False,
+        ),
+    ] = None,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="One run and one frame, then exit (for scripts)."),
+    ] = False,
+    fmt: Annotated[Format | None, format_option(FORMATS)] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            help="Rewrite a self-contained HTML status page at FILE every refresh "
+            "(atomically; it reloads itself).",
+            show_default=False,
+        ),
+    ] = None,
+    poll: Annotated[
+        bool,
+        typer.Option(
+            "--poll",
+            help="Poll the files instead of waiting for file-system events (network "
+            "filesystems, where inotify does not fire).",
+        ),
+    ] = False,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            help="Stop after this many seconds (a last run first), exit 0 [default: until q "
+            "or Ctrl-C].",
+            min=0.0,
+            show_default=False,
+        ),
+    ] = None,
+    traffic: TrafficOpt = None,
+    top: Annotated[int, typer.Option(help="Rows of each top table.", min=1)] = 10,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            help="skip: keep rejected rows in STORE/current/rejects.jsonl and go on. fail: "
+            "stop at the first rejected row (exit 1)."
+        ),
+    ] = "skip",
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds to wait for another run's lock [default: --interval]; then the run "
+            "is tried again at the next refresh.",
+            show_default=False,
+        ),
+    ] = None,
+    role: RoleOpt = None,
+    redact: RedactOpt = False,
+    ascii_: Annotated[
+        bool, typer.Option("--ascii", help="Plain ASCII (no block characters or emoji).")
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No line log (the store and --html are still written)."),
+    ] = False,
+) -> None:
+    """Follow the files and folders exports are written into, add what arrives to the store
+    as `jtrack sessionize` would, and show who is on the site now.
+
+    New files, JSON lines files that grow (read from where the last run stopped; a line still
+    being written waits for the next run), and rotations (app.jsonl renamed app.jsonl.1, a new
+    app.jsonl begun: rotated copies beside a followed file are read too). The store left is
+    the one an incremental `jtrack sessionize` over the same files builds; killed at any
+    moment, nothing is lost and a restart carries on.
+
+    On a terminal: active sessions (last activity within the gap) with contact, current
+    page, duration, events and traffic class; visitors and events per minute; top pages,
+    searches and sources of the last hour; the automated share. Keys: up/down select, Enter
+    the session's card (Esc back), s sort, / filter, h people only or all traffic, q quit.
+    Not on a terminal: one line per refresh that changed something.
+
+    Examples:
+
+      jtrack watch exports/                        # live view in the terminal
+
+      jtrack watch exports/ --html /var/www/live.html -q &
+
+      jtrack watch exports/app.jsonl --poll        # NFS, SMB: no inotify there
+
+      jtrack watch exports/ --once -f json         # one frame for a script
+
+      jtrack watch replay/ --as-of 2026-10-03T09:30Z --once
+
+    Exit 0 after q, --once or --duration; 130 on Ctrl-C; 1 on a rejected row with
+    --on-error fail; 2 on a bad option.
+    """
+    from jtrack.errors import UsageError
+    from jtrack.usecases.sessions import parse_when
+    from jtrack.usecases.traffic import parse_traffic
+
+    if on_error not in ("fail", "skip"):
+        raise UsageError(f"--on-error {on_error!r}", hint="use fail or skip")
+    if fmt is not None and not once:
+        raise UsageError("--format is for --once", hint="add --once, or leave out --format")
+    if "-" in sources:
+        raise UsageError(
+            "watch follows files, not stdin", hint="name the files or folders exports go to"
+        )
+    if duration is not None and once:
+        raise UsageError("--duration and --once contradict each other")
+    classes = parse_traffic(traffic)
+    at = parse_when(as_of, "--as-of")
+    watched = watch_targets(sources)  # exit 2 on a missing folder, before anything runs
+    from jtrack.commands._common import open_store
+    from jtrack.store import Store
+
+    cfg = LoopConfig(
+        sources=list(sources),
+        targets=watched,
+        interval=interval,
+        as_of=at,
+        traffic=classes,
+        top=top,
+        on_error=on_error,
+        wait=interval if wait is None else wait,
+        html=html,
+        poll=poll,
+        duration=duration,
+        quiet=quiet,
+        ascii=ascii_,
+    )
+    writer = Store.open(store)
+    view = open_store(store, role, redact)
+    loop = WatchLoop(cfg, writer, view)
+    if once:
+        loop.run_once(fmt or Format.table)
+        return
+    prev_term = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        loop.run_forever()
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None  # quietly: the engine has cleaned up its run
+    finally:
+        signal.signal(signal.SIGTERM, prev_term)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+# ---------------------------------------------------------------------------- sources
+
+
+def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
+    """The folders to watch (folder, recursive) for the sources: a folder itself, a file's
+    folder (for its rotation), a glob's fixed prefix. A missing folder is exit 2."""
+    from jtrack.errors import UsageError
+
+    out: dict[str, bool] = {}
+    for raw in sources:
+        p = Path(raw)
+        if p.is_dir():
+            out[str(p.resolve())] = True
+        elif any(ch in raw for ch in "*?[") and not p.exists():
+            fixed = Path(re.split(r"[*?\[]", raw, maxsplit=1)[0])
+            base = fixed if str(fixed).endswith(os.sep) else fixed.parent
+            if not base.is_dir():
+                raise UsageError(f"{raw}: no folder {base}", hint="check the pattern")
+            out[str(base.resolve())] = True  # a pattern may reach into subfolders
+        else:
+            parent = p.parent if str(p.parent) else Path(".")
+            if not parent.is_dir():
+                raise UsageError(f"{raw}: no folder {parent}", hint="check the path")
+            key = str(parent.resolve())
+            out[key] = out.get(key, False)
+    return sorted(out.items())
+
+
+def rotated_copies(sources: Sequence[str]) -> list[str]:
+    """Rotated copies (app.jsonl.1, app.jsonl.2.gz) beside a followed file or in a followed
+    folder: a folder's listing leaves them out, yet lines written before the rotation and
+    after the last run are only there."""
+    found: set[str] = set()
+    for raw in sources:
+        p = Path(raw)
+        if p.is_dir():
+            for folder, _, names in os.walk(p):
+                found.update(str(Path(folder) / n) for n in names if _ROTATED.search(n))
+        elif not any(ch in raw for ch in "*?[") or p.exists():
+            parent = p.parent if str(p.parent) else Path(".")
+            pat = re.compile(re.escape(p.name) + r"\.\d+(?:\.gz|\.zst)?$")
+            try:
+                names = os.listdir(parent)
+            except OSError:
+                continue
+            found.update(str(parent / n) for n in names if pat.fullmatch(n))
+    return sorted(found)
+
+
+def run_sources(sources: Sequence[str]) -> tuple[list[str], tuple[Any, ...]]:
+    """What to hand the engine now (the sources that hold a file, and rotated copies), and
+    a signature of the files (path, size, mtime) that changes whenever one does."""
+    from jtrack.errors import JtrackError
+    from jtrack.read import expand_sources
+
+    chosen: list[str] = []
+    files: list[str] = []
+    for raw in sources:
+        try:
+            found = expand_sources([raw])
+        except JtrackError:
+            continue  # no file yet (an empty folder, a missing file, no match): wait
+        chosen.append(raw)
+        files += [str(s.path) for s in found if s.path is not None]
+    rotated = [r for r in rotated_copies(sources) if r not in files]
+    sig = []
+    for f in [*files, *rotated]:
+        try:
+            st = os.stat(f)
+        except OSError:
+            continue
+        sig.append((f, st.st_size, st.st_mtime_ns))
+    return [*chosen, *rotated], tuple(sorted(sig))
+
+
+# ---------------------------------------------------------------------------- watching
+
+
+class FileWatcher:
+    """watchdog observers on the watched folders: an event on a data file (not in the store)
+    marks the sources dirty and wakes the loop through a pipe."""
+
+    def __init__(
+        self,
+        targets: Sequence[tuple[str, bool]],
+        poll: bool,
+        ignore: Sequence[Path],
+        interval: float,
+    ) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+        from watchdog.observers.polling import PollingObserver
+
+        self.lock = threading.Lock()
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        ignored = [str(p.resolve()) + os.sep for p in ignore]
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                if event.event_type in ("opened", "closed_no_write"):
+                    return
+                paths = [event.src_path, getattr(event, "dest_path", "") or ""]
+                for p in paths:
+                    p = os.fsdecode(p)
+                    if not p or any(p.startswith(i) for i in ignored):
+                        continue
+                    if event.is_directory or _DATA.search(p) or _ROTATED.search(p):
+                        watcher.touch()
+                        return
+
+        self.observer = PollingObserver(timeout=interval) if poll else Observer()
+        handler = Handler()
+        for folder, recursive in targets:
+            self.observer.schedule(handler, folder, recursive=recursive)
+
+    def touch(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if self.first_at is None:
+                self.first_at = now
+            self.last_at = now
+        with contextlib.suppress(OSError):  # full (BlockingIOError) or closed: awake anyway
+            os.write(self.wake_w, b"x")
+
+    def due(self, now: float) -> bool:
+        """Events are pending and quiet for DEBOUNCE, or pending for MAX_WAIT."""
+        with self.lock:
+            if self.first_at is None or self.last_at is None:
+                return False
+            return now - self.last_at >= DEBOUNCE or now - self.first_at >= MAX_WAIT
+
+    def take(self) -> None:
+        with self.lock:
+            self.first_at = self.last_at = None
+        _drain(self.wake_r)
+
+    def pending_for(self, now: float) -> float | None:
+        """Seconds until the pending events are due (None: none pending)."""
+        with self.lock:
+            if self.first_at is None or self.last_at is None:
+                return None
+            return max(0.0, min(self.last_at + DEBOUNCE, self.first_at + MAX_WAIT) - now)
+
+    def start(self) -> None:
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=2)
+        for fd in (self.wake_r, self.wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+# ---------------------------------------------------------------------------- keys
+
+_ESCAPES = {
+    "\x1b[A": "up",
+    "\x1bOA": "up",
+    "\x1b[B": "down",
+    "\x1bOB": "down",
+    "\x1b[5~": "pgup",
+    "\x1b[6~": "pgdn",
+    "\x1b[H": "home",
+    "\x1bOH": "home",
+    "\x1b[1~": "home",
+    "\x1b[F": "end",
+    "\x1bOF": "end",
+    "\x1b[4~": "end",
+    "\x1b[C": "right",
+    "\x1b[D": "left",
+}
+
+
+def parse_keys(data: str) -> list[str]:
+    """Keys from what a terminal in cbreak mode sent: escape sequences as names (up, down,
+    pgup, pgdn, home, end), a lone ESC as esc, CR/LF as enter, DEL/BS as backspace."""
+    keys: list[str] = []
+    i = 0
+    while i < len(data):
+        ch = data[i]
+        if ch == "\x1b":
+            for seq, name in _ESCAPES.items():
+                if data.startswith(seq, i):
+                    keys.append(name)
+                    i += len(seq)
+                    break
+            else:
+                m = re.match(r"\x1b\[[0-9;]*[A-Za-z~]", data[i:])
+                if m:  # an unknown sequence: skipped whole
+                    i += m.end()
+                else:
+                    keys.append("esc")
+                    i += 1
+            continue
+        keys.append("enter" if ch in "\r\n" else "backspace" if ch in "\x7f\x08" else ch)
+        i += 1
+    return keys
+
+
+def handle_key(state: Any, key: str) -> str | None:
+    """Apply one key to the view state (jtrack.render.live.ViewState). Returns what the loop
+    must do: "traffic" (the classes changed: recompute the frame), "card" (build
+    state.card_request's card), "render" or None."""
+    if state.card is not None:
+        if key in ("esc", "q", "enter", "backspace", "left"):
+            state.card = None
+            state.scroll = 0
+        elif key == "up":
+            state.scroll = max(0, state.scroll - 1)
+        elif key == "down":
+            state.scroll += 1
+        elif key == "pgup":
+            state.scroll = max(0, state.scroll - 10)
+        elif key in ("pgdn", " "):
+            state.scroll += 10
+        elif key == "home":
+            state.scroll = 0
+        return "render"
+    if state.typing:
+        if key == "enter":
+            state.typing = False
+        elif key == "esc":
+            state.typing, state.text = False, ""
+        elif key == "backspace":
+            state.text = state.text[:-1]
+        elif len(key) == 1 and key.isprintable():
+            state.text += key
+        else:
+            return None
+        state.selected = 0
+        return "render"
+    if key == "q":
+        state.quit = True
+        return None
+    if key == "s":
+        state.sort += 1
+        state.selected = 0
+    elif key == "/":
+        state.typing = True
+    elif key == "esc":
+        state.text = ""
+    elif key == "h":
+        state.people_only = not state.people_only
+        state.selected = 0
+        return "traffic"
+    elif key == "up":
+        state.selected = max(0, state.selected - 1)
+    elif key == "down":
+        state.selected += 1
+    elif key == "pgup":
+        state.selected = max(0, state.selected - 10)
+    elif key == "pgdn":
+        state.selected += 10
+    elif key == "home":
+        state.selected = 0
+    elif key == "end":
+        state.selected = max(len(state.listed) - 1, 0)
+    elif key == "enter":
+        if not state.listed:
+            return None
+        index = max(0, min(state.selected, len(state.listed) - 1))
+        state.card_request = state.listed[index]
+        return "card"
+    else:
+        return None
+    return "render"
+
+
+class TerminalKeys:
+    """Keys from the terminal in cbreak mode (restored on close), waited for with select
+    together with the file watcher's wake-up pipe."""
+
+    def __init__(self) -> None:
+        import termios
+        import tty
+
+        self.fd = sys.stdin.fileno()
+        self.saved = termios.tcgetattr(self.fd)
+        tty.setcbreak(self.fd)
+
+    def close(self) -> None:
+        import termios
+
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+    def read(self, timeout: float, wake: int | None) -> list[str]:
+        fds = [self.fd] + ([wake] if wake is not None else [])
+        ready, _, _ = select.select(fds, [], [], max(timeout, 0.0))
+        if wake is not None and wake in ready:
+            _drain(wake)
+        if self.fd not in ready:
+            return []
+        data = os.read(self.fd, 1024).decode("utf-8", "replace")
+        # an ESC followed at once by more is a sequence; give its tail a moment to arrive
+        if data.endswith("\x1b") or re.fullmatch(r".*\x1b\[[0-9;]*", data, re.S):
+            more, _, _ = select.select([self.fd], [], [], 0.02)
+            if more:
+                data += os.read(self.fd, 1024).decode("utf-8", "replace")
+        return parse_keys(data)
+
+
+def _drain(fd: int) -> None:
+    """Empty the wake-up pipe (the watcher keeps when events came; the pipe only wakes)."""
+    with contextlib.suppress(OSError):  # BlockingIOError: empty
+        while os.read(fd, 4096):
+            pass
+
+
+def _sleep_or_wake(timeout: float, wake: int | None) -> list[str]:
+    """No keys (not a terminal): wait for the timeout or the file watcher."""
+    if wake is None:
+        time.sleep(max(timeout, 0.0))
+        return []
+    ready, _, _ = select.select([wake], [], [], max(timeout, 0.0))
+    if ready:
+        _drain(wake)
+    return []
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class LoopConfig:
+    sources: list[str]
+    targets: list[tuple[str, bool]] = field(default_factory=list)
+    interval: float = 1.0
+    as_of: Any = None
+    traffic: tuple[str, ...] = ("human",)
+    top: int = 10
+    on_error: str = "skip"
+    wait: float = 1.0
+    html: Path | None = None
+    poll: bool = False
+    duration: float | None = None
+    quiet: bool = False
+    ascii: bool = False
+
+
+class WatchLoop:
+    """Runs and frames: `run_once` for --once, `run_forever` for the live view and the log."""
+
+    def __init__(self, cfg: LoopConfig, writer: Any, view: Any) -> None:
+        from jtrack.render.live import ViewState
+
+        self.cfg = cfg
+        self.writer = writer  # jtrack.store.Store: the engine writes through it
+        self.view = view  # jtrack.access.StoreView: everything shown is read through it
+        self.state = ViewState(people_only=tuple(cfg.traffic) == ("human",))
+        self.classes = tuple(cfg.traffic)
+        self.frame: Any = None
+        self.signature: tuple[Any, ...] | None = None
+        self.failures = 0
+        self.added_since_log = 0
+        self.last_logged: tuple[Any, ...] | None = None
+        self.message: str | None = None
+        self.card_renderable: Any = None
+
+    # ------------------------------------------------------------------ runs
+
+    def run_options(self) -> Any:
+        from jtrack.options import RunOptions
+
+        extra: dict[str, Any] = {}
+        if "follow" in RunOptions.__dataclass_fields__:
+            extra["follow"] = True
+        return RunOptions(
+            on_error=self.cfg.on_error,  # type: ignore[arg-type]
+            lock_wait=self.cfg.wait,
+            **extra,
+        )
+
+    def run(self, force: bool = False) -> int:
+        """Add what is new to the store; the events added (0: nothing new or no file yet)."""
+        from jtrack.engine import run_sessionize
+        from jtrack.errors import FileAccessError, StoreLockedError, UsageError
+
+        srcs, sig = run_sources(self.cfg.sources)
+        if not srcs:
+            self.message = "waiting for a file in " + ", ".join(self.cfg.sources)
+            return 0
+        if sig == self.signature and not force:
+            return 0
+        try:
+            result = run_sessionize(srcs, self.writer, self.run_options())
+        except StoreLockedError:
+            self.message = "another jtrack run holds the store; trying again"
+            return 0
+        except (FileAccessError, UsageError, FileNotFoundError) as exc:
+            # a file renamed or removed between the listing and the read (a rotation)
+            self.failures += 1
+            if self.failures >= MAX_RETRIES:
+                raise
+            self.message = f"trying again: {exc}"
+            return 0
+        self.failures = 0
+        self.message = None
+        self.signature = sig
+        info = result.summary.run or {}
+        return int(info.get("events_added", 0) or 0)
+
+    # ------------------------------------------------------------------ frames
+
+    def compute(self, fresh: bool = False) -> Any:
+        from jtrack.usecases.live import LiveOptions, live_frame
+
+        self.view.refresh()
+        if not self.view.exists():
+            self.frame = None
+            return None
+        opts = LiveOptions(
+            as_of=self.cfg.as_of,
+            traffic=self.classes,
+            top=self.cfg.top,
+            hour_every=0.0 if fresh else max(5.0, self.cfg.interval),
+        )
+        self.frame = live_frame(self.view, opts, None if fresh else self.frame)
+        self.view.refresh()  # the lease goes: writers may remove the version
+        return self.frame
+
+    def write_html(self) -> None:
+        if self.cfg.html is None or self.frame is None:
+            return
+        from jtrack.files import atomic_write_text
+        from jtrack.render.live import live_html
+
+        atomic_write_text(self.cfg.html, live_html(self.frame, max(self.cfg.interval, 5.0)))
+
+    def log(self, added: int) -> None:
+        """One line when the refresh changed something (not with -q)."""
+        self.added_since_log += added
+        if self.cfg.quiet or self.frame is None:
+            return
+        from jtrack.render.live import log_line
+
+        o = self.frame.overview
+        key = (self.frame.version, o["active_sessions"], o["events_per_minute"])
+        if key == self.last_logged and not self.added_since_log:
+            return
+        self.last_logged = key
+        sys.stdout.write(log_line(self.frame, self.added_since_log) + "\n")
+        sys.stdout.flush()
+        self.added_since_log = 0
+
+    # ------------------------------------------------------------------ --once
+
+    def run_once(self, fmt: Any) -> None:
+        from jtrack.commands._common import stdout_console, write_text
+        from jtrack.errors import StoreError
+
+        self.run(force=True)
+        if self.compute(fresh=True) is None:
+            raise StoreError(
+                f"{self.view.root}: no store yet and no export in {', '.join(self.cfg.sources)}",
+                hint="point SOURCES at the export files, or --store at an existing store",
+            )
+        self.write_html()
+        if fmt == Format.json:
+            from jtrack.serialize import to_json
+
+            # read through the store view: the role and --redact applied already
+            write_text(to_json(self.frame.to_dict()), None)
+            return
+        from jtrack.render.live import frame_renderable, render_frame_text
+
+        console = stdout_console()
+        if console.is_terminal:
+            console.print(frame_renderable(self.frame, console.width, self.cfg.top, self.cfg.ascii))
+        else:
+            write_text(render_frame_text(self.frame, console.width, self.cfg.top), None)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run_forever(
+        self,
+        read_keys: Callable[[float, int | None], list[str]] | None = None,
+        screen: bool | None = None,
+        console: Any = None,
+    ) -> None:
+        """Watch until q, --duration or Ctrl-C. `read_keys(timeout, wake_fd)`: the keys
+        pressed (tests hand their own); `screen`: draw the live view (default: on a
+        terminal), else the line log; `console`: the Rich console drawn on."""
+        from jtrack.commands._common import stdout_console
+
+        console = console or stdout_console()
+        if screen is None:
+            screen = console.is_terminal and sys.stdin.isatty()
+        keys: TerminalKeys | None = None
+        if read_keys is None:
+            if screen:
+                keys = TerminalKeys()
+                read_keys = keys.read
+            else:
+                read_keys = _sleep_or_wake
+        watcher = FileWatcher(
+            self.cfg.targets, self.cfg.poll, [self.writer.root], self.cfg.interval
+        )
+        live = None
+        try:
+            watcher.start()
+            if screen:
+                from rich.live import Live
+
+                live = Live(console=console, screen=True, auto_refresh=False, transient=True)
+                live.start()
+                self._draw(live, console)
+            self._loop(watcher, read_keys, live, console)
+        finally:
+            watcher.stop()
+            if live is not None:
+                live.stop()
+            if keys is not None:
+                keys.close()
+
+    def _loop(
+        self,
+        watcher: FileWatcher,
+        read_keys: Callable[[float, int | None], list[str]],
+        live: Any,
+        console: Any,
+    ) -> None:
+        cfg = self.cfg
+        start = time.monotonic()
+        end = start + cfg.duration if cfg.duration is not None else None
+        added = self.run(force=True)
+        self.compute(fresh=True)
+        self._show(added, live, console)
+        next_tick = time.monotonic() + cfg.interval
+        next_safety = time.monotonic() + SAFETY_POLL
+        while True:
+            now = time.monotonic()
+            if end is not None and now >= end:
+                added = self.run()
+                if added or self.frame is None:
+                    self.compute(fresh=True)
+                    self._show(added, live, console)
+                return
+            waits = [next_tick - now]
+            pending = watcher.pending_for(now)
+            if pending is not None:
+                waits.append(pending)
+            if end is not None:
+                waits.append(end - now)
+            pressed = read_keys(max(0.0, min(waits)), watcher.wake_r)
+            redraw = False
+            for key in pressed:
+                what = handle_key(self.state, key)
+                if what == "traffic":
+                    from jtrack.core.traffic import TRAFFIC_CLASSES
+
+                    self.classes = ("human",) if self.state.people_only else TRAFFIC_CLASSES
+                    self.compute(fresh=True)
+                elif what == "card":
+                    self._open_card(console)
+                redraw = redraw or what is not None
+                if self.state.quit:
+                    return
+            now = time.monotonic()
+            added = 0
+            if watcher.due(now) or now >= next_safety:
+                watcher.take()
+                added = self.run()
+                next_safety = now + SAFETY_POLL
+            if added or now >= next_tick:
+                self.compute()
+                self._show(added, live, console)
+                next_tick = max(next_tick + cfg.interval, now)
+            elif redraw and live is not None:
+                self._draw(live, console)
+
+    def _open_card(self, console: Any) -> None:
+        from jtrack.errors import JtrackError
+        from jtrack.render.card import card_renderable
+        from jtrack.usecases.card import build_card
+
+        sid = self.state.card_request
+        self.state.card_request = None
+        if sid is None:
+            return
+        try:
+            at = self.frame.as_of if self.frame is not None else None
+            card = build_card(self.view, sid, as_of=at).to_dict()
+        except JtrackError as exc:
+            self.state.message = str(exc)
+            return
+        finally:
+            self.view.refresh()
+        self.state.card = card
+        self.state.scroll = 0
+        self.card_renderable = card_renderable(card, ascii=self.cfg.ascii)
+
+    def _show(self, added: int, live: Any, console: Any) -> None:
+        self.write_html()
+        if live is not None:
+            self._draw(live, console)
+        else:
+            self.log(added)
+
+    def _draw(self, live: Any, console: Any) -> None:
+        from jtrack.render.live import screen
+
+        width, height = console.size
+        self.state.message = self.message
+        card = self.card_renderable if self.state.card is not None else None
+        live.update(
+            screen(self.frame, self.state, width, height, self.message, card, self.cfg.ascii),
+            refresh=True,
+        )

@@ -1,0 +1,446 @@
+"""The live view (`jtrack watch`): the terminal screen, the one-frame table, the line log and
+the self-contained HTML status page, from a jtrack.usecases.live.LiveFrame.
+
+Every string from the data is shown literally (rich.text.Text, control characters replaced;
+HTML escaped). Tables go through jtrack.render.table, so they fit 80 columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from jtrack.render.table import FrameTable, render_to_text
+from jtrack.serialize import strip_control
+from jtrack.usecases.live import SORTS, LiveFrame, view_sessions
+
+#: Columns of the active-session table on screen (every field is in --format json).
+SCREEN_COLUMNS = [
+    "id",
+    "contact_name",
+    "last_page_title",
+    "duration_in_seconds",
+    "event_count",
+    "idle",
+    "traffic_class",
+]
+#: Short names for the sort keys, shown in the key line.
+SORT_LABELS = {
+    "ended_date": "last activity",
+    "duration_in_seconds": "duration",
+    "event_count": "events",
+    "contact_name": "contact",
+    "last_page_title": "page",
+    "traffic_class": "traffic",
+    "created_date": "start",
+}
+_SPARK = " ▁▂▃▄▅▆▇█"
+_SPARK_ASCII = " .:-=+*#%@"
+MARK = "›"
+
+
+@dataclass
+class ViewState:
+    """What the person at the terminal chose: sort, filter, selection, an open card."""
+
+    sort: int = 0  # index in SORTS
+    text: str = ""  # the filter
+    typing: bool = False  # `/` pressed: keys go to the filter
+    people_only: bool = True
+    selected: int = 0  # row of the listed sessions
+    selected_id: str | None = None
+    card: Any = None  # a card's dict (jtrack.usecases.card.Card.to_dict()) while open
+    card_request: str | None = None  # session id whose card the loop should build
+    scroll: int = 0  # first line of the open card shown
+    quit: bool = False
+    message: str | None = None
+    listed: list[str] = field(default_factory=list)  # ids in the order shown last
+
+    @property
+    def sort_key(self) -> tuple[str, bool]:
+        return SORTS[self.sort % len(SORTS)]
+
+
+def _t(value: Any, style: str = "") -> Text:
+    return Text(strip_control("" if value is None else str(value)), style=style)
+
+
+def _num(v: Any) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%"
+
+
+def _clock(t: datetime | None, seconds: bool = True) -> str:
+    if t is None:
+        return "-"
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def _gap(seconds: float) -> str:
+    s = int(seconds)
+    if s % 3600 == 0:
+        return f"{s // 3600}h"
+    if s % 60 == 0:
+        return f"{s // 60}m"
+    return f"{s}s"
+
+
+def sparkline(values: list[int], ascii: bool = False) -> str:
+    """One character per value, scaled to the largest."""
+    chars = _SPARK_ASCII if ascii else _SPARK
+    top = max(values, default=0)
+    if top <= 0:
+        return chars[1] * len(values) if values else ""
+    steps = len(chars) - 1
+    return "".join(chars[0] if v <= 0 else chars[max(1, round(v / top * steps))] for v in values)
+
+
+def header(frame: LiveFrame) -> list[Text]:
+    """Who, when and how many: the lines above the sessions."""
+    o = frame.overview
+    clock = "wall clock" if frame.clock == "wall clock" else "--as-of: a replay"
+    top = Text()
+    top.append("jtrack watch", style="bold")
+    top.append(f"  now {_clock(frame.as_of)} ({clock})  gap {_gap(frame.gap_seconds)}")
+    kpi = Text()
+    kpi.append(f"{o['active_sessions']:,}", style="bold")
+    kpi.append(f" active sessions ({o['active_visitors']:,} visitors)   ")
+    kpi.append(f"{o['events_per_minute']:,}", style="bold")
+    kpi.append(" events/min   ")
+    kpi.append(f"{o['visitors_per_minute']:,}", style="bold")
+    kpi.append(" visitors/min")
+    hour = Text(
+        f"last hour: {o['events_last_hour']:,} events, {o['sessions_last_hour']:,} sessions, "
+        f"{o['visitors_last_hour']:,} visitors"
+    )
+    automated = Text(
+        f"automated: {_pct(o['automated_share'])} of the hour's sessions "
+        f"({o['automated_sessions_last_hour']:,}), {_pct(o['automated_event_share'])} of its "
+        "events"
+    )
+    where = Text(
+        strip_control(
+            f"newest event {_clock(frame.last_event)}; {frame.events_in_store:,} in the store "
+            f"{frame.store} ({frame.version or '-'})"
+        ),
+        style="dim",
+    )
+    return [top, kpi, hour, automated, Text(frame.scope.summary(), style="dim"), where]
+
+
+def per_minute_line(frame: LiveFrame, width: int, ascii: bool = False) -> Text:
+    """Events per minute over the last hour, one character a minute (the newest right)."""
+    values = [int(v) for v in frame.per_minute.get_column("events").to_list()]
+    label = "events/min, last hour "
+    room = max(width - len(label) - 2, 10)
+    values = values[-room:]
+    line = Text(label, style="dim")
+    line.append(sparkline(values, ascii))
+    return line
+
+
+def _screen_frame(df: pl.DataFrame, selected_id: str | None, marker: bool) -> pl.DataFrame:
+    out = df.with_columns(
+        idle=pl.duration(microseconds=(pl.col("idle_seconds") * 1e6).cast(pl.Int64)),
+    ).select(SCREEN_COLUMNS)
+    if marker:
+        mark = pl.when(pl.col("id") == (selected_id or "")).then(pl.lit(MARK)).otherwise(pl.lit(""))
+        out = out.select(mark.alias(" "), pl.all())
+    return out
+
+
+def sessions_table(
+    frame: LiveFrame,
+    state: ViewState | None = None,
+    limit: int | None = None,
+) -> tuple[RenderableType, pl.DataFrame]:
+    """The active sessions as listed (sorted and filtered as `state` says), at most `limit`
+    rows (around the selection); the renderable and the listed frame."""
+    sort, desc = state.sort_key if state else SORTS[0]
+    listed = view_sessions(frame.active, sort, desc, state.text if state else None)
+    shown = listed
+    first = 0
+    if state is not None and listed.height:
+        state.selected = max(0, min(state.selected, listed.height - 1))
+    if limit is not None and listed.height > limit:
+        if state is not None:
+            first = max(0, min(state.selected - limit // 2, listed.height - limit))
+        shown = listed.slice(first, limit)
+    selected_id = None
+    if state is not None and listed.height:
+        selected_id = listed.get_column("id")[state.selected]
+    n = listed.height
+    title = Text(f"Active now: {n:,} session{'s' if n != 1 else ''}", style="bold")
+    if state is not None:
+        title.append(f"  sorted by {SORT_LABELS.get(sort, sort)}", style="dim")
+        if state.text or state.typing:
+            title.append("  filter: ", style="dim")
+            title.append(strip_control(state.text) + ("_" if state.typing else ""))
+    if limit is not None and n > shown.height:
+        title.append(f"  ({first + 1}-{first + shown.height} shown)", style="dim")
+    if n == 0:
+        what = "no session matches the filter" if state and state.text else "no active session"
+        return Group(title, Text(what, style="dim")), listed
+    table = FrameTable(
+        _screen_frame(shown, selected_id, marker=state is not None),
+        title,
+        prefixes={"id": 8},
+        sorts={" ": "key"},
+        labels={"contact_name": "contact", "last_page_title": "current page"},
+        optional=("idle", "traffic_class"),
+    )
+    return table, listed
+
+
+def _top_tables(frame: LiveFrame, top: int | None) -> list[FrameTable]:
+    t = frame.tables
+
+    def head(df: pl.DataFrame) -> pl.DataFrame:
+        return df if top is None else df.head(top)
+
+    sources = head(t["sources"]).with_columns(source=pl.col("source").fill_null("(direct)"))
+    return [
+        FrameTable(
+            head(t["top_pages"]).select("page", "title", "page_views", "visitors"),
+            "Top pages, last hour",
+            optional=("title",),
+            labels={"page_views": "views"},
+        ),
+        FrameTable(
+            head(t["top_searches"]).select("search", "searches", "visitors"),
+            "Top searches, last hour",
+        ),
+        FrameTable(
+            sources.select("source", "medium", "sessions"),
+            "Top sources, last hour",
+        ),
+        FrameTable(
+            t["traffic"].select("traffic_class", "sessions", "session_share", "events"),
+            "Traffic, last hour (all classes)",
+            labels={"session_share": "share"},
+        ),
+    ]
+
+
+def keys_line(state: ViewState) -> Text:
+    sort = SORT_LABELS.get(state.sort_key[0], state.sort_key[0])
+    if state.card is not None:
+        return Text("↑↓ scroll  Esc/q back to the list", style="dim")
+    if state.typing:
+        return Text("type to filter  Enter done  Esc clear", style="dim")
+    people = "all traffic" if state.people_only else "people only"
+    line = Text(
+        f"↑↓ select  Enter card  s sort ({sort})  / filter  h {people}  q quit", style="dim"
+    )
+    if state.message:
+        line.append("   " + strip_control(state.message), style="yellow")
+    return line
+
+
+def frame_renderable(
+    frame: LiveFrame, width: int = 80, top: int | None = None, ascii: bool = False
+) -> Group:
+    """The whole frame as a document (`--once`): header, per minute, every active session,
+    and the hour's tables."""
+    table, _ = sessions_table(frame)
+    parts: list[RenderableType] = [
+        *header(frame),
+        per_minute_line(frame, width, ascii),
+        Text(""),
+        table,
+    ]
+    for t in _top_tables(frame, top):
+        parts += [Text(""), t]
+    return Group(*parts)
+
+
+def render_frame_text(frame: LiveFrame, width: int = 80, top: int | None = None) -> str:
+    """`--once` as plain text at `width` columns (no colour)."""
+    return render_to_text(frame_renderable(frame, width, top), width=width)
+
+
+def screen(
+    frame: LiveFrame | None,
+    state: ViewState,
+    width: int,
+    height: int,
+    waiting: str | None = None,
+    card: RenderableType | None = None,
+    ascii: bool = False,
+) -> RenderableType:
+    """The live screen for a terminal of `width` x `height`: header, sessions (as many as
+    fit), the hour's top tables (a few rows each), the keys; or the open card."""
+    if card is not None:
+        return _card_screen(card, state, width, height)
+    if frame is None:
+        return Group(
+            Text("jtrack watch", style="bold"),
+            Text(strip_control(waiting or "waiting for the first export..."), style="dim"),
+            Text(""),
+            keys_line(state),
+        )
+    head = header(frame)
+    tops_rows = 5 if height >= 36 else 3
+    tops = _top_tables(frame, tops_rows)
+    if width >= 120:
+        grid = Table.grid(padding=(0, 3), expand=False)
+        for _ in range(2):
+            grid.add_column(width=(width - 3) // 2)
+        grid.add_row(tops[0], tops[2])
+        grid.add_row(tops[1], tops[3])
+        tops_block: RenderableType = grid
+        tops_height = 2 * (tops_rows + 4)
+    else:
+        grid = Table.grid(padding=(0, 2), expand=False)
+        grid.add_column(width=(width - 2) // 2)
+        grid.add_column(width=(width - 2) // 2)
+        grid.add_row(tops[1], tops[2])
+        tops_block = Group(tops[0], grid)
+        tops_height = 2 * (tops_rows + 4)
+    fixed = len(head) + 1 + 1 + tops_height + 2
+    rows = max(3, height - fixed - 4)
+    table, listed = sessions_table(frame, state, limit=rows)
+    state.listed = listed.get_column("id").to_list()
+    state.selected_id = state.listed[state.selected] if state.listed else None
+    return Group(
+        *head,
+        per_minute_line(frame, width, ascii),
+        table,
+        Text(""),
+        tops_block,
+        keys_line(state),
+    )
+
+
+def _card_screen(card: RenderableType, state: ViewState, width: int, height: int) -> RenderableType:
+    """The open card, scrolled to `state.scroll`, cut to the screen's height."""
+    lines = render_to_text(card, width=width).splitlines()
+    room = max(height - 1, 1)
+    state.scroll = max(0, min(state.scroll, max(len(lines) - room, 0)))
+    shown = lines[state.scroll : state.scroll + room]
+    return Group(*[Text(line) for line in shown], keys_line(state))
+
+
+def log_line(frame: LiveFrame, added: int) -> str:
+    """One line of the line log: time, events added, active sessions, events/min, newest."""
+    o = frame.overview
+    newest = (
+        frame.last_event.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if frame.last_event else "-"
+    )
+    return (
+        f"{frame.as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}  +{added:,} events  "
+        f"{o['active_sessions']:,} active  {o['events_per_minute']:,} events/min  "
+        f"{frame.events_in_store:,} in store  newest {newest}"
+    )
+
+
+# ---------------------------------------------------------------------------- HTML
+
+
+def live_html(frame: LiveFrame, refresh: float = 5.0) -> str:
+    """A self-contained status page (the report's look, no script, no fetch) that reloads
+    itself every `refresh` seconds."""
+    from jtrack import __version__
+    from jtrack.render.report_html import CSP, CSS, _e, html_table
+    from jtrack.render.table import hms_expr
+
+    o = frame.overview
+    kpis = [
+        ("active sessions", _num(o["active_sessions"])),
+        ("active visitors", _num(o["active_visitors"])),
+        ("events / min", _num(o["events_per_minute"])),
+        ("visitors / min", _num(o["visitors_per_minute"])),
+        ("events, last hour", _num(o["events_last_hour"])),
+        ("sessions, last hour", _num(o["sessions_last_hour"])),
+        ("automated share", _pct(o["automated_share"])),
+    ]
+    active = (
+        frame.active.head(200).select(
+            "id",
+            "contact_name",
+            "last_page_title",
+            "last_page_url",
+            hms_expr(pl.col("duration_in_seconds")).alias("duration"),
+            "event_count",
+            "traffic_class",
+        )
+        if frame.active.height
+        else frame.active.select("id", "contact_name")
+    )
+    values = [int(v) for v in frame.per_minute.get_column("events").to_list()]
+    peak = max([*values, 1])
+    bars = "".join(
+        f'<rect class="bar hb" x="{i * 10}" y="{60 - 60 * v / peak:.1f}" width="8" '
+        f'height="{60 * v / peak:.1f}"><title>{v:,} events</title></rect>'
+        for i, v in enumerate(values)
+    )
+    chart = (
+        f'<svg class="chart" data-chart="per_minute" role="img" viewBox="0 0 600 62" '
+        f'width="600" height="62"><title>Events per minute, last hour</title>{bars}</svg>'
+    )
+    titles = {
+        "top_pages": "Top pages, last hour",
+        "top_searches": "Top searches, last hour",
+        "sources": "Top sources, last hour",
+        "traffic": "Traffic, last hour (all classes)",
+    }
+    sections = "".join(
+        f'<section id="{_e(name)}"><h2>{_e(titles.get(name, name))}</h2>'
+        f"{html_table(df, '(direct)' if name == 'sources' else '')}</section>"
+        for name, df in frame.tables.items()
+    )
+    more = frame.active.height - min(frame.active.height, 200)
+    clock = "wall clock" if frame.clock == "wall clock" else "--as-of: a replay"
+    body = (
+        f'<h1>Live now</h1><p class="sub">{_e(_clock(frame.as_of))} ({_e(clock)}); gap '
+        f"{_e(_gap(frame.gap_seconds))}; store {_e(frame.store)} {_e(frame.version or '-')}, "
+        f"{frame.events_in_store:,} events, newest {_e(_clock(frame.last_event))}</p>"
+        f'<p class="sub traffic">{_e(frame.scope.line())}</p>'
+        '<div class="kpis">'
+        + "".join(
+            f'<div class="kpi" data-kpi="{_e(k)}"><div class="v">{_e(v)}</div>'
+            f'<div class="k">{_e(k)}</div></div>'
+            for k, v in kpis
+        )
+        + "</div>"
+        + f'<section id="per_minute"><h2>Events per minute, last hour</h2>{chart}</section>'
+        + f'<section id="active" class="wide"><h2>Active now</h2>{html_table(active)}'
+        + (f'<p class="notes">and {more:,} more</p>' if more else "")
+        + "</section>"
+        + f'<div class="grid2">{sections}</div>'
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f'<meta http-equiv="refresh" content="{max(int(refresh), 1)}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>jtrack watch: {o['active_sessions']:,} active</title><style>{CSS}</style>"
+        f"</head><body><main>{body}<footer>jtrack {_e(__version__)}</footer></main></body>"
+        "</html>\n"
+    )
+
+
+__all__ = [
+    "MARK",
+    "SCREEN_COLUMNS",
+    "ViewState",
+    "frame_renderable",
+    "header",
+    "keys_line",
+    "live_html",
+    "log_line",
+    "render_frame_text",
+    "screen",
+    "sessions_table",
+    "sparkline",
+]

@@ -1,0 +1,591 @@
+"""`jtrack watch`: the live frame (jtrack.usecases.live), its renderings, the keys, and the
+watch loop end to end against a writer process (new file, growth, rotation, a partial line),
+a kill -9 and a restart, compared with `jtrack sessionize` over the same files.
+
+Golden files (tests/golden/watch_once_*.txt) are regenerated with JTRACK_UPDATE_GOLDEN=1;
+read the diff before committing them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.commands.watch import (
+    LoopConfig,
+    WatchLoop,
+    handle_key,
+    parse_keys,
+    rotated_copies,
+    run_sources,
+)
+from jtrack.engine import run_sessionize
+from jtrack.render.live import ViewState, log_line, render_frame_text, sparkline
+from jtrack.store import Store
+from jtrack.usecases.live import LiveOptions, live_frame, view_sessions
+from tests.helpers import genesys_line
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+UPDATE = os.environ.get("JTRACK_UPDATE_GOLDEN") == "1"
+T = datetime(2026, 10, 3, 9, 0, tzinfo=UTC)
+AS_OF = T + timedelta(minutes=30)  # 09:30
+AS_OF_TEXT = "2026-10-03T09:30:00Z"
+GPTBOT = (
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; "
+    "+https://openai.com/gptbot)"
+)
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36"
+)
+
+runner = CliRunner()
+
+
+def at(minutes: float) -> datetime:
+    return T + timedelta(minutes=minutes)
+
+
+def page(eid: str, visitor: str, minute: float, path: str, **web: Any) -> str:
+    web.setdefault("userAgentString", CHROME)
+    line = json.loads(genesys_line(eid, visitor, at(minute), **web))
+    line["webEvent"]["page"] = {"url": f"https://shop.example{path}?q=1", "title": f"T{path}"}
+    return json.dumps(line)
+
+
+def search(eid: str, visitor: str, minute: float, query: str) -> str:
+    line = json.loads(page(eid, visitor, minute, "/search", searchQuery=query))
+    line["webEvent"]["eventName"] = "search"
+    return json.dumps(line)
+
+
+def scenario_lines() -> list[str]:
+    """At 09:30: v1 browsing (active, from google), v2 left at 08:50 (inactive, in the
+    hour), a GPTBot crawling every minute (active, automated), v4 arrived at 09:29:30 from a
+    newsletter and goes on at 09:45 (after the clock: cut), v5 at 07:00 (outside the hour)."""
+    google = {"referrer": {"hostname": "www.google.com", "medium": "search"}}
+    utm = {"mktCampaign": {"source": "newsletter", "medium": "email"}}
+    out = [
+        page("e01", "v1", 0, "/a", **google),
+        page("e02", "v1", 5, "/b"),
+        page("e03", "v1", 20, "/a"),
+        search("e04", "v1", 26, "Tents"),
+        page("e05", "v2", -20, "/b"),
+        page("e06", "v2", -10, "/c"),
+        page("e07", "v4", 29.5, "/sale", **utm),
+        page("e08", "v4", 45, "/later"),
+        page("e09", "v5", -120, "/old"),
+    ]
+    out += [page(f"b{i:02d}", "bot", 20 + i, f"/p{i}", userAgentString=GPTBOT) for i in range(10)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("live")
+    src = root / "events.jsonl"
+    src.write_text("\n".join(scenario_lines()) + "\n")
+    run_sessionize([str(src)], Store(root / "store"))
+    return root
+
+
+@pytest.fixture
+def store(store_dir: Path) -> Store:
+    s = Store(store_dir / "store")
+    yield s
+    s.close()
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"{path} missing: run with JTRACK_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from the golden file"
+
+
+# ---------------------------------------------------------------------------- the frame
+
+
+def test_active_sessions_are_those_with_activity_within_the_gap(store: Store) -> None:
+    f = live_frame(store, LiveOptions(as_of=AS_OF))
+    assert f.clock == "--as-of" and f.as_of == AS_OF and f.gap_seconds == 1200
+    active = f.active.sort("customer_id")
+    # people only: v1 (last 09:26) and v4 (09:29:30); v2 left 40 minutes ago; the bot is out
+    assert active.get_column("customer_id").to_list() == ["v1", "v4"]
+    v1 = active.row(0, named=True)
+    assert v1["contact_name"] == "Unknown"
+    assert v1["last_page_title"] == "T/a"  # the last page view (a search is no page view)
+    assert v1["ended_date"] == at(26) and v1["duration_in_seconds"] == 26 * 60
+    assert v1["event_count"] == 4 and v1["idle_seconds"] == 4 * 60
+    assert f.overview["active_sessions"] == 2 and f.overview["active_visitors"] == 2
+
+
+def test_a_replay_cuts_a_session_that_goes_on_after_the_clock(store: Store) -> None:
+    v4 = live_frame(store, LiveOptions(as_of=AS_OF)).active.filter(pl.col("customer_id") == "v4")
+    row = v4.row(0, named=True)
+    # the store knows v4's 09:45 page view; at 09:30 the session has one event on /sale
+    assert row["event_count"] == 1 and row["last_page_title"] == "T/sale"
+    assert row["ended_date"] == at(29.5) and row["duration_in_seconds"] == 0
+    later = live_frame(store, LiveOptions(as_of=at(50))).active
+    assert later.filter(pl.col("customer_id") == "v4").row(0, named=True)["event_count"] == 2
+
+
+def test_per_minute_rates_and_the_hour_tables(store: Store) -> None:
+    f = live_frame(store, LiveOptions(as_of=AS_OF))
+    o = f.overview
+    # the 60 s up to 09:30: v4's page view at 09:29:30 (people only)
+    assert o["events_per_minute"] == 1 and o["visitors_per_minute"] == 1
+    # the hour (08:30, 09:30]: v1 4, v2 2, v4 1 (its 09:45 event is after the clock)
+    assert o["events_last_hour"] == 7 and o["visitors_last_hour"] == 3
+    assert o["page_views_last_hour"] == 6 and o["searches_last_hour"] == 1
+    pm = f.per_minute
+    assert pm.height == 60 and pm.get_column("events").sum() == 7
+    assert pm.row(-1, named=True)["minute"] == AS_OF  # the current minute, last
+    assert pm.filter(pl.col("minute") == at(26)).row(0, named=True)["events"] == 1
+    pages = f.tables["top_pages"]
+    assert pages.row(0, named=True) == {
+        "page": "https://shop.example/a",
+        "title": "T/a",
+        "page_views": 2,
+        "visitors": 1,
+    }
+    assert f.tables["top_searches"].to_dicts() == [
+        {"search": "tents", "searches": 1, "visitors": 1}
+    ]
+    sources = {(r["source"], r["medium"]): r["sessions"] for r in f.tables["sources"].to_dicts()}
+    assert sources == {("www.google.com", "search"): 1, ("newsletter", "email"): 1, (None, None): 1}
+
+
+def test_the_automated_share_counts_all_traffic_of_the_hour(store: Store) -> None:
+    f = live_frame(store, LiveOptions(as_of=AS_OF))
+    o = f.overview
+    # sessions of the hour: v1, v2, v4 and the bot: one automated in four
+    assert o["automated_sessions_last_hour"] == 1 and o["automated_share"] == 0.25
+    # events of the hour: 7 people's, 10 the bot's
+    assert o["automated_event_share"] == round(10 / 17, 4)
+    traffic = {
+        r["traffic_class"]: (r["sessions"], r["events"]) for r in f.tables["traffic"].to_dicts()
+    }
+    assert traffic == {"human": (3, 7), "ai_agent": (1, 10)}
+    assert f.scope.left_out == {"ai_agent": 1}
+    everyone = live_frame(store, LiveOptions(as_of=AS_OF, traffic=("all",)))
+    assert sorted(everyone.active.get_column("customer_id").to_list()) == ["bot", "v1", "v4"]
+    bot = everyone.active.filter(pl.col("customer_id") == "bot").row(0, named=True)
+    assert bot["traffic_class"] == "ai_agent" and bot["traffic_agent"] == "GPTBot"
+    assert everyone.overview["events_last_hour"] == 17
+
+
+def test_nothing_is_active_before_the_first_event_or_long_after(store: Store) -> None:
+    assert live_frame(store, LiveOptions(as_of=at(-200))).active.height == 0
+    late = live_frame(store, LiveOptions(as_of=at(24 * 60)))
+    assert late.active.height == 0 and late.overview["events_last_hour"] == 0
+    assert late.overview["automated_share"] is None
+
+
+def test_the_view_sorts_and_filters_the_active_sessions(store: Store) -> None:
+    active = live_frame(store, LiveOptions(as_of=AS_OF, traffic=("all",))).active
+    assert view_sessions(active).get_column("customer_id").to_list() == ["v4", "bot", "v1"]
+    by_events = view_sessions(active, "event_count")
+    assert by_events.get_column("customer_id").to_list() == ["bot", "v1", "v4"]
+    assert view_sessions(active, "event_count", descending=False).get_column(
+        "customer_id"
+    ).to_list() == ["v4", "v1", "bot"]
+    assert view_sessions(active, text="SALE").get_column("customer_id").to_list() == ["v4"]
+    assert view_sessions(active, text="gptbot").get_column("customer_id").to_list() == ["bot"]
+
+
+def test_hour_tables_are_reused_only_while_young(store: Store) -> None:
+    opts = LiveOptions(as_of=AS_OF, hour_every=5)
+    first = live_frame(store, opts)
+    again = live_frame(store, LiveOptions(as_of=AS_OF + timedelta(seconds=3), hour_every=5), first)
+    assert again.tables is first.tables and again.hour_as_of == AS_OF
+    fresh = live_frame(store, LiveOptions(as_of=AS_OF + timedelta(seconds=6), hour_every=5), first)
+    assert fresh.tables is not first.tables and fresh.hour_as_of == fresh.as_of
+
+
+# ---------------------------------------------------------------------------- --once
+
+
+@pytest.mark.parametrize("width", [80, 140])
+def test_once_table_matches_its_golden_file(
+    store_dir: Path, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JTRACK_WIDTH", str(width))
+    monkeypatch.chdir(store_dir)  # paths as a user types them: the golden has no temp path
+    res = runner.invoke(
+        app,
+        [
+            "watch",
+            "events.jsonl",
+            "--store",
+            "store",
+            "--as-of",
+            AS_OF_TEXT,
+            "--traffic",
+            "all",
+            "--once",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    assert all(len(line) <= width for line in res.stdout.splitlines())
+    text = res.stdout
+    assert "(--as-of: a replay)" in text and "3 active sessions" in text
+    assert_golden(f"watch_once_{width}.txt", text)
+
+
+def test_once_json_is_the_library_frame(store_dir: Path, store: Store) -> None:
+    res = runner.invoke(
+        app,
+        [
+            "watch",
+            str(store_dir / "events.jsonl"),
+            "--store",
+            str(store_dir / "store"),
+            "--as-of",
+            AS_OF_TEXT,
+            "--once",
+            "-f",
+            "json",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    want = live_frame(store, LiveOptions(as_of=AS_OF)).to_dict()
+    assert data == json.loads(json.dumps(want))
+    assert (
+        data["live"]["clock"] == "--as-of" and data["live"]["as_of"] == "2026-10-03T09:30:00.000Z"
+    )
+    assert data["traffic"]["classes"] == ["human"]
+    row = data["active_sessions"][0]
+    for field in (
+        "id",
+        "customer_id",
+        "contact_name",
+        "last_page_title",
+        "duration_in_seconds",
+        "event_count",
+        "traffic_class",
+        "ended_date",
+    ):
+        assert field in row
+    assert set(data["tables"]) == {"top_pages", "top_searches", "sources", "traffic"}
+
+
+def test_once_writes_a_self_contained_html_page(store_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "live.html"
+    res = runner.invoke(
+        app,
+        [
+            "watch",
+            str(store_dir / "events.jsonl"),
+            "--store",
+            str(store_dir / "store"),
+            "--as-of",
+            AS_OF_TEXT,
+            "--once",
+            "-f",
+            "json",
+            "--html",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    html = out.read_text()
+    assert "<h1>Live now</h1>" in html and "<script" not in html and 'http-equiv="refresh"' in html
+    assert "T/sale" in html and "newsletter" in html
+
+
+def test_format_without_once_and_stdin_are_refused(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["watch", str(tmp_path), "-f", "json"])
+    assert res.exit_code == 2 and "--once" in res.stderr
+    res = runner.invoke(app, ["watch", "-"])
+    assert res.exit_code == 2 and "stdin" in res.stderr
+    res = runner.invoke(app, ["watch", str(tmp_path / "nowhere" / "x.jsonl")])
+    assert res.exit_code == 2
+
+
+# ---------------------------------------------------------------------------- renderings
+
+
+def test_the_line_log_says_time_events_added_active_and_rate(store: Store) -> None:
+    f = live_frame(store, LiveOptions(as_of=AS_OF))
+    line = log_line(f, 12)
+    assert line.startswith("2026-10-03T09:30:00Z  +12 events  2 active  1 events/min")
+    assert "newest 2026-10-03T09:45:00.000Z" in line
+
+
+def test_sparkline_scales_to_the_peak() -> None:
+    assert sparkline([0, 1, 2, 4]) == " ▂▄█"
+    assert sparkline([0, 0]) == "▁▁" and sparkline([]) == ""
+
+
+def test_render_fits_80_columns_with_hostile_text(tmp_path: Path) -> None:
+    src = tmp_path / "e.jsonl"
+    line = json.loads(page("x1", "v\x1b[31m", 29, "/x"))
+    line["webEvent"]["page"]["title"] = "\x1b]0;pwned\x07" + "W" * 200
+    src.write_text(json.dumps(line) + "\n")
+    st = Store(tmp_path / "s")
+    run_sessionize([str(src)], st)
+    text = render_frame_text(live_frame(st, LiveOptions(as_of=AS_OF)), 80)
+    assert "\x1b" not in text and "\x07" not in text
+    assert all(len(x) <= 80 for x in text.splitlines())
+    st.close()
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+def test_keys_from_a_terminal_are_parsed() -> None:
+    assert parse_keys("s/ab\x7f\r\x1b[A\x1b[B\x1b\x1b[6~q") == [
+        "s",
+        "/",
+        "a",
+        "b",
+        "backspace",
+        "enter",
+        "up",
+        "down",
+        "esc",
+        "pgdn",
+        "q",
+    ]
+
+
+def test_keys_sort_filter_toggle_select_open_and_quit() -> None:
+    st = ViewState(listed=["a", "b", "c"])
+    assert handle_key(st, "s") == "render" and st.sort_key == ("duration_in_seconds", True)
+    handle_key(st, "/")
+    for k in "sale":
+        handle_key(st, k)
+    handle_key(st, "backspace")
+    assert st.typing and st.text == "sal"
+    handle_key(st, "q")  # typed into the filter, not quit
+    assert st.text == "salq" and not st.quit
+    handle_key(st, "enter")
+    assert not st.typing
+    handle_key(st, "esc")
+    assert st.text == ""
+    assert handle_key(st, "h") == "traffic" and not st.people_only
+    handle_key(st, "down")
+    handle_key(st, "down")
+    assert handle_key(st, "enter") == "card" and st.card_request == "c"
+    st.card = {"session": {"id": "c"}}
+    handle_key(st, "down")
+    assert st.scroll == 1
+    handle_key(st, "esc")
+    assert st.card is None
+    handle_key(st, "q")
+    assert st.quit
+
+
+def test_the_loop_takes_keys_opens_a_card_and_quits(store_dir: Path) -> None:
+    """The watch loop fed keys (no terminal): sort, select, Enter shows the card as
+    `jtrack card` renders it, Esc back, q quits."""
+    from rich.console import Console
+
+    cfg = LoopConfig(
+        sources=[str(store_dir / "events.jsonl")],
+        targets=[(str(store_dir), False)],
+        interval=0.05,
+        as_of=AS_OF,
+        traffic=("human", "ai_agent"),
+    )
+    loop = WatchLoop(cfg, Store(store_dir / "store"), Store(store_dir / "store"))
+    script = [["s", "s"], ["down"], ["enter"], [], ["esc"], ["q"]]
+    seen: list[Any] = []
+
+    def keys(timeout: float, wake: int | None) -> list[str]:
+        seen.append((loop.state.card is not None, list(loop.state.listed)))
+        return script.pop(0) if script else ["q"]
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, height=40, force_terminal=True, color_system=None)
+    loop.run_forever(read_keys=keys, screen=True, console=console)
+    assert loop.state.quit
+    # sorted by events: the bot (10) first, then v1 (4), v4 (1); down selects v1
+    listed = seen[2][1]
+    assert len(listed) == 3
+    opened = [s for s in seen if s[0]]
+    assert opened, "Enter opened no card"
+    text = buf.getvalue()
+    assert "Current page" in text  # the card, as `jtrack card` renders it
+    assert "Active now: 3 sessions" in text
+
+
+# ---------------------------------------------------------------------------- sources
+
+
+def test_rotated_copies_beside_a_file_and_in_a_folder_are_followed(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("app.jsonl", "app.jsonl.1", "app.jsonl.2.gz", "sub/x.ndjson.3", "notes.txt.1"):
+        (tmp_path / name).write_text("")
+    assert rotated_copies([str(tmp_path / "app.jsonl")]) == [
+        str(tmp_path / "app.jsonl.1"),
+        str(tmp_path / "app.jsonl.2.gz"),
+    ]
+    assert [Path(p).name for p in rotated_copies([str(tmp_path)])] == [
+        "app.jsonl.1",
+        "app.jsonl.2.gz",
+        "x.ndjson.3",
+    ]
+
+
+def test_sources_without_a_file_yet_are_waited_for(tmp_path: Path) -> None:
+    empty = tmp_path / "exports"
+    empty.mkdir()
+    assert run_sources([str(empty), str(tmp_path / "later.jsonl")]) == ([], ())
+    (empty / "a.jsonl").write_text("{}\n")
+    srcs, sig = run_sources([str(empty)])
+    assert srcs == [str(empty)] and sig[0][0] == str(empty / "a.jsonl")
+
+
+# ---------------------------------------------------------------------------- end to end
+
+#: A writer process: a new file, a file that grows (flushed line by line), a partial last
+#: line completed later, a rotation (rename and a new file), then another new file.
+WRITER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from datetime import datetime, timedelta, timezone
+    d = sys.argv[1]
+    pause = float(sys.argv[2])
+    t0 = datetime(2026, 10, 3, 9, 0, tzinfo=timezone.utc)
+    n = [0]
+    def line(visitor):
+        n[0] += 1
+        at = t0 + timedelta(minutes=3 * n[0])
+        return json.dumps({"id": "w%05d" % n[0], "customerId": visitor,
+            "customerIdType": "cookie", "eventType": "com.genesys.journey.WebEvent",
+            "createdDate": at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "webEvent": {"eventName": "page_viewed",
+                         "page": {"url": "https://shop.example/%d" % n[0], "title": "P"}}})
+    def write(path, text):
+        with open(path, "a") as fh:
+            fh.write(text)
+            fh.flush()
+    app = os.path.join(d, "app.jsonl")
+    for i in range(5):
+        write(app, line("v%d" % (i % 3)) + "\\n")
+    time.sleep(pause)
+    for i in range(5):
+        write(app, line("v%d" % (i % 3)) + "\\n")
+        time.sleep(pause / 5)
+    half = line("v9")
+    write(app, half[:20])
+    time.sleep(pause)
+    write(app, half[20:] + "\\n")
+    time.sleep(pause)
+    write(app, line("v1") + "\\n")
+    os.rename(app, app + ".1")
+    write(app, line("v2") + "\\n" + line("v3") + "\\n")
+    time.sleep(pause)
+    write(os.path.join(d, "other.jsonl"), line("v4") + "\\n" + line("v0") + "\\n")
+    time.sleep(pause)
+    print(n[0])
+    """
+)
+
+
+def _jtrack(*args: str, **kw: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "TZ": "UTC", "NO_COLOR": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "jtrack.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kw,
+    )
+
+
+def _writer(folder: Path, pause: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(folder), str(pause)], stdout=subprocess.PIPE, text=True
+    )
+
+
+def _sessions(path: Path) -> pl.DataFrame:
+    s = Store(path)
+    try:
+        return s.scan_sessions().collect().sort("id")
+    finally:
+        s.close()
+
+
+def _rebuilt(folder: Path, tmp: Path) -> pl.DataFrame:
+    """The store `jtrack sessionize` builds over the same files (the folder and the rotated
+    copy it lists out)."""
+    ref = tmp / "ref"
+    run_sessionize([str(folder), *rotated_copies([str(folder)])], Store(ref))
+    return _sessions(ref)
+
+
+def test_watch_follows_a_writer_and_leaves_the_store_sessionize_builds(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    watch = _jtrack(
+        "watch",
+        str(exports),
+        "--store",
+        str(tmp_path / "store"),
+        "--interval",
+        "0.2",
+        "--duration",
+        "9",
+    )
+    time.sleep(1.5)  # started, waiting for a file
+    writer = _writer(exports, 0.8)
+    written = int(writer.communicate(timeout=60)[0])
+    out, err = watch.communicate(timeout=60)
+    assert watch.returncode == 0, err
+    assert written == 16
+    lines = out.splitlines()
+    assert lines and all(" events/min " in x for x in lines)
+    watched = _sessions(tmp_path / "store")
+    assert int(watched.get_column("event_count").sum()) == written
+    # the line caught half-written was left for a later run, never rejected
+    assert Store(tmp_path / "store").read_manifest().counts.get("rejected") == 0
+    assert_frame_equal(watched, _rebuilt(exports, tmp_path), check_exact=True)
+
+
+def test_killed_mid_way_a_restart_carries_on_and_ctrl_c_exits_130(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    store = str(tmp_path / "store")
+    writer = _writer(exports, 0.6)
+    first = _jtrack("watch", str(exports), "--store", store, "--interval", "0.1", "-q")
+    time.sleep(3.0)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=10)
+    written = int(writer.communicate(timeout=60)[0])
+    second = _jtrack("watch", str(exports), "--store", store, "--interval", "0.1", "-q")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            if int(_sessions(Path(store)).get_column("event_count").sum()) == written:
+                break
+        except Exception:
+            continue
+    second.send_signal(signal.SIGINT)
+    out, err = second.communicate(timeout=30)
+    assert second.returncode == 130
+    assert out == "" and err == ""  # -q, and Ctrl-C is quiet
+    assert_frame_equal(_sessions(Path(store)), _rebuilt(exports, tmp_path), check_exact=True)
