@@ -201,6 +201,21 @@ def sessions_table(
     return table, listed
 
 
+_SITE = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]+"
+
+
+def _site_paths(pages: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
+    """Pages of one site shown as paths (the site goes in the title), as `jtrack report`
+    shows them in the terminal."""
+    sites = pages.get_column("page").drop_nulls().str.extract(_SITE, 0)
+    if pages.height == 0 or sites.null_count() or sites.n_unique() != 1:
+        return pages, None
+    site = str(sites[0])
+    paths = pl.col("page").str.replace(_SITE, "")
+    shown = pages.with_columns(page=pl.when(paths == "").then(pl.lit("/")).otherwise(paths))
+    return shown, site.split("://", 1)[1]
+
+
 def _top_tables(frame: LiveFrame, top: int | None) -> list[FrameTable]:
     t = frame.tables
 
@@ -208,10 +223,11 @@ def _top_tables(frame: LiveFrame, top: int | None) -> list[FrameTable]:
         return df if top is None else df.head(top)
 
     sources = head(t["sources"]).with_columns(source=pl.col("source").fill_null("(direct)"))
+    pages, site = _site_paths(head(t["top_pages"]))
     return [
         FrameTable(
-            head(t["top_pages"]).select("page", "title", "page_views", "visitors"),
-            "Top pages, last hour",
+            pages.select("page", "title", "page_views", "visitors"),
+            "Top pages, last hour" + (f" ({site})" if site else ""),
             optional=("title",),
             labels={"page_views": "views"},
         ),
