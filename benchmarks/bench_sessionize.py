@@ -299,12 +299,13 @@ def warm_page_cache(path: Path) -> None:
 
 
 def _sessions_glob(store: Path) -> str:
-    """The session files of a jtrack store: the snapshot named by STORE/CURRENT (else every
-    STORE/**/sessions/*.parquet)."""
+    """The session files of a jtrack store's current version (STORE/CURRENT names it:
+    STORE/versions/<name>/sessions/*.parquet), as the README tells other tools to read them."""
     pointer = store / "CURRENT"
     if pointer.is_file():
-        return str(store / pointer.read_text().strip() / "sessions" / "*.parquet")
-    return f"{store}/**/sessions/*.parquet"
+        name = pointer.read_text().strip()
+        return str(store / "versions" / name / "sessions" / "*.parquet")
+    return f"{store}/current/sessions/*.parquet"
 
 
 def web_sessions(contender: Contender, out: Path) -> pl.LazyFrame:

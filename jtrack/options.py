@@ -122,6 +122,9 @@ class RunOptions:
     engine: str = "local"
     #: the Spark master (default: $SPARK_MASTER or local[*]); with engine="spark"
     spark_master: str | None = None
+    #: files are being written while jtrack reads them (`jtrack watch`): a JSON lines file's
+    #: unfinished last line is left for the next run
+    follow: bool = False
     #: buckets of a new store (tests; the default suits any size)
     buckets: int | None = None
     #: split the work into this many bucket ranges (tests; default: by memory_limit)

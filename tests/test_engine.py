@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import make_corpus
 import polars as pl
@@ -208,13 +209,49 @@ def journeys(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], bool]:
     return runs, draw(st.booleans())
 
 
+KILL_POINTS = (
+    "after_segments",
+    "after_index",
+    "after_sessions",
+    "before_rename",
+    "after_rename",
+    "after_current",
+)
+
+
+class Killed(BaseException):
+    """A run stopped dead at a kill point: nothing of its clean-up runs (as with SIGKILL)."""
+
+
+def killed_run(files: list[Path], store: Store, point: str, **kw: Any) -> None:
+    """A run killed at `point`: the process dies there, so its clean-up never runs and
+    whatever it wrote stays; its lock goes with it."""
+    import jtrack.engine.run as engine_run
+    import jtrack.store.layout as layout
+
+    def die(at: str) -> None:
+        if at == point:
+            raise Killed(at)
+
+    with (
+        mock.patch.object(layout, "kill_point", die),
+        mock.patch.object(engine_run, "_clean_up", lambda *a: None),
+        pytest.raises(Killed),
+    ):
+        run_sessionize(files, store, **kw)
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(journeys())
+@given(journeys(), st.lists(st.sampled_from((None, *KILL_POINTS)), min_size=5, max_size=5))
 def test_incremental_runs_equal_one_run_over_the_same_files(
-    tmp_path_factory: pytest.TempPathFactory, drawn: tuple[list[list[dict[str, Any]]], bool]
+    tmp_path_factory: pytest.TempPathFactory,
+    drawn: tuple[list[list[dict[str, Any]]], bool],
+    kills: list[str | None],
 ) -> None:
+    """Random events cut into random runs, some runs killed at a random point before being
+    run again: the store equals one run over all the files."""
     runs, with_contacts = drawn
     d = tmp_path_factory.mktemp("incr")
     files = []
@@ -228,7 +265,12 @@ def test_incremental_runs_equal_one_run_over_the_same_files(
     if with_contacts:
         kw["contacts"] = contacts
     daily = Store.open(d / "daily")
-    for f in files:
+    for f, kill in zip(files, kills, strict=False):
+        if kill is not None:
+            killed_run([f], daily, kill, **kw)
+            if kill == "after_current":  # the switch happened: the run is done
+                kw.pop("contacts", None)
+                continue
         run_sessionize([f], daily, **kw)
         kw.pop("contacts", None)  # remembered by the store
     once = Store.open(d / "once")

@@ -227,7 +227,7 @@ def test_rules_are_found_by_name_env_var_or_in_the_working_directory(
 
 def test_other_sections_of_jtrack_toml_are_left_to_their_owners() -> None:
     rules, problems = check_text(
-        '[usage]\nallowance = 5\n[card]\nwidth = 80\n[roles.agent]\npermissions = []\n',
+        "[usage]\nallowance = 5\n[card]\nwidth = 80\n[roles.agent]\npermissions = []\n",
         "j.toml",
     )
     assert problems == [] and rules is not None and rules.segments == ()

@@ -19,7 +19,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +403,28 @@ def test_incremental_runs_switch_engines(
     rebuilt = run_sessionize([], mixed, engine=order[1], rebuild=True)
     assert rebuilt.summary.events_kept == once.read_manifest().counts["events_kept"]
     assert_same_store(mixed, once)
+
+
+def test_a_grown_file_is_read_from_where_it_was_left_as_locally(spark: Any, tmp_path: Path) -> None:
+    from tests.helpers import genesys_line
+
+    t0 = datetime(2026, 10, 3, 9, 0, tzinfo=UTC)
+    f = tmp_path / "live.jsonl"
+
+    def lines(a: int, b: int) -> str:
+        return "".join(
+            genesys_line(f"e{i}", f"v{i % 3}", t0 + timedelta(minutes=9 * i)) + "\n"
+            for i in range(a, b)
+        )
+
+    f.write_text(lines(0, 30))
+    local, sp, a, b = both(tmp_path, [f], on_error="skip")
+    assert_same(local, sp, a, b)
+    with open(f, "a") as fh:
+        fh.write(lines(30, 40) + "not json\n" + lines(40, 45))
+    a, b = run([f], local, on_error="skip"), run([f], sp, on_error="skip", engine="spark")
+    assert a.summary.run["rows_read"] == 16  # type: ignore[union-attr]
+    assert_same(local, sp, a, b)
 
 
 # ---------------------------------------------------------------------------- reading it

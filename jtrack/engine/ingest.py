@@ -176,7 +176,7 @@ def read_inputs(
     out = NewData(units=units, ids=pl.DataFrame(schema=ID_SCHEMA), rejects=_no_rejects())
     ids: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
-    total_bytes = sum(fp.size for _, fp in sources)
+    total_bytes = sum(fp.nbytes for _, fp in sources)
     done_bytes = 0
     rows_so_far = 0
     for i, (src, fp) in enumerate(sources):
@@ -240,28 +240,36 @@ def read_inputs(
             _reencode_segment(src, chunk_rows, options.max_line_bytes, seg_path)
         out.files.append(stats)
         out.segments.append(SegmentInfo(seg_id, seg_name, row, src.name, kept_as_is, run))
-        out.inputs.append(
-            InputFile(
-                name=src.name,
-                path=fp.path,
-                size=fp.size,
-                mtime_ns=fp.mtime_ns,
-                sha256=fp.digest,
-                shape=stats.shape,
-                rows_read=stats.rows_read,
-                rows_rejected=stats.rows_rejected,
-                run=run,
-                segments=[seg_id],
-            )
-        )
-        if stats.rows_read == 0:
+        out.inputs.append(input_file(src.name, fp, stats, run, seg_id))
+        if stats.rows_read == 0 and fp.start == 0:
             out.warnings.append(f"{src.name}: the file holds no events (it is empty)")
-        done_bytes += fp.size
+        done_bytes += fp.nbytes
         rows_so_far += stats.rows_read
     units.close()
     out.ids = pl.concat(ids, how="vertical") if ids else out.ids
     out.rejects = pl.concat(rejects, how="vertical_relaxed") if rejects else out.rejects
     return out
+
+
+def input_file(name: str, fp: Identity, stats: FileStats, run: int, segment: int) -> InputFile:
+    """The manifest's record of a source read into `segment`."""
+    return InputFile(
+        name=name,
+        path=fp.path,
+        size=fp.size,
+        mtime_ns=fp.mtime_ns,
+        sha256=fp.digest,
+        shape=stats.shape,
+        rows_read=stats.rows_read,
+        rows_rejected=stats.rows_rejected,
+        run=run,
+        segments=[segment],
+        start=fp.start,
+        offset=fp.end,
+        lines=fp.lines,
+        dev=fp.dev,
+        ino=fp.ino,
+    )
 
 
 def _no_rejects() -> pl.DataFrame:
@@ -331,4 +339,12 @@ def _reencode_segment(src: Source, chunk_rows: int, max_line_bytes: int, seg_pat
         pass
 
 
-__all__ = ["ID_SCHEMA", "ROW_COLUMNS", "UNIT_SCHEMA", "NewData", "UnitRows", "read_inputs"]
+__all__ = [
+    "ID_SCHEMA",
+    "ROW_COLUMNS",
+    "UNIT_SCHEMA",
+    "NewData",
+    "UnitRows",
+    "input_file",
+    "read_inputs",
+]

@@ -1,31 +1,62 @@
 """Which inputs a run must read: files taken in before are recognised without being parsed.
 
-A file is known by where it is (absolute path, size, modification time: unchanged means
-skipped without reading a byte) and by its content digest (SHA-256 of its size, its
-first and its last MiB: a file renamed by a rotation is still the same file). A file that
-changed since it was taken in is read again; its events are deduplicated against the store.
-Imports the standard library and jtrack.read only.
+A file is known by where it is (absolute path, or device and inode for one renamed by a
+rotation; size and modification time unchanged means skipped without reading a byte) and by
+its content digest (SHA-256 of the bytes taken in: their count, their first and their last
+MiB). A JSON lines file that grew since it was taken in, whose bytes taken in are unchanged,
+is read from where it was left: only its new lines are read, numbered as lines of the whole
+file. Any other file that changed is read again; its events are deduplicated against the
+store. With `follow` (files still being written: `jtrack watch`), a JSON lines file's
+unfinished last line is left for the next run, and a Parquet file without its footer yet is
+left for later. Imports the standard library and jtrack.read only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from jtrack.read import Source
+from jtrack.read import DEFAULT_MAX_LINE_BYTES, Source, plain_json_lines
 from jtrack.store.manifest import InputFile
 
 _EDGE = 1 << 20
+_BLOCK = 1 << 16
 
 
 @dataclass(frozen=True)
 class Identity:
+    """A source as taken in: the file's size and time, and the bytes [start, end) read."""
+
     path: str  # absolute ("" for stdin)
     size: int
     mtime_ns: int
-    digest: str
+    digest: str  # of the bytes [0, end)
+    start: int = 0
+    #: bytes of the file taken in once this source is read (None: all of it, as it is then)
+    end: int | None = None
+    #: physical lines in [0, end), when counted
+    lines: int | None = None
+    dev: int = 0
+    ino: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return (self.size if self.end is None else self.end) - self.start
+
+
+def _digest(fh: BinaryIO, n: int) -> str:
+    """SHA-256 of n, the first MiB of the first n bytes and the last MiB of them."""
+    h = hashlib.sha256(n.to_bytes(8, "big"))
+    fh.seek(0)
+    h.update(fh.read(min(_EDGE, n)))
+    if n > _EDGE:
+        fh.seek(max(_EDGE, n - _EDGE))
+        h.update(fh.read(n - max(_EDGE, n - _EDGE)))
+    return h.hexdigest()
 
 
 def identify(src: Source) -> Identity:
@@ -38,13 +69,61 @@ def identify(src: Source) -> Identity:
     assert src.path is not None
     path = src.path.resolve()
     st = path.stat()
-    h = hashlib.sha256(st.st_size.to_bytes(8, "big"))
     with open(path, "rb") as fh:
-        h.update(fh.read(_EDGE))
-        if st.st_size > _EDGE:
-            fh.seek(max(_EDGE, st.st_size - _EDGE))
-            h.update(fh.read(_EDGE))
-    return Identity(str(path), st.st_size, st.st_mtime_ns, h.hexdigest())
+        digest = _digest(fh, st.st_size)
+    return Identity(str(path), st.st_size, st.st_mtime_ns, digest, dev=st.st_dev, ino=st.st_ino)
+
+
+def _count_lines(fh: BinaryIO, start: int, end: int) -> int:
+    """Newlines in the bytes [start, end)."""
+    fh.seek(start)
+    n, left = 0, end - start
+    while left > 0:
+        chunk = fh.read(min(_EDGE, left))
+        if not chunk:
+            break
+        n += chunk.count(b"\n")
+        left -= len(chunk)
+    return n
+
+
+def _last_newline(fh: BinaryIO, start: int, size: int) -> int:
+    """The position after the last newline in [start, size) (start: none there)."""
+    pos = size
+    while pos > start:
+        step = min(_BLOCK, pos - start)
+        fh.seek(pos - step)
+        nl = fh.read(step).rfind(b"\n")
+        if nl >= 0:
+            return pos - step + nl + 1
+        pos -= step
+    return start
+
+
+def _complete_end(fh: BinaryIO, start: int, size: int, max_line_bytes: int) -> int:
+    """Where the complete lines of [start, size) end: after the last newline, or at `size`
+    when what follows it is blank or a whole JSON object (a last line without a newline).
+    A line still being written is left out."""
+    cut = _last_newline(fh, start, size)
+    if size - cut > max_line_bytes:  # still being written, or overlong: taken once whole
+        return cut
+    fh.seek(cut)
+    tail = fh.read(size - cut)
+    if not tail.strip():
+        return size
+    try:
+        if isinstance(json.loads(tail), dict):
+            return size
+    except ValueError:
+        pass
+    return cut
+
+
+def _parquet_complete(fh: BinaryIO, size: int) -> bool:
+    if size < 12:
+        return False
+    fh.seek(size - 4)
+    return fh.read(4) == b"PAR1"
 
 
 @dataclass
@@ -53,40 +132,126 @@ class Planned:
 
     read: list[tuple[Source, Identity]]
     skipped: list[tuple[Source, InputFile]]  # (source, the input it was taken in as)
+    #: files still being written, left for a later run (with `follow`)
+    waiting: list[Source] = field(default_factory=list)
 
 
-def plan_inputs(sources: list[Source], taken: list[InputFile]) -> Planned:
-    """Split the sources into new ones and ones the store already holds."""
-    by_path = {t.path: t for t in taken if t.path}
-    by_digest = {(t.size, t.sha256): t for t in taken}
-    read: list[tuple[Source, Identity]] = []
-    skipped: list[tuple[Source, InputFile]] = []
+def plan_inputs(
+    sources: list[Source],
+    taken: list[InputFile],
+    *,
+    follow: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Planned:
+    """Split the sources into new ones (or new parts of grown ones) and ones the store holds."""
+    by_path = {t.path: t for t in taken if t.path}  # a file's last piece
+    by_inode = {(t.dev, t.ino): t for t in taken if t.ino}
+    by_digest = {(t.end, t.sha256): t for t in taken}
+    planned = Planned([], [])
     seen: set[tuple[int, str]] = set()
     for src in sources:
         if src.path is not None:
             path = str(src.path.resolve())
-            known = by_path.get(path)
-            if known is not None:
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    st = None
-                if st is not None and (st.st_size, st.st_mtime_ns) == (
+            try:
+                st: os.stat_result | None = os.stat(path)
+            except OSError:
+                st = None  # the reader says what is wrong with it
+            if st is not None:
+                known = by_path.get(path) or by_inode.get((st.st_dev, st.st_ino))
+                if known is not None and (st.st_size, st.st_mtime_ns) == (
                     known.size,
                     known.mtime_ns,
                 ):
-                    skipped.append((src, known))
+                    planned.skipped.append((src, known))
                     continue
+                part = _plan_file(src, path, st, known, follow, max_line_bytes)
+                if part is None:
+                    planned.waiting.append(src)
+                    continue
+                if isinstance(part, InputFile):
+                    planned.skipped.append((src, part))
+                    continue
+                src, fp = part
+                if fp.start == 0:
+                    same = by_digest.get((fp.start + fp.nbytes, fp.digest))
+                    if same is not None:
+                        planned.skipped.append((src, same))
+                        continue
+                key = (fp.start, fp.digest)
+                if key in seen:  # the same file named twice in one run
+                    continue
+                seen.add(key)
+                planned.read.append((src, fp))
+                continue
         fp = identify(src)
         same = by_digest.get((fp.size, fp.digest))
         if same is not None:
-            skipped.append((src, same))
+            planned.skipped.append((src, same))
             continue
-        if (fp.size, fp.digest) in seen:  # the same file named twice in one run
+        if (0, fp.digest) in seen:
             continue
-        seen.add((fp.size, fp.digest))
-        read.append((src, fp))
-    return Planned(read, skipped)
+        seen.add((0, fp.digest))
+        planned.read.append((src, fp))
+    return planned
+
+
+def _plan_file(
+    src: Source,
+    path: str,
+    st: os.stat_result,
+    known: InputFile | None,
+    follow: bool,
+    max_line_bytes: int,
+) -> tuple[Source, Identity] | InputFile | None:
+    """What to read of a file on disk: all of it, its new lines (a grown JSON lines file),
+    nothing yet (None: still being written) or nothing new (the piece already taken)."""
+    size = st.st_size
+    if follow and size == 0:
+        return None  # just created: its writer has not written yet
+    ident = {"dev": st.st_dev, "ino": st.st_ino}
+    with open(path, "rb") as fh:
+        if not plain_json_lines(path, max_line_bytes):
+            if follow and _parquet_suffix(path) and not _parquet_complete(fh, size):
+                return None
+            digest = _digest(fh, size)
+            return src, Identity(path, size, st.st_mtime_ns, digest, end=size, **ident)
+        start, before = 0, 0
+        if (
+            known is not None
+            and known.end < size
+            and _continues(fh, known.end)
+            and _digest(fh, known.end) == known.sha256
+        ):
+            start = known.end
+            before = known.lines if known.lines is not None else _count_lines(fh, 0, start)
+        end = _complete_end(fh, start, size, max_line_bytes) if follow else size
+        if end <= start:
+            if start == 0:
+                return None  # one line, still being written
+            assert known is not None
+            return known
+        lines = before + _count_lines(fh, start, end)
+        digest = _digest(fh, end)
+    piece = Source(
+        src.name, src.path, src.data, src.partitions, offset=start, end=end, first_line=before + 1
+    )
+    return piece, Identity(
+        path, size, st.st_mtime_ns, digest, start=start, end=end, lines=lines, **ident
+    )
+
+
+def _continues(fh: BinaryIO, end: int) -> bool:
+    """Whether the bytes after `end` start a new line: the piece taken ended with a newline,
+    or with a whole last line the new bytes end with their first newline."""
+    if end == 0:
+        return False
+    fh.seek(end - 1)
+    around = fh.read(3)
+    return around[:1] == b"\n" or around[1:2] == b"\n" or around[1:3] == b"\r\n"
+
+
+def _parquet_suffix(path: str) -> bool:
+    return path.lower().endswith((".parquet", ".pq"))
 
 
 def is_file_path(src: Source) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -222,11 +222,22 @@ def run_sessionize(
         store.refresh()
         base = store.read_manifest() if store.exists() else None
         srcs = expand_sources(sources, stdin=stdin)
+        if opts.rejects_path is not None:  # refused before anything is written
+            from jtrack.files import check_rejects_target
+
+            inputs = [s.path for s in srcs if s.path is not None]
+            check_rejects_target(opts.rejects_path, inputs=inputs, store_root=store.root)
         mode, notes = _mode(base, opts)
         book_source, book, book_invalid, book_changed, book_notes = _contacts(base, opts)
         notes += book_notes
         history_base = None if mode in ("new", "replace") else base
-        planned = plan_inputs(srcs, history_base.inputs if history_base else [])
+        planned = plan_inputs(
+            srcs,
+            history_base.inputs if history_base else [],
+            follow=opts.follow,
+            max_line_bytes=opts.max_line_bytes,
+        )
+        notes += [f"{s.name}: still being written, left for the next run" for s in planned.waiting]
         nothing_new = not planned.read and mode == "incremental" and not book_changed
         if nothing_new and base is not None:
             run = _nothing_new(store, base, planned, started)
@@ -776,7 +787,7 @@ def _finish(
     rewritten += _rewrite_parts(ctx, "sessions", res.removed_sessions, ["id"], parts)
     parts += res.index_parts + res.session_parts
     segments = (list(history.segments) if history else []) + new.segments
-    inputs = (list(history.inputs) if history else []) + new.inputs
+    inputs = _merge_pieces(list(history.inputs) if history else [], new.inputs)
     seg_source = pl.DataFrame(
         {
             "segment": [s.id for s in segments],
@@ -874,6 +885,29 @@ def _finish(
     )
     _totals(manifest, ctx, store, held, dups, conflicts)
     return manifest, run_info, seen, run_rejects
+
+
+def _merge_pieces(taken: list[InputFile], new: list[InputFile]) -> list[InputFile]:
+    """The inputs taken in after this run: the new lines of a grown file extend its entry
+    (one entry per file, however many runs read it), any other input is a new entry."""
+    out = list(taken)
+    where = {(i.dev, i.ino): n for n, i in enumerate(out) if i.ino}
+    for piece in new:
+        n = where.get((piece.dev, piece.ino)) if piece.start and piece.ino else None
+        prev = out[n] if n is not None else None
+        if n is not None and prev is not None and prev.end == piece.start:
+            out[n] = replace(
+                piece,
+                start=prev.start,
+                rows_read=prev.rows_read + piece.rows_read,
+                rows_rejected=prev.rows_rejected + piece.rows_rejected,
+                segments=prev.segments + piece.segments,
+            )
+            continue
+        out.append(piece)
+        if piece.ino:
+            where[(piece.dev, piece.ino)] = len(out) - 1
+    return out
 
 
 def _rejects(

@@ -60,6 +60,7 @@ from jtrack.engine.ingest import (
     _no_rejects,
     _reencode_segment,
     _reencoded_chunks,
+    input_file,
 )
 from jtrack.engine.inputs import Identity
 from jtrack.engine.unit import UnitJob, UnitResult, run_unit
@@ -336,6 +337,8 @@ def _classify(inp: _Input, max_line_bytes: int, block_bytes: int) -> None:
         inp.how = "file"
         return
     inp.how = "file"
+    if src.offset or (src.end is not None and src.end != os.path.getsize(src.path)):
+        return  # the new lines of a grown file, or a file still being written
     path = os.path.abspath(src.path)
     name = os.path.basename(path)
     if (
@@ -851,7 +854,7 @@ class SparkEngine:
             chunk_rows=chunk_rows,
             src_offset=src_offset,
         )
-        total = sum(fp.size for _, fp in sources)
+        total = sum(fp.nbytes for _, fp in sources)
         progress(ProgressUpdate("reading", files_total=len(sources), bytes_total=total))
         block = max(chunk_rows * JSON_LINE_BYTES, MIN_BLOCK_BYTES)
         plan: list[_Input] = []
@@ -873,7 +876,7 @@ class SparkEngine:
         tasks: list[tuple[Any, ...]] = []
         weights: list[float] = []  # about how long each task takes (bytes it reads)
         for inp in plan:
-            size = inp.fp.size if inp.fp is not None else 0
+            size = inp.fp.nbytes if inp.fp is not None else 0
             if inp.how == "driver":
                 results.append(_read_whole(ctx, inp, f"d{inp.i:06d}"))
             elif inp.how == "file":
@@ -1162,18 +1165,7 @@ def _stop_at_first_failure(
 
 def _input_file(inp: _Input, stats: FileStats, run: int) -> InputFile:
     assert inp.fp is not None
-    return InputFile(
-        name=inp.src.name,
-        path=inp.fp.path,
-        size=inp.fp.size,
-        mtime_ns=inp.fp.mtime_ns,
-        sha256=inp.fp.digest,
-        shape=stats.shape,
-        rows_read=stats.rows_read,
-        rows_rejected=stats.rows_rejected,
-        run=run,
-        segments=[inp.segment],
-    )
+    return input_file(inp.src.name, inp.fp, stats, run, inp.segment)
 
 
 def _job_error(exc: BaseException) -> JtrackError:

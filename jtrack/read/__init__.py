@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.read.jsonl import _iter_json_lines, _read_json_lines
+from jtrack.read.jsonl import _iter_json_lines, _read_json_lines, plain_json_lines
 from jtrack.read.parquet import _iter_parquet, _read_parquet, canonical_from_parquet_frame
 from jtrack.read.sources import Source, _is_parquet, expand_sources
 from jtrack.read.validate import (
@@ -64,6 +64,7 @@ __all__ = [
     "far_future_cut",
     "iter_source_rows",
     "mark_far_future",
+    "plain_json_lines",
     "read_events",
     "read_source",
     "rejected_row_error",

@@ -32,7 +32,11 @@ def _raw_chunks(src: Source) -> Iterator[bytes]:
     assert src.path is not None
     try:
         with open(src.path, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
+            if src.offset:
+                fh.seek(src.offset)
+            left = -1 if src.end is None else src.end - src.offset
+            while left and (chunk := fh.read(_CHUNK if left < 0 else min(_CHUNK, left))):
+                left -= len(chunk) if left > 0 else 0
                 yield chunk
     except OSError as exc:
         raise _open_error(src.name, exc) from exc
@@ -177,13 +181,15 @@ class _Overlong:
     head: bytes  # the first bytes, for the rejects file
 
 
-def _split_limited(chunks: Iterator[bytes], max_line_bytes: int) -> tuple[bytes, list[_Overlong]]:
+def _split_limited(
+    chunks: Iterator[bytes], max_line_bytes: int, first_line: int = 1
+) -> tuple[bytes, list[_Overlong]]:
     """Join the chunks, leaving out lines longer than max_line_bytes.
 
     An overlong line is replaced by an empty line (so line numbers stay right) and recorded;
     it is never held in memory whole. Lines shorter than a chunk are checked later, in Polars.
     """
-    blocks = list(_split_blocks(chunks, max_line_bytes, block_bytes=None))
+    blocks = list(_split_blocks(chunks, max_line_bytes, None, first_line))
     if not blocks:
         return b"", []
     return b"".join(b.data for b in blocks), [o for b in blocks for o in b.overlong]
@@ -200,15 +206,16 @@ class _Block:
 
 
 def _split_blocks(
-    chunks: Iterator[bytes], max_line_bytes: int, block_bytes: int | None
+    chunks: Iterator[bytes], max_line_bytes: int, block_bytes: int | None, first_line: int = 1
 ) -> Iterator[_Block]:
     """The lines of the chunks in blocks of about block_bytes (None: one block), each ending
-    at a line end; overlong lines are left out as in _split_limited."""
+    at a line end; overlong lines are left out as in _split_limited. The chunks' first line
+    is the file's line `first_line` (a growing file read from where it was left)."""
     kept: list[bytes] = []
     size = 0
     overlong: list[_Overlong] = []
-    newlines = 0  # newlines before the end of `kept`
-    first = 1  # file line number of the current block's first line
+    newlines = first_line - 1  # newlines before the end of `kept`, from the file's start
+    first = first_line  # file line number of the current block's first line
     partial = b""  # the current, unfinished line
     skip: _Overlong | None = None  # the overlong line being skipped
     for chunk in chunks:

@@ -5,8 +5,10 @@ become rejects with the line and the field. Imports Polars only."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -20,6 +22,7 @@ from jtrack.read.decode import (
     _pushback,
     _split_blocks,
     _split_limited,
+    utf16_without_bom,
 )
 from jtrack.read.sources import Source
 from jtrack.read.validate import (
@@ -150,6 +153,24 @@ def _first_line(chunks: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[by
     return head, _pushback(head, chunks)
 
 
+def plain_json_lines(path: str | os.PathLike[str], max_line_bytes: int) -> bool:
+    """Whether a file is JSON lines as written (UTF-8, not compressed, not a JSON document):
+    such a file can be read from any line on, so one that grows is read from where it was
+    left. Looks at its first line only."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(1 << 16)
+    except OSError:
+        return False
+    if raw[:4] == b"PAR1" or raw.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):
+        return False
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or utf16_without_bom(raw[:64]) is not None:
+        return False
+    head, _ = _first_line(_decoded_chunks(Source(str(path), Path(path))), max_line_bytes)
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return start.startswith(b"{") and not _is_document(head, max_line_bytes)
+
+
 def _is_document(head: bytes, max_line_bytes: int) -> bool:
     """Whether a file starting with `head` is a JSON document (array, REST page), not lines."""
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -177,9 +198,9 @@ def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, Fi
                 hint="re-export the file as UTF-8; nothing from it was read",
             )
         return _read_json_document(src, text.lstrip("\ufeff"), max_line_bytes)
-    data, overlong = _split_limited(chunks, max_line_bytes)
+    data, overlong = _split_limited(chunks, max_line_bytes, src.first_line)
     text, mark = _decode_text(data, src.name)
-    lines = _lines_frame(text)
+    lines = _lines_frame(text, src.first_line)
     return _decode_lines(src.name, lines, max_line_bytes, "line", mark, _too_long_frame(overlong))
 
 
@@ -210,7 +231,7 @@ def _iter_json_lines(
         return
     total: FileStats | None = None
     genesys: bool | None = None
-    for block in _split_blocks(chunks, max_line_bytes, block_bytes):
+    for block in _split_blocks(chunks, max_line_bytes, block_bytes, src.first_line):
         text, mark = _decode_text(block.data, src.name)
         lines = _lines_frame(text, block.first_line)
         del text

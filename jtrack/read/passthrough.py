@@ -21,6 +21,7 @@ from jtrack.read.parquet import (
     _parquet_ranges,
     _raw_json,
     _unreadable_parquet,
+    arrow_fixes,
     canonical_from_parquet_frame,
 )
 from jtrack.read.sources import Source
@@ -31,10 +32,21 @@ _ERRORS = (OSError, ValueError, TypeError, pl.exceptions.PolarsError)
 
 
 def canonical_parquet(path: Path) -> bool:
-    """Whether the file holds every canonical column with its canonical type."""
+    """Whether the file holds every canonical column with its canonical type. The file is
+    opened first (a `[` in its name is no pattern), and a schema Polars cannot read as
+    written (an unknown time zone would make it panic) is not canonical."""
+    import pyarrow as pa
+
     try:
-        schema = pl.read_parquet_schema(path)
-    except (*_ERRORS, pl.exceptions.PanicException):
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PAR1":
+                return False
+            fh.seek(0)
+            if arrow_fixes(fh) is not None:
+                return False
+            fh.seek(0)
+            schema = pl.read_parquet_schema(fh)
+    except (*_ERRORS, pa.ArrowException, pl.exceptions.PanicException):
         return False
     return all(schema.get(name) == dtype for name, dtype in EVENT_SCHEMA.items())
 

@@ -23,11 +23,20 @@ class Source:
     data: bytes | None = None
     #: Hive partition values of the file's path (`customer_id=v/part-0.parquet`), in order
     partitions: tuple[tuple[str, str | None], ...] = ()
+    #: the part of a growing JSON lines file to read: bytes [offset, end) (end None: to the
+    #: end), whose first line is the file's physical line `first_line`
+    offset: int = 0
+    end: int | None = None
+    first_line: int = 1
 
     def read_bytes(self) -> bytes:
         if self.data is not None:
             return self.data
         assert self.path is not None
+        if self.offset or self.end is not None:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                return fh.read(-1 if self.end is None else self.end - self.offset)
         return self.path.read_bytes()
 
 

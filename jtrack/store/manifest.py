@@ -70,6 +70,20 @@ class InputFile:
     rows_rejected: int  # rows rejected while reading (far-future rows are counted per run)
     run: int
     segments: list[int] = field(default_factory=list)
+    #: the bytes taken in: [start, offset) of the file (a file that grows is taken in piece
+    #: by piece; offset None: all `size` bytes). sha256 is the digest of [0, offset).
+    start: int = 0
+    offset: int | None = None
+    #: physical lines in [0, offset) (None: not counted; counted when the file grows)
+    lines: int | None = None
+    #: the file's device and inode: a file renamed by a rotation is still recognised
+    dev: int = 0
+    ino: int = 0
+
+    @property
+    def end(self) -> int:
+        """Bytes of the file taken in so far, from its start."""
+        return self.size if self.offset is None else self.offset
 
 
 @dataclass
@@ -180,7 +194,7 @@ class Manifest:
                 contacts=ContactsSource(**data["contacts"]) if data.get("contacts") else None,
                 segments=[SegmentInfo(**s) for s in data.get("segments", [])],
                 parts=[PartInfo(**p) for p in data.get("parts", [])],
-                inputs=[InputFile(**i) for i in data.get("inputs", [])],
+                inputs=[_known(InputFile, i) for i in data.get("inputs", [])],
                 runs=[_known(RunInfo, r) for r in data.get("runs", [])],
                 counts=dict(data.get("counts") or {}),
                 contact_counts=data.get("contact_counts"),
