@@ -368,3 +368,39 @@ def test_other_options_rebuild_every_session_and_say_so(tmp_path: Path) -> None:
     assert store.scan_sessions().collect().height == 1
     assert any("rebuilt" in n for n in run.notes)
     assert store.manifest()["options"]["gap_seconds"] == 1800
+
+
+def test_new_user_agent_lists_classify_every_session_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store classed with other lists (here: lists that class everyone as a person) is
+    classed again on the next run, unchanged sessions included, as a fresh build is."""
+    import jtrack.core.sessionize as kernel
+    import jtrack.engine.run as engine_run
+
+    rows = [
+        flat_event("a1", "bot", T0, user_agent_string="Mozilla/5.0 (compatible; GPTBot/1.2)"),
+        flat_event("a2", "bot", T0 + timedelta(minutes=1), user_agent_string="GPTBot/1.2"),
+        flat_event("p1", "person", T0, user_agent_string="Mozilla/5.0 (X11; Linux x86_64)"),
+    ]
+    f = _day(tmp_path, "day.parquet", rows)
+    real = kernel.session_traffic
+
+    def everyone_human(sessions: pl.DataFrame) -> pl.DataFrame:
+        return real(sessions.with_columns(user_agent_string=pl.lit(None, pl.String)))
+
+    store = Store.open(tmp_path / "store")
+    with monkeypatch.context() as m:
+        m.setattr(kernel, "session_traffic", everyone_human)
+        m.setattr(engine_run, "user_agent_list_version", lambda: "older lists")
+        run_sessionize([f], store)
+    store.refresh()
+    assert set(store.scan_sessions().collect()["traffic_class"]) == {"human"}
+    run = run_sessionize([], store)  # nothing new; the lists are not the store's
+    assert any("user-agent lists changed" in n for n in run.notes)
+    fresh = Store.open(tmp_path / "fresh")
+    run_sessionize([f], fresh)
+    store.refresh()
+    classes = dict(store.scan_sessions().collect().select("customer_id", "traffic_class").rows())
+    assert classes == {"bot": "ai_agent", "person": "human"}
+    assert_same_store(store, fresh)

@@ -200,6 +200,7 @@ class _Context:
     default_region: str | None
     far_new: pl.Series
     invalid_entries: int = 0
+    reclassify: bool = False
 
 
 def run_sessionize(
@@ -238,7 +239,10 @@ def run_sessionize(
             max_line_bytes=opts.max_line_bytes,
         )
         notes += [f"{s.name}: still being written, left for the next run" for s in planned.waiting]
-        nothing_new = not planned.read and mode == "incremental" and not book_changed
+        relabel = base is not None and base.traffic_lists != user_agent_list_version()
+        nothing_new = (
+            not planned.read and mode == "incremental" and not book_changed and not relabel
+        )
         if nothing_new and base is not None:
             run = _nothing_new(store, base, planned, started)
             run.notes = notes
@@ -348,6 +352,7 @@ def _run(
             default_region=book_source.default_region if book_source else None,
             far_new=decisions.far_new,
             invalid_entries=book_invalid.height if book_invalid is not None else 0,
+            reclassify=relabel,
         )
         jobs = [_job(ctx, u, lo, hi) for u, (lo, hi) in enumerate(ranges)]
         results = engine.run_units(jobs, new, say)
@@ -745,6 +750,7 @@ def _job(ctx: _Context, u: int, lo: int, hi: int) -> UnitJob:
         changed=d.changed.filter(pl.col("bucket").is_between(lo, hi)),
         book=ctx.book,
         default_region=ctx.default_region,
+        reclassify=ctx.reclassify,
     )
 
 

@@ -53,6 +53,8 @@ class UnitJob:
     changed: pl.DataFrame  # the store's copies (of this unit) whose judgement changed
     book: pl.DataFrame | None
     default_region: str | None
+    #: the user-agent lists changed: every session's traffic class is worked out again
+    reclassify: bool = False
 
     def base(self) -> Snapshot | None:
         if self.base_dir is None or self.base_manifest is None:
@@ -168,8 +170,13 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     out = sessionize_rows(kernel_in, job.session)
     # sessions whose kernel rows did not change keep their stored row (contacts aside)
     narrow = list(out.sessions.columns)
-    if old_rows.height:
-        before = sessionize_rows(old_rows.select(KERNEL_ROW), job.base_session).sessions
+    if old_sess.height and not job.reclassify:
+        # the stored sessions are the kernel's output over the stored rows (with the store's
+        # options) plus context: their kernel columns are compared, not computed again
+        if set(narrow) <= set(old_sess.columns):
+            before = old_sess.select(narrow)
+        else:  # pragma: no cover - a store written before a kernel column was added
+            before = sessionize_rows(old_rows.select(KERNEL_ROW), job.base_session).sessions
         same = same_rows(out.sessions, before.select(narrow))
     else:
         same = pl.Series("id", [], dtype=pl.String)
