@@ -404,3 +404,24 @@ def test_new_user_agent_lists_classify_every_session_again(
     classes = dict(store.scan_sessions().collect().select("customer_id", "traffic_class").rows())
     assert classes == {"bot": "ai_agent", "person": "human"}
     assert_same_store(store, fresh)
+
+
+def test_compressed_inputs_are_sized_from_their_header_or_trailer(tmp_path: Path) -> None:
+    """The memory plan counts the rows of a compressed export by the size it will have
+    once decompressed (gzip's trailer, zstd's frame header), not by a fixed ratio."""
+    import gzip
+
+    import zstandard
+
+    from jtrack.engine.run import _estimate_rows
+    from jtrack.read import Source
+
+    text = ("x" * 399 + "\n").encode() * 5000  # 2 MB that compress ~400 times
+    gz, zst, plain = tmp_path / "a.jsonl.gz", tmp_path / "a.jsonl.zst", tmp_path / "a.jsonl"
+    gz.write_bytes(gzip.compress(text))
+    zst.write_bytes(zstandard.ZstdCompressor().compress(text))
+    plain.write_bytes(text)
+    for f in (gz, zst, plain):
+        assert _estimate_rows([Source(f.name, f)]) == 5000, f
+    grown = Source(plain.name, plain, offset=400 * 1000, end=400 * 1500)
+    assert _estimate_rows([grown]) == 500  # the new lines only

@@ -496,7 +496,8 @@ def _stored_book(base: Manifest) -> pl.DataFrame | None:
 
 def _estimate_rows(sources: list[Source]) -> int:
     """About how many rows the sources hold: Parquet footers are exact; JSON is guessed from
-    its size (~400 bytes a line, ten times that when compressed)."""
+    its size (~400 bytes a line), compressed JSON from the size its header or trailer records
+    (gzip's ISIZE, zstd's frame content size), else ten times the compressed size."""
     total = 0
     for src in sources:
         if src.data is not None:
@@ -505,18 +506,55 @@ def _estimate_rows(sources: list[Source]) -> int:
         assert src.path is not None
         try:
             with open(src.path, "rb") as fh:
-                head = fh.read(4)
-            if head == b"PAR1":
-                import pyarrow.parquet as pq
+                head = fh.read(18)
+                if head[:4] == b"PAR1":
+                    import pyarrow.parquet as pq
 
-                total += int(pq.read_metadata(src.path).num_rows)
-                continue
-            size = src.path.stat().st_size
+                    total += int(pq.read_metadata(src.path).num_rows)
+                    continue
+                size = os.fstat(fh.fileno()).st_size
+                if src.end is not None or src.offset:  # the new lines of a grown file
+                    size = (size if src.end is None else src.end) - src.offset
+                elif head[:2] == b"\x1f\x8b":
+                    size = _gzip_size(fh, size)
+                elif head[:4] == b"\x28\xb5\x2f\xfd":
+                    size = _zstd_size(head, size)
         except (OSError, ValueError):
             continue  # the read itself reports an unreadable file
-        compressed = head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd"
-        total += size * (10 if compressed else 1) // 400
+        total += size // 400
     return total
+
+
+def _gzip_size(fh: Any, size: int) -> int:
+    """The uncompressed size of a gzip file from its trailer (ISIZE: the size modulo 2**32
+    of its last member); ten times the compressed size when that cannot be right."""
+    if size < 18:
+        return size
+    fh.seek(size - 4)
+    isize = int.from_bytes(fh.read(4), "little")
+    if isize == 0:
+        return size * 10
+    if isize >= size:
+        return isize
+    if size < 1 << 28:  # small and barely compressible
+        return size
+    while isize < size:  # over 4 GiB uncompressed: ISIZE wrapped around
+        isize += 1 << 32
+    return isize
+
+
+def _zstd_size(head: bytes, size: int) -> int:
+    """The content size a zstd frame header records; ten times the compressed size when it
+    records none."""
+    import zstandard
+
+    try:
+        content = zstandard.get_frame_parameters(head).content_size
+    except zstandard.ZstdError:
+        return size * 10
+    if content in (0, zstandard.CONTENTSIZE_UNKNOWN) or content < size:
+        return size * 10
+    return int(content)
 
 
 def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> None:
