@@ -425,3 +425,33 @@ def test_compressed_inputs_are_sized_from_their_header_or_trailer(tmp_path: Path
         assert _estimate_rows([Source(f.name, f)]) == 5000, f
     grown = Source(plain.name, plain, offset=400 * 1000, end=400 * 1500)
     assert _estimate_rows([grown]) == 500  # the new lines only
+
+
+def test_a_canonical_parquet_file_with_a_bracket_in_its_name_is_kept_as_is(
+    tmp_path: Path,
+) -> None:
+    f = tmp_path / "export[1].parquet"  # a name, not a pattern
+    flat_frame([flat_event("a", "v", T0), flat_event("b", "v", T0)]).write_parquet(f)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store)
+    (segment,) = store.read_manifest().segments
+    assert segment.kept_as_is
+
+
+def test_a_time_zone_polars_does_not_know_is_read_without_a_panic(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = flat_frame([flat_event("a", "v", T0)]).to_arrow()
+    i = table.schema.get_field_index("created_date")
+    table = table.set_column(
+        i, "created_date", table.column(i).cast(pa.timestamp("us", tz="+05:30"))
+    )
+    f = tmp_path / "offset.parquet"
+    pq.write_table(table, f)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store)
+    assert store.read_manifest().counts["events_kept"] == 1
+    assert "panicked" not in capfd.readouterr().err

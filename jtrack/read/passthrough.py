@@ -100,14 +100,14 @@ def passthrough_range(
     assert src.path is not None
     need = list(dict.fromkeys([*columns, "event_type", "kind", "event_id", "created_date"]))
     try:
-        df = pl.scan_parquet(src.path).slice(start, length).select(need).collect()
+        df = pl.scan_parquet(src.path, glob=False).slice(start, length).select(need).collect()
     except _ERRORS as exc:
         raise _unreadable_parquet(src.name, exc) from exc
     canon, st = canonical_from_parquet_frame(df, src.name, start)
     bad = canon.get_column(REASON).is_not_null()
     if bad.any():  # the raw row of a reject: every column, not just those read
         idx = bad.arg_true()
-        full = pl.scan_parquet(src.path).slice(start, length).collect()
+        full = pl.scan_parquet(src.path, glob=False).slice(start, length).collect()
         raw = pl.Series(RAW, [None] * canon.height, dtype=pl.String).scatter(
             idx, _raw_json(full[idx.to_list()])
         )
