@@ -200,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = 0
     j = 0
     for b in batches:
-        while j < len(seen) and seen[j][1] < b["stamp"]:
+        stamp = int(b["stamp"] * 1000) / 1000 - 1e-6  # exports and the log carry milliseconds
+        while j < len(seen) and seen[j][1] < stamp:
             j += 1
         if j == len(seen):
             missing += 1

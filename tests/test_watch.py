@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.commands.watch import (
+    FileWatcher,
     LoopConfig,
     WatchLoop,
     handle_key,
@@ -35,7 +36,7 @@ from jtrack.commands.watch import (
     run_sources,
 )
 from jtrack.engine import run_sessionize
-from jtrack.render.live import ViewState, log_line, render_frame_text, sparkline
+from jtrack.render.live import ViewState, keys_line, log_line, render_frame_text, sparkline
 from jtrack.store import Store
 from jtrack.usecases.live import LiveOptions, live_frame, view_sessions
 from tests.helpers import genesys_line
@@ -393,6 +394,8 @@ def test_keys_sort_filter_toggle_select_open_and_quit() -> None:
     assert st.card is None
     handle_key(st, "q")
     assert st.quit
+    assert "↑↓ select" in keys_line(ViewState()).plain
+    assert "up/down select" in keys_line(ViewState(ascii=True)).plain
 
 
 def test_the_loop_takes_keys_opens_a_card_and_quits(store_dir: Path) -> None:
@@ -454,6 +457,37 @@ def test_sources_without_a_file_yet_are_waited_for(tmp_path: Path) -> None:
     (empty / "a.jsonl").write_text("{}\n")
     srcs, sig = run_sources([str(empty)])
     assert srcs == [str(empty)] and sig[0][0] == str(empty / "a.jsonl")
+
+
+@pytest.mark.parametrize("poll", [False, True], ids=["inotify", "poll"])
+def test_the_file_watcher_wakes_on_data_files_only(tmp_path: Path, poll: bool) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    watcher = FileWatcher([(str(tmp_path), True)], poll, [store], 0.1)
+    watcher.start()
+    try:
+
+        def woken(within: float) -> bool:
+            end = time.monotonic() + within
+            while time.monotonic() < end:
+                if watcher.pending_for(time.monotonic()) is not None:
+                    return True
+                time.sleep(0.02)
+            return False
+
+        (store / "x.parquet").write_text("")  # the store's own files
+        (tmp_path / "live.html").write_text("")  # a status page beside the exports
+        assert not woken(0.6)
+        (tmp_path / "app.jsonl").write_text("{}\n")
+        assert woken(3.0)
+        time.sleep(0.6)
+        assert watcher.due(time.monotonic())
+        watcher.take()
+        assert watcher.pending_for(time.monotonic()) is None
+        os.rename(tmp_path / "app.jsonl", tmp_path / "app.jsonl.1")  # a rotation
+        assert woken(3.0)
+    finally:
+        watcher.stop()
 
 
 # ---------------------------------------------------------------------------- end to end

@@ -317,19 +317,22 @@ class FileWatcher:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        ignored = [str(p.resolve()) + os.sep for p in ignore]
+        ignored = [str(p.resolve()) for p in ignore]
         watcher = self
+
+        def interesting(path: str, event_type: str, is_dir: bool) -> bool:
+            if not path or any(path == i or path.startswith(i + os.sep) for i in ignored):
+                return False
+            if is_dir:  # a folder created or moved in may hold exports; "modified" says nothing
+                return event_type in ("created", "moved")
+            return bool(_DATA.search(path) or _ROTATED.search(path))
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
                 if event.event_type in ("opened", "closed_no_write"):
                     return
-                paths = [event.src_path, getattr(event, "dest_path", "") or ""]
-                for p in paths:
-                    p = os.fsdecode(p)
-                    if not p or any(p.startswith(i) for i in ignored):
-                        continue
-                    if event.is_directory or _DATA.search(p) or _ROTATED.search(p):
+                for p in (event.src_path, getattr(event, "dest_path", "") or ""):
+                    if interesting(os.fsdecode(p), event.event_type, event.is_directory):
                         watcher.touch()
                         return
 
@@ -572,7 +575,7 @@ class WatchLoop:
         self.cfg = cfg
         self.writer = writer  # jtrack.store.Store: the engine writes through it
         self.view = view  # jtrack.access.StoreView: everything shown is read through it
-        self.state = ViewState(people_only=tuple(cfg.traffic) == ("human",))
+        self.state = ViewState(people_only=tuple(cfg.traffic) == ("human",), ascii=cfg.ascii)
         self.classes = tuple(cfg.traffic)
         self.frame: Any = None
         self.signature: tuple[Any, ...] | None = None

@@ -61,6 +61,7 @@ class ViewState:
     quit: bool = False
     message: str | None = None
     listed: list[str] = field(default_factory=list)  # ids in the order shown last
+    ascii: bool = False  # plain ASCII: no arrows or block characters
 
     @property
     def sort_key(self) -> tuple[str, bool]:
@@ -148,12 +149,18 @@ def per_minute_line(frame: LiveFrame, width: int, ascii: bool = False) -> Text:
     return line
 
 
-def _screen_frame(df: pl.DataFrame, selected_id: str | None, marker: bool) -> pl.DataFrame:
+def _screen_frame(
+    df: pl.DataFrame, selected_id: str | None, marker: bool, ascii: bool = False
+) -> pl.DataFrame:
     out = df.with_columns(
         idle=pl.duration(microseconds=(pl.col("idle_seconds") * 1e6).cast(pl.Int64)),
     ).select(SCREEN_COLUMNS)
     if marker:
-        mark = pl.when(pl.col("id") == (selected_id or "")).then(pl.lit(MARK)).otherwise(pl.lit(""))
+        mark = (
+            pl.when(pl.col("id") == (selected_id or ""))
+            .then(pl.lit(">" if ascii else MARK))
+            .otherwise(pl.lit(""))
+        )
         out = out.select(mark.alias(" "), pl.all())
     return out
 
@@ -191,7 +198,7 @@ def sessions_table(
         what = "no session matches the filter" if state and state.text else "no active session"
         return Group(title, Text(what, style="dim")), listed
     table = FrameTable(
-        _screen_frame(shown, selected_id, marker=state is not None),
+        _screen_frame(shown, selected_id, state is not None, state.ascii if state else False),
         title,
         prefixes={"id": 8},
         sorts={" ": "key"},
@@ -248,14 +255,15 @@ def _top_tables(frame: LiveFrame, top: int | None) -> list[FrameTable]:
 
 
 def keys_line(state: ViewState) -> Text:
+    arrows = "up/down" if state.ascii else "↑↓"
     sort = SORT_LABELS.get(state.sort_key[0], state.sort_key[0])
     if state.card is not None:
-        return Text("↑↓ scroll  Esc/q back to the list", style="dim")
+        return Text(f"{arrows} scroll  Esc/q back to the list", style="dim")
     if state.typing:
         return Text("type to filter  Enter done  Esc clear", style="dim")
     people = "all traffic" if state.people_only else "people only"
     line = Text(
-        f"↑↓ select  Enter card  s sort ({sort})  / filter  h {people}  q quit", style="dim"
+        f"{arrows} select  Enter card  s sort ({sort})  / filter  h {people}  q quit", style="dim"
     )
     if state.message:
         line.append("   " + strip_control(state.message), style="yellow")
