@@ -320,6 +320,9 @@ def test_format_without_once_and_stdin_are_refused(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "stdin" in res.stderr
     res = runner.invoke(app, ["watch", str(tmp_path / "nowhere" / "x.jsonl")])
     assert res.exit_code == 2
+    # a store inside the folder watched would be read as exports
+    res = runner.invoke(app, ["watch", str(tmp_path), "--store", str(tmp_path / ".jtrack")])
+    assert res.exit_code == 2 and "outside" in res.stderr
 
 
 # ---------------------------------------------------------------------------- renderings

@@ -199,6 +199,7 @@ def watch_cmd(
         ascii=ascii_,
     )
     writer = Store.open(store)
+    _check_store_outside(writer.root, sources, watched)
     view = open_store(store, role, redact)
     loop = WatchLoop(cfg, writer, view)
     if once:
@@ -212,6 +213,25 @@ def watch_cmd(
         raise typer.Exit(130) from None  # quietly: the engine has cleaned up its run
     finally:
         signal.signal(signal.SIGTERM, prev_term)
+
+
+def _check_store_outside(
+    root: Path, sources: Sequence[str], watched: Sequence[tuple[str, bool]]
+) -> None:
+    """A store inside a folder watch reads would be read as exports (its own Parquet
+    files), and every run would wake the next: refused (exit 2)."""
+    from jtrack.errors import UsageError
+
+    store = root.resolve()
+    for folder, recursive in watched:
+        inside = store == Path(folder) or Path(folder) in store.parents
+        direct = store.parent == Path(folder)
+        named = any(Path(raw).is_dir() and Path(raw).resolve() == Path(folder) for raw in sources)
+        if inside and named and (recursive or direct):
+            raise UsageError(
+                f"the store {root} is inside {folder}, which watch reads",
+                hint="keep the store outside the exports' folder (--store DIR)",
+            )
 
 
 def _terminate(signum: int, frame: Any) -> None:
