@@ -313,9 +313,12 @@ def test_once_writes_a_self_contained_html_page(store_dir: Path, tmp_path: Path)
     assert "T/sale" in html and "newsletter" in html
 
 
-def test_format_without_once_and_stdin_are_refused(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["watch", str(tmp_path), "-f", "json"])
-    assert res.exit_code == 2 and "--once" in res.stderr
+def test_a_format_is_one_frame_and_stdin_is_refused(store_dir: Path, tmp_path: Path) -> None:
+    args = [str(store_dir / "events.jsonl"), "--store", str(store_dir / "store")]
+    res = runner.invoke(app, ["watch", *args, "--as-of", AS_OF_TEXT, "-f", "json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["overview"]["active_sessions"] == 2
+    res = runner.invoke(app, ["watch", *args, "-f", "json", "--duration", "3"])
+    assert res.exit_code == 2 and "--duration" in res.stderr
     res = runner.invoke(app, ["watch", "-"])
     assert res.exit_code == 2 and "stdin" in res.stderr
     res = runner.invoke(app, ["watch", str(tmp_path / "nowhere" / "x.jsonl")])

@@ -78,7 +78,10 @@ def watch_cmd(
     ] = None,
     once: Annotated[
         bool,
-        typer.Option("--once", help="One run and one frame, then exit (for scripts)."),
+        typer.Option(
+            "--once",
+            help="One run and one frame, then exit (for scripts); --format implies it.",
+        ),
     ] = False,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     html: Annotated[
@@ -169,14 +172,16 @@ def watch_cmd(
 
     if on_error not in ("fail", "skip"):
         raise UsageError(f"--on-error {on_error!r}", hint="use fail or skip")
-    if fmt is not None and not once:
-        raise UsageError("--format is for --once", hint="add --once, or leave out --format")
+    once = once or fmt is not None  # a format is of one frame: --format implies --once
     if "-" in sources:
         raise UsageError(
             "watch follows files, not stdin", hint="name the files or folders exports go to"
         )
     if duration is not None and once:
-        raise UsageError("--duration and --once contradict each other")
+        raise UsageError(
+            "--duration and --once (or --format) contradict each other",
+            hint="--once prints one frame; --duration watches for a while",
+        )
     classes = parse_traffic(traffic)
     at = parse_when(as_of, "--as-of")
     watched = watch_targets(sources)  # exit 2 on a missing folder, before anything runs
