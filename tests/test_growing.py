@@ -8,6 +8,7 @@ is left for the next run. Whatever the steps, the store equals one run over the 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -266,3 +267,15 @@ def test_runs_over_a_growing_file_equal_one_run_over_the_whole(
     once = Store.open(d / "once")
     run_sessionize([f], once, on_error="skip")
     assert_same_result(store, once)
+
+
+def test_follow_waits_for_a_json_document_until_it_is_closed(tmp_path: Path) -> None:
+    f = tmp_path / "page.json"
+    events = [json.loads(line) for line in lines(0, 3).splitlines()]
+    whole = json.dumps({"entities": events}, indent=1)
+    f.write_text(whole[: len(whole) // 2])
+    store = Store.open(tmp_path / "store")
+    run = run_sessionize([f], store, follow=True)
+    assert read_by(run) == 0 and any("still being written" in n for n in run.notes)
+    f.write_text(whole + "\n")
+    assert read_by(run_sessionize([f], store, follow=True)) == 3

@@ -119,11 +119,20 @@ def _complete_end(fh: BinaryIO, start: int, size: int, max_line_bytes: int) -> i
     return cut
 
 
-def _parquet_complete(fh: BinaryIO, size: int) -> bool:
-    if size < 12:
+def _unfinished(fh: BinaryIO, path: str, size: int) -> bool:
+    """Whether a file that is not plain JSON lines is still being written: a Parquet file
+    without its footer, a JSON document not yet closed by `]` or `}` (compressed files cannot
+    be told: write them elsewhere and move them in)."""
+    fh.seek(0)
+    head = fh.read(4)
+    if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
         return False
-    fh.seek(size - 4)
-    return fh.read(4) == b"PAR1"
+    if head == b"PAR1" or _parquet_suffix(path):
+        fh.seek(max(0, size - 4))
+        return size < 12 or fh.read(4) != b"PAR1"
+    fh.seek(max(0, size - _BLOCK))
+    end = fh.read(_BLOCK).rstrip(b" \t\r\n\x00")  # UTF-16 too
+    return not end.endswith((b"]", b"}"))
 
 
 @dataclass
@@ -157,7 +166,12 @@ def plan_inputs(
             except OSError:
                 st = None  # the reader says what is wrong with it
             if st is not None:
-                known = by_path.get(path) or by_inode.get((st.st_dev, st.st_ino))
+                # the file itself (renamed by a rotation, too), else what was at its path
+                # when that was not recorded; a new file at an old path is a new file
+                known = by_inode.get((st.st_dev, st.st_ino))
+                if known is None:
+                    at_path = by_path.get(path)
+                    known = at_path if at_path is not None and not at_path.ino else None
                 if known is not None and (st.st_size, st.st_mtime_ns) == (
                     known.size,
                     known.mtime_ns,
@@ -211,7 +225,7 @@ def _plan_file(
     ident = {"dev": st.st_dev, "ino": st.st_ino}
     with open(path, "rb") as fh:
         if not plain_json_lines(path, max_line_bytes):
-            if follow and _parquet_suffix(path) and not _parquet_complete(fh, size):
+            if follow and _unfinished(fh, path, size):
                 return None
             digest = _digest(fh, size)
             return src, Identity(path, size, st.st_mtime_ns, digest, end=size, **ident)
