@@ -615,13 +615,11 @@ class WatchLoop:
     def run_options(self) -> Any:
         from jtrack.options import RunOptions
 
-        extra: dict[str, Any] = {}
-        if "follow" in RunOptions.__dataclass_fields__:
-            extra["follow"] = True
+        # follow: a line (or a Parquet footer, a JSON document) still being written waits
         return RunOptions(
             on_error=self.cfg.on_error,  # type: ignore[arg-type]
             lock_wait=self.cfg.wait,
-            **extra,
+            follow=True,
         )
 
     def run(self, force: bool = False) -> int:
