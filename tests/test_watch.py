@@ -595,6 +595,8 @@ def test_watch_follows_a_writer_and_leaves_the_store_sessionize_builds(tmp_path:
     written = int(writer.communicate(timeout=60)[0])
     out, err = watch.communicate(timeout=60)
     assert watch.returncode == 0, err
+    assert err.startswith("note: waiting for a file in ")  # said once, on stderr
+    assert err.count("\n") == 1
     assert written == 16
     lines = out.splitlines()
     assert lines and all(" events/min " in x for x in lines)

@@ -609,6 +609,7 @@ class WatchLoop:
         self.last_logged: tuple[Any, ...] | None = None
         self.message: str | None = None
         self.card_renderable: Any = None
+        self.waiting_said = False
 
     # ------------------------------------------------------------------ runs
 
@@ -821,6 +822,9 @@ class WatchLoop:
                 self._draw(live, console)
 
     def _open_card(self, console: Any) -> None:
+        """The selected session's card, as `jtrack card` builds it (the config's rules and
+        colours), at the view's clock."""
+        from jtrack.commands.card import card_options
         from jtrack.errors import JtrackError
         from jtrack.render.card import card_renderable
         from jtrack.usecases.card import build_card
@@ -830,10 +834,12 @@ class WatchLoop:
         if sid is None:
             return
         try:
-            at = self.frame.as_of if self.frame is not None else None
-            card = build_card(self.view, sid, as_of=at).to_dict()
+            opts = card_options(None, None, None, False)
+            if self.frame is not None:
+                opts["as_of"] = self.frame.as_of
+            card = build_card(self.view, sid, **opts).to_dict()
         except JtrackError as exc:
-            self.state.message = str(exc)
+            self.message = str(exc)
             return
         finally:
             self.view.refresh()
@@ -845,8 +851,13 @@ class WatchLoop:
         self.write_html()
         if live is not None:
             self._draw(live, console)
-        else:
-            self.log(added)
+            return
+        if self.frame is None and self.message and not self.cfg.quiet and not self.waiting_said:
+            from jtrack.commands._common import note_line
+
+            note_line(self.message)  # once: a line log stays quiet until there is data
+            self.waiting_said = True
+        self.log(added)
 
     def _draw(self, live: Any, console: Any) -> None:
         from jtrack.render.live import screen
