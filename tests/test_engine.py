@@ -455,3 +455,16 @@ def test_a_time_zone_polars_does_not_know_is_read_without_a_panic(
     run_sessionize([f], store)
     assert store.read_manifest().counts["events_kept"] == 1
     assert "panicked" not in capfd.readouterr().err
+
+
+def test_a_store_inside_the_exports_folder_is_not_read_as_exports(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    _day(exports, "day0.parquet", [flat_event("a", "v", T0)])
+    store = Store.open(exports / ".jtrack")  # `jtrack sessionize .` with the default store
+    run_sessionize([exports], store)
+    _day(exports, "day1.parquet", [flat_event("b", "v", T0 + timedelta(days=1))])
+    run = run_sessionize([exports], store)
+    assert run.summary.run is not None and run.summary.run["files_read"] == 1
+    assert any("of the store itself" in n for n in run.notes)
+    assert store.read_manifest().counts["events_kept"] == 2

@@ -228,7 +228,13 @@ def run_sessionize(
 
             inputs = [s.path for s in srcs if s.path is not None]
             check_rejects_target(opts.rejects_path, inputs=inputs, store_root=store.root)
+        srcs, own = _outside(srcs, store)
         mode, notes = _mode(base, opts)
+        if own:
+            notes.append(
+                f"left out {own} file{'s' if own != 1 else ''} of the store itself "
+                f"({store.root} is inside a folder named as input)"
+            )
         book_source, book, book_invalid, book_changed, book_notes = _contacts(base, opts)
         notes += book_notes
         history_base = None if mode in ("new", "replace") else base
@@ -405,6 +411,14 @@ def _run(
         store=store,
         notes=notes,
     )
+
+
+def _outside(srcs: list[Source], store: Store) -> tuple[list[Source], int]:
+    """The sources that are not the store's own files (a store kept inside the exports
+    folder, or `jtrack sessionize .` with the default store), and how many were."""
+    root = store.root.resolve()
+    keep = [s for s in srcs if s.path is None or not s.path.resolve().is_relative_to(root)]
+    return keep, len(srcs) - len(keep)
 
 
 def _clean_up(store: Store, writer: VersionWriter | None) -> None:
