@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
     batches = [json.loads(x) for x in wlog.read_text().splitlines()]
     lags: list[float] = []
+    timed: list[tuple[float, float]] = []  # (flush time, lag) of each batch shown
     missing = 0
     j = 0
     for b in batches:
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             missing += 1
             continue
         lags.append(max(0.0, seen[j][0] - b["t"]))
+        timed.append((b["t"], lags[-1]))
     written = batches[-1]["n"] if batches else 0
     stored = seen[-1][2] if seen else 0
     warm = [r for t, r in rss if t >= args.warmup]
@@ -231,6 +233,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{max(warm):.0f} MB, last {warm[-1]:.0f} MB; peak of the first half "
             f"{first_half:.0f} MB, of the second half {second_half:.0f} MB"
         )
+    # over time: does the lag or the memory grow as the store fills up?
+    slices = 10 if args.seconds >= 300 else 0
+    for k in range(slices):
+        lo, hi = args.seconds * k / slices, args.seconds * (k + 1) / slices
+        start = batches[0]["t"] if batches else 0.0
+        part = [lag for t, lag in timed if lo <= t - start < hi]
+        mem = [r for t, r in rss if lo <= t < hi]
+        if part and mem:
+            print(
+                f"  {lo / 60:5.1f}-{hi / 60:5.1f} min: lag median {statistics.median(part):.2f} s, "
+                f"p95 {pct(part, 0.95):.2f} s; RSS peak {max(mem):.0f} MB"
+            )
     lag_ok = bool(lags) and pct(lags, 0.95) <= 2.0 and missing == 0
     flat = bool(warm) and second_half <= first_half * 1.2
     all_in = stored == written
