@@ -34,7 +34,8 @@ def sessionize_cmd(
         list[str],
         typer.Argument(
             help="JSONL/JSON/Parquet files (.gz/.zst too), directories, globs, or - for stdin. "
-            "Files the store took in before are skipped without being read.",
+            "Files the store took in before are skipped without being read; a JSON lines "
+            "file that grew is read from where the last run left it.",
             show_default=False,
         ),
     ],
