@@ -112,7 +112,8 @@ def decide(
         return t >= at if at is not None else pl.lit(False)
 
     far_new = new_ids.filter(beyond(pl.col("created_date"))).get_column("_pos")
-    live_new = new_ids.filter(~beyond(pl.col("created_date")))
+    # (no copy of the id table when nothing is beyond the cut: it may hold 100M rows)
+    live_new = new_ids.filter(~beyond(pl.col("created_date"))) if far_new.len() else new_ids
     hist = history.with_columns(
         _far=beyond(pl.col("created_date")),
         _h=pl.col("event_id").nchash.xxh3_64(),  # type: ignore[attr-defined]
@@ -122,7 +123,7 @@ def decide(
     moved_h = hist.filter(pl.col("_far") != (pl.col("status") == "held")).select("_h")
     shared_h = hist.select("_h").join(live_new.lazy().select("_h"), on="_h", how="semi")
     hist_h = pl.concat([moved_h, shared_h], how="vertical").unique().collect(engine="in-memory")
-    new_dup_h = live_new.filter(pl.col("_h").is_duplicated()).select("_h")
+    new_dup_h = _repeated(live_new.get_column("_h"))
     touched = pl.concat([hist_h, new_dup_h], how="vertical").unique()
     cand_new_pos = live_new.join(touched, on="_h", how="semi").get_column("_pos")
     cand_new = new_event_ids(cand_new_pos).join(
@@ -195,6 +196,13 @@ def decide(
         judged_ids=copies.get_column("event_id").unique(),
         duplicates=new_dups.height + became_dups,
     )
+
+
+def _repeated(hashes: pl.Series) -> pl.DataFrame:
+    """The hashes that occur more than once (`_h`), by sorting: a sorted copy of the column
+    costs 8 bytes a row, where a hash table over 100M distinct values costs several GB."""
+    s = hashes.sort()
+    return s.filter(s == s.shift(1)).unique().to_frame("_h")
 
 
 __all__ = ["CONTENT_COLUMNS", "COPY_SCHEMA", "Decisions", "content_hash", "decide"]

@@ -120,6 +120,44 @@ class UnitRows:
         path = self.stage / f"u{u:05d}.parquet"
         return pl.scan_parquet(path) if path.exists() else pl.LazyFrame(schema=UNIT_SCHEMA)
 
+    def rows_at(self, positions: pl.Series, columns: list[str] | tuple[str, ...]) -> pl.DataFrame:
+        """`_pos` and `columns` of the rows at `positions` (a few of many: the copies of
+        events that may be redelivered), in unit order."""
+        schema = {"_pos": pl.UInt64(), **{c: UNIT_SCHEMA[c] for c in columns}}
+        wanted = positions.implode()
+        if self.stage is None:
+            found = [
+                pl.concat(frames, how="vertical").filter(pl.col("_pos").is_in(wanted))
+                for frames in self._frames
+                if frames
+            ]
+            return (
+                pl.concat([f.select(list(schema)) for f in found])
+                if found
+                else (pl.DataFrame(schema=schema))
+            )
+        # staged: read with PyArrow a batch at a time; its filter copies the few rows it keeps
+        # into buffers of their own (a Polars filter of decoded pages keeps every page's text
+        # alive until the end: 10 GB at 100M events)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        value_set = pa.array(positions.cast(pl.UInt64).to_numpy())
+        parts: list[Any] = []
+        for u in range(len(self.ranges)):
+            path = self.stage / f"u{u:05d}.parquet"
+            if not path.exists():
+                continue
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=list(schema)):
+                mask = pc.is_in(batch.column("_pos"), value_set=value_set)
+                if pc.any(mask).as_py():
+                    parts.append(batch.filter(mask))
+        if not parts:
+            return pl.DataFrame(schema=schema)
+        table = pa.Table.from_batches(parts)
+        return pl.DataFrame(pl.from_arrow(table)).cast(schema)  # type: ignore[arg-type]
+
     def rows(self, u: int) -> pl.DataFrame:
         """The accepted rows of one unit (in input order)."""
         if self.stage is None:

@@ -749,13 +749,7 @@ class LocalEngine:
         )
 
     def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
-        units = new.units
-        wanted = positions.implode()
-        found = [
-            units.peek(u).filter(pl.col("_pos").is_in(wanted)).select("_pos", *columns).collect()
-            for u in range(len(units.ranges))
-        ]
-        return pl.concat(found, how="vertical")
+        return new.units.rows_at(positions, list(columns))
 
     def run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult:
         results = UnitResult()
