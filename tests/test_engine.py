@@ -27,6 +27,7 @@ from synth import generate_flat
 from jtrack.engine import StoredRun, run_sessionize
 from jtrack.errors import JtrackError
 from jtrack.store import Store
+from jtrack.store.layout import KILL_POINTS
 from tests.helpers import flat_event, flat_frame
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -207,16 +208,6 @@ def journeys(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], bool]:
         runs.append(shuffled[prev:c])
         prev = c
     return runs, draw(st.booleans())
-
-
-KILL_POINTS = (
-    "after_segments",
-    "after_index",
-    "after_sessions",
-    "before_rename",
-    "after_rename",
-    "after_current",
-)
 
 
 class Killed(BaseException):

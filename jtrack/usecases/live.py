@@ -37,6 +37,7 @@ from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
     check_traffic,
+    class_shares,
     traffic_expr,
     traffic_scope,
 )
@@ -442,23 +443,14 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
     )
     n_all = s_df.height
     n_events = int(by_class.get_column("events").sum() or 0)
-    order = {c: i for i, c in enumerate(TRAFFIC_CLASSES)}
     # sessions active in the hour, and the events of the hour, per class
-    traffic = (
+    traffic = class_shares(
         s_df.group_by("traffic_class")
         .agg(sessions=pl.len().cast(pl.Int64))
         .join(by_class, on="traffic_class", how="full", coalesce=True)
-        .with_columns(pl.col("sessions", "events").fill_null(0))
-        .with_columns(
-            session_share=(pl.col("sessions") / n_all).round(4)
-            if n_all
-            else pl.lit(None, pl.Float64),
-            event_share=(pl.col("events") / n_events).round(4)
-            if n_events
-            else pl.lit(None, pl.Float64),
-        )
-        .sort(pl.col("traffic_class").replace_strict(order, default=len(order)))
-        .select("traffic_class", "sessions", "session_share", "events", "event_share")
+        .with_columns(pl.col("sessions", "events").fill_null(0)),
+        n_all,
+        n_events,
     )
     t = totals.row(0, named=True)
     lm = last_minute.row(0, named=True)

@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.core.traffic import HUMAN, TRAFFIC_CLASSES
+from jtrack.core.traffic import HUMAN
 from jtrack.errors import UsageError
 from jtrack.progress import ProgressFn
 from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT
@@ -39,6 +39,7 @@ from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
     check_traffic,
+    class_shares,
     is_all,
     traffic_expr,
     traffic_scope,
@@ -542,23 +543,13 @@ def _traffic_tables(s: pl.DataFrame, top: int) -> dict[str, pl.DataFrame]:
     events per class, in class order, and the `top` named agents by sessions."""
     n_sessions = s.height
     n_events = int(s.get_column("event_count").sum() or 0)
-    order = {c: i for i, c in enumerate(TRAFFIC_CLASSES)}
-    per_class = (
-        s.group_by(traffic_class="_class")
-        .agg(
+    per_class = class_shares(
+        s.group_by(traffic_class="_class").agg(
             sessions=pl.len().cast(pl.Int64),
             events=pl.col("event_count").sum().cast(pl.Int64),
-        )
-        .with_columns(
-            session_share=(pl.col("sessions") / n_sessions).round(4)
-            if n_sessions
-            else pl.lit(None, pl.Float64),
-            event_share=(pl.col("events") / n_events).round(4)
-            if n_events
-            else pl.lit(None, pl.Float64),
-        )
-        .sort(pl.col("traffic_class").replace_strict(order, default=len(order)))
-        .select("traffic_class", "sessions", "session_share", "events", "event_share")
+        ),
+        n_sessions,
+        n_events,
     )
     agents = _ranked(
         s.filter(pl.col("_agent").is_not_null())

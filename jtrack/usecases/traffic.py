@@ -163,11 +163,30 @@ def traffic_scope(sessions: pl.LazyFrame | pl.DataFrame, classes: Sequence[str])
     return TrafficScope(classes, left_out, int(counts["e"].sum() or 0))
 
 
+def class_shares(per_class: pl.DataFrame, n_sessions: int, n_events: int) -> pl.DataFrame:
+    """A per-class table (`traffic_class`, `sessions`, `events`) with each class's share of
+    the sessions and events (None when there are none), in class order."""
+    order = {c: i for i, c in enumerate(TRAFFIC_CLASSES)}
+    return (
+        per_class.with_columns(
+            session_share=(pl.col("sessions") / n_sessions).round(4)
+            if n_sessions
+            else pl.lit(None, pl.Float64),
+            event_share=(pl.col("events") / n_events).round(4)
+            if n_events
+            else pl.lit(None, pl.Float64),
+        )
+        .sort(pl.col("traffic_class").replace_strict(order, default=len(order)))
+        .select("traffic_class", "sessions", "session_share", "events", "event_share")
+    )
+
+
 __all__ = [
     "DEFAULT_TRAFFIC",
     "TRAFFIC_WORDS",
     "TrafficScope",
     "check_traffic",
+    "class_shares",
     "describe_classes",
     "is_all",
     "parse_traffic",
