@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
-from jtrack.engine.compact import MAX_PARTS, RECENT_RUNS
+from jtrack.engine.compact import MERGE_FACTOR, RECENT_RUNS, level
 from jtrack.store import Store
 from tests.helpers import flat_event, flat_frame
 
@@ -87,18 +87,55 @@ def test_compaction_changes_the_files_not_the_content(
         assert_frame_equal(a.scan_index().collect(), b.scan_index().collect())
 
 
-def test_a_run_compacts_on_its_own_when_parts_pile_up(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "store")
-    for day in range(MAX_PARTS + 1):
+def _one_event_days(tmp_path: Path, days: range) -> list[Path]:
+    out = []
+    for day in days:
         f = tmp_path / f"day{day}.parquet"
         flat_frame([flat_event(f"e{day}", f"v{day}", T0 + timedelta(days=day))]).write_parquet(f)
+        out.append(f)
+    return out
+
+
+def test_a_run_compacts_on_its_own_when_parts_pile_up(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store")
+    files = _one_event_days(tmp_path, range(MERGE_FACTOR + RECENT_RUNS))
+    for f in files[:-1]:
         run = run_sessionize([f], store)
-    # the old parts merged into one; the last RECENT_RUNS runs' parts left as they are
-    assert len(store.read_manifest().parts_of("index")) == RECENT_RUNS + 1
+        assert not any("compacted" in n for n in run.notes)
+    run = run_sessionize([files[-1]], store)
+    # the first MERGE_FACTOR runs' one-row parts (one size level) merged into one part; the
+    # last RECENT_RUNS runs' parts left as they are
     assert any("compacted" in n for n in run.notes)
-    assert store.scan_sessions().collect().height == MAX_PARTS + 1
+    m = store.read_manifest()
+    assert len(m.parts_of("index")) == RECENT_RUNS + 1
+    assert sorted(p.rows for p in m.parts_of("index")) == [1] * RECENT_RUNS + [MERGE_FACTOR]
+    assert store.scan_sessions().collect().height == len(files)
     fresh = Store.open(tmp_path / "fresh")
-    run_sessionize(sorted(tmp_path.glob("day*.parquet"), key=lambda p: int(p.stem[3:])), fresh)
+    run_sessionize(files, fresh)
+    assert_same_store(store, fresh)
+
+
+def test_compaction_leaves_a_big_old_part_alone(tmp_path: Path) -> None:
+    """A run every second (jtrack watch) adds small parts: they are merged among themselves,
+    never into the big part of the history (which would cost every run the whole store)."""
+    store = Store.open(tmp_path / "store")
+    history = tmp_path / "history.parquet"
+    rows = [
+        flat_event(f"h{i}", f"h{i % 50}", T0 - timedelta(days=30, minutes=i)) for i in range(300)
+    ]
+    flat_frame(rows).write_parquet(history)
+    run_sessionize([history], store)
+    big = {p.file for p in store.read_manifest().parts_of("index")}
+    assert level(300) > level(MERGE_FACTOR)
+    files = _one_event_days(tmp_path, range(3 * MERGE_FACTOR + RECENT_RUNS))
+    runs = [run_sessionize([f], store) for f in files]
+    assert sum(any("compacted" in n for n in r.notes) for r in runs) >= 3
+    m = store.read_manifest()
+    assert big <= {p.file for p in m.parts_of("index")}  # never rewritten
+    # the small parts merged by level: what is left is bounded, not one part per run
+    assert len(m.parts_of("index")) < len(files) // 2
+    fresh = Store.open(tmp_path / "fresh")
+    run_sessionize([history, *files], fresh)
     assert_same_store(store, fresh)
 
 
@@ -113,3 +150,21 @@ def test_store_files_lists_the_current_files_for_other_tools(
     assert pl.read_parquet(files).height == store.scan_sessions().collect().height
     segs = _run("store", "files", "segments", "--store", str(store.root), "-f", "json")
     assert len(json.loads(segs.stdout)) == 3
+
+
+def test_a_rewritten_part_stays_in_the_group_of_the_part_it_replaces(tmp_path: Path) -> None:
+    """Compaction merges the parts of each run by size: a part rewritten without rows that
+    changed keeps the run it came from, or a big old part would join every small run."""
+    store = Store.open(tmp_path / "store")
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    flat_frame(
+        [flat_event(f"a{i}", f"v{i}", T0 + timedelta(minutes=i)) for i in range(5)]
+    ).write_parquet(first)
+    # v0's session goes on: its stored session row changes
+    flat_frame([flat_event("b0", "v0", T0 + timedelta(minutes=3))]).write_parquet(second)
+    run_sessionize([first], store)
+    run = run_sessionize([second], store)
+    assert run.summary.run is not None and run.summary.run["parts_rewritten"] >= 1
+    m = store.read_manifest()
+    assert {p.run for p in m.parts_of("sessions") if p.rows == 4} == {1}
+    assert {p.run for p in m.parts_of("sessions") if p.rows == 1} == {2}

@@ -1,15 +1,21 @@
-"""Compaction: the parts that daily runs add are merged into a few, one per bucket range.
+"""Compaction: the parts that runs add are merged, a few at a time, by size.
 
 Each run adds one part per table and work unit; a visitor's rows may then sit in several
-parts, and a reader opens every part of its bucket. Compaction rewrites all the parts of a
-table into parts covering disjoint bucket ranges of about TARGET_ROWS rows each, sorted as a
-fresh build sorts them, as a new version (atomically; the content is unchanged: only the
-files are). A run compacts on its own once a table has more than MAX_PARTS parts.
-Imports Polars only; never prints.
+parts, and a reader opens every part of its bucket. A run's own compaction merges by size
+tiers, as log-structured stores do: the parts a run wrote are a group, a group's level is
+the order of magnitude (base MERGE_FACTOR) of its rows, and once MERGE_FACTOR groups of one
+level pile up they are merged, with every smaller group, into one group of the next level.
+Each row is so rewritten about log(rows) times over the store's life, and never because
+a much smaller group was added beside it: a run every second (`jtrack watch`) merges small
+parts into small parts, and the big old ones are left alone. A merge writes parts covering
+disjoint bucket ranges of at most TARGET_ROWS rows each, sorted as a fresh build sorts
+them, as a new version (atomically; the content is unchanged: only the files are).
+`jtrack store compact` merges everything into one group. Imports Polars only; never prints.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import polars as pl
@@ -23,8 +29,8 @@ from jtrack.store.writer import VersionWriter
 
 #: Rows of a compacted part (a part is read whole when a visitor's bucket is in it).
 TARGET_ROWS = 2_000_000
-#: A run compacts a table that has more parts than this.
-MAX_PARTS = 24
+#: Groups of one size level merged at once (and the base of the levels).
+MERGE_FACTOR = 8
 #: Runs whose parts a run's own compaction leaves alone (the ones late events still touch).
 RECENT_RUNS = 7
 
@@ -38,35 +44,58 @@ class Compaction:
     parts_after: dict[str, int]
 
 
+def level(rows: int) -> int:
+    """The size level of a group of `rows` rows: 0 up to MERGE_FACTOR - 1 rows, 1 up to
+    MERGE_FACTOR**2 - 1, and so on."""
+    return int(math.log(rows, MERGE_FACTOR) + 1e-9) if rows > 0 else 0
+
+
+def to_merge(manifest: Manifest, table: str) -> list[PartInfo]:
+    """The parts of `table` that a run's own compaction merges now: empty, or every part
+    (outside the last RECENT_RUNS runs) of the groups up to the lowest level that holds
+    MERGE_FACTOR groups. A group is the parts one run (or one compaction) wrote."""
+    recent = {r.run for r in manifest.runs[-RECENT_RUNS:]}
+    groups: dict[int, list[PartInfo]] = {}
+    for p in manifest.parts_of(table):
+        if p.run not in recent:
+            groups.setdefault(p.run, []).append(p)
+    levels: dict[int, int] = {}
+    for parts in groups.values():
+        lv = level(sum(p.rows for p in parts))
+        levels[lv] = levels.get(lv, 0) + 1
+    full = [lv for lv, n in sorted(levels.items()) if n >= MERGE_FACTOR]
+    if not full:
+        return []
+    top = full[0]
+    return [
+        p for parts in groups.values() if level(sum(q.rows for q in parts)) <= top for p in parts
+    ]
+
+
 def needs_compaction(manifest: Manifest) -> bool:
-    return any(len(manifest.parts_of(t)) > MAX_PARTS for t in TABLES)
+    return any(to_merge(manifest, t) for t in TABLES)
 
 
 def compact_parts(
     snap: Snapshot, writer: VersionWriter, manifest: Manifest, run: int, force: bool = False
 ) -> list[PartInfo]:
-    """The parts of the new version: each table with more than one part (or more than
-    MAX_PARTS, unless `force`) rewritten into disjoint bucket ranges. Unless `force`, the
-    parts of the last RECENT_RUNS runs stay as they are: the next night's late events and
-    sessions that run past midnight change those, and rewriting a small part is cheap."""
+    """The parts of the new version: with `force`, every table with more than one part
+    rewritten into disjoint bucket ranges; else the parts `to_merge` picks (the parts of
+    the last RECENT_RUNS runs stay as they are: the next night's late events and sessions
+    that run past midnight change those, and rewriting a small part is cheap)."""
     parts: list[PartInfo] = []
-    recent = {r.run for r in manifest.runs[-RECENT_RUNS:]} if not force else set()
     for table in TABLES:
         mine = manifest.parts_of(table)
-        if len(mine) <= 1 or (not force and len(mine) <= MAX_PARTS):
-            parts += mine
+        whole = mine if len(mine) > 1 else []
+        old = whole if force else to_merge(manifest, table)
+        chosen = {p.file for p in old}
+        parts += [p for p in mine if p.file not in chosen]
+        if not old:
             continue
-        keep = [p for p in mine if p.run in recent]
-        old = [p for p in mine if p.run not in recent]
-        parts += keep
-        if len(old) <= 1:
-            parts += old
-            continue
-        names = {p.file for p in old}
         for lo, hi in _ranges(old, snap.buckets):
             rows = (
                 snap.scan_parts(table, lo, hi)
-                .filter(pl.col("_part").is_in(list(names)))
+                .filter(pl.col("_part").is_in(list(chosen)))
                 .drop("_part")
                 .collect(engine="in-memory")
             )
@@ -114,7 +143,7 @@ def compact(store: Store, *, keep: int = 2, lock_wait: float = 0.0) -> Compactio
 
 def compact_locked(store: Store, *, keep: int = 2, force: bool = False) -> Compaction:
     """compact() for a caller that holds the store's lock (`force`: every table with more
-    than one part; else only those with more than MAX_PARTS)."""
+    than one part, merged whole; else what `to_merge` picks)."""
     from datetime import UTC, datetime
 
     from jtrack import __version__
@@ -122,8 +151,9 @@ def compact_locked(store: Store, *, keep: int = 2, force: bool = False) -> Compa
 
     base = store.read_manifest()
     before = {t: len(base.parts_of(t)) for t in TABLES}
-    limit = 1 if force else MAX_PARTS
-    if all(n <= limit for n in before.values()):
+    if (force and all(n <= 1 for n in before.values())) or (
+        not force and not needs_compaction(base)
+    ):
         return Compaction(None, before, before)
     with store.snapshot() as snap:
         writer = store.begin_version(base)
@@ -149,11 +179,14 @@ def compact_locked(store: Store, *, keep: int = 2, force: bool = False) -> Compa
 
 
 __all__ = [
-    "MAX_PARTS",
+    "MERGE_FACTOR",
+    "RECENT_RUNS",
     "TARGET_ROWS",
     "Compaction",
     "compact",
     "compact_locked",
     "compact_parts",
+    "level",
     "needs_compaction",
+    "to_merge",
 ]

@@ -129,7 +129,23 @@ def decide(
     cand_new = new_event_ids(cand_new_pos).join(
         live_new.select("_pos", "created_date", "bucket"), on="_pos", how="inner"
     )
-    cand_hist = hist.join(touched.lazy(), on="_h", how="semi").collect(engine="in-memory")
+    # the ids first (one narrow column), then their copies whole: a filter on the id is
+    # pushed into the scans, where a join would decode every content column of the history
+    if hist_h.height:
+        ids = (
+            hist.select("event_id", "_h")
+            .join(hist_h.lazy(), on="_h", how="semi")
+            .select("event_id")
+            .unique()
+            .collect(engine="in-memory")
+            .get_column("event_id")
+        )
+        cand_hist = history.filter(pl.col("event_id").is_in(ids.implode()))
+    else:  # no new row shares an id with the store (the usual case): nothing to read
+        cand_hist = pl.LazyFrame(schema=history.collect_schema())
+    cand_hist = cand_hist.with_columns(_far=beyond(pl.col("created_date"))).collect(
+        engine="in-memory"
+    )
     if "_hash" not in cand_hist.columns:
         cand_hist = cand_hist.with_columns(_hash=pl.lit(None, pl.UInt64))
     hashed = [c for c in CONTENT_COLUMNS if c in cand_hist.columns]

@@ -814,9 +814,10 @@ def _rewrite_parts(
     for (name,), rows in gone.group_by("_part", maintain_order=True):
         old = pl.read_parquet(ctx.snap.part_path(table, str(name)))
         keep = old.join(rows.select(keys), on=keys, how="anti", maintain_order="left")
+        was = next(p for p in parts if p.table == table and p.file == name)
         parts[:] = [p for p in parts if not (p.table == table and p.file == name)]
-        if keep.height:
-            parts.append(ctx.writer.write_part(table, keep, ctx.run))
+        if keep.height:  # (in the group of the part it replaces: see jtrack.engine.compact)
+            parts.append(ctx.writer.write_part(table, keep, ctx.run, group=was.run))
         n += 1
     return n
 

@@ -11,7 +11,7 @@ Imports the standard library only.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from jtrack.errors import StoreError
@@ -167,7 +167,16 @@ class Manifest:
     # ------------------------------------------------------------------ JSON
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        """The manifest as JSON: one record a line (segments, parts, inputs and runs grow
+        with every run: `jtrack watch` makes thousands, so no indentation, which only
+        Python's slow encoder writes, and no deep copy)."""
+        data = {k: _plain(v) for k, v in self.__dict__.items()}
+        head = {k: v for k, v in data.items() if k not in _LISTS}
+        lines = [json.dumps(head, sort_keys=True)[:-1]]
+        for k in _LISTS:
+            items = ",\n".join(json.dumps(x, sort_keys=True) for x in data[k])
+            lines.append(f', "{k}": [\n{items}\n]' if items else f', "{k}": []')
+        return "\n".join(lines) + "\n}\n"
 
     @classmethod
     def from_json(cls, text: str, where: str) -> Manifest:
@@ -210,8 +219,26 @@ class Manifest:
             ) from None
 
 
+#: The manifest's lists, written one record a line.
+_LISTS = ("segments", "parts", "inputs", "runs")
+_NAMES: dict[Any, frozenset[str]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """A dataclass (or a list of them) as plain dicts, shallowly: their fields are plain."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _plain(v) for k, v in value.__dict__.items()}
+    return value
+
+
 def _known(cls: Any, data: dict[str, Any]) -> Any:
-    names = {f.name for f in fields(cls)}
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = frozenset(f.name for f in fields(cls))
+    if names.issuperset(data):
+        return cls(**data)
     return cls(**{k: v for k, v in data.items() if k in names})
 
 

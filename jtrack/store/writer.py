@@ -104,8 +104,12 @@ class VersionWriter:
         except OSError as exc:
             raise disk_error(target, exc) from exc
 
-    def write_part(self, table: str, frame: pl.DataFrame, run: int) -> PartInfo:
-        """One part of `index` or `sessions`: rows sorted by bucket, then visitor."""
+    def write_part(
+        self, table: str, frame: pl.DataFrame, run: int, group: int | None = None
+    ) -> PartInfo:
+        """One part of `index` or `sessions`: rows sorted by bucket, then visitor. `group`:
+        the run the part's rows belong to, when not `run` (a part rewritten without rows
+        that changed stays in its group, which compaction merges by size)."""
         key = (table, run)
         seq = self._seq.get(key, 0)
         self._seq[key] = seq + 1
@@ -118,7 +122,7 @@ class VersionWriter:
             rows=frame.height,
             bucket_lo=int(buckets.min() or 0),  # type: ignore[arg-type]
             bucket_hi=int(buckets.max() or 0),  # type: ignore[arg-type]
-            run=run,
+            run=run if group is None else group,
         )
 
     def write_frame(self, rel: str, frame: pl.DataFrame) -> str:
