@@ -140,12 +140,10 @@ def decide(
             .collect(engine="in-memory")
             .get_column("event_id")
         )
-        cand_hist = history.filter(pl.col("event_id").is_in(ids.implode()))
+        found = history.filter(pl.col("event_id").is_in(ids.implode()))
     else:  # no new row shares an id with the store (the usual case): nothing to read
-        cand_hist = pl.LazyFrame(schema=history.collect_schema())
-    cand_hist = cand_hist.with_columns(_far=beyond(pl.col("created_date"))).collect(
-        engine="in-memory"
-    )
+        found = pl.LazyFrame(schema=history.collect_schema())
+    cand_hist = found.with_columns(_far=beyond(pl.col("created_date"))).collect(engine="in-memory")
     if "_hash" not in cand_hist.columns:
         cand_hist = cand_hist.with_columns(_hash=pl.lit(None, pl.UInt64))
     hashed = [c for c in CONTENT_COLUMNS if c in cand_hist.columns]
