@@ -290,3 +290,20 @@ def test_any_partition_by_visitor_gives_the_same_sessions(spec: list[tuple[str, 
     ]
     joined = pl.concat(parts).sort("customer_id", "created_date", "id")
     assert_frame_equal(joined, whole.sort("customer_id", "created_date", "id"))
+
+
+def test_visitors_whose_hashes_collide_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Visitors are ordered by a 64-bit hash of their id; two ids with the same hash (here:
+    every id of one length) still get their own sessions, the same as without a collision."""
+    import jtrack.core.sessionize as kernel
+
+    rows = [
+        flat_event(f"e{i}", f"c{i % 4}", T0 + minutes(3 * i + (i % 4) * 30)) for i in range(40)
+    ]
+    expected = _sessions_of(rows).sort("id")
+    monkeypatch.setattr(
+        kernel, "visitor_hash", lambda: pl.col("customer_id").str.len_bytes().cast(pl.UInt64)
+    )
+    collided = _sessions_of(rows).sort("id")
+    assert collided.get_column("customer_id").n_unique() == 4
+    assert_frame_equal(collided, expected)

@@ -79,7 +79,8 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
     gap_split = ~pl.col("_custom")
     t = pl.col("created_date")
     cust_change = (
-        (pl.col("_c") != pl.col("_c").shift(1))
+        (pl.col("_h") != pl.col("_h").shift(1))
+        | (pl.col("_c") != pl.col("_c").shift(1))
         | (pl.col("_st") != pl.col("_st").shift(1))
         | (pl.col("_ck") != pl.col("_ck").shift(1)).fill_null(False)
     )
@@ -257,6 +258,11 @@ class KernelOutput:
         return int(self.index["session_id"].null_count())
 
 
+def visitor_hash() -> pl.Expr:
+    """The 64-bit hash visitors are ordered by (xxh3 of customer_id, as buckets are)."""
+    return pl.col("customer_id").nchash.xxh3_64()  # type: ignore[attr-defined,no-any-return]
+
+
 def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None) -> KernelOutput:
     """Split deduplicated events into sessions: the kernel every engine calls.
 
@@ -274,17 +280,25 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
     opts = options or SessionizeOptions()
     lead = ["bucket"] if "bucket" in rows.columns else []
     # One sort of narrow keys orders everything: the sessionizer and the output. Visitors are
-    # ordered by a stable 64-bit hash (much cheaper to sort than the id strings); the
-    # categorical code only separates two visitors whose hashes collide.
+    # ordered by a stable 64-bit hash (much cheaper to sort than the id strings); `_c`, the
+    # id's rank, only separates two visitors whose hashes collide, and is only worked out
+    # then (no Categorical: its global string cache grows with every visitor a long-lived
+    # process such as `jtrack watch` ever sees).
+    rows = rows.with_columns(_h=visitor_hash())
+    collide = bool(
+        rows.height
+        and rows.get_column("_h").n_unique() != rows.get_column("customer_id").n_unique()
+    )
     rows = rows.with_columns(
-        _h=pl.col("customer_id").nchash.xxh3_64(),  # type: ignore[attr-defined]
-        _c=pl.col("customer_id").cast(pl.Categorical).to_physical(),
+        _c=pl.col("customer_id").rank("dense").cast(pl.UInt32)
+        if collide
+        else pl.lit(0, pl.UInt32)
     )
     rows = rows.with_columns(_stream_columns())
-    # keys that cannot break a tie are left out of the sort (cheaper): the categorical code
-    # when no two visitors share a hash, the custom session when there is none
+    # keys that cannot break a tie are left out of the sort (cheaper): the rank when no two
+    # visitors share a hash, the custom session when there is none
     keys = [*lead, "_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"]
-    if rows.height and rows.get_column("_h").n_unique() == rows.get_column("_c").n_unique():
+    if not collide:
         keys.remove("_c")
     if not rows.get_column("_custom").any():
         keys.remove("_ck")
