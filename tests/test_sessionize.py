@@ -297,9 +297,7 @@ def test_visitors_whose_hashes_collide_are_told_apart(monkeypatch: pytest.Monkey
     every id of one length) still get their own sessions, the same as without a collision."""
     import jtrack.core.sessionize as kernel
 
-    rows = [
-        flat_event(f"e{i}", f"c{i % 4}", T0 + minutes(3 * i + (i % 4) * 30)) for i in range(40)
-    ]
+    rows = [flat_event(f"e{i}", f"c{i % 4}", T0 + minutes(3 * i + (i % 4) * 30)) for i in range(40)]
     expected = _sessions_of(rows).sort("id")
     monkeypatch.setattr(
         kernel, "visitor_hash", lambda: pl.col("customer_id").str.len_bytes().cast(pl.UInt64)

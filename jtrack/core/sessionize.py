@@ -260,7 +260,7 @@ class KernelOutput:
 
 def visitor_hash() -> pl.Expr:
     """The 64-bit hash visitors are ordered by (xxh3 of customer_id, as buckets are)."""
-    return pl.col("customer_id").nchash.xxh3_64()  # type: ignore[attr-defined,no-any-return]
+    return pl.col("customer_id").nchash.xxh3_64()  # type: ignore[attr-defined]
 
 
 def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None) -> KernelOutput:
@@ -290,9 +290,7 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
         and rows.get_column("_h").n_unique() != rows.get_column("customer_id").n_unique()
     )
     rows = rows.with_columns(
-        _c=pl.col("customer_id").rank("dense").cast(pl.UInt32)
-        if collide
-        else pl.lit(0, pl.UInt32)
+        _c=pl.col("customer_id").rank("dense").cast(pl.UInt32) if collide else pl.lit(0, pl.UInt32)
     )
     rows = rows.with_columns(_stream_columns())
     # keys that cannot break a tie are left out of the sort (cheaper): the rank when no two
