@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from jtrack.engine import StoredRun, run_sessionize
+from jtrack.errors import DataError
 from jtrack.store import Store
 from tests.helpers import flat_event, flat_frame, genesys_line
 
@@ -279,3 +280,25 @@ def test_follow_waits_for_a_json_document_until_it_is_closed(tmp_path: Path) -> 
     assert read_by(run) == 0 and any("still being written" in n for n in run.notes)
     f.write_text(whole + "\n")
     assert read_by(run_sessionize([f], store, follow=True)) == 3
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_a_broken_line_alone_at_the_end_of_a_grown_file_is_rejected_not_refused(
+    tmp_path: Path, follow: bool
+) -> None:
+    """A run whose every row is rejected is refused (a wrong input, most likely), but not
+    when the rows are the new lines of a file taken in before: `jtrack watch` would retry
+    the same broken line for ever."""
+    f = tmp_path / "live.jsonl"
+    f.write_text(lines(0, 3))
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store, follow=follow, on_error="skip")
+    append(f, '{"id": "broken\n')
+    run = run_sessionize([f], store, follow=follow, on_error="skip")
+    assert run.summary.rejected == 1 and run.summary.events_kept == 3
+    assert run.read.rejects.get_column("line").to_list() == [4]
+    # a new file of nothing but broken lines is still refused
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x\n')
+    with pytest.raises(DataError, match="every one of the 1 rows read was rejected"):
+        run_sessionize([f, bad], store, follow=follow, on_error="skip")

@@ -168,3 +168,35 @@ def test_a_rewritten_part_stays_in_the_group_of_the_part_it_replaces(tmp_path: P
     m = store.read_manifest()
     assert {p.run for p in m.parts_of("sessions") if p.rows == 4} == {1}
     assert {p.run for p in m.parts_of("sessions") if p.rows == 1} == {2}
+
+
+def test_event_hashes_are_those_of_the_store_and_version_asked(tmp_path: Path) -> None:
+    """Snapshot.event_hashes keeps each part's hashes in the process (jtrack watch runs
+    every second); another store's part of the same name, or a part written again under
+    the same name (after a rollback the next run has the same number), is another file."""
+    import polars_hash  # noqa: F401
+
+    def hashes(store: Store) -> None:
+        store.refresh()
+        with store.snapshot() as snap:
+            kept = sorted(snap.event_hashes().to_list())
+            fresh = snap.scan_index().select(pl.col("event_id").nchash.xxh3_64()).collect()
+        assert kept == sorted(fresh.to_series().to_list())
+
+    files = _one_event_days(tmp_path, range(3))
+    a, b = Store.open(tmp_path / "a"), Store.open(tmp_path / "b")
+    run_sessionize(files[:2], a)
+    run_sessionize(files[1:], b)  # the same part names as a's
+    hashes(a)
+    hashes(b)
+    hashes(a)
+    run_sessionize([files[2]], a)  # run 2 writes p000002-u0000
+    hashes(a)
+    res = _run("store", "rollback", "v000001", "--store", str(a.root))
+    assert res.exit_code == 0, res.stderr
+    other = tmp_path / "other.parquet"
+    flat_frame(
+        [flat_event(f"o{i}", "w", T0 + timedelta(days=9, minutes=i)) for i in range(4)]
+    ).write_parquet(other)
+    run_sessionize([other], a)  # run 2 again: the same part name, other rows
+    hashes(a)

@@ -94,13 +94,16 @@ def decide(
     new_ids: pl.DataFrame,
     history: pl.LazyFrame,
     new_event_ids: Callable[[pl.Series], pl.DataFrame],
+    kept_hashes: pl.Series | None = None,
 ) -> Decisions:
     """Decide duplicates and the far-future cut.
 
     `new_ids`: the new accepted rows (_h, created_date, _pos, bucket). `history`: every copy
     the store holds (COPY_SCHEMA, lazily; empty for a new store); only the copies that share
     an id with a new row, or that cross the cut, are read whole. `new_event_ids(positions)`
-    gives (_pos, event_id, customer_id) of new rows.
+    gives (_pos, event_id, customer_id) of new rows. `kept_hashes`: the event ids' `_h` of
+    the kept copies (the index), when the caller has them at hand (Snapshot.event_hashes);
+    the other copies (duplicates, held) are few and hashed here.
     """
     times = pl.concat(
         [new_ids.lazy().select("created_date"), history.select("created_date")], how="vertical"
@@ -121,7 +124,12 @@ def decide(
     # groups that can change: ids of new rows (found by hash first) and of copies whose
     # side of the cut moved
     moved_h = hist.filter(pl.col("_far") != (pl.col("status") == "held")).select("_h")
-    shared_h = hist.select("_h").join(live_new.lazy().select("_h"), on="_h", how="semi")
+    if kept_hashes is None:
+        every_h = hist.select("_h")
+    else:
+        others = hist.filter(pl.col("status") != "kept").select("_h")
+        every_h = pl.concat([kept_hashes.alias("_h").to_frame().lazy(), others])
+    shared_h = every_h.join(live_new.lazy().select("_h"), on="_h", how="semi")
     hist_h = pl.concat([moved_h, shared_h], how="vertical").unique().collect(engine="in-memory")
     new_dup_h = _repeated(live_new.get_column("_h"))
     touched = pl.concat([hist_h, new_dup_h], how="vertical").unique()

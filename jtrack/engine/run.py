@@ -339,7 +339,12 @@ def _run(
         layout.kill_point("after_segments")
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
         copies = _history_copies(snap) if snap is not None else _empty_copies()
-        decisions = decide(new.ids, copies, lambda pos: engine.rows_at(new, pos, _CONTENT))
+        decisions = decide(
+            new.ids,
+            copies,
+            lambda pos: engine.rows_at(new, pos, _CONTENT),
+            snap.event_hashes() if snap is not None else None,
+        )
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
         base_session = _session_options(history) if history else None
@@ -577,7 +582,10 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
         return
     accepted = new.ids.height
     holds = int(base.counts.get("events_kept", 0)) if base is not None else 0
-    if new.rows_read and accepted == 0 and holds:
+    # the new lines of files taken in before are no sign of a wrong input: a broken line
+    # that arrives alone at the end of a growing export is rejected, not refused
+    grown = bool(new.inputs) and all(i.start > 0 for i in new.inputs)
+    if new.rows_read and accepted == 0 and holds and not grown:
         raise DataError(
             f"every one of the {new.rows_read:,} rows read was rejected; the store "
             f"({holds:,} events) is unchanged",

@@ -170,11 +170,10 @@ class Manifest:
         """The manifest as JSON: one record a line (segments, parts, inputs and runs grow
         with every run: `jtrack watch` makes thousands, so no indentation, which only
         Python's slow encoder writes, and no deep copy)."""
-        data = {k: _plain(v) for k, v in self.__dict__.items()}
-        head = {k: v for k, v in data.items() if k not in _LISTS}
-        lines = [json.dumps(head, sort_keys=True)[:-1]]
-        for k in _LISTS:
-            items = ",\n".join(json.dumps(x, sort_keys=True) for x in data[k])
+        head = {k: _plain(v) for k, v in self.__dict__.items() if k not in _LISTS}
+        lines = [_ENCODE(head)[:-1]]
+        for k in _LISTS:  # records of plain fields (lists of numbers at most)
+            items = ",\n".join(map(_ENCODE, (vars(x) for x in getattr(self, k))))
             lines.append(f', "{k}": [\n{items}\n]' if items else f', "{k}": []')
         return "\n".join(lines) + "\n}\n"
 
@@ -221,6 +220,8 @@ class Manifest:
 
 #: The manifest's lists, written one record a line.
 _LISTS = ("segments", "parts", "inputs", "runs")
+#: One encoder for every record (json.dumps with options makes a new one each call).
+_ENCODE = json.JSONEncoder(sort_keys=True).encode
 _NAMES: dict[Any, frozenset[str]] = {}
 
 

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 #: The session table as stored: the visitor's bucket first.
 STORED_SESSION_SCHEMA: dict[str, pl.DataType] = {"bucket": pl.UInt16(), **SESSION_SCHEMA}
+#: xxh3 of the event ids of index parts this process has read (see Snapshot.event_hashes),
+#: by the part file's identity: parts are immutable and carried between versions as hard
+#: links, so a long-lived process (`jtrack watch`) hashes each event id once, not every run.
+_HASHES: dict[tuple[str, int, int, int, int], pl.Series] = {}
 #: Rows of a segment further apart than this are read in separate slices.
 _SLICE_GAP = 20_000
 #: Above this share of a segment's rows, the segment is read whole.
@@ -123,6 +127,34 @@ class Snapshot:
     def scan_index(self, customer_id: str | None = None) -> pl.LazyFrame:
         """The index (INDEX_SCHEMA), optionally one visitor's rows."""
         return self._visitor(self._scan("index", INDEX_SCHEMA), customer_id)
+
+    def event_hashes(self) -> pl.Series:
+        """xxh3_64 of the event id of every index row (`_h`), in no particular order. Kept
+        in this process per part file (its name, device, inode, size and modification time:
+        a file written again is another file); parts no longer in the version are
+        forgotten, so what is kept is 8 bytes per event of the version last asked."""
+        import polars_hash  # noqa: F401  (registers the .nchash namespace)
+
+        out: list[pl.Series] = []
+        live: set[tuple[str, int, int, int, int]] = set()
+        for p in self.manifest.parts_of("index"):
+            path = self.part_path("index", p.file)
+            st = path.stat()
+            key = (p.file, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            live.add(key)
+            hashes = _HASHES.get(key)
+            if hashes is None:
+                hashes = (
+                    pl.scan_parquet(path, hive_partitioning=False)
+                    .select(pl.col("event_id").nchash.xxh3_64().alias("_h"))  # type: ignore[attr-defined]
+                    .collect(engine="in-memory")
+                    .get_column("_h")
+                )
+                _HASHES[key] = hashes
+            out.append(hashes)
+        for key in [k for k in _HASHES if k not in live]:
+            del _HASHES[key]
+        return pl.concat(out) if out else pl.Series("_h", [], dtype=pl.UInt64)
 
     def scan_sessions(self, customer_id: str | None = None, bucket: bool = False) -> pl.LazyFrame:
         """The session table (SESSION_SCHEMA; with `bucket=True` the stored bucket too)."""
