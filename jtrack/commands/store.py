@@ -110,8 +110,9 @@ def compact_cmd(
     wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
-    """Merge the parts that runs added into one part per bucket range (a store appended to
-    every day then reads as fast as a fresh one). Runs do this on their own now and then."""
+    """Merge every part that runs added into one part per bucket range (a store appended to
+    every day then reads as fast as a fresh one). Runs merge on their own, by size: 8 runs'
+    parts of about the same size at a time."""
     import sys
 
     from jtrack.engine.compact import compact
