@@ -343,7 +343,8 @@ def _run(
             new.ids,
             copies,
             lambda pos: engine.rows_at(new, pos, _CONTENT),
-            snap.event_hashes() if snap is not None else None,
+            # kept between runs by a process that follows files (jtrack watch)
+            snap.event_hashes(keep=opts.follow) if snap is not None else None,
         )
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
