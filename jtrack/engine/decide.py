@@ -94,16 +94,16 @@ def decide(
     new_ids: pl.DataFrame,
     history: pl.LazyFrame,
     new_event_ids: Callable[[pl.Series], pl.DataFrame],
-    kept_hashes: pl.Series | None = None,
+    stored_hashes: pl.Series | None = None,
 ) -> Decisions:
     """Decide duplicates and the far-future cut.
 
     `new_ids`: the new accepted rows (_h, created_date, _pos, bucket). `history`: every copy
     the store holds (COPY_SCHEMA, lazily; empty for a new store); only the copies that share
     an id with a new row, or that cross the cut, are read whole. `new_event_ids(positions)`
-    gives (_pos, event_id, customer_id) of new rows. `kept_hashes`: the event ids' `_h` of
-    the kept copies (the index), when the caller has them at hand (Snapshot.event_hashes);
-    the other copies (duplicates, held) are few and hashed here.
+    gives (_pos, event_id, customer_id) of new rows. `stored_hashes`: the event ids' `_h`
+    of every copy in `history`, when the caller has them at hand (see
+    jtrack.engine.run._stored_hashes): the history's ids are then not read to be hashed.
     """
     times = pl.concat(
         [new_ids.lazy().select("created_date"), history.select("created_date")], how="vertical"
@@ -124,11 +124,7 @@ def decide(
     # groups that can change: ids of new rows (found by hash first) and of copies whose
     # side of the cut moved
     moved_h = hist.filter(pl.col("_far") != (pl.col("status") == "held")).select("_h")
-    if kept_hashes is None:
-        every_h = hist.select("_h")
-    else:
-        others = hist.filter(pl.col("status") != "kept").select("_h")
-        every_h = pl.concat([kept_hashes.alias("_h").to_frame().lazy(), others])
+    every_h = hist.select("_h") if stored_hashes is None else stored_hashes.to_frame("_h").lazy()
     shared_h = every_h.join(live_new.lazy().select("_h"), on="_h", how="semi")
     hist_h = pl.concat([moved_h, shared_h], how="vertical").unique().collect(engine="in-memory")
     new_dup_h = _repeated(live_new.get_column("_h"))

@@ -343,8 +343,7 @@ def _run(
             new.ids,
             copies,
             lambda pos: engine.rows_at(new, pos, _CONTENT),
-            # kept between runs by a process that follows files (jtrack watch)
-            snap.event_hashes(keep=opts.follow) if snap is not None else None,
+            _stored_hashes(snap, keep=opts.follow) if snap is not None else None,
         )
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
@@ -683,6 +682,26 @@ def _history_copies(snap: Snapshot) -> pl.LazyFrame:
             )
         )
     return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _stored_hashes(snap: Snapshot, keep: bool) -> pl.Series:
+    """xxh3 of the event id of every copy _history_copies gives: the index's (kept between
+    runs by a process that follows files, `keep`: jtrack watch) and the few duplicate and
+    held copies'."""
+    frames = [snap.event_hashes(keep=keep)]
+    dups_path = _side_file(snap, DUPS)
+    if dups_path is not None:
+        frames.append(
+            pl.scan_parquet(dups_path)
+            .filter(pl.col("status") == "duplicate")
+            .select(pl.col("event_id").nchash.xxh3_64().alias("_h"))  # type: ignore[attr-defined]
+            .collect(engine="in-memory")
+            .to_series()
+        )
+    held = snap.held()
+    if held is not None:
+        frames.append(held.select(pl.col("event_id").nchash.xxh3_64().alias("_h")).to_series())  # type: ignore[attr-defined]
+    return pl.concat(frames)
 
 
 def _side_file(snap: Snapshot, name: str) -> Path | None:
