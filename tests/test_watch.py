@@ -631,3 +631,22 @@ def test_killed_mid_way_a_restart_carries_on_and_ctrl_c_exits_130(tmp_path: Path
     assert second.returncode == 130
     assert out == "" and err == ""  # -q, and Ctrl-C is quiet
     assert_frame_equal(_sessions(Path(store)), _rebuilt(exports, tmp_path), check_exact=True)
+
+
+def test_watchdogs_own_log_lines_stay_off_stderr(tmp_path: Path) -> None:
+    """watchdog logs a harmless shutdown race as an error; stderr is jtrack's diagnostics.
+    (In a child process: pytest's own log handlers would hide Python's last-resort one.)"""
+    code = textwrap.dedent(
+        f"""
+        import logging
+        from jtrack.commands.watch import FileWatcher
+        watcher = FileWatcher([({str(tmp_path)!r}, False)], False, [], 1.0)
+        watcher.start()
+        watcher.stop()
+        logging.getLogger("watchdog.observers.inotify").error(
+            "InotifyEmitter.queue_events() called when the thread is inactive"
+        )
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stderr == "", res.stderr

@@ -332,9 +332,19 @@ class FileWatcher:
         ignore: Sequence[Path],
         interval: float,
     ) -> None:
+        import logging
+
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
         from watchdog.observers.polling import PollingObserver
+
+        # watchdog logs its threads' shutdown races ("InotifyEmitter.queue_events() called
+        # when the thread is inactive") as errors; with no handler Python prints them on
+        # stderr, which is for jtrack's own diagnostics (and says nothing wrong here)
+        quiet = logging.getLogger("watchdog")
+        if not quiet.handlers:
+            quiet.addHandler(logging.NullHandler())
+            quiet.propagate = False
 
         self.lock = threading.Lock()
         self.first_at: float | None = None
