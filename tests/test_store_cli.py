@@ -179,7 +179,7 @@ def test_event_hashes_are_those_of_the_store_and_version_asked(tmp_path: Path) -
     def hashes(store: Store) -> None:
         store.refresh()
         with store.snapshot() as snap:
-            kept = sorted(snap.event_hashes(keep=True).to_list())
+            kept = sorted(snap.event_hashes().to_list())
             assert kept == sorted(snap.event_hashes().to_list())
             fresh = snap.scan_index().select(pl.col("event_id").nchash.xxh3_64()).collect()
         assert kept == sorted(fresh.to_series().to_list())

@@ -16,6 +16,7 @@ them, as a new version (atomically; the content is unchanged: only the files are
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import polars as pl
@@ -59,17 +60,12 @@ def to_merge(manifest: Manifest, table: str) -> list[PartInfo]:
     for p in manifest.parts_of(table):
         if p.run not in recent:
             groups.setdefault(p.run, []).append(p)
-    levels: dict[int, int] = {}
-    for parts in groups.values():
-        lv = level(sum(p.rows for p in parts))
-        levels[lv] = levels.get(lv, 0) + 1
-    full = [lv for lv, n in sorted(levels.items()) if n >= MERGE_FACTOR]
+    of = {run: level(sum(p.rows for p in parts)) for run, parts in groups.items()}
+    counts = Counter(of.values())
+    full = sorted(lv for lv, n in counts.items() if n >= MERGE_FACTOR)
     if not full:
         return []
-    top = full[0]
-    return [
-        p for parts in groups.values() if level(sum(q.rows for q in parts)) <= top for p in parts
-    ]
+    return [p for run, parts in groups.items() if of[run] <= full[0] for p in parts]
 
 
 def needs_compaction(manifest: Manifest) -> bool:

@@ -343,7 +343,9 @@ def _run(
             new.ids,
             copies,
             lambda pos: engine.rows_at(new, pos, _CONTENT),
-            _stored_hashes(snap, keep=opts.follow) if snap is not None else None,
+            # a process that follows files (jtrack watch) keeps the history's hashes between
+            # runs; any other run hashes the ids as it reads them
+            _stored_hashes(snap) if snap is not None and opts.follow else None,
         )
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
@@ -684,11 +686,10 @@ def _history_copies(snap: Snapshot) -> pl.LazyFrame:
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def _stored_hashes(snap: Snapshot, keep: bool) -> pl.Series:
-    """xxh3 of the event id of every copy _history_copies gives: the index's (kept between
-    runs by a process that follows files, `keep`: jtrack watch) and the few duplicate and
-    held copies'."""
-    frames = [snap.event_hashes(keep=keep)]
+def _stored_hashes(snap: Snapshot) -> pl.Series:
+    """xxh3 of the event id of every copy _history_copies gives: the index's (kept in the
+    process, Snapshot.event_hashes) and the few duplicate and held copies'."""
+    frames = [snap.event_hashes()]
     dups_path = _side_file(snap, DUPS)
     if dups_path is not None:
         frames.append(

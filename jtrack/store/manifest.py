@@ -226,12 +226,9 @@ _NAMES: dict[Any, frozenset[str]] = {}
 
 
 def _plain(value: Any) -> Any:
-    """A dataclass (or a list of them) as plain dicts, shallowly: their fields are plain."""
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _plain(v) for k, v in value.__dict__.items()}
-    return value
+    """A dataclass field of the manifest's head (BucketPolicy, ContactsSource: plain fields)
+    as a dict; anything else as it is."""
+    return vars(value) if hasattr(value, "__dataclass_fields__") else value
 
 
 def _known(cls: Any, data: dict[str, Any]) -> Any:

@@ -128,19 +128,15 @@ class Snapshot:
         """The index (INDEX_SCHEMA), optionally one visitor's rows."""
         return self._visitor(self._scan("index", INDEX_SCHEMA), customer_id)
 
-    def event_hashes(self, keep: bool = False) -> pl.Series:
-        """xxh3_64 of the event id of every index row (`_h`), in no particular order.
-
-        `keep`: for a process that runs again and again (`jtrack watch`), the hashes are
-        kept per part file (its name, device, inode, size and modification time: a file
-        written again is another file) and only new parts are read; parts no longer in the
-        version are forgotten, so what is kept is 8 bytes per event of the version last
-        asked. Without it nothing is kept (a run over 100M events would hold 800 MB)."""
+    def event_hashes(self) -> pl.Series:
+        """xxh3_64 of the event id of every index row (`_h`), in no particular order, for a
+        process that runs again and again (`jtrack watch`): the hashes are kept per part
+        file (its name, device, inode, size and modification time: a file written again is
+        another file) and only new parts are read; parts no longer in the version are
+        forgotten, so what is kept is 8 bytes per event of the version last asked."""
         import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
         hashed = pl.col("event_id").nchash.xxh3_64().alias("_h")  # type: ignore[attr-defined]
-        if not keep:
-            return self.scan_index().select(hashed).collect(engine="in-memory").to_series()
         out: list[pl.Series] = []
         live: set[tuple[str, int, int, int, int]] = set()
         for p in self.manifest.parts_of("index"):
