@@ -167,7 +167,9 @@ STORED_EVENT_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, **STORED_EVENT_EX
 
 #: The store's narrow index: one row per kept event, sorted by visitor bucket, visitor and
 #: time. It holds every column the sessionizer and contact resolution read (so an incremental
-#: run re-sessionizes a visitor from the index alone), the session each event belongs to, and
+#: run re-sessionizes a visitor from the index alone), the session each event belongs to (its
+#: id and type only: the session's fields, its traffic class among them, live in the session
+#: table, so a session that grows or changes class leaves its earlier events' rows alone), and
 #: where the event's wide row lives (`segment`, `row`: its position in the store's segments).
 INDEX_SCHEMA: dict[str, pl.DataType] = {
     "bucket": pl.UInt16(),
@@ -190,7 +192,6 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "referrer_medium": pl.String(),
     "session_id": pl.String(),
     "session_type": pl.String(),
-    "traffic_class": pl.String(),  # the session's (null for events in no session)
     "segment": pl.UInt32(),
     "row": pl.UInt32(),
 }

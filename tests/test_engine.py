@@ -235,14 +235,20 @@ def killed_run(files: list[Path], store: Store, point: str, **kw: Any) -> None:
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(journeys(), st.lists(st.sampled_from((None, *KILL_POINTS)), min_size=5, max_size=5))
+@given(
+    journeys(),
+    st.lists(st.sampled_from((None, *KILL_POINTS)), min_size=5, max_size=5),
+    st.booleans(),
+)
 def test_incremental_runs_equal_one_run_over_the_same_files(
     tmp_path_factory: pytest.TempPathFactory,
     drawn: tuple[list[list[dict[str, Any]]], bool],
     kills: list[str | None],
+    follow: bool,
 ) -> None:
     """Random events cut into random runs, some runs killed at a random point before being
-    run again: the store equals one run over all the files."""
+    run again, the runs made as `jtrack watch` makes them (with the history's ids and times
+    kept in the process) or not: the store equals one run over all the files."""
     runs, with_contacts = drawn
     d = tmp_path_factory.mktemp("incr")
     files = []
@@ -252,7 +258,7 @@ def test_incremental_runs_equal_one_run_over_the_same_files(
         files.append(f)
     contacts = d / "contacts.csv"
     contacts.write_text("contact_id,name,email\nC1,Ada,v1@example.org\nC2,Bob,v3@example.org\n")
-    kw: dict[str, Any] = {"on_error": "skip"}
+    kw: dict[str, Any] = {"on_error": "skip", "follow": follow}
     if with_contacts:
         kw["contacts"] = contacts
     daily = Store.open(d / "daily")
@@ -308,6 +314,89 @@ def test_untouched_sessions_keep_their_ids_and_their_files(tmp_path: Path) -> No
     assert_frame_equal(after.filter(pl.col("id").is_in(before["id"].implode())).sort("id"), before)
     assert parts <= {p.file for p in store.read_manifest().parts}  # carried, not rewritten
     assert run.summary.run is not None and run.summary.run["parts_rewritten"] == 0
+
+
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+
+
+def test_a_session_that_turns_automated_leaves_its_earlier_index_rows_alone(
+    tmp_path: Path,
+) -> None:
+    """A growing session that a behaviour signal turns `suspect` changes its session row
+    only: the index does not hold the class, so the parts with its earlier events stay."""
+
+    def views(prefix: str, start: int, n: int) -> list[dict[str, Any]]:
+        at = [T0 + timedelta(seconds=start + i) for i in range(n)]
+        return [
+            flat_event(f"{prefix}{i}", "v", t, user_agent_string=BROWSER) for i, t in enumerate(at)
+        ]
+
+    f1 = _day(tmp_path, "1.parquet", views("a", 0, 10))
+    f2 = _day(tmp_path, "2.parquet", views("b", 10, 15))  # 25 page views in 25 s
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f1], store)
+    assert store.scan_sessions().collect()["traffic_class"].to_list() == ["human"]
+    index_parts = {p.file for p in store.read_manifest().parts_of("index")}
+    run_sessionize([f2], store)
+    store.refresh()
+    assert store.scan_sessions().collect()["traffic_class"].to_list() == ["suspect"]
+    assert index_parts <= {p.file for p in store.read_manifest().parts_of("index")}
+    events = store.scan_events(columns=["event_id", "traffic_class"]).collect()
+    assert events.height == 25 and events["traffic_class"].unique().to_list() == ["suspect"]
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    run_sessionize([f1, f2], rebuilt)
+    assert_same_store(store, rebuilt)
+
+
+def test_index_parts_that_hold_traffic_class_as_an_earlier_jtrack_wrote_them(
+    tmp_path: Path,
+) -> None:
+    """An earlier jtrack kept each event's session class in the index: such parts are read
+    (the column ignored) beside new parts, and the store reads as a fresh build."""
+    f1 = _day(tmp_path, "1.parquet", [flat_event(f"a{i}", f"v{i % 2}", T0) for i in range(4)])
+    f2 = _day(tmp_path, "2.parquet", [flat_event(f"b{i}", f"v{i % 3}", T0) for i in range(6)])
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f1], store)
+    for path in (store.root / "current" / "index").glob("*.parquet"):
+        pl.read_parquet(path).with_columns(traffic_class=pl.lit("human")).write_parquet(path)
+    run_sessionize([f2], store)
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    run_sessionize([f1, f2], rebuilt)
+    assert_same_store(store, rebuilt)
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_rows_cross_the_far_future_cut_both_ways_as_a_rebuild_would(
+    tmp_path: Path, follow: bool
+) -> None:
+    """A held far-future row comes back when events near it arrive, and a stored row is
+    held when earlier events arrive; under `follow` (jtrack watch) the history's times come
+    from the process's cache, not the store."""
+    days = [
+        [flat_event("late", "v1", T0 + timedelta(days=900))]
+        + [flat_event(f"a{i}", "v2", T0 + timedelta(minutes=i)) for i in range(2)],
+        [flat_event(f"c{i}", "v3", T0 + timedelta(days=899, minutes=i)) for i in range(3)],
+        [flat_event(f"d{i}", "v4", T0 + timedelta(minutes=i)) for i in range(400)],
+    ]
+    files = [_day(tmp_path, f"{i}.parquet", rows) for i, rows in enumerate(days)]
+    store = Store.open(tmp_path / "store")
+    held = []
+    for i, f in enumerate(files):
+        run_sessionize([f], store, on_error="skip", follow=follow)
+        rebuilt = Store.open(tmp_path / f"rebuilt{i}")
+        run_sessionize(files[: i + 1], rebuilt, on_error="skip")
+        if i < 2:
+            assert_same_store(store, rebuilt)
+        else:  # (a stored row's input line is not kept: the reject of a row held later
+            # has none, where a rebuild names it; the rest is the same)
+            a, b = contents(store), contents(rebuilt)
+            assert_frame_equal(a["index"], b["index"])
+            assert_frame_equal(a["sessions"], b["sessions"])
+            assert_frame_equal(a["held"].drop("_line"), b["held"].drop("_line"))
+            assert a["counts"] == b["counts"]
+        h = contents(store)["held"]
+        held.append([] if h is None else sorted(h["event_id"].to_list()))
+    assert held == [["late"], [], ["c0", "c1", "c2", "late"]]
 
 
 def test_a_late_event_merges_two_sessions_as_a_rebuild_would(tmp_path: Path) -> None:

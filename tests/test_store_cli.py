@@ -170,8 +170,8 @@ def test_a_rewritten_part_stays_in_the_group_of_the_part_it_replaces(tmp_path: P
     assert {p.run for p in m.parts_of("sessions") if p.rows == 1} == {2}
 
 
-def test_event_hashes_are_those_of_the_store_and_version_asked(tmp_path: Path) -> None:
-    """Snapshot.event_hashes keeps each part's hashes in the process (jtrack watch runs
+def test_event_keys_are_those_of_the_store_and_version_asked(tmp_path: Path) -> None:
+    """Snapshot.event_keys keeps each part's hashes and times in the process (jtrack watch runs
     every second); another store's part of the same name, or a part written again under
     the same name (after a rollback the next run has the same number), is another file."""
     import polars_hash  # noqa: F401
@@ -179,10 +179,12 @@ def test_event_hashes_are_those_of_the_store_and_version_asked(tmp_path: Path) -
     def hashes(store: Store) -> None:
         store.refresh()
         with store.snapshot() as snap:
-            kept = sorted(snap.event_hashes().to_list())
-            assert kept == sorted(snap.event_hashes().to_list())
-            fresh = snap.scan_index().select(pl.col("event_id").nchash.xxh3_64()).collect()
-        assert kept == sorted(fresh.to_series().to_list())
+            kept = sorted(snap.event_keys().rows())
+            assert kept == sorted(snap.event_keys().rows())
+            fresh = snap.scan_index().select(
+                pl.col("event_id").nchash.xxh3_64().alias("_h"), "created_date"
+            )
+        assert kept == sorted(fresh.collect().rows())
 
     files = _one_event_days(tmp_path, range(3))
     a, b = Store.open(tmp_path / "a"), Store.open(tmp_path / "b")

@@ -27,6 +27,8 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.commands.watch import (
+    HOUR_EVERY,
+    HOUR_SHARE,
     FileWatcher,
     LoopConfig,
     WatchLoop,
@@ -219,6 +221,24 @@ def test_hour_tables_are_reused_only_while_young(store: Store) -> None:
     assert again.tables is first.tables and again.hour_as_of == AS_OF
     fresh = live_frame(store, LiveOptions(as_of=AS_OF + timedelta(seconds=6), hour_every=5), first)
     assert fresh.tables is not first.tables and fresh.hour_as_of == fresh.as_of
+
+
+def test_a_slow_hour_is_worked_out_less_often(store_dir: Path) -> None:
+    """The hour's tables are kept HOUR_EVERY seconds, or HOUR_SHARE times what they took:
+    a busy hour's tables must not hold up the runs that show new events."""
+    cfg = LoopConfig(
+        sources=[str(store_dir / "events.jsonl")], targets=[(str(store_dir), False)], as_of=AS_OF
+    )
+    loop = WatchLoop(cfg, Store(store_dir / "store"), Store(store_dir / "store"))
+    assert loop.hour_every() == HOUR_EVERY
+    loop.run(force=True)
+    first = loop.compute(fresh=True)
+    took = loop.hour_cost
+    assert took > 0
+    loop.hour_cost = 0.7
+    assert loop.hour_every() == pytest.approx(0.7 * HOUR_SHARE)
+    again = loop.compute()  # the same clock: the tables are kept, and so is their cost
+    assert again.tables is first.tables and loop.hour_cost == 0.7
 
 
 # ---------------------------------------------------------------------------- --once

@@ -45,6 +45,10 @@ MAX_WAIT = 0.5
 SAFETY_POLL = 5.0
 #: Failed runs in a row (a file vanishing mid-rotation) before the error is final.
 MAX_RETRIES = 5
+#: Seconds the hour's tables (top pages, per-minute figures...) are kept between refreshes...
+HOUR_EVERY = 5.0
+#: ...or this many times what working them out took, when longer (a busy hour's events)
+HOUR_SHARE = 20.0
 #: Rotated copies beside a followed file: app.jsonl.1, app.jsonl.2.gz
 _ROTATED = re.compile(r"\.(?:jsonl|ndjson|json)\.\d+(?:\.gz|\.zst)?$", re.IGNORECASE)
 _DATA = re.compile(r"\.(?:jsonl|ndjson|json|parquet|pq)(?:\.gz|\.zst)?$", re.IGNORECASE)
@@ -620,6 +624,7 @@ class WatchLoop:
         self.message: str | None = None
         self.card_renderable: Any = None
         self.waiting_said = False
+        self.hour_cost = 0.0  # seconds the last hour tables took
 
     # ------------------------------------------------------------------ runs
 
@@ -671,15 +676,25 @@ class WatchLoop:
         if not self.view.exists():
             self.frame = None
             return None
+        previous = None if fresh else self.frame
         opts = LiveOptions(
             as_of=self.cfg.as_of,
             traffic=self.classes,
             top=self.cfg.top,
-            hour_every=0.0 if fresh else max(5.0, self.cfg.interval),
+            hour_every=0.0 if fresh else self.hour_every(),
         )
-        self.frame = live_frame(self.view, opts, None if fresh else self.frame)
+        started = time.monotonic()
+        self.frame = live_frame(self.view, opts, previous)
+        if previous is None or self.frame.hour_as_of != previous.hour_as_of:
+            self.hour_cost = time.monotonic() - started
         self.view.refresh()  # the lease goes: writers may remove the version
         return self.frame
+
+    def hour_every(self) -> float:
+        """Seconds the hour's tables are kept: HOUR_EVERY (or --interval), longer when
+        working them out takes long (a busy hour), so that they take at most 1/HOUR_SHARE
+        of the time and the runs keep up with the feed."""
+        return max(HOUR_EVERY, self.cfg.interval, HOUR_SHARE * self.hour_cost)
 
     def write_html(self) -> None:
         if self.cfg.html is None or self.frame is None:

@@ -94,19 +94,22 @@ def decide(
     new_ids: pl.DataFrame,
     history: pl.LazyFrame,
     new_event_ids: Callable[[pl.Series], pl.DataFrame],
-    stored_hashes: pl.Series | None = None,
+    stored: pl.DataFrame | None = None,
 ) -> Decisions:
     """Decide duplicates and the far-future cut.
 
     `new_ids`: the new accepted rows (_h, created_date, _pos, bucket). `history`: every copy
     the store holds (COPY_SCHEMA, lazily; empty for a new store); only the copies that share
     an id with a new row, or that cross the cut, are read whole. `new_event_ids(positions)`
-    gives (_pos, event_id, customer_id) of new rows. `stored_hashes`: the event ids' `_h`
-    of every copy in `history`, when the caller has them at hand (see
-    jtrack.engine.run._stored_hashes): the history's ids are then not read to be hashed.
+    gives (_pos, event_id, customer_id) of new rows. `stored`: the event id's `_h`,
+    `created_date` and whether it is held aside (`held`) of every copy in `history`, when
+    the caller has them at hand (see jtrack.engine.run._stored_keys): the history is then
+    read only for the copies that share an id with a new row or cross the cut.
     """
+    old_times = history if stored is None else stored.lazy()
     times = pl.concat(
-        [new_ids.lazy().select("created_date"), history.select("created_date")], how="vertical"
+        [new_ids.lazy().select("created_date"), old_times.select("created_date")],
+        how="vertical",
     )
     cut = far_future_cut(times)
     at = cut[0] if cut is not None else None
@@ -123,8 +126,13 @@ def decide(
     )
     # groups that can change: ids of new rows (found by hash first) and of copies whose
     # side of the cut moved
-    moved_h = hist.filter(pl.col("_far") != (pl.col("status") == "held")).select("_h")
-    every_h = hist.select("_h") if stored_hashes is None else stored_hashes.to_frame("_h").lazy()
+    if stored is None:
+        moved_h = hist.filter(pl.col("_far") != (pl.col("status") == "held")).select("_h")
+        every_h = hist.select("_h")
+    else:
+        keys = stored.lazy()
+        moved_h = keys.filter(beyond(pl.col("created_date")) != pl.col("held")).select("_h")
+        every_h = keys.select("_h")
     shared_h = every_h.join(live_new.lazy().select("_h"), on="_h", how="semi")
     hist_h = pl.concat([moved_h, shared_h], how="vertical").unique().collect(engine="in-memory")
     new_dup_h = _repeated(live_new.get_column("_h"))

@@ -343,9 +343,9 @@ def _run(
             new.ids,
             copies,
             lambda pos: engine.rows_at(new, pos, _CONTENT),
-            # a process that follows files (jtrack watch) keeps the history's hashes between
-            # runs; any other run hashes the ids as it reads them
-            _stored_hashes(snap) if snap is not None and opts.follow else None,
+            # a process that follows files (jtrack watch) keeps the history's hashes and
+            # times between runs; any other run reads them from the store
+            _stored_keys(snap) if snap is not None and opts.follow else None,
         )
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
@@ -686,23 +686,24 @@ def _history_copies(snap: Snapshot) -> pl.LazyFrame:
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def _stored_hashes(snap: Snapshot) -> pl.Series:
-    """xxh3 of the event id of every copy _history_copies gives: the index's (kept in the
-    process, Snapshot.event_hashes) and the few duplicate and held copies'."""
-    frames = [snap.event_hashes()]
+def _stored_keys(snap: Snapshot) -> pl.DataFrame:
+    """The event id's xxh3 (`_h`), `created_date` and whether it is held aside (`held`) of
+    every copy _history_copies gives: the index's (kept in the process,
+    Snapshot.event_keys) and the few duplicate and held copies'."""
+    h = pl.col("event_id").nchash.xxh3_64().alias("_h")  # type: ignore[attr-defined]
+    frames = [snap.event_keys().with_columns(held=pl.lit(False))]
     dups_path = _side_file(snap, DUPS)
     if dups_path is not None:
         frames.append(
             pl.scan_parquet(dups_path)
             .filter(pl.col("status") == "duplicate")
-            .select(pl.col("event_id").nchash.xxh3_64().alias("_h"))  # type: ignore[attr-defined]
+            .select(h, "created_date", held=pl.lit(False))
             .collect(engine="in-memory")
-            .to_series()
         )
     held = snap.held()
     if held is not None:
-        frames.append(held.select(pl.col("event_id").nchash.xxh3_64().alias("_h")).to_series())  # type: ignore[attr-defined]
-    return pl.concat(frames)
+        frames.append(held.select(h, "created_date", held=pl.lit(True)))
+    return pl.concat(frames, how="vertical_relaxed", rechunk=False)
 
 
 def _side_file(snap: Snapshot, name: str) -> Path | None:

@@ -21,7 +21,6 @@ from jtrack.core.sessionize import (
     POINTERS,
     attach_context,
     sessionize_rows,
-    with_traffic_class,
 )
 from jtrack.options import SessionizeOptions
 from jtrack.read import SRC_LINE
@@ -30,7 +29,7 @@ from jtrack.store.manifest import Manifest, PartInfo
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA, Snapshot
 from jtrack.store.writer import write_parquet
 
-_INDEX_KEYS = ["segment", "row", "session_id", "session_type", "traffic_class"]
+_INDEX_KEYS = ["segment", "row", "session_id", "session_type"]
 KERNEL_ROW = [*KERNEL_COLUMNS, "_pos", "bucket"]
 
 
@@ -192,9 +191,9 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
         .sort("bucket", "_h", "customer_id", "created_date", "id")
         .drop("_h")
     )
-    index = with_traffic_class(out.index.with_columns(split_pos()), sessions).select(
-        list(INDEX_SCHEMA)
-    )
+    # (no session field but its id and type: a session that grows or changes class leaves
+    # the index rows of its earlier events as they are)
+    index = out.index.with_columns(split_pos()).select(list(INDEX_SCHEMA))
     # only what differs from the store is written
     if old_idx.height:
         added_idx = index.join(

@@ -13,13 +13,20 @@ import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from jtrack.core.buckets import bucket_of
+from jtrack.core.traffic import HUMAN
 from jtrack.errors import StoreError
-from jtrack.schema import EVENT_SCHEMA, INDEX_SCHEMA, SESSION_SCHEMA, STORED_EVENT_SCHEMA
+from jtrack.schema import (
+    EVENT_SCHEMA,
+    INDEX_SCHEMA,
+    SESSION_SCHEMA,
+    STORED_EVENT_SCHEMA,
+    UTC_US,
+)
 from jtrack.store.layout import SEGMENTS
 from jtrack.store.manifest import Manifest
 
@@ -28,10 +35,11 @@ if TYPE_CHECKING:
 
 #: The session table as stored: the visitor's bucket first.
 STORED_SESSION_SCHEMA: dict[str, pl.DataType] = {"bucket": pl.UInt16(), **SESSION_SCHEMA}
-#: xxh3 of the event ids of index parts this process has read (see Snapshot.event_hashes),
-#: by the part file's identity: parts are immutable and carried between versions as hard
-#: links, so a long-lived process (`jtrack watch`) hashes each event id once, not every run.
-_HASHES: dict[tuple[str, int, int, int, int], pl.Series] = {}
+#: xxh3 of the event ids, and the times, of index parts this process has read (see
+#: Snapshot.event_keys), by the part file's identity: parts are immutable and carried between
+#: versions as hard links, so a long-lived process (`jtrack watch`) reads each once, not every
+#: run.
+_KEYS: dict[tuple[str, int, int, int, int], pl.DataFrame] = {}
 #: Rows of a segment further apart than this are read in separate slices.
 _SLICE_GAP = 20_000
 #: Above this share of a segment's rows, the segment is read whole.
@@ -93,7 +101,10 @@ class Snapshot:
         files = self.part_files(table)
         if not files:
             return pl.LazyFrame(schema=schema)
-        return pl.scan_parquet(files, hive_partitioning=False)
+        # (an index part an earlier jtrack wrote also holds its session's traffic_class: ignored)
+        return pl.scan_parquet(
+            files, hive_partitioning=False, schema=schema, extra_columns="ignore"
+        )
 
     def scan_parts(self, table: str, lo: int = 0, hi: int = 65535) -> pl.LazyFrame:
         """Rows of `table` ("index" or "sessions") in buckets lo..hi, with `_part`: the file
@@ -105,9 +116,12 @@ class Snapshot:
         if not parts:
             return pl.LazyFrame(schema={**schema, "_part": pl.String()})
         frames = [
-            pl.scan_parquet(self.dir / table / p.file, hive_partitioning=False).with_columns(
-                _part=pl.lit(p.file)
-            )
+            pl.scan_parquet(
+                self.dir / table / p.file,
+                hive_partitioning=False,
+                schema=schema,
+                extra_columns="ignore",
+            ).with_columns(_part=pl.lit(p.file))
             for p in parts
         ]
         lf = pl.concat(frames, how="vertical")
@@ -128,35 +142,37 @@ class Snapshot:
         """The index (INDEX_SCHEMA), optionally one visitor's rows."""
         return self._visitor(self._scan("index", INDEX_SCHEMA), customer_id)
 
-    def event_hashes(self) -> pl.Series:
-        """xxh3_64 of the event id of every index row (`_h`), in no particular order, for a
-        process that runs again and again (`jtrack watch`): the hashes are kept per part
-        file (its name, device, inode, size and modification time: a file written again is
-        another file) and only new parts are read; parts no longer in the version are
-        forgotten, so what is kept is 8 bytes per event of the version last asked."""
+    def event_keys(self) -> pl.DataFrame:
+        """xxh3_64 of the event id (`_h`) and `created_date` of every index row, in no
+        particular order, for a process that runs again and again (`jtrack watch`): they
+        are kept per part file (its name, device, inode, size and modification time: a
+        file written again is another file) and only new parts are read; parts no longer
+        in the version are forgotten, so what is kept is 16 bytes per event of the version
+        last asked."""
         import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
         hashed = pl.col("event_id").nchash.xxh3_64().alias("_h")  # type: ignore[attr-defined]
-        out: list[pl.Series] = []
+        out: list[pl.DataFrame] = []
         live: set[tuple[str, int, int, int, int]] = set()
         for p in self.manifest.parts_of("index"):
             path = self.part_path("index", p.file)
             st = path.stat()
             key = (p.file, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             live.add(key)
-            hashes = _HASHES.get(key)
-            if hashes is None:
-                hashes = (
+            keys = _KEYS.get(key)
+            if keys is None:
+                keys = (
                     pl.scan_parquet(path, hive_partitioning=False)
-                    .select(hashed)
+                    .select(hashed, "created_date")
                     .collect(engine="in-memory")
-                    .get_column("_h")
                 )
-                _HASHES[key] = hashes
-            out.append(hashes)
-        for key in [k for k in _HASHES if k not in live]:
-            del _HASHES[key]
-        return pl.concat(out) if out else pl.Series("_h", [], dtype=pl.UInt64)
+                _KEYS[key] = keys
+            out.append(keys)
+        for key in [k for k in _KEYS if k not in live]:
+            del _KEYS[key]
+        if not out:
+            return pl.DataFrame(schema={"_h": pl.UInt64(), "created_date": UTC_US})
+        return pl.concat(out, rechunk=False)
 
     def scan_sessions(self, customer_id: str | None = None, bucket: bool = False) -> pl.LazyFrame:
         """The session table (SESSION_SCHEMA; with `bucket=True` the stored bucket too)."""
@@ -173,8 +189,8 @@ class Snapshot:
         unknown = [c for c in wanted if c not in STORED_EVENT_SCHEMA]
         if unknown:
             raise StoreError(f"no event column {unknown[0]!r}", hint="see `jtrack schema`")
-        wide = [c for c in wanted if c not in INDEX_SCHEMA]
-        index = self.scan_index(customer_id)
+        wide = [c for c in wanted if c not in INDEX_SCHEMA and c != "traffic_class"]
+        index = self._with_class(self.scan_index(customer_id), wanted, customer_id)
         if not wide:
             return index.select(wanted)
         if customer_id is not None:
@@ -196,9 +212,29 @@ class Snapshot:
         index = self.scan_index(customer_id)
         if session_ids is not None:
             index = index.filter(pl.col("session_id").is_in(list(session_ids)))
-        rows = index.collect(engine="in-memory")
-        wide = [c for c in wanted if c not in INDEX_SCHEMA]
+        rows = self._with_class(index, wanted, customer_id).collect(engine="in-memory")
+        wide = [c for c in wanted if c not in INDEX_SCHEMA and c != "traffic_class"]
         return (self._with_wide(rows, wide) if wide else rows).select(wanted)
+
+    def _with_class(
+        self, index: pl.LazyFrame, wanted: list[str], customer_id: str | None
+    ) -> pl.LazyFrame:
+        """`index` with its session's `traffic_class` when `wanted` (null for an event in no
+        session), from the session table: the ids of the sessions that are not people's
+        (few, as a rule) are read, and each event's session id looked up in them."""
+        if "traffic_class" not in wanted:
+            return index
+        other = (
+            self.scan_sessions(customer_id)
+            .filter(pl.col("traffic_class").ne_missing(HUMAN))
+            .select("id", "traffic_class")
+            .collect(engine="in-memory")
+        )
+        sid = pl.col("session_id")
+        cls: Any = pl.when(sid.is_null()).then(pl.lit(None, pl.String))
+        for (name,), ids in other.group_by("traffic_class", maintain_order=True):
+            cls = cls.when(sid.is_in(ids.get_column("id").implode())).then(pl.lit(name, pl.String))
+        return index.with_columns(traffic_class=cls.otherwise(pl.lit(HUMAN)))
 
     def _with_wide(self, rows: pl.DataFrame, wide: list[str]) -> pl.DataFrame:
         got = self.wide_rows(rows.select("segment", "row"), wide)

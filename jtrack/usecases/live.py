@@ -216,7 +216,8 @@ def live_frame(
         previous is not None
         and previous.hour_as_of is not None
         and opts.hour_every > 0
-        and previous.options == replace(opts, as_of=previous.options.as_of)
+        and previous.options
+        == replace(opts, as_of=previous.options.as_of, hour_every=previous.options.hour_every)
         and timedelta(0) <= now - previous.hour_as_of < timedelta(seconds=opts.hour_every)
     )
     if reuse and previous is not None:
