@@ -2,6 +2,7 @@
 
     python benchmarks/bench_watch.py                        # 1,000 events/s for 120 s
     python benchmarks/bench_watch.py --rate 1000 --seconds 3600   # the issue's hour
+    python benchmarks/bench_watch.py --seconds 3600 --visitors new  # new visitors arriving
     python benchmarks/bench_watch.py --rate 200 --seconds 60 --interval 0.5
 
 Target (issue 18): a newly written event shows within 2 s of its line being flushed, at
@@ -10,6 +11,10 @@ Target (issue 18): a newly written event shows within 2 s of its line being flus
 A writer process appends Genesys JSON lines to exports/app.jsonl in batches (every 0.1 s:
 rate/10 lines, one write and a flush), each batch's events stamped with the wall-clock time
 of its flush and given fresh ids; the events are the dev generator's (tests/synth), cycled.
+With `--visitors returning` (the default, the worst case) each pass over the pool brings the
+same visitors back, so every session stays active and grows for the whole run and each run
+re-sessionizes a longer history; with `--visitors new` each pass brings new visitors (the
+pool's visitors renamed), as a site's traffic does.
 Half-way through it rotates the file once (app.jsonl renamed app.jsonl.1, a new app.jsonl).
 Meanwhile `jtrack watch exports/ --html live.html` runs as a child process with its line log
 on a pipe: each line says the newest event the store holds. A batch's lag is the time from
@@ -46,9 +51,14 @@ def jtrack() -> list[str]:
 # ---------------------------------------------------------------------------- the writer
 
 
-def writer(folder: Path, rate: int, seconds: float, log: Path, pool_size: int) -> None:
+def writer(
+    folder: Path, rate: int, seconds: float, log: Path, pool_size: int, visitors: str
+) -> None:
     """Append `rate` events a second for `seconds` (batches every 0.1 s), rotate once
-    half-way; write one JSON line per batch to `log`: flush time, newest stamp, count."""
+    half-way; write one JSON line per batch to `log`: flush time, newest stamp, count.
+    `visitors`: "new" renames the pool's visitors on each pass over it (new people keep
+    arriving); "returning" keeps them, so that each comes back every pass (pool / rate
+    seconds) and their sessions never end."""
     import _synth
     import polars as pl
 
@@ -57,7 +67,7 @@ def writer(folder: Path, rate: int, seconds: float, log: Path, pool_size: int) -
     pool = pool.with_columns(pl.col("event_id").alias("_orig"))
     app = folder / "app.jsonl"
     per_batch = max(1, rate // 10)
-    written, pos, batch_no = 0, 0, 0
+    written, pos, batch_no, cycle = 0, 0, 0, 0
     start = time.monotonic()
     rotated = False
     with open(log, "w") as out:
@@ -69,12 +79,15 @@ def writer(folder: Path, rate: int, seconds: float, log: Path, pool_size: int) -
                 os.rename(app, folder / "app.jsonl.1")
                 rotated = True
             if pos + per_batch > pool.height:
-                pos = 0
+                pos, cycle = 0, cycle + 1
             now = datetime.now(UTC)
             batch = (
                 pool.slice(pos, per_batch)
                 .with_columns(
                     event_id=pl.lit(f"b{batch_no}-") + pl.col("_orig"),
+                    customer_id=pl.lit(f"p{cycle}-") + pl.col("customer_id")
+                    if visitors == "new"
+                    else pl.col("customer_id"),
                     created_date=pl.lit(now, dtype=pl.Datetime("us", "UTC")),
                 )
                 .drop("_orig")
@@ -119,12 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=1.0, help="jtrack watch --interval")
     ap.add_argument("--warmup", type=float, default=15.0, help="seconds before RSS counts")
     ap.add_argument("--pool", type=int, default=200_000, help="generated events, cycled")
+    ap.add_argument(
+        "--visitors",
+        choices=("returning", "new"),
+        default="returning",
+        help="returning: the pool's visitors come back on every pass over it, their sessions "
+        "never end and grow all run long (the worst case); new: each pass brings new visitors",
+    )
     ap.add_argument("--keep", type=Path, default=None, help="keep the work folder here")
-    ap.add_argument("--writer", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--writer", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.writer:
-        folder, rate, seconds, log, pool = args.writer
-        writer(Path(folder), int(rate), float(seconds), Path(log), int(pool))
+        folder, rate, seconds, log, pool, visitors = args.writer
+        writer(Path(folder), int(rate), float(seconds), Path(log), int(pool), visitors)
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="bench-watch-"))
@@ -178,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             str(args.seconds),
             str(wlog),
             str(args.pool),
+            args.visitors,
         ]
     )
     t0 = time.monotonic()
@@ -218,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(
         f"jtrack watch, {args.rate:,} events/s for {args.seconds:g} s, --interval "
-        f"{args.interval:g}, rotation once; load average {load[0]:.1f}"
+        f"{args.interval:g}, rotation once, {args.visitors} visitors; load average {load[0]:.1f}"
     )
     print(f"events written {written:,}; in the store at the end {stored:,}")
     if lags:
