@@ -338,14 +338,15 @@ def _run(
         _guard(new, base, mode, opts)
         layout.kill_point("after_segments")
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
-        copies = _history_copies(snap) if snap is not None else _empty_copies()
+        sides = _side_copies(snap) if snap is not None else []
+        copies = _history_copies(snap, sides) if snap is not None else _empty_copies()
         decisions = decide(
             new.ids,
             copies,
             lambda pos: engine.rows_at(new, pos, _CONTENT),
             # a process that follows files (jtrack watch) keeps the history's hashes and
             # times between runs; any other run reads them from the store
-            _stored_keys(snap) if snap is not None and opts.follow else None,
+            _stored_keys(snap, sides) if snap is not None and opts.follow else None,
         )
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
@@ -647,12 +648,9 @@ def _empty_copies() -> pl.LazyFrame:
     return pl.LazyFrame(schema={**COPY_SCHEMA, "_hash": pl.UInt64()})
 
 
-def _history_copies(snap: Snapshot) -> pl.LazyFrame:
-    """Every copy the store holds (COPY_SCHEMA, lazily), with the contents of kept and held
-    copies (for conflict hashes) and the stored hash of duplicate ones."""
-    from jtrack.engine.decide import CONTENT_COLUMNS
-
-    content = [c for c in CONTENT_COLUMNS if c not in ("event_id", "customer_id", "created_date")]
+def _history_copies(snap: Snapshot, sides: list[pl.LazyFrame]) -> pl.LazyFrame:
+    """Every copy the store holds (COPY_SCHEMA, lazily): the kept ones of the index, with
+    their contents (for conflict hashes), and `sides` (_side_copies)."""
     kept = snap.scan_index().select(
         "event_id",
         "created_date",
@@ -660,9 +658,15 @@ def _history_copies(snap: Snapshot) -> pl.LazyFrame:
         "bucket",
         "customer_id",
         pl.lit("kept").alias("status"),
-        *content,
+        *_STORED_CONTENT,
     )
-    frames = [kept]
+    return pl.concat([kept, *sides], how="diagonal_relaxed")
+
+
+def _side_copies(snap: Snapshot) -> list[pl.LazyFrame]:
+    """The store's few duplicate copies (COPY_SCHEMA and their stored hash) and held copies
+    (COPY_SCHEMA and their contents), lazily."""
+    frames = []
     dups_path = _side_file(snap, DUPS)
     if dups_path is not None:
         frames.append(
@@ -680,30 +684,23 @@ def _history_copies(snap: Snapshot) -> pl.LazyFrame:
                 "bucket",
                 "customer_id",
                 pl.lit("held").alias("status"),
-                *content,
+                *_STORED_CONTENT,
             )
         )
-    return pl.concat(frames, how="diagonal_relaxed")
+    return frames
 
 
-def _stored_keys(snap: Snapshot) -> pl.DataFrame:
+def _stored_keys(snap: Snapshot, sides: list[pl.LazyFrame]) -> pl.DataFrame:
     """The event id's xxh3 (`_h`), `created_date` and whether it is held aside (`held`) of
     every copy _history_copies gives: the index's (kept in the process,
-    Snapshot.event_keys) and the few duplicate and held copies'."""
+    Snapshot.event_keys) and those of `sides`."""
     h = pl.col("event_id").nchash.xxh3_64().alias("_h")  # type: ignore[attr-defined]
-    frames = [snap.event_keys().with_columns(held=pl.lit(False))]
-    dups_path = _side_file(snap, DUPS)
-    if dups_path is not None:
-        frames.append(
-            pl.scan_parquet(dups_path)
-            .filter(pl.col("status") == "duplicate")
-            .select(h, "created_date", held=pl.lit(False))
-            .collect(engine="in-memory")
-        )
-    held = snap.held()
-    if held is not None:
-        frames.append(held.select(h, "created_date", held=pl.lit(True)))
-    return pl.concat(frames, how="vertical_relaxed", rechunk=False)
+    kept = snap.event_keys().with_columns(held=pl.lit(False))
+    others = [
+        f.select(h, "created_date", held=pl.col("status") == "held").collect(engine="in-memory")
+        for f in sides
+    ]
+    return pl.concat([kept, *others], how="vertical_relaxed", rechunk=False)
 
 
 def _side_file(snap: Snapshot, name: str) -> Path | None:
@@ -715,6 +712,10 @@ def _side_file(snap: Snapshot, name: str) -> Path | None:
 
 #: The columns of new rows that duplicate decisions compare.
 _CONTENT = ["customer_id", *(c for c in CONTENT_COLUMNS if c != "customer_id")]
+#: The content columns of a stored copy besides those every copy has (id, visitor, time).
+_STORED_CONTENT = [
+    c for c in CONTENT_COLUMNS if c not in ("event_id", "customer_id", "created_date")
+]
 
 
 class Engine(Protocol):

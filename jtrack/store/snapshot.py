@@ -189,7 +189,7 @@ class Snapshot:
         unknown = [c for c in wanted if c not in STORED_EVENT_SCHEMA]
         if unknown:
             raise StoreError(f"no event column {unknown[0]!r}", hint="see `jtrack schema`")
-        wide = [c for c in wanted if c not in INDEX_SCHEMA and c != "traffic_class"]
+        wide = _wide(wanted)
         index = self._with_class(self.scan_index(customer_id), wanted, customer_id)
         if not wide:
             return index.select(wanted)
@@ -213,7 +213,7 @@ class Snapshot:
         if session_ids is not None:
             index = index.filter(pl.col("session_id").is_in(list(session_ids)))
         rows = self._with_class(index, wanted, customer_id).collect(engine="in-memory")
-        wide = [c for c in wanted if c not in INDEX_SCHEMA and c != "traffic_class"]
+        wide = _wide(wanted)
         return (self._with_wide(rows, wide) if wide else rows).select(wanted)
 
     def _with_class(
@@ -305,6 +305,12 @@ class Snapshot:
         if c is None or not c.book:
             return None
         return pl.read_parquet(self.dir / c.book)
+
+
+def _wide(columns: list[str]) -> list[str]:
+    """The event columns of `columns` read from the segments (not the index, and not the
+    session's class: Snapshot._with_class)."""
+    return [c for c in columns if c not in INDEX_SCHEMA and c != "traffic_class"]
 
 
 def _spans(rows: list[int]) -> list[tuple[int, int | None]]:
