@@ -452,6 +452,11 @@ class StoreView(Store):
         super().__init__(store.root)
         self.policy = policy or Policy()
 
+    def another(self) -> StoreView:
+        """The same view read through another object (a version of its own), for another
+        thread."""
+        return StoreView(Store(self.root), self.policy)
+
     def unfiltered(self) -> Store:
         """The plain store (to tell "not permitted" from "not found", and for billing),
         reading the same version as this view."""

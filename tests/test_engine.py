@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -351,18 +352,29 @@ def test_a_session_that_turns_automated_leaves_its_earlier_index_rows_alone(
 def test_index_parts_that_hold_traffic_class_as_an_earlier_jtrack_wrote_them(
     tmp_path: Path,
 ) -> None:
-    """An earlier jtrack kept each event's session class in the index: such parts are read
-    (the column ignored) beside new parts, and the store reads as a fresh build."""
+    """An earlier jtrack kept each event's session class in the index, and its manifest no
+    times or unattached events per index part: such parts are read (the column ignored,
+    the totals read from the part) beside new parts, and the store reads as a fresh build."""
     f1 = _day(tmp_path, "1.parquet", [flat_event(f"a{i}", f"v{i % 2}", T0) for i in range(4)])
     f2 = _day(tmp_path, "2.parquet", [flat_event(f"b{i}", f"v{i % 3}", T0) for i in range(6)])
+    # (a part none of the next run's visitors are in is carried as it is: its totals read)
+    early = [flat_event("z", "w", T0 - timedelta(days=1))]
+    f0 = _day(tmp_path, "0.parquet", [*early, flat_event("y", "w", T0 - timedelta(days=2))])
     store = Store.open(tmp_path / "store")
-    run_sessionize([f1], store)
+    run_sessionize([f0, f1], store, units=2)
     for path in (store.root / "current" / "index").glob("*.parquet"):
         pl.read_parquet(path).with_columns(traffic_class=pl.lit("human")).write_parquet(path)
+    manifest = store.root / "current" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    for part in data["parts"]:
+        for key in ("first_us", "last_us", "unattached"):
+            part.pop(key)
+    manifest.write_text(json.dumps(data))
     run_sessionize([f2], store)
     rebuilt = Store.open(tmp_path / "rebuilt")
-    run_sessionize([f1, f2], rebuilt)
+    run_sessionize([f0, f1, f2], rebuilt)
     assert_same_store(store, rebuilt)
+    assert any(p.first_us is None for p in store.read_manifest().parts_of("index"))
 
 
 @pytest.mark.parametrize("follow", [False, True])
@@ -413,6 +425,36 @@ def test_a_late_event_merges_two_sessions_as_a_rebuild_would(tmp_path: Path) -> 
     rebuilt = Store.open(tmp_path / "rebuilt")
     run_sessionize([f1, f2], rebuilt)
     assert_same_store(store, rebuilt)
+
+
+def test_totals_kept_from_the_runs_differences_equal_a_rebuilds(tmp_path: Path) -> None:
+    """The store's totals are worked out from what each run changed (visitors, contact
+    states, the index parts' times): a visitor identified in a later run turns known, a new
+    one arrives, a later event moves the last event time; each run's totals equal those of
+    one run over the files so far."""
+    book = tmp_path / "contacts.csv"
+    book.write_text("contact_id,name,email\nC1,Ada,v1@example.org\nC2,Bob,v3@example.org\n")
+    email = {
+        "event_name": "form_submitted",
+        "kind": "custom",
+        "traits": [{"name": "email", "data_type": "string", "value": "v1@example.org"}],
+    }
+    days = [
+        [flat_event("a", "v1", T0), flat_event("b", "v2", T0 + timedelta(minutes=1))],
+        [flat_event("c", "v1", T0 + timedelta(minutes=5), **email)],
+        [flat_event("d", "v3", T0 + timedelta(hours=5)), flat_event("e", "v2", T0)],
+    ]
+    files = [_day(tmp_path, f"{i}.parquet", rows) for i, rows in enumerate(days)]
+    store = Store.open(tmp_path / "store")
+    for i, f in enumerate(files):
+        run_sessionize([f], store, contacts=book, on_error="skip")
+        rebuilt = Store.open(tmp_path / f"rebuilt{i}")
+        run_sessionize(files[: i + 1], rebuilt, contacts=book, on_error="skip")
+        assert_same_store(store, rebuilt)
+    m = store.read_manifest()
+    assert m.contact_counts is not None and m.contact_counts["visitors_known"] == 1
+    assert m.counts["visitors"] == 3 and m.counts["events_kept"] == 5
+    assert all(p.first_us is not None for p in m.parts_of("index"))
 
 
 def test_a_changed_file_is_read_again_and_its_events_deduplicated(tmp_path: Path) -> None:

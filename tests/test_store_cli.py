@@ -54,6 +54,38 @@ def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -
     assert table.exit_code == 0 and "Inputs taken in" in table.stdout
 
 
+def test_earlier_runs_go_to_run_logs_and_the_store_still_shows_every_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest keeps the latest runs; earlier ones go to run log files (shared by later
+    versions) and `jtrack store` still shows every run, and when each input was taken in."""
+    import jtrack.store.writer as writer
+
+    monkeypatch.setattr(writer, "RUN_CHUNK", 2)
+    store = Store.open(tmp_path / "store")
+    files = []
+    for day in range(7):
+        f = tmp_path / f"day{day}.parquet"
+        flat_frame([flat_event(f"e{day}", f"v{day % 3}", T0 + timedelta(days=day))]).write_parquet(
+            f
+        )
+        files.append(f)
+        run_sessionize([f], store)
+    m = store.read_manifest()
+    assert m.run_logs == ["runs/r000001-000002.jsonl", "runs/r000003-000004.jsonl"]
+    assert [r.run for r in m.runs] == [5, 6, 7] and m.run_count == 7
+    info = json.loads(_run("store", "--store", str(store.root), "-f", "json").stdout)
+    assert [r["run"] for r in info["runs"]] == list(range(1, 8))
+    assert all(i["taken_in"] for i in info["inputs"])
+    assert info["versions"][0]["runs"] == 7
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    run_sessionize(files, rebuilt)
+    assert_same_store(store, rebuilt)
+    # an earlier version keeps its own logs: rolled back to, it still shows its runs
+    assert _run("store", "rollback", "v000005", "--store", str(store.root)).exit_code == 0
+    assert [r.run for r in Store.open(store.root).runs()] == list(range(1, 6))
+
+
 def test_rollback_makes_an_earlier_version_current_and_runs_build_on_it(
     daily: tuple[Store, list[Path]], tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -239,6 +240,49 @@ def test_a_slow_hour_is_worked_out_less_often(store_dir: Path) -> None:
     assert loop.hour_every() == pytest.approx(0.7 * HOUR_SHARE)
     again = loop.compute()  # the same clock: the tables are kept, and so is their cost
     assert again.tables is first.tables and loop.hour_cost == 0.7
+
+
+def test_newer_hour_tables_are_worked_out_in_the_background(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a frame's hour tables are old, the next frames keep them while newer ones are
+    worked out in a thread (on a version of its own); the frame after that has them. The
+    loop never waits for them."""
+    import jtrack.commands.watch as watch
+
+    monkeypatch.setattr(watch, "HOUR_EVERY", 0.0)
+    cfg = LoopConfig(
+        sources=[str(store_dir / "events.jsonl")], targets=[(str(store_dir), False)], interval=0
+    )
+    store = Store(store_dir / "store")
+    loop = WatchLoop(cfg, store, store)
+    try:
+        loop.run(force=True)
+        first = loop.compute(fresh=True)
+        loop.hour_cost = 0.0
+        release = threading.Event()
+        real = watch._hour_frame
+
+        def held(view: Any, opts: Any) -> tuple[Any, float]:
+            release.wait(30)
+            return real(view, opts)
+
+        monkeypatch.setattr(watch, "_hour_frame", held)
+        second = loop.compute()  # the tables are old: newer ones started, these kept
+        assert second.tables is first.tables and second.hour_as_of == first.hour_as_of
+        assert loop._hour_job is not None
+        third = loop.compute()  # still being worked out: not waited for
+        assert third.tables is first.tables and loop._hour_job is not None
+        release.set()
+        loop._hour_job[0].result(timeout=30)
+        fourth = loop.compute()
+        assert fourth.hour_as_of > first.hour_as_of and fourth.tables is not first.tables
+        assert fourth.overview["events_last_hour"] == first.overview["events_last_hour"]
+    finally:
+        release.set()
+        loop.close()
+    # the background's lease is given back: nothing keeps old versions from going
+    assert not [p for p in (store_dir / "store" / ".readers").iterdir() if p.is_file()]
 
 
 # ---------------------------------------------------------------------------- --once

@@ -6,7 +6,9 @@ The loop: file-system events (watchdog: inotify, or polling with --poll) mark th
 dirty; after a short debounce the engine runs exactly as `jtrack sessionize` does
 (jtrack.engine.run_sessionize, with `follow`: a line still being written waits for the next
 run), and a stat of the sources every few seconds is the safety net for events that never
-come. The frame (jtrack.usecases.live) is computed every --interval and after every run.
+come. The frame (jtrack.usecases.live) is computed every --interval and after every run;
+the hour's tables, which read every event of the hour, are worked out in a thread of their
+own (on a version of its own), so that the runs that show new events never wait for them.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ MAX_RETRIES = 5
 HOUR_EVERY = 5.0
 #: ...or this many times what working them out took, when longer (a busy hour's events)
 HOUR_SHARE = 20.0
+#: Seconds a frame's hour tables may be reused while newer ones are worked out (no limit).
+_KEEP_HOUR = 1e9
 #: Rotated copies beside a followed file: app.jsonl.1, app.jsonl.2.gz
 _ROTATED = re.compile(r"\.(?:jsonl|ndjson|json)\.\d+(?:\.gz|\.zst)?$", re.IGNORECASE)
 _DATA = re.compile(r"\.(?:jsonl|ndjson|json|parquet|pq)(?:\.gz|\.zst)?$", re.IGNORECASE)
@@ -439,6 +443,19 @@ _ESCAPES = {
 }
 
 
+def _hour_frame(view: Any, opts: Any) -> tuple[Any, float]:
+    """A frame with fresh hour tables, and what it took, read on a version of its own (a
+    lease of its own: the runs may make newer versions meanwhile)."""
+    from jtrack.usecases.live import live_frame
+
+    own = view.another()
+    try:
+        started = time.monotonic()
+        return live_frame(own, opts), time.monotonic() - started
+    finally:
+        own.close()
+
+
 def parse_keys(data: str) -> list[str]:
     """Keys from what a terminal in cbreak mode sent: escape sequences as names (up, down,
     pgup, pgdn, home, end), a lone ESC as esc, CR/LF as enter, DEL/BS as backspace."""
@@ -625,6 +642,9 @@ class WatchLoop:
         self.card_renderable: Any = None
         self.waiting_said = False
         self.hour_cost = 0.0  # seconds the last hour tables took
+        # the hour's tables being worked out in the background: (future, the classes asked)
+        self._hour_pool: Any = None
+        self._hour_job: tuple[Any, tuple[str, ...]] | None = None
 
     # ------------------------------------------------------------------ runs
 
@@ -669,31 +689,72 @@ class WatchLoop:
 
     # ------------------------------------------------------------------ frames
 
+    def live_options(self, hour_every: float) -> Any:
+        from jtrack.usecases.live import LiveOptions
+
+        return LiveOptions(
+            as_of=self.cfg.as_of, traffic=self.classes, top=self.cfg.top, hour_every=hour_every
+        )
+
     def compute(self, fresh: bool = False) -> Any:
-        from jtrack.usecases.live import LiveOptions, live_frame
+        """The frame now. The hour's tables come from the last frame, or from the newer ones
+        the background worked out; `fresh` (the first frame, --once, another traffic
+        choice) works them out here and now. Once they are older than `hour_every`, newer
+        ones are started in the background."""
+        from jtrack.usecases.live import live_frame
 
         self.view.refresh()
         if not self.view.exists():
             self.frame = None
             return None
-        previous = None if fresh else self.frame
-        opts = LiveOptions(
-            as_of=self.cfg.as_of,
-            traffic=self.classes,
-            top=self.cfg.top,
-            hour_every=0.0 if fresh else self.hour_every(),
-        )
-        started = time.monotonic()
-        self.frame = live_frame(self.view, opts, previous)
-        if previous is None or self.frame.hour_as_of != previous.hour_as_of:
+        previous = None if fresh else self._newest_hour()
+        if previous is None or previous.hour_as_of is None:
+            started = time.monotonic()
+            self.frame = live_frame(self.view, self.live_options(0.0))
             self.hour_cost = time.monotonic() - started
+        else:
+            self.frame = live_frame(self.view, self.live_options(_KEEP_HOUR), previous)
+            self._start_hour()
         self.view.refresh()  # the lease goes: writers may remove the version
         return self.frame
+
+    def _newest_hour(self) -> Any:
+        """The frame with the newest hour tables: the background's once done (if asked
+        for the classes shown now), else the last frame."""
+        if self._hour_job is not None and self._hour_job[0].done():
+            future, classes = self._hour_job
+            self._hour_job = None
+            frame, self.hour_cost = future.result()  # (its error is this frame's error)
+            if classes == self.classes:
+                return frame
+        return self.frame
+
+    def _start_hour(self) -> None:
+        """Newer hour tables in the background, once the frame's are older than
+        `hour_every` (one at a time)."""
+        frame = self.frame
+        if self._hour_job is not None or frame is None or frame.hour_as_of is None:
+            return
+        if (frame.as_of - frame.hour_as_of).total_seconds() < self.hour_every():
+            return
+        if self._hour_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._hour_pool = ThreadPoolExecutor(1, thread_name_prefix="jtrack-hour")
+        future = self._hour_pool.submit(_hour_frame, self.view, self.live_options(0.0))
+        self._hour_job = (future, self.classes)
+
+    def close(self) -> None:
+        """Let the background's hour tables finish (a second at most), and go."""
+        if self._hour_pool is not None:
+            self._hour_pool.shutdown(wait=True, cancel_futures=True)
+            self._hour_pool = None
+        self._hour_job = None
 
     def hour_every(self) -> float:
         """Seconds the hour's tables are kept: HOUR_EVERY (or --interval), longer when
         working them out takes long (a busy hour), so that they take at most 1/HOUR_SHARE
-        of the time and the runs keep up with the feed."""
+        of the time (of the two cores the runs share with them)."""
         return max(HOUR_EVERY, self.cfg.interval, HOUR_SHARE * self.hour_cost)
 
     def write_html(self) -> None:
@@ -785,6 +846,7 @@ class WatchLoop:
             self._loop(watcher, read_keys, live, console)
         finally:
             watcher.stop()
+            self.close()
             if live is not None:
                 live.stop()
             if keys is not None:

@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -444,8 +444,6 @@ def _now() -> str:
 
 
 def _session_options(m: Manifest) -> SessionizeOptions:
-    from datetime import timedelta
-
     o = m.options
     max_d = o.get("max_duration_seconds")
     return SessionizeOptions(
@@ -962,12 +960,14 @@ def _finish(
         parts=parts,
         inputs=inputs,
         runs=(list(base.runs) if base and mode != "replace" else []) + [run_info],
+        run_logs=list(base.run_logs) if base and mode != "replace" else [],
+        runs_logged=base.runs_logged if base and mode != "replace" else 0,
         rejects=rejects_rel,
         held=held_rel,
         duplicates=dups_rel,
         traffic_lists=user_agent_list_version(),
     )
-    _totals(manifest, ctx, store, held, dups, conflicts)
+    _totals(manifest, ctx, res, held, dups, conflicts)
     return manifest, run_info, seen, run_rejects
 
 
@@ -1044,50 +1044,56 @@ def _empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
 
 
+def _version_path(ctx: _Context, table: str, name: str) -> Path:
+    """A part of the version being written: a new one, or one carried from the base."""
+    here = ctx.writer.path(f"{table}/{name}")
+    return here if here.exists() else ctx.snap.part_path(table, name)  # type: ignore[union-attr]
+
+
 def _version_paths(ctx: _Context, manifest: Manifest, table: str) -> list[Path]:
     """The files of `table` of the version being written (new ones and carried ones)."""
-    out = []
-    for p in manifest.parts_of(table):
-        here = ctx.writer.path(f"{table}/{p.file}")
-        out.append(here if here.exists() else ctx.snap.part_path(table, p.file))  # type: ignore[union-attr]
-    return out
+    return [_version_path(ctx, table, p.file) for p in manifest.parts_of(table)]
 
 
 def _totals(
     manifest: Manifest,
     ctx: _Context,
-    store: Store,
+    res: UnitResult,
     held: pl.DataFrame,
     dups: pl.DataFrame,
     conflicts: pl.DataFrame,
 ) -> None:
-    index = _version_paths(ctx, manifest, "index")
-    sessions = _version_paths(ctx, manifest, "sessions")
-    if index:
-        ix = (
-            pl.scan_parquet(index)
-            .select(
-                n=pl.len(),
-                lo=pl.col("created_date").min(),
-                hi=pl.col("created_date").max(),
-                unattached=pl.col("session_id").null_count(),
-            )
-            .collect(engine="in-memory")
-            .row(0, named=True)
-        )
-    else:
-        ix = {"n": 0, "lo": None, "hi": None, "unattached": 0}
-    if sessions:
+    ix = _index_totals(ctx, manifest)
+    n_sessions = sum(p.rows for p in manifest.parts_of("sessions"))
+    base = ctx.base
+    if (
+        base is not None
+        and not ctx.everyone
+        and "visitors" in base.counts
+        and (manifest.contacts is None or base.contact_counts is not None)
+    ):
+        # only the touched visitors' sessions changed: the units' differences are added
+        visitors = int(base.counts["visitors"]) + res.visitors_delta
+        known = temporary = 0
+        if base.contact_counts is not None:
+            known = int(base.contact_counts.get("visitors_known", 0))
+            temporary = int(base.contact_counts.get("visitors_temporary", 0))
+        known += res.states_delta.get("known", 0)
+        temporary += res.states_delta.get("temporary", 0)
+    else:  # a new store, a rebuild, a new contacts book: counted over the session table
+        sessions = _version_paths(ctx, manifest, "sessions")
         per = (
             pl.scan_parquet(sessions)
             .group_by("customer_id")
-            .agg(pl.col("contact_state").first(), pl.col("contact_id").first())
+            .agg(pl.col("contact_state").first())
             .collect(engine="in-memory")
+            if sessions
+            else pl.DataFrame(schema={"customer_id": pl.String, "contact_state": pl.String})
         )
-        n_sessions = sum(p.rows for p in manifest.parts_of("sessions"))
-    else:
-        per = pl.DataFrame(schema={"customer_id": pl.String, "contact_state": pl.String})
-        n_sessions = 0
+        visitors = per.height
+        states = dict(per.get_column("contact_state").value_counts().iter_rows())
+        known = int(states.get("known", 0))
+        temporary = int(states.get("temporary", 0))
     rows_read = sum(i.rows_read for i in manifest.inputs)
     parse_rejects = sum(i.rows_rejected for i in manifest.inputs)
     duplicates = int((dups.get_column("status") == "duplicate").sum()) if dups.height else 0
@@ -1098,22 +1104,52 @@ def _totals(
         "rejected": parse_rejects + held.height,
         "conflicting_duplicates": conflicts.height,
         "sessions": n_sessions,
-        "visitors": per.height,
+        "visitors": visitors,
         "unattached_events": int(ix["unattached"]),
         "first_event": iso(ix["lo"]),
         "last_event": iso(ix["hi"]),
         "far_future_cut": iso(ctx.decisions.cut[0]) if ctx.decisions.cut else None,
     }
     if manifest.contacts is not None:
-        states = dict(per.get_column("contact_state").value_counts().iter_rows())
         manifest.contact_counts = {
             "file": manifest.contacts.file,
             "sha256": manifest.contacts.sha256,
             "contacts": ctx.book.height if ctx.book is not None else 0,
             "invalid_entries": ctx.invalid_entries,
-            "visitors_known": int(states.get("known", 0)),
-            "visitors_temporary": int(states.get("temporary", 0)),
+            "visitors_known": known,
+            "visitors_temporary": temporary,
         }
+
+
+def _index_totals(ctx: _Context, manifest: Manifest) -> dict[str, Any]:
+    """Events, first and last event time and events without a session of the version's
+    index: from the parts' manifest entries (parts an earlier jtrack wrote are read)."""
+    parts = [p for p in manifest.parts_of("index") if p.rows]
+    old = [p for p in parts if p.first_us is None]
+    lo = [p.first_us for p in parts if p.first_us is not None]
+    hi = [p.last_us for p in parts if p.last_us is not None]
+    unattached = sum(p.unattached or 0 for p in parts)
+    if old:
+        row = (
+            pl.scan_parquet([_version_path(ctx, "index", p.file) for p in old])
+            .select(
+                lo=pl.col("created_date").min().dt.epoch("us"),
+                hi=pl.col("created_date").max().dt.epoch("us"),
+                unattached=pl.col("session_id").null_count(),
+            )
+            .collect(engine="in-memory")
+            .row(0, named=True)
+        )
+        lo.append(row["lo"])
+        hi.append(row["hi"])
+        unattached += int(row["unattached"])
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return {
+        "n": sum(p.rows for p in parts),
+        "lo": epoch + timedelta(microseconds=min(lo)) if lo else None,
+        "hi": epoch + timedelta(microseconds=max(hi)) if hi else None,
+        "unattached": unattached,
+    }
 
 
 def _summary_from_manifest(m: Manifest, store: Store) -> RunSummary:

@@ -27,7 +27,7 @@ from jtrack.read import SRC_LINE
 from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
 from jtrack.store.manifest import Manifest, PartInfo
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA, Snapshot
-from jtrack.store.writer import write_parquet
+from jtrack.store.writer import part_info, write_parquet
 
 _INDEX_KEYS = ["segment", "row", "session_id", "session_type"]
 KERNEL_ROW = [*KERNEL_COLUMNS, "_pos", "bucket"]
@@ -74,6 +74,10 @@ class UnitResult:
     sessions_added: int = 0
     sessions_removed: int = 0
     sessions_unchanged: int = 0
+    #: visitors with sessions, and per contact state, after the unit less before it (the
+    #: store's totals are kept from them: only the touched visitors' sessions change)
+    visitors_delta: int = 0
+    states_delta: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: UnitResult) -> None:
         self.index_parts += other.index_parts
@@ -85,6 +89,9 @@ class UnitResult:
         self.sessions_added += other.sessions_added
         self.sessions_removed += other.sessions_removed
         self.sessions_unchanged += other.sessions_unchanged
+        self.visitors_delta += other.visitors_delta
+        for state, n in other.states_delta.items():
+            self.states_delta[state] = self.states_delta.get(state, 0) + n
 
 
 def pos_expr() -> pl.Expr:
@@ -133,15 +140,9 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
         [new_kept.select("customer_id"), changed.select("customer_id")], how="vertical"
     ).unique()
     if snap is not None and (job.everyone or touched.height):
-        mine = (
-            pl.lit(True)
-            if job.everyone
-            else pl.col("customer_id").is_in(touched.get_column("customer_id").implode())
-        )
-        old_idx = snap.scan_parts("index", job.lo, job.hi).filter(mine).collect(engine="in-memory")
-        old_sess = (
-            snap.scan_parts("sessions", job.lo, job.hi).filter(mine).collect(engine="in-memory")
-        )
+        who = None if job.everyone else touched.get_column("customer_id")
+        old_idx = snap.visitor_rows("index", job.lo, job.hi, who)
+        old_sess = snap.visitor_rows("sessions", job.lo, job.hi, who)
     else:
         old_idx = pl.DataFrame(schema={**INDEX_SCHEMA, "_part": pl.String()})
         old_sess = pl.DataFrame(schema={**STORED_SESSION_SCHEMA, "_part": pl.String()})
@@ -191,6 +192,7 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
         .sort("bucket", "_h", "customer_id", "created_date", "id")
         .drop("_h")
     )
+    res.visitors_delta, res.states_delta = _visitor_delta(old_sess, sessions)
     # (no session field but its id and type: a session that grows or changes class leaves
     # the index rows of its earlier events as they are)
     index = out.index.with_columns(split_pos()).select(list(INDEX_SCHEMA))
@@ -223,10 +225,25 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     return res
 
 
+def _visitor_delta(before: pl.DataFrame, after: pl.DataFrame) -> tuple[int, dict[str, int]]:
+    """Visitors with sessions, and per contact state (a visitor's, on each of their
+    sessions), in `after` less in `before`."""
+
+    def states(frame: pl.DataFrame) -> dict[str, int]:
+        if frame.height == 0:
+            return {}
+        per = frame.group_by("customer_id").agg(pl.col("contact_state").first())
+        counts = per.get_column("contact_state").value_counts().iter_rows()
+        return {str(k): int(n) for k, n in counts}
+
+    b, a = states(before), states(after)
+    delta = {k: a.get(k, 0) - b.get(k, 0) for k in sorted(set(a) | set(b))}
+    return sum(a.values()) - sum(b.values()), {k: n for k, n in delta.items() if n}
+
+
 def _write_part(job: UnitJob, table: str, name: str, frame: pl.DataFrame) -> PartInfo:
     write_parquet(frame, Path(job.out_dir) / table / name)
-    b = frame.get_column("bucket")
-    return PartInfo(table, name, frame.height, int(b.min()), int(b.max()), job.run)  # type: ignore[arg-type]
+    return part_info(table, name, frame, job.run)
 
 
 def _returning_rows(snap: Snapshot | None, returning: pl.DataFrame) -> pl.DataFrame:

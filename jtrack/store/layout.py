@@ -11,6 +11,8 @@
         rejects.jsonl                 every rejected row of the inputs taken in
         held.parquet                  far-future rows kept aside (re-judged by every run)
         contacts.parquet              the contacts book the sessions were resolved with
+        runs/r000001-000500.jsonl     earlier runs, RUN_CHUNK a file (the manifest keeps the
+                                      latest ones: `jtrack watch` makes one a second)
     STORE/.lock                     held by the one run writing the store
     STORE/.readers/                 leases of readers: a version named there is not removed
     STORE/.tmp-*                    a version being written (removed if its run died)
@@ -36,6 +38,9 @@ READERS = ".readers"
 TMP_PREFIX = ".tmp-"
 MANIFEST = "manifest.json"
 SEGMENTS = "segments"
+RUNS = "runs"
+#: Runs a run log file holds; the manifest keeps from RUN_CHUNK to 2 * RUN_CHUNK - 1 runs.
+RUN_CHUNK = 500
 REJECTS = "rejects.jsonl"
 HELD = "held.parquet"
 CONTACTS_BOOK = "contacts.parquet"
@@ -101,6 +106,8 @@ __all__ = [
     "MANIFEST",
     "READERS",
     "REJECTS",
+    "RUNS",
+    "RUN_CHUNK",
     "SEGMENTS",
     "STORE_ENV",
     "TMP_PREFIX",

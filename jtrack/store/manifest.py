@@ -54,6 +54,11 @@ class PartInfo:
     bucket_lo: int
     bucket_hi: int
     run: int
+    #: index parts: the first and last event time (microseconds since the epoch, UTC) and
+    #: the events without a session (None: a part an earlier jtrack wrote)
+    first_us: int | None = None
+    last_us: int | None = None
+    unattached: int | None = None
 
 
 @dataclass
@@ -138,6 +143,9 @@ class Manifest:
     held: str | None = None  # held.parquet: far-future rows kept aside (re-judged every run)
     duplicates: str | None = None  # duplicates.parquet: every copy of ids delivered twice
     traffic_lists: str | None = None  # the user-agent lists the traffic classes come from
+    #: files of earlier runs (runs/r*.jsonl, oldest first) and how many runs they hold
+    run_logs: list[str] = field(default_factory=list)
+    runs_logged: int = 0
     layout_version: int = LAYOUT_VERSION
 
     # ------------------------------------------------------------------ queries
@@ -154,7 +162,12 @@ class Manifest:
                 out.append(extra)
         if self.contacts is not None and self.contacts.book:
             out.append(self.contacts.book)
-        return out
+        return out + self.run_logs
+
+    @property
+    def run_count(self) -> int:
+        """Runs that wrote this version and its ancestors (logged and in the manifest)."""
+        return self.runs_logged + len(self.runs)
 
     @property
     def next_segment(self) -> int:
@@ -201,7 +214,7 @@ class Manifest:
                 options=dict(data.get("options") or {}),
                 contacts=ContactsSource(**data["contacts"]) if data.get("contacts") else None,
                 segments=[SegmentInfo(**s) for s in data.get("segments", [])],
-                parts=[PartInfo(**p) for p in data.get("parts", [])],
+                parts=[_known(PartInfo, p) for p in data.get("parts", [])],
                 inputs=[_known(InputFile, i) for i in data.get("inputs", [])],
                 runs=[_known(RunInfo, r) for r in data.get("runs", [])],
                 counts=dict(data.get("counts") or {}),
@@ -210,6 +223,8 @@ class Manifest:
                 held=data.get("held"),
                 duplicates=data.get("duplicates"),
                 traffic_lists=data.get("traffic_lists"),
+                run_logs=[str(x) for x in data.get("run_logs") or []],
+                runs_logged=int(data.get("runs_logged") or 0),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(
@@ -223,6 +238,16 @@ _LISTS = ("segments", "parts", "inputs", "runs")
 #: One encoder for every record (json.dumps with options makes a new one each call).
 _ENCODE = json.JSONEncoder(sort_keys=True).encode
 _NAMES: dict[Any, frozenset[str]] = {}
+
+
+def run_from_json(line: str) -> RunInfo:
+    """One line of a run log."""
+    return _known(RunInfo, json.loads(line))
+
+
+def run_to_json(run: RunInfo) -> str:
+    """A run as one line of a run log."""
+    return str(_ENCODE(vars(run)))
 
 
 def _plain(value: Any) -> Any:

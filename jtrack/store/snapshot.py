@@ -127,6 +127,50 @@ class Snapshot:
         lf = pl.concat(frames, how="vertical")
         return lf.filter(pl.col("bucket").is_between(lo, hi))
 
+    def visitor_rows(
+        self, table: str, lo: int, hi: int, visitors: pl.Series | None
+    ) -> pl.DataFrame:
+        """`scan_parts(table, lo, hi)` of the `visitors` (customer ids; None: everyone),
+        read in two steps: which rows of each part are theirs, from the visitor column
+        alone, then the other columns of the parts that hold any, over the span of rows
+        that does. A run touches few visitors: their rows are a few of the store's, and
+        Polars decodes every column of every row group it opens, so the big parts that
+        hold none of them are not opened for more than their visitor column."""
+        if visitors is None:
+            return self.scan_parts(table, lo, hi).collect(engine="in-memory")
+        schema = INDEX_SCHEMA if table == "index" else STORED_SESSION_SCHEMA
+        parts = [
+            p for p in self.manifest.parts_of(table) if p.bucket_hi >= lo and p.bucket_lo <= hi
+        ]
+        mine = pl.col("bucket").is_between(lo, hi) & pl.col("customer_id").is_in(visitors.implode())
+        scans = [
+            pl.scan_parquet(
+                self.dir / table / p.file,
+                hive_partitioning=False,
+                schema=schema,
+                extra_columns="ignore",
+            )
+            for p in parts
+        ]
+        spans = pl.collect_all(
+            [
+                sc.with_row_index("_r")
+                .filter(mine)
+                .select(lo=pl.col("_r").min(), hi=pl.col("_r").max())
+                for sc in scans
+            ]
+        )
+        frames = []
+        for p, sc, span in zip(parts, scans, spans, strict=True):
+            first, last = span.row(0)
+            if first is None:
+                continue
+            rows = sc.slice(int(first), int(last) - int(first) + 1).filter(mine)
+            frames.append(rows.with_columns(_part=pl.lit(p.file)))
+        if not frames:
+            return pl.DataFrame(schema={**schema, "_part": pl.String()})
+        return pl.concat(frames, how="vertical").collect(engine="in-memory")
+
     def part_path(self, table: str, name: str) -> Path:
         return self.dir / table / name
 

@@ -35,7 +35,7 @@ from jtrack.store.layout import (
     version_name,
     version_number,
 )
-from jtrack.store.manifest import Manifest
+from jtrack.store.manifest import Manifest, RunInfo, run_from_json
 
 if TYPE_CHECKING:
     import polars as pl
@@ -136,6 +136,24 @@ class Store:
             ) from None
         return Manifest.from_json(text, str(path))
 
+    def runs(self, name: str | None = None) -> list[RunInfo]:
+        """Every run that wrote a version (default: the current one) and its ancestors,
+        oldest first: the run logs' and the manifest's."""
+        name = name or self._require_current()
+        m = self.read_manifest(name)
+        out: list[RunInfo] = []
+        for rel in m.run_logs:
+            path = self.version_dir(name) / rel
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                raise StoreError(
+                    f"{path}: a run log of the version is missing",
+                    hint="the store is damaged; `jtrack store rollback` picks a version",
+                ) from None
+            out += [run_from_json(line) for line in lines if line]
+        return out + m.runs
+
     def _require_current(self) -> str:
         name = self.current_name()
         if name is None:
@@ -173,6 +191,11 @@ class Store:
             self._pinned = self.snapshot()
             _OPEN.add(self)
         return self._pinned
+
+    def another(self) -> Store:
+        """The same store read through another object: a version (and a lease) of its own,
+        for another thread."""
+        return type(self)(self.root)
 
     def refresh(self) -> None:
         """Let go of the pinned version: the next read sees the current one."""

@@ -15,7 +15,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -25,6 +25,8 @@ from jtrack.store.layout import (
     CURRENT,
     CURRENT_LINK,
     MANIFEST,
+    RUN_CHUNK,
+    RUNS,
     SEGMENTS,
     TMP_PREFIX,
     VERSIONS,
@@ -32,7 +34,7 @@ from jtrack.store.layout import (
     fsync_file,
     version_name,
 )
-from jtrack.store.manifest import Manifest, PartInfo, SegmentInfo
+from jtrack.store.manifest import Manifest, PartInfo, SegmentInfo, run_to_json
 
 if TYPE_CHECKING:
     from jtrack.store.store import Store
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
 PART_ROW_GROUP = 64_000
 #: Rows per row group of segments jtrack writes: a card reads a few of them.
 SEGMENT_ROW_GROUP = 64_000
+
+#: The folders of a version.
+_FOLDERS = (SEGMENTS, "index", "sessions", RUNS)
 
 _DISK_HINT = "free some disk space or choose another --store; the previous store is intact"
 
@@ -68,6 +73,30 @@ def write_parquet(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GRO
         raise disk_error(path, exc) from exc
 
 
+def part_info(table: str, name: str, frame: pl.DataFrame, run: int) -> PartInfo:
+    """The manifest's entry of a part just written: its rows and buckets, and for the
+    index the totals the manifest keeps (first and last event time, events without a
+    session), so that a run works the store's totals out from the entries alone."""
+    stats: dict[str, Any] = {}
+    if table == "index" and frame.height:
+        t = frame.get_column("created_date").dt.epoch("us")
+        stats = {
+            "first_us": int(t.min()),  # type: ignore[arg-type]
+            "last_us": int(t.max()),  # type: ignore[arg-type]
+            "unattached": frame.get_column("session_id").null_count(),
+        }
+    buckets = frame.get_column("bucket")
+    return PartInfo(
+        table=table,
+        file=name,
+        rows=frame.height,
+        bucket_lo=int(buckets.min() or 0),  # type: ignore[arg-type]
+        bucket_hi=int(buckets.max() or 0),  # type: ignore[arg-type]
+        run=run,
+        **stats,
+    )
+
+
 class VersionWriter:
     """A version being written. Use `commit` once, or `abort`."""
 
@@ -79,7 +108,7 @@ class VersionWriter:
         self.name = version_name(number)
         self.tmp = store.root / f"{TMP_PREFIX}{self.name}-{uuid.uuid4().hex[:8]}"
         try:
-            for sub in (SEGMENTS, "index", "sessions"):
+            for sub in _FOLDERS:
                 (self.tmp / sub).mkdir(parents=True)
         except BaseException:  # (Ctrl-C included): nothing left behind
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -115,15 +144,7 @@ class VersionWriter:
         self._seq[key] = seq + 1
         name = f"p{run:06d}-{seq:04d}.parquet"
         write_parquet(frame, self.tmp / table / name)
-        buckets = frame.get_column("bucket")
-        return PartInfo(
-            table=table,
-            file=name,
-            rows=frame.height,
-            bucket_lo=int(buckets.min() or 0),  # type: ignore[arg-type]
-            bucket_hi=int(buckets.max() or 0),  # type: ignore[arg-type]
-            run=run if group is None else group,
-        )
+        return part_info(table, name, frame, run if group is None else group)
 
     def write_frame(self, rel: str, frame: pl.DataFrame) -> str:
         write_parquet(frame, self.tmp / rel)
@@ -142,15 +163,34 @@ class VersionWriter:
 
     # ------------------------------------------------------------------ commit
 
+    def _log_runs(self, manifest: Manifest) -> None:
+        """Runs beyond 2 * RUN_CHUNK - 1 in the manifest: the oldest RUN_CHUNK go to a run
+        log file, shared by later versions as segments are (so that a manifest, which
+        every run writes and every reader reads, does not grow by a run a second under
+        `jtrack watch`)."""
+        while len(manifest.runs) >= 2 * RUN_CHUNK:
+            chunk = manifest.runs[:RUN_CHUNK]
+            rel = f"{RUNS}/r{chunk[0].run:06d}-{chunk[-1].run:06d}.jsonl"
+            self.write_text(rel, "".join(run_to_json(r) + "\n" for r in chunk))
+            manifest.runs = manifest.runs[RUN_CHUNK:]
+            manifest.run_logs = [*manifest.run_logs, rel]
+            manifest.runs_logged += len(chunk)
+
     def _link_shared(self, manifest: Manifest) -> None:
-        """Hard-link the files this version shares with the base version."""
+        """Hard-link the files this version shares with the base version (thousands, after
+        an hour of `jtrack watch`: plain strings and one listing per folder, not a
+        Path and a stat per file)."""
+        tmp = str(self.tmp)
+        written = set(os.listdir(tmp))
+        for sub in _FOLDERS:
+            written.update(f"{sub}/{name}" for name in os.listdir(os.path.join(tmp, sub)))
+        base = str(self.base_dir) if self.base_dir is not None else None
         for rel in manifest.files():
-            target = self.tmp / rel
-            if target.exists():
+            if rel in written:
                 continue
-            if self.base_dir is None:
+            if base is None:
                 raise StoreError(f"{rel}: a file of the new version was never written")
-            source = self.base_dir / rel
+            source, target = os.path.join(base, rel), os.path.join(tmp, rel)
             try:
                 os.link(source, target)
             except FileNotFoundError:
@@ -162,13 +202,14 @@ class VersionWriter:
                 try:  # a filesystem without hard links: copy
                     shutil.copyfile(source, target)
                 except OSError as exc:
-                    raise disk_error(target, exc) from exc
+                    raise disk_error(Path(target), exc) from exc
 
     def commit(self, manifest: Manifest, keep: int) -> Path:
         """Make this version current (atomically); then remove versions no one needs."""
         root = self.store.root
         final = self.store.version_dir(self.name)
         try:
+            self._log_runs(manifest)
             self._link_shared(manifest)
             layout.kill_point("after_sessions")
             path = self.tmp / MANIFEST
@@ -176,7 +217,7 @@ class VersionWriter:
                 fh.write(manifest.to_json())
                 fh.flush()
                 os.fsync(fh.fileno())
-            for sub in (SEGMENTS, "index", "sessions", "."):
+            for sub in (*_FOLDERS, "."):
                 fsync_dir(self.tmp / sub)
             layout.kill_point("before_rename")
             (root / VERSIONS).mkdir(exist_ok=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.store import Manifest, Store
+from jtrack.store import Manifest, RunInfo, Store
 
 INPUT_COLUMNS = ["name", "size", "sha256", "rows_read", "rows_rejected", "run", "taken_in"]
 RUN_COLUMNS = [
@@ -29,9 +29,10 @@ RUN_COLUMNS = [
 VERSION_COLUMNS = ["version", "current", "created", "runs", "events", "sessions", "parts"]
 
 
-def inputs_frame(m: Manifest) -> pl.DataFrame:
-    """One row per input taken in: name, size, fingerprint, rows, when."""
-    finished = {r.run: r.finished for r in m.runs}
+def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame:
+    """One row per input taken in: name, size, fingerprint, rows, when (`runs`: every run,
+    the logged ones too; default: those in the manifest)."""
+    finished = {r.run: r.finished for r in (m.runs if runs is None else runs)}
     rows = [
         {
             "name": i.name,
@@ -56,8 +57,8 @@ def inputs_frame(m: Manifest) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def runs_frame(m: Manifest) -> pl.DataFrame:
-    rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in m.runs]
+def runs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame:
+    rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in (m.runs if runs is None else runs)]
     schema = {c: (pl.String() if c in ("mode", "finished") else pl.Int64()) for c in RUN_COLUMNS}
     return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -73,7 +74,7 @@ def versions_frame(store: Store) -> pl.DataFrame:
                 "version": name,
                 "current": name == current,
                 "created": m.created,
-                "runs": len(m.runs),
+                "runs": m.run_count,
                 "events": int(m.counts.get("events_kept", 0)),
                 "sessions": int(m.counts.get("sessions", 0)),
                 "parts": len(m.parts),
@@ -94,7 +95,9 @@ def versions_frame(store: Store) -> pl.DataFrame:
 def overview(store: Store) -> dict[str, Any]:
     """The store as plain data: where, which version, totals, options, contacts, and the
     inputs, runs and versions tables."""
-    m = store.read_manifest()
+    name = store.current_name()
+    m = store.read_manifest(name)
+    runs = store.runs(name)
     return {
         "store": str(store.root),
         "version": store.current_name(),
@@ -103,8 +106,8 @@ def overview(store: Store) -> dict[str, Any]:
         "options": m.options,
         "counts": m.counts,
         "contacts": (m.contact_counts or {"file": m.contacts.file}) if m.contacts else None,
-        "inputs": inputs_frame(m),
-        "runs": runs_frame(m),
+        "inputs": inputs_frame(m, runs),
+        "runs": runs_frame(m, runs),
         "versions": versions_frame(store),
     }
 
