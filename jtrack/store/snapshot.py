@@ -28,7 +28,7 @@ from jtrack.schema import (
     UTC_US,
 )
 from jtrack.store.layout import SEGMENTS
-from jtrack.store.manifest import Manifest
+from jtrack.store.manifest import Manifest, PartInfo
 
 if TYPE_CHECKING:
     from jtrack.store.store import Store
@@ -106,24 +106,33 @@ class Snapshot:
             files, hive_partitioning=False, schema=schema, extra_columns="ignore"
         )
 
-    def scan_parts(self, table: str, lo: int = 0, hi: int = 65535) -> pl.LazyFrame:
-        """Rows of `table` ("index" or "sessions") in buckets lo..hi, with `_part`: the file
-        each row is in (writers rewrite a part without rows that changed)."""
+    def _part_scans(
+        self, table: str, lo: int, hi: int
+    ) -> tuple[dict[str, pl.DataType], list[PartInfo], list[pl.LazyFrame]]:
+        """The schema of `table`, its parts that may hold buckets lo..hi, and a scan of each
+        (an index part an earlier jtrack wrote also holds traffic_class: ignored)."""
         schema = INDEX_SCHEMA if table == "index" else STORED_SESSION_SCHEMA
         parts = [
             p for p in self.manifest.parts_of(table) if p.bucket_hi >= lo and p.bucket_lo <= hi
         ]
-        if not parts:
-            return pl.LazyFrame(schema={**schema, "_part": pl.String()})
-        frames = [
+        scans = [
             pl.scan_parquet(
                 self.dir / table / p.file,
                 hive_partitioning=False,
                 schema=schema,
                 extra_columns="ignore",
-            ).with_columns(_part=pl.lit(p.file))
+            )
             for p in parts
         ]
+        return schema, parts, scans
+
+    def scan_parts(self, table: str, lo: int = 0, hi: int = 65535) -> pl.LazyFrame:
+        """Rows of `table` ("index" or "sessions") in buckets lo..hi, with `_part`: the file
+        each row is in (writers rewrite a part without rows that changed)."""
+        schema, parts, scans = self._part_scans(table, lo, hi)
+        if not parts:
+            return pl.LazyFrame(schema={**schema, "_part": pl.String()})
+        frames = [sc.with_columns(_part=pl.lit(p.file)) for p, sc in zip(parts, scans, strict=True)]
         lf = pl.concat(frames, how="vertical")
         return lf.filter(pl.col("bucket").is_between(lo, hi))
 
@@ -138,20 +147,8 @@ class Snapshot:
         hold none of them are not opened for more than their visitor column."""
         if visitors is None:
             return self.scan_parts(table, lo, hi).collect(engine="in-memory")
-        schema = INDEX_SCHEMA if table == "index" else STORED_SESSION_SCHEMA
-        parts = [
-            p for p in self.manifest.parts_of(table) if p.bucket_hi >= lo and p.bucket_lo <= hi
-        ]
+        schema, parts, scans = self._part_scans(table, lo, hi)
         mine = pl.col("bucket").is_between(lo, hi) & pl.col("customer_id").is_in(visitors.implode())
-        scans = [
-            pl.scan_parquet(
-                self.dir / table / p.file,
-                hive_partitioning=False,
-                schema=schema,
-                extra_columns="ignore",
-            )
-            for p in parts
-        ]
         spans = pl.collect_all(
             [
                 sc.with_row_index("_r")
