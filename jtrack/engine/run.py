@@ -36,7 +36,7 @@ from jtrack.core.traffic import user_agent_list_version
 from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, decide
 from jtrack.engine.ingest import NewData, UnitRows, read_inputs, unit_ranges
 from jtrack.engine.inputs import Identity, plan_inputs
-from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit
+from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_states
 from jtrack.errors import DataError, UsageError
 from jtrack.options import RunOptions, SessionizeOptions
 from jtrack.progress import ProgressFn, ProgressUpdate, no_progress
@@ -1082,18 +1082,10 @@ def _totals(
         temporary += res.states_delta.get("temporary", 0)
     else:  # a new store, a rebuild, a new contacts book: counted over the session table
         sessions = _version_paths(ctx, manifest, "sessions")
-        per = (
-            pl.scan_parquet(sessions)
-            .group_by("customer_id")
-            .agg(pl.col("contact_state").first())
-            .collect(engine="in-memory")
-            if sessions
-            else pl.DataFrame(schema={"customer_id": pl.String, "contact_state": pl.String})
-        )
-        visitors = per.height
-        states = dict(per.get_column("contact_state").value_counts().iter_rows())
-        known = int(states.get("known", 0))
-        temporary = int(states.get("temporary", 0))
+        states = visitor_states(pl.scan_parquet(sessions)) if sessions else {}
+        visitors = sum(states.values())
+        known = states.get("known", 0)
+        temporary = states.get("temporary", 0)
     rows_read = sum(i.rows_read for i in manifest.inputs)
     parse_rejects = sum(i.rows_rejected for i in manifest.inputs)
     duplicates = int((dups.get_column("status") == "duplicate").sum()) if dups.height else 0

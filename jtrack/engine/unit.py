@@ -225,18 +225,22 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     return res
 
 
+def visitor_states(sessions: pl.DataFrame | pl.LazyFrame) -> dict[str, int]:
+    """Visitors of a session table per contact state (a visitor's, on each of their
+    sessions); the values sum to the visitors."""
+    per = (
+        sessions.lazy()
+        .group_by("customer_id")
+        .agg(pl.col("contact_state").first())
+        .collect(engine="in-memory")
+    )
+    counts = per.get_column("contact_state").value_counts().iter_rows()
+    return {str(k): int(n) for k, n in counts}
+
+
 def _visitor_delta(before: pl.DataFrame, after: pl.DataFrame) -> tuple[int, dict[str, int]]:
-    """Visitors with sessions, and per contact state (a visitor's, on each of their
-    sessions), in `after` less in `before`."""
-
-    def states(frame: pl.DataFrame) -> dict[str, int]:
-        if frame.height == 0:
-            return {}
-        per = frame.group_by("customer_id").agg(pl.col("contact_state").first())
-        counts = per.get_column("contact_state").value_counts().iter_rows()
-        return {str(k): int(n) for k, n in counts}
-
-    b, a = states(before), states(after)
+    """Visitors with sessions, and per contact state, in `after` less in `before`."""
+    b, a = visitor_states(before), visitor_states(after)
     delta = {k: a.get(k, 0) - b.get(k, 0) for k in sorted(set(a) | set(b))}
     return sum(a.values()) - sum(b.values()), {k: n for k, n in delta.items() if n}
 
@@ -325,4 +329,13 @@ def _with_contacts(job: UnitJob, sessions: pl.DataFrame, events: pl.DataFrame) -
     )
 
 
-__all__ = ["KERNEL_ROW", "UnitJob", "UnitResult", "part_name", "pos_expr", "run_unit", "same_rows"]
+__all__ = [
+    "KERNEL_ROW",
+    "UnitJob",
+    "UnitResult",
+    "part_name",
+    "pos_expr",
+    "run_unit",
+    "same_rows",
+    "visitor_states",
+]

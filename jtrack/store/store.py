@@ -136,11 +136,12 @@ class Store:
             ) from None
         return Manifest.from_json(text, str(path))
 
-    def runs(self, name: str | None = None) -> list[RunInfo]:
-        """Every run that wrote a version (default: the current one) and its ancestors,
-        oldest first: the run logs' and the manifest's."""
+    def runs(self, name: str | None = None, manifest: Manifest | None = None) -> list[RunInfo]:
+        """Every run that wrote a version (default: the current one; `manifest`: its
+        manifest, when read already) and its ancestors, oldest first: the run logs' and
+        the manifest's."""
         name = name or self._require_current()
-        m = self.read_manifest(name)
+        m = manifest or self.read_manifest(name)
         out: list[RunInfo] = []
         for rel in m.run_logs:
             path = self.version_dir(name) / rel

@@ -97,10 +97,10 @@ def overview(store: Store) -> dict[str, Any]:
     inputs, runs and versions tables."""
     name = store.current_name()
     m = store.read_manifest(name)
-    runs = store.runs(name)
+    runs = store.runs(name, m)
     return {
         "store": str(store.root),
-        "version": store.current_name(),
+        "version": name,
         "layout_version": m.layout_version,
         "buckets": m.bucket_policy.buckets,
         "options": m.options,
