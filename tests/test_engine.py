@@ -25,6 +25,7 @@ from make_corpus import Case
 from polars.testing import assert_frame_equal
 from synth import generate_flat
 
+import jtrack.engine.unit as unit
 from jtrack.engine import StoredRun, run_sessionize
 from jtrack.errors import JtrackError
 from jtrack.store import Store
@@ -251,6 +252,17 @@ def test_incremental_runs_equal_one_run_over_the_same_files(
     run again, the runs made as `jtrack watch` makes them (with the history's ids and times
     kept in the process) or not: the store equals one run over all the files."""
     runs, with_contacts = drawn
+    with mock.patch.object(unit, "OPEN_SPLIT_MIN", 2):  # open sessions in parts of their own
+        _incremental_equals_one_run(tmp_path_factory, runs, with_contacts, kills, follow)
+
+
+def _incremental_equals_one_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    runs: list[list[dict[str, Any]]],
+    with_contacts: bool,
+    kills: list[str | None],
+    follow: bool,
+) -> None:
     d = tmp_path_factory.mktemp("incr")
     files = []
     for i, rows in enumerate(runs):
@@ -315,6 +327,71 @@ def test_untouched_sessions_keep_their_ids_and_their_files(tmp_path: Path) -> No
     assert_frame_equal(after.filter(pl.col("id").is_in(before["id"].implode())).sort("id"), before)
     assert parts <= {p.file for p in store.read_manifest().parts}  # carried, not rewritten
     assert run.summary.run is not None and run.summary.run["parts_rewritten"] == 0
+
+
+def test_a_unit_sessionizes_its_visitors_once_and_keeps_the_stored_rows_of_the_same(
+    tmp_path: Path,
+) -> None:
+    """The stored sessions of the touched visitors are compared as stored, not worked out
+    again by a second kernel run over their history; sessions the new rows leave as they
+    were keep their stored row, the one a new event extends is written again."""
+    rows = [flat_event(f"a{i}", f"v{i % 3}", T0 + timedelta(minutes=i)) for i in range(9)]
+    rows += [flat_event(f"b{i}", f"v{i % 3}", T0 + timedelta(hours=2, minutes=i)) for i in range(3)]
+    store = Store.open(tmp_path / "store")
+    run_sessionize([_day(tmp_path, "a.parquet", rows)], store)
+    before = store.scan_sessions().collect()
+    late = [flat_event("c1", "v1", T0 + timedelta(hours=2, minutes=10))]
+    calls: list[int] = []
+    kernel = unit.sessionize_rows
+
+    def counted(rows: pl.DataFrame, options: Any = None) -> Any:
+        calls.append(rows.height)
+        return kernel(rows, options)
+
+    with mock.patch.object(unit, "sessionize_rows", counted):
+        run = run_sessionize([_day(tmp_path, "b.parquet", late)], store, units=1)
+    assert calls == [5]  # v1's four stored rows and the new one, once
+    assert run.summary.run is not None
+    assert (run.summary.run["sessions_added"], run.summary.run["sessions_unchanged"]) == (1, 1)
+    store.refresh()
+    after = store.scan_sessions().collect()
+    v1 = before.filter(pl.col("customer_id") == "v1").sort("created_date")
+    assert_frame_equal(
+        after.filter(pl.col("id") == v1["id"][0]), v1.head(1)
+    )  # the morning session, kept as stored
+
+
+def test_open_sessions_get_a_part_of_their_own_which_the_next_day_rewrites(
+    tmp_path: Path,
+) -> None:
+    """A unit with many new sessions writes those still open at its end (and custom ones,
+    which any later event may extend) apart: the next night's events that extend them
+    rewrite that small part, not the part of the day's closed sessions."""
+    day1 = [flat_event(f"a{i}", f"v{i}", T0 + timedelta(minutes=i)) for i in range(40)]
+    day1 += [
+        flat_event("late", "v0", T0 + timedelta(hours=23, minutes=50)),
+        flat_event("c1", "v1", T0 + timedelta(hours=3), source_session_type="delivery",
+                   source_session_id="d1", kind="custom", event_name="parcel_sent"),
+    ]  # fmt: skip
+    day2 = [
+        flat_event("b1", "v0", T0 + timedelta(days=1, minutes=5)),
+        flat_event("c2", "v1", T0 + timedelta(days=1, hours=5), source_session_type="delivery",
+                   source_session_id="d1", kind="custom", event_name="parcel_delivered"),
+    ]  # fmt: skip
+    files = [_day(tmp_path, "d1.parquet", day1), _day(tmp_path, "d2.parquet", day2)]
+    store = Store.open(tmp_path / "store")
+    with mock.patch.object(unit, "OPEN_SPLIT_MIN", 8):
+        run_sessionize(files[:1], store)
+        first = {p.file: p.rows for p in store.read_manifest().parts_of("sessions")}
+        assert first == {"p000001-u0000.parquet": 40, "p000001-u0000-open.parquet": 2}
+        run = run_sessionize(files[1:], store)
+    store.refresh()
+    now = {p.file for p in store.read_manifest().parts_of("sessions")}
+    assert "p000001-u0000.parquet" in now and "p000001-u0000-open.parquet" not in now
+    assert run.summary.run is not None and run.summary.run["parts_rewritten"] == 1
+    once = Store.open(tmp_path / "once")
+    run_sessionize(files, once)
+    assert_same_store(store, once)
 
 
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"

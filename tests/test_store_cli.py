@@ -235,3 +235,39 @@ def test_event_keys_are_those_of_the_store_and_version_asked(tmp_path: Path) -> 
     ).write_parquet(other)
     run_sessionize([other], a)  # run 2 again: the same part name, other rows
     hashes(a)
+
+
+def test_a_store_path_with_glob_characters_is_a_path(tmp_path: Path) -> None:
+    """`[`, `*` and `?` in a store's path are not patterns: every file of the store is
+    opened by its name (Polars globbed them, so reading the store failed)."""
+    files = []
+    for day in range(2):
+        rows = [
+            flat_event(f"d{day}-{i}", f"v{i % 3}", T0 + timedelta(days=day, minutes=7 * i))
+            for i in range(9)
+        ]
+        f = tmp_path / f"day{day}.parquet"
+        flat_frame(rows).write_parquet(f)
+        files.append(f)
+    odd, plain = tmp_path / "stores [1] *?" / "s", tmp_path / "plain"
+    for f in files:
+        for root in (odd, plain):
+            res = _run("sessionize", str(f), "--store", str(root), "-q")
+            assert res.exit_code == 0, res.output
+    assert_same_store(Store.open(plain), Store.open(odd))
+
+    def both(*args: str) -> tuple[str, str]:
+        a, b = _run(*args, "--store", str(plain)), _run(*args, "--store", str(odd))
+        assert a.exit_code == 0 and b.exit_code == 0, b.output
+        return a.stdout, b.stdout
+
+    a, b = both("sessions", "-f", "csv", "--traffic", "all")
+    assert b == a and len(a.splitlines()) > 3
+    a, b = both("usage", "--month", T0.strftime("%Y-%m"), "-f", "json")
+    assert json.loads(b)["totals"] == json.loads(a)["totals"]
+    a, b = both("store", "-f", "json")
+    assert json.loads(b)["counts"] == json.loads(a)["counts"]
+    first = _run("sessions", "-f", "csv", "--traffic", "all", "--store", str(odd))
+    sid = first.stdout.splitlines()[1].split(",")[0]
+    card = _run("card", sid, "--store", str(odd), "-f", "json")
+    assert card.exit_code == 0 and json.loads(card.stdout)["session"]["id"] == sid

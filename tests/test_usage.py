@@ -482,6 +482,33 @@ def test_the_parquet_fast_path_agrees_with_read_events(tmp_path: Path) -> None:
     assert a.reconciliation["rows_read"] == read.rows_read
 
 
+def test_usage_reads_parquet_named_with_brackets_or_in_an_offset_zone(tmp_path: Path) -> None:
+    """A `[` in a file name is no pattern, and a zone Polars does not know (`+05:30`, which
+    made it panic reading the footer) is read as the same instants: the same bill."""
+    import pyarrow as pa
+    import pyarrow.parquet as papq
+
+    plain = tmp_path / "plain.parquet"
+    flat_frame(_mixed_rows()).write_parquet(plain)
+    brackets = tmp_path / "export[1].parquet"
+    brackets.write_bytes(plain.read_bytes())
+    (tmp_path / "export1.parquet").write_bytes(b"not the file the name means")
+    table = papq.read_table(plain)
+    i = table.schema.get_field_index("created_date")
+    offset = pa.timestamp("us", tz="+05:30")
+    table = table.set_column(i, pa.field("created_date", offset), table.column(i).cast(offset))
+    zoned = tmp_path / "zoned.parquet"
+    papq.write_table(table, zoned)
+    bills = []
+    for src in (plain, brackets, zoned):
+        result = run(str(src), "--month", "2026-10", "--format", "json")
+        assert result.exit_code == 0, result.output
+        bills.append(json.loads(result.stdout)["totals"])
+    assert bills[0]["billable"] > 0
+    assert bills[1] == bills[0]
+    assert bills[2] == bills[0]
+
+
 def test_late_events_are_counted_only_in_daily_export_files(tmp_path: Path) -> None:
     oct4 = write_jsonl(
         tmp_path / "2026-10-04.jsonl",

@@ -331,7 +331,7 @@ def _read_table(path: Path) -> pl.DataFrame:
         if suffix == ".json":
             return _read_json(path)
         if suffix in (".parquet", ".pq"):
-            return pl.read_parquet(path)
+            return pl.read_parquet(path, glob=False)
     except PermissionError as exc:  # a file that cannot be read: exit 1
         raise FileAccessError(
             f"{path}: cannot read the contacts file ({exc.strerror or exc})",

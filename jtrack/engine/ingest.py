@@ -118,7 +118,9 @@ class UnitRows:
                 return pl.LazyFrame(schema=UNIT_SCHEMA)
             return pl.concat(frames, how="vertical").lazy()
         path = self.stage / f"u{u:05d}.parquet"
-        return pl.scan_parquet(path) if path.exists() else pl.LazyFrame(schema=UNIT_SCHEMA)
+        return (
+            pl.scan_parquet(path, glob=False) if path.exists() else pl.LazyFrame(schema=UNIT_SCHEMA)
+        )
 
     def rows_at(self, positions: pl.Series, columns: list[str] | tuple[str, ...]) -> pl.DataFrame:
         """`_pos` and `columns` of the rows at `positions` (a few of many: the copies of
@@ -169,7 +171,7 @@ class UnitRows:
         path = self.stage / f"u{u:05d}.parquet"
         if not path.exists():
             return pl.DataFrame(schema=UNIT_SCHEMA)
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, glob=False)
 
     def remove(self) -> None:
         self.close()

@@ -189,7 +189,6 @@ class _Context:
 
     options: RunOptions
     session: SessionizeOptions
-    base_session: SessionizeOptions
     base: Manifest | None
     snap: Snapshot | None
     writer: VersionWriter
@@ -355,7 +354,6 @@ def _run(
         ctx = _Context(
             options=opts,
             session=session,
-            base_session=base_session or session,
             base=history,
             snap=snap,
             writer=writer,
@@ -668,7 +666,7 @@ def _side_copies(snap: Snapshot) -> list[pl.LazyFrame]:
     dups_path = _side_file(snap, DUPS)
     if dups_path is not None:
         frames.append(
-            pl.scan_parquet(dups_path)
+            pl.scan_parquet(dups_path, glob=False)
             .filter(pl.col("status") == "duplicate")
             .select(*COPY_SCHEMA.keys(), "_hash")
         )
@@ -818,7 +816,6 @@ def _job(ctx: _Context, u: int, lo: int, hi: int) -> UnitJob:
         base_dir=str(ctx.snap.dir) if ctx.snap is not None else None,
         base_manifest=ctx.snap.manifest if ctx.snap is not None else None,
         session=ctx.session,
-        base_session=ctx.base_session,
         everyone=ctx.everyone,
         drop=d.drop_new,
         far=d.far_new,
@@ -841,7 +838,7 @@ def _rewrite_parts(
     gone = pl.concat(removed, how="vertical")
     n = 0
     for (name,), rows in gone.group_by("_part", maintain_order=True):
-        old = pl.read_parquet(ctx.snap.part_path(table, str(name)))
+        old = pl.read_parquet(ctx.snap.part_path(table, str(name)), glob=False)
         keep = old.join(rows.select(keys), on=keys, how="anti", maintain_order="left")
         was = next(p for p in parts if p.table == table and p.file == name)
         parts[:] = [p for p in parts if not (p.table == table and p.file == name)]
@@ -904,7 +901,9 @@ def _finish(
     base_dups = _side_file(ctx.snap, DUPS) if ctx.snap is not None else None
     if base_dups is not None:
         dup_parts.append(
-            pl.read_parquet(base_dups).filter(~pl.col("event_id").is_in(d.judged_ids.implode()))
+            pl.read_parquet(base_dups, glob=False).filter(
+                ~pl.col("event_id").is_in(d.judged_ids.implode())
+            )
         )
     dup_parts.append(d.groups.rename({"new_status": "status"}).select(list(DUPS_SCHEMA)))
     dups = pl.concat(dup_parts, how="vertical_relaxed").sort("event_id", "_pos")
@@ -1082,7 +1081,7 @@ def _totals(
         temporary += res.states_delta.get("temporary", 0)
     else:  # a new store, a rebuild, a new contacts book: counted over the session table
         sessions = _version_paths(ctx, manifest, "sessions")
-        states = visitor_states(pl.scan_parquet(sessions)) if sessions else {}
+        states = visitor_states(pl.scan_parquet(sessions, glob=False)) if sessions else {}
         visitors = sum(states.values())
         known = states.get("known", 0)
         temporary = states.get("temporary", 0)
@@ -1123,7 +1122,7 @@ def _index_totals(ctx: _Context, manifest: Manifest) -> dict[str, Any]:
     unattached = sum(p.unattached or 0 for p in parts)
     if old:
         row = (
-            pl.scan_parquet([_version_path(ctx, "index", p.file) for p in old])
+            pl.scan_parquet([_version_path(ctx, "index", p.file) for p in old], glob=False)
             .select(
                 lo=pl.col("created_date").min().dt.epoch("us"),
                 hi=pl.col("created_date").max().dt.epoch("us"),

@@ -11,6 +11,7 @@ small frames, so it can be shipped to another process. Imports Polars only; neve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +20,7 @@ import polars_hash  # noqa: F401  (registers the .nchash namespace)
 from jtrack.core.sessionize import (
     CONTEXT_COLUMNS,
     POINTERS,
+    KernelOutput,
     attach_context,
     sessionize_rows,
 )
@@ -45,7 +47,6 @@ class UnitJob:
     base_dir: str | None  # the current version's directory (None: a new store)
     base_manifest: Manifest | None
     session: SessionizeOptions
-    base_session: SessionizeOptions
     everyone: bool  # every visitor of the unit is touched (a rebuild, a new contacts book)
     drop: pl.Series  # positions of new rows left out (duplicates, far-future)
     far: pl.Series  # positions of new rows beyond the far-future cut
@@ -106,6 +107,27 @@ def split_pos(col: str = "_pos") -> list[pl.Expr]:
         (pl.col(col) // (1 << 32)).cast(pl.UInt32).alias("segment"),
         (pl.col(col) % (1 << 32)).cast(pl.UInt32).alias("row"),
     ]
+
+
+#: a unit's new sessions, this many or more, are written as two parts: the sessions still
+#: open (ending within a gap of the unit's latest, and custom ones) in a small part of their
+#: own. The next run's events change those: it rewrites that part, not one of every session.
+OPEN_SPLIT_MIN = 4096
+
+
+def _by_openness(sessions: pl.DataFrame, gap: timedelta) -> list[tuple[str, pl.DataFrame]]:
+    """A unit's new sessions as parts: ("", all), or ("", closed) and ("-open", open) when
+    there are enough of them and the open ones are at most a quarter."""
+    if sessions.height < OPEN_SPLIT_MIN:
+        return [("", sessions)] if sessions.height else []
+    edge = sessions.get_column("ended_date").max()
+    # (a custom session is its whole stream, whatever the gaps: it stays open)
+    custom = ~pl.col("type").is_in(["web", "app"])
+    is_open = ((pl.col("ended_date") >= edge - gap) | custom).fill_null(False)  # type: ignore[operator]
+    open_ = sessions.filter(is_open)
+    if open_.height == 0 or open_.height * 4 > sessions.height:
+        return [("", sessions)]
+    return [("", sessions.filter(~is_open)), ("-open", open_)]
 
 
 def part_name(run: int, unit: int) -> str:
@@ -169,15 +191,8 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     )
     out = sessionize_rows(kernel_in, job.session)
     # sessions whose kernel rows did not change keep their stored row (contacts aside)
-    narrow = list(out.sessions.columns)
     if old_sess.height and not job.reclassify:
-        # the stored sessions are the kernel's output over the stored rows (with the store's
-        # options) plus context: their kernel columns are compared, not computed again
-        if set(narrow) <= set(old_sess.columns):
-            before = old_sess.select(narrow)
-        else:  # pragma: no cover - a store written before a kernel column was added
-            before = sessionize_rows(old_rows.select(KERNEL_ROW), job.base_session).sessions
-        same = same_rows(out.sessions, before.select(narrow))
+        same = _unchanged_sessions(out, old_sess, new_kept, returning)
     else:
         same = pl.Series("id", [], dtype=pl.String)
     fresh = out.sessions.filter(~pl.col("id").is_in(same.implode()))
@@ -216,13 +231,35 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     name = part_name(job.run, job.unit)
     if added_idx.height:
         res.index_parts.append(_write_part(job, "index", name, added_idx))
-    if added_sess.height:
-        res.session_parts.append(_write_part(job, "sessions", name, added_sess))
+    for suffix, part in _by_openness(added_sess, job.session.gap):
+        name_ = name.replace(".parquet", f"{suffix}.parquet")
+        res.session_parts.append(_write_part(job, "sessions", name_, part))
     if removed_idx.height:
         res.removed_index.append(removed_idx.select("_part", "segment", "row"))
     if removed_sess.height:
         res.removed_sessions.append(removed_sess.select("_part", "id"))
     return res
+
+
+def _unchanged_sessions(
+    out: KernelOutput, old_sess: pl.DataFrame, new_rows: pl.DataFrame, returning: pl.DataFrame
+) -> pl.Series:
+    """Ids of the kernel's sessions that equal their stored row, found without computing
+    the stored sessions again: the stored row is the kernel's output over the stored rows
+    plus context, so its kernel columns are compared. A session holding a new row, or a
+    copy taken back, is never the same; every other session's rows were all stored, at the
+    same positions, so equal counts, ends and ids mean the same rows and the same pointers
+    (sessions of one stream never interleave in time) and its context is the stored one."""
+    moved = pl.concat([new_rows.get_column("_pos"), returning.get_column("_pos")])
+    dirty = (
+        out.index.filter(pl.col("_pos").is_in(moved.implode()))
+        .get_column("session_id")
+        .drop_nulls()
+        .unique()
+    )
+    compared = [c for c in out.sessions.columns if c in old_sess.columns]
+    candidates = out.sessions.filter(~pl.col("id").is_in(dirty.implode())).select(compared)
+    return same_rows(candidates, old_sess.select(compared))
 
 
 def visitor_states(sessions: pl.DataFrame | pl.LazyFrame) -> dict[str, int]:

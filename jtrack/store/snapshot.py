@@ -103,7 +103,7 @@ class Snapshot:
             return pl.LazyFrame(schema=schema)
         # (an index part an earlier jtrack wrote also holds its session's traffic_class: ignored)
         return pl.scan_parquet(
-            files, hive_partitioning=False, schema=schema, extra_columns="ignore"
+            files, hive_partitioning=False, schema=schema, extra_columns="ignore", glob=False
         )
 
     def _part_scans(
@@ -121,6 +121,7 @@ class Snapshot:
                 hive_partitioning=False,
                 schema=schema,
                 extra_columns="ignore",
+                glob=False,
             )
             for p in parts
         ]
@@ -203,7 +204,7 @@ class Snapshot:
             keys = _KEYS.get(key)
             if keys is None:
                 keys = (
-                    pl.scan_parquet(path, hive_partitioning=False)
+                    pl.scan_parquet(path, hive_partitioning=False, glob=False)
                     .select(hashed, "created_date")
                     .collect(engine="in-memory")
                 )
@@ -283,7 +284,7 @@ class Snapshot:
 
     def _segments_lazy(self, columns: list[str]) -> pl.LazyFrame:
         frames = [
-            pl.scan_parquet(self.dir / SEGMENTS / s.file, hive_partitioning=False)
+            pl.scan_parquet(self.dir / SEGMENTS / s.file, hive_partitioning=False, glob=False)
             .select(columns)
             .with_row_index("row")
             .with_columns(pl.col("row").cast(pl.UInt32), segment=pl.lit(s.id, pl.UInt32))
@@ -305,7 +306,7 @@ class Snapshot:
         for (seg,), part in positions.group_by("segment", maintain_order=False):
             wanted = part.get_column("row").unique().sort()
             path = self.segment_file(int(seg))
-            base = pl.scan_parquet(path, hive_partitioning=False)
+            base = pl.scan_parquet(path, hive_partitioning=False, glob=False)
             spans: list[tuple[int, int | None]]
             if wanted.len() > _WHOLE_SHARE * rows_of.get(int(seg), 1):
                 spans = [(0, None)]
@@ -339,13 +340,13 @@ class Snapshot:
     def held(self) -> pl.DataFrame | None:
         if not self.manifest.held:
             return None
-        return pl.read_parquet(self.dir / self.manifest.held)
+        return pl.read_parquet(self.dir / self.manifest.held, glob=False)
 
     def contacts_book(self) -> pl.DataFrame | None:
         c = self.manifest.contacts
         if c is None or not c.book:
             return None
-        return pl.read_parquet(self.dir / c.book)
+        return pl.read_parquet(self.dir / c.book, glob=False)
 
 
 def _wide(columns: list[str]) -> list[str]:

@@ -535,12 +535,20 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
     flagged `_rejected`; a type error in a column usage does not read does not reject the
     event, because Genesys billed it all the same.
     """
+    import pyarrow as pa
+
+    from jtrack.read.parquet import arrow_fixes
+
     try:
-        with open(path, "rb") as fh:
+        with open(path, "rb") as fh:  # a path, never a pattern (`[` in a file name)
             if fh.read(4) != b"PAR1":
                 return None
-        schema = pl.read_parquet_schema(path)
-    except (OSError, pl.exceptions.PolarsError):
+            fh.seek(0)
+            if arrow_fixes(fh) is not None:  # Polars would panic on the footer: read_events
+                return None
+            fh.seek(0)
+            schema = pl.read_parquet_schema(fh)
+    except (OSError, pa.ArrowException, pl.exceptions.PolarsError):
         return None
     required = ("event_id", "customer_id", "created_date")
     if not all(c in schema for c in required):
@@ -563,7 +571,7 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
         )
         if c in schema
     ]
-    lf = pl.scan_parquet(path, hive_partitioning=False).select(wanted)
+    lf = pl.scan_parquet(path, hive_partitioning=False, glob=False).select(wanted)
     missing = {
         c: pl.lit(None, pl.String)
         for c in ("kind", "event_type", "event_name", "search_query", "source_session_type")
@@ -574,7 +582,7 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
     automated: list[str] = []
     if "user_agent_string" in schema:  # one pass over the (dictionary-encoded) column
         uas = (
-            pl.scan_parquet(path, hive_partitioning=False)
+            pl.scan_parquet(path, hive_partitioning=False, glob=False)
             .select(pl.col("user_agent_string").cast(pl.String).unique())
             .collect()
         )
