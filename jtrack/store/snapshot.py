@@ -127,25 +127,41 @@ class Snapshot:
         ]
         return schema, parts, scans
 
+    def _scan_with_part(
+        self, table: str, schema: dict[str, pl.DataType], parts: list[PartInfo]
+    ) -> pl.LazyFrame:
+        """One scan of `parts` of `table` (Polars reads the files side by side, and decodes
+        the filter's columns first), with `_part`: the file each row is in."""
+        if not parts:
+            return pl.LazyFrame(schema={**schema, "_part": pl.String()})
+        paths = {str(self.dir / table / p.file): p.file for p in parts}
+        return pl.scan_parquet(
+            list(paths),
+            hive_partitioning=False,
+            schema=schema,
+            extra_columns="ignore",
+            glob=False,
+            include_file_paths="_part",
+        ).with_columns(pl.col("_part").replace_strict(paths, return_dtype=pl.String))
+
     def scan_parts(self, table: str, lo: int = 0, hi: int = 65535) -> pl.LazyFrame:
         """Rows of `table` ("index" or "sessions") in buckets lo..hi, with `_part`: the file
         each row is in (writers rewrite a part without rows that changed)."""
-        schema, parts, scans = self._part_scans(table, lo, hi)
-        if not parts:
-            return pl.LazyFrame(schema={**schema, "_part": pl.String()})
-        frames = [sc.with_columns(_part=pl.lit(p.file)) for p, sc in zip(parts, scans, strict=True)]
-        lf = pl.concat(frames, how="vertical")
+        schema, parts, _ = self._part_scans(table, lo, hi)
+        lf = self._scan_with_part(table, schema, parts)
         return lf.filter(pl.col("bucket").is_between(lo, hi))
 
     def visitor_rows(
         self, table: str, lo: int, hi: int, visitors: pl.Series | None
     ) -> pl.DataFrame:
-        """`scan_parts(table, lo, hi)` of the `visitors` (customer ids; None: everyone),
-        read in two steps: which rows of each part are theirs, from the visitor column
-        alone, then the other columns of the parts that hold any, over the span of rows
-        that does. A run touches few visitors: their rows are a few of the store's, and
-        Polars decodes every column of every row group it opens, so the big parts that
-        hold none of them are not opened for more than their visitor column."""
+        """`scan_parts(table, lo, hi)` of the `visitors` (customer ids; None: everyone).
+
+        Which rows of each part are theirs is read first, from the visitor column alone.
+        When they are spread over most of the parts that hold any (visitors who come back:
+        a day's visitors are in every part), those parts are read in one scan filtered on
+        the visitor; when they are a few spans (new visitors arriving), only each part's
+        span is read. Polars decodes every column of every row group it opens, so the big
+        parts that hold none of the run's visitors are not opened for more than that."""
         if visitors is None:
             return self.scan_parts(table, lo, hi).collect(engine="in-memory")
         schema, parts, scans = self._part_scans(table, lo, hi)
@@ -158,15 +174,21 @@ class Snapshot:
                 for sc in scans
             ]
         )
-        frames = []
-        for p, sc, span in zip(parts, scans, spans, strict=True):
-            first, last = span.row(0)
-            if first is None:
-                continue
-            rows = sc.slice(int(first), int(last) - int(first) + 1).filter(mine)
-            frames.append(rows.with_columns(_part=pl.lit(p.file)))
-        if not frames:
+        held = [
+            (p, sc, int(span[0, "lo"]), int(span[0, "hi"]))
+            for p, sc, span in zip(parts, scans, spans, strict=True)
+            if span[0, "lo"] is not None
+        ]
+        if not held:
             return pl.DataFrame(schema={**schema, "_part": pl.String()})
+        spanned = sum(last - first + 1 for _, _, first, last in held)
+        if spanned * 2 > sum(p.rows for p, _, _, _ in held):
+            whole = self._scan_with_part(table, schema, [p for p, _, _, _ in held])
+            return whole.filter(mine).collect(engine="in-memory")
+        frames = [
+            sc.slice(first, last - first + 1).filter(mine).with_columns(_part=pl.lit(p.file))
+            for p, sc, first, last in held
+        ]
         return pl.concat(frames, how="vertical").collect(engine="in-memory")
 
     def part_path(self, table: str, name: str) -> Path:
