@@ -181,15 +181,30 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
             back.select(KERNEL_ROW).with_columns(pl.lit(None, pl.Int64).alias(SRC_LINE))
         )
     returning = changed.filter((pl.col("new_status") == "kept") & (pl.col("status") != "kept"))
+    back_rows = _returning_rows(snap, returning).select(KERNEL_ROW)
+    # the touched visitors' sessions that nothing of this run can change stay out of the kernel
+    settled = _settled_sessions(job, old_sess, new_kept, changed)
+    if settled.height:
+        ids = settled.get_column("id").implode()
+        in_kernel = stay.filter(~pl.col("session_id").is_in(ids).fill_null(False))
+        old_idx = old_idx.filter(~pl.col("session_id").is_in(ids).fill_null(False))
+    else:
+        in_kernel = stay
     kernel_in = pl.concat(
-        [
-            stay.select(KERNEL_ROW),
-            _returning_rows(snap, returning).select(KERNEL_ROW),
-            new_kept.select(KERNEL_ROW),
-        ],
+        [in_kernel.select(KERNEL_ROW), back_rows, new_kept.select(KERNEL_ROW)],
         how="vertical_relaxed",
     )
     out = sessionize_rows(kernel_in, job.session)
+    if settled.height:  # visits are numbered after the settled sessions, which come first
+        out.sessions = (
+            out.sessions.join(
+                settled.group_by("customer_id").agg(_earlier=pl.len().cast(pl.UInt32)),
+                on="customer_id",
+                how="left",
+            )
+            .with_columns(pl.col("visit_number") + pl.col("_earlier").fill_null(0))
+            .drop("_earlier")
+        )
     # sessions whose kernel rows did not change keep their stored row (contacts aside)
     if old_sess.height and not job.reclassify:
         same = _unchanged_sessions(out, old_sess, new_kept, returning)
@@ -197,10 +212,14 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
         same = pl.Series("id", [], dtype=pl.String)
     fresh = out.sessions.filter(~pl.col("id").is_in(same.implode()))
     built = attach_context(fresh, _context_rows(snap, fresh, new_kept))
-    kept_rows = old_sess.filter(pl.col("id").is_in(same.implode())).select(
-        list(STORED_SESSION_SCHEMA)
-    )
+    kept_ids = pl.concat([same, settled.get_column("id")]).implode()
+    kept_rows = old_sess.filter(pl.col("id").is_in(kept_ids)).select(list(STORED_SESSION_SCHEMA))
     sessions = pl.concat([kept_rows, built], how="vertical_relaxed")
+    if job.book is not None and settled.height:  # a visitor is resolved on all their events
+        kernel_in = pl.concat(
+            [stay.select(KERNEL_ROW), back_rows, new_kept.select(KERNEL_ROW)],
+            how="vertical_relaxed",
+        )
     sessions = _with_contacts(job, sessions, kernel_in)
     sessions = (
         sessions.with_columns(_h=pl.col("customer_id").nchash.xxh3_64())  # type: ignore[attr-defined]
@@ -239,6 +258,61 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     if removed_sess.height:
         res.removed_sessions.append(removed_sess.select("_part", "id"))
     return res
+
+
+def _settled_sessions(
+    job: UnitJob, old_sess: pl.DataFrame, new_rows: pl.DataFrame, changed: pl.DataFrame
+) -> pl.DataFrame:
+    """The touched visitors' stored sessions (id, customer_id) that this run cannot change,
+    left out of the kernel with their rows: a visitor's web or app sessions that end more
+    than a gap before the earliest of the visitor's rows the run adds, takes back or drops
+    (time T), and are not the last of their stream to start by T (a new system event joins
+    the session open at its time). They must all start before every session the kernel
+    sees (custom sessions, which any event may extend, included), so that visits are
+    numbered after them. Runs that work out every session again, and options under which
+    a session depends on the ones before it (a campaign change, a longest duration), keep
+    every session in the kernel."""
+    none = pl.DataFrame(schema={"id": pl.String(), "customer_id": pl.String()})
+    opts = job.session
+    if (
+        old_sess.height == 0
+        or job.everyone
+        or job.reclassify
+        or opts.split_on_campaign_change
+        or opts.max_duration is not None
+    ):
+        return none
+    moved = pl.concat(
+        [
+            new_rows.select("customer_id", "created_date"),
+            changed.select("customer_id", "created_date"),
+        ],
+        how="vertical_relaxed",
+    )
+    first = moved.group_by("customer_id").agg(_t=pl.col("created_date").min())
+    s = old_sess.select("id", "customer_id", "type", "created_date", "ended_date").join(
+        first, on="customer_id", how="inner"
+    )
+    stream = pl.col("type").is_in(["web", "app"])
+    last = (
+        s.filter(stream & (pl.col("created_date") <= pl.col("_t")))
+        .group_by("customer_id", "type")
+        .agg(_last=pl.col("created_date").max())
+    )
+    s = s.join(last, on=["customer_id", "type"], how="left")
+    can = (
+        stream
+        & (pl.col("ended_date") < pl.col("_t") - opts.gap)
+        & (pl.col("created_date") < pl.col("_last"))
+    ).fill_null(False)
+    s = s.with_columns(_can=can)
+    kept_from = (
+        s.filter(~pl.col("_can")).group_by("customer_id").agg(_k=pl.col("created_date").min())
+    )
+    s = s.join(kept_from, on="customer_id", how="left")
+    return s.filter(
+        pl.col("_can") & (pl.col("created_date") < pl.col("_k")).fill_null(False)
+    ).select("id", "customer_id")
 
 
 def _unchanged_sessions(
