@@ -89,12 +89,7 @@ def compact_parts(
         if not old:
             continue
         for lo, hi in _ranges(old, snap.buckets):
-            rows = (
-                snap.scan_parts(table, lo, hi)
-                .filter(pl.col("_part").is_in(list(chosen)))
-                .drop("_part")
-                .collect(engine="in-memory")
-            )
+            rows = snap.scan_parts(table, lo, hi, chosen).drop("_part").collect(engine="in-memory")
             if rows.height == 0:
                 continue
             rows = index_order(rows) if table == "index" else _session_order(rows)

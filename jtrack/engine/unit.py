@@ -201,6 +201,7 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
                 settled.group_by("customer_id").agg(_earlier=pl.len().cast(pl.UInt32)),
                 on="customer_id",
                 how="left",
+                maintain_order="left",
             )
             .with_columns(pl.col("visit_number") + pl.col("_earlier").fill_null(0))
             .drop("_earlier")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,10 +144,15 @@ class Snapshot:
             include_file_paths="_part",
         ).with_columns(pl.col("_part").replace_strict(paths, return_dtype=pl.String))
 
-    def scan_parts(self, table: str, lo: int = 0, hi: int = 65535) -> pl.LazyFrame:
+    def scan_parts(
+        self, table: str, lo: int = 0, hi: int = 65535, files: Collection[str] | None = None
+    ) -> pl.LazyFrame:
         """Rows of `table` ("index" or "sessions") in buckets lo..hi, with `_part`: the file
-        each row is in (writers rewrite a part without rows that changed)."""
+        each row is in (writers rewrite a part without rows that changed); only the parts
+        named in `files`, when given (the others are not opened)."""
         schema, parts, _ = self._part_scans(table, lo, hi)
+        if files is not None:
+            parts = [p for p in parts if p.file in files]
         lf = self._scan_with_part(table, schema, parts)
         return lf.filter(pl.col("bucket").is_between(lo, hi))
 
