@@ -30,17 +30,26 @@ def _run(*args: str) -> object:
 def daily(tmp_path: Path) -> tuple[Store, list[Path]]:
     """A store fed three daily exports, one run each."""
     store = Store.open(tmp_path / "store")
+    files = _exports(tmp_path, days=3, per_day=12, visitors=4, minutes=5)
+    for f in files:
+        run_sessionize([f], store)
+    return store, files
+
+
+def _exports(tmp_path: Path, days: int, per_day: int, visitors: int, minutes: int) -> list[Path]:
+    """One Parquet export a day: `per_day` events of `visitors` visitors, `minutes` apart."""
     files = []
-    for day in range(3):
+    for day in range(days):
         rows = [
-            flat_event(f"d{day}-{i}", f"v{i % 4}", T0 + timedelta(days=day, minutes=5 * i))
-            for i in range(12)
+            flat_event(
+                f"d{day}-{i}", f"v{i % visitors}", T0 + timedelta(days=day, minutes=minutes * i)
+            )
+            for i in range(per_day)
         ]
         f = tmp_path / f"day{day}.parquet"
         flat_frame(rows).write_parquet(f)
         files.append(f)
-        run_sessionize([f], store)
-    return store, files
+    return files
 
 
 def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -> None:
@@ -254,15 +263,7 @@ def test_event_keys_are_those_of_the_store_and_version_asked(tmp_path: Path) -> 
 def test_a_store_path_with_glob_characters_is_a_path(tmp_path: Path) -> None:
     """`[`, `*` and `?` in a store's path are not patterns: every file of the store is
     opened by its name (Polars globbed them, so reading the store failed)."""
-    files = []
-    for day in range(2):
-        rows = [
-            flat_event(f"d{day}-{i}", f"v{i % 3}", T0 + timedelta(days=day, minutes=7 * i))
-            for i in range(9)
-        ]
-        f = tmp_path / f"day{day}.parquet"
-        flat_frame(rows).write_parquet(f)
-        files.append(f)
+    files = _exports(tmp_path, days=2, per_day=9, visitors=3, minutes=7)
     odd, plain = tmp_path / "stores [1] *?" / "s", tmp_path / "plain"
     for f in files:
         for root in (odd, plain):

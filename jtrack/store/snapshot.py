@@ -101,31 +101,15 @@ class Snapshot:
         files = self.part_files(table)
         if not files:
             return pl.LazyFrame(schema=schema)
-        # (an index part an earlier jtrack wrote also holds its session's traffic_class: ignored)
-        return pl.scan_parquet(
-            files, hive_partitioning=False, schema=schema, extra_columns="ignore", glob=False
-        )
+        return _scan_files(files, schema)
 
-    def _part_scans(
-        self, table: str, lo: int, hi: int
-    ) -> tuple[dict[str, pl.DataType], list[PartInfo], list[pl.LazyFrame]]:
-        """The schema of `table`, its parts that may hold buckets lo..hi, and a scan of each
-        (an index part an earlier jtrack wrote also holds traffic_class: ignored)."""
+    def _parts(self, table: str, lo: int, hi: int) -> tuple[dict[str, pl.DataType], list[PartInfo]]:
+        """The schema of `table` and its parts that may hold buckets lo..hi."""
         schema = INDEX_SCHEMA if table == "index" else STORED_SESSION_SCHEMA
         parts = [
             p for p in self.manifest.parts_of(table) if p.bucket_hi >= lo and p.bucket_lo <= hi
         ]
-        scans = [
-            pl.scan_parquet(
-                self.dir / table / p.file,
-                hive_partitioning=False,
-                schema=schema,
-                extra_columns="ignore",
-                glob=False,
-            )
-            for p in parts
-        ]
-        return schema, parts, scans
+        return schema, parts
 
     def _scan_with_part(
         self, table: str, schema: dict[str, pl.DataType], parts: list[PartInfo]
@@ -135,14 +119,9 @@ class Snapshot:
         if not parts:
             return pl.LazyFrame(schema={**schema, "_part": pl.String()})
         paths = {str(self.dir / table / p.file): p.file for p in parts}
-        return pl.scan_parquet(
-            list(paths),
-            hive_partitioning=False,
-            schema=schema,
-            extra_columns="ignore",
-            glob=False,
-            include_file_paths="_part",
-        ).with_columns(pl.col("_part").replace_strict(paths, return_dtype=pl.String))
+        return _scan_files(list(paths), schema, include_file_paths="_part").with_columns(
+            pl.col("_part").replace_strict(paths, return_dtype=pl.String)
+        )
 
     def scan_parts(
         self, table: str, lo: int = 0, hi: int = 65535, files: Collection[str] | None = None
@@ -150,7 +129,7 @@ class Snapshot:
         """Rows of `table` ("index" or "sessions") in buckets lo..hi, with `_part`: the file
         each row is in (writers rewrite a part without rows that changed); only the parts
         named in `files`, when given (the others are not opened)."""
-        schema, parts, _ = self._part_scans(table, lo, hi)
+        schema, parts = self._parts(table, lo, hi)
         if files is not None:
             parts = [p for p in parts if p.file in files]
         lf = self._scan_with_part(table, schema, parts)
@@ -169,7 +148,8 @@ class Snapshot:
         parts that hold none of the run's visitors are not opened for more than that."""
         if visitors is None:
             return self.scan_parts(table, lo, hi).collect(engine="in-memory")
-        schema, parts, scans = self._part_scans(table, lo, hi)
+        schema, parts = self._parts(table, lo, hi)
+        scans = [_scan_files([self.dir / table / p.file], schema) for p in parts]
         mine = pl.col("bucket").is_between(lo, hi) & pl.col("customer_id").is_in(visitors.implode())
         spans = pl.collect_all(
             [
@@ -393,6 +373,21 @@ def _spans(rows: list[int]) -> list[tuple[int, int | None]]:
         prev = r
     spans.append((start, prev - start + 1))
     return spans
+
+
+def _scan_files(
+    files: Sequence[str | Path], schema: dict[str, pl.DataType], **kw: Any
+) -> pl.LazyFrame:
+    """A scan of store files by their names (never patterns) with the table's schema (an
+    index part an earlier jtrack wrote also holds its session's traffic_class: ignored)."""
+    return pl.scan_parquet(
+        [str(f) for f in files],
+        hive_partitioning=False,
+        schema=schema,
+        extra_columns="ignore",
+        glob=False,
+        **kw,
+    )
 
 
 __all__ = ["STORED_SESSION_SCHEMA", "Snapshot"]
