@@ -134,24 +134,33 @@ def decide(
         moved_h = keys.filter(beyond(pl.col("created_date")) != pl.col("held")).select("_h")
         every_h = keys.select("_h")
     shared_h = every_h.join(live_new.lazy().select("_h"), on="_h", how="semi")
-    hist_h = pl.concat([moved_h, shared_h], how="vertical").unique().collect(engine="in-memory")
+    moved, shared = pl.collect_all([moved_h.unique(), shared_h.unique()], engine="in-memory")
+    hist_h = pl.concat([moved, shared], how="vertical").unique()
     new_dup_h = _repeated(live_new.get_column("_h"))
     touched = pl.concat([hist_h, new_dup_h], how="vertical").unique()
-    cand_new_pos = live_new.join(touched, on="_h", how="semi").get_column("_pos")
-    cand_new = new_event_ids(cand_new_pos).join(
-        live_new.select("_pos", "created_date", "bucket"), on="_pos", how="inner"
+    cand = live_new.join(touched, on="_h", how="semi")
+    cand_new = new_event_ids(cand.get_column("_pos")).join(
+        cand.select("_pos", "_h", "created_date", "bucket"), on="_pos", how="inner"
     )
-    # the ids first (one narrow column), then their copies whole: a filter on the id is
-    # pushed into the scans, where a join would decode every content column of the history
-    if hist_h.height:
-        ids = (
-            hist.select("event_id", "_h")
-            .join(hist_h.lazy(), on="_h", how="semi")
-            .select("event_id")
-            .unique()
-            .collect(engine="in-memory")
-            .get_column("event_id")
+    # the ids whose stored copies are read whole: those of new rows that share a hash with
+    # the store (their ids are at hand), and those of copies whose side of the cut moved
+    # (rare: found by hash). A filter on the id is pushed into the scans, where a join
+    # would decode every content column of the history.
+    ids = cand_new.join(shared, on="_h", how="semi").get_column("event_id")
+    if moved.height:
+        ids = pl.concat(
+            [
+                ids,
+                hist.select("event_id", "_h")
+                .join(moved.lazy(), on="_h", how="semi")
+                .select("event_id")
+                .collect(engine="in-memory")
+                .get_column("event_id"),
+            ]
         )
+    ids = ids.unique()
+    cand_new = cand_new.drop("_h")
+    if ids.len():
         found = history.filter(pl.col("event_id").is_in(ids.implode()))
     else:  # no new row shares an id with the store (the usual case): nothing to read
         found = pl.LazyFrame(schema=history.collect_schema())

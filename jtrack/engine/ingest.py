@@ -57,6 +57,57 @@ ID_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+#: A segment keeps at most this many changes of its rows' line offset (SegmentInfo.lines):
+#: a file with more blank lines between its rows than that keeps none, and the reject of
+#: one of its stored rows held aside by a later run names no line.
+MAX_LINE_BREAKS = 1_000
+
+
+class LineBreaks:
+    """Where a segment's rows are in its input (SegmentInfo.lines), gathered as its rows
+    are read: each row's input line less its row number changes only at a blank line."""
+
+    def __init__(self) -> None:
+        self.breaks: list[list[int]] | None = []
+
+    def add(self, first_row: int, lines: pl.Series) -> None:
+        """The input lines of rows first_row, first_row + 1, ..."""
+        if self.breaks is None or lines.len() == 0:
+            return
+        if lines.null_count():
+            self.breaks = None
+            return
+        offset = lines.cast(pl.Int64) - pl.int_range(
+            first_row + 1, first_row + 1 + lines.len(), dtype=pl.Int64, eager=True
+        )
+        prev = offset.shift(1)
+        if self.breaks:
+            prev = prev.fill_null(self.breaks[-1][1])
+        changes = pl.DataFrame({"o": offset}).with_row_index("r", offset=first_row)
+        changes = changes.filter(offset.ne_missing(prev))
+        if changes.height > MAX_LINE_BREAKS:
+            self.breaks = None
+            return
+        self.extend([[int(r), int(o)] for r, o in changes.iter_rows()])
+
+    def extend(self, breaks: list[list[int]] | None) -> None:
+        """The breaks of the rows that follow (another piece of the same segment)."""
+        if self.breaks is None:
+            return
+        if breaks is None:
+            self.breaks = None
+            return
+        for row, offset in breaks:
+            if not self.breaks or self.breaks[-1][1] != offset:
+                self.breaks.append([row, offset])
+            if len(self.breaks) > MAX_LINE_BREAKS:
+                self.breaks = None
+                return
+
+    def value(self) -> list[list[int]] | None:
+        return self.breaks
+
+
 def unit_ranges(buckets: int, units: int) -> list[tuple[int, int]]:
     """Contiguous bucket ranges [lo, hi] splitting the buckets into `units` work units."""
     units = max(1, min(units, buckets))
@@ -246,8 +297,10 @@ def read_inputs(
         )
         stats: FileStats | None = None
         row = 0
+        lines = LineBreaks()
         for frame, st in chunks:
             stats = st
+            lines.add(row, frame.get_column(SRC_LINE))
             frame = frame.with_columns(
                 _pos=pl.int_range(row, row + frame.height, dtype=pl.UInt64) + (seg_id << 32),
                 _src=pl.lit(src_offset + i, pl.UInt32),
@@ -279,7 +332,9 @@ def read_inputs(
             kept_as_is = False
             _reencode_segment(src, chunk_rows, options.max_line_bytes, seg_path)
         out.files.append(stats)
-        out.segments.append(SegmentInfo(seg_id, seg_name, row, src.name, kept_as_is, run))
+        out.segments.append(
+            SegmentInfo(seg_id, seg_name, row, src.name, kept_as_is, run, lines.value())
+        )
         out.inputs.append(input_file(src.name, fp, stats, run, seg_id))
         if stats.rows_read == 0 and fp.start == 0:
             out.warnings.append(f"{src.name}: the file holds no events (it is empty)")
@@ -381,8 +436,10 @@ def _reencode_segment(src: Source, chunk_rows: int, max_line_bytes: int, seg_pat
 
 __all__ = [
     "ID_SCHEMA",
+    "MAX_LINE_BREAKS",
     "ROW_COLUMNS",
     "UNIT_SCHEMA",
+    "LineBreaks",
     "NewData",
     "UnitRows",
     "input_file",

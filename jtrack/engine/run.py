@@ -71,6 +71,8 @@ BASE_MEMORY = 300 * 1024**2
 MAX_CHUNK_ROWS = 250_000
 #: Memory per row of a chunk being read and validated.
 CHUNK_BYTES_PER_ROW = 1_500
+#: Memory per stored event of the history's keys for duplicate decisions (_stored_keys).
+KEY_BYTES_PER_EVENT = 17
 
 #: The held (far-future) rows: what the kernel needs of them, where they are and came from.
 HELD_SCHEMA: dict[str, pl.DataType] = {
@@ -339,13 +341,15 @@ def _run(
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
         sides = _side_copies(snap) if snap is not None else []
         copies = _history_copies(snap, sides) if snap is not None else _empty_copies()
+        # the history's id hashes and times, read once (16 bytes an event) when they fit in
+        # a share of the memory; a process that follows files (jtrack watch) keeps them
+        # between runs. Else the decisions scan the store for each of its questions.
+        keys_fit = hist_rows * KEY_BYTES_PER_EVENT <= usable // 4
         decisions = decide(
             new.ids,
             copies,
             lambda pos: engine.rows_at(new, pos, _CONTENT),
-            # a process that follows files (jtrack watch) keeps the history's hashes and
-            # times between runs; any other run reads them from the store
-            _stored_keys(snap, sides) if snap is not None and opts.follow else None,
+            _stored_keys(snap, sides) if snap is not None and (opts.follow or keys_fit) else None,
         )
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)

@@ -55,6 +55,7 @@ from jtrack.engine.ingest import (
     ID_SCHEMA,
     ROW_COLUMNS,
     UNIT_SCHEMA,
+    LineBreaks,
     NewData,
     UnitRows,
     _no_rejects,
@@ -322,6 +323,8 @@ class _Result:
     piece: str | None = None
     canonical: bool = True
     failure: _Failure | None = None
+    #: where its rows are in the input (jtrack.engine.ingest.LineBreaks, rows of the segment)
+    breaks: list[list[int]] | None = None
 
 
 def _classify(inp: _Input, max_line_bytes: int, block_bytes: int) -> None:
@@ -528,6 +531,7 @@ class _SplitReader:
         self.failure: _Failure | None = None
         piece = Path(ctx.stage) / "pieces" / f"{split.segment:06d}-{start:016d}.parquet"
         self.piece = _Piece(piece)
+        self.breaks = LineBreaks()
 
     def feed(self, batch: Any, sink: _Sink) -> None:
         n = batch.num_rows
@@ -555,6 +559,7 @@ class _SplitReader:
             return
         rows = conform_rows(frame, 0)
         del frame
+        self.breaks.add(self.split.first_row + self.rows, rows.get_column(SRC_LINE))
         sink.add(rows, self.inp, self.split.first_row + self.rows)
         self.piece.write(rows)
         self.rows += rows.height
@@ -573,6 +578,7 @@ class _SplitReader:
             lines=self.lines,
             piece=piece,
             failure=self.failure,
+            breaks=self.breaks.value(),
         )
 
 
@@ -692,6 +698,8 @@ def _run_task(ctx: _Ctx, task: tuple[Any, ...], tag: str) -> list[_Result]:
         sink = _Sink(ctx, tag)
         sink.add(chunk.rows, inp, start)
         sink.flush()
+        breaks = LineBreaks()
+        breaks.add(start, chunk.rows.get_column(SRC_LINE))
         return [
             _Result(
                 inp.i,
@@ -700,6 +708,7 @@ def _run_task(ctx: _Ctx, task: tuple[Any, ...], tag: str) -> list[_Result]:
                 stats=chunk.stats,
                 start=start,
                 canonical=chunk.canonical,
+                breaks=breaks.value(),
             )
         ]
     if kind == "merge":
@@ -717,17 +726,19 @@ def _read_whole(ctx: _Ctx, inp: _Input, tag: str) -> _Result:
     row = 0
     stats: FileStats | None = None
     failure = None
+    breaks = LineBreaks()
     try:
         for rows, st in _reencoded_chunks(
             inp.src, ctx.chunk_rows, ctx.max_line_bytes, Path(inp.seg_path)
         ):
+            breaks.add(row, rows.get_column(SRC_LINE))
             sink.add(rows, inp, row)
             row += rows.height
             stats = st
     except JtrackError as exc:
         failure = _Failure.of(inp.i, row, exc)
     sink.flush()
-    return _Result(inp.i, "file", rows=row, stats=stats, failure=failure)
+    return _Result(inp.i, "file", rows=row, stats=stats, failure=failure, breaks=breaks.value())
 
 
 def _merge(pieces: list[str], target: Path) -> None:
@@ -1013,6 +1024,7 @@ class SparkEngine:
         for inp in plan:
             mine = by_input.get(inp.i, [])
             kept_as_is = False
+            lines = LineBreaks()
             if inp.how == "text":
                 parts = sorted((r for r in mine if r.kind == "split"), key=lambda r: r.start)
                 expected = sorted(
@@ -1055,12 +1067,16 @@ class SparkEngine:
                 if not kept_as_is:
                     jobs.append(("reencode", inp))
             else:
-                whole = next(r for r in mine if r.kind == "file")
-                assert whole.stats is not None
-                rows, stats = whole.rows, whole.stats
+                parts = [next(r for r in mine if r.kind == "file")]
+                assert parts[0].stats is not None
+                rows, stats = parts[0].rows, parts[0].stats
+            for r in parts:  # (in row order)
+                lines.extend(r.breaks)
             new.files.append(stats)
             new.segments.append(
-                SegmentInfo(inp.segment, inp.seg_name, rows, inp.src.name, kept_as_is, run)
+                SegmentInfo(
+                    inp.segment, inp.seg_name, rows, inp.src.name, kept_as_is, run, lines.value()
+                )
             )
             new.inputs.append(_input_file(inp, stats, run))
             if stats.rows_read == 0:

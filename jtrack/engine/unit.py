@@ -161,13 +161,26 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     touched = pl.concat(
         [new_kept.select("customer_id"), changed.select("customer_id")], how="vertical"
     ).unique()
-    if snap is not None and (job.everyone or touched.height):
-        who = None if job.everyone else touched.get_column("customer_id")
-        old_idx = snap.visitor_rows("index", job.lo, job.hi, who)
+    read_history = snap is not None and (job.everyone or touched.height > 0)
+    who = None if job.everyone else touched.get_column("customer_id")
+    if read_history:
+        assert snap is not None
         old_sess = snap.visitor_rows("sessions", job.lo, job.hi, who)
     else:
-        old_idx = pl.DataFrame(schema={**INDEX_SCHEMA, "_part": pl.String()})
         old_sess = pl.DataFrame(schema={**STORED_SESSION_SCHEMA, "_part": pl.String()})
+    # the touched visitors' sessions that nothing of this run can change stay out of the kernel
+    settled = _settled_sessions(job, old_sess, new_kept, changed)
+    not_settled = ~pl.col("session_id").is_in(settled.get_column("id").implode()).fill_null(False)
+    # their index rows are not even read, unless a contacts book resolves visitors on all
+    # their events
+    pruned = settled.height > 0 and job.book is None
+    if read_history:
+        assert snap is not None
+        old_idx = snap.visitor_rows(
+            "index", job.lo, job.hi, who, keep=not_settled if pruned else None
+        )
+    else:
+        old_idx = pl.DataFrame(schema={**INDEX_SCHEMA, "_part": pl.String()})
     if job.everyone:
         touched = pl.concat([touched, old_idx.select("customer_id")], how="vertical").unique()
     res.touched = touched.height
@@ -177,17 +190,14 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     going_held = changed.filter(pl.col("new_status") == "held")
     if going_held.height:
         back = old_rows.join(going_held.select("_pos"), on="_pos", how="semi")
-        res.held.append(
-            back.select(KERNEL_ROW).with_columns(pl.lit(None, pl.Int64).alias(SRC_LINE))
-        )
+        assert snap is not None
+        lines = snap.input_lines(back.get_column("_pos"))
+        res.held.append(back.select(KERNEL_ROW).with_columns(lines.alias(SRC_LINE)))
     returning = changed.filter((pl.col("new_status") == "kept") & (pl.col("status") != "kept"))
     back_rows = _returning_rows(snap, returning).select(KERNEL_ROW)
-    # the touched visitors' sessions that nothing of this run can change stay out of the kernel
-    settled = _settled_sessions(job, old_sess, new_kept, changed)
-    if settled.height:
-        ids = settled.get_column("id").implode()
-        in_kernel = stay.filter(~pl.col("session_id").is_in(ids).fill_null(False))
-        old_idx = old_idx.filter(~pl.col("session_id").is_in(ids).fill_null(False))
+    if settled.height and not pruned:
+        in_kernel = stay.filter(not_settled)
+        old_idx = old_idx.filter(not_settled)
     else:
         in_kernel = stay
     kernel_in = pl.concat(

@@ -42,6 +42,11 @@ class SegmentInfo:
     source: str  # the input it holds rows of
     kept_as_is: bool  # the input file itself (canonical Parquet), copied without re-encoding
     run: int
+    #: where its rows are in the input: [[row, offset], ...], each entry's rows up to the
+    #: next entry on input line `row + 1 + offset` (blank lines and the lines of earlier
+    #: pieces of a growing file move the offset); None: not known (an earlier jtrack, or
+    #: more than MAX_LINE_BREAKS changes)
+    lines: list[list[int]] | None = None
 
 
 @dataclass(frozen=True)

@@ -136,9 +136,16 @@ class Snapshot:
         return lf.filter(pl.col("bucket").is_between(lo, hi))
 
     def visitor_rows(
-        self, table: str, lo: int, hi: int, visitors: pl.Series | None
+        self,
+        table: str,
+        lo: int,
+        hi: int,
+        visitors: pl.Series | None,
+        keep: pl.Expr | None = None,
     ) -> pl.DataFrame:
-        """`scan_parts(table, lo, hi)` of the `visitors` (customer ids; None: everyone).
+        """`scan_parts(table, lo, hi)` of the `visitors` (customer ids; None: everyone), and
+        of those rows only the ones `keep` is true for, when given (a filter the scan decodes
+        before the other columns: the rows it leaves out cost only its own columns).
 
         Which rows of each part are theirs is read first, from the visitor column alone.
         When they are spread over most of the parts that hold any (visitors who come back:
@@ -147,7 +154,8 @@ class Snapshot:
         span is read. Polars decodes every column of every row group it opens, so the big
         parts that hold none of the run's visitors are not opened for more than that."""
         if visitors is None:
-            return self.scan_parts(table, lo, hi).collect(engine="in-memory")
+            lf = self.scan_parts(table, lo, hi)
+            return (lf if keep is None else lf.filter(keep)).collect(engine="in-memory")
         schema, parts = self._parts(table, lo, hi)
         scans = [_scan_files([self.dir / table / p.file], schema) for p in parts]
         mine = pl.col("bucket").is_between(lo, hi) & pl.col("customer_id").is_in(visitors.implode())
@@ -167,6 +175,8 @@ class Snapshot:
         if not held:
             return pl.DataFrame(schema={**schema, "_part": pl.String()})
         spanned = sum(last - first + 1 for _, _, first, last in held)
+        if keep is not None:
+            mine = mine & keep
         if spanned * 2 > sum(p.rows for p, _, _, _ in held):
             whole = self._scan_with_part(table, schema, [p for p, _, _, _ in held])
             return whole.filter(mine).collect(engine="in-memory")
@@ -343,6 +353,38 @@ class Snapshot:
         path = self.dir / self.manifest.rejects
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         return pl.DataFrame(rows, schema=REJECT_SCHEMA, orient="row")
+
+    def input_lines(self, positions: pl.Series) -> pl.Series:
+        """The input line (or Parquet row, from 1) of the events at `positions` (`_pos`:
+        segment << 32 | row), in that order; null where the segment does not say
+        (SegmentInfo.lines)."""
+        breaks = [
+            (s.id, row, offset)
+            for s in self.manifest.segments
+            if s.lines is not None
+            for row, offset in s.lines
+        ]
+        table = pl.DataFrame(
+            breaks, schema={"segment": pl.UInt32, "row": pl.Int64, "_o": pl.Int64}, orient="row"
+        ).sort("row")
+        wanted = (
+            pl.DataFrame({"_pos": positions.cast(pl.UInt64)})
+            .with_row_index("_i")
+            .select(
+                "_i",
+                (pl.col("_pos") // (1 << 32)).cast(pl.UInt32).alias("segment"),
+                (pl.col("_pos") % (1 << 32)).cast(pl.Int64).alias("row"),
+            )
+            .sort("row")
+        )
+        found = wanted.join_asof(
+            table, on="row", by="segment", strategy="backward", check_sortedness=False
+        )
+        return (
+            found.sort("_i")
+            .select((pl.col("row") + 1 + pl.col("_o")).alias("line"))
+            .get_column("line")
+        )
 
     def held(self) -> pl.DataFrame | None:
         if not self.manifest.held:
