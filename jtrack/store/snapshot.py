@@ -144,8 +144,9 @@ class Snapshot:
         keep: pl.Expr | None = None,
     ) -> pl.DataFrame:
         """`scan_parts(table, lo, hi)` of the `visitors` (customer ids; None: everyone), and
-        of those rows only the ones `keep` is true for, when given (a filter the scan decodes
-        before the other columns: the rows it leaves out cost only its own columns).
+        of those rows only the ones `keep` is true for, when given (applied in the scan, so
+        the rows it leaves out are never gathered; Polars still decodes them where a nested
+        column is read, as the index's `traits`).
 
         Which rows of each part are theirs is read first, from the visitor column alone.
         When they are spread over most of the parts that hold any (visitors who come back:
