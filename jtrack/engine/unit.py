@@ -174,13 +174,24 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     # their index rows are not even read, unless a contacts book resolves visitors on all
     # their events
     pruned = settled.height > 0 and job.book is None
+    # and their traits only for a contacts book: the few stored rows written again or held
+    # aside take theirs from the segments (a nested column would make Polars decode every
+    # row of the parts, not the visitors' only)
+    lazy_traits = job.book is None
     if read_history:
         assert snap is not None
         old_idx = snap.visitor_rows(
-            "index", job.lo, job.hi, who, keep=not_settled if pruned else None
+            "index",
+            job.lo,
+            job.hi,
+            who,
+            keep=not_settled if pruned else None,
+            skip=("traits",) if lazy_traits else (),
         )
     else:
         old_idx = pl.DataFrame(schema={**INDEX_SCHEMA, "_part": pl.String()})
+    if "traits" not in old_idx.columns:
+        old_idx = old_idx.with_columns(pl.lit(None, INDEX_SCHEMA["traits"]).alias("traits"))
     if job.everyone:
         touched = pl.concat([touched, old_idx.select("customer_id")], how="vertical").unique()
     res.touched = touched.height
@@ -191,6 +202,8 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     if going_held.height:
         back = old_rows.join(going_held.select("_pos"), on="_pos", how="semi")
         assert snap is not None
+        if lazy_traits:
+            back = _with_stored_traits(snap, back)
         lines = snap.input_lines(back.get_column("_pos"))
         res.held.append(back.select(KERNEL_ROW).with_columns(lines.alias(SRC_LINE)))
     returning = changed.filter((pl.col("new_status") == "kept") & (pl.col("status") != "kept"))
@@ -247,6 +260,9 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
             old_idx, on=_INDEX_KEYS, how="anti", nulls_equal=True, maintain_order="left"
         )
         removed_idx = old_idx.join(index, on=_INDEX_KEYS, how="anti", nulls_equal=True)
+        if lazy_traits and added_idx.height:
+            assert snap is not None
+            added_idx = _with_stored_traits(snap, added_idx, old_idx)
     else:
         added_idx, removed_idx = index, old_idx
     if old_sess.height:
@@ -396,6 +412,25 @@ def _returning_rows(snap: Snapshot | None, returning: pl.DataFrame) -> pl.DataFr
             .select(KERNEL_ROW)
         )
     return pl.concat(frames, how="vertical_relaxed")
+
+
+def _with_stored_traits(
+    snap: Snapshot, rows: pl.DataFrame, stored: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """`rows` (with segment and row) whose stored rows were read without their traits
+    (those of `stored`; every row when None) with the traits from the segments."""
+    old = rows.select("segment", "row")
+    if stored is not None:
+        old = old.join(stored.select("segment", "row"), on=["segment", "row"], how="semi")
+    old = old.unique()
+    if old.height == 0:
+        return rows
+    traits = snap.wide_rows(old, ["traits"]).rename({"traits": "_traits"})
+    return (
+        rows.join(traits, on=["segment", "row"], how="left", maintain_order="left")
+        .with_columns(pl.coalesce("_traits", "traits").alias("traits"))
+        .drop("_traits")
+    )
 
 
 def _context_rows(

@@ -142,24 +142,33 @@ class Snapshot:
         hi: int,
         visitors: pl.Series | None,
         keep: pl.Expr | None = None,
+        skip: Collection[str] = (),
     ) -> pl.DataFrame:
-        """`scan_parts(table, lo, hi)` of the `visitors` (customer ids; None: everyone), and
-        of those rows only the ones `keep` is true for, when given (applied in the scan, so
-        the rows it leaves out are never gathered; Polars still decodes them where a nested
-        column is read, as the index's `traits`).
+        """`scan_parts(table, lo, hi)` of the `visitors` (customer ids; None: everyone),
+        without the columns in `skip`, and of those rows only the ones `keep` is true for,
+        when given (applied in the scan, so the rows it leaves out are never gathered).
 
-        Which rows of each part are theirs is read first, from the visitor column alone.
-        When they are spread over most of the parts that hold any (visitors who come back:
-        a day's visitors are in every part), those parts are read in one scan filtered on
-        the visitor; when they are a few spans (new visitors arriving), only each part's
-        span is read. Polars decodes every column of every row group it opens, so the big
-        parts that hold none of the run's visitors are not opened for more than that."""
-        if visitors is None:
-            lf = self.scan_parts(table, lo, hi)
-            return (lf if keep is None else lf.filter(keep)).collect(engine="in-memory")
+        Polars decodes the filter's columns first and the others for the matching rows
+        only, unless a nested column (the index's `traits`, the sessions' lists) is read:
+        then it decodes every column of every row group it opens. So without one, the
+        parts are read in one filtered scan. With one, which rows of each part are the
+        visitors' is read first, from the visitor column alone: when they are spread over
+        most of the parts that hold any (visitors who come back: a day's visitors are in
+        every part), those parts are read in one scan; when they are a few spans (new
+        visitors arriving), only each part's span is read, and the big parts that hold
+        none of them are not opened for more than that."""
         schema, parts = self._parts(table, lo, hi)
+        cols = [c for c in schema if c not in skip]
+        mine = pl.col("bucket").is_between(lo, hi)
+        if visitors is not None:
+            mine = mine & pl.col("customer_id").is_in(visitors.implode())
+        if keep is not None:
+            mine = mine & keep
+        out = [*cols, "_part"]
+        if visitors is None or not any(schema[c].is_nested() for c in cols):
+            lf = self._scan_with_part(table, schema, parts)
+            return lf.filter(mine).select(out).collect(engine="in-memory")
         scans = [_scan_files([self.dir / table / p.file], schema) for p in parts]
-        mine = pl.col("bucket").is_between(lo, hi) & pl.col("customer_id").is_in(visitors.implode())
         spans = pl.collect_all(
             [
                 sc.with_row_index("_r")
@@ -174,15 +183,16 @@ class Snapshot:
             if span[0, "lo"] is not None
         ]
         if not held:
-            return pl.DataFrame(schema={**schema, "_part": pl.String()})
+            return pl.DataFrame(schema={**{c: schema[c] for c in cols}, "_part": pl.String()})
         spanned = sum(last - first + 1 for _, _, first, last in held)
-        if keep is not None:
-            mine = mine & keep
         if spanned * 2 > sum(p.rows for p, _, _, _ in held):
             whole = self._scan_with_part(table, schema, [p for p, _, _, _ in held])
-            return whole.filter(mine).collect(engine="in-memory")
+            return whole.filter(mine).select(out).collect(engine="in-memory")
         frames = [
-            sc.slice(first, last - first + 1).filter(mine).with_columns(_part=pl.lit(p.file))
+            sc.slice(first, last - first + 1)
+            .filter(mine)
+            .select(cols)
+            .with_columns(_part=pl.lit(p.file))
             for p, sc, first, last in held
         ]
         return pl.concat(frames, how="vertical").collect(engine="in-memory")
@@ -212,27 +222,29 @@ class Snapshot:
         import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
         hashed = pl.col("event_id").nchash.xxh3_64().alias("_h")  # type: ignore[attr-defined]
-        out: list[pl.DataFrame] = []
-        live: set[tuple[str, int, int, int, int]] = set()
+        live: list[tuple[str, int, int, int, int]] = []
+        missing: dict[tuple[str, int, int, int, int], Path] = {}
         for p in self.manifest.parts_of("index"):
             path = self.part_path("index", p.file)
             st = path.stat()
             key = (p.file, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            live.add(key)
-            keys = _KEYS.get(key)
-            if keys is None:
-                keys = (
-                    pl.scan_parquet(path, hive_partitioning=False, glob=False)
-                    .select(hashed, "created_date")
-                    .collect(engine="in-memory")
+            live.append(key)
+            if key not in _KEYS:
+                missing[key] = path
+        read = pl.collect_all(  # side by side
+            [
+                pl.scan_parquet(path, hive_partitioning=False, glob=False).select(
+                    hashed, "created_date"
                 )
-                _KEYS[key] = keys
-            out.append(keys)
-        for key in [k for k in _KEYS if k not in live]:
+                for path in missing.values()
+            ]
+        )
+        _KEYS.update(zip(missing, read, strict=True))
+        for key in set(_KEYS) - set(live):
             del _KEYS[key]
-        if not out:
+        if not live:
             return pl.DataFrame(schema={"_h": pl.UInt64(), "created_date": UTC_US})
-        return pl.concat(out, rechunk=False)
+        return pl.concat([_KEYS[key] for key in live], rechunk=False)
 
     def scan_sessions(self, customer_id: str | None = None, bucket: bool = False) -> pl.LazyFrame:
         """The session table (SESSION_SCHEMA; with `bucket=True` the stored bucket too)."""
