@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
+from jtrack.core.contacts import CONTACT_COLUMNS
 from jtrack.core.sessionize import (
     CONTEXT_COLUMNS,
     POINTERS,
@@ -163,9 +164,20 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     ).unique()
     read_history = snap is not None and (job.everyone or touched.height > 0)
     who = None if job.everyone else touched.get_column("customer_id")
+    # the sessions' search terms (a list: Polars would decode every row of the parts) are
+    # read for the few rows compared whole or written again, unless a contacts book may
+    # change every one
+    lazy_terms = job.book is None
     if read_history:
         assert snap is not None
-        old_sess = snap.visitor_rows("sessions", job.lo, job.hi, who)
+        old_sess = snap.visitor_rows(
+            "sessions",
+            job.lo,
+            job.hi,
+            who,
+            skip=("search_terms",) if lazy_terms else (),
+            positions=lazy_terms,
+        )
     else:
         old_sess = pl.DataFrame(schema={**STORED_SESSION_SCHEMA, "_part": pl.String()})
     # the touched visitors' sessions that nothing of this run can change stay out of the kernel
@@ -237,7 +249,7 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     fresh = out.sessions.filter(~pl.col("id").is_in(same.implode()))
     built = attach_context(fresh, _context_rows(snap, fresh, new_kept))
     kept_ids = pl.concat([same, settled.get_column("id")]).implode()
-    kept_rows = old_sess.filter(pl.col("id").is_in(kept_ids)).select(list(STORED_SESSION_SCHEMA))
+    kept_rows = _stored_rows(old_sess.filter(pl.col("id").is_in(kept_ids)))
     sessions = pl.concat([kept_rows, built], how="vertical_relaxed")
     if job.book is not None and settled.height:  # a visitor is resolved on all their events
         kernel_in = pl.concat(
@@ -266,7 +278,23 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     else:
         added_idx, removed_idx = index, old_idx
     if old_sess.height:
-        kept = same_rows(sessions, old_sess.select(list(STORED_SESSION_SCHEMA))).implode()
+        # the rows kept are the stored ones but for their contacts: only those are compared
+        stored = _stored_rows(old_sess)
+        was_kept = pl.col("id").is_in(kept_ids)
+        contact = ["id", *CONTACT_COLUMNS]
+        kept_same = same_rows(sessions.filter(was_kept).select(contact), stored.select(contact))
+        if "search_terms" not in old_sess.columns:
+            assert snap is not None
+            # (those of every stored row not kept as it is: compared whole, or written
+            # again, or gone)
+            need = old_sess.filter(~pl.col("id").is_in(kept_same.implode()))
+            terms = snap.part_values("sessions", need, ["search_terms"]).select(
+                need.get_column("id"), pl.col("search_terms").alias("_terms")
+            )
+            stored = _with_terms(_stored_rows(need), terms, pl.lit(True))
+            if kept_same.len() < kept_rows.height:  # stored rows written again
+                sessions = _with_terms(sessions, terms, was_kept)
+        kept = pl.concat([kept_same, same_rows(sessions.filter(~was_kept), stored)]).implode()
         added_sess = sessions.filter(~pl.col("id").is_in(kept))
         removed_sess = old_sess.filter(~pl.col("id").is_in(kept))
     else:  # nothing stored for these visitors: every session is new
@@ -412,6 +440,29 @@ def _returning_rows(snap: Snapshot | None, returning: pl.DataFrame) -> pl.DataFr
             .select(KERNEL_ROW)
         )
     return pl.concat(frames, how="vertical_relaxed")
+
+
+def _stored_rows(sessions: pl.DataFrame) -> pl.DataFrame:
+    """Stored session rows as STORED_SESSION_SCHEMA (search terms null when not read)."""
+    return sessions.select(
+        pl.col(c) if c in sessions.columns else pl.lit(None, t).alias(c)
+        for c, t in STORED_SESSION_SCHEMA.items()
+    )
+
+
+def _with_terms(sessions: pl.DataFrame, terms: pl.DataFrame, where: pl.Expr) -> pl.DataFrame:
+    """`sessions` with the stored search terms `terms` (id, _terms) on the rows `where`
+    is true for and `terms` has."""
+    return (
+        sessions.join(terms, on="id", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(where & pl.col("id").is_in(terms.get_column("id").implode()))
+            .then(pl.col("_terms"))
+            .otherwise(pl.col("search_terms"))
+            .alias("search_terms")
+        )
+        .drop("_terms")
+    )
 
 
 def _with_stored_traits(

@@ -112,15 +112,34 @@ class Snapshot:
         return schema, parts
 
     def _scan_with_part(
-        self, table: str, schema: dict[str, pl.DataType], parts: list[PartInfo]
+        self,
+        table: str,
+        schema: dict[str, pl.DataType],
+        parts: list[PartInfo],
+        positions: bool = False,
     ) -> pl.LazyFrame:
         """One scan of `parts` of `table` (Polars reads the files side by side, and decodes
-        the filter's columns first), with `_part`: the file each row is in."""
+        the filter's columns first), with `_part`: the file each row is in, and with
+        `positions`, `_at`: the row's number in that file."""
+        extra = {"_part": pl.String(), **({"_at": pl.UInt32()} if positions else {})}
         if not parts:
-            return pl.LazyFrame(schema={**schema, "_part": pl.String()})
+            return pl.LazyFrame(schema={**schema, **extra})
         paths = {str(self.dir / table / p.file): p.file for p in parts}
-        return _scan_files(list(paths), schema, include_file_paths="_part").with_columns(
-            pl.col("_part").replace_strict(paths, return_dtype=pl.String)
+        if not positions:
+            return _scan_files(list(paths), schema, include_file_paths="_part").with_columns(
+                pl.col("_part").replace_strict(paths, return_dtype=pl.String)
+            )
+        starts, n = {}, 0
+        for path, part in zip(paths, parts, strict=True):
+            starts[path] = n
+            n += part.rows
+        lf = _scan_files(list(paths), schema, include_file_paths="_part", row_index_name="_at")
+        return lf.select(
+            *schema,
+            pl.col("_part").replace_strict(paths, return_dtype=pl.String),
+            (pl.col("_at") - pl.col("_part").replace_strict(starts, return_dtype=pl.UInt64))
+            .cast(pl.UInt32)
+            .alias("_at"),
         )
 
     def scan_parts(
@@ -143,10 +162,13 @@ class Snapshot:
         visitors: pl.Series | None,
         keep: pl.Expr | None = None,
         skip: Collection[str] = (),
+        positions: bool = False,
     ) -> pl.DataFrame:
         """`scan_parts(table, lo, hi)` of the `visitors` (customer ids; None: everyone),
         without the columns in `skip`, and of those rows only the ones `keep` is true for,
         when given (applied in the scan, so the rows it leaves out are never gathered).
+        With `positions`, each row's number in its part too (`_at`: `part_values` reads
+        the columns skipped of the rows that need them).
 
         Polars decodes the filter's columns first and the others for the matching rows
         only, unless a nested column (the index's `traits`, the sessions' lists) is read:
@@ -164,9 +186,9 @@ class Snapshot:
             mine = mine & pl.col("customer_id").is_in(visitors.implode())
         if keep is not None:
             mine = mine & keep
-        out = [*cols, "_part"]
+        out = [*cols, "_part", *(["_at"] if positions else [])]
         if visitors is None or not any(schema[c].is_nested() for c in cols):
-            lf = self._scan_with_part(table, schema, parts)
+            lf = self._scan_with_part(table, schema, parts, positions)
             return lf.filter(mine).select(out).collect(engine="in-memory")
         scans = [_scan_files([self.dir / table / p.file], schema) for p in parts]
         spans = pl.collect_all(
@@ -183,19 +205,43 @@ class Snapshot:
             if span[0, "lo"] is not None
         ]
         if not held:
-            return pl.DataFrame(schema={**{c: schema[c] for c in cols}, "_part": pl.String()})
+            empty = {**schema, "_part": pl.String(), "_at": pl.UInt32()}
+            return pl.DataFrame(schema={c: empty[c] for c in out})
         spanned = sum(last - first + 1 for _, _, first, last in held)
         if spanned * 2 > sum(p.rows for p, _, _, _ in held):
-            whole = self._scan_with_part(table, schema, [p for p, _, _, _ in held])
+            whole = self._scan_with_part(table, schema, [p for p, _, _, _ in held], positions)
             return whole.filter(mine).select(out).collect(engine="in-memory")
         frames = [
-            sc.slice(first, last - first + 1)
+            sc.with_row_index("_at")
+            .slice(first, last - first + 1)
             .filter(mine)
-            .select(cols)
-            .with_columns(_part=pl.lit(p.file))
+            .with_columns(pl.col("_at").cast(pl.UInt32), _part=pl.lit(p.file))
+            .select(out)
             for p, sc, first, last in held
         ]
         return pl.concat(frames, how="vertical").collect(engine="in-memory")
+
+    def part_values(self, table: str, rows: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+        """The `columns` of `table`'s rows at `rows` (`_part`, `_at`: see visitor_rows), in
+        that order."""
+        cols = list(columns)
+        schema, _ = self._parts(table, 0, 65535)
+        out = {"_part": pl.String(), "_at": pl.UInt32(), **{c: schema[c] for c in cols}}
+        if rows.height == 0:
+            return pl.DataFrame(schema=out)
+        sizes = {p.file: p.rows for p in self.manifest.parts_of(table)}
+        queries: list[pl.LazyFrame] = []
+        for (name,), part in rows.group_by("_part", maintain_order=False):
+            wanted = part.get_column("_at").unique().sort()
+            base = _scan_files([self.part_path(table, str(name))], schema)
+            queries += [
+                q.rename({"row": "_at"}).with_columns(_part=pl.lit(name, pl.String))
+                for q in _rows_at(base, wanted, sizes.get(str(name), 1), cols)
+            ]
+        found = pl.concat(pl.collect_all(queries), how="vertical").select(list(out))
+        return rows.select("_part", "_at").join(
+            found, on=["_part", "_at"], how="left", maintain_order="left"
+        )
 
     def part_path(self, table: str, name: str) -> Path:
         return self.dir / table / name
@@ -337,19 +383,10 @@ class Snapshot:
             wanted = part.get_column("row").unique().sort()
             path = self.segment_file(int(seg))
             base = pl.scan_parquet(path, hive_partitioning=False, glob=False)
-            spans: list[tuple[int, int | None]]
-            if wanted.len() > _WHOLE_SHARE * rows_of.get(int(seg), 1):
-                spans = [(0, None)]
-            else:
-                spans = _spans(wanted.to_list())
-            for start, length in spans:
-                lf = base if length is None else base.slice(start, length)
-                queries.append(
-                    lf.select(cols)
-                    .with_row_index("row", offset=start)
-                    .with_columns(pl.col("row").cast(pl.UInt32), segment=pl.lit(seg, pl.UInt32))
-                    .join(pl.LazyFrame({"row": wanted}), on="row", how="semi")
-                )
+            queries += [
+                q.with_columns(segment=pl.lit(seg, pl.UInt32))
+                for q in _rows_at(base, wanted, rows_of.get(int(seg), 1), cols)
+            ]
         found = pl.concat(pl.collect_all(queries), how="vertical").select(list(schema))
         return positions.select("segment", "row").join(
             found, on=["segment", "row"], how="left", maintain_order="left"
@@ -415,6 +452,23 @@ def _wide(columns: list[str]) -> list[str]:
     """The event columns of `columns` read from the segments (not the index, and not the
     session's class: Snapshot._with_class)."""
     return [c for c in columns if c not in INDEX_SCHEMA and c != "traffic_class"]
+
+
+def _rows_at(
+    base: pl.LazyFrame, wanted: pl.Series, total: int, cols: list[str]
+) -> list[pl.LazyFrame]:
+    """Queries of the `cols` of a file's rows `wanted` (sorted row numbers; `row`): the
+    whole file when they are many of its `total` rows, else the spans that hold them."""
+    whole = wanted.len() > _WHOLE_SHARE * total
+    spans: list[tuple[int, int | None]] = [(0, None)] if whole else _spans(wanted.to_list())
+    return [
+        (base if length is None else base.slice(start, length))
+        .select(cols)
+        .with_row_index("row", offset=start)
+        .with_columns(pl.col("row").cast(pl.UInt32))
+        .join(pl.LazyFrame({"row": wanted.cast(pl.UInt32)}), on="row", how="semi")
+        for start, length in spans
+    ]
 
 
 def _spans(rows: list[int]) -> list[tuple[int, int | None]]:
