@@ -411,6 +411,52 @@ def test_a_unit_sessionizes_only_the_sessions_a_run_can_change_and_only_once(
     assert_same_store(store, once)
 
 
+def test_the_last_session_stays_out_of_the_kernel_unless_a_new_row_may_join_it(
+    tmp_path: Path,
+) -> None:
+    """A visitor's last session (a gap before the run's rows) stays out of the kernel too when
+    no moved row can join it: not when a new system event comes before the visitor's new
+    activity (it joins the session open at its time), nor when a stored system event of the
+    session comes after the new activity (it moves to the new session); the store equals a
+    rebuild either way."""
+    seg = {"kind": "segment_assigned", "event_type": "SegmentAssignmentEvent", "event_name": None}
+    first = [
+        flat_event("w1", "w", T0),  # w: a new visit later, nothing else: settled
+        flat_event("w2", "w", T0 + timedelta(minutes=5)),
+        flat_event("v1", "v", T0),  # v: its system event at 3h moves to the visit at 2h
+        flat_event("v2", "v", T0 + timedelta(minutes=5)),
+        flat_event("vs", "v", T0 + timedelta(hours=3), **seg),
+        flat_event("u1", "u", T0),  # u: a new system event at 1h joins this session
+    ]
+    second = [
+        flat_event("w3", "w", T0 + timedelta(hours=2)),
+        flat_event("v3", "v", T0 + timedelta(hours=2)),
+        flat_event("us", "u", T0 + timedelta(hours=1), **seg),
+        flat_event("u2", "u", T0 + timedelta(hours=2)),
+    ]
+    files = [_day(tmp_path, "a.parquet", first), _day(tmp_path, "b.parquet", second)]
+    store = Store.open(tmp_path / "store")
+    run_sessionize(files[:1], store)
+    calls: list[list[str]] = []
+    kernel = unit.sessionize_rows
+
+    def counted(rows: pl.DataFrame, options: Any = None) -> Any:
+        calls.append(sorted(rows["event_id"]))
+        return kernel(rows, options)
+
+    with mock.patch.object(unit, "sessionize_rows", counted):
+        run_sessionize(files[1:], store, units=1)
+    assert calls == [["u1", "u2", "us", "v1", "v2", "v3", "vs", "w3"]]
+    store.refresh()
+    index = store.scan_index().collect()
+    ids = dict(zip(index["event_id"], index["session_id"], strict=True))
+    assert ids["vs"] == ids["v3"] and ids["us"] == ids["u1"]
+    assert store.scan_sessions().collect().height == 6
+    once = Store.open(tmp_path / "once")
+    run_sessionize(files, once)
+    assert_same_store(store, once)
+
+
 def test_open_sessions_get_a_part_of_their_own_which_the_next_day_rewrites(
     tmp_path: Path,
 ) -> None:

@@ -211,12 +211,14 @@ def sessionize_cmd(
     )
     if memory_limit is not None:
         options = dc_replace(options, memory_limit=parse_size(memory_limit))
-    from jtrack.render.progress import ProgressBar
+    stdin = sys.stdin.buffer if "-" in srcs else None
+    if quiet:  # (no bar: not even Rich is loaded, which a cron run every minute pays)
+        run = run_sessionize(srcs, st, options, stdin=stdin)
+    else:
+        from jtrack.render.progress import ProgressBar
 
-    with ProgressBar(quiet=quiet) as bar:
-        run = run_sessionize(
-            srcs, st, options, progress=bar, stdin=sys.stdin.buffer if "-" in srcs else None
-        )
+        with ProgressBar() as bar:
+            run = run_sessionize(srcs, st, options, progress=bar, stdin=stdin)
     if run.contacts_invalid is not None and run.contacts_invalid.height:
         from jtrack.commands.contacts import print_warnings
 

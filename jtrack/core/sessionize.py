@@ -40,6 +40,11 @@ def session_id_expr(customer: pl.Expr, first_event_id: pl.Expr) -> pl.Expr:
     return _hex_id(pl.concat_str([customer, first_event_id], separator="\x1f"))
 
 
+def in_custom_stream() -> pl.Expr:
+    """Whether a row is in a custom session's stream (not the visitor's web or app one)."""
+    return _is_custom()
+
+
 def _is_custom() -> pl.Expr:
     t = pl.col("source_session_type")
     return (
@@ -440,6 +445,7 @@ __all__ = [
     "Sessionized",
     "attach_context",
     "counts_as_activity",
+    "in_custom_stream",
     "index_order",
     "session_id_expr",
     "sessionize",

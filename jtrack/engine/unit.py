@@ -23,11 +23,12 @@ from jtrack.core.sessionize import (
     POINTERS,
     KernelOutput,
     attach_context,
+    in_custom_stream,
     sessionize_rows,
 )
 from jtrack.options import SessionizeOptions
 from jtrack.read import SRC_LINE
-from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
+from jtrack.schema import ACTIVITY_KINDS, INDEX_SCHEMA, KERNEL_COLUMNS, KIND_APP, WEB_KINDS
 from jtrack.store.manifest import Manifest, PartInfo
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA, Snapshot
 from jtrack.store.writer import part_info, write_parquet
@@ -181,7 +182,7 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     else:
         old_sess = pl.DataFrame(schema={**STORED_SESSION_SCHEMA, "_part": pl.String()})
     # the touched visitors' sessions that nothing of this run can change stay out of the kernel
-    settled = _settled_sessions(job, old_sess, new_kept, changed)
+    settled, last = _settled_sessions(job, old_sess, new_kept, changed)
     not_settled = ~pl.col("session_id").is_in(settled.get_column("id").implode()).fill_null(False)
     # their index rows are not even read, unless a contacts book resolves visitors on all
     # their events
@@ -225,6 +226,12 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
         old_idx = old_idx.filter(not_settled)
     else:
         in_kernel = stay
+    last = _settled_last(last, old_idx)
+    if last.height:  # settled too: out of the kernel, their rows left as they are
+        settled = pl.concat([settled, last], how="vertical")
+        not_last = ~pl.col("session_id").is_in(last.get_column("id").implode()).fill_null(False)
+        in_kernel = in_kernel.filter(not_last)
+        old_idx = old_idx.filter(not_last)
     kernel_in = pl.concat(
         [in_kernel.select(KERNEL_ROW), back_rows, new_kept.select(KERNEL_ROW)],
         how="vertical_relaxed",
@@ -317,7 +324,7 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
 
 def _settled_sessions(
     job: UnitJob, old_sess: pl.DataFrame, new_rows: pl.DataFrame, changed: pl.DataFrame
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The touched visitors' stored sessions (id, customer_id) that this run cannot change,
     left out of the kernel with their rows: a visitor's web or app sessions that end more
     than a gap before the earliest of the visitor's rows the run adds, takes back or drops
@@ -326,8 +333,16 @@ def _settled_sessions(
     sees (custom sessions, which any event may extend, included), so that visits are
     numbered after them. Runs that work out every session again, and options under which
     a session depends on the ones before it (a campaign change, a longest duration), keep
-    every session in the kernel."""
+    every session in the kernel.
+
+    And those last sessions of their stream that are settled too if none of their stored
+    rows comes at or after `_a` (see _settled_last): the ones that no moved row of their
+    stream can join, because the stream's earliest new activity (at `_a`, which opens a new
+    session, a gap after theirs) comes before every new system row of the stream and every
+    copy taken back or dropped (of any stream), and that start before every session the
+    kernel sees but the other such last sessions of their visitor."""
     none = pl.DataFrame(schema={"id": pl.String(), "customer_id": pl.String()})
+    no_last = pl.DataFrame(schema={**none.schema, "_a": new_rows.schema["created_date"]})
     opts = job.session
     if (
         old_sess.height == 0
@@ -336,15 +351,29 @@ def _settled_sessions(
         or opts.split_on_campaign_change
         or opts.max_duration is not None
     ):
-        return none
-    moved = pl.concat(
-        [
-            new_rows.select("customer_id", "created_date"),
-            changed.select("customer_id", "created_date"),
-        ],
-        how="vertical_relaxed",
+        return none, no_last
+    # per visitor: the earliest row moved (T), and of their own streams (not a custom
+    # session's) the earliest new web activity, web system event and app activity
+    kind, at = pl.col("kind"), pl.col("created_date")
+    marks = new_rows.select(
+        "customer_id",
+        "created_date",
+        _own=~in_custom_stream(),
+        _web=kind.is_in(list(WEB_KINDS)),
+        _sys=~kind.is_in(list(ACTIVITY_KINDS)).fill_null(True),
+        _app=kind == KIND_APP,
     )
-    first = moved.group_by("customer_id").agg(_t=pl.col("created_date").min())
+    own = pl.col("_own")
+    per = marks.group_by("customer_id").agg(
+        _t=at.min(),
+        _a_web=at.filter(own & pl.col("_web")).min(),
+        _y_web=at.filter(own & pl.col("_sys")).min(),
+        _a_app=at.filter(own & pl.col("_app")).min(),
+    )
+    taken = changed.group_by("customer_id").agg(_yc=at.min())
+    first = per.join(taken, on="customer_id", how="full", coalesce=True).with_columns(
+        _t=pl.min_horizontal("_t", "_yc")
+    )
     s = old_sess.select("id", "customer_id", "type", "created_date", "ended_date").join(
         first, on="customer_id", how="inner"
     )
@@ -365,9 +394,48 @@ def _settled_sessions(
         s.filter(~pl.col("_can")).group_by("customer_id").agg(_k=pl.col("created_date").min())
     )
     s = s.join(kept_from, on="customer_id", how="left")
-    return s.filter(
-        pl.col("_can") & (pl.col("created_date") < pl.col("_k")).fill_null(False)
-    ).select("id", "customer_id")
+    settled = pl.col("_can") & (pl.col("created_date") < pl.col("_k")).fill_null(False)
+    # the last sessions of their stream that no moved row can join
+    app = pl.col("type") == "app"
+    a = pl.when(app).then(pl.col("_a_app")).otherwise(pl.col("_a_web"))
+    y = pl.min_horizontal(pl.when(~app).then(pl.col("_y_web")), pl.col("_yc"))
+    s = s.with_columns(
+        _a=a,
+        _last_ok=(
+            ~settled
+            & stream
+            & (pl.col("ended_date") < pl.col("_t") - opts.gap)
+            & (pl.col("created_date") == pl.col("_last"))
+            & (y.is_null() | (y >= a))
+        ).fill_null(False),
+    )
+    rest = s.filter(~settled & ~pl.col("_last_ok"))
+    first_rest = rest.group_by("customer_id").agg(_k2=pl.col("created_date").min())
+    last = (
+        s.filter(pl.col("_last_ok"))
+        .join(first_rest, on="customer_id", how="left")
+        .filter((pl.col("created_date") < pl.col("_k2")).fill_null(True))
+        .select("id", "customer_id", "_a")
+    )
+    return s.filter(settled).select("id", "customer_id"), last
+
+
+def _settled_last(last: pl.DataFrame, old_idx: pl.DataFrame) -> pl.DataFrame:
+    """Of the `last` sessions (see _settled_sessions), those settled: none of their stored
+    rows (system events join a session whatever the gap) comes at or after `_a`, where a
+    new session opens that would take them; all of a visitor's or none (they are settled
+    only if they start before every session the kernel sees)."""
+    if last.height == 0:
+        return last.select("id", "customer_id")
+    ends = (
+        old_idx.join(last.select("id"), left_on="session_id", right_on="id", how="semi")
+        .group_by("session_id")
+        .agg(_end=pl.col("created_date").max())
+    )
+    judged = last.join(ends, left_on="id", right_on="session_id", how="left").with_columns(
+        _ok=(pl.col("_a").is_null() | (pl.col("_end") < pl.col("_a"))).fill_null(False)
+    )
+    return judged.filter(pl.col("_ok").all().over("customer_id")).select("id", "customer_id")
 
 
 def _unchanged_sessions(
