@@ -384,3 +384,37 @@ def test_sessionizer_invariants_for_any_gap(events: pl.DataFrame, gap: timedelta
 )
 def test_sessionizer_invariants_large_budget(events: pl.DataFrame, gap: timedelta) -> None:
     check_sessionize(events, gap)
+
+
+# ---- splitting lines ------------------------------------------------------------------------
+# A block of a JSON lines file is split by Polars when it is UTF-8 (scan_lines) and in Python
+# otherwise; both give the same lines, numbers and blank lines left out.
+
+line_bytes = st.lists(
+    st.sampled_from([b"a", b"{}", b" ", b"\t", b"\n", b"\r", b"\r\n", b"\r\r\n", b"\xef\xbb\xbf"])
+    | st.sampled_from([b"\x00", b"\xc3\xa9", b"\xe2\x80\xa8", b"\xc2\x85", b"\x0b", b"\xff"]),
+    max_size=30,
+).map(b"".join)
+
+
+def _split_both(data: bytes, first: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    from jtrack.read.decode import _decode_text
+    from jtrack.read.jsonl import _lines_frame, _text_lines
+
+    fast, mark = _text_lines(data, first, "x.jsonl")
+    text, slow_mark = _decode_text(data, "x.jsonl")
+    assert mark == slow_mark
+    return fast, _lines_frame(text, first)
+
+
+@FAST
+@given(line_bytes, st.integers(min_value=1, max_value=10**6))
+def test_lines_split_by_polars_equal_lines_split_by_python(data: bytes, first: int) -> None:
+    fast, slow = _split_both(data, first)
+    assert_frame_equal(fast, slow)
+
+
+def test_lines_split_by_polars_keep_what_python_keeps() -> None:
+    fast, slow = _split_both(b"a\r\r\n\r\n\xef\xbb\xbf\r\n \n\xef\xbb\xbfb\nc\r", 7)
+    assert_frame_equal(fast, slow)
+    assert fast.rows() == [(7, "a\r"), (11, "b"), (12, "c")]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,7 +118,9 @@ def unit_ranges(buckets: int, units: int) -> list[tuple[int, int]]:
 
 
 class UnitRows:
-    """Accepted rows split by work unit: frames in memory, or Parquet files in `stage`."""
+    """Accepted rows split by work unit: frames in memory, or Parquet files in `stage`.
+    Staged rows are written in a thread while the next chunk is read (one chunk in flight:
+    `add` waits for the chunk before; `close` for all)."""
 
     def __init__(self, ranges: list[tuple[int, int]], stage: Path | None) -> None:
         self.ranges = ranges
@@ -124,23 +128,33 @@ class UnitRows:
         self._frames: list[list[pl.DataFrame]] = [[] for _ in ranges]
         self._writers: dict[int, Any] = {}
         self._starts = pl.Series([lo for lo, _ in ranges], dtype=pl.UInt16)
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: list[Future[None]] = []
 
     def add(self, rows: pl.DataFrame) -> None:
         if rows.height == 0:
             return
+        self._settle()
         if len(self.ranges) == 1:
             self._put(0, rows)
             return
         unit = self._starts.search_sorted(rows.get_column("bucket"), side="right") - 1
-        for (u,), part in rows.with_columns(_u=unit).partition_by("_u", as_dict=True).items():
-            self._put(int(u), part.drop("_u"))
+        parts = rows.with_columns(_u=unit).partition_by("_u", as_dict=True, include_key=False)
+        for (u,), part in parts.items():
+            self._put(int(u), part)
 
     def _put(self, u: int, rows: pl.DataFrame) -> None:
         if self.stage is None:
             self._frames[u].append(rows)
             return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-stage")
+        self._inflight.append(self._pool.submit(self._write, u, rows))
+
+    def _write(self, u: int, rows: pl.DataFrame) -> None:
         import pyarrow.parquet as pq
 
+        assert self.stage is not None
         table = rows.to_arrow(compat_level=pl.CompatLevel.oldest())
         writer = self._writers.get(u)
         if writer is None:
@@ -156,10 +170,30 @@ class UnitRows:
             table = table.cast(writer.schema)
         writer.write_table(table)
 
+    def _settle(self) -> None:
+        """Wait for the writes in flight; raise the first one's error."""
+        inflight, self._inflight = self._inflight, []
+        wait(inflight)
+        for done in inflight:
+            done.result()
+
+    def abandon(self) -> None:
+        """Stop after a failure: wait for the writes in flight, whatever became of them."""
+        wait(self._inflight)
+        self._inflight = []
+        with suppress(Exception):  # the failure being handled is what counts
+            self.close()
+
     def close(self) -> None:
-        for w in self._writers.values():
-            w.close()
-        self._writers.clear()
+        try:
+            self._settle()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            for w in self._writers.values():
+                w.close()
+            self._writers.clear()
 
     def peek(self, u: int) -> pl.LazyFrame:
         """The rows of one unit, without handing them over."""
@@ -196,7 +230,7 @@ class UnitRows:
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        value_set = pa.array(positions.cast(pl.UInt64).to_numpy())
+        value_set = positions.cast(pl.UInt64).to_arrow()
         parts: list[Any] = []
         for u in range(len(self.ranges)):
             path = self.stage / f"u{u:05d}.parquet"
@@ -270,76 +304,80 @@ def read_inputs(
     total_bytes = sum(fp.nbytes for _, fp in sources)
     done_bytes = 0
     rows_so_far = 0
-    for i, (src, fp) in enumerate(sources):
-        seg_id = first_segment + i
-        seg_name, seg_path = writer.segment_path(seg_id)
+    try:
+        for i, (src, fp) in enumerate(sources):
+            seg_id = first_segment + i
+            seg_name, seg_path = writer.segment_path(seg_id)
 
-        def report(
-            rows: int, i: int = i, done: int = done_bytes, before: int = rows_so_far
-        ) -> None:
-            progress(
-                ProgressUpdate(
-                    "reading",
-                    files_done=i,
-                    files_total=len(sources),
-                    bytes_done=done,
-                    bytes_total=total_bytes,
-                    rows=before + rows,
+            def report(
+                rows: int, i: int = i, done: int = done_bytes, before: int = rows_so_far
+            ) -> None:
+                progress(
+                    ProgressUpdate(
+                        "reading",
+                        files_done=i,
+                        files_total=len(sources),
+                        bytes_done=done,
+                        bytes_total=total_bytes,
+                        rows=before + rows,
+                    )
                 )
-            )
 
-        report(0)
-        kept_as_is = src.path is not None and canonical_parquet(src.path)
-        chunks = (
-            _passthrough_chunks(src, chunk_rows, seg_path)
-            if kept_as_is
-            else _reencoded_chunks(src, chunk_rows, options.max_line_bytes, seg_path)
-        )
-        stats: FileStats | None = None
-        row = 0
-        lines = LineBreaks()
-        for frame, st in chunks:
-            stats = st
-            lines.add(row, frame.get_column(SRC_LINE))
-            frame = frame.with_columns(
-                _pos=pl.int_range(row, row + frame.height, dtype=pl.UInt64) + (seg_id << 32),
-                _src=pl.lit(src_offset + i, pl.UInt32),
+            report(0)
+            kept_as_is = src.path is not None and canonical_parquet(src.path)
+            chunks = (
+                _passthrough_chunks(src, chunk_rows, seg_path)
+                if kept_as_is
+                else _reencoded_chunks(src, chunk_rows, options.max_line_bytes, seg_path)
             )
-            row += frame.height
-            bad = frame.get_column(REASON).is_not_null()
-            if bad.any():
-                if options.on_error == "fail":
-                    raise rejected_row_error(frame.filter(bad).row(0, named=True))
-                rejects.append(frame.filter(bad).select(_REJECT_COLUMNS))
-                frame = frame.filter(~bad)
-            good = frame.select(
-                *ROW_COLUMNS, "_pos", bucket_expr(buckets).alias("bucket"), SRC_LINE
-            )
-            ids.append(
-                good.select(
-                    pl.col("event_id").nchash.xxh3_64().alias("_h"),  # type: ignore[attr-defined]
-                    "created_date",
-                    "_pos",
-                    "bucket",
+            stats: FileStats | None = None
+            row = 0
+            lines = LineBreaks()
+            for frame, st in chunks:
+                stats = st
+                lines.add(row, frame.get_column(SRC_LINE))
+                frame = frame.with_columns(
+                    _pos=pl.int_range(row, row + frame.height, dtype=pl.UInt64) + (seg_id << 32),
+                    _src=pl.lit(src_offset + i, pl.UInt32),
                 )
+                row += frame.height
+                bad = frame.get_column(REASON).is_not_null()
+                if bad.any():
+                    if options.on_error == "fail":
+                        raise rejected_row_error(frame.filter(bad).row(0, named=True))
+                    rejects.append(frame.filter(bad).select(_REJECT_COLUMNS))
+                    frame = frame.filter(~bad)
+                good = frame.select(
+                    *ROW_COLUMNS, "_pos", bucket_expr(buckets).alias("bucket"), SRC_LINE
+                )
+                ids.append(
+                    good.select(
+                        pl.col("event_id").nchash.xxh3_64().alias("_h"),  # type: ignore[attr-defined]
+                        "created_date",
+                        "_pos",
+                        "bucket",
+                    )
+                )
+                units.add(good)
+                del frame, good
+                report(row)
+            assert stats is not None
+            if isinstance(chunks, _Chunks) and not chunks.canonical:
+                # event types or kinds not in canonical form: store canonical rows instead
+                kept_as_is = False
+                _reencode_segment(src, chunk_rows, options.max_line_bytes, seg_path)
+            out.files.append(stats)
+            out.segments.append(
+                SegmentInfo(seg_id, seg_name, row, src.name, kept_as_is, run, lines.value())
             )
-            units.add(good)
-            del frame, good
-            report(row)
-        assert stats is not None
-        if isinstance(chunks, _Chunks) and not chunks.canonical:
-            # event types or kinds not in canonical form: store canonical rows instead
-            kept_as_is = False
-            _reencode_segment(src, chunk_rows, options.max_line_bytes, seg_path)
-        out.files.append(stats)
-        out.segments.append(
-            SegmentInfo(seg_id, seg_name, row, src.name, kept_as_is, run, lines.value())
-        )
-        out.inputs.append(input_file(src.name, fp, stats, run, seg_id))
-        if stats.rows_read == 0 and fp.start == 0:
-            out.warnings.append(f"{src.name}: the file holds no events (it is empty)")
-        done_bytes += fp.nbytes
-        rows_so_far += stats.rows_read
+            out.inputs.append(input_file(src.name, fp, stats, run, seg_id))
+            if stats.rows_read == 0 and fp.start == 0:
+                out.warnings.append(f"{src.name}: the file holds no events (it is empty)")
+            done_bytes += fp.nbytes
+            rows_so_far += stats.rows_read
+    except BaseException:
+        units.abandon()  # no staging write left running into a version being removed
+        raise
     units.close()
     out.ids = pl.concat(ids, how="vertical") if ids else out.ids
     out.rejects = pl.concat(rejects, how="vertical_relaxed") if rejects else out.rejects
@@ -402,25 +440,42 @@ def _reencoded_chunks(
     src: Source, chunk_rows: int, max_line_bytes: int, seg_path: Path
 ) -> Iterator[tuple[pl.DataFrame, FileStats]]:
     """Rows of any input, read and validated; the canonical columns of every row (rejected
-    ones too, so positions are row numbers) are written to the segment as they come."""
+    ones too, so positions are row numbers) are written to the segment as they come. A
+    chunk is written in a thread while the next one is read (PyArrow and Polars leave the
+    GIL: the write and the decoding take a core each); it is on disk before its rows are
+    given out, so nothing is written while the caller works or after it gave up."""
     import pyarrow.parquet as pq
 
     writer: Any = None
     schema = None
+
+    def write(table: Any) -> None:
+        nonlocal writer, schema
+        if writer is None:
+            schema = table.schema
+            writer = pq.ParquetWriter(seg_path, schema, compression="zstd", compression_level=1)
+        writer.write_table(table.cast(schema), row_group_size=SEGMENT_ROW_GROUP)
+
+    chunks = iter_source_rows(src, 0, chunk_rows, max_line_bytes)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-segment")
     try:
-        for rows, st in iter_source_rows(src, 0, chunk_rows, max_line_bytes):
+        item = next(chunks, None)
+        while item is not None:
+            rows, st = item
             table = rows.select(list(EVENT_SCHEMA)).to_arrow(compat_level=pl.CompatLevel.oldest())
+            written = pool.submit(write, table)
+            del table
             try:
-                if writer is None:
-                    schema = table.schema
-                    writer = pq.ParquetWriter(
-                        seg_path, schema, compression="zstd", compression_level=1
-                    )
-                writer.write_table(table.cast(schema), row_group_size=SEGMENT_ROW_GROUP)
+                item = next(chunks, None)  # read while the chunk before is written
+            finally:
+                wait([written])  # (an error of the read wins)
+            try:
+                written.result()
             except OSError as exc:
                 raise disk_error(seg_path, exc) from exc
             yield rows, st
     finally:
+        pool.shutdown(wait=True)
         if writer is not None:
             try:
                 writer.close()

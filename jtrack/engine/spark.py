@@ -85,6 +85,7 @@ from jtrack.read.jsonl import (
     _first_line,
     _is_document,
     _lines_frame,
+    _text_lines,
 )
 from jtrack.read.passthrough import canonical_parquet, passthrough_range, passthrough_ranges
 from jtrack.read.sources import _is_parquet, _open_error
@@ -541,10 +542,8 @@ class _SplitReader:
             return
         try:
             data = _joined(batch.column("v"))
-            text, mark = _decode_text(data, self.split.name)
+            lines, mark = _text_lines(data, first, self.split.name)
             del data
-            lines = _lines_frame(text, first)
-            del text
             frame, st = _decode_lines(
                 self.split.name,
                 lines,
