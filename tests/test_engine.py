@@ -805,3 +805,28 @@ def test_a_store_inside_the_exports_folder_is_not_read_as_exports(tmp_path: Path
     assert run.summary.run is not None and run.summary.run["files_read"] == 1
     assert any("of the store itself" in n for n in run.notes)
     assert store.read_manifest().counts["events_kept"] == 2
+
+
+def test_a_rejected_row_comes_before_a_read_error_further_on(tmp_path: Path) -> None:
+    """The next chunk of a file is read while the one before is written to its segment;
+    an error reading it (a gzip stream cut short) still comes after the rows before it, so
+    `--on-error fail` names the first rejected row, as when chunks were read one by one."""
+    import gzip
+
+    events = [flat_event(f"e{i}", f"v{i % 50}", T0 + timedelta(seconds=i)) for i in range(900)]
+    lines = [json.dumps(e, default=str) for e in events]
+    lines[1] = lines[1].replace('"event_id": "e1"', '"event_id": ""')  # missing_id on line 2
+    head = ("\n".join(lines[:800]) + "\n").encode()  # the first block (1 MB) and more
+    assert 1 << 20 < len(head) < 2 << 20
+    rest = gzip.compress(("\n".join(lines[800:]) + "\n").encode())
+    src = tmp_path / "cut.jsonl.gz"
+    # a second member cut short: its end is reached reading the second block
+    src.write_bytes(gzip.compress(head) + rest[: len(rest) // 2])
+    store = Store.open(tmp_path / "store")
+    err = run_or_error([src], store, on_error="fail", chunk_rows=2_000)
+    assert isinstance(err, JtrackError)
+    assert "cut.jsonl.gz:2:" in str(err) and "missing_id" in str(err), err
+    assert not store.exists()
+    # skipping rejects, the cut stream is the error
+    err = run_or_error([src], store, on_error="skip", chunk_rows=2_000)
+    assert isinstance(err, JtrackError) and "truncated or corrupt" in str(err), err

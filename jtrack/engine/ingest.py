@@ -465,15 +465,20 @@ def _reencoded_chunks(
             table = rows.select(list(EVENT_SCHEMA)).to_arrow(compat_level=pl.CompatLevel.oldest())
             written = pool.submit(write, table)
             del table
+            failed: Exception | None = None
             try:
                 item = next(chunks, None)  # read while the chunk before is written
+            except Exception as exc:  # raised once this chunk is out: errors in input order
+                failed, item = exc, None
             finally:
-                wait([written])  # (an error of the read wins)
+                wait([written])
             try:
                 written.result()
             except OSError as exc:
                 raise disk_error(seg_path, exc) from exc
             yield rows, st
+            if failed is not None:
+                raise failed
     finally:
         pool.shutdown(wait=True)
         if writer is not None:
