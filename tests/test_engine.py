@@ -759,9 +759,41 @@ def test_compressed_inputs_are_sized_from_their_header_or_trailer(tmp_path: Path
     zst.write_bytes(zstandard.ZstdCompressor().compress(text))
     plain.write_bytes(text)
     for f in (gz, zst, plain):
-        assert _estimate_rows([Source(f.name, f)]) == 5000, f
+        rows, text = _estimate_rows([Source(f.name, f)])
+        assert rows == text and abs(rows - 5000) <= 25, f  # lines measured on samples
     grown = Source(plain.name, plain, offset=400 * 1000, end=400 * 1500)
-    assert _estimate_rows([grown]) == 500  # the new lines only
+    rows, _ = _estimate_rows([grown])
+    assert abs(rows - 500) <= 5  # the new lines only
+
+
+def test_json_rows_are_counted_by_the_length_of_their_lines(tmp_path: Path) -> None:
+    """The memory plan measures a JSON file's lines on samples (start, middle, end; the
+    start of compressed text) instead of assuming 400 bytes a line: long Genesys lines are
+    not taken for three times as many rows, and a document on one line keeps the guess."""
+    import gzip
+
+    from jtrack.engine.run import _estimate_rows
+    from jtrack.read import Source
+
+    line = b'{"id": "' + b"x" * 1290 + b'"}\n'  # 1,300 bytes
+    long_lines = tmp_path / "genesys.jsonl"
+    long_lines.write_bytes(line * 2000)
+    gz = tmp_path / "genesys.jsonl.gz"
+    gz.write_bytes(gzip.compress(line * 2000))
+    mixed = tmp_path / "mixed.jsonl"  # many short lines at the start, long ones after
+    mixed.write_bytes(b"{}\n" * 20_000 + line * 2000)
+    doc = tmp_path / "doc.json"
+    doc.write_bytes(b"[" + b",".join([b'{"id": "' + b"x" * 390 + b'"}'] * 1000) + b"]")
+    for src in (
+        Source(long_lines.name, long_lines),
+        Source(gz.name, gz),
+        Source("-", data=line * 2000),
+    ):
+        rows, text = _estimate_rows([src])
+        assert rows == text and abs(rows - 2000) <= 20, src.name  # not 6,500
+    rows, _ = _estimate_rows([Source(mixed.name, mixed)])
+    assert rows >= 22_000  # on the safe side: more rows (more units), not fewer
+    assert _estimate_rows([Source(doc.name, doc)]) == (doc.stat().st_size // 400,) * 2
 
 
 def test_a_canonical_parquet_file_with_a_bracket_in_its_name_is_kept_as_is(

@@ -63,8 +63,15 @@ from jtrack.store import (
 from jtrack.store.layout import CONTACTS_BOOK, HELD, REJECTS
 from jtrack.store.writer import VersionWriter
 
-#: Peak memory per row of a work unit (kernel and context columns, sorted and grouped).
-BYTES_PER_ROW = 2_500
+#: Peak memory per row of a work unit (kernel and context columns, sorted and grouped;
+#: measured: one unit of 1M flat Parquet events peaks at 1.9 GB in all).
+BYTES_PER_ROW = 1_600
+#: What a row read from JSON costs on top: the text and decoded pieces its reading leaves
+#: behind (one unit of 1M Genesys NDJSON events peaks at 2.5 GB in all).
+TEXT_BYTES_PER_ROW = 900
+#: Memory per new row that the run keeps whatever its split: the id table every decision
+#: reads (26 bytes a row) and the copies its joins and sorts make.
+RUN_BYTES_PER_ROW = 64
 #: Memory taken before any row: the interpreter, Polars, PyArrow.
 BASE_MEMORY = 300 * 1024**2
 #: Rows read at a time (at most): larger chunks save little time and cost memory.
@@ -306,7 +313,7 @@ def _run(
             else BucketPolicy(buckets=opts.buckets or DEFAULT_BUCKETS)
         )
         buckets = policy.buckets
-        new_rows_est = _estimate_rows([s for s, _ in planned.read])
+        new_rows_est, text_rows_est = _estimate_rows([s for s, _ in planned.read])
         hist_rows = int(history.counts.get("events_kept", 0)) if history else 0
         lists = user_agent_list_version()
         relabel = history is not None and history.traffic_lists != lists
@@ -318,7 +325,16 @@ def _run(
         everyone = history is not None and (mode == "rebuild" or book_changed or relabel)
         work_rows = new_rows_est + (hist_rows if everyone else min(hist_rows, new_rows_est))
         usable = max(opts.memory_limit - BASE_MEMORY, opts.memory_limit // 2)
-        n_units = opts.units or max(1, -(-work_rows * BYTES_PER_ROW // usable))
+        # the history's id hashes and times, read once (16 bytes an event) when they fit in
+        # a share of the memory; a process that follows files (jtrack watch) keeps them
+        # between runs. Else the decisions scan the store for each of its questions.
+        keys_fit = hist_rows * KEY_BYTES_PER_EVENT <= usable // 4
+        run_wide = new_rows_est * RUN_BYTES_PER_ROW + (
+            hist_rows * KEY_BYTES_PER_EVENT if keys_fit or opts.follow else 0
+        )
+        for_units = max(usable - run_wide, usable * 3 // 5)
+        work_bytes = work_rows * BYTES_PER_ROW + text_rows_est * TEXT_BYTES_PER_ROW
+        n_units = opts.units or max(1, -(-work_bytes // for_units))
         ranges = unit_ranges(buckets, n_units)
         chunk_rows = opts.chunk_rows or max(
             10_000, min(MAX_CHUNK_ROWS, usable // CHUNK_BYTES_PER_ROW)
@@ -341,10 +357,6 @@ def _run(
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
         sides = _side_copies(snap) if snap is not None else []
         copies = _history_copies(snap, sides) if snap is not None else _empty_copies()
-        # the history's id hashes and times, read once (16 bytes an event) when they fit in
-        # a share of the memory; a process that follows files (jtrack watch) keeps them
-        # between runs. Else the decisions scan the store for each of its questions.
-        keys_fit = hist_rows * KEY_BYTES_PER_EVENT <= usable // 4
         decisions = decide(
             new.ids,
             copies,
@@ -516,14 +528,18 @@ def _stored_book(base: Manifest) -> pl.DataFrame | None:
     return None  # replaced by the snapshot's copy when the run reads the base (see _run)
 
 
-def _estimate_rows(sources: list[Source]) -> int:
-    """About how many rows the sources hold: Parquet footers are exact; JSON is guessed from
-    its size (~400 bytes a line), compressed JSON from the size its header or trailer records
-    (gzip's ISIZE, zstd's frame content size), else ten times the compressed size."""
-    total = 0
+def _estimate_rows(sources: list[Source]) -> tuple[int, int]:
+    """About how many rows the sources hold, and how many of them are read from text (JSON).
+    Parquet footers are exact. JSON is the size it has once decompressed (gzip's ISIZE,
+    zstd's frame content size, else ten times the compressed size) over the length of its
+    lines, measured on samples of the text (the start, middle and end of a plain file; the
+    start of a compressed one or of stdin), or 400 bytes where the samples hold too few lines
+    (a JSON document on one line)."""
+    total = text = 0
     for src in sources:
         if src.data is not None:
-            total += len(src.data) // 400
+            rows = int(len(src.data) / _line_bytes([src.data[: _SAMPLE * 3]]))
+            total, text = total + rows, text + rows
             continue
         assert src.path is not None
         try:
@@ -535,16 +551,62 @@ def _estimate_rows(sources: list[Source]) -> int:
                     total += int(pq.read_metadata(src.path).num_rows)
                     continue
                 size = os.fstat(fh.fileno()).st_size
-                if src.end is not None or src.offset:  # the new lines of a grown file
-                    size = (size if src.end is None else src.end) - src.offset
-                elif head[:2] == b"\x1f\x8b":
-                    size = _gzip_size(fh, size)
-                elif head[:4] == b"\x28\xb5\x2f\xfd":
-                    size = _zstd_size(head, size)
+                if head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd":
+                    gz = head[:2] == b"\x1f\x8b"
+                    size = _gzip_size(fh, size) if gz else _zstd_size(head, size)
+                    samples = [_decompressed_head(fh, gz)]
+                else:
+                    start = src.offset
+                    end = size if src.end is None else src.end
+                    size = end - start
+                    samples = _samples(fh, start, end)
         except (OSError, ValueError):
             continue  # the read itself reports an unreadable file
-        total += size // 400
-    return total
+        rows = int(size / _line_bytes(samples))
+        total, text = total + rows, text + rows
+    return total, text
+
+
+#: Bytes of text a row estimate reads at each of its sample points.
+_SAMPLE = 64 * 1024
+
+
+def _samples(fh: Any, start: int, end: int) -> list[bytes]:
+    """The text at the start, middle and end of bytes start..end of a plain file."""
+    if end - start <= _SAMPLE * 3:
+        fh.seek(start)
+        return [fh.read(end - start)]
+    out = []
+    for at in (start, (start + end - _SAMPLE) // 2, end - _SAMPLE):
+        fh.seek(at)
+        out.append(fh.read(_SAMPLE))
+    return out
+
+
+def _decompressed_head(fh: Any, gz: bool) -> bytes:
+    """The first bytes of a compressed file's text (three sample points' worth); nothing
+    when they cannot be decompressed (the read itself reports that)."""
+    fh.seek(0)
+    try:
+        if gz:
+            import gzip
+
+            with gzip.GzipFile(fileobj=fh) as text:
+                return text.read(_SAMPLE * 3)
+        import zstandard
+
+        with zstandard.ZstdDecompressor().stream_reader(fh, closefd=False) as text:
+            return bytes(text.read(_SAMPLE * 3))
+    except Exception:  # zlib.error, zstandard.ZstdError, EOFError, ...
+        return b""
+
+
+def _line_bytes(samples: list[bytes]) -> float:
+    """The mean length of a line in the samples; 400 when they hold fewer than 16 lines."""
+    lines = sum(s.count(b"\n") for s in samples)
+    if lines < 16:
+        return 400
+    return sum(len(s) for s in samples) / lines
 
 
 def _gzip_size(fh: Any, size: int) -> int:
