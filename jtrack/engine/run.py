@@ -64,8 +64,9 @@ from jtrack.store.layout import CONTACTS_BOOK, HELD, REJECTS
 from jtrack.store.writer import VersionWriter
 
 #: Peak memory per row of a work unit (kernel and context columns, sorted and grouped;
-#: measured: one unit of 1M flat Parquet events peaks at 1.9 GB in all).
-BYTES_PER_ROW = 1_600
+#: measured: one unit of 1M flat Parquet events peaks at 1.85 GiB in all, ~1,620 bytes a
+#: row over BASE_MEMORY, with some room for longer texts).
+BYTES_PER_ROW = 1_700
 #: What a row read from JSON costs on top: the text and decoded pieces its reading leaves
 #: behind (one unit of 1M Genesys NDJSON events peaks at 2.5 GB in all).
 TEXT_BYTES_PER_ROW = 900
