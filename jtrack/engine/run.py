@@ -329,9 +329,9 @@ def _run(
         # the history's id hashes and times, read once (16 bytes an event) when they fit in
         # a share of the memory; a process that follows files (jtrack watch) keeps them
         # between runs. Else the decisions scan the store for each of its questions.
-        keys_fit = hist_rows * KEY_BYTES_PER_EVENT <= usable // 4
+        keys_held = opts.follow or hist_rows * KEY_BYTES_PER_EVENT <= usable // 4
         run_wide = new_rows_est * RUN_BYTES_PER_ROW + (
-            hist_rows * KEY_BYTES_PER_EVENT if keys_fit or opts.follow else 0
+            hist_rows * KEY_BYTES_PER_EVENT if keys_held else 0
         )
         for_units = max(usable - run_wide, usable * 3 // 5)
         work_bytes = work_rows * BYTES_PER_ROW + text_rows_est * TEXT_BYTES_PER_ROW
@@ -362,7 +362,7 @@ def _run(
             new.ids,
             copies,
             lambda pos: engine.rows_at(new, pos, _CONTENT),
-            _stored_keys(snap, sides) if snap is not None and (opts.follow or keys_fit) else None,
+            _stored_keys(snap, sides) if snap is not None and keys_held else None,
         )
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
@@ -536,11 +536,10 @@ def _estimate_rows(sources: list[Source]) -> tuple[int, int]:
     lines, measured on samples of the text (the start, middle and end of a plain file; the
     start of a compressed one or of stdin), or 400 bytes where the samples hold too few lines
     (a JSON document on one line)."""
-    total = text = 0
+    parquet = text = 0
     for src in sources:
         if src.data is not None:
-            rows = int(len(src.data) / _line_bytes([src.data[: _SAMPLE * 3]]))
-            total, text = total + rows, text + rows
+            text += int(len(src.data) / _line_bytes([_text_head(src)]))
             continue
         assert src.path is not None
         try:
@@ -549,23 +548,20 @@ def _estimate_rows(sources: list[Source]) -> tuple[int, int]:
                 if head[:4] == b"PAR1":
                     import pyarrow.parquet as pq
 
-                    total += int(pq.read_metadata(src.path).num_rows)
+                    parquet += int(pq.read_metadata(src.path).num_rows)
                     continue
                 size = os.fstat(fh.fileno()).st_size
-                if head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd":
-                    gz = head[:2] == b"\x1f\x8b"
-                    size = _gzip_size(fh, size) if gz else _zstd_size(head, size)
-                    samples = [_decompressed_head(fh, gz)]
+                if head[:2] == b"\x1f\x8b":
+                    size, samples = _gzip_size(fh, size), [_text_head(src)]
+                elif head[:4] == b"\x28\xb5\x2f\xfd":
+                    size, samples = _zstd_size(head, size), [_text_head(src)]
                 else:
-                    start = src.offset
                     end = size if src.end is None else src.end
-                    size = end - start
-                    samples = _samples(fh, start, end)
+                    size, samples = end - src.offset, _samples(fh, src.offset, end)
         except (OSError, ValueError):
             continue  # the read itself reports an unreadable file
-        rows = int(size / _line_bytes(samples))
-        total, text = total + rows, text + rows
-    return total, text
+        text += int(size / _line_bytes(samples))
+    return parquet + text, text
 
 
 #: Bytes of text a row estimate reads at each of its sample points.
@@ -584,22 +580,20 @@ def _samples(fh: Any, start: int, end: int) -> list[bytes]:
     return out
 
 
-def _decompressed_head(fh: Any, gz: bool) -> bytes:
-    """The first bytes of a compressed file's text (three sample points' worth); nothing
-    when they cannot be decompressed (the read itself reports that)."""
-    fh.seek(0)
+def _text_head(src: Source) -> bytes:
+    """The first bytes (three sample points' worth) of a source's text as the readers see it
+    (decompressed, UTF-8); nothing when it cannot be read (the read itself reports that)."""
+    from jtrack.read.decode import _decoded_chunks
+
+    head = b""
     try:
-        if gz:
-            import gzip
-
-            with gzip.GzipFile(fileobj=fh) as text:
-                return text.read(_SAMPLE * 3)
-        import zstandard
-
-        with zstandard.ZstdDecompressor().stream_reader(fh, closefd=False) as text:
-            return bytes(text.read(_SAMPLE * 3))
-    except Exception:  # zlib.error, zstandard.ZstdError, EOFError, ...
-        return b""
+        for chunk in _decoded_chunks(src):  # (the file is closed as the generator goes)
+            head += chunk
+            if len(head) >= _SAMPLE * 3:
+                break
+    except DataError:  # a truncated or corrupt stream
+        pass
+    return head[: _SAMPLE * 3]
 
 
 def _line_bytes(samples: list[bytes]) -> float:
