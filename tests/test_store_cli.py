@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
-from jtrack.engine.compact import MERGE_FACTOR, RECENT_RUNS, level
-from jtrack.store import Store
+from jtrack.engine.compact import LIVE_LEVEL, MERGE_FACTOR, RECENT_RUNS, level, to_merge
+from jtrack.store import Manifest, PartInfo, RunInfo, Store
 from jtrack.store.snapshot import Snapshot
 from tests.helpers import flat_event, flat_frame
 
@@ -195,6 +195,94 @@ def test_compaction_leaves_a_big_old_part_alone(tmp_path: Path) -> None:
     fresh = Store.open(tmp_path / "fresh")
     run_sessionize([history, *files], fresh)
     assert_same_store(store, fresh)
+
+
+def _manifest_of(groups: list[tuple[int, int]], newest_us: int) -> Manifest:
+    """A manifest whose session table has one part per group (rows, last session end), the
+    newest event at `newest_us`, and RECENT_RUNS later runs (whose parts merges leave)."""
+    parts = [
+        PartInfo("sessions", f"p{run:06d}.parquet", rows, 0, 1023, run, 0, last)
+        for run, (rows, last) in enumerate(groups, start=1)
+    ]
+    parts.append(PartInfo("index", "i.parquet", 1, 0, 1023, len(groups), 0, newest_us))
+    runs = [RunInfo(r, "", "", "t", "incremental") for r in range(1, len(groups) + RECENT_RUNS + 1)]
+    return Manifest(version=1, created="", jtrack_version="t", parts=parts, runs=runs)
+
+
+def test_big_merges_leave_sessions_that_may_still_grow_alone() -> None:
+    """`jtrack watch` runs every second: a session still open (it ends less than the gap
+    before the newest event) is written again by the run that extends it, with the part it
+    is in. Small parts may be merged; a big merge leaves the groups holding such sessions
+    out, or each following run would write a part of 300,000 sessions again (a watch of
+    new visitors stalled for 6 s after such a merge, 21 s at the end of its hour)."""
+    now = 10**15
+    gap = int(20 * 60 * 1e6)
+    open_, closed = now - gap // 2, now - 2 * gap
+    big = MERGE_FACTOR**LIVE_LEVEL  # rows of a group at LIVE_LEVEL
+    # MERGE_FACTOR closed groups of LIVE_LEVEL, and a small open one beside them
+    m = _manifest_of([(big, closed)] * MERGE_FACTOR + [(10, open_)], now)
+    picked = {p.run for p in to_merge(m, "sessions")}
+    assert picked == set(range(1, MERGE_FACTOR + 1))  # the open group is not swept in
+    # the same group once it has ended (the gap passed): merged with the others
+    m = _manifest_of([(big, closed)] * MERGE_FACTOR + [(10, closed)], now)
+    assert len(to_merge(m, "sessions")) == MERGE_FACTOR + 1
+    # open groups of LIVE_LEVEL are not merged, however many
+    m = _manifest_of([(big, open_)] * MERGE_FACTOR, now)
+    assert to_merge(m, "sessions") == []
+    # small open groups are merged among themselves (a run reads fewer parts)
+    m = _manifest_of([(10, open_)] * MERGE_FACTOR, now)
+    assert len(to_merge(m, "sessions")) == MERGE_FACTOR
+    # the index is never written again when a session grows: its groups merge by size
+    m = _manifest_of([(big, open_)] * MERGE_FACTOR, now)
+    m.parts = [
+        PartInfo("index", p.file, p.rows, 0, 1023, p.run, 0, now) for p in m.parts_of("sessions")
+    ]
+    assert len(to_merge(m, "index")) == MERGE_FACTOR
+
+
+def test_a_watch_removes_old_versions_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jtrack watch` writes a version a second, each with thousands of files after an hour:
+    an old version leaves versions/ at once, and its files go in a thread, so that the next
+    run does not wait for them; one a crash left behind goes with the next run."""
+    import threading
+
+    from jtrack.store import store as store_mod
+
+    release = threading.Event()
+    removing: list[Path] = []
+
+    def slow_remove(path: Path) -> None:
+        removing.append(path)
+        release.wait(30)
+        store_mod.shutil.rmtree(path, ignore_errors=True)
+        store_mod._REMOVING.discard(path)
+
+    monkeypatch.setattr(store_mod, "_remove", slow_remove)
+    store = Store.open(tmp_path / "store")
+    store.background_removal = True
+    files = _one_event_days(tmp_path, range(store_mod.DEFAULT_KEEP + 3))
+    for f in files:
+        run_sessionize([f], store)  # (returns while the removals wait)
+    assert len(store.versions()) == store_mod.DEFAULT_KEEP + 1
+    assert len(removing) == 2 and all(p.is_dir() for p in removing)
+    assert all(p.name.startswith(".tmp-gone-") for p in removing)
+    release.set()
+    for p in removing:
+        for _ in range(100):
+            if not p.exists():
+                break
+            threading.Event().wait(0.05)
+        assert not p.exists()
+    # a process that died while removing one: the next run removes what is left
+    left = tmp_path / "store" / ".tmp-gone-v000001-dead"
+    (left / "segments").mkdir(parents=True)
+    store.background_removal = False
+    more = _one_event_days(tmp_path, range(20, 21))
+    run_sessionize(more, store)
+    assert not left.exists()
+    assert store.scan_sessions().collect().height == len(files) + 1
 
 
 def test_store_files_lists_the_current_files_for_other_tools(

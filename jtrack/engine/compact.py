@@ -23,6 +23,7 @@ import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack.core.sessionize import index_order
+from jtrack.options import DEFAULT_GAP
 from jtrack.store import Manifest, PartInfo, Snapshot, Store
 from jtrack.store.manifest import TABLES
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA
@@ -34,6 +35,10 @@ TARGET_ROWS = 2_000_000
 MERGE_FACTOR = 8
 #: Runs whose parts a run's own compaction leaves alone (the ones late events still touch).
 RECENT_RUNS = 7
+#: The size level from which merges leave out session groups that may still change: parts
+#: of up to MERGE_FACTOR ** LIVE_LEVEL (32,768) sessions are written again when one of their
+#: sessions grows (a few milliseconds), never the big parts of the history.
+LIVE_LEVEL = 5
 
 
 @dataclass
@@ -54,18 +59,47 @@ def level(rows: int) -> int:
 def to_merge(manifest: Manifest, table: str) -> list[PartInfo]:
     """The parts of `table` that a run's own compaction merges now: empty, or every part
     (outside the last RECENT_RUNS runs) of the groups up to the lowest level that holds
-    MERGE_FACTOR groups. A group is the parts one run (or one compaction) wrote."""
+    MERGE_FACTOR groups. A group is the parts one run (or one compaction) wrote.
+
+    Session groups that may still change (`live_groups`) only take part in merges below
+    LIVE_LEVEL: a later run that extends one of their sessions writes its part again
+    without it, and a big part written again every run is what made `jtrack watch` wait
+    seconds after each big merge."""
     recent = {r.run for r in manifest.runs[-RECENT_RUNS:]}
     groups: dict[int, list[PartInfo]] = {}
     for p in manifest.parts_of(table):
         if p.run not in recent:
             groups.setdefault(p.run, []).append(p)
     of = {run: level(sum(p.rows for p in parts)) for run, parts in groups.items()}
-    counts = Counter(of.values())
+    live = live_groups(manifest, groups) if table == "sessions" else set()
+    counts = Counter(lv for run, lv in of.items() if run not in live or lv < LIVE_LEVEL)
     full = sorted(lv for lv, n in counts.items() if n >= MERGE_FACTOR)
     if not full:
         return []
-    return [p for run, parts in groups.items() if of[run] <= full[0] for p in parts]
+    top = full[0]
+    return [
+        p
+        for run, parts in groups.items()
+        if of[run] <= top and (run not in live or top < LIVE_LEVEL)
+        for p in parts
+    ]
+
+
+def live_groups(manifest: Manifest, groups: dict[int, list[PartInfo]]) -> set[int]:
+    """The groups holding a session that may still grow: one that ends less than the
+    store's gap before its newest event (a session part's `last_us`; a part an earlier
+    jtrack wrote counts as settled)."""
+    newest = max((p.last_us for p in manifest.parts_of("index") if p.last_us), default=None)
+    if newest is None:
+        return set()
+    gap = manifest.options.get("gap_seconds") or DEFAULT_GAP.total_seconds()
+    gap_us = int(float(gap) * 1e6)
+    edge = newest - gap_us
+    return {
+        run
+        for run, parts in groups.items()
+        if any(p.last_us is not None and p.last_us >= edge for p in parts)
+    }
 
 
 def needs_compaction(manifest: Manifest) -> bool:
@@ -152,13 +186,14 @@ def compact_locked(store: Store, *, keep: int = 2, force: bool = False) -> Compa
             run = base.next_run
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             parts = compact_parts(snap, writer, base, run, force=force)
+            done = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             m = Manifest(**{**base.__dict__})
             m.version = writer.number
-            m.created = now
+            m.created = done
             m.parts = parts
             m.runs = [
                 *base.runs,
-                RunInfo(run, now, now, __version__, "compact", parts_written=len(parts)),
+                RunInfo(run, now, done, __version__, "compact", parts_written=len(parts)),
             ]
             writer.commit(m, keep)
         except BaseException:
@@ -170,6 +205,7 @@ def compact_locked(store: Store, *, keep: int = 2, force: bool = False) -> Compa
 
 
 __all__ = [
+    "LIVE_LEVEL",
     "MERGE_FACTOR",
     "RECENT_RUNS",
     "TARGET_ROWS",
@@ -178,6 +214,7 @@ __all__ = [
     "compact_locked",
     "compact_parts",
     "level",
+    "live_groups",
     "needs_compaction",
     "to_merge",
 ]

@@ -60,7 +60,8 @@ class PartInfo:
     bucket_hi: int
     run: int
     #: index parts: the first and last event time (microseconds since the epoch, UTC) and
-    #: the events without a session (None: a part an earlier jtrack wrote)
+    #: the events without a session; session parts: the first start and the last end
+    #: (None: a part an earlier jtrack wrote)
     first_us: int | None = None
     last_us: int | None = None
     unattached: int | None = None

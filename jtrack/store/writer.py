@@ -76,7 +76,8 @@ def write_parquet(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GRO
 def part_info(table: str, name: str, frame: pl.DataFrame, run: int) -> PartInfo:
     """The manifest's entry of a part just written: its rows and buckets, and for the
     index the totals the manifest keeps (first and last event time, events without a
-    session), so that a run works the store's totals out from the entries alone."""
+    session), so that a run works the store's totals out from the entries alone; for the
+    session table, its first start and last end."""
     stats: dict[str, Any] = {}
     if table == "index" and frame.height:
         t = frame.get_column("created_date").dt.epoch("us")
@@ -84,6 +85,11 @@ def part_info(table: str, name: str, frame: pl.DataFrame, run: int) -> PartInfo:
             "first_us": int(t.min()),  # type: ignore[arg-type]
             "last_us": int(t.max()),  # type: ignore[arg-type]
             "unattached": frame.get_column("session_id").null_count(),
+        }
+    elif table == "sessions" and frame.height:  # (compaction leaves open sessions alone)
+        stats = {
+            "first_us": int(frame.get_column("created_date").dt.epoch("us").min()),  # type: ignore[arg-type]
+            "last_us": int(frame.get_column("ended_date").dt.epoch("us").max()),  # type: ignore[arg-type]
         }
     buckets = frame.get_column("bucket")
     return PartInfo(
@@ -95,6 +101,32 @@ def part_info(table: str, name: str, frame: pl.DataFrame, run: int) -> PartInfo:
         run=run,
         **stats,
     )
+
+
+#: os.link relative to open folders (Linux, macOS)
+_LINK_AT = os.link in os.supports_dir_fd
+
+
+class _Folders:
+    """Folders of a version directory opened once (`fd("segments")`; "" is the directory),
+    closed on exit."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._fds: dict[str, int] = {}
+
+    def fd(self, folder: str) -> int:
+        fd = self._fds.get(folder)
+        if fd is None:
+            fd = self._fds[folder] = os.open(os.path.join(self.root, folder), os.O_RDONLY)
+        return fd
+
+    def __enter__(self) -> _Folders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
 
 
 class VersionWriter:
@@ -178,31 +210,37 @@ class VersionWriter:
 
     def _link_shared(self, manifest: Manifest) -> None:
         """Hard-link the files this version shares with the base version (thousands, after
-        an hour of `jtrack watch`: plain strings and one listing per folder, not a
-        Path and a stat per file)."""
+        an hour of `jtrack watch`: plain strings, one listing per folder, and links made
+        relative to the open folders, not a Path, a stat and a path walk per file)."""
         tmp = str(self.tmp)
         written = set(os.listdir(tmp))
         for sub in _FOLDERS:
             written.update(f"{sub}/{name}" for name in os.listdir(os.path.join(tmp, sub)))
-        base = str(self.base_dir) if self.base_dir is not None else None
-        for rel in manifest.files():
-            if rel in written:
-                continue
-            if base is None:
-                raise StoreError(f"{rel}: a file of the new version was never written")
-            source, target = os.path.join(base, rel), os.path.join(tmp, rel)
-            try:
-                os.link(source, target)
-            except FileNotFoundError:
-                raise StoreError(
-                    f"{source}: a file of the current version is missing",
-                    hint="the store is damaged; roll back with `jtrack store rollback`",
-                ) from None
-            except OSError:
-                try:  # a filesystem without hard links: copy
-                    shutil.copyfile(source, target)
-                except OSError as exc:
-                    raise disk_error(Path(target), exc) from exc
+        missing = [rel for rel in manifest.files() if rel not in written]
+        if not missing:
+            return
+        if self.base_dir is None:
+            raise StoreError(f"{missing[0]}: a file of the new version was never written")
+        base = str(self.base_dir)
+        with _Folders(base) as src, _Folders(tmp) as dst:
+            for rel in missing:
+                folder, _, name = rel.rpartition("/")
+                try:
+                    if _LINK_AT:
+                        os.link(name, name, src_dir_fd=src.fd(folder), dst_dir_fd=dst.fd(folder))
+                    else:
+                        os.link(os.path.join(base, rel), os.path.join(tmp, rel))
+                except FileNotFoundError:
+                    raise StoreError(
+                        f"{os.path.join(base, rel)}: a file of the current version is missing",
+                        hint="the store is damaged; roll back with `jtrack store rollback`",
+                    ) from None
+                except OSError:
+                    target = os.path.join(tmp, rel)
+                    try:  # a filesystem without hard links: copy
+                        shutil.copyfile(os.path.join(base, rel), target)
+                    except OSError as exc:
+                        raise disk_error(Path(target), exc) from exc
 
     def commit(self, manifest: Manifest, keep: int) -> Path:
         """Make this version current (atomically); then remove versions no one needs."""
