@@ -212,6 +212,7 @@ def watch_cmd(
         ascii=ascii_,
     )
     writer = Store.open(store)
+    writer.background_removal = True  # a version a second: old ones go in a thread
     _check_store_outside(writer.root, sources, watched)
     view = open_store(store, role, redact)
     loop = WatchLoop(cfg, writer, view)

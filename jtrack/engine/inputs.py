@@ -178,7 +178,7 @@ def plan_inputs(
                 ):
                     planned.skipped.append((src, known))
                     continue
-                part = _plan_file(src, path, st, known, follow, max_line_bytes)
+                part = _plan_file(src, path, st, known, follow, max_line_bytes, by_digest)
                 if part is None:
                     planned.waiting.append(src)
                     continue
@@ -216,9 +216,11 @@ def _plan_file(
     known: InputFile | None,
     follow: bool,
     max_line_bytes: int,
+    by_digest: dict[tuple[int, str], InputFile] | None = None,
 ) -> tuple[Source, Identity] | InputFile | None:
     """What to read of a file on disk: all of it, its new lines (a grown JSON lines file),
-    nothing yet (None: still being written) or nothing new (the piece already taken)."""
+    nothing yet (None: still being written) or nothing new (the piece already taken, or the
+    same bytes taken in under another name or inode: `by_digest`, by (end, digest))."""
     size = st.st_size
     if follow and size == 0:
         return None  # just created: its writer has not written yet
@@ -244,8 +246,11 @@ def _plan_file(
                 return None  # one line, still being written
             assert known is not None
             return known
-        lines = before + _count_lines(fh, start, end)
         digest = _digest(fh, end)
+        same = by_digest.get((end, digest)) if start == 0 and by_digest else None
+        if same is not None:  # (a folder restored from a backup: not counted every run)
+            return same
+        lines = before + _count_lines(fh, start, end)
     piece = Source(
         src.name, src.path, src.data, src.partitions, offset=start, end=end, first_line=before + 1
     )

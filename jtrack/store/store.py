@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import os
 import shutil
+import threading
 import time
 import uuid
 import weakref
@@ -63,6 +64,9 @@ class Store:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._pinned: Snapshot | None = None
+        #: Remove old versions in a thread of their own (see collect_garbage): for a process
+        #: that writes a version every second (`jtrack watch`) and lives on.
+        self.background_removal = False
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -301,6 +305,8 @@ class Store:
         if not self.root.is_dir():
             return
         for p in self.root.iterdir():
+            if p in _REMOVING:  # this process's thread is on it
+                continue
             if p.name.startswith(TMP_PREFIX) and p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
             elif p.name in (f"{CURRENT}.tmp",) or (
@@ -321,7 +327,22 @@ class Store:
         for name in names:
             if name == current or name in newest or name in leased:
                 continue
-            shutil.rmtree(self.version_dir(name), ignore_errors=True)
+            path = self.version_dir(name)
+            if self.background_removal:
+                # out of versions/ at once (a rename), its files removed by a thread: after
+                # an hour of `jtrack watch` a version has thousands, and the next run need
+                # not wait for them (a process that dies first leaves a `.tmp-` directory,
+                # which the next run removes)
+                trash = self.root / f"{TMP_PREFIX}gone-{name}-{uuid.uuid4().hex[:8]}"
+                try:
+                    os.rename(path, trash)
+                except OSError:
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    _REMOVING.add(trash)
+                    threading.Thread(target=_remove, args=(trash,), daemon=True).start()
+            else:
+                shutil.rmtree(path, ignore_errors=True)
             removed.append(name)
         return removed
 
@@ -343,6 +364,17 @@ class Store:
         with contextlib.suppress(OSError):
             os.symlink(f"{VERSIONS}/{name}", link)
             os.replace(link, self.root / CURRENT_LINK)
+
+
+#: Old versions this process's threads are removing (see Store.collect_garbage).
+_REMOVING: set[Path] = set()
+
+
+def _remove(path: Path) -> None:
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    finally:
+        _REMOVING.discard(path)
 
 
 def _alive(pid: int) -> bool:
