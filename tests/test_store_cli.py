@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
 from jtrack.engine.compact import LIVE_LEVEL, MERGE_FACTOR, RECENT_RUNS, level, to_merge
+from jtrack.options import RunOptions
 from jtrack.store import Manifest, PartInfo, RunInfo, Store
 from jtrack.store.snapshot import Snapshot
 from tests.helpers import flat_event, flat_frame
@@ -238,6 +239,77 @@ def test_big_merges_leave_sessions_that_may_still_grow_alone() -> None:
         PartInfo("index", p.file, p.rows, 0, 1023, p.run, 0, now) for p in m.parts_of("sessions")
     ]
     assert len(to_merge(m, "index")) == MERGE_FACTOR
+
+
+def test_a_process_that_follows_files_makes_no_big_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge of 3.6M index rows stopped `jtrack watch` for 15 s (and each level up takes
+    8 times longer): a run that follows files merges up to FOLLOW_MERGE_ROWS rows; bigger
+    merges wait for a run that does not follow."""
+    from jtrack.engine import compact
+
+    big = MERGE_FACTOR**6 // 2  # rows of a group one level below 8 such groups' merge
+    m = _manifest_of([(big, 0)] * MERGE_FACTOR, 10**15)
+    assert len(to_merge(m, "sessions")) == MERGE_FACTOR
+    assert to_merge(m, "sessions", max_rows=big * MERGE_FACTOR - 1) == []
+    # a full lower level is still merged beside a full level too big to merge
+    m = _manifest_of([(big, 0)] * MERGE_FACTOR + [(10, 0)] * MERGE_FACTOR, 10**15)
+    assert len(to_merge(m, "sessions", max_rows=10 * MERGE_FACTOR)) == MERGE_FACTOR
+
+    monkeypatch.setattr(compact, "FOLLOW_MERGE_ROWS", MERGE_FACTOR - 1)
+    files = _one_event_days(tmp_path, range(MERGE_FACTOR + RECENT_RUNS))
+    store = Store.open(tmp_path / "store")
+    follow = RunOptions(follow=True)
+    runs = [run_sessionize([f], store, follow) for f in files]
+    assert not any("compacted" in n for r in runs for n in r.notes)
+    assert len(store.read_manifest().parts_of("index")) == len(files)
+    # the next run that does not follow makes it
+    run = run_sessionize(_one_event_days(tmp_path, range(40, 41)), store)
+    assert any("compacted" in n for n in run.notes)
+    assert len(store.read_manifest().parts_of("index")) == RECENT_RUNS + 1
+
+
+def test_a_manifest_is_parsed_once_per_process_and_each_reader_has_its_own_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jtrack watch` writes a version a second and reads it back (its next run, its view):
+    the manifest it wrote is not parsed again (0.055 s each at 4,800 segments), and a
+    caller that changes its copy changes nobody else's."""
+    from jtrack.store import manifest as manifest_mod
+
+    store = Store.open(tmp_path / "store")
+    files = _one_event_days(tmp_path, range(2))
+    run_sessionize([files[0]], store)
+    parsed: list[str] = []
+    real = manifest_mod.Manifest.from_json.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: Any, text: str, where: str) -> Any:
+        parsed.append(where)
+        return real(cls, text, where)
+
+    monkeypatch.setattr(manifest_mod.Manifest, "from_json", classmethod(counted))
+    run_sessionize([files[1]], store)
+    first = store.read_manifest()
+    assert parsed == []  # the run's own version, and the base it read: none parsed
+    first.segments.append(first.segments[0])
+    first.inputs[0].segments.append(99)
+    first.counts["events_kept"] = -1
+    again = store.read_manifest()
+    assert len(again.segments) == 2 and 99 not in again.inputs[0].segments
+    assert again.counts["events_kept"] == 2
+    # a manifest not remembered (a fresh process) is parsed once, for every Store object
+    from jtrack.store import store as store_mod
+
+    store_mod._MANIFESTS.clear()
+    assert Store.open(tmp_path / "store").read_manifest(store.versions()[0]).version == 1
+    assert store.read_manifest(store.versions()[0]).version == 1
+    assert len(parsed) == 1
+    # a file that is not the one remembered (written again: never by jtrack) is read again
+    path = store.version_dir(store.current_name() or "") / "manifest.json"
+    text = path.read_text(encoding="utf-8").replace('"jtrack_version": "', '"jtrack_version": "x')
+    path.write_text(text + " ", encoding="utf-8")
+    assert store.read_manifest().jtrack_version.startswith("x")
 
 
 def test_a_watch_removes_old_versions_in_a_thread(

@@ -35,6 +35,10 @@ TARGET_ROWS = 2_000_000
 MERGE_FACTOR = 8
 #: Runs whose parts a run's own compaction leaves alone (the ones late events still touch).
 RECENT_RUNS = 7
+#: The largest merge a run that follows files (`jtrack watch`) makes: a merge of 3.6M index
+#: rows stops the view for 15 s, and each level up takes 8 times longer. Larger merges wait
+#: for a run that does not follow (`jtrack sessionize`) or `jtrack store compact`.
+FOLLOW_MERGE_ROWS = 1_000_000
 #: The size level from which merges leave out session groups that may still change: parts
 #: of up to MERGE_FACTOR ** LIVE_LEVEL (32,768) sessions are written again when one of their
 #: sessions grows (a few milliseconds), never the big parts of the history.
@@ -56,10 +60,11 @@ def level(rows: int) -> int:
     return int(math.log(rows, MERGE_FACTOR) + 1e-9) if rows > 0 else 0
 
 
-def to_merge(manifest: Manifest, table: str) -> list[PartInfo]:
+def to_merge(manifest: Manifest, table: str, max_rows: int | None = None) -> list[PartInfo]:
     """The parts of `table` that a run's own compaction merges now: empty, or every part
     (outside the last RECENT_RUNS runs) of the groups up to the lowest level that holds
-    MERGE_FACTOR groups. A group is the parts one run (or one compaction) wrote.
+    MERGE_FACTOR groups. A group is the parts one run (or one compaction) wrote. With
+    `max_rows`, no merge of more rows than that (the lowest level whose merge fits).
 
     Session groups that may still change (`live_groups`) only take part in merges below
     LIVE_LEVEL: a later run that extends one of their sessions writes its part again
@@ -74,15 +79,16 @@ def to_merge(manifest: Manifest, table: str) -> list[PartInfo]:
     live = live_groups(manifest, groups) if table == "sessions" else set()
     counts = Counter(lv for run, lv in of.items() if run not in live or lv < LIVE_LEVEL)
     full = sorted(lv for lv, n in counts.items() if n >= MERGE_FACTOR)
-    if not full:
-        return []
-    top = full[0]
-    return [
-        p
-        for run, parts in groups.items()
-        if of[run] <= top and (run not in live or top < LIVE_LEVEL)
-        for p in parts
-    ]
+    for top in full:
+        picked = [
+            p
+            for run, parts in groups.items()
+            if of[run] <= top and (run not in live or top < LIVE_LEVEL)
+            for p in parts
+        ]
+        if max_rows is None or sum(p.rows for p in picked) <= max_rows:
+            return picked
+    return []
 
 
 def live_groups(manifest: Manifest, groups: dict[int, list[PartInfo]]) -> set[int]:
@@ -102,12 +108,17 @@ def live_groups(manifest: Manifest, groups: dict[int, list[PartInfo]]) -> set[in
     }
 
 
-def needs_compaction(manifest: Manifest) -> bool:
-    return any(to_merge(manifest, t) for t in TABLES)
+def needs_compaction(manifest: Manifest, max_rows: int | None = None) -> bool:
+    return any(to_merge(manifest, t, max_rows) for t in TABLES)
 
 
 def compact_parts(
-    snap: Snapshot, writer: VersionWriter, manifest: Manifest, run: int, force: bool = False
+    snap: Snapshot,
+    writer: VersionWriter,
+    manifest: Manifest,
+    run: int,
+    force: bool = False,
+    max_rows: int | None = None,
 ) -> list[PartInfo]:
     """The parts of the new version: with `force`, every table with more than one part
     rewritten into disjoint bucket ranges; else the parts `to_merge` picks (the parts of
@@ -117,7 +128,7 @@ def compact_parts(
     for table in TABLES:
         mine = manifest.parts_of(table)
         whole = mine if len(mine) > 1 else []
-        old = whole if force else to_merge(manifest, table)
+        old = whole if force else to_merge(manifest, table, max_rows)
         chosen = {p.file for p in old}
         parts += [p for p in mine if p.file not in chosen]
         if not old:
@@ -166,9 +177,12 @@ def compact(store: Store, *, keep: int = 2, lock_wait: float = 0.0) -> Compactio
         return compact_locked(store, keep=keep, force=True)
 
 
-def compact_locked(store: Store, *, keep: int = 2, force: bool = False) -> Compaction:
+def compact_locked(
+    store: Store, *, keep: int = 2, force: bool = False, max_rows: int | None = None
+) -> Compaction:
     """compact() for a caller that holds the store's lock (`force`: every table with more
-    than one part, merged whole; else what `to_merge` picks)."""
+    than one part, merged whole; else what `to_merge` picks, up to `max_rows` rows a
+    merge)."""
     from datetime import UTC, datetime
 
     from jtrack import __version__
@@ -177,7 +191,7 @@ def compact_locked(store: Store, *, keep: int = 2, force: bool = False) -> Compa
     base = store.read_manifest()
     before = {t: len(base.parts_of(t)) for t in TABLES}
     if (force and all(n <= 1 for n in before.values())) or (
-        not force and not needs_compaction(base)
+        not force and not needs_compaction(base, max_rows)
     ):
         return Compaction(None, before, before)
     with store.snapshot() as snap:
@@ -185,7 +199,7 @@ def compact_locked(store: Store, *, keep: int = 2, force: bool = False) -> Compa
         try:
             run = base.next_run
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            parts = compact_parts(snap, writer, base, run, force=force)
+            parts = compact_parts(snap, writer, base, run, force=force, max_rows=max_rows)
             done = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             m = Manifest(**{**base.__dict__})
             m.version = writer.number
@@ -205,6 +219,7 @@ def compact_locked(store: Store, *, keep: int = 2, force: bool = False) -> Compa
 
 
 __all__ = [
+    "FOLLOW_MERGE_ROWS",
     "LIVE_LEVEL",
     "MERGE_FACTOR",
     "RECENT_RUNS",

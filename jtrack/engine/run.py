@@ -401,11 +401,13 @@ def _run(
             _clean_up(store, writer)
         raise
     store.refresh()
-    from jtrack.engine.compact import compact_locked, needs_compaction
+    from jtrack.engine.compact import FOLLOW_MERGE_ROWS, compact_locked, needs_compaction
 
-    if needs_compaction(manifest):  # the parts of many daily runs: merged now and then
+    # (a process that follows files merges small parts only: it must not stop for long)
+    most = FOLLOW_MERGE_ROWS if opts.follow else None
+    if needs_compaction(manifest, most):  # the parts of many daily runs: merged now and then
         say(ProgressUpdate("compacting"))
-        done = compact_locked(store, keep=opts.keep)
+        done = compact_locked(store, keep=opts.keep, max_rows=most)
         if done.version is not None:
             manifest = store.read_manifest(done.version)
             notes.append(f"compacted the store: {done.parts_before} parts -> {done.parts_after}")

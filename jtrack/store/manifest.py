@@ -10,8 +10,9 @@ Imports the standard library only.
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from jtrack.errors import StoreError
@@ -182,6 +183,22 @@ class Manifest:
     @property
     def next_run(self) -> int:
         return max((r.run for r in self.runs), default=0) + 1
+
+    def copy(self) -> Manifest:
+        """A copy whose lists and mutable records are its own (the frozen records, segments
+        and parts, are shared)."""
+        return replace(
+            self,
+            options=copy.deepcopy(self.options),
+            contacts=replace(self.contacts) if self.contacts is not None else None,
+            segments=list(self.segments),
+            parts=list(self.parts),
+            inputs=[replace(i, segments=list(i.segments)) for i in self.inputs],
+            runs=[replace(r) for r in self.runs],
+            counts=copy.deepcopy(self.counts),
+            contact_counts=copy.deepcopy(self.contact_counts),
+            run_logs=list(self.run_logs),
+        )
 
     # ------------------------------------------------------------------ JSON
 

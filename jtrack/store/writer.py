@@ -261,6 +261,12 @@ class VersionWriter:
             (root / VERSIONS).mkdir(exist_ok=True)
             os.rename(self.tmp, final)
             fsync_dir(root / VERSIONS)
+            from jtrack.store.store import remember_manifest  # (it imports this module)
+
+            st = os.stat(final / MANIFEST)  # (read back by this process: not parsed again)
+            remember_manifest(
+                final / MANIFEST, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), manifest
+            )
             layout.kill_point("after_rename")
             tmp_current = root / f"{CURRENT}.tmp"
             with open(tmp_current, "w", encoding="utf-8") as fh:
