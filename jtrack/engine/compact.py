@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack.core.sessionize import index_order
-from jtrack.options import DEFAULT_GAP
+from jtrack.engine.run import _session_options  # (the options the store was built with)
 from jtrack.store import Manifest, PartInfo, Snapshot, Store
 from jtrack.store.manifest import TABLES
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA
@@ -98,9 +99,7 @@ def live_groups(manifest: Manifest, groups: dict[int, list[PartInfo]]) -> set[in
     newest = max((p.last_us for p in manifest.parts_of("index") if p.last_us), default=None)
     if newest is None:
         return set()
-    gap = manifest.options.get("gap_seconds") or DEFAULT_GAP.total_seconds()
-    gap_us = int(float(gap) * 1e6)
-    edge = newest - gap_us
+    edge = newest - _session_options(manifest).gap // timedelta(microseconds=1)
     return {
         run
         for run, parts in groups.items()

@@ -186,11 +186,6 @@ def plan_inputs(
                     planned.skipped.append((src, part))
                     continue
                 src, fp = part
-                if fp.start == 0:
-                    same = by_digest.get((fp.start + fp.nbytes, fp.digest))
-                    if same is not None:
-                        planned.skipped.append((src, same))
-                        continue
                 key = (fp.start, fp.digest)
                 if key in seen:  # the same file named twice in one run
                     continue
@@ -216,11 +211,12 @@ def _plan_file(
     known: InputFile | None,
     follow: bool,
     max_line_bytes: int,
-    by_digest: dict[tuple[int, str], InputFile] | None = None,
+    by_digest: dict[tuple[int, str], InputFile],
 ) -> tuple[Source, Identity] | InputFile | None:
     """What to read of a file on disk: all of it, its new lines (a grown JSON lines file),
     nothing yet (None: still being written) or nothing new (the piece already taken, or the
-    same bytes taken in under another name or inode: `by_digest`, by (end, digest))."""
+    same bytes taken in under another name or inode: `by_digest`, by (end, digest); known
+    before the lines are counted, which a restored folder would pay every run)."""
     size = st.st_size
     if follow and size == 0:
         return None  # just created: its writer has not written yet
@@ -230,6 +226,9 @@ def _plan_file(
             if follow and _unfinished(fh, path, size):
                 return None
             digest = _digest(fh, size)
+            same = by_digest.get((size, digest))
+            if same is not None:
+                return same
             return src, Identity(path, size, st.st_mtime_ns, digest, end=size, **ident)
         start, before = 0, 0
         if (
@@ -247,8 +246,8 @@ def _plan_file(
             assert known is not None
             return known
         digest = _digest(fh, end)
-        same = by_digest.get((end, digest)) if start == 0 and by_digest else None
-        if same is not None:  # (a folder restored from a backup: not counted every run)
+        same = by_digest.get((end, digest)) if start == 0 else None
+        if same is not None:
             return same
         lines = before + _count_lines(fh, start, end)
     piece = Source(

@@ -132,8 +132,7 @@ class Store:
         name = name or self._require_current()
         path = self.version_dir(name) / MANIFEST
         try:
-            st = os.stat(path)
-            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            key = _file_key(path)
             with _MANIFESTS_LOCK:
                 hit = _MANIFESTS.get(str(path))
             if hit is not None and hit[0] == key:
@@ -145,7 +144,7 @@ class Store:
                 hint="the store is damaged; `jtrack store rollback` picks a version",
             ) from None
         manifest = Manifest.from_json(text, str(path))
-        remember_manifest(path, key, manifest)
+        remember_manifest(path, manifest, key)
         return manifest
 
     def runs(self, name: str | None = None, manifest: Manifest | None = None) -> list[RunInfo]:
@@ -385,8 +384,17 @@ _MANIFESTS_KEPT = 4
 _MANIFESTS_LOCK = threading.Lock()
 
 
-def remember_manifest(path: Path, key: tuple[int, int, int, int], manifest: Manifest) -> None:
-    """Keep a copy of `manifest`, the content of the file at `path` (identity `key`)."""
+def _file_key(path: Path) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def remember_manifest(
+    path: Path, manifest: Manifest, key: tuple[int, int, int, int] | None = None
+) -> None:
+    """Keep a copy of `manifest`, the content of the file at `path` (whose identity is
+    `key`, when known)."""
+    key = key or _file_key(path)
     kept = manifest.copy()  # (the cached one is never handed out, nor changed)
     with _MANIFESTS_LOCK:
         _MANIFESTS.pop(str(path), None)

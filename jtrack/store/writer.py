@@ -263,10 +263,7 @@ class VersionWriter:
             fsync_dir(root / VERSIONS)
             from jtrack.store.store import remember_manifest  # (it imports this module)
 
-            st = os.stat(final / MANIFEST)  # (read back by this process: not parsed again)
-            remember_manifest(
-                final / MANIFEST, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), manifest
-            )
+            remember_manifest(final / MANIFEST, manifest)  # (read back: not parsed again)
             layout.kill_point("after_rename")
             tmp_current = root / f"{CURRENT}.tmp"
             with open(tmp_current, "w", encoding="utf-8") as fh:
