@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import polars as pl
 import pytest
@@ -305,3 +306,69 @@ def test_visitors_whose_hashes_collide_are_told_apart(monkeypatch: pytest.Monkey
     collided = _sessions_of(rows).sort("id")
     assert collided.get_column("customer_id").n_unique() == 4
     assert_frame_equal(collided, expected)
+
+
+_KINDS = {
+    # kind: (event_name, is activity)
+    "page_view": ("page_viewed", True),
+    "search": ("searched", True),
+    "custom": ("added_to_cart", True),
+    "app": ("screen_viewed", True),
+    "segment_assigned": ("segment_assigned", False),
+    "web_action": ("action_shown", False),
+}
+_mixed = st.lists(
+    st.tuples(
+        st.sampled_from(["v1", "v2"]),
+        st.integers(0, 3 * 3600 * 1000),
+        st.sampled_from(sorted(_KINDS)),
+        st.sampled_from([None, " shoes ", "hats"]),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=50,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_mixed)
+def test_session_figures_equal_a_plain_count_of_their_events(spec: list[tuple]) -> None:
+    """Times, counts, search terms, first and last page, the longest pause between page
+    views and the last event of each session equal a plain reading of its events in time
+    order (the kernel works them out without filtering inside its grouping)."""
+    rows = [
+        flat_event(
+            f"e{i:03d}",
+            c,
+            T0 + timedelta(milliseconds=ms),
+            kind=kind,
+            event_name=_KINDS[kind][0],
+            search_query=query if kind == "search" else None,
+            authenticated=auth,
+        )
+        for i, (c, ms, kind, query, auth) in enumerate(spec)
+    ]
+    res = sessionize(flat_frame(rows))
+    events = res.events.filter(pl.col("session_id").is_not_null()).with_columns(
+        act=pl.col("kind").is_in([k for k, (_n, a) in _KINDS.items() if a])
+    )
+    for s in res.sessions.iter_rows(named=True):
+        mine = events.filter(pl.col("session_id") == s["id"]).sort("created_date", "event_id")
+        act = mine.filter("act")
+        pv = act.filter(pl.col("kind") == "page_view")
+        searches = act.filter(pl.col("kind") == "search")
+        times = pv.get_column("created_date").to_list()
+        gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
+        assert s["created_date"] == act["created_date"].min()
+        assert s["ended_date"] == act["created_date"].max()
+        assert s["event_count"] == act.height
+        assert s["pageview_count"] == pv.height
+        assert s["search_count"] == searches.height
+        assert s["search_terms"] == [
+            q.strip() if q is not None else None for q in searches["search_query"]
+        ]
+        assert s["first_page_url"] == (pv["page_url"][0] if pv.height else None)
+        assert s["last_page_url"] == (pv["page_url"][-1] if pv.height else None)
+        assert s["pageview_gap_max_seconds"] == (round(max(gaps), 3) if gaps else None)
+        assert s["last_event_id"] == act["event_id"][-1]
+        assert s["authenticated"] == act["authenticated"].any()

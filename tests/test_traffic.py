@@ -29,7 +29,6 @@ from jtrack.core.traffic import (
     SUSPECT,
     TRAFFIC_CLASSES,
     classify_user_agents,
-    pageview_gap_max_expr,
     session_traffic,
     user_agent_list_checksums,
     user_agent_list_version,
@@ -274,18 +273,26 @@ def visit(
     return rows
 
 
+def pageview_gap_max_expr(pageview: pl.Expr, time: str = "created_date") -> pl.Expr:
+    """The longest gap between two consecutive page views of a group in time order, in
+    seconds (ms precision; null under two page views): what the kernel works out its own way."""
+    gap = pl.col(time).filter(pageview).diff().max()
+    return (gap.dt.total_microseconds() / 1_000_000).round(3).alias("pageview_gap_max_seconds")
+
+
 def sessions_with_gaps(events: pl.DataFrame) -> pl.DataFrame:
-    """The session table plus pageview_gap_max_seconds, aggregated as the kernel would."""
+    """The session table, whose pageview_gap_max_seconds is checked against an aggregation
+    of each session's events in time order."""
     s = sessionize(events)
     rows = s.events.filter(pl.col("session_id").is_not_null()).sort(
         "session_id", "created_date", "event_id"
     )
     gaps = rows.group_by("session_id", maintain_order=True).agg(
-        pageview_gap_max_expr(pl.col("event_name") == "page_viewed")
+        pageview_gap_max_expr(pl.col("event_name") == "page_viewed").alias("_expected")
     )
-    return s.sessions.join(
-        gaps, left_on="id", right_on="session_id", how="left", maintain_order="left"
-    )
+    both = s.sessions.join(gaps, left_on="id", right_on="session_id", how="left")
+    assert both.get_column("pageview_gap_max_seconds").equals(both.get_column("_expected"))
+    return s.sessions
 
 
 def traffic_of(rows: list[dict]) -> dict:

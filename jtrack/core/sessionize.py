@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .chash and .nchash namespaces)
 
-from jtrack.core.traffic import TRAFFIC_COLUMNS, pageview_gap_max_expr, session_traffic
+from jtrack.core.traffic import TRAFFIC_COLUMNS, session_traffic
 from jtrack.options import SessionizeOptions
 from jtrack.schema import (
     ACTIVITY_KINDS,
@@ -30,14 +30,32 @@ def blake3_hex(key: pl.Expr) -> pl.Expr:
 
 def _hex_id(key: pl.Expr) -> pl.Expr:
     """A stable, uuid-shaped id from a string key (the first 128 bits of its BLAKE3)."""
-    h = blake3_hex(key)
+    return _uuid_shape(blake3_hex(key))
+
+
+def _uuid_shape(h: pl.Expr) -> pl.Expr:
     parts = [h.str.slice(a, n) for a, n in ((0, 8), (8, 4), (12, 4), (16, 4), (20, 12))]
     return pl.concat_str(parts, separator="-")
 
 
 def session_id_expr(customer: pl.Expr, first_event_id: pl.Expr) -> pl.Expr:
     """The deterministic session id: a hash of the visitor and the session's first event id."""
-    return _hex_id(pl.concat_str([customer, first_event_id], separator="\x1f"))
+    return _hex_id(_session_key(customer, first_event_id))
+
+
+def _session_key(customer: pl.Expr, first_event_id: pl.Expr) -> pl.Expr:
+    return pl.concat_str([customer, first_event_id], separator="\x1f")
+
+
+def _with_session_ids(sessions: pl.LazyFrame) -> pl.LazyFrame:
+    """`id` (session_id_expr of `customer_id` and `_first_event_id`), hashing each key once:
+    the one expression would hash it again for each of the five slices."""
+    key = _session_key(pl.col("customer_id"), pl.col("_first_event_id"))
+    return (
+        sessions.with_columns(blake3_hex(key).alias("_idh"))
+        .with_columns(_uuid_shape(pl.col("_idh")).alias("id"))
+        .drop("_idh")
+    )
 
 
 def in_custom_stream() -> pl.Expr:
@@ -128,19 +146,24 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
     return df.drop("_g", "_new")
 
 
-def _stream_columns() -> list[pl.Expr]:
+def _with_stream_columns(rows: pl.DataFrame) -> pl.DataFrame:
     """Per row: its stream (`_st`: web 0, app 1, custom 2; `_ck` the custom session), whether
-    it is visitor activity (`_act`) or a system event (`_is_sys`), its session type."""
-    custom = _is_custom()
-    activity = pl.col("kind").is_in(list(ACTIVITY_KINDS))
-    return [
-        custom.alias("_custom"),
-        (~activity).alias("_is_sys"),
+    it is visitor activity (`_act`) or a system event (`_is_sys`), its session type. (Each
+    test is worked out once, in a column, then read by the others. Eager: a lazy plan would
+    cut the columns in pieces, and sorting pieces takes twice the memory.)"""
+    rows = rows.with_columns(
+        _custom=_is_custom(),
+        _activity=pl.col("kind").is_in(list(ACTIVITY_KINDS)),
+        _app=pl.col("kind") == KIND_APP,
+    )
+    custom, app = pl.col("_custom"), pl.col("_app")
+    return rows.with_columns(
+        (~pl.col("_activity")).alias("_is_sys"),
         # in a custom session every event counts as the session's activity
-        (activity | custom).alias("_act"),
+        (pl.col("_activity") | custom).alias("_act"),
         pl.when(custom)
         .then(pl.lit(2, pl.Int8))
-        .when(pl.col("kind") == KIND_APP)
+        .when(app)
         .then(pl.lit(1, pl.Int8))
         .otherwise(pl.lit(0, pl.Int8))
         .alias("_st"),
@@ -153,54 +176,136 @@ def _stream_columns() -> list[pl.Expr]:
         .alias("_ck"),
         pl.when(custom)
         .then(pl.col("source_session_type"))
-        .when(pl.col("kind") == KIND_APP)
+        .when(app)
         .then(pl.lit("app"))
         .otherwise(pl.lit("web"))
         .alias("_type"),
-    ]
+    ).drop("_activity", "_app")
 
 
 def index_order(rows: pl.DataFrame) -> pl.DataFrame:
     """Index rows (of any visitors, with `bucket`) in the store's order: bucket, visitor,
     stream, time, activity before system events, event id (what sessionize_rows gives)."""
     h = pl.col("customer_id").nchash.xxh3_64().alias("_h")  # type: ignore[attr-defined]
-    keys = rows.with_columns(h, *_stream_columns())
-    order = keys.select(
-        pl.arg_sort_by(
-            ["bucket", "_h", "customer_id", "_st", "_ck", "created_date", "_is_sys", "event_id"]
+    keys = ["bucket", "_h", "customer_id", "_st", "_ck", "created_date", "_is_sys", "event_id"]
+    return (
+        _with_stream_columns(rows.with_columns(h))
+        .sort(keys, maintain_order=True)
+        .select(rows.columns)
+    )
+
+
+def _sessions_of(rows: pl.DataFrame, with_bucket: bool) -> pl.DataFrame:
+    """One narrow row per session (`_sess`) from the sorted rows; `_pos` points at each
+    row's wide data.
+
+    Only activity rows make a session's figures, and every session has one. Within a session
+    they are in time order (a session never spans two streams), so its start and end are
+    its first and last activity rows. What depends on page views (the first and last one,
+    the longest pause between two) is worked out on the rows, by filling forward and back
+    within the session, so that the grouping does plain firsts, lasts, sums and maxima of
+    sorted numbers (filtered aggregations are several times slower), and the text columns
+    are gathered at each session's first and last row only. Search terms come from the few
+    search rows, grouped apart.
+    """
+    s, t, pos = pl.col("_sess"), pl.col("created_date"), pl.col("_pos")
+    pv = pl.col("_pv")
+    pv_sess = pl.when(pv).then(s)
+    flags = rows.select(
+        _i=pl.int_range(pl.len(), dtype=pl.UInt32),
+        _pv=pl.col("event_name") == "page_viewed",
+        _search=pl.col("kind") == KIND_SEARCH,
+    )
+    activity = (
+        pl.concat(
+            [rows.select("_sess", "_act", "created_date", "_pos", "authenticated"), flags],
+            how="horizontal",
         )
-    ).to_series()
-    return rows[order]
-
-
-def _session_aggs(with_bucket: bool) -> list[pl.Expr]:
-    """Aggregations over the narrow rows of one session; `_pos` points at each row's wide data."""
-    a = pl.col("_act")
-    pv = a & (pl.col("event_name") == "page_viewed")
-    search = a & (pl.col("kind") == KIND_SEARCH)
-    pos = pl.col("_pos")
-    return [
-        pl.col("customer_id").first(),
-        *([pl.col("bucket").first()] if with_bucket else []),
-        pl.col("_h").first(),
-        pl.col("_c").first(),
-        pl.col("_type").first().alias("type"),
-        pl.col("created_date").filter(a).min().alias("created_date"),
-        pl.col("created_date").filter(a).max().alias("ended_date"),
-        a.sum().cast(pl.UInt32).alias("event_count"),
+        .filter(pl.col("_act"))
+        .with_columns(
+            # the session's next and last page view, as seen from each row
+            _next_pv=pl.when(pv_sess.backward_fill() == s).then(
+                pl.when(pv).then(pos).backward_fill()
+            ),
+            _last_pv=pl.when(pv_sess.forward_fill() == s).then(
+                pl.when(pv).then(pos).forward_fill()
+            ),
+            _pv_gap=pl.when(pv & (pv_sess.forward_fill().shift(1) == s)).then(
+                t - pl.when(pv).then(t).forward_fill().shift(1)
+            ),
+            _sess=s.set_sorted(),
+        )
+    )
+    sessions = activity.group_by("_sess", maintain_order=True).agg(
+        pl.col("_i").first().alias("_fi"),
+        pl.col("_i").last().alias("_li"),
+        t.first().alias("created_date"),
+        t.last().alias("ended_date"),
+        pl.len().cast(pl.UInt32).alias("event_count"),
         pv.sum().cast(pl.UInt32).alias("pageview_count"),
-        search.sum().cast(pl.UInt32).alias("search_count"),
-        pl.col("search_query").filter(search).str.strip_chars().alias("search_terms"),
-        pl.col("event_id").filter(a).first().alias("_first_event_id"),
-        pl.col("event_id").filter(a).last().alias("last_event_id"),
-        pl.col("event_name").filter(a).last().alias("last_event_name"),
-        pl.col("authenticated").filter(a).any().alias("authenticated"),
-        pos.filter(a).first().alias("_first_pos"),
-        pos.filter(a).last().alias("_last_pos"),
-        pos.filter(pv).first().alias("_first_pv_pos"),
-        pos.filter(pv).last().alias("_last_pv_pos"),
-        pageview_gap_max_expr(pv),
-    ]
+        pl.col("_search").sum().cast(pl.UInt32).alias("search_count"),
+        pl.col("authenticated").any().alias("authenticated"),
+        pos.first().alias("_first_pos"),
+        pos.last().alias("_last_pos"),
+        pl.col("_next_pv").first().alias("_first_pv_pos"),
+        pl.col("_last_pv").last().alias("_last_pv_pos"),
+        # the longest pause between two page views (ms precision; null under two views)
+        (pl.col("_pv_gap").max().dt.total_microseconds() / 1_000_000)
+        .round(3)
+        .alias("pageview_gap_max_seconds"),
+    )
+    first, last = sessions.get_column("_fi"), sessions.get_column("_li")
+    keys = ["customer_id", *(["bucket"] if with_bucket else []), "_h", "_c"]
+    at_first = rows.select(
+        *(pl.col(c).gather(first) for c in keys),
+        pl.col("_type").gather(first).alias("type"),
+        pl.col("event_id").gather(first).alias("_first_event_id"),
+    )
+    at_last = rows.select(
+        pl.col("event_id").gather(last).alias("last_event_id"),
+        pl.col("event_name").gather(last).alias("last_event_name"),
+    )
+    terms = (
+        pl.concat(
+            [rows.select("_sess", "_act", "search_query"), flags.select("_search")],
+            how="horizontal",
+        )
+        .lazy()
+        .filter(pl.col("_search") & pl.col("_act"))
+        .group_by("_sess", maintain_order=True)
+        .agg(pl.col("search_query").str.strip_chars().alias("search_terms"))
+    )
+    narrow = pl.concat([sessions, at_first, at_last], how="horizontal")
+    return (
+        _with_session_ids(
+            narrow.lazy()
+            .join(terms, on="_sess", how="left", maintain_order="left")
+            .select(
+                "_sess",
+                *keys,
+                "type",
+                "created_date",
+                "ended_date",
+                "event_count",
+                "pageview_count",
+                "search_count",
+                pl.col("search_terms").fill_null(pl.lit([], pl.List(pl.String()))),
+                "_first_event_id",
+                "last_event_id",
+                "last_event_name",
+                "authenticated",
+                *POINTERS,
+                "pageview_gap_max_seconds",
+            )
+        )
+        .with_columns(
+            # whole milliseconds, as the exports carry them (no float noise)
+            duration_in_seconds=(
+                (pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds() / 1_000_000
+            ).round(3),
+        )
+        .collect()
+    )
 
 
 #: Session columns taken from the session's first activity event.
@@ -289,40 +394,23 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
     # id's rank, only separates two visitors whose hashes collide, and is only worked out
     # then (no Categorical: its global string cache grows with every visitor a long-lived
     # process such as `jtrack watch` ever sees).
-    rows = rows.with_columns(_h=visitor_hash())
-    collide = bool(
-        rows.height
-        and rows.get_column("_h").n_unique() != rows.get_column("customer_id").n_unique()
-    )
-    rows = rows.with_columns(
-        _c=pl.col("customer_id").rank("dense").cast(pl.UInt32) if collide else pl.lit(0, pl.UInt32)
-    )
-    rows = rows.with_columns(_stream_columns())
+    rows = _with_stream_columns(rows.with_columns(_h=visitor_hash(), _c=pl.lit(0, pl.UInt32)))
     # keys that cannot break a tie are left out of the sort (cheaper): the rank when no two
     # visitors share a hash, the custom session when there is none
     keys = [*lead, "_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"]
-    if not collide:
-        keys.remove("_c")
     if not rows.get_column("_custom").any():
         keys.remove("_ck")
-    rows = rows.sort(keys)
+    rows = rows.sort([k for k in keys if k != "_c"])
+    # two visitors share a hash when, sorted by it, two neighbours with the same hash are
+    # different visitors (their rows interleave): then rank them, and sort again
+    h, cid = pl.col("_h"), pl.col("customer_id")
+    if rows.select(((h == h.shift(1)) & (cid != cid.shift(1))).any()).item():
+        rows = rows.with_columns(_c=cid.rank("dense").cast(pl.UInt32)).sort(keys)
     rows = _assign_gap_sessions(rows, opts)
 
     # Every session number belongs to at least one activity row, so they are dense 1..S.
     # _sess never decreases in the sort order: a grouping of sorted keys (no hashing)
-    sessions = (
-        rows.filter(pl.col("_sess").is_not_null())
-        .with_columns(pl.col("_sess").set_sorted())
-        .group_by("_sess", maintain_order=True)
-        .agg(_session_aggs(bool(lead)))
-        .with_columns(
-            id=session_id_expr(pl.col("customer_id"), pl.col("_first_event_id")),
-            # whole milliseconds, as the exports carry them (no float noise)
-            duration_in_seconds=(
-                (pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds() / 1_000_000
-            ).round(3),
-        )
-    )
+    sessions = _sessions_of(rows, bool(lead))
     # Each row's session by its dense number; rows in no session (no activity) get null.
     at = rows.get_column("_sess").cast(pl.Int64) - 1
     index = rows.with_columns(

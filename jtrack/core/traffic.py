@@ -78,8 +78,9 @@ NO_PAUSE_MAX_GAP = timedelta(minutes=6)
 #: nothing about a person's reading speed.
 BEHAVIOUR_SESSION_TYPES = ("web",)
 
-#: Columns session_traffic reads from the session table. `pageview_gap_max_seconds` is the one
-#: the sessionizer adds for it (see pageview_gap_max_expr); `type` is optional (absent: web).
+#: Columns session_traffic reads from the session table. `pageview_gap_max_seconds` (the
+#: longest pause between two page views) is the one the sessionizer adds for it; `type` is
+#: optional (absent: web).
 SESSION_INPUT_COLUMNS = (
     "user_agent_string",
     "pageview_count",
@@ -444,15 +445,6 @@ def user_agent_traffic(df: pl.DataFrame, column: str = "user_agent_string") -> p
 
 
 # ---- behaviour ------------------------------------------------------------------------------
-def pageview_gap_max_expr(pageview: pl.Expr, time: str = "created_date") -> pl.Expr:
-    """For the sessionizer's per-session aggregation: the longest gap between two consecutive
-    page views, in seconds (millisecond precision; null with fewer than two page views).
-    `pageview` marks a session's page-view rows; rows must be in time order within a session
-    (they are, in the kernel's group_by). Output column: `pageview_gap_max_seconds`."""
-    gap = pl.col(time).filter(pageview).diff().max()
-    return (gap.dt.total_microseconds() / 1_000_000).round(3).alias("pageview_gap_max_seconds")
-
-
 def _short(seconds: pl.Expr) -> pl.Expr:
     """A duration as text: "2h 14m", "45m", "50s"."""
     s = seconds.floor().cast(pl.Int64)
@@ -561,7 +553,6 @@ __all__ = [
     "UserAgentList",
     "behaviour_signal",
     "classify_user_agents",
-    "pageview_gap_max_expr",
     "session_traffic",
     "user_agent_list_checksums",
     "user_agent_list_version",

@@ -10,6 +10,7 @@ small frames, so it can be shipped to another process. Imports Polars only; neve
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -148,16 +149,36 @@ def same_rows(new: pl.DataFrame, old: pl.DataFrame, key: str = "id") -> pl.Serie
     return both.filter(equal).get_column(key)
 
 
+def _without(rows: pl.DataFrame, drop: pl.Series) -> pl.DataFrame:
+    """`rows` but those whose `_pos` is in `drop`. Empties `rows`, a few columns at a time:
+    each piece is given up as soon as it is copied, so the unit's wide rows are never held
+    twice."""
+    keep = ~rows.get_column("_pos").is_in(drop.implode())
+    pieces = []
+    names = rows.columns
+    for i in range(0, len(names), 8):
+        taken = pl.DataFrame([rows.drop_in_place(c) for c in names[i : i + 8]])
+        pieces.append(taken.filter(keep))
+        del taken
+    return pl.concat(pieces, how="horizontal")
+
+
 def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     """Sessionize again the visitors of buckets lo..hi that the run touches; `rows` are the
-    unit's new accepted rows (kernel and context columns, `_pos`, `bucket`, `_line`)."""
+    unit's new accepted rows (kernel and context columns, `_pos`, `bucket`, `_line`), given
+    up to it (it empties the frame)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-part") as pool:
+        return _run_unit(job, rows, pool)
+
+
+def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> UnitResult:
     res = UnitResult()
     snap = job.base()
     if job.far.len():
         far = rows.filter(pl.col("_pos").is_in(job.far.implode()))
         if far.height:
             res.held.append(far.select(*KERNEL_ROW, SRC_LINE))
-    new_kept = rows.filter(~pl.col("_pos").is_in(job.drop.implode())) if job.drop.len() else rows
+    new_kept = _without(rows, job.drop) if job.drop.len() else rows
     del rows
     changed = job.changed.filter(pl.col("bucket").is_between(job.lo, job.hi))
     touched = pl.concat(
@@ -237,6 +258,26 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
         how="vertical_relaxed",
     )
     out = sessionize_rows(kernel_in, job.session)
+    # (no session field but its id and type: a session that grows or changes class leaves
+    # the index rows of its earlier events as they are)
+    index = out.index.with_columns(split_pos()).select(list(INDEX_SCHEMA))
+    # only what differs from the store is written
+    if old_idx.height:
+        added_idx = index.join(
+            old_idx, on=_INDEX_KEYS, how="anti", nulls_equal=True, maintain_order="left"
+        )
+        removed_idx = old_idx.join(index, on=_INDEX_KEYS, how="anti", nulls_equal=True)
+        if lazy_traits and added_idx.height:
+            assert snap is not None
+            added_idx = _with_stored_traits(snap, added_idx, old_idx)
+    else:
+        added_idx, removed_idx = index, old_idx
+    del index
+    name = part_name(job.run, job.unit)
+    # written while the sessions are built
+    index_part = (
+        pool.submit(_write_part, job, "index", name, added_idx) if added_idx.height else None
+    )
     if settled.height:  # visits are numbered after the settled sessions, which come first
         out.sessions = (
             out.sessions.join(
@@ -270,20 +311,6 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
         .drop("_h")
     )
     res.visitors_delta, res.states_delta = _visitor_delta(old_sess, sessions)
-    # (no session field but its id and type: a session that grows or changes class leaves
-    # the index rows of its earlier events as they are)
-    index = out.index.with_columns(split_pos()).select(list(INDEX_SCHEMA))
-    # only what differs from the store is written
-    if old_idx.height:
-        added_idx = index.join(
-            old_idx, on=_INDEX_KEYS, how="anti", nulls_equal=True, maintain_order="left"
-        )
-        removed_idx = old_idx.join(index, on=_INDEX_KEYS, how="anti", nulls_equal=True)
-        if lazy_traits and added_idx.height:
-            assert snap is not None
-            added_idx = _with_stored_traits(snap, added_idx, old_idx)
-    else:
-        added_idx, removed_idx = index, old_idx
     if old_sess.height:
         # the rows kept are the stored ones but for their contacts: only those are compared
         stored = _stored_rows(old_sess)
@@ -309,9 +336,8 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
     res.sessions_added = added_sess.height
     res.sessions_removed = removed_sess.height
     res.sessions_unchanged = sessions.height - added_sess.height
-    name = part_name(job.run, job.unit)
-    if added_idx.height:
-        res.index_parts.append(_write_part(job, "index", name, added_idx))
+    if index_part is not None:
+        res.index_parts.append(index_part.result())
     for suffix, part in _by_openness(added_sess, job.session.gap):
         name_ = name.replace(".parquet", f"{suffix}.parquet")
         res.session_parts.append(_write_part(job, "sessions", name_, part))
