@@ -149,16 +149,19 @@ def same_rows(new: pl.DataFrame, old: pl.DataFrame, key: str = "id") -> pl.Serie
     return both.filter(equal).get_column(key)
 
 
-def _without(rows: pl.DataFrame, drop: pl.Series) -> pl.DataFrame:
-    """`rows` but those whose `_pos` is in `drop`. Empties `rows`, a few columns at a time:
-    each piece is given up as soon as it is copied, so the unit's wide rows are never held
-    twice."""
-    keep = ~rows.get_column("_pos").is_in(drop.implode())
+def _kept_rows(rows: pl.DataFrame, drop: pl.Series) -> pl.DataFrame:
+    """`rows` but those whose `_pos` is in `drop`, in one piece per column. Empties `rows`, a
+    few columns at a time: each is given up as soon as it is copied, so the unit's wide rows
+    are never held twice. (Rows read in chunks would otherwise stay in pieces, and sorting
+    or gathering from pieces is slower and takes twice the memory.)"""
+    keep = ~rows.get_column("_pos").is_in(drop.implode()) if drop.len() else None
+    if keep is None and max(rows.n_chunks("all"), default=1) == 1:
+        return rows
     pieces = []
     names = rows.columns
     for i in range(0, len(names), 8):
-        taken = pl.DataFrame([rows.drop_in_place(c) for c in names[i : i + 8]])
-        pieces.append(taken.filter(keep))
+        taken = pl.DataFrame([rows.drop_in_place(c) for c in names[i : i + 8]]).rechunk()
+        pieces.append(taken.filter(keep) if keep is not None else taken)
         del taken
     return pl.concat(pieces, how="horizontal")
 
@@ -178,7 +181,7 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
         far = rows.filter(pl.col("_pos").is_in(job.far.implode()))
         if far.height:
             res.held.append(far.select(*KERNEL_ROW, SRC_LINE))
-    new_kept = _without(rows, job.drop) if job.drop.len() else rows
+    new_kept = _kept_rows(rows, job.drop)
     del rows
     changed = job.changed.filter(pl.col("bucket").is_between(job.lo, job.hi))
     touched = pl.concat(

@@ -514,7 +514,8 @@ def _finish(
         if type_cols
         else pl.lit(None, pl.String)
     )
-    blank = lambda c: pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")  # noqa: E731
+    # (a regex, not strip_chars: no stripped copy of every id)
+    blank = lambda c: pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$")  # noqa: E731
     lo = pl.lit(MIN_TIME).str.to_datetime(time_zone="UTC", time_unit="us")
     hi = pl.lit(MAX_TIME).str.to_datetime(time_zone="UTC", time_unit="us")
     reason = (
@@ -537,17 +538,34 @@ def _finish(
         .when((pl.col("event_type") == "WebEvent") & blank("event_name"))
         .then(pl.struct(r=pl.lit("missing_event_name"), f=pl.lit("event_name")))
     )
-    frame = frame.with_columns(_r=reason).with_columns(
-        pl.col("_r").struct.field("r").alias(REASON),
-        pl.col("_r").struct.field("f").alias(REASON_FIELD),
+    # the same tests as booleans first: a clean chunk (the usual case) builds no reasons
+    problem = pl.any_horizontal(
+        mistyped.is_not_null(),
+        blank("event_id"),
+        blank("customer_id"),
+        pl.col("_created_raw_missing"),
+        pl.col("created_date").is_null(),
+        (pl.col("created_date") < lo) | (pl.col("created_date") >= hi),
+        wrong.is_not_null(),
+        pl.col("kind").is_null(),
+        (pl.col("event_type") == "WebEvent") & blank("event_name"),
     )
-    frame = frame.with_columns(
-        pl.when(mistyped.is_not_null())
-        .then(pl.col(REASON_FIELD).replace_strict(details or {}, default=None))
-        .otherwise(None)
-        .cast(pl.String)
-        .alias("_detail")
-    )
+    if frame.height == 0 or not frame.select(problem.fill_null(True).any()).item():
+        frame = frame.with_columns(
+            pl.lit(None, pl.String).alias(c) for c in ("_r", REASON, REASON_FIELD, "_detail")
+        )
+    else:
+        frame = frame.with_columns(_r=reason).with_columns(
+            pl.col("_r").struct.field("r").alias(REASON),
+            pl.col("_r").struct.field("f").alias(REASON_FIELD),
+        )
+        frame = frame.with_columns(
+            pl.when(mistyped.is_not_null())
+            .then(pl.col(REASON_FIELD).replace_strict(details or {}, default=None))
+            .otherwise(None)
+            .cast(pl.String)
+            .alias("_detail")
+        )
     return frame.drop(
         "_r",
         *bad_cols,
