@@ -10,6 +10,7 @@ the segments, reading only the row groups that hold them. Imports Polars only.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ from jtrack.schema import (
     UTC_US,
 )
 from jtrack.store.layout import SEGMENTS
-from jtrack.store.manifest import Manifest, PartInfo
+from jtrack.store.manifest import Manifest, PartInfo, SegmentInfo
 
 if TYPE_CHECKING:
     from jtrack.store.store import Store
@@ -91,11 +92,16 @@ class Snapshot:
     def part_files(self, table: str) -> list[Path]:
         return [self.dir / table / p.file for p in self.manifest.parts_of(table)]
 
+    @functools.cached_property
+    def _segments(self) -> dict[int, SegmentInfo]:
+        """The version's segments by id (a version's manifest never changes)."""
+        return {s.id: s for s in self.manifest.segments}
+
     def segment_file(self, segment: int) -> Path:
-        for s in self.manifest.segments:
-            if s.id == segment:
-                return self.dir / SEGMENTS / s.file
-        raise StoreError(f"{self.dir}: no segment {segment}", hint="the store is damaged")
+        s = self._segments.get(segment)
+        if s is None:
+            raise StoreError(f"{self.dir}: no segment {segment}", hint="the store is damaged")
+        return self.dir / SEGMENTS / s.file
 
     def _scan(self, table: str, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
         files = self.part_files(table)
@@ -377,7 +383,6 @@ class Snapshot:
         schema = {"segment": pl.UInt32(), "row": pl.UInt32(), **{c: EVENT_SCHEMA[c] for c in cols}}
         if positions.height == 0:
             return pl.DataFrame(schema=schema)
-        rows_of = {s.id: s.rows for s in self.manifest.segments}
         queries: list[pl.LazyFrame] = []
         for (seg,), part in positions.group_by("segment", maintain_order=False):
             wanted = part.get_column("row").unique().sort()
@@ -385,7 +390,7 @@ class Snapshot:
             base = pl.scan_parquet(path, hive_partitioning=False, glob=False)
             queries += [
                 q.with_columns(segment=pl.lit(seg, pl.UInt32))
-                for q in _rows_at(base, wanted, rows_of.get(int(seg), 1), cols)
+                for q in _rows_at(base, wanted, self._segments[int(seg)].rows, cols)
             ]
         found = pl.concat(pl.collect_all(queries), how="vertical").select(list(schema))
         return positions.select("segment", "row").join(
