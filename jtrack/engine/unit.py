@@ -586,14 +586,16 @@ def _context_rows(
 ) -> pl.DataFrame:
     """CONTEXT_COLUMNS of every event the sessions point at, with `_pos`: from the new rows,
     else from the store's segments (by position)."""
-    wanted = (
-        sessions.select(pl.concat_list(list(POINTERS)).alias("p"))
-        .explode("p")
-        .drop_nulls()
-        .unique()
-        .get_column("p")
-    )
+    wanted = pl.concat([sessions.get_column(p) for p in POINTERS]).drop_nulls().unique()
     cols = ["_pos", *CONTEXT_COLUMNS]
+    new_pos = new_rows.get_column("_pos")
+    if new_pos.len() and new_pos.is_sorted():
+        # (rows in input order: found by a binary search; when they hold every event the
+        # sessions point at, the sessions take their context from them as they are)
+        at = new_pos.search_sorted(wanted, side="left")
+        found = (at < new_pos.len()) & (new_pos.gather(at.clip(0, new_pos.len() - 1)) == wanted)
+        if found.all():
+            return new_rows.select(cols)
     here = new_rows.filter(pl.col("_pos").is_in(wanted.implode())).select(cols)
     missing = wanted.filter(~wanted.is_in(here.get_column("_pos").implode()))
     if missing.len() == 0 or snap is None:
