@@ -97,6 +97,34 @@ def test_a_grown_file_is_read_from_where_it_was_left(tmp_path: Path) -> None:
     assert again.summary.run is not None and again.summary.run["mode"] == "unchanged"
 
 
+@pytest.mark.parametrize("block_bytes", [64, 1 << 20])
+def test_the_lines_a_file_holds_are_counted_as_it_is_read(
+    tmp_path: Path, block_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store records how many lines it took of a JSON lines file (a later run numbers
+    the new lines from there); the reader counts them as it reads, in blocks of any size,
+    through blank, CRLF and overlong lines and a last line without a newline."""
+    import jtrack.read as read
+
+    monkeypatch.setattr(read, "MIN_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(read, "JSON_LINE_BYTES", 0)  # blocks of block_bytes
+    f = tmp_path / "export.jsonl"
+    long = genesys_line("long", "v9", datetime(2026, 3, 1, tzinfo=UTC)).replace(
+        '"eventName"', '"pad": "' + "x" * 500 + '", "eventName"'
+    )
+    body = lines(0, 3) + "\n" + lines(3, 2).replace("\n", "\r\n") + long + "\n" + lines(5, 2)
+    f.write_bytes(body.rstrip("\n").encode())
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store, on_error="skip", max_line_bytes=400)
+    (taken,) = store.read_manifest().inputs
+    assert taken.lines == body.rstrip("\n").count("\n")
+    append(f, "\n" + lines(7, 2) + "\nnot json\n")
+    run_sessionize([f], store, on_error="skip", max_line_bytes=400)
+    (taken,) = store.read_manifest().inputs
+    assert taken.lines == f.read_bytes().count(b"\n")
+    assert rejects(store).get_column("line").to_list()[-1] == taken.lines
+
+
 def test_rejected_lines_of_a_grown_file_keep_their_line_numbers(tmp_path: Path) -> None:
     f = tmp_path / "export.jsonl"
     f.write_text(lines(0, 4) + "\n" + "not json\n")  # a blank line 5, a bad line 6

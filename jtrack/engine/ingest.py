@@ -24,7 +24,7 @@ import polars as pl
 
 from jtrack.core.buckets import bucket_expr
 from jtrack.core.sessionize import CONTEXT_COLUMNS
-from jtrack.engine.inputs import Identity
+from jtrack.engine.inputs import Identity, piece_lines
 from jtrack.options import RunOptions
 from jtrack.progress import ProgressFn, ProgressUpdate
 from jtrack.read import (
@@ -399,7 +399,7 @@ def input_file(name: str, fp: Identity, stats: FileStats, run: int, segment: int
         segments=[segment],
         start=fp.start,
         offset=fp.end,
-        lines=fp.lines,
+        lines=piece_lines(fp, stats.lines),
         dev=fp.dev,
         ino=fp.ino,
     )

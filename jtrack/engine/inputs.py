@@ -42,6 +42,9 @@ class Identity:
     lines: int | None = None
     dev: int = 0
     ino: int = 0
+    #: of a piece of a JSON lines file, its first line's number (its lines are counted as
+    #: it is read: see piece_lines)
+    first_line: int | None = None
 
     @property
     def nbytes(self) -> int:
@@ -249,13 +252,25 @@ def _plan_file(
         same = by_digest.get((end, digest)) if start == 0 else None
         if same is not None:
             return same
-        lines = before + _count_lines(fh, start, end)
     piece = Source(
         src.name, src.path, src.data, src.partitions, offset=start, end=end, first_line=before + 1
     )
     return piece, Identity(
-        path, size, st.st_mtime_ns, digest, start=start, end=end, lines=lines, **ident
+        path, size, st.st_mtime_ns, digest, start=start, end=end, first_line=before + 1, **ident
     )
+
+
+def piece_lines(fp: Identity, counted: int | None) -> int | None:
+    """The physical lines in [0, end) of a source taken in: of a piece of a JSON lines file,
+    those its reader `counted` (a reader that did not count them: counted here, a pass over
+    the piece), else what the plan knew."""
+    if fp.first_line is None:
+        return fp.lines
+    if counted is not None:
+        return counted
+    assert fp.end is not None
+    with open(fp.path, "rb") as fh:
+        return fp.first_line - 1 + _count_lines(fh, fp.start, fp.end)
 
 
 def _continues(fh: BinaryIO, end: int) -> bool:
@@ -276,4 +291,4 @@ def is_file_path(src: Source) -> bool:
     return src.path is not None and Path(src.path).is_file()
 
 
-__all__ = ["Identity", "Planned", "identify", "plan_inputs"]
+__all__ = ["Identity", "Planned", "identify", "piece_lines", "plan_inputs"]

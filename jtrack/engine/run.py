@@ -416,7 +416,7 @@ def _run(
     per_file = dict(run_rejects.group_by("file").len().iter_rows())
     for f in new.files:
         f.rows_rejected = int(per_file.get(f.file, 0))
-    summary.files = [vars(f) for f in new.files]
+    summary.files = [f.accounting() for f in new.files]
     read = ReadResult(
         events=pl.DataFrame(), rejects=run_rejects, files=new.files, warnings=new.warnings
     )
@@ -1227,7 +1227,7 @@ def _summary_from_manifest(m: Manifest, store: Store) -> RunSummary:
 
 def _summary(m: Manifest, store: Store, new: NewData, run_info: RunInfo) -> RunSummary:
     s = _summary_from_manifest(m, store)
-    s.files = [vars(f) for f in new.files]
+    s.files = [f.accounting() for f in new.files]
     s.run = dict(run_info.__dict__)
     return s
 

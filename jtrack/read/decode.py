@@ -203,6 +203,9 @@ class _Block:
     data: bytes
     first_line: int
     overlong: list[_Overlong]
+    #: newlines from the file's start to the end of this block (the last block's: the
+    #: file's physical lines, but an unfinished last one)
+    newlines: int = 0
 
 
 def _split_blocks(
@@ -245,14 +248,14 @@ def _split_blocks(
             skip = _Overlong(newlines + 1, len(partial), partial[:_RAW_KEEP])
             partial = b""
         if block_bytes is not None and size >= block_bytes and skip is None:
-            yield _Block(b"".join(kept), first, overlong)
+            yield _Block(b"".join(kept), first, overlong, newlines)
             kept, size, overlong, first = [], 0, [], newlines + 1
     if skip is not None:
         overlong.append(skip)
     elif partial:
         kept.append(partial)
     if kept or overlong:
-        yield _Block(b"".join(kept), first, overlong)
+        yield _Block(b"".join(kept), first, overlong, newlines)
 
 
 _RAW_KEEP = 10_000  # characters of a rejected line kept in the rejects file

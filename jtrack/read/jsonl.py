@@ -230,7 +230,9 @@ def _iter_json_lines(
         return
     total: FileStats | None = None
     genesys: bool | None = None
+    newlines = src.first_line - 1
     for block in _split_blocks(chunks, max_line_bytes, block_bytes, src.first_line):
+        newlines = block.newlines
         lines, mark = _text_lines(block.data, block.first_line, src.name)
         if genesys is None:
             genesys = _detect_shape(lines["line"])
@@ -244,7 +246,10 @@ def _iter_json_lines(
             total.rows_rejected += st.rows_rejected
         yield frame, total
     if total is None:  # an empty file: the same accounting as a whole read
-        yield _decode_lines(src.name, _lines_frame(""), max_line_bytes, "line")
+        frame, total = _decode_lines(src.name, _lines_frame(""), max_line_bytes, "line")
+        yield frame, total
+    # (the stats yielded last, filled in once every block was read)
+    total.lines = newlines
 
 
 def _lines_frame(text: str, first_line: int = 1) -> pl.DataFrame:

@@ -85,6 +85,18 @@ class FileStats:
     shape: str
     rows_read: int = 0
     rows_rejected: int = 0
+    #: JSON lines read a block at a time: newlines from the file's start to the end of what
+    #: was read (None: not counted). For the store's records, not part of the accounting.
+    lines: int | None = None
+
+    def accounting(self) -> dict[str, object]:
+        """What a run reports of the file: its name, shape, rows read and rejected."""
+        return {
+            "file": self.file,
+            "shape": self.shape,
+            "rows_read": self.rows_read,
+            "rows_rejected": self.rows_rejected,
+        }
 
 
 @dataclass
