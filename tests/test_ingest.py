@@ -10,6 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from jtrack.core.dedupe import deduplicate
@@ -284,3 +286,25 @@ def test_hive_partition_values_are_url_decoded_and_the_file_wins(tmp_path: Path)
     ).write_parquet(part / "part-0.parquet")
     got = read_events([tmp_path]).events.row(0, named=True)
     assert (got["customer_id"], got["event_name"]) == ("a/b", "page_viewed")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 300), unique=True, max_size=60),
+    st.sets(st.integers(0, 300), max_size=40),
+    st.booleans(),
+)
+def test_staged_rows_are_found_by_position(
+    positions: list[int], wanted: set[int], in_order: bool
+) -> None:
+    """The copies of events that may be redelivered are fetched from staged rows by their
+    positions: found by binary search when a batch is in input order, else by lookup."""
+    import pyarrow as pa
+
+    from jtrack.engine.ingest import _rows_of
+
+    pos = sorted(positions) if in_order else positions
+    got = _rows_of(
+        pl.Series(pa.array(pos, type=pa.uint64())), pl.Series(sorted(wanted), dtype=pl.UInt64)
+    )
+    assert got.to_list() == [i for i, p in enumerate(pos) if p in wanted]

@@ -117,6 +117,26 @@ def unit_ranges(buckets: int, units: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1] - 1) for i in range(units)]
 
 
+def _rows_of(pos: pl.Series, wanted: pl.Series) -> pl.Series:
+    """The row numbers of `pos` whose value is in `wanted` (sorted, unique). Staged rows are
+    in input order, so a batch's positions are sorted: the wanted ones in its range are
+    found by binary search, with no hash set of every wanted position built for each batch
+    (which took 3.4 s of a 10M-event run)."""
+    if pos.len() == 0 or wanted.len() == 0:
+        return pl.Series(dtype=pl.UInt32)
+    pos = pos.cast(pl.UInt64)
+    if not pos.is_sorted():
+        return pos.is_in(wanted.implode()).arg_true()
+    lo = int(wanted.search_sorted(pos[0], side="left"))
+    hi = int(wanted.search_sorted(pos[-1], side="right"))
+    candidates = wanted.slice(lo, hi - lo)
+    if candidates.len() == 0:
+        return pl.Series(dtype=pl.UInt32)
+    at = pos.search_sorted(candidates, side="left")
+    found = pos.gather(at.clip(0, pos.len() - 1)) == candidates
+    return at.filter(found).cast(pl.UInt32)
+
+
 class UnitRows:
     """Accepted rows split by work unit: frames in memory, or Parquet files in `stage`.
     Staged rows are written in a thread while the next chunk is read (one chunk in flight:
@@ -227,19 +247,18 @@ class UnitRows:
         # into buffers of their own (a Polars filter of decoded pages keeps every page's text
         # alive until the end: 10 GB at 100M events)
         import pyarrow as pa
-        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        value_set = positions.cast(pl.UInt64).to_arrow()
+        wanted = positions.cast(pl.UInt64).unique().sort()
         parts: list[Any] = []
         for u in range(len(self.ranges)):
             path = self.stage / f"u{u:05d}.parquet"
             if not path.exists():
                 continue
             for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=list(schema)):
-                mask = pc.is_in(batch.column("_pos"), value_set=value_set)
-                if pc.any(mask).as_py():
-                    parts.append(batch.filter(mask))
+                at = _rows_of(pl.Series(batch.column("_pos")), wanted)
+                if at.len():
+                    parts.append(batch.take(at.to_arrow()))
         if not parts:
             return pl.DataFrame(schema=schema)
         table = pa.Table.from_batches(parts)
