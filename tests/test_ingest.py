@@ -301,10 +301,10 @@ def test_staged_rows_are_found_by_position(
     positions: found by binary search when a batch is in input order, else by lookup."""
     import pyarrow as pa
 
-    from jtrack.engine.ingest import _rows_of
+    from jtrack.engine.unit import rows_of
 
     pos = sorted(positions) if in_order else positions
-    got = _rows_of(
+    got = rows_of(
         pl.Series(pa.array(pos, type=pa.uint64())), pl.Series(sorted(wanted), dtype=pl.UInt64)
     )
     assert got.to_list() == [i for i, p in enumerate(pos) if p in wanted]

@@ -530,38 +530,31 @@ def _finish(
     blank = lambda c: pl.col(c).is_null() | pl.col(c).str.contains(r"^\s*$")  # noqa: E731
     lo = pl.lit(MIN_TIME).str.to_datetime(time_zone="UTC", time_unit="us")
     hi = pl.lit(MAX_TIME).str.to_datetime(time_zone="UTC", time_unit="us")
-    reason = (
-        pl.when(mistyped.is_not_null())
-        .then(pl.struct(r=pl.lit("wrong_type"), f=mistyped))
-        .when(blank("event_id"))
-        .then(pl.struct(r=pl.lit("missing_id"), f=pl.lit("event_id")))
-        .when(blank("customer_id"))
-        .then(pl.struct(r=pl.lit("missing_customer_id"), f=pl.lit("customer_id")))
-        .when(pl.col("_created_raw_missing"))
-        .then(pl.struct(r=pl.lit("missing_created_date"), f=pl.lit("created_date")))
-        .when(pl.col("created_date").is_null())
-        .then(pl.struct(r=pl.lit("bad_timestamp"), f=pl.lit("created_date")))
-        .when((pl.col("created_date") < lo) | (pl.col("created_date") >= hi))
-        .then(pl.struct(r=pl.lit("implausible_timestamp"), f=pl.lit("created_date")))
-        .when(wrong.is_not_null())
-        .then(pl.struct(r=pl.lit("wrong_type"), f=wrong))
-        .when(pl.col("kind").is_null())
-        .then(pl.struct(r=pl.lit("unknown_event_type"), f=pl.lit("event_type")))
-        .when((pl.col("event_type") == "WebEvent") & blank("event_name"))
-        .then(pl.struct(r=pl.lit("missing_event_name"), f=pl.lit("event_name")))
-    )
-    # the same tests as booleans first: a clean chunk (the usual case) builds no reasons
-    problem = pl.any_horizontal(
-        mistyped.is_not_null(),
-        blank("event_id"),
-        blank("customer_id"),
-        pl.col("_created_raw_missing"),
-        pl.col("created_date").is_null(),
-        (pl.col("created_date") < lo) | (pl.col("created_date") >= hi),
-        wrong.is_not_null(),
-        pl.col("kind").is_null(),
-        (pl.col("event_type") == "WebEvent") & blank("event_name"),
-    )
+    # (test, reason, field) in the order they are checked: the first that holds is the reason
+    checks: list[tuple[pl.Expr, str, pl.Expr]] = [
+        (mistyped.is_not_null(), "wrong_type", mistyped),
+        (blank("event_id"), "missing_id", pl.lit("event_id")),
+        (blank("customer_id"), "missing_customer_id", pl.lit("customer_id")),
+        (pl.col("_created_raw_missing"), "missing_created_date", pl.lit("created_date")),
+        (pl.col("created_date").is_null(), "bad_timestamp", pl.lit("created_date")),
+        (
+            (pl.col("created_date") < lo) | (pl.col("created_date") >= hi),
+            "implausible_timestamp",
+            pl.lit("created_date"),
+        ),
+        (wrong.is_not_null(), "wrong_type", wrong),
+        (pl.col("kind").is_null(), "unknown_event_type", pl.lit("event_type")),
+        (
+            (pl.col("event_type") == "WebEvent") & blank("event_name"),
+            "missing_event_name",
+            pl.lit("event_name"),
+        ),
+    ]
+    reason: pl.Expr = pl.lit(None, pl.Struct({"r": pl.String(), "f": pl.String()}))
+    for test, r, f in reversed(checks):
+        reason = pl.when(test).then(pl.struct(r=pl.lit(r), f=f)).otherwise(reason)
+    # the tests as booleans first: a clean chunk (the usual case) builds no reasons
+    problem = pl.any_horizontal(*(test for test, _, _ in checks))
     if frame.height == 0 or not frame.select(problem.fill_null(True).any()).item():
         frame = frame.with_columns(
             pl.lit(None, pl.String).alias(c) for c in ("_r", REASON, REASON_FIELD, "_detail")
