@@ -11,7 +11,8 @@ from unittest import mock
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from test_engine import T0, assert_same_store
+from test_engine import T0, assert_same_store, contents
+from test_growing import assert_same_result
 from typer.testing import CliRunner
 
 from jtrack.cli import app
@@ -449,3 +450,165 @@ def test_a_store_path_with_glob_characters_is_a_path(tmp_path: Path) -> None:
     sid = first.stdout.splitlines()[1].split(",")[0]
     card = _run("card", sid, "--store", str(odd), "-f", "json")
     assert card.exit_code == 0 and json.loads(card.stdout)["session"]["id"] == sid
+
+
+# ---------------------------------------------------------------------------- segments
+
+
+def _pieces() -> list[str]:
+    """Pieces of a JSON lines export written in turn, as a live feed writes them: blank
+    lines between rows (they move each row's line), a far-future row held aside then taken
+    back then held again with rows near it, a bad line, redeliveries (one the same, one
+    with other contents)."""
+
+    def rows(*events: dict[str, Any], blanks: int = 0) -> str:
+        lines = flat_frame(list(events)).write_ndjson().splitlines()
+        return ("\n" * (blanks + 1)).join(lines) + "\n" + "\n" * blanks
+
+    at = T0 + timedelta(days=900)
+    near = [flat_event(f"d{i}", f"v{i % 5}", T0 + timedelta(minutes=3 * i)) for i in range(400)]
+    changed = flat_event("a1", "v2", T0 + timedelta(minutes=1))
+    changed["page_url"] = "https://example.com/other"
+    return [
+        rows(flat_event("late", "v1", at), flat_event("a0", "v2", T0), blanks=1),
+        rows(flat_event("a1", "v2", T0 + timedelta(minutes=1))) + "{broken\n",
+        rows(*(flat_event(f"c{i}", "v3", at - timedelta(days=1, minutes=i)) for i in range(3))),
+        rows(flat_event("a0", "v2", T0), changed, blanks=2),
+        rows(*near[:200]),
+        rows(*near[200:], blanks=1),
+    ]
+
+
+def test_compaction_merges_the_small_segments_of_a_growing_file_into_a_rebuilds_one(
+    tmp_path: Path,
+) -> None:
+    """A file that grows (`jtrack watch`) adds a segment a run, each linked into every
+    version and listed in its manifest. `jtrack store compact` merges them: the store is
+    then the one a single run over the whole file builds, to the positions (index, held
+    rows, duplicates' copies) and the segment's line map (rejects of held rows name their
+    lines); and later runs build on it as on any store."""
+    f = tmp_path / "live.jsonl"
+    f.write_text("")
+    store = Store.open(tmp_path / "store")
+    pieces = _pieces()
+    for piece in pieces:
+        with open(f, "a") as fh:
+            fh.write(piece)
+        run_sessionize([f], store, on_error="skip")
+    m = store.read_manifest()
+    assert len(m.segments) == len(pieces) and m.held and m.duplicates
+    res = _run("store", "compact", "--store", str(store.root))
+    assert res.exit_code == 0, res.stderr
+    assert f"segments {len(pieces)} -> 1" in res.stderr
+    once = Store.open(tmp_path / "once")
+    run_sessionize([f], once, on_error="skip")
+    assert_same_store(store, once)
+    store.refresh()
+    with store.snapshot() as a, once.snapshot() as b:
+        assert sorted(a.dir.joinpath("segments").iterdir()) == [a.segment_file(1)]
+        assert_frame_equal(a.duplicates(), b.duplicates())  # type: ignore[arg-type]
+        assert_frame_equal(a.events(), b.events())
+        assert sorted(a.held()["event_id"]) == ["c0", "c1", "c2", "late"]  # type: ignore[index]
+    far = contents(store)["rejects"].filter(pl.col("reason") == "far_future")
+    assert far.height == 4 and far["line"].null_count() == 0
+    # the next runs take the merged segment's rows as a rebuild does: the held rows come
+    # back when rows near them arrive, a row of the merged segment is redelivered
+    more = [flat_event(f"z{i}", "v6", T0 + timedelta(days=899, hours=i)) for i in range(400)]
+    with open(f, "a") as fh:
+        fh.write(flat_frame([*more, flat_event("d7", "v2", T0)]).write_ndjson())
+    run_sessionize([f], store, on_error="skip")
+    again = Store.open(tmp_path / "again")
+    run_sessionize([f], again, on_error="skip")
+    with store.snapshot() as a, again.snapshot() as b:
+        assert a.held() is None and b.held() is None
+        assert a.manifest.counts == b.manifest.counts
+        assert a.manifest.counts["duplicates"] == 3  # a0, a1 (other contents), d7
+        assert_frame_equal(a.events().sort("event_id"), b.events().sort("event_id"))
+    assert_frame_equal(contents(store)["sessions"], contents(again)["sessions"], check_exact=True)
+    assert_frame_equal(contents(store)["rejects"], contents(again)["rejects"])
+
+
+def test_runs_that_follow_a_file_merge_its_small_segments_on_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `jtrack watch` segments are merged by the runs' own compaction, with the
+    index parts that point into them: the last runs' segments (their parts are left alone)
+    and segments already big stay as they are."""
+    from jtrack.engine import compact
+
+    monkeypatch.setattr(compact, "SMALL_SEGMENT", 6)
+    f = tmp_path / "live.jsonl"
+    f.write_text("")
+    store = Store.open(tmp_path / "store")
+    runs = 3 * MERGE_FACTOR + RECENT_RUNS
+    for i in range(runs):
+        rows = [
+            flat_event(f"e{i}-{j}", f"v{(i + j) % 7}", T0 + timedelta(minutes=i)) for j in range(2)
+        ]
+        with open(f, "a") as fh:
+            fh.write(flat_frame(rows).write_ndjson())
+        run_sessionize([f], store, RunOptions(follow=True))
+    m = store.read_manifest()
+    sizes = [s.rows for s in m.segments]
+    assert len(sizes) < runs // 2
+    assert sizes[-RECENT_RUNS:] == [2] * RECENT_RUNS  # the last runs' own
+    assert max(sizes) >= 6
+    assert [s.id for s in m.segments] == sorted(s.id for s in m.segments)
+    once = Store.open(tmp_path / "once")
+    run_sessionize([f], once)
+    assert_same_result(store, once)
+    with store.snapshot() as a, once.snapshot() as b:
+        assert_frame_equal(a.events().sort("event_id"), b.events().sort("event_id"))
+        ids = {s.id for s in a.manifest.segments}
+        assert set(a.scan_index().select("segment").unique().collect()["segment"]) <= ids
+
+
+def test_which_small_segments_are_merged() -> None:
+    """Small segments in a row of one input, that no part left as it is points into, are
+    merged once they are big enough together, or at once when no later segment can join
+    them (the next is big or another input's: they would stay small for ever)."""
+    from jtrack.engine.compact import SMALL_SEGMENT, segments_to_merge
+    from jtrack.store.manifest import SegmentInfo
+
+    def seg(i: int, source: str = "a.jsonl", rows: int = 100, kept: bool = False) -> SegmentInfo:
+        return SegmentInfo(i, f"s{i:06d}.parquet", rows, source, kept, i, [[0, 0]])
+
+    segments = [
+        *(seg(i) for i in (1, 2, 3, 4, 5)),
+        seg(6, "b.jsonl"),
+        seg(7, "c.parquet", kept=True),
+        seg(8),
+        seg(9),
+        seg(10, rows=SMALL_SEGMENT),
+        seg(11),
+        seg(12),
+    ]
+    parts = [
+        PartInfo("index", "left.parquet", 1, 0, 1023, 1, segments=[[3, 3]]),
+        PartInfo("index", "merged.parquet", 1, 0, 1023, 2, segments=[[1, 12]]),
+    ]
+    m = Manifest(version=1, created="", jtrack_version="t", segments=segments, parts=parts)
+
+    def ids(groups: list[list[SegmentInfo]]) -> list[list[int]]:
+        return [[s.id for s in g] for g in groups]
+
+    # 1-2 wait for 3 (pinned by a part left as it is); 4-5 end at another input's; 8-9 at
+    # a big one; 11-12 are the newest (more may come)
+    assert ids(segments_to_merge(m, {"merged.parquet"})) == [[4, 5], [8, 9]]
+    assert ids(segments_to_merge(m, {"merged.parquet"}, force=True)) == [
+        [1, 2],
+        [4, 5],
+        [8, 9],
+        [11, 12],
+    ]
+    assert ids(segments_to_merge(m, {"left.parquet", "merged.parquet"})) == [
+        [1, 2, 3, 4, 5],
+        [8, 9],
+    ]
+    assert segments_to_merge(m, {"left.parquet"}) == []  # every one pinned
+    old = PartInfo("index", "old.parquet", 1, 0, 1023, 0)  # (an earlier jtrack's: no ranges)
+    m.parts.append(old)
+    assert segments_to_merge(m, {"left.parquet", "merged.parquet"}) == []
+    big = [seg(i, rows=SMALL_SEGMENT // 2 + 1) for i in (1, 2)]
+    m = Manifest(version=1, created="", jtrack_version="t", segments=big, parts=[])
+    assert ids(segments_to_merge(m, set())) == [[1, 2]]  # big enough together

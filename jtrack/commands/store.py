@@ -110,8 +110,9 @@ def compact_cmd(
     wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
-    """Merge every part that runs added into one part per bucket range (a store appended to
-    every day then reads as fast as a fresh one). Runs merge on their own, by size: 8 runs'
+    """Merge every part that runs added into one part per bucket range, and small segments
+    of one input into one (a store appended to every day, or every second by `jtrack
+    watch`, then reads as fast as a fresh one). Runs merge on their own, by size: 8 runs'
     parts of about the same size at a time."""
     import sys
 
@@ -124,7 +125,7 @@ def compact_cmd(
     if done.version is None:
         sys.stderr.write("nothing to compact\n")
     else:
-        sys.stderr.write(f"{done.version}: parts {done.parts_before} -> {done.parts_after}\n")
+        sys.stderr.write(f"{done.version}: {done.describe()}\n")
 
 
 @store_app.command("files")

@@ -10,23 +10,36 @@ a much smaller group was added beside it: a run every second (`jtrack watch`) me
 parts into small parts, and the big old ones are left alone. A merge writes parts covering
 disjoint bucket ranges of at most TARGET_ROWS rows each, sorted as a fresh build sorts
 them, as a new version (atomically; the content is unchanged: only the files are).
-`jtrack store compact` merges everything into one group. Imports Polars only; never prints.
+`jtrack store compact` merges everything into one group.
+
+Small segments are merged too: a run that follows a growing file (`jtrack watch`) writes a
+segment of a few hundred rows a second, and a version links and lists each of its segments.
+Small segments in a row, of one input, become one segment under the first one's id when
+every index part that points into them is being merged (their positions are rewritten in
+those parts, in the held rows and in the duplicates' copies, which are small); positions
+still order rows as the input did, since no other segment lies between them. A merged
+segment holds at least SMALL_SEGMENT rows, so a wide row is rewritten about once.
+Imports Polars only; never prints.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack.core.sessionize import index_order
+from jtrack.engine.ingest import MAX_LINE_BREAKS, LineBreaks
 from jtrack.engine.run import _session_options  # (the options the store was built with)
 from jtrack.store import Manifest, PartInfo, Snapshot, Store
-from jtrack.store.manifest import TABLES
+from jtrack.store.layout import DUPLICATES, HELD
+from jtrack.store.manifest import TABLES, SegmentInfo
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA
 from jtrack.store.writer import VersionWriter
 
@@ -44,6 +57,10 @@ FOLLOW_MERGE_ROWS = 1_000_000
 #: of up to MERGE_FACTOR ** LIVE_LEVEL (32,768) sessions are written again when one of their
 #: sessions grows (a few milliseconds), never the big parts of the history.
 LIVE_LEVEL = 5
+#: Segments of fewer rows are small, and merged (see the module's docstring).
+SMALL_SEGMENT = 16_384
+#: The most rows a merged segment holds.
+MERGED_SEGMENT_ROWS = 1_048_576
 
 
 @dataclass
@@ -53,6 +70,15 @@ class Compaction:
     version: str | None  # the new version (None: nothing to do)
     parts_before: dict[str, int]
     parts_after: dict[str, int]
+    segments_before: int = 0
+    segments_after: int = 0
+
+    def describe(self) -> str:
+        """`parts {...} -> {...}`, and the segments when small ones were merged."""
+        out = f"parts {self.parts_before} -> {self.parts_after}"
+        if self.segments_after != self.segments_before:
+            out += f", segments {self.segments_before:,} -> {self.segments_after:,}"
+        return out
 
 
 def level(rows: int) -> int:
@@ -118,27 +144,190 @@ def compact_parts(
     run: int,
     force: bool = False,
     max_rows: int | None = None,
-) -> list[PartInfo]:
-    """The parts of the new version: with `force`, every table with more than one part
-    rewritten into disjoint bucket ranges; else the parts `to_merge` picks (the parts of
-    the last RECENT_RUNS runs stay as they are: the next night's late events and sessions
-    that run past midnight change those, and rewriting a small part is cheap)."""
-    parts: list[PartInfo] = []
+) -> tuple[list[PartInfo], list[list[SegmentInfo]]]:
+    """The parts of the new version, and the segments merged (`segments_to_merge`; their
+    files are not written here): with `force`, every table with more than one part
+    rewritten into disjoint bucket ranges (and every part of the index when small segments
+    can be merged); else the parts `to_merge` picks (the parts of the last RECENT_RUNS runs
+    stay as they are: the next night's late events and sessions that run past midnight
+    change those, and rewriting a small part is cheap)."""
+    chosen: dict[str, list[PartInfo]] = {}
     for table in TABLES:
         mine = manifest.parts_of(table)
         whole = mine if len(mine) > 1 else []
-        old = whole if force else to_merge(manifest, table, max_rows)
-        chosen = {p.file for p in old}
-        parts += [p for p in mine if p.file not in chosen]
+        chosen[table] = whole if force else to_merge(manifest, table, max_rows)
+    every = manifest.parts_of("index")
+    if force:
+        merges = segments_to_merge(manifest, {p.file for p in every}, force=True)
+        if merges:
+            chosen["index"] = every
+    else:
+        merges = segments_to_merge(manifest, {p.file for p in chosen["index"]})
+    moves = _moves(merges)
+    parts: list[PartInfo] = []
+    for table in TABLES:
+        old = chosen[table]
+        names = {p.file for p in old}
+        parts += [p for p in manifest.parts_of(table) if p.file not in names]
         if not old:
             continue
         for lo, hi in _ranges(old, snap.buckets):
-            rows = snap.scan_parts(table, lo, hi, chosen).drop("_part").collect(engine="in-memory")
+            rows = snap.scan_parts(table, lo, hi, names).drop("_part").collect(engine="in-memory")
             if rows.height == 0:
                 continue
-            rows = index_order(rows) if table == "index" else _session_order(rows)
+            if table == "index":
+                rows = index_order(moved_rows(rows, moves))
+            else:
+                rows = _session_order(rows)
             parts.append(writer.write_part(table, rows, run))
-    return parts
+    return parts, merges
+
+
+def segments_to_merge(
+    manifest: Manifest, rewritten: Collection[str], force: bool = False
+) -> list[list[SegmentInfo]]:
+    """Groups of small segments to merge, each into its first: segments in a row (no
+    other segment between them), of one input, written by jtrack (not an input kept as
+    it is), whose rows no index part outside `rewritten` (part files) points at, with line
+    maps alike (both known or both not), at most MERGED_SEGMENT_ROWS together, and at least
+    SMALL_SEGMENT unless no later segment can join them (the next is big, or of another
+    input: a run of small segments left between merged ones) or with `force`."""
+    ranges: list[list[int]] = []
+    for p in manifest.parts_of("index"):
+        if p.file not in rewritten:
+            if p.segments is None:  # (an earlier jtrack's part: it may point anywhere)
+                return []
+            ranges += p.segments
+    pinned = _Ranges(ranges)
+    groups: list[list[SegmentInfo]] = []
+    run: list[SegmentInfo] = []
+
+    def close(final: bool) -> None:
+        """End the run; merged when `final` (what follows it will never join it: a big
+        segment, another input's), big enough, or with `force`."""
+        rows = sum(s.rows for s in run)
+        if len(run) > 1 and (force or final or rows >= SMALL_SEGMENT):
+            groups.append(list(run))
+        run.clear()
+
+    for s in sorted(manifest.segments, key=lambda s: s.id):
+        if s.rows >= SMALL_SEGMENT or s.kept_as_is:
+            close(final=True)
+        elif pinned.covers(s.id):  # (mergeable once the parts pointing at it are merged)
+            close(final=False)
+        else:
+            if run and not (
+                s.source == run[0].source
+                and (s.lines is None) == (run[0].lines is None)
+                and sum(r.rows for r in run) + s.rows <= MERGED_SEGMENT_ROWS
+                and sum(len(r.lines or ()) for r in run) + len(s.lines or ()) <= MAX_LINE_BREAKS
+            ):
+                close(final=True)
+            run.append(s)
+    close(final=False)  # (the newest: segments still to come may join them)
+    return groups
+
+
+class _Ranges:
+    """Sorted [first, last] ranges, overlapping ones joined, for `covers`."""
+
+    def __init__(self, ranges: list[list[int]]) -> None:
+        joined: list[list[int]] = []
+        for lo, hi in sorted(ranges):
+            if joined and lo <= joined[-1][1] + 1:
+                joined[-1][1] = max(joined[-1][1], hi)
+            else:
+                joined.append([lo, hi])
+        self._starts = [lo for lo, _ in joined]
+        self._ends = [hi for _, hi in joined]
+
+    def covers(self, value: int) -> bool:
+        i = bisect.bisect_right(self._starts, value) - 1
+        return i >= 0 and self._ends[i] >= value
+
+
+def merged_segment(members: list[SegmentInfo]) -> SegmentInfo:
+    """The manifest's record of `members` merged into the first: its rows in turn, each
+    member's line map moved by the rows before it."""
+    lines: list[list[int]] | None = None
+    if all(m.lines is not None for m in members):
+        breaks, before = LineBreaks(), 0
+        for m in members:
+            breaks.extend([[row + before, offset - before] for row, offset in m.lines or ()])
+            before += m.rows
+        lines = breaks.value()
+    first = members[0]
+    return replace(first, rows=sum(m.rows for m in members), lines=lines)
+
+
+#: Where the rows of merged segments went: segment -> (`_to`, `_shift`).
+_Moves = tuple[list[int], list[int], list[int]]
+
+
+def _moves(merges: list[list[SegmentInfo]]) -> _Moves:
+    old: list[int] = []
+    to: list[int] = []
+    shift: list[int] = []
+    for members in merges:
+        before = 0
+        for m in members:
+            old.append(m.id)
+            to.append(members[0].id)
+            shift.append(before)
+            before += m.rows
+    return old, to, shift
+
+
+def moved_rows(rows: pl.DataFrame, moves: _Moves) -> pl.DataFrame:
+    """Index rows with the positions (`segment`, `row`) their wide rows have after `moves`."""
+    old, to, shift = moves
+    if not old:
+        return rows
+    seg = pl.col("segment")
+    return rows.with_columns(
+        segment=seg.replace(old, to).cast(pl.UInt32),
+        row=(pl.col("row") + seg.replace_strict(old, shift, default=0, return_dtype=pl.UInt32)),
+    )
+
+
+def moved_positions(frame: pl.DataFrame, moves: _Moves) -> pl.DataFrame:
+    """`frame` with its `_pos` (segment << 32 | row) after `moves`."""
+    old, to, shift = moves
+    if not old:
+        return frame
+    seg = (pl.col("_pos") // (1 << 32)).cast(pl.UInt32)
+    row = pl.col("_pos") % (1 << 32)
+    new_seg = seg.replace(old, to).cast(pl.UInt64)
+    add = seg.replace_strict(old, shift, default=0, return_dtype=pl.UInt64)
+    return frame.with_columns(_pos=new_seg * (1 << 32) + row + add)
+
+
+def merge_segments(
+    snap: Snapshot, writer: VersionWriter, m: Manifest, merges: list[list[SegmentInfo]]
+) -> None:
+    """Write the merged segments and point `m` (the new version's manifest, its parts
+    already moved) at them: its segments, its inputs' segment lists, and the positions
+    of the held rows and of the duplicates' copies."""
+    if not merges:
+        return
+    moves = _moves(merges)
+    gone: set[int] = set()
+    merged: dict[int, SegmentInfo] = {}
+    for members in merges:
+        writer.write_merged_segment([snap.segment_file(s.id) for s in members], members[0].file)
+        merged[members[0].id] = merged_segment(members)
+        gone.update(s.id for s in members)
+    m.segments = [merged.get(s.id, s) for s in m.segments if s.id in merged or s.id not in gone]
+    to = dict(zip(moves[0], moves[1], strict=True))
+    m.inputs = [
+        replace(i, segments=list(dict.fromkeys(to.get(s, s) for s in i.segments))) for i in m.inputs
+    ]
+    held = snap.held()
+    if held is not None:
+        m.held = writer.write_frame(HELD, moved_positions(held, moves))
+    dups = snap.duplicates()
+    if dups is not None:
+        m.duplicates = writer.write_frame(DUPLICATES, moved_positions(dups, moves))
 
 
 def _session_order(rows: pl.DataFrame) -> pl.DataFrame:
@@ -189,21 +378,26 @@ def compact_locked(
 
     base = store.read_manifest()
     before = {t: len(base.parts_of(t)) for t in TABLES}
-    if (force and all(n <= 1 for n in before.values())) or (
-        not force and not needs_compaction(base, max_rows)
-    ):
-        return Compaction(None, before, before)
+    segments = len(base.segments)
+    if force:
+        every = {p.file for p in base.parts_of("index")}
+        idle = all(n <= 1 for n in before.values()) and not segments_to_merge(base, every, True)
+    else:
+        idle = not needs_compaction(base, max_rows)
+    if idle:
+        return Compaction(None, before, before, segments, segments)
     with store.snapshot() as snap:
         writer = store.begin_version(base)
         try:
             run = base.next_run
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            parts = compact_parts(snap, writer, base, run, force=force, max_rows=max_rows)
+            parts, merges = compact_parts(snap, writer, base, run, force=force, max_rows=max_rows)
+            m = base.copy()
+            m.parts = parts
+            merge_segments(snap, writer, m, merges)
             done = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            m = Manifest(**{**base.__dict__})
             m.version = writer.number
             m.created = done
-            m.parts = parts
             m.runs = [
                 *base.runs,
                 RunInfo(run, now, done, __version__, "compact", parts_written=len(parts)),
@@ -214,14 +408,16 @@ def compact_locked(
             raise
     store.refresh()
     after = {t: len(m.parts_of(t)) for t in TABLES}
-    return Compaction(writer.name, before, after)
+    return Compaction(writer.name, before, after, segments, len(m.segments))
 
 
 __all__ = [
     "FOLLOW_MERGE_ROWS",
     "LIVE_LEVEL",
+    "MERGED_SEGMENT_ROWS",
     "MERGE_FACTOR",
     "RECENT_RUNS",
+    "SMALL_SEGMENT",
     "TARGET_ROWS",
     "Compaction",
     "compact",
@@ -229,6 +425,11 @@ __all__ = [
     "compact_parts",
     "level",
     "live_groups",
+    "merge_segments",
+    "merged_segment",
+    "moved_positions",
+    "moved_rows",
     "needs_compaction",
+    "segments_to_merge",
     "to_merge",
 ]

@@ -60,7 +60,7 @@ from jtrack.store import (
     Store,
     layout,
 )
-from jtrack.store.layout import CONTACTS_BOOK, HELD, REJECTS
+from jtrack.store.layout import CONTACTS_BOOK, DUPLICATES, HELD, REJECTS
 from jtrack.store.writer import VersionWriter
 
 #: Peak memory per row of a work unit (kernel and context columns, sorted and grouped;
@@ -101,7 +101,6 @@ DUPS_SCHEMA: dict[str, pl.DataType] = {
     "status": pl.String(),
     "_hash": pl.UInt64(),
 }
-DUPS = "duplicates.parquet"
 
 
 # ---------------------------------------------------------------------------- results
@@ -410,7 +409,7 @@ def _run(
         done = compact_locked(store, keep=opts.keep, max_rows=most)
         if done.version is not None:
             manifest = store.read_manifest(done.version)
-            notes.append(f"compacted the store: {done.parts_before} parts -> {done.parts_after}")
+            notes.append(f"compacted the store: {done.describe()}")
     summary = _summary(manifest, store, new, run_info)
     summary.contacts = manifest.contact_counts
     per_file = dict(run_rejects.group_by("file").len().iter_rows())
@@ -726,7 +725,7 @@ def _side_copies(snap: Snapshot) -> list[pl.LazyFrame]:
     """The store's few duplicate copies (COPY_SCHEMA and their stored hash) and held copies
     (COPY_SCHEMA and their contents), lazily."""
     frames = []
-    dups_path = _side_file(snap, DUPS)
+    dups_path = _side_file(snap, DUPLICATES)
     if dups_path is not None:
         frames.append(
             pl.scan_parquet(dups_path, glob=False)
@@ -961,7 +960,7 @@ def _finish(
 
     # duplicates and conflicting redeliveries
     dup_parts = []
-    base_dups = _side_file(ctx.snap, DUPS) if ctx.snap is not None else None
+    base_dups = _side_file(ctx.snap, DUPLICATES) if ctx.snap is not None else None
     if base_dups is not None:
         dup_parts.append(
             pl.read_parquet(base_dups, glob=False).filter(
@@ -970,7 +969,7 @@ def _finish(
         )
     dup_parts.append(d.groups.rename({"new_status": "status"}).select(list(DUPS_SCHEMA)))
     dups = pl.concat(dup_parts, how="vertical_relaxed").sort("event_id", "_pos")
-    dups_rel = ctx.writer.write_frame(DUPS, dups) if dups.height else None
+    dups_rel = ctx.writer.write_frame(DUPLICATES, dups) if dups.height else None
     conflicts = (
         dups.group_by("event_id")
         .agg(versions=pl.col("_hash").n_unique().cast(pl.UInt32))

@@ -43,6 +43,7 @@ RUNS = "runs"
 RUN_CHUNK = 500
 REJECTS = "rejects.jsonl"
 HELD = "held.parquet"
+DUPLICATES = "duplicates.parquet"
 CONTACTS_BOOK = "contacts.parquet"
 
 _VERSION_RE = re.compile(r"^v(\d{6,})$")
@@ -99,6 +100,7 @@ __all__ = [
     "CURRENT",
     "CURRENT_LINK",
     "DEFAULT_STORE",
+    "DUPLICATES",
     "HELD",
     "KILL_ENV",
     "KILL_POINTS",

@@ -66,6 +66,10 @@ class PartInfo:
     first_us: int | None = None
     last_us: int | None = None
     unattached: int | None = None
+    #: index parts: the segments its rows point into, as [first, last] id ranges (None: a
+    #: part an earlier jtrack wrote; it may point anywhere). Compaction merges small
+    #: segments only when every part pointing into them is being rewritten.
+    segments: list[list[int]] | None = None
 
 
 @dataclass
@@ -98,9 +102,9 @@ class InputFile:
         return self.size if self.offset is None else self.offset
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunInfo:
-    """One run that wrote a version."""
+    """One run that wrote a version (never changed once written: versions share it)."""
 
     run: int
     started: str
@@ -185,8 +189,9 @@ class Manifest:
         return max((r.run for r in self.runs), default=0) + 1
 
     def copy(self) -> Manifest:
-        """A copy whose lists and mutable records are its own (the frozen records, segments
-        and parts, are shared)."""
+        """A copy whose lists and mutable records are its own (the frozen records, segments,
+        parts and runs, are shared: a store `jtrack watch` appends to holds up to
+        2 * RUN_CHUNK - 1 runs, and copying each took 13 ms a copy at 770)."""
         return replace(
             self,
             options=copy.deepcopy(self.options),
@@ -194,7 +199,7 @@ class Manifest:
             segments=list(self.segments),
             parts=list(self.parts),
             inputs=[replace(i, segments=list(i.segments)) for i in self.inputs],
-            runs=[replace(r) for r in self.runs],
+            runs=list(self.runs),
             counts=copy.deepcopy(self.counts),
             contact_counts=copy.deepcopy(self.contact_counts),
             run_logs=list(self.run_logs),

@@ -446,6 +446,12 @@ class Snapshot:
             return None
         return pl.read_parquet(self.dir / self.manifest.held, glob=False)
 
+    def duplicates(self) -> pl.DataFrame | None:
+        """Every copy of the event ids delivered more than once (engine.run.DUPS_SCHEMA)."""
+        if not self.manifest.duplicates:
+            return None
+        return pl.read_parquet(self.dir / self.manifest.duplicates, glob=False)
+
     def contacts_book(self) -> pl.DataFrame | None:
         c = self.manifest.contacts
         if c is None or not c.book:

@@ -85,7 +85,10 @@ def part_info(table: str, name: str, frame: pl.DataFrame, run: int) -> PartInfo:
             "first_us": int(t.min()),  # type: ignore[arg-type]
             "last_us": int(t.max()),  # type: ignore[arg-type]
             "unattached": frame.get_column("session_id").null_count(),
+            "segments": id_ranges(frame.get_column("segment")),
         }
+    elif table == "index":
+        stats = {"segments": []}
     elif table == "sessions" and frame.height:  # (compaction leaves open sessions alone)
         stats = {
             "first_us": int(frame.get_column("created_date").dt.epoch("us").min()),  # type: ignore[arg-type]
@@ -101,6 +104,16 @@ def part_info(table: str, name: str, frame: pl.DataFrame, run: int) -> PartInfo:
         run=run,
         **stats,
     )
+
+
+def id_ranges(ids: pl.Series) -> list[list[int]]:
+    """The distinct values of `ids` as sorted [first, last] ranges of consecutive values."""
+    u = ids.unique().sort().cast(pl.Int64)
+    if u.len() == 0:
+        return []
+    starts = u.filter(u.diff().fill_null(2) != 1)
+    ends = u.filter(u.diff(-1).fill_null(-2) != -1)
+    return [[int(a), int(b)] for a, b in zip(starts, ends, strict=True)]
 
 
 #: os.link relative to open folders (Linux, macOS)
@@ -163,6 +176,24 @@ class VersionWriter:
             shutil.copyfile(source, target)
             fsync_file(target)
         except OSError as exc:
+            raise disk_error(target, exc) from exc
+
+    def write_merged_segment(self, sources: list[Path], name: str) -> None:
+        """A segment holding the rows of `sources` (segments of the base version, in that
+        order), streamed: rows pass through once, however many files."""
+        target = self.tmp / SEGMENTS / name
+        try:
+            pl.scan_parquet(
+                [str(p) for p in sources], hive_partitioning=False, glob=False
+            ).sink_parquet(
+                target,
+                compression="zstd",
+                compression_level=1,
+                statistics=True,
+                row_group_size=SEGMENT_ROW_GROUP,
+            )
+            fsync_file(target)
+        except (OSError, pl.exceptions.PolarsError) as exc:
             raise disk_error(target, exc) from exc
 
     def write_part(
@@ -301,4 +332,11 @@ class VersionWriter:
             shutil.rmtree(final, ignore_errors=True)
 
 
-__all__ = ["PART_ROW_GROUP", "SEGMENT_ROW_GROUP", "VersionWriter", "disk_error", "write_parquet"]
+__all__ = [
+    "PART_ROW_GROUP",
+    "SEGMENT_ROW_GROUP",
+    "VersionWriter",
+    "disk_error",
+    "id_ranges",
+    "write_parquet",
+]
