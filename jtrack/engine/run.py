@@ -898,16 +898,23 @@ def _rewrite_parts(
     if not removed or ctx.snap is None:
         return 0
     gone = pl.concat(removed, how="vertical")
-    n = 0
+    names = []
+    queries = []
     for (name,), rows in gone.group_by("_part", maintain_order=True):
-        old = pl.read_parquet(ctx.snap.part_path(table, str(name)), glob=False)
-        keep = old.join(rows.select(keys), on=keys, how="anti", maintain_order="left")
-        was = next(p for p in parts if p.table == table and p.file == name)
-        parts[:] = [p for p in parts if not (p.table == table and p.file == name)]
-        if keep.height:  # (in the group of the part it replaces: see jtrack.engine.compact)
-            parts.append(ctx.writer.write_part(table, keep, ctx.run, group=was.run))
-        n += 1
-    return n
+        names.append(str(name))
+        queries.append(
+            pl.scan_parquet(
+                ctx.snap.part_path(table, str(name)), glob=False, hive_partitioning=False
+            ).join(rows.select(keys).lazy(), on=keys, how="anti", maintain_order="left")
+        )
+    kept = pl.collect_all(queries)  # (side by side)
+    group = {p.file: p.run for p in parts if p.table == table}
+    done = set(names)
+    parts[:] = [p for p in parts if not (p.table == table and p.file in done)]
+    # (each in the group of the part it replaces: see jtrack.engine.compact)
+    frames = [(keep, group[name]) for name, keep in zip(names, kept, strict=True) if keep.height]
+    parts += ctx.writer.write_parts(table, frames, ctx.run)
+    return len(names)
 
 
 def _finish(
