@@ -201,14 +201,16 @@ def segments_to_merge(
     pinned = _Ranges(ranges)
     groups: list[list[SegmentInfo]] = []
     run: list[SegmentInfo] = []
+    rows = breaks = 0  # of the run (kept as it grows: a run may be thousands long)
 
     def close(final: bool) -> None:
         """End the run; merged when `final` (what follows it will never join it: a big
         segment, another input's), big enough, or with `force`."""
-        rows = sum(s.rows for s in run)
+        nonlocal rows, breaks
         if len(run) > 1 and (force or final or rows >= SMALL_SEGMENT):
             groups.append(list(run))
         run.clear()
+        rows = breaks = 0
 
     for s in sorted(manifest.segments, key=lambda s: s.id):
         if s.rows >= SMALL_SEGMENT or s.kept_as_is:
@@ -219,11 +221,13 @@ def segments_to_merge(
             if run and not (
                 s.source == run[0].source
                 and (s.lines is None) == (run[0].lines is None)
-                and sum(r.rows for r in run) + s.rows <= MERGED_SEGMENT_ROWS
-                and sum(len(r.lines or ()) for r in run) + len(s.lines or ()) <= MAX_LINE_BREAKS
+                and rows + s.rows <= MERGED_SEGMENT_ROWS
+                and breaks + len(s.lines or ()) <= MAX_LINE_BREAKS
             ):
                 close(final=True)
             run.append(s)
+            rows += s.rows
+            breaks += len(s.lines or ())
     close(final=False)  # (the newest: segments still to come may join them)
     return groups
 
