@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 from pathlib import Path
 
@@ -308,3 +309,24 @@ def test_staged_rows_are_found_by_position(
         pl.Series(pa.array(pos, type=pa.uint64())), pl.Series(sorted(wanted), dtype=pl.UInt64)
     )
     assert got.to_list() == [i for i, p in enumerate(pos) if p in wanted]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sets(st.integers(0, 200_000), min_size=1, max_size=60))
+def test_stored_rows_are_read_in_spans(rows: set[int]) -> None:
+    """Rows read back from a stored file are read in slices: each wanted row in one, the
+    slices in order, starting and ending on wanted rows, and apart by more than the gap
+    (worked out in columns, not a loop over the rows)."""
+    from jtrack.store.snapshot import _SLICE_GAP, _spans
+
+    wanted = sorted(rows)
+    spans = _spans(pl.Series(wanted, dtype=pl.UInt32))
+    covered = [r for start, length in spans for r in wanted if start <= r < start + (length or 0)]
+    assert covered == wanted
+    for start, length in spans:
+        assert length is not None
+        assert start in rows and start + length - 1 in rows
+    for (a, la), (b, _) in itertools.pairwise(spans):
+        assert la is not None and b - (a + la - 1) > _SLICE_GAP
+    gaps = itertools.pairwise(wanted)
+    assert len(spans) == 1 + sum(q - r > _SLICE_GAP for r, q in gaps)

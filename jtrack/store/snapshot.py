@@ -471,7 +471,7 @@ def _rows_at(
     """Queries of the `cols` of a file's rows `wanted` (sorted row numbers; `row`): the
     whole file when they are many of its `total` rows, else the spans that hold them."""
     whole = wanted.len() > _WHOLE_SHARE * total
-    spans: list[tuple[int, int | None]] = [(0, None)] if whole else _spans(wanted.to_list())
+    spans: list[tuple[int, int | None]] = [(0, None)] if whole else _spans(wanted)
     return [
         (base if length is None else base.slice(start, length))
         .select(cols)
@@ -482,17 +482,17 @@ def _rows_at(
     ]
 
 
-def _spans(rows: list[int]) -> list[tuple[int, int | None]]:
-    """Slices (start, length) covering sorted row numbers, split where they are far apart."""
-    spans: list[tuple[int, int | None]] = []
-    start = prev = rows[0]
-    for r in rows[1:]:
-        if r - prev > _SLICE_GAP:
-            spans.append((start, prev - start + 1))
-            start = r
-        prev = r
-    spans.append((start, prev - start + 1))
-    return spans
+def _spans(rows: pl.Series) -> list[tuple[int, int | None]]:
+    """Slices (start, length) covering sorted row numbers, split where they are far apart
+    (one per span, not per row: worked out in columns)."""
+    r = rows.cast(pl.Int64)
+    span = (r.diff().fill_null(0) > _SLICE_GAP).cum_sum()
+    ends = (
+        pl.DataFrame({"r": r, "span": span})
+        .group_by("span", maintain_order=True)
+        .agg(start=pl.col("r").first(), last=pl.col("r").last())
+    )
+    return [(int(a), int(b) - int(a) + 1) for a, b in ends.select("start", "last").iter_rows()]
 
 
 def _scan_files(
