@@ -330,3 +330,52 @@ def test_stored_rows_are_read_in_spans(rows: set[int]) -> None:
         assert la is not None and b - (a + la - 1) > _SLICE_GAP
     gaps = itertools.pairwise(wanted)
     assert len(spans) == 1 + sum(q - r > _SLICE_GAP for r, q in gaps)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 15), max_size=40), min_size=1, max_size=8),
+    st.integers(1, 4),
+    st.integers(1, 6),
+    st.sampled_from([0, 2_000, 1 << 30]),
+)
+def test_staged_rows_come_back_whole_and_in_order(
+    chunks: list[list[int]], units: int, stage_rows: int, budget: int
+) -> None:
+    """Rows staged by work unit come back per unit in the order they were handed over, every
+    one of them, whether a unit's rows are written as they come, held until there are
+    enough of them, or written early because the rows held reach the budget."""
+    import tempfile
+    from unittest import mock
+
+    from jtrack.engine import ingest
+    from jtrack.engine.ingest import UnitRows, unit_ranges
+
+    ranges = unit_ranges(16, units)
+    frames, pos = [], 0
+    for buckets in chunks:
+        n = len(buckets)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "event_id": pl.Series([f"e{pos + i}" for i in range(n)], dtype=pl.String),
+                    "_pos": pl.Series(range(pos, pos + n), dtype=pl.UInt64),
+                    "bucket": pl.Series(buckets, dtype=pl.UInt16),
+                }
+            )
+        )
+        pos += n
+    every = pl.concat(frames)
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(ingest, "STAGE_ROWS", stage_rows):
+        staged = UnitRows(ranges, Path(tmp) / "stage", buffer_bytes=budget)
+        for f in frames:
+            staged.add(f)
+        staged.close()
+        for u, (lo, hi) in enumerate(ranges):
+            want = every.filter(pl.col("bucket").is_between(lo, hi))
+            got = staged.rows(u)
+            assert got.select(want.columns).to_dicts() == want.to_dicts()
+        wanted = pl.Series(range(0, pos, 3), dtype=pl.UInt64)
+        found = staged.rows_at(wanted, ["event_id"]).sort("_pos")
+        assert found.get_column("event_id").to_list() == [f"e{p}" for p in range(0, pos, 3)]
+        staged.remove()

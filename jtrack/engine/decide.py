@@ -101,10 +101,11 @@ def decide(
     `new_ids`: the new accepted rows (_h, created_date, _pos, bucket). `history`: every copy
     the store holds (COPY_SCHEMA, lazily; empty for a new store); only the copies that share
     an id with a new row, or that cross the cut, are read whole. `new_event_ids(positions)`
-    gives (_pos, event_id, customer_id) of new rows. `stored`: the event id's `_h`,
-    `created_date` and whether it is held aside (`held`) of every copy in `history`, when
-    the caller has them at hand (see jtrack.engine.run._stored_keys): the history is then
-    read only for the copies that share an id with a new row or cross the cut.
+    gives (_pos, event_id, customer_id, _hash: their content_hash) of new rows. `stored`:
+    the event id's `_h`, `created_date` and whether it is held aside (`held`) of every copy
+    in `history`, when the caller has them at hand (see jtrack.engine.run._stored_keys):
+    the history is then read only for the copies that share an id with a new row or cross
+    the cut.
     """
     old_times = history if stored is None else stored.lazy()
     times = pl.concat(
@@ -184,7 +185,7 @@ def decide(
                 status=pl.lit("new"),
                 origin=pl.lit("new"),
                 _far=pl.lit(False),
-                _hash=content_hash(),
+                _hash="_hash",
             ),
             cand_hist.select(
                 "event_id",

@@ -13,7 +13,7 @@ decisions (duplicates, far-future rows). Imports Polars and PyArrow only.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -46,6 +46,9 @@ from jtrack.store.writer import SEGMENT_ROW_GROUP, VersionWriter, disk_error
 #: What a work unit holds of each accepted row: everything the kernel and the session
 #: table read, its position, its bucket and where it came from (for far-future rejects).
 ROW_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys([*KERNEL_COLUMNS, *CONTEXT_COLUMNS]))
+#: What a caller makes of rows fetched by position, a batch at a time (UnitRows.rows_at).
+Derive = Callable[[pl.DataFrame], pl.DataFrame]
+
 UNIT_SCHEMA: dict[str, pl.DataType] = {
     **{c: EVENT_SCHEMA[c] for c in ROW_COLUMNS},
     "_pos": pl.UInt64(),
@@ -118,15 +121,33 @@ def unit_ranges(buckets: int, units: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1] - 1) for i in range(units)]
 
 
+#: A unit's staged rows are written in row groups of at least this many rows (a run split
+#: into many units would otherwise write each reading chunk's few rows of a unit as a row
+#: group of their own: 1,700 rows at 100M events in 147 units, each costing PyArrow 1.6x
+#: the time a row group of 6,000 does, and the reads back 1.4x)...
+STAGE_ROWS = 16_384
+#: ... unless the rows held for that exceed this share of the memory limit: then the units
+#: holding the most are written.
+STAGE_SHARE = 4
+
+
 class UnitRows:
     """Accepted rows split by work unit: frames in memory, or Parquet files in `stage`.
-    Staged rows are written in a thread while the next chunk is read (one chunk in flight:
-    `add` waits for the chunk before; `close` for all)."""
+    Staged rows are held per unit until there are STAGE_ROWS of them (or the rows held
+    reach `buffer_bytes`), then written in a thread while the next chunk is read (one batch
+    of writes in flight: `add` waits for the one before; `close` writes what is held and
+    waits for all)."""
 
-    def __init__(self, ranges: list[tuple[int, int]], stage: Path | None) -> None:
+    def __init__(
+        self, ranges: list[tuple[int, int]], stage: Path | None, buffer_bytes: int = 512 << 20
+    ) -> None:
         self.ranges = ranges
         self.stage = stage
+        self.buffer_bytes = buffer_bytes
         self._frames: list[list[pl.DataFrame]] = [[] for _ in ranges]
+        self._held: list[list[pl.DataFrame]] = [[] for _ in ranges]
+        self._held_rows = [0] * len(ranges)
+        self._held_bytes = [0] * len(ranges)
         self._writers: dict[int, Any] = {}
         self._starts = pl.Series([lo for lo, _ in ranges], dtype=pl.UInt16)
         self._pool: ThreadPoolExecutor | None = None
@@ -143,11 +164,31 @@ class UnitRows:
         parts = rows.with_columns(_u=unit).partition_by("_u", as_dict=True, include_key=False)
         for (u,), part in parts.items():
             self._put(int(u), part)
+        if self.stage is not None and sum(self._held_bytes) > self.buffer_bytes:
+            # the units holding the most are written until half the budget is left
+            for u in sorted(range(len(self.ranges)), key=lambda k: -self._held_bytes[k]):
+                if sum(self._held_bytes) <= self.buffer_bytes // 2:
+                    break
+                self._flush(u)
 
     def _put(self, u: int, rows: pl.DataFrame) -> None:
         if self.stage is None:
             self._frames[u].append(rows)
             return
+        self._held[u].append(rows)
+        self._held_rows[u] += rows.height
+        self._held_bytes[u] += int(rows.estimated_size())
+        if self._held_rows[u] >= STAGE_ROWS:
+            self._flush(u)
+
+    def _flush(self, u: int) -> None:
+        """Write the rows held for unit `u` (in the writer thread: units' rows are written
+        in the order they are handed over, so each unit's stay in input order)."""
+        held = self._held[u]
+        if not held:
+            return
+        rows = pl.concat(held, how="vertical", rechunk=False) if len(held) > 1 else held[0]
+        self._held[u], self._held_rows[u], self._held_bytes[u] = [], 0, 0
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-stage")
         self._inflight.append(self._pool.submit(self._write, u, rows))
@@ -182,11 +223,14 @@ class UnitRows:
         """Stop after a failure: wait for the writes in flight, whatever became of them."""
         wait(self._inflight)
         self._inflight = []
+        self._held = [[] for _ in self.ranges]  # nothing more is written
         with suppress(Exception):  # the failure being handled is what counts
             self.close()
 
     def close(self) -> None:
         try:
+            for u in range(len(self.ranges)):
+                self._flush(u)
             self._settle()
         finally:
             if self._pool is not None:
@@ -208,30 +252,39 @@ class UnitRows:
             pl.scan_parquet(path, glob=False) if path.exists() else pl.LazyFrame(schema=UNIT_SCHEMA)
         )
 
-    def rows_at(self, positions: pl.Series, columns: list[str] | tuple[str, ...]) -> pl.DataFrame:
+    def rows_at(
+        self,
+        positions: pl.Series,
+        columns: list[str] | tuple[str, ...],
+        derive: Derive | None = None,
+    ) -> pl.DataFrame:
         """`_pos` and `columns` of the rows at `positions` (a few of many: the copies of
-        events that may be redelivered), in unit order."""
+        events that may be redelivered), in unit order; with `derive`, what it makes of
+        them, a unit's or a staged batch's rows at a time."""
         schema = {"_pos": pl.UInt64(), **{c: UNIT_SCHEMA[c] for c in columns}}
+
+        def made(rows: pl.DataFrame) -> pl.DataFrame:
+            return derive(rows) if derive is not None else rows
+
         wanted = positions.implode()
         if self.stage is None:
             found = [
-                pl.concat(frames, how="vertical").filter(pl.col("_pos").is_in(wanted))
+                made(
+                    pl.concat(frames, how="vertical")
+                    .filter(pl.col("_pos").is_in(wanted))
+                    .select(list(schema))
+                )
                 for frames in self._frames
                 if frames
             ]
-            return (
-                pl.concat([f.select(list(schema)) for f in found])
-                if found
-                else (pl.DataFrame(schema=schema))
-            )
+            return pl.concat(found) if found else made(pl.DataFrame(schema=schema))
         # staged: read with PyArrow a batch at a time; its filter copies the few rows it keeps
         # into buffers of their own (a Polars filter of decoded pages keeps every page's text
         # alive until the end: 10 GB at 100M events)
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         wanted = positions.cast(pl.UInt64).unique().sort()
-        parts: list[Any] = []
+        parts: list[pl.DataFrame] = []
         for u in range(len(self.ranges)):
             path = self.stage / f"u{u:05d}.parquet"
             if not path.exists():
@@ -239,11 +292,11 @@ class UnitRows:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=list(schema)):
                 at = rows_of(pl.Series(batch.column("_pos")), wanted)
                 if at.len():
-                    parts.append(batch.take(at.to_arrow()))
+                    taken = pl.DataFrame(pl.from_arrow(batch.take(at.to_arrow())))
+                    parts.append(made(taken.cast(schema)))  # type: ignore[arg-type]
         if not parts:
-            return pl.DataFrame(schema=schema)
-        table = pa.Table.from_batches(parts)
-        return pl.DataFrame(pl.from_arrow(table)).cast(schema)  # type: ignore[arg-type]
+            return made(pl.DataFrame(schema=schema))
+        return pl.concat(parts, how="vertical")
 
     def rows(self, u: int) -> pl.DataFrame:
         """The accepted rows of one unit (in input order)."""
@@ -276,9 +329,22 @@ class NewData:
     segments: list[SegmentInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    #: the accepted rows: the id table's height, kept once the table is let go
+    accepted: int = -1
+
     @property
     def rows_read(self) -> int:
         return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_accepted(self) -> int:
+        return self.ids.height if self.accepted < 0 else self.accepted
+
+    def release_ids(self) -> None:
+        """Let the id table go once the run's decisions are made (26 bytes an event: 2.6 GB
+        at 100M, which the work units would otherwise hold on to)."""
+        self.accepted = self.rows_accepted
+        self.ids = self.ids.clear()
 
 
 _REJECT_COLUMNS = [SRC_FILE, SRC_LINE, REASON, "_field", "_detail", "_raw", "_src"]

@@ -33,8 +33,15 @@ import polars_hash  # noqa: F401  (registers the .nchash namespace)
 from jtrack import __version__
 from jtrack.core.buckets import DEFAULT_BUCKETS
 from jtrack.core.traffic import user_agent_list_version
-from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, decide
-from jtrack.engine.ingest import NewData, UnitRows, read_inputs, unit_ranges
+from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, content_hash, decide
+from jtrack.engine.ingest import (
+    STAGE_SHARE,
+    Derive,
+    NewData,
+    UnitRows,
+    read_inputs,
+    unit_ranges,
+)
 from jtrack.engine.inputs import Identity, plan_inputs
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_states
 from jtrack.errors import DataError, UsageError
@@ -360,9 +367,10 @@ def _run(
         decisions = decide(
             new.ids,
             copies,
-            lambda pos: engine.rows_at(new, pos, _CONTENT),
+            lambda pos: engine.rows_at(new, pos, _CONTENT, _content_hashed),
             _stored_keys(snap, sides) if snap is not None and keys_held else None,
         )
+        new.release_ids()
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
         base_session = _session_options(history) if history else None
@@ -641,7 +649,7 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
     """Refuse runs that would lose data, unless --force."""
     if opts.force:
         return
-    accepted = new.ids.height
+    accepted = new.rows_accepted
     holds = int(base.counts.get("events_kept", 0)) if base is not None else 0
     # the new lines of files taken in before are no sign of a wrong input: a broken line
     # that arrives alone at the end of a growing export is rejected, not refused
@@ -776,6 +784,13 @@ _STORED_CONTENT = [
 ]
 
 
+def _content_hashed(rows: pl.DataFrame) -> pl.DataFrame:
+    """What the duplicate decisions keep of new rows that may be redeliveries: their id,
+    visitor and the hash of their contents (the contents themselves, 1 GB for the
+    2M candidates of 100M events, are let go a batch at a time)."""
+    return rows.select("_pos", "event_id", "customer_id", content_hash())
+
+
 class Engine(Protocol):
     """Where a run reads its inputs and runs its units: this process, or a Spark cluster.
     Everything else (planning, decisions, finishing, the commit) is the same for all."""
@@ -797,8 +812,15 @@ class Engine(Protocol):
         src_offset: int,
     ) -> NewData: ...
 
-    def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
-        """`_pos` and `columns` of new rows at `positions`."""
+    def rows_at(
+        self,
+        new: NewData,
+        positions: pl.Series,
+        columns: Sequence[str],
+        derive: Derive | None = None,
+    ) -> pl.DataFrame:
+        """`_pos` and `columns` of new rows at `positions`; with `derive`, what it makes
+        of them, applied a batch of rows at a time (the rows are not all held at once)."""
         ...
 
     def run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult: ...
@@ -830,15 +852,21 @@ class LocalEngine:
             first_segment=first_segment,
             run=run,
             buckets=buckets,
-            units=UnitRows(ranges, stage),
+            units=UnitRows(ranges, stage, options.memory_limit // STAGE_SHARE),
             options=options,
             chunk_rows=chunk_rows,
             progress=progress,
             src_offset=src_offset,
         )
 
-    def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
-        return new.units.rows_at(positions, list(columns))
+    def rows_at(
+        self,
+        new: NewData,
+        positions: pl.Series,
+        columns: Sequence[str],
+        derive: Derive | None = None,
+    ) -> pl.DataFrame:
+        return new.units.rows_at(positions, list(columns), derive)
 
     def run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult:
         results = UnitResult()
@@ -1007,7 +1035,7 @@ def _finish(
         files_read=len(new.files),
         files_skipped=len(planned.skipped),
         rows_read=new.rows_read,
-        events_added=int(new.ids.height - d.drop_new.len()),
+        events_added=int(new.rows_accepted - d.drop_new.len()),
         visitors_touched=res.touched,
         sessions_added=res.sessions_added,
         sessions_removed=res.sessions_removed,
