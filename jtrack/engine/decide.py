@@ -83,7 +83,10 @@ class Decisions:
     #: copies already in the store whose judgement changed (kept, duplicate, held)
     changed: pl.DataFrame  # COPY_SCHEMA plus new_status
     #: every live copy of the event ids that have more than one, with its contents' hash
+    #: (null for the new rows': their units work it out, see hash_new)
     groups: pl.DataFrame  # event_id, created_date, _pos, bucket, customer_id, new_status, _hash
+    #: the new rows among `groups` (_pos, bucket), whose contents their units hash
+    hash_new: pl.DataFrame
     #: every event id judged again (its copies in the store's duplicates table are replaced)
     judged_ids: pl.Series
     #: duplicate copies among the new rows and the store's copies that became duplicates
@@ -101,7 +104,8 @@ def decide(
     `new_ids`: the new accepted rows (_h, created_date, _pos, bucket). `history`: every copy
     the store holds (COPY_SCHEMA, lazily; empty for a new store); only the copies that share
     an id with a new row, or that cross the cut, are read whole. `new_event_ids(positions)`
-    gives (_pos, event_id, customer_id, _hash: their content_hash) of new rows. `stored`:
+    gives (_pos, event_id, customer_id) of new rows: their contents are not fetched, the
+    work units hash them (`hash_new`; the driver fills `groups`' `_hash` in). `stored`:
     the event id's `_h`, `created_date` and whether it is held aside (`held`) of every copy
     in `history`, when the caller has them at hand (see jtrack.engine.run._stored_keys):
     the history is then read only for the copies that share an id with a new row or cross
@@ -185,7 +189,7 @@ def decide(
                 status=pl.lit("new"),
                 origin=pl.lit("new"),
                 _far=pl.lit(False),
-                _hash="_hash",
+                _hash=pl.lit(None, pl.UInt64),
             ),
             cand_hist.select(
                 "event_id",
@@ -219,7 +223,8 @@ def decide(
         (pl.col("origin") == "store") & (pl.col("status") != pl.col("new_status"))
     ).select(*COPY_SCHEMA.keys(), "new_status")
     multi = live.filter(pl.col("event_id").is_duplicated()).select("_pos")
-    groups = judged.join(multi, on="_pos", how="semi").select(
+    grouped = judged.join(multi, on="_pos", how="semi")
+    groups = grouped.select(
         "event_id", "created_date", "_pos", "bucket", "customer_id", "new_status", "_hash"
     )
     became_dups = changed.filter(pl.col("new_status") == "duplicate").height
@@ -229,6 +234,7 @@ def decide(
         far_new=far_new.sort(),
         changed=changed,
         groups=groups,
+        hash_new=grouped.filter(pl.col("origin") == "new").select("_pos", "bucket"),
         judged_ids=copies.get_column("event_id").unique(),
         duplicates=new_dups.height + became_dups,
     )

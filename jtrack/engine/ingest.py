@@ -13,7 +13,7 @@ decisions (duplicates, far-future rows). Imports Polars and PyArrow only.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -46,9 +46,6 @@ from jtrack.store.writer import SEGMENT_ROW_GROUP, VersionWriter, disk_error
 #: What a work unit holds of each accepted row: everything the kernel and the session
 #: table read, its position, its bucket and where it came from (for far-future rejects).
 ROW_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys([*KERNEL_COLUMNS, *CONTEXT_COLUMNS]))
-#: What a caller makes of rows fetched by position, a batch at a time (UnitRows.rows_at).
-Derive = Callable[[pl.DataFrame], pl.DataFrame]
-
 UNIT_SCHEMA: dict[str, pl.DataType] = {
     **{c: EVENT_SCHEMA[c] for c in ROW_COLUMNS},
     "_pos": pl.UInt64(),
@@ -252,39 +249,30 @@ class UnitRows:
             pl.scan_parquet(path, glob=False) if path.exists() else pl.LazyFrame(schema=UNIT_SCHEMA)
         )
 
-    def rows_at(
-        self,
-        positions: pl.Series,
-        columns: list[str] | tuple[str, ...],
-        derive: Derive | None = None,
-    ) -> pl.DataFrame:
+    def rows_at(self, positions: pl.Series, columns: list[str] | tuple[str, ...]) -> pl.DataFrame:
         """`_pos` and `columns` of the rows at `positions` (a few of many: the copies of
-        events that may be redelivered), in unit order; with `derive`, what it makes of
-        them, a unit's or a staged batch's rows at a time."""
+        events that may be redelivered), in unit order."""
         schema = {"_pos": pl.UInt64(), **{c: UNIT_SCHEMA[c] for c in columns}}
-
-        def made(rows: pl.DataFrame) -> pl.DataFrame:
-            return derive(rows) if derive is not None else rows
-
         wanted = positions.implode()
         if self.stage is None:
             found = [
-                made(
-                    pl.concat(frames, how="vertical")
-                    .filter(pl.col("_pos").is_in(wanted))
-                    .select(list(schema))
-                )
+                pl.concat(frames, how="vertical").filter(pl.col("_pos").is_in(wanted))
                 for frames in self._frames
                 if frames
             ]
-            return pl.concat(found) if found else made(pl.DataFrame(schema=schema))
+            return (
+                pl.concat([f.select(list(schema)) for f in found])
+                if found
+                else (pl.DataFrame(schema=schema))
+            )
         # staged: read with PyArrow a batch at a time; its filter copies the few rows it keeps
         # into buffers of their own (a Polars filter of decoded pages keeps every page's text
         # alive until the end: 10 GB at 100M events)
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         wanted = positions.cast(pl.UInt64).unique().sort()
-        parts: list[pl.DataFrame] = []
+        parts: list[Any] = []
         for u in range(len(self.ranges)):
             path = self.stage / f"u{u:05d}.parquet"
             if not path.exists():
@@ -292,11 +280,11 @@ class UnitRows:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=list(schema)):
                 at = rows_of(pl.Series(batch.column("_pos")), wanted)
                 if at.len():
-                    taken = pl.DataFrame(pl.from_arrow(batch.take(at.to_arrow())))
-                    parts.append(made(taken.cast(schema)))  # type: ignore[arg-type]
+                    parts.append(batch.take(at.to_arrow()))
         if not parts:
-            return made(pl.DataFrame(schema=schema))
-        return pl.concat(parts, how="vertical")
+            return pl.DataFrame(schema=schema)
+        table = pa.Table.from_batches(parts)
+        return pl.DataFrame(pl.from_arrow(table)).cast(schema)  # type: ignore[arg-type]
 
     def rows(self, u: int) -> pl.DataFrame:
         """The accepted rows of one unit (in input order)."""

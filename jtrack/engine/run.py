@@ -33,15 +33,8 @@ import polars_hash  # noqa: F401  (registers the .nchash namespace)
 from jtrack import __version__
 from jtrack.core.buckets import DEFAULT_BUCKETS
 from jtrack.core.traffic import user_agent_list_version
-from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, content_hash, decide
-from jtrack.engine.ingest import (
-    STAGE_SHARE,
-    Derive,
-    NewData,
-    UnitRows,
-    read_inputs,
-    unit_ranges,
-)
+from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, decide
+from jtrack.engine.ingest import STAGE_SHARE, NewData, UnitRows, read_inputs, unit_ranges
 from jtrack.engine.inputs import Identity, plan_inputs
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_states
 from jtrack.errors import DataError, UsageError
@@ -367,7 +360,7 @@ def _run(
         decisions = decide(
             new.ids,
             copies,
-            lambda pos: engine.rows_at(new, pos, _CONTENT, _content_hashed),
+            lambda pos: engine.rows_at(new, pos, ["customer_id", "event_id"]),
             _stored_keys(snap, sides) if snap is not None and keys_held else None,
         )
         new.release_ids()
@@ -776,19 +769,10 @@ def _side_file(snap: Snapshot, name: str) -> Path | None:
 
 # ---------------------------------------------------------------------------- engines
 
-#: The columns of new rows that duplicate decisions compare.
-_CONTENT = ["customer_id", *(c for c in CONTENT_COLUMNS if c != "customer_id")]
 #: The content columns of a stored copy besides those every copy has (id, visitor, time).
 _STORED_CONTENT = [
     c for c in CONTENT_COLUMNS if c not in ("event_id", "customer_id", "created_date")
 ]
-
-
-def _content_hashed(rows: pl.DataFrame) -> pl.DataFrame:
-    """What the duplicate decisions keep of new rows that may be redeliveries: their id,
-    visitor and the hash of their contents (the contents themselves, 1 GB for the
-    2M candidates of 100M events, are let go a batch at a time)."""
-    return rows.select("_pos", "event_id", "customer_id", content_hash())
 
 
 class Engine(Protocol):
@@ -812,15 +796,8 @@ class Engine(Protocol):
         src_offset: int,
     ) -> NewData: ...
 
-    def rows_at(
-        self,
-        new: NewData,
-        positions: pl.Series,
-        columns: Sequence[str],
-        derive: Derive | None = None,
-    ) -> pl.DataFrame:
-        """`_pos` and `columns` of new rows at `positions`; with `derive`, what it makes
-        of them, applied a batch of rows at a time (the rows are not all held at once)."""
+    def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
+        """`_pos` and `columns` of new rows at `positions`."""
         ...
 
     def run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult: ...
@@ -859,14 +836,8 @@ class LocalEngine:
             src_offset=src_offset,
         )
 
-    def rows_at(
-        self,
-        new: NewData,
-        positions: pl.Series,
-        columns: Sequence[str],
-        derive: Derive | None = None,
-    ) -> pl.DataFrame:
-        return new.units.rows_at(positions, list(columns), derive)
+    def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
+        return new.units.rows_at(positions, list(columns))
 
     def run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult:
         results = UnitResult()
@@ -910,6 +881,7 @@ def _job(ctx: _Context, u: int, lo: int, hi: int) -> UnitJob:
         drop=d.drop_new,
         far=d.far_new,
         changed=d.changed.filter(pl.col("bucket").is_between(lo, hi)),
+        hash_new=d.hash_new.filter(pl.col("bucket").is_between(lo, hi)).get_column("_pos"),
         book=ctx.book,
         default_region=ctx.default_region,
         reclassify=ctx.reclassify,
@@ -1002,7 +974,13 @@ def _finish(
                 ~pl.col("event_id").is_in(d.judged_ids.implode())
             )
         )
-    dup_parts.append(d.groups.rename({"new_status": "status"}).select(list(DUPS_SCHEMA)))
+    groups = d.groups
+    if res.hashes:  # the new copies' content hashes, worked out by their units
+        hashes = pl.concat(res.hashes, how="vertical").rename({"_hash": "_unit_hash"})
+        groups = groups.join(hashes, on="_pos", how="left", maintain_order="left").with_columns(
+            pl.coalesce("_hash", "_unit_hash").alias("_hash")
+        )
+    dup_parts.append(groups.rename({"new_status": "status"}).select(list(DUPS_SCHEMA)))
     dups = pl.concat(dup_parts, how="vertical_relaxed").sort("event_id", "_pos")
     dups_rel = ctx.writer.write_frame(DUPLICATES, dups) if dups.height else None
     conflicts = (

@@ -55,7 +55,6 @@ from jtrack.engine.ingest import (
     ID_SCHEMA,
     ROW_COLUMNS,
     UNIT_SCHEMA,
-    Derive,
     LineBreaks,
     NewData,
     UnitRows,
@@ -1092,27 +1091,19 @@ class SparkEngine:
 
     # ------------------------------------------------------------------ rows
 
-    def rows_at(
-        self,
-        new: NewData,
-        positions: pl.Series,
-        columns: Sequence[str],
-        derive: Derive | None = None,
-    ) -> pl.DataFrame:
+    def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
         assert isinstance(new.units, _StagedRows)
         files = new.units.files()
         schema = {"_pos": pl.UInt64(), **{c: UNIT_SCHEMA[c] for c in columns}}
         if not files or positions.len() == 0:
-            found = pl.DataFrame(schema=schema)
-        else:
-            found = (
-                pl.scan_parquet(files, glob=False)
-                .filter(pl.col("_pos").is_in(positions.implode()))
-                .sort("_unit", "_pos")
-                .select(list(schema))
-                .collect(engine="in-memory")
-            )
-        return derive(found) if derive is not None else found
+            return pl.DataFrame(schema=schema)
+        return (
+            pl.scan_parquet(files, glob=False)
+            .filter(pl.col("_pos").is_in(positions.implode()))
+            .sort("_unit", "_pos")
+            .select(list(schema))
+            .collect(engine="in-memory")
+        )
 
     # ------------------------------------------------------------------ units
 

@@ -27,6 +27,7 @@ from jtrack.core.sessionize import (
     in_custom_stream,
     sessionize_rows,
 )
+from jtrack.engine.decide import content_hash
 from jtrack.options import SessionizeOptions
 from jtrack.read import SRC_LINE
 from jtrack.schema import ACTIVITY_KINDS, INDEX_SCHEMA, KERNEL_COLUMNS, KIND_APP, WEB_KINDS
@@ -54,6 +55,7 @@ class UnitJob:
     drop: pl.Series  # positions of new rows left out (duplicates, far-future)
     far: pl.Series  # positions of new rows beyond the far-future cut
     changed: pl.DataFrame  # the store's copies (of this unit) whose judgement changed
+    hash_new: pl.Series  # positions of new rows whose contents are hashed (Decisions)
     book: pl.DataFrame | None
     default_region: str | None
     #: the user-agent lists changed: every session's traffic class is worked out again
@@ -74,6 +76,8 @@ class UnitResult:
     removed_index: list[pl.DataFrame] = field(default_factory=list)  # _part, segment, row
     removed_sessions: list[pl.DataFrame] = field(default_factory=list)  # _part, id
     held: list[pl.DataFrame] = field(default_factory=list)  # rows held aside (far-future)
+    #: the content hashes of the new rows of job.hash_new (_pos, _hash)
+    hashes: list[pl.DataFrame] = field(default_factory=list)
     touched: int = 0
     sessions_added: int = 0
     sessions_removed: int = 0
@@ -89,6 +93,7 @@ class UnitResult:
         self.removed_index += other.removed_index
         self.removed_sessions += other.removed_sessions
         self.held += other.held
+        self.hashes += other.hashes
         self.touched += other.touched
         self.sessions_added += other.sessions_added
         self.sessions_removed += other.sessions_removed
@@ -197,6 +202,13 @@ def run_unit(job: UnitJob, rows: pl.DataFrame) -> UnitResult:
 def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> UnitResult:
     res = UnitResult()
     snap = job.base()
+    if job.hash_new.len():  # copies of a redelivered event: their contents, hashed here
+        res.hashes.append(  # (lazy: only the content columns are filtered)
+            rows.lazy()
+            .filter(pl.col("_pos").is_in(job.hash_new.implode()))
+            .select("_pos", content_hash())
+            .collect(engine="in-memory")
+        )
     if job.far.len():
         far = rows.filter(pl.col("_pos").is_in(job.far.implode()))
         if far.height:
