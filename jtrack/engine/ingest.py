@@ -161,11 +161,13 @@ class UnitRows:
         parts = rows.with_columns(_u=unit).partition_by("_u", as_dict=True, include_key=False)
         for (u,), part in parts.items():
             self._put(int(u), part)
-        if self.stage is not None and sum(self._held_bytes) > self.buffer_bytes:
+        held = sum(self._held_bytes)
+        if self.stage is not None and held > self.buffer_bytes:
             # the units holding the most are written until half the budget is left
             for u in sorted(range(len(self.ranges)), key=lambda k: -self._held_bytes[k]):
-                if sum(self._held_bytes) <= self.buffer_bytes // 2:
+                if held <= self.buffer_bytes // 2:
                     break
+                held -= self._held_bytes[u]
                 self._flush(u)
 
     def _put(self, u: int, rows: pl.DataFrame) -> None:
