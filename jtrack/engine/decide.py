@@ -80,6 +80,10 @@ class Decisions:
     #: new rows left out: duplicates of an earlier copy, and rows beyond the cut
     drop_new: pl.Series  # _pos
     far_new: pl.Series  # _pos of new rows beyond the cut
+    #: the rows of drop_new with their bucket, and whether beyond the cut (each work unit is
+    #: given its own: the run's every duplicate, 1.9M at 100M events, made each of 147 units
+    #: build a hash set of them)
+    dropped: pl.DataFrame  # _pos, bucket, far
     #: copies already in the store whose judgement changed (kept, duplicate, held)
     changed: pl.DataFrame  # COPY_SCHEMA plus new_status
     #: every live copy of the event ids that have more than one, with its contents' hash
@@ -122,7 +126,8 @@ def decide(
     def beyond(t: pl.Expr) -> pl.Expr:
         return t >= at if at is not None else pl.lit(False)
 
-    far_new = new_ids.filter(beyond(pl.col("created_date"))).get_column("_pos")
+    far_at = new_ids.filter(beyond(pl.col("created_date"))).select("_pos", "bucket")
+    far_new = far_at.get_column("_pos")
     # (no copy of the id table when nothing is beyond the cut: it may hold 100M rows)
     live_new = new_ids.filter(~beyond(pl.col("created_date"))) if far_new.len() else new_ids
     hist = history.with_columns(
@@ -228,10 +233,19 @@ def decide(
         "event_id", "created_date", "_pos", "bucket", "customer_id", "new_status", "_hash"
     )
     became_dups = changed.filter(pl.col("new_status") == "duplicate").height
+    # (a row beyond the cut is no candidate: the two sets are apart)
+    dropped = pl.concat(
+        [
+            new_dups.select("_pos", "bucket", far=pl.lit(False)),
+            far_at.with_columns(far=pl.lit(True)),
+        ],
+        how="vertical",
+    ).sort("_pos")
     return Decisions(
         cut=cut,
-        drop_new=pl.concat([new_dups.get_column("_pos"), far_new]).unique().sort(),
+        drop_new=dropped.get_column("_pos"),
         far_new=far_new.sort(),
+        dropped=dropped,
         changed=changed,
         groups=groups,
         hash_new=grouped.filter(pl.col("origin") == "new").select("_pos", "bucket"),

@@ -868,6 +868,7 @@ def engine_for(name: str, options: RunOptions) -> Engine:
 
 def _job(ctx: _Context, u: int, lo: int, hi: int) -> UnitJob:
     d = ctx.decisions
+    dropped = d.dropped.filter(pl.col("bucket").is_between(lo, hi))
     return UnitJob(
         unit=u,
         lo=lo,
@@ -878,8 +879,8 @@ def _job(ctx: _Context, u: int, lo: int, hi: int) -> UnitJob:
         base_manifest=ctx.snap.manifest if ctx.snap is not None else None,
         session=ctx.session,
         everyone=ctx.everyone,
-        drop=d.drop_new,
-        far=d.far_new,
+        drop=dropped.get_column("_pos"),
+        far=dropped.filter("far").get_column("_pos"),
         changed=d.changed.filter(pl.col("bucket").is_between(lo, hi)),
         hash_new=d.hash_new.filter(pl.col("bucket").is_between(lo, hi)).get_column("_pos"),
         book=ctx.book,

@@ -52,8 +52,8 @@ class UnitJob:
     base_manifest: Manifest | None
     session: SessionizeOptions
     everyone: bool  # every visitor of the unit is touched (a rebuild, a new contacts book)
-    drop: pl.Series  # positions of new rows left out (duplicates, far-future)
-    far: pl.Series  # positions of new rows beyond the far-future cut
+    drop: pl.Series  # positions of the unit's new rows left out (duplicates, far-future)
+    far: pl.Series  # positions of the unit's new rows beyond the far-future cut
     changed: pl.DataFrame  # the store's copies (of this unit) whose judgement changed
     hash_new: pl.Series  # positions of new rows whose contents are hashed (Decisions)
     book: pl.DataFrame | None
