@@ -118,22 +118,28 @@ def unit_ranges(buckets: int, units: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1] - 1) for i in range(units)]
 
 
-#: A unit's staged rows are written in row groups of at least this many rows (a run split
-#: into many units would otherwise write each reading chunk's few rows of a unit as a row
-#: group of their own: 1,700 rows at 100M events in 147 units, each costing PyArrow 1.6x
-#: the time a row group of 6,000 does, and the reads back 1.4x)...
+#: A unit's staged rows are written in files of at least this many rows (a run split
+#: into many units would otherwise write each reading chunk's few rows of a unit on their
+#: own: 1,700 rows at 100M events in 147 units, each costing 1.6x the time 6,000 rows do,
+#: and the reads back 1.4x)...
 STAGE_ROWS = 16_384
 #: ... unless the rows held for that exceed this share of the memory limit: then the units
 #: holding the most are written.
 STAGE_SHARE = 4
+#: Staged rows are written by this many threads, unit u's by thread u % STAGE_LANES (so each
+#: unit's rows stay in input order). Encoding Parquet is the slow side of reading: at 100M
+#: events one writer thread was busy 363 s, and the reading thread waited for it 60% of
+#: the time, with the machine's second core mostly idle.
+STAGE_LANES = 2
 
 
 class UnitRows:
-    """Accepted rows split by work unit: frames in memory, or Parquet files in `stage`.
-    Staged rows are held per unit until there are STAGE_ROWS of them (or the rows held
-    reach `buffer_bytes`), then written in a thread while the next chunk is read (one batch
-    of writes in flight: `add` waits for the one before; `close` writes what is held and
-    waits for all)."""
+    """Accepted rows split by work unit: frames in memory, or Parquet files in `stage` (a
+    file each time a unit's rows are written: `u{unit}-{n}.parquet`). Staged rows are held
+    per unit until there are STAGE_ROWS of them (or the rows held reach `buffer_bytes`),
+    then written in threads (STAGE_LANES) while the next chunk is read (one batch of writes
+    in flight: `add` waits for the one before; `close` writes what is held and waits for
+    all)."""
 
     def __init__(
         self, ranges: list[tuple[int, int]], stage: Path | None, buffer_bytes: int = 512 << 20
@@ -145,22 +151,26 @@ class UnitRows:
         self._held: list[list[pl.DataFrame]] = [[] for _ in ranges]
         self._held_rows = [0] * len(ranges)
         self._held_bytes = [0] * len(ranges)
-        self._writers: dict[int, Any] = {}
+        self._files: list[list[Path]] = [[] for _ in ranges]
         self._starts = pl.Series([lo for lo, _ in ranges], dtype=pl.UInt16)
-        self._pool: ThreadPoolExecutor | None = None
+        self._pools: list[ThreadPoolExecutor] = []
         self._inflight: list[Future[None]] = []
 
     def add(self, rows: pl.DataFrame) -> None:
         if rows.height == 0:
             return
-        self._settle()
         if len(self.ranges) == 1:
-            self._put(0, rows)
+            self._settle()
+            self._put(0, rows, rows.estimated_size())
             return
         unit = self._starts.search_sorted(rows.get_column("bucket"), side="right") - 1
         parts = rows.with_columns(_u=unit).partition_by("_u", as_dict=True, include_key=False)
+        # (the size of each part, by rows: sizing each of 147 parts of a chunk took 14 s of
+        # reading 100M events)
+        row_bytes = rows.estimated_size() / rows.height
+        self._settle()  # (the chunk was split while the last writes went on)
         for (u,), part in parts.items():
-            self._put(int(u), part)
+            self._put(int(u), part, part.height * row_bytes)
         held = sum(self._held_bytes)
         if self.stage is not None and held > self.buffer_bytes:
             # the units holding the most are written until half the budget is left
@@ -170,46 +180,41 @@ class UnitRows:
                 held -= self._held_bytes[u]
                 self._flush(u)
 
-    def _put(self, u: int, rows: pl.DataFrame) -> None:
+    def _put(self, u: int, rows: pl.DataFrame, nbytes: float) -> None:
         if self.stage is None:
             self._frames[u].append(rows)
             return
         self._held[u].append(rows)
         self._held_rows[u] += rows.height
-        self._held_bytes[u] += int(rows.estimated_size())
+        self._held_bytes[u] += int(nbytes)
         if self._held_rows[u] >= STAGE_ROWS:
             self._flush(u)
 
     def _flush(self, u: int) -> None:
-        """Write the rows held for unit `u` (in the writer thread: units' rows are written
-        in the order they are handed over, so each unit's stay in input order)."""
+        """Write the rows held for unit `u` (in its writer thread: a unit's rows are written
+        in the order they are handed over, so they stay in input order)."""
         held = self._held[u]
         if not held:
             return
         rows = pl.concat(held, how="vertical", rechunk=False) if len(held) > 1 else held[0]
         self._held[u], self._held_rows[u], self._held_bytes[u] = [], 0, 0
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-stage")
-        self._inflight.append(self._pool.submit(self._write, u, rows))
-
-    def _write(self, u: int, rows: pl.DataFrame) -> None:
-        import pyarrow.parquet as pq
-
+        if not self._pools:
+            self._pools = [
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"jtrack-stage{i}")
+                for i in range(STAGE_LANES)
+            ]
         assert self.stage is not None
-        table = rows.to_arrow(compat_level=pl.CompatLevel.oldest())
-        writer = self._writers.get(u)
-        if writer is None:
-            self.stage.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(
-                self.stage / f"u{u:05d}.parquet",
-                table.schema,
-                compression="lz4",
-                write_statistics=False,
-            )
-            self._writers[u] = writer
-        elif table.schema != writer.schema:
-            table = table.cast(writer.schema)
-        writer.write_table(table)
+        path = self.stage / f"u{u:05d}-{len(self._files[u]):06d}.parquet"
+        self._files[u].append(path)
+        self._inflight.append(self._pools[u % STAGE_LANES].submit(self._write, path, rows))
+
+    def _write(self, path: Path, rows: pl.DataFrame) -> None:
+        """One file a flush, written by Polars itself. (PyArrow's writer could append to one
+        file a unit, but it needs the rows as Arrow first: that conversion took as long as
+        the encoding, 256 s of the writer threads' time at 100M events.)"""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        same = pl.Schema({c: UNIT_SCHEMA[c] for c in rows.columns if c in UNIT_SCHEMA})
+        rows.cast(same).write_parquet(path, compression="lz4", statistics=False)
 
     def _settle(self) -> None:
         """Wait for the writes in flight; raise the first one's error."""
@@ -232,12 +237,9 @@ class UnitRows:
                 self._flush(u)
             self._settle()
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-            for w in self._writers.values():
-                w.close()
-            self._writers.clear()
+            for pool in self._pools:
+                pool.shutdown(wait=True)
+            self._pools = []
 
     def peek(self, u: int) -> pl.LazyFrame:
         """The rows of one unit, without handing them over."""
@@ -246,10 +248,8 @@ class UnitRows:
             if not frames:
                 return pl.LazyFrame(schema=UNIT_SCHEMA)
             return pl.concat(frames, how="vertical").lazy()
-        path = self.stage / f"u{u:05d}.parquet"
-        return (
-            pl.scan_parquet(path, glob=False) if path.exists() else pl.LazyFrame(schema=UNIT_SCHEMA)
-        )
+        files = self._files[u]
+        return pl.scan_parquet(files, glob=False) if files else pl.LazyFrame(schema=UNIT_SCHEMA)
 
     def rows_at(self, positions: pl.Series, columns: list[str] | tuple[str, ...]) -> pl.DataFrame:
         """`_pos` and `columns` of the rows at `positions` (a few of many: the copies of
@@ -275,10 +275,7 @@ class UnitRows:
 
         wanted = positions.cast(pl.UInt64).unique().sort()
         parts: list[Any] = []
-        for u in range(len(self.ranges)):
-            path = self.stage / f"u{u:05d}.parquet"
-            if not path.exists():
-                continue
+        for path in (p for files in self._files for p in files):
             for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=list(schema)):
                 at = rows_of(pl.Series(batch.column("_pos")), wanted)
                 if at.len():
@@ -296,10 +293,10 @@ class UnitRows:
             if not frames:
                 return pl.DataFrame(schema=UNIT_SCHEMA)
             return pl.concat(frames, how="vertical", rechunk=False)
-        path = self.stage / f"u{u:05d}.parquet"
-        if not path.exists():
+        files = self._files[u]
+        if not files:
             return pl.DataFrame(schema=UNIT_SCHEMA)
-        return pl.read_parquet(path, glob=False)
+        return pl.read_parquet(files, glob=False)
 
     def remove(self) -> None:
         self.close()
@@ -360,6 +357,7 @@ def read_inputs(
     total_bytes = sum(fp.nbytes for _, fp in sources)
     done_bytes = 0
     rows_so_far = 0
+    copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-copy")
     try:
         for i, (src, fp) in enumerate(sources):
             seg_id = first_segment + i
@@ -382,7 +380,7 @@ def read_inputs(
             report(0)
             kept_as_is = src.path is not None and canonical_parquet(src.path)
             chunks = (
-                _passthrough_chunks(src, chunk_rows, seg_path)
+                _passthrough_chunks(src, chunk_rows, seg_path, copier)
                 if kept_as_is
                 else _reencoded_chunks(src, chunk_rows, options.max_line_bytes, seg_path)
             )
@@ -418,6 +416,8 @@ def read_inputs(
                 del frame, good
                 report(row)
             assert stats is not None
+            if isinstance(chunks, _Chunks):
+                chunks.copied()
             if isinstance(chunks, _Chunks) and not chunks.canonical:
                 # event types or kinds not in canonical form: store canonical rows instead
                 kept_as_is = False
@@ -434,6 +434,8 @@ def read_inputs(
     except BaseException:
         units.abandon()  # no staging write left running into a version being removed
         raise
+    finally:
+        copier.shutdown(wait=True)  # (nor a copy)
     units.close()
     out.ids = pl.concat(ids, how="vertical") if ids else out.ids
     out.rejects = pl.concat(rejects, how="vertical_relaxed") if rejects else out.rejects
@@ -466,10 +468,14 @@ def _no_rejects() -> pl.DataFrame:
 
 
 class _Chunks:
-    """Chunks of a kept-as-is file, remembering whether all of it was canonical."""
+    """Chunks of a kept-as-is file, remembering whether all of it was canonical, while the
+    file is copied into its segment (in a thread: the kernel copies, the GIL is free)."""
 
-    def __init__(self, it: Iterator[tuple[pl.DataFrame, FileStats, bool]]) -> None:
+    def __init__(
+        self, it: Iterator[tuple[pl.DataFrame, FileStats, bool]], copy: Future[None]
+    ) -> None:
         self._it = it
+        self.copy = copy
         self.canonical = True
 
     def __iter__(self) -> Iterator[tuple[pl.DataFrame, FileStats]]:
@@ -477,19 +483,28 @@ class _Chunks:
             self.canonical = self.canonical and ok
             yield frame, st
 
+    def copied(self) -> None:
+        """Wait for the copy; raise its error."""
+        self.copy.result()
 
-def _passthrough_chunks(src: Source, chunk_rows: int, seg_path: Path) -> _Chunks:
-    assert src.path is not None
+
+def _copy_segment(source: Path, seg_path: Path) -> None:
     try:
-        shutil.copyfile(src.path, seg_path)
+        shutil.copyfile(source, seg_path)
     except OSError as exc:
         raise disk_error(seg_path, exc) from exc
+
+
+def _passthrough_chunks(
+    src: Source, chunk_rows: int, seg_path: Path, pool: ThreadPoolExecutor
+) -> _Chunks:
+    assert src.path is not None
 
     def gen() -> Iterator[tuple[pl.DataFrame, FileStats, bool]]:
         for chunk in iter_passthrough(src, ROW_COLUMNS, chunk_rows):
             yield chunk.rows, chunk.stats, chunk.canonical
 
-    return _Chunks(gen())
+    return _Chunks(gen(), pool.submit(_copy_segment, src.path, seg_path))
 
 
 def _reencoded_chunks(
