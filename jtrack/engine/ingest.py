@@ -213,8 +213,10 @@ class UnitRows:
         file a unit, but it needs the rows as Arrow first: that conversion took as long as
         the encoding, 256 s of the writer threads' time at 100M events.)"""
         path.parent.mkdir(parents=True, exist_ok=True)
-        same = pl.Schema({c: UNIT_SCHEMA[c] for c in rows.columns if c in UNIT_SCHEMA})
-        rows.cast(same).write_parquet(path, compression="lz4", statistics=False)
+        want = {c: UNIT_SCHEMA[c] for c in rows.columns if c in UNIT_SCHEMA}  # (files agree)
+        if any(rows.schema[c] != t for c, t in want.items()):  # (a cast of pieces copies)
+            rows = rows.cast(pl.Schema(want))
+        rows.write_parquet(path, compression="lz4", statistics=False)
 
     def _settle(self) -> None:
         """Wait for the writes in flight; raise the first one's error."""
