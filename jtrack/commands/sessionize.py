@@ -143,7 +143,7 @@ def sessionize_cmd(
             help="Memory a work unit is sized to, e.g. 4GB [default: 2GB]. Larger runs are "
             "split into ranges of visitors staged on disk (in the store), with the same "
             "result; until duplicates are decided a run also holds 26 bytes a new event "
-            "(100M events: 5.3 GiB at the default).",
+            "(100M events peak at 4.6 GiB at the default).",
             show_default=False,
         ),
     ] = None,
