@@ -379,3 +379,40 @@ def test_staged_rows_come_back_whole_and_in_order(
         found = staged.rows_at(wanted, ["event_id"]).sort("_pos")
         assert found.get_column("event_id").to_list() == [f"e{p}" for p in range(0, pos, 3)]
         staged.remove()
+
+
+def test_a_full_disk_while_staging_is_the_store_error(tmp_path: Path) -> None:
+    """Polars reports a full disk as a ComputeError: a staging write that fails is the
+    one-line store error (the previous store intact), raised when the writes are waited for,
+    not an unexpected error."""
+    from unittest import mock
+
+    from jtrack.engine import ingest
+    from jtrack.engine.ingest import UnitRows, unit_ranges
+    from jtrack.errors import StoreError
+
+    rows = pl.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(8)],
+            "_pos": pl.Series(range(8), dtype=pl.UInt64),
+            "bucket": pl.Series([0, 9] * 4, dtype=pl.UInt16),
+        }
+    )
+
+    def full(self: pl.DataFrame, file: object, *a: object, **k: object) -> None:
+        raise pl.exceptions.ComputeError(
+            "parquet: File out of specification: underlying IO error: No space left on "
+            "device (os error 28)"
+        )
+
+    staged = UnitRows(unit_ranges(16, 2), tmp_path / "stage")
+    with (
+        mock.patch.object(ingest, "STAGE_ROWS", 1),
+        mock.patch.object(pl.DataFrame, "write_parquet", full),
+        pytest.raises(StoreError) as caught,
+    ):
+        staged.add(rows)
+        staged.close()
+    message = str(caught.value)
+    assert "could not write the store" in message and "No space left on device" in message
+    assert "previous store is intact" in (caught.value.hint or "")

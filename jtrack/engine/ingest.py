@@ -216,7 +216,10 @@ class UnitRows:
         want = {c: UNIT_SCHEMA[c] for c in rows.columns if c in UNIT_SCHEMA}  # (files agree)
         if any(rows.schema[c] != t for c, t in want.items()):  # (a cast of pieces copies)
             rows = rows.cast(pl.Schema(want))
-        rows.write_parquet(path, compression="lz4", statistics=False)
+        try:
+            rows.write_parquet(path, compression="lz4", statistics=False)
+        except (OSError, pl.exceptions.PolarsError) as exc:  # (Polars: ComputeError)
+            raise disk_error(path, exc) from exc
 
     def _settle(self) -> None:
         """Wait for the writes in flight; raise the first one's error."""
