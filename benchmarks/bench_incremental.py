@@ -55,7 +55,6 @@ def timed(args: list[str], cwd: Path | None = None) -> tuple[float, float, int]:
 
 def daily_files(n_events: int, days: int, seed: int = 7) -> list[Path]:
     """N synthetic events over `days` days, one Parquet file per day (cached)."""
-    import polars as pl
     from _synth import write_flat_parquet
 
     d = DATA / f"incremental-{n_events}-{days}d-s{seed}"
@@ -66,15 +65,29 @@ def daily_files(n_events: int, days: int, seed: int = 7) -> list[Path]:
     whole = d / "all.parquet"
     if not whole.exists():
         subprocess.run([*_cmd(n_events, whole, seed), "--days", str(days)], check=True)
+    # split in a child too: a child started by fork reports this process's peak RSS as its
+    # own through wait4, so the 1.4 GB of a split done here showed as every run's peak
+    here = str(Path(__file__).resolve().parent)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); import bench_incremental as b; b.split_days()"
+    )
+    subprocess.run([sys.executable, "-c", code, str(whole), str(d), str(days)], check=True)
+    whole.unlink()
+    del write_flat_parquet
+    return sorted(d.glob("day*.parquet"))
+
+
+def split_days() -> None:
+    """`python -c ... WHOLE DIR DAYS`: WHOLE's events, one Parquet file per day in DIR."""
+    import polars as pl
+
+    whole, d, days = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     df = pl.read_parquet(whole)
     day = pl.col("created_date").dt.date()
     first = df.select(day.min()).item()
     df = df.with_columns(_d=(day - pl.lit(first)).dt.total_days())
     for k in range(days):
         df.filter(pl.col("_d") == k).drop("_d").write_parquet(d / f"day{k:03d}.parquet")
-    whole.unlink()
-    del write_flat_parquet
-    return sorted(d.glob("day*.parquet"))
 
 
 def _cmd(n: int, out: Path, seed: int) -> list[str]:
