@@ -416,3 +416,33 @@ def test_a_full_disk_while_staging_is_the_store_error(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "could not write the store" in message and "No space left on device" in message
     assert "previous store is intact" in (caught.value.hint or "")
+
+
+def test_a_segment_is_copied_whole_in_pieces_and_a_failed_run_stops_the_copy(
+    tmp_path: Path,
+) -> None:
+    """A canonical Parquet input is copied into its segment a piece at a time (in a thread,
+    beside its reading): byte for byte, and no further once the run has failed."""
+    import os
+    import threading
+    from unittest import mock
+
+    from jtrack.engine import ingest
+
+    source = tmp_path / "in.parquet"
+    source.write_bytes(os.urandom(10_000))
+    whole, cut = tmp_path / "whole.parquet", tmp_path / "cut.parquet"
+    with mock.patch.object(ingest, "COPY_PIECE", 1_000):
+        ingest._copy_segment(source, whole, threading.Event())
+        stop = threading.Event()
+        real = os.sendfile
+
+        def one_piece(*args: int) -> int:
+            sent = real(*args)
+            stop.set()  # the run fails while the first piece is copied
+            return sent
+
+        with mock.patch.object(os, "sendfile", one_piece):
+            ingest._copy_segment(source, cut, stop)
+    assert whole.read_bytes() == source.read_bytes()
+    assert cut.read_bytes() == source.read_bytes()[:1_000]

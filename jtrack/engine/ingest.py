@@ -12,7 +12,10 @@ decisions (duplicates, far-future rows). Imports Polars and PyArrow only.
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
@@ -363,6 +366,7 @@ def read_inputs(
     done_bytes = 0
     rows_so_far = 0
     copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-copy")
+    stop = threading.Event()  # (set when the run fails: the copy stops within a piece)
     try:
         for i, (src, fp) in enumerate(sources):
             seg_id = first_segment + i
@@ -385,7 +389,7 @@ def read_inputs(
             report(0)
             kept_as_is = src.path is not None and canonical_parquet(src.path)
             chunks = (
-                _passthrough_chunks(src, chunk_rows, seg_path, copier)
+                _passthrough_chunks(src, chunk_rows, seg_path, copier, stop)
                 if kept_as_is
                 else _reencoded_chunks(src, chunk_rows, options.max_line_bytes, seg_path)
             )
@@ -437,6 +441,7 @@ def read_inputs(
             done_bytes += fp.nbytes
             rows_so_far += stats.rows_read
     except BaseException:
+        stop.set()
         units.abandon()  # no staging write left running into a version being removed
         raise
     finally:
@@ -493,15 +498,41 @@ class _Chunks:
         self.copy.result()
 
 
-def _copy_segment(source: Path, seg_path: Path) -> None:
+#: A segment is copied this many bytes at a time, so that a run that fails or is
+#: interrupted stops its copy within one piece, not after the whole file (10 GB at 100M).
+COPY_PIECE = 64 << 20
+
+
+def _copy_segment(source: Path, seg_path: Path, stop: threading.Event) -> None:
+    """Copy `source` to `seg_path` in the kernel (sendfile) where it can, else through a
+    buffer, a piece at a time until done or `stop` is set."""
     try:
-        shutil.copyfile(source, seg_path)
+        with open(source, "rb") as fi, open(seg_path, "wb") as fo:
+            offset = 0
+            kernel = hasattr(os, "sendfile")
+            while not stop.is_set():
+                if kernel:
+                    try:
+                        sent = os.sendfile(fo.fileno(), fi.fileno(), offset, COPY_PIECE)
+                    except OSError as exc:
+                        unsupported = (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK)
+                        if offset or exc.errno not in unsupported:
+                            raise
+                        kernel = False  # (not to a file on this system)
+                        continue
+                else:
+                    data = fi.read(COPY_PIECE)
+                    fo.write(data)
+                    sent = len(data)
+                if sent == 0:
+                    break
+                offset += sent
     except OSError as exc:
         raise disk_error(seg_path, exc) from exc
 
 
 def _passthrough_chunks(
-    src: Source, chunk_rows: int, seg_path: Path, pool: ThreadPoolExecutor
+    src: Source, chunk_rows: int, seg_path: Path, pool: ThreadPoolExecutor, stop: threading.Event
 ) -> _Chunks:
     assert src.path is not None
 
@@ -509,7 +540,7 @@ def _passthrough_chunks(
         for chunk in iter_passthrough(src, ROW_COLUMNS, chunk_rows):
             yield chunk.rows, chunk.stats, chunk.canonical
 
-    return _Chunks(gen(), pool.submit(_copy_segment, src.path, seg_path))
+    return _Chunks(gen(), pool.submit(_copy_segment, src.path, seg_path, stop))
 
 
 def _reencoded_chunks(
