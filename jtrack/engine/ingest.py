@@ -162,15 +162,15 @@ class UnitRows:
     def add(self, rows: pl.DataFrame) -> None:
         if rows.height == 0:
             return
+        # (staged parts are sized by their rows: sizing each of 147 parts of a chunk took
+        # 14 s of reading 100M events)
+        row_bytes = rows.estimated_size() / rows.height if self.stage is not None else 0.0
         if len(self.ranges) == 1:
             self._settle()
-            self._put(0, rows, rows.estimated_size())
+            self._put(0, rows, rows.height * row_bytes)
             return
         unit = self._starts.search_sorted(rows.get_column("bucket"), side="right") - 1
         parts = rows.with_columns(_u=unit).partition_by("_u", as_dict=True, include_key=False)
-        # (the size of each part, by rows: sizing each of 147 parts of a chunk took 14 s of
-        # reading 100M events)
-        row_bytes = rows.estimated_size() / rows.height
         self._settle()  # (the chunk was split while the last writes went on)
         for (u,), part in parts.items():
             self._put(int(u), part, part.height * row_bytes)
@@ -201,12 +201,13 @@ class UnitRows:
             return
         rows = pl.concat(held, how="vertical", rechunk=False) if len(held) > 1 else held[0]
         self._held[u], self._held_rows[u], self._held_bytes[u] = [], 0, 0
+        assert self.stage is not None
         if not self._pools:
+            self.stage.mkdir(parents=True, exist_ok=True)
             self._pools = [
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"jtrack-stage{i}")
                 for i in range(STAGE_LANES)
             ]
-        assert self.stage is not None
         path = self.stage / f"u{u:05d}-{len(self._files[u]):06d}.parquet"
         self._files[u].append(path)
         self._inflight.append(self._pools[u % STAGE_LANES].submit(self._write, path, rows))
@@ -215,7 +216,6 @@ class UnitRows:
         """One file a flush, written by Polars itself. (PyArrow's writer could append to one
         file a unit, but it needs the rows as Arrow first: that conversion took as long as
         the encoding, 256 s of the writer threads' time at 100M events.)"""
-        path.parent.mkdir(parents=True, exist_ok=True)
         want = {c: UNIT_SCHEMA[c] for c in rows.columns if c in UNIT_SCHEMA}  # (files agree)
         if any(rows.schema[c] != t for c, t in want.items()):  # (a cast of pieces copies)
             rows = rows.cast(pl.Schema(want))
@@ -427,10 +427,10 @@ def read_inputs(
             assert stats is not None
             if isinstance(chunks, _Chunks):
                 chunks.copied()
-            if isinstance(chunks, _Chunks) and not chunks.canonical:
-                # event types or kinds not in canonical form: store canonical rows instead
-                kept_as_is = False
-                _reencode_segment(src, chunk_rows, options.max_line_bytes, seg_path)
+                if not chunks.canonical:
+                    # event types or kinds not in canonical form: store canonical rows instead
+                    kept_as_is = False
+                    _reencode_segment(src, chunk_rows, options.max_line_bytes, seg_path)
             out.files.append(stats)
             out.segments.append(
                 SegmentInfo(seg_id, seg_name, row, src.name, kept_as_is, run, lines.value())
