@@ -862,3 +862,35 @@ def test_a_rejected_row_comes_before_a_read_error_further_on(tmp_path: Path) -> 
     # skipping rejects, the cut stream is the error
     err = run_or_error([src], store, on_error="skip", chunk_rows=2_000)
     assert isinstance(err, JtrackError) and "truncated or corrupt" in str(err), err
+
+
+def test_every_segment_is_on_disk_before_its_version_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A segment kept as it is (copied) and one re-encoded from JSON lines are fsynced, as
+    the parts are, before the switch to their version: a power cut after it cannot leave
+    the store pointing at a segment the disk never got whole."""
+    import os
+
+    synced: set[str] = set()
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        if name.startswith("."):  # written under a temporary name, then renamed
+            name = name[1:].rsplit(".", 1)[0]
+        synced.add(name)
+        real(fd)
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to name the files fsync is given (Linux)")
+    kept = tmp_path / "kept.parquet"
+    flat_frame([flat_event("a", "v", T0), flat_event("b", "w", T0)]).write_parquet(kept)
+    lines = tmp_path / "more.jsonl"
+    flat_frame([flat_event("c", "v", T0 + timedelta(hours=1))]).write_ndjson(lines)
+    store = Store.open(tmp_path / "store")
+    monkeypatch.setattr(os, "fsync", fsync)
+    run_sessionize([kept, lines], store)
+    segments = store.read_manifest().segments
+    assert [s.kept_as_is for s in segments] == [True, False]
+    assert {s.file for s in segments} <= synced

@@ -427,13 +427,13 @@ def test_a_segment_is_copied_whole_in_pieces_and_a_failed_run_stops_the_copy(
     import threading
     from unittest import mock
 
-    from jtrack.engine import ingest
+    from jtrack.store import writer
 
     source = tmp_path / "in.parquet"
     source.write_bytes(os.urandom(10_000))
     whole, cut = tmp_path / "whole.parquet", tmp_path / "cut.parquet"
-    with mock.patch.object(ingest, "COPY_PIECE", 1_000):
-        ingest._copy_segment(source, whole, threading.Event())
+    with mock.patch.object(writer, "COPY_PIECE", 1_000):
+        writer.copy_segment(source, whole, threading.Event())
         stop = threading.Event()
         real = os.sendfile
 
@@ -443,6 +443,6 @@ def test_a_segment_is_copied_whole_in_pieces_and_a_failed_run_stops_the_copy(
             return sent
 
         with mock.patch.object(os, "sendfile", one_piece):
-            ingest._copy_segment(source, cut, stop)
+            writer.copy_segment(source, cut, stop)
     assert whole.read_bytes() == source.read_bytes()
     assert cut.read_bytes() == source.read_bytes()[:1_000]

@@ -12,8 +12,6 @@ decisions (duplicates, far-future rows). Imports Polars and PyArrow only.
 
 from __future__ import annotations
 
-import errno
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -44,7 +42,7 @@ from jtrack.read import (
 from jtrack.read.passthrough import canonical_parquet, iter_passthrough
 from jtrack.schema import EVENT_SCHEMA, KERNEL_COLUMNS
 from jtrack.store.manifest import InputFile, SegmentInfo
-from jtrack.store.writer import SEGMENT_ROW_GROUP, VersionWriter, disk_error
+from jtrack.store.writer import SegmentWriter, VersionWriter, copy_segment, disk_error
 
 #: What a work unit holds of each accepted row: everything the kernel and the session
 #: table read, its position, its bucket and where it came from (for far-future rejects).
@@ -498,39 +496,6 @@ class _Chunks:
         self.copy.result()
 
 
-#: A segment is copied this many bytes at a time, so that a run that fails or is
-#: interrupted stops its copy within one piece, not after the whole file (10 GB at 100M).
-COPY_PIECE = 64 << 20
-
-
-def _copy_segment(source: Path, seg_path: Path, stop: threading.Event) -> None:
-    """Copy `source` to `seg_path` in the kernel (sendfile) where it can, else through a
-    buffer, a piece at a time until done or `stop` is set."""
-    try:
-        with open(source, "rb") as fi, open(seg_path, "wb") as fo:
-            offset = 0
-            kernel = hasattr(os, "sendfile")
-            while not stop.is_set():
-                if kernel:
-                    try:
-                        sent = os.sendfile(fo.fileno(), fi.fileno(), offset, COPY_PIECE)
-                    except OSError as exc:
-                        unsupported = (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK)
-                        if offset or exc.errno not in unsupported:
-                            raise
-                        kernel = False  # (not to a file on this system)
-                        continue
-                else:
-                    data = fi.read(COPY_PIECE)
-                    fo.write(data)
-                    sent = len(data)
-                if sent == 0:
-                    break
-                offset += sent
-    except OSError as exc:
-        raise disk_error(seg_path, exc) from exc
-
-
 def _passthrough_chunks(
     src: Source, chunk_rows: int, seg_path: Path, pool: ThreadPoolExecutor, stop: threading.Event
 ) -> _Chunks:
@@ -540,7 +505,7 @@ def _passthrough_chunks(
         for chunk in iter_passthrough(src, ROW_COLUMNS, chunk_rows):
             yield chunk.rows, chunk.stats, chunk.canonical
 
-    return _Chunks(gen(), pool.submit(_copy_segment, src.path, seg_path, stop))
+    return _Chunks(gen(), pool.submit(copy_segment, src.path, seg_path, stop))
 
 
 def _reencoded_chunks(
@@ -551,27 +516,14 @@ def _reencoded_chunks(
     chunk is written in a thread while the next one is read (PyArrow and Polars leave the
     GIL: the write and the decoding take a core each); it is on disk before its rows are
     given out, so nothing is written while the caller works or after it gave up."""
-    import pyarrow.parquet as pq
-
-    writer: Any = None
-    schema = None
-
-    def write(table: Any) -> None:
-        nonlocal writer, schema
-        if writer is None:
-            schema = table.schema
-            writer = pq.ParquetWriter(seg_path, schema, compression="zstd", compression_level=1)
-        writer.write_table(table.cast(schema), row_group_size=SEGMENT_ROW_GROUP)
-
+    segment = SegmentWriter(seg_path)
     chunks = iter_source_rows(src, 0, chunk_rows, max_line_bytes)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-segment")
     try:
         item = next(chunks, None)
         while item is not None:
             rows, st = item
-            table = rows.select(list(EVENT_SCHEMA)).to_arrow(compat_level=pl.CompatLevel.oldest())
-            written = pool.submit(write, table)
-            del table
+            written = pool.submit(segment.write, SegmentWriter.table(rows))
             failed: Exception | None = None
             try:
                 item = next(chunks, None)  # read while the chunk before is written
@@ -579,20 +531,15 @@ def _reencoded_chunks(
                 failed, item = exc, None
             finally:
                 wait([written])
-            try:
-                written.result()
-            except OSError as exc:
-                raise disk_error(seg_path, exc) from exc
+            written.result()
             yield rows, st
             if failed is not None:
                 raise failed
+        pool.shutdown(wait=True)
+        segment.close()
     finally:
         pool.shutdown(wait=True)
-        if writer is not None:
-            try:
-                writer.close()
-            except OSError as exc:  # pragma: no cover - a full disk at the footer
-                raise disk_error(seg_path, exc) from exc
+        segment.abort()
 
 
 def _reencode_segment(src: Source, chunk_rows: int, max_line_bytes: int, seg_path: Path) -> None:

@@ -89,9 +89,14 @@ from jtrack.read.jsonl import (
 )
 from jtrack.read.passthrough import canonical_parquet, passthrough_range, passthrough_ranges
 from jtrack.read.sources import _is_parquet, _open_error
-from jtrack.schema import EVENT_SCHEMA
 from jtrack.store.manifest import InputFile, SegmentInfo
-from jtrack.store.writer import SEGMENT_ROW_GROUP, VersionWriter, disk_error
+from jtrack.store.writer import (
+    SEGMENT_ROW_GROUP,
+    SegmentWriter,
+    VersionWriter,
+    copy_segment,
+    disk_error,
+)
 
 #: Rows of Arrow batches handed to Python tasks, and their bytes at most (long lines).
 ARROW_BATCH_ROWS = 10_000
@@ -476,46 +481,6 @@ def _write_by_unit(rows: pl.DataFrame, path: Path) -> None:
         raise disk_error(path, exc) from exc
 
 
-class _Piece:
-    """A segment piece: the canonical rows of one split of a file, as the local engine
-    writes a segment (jtrack.engine.ingest._reencoded_chunks)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-        self.writer: Any = None
-
-    def write(self, rows: pl.DataFrame) -> None:
-        import pyarrow.parquet as pq
-
-        table = rows.select(list(EVENT_SCHEMA)).to_arrow(compat_level=pl.CompatLevel.oldest())
-        try:
-            if self.writer is None:
-                self.writer = pq.ParquetWriter(
-                    self.tmp, table.schema, compression="zstd", compression_level=1
-                )
-            self.writer.write_table(
-                table.cast(self.writer.schema), row_group_size=SEGMENT_ROW_GROUP
-            )
-        except OSError as exc:
-            raise disk_error(self.path, exc) from exc
-
-    def close(self) -> str:
-        if self.writer is None:
-            _empty_segment(self.tmp)
-        else:
-            self.writer.close()
-        os.replace(self.tmp, self.path)
-        return str(self.path)
-
-
-def _empty_segment(path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    table = pl.DataFrame(schema=EVENT_SCHEMA).to_arrow(compat_level=pl.CompatLevel.oldest())
-    pq.write_table(table, path, compression="zstd", compression_level=1)
-
-
 class _SplitReader:
     """The lines of one split, batch after batch, decoded as jtrack.read.jsonl decodes a
     block (_decode_text, _lines_frame, _decode_lines), numbered by the first pass."""
@@ -531,7 +496,7 @@ class _SplitReader:
         self.rejected = 0
         self.failure: _Failure | None = None
         piece = Path(ctx.stage) / "pieces" / f"{split.segment:06d}-{start:016d}.parquet"
-        self.piece = _Piece(piece)
+        self.piece = SegmentWriter(piece)
         self.breaks = LineBreaks()
 
     def feed(self, batch: Any, sink: _Sink) -> None:
@@ -560,13 +525,13 @@ class _SplitReader:
         del frame
         self.breaks.add(self.split.first_row + self.rows, rows.get_column(SRC_LINE))
         sink.add(rows, self.inp, self.split.first_row + self.rows)
-        self.piece.write(rows)
+        self.piece.write(SegmentWriter.table(rows))
         self.rows += rows.height
         self.read += st.rows_read
         self.rejected += st.rows_rejected
 
     def close(self) -> _Result:
-        piece = self.piece.close()
+        piece = str(self.piece.close())
         stats = FileStats(self.split.name, "", self.read, self.rejected)
         return _Result(
             self.split.i,
@@ -678,15 +643,9 @@ def _run_task(ctx: _Ctx, task: tuple[Any, ...], tag: str) -> list[_Result]:
         return [_read_whole(ctx, inp, tag)]
     if kind == "copy":
         try:
-            shutil.copyfile(inp.src.path, inp.seg_path)
-        except OSError as exc:
-            return [
-                _Result(
-                    inp.i,
-                    "copy",
-                    failure=_Failure.of(inp.i, -1, disk_error(Path(inp.seg_path), exc)),
-                )
-            ]
+            copy_segment(inp.src.path, Path(inp.seg_path))
+        except JtrackError as exc:
+            return [_Result(inp.i, "copy", failure=_Failure.of(inp.i, -1, exc))]
         return [_Result(inp.i, "copy")]
     if kind == "range":
         start, length = task[2], task[3]
@@ -742,28 +701,16 @@ def _read_whole(ctx: _Ctx, inp: _Input, tag: str) -> _Result:
 
 def _merge(pieces: list[str], target: Path) -> None:
     """Segment pieces joined, in order, into one segment file."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
-    writer: Any = None
+    segment = SegmentWriter(target)
     try:
         for piece in pieces:
-            pf = pq.ParquetFile(piece)
-            for batch in pf.iter_batches(batch_size=SEGMENT_ROW_GROUP):
-                table = pa.Table.from_batches([batch])
-                if writer is None:
-                    writer = pq.ParquetWriter(
-                        tmp, table.schema, compression="zstd", compression_level=1
-                    )
-                writer.write_table(table.cast(writer.schema), row_group_size=SEGMENT_ROW_GROUP)
-        if writer is None:
-            _empty_segment(tmp)
-        else:
-            writer.close()
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise disk_error(target, exc) from exc
+            for batch in pq.ParquetFile(piece).iter_batches(batch_size=SEGMENT_ROW_GROUP):
+                segment.write(batch)
+        segment.close()
+    finally:
+        segment.abort()
     for piece in pieces:
         Path(piece).unlink(missing_ok=True)
 
@@ -1039,7 +986,7 @@ class SparkEngine:
                     )
                 pieces = [r.piece for r in parts if r.piece is not None]
                 if not pieces:
-                    _empty_segment(Path(inp.seg_path))
+                    SegmentWriter(Path(inp.seg_path)).close()
                 elif len(pieces) == 1:
                     os.replace(pieces[0], inp.seg_path)
                 else:

@@ -11,17 +11,21 @@ Imports Polars and PyArrow only.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from jtrack.errors import StoreError
+from jtrack.schema import EVENT_SCHEMA
 from jtrack.store import layout
 from jtrack.store.layout import (
     CURRENT,
@@ -36,7 +40,7 @@ from jtrack.store.layout import (
     fsync_file,
     version_name,
 )
-from jtrack.store.manifest import Manifest, PartInfo, SegmentInfo, run_to_json
+from jtrack.store.manifest import Manifest, PartInfo, run_to_json
 
 if TYPE_CHECKING:
     from jtrack.store.store import Store
@@ -73,6 +77,96 @@ def write_parquet(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GRO
         fsync_file(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise disk_error(path, exc) from exc
+
+
+#: A segment is copied this many bytes at a time, so that a run that fails or is
+#: interrupted stops its copy within one piece, not after the whole file (10 GB at 100M).
+COPY_PIECE = 64 << 20
+
+
+def copy_segment(source: Path, target: Path, stop: threading.Event | None = None) -> None:
+    """Keep an input file as the segment `target`: copied, not re-encoded, in the kernel
+    (sendfile) where it can, else through a buffer, a piece at a time until done or `stop`
+    is set; fsynced once whole, so that a version is committed only over segments on disk."""
+    try:
+        with open(source, "rb") as fi, open(target, "wb") as fo:
+            offset = 0
+            kernel = hasattr(os, "sendfile")
+            while stop is None or not stop.is_set():
+                if kernel:
+                    try:
+                        sent = os.sendfile(fo.fileno(), fi.fileno(), offset, COPY_PIECE)
+                    except OSError as exc:
+                        unsupported = (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK)
+                        if offset or exc.errno not in unsupported:
+                            raise
+                        kernel = False  # (not to a file on this system)
+                        continue
+                else:
+                    data = fi.read(COPY_PIECE)
+                    fo.write(data)
+                    sent = len(data)
+                if sent == 0:
+                    os.fsync(fo.fileno())
+                    break
+                offset += sent
+    except OSError as exc:
+        raise disk_error(target, exc) from exc
+
+
+class SegmentWriter:
+    """A segment of canonical rows (EVENT_SCHEMA) written a batch at a time: zstd,
+    SEGMENT_ROW_GROUP rows a row group, every batch cast to the first one's Arrow types.
+    It is written under a temporary name; `close` fsyncs it and gives it its name, so a
+    segment is whole or absent. Closed with no rows written, it is a segment of no rows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}")
+        self._writer: Any = None
+
+    @staticmethod
+    def table(rows: pl.DataFrame) -> Any:
+        """The Arrow table a segment holds for `rows` (their EVENT_SCHEMA columns)."""
+        return rows.select(list(EVENT_SCHEMA)).to_arrow(compat_level=pl.CompatLevel.oldest())
+
+    def write(self, table: Any) -> None:
+        """Append an Arrow table or record batch (see `table`)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        try:
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(
+                    self.tmp, table.schema, compression="zstd", compression_level=1
+                )
+            self._writer.write_table(
+                table.cast(self._writer.schema), row_group_size=SEGMENT_ROW_GROUP
+            )
+        except OSError as exc:
+            raise disk_error(self.path, exc) from exc
+
+    def close(self) -> Path:
+        try:
+            if self._writer is None:
+                self.write(SegmentWriter.table(pl.DataFrame(schema=EVENT_SCHEMA)))
+            writer, self._writer = self._writer, None
+            writer.close()
+            fsync_file(self.tmp)
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            raise disk_error(self.path, exc) from exc
+        return self.path
+
+    def abort(self) -> None:
+        """Give the segment up (its temporary file removed)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with suppress(OSError):
+                writer.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def part_info(table: str, name: str, frame: pl.DataFrame, run: int) -> PartInfo:
@@ -170,15 +264,6 @@ class VersionWriter:
     def segment_path(self, segment_id: int) -> tuple[str, Path]:
         name = f"s{segment_id:06d}.parquet"
         return name, self.tmp / SEGMENTS / name
-
-    def add_input_copy(self, source: Path, segment: SegmentInfo) -> None:
-        """Keep an input file as a segment: copied (the kernel's copy, no re-encoding)."""
-        target = self.tmp / SEGMENTS / segment.file
-        try:
-            shutil.copyfile(source, target)
-            fsync_file(target)
-        except OSError as exc:
-            raise disk_error(target, exc) from exc
 
     def write_merged_segment(self, sources: list[Path], name: str) -> None:
         """A segment holding the rows of `sources` (segments of the base version, in that
