@@ -77,12 +77,10 @@ class Decisions:
     """What the run decided."""
 
     cut: tuple[datetime, str] | None
-    #: new rows left out: duplicates of an earlier copy, and rows beyond the cut
-    drop_new: pl.Series  # _pos
-    far_new: pl.Series  # _pos of new rows beyond the cut
-    #: the rows of drop_new with their bucket, and whether beyond the cut (each work unit is
-    #: given its own: the run's every duplicate, 1.9M at 100M events, made each of 147 units
-    #: build a hash set of them)
+    #: new rows left out (duplicates of an earlier copy, and rows beyond the cut), sorted by
+    #: position, with their bucket and whether beyond the cut (each work unit is given its
+    #: own: the run's every duplicate, 1.9M at 100M events, made each of 147 units build a
+    #: hash set of them)
     dropped: pl.DataFrame  # _pos, bucket, far
     #: copies already in the store whose judgement changed (kept, duplicate, held)
     changed: pl.DataFrame  # COPY_SCHEMA plus new_status
@@ -95,6 +93,16 @@ class Decisions:
     judged_ids: pl.Series
     #: duplicate copies among the new rows and the store's copies that became duplicates
     duplicates: int
+
+    @property
+    def drop_new(self) -> pl.Series:
+        """Positions of the new rows left out, sorted."""
+        return self.dropped.get_column("_pos")
+
+    @property
+    def far_new(self) -> pl.Series:
+        """Positions of the new rows beyond the cut, sorted."""
+        return self.dropped.filter("far").get_column("_pos")
 
 
 def decide(
@@ -243,8 +251,6 @@ def decide(
     ).sort("_pos")
     return Decisions(
         cut=cut,
-        drop_new=dropped.get_column("_pos"),
-        far_new=far_new.sort(),
         dropped=dropped,
         changed=changed,
         groups=groups,
