@@ -427,32 +427,47 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
 _DENSE_SPAN = 8
 
 
-def locate(pos: pl.Series, values: pl.Series) -> pl.Series:
-    """The row (UInt32) in `pos` (sorted, unique positions) of each of `values`, in their
-    order; null where `values` is null or `pos` does not hold it.
+class Positions:
+    """Sorted, unique positions (`_pos`), and the row of each: `rows(values)`.
 
     Rows read in input order hold positions of few gaps: a table from position to row
-    (scattered once, gathered once) finds them five times faster than a binary search of
-    each value, whose probes miss the cache. Positions spread wider (several segments, a
-    unit's share of a large input) are searched in sorted order, then put back."""
-    n = pos.len()
-    if n == 0 or values.len() == 0:
-        return pl.repeat(None, values.len(), dtype=pl.UInt32, eager=True)
-    pos = pos.cast(pl.UInt64)
-    values = values.cast(pl.UInt64)
-    lo, hi = int(pos[0]), int(pos[-1])
-    if hi - lo < _DENSE_SPAN * n + 65_536:
-        table = pl.repeat(None, hi - lo + 1, dtype=pl.UInt32, eager=True).scatter(
-            pos - lo, pl.int_range(0, n, dtype=pl.UInt32, eager=True)
-        )
-        offset = pl.select(pl.when(values.is_between(lo, hi)).then(values - lo)).to_series()
-        return table.gather(offset)
-    order = values.arg_sort(nulls_last=True)
-    wanted = values.gather(order)
-    at = pos.search_sorted(wanted.fill_null(0), side="left").cast(pl.UInt32)
-    found = pos.gather(at.clip(0, n - 1)) == wanted
-    rows = pl.select(pl.when(found).then(at)).to_series()
-    return pl.repeat(None, values.len(), dtype=pl.UInt32, eager=True).scatter(order, rows)
+    (scattered once, gathered for each lookup) finds them five times faster than a binary
+    search of each value, whose probes miss the cache. Positions spread wider (several
+    segments, a unit's share of a large input) are searched in sorted order, then put back."""
+
+    def __init__(self, pos: pl.Series) -> None:
+        self.pos = pos.cast(pl.UInt64)
+        self.n = self.pos.len()
+        self.lo = int(self.pos[0]) if self.n else 0
+        self.hi = int(self.pos[-1]) if self.n else -1
+        self.table: pl.Series | None = None
+        if self.n and self.hi - self.lo < _DENSE_SPAN * self.n + 65_536:
+            self.table = pl.repeat(None, self.hi - self.lo + 1, dtype=pl.UInt32, eager=True)
+            self.table = self.table.scatter(
+                self.pos - self.lo, pl.int_range(0, self.n, dtype=pl.UInt32, eager=True)
+            )
+
+    def rows(self, values: pl.Series) -> pl.Series:
+        """The row (UInt32) of each of `values`, in their order; null where `values` is
+        null or the positions do not hold it."""
+        if self.n == 0 or values.len() == 0:
+            return pl.repeat(None, values.len(), dtype=pl.UInt32, eager=True)
+        values = values.cast(pl.UInt64)
+        lo, hi = self.lo, self.hi
+        if self.table is not None:
+            inside = values.is_between(lo, hi)
+            return self.table.gather(pl.select(pl.when(inside).then(values - lo)).to_series())
+        order = values.arg_sort(nulls_last=True)
+        wanted = values.gather(order)
+        at = self.pos.search_sorted(wanted.fill_null(0), side="left").cast(pl.UInt32)
+        found = self.pos.gather(at.clip(0, self.n - 1)) == wanted
+        rows = pl.select(pl.when(found).then(at)).to_series()
+        return pl.repeat(None, values.len(), dtype=pl.UInt32, eager=True).scatter(order, rows)
+
+
+def locate(pos: pl.Series, values: pl.Series) -> pl.Series:
+    """The row in `pos` (sorted, unique positions) of each of `values` (see Positions)."""
+    return Positions(pos).rows(values)
 
 
 def attach_context(
@@ -474,8 +489,10 @@ def attach_context(
         # slower than one copy into contiguous columns and gathers from that
         context = context.rechunk()
 
+    at = Positions(pos)
+
     def take(pointer: str, cols: Sequence[str]) -> pl.DataFrame:
-        return context.select(pl.col(list(cols)).gather(locate(pos, sessions.get_column(pointer))))
+        return context.select(pl.col(list(cols)).gather(at.rows(sessions.get_column(pointer))))
 
     first = take("_first_pos", FROM_FIRST_EVENT + VISITOR_CONTEXT)
     last = take("_last_pos", VISITOR_CONTEXT)
@@ -559,6 +576,7 @@ __all__ = [
     "POINTERS",
     "VISITOR_CONTEXT",
     "KernelOutput",
+    "Positions",
     "Sessionized",
     "attach_context",
     "counts_as_activity",
