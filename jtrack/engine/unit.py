@@ -341,11 +341,13 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
             how="vertical_relaxed",
         )
     sessions = _with_contacts(job, sessions, kernel_in)
-    sessions = (
-        sessions.with_columns(_h=pl.col("customer_id").nchash.xxh3_64())  # type: ignore[attr-defined]
-        .sort("bucket", "_h", "customer_id", "created_date", "id")
-        .drop("_h")
-    )
+    if kept_rows.height:  # stored rows among the kernel's: in the store's order again
+        sessions = (
+            sessions.with_columns(_h=pl.col("customer_id").nchash.xxh3_64())  # type: ignore[attr-defined]
+            .sort("bucket", "_h", "customer_id", "created_date", "id")
+            .drop("_h")
+        )
+    # (else the kernel's order is the store's: bucket, visitor hash, visitor, start, id)
     res.visitors_delta, res.states_delta = _visitor_delta(old_sess, sessions)
     if old_sess.height:
         # the rows kept are the stored ones but for their contacts: only those are compared
