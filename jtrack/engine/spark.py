@@ -709,6 +709,8 @@ def _merge(pieces: list[str], target: Path) -> None:
             for batch in pq.ParquetFile(piece).iter_batches(batch_size=SEGMENT_ROW_GROUP):
                 segment.write(batch)
         segment.close()
+    except OSError as exc:  # (a piece that cannot be read back: the disk, as a write's)
+        raise disk_error(target, exc) from exc
     finally:
         segment.abort()
     for piece in pieces:
