@@ -552,8 +552,7 @@ def _reencoded_chunks(
             yield rows, st
             if failed is not None:
                 raise failed
-        pool.shutdown(wait=True)
-        segment.close()
+        segment.close()  # (every write was waited for before its rows were given out)
     finally:
         pool.shutdown(wait=True)
         segment.abort()
