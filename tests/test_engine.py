@@ -32,7 +32,7 @@ from jtrack.engine import StoredRun, run_sessionize
 from jtrack.errors import JtrackError
 from jtrack.store import Store
 from jtrack.store.layout import KILL_POINTS
-from tests.helpers import flat_event, flat_frame
+from tests.helpers import flat_event, flat_frame, genesys_line
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 CASES = [c for c in make_corpus.build(None) if not c.big]
@@ -364,6 +364,33 @@ def test_untouched_sessions_keep_their_ids_and_their_files(tmp_path: Path) -> No
     assert_frame_equal(after.filter(pl.col("id").is_in(before["id"].implode())).sort("id"), before)
     assert parts <= {p.file for p in store.read_manifest().parts}  # carried, not rewritten
     assert run.summary.run is not None and run.summary.run["parts_rewritten"] == 0
+
+
+def test_a_system_event_whose_session_loses_its_first_row_joins_the_one_before(
+    tmp_path: Path,
+) -> None:
+    """Found by the property test: a visitor's later session starts at the very row a run
+    takes back (a redelivery dated earlier makes it a duplicate of another visitor's copy).
+    The session before it ended long before, yet it is not settled: the system event that
+    was in the later session joins it, as a rebuild has it."""
+    segment = {"kind": "segment_assigned", "event_type": "SegmentAssignmentEvent"}
+    days = [
+        [
+            flat_event("a", "v2", T0 + timedelta(hours=9, minutes=23)),
+            flat_event("sys", "v2", T0 + timedelta(hours=13, minutes=55), **segment),
+        ],
+        [flat_event("x", "v2", T0 + timedelta(hours=13))],
+        [flat_event("x", "v3", T0 + timedelta(hours=11, minutes=50))],  # the earlier copy
+    ]
+    files = [_day(tmp_path, f"day{i}.parquet", rows) for i, rows in enumerate(days)]
+    daily = Store.open(tmp_path / "daily")
+    for f in files:
+        run_sessionize([f], daily)
+    once = Store.open(tmp_path / "once")
+    run_sessionize(files, once)
+    assert_same_store(daily, once)
+    index = once.scan_index().collect()
+    assert index.filter(pl.col("event_id") == "sys")["session_id"].null_count() == 0
 
 
 def test_a_unit_sessionizes_only_the_sessions_a_run_can_change_and_only_once(
@@ -921,3 +948,45 @@ def test_session_and_index_parts_are_in_the_stores_order(tmp_path: Path) -> None
             assert rows.equals(rows.sort(order, maintain_order=True)), (table, path.name)
             checked += 1
     assert checked > 4
+
+
+def _big_export(path: Path, middle_id: str) -> Path:
+    """A JSON lines export of over 3 MiB whose middle line is the event `middle_id` (ids of
+    one length: files that differ there have the same size, first and last MiB)."""
+    lines = [
+        genesys_line(f"e{i:05d}", f"v{i % 50}", T0 + timedelta(minutes=i)) for i in range(12000)
+    ]
+    lines[6000] = genesys_line(middle_id, "v0", T0 + timedelta(minutes=6000))
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size > 3 << 20
+    return path
+
+
+def test_two_exports_that_differ_only_in_the_middle_are_both_read(tmp_path: Path) -> None:
+    """The fingerprint reads a file's first and last MiB; two files alike there are not
+    taken for one file named twice unless their bytes are the same."""
+    a = _big_export(tmp_path / "a.jsonl", "e06000")
+    b = _big_export(tmp_path / "b.jsonl", "x06000")
+    run = run_sessionize([a, b], Store.open(tmp_path / "store"))
+    assert run.summary.rows_read == 24000
+    assert run.summary.events_kept == 12001  # every event once, and the one that differs
+    same = run_sessionize([a, a], Store.open(tmp_path / "again"))
+    assert same.summary.rows_read == 12000  # one file named twice is read once
+
+
+def test_a_file_edited_in_place_in_the_middle_is_read_again(tmp_path: Path) -> None:
+    """Same size, same first and last MiB, a new modification time: read again, not taken
+    for the file it was (its events deduplicated against the store)."""
+    import os
+
+    f = _big_export(tmp_path / "a.jsonl", "e06000")
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store)
+    _big_export(f, "x06000")
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    run = run_sessionize([f], store)
+    store.refresh()
+    ids = set(store.scan_index().select("event_id").collect()["event_id"].to_list())
+    assert "x06000" in ids and "e06000" in ids  # the edit is in; the history is kept
+    assert run.summary.events_kept == 12001

@@ -5,8 +5,11 @@ rotation; size and modification time unchanged means skipped without reading a b
 its content digest (SHA-256 of the bytes taken in: their count, their first and their last
 MiB). A JSON lines file that grew since it was taken in, whose bytes taken in are unchanged,
 is read from where it was left: only its new lines are read, numbered as lines of the whole
-file. Any other file that changed is read again; its events are deduplicated against the
-store. With `follow` (files still being written: `jtrack watch`), a JSON lines file's
+file (a growing file is taken to be appended to: only the count and the first and last MiB
+of its bytes taken in are checked). Any other file that changed (a new modification time,
+even with the same size and digest) is read again; its events are deduplicated against the
+store. Two sources with one digest in a run are read once only if their bytes are the
+same. With `follow` (files still being written: `jtrack watch`), a JSON lines file's
 unfinished last line is left for the next run, and a Parquet file without its footer yet is
 left for later. Imports the standard library and jtrack.read only.
 """
@@ -138,6 +141,29 @@ def _unfinished(fh: BinaryIO, path: str, size: int) -> bool:
     return not end.endswith((b"]", b"}"))
 
 
+def _same_bytes(a: Identity, b: Identity) -> bool:
+    """Whether two sources hold the same bytes taken in: one file (the same inode) named
+    twice, or two files equal byte for byte. (The digest reads only a file's first and last
+    MiB: two exports can share those and still differ in between.)"""
+    if (a.dev, a.ino) == (b.dev, b.ino) and a.ino:
+        return True
+    if not a.path or not b.path or (a.start, a.end) != (b.start, b.end):
+        return False
+    n = (a.size if a.end is None else a.end) - a.start
+    try:
+        with open(a.path, "rb") as fa, open(b.path, "rb") as fb:
+            fa.seek(a.start)
+            fb.seek(b.start)
+            while n > 0:
+                x, y = fa.read(min(_EDGE, n)), fb.read(min(_EDGE, n))
+                if x != y or not x:
+                    return False
+                n -= len(x)
+    except OSError:
+        return False
+    return True
+
+
 @dataclass
 class Planned:
     """The sources of a run: those to read (with their identities) and those skipped."""
@@ -160,7 +186,7 @@ def plan_inputs(
     by_inode = {(t.dev, t.ino): t for t in taken if t.ino}
     by_digest = {(t.end, t.sha256): t for t in taken}
     planned = Planned([], [])
-    seen: set[tuple[int, str]] = set()
+    seen: dict[tuple[int, str], Identity] = {}
     for src in sources:
         if src.path is not None:
             path = str(src.path.resolve())
@@ -190,9 +216,9 @@ def plan_inputs(
                     continue
                 src, fp = part
                 key = (fp.start, fp.digest)
-                if key in seen:  # the same file named twice in one run
+                if key in seen and _same_bytes(seen[key], fp):  # one file named twice
                     continue
-                seen.add(key)
+                seen.setdefault(key, fp)
                 planned.read.append((src, fp))
                 continue
         fp = identify(src)
@@ -202,7 +228,7 @@ def plan_inputs(
             continue
         if (0, fp.digest) in seen:
             continue
-        seen.add((0, fp.digest))
+        seen[(0, fp.digest)] = fp
         planned.read.append((src, fp))
     return planned
 
@@ -230,7 +256,7 @@ def _plan_file(
                 return None
             digest = _digest(fh, size)
             same = by_digest.get((size, digest))
-            if same is not None:
+            if same is not None and same is not known:
                 return same
             return src, Identity(path, size, st.st_mtime_ns, digest, end=size, **ident)
         start, before = 0, 0
@@ -250,7 +276,7 @@ def _plan_file(
             return known
         digest = _digest(fh, end)
         same = by_digest.get((end, digest)) if start == 0 else None
-        if same is not None:
+        if same is not None and same is not known:
             return same
     piece = Source(
         src.name, src.path, src.data, src.partitions, offset=start, end=end, first_line=before + 1

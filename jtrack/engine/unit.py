@@ -392,8 +392,9 @@ def _settled_sessions(
     """The touched visitors' stored sessions (id, customer_id) that this run cannot change,
     left out of the kernel with their rows: a visitor's web or app sessions that end more
     than a gap before the earliest of the visitor's rows the run adds, takes back or drops
-    (time T), and are not the last of their stream to start by T (a new system event joins
-    the session open at its time). They must all start before every session the kernel
+    (time T), and are not the last of their stream to start before T (a new system event
+    joins the session open at its time, and one whose sessions from T on are gone joins
+    that last one). They must all start before every session the kernel
     sees (custom sessions, which any event may extend, included), so that visits are
     numbered after them. Runs that work out every session again, and options under which
     a session depends on the ones before it (a campaign change, a longest duration), keep
@@ -442,8 +443,10 @@ def _settled_sessions(
         first, on="customer_id", how="inner"
     )
     stream = pl.col("type").is_in(["web", "app"])
+    # (before T: a session that starts at T may be one whose first row the run drops, and
+    # then the system events after it join the session before it)
     last = (
-        s.filter(stream & (pl.col("created_date") <= pl.col("_t")))
+        s.filter(stream & (pl.col("created_date") < pl.col("_t")))
         .group_by("customer_id", "type")
         .agg(_last=pl.col("created_date").max())
     )
