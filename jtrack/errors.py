@@ -76,7 +76,8 @@ class AmbiguousIdError(DataError):
 
 
 class UsageError(JtrackError):
-    """The invocation is wrong: bad option value, missing file (exit 2)."""
+    """The invocation is wrong: a bad option value, a missing argument (exit 2). An input
+    file or folder that is missing or holds nothing to read is a FileAccessError (exit 1)."""
 
     exit_code = ExitCode.USAGE
 

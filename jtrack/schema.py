@@ -257,6 +257,22 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+#: Table headers for long field names (README: "Tables"); every other header is the field
+#: name. Commands that take a field name (--sort, --where, --columns) take these too.
+FIELD_LABELS: dict[str, str] = {
+    "duration_in_seconds": "duration",
+    "duration_seconds": "duration",
+    "event_count": "events",
+    "pageview_count": "pageviews",
+    "search_count": "searches",
+    "share_of_sessions": "share",
+    "conversion_rate": "conversion",
+    "median_duration_seconds": "median_duration",
+    "p90_duration_seconds": "p90_duration",
+    "traffic_class": "traffic",
+}
+
+
 @dataclass(frozen=True)
 class EventSchema:
     """The canonical event schema, for `jtrack schema` and documentation."""

@@ -94,6 +94,23 @@ def test_sessions_csv_and_parquet_use_the_same_field_names(store: Path, tmp_path
     assert pl.read_parquet(tmp_path / "s.parquet").columns == header
 
 
+def test_a_tables_header_names_its_field_in_sort_where_and_columns(store: Path) -> None:
+    """The table shows `duration` and `events`; a user types what they see."""
+
+    def out(*args: str) -> str:
+        res = _run("sessions", "--store", str(store), "--format", "csv", *args)
+        assert res.exit_code == 0, res.stderr
+        return res.stdout
+
+    assert out("--sort", "duration", "--desc") == out("--sort", "duration_in_seconds", "--desc")
+    assert out("--where", "events>=4") == out("--where", "event_count>=4")
+    assert out("--columns", "id,duration,events").splitlines()[0] == (
+        "id,duration_in_seconds,event_count"
+    )
+    res = _run("sessions", "--store", str(store), "--sort", "durat")
+    assert res.exit_code == ExitCode.USAGE and "duration_in_seconds" in res.stderr
+
+
 def test_unknown_where_field_is_a_usage_error_naming_the_nearest(store: Path) -> None:
     res = _run("sessions", "--store", str(store), "--where", "device.categry=mobile")
     assert res.exit_code == ExitCode.USAGE
@@ -138,7 +155,7 @@ def test_stdin_and_missing_file(examples_dir: Path, tmp_path: Path) -> None:
     res = _run("sessionize", "-", "--store", str(tmp_path / "s"), "--format", "json", input=data)
     assert res.exit_code == 0 and json.loads(res.stdout)["summary"]["rows_read"] == 14
     res = _run("sessionize", str(tmp_path / "missing.jsonl"), "--store", str(tmp_path / "s"))
-    assert res.exit_code == ExitCode.USAGE and "no such file" in res.stderr
+    assert res.exit_code == ExitCode.DATA and "no such file" in res.stderr
 
 
 def test_bad_gap_is_a_usage_error(examples_dir: Path, tmp_path: Path) -> None:
@@ -190,3 +207,41 @@ def test_schema_lists_the_flat_columns() -> None:
     cols = [r["column"] for r in json.loads(res.stdout)]
     assert cols[:3] == ["event_id", "correlation_id", "customer_id"]
     assert "webEvent.page.url" in res.stdout
+
+
+def test_lines_written_before_a_rotation_are_read_from_the_rotated_copy(tmp_path: Path) -> None:
+    """A nightly `jtrack sessionize exports/`: the log got lines after the last run, then was
+    renamed app.jsonl.1 (which a folder's listing leaves out) and a new app.jsonl begun. The
+    lines of the renamed file are read from it, and the store equals one run over both."""
+    from datetime import timedelta
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    log = folder / "app.jsonl"
+
+    def lines(lo: int, hi: int) -> str:
+        return "".join(
+            genesys_line(f"e{i}", f"v{i % 3}", T0 + timedelta(minutes=7 * i)) + "\n"
+            for i in range(lo, hi)
+        )
+
+    store = tmp_path / "store"
+    log.write_text(lines(0, 10))
+    assert _run("sessionize", str(folder), "--store", str(store), "-q").exit_code == 0
+    with log.open("a") as fh:
+        fh.write(lines(10, 15))
+    log.rename(folder / "app.jsonl.1")
+    log.write_text(lines(15, 20))
+    res = _run("sessionize", str(folder), "--store", str(store), "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads(res.stdout)["summary"]
+    assert (summary["rows_read"], summary["events_kept"]) == (20, 20)
+    once = tmp_path / "once"
+    res = _run("sessionize", str(log), str(folder / "app.jsonl.1"), "--store", str(once), "-q")
+    assert res.exit_code == 0
+
+    def sessions(s: Path) -> str:
+        out = _run("sessions", "--store", str(s), "--traffic", "all", "-f", "csv")
+        return "\n".join(sorted(out.stdout.splitlines()))
+
+    assert sessions(store) == sessions(once)

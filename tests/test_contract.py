@@ -55,3 +55,70 @@ def test_version_and_no_args() -> None:
 def test_unknown_option_is_exit_2() -> None:
     res = runner.invoke(app, ["sessions", "--no-such-option"])
     assert res.exit_code == 2
+
+
+def _number_options() -> list[tuple[str, str, object]]:
+    """(command, option, the option) of every option that takes a number."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    out = []
+    for cmd in COMMANDS:
+        c = group
+        for part in cmd:
+            c = c.commands[part]  # type: ignore[attr-defined]
+        for p in c.params:
+            if p.param_type_name == "option" and p.type_descriptor.annotation in (int, float):
+                out.append((" ".join(cmd), p.opts[0], p))
+    return out
+
+
+def test_every_number_option_has_a_lower_bound() -> None:
+    """A count, a size or a wait below its range is refused up front (exit 2), never taken
+    into the run: `sessionize --limit -1` once wrote the store, then failed on the slice."""
+    found = _number_options()
+    assert any(cmd == "sessionize" and opt == "--limit" for cmd, opt, _ in found)
+    unbounded = [f"{cmd} {opt}" for cmd, opt, kind in found if getattr(kind, "min", None) is None]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sessions", "--limit", "-1"],
+        ["sessionize", "sample_data/events.jsonl", "--limit", "-1"],
+        ["sessionize", "sample_data/events.jsonl", "--max-line-bytes", "0"],
+    ],
+    ids=" ".join,
+)
+def test_a_number_out_of_range_is_exit_2_and_writes_nothing(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    store = tmp_path / "store"
+    res = runner.invoke(app, [*args, "--store", str(store)])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
+    assert not store.exists()
+
+
+def test_format_metavar_names_only_the_formats_the_command_writes() -> None:
+    """`-f <...>` in --help lists what the command writes, as its help text does (it once
+    listed every format, html and parquet included, for commands that refuse them)."""
+    import re
+
+    import typer.main
+
+    group = typer.main.get_command(app)
+    seen = 0
+    for cmd in COMMANDS:
+        c = group
+        for part in cmd:
+            c = c.commands[part]  # type: ignore[attr-defined]
+        for p in c.params:
+            if "--format" in getattr(p, "opts", []):
+                listed = re.search(r"Output format: ([\w, ]+)\.", p.help or "")
+                assert listed, cmd
+                assert p.metavar == "<" + "|".join(listed.group(1).split(", ")) + ">", cmd
+                seen += 1
+    assert seen >= 8

@@ -232,8 +232,8 @@ def test_the_cli_shows_one_line_and_no_traceback_for_bad_input(
         ([str(corpus / "gzip_truncated.jsonl.gz")], 1, "truncated or corrupt"),
         ([str(corpus / "parquet_corrupt_footer.parquet")], 1, "not a readable Parquet"),
         ([str(corpus / "deeply_nested_first_line.jsonl")], 1, "[malformed_json]"),
-        ([str(empty_dir)], 2, "holds no .jsonl"),
-        ([str(tmp_path / "missing.jsonl")], 2, "no such file"),
+        ([str(empty_dir)], 1, "holds no .jsonl"),
+        ([str(tmp_path / "missing.jsonl")], 1, "no such file"),
     ]
     for sources, code, message in runs:
         result = invoke(["sessionize", *sources, "--store", str(tmp_path / "s"), "-q"])

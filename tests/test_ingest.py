@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 
 from jtrack.core.dedupe import deduplicate
 from jtrack.core.sessionize import sessionize
-from jtrack.errors import DataError, RejectedRowError, UsageError
+from jtrack.errors import DataError, FileAccessError, RejectedRowError
 from jtrack.read import REJECT_REASONS, read_events
 from tests.helpers import T0, genesys_line
 
@@ -182,8 +182,9 @@ def test_empty_input_is_not_an_error(tmp_path: Path) -> None:
     assert r.rows_read == 0 and r.events.height == 0
 
 
-def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError):
+def test_missing_path_is_a_file_error(tmp_path: Path) -> None:
+    """Exit 1, as a glob that matches nothing: a file that cannot be read."""
+    with pytest.raises(FileAccessError, match="no such file"):
         read_events([tmp_path / "nope.jsonl"])
 
 

@@ -35,10 +35,10 @@ from jtrack.commands.watch import (
     WatchLoop,
     handle_key,
     parse_keys,
-    rotated_copies,
     run_sources,
 )
 from jtrack.engine import run_sessionize
+from jtrack.read import rotated_copies
 from jtrack.render.live import ViewState, keys_line, log_line, render_frame_text, sparkline
 from jtrack.store import Store
 from jtrack.usecases.live import LiveOptions, live_frame, view_sessions

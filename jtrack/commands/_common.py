@@ -290,9 +290,11 @@ OutputOpt = Annotated[
 
 
 def format_option(allowed: tuple[Format, ...]) -> Any:
+    """--format: its metavar names the formats this command writes (not every Format)."""
     return typer.Option(
         "--format",
         "-f",
+        metavar="<" + "|".join(f.value for f in allowed) + ">",
         help="Output format: " + ", ".join(f.value for f in allowed) + ".",
         show_default=False,
         case_sensitive=False,

@@ -65,7 +65,7 @@ def report_cmd(
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
     wait: Annotated[
-        float, typer.Option(help="Seconds to wait for another run writing the same -o file.")
+        float, typer.Option(help="Seconds to wait for another run writing the same -o file.", min=0)
     ] = 0.0,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")

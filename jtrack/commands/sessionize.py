@@ -35,7 +35,8 @@ def sessionize_cmd(
         typer.Argument(
             help="JSONL/JSON/Parquet files (.gz/.zst too), directories, globs, or - for stdin. "
             "Files the store took in before are skipped without being read; a JSON lines "
-            "file that grew is read from where the last run left it.",
+            "file that grew is read from where the last run left it; rotated copies beside "
+            "a named file or in a named folder (app.jsonl.1, app.jsonl.2.gz) are read too.",
             show_default=False,
         ),
     ],
@@ -79,7 +80,7 @@ def sessionize_cmd(
         ),
     ] = None,
     max_line_bytes: Annotated[
-        int, typer.Option(help="Reject input lines longer than this many bytes.")
+        int, typer.Option(help="Reject input lines longer than this many bytes.", min=1)
     ] = 1_000_000,
     contacts: Annotated[
         Path | None,
@@ -136,7 +137,9 @@ def sessionize_cmd(
             show_default=False,
         ),
     ] = None,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another run's lock.", min=0)
+    ] = 0.0,
     memory_limit: Annotated[
         str | None,
         typer.Option(
@@ -152,7 +155,7 @@ def sessionize_cmd(
     limit: Annotated[
         int | None,
         typer.Option(
-            help="Sessions shown (default 10 in a table, all otherwise).", show_default=False
+            help="Sessions shown (default 10 in a table, all otherwise).", show_default=False, min=0
         ),
     ] = None,
     quiet: Annotated[
@@ -187,6 +190,12 @@ def sessionize_cmd(
     srcs = list(sources or [])
     if not srcs and not (rebuild or contacts or no_contacts):
         raise UsageError("no sources", hint="pass export files, folders or globs (or - for stdin)")
+    # rotated copies beside a named file or in a named folder (app.jsonl.1): the lines
+    # written after the last run and before the rename are only there
+    from jtrack.read import rotated_copies
+
+    named = [s for s in srcs if s != "-"]
+    srcs += [r for r in rotated_copies(named) if r not in named]
     out_fmt = resolve_format(fmt, output, FORMATS)
     data_asked = fmt is not None or output is not None
     st = Store.open(store)

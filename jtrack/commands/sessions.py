@@ -93,7 +93,7 @@ def sessions_cmd(
     sort: Annotated[str, typer.Option(help="Sort by this field.")] = "created_date",
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
     limit: Annotated[
-        int | None, typer.Option(help="At most this many sessions.", show_default=False)
+        int | None, typer.Option(help="At most this many sessions.", show_default=False, min=0)
     ] = None,
     columns: Annotated[
         str | None,

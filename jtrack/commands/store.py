@@ -88,7 +88,9 @@ def store_cmd(
 def rollback_cmd(
     version: Annotated[str, typer.Argument(help="The version to make current, e.g. v000003.")],
     store: StoreOpt = None,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another run's lock.", min=0)
+    ] = 0.0,
 ) -> None:
     """Make an earlier version of the store current again (list them with `jtrack store`).
     The next run builds on it; later versions stay until they age out."""
@@ -107,7 +109,9 @@ def rollback_cmd(
 def compact_cmd(
     store: StoreOpt = None,
     keep: Annotated[int, typer.Option(help="Earlier versions to keep.", min=0)] = 2,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for another run's lock.")] = 0.0,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another run's lock.", min=0)
+    ] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
     """Merge every part that runs added into one part per bucket range, and small segments

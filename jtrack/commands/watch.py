@@ -53,8 +53,6 @@ HOUR_EVERY = 5.0
 HOUR_SHARE = 20.0
 #: Seconds a frame's hour tables may be reused while newer ones are worked out (no limit).
 _KEEP_HOUR = 1e9
-#: Rotated copies beside a followed file: app.jsonl.1, app.jsonl.2.gz
-_ROTATED = re.compile(r"\.(?:jsonl|ndjson|json)\.\d+(?:\.gz|\.zst)?$", re.IGNORECASE)
 _DATA = re.compile(r"\.(?:jsonl|ndjson|json|parquet|pq)(?:\.gz|\.zst)?$", re.IGNORECASE)
 
 
@@ -132,6 +130,7 @@ def watch_cmd(
             help="Seconds to wait for another run's lock [default: --interval]; then the run "
             "is tried again at the next refresh.",
             show_default=False,
+            min=0,
         ),
     ] = None,
     role: RoleOpt = None,
@@ -280,32 +279,11 @@ def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
     return sorted(out.items())
 
 
-def rotated_copies(sources: Sequence[str]) -> list[str]:
-    """Rotated copies (app.jsonl.1, app.jsonl.2.gz) beside a followed file or in a followed
-    folder: a folder's listing leaves them out, yet lines written before the rotation and
-    after the last run are only there."""
-    found: set[str] = set()
-    for raw in sources:
-        p = Path(raw)
-        if p.is_dir():
-            for folder, _, names in os.walk(p):
-                found.update(str(Path(folder) / n) for n in names if _ROTATED.search(n))
-        elif not any(ch in raw for ch in "*?[") or p.exists():
-            parent = p.parent if str(p.parent) else Path(".")
-            pat = re.compile(re.escape(p.name) + r"\.\d+(?:\.gz|\.zst)?$")
-            try:
-                names = os.listdir(parent)
-            except OSError:
-                continue
-            found.update(str(parent / n) for n in names if pat.fullmatch(n))
-    return sorted(found)
-
-
 def run_sources(sources: Sequence[str]) -> tuple[list[str], tuple[Any, ...]]:
     """What to hand the engine now (the sources that hold a file, and rotated copies), and
     a signature of the files (path, size, mtime) that changes whenever one does."""
     from jtrack.errors import JtrackError
-    from jtrack.read import expand_sources
+    from jtrack.read import expand_sources, rotated_copies
 
     chosen: list[str] = []
     files: list[str] = []
@@ -361,6 +339,8 @@ class FileWatcher:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
+        from jtrack.read.sources import _ROTATED
+
         ignored = [str(p.resolve()) for p in ignore]
         watcher = self
 

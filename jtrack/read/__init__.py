@@ -22,7 +22,7 @@ import polars as pl
 
 from jtrack.read.jsonl import _iter_json_lines, _read_json_lines, plain_json_lines
 from jtrack.read.parquet import _iter_parquet, _read_parquet, canonical_from_parquet_frame
-from jtrack.read.sources import Source, _is_parquet, expand_sources
+from jtrack.read.sources import Source, _is_parquet, expand_sources, rotated_copies
 from jtrack.read.validate import (
     DEFAULT_MAX_LINE_BYTES,
     RAW,
@@ -69,6 +69,7 @@ __all__ = [
     "read_source",
     "rejected_row_error",
     "rejects_frame",
+    "rotated_copies",
 ]
 
 

@@ -73,7 +73,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
         if p.is_dir():
             files = [f for f in _walk(p, s) if _is_data_file(f)]
             if not files:
-                raise UsageError(
+                raise FileAccessError(
                     f"{s}: the directory holds no .jsonl, .ndjson, .json or .parquet file",
                     hint="check the path (compressed .gz and .zst files count too)",
                 )
@@ -86,8 +86,35 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
                 raise FileAccessError(f"{s}: the pattern matches no file", hint="check the glob")
             out.extend(_source(f) for f in files)
         else:
-            raise UsageError(f"{s}: no such file or directory", hint="check the path")
+            raise FileAccessError(f"{s}: no such file or directory", hint="check the path")
     return out
+
+
+#: A rotated copy's name: app.jsonl.1, app.jsonl.2.gz
+_ROTATED = re.compile(r"\.(?:jsonl|ndjson|json)\.\d+(?:\.gz|\.zst)?$", re.IGNORECASE)
+
+
+def rotated_copies(sources: Sequence[str]) -> list[str]:
+    """Rotated copies (app.jsonl.1, app.jsonl.2.gz) beside a named file or in a named folder,
+    sorted: a folder's listing leaves them out (they end in a number), yet the lines written
+    to a file after the last run and before it was renamed are only there. `jtrack
+    sessionize` and `jtrack watch` read them with the sources (the store knows a renamed
+    file by its inode: only its new lines are read)."""
+    found: set[str] = set()
+    for raw in sources:
+        p = Path(raw)
+        if p.is_dir():
+            for folder, _, names in os.walk(p):
+                found.update(str(Path(folder) / n) for n in names if _ROTATED.search(n))
+        elif not any(ch in raw for ch in "*?[") or p.exists():
+            parent = p.parent if str(p.parent) else Path(".")
+            pat = re.compile(re.escape(p.name) + r"\.\d+(?:\.gz|\.zst)?$")
+            try:
+                names = os.listdir(parent)
+            except OSError:
+                continue
+            found.update(str(parent / n) for n in names if pat.fullmatch(n))
+    return sorted(found)
 
 
 def _source(path: Path) -> Source:

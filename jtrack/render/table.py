@@ -37,6 +37,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from jtrack.schema import FIELD_LABELS
 from jtrack.serialize import flat_strings, strip_control
 from jtrack.usecases.ids import ID_MIN, unique_prefix_length
 
@@ -116,18 +117,7 @@ DURATION_COLUMNS = frozenset(
     }
 )
 #: Table headers for long field names (README: "Tables"); every other header is the field name.
-LABELS: dict[str, str] = {
-    "duration_in_seconds": "duration",
-    "duration_seconds": "duration",
-    "event_count": "events",
-    "pageview_count": "pageviews",
-    "search_count": "searches",
-    "share_of_sessions": "share",
-    "conversion_rate": "conversion",
-    "median_duration_seconds": "median_duration",
-    "p90_duration_seconds": "p90_duration",
-    "traffic_class": "traffic",
-}
+LABELS: dict[str, str] = FIELD_LABELS
 
 GAP = 2  # columns are two cells apart: one of padding, one of the (blank) separator
 TEXT_MIN = 10  # a cut text column keeps at least this much before times get coarser

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
-from jtrack.schema import SESSION_SCHEMA
+from jtrack.schema import FIELD_LABELS, SESSION_SCHEMA
 from jtrack.store import Store
 from jtrack.usecases.ids import unique_prefix_length
 from jtrack.usecases.traffic import (
@@ -29,13 +29,20 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 def column_for_field(name: str, columns: Sequence[str]) -> str:
-    """Map a user's field name (`device.category`, `mktCampaign.source`, `device_category`)
-    to a column, or raise a UsageError naming the nearest valid field."""
+    """Map a user's field name (`device.category`, `mktCampaign.source`, `device_category`,
+    or a table's header for it: `duration`, `events`) to a column, or raise a UsageError
+    naming the nearest valid field."""
     snake = _CAMEL.sub("_", name.replace(".", "_")).lower()
     for cand in (name, snake):
         if cand in columns:
             return cand
-    near = difflib.get_close_matches(snake, list(columns), n=1)
+    labelled = [c for c in columns if FIELD_LABELS.get(c) == snake]
+    if labelled:
+        return labelled[0]
+    near = (
+        difflib.get_close_matches(snake, list(columns), n=1)
+        or [c for c in columns if c.startswith(snake)][:1]
+    )
     raise UsageError(
         f"unknown field {name!r}",
         hint=(f"did you mean {near[0]!r}? " if near else "") + "see `jtrack schema --sessions`",
