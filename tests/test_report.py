@@ -319,6 +319,18 @@ def store(tmp_path: Path) -> Path:
     return st
 
 
+def test_an_empty_month_warns_naming_the_months_that_hold_sessions(store: Path) -> None:
+    """A job that runs early on the 1st reports the new month: said on stderr even with -q
+    (as `jtrack usage` does), and not blamed on missing contacts."""
+    res = runner.invoke(app, ["report", "--store", str(store), "--month", "2031-01", "-q"])
+    assert res.exit_code == 0
+    assert res.stderr.startswith("warning: no sessions in 2031-01-01 .. 2031-01-31; the input")
+    assert res.stderr.count("\n") == 1 and "needs resolved contacts" not in res.stdout
+    out = runner.invoke(app, ["report", "--store", str(store), "--month", "2031-01", "-f", "json"])
+    notes = json.loads(out.stdout)["notes"]
+    assert len(notes) == 1 and notes[0].startswith("no sessions in 2031-01-01 .. 2031-01-31")
+
+
 def test_report_json_from_the_store_equals_the_files_and_the_library(
     store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

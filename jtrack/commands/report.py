@@ -127,6 +127,13 @@ def report_cmd(
                 bar("summarising")
                 report = report_from_store(open_store(store, role, redact), opts)
         _emit(report, out_fmt, output)
+    if report.empty_period is not None:  # even with -q: a cron job reports an empty month
+        from jtrack.commands._common import warning_line
+
+        warning_line(
+            f"{report.empty_period} (hint: pass --month with one of those, or --month "
+            "previous in a job that runs early on the 1st)"
+        )
     if not quiet and output is not None:
         from rich.text import Text
 

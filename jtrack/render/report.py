@@ -259,7 +259,8 @@ def journey_renderables(report: Any) -> list[RenderableType]:
     g.add_row("sessions", _num(o["sessions"]), _t(f"{o['web_sessions']:,} web"))
     g.add_row("visitors", _num(o["visitors"]), "")
     if o["known_sessions"] is None:
-        g.add_row("known / Unknown", "-", _t("needs resolved contacts (--contacts)"))
+        why = "no sessions" if not o["sessions"] else "needs resolved contacts (--contacts)"
+        g.add_row("known / Unknown", "-", _t(why))
     else:
         g.add_row(
             "known / Unknown",

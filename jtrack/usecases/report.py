@@ -126,6 +126,9 @@ class JourneyReport:
     scope: TrafficScope = field(default_factory=TrafficScope)
     #: the user-agent lists the traffic classes come from (jtrack.core.traffic)
     traffic_lists: str | None = None
+    #: set when the period holds no session but the input does (also one of `notes`): a
+    #: job that runs early on the 1st reports the new, empty month
+    empty_period: str | None = None
 
     def traffic(self) -> dict[str, Any]:
         """{classes, left_out {sessions, events, by_class}, lists}."""
@@ -515,7 +518,25 @@ def journey_report(
     tables = {k: tables[k] for k in TABLES}
 
     notes: list[str] = []
-    if not contacts_known:
+    empty = None
+    if all_df.height == 0 and (opts.since is not None or opts.until is not None):
+        months = (
+            sessions.lazy()
+            .select(pl.col("created_date").dt.convert_time_zone(opts.tz).dt.strftime("%Y-%m"))
+            .unique()
+            .sort("created_date")
+            .collect(engine="in-memory")
+            .get_column("created_date")
+            .to_list()
+        )
+        if months:
+            span = (
+                f"{opts.since or '..'} .. {opts.until - timedelta(days=1) if opts.until else '..'}"
+            )
+            shown = ", ".join(months) if len(months) <= 4 else f"{months[0]} .. {months[-1]}"
+            empty = f"no sessions in {span}; the input holds sessions in {shown}"
+            notes.append(empty)
+    elif not contacts_known and all_df.height:
         notes.append(
             "known versus Unknown needs resolved contacts: sessionize with --contacts FILE"
         )
@@ -535,6 +556,7 @@ def journey_report(
         tables=tables,
         notes=notes,
         scope=scope,
+        empty_period=empty,
     )
 
 
