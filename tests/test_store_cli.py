@@ -116,6 +116,25 @@ def test_rollback_makes_an_earlier_version_current_and_runs_build_on_it(
     assert bad.exit_code == 1 and "no version" in bad.stderr
 
 
+def test_after_a_rollback_the_next_run_keeps_the_version_rolled_back_to(
+    daily: tuple[Store, list[Path]], tmp_path: Path
+) -> None:
+    """Versions kept are the current one's line (what it was written on), not the newest
+    numbers: the ones a rollback abandoned go first, and it stays possible to go back to
+    the version rolled back to (the next run used to remove it)."""
+    store, files = daily
+    assert store.versions() == ["v000001", "v000002", "v000003"]
+    assert _run("store", "rollback", "v000001", "--store", str(store.root)).exit_code == 0
+    store.refresh()
+    assert store.versions() == ["v000001", "v000002", "v000003"]  # nothing removed yet
+    run_sessionize([files[1]], store, keep=1)
+    store.refresh()
+    assert store.current_name() == "v000004"
+    assert store.read_manifest().base == 1
+    assert store.versions() == ["v000001", "v000004"]  # v000002 and v000003 abandoned
+    assert _run("store", "rollback", "v000001", "--store", str(store.root)).exit_code == 0
+
+
 def test_compaction_changes_the_files_not_the_content(
     daily: tuple[Store, list[Path]], tmp_path: Path
 ) -> None:

@@ -158,6 +158,8 @@ class Manifest:
     run_logs: list[str] = field(default_factory=list)
     runs_logged: int = 0
     layout_version: int = LAYOUT_VERSION
+    #: the version this one was written on (None: the first, or written before it was kept)
+    base: int | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -253,6 +255,7 @@ class Manifest:
                 traffic_lists=data.get("traffic_lists"),
                 run_logs=[str(x) for x in data.get("run_logs") or []],
                 runs_logged=int(data.get("runs_logged") or 0),
+                base=int(data["base"]) if data.get("base") is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import threading
@@ -322,17 +323,39 @@ class Store:
                 p.unlink(missing_ok=True)
 
     def collect_garbage(self, keep: int = DEFAULT_KEEP) -> list[str]:
-        """Remove versions older than the newest `keep` besides the current one, unless a
-        reader holds them. Returns the names removed."""
+        """Remove versions no one needs, unless a reader holds them: kept are the current
+        one, the `keep` it was written on (its base, that one's base, ...: after a rollback
+        and a run, the version rolled back to, not the ones abandoned), the newest others
+        when that line is shorter, and any newer than the current (what a rollback went back
+        from, until the next run). Returns the names removed."""
         current = self.current_name()
         leased = self._leased()
         if leased is None:  # a reader is choosing a version right now: next time
             return []
         names = self.versions()
-        newest = set(names[-(keep + 1) :]) if keep >= 0 else set(names)
+        if keep < 0:
+            return []
+        rank = version_number(current) if current is not None else None
+        # newer than the current: what a rollback went back from (kept until the next run)
+        newer = {n for n in names if rank is not None and (version_number(n) or 0) > rank}
+        line: list[str] = []  # the current's base, that one's base, ...
+        at = current
+        while at is not None and len(line) < keep:
+            base = self._base_of(at)
+            at = version_name(base) if base is not None else None
+            if at is None or at not in names:
+                break
+            line.append(at)
+        wanted = {*line, *newer, *([current] if current is not None else [])}
+        for name in reversed(names):  # a shorter line (bases not recorded): the newest others
+            if len(line) >= keep:
+                break
+            if name not in wanted:
+                wanted.add(name)
+                line.append(name)
         removed = []
         for name in names:
-            if name == current or name in newest or name in leased:
+            if name in wanted or name in leased:
                 continue
             path = self.version_dir(name)
             if self.background_removal:
@@ -352,6 +375,17 @@ class Store:
                 shutil.rmtree(path, ignore_errors=True)
             removed.append(name)
         return removed
+
+    def _base_of(self, name: str) -> int | None:
+        """The version `name` was written on, from the first line of its manifest (the
+        head's plain fields; the long lists follow); None when it does not say."""
+        try:
+            with open(self.version_dir(name) / MANIFEST, encoding="utf-8") as fh:
+                head = json.loads(fh.readline().rstrip("\n") + "}")
+        except (OSError, ValueError):
+            return None
+        base = head.get("base") if isinstance(head, dict) else None
+        return base if isinstance(base, int) else None
 
     def rollback(self, name: str) -> None:
         """Make an earlier (complete) version current again. The caller holds the lock."""

@@ -387,6 +387,7 @@ class VersionWriter:
         """Make this version current (atomically); then remove versions no one needs."""
         root = self.store.root
         final = self.store.version_dir(self.name)
+        manifest.base = self.base.version if self.base is not None else None
         try:
             self._log_runs(manifest)
             self._link_shared(manifest)
