@@ -44,6 +44,17 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     return p if p.is_file() else None
 
 
+def toml_error_line(exc: Exception, text: str) -> int | None:
+    """The line a TOML error is on: the one it names, or the last line of the text when it
+    is "at end of document" (an unclosed bracket or quote runs to the end)."""
+    m = re.search(r"line (\d+)", str(exc))
+    if m:
+        return int(m.group(1))
+    if "end of document" in str(exc):
+        return max(1, len(text.rstrip("\n").split("\n")))
+    return None
+
+
 def load_config(
     explicit: str | os.PathLike[str] | None = None,
 ) -> tuple[dict[str, Any], Path | None]:
@@ -52,10 +63,11 @@ def load_config(
     if path is None:
         return {}, None
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        where = f"{path}:{m.group(1)}" if m else str(path)
+        line = toml_error_line(exc, text)
+        where = f"{path}:{line}" if line else str(path)
         raise ConfigError(
             f"{where}: not valid TOML ({exc})", hint="check quoting and brackets on that line"
         ) from exc

@@ -182,6 +182,13 @@ def test_invalid_toml_is_one_problem_with_the_line_number() -> None:
     assert problems[0].line == 2 and "not valid TOML" in problems[0].message
 
 
+def test_toml_cut_short_names_the_last_line() -> None:
+    """An unclosed bracket runs to the end: TOML says "at end of document", no line; the
+    problem names the last line rather than none (its hint speaks of "that line")."""
+    _, problems = check_text('[[segment]]\nid = "x"\nx = [\n', "bad.toml")
+    assert len(problems) == 1 and problems[0].line == 3
+
+
 def test_a_segment_needs_conditions_and_numbers_accept_toml_numbers_or_text() -> None:
     _, problems = check_text('[[segment]]\nid = "empty"\n', "x.toml")
     assert [p.message for p in problems] == ["segment has no conditions"]

@@ -198,7 +198,8 @@ def contacts_cmd(
         if invalid.height:
             sys.stderr.write(
                 f"error: {check}: {plural(invalid.height, 'invalid entry', 'invalid entries')} "
-                f"({checked.height} contacts read)\n"
+                f"({checked.height} contacts read) (hint: each is listed with its row and "
+                "reason; fix them, or they are left out when visitors are resolved)\n"
             )
             raise typer.Exit(int(ExitCode.USAGE))
         sys.stderr.write(f"{check}: {checked.height} contacts, no invalid entries\n")

@@ -389,7 +389,7 @@ def load_contacts(
     """
     p = Path(path)
     if not p.is_file():
-        raise FileAccessError(f"{p}: no such contacts file", hint="check the --contacts path")
+        raise FileAccessError(f"{p}: no such contacts file", hint="check the path")
     st = p.stat()
     return _load_cached(str(p.resolve()), st.st_size, st.st_mtime_ns, default_region, str(p))
 

@@ -589,10 +589,13 @@ def check_text(text: str, file: str = "<rules>") -> tuple[Rules | None, list[Pro
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
+        end = "end of document" in str(exc)
         return None, [
             Problem(
                 file,
-                int(m.group(1)) if m else None,
+                int(m.group(1))
+                if m
+                else (max(1, len(text.rstrip("\n").split("\n"))) if end else None),
                 "",
                 f"not valid TOML ({exc})",
                 "check quoting and brackets on that line",
