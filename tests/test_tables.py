@@ -279,6 +279,32 @@ def test_text_columns_are_left_out_only_as_a_last_resort_and_named() -> None:
     assert "not shown at 32 columns: notes" in narrow
 
 
+def test_key_columns_are_left_out_from_the_right_rather_than_cut() -> None:
+    """Twelve columns of ids, times and numbers asked for at 80: once text is gone and
+    times show their date only, the rightmost keys are left out and named; every value
+    shown is whole (they were folded across lines before)."""
+    at = datetime(2026, 10, 1, 1, 30, 16, tzinfo=UTC)
+    df = pl.DataFrame(
+        {
+            "id": ["5c114b18-1e29-b347-b717-7cfa632053a5"],
+            "customer_id": ["652f931c-e845-4f2c-99e6-6cbd84c1ae75"],
+            "created_date": [at],
+            "ended_date": [at],
+            **{f"figure_{i}": [1_234_567 + i] for i in range(8)},
+            "type": ["delivery"],
+        }
+    )
+    out = _text(df, 80)
+    assert max(len(line) for line in out.splitlines()) <= 80
+    row = next(line for line in out.splitlines() if line.startswith("5c114b18"))
+    cells = row.split()
+    assert cells[:4] == ["5c114b18", "652f931c", "2026-10-01", "2026-10-01"]
+    assert cells[4:] == [f"1,234,{567 + i}" for i in range(len(cells) - 4)]  # whole
+    assert len(cells) > 5
+    note = " ".join(out.split("not shown at 80 columns: ")[1].split())
+    assert note.startswith("type, figure_7, figure_6")  # the rightmost first
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.text(alphabet="0123456789abcdef", min_size=12, max_size=12), min_size=1),

@@ -14,8 +14,9 @@ is one of three sorts, decided from its name and type (`column_sort`):
 When the table is wider than the space it gets: headers first wrap between words (after an
 `_`, so they still read as the field name); then the widest text column gives way, then the
 next widest (down to 10 characters); then times drop their seconds, then their clock; last,
-the columns a table marks optional, then text columns (widest first) are left out, and a
-line under the table names them. Numbers are shown with
+the columns a table marks optional, then text columns (widest first), then key columns
+from the right (ids last) are left out, and a line under the table names them: a value is
+never cut. Numbers are shown with
 thousands separators, floats to one decimal, rates as percentages, durations as h:mm:ss.
 
 Headers are the frame's field names (the names of every other format), except the few long
@@ -359,6 +360,16 @@ def _fit(
             if c.sort == "text":
                 c.width = c.natural
         _shrink_text(cols, width)
+    # 6. last, key columns are left out from the right, ids only when nothing else is left:
+    # a value is never cut (the others are laid out again, times with their clock if they fit)
+    if _total(cols) > width and len(cols) > 1:
+        keys = [c for c in cols if c.sort != "id"] or cols[1:]
+        drop = keys[-1]
+        rest = [c for c in cols if c is not drop]
+        for c in rest:
+            c.level = 0
+        kept, also = _fit(rest, width)
+        return kept, [*left_out, drop.name, *also]
     return cols, left_out
 
 
