@@ -342,6 +342,38 @@ def personal_id(col: pl.Expr, id_type: pl.Expr | None = None, typed: Any = None)
     return cond.fill_null(False)
 
 
+def shown_ids(schema: pl.Schema, policy: Policy, typed: Any = None) -> dict[str, pl.Expr]:
+    """The visitor and contact id columns of `schema` as the policy shows them (column ->
+    expression, aliased to the column): personal ids masked or hashed, a temporary
+    contact's `tmp-<visitor id>` likewise; nothing when the policy masks nothing. Filters
+    and sorts of a masked role apply to these, so that they tell nothing of what it may not
+    see (`--where customer_id~ali` must not spell out an email a letter at a time)."""
+    if not policy.masks:
+        return {}
+    out: dict[str, pl.Expr] = {}
+    id_type = pl.col("customer_id_type") if "customer_id_type" in schema else None
+    for c in ID_COLUMNS:
+        if c in schema and schema[c] == pl.String:
+            col = pl.col(c)
+            out[c] = (
+                pl.when(personal_id(col, id_type, typed))
+                .then(_masked(col, policy))
+                .otherwise(col)
+                .alias(c)
+            )
+    if "contact_id" in schema and schema["contact_id"] == pl.String:
+        cid = pl.col("contact_id")  # a temporary contact's id is tmp-<visitor id>
+        rest = cid.str.strip_prefix(TEMP_PREFIX)
+        temp = cid.str.starts_with(TEMP_PREFIX).fill_null(False)
+        out["contact_id"] = (
+            pl.when(temp & personal_id(rest, id_type, typed))
+            .then(pl.lit(TEMP_PREFIX) + _masked(rest, policy))
+            .otherwise(cid)
+            .alias("contact_id")
+        )
+    return out
+
+
 def _protect_exprs(
     schema: pl.Schema, policy: Policy, *, output: bool, typed: Any = None
 ) -> list[pl.Expr]:
@@ -362,16 +394,7 @@ def _protect_exprs(
                 if c in schema and schema[c] == pl.String
             ]
         if output:
-            id_type = pl.col("customer_id_type") if "customer_id_type" in schema else None
-            for c in ID_COLUMNS:
-                if c in schema and schema[c] == pl.String:
-                    col = pl.col(c)
-                    exprs.append(
-                        pl.when(personal_id(col, id_type, typed))
-                        .then(_masked(col, policy))
-                        .otherwise(col)
-                        .alias(c)
-                    )
+            exprs += list(shown_ids(schema, policy, typed).values())
             for c in ID_LIST_COLUMNS:
                 if c in schema and schema[c] == pl.List(pl.String):
                     el = pl.element()
@@ -384,17 +407,6 @@ def _protect_exprs(
                         )
                         .alias(c)
                     )
-            if "contact_id" in schema and schema["contact_id"] == pl.String:
-                # a temporary contact's id is tmp-<visitor id>
-                cid = pl.col("contact_id")
-                rest = cid.str.strip_prefix(TEMP_PREFIX)
-                temp = cid.str.starts_with(TEMP_PREFIX).fill_null(False)
-                exprs.append(
-                    pl.when(temp & personal_id(rest, id_type, typed))
-                    .then(pl.lit(TEMP_PREFIX) + _masked(rest, policy))
-                    .otherwise(cid)
-                    .alias("contact_id")
-                )
     if policy.redact:
         for c in NAME_COLUMNS:
             if c in schema and schema[c] == pl.String:

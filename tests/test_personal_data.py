@@ -399,3 +399,32 @@ def test_protection_is_idempotent() -> None:
     assert once.equals(protect_output(once, policy))
     assert once["customer_id"][1] == "cookie-1" and once["contact_name"][1] == "Unknown"
     assert all(v.startswith("h:") for v in once["customer_id"][:1].to_list())
+
+
+@pytest.mark.parametrize(
+    "clause",
+    [
+        f"customer_id~{TYPED_EMAIL[:3]}",
+        "customer_id~@",
+        f"customer_id={TYPED_EMAIL}",
+        f"contact_id~tmp-{TYPED_EMAIL[:2]}",
+    ],
+)
+def test_a_filter_sees_personal_ids_as_the_role_does(world, clause: str) -> None:
+    """`--where customer_id~car` matched the hidden email: guessing a letter at a time spelt
+    it out. A role that may not see it filters on what it sees (the mask); under --redact,
+    on the hash; a role that may see it, on the id."""
+    for role, redact in (("agent", []), ("supervisor", ["--redact"])):
+        res = _run(world, "sessions", "--where", clause, "-f", "csv", *redact, role=role)
+        assert res.exit_code == 0, res.stderr
+        assert res.stdout.count("\n") <= 1, (role, clause)  # the header only
+    full = _run(world, "sessions", "--where", clause, "-f", "csv", role="supervisor")
+    assert full.exit_code == 0 and TYPED_EMAIL in full.stdout
+
+
+def test_a_role_sorting_by_a_hidden_id_learns_nothing_of_its_order(world) -> None:
+    agent = _run(world, "sessions", "--sort", "customer_id", "-f", "csv", "--columns", "id")
+    masked = _run(world, "sessions", "-f", "csv", "--columns", "id,customer_id")
+    rows = [line.split(",") for line in masked.stdout.splitlines()[1:]]
+    want = [i for i, _ in sorted(rows, key=lambda r: (r[1], r[0]))]
+    assert agent.stdout.splitlines()[1:] == want

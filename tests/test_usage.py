@@ -822,6 +822,10 @@ def test_json_output_equals_the_library_call(monkeypatch: pytest.MonkeyPatch) ->
         ("current", "2026-10-31T23:30:00Z", "Asia/Tokyo", date(2026, 11, 1)),
         ("yesterday", "2026-10-31T23:30:00Z", "Asia/Tokyo", date(2026, 10, 1)),
         ("Previous", "2026-03-31T12:00:00Z", "UTC", date(2026, 2, 1)),
+        # as-of at midnight on the 1st (a date alone): that month, and the one before it
+        ("previous", "2026-12-01T00:00:00Z", "UTC", date(2026, 11, 1)),
+        ("current", "2026-12-01T00:00:00Z", "UTC", date(2026, 12, 1)),
+        ("yesterday", "2026-12-01T00:00:00Z", "UTC", date(2026, 11, 1)),
     ],
 )
 def test_month_words_are_read_at_as_of_in_the_time_zone(

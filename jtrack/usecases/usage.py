@@ -166,8 +166,9 @@ def resolve_month(text: str, as_of: datetime, tz: str, option: str = "--month") 
     if word not in MONTH_WORDS:
         return parse_month(text, option)
     local = as_of.astimezone(zoneinfo.ZoneInfo(check_tz(tz)))
-    # the last local day that has begun before as_of (as_of itself is excluded)
-    today = (local - timedelta(microseconds=1)).date()
+    # the day of as-of itself: `--as-of 2026-12-01` is in December, its previous month
+    # November (as-of being exclusive does not move it back a month)
+    today = local.date()
     if word == "current":
         return _month_start(today)
     if word == "yesterday":
