@@ -183,6 +183,13 @@ class Policy:
     def personal_attributes(self) -> frozenset[str]:
         return frozenset(PERSONAL_ATTRIBUTES) | {attribute_key(a) for a in self.attributes}
 
+    @property
+    def hidden_rule_kinds(self) -> dict[str, str]:
+        """Rule kinds whose results the role may not see ("segment", "outcome") and the
+        permission each needs."""
+        kinds = {"segment": SEGMENT_VIEW, "outcome": OUTCOME_VIEW}
+        return {k: p for k, p in kinds.items() if not self.allows(p)}
+
     def require(self, permission: str, what: str) -> None:
         if not self.allows(permission):
             raise NotPermittedError(
@@ -541,6 +548,7 @@ class StoreView(Store):
         ):
             if not self.policy.allows(perm) and key in data:
                 data[key] = []
+                data.setdefault("hidden_sections", []).append(key)  # left out, not "none"
                 notes.append(f"{what} are hidden by your role (needs {perm})")
         if not self.policy.allows(SEGMENT_VIEW) or not self.policy.allows(OUTCOME_VIEW):
             hidden_kinds = {

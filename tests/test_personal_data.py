@@ -428,3 +428,47 @@ def test_a_role_sorting_by_a_hidden_id_learns_nothing_of_its_order(world) -> Non
     rows = [line.split(",") for line in masked.stdout.splitlines()[1:]]
     want = [i for i, _ in sorted(rows, key=lambda r: (r[1], r[0]))]
     assert agent.stdout.splitlines()[1:] == want
+
+
+RULES = """
+[[segment]]
+id = "seg-all"
+display_name = "Everyone"
+context = [{ field = "sessionType", operator = "equal", values = ["web"] }]
+
+[[outcome]]
+id = "out-view"
+display_name = "Viewed a page"
+[[outcome.stage]]
+conditions = [{ field = "eventName", operator = "equal", values = ["page_viewed"] }]
+"""
+
+
+def test_segments_and_outcomes_are_left_out_for_a_role_without_them(world) -> None:
+    """The agent here has neither journey:segment:view nor journey:outcome:view: the rules'
+    results are left out of `rules report`, `rules explain`, `sessions --rules` and the
+    card (not shown as "none matched"), and asking for them by name is exit 4."""
+    rules = world["tmp"] / "rules.toml"
+    rules.write_text(RULES)
+    check = runner.invoke(app, ["rules", "check", str(rules)])
+    assert check.exit_code == 0, check.stdout + check.stderr
+    sid = _session_of(world, "cookie-ada")
+    full = _run(world, "rules", "report", "--rules", str(rules), "-f", "json", role="supervisor")
+    assert {"segments", "outcomes"} <= set(json.loads(full.stdout))
+    rep = _run(world, "rules", "report", "--rules", str(rules), "-f", "json")
+    assert rep.exit_code == 0, rep.stderr
+    assert not {"segments", "outcomes", "outcomes_by_segment"} & set(json.loads(rep.stdout))
+    assert "segments are hidden by your role" in rep.stderr
+    one = _run(world, "rules", "report", "--rules", str(rules), "--section", "segments")
+    assert one.exit_code == ExitCode.NOT_PERMITTED
+    expl = _run(world, "rules", "explain", sid, "--rules", str(rules), "-f", "csv")
+    assert expl.exit_code == 0 and "seg-all" not in expl.stdout and "out-view" not in expl.stdout
+    asked = _run(world, "rules", "explain", sid, "--rules", str(rules), "--rule", "seg-all")
+    assert asked.exit_code == ExitCode.NOT_PERMITTED
+    ses = _run(world, "sessions", "--rules", str(rules), "-f", "csv")
+    header = ses.stdout.splitlines()[0].split(",")
+    assert ses.exit_code == 0 and "segments" not in header and "outcomes" not in header
+    card = _run(world, "card", sid, "--rules", str(rules), "--as-of", AS_OF)
+    assert card.exit_code == 0, card.stderr
+    assert "Segments matched" not in card.stdout and "Outcomes achieved" not in card.stdout
+    assert "segments are hidden by your role" in card.stdout

@@ -174,6 +174,18 @@ def report_cmd(
     scope = traffic_scope(st.scan_sessions(), classes)
     report = rules_report(rules, results, st.scan_sessions().filter(traffic_expr(classes)))
     sections = report.sections()
+    from jtrack.errors import NotPermittedError
+
+    hidden = _hidden_sections(st)  # what the role may not see is left out, and said
+    if section is not None and section in hidden:
+        raise NotPermittedError(
+            f"role {st.policy.role!r} may not see {section} (needs {hidden[section]})",
+            hint="ask for a role with that permission, or pass --role",
+        )
+    for name, perm in hidden.items():
+        sections.pop(name, None)
+        if not quiet:
+            note_line(f"{name} are hidden by your role (needs {perm})")
     if section is not None:
         sections = {section: sections[section]}
     if out_fmt == Format.json:
@@ -206,6 +218,18 @@ def report_cmd(
         print_renderables(report_renderables(report, sections, scope), output)
 
 
+def _hidden_sections(store: Any) -> dict[str, str]:
+    """Report sections the store's role may not see, with the permission each needs."""
+    policy = getattr(store, "policy", None)
+    kinds = policy.hidden_rule_kinds if policy is not None else {}
+    out: dict[str, str] = {}
+    if "segment" in kinds:
+        out.update(segments=kinds["segment"], outcomes_by_segment=kinds["segment"])
+    if "outcome" in kinds:
+        out.update(outcomes=kinds["outcome"], outcomes_by_segment=kinds["outcome"])
+    return out
+
+
 @rules_app.command("explain")
 @handle_errors
 def explain_cmd(
@@ -231,6 +255,20 @@ def explain_cmd(
     st = open_store(store, role, redact)
     sid = resolve_session_id(st, session_id)
     frame = explain_store(st, rules, sid, rule_ids=rule)
+    hidden = getattr(st, "policy", None) and st.policy.hidden_rule_kinds
+    if hidden:  # a segment or outcome the role may not see: not explained
+        import polars as pl
+
+        from jtrack.errors import NotPermittedError
+
+        asked = set(frame.filter(pl.col("rule_kind").is_in(list(hidden)))["rule_id"].to_list())
+        if rule and asked:
+            kind = frame.filter(pl.col("rule_id").is_in(list(asked)))["rule_kind"][0]
+            raise NotPermittedError(
+                f"role {st.policy.role!r} may not see {kind}s (needs {hidden[kind]})",
+                hint="ask for a role with that permission, or pass --role",
+            )
+        frame = frame.filter(~pl.col("rule_kind").is_in(list(hidden)))
     title = f"session {sid}"
     if out_fmt == Format.html:
         from jtrack.render.rules import frame_html

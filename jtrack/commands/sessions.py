@@ -176,6 +176,9 @@ def sessions_cmd(
 
         loaded = load_rules(rules)
         df = join_rule_columns(df, evaluate_store(view, loaded, df.get_column("id").to_list()))
+        hidden = getattr(view, "policy", None) and view.policy.hidden_rule_kinds
+        if hidden:  # the columns of results the role may not see are left out
+            df = df.drop([f"{k}s" for k in hidden], strict=False)
     if columns:
         df = df.select([column_for_field(c.strip(), df.columns) for c in columns.split(",")])
         shown = None

@@ -502,6 +502,17 @@ def _matched(offset: str | None, when: str | None, source: str, g: _Glyphs, wide
     return _join([Text(p, style="dim") for p in parts if p], g)
 
 
+def _sections(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
+    """Segments, then outcomes; a section the role may not see is left out, not shown
+    empty ("no segments matched" would say what it does not know)."""
+    hidden = card.get("hidden_sections") or ()
+    out: list[RenderableType] = []
+    for key, part in (("segments", _segments), ("outcomes", _outcomes)):
+        if key not in hidden:
+            out += [Text(""), *part(card, g, width)]
+    return out
+
+
 def _segments(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
     items = card["segments"]
     out: list[RenderableType] = [_heading(f"Segments matched ({len(items)})", g)]
@@ -582,10 +593,7 @@ class CardView:
             *_journey(card, g, width, self.details),
             Text(""),
             *_searches(card, g, width),
-            Text(""),
-            *_segments(card, g, width),
-            Text(""),
-            *_outcomes(card, g, width),
+            *_sections(card, g, width),
         ]
         notes = _notes(card, g)
         if notes:

@@ -349,6 +349,13 @@ def _ident(name: Any, ident: Any) -> str:
     return f' <small class="when">({_e(ident)})</small>' if name != ident else ""
 
 
+def _section(card: dict[str, Any], key: str, title: str, body: Any) -> str:
+    """A section of the card, or nothing when the role may not see it (not "none")."""
+    if key in (card.get("hidden_sections") or ()):
+        return ""
+    return f"<h2>{title}</h2>{body(card)}"
+
+
 def _segments(card: dict[str, Any]) -> str:
     if not card["segments"]:
         return '<p class="empty">No segments matched in this session.</p>'
@@ -466,8 +473,8 @@ def card_html(card: dict[str, Any]) -> str:
         f"<h2>Journey map ({n_journey})</h2>{_legend()}{_timeline(card['journey'])}"
         f"{_journey_table(card['journey'])}"
         f"<h2>Searches performed ({n_search})</h2>{_searches(card)}"
-        f"<h2>Segments matched ({n_seg})</h2>{_segments(card)}"
-        f"<h2>Outcomes achieved ({n_out})</h2>{_outcomes(card)}"
+        f"{_section(card, 'segments', f'Segments matched ({n_seg})', _segments)}"
+        f"{_section(card, 'outcomes', f'Outcomes achieved ({n_out})', _outcomes)}"
         f"{notes}<footer>{footer}</footer></main></body></html>\n"
     )
 
