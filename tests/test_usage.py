@@ -394,6 +394,24 @@ def test_a_past_month_is_complete_and_projects_to_itself() -> None:
     assert report.rows.height == 31
 
 
+def test_a_period_that_ends_before_as_of_does_not_shorten_the_month_to_date() -> None:
+    """--since/--until pick the rows shown; the billing month's figures are as of as-of, as
+    its days elapsed are (a week's rows with the whole month's days elapsed gave a
+    projection a quarter of the month's use, under the allowance it was over)."""
+    report = usage_of(
+        _october(2, 31),
+        as_of="2026-11-01T00:00:00Z",
+        since=date(2026, 10, 1),
+        until=date(2026, 10, 8),
+        users=1,
+        per_user=50,
+    )
+    assert report.rows.height == 7
+    m = report.month
+    assert (m["month"], m["month_to_date"], m["days_elapsed"]) == ("2026-10", 62, 31.0)
+    assert m["projection"] == 62 and m["over_allowance"] is True
+
+
 def test_by_month_rows_across_a_year_boundary() -> None:
     rows = [
         flat_event("a", "c", at("2026-12-31T10:00:00Z")),

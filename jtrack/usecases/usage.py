@@ -1017,9 +1017,12 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         last_day if last_day >= since else min(as_of_day, until - timedelta(days=1))
     )
 
-    # Daily table from the 1st of the first month (so month_to_date is right mid-month).
+    # Daily table from the 1st of the first month (so month_to_date is right mid-month), to
+    # as-of within the billing month (its month-to-date and projection do not stop at an
+    # --until before as-of: they are as of as-of, as its days elapsed are)
     lo = min(_month_start(since), billing_month)
-    hi = max(last_day, billing_month - timedelta(days=1))
+    month_end = next_month(billing_month) - timedelta(days=1)
+    hi = max(last_day, billing_month - timedelta(days=1), min(month_end, as_of_day))
     billable_codes = [_CODE[c] for c in opts.billable]
     cls = pl.col("cls")
     daily = (
