@@ -274,6 +274,22 @@ def test_only_page_views_searches_and_custom_web_events_are_billable_by_default(
     assert report.reconciliation["not_billable_in_period"] == 5
 
 
+def test_the_table_shows_every_billable_class_so_its_rows_add_up(tmp_path: Path) -> None:
+    """With `system` billable, its column is in the terminal table beside the others
+    (billable 4 beside page_view 1 and nothing else read as a wrong sum)."""
+    from jtrack.render.report import usage_renderables
+    from jtrack.render.table import render_to_text
+
+    report = usage_of(
+        _mixed_rows(), month=date(2026, 10, 1), by="month", billable=("page_view", "system")
+    )
+    text = render_to_text(usage_renderables(report)[1], width=120)
+    header, row = (line.split() for line in text.splitlines() if line.strip()[:1] in "p2")
+    assert header[:4] == ["period", "page_view", "search", "custom"] and "system" in header
+    cells = dict(zip(header, row, strict=False))
+    assert int(cells["page_view"]) + int(cells["system"]) == int(cells["billable"]) == 4
+
+
 def test_custom_session_events_can_be_made_billable() -> None:
     billable = ("page_view", "search", "custom", "custom_session")
     report = usage_of(_mixed_rows(), month=date(2026, 10, 1), billable=billable)

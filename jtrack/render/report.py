@@ -68,6 +68,7 @@ USAGE_TABLE_COLUMNS = [
     "custom",
     "custom_session",
     "app",
+    "system",
     "billable",
     "automated",
     "automated_share",
@@ -89,10 +90,10 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
     )
     parts.append(head)
     if not summary_only:
-        # not-billable classes stay out of the terminal table (not out of the data)
-        cols = [
-            c for c in USAGE_TABLE_COLUMNS if c not in ("custom_session", "app") or c in o.billable
-        ]
+        # not-billable classes stay out of the terminal table (not out of the data); a
+        # billable one is always in it, so that the row adds up to `billable` on screen
+        optional = ("custom_session", "app", "system")
+        cols = [c for c in USAGE_TABLE_COLUMNS if c not in optional or c in o.billable]
         if m["allowance"] is None:
             cols.remove("overage")
         # where the table does not fit, the automated columns give way before any header
