@@ -212,6 +212,28 @@ def test_json_values_large_budget(lines: list[str]) -> None:
     check_json_paths_agree(lines)
 
 
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        '{"k": null, "k": {"value": false}}',  # found at the large budget
+        '{"k": {"value": false}, "k": null}',
+        '{"k": 1, "k": {"value": "x", "dataType": "string"}}',
+    ],
+)
+def test_a_repeated_attribute_name_keeps_its_first_value_in_json_lines_too(
+    attributes: str,
+) -> None:
+    """Polars keeps the last value of a repeated key in a map; rows where a name repeats
+    with a value that is no {"value": ...} object were not decoded again, so JSON lines
+    kept the last value and a JSON document the first."""
+    line = (
+        '{"id": "e0", "customerId": "v0", "eventType": "com.genesys.journey.WebEvent", '
+        '"createdDate": "2026-10-03T09:12:03.120Z", "webEvent": {"eventName": "page_viewed", '
+        f'"page": {{"url": "https://x.example/"}}, "attributes": {attributes}}}}}'
+    )
+    check_json_paths_agree([line])
+
+
 # ---- Arrow types --------------------------------------------------------------------------------
 
 

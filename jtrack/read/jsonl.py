@@ -707,6 +707,36 @@ def _decode_again(
         cand = (
             cand | (counts.get_column("values") > entries) | (counts.get_column("types") > entries)
         )
+        # a name repeated with a value that is no {"value": ...} object (null, a scalar) is
+        # not counted above: rows where a decoded name occurs twice as a quoted string (a
+        # superset: the name may also be some value of the row) are decoded again too
+        rows = (
+            pl.DataFrame({"line": lines, "d": decoded})
+            .lazy()
+            .with_row_index("_i")
+            .filter(pl.col("_i").is_in(pl.Series(entries.gt(0).arg_true()).implode()))
+        )
+        names = (
+            pl.concat(
+                [
+                    rows.select("_i", "line", key=web.struct.field(m).map.keys())
+                    for m in ("attributes", "traits")
+                ]
+            )
+            .explode("key")
+            .filter(pl.col("key").is_not_null())
+            .filter(
+                pl.col("line").str.count_matches(
+                    pl.lit('"') + pl.col("key") + pl.lit('"'), literal=True
+                )
+                > 1
+            )
+            .select(pl.col("_i").unique())
+            .collect()
+            .get_column("_i")
+        )
+        if names.len():
+            cand = cand.scatter(names, True)
     if not cand.any():
         return decoded, errs
     idx = cand.arg_true()
