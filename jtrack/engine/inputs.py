@@ -6,12 +6,15 @@ its content digest (SHA-256 of the bytes taken in: their count, their first and 
 MiB). A JSON lines file that grew since it was taken in, whose bytes taken in are unchanged,
 is read from where it was left: only its new lines are read, numbered as lines of the whole
 file (a growing file is taken to be appended to: only the count and the first and last MiB
-of its bytes taken in are checked). Any other file that changed (a new modification time,
-even with the same size and digest) is read again; its events are deduplicated against the
-store. Two sources with one digest in a run are read once only if their bytes are the
-same. With `follow` (files still being written: `jtrack watch`), a JSON lines file's
-unfinished last line is left for the next run, and a Parquet file without its footer yet is
-left for later. Imports the standard library and jtrack.read only.
+of its bytes taken in are checked). Any other file that changed is read again; its events
+are deduplicated against the store. A file whose modification time changed but whose size
+and digest did not is taken to be the same (a file touched, or synced again, is not read
+again: nightly runs must not pay for the whole history; an edit in its middle that keeps its
+size is not seen, and `--rebuild` reads everything again). Two sources with one digest in a
+run are read once only if their bytes are the same. With `follow` (files still being
+written: `jtrack watch`), a JSON lines file's unfinished last line is left for the next run,
+and a Parquet file without its footer yet is left for later. Imports the standard library
+and jtrack.read only.
 """
 
 from __future__ import annotations
@@ -256,7 +259,7 @@ def _plan_file(
                 return None
             digest = _digest(fh, size)
             same = by_digest.get((size, digest))
-            if same is not None and same is not known:
+            if same is not None:
                 return same
             return src, Identity(path, size, st.st_mtime_ns, digest, end=size, **ident)
         start, before = 0, 0
@@ -276,7 +279,7 @@ def _plan_file(
             return known
         digest = _digest(fh, end)
         same = by_digest.get((end, digest)) if start == 0 else None
-        if same is not None and same is not known:
+        if same is not None:
             return same
     piece = Source(
         src.name, src.path, src.data, src.partitions, offset=start, end=end, first_line=before + 1
