@@ -174,14 +174,9 @@ def report_cmd(
     scope = traffic_scope(st.scan_sessions(), classes)
     report = rules_report(rules, results, st.scan_sessions().filter(traffic_expr(classes)))
     sections = report.sections()
-    from jtrack.errors import NotPermittedError
-
     hidden = _hidden_sections(st)  # what the role may not see is left out, and said
     if section is not None and section in hidden:
-        raise NotPermittedError(
-            f"role {st.policy.role!r} may not see {section} (needs {hidden[section]})",
-            hint="ask for a role with that permission, or pass --role",
-        )
+        st.policy.require(hidden[section], section)
     for name, perm in hidden.items():
         sections.pop(name, None)
         if not quiet:
@@ -259,16 +254,11 @@ def explain_cmd(
     if hidden:  # a segment or outcome the role may not see: not explained
         import polars as pl
 
-        from jtrack.errors import NotPermittedError
-
-        asked = set(frame.filter(pl.col("rule_kind").is_in(list(hidden)))["rule_id"].to_list())
-        if rule and asked:
-            kind = frame.filter(pl.col("rule_id").is_in(list(asked)))["rule_kind"][0]
-            raise NotPermittedError(
-                f"role {st.policy.role!r} may not see {kind}s (needs {hidden[kind]})",
-                hint="ask for a role with that permission, or pass --role",
-            )
-        frame = frame.filter(~pl.col("rule_kind").is_in(list(hidden)))
+        mine = pl.col("rule_kind").is_in(list(hidden))
+        if rule and frame.select(mine.any()).item():  # asked for by name
+            kind = frame.filter(mine)["rule_kind"][0]
+            st.policy.require(hidden[kind], f"{kind}s")
+        frame = frame.filter(~mine)
     title = f"session {sid}"
     if out_fmt == Format.html:
         from jtrack.render.rules import frame_html

@@ -711,10 +711,10 @@ def _decode_again(
         # not counted above: rows where a decoded name occurs twice as a quoted string (a
         # superset: the name may also be some value of the row) are decoded again too
         rows = (
-            pl.DataFrame({"line": lines, "d": decoded})
+            pl.DataFrame({"line": lines, "d": decoded, "n": entries})
             .lazy()
             .with_row_index("_i")
-            .filter(pl.col("_i").is_in(pl.Series(entries.gt(0).arg_true()).implode()))
+            .filter(pl.col("n") > 0)
         )
         names = (
             pl.concat(

@@ -168,7 +168,7 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     # a role that may not see personal ids filters and sorts on them as it sees them
     # (masked): a pattern must not spell out what it may not see a letter at a time (an id
     # it already knows whole it may still look up: --customer, --contact, journey)
-    shown = _shown_ids(store, lf)
+    shown = _shown_ids(store, schema)
     plain = {c: f"_plain_{c}" for c in shown}
     if shown:
         lf = lf.with_columns(pl.col(c).alias(t) for c, t in plain.items()).with_columns(
@@ -204,7 +204,7 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     return SessionListing(out, scope)
 
 
-def _shown_ids(store: Store, lf: pl.LazyFrame) -> dict[str, pl.Expr]:
+def _shown_ids(store: Store, schema: dict[str, pl.DataType]) -> dict[str, pl.Expr]:
     """The id columns as the store's role shows them (jtrack.access.shown_ids); none for a
     plain store."""
     policy = getattr(store, "policy", None)
@@ -212,7 +212,7 @@ def _shown_ids(store: Store, lf: pl.LazyFrame) -> dict[str, pl.Expr]:
         return {}
     from jtrack.access import shown_ids
 
-    return shown_ids(lf.collect_schema(), policy)
+    return shown_ids(pl.Schema(schema), policy)
 
 
 def _contact_exists(store: Store, q: SessionQuery) -> bool:

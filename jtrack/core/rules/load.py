@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jtrack.config import find_config
+from jtrack.config import find_config, toml_error_line
 from jtrack.core.rules.locate import KeyLocator, Path_
 from jtrack.core.rules.model import (
     ATTRIBUTE_PREFIX,
@@ -588,14 +588,10 @@ def check_text(text: str, file: str = "<rules>") -> tuple[Rules | None, list[Pro
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        end = "end of document" in str(exc)
         return None, [
             Problem(
                 file,
-                int(m.group(1))
-                if m
-                else (max(1, len(text.rstrip("\n").split("\n"))) if end else None),
+                toml_error_line(exc, text),
                 "",
                 f"not valid TOML ({exc})",
                 "check quoting and brackets on that line",
