@@ -32,14 +32,15 @@ HERE = Path(__file__).resolve().parent
 
 
 def build_store(n_events: int, root: Path) -> Path:
-    """The store of N synthetic events (built once with `jtrack sessionize`, then reused)."""
+    """The store of N synthetic events (built once with `jtrack sessionize`, then reused;
+    store-v3: session parts with id directories)."""
     from _synth import write_flat_parquet
 
     from jtrack.engine import run_sessionize
     from jtrack.store import Store
 
     events_file = root / "events.parquet"
-    store_dir = root / "store-v2"
+    store_dir = root / "store-v3"
     if Store.open(store_dir).exists():
         return store_dir
     root.mkdir(parents=True, exist_ok=True)

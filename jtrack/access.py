@@ -490,6 +490,20 @@ class StoreView(Store):
             lf = lf.filter(pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
         return protect(lf, self.policy)
 
+    def sessions_with_prefix(
+        self, prefixes: Sequence[str], columns: Sequence[str] = (), limit: int | None = None
+    ) -> pl.DataFrame:
+        self.policy.require(SESSION_VIEW, "sessions")
+        if self.policy.sees_custom_sessions:
+            found = super().sessions_with_prefix(prefixes, columns, limit)
+        else:
+            cols = [*columns, *(["type"] if "type" not in columns else [])]
+            found = super().sessions_with_prefix(prefixes, cols)
+            found = found.filter(pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
+            found = found.head(limit) if limit is not None else found
+            found = found.select("id", *[c for c in columns if c != "id"])
+        return protect(found.lazy(), self.policy).collect()
+
     def scan_events(
         self, customer_id: str | None = None, columns: list[str] | None = None
     ) -> pl.LazyFrame:

@@ -11,6 +11,7 @@ import fnmatch
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 from rich.cells import cell_len
 from rich.console import Console
 from typer.testing import CliRunner
@@ -527,6 +529,54 @@ def test_an_ambiguous_prefix_lists_the_candidates_and_exits_1(sample_store: Stor
     matching = [i for i in ids.to_list() if i.startswith(prefix)]
     assert len(matching) == 2 and all(m in res.stderr for m in matching)
     assert "more characters" in res.stderr and res.stdout == ""
+
+
+def _without_id_directories(store: Store, target: Path) -> Store:
+    """A copy of `store` as an earlier jtrack wrote it: session parts without id
+    directories."""
+    shutil.copytree(store.root, target, symlinks=True)
+    version = target / "versions" / (target / "CURRENT").read_text().strip()
+    manifest = json.loads((version / "manifest.json").read_text())
+    for part in manifest["parts"]:
+        part.pop("ids", None)
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    shutil.rmtree(version / "session-ids")
+    return Store.open(target)
+
+
+def test_sessions_are_found_by_id_prefix_with_or_without_id_directories(
+    sample_store: Store, tmp_path: Path
+) -> None:
+    """A prefix is looked up in the session parts' id directories (one row group of each);
+    parts an earlier jtrack wrote, without one, have their ids scanned: same answers, for
+    one prefix, a few, and many (matched against every id)."""
+    older = _without_id_directories(sample_store, tmp_path / "older")
+    every = sample_store.scan_sessions().select("id", "customer_id", "type").collect().sort("id")
+    ids = every.get_column("id")
+
+    def expected(prefixes: list[str]) -> pl.DataFrame:
+        return every.filter(pl.any_horizontal([pl.col("id").str.starts_with(p) for p in prefixes]))
+
+    few = [ids[0][:2], ids[5][:6], ids[7], "zz", ids[9][:8]]
+    many = sorted(set(ids.str.slice(0, 3).to_list()))
+    assert len(many) > 64  # (more than are looked up by range)
+    for store in (sample_store, older):
+        for prefixes in ([p] for p in few):
+            got = store.sessions_with_prefix(prefixes, ["customer_id", "type"])
+            assert_frame_equal(got, expected(prefixes))
+        assert_frame_equal(
+            store.sessions_with_prefix(few, ["type", "customer_id"]).select(every.columns),
+            expected(few),
+        )
+        assert_frame_equal(store.sessions_with_prefix(many).select("id"), every.select("id"))
+        assert store.sessions_with_prefix(few, limit=2).get_column("id").to_list() == (
+            expected(few).get_column("id").head(2).to_list()
+        )
+    for sid in (ids[3][:8], ids[3]):
+        new = _run("card", sid, "--store", str(sample_store.root), "--as-of", AS_OF)
+        old = _run("card", sid, "--store", str(older.root), "--as-of", AS_OF)
+        assert new.exit_code == old.exit_code == 0, new.stderr + old.stderr
+        assert new.stdout == old.stdout
 
 
 def test_an_unknown_id_exits_1_with_a_hint(sample_store: Store) -> None:

@@ -42,10 +42,25 @@ T0 = datetime(2026, 10, 3, 9, 0, tzinfo=UTC)
 # ---------------------------------------------------------------------------- helpers
 
 
+def check_id_directories(snap: Any) -> None:
+    """Every session part has its id directory: its ids sorted, each with its row in the
+    part (what a prefix lookup reads instead of every id of the store)."""
+    for part in snap.manifest.parts_of("sessions"):
+        assert part.ids == f"session-ids/{part.file}", part
+        ids = pl.read_parquet(snap.dir / part.ids, glob=False)
+        assert ids.columns == ["id", "row"]
+        assert ids.get_column("id").is_sorted()
+        rows = pl.read_parquet(snap.dir / "sessions" / part.file, columns=["id"], glob=False)
+        assert sorted(ids.get_column("row").to_list()) == list(range(rows.height))
+        assert ids.get_column("id").to_list() == rows.get_column("id")[ids["row"]].to_list()
+
+
 def contents(store: Store) -> dict[str, Any]:
-    """What a store holds, independent of how its files are split."""
+    """What a store holds, independent of how its files are split (and its session parts'
+    id directories checked)."""
     store.refresh()
     with store.snapshot() as snap:
+        check_id_directories(snap)
         index = snap.scan_index().collect().sort("segment", "row")
         sessions = snap.scan_sessions(bucket=True).collect().sort("id")
         rejects = snap.rejects()

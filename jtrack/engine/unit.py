@@ -34,7 +34,7 @@ from jtrack.read import SRC_LINE
 from jtrack.schema import ACTIVITY_KINDS, INDEX_SCHEMA, KERNEL_COLUMNS, KIND_APP, WEB_KINDS
 from jtrack.store.manifest import Manifest, PartInfo
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA, Snapshot
-from jtrack.store.writer import part_info, write_parquet
+from jtrack.store.writer import write_store_part
 
 _INDEX_KEYS = ["segment", "row", "session_id", "session_type"]
 KERNEL_ROW = [*KERNEL_COLUMNS, "_pos", "bucket"]
@@ -547,8 +547,7 @@ def _visitor_delta(before: pl.DataFrame, after: pl.DataFrame) -> tuple[int, dict
 
 
 def _write_part(job: UnitJob, table: str, name: str, frame: pl.DataFrame) -> PartInfo:
-    write_parquet(frame, Path(job.out_dir) / table / name)
-    return part_info(table, name, frame, job.run)
+    return write_store_part(Path(job.out_dir), table, name, frame, job.run)
 
 
 def _returning_rows(snap: Snapshot | None, returning: pl.DataFrame) -> pl.DataFrame:

@@ -39,6 +39,9 @@ TMP_PREFIX = ".tmp-"
 MANIFEST = "manifest.json"
 SEGMENTS = "segments"
 RUNS = "runs"
+#: Per session part, its ids sorted (with each one's row in the part): a prefix lookup
+#: reads one row group of each, not every id of the store.
+SESSION_IDS = "session-ids"
 #: Runs a run log file holds; the manifest keeps from RUN_CHUNK to 2 * RUN_CHUNK - 1 runs.
 RUN_CHUNK = 500
 REJECTS = "rejects.jsonl"

@@ -70,6 +70,10 @@ class PartInfo:
     #: part an earlier jtrack wrote; it may point anywhere). Compaction merges small
     #: segments only when every part pointing into them is being rewritten.
     segments: list[list[int]] | None = None
+    #: session parts: the part's id directory (`session-ids/<file>`: its ids sorted, with
+    #: each one's row in the part), so that a session is found by an id prefix reading one
+    #: row group of it (None: a part an earlier jtrack wrote; its ids are scanned)
+    ids: str | None = None
 
 
 @dataclass
@@ -170,6 +174,7 @@ class Manifest:
         """Every data file of the version, relative to its directory."""
         out = [f"segments/{s.file}" for s in self.segments]
         out += [f"{p.table}/{p.file}" for p in self.parts]
+        out += [p.ids for p in self.parts if p.ids]
         for extra in (self.rejects, self.held, self.duplicates):
             if extra:
                 out.append(extra)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import operator
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,9 @@ STORED_SESSION_SCHEMA: dict[str, pl.DataType] = {"bucket": pl.UInt16(), **SESSIO
 #: versions as hard links, so a long-lived process (`jtrack watch`) reads each once, not every
 #: run.
 _KEYS: dict[tuple[str, int, int, int, int], pl.DataFrame] = {}
+#: Up to this many id prefixes are looked up by range in the session id directories (each
+#: reads a row group of every part); more are matched against every id.
+_FEW_PREFIXES = 64
 #: Rows of a segment further apart than this are read in separate slices.
 _SLICE_GAP = 20_000
 #: Above this share of a segment's rows, the segment is read whole.
@@ -248,6 +252,60 @@ class Snapshot:
         return rows.select("_part", "_at").join(
             found, on=["_part", "_at"], how="left", maintain_order="left"
         )
+
+    def sessions_with_prefix(
+        self, prefixes: Sequence[str], columns: Sequence[str] = (), limit: int | None = None
+    ) -> pl.DataFrame:
+        """The sessions whose id starts with one of `prefixes`, sorted by id (the first
+        `limit`): their `id` and `columns`. Each part's id directory (PartInfo.ids) is read
+        by range, so a prefix costs one row group of each part, however big the store;
+        parts without one (an earlier jtrack's) have their ids scanned."""
+        wanted = sorted(set(prefixes))
+        cols = [c for c in columns if c != "id"]
+        schema = {"id": pl.String(), **{c: STORED_SESSION_SCHEMA[c] for c in cols}}
+        parts = self.manifest.parts_of("sessions")
+        if not wanted or not parts:
+            return pl.DataFrame(schema=schema)
+        sid = pl.col("id")
+        if len(wanted) <= _FEW_PREFIXES:
+            match = pl.any_horizontal([sid.str.starts_with(p) for p in wanted])
+            ranges = []
+            for p in wanted:
+                upper = _after(p)
+                ranges.append((sid >= p) & (sid < upper) if upper is not None else sid >= p)
+            # the ranges skip row groups by their statistics (with `match` beside them in
+            # the scan, Polars reads more); `match` then keeps the ids that start alike
+            found = functools.reduce(operator.or_, ranges)
+        else:  # every id is read: compared by length, not prefix by prefix
+            by_length: dict[int, list[str]] = {}
+            for p in wanted:
+                by_length.setdefault(len(p), []).append(p)
+            match = pl.any_horizontal(
+                [
+                    sid.str.slice(0, n).is_in(pl.Series(ps, dtype=pl.String).implode())
+                    for n, ps in by_length.items()
+                ]
+            )
+            found = match
+        queries = []
+        dirs = {str(self.dir / p.ids): p.file for p in parts if p.ids}
+        if dirs:  # one scan of them all (a scan per file costs more than the reading)
+            scan = pl.scan_parquet(
+                list(dirs), hive_partitioning=False, glob=False, include_file_paths="_path"
+            )
+            part = pl.col("_path").replace_strict(dirs, return_dtype=pl.String)
+            queries.append(scan.filter(found).select("id", _part=part, _at=pl.col("row")))
+        older = [p for p in parts if not p.ids]
+        if older:
+            scan = self._scan_with_part("sessions", STORED_SESSION_SCHEMA, older, positions=True)
+            queries.append(scan.filter(match).select("id", "_part", "_at"))
+        hits = pl.concat(pl.collect_all(queries), how="vertical").filter(match).sort("id")
+        if limit is not None:
+            hits = hits.head(limit)
+        if not cols:
+            return hits.select("id")
+        values = self.part_values("sessions", hits.select("_part", "_at"), cols)
+        return pl.concat([hits.select("id"), values.select(cols)], how="horizontal")
 
     def part_path(self, table: str, name: str) -> Path:
         return self.dir / table / name
@@ -457,6 +515,18 @@ class Snapshot:
         if c is None or not c.book:
             return None
         return pl.read_parquet(self.dir / c.book, glob=False)
+
+
+def _after(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix` (None: there is none,
+    or it cannot be written)."""
+    for i in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[i]) + 1
+        if 0xD800 <= code < 0xE000:  # (surrogates are not characters)
+            code = 0xE000
+        if code < 0x110000:
+            return prefix[:i] + chr(code)
+    return None
 
 
 def _wide(columns: list[str]) -> list[str]:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,6 +225,13 @@ class Store:
 
     def scan_sessions(self, customer_id: str | None = None) -> pl.LazyFrame:
         return self.pinned().scan_sessions(customer_id)
+
+    def sessions_with_prefix(
+        self, prefixes: Sequence[str], columns: Sequence[str] = (), limit: int | None = None
+    ) -> pl.DataFrame:
+        """The sessions whose id starts with one of `prefixes`, sorted by id: `id` and
+        `columns` (see Snapshot.sessions_with_prefix)."""
+        return self.pinned().sessions_with_prefix(prefixes, columns, limit)
 
     def scan_events(
         self, customer_id: str | None = None, columns: list[str] | None = None

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from jtrack.store.layout import (
     RUN_CHUNK,
     RUNS,
     SEGMENTS,
+    SESSION_IDS,
     TMP_PREFIX,
     VERSIONS,
     fsync_dir,
@@ -50,8 +52,12 @@ PART_ROW_GROUP = 64_000
 #: Rows per row group of segments jtrack writes: a card reads a few of them.
 SEGMENT_ROW_GROUP = 64_000
 
+#: Rows per row group of a session part's id directory: a prefix lookup reads one of them
+#: (about 80 KB) of each part.
+IDS_ROW_GROUP = 2_048
+
 #: The folders of a version.
-_FOLDERS = (SEGMENTS, "index", "sessions", RUNS)
+_FOLDERS = (SEGMENTS, "index", "sessions", SESSION_IDS, RUNS)
 
 _DISK_HINT = "free some disk space or choose another --store; the previous store is intact"
 
@@ -167,6 +173,25 @@ class SegmentWriter:
             with suppress(OSError):
                 writer.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def write_store_part(
+    version: Path, table: str, name: str, frame: pl.DataFrame, run: int
+) -> PartInfo:
+    """Write a part of `table` ("index" or "sessions") in the version directory `version`,
+    and for the session table its id directory beside it (SESSION_IDS/<name>: the ids
+    sorted, each with its row in the part); its manifest entry (`run`: the run its rows
+    belong to)."""
+    write_parquet(frame, version / table / name)
+    ids = None
+    if table == "sessions":
+        ids = f"{SESSION_IDS}/{name}"
+        directory = frame.select("id", row=pl.int_range(pl.len(), dtype=pl.UInt32)).sort(
+            "id", maintain_order=False
+        )
+        write_parquet(directory, version / ids, row_group=IDS_ROW_GROUP)
+    info = part_info(table, name, frame, run)
+    return info if ids is None else replace(info, ids=ids)
 
 
 def part_info(table: str, name: str, frame: pl.DataFrame, run: int) -> PartInfo:
@@ -290,8 +315,7 @@ class VersionWriter:
         the run the part's rows belong to, when not `run` (a part rewritten without rows
         that changed stays in its group, which compaction merges by size)."""
         name = self._part_name(table, run)
-        write_parquet(frame, self.tmp / table / name)
-        return part_info(table, name, frame, run if group is None else group)
+        return write_store_part(self.tmp, table, name, frame, run if group is None else group)
 
     def write_parts(
         self, table: str, frames: Sequence[tuple[pl.DataFrame, int | None]], run: int
@@ -303,8 +327,7 @@ class VersionWriter:
         names = [self._part_name(table, run) for _ in frames]
 
         def one(name: str, frame: pl.DataFrame, group: int | None) -> PartInfo:
-            write_parquet(frame, self.tmp / table / name)
-            return part_info(table, name, frame, run if group is None else group)
+            return write_store_part(self.tmp, table, name, frame, run if group is None else group)
 
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="jtrack-parts") as pool:
             futures = [
@@ -450,4 +473,5 @@ __all__ = [
     "disk_error",
     "id_ranges",
     "write_parquet",
+    "write_store_part",
 ]

@@ -5,6 +5,8 @@ Tables show ids this way and every command takes such a prefix back. Imports Pol
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 #: The shortest id prefix tables show (git shows 7; 8 matches the card's short id).
@@ -21,7 +23,7 @@ def _series(values: pl.Series | pl.LazyFrame) -> pl.Series:
 def unique_prefix_length(
     values: pl.Series | pl.LazyFrame,
     minimum: int = ID_MIN,
-    among: pl.Series | pl.LazyFrame | None = None,
+    among: pl.Series | pl.LazyFrame | Callable[[list[str]], pl.Series] | None = None,
 ) -> int:
     """The shortest prefix length (at least `minimum`) at which the distinct `values` stay
     distinct: how long an id must be shown to be typed back (like git's short hashes).
@@ -29,7 +31,8 @@ def unique_prefix_length(
     `among`: every id a prefix must be told apart from (e.g. the store's whole `id` column),
     `values` being some of them; the length then makes each of `values` unique among them.
     Default: `values` themselves.
-    Values and `among` are a Series or a LazyFrame of one column.
+    Values and `among` are a Series or a LazyFrame of one column; `among` may also be a
+    function giving the ids that start with any of some prefixes (a store's id directory).
 
     Sorted, the ids that share the longest prefix are neighbours, so one sort and one pass
     find it (no hashing of every prefix length); against `among`, only the ids starting
@@ -51,16 +54,25 @@ def unique_prefix_length(
             k += 1
             pairs = pairs.filter(same(k))
         return k
-    if shown.len() > 1_000:  # many ids shown (all of them among `among`): one sort of all
-        return unique_prefix_length(among, minimum)
-    lf = among.to_frame().lazy() if isinstance(among, pl.Series) else among
-    col = pl.col(lf.collect_schema().names()[0]).cast(pl.String)
+    if callable(among):
+        lookup = among
+    else:
+        if shown.len() > 1_000:  # many ids shown (all of them among `among`): one sort of all
+            return unique_prefix_length(among, minimum)
+        lf = among.to_frame().lazy() if isinstance(among, pl.Series) else among
+        col = pl.col(lf.collect_schema().names()[0]).cast(pl.String)
+
+        def lookup(prefixes: list[str]) -> pl.Series:
+            # only the ids starting like a shown one are read into memory
+            hits = pl.Series(prefixes, dtype=pl.String).implode()
+            wanted = col.str.slice(0, max(map(len, prefixes))).is_in(hits)
+            return lf.filter(wanted).select(col.alias("id")).collect().to_series()
+
     k = minimum
     while k < longest:
-        prefixes = shown.str.slice(0, k).unique().implode()
-        # only the ids starting like a shown one are read into memory
-        near = lf.filter(col.str.slice(0, k).is_in(prefixes)).select(col.alias("id"))
-        alike = pl.concat([near.collect().to_series(), shown.alias("id")]).unique()
+        prefixes = shown.str.slice(0, k).unique().sort().to_list()
+        near = lookup(prefixes).cast(pl.String).alias("id")
+        alike = pl.concat([near, shown.alias("id")]).unique()
         if alike.str.slice(0, k).n_unique() == alike.len():
             return k
         k = max(k + 1, unique_prefix_length(alike, k))  # only the ids that look alike

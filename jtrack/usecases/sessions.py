@@ -236,7 +236,10 @@ def id_prefix_lengths(store: Store, shown: pl.DataFrame) -> dict[str, int]:
     out: dict[str, int] = {}
     if "id" in shown.columns:
         plain = store.unfiltered() if isinstance(store, StoreView) else store
-        out["id"] = unique_prefix_length(shown["id"], among=plain.scan_sessions().select("id"))
+        out["id"] = unique_prefix_length(
+            shown["id"],
+            among=lambda prefixes: plain.sessions_with_prefix(prefixes).get_column("id"),
+        )
     if "customer_id" in shown.columns:
         out["customer_id"] = unique_prefix_length(
             shown["customer_id"], among=store.scan_sessions().select("customer_id")
@@ -279,16 +282,8 @@ def resolve_session_id(store: Store, prefix: str) -> str:
     p = prefix.strip().lower()
     if not p:
         raise UsageError("empty session id", hint="pass a session id or a unique prefix")
-    ids = (
-        store.scan_sessions()
-        .select("id")
-        .filter(pl.col("id").str.starts_with(p))
-        .sort("id")
-        .head(11)  # the first ids in order, whichever engine and file order
-        .collect()
-        .get_column("id")
-        .to_list()
-    )
+    # the first ids in order, whichever engine and file order
+    ids = store.sessions_with_prefix([p], limit=11).get_column("id").to_list()
     if not ids:
         raise NotFoundError(
             f"no session with id {prefix!r} in {store.root}",
@@ -303,31 +298,19 @@ def find_session(store: Store, prefix: str) -> tuple[str, str, str | None]:
     """(id, customer id, type) of the one session whose id starts with `prefix`; raises
     NotFoundError or AmbiguousIdError like resolve_session_id.
 
-    Ids are hashes, so no statistics narrow the search: one pass over the `id` column of the
-    session table (the cheapest column to read, ~0.1 s for 2M sessions). Reads the plain
-    store (roles are applied by the caller).
-    """
+    Reads the plain store (roles are applied by the caller), through the session parts' id
+    directories: one row group of each part, and the found row's visitor and type."""
     p = prefix.strip().lower()
     plain = store.unfiltered() if hasattr(store, "unfiltered") else store
     if p:
-        hits = (
-            plain.scan_sessions()
-            .select("id", "customer_id", "type")
-            .filter(pl.col("id").str.starts_with(p))
-            .head(2)
-            .collect(engine="in-memory")
-        )
+        hits = plain.sessions_with_prefix([p], ["customer_id", "type"], limit=2)
         if hits.height == 1:
             sid, customer, typ = hits.row(0)
             return str(sid), str(customer), typ
+    # none, or several of which the role may see one
     full = resolve_session_id(store, prefix)  # raises NotFoundError / AmbiguousIdError
-    row = (
-        store.scan_sessions()
-        .select("id", "customer_id", "type")
-        .filter(pl.col("id") == full)
-        .collect(engine="in-memory")
-    )
-    return full, str(row["customer_id"][0]), row["type"][0]
+    sid, customer, typ = plain.sessions_with_prefix([full], ["customer_id", "type"]).row(0)
+    return str(sid), str(customer), typ
 
 
 SESSION_FIELDS = tuple(SESSION_SCHEMA)
