@@ -86,6 +86,42 @@ def test_card_on_a_custom_session_is_not_permitted(world) -> None:
     assert ok.exit_code == 0, ok.stderr
 
 
+def test_visit_numbers_count_the_sessions_a_role_may_not_see(world) -> None:
+    """Visit numbers count every session of a visitor, custom ones included: a role that
+    may not see those reads "visit 3 of 3" on the card and in the journey, not "3 of 2"."""
+    sessions = Store.open(world["store"]).scan_sessions().collect()  # type: ignore[arg-type]
+    custom = pl.col("type") == "delivery"
+    visitor = str(
+        sessions.filter(custom.any().over("customer_id") & ~custom)
+        .sort("visit_number", "id", descending=[True, False])
+        .get_column("customer_id")[0]
+    )
+    mine = sessions.filter(pl.col("customer_id") == visitor)
+    last = mine.filter(~custom).sort("visit_number").row(-1, named=True)
+    assert last["visit_number"] > mine.filter(~custom).height  # a custom session came before
+    for role in ("agent", "analyst"):
+        res = _run(
+            world,
+            "card",
+            last["id"],
+            "--format",
+            "json",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            role=role,
+        )
+        assert res.exit_code == 0, res.stderr
+        visit = json.loads(res.stdout)["visit"]
+        assert visit == {"number": last["visit_number"], "of": mine.height}, role
+        res = _run(world, "journey", visitor, "--format", "json", "--traffic", "all", role=role)
+        assert res.exit_code == 0, res.stderr
+        cards = json.loads(res.stdout)["sessions"]
+        assert {c["visit"]["of"] for c in cards} == {mine.height}, role
+        assert all(c["visit"]["number"] <= c["visit"]["of"] for c in cards)
+    res = _run(world, "card", last["id"], "--as-of", "2030-01-01T00:00:00Z")
+    assert f"visit {last['visit_number']} of {mine.height}" in res.stdout
+
+
 @pytest.mark.parametrize("fmt", ["table", "json", "html"])
 def test_card_hides_custom_events_and_says_how_many(world, fmt, tmp_path: Path) -> None:
     ev = world["web_event"]

@@ -384,6 +384,21 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
     return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
+def _hidden_visits(store: Store, customer: str, until: datetime | None = None) -> int:
+    """The visitor's sessions (begun by `until`) that the active role may not see, which
+    visit numbers count all the same: so that such a role reads "visit 3 of 3", not "visit
+    3 of 2" (0 for the plain store, or a role that sees every session)."""
+    from jtrack.access import STANDARD_SESSION_TYPES, StoreView
+
+    if not isinstance(store, StoreView) or store.policy.sees_custom_sessions:
+        return 0
+    lf = store.unfiltered().scan_sessions(customer_id=customer)
+    lf = lf.filter(~pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
+    if until is not None:
+        lf = lf.filter(pl.col("created_date") <= until)
+    return int(lf.select(pl.len()).collect(engine="in-memory").item())
+
+
 def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str, str | None]:
     """(session id, customer id, session type) for a full id or unique prefix: one scan of
     the sessions' `id` column (ids are hashes, so no statistics can narrow it down)."""
@@ -1016,8 +1031,10 @@ def build_card(
     visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
     # The visitor as of `as_of`: the sessions begun by then, traits seen by then.
     begun = visitor_sessions.filter(pl.col("created_date") <= ctx.as_of)
+    until: datetime | None = ctx.as_of
     if begun.filter(pl.col("id") == sid).height == 0:
-        begun = visitor_sessions  # the session had not begun: resolve as the store does
+        begun, until = visitor_sessions, None  # not begun: resolve as the store does
+    visits = begun.height + _hidden_visits(store, customer, until)
     visitor_sessions, resolved = _resolve_contacts(
         begun,
         identity_events(store, customer, columns=_IDENTITY).filter(
@@ -1031,7 +1048,7 @@ def build_card(
     row, ev, later = _session_as_of(row, _session_events(store, customer, [sid]), ctx.as_of)
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
     segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
-    card = _card_from(row, ev, visitor_sessions.height, ctx, segments, outcomes, resolved, hidden)
+    card = _card_from(row, ev, visits, ctx, segments, outcomes, resolved, hidden)
     if later:
         card.data["notes"].append(
             f"as of {_iso(ctx.as_of)}: {later} later event{'s' if later != 1 else ''} of this "
@@ -1145,6 +1162,7 @@ def build_journey(
     customers = sorted(sessions.get_column("customer_id").unique().to_list())
     per_customer = {
         c: int(store.scan_sessions(customer_id=c).select(pl.len()).collect().item())
+        + _hidden_visits(store, c)
         for c in customers
     }
     shown = sessions.head(limit) if limit is not None else sessions
