@@ -86,6 +86,28 @@ def test_card_on_a_custom_session_is_not_permitted(world) -> None:
     assert ok.exit_code == 0, ok.stderr
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_sessionize_lists_sessions_as_the_role_may_see_them(world, fmt) -> None:
+    """`jtrack sessionize` prints the store's sessions after its run: through the role, as
+    every reading command does (an agent could otherwise dump raw IPs and custom sessions)."""
+    events = str(ROOT / "sample_data" / "events.jsonl")
+    args = ["sessionize", events, "-q", "--format", fmt]  # (a run that finds nothing new)
+    agent = _run(world, *args)
+    assert agent.exit_code == 0, agent.stderr
+    ips: list[str] = world["ips"]  # type: ignore[assignment]
+    custom = str(world["custom"]["id"])  # type: ignore[index]
+    assert not any(ip in agent.stdout for ip in ips)
+    assert custom not in agent.stdout
+    analyst = _run(world, *args, role="analyst")
+    assert analyst.exit_code == 0, analyst.stderr
+    if fmt != "table":  # (the table shows ten sessions, without these columns)
+        assert any(ip in analyst.stdout for ip in ips) and custom in analyst.stdout
+    redacted = _run(world, *args, "--redact", role="analyst")
+    assert not any(ip in redacted.stdout for ip in ips)
+    bad = _run(world, *args, role="nobody")
+    assert bad.exit_code == ExitCode.USAGE and "nobody" in bad.stderr
+
+
 def test_visit_numbers_count_the_sessions_a_role_may_not_see(world) -> None:
     """Visit numbers count every session of a visitor, custom ones included: a role that
     may not see those reads "visit 3 of 3" on the card and in the journey, not "3 of 2"."""

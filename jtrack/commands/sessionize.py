@@ -11,6 +11,8 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    RedactOpt,
+    RoleOpt,
     StoreOpt,
     emit_frame,
     format_option,
@@ -150,6 +152,8 @@ def sessionize_cmd(
             show_default=False,
         ),
     ] = None,
+    role: RoleOpt = None,
+    redact: RedactOpt = False,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
     limit: Annotated[
@@ -198,6 +202,12 @@ def sessionize_cmd(
     srcs += [r for r in rotated_copies(named) if r not in named]
     out_fmt = resolve_format(fmt, output, FORMATS)
     data_asked = fmt is not None or output is not None
+    shows = data_asked or not quiet
+    policy = None
+    if shows or role is not None or redact:  # (a bad role or config fails before the run)
+        from jtrack.access import load_policy
+
+        policy = load_policy(role, redact=redact)
     st = Store.open(store)
     session = _session_options(st, gap, split_on_campaign_change, max_duration)
     if rejects is not None:
@@ -236,20 +246,21 @@ def sessionize_cmd(
         print_warnings(run.contacts_invalid)  # never silently dropped, even with -q
     _warn(run, quiet)
     summary = run.summary
-    if quiet and not data_asked:
+    if not shows:
         return
+    assert policy is not None
     if out_fmt == Format.json:
         from jtrack.serialize import to_json, to_records
 
-        shown = run.session_table(limit)
+        shown = _visible_sessions(st, policy, limit, quiet)
         write_text(to_json({"summary": summary.to_dict(), "sessions": to_records(shown)}), output)
         return
     if out_fmt == Format.table:
         from jtrack.render.summary import summary_panel
 
-        shown = run.session_table(limit if limit is not None else 10)
         if output is None:
             stdout_console().print(summary_panel(summary))
+        shown = _visible_sessions(st, policy, limit if limit is not None else 10, quiet)
         noun = "session" if summary.sessions == 1 else "sessions"
         emit_frame(
             shown,
@@ -264,7 +275,30 @@ def sessionize_cmd(
         from jtrack.render.summary import summary_panel
 
         stderr_console().print(summary_panel(summary))
-    emit_frame(run.session_table(limit), out_fmt, output)
+    emit_frame(_visible_sessions(st, policy, limit, quiet), out_fmt, output)
+
+
+def _visible_sessions(st: Any, policy: Any, limit: int | None, quiet: bool) -> Any:
+    """The store's sessions by start and id (the first `limit`) as the role may see them
+    (custom sessions it may not see left out; what leaves is protected as by every reading
+    command); none, with a note, for a role that may not see sessions."""
+    import polars as pl
+
+    from jtrack.access import SESSION_VIEW, StoreView, set_output_policy
+    from jtrack.schema import SESSION_SCHEMA
+
+    set_output_policy(policy)
+    if not policy.allows(SESSION_VIEW):
+        if not quiet:
+            warning_line(
+                f"sessions are not listed: role {policy.role!r} may not see them "
+                f"(needs {SESSION_VIEW}); the store was written"
+            )
+        return pl.DataFrame(schema=SESSION_SCHEMA)
+    lf = StoreView(st, policy).scan_sessions().sort("created_date", "id")
+    if limit is not None:
+        lf = lf.head(limit)
+    return lf.collect(engine="in-memory")
 
 
 _TABLE_COLUMNS = [
