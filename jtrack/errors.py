@@ -66,10 +66,13 @@ class NotFoundError(DataError):
 class AmbiguousIdError(DataError):
     """A session-id prefix matches more than one session."""
 
-    def __init__(self, prefix: str, candidates: list[str]) -> None:
-        shown = ", ".join(candidates[:10]) + (" ..." if len(candidates) > 10 else "")
+    def __init__(self, prefix: str, candidates: list[str], total: int | None = None) -> None:
+        """`candidates`: the first matching ids in order; `total`: how many match in all
+        (default: as many as the candidates)."""
+        n = len(candidates) if total is None else total
+        shown = ", ".join(candidates[:10]) + (" ..." if n > 10 else "")
         super().__init__(
-            f"session id prefix {prefix!r} matches {len(candidates)} sessions: {shown}",
+            f"session id prefix {prefix!r} matches {n:,} sessions: {shown}",
             hint="type more characters of the id",
         )
         self.candidates = candidates

@@ -579,6 +579,16 @@ def test_sessions_are_found_by_id_prefix_with_or_without_id_directories(
         assert new.stdout == old.stdout
 
 
+def test_an_ambiguous_prefix_says_how_many_sessions_it_matches(sample_store: Store) -> None:
+    ids = sample_store.scan_sessions().select("id").collect()["id"]
+    prefix = str(ids.str.slice(0, 1).mode().sort()[0])  # the commonest first character
+    matching = sorted(i for i in ids.to_list() if i.startswith(prefix))
+    assert len(matching) > 11
+    res = _run("card", prefix, "--store", str(sample_store.root))
+    assert res.exit_code == ExitCode.DATA
+    assert f"matches {len(matching):,} sessions: {', '.join(matching[:10])} ..." in res.stderr
+
+
 def test_an_unknown_id_exits_1_with_a_hint(sample_store: Store) -> None:
     res = _run("card", "nosuchsession", "--store", str(sample_store.root))
     assert res.exit_code == ExitCode.DATA

@@ -282,16 +282,17 @@ def resolve_session_id(store: Store, prefix: str) -> str:
     p = prefix.strip().lower()
     if not p:
         raise UsageError("empty session id", hint="pass a session id or a unique prefix")
-    # the first ids in order, whichever engine and file order
-    ids = store.sessions_with_prefix([p], limit=11).get_column("id").to_list()
-    if not ids:
+    # in id order, whichever engine and file order (the id directories make even a
+    # one-character prefix cheap to count)
+    found = store.sessions_with_prefix([p]).get_column("id")
+    if not found.len():
         raise NotFoundError(
             f"no session with id {prefix!r} in {store.root}",
             hint="list sessions with `jtrack sessions`",
         )
-    if len(ids) > 1:
-        raise AmbiguousIdError(prefix, ids)
-    return str(ids[0])
+    if found.len() > 1:
+        raise AmbiguousIdError(prefix, found.head(11).to_list(), found.len())
+    return str(found[0])
 
 
 def find_session(store: Store, prefix: str) -> tuple[str, str, str | None]:
