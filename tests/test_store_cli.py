@@ -66,6 +66,14 @@ def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -
     assert info["versions"][0]["current"] and info["counts"]["events_kept"] == 36
     table = _run("store", "--store", str(store.root))
     assert table.exit_code == 0 and "Inputs taken in" in table.stdout
+    # times in the table are shown whole, to the second, at 80 columns (not cut)
+    narrow = CliRunner().invoke(app, ["store", "--store", str(store.root)], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.stderr
+    run_times = [r["finished"] for r in info["runs"]]  # "2026-12-05T10:49:44.123Z"
+    inputs = narrow.stdout.split("Inputs taken in")[1].split("Runs")[0]
+    assert all(t[:19].replace("T", " ") in inputs for t in run_times), narrow.stdout
+    assert all(t[:19].replace("T", " ") in narrow.stdout.split("Runs")[1] for t in run_times)
+    assert info["inputs"][0]["taken_in"] == run_times[0]  # JSON keeps the manifest's form
 
 
 def test_earlier_runs_go_to_run_logs_and_the_store_still_shows_every_run(
@@ -142,8 +150,12 @@ def test_compaction_changes_the_files_not_the_content(
     fresh = Store.open(tmp_path / "fresh")
     run_sessionize(files, fresh)
     assert len(store.read_manifest().parts_of("sessions")) > 1
+    before = {t: len(store.read_manifest().parts_of(t)) for t in ("index", "sessions")}
     res = _run("store", "compact", "--store", str(store.root))
     assert res.exit_code == 0, res.stderr
+    assert res.stderr == (  # said in words, not as a Python dict
+        f"v000004: index parts {before['index']} -> 1, sessions parts {before['sessions']} -> 1\n"
+    )
     store.refresh()
     assert len(store.read_manifest().parts_of("sessions")) == 1
     assert_same_store(store, fresh)

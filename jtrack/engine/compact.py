@@ -74,8 +74,13 @@ class Compaction:
     segments_after: int = 0
 
     def describe(self) -> str:
-        """`parts {...} -> {...}`, and the segments when small ones were merged."""
-        out = f"parts {self.parts_before} -> {self.parts_after}"
+        """`index parts 9 -> 1, sessions parts 9 -> 1`, and the segments when small ones
+        were merged."""
+        out = ", ".join(
+            f"{table} parts {self.parts_before.get(table, 0):,} -> "
+            f"{self.parts_after.get(table, 0):,}"
+            for table in sorted(set(self.parts_before) | set(self.parts_after))
+        )
         if self.segments_after != self.segments_before:
             out += f", segments {self.segments_before:,} -> {self.segments_after:,}"
         return out

@@ -54,13 +54,13 @@ def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame
         "run": pl.Int64(),
         "taken_in": pl.String(),
     }
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return _times(pl.DataFrame(rows, schema=schema, orient="row"), "taken_in")
 
 
 def runs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame:
     rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in (m.runs if runs is None else runs)]
     schema = {c: (pl.String() if c in ("mode", "finished") else pl.Int64()) for c in RUN_COLUMNS}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return _times(pl.DataFrame(rows, schema=schema, orient="row"), "finished")
 
 
 def versions_frame(store: Store) -> pl.DataFrame:
@@ -89,7 +89,13 @@ def versions_frame(store: Store) -> pl.DataFrame:
         "sessions": pl.Int64(),
         "parts": pl.Int64(),
     }
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return _times(pl.DataFrame(rows, schema=schema, orient="row"), "created")
+
+
+def _times(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """`column` (ISO-8601 UTC text, as the manifest keeps it) as times: tables show them as
+    every time is shown (never cut), JSON as before."""
+    return frame.with_columns(pl.col(column).str.to_datetime(time_unit="us", time_zone="UTC"))
 
 
 def overview(store: Store) -> dict[str, Any]:
