@@ -143,6 +143,41 @@ def test_after_a_rollback_the_next_run_keeps_the_version_rolled_back_to(
     assert _run("store", "rollback", "v000001", "--store", str(store.root)).exit_code == 0
 
 
+def test_versions_an_earlier_jtrack_wrote_without_their_base_keep_the_newest(
+    tmp_path: Path,
+) -> None:
+    """Manifests that do not record their base (an earlier jtrack's): the newest versions
+    are kept, as that jtrack kept them."""
+    store = Store.open(tmp_path / "store")
+    days = _one_event_days(tmp_path, range(4))
+    for f in days[:3]:
+        run_sessionize([f], store)
+    for name in store.versions():
+        path = store.version_dir(name) / "manifest.json"
+        data = json.loads(path.read_text())
+        del data["base"]
+        path.write_text(json.dumps(data, sort_keys=True))
+    run_sessionize([days[3]], store)
+    store.refresh()
+    assert store.versions() == ["v000002", "v000003", "v000004"]
+
+
+def test_after_a_rollback_to_a_version_whose_base_is_gone_the_abandoned_ones_go(
+    tmp_path: Path,
+) -> None:
+    """The version rolled back to has lost its own base (retention removed it): its line
+    ends there, and the versions rolled back from are not kept to make up the number."""
+    store = Store.open(tmp_path / "store")
+    for f in _one_event_days(tmp_path, range(5)):
+        run_sessionize([f], store)
+    assert store.versions() == ["v000003", "v000004", "v000005"]  # (keep 2 earlier ones)
+    assert _run("store", "rollback", "v000003", "--store", str(store.root)).exit_code == 0
+    run_sessionize(_one_event_days(tmp_path, range(5, 6)), store)
+    store.refresh()
+    assert store.current_name() == "v000006"
+    assert store.versions() == ["v000003", "v000006"]  # v000004 and v000005 abandoned
+
+
 def test_compaction_changes_the_files_not_the_content(
     daily: tuple[Store, list[Path]], tmp_path: Path
 ) -> None:

@@ -347,15 +347,16 @@ class Store:
         newer = {n for n in names if rank is not None and (version_number(n) or 0) > rank}
         line: list[str] = []  # the current's base, that one's base, ...
         at = current
+        recorded = True  # (False: a version an earlier jtrack wrote does not say its base)
         while at is not None and len(line) < keep:
-            base = self._base_of(at)
+            recorded, base = self._base_of(at)
             at = version_name(base) if base is not None else None
-            if at is None or at not in names:
+            if at is None or at not in names:  # the first version, or its base is gone
                 break
             line.append(at)
         wanted = {*line, *newer, *([current] if current is not None else [])}
-        for name in reversed(names):  # a shorter line (bases not recorded): the newest others
-            if len(line) >= keep:
+        for name in reversed(names):  # a line cut short by an unknown base: the newest others
+            if recorded or len(line) >= keep:
                 break
             if name not in wanted:
                 wanted.add(name)
@@ -383,16 +384,19 @@ class Store:
             removed.append(name)
         return removed
 
-    def _base_of(self, name: str) -> int | None:
-        """The version `name` was written on, from the first line of its manifest (the
-        head's plain fields; the long lists follow); None when it does not say."""
+    def _base_of(self, name: str) -> tuple[bool, int | None]:
+        """Whether the manifest of version `name` records its base, and the version it was
+        written on (None: none, the store's first), from the manifest's first line (the
+        head's plain fields; the long lists follow)."""
         try:
             with open(self.version_dir(name) / MANIFEST, encoding="utf-8") as fh:
                 head = json.loads(fh.readline().rstrip("\n") + "}")
         except (OSError, ValueError):
-            return None
-        base = head.get("base") if isinstance(head, dict) else None
-        return base if isinstance(base, int) else None
+            return False, None
+        if not isinstance(head, dict) or "base" not in head:
+            return False, None
+        base = head["base"]
+        return True, base if isinstance(base, int) else None
 
     def rollback(self, name: str) -> None:
         """Make an earlier (complete) version current again. The caller holds the lock."""
