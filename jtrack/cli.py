@@ -6,6 +6,7 @@ on stderr and an exit code (`--debug` shows the traceback). Commands live in jtr
 
 from __future__ import annotations
 
+import difflib
 import re
 import signal
 import sys
@@ -75,6 +76,18 @@ def _root(
     set_debug(debug)
 
 
+#: Other names of formats people type (for the hint of a --format jtrack does not know).
+_FORMAT_NAMES = {
+    "markdown": "md",
+    "text": "table",
+    "txt": "table",
+    "ndjson": "jsonl",
+    "jsonlines": "jsonl",
+    "htm": "html",
+    "pq": "parquet",
+}
+
+
 def usage_error_line(exc: Any) -> str:
     """Typer's (Click's) usage errors as jtrack's one line: `error: ... (hint: ...)`."""
     from typer._click import exceptions as ce
@@ -87,6 +100,21 @@ def usage_error_line(exc: Any) -> str:
         hint = (f"did you mean {' or '.join(options)}? " if options else "") + help_hint
         return f"{where}: no such option {exc.option_name} (hint: {hint})"
     text = " ".join(exc.format_message().split())
+    param = getattr(exc, "param", None)
+    metavar = getattr(param, "metavar", None) or ""
+    m = re.search(r"'([^']*)' is not one of ", text)
+    if isinstance(exc, ce.BadParameter) and m and re.fullmatch(r"<[\w|]+>", metavar):
+        # --format: the formats this command writes (its metavar), not every format jtrack has
+        allowed = metavar[1:-1].split("|")
+        typed = m.group(1).lower()
+        alias = _FORMAT_NAMES.get(typed)
+        near = [alias] if alias in allowed else []
+        near += difflib.get_close_matches(typed, allowed, n=1, cutoff=0.5)
+        did = f"did you mean {near[0]}? " if near else ""
+        return (
+            f"{where}: {m.group(1)!r} is not a format it writes: {', '.join(allowed)} "
+            f"(hint: {did}{help_hint})"
+        )
     m = re.fullmatch(r"Option '(.+)' requires an argument\.", text)
     if m:
         return f"{where}: {m.group(1)} needs a value (hint: {help_hint})"

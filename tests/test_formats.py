@@ -89,6 +89,24 @@ def test_every_format_the_help_lists_works_and_no_other(
             assert "(hint: choose one of " + ", ".join(listed) + ")" in res.stderr
 
 
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_format_jtrack_does_not_know_is_refused_naming_the_commands_own(
+    name: str, world: Path
+) -> None:
+    """`-f markdown`: one line naming the formats this command writes (not every format
+    jtrack has), with the one meant."""
+    args = COMMANDS[name]
+    listed = _help_formats(args)
+    for typed, meant in (("markdown", "md"), ("jsn", "json"), ("docx", None)):
+        res = runner.invoke(app, [*args, "-f", typed])
+        assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+        assert f"'{typed}' is not a format it writes: {', '.join(listed)} (hint: " in res.stderr
+        if meant in listed:
+            assert f"did you mean {meant}?" in res.stderr
+        elif meant is None or meant not in listed:
+            assert f"did you mean {meant}?" not in res.stderr
+
+
 @pytest.mark.parametrize("name", [n for n in sorted(COMMANDS) if n != "rules check"])
 def test_a_data_suffix_never_gets_an_aligned_table(name: str, world: Path, tmp_path: Path) -> None:
     args = COMMANDS[name]

@@ -143,6 +143,22 @@ def test_after_a_rollback_the_next_run_keeps_the_version_rolled_back_to(
     assert _run("store", "rollback", "v000001", "--store", str(store.root)).exit_code == 0
 
 
+def test_a_rebuild_needs_no_sources_and_a_run_without_them_says_what_to_pass(
+    daily: tuple[Store, list[Path]],
+) -> None:
+    store, _ = daily
+    before = contents(store)
+    res = _run("sessionize", "--rebuild", "--store", str(store.root), "-q")
+    assert res.exit_code == 0, res.stderr
+    store.refresh()
+    assert store.read_manifest().runs[-1].mode == "rebuild"
+    assert_same_store(store, store)  # (id directories checked)
+    after = contents(store)
+    assert_frame_equal(after["sessions"], before["sessions"])
+    res = _run("sessionize", "--store", str(store.root))
+    assert res.exit_code == 2 and "no sources" in res.stderr
+
+
 def test_versions_an_earlier_jtrack_wrote_without_their_base_keep_the_newest(
     tmp_path: Path,
 ) -> None:
