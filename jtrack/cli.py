@@ -108,9 +108,9 @@ def usage_error_line(exc: Any) -> str:
         allowed = metavar[1:-1].split("|")
         typed = m.group(1).lower()
         alias = _FORMAT_NAMES.get(typed)
-        near = [alias] if alias in allowed else []
-        near += difflib.get_close_matches(typed, allowed, n=1, cutoff=0.5)
-        did = f"did you mean {near[0]}? " if near else ""
+        guesses = [alias] if alias is not None and alias in allowed else []
+        guesses += difflib.get_close_matches(typed, allowed, n=1, cutoff=0.5)
+        did = f"did you mean {guesses[0]}? " if guesses else ""
         return (
             f"{where}: {m.group(1)!r} is not a format it writes: {', '.join(allowed)} "
             f"(hint: {did}{help_hint})"
