@@ -107,8 +107,9 @@ def test_a_tables_header_names_its_field_in_sort_where_and_columns(store: Path) 
     assert out("--columns", "id,duration,events").splitlines()[0] == (
         "id,duration_in_seconds,event_count"
     )
-    res = _run("sessions", "--store", str(store), "--sort", "durat")
-    assert res.exit_code == ExitCode.USAGE and "duration_in_seconds" in res.stderr
+    for typo in ("durat", "durration"):  # the nearest field or header is suggested
+        res = _run("sessions", "--store", str(store), "--sort", typo)
+        assert res.exit_code == ExitCode.USAGE and "did you mean 'duration'?" in res.stderr
 
 
 def test_unknown_where_field_is_a_usage_error_naming_the_nearest(store: Path) -> None:

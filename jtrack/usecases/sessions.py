@@ -39,8 +39,10 @@ def column_for_field(name: str, columns: Sequence[str]) -> str:
     labelled = [c for c in columns if FIELD_LABELS.get(c) == snake]
     if labelled:
         return labelled[0]
+    # the nearest column, or table header (`durration` -> `duration`)
+    labels = [FIELD_LABELS[c] for c in columns if c in FIELD_LABELS]
     near = (
-        difflib.get_close_matches(snake, list(columns), n=1)
+        difflib.get_close_matches(snake, [*columns, *labels], n=1)
         or [c for c in columns if c.startswith(snake)][:1]
     )
     raise UsageError(
