@@ -319,6 +319,28 @@ def test_unique_prefixes_are_unique_and_no_shorter_than_asked(ids: list[str], lo
         assert len({i[: k - 1] for i in distinct}) < len(distinct)
 
 
+def test_a_prefix_among_a_directorys_ids_equals_among_all_and_many_shown_read_them_once() -> None:
+    """`among` as a lookup (a store's id directories): the same length as against every id;
+    with more than 1,000 ids shown, every id is read once (one sort), not prefix by prefix."""
+    ids = pl.Series([f"{i * 7919 % 100_003:05x}{i:04x}" for i in range(3_000)])
+    calls: list[list[str]] = []
+
+    def lookup(prefixes: list[str]) -> pl.Series:
+        calls.append(prefixes)
+        return ids.filter(
+            ids.to_frame("id")
+            .select(pl.any_horizontal([pl.col("id").str.starts_with(p) for p in prefixes]))
+            .to_series()
+        )
+
+    for shown in (ids.head(5), ids.head(1_500)):
+        calls.clear()
+        k = unique_prefix_length(shown, 3, among=lookup)
+        assert k == unique_prefix_length(shown, 3, among=ids)
+        if shown.len() > 1_000:
+            assert calls == [[""]]
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(min_value=-(10**15), max_value=10**15), min_size=1, max_size=20))
 def test_thousands_separators(values: list[int]) -> None:

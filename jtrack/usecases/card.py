@@ -400,8 +400,8 @@ def _hidden_visits(store: Store, customer: str, until: datetime | None = None) -
 
 
 def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str, str | None]:
-    """(session id, customer id, session type) for a full id or unique prefix: one scan of
-    the sessions' `id` column (ids are hashes, so no statistics can narrow it down)."""
+    """(session id, customer id, session type) for a full id or unique prefix (looked up in
+    the session parts' id directories: see Snapshot.sessions_with_prefix)."""
     from jtrack.usecases.sessions import find_session
 
     return find_session(store, id_or_prefix)

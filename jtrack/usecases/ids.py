@@ -32,7 +32,8 @@ def unique_prefix_length(
     `values` being some of them; the length then makes each of `values` unique among them.
     Default: `values` themselves.
     Values and `among` are a Series or a LazyFrame of one column; `among` may also be a
-    function giving the ids that start with any of some prefixes (a store's id directory).
+    function giving the ids that start with any of some prefixes (a store's id directory;
+    `[""]`: every id).
 
     Sorted, the ids that share the longest prefix are neighbours, so one sort and one pass
     find it (no hashing of every prefix length); against `among`, only the ids starting
@@ -55,6 +56,8 @@ def unique_prefix_length(
             pairs = pairs.filter(same(k))
         return k
     if callable(among):
+        if shown.len() > 1_000:  # many ids shown: one sort of every id, not many lookups
+            return unique_prefix_length(among([""]), minimum)
         lookup = among
     else:
         if shown.len() > 1_000:  # many ids shown (all of them among `among`): one sort of all
