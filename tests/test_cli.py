@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -15,7 +16,7 @@ from jtrack.errors import ExitCode
 from jtrack.serialize import to_records
 from jtrack.store import Store
 from jtrack.usecases.sessions import SessionQuery, list_sessions
-from tests.helpers import T0, genesys_line
+from tests.helpers import T0, flat_event, flat_frame, genesys_line
 
 runner = CliRunner()
 
@@ -246,3 +247,31 @@ def test_lines_written_before_a_rotation_are_read_from_the_rotated_copy(tmp_path
         return "\n".join(sorted(out.stdout.splitlines()))
 
     assert sessions(store) == sessions(once)
+
+
+def test_the_summary_counts_visitors_sessionized_apart_from_the_sessions_written(
+    tmp_path: Path,
+) -> None:
+    """A visitor with only a system event is sessionized but has no session: the run's
+    lines say how many visitors were sessionized and how many sessions written, not
+    "2 sessions for 2 visitors" when both sessions are one visitor's."""
+    rows = [
+        flat_event("a1", "v1", T0),
+        flat_event("a2", "v1", T0 + timedelta(hours=2)),
+        flat_event(
+            "s1",
+            "v2",
+            T0,
+            kind="segment_assigned",
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+        ),
+    ]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    res = _run("sessionize", str(src), "--store", str(tmp_path / "st"))
+    assert res.exit_code == 0, res.stderr
+    lines = [line.strip() for line in res.stdout.splitlines()]
+    assert "2 visitors sessionized" in lines
+    assert "2 sessions written (0 replaced)" in lines
+    assert any(line.startswith("visitors") and line.split()[1] == "1" for line in lines)

@@ -37,14 +37,9 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
             rows.append(
                 ("", "", f"{int(run.get('rows_read', 0)):,} rows: {_n(events, 'new event')}")
             )
-            rows.append(
-                (
-                    "",
-                    "",
-                    f"{_n(added, 'session')} written ({removed:,} replaced) for "
-                    + _n(visitors, "visitor"),
-                )
-            )
+            # (visitors sessionized: those with new rows, some of whom may have no session)
+            rows.append(("", "", f"{_n(visitors, 'visitor')} sessionized"))
+            rows.append(("", "", f"{_n(added, 'session')} written ({removed:,} replaced)"))
             if run.get("mode") == "rebuild":
                 rows.append(("", "", "every session was rebuilt"))
     ok = "adds up" if s.balanced else "DOES NOT ADD UP"
