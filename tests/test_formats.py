@@ -49,6 +49,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 #: Every command that writes something, with what it needs to run.
 COMMANDS = {
     "schema": ["schema"],
+    "sessionize": ["sessionize", str(SAMPLE / "events.jsonl"), "--limit", "3"],
     "sessions": ["sessions", "--limit", "3"],
     "contacts": ["contacts", "--as-of", AS_OF],
     "card": ["card", "5c114b18", "--as-of", AS_OF, "--no-rules"],
@@ -87,6 +88,20 @@ def test_every_format_the_help_lists_works_and_no_other(
             assert res.exit_code == 2, (name, fmt, res.exit_code, res.stderr)
             assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1
             assert "(hint: choose one of " + ", ".join(listed) + ")" in res.stderr
+
+
+#: The commands whose output is a listing (a frame of rows), and what the README says every
+#: listing writes.
+LISTINGS = ("schema", "sessionize", "sessions", "contacts", "usage", "rules report")
+LISTING_FORMATS = ("table", "json", "jsonl", "csv", "tsv", "md", "parquet")
+
+
+@pytest.mark.parametrize("name", LISTINGS)
+def test_every_listing_writes_the_formats_the_readme_promises(name: str) -> None:
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    promised = ", ".join(f"`{f}`" for f in LISTING_FORMATS[:-1])
+    assert f"Every listing takes `--format` ({promised}, and `parquet` with" in readme
+    assert set(LISTING_FORMATS) <= set(_help_formats(COMMANDS[name]))
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

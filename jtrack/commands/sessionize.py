@@ -23,7 +23,15 @@ from jtrack.commands._common import (
     write_text,
 )
 
-FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.tsv, Format.parquet)
+FORMATS = (
+    Format.table,
+    Format.json,
+    Format.jsonl,
+    Format.csv,
+    Format.tsv,
+    Format.md,
+    Format.parquet,
+)
 
 
 def register(app: typer.Typer) -> None:
