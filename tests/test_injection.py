@@ -165,6 +165,8 @@ def _args(run: Run, world: dict[str, object], output: Path | None) -> list[str]:
     }
     if run.path == ("sessionize",):  # a fresh store: do not replace the shared one
         extra["--store"] = ["--store", str(Path(str(world["dir"])) / "store-2")]
+        if "sources" in run.optional:  # (optional: --rebuild needs none) the payloads
+            args += [str(world["events"])]
     for name, value in extra.items():
         if name in run.options:
             args += value
