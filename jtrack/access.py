@@ -79,6 +79,7 @@ PERSONAL_COLUMNS = (
     "email",
     "phone",
     "matched_value",
+    "external_ids",
 )
 #: Columns holding people's names: hashed with --redact (a role without contact permission
 #: still sees names, as in Genesys); "Unknown" stays "Unknown".

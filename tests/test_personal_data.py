@@ -49,7 +49,8 @@ ADA_EMAIL = "ada@example.org"
 BOB_PHONE = "+447700900123"
 TYPED_EMAIL = "carol@example.net"  # a visitor whose customerId is an email
 FORM_EMAIL = "dave@example.com"  # typed into a form, a custom-event attribute
-SECRETS = (ADA_EMAIL, BOB_PHONE, TYPED_EMAIL, FORM_EMAIL, "s3cr3t-token")
+ADA_CRM = "CRM-ADA-1815"  # the contact book's external id of Ada (another system's key)
+SECRETS = (ADA_EMAIL, BOB_PHONE, TYPED_EMAIL, FORM_EMAIL, "s3cr3t-token", ADA_CRM)
 NAMES = ("Ada Lovelace", "Bob Baker")
 
 
@@ -110,11 +111,11 @@ def _rows() -> list[dict[str, Any]]:
     return rows
 
 
-BOOK = "contact_id,name,emails,phones\n" + "".join(
-    f"U{i},User {i},user{i}@example.org,\n" for i in range(12)
+BOOK = "contact_id,name,emails,phones,external_ids\n" + "".join(
+    f"U{i},User {i},user{i}@example.org,,\n" for i in range(12)
 )
-BOOK += f"ADA,Ada Lovelace,{ADA_EMAIL},\nBOB,Bob Baker,,{BOB_PHONE}\n"
-BOOK += f"CAR,Carol,{TYPED_EMAIL},\nDUP,Ada Twin,{ADA_EMAIL},\n"  # ADA's email on two contacts
+BOOK += f"ADA,Ada Lovelace,{ADA_EMAIL},,{ADA_CRM}\nBOB,Bob Baker,,{BOB_PHONE},\n"
+BOOK += f"CAR,Carol,{TYPED_EMAIL},,\nDUP,Ada Twin,{ADA_EMAIL},,\n"  # ADA's email on two contacts
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +163,7 @@ def test_contacts_with_a_file_hides_contact_details_from_a_role_without_them(wor
         role="supervisor",
     )  # fmt: skip
     assert ADA_EMAIL in full.stdout or fmt == "table"  # the table has no email column
+    assert ADA_CRM in full.stdout or fmt == "table"
 
 
 @pytest.mark.parametrize("view", [[], ["--visitors"], ["--conflicts"]])
