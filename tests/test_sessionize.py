@@ -167,6 +167,28 @@ def test_split_on_campaign_change_is_off_by_default() -> None:
     assert _sessions_of(rows, split_on_campaign_change=True).height == 2
 
 
+def test_a_referrer_on_the_pages_own_site_is_no_arrival_even_without_a_medium() -> None:
+    """Exports from other trackers often give no referrer medium: a page reached from the
+    site itself (the referrer's host is the page's) does not split a session on campaign
+    change; a referrer from another site does."""
+
+    def page(event_id: str, m: int, referrer: str | None, **extra: str) -> dict[str, object]:
+        return flat_event(
+            event_id, "c1", T0 + minutes(m), page_url=f"https://Shop.example/{event_id}",
+            referrer_hostname=referrer, referrer_medium=None, **extra,
+        )  # fmt: skip
+
+    rows = [
+        page("a", 0, None, mkt_campaign_source="google", mkt_campaign_name="x"),
+        page("b", 2, "shop.example"),
+        page("c", 4, "SHOP.example"),
+        page("d", 6, "news.site"),
+        page("e", 8, "shop.example"),
+    ]
+    s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
+    assert s["event_count"].to_list() == [3, 2]
+
+
 def test_max_duration_cuts_runaway_sessions() -> None:
     rows = [flat_event(f"e{i}", "c1", T0 + minutes(10 * i)) for i in range(13)]  # 2 hours
     assert _sessions_of(rows).height == 1

@@ -78,11 +78,20 @@ def counts_as_activity() -> pl.Expr:
     return pl.col("kind").is_in(list(ACTIVITY_KINDS)) | _is_custom()
 
 
+#: The host of a URL (`https://shop.example:8443/x` -> `shop.example`).
+_URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/?#:]+)"
+
+
 def _campaign_key() -> pl.Expr:
-    """What identifies an arrival's source: UTM source/campaign, else an external referrer."""
-    external_ref = pl.when(pl.col("referrer_medium").fill_null("") != "internal").then(
-        pl.col("referrer_hostname")
-    )
+    """What identifies an arrival's source: UTM source/campaign, else an external referrer:
+    one whose medium is not `internal` and whose host is not the page's own (exports from
+    other trackers often give no medium: a page reached from the site itself is no arrival)."""
+    ref_host = pl.col("referrer_hostname").str.to_lowercase()
+    page_host = pl.col("page_url").str.extract(_URL_HOST, 1).str.to_lowercase()
+    internal = (pl.col("referrer_medium").fill_null("") == "internal") | (
+        ref_host == page_host
+    ).fill_null(False)
+    external_ref = pl.when(~internal).then(pl.col("referrer_hostname"))
     return pl.concat_str(
         [pl.col("mkt_campaign_source"), pl.col("mkt_campaign_name"), external_ref],
         separator="|",
