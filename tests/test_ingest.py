@@ -176,6 +176,31 @@ def test_invalid_utf8_and_long_lines_are_rejected_alone(tmp_path: Path) -> None:
     assert r.rejects.sort("line")["reason"].to_list() == ["invalid_utf8", "line_too_long"]
 
 
+def test_json_nested_too_deep_is_malformed_whatever_the_other_lines_are(tmp_path: Path) -> None:
+    """A line nested 128 levels deep or more is rejected as malformed_json, whether every
+    other line is clean (all lines decoded at once) or one is broken (line by line); a long
+    list of objects, many brackets but shallow, is kept."""
+    good = genesys_line("ok1", "c1", T0)
+    wide = json.loads(genesys_line("wide", "c2", T0))
+    wide["webEvent"]["extra"] = [{"n": i} for i in range(300)]  # 300 brackets, depth 3
+    rows = [good, json.dumps(wide)]
+
+    def nested(event_id: str, customer: str, lists: int) -> str:  # (as text: too deep for json)
+        line = genesys_line(event_id, customer, T0)
+        return line[:-1] + ', "extra": ' + "[" * lists + "]" * lists + "}"
+
+    rows += [nested(f"deep{n}", "c3", n) for n in (127, 200, 1000)]  # 128 levels and more
+    rows.append(nested("deep126", "c4", 126))  # 127 levels with the object: kept
+    for broken in ("", '{"id": "trunc'):
+        p = tmp_path / f"e{len(broken)}.jsonl"
+        p.write_text("\n".join([*rows, broken]) + "\n")
+        r = read_events([p], on_error="skip")
+        assert sorted(r.events["event_id"].to_list()) == ["deep126", "ok1", "wide"]
+        rejected = r.rejects.sort("line")
+        assert rejected["line"].to_list()[:3] == [3, 4, 5]
+        assert set(rejected["reason"].to_list()) == {"malformed_json"}
+
+
 def test_empty_input_is_not_an_error(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     r = read_events([tmp_path / "empty.jsonl"])

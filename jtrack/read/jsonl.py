@@ -118,6 +118,27 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
+#: JSON nested this many levels deep or more is malformed (serde_json's limit, which the
+#: line-by-line path meets in json_path_match; json_decode has none): so on every path.
+MAX_DEPTH = 128
+
+
+def _too_deep(lines: pl.Series) -> pl.Series:
+    """Lines nested MAX_DEPTH levels deep or more: rejected as malformed whatever else is in
+    the file (the fast path, which decodes every line at once, would keep them, and the
+    line-by-line path, taken when any other line is bad, would not). Only lines with that
+    many brackets at all (a count in Rust) are parsed again, to tell depth from breadth (a
+    long list of objects)."""
+    suspect = (lines.str.count_matches(r"[\[{]") >= MAX_DEPTH).fill_null(False)
+    if not suspect.any():
+        return suspect
+    idx = suspect.arg_true()
+    some = lines.gather(idx)
+    # (null: not parsed; a line that is malformed for another reason is rejected either way)
+    deep = some.str.json_path_match("$").is_null() & (some.str.strip_chars() != "null")
+    return suspect.scatter(idx, deep.fill_null(True))
+
+
 def _lone_surrogates(lines: pl.Series) -> pl.Series:
     """Lines holding a \\uD800-\\uDFFF escape that is not part of a pair, where it counts
     (not in the ignored value of a repeated key: the rule of JSON documents, see _loads).
@@ -534,7 +555,9 @@ def _decode_lines(
     )
     if "_number" not in lines.columns:
         lines = lines.with_columns(pl.lit(None, pl.String).alias("_number"))
-    lines = lines.with_columns(_lone_surrogates(lines["line"]).alias("_lone"))
+    lines = lines.with_columns(
+        _lone_surrogates(lines["line"]).alias("_lone"), _too_deep(lines["line"]).alias("_deep")
+    )
     line = pl.col("line")
     invalid = line.str.contains(mark, literal=True) if mark is not None else pl.lit(False)
     dtype = GENESYS_STRUCT if genesys else FLAT_STRUCT
@@ -547,6 +570,8 @@ def _decode_lines(
         .then(pl.lit("nul_bytes"))
         .when(pl.col("_number").is_not_null())
         .then(pl.lit("number_out_of_range"))
+        .when(pl.col("_deep"))
+        .then(pl.lit("malformed_json"))
     )
     pre = lines.with_columns(cheap.alias("_pre"))
     ok = pre.filter(pl.col("_pre").is_null())
