@@ -335,6 +335,47 @@ def test_state_follows_as_of_and_the_gap(tmp_path: Path) -> None:
     assert card.to_dict()["session"]["state"] == "active"
 
 
+def test_as_of_a_time_the_card_knows_only_what_had_happened_by_then(tmp_path: Path) -> None:
+    """A store resolved against a contacts book: the card as of a time before the visitor
+    gave their email shows them Unknown and not authenticated (the store's resolution saw
+    the later trait), and "visit N of M" counts the visits begun by then."""
+    email = {"name": "email", "data_type": "string", "value": "ada@example.org"}
+    no = {"authenticated": False}
+    rows = [
+        flat_event("a1", "v1", T0, **no),
+        flat_event("b1", "v1", T0 + timedelta(hours=2), **no),
+        flat_event("b2", "v1", T0 + timedelta(hours=2, minutes=5), authenticated=True),
+        flat_event("b3", "v1", T0 + timedelta(hours=2, minutes=6), traits=[email], **no),
+        flat_event("c1", "v1", T0 + timedelta(hours=5), **no),
+    ]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    book = tmp_path / "contacts.csv"
+    book.write_text("contact_id,name,emails\nADA,Ada Lovelace,ada@example.org\n")
+    store = Store.open(tmp_path / "store")
+    run_sessionize([src], store, contacts=book)
+    second = (
+        store.scan_sessions().filter(pl.col("created_date") == T0 + timedelta(hours=2)).collect()
+    )
+    sid = str(second["id"][0])
+
+    def card(at: datetime) -> dict[str, Any]:
+        return build_card(store, sid, as_of=at).to_dict()
+
+    before = card(T0 + timedelta(hours=2, minutes=1))  # one event, no trait yet
+    assert before["contact"]["name"] == "Unknown" and not before["contact"]["known"]
+    assert before["authenticated"] is False
+    assert before["visit"] == {"number": 2, "of": 2}
+    after = card(T0 + timedelta(hours=2, minutes=7))
+    assert after["contact"]["name"] == "Ada Lovelace" and after["authenticated"] is True
+    assert after["visit"] == {"number": 2, "of": 2}
+    assert card(T0 + timedelta(hours=6))["visit"] == {"number": 2, "of": 3}
+    not_yet = card(T0 + timedelta(hours=1))  # the session has not begun
+    assert not_yet["session"]["state"] == "not_started"
+    assert not_yet["visit"] == {"number": 2, "of": 2}
+    assert card(T0 - timedelta(hours=1))["visit"] == {"number": 2, "of": 2}
+
+
 def test_repeated_views_of_a_page_are_marked(tmp_path: Path) -> None:
     store = _tiny_store(tmp_path, hostile_rows())
     card = build_card(store, store.scan_sessions().collect()["id"][0], as_of=AS_OF_DT).to_dict()

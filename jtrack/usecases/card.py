@@ -921,24 +921,53 @@ def _rule_frames(
     return segs, outs, hidden
 
 
+def _book_as_of(
+    plain: Store, identity: pl.LazyFrame, as_of: datetime, contacts: object
+) -> pl.DataFrame | None:
+    """The store's contacts book when the visitor must be resolved again as of `as_of`: no
+    contacts file given, the store resolved visitors against a book, and some of the
+    visitor's events come after `as_of` (the store's resolution saw their traits)."""
+    if contacts is not None:
+        return None
+    book = plain.pinned().contacts_book()
+    if book is None:
+        return None
+    later = identity.filter(pl.col("created_date") > as_of).select(pl.len())
+    return book if later.collect(engine="in-memory").item() else None
+
+
 def _resolve_contacts(
     sessions: pl.DataFrame,
     events: pl.LazyFrame,
     contacts: str | os.PathLike[str] | None,
     default_region: str | None,
     as_of: datetime,
+    book: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, bool]:
     """Sessions with the contact columns as of `as_of`, and whether contacts were resolved.
 
     With a contacts file, the sessions are resolved against it (jtrack.core.contacts reads the
-    traits of `events`, the unfiltered events of the sessions' visitors); without one, the
-    store's own resolution (if any) is kept and only temporary-contact expiry re-evaluated.
+    traits of `events`, the unfiltered events of the sessions' visitors, up to `as_of`);
+    without one, with `book` (the store's own, passed when `as_of` comes before some of the
+    visitor's events) the same against it; else the store's own resolution (if any) is kept
+    and only temporary-contact expiry re-evaluated.
     """
     stored = "contact_id" in sessions.columns
     if contacts is None and not stored:
         return sessions, False
-    from jtrack.core.contacts import apply_contacts
+    from jtrack.core.contacts import apply_contacts, resolve_contacts
 
+    if contacts is None and book is not None:
+        # the store's resolution is over every event; as of a time before some of them, the
+        # visitor is resolved again against the store's own book, from the traits seen by then
+        out = resolve_contacts(
+            sessions,
+            events,
+            book,
+            default_region=default_region,
+            as_of=as_of,
+        )
+        return out.select(sessions.columns), True
     out = apply_contacts(sessions, events, contacts, default_region=default_region, as_of=as_of)
     return out, True
 
@@ -968,6 +997,8 @@ def _session_as_of(
     out["event_count"] = act.height
     out["pageview_count"] = views.height
     out["search_count"] = act.filter(pl.col("kind") == KIND_SEARCH).height
+    if "authenticated" in act.columns:  # (as sessionize: any activity event by then)
+        out["authenticated"] = bool(act.get_column("authenticated").fill_null(False).any())
     last = views.row(views.height - 1, named=True) if views.height else {}
     out["last_page_title"] = last.get("page_title")
     out["last_page_url"] = last.get("page_url")
@@ -1031,20 +1062,23 @@ def build_card(
     visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
     # The visitor as of `as_of`: the sessions begun by then, traits seen by then.
     begun = visitor_sessions.filter(pl.col("created_date") <= ctx.as_of)
-    until: datetime | None = ctx.as_of
-    if begun.filter(pl.col("id") == sid).height == 0:
-        begun, until = visitor_sessions, None  # not begun: resolve as the store does
-    visits = begun.height + _hidden_visits(store, customer, until)
+    # "visit N of M": M counts the visits begun by then (a role's hidden ones too)
+    visits = begun.height + _hidden_visits(store, customer, ctx.as_of)
+    not_begun = begun.filter(pl.col("id") == sid).height == 0
+    if not_begun:
+        begun = visitor_sessions  # resolve as the store does
+    identity = identity_events(store, customer, columns=_IDENTITY)
     visitor_sessions, resolved = _resolve_contacts(
         begun,
-        identity_events(store, customer, columns=_IDENTITY).filter(
-            pl.col("created_date") <= ctx.as_of
-        ),
+        identity.filter(pl.col("created_date") <= ctx.as_of),
         contacts,
         default_region,
         ctx.as_of,
+        _book_as_of(view.unfiltered() if view else store, identity, ctx.as_of, contacts),
     )
     row = visitor_sessions.filter(pl.col("id") == sid).row(0, named=True)
+    if not_begun:  # (a visit not begun yet counts as the one it will be)
+        visits = max(visits, int(row.get("visit_number") or 0))
     row, ev, later = _session_as_of(row, _session_events(store, customer, [sid]), ctx.as_of)
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
     segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
