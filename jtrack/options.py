@@ -131,3 +131,21 @@ class RunOptions:
     units: int | None = None
     #: rows read at a time (tests; default: by memory_limit)
     chunk_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        """Values the CLI would refuse are refused here too (a library caller's misspelt
+        `on_error="Fail"` must not skip bad rows silently)."""
+        if self.on_error not in ("fail", "skip"):
+            raise UsageError(f"on_error {self.on_error!r}", hint='use "fail" or "skip"')
+        if self.engine not in ("local", "spark"):
+            raise UsageError(f"engine {self.engine!r}", hint='use "local" or "spark"')
+        for name, low in (("keep", 0), ("max_line_bytes", 1), ("memory_limit", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise UsageError(f"{name} {value!r}", hint=f"a whole number of at least {low}")
+        if self.lock_wait < 0:
+            raise UsageError(f"lock_wait {self.lock_wait!r}", hint="seconds, 0 or more")
+        for name in ("buckets", "units", "chunk_rows"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"{name} {value!r}", hint="a whole number of at least 1")

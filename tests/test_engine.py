@@ -29,7 +29,7 @@ import jtrack.engine.ingest as ingest
 import jtrack.engine.run as run_module
 import jtrack.engine.unit as unit
 from jtrack.engine import StoredRun, run_sessionize
-from jtrack.errors import JtrackError
+from jtrack.errors import FileAccessError, JtrackError, UsageError
 from jtrack.store import Store
 from jtrack.store.layout import KILL_POINTS
 from tests.helpers import flat_event, flat_frame, genesys_line
@@ -1004,3 +1004,30 @@ def test_a_file_touched_without_change_is_not_read_again(tmp_path: Path) -> None
     run = run_sessionize([f], store)
     assert store.current_name() == version
     assert run.summary.run is not None and run.summary.run["files_skipped"] == 1
+
+
+def test_the_library_refuses_what_the_cli_refuses(tmp_path: Path) -> None:
+    """run_sessionize's keywords are checked as the CLI's options are: a misspelt
+    on_error="Fail" must not skip bad rows silently; one path given alone is one source, not
+    its characters; a missing contacts file is a FileAccessError."""
+    src = tmp_path / "day.parquet"
+    flat_frame([flat_event("e1", "v1", T0)]).write_parquet(src)
+    store = Store.open(tmp_path / "store")
+    for bad in (
+        {"on_error": "Fail"},
+        {"keep": -3},
+        {"engine": "sparky"},
+        {"max_line_bytes": 0},
+        {"lock_wait": -1.0},
+        {"units": 0},
+    ):
+        with pytest.raises(UsageError):
+            run_sessionize([src], store, **bad)
+    with pytest.raises(TypeError, match="gap"):
+        run_sessionize([src], store, gap="30m")
+    assert not store.exists()
+    run = run_sessionize(str(src), store)  # one path, as a string
+    assert run.summary.events_kept == 1 and run.summary.run is not None
+    assert run.summary.run["files_read"] == 1
+    with pytest.raises(FileAccessError, match="no such contacts file"):
+        run_sessionize([], store, contacts=tmp_path / "missing.csv")

@@ -598,11 +598,20 @@ def invalid_messages(invalid: pl.DataFrame) -> list[str]:
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file (recorded in the store's manifest)."""
+    """SHA-256 of a file (recorded in the store's manifest); FileAccessError when it cannot
+    be read."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except FileNotFoundError:
+        raise FileAccessError(f"{path}: no such contacts file", hint="check the path") from None
+    except OSError as exc:
+        raise FileAccessError(
+            f"{path}: cannot read the contacts file ({exc.strerror or exc})",
+            hint="check the path and its permissions",
+        ) from None
     return h.hexdigest()
 
 

@@ -60,8 +60,11 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
     Directories and `**` patterns are walked following symlinked folders, as globs do; a
     folder reached again below itself (a symlink loop) is an error, and a file reached through
     several links is read once. Each file's Hive partition values (`key=value` folders in its
-    path) go with it (jtrack.read.parquet adds them as columns).
+    path) go with it (jtrack.read.parquet adds them as columns). One path given as a string
+    or a path (not in a list) is one source, never its characters.
     """
+    if isinstance(sources, str | bytes | os.PathLike):
+        sources = [sources]
     out: list[Source] = []
     for raw in sources:
         s = os.fspath(raw)
