@@ -50,6 +50,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 COMMANDS = {
     "schema": ["schema"],
     "sessionize": ["sessionize", str(SAMPLE / "events.jsonl"), "--limit", "3"],
+    "watch": ["watch", str(SAMPLE / "events.jsonl"), "--as-of", AS_OF],
     "sessions": ["sessions", "--limit", "3"],
     "contacts": ["contacts", "--as-of", AS_OF],
     "card": ["card", "5c114b18", "--as-of", AS_OF, "--no-rules"],
@@ -80,7 +81,8 @@ def test_every_format_the_help_lists_works_and_no_other(
     assert listed[0] == "table" and len(set(listed)) == len(listed)
     for fmt in ALL:
         out = tmp_path / f"out.{fmt if fmt != 'table' else 'txt'}"
-        extra = ["-o", str(out)] if fmt == "parquet" and name != "rules check" else []
+        no_o = ("rules check", "watch")  # (no -o: a check, and a live view)
+        extra = ["-o", str(out)] if fmt == "parquet" and name not in no_o else []
         res = runner.invoke(app, [*args, "-f", fmt, *extra])
         if fmt in listed:
             assert res.exit_code == 0, (name, fmt, res.stderr)
@@ -122,7 +124,7 @@ def test_a_format_jtrack_does_not_know_is_refused_naming_the_commands_own(
             assert f"did you mean {meant}?" not in res.stderr
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(COMMANDS) if n != "rules check"])
+@pytest.mark.parametrize("name", [n for n in sorted(COMMANDS) if n not in ("rules check", "watch")])
 def test_a_data_suffix_never_gets_an_aligned_table(name: str, world: Path, tmp_path: Path) -> None:
     args = COMMANDS[name]
     listed = _help_formats(args)

@@ -179,6 +179,11 @@ def watch_cmd(
 
     if on_error not in ("fail", "skip"):
         raise UsageError(f"--on-error {on_error!r}", hint="use fail or skip")
+    if fmt is not None and fmt not in FORMATS:  # (refused before anything is read)
+        raise UsageError(
+            f"--format {fmt.value}: watch writes one frame as a table or JSON",
+            hint="choose one of " + ", ".join(f.value for f in FORMATS),
+        )
     once = once or fmt is not None  # a format is of one frame: --format implies --once
     if "-" in sources:
         raise UsageError(
