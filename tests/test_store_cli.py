@@ -447,10 +447,18 @@ def test_store_files_lists_the_current_files_for_other_tools(
     res = _run("store", "files", "sessions", "--store", str(store.root))
     assert res.exit_code == 0, res.stderr
     files = res.stdout.splitlines()
-    assert files and all("/current/sessions/" in f for f in files)
+    # the current version's own folder: a run that switches versions meanwhile changes
+    # nothing under it (through current/ a reader would get a mix, or missing names)
+    version = store.current_name()
+    assert files and all(f"/versions/{version}/sessions/" in f for f in files)
     assert pl.read_parquet(files).height == store.scan_sessions().collect().height
+    more = store.root.parent / "more.parquet"
+    flat_frame([flat_event(f"m{i}", f"new{i}", T0) for i in range(5)]).write_parquet(more)
+    run_sessionize([more], store)
+    assert store.current_name() != version
+    assert pl.read_parquet(files).height == store.scan_sessions().collect().height - 5
     segs = _run("store", "files", "segments", "--store", str(store.root), "-f", "json")
-    assert len(json.loads(segs.stdout)) == 3
+    assert len(json.loads(segs.stdout)) == 4  # (three days and the one added)
 
 
 def test_a_rewritten_part_stays_in_the_group_of_the_part_it_replaces(tmp_path: Path) -> None:
