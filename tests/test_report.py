@@ -379,6 +379,11 @@ def test_markdown_has_every_section(store: Path) -> None:
     assert res.exit_code == 0
     for title in ("# Journey summary", "## Sessions per day", "## Top pages", "## Referrers"):
         assert title in res.stdout
+    # missing values are named as the table names them, not left as empty cells
+    table = runner.invoke(app, ["report", "--store", str(store)]).stdout
+    for label in ("(direct)", "(none)"):
+        assert (label in table) == (f"| {label} |" in res.stdout), label
+    assert "| (direct) |" in res.stdout and "\n|  |" not in res.stdout
 
 
 def test_report_files_are_byte_identical_and_locked(store: Path, tmp_path: Path) -> None:

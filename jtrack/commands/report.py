@@ -166,7 +166,7 @@ def report_markdown(report: Any) -> str:
     from jtrack.render.theme import report_title
 
     p = report.period
-    from jtrack.render.report import lists_line
+    from jtrack.render.report import labelled, lists_line
 
     out = [
         f"# Journey summary {p['from'] or '-'} .. {p['to'] or '-'} "
@@ -187,7 +187,7 @@ def report_markdown(report: Any) -> str:
     for name, df in report.tables.items():
         if df is None or df.height == 0:
             continue
-        out += [f"## {report_title(name)}", "", serialize.to_markdown(df)]
+        out += [f"## {report_title(name)}", "", serialize.to_markdown(labelled(name, df))]
         lists = lists_line(report) if name == "traffic" else None
         if lists:
             out += [serialize.strip_control(lists[:1].upper() + lists[1:]), ""]

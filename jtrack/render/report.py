@@ -179,6 +179,15 @@ _NULL_LABELS = {
 }
 
 
+def labelled(name: str, df: pl.DataFrame) -> pl.DataFrame:
+    """A report table with the missing values of its first column named as the table and
+    Markdown show them: `(direct)` for referrers, else `(none)`."""
+    first = df.columns[0]
+    if df[first].dtype != pl.String:
+        return df
+    return df.with_columns(pl.col(first).fill_null(_NULL_LABELS.get(name, "(none)")))
+
+
 def _hms(seconds: Any) -> str:
     if seconds is None:
         return "-"
@@ -293,11 +302,7 @@ def journey_renderables(report: Any) -> list[RenderableType]:
     for name, df in report.tables.items():
         if df is None or df.height == 0:
             continue
-        label = _NULL_LABELS.get(name, "(none)")
-        first = df.columns[0]
-        shown = df.with_columns(
-            [pl.col(first).fill_null(label)] if df[first].dtype == pl.String else []
-        )
+        shown = labelled(name, df)
         title = report_title(name)
         if "page" in shown.columns:
             shown, site = _paths_of_one_site(shown)
