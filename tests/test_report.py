@@ -419,3 +419,23 @@ def test_report_month_filters_the_period(store: Path) -> None:
     assert data["overview"]["sessions"] == 0
     assert data["period"] == {"from": "2026-09-01", "to": "2026-09-30"}
     assert len(data["daily"]) == 30
+
+
+def test_rule_ids_in_a_narrow_report_are_never_cut(tmp_path: Path) -> None:
+    """At 60 columns the report's segment and outcome tables keep their ids whole (the
+    README: rule ids are never cut) and cut the names beside them."""
+    st = tmp_path / "st"
+    sample = ROOT / "sample_data" / "events.jsonl"
+    res = runner.invoke(app, ["sessionize", str(sample), "--store", str(st), "-q"])
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(
+        runner.invoke(app, ["report", "--store", str(st), "-f", "json", "--top", "20"]).stdout
+    )
+    ids = [r["outcome"] for r in data["tables"]["outcomes"]]
+    ids += [r["segment"] for r in data["tables"]["segments"]]
+    assert any(len(i) > 16 for i in ids)
+    narrow = runner.invoke(
+        app, ["report", "--store", str(st), "--top", "20"], env={"COLUMNS": "60"}
+    ).stdout
+    for rule_id in ids:
+        assert rule_id in narrow, rule_id
