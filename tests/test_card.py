@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 from jtrack.cli import app
 from jtrack.core.rules import Rules, load_rules
 from jtrack.engine import run_sessionize
-from jtrack.errors import ConfigError, ExitCode
+from jtrack.errors import ConfigError, ExitCode, NotFoundError
 from jtrack.render.card import card_renderable, render_card_text, render_journey_text
 from jtrack.render.html import card_html
 from jtrack.store import Store
@@ -374,6 +374,16 @@ def test_as_of_a_time_the_card_knows_only_what_had_happened_by_then(tmp_path: Pa
     assert not_yet["session"]["state"] == "not_started"
     assert not_yet["visit"] == {"number": 2, "of": 2}
     assert card(T0 - timedelta(hours=1))["visit"] == {"number": 2, "of": 2}
+    # the journey as of then: the sessions begun by then, as they stood, the contact as then
+    j = build_journey(store, "v1", as_of=T0 + timedelta(hours=2, minutes=1)).to_dict()
+    assert [c["visit"] for c in j["sessions"]] == [{"number": 2, "of": 2}, {"number": 1, "of": 2}]
+    assert j["totals"]["sessions"] == 2 and j["totals"]["events"] == 2
+    assert [c["counts"]["events"] for c in j["sessions"]] == [1, 1]
+    assert j["contact"]["name"] == "Unknown"
+    later = build_journey(store, "v1", as_of=T0 + timedelta(hours=6)).to_dict()
+    assert later["totals"]["events"] == 5 and later["contact"]["name"] == "Ada Lovelace"
+    with pytest.raises(NotFoundError, match="had no session by"):
+        build_journey(store, "v1", as_of=T0 - timedelta(hours=1))
 
 
 def test_repeated_views_of_a_page_are_marked(tmp_path: Path) -> None:

@@ -1125,17 +1125,20 @@ def build_journey(
     who = customer_or_contact.strip()
     if not who:
         raise UsageError("empty customer or contact id", hint="pass a customer id or contact id")
-    from jtrack.access import identity_events  # identity: resolve first, mask after
+    from jtrack.access import StoreView, identity_events  # identity: resolve, then mask
 
     sessions = store.scan_sessions(customer_id=who).collect(engine="in-memory")
     matched_by = "customer_id"
+    plain = store.unfiltered() if isinstance(store, StoreView) else store
     if sessions.height:
+        identity = identity_events(store, who, columns=_IDENTITY)
         sessions, resolved = _resolve_contacts(
             sessions,
-            identity_events(store, who, columns=_IDENTITY),
+            identity.filter(pl.col("created_date") <= ctx.as_of),
             contacts,
             default_region,
             ctx.as_of,
+            _book_as_of(plain, identity, ctx.as_of, contacts),
         )
     else:
         matched_by = "contact_id"
@@ -1193,10 +1196,26 @@ def build_journey(
             hint="--traffic all shows them; `jtrack card SESSION_ID` shows any one",
         )
     sessions = sessions.sort(["created_date", "id"], descending=[True, True])
+    # as of a time: the sessions begun by then, as they stood then (see build_card)
+    begun = sessions.filter(pl.col("created_date") <= ctx.as_of)
+    if not begun.height:
+        first_start = sessions.get_column("created_date").min()
+        raise NotFoundError(
+            f"{who!r} had no session by {_iso(ctx.as_of)} (the first began "
+            f"{_iso(first_start if isinstance(first_start, datetime) else None)})",
+            hint="pass a later --as-of, or none",
+        )
+    sessions = begun
     customers = sorted(sessions.get_column("customer_id").unique().to_list())
     per_customer = {
-        c: int(store.scan_sessions(customer_id=c).select(pl.len()).collect().item())
-        + _hidden_visits(store, c)
+        c: int(
+            store.scan_sessions(customer_id=c)
+            .filter(pl.col("created_date") <= ctx.as_of)
+            .select(pl.len())
+            .collect()
+            .item()
+        )
+        + _hidden_visits(store, c, ctx.as_of)
         for c in customers
     }
     shown = sessions.head(limit) if limit is not None else sessions
@@ -1212,21 +1231,21 @@ def build_journey(
     segments, outcomes, hidden = _rule_frames(
         store, rules, sessions.get_column("id").to_list(), segments, outcomes
     )
+    segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
+    # each session as it stood at as_of (figures worked out again from the events by then)
+    at_then = [
+        _session_as_of(row, by_session.get((row["id"],), empty), ctx.as_of)
+        for row in sessions.iter_rows(named=True)
+    ]
+    if any(later for _, _, later in at_then):
+        sessions = pl.DataFrame([row for row, _, _ in at_then], schema=sessions.schema)
     cards = [
         _card_from(
-            row,
-            by_session.get((row["id"],), empty),
-            per_customer[row["customer_id"]],
-            ctx,
-            segments,
-            outcomes,
-            resolved,
-            hidden,
+            row, ev, per_customer[row["customer_id"]], ctx, segments, outcomes, resolved, hidden
         )
-        for row in shown.iter_rows(named=True)
+        for row, ev, _ in at_then[: shown.height]
     ]
-    from jtrack.access import StoreView
-
+    events = events.filter(pl.col("created_date") <= ctx.as_of)
     for card, customer_id in zip(cards, shown.get_column("customer_id"), strict=True):
         card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
         if isinstance(store, StoreView):
