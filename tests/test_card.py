@@ -386,6 +386,16 @@ def test_as_of_a_time_the_card_knows_only_what_had_happened_by_then(tmp_path: Pa
         build_journey(store, "v1", as_of=T0 - timedelta(hours=1))
 
 
+def test_a_journey_without_as_of_shows_sessions_dated_ahead_of_the_clock(tmp_path: Path) -> None:
+    """Only a time asked for leaves out the sessions begun after it: without --as-of, data
+    dated ahead of this machine's clock (a skewed export) is still listed."""
+    ahead = datetime.now(UTC) + timedelta(days=3)
+    store = _tiny_store(tmp_path, [flat_event("f1", "v9", ahead), flat_event("p1", "v9", T0)])
+    j = build_journey(store, "v9").to_dict()
+    assert j["totals"]["sessions"] == 2
+    assert build_journey(store, "v9", as_of=datetime.now(UTC)).to_dict()["totals"]["sessions"] == 1
+
+
 def test_repeated_views_of_a_page_are_marked(tmp_path: Path) -> None:
     store = _tiny_store(tmp_path, hostile_rows())
     card = build_card(store, store.scan_sessions().collect()["id"][0], as_of=AS_OF_DT).to_dict()

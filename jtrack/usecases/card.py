@@ -1196,8 +1196,10 @@ def build_journey(
             hint="--traffic all shows them; `jtrack card SESSION_ID` shows any one",
         )
     sessions = sessions.sort(["created_date", "id"], descending=[True, True])
-    # as of a time: the sessions begun by then, as they stood then (see build_card)
-    begun = sessions.filter(pl.col("created_date") <= ctx.as_of)
+    # as of a time asked for: the sessions begun by then, as they stood then (see build_card;
+    # without one, every session, as before: data dated ahead of this clock is still shown)
+    until = ctx.as_of if as_of is not None else None
+    begun = sessions.filter(pl.col("created_date") <= until) if until is not None else sessions
     if not begun.height:
         first_start = sessions.get_column("created_date").min()
         raise NotFoundError(
@@ -1210,12 +1212,12 @@ def build_journey(
     per_customer = {
         c: int(
             store.scan_sessions(customer_id=c)
-            .filter(pl.col("created_date") <= ctx.as_of)
+            .filter(pl.col("created_date") <= until if until is not None else pl.lit(True))
             .select(pl.len())
             .collect()
             .item()
         )
-        + _hidden_visits(store, c, ctx.as_of)
+        + _hidden_visits(store, c, until)
         for c in customers
     }
     shown = sessions.head(limit) if limit is not None else sessions
