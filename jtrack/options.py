@@ -50,13 +50,22 @@ class SessionizeOptions:
     max_duration: timedelta | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "gap_seconds": self.gap.total_seconds(),
             "split_on_campaign_change": self.split_on_campaign_change,
             "max_duration_seconds": (
                 self.max_duration.total_seconds() if self.max_duration else None
             ),
         }
+        if self.split_on_campaign_change:  # (which rule the store's sessions were split by)
+            out["campaign_rule"] = CAMPAIGN_RULE
+        return out
+
+
+#: The rule campaign changes are told by (SessionizeOptions.split_on_campaign_change): 2, a
+#: referrer on the page's own host is internal whatever its medium (1: only the medium said
+#: so). A store split by another rule is rebuilt once by its next run.
+CAMPAIGN_RULE = 2
 
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)

@@ -749,6 +749,45 @@ def test_other_options_rebuild_every_session_and_say_so(tmp_path: Path) -> None:
     assert store.manifest()["options"]["gap_seconds"] == 1800
 
 
+def _as_an_earlier_jtrack_split_it(store: Store) -> None:
+    """The current manifest as a jtrack before campaign rule 2 wrote it: no rule recorded."""
+    version = store.root / "versions" / str(store.current_name())
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["options"]["campaign_rule"]
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    store.refresh()
+
+
+def test_a_store_split_on_campaigns_by_an_earlier_rule_is_rebuilt_once(tmp_path: Path) -> None:
+    """Sessions split on campaign change by the earlier rule (a same-site referrer without a
+    medium was an arrival): the next run, options given or not, rebuilds every session once
+    and says so, so the store equals a rebuild by today's rule; the run after is incremental."""
+    from jtrack.options import SessionizeOptions
+
+    split = SessionizeOptions(split_on_campaign_change=True)
+
+    def page(event_id: str, m: int, referrer: str | None) -> dict[str, Any]:
+        return flat_event(
+            event_id, "v", T0 + timedelta(minutes=m), page_url=f"https://shop.example/{event_id}",
+            referrer_hostname=referrer, referrer_medium=None,
+        )  # fmt: skip
+
+    first = _day(tmp_path, "a.parquet", [page("a", 0, "news.site"), page("b", 2, "shop.example")])
+    store = Store.open(tmp_path / "store")
+    run_sessionize([first], store, session=split)
+    assert store.manifest()["options"]["campaign_rule"] == 2
+    second = _day(tmp_path, "b.parquet", [page("c", 4, "shop.example")])
+    for options in ({}, {"session": split}):
+        _as_an_earlier_jtrack_split_it(store)
+        run = run_sessionize([second], store, **options)
+        assert any("earlier rule" in n for n in run.notes), run.notes
+        store.refresh()
+        assert store.scan_sessions().collect()["event_count"].to_list() == [3]
+        assert store.manifest()["options"]["campaign_rule"] == 2
+        again = run_sessionize([second], store, force=False)
+        assert again.summary.run is not None and again.summary.run["mode"] != "rebuild"
+
+
 def test_new_user_agent_lists_classify_every_session_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

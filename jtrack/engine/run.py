@@ -38,7 +38,7 @@ from jtrack.engine.ingest import STAGE_SHARE, NewData, UnitRows, read_inputs, un
 from jtrack.engine.inputs import Identity, plan_inputs
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_states
 from jtrack.errors import DataError, UsageError
-from jtrack.options import RunOptions, SessionizeOptions
+from jtrack.options import CAMPAIGN_RULE, RunOptions, SessionizeOptions
 from jtrack.progress import ProgressFn, ProgressUpdate, no_progress
 from jtrack.read import (
     REJECT_REASONS,
@@ -477,13 +477,27 @@ def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str]]:
         return "replace", [f"replacing the store's {base.counts.get('events_kept', 0):,} events"]
     if opts.rebuild:
         return "rebuild", ["rebuilding every session from the store's history"]
-    if opts.session is not None and opts.session.to_dict() != base.options:
+    if opts.session is not None and _set_options(opts.session.to_dict()) != _set_options(
+        base.options
+    ):
         return "rebuild", [
             "the options differ from those the store was built with "
             f"({_describe(base.options)} -> {_describe(opts.session.to_dict())}): "
             "every session is rebuilt once"
         ]
+    if base.options.get("split_on_campaign_change") and (
+        base.options.get("campaign_rule") != CAMPAIGN_RULE
+    ):
+        return "rebuild", [
+            "the store's sessions were split on campaign changes by an earlier rule (now a "
+            "referrer on the page's own host is internal): every session is rebuilt once"
+        ]
     return "incremental", []
+
+
+def _set_options(o: dict[str, Any]) -> dict[str, Any]:
+    """The session options a user sets (not the version of a rule jtrack applies)."""
+    return {k: v for k, v in o.items() if k != "campaign_rule"}
 
 
 def _describe(o: dict[str, Any]) -> str:
