@@ -30,6 +30,7 @@ import jtrack.engine.run as run_module
 import jtrack.engine.unit as unit
 from jtrack.engine import StoredRun, run_sessionize
 from jtrack.errors import FileAccessError, JtrackError, UsageError
+from jtrack.options import SessionizeOptions
 from jtrack.store import Store
 from jtrack.store.layout import KILL_POINTS
 from tests.helpers import flat_event, flat_frame, genesys_line
@@ -229,6 +230,10 @@ def journeys(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], bool]:
             }
         if kind == "search":
             extra["kind"] = "search"
+        if kind in ("page_view", "search"):  # where a visitor came from (campaign changes)
+            extra["page_url"] = f"https://shop.example/p{i}"
+            extra["referrer_hostname"] = draw(st.sampled_from([None, "news.site", "shop.example"]))
+            extra["mkt_campaign_source"] = draw(st.sampled_from([None, None, "google"]))
         events.append(flat_event(f"e{i}", who, T0 + timedelta(minutes=minute), **extra))
         if draw(st.integers(0, 9)) == 0:  # a redelivery, maybe changed, maybe another visitor
             copy = dict(events[-1])
@@ -270,10 +275,18 @@ def killed_run(files: list[Path], store: Store, point: str, **kw: Any) -> None:
         run_sessionize(files, store, **kw)
 
 
+#: The session options of a drawn store: the defaults, campaign changes split sessions, or
+#: sessions cut at 30 minutes (under both, a session depends on the ones before it).
+SESSION_OPTIONS = (
+    None,
+    SessionizeOptions(split_on_campaign_change=True),
+    SessionizeOptions(max_duration=timedelta(minutes=30)),
+)
 _RUNS = given(
     journeys(),
     st.lists(st.sampled_from((None, *KILL_POINTS)), min_size=5, max_size=5),
     st.booleans(),
+    st.sampled_from(SESSION_OPTIONS),
 )
 _HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
@@ -283,6 +296,7 @@ def _incremental_property(
     drawn: tuple[list[list[dict[str, Any]]], bool],
     kills: list[str | None],
     follow: bool,
+    session: SessionizeOptions | None,
 ) -> None:
     """Random events cut into random runs, some runs killed at a random point before being
     run again, the runs made as `jtrack watch` makes them (with the history's ids and times
@@ -294,7 +308,7 @@ def _incremental_property(
         mock.patch.object(unit, "OPEN_SPLIT_MIN", 2),  # open sessions in parts of their own
         mock.patch.object(run_module, "KEY_BYTES_PER_EVENT", key_bytes),
     ):
-        _incremental_equals_one_run(tmp_path_factory, runs, with_contacts, kills, follow)
+        _incremental_equals_one_run(tmp_path_factory, runs, with_contacts, kills, follow, session)
 
 
 test_incremental_runs_equal_one_run_over_the_same_files = settings(
@@ -314,6 +328,7 @@ def _incremental_equals_one_run(
     with_contacts: bool,
     kills: list[str | None],
     follow: bool,
+    session: SessionizeOptions | None = None,
 ) -> None:
     d = tmp_path_factory.mktemp("incr")
     files = []
@@ -323,7 +338,7 @@ def _incremental_equals_one_run(
         files.append(f)
     contacts = d / "contacts.csv"
     contacts.write_text("contact_id,name,email\nC1,Ada,v1@example.org\nC2,Bob,v3@example.org\n")
-    kw: dict[str, Any] = {"on_error": "skip", "follow": follow}
+    kw: dict[str, Any] = {"on_error": "skip", "follow": follow, "session": session}
     if with_contacts:
         kw["contacts"] = contacts
     daily = Store.open(d / "daily")
@@ -337,7 +352,11 @@ def _incremental_equals_one_run(
         kw.pop("contacts", None)  # remembered by the store
     once = Store.open(d / "once")
     run_sessionize(
-        files, once, on_error="skip", **({"contacts": contacts} if with_contacts else {})
+        files,
+        once,
+        on_error="skip",
+        session=session,
+        **({"contacts": contacts} if with_contacts else {}),
     )
     assert_same_store(daily, once)
 
