@@ -30,6 +30,17 @@ class Format(enum.StrEnum):
     parquet = "parquet"
 
 
+#: What every listing writes (the README promises it of each one).
+LISTING_FORMATS = (
+    Format.table,
+    Format.json,
+    Format.jsonl,
+    Format.csv,
+    Format.tsv,
+    Format.md,
+    Format.parquet,
+)
+
 #: `-o FILE` suffixes and the format they mean when --format is not given.
 SUFFIX_FORMATS = {
     ".json": Format.json,

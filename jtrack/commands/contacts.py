@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from jtrack.commands._common import (
+    LISTING_FORMATS,
     Format,
     OutputOpt,
     RedactOpt,
@@ -27,15 +28,7 @@ from jtrack.render.text import plural
 if TYPE_CHECKING:
     import polars as pl
 
-FORMATS = (
-    Format.table,
-    Format.json,
-    Format.jsonl,
-    Format.csv,
-    Format.tsv,
-    Format.md,
-    Format.parquet,
-)
+FORMATS = LISTING_FORMATS
 TABLE_COLUMNS = [
     "contact_id",
     "contact_name",

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from jtrack.commands._common import (
+    LISTING_FORMATS,
     Format,
     OutputOpt,
     emit_frame,
@@ -15,15 +16,7 @@ from jtrack.commands._common import (
     resolve_format,
 )
 
-FORMATS = (
-    Format.table,
-    Format.json,
-    Format.jsonl,
-    Format.csv,
-    Format.tsv,
-    Format.md,
-    Format.parquet,
-)
+FORMATS = LISTING_FORMATS
 
 
 def register(app: typer.Typer) -> None:

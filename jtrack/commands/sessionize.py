@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from jtrack.commands._common import (
+    LISTING_FORMATS,
     Format,
     OutputOpt,
     RedactOpt,
@@ -23,15 +24,7 @@ from jtrack.commands._common import (
     write_text,
 )
 
-FORMATS = (
-    Format.table,
-    Format.json,
-    Format.jsonl,
-    Format.csv,
-    Format.tsv,
-    Format.md,
-    Format.parquet,
-)
+FORMATS = LISTING_FORMATS
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from jtrack.commands._common import (
+    LISTING_FORMATS,
     Format,
     OutputOpt,
     RedactOpt,
@@ -24,15 +25,7 @@ from jtrack.commands._common import (
 )
 from jtrack.commands.contacts import ContactsOpt, RegionOpt, TtlOpt, warn_invalid
 
-FORMATS = (
-    Format.table,
-    Format.json,
-    Format.jsonl,
-    Format.csv,
-    Format.tsv,
-    Format.md,
-    Format.parquet,
-)
+FORMATS = LISTING_FORMATS
 TABLE_COLUMNS = [
     "id",
     "contact_name",

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from jtrack.commands._common import (
+    LISTING_FORMATS,
     Format,
     OutputOpt,
     StoreOpt,
@@ -21,15 +22,7 @@ from jtrack.commands._common import (
 )
 from jtrack.errors import ExitCode
 
-FORMATS = (
-    Format.table,
-    Format.json,
-    Format.jsonl,
-    Format.csv,
-    Format.tsv,
-    Format.md,
-    Format.parquet,
-)
+FORMATS = LISTING_FORMATS
 
 
 def register(app: typer.Typer) -> None:
