@@ -63,3 +63,37 @@ def require(name: str) -> str:
     if required(ext.env):
         pytest.fail(f"{reason} and {ext.env}=1 requires it", pytrace=False)
     pytest.skip(f"{reason}; {ext.env}=1 would make this a failure")
+
+
+# Chromium's flags in every browser test: headless as root, and quiet on a closed network
+# (without the background-networking flags it keeps trying to reach Google's hosts).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def screenshot(page: object, path: Path) -> None:
+    """A full-page screenshot for a reviewer to look at (tests/artifacts/). It is not an
+    assertion: headless Chromium sometimes fails to capture a tall page ("Unable to capture
+    screenshot"), so it tries twice, then keeps the viewport alone; what failed is written
+    beside it as NAME.txt (pytest turns warnings into errors here)."""
+    from playwright.sync_api import Error
+
+    note = path.with_suffix(".txt")
+    note.unlink(missing_ok=True)
+    failed: list[str] = []
+    for full_page in (True, True, False):
+        try:
+            page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+        except Error as exc:
+            failed.append(f"full_page={full_page}: {str(exc).splitlines()[0]}")
+            continue
+        break
+    if failed:
+        note.write_text("\n".join(failed) + "\n")

@@ -19,20 +19,12 @@ from jtrack.engine import run_sessionize
 from jtrack.serialize import strip_control
 from jtrack.store import Store
 from jtrack.usecases.card import build_card
+from tests.externals import CHROMIUM_ARGS, screenshot
 from tests.helpers import T0, flat_event, flat_frame
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TITLE = "[bold red]x[/] <b>Trail & Co</b>"
 QUERY = "\x1b[31mred\x1b[0m <script>window.__pwned = 1</script>"
 VALUE = '<img src=x onerror="window.__pwned = 2">'
@@ -126,7 +118,7 @@ def test_hovering_or_focusing_an_icon_shows_that_events_details(
                 visible = [j for j in range(tips.count()) if tips.nth(j).is_visible()]
                 assert visible == [i - 1]
                 if ev["event_name"] == "product_added":
-                    page.screenshot(path=str(ARTIFACTS / "card_hover.png"), full_page=True)
+                    screenshot(page, ARTIFACTS / "card_hover.png")
 
             # keyboard: Tab reaches the icons in order and shows their tooltips
             page.mouse.move(0, 0)
@@ -134,7 +126,7 @@ def test_hovering_or_focusing_an_icon_shows_that_events_details(
             assert page.locator("#tip-1").is_visible()
             page.keyboard.press("Tab")
             assert page.locator("#tip-2").is_visible() and not page.locator("#tip-1").is_visible()
-            page.screenshot(path=str(ARTIFACTS / "card_focus.png"), full_page=True)
+            screenshot(page, ARTIFACTS / "card_focus.png")
 
             # the data is shown, never run; nothing is fetched
             assert page.evaluate("window.__pwned") is None

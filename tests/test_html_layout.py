@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.render.theme import SEGMENT_COLOR, TONE_COLORS
+from tests.externals import CHROMIUM_ARGS, screenshot
 from tests.helpers import T0, flat_event, flat_frame
 
 pytestmark = pytest.mark.browser
@@ -24,7 +25,6 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 ARTIFACTS = ROOT / "tests" / "artifacts"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
 WIDTHS = (400, 1280)
 runner = CliRunner()
 
@@ -93,7 +93,7 @@ def browser(chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=ARGS)
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
@@ -114,6 +114,19 @@ def _no_horizontal_overflow(page: Any) -> None:
     assert scroll <= inner, (scroll, inner)
 
 
+def _no_squeezed_cells(page: Any) -> None:
+    """No table cell with a few words in it is squeezed to a letter or two a line (the card's
+    list view once set a 180-letter URL one letter a line at 400 px: 120,000 px tall)."""
+    squeezed = page.evaluate(
+        """() => Array.from(document.querySelectorAll('td, th'))
+            .filter(c => c.getClientRects().length && c.textContent.trim().length >= 6)
+            .map(c => [c.textContent.trim().slice(0, 40), c.getBoundingClientRect().width,
+                       parseFloat(getComputedStyle(c).fontSize)])
+            .filter(([, w, font]) => w < 3 * font)"""
+    )
+    assert squeezed == [], squeezed[:5]
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("name", ["card", "journey", "report", "rules"])
 def test_pages_fit_the_viewport_and_fetch_nothing(
@@ -125,10 +138,11 @@ def test_pages_fit_the_viewport_and_fetch_nothing(
         for details in page.locator("details").all():  # the list view too
             details.evaluate("d => d.open = true")
         _no_horizontal_overflow(page)
+        _no_squeezed_cells(page)
         assert page.requested == [pages[name].as_uri()]
         assert page.evaluate("document.scripts.length") == 0
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{name}_{width}.png"), full_page=True)
+        screenshot(page, ARTIFACTS / f"{name}_{width}.png")
     finally:
         page.close()
     assert (ARTIFACTS / f"{name}_{width}.png").stat().st_size > 5_000
@@ -160,7 +174,7 @@ def test_every_tooltip_stays_inside_the_viewport(
         if name == "card":
             page.mouse.move(0, 0)
             icons.last.hover()
-            page.screenshot(path=str(ARTIFACTS / f"card_tip_right_{width}.png"), full_page=True)
+            screenshot(page, ARTIFACTS / f"card_tip_right_{width}.png")
     finally:
         page.close()
 

@@ -13,6 +13,7 @@ from jtrack.core.dedupe import deduplicate
 from jtrack.core.sessionize import sessionize
 from jtrack.render.report_html import report_html
 from jtrack.usecases.report import JourneyReport, ReportOptions, journey_report
+from tests.externals import CHROMIUM_ARGS, screenshot
 from tests.helpers import T0, flat_event, flat_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,15 +154,7 @@ def test_the_charts_render_in_headless_chromium_offline(
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--headless",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -181,7 +174,7 @@ def test_the_charts_render_in_headless_chromium_offline(
                 })"""
             )
             kpi = page.inner_text('[data-kpi="sessions"] .v')
-            page.screenshot(path=str(shot), full_page=True)
+            screenshot(page, shot)
         finally:
             browser.close()
 

@@ -24,6 +24,7 @@ from jtrack.errors import UsageError
 from jtrack.store import Store
 from jtrack.usecases.report import ReportOptions, report_from_store
 from jtrack.usecases.traffic import parse_traffic
+from tests.externals import CHROMIUM_ARGS
 from tests.helpers import T0, flat_event, flat_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -531,9 +532,8 @@ def test_the_badge_and_the_traffic_section_show_in_a_browser(
     store = ["--store", str(world["store"])]
     assert run("card", gpt, *store, "--as-of", AS_OF, "-o", str(card)).exit_code == 0
     assert run("report", *store, "-o", str(report), "-q").exit_code == 0
-    args = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=args)
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             for width in (400, 1280):
                 page = browser.new_page(viewport={"width": width, "height": 900})

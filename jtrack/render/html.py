@@ -98,14 +98,25 @@ ul.plain li { padding: 3px 0; }
 .scroll { overflow-x: auto; }
 table.list { border-collapse: collapse; width: 100%; font-size: 13px; }
 table.list th, table.list td { text-align: left; padding: 3px 8px;
-  border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
+  border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: break-word; }
+table.list th { overflow-wrap: normal; }
 table.list td.nw, table.list th.nw { white-space: nowrap; overflow-wrap: normal; }
+/* A URL may break anywhere but keeps a readable width (never a letter a line). */
+table.list td.u { overflow-wrap: anywhere; min-width: 18ch; }
 .notes li { color: var(--muted); }
 footer { margin-top: 20px; color: var(--muted); font-size: 12px; }
 @media (max-width: 720px) {
   body { padding: 8px; }
   .card { padding: 12px; }
   dl.info { grid-template-columns: max-content minmax(0, 1fr); }
+  /* On a narrow screen each event of the list is a block: its offset, time, kind, name and
+     tone on a line that wraps, its URL in full width below. */
+  table.list thead { display: none; }
+  table.list tr { display: block; padding: 5px 0; border-bottom: 1px solid var(--line); }
+  table.list td { display: inline; padding: 0 6px 0 0; border: 0; }
+  table.list td.nw:first-child { font-weight: 600; }
+  table.list td.k, table.list td.tone { color: var(--muted); }
+  table.list td.u { display: block; min-width: 0; }
 }
 """
 
@@ -256,8 +267,9 @@ def _journey_table(journey: list[dict[str, Any]]) -> str:
         return ""
     rows = "".join(
         f'<tr><td class="nw">{_e(ev["offset"])}</td><td class="nw">{_e(_when(ev["time"]))}</td>'
-        f"<td>{_e(KIND_LABELS.get(ev['kind'], ''))}</td>"
-        f"<td>{_e(_label(ev))}</td><td>{_e(ev['page_url'])}</td><td>{_e(ev['tone'])}</td></tr>"
+        f'<td class="k">{_e(KIND_LABELS.get(ev["kind"], ""))}</td>'
+        f'<td>{_e(_label(ev))}</td><td class="u">{_e(ev["page_url"])}</td>'
+        f'<td class="tone">{_e(ev["tone"])}</td></tr>'
         for ev in journey
     )
     return (
