@@ -22,7 +22,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", 
 #: ...except a number: a sign, then digits with spaces, dashes, dots or brackets between
 #: (`+12025550123`, `+44 (0)20 7946 0958`, `-5`): no function or cell reference, no formula.
 _NUMBER_LIKE = r"^[+-][0-9][0-9 ().\-]*$"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Characters that act on the reader's screen: terminal controls (ESC, BEL, C1, ...) and the
+#: bidirectional embeddings, overrides and isolates, which reorder the text around them (a
+#: search term ending in U+202E shows the time after it backwards: "Trojan Source").
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def jsonable(df: pl.DataFrame) -> pl.DataFrame:
@@ -50,7 +53,9 @@ def to_records(df: pl.DataFrame) -> list[dict[str, Any]]:
 
 #: JSON escapes C0 controls itself; DEL and C1 (e.g. U+009B, a CSI) are escaped too, so JSON
 #: printed to a terminal cannot drive it.
-_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
+_JSON_ESCAPES = {
+    c: f"\\u{c:04x}" for c in [*range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+}
 
 
 def to_json(obj: pl.DataFrame | Any) -> str:
@@ -147,7 +152,8 @@ _MD_SPECIAL = re.compile(r"[\\|<>\[\]`]")
 
 
 def strip_control(text: str) -> str:
-    """Replace terminal control characters (ESC, BEL, C1, ...) with U+FFFD."""
+    """Replace terminal control characters (ESC, BEL, C1, ...) and bidi controls with
+    U+FFFD."""
     return _CONTROL.sub("\ufffd", text)
 
 

@@ -661,6 +661,38 @@ def test_rows_cross_the_far_future_cut_both_ways_as_a_rebuild_would(
     assert lines == [(str(files[0]), at[0])] + [(str(files[1]), n) for n in at[1:]]
 
 
+@pytest.mark.parametrize("scanned", [False, True])
+def test_a_redelivered_far_future_event_is_one_event_not_two(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanned: bool
+) -> None:
+    """Copies of one far-future event count once against the 1% share: two copies in one
+    file, or a copy delivered again in a later run, are held aside as one would be (the
+    second copy used to fill the share and let the event into the store)."""
+    if scanned:
+        monkeypatch.setattr(run_module, "KEY_BYTES_PER_EVENT", 1 << 40)
+    near = [flat_event(f"a{i}", "v1", T0 + timedelta(minutes=i)) for i in range(2)]
+    far = flat_event("f1", "v1", T0 + timedelta(days=900))
+    both = _day(tmp_path, "both.parquet", [*near, far, far])
+    store = Store.open(tmp_path / "one")
+    run_sessionize([both], store, on_error="skip")
+    assert contents(store)["held"]["event_id"].to_list() == ["f1", "f1"]
+    assert store.read_manifest().counts["events_kept"] == 2
+    days = [_day(tmp_path, "1.parquet", [*near, far]), _day(tmp_path, "2.parquet", [far])]
+    store = Store.open(tmp_path / "two")
+    for f in days:
+        run_sessionize([f], store, on_error="skip")
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    run_sessionize(days, rebuilt, on_error="skip")
+    assert_same_store(store, rebuilt)
+    assert store.read_manifest().counts["events_kept"] == 2
+    assert [r[0] for r in contents(store)["rejects"].select("reason").rows()] == ["far_future"] * 2
+    # the library's read (no store) counts the same way
+    from jtrack.read import read_events
+
+    read = read_events([str(both)], on_error="skip")
+    assert read.rejects.get_column("reason").to_list() == ["far_future"] * 2
+
+
 @pytest.mark.parametrize(("cap", "known"), [(4, True), (3, False)])
 def test_a_segment_keeps_where_its_rows_are_up_to_a_number_of_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: int, known: bool

@@ -43,8 +43,9 @@ RULES = ROOT / "sample_data" / "jtrack.toml"
 AS_OF = "2026-10-31T00:00:00Z"
 _COMMAND = typer.main.get_command(app)
 
-#: Raw control characters that must never reach a terminal (tab and newline are fine).
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Raw control characters that must never reach a terminal (tab and newline are fine), and
+#: the bidi embeddings, overrides and isolates that reorder the text around them.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 #: What a spreadsheet treats as the start of a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 

@@ -189,6 +189,16 @@ def test_a_referrer_on_the_pages_own_site_is_no_arrival_even_without_a_medium() 
     assert s["event_count"].to_list() == [3, 2]
 
 
+def test_durations_are_cut_to_the_millisecond_never_rounded_up() -> None:
+    """Two page views 19:59.9996 apart are one session (under the 20-minute gap), and its
+    duration and longest pause say 1199.999 s, not the 1200 s that would have split it."""
+    end = T0 + timedelta(minutes=19, seconds=59, microseconds=999_600)
+    res = sessionize(flat_frame([flat_event("a", "v", T0), flat_event("b", "v", end)]))
+    assert res.sessions.height == 1
+    row = res.sessions.row(0, named=True)
+    assert row["duration_in_seconds"] == row["pageview_gap_max_seconds"] == 1199.999
+
+
 def test_max_duration_cuts_runaway_sessions() -> None:
     rows = [flat_event(f"e{i}", "c1", T0 + minutes(10 * i)) for i in range(13)]  # 2 hours
     assert _sessions_of(rows).height == 1

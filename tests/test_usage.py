@@ -290,6 +290,40 @@ def test_the_table_shows_every_billable_class_so_its_rows_add_up(tmp_path: Path)
     assert int(cells["page_view"]) + int(cells["system"]) == int(cells["billable"]) == 4
 
 
+def test_a_custom_session_type_without_a_session_id_is_billed_as_the_sessions_count_it(
+    tmp_path: Path,
+) -> None:
+    """A custom session is a type other than web/app WITH its own session id (README, and
+    the sessionizer): an event of type "delivery" but no id is in the visitor's web session,
+    so usage bills it as a custom web event, from the store, JSON lines and flat Parquet."""
+    t0 = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    common = {"kind": "custom", "event_name": "product_added", "page_url": None}
+    rows = [
+        flat_event("c1", "A", t0, source_session_type="delivery", **common),
+        flat_event(
+            "c2",
+            "A",
+            t0 + timedelta(minutes=1),
+            source_session_type="delivery",
+            source_session_id="d1",
+            **common,
+        ),
+    ]
+    frame = flat_frame(rows)
+    pq_path, jl_path = tmp_path / "e.parquet", tmp_path / "e.jsonl"
+    frame.write_parquet(pq_path)
+    frame.write_ndjson(jl_path)
+    store = str(tmp_path / "st")
+    res = runner.invoke(app, ["sessionize", str(pq_path), "--store", store, "-q"])
+    assert res.exit_code == 0, res.stderr
+    sessions = runner.invoke(app, ["sessions", "--store", store, "-f", "json", "--traffic", "all"])
+    assert sorted(s["type"] for s in json.loads(sessions.stdout)) == ["delivery", "web"]
+    args = ["--month", "2026-10", "--as-of", "2026-11-01", "-f", "json", "-q"]
+    for source in (["--store", store], [str(pq_path)], [str(jl_path)]):
+        totals = json.loads(run(*source, *args).stdout)["totals"]
+        assert (totals["custom"], totals["custom_session"], totals["billable"]) == (1, 1, 1), source
+
+
 def test_custom_session_events_can_be_made_billable() -> None:
     billable = ("page_view", "search", "custom", "custom_session")
     report = usage_of(_mixed_rows(), month=date(2026, 10, 1), billable=billable)

@@ -258,8 +258,9 @@ def _sessions_of(rows: pl.DataFrame, with_bucket: bool) -> pl.DataFrame:
         pos.last().alias("_last_pos"),
         pl.col("_next_pv").first().alias("_first_pv_pos"),
         pl.col("_last_pv").last().alias("_last_pv_pos"),
-        # the longest pause between two page views (ms precision; null under two views)
-        (pl.col("_pv_gap").max().dt.total_microseconds() / 1_000_000)
+        # the longest pause between two page views (whole milliseconds, cut down as the
+        # duration is; null under two views)
+        (pl.col("_pv_gap").max().dt.total_microseconds() // 1_000 / 1_000)
         .round(3)
         .alias("pageview_gap_max_seconds"),
     )
@@ -308,9 +309,12 @@ def _sessions_of(rows: pl.DataFrame, with_bucket: bool) -> pl.DataFrame:
             )
         )
         .with_columns(
-            # whole milliseconds, as the exports carry them (no float noise)
+            # whole milliseconds, as the exports carry them (no float noise), cut down, never
+            # rounded up: 19:59.9996 of a session is not the 20 minutes that would split it
             duration_in_seconds=(
-                (pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds() / 1_000_000
+                (pl.col("ended_date") - pl.col("created_date")).dt.total_microseconds()
+                // 1_000
+                / 1_000
             ).round(3),
         )
         .collect()

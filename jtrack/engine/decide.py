@@ -123,12 +123,15 @@ def decide(
     the history is then read only for the copies that share an id with a new row or cross
     the cut.
     """
-    old_times = history if stored is None else stored.lazy()
-    times = pl.concat(
-        [new_ids.lazy().select("created_date"), old_times.select("created_date")],
-        how="vertical",
+    old_times = (
+        history.select("created_date", _h=pl.col("event_id").nchash.xxh3_64())  # type: ignore[attr-defined]
+        if stored is None
+        else stored.lazy().select("created_date", "_h")
     )
-    cut = far_future_cut(times)
+    times = pl.concat(
+        [new_ids.lazy().select("created_date", "_h"), old_times], how="vertical_relaxed"
+    )
+    cut = far_future_cut(times, key="_h")  # (a redelivered copy is not a second event)
     at = cut[0] if cut is not None else None
 
     def beyond(t: pl.Expr) -> pl.Expr:

@@ -136,7 +136,8 @@ def read_events(
         frames.append(conform_rows(frame, i))
         stats.append(st)
     allrows = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=ROW_SCHEMA)
-    allrows = mark_far_future(allrows, far_future_cut(allrows.filter(pl.col(REASON).is_null())))
+    accepted = allrows.filter(pl.col(REASON).is_null())
+    allrows = mark_far_future(allrows, far_future_cut(accepted, key="event_id"))
     counts = (
         allrows.filter(pl.col(REASON).is_not_null()).group_by("_src").len().rows()
         if allrows.height

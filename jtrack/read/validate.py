@@ -616,22 +616,40 @@ def rejected_row_error(row: dict[str, Any]) -> RejectedRowError:
     return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail)
 
 
-def far_future_cut(times: pl.DataFrame | pl.LazyFrame) -> tuple[datetime, str] | None:
+def far_future_cut(
+    times: pl.DataFrame | pl.LazyFrame, key: str | None = None
+) -> tuple[datetime, str] | None:
     """Where "far future relative to the rest" starts in a run, and the reject detail.
 
     `times` holds the `created_date` of the run's accepted events (a lazy scan is fine). The
     cut is the first time after a gap of at least FAR_FUTURE_GAP in the sorted time line such
     that at most FAR_FUTURE_SHARE of the events (at least one) lie at or after it. Only the
     latest share of the times is sorted (a top-k), so a scan of any size is fine.
+
+    With `key` (a column of `times`: the event id or its hash), copies of one event count
+    once among the latest times (at their earliest time there), so a redelivered far-future
+    event is as far as a single one.
     """
-    lf = times.lazy().select(pl.col("created_date").drop_nulls().alias("t"))
+    t = pl.col("created_date")
+    lf = times.lazy().filter(t.is_not_null())
     n = int(lf.select(pl.len()).collect(engine="in-memory").item())
     if n < 2:
         return None
     limit = max(1, int(n * FAR_FUTURE_SHARE))
-    # the latest limit + 1 times, ascending: a cut at position j >= 1 leaves at most
-    # `limit` events at or after it, and top[j - 1] is the time before the gap
-    top = lf.select(pl.col("t").top_k(limit + 1).sort()).collect(engine="in-memory")
+    # the latest limit + 1 times (events), ascending: a cut at position j >= 1 leaves at
+    # most `limit` events at or after it, and top[j - 1] is the time before the gap
+    if key is None:
+        top = lf.select(t.top_k(limit + 1).sort().alias("t")).collect(engine="in-memory")
+    else:
+        k = limit + 1
+        while True:  # deeper while copies of the same events fill the latest k times
+            start = lf.select(t.top_k(k).min()).collect(engine="in-memory").item()
+            tail = lf.filter(t >= start).select(t, pl.col(key)).collect(engine="in-memory")
+            events = tail.group_by(key).agg(t.min().alias("t")).select(pl.col("t").sort())
+            if events.height >= limit + 1 or tail.height >= n:
+                break
+            k *= 4
+        top = events.tail(limit + 1)
     gaps = top.with_columns(prev=pl.col("t").shift(1)).with_row_index("j")
     cuts = gaps.filter((pl.col("j") >= 1) & ((pl.col("t") - pl.col("prev")) >= FAR_FUTURE_GAP))
     if cuts.height == 0:

@@ -234,10 +234,12 @@ def _hms_expr(seconds: pl.Expr) -> pl.Expr:
 
 
 def _offset_expr(at: pl.Expr, start: datetime | None) -> pl.Expr:
-    """Seconds from the session start, to the millisecond."""
+    """Seconds from the session start, to the millisecond (cut down, as the session's
+    duration is)."""
     if start is None:
         return pl.lit(None, dtype=pl.Float64)
-    return ((at - pl.lit(start, dtype=_US)).dt.total_microseconds() / 1_000_000).round(3)
+    us = (at - pl.lit(start, dtype=_US)).dt.total_microseconds()
+    return (us.abs() // 1_000 * us.sign() / 1_000).round(3)  # (toward zero both ways)
 
 
 def _iso(d: datetime | None) -> str | None:

@@ -66,7 +66,13 @@ DEFAULT_BILLABLE: tuple[str, ...] = ("page_view", "search", "custom")
 _CODE = {c: i for i, c in enumerate(CLASSES)}
 
 #: The only event columns usage reads.
-USAGE_COLUMNS: tuple[str, ...] = ("event_id", "created_date", "kind", "source_session_type")
+USAGE_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "created_date",
+    "kind",
+    "source_session_type",
+    "source_session_id",
+)
 
 #: Stable column names of the per-period table (every format uses these).
 ROW_COLUMNS: tuple[str, ...] = (
@@ -377,6 +383,7 @@ class UsageInput:
                 "created_date",
                 "kind",
                 "source_session_type",
+                "source_session_id",
                 "session_type",
                 "traffic_class",
             ]
@@ -397,6 +404,10 @@ class UsageInput:
                 pl.col("created_date").cast(INPUT_SCHEMA["created_date"]),
                 "kind",
                 "source_session_type",
+                # whether the event has a session id (all the usage class needs of it)
+                source_session_id=pl.when(pl.col("source_session_id").is_not_null()).then(
+                    pl.lit("")
+                ),
                 _auto=auto,
             ),
             traffic_basis=BASIS_SESSIONS,
@@ -568,6 +579,7 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
             "event_name",
             "search_query",
             "source_session_type",
+            "source_session_id",
             "user_agent_string",
         )
         if c in schema
@@ -575,7 +587,14 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
     lf = pl.scan_parquet(path, hive_partitioning=False, glob=False).select(wanted)
     missing = {
         c: pl.lit(None, pl.String)
-        for c in ("kind", "event_type", "event_name", "search_query", "source_session_type")
+        for c in (
+            "kind",
+            "event_type",
+            "event_name",
+            "search_query",
+            "source_session_type",
+            "source_session_id",
+        )
         if c not in schema
     }
     if missing:
@@ -625,7 +644,9 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
         _search=~blank("search_query"),
         _pv=text("event_name") == "page_viewed",
         _no_name=blank("event_name"),
-        _cs=st.is_not_null() & ~st.str.contains(r"^(?i:web|app)$"),
+        _cs=st.is_not_null()
+        & ~st.str.contains(r"^(?i:web|app)$")
+        & text("source_session_id").is_not_null(),
         _bad_ids=blank("event_id") | blank("customer_id"),
         _auto=_auto_expr(automated),
     )
@@ -781,9 +802,12 @@ def _iso(d: datetime) -> str:
 
 def usage_class_expr() -> pl.Expr:
     """The usage class code (index into CLASSES) of each event."""
+    from jtrack.core.sessionize import in_custom_stream
+
     kind = pl.col("kind")
-    st = pl.col("source_session_type").str.to_lowercase()
-    custom_session = st.is_not_null() & ~st.is_in(["web", "app"]) & kind.is_in(ACTIVITY_KINDS)
+    # a custom session as the sessionizer has it: a type other than web or app, with its
+    # own session id (without one the event is in the visitor's web or app session)
+    custom_session = in_custom_stream() & kind.is_in(ACTIVITY_KINDS)
     return (
         pl.when(custom_session)
         .then(pl.lit(_CODE["custom_session"]))
@@ -931,7 +955,8 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
 def _aggregate_store(events: pl.LazyFrame, as_of_us: int) -> pl.DataFrame:
     """_aggregate for the store (one row per event already, nothing late or conflicting).
 
-    Grouping on the raw (bucket, kind, source_session_type) and classifying the few
+    Grouping on the raw (bucket, kind, source_session_type, whether there is a session id)
+    and classifying the few
     thousand groups afterwards is about twice as fast as classifying ten million events
     (a chain of string tests per event) and grouping on the class.
     """
@@ -942,6 +967,7 @@ def _aggregate_store(events: pl.LazyFrame, as_of_us: int) -> pl.DataFrame:
             after=t >= as_of_us,
             kind="kind",
             source_session_type="source_session_type",
+            source_session_id="source_session_id",
             auto="_auto",
         )
         .agg(events=pl.len().cast(pl.Int64))
