@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,18 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from jtrack.access import EVENT_VIEW, SESSION_VIEW, StoreView, load_policy
+from jtrack.core.traffic import TRAFFIC_CLASSES
 from jtrack.engine import run_sessionize
 from jtrack.engine.compact import compact
 from jtrack.errors import AmbiguousIdError, NotFoundError
 from jtrack.store import Store
-from jtrack.usecases.sessions import find_session, id_prefix_lengths, resolve_session_id
+from jtrack.usecases.sessions import (
+    SessionQuery,
+    find_session,
+    id_prefix_lengths,
+    list_sessions,
+    resolve_session_id,
+)
 from tests.helpers import T0, flat_event, flat_frame, genesys_line, minutes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +93,16 @@ def _check(store: Store, older: set[str] = frozenset()) -> None:  # type: ignore
         many = sorted(set(ids_all.str.slice(0, 4).to_list()) | {"ffff", "0000"})
         want = every.filter(pl.any_horizontal([pl.col("id").str.starts_with(p) for p in many]))
         assert_frame_equal(snap.sessions_with_prefix(many).select("id"), want.select("id"))
+    # a listing with a limit (ids found first, rows read by them) is the head of the whole
+    for sort, desc, where in [
+        ("created_date", False, ()),
+        ("duration", True, ()),
+        ("customer_id", False, ("pageview_count>=2",)),
+    ]:
+        q = SessionQuery(sort=sort, descending=desc, where=where, traffic=TRAFFIC_CLASSES)
+        whole = list_sessions(store, q)
+        for k in (1, 7, 100):
+            assert_frame_equal(list_sessions(store, replace(q, limit=k)), whole.head(k))
 
 
 def _strip_id_directories(store: Store) -> set[str]:

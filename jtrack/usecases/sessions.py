@@ -192,7 +192,16 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         lf = lf.with_columns(pl.col(t).alias(c) for c, t in plain.items()).drop(plain.values())
     if q.limit is not None:
         lf = lf.head(q.limit)
-    out = lf.collect(engine="in-memory")
+    if q.limit is not None and not shown and q.contacts_file is None and q.as_of is None:
+        # the first sessions of a big store: the ids are found on the columns the filters
+        # and the order need, then only their rows are read whole (by the id directories),
+        # not every column of every session
+        ids = lf.select("id").collect(engine="in-memory")
+        cols = [c for c in schema if c != "id"]
+        rows = store.sessions_with_prefix(ids.get_column("id").to_list(), cols)
+        out = ids.join(rows, on="id", how="left", maintain_order="left").select(list(schema))
+    else:
+        out = lf.collect(engine="in-memory")
     if (
         q.contact is not None
         and out.height == 0
