@@ -86,6 +86,27 @@ def _check_target(target: Path) -> None:
         raise OutputError(f"{target}: is a directory", hint="name a file to write")
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Refuse, before a run changes anything, an output file that could not be written
+    after it: a directory, a missing or unwritable folder (OutputError, exit 1). Devices,
+    FIFOs and sockets are written in place and pass."""
+    target = Path(path)
+    if is_special_file(target):
+        return
+    _check_target(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(
+            f"{target}: cannot write (no such directory {folder})",
+            hint="check the directory exists",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"{target}: cannot write (the directory {folder} is not writable)",
+            hint="write to a directory you may write to",
+        )
+
+
 def _write_error(target: Path, exc: OSError) -> JtrackError:
     reason = exc.strerror or str(exc)
     # a file that cannot be written is exit 1, as every other file jtrack cannot read or write
@@ -209,7 +230,8 @@ def check_rejects_target(
 ) -> None:
     """UsageError (exit 2) when a rejects path names one of the run's input files or lies
     inside the store (its lock, CURRENT, snapshots, ...); `allowed` lists store paths that
-    are the store's own rejects file. Symlinks are resolved before comparing."""
+    are the store's own rejects file. Symlinks are resolved before comparing. And one that
+    could not be written (check_writable: OutputError, exit 1)."""
     target = Path(path)
     if is_special_file(target):
         return
@@ -228,16 +250,16 @@ def check_rejects_target(
                 f"--rejects {target}: that is an input file of this run",
                 hint="write rejects to another file, e.g. rejects.jsonl",
             )
-    if store_root is None:
-        return
-    root = Path(store_root).resolve()
-    if resolved in {Path(a).resolve() for a in allowed}:
-        return
-    if resolved == root or root in resolved.parents:
-        raise UsageError(
-            f"--rejects {target}: that is inside the store ({root})",
-            hint="the store keeps its own files; write rejects outside it",
-        )
+    if store_root is not None and resolved not in {Path(a).resolve() for a in allowed}:
+        root = Path(store_root).resolve()
+        if resolved == root or root in resolved.parents:
+            raise UsageError(
+                f"--rejects {target}: that is inside the store ({root})",
+                hint="the store keeps its own files; write rejects outside it",
+            )
+        check_writable(target)
+    elif store_root is None:
+        check_writable(target)
 
 
 def write_rejects(
@@ -259,6 +281,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_rejects_target",
+    "check_writable",
     "is_special_file",
     "open_atomic",
     "write_rejects",

@@ -44,7 +44,11 @@ def exclusive_lock(
     """
     deadline = time.monotonic() + max(wait, 0.0)
     while True:
-        fh = open(lock_path, "a+")  # noqa: SIM115 - held for the context
+        try:
+            fh = open(lock_path, "a+")  # noqa: SIM115 - held for the context
+        except FileNotFoundError:  # its folder was removed by the holder before us
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(lock_path, "a+")  # noqa: SIM115
         try:
             while True:
                 try:

@@ -52,6 +52,82 @@ def test_a_pointer_naming_a_directory_outside_the_store_is_refused_and_nothing_r
         Store.open(store.root).scan_sessions()
 
 
+def test_a_store_that_lost_its_current_file_is_refused_not_started_again_empty(
+    tmp_path: Path,
+) -> None:
+    """Without CURRENT, a store whose versions were made current is refused by every
+    command, runs included (a run used to start it again empty and remove its versions),
+    with a hint that `store rollback` answers; a first run killed before CURRENT was written
+    (one version, no `current` link) is a new store again."""
+    a, b = _export(tmp_path / "a.parquet", "a", 10), _export(tmp_path / "b.parquet", "b", 4)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([a], store)
+    run_sessionize([b], store)
+    runner = CliRunner()
+    before = runner.invoke(app, ["sessions", "--store", str(store.root), "-f", "csv"]).stdout
+    (store.root / "CURRENT").unlink()
+    for args in (["sessionize", str(b)], ["sessions"], ["store"], ["usage", "--month", "2026-10"]):
+        res = runner.invoke(app, [*args, "--store", str(store.root)])
+        assert res.exit_code == 1, (args, res.stdout, res.stderr)
+        assert "no CURRENT" in res.stderr and "store rollback v000002" in res.stderr
+    assert sorted(p.name for p in (store.root / "versions").iterdir()) == ["v000001", "v000002"]
+    res = runner.invoke(app, ["store", "rollback", "v000002", "--store", str(store.root)])
+    assert res.exit_code == 0, res.stderr
+    listed = runner.invoke(app, ["sessions", "--store", str(store.root), "-f", "csv"])
+    assert listed.exit_code == 0 and listed.stdout == before and before.count("\n") > 5
+    # one version never made current (no link, no CURRENT): a new store
+    first = Store.open(tmp_path / "first")
+    run_sessionize([a], first)
+    (first.root / "CURRENT").unlink()
+    (first.root / "current").unlink()
+    run = run_sessionize([b], Store.open(first.root))
+    assert run.summary.run is not None
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_store_changes(
+    tmp_path: Path,
+) -> None:
+    """--rejects naming a directory, -o into a folder that does not exist: refused (exit 1)
+    before the run, so no version is committed whose rejects or listing were never written
+    (a run again would then say "nothing new")."""
+    a = _export(tmp_path / "a.parquet", "a", 10)
+    (tmp_path / "dir").mkdir()
+    store = tmp_path / "store"
+    runner = CliRunner()
+    for extra in (["--rejects", str(tmp_path / "dir")], ["-o", str(tmp_path / "no" / "x.csv")]):
+        res = runner.invoke(app, ["sessionize", str(a), "--store", str(store), *extra])
+        assert res.exit_code == 1, res.stderr
+        assert res.stderr.count("\n") == 1
+        assert "cannot write" in res.stderr or "is a directory" in res.stderr
+        assert not store.exists()  # (a failed first run leaves no folder behind either)
+    run_sessionize([a], Store.open(store))
+    b = _export(tmp_path / "b.parquet", "b", 4)
+    res = runner.invoke(
+        app, ["sessionize", str(b), "--store", str(store), "--rejects", str(tmp_path / "dir")]
+    )
+    assert res.exit_code == 1
+    assert (store / "CURRENT").read_text().strip() == "v000001"
+
+
+def test_failed_first_runs_and_commands_on_no_store_leave_no_folder(tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\n')
+    cases = [
+        ["sessionize", str(tmp_path / "missing.jsonl")],
+        ["sessionize", str(bad)],
+        ["store", "rollback", "v000001"],
+        ["store", "compact"],
+    ]
+    for i, args in enumerate(cases):
+        where = tmp_path / f"s{i}"
+        res = runner.invoke(app, [*args, "--store", str(where)])
+        assert res.exit_code == 1, (args, res.stderr)
+        assert not where.exists(), (args, sorted(p.name for p in where.iterdir()))
+    res = runner.invoke(app, ["store", "rollback", "v000001", "--store", str(tmp_path / "s9")])
+    assert "no jtrack store here" in res.stderr
+
+
 def test_rejects_belong_to_the_version_they_describe(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x"}\n{"id": "y"}\n')

@@ -203,6 +203,10 @@ def sessionize_cmd(
     named = [s for s in srcs if s != "-"]
     srcs += [r for r in rotated_copies(named) if r not in named]
     out_fmt = resolve_format(fmt, output, FORMATS)
+    if output is not None:  # refused before the run changes the store
+        from jtrack.files import check_writable
+
+        check_writable(output)
     data_asked = fmt is not None or output is not None
     shows = data_asked or not quiet
     policy = None

@@ -94,6 +94,7 @@ class Store:
         try:
             name = (self.root / CURRENT).read_text(encoding="utf-8").strip()
         except (FileNotFoundError, NotADirectoryError):
+            self._check_not_lost()
             return None
         except OSError as exc:
             raise StoreError(
@@ -113,8 +114,32 @@ class Store:
             )
         return name
 
+    def _check_not_lost(self) -> None:
+        """A store without CURRENT whose versions were made current (the `current` link
+        names one, or several versions are complete) lost its CURRENT file: refused, so that
+        no run starts it again empty and throws its versions away. (A first run killed
+        after its version was moved into place, before CURRENT was written, leaves one
+        version and no link: a new store, whose next run removes that version.)"""
+        from jtrack.store.layout import CURRENT_LINK
+
+        names = self.versions()
+        linked = (self.root / CURRENT_LINK).is_symlink() or (self.root / CURRENT_LINK).exists()
+        if not names or (len(names) == 1 and not linked):
+            return
+        raise StoreError(
+            f"{self.root}: the store has versions ({', '.join(names[-3:])}) but no CURRENT "
+            "file naming the current one",
+            hint=f"make one current again with `jtrack store rollback {names[-1]} --store "
+            f"{self.root}` (the newest; `ls {self.root / VERSIONS}` lists them all)",
+        )
+
     def exists(self) -> bool:
-        return (self.root / CURRENT).is_file()
+        """Whether the store has a current version (a store that lost its CURRENT file is
+        refused: _check_not_lost)."""
+        if (self.root / CURRENT).is_file():
+            return True
+        self._check_not_lost()
+        return False
 
     def versions(self) -> list[str]:
         """Every complete version, oldest first."""
@@ -288,7 +313,10 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self, wait: float = 0.0) -> Iterator[None]:
-        """Hold the store's write lock; wait up to `wait` seconds, then refuse clearly."""
+        """Hold the store's write lock; wait up to `wait` seconds, then refuse clearly. A
+        store folder this made is removed again when the run wrote nothing into it (a first
+        run that failed leaves no folder holding only `.lock`)."""
+        created = not self.root.exists()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -304,7 +332,23 @@ class Store:
                 hint="wait for it to finish, or pass --wait SECONDS",
             ),
         ):
-            yield
+            try:
+                yield
+            finally:
+                if created:
+                    self._remove_if_unused()
+
+    def _remove_if_unused(self) -> None:
+        """The store folder, if it holds nothing but its lock (called holding the lock, which
+        is deleted first: a run waiting for it then locks the file at the path again, see
+        jtrack.locking)."""
+        try:
+            if {p.name for p in self.root.iterdir()} != {LOCK}:
+                return
+            (self.root / LOCK).unlink()
+            self.root.rmdir()
+        except OSError:
+            pass
 
     def begin_version(self, base: Manifest | None) -> VersionWriter:
         """Start writing the next version on top of `base` (the caller holds the lock)."""
@@ -402,6 +446,11 @@ class Store:
         """Make an earlier (complete) version current again. The caller holds the lock."""
         from jtrack.store.layout import CURRENT_LINK, fsync_dir
 
+        if not self.versions():
+            raise StoreError(
+                f"{self.root}: no jtrack store here",
+                hint="pass the store's folder with --store (or set $" + STORE_ENV + ")",
+            )
         if name not in self.versions():
             raise StoreError(
                 f"{self.root}: no version {name!r}",
