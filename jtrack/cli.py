@@ -10,6 +10,7 @@ import difflib
 import re
 import signal
 import sys
+import threading
 import traceback
 from typing import Annotated, Any
 
@@ -205,6 +206,18 @@ def app_for(args: list[str]) -> typer.Typer:
     return app
 
 
+def _keep_python_sigint() -> None:
+    """Ctrl-C as Python handles it, for a command (help never loads Polars). Polars installs
+    its own SIGINT handler when it is imported; outside a query that handler ends the
+    process at once (exit 130, no message, nothing cleaned up, a summary cut in the middle).
+    With Python's, Ctrl-C raises KeyboardInterrupt once the current Polars call returns, and
+    the command says "interrupted" (exit 130) or finishes what it had committed."""
+    import polars  # noqa: F401  (installs Polars' handler, replaced below)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Commands map their own errors (commands._common
     .handle_errors); this catches what is raised outside a command, e.g. in a callback."""
@@ -214,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = sys.argv[1:] if argv is None else argv
+    if not {"-h", "--help", "--version"} & set(args):
+        _keep_python_sigint()
     try:
         app_for(args)(args=argv, prog_name="jtrack", standalone_mode=True)
     except JtrackError as exc:

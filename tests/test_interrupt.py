@@ -1,0 +1,42 @@
+"""Ctrl-C is handled by Python, so a command says "interrupted" (exit 130) or finishes what
+it committed: Polars replaces Python's SIGINT handler when it is imported, and then one
+Ctrl-C during a streaming query arrives twice (a KeyboardInterrupt from the query, then
+another from the chained handler while the first is being handled), which escaped every
+handler and ended the process with no message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    from jtrack.cli import _keep_python_sigint
+    _keep_python_sigint()
+    import polars as pl
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    lf = pl.LazyFrame({"x": range(1_000_000)})
+    end = time.monotonic() + 30
+    try:
+        while time.monotonic() < end:
+            lf.select(pl.col("x").sort(descending=True).cum_sum().sum()).collect(
+                engine="streaming"
+            )
+        print("not interrupted")
+    except KeyboardInterrupt:
+        time.sleep(0.2)  # (a second interrupt would land here)
+        print("interrupted once")
+    """
+)
+
+
+def test_one_ctrl_c_during_a_streaming_query_is_one_keyboard_interrupt() -> None:
+    res = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (res.returncode, res.stdout.strip()) == (0, "interrupted once"), res.stderr[-2000:]
