@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = sys.argv[1:] if argv is None else argv
-    if not {"-h", "--help", "--version"} & set(args):
+    if args and not {"-h", "--help", "--version"} & set(args):
         _keep_python_sigint()
     try:
         app_for(args)(args=argv, prog_name="jtrack", standalone_mode=True)
