@@ -40,8 +40,11 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; padding: 24px; background: var(--bg); color: var(--fg);
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+/* Text from the data may be one unbroken string of thousands of characters: everything may
+   break anywhere when it has to (table cells keep a readable width, see table.list). */
 .card { max-width: 1100px; margin: 0 auto; background: var(--card); border: 1px solid var(--line);
-  border-radius: 10px; padding: 20px 24px; }
+  border-radius: 10px; padding: 20px 24px; overflow-wrap: anywhere; }
+header > div { min-width: 0; }
 header { display: flex; gap: 14px; align-items: flex-start; }
 h1 { font-size: 20px; margin: 0; }
 h1 .unknown { font-style: italic; }
@@ -57,14 +60,20 @@ h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .05em; color: v
   margin: 22px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 .page-title { font-weight: 600; }
 .url { color: var(--muted); word-break: break-all; }
-dl.info { display: grid; grid-template-columns: max-content 1fr max-content 1fr;
-  gap: 4px 16px; margin: 0; }
+/* Session information: two groups (the visitor's device and origin; the session and the
+   contact) side by side, one under the other on a narrow screen. */
+.info { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 380px), 1fr));
+  gap: 4px 32px; }
+dl.info { display: grid; grid-template-columns: max-content minmax(0, 1fr);
+  gap: 4px 16px; margin: 0; align-content: start; }
 dl.info dt { color: var(--muted); }
 dl.info dd { margin: 0; overflow-wrap: anywhere; min-width: 0; }
-.missing { color: #98a0ae; font-style: italic; }
+/* #5b6475 on white is 6.0:1 (WCAG AA asks 4.5:1 for text) */
+.missing { color: var(--muted); font-style: italic; }
 .legend span { margin-right: 14px; }
+/* a segment's own colour may be white or pale: the dot has a rim */
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
-  vertical-align: middle; margin-right: 4px; }
+  vertical-align: middle; margin-right: 4px; box-shadow: inset 0 0 0 1px rgba(0,0,0,.3); }
 ol.timeline { list-style: none; margin: 0; padding: 10px 0 4px; display: flex; flex-wrap: wrap;
   gap: 18px 6px; border-top: 3px solid var(--line); position: relative; }
 .ev { width: 58px; text-align: center; cursor: default; outline: none;
@@ -97,23 +106,29 @@ ul.plain li { padding: 3px 0; }
 .empty { color: var(--muted); font-style: italic; }
 .scroll { overflow-x: auto; }
 table.list { border-collapse: collapse; width: 100%; font-size: 13px; }
+/* Every text cell may break anywhere (in an auto-layout table `break-word` would not shrink
+   a column: a 2,000-letter name made it 15,000 px wide) but keeps a readable width (never a
+   letter or two a line); a URL a little wider. */
 table.list th, table.list td { text-align: left; padding: 3px 8px;
-  border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: break-word; }
-table.list th { overflow-wrap: normal; }
-table.list td.nw, table.list th.nw { white-space: nowrap; overflow-wrap: normal; }
-/* A URL may break anywhere but keeps a readable width (never a letter a line). */
-table.list td.u { overflow-wrap: anywhere; min-width: 18ch; }
+  border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere;
+  min-width: 12ch; }
+table.list th { overflow-wrap: normal; min-width: 0; }
+table.list td.nw, table.list th.nw { white-space: nowrap; overflow-wrap: normal; min-width: 0; }
+table.list td.u { min-width: 18ch; }
+table.list td.k, table.list td.tone { min-width: 0; overflow-wrap: normal; }
 .notes li { color: var(--muted); }
 footer { margin-top: 20px; color: var(--muted); font-size: 12px; }
 @media (max-width: 720px) {
   body { padding: 8px; }
   .card { padding: 12px; }
-  dl.info { grid-template-columns: max-content minmax(0, 1fr); }
-  /* On a narrow screen each event of the list is a block: its offset, time, kind, name and
-     tone on a line that wraps, its URL in full width below. */
+}
+/* Below 900 px (a tablet held upright, a phone) each event of the list is a block: its
+   offset, time, kind, name and tone on a line that wraps, its URL in full width below; a
+   table there would leave the name and the URL a few words a line. */
+@media (max-width: 900px) {
   table.list thead { display: none; }
   table.list tr { display: block; padding: 5px 0; border-bottom: 1px solid var(--line); }
-  table.list td { display: inline; padding: 0 6px 0 0; border: 0; }
+  table.list td { display: inline; padding: 0 6px 0 0; border: 0; min-width: 0; }
   table.list td.nw:first-child { font-weight: 600; }
   table.list td.k, table.list td.tone { color: var(--muted); }
   table.list td.u { display: block; min-width: 0; }
@@ -207,8 +222,8 @@ def _tip(ev: dict[str, Any], tip_id: str) -> str:
                 + (f" <small>({_e(a['data_type'])})</small>" if a.get("data_type") else ""),
             )
         )
-    if ev["source"] == "rules":
-        rows.append(("source", "jtrack rules"))
+    if ev["kind"] in ("segment_assigned", "outcome_achieved") or ev["source"] == "rules":
+        rows.append(("source", _e(source_label(ev["source"]))))
     rows.append(("tone", _e(ev["tone"])))
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return (
@@ -227,7 +242,11 @@ def _label(ev: dict[str, Any]) -> str:
         return f"Outcome achieved: {ev['label']}"
     if kind == "web_action":
         return f"Offer: {ev['label']}"
-    return str(ev["label"] or "")
+    # an empty page title is no title: the URL (then the event's name), as for a missing one
+    for text in (ev["label"], ev.get("page_url"), ev.get("event_name")):
+        if text is not None and str(text).strip():
+            return str(text)
+    return KIND_LABELS.get(kind, str(kind))
 
 
 def _timeline(journey: list[dict[str, Any]], prefix: str = "tip") -> str:
@@ -318,33 +337,45 @@ def _info(card: dict[str, Any]) -> str:
             _plural(cnt["searches"], "search", "searches"),
         )
     )
-    pairs = [
+    visitor = [
         ("Device", _v(d["category"], d["type"])),
-        ("Activity", _e(activity)),
         ("OS", _v(_join(d["os_family"], d["os_version"]) or None)),
-        ("Authenticated", ("yes" if auth else "no") if auth is not None else _missing()),
         (
             "Browser",
             _v(_join(d["browser_family"], d["browser_version"]) or None, d["browser_lang"]),
         ),
-        ("Visit", _e(f"{visit['number']} of {visit['of']}") if visit["number"] else _missing()),
         ("Location", _v(place or None, loc["country"])),
-        ("Contact", contact),
         ("Time zone", _v(loc["timezone"])),
-        ("Contact match", match),
         ("IP organisation", _v(loc["ip_organization"])),
-        ("Customer", _v(c["customer_id"], c["customer_id_type"])),
         ("Referrer", _v(ref["name"], ref["medium"], ref["url"] or ref["hostname"])),
-        ("Session id", _v(s["id"])),
         ("Campaign", campaign),
+    ]
+    session = [
+        ("Activity", _e(activity)),
+        ("Authenticated", ("yes" if auth else "no") if auth is not None else _missing()),
+        ("Visit", _e(f"{visit['number']} of {visit['of']}") if visit["number"] else _missing()),
+        ("Contact", contact),
+        ("Contact match", match),
+        ("Customer", _v(c["customer_id"], c["customer_id_type"])),
+        ("Session id", _v(s["id"])),
         ("Source session", _v(s["source_session_id"])),
     ]
-    body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in pairs)
-    return f'<dl class="info">{body}</dl>'
+    groups = "".join(
+        '<dl class="info">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in pairs) + "</dl>"
+        for pairs in (visitor, session)
+    )
+    return f'<div class="info">{groups}</div>'
+
+
+def source_label(source: Any) -> str:
+    """Who says a segment matched or an outcome was achieved: `jtrack rules` or `export`."""
+    return "jtrack rules" if source == "rules" else "export"
 
 
 def _at(offset: Any, when: str | None, source: Any = None) -> str:
-    src = " · jtrack rules" if source == "rules" else ""
+    """`at 0:02:05 · 2026-10-04 09:14:08 UTC · export`: when, and (for a segment or an
+    outcome) who says so, as the terminal card does."""
+    src = f" · {source_label(source)}" if source is not None else ""
     return f'<span class="when">at {_e(offset)} · {_e(_when(when))}{src}</span>'
 
 
@@ -376,7 +407,7 @@ def _segments(card: dict[str, Any]) -> str:
         color = _color(s["color"], SEGMENT_COLOR)
         items.append(
             f'<li><span class="dot" style="background: {color}"></span>'
-            f'<strong style="color: {color}">{_e(s["display_name"])}</strong>'
+            f"<strong>{_e(s['display_name'])}</strong>"
             f"{_ident(s['display_name'], s['segment_id'])}"
             f"{_at(s['offset'], s['matched_at'], s['source'])}</li>"
         )

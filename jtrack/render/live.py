@@ -370,9 +370,69 @@ def log_line(frame: LiveFrame, added: int) -> str:
 # ---------------------------------------------------------------------------- HTML
 
 
-def live_html(frame: LiveFrame, refresh: float = 5.0) -> str:
+def per_minute_svg(per_minute: pl.DataFrame, as_of: datetime | None = None) -> str:
+    """Events per minute over the last hour as bars: a y axis of round figures with
+    gridlines, clock times (UTC) every 10 minutes below, `now` at the right; each bar's
+    tooltip says its minute."""
+    from jtrack.render.report_html import CHART_FONT, _e, nice_ticks, y_axis
+
+    values = [int(v) for v in per_minute.get_column("events").to_list()]
+    minutes = (
+        per_minute.get_column("minute").to_list()
+        if "minute" in per_minute.columns
+        else [None] * len(values)
+    )
+    width, height = 1040, 180
+    ticks = nice_ticks(max([*values, 1]), 4)
+    longest = max(len(f"{t:,}") for t in ticks)
+    char_w = 0.62 * CHART_FONT
+    left, right, top, bottom = int(longest * char_w) + 14, 44, 12, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = max(len(values), 1)
+    slot = plot_w / n
+    out = [
+        f'<div class="chartbox"><svg class="chart" data-chart="per_minute" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        'preserveAspectRatio="xMinYMin meet"><title>Events per minute, last hour</title>',
+        *y_axis(ticks, left, top, plot_w, plot_h),
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'stroke="#c3c9d5"/>',
+    ]
+    for i, (v, minute) in enumerate(zip(values, minutes, strict=True)):
+        h = plot_h * v / ticks[-1]
+        when = f"{minute:%H:%M} UTC: " if isinstance(minute, datetime) else ""
+        out.append(
+            f'<rect class="bar hb" data-value="{v}" x="{left + i * slot + 1:.2f}" '
+            f'y="{top + plot_h - h:.2f}" width="{max(slot - 2, 0.5):.2f}" height="{h:.2f}">'
+            f"<title>{_e(when)}{v:,} events</title></rect>"
+        )
+    # clock times on the round ten minutes; `now` at the right edge
+    x_now = left + plot_w
+    for i, m in enumerate(minutes):
+        x = left + i * slot
+        if not isinstance(m, datetime) or m.minute % 10 or x > x_now - 10 * char_w:
+            continue
+        out.append(
+            f'<text class="big x" x="{x:.2f}" y="{height - 12}" '
+            f'text-anchor="middle">{m:%H:%M}</text>'
+            f'<line class="grid" x1="{x:.2f}" y1="{top + plot_h}" '
+            f'x2="{x:.2f}" y2="{top + plot_h + 5}"/>'
+        )
+    now = f"now {as_of:%H:%M}" if as_of is not None else "now"
+    out.append(
+        f'<line class="now" x1="{x_now:.2f}" y1="{top}" x2="{x_now:.2f}" '
+        f'y2="{top + plot_h + 5}"/>'
+        f'<text class="big now" x="{width - 2}" y="{height - 12}" text-anchor="end">'
+        f"{_e(now)}</text>"
+    )
+    out.append("</svg></div>")
+    return "".join(out)
+
+
+def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
     """A self-contained status page (the report's look, no script, no fetch) that reloads
-    itself every `refresh` seconds."""
+    itself every `refresh` seconds; `refresh=None` (or 0) is a page that stays as it is
+    (`--once`: a finished replay has nothing new to show)."""
     from jtrack import __version__
     from jtrack.render.report_html import CSP, CSS, _e, html_table
     from jtrack.render.table import hms_expr
@@ -400,17 +460,7 @@ def live_html(frame: LiveFrame, refresh: float = 5.0) -> str:
         if frame.active.height
         else frame.active.select("id", "contact_name")
     )
-    values = [int(v) for v in frame.per_minute.get_column("events").to_list()]
-    peak = max([*values, 1])
-    bars = "".join(
-        f'<rect class="bar hb" x="{i * 10}" y="{60 - 60 * v / peak:.1f}" width="8" '
-        f'height="{60 * v / peak:.1f}"><title>{v:,} events</title></rect>'
-        for i, v in enumerate(values)
-    )
-    chart = (
-        f'<svg class="chart" data-chart="per_minute" role="img" viewBox="0 0 600 62" '
-        f'width="600" height="62"><title>Events per minute, last hour</title>{bars}</svg>'
-    )
+    chart = per_minute_svg(frame.per_minute, frame.as_of)
     titles = {
         "top_pages": "Top pages, last hour",
         "top_searches": "Top searches, last hour",
@@ -418,7 +468,8 @@ def live_html(frame: LiveFrame, refresh: float = 5.0) -> str:
         "traffic": "Traffic, last hour (all classes)",
     }
     sections = "".join(
-        f'<section id="{_e(name)}"><h2>{_e(titles.get(name, name))}</h2>'
+        f'<section id="{_e(name)}"{WIDE if name == "top_pages" else ""}>'
+        f"<h2>{_e(titles.get(name, name))}</h2>"
         f"{html_table(df, '(direct)' if name == 'sources' else '')}</section>"
         for name, df in frame.tables.items()
     )
@@ -436,22 +487,26 @@ def live_html(frame: LiveFrame, refresh: float = 5.0) -> str:
             for k, v in kpis
         )
         + "</div>"
-        + f'<section id="per_minute"><h2>Events per minute, last hour</h2>{chart}</section>'
+        + f'<section id="per_minute"><h2>Events per minute, last hour (UTC)</h2>{chart}</section>'
         + f'<section id="active" class="wide"><h2>Active now</h2>{html_table(active)}'
         + (f'<p class="notes">and {more:,} more</p>' if more else "")
         + "</section>"
         + f'<div class="grid2">{sections}</div>'
     )
+    reload = f'<meta http-equiv="refresh" content="{max(int(refresh), 1)}">' if refresh else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f'<meta http-equiv="refresh" content="{max(int(refresh), 1)}">'
+        f"{reload}"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>jtrack watch: {o['active_sessions']:,} active</title><style>{CSS}</style>"
         f"</head><body><main>{body}<footer>jtrack {_e(__version__)}</footer></main></body>"
         "</html>\n"
     )
+
+
+WIDE = ' class="wide"'
 
 
 __all__ = [

@@ -26,14 +26,24 @@ def _t(value: Any) -> Text:
     return Text(strip_control("" if value is None else str(value)))
 
 
-def _num(value: Any) -> str:
+def _num(value: Any, column: str | None = None) -> str:
+    """A figure as the terminal shows it: integers with thousands separators, floats with the
+    precision they have up to two decimals (a value column, `value_total`, always with its
+    cents: numbers are never cut)."""
+    from jtrack.render.report_html import fmt_float
+
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.1f}"
+        return fmt_float(value, column)
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def _avg(value: Any) -> str:
+    """An average, to one decimal (`3.6 per web session`)."""
+    return "-" if value is None else f"{value:,.1f}"
 
 
 def _pct(value: Any) -> str:
@@ -280,7 +290,7 @@ def journey_renderables(report: Any) -> list[RenderableType]:
     g.add_row(
         "page views",
         _num(o["page_views"]),
-        _t(f"{_num(o['pages_per_web_session'])} per web session"),
+        _t(f"{_avg(o['pages_per_web_session'])} per web session"),
     )
     g.add_row("searches", _num(o["searches"]), "")
     g.add_row(

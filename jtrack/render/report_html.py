@@ -8,7 +8,9 @@ characters replaced first); URLs from the data are shown as text, never as links
 from __future__ import annotations
 
 import html
+import math
 import re
+from datetime import datetime
 from typing import Any
 
 from jtrack import __version__
@@ -23,41 +25,80 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; padding: 24px; background: #f6f7fa; color: #1d2330;
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-main { max-width: 1100px; margin: 0 auto; }
+/* Text from the data may be one unbroken string of thousands of characters: everything may
+   break anywhere when it has to (table cells keep a readable width, see below). */
+main { max-width: 1100px; margin: 0 auto; overflow-wrap: anywhere; }
 h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 16px; margin: 0 0 10px; }
 .sub { color: #5b6475; margin: 0 0 18px; }
+.sub.traffic { margin-bottom: 4px; }
+.sub.left-out { margin-top: 0; }
 .kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 10px;
-  margin-bottom: 18px; }
+  margin: 14px 0 18px; }
 .kpi { background: #fff; border: 1px solid #d9dee8; border-radius: 8px; padding: 10px 12px; }
 .kpi .v { font-size: 20px; font-weight: 600; }
 .kpi .k { color: #5b6475; font-size: 12px; }
 section { background: #fff; border: 1px solid #d9dee8; border-radius: 8px; padding: 14px 16px;
-  margin-bottom: 14px; }
+  margin-bottom: 14px; min-width: 0; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(480px, 100%), 1fr));
   gap: 14px; }
 .grid2 section { margin-bottom: 0; }
 .grid2 section.wide { grid-column: 1 / -1; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
+/* Every text cell wraps anywhere when it must, but keeps a readable width (never a letter or
+   two a line): in an auto-layout table `break-word` would not shrink a column at all. */
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eceff4;
-  vertical-align: top; overflow-wrap: break-word; }
-td.u { overflow-wrap: anywhere; }
+  vertical-align: top; overflow-wrap: anywhere; }
+td { min-width: 10ch; }
+td.u { min-width: 18ch; }
 th { color: #5b6475; font-weight: 600; overflow-wrap: normal; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.n, td.nw { min-width: 0; }
+td.nw { white-space: nowrap; overflow-wrap: normal; }
 svg { display: block; max-width: 100%; height: auto; }
 svg text { font: 11px system-ui, sans-serif; fill: #5b6475; }
+/* A wide chart keeps a readable size on a narrow screen: it scrolls sideways in its box. */
+.chartbox { overflow-x: auto; }
+.chartbox svg { width: 100%; min-width: 720px; max-width: none; }
+svg.chart .grid { stroke: #e6e9f0; }
+svg.chart text.big { font-size: 14px; }
+svg.chart .now { stroke: #c62828; stroke-dasharray: 4 3; }
+svg.chart text.now { fill: #c62828; stroke: none; }
 .s { fill: #2f6fd6; } .vi { fill: #9cc0f5; } .hb { fill: #2f6fd6; }
 .legend span { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 12px;
   vertical-align: middle; }
 .notes { color: #5b6475; }
-footer { color: #8a93a5; font-size: 12px; text-align: center; margin-top: 18px; }
+footer { color: #5b6475; font-size: 12px; text-align: center; margin-top: 18px; }
 .scroll { overflow-x: auto; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 3px;
   margin-right: 6px; vertical-align: -1px; border: 1px solid rgba(0,0,0,.15); }
-td.nw { white-space: nowrap; }
 @media (max-width: 600px) { body { padding: 8px; } section { padding: 10px; }
   .grid2 { grid-template-columns: minmax(0, 1fr); } }
 """
+
+
+def _stacked(t: str) -> str:
+    """Each row of the tables `t` as a block: its first cell on a line of its own, the other
+    text cells below it, the figures side by side, each with its column's name."""
+    return f"""
+  {t}, {t} tbody, {t} tr {{ display: block; }}
+  {t} thead {{ display: none; }}
+  {t} tr {{ padding: 6px 0; border-bottom: 1px solid #eceff4; }}
+  {t} td {{ display: block; min-width: 0; border: 0; padding: 1px 0; text-align: left; }}
+  {t} td:first-child {{ font-weight: 600; }}
+  {t} td.n, {t} td.nw {{ display: inline-block; margin-right: 14px; max-width: 100%; }}
+  {t} td.nw {{ white-space: normal; overflow-wrap: anywhere; }}
+  {t} td:empty {{ display: none; }}
+  {t} td[data-label]::before {{ content: attr(data-label) ": "; color: #5b6475;
+    font-weight: 400; }}"""
+
+
+# On a phone every table is stacked; below 900 px, a table of six columns or more (whose
+# text columns would otherwise have a few words a line, or push the figures off the box).
+CSS += (
+    f"@media (max-width: 600px) {{{_stacked('table.t')}\n}}\n"
+    f"@media (max-width: 900px) {{{_stacked('table.t.many')}\n}}\n"
+)
 
 
 def _e(value: Any) -> str:
@@ -65,7 +106,39 @@ def _e(value: Any) -> str:
     return html.escape(strip_control("" if value is None else str(value)), quote=True)
 
 
-def _fmt(value: Any) -> str:
+def is_value_column(name: str | None) -> bool:
+    """A column of money-like values or their sums (`value_total`): shown with its cents."""
+    return name is not None and (
+        name == "value" or name.startswith("value_") or name.endswith("_value")
+    )
+
+
+def fmt_float(value: float, column: str | None = None) -> str:
+    """A float as the page shows it: a value column (`value_total`) with two decimals
+    (`503.39`, `1,204.50`), any other with the precision it has up to two decimals (`503.4`,
+    `3`), and a fraction below 1 with four significant digits (`0.0447`)."""
+    if is_value_column(column):
+        return f"{value:,.2f}"
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) < 1:
+        return f"{value:,.4g}"
+    text = f"{value:,.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def fmt_time(value: Any) -> str:
+    """A time as the other pages show it: `2026-10-04 01:32:41 UTC` (another zone's offset
+    when it is not UTC)."""
+    if value.tzinfo is None:
+        return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+    offset = value.utcoffset()
+    if offset is not None and offset.total_seconds() == 0:
+        return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+    return value.strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+def _fmt(value: Any, column: str | None = None) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -73,7 +146,9 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.1f}"
+        return fmt_float(value, column)
+    if isinstance(value, datetime):
+        return fmt_time(value)
     return str(value)
 
 
@@ -116,9 +191,19 @@ RATE_COLUMNS = (
 )
 
 
+#: Tables of this many columns or more are stacked below 900 px (see _stacked).
+MANY = 6
+#: Short enough to keep on one line (ids, colours); a longer value wraps like any text.
+NOWRAP_MAX = 40
+#: Columns whose text is a URL or a page title (kept a little wider when they wrap).
+LOOSE_COLUMNS = ("page", "title", "url", "page_url", "referrer", "last_page_url", "last_page_title")
+
+
 def html_table(df: Any, null_label: str = "", labels: dict[str, str] | None = None) -> str:
     """A frame as an HTML table: numbers right-aligned with thousands separators, rates as
-    percentages, `color` as a swatch beside its #RRGGBB, every string escaped."""
+    percentages, value columns with their cents, times in UTC, `color` as a swatch beside its
+    #RRGGBB, every string escaped. Text cells wrap anywhere when they must but keep a
+    readable width; on a phone each row is a block whose cells carry their column's name."""
     if df.height == 0:
         return '<p class="notes">No data.</p>'
     labels = labels or {}
@@ -130,71 +215,152 @@ def html_table(df: Any, null_label: str = "", labels: dict[str, str] | None = No
         + "</th>"
         for c in df.columns
     )
+    names = {c: _e(labels.get(c, c)) for c in df.columns}
     keep = {c for c in df.columns if c == "id" or c.endswith("_id")}
-    # URLs and titles may break anywhere (a long path has no other place to break)
-    loose = {c for c in df.columns if c in ("page", "title", "url", "page_url", "referrer")}
+    # URLs and titles get a wider minimum (a long path has no other place to break)
+    loose = {c for c in df.columns if c in LOOSE_COLUMNS}
     body = []
     for row in df.iter_rows(named=True):
         cells = []
         for i, (c, v) in enumerate(row.items()):
+            label = "" if i == 0 else f' data-label="{names[c]}"'
             if v is None:
-                label = null_label if i == 0 else ""
-                cells.append(f'<td class="{"n" if c in numeric else ""}">{_e(label)}</td>')
+                text = null_label if i == 0 else ""
+                cls = "n" if c in numeric else ""
+                cells.append(f'<td class="{cls}"{label if text else ""}>{_e(text)}</td>')
             elif c in RATE_COLUMNS and c in numeric:
-                cells.append(f'<td class="n">{_pct(v)}</td>')
+                cells.append(f'<td class="n"{label}>{_pct(v)}</td>')
             elif c in numeric:
-                cells.append(f'<td class="n">{_e(_fmt(v))}</td>')
+                cells.append(f'<td class="n"{label}>{_e(_fmt(v, c))}</td>')
             elif c == "color" and isinstance(v, str) and _HEX.match(v):
                 cells.append(
-                    f'<td class="nw"><span class="swatch" style="background: {v}"></span>'
+                    f'<td class="nw"{label}><span class="swatch" style="background: {v}"></span>'
                     f"{_e(v)}</td>"
                 )
             else:
-                cls = "nw" if c in keep else "u" if c in loose else ""
-                cells.append(f'<td class="{cls}">{_e(_fmt(v))}</td>')
+                text = _fmt(v, c)
+                short = len(text) <= NOWRAP_MAX
+                if isinstance(v, (bool, datetime)) or (c in keep and short):
+                    cls = "nw"
+                else:
+                    cls = "u" if c in loose else ""
+                cells.append(f'<td class="{cls}"{label}>{_e(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f'<div class="scroll"><table class="{"t many" if df.width >= MANY else "t"}"><thead>'
+        f"<tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
-def daily_svg(daily: Any, width: int = 1040, height: int = 220) -> str:
-    """Sessions (dark) and visitors (light) per day as grouped vertical bars."""
+def nice_ticks(peak: float, most: int = 5) -> list[int]:
+    """Round figures from 0 up to the first at or above `peak` (at most `most` + 1 of them,
+    steps of 1, 2 or 5 times a power of ten): the y axis of a bar chart."""
+    peak = max(float(peak), 1.0)
+    step = 1
+    while True:
+        for m in (1, 2, 5):
+            s = m * step
+            if math.ceil(peak / s) <= most:
+                return [s * k for k in range(math.ceil(peak / s) + 1)]
+        step *= 10
+
+
+#: The daily chart's text, in units of its viewBox (the chart is at least 720 px wide on
+#: the page, so a label is never smaller than about 10 px).
+CHART_FONT = 14
+#: Width of one character of the chart's text, in viewBox units (digits of system-ui).
+_CHAR_W = 0.62 * CHART_FONT
+
+
+def y_axis(
+    ticks: list[int], left: float, top: float, plot_w: float, plot_h: float, fmt: Any = None
+) -> list[str]:
+    """Gridlines and labels of a y axis (`ticks` from nice_ticks), the labels right-aligned
+    against the plot."""
+    fmt = fmt or (lambda v: f"{v:,}")
+    out = []
+    for t in ticks:
+        y = top + plot_h - plot_h * t / ticks[-1]
+        out.append(
+            f'<line class="grid" x1="{left:.2f}" y1="{y:.2f}" x2="{left + plot_w:.2f}" '
+            f'y2="{y:.2f}"/>'
+            f'<text class="big y" x="{left - 6:.2f}" y="{y + CHART_FONT * 0.35:.2f}" '
+            f'text-anchor="end">{_e(fmt(t))}</text>'
+        )
+    return out
+
+
+def x_labels(n: int, left: float, plot_w: float, label_w: float) -> list[tuple[int, float]]:
+    """Which of `n` slots of a plot get a label `label_w` wide, and where its centre goes:
+    evenly spaced, the first and the last always, each inside the plot and no two closer
+    than a label's width."""
+    if n <= 0:
+        return []
+    slot = plot_w / n
+    lo, hi = left + label_w / 2, left + plot_w - label_w / 2
+
+    def centre(i: int) -> float:
+        return min(max(left + i * slot + slot / 2, lo), max(hi, lo))
+
+    every = max(1, math.ceil(label_w / slot))
+    kept: list[tuple[int, float]] = []
+    for i in range(0, n, every):
+        x = centre(i)
+        if not kept or x - kept[-1][1] >= label_w:
+            kept.append((i, x))
+    if kept[-1][0] != n - 1:
+        last = centre(n - 1)
+        while len(kept) > 1 and last - kept[-1][1] < label_w:
+            kept.pop()  # the last day takes the place of the labels too close to it
+        if last - kept[-1][1] >= label_w:
+            kept.append((n - 1, last))
+    return kept
+
+
+def daily_svg(daily: Any, width: int = 1040, height: int = 240) -> str:
+    """Sessions (dark) and visitors (light) per day as grouped vertical bars, a y axis of round
+    figures with gridlines, the days below (with their year when the period spans two)."""
     rows = list(daily.select("day", "sessions", "visitors").iter_rows())
-    left, right, top, bottom = 44, 8, 10, 34
-    plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([r[1] for r in rows] + [r[2] for r in rows] + [1])
+    ticks = nice_ticks(peak)
+    top_value = ticks[-1]
+    longest = max(len(f"{t:,}") for t in ticks)
+    left, right, top, bottom = math.ceil(longest * _CHAR_W) + 14, 10, 12, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
     n = max(len(rows), 1)
     slot = plot_w / n
     bw = max(slot * 0.4, 0.5)
+    days = [str(r[0]) for r in rows]
+    years = {d[:4] for d in days}
+    labels = days if len(years) > 1 else [d[5:] for d in days]
+    label_w = max([len(t) for t in labels] + [1]) * _CHAR_W + 12
     out = [
-        f'<svg class="chart" data-chart="daily" role="img" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}">',
+        f'<div class="chartbox"><svg class="chart" data-chart="daily" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        'preserveAspectRatio="xMinYMin meet">',
         "<title>Sessions and visitors per day</title>",
+        *y_axis(ticks, left, top, plot_w, plot_h),
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" '
         'stroke="#c3c9d5"/>',
-        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{peak:,}</text>',
-        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>',
     ]
     for i, (day, sessions, visitors) in enumerate(rows):
         x = left + i * slot + (slot - 2 * bw) / 2
         for j, (value, cls, what) in enumerate(
             ((sessions, "s", "sessions"), (visitors, "vi", "visitors"))
         ):
-            h = plot_h * value / peak
+            h = plot_h * value / top_value
             out.append(
                 f'<rect class="bar {cls}" data-day="{_e(day)}" data-value="{value}" '
                 f'x="{x + j * bw:.2f}" y="{top + plot_h - h:.2f}" width="{bw:.2f}" '
                 f'height="{h:.2f}"><title>{_e(day)}: {value:,} {what}</title></rect>'
             )
-        every = max(1, round(n / 12))
-        if i % every == 0 or i == n - 1:
-            out.append(
-                f'<text x="{left + i * slot + slot / 2:.2f}" y="{height - 12}" '
-                f'text-anchor="middle">{_e(str(day)[5:])}</text>'
-            )
-    out.append("</svg>")
+    for i, cx in x_labels(len(rows), left, plot_w, label_w):
+        out.append(
+            f'<text class="big x" x="{cx:.2f}" y="{height - 14}" '
+            f'text-anchor="middle">{_e(labels[i])}</text>'
+        )
+    out.append("</svg></div>")
     return "".join(out)
 
 
@@ -249,6 +415,9 @@ def report_html(report: Any) -> str:
     o = report.overview
     p = report.period
     tz = report.options.tz
+    # what --traffic left out is said beside the `traffic:` line, not among the notes below
+    left_out = report.scope.note()
+    notes = [n for n in report.notes if n != left_out]
     kpis = [
         ("sessions", _fmt(o["sessions"])),
         ("visitors", _fmt(o["visitors"])),
@@ -276,6 +445,7 @@ def report_html(report: Any) -> str:
         f"{_e(p['to'] or '–')} ({_e(tz)})</p>",
         f'<p class="sub traffic" data-traffic="{_e(",".join(report.scope.classes))}">'
         f"{_e(report.scope.line())}</p>",
+        *([f'<p class="sub left-out">note: {_e(left_out)}</p>'] if left_out else []),
         '<div class="kpis">',
         *[
             f'<div class="kpi" data-kpi="{_e(k)}"><div class="v">{_e(v)}</div>'
@@ -309,10 +479,10 @@ def report_html(report: Any) -> str:
             parts.append(f'<p class="notes">User-agent lists: {_e(report.traffic_lists)}</p>')
         parts.append("</section>")
     parts.append("</div>")
-    if report.notes:
+    if notes:
         parts.append(
             '<section class="notes">'
-            + "".join(f"<p>Note: {_e(n)}</p>" for n in report.notes)
+            + "".join(f"<p>Note: {_e(n)}</p>" for n in notes)
             + "</section>"
         )
     parts.append(f"<footer>jtrack {_e(__version__)}</footer></main></body></html>")

@@ -53,9 +53,22 @@ def report_renderables(
     for name, df in sections.items():
         parts.append(Text(""))
         parts.append(
-            FrameTable(df, RULES_TITLES.get(name, name), optional=_OPTIONAL, labels=_LABELS)
+            FrameTable(
+                _with_cents(df), RULES_TITLES.get(name, name), optional=_OPTIONAL, labels=_LABELS
+            )
         )
     return parts
+
+
+def _with_cents(df: pl.DataFrame) -> pl.DataFrame:
+    """Value columns (`value_total`, a sum of money-like values) as decimals with two places,
+    so that the table shows their cents (503.39, never 503.4)."""
+    from jtrack.render.report_html import is_value_column
+
+    cols = [c for c, t in df.schema.items() if is_value_column(c) and t.is_float()]
+    if not cols:
+        return df
+    return df.with_columns(pl.col(cols).round(2).cast(pl.Decimal(38, 2)))
 
 
 def report_markdown(report: Any, sections: dict[str, pl.DataFrame], scope: Any = None) -> str:
@@ -94,11 +107,62 @@ def report_html(report: Any, sections: dict[str, pl.DataFrame], scope: Any = Non
     return page("jtrack rules report", "".join(body))
 
 
+#: The columns of a rules explanation (jtrack.usecases.rules.explain_store).
+EXPLAIN_COLUMNS = ("rule_kind", "rule_id", "part", "condition", "held", "at", "event_id", "detail")
+
+
 def frame_html(df: pl.DataFrame, title: str) -> str:
-    """One frame (e.g. `rules explain`) as a page in the report's look."""
+    """One frame as a page in the report's look; a rules explanation (`rules explain -o
+    x.html`, whose title is `session <id>`) as explain_html shows it."""
     from jtrack.render.report_html import html_table, page
 
+    if set(EXPLAIN_COLUMNS) <= set(df.columns) and title.startswith("session "):
+        return explain_html(df, title.removeprefix("session "))
     return page(title, f"<h1>{_escape(title)}</h1><section>{html_table(df)}</section>")
+
+
+def explain_html(frame: pl.DataFrame, session_id: str, rules_file: Any = None) -> str:
+    """A rules explanation as a page: what it is (which session, which rules file when
+    known), then one section per rule as the terminal shows it (part, held, time in UTC,
+    event, condition, detail)."""
+    from jtrack.render.report_html import html_table, page
+
+    e = _escape
+    sub = [f"session {e(session_id)}"]
+    if rules_file is not None:
+        sub.append(f"rules {e(rules_file)}")
+    at = frame.get_column("at").drop_nulls() if "at" in frame.columns else pl.Series([])
+    if at.len():
+        first, last = at.min(), at.max()
+        sub.append(
+            f"events {e(_day(first))} .. {e(_day(last))}"
+            if _day(first) != _day(last)
+            else f"events of {e(_day(first))}"
+        )
+    sub.append("times in UTC")
+    body = [
+        "<h1>Rules explanation</h1>",
+        f'<p class="sub">{" · ".join(sub)}</p>',
+        '<p class="sub">For every rule, each of its conditions: whether it held and at which '
+        "event; then the rule's result.</p>",
+    ]
+    if frame.height == 0:
+        body.append('<section><p class="notes">No rules.</p></section>')
+    shown = frame.with_columns(pl.col("held").cast(pl.Boolean))
+    keys = shown.select("rule_kind", "rule_id").unique(maintain_order=True).rows()
+    for kind, rule_id in keys:
+        rows = shown.filter((pl.col("rule_kind") == kind) & (pl.col("rule_id") == rule_id))
+        cols = ["part", "held"]
+        cols += [c for c in ("at", "event_id") if rows.get_column(c).null_count() < rows.height]
+        body.append(
+            f'<section class="rule" data-rule="{e(rule_id)}"><h2>{e(str(kind).replace("_", " "))} '
+            f"{e(rule_id)}</h2>{html_table(rows.select(*cols, 'condition', 'detail'))}</section>"
+        )
+    return page(f"Rules explanation: session {session_id}", "".join(body))
+
+
+def _day(value: Any) -> str:
+    return str(value)[:10]
 
 
 def _escape(value: Any) -> str:

@@ -1,0 +1,380 @@
+"""What the HTML pages say, without a browser: the daily chart's axes, numbers with their
+cents, times in UTC, where a segment or an outcome comes from, an empty page title, the
+contrast of "not recorded", the rules explanation's heading, the watch page's chart and its
+refresh. (The layout in a real browser is in test_html_hostile.py.)"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+
+from jtrack.engine import run_sessionize
+from jtrack.render.html import CSS as CARD_CSS
+from jtrack.render.html import ROOT_CSS, card_html
+from jtrack.render.report_html import daily_svg, html_table, report_html
+from jtrack.render.rules import frame_html, report_renderables
+from jtrack.render.table import render_to_text
+from jtrack.store import Store
+from jtrack.usecases.card import build_card
+from tests.helpers import T0, flat_event, flat_frame
+
+# ------------------------------------------------------------------------- the daily chart
+
+
+def _daily(days: list[date], sessions: list[int]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"day": [d.isoformat() for d in days], "sessions": sessions, "visitors": sessions}
+    )
+
+
+def _texts(svg: str, cls: str) -> list[tuple[float, str]]:
+    return [
+        (float(x), t)
+        for x, t in re.findall(rf'<text class="big {cls}" x="([0-9.]+)"[^>]*>([^<]*)</text>', svg)
+    ]
+
+
+def _char_w() -> float:
+    """Width of a character of the chart's labels, in viewBox units (14-unit digits)."""
+    return 0.62 * 14
+
+
+def test_the_y_labels_fit_the_margin_with_every_digit() -> None:
+    """172,321 sessions a day: the label once lost its leading digit in a 44-unit margin."""
+    days = [date(2026, 10, 1) + timedelta(days=i) for i in range(30)]
+    svg = daily_svg(_daily(days, [172_321 - i * 1000 for i in range(30)]))
+    ys = _texts(svg, "y")
+    labels = [t for _, t in ys]
+    assert "200,000" in labels and "0" in labels
+    assert len(labels) >= 3  # round figures between 0 and the top, not only peak and 0
+    assert svg.count('class="grid"') >= 3
+    for x, text in ys:  # right-aligned at x: the text starts at x - its width, inside the svg
+        assert x - len(text) * _char_w() >= 0, (x, text)
+
+
+def test_nice_ticks_are_round_and_cover_the_peak() -> None:
+    from jtrack.render.report_html import nice_ticks
+
+    assert nice_ticks(172_321) == [0, 50_000, 100_000, 150_000, 200_000]
+    assert nice_ticks(5) == [0, 1, 2, 3, 4, 5]
+    assert nice_ticks(0) == [0, 1]
+    for peak in (1, 7, 13, 99, 101, 999_999):
+        ticks = nice_ticks(peak)
+        assert ticks[0] == 0 and ticks[-1] >= peak and len(ticks) <= 6
+
+
+def test_x_labels_show_the_year_over_a_year_and_never_overlap() -> None:
+    days = [date(2025, 10, 1) + timedelta(days=i) for i in range(400)]
+    svg = daily_svg(_daily(days, [i % 7 for i in range(400)]))
+    xs = _texts(svg, "x")
+    assert xs[0][1] == "2025-10-01" and xs[-1][1] == days[-1].isoformat()
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", t) for _, t in xs)
+    widths = [len(t) * _char_w() for _, t in xs]
+    for (x1, _), (x2, _), w1, w2 in zip(xs, xs[1:], widths, widths[1:], strict=False):
+        assert x2 - x1 >= (w1 + w2) / 2, (x1, x2)  # centred labels: no two overlap
+    assert xs[0][0] - widths[0] / 2 >= 0 and xs[-1][0] + widths[-1] / 2 <= 1040
+
+
+def test_x_labels_of_one_year_leave_the_year_out() -> None:
+    days = [date(2026, 10, 1) + timedelta(days=i) for i in range(31)]
+    xs = _texts(daily_svg(_daily(days, [3] * 31)), "x")
+    assert xs[0][1] == "10-01" and xs[-1][1] == "10-31"
+
+
+def test_the_daily_chart_keeps_a_readable_size_in_a_scroll_box() -> None:
+    svg = daily_svg(_daily([date(2026, 10, 1)], [3]))
+    assert svg.startswith('<div class="chartbox">')
+    from jtrack.render.report_html import CSS
+
+    assert ".chartbox svg { width: 100%; min-width: 720px;" in CSS
+
+
+# ------------------------------------------------------------------------- numbers and times
+
+
+def test_value_totals_keep_their_cents() -> None:
+    df = pl.DataFrame({"outcome_id": ["out-purchase"], "value_total": [503.39]})
+    assert ">503.39</td>" in html_table(df)
+    from jtrack.render.report_html import fmt_float
+
+    assert fmt_float(503.39, "value_total") == "503.39"
+    assert fmt_float(1204.5, "value_total") == "1,204.50"
+    assert fmt_float(503.39) == "503.39"
+    assert fmt_float(503.4) == "503.4"
+    assert fmt_float(0.0447) == "0.0447"
+
+
+def test_the_terminal_rules_report_keeps_the_cents() -> None:
+    class R:
+        sessions, visitors = 3, 2
+
+    df = pl.DataFrame(
+        {
+            "outcome_id": ["out-purchase", "out-lead"],
+            "achieved": [4, 1],
+            "value_total": [503.39, None],
+        }
+    )
+    text = render_to_text(report_renderables(R(), {"outcomes": df})[-1], width=120)
+    assert "503.39" in text and "503.4 " not in text
+
+
+def test_times_in_tables_are_utc_like_the_other_pages() -> None:
+    at = datetime(2026, 10, 4, 1, 32, 41, 646000, tzinfo=UTC)
+    df = pl.DataFrame({"part": ["result"], "at": [at]})
+    page = html_table(df)
+    assert "2026-10-04 01:32:41 UTC" in page and "+00:00" not in page
+
+
+# ------------------------------------------------------------------------- the rules explanation
+
+
+def _explain_frame() -> pl.DataFrame:
+    at = datetime(2026, 10, 4, 1, 32, 41, 646000, tzinfo=UTC)
+    return pl.DataFrame(
+        {
+            "rule_kind": ["segment", "segment"],
+            "rule_id": ["seg-cart", "seg-cart"],
+            "part": ["pattern 1", "result"],
+            "condition": ["eventName equal ['form_abandoned']", "segment matched"],
+            "held": [True, True],
+            "at": [at, at],
+            "event_id": ["e1", "e1"],
+            "detail": ["held on 1 of 4 events", "matched as 'Cart'"],
+        }
+    )
+
+
+def test_the_explanation_says_what_it_is() -> None:
+    sid = "5c114b18-0000-4000-8000-000000000001"
+    page = frame_html(_explain_frame(), f"session {sid}")  # what `rules explain -o` calls
+    h1 = re.findall(r"<h1>(.*?)</h1>", page)
+    assert h1 == ["Rules explanation"]
+    assert f"session {sid}" in page and "<h2>segment seg-cart</h2>" in page
+    assert "2026-10-04 01:32:41 UTC" in page and "646000" not in page
+    from jtrack.render.rules import explain_html
+
+    named = explain_html(_explain_frame(), sid, rules_file="sample_data/jtrack.toml")
+    assert "rules sample_data/jtrack.toml" in named
+    assert "<title>Rules explanation: session" in named
+
+
+# ------------------------------------------------------------------------- the card
+
+
+RULES = """
+[[outcome]]
+id = "out-video-engaged"
+display_name = "Watched a video"
+[[outcome.stage]]
+conditions = [{ field = "eventName", operator = "equal", values = ["video_played"] }]
+"""
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from jtrack.core.rules.load import load_rules
+
+    d = tmp_path_factory.mktemp("card")
+    c, m = "cust-fmt", timedelta(minutes=1)
+    rows = [
+        flat_event("p1", c, T0, page_title="Home", page_url="https://shop.example/"),
+        flat_event("p2", c, T0 + m, page_title="", page_url="https://shop.example/empty"),
+        flat_event("v1", c, T0 + 2 * m, kind="custom", event_name="video_played", attributes=[]),
+        flat_event(
+            "o1",
+            c,
+            T0 + 3 * m,
+            kind="outcome_achieved",
+            event_type="OutcomeAchievedEvent",
+            event_name=None,
+            outcome_id="out-video-engaged",
+        ),
+        flat_event(
+            "s1",
+            c,
+            T0 + 4 * m,
+            kind="segment_assigned",
+            event_type="SegmentAssignmentEvent",
+            event_name=None,
+            segment_id="seg-white",
+        ),
+    ]
+    src = d / "events.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(d / "store")
+    run_sessionize([src], store)
+    (d / "rules.toml").write_text(RULES)
+    rules = load_rules(d / "rules.toml")
+    sid = str(store.scan_sessions().collect()["id"][0])
+    out = build_card(
+        store,
+        sid,
+        as_of=datetime(2027, 1, 1, tzinfo=UTC),
+        rules=rules,
+    ).to_dict()
+    return out
+
+
+def test_segment_names_are_in_the_normal_colour_with_a_dot(card: dict[str, Any]) -> None:
+    card = {**card, "segments": [dict(s, color="#FFFFFF") for s in card["segments"]]}
+    assert card["segments"], card["segments"]
+    page = card_html(card)
+    seg = page[page.index('<ul class="plain segments">') :]
+    seg = seg[: seg.index("</ul>")]
+    assert '<span class="dot" style="background: #FFFFFF">' in seg
+    assert "<strong>" in seg and "color: #FFFFFF" not in seg.replace("background: #FFFFFF", "")
+
+
+def test_outcomes_and_segments_say_where_they_come_from(card: dict[str, Any]) -> None:
+    sources = sorted(o["source"] for o in card["outcomes"])
+    assert sources == ["export", "rules"], card["outcomes"]
+    page = card_html(card)
+    outcomes = page[page.index('<ul class="plain outcomes">') :]
+    outcomes = outcomes[: outcomes.index("</ul>")]
+    assert outcomes.count(" · jtrack rules</span>") == 1
+    assert outcomes.count(" · export</span>") == 1
+    segments = page[page.index('<ul class="plain segments">') :]
+    assert " · export</span>" in segments[: segments.index("</ul>")]
+    # every tooltip of a segment or an outcome has a source row
+    tips = re.findall(
+        r'<div class="tip" role="tooltip" id="tip-\d+"><h3>(.*?)</h3>(.*?)</div>', page
+    )
+    marked = [body for head, body in tips if head.startswith(("Outcome", "Segment"))]
+    assert len(marked) == 3
+    assert sorted(re.findall(r"<dt>source</dt><dd>([^<]*)</dd>", "".join(marked))) == [
+        "export",
+        "export",
+        "jtrack rules",
+    ]
+
+
+def test_an_empty_page_title_falls_back_to_the_url(card: dict[str, Any]) -> None:
+    page = card_html(card)
+    ev = next(e for e in card["journey"] if e["event_id"] == "p2")
+    assert ev["page_title"] == ""
+    label = re.search(r'data-event-id="p2"[^>]*aria-label="([^"]*)"', page)
+    assert label is not None and label.group(1) == f"{ev['offset']} https://shop.example/empty"
+    row = re.search(
+        rf"<td class=\"nw\">{ev['offset']}</td><td class=\"nw\">[^<]*</td>"
+        r'<td class="k">[^<]*</td><td>([^<]*)</td>',
+        page,
+    )
+    assert row is not None and row.group(1) == "https://shop.example/empty"
+
+
+def _luminance(hex_color: str) -> float:
+    def channel(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def _contrast(a: str, b: str) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def test_not_recorded_text_meets_wcag_aa() -> None:
+    rule = re.search(r"\.missing \{ color: ([^;]+);", CARD_CSS)
+    assert rule is not None
+    color = rule.group(1).strip()
+    if color.startswith("var("):
+        name = color[4:-1]
+        found = re.search(rf"{name}: (#[0-9a-fA-F]{{6}})", ROOT_CSS)
+        assert found is not None
+        color = found.group(1)
+    assert _contrast(color, "#ffffff") >= 4.5, color
+
+
+def test_session_information_is_two_groups(card: dict[str, Any]) -> None:
+    page = card_html(card)
+    info = page[page.index('<div class="info">') :]
+    groups = re.findall(r'<dl class="info">(.*?)</dl>', info)[:2]
+    first = re.findall(r"<dt>([^<]*)</dt>", groups[0])
+    second = re.findall(r"<dt>([^<]*)</dt>", groups[1])
+    assert first[:3] == ["Device", "OS", "Browser"] and "Campaign" in first
+    assert second[:3] == ["Activity", "Authenticated", "Visit"] and "Session id" in second
+
+
+# ------------------------------------------------------------------------- the report
+
+
+BOT_UA = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.1)"
+
+
+def _people_and_a_bot() -> list[dict[str, Any]]:
+    rows = [
+        flat_event(f"p{i}", f"c{i}", T0 + timedelta(minutes=i), search_query=None) for i in range(3)
+    ]
+    rows += [
+        flat_event(f"b{i}", "bot", T0 + timedelta(seconds=i), user_agent_string=BOT_UA)
+        for i in range(3)
+    ]
+    return rows
+
+
+def test_the_left_out_note_is_beside_the_traffic_line() -> None:
+    from jtrack.core.dedupe import deduplicate
+    from jtrack.core.sessionize import sessionize
+    from jtrack.usecases.report import ReportOptions, journey_report
+
+    result = sessionize(deduplicate(flat_frame(_people_and_a_bot())).events)
+    report = journey_report(result.sessions, result.events, ReportOptions(tz="UTC"))
+    note = report.scope.note()
+    assert note is not None and "--traffic all" in note
+    page = report_html(report)
+    top = page[: page.index('<div class="kpis">')]
+    assert note in top and page.count(note) == 1
+
+
+# ------------------------------------------------------------------------- the watch page
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from jtrack.usecases.live import LiveOptions, live_frame
+
+    d = tmp_path_factory.mktemp("live")
+    src = d / "events.parquet"
+    flat_frame(_people_and_a_bot()).write_parquet(src)
+    store = Store.open(d / "store")
+    run_sessionize([src], store)
+    return live_frame(store, LiveOptions(as_of=T0 + timedelta(minutes=5)))
+
+
+def test_the_per_minute_chart_has_times_a_scale_and_now() -> None:
+    from jtrack.render.live import per_minute_svg
+
+    now = datetime(2026, 10, 11, 7, 20, tzinfo=UTC)
+    minutes = [now - timedelta(minutes=59 - i) for i in range(60)]
+    values = [i % 13 for i in range(60)]
+    per_minute = pl.DataFrame(
+        {"minute": minutes, "events": values, "visitors": values},
+        schema={"minute": pl.Datetime("us", "UTC"), "events": pl.Int64, "visitors": pl.Int64},
+    )
+    svg = per_minute_svg(per_minute, now)
+    xs = [t for _, t in _texts(svg, "x")]
+    assert xs == ["06:30", "06:40", "06:50", "07:00", "07:10"]
+    ys = [t for _, t in _texts(svg, "y")]
+    assert ys[0] == "0" and len(ys) >= 3 and int(ys[-1]) >= 12
+    assert "now 07:20" in svg and 'class="now"' in svg
+    assert "<title>06:21 UTC: 0 events</title>" in svg
+    assert "<title>07:20 UTC: 7 events</title>" in svg
+    assert 'width="600"' not in svg and svg.startswith('<div class="chartbox">')
+
+
+def test_the_watch_page_reloads_itself_unless_it_is_one_frame(live: Any) -> None:
+    from jtrack.render.live import live_html
+
+    assert '<meta http-equiv="refresh" content="5">' in live_html(live, 5.0)
+    assert 'http-equiv="refresh"' not in live_html(live, None)
+    assert 'http-equiv="refresh"' not in live_html(live, 0)
+    page = live_html(live, None)
+    assert 'data-chart="per_minute"' in page and "now " in page
