@@ -179,6 +179,8 @@ def test_explain_table_is_the_default_and_every_format_works(store_dir: Path) ->
     for fmt in ("table", "md", "csv", "jsonl", "html"):
         res = invoke(*base, "-f", fmt)
         assert res.exit_code == 0 and "am-cart-help" in res.stdout, fmt
+    page = invoke(*base, "-f", "html").stdout  # says what it is and which rules file
+    assert "<h1>Rules explanation</h1>" in page and Path(SAMPLE_RULES).name in page
 
 
 def test_rule_names_are_shown_literally_never_as_markup(in_tmp: Path, store_dir: Path) -> None:

@@ -261,9 +261,9 @@ def explain_cmd(
         frame = frame.filter(~mine)
     title = f"session {sid}"
     if out_fmt == Format.html:
-        from jtrack.render.rules import frame_html
+        from jtrack.render.rules import explain_html
 
-        write_text(frame_html(frame, title), output)
+        write_text(explain_html(frame, sid, rules_file=rules.path), output)
     elif out_fmt == Format.table:
         from jtrack.render.rules import explain_renderables
 
