@@ -1121,3 +1121,19 @@ def test_the_library_refuses_what_the_cli_refuses(tmp_path: Path) -> None:
     assert run.summary.run["files_read"] == 1
     with pytest.raises(FileAccessError, match="no such contacts file"):
         run_sessionize([], store, contacts=tmp_path / "missing.csv")
+
+
+def test_the_options_change_note_names_only_what_changed(tmp_path: Path) -> None:
+    """Built with --gap 30m, then run with other options but no --gap: the note lists the
+    two options that changed, not the gap (it used to read "gap 1800s -> gap 1800s, ...")."""
+    day = _day(tmp_path, "1.parquet", [flat_event("a", "v", T0)])
+    store = Store.open(tmp_path / "store")
+    run_sessionize([day], store, session=SessionizeOptions(gap=timedelta(minutes=30)))
+    later = _day(tmp_path, "2.parquet", [flat_event("b", "v", T0 + timedelta(hours=1))])
+    opts = SessionizeOptions(
+        gap=timedelta(minutes=30), split_on_campaign_change=True, max_duration=timedelta(minutes=5)
+    )
+    run = run_sessionize([later], store, session=opts)
+    note = next(n for n in run.notes if "options differ" in n)
+    assert "(split on campaign change off -> on, max duration none -> 300s)" in note
+    assert "gap" not in note

@@ -66,7 +66,7 @@ def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -
     assert info["versions"][0]["current"] and info["counts"]["events_kept"] == 36
     table = _run("store", "--store", str(store.root))
     assert table.exit_code == 0 and "Inputs taken in" in table.stdout
-    # times in the table are shown whole, to the second, at 80 columns (not cut)
+    # times in the tables are shown whole, to the second, at 80 columns (not cut)
     narrow = CliRunner().invoke(app, ["store", "--store", str(store.root)], env={"COLUMNS": "80"})
     assert narrow.exit_code == 0, narrow.stderr
     run_times = [r["finished"] for r in info["runs"]]  # "2026-12-05T10:49:44.123Z"
@@ -651,6 +651,55 @@ def test_runs_that_follow_a_file_merge_its_small_segments_on_their_own(
         assert_frame_equal(a.events().sort("event_id"), b.events().sort("event_id"))
         ids = {s.id for s in a.manifest.segments}
         assert set(a.scan_index().select("segment").unique().collect()["segment"]) <= ids
+
+
+def test_many_one_row_segments_are_merged_before_they_hold_many_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quiet site followed by `jtrack watch` adds a segment of one row a run: a run of
+    SMALL_SEGMENT_RUN small segments is merged whatever its rows (it used to wait for
+    16,384 rows: thousands of files of one row)."""
+    from jtrack.engine import compact
+
+    monkeypatch.setattr(compact, "SMALL_SEGMENT_RUN", 4)
+    f = tmp_path / "live.jsonl"
+    f.write_text("")
+    store = Store.open(tmp_path / "store")
+    runs = 3 * MERGE_FACTOR + RECENT_RUNS
+    for i in range(runs):
+        with open(f, "a") as fh:
+            fh.write(
+                flat_frame([flat_event(f"e{i}", "v1", T0 + timedelta(minutes=i))]).write_ndjson()
+            )
+        run_sessionize([f], store, RunOptions(follow=True))
+    m = store.read_manifest()
+    assert len(m.segments) < runs // 2
+    assert max(s.rows for s in m.segments) >= 4
+    once = Store.open(tmp_path / "once")
+    run_sessionize([f], once)
+    assert_same_result(store, once)
+
+
+def test_compact_keeps_the_versions_asked_for_even_with_nothing_to_compact(
+    daily: tuple[Store, list[Path]], tmp_path: Path
+) -> None:
+    """`store compact --keep N` leaves the current version and N before it (the version
+    compacted from was kept one more: this process was reading it), also when there is
+    nothing to compact; the run record says how many parts were written and merged away."""
+    store, files = daily
+    base = store.read_manifest()
+    res = _run("store", "compact", "--store", str(store.root), "--keep", "1")
+    assert res.exit_code == 0, res.stderr
+    assert sorted(p.name for p in (store.root / "versions").iterdir()) == ["v000003", "v000004"]
+    store.refresh()
+    last = store.read_manifest().runs[-1]
+    assert (last.mode, last.parts_written, last.parts_rewritten) == ("compact", 2, len(base.parts))
+    res = _run("store", "compact", "--store", str(store.root), "--keep", "0")
+    assert res.exit_code == 0 and res.stderr == "nothing to compact\n"
+    assert [p.name for p in (store.root / "versions").iterdir()] == ["v000004"]
+    fresh = Store.open(tmp_path / "fresh")
+    run_sessionize(files, fresh)
+    assert_same_store(store, fresh)
 
 
 def test_which_small_segments_are_merged() -> None:

@@ -142,8 +142,9 @@ def files_cmd(
     fmt: Annotated[Format | None, format_option(TABLE_FORMATS)] = None,
     output: OutputOpt = None,
 ) -> None:
-    """The files of one table of the current version, one per line (paths through
-    STORE/current), for tools that read Parquet (DuckDB, Polars, Spark)."""
+    """The files of one table of the current version, one per line (paths in the
+    version's own folder, STORE/versions/vN/, which no run changes while it is current),
+    for tools that read Parquet (DuckDB, Polars, Spark)."""
     import polars as pl
 
     from jtrack.errors import UsageError

@@ -59,6 +59,10 @@ FOLLOW_MERGE_ROWS = 1_000_000
 LIVE_LEVEL = 5
 #: Segments of fewer rows are small, and merged (see the module's docstring).
 SMALL_SEGMENT = 16_384
+#: ... and so many small segments in a row are merged whatever their rows (a quiet site
+#: followed by `jtrack watch` writes a segment of one row a run: 16,384 such segments
+#: would take some 60 times the disk of one).
+SMALL_SEGMENT_RUN = 64
 #: The most rows a merged segment holds.
 MERGED_SEGMENT_ROWS = 1_048_576
 
@@ -195,8 +199,9 @@ def segments_to_merge(
     other segment between them), of one input, written by jtrack (not an input kept as
     it is), whose rows no index part outside `rewritten` (part files) points at, with line
     maps alike (both known or both not), at most MERGED_SEGMENT_ROWS together, and at least
-    SMALL_SEGMENT unless no later segment can join them (the next is big, or of another
-    input: a run of small segments left between merged ones) or with `force`."""
+    SMALL_SEGMENT rows or SMALL_SEGMENT_RUN segments unless no later segment can join them
+    (the next is big, or of another input: a run of small segments left between merged
+    ones) or with `force`."""
     ranges: list[list[int]] = []
     for p in manifest.parts_of("index"):
         if p.file not in rewritten:
@@ -212,7 +217,9 @@ def segments_to_merge(
         """End the run; merged when `final` (what follows it will never join it: a big
         segment, another input's), big enough, or with `force`."""
         nonlocal rows, breaks
-        if len(run) > 1 and (force or final or rows >= SMALL_SEGMENT):
+        if len(run) > 1 and (
+            force or final or rows >= SMALL_SEGMENT or len(run) >= SMALL_SEGMENT_RUN
+        ):
             groups.append(list(run))
         run.clear()
         rows = breaks = 0
@@ -371,7 +378,9 @@ def _ranges(parts: list[PartInfo], buckets: int) -> list[tuple[int, int]]:
 def compact(store: Store, *, keep: int = 2, lock_wait: float = 0.0) -> Compaction:
     """Compact every table of the store with more than one part, as a new version."""
     with store.lock(wait=lock_wait):
-        return compact_locked(store, keep=keep, force=True)
+        done = compact_locked(store, keep=keep, force=True)
+        store.collect_garbage(keep)  # (also when there was nothing to compact)
+        return done
 
 
 def compact_locked(
@@ -407,14 +416,25 @@ def compact_locked(
             done = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             m.version = writer.number
             m.created = done
+            kept = {(p.table, p.file) for p in parts} & {(p.table, p.file) for p in base.parts}
             m.runs = [
                 *base.runs,
-                RunInfo(run, now, done, __version__, "compact", parts_written=len(parts)),
+                RunInfo(
+                    run,
+                    now,
+                    done,
+                    __version__,
+                    "compact",
+                    parts_written=len(parts) - len(kept),
+                    parts_rewritten=len(base.parts) - len(kept),
+                ),
             ]
             writer.commit(m, keep)
         except BaseException:
             writer.abort()
             raise
+    # (the commit kept the base: this process was reading it)
+    store.collect_garbage(keep)
     store.refresh()
     after = {t: len(m.parts_of(t)) for t in TABLES}
     return Compaction(writer.name, before, after, segments, len(m.segments))
@@ -427,6 +447,7 @@ __all__ = [
     "MERGE_FACTOR",
     "RECENT_RUNS",
     "SMALL_SEGMENT",
+    "SMALL_SEGMENT_RUN",
     "TARGET_ROWS",
     "Compaction",
     "compact",

@@ -482,7 +482,7 @@ def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str]]:
     ):
         return "rebuild", [
             "the options differ from those the store was built with "
-            f"({_describe(base.options)} -> {_describe(opts.session.to_dict())}): "
+            f"({_describe_change(base.options, opts.session.to_dict())}): "
             "every session is rebuilt once"
         ]
     if base.options.get("split_on_campaign_change") and (
@@ -500,13 +500,22 @@ def _set_options(o: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in o.items() if k != "campaign_rule"}
 
 
-def _describe(o: dict[str, Any]) -> str:
-    parts = [f"gap {int(o.get('gap_seconds') or 0)}s"]
-    if o.get("split_on_campaign_change"):
-        parts.append("split on campaign change")
-    if o.get("max_duration_seconds"):
-        parts.append(f"max duration {int(o['max_duration_seconds'])}s")
-    return ", ".join(parts)
+def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The session options that changed, each as `name old -> new`."""
+
+    def seconds(v: Any) -> str:
+        return f"{int(v)}s" if v else "none"
+
+    shown = [
+        ("gap", "gap_seconds", seconds),
+        ("split on campaign change", "split_on_campaign_change", lambda v: "on" if v else "off"),
+        ("max duration", "max_duration_seconds", seconds),
+    ]
+    return ", ".join(
+        f"{name} {fmt(old.get(key))} -> {fmt(new.get(key))}"
+        for name, key, fmt in shown
+        if fmt(old.get(key)) != fmt(new.get(key))
+    )
 
 
 def _contacts(
