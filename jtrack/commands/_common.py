@@ -153,12 +153,46 @@ def stderr_console() -> Any:
     return Console(stderr=True, highlight=False, soft_wrap=False)
 
 
+def stdout_utf8(stream: Any = None) -> bool:
+    """True when `stream` (stdout) is UTF-8: it can show every character jtrack writes."""
+    enc = getattr(stream if stream is not None else sys.stdout, "encoding", None) or "utf-8"
+    return enc.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig")
+
+
+class AsciiStream:
+    """A text stream over one that is not UTF-8 (an ASCII or Latin-1 locale): what it cannot
+    encode is written as plain ASCII (rules as `-`, `...`, `?`) instead of failing. Rich sees
+    its encoding and draws boxes and rules in ASCII."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.encoding = getattr(stream, "encoding", None) or "ascii"
+
+    def write(self, text: str) -> int:
+        from jtrack.render.text import ascii_text
+
+        self._stream.write(ascii_text(text, self.encoding))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        isatty = getattr(self._stream, "isatty", None)
+        return bool(isatty()) if isatty is not None else False
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+
 def stdout_console(width: int | None = None) -> Any:
+    """A Rich console on stdout (on an AsciiStream when stdout is not UTF-8)."""
     from rich.console import Console
 
     env_width = os.environ.get("JTRACK_WIDTH")
     w = width or (int(env_width) if env_width else None)
-    return Console(highlight=False, width=w, emoji=False, markup=False)
+    file: Any = None if stdout_utf8() else AsciiStream(sys.stdout)
+    return Console(file=file, highlight=False, width=w, emoji=False, markup=False)
 
 
 def resolve_format(
@@ -208,14 +242,37 @@ def resolve_format(
         )
     if fmt == Format.parquet and output is None:
         raise UsageError("Parquet is written to a file", hint="add -o FILE.parquet")
+    offered_formats(allowed)
     return fmt
 
 
-def write_text(text: str, output: Path | None) -> None:
-    """Write to -o FILE atomically (temp file, then rename), or to stdout."""
+def offered_formats(allowed: tuple[Format, ...]) -> None:
+    """Tell the tables of this command which formats it writes (their notes name one)."""
+    from jtrack.render.text import OTHER_FORMATS
+
+    OTHER_FORMATS.set(tuple(f.value for f in allowed if f not in (Format.table, Format.parquet)))
+
+
+def write_text(text: str, output: Path | None, *, terminal: bool = False) -> None:
+    """Write to -o FILE atomically (temp file, then rename), or to stdout.
+
+    On stdout, data (the default: JSON, CSV, Markdown, HTML, ...) is written as UTF-8 bytes
+    whatever the locale; `terminal` text (tables, cards) in the stream's own encoding, in
+    plain ASCII where it cannot show a character (see AsciiStream)."""
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if terminal:
+            stream: Any = sys.stdout if stdout_utf8() else AsciiStream(sys.stdout)
+            stream.write(text)
+            stream.flush()
+            return
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None or stdout_utf8():
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        sys.stdout.flush()  # what was written as text comes first
+        buffer.write(text.encode("utf-8", errors="surrogateescape"))
+        buffer.flush()
         return
     from jtrack.serialize import write_text_file  # safe temp file (jtrack.files)
 
@@ -244,7 +301,7 @@ def emit_frame(
     elif fmt == Format.csv:
         write_text(serialize.to_csv(df), output)
     elif fmt == Format.tsv:
-        write_text(serialize.to_tsv(df), output)
+        write_text(serialize.to_tsv(tsv_escaped(df)), output)
     elif fmt == Format.md:
         write_text(serialize.to_markdown(df), output)
     elif fmt == Format.parquet:
@@ -276,9 +333,37 @@ def print_renderables(parts: list[Any], output: Path | None) -> None:
             for part in parts:
                 console.print(part)
         else:  # piped: plain text at the pipe's width (80 unless told), no trailing blanks
-            write_text(render_to_text(Group(*parts), width=console.width), None)
+            text = render_to_text(Group(*parts), width=console.width, ascii=not stdout_utf8())
+            write_text(text, None, terminal=True)
         return
     write_text(render_to_text(Group(*parts), width=text_width()), output)
+
+
+def tsv_escaped(df: Any) -> Any:
+    """`df` with the tabs, line breaks and backslashes inside its text written as the usual
+    TSV escapes (`\\t`, `\\n`, `\\r`, `\\\\`): one row is one line, `cut -f` finds
+    every field. Lists are joined with `; ` first, as in CSV."""
+    import polars as pl
+
+    from jtrack.serialize import flat_strings
+
+    textual = [
+        n
+        for n, t in df.schema.items()
+        if t == pl.String or isinstance(t, pl.List | pl.Struct | pl.Categorical | pl.Enum)
+    ]
+    if not textual:
+        return df
+    flat = flat_strings(df.select(textual), neutralise=False)
+    escaped = [
+        pl.col(n)
+        .str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all("\t", "\\t", literal=True)
+        .str.replace_all("\n", "\\n", literal=True)
+        .str.replace_all("\r", "\\r", literal=True)
+        for n in textual
+    ]
+    return df.with_columns(flat.select(escaped))
 
 
 # ---- reusable option types ----------------------------------------------------------------
@@ -312,6 +397,14 @@ def format_option(allowed: tuple[Format, ...]) -> Any:
     )
 
 
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Nothing on stderr but errors and warning lines (something may be wrong).",
+    ),
+]
 RoleOpt = Annotated[
     str | None,
     typer.Option(

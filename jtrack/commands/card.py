@@ -12,6 +12,7 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    QuietOpt,
     RedactOpt,
     RoleOpt,
     StoreOpt,
@@ -146,6 +147,7 @@ def card_cmd(
     ascii_: AsciiOpt = False,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
+    quiet: QuietOpt = False,  # (nothing of theirs on stderr is silenced: warnings stay)
 ) -> None:
     """Show one session's card: who (contact or Unknown), duration, current page, session
     information, the journey map (one line per event; green, blue or red for positive,
@@ -188,7 +190,9 @@ def card_cmd(
         console = stdout_console()
         if not console.is_terminal:  # piped: plain text, no colour, no trailing padding
             write_text(
-                render_card_text(card, width=console.width, ascii=ascii, details=details), None
+                render_card_text(card, width=console.width, ascii=ascii, details=details),
+                None,
+                terminal=True,
             )
             return
         console.print(card_renderable(card, ascii=ascii, details=details, boxed=not ascii))

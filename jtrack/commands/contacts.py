@@ -13,6 +13,7 @@ from jtrack.commands._common import (
     LISTING_FORMATS,
     Format,
     OutputOpt,
+    QuietOpt,
     RedactOpt,
     RoleOpt,
     StoreOpt,
@@ -157,6 +158,7 @@ def contacts_cmd(
     ] = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """List contacts as of --as-of: saved contacts (known) and one temporary contact per
     unrecognised visitor cookie, shown as "Unknown" (temporary until 60 days after its last
@@ -195,7 +197,8 @@ def contacts_cmd(
                 "reason; fix them, or they are left out when visitors are resolved)\n"
             )
             raise typer.Exit(int(ExitCode.USAGE))
-        sys.stderr.write(f"{check}: {checked.height} contacts, no invalid entries\n")
+        if not quiet:
+            sys.stderr.write(f"{check}: {checked.height} contacts, no invalid entries\n")
         return
 
     when = parse_when(as_of, "--as-of") or datetime.now(UTC)

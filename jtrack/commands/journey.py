@@ -9,6 +9,7 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    QuietOpt,
     RedactOpt,
     RoleOpt,
     StoreOpt,
@@ -71,6 +72,7 @@ def journey_cmd(
     traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
+    quiet: QuietOpt = False,  # (nothing of theirs on stderr is silenced: warnings stay)
 ) -> None:
     """Show the customer journey: all sessions of one visitor (customer id) or contact
     (contact id, all its cookies), newest first, as compact cards with totals.
@@ -120,6 +122,7 @@ def journey_cmd(
         return
     console = stdout_console()
     if not console.is_terminal:  # piped: plain text, no colour, no trailing padding
-        write_text(render_journey_text(journey, width=console.width, ascii=ascii), None)
+        text = render_journey_text(journey, width=console.width, ascii=ascii)
+        write_text(text, None, terminal=True)
         return
     console.print(journey_renderable(journey, ascii=ascii, boxed=not ascii))

@@ -43,23 +43,43 @@ def schema_cmd(
     from jtrack.schema import SESSION_SCHEMA, EventSchema
 
     out_fmt = resolve_format(fmt, output, FORMATS, "schema")
+    # one spelling of each type in every format: Polars' short form (`str`, `i64`,
+    # `datetime[μs, UTC]`, `list[struct[3]]`); `required` a boolean (true/false in text)
     if sessions:
-        types = list(SESSION_SCHEMA.values())
-        df = pl.DataFrame({"column": list(SESSION_SCHEMA), "dtype": [str(t) for t in types]})
+        df = pl.DataFrame(
+            {
+                "column": list(SESSION_SCHEMA),
+                "dtype": [_short_type(t) for t in SESSION_SCHEMA.values()],
+            },
+            schema={"column": pl.String, "dtype": pl.String},
+        )
     else:
-        types = [f.dtype for f in EventSchema().fields]
-        df = pl.DataFrame(EventSchema().to_rows())
+        fields = EventSchema().fields
+        df = pl.DataFrame(
+            {
+                "column": [f.name for f in fields],
+                "dtype": [_short_type(f.dtype) for f in fields],
+                "genesys_path": [f.genesys for f in fields],
+                "required": [bool(f.required) for f in fields],
+                "description": [f.doc for f in fields],
+            },
+            schema={
+                "column": pl.String,
+                "dtype": pl.String,
+                "genesys_path": pl.String,
+                "required": pl.Boolean,
+                "description": pl.String,
+            },
+        )
     if out_fmt != Format.table:
         emit_frame(df, out_fmt, output)
         return
-    # the table shows Polars' short type names (datetime[μs, UTC]); data formats the full ones
-    short = df.with_columns(dtype=pl.Series([_short_type(t) for t in types], dtype=pl.String))
     title = (
         f"{df.height} session columns: the session table"
         if sessions
         else f"{df.height} event columns: the flat input shape"
     )
-    emit_frame(short, out_fmt, output, title=title, sorts={"dtype": "key"}, wrap=["description"])
+    emit_frame(df, out_fmt, output, title=title, sorts={"dtype": "key"}, wrap=["description"])
 
 
 def _short_type(dtype: object) -> str:

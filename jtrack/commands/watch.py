@@ -214,6 +214,7 @@ def watch_cmd(
         duration=duration,
         quiet=quiet,
         ascii=ascii_,
+        once=once,
     )
     writer = Store.open(store)
     writer.background_removal = True  # a version a second: old ones go in a thread
@@ -606,6 +607,7 @@ class LoopConfig:
     duration: float | None = None
     quiet: bool = False
     ascii: bool = False
+    once: bool = False  # (one frame: an --html page that never changes does not reload)
 
 
 class WatchLoop:
@@ -749,7 +751,8 @@ class WatchLoop:
         from jtrack.files import atomic_write_text
         from jtrack.render.live import live_html
 
-        atomic_write_text(self.cfg.html, live_html(self.frame, max(self.cfg.interval, 5.0)))
+        refresh = None if self.cfg.once else max(self.cfg.interval, 5.0)
+        atomic_write_text(self.cfg.html, live_html(self.frame, refresh))
 
     def log(self, added: int) -> None:
         """One line when the refresh changed something (not with -q)."""
@@ -763,8 +766,9 @@ class WatchLoop:
         if key == self.last_logged and not self.added_since_log:
             return
         self.last_logged = key
-        sys.stdout.write(log_line(self.frame, self.added_since_log) + "\n")
-        sys.stdout.flush()
+        from jtrack.commands._common import write_text
+
+        write_text(log_line(self.frame, self.added_since_log) + "\n", None, terminal=True)
         self.added_since_log = 0
 
     # ------------------------------------------------------------------ --once
@@ -786,13 +790,17 @@ class WatchLoop:
             # read through the store view: the role and --redact applied already
             write_text(to_json(self.frame.to_dict()), None)
             return
-        from jtrack.render.live import frame_renderable, render_frame_text
+        from jtrack.commands._common import stdout_utf8
+        from jtrack.render.live import frame_renderable
+        from jtrack.render.table import render_to_text
 
         console = stdout_console()
+        ascii = self.cfg.ascii or not stdout_utf8()  # (automatic where stdout is not UTF-8)
+        shown = frame_renderable(self.frame, console.width, self.cfg.top, ascii)
         if console.is_terminal:
-            console.print(frame_renderable(self.frame, console.width, self.cfg.top, self.cfg.ascii))
-        else:
-            write_text(render_frame_text(self.frame, console.width, self.cfg.top), None)
+            console.print(shown)
+        else:  # plain text at the pipe's width, in ASCII with --ascii
+            write_text(render_to_text(shown, width=console.width, ascii=ascii), None, terminal=True)
 
     # ------------------------------------------------------------------ the loop
 

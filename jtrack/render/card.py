@@ -27,6 +27,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from jtrack.render.text import one_line
 from jtrack.render.theme import (
     AUTOMATED_STYLE,
     KIND_LABELS,
@@ -80,9 +81,9 @@ class _Glyphs:
 
 
 def _clean(value: Any) -> str:
-    """A data value as one literal line: control characters replaced, newlines as spaces."""
-    text = "" if value is None else str(value)
-    return strip_control(text.replace("\r\n", " ").replace("\n", " ").replace("\t", " "))
+    """A data value as one literal line: control characters replaced, each run of white space
+    holding a tab or a line break as one space (as in tables)."""
+    return strip_control(one_line("" if value is None else str(value)))
 
 
 def _lead(text: str, style: str) -> Text:
@@ -123,6 +124,27 @@ def _join(parts: Iterable[Text | str | None], g: _Glyphs) -> Text:
             out.append(g.sep, style="dim")
         out.append(p if isinstance(p, Text) else Text(p))
         first = False
+    return out
+
+
+def _wrap_parts(parts: Iterable[Text | str | None], width: int, g: _Glyphs) -> Text:
+    """Parts joined with the separator on as few lines of `width` cells as they fit: a line
+    breaks between parts (no separator at its end), and inside a part only at a space (a
+    word wider than the line folds). For counts and ids, which are never cut."""
+    out = Text()
+    line = 0
+    for p in parts:
+        if p is None or (isinstance(p, str | Text) and not str(p)):
+            continue
+        part = p if isinstance(p, Text) else Text(p)
+        if line and line + cell_len(g.sep) + part.cell_len > width:
+            out.append("\n")
+            line = 0
+        elif line:
+            out.append(g.sep, style="dim")
+            line += cell_len(g.sep)
+        out.append_text(part)
+        line += part.cell_len
     return out
 
 
@@ -669,12 +691,14 @@ class JourneyView:
         parts: list[RenderableType] = [head]
         who = _lead(f"{j['matched_by'].replace('_', ' ')} ", "dim")
         who.append_text(_t(j["query"], g))
+        id_parts: list[Text | str | None] = [who]
         if c["known"] and j["matched_by"] != "contact_id" and c["contact_id"]:
-            who.append(g.sep, style="dim")
-            who.append("contact ", style="dim")
-            who.append_text(_t(c["contact_id"], g))
-        parts.append(Padding(_fit(who, width - 2, g), (0, 0, 0, 2)))
-        counts = _join(
+            contact = _lead("contact ", "dim")
+            contact.append_text(_t(c["contact_id"], g))
+            id_parts.append(contact)
+        # ids and counts are wrapped, never cut
+        parts.append(Padding(_wrap_parts(id_parts, width - 2, g), (0, 0, 0, 2)))
+        counts = _wrap_parts(
             [
                 Text(_plural(tot["sessions"], "session"), style="bold"),
                 _plural(tot["events"], "event"),
@@ -683,6 +707,7 @@ class JourneyView:
                 _plural(tot["segments"], "segment"),
                 _plural(tot["outcomes"], "outcome"),
             ],
+            width - 2,
             g,
         )
         parts.append(Padding(counts, (0, 0, 0, 2)))
@@ -713,33 +738,39 @@ class JourneyView:
 
 def _compact(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
     s, tm, cnt = card["session"], card["timing"], card["counts"]
-    title = Text()
-    title.append(g.session_icon(card["icon"]) + " ")
-    title.append_text(_t(s["type_label"], g, "bold"))
-    title.append(g.sep, style="dim")
-    title.append(
-        s["state"].replace("_", " "), style="bold green" if s["state"] == "active" else "dim"
-    )
-    title.append(g.sep, style="dim")
-    title.append(s["short_id"], style="cyan")
-    if card["visit"]["number"]:
-        title.append(g.sep, style="dim")
-        title.append(f"visit {card['visit']['number']} of {card['visit']['of']}")
+    kind = Text(g.session_icon(card["icon"]) + " ")
+    kind.append_text(_t(s["type_label"], g, "bold"))
+    visit = card["visit"]
     indent = 3 if not g.ascii else 4
+    # (wrapped between its parts, the lines after the first indented as the card's lines)
+    title_lines = _wrap_parts(
+        [
+            kind,
+            Text(
+                s["state"].replace("_", " "),
+                style="bold green" if s["state"] == "active" else "dim",
+            ),
+            Text(s["short_id"], style="cyan"),
+            f"visit {visit['number']} of {visit['of']}" if visit["number"] else None,
+        ],
+        width,
+        g,
+    ).split("\n")
+    title: RenderableType = title_lines[0]
+    if len(title_lines) > 1:
+        rest = Text("\n").join(title_lines[1:])
+        title = Group(title_lines[0], Padding(rest, (0, 0, 0, indent)))
     room = width - indent
     badge = _badge(card, g)
-    when = _join(
-        [
-            _when(tm["start"], g),
-            Text(tm["duration"] or "0:00:00", style="bold"),
-            _plural(cnt["events"], "event"),
-            _plural(cnt["page_views"], "page view"),
-            _plural(cnt["searches"], "search", "searches") if cnt["searches"] else None,
-        ],
-        g,
-    )
+    when_parts: list[Text | str | None] = [
+        _when(tm["start"], g),
+        Text(tm["duration"] or "0:00:00", style="bold"),
+        _plural(cnt["events"], "event"),
+        _plural(cnt["page_views"], "page view"),
+        _plural(cnt["searches"], "search", "searches") if cnt["searches"] else None,
+    ]
     lines: list[Text] = [_fit(badge, room, g)] if badge else []
-    lines.append(_fit(when, room, g))
+    lines.append(_wrap_parts(when_parts, room, g))  # counts are wrapped, never cut
     page = card["current_page"]
     if page:
         p = _lead("last page ", "dim")

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from jtrack.engine import RunSummary
+from jtrack.render.text import one_line
+from jtrack.serialize import strip_control
 
 
 def _n(count: int, one: str, many: str | None = None) -> str:
@@ -74,16 +78,81 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
     return rows
 
 
-def summary_panel(s: RunSummary) -> Text:
-    """The summary as aligned text: label, right-aligned number, note."""
-    rows = summary_lines(s)
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(len(r[1]) for r in rows)
-    lines = []
-    for label, number, note in rows:
-        line = f"{label:<{w0}}  {number:>{w1}}  {note}" if w1 else f"{label:<{w0}}  {note}"
-        lines.append(line.rstrip())
-    return Text("\n".join(lines), no_wrap=True, overflow="ellipsis")
+def summary_panel(s: RunSummary) -> SummaryText:
+    """The summary as aligned text: label, right-aligned number, note (see SummaryText)."""
+    return SummaryText(summary_lines(s))
+
+
+class SummaryText:
+    """Rows of (label, number, note) as aligned lines that fit the width they are printed
+    at: a note too long for its line wraps between words onto lines indented to the note
+    column (a hanging indent); numbers and labels are never cut. Where even the label and
+    number leave a note too little room, notes go on the lines below, indented by 4. No
+    trailing spaces."""
+
+    NOTE_MIN = 16  # a note column narrower than this: notes go below their label
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        self.rows = [(one_line(a), one_line(b), strip_control(one_line(c))) for a, b, c in rows]
+
+    def lines(self, width: int) -> list[str]:
+        rows = self.rows
+        w0 = max((cell_len(r[0]) for r in rows), default=0)
+        w1 = max((cell_len(r[1]) for r in rows), default=0)
+        lead = w0 + 2 + (w1 + 2 if w1 else 0)
+        below = width - lead < self.NOTE_MIN
+        out: list[str] = []
+        for label, number, note in rows:
+            head = f"{label:<{w0}}  {number:>{w1}}  " if w1 else f"{label:<{w0}}  "
+            if below:
+                out.append(head.rstrip())
+                out.extend(" " * 4 + x for x in _wrap(note, max(width - 4, 1)))
+                continue
+            wrapped = _wrap(note, width - lead) or [""]
+            out.append((head + wrapped[0]).rstrip())
+            out.extend(" " * lead + x for x in wrapped[1:])
+        if below:  # (label-only rows become lines of their own: drop the empty ones)
+            out = [x for x in out if x.strip()]
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines(options.max_width):
+            yield Text(line, overflow="fold")
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines(10_000))
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` cells, broken between words; a longer word (a path)
+    is continued on the next line, never cut."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        for piece in _pieces(word, width):
+            if line and cell_len(line) + 1 + cell_len(piece) <= width:
+                line += " " + piece
+            else:
+                if line:
+                    lines.append(line)
+                line = piece
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _pieces(word: str, width: int) -> list[str]:
+    """`word` in pieces of at most `width` cells (one piece when it fits)."""
+    if cell_len(word) <= width:
+        return [word]
+    out: list[str] = []
+    piece = ""
+    for ch in word:
+        if piece and cell_len(piece + ch) > width:
+            out.append(piece)
+            piece = ""
+        piece += ch
+    return [*out, piece] if piece else out
 
 
 def _who(s: RunSummary) -> str:

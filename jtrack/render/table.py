@@ -8,12 +8,19 @@ is one of three sorts, decided from its name and type (`column_sort`):
   accepts such a prefix. Never cut.
 - key: numbers, times, durations, rates, booleans, rule ids and short enumerated text
   (`state`, `type`, `period`, ...). Never cut and never wrapped inside a word.
-- text: free text (titles, URLs, names, descriptions, lists). Cut with an ellipsis, or wrapped
-  between words where the caller asks for it.
+- list: lists of ids or rule ids (`cookie_ids`, a session's `segments`). Wrapped between
+  their items, never cut: a column too narrow for its longest item is left out.
+- text: free text (titles, URLs, names, descriptions, other lists). Cut with an ellipsis, or
+  wrapped between words where the caller asks for it.
+
+Every cell is one line of the table's rows: tabs and line breaks inside a value show as one
+space. Where the output cannot show more than ASCII, rules are drawn with `-` and a cut ends in
+`...`.
 
 When the table is wider than the space it gets: headers first wrap between words (after an
 `_`, so they still read as the field name); then the widest text column gives way, then the
-next widest (down to 10 characters); then times drop their seconds, then their clock; last,
+next widest (down to 10 characters); then times drop their seconds, then their clock (every
+time column alike); last,
 the columns a table marks optional, then text columns (widest first), then key columns
 from the right (ids last) are left out, and a line under the table names them: a value is
 never cut. Numbers are shown with
@@ -33,11 +40,12 @@ from typing import Any
 
 import polars as pl
 from rich import box
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from jtrack.render.text import OTHER_FORMATS, one_line
 from jtrack.schema import FIELD_LABELS
 from jtrack.serialize import flat_strings, strip_control
 from jtrack.usecases.ids import ID_MIN, unique_prefix_length
@@ -57,6 +65,8 @@ ID_COLUMNS = frozenset(
 )
 #: List columns of ids: each element is shortened the same way.
 ID_LIST_COLUMNS = frozenset({"cookie_ids", "customer_ids", "session_ids"})
+#: List columns of rule ids (a session's segments and outcomes): never cut either.
+RULE_LIST_COLUMNS = frozenset({"segments", "outcomes", "action_maps"})
 
 #: Short text that is never cut: enumerations, rule ids, names of things.
 KEY_TEXT_COLUMNS = frozenset(
@@ -92,6 +102,7 @@ KEY_TEXT_COLUMNS = frozenset(
         "medium",
         "contact",
         "traffic_class",
+        "version",  # (the store's versions: what `jtrack store rollback VERSION` takes)
     }
 )
 #: Rates (fractions 0..1) shown as percentages.
@@ -109,6 +120,14 @@ RATE_COLUMNS = frozenset(
         "automated_share",
     }
 )
+#: The formats a note prefers to name, best first.
+_NOTE_FORMATS = ("csv", "tsv", "json", "md")
+#: A table's header rule in plain ASCII (box.SIMPLE_HEAD with `-`).
+ASCII_SIMPLE_HEAD = box.Box(
+    "    \n    \n -- \n    \n    \n    \n    \n    \n",
+    ascii=True,
+)
+
 #: Seconds shown as h:mm:ss.
 DURATION_COLUMNS = frozenset(
     {
@@ -136,8 +155,8 @@ def column_sort(name: str, dtype: pl.DataType) -> str:
     """The sort of a column: "id", "key" or "text" (see the module docstring)."""
     if name in ID_COLUMNS:
         return "id"
-    if name in ID_LIST_COLUMNS:
-        return "text"  # a list of (shortened) ids gives way like other text
+    if name in ID_LIST_COLUMNS or (name in RULE_LIST_COLUMNS and isinstance(dtype, pl.List)):
+        return "list"  # wrapped between its items, left out rather than cut
     if name in KEY_TEXT_COLUMNS or name in RATE_COLUMNS or name in DURATION_COLUMNS:
         return "key"
     if dtype.is_numeric() or dtype == pl.Boolean or dtype.is_temporal():
@@ -264,7 +283,7 @@ def _longest_word(values: Iterable[str]) -> int:
 class _Col:
     name: str
     label: str
-    sort: str  # "id", "key", "text"
+    sort: str  # "id", "key", "list", "text"
     numeric: bool
     time: bool
     wrap: bool
@@ -287,12 +306,18 @@ class _Col:
 
     def floor(self) -> int:
         """The narrowest this column gets before it is left out (text) or never (others)."""
+        if self.sort == "list":  # its longest item, whole
+            return max(self.header_min, _longest_word(self.variants[self.level]))
         if self.sort != "text":
             return max(self.cell_width, self.header_min)
         if self.wrap:
             words = _longest_word(self.variants[self.level])
             return max(self.header_min, min(max(words, TEXT_MIN), WRAP_MAX_WORD, self.natural))
         return max(self.header_min, min(self.natural, TEXT_MIN))
+
+
+#: The sorts of column that give way (narrowed, then left out) before key columns.
+_GIVING = ("text", "list")
 
 
 def _total(cols: Sequence[_Col]) -> int:
@@ -323,15 +348,15 @@ def _fit(
     for c in sorted(cols, key=lambda c: c.floor() - c.natural):
         if _total(cols) <= width:
             break
-        if c.sort != "text":
+        if c.sort in ("id", "key"):
             c.width = max(c.floor(), c.width - (_total(cols) - width))
     # 2. the widest text column gives way, then the next widest, down to their floors
     _shrink_text(cols, width)
-    # 3. times drop their seconds, then their clock (the widest first)
+    # 3. times drop their seconds, then their clock (every time column alike)
     for level in range(1, len(TIME_FORMATS)):
+        if _total(cols) <= width:
+            return cols, []
         for c in cols:
-            if _total(cols) <= width:
-                return cols, []
             if c.time and c.level < level:
                 c.level = level
                 c.width = max(c.cell_width, c.header_min)
@@ -347,19 +372,19 @@ def _fit(
             cols = [c for c in cols if c is not named[0]]
             left_out.append(name)
             for c in cols:
-                if c.sort == "text":
+                if c.sort in _GIVING:
                     c.width = c.natural
             _shrink_text(cols, width)
     # 5. text columns are left out, widest first (at least one column stays)
     while _total(cols) > width:
-        texts = [c for c in cols if c.sort == "text"]
+        texts = [c for c in cols if c.sort in _GIVING]
         if not texts or len(cols) == 1:
             break
         drop = max(texts, key=lambda c: (c.natural, -cols.index(c)))
         cols = [c for c in cols if c is not drop]
         left_out.append(drop.name)
         for c in cols:
-            if c.sort == "text":
+            if c.sort in _GIVING:
                 c.width = c.natural
         _shrink_text(cols, width)
     # 6. last, key columns are left out from the right, ids only when nothing else is left:
@@ -378,7 +403,7 @@ def _fit(
 def _shrink_text(cols: list[_Col], width: int) -> None:
     """Narrow the widest text columns, one cell at a time, down to their floors."""
     while _total(cols) > width:
-        texts = [c for c in cols if c.sort == "text" and c.width > c.floor()]
+        texts = [c for c in cols if c.sort in _GIVING and c.width > c.floor()]
         if not texts:
             return
         widest = max(c.width for c in texts)
@@ -432,16 +457,17 @@ class FrameTable:
         for name, dtype in self.df.schema.items():
             is_time = name in times
             texts = [
-                [strip_control(v) if v is not None else "" for v in frame.get_column(name)]
+                [_cell(v) for v in frame.get_column(name)]
                 for frame in (variants if is_time else variants[:1])
             ]
+            sort = self.sorts.get(name, column_sort(name, dtype))
             col = _Col(
                 name=name,
-                label=self.labels.get(name, name),
-                sort=self.sorts.get(name, column_sort(name, dtype)),
+                label=one_line(self.labels.get(name, name)),
+                sort=sort,
                 numeric=dtype.is_numeric() and name not in self.wrap,
                 time=is_time,
-                wrap=name in self.wrap,
+                wrap=name in self.wrap or sort == "list",
                 variants=texts,
             )
             col.cells = [max((cell_len(v) for v in vs), default=0) for vs in texts]
@@ -450,11 +476,16 @@ class FrameTable:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         cols, left_out = _fit(self._columns(), options.max_width, self.optional, self.extra)
+        ascii = options.ascii_only
         if self.title is not None:  # above the table, never wrapped to the table's width
             title = self.title
-            yield title if isinstance(title, Text) else Text(strip_control(title), style="bold")
+            yield (
+                title
+                if isinstance(title, Text)
+                else Text(strip_control(one_line(title)), style="bold")
+            )
         table = Table(
-            box=box.SIMPLE_HEAD,
+            box=ASCII_SIMPLE_HEAD if ascii else box.SIMPLE_HEAD,
             show_edge=False,
             pad_edge=False,
             padding=(0, 1, 0, 0),
@@ -472,7 +503,13 @@ class FrameTable:
                 no_wrap=cut,
                 overflow="ellipsis" if cut else "fold",
             )
-        rows = zip(*[c.variants[c.level] for c in cols], strict=True) if cols else iter(())
+        cells = []
+        for c in cols:
+            texts = c.variants[c.level]
+            if ascii and c.sort == "text" and not c.wrap:  # Rich would cut with `…`
+                texts = [_cut_ascii(v, c.width) for v in texts]
+            cells.append(texts)
+        rows = zip(*cells, strict=True) if cols else iter(())
         for row in rows:
             table.add_row(*[Text(v) for v in row])
         yield table
@@ -480,10 +517,36 @@ class FrameTable:
         if left_out:
             notes.append(
                 f"not shown at {options.max_width} columns: {', '.join(left_out)} "
-                "(a wider terminal, or -f csv, shows every field)"
+                f"({_every_field_hint()})"
             )
         for note in notes:
-            yield Text(strip_control(note), style="dim")
+            yield Text(strip_control(one_line(note)), style="dim")
+
+
+def _cell(value: str | None) -> str:
+    """A value as one line of a table cell (see the module docstring)."""
+    return "" if value is None else strip_control(one_line(value))
+
+
+def _every_field_hint() -> str:
+    """What shows the fields a table left out: a wider terminal, or a format the running
+    command writes (none named when it writes none that lists them)."""
+    offered = OTHER_FORMATS.get()
+    if offered is None:
+        offered = _NOTE_FORMATS
+    named = next((f for f in _NOTE_FORMATS if f in offered), None)
+    if named is None:
+        return "a wider terminal shows every field"
+    return f"a wider terminal, or -f {named}, shows every field"
+
+
+def _cut_ascii(value: str, width: int) -> str:
+    """`value` cut to `width` cells ending in `...` (where `…` cannot be shown)."""
+    if cell_len(value) <= width:
+        return value
+    if width <= 3:
+        return set_cell_size(value, width)
+    return set_cell_size(value, width - 3) + "..."
 
 
 def frame_table(df: pl.DataFrame, title: str | None = None, **kwargs: Any) -> FrameTable:
@@ -491,14 +554,21 @@ def frame_table(df: pl.DataFrame, title: str | None = None, **kwargs: Any) -> Fr
     return FrameTable(df, title, **kwargs)
 
 
-def render_to_text(renderable: RenderableType, width: int = 100) -> str:
-    """Plain text at a fixed width: no colour, no terminal codes, no trailing blanks."""
+class _AsciiBuffer(io.StringIO):
+    """Where Rich renders plain ASCII: it draws boxes and rules in ASCII for this encoding."""
+
+    encoding = "ascii"
+
+
+def render_to_text(renderable: RenderableType, width: int = 100, ascii: bool = False) -> str:
+    """Plain text at a fixed width: no colour, no terminal codes, no trailing blanks; with
+    `ascii`, tables and rules drawn in ASCII (the caller replaces what else is not)."""
     console = Console(
         width=width,
         record=True,
         color_system=None,
         force_terminal=False,
-        file=io.StringIO(),
+        file=_AsciiBuffer() if ascii else io.StringIO(),
         highlight=False,
         markup=False,
         emoji=False,

@@ -1,8 +1,17 @@
-"""Small wording helpers shared by every renderer: counts with the right plural."""
+"""Small wording helpers shared by every renderer: counts with the right plural, values on
+one line, and plain ASCII for a stream that cannot show anything else."""
 
 from __future__ import annotations
 
+import contextvars
+import re
 from typing import Any
+
+#: The formats the running command writes besides its table (set by
+#: jtrack.commands._common.resolve_format): a note under a table names one of them.
+OTHER_FORMATS: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
+    "jtrack_other_formats", default=None
+)
 
 
 def plural(n: Any, one: str, many: str | None = None) -> str:
@@ -11,4 +20,49 @@ def plural(n: Any, one: str, many: str | None = None) -> str:
     return f"{k:,} {one if k == 1 else (many or one + 's')}"
 
 
-__all__ = ["plural"]
+#: Characters that end a line or move the cursor in a terminal, a pager or `wc -l`.
+_BREAK = re.compile(r"[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_SPACES = re.compile(r"\s+")
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: each run of white space that holds a tab or a line break (LF, CR,
+    VT, FF, NEL, U+2028, U+2029) becomes one space; other spaces are kept as they are."""
+    if not _BREAK.search(text):
+        return text
+    return _SPACES.sub(lambda m: " " if _BREAK.search(m.group()) else m.group(), text)
+
+
+#: jtrack's own glyphs and common typography in plain ASCII, one cell for one cell (so that
+#: aligned text stays aligned); the ellipsis becomes `...`.
+_ASCII = str.maketrans(
+    {
+        **{c: "-" for c in "─━═╌╍┄┅┈┉‐‑‒–—―−"},
+        **{c: "|" for c in "│┃║╎╏┆┇┊┋▏▕"},
+        **{c: "+" for c in "┌┐└┘├┤┬┴┼╭╮╯╰┏┓┗┛┣┫┳┻╋╔╗╚╝╠╣╦╩╬"},
+        **{c: "#" for c in "█▉▊▋▌▍▎▇▆▅▄▃▂▁"},
+        "·": "-",
+        "•": "*",
+        "●": "*",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "‘": "'",
+        "’": "'",
+        "µ": "u",
+        "μ": "u",
+        "×": "x",
+        "\u00a0": " ",
+        "…": "...",
+    }
+)
+
+
+def ascii_text(text: str, encoding: str = "ascii") -> str:
+    """`text` as `encoding` can show it: glyphs and typography in ASCII (see _ASCII), any
+    other character it cannot encode as `?`."""
+    text = text.translate(_ASCII)
+    return text.encode(encoding, errors="replace").decode(encoding, errors="replace")
+
+
+__all__ = ["OTHER_FORMATS", "ascii_text", "one_line", "plural"]

@@ -1,0 +1,249 @@
+"""What reading commands print to a terminal or a pipe: any locale, values with tabs and line
+breaks, ids never cut, narrow widths (the reviewer's findings A-I)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.render.table import FrameTable, render_to_text
+from tests.helpers import flat_event
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+runner = CliRunner()
+FANCY = set("─━│…·▁▂▃▄▅▆▇█")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The sample store with its contacts (`s1`), and a store whose page titles hold a tab,
+    a newline and a CRLF (`odd`)."""
+    d = tmp_path_factory.mktemp("terminal")
+    res = runner.invoke(
+        app,
+        [
+            *("sessionize", str(SAMPLE / "events.jsonl"), "--store", str(d / "s1")),
+            *("--contacts", str(SAMPLE / "contacts.csv"), "-q", "-f", "json"),
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    at = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
+    rows = [
+        flat_event("e1", "cookie-a", at, page_title="Tab\there\tand\nnewline\r\ncrlf end"),
+        flat_event("e2", "cookie-b", at, page_title="Café ✓ plain"),
+    ]
+    src = d / "odd.jsonl"
+    src.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows), encoding="utf-8")
+    res = runner.invoke(
+        app, ["sessionize", str(src), "--store", str(d / "odd"), "-q", "-f", "json"]
+    )
+    assert res.exit_code == 0, res.stderr
+    cookies = ["ab", "visitor-0001", "visitor-0001x", "visitor-0002", "visitor-0003-long"]
+    rows = [flat_event(f"c{i}", c, at) for i, c in enumerate(cookies)]
+    src = d / "cs.jsonl"
+    src.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows), encoding="utf-8")
+    res = runner.invoke(app, ["sessionize", str(src), "--store", str(d / "cs"), "-q", "-f", "json"])
+    assert res.exit_code == 0, res.stderr
+    yield d
+
+
+def _jtrack(args: list[str], **env: str) -> subprocess.CompletedProcess[bytes]:
+    full = {**os.environ, "COLUMNS": "80", **env}
+    full.pop("JTRACK_WIDTH", None)
+    cmd = [sys.executable, "-m", "jtrack.cli", *args]
+    return subprocess.run(cmd, capture_output=True, env=full, check=False, cwd=ROOT)
+
+
+def _run(args: list[str], width: int = 80) -> str:
+    env = {"COLUMNS": str(width)}
+    res = runner.invoke(app, args, env=env)
+    assert res.exit_code == 0, res.stderr
+    return res.stdout
+
+
+# ---------------------------------------------------------------------------- A: any locale
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sessions", "--limit", "2"],
+        ["contacts"],
+        ["usage", "--month", "2026-10"],
+        ["report"],
+        ["store"],
+        ["rules", "report", "--rules", str(SAMPLE / "jtrack.toml")],
+    ],
+)
+def test_an_ascii_stdout_gets_ascii_tables_not_an_internal_error(
+    world: Path, args: list[str]
+) -> None:
+    out = _jtrack([*args, "--store", str(world / "s1")], PYTHONIOENCODING="ascii")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("ascii")  # every byte is ASCII
+    assert "---" in text and "internal error" not in out.stderr.decode()
+
+
+def test_an_ascii_stdout_cuts_with_three_dots(world: Path) -> None:
+    out = _jtrack(
+        ["sessions", "--store", str(world / "s1"), "--limit", "3"], PYTHONIOENCODING="ascii"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "..." in out.stdout.decode("ascii")
+
+
+def test_schema_in_the_c_locale(world: Path) -> None:
+    out = _jtrack(["schema"], LC_ALL="C", PYTHONUTF8="0", PYTHONIOENCODING="")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode("ascii")
+    assert "datetime[us, UTC]" in text and "event_id" in text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "jsonl", "md"])
+def test_data_formats_are_utf8_whatever_the_locale(world: Path, fmt: str) -> None:
+    args = ["sessions", "--store", str(world / "odd"), "--columns", "id,last_page_title"]
+    ascii_out = _jtrack([*args, "-f", fmt], PYTHONIOENCODING="ascii")
+    utf8_out = _jtrack([*args, "-f", fmt], PYTHONIOENCODING="utf-8")
+    assert ascii_out.returncode == 0, ascii_out.stderr
+    assert ascii_out.stdout == utf8_out.stdout and "Café ✓".encode() in ascii_out.stdout
+
+
+def test_watch_once_ascii_piped_has_no_block_or_box_characters(tmp_path: Path) -> None:
+    args = ["watch", str(SAMPLE / "events.jsonl"), "--store", str(tmp_path / "w")]
+    text = _run([*args, "--as-of", "2026-10-14T23:40:00Z", "--once", "--ascii"])
+    assert "---" in text and not FANCY & set(text)
+
+
+# ---------------------------------------------------------------------------- B: one line
+
+
+def test_a_title_with_tabs_and_line_breaks_is_one_table_line(world: Path) -> None:
+    text = _run(["sessions", "--store", str(world / "odd"), "--columns", "id,last_page_title"])
+    lines = text.splitlines()
+    assert any("Tab here and newline crlf end" in line for line in lines)
+    assert len(lines) == 3 + 2 + 1  # title, header, rule, 2 sessions, traffic note
+    assert "\t" not in text
+
+
+def test_frame_table_cells_collapse_every_kind_of_line_break() -> None:
+    df = pl.DataFrame({"id": ["a"], "title": ["x\u2028y\u2029z\x85w\x0bv \t\n  u"]})
+    text = render_to_text(FrameTable(df), width=80)
+    assert "x y z w v u" in text and len(text.splitlines()) == 3
+
+
+def test_tsv_escapes_tabs_and_line_breaks(world: Path) -> None:
+    text = _run(
+        ["sessions", "--store", str(world / "odd"), "--columns", "id,last_page_title", "-f", "tsv"]
+    )
+    lines = text.splitlines()
+    assert len(lines) == 3 and all(len(line.split("\t")) == 2 for line in lines)
+    assert "Tab\\there\\tand\\nnewline\\r\\ncrlf end" in text
+
+
+# ---------------------------------------------------------------------------- C: ids whole
+
+
+def test_rule_ids_are_wrapped_never_cut(world: Path) -> None:
+    text = _run(
+        [
+            *("sessions", "--store", str(world / "s1"), "--rules", str(SAMPLE / "jtrack.toml")),
+            *("--columns", "id,segments,outcomes,duration", "--limit", "3"),
+        ]
+    )
+    assert "…" not in text and "seg-returning-visitor" in text
+
+
+def test_cookie_ids_are_never_cut_to_an_ambiguous_prefix(world: Path) -> None:
+    text = _run(["contacts", "--store", str(world / "cs"), "--as-of", "2026-10-02"], 100)
+    cells = [line.split()[3] for line in text.splitlines()[4:]]
+    assert cells == ["ab", "visitor-0001", "visitor-0001x", "visitor-0002", "visitor-0003-"]
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_store_keeps_the_version_at_narrow_widths(world: Path, width: int) -> None:
+    """The version (what `store rollback VERSION` takes) is a key: never dropped first."""
+    text = _run(["store", "--store", str(world / "s1")], width)
+    assert "v000001  true" in text
+
+
+# ---------------------------------------------------------------------------- D, E: narrow
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_the_sessionize_summary_wraps_with_a_hanging_indent(tmp_path: Path, width: int) -> None:
+    args = ["sessionize", str(SAMPLE / "events.jsonl"), "--store", str(tmp_path / "x")]
+    text = _run([*args, "--limit", "3"], width)
+    summary = text.split("First 3")[0].splitlines()
+    assert all(len(line) <= width and line == line.rstrip() for line in summary)
+    assert any(line.startswith("rows read") and "4,000" in line for line in summary)
+    # continuation lines are indented (no line starts with a note's second half)
+    labels = ("this run", "rows read", "events kept", "duplicates", "rows rejected")
+    labels += ("sessions", "visitors", "time span", "store")
+    assert all(line.startswith((" ", *labels)) for line in summary)
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_journey_never_cuts_ids_or_counts(world: Path, width: int) -> None:
+    text = _run(
+        ["journey", "652f931c", "--store", str(world / "s1"), "--as-of", "2026-10-15"], width
+    )
+    assert "652f931c-e845-4f2c-99e6-6cbd84c1ae75" in text
+    assert "3 page views" in text and "contact C0008" in text and "…" not in text
+    assert all(len(line) <= width for line in text.splitlines())
+
+
+# ---------------------------------------------------------------------------- F, G, H, I
+
+
+def test_the_left_out_note_names_a_format_the_command_writes(world: Path) -> None:
+    text = _run(["store", "--store", str(world / "s1")], 40)
+    assert "-f json" in text.replace("\n", " ") and "-f csv" not in text.replace("\n", " ")
+
+
+def test_schema_shows_one_type_spelling_and_a_boolean_required() -> None:
+    rows = json.loads(_run(["schema", "-f", "json"]))
+    table = _run(["schema"], 140)
+    csv = _run(["schema", "-f", "csv"])
+    created = next(r for r in rows if r["column"] == "created_date")
+    assert created["dtype"] == "datetime[μs, UTC]" and created["required"] is True
+    assert "datetime[μs, UTC]" in table and "datetime[μs, UTC]" in csv
+    assert next(r for r in rows if r["column"] == "kind")["required"] is False
+    assert 'created_date,"datetime[μs, UTC]",createdDate,true,' in csv
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["contacts"], ["card", "5c114b18", "--as-of", "2026-10-15"], ["journey", "652f931c"]],
+)
+def test_quiet_is_taken_by_contacts_card_and_journey(world: Path, args: list[str]) -> None:
+    res = runner.invoke(app, [*args, "--store", str(world / "s1"), "-q"])
+    assert res.exit_code == 0, res.stderr
+
+
+def test_times_drop_their_clock_alike() -> None:
+    at = datetime(2026, 10, 1, 1, 30, 16, tzinfo=UTC)
+    df = pl.DataFrame(
+        {
+            "id": ["5c114b18", "68169e3d"],
+            "customer_id": ["652f931c", "652f931c"],
+            "contact_id": ["C0008", "C0008"],
+            "created_date": [at, at],
+            "ended_date": [at, at],
+            "duration_in_seconds": [533.9, 23.8],
+            "event_count": [2, 3],
+        }
+    )
+    text = render_to_text(FrameTable(df), width=80)
+    row = text.splitlines()[-1]
+    assert row.count("2026-10-01") == 2 and "01:30" not in row
