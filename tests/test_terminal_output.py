@@ -247,3 +247,23 @@ def test_times_drop_their_clock_alike() -> None:
     text = render_to_text(FrameTable(df), width=80)
     row = text.splitlines()[-1]
     assert row.count("2026-10-01") == 2 and "01:30" not in row
+
+
+# ---------------------------------------------------------------------------- contact ids
+
+
+def test_contact_ids_as_tables_show_them_are_taken_back(world: Path) -> None:
+    """A contact id shown by its shortest unique prefix (`tmp-ff71ddb9`) is accepted back by
+    `journey` and `sessions --contact`, as session and customer ids are; a prefix of
+    several contacts is one line naming them (exit 1)."""
+    store = ["--store", str(world / "s1")]
+    listed = _run(["contacts", *store, "--as-of", "2026-10-15", "-f", "json"])
+    full = next(c["contact_id"] for c in json.loads(listed) if c["contact_id"].startswith("tmp-ff"))
+    short = full[:12]
+    whole = _run(["sessions", *store, "--contact", full, "-f", "csv"])
+    assert whole.count("\n") > 1
+    assert _run(["sessions", *store, "--contact", short, "-f", "csv"]) == whole
+    assert f"contact id {full}" in _run(["journey", short, *store])
+    res = runner.invoke(app, ["journey", "C000", *store])
+    assert res.exit_code == 1 and "matches 9 contacts" in res.stderr
+    assert res.stderr.count("\n") == 1

@@ -1143,10 +1143,13 @@ def build_journey(
             _book_as_of(plain, identity, ctx.as_of, contacts),
         )
     else:
+        from jtrack.usecases.sessions import resolve_contact_id
+
         matched_by = "contact_id"
         everything = store.scan_sessions()
         stored = "contact_id" in everything.collect_schema().names()
         if contacts is None and stored:
+            who = resolve_contact_id(store, who) or who  # (or a unique prefix of it)
             # only the contact's visitors, then their full session lists (for expiry)
             cookies = (
                 everything.filter(pl.col("contact_id") == who)
@@ -1165,6 +1168,8 @@ def build_journey(
                 default_region,
                 ctx.as_of,
             )
+            if contacts is not None:  # (or a unique prefix of a contact id it resolves)
+                who = resolve_contact_id(store, who, found.lazy()) or who
             sessions = found.filter(pl.col("contact_id") == who)
         else:
             resolved = False

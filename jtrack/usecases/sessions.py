@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -164,8 +164,10 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         lf = apply_contacts(
             lf, events, q.contacts_file, q.default_region, q.as_of, q.ttl or DEFAULT_TTL
         ).lazy()
-    if q.contact is not None:
-        lf = lf.filter(pl.col("contact_id") == q.contact)
+    if q.contact is not None:  # (or a unique prefix of it)
+        contact = resolve_contact_id(store, q.contact, lf) or q.contact
+        q = replace(q, contact=contact)
+        lf = lf.filter(pl.col("contact_id") == contact)
     schema = dict(lf.collect_schema())
     # a role that may not see personal ids filters and sorts on them as it sees them
     # (masked): a pattern must not spell out what it may not see a letter at a time (an id
@@ -286,6 +288,36 @@ def resolve_customer_id(store: Store, prefix: str) -> str | None:
             hint="type more characters of the id",
         )
     return str(ids[0]) if ids else None
+
+
+def resolve_contact_id(
+    store: Store, prefix: str, contact_ids: pl.LazyFrame | None = None
+) -> str | None:
+    """The contact id that is `prefix` or the only one starting with it (tables show
+    contact ids by their shortest unique prefix, as other ids); None when none does.
+    Raises DataError when several do. `contact_ids`: a frame with the `contact_id` column
+    to look in (contacts resolved again against a file), else the store's sessions."""
+    p = prefix.strip()
+    lf = store.scan_sessions() if contact_ids is None else contact_ids
+    if not p or "contact_id" not in lf.collect_schema().names():
+        return None
+    ids = (
+        lf.select("contact_id")
+        .filter(pl.col("contact_id").str.starts_with(p))
+        .unique()
+        .sort("contact_id")
+        .collect()
+        .get_column("contact_id")
+    )
+    if p in ids:
+        return p
+    if ids.len() > 1:
+        shown = ", ".join(ids.head(10).to_list()) + (" ..." if ids.len() > 10 else "")
+        raise DataError(
+            f"contact id prefix {p!r} matches {ids.len()} contacts: {shown}",
+            hint="type more characters of the id",
+        )
+    return str(ids[0]) if ids.len() else None
 
 
 def resolve_session_id(store: Store, prefix: str) -> str:
