@@ -4,6 +4,7 @@ switch, from rejects of another run, from one visitor's clock.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -126,6 +127,43 @@ def test_failed_first_runs_and_commands_on_no_store_leave_no_folder(tmp_path: Pa
         assert not where.exists(), (args, sorted(p.name for p in where.iterdir()))
     res = runner.invoke(app, ["store", "rollback", "v000001", "--store", str(tmp_path / "s9")])
     assert "no jtrack store here" in res.stderr
+
+
+def test_a_damaged_store_is_named_as_such_not_an_internal_error(tmp_path: Path) -> None:
+    """A part file cut short: every reading command says which file and that the store is
+    damaged, with the rollback to the newest whole version (not "internal error" and the
+    Parquet reader's bytes); a current version without its manifest, the same (not "the
+    store keeps changing" after a second of retries); a store of a newer layout asks for
+    a newer jtrack, not a rebuild."""
+    a, b = _export(tmp_path / "a.parquet", "a", 10), _export(tmp_path / "b.parquet", "b", 4)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([a], store)
+    run_sessionize([b], store)
+    v2 = store.root / "versions" / "v000002"
+    part = next(p for p in sorted((v2 / "sessions").iterdir()) if p.stat().st_nlink == 1)
+    data = part.read_bytes()
+    part.unlink()  # (a new file: the earlier version's links stay whole)
+    part.write_bytes(data[:200])
+    runner = CliRunner()
+    for args in (["sessions"], ["usage", "--month", "2026-10"], ["report"], ["contacts"]):
+        res = runner.invoke(app, [*args, "--store", str(store.root)])
+        assert res.exit_code == 1, (args, res.stderr)
+        assert res.stderr.count("\n") == 1 and "internal error" not in res.stderr
+        assert f"{part} is not a whole Parquet file" in res.stderr, res.stderr
+        assert "jtrack store rollback v000001" in res.stderr
+    (v2 / "manifest.json").unlink()
+    res = runner.invoke(app, ["sessions", "--store", str(store.root)])
+    assert res.exit_code == 1 and "v000002 has no manifest" in res.stderr
+    assert "jtrack store rollback v000001" in res.stderr
+    res = runner.invoke(app, ["store", "rollback", "v000001", "--store", str(store.root)])
+    assert res.exit_code == 0, res.stderr
+    manifest = store.root / "versions" / "v000001" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["layout_version"] += 1
+    manifest.unlink()
+    manifest.write_text(json.dumps(data))
+    res = runner.invoke(app, ["sessions", "--store", str(store.root)])
+    assert res.exit_code == 1 and "or newer" in res.stderr and "rebuild" not in res.stderr
 
 
 def test_rejects_belong_to_the_version_they_describe(tmp_path: Path) -> None:

@@ -141,6 +141,12 @@ def _unexpected_message(exc: BaseException) -> str:
             "space; --debug shows where it happened)"
         )
     text = str(exc).splitlines()[0] if str(exc) else ""
+    if "parquet" in text.lower() and "jtrack.store.store" in sys.modules:
+        from jtrack.store.store import damaged_file_error
+
+        damaged = damaged_file_error()  # (a store file cut short or overwritten)
+        if damaged is not None:
+            return str(damaged)
     return (
         f"internal error: {type(exc).__name__}: {text} (hint: run again with --debug and "
         "report the traceback)"

@@ -235,6 +235,14 @@ class Manifest:
                 hint="the store is damaged; roll back with `jtrack store rollback`",
             ) from None
         layout = data.get("layout_version") if isinstance(data, dict) else None
+        if isinstance(layout, int) and layout > LAYOUT_VERSION:
+            by = data.get("jtrack_version") if isinstance(data, dict) else None
+            raise StoreError(
+                f"{where}: a store of layout {layout} (written by jtrack {by or '?'}); this "
+                f"jtrack reads layout {LAYOUT_VERSION}",
+                hint=f"read it with jtrack {by or 'that version'} or newer (upgrade this "
+                "one); the store is left as it is",
+            )
         if layout != LAYOUT_VERSION:
             raise StoreError(
                 f"{where}: a store of layout {layout!r}; this jtrack reads layout {LAYOUT_VERSION}",

@@ -64,6 +64,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        _OPENED[str(self.root)] = None
         self._pinned: Snapshot | None = None
         #: Remove old versions in a thread of their own (see collect_garbage): for a process
         #: that writes a version every second (`jtrack watch`) and lives on.
@@ -216,6 +217,17 @@ class Store:
                 self._write_lease(lease, name)
                 if (self.root / VERSIONS / name / MANIFEST).is_file():
                     return Snapshot(self, name, self.read_manifest(name), lease)
+                if self.current_name() == name:  # not switched meanwhile: it is gone
+                    others = [v for v in self.versions() if v != name]
+                    raise StoreError(
+                        f"{self.root}: the current version {name} has no manifest "
+                        "(the store is damaged)",
+                        hint=f"`jtrack store rollback {others[-1]}` goes back to the newest "
+                        "whole version"
+                        if others
+                        else "rebuild it from its exports: `jtrack sessionize EXPORTS --store "
+                        "NEW_DIR`",
+                    )
                 time.sleep(0.01)  # switched and removed meanwhile: look again
             raise StoreError(f"{self.root}: the store keeps changing under this reader")
         except BaseException:
@@ -465,6 +477,58 @@ class Store:
         with contextlib.suppress(OSError):
             os.symlink(f"{VERSIONS}/{name}", link)
             os.replace(link, self.root / CURRENT_LINK)
+
+
+#: The folders of the stores this process opened, in order (to name a damaged file when a
+#: read fails: damaged_file_error).
+_OPENED: dict[str, None] = {}
+
+
+def damaged_file_error() -> StoreError | None:
+    """When reading failed on a file that is not whole Parquet: the StoreError that names
+    it, for the first store this process opened whose current version holds such a file
+    (each file's first and last 4 bytes are read); None when every file looks whole."""
+    for root in list(_OPENED):
+        store = Store(root)
+        try:
+            name = store.current_name()
+            if name is None:
+                continue
+            manifest = store.read_manifest(name)
+            folder = store.version_dir(name)
+            for rel in manifest.files():
+                path = folder / rel
+                if path.suffix != ".parquet" or _whole_parquet(path):
+                    continue
+                earlier = [v for v in store.versions() if v != name and _whole_version(store, v)]
+                return StoreError(
+                    f"{store.root}: the store is damaged: {path} is not a whole Parquet file",
+                    hint=f"`jtrack store rollback {earlier[-1]}` goes back to an earlier version"
+                    if earlier
+                    else "rebuild it from its exports: `jtrack sessionize EXPORTS --store NEW_DIR`",
+                )
+        except (OSError, StoreError):
+            continue
+    return None
+
+
+def _whole_version(store: Store, name: str) -> bool:
+    folder = store.version_dir(name)
+    files = store.read_manifest(name).files()
+    return all(_whole_parquet(folder / f) for f in files if f.endswith(".parquet"))
+
+
+def _whole_parquet(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() < 12:
+                return False
+            fh.seek(-4, os.SEEK_END)
+            return head == b"PAR1" and fh.read(4) == b"PAR1"
+    except FileNotFoundError:
+        return False
 
 
 #: Manifests this process read or wrote (a copy each), by path and file identity: a
