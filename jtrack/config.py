@@ -29,6 +29,8 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """The config file to use: the one named, else $JTRACK_CONFIG, else ./jtrack.toml."""
     if explicit is not None:
         p = Path(explicit)
+        if p.is_dir():
+            raise FileAccessError(f"{p}: is a directory, not a config file", hint="name the file")
         if not p.is_file():
             raise FileAccessError(f"{p}: no such config file", hint="check the path")
         return p
@@ -73,6 +75,11 @@ def load_config(
         ) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
+    except OSError as exc:  # (a file that cannot be read: exit 1)
+        raise FileAccessError(
+            f"{path}: cannot read the config file ({exc.strerror or exc})",
+            hint="check the file's permissions",
+        ) from None
     problems = config_problems(data)
     if problems:
         raise problem_error(path, problems[0], len(problems) - 1)

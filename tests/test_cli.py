@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -275,3 +276,38 @@ def test_the_summary_counts_visitors_sessionized_apart_from_the_sessions_written
     assert "2 visitors sessionized" in lines
     assert "2 sessions written (0 replaced)" in lines
     assert any(line.startswith("visitors") and line.split()[1] == "1" for line in lines)
+
+
+def test_a_rules_file_that_cannot_be_read_is_exit_1_from_jtrack_not_2_from_click(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files named by options are read by jtrack: one that cannot be read is one line and
+    exit 1, as every other file (Click's own readability check made it exit 2: "invalid
+    value for '--rules': path ... is not readable"; root reads anything, so both checks
+    are simulated here)."""
+    import os
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text((Path(__file__).parent.parent / "sample_data" / "jtrack.toml").read_text())
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode, **kw: False if str(p) == str(rules) else real_access(p, mode)
+    )
+    real_read = Path.read_text
+
+    def read_text(self: Path, *a: Any, **kw: Any) -> str:
+        if self == rules:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    res = CliRunner().invoke(app, ["rules", "check", str(rules)])
+    assert res.exit_code == 1, res.stderr
+    assert "cannot read the rules file (Permission denied)" in res.stderr
+
+
+def test_a_directory_named_as_a_config_file_says_so(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        app, ["rules", "report", "--rules", str(tmp_path), "--store", str(tmp_path / "s")]
+    )
+    assert res.exit_code == 1 and "is a directory, not a config file" in res.stderr

@@ -377,7 +377,10 @@ def tsv_escaped(df: Any) -> Any:
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
-        "--store", help="Store directory (default ./.jtrack or $JTRACK_STORE).", show_default=False
+        "--store",
+        help="Store directory (default ./.jtrack or $JTRACK_STORE).",
+        show_default=False,
+        readable=False,
     ),
 ]
 OutputOpt = Annotated[
@@ -387,6 +390,7 @@ OutputOpt = Annotated[
         "--output",
         help="Write to FILE (format from its suffix unless --format is given).",
         show_default=False,
+        readable=False,
     ),
 ]
 

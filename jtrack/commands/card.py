@@ -62,6 +62,7 @@ ConfigOpt = Annotated[
         "table (event-name glob = positive|neutral|negative) colours the journey map "
         "[default: $JTRACK_CONFIG, else ./jtrack.toml].",
         show_default=False,
+        readable=False,
     ),
 ]
 NoRulesOpt = Annotated[

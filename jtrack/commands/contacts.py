@@ -67,6 +67,7 @@ ContactsOpt = Annotated[
         help="Contacts file (CSV, JSON/JSONL or Parquet): contact_id, first_name/last_name or "
         "name, email(s), phone(s), cookie_id(s), external_id(s); several values separated by ;.",
         show_default=False,
+        readable=False,
     ),
 ]
 RegionOpt = Annotated[
@@ -154,6 +155,7 @@ def contacts_cmd(
         typer.Option(
             help="Only check this contacts file: list its invalid entries; exit 2 if any.",
             show_default=False,
+            readable=False,
         ),
     ] = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,

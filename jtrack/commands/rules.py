@@ -55,6 +55,7 @@ RulesOpt = Annotated[
         "--rules",
         help="Rules file (default: $JTRACK_CONFIG, else ./jtrack.toml).",
         show_default=False,
+        readable=False,
     ),
 ]
 
@@ -82,7 +83,9 @@ def check_cmd(
     file: Annotated[
         Path | None,
         typer.Argument(
-            help="Rules file (default: $JTRACK_CONFIG, else ./jtrack.toml).", show_default=False
+            help="Rules file (default: $JTRACK_CONFIG, else ./jtrack.toml).",
+            show_default=False,
+            readable=False,
         ),
     ] = None,
     fmt: Annotated[Format | None, format_option(CHECK_FORMATS)] = None,

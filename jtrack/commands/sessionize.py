@@ -80,7 +80,9 @@ def sessionize_cmd(
     rejects: Annotated[
         Path | None,
         typer.Option(
-            help="Also write this run's rejected rows to FILE (JSON lines).", show_default=False
+            help="Also write this run's rejected rows to FILE (JSON lines).",
+            show_default=False,
+            readable=False,
         ),
     ] = None,
     max_line_bytes: Annotated[
@@ -92,6 +94,7 @@ def sessionize_cmd(
             help="Contacts file (CSV, JSON/JSONL or Parquet) to resolve known visitors; the "
             "store remembers it, so later runs need not repeat it.",
             show_default=False,
+            readable=False,
         ),
     ] = None,
     no_contacts: Annotated[

@@ -52,6 +52,7 @@ def sessions_cmd(
             help="Rules file: add each session's matched `segments` and achieved `outcomes` "
             "(jtrack's own and the export's) as list columns.",
             show_default=False,
+            readable=False,
         ),
     ] = None,
     since: Annotated[

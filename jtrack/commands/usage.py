@@ -90,7 +90,9 @@ def usage_cmd(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="Config file with a [usage] table [default: ./jtrack.toml].", show_default=False
+            help="Config file with a [usage] table [default: ./jtrack.toml].",
+            show_default=False,
+            readable=False,
         ),
     ] = None,
     as_of: Annotated[

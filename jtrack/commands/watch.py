@@ -96,6 +96,7 @@ def watch_cmd(
             help="Rewrite a self-contained HTML status page at FILE every refresh "
             "(atomically; it reloads itself).",
             show_default=False,
+            readable=False,
         ),
     ] = None,
     poll: Annotated[

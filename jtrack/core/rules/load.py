@@ -33,7 +33,7 @@ from jtrack.core.rules.model import (
     Rules,
     Segment,
 )
-from jtrack.errors import ConfigError
+from jtrack.errors import ConfigError, FileAccessError
 
 SECTIONS = ("segment", "outcome", "action_map")
 #: Top-level sections other features own; never reported as unknown.
@@ -615,8 +615,11 @@ def check_rules(
         text = found.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         return None, [Problem(str(found), None, "", "not UTF-8 text", "save it as UTF-8")], found
-    except OSError as exc:
-        return None, [Problem(str(found), None, "", f"cannot read ({exc.strerror})")], found
+    except OSError as exc:  # a file that cannot be read is exit 1, as every other
+        raise FileAccessError(
+            f"{found}: cannot read the rules file ({exc.strerror or exc})",
+            hint="check the file's permissions",
+        ) from None
     rules, problems = check_text(text, str(found))
     if rules is not None:
         rules = Rules(rules.segments, rules.outcomes, rules.action_maps, found)
