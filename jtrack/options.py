@@ -33,7 +33,12 @@ def parse_duration(text: str, option: str = "--gap") -> timedelta:
             break
         total += float(m.group(1)) * _UNIT[m.group(2).lower()]
         pos = m.end()
-    if pos != len(t) or not t or total <= 0:
+    if pos == len(t) and t and total <= 0:
+        raise UsageError(
+            f"{option}: {text!r} is no time at all; a duration must be more than zero",
+            hint="write it like 20m, 1h30m, 90s or 1d",
+        )
+    if pos != len(t) or not t:
         raise UsageError(
             f"{option}: cannot read {text!r} as a duration",
             hint="write it like 20m, 1h30m, 90s or 1d",
@@ -48,6 +53,26 @@ class SessionizeOptions:
     gap: timedelta = DEFAULT_GAP
     split_on_campaign_change: bool = False
     max_duration: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        """What the CLI refuses is refused here too (a library caller's `gap=20` or a
+        negative gap must not build a store of nonsense sessions)."""
+        if not isinstance(self.gap, timedelta) or self.gap <= timedelta(0):
+            raise UsageError(
+                f"gap {self.gap!r}", hint="a datetime.timedelta of more than zero, e.g. 20 min"
+            )
+        if self.max_duration is not None and (
+            not isinstance(self.max_duration, timedelta) or self.max_duration <= timedelta(0)
+        ):
+            raise UsageError(
+                f"max_duration {self.max_duration!r}",
+                hint="a datetime.timedelta of more than zero, or None",
+            )
+        if not isinstance(self.split_on_campaign_change, bool):
+            raise UsageError(
+                f"split_on_campaign_change {self.split_on_campaign_change!r}",
+                hint="True or False",
+            )
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -152,7 +177,12 @@ class RunOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UsageError(f"{name} {value!r}", hint=f"a whole number of at least {low}")
-        if self.lock_wait < 0:
+        if self.session is not None and not isinstance(self.session, SessionizeOptions):
+            raise UsageError(
+                f"session {self.session!r}", hint="a jtrack.options.SessionizeOptions, or None"
+            )
+        wait = self.lock_wait
+        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
             raise UsageError(f"lock_wait {self.lock_wait!r}", hint="seconds, 0 or more")
         for name in ("buckets", "units", "chunk_rows"):
             value = getattr(self, name)

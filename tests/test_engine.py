@@ -1137,3 +1137,35 @@ def test_the_options_change_note_names_only_what_changed(tmp_path: Path) -> None
     note = next(n for n in run.notes if "options differ" in n)
     assert "(split on campaign change off -> on, max duration none -> 300s)" in note
     assert "gap" not in note
+
+
+def test_library_values_the_cli_refuses_are_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """A zero or negative gap, numbers where durations go, a dict for the session options,
+    a string lock wait: UsageError at once (a negative gap used to build a store of
+    nonsense sessions; the others failed deep inside, after the lock was taken). A store
+    given as its folder, and one column named as a string, are what they mean."""
+    for bad in (
+        {"gap": timedelta(0)},
+        {"gap": timedelta(minutes=-5)},
+        {"gap": 20},
+        {"max_duration": 3600},
+        {"split_on_campaign_change": "yes"},
+    ):
+        with pytest.raises(UsageError):
+            SessionizeOptions(**bad)
+    from jtrack.options import RunOptions
+
+    for bad_run in ({"session": {"gap": timedelta(minutes=5)}}, {"lock_wait": "5"}):
+        with pytest.raises(UsageError):
+            RunOptions(**bad_run)  # type: ignore[arg-type]
+    day = _day(tmp_path, "1.parquet", [flat_event("a", "v", T0)])
+    run = run_sessionize([day], str(tmp_path / "store"))  # type: ignore[arg-type]
+    assert run.summary.events_kept == 1
+    with Store.open(tmp_path / "store").snapshot() as snap:
+        assert snap.scan_events(columns="session_id").collect().columns == ["session_id"]
+    with pytest.raises(UsageError, match="more than zero"):
+        from jtrack.options import parse_duration
+
+        parse_duration("0m")

@@ -225,6 +225,10 @@ def run_sessionize(
     `options` is a RunOptions; any of its fields may also be given as a keyword
     (`run_sessionize(paths, store, contacts="contacts.csv", on_error="skip")`)."""
     opts = _legacy_options(options, fields)
+    if isinstance(store, str | os.PathLike):  # (a folder: the store in it)
+        store = Store.open(store)
+    if not isinstance(store, Store):
+        raise UsageError(f"store {store!r}", hint="a jtrack.store.Store, or the store's folder")
     say = progress or no_progress
     started = _now()
     with store.lock(wait=opts.lock_wait):

@@ -367,6 +367,8 @@ class Snapshot:
         """Events with `session_id` and `session_type` (STORED_EVENT_SCHEMA or `columns`),
         in the index's order. Columns the index holds are read from it; the others from the
         segments, by position."""
+        if isinstance(columns, str):  # one column, not its letters
+            columns = [columns]
         wanted = list(columns) if columns is not None else list(STORED_EVENT_SCHEMA)
         unknown = [c for c in wanted if c not in STORED_EVENT_SCHEMA]
         if unknown:
@@ -390,6 +392,8 @@ class Snapshot:
         session_ids: Sequence[str] | None = None,
     ) -> pl.DataFrame:
         """scan_events, eagerly, optionally only some sessions of one visitor."""
+        if isinstance(columns, str):  # one column, not its letters
+            columns = [columns]
         wanted = list(columns) if columns is not None else list(STORED_EVENT_SCHEMA)
         index = self.scan_index(customer_id)
         if session_ids is not None:
