@@ -201,6 +201,12 @@ def test_a_run_where_every_row_is_rejected_leaves_a_store_that_holds_events_alon
     )
     assert res.exit_code == 1 and "every one of the 2 rows read was rejected" in res.stderr
     assert "--force" in res.stderr and store.current_name() == version
+    # the hint's --rejects FILE is written on the refusal too (where the rows are said)
+    rej = tmp_path / "rejects.jsonl"
+    args = ["sessionize", str(notes), "--store", str(store.root), "--on-error", "skip"]
+    res = CliRunner().invoke(app, [*args, "--rejects", str(rej)])
+    assert res.exit_code == 1 and f"they are in {rej}" in res.stderr
+    assert len(rej.read_text().splitlines()) == 2 and store.current_name() == version
     forced = CliRunner().invoke(
         app,
         ["sessionize", str(notes), "--store", str(store.root), "--on-error", "skip", "--force"],

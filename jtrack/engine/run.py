@@ -675,11 +675,17 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
     # that arrives alone at the end of a growing export is rejected, not refused
     grown = bool(new.inputs) and all(i.start > 0 for i in new.inputs)
     if new.rows_read and accepted == 0 and holds and not grown:
+        see = "see them with --rejects FILE"
+        if opts.rejects_path is not None and new.rejects.height:  # (checked at the start)
+            from jtrack.files import write_with
+
+            write_with(opts.rejects_path, rejects_frame(new.rejects).write_ndjson)
+            see = f"they are in {opts.rejects_path}"
         raise DataError(
             f"every one of the {new.rows_read:,} rows read was rejected; the store "
             f"({holds:,} events) is unchanged",
-            hint="check the inputs are event exports (see them with --rejects FILE), or pass "
-            "--force to record the run anyway",
+            hint=f"check the inputs are event exports ({see}), or pass --force to record the "
+            "run anyway",
         )
     if mode == "replace" and base is not None:
         before = int(base.counts.get("events_kept", 0))
