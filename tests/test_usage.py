@@ -407,7 +407,24 @@ def test_usage_at_the_allowance_is_not_an_overage(tmp_path: Path) -> None:
     over = run(*base, "--users", "1", "--fail-over-allowance")
     assert over.exit_code == ExitCode.OVER_ALLOWANCE == 3
     assert over.stdout.startswith("period,")  # the report is still written
+    # and it says why, even with -q (something is wrong), on one line
+    assert over.stderr.count("\n") == 1 and "over the allowance of 5 by" in over.stderr
     assert run(*base, "--users", "1").exit_code == 0
+    # the notes are never wrapped (cron mail is read with grep)
+    long = run(
+        str(src),
+        "--as-of",
+        "2026-10-03",
+        "--per-user",
+        "5",
+        "--users",
+        "1",
+        "-f",
+        "csv",
+        "-o",
+        str(tmp_path / ("a-rather-long-name-" * 3 + ".csv")),
+    )
+    assert long.exit_code == 0 and len(long.stderr.splitlines()) == 1, long.stderr
 
 
 def test_the_allowance_can_come_from_the_config(tmp_path: Path) -> None:

@@ -201,8 +201,16 @@ def usage_cmd(
         e = report.empty_period
         warning_line(f"{e['message']} (hint: {e['hint']})")
     if not quiet:
-        _notes(report, err, out_fmt, output)
+        _notes(report, out_fmt, output)
     if fail_over_allowance and report.over_allowance:
+        from jtrack.commands._common import error_line
+
+        m = report.month  # (said even with -q: something is wrong)
+        error_line(
+            f"{m['month']}: {m['month_to_date']:,} billable events month to date, over the "
+            f"allowance of {m['allowance']:,} by {m['overage']:,} (exit 3, "
+            "--fail-over-allowance)"
+        )
         raise typer.Exit(int(ExitCode.OVER_ALLOWANCE))
 
 
@@ -221,13 +229,19 @@ def _emit(report: Any, fmt: Format, output: Path | None, summary: bool) -> None:
         emit_frame(report.summary_frame() if summary else report.rows, fmt, output)
 
 
-def _notes(report: Any, err: Any, fmt: Format, output: Path | None) -> None:
-    """One or two plain lines on stderr for people running it by hand (not with --quiet)."""
-    from rich.text import Text
+def _notes(report: Any, fmt: Format, output: Path | None) -> None:
+    """One or two plain lines on stderr for people running it by hand (not with --quiet),
+    never wrapped (cron mail is read with grep)."""
+    import sys
+
+    from jtrack.serialize import strip_control
+
+    def say(text: str) -> None:
+        sys.stderr.write(strip_control(text) + "\n")
 
     rec = report.reconciliation
     if rec.get("rejected"):
-        err.print(Text(f"note: {rec['rejected']:,} rows were rejected and are not counted"))
+        say(f"note: {rec['rejected']:,} rows were rejected and are not counted")
     if fmt == Format.table and output is None:
         return
     m = report.month
@@ -242,4 +256,4 @@ def _notes(report: Any, err: Any, fmt: Format, output: Path | None) -> None:
             line += f": OVER by {m['overage']:,}"
     if output is not None:
         line += f" (written to {output})"
-    err.print(Text(line))
+    say(line)
