@@ -206,6 +206,25 @@ def app_for(args: list[str]) -> typer.Typer:
     return app
 
 
+def _given_twice(args: list[str]) -> str | None:
+    """`--format` or `--output` given more than once (Click keeps the last silently)."""
+    seen: set[str] = set()
+    for a in args:
+        if a == "--":
+            break
+        name = a.split("=", 1)[0]
+        if name in ("-f", "--format") or (a.startswith("-f") and not a.startswith("--")):
+            key = "--format"
+        elif name in ("-o", "--output") or (a.startswith("-o") and not a.startswith("--")):
+            key = "--output"
+        else:
+            continue
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
 def _keep_python_sigint() -> None:
     """Ctrl-C as Python handles it, for a command (help never loads Polars). Polars installs
     its own SIGINT handler when it is imported; outside a query that handler ends the
@@ -227,6 +246,12 @@ def main(argv: list[str] | None = None) -> None:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = sys.argv[1:] if argv is None else argv
+    twice = _given_twice(args)
+    if twice is not None:
+        error_line(
+            f"{twice} given twice (hint: a command writes one format to one place: give it once)"
+        )
+        sys.exit(int(ExitCode.USAGE))
     if args and not {"-h", "--help", "--version"} & set(args):
         _keep_python_sigint()
     try:

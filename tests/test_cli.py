@@ -311,3 +311,28 @@ def test_a_directory_named_as_a_config_file_says_so(tmp_path: Path) -> None:
         app, ["rules", "report", "--rules", str(tmp_path), "--store", str(tmp_path / "s")]
     )
     assert res.exit_code == 1 and "is a directory, not a config file" in res.stderr
+
+
+def test_one_format_to_one_place_and_options_that_contradict_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-f json -f csv` or two `-o` (Click kept the last silently), `--rebuild --replace`
+    (replace won), `--rebuild` with no store (an empty store was made): exit 2, one line."""
+    from jtrack.cli import main
+
+    for args in (
+        ["sessions", "-f", "json", "-f", "csv"],
+        ["sessions", "-o", "a.csv", "--output=b.json"],
+        ["usage", "--format=json", "-fcsv"],
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(args)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "given twice" in err, err
+    runner = CliRunner()
+    res = runner.invoke(app, ["sessionize", "x.jsonl", "--rebuild", "--replace"])
+    assert res.exit_code == 2 and "contradict" in res.stderr
+    where = tmp_path / "none"
+    res = runner.invoke(app, ["sessionize", "--rebuild", "--store", str(where)])
+    assert res.exit_code == 2 and "no store to rebuild" in res.stderr and not where.exists()

@@ -193,9 +193,25 @@ def sessionize_cmd(
     from jtrack.store import Store
 
     if on_error not in ("fail", "skip"):
-        raise UsageError(f"--on-error {on_error!r}", hint="use fail or skip")
+        raise UsageError(
+            f"--on-error {on_error!r} is not a way to handle bad rows", hint="use fail or skip"
+        )
     if contacts is not None and no_contacts:
-        raise UsageError("--contacts and --no-contacts contradict each other")
+        raise UsageError(
+            "--contacts and --no-contacts contradict each other",
+            hint="--contacts FILE resolves visitors with FILE; --no-contacts stops resolving",
+        )
+    if rebuild and replace:
+        raise UsageError(
+            "--rebuild and --replace contradict each other",
+            hint="--rebuild works the store's events out again; --replace drops them for "
+            "the sources",
+        )
+    if rebuild and not Store.open(store).exists():
+        raise UsageError(
+            "--rebuild: no store to rebuild here",
+            hint="pass the store with --store, or leave out --rebuild to build one",
+        )
     srcs = list(sources or [])
     if not srcs and not (rebuild or contacts or no_contacts):
         raise UsageError("no sources", hint="pass export files, folders or globs (or - for stdin)")
