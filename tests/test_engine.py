@@ -1169,3 +1169,19 @@ def test_library_values_the_cli_refuses_are_refused_before_anything_is_written(
         from jtrack.options import parse_duration
 
         parse_duration("0m")
+
+
+def test_the_same_export_under_two_names_in_one_run_is_read_once_and_said(
+    tmp_path: Path,
+) -> None:
+    """Two files of the same bytes in one run: one is read, the other counted as skipped in
+    the run's record and named in a note (it used to vanish from both)."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    a = _day(folder, "a.parquet", [flat_event("a", "v", T0)])
+    (folder / "b.parquet").write_bytes(a.read_bytes())
+    run = run_sessionize([folder], Store.open(tmp_path / "store"))
+    assert run.summary.run is not None
+    assert (run.summary.run["files_read"], run.summary.run["files_skipped"]) == (1, 1)
+    assert any("b.parquet: the same bytes as" in n and "a.parquet" in n for n in run.notes)
+    assert run.summary.events_kept == 1

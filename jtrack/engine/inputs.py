@@ -175,6 +175,8 @@ class Planned:
     skipped: list[tuple[Source, InputFile]]  # (source, the input it was taken in as)
     #: files still being written, left for a later run (with `follow`)
     waiting: list[Source] = field(default_factory=list)
+    #: files of the same bytes as another of this run, read once: (file, the one read)
+    twins: list[tuple[Source, Source]] = field(default_factory=list)
 
 
 def plan_inputs(
@@ -190,6 +192,7 @@ def plan_inputs(
     by_digest = {(t.end, t.sha256): t for t in taken}
     planned = Planned([], [])
     seen: dict[tuple[int, str], Identity] = {}
+    firsts: dict[tuple[int, str], Source] = {}
     for src in sources:
         if src.path is not None:
             path = str(src.path.resolve())
@@ -220,8 +223,11 @@ def plan_inputs(
                 src, fp = part
                 key = (fp.start, fp.digest)
                 if key in seen and _same_bytes(seen[key], fp):  # one file named twice
+                    if firsts[key].path != src.path:  # (the same bytes under two names)
+                        planned.twins.append((src, firsts[key]))
                     continue
                 seen.setdefault(key, fp)
+                firsts.setdefault(key, src)
                 planned.read.append((src, fp))
                 continue
         fp = identify(src)

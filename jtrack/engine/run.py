@@ -257,6 +257,10 @@ def run_sessionize(
             max_line_bytes=opts.max_line_bytes,
         )
         notes += [f"{s.name}: still being written, left for the next run" for s in planned.waiting]
+        notes += [
+            f"{s.name}: the same bytes as {first.name}, read once (skipped)"
+            for s, first in planned.twins
+        ]
         relabel = base is not None and base.traffic_lists != user_agent_list_version()
         nothing_new = (
             not planned.read and mode == "incremental" and not book_changed and not relabel
@@ -706,7 +710,7 @@ def _nothing_new(store: Store, base: Manifest, planned: Any, started: str) -> St
         finished=_now(),
         jtrack_version=__version__,
         mode="unchanged",
-        files_skipped=len(planned.skipped),
+        files_skipped=len(planned.skipped) + len(planned.twins),
     )
     summary = _summary_from_manifest(base, store)
     summary.run = {**info.__dict__}
@@ -1045,7 +1049,7 @@ def _finish(
         jtrack_version=__version__,
         mode=mode,
         files_read=len(new.files),
-        files_skipped=len(planned.skipped),
+        files_skipped=len(planned.skipped) + len(planned.twins),
         rows_read=new.rows_read,
         events_added=int(new.rows_accepted - d.drop_new.len()),
         visitors_touched=res.touched,

@@ -29,7 +29,7 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
         skipped = int(run.get("files_skipped", 0))
         files = _n(read, "file") + " read"
         if skipped:
-            files += f", {skipped:,} skipped (already in the store)"
+            files += f", {skipped:,} skipped (nothing new in them)"
         rows.append(("this run", "", files))
         if run.get("mode") == "unchanged":
             rows.append(("", "", "nothing new: the store is unchanged"))
