@@ -994,3 +994,18 @@ def test_an_empty_input_is_not_an_empty_period(tmp_path: Path) -> None:
     res = run(str(src), "--as-of", "2026-12-01", "-f", "json")
     assert res.exit_code == 0 and "warning: no events" not in res.stderr
     assert json.loads(res.stdout)["empty_period"] is None
+
+
+def test_the_summary_keeps_lists_as_lists_in_json_and_parquet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--summary -f json` (and Parquet) keep billable_classes and months_with_events as
+    lists, as the full report's JSON does; text formats join them with "; " (they used to
+    be one string joined with ";" everywhere)."""
+    monkeypatch.chdir(ROOT)
+    args = [*SAMPLE_ARGS, "--summary"]
+    data = json.loads(run(*args, "-f", "json").stdout)
+    assert data["billable_classes"] == ["page_view", "search", "custom"]
+    out = tmp_path / "s.parquet"
+    assert run(*args, "-o", str(out)).exit_code == 0
+    assert pl.read_parquet(out)["months_with_events"].to_list() == [["2026-10"]]

@@ -745,7 +745,7 @@ class UsageReport:
             "month": m["month"],
             "as_of": _iso(o.as_of),
             "tz": o.tz,
-            "billable_classes": ";".join(o.billable),
+            "billable_classes": list(o.billable),
             "month_to_date": m["month_to_date"],
             "days_elapsed": m["days_elapsed"],
             "days_in_month": m["days_in_month"],
@@ -767,14 +767,16 @@ class UsageReport:
             "events_after_as_of": r["events_after_as_of"],
             "billable_in_period": r["billable_in_period"],
             "late_events": r["late_events"],
-            "months_with_events": ";".join(r["months_with_events"]),
+            "months_with_events": list(r["months_with_events"]),
             "automated": m["automated"],
             "automated_share": m["automated_share"],
         }
         schema = {
             c: (
-                pl.String()
-                if c in ("month", "as_of", "tz", "billable_classes", "months_with_events")
+                pl.List(pl.String())  # (lists as in every format: joined with "; " in text)
+                if c in ("billable_classes", "months_with_events")
+                else pl.String()
+                if c in ("month", "as_of", "tz")
                 else pl.Float64()
                 if c in ("days_elapsed", "automated_share")
                 else pl.Boolean()
