@@ -1185,3 +1185,20 @@ def test_the_same_export_under_two_names_in_one_run_is_read_once_and_said(
     assert (run.summary.run["files_read"], run.summary.run["files_skipped"]) == (1, 1)
     assert any("b.parquet: the same bytes as" in n and "a.parquet" in n for n in run.notes)
     assert run.summary.events_kept == 1
+
+
+def test_an_empty_parquet_file_is_refused_not_skipped_as_an_empty_file_taken_in(
+    tmp_path: Path,
+) -> None:
+    """After an empty JSON lines file was taken in, a 0-byte .parquet (a failed export) has
+    the same bytes: it used to be skipped as "already in the store"; it is read, and refused
+    as on a new store."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    (folder / "empty.jsonl").write_text("")
+    _day(folder, "a.parquet", [flat_event("a", "v", T0)])
+    store = Store.open(tmp_path / "store")
+    run_sessionize([folder], store)
+    (folder / "broken.parquet").write_bytes(b"")
+    with pytest.raises(JtrackError, match="not a readable Parquet file"):
+        run_sessionize([folder / "broken.parquet"], store)
