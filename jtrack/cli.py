@@ -122,7 +122,7 @@ def usage_error_line(exc: Any) -> str:
     m = re.fullmatch(r"No such command '(.+)'\.(?: Did you mean (.+)\?)?", text)
     if m:
         near = f"did you mean {m.group(2)}? " if m.group(2) else ""
-        return f"{where}: no such command {m.group(1)!r} (hint: {near}`jtrack -h` lists them)"
+        return f"{where}: no such command {m.group(1)!r} (hint: {near}`{where} -h` lists them)"
     m = re.fullmatch(r"Missing argument '(.+)'\.", text)
     if m:
         return f"{where}: {m.group(1).upper()} is missing (hint: {help_hint})"

@@ -170,9 +170,18 @@ class RunOptions:
         """Values the CLI would refuse are refused here too (a library caller's misspelt
         `on_error="Fail"` must not skip bad rows silently)."""
         if self.on_error not in ("fail", "skip"):
-            raise UsageError(f"on_error {self.on_error!r}", hint='use "fail" or "skip"')
+            raise UsageError(
+                f"on_error {self.on_error!r} is not a way to handle bad rows",
+                hint='use "fail" or "skip"',
+            )
         if self.engine not in ("local", "spark"):
-            raise UsageError(f"engine {self.engine!r}", hint='use "local" or "spark"')
+            import difflib
+
+            near = difflib.get_close_matches(str(self.engine), ["local", "spark"], n=1)
+            raise UsageError(
+                f"engine {self.engine!r}: jtrack runs on the local engine or on Spark",
+                hint=(f"did you mean {near[0]!r}? " if near else "") + 'use "local" or "spark"',
+            )
         for name, low in (("keep", 0), ("max_line_bytes", 1), ("memory_limit", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:

@@ -257,6 +257,11 @@ def test_formulas_are_still_neutralised(value: str) -> None:
             "error: jtrack: no such command 'sessionz' (hint: did you mean 'sessionize', "
             "'sessions'? `jtrack -h` lists them)\n",
         ),
+        (
+            ["store", "rolback"],
+            "error: jtrack store: no such command 'rolback' (hint: did you mean 'rollback'? "
+            "`jtrack store -h` lists them)\n",
+        ),
     ],
 )
 def test_option_typos_get_one_line_and_exit_2(args: list[str], expected: str) -> None:

@@ -148,7 +148,9 @@ def usage_cmd(
             hint="usage reads either the store or the files",
         )
     if by not in ("day", "month"):
-        raise UsageError(f"--by {by!r}", hint="use --by day or --by month")
+        raise UsageError(
+            f"--by {by!r}: usage is counted by day or by month", hint="use --by day or --by month"
+        )
     out_fmt = resolve_format(fmt, output, FORMATS, "usage")
     data, cpath = load_config(config)
     conf = usage_config(data, cpath)

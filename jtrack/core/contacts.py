@@ -1128,7 +1128,10 @@ def check_states(states: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
             if not s:
                 continue
             if s not in STATES:
-                raise UsageError(f"--state {s!r}", hint="use known, temporary or expired")
+                raise UsageError(
+                    f"--state {s!r} is not a contact state",
+                    hint="use known, temporary or expired",
+                )
             out.append(s)
     return tuple(dict.fromkeys(out))
 

@@ -897,7 +897,13 @@ def engine_for(name: str, options: RunOptions) -> Engine:
                 hint="pip install 'jtrack[spark]' (and Java 17+)",
             ) from None
         return SparkEngine(options)
-    raise UsageError(f"--engine {name!r}", hint="use local or spark")
+    import difflib
+
+    near = difflib.get_close_matches(name, ["local", "spark"], n=1, cutoff=0.5)
+    raise UsageError(
+        f"--engine {name!r}: jtrack runs on the local engine or on Spark",
+        hint=(f"did you mean {near[0]}? " if near else "") + "use local or spark",
+    )
 
 
 # ---------------------------------------------------------------------------- units

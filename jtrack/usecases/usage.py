@@ -284,7 +284,9 @@ class UsageOptions:
         if self.as_of.tzinfo is None:
             raise UsageError("as_of needs a time zone", hint="pass an aware datetime")
         if self.by not in ("day", "month"):
-            raise UsageError(f"--by {self.by!r}", hint="use day or month")
+            raise UsageError(
+                f"--by {self.by!r}: usage is counted by day or by month", hint="use day or month"
+            )
         if self.month is not None and (self.since is not None or self.until is not None):
             raise UsageError(
                 "--month cannot be combined with --since/--until",
