@@ -231,10 +231,16 @@ def _keep_python_sigint() -> None:
     process at once (exit 130, no message, nothing cleaned up, a summary cut in the middle).
     With Python's, Ctrl-C raises KeyboardInterrupt once the current Polars call returns, and
     the command says "interrupted" (exit 130) or finishes what it had committed."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    # what the process was started with: Python's handler, or SIG_IGN (a job a shell put in
+    # the background, which Ctrl-C at the terminal must not stop), kept as it was
+    before = signal.getsignal(signal.SIGINT)
     import polars  # noqa: F401  (installs Polars' handler, replaced below)
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(
+        signal.SIGINT, signal.SIG_IGN if before == signal.SIG_IGN else signal.default_int_handler
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,3 +40,27 @@ def test_one_ctrl_c_during_a_streaming_query_is_one_keyboard_interrupt() -> None
         [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert (res.returncode, res.stdout.strip()) == (0, "interrupted once"), res.stderr[-2000:]
+
+
+def test_a_process_started_ignoring_ctrl_c_keeps_ignoring_it() -> None:
+    """A job a shell put in the background starts with SIGINT ignored (Ctrl-C at the
+    terminal is not for it): jtrack keeps that, and takes Python's handler only otherwise."""
+    import signal
+
+    code = (
+        "import signal; from jtrack.cli import _keep_python_sigint; _keep_python_sigint(); "
+        "print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"
+    )
+    ignored = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert ignored.stdout.strip() == "True", ignored.stderr
+    plain = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert plain.stdout.strip() == "False", plain.stderr
