@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from externals import require
+from externals import CHROMIUM_ARGS, require
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tests" / "data" / "examples"  # copies of ../shared/examples
@@ -43,6 +45,20 @@ def chromium() -> str:
     """Debian's chromium for the browser tests: skips where it is absent (fails with
     JTRACK_REQUIRE_BROWSER=1); see externals.py."""
     return require("chromium")
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    """One headless Chromium for a test module (the `playwright` package driving Debian's
+    chromium with CHROMIUM_ARGS: never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ Screenshots go to tests/artifacts/ (gitignored) for a reviewer to look at.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
 from jtrack.store import Store
-from tests.externals import CHROMIUM_ARGS, screenshot
+from tests.externals import screenshot
 from tests.helpers import T0, flat_event, flat_frame
 
 pytestmark = pytest.mark.browser
@@ -119,18 +118,6 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     frame = live_frame(store, LiveOptions(as_of=T0 + timedelta(minutes=8)))
     out["watch"].write_text(live_html(frame, None))
     return out
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _open(browser: Any, path: Path, width: int) -> Any:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.render.theme import SEGMENT_COLOR, TONE_COLORS
-from tests.externals import CHROMIUM_ARGS, screenshot
+from tests.externals import screenshot
 from tests.helpers import T0, flat_event, flat_frame
 
 pytestmark = pytest.mark.browser
@@ -86,18 +86,6 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
         res = runner.invoke(app, [*args, "-o", str(out[name])])
         assert res.exit_code == 0, (name, res.stderr)
     yield out
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _open(browser: Any, path: Path, width: int) -> Any:

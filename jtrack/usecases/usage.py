@@ -570,33 +570,23 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
     cd = schema["created_date"]
     if not isinstance(cd, pl.Datetime):
         return None
-    wanted = [
-        c
-        for c in (
-            "event_id",
-            "customer_id",
-            "created_date",
-            "kind",
-            "event_type",
-            "event_name",
-            "search_query",
-            "source_session_type",
-            "source_session_id",
-            "user_agent_string",
-        )
-        if c in schema
-    ]
+    wanted_all = (
+        "event_id",
+        "customer_id",
+        "created_date",
+        "kind",
+        "event_type",
+        "event_name",
+        "search_query",
+        "source_session_type",
+        "source_session_id",
+        "user_agent_string",
+    )
+    wanted = [c for c in wanted_all if c in schema]
     lf = pl.scan_parquet(path, hive_partitioning=False, glob=False).select(wanted)
     missing = {
         c: pl.lit(None, pl.String)
-        for c in (
-            "kind",
-            "event_type",
-            "event_name",
-            "search_query",
-            "source_session_type",
-            "source_session_id",
-        )
+        for c in wanted_all[3:-1]  # (all but the ids, the time and the user agent)
         if c not in schema
     }
     if missing:
