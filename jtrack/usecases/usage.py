@@ -385,13 +385,12 @@ class UsageInput:
                 "created_date",
                 "kind",
                 "source_session_type",
-                "source_session_id",
                 "session_type",
                 "traffic_class",
             ]
         )
         auto = pl.col("traffic_class").is_in(list(AUTOMATED_CLASSES)).fill_null(False)
-        lf = scan.select(
+        lf = scan.with_columns(_in_custom_session()).select(
             "event_id",
             "created_date",
             _cls=usage_class_expr(),
@@ -406,10 +405,7 @@ class UsageInput:
                 pl.col("created_date").cast(INPUT_SCHEMA["created_date"]),
                 "kind",
                 "source_session_type",
-                # whether the event has a session id (all the usage class needs of it)
-                source_session_id=pl.when(pl.col("source_session_id").is_not_null()).then(
-                    pl.lit("")
-                ),
+                "session_type",
                 _auto=auto,
             ),
             traffic_basis=BASIS_SESSIONS,
@@ -946,10 +942,26 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
     return agg.collect(), counts
 
 
+def _own_session() -> pl.Expr:
+    """Whether a stored event is in a custom session (the sessionizer put it there: a custom
+    type with its own session id; a custom session's type is never web or app, in any
+    case)."""
+    stype = pl.col("session_type")
+    return stype.is_not_null() & ~stype.is_in(["web", "app"])
+
+
+def _in_custom_session(own: pl.Expr | None = None) -> pl.Expr:
+    """The session id usage_class_expr asks about, as far as it asks ("" or null): the
+    store's usage reads the event's session type instead (the id is a wide column of
+    unique values)."""
+    flag = _own_session() if own is None else own
+    return pl.when(flag).then(pl.lit("")).otherwise(None).alias("source_session_id")
+
+
 def _aggregate_store(events: pl.LazyFrame, as_of_us: int) -> pl.DataFrame:
     """_aggregate for the store (one row per event already, nothing late or conflicting).
 
-    Grouping on the raw (bucket, kind, source_session_type, whether there is a session id)
+    Grouping on the raw (bucket, kind, source_session_type, whether in a custom session)
     and classifying the few
     thousand groups afterwards is about twice as fast as classifying ten million events
     (a chain of string tests per event) and grouping on the class.
@@ -961,11 +973,12 @@ def _aggregate_store(events: pl.LazyFrame, as_of_us: int) -> pl.DataFrame:
             after=t >= as_of_us,
             kind="kind",
             source_session_type="source_session_type",
-            source_session_id="source_session_id",
+            own=_own_session(),
             auto="_auto",
         )
         .agg(events=pl.len().cast(pl.Int64))
         .collect(engine="streaming")
+        .with_columns(_in_custom_session(pl.col("own")))  # (of the groups)
     )
     # A null created_date has no bucket and, as in _aggregate, no class either.
     cls = pl.when(pl.col("bucket").is_not_null()).then(usage_class_expr())
