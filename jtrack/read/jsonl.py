@@ -289,11 +289,25 @@ def _lines_frame(text: str, first_line: int = 1) -> pl.DataFrame:
     )
 
 
+def _looks_compressed(data: bytes) -> bool:
+    """Whether Polars' readers would take `data` for a compressed stream (its magic bytes)."""
+    head = data[:4]
+    return (
+        head[:2] == b"\x1f\x8b"
+        or head == b"\x28\xb5\x2f\xfd"
+        or (len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0)
+    )
+
+
 def _text_lines(data: bytes, first_line: int, name: str) -> tuple[pl.DataFrame, str | None]:
     """_lines_frame of `data`'s text, and the marker standing for bytes that were not UTF-8
     (_decode_text). Valid UTF-8 (nearly always) is split by Polars without a Python string
     (a third of the time): scan_lines splits at "\n" and removes one "\r" before it, as
-    _lines_frame does."""
+    _lines_frame does. Text that starts like a compressed stream (gzip, zstd, zlib: Polars
+    would decompress it, or fail with an OSError) goes the Python way too."""
+    if _looks_compressed(data):
+        text, mark = _decode_text(data, name)
+        return _lines_frame(text, first_line), mark
     try:
         df = (
             pl.scan_lines(data, name="line")
