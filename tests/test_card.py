@@ -901,3 +901,18 @@ def test_card_json_names_icons_and_tones_and_carries_no_presentation(tmp_path: P
 
     for name in ("SESSION_ICONS", "KIND_ICONS", "KIND_LABELS", "TONE_COLORS"):
         assert not hasattr(data, name), name
+
+
+def test_an_empty_page_title_is_labelled_by_its_url(tmp_path: Path) -> None:
+    """A page view whose title is "" is labelled by its URL, as one with no title is (the
+    terminal card showed a blank event; the HTML card already fell back to the URL)."""
+    src = tmp_path / "e.parquet"
+    flat_frame(
+        [flat_event("a", "v", T0, page_title="", page_url="https://shop.example/x")]
+    ).write_parquet(src)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([src], store)
+    sid = store.scan_sessions().select("id").collect()["id"][0]
+    card = build_card(store, sid).to_dict()
+    assert [e["label"] for e in card["journey"]] == ["https://shop.example/x"]
+    assert "https://shop.example/x" in render_card_text(card, width=100)
