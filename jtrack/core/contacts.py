@@ -1224,7 +1224,11 @@ def visitors_from_sessions(
 ) -> pl.DataFrame:
     """The per-cookie view from a stored session table's own contact columns (no contacts
     file): states re-evaluated at `as_of`, unverified details from the events' traits."""
-    sess = refresh_contact_state(sessions, as_of, ttl).collect(engine="in-memory")
+    lf = sessions.lazy()
+    needed = ["id", "customer_id", "created_date", "ended_date", *CONTACT_COLUMNS]
+    # (only the columns this view needs: a store's sessions have fifty)
+    lf = lf.select([c for c in needed if c in lf.collect_schema().names()])
+    sess = refresh_contact_state(lf, as_of, ttl).collect(engine="in-memory")
     per = (
         sess.sort("customer_id", "created_date", "id")
         .group_by("customer_id", maintain_order=True)
