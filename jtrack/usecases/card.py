@@ -528,6 +528,7 @@ def _journey_frame(
     is_view = pl.col("event_name") == "page_viewed"
     page_key = pl.coalesce(pl.col("page_url"), pl.col("page_title"), pl.lit(""))
     offset_s = _offset_expr(pl.col("created_date"), start)
+
     def given(c: str) -> pl.Expr:  # (an empty title is no title: the URL stands for it)
         return pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c))
 
