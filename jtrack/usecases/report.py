@@ -152,7 +152,9 @@ class JourneyReport:
 
 
 def _strip_url(col: pl.Expr) -> pl.Expr:
-    return col.str.replace(r"[?#].*$", "")
+    """The URL without its query string and fragment (whatever they hold: `(?s)`, a raw
+    tab or line break in a query is part of it)."""
+    return col.str.replace(r"(?s)[?#].*", "")
 
 
 def _ranked(df: pl.DataFrame, count: str, labels: Sequence[str], top: int) -> pl.DataFrame:
