@@ -250,16 +250,16 @@ def check_rejects_target(
                 f"--rejects {target}: that is an input file of this run",
                 hint="write rejects to another file, e.g. rejects.jsonl",
             )
-    if store_root is not None and resolved not in {Path(a).resolve() for a in allowed}:
+    if resolved in {Path(a).resolve() for a in allowed}:
+        return  # (the store's own rejects file)
+    if store_root is not None:
         root = Path(store_root).resolve()
         if resolved == root or root in resolved.parents:
             raise UsageError(
                 f"--rejects {target}: that is inside the store ({root})",
                 hint="the store keeps its own files; write rejects outside it",
             )
-        check_writable(target)
-    elif store_root is None:
-        check_writable(target)
+    check_writable(target)
 
 
 def write_rejects(

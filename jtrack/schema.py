@@ -279,17 +279,25 @@ class EventSchema:
 
     fields: tuple[Field, ...] = EVENT_FIELDS
 
-    def to_rows(self) -> list[dict[str, str]]:
+    def to_rows(self) -> list[dict[str, object]]:
+        """One row per column, as `jtrack schema` shows it in every format: the type in
+        Polars' short form (`str`, `datetime[μs, UTC]`), `required` a boolean."""
         return [
             {
                 "column": f.name,
-                "dtype": str(f.dtype),
+                "dtype": short_type(f.dtype),
                 "genesys_path": f.genesys,
-                "required": "yes" if f.required else "",
+                "required": bool(f.required),
                 "description": f.doc,
             }
             for f in self.fields
         ]
+
+
+def short_type(dtype: object) -> str:
+    """`datetime[μs, UTC]`, `list[struct[3]]`: Polars' own short form of a type."""
+    short = getattr(dtype, "_string_repr", None)
+    return str(short()) if callable(short) else str(dtype)
 
 
 def empty_events() -> pl.DataFrame:

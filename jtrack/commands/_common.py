@@ -83,19 +83,22 @@ def set_debug(value: bool) -> None:
     _DEBUG[0] = value
 
 
-def error_line(message: str) -> None:
+def stderr_line(message: str) -> None:
+    """One line on stderr, as typed (never wrapped: cron mail is read with grep), with the
+    control characters of data in it made harmless."""
     from jtrack.serialize import strip_control
 
-    sys.stderr.write("error: " + strip_control(message) + "\n")
+    sys.stderr.write(strip_control(message) + "\n")
     sys.stderr.flush()
+
+
+def error_line(message: str) -> None:
+    stderr_line("error: " + message)
 
 
 def warning_line(message: str) -> None:
     """One `warning: ...` line on stderr (shown even with --quiet: something may be wrong)."""
-    from jtrack.serialize import strip_control
-
-    sys.stderr.write("warning: " + strip_control(message) + "\n")
-    sys.stderr.flush()
+    stderr_line("warning: " + message)
 
 
 def handle_errors(fn: F) -> F:
@@ -455,10 +458,7 @@ def traffic_classes(text: str | None) -> tuple[str, ...]:
 
 def note_line(message: str) -> None:
     """One `note: ...` line on stderr (for data formats, whose stdout is only data)."""
-    from jtrack.serialize import strip_control
-
-    sys.stderr.write("note: " + strip_control(message) + "\n")
-    sys.stderr.flush()
+    stderr_line("note: " + message)
 
 
 def open_store(store: Path | None, role: str | None = None, redact: bool = False) -> Any:

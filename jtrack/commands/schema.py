@@ -40,7 +40,7 @@ def schema_cmd(
     """
     import polars as pl
 
-    from jtrack.schema import SESSION_SCHEMA, EventSchema
+    from jtrack.schema import SESSION_SCHEMA, EventSchema, short_type
 
     out_fmt = resolve_format(fmt, output, FORMATS, "schema")
     # one spelling of each type in every format: Polars' short form (`str`, `i64`,
@@ -49,20 +49,13 @@ def schema_cmd(
         df = pl.DataFrame(
             {
                 "column": list(SESSION_SCHEMA),
-                "dtype": [_short_type(t) for t in SESSION_SCHEMA.values()],
+                "dtype": [short_type(t) for t in SESSION_SCHEMA.values()],
             },
             schema={"column": pl.String, "dtype": pl.String},
         )
     else:
-        fields = EventSchema().fields
         df = pl.DataFrame(
-            {
-                "column": [f.name for f in fields],
-                "dtype": [_short_type(f.dtype) for f in fields],
-                "genesys_path": [f.genesys for f in fields],
-                "required": [bool(f.required) for f in fields],
-                "description": [f.doc for f in fields],
-            },
+            EventSchema().to_rows(),
             schema={
                 "column": pl.String,
                 "dtype": pl.String,
@@ -70,6 +63,7 @@ def schema_cmd(
                 "required": pl.Boolean,
                 "description": pl.String,
             },
+            orient="row",
         )
     if out_fmt != Format.table:
         emit_frame(df, out_fmt, output)
@@ -80,9 +74,3 @@ def schema_cmd(
         else f"{df.height} event columns: the flat input shape"
     )
     emit_frame(df, out_fmt, output, title=title, sorts={"dtype": "key"}, wrap=["description"])
-
-
-def _short_type(dtype: object) -> str:
-    """`datetime[μs, UTC]`, `list[struct[3]]`: Polars' own short form of a type."""
-    short = getattr(dtype, "_string_repr", None)
-    return str(short()) if callable(short) else str(dtype)

@@ -234,16 +234,11 @@ def _emit(report: Any, fmt: Format, output: Path | None, summary: bool) -> None:
 def _notes(report: Any, fmt: Format, output: Path | None) -> None:
     """One or two plain lines on stderr for people running it by hand (not with --quiet),
     never wrapped (cron mail is read with grep)."""
-    import sys
-
-    from jtrack.serialize import strip_control
-
-    def say(text: str) -> None:
-        sys.stderr.write(strip_control(text) + "\n")
+    from jtrack.commands._common import note_line, stderr_line
 
     rec = report.reconciliation
     if rec.get("rejected"):
-        say(f"note: {rec['rejected']:,} rows were rejected and are not counted")
+        note_line(f"{rec['rejected']:,} rows were rejected and are not counted")
     if fmt == Format.table and output is None:
         return
     m = report.month
@@ -258,4 +253,4 @@ def _notes(report: Any, fmt: Format, output: Path | None) -> None:
             line += f": OVER by {m['overage']:,}"
     if output is not None:
         line += f" (written to {output})"
-    say(line)
+    stderr_line(line)
