@@ -42,6 +42,9 @@ RUNS = "runs"
 #: Per session part, its ids sorted (with each one's row in the part): a prefix lookup
 #: reads one row group of each, not every id of the store.
 SESSION_IDS = "session-ids"
+#: Per index part, each row's event id hash (xxh3_64) and time, in the part's row order: a
+#: run finds redeliveries against the store's events reading these numbers, not the ids.
+EVENT_KEYS = "event-keys"
 #: Runs a run log file holds; the manifest keeps from RUN_CHUNK to 2 * RUN_CHUNK - 1 runs.
 RUN_CHUNK = 500
 REJECTS = "rejects.jsonl"

@@ -74,6 +74,10 @@ class PartInfo:
     #: each one's row in the part), so that a session is found by an id prefix reading one
     #: row group of it (None: a part an earlier jtrack wrote; its ids are scanned)
     ids: str | None = None
+    #: index parts: the part's event keys (`event-keys/<file>`: each row's `event_hash`,
+    #: xxh3_64 of its event id, and `created_date`, in the part's row order), what a run
+    #: reads to find redeliveries (None: a part an earlier jtrack wrote; its ids are hashed)
+    keys: str | None = None
 
 
 @dataclass
@@ -175,6 +179,7 @@ class Manifest:
         out = [f"segments/{s.file}" for s in self.segments]
         out += [f"{p.table}/{p.file}" for p in self.parts]
         out += [p.ids for p in self.parts if p.ids]
+        out += [p.keys for p in self.parts if p.keys]
         for extra in (self.rejects, self.held, self.duplicates):
             if extra:
                 out.append(extra)

@@ -324,31 +324,31 @@ class Snapshot:
 
     def event_keys(self) -> pl.DataFrame:
         """xxh3_64 of the event id (`_h`) and `created_date` of every index row, in no
-        particular order, for a process that runs again and again (`jtrack watch`): they
-        are kept per part file (its name, device, inode, size and modification time: a
-        file written again is another file) and only new parts are read; parts no longer
-        in the version are forgotten, so what is kept is 16 bytes per event of the version
-        last asked."""
+        particular order: each part's event keys (PartInfo.keys; the ids of a part an
+        earlier jtrack wrote are hashed). For a process that runs again and again (`jtrack
+        watch`) they are kept per part file (its name, device, inode, size and
+        modification time: a file written again is another file) and only new parts are
+        read; parts no longer in the version are forgotten, so what is kept is 16 bytes per
+        event of the version last asked."""
         import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
         hashed = pl.col("event_id").nchash.xxh3_64().alias("_h")  # type: ignore[attr-defined]
         live: list[tuple[str, int, int, int, int]] = []
-        missing: dict[tuple[str, int, int, int, int], Path] = {}
+        missing: dict[tuple[str, int, int, int, int], pl.LazyFrame] = {}
         for p in self.manifest.parts_of("index"):
             path = self.part_path("index", p.file)
             st = path.stat()
             key = (p.file, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             live.append(key)
-            if key not in _KEYS:
-                missing[key] = path
-        read = pl.collect_all(  # side by side
-            [
-                pl.scan_parquet(path, hive_partitioning=False, glob=False).select(
-                    hashed, "created_date"
-                )
-                for path in missing.values()
-            ]
-        )
+            if key in _KEYS:
+                continue
+            if p.keys:
+                scan = pl.scan_parquet(self.dir / p.keys, hive_partitioning=False, glob=False)
+                missing[key] = scan.select(pl.col("event_hash").alias("_h"), "created_date")
+            else:
+                scan = pl.scan_parquet(path, hive_partitioning=False, glob=False)
+                missing[key] = scan.select(hashed, "created_date")
+        read = pl.collect_all(list(missing.values()))  # side by side
         _KEYS.update(zip(missing, read, strict=True))
         for key in set(_KEYS) - set(live):
             del _KEYS[key]

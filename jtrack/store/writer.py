@@ -31,6 +31,7 @@ from jtrack.store import layout
 from jtrack.store.layout import (
     CURRENT,
     CURRENT_LINK,
+    EVENT_KEYS,
     MANIFEST,
     RUN_CHUNK,
     RUNS,
@@ -57,7 +58,7 @@ SEGMENT_ROW_GROUP = 64_000
 IDS_ROW_GROUP = 2_048
 
 #: The folders of a version.
-_FOLDERS = (SEGMENTS, "index", "sessions", SESSION_IDS, RUNS)
+_FOLDERS = (SEGMENTS, "index", "sessions", SESSION_IDS, EVENT_KEYS, RUNS)
 
 _DISK_HINT = "free some disk space or choose another --store; the previous store is intact"
 
@@ -179,17 +180,30 @@ def write_store_part(
     version: Path, table: str, name: str, frame: pl.DataFrame, run: int
 ) -> PartInfo:
     """Write a part of `table` ("index" or "sessions") in the version directory `version`,
-    and for the session table its id directory beside it (SESSION_IDS/<name>: the ids
-    sorted, each with its row in the part); its manifest entry (`run`: the run its rows
-    belong to)."""
+    and beside it, for the session table its id directory (SESSION_IDS/<name>: the ids
+    sorted, each with its row in the part), for the index its event keys (EVENT_KEYS/<name>:
+    each row's event id hash and time); its manifest entry (`run`: the run its rows belong
+    to)."""
     write_parquet(frame, version / table / name)
-    ids = None
+    info = part_info(table, name, frame, run)
     if table == "sessions":
         ids = f"{SESSION_IDS}/{name}"
-        directory = _id_directory(frame)
-        write_parquet(directory, version / ids, row_group=IDS_ROW_GROUP)
-    info = part_info(table, name, frame, run)
-    return info if ids is None else replace(info, ids=ids)
+        write_parquet(_id_directory(frame), version / ids, row_group=IDS_ROW_GROUP)
+        return replace(info, ids=ids)
+    keys = f"{EVENT_KEYS}/{name}"
+    write_parquet(event_keys_of(frame), version / keys)
+    return replace(info, keys=keys)
+
+
+def event_keys_of(index: pl.DataFrame) -> pl.DataFrame:
+    """An index part's event keys: `event_hash` (xxh3_64 of the event id, the hash the
+    run's decisions compare) and `created_date` of each row, in its order."""
+    import polars_hash  # noqa: F401  (registers the .nchash namespace)
+
+    return index.select(
+        pl.col("event_id").nchash.xxh3_64().alias("event_hash"),  # type: ignore[attr-defined]
+        "created_date",
+    )
 
 
 def _id_directory(sessions: pl.DataFrame) -> pl.DataFrame:
@@ -483,6 +497,7 @@ __all__ = [
     "SEGMENT_ROW_GROUP",
     "VersionWriter",
     "disk_error",
+    "event_keys_of",
     "id_ranges",
     "write_parquet",
     "write_store_part",
