@@ -7,14 +7,15 @@ from itertools import pairwise
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from jtrack.core.dedupe import deduplicate
-from jtrack.core.sessionize import locate, sessionize
+from jtrack.core.sessionize import index_order, locate, sessionize, sessionize_rows
 from jtrack.errors import UsageError
 from jtrack.options import SessionizeOptions, parse_duration
+from jtrack.schema import KERNEL_COLUMNS
 from tests.helpers import T0, flat_event, flat_frame, minutes
 
 
@@ -323,6 +324,54 @@ def test_any_partition_by_visitor_gives_the_same_sessions(spec: list[tuple[str, 
     ]
     joined = pl.concat(parts).sort("customer_id", "created_date", "id")
     assert_frame_equal(joined, whole.sort("customer_id", "created_date", "id"))
+
+
+_ID_SHAPES = st.one_of(
+    st.uuids().map(str),  # the usual: their first 8 bytes tell them apart
+    st.integers(0, 30).map(lambda i: f"sharedpx-{i}"),  # 8 bytes alike: sorted whole
+    st.text("aAbB09-", min_size=1, max_size=12),  # short ones, mixed case
+    st.sampled_from(["é-événement-1", "é-événement-2", "zz\u00ff\u0100", "\U0001f600 id"]),
+)
+_tied = st.lists(
+    st.tuples(
+        st.sampled_from(["v1", "v2"]),
+        st.integers(0, 3),  # few distinct times: many ties for the ids to break
+        st.sampled_from(["page_viewed", "custom", "system"]),
+        _ID_SHAPES,
+    ),
+    min_size=1,
+    max_size=40,
+    unique_by=lambda t: t[3],
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(_tied)
+@example([("v1", 0, "page_viewed", f"sharedpx-{i}") for i in (9, 10, 1)])
+def test_the_kernel_orders_rows_as_their_ids_sort_whatever_their_shape(spec: list) -> None:
+    """The kernel sorts event ids (the last tie-breaker) by their first 8 bytes as a number,
+    and whole only where that cannot tell them apart: the order must be the one sorting the
+    ids as strings gives (`index_order`), for ids long or short, sharing a prefix, mixed
+    case or not ASCII, in web, custom and system rows."""
+    rows = []
+    for i, (visitor, minute, what, eid) in enumerate(spec):
+        extra: dict = {}
+        if what == "custom":
+            extra = dict(
+                kind="custom", event_name="x", source_session_type="delivery",
+                source_session_id=f"o{i % 2}",
+            )  # fmt: skip
+        elif what == "system":
+            extra = dict(kind="segment", event_name="segment_assigned")
+        rows.append(flat_event(eid, visitor, T0 + minutes(minute), **extra))
+    frame = (
+        flat_frame(rows)
+        .select(KERNEL_COLUMNS)
+        .with_columns(_pos=pl.int_range(pl.len(), dtype=pl.UInt64), bucket=pl.lit(3, pl.UInt16))
+    )
+    out = sessionize_rows(frame)
+    want = index_order(frame)
+    assert out.index.get_column("_pos").to_list() == want.get_column("_pos").to_list()
 
 
 def test_visitors_whose_hashes_collide_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
