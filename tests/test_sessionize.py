@@ -349,10 +349,10 @@ _tied = st.lists(
 @given(_tied)
 @example([("v1", 0, "page_viewed", f"sharedpx-{i}") for i in (9, 10, 1)])
 def test_the_kernel_orders_rows_as_their_ids_sort_whatever_their_shape(spec: list) -> None:
-    """The kernel sorts event ids (the last tie-breaker) by their first 8 bytes as a number,
-    and whole only where that cannot tell them apart: the order must be the one sorting the
-    ids as strings gives (`index_order`), for ids long or short, sharing a prefix, mixed
-    case or not ASCII, in web, custom and system rows."""
+    """Event ids break the last ties of the kernel's order as strings sort (`index_order`),
+    for ids long or short, sharing a prefix, mixed case or not ASCII, in web, custom and
+    system rows (a sort by the ids' first 8 bytes as a number, with a whole-id sort of the
+    ties, was tried against it: it gave no measurable gain)."""
     rows = []
     for i, (visitor, minute, what, eid) in enumerate(spec):
         extra: dict = {}

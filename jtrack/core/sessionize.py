@@ -381,13 +381,6 @@ class KernelOutput:
         return int(self.index["session_id"].null_count())
 
 
-def _id_prefix() -> pl.Expr:
-    """An event id's first 8 bytes as a big-endian number (ordered as the ids are, ties
-    aside); null for an id shorter than that."""
-    head = pl.col("event_id").cast(pl.Binary).bin.head(8)
-    return head.bin.reinterpret(dtype=pl.UInt64, endianness="big")
-
-
 def visitor_hash() -> pl.Expr:
     """The 64-bit hash visitors are ordered by (xxh3 of customer_id, as buckets are)."""
     return pl.col("customer_id").nchash.xxh3_64()  # type: ignore[attr-defined]
@@ -415,33 +408,17 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
     # then (no Categorical: its global string cache grows with every visitor a long-lived
     # process such as `jtrack watch` ever sees).
     rows = _with_stream_columns(rows.with_columns(_h=visitor_hash(), _c=pl.lit(0, pl.UInt32)))
-    # Strings are several times dearer to sort than numbers: the custom session is sorted by
-    # its rank (only when there is one), and event ids, which only break ties, by their
-    # first 8 bytes read as a number (the same order: ids that share them are then sorted
-    # whole, below; ids shorter than 8 bytes, whole from the start).
-    keys = [*lead, "_h", "_c", "_st", "_ckr", "created_date", "_is_sys", "_e"]
-    extra = {"_e": _id_prefix()}
-    if rows.get_column("_custom").any():
-        extra["_ckr"] = pl.col("_ck").rank("dense").cast(pl.UInt32)
-    else:
-        keys.remove("_ckr")
-    rows = rows.with_columns(**extra)
-    if rows.get_column("_e").null_count():
-        keys[-1] = "event_id"
+    # keys that cannot break a tie are left out of the sort (cheaper): the rank when no two
+    # visitors share a hash, the custom session when there is none
+    keys = [*lead, "_h", "_c", "_st", "_ck", "created_date", "_is_sys", "event_id"]
+    if not rows.get_column("_custom").any():
+        keys.remove("_ck")
     rows = rows.sort([k for k in keys if k != "_c"])
     # two visitors share a hash when, sorted by it, two neighbours with the same hash are
-    # different visitors (their rows interleave): then rank them; two rows tied on every
-    # key but the ids' first 8 bytes are ordered by the whole id: then sort again
-    h, cid, eid = pl.col("_h"), pl.col("customer_id"), pl.col("event_id")
-    tied = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in keys])
-    collided, prefix_tie = rows.select(
-        ((h == h.shift(1)) & (cid != cid.shift(1))).any().alias("collided"),
-        ((tied & (eid != eid.shift(1))).any() if keys[-1] == "_e" else pl.lit(False)).alias("tied"),
-    ).row(0)
-    if collided:
-        rows = rows.with_columns(_c=cid.rank("dense").cast(pl.UInt32))
-    if collided or prefix_tie:
-        rows = rows.sort([*keys, "event_id"] if keys[-1] == "_e" else keys)
+    # different visitors (their rows interleave): then rank them, and sort again
+    h, cid = pl.col("_h"), pl.col("customer_id")
+    if rows.select(((h == h.shift(1)) & (cid != cid.shift(1))).any()).item():
+        rows = rows.with_columns(_c=cid.rank("dense").cast(pl.UInt32)).sort(keys)
     rows = _assign_gap_sessions(rows, opts)
 
     # Every session number belongs to at least one activity row, so they are dense 1..S.
