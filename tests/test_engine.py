@@ -24,10 +24,12 @@ from hypothesis import strategies as st
 from make_corpus import Case
 from polars.testing import assert_frame_equal
 from synth import generate_flat
+from typer.testing import CliRunner
 
 import jtrack.engine.ingest as ingest
 import jtrack.engine.run as run_module
 import jtrack.engine.unit as unit
+from jtrack.cli import app
 from jtrack.engine import StoredRun, run_sessionize
 from jtrack.errors import FileAccessError, JtrackError, UsageError
 from jtrack.options import SessionizeOptions
@@ -967,8 +969,28 @@ def test_a_store_inside_the_exports_folder_is_not_read_as_exports(tmp_path: Path
     _day(exports, "day1.parquet", [flat_event("b", "v", T0 + timedelta(days=1))])
     run = run_sessionize([exports], store)
     assert run.summary.run is not None and run.summary.run["files_read"] == 1
-    assert any("of the store itself" in n for n in run.notes)
+    assert any("inside the store's own folder" in n for n in run.notes)
     assert store.read_manifest().counts["events_kept"] == 2
+
+
+def test_a_folder_of_other_files_named_as_the_store_is_refused_and_left_alone(
+    tmp_path: Path,
+) -> None:
+    """`--store exports` by mistake: the inputs inside it were left out as the store's own
+    files, and a store was started among them (exit 0, nothing read). Now refused, exit 2,
+    nothing written there (not even the lock); an empty folder is a new store."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    day = _day(exports, "day0.parquet", [flat_event("a", "v", T0)])
+    before = sorted(p.name for p in exports.iterdir())
+    with pytest.raises(UsageError, match=r"not a jtrack store, and not empty .*day0\.parquet"):
+        run_sessionize([day], Store.open(exports))
+    assert sorted(p.name for p in exports.iterdir()) == before
+    res = CliRunner().invoke(app, ["sessionize", str(day), "--store", str(exports), "-q"])
+    assert res.exit_code == 2 and "not a jtrack store" in res.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_sessionize([day], Store.open(empty)).summary.events_kept == 1
 
 
 def test_a_rejected_row_comes_before_a_read_error_further_on(tmp_path: Path) -> None:

@@ -472,3 +472,63 @@ def test_a_segment_is_copied_whole_in_pieces_and_a_failed_run_stops_the_copy(
             writer.copy_segment(source, cut, stop)
     assert whole.read_bytes() == source.read_bytes()
     assert cut.read_bytes() == source.read_bytes()[:1_000]
+
+
+# ---------------------------------------------------------------------------- not events
+
+
+def test_a_file_whose_name_says_it_is_not_events_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A CSV (or TOML, Markdown, zip...) named as a source was read as JSON lines: one
+    rejected row per line, and a hint to fix the row or skip it, which on a new store gave
+    an empty store and exit 0. Now one error naming the file's kind, by name or by glob,
+    compressed or not; a folder of them says what it holds. JSON lines under a .txt name are
+    still read (a name says nothing there)."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+    from jtrack.read import expand_sources
+
+    csv = tmp_path / "contacts.csv"
+    csv.write_text("contact_id,name\nC1,Ada\n")
+    (tmp_path / "notes.md.gz").write_bytes(gzip.compress(b"# notes\n"))
+    for named, kind in ((str(csv), "CSV"), (str(tmp_path / "notes.md.gz"), "Markdown")):
+        with pytest.raises(FileAccessError, match=f"a {kind} file, not events"):
+            expand_sources([named])
+    with pytest.raises(FileAccessError, match="a CSV file"):
+        expand_sources([str(tmp_path / "*")])
+    folder = tmp_path / "only"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x\n1\n")
+    with pytest.raises(FileAccessError, match=r"it holds CSV files, which are not read"):
+        expand_sources([str(folder)])
+    res = CliRunner().invoke(app, ["sessionize", str(csv), "--store", str(tmp_path / "s")])
+    assert res.exit_code == 1
+    assert res.stderr.count("\n") == 1 and "a CSV file, not events" in res.stderr
+    assert not (tmp_path / "s").exists()
+    txt = tmp_path / "events.txt"
+    txt.write_text(genesys_line("e1", "v1", T0) + "\n")
+    assert read_events(expand_sources([str(txt)])).events.height == 1
+
+
+def test_reading_commands_given_files_without_one_event_fail_instead_of_counting_zero(
+    tmp_path: Path,
+) -> None:
+    """`usage` and `report` over files none of whose rows is an event answered with zeros
+    and exit 0 (a cron job wrote a usage file of zeros). Now exit 1, one line, even with
+    -q; a file with one good row among bad ones is counted as before."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    bad = tmp_path / "other.jsonl"
+    bad.write_text('{"name": "not an event"}\n{"name": "nor this"}\n')
+    runner = CliRunner()
+    for args in (["usage", str(bad), "--month", "2026-10", "-q"], ["report", str(bad)]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 1, (args, res.output)
+        assert res.stdout == ""
+        assert "every one of the 2 rows read was rejected" in res.stderr
+    good = tmp_path / "mixed.jsonl"
+    good.write_text(bad.read_text() + genesys_line("e1", "v1", T0) + "\n")
+    res = runner.invoke(app, ["usage", str(good), "--month", "2026-10", "-f", "json", "-q"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["reconciliation"]["rejected"] == 2

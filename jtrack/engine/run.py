@@ -231,6 +231,16 @@ def run_sessionize(
         raise UsageError(f"store {store!r}", hint="a jtrack.store.Store, or the store's folder")
     say = progress or no_progress
     started = _now()
+    foreign = [] if store.exists() else store.foreign_entries()
+    if foreign:  # (a store is started in a new or empty folder, never among other files)
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise UsageError(
+            f"{store.root}: not a jtrack store, and not empty (it holds {shown})",
+            hint="--store names the folder jtrack keeps its store in: a new or empty "
+            "folder (default ./.jtrack), not the exports folder",
+        )
     with store.lock(wait=opts.lock_wait):
         store.refresh()
         base = store.read_manifest() if store.exists() else None
@@ -244,8 +254,8 @@ def run_sessionize(
         mode, notes = _mode(base, opts)
         if own:
             notes.append(
-                f"left out {own} file{'s' if own != 1 else ''} of the store itself "
-                f"({store.root} is inside a folder named as input)"
+                f"left out {own} file{'s' if own != 1 else ''} inside the store's own "
+                f"folder ({store.root})"
             )
         book_source, book, book_invalid, book_changed, book_notes = _contacts(base, opts)
         notes += book_notes

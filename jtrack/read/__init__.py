@@ -39,6 +39,7 @@ from jtrack.read.validate import (
     conform_rows,
     far_future_cut,
     mark_far_future,
+    nothing_accepted,
     rejected_row_error,
     rejects_frame,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "far_future_cut",
     "iter_source_rows",
     "mark_far_future",
+    "nothing_accepted",
     "plain_json_lines",
     "read_events",
     "read_source",

@@ -53,6 +53,51 @@ def _is_data_file(p: Path) -> bool:
     return any(name.endswith(s + c) for s in _DATA_SUFFIXES for c in _COMPRESSED)
 
 
+#: Files that are not events, by what their name ends in (any compression aside): named as a
+#: source, one of these is refused in one line, not read as JSON lines with a rejected row
+#: for each of its lines.
+_NOT_EVENTS = {
+    ".csv": "CSV",
+    ".tsv": "TSV",
+    ".xlsx": "Excel",
+    ".xls": "Excel",
+    ".toml": "TOML",
+    ".yaml": "YAML",
+    ".yml": "YAML",
+    ".md": "Markdown",
+    ".html": "HTML",
+    ".htm": "HTML",
+    ".xml": "XML",
+    ".pdf": "PDF",
+    ".zip": "zip",
+}
+
+
+def _not_events(p: Path) -> str | None:
+    """What kind of file `p` is when its name says it holds no events (None: it may)."""
+    name = p.name.lower()
+    for c in _COMPRESSED:
+        if c and name.endswith(c):
+            name = name[: -len(c)]
+            break
+    return _NOT_EVENTS.get(Path(name).suffix)
+
+
+def _refuse_not_events(p: Path, shown: str) -> None:
+    kind = _not_events(p)
+    if kind is None:
+        return
+    hint = (
+        "unzip it and name the files inside"
+        if kind == "zip"
+        else "jtrack reads events from JSON lines, JSON or Parquet files (`jtrack schema`); "
+        "leave this file out"
+    )
+    if kind == "CSV":
+        hint += ", or convert it: duckdb -c \"COPY (FROM 'x.csv') TO 'x.parquet'\""
+    raise FileAccessError(f"{shown}: a {kind} file, not events", hint=hint)
+
+
 def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None) -> list[Source]:
     """Turn paths, directories, globs and `-` into a sorted list of Sources.
 
@@ -74,19 +119,25 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             continue
         p = Path(s)
         if p.is_dir():
-            files = [f for f in _walk(p, s) if _is_data_file(f)]
+            walked = _walk(p, s)
+            files = [f for f in walked if _is_data_file(f)]
             if not files:
+                kinds = sorted({k for f in walked if (k := _not_events(f)) is not None})
+                holds = f" (it holds {', '.join(kinds)} files, which are not read)" if kinds else ""
                 raise FileAccessError(
-                    f"{s}: the directory holds no .jsonl, .ndjson, .json or .parquet file",
+                    f"{s}: the directory holds no .jsonl, .ndjson, .json or .parquet file{holds}",
                     hint="check the path (compressed .gz and .zst files count too)",
                 )
             out.extend(_source(f) for f in files)
         elif p.is_file():
+            _refuse_not_events(p, s)
             out.append(_source(p))
         elif any(ch in s for ch in "*?["):
             files = _glob(s)
             if not files:
                 raise FileAccessError(f"{s}: the pattern matches no file", hint="check the glob")
+            for f in files:
+                _refuse_not_events(f, str(f))
             out.extend(_source(f) for f in files)
         else:
             raise FileAccessError(f"{s}: no such file or directory", hint="check the path")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from jtrack.errors import RejectedRowError
+from jtrack.errors import DataError, RejectedRowError
 from jtrack.schema import (
     EVENT_FIELDS,
     EVENT_SCHEMA,
@@ -614,6 +614,20 @@ def rejected_row_error(row: dict[str, Any]) -> RejectedRowError:
     if row["_detail"]:
         detail = f"{row['_detail']}; {detail}"
     return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail)
+
+
+def nothing_accepted(rows_read: int, rejected: int) -> DataError | None:
+    """The error of a reading command given files none of whose rows is an event (a CSV,
+    a contacts file, another tool's JSON), so that it does not answer with zeros and exit
+    0; None when some rows were accepted, or none read."""
+    if rows_read == 0 or rejected < rows_read:
+        return None
+    return DataError(
+        f"every one of the {rows_read:,} rows read was rejected: the inputs hold no events",
+        hint="give event exports (Genesys Journey or flat events, as JSON lines, JSON or "
+        "Parquet: `jtrack schema`); `jtrack sessionize FILE --rejects rejects.jsonl` lists "
+        "why each row was rejected",
+    )
 
 
 def far_future_cut(

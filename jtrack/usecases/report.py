@@ -631,8 +631,12 @@ def report_from_sources(
     `progress` gets the engine's ProgressUpdates while the files are read and sessionized."""
     from jtrack.core.traffic import user_agent_list_version
     from jtrack.engine import sessionize_sources
+    from jtrack.read import nothing_accepted
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
+    error = nothing_accepted(run.summary.rows_read, run.summary.rejected)
+    if error is not None:
+        raise error
     report = journey_report(
         run.result.sessions,
         run.result.events,

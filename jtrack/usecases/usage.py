@@ -1180,6 +1180,11 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         # lazily scanned rows (rejects included) + read_events' kept events and its rejects
         rows_read = counts["rows"] + inp.rejected
         rejected = counts["rejected"] + inp.rejected
+        from jtrack.read import nothing_accepted
+
+        error = nothing_accepted(rows_read, rejected)
+        if error is not None:
+            raise error
         all_rows = int(agg["rows"].sum()) if agg.height else 0
         duplicates = all_rows - total_events
         conflicting = int(agg["conflicts"].sum()) if agg.height else 0
