@@ -141,6 +141,31 @@ def test_sigkill_at_every_point_leaves_a_whole_readable_store(
         assert _leftovers(tmp_path / point) == []
 
 
+def test_a_kill_between_the_switch_and_the_link_is_repaired_by_the_next_run(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Killed right after CURRENT is replaced, `current` (what other tools read) still
+    named the previous version, and stayed so through every run that found nothing new.
+    The next run that takes the lock (here one with nothing new) points it again."""
+    store = _store_with_a(tmp_path / "s", inputs)
+    proc = _spawn(
+        ["sessionize", str(inputs["b"]), "--store", str(store.root), "-q"],
+        {KILL_ENV: "after_current"},
+    )
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    name = (store.root / "CURRENT").read_text().strip()
+    assert os.readlink(store.root / "current") != f"versions/{name}"  # the window
+    res = CliRunner().invoke(
+        app, ["sessionize", str(inputs["b"]), "--store", str(store.root), "--keep", "0", "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    assert (store.root / "CURRENT").read_text().strip() == name  # nothing new
+    assert os.readlink(store.root / "current") == f"versions/{name}"
+    other = pl.read_parquet(store.root / "current" / "index" / "*.parquet")
+    assert other.height == store.scan_index().collect().height == 100
+
+
 def test_the_kill_points_are_all_reached(inputs: dict[str, Path], tmp_path: Path) -> None:
     """Guard the test above: a renamed or removed kill point would make it pass vacuously."""
     import jtrack.store.layout as layout

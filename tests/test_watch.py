@@ -378,6 +378,20 @@ def test_once_writes_a_self_contained_html_page(store_dir: Path, tmp_path: Path)
     assert "T/sale" in html and "newsletter" in html
 
 
+def test_once_quiet_with_html_writes_the_page_and_prints_nothing(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    """A cron job keeping a status page up to date: `--once --html PAGE -q` printed the
+    whole text frame into every cron mail."""
+    out = tmp_path / "live.html"
+    args = ["watch", str(store_dir / "events.jsonl"), "--store", str(store_dir / "store")]
+    args += ["--as-of", AS_OF_TEXT, "--once", "--html", str(out), "-q"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout == "" and res.stderr == ""
+    assert "<h1>Live now</h1>" in out.read_text()
+
+
 def test_a_format_is_one_frame_and_stdin_is_refused(store_dir: Path, tmp_path: Path) -> None:
     args = [str(store_dir / "events.jsonl"), "--store", str(store_dir / "store")]
     res = runner.invoke(app, ["watch", *args, "--as-of", AS_OF_TEXT, "-f", "json"])

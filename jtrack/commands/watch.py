@@ -141,7 +141,12 @@ def watch_cmd(
     ] = False,
     quiet: Annotated[
         bool,
-        typer.Option("--quiet", "-q", help="No line log (the store and --html are still written)."),
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No line log, and with --once no text frame (the store, --html and -f json "
+            "are still written).",
+        ),
     ] = False,
 ) -> None:
     """Follow the files and folders exports are written into, add what arrives to the store
@@ -790,6 +795,8 @@ class WatchLoop:
 
             # read through the store view: the role and --redact applied already
             write_text(to_json(self.frame.to_dict()), None)
+            return
+        if self.cfg.quiet:  # (a cron job that keeps --html up to date: no frame in its mail)
             return
         from jtrack.commands._common import stdout_utf8
         from jtrack.render.live import frame_renderable

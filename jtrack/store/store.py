@@ -345,10 +345,45 @@ class Store:
             ),
         ):
             try:
+                if not created:
+                    self._repair_link()
                 yield
             finally:
                 if created:
                     self._remove_if_unused()
+
+    def point_link(self, name: str) -> None:
+        """`current` -> versions/<name>, for other tools (best effort: it is a convenience;
+        CURRENT is what jtrack goes by)."""
+        from jtrack.store.layout import CURRENT_LINK
+
+        link = self.root / f".{CURRENT_LINK}.{uuid.uuid4().hex[:8]}"
+        try:
+            os.symlink(f"{VERSIONS}/{name}", link)
+            os.replace(link, self.root / CURRENT_LINK)
+        except OSError:
+            link.unlink(missing_ok=True)
+
+    def _repair_link(self) -> None:
+        """Point `current` at the version CURRENT names, when they differ: a run killed
+        between the two (or a power cut) left the link on the previous version, where other
+        tools would read it, through any number of runs that find nothing new. (Called
+        holding the lock.)"""
+        from jtrack.errors import JtrackError
+        from jtrack.store.layout import CURRENT_LINK
+
+        try:
+            name = self.current_name()
+        except JtrackError:
+            return  # (a damaged store: the command says so)
+        if name is None or not (self.root / VERSIONS / name).is_dir():
+            return
+        try:
+            linked = os.readlink(self.root / CURRENT_LINK)
+        except OSError:
+            linked = None
+        if linked != f"{VERSIONS}/{name}":
+            self.point_link(name)
 
     def _remove_if_unused(self) -> None:
         """The store folder, if it holds nothing but its lock (called holding the lock, which
@@ -361,6 +396,20 @@ class Store:
             self.root.rmdir()
         except OSError:
             pass
+
+    def foreign_entries(self) -> list[str]:
+        """What the store folder holds that no jtrack store does (sorted names): a folder of
+        exports or of other work named as `--store` by mistake."""
+        from jtrack.store.layout import CURRENT_LINK
+
+        own = {CURRENT, CURRENT_LINK, VERSIONS, LOCK, READERS, f"{CURRENT}.tmp"}
+        try:
+            names = [p.name for p in self.root.iterdir()]
+        except OSError:
+            return []
+        return sorted(
+            n for n in names if n not in own and not n.startswith((TMP_PREFIX, ".current.", ".nfs"))
+        )
 
     def begin_version(self, base: Manifest | None) -> VersionWriter:
         """Start writing the next version on top of `base` (the caller holds the lock)."""
@@ -456,7 +505,7 @@ class Store:
 
     def rollback(self, name: str) -> None:
         """Make an earlier (complete) version current again. The caller holds the lock."""
-        from jtrack.store.layout import CURRENT_LINK, fsync_dir
+        from jtrack.store.layout import fsync_dir
 
         if not self.versions():
             raise StoreError(
@@ -473,10 +522,7 @@ class Store:
         tmp.write_text(name + "\n", encoding="utf-8")
         os.replace(tmp, self.root / CURRENT)
         fsync_dir(self.root)
-        link = self.root / f".{CURRENT_LINK}.{uuid.uuid4().hex[:8]}"
-        with contextlib.suppress(OSError):
-            os.symlink(f"{VERSIONS}/{name}", link)
-            os.replace(link, self.root / CURRENT_LINK)
+        self.point_link(name)
 
 
 #: The folders of the stores this process opened, in order (to name a damaged file when a

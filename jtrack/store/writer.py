@@ -469,7 +469,7 @@ class VersionWriter:
             if isinstance(exc, OSError):
                 raise disk_error(root, exc) from exc
             raise
-        self._point_link()
+        self.store.point_link(self.name)
         self.store.collect_garbage(keep)
         return final
 
