@@ -916,3 +916,27 @@ def test_an_empty_page_title_is_labelled_by_its_url(tmp_path: Path) -> None:
     card = build_card(store, sid).to_dict()
     assert [e["label"] for e in card["journey"]] == ["https://shop.example/x"]
     assert "https://shop.example/x" in render_card_text(card, width=100)
+
+
+def test_an_id_that_is_no_session_says_what_it_is(sample_store: Store) -> None:
+    """`card` given the Genesys session id an agent sees (the card's "Source session"), or
+    a visitor's id: not found, exit 1, with a hint naming the jtrack session or `journey`;
+    an unknown id keeps the plain hint."""
+    row = (
+        sample_store.scan_sessions()
+        .filter(pl.col("source_session_id").is_not_null())
+        .select("id", "source_session_id", "customer_id")
+        .sort("id")
+        .head(1)
+        .collect()
+        .row(0, named=True)
+    )
+    res = _run("card", row["source_session_id"], "--store", str(sample_store.root))
+    assert res.exit_code == ExitCode.DATA
+    assert f"that is the Genesys session id of jtrack session {row['id']}" in res.stderr
+    res = _run("card", row["customer_id"].upper(), "--store", str(sample_store.root))
+    assert res.exit_code == ExitCode.DATA
+    assert f"jtrack journey {row['customer_id']}" in res.stderr
+    res = _run("card", "ffffffff", "--store", str(sample_store.root))
+    assert res.exit_code == ExitCode.DATA and "list sessions with `jtrack sessions`" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

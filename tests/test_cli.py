@@ -120,6 +120,37 @@ def test_unknown_where_field_is_a_usage_error_naming_the_nearest(store: Path) ->
     assert "device_category" in res.stderr and res.stderr.startswith("error:")
 
 
+def test_filters_written_as_people_write_them(store: Path) -> None:
+    """`==` is `=` (it read `=mobile` as the value: 0 rows, exit 0); a duration as the tables
+    show it (0:10:00) is seconds; --until before --since, and a visitor the store has never
+    seen, are mistakes (exit 2 and 1, one line), not empty listings."""
+
+    def out(*args: str) -> str:
+        res = _run("sessions", "--store", str(store), "--format", "csv", "--traffic", "all", *args)
+        assert res.exit_code == 0, res.stderr
+        return res.stdout
+
+    every = out()
+    assert len(every.splitlines()) > 2
+    for field in ("type", "device.category"):
+        one = out("--columns", field).splitlines()[1]
+        assert out("--where", f"{field}=={one}") == out("--where", f"{field}={one}")
+        assert len(out("--where", f"{field}=={one}").splitlines()) > 1
+    assert out("--where", "duration>=0:01:30") == out("--where", "duration>=90")
+    assert out("--where", "duration<1:30") == out("--where", "duration<90")
+    res = _run("sessions", "--store", str(store), "--where", "duration>ten")
+    assert res.exit_code == ExitCode.USAGE and "in seconds: 600, or 0:10:00" in res.stderr
+    res = _run("sessions", "--store", str(store), "--since", "2026-10-07", "--until", "2026-10-05")
+    assert res.exit_code == ExitCode.USAGE and "--until comes before --since" in res.stderr
+    res = _run("sessions", "--store", str(store), "--customer", "nobody")
+    assert res.exit_code == ExitCode.DATA and "no visitor 'nobody'" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    seen = out("--columns", "customer_id").splitlines()[1]
+    assert out("--customer", seen).count("\n") >= 2
+    # a visitor seen, but not in the period asked: an empty listing, no error
+    assert out("--customer", seen, "--since", "2030-01-01").count("\n") == 1
+
+
 def test_rejected_row_exits_1_naming_file_line_and_field(tmp_path: Path) -> None:
     p = tmp_path / "e.jsonl"
     p.write_text(genesys_line("e1", "c1", T0) + "\n" + genesys_line("e2", "c1", "never") + "\n")

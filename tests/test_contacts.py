@@ -181,6 +181,57 @@ def test_json_jsonl_and_parquet_files_read_like_csv(
     assert contacts.equals(book)
 
 
+def test_an_events_export_passed_as_contacts_is_refused_before_the_store_changes(
+    tmp_path: Path,
+) -> None:
+    """An export has an `id` and a `customerId` (aliases of contact_id and cookie_ids): it
+    was taken as a book of thousands of contacts named after event ids, and the store's
+    known visitors changed. Either shape is refused, exit 2, the store left as it was."""
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    store = tmp_path / "store"
+    assert (
+        _run("sessionize", str(root / "events.jsonl"), "--store", str(store), "-q").exit_code == 0
+    )
+    before = sorted(p.name for p in (store / "versions").iterdir())
+    for export in ("events.jsonl", "events.parquet"):
+        res = _run("sessionize", "--contacts", str(root / export), "--store", str(store), "-q")
+        assert res.exit_code == ExitCode.USAGE, res.output
+        assert "an events export, not a contacts file" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+        with pytest.raises(ConfigError, match="events export"):
+            C.load_contacts(root / export)
+    assert sorted(p.name for p in (store / "versions").iterdir()) == before
+    # a book with a column named like an event's (a `kind` of contact) is still a book
+    book = _csv(tmp_path, "contact_id,kind,email\nC1,customer,a@example.org\n")
+    assert C.load_contacts(book)[0].height == 1
+
+
+def test_a_saved_contact_never_seen_on_the_site_has_no_sessions_not_an_error(
+    tmp_path: Path,
+) -> None:
+    """The store keeps its contacts book: `sessions --contact ID` of a contact in it who
+    has no sessions is an empty listing (exit 0), where it said "no contact" (exit 1); an
+    id in no book is still an error."""
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    store = tmp_path / "store"
+    args = ["--contacts", str(root / "contacts.csv"), "--store", str(store), "-q"]
+    assert _run("sessionize", str(root / "events.jsonl"), *args).exit_code == 0
+    book, _ = C.load_contacts(root / "contacts.csv")
+    seen = _run(
+        "sessions", "--store", str(store), "--traffic", "all", "-f", "csv", "--columns",
+        "contact_id",
+    )  # fmt: skip
+    ids = set(seen.stdout.splitlines()[1:])
+    assert any(c in ids for c in book["contact_id"].to_list())
+    unseen = [c for c in book["contact_id"].to_list() if c not in ids]
+    assert unseen
+    res = _run("sessions", "--store", str(store), "--contact", unseen[0], "-f", "csv")
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.count("\n") == 1  # the header only
+    res = _run("sessions", "--store", str(store), "--contact", "C99999")
+    assert res.exit_code == ExitCode.DATA and "no contact 'C99999'" in res.stderr
+
+
 def test_a_file_without_an_id_column_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no contact id column"):
         C.load_contacts(_csv(tmp_path, "name,email\nA,a@example.org\n"))
@@ -632,13 +683,14 @@ def test_sessions_resolve_again_against_a_new_contacts_file(
     assert json.loads(res.stdout)[0]["contact_name"] == "Unknown"
 
 
-def test_conflicts_are_listed_and_need_the_contacts_file(
+def test_conflicts_are_listed_from_a_file_or_the_book_the_store_keeps(
     store: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    st_dir, _ = store
+    st_dir, contacts = store
     clash = _csv(
         tmp_path,
         "contact_id,name,cookie_ids,email\nA,Al,,alice@example.org\nQ,Quinn,phone-cookie,\n",
+        "clash.csv",
     )
     res = _run(
         "contacts", "--store", str(st_dir), "--contacts", str(clash), "--conflicts", "-f", "json"
@@ -649,8 +701,22 @@ def test_conflicts_are_listed_and_need_the_contacts_file(
         ("phone-cookie", "Q", True),
         ("phone-cookie", "A", False),
     ]
-    res = _run("contacts", "--store", str(st_dir), "--conflicts")
-    assert res.exit_code == ExitCode.USAGE and "--contacts" in res.stderr
+    # without --contacts: the book the store took in (it was refused before)
+    kept = _run("contacts", "--store", str(st_dir), "--conflicts", "-f", "json")
+    named = _run("contacts", "--store", str(st_dir), "--conflicts", "-f", "json", "--contacts",
+                 str(contacts))  # fmt: skip
+    assert kept.exit_code == 0 and kept.stdout == named.stdout
+    events = tmp_path / "events.parquet"
+    again = tmp_path / "clashing"
+    args = ["sessionize", str(events), "--store", str(again), "--contacts", str(clash), "-q"]
+    assert _run(*args).exit_code == 0
+    res = _run("contacts", "--store", str(again), "--conflicts", "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout) == rows
+    bare = tmp_path / "bare"
+    assert _run("sessionize", str(events), "--store", str(bare), "-q").exit_code == 0
+    res = _run("contacts", "--store", str(bare), "--conflicts")
+    assert res.exit_code == ExitCode.USAGE and "the store keeps none" in res.stderr
 
 
 def test_check_exits_2_listing_every_invalid_entry(tmp_path: Path) -> None:

@@ -164,11 +164,15 @@ def test_explain_a_session_by_prefix_for_one_rule(store_dir: Path) -> None:
     ]
 
 
-def test_explain_of_an_unknown_rule_or_session_is_exit_1(store_dir: Path) -> None:
+def test_explain_of_an_unknown_rule_is_exit_2_and_of_an_unknown_session_exit_1(
+    store_dir: Path,
+) -> None:
+    """A --rule the rules file lacks is a mistake in the invocation, as an unknown --section
+    or --traffic is (exit 2); a session the store lacks is not found (exit 1)."""
     sid = Store.open(store_dir).scan_sessions().select("id").sort("id").head(1).collect()["id"][0]
     base = ["rules", "explain", "--rules", SAMPLE_RULES, "--store", store_dir]
     res = invoke(*base, sid, "--rule", "seg-searcher")
-    assert res.exit_code == 1 and "did you mean 'seg-searchers'?" in res.stderr
+    assert res.exit_code == 2 and "did you mean 'seg-searchers'?" in res.stderr
     res = invoke(*base, "zzzz-not-a-session")
     assert res.exit_code == 1 and "no session" in res.stderr
 

@@ -603,13 +603,13 @@ def test_explain_says_which_condition_failed_and_where_others_held() -> None:
 
 
 def test_explain_of_one_rule_only_and_unknown_rule_ids() -> None:
-    from jtrack.errors import NotFoundError
+    from jtrack.errors import UsageError
 
     events, sessions = frames([ev("e1", 0)])
     sid = sessions["id"][0]
     out = explain_session(events, sessions, rules_of(EXPLAINED), sid, rule_ids=["funnel"])
     assert set(out["rule_id"]) == {"funnel"}
-    with pytest.raises(NotFoundError, match="did you mean 'funnel'"):
+    with pytest.raises(UsageError, match="did you mean 'funnel'"):
         explain_session(events, sessions, rules_of(EXPLAINED), sid, rule_ids=["funel"])
 
 

@@ -55,3 +55,32 @@ def test_sessions_gain_segment_and_outcome_lists(tmp_path: Path) -> None:
     for sid, row in rows.items():
         want = expected.get(sid, {"segments": [], "outcomes": []})
         assert row["segments"] == want["segments"] and row["outcomes"] == want["outcomes"]
+
+
+def test_sessions_filter_on_the_segments_and_outcomes_their_rules_add(tmp_path: Path) -> None:
+    """`--where segments~X` with --rules lists the sessions that matched segment X (it was
+    "unknown field"), the limit applying to what the filter keeps; without --rules it says
+    where segments come from."""
+    store = tmp_path / "store"
+    sample = ROOT / "sample_data"
+    args = ["sessionize", str(sample / "events.jsonl"), "--store", str(store), "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+    rules = sample / "jtrack.toml"
+    base = ["sessions", "--store", str(store), "--rules", str(rules), "--traffic", "all"]
+    base += ["--columns", "id,segments,outcomes", "--format", "jsonl"]
+    every = [json.loads(x) for x in runner.invoke(app, base).stdout.splitlines()]
+    seg = next(s for r in every for s in r["segments"])
+    res = runner.invoke(app, [*base, "--where", f"segments~{seg}"])
+    assert res.exit_code == 0, res.stderr
+    got = [json.loads(x) for x in res.stdout.splitlines()]
+    want = [r for r in every if any(seg in s for s in r["segments"])]
+    assert got == want and 0 < len(got) < len(every)
+    res = runner.invoke(app, [*base, "--where", f"segments~{seg}", "--limit", "2"])
+    assert [json.loads(x) for x in res.stdout.splitlines()] == want[:2]
+    res = runner.invoke(app, [*base, "--where", f"segments={seg}", "--where", "events>=3"])
+    assert (
+        all(seg in r["segments"] for r in map(json.loads, res.stdout.splitlines()))
+        and res.exit_code == 0
+    )
+    res = runner.invoke(app, ["sessions", "--store", str(store), "--where", f"segments~{seg}"])
+    assert res.exit_code == 2 and "come from a rules file" in res.stderr

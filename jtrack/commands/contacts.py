@@ -215,9 +215,17 @@ def contacts_cmd(
     events = identity_events(st)
     book: pl.DataFrame | None = None
     conflict_rows: pl.DataFrame | None = None
-    if contacts is not None:
-        book, invalid = core.load_contacts(contacts, default_region)
-        print_warnings(invalid)
+    saved = plain.pinned() if conflicts and contacts is None and plain.exists() else None
+    kept = saved.contacts_book() if saved is not None else None
+    if contacts is not None or kept is not None:
+        if contacts is not None:
+            book, invalid = core.load_contacts(contacts, default_region)
+            print_warnings(invalid)
+        else:  # --conflicts of the contacts file the store took in (the copy it keeps)
+            assert saved is not None
+            book = kept
+            taken = saved.manifest.contacts
+            default_region = default_region or (taken.default_region if taken else None)
         res = core.resolve_visitors(
             sessions, events, book, default_region=default_region, ttl=life, as_of=when
         )
@@ -225,7 +233,8 @@ def contacts_cmd(
         conflict_rows = res.conflicts
     elif conflicts:
         raise UsageError(
-            "--conflicts needs the contacts file", hint="add --contacts FILE (the one used to sync)"
+            "--conflicts needs a contacts file, and the store keeps none",
+            hint="add --contacts FILE (your saved contacts), or sessionize with --contacts",
         )
     else:
         per_visitor = core.visitors_from_sessions(sessions, events, as_of=when, ttl=life)

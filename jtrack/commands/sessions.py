@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,10 @@ from jtrack.commands._common import (
     traffic_classes,
 )
 from jtrack.commands.contacts import ContactsOpt, RegionOpt, TtlOpt, warn_invalid
+from jtrack.errors import UsageError
+
+#: A --where clause on the columns --rules adds (lists: =, != and ~).
+_RULE_FIELD = re.compile(r"^\s*(segments|outcomes)\s*(!=|=|~)")
 
 FORMATS = LISTING_FORMATS
 TABLE_COLUMNS = [
@@ -143,15 +148,24 @@ def sessions_cmd(
     view = open_store(store, role, redact)
     if customer is not None:  # a unique prefix of a customer id is enough
         customer = resolve_customer_id(view, customer) or customer
+    # clauses on the rules' columns (`segments~seg-cart`) filter after the rules are
+    # evaluated, and the limit then applies to what they keep
+    clauses = tuple(where or ())
+    later = tuple(c for c in clauses if _RULE_FIELD.match(c))
+    if later and rules is None:
+        raise UsageError(
+            f"--where {later[0]!r}: segments and outcomes come from a rules file",
+            hint="add --rules FILE (your segment and outcome rules, such as jtrack.toml)",
+        )
     q = SessionQuery(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),
         customer=customer,
         type=type_,
-        where=tuple(where or ()),
+        where=tuple(c for c in clauses if c not in later),
         sort=sort,
         descending=desc,
-        limit=limit,
+        limit=None if later else limit,
         contact=contact,
         contacts_file=str(contacts) if contacts is not None else None,
         default_region=default_region,
@@ -173,6 +187,14 @@ def sessions_cmd(
         hidden = getattr(view, "policy", None) and view.policy.hidden_rule_kinds
         if hidden:  # the columns of results the role may not see are left out
             df = df.drop([f"{k}s" for k in hidden], strict=False)
+        if later:
+            import polars as pl
+
+            from jtrack.usecases.sessions import where_expr
+
+            schema = dict(df.schema)
+            df = df.filter(pl.all_horizontal([where_expr(c, schema) for c in later]))
+            df = df.head(limit) if limit is not None else df
     if columns:
         df = df.select([column_for_field(c.strip(), df.columns) for c in columns.split(",")])
         shown = None

@@ -95,6 +95,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "external_ids": ("externalids", "externalid"),
 }
 _LIST_FIELDS = ("emails", "phones", "cookie_ids", "external_ids")
+#: Columns of an events export (either shape), compared as _key gives them: a file with a
+#: time and a type of event is an export passed as contacts by mistake.
+_EVENT_TIME = frozenset({"createddate"})
+_EVENT_KIND = frozenset({"eventtype", "kind", "eventname"})
 _SINGULAR = {"emails": "email", "phones": "phone", "cookie_ids": "cookie_id"} | {
     "external_ids": "external_id"
 }
@@ -417,6 +421,14 @@ def _load_contacts(
     region = check_region(default_region)
     raw = _read_table(p)
     cols = _columns_for(raw)
+    keys = {_key(c) for c in raw.columns}
+    if keys & _EVENT_TIME and keys & _EVENT_KIND:  # (`id` and `customerId` would pass)
+        raise ConfigError(
+            f"{fname}: an events export, not a contacts file (it has event columns: "
+            f"{', '.join(c for c in raw.columns if _key(c) in _EVENT_TIME | _EVENT_KIND)})",
+            hint="events go in as SOURCES; --contacts takes your saved contacts (contact_id, "
+            "name, emails, phones, cookie_ids: see `jtrack contacts --help`)",
+        )
     if not cols["contact_id"]:
         raise ConfigError(
             f"{fname}: no contact id column (columns: {', '.join(raw.columns) or 'none'})",

@@ -536,8 +536,8 @@ def _every_field_hint() -> str:
         offered = _NOTE_FORMATS
     named = next((f for f in _NOTE_FORMATS if f in offered), None)
     if named is None:
-        return "a wider terminal shows every field"
-    return f"a wider terminal, or -f {named}, shows every field"
+        return "a wider terminal shows them"
+    return f"a wider terminal, or -f {named}, shows them"
 
 
 def _cut_ascii(value: str, width: int) -> str:

@@ -51,7 +51,9 @@ def column_for_field(name: str, columns: Sequence[str]) -> str:
     )
 
 
-_WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(!=|>=|<=|=|~|>|<)\s*(.*)$")
+_WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(!=|>=|<=|==|=|~|>|<)\s*(.*)$")
+#: A duration as the tables show it (h:mm:ss or m:ss), for a field counted in seconds.
+_CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)\s*$")
 
 
 def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
@@ -63,16 +65,22 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
             hint="e.g. --where device.category=mobile or --where event_count>=5",
         )
     field, op, value = m.groups()
+    op = "=" if op == "==" else op
     col_name = column_for_field(field, list(schema))
     dtype = schema[col_name]
     col = pl.col(col_name)
     lit: object = value
-    if dtype.is_numeric():
+    clock = _CLOCK.match(value) if col_name.endswith("_seconds") else None
+    if clock is not None:  # `duration>0:10:00`, as the tables show durations
+        h, mnt, sec = clock.groups()
+        lit = int(h or 0) * 3600 + int(mnt) * 60 + float(sec)
+    elif dtype.is_numeric():
         try:
             lit = float(value)
         except ValueError:
+            seconds = " (in seconds: 600, or 0:10:00)" if col_name.endswith("_seconds") else ""
             raise UsageError(
-                f"--where {clause!r}: {col_name} is a number, {value!r} is not",
+                f"--where {clause!r}: {col_name} is a number{seconds}, {value!r} is not",
                 hint="compare numeric fields with numbers",
             ) from None
     elif dtype == pl.Boolean:
@@ -134,6 +142,13 @@ class SessionQuery:
     ttl: timedelta | None = None
     #: traffic classes shown (jtrack.usecases.traffic): people only unless told otherwise
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
+
+    def __post_init__(self) -> None:
+        if self.since is not None and self.until is not None and self.until < self.since:
+            raise UsageError(
+                "--until comes before --since: no session can match",
+                hint="swap them (--since is the earliest start, --until the latest)",
+            )
 
 
 @dataclass(frozen=True)
@@ -214,6 +229,16 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
             f"no contact {q.contact!r} in {store.root}",
             hint="list contacts with `jtrack contacts` (temporary ids start with tmp-)",
         )
+    if (
+        q.customer is not None
+        and out.height == 0
+        and store.scan_sessions(customer_id=q.customer).select(pl.len()).collect().item() == 0
+    ):
+        raise NotFoundError(
+            f"no visitor {q.customer!r} in {store.root}",
+            hint="--customer takes a visitor's cookie id, as the customer_id column shows "
+            "it; a saved contact is --contact ID",
+        )
     return SessionListing(out, scope)
 
 
@@ -236,7 +261,16 @@ def _contact_exists(store: Store, q: SessionQuery) -> bool:
         if q.contact in book["contact_id"].to_list():
             return True
     found = store.scan_sessions().filter(pl.col("contact_id") == q.contact).head(1).collect()
-    return found.height > 0
+    if found.height:
+        return True
+    # a saved contact of the book the store keeps, never seen on the site: no sessions, but
+    # no mistake either
+    plain = store.unfiltered() if hasattr(store, "unfiltered") else store
+    if plain.exists():
+        saved = plain.pinned().contacts_book()
+        if saved is not None and q.contact in saved.get_column("contact_id").to_list():
+            return True
+    return False
 
 
 def id_prefix_lengths(store: Store, shown: pl.DataFrame) -> dict[str, int]:
@@ -330,12 +364,33 @@ def resolve_session_id(store: Store, prefix: str) -> str:
     found = store.sessions_with_prefix([p]).get_column("id")
     if not found.len():
         raise NotFoundError(
-            f"no session with id {prefix!r} in {store.root}",
-            hint="list sessions with `jtrack sessions`",
+            f"no session with id {prefix!r} in {store.root}", hint=_not_a_session(store, p)
         )
     if found.len() > 1:
         raise AmbiguousIdError(prefix, found.head(11).to_list(), found.len())
     return str(found[0])
+
+
+def _not_a_session(store: Store, p: str) -> str:
+    """The hint of a session id not found: what the id is when it is another kind (a
+    Genesys session id, which the card shows as its source session; a visitor's id)."""
+    sessions = store.scan_sessions()
+    source = (
+        sessions.filter(pl.col("source_session_id").str.to_lowercase() == p)
+        .select("id")
+        .head(1)
+        .collect()
+    )
+    if source.height:
+        return (
+            f"that is the Genesys session id of jtrack session {source.item()}: `jtrack "
+            f"card {source.item()}` (each such session: `jtrack sessions --where "
+            f"source_session_id={p}`)"
+        )
+    visitor = sessions.filter(pl.col("customer_id").str.to_lowercase() == p).head(1).collect()
+    if visitor.height:
+        return f"that is a visitor's id: `jtrack journey {p}` shows their sessions"
+    return "list sessions with `jtrack sessions`"
 
 
 def find_session(store: Store, prefix: str) -> tuple[str, str, str | None]:

@@ -27,7 +27,7 @@ from jtrack.core.rules.evaluate import (
     event_schema,
 )
 from jtrack.core.rules.model import ActionMap, Outcome, Pattern, Rules, Segment
-from jtrack.errors import NotFoundError
+from jtrack.errors import NotFoundError, UsageError
 from jtrack.schema import UTC_US
 
 EXPLAIN_SCHEMA: dict[str, pl.DataType] = {
@@ -127,7 +127,7 @@ def explain_session(
     for rid in sorted(wanted or ()):
         if rid not in rules.rule_ids():
             near = difflib.get_close_matches(rid, rules.rule_ids(), n=1)
-            raise NotFoundError(
+            raise UsageError(  # (an option naming what the rules file lacks: exit 2)
                 f"no rule with id {rid!r} in {rules.path or 'the rules'}",
                 hint=(f"did you mean {near[0]!r}? " if near else "")
                 + "rule ids: "
