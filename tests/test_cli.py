@@ -367,3 +367,14 @@ def test_one_format_to_one_place_and_options_that_contradict_are_refused(
     where = tmp_path / "none"
     res = runner.invoke(app, ["sessionize", "--rebuild", "--store", str(where)])
     assert res.exit_code == 2 and "no store to rebuild" in res.stderr and not where.exists()
+
+
+def test_a_spark_master_without_the_spark_engine_is_refused(tmp_path: Path) -> None:
+    """`--spark-master URL` alone ran the local engine, silently: the user meant Spark."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    res = _run(
+        "sessionize", str(sample), "--store", str(tmp_path / "s"), "--spark-master",
+        "spark://nowhere:7077", "-q",
+    )  # fmt: skip
+    assert res.exit_code == ExitCode.USAGE and "add --engine spark" in res.stderr
+    assert not (tmp_path / "s").exists()

@@ -196,6 +196,12 @@ def sessionize_cmd(
         raise UsageError(
             f"--on-error {on_error!r} is not a way to handle bad rows", hint="use fail or skip"
         )
+    if spark_master is not None and engine != "spark":  # (a master given: Spark was meant)
+        raise UsageError(
+            f"--spark-master {spark_master} is for the Spark engine, and this run uses "
+            f"--engine {engine}",
+            hint="add --engine spark, or leave out --spark-master",
+        )
     if contacts is not None and no_contacts:
         raise UsageError(
             "--contacts and --no-contacts contradict each other",
