@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -59,3 +61,35 @@ def genesys_line(event_id: str, customer: str, at: datetime | str | int, **web: 
 
 def minutes(m: float) -> timedelta:
     return timedelta(minutes=m)
+
+
+def as_an_earlier_jtrack_wrote(root: Path, field: str, folder: str) -> set[str]:
+    """Make the current version of the store at `root` look as an earlier jtrack wrote it:
+    its parts without the manifest `field` (`ids`, `keys`) and without `folder` (the
+    `session-ids/`, `event-keys/` a later jtrack writes beside them). The manifest is
+    written as a new file (its cache is keyed by the file). Returns the names of the parts
+    that had the field."""
+    version = root / "versions" / (root / "CURRENT").read_text().strip()
+    path = version / "manifest.json"
+    manifest = json.loads(path.read_text())
+    had = {p["file"] for p in manifest["parts"] if p.pop(field, None)}
+    path.unlink()
+    path.write_text(json.dumps(manifest))
+    shutil.rmtree(version / folder)
+    return had
+
+
+def views(prefix: str, visitors: range, start: datetime, n: int = 3, **extra: Any) -> list:
+    """`n` page views two minutes apart from `start` by each of `visitors` (`visitor-V`),
+    with ids `PREFIX-V-I`."""
+    return [
+        flat_event(f"{prefix}-{v}-{i}", f"visitor-{v}", start + minutes(2 * i), **extra)
+        for v in visitors
+        for i in range(n)
+    ]
+
+
+def as_parquet(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """`rows` (flat events) written to `path` as Parquet."""
+    flat_frame(rows).write_parquet(path)
+    return path

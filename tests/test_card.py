@@ -44,7 +44,7 @@ from jtrack.usecases.card import (
     tone_expr,
     tone_rules_from_config,
 )
-from tests.helpers import T0, flat_event, flat_frame
+from tests.helpers import T0, as_an_earlier_jtrack_wrote, flat_event, flat_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -596,12 +596,7 @@ def _without_id_directories(store: Store, target: Path) -> Store:
     """A copy of `store` as an earlier jtrack wrote it: session parts without id
     directories."""
     shutil.copytree(store.root, target, symlinks=True)
-    version = target / "versions" / (target / "CURRENT").read_text().strip()
-    manifest = json.loads((version / "manifest.json").read_text())
-    for part in manifest["parts"]:
-        part.pop("ids", None)
-    (version / "manifest.json").write_text(json.dumps(manifest))
-    shutil.rmtree(version / "session-ids")
+    as_an_earlier_jtrack_wrote(target, "ids", "session-ids")
     return Store.open(target)
 
 

@@ -12,8 +12,6 @@ they match the part row for row, nothing else lies in `event-keys/`, and what a 
 
 from __future__ import annotations
 
-import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,20 +23,15 @@ from polars.testing import assert_frame_equal
 from jtrack.engine import run_sessionize
 from jtrack.engine.compact import compact
 from jtrack.store import Store
-from tests.helpers import T0, flat_event, flat_frame, genesys_line, minutes
-
-
-def _views(prefix: str, visitors: range, start: Any, n: int = 3) -> list[dict]:
-    return [
-        flat_event(f"{prefix}-{v}-{i}", f"visitor-{v}", start + minutes(2 * i))
-        for v in visitors
-        for i in range(n)
-    ]
-
-
-def _parquet(path: Path, rows: list[dict]) -> Path:
-    flat_frame(rows).write_parquet(path)
-    return path
+from tests.helpers import (
+    T0,
+    as_an_earlier_jtrack_wrote,
+    as_parquet,
+    flat_frame,
+    genesys_line,
+    minutes,
+    views,
+)
 
 
 def _hashed_index(snap: Any) -> pl.DataFrame:
@@ -82,37 +75,22 @@ def _check(store: Store, older: set[str] = frozenset()) -> None:  # type: ignore
         assert_frame_equal(got, _hashed_index(snap))
 
 
-def _strip_event_keys(store: Store) -> set[str]:
-    """The current version as an earlier jtrack wrote it: no `keys`, no `event-keys/`.
-    Returns its index parts."""
-    version = store.root / "versions" / (store.root / "CURRENT").read_text().strip()
-    manifest_path = version / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    for part in manifest["parts"]:
-        part.pop("keys", None)
-    manifest_path.unlink()  # (a new inode: the manifest cache is keyed by the file)
-    manifest_path.write_text(json.dumps(manifest))
-    shutil.rmtree(version / "event-keys")
-    store.refresh()
-    return {p["file"] for p in manifest["parts"] if p["table"] == "index"}
-
-
 def test_every_kind_of_run_gives_each_index_part_its_keys(tmp_path: Path) -> None:
     """New store, new visitors, late events that rewrite stored parts, a redelivery, a new
     contacts file, --rebuild, `jtrack store compact`, a rollback and a run on it."""
     store = Store.open(tmp_path / "store")
-    day1 = _parquet(tmp_path / "d1.parquet", _views("a", range(40), T0))
+    day1 = as_parquet(tmp_path / "d1.parquet", views("a", range(40), T0))
     run_sessionize([day1], store, units=2)
     _check(store)
-    day2 = _parquet(tmp_path / "d2.parquet", _views("b", range(40, 60), T0 + timedelta(days=1)))
+    day2 = as_parquet(tmp_path / "d2.parquet", views("b", range(40, 60), T0 + timedelta(days=1)))
     run_sessionize([day2], store, units=2)
     _check(store)
-    late = _parquet(tmp_path / "late.parquet", _views("c", range(0, 60, 7), T0 + minutes(3), n=1))
+    late = as_parquet(tmp_path / "late.parquet", views("c", range(0, 60, 7), T0 + minutes(3), n=1))
     res = run_sessionize([late], store, units=2)
     assert res.summary.run["parts_rewritten"] > 0
     _check(store)
     # an event of day 1 delivered again, earlier: the stored copy becomes the duplicate
-    again = flat_frame(_views("a", range(3, 4), T0 - minutes(30), n=1)).with_columns(
+    again = flat_frame(views("a", range(3, 4), T0 - minutes(30), n=1)).with_columns(
         event_id=pl.lit("a-3-0")
     )
     again.write_parquet(tmp_path / "again.parquet")
@@ -132,7 +110,7 @@ def test_every_kind_of_run_gives_each_index_part_its_keys(tmp_path: Path) -> Non
     _check(store)
     store.rollback(store.versions()[-2])
     _check(store)
-    day3 = _parquet(tmp_path / "d3.parquet", _views("d", range(5, 80, 3), T0 + timedelta(days=2)))
+    day3 = as_parquet(tmp_path / "d3.parquet", views("d", range(5, 80, 3), T0 + timedelta(days=2)))
     run_sessionize([day3], store, units=2)
     _check(store)
 
@@ -163,17 +141,18 @@ def test_a_store_an_earlier_jtrack_wrote_decides_as_one_with_keys(tmp_path: Path
     stores = {}
     for name in ("old", "new"):
         store = Store.open(tmp_path / name)
-        d1 = _parquet(tmp_path / f"{name}-1.parquet", _views("a", range(30), T0))
+        d1 = as_parquet(tmp_path / f"{name}-1.parquet", views("a", range(30), T0))
         run_sessionize([d1], store)
         stores[name] = store
-    older = _strip_event_keys(stores["old"])
+    older = as_an_earlier_jtrack_wrote(stores["old"].root, "keys", "event-keys")
+    stores["old"].refresh()
     _check(stores["old"], older)
     # a day whose rows include redeliveries of day 1 (an earlier copy, a later one)
-    rows = _views("b", range(20, 50), T0 + timedelta(hours=5))
-    rows += _views("a", range(0, 30, 5), T0 - minutes(40), n=1)
-    rows += _views("a", range(1, 30, 5), T0 + timedelta(hours=9), n=1)
+    rows = views("b", range(20, 50), T0 + timedelta(hours=5))
+    rows += views("a", range(0, 30, 5), T0 - minutes(40), n=1)
+    rows += views("a", range(1, 30, 5), T0 + timedelta(hours=9), n=1)
     for name, store in stores.items():
-        d2 = _parquet(tmp_path / f"{name}-2.parquet", rows)
+        d2 = as_parquet(tmp_path / f"{name}-2.parquet", rows)
         res = run_sessionize([d2], store)
         assert res.summary.duplicates == 12, name
         _check(store, older if name == "old" else set())

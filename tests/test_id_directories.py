@@ -9,12 +9,9 @@ every id answers.
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
@@ -33,25 +30,20 @@ from jtrack.usecases.sessions import (
     list_sessions,
     resolve_session_id,
 )
-from tests.helpers import T0, flat_event, flat_frame, genesys_line, minutes
+from tests.helpers import (
+    T0,
+    as_an_earlier_jtrack_wrote,
+    as_parquet,
+    flat_event,
+    genesys_line,
+    minutes,
+    views,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def _views(prefix: str, visitors: range, start: Any, n: int = 3, **extra: Any) -> list[dict]:
-    return [
-        flat_event(f"{prefix}-{v}-{i}", f"visitor-{v}", start + minutes(2 * i), **extra)
-        for v in visitors
-        for i in range(n)
-    ]
-
-
-def _parquet(path: Path, rows: list[dict]) -> Path:
-    flat_frame(rows).write_parquet(path)
-    return path
 
 
 def _check(store: Store, older: set[str] = frozenset()) -> None:  # type: ignore[assignment]
@@ -105,21 +97,6 @@ def _check(store: Store, older: set[str] = frozenset()) -> None:  # type: ignore
             assert_frame_equal(list_sessions(store, replace(q, limit=k)), whole.head(k))
 
 
-def _strip_id_directories(store: Store) -> set[str]:
-    """The current version as an earlier jtrack wrote it: no `ids`, no `session-ids/`
-    (what 4acecec writes; the card tests simulate it the same way). Returns the parts."""
-    version = store.root / "versions" / (store.root / "CURRENT").read_text().strip()
-    manifest_path = version / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    for part in manifest["parts"]:
-        part.pop("ids", None)
-    manifest_path.unlink()  # (a new inode: the manifest cache is keyed by the file)
-    manifest_path.write_text(json.dumps(manifest))
-    shutil.rmtree(version / "session-ids")
-    store.refresh()
-    return {p["file"] for p in manifest["parts"] if p["table"] == "sessions"}
-
-
 # ---------------------------------------------------------------------------- writers
 
 
@@ -128,15 +105,15 @@ def test_every_kind_of_run_gives_each_session_part_its_directory(tmp_path: Path)
     a new contacts file (every session worked out again), --rebuild, other options,
     `jtrack store compact`, a rollback and a run on it."""
     store = Store.open(tmp_path / "store")
-    day1 = _parquet(tmp_path / "d1.parquet", _views("a", range(40), T0))
+    day1 = as_parquet(tmp_path / "d1.parquet", views("a", range(40), T0))
     run_sessionize([day1], store, units=2)
     _check(store)
     # new visitors: a part of their own, the stored ones carried (hard links)
-    day2 = _parquet(tmp_path / "d2.parquet", _views("b", range(40, 60), T0 + timedelta(days=1)))
+    day2 = as_parquet(tmp_path / "d2.parquet", views("b", range(40, 60), T0 + timedelta(days=1)))
     run_sessionize([day2], store, units=2)
     _check(store)
     # late events of stored visitors: their sessions change, their parts are written again
-    late = _parquet(tmp_path / "late.parquet", _views("c", range(0, 60, 7), T0 + minutes(3), n=1))
+    late = as_parquet(tmp_path / "late.parquet", views("c", range(0, 60, 7), T0 + minutes(3), n=1))
     res = run_sessionize([late], store, units=2)
     assert res.summary.run["parts_rewritten"] > 0
     _check(store)
@@ -154,7 +131,7 @@ def test_every_kind_of_run_gives_each_session_part_its_directory(tmp_path: Path)
     versions = store.versions()
     store.rollback(versions[-2])
     _check(store)
-    day3 = _parquet(tmp_path / "d3.parquet", _views("d", range(5, 80, 3), T0 + timedelta(days=2)))
+    day3 = as_parquet(tmp_path / "d3.parquet", views("d", range(5, 80, 3), T0 + timedelta(days=2)))
     run_sessionize([day3], store, units=2)
     _check(store)
 
@@ -183,10 +160,11 @@ def test_a_store_an_earlier_jtrack_wrote_is_read_then_given_directories(
     the old visitors writes their part again with a directory; compaction gives every part
     one. Lookups (plain and through a role) answer the same at every step."""
     store = Store.open(tmp_path / "store")
-    run_sessionize([_parquet(tmp_path / "d1.parquet", _views("a", range(30), T0))], store)
-    older = _strip_id_directories(store)
+    run_sessionize([as_parquet(tmp_path / "d1.parquet", views("a", range(30), T0))], store)
+    older = as_an_earlier_jtrack_wrote(store.root, "ids", "session-ids")
+    store.refresh()
     _check(store, older)
-    d2 = _parquet(tmp_path / "d2.parquet", _views("b", range(30, 50), T0 + timedelta(days=1)))
+    d2 = as_parquet(tmp_path / "d2.parquet", views("b", range(30, 50), T0 + timedelta(days=1)))
     run_sessionize([d2], store)
     store.refresh()
     kinds = {p.file: p.ids for p in store.pinned().manifest.parts_of("sessions")}
@@ -196,7 +174,7 @@ def test_a_store_an_earlier_jtrack_wrote_is_read_then_given_directories(
     for sid in every:
         assert find_session(store, sid[:10].upper())[0] == sid
     assert id_prefix_lengths(store, pl.DataFrame({"id": every}))["id"] >= 8
-    late = _parquet(tmp_path / "late.parquet", _views("c", range(0, 30, 4), T0 + minutes(1), n=1))
+    late = as_parquet(tmp_path / "late.parquet", views("c", range(0, 30, 4), T0 + minutes(1), n=1))
     run_sessionize([late], store)
     _check(store, older)
     compact(store)
@@ -211,7 +189,7 @@ def _custom_and_web(tmp_path: Path) -> tuple[Store, str, str, str]:
     least), and that prefix."""
     rows = []
     for v in range(60):
-        rows += _views("w", range(v, v + 1), T0, n=2)
+        rows += views("w", range(v, v + 1), T0, n=2)
         rows.append(
             flat_event(
                 f"d-{v}",
@@ -224,7 +202,7 @@ def _custom_and_web(tmp_path: Path) -> tuple[Store, str, str, str]:
             )
         )
     store = Store.open(tmp_path / "store")
-    run_sessionize([_parquet(tmp_path / "e.parquet", rows)], store)
+    run_sessionize([as_parquet(tmp_path / "e.parquet", rows)], store)
     every = store.scan_sessions().select("id", "type").collect().sort("id")
     best: tuple[int, str, str, str] | None = None
     ids, types = every["id"].to_list(), every["type"].to_list()
@@ -267,7 +245,7 @@ def test_prefixes_longer_than_an_id_or_past_the_last_character_find_nothing(
     tmp_path: Path,
 ) -> None:
     store = Store.open(tmp_path / "store")
-    run_sessionize([_parquet(tmp_path / "e.parquet", _views("a", range(20), T0))], store)
+    run_sessionize([as_parquet(tmp_path / "e.parquet", views("a", range(20), T0))], store)
     sid = store.scan_sessions().select("id").collect().item(0, 0)
     snap = store.pinned()
     assert snap.sessions_with_prefix([sid + "0"]).height == 0
@@ -294,7 +272,7 @@ def test_a_store_without_sessions_finds_nothing(tmp_path: Path) -> None:
         )
     ]
     store = Store.open(tmp_path / "store")
-    run_sessionize([_parquet(tmp_path / "e.parquet", rows)], store)
+    run_sessionize([as_parquet(tmp_path / "e.parquet", rows)], store)
     assert store.sessions_with_prefix(["a"], ["type"]).schema == {
         "id": pl.String,
         "type": pl.String,
