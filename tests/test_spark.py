@@ -15,10 +15,18 @@ import gzip
 import hashlib
 import importlib.util
 import io
+import json
 import os
 import re
+import shlex
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -529,6 +537,8 @@ def test_spark_submit_runs_jtrack(spark: Any, tmp_path: Path) -> None:
             "--store",
             "store",
             "-q",
+            "-o",
+            "sessions.json",
         ],
         tmp_path,
         PYSPARK_PYTHON=sys.executable,
@@ -536,16 +546,318 @@ def test_spark_submit_runs_jtrack(spark: Any, tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout == ""
+    assert json.loads((tmp_path / "sessions.json").read_text(encoding="utf-8"))
     local = Store(tmp_path / "local")
     run_sessionize([events], local)
     assert_same_store(Store(tmp_path / "store"), local)
+
+
+def _submit(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    import pyspark
+
+    import jtrack.engine.spark as engine
+
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    return _cli(
+        [
+            str(submit),
+            "--master",
+            "local[1]",
+            "--conf",
+            "spark.ui.enabled=false",
+            engine.__file__,
+            *args,
+        ],
+        cwd,
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+    )
+
+
+def test_spark_submit_refuses_a_data_format_on_stdout(spark: Any, tmp_path: Path) -> None:
+    """spark-submit merges its Python's stderr into stdout: warnings would land in the JSON."""
+    events = SAMPLE / "events.jsonl"
+    out = _submit(["sessionize", str(events), "--store", "store", "-f", "json"], tmp_path)
+    assert out.returncode == 2, (out.stdout[-2000:], out.stderr[-2000:])
+    lines = out.stdout.splitlines()  # (the error too: Spark merged the streams)
+    assert len(lines) == 1 and lines[0].startswith("error: -f json without -o"), lines
+    assert "hint: write the data to a file with -o FILE" in lines[0]
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fmt"),
+    [
+        (["sessionize", "x", "-f", "json"], "json"),
+        (["sessions", "--format=csv", "-q"], "csv"),
+        (["sessions", "-fjsonl"], "jsonl"),
+        (["sessions", "-f", "json", "-o", "out.json"], None),
+        (["sessions", "--output=out.csv", "-f", "csv"], None),
+        (["sessions", "-f", "table"], None),
+        (["sessionize", "x"], None),
+        (["sessionize", "--", "-f", "json"], None),
+    ],
+)
+def test_which_arguments_write_data_to_stdout(args: list[str], fmt: str | None) -> None:
+    pytest.importorskip("pyspark")
+    from jtrack.engine.spark import _data_to_stdout
+
+    assert _data_to_stdout(args) == fmt
+
+
+def test_spark_submit_streams_are_told_apart_by_the_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pyspark")
+    from jtrack.engine.spark import _streams_merged
+
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    assert not _streams_merged()
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")
+    code = "from jtrack.engine.spark import _streams_merged as m; print(m())"
+    merged = subprocess.run(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    apart = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (merged.stdout.strip(), apart.stdout.strip()) == ("True", "False")
+
+
+def _slow_python(folder: Path, seconds: float) -> str:
+    """A PYSPARK_PYTHON that leaves a mark and starts `seconds` late: a Spark job is running,
+    waiting for it, from the mark on."""
+    script = folder / "slow-python"
+    mark = shlex.quote(str(folder / "worker-starting"))
+    script.write_text(
+        f'#!/bin/sh\ntouch {mark}\nsleep {seconds}\nexec {shlex.quote(sys.executable)} "$@"\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def _interrupted_run(
+    tmp_path: Path, seconds: float, *, at: str = "worker-starting", times: int = 1, **popen: Any
+) -> tuple[int, str, str]:
+    """A CLI run on Spark, sent SIGINT `times` when `at` appears (worker-starting: while its
+    first job waits for the Python workers; store: while the JVM starts)."""
+    data = tmp_path / "events.jsonl.gz"  # read by one Python task: the first job needs one
+    data.write_bytes(gzip.compress((SAMPLE / "events.jsonl").read_bytes()))
+    args = [sys.executable, "-m", "jtrack.engine.spark", "sessionize", str(data)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PYSPARK_PYTHON": _slow_python(tmp_path, seconds),
+    }
+    proc = subprocess.Popen(
+        [*args, "--store", "store", "--spark-master", "local[1]", "-q"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / at).exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"no {at}"
+            time.sleep(0.1)
+        time.sleep(1)  # the driver waits in a call to the JVM
+        for _ in range(times):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err
+
+
+def test_ctrl_c_during_a_spark_job_is_one_line(spark: Any, tmp_path: Path) -> None:
+    code, out, err = _interrupted_run(tmp_path, 10)
+    assert (code, out, err) == (130, "", "error: interrupted; nothing partial was written\n")
+    assert not Store(tmp_path / "store").exists()
+    assert not list((tmp_path / "store").glob(".tmp-*"))
+
+
+def _jvms_in(folder: Path) -> list[int]:
+    """Java processes working in `folder`."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            java = b"java" in (proc / "cmdline").read_bytes().split(b"\0")[0]
+            if java and os.readlink(proc / "cwd") == str(folder):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_twice_while_the_jvm_starts_leaves_no_jvm_behind(spark: Any, tmp_path: Path) -> None:
+    if not Path("/proc/self/cwd").exists():
+        pytest.skip("needs /proc to find the JVM")
+    code, out, err = _interrupted_run(tmp_path, 0, at="store", times=2)
+    assert (code, out, err) == (130, "", "error: interrupted; nothing partial was written\n")
+    deadline = time.monotonic() + 15
+    while (left := _jvms_in(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the JVM outlived jtrack"
+
+
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(spark: Any, tmp_path: Path) -> None:
+    def ignore() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    code, out, err = _interrupted_run(tmp_path, 5, preexec_fn=ignore)
+    assert (code, out, err) == (0, "", "")
+    assert Store(tmp_path / "store").exists()
+
+
+def test_a_master_nobody_listens_on_is_one_quick_usage_error(java: str, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    master = f"spark://127.0.0.1:{port}"
+    events = str(SAMPLE / "events.jsonl")
+    started = time.monotonic()
+    out = _cli(
+        [
+            sys.executable,
+            "-m",
+            "jtrack.engine.spark",
+            "sessionize",
+            events,
+            "--store",
+            "st",
+            "--spark-master",
+            master,
+        ],
+        tmp_path,
+    )
+    assert time.monotonic() - started < 30
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: Spark did not start on {master} ")
+    assert "hint: check --spark-master" in lines[0]
+
+
+def test_a_session_that_fails_after_its_context_started_is_a_start_up_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A standalone master that takes the connection but never registers the app: the
+    context starts, the SparkSession fails (after a minute); one line, exit 2."""
+    pytest.importorskip("pyspark")
+    import jtrack.engine.spark as engine
+
+    class Conf:
+        def __init__(self) -> None:
+            self.values: dict[str, str] = {}
+
+        def setMaster(self, value: str) -> Conf:
+            return self
+
+        def setAppName(self, value: str) -> Conf:
+            return self
+
+        def setIfMissing(self, key: str, value: str) -> None:
+            self.values.setdefault(key, value)
+
+        def get(self, key: str, default: str | None) -> str | None:
+            return self.values.get(key, default)
+
+        def set(self, key: str, value: str) -> None:
+            self.values[key] = value
+
+    class Context:
+        _active_spark_context: Context | None = None
+        stopped = False
+
+        def __init__(self, conf: Conf, gateway: object) -> None:
+            Context._active_spark_context = self
+
+        def stop(self) -> None:
+            Context.stopped = True
+            Context._active_spark_context = None
+
+    def get_or_create() -> None:
+        raise RuntimeError("An error occurred while calling None.org.apache.spark.sql.Session.")
+
+    fakes = {
+        "pyspark": types.SimpleNamespace(SparkConf=Conf, SparkContext=Context),
+        "pyspark.java_gateway": types.SimpleNamespace(launch_gateway=lambda conf, **kw: object()),
+        "pyspark.sql": types.SimpleNamespace(
+            SparkSession=types.SimpleNamespace(
+                builder=types.SimpleNamespace(getOrCreate=get_or_create)
+            )
+        ),
+    }
+    monkeypatch.setattr(engine, "_pyspark", fakes.__getitem__)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # (the JVM's log folder, kept)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "java").write_text("", encoding="utf-8")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    with pytest.raises(UsageError, match=r"Spark did not start on local\[1\] \(An error") as exc:
+        engine._start("local[1]")
+    assert exc.value.exit_code == 2
+    assert Context.stopped
+
+
+def test_executors_without_jtrack_is_a_set_up_error_and_its_log_stays(
+    spark: Any, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare-python"  # no site-packages: neither Polars nor PyArrow
+    bare.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -S "$@"\n', encoding="utf-8")
+    bare.chmod(0o755)
+    events = str(SAMPLE / "events.jsonl")
+    out = _cli(
+        [
+            sys.executable,
+            "-m",
+            "jtrack.engine.spark",
+            "sessionize",
+            events,
+            "--store",
+            "st",
+            "--spark-master",
+            "local[1]",
+        ],
+        tmp_path,
+        PYSPARK_PYTHON=str(bare),
+    )
+    assert out.returncode == 2 and out.stdout == "", out.stderr[-2000:]
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: the executors' Python cannot import ")
+    assert f"PYSPARK_PYTHON={bare}" in lines[0]
+    found = re.search(r"see the JVM's log (\S+/jvm\.log)\)$", lines[0])
+    assert found, lines[0]
+    log = Path(found.group(1))
+    try:
+        assert log.is_file(), "the log the error names is gone"
+    finally:
+        shutil.rmtree(log.parent, ignore_errors=True)
+    assert not Store(tmp_path / "st").exists()
+
+
+def test_java_home_without_java_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    from jtrack.engine.spark import _start
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(UsageError, match=r"^JAVA_HOME=\S+ has no bin/java \(hint: .*unset it"):
+        _start("local[1]")
 
 
 def test_no_java_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
     from jtrack.engine.spark import _start
 
-    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(UsageError, match="needs Java 17"):
         _start("local[1]")

@@ -32,12 +32,17 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib
+import logging
 import os
 import pickle
 import re
 import shutil
+import signal
+import socket
+import stat
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -150,23 +155,33 @@ _session: dict[str, Any] = {}
 def spark_session(master: str | None = None) -> Any:
     """The SparkSession of this process: the one already running (spark-submit, a notebook,
     a test fixture), else one started here, quietly, on `master` (else $SPARK_MASTER, else
-    local[*]). Every run of the process shares it."""
+    local[*]). Every run of the process shares it. Ctrl-C stays as the process had it:
+    PySpark's SparkContext installs its own SIGINT handler (which calls the JVM from inside
+    a call to the JVM: py4j's tracebacks) and would also end a run started with SIGINT
+    ignored; the handler from before is put back (see _ctrl_c for Ctrl-C during a job)."""
     core = _pyspark("pyspark")
     sql = _pyspark("pyspark.sql")
-    if core.SparkContext._active_spark_context is not None:
-        spark = sql.SparkSession.builder.getOrCreate()
-    elif "PYSPARK_GATEWAY_PORT" in os.environ:  # spark-submit started us: its JVM, its conf
-        spark = sql.SparkSession.builder.appName("jtrack").getOrCreate()
-    else:
-        spark = _start(master or os.environ.get("SPARK_MASTER") or "local[*]")
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT) if main_thread else None
+    try:
+        if core.SparkContext._active_spark_context is not None:
+            spark = sql.SparkSession.builder.getOrCreate()
+        elif "PYSPARK_GATEWAY_PORT" in os.environ:  # spark-submit started us: its JVM, its conf
+            spark = sql.SparkSession.builder.appName("jtrack").getOrCreate()
+        else:
+            spark = _start(master or os.environ.get("SPARK_MASTER") or "local[*]")
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
+    _check_interrupt()  # (a Ctrl-C while the JVM started)
     # Arrow timestamps come in the session's zone: jtrack's are UTC
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
     spark.conf.set("spark.sql.execution.arrow.maxBytesPerBatch", str(ARROW_BATCH_BYTES))
-    logging = _pyspark("pyspark.logger")
+    pylog = _pyspark("pyspark.logger")
     for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
         # PySpark logs every analysis error it raises, with the Java stack, on stderr
-        logging.PySparkLogger.getLogger(name).disabled = True
+        pylog.PySparkLogger.getLogger(name).disabled = True
     return spark
 
 
@@ -176,16 +191,35 @@ def jvm_log() -> Path | None:
     return Path(log) if log else None
 
 
+def _keep_jvm_log() -> None:
+    """Keep the JVM's log folder when the process exits (an error names the log)."""
+    cleanup = _session.get("cleanup")
+    if cleanup is not None:
+        atexit.unregister(cleanup)
+
+
 def _start(master: str) -> Any:
     """A SparkSession on `master`, its JVM launched here with its output to a log file."""
     core = _pyspark("pyspark")
     gateway = _pyspark("pyspark.java_gateway")
     sql = _pyspark("pyspark.sql")
     home = os.environ.get("JAVA_HOME")
-    if not (home and (Path(home) / "bin" / "java").is_file()) and shutil.which("java") is None:
+    if home and not (Path(home) / "bin" / "java").is_file():
+        # Spark's launcher runs $JAVA_HOME/bin/java whenever JAVA_HOME is set
+        raise UsageError(
+            f"JAVA_HOME={home} has no bin/java",
+            hint="point JAVA_HOME at a Java 17+ installation, or unset it to use java on PATH",
+        )
+    if not home and shutil.which("java") is None:
         raise UsageError(
             "--engine spark needs Java 17 or later, and there is none",
             hint="install it (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME",
+        )
+    silent = _unreachable(master)
+    if silent is not None:
+        raise UsageError(
+            f"Spark did not start on {master} (no master answers: {silent})",
+            hint="check --spark-master: the host and port of a running master",
         )
     local = master.startswith("local")
     if local:
@@ -215,16 +249,43 @@ def _start(master: str) -> Any:
     with open(log_path, "wb") as log:
         try:
             # the JVM's own warnings (and -Xlog output, on stdout) go to the log, not to us
-            gw = gateway.launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
+            with _sigint_held():
+                gw = gateway.launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
             core.SparkContext(conf=conf, gateway=gw)
+            # (a standalone master that never answers fails here, once its client gives up)
+            spark = sql.SparkSession.builder.getOrCreate()
         except Exception as exc:
             atexit.unregister(cleanup)  # the log tells what went wrong
+            active = core.SparkContext._active_spark_context
+            if active is not None:
+                with contextlib.suppress(Exception):
+                    active.stop()
             raise UsageError(
                 f"Spark did not start on {master} ({_first_words(exc)})",
                 hint=f"see the JVM's log {log_path}; check --spark-master and Java 17+",
             ) from None
     _session["log"] = str(log_path)
-    return sql.SparkSession.builder.getOrCreate()
+    _session["cleanup"] = cleanup
+    return spark
+
+
+def _unreachable(master: str) -> str | None:
+    """For a standalone master (spark://host:port, or several, comma-separated): why none
+    of them takes a connection, else None (also for other masters, and URLs Spark itself
+    refuses). Spark's own client tries for a minute before it gives up on a silent one."""
+    if not master.startswith("spark://"):
+        return None
+    reasons = []
+    for where in master[len("spark://") :].split(","):
+        host, _, port = where.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=10):
+                return None
+        except ValueError:
+            return None  # not host:port: Spark says what is wrong with it
+        except OSError as exc:
+            reasons.append(f"{where}: {exc.strerror or exc}")
+    return "; ".join(reasons)
 
 
 def _spark_defaults() -> dict[str, str]:
@@ -249,6 +310,94 @@ def _spark_defaults() -> dict[str, str]:
 def _first_words(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------- Ctrl-C
+
+
+class _Py4JQuiet(logging.Filter):
+    """py4j logs what a Ctrl-C cut short (through the root logger, with tracebacks)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return f"{os.sep}py4j{os.sep}" not in record.pathname
+
+
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[None]:
+    """Ctrl-C while the engine drives Spark: the jobs are cancelled (from another thread:
+    the main one is inside a call to the JVM, which a KeyboardInterrupt would break with
+    py4j's tracebacks) and KeyboardInterrupt is raised once the call returns; a second
+    Ctrl-C raises it at once. Only where Python's own handler is installed (a process
+    started with SIGINT ignored keeps ignoring it; a notebook's handler stays)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    hits: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if hits:
+            raise KeyboardInterrupt
+        hits.append(signum)
+        threading.Thread(target=_cancel_jobs, name="jtrack-cancel", daemon=True).start()
+
+    quiet = _Py4JQuiet()
+    root, py4j = logging.getLogger(), logging.getLogger("py4j")
+    level = py4j.level
+    root.addFilter(quiet)
+    py4j.setLevel(logging.CRITICAL + 1)
+    signal.signal(signal.SIGINT, handler)
+    _session["hits"] = hits
+    try:
+        yield
+    except Exception as exc:
+        if hits:  # what the cancelled job raised
+            raise KeyboardInterrupt from exc
+        raise
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _session.pop("hits", None)
+        root.removeFilter(quiet)
+        py4j.setLevel(level)
+    if hits:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Ctrl-C held back for a block, then delivered to the handler from before (at most
+    twice): PySpark's launch of the JVM, which a KeyboardInterrupt would leave running
+    after the process exits (it watches its stdin only once it has started)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGINT)
+    if before in (signal.SIG_IGN, None):
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        for signum in held[:2]:
+            signal.raise_signal(signum)
+
+
+def _check_interrupt() -> None:
+    """Raise the KeyboardInterrupt of a Ctrl-C _ctrl_c held back (before the next job)."""
+    if _session.get("hits"):
+        raise KeyboardInterrupt
+
+
+def _cancel_jobs() -> None:
+    context = _pyspark("pyspark").SparkContext._active_spark_context
+    if context is not None:
+        with contextlib.suppress(Exception):
+            context.cancelAllJobs()
 
 
 # ---------------------------------------------------------------------------- reading: plan
@@ -802,6 +951,34 @@ class SparkEngine:
         progress: ProgressFn,
         src_offset: int,
     ) -> NewData:
+        with _ctrl_c():
+            return self._read(
+                sources,
+                writer,
+                first_segment=first_segment,
+                run=run,
+                buckets=buckets,
+                ranges=ranges,
+                options=options,
+                chunk_rows=chunk_rows,
+                progress=progress,
+                src_offset=src_offset,
+            )
+
+    def _read(
+        self,
+        sources: list[tuple[Source, Identity]],
+        writer: VersionWriter,
+        *,
+        first_segment: int,
+        run: int,
+        buckets: int,
+        ranges: list[tuple[int, int]],
+        options: RunOptions,
+        chunk_rows: int,
+        progress: ProgressFn,
+        src_offset: int,
+    ) -> NewData:
         stage = writer.path(STAGE)
         for sub in ("rows", "ids", "rejects", "pieces"):
             (stage / sub).mkdir(parents=True, exist_ok=True)
@@ -946,9 +1123,11 @@ class SparkEngine:
         return splits, frame.mapInArrow(partial(_text_task, ctx, splits, inputs), "p binary")
 
     def _rows(self, df: Any) -> list[Any]:
+        _check_interrupt()
         try:
             return list(df.collect())
         except Exception as exc:
+            _check_interrupt()  # (the job was cancelled by Ctrl-C)
             raise _job_error(exc) from None
 
     def _collect(self, df: Any) -> list[Any]:
@@ -1057,6 +1236,10 @@ class SparkEngine:
     # ------------------------------------------------------------------ units
 
     def run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult:
+        with _ctrl_c():
+            return self._run_units(jobs, new, progress)
+
+    def _run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult:
         assert isinstance(new.units, _StagedRows)
         spark = self.session()
         progress(ProgressUpdate("sessionizing", steps_done=0, steps_total=len(jobs)))
@@ -1133,14 +1316,24 @@ def _input_file(inp: _Input, stats: FileStats, run: int) -> InputFile:
 
 
 def _job_error(exc: BaseException) -> JtrackError:
-    """A Spark job that failed (a worker crashed, ran out of memory, ...): one line."""
-    text = str(exc).strip().splitlines()
-    last = next((line for line in reversed(text) if line.strip()), type(exc).__name__)
+    """A Spark job that failed (a worker crashed, ran out of memory, ...): one line, and the
+    JVM's log it names kept. A module the executors' Python lacks is a set-up problem."""
+    text = str(exc).strip()
     log = jvm_log()
-    return DataError(
-        f"the Spark job failed ({last.strip()[:300]})",
-        hint=f"see the JVM's log {log}" if log else "see the Spark driver's and executors' logs",
-    )
+    _keep_jvm_log()
+    see = f"see the JVM's log {log}" if log else "see the Spark driver's and executors' logs"
+    missing = re.search(r"ModuleNotFoundError: No module named '([^']+)'", text)
+    if missing:
+        python = os.environ.get("PYSPARK_PYTHON")
+        return UsageError(
+            f"the executors' Python cannot import {missing.group(1)}",
+            hint="install jtrack (pip install 'jtrack[spark]') for the Python that runs Spark's "
+            + (f"tasks, PYSPARK_PYTHON={python}" if python else "tasks (PYSPARK_PYTHON)")
+            + f"; {see}",
+        )
+    lines = text.splitlines()
+    last = next((line for line in reversed(lines) if line.strip()), type(exc).__name__)
+    return DataError(f"the Spark job failed ({last.strip()[:300]})", hint=see)
 
 
 # ---------------------------------------------------------------------------- spark-submit
@@ -1153,9 +1346,53 @@ def main(argv: list[str] | None = None) -> None:
     if "sessionize" in args and not any(a == "--engine" or a.startswith("--engine=") for a in args):
         at = args.index("sessionize") + 1
         args[at:at] = ["--engine", "spark"]
+    fmt = _data_to_stdout(args)
+    if fmt is not None and _streams_merged():
+        from jtrack.commands._common import error_line
+        from jtrack.errors import ExitCode
+
+        error_line(
+            f"-f {fmt} without -o: under spark-submit jtrack's messages would land in the data "
+            "(spark-submit merges the stderr of its Python into stdout) (hint: write the data "
+            "to a file with -o FILE)"
+        )
+        sys.exit(int(ExitCode.USAGE))
     from jtrack.cli import main as cli
 
     cli(args)
+
+
+def _streams_merged() -> bool:
+    """Started by spark-submit, whose PythonRunner gives its Python one pipe for stdout and
+    stderr: whatever jtrack says on stderr lands among the data on stdout."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return False
+    try:
+        out, err = os.fstat(1), os.fstat(2)
+    except OSError:
+        return False
+    return stat.S_ISFIFO(out.st_mode) and (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
+
+
+def _data_to_stdout(args: list[str]) -> str | None:
+    """The data format (not the aligned table) a command is told to write to stdout: -f
+    given, -o not (None: no such format, or a file)."""
+    fmt: str | None = None
+    output = False
+    it = iter(args)
+    for a in it:
+        if a == "--":
+            break
+        name, eq, value = a.partition("=")
+        if name in ("-f", "--format"):
+            fmt = value if eq else next(it, "")
+        elif a.startswith("-f") and not a.startswith("--"):
+            fmt = a[2:]
+        elif name in ("-o", "--output") or (a.startswith("-o") and not a.startswith("--")):
+            output = True
+    if output or fmt is None or fmt.lower() == "table":
+        return None
+    return fmt
 
 
 if __name__ == "__main__":
