@@ -991,6 +991,12 @@ def test_a_folder_of_other_files_named_as_the_store_is_refused_and_left_alone(
     empty = tmp_path / "empty"
     empty.mkdir()
     assert run_sessionize([day], Store.open(empty)).summary.events_kept == 1
+    # what file systems and desktops put in any folder is no sign of other work
+    volume = tmp_path / "volume"
+    (volume / "lost+found").mkdir(parents=True)
+    (volume / ".DS_Store").write_bytes(b"\0")
+    (volume / "._x").write_bytes(b"\0")
+    assert run_sessionize([day], Store.open(volume)).summary.events_kept == 1
 
 
 def test_a_rejected_row_comes_before_a_read_error_further_on(tmp_path: Path) -> None:

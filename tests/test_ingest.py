@@ -481,8 +481,8 @@ def test_a_file_whose_name_says_it_is_not_events_is_refused_in_one_line(tmp_path
     """A CSV (or TOML, Markdown, zip...) named as a source was read as JSON lines: one
     rejected row per line, and a hint to fix the row or skip it, which on a new store gave
     an empty store and exit 0. Now one error naming the file's kind, by name or by glob,
-    compressed or not; a folder of them says what it holds. JSON lines under a .txt name are
-    still read (a name says nothing there)."""
+    compressed or not; a folder or a glob leaves them out, and says what it holds when that
+    is all. JSON lines under a .txt name are still read (a name says nothing there)."""
     from typer.testing import CliRunner
 
     from jtrack.cli import app
@@ -494,8 +494,12 @@ def test_a_file_whose_name_says_it_is_not_events_is_refused_in_one_line(tmp_path
     for named, kind in ((str(csv), "CSV"), (str(tmp_path / "notes.md.gz"), "Markdown")):
         with pytest.raises(FileAccessError, match=f"a {kind} file, not events"):
             expand_sources([named])
-    with pytest.raises(FileAccessError, match="a CSV file"):
-        expand_sources([str(tmp_path / "*")])
+    # a glob, as a folder, leaves them out beside event files (a README, a manifest.csv);
+    # matching nothing else, it says what it matched
+    (tmp_path / "day1.jsonl").write_text(genesys_line("g1", "v1", T0) + "\n")
+    assert [s.name for s in expand_sources([str(tmp_path / "*")])] == [str(tmp_path / "day1.jsonl")]
+    with pytest.raises(FileAccessError, match="matches only CSV files, which are not read"):
+        expand_sources([str(tmp_path / "*.csv")])
     folder = tmp_path / "only"
     folder.mkdir()
     (folder / "a.csv").write_text("x\n1\n")

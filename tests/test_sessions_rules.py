@@ -78,9 +78,7 @@ def test_sessions_filter_on_the_segments_and_outcomes_their_rules_add(tmp_path: 
     res = runner.invoke(app, [*base, "--where", f"segments~{seg}", "--limit", "2"])
     assert [json.loads(x) for x in res.stdout.splitlines()] == want[:2]
     res = runner.invoke(app, [*base, "--where", f"segments={seg}", "--where", "events>=3"])
-    assert (
-        all(seg in r["segments"] for r in map(json.loads, res.stdout.splitlines()))
-        and res.exit_code == 0
-    )
+    both = [json.loads(x) for x in res.stdout.splitlines()]
+    assert res.exit_code == 0 and both and all(seg in r["segments"] for r in both)
     res = runner.invoke(app, ["sessions", "--store", str(store), "--where", f"segments~{seg}"])
     assert res.exit_code == 2 and "come from a rules file" in res.stderr

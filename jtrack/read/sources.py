@@ -133,11 +133,18 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             _refuse_not_events(p, s)
             out.append(_source(p))
         elif any(ch in s for ch in "*?["):
-            files = _glob(s)
-            if not files:
+            matched = _glob(s)
+            if not matched:
                 raise FileAccessError(f"{s}: the pattern matches no file", hint="check the glob")
-            for f in files:
-                _refuse_not_events(f, str(f))
+            # (as in a folder, files whose names say they hold no events are left out: a
+            # README or a manifest.csv beside the exports; only a file named alone is refused)
+            files = [f for f in matched if _not_events(f) is None]
+            if not files:
+                kinds = sorted({k for f in matched if (k := _not_events(f)) is not None})
+                raise FileAccessError(
+                    f"{s}: the pattern matches only {', '.join(kinds)} files, which are not read",
+                    hint="jtrack reads events from JSON lines, JSON or Parquet files",
+                )
             out.extend(_source(f) for f in files)
         else:
             raise FileAccessError(f"{s}: no such file or directory", hint="check the path")

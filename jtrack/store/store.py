@@ -59,6 +59,13 @@ def _release_all() -> None:
         store.close()
 
 
+#: What file systems and desktops put in any folder (a fresh volume's lost+found, Finder's
+#: and Explorer's files, snapshot folders): a store's folder may hold them.
+_SYSTEM_ENTRIES = frozenset(
+    {"lost+found", ".DS_Store", "Thumbs.db", "desktop.ini", ".snapshot", ".snapshots"}
+)
+
+
 class Store:
     """A jtrack store directory."""
 
@@ -408,7 +415,11 @@ class Store:
         except OSError:
             return []
         return sorted(
-            n for n in names if n not in own and not n.startswith((TMP_PREFIX, ".current.", ".nfs"))
+            n
+            for n in names
+            if n not in own
+            and n not in _SYSTEM_ENTRIES
+            and not n.startswith((TMP_PREFIX, ".current.", ".nfs", "._", ".Trash-"))
         )
 
     def begin_version(self, base: Manifest | None) -> VersionWriter:

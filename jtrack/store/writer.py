@@ -30,7 +30,6 @@ from jtrack.schema import EVENT_SCHEMA
 from jtrack.store import layout
 from jtrack.store.layout import (
     CURRENT,
-    CURRENT_LINK,
     EVENT_KEYS,
     MANIFEST,
     RUN_CHUNK,
@@ -472,16 +471,6 @@ class VersionWriter:
         self.store.point_link(self.name)
         self.store.collect_garbage(keep)
         return final
-
-    def _point_link(self) -> None:
-        """`current` -> versions/vN for other tools (best effort: it is a convenience)."""
-        root = self.store.root
-        tmp_link = root / f".{CURRENT_LINK}.{uuid.uuid4().hex[:8]}"
-        try:
-            os.symlink(f"{VERSIONS}/{self.name}", tmp_link)
-            os.replace(tmp_link, root / CURRENT_LINK)
-        except OSError:
-            tmp_link.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Remove what this writer wrote (never anything outside its own directories)."""

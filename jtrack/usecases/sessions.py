@@ -143,13 +143,6 @@ class SessionQuery:
     #: traffic classes shown (jtrack.usecases.traffic): people only unless told otherwise
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
 
-    def __post_init__(self) -> None:
-        if self.since is not None and self.until is not None and self.until < self.since:
-            raise UsageError(
-                "--until comes before --since: no session can match",
-                hint="swap them (--since is the earliest start, --until the latest)",
-            )
-
 
 @dataclass(frozen=True)
 class SessionListing:
@@ -377,19 +370,24 @@ def _not_a_session(store: Store, p: str) -> str:
     sessions = store.scan_sessions()
     source = (
         sessions.filter(pl.col("source_session_id").str.to_lowercase() == p)
-        .select("id")
+        .select("id", "source_session_id")
         .head(1)
         .collect()
     )
-    if source.height:
+    if source.height:  # (the ids as stored: `--where` and `journey` compare them as written)
+        sid, genesys = source.row(0)
         return (
-            f"that is the Genesys session id of jtrack session {source.item()}: `jtrack "
-            f"card {source.item()}` (each such session: `jtrack sessions --where "
-            f"source_session_id={p}`)"
+            f"that is the Genesys session id of jtrack session {sid}: `jtrack card {sid}` "
+            f"(each such session: `jtrack sessions --where source_session_id={genesys}`)"
         )
-    visitor = sessions.filter(pl.col("customer_id").str.to_lowercase() == p).head(1).collect()
+    visitor = (
+        sessions.filter(pl.col("customer_id").str.to_lowercase() == p)
+        .select("customer_id")
+        .head(1)
+        .collect()
+    )
     if visitor.height:
-        return f"that is a visitor's id: `jtrack journey {p}` shows their sessions"
+        return f"that is a visitor's id: `jtrack journey {visitor.item()}` shows their sessions"
     return "list sessions with `jtrack sessions`"
 
 
