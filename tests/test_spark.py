@@ -494,23 +494,17 @@ def _cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
     )
 
 
+def _sample_on_spark(
+    cwd: Path, store: str, master: str, *extra: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m jtrack.engine.spark sessionize` of the sample export in `cwd`."""
+    args = [sys.executable, "-m", "jtrack.engine.spark", "sessionize", str(SAMPLE / "events.jsonl")]
+    return _cli([*args, "--store", store, "--spark-master", master, *extra], cwd, **env)
+
+
 def test_the_cli_on_spark_is_quiet(spark: Any, tmp_path: Path) -> None:
     events = SAMPLE / "events.jsonl"
-    out = _cli(
-        [
-            sys.executable,
-            "-m",
-            "jtrack.engine.spark",
-            "sessionize",
-            str(events),
-            "--store",
-            "store",
-            "--spark-master",
-            "local[1]",
-            "-q",
-        ],
-        tmp_path,
-    )
+    out = _sample_on_spark(tmp_path, "store", "local[1]", "-q")
     assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
     local = Store(tmp_path / "local")
     run_sessionize([events], local)
@@ -721,22 +715,8 @@ def test_a_master_nobody_listens_on_is_one_quick_usage_error(java: str, tmp_path
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     master = f"spark://127.0.0.1:{port}"
-    events = str(SAMPLE / "events.jsonl")
     started = time.monotonic()
-    out = _cli(
-        [
-            sys.executable,
-            "-m",
-            "jtrack.engine.spark",
-            "sessionize",
-            events,
-            "--store",
-            "st",
-            "--spark-master",
-            master,
-        ],
-        tmp_path,
-    )
+    out = _sample_on_spark(tmp_path, "st", master)
     assert time.monotonic() - started < 30
     assert out.returncode == 2 and out.stdout == ""
     lines = out.stderr.splitlines()
@@ -813,22 +793,7 @@ def test_executors_without_jtrack_is_a_set_up_error_and_its_log_stays(
     bare = tmp_path / "bare-python"  # no site-packages: neither Polars nor PyArrow
     bare.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -S "$@"\n', encoding="utf-8")
     bare.chmod(0o755)
-    events = str(SAMPLE / "events.jsonl")
-    out = _cli(
-        [
-            sys.executable,
-            "-m",
-            "jtrack.engine.spark",
-            "sessionize",
-            events,
-            "--store",
-            "st",
-            "--spark-master",
-            "local[1]",
-        ],
-        tmp_path,
-        PYSPARK_PYTHON=str(bare),
-    )
+    out = _sample_on_spark(tmp_path, "st", "local[1]", PYSPARK_PYTHON=str(bare))
     assert out.returncode == 2 and out.stdout == "", out.stderr[-2000:]
     lines = out.stderr.splitlines()
     assert len(lines) == 1, lines

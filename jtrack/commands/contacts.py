@@ -215,17 +215,15 @@ def contacts_cmd(
     events = identity_events(st)
     book: pl.DataFrame | None = None
     conflict_rows: pl.DataFrame | None = None
-    saved = plain.pinned() if conflicts and contacts is None and plain.exists() else None
-    kept = saved.contacts_book() if saved is not None else None
-    if contacts is not None or kept is not None:
-        if contacts is not None:
-            book, invalid = core.load_contacts(contacts, default_region)
-            print_warnings(invalid)
-        else:  # --conflicts of the contacts file the store took in (the copy it keeps)
-            assert saved is not None
-            book = kept
-            taken = saved.manifest.contacts
-            default_region = default_region or (taken.default_region if taken else None)
+    if contacts is not None:
+        book, invalid = core.load_contacts(contacts, default_region)
+        print_warnings(invalid)
+    elif conflicts and plain.exists():  # the contacts file the store took in (its copy)
+        saved = plain.pinned()
+        book = saved.contacts_book()
+        taken = saved.manifest.contacts
+        default_region = default_region or (taken.default_region if taken else None)
+    if book is not None:
         res = core.resolve_visitors(
             sessions, events, book, default_region=default_region, ttl=life, as_of=when
         )

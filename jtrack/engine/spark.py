@@ -937,35 +937,8 @@ class SparkEngine:
 
     # ------------------------------------------------------------------ read
 
+    @_ctrl_c()  # (a context manager made by contextmanager decorates: one per call)
     def read(
-        self,
-        sources: list[tuple[Source, Identity]],
-        writer: VersionWriter,
-        *,
-        first_segment: int,
-        run: int,
-        buckets: int,
-        ranges: list[tuple[int, int]],
-        options: RunOptions,
-        chunk_rows: int,
-        progress: ProgressFn,
-        src_offset: int,
-    ) -> NewData:
-        with _ctrl_c():
-            return self._read(
-                sources,
-                writer,
-                first_segment=first_segment,
-                run=run,
-                buckets=buckets,
-                ranges=ranges,
-                options=options,
-                chunk_rows=chunk_rows,
-                progress=progress,
-                src_offset=src_offset,
-            )
-
-    def _read(
         self,
         sources: list[tuple[Source, Identity]],
         writer: VersionWriter,
@@ -1235,11 +1208,8 @@ class SparkEngine:
 
     # ------------------------------------------------------------------ units
 
+    @_ctrl_c()
     def run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult:
-        with _ctrl_c():
-            return self._run_units(jobs, new, progress)
-
-    def _run_units(self, jobs: list[UnitJob], new: NewData, progress: ProgressFn) -> UnitResult:
         assert isinstance(new.units, _StagedRows)
         spark = self.session()
         progress(ProgressUpdate("sessionizing", steps_done=0, steps_total=len(jobs)))

@@ -23,10 +23,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jtrack.errors import StoreError, StoreLockedError
+from jtrack.errors import JtrackError, StoreError, StoreLockedError
 from jtrack.locking import exclusive_lock
 from jtrack.store.layout import (
     CURRENT,
+    CURRENT_LINK,
     LOCK,
     MANIFEST,
     READERS,
@@ -128,8 +129,6 @@ class Store:
         no run starts it again empty and throws its versions away. (A first run killed
         after its version was moved into place, before CURRENT was written, leaves one
         version and no link: a new store, whose next run removes that version.)"""
-        from jtrack.store.layout import CURRENT_LINK
-
         names = self.versions()
         linked = (self.root / CURRENT_LINK).is_symlink() or (self.root / CURRENT_LINK).exists()
         if not names or (len(names) == 1 and not linked):
@@ -362,8 +361,6 @@ class Store:
     def point_link(self, name: str) -> None:
         """`current` -> versions/<name>, for other tools (best effort: it is a convenience;
         CURRENT is what jtrack goes by)."""
-        from jtrack.store.layout import CURRENT_LINK
-
         link = self.root / f".{CURRENT_LINK}.{uuid.uuid4().hex[:8]}"
         try:
             os.symlink(f"{VERSIONS}/{name}", link)
@@ -376,9 +373,6 @@ class Store:
         between the two (or a power cut) left the link on the previous version, where other
         tools would read it, through any number of runs that find nothing new. (Called
         holding the lock.)"""
-        from jtrack.errors import JtrackError
-        from jtrack.store.layout import CURRENT_LINK
-
         try:
             name = self.current_name()
         except JtrackError:
@@ -407,8 +401,6 @@ class Store:
     def foreign_entries(self) -> list[str]:
         """What the store folder holds that no jtrack store does (sorted names): a folder of
         exports or of other work named as `--store` by mistake."""
-        from jtrack.store.layout import CURRENT_LINK
-
         own = {CURRENT, CURRENT_LINK, VERSIONS, LOCK, READERS, f"{CURRENT}.tmp"}
         try:
             names = [p.name for p in self.root.iterdir()]
