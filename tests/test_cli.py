@@ -377,3 +377,67 @@ def test_a_spark_master_without_the_spark_engine_is_refused(tmp_path: Path) -> N
     )  # fmt: skip
     assert res.exit_code == ExitCode.USAGE and "add --engine spark" in res.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_a_file_that_only_repeats_events_taken_in_is_named(tmp_path: Path) -> None:
+    """`jtrack sessionize sample_data/` reads the JSON lines export and its Parquet copy:
+    the summary's 4,045 duplicates were right but did not say why; a note names the file
+    whose every event was taken in already, in this run or an earlier one. A file that
+    adds something, and a run with -q, get no note."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "s")
+    res = _run("sessionize", str(sample), "--store", st)
+    assert res.exit_code == 0, res.stderr
+    notes = [line for line in res.stderr.splitlines() if "taken in already" in line]
+    assert len(notes) == 1 and "events.parquet: all 4,000 of its events" in notes[0]
+    assert "events.jsonl" not in notes[0] and "duplicates dropped  4,045" in res.stdout
+    lines = (sample / "events.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "part.jsonl").write_text("".join(lines[:100]))
+    res = _run("sessionize", str(tmp_path / "part.jsonl"), "--store", st)
+    assert res.exit_code == 0
+    assert "part.jsonl: all 100 of its events were taken in already" in res.stderr
+    (tmp_path / "more.jsonl").write_text(
+        "".join(lines[:10]) + genesys_line("brand-new", "c-new", "2026-10-05T10:00:00.000Z") + "\n"
+    )
+    res = _run("sessionize", str(tmp_path / "more.jsonl"), "--store", st)
+    assert res.exit_code == 0 and "taken in already" not in res.stderr
+    (tmp_path / "again.jsonl").write_text("".join(lines[200:300]))
+    res = _run("sessionize", str(tmp_path / "again.jsonl"), "--store", st, "-q")
+    assert res.exit_code == 0 and res.stderr == ""
+
+
+def test_an_empty_listing_prints_no_header_over_no_rows(store: Path) -> None:
+    """A filter that matches nothing says so in the title, without a table header (and its
+    rule) over nothing; machine formats keep their header (CSV) or empty list (JSON)."""
+    res = runner.invoke(app, ["sessions", "--store", str(store), "--where", "events>1000"])
+    assert res.exit_code == 0
+    assert res.stdout.splitlines()[0] == "0 sessions"
+    assert "created_date" not in res.stdout and "─" not in res.stdout
+    res = _run("sessions", "--store", str(store), "--where", "events>1000", "-f", "csv")
+    assert res.stdout.startswith("id,type,customer_id,")
+
+
+def test_a_report_of_a_period_without_sessions_says_so_plainly(store: Path) -> None:
+    """No header over no days, and the period as a person writes it (it read `2030-01-01
+    .. ..`)."""
+    res = _run("report", "--store", str(store), "--since", "2030-01-01")
+    assert res.exit_code == 0
+    out = res.stdout
+    assert "Sessions per day\n(none)\n" in out and "day  sessions" not in out
+    assert "no sessions in 2030-01-01 or later; the input holds sessions in" in out
+    res = _run("report", "--store", str(store), "--until", "2000-01-01", "-f", "json")
+    assert any("no sessions in 1999-12-31 or earlier" in n for n in json.loads(res.stdout)["notes"])
+
+
+def test_an_id_typed_in_another_case_is_named_not_taken(store: Path) -> None:
+    """Ids are compared as written (two cookies may differ in case alone): a visitor id
+    copied in upper case is not found, and the hint names the id it may be."""
+    res = _run("sessions", "--store", str(store), "-f", "csv", "--columns", "customer_id")
+    cid = res.stdout.splitlines()[1]
+    assert cid != cid.upper()
+    for args in (["sessions", "--customer", cid.upper()], ["journey", cid.upper()[:12]]):
+        res = _run(*args, "--store", str(store))
+        assert res.exit_code == 1
+        assert f"did you mean {cid!r}" in res.stderr and res.stderr.count("\n") == 1
+    res = _run("journey", "--store", str(store), "no-such-visitor")
+    assert res.exit_code == 1 and "did you mean" not in res.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -57,8 +58,8 @@ def test_unknown_option_is_exit_2() -> None:
     assert res.exit_code == 2
 
 
-def _number_options() -> list[tuple[str, str, object]]:
-    """(command, option, the option) of every option that takes a number."""
+def _params() -> list[tuple[str, Any]]:
+    """(command, parameter) of every parameter of every command."""
     import typer.main
 
     group = typer.main.get_command(app)
@@ -67,10 +68,17 @@ def _number_options() -> list[tuple[str, str, object]]:
         c = group
         for part in cmd:
             c = c.commands[part]  # type: ignore[attr-defined]
-        for p in c.params:
-            if p.param_type_name == "option" and p.type_descriptor.annotation in (int, float):
-                out.append((" ".join(cmd), p.opts[0], p))
+        out.extend((" ".join(cmd), p) for p in c.params)
     return out
+
+
+def _number_options() -> list[tuple[str, str, object]]:
+    """(command, option, the option) of every option that takes a number."""
+    return [
+        (cmd, p.opts[0], p)
+        for cmd, p in _params()
+        if p.param_type_name == "option" and p.type_descriptor.annotation in (int, float)
+    ]
 
 
 def test_every_number_option_has_a_lower_bound() -> None:
@@ -107,18 +115,36 @@ def test_format_metavar_names_only_the_formats_the_command_writes() -> None:
     listed every format, html and parquet included, for commands that refuse them)."""
     import re
 
-    import typer.main
-
-    group = typer.main.get_command(app)
     seen = 0
-    for cmd in COMMANDS:
-        c = group
-        for part in cmd:
-            c = c.commands[part]  # type: ignore[attr-defined]
-        for p in c.params:
-            if "--format" in getattr(p, "opts", []):
-                listed = re.search(r"Output format: ([\w, ]+)\.", p.help or "")
-                assert listed, cmd
-                assert p.metavar == "<" + "|".join(listed.group(1).split(", ")) + ">", cmd
-                seen += 1
+    for cmd, p in _params():
+        if "--format" in getattr(p, "opts", []):
+            listed = re.search(r"Output format: ([\w, ]+)\.", p.help or "")
+            assert listed, cmd
+            assert p.metavar == "<" + "|".join(listed.group(1).split(", ")) + ">", cmd
+            seen += 1
     assert seen >= 8
+
+
+def test_every_value_names_what_it_takes_in_help() -> None:
+    """Help names what an option takes (`--store <dir>`, `--gap <duration>`), not the
+    Python type Typer would show (`<str>`, `<path>`, `<int range>`, `<list[str]>`), and an
+    argument as its help text and usage line write it (SOURCES, not `sources` in one place,
+    `{sources}` in another and SOURCES in the text)."""
+    import re
+
+    found = _params()
+    assert len(found) > 100
+    missing = [
+        f"{cmd} {p.opts[0]}"
+        for cmd, p in found
+        if p.param_type_name == "option"
+        and not p.is_flag
+        and not re.fullmatch(r"<[a-z|-]+>", p.metavar or "")
+    ]
+    assert missing == []
+    arguments = [(cmd, p.metavar) for cmd, p in found if p.param_type_name == "argument"]
+    assert len(arguments) >= 8
+    assert [a for a in arguments if not re.fullmatch(r"[A-Z_]+", a[1] or "")] == []
+    res = runner.invoke(app, ["sessionize", "--help"], terminal_width=100)
+    assert "[SOURCES]..." in res.stdout and "--store <dir>" in res.stdout
+    assert "<str>" not in res.stdout and "<path>" not in res.stdout

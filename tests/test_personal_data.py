@@ -474,3 +474,27 @@ def test_segments_and_outcomes_are_left_out_for_a_role_without_them(world) -> No
     assert card.exit_code == 0, card.stderr
     assert "Segments matched" not in card.stdout and "Outcomes achieved" not in card.stdout
     assert "segments are hidden by your role" in card.stdout
+
+
+def test_a_lookup_by_the_start_or_case_of_an_id_never_names_a_hidden_one(world) -> None:
+    """`jtrack journey c` listed carol@example.net among the ids it could mean, and
+    `sessions --customer carol` found her by the start of her email: to a role that may not
+    see it, a personal id is matched only when typed whole, and never named in a hint. A
+    role that may see it keeps prefixes and the case hint."""
+    for role, redact in (("agent", []), ("supervisor", ["--redact"])):
+        for args in (
+            ["journey", "c"],
+            ["journey", "carol"],
+            ["sessions", "--customer", "carol"],
+            ["sessions", "--customer", TYPED_EMAIL.upper()],
+            ["journey", TYPED_EMAIL.upper()],
+        ):
+            res = _run(world, *args, *redact, role=role)
+            assert TYPED_EMAIL not in res.stdout + res.stderr, (role, args)
+            assert res.exit_code == 1, (role, args)  # no such visitor, or several
+        whole = _run(world, "sessions", "--customer", TYPED_EMAIL, "-f", "csv", *redact, role=role)
+        assert whole.exit_code == 0 and whole.stdout.count("\n") == 2
+    full = _run(world, "sessions", "--customer", "carol", "-f", "csv", role="supervisor")
+    assert full.exit_code == 0 and TYPED_EMAIL in full.stdout
+    upper = _run(world, "journey", TYPED_EMAIL.upper(), role="supervisor")
+    assert upper.exit_code == 1 and f"did you mean {TYPED_EMAIL!r}?" in upper.stderr

@@ -76,6 +76,34 @@ def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -
     assert info["inputs"][0]["taken_in"] == run_times[0]  # JSON keeps the manifest's form
 
 
+def test_store_table_keeps_the_file_names_goes_to_o_and_has_no_trailing_blanks(
+    daily: tuple[Store, list[Path]], tmp_path: Path
+) -> None:
+    """Long input paths were cut at their end (two inputs in one folder both read
+    `/long/path/to/ev…`); the table is now cut at the start, keeps the names, has no blanks
+    at the ends of its lines when piped, and `-o FILE` writes it there (it went to the
+    terminal)."""
+    store, _ = daily
+    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "exports"
+    deep.mkdir(parents=True)
+    for n, name in enumerate(("day-one", "day-two")):
+        at = T0 + timedelta(days=5 + n)
+        flat_frame([flat_event(f"{name}-1", "v1", at)]).write_parquet(deep / f"{name}.parquet")
+    run_sessionize([deep / "day-one.parquet", deep / "day-two.parquet"], store)
+    res = CliRunner().invoke(app, ["store", "--store", str(store.root)], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    inputs = res.stdout.split("Inputs taken in")[1].split("Runs")[0]
+    cut = [line.split()[0] for line in inputs.splitlines() if line.startswith("…")]
+    assert any(n.endswith("/exports/day-one.parquet") for n in cut)
+    assert any(n.endswith("/exports/day-two.parquet") for n in cut)
+    out = tmp_path / "store.txt"
+    res = _run("store", "--store", str(store.root), "-o", str(out))
+    assert res.exit_code == 0 and res.stdout == ""
+    assert "Inputs taken in" in out.read_text() and "day-two.parquet" in out.read_text()
+
+
 def test_earlier_runs_go_to_run_logs_and_the_store_still_shows_every_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -384,6 +384,7 @@ StoreOpt = Annotated[
         help="Store directory (default ./.jtrack or $JTRACK_STORE).",
         show_default=False,
         readable=False,
+        metavar="<dir>",
     ),
 ]
 OutputOpt = Annotated[
@@ -394,6 +395,7 @@ OutputOpt = Annotated[
         help="Write to FILE (format from its suffix unless --format is given).",
         show_default=False,
         readable=False,
+        metavar="<file>",
     ),
 ]
 
@@ -425,6 +427,7 @@ RoleOpt = Annotated[
         help="Role from the config's [roles] whose permissions apply "
         "(default: $JTRACK_ROLE, then default_role).",
         show_default=False,
+        metavar="<name>",
     ),
 ]
 RedactOpt = Annotated[
@@ -445,6 +448,7 @@ TrafficOpt = Annotated[
         "monitoring, http_client, headless, suspect; or all, automated [default: human, "
         "people only].",
         show_default=False,
+        metavar="<classes>",
     ),
 ]
 

@@ -34,6 +34,7 @@ AsOfOpt = Annotated[
         help="The clock: a session is active when its last event is less than the gap before "
         "it; also the clock for contact expiry (ISO-8601, UTC if no offset; default: now).",
         show_default=False,
+        metavar="<time>",
     ),
 ]
 GapOpt = Annotated[
@@ -42,6 +43,7 @@ GapOpt = Annotated[
         help="Inactivity that ends a session, e.g. 20m [default: the gap the store was built "
         "with].",
         show_default=False,
+        metavar="<duration>",
     ),
 ]
 AsciiOpt = Annotated[
@@ -63,6 +65,7 @@ ConfigOpt = Annotated[
         "[default: $JTRACK_CONFIG, else ./jtrack.toml].",
         show_default=False,
         readable=False,
+        metavar="<file>",
     ),
 ]
 NoRulesOpt = Annotated[
@@ -126,6 +129,7 @@ def card_cmd(
         typer.Argument(
             help="Session id, or a unique prefix of it (see `jtrack sessions`).",
             show_default=False,
+            metavar="SESSION_ID",
         ),
     ],
     store: StoreOpt = None,

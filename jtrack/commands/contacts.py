@@ -68,12 +68,15 @@ ContactsOpt = Annotated[
         "name, email(s), phone(s), cookie_id(s), external_id(s); several values separated by ;.",
         show_default=False,
         readable=False,
+        metavar="<file>",
     ),
 ]
 RegionOpt = Annotated[
     str | None,
     typer.Option(
-        help="Region for phones written without a country code, e.g. GB.", show_default=False
+        help="Region for phones written without a country code, e.g. GB.",
+        show_default=False,
+        metavar="<region>",
     ),
 ]
 AsOfOpt = Annotated[
@@ -81,10 +84,14 @@ AsOfOpt = Annotated[
     typer.Option(
         help="The clock for expiry of temporary contacts (ISO-8601; default: now).",
         show_default=False,
+        metavar="<time>",
     ),
 ]
 TtlOpt = Annotated[
-    str, typer.Option(help="A temporary contact expires this long after its last activity.")
+    str,
+    typer.Option(
+        help="A temporary contact expires this long after its last activity.", metavar="<duration>"
+    ),
 ]
 
 
@@ -134,6 +141,7 @@ def contacts_cmd(
             help="Only contacts in this state: known, temporary, expired (repeatable, or "
             "comma-separated).",
             show_default=False,
+            metavar="<states>",
         ),
     ] = None,
     visitors: Annotated[
@@ -156,6 +164,7 @@ def contacts_cmd(
             help="Only check this contacts file: list its invalid entries; exit 2 if any.",
             show_default=False,
             readable=False,
+            metavar="<file>",
         ),
     ] = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,

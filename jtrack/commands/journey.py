@@ -60,6 +60,7 @@ def journey_cmd(
             help="Show only the newest N sessions (the totals count all of them).",
             show_default=False,
             min=1,
+            metavar="<n>",
         ),
     ] = None,
     as_of: AsOfOpt = None,

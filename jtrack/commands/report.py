@@ -38,6 +38,7 @@ def report_cmd(
         typer.Argument(
             help="Export files, directories, globs or - (default: the store).",
             show_default=False,
+            metavar="SOURCES",
         ),
     ] = None,
     store: StoreOpt = None,
@@ -49,23 +50,33 @@ def report_cmd(
             help="Only sessions started in this month: 2026-10, or previous, yesterday, current "
             "(as for `jtrack usage`).",
             show_default=False,
+            metavar="<month>",
         ),
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option(help="First local day (by session start).", show_default=False),
+        typer.Option(
+            help="First local day (by session start).", show_default=False, metavar="<day>"
+        ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="First local day NOT reported (exclusive).", show_default=False),
+        typer.Option(
+            help="First local day NOT reported (exclusive).", show_default=False, metavar="<day>"
+        ),
     ] = None,
-    tz: Annotated[str, typer.Option(help="IANA time zone of the days.")] = "UTC",
-    top: Annotated[int, typer.Option(help="Rows per ranked table.", min=1)] = 10,
+    tz: Annotated[str, typer.Option(help="IANA time zone of the days.", metavar="<zone>")] = "UTC",
+    top: Annotated[int, typer.Option(help="Rows per ranked table.", min=1, metavar="<n>")] = 10,
     traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
     wait: Annotated[
-        float, typer.Option(help="Seconds to wait for another run writing the same -o file.", min=0)
+        float,
+        typer.Option(
+            help="Seconds to wait for another run writing the same -o file.",
+            min=0,
+            metavar="<seconds>",
+        ),
     ] = 0.0,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")

@@ -56,6 +56,7 @@ RulesOpt = Annotated[
         help="Rules file (default: $JTRACK_CONFIG, else ./jtrack.toml).",
         show_default=False,
         readable=False,
+        metavar="<file>",
     ),
 ]
 
@@ -86,6 +87,7 @@ def check_cmd(
             help="Rules file (default: $JTRACK_CONFIG, else ./jtrack.toml).",
             show_default=False,
             readable=False,
+            metavar="FILE",
         ),
     ] = None,
     fmt: Annotated[Format | None, format_option(CHECK_FORMATS)] = None,
@@ -135,6 +137,7 @@ def report_cmd(
         typer.Option(
             help="Only this section: segments, outcomes, outcomes_by_segment, action_maps.",
             show_default=False,
+            metavar="<name>",
         ),
     ] = None,
     traffic: TrafficOpt = None,
@@ -231,10 +234,14 @@ def _hidden_sections(store: Any) -> dict[str, str]:
 @rules_app.command("explain")
 @handle_errors
 def explain_cmd(
-    session_id: Annotated[str, typer.Argument(help="Session id or a unique prefix of one.")],
+    session_id: Annotated[
+        str, typer.Argument(help="Session id or a unique prefix of one.", metavar="SESSION_ID")
+    ],
     rule: Annotated[
         list[str] | None,
-        typer.Option("--rule", help="Only this rule id (repeatable).", show_default=False),
+        typer.Option(
+            "--rule", help="Only this rule id (repeatable).", show_default=False, metavar="<id>"
+        ),
     ] = None,
     rules_file: RulesOpt = None,
     store: StoreOpt = None,

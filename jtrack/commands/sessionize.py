@@ -42,6 +42,7 @@ def sessionize_cmd(
             "a named file or in a named folder (app.jsonl.1, app.jsonl.2.gz) are read too. "
             "None with --rebuild (from the store's own events) or --contacts/--no-contacts.",
             show_default=False,
+            metavar="SOURCES",
         ),
     ] = None,
     store: StoreOpt = None,
@@ -51,6 +52,7 @@ def sessionize_cmd(
             help="Inactivity that ends a session: 20m, 1h30m, 90s [default: the store's, 20m "
             "for a new store]. Changing it rebuilds every session once.",
             show_default=False,
+            metavar="<duration>",
         ),
     ] = None,
     split_on_campaign_change: Annotated[
@@ -68,13 +70,15 @@ def sessionize_cmd(
             help="Cut sessions longer than this (e.g. 24h) into windows from the session "
             "start; `none` for no limit [default: the store's, none].",
             show_default=False,
+            metavar="<duration>",
         ),
     ] = None,
     on_error: Annotated[
         str,
         typer.Option(
             help="fail: stop at the first rejected row (exit 1). skip: keep the rejects "
-            "(STORE/current/rejects.jsonl, and --rejects FILE) and go on."
+            "(STORE/current/rejects.jsonl, and --rejects FILE) and go on.",
+            metavar="<fail|skip>",
         ),
     ] = "fail",
     rejects: Annotated[
@@ -83,10 +87,14 @@ def sessionize_cmd(
             help="Also write this run's rejected rows to FILE (JSON lines).",
             show_default=False,
             readable=False,
+            metavar="<file>",
         ),
     ] = None,
     max_line_bytes: Annotated[
-        int, typer.Option(help="Reject input lines longer than this many bytes.", min=1)
+        int,
+        typer.Option(
+            help="Reject input lines longer than this many bytes.", min=1, metavar="<bytes>"
+        ),
     ] = 1_000_000,
     contacts: Annotated[
         Path | None,
@@ -95,6 +103,7 @@ def sessionize_cmd(
             "store remembers it, so later runs need not repeat it.",
             show_default=False,
             readable=False,
+            metavar="<file>",
         ),
     ] = None,
     no_contacts: Annotated[
@@ -104,7 +113,9 @@ def sessionize_cmd(
     default_region: Annotated[
         str | None,
         typer.Option(
-            help="Region for contact phones without a country code, e.g. GB.", show_default=False
+            help="Region for contact phones without a country code, e.g. GB.",
+            show_default=False,
+            metavar="<region>",
         ),
     ] = None,
     rebuild: Annotated[
@@ -127,14 +138,17 @@ def sessionize_cmd(
     keep: Annotated[
         int,
         typer.Option(
-            help="Earlier versions of the store to keep for `jtrack store rollback`.", min=0
+            help="Earlier versions of the store to keep for `jtrack store rollback`.",
+            min=0,
+            metavar="<n>",
         ),
     ] = 2,
     engine: Annotated[
         str,
         typer.Option(
             help="Where to run: local (this process) or spark (pyspark: pip install "
-            "'jtrack[spark]'; the store must be on a filesystem the cluster shares)."
+            "'jtrack[spark]'; the store must be on a filesystem the cluster shares).",
+            metavar="<local|spark>",
         ),
     ] = "local",
     spark_master: Annotated[
@@ -142,10 +156,12 @@ def sessionize_cmd(
         typer.Option(
             help="Spark master URL with --engine spark [default: $SPARK_MASTER, else local[*]].",
             show_default=False,
+            metavar="<url>",
         ),
     ] = None,
     wait: Annotated[
-        float, typer.Option(help="Seconds to wait for another run's lock.", min=0)
+        float,
+        typer.Option(help="Seconds to wait for another run's lock.", min=0, metavar="<seconds>"),
     ] = 0.0,
     memory_limit: Annotated[
         str | None,
@@ -155,6 +171,7 @@ def sessionize_cmd(
             "result; until duplicates are decided a run also holds 26 bytes a new event "
             "(100M events peak at 4.6 GiB at the default).",
             show_default=False,
+            metavar="<size>",
         ),
     ] = None,
     role: RoleOpt = None,
@@ -164,7 +181,10 @@ def sessionize_cmd(
     limit: Annotated[
         int | None,
         typer.Option(
-            help="Sessions shown (default 10 in a table, all otherwise).", show_default=False, min=0
+            help="Sessions shown (default 10 in a table, all otherwise).",
+            show_default=False,
+            min=0,
+            metavar="<n>",
         ),
     ] = None,
     quiet: Annotated[

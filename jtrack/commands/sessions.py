@@ -58,6 +58,7 @@ def sessions_cmd(
             "(jtrack's own and the export's) as list columns.",
             show_default=False,
             readable=False,
+            metavar="<file>",
         ),
     ] = None,
     since: Annotated[
@@ -65,13 +66,18 @@ def sessions_cmd(
         typer.Option(
             help="Sessions still going at or after this time (ISO-8601, UTC if no offset).",
             show_default=False,
+            metavar="<time>",
         ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Sessions started before this time.", show_default=False)
+        str | None,
+        typer.Option(
+            help="Sessions started before this time.", show_default=False, metavar="<time>"
+        ),
     ] = None,
     customer: Annotated[
-        str | None, typer.Option(help="Only this visitor (customer id).", show_default=False)
+        str | None,
+        typer.Option(help="Only this visitor (customer id).", show_default=False, metavar="<id>"),
     ] = None,
     type_: Annotated[
         str | None,
@@ -79,6 +85,7 @@ def sessions_cmd(
             "--type",
             help="Only this session type (web, app, or a custom type).",
             show_default=False,
+            metavar="<type>",
         ),
     ] = None,
     where: Annotated[
@@ -87,17 +94,23 @@ def sessions_cmd(
             help="Field filter FIELD OP VALUE with OP one of = != ~ > >= < <= "
             "(e.g. device.category=mobile); repeatable, all must hold.",
             show_default=False,
+            metavar="<filter>",
         ),
     ] = None,
-    sort: Annotated[str, typer.Option(help="Sort by this field.")] = "created_date",
+    sort: Annotated[
+        str, typer.Option(help="Sort by this field.", metavar="<field>")
+    ] = "created_date",
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
     limit: Annotated[
-        int | None, typer.Option(help="At most this many sessions.", show_default=False, min=0)
+        int | None,
+        typer.Option(help="At most this many sessions.", show_default=False, min=0, metavar="<n>"),
     ] = None,
     columns: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated fields to show (default: all but in a table).", show_default=False
+            help="Comma-separated fields to show (default: all but in a table).",
+            show_default=False,
+            metavar="<fields>",
         ),
     ] = None,
     contact: Annotated[
@@ -105,6 +118,7 @@ def sessions_cmd(
         typer.Option(
             help="Only this contact's sessions, across all its cookies (see `jtrack contacts`).",
             show_default=False,
+            metavar="<id>",
         ),
     ] = None,
     contacts: ContactsOpt = None,
@@ -115,6 +129,7 @@ def sessions_cmd(
             help="Re-evaluate temporary-contact expiry at this time (ISO-8601). Default: now "
             "with --contacts, else the states stored by sessionize.",
             show_default=False,
+            metavar="<time>",
         ),
     ] = None,
     ttl: TtlOpt = "60d",

@@ -13,8 +13,8 @@ from jtrack.commands._common import (
     emit_frame,
     format_option,
     handle_errors,
+    print_renderables,
     resolve_format,
-    stdout_console,
     write_text,
 )
 
@@ -58,7 +58,6 @@ def store_cmd(
         data = {k: (to_records(v) if hasattr(v, "to_dicts") else v) for k, v in info.items()}
         write_text(to_json(data), output)
         return
-    from rich.console import Group
     from rich.text import Text
 
     from jtrack.render.table import FrameTable
@@ -71,7 +70,7 @@ def store_cmd(
     )
     parts: list[Any] = [
         head,
-        FrameTable(info["inputs"].drop("sha256"), "Inputs taken in"),
+        FrameTable(info["inputs"].drop("sha256"), "Inputs taken in", tails=("name",)),
         FrameTable(
             info["runs"].select(
                 "run", "mode", "finished", "files_read", "events_added", "sessions_added"
@@ -80,16 +79,19 @@ def store_cmd(
         ),
         FrameTable(info["versions"], "Versions (jtrack store rollback VERSION)"),
     ]
-    stdout_console().print(Group(*parts))
+    print_renderables(parts, output)
 
 
 @store_app.command("rollback")
 @handle_errors
 def rollback_cmd(
-    version: Annotated[str, typer.Argument(help="The version to make current, e.g. v000003.")],
+    version: Annotated[
+        str, typer.Argument(help="The version to make current, e.g. v000003.", metavar="VERSION")
+    ],
     store: StoreOpt = None,
     wait: Annotated[
-        float, typer.Option(help="Seconds to wait for another run's lock.", min=0)
+        float,
+        typer.Option(help="Seconds to wait for another run's lock.", min=0, metavar="<seconds>"),
     ] = 0.0,
 ) -> None:
     """Make an earlier version of the store current again (list them with `jtrack store`).
@@ -108,9 +110,10 @@ def rollback_cmd(
 @handle_errors
 def compact_cmd(
     store: StoreOpt = None,
-    keep: Annotated[int, typer.Option(help="Earlier versions to keep.", min=0)] = 2,
+    keep: Annotated[int, typer.Option(help="Earlier versions to keep.", min=0, metavar="<n>")] = 2,
     wait: Annotated[
-        float, typer.Option(help="Seconds to wait for another run's lock.", min=0)
+        float,
+        typer.Option(help="Seconds to wait for another run's lock.", min=0, metavar="<seconds>"),
     ] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
@@ -136,7 +139,8 @@ def compact_cmd(
 @handle_errors
 def files_cmd(
     table: Annotated[
-        str, typer.Argument(help="sessions, index or segments.", show_default=False)
+        str,
+        typer.Argument(help="sessions, index or segments.", show_default=False, metavar="TABLE"),
     ] = "sessions",
     store: StoreOpt = None,
     fmt: Annotated[Format | None, format_option(TABLE_FORMATS)] = None,

@@ -36,10 +36,13 @@ def usage_cmd(
         typer.Argument(
             help="Export files, directories, globs or - (default: the store).",
             show_default=False,
+            metavar="SOURCES",
         ),
     ] = None,
     store: StoreOpt = None,
-    by: Annotated[str, typer.Option("--by", help="One row per day or per month.")] = "day",
+    by: Annotated[
+        str, typer.Option("--by", help="One row per day or per month.", metavar="<day|month>")
+    ] = "day",
     month: Annotated[
         str | None,
         typer.Option(
@@ -47,27 +50,38 @@ def usage_cmd(
             "yesterday (the month of the day before --as-of: the month that just ended when "
             "run early on the 1st), current [default: current].",
             show_default=False,
+            metavar="<month>",
         ),
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option(help="First local day reported (2026-10-01, or 2026-10).", show_default=False),
+        typer.Option(
+            help="First local day reported (2026-10-01, or 2026-10).",
+            show_default=False,
+            metavar="<day>",
+        ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="First local day NOT reported (exclusive).", show_default=False),
+        typer.Option(
+            help="First local day NOT reported (exclusive).", show_default=False, metavar="<day>"
+        ),
     ] = None,
     tz: Annotated[
         str | None,
         typer.Option(
             help="IANA time zone of days and months [default: config, else UTC].",
             show_default=False,
+            metavar="<zone>",
         ),
     ] = None,
     users: Annotated[
         int | None,
         typer.Option(
-            help="Licensed users (allowance = users x per-user).", show_default=False, min=0
+            help="Licensed users (allowance = users x per-user).",
+            show_default=False,
+            min=0,
+            metavar="<n>",
         ),
     ] = None,
     per_user: Annotated[
@@ -77,6 +91,7 @@ def usage_cmd(
             help="Billable events allowed per user per month.",
             show_default=False,
             min=0,
+            metavar="<n>",
         ),
     ] = None,
     billable: Annotated[
@@ -85,6 +100,7 @@ def usage_cmd(
             help="Billable classes, comma-separated, from page_view, search, custom, "
             "custom_session, app, system [default: config, else page_view,search,custom].",
             show_default=False,
+            metavar="<classes>",
         ),
     ] = None,
     config: Annotated[
@@ -93,6 +109,7 @@ def usage_cmd(
             help="Config file with a [usage] table [default: ./jtrack.toml].",
             show_default=False,
             readable=False,
+            metavar="<file>",
         ),
     ] = None,
     as_of: Annotated[
@@ -102,6 +119,7 @@ def usage_cmd(
             help="Report as of this time (ISO-8601; no offset = --tz) "
             "[default: now]. Events created at or after it are not counted.",
             show_default=False,
+            metavar="<time>",
         ),
     ] = None,
     summary: Annotated[
@@ -113,7 +131,12 @@ def usage_cmd(
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
     wait: Annotated[
-        float, typer.Option(help="Seconds to wait for another run writing the same -o file.", min=0)
+        float,
+        typer.Option(
+            help="Seconds to wait for another run writing the same -o file.",
+            min=0,
+            metavar="<seconds>",
+        ),
     ] = 0.0,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")

@@ -67,11 +67,13 @@ def watch_cmd(
         typer.Argument(
             help="Export files, folders (recursively) or globs that exports are written into.",
             show_default=False,
+            metavar="SOURCES",
         ),
     ],
     store: StoreOpt = None,
     interval: Annotated[
-        float, typer.Option(help="Seconds between refreshes of the view.", min=0.05)
+        float,
+        typer.Option(help="Seconds between refreshes of the view.", min=0.05, metavar="<seconds>"),
     ] = 1.0,
     as_of: Annotated[
         str | None,
@@ -80,6 +82,7 @@ def watch_cmd(
             help="The clock, for replayed or old exports (ISO-8601, UTC if no offset) "
             "[default: the wall clock].",
             show_default=False,
+            metavar="<time>",
         ),
     ] = None,
     once: Annotated[
@@ -97,6 +100,7 @@ def watch_cmd(
             "(atomically; it reloads itself).",
             show_default=False,
             readable=False,
+            metavar="<file>",
         ),
     ] = None,
     poll: Annotated[
@@ -114,15 +118,17 @@ def watch_cmd(
             "or Ctrl-C].",
             min=0.0,
             show_default=False,
+            metavar="<seconds>",
         ),
     ] = None,
     traffic: TrafficOpt = None,
-    top: Annotated[int, typer.Option(help="Rows of each top table.", min=1)] = 10,
+    top: Annotated[int, typer.Option(help="Rows of each top table.", min=1, metavar="<n>")] = 10,
     on_error: Annotated[
         str,
         typer.Option(
             help="skip: keep rejected rows in STORE/current/rejects.jsonl and go on. fail: "
-            "stop at the first rejected row (exit 1)."
+            "stop at the first rejected row (exit 1).",
+            metavar="<fail|skip>",
         ),
     ] = "skip",
     wait: Annotated[
@@ -132,6 +138,7 @@ def watch_cmd(
             "is tried again at the next refresh.",
             show_default=False,
             min=0,
+            metavar="<seconds>",
         ),
     ] = None,
     role: RoleOpt = None,

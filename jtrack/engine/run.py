@@ -381,6 +381,7 @@ def _run(
             lambda pos: engine.rows_at(new, pos, ["customer_id", "event_id"]),
             _stored_keys(snap, sides) if snap is not None and keys_held else None,
         )
+        notes += _repeated_files(new, decisions)
         new.release_ids()
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
@@ -454,6 +455,36 @@ def _run(
         store=store,
         notes=notes,
     )
+
+
+def _repeated_files(new: NewData, decisions: Decisions) -> list[str]:
+    """A note for each file of the run whose every accepted row repeats an event taken in
+    before it (earlier in the run, or by an earlier run): most often one export given twice,
+    under two names or in two formats, which the accounting alone shows only as a count of
+    duplicates."""
+    seg = (pl.col("_pos") // (1 << 32)).alias("segment")
+    dups = decisions.dropped.filter(~pl.col("far")).group_by(seg).agg(dups=pl.len())
+    if dups.height == 0:
+        return []
+    rows = (
+        new.ids.lazy()
+        .filter(seg.is_in(dups.get_column("segment").implode()))
+        .group_by(seg)
+        .agg(rows=pl.len())
+        .collect(engine="in-memory")
+    )
+    whole = dict(
+        dups.join(rows, on="segment")
+        .filter(pl.col("dups") == pl.col("rows"))
+        .select("segment", "rows")
+        .iter_rows()
+    )
+    return [
+        f"{s.source}: all {whole[s.id]:,} of its events were taken in already (the same "
+        "export twice, under another name or in another format?)"
+        for s in new.segments
+        if s.id in whole
+    ]
 
 
 def _outside(srcs: list[Source], store: Store) -> tuple[list[Source], int]:

@@ -234,7 +234,7 @@ class DailyChart:
         for (day, sessions, _visitors), (s_txt, v_txt) in zip(rows, figures, strict=True):
             table.add_row(_t(day), s_txt, v_txt, Text(bar(sessions, top, width), style="cyan"))
         yield Text("Sessions per day", style="bold")
-        yield table
+        yield table if rows else Text("(none)", style="dim")
 
 
 def _paths_of_one_site(df: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:

@@ -420,7 +420,9 @@ class FrameTable:
     sorts: column -> "id"|"key"|"text", overriding `column_sort`;
     optional: columns left out first (in this order) when the table does not fit;
     extra: columns left out (in this order) before any other column gives way, even before
-    headers wrap (figures that other lines or formats show as well).
+    headers wrap (figures that other lines or formats show as well);
+    tails: text columns cut at their start rather than their end (file paths, whose name is
+    at the end: `…ple_data/events.jsonl`).
     """
 
     def __init__(
@@ -435,8 +437,10 @@ class FrameTable:
         caption: str | None = None,
         optional: Sequence[str] = (),
         extra: Sequence[str] = (),
+        tails: Iterable[str] = (),
     ) -> None:
         self.df = df
+        self.tails = frozenset(tails)
         self.title = title
         self.caption = caption
         self.wrap = frozenset(wrap)
@@ -475,8 +479,6 @@ class FrameTable:
         return cols
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        cols, left_out = _fit(self._columns(), options.max_width, self.optional, self.extra)
-        ascii = options.ascii_only
         if self.title is not None:  # above the table, never wrapped to the table's width
             title = self.title
             yield (
@@ -484,6 +486,14 @@ class FrameTable:
                 if isinstance(title, Text)
                 else Text(strip_control(one_line(title)), style="bold")
             )
+        if self.df.height == 0 and self.title is not None:  # no header over no rows
+            if not str(self.title)[:1].isdigit():  # a title that counts them says so
+                yield Text("(none)", style="dim")
+            if self.caption:
+                yield Text(strip_control(one_line(self.caption)), style="dim")
+            return
+        cols, left_out = _fit(self._columns(), options.max_width, self.optional, self.extra)
+        ascii = options.ascii_only
         table = Table(
             box=ASCII_SIMPLE_HEAD if ascii else box.SIMPLE_HEAD,
             show_edge=False,
@@ -506,7 +516,9 @@ class FrameTable:
         cells = []
         for c in cols:
             texts = c.variants[c.level]
-            if ascii and c.sort == "text" and not c.wrap:  # Rich would cut with `…`
+            if c.name in self.tails and c.sort == "text" and not c.wrap:
+                texts = [_cut_start(v, c.width, ascii) for v in texts]
+            elif ascii and c.sort == "text" and not c.wrap:  # Rich would cut with `…`
                 texts = [_cut_ascii(v, c.width) for v in texts]
             cells.append(texts)
         rows = zip(*cells, strict=True) if cols else iter(())
@@ -538,6 +550,18 @@ def _every_field_hint() -> str:
     if named is None:
         return "a wider terminal shows them"
     return f"a wider terminal, or -f {named}, shows them"
+
+
+def _cut_start(value: str, width: int, ascii: bool) -> str:
+    """`value` cut to `width` cells at its start, which `…` (`...` in ASCII) stands for."""
+    if cell_len(value) <= width:
+        return value
+    mark = "..." if ascii else "…"
+    keep = max(width - len(mark), 0)
+    tail = value[-keep:] if keep else ""
+    while cell_len(tail) > keep:  # (wide characters)
+        tail = tail[1:]
+    return (mark + tail)[-width:] if width < len(mark) else mark + tail
 
 
 def _cut_ascii(value: str, width: int) -> str:

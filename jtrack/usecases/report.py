@@ -532,8 +532,13 @@ def journey_report(
             .to_list()
         )
         if months:
+            end = opts.until - timedelta(days=1) if opts.until else None
             span = (
-                f"{opts.since or '..'} .. {opts.until - timedelta(days=1) if opts.until else '..'}"
+                f"{opts.since} .. {end}"
+                if opts.since and end
+                else f"{opts.since} or later"
+                if opts.since
+                else f"{end} or earlier"
             )
             shown = ", ".join(months) if len(months) <= 4 else f"{months[0]} .. {months[-1]}"
             empty = f"no sessions in {span}; the input holds sessions in {shown}"

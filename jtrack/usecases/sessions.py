@@ -229,7 +229,8 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     ):
         raise NotFoundError(
             f"no visitor {q.customer!r} in {store.root}",
-            hint="--customer takes a visitor's cookie id, as the customer_id column shows "
+            hint=case_hint(store, q.customer)
+            or "--customer takes a visitor's cookie id, as the customer_id column shows "
             "it; a saved contact is --contact ID",
         )
     return SessionListing(out, scope)
@@ -287,6 +288,43 @@ def id_prefix_lengths(store: Store, shown: pl.DataFrame) -> dict[str, int]:
     return out
 
 
+def _nameable_ids(store: Store) -> pl.LazyFrame:
+    """The visitor ids (customer_id) a lookup may match by their start or case, or name in
+    a message: under a role that masks personal ids, not those (an email typed a letter at
+    a time must not be confirmed or spelt out; typed whole, it is matched as it is)."""
+    lf = store.scan_sessions()
+    policy = getattr(store, "policy", None)
+    if policy is None or not policy.masks:
+        return lf.select("customer_id")
+    from jtrack.access import personal_id
+
+    personal = personal_id(pl.col("customer_id"), pl.col("customer_id_type"))
+    return lf.filter(~personal).select("customer_id")
+
+
+def case_hint(store: Store, who: str) -> str | None:
+    """A hint naming the customer id that `who` (or the start of one) is in another case:
+    ids are compared as written (a cookie id may differ from another in case alone), so an
+    id copied in upper case is named, never taken silently. None when there is none."""
+    p = who.strip().lower()
+    if not p:
+        return None
+    ids = (
+        _nameable_ids(store)
+        .filter(pl.col("customer_id").str.to_lowercase().str.starts_with(p))
+        .unique()
+        .sort("customer_id")
+        .head(3)
+        .collect()
+        .get_column("customer_id")
+        .to_list()
+    )
+    if not ids:
+        return None
+    shown = " or ".join(repr(i) for i in ids[:2]) + (" ..." if len(ids) > 2 else "")
+    return f"ids are compared as written: did you mean {shown}?"
+
+
 def resolve_customer_id(store: Store, prefix: str) -> str | None:
     """The customer id that is `prefix` or the only one starting with it; None when none
     does. Raises AmbiguousIdError when several do."""
@@ -297,8 +335,7 @@ def resolve_customer_id(store: Store, prefix: str) -> str | None:
     if exact.height:
         return p
     ids = (
-        store.scan_sessions()
-        .select("customer_id")
+        _nameable_ids(store)
         .filter(pl.col("customer_id").str.starts_with(p))
         .unique()
         .sort("customer_id")
