@@ -519,7 +519,8 @@ def test_reading_commands_given_files_without_one_event_fail_instead_of_counting
 ) -> None:
     """`usage` and `report` over files none of whose rows is an event answered with zeros
     and exit 0 (a cron job wrote a usage file of zeros). Now exit 1, one line, even with
-    -q; a file with one good row among bad ones is counted as before."""
+    -q; a file with one good row among bad ones is its first rejected row's error, or with
+    --on-error skip counted as before."""
     from typer.testing import CliRunner
 
     from jtrack.cli import app
@@ -535,4 +536,7 @@ def test_reading_commands_given_files_without_one_event_fail_instead_of_counting
     good = tmp_path / "mixed.jsonl"
     good.write_text(bad.read_text() + genesys_line("e1", "v1", T0) + "\n")
     res = runner.invoke(app, ["usage", str(good), "--month", "2026-10", "-f", "json", "-q"])
+    assert res.exit_code == 1 and "other.jsonl" not in res.stderr and "mixed.jsonl:1:" in res.stderr
+    skip = ["--on-error", "skip"]
+    res = runner.invoke(app, ["usage", str(good), "--month", "2026-10", "-f", "json", "-q", *skip])
     assert res.exit_code == 0 and json.loads(res.stdout)["reconciliation"]["rejected"] == 2

@@ -160,8 +160,8 @@ def test_store_usage_groups_are_those_of_the_per_event_classes(
     per_event = dataclasses.replace(inp, classes_from=None)
     billable = ("page_view", "custom_session", "system")
     opts = UsageOptions(as_of=as_of, tz=tz, billable=billable)
-    fast, counts = _aggregate(inp, opts)
-    slow, slow_counts = _aggregate(per_event, opts)
+    fast, counts, _ = _aggregate(inp, opts)
+    slow, slow_counts, _ = _aggregate(per_event, opts)
     assert_frame_equal(fast, slow)
     assert counts == slow_counts
     assert compute_usage(inp, opts).to_dict() == compute_usage(per_event, opts).to_dict()

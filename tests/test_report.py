@@ -449,3 +449,62 @@ def test_a_query_string_holding_a_line_break_is_stripped_too() -> None:
     urls = pl.Series("u", ["https://shop.example/a?q=x\ny", "https://shop.example/b#f\tg", "c"])
     got = pl.select(_strip_url(pl.lit(urls))).to_series().to_list()
     assert got == ["https://shop.example/a", "https://shop.example/b", "c"]
+
+
+def test_a_report_of_files_stops_at_a_rejected_row_unless_skipped(tmp_path: Path) -> None:
+    """Rejected rows were skipped with exit 0 and nothing on stderr under -q; an empty
+    export said nothing either."""
+    src = tmp_path / "e.jsonl"
+    rows = [flat_event(f"e{i}", "v1", T0 + timedelta(minutes=i)) for i in range(3)]
+    flat_frame(rows).write_ndjson(src)
+    with src.open("a") as fh:
+        fh.write("{not json\n")
+    (tmp_path / "empty.jsonl").write_text("")
+    res = runner.invoke(app, ["report", str(src), "-q", "-f", "json"])
+    assert res.exit_code == 1 and res.stdout == "" and "e.jsonl:4:" in res.stderr
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            str(src),
+            str(tmp_path / "empty.jsonl"),
+            "-q",
+            "-f",
+            "json",
+            "--on-error",
+            "skip",
+        ],
+    )
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["overview"]["events"] == 3
+    assert res.stderr.splitlines() == [
+        "warning: 1 rejected row is left out (--on-error skip; `jtrack sessionize FILES "
+        "--on-error skip --rejects FILE` lists why)",
+        f"warning: {tmp_path / 'empty.jsonl'}: the file holds no events (it is empty)",
+    ]
+
+
+def test_month_words_count_from_as_of(tmp_path: Path) -> None:
+    """`--month previous` took the clock of the moment: a report run at a month's boundary
+    could not be pinned or replayed."""
+    src = tmp_path / "e.parquet"
+    flat_frame(
+        [flat_event("a", "v", T0), flat_event("b", "v", T0 + timedelta(days=40))]
+    ).write_parquet(src)
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            str(src),
+            "--month",
+            "previous",
+            "--as-of",
+            "2026-11-01T00:15",
+            "-f",
+            "json",
+            "-q",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["period"]["from"] == "2026-10-01" and out["overview"]["sessions"] == 1

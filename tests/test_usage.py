@@ -192,8 +192,10 @@ def test_a_redelivered_event_is_billed_once_across_overlapping_files(tmp_path: P
         tmp_path / "day2.jsonl",
         [genesys_line("e2", "c1", t + timedelta(minutes=1)), genesys_line("e3", "c1", t)],
     )
+    again = tmp_path / "day1-again.jsonl"  # the first export downloaded again
+    again.write_bytes(Path(day1).read_bytes())
     report = compute_usage(
-        UsageInput.from_sources([day1, day2, day1]),
+        UsageInput.from_sources([day1, day2, again]),
         UsageOptions(as_of=at("2026-10-04T00:00:00Z")),
     )
     assert report.totals()["billable"] == 3
@@ -1009,3 +1011,103 @@ def test_the_summary_keeps_lists_as_lists_in_json_and_parquet(
     out = tmp_path / "s.parquet"
     assert run(*args, "-o", str(out)).exit_code == 0
     assert pl.read_parquet(out)["months_with_events"].to_list() == [["2026-10"]]
+
+
+# --------------------------------------------------------------------------------------------
+# What a cron job must hear about: bad rows, empty inputs, the month over
+# --------------------------------------------------------------------------------------------
+
+
+T_OCT = datetime(2026, 10, 2, 9, tzinfo=UTC)
+
+
+def test_a_rejected_row_stops_usage_from_files_unless_skipped(tmp_path: Path) -> None:
+    """A bill from files silently left rejected rows out (exit 0, nothing under -q): now the
+    first one is an error naming file, line and field, as in sessionize, whichever reader
+    reads the file; with --on-error skip it is counted, and said even with -q."""
+    good = [genesys_line(f"e{i}", "v1", T_OCT + timedelta(hours=i)) for i in range(3)]
+    bad_json = tmp_path / "bad.jsonl"
+    bad_json.write_text("\n".join([*good, "{not json"]) + "\n")
+    rows = [flat_event(f"p{i}", "v2", T_OCT + timedelta(hours=i)) for i in range(4)]
+    bad_parquet = tmp_path / "bad.parquet"
+    flat_frame(rows).with_columns(
+        event_id=pl.when(pl.int_range(pl.len()) == 2).then(None).otherwise(pl.col("event_id"))
+    ).write_parquet(bad_parquet)
+    base = ["--month", "2026-10", "--as-of", "2026-11-01", "-q", "-f", "csv"]
+    for src, where in ((bad_json, "bad.jsonl:4:"), (bad_parquet, "bad.parquet:3:")):
+        res = run(str(src), *base)
+        assert res.exit_code == ExitCode.DATA and res.stdout == ""
+        assert res.stderr.count("\n") == 1 and where in res.stderr
+        assert "--on-error skip" in res.stderr
+        skip = run(str(src), *base, "--on-error", "skip")
+        assert skip.exit_code == 0 and skip.stdout.startswith("period,")
+        assert skip.stderr == (
+            "warning: 1 rejected row is not counted (--on-error skip; `jtrack sessionize "
+            "FILES --on-error skip --rejects FILE` lists why)\n"
+        )
+    assert run(str(bad_json), *base, "--on-error", "later").exit_code == ExitCode.USAGE
+
+
+def test_an_empty_export_or_store_is_a_warning_even_with_quiet(tmp_path: Path) -> None:
+    """A zero bill from an empty input was exit 0 and silent."""
+    (tmp_path / "empty.jsonl").write_text("")
+    flat_frame([]).write_parquet(tmp_path / "empty.parquet")
+    src = tmp_path / "e.parquet"
+    flat_frame(_october(1, 2)).write_parquet(src)
+    res = run(
+        str(tmp_path / "empty.jsonl"), str(tmp_path / "empty.parquet"), str(src),
+        "--month", "2026-10", "--as-of", "2026-11-01", "-q",
+    )  # fmt: skip
+    assert res.exit_code == 0
+    assert res.stderr.splitlines() == [
+        f"warning: {tmp_path / 'empty.jsonl'}: the file holds no events (it is empty)",
+        f"warning: {tmp_path / 'empty.parquet'}: the file holds no events (it is empty)",
+    ]
+    store = tmp_path / "store"
+    assert (
+        runner.invoke(
+            app, ["sessionize", str(tmp_path / "empty.jsonl"), "--store", str(store), "-q"]
+        ).exit_code
+        == 0
+    )
+    res = run("--store", str(store), "-q", "-f", "json")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["warnings"] == [f"{store}: the store holds no events"]
+    assert res.stderr == f"warning: {store}: the store holds no events\n"
+
+
+def test_a_store_among_the_exports_and_a_file_named_twice_are_not_counted_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jtrack usage .` in a folder that holds the default store failed on the store's
+    files (and would have counted its segments as exports); a file named twice, or reached
+    through a link, was read twice (the reconciliation's rows doubled)."""
+    src = tmp_path / "day.parquet"
+    flat_frame(_october(3, 2)).write_parquet(src)
+    (tmp_path / "link.parquet").symlink_to(src)
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["sessionize", str(src), "-q"]).exit_code == 0
+    args = ["--month", "2026-10", "--as-of", "2026-11-01", "--summary", "-f", "json", "-q"]
+    once = json.loads(run(str(src), *args).stdout)
+    for sources in (["."], [str(src), str(src)], [str(src), "link.parquet"]):
+        res = run(*sources, *args)
+        assert res.exit_code == 0, (sources, res.stderr)
+        assert json.loads(res.stdout) == once, sources
+    res = run(".jtrack", *args)
+    assert res.exit_code == ExitCode.USAGE and "--store .jtrack" in res.stderr
+    res = runner.invoke(app, ["report", ".", "-f", "json", "-q"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["overview"]["events"] == 6
+
+
+def test_the_error_of_fail_over_allowance_names_the_month_over(tmp_path: Path) -> None:
+    """Over the allowance in October, run in November: the line named November (not over)."""
+    src = tmp_path / "e.parquet"
+    flat_frame(_october(5, 2)).write_parquet(src)
+    res = run(
+        str(src), "--by", "month", "--since", "2026-10", "--until", "2026-12",
+        "--as-of", "2026-11-20", "--users", "1", "--per-user", "4",
+        "--fail-over-allowance", "-q", "-f", "csv",
+    )  # fmt: skip
+    assert res.exit_code == ExitCode.OVER_ALLOWANCE
+    assert res.stderr.startswith("error: 2026-10: over the allowance of 4 billable events")
+    assert "2026-11" not in res.stderr

@@ -96,6 +96,17 @@ def error_line(message: str) -> None:
     stderr_line("error: " + message)
 
 
+def check_on_error(value: str) -> str:
+    """--on-error's value (fail or skip); anything else is an invocation error."""
+    if value not in ("fail", "skip"):
+        from jtrack.errors import UsageError
+
+        raise UsageError(
+            f"--on-error {value!r} is not a way to handle bad rows", hint="use fail or skip"
+        )
+    return value
+
+
 def warning_line(message: str) -> None:
     """One `warning: ...` line on stderr (shown even with --quiet: something may be wrong)."""
     stderr_line("warning: " + message)

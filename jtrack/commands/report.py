@@ -15,6 +15,7 @@ from jtrack.commands._common import (
     RoleOpt,
     StoreOpt,
     TrafficOpt,
+    check_on_error,
     format_option,
     handle_errors,
     open_store,
@@ -66,6 +67,16 @@ def report_cmd(
         ),
     ] = None,
     tz: Annotated[str, typer.Option(help="IANA time zone of the days.", metavar="<zone>")] = "UTC",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The clock --month previous, yesterday and current count from (ISO-8601; no "
+            "offset = --tz) [default: now].",
+            show_default=False,
+            metavar="<time>",
+        ),
+    ] = None,
     top: Annotated[int, typer.Option(help="Rows per ranked table.", min=1, metavar="<n>")] = 10,
     traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
@@ -78,8 +89,18 @@ def report_cmd(
             metavar="<seconds>",
         ),
     ] = 0.0,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            help="With export files: fail: a rejected row stops the report (exit 1, naming "
+            "file, line and field), as it stops sessionize. skip: leave it out, in a note and "
+            "a warning line on stderr.",
+            metavar="<fail|skip>",
+        ),
+    ] = "fail",
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+        bool,
+        typer.Option("--quiet", "-q", help="Nothing on stderr but errors and warning lines."),
     ] = False,
 ) -> None:
     """A journey summary over a period: sessions and visitors per day, known versus Unknown,
@@ -97,8 +118,16 @@ def report_cmd(
 
     from jtrack.errors import UsageError
     from jtrack.usecases.report import ReportOptions, report_from_sources, report_from_store
-    from jtrack.usecases.usage import check_tz, next_month, output_lock, parse_day, resolve_month
+    from jtrack.usecases.usage import (
+        check_tz,
+        next_month,
+        output_lock,
+        parse_as_of,
+        parse_day,
+        resolve_month,
+    )
 
+    check_on_error(on_error)
     if sources and store is not None:
         raise UsageError(
             "give export files or --store, not both",
@@ -112,8 +141,9 @@ def report_cmd(
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "report")
     zone = check_tz(tz)
+    clock = parse_as_of(as_of, zone) if as_of is not None else datetime.now(UTC)
     first = (
-        resolve_month(month, datetime.now(UTC), zone)
+        resolve_month(month, clock, zone)
         if month is not None
         else (parse_day(since, "--since") if since is not None else None)
     )
@@ -132,15 +162,21 @@ def report_cmd(
         with ProgressBar(quiet=quiet, console=err) as bar:
             if sources:
                 report = report_from_sources(
-                    sources, opts, stdin=sys.stdin.buffer if "-" in sources else None, progress=bar
+                    sources,
+                    opts,
+                    stdin=sys.stdin.buffer if "-" in sources else None,
+                    progress=bar,
+                    on_error=on_error,
                 )
             else:
                 bar("summarising")
                 report = report_from_store(open_store(store, role, redact), opts)
         _emit(report, out_fmt, output)
-    if report.empty_period is not None:  # even with -q: a cron job reports an empty month
-        from jtrack.commands._common import warning_line
+    from jtrack.commands._common import warning_line
 
+    for line in report.warnings:  # even with -q: the figures may be wrong
+        warning_line(line)
+    if report.empty_period is not None:  # even with -q: a cron job reports an empty month
         warning_line(
             f"{report.empty_period} (hint: pass --month with one of those, or --month "
             "previous in a job that runs early on the 1st)"

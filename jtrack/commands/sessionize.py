@@ -15,6 +15,7 @@ from jtrack.commands._common import (
     RedactOpt,
     RoleOpt,
     StoreOpt,
+    check_on_error,
     emit_frame,
     format_option,
     handle_errors,
@@ -212,10 +213,7 @@ def sessionize_cmd(
     from jtrack.options import RunOptions, parse_size
     from jtrack.store import Store
 
-    if on_error not in ("fail", "skip"):
-        raise UsageError(
-            f"--on-error {on_error!r} is not a way to handle bad rows", hint="use fail or skip"
-        )
+    check_on_error(on_error)
     if spark_master is not None and engine != "spark":  # (a master given: Spark was meant)
         raise UsageError(
             f"--spark-master {spark_master} is for the Spark engine, and this run uses "

@@ -14,6 +14,7 @@ from jtrack.commands._common import (
     Format,
     OutputOpt,
     StoreOpt,
+    check_on_error,
     format_option,
     handle_errors,
     resolve_format,
@@ -138,8 +139,18 @@ def usage_cmd(
             metavar="<seconds>",
         ),
     ] = 0.0,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            help="With export files: fail: a rejected row stops usage (exit 1, naming file, "
+            "line and field), as it stops sessionize. skip: count it in the reconciliation, "
+            "leave it out of the figures, and say so on stderr.",
+            metavar="<fail|skip>",
+        ),
+    ] = "fail",
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+        bool,
+        typer.Option("--quiet", "-q", help="Nothing on stderr but errors and warning lines."),
     ] = False,
 ) -> None:
     """Billable web events (distinct event ids) per day or month, month-to-date, allowance,
@@ -170,6 +181,7 @@ def usage_cmd(
             "give export files or --store, not both",
             hint="usage reads either the store or the files",
         )
+    check_on_error(on_error)
     if by not in ("day", "month"):
         raise UsageError(
             f"--by {by!r}: usage is counted by day or by month", hint="use --by day or --by month"
@@ -211,7 +223,7 @@ def usage_cmd(
             if sources:
                 bar("reading")
                 inp = UsageInput.from_sources(
-                    sources, stdin=sys.stdin.buffer if "-" in sources else None
+                    sources, stdin=sys.stdin.buffer if "-" in sources else None, on_error=on_error
                 )
             else:
                 from jtrack.store import Store
@@ -220,9 +232,11 @@ def usage_cmd(
             bar("counting")
             report = compute_usage(inp, opts)
         _emit(report, out_fmt, output, summary)
-    if report.empty_period is not None:  # even with -q: a cron job reports an empty month
-        from jtrack.commands._common import warning_line
+    from jtrack.commands._common import warning_line
 
+    for line in report.warnings:  # even with -q: the figures may be wrong
+        warning_line(line)
+    if report.empty_period is not None:  # even with -q: a cron job reports an empty month
         e = report.empty_period
         warning_line(f"{e['message']} (hint: {e['hint']})")
     if not quiet:
@@ -231,11 +245,19 @@ def usage_cmd(
         from jtrack.commands._common import error_line
 
         m = report.month  # (said even with -q: something is wrong)
-        error_line(
-            f"{m['month']}: {m['month_to_date']:,} billable events month to date, over the "
-            f"allowance of {m['allowance']:,} by {m['overage']:,} (exit 3, "
-            "--fail-over-allowance)"
-        )
+        if m.get("over_allowance"):
+            error_line(
+                f"{m['month']}: {m['month_to_date']:,} billable events month to date, over the "
+                f"allowance of {m['allowance']:,} by {m['overage']:,} (exit 3, "
+                "--fail-over-allowance)"
+            )
+        else:  # a month of the period reported, not the billing month
+            over = report.months_over_allowance
+            error_line(
+                f"{', '.join(over)}: over the allowance of {m['allowance']:,} billable events "
+                f"a month (exit 3, --fail-over-allowance; the rows of "
+                f"{'that month' if len(over) == 1 else 'those months'} show by how much)"
+            )
         raise typer.Exit(int(ExitCode.OVER_ALLOWANCE))
 
 

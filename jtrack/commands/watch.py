@@ -34,6 +34,7 @@ from jtrack.commands._common import (
     RoleOpt,
     StoreOpt,
     TrafficOpt,
+    check_on_error,
     format_option,
     handle_errors,
 )
@@ -190,8 +191,7 @@ def watch_cmd(
     from jtrack.usecases.sessions import parse_when
     from jtrack.usecases.traffic import parse_traffic
 
-    if on_error not in ("fail", "skip"):
-        raise UsageError(f"--on-error {on_error!r}", hint="use fail or skip")
+    check_on_error(on_error)
     if fmt is not None and fmt not in FORMATS:  # (refused before anything is read)
         raise UsageError(
             f"--format {fmt.value}: watch writes one frame as a table or JSON",

@@ -48,6 +48,12 @@ _DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".pq")
 _COMPRESSED = ("", ".gz", ".zst")
 
 
+def is_store_folder(folder: Path) -> bool:
+    """Whether a folder is a jtrack store (its CURRENT pointer and versions folder, as
+    jtrack.store.layout names them): its Parquet files are the store's, never exports."""
+    return (folder / "CURRENT").is_file() and (folder / "versions").is_dir()
+
+
 def _is_data_file(p: Path) -> bool:
     name = p.name.lower()
     return any(name.endswith(s + c) for s in _DATA_SUFFIXES for c in _COMPRESSED)
@@ -118,6 +124,11 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             out.append(Source("<stdin>", data=stream.read()))
             continue
         p = Path(s)
+        if p.is_dir() and is_store_folder(p):
+            raise UsageError(
+                f"{s}: a jtrack store, not a folder of exports",
+                hint=f"read what it holds with --store {s}",
+            )
         if p.is_dir():
             walked = _walk(p, s)
             files = [f for f in walked if _is_data_file(f)]
@@ -148,6 +159,26 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             out.extend(_source(f) for f in files)
         else:
             raise FileAccessError(f"{s}: no such file or directory", hint="check the path")
+    return _once(out)
+
+
+def _once(sources: list[Source]) -> list[Source]:
+    """The sources less a file met again (named twice, or reached through another link):
+    the first time it comes is kept."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for src in sources:
+        if src.path is not None:
+            try:
+                st = os.stat(src.path)
+            except OSError:
+                out.append(src)  # (the read reports it)
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(src)
     return out
 
 
@@ -217,6 +248,8 @@ def _walk(root: Path, shown: str, depth: int | None = None) -> list[Path]:
             if stat.S_ISDIR(st.st_mode):
                 if depth is not None and level >= depth:
                     continue  # deeper than the pattern reaches
+                if is_store_folder(Path(entry.path)):
+                    continue  # a jtrack store kept among the exports: its files are not input
                 if key in ancestors:
                     raise UsageError(
                         f"{shown}: a symlink loop: {entry.path} leads back to "

@@ -129,6 +129,9 @@ class JourneyReport:
     #: set when the period holds no session but the input does (also one of `notes`): a
     #: job that runs early on the 1st reports the new, empty month
     empty_period: str | None = None
+    #: what may make the figures wrong, said on stderr even with --quiet: rejected rows
+    #: left out (--on-error skip), an export that holds no events
+    warnings: list[str] = field(default_factory=list)
 
     def traffic(self) -> dict[str, Any]:
         """{classes, left_out {sessions, events, by_class}, lists}."""
@@ -600,7 +603,10 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
     report = journey_report(
         store.scan_sessions(), _store_events(store), options, {"store": str(store.root)}
     )
-    report.traffic_lists = store.manifest().get("traffic_lists")
+    manifest = store.manifest()
+    report.traffic_lists = manifest.get("traffic_lists")
+    if not manifest.get("counts", {}).get("events_kept"):
+        report.warnings.append(f"{store.root}: the store holds no events")
     return report
 
 
@@ -631,17 +637,28 @@ def report_from_sources(
     *,
     stdin: Any = None,
     progress: ProgressFn | None = None,
+    on_error: str = "skip",
 ) -> JourneyReport:
-    """The journey summary of export files, sessionized in memory (rejected rows skipped);
-    `progress` gets the engine's ProgressUpdates while the files are read and sessionized."""
+    """The journey summary of export files, sessionized in memory: a rejected row is an
+    error (RejectedRowError), or with `on_error="skip"` left out and counted in a note and
+    `warnings`; `progress` gets the engine's ProgressUpdates while the files are read and
+    sessionized."""
     from jtrack.core.traffic import user_agent_list_version
     from jtrack.engine import sessionize_sources
+    from jtrack.errors import RejectedRowError
     from jtrack.read import nothing_accepted
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
     error = nothing_accepted(run.summary.rows_read, run.summary.rejected)
     if error is not None:
         raise error
+    if on_error == "fail" and run.read.rejects.height:  # the first, in input order
+        first = run.read.rejects.row(0, named=True)
+        exc = RejectedRowError(
+            first["file"], int(first["line"]), first["field"], first["reason"], first["detail"]
+        )
+        exc.hint = "fix the row, or pass --on-error skip to leave it out, counted as rejected"
+        raise exc
     report = journey_report(
         run.result.sessions,
         run.result.events,
@@ -652,6 +669,15 @@ def report_from_sources(
     if run.summary.rejected:
         n = run.summary.rejected
         report.notes.append(f"{n} rejected {'row was' if n == 1 else 'rows were'} skipped")
+        report.warnings.append(
+            f"{n:,} rejected {'row is' if n == 1 else 'rows are'} left out (--on-error skip; "
+            "`jtrack sessionize FILES --on-error skip --rejects FILE` lists why)"
+        )
+    report.warnings += [
+        f"{f['file']}: the file holds no events (it is empty)"
+        for f in run.summary.files
+        if not f["rows_read"]
+    ]
     return report
 
 

@@ -44,7 +44,14 @@ from typing import Any, Literal
 import polars as pl
 
 from jtrack.core.traffic import AUTOMATED_CLASSES, HUMAN
-from jtrack.errors import ConfigError, FileAccessError, JtrackError, UsageError
+from jtrack.errors import (
+    ConfigError,
+    DataError,
+    FileAccessError,
+    JtrackError,
+    RejectedRowError,
+    UsageError,
+)
 from jtrack.locking import exclusive_lock
 from jtrack.schema import (
     ACTIVITY_KINDS,
@@ -375,6 +382,18 @@ class UsageInput:
     classes_from: pl.LazyFrame | None = None
     traffic_basis: str = BASIS_USER_AGENT
     traffic_lists: str | None = None  # the user-agent lists' version (jtrack.core.traffic)
+    #: files: "fail" (a rejected row is an error naming it, as in sessionize) or "skip" (it
+    #: is counted in the reconciliation and left out of the figures)
+    on_error: str = "skip"
+    #: files: the sources read, in `names` order (the first file that holds a rejected row
+    #: is read again to name the row), and the indexes of those read by jtrack.read that
+    #: hold one
+    sources: list[Any] = field(default_factory=list)
+    rejected_files: list[int] = field(default_factory=list)
+    #: files that hold no row (an empty export: a zero bill that may be a mistake), of those
+    #: read by jtrack.read; `lazy_files` are the indexes of those scanned lazily
+    empty_files: list[str] = field(default_factory=list)
+    lazy_files: list[int] = field(default_factory=list)
 
     @classmethod
     def from_store(cls, store: Any) -> UsageInput:
@@ -470,9 +489,12 @@ class UsageInput:
         *,
         stdin: Any = None,
         max_line_bytes: int | None = None,
+        on_error: str = "skip",
     ) -> UsageInput:
         """Raw exports: flat Parquet is scanned lazily (only the usage columns); everything
-        else goes through `jtrack.read.read_events(on_error="skip")`."""
+        else goes through `jtrack.read.read_events`. With `on_error="fail"`, compute_usage
+        raises the first rejected row's error (RejectedRowError, naming file, line, field
+        and reason), unless no row at all is an event (that error comes first)."""
         from jtrack.read import expand_sources, read_events
 
         srcs = expand_sources(sources, stdin=stdin)
@@ -492,6 +514,8 @@ class UsageInput:
                 kwargs["max_line_bytes"] = max_line_bytes
             read = read_events([src for _, src in slow], **kwargs)
             rows_read, rejected = read.rows_read, read.rows_rejected
+            empty = [f.file for f in read.files if f.rows_read == 0]
+            bad = [i for (i, _), f in zip(slow, read.files, strict=True) if f.rows_rejected]
             automated = automated_user_agents(read.events.get_column("user_agent_string"))
             # read_events names each file; the same name may appear twice (a repeated source)
             index = {src.name: i for i, src in slow}
@@ -507,6 +531,8 @@ class UsageInput:
                     )
                 )
             )
+        else:
+            empty, bad = [], []
         lf = pl.concat(lazy, how="vertical") if lazy else pl.LazyFrame(schema=INPUT_SCHEMA)
         return cls(
             events=lf,
@@ -516,7 +542,37 @@ class UsageInput:
             rows_read=rows_read,
             rejected=rejected,
             traffic_lists=_lists_version(),
+            on_error=on_error,
+            sources=srcs,
+            empty_files=empty,
+            rejected_files=bad,
+            lazy_files=[i for i in range(len(srcs)) if i not in dict(slow)],
         )
+
+
+@contextlib.contextmanager
+def _reading_hint() -> Iterator[None]:
+    """A rejected row's error with the hint of a reading command (which writes no rejects
+    file; sessionize does)."""
+    try:
+        yield
+    except RejectedRowError as exc:
+        exc.hint = "fix the row, or pass --on-error skip to leave it out, counted as rejected"
+        raise
+
+
+def _raise_first_reject(inp: UsageInput, first: int) -> None:
+    """The error of the first rejected row of file `first` (an index into the sources): the
+    file is read again by jtrack.read, which names the row, field and reason as sessionize
+    does."""
+    from jtrack.read import read_events
+
+    with _reading_hint():
+        read_events([inp.sources[first]], on_error="fail")  # raises RejectedRowError
+    raise DataError(  # (the lazy checks and jtrack.read disagree: never expected)
+        f"{inp.names[first]}: a row fails the checks of usage",
+        hint="run `jtrack sessionize` on the file with --rejects FILE to see which",
+    )
 
 
 def _lists_version() -> str:
@@ -689,6 +745,9 @@ class UsageReport:
     #: How `automated` was counted: {automated_classes, basis ("sessions" in the store,
     #: "user_agent" from files), lists (the user-agent lists' version)}.
     traffic: dict[str, Any] = field(default_factory=dict)
+    #: What may make the figures wrong, said on stderr even with --quiet: rejected rows left
+    #: out (--on-error skip), an export that holds no events, a store that holds none.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def over_allowance(self) -> bool:
@@ -720,6 +779,7 @@ class UsageReport:
             "month": self.month,
             "months_over_allowance": self.months_over_allowance,
             "empty_period": self.empty_period,
+            "warnings": self.warnings,
             "totals": self.totals(),
             "traffic": self.traffic,
             "reconciliation": self.reconciliation,
@@ -866,9 +926,12 @@ def _epoch_us(d: datetime) -> int:
     return round((d - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
 
 
-def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[str, int]]:
+def _aggregate(
+    inp: UsageInput, opts: UsageOptions
+) -> tuple[pl.DataFrame, dict[str, int], list[str]]:
     """Distinct events per (15-minute bucket, class, created at/after as_of) with their rows,
-    late and conflicting counts, plus the read accounting of lazily scanned files.
+    late and conflicting counts, plus the read accounting of lazily scanned files and
+    which of them hold no row.
 
     Event ids are compared through two independently seeded 64-bit hashes joined into one
     128-bit key: grouping on it is about twice as fast as on the strings, and two different
@@ -876,7 +939,7 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
     """
     as_of_us = _epoch_us(opts.as_of)
     if inp.deduplicated and inp.classes_from is not None:
-        return _aggregate_store(inp.classes_from, as_of_us), {"rows": 0, "rejected": 0}
+        return _aggregate_store(inp.classes_from, as_of_us), {"rows": 0, "rejected": 0}, []
     # the automated flag rides in the key (class code + _AUTO_BIT): the earliest copy's
     key = (
         pl.col("created_date").dt.epoch("us") * _KEY_MULT
@@ -886,6 +949,7 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
     # time and class, without the automated flag (what a conflicting duplicate differs in)
     plain_key = pl.col("_k") // _KEY_MULT * _KEY_MULT + pl.col("_k") % _AUTO_BIT
     counts = {"rows": 0, "rejected": 0}
+    empties: list[str] = []
     if inp.deduplicated:
         # The store: one row per event already; stream it, nothing is kept in memory.
         per_event = inp.events.select(
@@ -905,6 +969,11 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
             _rejected="_rejected",
         ).collect()
         counts = {"rows": rows.height, "rejected": int(rows["_rejected"].sum())}
+        if counts["rejected"]:
+            first = rows.filter(pl.col("_rejected")).get_column("_fi").min()
+            counts["first_rejected"] = int(first)  # type: ignore[arg-type]
+        present = set(rows.get_column("_fi").unique().to_list())
+        empties = [inp.names[i] for i in inp.lazy_files if i not in present]
         ok = rows.lazy().filter(~pl.col("_rejected"))
         file_days = _file_days(ok, opts.tz)
         if file_days:
@@ -939,7 +1008,7 @@ def _aggregate(inp: UsageInput, opts: UsageOptions) -> tuple[pl.DataFrame, dict[
         )
         .sort("bucket", "cls", "after", "auto")
     )
-    return agg.collect(), counts
+    return agg.collect(), counts, empties
 
 
 def _own_session() -> pl.Expr:
@@ -1026,7 +1095,7 @@ def _days_elapsed(month: date, as_of_local: datetime) -> float:
 
 def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     """Billable usage of `inp` for the period and billing month of `opts`."""
-    agg, counts = _aggregate(inp, opts)
+    agg, counts, empties = _aggregate(inp, opts)
     agg = _local_days(agg, opts.tz)
     z = zoneinfo.ZoneInfo(opts.tz)
     as_of_local = opts.as_of.astimezone(z)
@@ -1185,6 +1254,9 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         error = nothing_accepted(rows_read, rejected)
         if error is not None:
             raise error
+        if rejected and inp.on_error == "fail":
+            lazy = [counts["first_rejected"]] if "first_rejected" in counts else []
+            _raise_first_reject(inp, min([*inp.rejected_files, *lazy]))
         all_rows = int(agg["rows"].sum()) if agg.height else 0
         duplicates = all_rows - total_events
         conflicting = int(agg["conflicts"].sum()) if agg.height else 0
@@ -1254,7 +1326,20 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         "basis": inp.traffic_basis,
         "lists": inp.traffic_lists,
     }
+    warnings = [
+        f"{name}: the file holds no events (it is empty)"
+        for name in sorted({*inp.empty_files, *empties})
+    ]
+    if store and total_events == 0:
+        warnings.append(f"{inp.names[0]}: the store holds no events")
+    if not store and rejected:
+        warnings.append(
+            f"{rejected:,} rejected {'row is' if rejected == 1 else 'rows are'} not counted "
+            "(--on-error skip; `jtrack sessionize FILES --on-error skip --rejects FILE` "
+            "lists why)"
+        )
     return UsageReport(
+        warnings=warnings,
         traffic=traffic,
         rows=rows,
         month=month,
