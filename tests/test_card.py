@@ -44,6 +44,7 @@ from jtrack.usecases.card import (
     tone_expr,
     tone_rules_from_config,
 )
+from jtrack.usecases.rules import evaluate_store
 from tests.helpers import T0, as_an_earlier_jtrack_wrote, flat_event, flat_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -935,3 +936,74 @@ def test_an_id_that_is_no_session_says_what_it_is(sample_store: Store) -> None:
     res = _run("card", "ffffffff", "--store", str(sample_store.root))
     assert res.exit_code == ExitCode.DATA and "list sessions with `jtrack sessions`" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_an_outcome_the_rules_call_no_success_is_not_shown_as_one(
+    sample_store: Store, sample_rules: Rules
+) -> None:
+    """`out-checkout-abandoned` has `positive = false`: the card marked it `+` in green,
+    right under the `-` of the abandoned form."""
+    negative = {o.id for o in sample_rules.outcomes if not o.positive}
+    assert negative == {"out-checkout-abandoned"}
+    res = evaluate_store(sample_store, sample_rules)
+    hits = res.outcomes.filter(pl.col("outcome_id") == "out-checkout-abandoned")
+    sid = sorted(hits.get_column("session_id").to_list())[0]
+    card = build_card(sample_store, sid, as_of=AS_OF_DT, rules=sample_rules).to_dict()
+    tones = {e["outcome_id"]: e["tone"] for e in card["journey"] if e["outcome_id"]}
+    assert tones["out-checkout-abandoned"] == "negative"
+    assert all(t == "positive" for o, t in tones.items() if o not in negative)
+    text = render_card_text(card, width=80)
+    line = next(x for x in text.splitlines() if "outcome Abandoned the checkout" in x)
+    assert " - outcome" in line
+
+
+def test_the_card_shows_what_an_unknown_visitor_typed_as_unverified(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    """README: names or emails typed by an unknown visitor are shown as `unverified_*`
+    details, never as the contact's name; the card (what an agent looks at) showed only
+    "Unknown"."""
+    sid = str(
+        sample_store.scan_sessions()
+        .filter(pl.col("customer_id").str.starts_with("e576ecf3"))
+        .sort("created_date")
+        .select("id")
+        .collect()
+        .item(0, 0)
+    )
+    card = build_card(sample_store, sid, as_of=AS_OF_DT).to_dict()
+    contact = card["contact"]
+    assert not contact["known"] and contact["name"] == "Unknown"
+    assert contact["unverified_name"] == "Aoife García"
+    assert contact["unverified_emails"] == ["aoife.garcia299@example.com"]
+    assert contact["unverified_phones"] == ["+14155550181"]
+    text = render_card_text(card, width=80)
+    assert "Typed            Aoife García · aoife.garcia299@example.com" in text
+    assert "(unverified)" in text and "Aoife" not in text.splitlines()[0]
+    assert "Aoife García · aoife.garcia299@example.com · +14155550181" in card_html(card)
+    journey = build_journey(sample_store, contact["customer_id"], as_of=AS_OF_DT).to_dict()
+    assert journey["contact"]["unverified_name"] == "Aoife García"
+    known = build_card(sample_store, picks["known"], as_of=AS_OF_DT).to_dict()["contact"]
+    assert known["known"] and known["unverified_name"] is None
+    assert known["unverified_emails"] == known["unverified_phones"] == []
+
+
+def test_a_journey_over_several_cookies_says_which_each_visit_counts_on(
+    sample_store: Store,
+) -> None:
+    """Visits are numbered per cookie: a contact's journey read "visit 1 of 1" beside "visit
+    3 of 3" with nothing to say why."""
+    from jtrack.render.html import journey_html
+
+    journey = build_journey(sample_store, "C0029", as_of=AS_OF_DT).to_dict()
+    assert len(journey["customer_ids"]) == 2
+    text = render_journey_text(journey, width=80)
+    for card in journey["sessions"]:
+        cookie = card["contact"]["customer_id"][:8]
+        visit = card["visit"]
+        assert f"visit {visit['number']} of {visit['of']} on cookie {cookie}" in text
+        assert f"visit {visit['number']} of {visit['of']} on cookie {cookie}" in journey_html(
+            journey
+        )
+    one = build_journey(sample_store, journey["customer_ids"][0], as_of=AS_OF_DT).to_dict()
+    assert "on cookie" not in render_journey_text(one, width=80)

@@ -441,3 +441,60 @@ def test_an_id_typed_in_another_case_is_named_not_taken(store: Path) -> None:
         assert f"did you mean {cid!r}" in res.stderr and res.stderr.count("\n") == 1
     res = _run("journey", "--store", str(store), "no-such-visitor")
     assert res.exit_code == 1 and "did you mean" not in res.stderr
+
+
+def test_where_takes_back_an_id_as_the_table_shows_it(store: Path) -> None:
+    """Tables show ids by their shortest unique prefix, "which every command accepts back":
+    `--where id=b1e4d4e8` compared the whole id and silently matched nothing."""
+    full = _run("sessions", "--store", str(store), "-f", "csv", "--columns", "id,customer_id")
+    rows = [line.split(",") for line in full.stdout.splitlines()[1:]]
+    sid, cid = rows[0]
+    for clause, expected in (
+        (f"id={sid[:8]}", {sid}),
+        (f"id={sid}", {sid}),
+        (f"customer_id={cid[:8]}", {r[0] for r in rows if r[1] == cid}),
+        (f"customer_id!={cid[:8]}", {r[0] for r in rows if r[1] != cid}),
+    ):
+        res = _run(
+            "sessions", "--store", str(store), "--where", clause, "-f", "csv", "--columns", "id"
+        )
+        assert res.exit_code == 0, res.stderr
+        assert set(res.stdout.splitlines()[1:]) == expected, clause
+
+
+def test_listed_contact_states_say_they_are_the_stored_ones(store: Path) -> None:
+    """`sessions` shows the states sessionize stored (a temporary contact never expires
+    there), while card, journey and contacts judge expiry now: a supervisor filtering on
+    `contact_state=temporary` got visitors whose card said "expired". Where the states are
+    shown or filtered on, a note says so; `--as-of now` judges expiry."""
+    cols = ["--columns", "id,contact_state"]
+    res = _run("sessions", "--store", str(store), *cols)
+    assert res.exit_code == 0 and "temporary" in res.stdout
+    assert "as sessionize stored it" in " ".join(res.stdout.split())
+    res = _run("sessions", "--store", str(store), "--where", "contact_state=temporary", "-f", "csv")
+    assert res.stdout.count("\n") > 1 and "as sessionize stored it" in res.stderr
+    assert _run("sessions", "--store", str(store), "-f", "csv", "-q", *cols).stderr == ""
+    now = _run("sessions", "--store", str(store), "--as-of", "now", "-f", "csv", *cols)
+    assert now.exit_code == 0 and now.stderr == ""
+    assert {r.split(",")[1] for r in now.stdout.splitlines()[1:]} == {"expired"}
+    plain = _run("sessions", "--store", str(store))
+    assert "as sessionize stored it" not in plain.stdout  # (no state shown, nothing said)
+
+
+def test_a_card_asked_for_a_visitor_or_genesys_id_prefix_says_what_it_is(store: Path) -> None:
+    """The id columns of tables show prefixes: a visitor's id copied from one into `card`
+    got the generic hint, the whole id the helpful one. And `-o card.xlsx` named every
+    suffix card writes but .txt."""
+    res = _run("sessions", "--store", str(store), "-f", "csv", "--columns", "customer_id")
+    cid = res.stdout.splitlines()[1]
+    res = _run("card", cid[:8], "--store", str(store))
+    assert res.exit_code == 1
+    assert f"that is a visitor's id: `jtrack journey {cid}`" in res.stderr
+    res = _run("sessions", "--store", str(store), "-f", "csv", "--columns", "source_session_id")
+    genesys = next(v for v in res.stdout.splitlines()[1:] if v)
+    res = _run("card", genesys[:8], "--store", str(store))
+    assert res.exit_code == 1 and "that is the Genesys session id of jtrack session" in res.stderr
+    res = _run("card", "no-such-id", "--store", str(store))
+    assert "list sessions with `jtrack sessions`" in res.stderr
+    res = _run("card", cid[:8], "--store", str(store), "-o", "card.xlsx")
+    assert res.exit_code == 2 and ".txt for the table" in res.stderr

@@ -498,3 +498,23 @@ def test_a_lookup_by_the_start_or_case_of_an_id_never_names_a_hidden_one(world) 
     assert full.exit_code == 0 and TYPED_EMAIL in full.stdout
     upper = _run(world, "journey", TYPED_EMAIL.upper(), role="supervisor")
     assert upper.exit_code == 1 and f"did you mean {TYPED_EMAIL!r}?" in upper.stderr
+
+
+def test_what_an_unknown_visitor_typed_is_on_the_card_as_the_role_may_see_it(world) -> None:
+    """The card showed only "Unknown" for a visitor who had typed an email: the agent on the
+    phone could not see it. It now shows the unverified details, masked for a role without
+    contact details and hashed under --redact, like `jtrack contacts --visitors`."""
+    sid = _session_of(world, "cookie-ada")
+    full = _run(world, "card", sid, "-f", "json", "--as-of", AS_OF, role="supervisor")
+    assert full.exit_code == 0, full.stderr
+    contact = json.loads(full.stdout)["contact"]
+    assert not contact["known"] and contact["unverified_emails"] == [ADA_EMAIL]
+    table = _run(world, "card", sid, "--as-of", AS_OF, role="supervisor")
+    assert "Typed" in table.stdout and ADA_EMAIL in table.stdout
+    for role, redact in (("agent", []), ("supervisor", ["--redact"])):
+        for fmt in ("json", "table"):
+            res = _run(world, "card", sid, "-f", fmt, "--as-of", AS_OF, *redact, role=role)
+            assert res.exit_code == 0, res.stderr
+            assert ADA_EMAIL not in res.stdout, (role, fmt)
+        journey = _run(world, "journey", "cookie-ada", "-f", "json", *redact, role=role)
+        assert journey.exit_code == 0 and ADA_EMAIL not in journey.stdout, role

@@ -234,20 +234,22 @@ def resolve_format(
                 f"{' and '.join('.' + c for c in csv_like)} files)"
                 if csv_like
                 else f"name the file with one of:{suffixes}"
+                + (", or .txt for the table" if Format.table in allowed else "")
             ),
         )
     implied = SUFFIX_FORMATS.get(suffix) if output is not None else None
     if output is not None and implied is None and suffix not in TEXT_SUFFIXES:
         raise UsageError(
             f"-o {output}: {what} does not know what to write under {suffix!r}",
-            hint=f"name the file with one of:{suffixes} (or .txt for the table)",
+            hint=f"name the file with one of:{suffixes}, or .txt for the table",
         )
     if fmt is None:
         fmt = implied or Format.table
         if fmt not in allowed:
             raise UsageError(
                 f"-o {output}: {what} cannot write {FORMAT_NAMES[fmt]}",
-                hint=f"name the file with one of:{suffixes}",
+                hint=f"name the file with one of:{suffixes}"
+                + (", or .txt for the table" if Format.table in allowed else ""),
             )
     elif fmt not in allowed:
         raise UsageError(

@@ -217,11 +217,22 @@ def sessions_cmd(
         shown = [c for c in TABLE_COLUMNS if c in df.columns]
         if len(classes) > 1 and "traffic_class" in df.columns:
             shown.append("traffic_class")  # several classes: say which each session is
+    # stored states never expire: said where the states are shown or filtered on
+    stored_states = q.as_of is None and (
+        (columns is not None and "contact_state" in df.columns)
+        or any(re.search(r"contact[._]?state", c, re.IGNORECASE) for c in clauses)
+    )
+    state_note = (
+        "contact_state as sessionize stored it (a temporary contact never expires there); "
+        "--as-of now judges expiry, as card, journey and contacts do"
+    )
     if out_fmt != Format.table:
         emit_frame(df, out_fmt, output)
         note = scope.note()
         if note and not quiet:
             note_line(f"{scope.line()}; {note}")
+        if stored_states and not quiet:
+            note_line(state_note)
         return
     from jtrack.render.text import plural
 
@@ -232,6 +243,6 @@ def sessions_cmd(
         title=plural(df.height, "session"),
         columns=shown,
         prefixes=id_prefix_lengths(view, df.select(shown) if shown else df),
-        caption=scope.summary(),
+        caption=scope.summary() + (f"\n{state_note}" if stored_states else ""),
         optional=("traffic_class",),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -994,6 +995,23 @@ def _with_unverified(visitors: pl.DataFrame, traits: pl.DataFrame) -> pl.DataFra
     )
 
 
+def unverified_details(
+    events: pl.DataFrame | pl.LazyFrame,
+    customer_ids: Sequence[str],
+    default_region: str | None = None,
+) -> pl.DataFrame:
+    """What the visitors `customer_ids` typed about themselves (traits on their `events`),
+    as `jtrack contacts --visitors` shows it for an unknown visitor: customer_id,
+    unverified_name (the latest full name, else given and family name), unverified_emails
+    and unverified_phones (each in the order first seen). One row per visitor."""
+    ids = pl.DataFrame({"customer_id": list(customer_ids)}, schema={"customer_id": pl.String})
+    traits = identity_traits(events, default_region, customers=ids)
+    visitors = ids.with_columns(contact_state=pl.lit(STATE_TEMPORARY))
+    return _with_unverified(visitors, traits).select(
+        "customer_id", "unverified_name", "unverified_emails", "unverified_phones"
+    )
+
+
 def _conflicts(
     candidates: pl.DataFrame, winners: pl.DataFrame, names: pl.DataFrame
 ) -> pl.DataFrame:
@@ -1297,6 +1315,7 @@ __all__ = [
     "resolve_visitors",
     "sessions_with_contacts",
     "state_expr",
+    "unverified_details",
     "visitor_listing",
     "visitors_from_sessions",
 ]

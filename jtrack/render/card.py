@@ -330,6 +330,7 @@ def _info_rows(card: dict[str, Any], g: _Glyphs) -> tuple[list[Any], list[Any]]:
         ),
         ("Contact", _contact_text(c, g)),
         ("Contact match", match),
+        *_typed_row(c, g),
         ("Customer", _join([_t(c["customer_id"], g), _t(c["customer_id_type"], g)], g)),
         ("Session id", _t(s["id"], g)),
         (
@@ -338,6 +339,25 @@ def _info_rows(card: dict[str, Any], g: _Glyphs) -> tuple[list[Any], list[Any]]:
         ),
     ]
     return left, right
+
+
+def _typed_row(c: dict[str, Any], g: _Glyphs) -> list[tuple[str, Text]]:
+    """What an unknown visitor typed (name, emails, phones), as unverified details: never
+    the contact's name."""
+    typed = [
+        _clean(v)
+        for v in (
+            c.get("unverified_name"),
+            *c.get("unverified_emails", []),
+            *c.get("unverified_phones", []),
+        )
+        if v
+    ]
+    if c["known"] or not typed:
+        return []
+    text = Text(g.sep.join(typed))
+    text.append(" (unverified)", style="dim")
+    return [("Typed", text)]
 
 
 def _contact_text(c: dict[str, Any], g: _Glyphs) -> Text:
@@ -730,13 +750,24 @@ class JourneyView:
             parts.append(Padding(Text("map: " + STRIP_LEGEND, style="dim"), (0, 0, 0, 2)))
         for note in j["notes"]:
             parts.append(Padding(_t(note, g, "dim"), (0, 0, 0, 2)))
+        several = len(j["customer_ids"]) > 1
         for card in j["sessions"]:
             parts.append(Text(""))
-            parts.extend(_compact(card, g, width))
+            parts.extend(_compact(card, g, width, several))
         yield Group(*parts)
 
 
-def _compact(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
+def _short_cookie(card: dict[str, Any]) -> str:
+    """The card's visitor id as a journey over several cookies names it: its first 8
+    characters (as the journey's `cookies:` line lists them whole)."""
+    return _clean(str(card["contact"]["customer_id"] or ""))[:8]
+
+
+def _compact(
+    card: dict[str, Any], g: _Glyphs, width: int, several: bool = False
+) -> list[RenderableType]:
+    """A session of a journey in brief; `several`: the journey spans several cookies, and
+    each visit number says which cookie it counts on."""
     s, tm, cnt = card["session"], card["timing"], card["counts"]
     kind = Text(g.session_icon(card["icon"]) + " ")
     kind.append_text(_t(s["type_label"], g, "bold"))
@@ -751,7 +782,12 @@ def _compact(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableTyp
                 style="bold green" if s["state"] == "active" else "dim",
             ),
             Text(s["short_id"], style="cyan"),
-            f"visit {visit['number']} of {visit['of']}" if visit["number"] else None,
+            (
+                f"visit {visit['number']} of {visit['of']}"
+                + (f" on cookie {_short_cookie(card)}" if several else "")
+            )
+            if visit["number"]
+            else None,
         ],
         width,
         g,

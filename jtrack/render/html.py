@@ -176,6 +176,22 @@ def _missing() -> str:
     return '<span class="missing">not recorded</span>'
 
 
+def _typed_row(c: dict[str, Any]) -> list[tuple[str, str]]:
+    """What an unknown visitor typed (name, emails, phones), as unverified details."""
+    typed = [
+        v
+        for v in (
+            c.get("unverified_name"),
+            *c.get("unverified_emails", []),
+            *c.get("unverified_phones", []),
+        )
+        if v
+    ]
+    if c["known"] or not typed:
+        return []
+    return [("Typed", _e(" · ".join(typed)) + ' <span class="missing">(unverified)</span>')]
+
+
 def _v(*parts: Any, sep: str = " · ") -> str:
     shown = [_e(p) for p in parts if p not in (None, "")]
     return sep.join(shown) if shown else _missing()
@@ -356,6 +372,7 @@ def _info(card: dict[str, Any]) -> str:
         ("Visit", _e(f"{visit['number']} of {visit['of']}") if visit["number"] else _missing()),
         ("Contact", contact),
         ("Contact match", match),
+        *_typed_row(c),
         ("Customer", _v(c["customer_id"], c["customer_id_type"])),
         ("Session id", _v(s["id"])),
         ("Source session", _v(s["source_session_id"])),
@@ -619,8 +636,9 @@ def _profile(journey: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _visit(card: dict[str, Any], n: int) -> str:
-    """One session of the profile in brief: when, how long, what, and its journey map."""
+def _visit(card: dict[str, Any], n: int, several: bool = False) -> str:
+    """One session of the profile in brief: when, how long, what, and its journey map;
+    `several`: the profile spans several cookies (visits are numbered per cookie)."""
     s, tm, cnt = card["session"], card["timing"], card["counts"]
     state_cls = "state active" if s["state"] == "active" else "state"
     icon = _svg(_session_svg(card["icon"]["name"]), 20)
@@ -651,6 +669,8 @@ def _visit(card: dict[str, Any], n: int) -> str:
         outs = ", ".join(_e(x["display_name"]) for x in card["outcomes"])
         lines.append(f'<p>outcomes <strong style="color: var(--pos)">{outs}</strong></p>')
     number = f" · visit {_e(visit['number'])} of {_e(visit['of'])}" if visit["number"] else ""
+    if number and several:
+        number += f" on cookie {_e(str(card['contact']['customer_id'] or '')[:8])}"
     return (
         f'<article class="visit" id="visit-{n}" data-session-id="{_e(s["id"])}">'
         f'<h3><span class="sicon">{icon}</span>{_e(s["type_label"])} '
@@ -708,7 +728,10 @@ def journey_html(journey: dict[str, Any]) -> str:
     shown = len(journey["sessions"])
     scope = f" (the newest {shown} of {tot['sessions']} visits)" if shown < tot["sessions"] else ""
     notes = "".join(f"<li>{_e(n)}</li>" for n in journey["notes"])
-    visits = "".join(_visit(card, n) for n, card in enumerate(journey["sessions"], start=1))
+    several = len(journey["customer_ids"]) > 1
+    visits = "".join(
+        _visit(card, n, several) for n, card in enumerate(journey["sessions"], start=1)
+    )
     title = f"{c['name']} · visitor profile"
     return (
         "<!DOCTYPE html>\n"

@@ -48,23 +48,8 @@ from rich.text import Text
 from jtrack.render.text import OTHER_FORMATS, one_line
 from jtrack.schema import FIELD_LABELS
 from jtrack.serialize import flat_strings, strip_control
-from jtrack.usecases.ids import ID_MIN, unique_prefix_length
+from jtrack.usecases.ids import ID_COLUMNS, ID_LIST_COLUMNS, ID_MIN, unique_prefix_length
 
-#: Columns holding uuid-shaped ids: shown as their shortest unique prefix.
-ID_COLUMNS = frozenset(
-    {
-        "id",
-        "session_id",
-        "event_id",
-        "last_event_id",
-        "first_event_id",
-        "customer_id",
-        "contact_id",
-        "source_session_id",
-    }
-)
-#: List columns of ids: each element is shortened the same way.
-ID_LIST_COLUMNS = frozenset({"cookie_ids", "customer_ids", "session_ids"})
 #: List columns of rule ids (a session's segments and outcomes): never cut either.
 RULE_LIST_COLUMNS = frozenset({"segments", "outcomes", "action_maps"})
 
@@ -489,8 +474,8 @@ class FrameTable:
         if self.df.height == 0 and self.title is not None:  # no header over no rows
             if not str(self.title)[:1].isdigit():  # a title that counts them says so
                 yield Text("(none)", style="dim")
-            if self.caption:
-                yield Text(strip_control(one_line(self.caption)), style="dim")
+            for line in self.caption.split("\n") if self.caption else []:
+                yield Text(strip_control(one_line(line)), style="dim")
             return
         cols, left_out = _fit(self._columns(), options.max_width, self.optional, self.extra)
         ascii = options.ascii_only
@@ -525,7 +510,7 @@ class FrameTable:
         for row in rows:
             table.add_row(*[Text(v) for v in row])
         yield table
-        notes = [self.caption] if self.caption else []
+        notes = self.caption.split("\n") if self.caption else []  # (one note a line)
         if left_out:
             notes.append(
                 f"not shown at {options.max_width} columns: {', '.join(left_out)} "

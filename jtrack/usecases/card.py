@@ -17,7 +17,9 @@ the visitor's offset; `offset` is `h:mm:ss` from the session start, `offset_seco
     icon              {name ("web"|"app"|"custom")}: renderers draw it
     contact           {name ("Unknown" unless a saved contact matched), known, contact_id,
                        state ("known"|"temporary"|"expired"|null), match_method,
-                       customer_id, customer_id_type}
+                       customer_id, customer_id_type, unverified_name,
+                       unverified_emails, unverified_phones (what an unknown visitor
+                       typed: null and [] for a known one)}
     traffic           {class (human, ai_agent, search_crawler, monitoring, http_client,
                        headless, suspect), agent (e.g. "GPTBot", or null), signal (what
                        decided it, e.g. "user_agent_list:GPTBot" or "behaviour:page views
@@ -57,7 +59,8 @@ it; its colour is used only when it is exactly #RRGGBB. Segments whose rule says
 shown_to_agents = false are left off (and counted in the notes).
 
 `Journey.to_dict()` (`jtrack journey --format json`): {card_version, query, matched_by
-("customer_id"|"contact_id"), contact {name, known, contact_id, state}, customer_ids,
+("customer_id"|"contact_id"), contact {name, known, contact_id, state, unverified_name,
+unverified_emails, unverified_phones}, customer_ids,
 traffic {classes, left_out {sessions, events, by_class}}, totals {sessions, events,
 page_views, searches, segments, outcomes, duration_seconds, duration, first_seen, last_seen,
 by_type {type: sessions}}, sessions [card objects, newest first], notes}. Totals count every
@@ -74,7 +77,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -337,6 +340,9 @@ class _Context:
     as_of: datetime
     gap: timedelta
     rules: tuple[tuple[str, str], ...]
+    #: outcomes a rules file says are not a success (`positive = false`): negative, whatever
+    #: the tone of `outcome_achieved`
+    negative_outcomes: frozenset[str] = frozenset()
 
 
 def _context(
@@ -557,6 +563,9 @@ def _journey_frame(
         .otherwise(pl.col("event_name"))
     )
     tone = tone_expr(pl.col("event_name"), ctx.rules)
+    if ctx.negative_outcomes:
+        failed = (kind == KIND_OUTCOME) & pl.col("outcome_id").is_in(list(ctx.negative_outcomes))
+        tone = pl.when(failed.fill_null(False)).then(pl.lit("negative")).otherwise(tone)
     # the data's own colour only (a segment's); tones are coloured by the renderers
     color = pl.when(kind == KIND_SEGMENT).then(pl.col("segment_color"))
     view_no = pl.when(is_view).then(is_view.cast(pl.UInt32).cum_sum().over(page_key))
@@ -830,6 +839,10 @@ def _card_from(
             "match_method": _str(row.get("match_method")),
             "customer_id": _str(row.get("customer_id")),
             "customer_id_type": _str(row.get("customer_id_type")),
+            # what an unknown visitor typed (set by build_card / build_journey)
+            "unverified_name": None,
+            "unverified_emails": [],
+            "unverified_phones": [],
         },
         "traffic": _traffic(row),
         "timing": {
@@ -901,6 +914,39 @@ def _traffic(row: dict[str, Any]) -> dict[str, Any]:
         "signal": _str(row.get("traffic_signal")),
         "automated": cls != HUMAN,
     }
+
+
+def _add_unverified(
+    cards: Sequence[Card], identity: pl.LazyFrame | pl.DataFrame, default_region: str | None
+) -> None:
+    """The unverified details (what the visitor typed: name, emails, phones) on the cards
+    of unknown visitors, from the traits of `identity` (their events, up to the clock)."""
+    unknown = sorted(
+        {c.data["contact"]["customer_id"] for c in cards if not c.data["contact"]["known"]} - {None}
+    )
+    if not unknown:
+        return
+    from jtrack.core.contacts import unverified_details
+
+    found = {
+        r["customer_id"]: r
+        for r in unverified_details(identity, unknown, default_region).iter_rows(named=True)
+    }
+    for card in cards:
+        contact = card.data["contact"]
+        got = found.get(contact["customer_id"]) if not contact["known"] else None
+        if got is not None:
+            contact["unverified_name"] = got["unverified_name"]
+            contact["unverified_emails"] = list(got["unverified_emails"] or [])
+            contact["unverified_phones"] = list(got["unverified_phones"] or [])
+
+
+def _with_outcome_tones(ctx: _Context, rules: Rules | None) -> _Context:
+    """`ctx` knowing the outcomes the rules call no success (`positive = false`)."""
+    if rules is None:
+        return ctx
+    negative = frozenset(o.id for o in rules.outcomes if not o.positive)
+    return replace(ctx, negative_outcomes=negative) if negative else ctx
 
 
 def _rule_frames(
@@ -1088,7 +1134,9 @@ def build_card(
     row, ev, later = _session_as_of(row, _session_events(store, customer, [sid]), ctx.as_of)
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
     segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
+    ctx = _with_outcome_tones(ctx, rules)
     card = _card_from(row, ev, visits, ctx, segments, outcomes, resolved, hidden)
+    _add_unverified([card], identity.filter(pl.col("created_date") <= ctx.as_of), default_region)
     if later:
         card.data["notes"].append(
             f"as of {_iso(ctx.as_of)}: {later} later event{'s' if later != 1 else ''} of this "
@@ -1248,6 +1296,7 @@ def build_journey(
         store, rules, sessions.get_column("id").to_list(), segments, outcomes
     )
     segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
+    ctx = _with_outcome_tones(ctx, rules)
     # each session as it stood at as_of (figures worked out again from the events by then)
     at_then = [
         _session_as_of(row, by_session.get((row["id"],), empty), ctx.as_of)
@@ -1267,12 +1316,23 @@ def build_journey(
         if isinstance(store, StoreView):
             store.restrict_card(card.data, customer_id)
     totals = _totals(sessions, events, segments, outcomes, hidden)
+    unknown = sorted(
+        {c.data["contact"]["customer_id"] for c in cards if not c.data["contact"]["known"]}
+    )
+    if unknown:
+        typed = pl.concat(
+            [identity_events(store, c, columns=_IDENTITY) for c in unknown], how="vertical"
+        )
+        _add_unverified(cards, typed.filter(pl.col("created_date") <= ctx.as_of), default_region)
     first = cards[0].to_dict()["contact"] if cards else {}
     contact = {
         "name": first.get("name", UNKNOWN),
         "known": first.get("known", False),
         "contact_id": first.get("contact_id"),
         "state": first.get("state"),
+        "unverified_name": first.get("unverified_name"),
+        "unverified_emails": first.get("unverified_emails", []),
+        "unverified_phones": first.get("unverified_phones", []),
     }
     notes = []
     if shown.height < sessions.height:

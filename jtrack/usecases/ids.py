@@ -12,6 +12,23 @@ import polars as pl
 #: The shortest id prefix tables show (git shows 7; 8 matches the card's short id).
 ID_MIN = 8
 
+#: Columns holding uuid-shaped ids: tables show them as their shortest unique prefix, and
+#: `--where FIELD=VALUE` takes such a prefix back.
+ID_COLUMNS = frozenset(
+    {
+        "id",
+        "session_id",
+        "event_id",
+        "last_event_id",
+        "first_event_id",
+        "customer_id",
+        "contact_id",
+        "source_session_id",
+    }
+)
+#: List columns of ids: each element is shortened the same way.
+ID_LIST_COLUMNS = frozenset({"cookie_ids", "customer_ids", "session_ids"})
+
 
 def _series(values: pl.Series | pl.LazyFrame) -> pl.Series:
     if isinstance(values, pl.Series):

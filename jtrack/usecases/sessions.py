@@ -16,7 +16,7 @@ import polars as pl
 from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
 from jtrack.schema import FIELD_LABELS, SESSION_SCHEMA
 from jtrack.store import Store
-from jtrack.usecases.ids import unique_prefix_length
+from jtrack.usecases.ids import ID_COLUMNS, unique_prefix_length
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
@@ -101,6 +101,10 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
         raise UsageError(f"--where {clause!r}: lists support =, != and ~ only")
     if op == "~":
         return col.cast(pl.String).str.to_lowercase().str.contains(value.lower(), literal=True)
+    if col_name in ID_COLUMNS and op in ("=", "!=") and dtype == pl.String:
+        # an id as tables show it, its shortest unique prefix, is taken back whole
+        same = col.str.starts_with(value) if value else col.eq(value)
+        return same if op == "=" else ~same
     ops = {"=": col.eq, "!=": col.ne, ">": col.gt, "<": col.lt, ">=": col.ge, "<=": col.le}
     return ops[op](pl.lit(lit))
 
@@ -109,12 +113,14 @@ def _parse_when(value: str, option: str) -> datetime:
     from datetime import UTC
 
     v = value.strip()
+    if v.lower() == "now":
+        return datetime.now(UTC)
     try:
         d = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(
             f"{option}: cannot read {value!r} as a date or time",
-            hint="use ISO-8601, e.g. 2026-10-03 or 2026-10-03T09:00Z",
+            hint="use ISO-8601, e.g. 2026-10-03 or 2026-10-03T09:00Z, or now",
         ) from None
     return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
 
@@ -405,26 +411,23 @@ def _not_a_session(store: Store, p: str) -> str:
     """The hint of a session id not found: what the id is when it is another kind (a
     Genesys session id, which the card shows as its source session; a visitor's id)."""
     sessions = store.scan_sessions()
-    source = (
-        sessions.filter(pl.col("source_session_id").str.to_lowercase() == p)
-        .select("id", "source_session_id")
-        .head(1)
-        .collect()
-    )
-    if source.height:  # (the ids as stored: `--where` and `journey` compare them as written)
-        sid, genesys = source.row(0)
-        return (
-            f"that is the Genesys session id of jtrack session {sid}: `jtrack card {sid}` "
-            f"(each such session: `jtrack sessions --where source_session_id={genesys}`)"
-        )
-    visitor = (
-        sessions.filter(pl.col("customer_id").str.to_lowercase() == p)
-        .select("customer_id")
-        .head(1)
-        .collect()
-    )
-    if visitor.height:
-        return f"that is a visitor's id: `jtrack journey {visitor.item()}` shows their sessions"
+    genesys_id = pl.col("source_session_id").str.to_lowercase()
+    for found in (genesys_id == p, genesys_id.str.starts_with(p)):  # whole, else the start
+        source = sessions.filter(found).select("id", "source_session_id").head(2).collect()
+        if source.get_column("source_session_id").n_unique() == 1:
+            # (the ids as stored: `--where` and `journey` compare them as written)
+            sid, genesys = source.row(0)
+            return (
+                f"that is the Genesys session id of jtrack session {sid}: `jtrack card {sid}` "
+                f"(each such session: `jtrack sessions --where source_session_id={genesys}`)"
+            )
+    visitor_id = pl.col("customer_id").str.to_lowercase()
+    whole = sessions.filter(visitor_id == p).select("customer_id").head(1).collect()
+    # (by its start only among the ids the role may see named)
+    start = _nameable_ids(store).filter(visitor_id.str.starts_with(p)).unique().head(2).collect()
+    for visitor in (whole, start):
+        if visitor.height == 1:
+            return f"that is a visitor's id: `jtrack journey {visitor.item()}` shows their sessions"
     return "list sessions with `jtrack sessions`"
 
 

@@ -204,14 +204,17 @@ def parse_day(text: str, option: str) -> date:
 
 
 def parse_as_of(text: str, tz: str) -> datetime:
-    """ISO-8601 date or time; without an offset it is read in `tz`. Returned in UTC."""
+    """ISO-8601 date or time (or `now`); without an offset it is read in `tz`. Returned in
+    UTC."""
     t = text.strip()
+    if t.lower() == "now":
+        return datetime.now(UTC)
     try:
         d = datetime.fromisoformat(t.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise UsageError(
             f"--as-of: cannot read {text!r} as a date or time",
-            hint="use ISO-8601, e.g. 2026-10-15 or 2026-10-15T06:00:00Z",
+            hint="use ISO-8601, e.g. 2026-10-15 or 2026-10-15T06:00:00Z, or now",
         ) from None
     if d.tzinfo is None:
         d = d.replace(tzinfo=zoneinfo.ZoneInfo(tz))
