@@ -955,6 +955,12 @@ def test_an_outcome_the_rules_call_no_success_is_not_shown_as_one(
     text = render_card_text(card, width=80)
     line = next(x for x in text.splitlines() if "outcome Abandoned the checkout" in x)
     assert " - outcome" in line
+    # the card's list of outcomes says so too, and HTML draws it in the negative colour
+    listed = {o["outcome_id"]: o["tone"] for o in card["outcomes"]}
+    assert listed["out-checkout-abandoned"] == "negative"
+    assert all(t == "positive" for o, t in listed.items() if o not in negative)
+    html = card_html(card)
+    assert '<strong style="color: var(--neg)">Abandoned the checkout</strong>' in html
 
 
 def test_the_card_shows_what_an_unknown_visitor_typed_as_unverified(

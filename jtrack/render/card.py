@@ -586,9 +586,10 @@ def _outcomes(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableTy
         return out
     wide = width >= WIDE
     for o in items:
+        colour = "red" if o.get("tone") == "negative" else "green"
         line = Text("  ")
-        line.append(g.kind_icon("outcome_achieved") + " ", style="green")
-        line.append_text(_t(o["display_name"], g, "bold green"))
+        line.append(g.kind_icon("outcome_achieved") + " ", style=colour)
+        line.append_text(_t(o["display_name"], g, f"bold {colour}"))
         if wide and o["display_name"] != o["outcome_id"]:
             line.append(" ")
             line.append_text(_t(f"({_clean(o['outcome_id'])})", g, "dim"))
@@ -828,9 +829,10 @@ def _compact(
         extras.append(seg)
     if card["outcomes"]:
         o = _lead("outcomes ", "dim")
-        o.append_text(
-            _t(", ".join(_clean(x["display_name"]) for x in card["outcomes"]), g, "green")
-        )
+        for i, x in enumerate(card["outcomes"]):
+            o.append(", " if i else "")
+            colour = "red" if x.get("tone") == "negative" else "green"
+            o.append_text(_t(_clean(x["display_name"]), g, colour))
         extras.append(o)
     lines.extend(_fit(x, room, g) for x in extras)
     return [title, *(Padding(x, (0, 0, 0, indent)) for x in lines)]

@@ -436,9 +436,10 @@ def _outcomes(card: dict[str, Any]) -> str:
         return '<p class="empty">No outcomes achieved in this session.</p>'
     items = []
     for o in card["outcomes"]:
+        neg = ' style="color: var(--neg)"' if o.get("tone") == "negative" else ""
         items.append(
-            f'<li><span class="oico">{_svg("outcome_achieved", 16)}</span> '
-            f"<strong>{_e(o['display_name'])}</strong>"
+            f'<li><span class="oico"{neg}>{_svg("outcome_achieved", 16)}</span> '
+            f"<strong{neg}>{_e(o['display_name'])}</strong>"
             f"{_ident(o['display_name'], o['outcome_id'])}"
             f"{_at(o['offset'], o['achieved_at'], o['source'])}</li>"
         )
@@ -666,8 +667,12 @@ def _visit(card: dict[str, Any], n: int, several: bool = False) -> str:
         )
         lines.append(f"<p>segments {segs}</p>")
     if card["outcomes"]:
-        outs = ", ".join(_e(x["display_name"]) for x in card["outcomes"])
-        lines.append(f'<p>outcomes <strong style="color: var(--pos)">{outs}</strong></p>')
+        outs = ", ".join(
+            f'<strong style="color: var(--{"neg" if x.get("tone") == "negative" else "pos"})">'
+            f"{_e(x['display_name'])}</strong>"
+            for x in card["outcomes"]
+        )
+        lines.append(f"<p>outcomes {outs}</p>")
     number = f" · visit {_e(visit['number'])} of {_e(visit['of'])}" if visit["number"] else ""
     if number and several:
         number += f" on cookie {_e(str(card['contact']['customer_id'] or '')[:8])}"

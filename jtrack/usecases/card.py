@@ -46,7 +46,8 @@ the visitor's offset; `offset` is `h:mm:ss` from the session start, `offset_seco
                         source ("export"|"rules")}]  in time order
     searches          [{query, time, offset, offset_seconds, page_url, event_id}]
     segments          [{segment_id, display_name, color, matched_at, offset, event_id, source}]
-    outcomes          [{outcome_id, display_name, achieved_at, offset, event_id, source}]
+    outcomes          [{outcome_id, display_name, achieved_at, offset, event_id, source,
+                       tone ("positive", or "negative" when the rules say positive = false)}]
     notes             [str]: what the card does not know, and why
     hidden_events     int: events of this session the active role may not see
 
@@ -783,6 +784,8 @@ def _card_from(
         _offset_cols(out_section, "achieved_at", start),
         ("outcome_id", "display_name", "achieved_at", "offset", "event_id", "source"),
     )
+    for o in outs:  # (an outcome the rules call no success is negative: jtrack.core.rules)
+        o["tone"] = "negative" if o["outcome_id"] in ctx.negative_outcomes else "positive"
 
     # ---- state relative to as_of
     if start is not None and ctx.as_of < start:
