@@ -460,6 +460,32 @@ def test_where_takes_back_an_id_as_the_table_shows_it(store: Path) -> None:
         )
         assert res.exit_code == 0, res.stderr
         assert set(res.stdout.splitlines()[1:]) == expected, clause
+    # the start of several ids is refused, never taken as all of them
+    res = _run("sessions", "--store", str(store), "--where", "contact_id=tmp-")
+    assert res.exit_code == 1 and "the start of several" in res.stderr
+
+
+def test_where_matches_an_id_that_is_whole_before_any_it_starts(tmp_path: Path) -> None:
+    """External ids may be prefixes of each other: `customer_id=123` is visitor 123 alone,
+    and `!=123` keeps 1234 (the first version took every id starting with 123)."""
+    src = tmp_path / "e.parquet"
+    flat_frame(
+        [flat_event("a", "123", T0), flat_event("b", "1234", T0), flat_event("c", "99", T0)]
+    ).write_parquet(src)
+    st = str(tmp_path / "s")
+    assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
+    for clause, expected in (
+        ("customer_id=123", ["123"]),
+        ("customer_id!=123", ["1234", "99"]),
+        ("customer_id=12", None),
+    ):
+        res = _run(
+            "sessions", "--store", st, "--where", clause, "-f", "csv", "--columns", "customer_id"
+        )
+        if expected is None:
+            assert res.exit_code == 1 and "the start of several" in res.stderr
+        else:
+            assert sorted(res.stdout.splitlines()[1:]) == expected, clause
 
 
 def test_listed_contact_states_say_they_are_the_stored_ones(store: Path) -> None:

@@ -488,6 +488,9 @@ def test_a_lookup_by_the_start_or_case_of_an_id_never_names_a_hidden_one(world) 
             ["sessions", "--customer", "carol"],
             ["sessions", "--customer", TYPED_EMAIL.upper()],
             ["journey", TYPED_EMAIL.upper()],
+            ["card", "carol"],  # (card's hint named the visitor whose id it was)
+            ["card", "ca"],
+            ["card", TYPED_EMAIL.upper()],
         ):
             res = _run(world, *args, *redact, role=role)
             assert TYPED_EMAIL not in res.stdout + res.stderr, (role, args)

@@ -1111,3 +1111,63 @@ def test_the_error_of_fail_over_allowance_names_the_month_over(tmp_path: Path) -
     assert res.exit_code == ExitCode.OVER_ALLOWANCE
     assert res.stderr.startswith("error: 2026-10: over the allowance of 4 billable events")
     assert "2026-11" not in res.stderr
+
+
+def test_a_far_future_row_is_rejected_in_parquet_as_in_json_lines(tmp_path: Path) -> None:
+    """The lazily scanned Parquet path billed an event dated years after the rest, which
+    the same row in JSON lines (and sessionize, and report) rejects: the exit code and the
+    bill depended on the file's format."""
+    rows = [flat_event(f"e{i}", "v1", T_OCT + timedelta(minutes=i)) for i in range(100)]
+    rows[5] = flat_event("e5", "v1", datetime(2031, 1, 1, tzinfo=UTC))
+    src = tmp_path / "far.parquet"
+    flat_frame(rows).write_parquet(src)
+    args = ["--as-of", "2031-02-01", "--since", "2026-10", "--until", "2031-02", "--by", "month"]
+    res = run(str(src), *args, "-q", "-f", "json")
+    assert res.exit_code == ExitCode.DATA and "far.parquet:6:" in res.stderr
+    assert "[far_future]" in res.stderr
+    res = run(str(src), *args, "-q", "-f", "json", "--on-error", "skip")
+    out = json.loads(res.stdout)
+    assert out["reconciliation"]["rejected"] == 1
+    assert [(r["period"], r["billable"]) for r in out["rows"] if r["billable"]] == [("2026-10", 99)]
+    jsonl = tmp_path / "far.jsonl"
+    flat_frame(rows).write_ndjson(jsonl)
+    same = json.loads(run(str(jsonl), *args, "-q", "-f", "json", "--on-error", "skip").stdout)
+    assert same["rows"] == out["rows"] and same["reconciliation"]["rejected"] == 1
+
+
+def test_stdin_named_twice_is_read_once(tmp_path: Path) -> None:
+    """`usage - -` read stdin, then an empty second stdin, and warned it held no events."""
+    lines = "".join(
+        genesys_line(f"e{i}", "v1", T_OCT + timedelta(minutes=i)) + "\n" for i in range(5)
+    )
+    res = runner.invoke(
+        app, ["usage", "-", "-", "--as-of", "2026-11-01", "-q", "-f", "json"], input=lines
+    )
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr == "" and json.loads(res.stdout)["reconciliation"]["rows_read"] == 5
+
+
+def test_a_folder_with_only_a_store_and_a_glob_into_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sessionize .` in a folder left with only its store found nothing new (exit 0)
+    before stores were skipped in folders, and must still; usage and report have nothing
+    to read there and say so; a glob or a path into a store's files is refused, never
+    billed as exports."""
+    src = tmp_path / "day.parquet"
+    flat_frame(_october(3, 2)).write_parquet(src)
+    work = tmp_path / "exports"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert runner.invoke(app, ["sessionize", str(src), "-q"]).exit_code == 0
+    res = runner.invoke(app, ["sessionize", ".", "-f", "json", "-q"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["summary"]["files"] == []
+    for cmd in (["usage", "."], ["report", "."]):
+        res = runner.invoke(app, [*cmd, "-q"])
+        assert res.exit_code == ExitCode.DATA and "only a jtrack store" in res.stderr, cmd
+    part = next((work / ".jtrack" / "current" / "index").glob("*.parquet"))
+    for source in (".jtrack/current/index/*.parquet", str(part)):
+        res = run(source, "-q")
+        assert res.exit_code == ExitCode.USAGE and "--store" in res.stderr, source
+    res = runner.invoke(app, ["report", "--store", ".jtrack", "--as-of", "2026-10-05", "-q"])
+    assert res.exit_code == ExitCode.USAGE and "--month previous" in res.stderr

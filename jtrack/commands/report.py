@@ -119,6 +119,7 @@ def report_cmd(
     from jtrack.errors import UsageError
     from jtrack.usecases.report import ReportOptions, report_from_sources, report_from_store
     from jtrack.usecases.usage import (
+        MONTH_WORDS,
         check_tz,
         next_month,
         output_lock,
@@ -137,6 +138,11 @@ def report_cmd(
         raise UsageError(
             "--month cannot be combined with --since/--until",
             hint="use either --month 2026-10 or --since/--until",
+        )
+    if as_of is not None and (month is None or month.strip().lower() not in MONTH_WORDS):
+        raise UsageError(  # (a report shows every session of its period: no cut-off)
+            "--as-of sets the clock of --month previous, yesterday or current",
+            hint="add --month previous, yesterday or current, or leave out --as-of",
         )
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "report")

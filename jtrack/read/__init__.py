@@ -22,7 +22,13 @@ import polars as pl
 
 from jtrack.read.jsonl import _iter_json_lines, _read_json_lines, plain_json_lines
 from jtrack.read.parquet import _iter_parquet, _read_parquet, canonical_from_parquet_frame
-from jtrack.read.sources import Source, _is_parquet, expand_sources, rotated_copies
+from jtrack.read.sources import (
+    Source,
+    _is_parquet,
+    expand_sources,
+    only_a_store,
+    rotated_copies,
+)
 from jtrack.read.validate import (
     DEFAULT_MAX_LINE_BYTES,
     RAW,
@@ -66,6 +72,7 @@ __all__ = [
     "iter_source_rows",
     "mark_far_future",
     "nothing_accepted",
+    "only_a_store",
     "plain_json_lines",
     "read_events",
     "read_source",

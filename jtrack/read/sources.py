@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -117,11 +118,14 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
     if isinstance(sources, str | bytes | os.PathLike):
         sources = [sources]
     out: list[Source] = []
+    read_stdin = False
     for raw in sources:
         s = os.fspath(raw)
         if s == "-":
-            stream = stdin if stdin is not None else sys.stdin.buffer
-            out.append(Source("<stdin>", data=stream.read()))
+            if not read_stdin:  # (stdin is read once, however often `-` is named)
+                stream = stdin if stdin is not None else sys.stdin.buffer
+                out.append(Source("<stdin>", data=stream.read()))
+            read_stdin = True
             continue
         p = Path(s)
         if p.is_dir() and is_store_folder(p):
@@ -132,6 +136,8 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
         if p.is_dir():
             walked = _walk(p, s)
             files = [f for f in walked if _is_data_file(f)]
+            if not files and _holds_a_store(p):
+                continue  # only a jtrack store (its own, say): nothing to read, no error
             if not files:
                 kinds = sorted({k for f in walked if (k := _not_events(f)) is not None})
                 holds = f" (it holds {', '.join(kinds)} files, which are not read)" if kinds else ""
@@ -142,14 +148,25 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             out.extend(_source(f) for f in files)
         elif p.is_file():
             _refuse_not_events(p, s)
+            if _in_store(p):
+                raise UsageError(
+                    f"{s}: a file of a jtrack store, not an export",
+                    hint="read what a store holds with --store DIR",
+                )
             out.append(_source(p))
         elif any(ch in s for ch in "*?["):
             matched = _glob(s)
             if not matched:
                 raise FileAccessError(f"{s}: the pattern matches no file", hint="check the glob")
             # (as in a folder, files whose names say they hold no events are left out: a
-            # README or a manifest.csv beside the exports; only a file named alone is refused)
-            files = [f for f in matched if _not_events(f) is None]
+            # README or a manifest.csv beside the exports; only a file named alone is
+            # refused; and so are a jtrack store's files, wherever the pattern reaches)
+            files = [f for f in matched if _not_events(f) is None and not _in_store(f)]
+            if not files and all(_in_store(f) for f in matched):
+                raise UsageError(
+                    f"{s}: the pattern matches only a jtrack store's files, never read as exports",
+                    hint="read what a store holds with --store DIR",
+                )
             if not files:
                 kinds = sorted({k for f in matched if (k := _not_events(f)) is not None})
                 raise FileAccessError(
@@ -160,6 +177,36 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
         else:
             raise FileAccessError(f"{s}: no such file or directory", hint="check the path")
     return _once(out)
+
+
+def only_a_store(sources: Sequence[str | os.PathLike[str]]) -> FileAccessError:
+    """The error of a reading command whose sources name no export: folders that hold only
+    a jtrack store (which expand_sources leaves out; sessionize finds nothing new there)."""
+    shown = ", ".join(os.fspath(s) for s in sources)
+    return FileAccessError(
+        f"{shown}: no export file to read, only a jtrack store (never read as exports)",
+        hint="read what a store holds with --store DIR",
+    )
+
+
+def _in_store(path: Path) -> bool:
+    """Whether a file lies inside a jtrack store's folder (at any depth)."""
+    return any(_is_store_dir(str(d)) for d in Path(os.path.abspath(path)).parents)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_store_dir(folder: str) -> bool:
+    return is_store_folder(Path(folder))
+
+
+def _holds_a_store(folder: Path) -> bool:
+    """Whether a folder holds a jtrack store (at any depth below it)."""
+    for here, dirs, _ in os.walk(folder, followlinks=True):
+        if is_store_folder(Path(here)):
+            return True
+        if len(Path(here).relative_to(folder).parts) > 8:
+            dirs.clear()
+    return False
 
 
 def _once(sources: list[Source]) -> list[Source]:

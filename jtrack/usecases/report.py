@@ -23,6 +23,7 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
+import os
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -652,6 +653,11 @@ def report_from_sources(
     from jtrack.errors import RejectedRowError
     from jtrack.read import nothing_accepted
 
+    if "-" not in [os.fspath(x) for x in sources]:  # (stdin is read by the run, once)
+        from jtrack.read import expand_sources, only_a_store
+
+        if not expand_sources(sources):  # a folder that holds only a jtrack store
+            raise only_a_store(sources)
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
     error = nothing_accepted(run.summary.rows_read, run.summary.rejected)
     if error is not None:

@@ -101,12 +101,43 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
         raise UsageError(f"--where {clause!r}: lists support =, != and ~ only")
     if op == "~":
         return col.cast(pl.String).str.to_lowercase().str.contains(value.lower(), literal=True)
-    if col_name in ID_COLUMNS and op in ("=", "!=") and dtype == pl.String:
-        # an id as tables show it, its shortest unique prefix, is taken back whole
-        same = col.str.starts_with(value) if value else col.eq(value)
-        return same if op == "=" else ~same
     ops = {"=": col.eq, "!=": col.ne, ">": col.gt, "<": col.lt, ">=": col.ge, "<=": col.le}
     return ops[op](pl.lit(lit))
+
+
+def _whole_id(lf: pl.LazyFrame, clause: str, schema: dict[str, pl.DataType]) -> str:
+    """`clause` with an id as tables show it (its shortest unique prefix) written whole:
+    `id=b1e4d4e8` is `id=b1e4d4e8-...` when no id is `b1e4d4e8` and one id starts with it
+    (as the role sees the ids: `lf`'s). An id that is one is kept as it is (external ids
+    may be prefixes of each other: `123` is not `1234`); a prefix of several ids is refused
+    (AmbiguousIdError), never taken as all of them."""
+    m = _WHERE.match(clause)
+    if not m:
+        return clause
+    field, op, value = m.groups()
+    col_name = column_for_field(field, list(schema))
+    if col_name not in ID_COLUMNS or op not in ("=", "==", "!=") or not value:
+        return clause
+    if schema[col_name] != pl.String:
+        return clause
+    col = pl.col(col_name)
+    if lf.filter(col == value).select(col).head(1).collect(engine="in-memory").height:
+        return clause
+    found = (
+        lf.filter(col.str.starts_with(value))
+        .select(col)
+        .unique()
+        .head(2)
+        .collect(engine="in-memory")
+    )
+    if found.height > 1:  # (the ids not listed: one may be what the role may not see)
+        raise DataError(
+            f"--where {clause!r}: {value!r} is no {col_name} but the start of several",
+            hint="type more characters of the id, or use ~ to match every id holding it",
+        )
+    if found.height == 1:
+        return f"{field}{op}{found.item()}"
+    return clause
 
 
 def _parse_when(value: str, option: str) -> datetime:
@@ -199,7 +230,7 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     if q.type is not None:
         lf = lf.filter(pl.col("type") == q.type)
     for clause in q.where:
-        lf = lf.filter(where_expr(clause, schema))
+        lf = lf.filter(where_expr(_whole_id(lf, clause, schema), schema))
     sort_col = column_for_field(q.sort, list(schema))
     scope = traffic_scope(lf, traffic)
     lf = lf.filter(traffic_expr(traffic))
@@ -400,16 +431,20 @@ def resolve_session_id(store: Store, prefix: str) -> str:
     found = store.sessions_with_prefix([p]).get_column("id")
     if not found.len():
         raise NotFoundError(
-            f"no session with id {prefix!r} in {store.root}", hint=_not_a_session(store, p)
+            f"no session with id {prefix!r} in {store.root}",
+            hint=_not_a_session(store, p, prefix.strip()),
         )
     if found.len() > 1:
         raise AmbiguousIdError(prefix, found.head(11).to_list(), found.len())
     return str(found[0])
 
 
-def _not_a_session(store: Store, p: str) -> str:
+def _not_a_session(store: Store, p: str, typed: str) -> str:
     """The hint of a session id not found: what the id is when it is another kind (a
-    Genesys session id, which the card shows as its source session; a visitor's id)."""
+    Genesys session id, which the card shows as its source session; a visitor's id). A
+    visitor id is named when `typed` is all of it, as written, or when it is no personal
+    data (an email or phone id is never spelt out from its start or another case: the
+    store may be read here without the role that would mask it)."""
     sessions = store.scan_sessions()
     genesys_id = pl.col("source_session_id").str.to_lowercase()
     for found in (genesys_id == p, genesys_id.str.starts_with(p)):  # whole, else the start
@@ -421,11 +456,13 @@ def _not_a_session(store: Store, p: str) -> str:
                 f"that is the Genesys session id of jtrack session {sid}: `jtrack card {sid}` "
                 f"(each such session: `jtrack sessions --where source_session_id={genesys}`)"
             )
+    from jtrack.access import personal_id
+
     visitor_id = pl.col("customer_id").str.to_lowercase()
-    whole = sessions.filter(visitor_id == p).select("customer_id").head(1).collect()
-    # (by its start only among the ids the role may see named)
-    start = _nameable_ids(store).filter(visitor_id.str.starts_with(p)).unique().head(2).collect()
-    for visitor in (whole, start):
+    whole = sessions.filter(pl.col("customer_id") == typed).select("customer_id").head(1)
+    plain = ~personal_id(pl.col("customer_id"), pl.col("customer_id_type"))
+    start = sessions.filter(plain & visitor_id.str.starts_with(p)).select("customer_id")
+    for visitor in (whole.collect(), start.unique().head(2).collect()):
         if visitor.height == 1:
             return f"that is a visitor's id: `jtrack journey {visitor.item()}` shows their sessions"
     return "list sessions with `jtrack sessions`"

@@ -498,9 +498,11 @@ class UsageInput:
         else goes through `jtrack.read.read_events`. With `on_error="fail"`, compute_usage
         raises the first rejected row's error (RejectedRowError, naming file, line, field
         and reason), unless no row at all is an event (that error comes first)."""
-        from jtrack.read import expand_sources, read_events
+        from jtrack.read import expand_sources, only_a_store, read_events
 
         srcs = expand_sources(sources, stdin=stdin)
+        if not srcs:  # (a folder that holds only a jtrack store)
+            raise only_a_store(sources)
         names = [s.name for s in srcs]
         lazy: list[pl.LazyFrame] = []
         slow = []
@@ -564,6 +566,26 @@ def _reading_hint() -> Iterator[None]:
         raise
 
 
+def _far_future_rejected(rows: pl.DataFrame) -> pl.DataFrame:
+    """`rows` (of _aggregate) with the events beyond the far-future cut of the whole input
+    marked rejected, as jtrack.read marks them (and sessionize, over every file of a run):
+    a lazily scanned Parquet file's far-future event was billed where the same row of a JSON
+    lines file was rejected."""
+    from jtrack.read import far_future_cut
+
+    at_us = (pl.col("_k") // _KEY_MULT).alias("_us")
+    times = (
+        rows.lazy()
+        .filter(~pl.col("_rejected"))
+        .select("_h", created_date=at_us.cast(pl.Datetime("us", "UTC")))
+    )
+    cut = far_future_cut(times, key="_h")
+    if cut is None:
+        return rows
+    cut_us = (cut[0] - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return rows.with_columns(_rejected=pl.col("_rejected") | (at_us >= cut_us))
+
+
 def _raise_first_reject(inp: UsageInput, first: int) -> None:
     """The error of the first rejected row of file `first` (an index into the sources): the
     file is read again by jtrack.read, which names the row, field and reason as sessionize
@@ -572,9 +594,11 @@ def _raise_first_reject(inp: UsageInput, first: int) -> None:
 
     with _reading_hint():
         read_events([inp.sources[first]], on_error="fail")  # raises RejectedRowError
-    raise DataError(  # (the lazy checks and jtrack.read disagree: never expected)
-        f"{inp.names[first]}: a row fails the checks of usage",
-        hint="run `jtrack sessionize` on the file with --rejects FILE to see which",
+    raise DataError(  # (a row far after the rest of the input, not of its own file alone)
+        f"{inp.names[first]}: a row is rejected: dated far after the rest of the input, or "
+        "failing the checks of usage [far_future]",
+        hint="fix the row, or pass --on-error skip to leave it out, counted as rejected; "
+        "`jtrack sessionize FILES --on-error skip --rejects FILE` lists why",
     )
 
 
@@ -971,6 +995,7 @@ def _aggregate(
             _fi="_fi",
             _rejected="_rejected",
         ).collect()
+        rows = _far_future_rejected(rows)
         counts = {"rows": rows.height, "rejected": int(rows["_rejected"].sum())}
         if counts["rejected"]:
             first = rows.filter(pl.col("_rejected")).get_column("_fi").min()
