@@ -235,6 +235,11 @@ class DailyChart:
             table.add_row(_t(day), s_txt, v_txt, Text(bar(sessions, top, width), style="cyan"))
         yield Text("Sessions per day", style="bold")
         yield table if rows else Text("(none)", style="dim")
+        if rows:  # (what the chart leaves out, as a table's note says it)
+            yield Text(
+                "page views and known sessions per day: -f json or md shows them",
+                style="dim",
+            )
 
 
 def _paths_of_one_site(df: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
