@@ -1171,3 +1171,19 @@ def test_a_folder_with_only_a_store_and_a_glob_into_one(
         assert res.exit_code == ExitCode.USAGE and "--store" in res.stderr, source
     res = runner.invoke(app, ["report", "--store", ".jtrack", "--as-of", "2026-10-05", "-q"])
     assert res.exit_code == ExitCode.USAGE and "--month previous" in res.stderr
+
+
+def test_usage_names_a_file_that_only_repeats_an_earlier_one() -> None:
+    """`usage sample_data/` reads the demo export twice (JSON lines and Parquet): the 4,045
+    duplicates were right and unexplained; a note names the file that adds nothing."""
+    sample = ROOT / "sample_data"
+    args = ["--month", "2026-10", "--as-of", "2026-11-01", "-f", "json", "-q"]
+    res = run(str(sample), *args)
+    assert res.exit_code == 0, res.stderr
+    rec = json.loads(res.stdout)["reconciliation"]
+    assert rec["duplicates"] == 4045
+    named = [n for n in rec["notes"] if "is one of an earlier file's" in n]
+    assert len(named) == 1 and named[0].startswith(f"{sample / 'events.parquet'}: every one")
+    alone = json.loads(run(str(sample / "events.jsonl"), *args).stdout)["reconciliation"]
+    assert alone["duplicates"] == 45
+    assert not [n for n in alone["notes"] if "earlier file" in n]

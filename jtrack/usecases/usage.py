@@ -566,6 +566,32 @@ def _reading_hint() -> Iterator[None]:
         raise
 
 
+def _repeated_files(rows: pl.DataFrame, names: list[str]) -> list[int]:
+    """The files (indexes) every accepted row of which is an event of a file before it, in
+    the order of their names (so that the report is the same whatever order the files are
+    given in): one export given twice, under two names or in two formats (`usage
+    sample_data/` reads the demo export as JSON lines and as Parquet). Worked out only when
+    some file is no bigger than the input's repeated rows, the only case where it can be
+    one."""
+    order = sorted(range(len(names)), key=lambda i: (names[i], i))
+    rank = pl.col("_fi").replace_strict(order, list(range(len(order))), return_dtype=pl.Int64)
+    ok = rows.lazy().filter(~pl.col("_rejected")).with_columns(_fi=rank)
+    per_file = ok.group_by("_fi").agg(n=pl.len()).collect()
+    repeated = ok.select(pl.len() - pl.col("_h").n_unique()).collect().item()
+    if not repeated or per_file.get_column("n").min() > repeated:
+        return []
+    first = ok.group_by("_h").agg(_m=pl.col("_fi").min())
+    out = (
+        ok.join(first, on="_h")
+        .group_by("_fi")
+        .agg(n=pl.len(), r=(pl.col("_m") < pl.col("_fi")).sum())
+        .filter(pl.col("n") == pl.col("r"))
+        .sort("_fi")
+        .collect()
+    )
+    return [order[int(r)] for r in out.get_column("_fi")]
+
+
 def _far_future_rejected(rows: pl.DataFrame) -> pl.DataFrame:
     """`rows` (of _aggregate) with the events beyond the far-future cut of the whole input
     marked rejected, as jtrack.read marks them (and sessionize, over every file of a run):
@@ -955,10 +981,11 @@ def _epoch_us(d: datetime) -> int:
 
 def _aggregate(
     inp: UsageInput, opts: UsageOptions
-) -> tuple[pl.DataFrame, dict[str, int], list[str]]:
+) -> tuple[pl.DataFrame, dict[str, int], dict[str, list[str]]]:
     """Distinct events per (15-minute bucket, class, created at/after as_of) with their rows,
-    late and conflicting counts, plus the read accounting of lazily scanned files and
-    which of them hold no row.
+    late and conflicting counts, plus the read accounting of lazily scanned files, and the
+    names of the files that hold no row (`empty`) or only events of earlier files
+    (`repeats`).
 
     Event ids are compared through two independently seeded 64-bit hashes joined into one
     128-bit key: grouping on it is about twice as fast as on the strings, and two different
@@ -966,7 +993,11 @@ def _aggregate(
     """
     as_of_us = _epoch_us(opts.as_of)
     if inp.deduplicated and inp.classes_from is not None:
-        return _aggregate_store(inp.classes_from, as_of_us), {"rows": 0, "rejected": 0}, []
+        return (
+            _aggregate_store(inp.classes_from, as_of_us),
+            {"rows": 0, "rejected": 0},
+            {"empty": [], "repeats": []},
+        )
     # the automated flag rides in the key (class code + _AUTO_BIT): the earliest copy's
     key = (
         pl.col("created_date").dt.epoch("us") * _KEY_MULT
@@ -977,6 +1008,7 @@ def _aggregate(
     plain_key = pl.col("_k") // _KEY_MULT * _KEY_MULT + pl.col("_k") % _AUTO_BIT
     counts = {"rows": 0, "rejected": 0}
     empties: list[str] = []
+    repeats: list[int] = []
     if inp.deduplicated:
         # The store: one row per event already; stream it, nothing is kept in memory.
         per_event = inp.events.select(
@@ -1002,6 +1034,7 @@ def _aggregate(
             counts["first_rejected"] = int(first)  # type: ignore[arg-type]
         present = set(rows.get_column("_fi").unique().to_list())
         empties = [inp.names[i] for i in inp.lazy_files if i not in present]
+        repeats = _repeated_files(rows, inp.names)
         ok = rows.lazy().filter(~pl.col("_rejected"))
         file_days = _file_days(ok, opts.tz)
         if file_days:
@@ -1036,7 +1069,7 @@ def _aggregate(
         )
         .sort("bucket", "cls", "after", "auto")
     )
-    return agg.collect(), counts, empties
+    return agg.collect(), counts, {"empty": empties, "repeats": [inp.names[i] for i in repeats]}
 
 
 def _own_session() -> pl.Expr:
@@ -1123,7 +1156,7 @@ def _days_elapsed(month: date, as_of_local: datetime) -> float:
 
 def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     """Billable usage of `inp` for the period and billing month of `opts`."""
-    agg, counts, empties = _aggregate(inp, opts)
+    agg, counts, files = _aggregate(inp, opts)
     agg = _local_days(agg, opts.tz)
     z = zoneinfo.ZoneInfo(opts.tz)
     as_of_local = opts.as_of.astimezone(z)
@@ -1293,6 +1326,11 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             "late events: events of a daily export file (more than half of its events on one "
             "local day) created on an earlier day"
         )
+        notes += [
+            f"{name}: every one of its events is one of an earlier file's (the same export "
+            "twice, under another name or in another format?): counted once"
+            for name in files["repeats"]
+        ]
     if inp.traffic_basis == BASIS_USER_AGENT:
         notes.append(
             "automated from export files: events whose user agent is automated; behaviour "
@@ -1356,7 +1394,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     }
     warnings = [
         f"{name}: the file holds no events (it is empty)"
-        for name in sorted({*inp.empty_files, *empties})
+        for name in sorted({*inp.empty_files, *files["empty"]})
     ]
     if store and total_events == 0:
         warnings.append(f"{inp.names[0]}: the store holds no events")
