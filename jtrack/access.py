@@ -425,6 +425,13 @@ def _protect_exprs(
                     .otherwise(keyed_hash(name, policy.key))
                     .alias(c)
                 )
+    elif policy.masks:  # a name that is an email or a phone (a contact saved without a name)
+        for c in NAME_COLUMNS:
+            if c in schema and schema[c] == pl.String:
+                name = pl.col(c)
+                exprs.append(
+                    pl.when(personal_id(name)).then(_masked(name, policy)).otherwise(name).alias(c)
+                )
     return exprs
 
 
@@ -710,11 +717,16 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
             out[k] = rx.sub(r"\g<1>" + PARAM_MASK, v)
         elif policy.redact and k in NAME_COLUMNS and isinstance(v, str) and v != UNKNOWN:
             out[k] = _mask_text(v, policy)
+        elif policy.masks and k in NAME_COLUMNS and isinstance(v, str) and _looks_personal(v):
+            out[k] = _mask_text(v, policy)  # (a contact saved without a name: its email)
         else:
             out[k] = _walk(v, policy, rx, k)
     name = out.get("name")
-    if policy.redact and key == "contact" and isinstance(name, str) and name != UNKNOWN:
-        out["name"] = _mask_text(name, policy)
+    # the contact's name: hashed under --redact; masked when it is an email or a phone (a
+    # contact saved without a name)
+    hidden = isinstance(name, str) and (policy.redact or _looks_personal(name))
+    if key == "contact" and hidden and name != UNKNOWN and (policy.redact or policy.masks):
+        out["name"] = _mask_text(str(name), policy)
     return out
 
 

@@ -441,7 +441,12 @@ def test_traits_at_the_same_instant_go_email_then_phone_then_external_id(
     book: pl.DataFrame,
 ) -> None:
     rows = [_ev("1", "c1", T0, externalId="CRM-1", cellPhone="+12025550143")]
-    assert _who(_resolve(rows, book))["c1"] == ("B", "known", "phone")
+    res = _resolve(rows, book)
+    assert _who(res)["c1"] == ("B", "known", "phone")
+    # the conflicts say which rule decided: the kind, not recency (it said "most recent")
+    assert set(res.conflicts.get_column("rule")) == {
+        "same instant: email beats phone beats external id"
+    }
     rows = [_ev("1", "c1", T0, externalId="CRM-2", email="alice@example.org")]
     assert _who(_resolve(rows, book))["c1"] == ("A", "known", "email")
 
@@ -749,3 +754,30 @@ def test_sessionize_warns_once_per_invalid_entry_and_counts_them(tmp_path: Path)
     manifest = json.loads(next((tmp_path / "s").glob("versions/*/manifest.json")).read_text())
     assert manifest["contacts"]["file"] == str(bad)
     assert manifest["contact_counts"]["invalid_entries"] == 2
+
+
+@pytest.mark.parametrize("list_first", [False, True])
+def test_a_json_contacts_file_mixing_lists_and_text_is_refused(
+    tmp_path: Path, list_first: bool
+) -> None:
+    """README allows a field's values as `a;b` text or a list; mixed in one JSON lines file,
+    the reader typed the column by its first records and kept the other's list as the text
+    `["p4@example.com"]`: a contact that matched nothing, reported as valid."""
+    rows = [
+        '{"contact_id":"J1","emails":"p1@example.com"}',
+        '{"contact_id":"J2","emails":["p4@example.com"]}',
+    ]
+    if list_first:
+        rows.reverse()
+    book = tmp_path / "mixed.jsonl"
+    book.write_text("\n".join(rows) + "\n")
+    res = runner.invoke(app, ["contacts", "--check", str(book)])
+    assert res.exit_code == ExitCode.USAGE
+    assert "emails is a list where earlier records give text" in res.stderr
+    with pytest.raises(ConfigError):
+        C.load_contacts(book)
+    same = tmp_path / "lists.jsonl"  # every value a list (or every value text) is fine
+    same.write_text('{"contact_id":"J2","emails":["p4@example.com","p5@example.com"]}\n')
+    book_ok, invalid = C.load_contacts(same)
+    assert book_ok.get_column("emails").to_list() == [["p4@example.com", "p5@example.com"]]
+    assert invalid.height == 0

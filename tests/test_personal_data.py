@@ -521,3 +521,53 @@ def test_what_an_unknown_visitor_typed_is_on_the_card_as_the_role_may_see_it(wor
             assert ADA_EMAIL not in res.stdout, (role, fmt)
         journey = _run(world, "journey", "cookie-ada", "-f", "json", *redact, role=role)
         assert journey.exit_code == 0 and ADA_EMAIL not in journey.stdout, role
+
+
+def test_a_contact_saved_without_a_name_does_not_show_its_email_as_the_name(
+    world, tmp_path: Path
+) -> None:
+    """A contact with no name is named by its email: the `emails` column was masked for a
+    role without contact details and the same address shown as `contact_name`."""
+    book = tmp_path / "unnamed.csv"
+    book.write_text(f"contact_id,name,emails,phones,external_ids\nNN,,{ADA_EMAIL},,\n")
+    sid = _session_of(world, "cookie-ada")
+    for args in (
+        ["contacts", "--contacts", str(book), "-f", "csv"],
+        ["contacts", "--contacts", str(book)],
+        ["sessions", "--contacts", str(book), "-f", "json"],
+        ["card", sid, "--contacts", str(book), "-f", "json", "--as-of", AS_OF],
+        ["card", sid, "--contacts", str(book), "--as-of", AS_OF],
+        ["journey", "cookie-ada", "--contacts", str(book), "-f", "json", "--as-of", AS_OF],
+    ):
+        res = _run(world, *args, role="agent")
+        assert res.exit_code == 0, (args, res.stderr)
+        assert ADA_EMAIL not in res.stdout, args
+    full = _run(world, "contacts", "--contacts", str(book), "-f", "csv", role="supervisor")
+    assert full.exit_code == 0 and f"NN,{ADA_EMAIL}," in full.stdout
+
+
+def test_the_roles_of_the_file_named_by_rules_apply(
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--rules FILE` names the config file: roles kept in it were ignored (everything shown,
+    and `--role agent` refused as "no roles are configured")."""
+    sample_rules = (
+        Path(__file__).resolve().parent.parent / "sample_data" / "jtrack.toml"
+    ).read_text()
+    cfg = tmp_path / "shop.toml"
+    cfg.write_text(CONFIG + "\n" + sample_rules)
+    monkeypatch.chdir(tmp_path)  # (no ./jtrack.toml here)
+    store = str(world["store"])
+    base = ["rules", "report", "--rules", str(cfg), "--store", store, "-f", "json"]
+    agent = runner.invoke(app, base)
+    assert agent.exit_code == 0, agent.stderr
+    assert "out-purchase" not in agent.stdout  # the default role may not see outcomes
+    assert runner.invoke(app, [*base, "--role", "agent"]).exit_code == 0
+    full = runner.invoke(app, [*base, "--role", "supervisor"])
+    assert full.exit_code == 0 and "out-purchase" in full.stdout
+    plain = tmp_path / "plain.toml"  # a rules file without roles: the config's apply
+    plain.write_text(sample_rules)
+    res = runner.invoke(
+        app, ["rules", "report", "--rules", str(plain), "--store", store, "-f", "json"]
+    )
+    assert res.exit_code == 0 and "out-purchase" in res.stdout  # (no config, no roles here)

@@ -196,3 +196,14 @@ def test_rule_names_are_shown_literally_never_as_markup(in_tmp: Path, store_dir:
     assert "[bold red]Mob<script>x" in invoke(*base).stdout
     html = invoke(*base, "-f", "html").stdout
     assert "&lt;script&gt;" in html and "<script>" not in html
+
+
+def test_rules_check_is_silent_with_quiet_when_the_file_is_valid(tmp_path: Path) -> None:
+    """A cron job checking its rules file had no way to silence the "valid" line."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "jtrack.toml"
+    res = CliRunner().invoke(app, ["rules", "check", str(sample), "-q"])
+    assert res.exit_code == 0 and res.stdout == "" and res.stderr == ""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[segment]]\nid = "s"\ndisplay_name = "S"\n[segment.when]\nbogus = 1\n')
+    res = CliRunner().invoke(app, ["rules", "check", str(bad), "-q"])
+    assert res.exit_code == 2 and "bad.toml" in res.stderr

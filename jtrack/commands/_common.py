@@ -336,6 +336,17 @@ def emit_frame(
         print_renderables([FrameTable(shown, title, **table)], output)
 
 
+def _holds_roles(path: Path) -> bool:
+    """Whether a config file defines roles (a [roles] table or a default_role)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False  # (the rules' own loading reports the file)
+    return "roles" in data or "default_role" in data
+
+
 def text_width() -> int:
     """The width of text written to a file (-o): $JTRACK_WIDTH, else 120."""
     env = os.environ.get("JTRACK_WIDTH")
@@ -478,10 +489,18 @@ def note_line(message: str) -> None:
     stderr_line("note: " + message)
 
 
-def open_store(store: Path | None, role: str | None = None, redact: bool = False) -> Any:
-    """The store seen through the active role and --redact (jtrack.access.StoreView)."""
+def open_store(
+    store: Path | None,
+    role: str | None = None,
+    redact: bool = False,
+    rules: str | os.PathLike[str] | None = None,
+) -> Any:
+    """The store seen through the active role and --redact (jtrack.access.StoreView). The
+    roles are the config's ($JTRACK_CONFIG, else ./jtrack.toml), or those of the `--rules`
+    file when it holds roles (the config file named: they are never ignored silently)."""
     from jtrack.access import open_view, set_output_policy
 
-    view = open_view(store, role=role, redact=redact)
+    config = rules if rules is not None and _holds_roles(Path(rules)) else None
+    view = open_view(store, role=role, redact=redact, config=config)
     set_output_policy(view.policy)  # every output of this command is protected with it
     return view

@@ -169,7 +169,7 @@ def card_cmd(
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact)
     card = build_card(
-        open_store(store, role, redact),
+        open_store(store, role, redact, config),
         session_id,
         contacts=contacts,
         default_region=default_region,

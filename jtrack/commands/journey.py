@@ -94,7 +94,7 @@ def journey_cmd(
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact)
     journey = build_journey(
-        open_store(store, role, redact),
+        open_store(store, role, redact, config),
         who,
         contacts=contacts,
         default_region=default_region,

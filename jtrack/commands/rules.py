@@ -11,6 +11,7 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    QuietOpt,
     RedactOpt,
     RoleOpt,
     StoreOpt,
@@ -91,9 +92,11 @@ def check_cmd(
         ),
     ] = None,
     fmt: Annotated[Format | None, format_option(CHECK_FORMATS)] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Validate a rules file and list every problem at once (file:line, the key, and the
-    nearest valid key or operator); exit 2 when the file is invalid."""
+    nearest valid key or operator); exit 2 when the file is invalid. With -q a valid file
+    prints nothing (the exit status says it)."""
     from jtrack import serialize
     from jtrack.core.rules import check_rules
     from jtrack.errors import ExitCode, UsageError
@@ -115,7 +118,7 @@ def check_cmd(
             )
         doc["problems"] = [p.to_dict() for p in problems]
         write_text(serialize.to_json(doc), None)
-    elif rules is not None:
+    elif rules is not None and not quiet:
         write_text(f"{path}: valid: {rules.summary()}\n", None)
     for p in problems:
         error_line(str(p))
@@ -175,7 +178,7 @@ def report_cmd(
             + ", ".join(SECTIONS),
         )
     rules = _require_rules(rules_file)
-    st = open_store(store, role, redact)
+    st = open_store(store, role, redact, rules.path)
     results = evaluate_store(st, rules, traffic=classes)
     scope = traffic_scope(st.scan_sessions(), classes)
     report = rules_report(rules, results, st.scan_sessions().filter(traffic_expr(classes)))
@@ -257,7 +260,7 @@ def explain_cmd(
 
     out_fmt = resolve_format(fmt, output, EXPLAIN_FORMATS, "rules explain")
     rules = _require_rules(rules_file)
-    st = open_store(store, role, redact)
+    st = open_store(store, role, redact, rules.path)
     sid = resolve_session_id(st, session_id)
     frame = explain_store(st, rules, sid, rule_ids=rule)
     hidden = getattr(st, "policy", None) and st.policy.hidden_rule_kinds

@@ -346,7 +346,8 @@ def _read_table(path: Path) -> pl.DataFrame:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
             f"{path}: cannot read the contacts file ({first})",
-            hint="contacts are a CSV with a header row, a JSON array of objects, JSONL or Parquet",
+            hint="contacts are a CSV with a header row, a JSON array of objects, JSONL or "
+            "Parquet; in JSON, write every value of a field the same way (a list, or text)",
         ) from exc
     raise ConfigError(
         f"{path}: unknown contacts file type {path.suffix!r}",
@@ -364,6 +365,27 @@ def _read_json(path: Path) -> pl.DataFrame:
         # one object per line saved with a .json name
         return pl.read_ndjson(path)
     return pl.read_json(path)
+
+
+def _refuse_mixed_lists(raw: pl.DataFrame, cols: dict[str, list[str]], fname: str) -> None:
+    """A JSON contacts file whose field holds a list on some records and text on others:
+    the JSON reader takes the column's type from its first records and turns the others'
+    lists into text (`["a@b.c"]`), which matches nothing. Refused, never used so."""
+    for field in _LIST_FIELDS:
+        for c in cols[field]:
+            if raw.schema[c] != pl.String:
+                continue
+            bad = raw.with_row_index("_row").filter(
+                pl.col(c).str.strip_chars().str.starts_with("[").fill_null(False)
+            )
+            if bad.height:
+                row = int(bad.get_column("_row")[0]) + 1
+                raise ConfigError(
+                    f"{fname}: record {row}: {c} is a list where earlier records give text "
+                    "(or the other way round)",
+                    hint=f"write every {c} the same way: a list, or text with values "
+                    f"separated by {VALUE_SEPARATOR}",
+                )
 
 
 def _as_list(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -435,6 +457,8 @@ def _load_contacts(
             f"{fname}: no contact id column (columns: {', '.join(raw.columns) or 'none'})",
             hint="name one column contact_id (or id); see `jtrack contacts --help`",
         )
+    if p.suffix.lower() in (".json", ".jsonl", ".ndjson"):
+        _refuse_mixed_lists(raw, cols, fname)
 
     def text(field: str) -> pl.Expr:
         names = cols[field]
@@ -1026,9 +1050,16 @@ def _conflicts(
         on="customer_id",
         how="left",
     )
+    # a trait decided: the most recent, or at the same instant the kind (email, phone, id)
+    won = pl.col("contact_id") == pl.col("_won")
+    won_at = pl.col("last_seen").filter(won).max().over("customer_id")
+    tied = ((pl.col("last_seen") == won_at) & ~won).fill_null(False).any().over("customer_id")
+    rows = rows.with_columns(_tied=tied)
     rule = (
         pl.when(pl.col("_won_by") == "cookie")
         .then(pl.lit("cookie listing wins"))
+        .when(pl.col("_won").is_not_null() & pl.col("_tied"))
+        .then(pl.lit("same instant: email beats phone beats external id"))
         .when(pl.col("_won").is_not_null())
         .then(pl.lit("most recent trait wins"))
         .otherwise(pl.lit("cookie listed on several contacts and no trait decides: unresolved"))
