@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import stat
@@ -161,8 +160,9 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             # (as in a folder, files whose names say they hold no events are left out: a
             # README or a manifest.csv beside the exports; only a file named alone is
             # refused; and so are a jtrack store's files, wherever the pattern reaches)
-            files = [f for f in matched if _not_events(f) is None and not _in_store(f)]
-            if not files and all(_in_store(f) for f in matched):
+            memo: dict[Path, bool] = {}
+            files = [f for f in matched if _not_events(f) is None and not _in_store(f, memo)]
+            if not files and all(_in_store(f, memo) for f in matched):
                 raise UsageError(
                     f"{s}: the pattern matches only a jtrack store's files, never read as exports",
                     hint="read what a store holds with --store DIR",
@@ -189,14 +189,16 @@ def only_a_store(sources: Sequence[str | os.PathLike[str]]) -> FileAccessError:
     )
 
 
-def _in_store(path: Path) -> bool:
-    """Whether a file lies inside a jtrack store's folder (at any depth)."""
-    return any(_is_store_dir(str(d)) for d in Path(os.path.abspath(path)).parents)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_store_dir(folder: str) -> bool:
-    return is_store_folder(Path(folder))
+def _in_store(path: Path, memo: dict[Path, bool] | None = None) -> bool:
+    """Whether a file lies inside a jtrack store's folder (at any depth); `memo` keeps the
+    answers for folders within one expansion (the files of a glob share their folders)."""
+    memo = {} if memo is None else memo
+    for folder in Path(os.path.abspath(path)).parents:
+        if folder not in memo:
+            memo[folder] = is_store_folder(folder)
+        if memo[folder]:
+            return True
+    return False
 
 
 def _holds_a_store(folder: Path) -> bool:
