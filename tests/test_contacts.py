@@ -781,3 +781,17 @@ def test_a_json_contacts_file_mixing_lists_and_text_is_refused(
     book_ok, invalid = C.load_contacts(same)
     assert book_ok.get_column("emails").to_list() == [["p4@example.com", "p5@example.com"]]
     assert invalid.height == 0
+
+
+def test_a_contacts_csv_separated_by_semicolons_gets_a_hint_about_it(tmp_path: Path) -> None:
+    """Spreadsheets in many locales save CSV with `;`: the error named the one column it saw
+    and said to add a contact_id column, which the file has."""
+    book = tmp_path / "semi.csv"
+    book.write_text("contact_id;name;emails\nA;Al;a@b.com\n")
+    res = runner.invoke(app, ["contacts", "--check", str(book)])
+    assert res.exit_code == ExitCode.USAGE and res.stderr.count("\n") == 1
+    assert "the header looks separated by ';': jtrack reads comma-separated CSV" in res.stderr
+    plain = tmp_path / "other.csv"
+    plain.write_text("who,name\nA,Al\n")
+    res = runner.invoke(app, ["contacts", "--check", str(plain)])
+    assert "name one column contact_id" in res.stderr

@@ -453,9 +453,15 @@ def _load_contacts(
             "name, emails, phones, cookie_ids: see `jtrack contacts --help`)",
         )
     if not cols["contact_id"]:
+        sep = next((c for c in (";", "\t", "|") if any(c in n for n in raw.columns)), None)
         raise ConfigError(
             f"{fname}: no contact id column (columns: {', '.join(raw.columns) or 'none'})",
-            hint="name one column contact_id (or id); see `jtrack contacts --help`",
+            hint=(
+                f"the header looks separated by {sep!r}: jtrack reads comma-separated CSV, "
+                "with ; only between the values of one cell"
+                if sep is not None and len(raw.columns) == 1
+                else "name one column contact_id (or id); see `jtrack contacts --help`"
+            ),
         )
     if p.suffix.lower() in (".json", ".jsonl", ".ndjson"):
         _refuse_mixed_lists(raw, cols, fname)
