@@ -206,19 +206,27 @@ def app_for(args: list[str]) -> typer.Typer:
     return app
 
 
+def output_options(args: list[str]) -> list[tuple[str, str]]:
+    """The `--format` and `--output` options of a command line, in order, as (name, value)
+    ("" when the value is missing): `-f json`, `-fjson`, `--format=json` alike."""
+    found: list[tuple[str, str]] = []
+    it = iter(args)
+    for a in it:
+        if a == "--":
+            break
+        name, eq, value = a.partition("=")
+        for short, long in (("-f", "--format"), ("-o", "--output")):
+            if name in (short, long):
+                found.append((long, value if eq else next(it, "")))
+            elif a.startswith(short) and not a.startswith("--"):
+                found.append((long, a[2:]))
+    return found
+
+
 def _given_twice(args: list[str]) -> str | None:
     """`--format` or `--output` given more than once (Click keeps the last silently)."""
     seen: set[str] = set()
-    for a in args:
-        if a == "--":
-            break
-        name = a.split("=", 1)[0]
-        if name in ("-f", "--format") or (a.startswith("-f") and not a.startswith("--")):
-            key = "--format"
-        elif name in ("-o", "--output") or (a.startswith("-o") and not a.startswith("--")):
-            key = "--output"
-        else:
-            continue
+    for key, _ in output_options(args):
         if key in seen:
             return key
         seen.add(key)

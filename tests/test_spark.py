@@ -512,32 +512,9 @@ def test_the_cli_on_spark_is_quiet(spark: Any, tmp_path: Path) -> None:
 
 
 def test_spark_submit_runs_jtrack(spark: Any, tmp_path: Path) -> None:
-    import pyspark
-
-    import jtrack.engine.spark as engine
-
-    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
     events = SAMPLE / "events.jsonl"
-    out = _cli(
-        [
-            str(submit),
-            "--master",
-            "local[1]",
-            "--conf",
-            "spark.ui.enabled=false",
-            engine.__file__,
-            "sessionize",
-            str(events),
-            "--store",
-            "store",
-            "-q",
-            "-o",
-            "sessions.json",
-        ],
-        tmp_path,
-        PYSPARK_PYTHON=sys.executable,
-        PYSPARK_DRIVER_PYTHON=sys.executable,
-    )
+    args = ["sessionize", str(events), "--store", "store", "-q", "-o", "sessions.json"]
+    out = _submit(args, tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout == ""
     assert json.loads((tmp_path / "sessions.json").read_text(encoding="utf-8"))

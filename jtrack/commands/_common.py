@@ -338,12 +338,9 @@ def emit_frame(
 
 def _holds_roles(path: Path) -> bool:
     """Whether a config file defines roles (a [roles] table or a default_role)."""
-    import tomllib
+    from jtrack.config import load_config
 
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False  # (the rules' own loading reports the file)
+    data, _ = load_config(path)
     return "roles" in data or "default_role" in data
 
 

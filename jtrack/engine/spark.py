@@ -1347,20 +1347,11 @@ def _streams_merged() -> bool:
 def _data_to_stdout(args: list[str]) -> str | None:
     """The data format (not the aligned table) a command is told to write to stdout: -f
     given, -o not (None: no such format, or a file)."""
-    fmt: str | None = None
-    output = False
-    it = iter(args)
-    for a in it:
-        if a == "--":
-            break
-        name, eq, value = a.partition("=")
-        if name in ("-f", "--format"):
-            fmt = value if eq else next(it, "")
-        elif a.startswith("-f") and not a.startswith("--"):
-            fmt = a[2:]
-        elif name in ("-o", "--output") or (a.startswith("-o") and not a.startswith("--")):
-            output = True
-    if output or fmt is None or fmt.lower() == "table":
+    from jtrack.cli import output_options
+
+    given = dict(output_options(args))  # (the last of each)
+    fmt = given.get("--format")
+    if "--output" in given or not fmt or fmt.lower() == "table":
         return None
     return fmt
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jtrack.errors import DataError, FileAccessError, UsageError
+from jtrack.store.layout import is_store_dir
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,6 @@ class Source:
 
 _DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".pq")
 _COMPRESSED = ("", ".gz", ".zst")
-
-
-def is_store_folder(folder: Path) -> bool:
-    """Whether a folder is a jtrack store (its CURRENT pointer and versions folder, as
-    jtrack.store.layout names them): its Parquet files are the store's, never exports."""
-    return (folder / "CURRENT").is_file() and (folder / "versions").is_dir()
 
 
 def _is_data_file(p: Path) -> bool:
@@ -127,15 +122,16 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             read_stdin = True
             continue
         p = Path(s)
-        if p.is_dir() and is_store_folder(p):
+        if p.is_dir() and is_store_dir(p):
             raise UsageError(
                 f"{s}: a jtrack store, not a folder of exports",
                 hint=f"read what it holds with --store {s}",
             )
         if p.is_dir():
-            walked = _walk(p, s)
+            stores: list[Path] = []
+            walked = _walk(p, s, stores=stores)
             files = [f for f in walked if _is_data_file(f)]
-            if not files and _holds_a_store(p):
+            if not files and stores:
                 continue  # only a jtrack store (its own, say): nothing to read, no error
             if not files:
                 kinds = sorted({k for f in walked if (k := _not_events(f)) is not None})
@@ -195,19 +191,9 @@ def _in_store(path: Path, memo: dict[Path, bool] | None = None) -> bool:
     memo = {} if memo is None else memo
     for folder in Path(os.path.abspath(path)).parents:
         if folder not in memo:
-            memo[folder] = is_store_folder(folder)
+            memo[folder] = is_store_dir(folder)
         if memo[folder]:
             return True
-    return False
-
-
-def _holds_a_store(folder: Path) -> bool:
-    """Whether a folder holds a jtrack store (at any depth below it)."""
-    for here, dirs, _ in os.walk(folder, followlinks=True):
-        if is_store_folder(Path(here)):
-            return True
-        if len(Path(here).relative_to(folder).parts) > 8:
-            dirs.clear()
     return False
 
 
@@ -276,10 +262,13 @@ def partitions_of(path: Path) -> tuple[tuple[str, str | None], ...]:
     return tuple(out)
 
 
-def _walk(root: Path, shown: str, depth: int | None = None) -> list[Path]:
+def _walk(
+    root: Path, shown: str, depth: int | None = None, stores: list[Path] | None = None
+) -> list[Path]:
     """Every file below `root` (to `depth` folder levels; None: all), following symlinked
     folders; sorted; a file reached through several links once (by its real path). A folder
-    that is its own ancestor (a symlink loop) raises UsageError at once."""
+    that is its own ancestor (a symlink loop) raises UsageError at once. A jtrack store's
+    folder is left out (added to `stores`, when given)."""
     seen_files: set[tuple[int, int]] = set()
     found: list[Path] = []
 
@@ -297,8 +286,10 @@ def _walk(root: Path, shown: str, depth: int | None = None) -> list[Path]:
             if stat.S_ISDIR(st.st_mode):
                 if depth is not None and level >= depth:
                     continue  # deeper than the pattern reaches
-                if is_store_folder(Path(entry.path)):
-                    continue  # a jtrack store kept among the exports: its files are not input
+                if is_store_dir(Path(entry.path)):
+                    if stores is not None:  # a store among the exports: its files are no input
+                        stores.append(Path(entry.path))
+                    continue
                 if key in ancestors:
                     raise UsageError(
                         f"{shown}: a symlink loop: {entry.path} leads back to "

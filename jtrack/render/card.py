@@ -36,7 +36,9 @@ from jtrack.render.theme import (
     automated_icon,
     kind_icon,
     session_icon,
+    short_cookie,
     traffic_badge,
+    typed_details,
 )
 from jtrack.serialize import strip_control
 
@@ -342,18 +344,9 @@ def _info_rows(card: dict[str, Any], g: _Glyphs) -> tuple[list[Any], list[Any]]:
 
 
 def _typed_row(c: dict[str, Any], g: _Glyphs) -> list[tuple[str, Text]]:
-    """What an unknown visitor typed (name, emails, phones), as unverified details: never
-    the contact's name."""
-    typed = [
-        _clean(v)
-        for v in (
-            c.get("unverified_name"),
-            *c.get("unverified_emails", []),
-            *c.get("unverified_phones", []),
-        )
-        if v
-    ]
-    if c["known"] or not typed:
+    """What an unknown visitor typed, as unverified details: never the contact's name."""
+    typed = [_clean(v) for v in typed_details(c)]
+    if not typed:
         return []
     text = Text(g.sep.join(typed))
     text.append(" (unverified)", style="dim")
@@ -758,12 +751,6 @@ class JourneyView:
         yield Group(*parts)
 
 
-def _short_cookie(card: dict[str, Any]) -> str:
-    """The card's visitor id as a journey over several cookies names it: its first 8
-    characters (as the journey's `cookies:` line lists them whole)."""
-    return _clean(str(card["contact"]["customer_id"] or ""))[:8]
-
-
 def _compact(
     card: dict[str, Any], g: _Glyphs, width: int, several: bool = False
 ) -> list[RenderableType]:
@@ -785,7 +772,11 @@ def _compact(
             Text(s["short_id"], style="cyan"),
             (
                 f"visit {visit['number']} of {visit['of']}"
-                + (f" on cookie {_short_cookie(card)}" if several else "")
+                + (
+                    f" on cookie {_clean(short_cookie(card['contact']['customer_id']))}"
+                    if several
+                    else ""
+                )
             )
             if visit["number"]
             else None,

@@ -19,7 +19,9 @@ from jtrack.render.theme import (
     KIND_LABELS,
     SEGMENT_COLOR,
     TONE_COLORS,
+    short_cookie,
     traffic_badge,
+    typed_details,
 )
 from jtrack.serialize import strip_control
 
@@ -177,17 +179,9 @@ def _missing() -> str:
 
 
 def _typed_row(c: dict[str, Any]) -> list[tuple[str, str]]:
-    """What an unknown visitor typed (name, emails, phones), as unverified details."""
-    typed = [
-        v
-        for v in (
-            c.get("unverified_name"),
-            *c.get("unverified_emails", []),
-            *c.get("unverified_phones", []),
-        )
-        if v
-    ]
-    if c["known"] or not typed:
+    """What an unknown visitor typed, as unverified details."""
+    typed = typed_details(c)
+    if not typed:
         return []
     return [("Typed", _e(" · ".join(typed)) + ' <span class="missing">(unverified)</span>')]
 
@@ -675,7 +669,7 @@ def _visit(card: dict[str, Any], n: int, several: bool = False) -> str:
         lines.append(f"<p>outcomes {outs}</p>")
     number = f" · visit {_e(visit['number'])} of {_e(visit['of'])}" if visit["number"] else ""
     if number and several:
-        number += f" on cookie {_e(str(card['contact']['customer_id'] or '')[:8])}"
+        number += f" on cookie {_e(short_cookie(card['contact']['customer_id']))}"
     return (
         f'<article class="visit" id="visit-{n}" data-session-id="{_e(s["id"])}">'
         f'<h3><span class="sicon">{icon}</span>{_e(s["type_label"])} '

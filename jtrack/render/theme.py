@@ -91,6 +91,25 @@ def traffic_badge(traffic: dict[str, Any] | None) -> str | None:
     return f"automated: {traffic.get('class')}" + (f" ({reason})" if reason else "")
 
 
+def typed_details(contact: dict[str, Any]) -> list[str]:
+    """What an unknown visitor typed about themselves (a card's contact: name, emails,
+    phones), shown as unverified details; nothing for a known contact."""
+    if contact.get("known"):
+        return []
+    values = (
+        contact.get("unverified_name"),
+        *(contact.get("unverified_emails") or []),
+        *(contact.get("unverified_phones") or []),
+    )
+    return [str(v) for v in values if v]
+
+
+def short_cookie(customer_id: str | None) -> str:
+    """A visitor id as a journey over several cookies names each visit's: its first 8
+    characters (the journey's `cookies:` line lists them whole)."""
+    return str(customer_id or "")[:8]
+
+
 def automated_icon(ascii: bool = False) -> str:
     return AUTOMATED_ICONS[1] if ascii else AUTOMATED_ICONS[0]
 

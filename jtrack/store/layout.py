@@ -84,6 +84,12 @@ def version_number(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def is_store_dir(folder: Path) -> bool:
+    """Whether a folder is a jtrack store (its CURRENT pointer and versions folder): readers
+    of exports leave its files alone."""
+    return (folder / CURRENT).is_file() and (folder / VERSIONS).is_dir()
+
+
 def default_store_path() -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 

@@ -1319,14 +1319,11 @@ def build_journey(
         if isinstance(store, StoreView):
             store.restrict_card(card.data, customer_id)
     totals = _totals(sessions, events, segments, outcomes, hidden)
-    unknown = sorted(
-        {c.data["contact"]["customer_id"] for c in cards if not c.data["contact"]["known"]}
+    # (lazy: read only for the visitors _add_unverified finds unknown)
+    typed = pl.concat(
+        [identity_events(store, c, columns=_IDENTITY) for c in customers], how="vertical"
     )
-    if unknown:
-        typed = pl.concat(
-            [identity_events(store, c, columns=_IDENTITY) for c in unknown], how="vertical"
-        )
-        _add_unverified(cards, typed.filter(pl.col("created_date") <= ctx.as_of), default_region)
+    _add_unverified(cards, typed.filter(pl.col("created_date") <= ctx.as_of), default_region)
     first = cards[0].to_dict()["contact"] if cards else {}
     contact = {
         "name": first.get("name", UNKNOWN),

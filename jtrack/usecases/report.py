@@ -23,7 +23,6 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
-import os
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -653,22 +652,22 @@ def report_from_sources(
     from jtrack.errors import RejectedRowError
     from jtrack.read import nothing_accepted
 
-    if "-" not in [os.fspath(x) for x in sources]:  # (stdin is read by the run, once)
-        from jtrack.read import expand_sources, only_a_store
-
-        if not expand_sources(sources):  # a folder that holds only a jtrack store
-            raise only_a_store(sources)
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
+    if not run.summary.files:  # (sources name only folders that hold a jtrack store)
+        from jtrack.read import only_a_store
+
+        raise only_a_store(sources)
     error = nothing_accepted(run.summary.rows_read, run.summary.rejected)
     if error is not None:
         raise error
     if on_error == "fail" and run.read.rejects.height:  # the first, in input order
+        from jtrack.usecases.usage import reading_hint
+
         first = run.read.rejects.row(0, named=True)
-        exc = RejectedRowError(
-            first["file"], int(first["line"]), first["field"], first["reason"], first["detail"]
-        )
-        exc.hint = "fix the row, or pass --on-error skip to leave it out, counted as rejected"
-        raise exc
+        with reading_hint():
+            raise RejectedRowError(
+                first["file"], int(first["line"]), first["field"], first["reason"], first["detail"]
+            )
     report = journey_report(
         run.result.sessions,
         run.result.events,

@@ -110,15 +110,15 @@ def _whole_id(lf: pl.LazyFrame, clause: str, schema: dict[str, pl.DataType]) -> 
     `id=b1e4d4e8` is `id=b1e4d4e8-...` when no id is `b1e4d4e8` and one id starts with it
     (as the role sees the ids: `lf`'s). An id that is one is kept as it is (external ids
     may be prefixes of each other: `123` is not `1234`); a prefix of several ids is refused
-    (AmbiguousIdError), never taken as all of them."""
+    (DataError), never taken as all of them."""
     m = _WHERE.match(clause)
     if not m:
         return clause
     field, op, value = m.groups()
     col_name = column_for_field(field, list(schema))
-    if col_name not in ID_COLUMNS or op not in ("=", "==", "!=") or not value:
+    if col_name not in ID_COLUMNS or schema[col_name] != pl.String:
         return clause
-    if schema[col_name] != pl.String:
+    if op not in ("=", "==", "!=") or not value:
         return clause
     col = pl.col(col_name)
     if lf.filter(col == value).select(col).head(1).collect(engine="in-memory").height:
@@ -448,10 +448,16 @@ def _not_a_session(store: Store, p: str, typed: str) -> str:
     sessions = store.scan_sessions()
     genesys_id = pl.col("source_session_id").str.to_lowercase()
     for found in (genesys_id == p, genesys_id.str.starts_with(p)):  # whole, else the start
-        source = sessions.filter(found).select("id", "source_session_id").head(2).collect()
-        if source.get_column("source_session_id").n_unique() == 1:
+        source = (  # (one Genesys id, whichever of its sessions; several ids: no hint)
+            sessions.filter(found)
+            .group_by("source_session_id")
+            .agg(pl.col("id").min())
+            .head(2)
+            .collect()
+        )
+        if source.height == 1:
             # (the ids as stored: `--where` and `journey` compare them as written)
-            sid, genesys = source.row(0)
+            genesys, sid = source.row(0)
             return (
                 f"that is the Genesys session id of jtrack session {sid}: `jtrack card {sid}` "
                 f"(each such session: `jtrack sessions --where source_session_id={genesys}`)"

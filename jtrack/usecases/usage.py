@@ -556,9 +556,9 @@ class UsageInput:
 
 
 @contextlib.contextmanager
-def _reading_hint() -> Iterator[None]:
-    """A rejected row's error with the hint of a reading command (which writes no rejects
-    file; sessionize does)."""
+def reading_hint() -> Iterator[None]:
+    """A rejected row's error with the hint of a reading command (usage, report), which
+    writes no rejects file as sessionize does."""
     try:
         yield
     except RejectedRowError as exc:
@@ -618,7 +618,7 @@ def _raise_first_reject(inp: UsageInput, first: int) -> None:
     does."""
     from jtrack.read import read_events
 
-    with _reading_hint():
+    with reading_hint():
         read_events([inp.sources[first]], on_error="fail")  # raises RejectedRowError
     raise DataError(  # (a row far after the rest of the input, not of its own file alone)
         f"{inp.names[first]}: a row is rejected: dated far after the rest of the input, or "
