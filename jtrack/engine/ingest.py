@@ -35,6 +35,7 @@ from jtrack.read import (
     SRC_FILE,
     SRC_LINE,
     FileStats,
+    SmallFiles,
     Source,
     iter_source_rows,
     rejected_row_error,
@@ -382,6 +383,7 @@ def read_inputs(
     rows_so_far = 0
     copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-copy")
     stop = threading.Event()  # (set when the run fails: the copy stops within a piece)
+    small = SmallFiles([src for src, _ in sources], options.max_line_bytes)
     try:
         for i, (src, fp) in enumerate(sources):
             seg_id = first_segment + i
@@ -406,7 +408,9 @@ def read_inputs(
             chunks = (
                 _passthrough_chunks(src, chunk_rows, seg_path, copier, stop)
                 if kept_as_is
-                else _reencoded_chunks(src, chunk_rows, options.max_line_bytes, seg_path)
+                else _reencoded_chunks(
+                    src, chunk_rows, options.max_line_bytes, seg_path, small.take(i)
+                )
             )
             stats: FileStats | None = None
             row = 0
@@ -526,15 +530,24 @@ def _passthrough_chunks(
 
 
 def _reencoded_chunks(
-    src: Source, chunk_rows: int, max_line_bytes: int, seg_path: Path
+    src: Source,
+    chunk_rows: int,
+    max_line_bytes: int,
+    seg_path: Path,
+    read: tuple[pl.DataFrame, FileStats] | None = None,
 ) -> Iterator[tuple[pl.DataFrame, FileStats]]:
     """Rows of any input, read and validated; the canonical columns of every row (rejected
     ones too, so positions are row numbers) are written to the segment as they come. A
     chunk is written in a thread while the next one is read (PyArrow and Polars leave the
     GIL: the write and the decoding take a core each); it is on disk before its rows are
-    given out, so nothing is written while the caller works or after it gave up."""
+    given out, so nothing is written while the caller works or after it gave up. `read`: the
+    source's rows and accounting, read already (SmallFiles)."""
     segment = SegmentWriter(seg_path)
-    chunks = iter_source_rows(src, 0, chunk_rows, max_line_bytes)
+    chunks = (
+        _sliced(*read, chunk_rows)
+        if read is not None
+        else iter_source_rows(src, 0, chunk_rows, max_line_bytes)
+    )
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-segment")
     try:
         item = next(chunks, None)
@@ -556,6 +569,13 @@ def _reencoded_chunks(
     finally:
         pool.shutdown(wait=True)
         segment.abort()
+
+
+def _sliced(
+    rows: pl.DataFrame, stats: FileStats, chunk_rows: int
+) -> Iterator[tuple[pl.DataFrame, FileStats]]:
+    for start in range(0, max(rows.height, 1), chunk_rows):
+        yield rows.slice(start, chunk_rows), stats
 
 
 def _reencode_segment(src: Source, chunk_rows: int, max_line_bytes: int, seg_path: Path) -> None:

@@ -20,7 +20,14 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.read.jsonl import _iter_json_lines, _read_json_lines, plain_json_lines
+from jtrack.read.jsonl import (
+    SmallFile,
+    _iter_json_lines,
+    _read_json_lines,
+    decode_small,
+    plain_json_lines,
+    small_json_lines,
+)
 from jtrack.read.parquet import _iter_parquet, _read_parquet, canonical_from_parquet_frame
 from jtrack.read.sources import (
     Source,
@@ -64,6 +71,7 @@ __all__ = [
     "FileStats",
     "OnError",
     "ReadResult",
+    "SmallFiles",
     "Source",
     "canonical_from_parquet_frame",
     "conform_rows",
@@ -95,6 +103,82 @@ def read_source(
 #: Genesys export then peaks at ~2.2 GB instead of 6.5 GB with 512, for the same time).
 JSON_LINE_BYTES = 128
 MIN_BLOCK_BYTES = 1 << 20
+
+
+#: Small files read ahead to be decoded together: at most this many bytes of their lines...
+SMALL_BATCH_BYTES = 16 << 20
+#: ... and this many files.
+SMALL_BATCH_FILES = 2_000
+
+
+class SmallFiles:
+    """Small JSON lines files among `sources` decoded together (jtrack.read.jsonl.decode_small):
+    `take(i)` gives source i's rows (ROW_SCHEMA, `_src` 0) and accounting as reading it alone
+    would, or None for a source to be read the usual way. Sources are taken in order; the
+    small ones that follow source i are read with it (SMALL_BATCH_BYTES at most), and an
+    error reading one of them is raised when that one is taken, so errors still come in
+    input order."""
+
+    def __init__(self, sources: Sequence[Source], max_line_bytes: int) -> None:
+        self.sources = sources
+        self.max_line_bytes = max_line_bytes
+        self._ready: dict[int, tuple[pl.DataFrame, FileStats] | BaseException | None] = {}
+        self._next = 0  # the first source not looked at
+
+    def take(self, i: int) -> tuple[pl.DataFrame, FileStats] | None:
+        if i >= self._next:
+            self._read_ahead(i)
+        got = self._ready.pop(i, None)
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def _read_ahead(self, i: int) -> None:
+        self._next = i
+        batch: list[tuple[int, SmallFile]] = []
+        size = 0
+        while self._next < len(self.sources) and size < SMALL_BATCH_BYTES:
+            if len(batch) >= SMALL_BATCH_FILES:
+                break
+            j = self._next
+            src = self.sources[j]
+            self._next += 1
+            if src.path is None or _is_parquet(src):
+                self._ready[j] = None
+                break
+            try:
+                small = small_json_lines(src, self.max_line_bytes)
+            except Exception as exc:  # raised when source j is taken (input order)
+                self._ready[j] = exc
+                break
+            if small is None:
+                self._ready[j] = None
+                break
+            batch.append((j, small))
+            size += small.nbytes
+        self._decode(batch)
+
+    def _decode(self, batch: list[tuple[int, SmallFile]]) -> None:
+        """Decode the files read ahead, a run of one shape at a time."""
+        while batch:
+            shape: bool | None = None
+            n = 0
+            kind = batch[0][1].document
+            for _, f in batch:
+                if f.document != kind:
+                    break
+                if f.lines.height:
+                    if shape is not None and f.genesys != shape:
+                        break
+                    shape = f.genesys
+                n += 1
+            run, batch = batch[:n], batch[n:]
+            decoded = decode_small([f for _, f in run], self.max_line_bytes)
+            frames = conform_rows(pl.concat([d for d, _ in decoded], how="vertical"), 0)
+            at = 0
+            for (j, _), (d, st) in zip(run, decoded, strict=True):
+                self._ready[j] = (frames.slice(at, d.height), st)
+                at += d.height
 
 
 def iter_source_rows(
@@ -139,10 +223,17 @@ def read_events(
         srcs = expand_sources([s for s in sources if not isinstance(s, Source)], stdin=stdin)
     frames: list[pl.DataFrame] = []
     stats: list[FileStats] = []
+    small = SmallFiles(srcs, max_line_bytes)
     for i, src in enumerate(srcs):
         assert isinstance(src, Source)
-        frame, st = read_source(src, max_line_bytes)
-        frames.append(conform_rows(frame, i))
+        got = small.take(i)
+        if got is not None:
+            frame, st = got
+            frames.append(frame.with_columns(pl.lit(i, pl.UInt32).alias("_src")))
+        else:
+            frame, st = read_source(src, max_line_bytes)
+            frames.append(conform_rows(frame, i))
+        st.lines = None  # (counted for the store's records only)
         stats.append(st)
     allrows = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=ROW_SCHEMA)
     accepted = allrows.filter(pl.col(REASON).is_null())
