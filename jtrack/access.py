@@ -121,6 +121,21 @@ PERSONAL_ATTRIBUTES = (
     "fullname",
     "ipaddress",
 )
+#: ... and parts of a name that make it personal wherever they occur in it (customerEmail,
+#: billing_phone_number, contactFirstName).
+PERSONAL_STEMS = (
+    "email",
+    "phone",
+    "firstname",
+    "lastname",
+    "surname",
+    "fullname",
+    "givenname",
+    "familyname",
+    "ipaddress",
+)
+#: An attribute value holding an email address is personal whatever the attribute's name.
+_EMAIL_IN_TEXT = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 MASK = "•••"
 #: What a configured query parameter's value becomes.
 PARAM_MASK = "REDACTED"
@@ -141,6 +156,17 @@ _PHONE_LIKE = r"^\+?[0-9][0-9 ().\-]{5,}[0-9]$"
 def attribute_key(name: str) -> str:
     """An attribute or trait name as compared: lower-case letters and digits only."""
     return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def personal_attribute(name: str, value: Any, names: frozenset[str]) -> bool:
+    """Whether an attribute holds personal data: its name (as attribute_key) is one of
+    `names` or holds a PERSONAL_STEMS part, or its value holds an email address."""
+    key = attribute_key(name)
+    return (
+        key in names
+        or any(stem in key for stem in PERSONAL_STEMS)
+        or (isinstance(value, str) and re.search(_EMAIL_IN_TEXT, value) is not None)
+    )
 
 
 @dataclass(frozen=True)
@@ -291,9 +317,14 @@ def _kv_masked(col: pl.Expr, policy: Policy, names: frozenset[str] | None) -> pl
     attribute_key) is in `names`."""
     value = pl.element().struct.field("value")
     masked = _masked(value, policy)
-    if names is not None:
+    if names is not None:  # (as personal_attribute)
         key = pl.element().struct.field("name").str.to_lowercase().str.replace_all(r"[\W_]", "")
-        masked = pl.when(key.is_in(sorted(names))).then(masked).otherwise(value)
+        personal = (
+            key.is_in(sorted(names))
+            | key.str.contains("|".join(PERSONAL_STEMS))
+            | value.cast(pl.String).str.contains(_EMAIL_IN_TEXT)
+        ).fill_null(False)
+        masked = pl.when(personal).then(masked).otherwise(value)
     return col.list.eval(pl.element().struct.with_fields(masked.alias("value")))
 
 
@@ -688,7 +719,8 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
             names = policy.personal_attributes
             return [
                 _mask_any(a, policy)
-                if isinstance(a, dict) and attribute_key(str(a.get("name") or "")) in names
+                if isinstance(a, dict)
+                and personal_attribute(str(a.get("name") or ""), a.get("value"), names)
                 else a
                 for a in obj
             ]

@@ -862,7 +862,8 @@ def test_as_of_shows_the_session_as_it_stood_then(tmp_path: Path) -> None:
     assert then["counts"] == {"events": 3, "page_views": 3, "searches": 1, "journey_events": 3}
     assert then["timing"]["duration"] == "0:02:00" and then["session"]["state"] == "active"
     assert then["timing"]["end"] == "2026-10-03T09:02:00.000Z"
-    assert any("2 later events of this session not shown" in n for n in then["notes"])
+    when = (T0 + 3 * m).strftime("%Y-%m-%d %H:%M:%S")  # (written as the card writes times)
+    assert f"as of {when} UTC: 2 later events of this session not shown" in then["notes"]
     now = build_card(store, sid, as_of=AS_OF_DT).to_dict()
     assert now["current_page"]["title"] == "Boots" and now["counts"]["events"] == 5
     assert not any("later event" in n for n in now["notes"])

@@ -252,3 +252,29 @@ def test_the_journey_page_is_a_visitor_profile(pages: dict[str, Path], browser: 
         assert len(ids) == len(set(ids))  # one page, several maps: unique tooltip ids
     finally:
         page.close()
+
+
+def test_a_wide_chart_opens_at_its_latest_end_and_icons_keep_their_size(
+    pages: dict[str, Path], browser: Any
+) -> None:
+    """At 400 px a chart scrolls, and shows its latest days (the live page: its last minutes
+    and "now") first; the card's session icon keeps its box beside a long title."""
+    page = _open(browser, pages["report"], 400)
+    try:
+        box, svg = page.evaluate(
+            """() => { const c = document.querySelector('.chartbox');
+                return [c.getBoundingClientRect().right,
+                        c.querySelector('svg').getBoundingClientRect().right]; }"""
+        )
+        assert abs(box - svg) < 2, (box, svg)
+    finally:
+        page.close()
+    page = _open(browser, pages["card"], 400)
+    try:
+        icon, title = page.evaluate(
+            """() => [document.querySelector('header .sicon').getBoundingClientRect(),
+                      document.querySelector('header h1').getBoundingClientRect()]"""
+        )
+        assert icon["width"] >= 36 and icon["right"] <= title["left"], (icon, title)
+    finally:
+        page.close()

@@ -50,7 +50,12 @@ BOB_PHONE = "+447700900123"
 TYPED_EMAIL = "carol@example.net"  # a visitor whose customerId is an email
 FORM_EMAIL = "dave@example.com"  # typed into a form, a custom-event attribute
 ADA_CRM = "CRM-ADA-1815"  # the contact book's external id of Ada (another system's key)
-SECRETS = (ADA_EMAIL, BOB_PHONE, TYPED_EMAIL, FORM_EMAIL, "s3cr3t-token", ADA_CRM)
+# attributes not named exactly like personal data: named like it, or holding an email
+CAMEL_EMAIL, NOTE_EMAIL, BILLING_PHONE = "camel@example.org", "note@example.org", "+4477009"
+SECRETS = (
+    ADA_EMAIL, BOB_PHONE, TYPED_EMAIL, FORM_EMAIL, "s3cr3t-token", ADA_CRM,
+    CAMEL_EMAIL, NOTE_EMAIL, BILLING_PHONE,
+)  # fmt: skip
 NAMES = ("Ada Lovelace", "Bob Baker")
 
 
@@ -99,7 +104,13 @@ def _rows() -> list[dict[str, Any]]:
             T0 + minutes(3),
             event_name="form_submitted",
             kind="custom",
-            attributes=[_trait("Email", FORM_EMAIL), _trait("formName", "CHECKOUT")],
+            attributes=[
+                _trait("Email", FORM_EMAIL),
+                _trait("formName", "CHECKOUT"),
+                _trait("customerEmail", CAMEL_EMAIL),
+                _trait("billing_phone_number", BILLING_PHONE),
+                _trait("comment", f"reach me at {NOTE_EMAIL} please"),
+            ],
         ),
         flat_event("b1", "cookie-bob", T0, traits=[_trait("cellPhone", BOB_PHONE)]),
         # Bob's cookie later sends user 0's email: a conflict (most recent trait wins)

@@ -579,9 +579,11 @@ def _outcomes(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableTy
         return out
     wide = width >= WIDE
     for o in items:
-        colour = "red" if o.get("tone") == "negative" else "green"
+        negative = o.get("tone") == "negative"
+        colour = "red" if negative else "green"
         line = Text("  ")
         line.append(g.kind_icon("outcome_achieved") + " ", style=colour)
+        line.append("- " if negative else "+ ", style=f"bold {colour}")  # (not colour alone)
         line.append_text(_t(o["display_name"], g, f"bold {colour}"))
         if wide and o["display_name"] != o["outcome_id"]:
             line.append(" ")
@@ -822,10 +824,13 @@ def _compact(
         o = _lead("outcomes ", "dim")
         for i, x in enumerate(card["outcomes"]):
             o.append(", " if i else "")
-            colour = "red" if x.get("tone") == "negative" else "green"
+            negative = x.get("tone") == "negative"
+            colour = "red" if negative else "green"
+            o.append("-" if negative else "+", style=colour)
             o.append_text(_t(_clean(x["display_name"]), g, colour))
         extras.append(o)
     lines.extend(_fit(x, room, g) for x in extras)
+    lines.extend(_t(note, g, "dim") for note in card["notes"])  # (wrapped, never cut)
     return [title, *(Padding(x, (0, 0, 0, indent)) for x in lines)]
 
 

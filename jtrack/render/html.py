@@ -83,7 +83,10 @@ ol.timeline { list-style: none; margin: 0; padding: 10px 0 4px; display: flex; f
 .ev .ico { position: relative; display: flex; align-items: center; justify-content: center;
   width: 40px; height: 40px; margin: 0 auto; border-radius: 50%; color: var(--c, var(--neu));
   border: 3px solid var(--c, var(--neu)); background: #fff; }
-.sicon { color: var(--neu); }
+.sicon { color: var(--neu); flex: none; }
+.sign { font-weight: 700; margin-right: 4px; }
+.sign.pos { color: var(--pos); }
+.sign.neg { color: var(--neg); }
 .oico { color: var(--pos); vertical-align: middle; }
 .ev .off { display: block; font-size: 11px; color: var(--muted); margin-top: 2px;
   white-space: nowrap; }
@@ -425,15 +428,23 @@ def _segments(card: dict[str, Any]) -> str:
     return '<ul class="plain segments">' + "".join(items) + "</ul>"
 
 
+def _sign(negative: bool) -> str:
+    """The outcome's tone in text as well as colour: `+` or `−`, as the terminal shows it."""
+    if negative:
+        return '<span class="sign neg" title="negative outcome">\u2212</span>'
+    return '<span class="sign pos" title="positive outcome">+</span>'
+
+
 def _outcomes(card: dict[str, Any]) -> str:
     if not card["outcomes"]:
         return '<p class="empty">No outcomes achieved in this session.</p>'
     items = []
     for o in card["outcomes"]:
-        neg = ' style="color: var(--neg)"' if o.get("tone") == "negative" else ""
+        negative = o.get("tone") == "negative"
+        neg = ' style="color: var(--neg)"' if negative else ""
         items.append(
             f'<li><span class="oico"{neg}>{_svg("outcome_achieved", 16)}</span> '
-            f"<strong{neg}>{_e(o['display_name'])}</strong>"
+            f"{_sign(negative)}<strong{neg}>{_e(o['display_name'])}</strong>"
             f"{_ident(o['display_name'], o['outcome_id'])}"
             f"{_at(o['offset'], o['achieved_at'], o['source'])}</li>"
         )
@@ -558,8 +569,13 @@ article.visit p { margin: 4px 0; overflow-wrap: anywhere; }
 
 
 def _count_list(
-    items: list[tuple[str, int]], empty: str, swatches: dict[str, str] | None = None
+    items: list[tuple[str, int]],
+    empty: str,
+    swatches: dict[str, str] | None = None,
+    negative: set[str] | None = None,
 ) -> str:
+    """A ranked list; `swatches`: a colour dot for each; `negative`: outcomes, these of a
+    negative tone (each gets its sign, see _sign)."""
     if not items:
         return f'<p class="empty">{_e(empty)}</p>'
     rows = []
@@ -568,6 +584,8 @@ def _count_list(
         if swatches is not None:
             color = _color(swatches.get(what), SEGMENT_COLOR)
             dot = f'<span class="dot" style="background: {color}"></span>'
+        if negative is not None:
+            dot = _sign(what in negative)
         rows.append(
             f'<li><span class="what">{dot}{_e(what)}</span><span class="n">{n:,}</span></li>'
         )
@@ -587,6 +605,7 @@ def _profile(journey: dict[str, Any]) -> dict[str, Any]:
     segments: dict[str, int] = {}
     colors: dict[str, str] = {}
     outcomes: dict[str, int] = {}
+    negative: set[str] = set()
     places: dict[str, int] = {}
     for card in journey["sessions"]:
         d, loc = card["device"], card["location"]
@@ -620,6 +639,8 @@ def _profile(journey: dict[str, Any]) -> dict[str, Any]:
         for out in card["outcomes"]:
             name = str(out["display_name"])
             outcomes[name] = outcomes.get(name, 0) + 1
+            if out.get("tone") == "negative":
+                negative.add(name)
     return {
         "devices": _ranked(devices),
         "places": _ranked(places),
@@ -628,6 +649,7 @@ def _profile(journey: dict[str, Any]) -> dict[str, Any]:
         "segments": _ranked(segments, 50),
         "colors": colors,
         "outcomes": _ranked(outcomes, 50),
+        "negative": negative,
     }
 
 
@@ -662,11 +684,16 @@ def _visit(card: dict[str, Any], n: int, several: bool = False) -> str:
         lines.append(f"<p>segments {segs}</p>")
     if card["outcomes"]:
         outs = ", ".join(
-            f'<strong style="color: var(--{"neg" if x.get("tone") == "negative" else "pos"})">'
+            _sign(x.get("tone") == "negative")
+            + f'<strong style="color: var(--{"neg" if x.get("tone") == "negative" else "pos"})">'
             f"{_e(x['display_name'])}</strong>"
             for x in card["outcomes"]
         )
         lines.append(f"<p>outcomes {outs}</p>")
+    notes = ""
+    if card["notes"]:  # (below the map: a map's tooltip hangs over what follows it)
+        items = "".join(f"<li>{_e(n)}</li>" for n in card["notes"])
+        notes = f'<ul class="notes visit-notes">{items}</ul>'
     number = f" · visit {_e(visit['number'])} of {_e(visit['of'])}" if visit["number"] else ""
     if number and several:
         number += f" on cookie {_e(short_cookie(card['contact']['customer_id']))}"
@@ -678,6 +705,7 @@ def _visit(card: dict[str, Any], n: int, several: bool = False) -> str:
         + _badge(card)
         + "".join(lines)
         + _timeline(card["journey"], f"tip-{n}")
+        + notes
         + "</article>"
     )
 
@@ -708,11 +736,13 @@ def journey_html(journey: dict[str, Any]) -> str:
     if c["contact_id"]:
         who.append(f"contact {_e(c['contact_id'])}")
     who.append(f"{'cookie' if len(journey['customer_ids']) == 1 else 'cookies'} {ids}")
+    other = tot["sessions"] - tot["web_sessions"]
     kpis = [
-        ("first visit", _when(tot["first_seen"])),
-        ("last visit", _when(tot["last_seen"])),
-        ("visits", f"{tot['sessions']:,}"),
-        ("time on site", str(tot["duration"] or "0:00:00")),
+        ("first visit", _when(tot["first_visit"])),
+        ("last visit", _when(tot["last_visit"])),
+        ("visits", f"{tot['web_sessions']:,}"),
+        *([("other sessions", f"{other:,}")] if other else []),
+        ("time on site", str(tot["web_duration"] or "0:00:00")),
         ("page views", f"{tot['page_views']:,}"),
         ("searches", f"{tot['searches']:,}"),
         ("events", f"{tot['events']:,}"),
@@ -749,7 +779,9 @@ def journey_html(journey: dict[str, Any]) -> str:
         f"<section><h2>Searches</h2>{_count_list(prof['searches'], 'No searches.')}</section>"
         f"<section><h2>Segments</h2>"
         f"{_count_list(prof['segments'], 'No segments matched.', prof['colors'])}"
-        f"<h2>Outcomes</h2>{_count_list(prof['outcomes'], 'No outcomes achieved.')}</section>"
+        f"<h2>Outcomes</h2>"
+        f"{_count_list(prof['outcomes'], 'No outcomes achieved.', negative=prof['negative'])}"
+        "</section>"
         f"</div><h2>Visits, newest first ({shown})</h2>{_legend()}{visits}"
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
         + f"<footer>jtrack {_e(__version__)} · {_e(journey['matched_by'].replace('_', ' '))} "

@@ -58,8 +58,10 @@ td.nw { white-space: nowrap; overflow-wrap: normal; }
 svg { display: block; max-width: 100%; height: auto; }
 svg text { font: 11px system-ui, sans-serif; fill: #5b6475; }
 /* A wide chart keeps a readable size on a narrow screen: it scrolls sideways in its box. */
-.chartbox { overflow-x: auto; }
-.chartbox svg { width: 100%; min-width: 720px; max-width: none; }
+/* A chart wider than a phone scrolls, and opens at its right end: the latest days and
+   minutes (and the live page's "now") are what a reader looks for; no script needed. */
+.chartbox { overflow-x: auto; direction: rtl; }
+.chartbox svg { width: 100%; min-width: 720px; max-width: none; direction: ltr; }
 svg.chart .grid { stroke: #e6e9f0; }
 svg.chart text.big { font-size: 14px; }
 svg.chart .now { stroke: #c62828; stroke-dasharray: 4 3; }

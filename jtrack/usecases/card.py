@@ -64,7 +64,12 @@ shown_to_agents = false are left off (and counted in the notes).
 unverified_emails, unverified_phones}, customer_ids,
 traffic {classes, left_out {sessions, events, by_class}}, totals {sessions, events,
 page_views, searches, segments, outcomes, duration_seconds, duration, first_seen, last_seen,
-by_type {type: sessions}}, sessions [card objects, newest first], notes}. Totals count every
+by_type {type: sessions}, first_visit, last_visit, web_sessions, web_duration_seconds,
+web_duration}, sessions [card objects, newest first], notes}. `first_seen`/`last_seen` span
+every session (the first start, the last end); `first_visit`/`last_visit` are the starts of
+the first and latest web sessions (of any session when none is web) and `web_*` count web
+sessions only: visits and time on site (a custom session of an order system may last a
+day). Totals count every
 session of the traffic classes asked for (people only by default), also those a `limit`
 leaves out; `traffic.left_out` counts the others.
 
@@ -1142,7 +1147,8 @@ def build_card(
     _add_unverified([card], identity.filter(pl.col("created_date") <= ctx.as_of), default_region)
     if later:
         card.data["notes"].append(
-            f"as of {_iso(ctx.as_of)}: {later} later event{'s' if later != 1 else ''} of this "
+            f"as of {ctx.as_of.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: {later} later "
+            f"event{'s' if later != 1 else ''} of this "
             "session not shown"
         )
     card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
@@ -1274,6 +1280,7 @@ def build_journey(
         )
     sessions = begun
     customers = sorted(sessions.get_column("customer_id").unique().to_list())
+    hidden_visits = {c: _hidden_visits(store, c, until) for c in customers}
     per_customer = {
         c: int(
             store.scan_sessions(customer_id=c)
@@ -1282,7 +1289,7 @@ def build_journey(
             .collect()
             .item()
         )
-        + _hidden_visits(store, c, until)
+        + hidden_visits[c]
         for c in customers
     }
     shown = sessions.head(limit) if limit is not None else sessions
@@ -1342,6 +1349,14 @@ def build_journey(
     left_out = scope.note()
     if left_out:
         notes.append(left_out)
+    n_hidden = sum(hidden_visits.values())
+    if n_hidden:
+        from jtrack.access import SESSIONTYPE_VIEW
+
+        notes.append(
+            f"{n_hidden} custom session{'s' if n_hidden != 1 else ''} hidden by your role "
+            f"(needs {SESSIONTYPE_VIEW})"
+        )
     return Journey(who, matched_by, contact, customers, cards, totals, notes, scope)
 
 
@@ -1383,6 +1398,14 @@ def _totals(
 
     by_type = sessions.group_by("type").len().sort("type")
     duration = float(agg["duration_seconds"] or 0.0)
+    webs = sessions.filter(pl.col("type") == "web")
+    visits = webs if webs.height else sessions
+    web = webs.select(
+        pl.len().alias("n"),
+        pl.col("duration_in_seconds").sum().alias("seconds"),
+    )
+    web_seconds = float(web.item(0, "seconds") or 0.0)
+    starts = visits.get_column("created_date")
     return {
         "sessions": int(agg["sessions"]),
         "events": int(agg["events"] or 0),
@@ -1395,6 +1418,11 @@ def _totals(
         "first_seen": _iso(agg["first_seen"]),
         "last_seen": _iso(agg["last_seen"]),
         "by_type": {str(t): int(n) for t, n in by_type.iter_rows()},
+        "first_visit": _iso(starts.min()),  # type: ignore[arg-type]
+        "last_visit": _iso(starts.max()),  # type: ignore[arg-type]
+        "web_sessions": int(web.item(0, "n")),
+        "web_duration_seconds": web_seconds,
+        "web_duration": hms(web_seconds),
     }
 
 

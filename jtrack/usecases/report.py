@@ -607,11 +607,39 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
     report = journey_report(
         store.scan_sessions(), _store_events(store), options, {"store": str(store.root)}
     )
+    hidden = _hidden_sessions(store, options or ReportOptions())
+    if hidden:
+        from jtrack.access import SESSIONTYPE_VIEW
+
+        report.notes.append(
+            f"{hidden:,} custom session{'s' if hidden != 1 else ''} of the period hidden by "
+            f"your role (needs {SESSIONTYPE_VIEW})"
+        )
     manifest = store.manifest()
     report.traffic_lists = manifest.get("traffic_lists")
     if not manifest.get("counts", {}).get("events_kept"):
         report.warnings.append(f"{store.root}: the store holds no events")
     return report
+
+
+def _hidden_sessions(store: Any, opts: ReportOptions) -> int:
+    """The custom sessions of the report's period that the active role may not see (0 for
+    the plain store, or a role that sees them), so that the report says it counts fewer."""
+    from jtrack.access import STANDARD_SESSION_TYPES, StoreView
+
+    if not isinstance(store, StoreView) or store.policy.sees_custom_sessions:
+        return 0
+    lf = (
+        store.unfiltered()
+        .scan_sessions()
+        .filter(~pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
+    )
+    day = pl.col("created_date").dt.convert_time_zone(opts.tz).dt.date()
+    if opts.since is not None:
+        lf = lf.filter(day >= opts.since)
+    if opts.until is not None:
+        lf = lf.filter(day < opts.until)
+    return int(lf.select(pl.len()).collect(engine="in-memory").item())
 
 
 #: The event columns of the report that the store keeps in its segments, not its index.

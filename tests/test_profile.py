@@ -1,0 +1,128 @@
+"""What the visitor profile (`jtrack journey`) and the report say, checked against the sample:
+visits and time on site are web sessions, a negative outcome is marked by a sign and not
+by colour alone, each visit keeps its notes, and sessions a role may not see are counted in
+a note instead of vanishing."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from jtrack.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+runner = CliRunner()
+ROLES = """
+[roles.agent]
+permissions = ["journey:session:view", "journey:event:view", "journey:segment:view",
+  "journey:outcome:view"]
+[roles.supervisor]
+permissions = ["journey:session:view", "journey:event:view", "journey:sessiontype:view",
+  "journey:eventtype:view", "journey:segment:view", "journey:outcome:view",
+  "externalContacts:contact:view"]
+"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("profile")
+    config = d / "jtrack.toml"
+    config.write_text((SAMPLE / "jtrack.toml").read_text() + ROLES)
+    store = d / "store"
+    res = runner.invoke(
+        app,
+        [
+            "sessionize",
+            str(SAMPLE / "events.jsonl"),
+            "--contacts",
+            str(SAMPLE / "contacts.csv"),
+            "--store",
+            str(store),
+            "-q",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    return {"store": str(store), "config": str(config), "dir": str(d)}
+
+
+def _run(world: dict[str, str], *args: str, role: str = "supervisor") -> Result:
+    res = runner.invoke(
+        app,
+        [*args, "--store", world["store"], "--role", role],
+        env={"JTRACK_CONFIG": world["config"], "COLUMNS": "100"},
+    )
+    assert res.exit_code == 0, res.stderr
+    return res
+
+
+def _kpis(html: str) -> dict[str, str]:
+    return dict(re.findall(r'data-kpi="([^"]+)"><div class="v">([^<]*)<', html))
+
+
+def test_visits_and_time_on_site_count_web_sessions(world: dict[str, str]) -> None:
+    # C0001: one 5-minute web visit, and a 26-hour delivery session of the order system
+    data = json.loads(_run(world, "journey", "C0001", "-f", "json").stdout)
+    tot = data["totals"]
+    assert tot["by_type"] == {"delivery": 1, "web": 1}
+    web = [s for s in data["sessions"] if s["session"]["type"] == "web"]
+    assert tot["web_sessions"] == len(web) == 1 < tot["sessions"]
+    assert tot["web_duration_seconds"] == web[0]["timing"]["duration_seconds"]
+    assert tot["web_duration_seconds"] < tot["duration_seconds"]
+    assert tot["last_visit"] == web[0]["timing"]["start"]
+    html = _run(world, "journey", "C0001", "-f", "html").stdout
+    kpis = _kpis(html)
+    assert kpis["visits"] == "1" and kpis["other sessions"] == "1"
+    assert kpis["time on site"] == web[0]["timing"]["duration"] == tot["web_duration"]
+
+
+def test_last_visit_is_when_the_latest_visit_began(world: dict[str, str]) -> None:
+    data = json.loads(_run(world, "journey", "C0017", "-f", "json").stdout)
+    newest = data["sessions"][0]["timing"]
+    assert data["totals"]["last_visit"] == newest["start"] != data["totals"]["last_seen"]
+    html = _run(world, "journey", "C0017", "-f", "html").stdout
+    assert _kpis(html)["last visit"] == newest["start"][:19].replace("T", " ") + " UTC"
+
+
+def test_a_negative_outcome_has_a_sign_not_only_a_colour(world: dict[str, str]) -> None:
+    who = "e78fed2a"  # a sample visitor who abandoned a checkout (positive = false)
+    data = json.loads(_run(world, "journey", who, "-f", "json").stdout)
+    tones = {o["display_name"]: o["tone"] for s in data["sessions"] for o in s["outcomes"]}
+    assert tones["Abandoned the checkout"] == "negative"
+    html = _run(world, "journey", who, "-f", "html").stdout
+    profile = html.split("<h2>Outcomes</h2>", 1)[1].split("</section>", 1)[0]
+    assert 'class="sign neg"' in profile and "Abandoned the checkout" in profile
+    neg = re.findall(r'<span class="sign neg"[^>]*>\u2212</span>', html)
+    assert len(neg) >= 2  # the profile's summary and the visit's line
+    text = _run(world, "journey", who).stdout
+    assert re.search(r"outcomes .*-Abandoned the checkout", text)
+
+
+def test_each_visit_keeps_its_notes_and_hidden_sessions_are_counted(
+    world: dict[str, str],
+) -> None:
+    data = json.loads(_run(world, "journey", "C0017", "-f", "json", role="agent").stdout)
+    notes = [n for s in data["sessions"] for n in s["notes"]]
+    assert any("hidden by your role" in n for n in notes)
+    html = _run(world, "journey", "C0017", "-f", "html", role="agent").stdout
+    text = _run(world, "journey", "C0017", role="agent").stdout
+    for note in notes:
+        assert note in html.replace("&#x27;", "'").replace("&quot;", '"')
+        assert " ".join(note.split()) in " ".join(text.split())
+    # C0001's delivery session is a custom session: the agent may not see it, and is told
+    agent = json.loads(_run(world, "journey", "C0001", "-f", "json", role="agent").stdout)
+    assert agent["totals"]["sessions"] == 1
+    assert any("1 custom session hidden by your role" in n for n in agent["notes"])
+    supervisor = json.loads(_run(world, "journey", "C0001", "-f", "json").stdout)
+    assert not any("hidden by your role" in n for n in supervisor["notes"])
+    report = json.loads(_run(world, "report", "-f", "json", role="agent").stdout)
+    full = json.loads(_run(world, "report", "-f", "json").stdout)
+    hidden = full["overview"]["sessions"] - report["overview"]["sessions"]
+    assert hidden > 0
+    assert f"{hidden} custom sessions of the period hidden by your role" in " ".join(
+        report["notes"]
+    )
