@@ -208,18 +208,28 @@ def app_for(args: list[str]) -> typer.Typer:
 
 def output_options(args: list[str]) -> list[tuple[str, str]]:
     """The `--format` and `--output` options of a command line, in order, as (name, value)
-    ("" when the value is missing): `-f json`, `-fjson`, `--format=json` alike."""
+    ("" when the value is missing): `-f json`, `-fjson`, `--format=json` alike, and in a
+    bundle of short options as Click reads one (`-qf json`, `-qfjson`: jtrack's other short
+    options, -q and -h, take no value)."""
     found: list[tuple[str, str]] = []
+    longs = {"f": "--format", "o": "--output"}
     it = iter(args)
     for a in it:
         if a == "--":
             break
-        name, eq, value = a.partition("=")
-        for short, long in (("-f", "--format"), ("-o", "--output")):
-            if name in (short, long):
-                found.append((long, value if eq else next(it, "")))
-            elif a.startswith(short) and not a.startswith("--"):
-                found.append((long, a[2:]))
+        if a.startswith("--"):
+            name, eq, value = a.partition("=")
+            if name in longs.values():
+                found.append((name, value if eq else next(it, "")))
+            continue
+        if not a.startswith("-"):
+            continue
+        for i, ch in enumerate(a[1:], start=1):
+            if ch in longs:
+                found.append((longs[ch], a[i + 1 :] or next(it, "")))
+                break
+            if ch not in "qh":
+                break
     return found
 
 

@@ -354,6 +354,9 @@ def test_one_format_to_one_place_and_options_that_contradict_are_refused(
         ["sessions", "-f", "json", "-f", "csv"],
         ["sessions", "-o", "a.csv", "--output=b.json"],
         ["usage", "--format=json", "-fcsv"],
+        ["sessions", "-qfjson", "-f", "csv"],  # (a bundle of short options, as Click reads it)
+        ["sessions", "-qf", "json", "--format", "csv"],
+        ["sessions", "-qo", "a.csv", "-o", "b.csv"],
     ):
         with pytest.raises(SystemExit) as stop:
             main(args)

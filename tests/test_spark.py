@@ -39,7 +39,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from test_engine import assert_same_store, journeys
+from typer.testing import CliRunner
 
+from jtrack.cli import app
 from jtrack.engine import StoredRun, run_sessionize
 from jtrack.errors import JtrackError, UsageError
 from jtrack.store import Store
@@ -803,3 +805,50 @@ def test_no_java_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(UsageError, match="needs Java 17"):
         _start("local[1]")
+
+
+def test_without_pyspark_the_engine_is_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """pyspark is imported when the engine is made (it used to be when the session started:
+    "internal error: ModuleNotFoundError", exit 1)."""
+    import jtrack.engine.spark as engine
+
+    def missing(name: str) -> Any:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    monkeypatch.setattr(engine, "_pyspark", missing)
+    res = CliRunner().invoke(
+        app, ["sessionize", str(SAMPLE / "events.jsonl"), "--store", str(tmp_path / "s"),
+              "--engine", "spark", "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 2, res.stderr
+    assert "--engine spark needs pyspark" in res.stderr and "jtrack[spark]" in res.stderr
+    assert not (tmp_path / "s" / "CURRENT").exists()
+
+
+@pytest.mark.parametrize(
+    "master", ["spark://127.0.0.1", "spark://h:abc", "spark://", "SPARK://h:1", "local[x]"]
+)
+def test_a_malformed_master_is_refused_before_any_jvm(master: str, tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    res = CliRunner().invoke(
+        app, ["sessionize", str(SAMPLE / "events.jsonl"), "--store", str(tmp_path / "s"),
+              "--engine", "spark", "--spark-master", master, "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 2, res.stderr
+    assert res.stderr.startswith(f"error: --spark-master {master!r}: not a master URL")
+    import jtrack.engine.spark as engine
+
+    assert engine.jvm_log() is None or "sessionize" not in str(engine.jvm_log())
+
+
+def test_a_java_error_is_told_by_its_own_message() -> None:
+    from jtrack.engine.spark import _first_words
+
+    exc = RuntimeError(
+        "An error occurred while calling None.org.apache.spark.api.java.JavaSparkContext.\n"
+        ": org.apache.spark.SparkException: Invalid master URL: spark://x\n\tat org.apache..."
+    )
+    assert _first_words(exc) == "Invalid master URL: spark://x"
+    assert _first_words(ValueError("plain\nmore")) == "plain"

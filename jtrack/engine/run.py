@@ -932,12 +932,13 @@ def engine_for(name: str, options: RunOptions) -> Engine:
     if name == "spark":
         try:
             from jtrack.engine.spark import SparkEngine
+
+            return SparkEngine(options)  # (which imports pyspark)
         except ImportError as exc:
             raise UsageError(
                 f"--engine spark needs pyspark ({exc.name or exc})",
                 hint="pip install 'jtrack[spark]' (and Java 17+)",
             ) from None
-        return SparkEngine(options)
     import difflib
 
     near = difflib.get_close_matches(name, ["local", "spark"], n=1, cutoff=0.5)

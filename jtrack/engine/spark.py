@@ -269,6 +269,25 @@ def _start(master: str) -> Any:
     return spark
 
 
+#: Masters Spark takes (spark-submit's --master): local, local[N], local[N,F], local[*],
+#: spark://HOST:PORT[,HOST:PORT...], yarn, k8s://..., mesos://...
+_MASTER = re.compile(
+    r"local(\[(\*|\d+)(,\d+)?\])?|spark://[^,:/\s]+:\d+(,[^,:/\s]+:\d+)*|yarn|(k8s|mesos)://\S+"
+)
+
+
+def check_master(master: str) -> None:
+    """UsageError for a master URL Spark would refuse (after starting its JVM, with a reason
+    only in its log); IPv6 hosts are written in brackets, as Spark writes them."""
+    spelled = re.sub(r"\[[0-9a-fA-F:]+\]", "host", master) if "spark://" in master else master
+    if not _MASTER.fullmatch(spelled):
+        raise UsageError(
+            f"--spark-master {master!r}: not a master URL Spark takes",
+            hint="spark://HOST:PORT (several: spark://H1:P1,H2:P2), local[N], local[*], "
+            "yarn or k8s://...",
+        )
+
+
 def _unreachable(master: str) -> str | None:
     """For a standalone master (spark://host:port, or several, comma-separated): why none
     of them takes a connection, else None (also for other masters, and URLs Spark itself
@@ -308,8 +327,16 @@ def _spark_defaults() -> dict[str, str]:
 
 
 def _first_words(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    """The first line of an error; for py4j's "An error occurred while calling ...", the
+    Java exception's own message, which says what went wrong."""
+    text = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not text:
+        return type(exc).__name__
+    if text[0].startswith("An error occurred while calling") and len(text) > 1:
+        java = text[1].lstrip(": ")
+        _, colon, message = java.partition(": ")
+        return (message if colon else java)[:200]
+    return text[0][:200]
 
 
 # ---------------------------------------------------------------------------- Ctrl-C
@@ -931,6 +958,13 @@ class SparkEngine:
 
     def __init__(self, options: RunOptions) -> None:
         self.options = options
+        # (pyspark is imported when the session starts: a missing or broken one is an
+        # ImportError here, which `jtrack.engine.run.engine_for` turns into the install hint)
+        _pyspark("pyspark")
+        _pyspark("pyspark.sql")
+        master = options.spark_master or os.environ.get("SPARK_MASTER")
+        if master and "PYSPARK_GATEWAY_PORT" not in os.environ:  # (spark-submit: its own)
+            check_master(master)
 
     def session(self) -> Any:
         return spark_session(self.options.spark_master)
