@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -535,6 +536,31 @@ def test_rotated_copies_beside_a_file_and_in_a_folder_are_followed(tmp_path: Pat
     ]
 
 
+def test_rotation_by_date_and_rotated_copies_beside_a_glob_lose_nothing(tmp_path: Path) -> None:
+    """logrotate's dateext (`app.jsonl-20261205`) and a glob as the source: the lines written
+    just before the rename were lost (15 of 20 events, exit 0, nothing said)."""
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    lines = [page(f"e{i}", f"v{i % 4}", i, f"/p{i}") + "\n" for i in range(20)]
+    app_log = ex / "app.jsonl"
+    for source, rotated in ((str(ex / "*.jsonl"), "app.jsonl.1"), (str(ex), "app.jsonl-20261205")):
+        for f in ex.iterdir():
+            f.unlink()
+        shutil.rmtree(st, ignore_errors=True)
+        app_log.write_text("".join(lines[:10]))
+        assert (
+            runner.invoke(app, ["watch", source, "--store", str(st), "--once", "-q"]).exit_code == 0
+        )
+        with app_log.open("a") as fh:
+            fh.write("".join(lines[10:15]))
+        app_log.rename(ex / rotated)
+        app_log.write_text("".join(lines[15:]))
+        res = runner.invoke(app, ["watch", source, "--store", str(st), "--once", "-q"])
+        assert res.exit_code == 0, res.stderr
+        assert Store(st).read_manifest().counts["events_kept"] == 20, (source, rotated)
+    assert [Path(p).name for p in rotated_copies([str(ex / "*.jsonl")])] == ["app.jsonl-20261205"]
+
+
 def test_sources_without_a_file_yet_are_waited_for(tmp_path: Path) -> None:
     empty = tmp_path / "exports"
     empty.mkdir()
@@ -732,3 +758,88 @@ def test_watchdogs_own_log_lines_stay_off_stderr(tmp_path: Path) -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0 and res.stderr == "", res.stderr
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+def _once(folder: Path, store: Path, *extra: str) -> Any:
+    return runner.invoke(app, ["watch", str(folder), "--store", str(store), "--once", "-q", *extra])
+
+
+def test_a_file_of_bad_rows_is_kept_as_rejects_and_said_and_the_watch_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A new file whose every row is rejected stopped watch (exit 1, the all-rejected guard
+    of sessionize), at every start for as long as the file was there; rejected rows were
+    never mentioned."""
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    (ex / "good.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
+    assert _once(ex, st).exit_code == 0
+    (ex / "bad.jsonl").write_text('{"id": "q1", "customerId": "c"}\n')
+    (ex / "good.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
+    res = _once(ex, st)
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr.startswith("warning: 1 row was rejected (see ")
+    assert Store(st).read_manifest().counts["rejected"] == 1
+    again = _once(ex, st)  # nothing new: nothing said
+    assert again.exit_code == 0 and again.stderr == ""
+
+
+def test_a_compressed_file_or_document_being_written_waits_for_its_end(tmp_path: Path) -> None:
+    """logrotate's `compress` writes app.jsonl.2.gz in place, and a REST page saved as it is
+    written ends with `}` after each entity: watch stopped on them (exit 1), and took in
+    none of the other files' new lines."""
+    import gzip
+    import zlib
+
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    (ex / "a.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
+    lines = [page(f"g{i}", "v2", i, "/g") for i in range(3)]
+    z = zlib.compressobj(6, 8, 31)
+    body = "\n".join(lines).encode() + b"\n"
+    (ex / "b.jsonl.2.gz").write_bytes(z.compress(body) + z.flush(zlib.Z_SYNC_FLUSH))
+    entities = [json.loads(page(f"d{i}", "v3", i, "/d")) for i in range(2)]
+    whole = json.dumps({"entities": entities}, indent=1)
+    (ex / "page.json").write_text(whole[: whole.rindex("}", 0, len(whole) - 10) + 1])
+    with (ex / "a.jsonl").open("a") as fh:
+        fh.write(page("e2", "v1", 1, "/x") + "\n")
+    res = _once(ex, st)
+    assert res.exit_code == 0, res.stderr
+    assert Store(st).read_manifest().counts["events_kept"] == 2  # a.jsonl's
+    (ex / "b.jsonl.2.gz").write_bytes(gzip.compress(body))
+    (ex / "page.json").write_text(whole)
+    assert _once(ex, st).exit_code == 0
+    assert Store(st).read_manifest().counts["events_kept"] == 7
+
+
+def test_a_file_whose_first_line_is_bad_is_followed_as_json_lines(tmp_path: Path) -> None:
+    """It was taken for a JSON document: read whole at each growth (its rejects counted
+    again), and its new events held back while its last line was bad."""
+    ex, st, fresh = tmp_path / "ex", tmp_path / "st", tmp_path / "fresh"
+    ex.mkdir()
+    f = ex / "a.jsonl"
+    f.write_text("oops\n" + "".join(page(f"e{i}", "v", i, "/") + "\n" for i in range(3)))
+    assert _once(ex, st).exit_code == 0
+    with f.open("a") as fh:
+        fh.write(page("e3", "v", 3, "/") + "\noops2\n" + page("e4", "v", 4, "/") + "\noops3\n")
+    assert _once(ex, st).exit_code == 0
+    run_sessionize([ex], Store.open(fresh), on_error="skip")
+    counts = Store(st).read_manifest().counts
+    assert counts == Store(fresh).read_manifest().counts
+    assert (counts["events_kept"], counts["rejected"], counts["rows_read"]) == (5, 3, 8)
+
+
+def test_once_on_a_store_another_run_holds_is_an_error(tmp_path: Path) -> None:
+    """It exited 0 with the frame (and the --html page) of before, saying nothing."""
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    (ex / "a.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
+    assert _once(ex, st).exit_code == 0
+    with (ex / "a.jsonl").open("a") as fh:
+        fh.write(page("e2", "v1", 1, "/x") + "\n")
+    with Store(st).lock():
+        res = _once(ex, st, "--wait", "0")
+    assert res.exit_code == 1 and "another jtrack run is writing this store" in res.stderr

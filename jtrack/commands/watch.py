@@ -640,6 +640,9 @@ class WatchLoop:
         self.added_since_log = 0
         self.last_logged: tuple[Any, ...] | None = None
         self.message: str | None = None
+        #: rows the last run rejected, said once (a warning line; on the live screen, its
+        #: message line)
+        self.rejected_note: str | None = None
         self.card_renderable: Any = None
         self.waiting_said = False
         self.hour_cost = 0.0  # seconds the last hour tables took
@@ -673,6 +676,8 @@ class WatchLoop:
         try:
             result = run_sessionize(srcs, self.writer, self.run_options())
         except StoreLockedError:
+            if self.cfg.once:  # (a cron job keeping --html up to date: a stale page says so)
+                raise
             self.message = "another jtrack run holds the store; trying again"
             return 0
         except (FileAccessError, UsageError, FileNotFoundError) as exc:
@@ -685,6 +690,12 @@ class WatchLoop:
         self.failures = 0
         self.message = None
         self.signature = sig
+        rejected = sum(int(f.get("rows_rejected") or 0) for f in result.summary.files or [])
+        if rejected:  # kept as rejects (--on-error skip), and said: once a run that had some
+            where = result.summary.rejects_file or "the store's rejects.jsonl"
+            self.rejected_note = (
+                f"{rejected:,} row{'s were' if rejected != 1 else ' was'} rejected (see {where})"
+            )
         info = result.summary.run or {}
         return int(info.get("events_added", 0) or 0)
 
@@ -791,6 +802,7 @@ class WatchLoop:
         from jtrack.errors import StoreError
 
         self.run(force=True)
+        self._say_rejected()
         if self.compute(fresh=True) is None:
             raise StoreError(
                 f"{self.view.root}: no store yet and no export in {', '.join(self.cfg.sources)}",
@@ -943,11 +955,22 @@ class WatchLoop:
         self.state.scroll = 0
         self.card_renderable = card_renderable(card, ascii=self.cfg.ascii)
 
+    def _say_rejected(self) -> None:
+        """A warning line for the rows the last run rejected (-q too: something is wrong)."""
+        if self.rejected_note is not None:
+            from jtrack.commands._common import warning_line
+
+            warning_line(self.rejected_note)
+            self.rejected_note = None
+
     def _show(self, added: int, live: Any, console: Any) -> None:
         self.write_html()
         if live is not None:
+            if self.rejected_note is not None and self.message is None:
+                self.message, self.rejected_note = self.rejected_note, None
             self._draw(live, console)
             return
+        self._say_rejected()
         if self.frame is None and self.message and not self.cfg.quiet and not self.waiting_said:
             from jtrack.commands._common import note_line
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from jtrack.read import DEFAULT_MAX_LINE_BYTES, Source, plain_json_lines
+from jtrack.read.decode import _decoded_chunks
 from jtrack.store.manifest import InputFile
 
 _EDGE = 1 << 20
@@ -128,20 +129,46 @@ def _complete_end(fh: BinaryIO, start: int, size: int, max_line_bytes: int) -> i
     return cut
 
 
+#: A JSON document up to this size is parsed to tell whether it is whole (a REST page saved
+#: as it is written ends with `}` after every entity); a bigger one is judged by its end.
+_PARSE_DOCUMENT = 64 << 20
+
+
 def _unfinished(fh: BinaryIO, path: str, size: int) -> bool:
     """Whether a file that is not plain JSON lines is still being written: a Parquet file
-    without its footer, a JSON document not yet closed by `]` or `}` (compressed files cannot
-    be told: write them elsewhere and move them in)."""
+    without its footer, a compressed stream that stops before its end (logrotate's
+    `compress` writes `app.jsonl.2.gz` in place), a JSON document not yet whole."""
     fh.seek(0)
     head = fh.read(4)
     if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
-        return False
+        return not _whole_stream(path)
     if head == b"PAR1" or _parquet_suffix(path):
         fh.seek(max(0, size - 4))
         return size < 12 or fh.read(4) != b"PAR1"
     fh.seek(max(0, size - _BLOCK))
     end = fh.read(_BLOCK).rstrip(b" \t\r\n\x00")  # UTF-16 too
-    return not end.endswith((b"]", b"}"))
+    if not end.endswith((b"]", b"}")):
+        return True
+    if size > _PARSE_DOCUMENT:
+        return False
+    data = b"".join(_decoded_chunks(Source(path, Path(path))))  # (UTF-16 too)
+    try:
+        json.loads(data.decode("utf-8", errors="replace").lstrip("\ufeff"))
+    except (ValueError, RecursionError):
+        return True
+    return False
+
+
+def _whole_stream(path: str) -> bool:
+    """Whether a gzip or zstd file decompresses to its end (read through, nothing kept)."""
+    from jtrack.errors import DataError
+
+    try:
+        for _ in _decoded_chunks(Source(path, Path(path))):
+            pass
+    except DataError:
+        return False
+    return True
 
 
 def _same_bytes(a: Identity, b: Identity) -> bool:

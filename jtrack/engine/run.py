@@ -717,9 +717,11 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
     accepted = new.rows_accepted
     holds = int(base.counts.get("events_kept", 0)) if base is not None else 0
     # the new lines of files taken in before are no sign of a wrong input: a broken line
-    # that arrives alone at the end of a growing export is rejected, not refused
+    # that arrives alone at the end of a growing export is rejected, not refused; nor is a
+    # file of bad lines that a run following files (jtrack watch) meets: it keeps them as
+    # rejects and goes on (refused, the watch stopped, and again at every start)
     grown = bool(new.inputs) and all(i.start > 0 for i in new.inputs)
-    if new.rows_read and accepted == 0 and holds and not grown:
+    if new.rows_read and accepted == 0 and holds and not grown and not opts.follow:
         see = "see them with --rejects FILE"
         if opts.rejects_path is not None and new.rejects.height:  # (checked at the start)
             from jtrack.files import write_with

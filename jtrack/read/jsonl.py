@@ -190,7 +190,9 @@ def plain_json_lines(path: str | os.PathLike[str], max_line_bytes: int) -> bool:
         return False
     head, _ = _first_line(_decoded_chunks(Source(str(path), Path(path))), max_line_bytes)
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    return start.startswith(b"{") and not _is_document(head, max_line_bytes)
+    # (a first line that is no JSON object is a rejected line of JSON lines all the same:
+    # taken for a document, the file was read whole at each growth, its rejects again)
+    return bool(start) and not start.startswith(b"[") and not _is_document(head, max_line_bytes)
 
 
 def _is_document(head: bytes, max_line_bytes: int) -> bool:

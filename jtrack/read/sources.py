@@ -218,29 +218,45 @@ def _once(sources: list[Source]) -> list[Source]:
 
 
 #: A rotated copy's name: app.jsonl.1, app.jsonl.2.gz
-_ROTATED = re.compile(r"\.(?:jsonl|ndjson|json)\.\d+(?:\.gz|\.zst)?$", re.IGNORECASE)
+#: What rotation adds to a file's name: `.1` (logrotate, Python's RotatingFileHandler) or
+#: logrotate's `dateext` (`-20261205`, `-2026120523`), then maybe its compression.
+_ROTATION = r"(?:\.\d+|-\d{8}(?:\d{2})?)(?:\.gz|\.zst)?"
+_ROTATED = re.compile(r"\.(?:jsonl|ndjson|json)" + _ROTATION + "$", re.IGNORECASE)
 
 
 def rotated_copies(sources: Sequence[str]) -> list[str]:
-    """Rotated copies (app.jsonl.1, app.jsonl.2.gz) beside a named file or in a named folder,
-    sorted: a folder's listing leaves them out (they end in a number), yet the lines written
-    to a file after the last run and before it was renamed are only there. `jtrack
-    sessionize` and `jtrack watch` read them with the sources (the store knows a renamed
-    file by its inode: only its new lines are read)."""
+    """Rotated copies (app.jsonl.1, app.jsonl.2.gz, app.jsonl-20261205) beside a named file,
+    beside each file a glob names, or in a named folder, sorted: a folder's listing and a
+    glob leave them out (they end in a number), yet the lines written to a file after the
+    last run and before it was renamed are only there. `jtrack sessionize` and `jtrack
+    watch` read them with the sources (the store knows a renamed file by its inode: only
+    its new lines are read)."""
     found: set[str] = set()
+    listings: dict[Path, list[str]] = {}
+
+    def beside(p: Path) -> None:
+        parent = p.parent if str(p.parent) else Path(".")
+        if parent not in listings:
+            try:
+                listings[parent] = os.listdir(parent)
+            except OSError:
+                listings[parent] = []
+        pat = re.compile(re.escape(p.name) + _ROTATION)
+        found.update(str(parent / n) for n in listings[parent] if pat.fullmatch(n))
+
     for raw in sources:
         p = Path(raw)
         if p.is_dir():
             for folder, _, names in os.walk(p):
                 found.update(str(Path(folder) / n) for n in names if _ROTATED.search(n))
         elif not any(ch in raw for ch in "*?[") or p.exists():
-            parent = p.parent if str(p.parent) else Path(".")
-            pat = re.compile(re.escape(p.name) + r"\.\d+(?:\.gz|\.zst)?$")
-            try:
-                names = os.listdir(parent)
-            except OSError:
-                continue
-            found.update(str(parent / n) for n in names if pat.fullmatch(n))
+            beside(p)
+        else:
+            import glob as globbing
+
+            for match in globbing.glob(raw, recursive=True):
+                if os.path.isfile(match):
+                    beside(Path(match))
     return sorted(found)
 
 
