@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             env["PYTHONPATH"] = str(tree.resolve())
         else:
             env["PYTHONPATH"] = str(HERE.parent)
-        run = [sys.executable, "-c", code]
+        run = [sys.executable, "-P", "-c", code]  # (-P: not the working folder's jtrack)
         cases[f"{name} usage"] = (
             [*run, "usage", str(folder), "--month", month, "-f", "json", "-q", "--as-of", "now"],
             env,
