@@ -121,11 +121,13 @@ PERSONAL_ATTRIBUTES = (
     "fullname",
     "ipaddress",
 )
-#: ... and parts of a name that make it personal wherever they occur in it (customerEmail,
-#: billing_phone_number, contactFirstName).
-PERSONAL_STEMS = (
+#: ... and endings that make a name personal (customerEmail, billing_phone_number,
+#: contactFirstName); a name that only holds one (phoneModel, emailOptIn) is not.
+PERSONAL_ENDINGS = (
     "email",
+    "emailaddress",
     "phone",
+    "phonenumber",
     "firstname",
     "lastname",
     "surname",
@@ -134,8 +136,9 @@ PERSONAL_STEMS = (
     "familyname",
     "ipaddress",
 )
-#: An attribute value holding an email address is personal whatever the attribute's name.
-_EMAIL_IN_TEXT = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+#: An attribute value that is an email address is personal whatever the attribute's name
+#: (the whole value: a local part, `@`, a domain ending in letters).
+_EMAIL_VALUE = r"^\s*[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\s*$"
 MASK = "•••"
 #: What a configured query parameter's value becomes.
 PARAM_MASK = "REDACTED"
@@ -160,12 +163,12 @@ def attribute_key(name: str) -> str:
 
 def personal_attribute(name: str, value: Any, names: frozenset[str]) -> bool:
     """Whether an attribute holds personal data: its name (as attribute_key) is one of
-    `names` or holds a PERSONAL_STEMS part, or its value holds an email address."""
+    `names` or ends as PERSONAL_ENDINGS do, or its value is an email address."""
     key = attribute_key(name)
     return (
         key in names
-        or any(stem in key for stem in PERSONAL_STEMS)
-        or (isinstance(value, str) and re.search(_EMAIL_IN_TEXT, value) is not None)
+        or key.endswith(PERSONAL_ENDINGS)
+        or (isinstance(value, str) and re.match(_EMAIL_VALUE, value) is not None)
     )
 
 
@@ -321,8 +324,8 @@ def _kv_masked(col: pl.Expr, policy: Policy, names: frozenset[str] | None) -> pl
         key = pl.element().struct.field("name").str.to_lowercase().str.replace_all(r"[\W_]", "")
         personal = (
             key.is_in(sorted(names))
-            | key.str.contains("|".join(PERSONAL_STEMS))
-            | value.cast(pl.String).str.contains(_EMAIL_IN_TEXT)
+            | key.str.contains("(?:" + "|".join(PERSONAL_ENDINGS) + ")$")
+            | value.cast(pl.String).str.contains(_EMAIL_VALUE)
         ).fill_null(False)
         masked = pl.when(personal).then(masked).otherwise(value)
     return col.list.eval(pl.element().struct.with_fields(masked.alias("value")))

@@ -109,7 +109,8 @@ def _rows() -> list[dict[str, Any]]:
                 _trait("formName", "CHECKOUT"),
                 _trait("customerEmail", CAMEL_EMAIL),
                 _trait("billing_phone_number", BILLING_PHONE),
-                _trait("comment", f"reach me at {NOTE_EMAIL} please"),
+                _trait("reachMeAt", NOTE_EMAIL),  # (any name: the value is an email)
+                _trait("phoneModel", "Pixel 9"),  # (named like nothing personal: shown)
             ],
         ),
         flat_event("b1", "cookie-bob", T0, traits=[_trait("cellPhone", BOB_PHONE)]),
@@ -256,6 +257,7 @@ def test_card_hides_form_attributes_urls_and_the_contact(world, fmt, tmp_path: P
         text = out.read_text() if fmt == "html" else res.stdout
         assert _leaks(text, names=bool(redact)) == [], (role, fmt)
         assert "CHECKOUT" in text or fmt != "json"  # other attributes stay
+        assert "Pixel 9" in text or fmt != "json"
 
 
 def test_journey_of_a_visitor_whose_id_is_an_email(world) -> None:

@@ -126,3 +126,72 @@ def test_each_visit_keeps_its_notes_and_hidden_sessions_are_counted(
     assert f"{hidden} custom sessions of the period hidden by your role" in " ".join(
         report["notes"]
     )
+
+
+def test_a_visitor_of_custom_sessions_only_has_no_visit_dates(tmp_path: Path) -> None:
+    """Its profile showed first and last visit dates beside "0 visits"."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.helpers import flat_event, flat_frame
+
+    t0 = datetime(2026, 10, 3, 9, tzinfo=UTC)
+    rows = [
+        flat_event(f"d{i}", "v-order", t0 + timedelta(hours=i), kind="custom",
+                   event_name="order_dispatched", source_session_type="delivery",
+                   source_session_id="order-1")
+        for i in range(2)
+    ]  # fmt: skip
+    src = tmp_path / "orders.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = str(tmp_path / "store")
+    res = runner.invoke(app, ["sessionize", str(src), "--store", store, "-q"])
+    assert res.exit_code == 0, res.stderr
+    res = runner.invoke(app, ["journey", "v-order", "--store", store, "-f", "json"])
+    assert res.exit_code == 0, res.stderr
+    tot = json.loads(res.stdout)["totals"]
+    assert tot["sessions"] == 1 and tot["web_sessions"] == 0
+    assert tot["first_visit"] is None and tot["last_visit"] is None
+    html = runner.invoke(app, ["journey", "v-order", "--store", store, "-f", "html"]).stdout
+    kpis = _kpis(html)
+    assert kpis["visits"] == "0" and kpis["other sessions"] == "1"
+    assert kpis["first visit"] == kpis["last visit"] == "not recorded"
+
+
+def test_the_report_counts_hidden_sessions_of_the_traffic_it_shows(
+    world: dict[str, str], tmp_path: Path
+) -> None:
+    """It counted the hidden custom sessions of every traffic class: 5 where the people-only
+    report left out 2 (the other 3 were a crawler's)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.helpers import flat_event, flat_frame
+
+    t0 = datetime(2026, 10, 3, 9, tzinfo=UTC)
+    bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    chrome = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/130.0.0.0 Safari/537.36"
+    )
+    rows = []
+    for i, agent in enumerate([chrome, bot, bot]):
+        v, when = f"v{i}", t0 + timedelta(hours=i)
+        rows.append(flat_event(f"p{i}", v, when, user_agent_string=agent))
+        rows.append(
+            flat_event(f"c{i}", v, when + timedelta(minutes=1), kind="custom",
+                       event_name="order_dispatched", source_session_type="delivery",
+                       source_session_id=f"o{i}", user_agent_string=agent)
+        )  # fmt: skip
+    src = tmp_path / "events.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = str(tmp_path / "store")
+    assert runner.invoke(app, ["sessionize", str(src), "--store", store, "-q"]).exit_code == 0
+    env = {"JTRACK_CONFIG": world["config"]}
+    for traffic, hidden in (("human", 1), ("all", 3)):
+        res = runner.invoke(
+            app,
+            ["report", "--store", store, "--role", "agent", "--traffic", traffic, "-f", "json"],
+            env=env,
+        )
+        assert res.exit_code == 0, res.stderr
+        note = f"{hidden} custom session{'s' if hidden != 1 else ''} of the period hidden"
+        assert any(n.startswith(note) for n in json.loads(res.stdout)["notes"]), res.stdout

@@ -852,3 +852,13 @@ def test_a_java_error_is_told_by_its_own_message() -> None:
     )
     assert _first_words(exc) == "Invalid master URL: spark://x"
     assert _first_words(ValueError("plain\nmore")) == "plain"
+
+
+@pytest.mark.parametrize(
+    "master", ["local", "local[*]", "local[4, 2]", "local-cluster[2,1,1024]", "spark://h:7077,g:7077",
+               "spark://[::1]:7077", "yarn", "k8s://https://k:443"]
+)  # fmt: skip
+def test_masters_spark_takes_are_taken(master: str) -> None:
+    from jtrack.engine.spark import check_master
+
+    check_master(master)

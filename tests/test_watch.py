@@ -843,3 +843,28 @@ def test_once_on_a_store_another_run_holds_is_an_error(tmp_path: Path) -> None:
     with Store(st).lock():
         res = _once(ex, st, "--wait", "0")
     assert res.exit_code == 1 and "another jtrack run is writing this store" in res.stderr
+
+
+def test_utf16_lines_are_read_and_a_settled_broken_file_is_its_error(tmp_path: Path) -> None:
+    """Telling an unfinished document by parsing it held back, for ever and silently, a
+    UTF-16 JSON lines file (no document, it never parses whole) and a truncated .gz; a file
+    left alone SETTLE_SECONDS is read as it is, a corrupt one the error it is."""
+    import gzip
+
+    from jtrack.engine.inputs import SETTLE_SECONDS
+
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    text = "".join(page(f"u{i}", "v1", i, "/u") + "\n" for i in range(3))
+    (ex / "utf16.jsonl").write_bytes(text.encode("utf-16"))
+    res = _once(ex, st)
+    assert res.exit_code == 0, res.stderr
+    assert Store(st).read_manifest().counts["events_kept"] == 3
+    broken = ex / "old.jsonl.gz"
+    broken.write_bytes(gzip.compress(text.replace("u", "w").encode())[:-12])
+    res = _once(ex, st)  # just written: it may still grow
+    assert res.exit_code == 0 and Store(st).read_manifest().counts["events_kept"] == 3
+    past = time.time() - SETTLE_SECONDS - 5
+    os.utime(broken, (past, past))
+    res = _once(ex, st)
+    assert res.exit_code == 1 and "old.jsonl.gz: the gzip stream is truncated" in res.stderr

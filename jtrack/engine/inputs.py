@@ -129,19 +129,28 @@ def _complete_end(fh: BinaryIO, start: int, size: int, max_line_bytes: int) -> i
     return cut
 
 
-#: A JSON document up to this size is parsed to tell whether it is whole (a REST page saved
-#: as it is written ends with `}` after every entity); a bigger one is judged by its end.
+#: A compressed file or a JSON document changed this recently (seconds) may still be being
+#: written: it is decompressed or parsed to its end, and waits while that fails. One left
+#: alone longer is read as it is (a corrupt one is the error it is, as in `sessionize`),
+#: and never looked at twice: a settled file costs no such read.
+SETTLE_SECONDS = 10.0
+#: ... a document bigger than this is judged by its last byte alone.
 _PARSE_DOCUMENT = 64 << 20
 
 
-def _unfinished(fh: BinaryIO, path: str, size: int) -> bool:
+def _unfinished(fh: BinaryIO, path: str, size: int, mtime: float) -> bool:
     """Whether a file that is not plain JSON lines is still being written: a Parquet file
-    without its footer, a compressed stream that stops before its end (logrotate's
-    `compress` writes `app.jsonl.2.gz` in place), a JSON document not yet whole."""
+    without its footer, a JSON document whose last character is no `]` or `}`; and, changed
+    within SETTLE_SECONDS, a compressed stream that stops before its end (logrotate's
+    `compress` writes `app.jsonl.2.gz` in place) or a document that does not parse yet (a
+    REST page saved as it is written ends with `}` after every entity)."""
+    import time
+
     fh.seek(0)
     head = fh.read(4)
+    fresh = time.time() - mtime < SETTLE_SECONDS
     if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
-        return not _whole_stream(path)
+        return fresh and not _whole_stream(path)
     if head == b"PAR1" or _parquet_suffix(path):
         fh.seek(max(0, size - 4))
         return size < 12 or fh.read(4) != b"PAR1"
@@ -149,14 +158,30 @@ def _unfinished(fh: BinaryIO, path: str, size: int) -> bool:
     end = fh.read(_BLOCK).rstrip(b" \t\r\n\x00")  # UTF-16 too
     if not end.endswith((b"]", b"}")):
         return True
-    if size > _PARSE_DOCUMENT:
+    if not fresh or size > _PARSE_DOCUMENT:
         return False
     data = b"".join(_decoded_chunks(Source(path, Path(path))))  # (UTF-16 too)
+    text = data.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     try:
-        json.loads(data.decode("utf-8", errors="replace").lstrip("\ufeff"))
+        json.loads(text)
     except (ValueError, RecursionError):
-        return True
+        # JSON lines that are not plain (UTF-16; a first line starting with `[`) never
+        # parse whole: whole lines, they are read
+        return not _whole_lines(text)
     return False
+
+
+def _whole_lines(text: str) -> bool:
+    """Whether text that is no JSON document is JSON lines whose last line is whole (a JSON
+    value of its own): the file is read, and any bad line before it is its reject."""
+    lines = text.rstrip().rsplit("\n", 1)
+    if len(lines) < 2:
+        return False
+    try:
+        json.loads(lines[-1])
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _whole_stream(path: str) -> bool:
@@ -288,7 +313,7 @@ def _plan_file(
     ident = {"dev": st.st_dev, "ino": st.st_ino}
     with open(path, "rb") as fh:
         if not plain_json_lines(path, max_line_bytes):
-            if follow and _unfinished(fh, path, size):
+            if follow and _unfinished(fh, path, size, st.st_mtime):
                 return None
             digest = _digest(fh, size)
             same = by_digest.get((size, digest))

@@ -269,10 +269,13 @@ def _start(master: str) -> Any:
     return spark
 
 
-#: Masters Spark takes (spark-submit's --master): local, local[N], local[N,F], local[*],
-#: spark://HOST:PORT[,HOST:PORT...], yarn, k8s://..., mesos://...
+#: Masters Spark takes (spark-submit's --master, as SparkContext parses them): local,
+#: local[N], local[*], local[N, F], local-cluster[N, C, M], spark://HOST:PORT[,HOST:PORT...],
+#: yarn, k8s://..., mesos://... (which Spark itself judges).
 _MASTER = re.compile(
-    r"local(\[(\*|\d+)(,\d+)?\])?|spark://[^,:/\s]+:\d+(,[^,:/\s]+:\d+)*|yarn|(k8s|mesos)://\S+"
+    r"local(\[\s*(\*|\d+)\s*(,\s*\d+\s*)?\])?"
+    r"|local-cluster\[\s*\d+\s*,\s*\d+\s*,\s*\d+\s*\]"
+    r"|spark://[^,:/\s]+:\d+(,[^,:/\s]+:\d+)*|yarn|(k8s|mesos)://\S+"
 )
 
 

@@ -251,12 +251,10 @@ def rotated_copies(sources: Sequence[str]) -> list[str]:
                 found.update(str(Path(folder) / n) for n in names if _ROTATED.search(n))
         elif not any(ch in raw for ch in "*?[") or p.exists():
             beside(p)
-        else:
-            import glob as globbing
-
-            for match in globbing.glob(raw, recursive=True):
-                if os.path.isfile(match):
-                    beside(Path(match))
+        else:  # (jtrack's own glob: a symlink loop is the error it is, not walked for ever)
+            for match in _glob(raw):
+                if match.is_file():
+                    beside(match)
     return sorted(found)
 
 

@@ -67,7 +67,7 @@ page_views, searches, segments, outcomes, duration_seconds, duration, first_seen
 by_type {type: sessions}, first_visit, last_visit, web_sessions, web_duration_seconds,
 web_duration}, sessions [card objects, newest first], notes}. `first_seen`/`last_seen` span
 every session (the first start, the last end); `first_visit`/`last_visit` are the starts of
-the first and latest web sessions (of any session when none is web) and `web_*` count web
+the first and latest web sessions (null when there is none) and `web_*` count web
 sessions only: visits and time on site (a custom session of an order system may last a
 day). Totals count every
 session of the traffic classes asked for (people only by default), also those a `limit`
@@ -398,16 +398,24 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
     return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
-def _hidden_visits(store: Store, customer: str, until: datetime | None = None) -> int:
+def _hidden_visits(
+    store: Store,
+    customer: str,
+    until: datetime | None = None,
+    classes: Sequence[str] | None = None,
+) -> int:
     """The visitor's sessions (begun by `until`) that the active role may not see, which
     visit numbers count all the same: so that such a role reads "visit 3 of 3", not "visit
-    3 of 2" (0 for the plain store, or a role that sees every session)."""
+    3 of 2" (0 for the plain store, or a role that sees every session); `classes`: only
+    those of these traffic classes (what a journey shown for them leaves out)."""
     from jtrack.access import STANDARD_SESSION_TYPES, StoreView
 
     if not isinstance(store, StoreView) or store.policy.sees_custom_sessions:
         return 0
     lf = store.unfiltered().scan_sessions(customer_id=customer)
     lf = lf.filter(~pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
+    if classes is not None:
+        lf = lf.filter(traffic_expr(classes))
     if until is not None:
         lf = lf.filter(pl.col("created_date") <= until)
     return int(lf.select(pl.len()).collect(engine="in-memory").item())
@@ -1349,7 +1357,7 @@ def build_journey(
     left_out = scope.note()
     if left_out:
         notes.append(left_out)
-    n_hidden = sum(hidden_visits.values())
+    n_hidden = sum(_hidden_visits(store, c, until, classes) for c in customers)
     if n_hidden:
         from jtrack.access import SESSIONTYPE_VIEW
 
@@ -1399,13 +1407,12 @@ def _totals(
     by_type = sessions.group_by("type").len().sort("type")
     duration = float(agg["duration_seconds"] or 0.0)
     webs = sessions.filter(pl.col("type") == "web")
-    visits = webs if webs.height else sessions
     web = webs.select(
         pl.len().alias("n"),
         pl.col("duration_in_seconds").sum().alias("seconds"),
     )
     web_seconds = float(web.item(0, "seconds") or 0.0)
-    starts = visits.get_column("created_date")
+    starts = webs.get_column("created_date")  # (no web session: no visit, no dates)
     return {
         "sessions": int(agg["sessions"]),
         "events": int(agg["events"] or 0),

@@ -623,8 +623,9 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
 
 
 def _hidden_sessions(store: Any, opts: ReportOptions) -> int:
-    """The custom sessions of the report's period that the active role may not see (0 for
-    the plain store, or a role that sees them), so that the report says it counts fewer."""
+    """The custom sessions of the report's period and traffic classes that the active role
+    may not see (0 for the plain store, or a role that sees them), so that the report says
+    it counts fewer."""
     from jtrack.access import STANDARD_SESSION_TYPES, StoreView
 
     if not isinstance(store, StoreView) or store.policy.sees_custom_sessions:
@@ -633,6 +634,7 @@ def _hidden_sessions(store: Any, opts: ReportOptions) -> int:
         store.unfiltered()
         .scan_sessions()
         .filter(~pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
+        .filter(traffic_expr(opts.traffic))  # (the classes the report counts)
     )
     day = pl.col("created_date").dt.convert_time_zone(opts.tz).dt.date()
     if opts.since is not None:
