@@ -112,7 +112,8 @@ SMALL_BATCH_FILES = 2_000
 
 
 class SmallFiles:
-    """Small JSON lines files among `sources` decoded together (jtrack.read.jsonl.decode_small):
+    """Small JSON files among `sources` (JSON lines, and documents of few events: a REST
+    page) decoded together (jtrack.read.jsonl.decode_small):
     `take(i)` gives source i's rows (ROW_SCHEMA, `_src` 0) and accounting as reading it alone
     would, or None for a source to be read the usual way. Sources are taken in order; the
     small ones that follow source i are read with it (SMALL_BATCH_BYTES at most), and an
