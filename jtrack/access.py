@@ -525,6 +525,15 @@ class StoreView(Store):
         plain._pinned = self.pinned()
         return plain
 
+    def hidden_sessions(self, customer_id: str | None = None) -> pl.LazyFrame | None:
+        """The sessions the role may not see (custom sessions, without
+        journey:sessiontype:view), read from the plain store, for counts that say what is
+        left out; None when the role sees every session."""
+        if self.policy.sees_custom_sessions:
+            return None
+        lf = self.unfiltered().scan_sessions(customer_id=customer_id)
+        return lf.filter(~pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
+
     def scan_sessions(self, customer_id: str | None = None) -> pl.LazyFrame:
         self.policy.require(SESSION_VIEW, "sessions")
         lf = super().scan_sessions(customer_id=customer_id)

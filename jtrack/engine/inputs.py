@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -144,8 +145,6 @@ def _unfinished(fh: BinaryIO, path: str, size: int, mtime: float) -> bool:
     within SETTLE_SECONDS, a compressed stream that stops before its end (logrotate's
     `compress` writes `app.jsonl.2.gz` in place) or a document that does not parse yet (a
     REST page saved as it is written ends with `}` after every entity)."""
-    import time
-
     fh.seek(0)
     head = fh.read(4)
     fresh = time.time() - mtime < SETTLE_SECONDS

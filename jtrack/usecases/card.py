@@ -398,27 +398,19 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
     return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
-def _hidden_visits(
-    store: Store,
-    customer: str,
-    until: datetime | None = None,
-    classes: Sequence[str] | None = None,
-) -> int:
-    """The visitor's sessions (begun by `until`) that the active role may not see, which
-    visit numbers count all the same: so that such a role reads "visit 3 of 3", not "visit
-    3 of 2" (0 for the plain store, or a role that sees every session); `classes`: only
-    those of these traffic classes (what a journey shown for them leaves out)."""
-    from jtrack.access import STANDARD_SESSION_TYPES, StoreView
+def _hidden_visits(store: Store, customer: str, until: datetime | None = None) -> pl.Series:
+    """The traffic classes of the visitor's sessions (begun by `until`) that the active role
+    may not see, which visit numbers count all the same: so that such a role reads "visit 3
+    of 3", not "visit 3 of 2" (none for the plain store, or a role that sees every
+    session)."""
+    from jtrack.access import StoreView
 
-    if not isinstance(store, StoreView) or store.policy.sees_custom_sessions:
-        return 0
-    lf = store.unfiltered().scan_sessions(customer_id=customer)
-    lf = lf.filter(~pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
-    if classes is not None:
-        lf = lf.filter(traffic_expr(classes))
+    hidden = store.hidden_sessions(customer) if isinstance(store, StoreView) else None
+    if hidden is None:
+        return pl.Series("traffic_class", [], dtype=pl.String)
     if until is not None:
-        lf = lf.filter(pl.col("created_date") <= until)
-    return int(lf.select(pl.len()).collect(engine="in-memory").item())
+        hidden = hidden.filter(pl.col("created_date") <= until)
+    return hidden.select("traffic_class").collect(engine="in-memory").get_column("traffic_class")
 
 
 def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str, str | None]:
@@ -1131,7 +1123,7 @@ def build_card(
     # The visitor as of `as_of`: the sessions begun by then, traits seen by then.
     begun = visitor_sessions.filter(pl.col("created_date") <= ctx.as_of)
     # "visit N of M": M counts the visits begun by then (a role's hidden ones too)
-    visits = begun.height + _hidden_visits(store, customer, ctx.as_of)
+    visits = begun.height + _hidden_visits(store, customer, ctx.as_of).len()
     not_begun = begun.filter(pl.col("id") == sid).height == 0
     if not_begun:
         begun = visitor_sessions  # resolve as the store does
@@ -1297,7 +1289,7 @@ def build_journey(
             .collect()
             .item()
         )
-        + hidden_visits[c]
+        + hidden_visits[c].len()
         for c in customers
     }
     shown = sessions.head(limit) if limit is not None else sessions
@@ -1357,7 +1349,10 @@ def build_journey(
     left_out = scope.note()
     if left_out:
         notes.append(left_out)
-    n_hidden = sum(_hidden_visits(store, c, until, classes) for c in customers)
+    # (those of the traffic classes shown: what this journey leaves out)
+    n_hidden = sum(
+        int(h.to_frame().filter(traffic_expr(classes)).height) for h in hidden_visits.values()
+    )
     if n_hidden:
         from jtrack.access import SESSIONTYPE_VIEW
 

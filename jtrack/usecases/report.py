@@ -626,16 +626,12 @@ def _hidden_sessions(store: Any, opts: ReportOptions) -> int:
     """The custom sessions of the report's period and traffic classes that the active role
     may not see (0 for the plain store, or a role that sees them), so that the report says
     it counts fewer."""
-    from jtrack.access import STANDARD_SESSION_TYPES, StoreView
+    from jtrack.access import StoreView
 
-    if not isinstance(store, StoreView) or store.policy.sees_custom_sessions:
+    hidden = store.hidden_sessions() if isinstance(store, StoreView) else None
+    if hidden is None:
         return 0
-    lf = (
-        store.unfiltered()
-        .scan_sessions()
-        .filter(~pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
-        .filter(traffic_expr(opts.traffic))  # (the classes the report counts)
-    )
+    lf = hidden.filter(traffic_expr(opts.traffic))  # (the classes the report counts)
     day = pl.col("created_date").dt.convert_time_zone(opts.tz).dt.date()
     if opts.since is not None:
         lf = lf.filter(day >= opts.since)
