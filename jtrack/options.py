@@ -46,6 +46,22 @@ def parse_duration(text: str, option: str = "--gap") -> timedelta:
     return timedelta(seconds=total)
 
 
+def format_duration(seconds: float) -> str:
+    """A duration as parse_duration reads it: `20m`, `1h30m`, `90s` rather than `5400s`
+    (`2d`; fractions of a second as `500ms`)."""
+    left = round(seconds * 1000)
+    if left <= 0:
+        return "0s"
+    out = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        n, left = divmod(left, size)
+        if n:
+            out.append(f"{n}{unit}")
+    if left:
+        out.append(f"{left}ms")
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class SessionizeOptions:
     """How events are split into sessions (everything a run's result depends on)."""

@@ -1174,7 +1174,7 @@ def test_the_options_change_note_names_only_what_changed(tmp_path: Path) -> None
     )
     run = run_sessionize([later], store, session=opts)
     note = next(n for n in run.notes if "options differ" in n)
-    assert "(split on campaign change off -> on, max duration none -> 300s)" in note
+    assert "(split on campaign change off -> on, max duration none -> 5m)" in note
     assert "gap" not in note
 
 
@@ -1241,3 +1241,22 @@ def test_an_empty_parquet_file_is_refused_not_skipped_as_an_empty_file_taken_in(
     (folder / "broken.parquet").write_bytes(b"")
     with pytest.raises(JtrackError, match="not a readable Parquet file"):
         run_sessionize([folder / "broken.parquet"], store)
+
+
+def test_the_events_a_run_adds_sum_to_the_events_the_store_holds(tmp_path: Path) -> None:
+    """A redelivered copy that takes the place of the stored one (it is earlier) adds no
+    event: `events_added`, summed over the runs, is the store's events."""
+    a = tmp_path / "a.parquet"
+    flat_frame(
+        [flat_event(f"e{i}", "v1", T0 + timedelta(minutes=i)) for i in range(5)]
+    ).write_parquet(a)
+    b = tmp_path / "b.parquet"
+    rows = [flat_event("e4", "v1", T0 - timedelta(minutes=1))]  # e4 again, earlier
+    rows += [flat_event(f"n{i}", "v2", T0 + timedelta(minutes=i)) for i in range(3)]
+    flat_frame(rows).write_parquet(b)
+    store = Store.open(tmp_path / "store")
+    first = run_sessionize([a], store)
+    second = run_sessionize([b], store)
+    assert second.summary.run is not None and second.summary.run["events_added"] == 3
+    added = [r.summary.run["events_added"] for r in (first, second) if r.summary.run]
+    assert sum(added) == second.summary.events_kept == 8

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
 from jtrack.engine.compact import LIVE_LEVEL, MERGE_FACTOR, RECENT_RUNS, level, to_merge
-from jtrack.options import RunOptions
+from jtrack.options import RunOptions, SessionizeOptions
 from jtrack.store import Manifest, PartInfo, RunInfo, Store
 from jtrack.store.snapshot import Snapshot
 from tests.helpers import flat_event, flat_frame
@@ -74,6 +74,28 @@ def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -
     assert all(t[:19].replace("T", " ") in inputs for t in run_times), narrow.stdout
     assert all(t[:19].replace("T", " ") in narrow.stdout.split("Runs")[1] for t in run_times)
     assert info["inputs"][0]["taken_in"] == run_times[0]  # JSON keeps the manifest's form
+
+
+def test_store_table_says_what_an_admin_checks_and_the_last_inputs_and_runs(
+    tmp_path: Path,
+) -> None:
+    """Totals (rows read, duplicates, rejects), the span, the gap as it was typed, the
+    contacts file; a year of nightly runs is not 730 lines: the last 10 of each, --all."""
+    store = Store.open(tmp_path / "store")
+    files = _exports(tmp_path, days=12, per_day=2, visitors=2, minutes=5)
+    for f in files:
+        run_sessionize([f], store, SessionizeOptions(gap=timedelta(minutes=30)))
+    res = CliRunner().invoke(app, ["store", "--store", str(store.root)], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.stderr
+    head = res.stdout.split("Inputs taken in")[0].splitlines()
+    assert "  from 12 inputs: 24 rows read, 0 duplicates, 0 rejected" in head
+    assert "  sessions: gap 30m" in head and any(x.startswith("  events from 2026-") for x in head)
+    assert all(len(line) <= 80 for line in head)
+    assert "Inputs taken in: the last 10 of 12 (--all, or -f json)" in res.stdout
+    assert "Runs: the last 10 of 12 (--all, or -f json)" in res.stdout
+    assert "/day0.parquet" not in res.stdout and "/day11.parquet" in res.stdout
+    every = CliRunner().invoke(app, ["store", "--store", str(store.root), "--all"])
+    assert "the last 10" not in every.stdout and "/day0.parquet" in every.stdout
 
 
 def test_store_table_keeps_the_file_names_goes_to_o_and_has_no_trailing_blanks(
@@ -269,6 +291,15 @@ def test_a_run_compacts_on_its_own_when_parts_pile_up(tmp_path: Path) -> None:
     fresh = Store.open(tmp_path / "fresh")
     run_sessionize(files, fresh)
     assert_same_store(store, fresh)
+    # the night's compaction (the same events in fewer files) does not take the place of a
+    # night among the versions kept (--keep 2): two nights can still be undone
+    n = len(files)
+    assert [r.mode for r in m.runs[-2:]] == ["incremental", "compact"]
+    assert store.versions()[-4:] == [f"v{v:06d}" for v in (n - 2, n - 1, n, n + 1)]
+    assert m.compacted and not store.read_manifest(f"v{n:06d}").compacted
+    res = _run("store", "rollback", f"v{n - 2:06d}", "--store", str(store.root))
+    assert res.exit_code == 0, res.stderr
+    assert Store.open(store.root).scan_sessions().collect().height == n - 2
 
 
 def test_compaction_leaves_a_big_old_part_alone(tmp_path: Path) -> None:
@@ -711,14 +742,15 @@ def test_many_one_row_segments_are_merged_before_they_hold_many_rows(
 def test_compact_keeps_the_versions_asked_for_even_with_nothing_to_compact(
     daily: tuple[Store, list[Path]], tmp_path: Path
 ) -> None:
-    """`store compact --keep N` leaves the current version and N before it (the version
-    compacted from was kept one more: this process was reading it), also when there is
+    """`store compact --keep N` leaves the current version and N runs' versions before it
+    (the version compacted from, the same events, is not counted), also when there is
     nothing to compact; the run record says how many parts were written and merged away."""
     store, files = daily
     base = store.read_manifest()
     res = _run("store", "compact", "--store", str(store.root), "--keep", "1")
     assert res.exit_code == 0, res.stderr
-    assert sorted(p.name for p in (store.root / "versions").iterdir()) == ["v000003", "v000004"]
+    kept = sorted(p.name for p in (store.root / "versions").iterdir())
+    assert kept == ["v000002", "v000003", "v000004"]
     store.refresh()
     last = store.read_manifest().runs[-1]
     assert (last.mode, last.parts_written, last.parts_rewritten) == ("compact", 2, len(base.parts))

@@ -228,8 +228,27 @@ def test_replace_refuses_to_shrink_the_store_unless_forced(tmp_path: Path) -> No
         app, ["sessionize", str(small), "--store", str(store.root), "--replace", "--force", "-q"]
     )
     assert ok.exit_code == 0, ok.stderr
+    # said even with -q: the store is smaller than it was
+    assert "warning: --replace: the store holds 3 events, 37 fewer than before (40)" in (ok.stderr)
     store.refresh()
     assert store.scan_index().collect().height == 3
+
+
+def test_a_quiet_run_that_rejects_rows_says_so(tmp_path: Path) -> None:
+    """The cron recipe (-q --on-error skip): rows left out are not left out silently."""
+    store = tmp_path / "store"
+    good = _export(tmp_path / "a.parquet", "a", 5)
+    bad = tmp_path / "b.jsonl"
+    bad.write_text('{"id": "half\n')
+    args = ["sessionize", str(good), str(bad), "--store", str(store), "--on-error", "skip", "-q"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr == (
+        "warning: 1 row of this run was rejected and left out "
+        f"(see {store}/current/rejects.jsonl)\n"
+    )
+    again = CliRunner().invoke(app, args)  # nothing new: nothing to say
+    assert again.exit_code == 0 and again.stderr == ""
 
 
 def test_one_visitors_clock_moves_no_one_elses_contact_state(tmp_path: Path) -> None:

@@ -139,7 +139,8 @@ def sessionize_cmd(
     keep: Annotated[
         int,
         typer.Option(
-            help="Earlier versions of the store to keep for `jtrack store rollback`.",
+            help="Earlier versions of the store to keep for `jtrack store rollback` (a "
+            "compaction's version, the same events as its base, is not counted).",
             min=0,
             metavar="<n>",
         ),
@@ -390,7 +391,7 @@ def _session_options(
 def _warn(run: Any, quiet: bool) -> None:
     """Empty inputs, conflicting redeliveries, rebuilds: one `warning:` line each (even with
     -q: they may mean something is wrong); notes about the run only without -q."""
-    lines = list(run.read.warnings)
+    lines = [*run.read.warnings, *run.warnings]
     conflicts = run.conflicts
     if conflicts is not None and conflicts.height:
         ids = conflicts["event_id"].head(5).to_list()

@@ -42,9 +42,19 @@ def store_cmd(
     store: StoreOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every input and run in the table (it shows the last 10 of each; -f json "
+            "has them all).",
+        ),
+    ] = False,
 ) -> None:
-    """Show what the store holds: its totals, the files it took in (name, size, fingerprint,
-    rows, when), its runs and its versions (the current one and those kept for rollback)."""
+    """Show what the store holds: its totals (rows read, duplicates, rejects, the time
+    span), its session options and contacts file, the files it took in (name, size,
+    fingerprint, rows, when), its runs and its versions (the current one and those kept
+    for rollback)."""
     if ctx.invoked_subcommand is not None:
         return
     from jtrack.store import Store
@@ -62,24 +72,58 @@ def store_cmd(
 
     from jtrack.render.table import FrameTable
 
-    c = info["counts"]
-    head = Text(
-        f"{info['store']} ({info['version']}): {c.get('events_kept', 0):,} events, "
-        f"{c.get('sessions', 0):,} sessions, {c.get('visitors', 0):,} visitors, "
-        f"{len(info['inputs'])} input(s) taken in\n"
+    inputs = info["inputs"].drop("sha256")
+    runs = info["runs"].select(
+        "run", "mode", "finished", "files_read", "events_added", "sessions_added"
     )
-    parts: list[Any] = [
-        head,
-        FrameTable(info["inputs"].drop("sha256"), "Inputs taken in", tails=("name",)),
-        FrameTable(
-            info["runs"].select(
-                "run", "mode", "finished", "files_read", "events_added", "sessions_added"
-            ),
-            "Runs",
-        ),
-        FrameTable(info["versions"], "Versions (jtrack store rollback VERSION)"),
-    ]
+    parts: list[Any] = [Text("\n".join(_totals(info)) + "\n")]
+    for frame, title, what in ((inputs, "Inputs taken in", "inputs"), (runs, "Runs", "runs")):
+        shown = frame if every else frame.tail(_LAST)
+        if shown.height < frame.height:  # (a year of nightly runs: 365 lines of each)
+            title += f": the last {shown.height} of {frame.height:,} (--all, or -f json)"
+        parts.append(FrameTable(shown, title, tails=("name",) if what == "inputs" else ()))
+    parts.append(FrameTable(info["versions"], "Versions (jtrack store rollback VERSION)"))
     print_renderables(parts, output)
+
+
+#: Inputs and runs the table shows (the last ones; --all for every one).
+_LAST = 10
+
+
+def _totals(info: dict[str, Any]) -> list[str]:
+    """What the store holds, in short lines (each wraps alone at 80 columns): events and
+    where they came from, the time span, the session options, the contacts file."""
+    from jtrack.options import format_duration
+    from jtrack.render.text import plural
+
+    c, o = info["counts"], info["options"]
+    dups = f"{c.get('duplicates', 0):,} duplicates"
+    if c.get("conflicting_duplicates"):
+        dups += f" ({c['conflicting_duplicates']:,} with different contents)"
+    lines = [
+        f"{info['store']} ({info['version']}): {c.get('events_kept', 0):,} events, "
+        f"{c.get('sessions', 0):,} sessions, {c.get('visitors', 0):,} visitors",
+        f"  from {plural(len(info['inputs']), 'input')}: {c.get('rows_read', 0):,} rows read, "
+        f"{dups}, {c.get('rejected', 0):,} rejected",
+    ]
+    if c.get("first_event"):
+        lines.append(f"  events from {c['first_event']} to {c.get('last_event')}")
+    opts = [f"gap {format_duration(float(o.get('gap_seconds') or 1200))}"]
+    if o.get("max_duration_seconds"):
+        opts.append(f"max duration {format_duration(float(o['max_duration_seconds']))}")
+    if o.get("split_on_campaign_change"):
+        opts.append("split on campaign change")
+    lines.append("  sessions: " + ", ".join(opts))
+    k = info.get("contacts")
+    if k:
+        line = (
+            f"    {k.get('contacts', 0):,} contacts; visitors {k.get('visitors_known', 0):,} "
+            f"known, {k.get('visitors_temporary', 0):,} temporary"
+        )
+        if k.get("invalid_entries"):
+            line += f"; {k['invalid_entries']:,} invalid entries"
+        lines += [f"  contacts: {k.get('file')}", line]
+    return lines
 
 
 @store_app.command("rollback")
@@ -110,7 +154,15 @@ def rollback_cmd(
 @handle_errors
 def compact_cmd(
     store: StoreOpt = None,
-    keep: Annotated[int, typer.Option(help="Earlier versions to keep.", min=0, metavar="<n>")] = 2,
+    keep: Annotated[
+        int,
+        typer.Option(
+            help="Earlier versions to keep (the one compacted from, the same events, is not "
+            "counted).",
+            min=0,
+            metavar="<n>",
+        ),
+    ] = 2,
     wait: Annotated[
         float,
         typer.Option(help="Seconds to wait for another run's lock.", min=0, metavar="<seconds>"),

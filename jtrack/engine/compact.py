@@ -416,6 +416,7 @@ def compact_locked(
             done = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             m.version = writer.number
             m.created = done
+            m.compacted = True
             kept = {(p.table, p.file) for p in parts} & {(p.table, p.file) for p in base.parts}
             m.runs = [
                 *base.runs,

@@ -495,6 +495,7 @@ def input_file(name: str, fp: Identity, stats: FileStats, run: int, segment: int
         lines=piece_lines(fp, stats.lines),
         dev=fp.dev,
         ino=fp.ino,
+        tail=fp.open_line,  # (kept by the run only if that line was rejected: see _finish)
     )
 
 

@@ -53,6 +53,9 @@ class Identity:
     #: of a piece of a JSON lines file, its first line's number (its lines are counted as
     #: it is read: see piece_lines)
     first_line: int | None = None
+    #: of a JSON lines file whose last line has no newline (an export cut mid-write): where
+    #: that line starts (see InputFile.tail)
+    open_line: int | None = None
 
     @property
     def nbytes(self) -> int:
@@ -322,13 +325,14 @@ def _plan_file(
                 return same
             return src, Identity(path, size, st.st_mtime_ns, digest, end=size, **ident)
         start, before = 0, 0
-        if (
-            known is not None
-            and known.end < size
-            and _continues(fh, known.end)
-            and _digest(fh, known.end) == known.sha256
-        ):
-            start = known.end
+        if known is not None and known.end < size and _digest(fh, known.end) == known.sha256:
+            if _continues(fh, known.end):
+                start = known.end
+            elif known.tail is not None:  # its rejected last line, unfinished then, grew
+                start = known.tail
+        if start:
+            assert known is not None
+            # (no newline in [tail, end): the newlines before the tail are the known ones)
             before = known.lines if known.lines is not None else _count_lines(fh, 0, start)
         end = _complete_end(fh, start, size, max_line_bytes) if follow else size
         if end <= start:
@@ -340,11 +344,23 @@ def _plan_file(
         same = by_digest.get((end, digest)) if start == 0 else None
         if same is not None:
             return same
+        open_line = None
+        fh.seek(end - 1)
+        if fh.read(1) != b"\n":
+            open_line = _last_newline(fh, start, end)
     piece = Source(
         src.name, src.path, src.data, src.partitions, offset=start, end=end, first_line=before + 1
     )
     return piece, Identity(
-        path, size, st.st_mtime_ns, digest, start=start, end=end, first_line=before + 1, **ident
+        path,
+        size,
+        st.st_mtime_ns,
+        digest,
+        start=start,
+        end=end,
+        first_line=before + 1,
+        open_line=open_line,
+        **ident,
     )
 
 

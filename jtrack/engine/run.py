@@ -38,10 +38,11 @@ from jtrack.engine.ingest import STAGE_SHARE, NewData, UnitRows, read_inputs, un
 from jtrack.engine.inputs import Identity, plan_inputs
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_states
 from jtrack.errors import DataError, UsageError
-from jtrack.options import CAMPAIGN_RULE, RunOptions, SessionizeOptions
+from jtrack.options import CAMPAIGN_RULE, RunOptions, SessionizeOptions, format_duration
 from jtrack.progress import ProgressFn, ProgressUpdate, no_progress
 from jtrack.read import (
     REJECT_REASONS,
+    SRC_FILE,
     SRC_LINE,
     ReadResult,
     Source,
@@ -178,6 +179,9 @@ class StoredRun:
     conflicts: pl.DataFrame | None = None
     store: Store | None = None
     notes: list[str] = field(default_factory=list)
+    #: what may mean something is wrong, said even by a quiet run: rows this run rejected
+    #: (--on-error skip), a --replace that left the store smaller
+    warnings: list[str] = field(default_factory=list)
 
     def session_table(self, limit: int | None = None) -> pl.DataFrame:
         """The store's sessions by start and id (the first `limit` of them)."""
@@ -381,7 +385,9 @@ def _run(
             lambda pos: engine.rows_at(new, pos, ["customer_id", "event_id"]),
             _stored_keys(snap, sides) if snap is not None and keys_held else None,
         )
-        notes += _repeated_files(new, decisions)
+        notes += _repeated_files(
+            new, decisions, {i.path for i in history.inputs} if history else set()
+        )
         new.release_ids()
         if opts.on_error == "fail" and decisions.far_new.len():
             raise _far_future_error(engine, new, decisions)
@@ -399,7 +405,9 @@ def _run(
             book=book,
             default_region=book_source.default_region if book_source else None,
             far_new=decisions.far_new,
-            invalid_entries=book_invalid.height if book_invalid is not None else 0,
+            invalid_entries=book_invalid.height
+            if book_invalid is not None
+            else _invalid_before(base),
             reclassify=relabel,
         )
         jobs = [_job(ctx, u, lo, hi) for u, (lo, hi) in enumerate(ranges)]
@@ -447,6 +455,20 @@ def _run(
         summary.rejects_file = str(opts.rejects_path)
     elif manifest.rejects:
         summary.rejects_file = str(store.root / "current" / REJECTS)
+    warnings = []
+    if read.rejects.height:
+        n = read.rejects.height
+        warnings.append(
+            f"{n:,} row{'s' if n != 1 else ''} of this run {'were' if n != 1 else 'was'} "
+            f"rejected and left out (see {summary.rejects_file})"
+        )
+    if mode == "replace" and base is not None:
+        before, after = int(base.counts.get("events_kept", 0)), summary.events_kept
+        if after < before:
+            warnings.append(
+                f"--replace: the store holds {after:,} events, {before - after:,} fewer than "
+                f"before ({before:,}); `jtrack store rollback` goes back"
+            )
     return StoredRun(
         summary=summary,
         read=read,
@@ -454,14 +476,15 @@ def _run(
         conflicts=conflicts,
         store=store,
         notes=notes,
+        warnings=warnings,
     )
 
 
-def _repeated_files(new: NewData, decisions: Decisions) -> list[str]:
+def _repeated_files(new: NewData, decisions: Decisions, taken: set[str]) -> list[str]:
     """A note for each file of the run whose every accepted row repeats an event taken in
     before it (earlier in the run, or by an earlier run): most often one export given twice,
     under two names or in two formats, which the accounting alone shows only as a count of
-    duplicates."""
+    duplicates; or, at a path `taken` in before, a file changed since (edited in place)."""
     seg = (pl.col("_pos") // (1 << 32)).alias("segment")
     dups = decisions.dropped.filter(~pl.col("far")).group_by(seg).agg(dups=pl.len())
     if dups.height == 0:
@@ -479,8 +502,12 @@ def _repeated_files(new: NewData, decisions: Decisions) -> list[str]:
         .select("segment", "rows")
         .iter_rows()
     )
+    again = {seg for i in new.inputs if i.start == 0 and i.path in taken for seg in i.segments}
     return [
-        f"{s.source}: all {whole[s.id]:,} of its events were taken in already (the same "
+        f"{s.source}: changed since it was taken in, read again: all {whole[s.id]:,} of its "
+        "events were taken in already (the copy taken first is kept)"
+        if s.id in again
+        else f"{s.source}: all {whole[s.id]:,} of its events were taken in already (the same "
         "export twice, under another name or in another format?)"
         for s in new.segments
         if s.id in whole
@@ -553,7 +580,7 @@ def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
     """The session options that changed, each as `name old -> new`."""
 
     def seconds(v: Any) -> str:
-        return f"{int(v)}s" if v else "none"
+        return format_duration(float(v)) if v else "none"
 
     shown = [
         ("gap", "gap_seconds", seconds),
@@ -597,6 +624,24 @@ def _contacts(
         region,
     )
     return source, book, invalid, changed, []
+
+
+def _events_added(new: NewData, d: Decisions) -> int:
+    """How many events the run added to the store: its new rows kept, less the stored
+    copies they replaced (an earlier copy of an event redelivered: the event is not new)
+    or that left for the far future, plus stored ones that came back (summed over the
+    runs, the store's events)."""
+    was = pl.col("status") == "kept"
+    now = pl.col("new_status") == "kept"
+    moved = d.changed.select(left=(was & ~now).sum(), back=(~was & now).sum()).row(0)
+    return int(new.rows_accepted - d.drop_new.len() - (moved[0] or 0) + (moved[1] or 0))
+
+
+def _invalid_before(base: Manifest | None) -> int:
+    """The contacts file's invalid entries, as counted when it was taken in (a run that
+    keeps the file does not report them again, but the store still has them)."""
+    counts = base.contact_counts if base is not None else None
+    return int(counts.get("invalid_entries") or 0) if counts else 0
 
 
 def _stored_book(base: Manifest) -> pl.DataFrame | None:
@@ -729,8 +774,12 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
             write_with(opts.rejects_path, rejects_frame(new.rejects).write_ndjson)
             see = f"they are in {opts.rejects_path}"
         raise DataError(
-            f"every one of the {new.rows_read:,} rows read was rejected; the store "
-            f"({holds:,} events) is unchanged",
+            (
+                "the one row read was rejected"
+                if new.rows_read == 1
+                else f"every one of the {new.rows_read:,} rows read was rejected"
+            )
+            + f"; the store ({holds:,} events) is unchanged",
             hint=f"check the inputs are event exports ({see}), or pass --force to record the "
             "run anyway",
         )
@@ -1023,7 +1072,9 @@ def _finish(
     rewritten += _rewrite_parts(ctx, "sessions", res.removed_sessions, ["id"], parts)
     parts += res.index_parts + res.session_parts
     segments = (list(history.segments) if history else []) + new.segments
-    inputs = _merge_pieces(list(history.inputs) if history else [], new.inputs)
+    inputs, superseded = _merge_pieces(
+        list(history.inputs) if history else [], _rejected_tails(new.inputs, new.rejects)
+    )
     seg_source = pl.DataFrame(
         {
             "segment": [s.id for s in segments],
@@ -1081,7 +1132,7 @@ def _finish(
     seen = conflicts.filter(pl.col("event_id").is_in(d.judged_ids.implode()))
 
     # rejects: of reading (kept from the inputs' runs) and of the cut (judged again)
-    rejects, run_rejects = _rejects(ctx, new, held, inputs, d)
+    rejects, run_rejects = _rejects(ctx, new, held, inputs, d, superseded)
     rejects_rel = ctx.writer.write_text(REJECTS, _jsonl(rejects)) if rejects.height else None
 
     book_rel = None
@@ -1101,7 +1152,7 @@ def _finish(
         files_read=len(new.files),
         files_skipped=len(planned.skipped) + len(planned.twins),
         rows_read=new.rows_read,
-        events_added=int(new.rows_accepted - d.drop_new.len()),
+        events_added=_events_added(new, d),
         visitors_touched=res.touched,
         sessions_added=res.sessions_added,
         sessions_removed=res.sessions_removed,
@@ -1133,15 +1184,45 @@ def _finish(
     return manifest, run_info, seen, run_rejects
 
 
-def _merge_pieces(taken: list[InputFile], new: list[InputFile]) -> list[InputFile]:
+def _rejected_tails(inputs: list[InputFile], rejects: pl.DataFrame) -> list[InputFile]:
+    """The inputs read, each keeping the start of its unfinished last line (`tail`) only
+    where that line was rejected: a line that was a whole event is not read again."""
+    if not any(i.tail is not None for i in inputs):
+        return inputs
+    bad = set(rejects.select(SRC_FILE, SRC_LINE).iter_rows()) if rejects.height else set()
+    return [
+        i if i.tail is None or (i.name, (i.lines or 0) + 1) in bad else replace(i, tail=None)
+        for i in inputs
+    ]
+
+
+def _merge_pieces(
+    taken: list[InputFile], new: list[InputFile]
+) -> tuple[list[InputFile], set[tuple[str, int]]]:
     """The inputs taken in after this run: the new lines of a grown file extend its entry
-    (one entry per file, however many runs read it), any other input is a new entry."""
+    (one entry per file, however many runs read it), any other input is a new entry. A
+    piece read from the start of its file's rejected unfinished last line (InputFile.tail)
+    takes that line's place: the line's reject, as (file, line), is in the second value."""
     out = list(taken)
+    superseded: set[tuple[str, int]] = set()
     where = {(i.dev, i.ino): n for n, i in enumerate(out) if i.ino}
     for piece in new:
-        n = where.get((piece.dev, piece.ino)) if piece.start and piece.ino else None
+        n = where.get((piece.dev, piece.ino)) if piece.ino else None
         prev = out[n] if n is not None else None
-        if n is not None and prev is not None and prev.end == piece.start:
+        if prev is not None and prev.tail is not None and prev.tail == piece.start:
+            assert n is not None
+            # (a tail at 0 is a file of one rejected line and no event: replaced whole)
+            superseded.add((prev.name, (prev.lines or 0) + 1))
+            out[n] = replace(
+                piece,
+                start=prev.start,
+                rows_read=prev.rows_read - 1 + piece.rows_read,
+                rows_rejected=prev.rows_rejected - 1 + piece.rows_rejected,
+                segments=prev.segments + piece.segments,
+            )
+            continue
+        if piece.start and prev is not None and prev.end == piece.start:
+            assert n is not None
             out[n] = replace(
                 piece,
                 start=prev.start,
@@ -1153,14 +1234,20 @@ def _merge_pieces(taken: list[InputFile], new: list[InputFile]) -> list[InputFil
         out.append(piece)
         if piece.ino:
             where[(piece.dev, piece.ino)] = len(out) - 1
-    return out
+    return out, superseded
 
 
 def _rejects(
-    ctx: _Context, new: NewData, held: pl.DataFrame, inputs: list[InputFile], d: Decisions
+    ctx: _Context,
+    new: NewData,
+    held: pl.DataFrame,
+    inputs: list[InputFile],
+    d: Decisions,
+    superseded: set[tuple[str, int]],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Every rejected row of the inputs the store holds, and those this run rejected (rows
-    of its new inputs, rows it held aside as far-future), in input order."""
+    """Every rejected row of the inputs the store holds (less the `superseded` unfinished
+    lines, read again whole), and those this run rejected (rows of its new inputs, rows it
+    held aside as far-future), in input order."""
     from jtrack.read import REJECT_SCHEMA
 
     def far(rows: pl.DataFrame) -> pl.DataFrame:
@@ -1189,6 +1276,11 @@ def _rejects(
 
     parsed = [rejects_frame(new.rejects)] if new.rejects.height else []
     old = [ctx.snap.rejects().filter(pl.col("reason") != "far_future")] if ctx.snap else []
+    if old and superseded:
+        gone = pl.DataFrame(
+            list(superseded), schema={"file": pl.String(), "line": pl.Int64()}, orient="row"
+        )
+        old = [old[0].join(gone, on=["file", "line"], how="anti", nulls_equal=True)]
     held_now = [far(held)] if held.height and d.cut is not None else []
     newly = d.changed.filter(pl.col("new_status") == "held").get_column("_pos")
     fresh = held.filter(pl.col("_pos").is_in(pl.concat([d.far_new, newly]).implode()))

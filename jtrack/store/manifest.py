@@ -103,6 +103,10 @@ class InputFile:
     #: the file's device and inode: a file renamed by a rotation is still recognised
     dev: int = 0
     ino: int = 0
+    #: of a JSON lines file whose last line had no newline and was rejected (an export a run
+    #: met mid-write): where that line starts. A run that finds the file grown from there,
+    #: its bytes taken in unchanged, reads that line again, whole now, and its reject goes.
+    tail: int | None = None
 
     @property
     def end(self) -> int:
@@ -168,6 +172,9 @@ class Manifest:
     layout_version: int = LAYOUT_VERSION
     #: the version this one was written on (None: the first, or written before it was kept)
     base: int | None = None
+    #: written by compaction: what its base holds, in fewer files (a base it holds the same
+    #: as is not counted among the versions kept for rollback)
+    compacted: bool = False
 
     # ------------------------------------------------------------------ queries
 
@@ -274,6 +281,7 @@ class Manifest:
                 run_logs=[str(x) for x in data.get("run_logs") or []],
                 runs_logged=int(data.get("runs_logged") or 0),
                 base=int(data["base"]) if data.get("base") is not None else None,
+                compacted=bool(data.get("compacted", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(

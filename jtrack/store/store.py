@@ -202,11 +202,18 @@ class Store:
     def _require_current(self) -> str:
         name = self.current_name()
         if name is None:
-            raise StoreError(
-                f"{self.root}: no jtrack store here",
-                hint="run `jtrack sessionize SOURCES... --store "
-                f"{self.root}` first, or pass --store / set ${STORE_ENV}",
+            hint = (
+                f"run `jtrack sessionize SOURCES... --store {self.root}` first, or pass "
+                f"--store / set ${STORE_ENV}"
             )
+            if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
+                what = "holds other files" if self.root.is_dir() else "is a file"
+                hint = (  # (where sessionize would refuse to make one)
+                    f"pass the store's folder with --store (or set ${STORE_ENV}): {self.root} "
+                    f"{what}; `jtrack sessionize SOURCES... --store DIR` makes a store in a "
+                    "new or empty folder"
+                )
+            raise StoreError(f"{self.root}: no jtrack store here", hint=hint)
         return name
 
     # ------------------------------------------------------------------ reading
@@ -454,21 +461,24 @@ class Store:
         # newer than the current: what a rollback went back from (kept until the next run)
         newer = {n for n in names if rank is not None and (version_number(n) or 0) > rank}
         line: list[str] = []  # the current's base, that one's base, ...
+        counted = 0  # ... less the bases of compactions (the same events in more files)
         at = current
         recorded = True  # (False: a version an earlier jtrack wrote does not say its base)
-        while at is not None and len(line) < keep:
-            recorded, base = self._base_of(at)
+        while at is not None and counted < keep:
+            recorded, base, compacted = self._base_of(at)
             at = version_name(base) if base is not None else None
             if at is None or at not in names:  # the first version, or its base is gone
                 break
             line.append(at)
+            counted += not compacted
         wanted = {*line, *newer, *([current] if current is not None else [])}
         for name in reversed(names):  # a line cut short by an unknown base: the newest others
-            if recorded or len(line) >= keep:
+            if recorded or counted >= keep:
                 break
             if name not in wanted:
                 wanted.add(name)
                 line.append(name)
+                counted += 1
         removed = []
         for name in names:
             if name in wanted or name in leased:
@@ -492,19 +502,19 @@ class Store:
             removed.append(name)
         return removed
 
-    def _base_of(self, name: str) -> tuple[bool, int | None]:
-        """Whether the manifest of version `name` records its base, and the version it was
-        written on (None: none, the store's first), from the manifest's first line (the
-        head's plain fields; the long lists follow)."""
+    def _base_of(self, name: str) -> tuple[bool, int | None, bool]:
+        """Whether the manifest of version `name` records its base, the version it was
+        written on (None: none, the store's first), and whether compaction wrote it, from
+        the manifest's first line (the head's plain fields; the long lists follow)."""
         try:
             with open(self.version_dir(name) / MANIFEST, encoding="utf-8") as fh:
                 head = json.loads(fh.readline().rstrip("\n") + "}")
         except (OSError, ValueError):
-            return False, None
+            return False, None, False
         if not isinstance(head, dict) or "base" not in head:
-            return False, None
+            return False, None, False
         base = head["base"]
-        return True, base if isinstance(base, int) else None
+        return True, base if isinstance(base, int) else None, head.get("compacted") is True
 
     def rollback(self, name: str) -> None:
         """Make an earlier (complete) version current again. The caller holds the lock."""
