@@ -25,14 +25,17 @@ CONFIG_ENV = "JTRACK_CONFIG"
 DEFAULT_NAME = "jtrack.toml"
 
 
-def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The config file to use: the one named, else $JTRACK_CONFIG, else ./jtrack.toml."""
+def find_config(
+    explicit: str | os.PathLike[str] | None = None, what: str = "config"
+) -> Path | None:
+    """The config file to use: the one named, else $JTRACK_CONFIG, else ./jtrack.toml
+    (`what` it is to the caller, in errors about the one named: "config", "rules")."""
     if explicit is not None:
         p = Path(explicit)
         if p.is_dir():
-            raise FileAccessError(f"{p}: is a directory, not a config file", hint="name the file")
+            raise FileAccessError(f"{p}: is a directory, not a {what} file", hint="name the file")
         if not p.is_file():
-            raise FileAccessError(f"{p}: no such config file", hint="check the path")
+            raise FileAccessError(f"{p}: no such {what} file", hint="check the path")
         return p
     env = os.environ.get(CONFIG_ENV)
     if env:

@@ -115,6 +115,31 @@ def test_without_sessiontype_permission_custom_sessions_are_hidden(
         view.check_session(custom)
 
 
+def test_a_custom_session_explained_for_a_role_that_may_not_see_it_is_not_permitted(
+    store: Store, tmp_path: Path
+) -> None:
+    """`rules explain` says "not permitted" (exit 4) as `card` does, not "no session"."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    cfg = _config(tmp_path, f'"{SESSION_VIEW}", "{EVENT_VIEW}"')
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[segment]]\nid = "any"\ncontext = [{ field = "device.category", operator = '
+        '"equal", values = ["mobile"] }]\n'
+    )
+    custom = store.scan_sessions().filter(pl.col("type") == "delivery").collect()["id"][0]
+    runner = CliRunner(env={"JTRACK_CONFIG": str(cfg)})
+    for cmd in (["card", custom[:8]], ["rules", "explain", custom[:8], "--rules", str(rules)]):
+        res = runner.invoke(app, [*cmd, "--store", str(store.root), "-q"])
+        assert res.exit_code == 4, (cmd, res.output)
+        assert "is a custom session (delivery); role 'agent' may not see" in res.stderr
+    other = store.scan_sessions().filter(pl.col("type") == "web").collect()["id"][0]
+    args = ["rules", "explain", other, "--rules", str(rules), "--store", str(store.root), "-q"]
+    assert runner.invoke(app, args).exit_code == 0
+
+
 def test_without_eventtype_permission_custom_events_are_hidden_and_counted(
     store: Store, tmp_path: Path
 ) -> None:

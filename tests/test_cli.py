@@ -336,11 +336,11 @@ def test_a_rules_file_that_cannot_be_read_is_exit_1_from_jtrack_not_2_from_click
     assert "cannot read the rules file (Permission denied)" in res.stderr
 
 
-def test_a_directory_named_as_a_config_file_says_so(tmp_path: Path) -> None:
+def test_a_directory_named_as_a_rules_file_says_so(tmp_path: Path) -> None:
     res = CliRunner().invoke(
         app, ["rules", "report", "--rules", str(tmp_path), "--store", str(tmp_path / "s")]
     )
-    assert res.exit_code == 1 and "is a directory, not a config file" in res.stderr
+    assert res.exit_code == 1 and "is a directory, not a rules file" in res.stderr
 
 
 def test_one_format_to_one_place_and_options_that_contradict_are_refused(
@@ -407,6 +407,12 @@ def test_a_file_that_only_repeats_events_taken_in_is_named(tmp_path: Path) -> No
     (tmp_path / "again.jsonl").write_text("".join(lines[200:300]))
     res = _run("sessionize", str(tmp_path / "again.jsonl"), "--store", st, "-q")
     assert res.exit_code == 0 and res.stderr == ""
+    # a file edited in place since it was taken in is not "the same export twice"
+    (tmp_path / "part.jsonl").write_text("".join(lines[:100]).replace("Example Shop", "Shop"))
+    res = _run("sessionize", str(tmp_path / "part.jsonl"), "--store", st)
+    assert res.exit_code == 0
+    assert "part.jsonl: changed since it was taken in, read again: all 100 of its" in res.stderr
+    assert "the same export twice" not in res.stderr
 
 
 def test_an_empty_listing_prints_no_header_over_no_rows(store: Path) -> None:
@@ -527,3 +533,27 @@ def test_a_card_asked_for_a_visitor_or_genesys_id_prefix_says_what_it_is(store: 
     assert "list sessions with `jtrack sessions`" in res.stderr
     res = _run("card", cid[:8], "--store", str(store), "-o", "card.xlsx")
     assert res.exit_code == 2 and ".txt for the table" in res.stderr
+
+
+def test_hints_for_the_wrong_inputs_a_new_user_gives(store: Path, tmp_path: Path) -> None:
+    """Each names what works: the contacts file given as events is a --contacts file; a
+    folder of other files or a file given as --store is no place to make a store; the
+    segments column needs a rules file (not a field spelt like it)."""
+    book = tmp_path / "contacts.csv"
+    book.write_text("\ufeffcontact_id,name,email\nC1,Ada,ada@example.org\n")
+    res = _run("sessionize", str(book), "--store", str(tmp_path / "new"))
+    assert res.exit_code == 1
+    assert f"(hint: this looks like a contacts file: pass it as --contacts {book})" in res.stderr
+    for where, what in ((tmp_path, "holds other files"), (book, "is a file")):
+        res = _run("sessions", "--store", str(where))
+        assert res.exit_code == 1 and f"{where} {what}; `jtrack sessionize" in res.stderr
+        assert f"--store {where}` first" not in res.stderr  # (sessionize would refuse it)
+    res = _run("sessions", "--store", str(tmp_path / "none"))
+    assert f"run `jtrack sessionize SOURCES... --store {tmp_path / 'none'}` first" in res.stderr
+    res = _run("sessions", "--store", str(store), "--columns", "id,segments")
+    assert res.exit_code == 2
+    assert "--columns segments: segments and outcomes come from a rules file" in res.stderr
+    for cmd in (["sessions", "--customer", "ada@example.org"], ["journey", "ada@example.org"]):
+        res = _run(*cmd, "--store", str(store))
+        assert res.exit_code == 1
+        assert "`jtrack contacts --contacts FILE -f csv | grep -i EMAIL`" in res.stderr

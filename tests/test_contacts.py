@@ -406,8 +406,8 @@ def test_a_contact_owns_several_cookies(book: pl.DataFrame) -> None:
     listing = C.list_contacts(res.visitors, book)
     alice = listing.filter(pl.col("contact_id") == "A").row(0, named=True)
     assert alice["cookie_ids"] == ["cookie-a1", "phone-cookie"]
-    assert alice["matched_by"] == ["cookie", "email"]
-    assert alice["sessions"] == 3 and alice["state"] == "known"
+    assert alice["match_methods"] == ["cookie", "email"]
+    assert alice["sessions"] == 3 and alice["contact_state"] == "known"
 
 
 def test_the_cookie_listing_beats_a_trait_and_the_conflict_is_reported(
@@ -416,7 +416,7 @@ def test_the_cookie_listing_beats_a_trait_and_the_conflict_is_reported(
     rows = [_ev("1", "cookie-a1", T0, email="bob@example.org")]
     res = _resolve(rows, book)
     assert _who(res)["cookie-a1"] == ("A", "known", "cookie")
-    c = res.conflicts.select("contact_id", "method", "chosen", "rule").rows()
+    c = res.conflicts.select("contact_id", "match_method", "chosen", "rule").rows()
     assert c == [
         ("A", "cookie", True, "cookie listing wins"),
         ("B", "email", False, "cookie listing wins"),
@@ -430,7 +430,7 @@ def test_between_traits_the_most_recent_wins_and_nothing_is_lost(book: pl.DataFr
     ]
     res = _resolve(rows, book)
     assert _who(res)["shared-pc"] == ("B", "known", "phone")
-    c = res.conflicts.select("contact_id", "method", "chosen", "event_id", "rule").rows()
+    c = res.conflicts.select("contact_id", "match_method", "chosen", "event_id", "rule").rows()
     assert c == [
         ("B", "phone", True, "2", "most recent trait wins"),
         ("A", "email", False, "1", "most recent trait wins"),
@@ -483,7 +483,7 @@ def test_traits_of_an_unknown_visitor_are_shown_unverified_not_as_the_name(
     assert v["contact_name"] == "Unknown"
     assert v["unverified_name"] == "Zed Zulu"
     assert v["unverified_emails"] == ["zed@example.org"]
-    listed = C.list_contacts(res.visitors, book).filter(pl.col("state") == "temporary")
+    listed = C.list_contacts(res.visitors, book).filter(pl.col("contact_state") == "temporary")
     assert listed.row(0, named=True)["unverified_name"] == "Zed Zulu"
     assert listed.row(0, named=True)["contact_name"] == "Unknown"
 
@@ -754,6 +754,12 @@ def test_sessionize_warns_once_per_invalid_entry_and_counts_them(tmp_path: Path)
     manifest = json.loads(next((tmp_path / "s").glob("versions/*/manifest.json")).read_text())
     assert manifest["contacts"]["file"] == str(bad)
     assert manifest["contact_counts"]["invalid_entries"] == 2
+    # a later night with the same file says nothing again, but the store still counts them
+    more = tmp_path / "more.parquet"
+    flat_frame([_ev("2", "c2", T0)]).write_parquet(more)
+    res = _run("sessionize", str(more), "--store", str(tmp_path / "s"), "--format", "json")
+    assert res.exit_code == 0 and "warning:" not in res.stderr
+    assert json.loads(res.stdout)["summary"]["contacts"]["invalid_entries"] == 2
 
 
 @pytest.mark.parametrize("list_first", [False, True])
@@ -795,3 +801,18 @@ def test_a_contacts_csv_separated_by_semicolons_gets_a_hint_about_it(tmp_path: P
     plain.write_text("who,name\nA,Al\n")
     res = runner.invoke(app, ["contacts", "--check", str(plain)])
     assert "name one column contact_id" in res.stderr
+
+
+def test_a_contact_nothing_can_match_is_reported_and_00_is_read_as_plus(tmp_path: Path) -> None:
+    """A contact without one usable identifier is an entry that does nothing: reported
+    (kept in the book); `0044 ...` is +44 where no region is given (00 is the international
+    prefix ITU recommends, dialled from most countries). Reasons are wrapped, never cut."""
+    book = _csv(tmp_path, "contact_id,name,emails,phones\nP2,Two,,0044 7400 147516\nP7,Seven,,\n")
+    checked, invalid = C.load_contacts(book)
+    assert checked.filter(pl.col("contact_id") == "P2")["phones"].to_list() == [["+447400147516"]]
+    assert invalid.select("row", "contact_id", "field").rows() == [(2, "P7", "contact_id")]
+    assert invalid["reason"][0].startswith("no email, phone, cookie id or external id")
+    assert checked.height == 2
+    res = runner.invoke(app, ["contacts", "--check", str(book)], env={"COLUMNS": "80"})
+    assert res.exit_code == ExitCode.USAGE
+    assert "nothing can match" in res.stdout and "…" not in res.stdout.split("contact_id")[-1]

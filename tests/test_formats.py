@@ -145,6 +145,17 @@ def test_a_data_suffix_never_gets_an_aligned_table(name: str, world: Path, tmp_p
             assert "\t" in text.splitlines()[0]
 
 
+@pytest.mark.parametrize(("fmt", "named"), [("table", "x.txt"), ("md", "x.md"), ("json", "x.json")])
+def test_a_format_and_a_suffix_that_disagree_name_a_file_that_works(
+    world: Path, tmp_path: Path, fmt: str, named: str
+) -> None:
+    out = tmp_path / "x.csv"
+    res = runner.invoke(app, ["sessions", "--limit", "3", "-f", fmt, "-o", str(out)])
+    assert res.exit_code == 2 and f"(hint: name the file {named}, or leave out" in res.stderr
+    ok = runner.invoke(app, ["sessions", "--limit", "3", "-f", fmt, "-o", str(tmp_path / named)])
+    assert ok.exit_code == 0, ok.stderr
+
+
 def test_xlsx_is_refused_with_a_hint_and_nothing_is_written(world: Path, tmp_path: Path) -> None:
     out = tmp_path / "usage.xlsx"
     res = runner.invoke(app, ["usage", "--month", "2026-10", "--as-of", AS_OF, "-o", str(out)])

@@ -533,6 +533,9 @@ def test_reading_commands_given_files_without_one_event_fail_instead_of_counting
         assert res.exit_code == 1, (args, res.output)
         assert res.stdout == ""
         assert "every one of the 2 rows read was rejected" in res.stderr
+        # the first of them, as a rejected row is said everywhere (file, line, field, reason)
+        assert f"the first: {bad}:1: field " in res.stderr and "[missing_" in res.stderr
+        assert res.stderr.count("\n") == 1 and "--rejects" not in res.stderr
     good = tmp_path / "mixed.jsonl"
     good.write_text(bad.read_text() + genesys_line("e1", "v1", T0) + "\n")
     res = runner.invoke(app, ["usage", str(good), "--month", "2026-10", "-f", "json", "-q"])

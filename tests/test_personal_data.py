@@ -196,7 +196,7 @@ def test_the_number_of_known_visitors_does_not_depend_on_the_role(world) -> None
             "-f", "json", *extra, role=role,
         )  # fmt: skip
         assert res.exit_code == 0, res.stderr
-        return sum(1 for v in json.loads(res.stdout) if v["state"] == "known")
+        return sum(1 for v in json.loads(res.stdout) if v["contact_state"] == "known")
 
     # 12 users, Bob, Carol (her customerId is her email); Ada's email is on two contacts
     assert known("supervisor") == 14

@@ -51,7 +51,9 @@ def test_check_lists_every_problem_on_stderr_and_exits_2(in_tmp: Path) -> None:
     assert res.exit_code == 2
     assert res.stdout == ""
     lines = res.stderr.splitlines()
-    assert lines[-1] == f"error: {path}: 23 problems; the rules were not loaded"
+    assert lines[-1] == (
+        f"error: {path}: 23 problems; the rules were not loaded (hint: fix each line named above)"
+    )
     assert all(line.startswith(f"error: {path}:") for line in lines)
     assert any("did you mean 'equal'?" in line for line in lines)
 

@@ -228,7 +228,7 @@ def test_rules_are_found_by_name_env_var_or_in_the_working_directory(
     monkeypatch.setenv("JTRACK_CONFIG", str(other))
     env_rules = load_rules(None)
     assert env_rules is not None and len(env_rules.segments) > 1
-    with pytest.raises(FileAccessError, match="no such config file"):  # exit 1
+    with pytest.raises(FileAccessError, match="no such rules file"):  # exit 1
         load_rules(in_tmp / "missing.toml")
 
 

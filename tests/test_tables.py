@@ -108,7 +108,7 @@ COMMANDS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "contacts": (
         ["contacts", "--as-of", AS_OF, "--state", "known"],
-        ["contact_", "state", "sessions", "last_seen"],
+        ["contact_", "state", "sessions", "last_seen"],  # (contact_state, wrapped)
     ),
     "contacts_visitors": (
         ["contacts", "--visitors", "--as-of", AS_OF, "--state", "temporary"],
@@ -207,10 +207,10 @@ def test_headers_are_the_field_names_or_documented_labels(
 
 
 def test_singular_and_plural(world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    one = _render(["sessions", "--limit", "1"], 80, monkeypatch)
+    one = _render(["sessions", "--where", "id=5c114b18", "--limit", "1"], 80, monkeypatch)
     assert one.startswith("1 session\n")
     two = _render(["sessions", "--limit", "2"], 80, monkeypatch)
-    assert two.startswith("2 sessions\n")
+    assert two.startswith("First 2 of 843 sessions\n")
     (world / "one.csv").write_text("contact_id,email\nx1,not-an-email\n")
     res = runner.invoke(app, ["contacts", "--check", "one.csv"])
     assert res.stdout.startswith("1 invalid entry in one.csv\n")

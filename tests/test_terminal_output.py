@@ -170,6 +170,38 @@ def test_cookie_ids_are_never_cut_to_an_ambiguous_prefix(world: Path) -> None:
     assert cells == ["ab", "visitor-0001", "visitor-0001x", "visitor-0002", "visitor-0003-"]
 
 
+def test_contacts_at_80_columns_keep_the_cookie_ids_before_the_names(world: Path) -> None:
+    """The ids a contact is looked up by stay; free text (the name) goes first."""
+    text = _run(["contacts", "--store", str(world / "s1"), "--as-of", "2026-10-15"], 80)
+    head = " ".join(text.splitlines()[1:3])
+    assert "cookie_ids" in head and "contact_name" not in head
+    assert text.rstrip().endswith(
+        "not shown at 80 columns: contact_name (a wider terminal, or -f csv, shows it)"
+    )
+
+
+def test_a_journeys_time_is_time_on_site_when_it_has_other_sessions(world: Path) -> None:
+    """C0001's order system kept a 26-hour delivery session: not time on site (as the
+    profile and JSON's web_duration say)."""
+    text = _run(["journey", "C0001", "--store", str(world / "s1"), "--as-of", "2026-10-15"])
+    assert "0:05:04 on site (web sessions)" in text and "in total" not in text
+
+
+def test_what_a_left_out_column_made_room_for_is_used(world: Path) -> None:
+    """At 60 columns the page title goes; the clock it made room for comes back (every
+    session of a day looked the same), and so does a column that fits again."""
+    text = _run(["sessions", "--store", str(world / "s1"), "--limit", "2"], 60)
+    assert "2026-10-01 01:30 " in text and "not shown at 60 columns: last_page_title " in text
+    assert all(len(line) <= 60 for line in text.splitlines())
+
+
+def test_a_limited_listing_says_how_many_there_are(world: Path) -> None:
+    text = _run(["sessions", "--store", str(world / "s1"), "--limit", "5"])
+    assert text.splitlines()[0] == "First 5 of 843 sessions"
+    every = _run(["sessions", "--store", str(world / "s1"), "--limit", "900"])
+    assert every.splitlines()[0] == "843 sessions"
+
+
 @pytest.mark.parametrize("width", [40, 60])
 def test_store_keeps_the_version_at_narrow_widths(world: Path, width: int) -> None:
     """The version (what `store rollback VERSION` takes) is a key: never dropped first."""

@@ -411,6 +411,7 @@ def test_usage_at_the_allowance_is_not_an_overage(tmp_path: Path) -> None:
     assert over.stdout.startswith("period,")  # the report is still written
     # and it says why, even with -q (something is wrong), on one line
     assert over.stderr.count("\n") == 1 and "over the allowance of 5 by" in over.stderr
+    assert "(hint: `jtrack usage --by day` shows which days" in over.stderr
     assert run(*base, "--users", "1").exit_code == 0
     # the notes are never wrapped (cron mail is read with grep)
     long = run(
@@ -792,7 +793,7 @@ def test_files_that_cannot_be_read_or_written_are_exit_1(tmp_path: Path) -> None
     other = runner.invoke(app, ["sessions", "--contacts", str(tmp_path / "none.csv")])
     assert other.exit_code == 1 and "no such contacts file" in other.stderr
     rules = runner.invoke(app, ["rules", "report", "--rules", str(tmp_path / "none.toml")])
-    assert rules.exit_code == 1 and "no such config file" in rules.stderr
+    assert rules.exit_code == 1 and "no such rules file" in rules.stderr
 
 
 def test_an_empty_store_or_empty_input_does_not_crash(tmp_path: Path) -> None:
@@ -988,6 +989,44 @@ def test_an_empty_period_says_which_months_hold_events(monkeypatch: pytest.Monke
     assert summary["months_with_events"].to_list() == ["2026-10"]
     full = json.loads(run(*base, "--month", "2026-10", "-f", "json", "-q").stdout)
     assert full["empty_period"] is None
+
+
+def test_a_period_before_every_event_says_as_of_is_to_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A mistyped --as-of before the first event: a zero bill that says why, even -q."""
+    monkeypatch.chdir(ROOT)
+    res = run("sample_data/events.jsonl", "--as-of", "2026-09-15T00:00Z", "-f", "csv", "-q")
+    assert res.exit_code == 0
+    assert res.stderr == (
+        "warning: no events in 2026-09-01 .. 2026-09-14; every event the files hold was "
+        "created at or after as_of (2026-09-15T00:00:00.000Z) (hint: check --as-of: events "
+        "created at or after it are not counted)\n"
+    )
+
+
+def test_by_month_refuses_days_that_do_not_start_a_month(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    base = ["sample_data/events.jsonl", "--by", "month", "--as-of", "2026-11-01T00:00Z", "-q"]
+    res = run(*base, "--since", "2026-10-10", "--until", "2026-10-12")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "--since 2026-10-10: --by month counts whole months" in res.stderr
+    assert "give --since 2026-10-01 (or 2026-11-01), or count by day: --by day" in res.stderr
+    whole = run(*base, "--since", "2026-10-01", "--until", "2026-11-01", "-f", "csv")
+    assert whole.exit_code == 0, whole.stderr
+
+
+def test_conflicting_redeliveries_in_files_are_said_as_sessionize_says_them(
+    tmp_path: Path,
+) -> None:
+    a = write_jsonl(tmp_path / "a.jsonl", [genesys_line("e1", "v1", at("2026-10-03T09:00Z"))])
+    b = write_jsonl(tmp_path / "b.jsonl", [genesys_line("e1", "v1", at("2026-11-03T09:00Z"))])
+    res = run(str(a), str(b), "--month", "2026-10", "-f", "csv", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr.startswith(
+        "warning: 1 event id(s) came more than once with different contents; the earliest of "
+        "each was counted"
+    )
 
 
 def test_an_empty_input_is_not_an_empty_period(tmp_path: Path) -> None:
@@ -1187,3 +1226,23 @@ def test_usage_names_a_file_that_only_repeats_an_earlier_one() -> None:
     alone = json.loads(run(str(sample / "events.jsonl"), *args).stdout)["reconciliation"]
     assert alone["duplicates"] == 45
     assert not [n for n in alone["notes"] if "earlier file" in n]
+
+
+def test_an_output_in_a_missing_folder_names_the_folder_not_the_lock(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "nodir" / "u.csv"
+    res = run("sample_data/events.jsonl", "--month", "2026-10", "-q", "-o", str(out))
+    assert res.exit_code == 1 and ".lock" not in res.stderr
+    assert f"{out}: cannot write (no such directory {out.parent})" in res.stderr
+
+
+def test_an_as_of_the_clocks_skipped_is_refused() -> None:
+    from jtrack.usecases.usage import parse_as_of
+
+    with pytest.raises(UsageError, match="no such time in Europe/London"):
+        parse_as_of("2026-03-29T01:30", "Europe/London")
+    # the hour that happens twice (autumn) is the first of the two, as Python reads it
+    assert parse_as_of("2026-10-25T01:30", "Europe/London") == at("2026-10-25T00:30Z")
+    assert parse_as_of("2026-03-29T02:30", "Europe/London") == at("2026-03-29T01:30Z")

@@ -58,6 +58,13 @@ SUFFIX_FORMATS = {
 }
 #: Suffixes of plain text: an aligned table (or any text format given with --format).
 TEXT_SUFFIXES = frozenset({"", ".txt", ".text", ".log", ".out"})
+
+
+def _suffix_of(fmt: Format) -> str:
+    """The usual suffix of a file of `fmt` (.txt for the table)."""
+    return next((k for k, v in SUFFIX_FORMATS.items() if v == fmt), ".txt")
+
+
 #: What each format is called in messages.
 FORMAT_NAMES = {
     Format.table: "an aligned text table",
@@ -260,7 +267,7 @@ def resolve_format(
         raise UsageError(
             f"-o {output} names a {FORMAT_NAMES[implied]} file but --format {fmt.value} "
             f"asks for {FORMAT_NAMES[fmt]}",
-            hint=f"name the file {output.with_suffix('.' + fmt.value).name}, or leave out --format",
+            hint=f"name the file {output.with_suffix(_suffix_of(fmt)).name}, or leave out --format",
         )
     if fmt == Format.parquet and output is None:
         raise UsageError("Parquet is written to a file", hint="add -o FILE.parquet")

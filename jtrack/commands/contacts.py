@@ -33,9 +33,9 @@ FORMATS = LISTING_FORMATS
 TABLE_COLUMNS = [
     "contact_id",
     "contact_name",
-    "state",
+    "contact_state",
     "cookie_ids",
-    "matched_by",
+    "match_methods",
     "sessions",
     "last_seen",
     "expires",
@@ -44,7 +44,7 @@ VISITOR_COLUMNS = [
     "customer_id",
     "contact_id",
     "contact_name",
-    "state",
+    "contact_state",
     "match_method",
     "sessions",
     "last_seen",
@@ -54,7 +54,7 @@ CONFLICT_COLUMNS = [
     "customer_id",
     "contact_id",
     "contact_name",
-    "method",
+    "match_method",
     "last_seen",
     "chosen",
     "rule",
@@ -200,6 +200,7 @@ def contacts_cmd(
             out_fmt,
             output,
             title=f"{plural(invalid.height, 'invalid entry', 'invalid entries')} in {check}",
+            wrap=("reason",),  # (what the user needs there: never cut)
         )
         if invalid.height:
             sys.stderr.write(
@@ -310,7 +311,9 @@ def _protect_conflicts(df: pl.DataFrame, policy: Any, typed: pl.Series) -> pl.Da
 
         value = pl.col("value")
         masked = keyed_hash(value, policy.key) if policy.redact else pl.lit(MASK)
-        personal = pl.col("method").is_in(["email", "phone"]) | personal_id(value, None, typed)
+        personal = pl.col("match_method").is_in(["email", "phone"]) | personal_id(
+            value, None, typed
+        )
         out = out.with_columns(
             pl.when(value.is_not_null() & personal).then(masked).otherwise(value).alias("value")
         )

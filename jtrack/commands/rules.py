@@ -124,7 +124,10 @@ def check_cmd(
         error_line(str(p))
     if problems:
         n = len(problems)
-        error_line(f"{path}: {n} problem{'s' if n != 1 else ''}; the rules were not loaded")
+        error_line(
+            f"{path}: {n} problem{'s' if n != 1 else ''}; the rules were not loaded "
+            f"(hint: fix {'each line' if n != 1 else 'the line'} named above)"
+        )
         raise typer.Exit(int(ExitCode.USAGE))
 
 
@@ -252,6 +255,7 @@ def explain_cmd(
     redact: RedactOpt = False,
     fmt: Annotated[Format | None, format_option(EXPLAIN_FORMATS)] = None,
     output: OutputOpt = None,
+    quiet: QuietOpt = False,  # (taken as every command takes it: it writes no notes)
 ) -> None:
     """For one session, every condition of every rule: whether it held and at which event,
     then each rule's result (matched, achieved, qualified or blocked and why)."""
@@ -261,7 +265,13 @@ def explain_cmd(
     out_fmt = resolve_format(fmt, output, EXPLAIN_FORMATS, "rules explain")
     rules = _require_rules(rules_file)
     st = open_store(store, role, redact, rules.path)
-    sid = resolve_session_id(st, session_id)
+    from jtrack.access import StoreView
+
+    if isinstance(st, StoreView):  # "not permitted" told apart from "not found", as by card
+        sid = resolve_session_id(st.unfiltered(), session_id)
+        st.check_session(sid)
+    else:
+        sid = resolve_session_id(st, session_id)
     frame = explain_store(st, rules, sid, rule_ids=rule)
     hidden = getattr(st, "policy", None) and st.policy.hidden_rule_kinds
     if hidden:  # a segment or outcome the role may not see: not explained

@@ -10,6 +10,7 @@ from jtrack.commands._common import (
     LISTING_FORMATS,
     Format,
     OutputOpt,
+    QuietOpt,
     emit_frame,
     format_option,
     handle_errors,
@@ -33,6 +34,7 @@ def schema_cmd(
     ] = False,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
+    quiet: QuietOpt = False,  # (taken as every command takes it: it writes no notes)
 ) -> None:
     """Print the canonical event schema: each flat column, its type, its Genesys JSON path.
 

@@ -167,6 +167,13 @@ def sessions_cmd(
     # evaluated, and the limit then applies to what they keep
     clauses = tuple(where or ())
     later = tuple(c for c in clauses if _RULE_FIELD.match(c))
+    asked = [c.strip() for c in columns.split(",")] if columns else []
+    from_rules = [c for c in asked if c in ("segments", "outcomes")]
+    if from_rules and rules is None:
+        raise UsageError(
+            f"--columns {from_rules[0]}: segments and outcomes come from a rules file",
+            hint="add --rules FILE (your segment and outcome rules, such as jtrack.toml)",
+        )
     if later and rules is None:
         raise UsageError(
             f"--where {later[0]!r}: segments and outcomes come from a rules file",
@@ -240,7 +247,9 @@ def sessions_cmd(
         df,
         out_fmt,
         output,
-        title=plural(df.height, "session"),
+        title=plural(df.height, "session")
+        if listing.total is None or listing.total <= df.height or later
+        else f"First {df.height:,} of {plural(listing.total, 'session')}",
         columns=shown,
         prefixes=id_prefix_lengths(view, df.select(shown) if shown else df),
         caption=scope.summary() + (f"\n{state_note}" if stored_states else ""),

@@ -249,14 +249,16 @@ def usage_cmd(
             error_line(
                 f"{m['month']}: {m['month_to_date']:,} billable events month to date, over the "
                 f"allowance of {m['allowance']:,} by {m['overage']:,} (exit 3, "
-                "--fail-over-allowance)"
+                "--fail-over-allowance) (hint: `jtrack usage --by day` shows which days; the "
+                "allowance is --users x --per-user, or [usage] in the config file)"
             )
         else:  # a month of the period reported, not the billing month
             over = report.months_over_allowance
             error_line(
                 f"{', '.join(over)}: over the allowance of {m['allowance']:,} billable events "
                 f"a month (exit 3, --fail-over-allowance; the rows of "
-                f"{'that month' if len(over) == 1 else 'those months'} show by how much)"
+                f"{'that month' if len(over) == 1 else 'those months'} show by how much) "
+                "(hint: the allowance is --users x --per-user, or [usage] in the config file)"
             )
         raise typer.Exit(int(ExitCode.OVER_ALLOWANCE))
 

@@ -294,6 +294,8 @@ def _parse_phone(value: str, region: str | None) -> tuple[str, str | None, str |
     text = value.strip()
     if not text:
         return value, None, "empty"
+    if region is None and text.startswith("00"):  # 00 is + where dialled (ITU's prefix);
+        text = "+" + text[2:]  # with a region given, that region's own prefix is read
     try:
         num = phonenumbers.parse(text, region)
     except NumberParseException as exc:
@@ -596,6 +598,16 @@ def _load_contacts(
         )
     )
     contacts = contacts.select(list(CONTACTS_SCHEMA)).cast(CONTACTS_SCHEMA).sort("row")
+    problem(  # kept (a contact of the book), but said: nothing can ever match it (one
+        # whose identifiers were all refused has their reasons said already)
+        contacts.filter(
+            ~pl.col("contact_id").is_in(long.get_column("contact_id").implode())
+            & pl.col("contact_id").is_not_null()
+        ),
+        pl.lit("contact_id"),
+        pl.col("contact_id"),
+        pl.lit("no email, phone, cookie id or external id: nothing can match it"),
+    )
     invalid = (
         pl.concat(problems, how="vertical").cast(INVALID_SCHEMA).sort("row", "field")
         if problems
@@ -794,7 +806,7 @@ CONFLICT_SCHEMA = pl.Schema(
         "customer_id": pl.String(),
         "contact_id": pl.String(),
         "contact_name": pl.String(),
-        "method": pl.String(),
+        "match_method": pl.String(),
         "value": pl.String(),
         "first_seen": pl.Datetime("us", "UTC"),
         "last_seen": pl.Datetime("us", "UTC"),
@@ -1071,7 +1083,9 @@ def _conflicts(
         .otherwise(pl.lit("cookie listed on several contacts and no trait decides: unresolved"))
     )
     out = rows.join(names, on="contact_id", how="left").with_columns(
-        chosen=(pl.col("contact_id") == pl.col("_won")).fill_null(False), rule=rule
+        chosen=(pl.col("contact_id") == pl.col("_won")).fill_null(False),
+        rule=rule,
+        match_method=pl.col("method"),  # (as the session table names it)
     )
     return (
         out.sort(
@@ -1169,9 +1183,9 @@ LISTING_SCHEMA = pl.Schema(
     {
         "contact_id": pl.String(),
         "contact_name": pl.String(),
-        "state": pl.String(),
+        "contact_state": pl.String(),
         "cookie_ids": _LIST,
-        "matched_by": _LIST,
+        "match_methods": _LIST,
         "sessions": pl.UInt32(),
         "first_seen": pl.Datetime("us", "UTC"),
         "last_seen": pl.Datetime("us", "UTC"),
@@ -1221,13 +1235,13 @@ def list_contacts(
         .agg(
             _name=pl.col("contact_name").first(),
             cookie_ids=pl.col("customer_id"),
-            matched_by=pl.col("match_method").drop_nulls().unique(),
+            match_methods=pl.col("match_method").drop_nulls().unique(),
             sessions=pl.col("sessions").sum().cast(pl.UInt32),
             first_seen=pl.col("first_seen").min(),
             last_seen=pl.col("last_seen").max(),
         )
         .with_columns(
-            matched_by=pl.col("matched_by").list.eval(
+            match_methods=pl.col("match_methods").list.eval(
                 pl.element().sort_by(pl.element().replace_strict(rank, return_dtype=pl.UInt8))
             )
         )
@@ -1237,10 +1251,10 @@ def list_contacts(
         saved.join(known_v, on="contact_id", how="full", coalesce=True, maintain_order="left")
         .with_columns(
             contact_name=pl.coalesce("contact_name", "_name"),
-            state=pl.lit(STATE_KNOWN),
+            contact_state=pl.lit(STATE_KNOWN),
             sessions=pl.col("sessions").fill_null(0),
             cookie_ids=pl.col("cookie_ids").fill_null(pl.lit([], _LIST)),
-            matched_by=pl.col("matched_by").fill_null(pl.lit([], _LIST)),
+            match_methods=pl.col("match_methods").fill_null(pl.lit([], _LIST)),
             expires=pl.lit(None, pl.Datetime("us", "UTC")),
             unverified_name=pl.lit(None, pl.String),
             unverified_emails=pl.lit([], _LIST),
@@ -1251,9 +1265,9 @@ def list_contacts(
     temp = v.filter(pl.col("contact_state") != STATE_KNOWN).select(
         "contact_id",
         "contact_name",
-        state="contact_state",
+        "contact_state",
         cookie_ids=pl.concat_list(pl.col("customer_id")),
-        matched_by=pl.lit([], _LIST),
+        match_methods=pl.lit([], _LIST),
         sessions="sessions",
         first_seen="first_seen",
         last_seen="last_seen",
@@ -1277,8 +1291,8 @@ def list_contacts(
         [pl.col(c).fill_null(pl.lit([], _LIST)) for c, t in LISTING_SCHEMA.items() if t == _LIST]
     )
     if states:
-        out = out.filter(pl.col("state").is_in(list(states)))
-    state_rank = pl.col("state").replace_strict({s: i for i, s in enumerate(STATES)})
+        out = out.filter(pl.col("contact_state").is_in(list(states)))
+    state_rank = pl.col("contact_state").replace_strict({s: i for i, s in enumerate(STATES)})
     return out.sort(state_rank, "contact_id")
 
 
@@ -1320,9 +1334,9 @@ def visitors_from_sessions(
 
 def visitor_listing(visitors: pl.DataFrame, states: tuple[str, ...] = ()) -> pl.DataFrame:
     """One row per visitor cookie (the `--visitors` view), filtered by state."""
-    out = visitors.rename({"contact_state": "state"})
+    out = visitors
     if states:
-        out = out.filter(pl.col("state").is_in(list(states)))
+        out = out.filter(pl.col("contact_state").is_in(list(states)))
     return out.sort("customer_id")
 
 

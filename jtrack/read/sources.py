@@ -84,6 +84,16 @@ def _not_events(p: Path) -> str | None:
     return _NOT_EVENTS.get(Path(name).suffix)
 
 
+def _contacts_header(p: Path) -> bool:
+    """Whether a CSV file's first line names a contact_id column (a contacts file)."""
+    try:
+        with open(p, "rb") as fh:
+            first = fh.readline(4096).decode("utf-8", "replace").lstrip("\ufeff").lower()
+    except OSError:
+        return False
+    return "contact_id" in [c.strip().strip('"') for c in first.replace(";", ",").split(",")]
+
+
 def _refuse_not_events(p: Path, shown: str) -> None:
     kind = _not_events(p)
     if kind is None:
@@ -94,7 +104,9 @@ def _refuse_not_events(p: Path, shown: str) -> None:
         else "jtrack reads events from JSON lines, JSON or Parquet files (`jtrack schema`); "
         "leave this file out"
     )
-    if kind == "CSV":
+    if kind == "CSV" and _contacts_header(p):  # the contacts file, given as events
+        hint = f"this looks like a contacts file: pass it as --contacts {shown}"
+    elif kind == "CSV":
         hint += ", or convert it: duckdb -c \"COPY (FROM 'x.csv') TO 'x.parquet'\""
     raise FileAccessError(f"{shown}: a {kind} file, not events", hint=hint)
 

@@ -616,17 +616,22 @@ def rejected_row_error(row: dict[str, Any]) -> RejectedRowError:
     return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail)
 
 
-def nothing_accepted(rows_read: int, rejected: int) -> DataError | None:
+def nothing_accepted(rows_read: int, rejected: int, first: str | None = None) -> DataError | None:
     """The error of a reading command given files none of whose rows is an event (a CSV,
     a contacts file, another tool's JSON), so that it does not answer with zeros and exit
-    0; None when some rows were accepted, or none read."""
+    0; None when some rows were accepted, or none read. `first`: the first rejected row,
+    as RejectedRowError says it (file, line, field, detail, reason)."""
     if rows_read == 0 or rejected < rows_read:
         return None
+    what = (
+        "the one row read was rejected"
+        if rows_read == 1
+        else f"every one of the {rows_read:,} rows read was rejected"
+    )
     return DataError(
-        f"every one of the {rows_read:,} rows read was rejected: the inputs hold no events",
+        f"{what}: the inputs hold no events" + (f"; the first: {first}" if first else ""),
         hint="give event exports (Genesys Journey or flat events, as JSON lines, JSON or "
-        "Parquet: `jtrack schema`); `jtrack sessionize FILE --rejects rejects.jsonl` lists "
-        "why each row was rejected",
+        "Parquet: `jtrack schema` lists the fields)",
     )
 
 

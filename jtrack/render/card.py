@@ -733,7 +733,11 @@ class JourneyView:
 
             line = "traffic: " + describe_classes(scope["classes"])
             parts.append(Padding(_t(line, g, "dim"), (0, 0, 0, 2)))
-        span = Text(f"{tot['duration']} in total{g.sep}", style="")
+        if tot["by_type"] and set(tot["by_type"]) - {"web"}:  # an order system's 26-hour
+            # session is no time on site (the profile's and JSON's web_duration)
+            span = Text(f"{tot['web_duration']} on site (web sessions){g.sep}", style="")
+        else:
+            span = Text(f"{tot['duration']} in total{g.sep}", style="")
         span.append(f"{_when(tot['first_seen'], g)} to {_when(tot['last_seen'], g)}", style="dim")
         parts.append(Padding(span, (0, 0, 0, 2)))
         if len(j["customer_ids"]) > 1:

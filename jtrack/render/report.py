@@ -160,7 +160,10 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
     rec.add_row(
         "duplicates",
         _num(r["duplicates"]),
-        _t(f"{r['conflicting_duplicates']:,} with a different time or kind")
+        _t(
+            f"{r['conflicting_duplicates']:,} with "
+            + ("different contents" if r.get("input") == "store" else "a different time or kind")
+        )
         if r["conflicting_duplicates"]
         else "",
     )

@@ -71,6 +71,7 @@ KEY_TEXT_COLUMNS = frozenset(
         "held",
         "matched_by",
         "match_method",
+        "match_methods",
         "method",
         "chosen",
         "rule",
@@ -318,6 +319,7 @@ def _fit(
         c.width = c.natural
     if _total(cols) <= width:
         return cols, []
+    every = list(cols)
     # 0. extra columns the caller would rather lose than have any other column give way
     dropped: list[str] = []
     for name in extra:
@@ -360,9 +362,10 @@ def _fit(
                 if c.sort in _GIVING:
                     c.width = c.natural
             _shrink_text(cols, width)
-    # 5. text columns are left out, widest first (at least one column stays)
+    # 5. text columns are left out, widest first, then lists of ids (at least one column
+    # stays: free text goes before the ids a reader looks things up by)
     while _total(cols) > width:
-        texts = [c for c in cols if c.sort in _GIVING]
+        texts = [c for c in cols if c.sort == "text"] or [c for c in cols if c.sort == "list"]
         if not texts or len(cols) == 1:
             break
         drop = max(texts, key=lambda c: (c.natural, -cols.index(c)))
@@ -372,6 +375,8 @@ def _fit(
             if c.sort in _GIVING:
                 c.width = c.natural
         _shrink_text(cols, width)
+    if left_out and _total(cols) <= width:
+        cols = _restore(every, cols, left_out, width)
     # 6. last, key columns are left out from the right, ids only when nothing else is left:
     # a value is never cut (the others are laid out again, times with their clock if they fit)
     if _total(cols) > width and len(cols) > 1:
@@ -383,6 +388,40 @@ def _fit(
         kept, also = _fit(rest, width)
         return kept, [*left_out, drop.name, *also]
     return cols, left_out
+
+
+def _restore(every: list[_Col], cols: list[_Col], left_out: list[str], width: int) -> list[_Col]:
+    """Once columns were left out, what that made room for: times get back their clock
+    (all alike, as far as they fit), then the columns left out come back, the last first
+    (a key at its width, text at its floor), each only if the table still fits; text
+    columns then widen into what is left. `left_out` keeps the names still left out."""
+    while True:
+        times = [c for c in cols if c.time and c.level > 0]
+        if not times:
+            break
+        saved = [(c, c.level, c.width) for c in times]
+        for c in times:
+            c.level -= 1
+            c.width = max(c.cell_width, c.header_min)
+        if _total(cols) > width:
+            for c, level, w in saved:
+                c.level, c.width = level, w
+            break
+    level = max((c.level for c in cols if c.time), default=0)
+    for name in reversed(list(left_out)):
+        back = next((c for c in every if c.name == name), None)
+        if back is None:
+            continue
+        if back.time:
+            back.level = level
+        back.width = back.floor() if back.sort in _GIVING else max(back.cell_width, back.header_min)
+        trial = [c for c in every if c is back or c in cols]
+        if _total(trial) <= width:
+            cols = trial
+            left_out.remove(name)
+    for c in sorted((c for c in cols if c.sort in _GIVING), key=lambda c: c.natural - c.width):
+        c.width = min(c.natural, c.width + max(width - _total(cols), 0))
+    return cols
 
 
 def _shrink_text(cols: list[_Col], width: int) -> None:
@@ -514,7 +553,7 @@ class FrameTable:
         if left_out:
             notes.append(
                 f"not shown at {options.max_width} columns: {', '.join(left_out)} "
-                f"({_every_field_hint()})"
+                f"({_every_field_hint(len(left_out))})"
             )
         for note in notes:
             yield Text(strip_control(one_line(note)), style="dim")
@@ -525,16 +564,17 @@ def _cell(value: str | None) -> str:
     return "" if value is None else strip_control(one_line(value))
 
 
-def _every_field_hint() -> str:
-    """What shows the fields a table left out: a wider terminal, or a format the running
-    command writes (none named when it writes none that lists them)."""
+def _every_field_hint(n: int = 2) -> str:
+    """What shows the `n` fields a table left out: a wider terminal, or a format the
+    running command writes (none named when it writes none that lists them)."""
     offered = OTHER_FORMATS.get()
     if offered is None:
         offered = _NOTE_FORMATS
     named = next((f for f in _NOTE_FORMATS if f in offered), None)
+    them = "them" if n != 1 else "it"
     if named is None:
-        return "a wider terminal shows them"
-    return f"a wider terminal, or -f {named}, shows them"
+        return f"a wider terminal shows {them}"
+    return f"a wider terminal, or -f {named}, shows {them}"
 
 
 def _cut_start(value: str, width: int, ascii: bool) -> str:

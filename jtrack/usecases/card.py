@@ -1252,9 +1252,9 @@ def build_journey(
         hint = "pass a customer id (cookie) or a contact id; list sessions with `jtrack sessions`"
         if not resolved:
             hint += "; contact ids need resolved contacts (--contacts FILE)"
-        from jtrack.usecases.sessions import case_hint
+        from jtrack.usecases.sessions import EMAIL_HINT, case_hint
 
-        hint = case_hint(store, who) or hint
+        hint = case_hint(store, who) or (EMAIL_HINT if "@" in who else hint)
         raise NotFoundError(f"no visitor or contact {who!r} in {store.root}", hint=hint)
     scope = traffic_scope(sessions, classes)
     sessions = sessions.filter(traffic_expr(classes))

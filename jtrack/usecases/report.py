@@ -683,17 +683,24 @@ def report_from_sources(
         from jtrack.read import only_a_store
 
         raise only_a_store(sources)
-    error = nothing_accepted(run.summary.rows_read, run.summary.rejected)
+    first_error = None
+    if run.read.rejects.height:  # the first, in input order
+        first = run.read.rejects.row(0, named=True)
+        first_error = RejectedRowError(
+            first["file"], int(first["line"]), first["field"], first["reason"], first["detail"]
+        )
+    error = nothing_accepted(
+        run.summary.rows_read,
+        run.summary.rejected,
+        first_error.message if first_error is not None else None,
+    )
     if error is not None:
         raise error
-    if on_error == "fail" and run.read.rejects.height:  # the first, in input order
+    if on_error == "fail" and first_error is not None:
         from jtrack.usecases.usage import reading_hint
 
-        first = run.read.rejects.row(0, named=True)
         with reading_hint():
-            raise RejectedRowError(
-                first["file"], int(first["line"]), first["field"], first["reason"], first["detail"]
-            )
+            raise first_error
     report = journey_report(
         run.result.sessions,
         run.result.events,

@@ -187,6 +187,8 @@ class SessionListing:
 
     frame: pl.DataFrame
     scope: TrafficScope
+    #: the sessions the query matched before its limit (the frame's height without one)
+    total: int | None = None
 
 
 def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
@@ -234,6 +236,7 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     sort_col = column_for_field(q.sort, list(schema))
     scope = traffic_scope(lf, traffic)
     lf = lf.filter(traffic_expr(traffic))
+    matching = lf
     lf = lf.sort([sort_col, "id"], descending=[q.descending, False], nulls_last=True)
     if shown:
         lf = lf.with_columns(pl.col(t).alias(c) for c, t in plain.items()).drop(plain.values())
@@ -267,10 +270,18 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         raise NotFoundError(
             f"no visitor {q.customer!r} in {store.root}",
             hint=case_hint(store, q.customer)
+            or (
+                EMAIL_HINT.replace("contact id", "contact id: --contact ID")
+                if "@" in q.customer
+                else None
+            )
             or "--customer takes a visitor's cookie id, as the customer_id column shows "
             "it; a saved contact is --contact ID",
         )
-    return SessionListing(out, scope)
+    total = out.height
+    if q.limit is not None and out.height == q.limit:  # (a limit that cut: how many more)
+        total = int(matching.select(pl.len()).collect(engine="in-memory").item())
+    return SessionListing(out, scope, total)
 
 
 def _shown_ids(store: Store, schema: dict[str, pl.DataType]) -> dict[str, pl.Expr]:
@@ -337,6 +348,13 @@ def _nameable_ids(store: Store) -> pl.LazyFrame:
 
     personal = personal_id(pl.col("customer_id"), pl.col("customer_id_type"))
     return lf.filter(~personal).select("customer_id")
+
+
+#: The hint for an email where a visitor or contact id is wanted.
+EMAIL_HINT = (
+    "the contact an email of your contacts file belongs to: `jtrack contacts --contacts "
+    "FILE -f csv | grep -i EMAIL`, then pass its contact id"
+)
 
 
 def case_hint(store: Store, who: str) -> str | None:

@@ -218,6 +218,12 @@ def parse_as_of(text: str, tz: str) -> datetime:
         ) from None
     if d.tzinfo is None:
         d = d.replace(tzinfo=zoneinfo.ZoneInfo(tz))
+        back = d.astimezone(UTC).astimezone(d.tzinfo).replace(tzinfo=None)
+        if back != d.replace(tzinfo=None):  # (a wall time the clocks skipped)
+            raise UsageError(
+                f"--as-of {t}: no such time in {tz} (the clocks went forward over it that day)",
+                hint="give a time before or after the change, or with its offset (e.g. ...T01:30Z)",
+            )
     return d.astimezone(UTC)
 
 
@@ -307,6 +313,16 @@ class UsageOptions:
                 "--until must be after --since",
                 hint="--until is the first day not reported (exclusive)",
             )
+        if self.by == "month":  # (a month row of part of a month would read as the month)
+            for name, day in (("--since", self.since), ("--until", self.until)):
+                if day is not None and day.day != 1:
+                    first = day.replace(day=1)
+                    raise UsageError(
+                        f"{name} {day.isoformat()}: --by month counts whole months, and "
+                        f"{day.isoformat()} is not the first day of one",
+                        hint=f"give {name} {first.isoformat()} (or "
+                        f"{next_month(first).isoformat()}), or count by day: --by day",
+                    )
         if (self.users is None) != (self.per_user is None):
             raise UsageError(
                 "the allowance needs both --users and --per-user",
@@ -1299,8 +1315,8 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         duplicates, conflicting = sc.get("duplicates"), sc.get("conflicting_duplicates")
         late_events: int | None = None
         notes.append(
-            "rows_read, rejected and duplicates are those of the sessionize run that built the "
-            "store (all of its input)"
+            "rows_read, rejected and duplicates are the store's: those of the sessionize runs "
+            "that built it (all of their input)"
         )
         notes.append(
             "late events need the export files: the store does not keep which file an event "
@@ -1312,11 +1328,15 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         rejected = counts["rejected"] + inp.rejected
         from jtrack.read import nothing_accepted
 
-        error = nothing_accepted(rows_read, rejected)
-        if error is not None:
-            raise error
+        lazy = [counts["first_rejected"]] if "first_rejected" in counts else []
+        if rows_read and rejected == rows_read:  # (a wrong input: said with its first row)
+            try:
+                _raise_first_reject(inp, min([*inp.rejected_files, *lazy]))
+            except JtrackError as exc:
+                error = nothing_accepted(rows_read, rejected, exc.message)
+            if error is not None:
+                raise error
         if rejected and inp.on_error == "fail":
-            lazy = [counts["first_rejected"]] if "first_rejected" in counts else []
             _raise_first_reject(inp, min([*inp.rejected_files, *lazy]))
         all_rows = int(agg["rows"].sum()) if agg.height else 0
         duplicates = all_rows - total_events
@@ -1365,6 +1385,18 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             "hint": f"pass --month {months_with_events[-1]}, or --month previous / "
             "--month yesterday in a job that runs early on the 1st",
         }
+    elif in_period == 0 and after_as_of:  # (a mistyped --as-of: a zero bill, said so)
+        upto = last_day if last_day >= since else None
+        span = f"{since} .. {upto}" if upto is not None else f"{since} (not begun at as_of)"
+        where = "the store holds" if store else "the files hold"
+        at = opts.as_of.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        empty_period = {
+            "period": span,
+            "months_with_events": months_with_events,
+            "message": f"no events in {span}; every event {where} was created at or after "
+            f"as_of ({at})",
+            "hint": "check --as-of: events created at or after it are not counted",
+        }
     reconciliation = {
         "input": inp.origin,
         "rows_read": rows_read,
@@ -1398,6 +1430,11 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     ]
     if store and total_events == 0:
         warnings.append(f"{inp.names[0]}: the store holds no events")
+    if not store and conflicting:  # (as sessionize says it: such copies may move a month)
+        warnings.append(
+            f"{conflicting:,} event id(s) came more than once with different contents; the "
+            "earliest of each was counted (`jtrack sessionize FILES` names them)"
+        )
     if not store and rejected:
         warnings.append(
             f"{rejected:,} rejected {'row is' if rejected == 1 else 'rows are'} not counted "
@@ -1436,6 +1473,9 @@ def output_lock(path: str | os.PathLike[str], wait: float = 0.0) -> Iterator[Pat
     """
     target = Path(path)
     lock_path = target.with_name(f".{target.name}.lock")
+    from jtrack.files import check_writable
+
+    check_writable(target)  # (the file named, not the lock: a missing or unwritable folder)
     try:
         lock_path.touch(exist_ok=True)
     except OSError as exc:

@@ -608,7 +608,7 @@ def check_rules(
     path: str | os.PathLike[str] | None = None,
 ) -> tuple[Rules | None, list[Problem], Path | None]:
     """Validate a rules file (or the discovered jtrack.toml): rules, problems, path used."""
-    found = find_config(path)
+    found = find_config(path, "rules")
     if found is None:
         return None, [], None
     try:
