@@ -557,3 +557,16 @@ def test_hints_for_the_wrong_inputs_a_new_user_gives(store: Path, tmp_path: Path
         res = _run(*cmd, "--store", str(store))
         assert res.exit_code == 1
         assert "`jtrack contacts --contacts FILE -f csv | grep -i EMAIL`" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        "sessionize", "watch", "sessions", "contacts", "card", "journey", "usage", "report",
+        "schema", "rules check", "rules report", "rules explain", "store", "store rollback",
+        "store compact", "store files",
+    ],
+)  # fmt: skip
+def test_every_command_takes_quiet(cmd: str) -> None:
+    res = _run(*cmd.split(), "--help")
+    assert res.exit_code == 0 and "--quiet" in res.stdout and "-q" in res.stdout, cmd

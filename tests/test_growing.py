@@ -160,6 +160,43 @@ def test_a_line_a_run_met_unfinished_is_read_again_whole_and_its_reject_goes(
     assert_same_result(store, rebuilt(tmp_path, [f, g], on_error="skip"))
 
 
+def test_an_unfinished_line_of_a_rotated_file_never_takes_another_files_reject(
+    tmp_path: Path,
+) -> None:
+    """Rejects are known by file name and line: after a rotation the new file at the path
+    has the old one's name, and its own bad line at the same number must stay. (The
+    rotated file is then read again whole, as before tails were kept: its old reject stays
+    beside the event its finished line gave, counted.)"""
+    f = tmp_path / "app.jsonl"
+    f.write_text(lines(0, 4) + lines(4, 1)[:30])  # line 5 half-written
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store, on_error="skip")
+    rotated = tmp_path / "app.jsonl.1"
+    f.rename(rotated)
+    f.write_text(lines(10, 4) + "not json\n")  # the new file's line 5 is bad
+    run_sessionize([f], store, on_error="skip")
+    append(rotated, lines(4, 1)[30:])  # the old writer finishes its line
+    run_sessionize([rotated, f], store, on_error="skip")
+    assert rejects(store).rows() == [(str(f), 5, "malformed_json")] * 2
+    counts = store.read_manifest().counts
+    assert counts["rejected"] == 2 and counts["events_kept"] == 9  # e0004 stored once
+    assert counts["rows_read"] == counts["events_kept"] + counts["duplicates"] + 2
+
+
+def test_a_line_a_watch_left_waiting_is_read_by_a_run_that_does_not_follow(
+    tmp_path: Path,
+) -> None:
+    f = tmp_path / "live.jsonl"
+    f.write_text(lines(0, 3) + '{"id": "half')
+    store = Store.open(tmp_path / "store")
+    assert read_by(run_sessionize([f], store, follow=True, on_error="skip")) == 3
+    assert read_by(run_sessionize([f], store, follow=True, on_error="skip")) == 0  # waits
+    run = run_sessionize([f], store, on_error="skip")  # the nightly cron: it is finished
+    assert read_by(run) == 1 and rejects(store).get_column("line").to_list() == [4]
+    assert_same_result(store, rebuilt(tmp_path, [f], on_error="skip"))
+    assert read_by(run_sessionize([f], store, on_error="skip")) == 0
+
+
 def test_rejected_lines_of_a_grown_file_keep_their_line_numbers(tmp_path: Path) -> None:
     f = tmp_path / "export.jsonl"
     f.write_text(lines(0, 4) + "\n" + "not json\n")  # a blank line 5, a bad line 6

@@ -195,6 +195,20 @@ def test_what_a_left_out_column_made_room_for_is_used(world: Path) -> None:
     assert all(len(line) <= 60 for line in text.splitlines())
 
 
+def test_a_name_is_not_left_out_to_give_times_their_seconds(world: Path) -> None:
+    """Columns come back before times get their clock (the order _fit gave them up in),
+    and rule ids give way as text does, before a visitor's name."""
+    cols = "id,created_date,ended_date,contact_name,last_page_title,first_page_url,segments"
+    text = _run(
+        [
+            *("sessions", "--store", str(world / "s1"), "--rules", str(SAMPLE / "jtrack.toml")),
+            *("--columns", cols, "--limit", "2"),
+        ],
+        53,
+    )
+    assert "Olivia Wilson" in text and "not shown at 53 columns: segments" in text
+
+
 def test_a_limited_listing_says_how_many_there_are(world: Path) -> None:
     text = _run(["sessions", "--store", str(world / "s1"), "--limit", "5"])
     assert text.splitlines()[0] == "First 5 of 843 sessions"

@@ -1246,3 +1246,5 @@ def test_an_as_of_the_clocks_skipped_is_refused() -> None:
     # the hour that happens twice (autumn) is the first of the two, as Python reads it
     assert parse_as_of("2026-10-25T01:30", "Europe/London") == at("2026-10-25T00:30Z")
     assert parse_as_of("2026-03-29T02:30", "Europe/London") == at("2026-03-29T01:30Z")
+    # a date alone is its day's first instant, also where midnight is skipped (01:00 local)
+    assert parse_as_of("2026-09-06", "America/Santiago") == at("2026-09-06T04:00Z")

@@ -9,6 +9,7 @@ import typer
 from jtrack.commands._common import (
     Format,
     OutputOpt,
+    QuietOpt,
     StoreOpt,
     emit_frame,
     format_option,
@@ -50,6 +51,7 @@ def store_cmd(
             "has them all).",
         ),
     ] = False,
+    quiet: QuietOpt = False,  # (taken as every command takes it: it writes no notes)
 ) -> None:
     """Show what the store holds: its totals (rows read, duplicates, rejects, the time
     span), its session options and contacts file, the files it took in (name, size,
@@ -137,6 +139,7 @@ def rollback_cmd(
         float,
         typer.Option(help="Seconds to wait for another run's lock.", min=0, metavar="<seconds>"),
     ] = 0.0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Make an earlier version of the store current again (list them with `jtrack store`).
     The next run builds on it; later versions stay until they age out."""
@@ -147,7 +150,8 @@ def rollback_cmd(
     st = Store.open(store)
     with st.lock(wait=wait):
         st.rollback(version.strip())
-    sys.stderr.write(f"{st.root}: {version.strip()} is current\n")
+    if not quiet:
+        sys.stderr.write(f"{st.root}: {version.strip()} is current\n")
 
 
 @store_app.command("compact")
@@ -197,6 +201,7 @@ def files_cmd(
     store: StoreOpt = None,
     fmt: Annotated[Format | None, format_option(TABLE_FORMATS)] = None,
     output: OutputOpt = None,
+    quiet: QuietOpt = False,  # (taken as every command takes it: it writes no notes)
 ) -> None:
     """The files of one table of the current version, one per line (paths in the
     version's own folder, STORE/versions/vN/, which no run changes while it is current),

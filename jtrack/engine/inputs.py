@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -244,6 +244,7 @@ def plan_inputs(
     by_path = {t.path: t for t in taken if t.path}  # a file's last piece
     by_inode = {(t.dev, t.ino): t for t in taken if t.ino}
     by_digest = {(t.end, t.sha256): t for t in taken}
+    shared = shared_names(taken)
     planned = Planned([], [])
     seen: dict[tuple[int, str], Identity] = {}
     firsts: dict[tuple[int, str], Source] = {}
@@ -261,12 +262,19 @@ def plan_inputs(
                 if known is None:
                     at_path = by_path.get(path)
                     known = at_path if at_path is not None and not at_path.ino else None
-                if known is not None and (st.st_size, st.st_mtime_ns) == (
-                    known.size,
-                    known.mtime_ns,
+                if (
+                    known is not None
+                    and (st.st_size, st.st_mtime_ns) == (known.size, known.mtime_ns)
+                    # (a line a follow run left waiting is read by a run that does not
+                    # follow: the file is as finished as it will be)
+                    and (follow or known.end >= st.st_size)
                 ):
                     planned.skipped.append((src, known))
                     continue
+                if known is not None and known.name in shared and known.tail is not None:
+                    # (its reject is known by file name and line: another input of that name
+                    # may have one there too; read again whole, as before tails were kept)
+                    known = replace(known, tail=None)
                 part = _plan_file(src, path, st, known, follow, max_line_bytes, by_digest)
                 if part is None:
                     planned.waiting.append(src)
@@ -294,6 +302,14 @@ def plan_inputs(
         seen[(0, fp.digest)] = fp
         planned.read.append((src, fp))
     return planned
+
+
+def shared_names(taken: list[InputFile]) -> set[str]:
+    """The names more than one input taken in has (a rotated file and the new one at its
+    path): an unfinished line's reject, known by file name and line, is ambiguous there."""
+    from collections import Counter
+
+    return {name for name, n in Counter(t.name for t in taken).items() if n > 1}
 
 
 def _plan_file(

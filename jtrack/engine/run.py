@@ -35,7 +35,7 @@ from jtrack.core.buckets import DEFAULT_BUCKETS
 from jtrack.core.traffic import user_agent_list_version
 from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, decide
 from jtrack.engine.ingest import STAGE_SHARE, NewData, UnitRows, read_inputs, unit_ranges
-from jtrack.engine.inputs import Identity, plan_inputs
+from jtrack.engine.inputs import Identity, plan_inputs, shared_names
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_states
 from jtrack.errors import DataError, UsageError
 from jtrack.options import CAMPAIGN_RULE, RunOptions, SessionizeOptions, format_duration
@@ -1205,11 +1205,17 @@ def _merge_pieces(
     takes that line's place: the line's reject, as (file, line), is in the second value."""
     out = list(taken)
     superseded: set[tuple[str, int]] = set()
+    shared = shared_names(taken)  # (their tails are not read again: see plan_inputs)
     where = {(i.dev, i.ino): n for n, i in enumerate(out) if i.ino}
     for piece in new:
         n = where.get((piece.dev, piece.ino)) if piece.ino else None
         prev = out[n] if n is not None else None
-        if prev is not None and prev.tail is not None and prev.tail == piece.start:
+        if (
+            prev is not None
+            and prev.tail is not None
+            and prev.tail == piece.start
+            and prev.name not in shared
+        ):
             assert n is not None
             # (a tail at 0 is a file of one rejected line and no event: replaced whole)
             superseded.add((prev.name, (prev.lines or 0) + 1))

@@ -362,10 +362,13 @@ def _fit(
                 if c.sort in _GIVING:
                     c.width = c.natural
             _shrink_text(cols, width)
-    # 5. text columns are left out, widest first, then lists of ids (at least one column
-    # stays: free text goes before the ids a reader looks things up by)
+    # 5. text columns are left out, widest first (rule ids among them), then lists of
+    # visitor ids (at least one column stays: free text goes before the ids a reader looks
+    # things up by)
     while _total(cols) > width:
-        texts = [c for c in cols if c.sort == "text"] or [c for c in cols if c.sort == "list"]
+        texts = [c for c in cols if c.sort in _GIVING and c.name not in ID_LIST_COLUMNS] or [
+            c for c in cols if c.sort == "list"
+        ]
         if not texts or len(cols) == 1:
             break
         drop = max(texts, key=lambda c: (c.natural, -cols.index(c)))
@@ -391,10 +394,23 @@ def _fit(
 
 
 def _restore(every: list[_Col], cols: list[_Col], left_out: list[str], width: int) -> list[_Col]:
-    """Once columns were left out, what that made room for: times get back their clock
-    (all alike, as far as they fit), then the columns left out come back, the last first
-    (a key at its width, text at its floor), each only if the table still fits; text
-    columns then widen into what is left. `left_out` keeps the names still left out."""
+    """Once columns were left out, what that made room for, in the order _fit gave it up:
+    the columns left out come back, the last first (a key at its width, text at its floor,
+    times as coarse as the others), each only if the table still fits; then times get back
+    their clock (all alike) with the room left; text columns widen into what remains.
+    `left_out` keeps the names still left out."""
+    level = max((c.level for c in cols if c.time), default=0)
+    for name in reversed(list(left_out)):
+        back = next((c for c in every if c.name == name), None)
+        if back is None:
+            continue
+        if back.time:
+            back.level = level
+        back.width = back.floor() if back.sort in _GIVING else max(back.cell_width, back.header_min)
+        trial = [c for c in every if c is back or any(c is k for k in cols)]
+        if _total(trial) <= width:
+            cols = trial
+            left_out.remove(name)
     while True:
         times = [c for c in cols if c.time and c.level > 0]
         if not times:
@@ -404,21 +420,9 @@ def _restore(every: list[_Col], cols: list[_Col], left_out: list[str], width: in
             c.level -= 1
             c.width = max(c.cell_width, c.header_min)
         if _total(cols) > width:
-            for c, level, w in saved:
-                c.level, c.width = level, w
+            for c, lvl, w in saved:
+                c.level, c.width = lvl, w
             break
-    level = max((c.level for c in cols if c.time), default=0)
-    for name in reversed(list(left_out)):
-        back = next((c for c in every if c.name == name), None)
-        if back is None:
-            continue
-        if back.time:
-            back.level = level
-        back.width = back.floor() if back.sort in _GIVING else max(back.cell_width, back.header_min)
-        trial = [c for c in every if c is back or c in cols]
-        if _total(trial) <= width:
-            cols = trial
-            left_out.remove(name)
     for c in sorted((c for c in cols if c.sort in _GIVING), key=lambda c: c.natural - c.width):
         c.width = min(c.natural, c.width + max(width - _total(cols), 0))
     return cols

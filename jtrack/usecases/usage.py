@@ -219,10 +219,12 @@ def parse_as_of(text: str, tz: str) -> datetime:
     if d.tzinfo is None:
         d = d.replace(tzinfo=zoneinfo.ZoneInfo(tz))
         back = d.astimezone(UTC).astimezone(d.tzinfo).replace(tzinfo=None)
-        if back != d.replace(tzinfo=None):  # (a wall time the clocks skipped)
+        # a wall time the clocks skip (a date alone is its day's first instant: 01:00 where
+        # midnight is skipped)
+        if back != d.replace(tzinfo=None) and len(t) > 10:
             raise UsageError(
                 f"--as-of {t}: no such time in {tz} (the clocks went forward over it that day)",
-                hint="give a time before or after the change, or with its offset (e.g. ...T01:30Z)",
+                hint="give a local time before or after the change, or a UTC time ending in Z",
             )
     return d.astimezone(UTC)
 
