@@ -88,6 +88,18 @@ NAME_COLUMNS = ("contact_name", "unverified_name", "first_name", "last_name")
 #: (customer_id_type email/phone, or a value that is one), protected where data leaves.
 ID_COLUMNS = ("customer_id",)
 ID_LIST_COLUMNS = ("cookie_ids", "customer_ids")
+#: Free text where a visitor may have typed an email address, or a site put one (a search,
+#: a page title, a URL path): each address is masked in place, the rest of the text kept.
+TEXT_COLUMNS = (
+    "search_query",
+    "search_terms",
+    "page_title",
+    "first_page_title",
+    "last_page_title",
+    "page_pathname",
+    "page_fragment",
+    "referrer_pathname",
+)
 #: Columns holding URLs whose query parameters may carry personal data.
 URL_COLUMNS = (
     "page_url",
@@ -139,6 +151,11 @@ PERSONAL_ENDINGS = (
 #: An attribute value that is an email address is personal whatever the attribute's name
 #: (the whole value: a local part, `@`, a domain ending in letters).
 _EMAIL_VALUE = r"^\s*[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\s*$"
+#: ... and one inside text (`@` also percent-encoded, as in a URL path).
+_EMAIL_IN_TEXT = r"[\w.%+'-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}"
+#: An image for screens of 2, 3 or 1.5 times the pixels (`hero@2x.png`): no email address.
+_DENSITY = r"@(\d(?:\.\d)?x\.[A-Za-z]+)"
+_DENSITY_MARK = "\uf8ff\uf8fe"  # (two private-use characters: no text holds them)
 MASK = "•••"
 #: What a configured query parameter's value becomes.
 PARAM_MASK = "REDACTED"
@@ -168,7 +185,11 @@ def personal_attribute(name: str, value: Any, names: frozenset[str]) -> bool:
     return (
         key in names
         or key.endswith(PERSONAL_ENDINGS)
-        or (isinstance(value, str) and re.match(_EMAIL_VALUE, value) is not None)
+        or (
+            isinstance(value, str)
+            and re.match(_EMAIL_VALUE, value) is not None
+            and re.search(_DENSITY, value) is None
+        )
     )
 
 
@@ -325,7 +346,10 @@ def _kv_masked(col: pl.Expr, policy: Policy, names: frozenset[str] | None) -> pl
         personal = (
             key.is_in(sorted(names))
             | key.str.contains("(?:" + "|".join(PERSONAL_ENDINGS) + ")$")
-            | value.cast(pl.String).str.contains(_EMAIL_VALUE)
+            | (
+                value.cast(pl.String).str.contains(_EMAIL_VALUE)
+                & ~value.cast(pl.String).str.contains(_DENSITY)
+            )
         ).fill_null(False)
         masked = pl.when(personal).then(masked).otherwise(value)
     return col.list.eval(pl.element().struct.with_fields(masked.alias("value")))
@@ -367,6 +391,14 @@ def param_pattern(names: Sequence[str]) -> str | None:
         return None
     alt = "|".join(_name_regex(n) for n in names)
     return rf"(?i)((?:^|[?&;#])(?:{alt})(?:\[[^\]=&;#]*\]|%5b[^=&;#]*?%5d)*(?:=|%3d))([^&;#]*)"
+
+
+def _emails_masked(col: pl.Expr) -> pl.Expr:
+    """Text with every email address in it masked (the rest kept; not `hero@2x.png`)."""
+    kept = col.str.replace_all(_DENSITY, _DENSITY_MARK + "${1}")
+    return kept.str.replace_all(_EMAIL_IN_TEXT, MASK).str.replace_all(
+        _DENSITY_MARK, "@", literal=True
+    )
 
 
 def _redact_params(col: pl.Expr, pattern: str) -> pl.Expr:
@@ -429,12 +461,16 @@ def _protect_exprs(
                 )
             )
         pattern = param_pattern(policy.query_params)
-        if pattern is not None:
-            exprs += [
-                _redact_params(pl.col(c), pattern).alias(c)
-                for c in URL_COLUMNS
-                if c in schema and schema[c] == pl.String
-            ]
+        for c in (*TEXT_COLUMNS, *URL_COLUMNS):
+            if c not in schema:
+                continue
+            if schema[c] == pl.List(pl.String):
+                exprs.append(pl.col(c).list.eval(_emails_masked(pl.element())).alias(c))
+            elif schema[c] == pl.String:
+                text = pl.col(c)
+                if pattern is not None and c in URL_COLUMNS:
+                    text = _redact_params(text, pattern)
+                exprs.append(_emails_masked(text).alias(c))
         if output:
             exprs += list(shown_ids(schema, policy, typed).values())
             for c in ID_LIST_COLUMNS:
