@@ -145,10 +145,12 @@ def _md_cell(v: Any) -> str:
         return ""
     text = _CONTROL.sub("\ufffd", str(v))
     # backslash-escape what Markdown would turn into HTML, links or code
-    return _MD_SPECIAL.sub(r"\\\g<0>", text).replace("\n", " ")
+    # (a line break or a tab would end the row or the cell, as a reader sees it)
+    return _MD_SPACES.sub(" ", _MD_SPECIAL.sub(r"\\\g<0>", text))
 
 
 _MD_SPECIAL = re.compile(r"[\\|<>\[\]`]")
+_MD_SPACES = re.compile(r"\r\n|[\r\n\t]")
 
 
 def strip_control(text: str) -> str:

@@ -570,3 +570,41 @@ def test_hints_for_the_wrong_inputs_a_new_user_gives(store: Path, tmp_path: Path
 def test_every_command_takes_quiet(cmd: str) -> None:
     res = _run(*cmd.split(), "--help")
     assert res.exit_code == 0 and "--quiet" in res.stdout and "-q" in res.stdout, cmd
+
+
+def test_a_where_and_its_opposite_share_the_sessions_out(tmp_path: Path) -> None:
+    """A session without the field (a direct visit has no referrer) is kept by `!=`, found
+    by `=` with nothing after it (a missing text is the empty string, as in the rules); `~`
+    ignores case on lists too; a true/false field takes only true or false."""
+    rows = [
+        flat_event("a", "v1", T0, referrer_hostname="www.google.com", search_query="Wander"),
+        flat_event("b", "v2", T0, referrer_hostname=None, authenticated=True),
+        flat_event("c", "v3", T0, referrer_hostname="bing.com"),
+    ]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    st = str(tmp_path / "s")
+    assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
+
+    def ids(where: str) -> list[str]:
+        res = _run("sessions", "--store", st, "--where", where, "-f", "csv", "--columns",
+                   "customer_id", "-q")  # fmt: skip
+        assert res.exit_code == 0, res.stderr
+        return sorted(res.stdout.split()[1:])
+
+    assert ids("referrer_hostname!=www.google.com") == ["v2", "v3"]
+    assert ids("referrer_hostname=www.google.com") == ["v1"]
+    assert ids("referrer_hostname=") == ["v2"]
+    assert ids("search_terms~wander") == ["v1"] and ids("search_terms!=Wander") == ["v2", "v3"]
+    assert ids("authenticated=yes") == ["v2"] and ids("authenticated!=true") == ["v1", "v3"]
+    bad = _run("sessions", "--store", st, "--where", "authenticated=banana")
+    assert bad.exit_code == 2 and "authenticated is true or false" in bad.stderr
+    for args, said in (
+        (["--ttl", "1d"], "--ttl judges expiry at a clock"),
+        (["--default-region", "XX"], "is not a region phonenumbers knows"),
+        (["--default-region", "GB"], "--default-region reads the phones of a contacts file"),
+        (["--sort", "segments"], "--sort segments: a list"),
+    ):
+        res = _run("sessions", "--store", st, *args)
+        assert res.exit_code == 2 and said in res.stderr, (args, res.stderr)
+    assert _run("sessions", "--store", st, "--ttl", "1d", "--as-of", "now").exit_code == 0

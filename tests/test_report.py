@@ -251,7 +251,13 @@ def test_ranked_tables_strip_query_strings_and_sort_deterministically() -> None:
     }
     assert t["segments"].to_dicts() == [{"segment": "seg-vip", "sessions": 1, "visitors": 1}]
     assert t["outcomes"].to_dicts() == [
-        {"outcome": "o-buy", "name": "Made a purchase", "sessions": 1, "visitors": 1, "rate": 0.25}
+        {
+            "outcome": "o-buy",
+            "name": "Made a purchase",
+            "sessions": 1,
+            "visitors": 1,
+            "conversion_rate": 0.25,
+        }
     ]
     assert build(list(reversed(_site()))).to_dict() == build(_site()).to_dict()
 
@@ -508,3 +514,27 @@ def test_month_words_count_from_as_of(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["period"]["from"] == "2026-10-01" and out["overview"]["sessions"] == 1
+
+
+def test_markdown_cells_keep_a_tab_inside_their_cell() -> None:
+    from jtrack.serialize import to_markdown
+
+    md = to_markdown(pl.DataFrame({"search": ["a\tb|c"], "n": [1]}))
+    assert md.splitlines()[2] == "| a b\\|c | 1 |"
+
+
+def test_an_empty_period_of_a_store_counts_zero_and_its_hint_fits_the_options(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "e.parquet"
+    flat_frame([flat_event("a", "v1", T0)]).write_parquet(src)
+    st = str(tmp_path / "s")
+    assert runner.invoke(app, ["sessionize", str(src), "--store", st, "-q"]).exit_code == 0
+    res = runner.invoke(
+        app,
+        ["report", "--store", st, "--since", "2026-09-01", "--until", "2026-09-02", "-f", "json"],
+    )
+    assert res.exit_code == 0, res.stderr
+    overview = json.loads(res.stdout)["overview"]
+    assert (overview["known_sessions"], overview["unknown_sessions"]) == (0, 0)
+    assert "(hint: pass --since/--until within those months)" in res.stderr

@@ -23,7 +23,7 @@ from jtrack.commands._common import (
     stdout_console,
     write_text,
 )
-from jtrack.commands.contacts import ContactsOpt, RegionOpt, warn_invalid
+from jtrack.commands.contacts import ContactsOpt, RegionOpt, check_region_option, warn_invalid
 
 FORMATS = (Format.table, Format.json, Format.html)
 
@@ -165,6 +165,7 @@ def card_cmd(
     from jtrack.usecases.card import build_card
 
     out_fmt = resolve_format(fmt, output, FORMATS, "card")
+    check_region_option(contacts, default_region)
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact)

@@ -95,6 +95,22 @@ TtlOpt = Annotated[
 ]
 
 
+def check_region_option(contacts: Path | None, default_region: str | None) -> None:
+    """A reading command's --default-region: a known region, and only with --contacts (it
+    reads that file's phones; the store's own book was read with the region it was given)."""
+    if default_region is None:
+        return
+    from jtrack.core.contacts import check_region
+    from jtrack.errors import UsageError
+
+    check_region(default_region)
+    if contacts is None:
+        raise UsageError(
+            "--default-region reads the phones of a contacts file: it needs --contacts FILE",
+            hint="add --contacts FILE, or leave out --default-region",
+        )
+
+
 def warn_invalid(
     path: Path, default_region: str | None, role: str | None = None, redact: bool = False
 ) -> None:

@@ -32,7 +32,7 @@ from jtrack.commands.card import (
     text_width,
     use_ascii,
 )
-from jtrack.commands.contacts import ContactsOpt, RegionOpt, warn_invalid
+from jtrack.commands.contacts import ContactsOpt, RegionOpt, check_region_option, warn_invalid
 
 FORMATS = (Format.table, Format.json, Format.html)
 
@@ -90,6 +90,7 @@ def journey_cmd(
 
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "journey")
+    check_region_option(contacts, default_region)
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact)

@@ -183,10 +183,13 @@ def report_cmd(
     for line in report.warnings:  # even with -q: the figures may be wrong
         warning_line(line)
     if report.empty_period is not None:  # even with -q: a cron job reports an empty month
-        warning_line(
-            f"{report.empty_period} (hint: pass --month with one of those, or --month "
-            "previous in a job that runs early on the 1st)"
+        hint = (
+            "pass --since/--until within those months"
+            if since is not None or until is not None
+            else "pass --month with one of those, or --month previous in a job that runs "
+            "early on the 1st"
         )
+        warning_line(f"{report.empty_period} (hint: {hint})")
     if not quiet and output is not None:
         from rich.text import Text
 

@@ -24,12 +24,20 @@ from jtrack.commands._common import (
     resolve_format,
     traffic_classes,
 )
-from jtrack.commands.contacts import ContactsOpt, RegionOpt, TtlOpt, warn_invalid
+from jtrack.commands.contacts import (
+    ContactsOpt,
+    RegionOpt,
+    TtlOpt,
+    check_region_option,
+    warn_invalid,
+)
 from jtrack.errors import UsageError
 
 #: A --where clause on the columns --rules adds (lists: =, != and ~).
 _RULE_FIELD = re.compile(r"^\s*(segments|outcomes)\s*(!=|=|~)")
 
+#: --ttl when not given (told apart from one given: it needs a clock).
+DEFAULT_TTL_TEXT = "60d"
 FORMATS = LISTING_FORMATS
 TABLE_COLUMNS = [
     "id",
@@ -132,7 +140,7 @@ def sessions_cmd(
             metavar="<time>",
         ),
     ] = None,
-    ttl: TtlOpt = "60d",
+    ttl: TtlOpt = DEFAULT_TTL_TEXT,
     traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
@@ -158,6 +166,12 @@ def sessions_cmd(
         session_listing,
     )
 
+    check_region_option(contacts, default_region)
+    if ttl != DEFAULT_TTL_TEXT and contacts is None and as_of is None:
+        raise UsageError(
+            "--ttl judges expiry at a clock: the states sessionize stored never expire",
+            hint="add --as-of now (or --as-of TIME, or --contacts FILE)",
+        )
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "sessions")
     view = open_store(store, role, redact, rules)
@@ -167,6 +181,11 @@ def sessions_cmd(
     # evaluated, and the limit then applies to what they keep
     clauses = tuple(where or ())
     later = tuple(c for c in clauses if _RULE_FIELD.match(c))
+    if sort in ("segments", "outcomes", "search_terms"):
+        raise UsageError(
+            f"--sort {sort}: a list of ids or terms has no order to sort sessions by",
+            hint=f"sort by another field; --where {sort}~TEXT keeps the sessions that have it",
+        )
     asked = [c.strip() for c in columns.split(",")] if columns else []
     from_rules = [c for c in asked if c in ("segments", "outcomes")]
     if from_rules and rules is None:

@@ -237,7 +237,7 @@ def journey_report(
     s_df = all_df.filter(traffic_expr(opts.traffic, "_class"))
     # Contacts were resolved when any session has a contact state or name (the columns are
     # always there, null until `sessionize --contacts`).
-    contacts_known = bool(
+    contacts_known = s_df.height == 0 or bool(  # (an empty period: 0, as from files)
         s_df.select((pl.col("_state").is_not_null() | pl.col("_name").is_not_null()).any()).item()
     )
     known = (
@@ -516,7 +516,7 @@ def journey_report(
     tables["segments"] = _ranked(segments, "sessions", ["segment"], top)
     tables["outcomes"] = _ranked(
         outcomes.with_columns(
-            rate=(pl.col("sessions") / n_sessions).round(4)
+            conversion_rate=(pl.col("sessions") / n_sessions).round(4)
             if n_sessions
             else pl.lit(None, pl.Float64)
         ),

@@ -56,6 +56,10 @@ _WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(!=|>=|<=|==|=|~|>|<)\s*(.*)$")
 _CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)\s*$")
 
 
+#: What a `--where` on a true/false field takes.
+_BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
 def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
     """`field=value`, `field!=value`, `field~substring`, `field>=number`, ... as an expression."""
     m = _WHERE.match(clause)
@@ -84,25 +88,38 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
                 hint="compare numeric fields with numbers",
             ) from None
     elif dtype == pl.Boolean:
-        lit = value.strip().lower() in ("true", "1", "yes")
+        word = value.strip().lower()
+        if word not in _BOOLEAN_WORDS:
+            raise UsageError(
+                f"--where {clause!r}: {col_name} is true or false, {value!r} is neither",
+                hint=f"e.g. --where {col_name}=true",
+            )
+        lit = _BOOLEAN_WORDS[word]
     elif isinstance(dtype, pl.Datetime):
         lit = _parse_when(value, "--where")
     elif isinstance(dtype, pl.List):
-        if op in ("=", "~"):
-            return (
-                col.list.eval(
-                    pl.element().cast(pl.String).str.contains(value, literal=True)
-                ).list.any()
-                if op == "~"
-                else col.list.contains(value)
-            )
+        # (a session without the list has none of its items: `!=` keeps it)
+        if op == "~":  # case-insensitive, as on text
+            item = pl.element().cast(pl.String).str.to_lowercase()
+            found = col.list.eval(item.str.contains(value.lower(), literal=True)).list.any()
+            return found.fill_null(False)
+        if op == "=":
+            return col.list.contains(value).fill_null(False)
         if op == "!=":
-            return ~col.list.contains(value)
+            return (~col.list.contains(value)).fill_null(True)
         raise UsageError(f"--where {clause!r}: lists support =, != and ~ only")
+    else:  # text: a missing value is the empty string (as in the rules), so that a filter
+        # and its opposite (`=x`, `!=x`) share the sessions out between them
+        col = col.cast(pl.String).fill_null("")
     if op == "~":
         return col.cast(pl.String).str.to_lowercase().str.contains(value.lower(), literal=True)
-    ops = {"=": col.eq, "!=": col.ne, ">": col.gt, "<": col.lt, ">=": col.ge, "<=": col.le}
-    return ops[op](pl.lit(lit))
+    if op == "=":
+        return col.eq_missing(pl.lit(lit))
+    if op == "!=":
+        return col.ne_missing(pl.lit(lit))
+    # (an order leaves out the sessions without a value: unknown is neither more nor less)
+    ops = {">": col.gt, "<": col.lt, ">=": col.ge, "<=": col.le}
+    return ops[op](pl.lit(lit)).fill_null(False)
 
 
 def _whole_id(lf: pl.LazyFrame, clause: str, schema: dict[str, pl.DataType]) -> str:
