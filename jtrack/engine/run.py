@@ -1187,9 +1187,17 @@ def _finish(
 def _rejected_tails(inputs: list[InputFile], rejects: pl.DataFrame) -> list[InputFile]:
     """The inputs read, each keeping the start of its unfinished last line (`tail`) only
     where that line was rejected: a line that was a whole event is not read again."""
-    if not any(i.tail is not None for i in inputs):
+    open_lines = [(i.name, (i.lines or 0) + 1) for i in inputs if i.tail is not None]
+    if not open_lines:
         return inputs
-    bad = set(rejects.select(SRC_FILE, SRC_LINE).iter_rows()) if rejects.height else set()
+    wanted = pl.DataFrame(
+        open_lines, schema={SRC_FILE: pl.String(), SRC_LINE: pl.Int64()}, orient="row"
+    )
+    bad = set(  # (of the run's rejects, only those lines: a run may reject millions)
+        rejects.select(SRC_FILE, pl.col(SRC_LINE).cast(pl.Int64))
+        .join(wanted, on=[SRC_FILE, SRC_LINE], how="semi")
+        .iter_rows()
+    )
     return [
         i if i.tail is None or (i.name, (i.lines or 0) + 1) in bad else replace(i, tail=None)
         for i in inputs

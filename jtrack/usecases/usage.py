@@ -630,15 +630,18 @@ def _far_future_rejected(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(_rejected=pl.col("_rejected") | (at_us >= cut_us))
 
 
-def _raise_first_reject(inp: UsageInput, first: int) -> None:
+def _first_reject(inp: UsageInput, first: int) -> JtrackError:
     """The error of the first rejected row of file `first` (an index into the sources): the
     file is read again by jtrack.read, which names the row, field and reason as sessionize
     does."""
     from jtrack.read import read_events
 
-    with reading_hint():
-        read_events([inp.sources[first]], on_error="fail")  # raises RejectedRowError
-    raise DataError(  # (a row far after the rest of the input, not of its own file alone)
+    try:
+        with reading_hint():
+            read_events([inp.sources[first]], on_error="fail")  # raises RejectedRowError
+    except RejectedRowError as exc:
+        return exc
+    return DataError(  # (a row far after the rest of the input, not of its own file alone)
         f"{inp.names[first]}: a row is rejected: dated far after the rest of the input, or "
         "failing the checks of usage [far_future]",
         hint="fix the row, or pass --on-error skip to leave it out, counted as rejected; "
@@ -1330,16 +1333,15 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         rejected = counts["rejected"] + inp.rejected
         from jtrack.read import nothing_accepted
 
-        lazy = [counts["first_rejected"]] if "first_rejected" in counts else []
-        if rows_read and rejected == rows_read:  # (a wrong input: said with its first row)
-            try:
-                _raise_first_reject(inp, min([*inp.rejected_files, *lazy]))
-            except JtrackError as exc:
-                error = nothing_accepted(rows_read, rejected, exc.message)
+        if rejected and (rejected == rows_read or inp.on_error == "fail"):
+            lazy = [counts["first_rejected"]] if "first_rejected" in counts else []
+            bad_row = _first_reject(inp, min([*inp.rejected_files, *lazy]))
+            # (a wrong input, every row rejected: said with its first row)
+            error = nothing_accepted(rows_read, rejected, bad_row.message)
             if error is not None:
                 raise error
-        if rejected and inp.on_error == "fail":
-            _raise_first_reject(inp, min([*inp.rejected_files, *lazy]))
+            if inp.on_error == "fail":
+                raise bad_row
         all_rows = int(agg["rows"].sum()) if agg.height else 0
         duplicates = all_rows - total_events
         conflicting = int(agg["conflicts"].sum()) if agg.height else 0
