@@ -472,6 +472,36 @@ def test_an_identifier_on_two_contacts_does_not_merge_anyone(tmp_path: Path) -> 
     book, _ = C.load_contacts(p)
     res = _resolve([_ev("1", "c1", T0, email="family@example.org")], book)
     assert _who(res)["c1"] == ("tmp-c1", "temporary", None)
+    # but --conflicts lists the visitor, with both contacts, neither chosen
+    c = res.conflicts.select("customer_id", "contact_id", "match_method", "chosen", "rule")
+    unresolved = "email listed on several contacts and no trait decides: unresolved"
+    assert c.rows() == [
+        ("c1", "A", "email", False, unresolved),
+        ("c1", "B", "email", False, unresolved),
+    ]
+
+
+def test_a_shared_email_beside_a_trait_that_decides_is_listed_as_not_used(
+    tmp_path: Path,
+) -> None:
+    p = _csv(
+        tmp_path,
+        "contact_id,name,email,phone\nA,Al,family@example.org,\nB,Bo,family@example.org,\n"
+        "C,Cy,,+12025550143\n",
+    )
+    book, _ = C.load_contacts(p)
+    rows = [
+        _ev("1", "c1", T0, cellPhone="+12025550143"),
+        _ev("2", "c1", T0 + timedelta(days=1), email="family@example.org"),
+    ]
+    res = _resolve(rows, book)
+    assert _who(res)["c1"] == ("C", "known", "phone")
+    c = res.conflicts.select("contact_id", "match_method", "chosen", "rule").rows()
+    assert c == [
+        ("C", "phone", True, "the only match not listed on several contacts"),
+        ("A", "email", False, "email listed on several contacts: not used"),
+        ("B", "email", False, "email listed on several contacts: not used"),
+    ]
 
 
 def test_traits_of_an_unknown_visitor_are_shown_unverified_not_as_the_name(

@@ -209,3 +209,17 @@ def test_rules_check_is_silent_with_quiet_when_the_file_is_valid(tmp_path: Path)
     bad.write_text('[[segment]]\nid = "s"\ndisplay_name = "S"\n[segment.when]\nbogus = 1\n')
     res = CliRunner().invoke(app, ["rules", "check", str(bad), "-q"])
     assert res.exit_code == 2 and "bad.toml" in res.stderr
+
+
+def test_true_and_false_are_written_alike_in_every_format(store_dir: Path) -> None:
+    """A boolean reads true/false in the table, Markdown, CSV, JSON and HTML alike (HTML said
+    yes/no, and so did the explanation's table)."""
+    base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir]
+    base += ["--section", "action_maps"]
+    page = invoke(*base, "-f", "html").stdout
+    assert 'data-label="active">true<' in page and ">yes<" not in page
+    sid = Store.open(store_dir).scan_sessions().select("id").sort("id").head(1).collect()["id"][0]
+    explain = ["rules", "explain", sid, "--rules", SAMPLE_RULES, "--store", store_dir]
+    table = invoke(*explain, "--rule", "am-cart-help").stdout
+    held = [line.split()[1] for line in table.splitlines() if line.startswith("result")]
+    assert held == ["false"]

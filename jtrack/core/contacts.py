@@ -906,23 +906,32 @@ def resolve_visitors(
         .select(customer_id="value", contact_id="contact_ids", method="method", value="value")
         .with_columns(usable=pl.lit(False))
     )
-    matched = (
-        traits.filter(pl.col("value").is_not_null())
-        .join(
-            index.filter(pl.col("method") != "cookie").rename({"method": "kind"}),
-            on=["kind", "value"],
-            how="inner",
+
+    def trait_candidates(ids: pl.DataFrame, usable: bool) -> pl.DataFrame:
+        return (
+            traits.filter(pl.col("value").is_not_null())
+            .join(
+                ids.filter(pl.col("method") != "cookie").rename({"method": "kind"}),
+                on=["kind", "value"],
+                how="inner",
+            )
+            .sort("customer_id", "created_date", "event_id")
+            .group_by("customer_id", "contact_id", "kind", maintain_order=True)
+            .agg(
+                first_seen=pl.col("created_date").min(),
+                last_seen=pl.col("created_date").max(),
+                event_id=pl.col("event_id").last(),
+                value=pl.col("value").last(),
+            )
+            .rename({"kind": "method"})
+            .with_columns(usable=pl.lit(usable))
         )
-        .sort("customer_id", "created_date", "event_id")
-        .group_by("customer_id", "contact_id", "kind", maintain_order=True)
-        .agg(
-            first_seen=pl.col("created_date").min(),
-            last_seen=pl.col("created_date").max(),
-            event_id=pl.col("event_id").last(),
-            value=pl.col("value").last(),
-        )
-        .rename({"kind": "method"})
-        .with_columns(usable=pl.lit(True))
+
+    matched = trait_candidates(index, True)
+    # an email, phone or external id on several contacts matches none of them, but the
+    # visitor that sent it is a conflict to list (as a cookie listed twice is)
+    traits_shared = trait_candidates(
+        shared.explode("contact_ids").select("method", "value", contact_id="contact_ids"), False
     )
     ts = pl.Datetime("us", "UTC")
     cand_cols = pl.Schema(
@@ -944,7 +953,7 @@ def resolve_visitors(
             )
             .select(list(cand_cols))
             .cast(cand_cols)
-            for f in (listed, listed_twice, matched)
+            for f in (listed, listed_twice, matched, traits_shared)
         ],
         how="vertical",
     ).with_columns(
@@ -1072,15 +1081,28 @@ def _conflicts(
     won = pl.col("contact_id") == pl.col("_won")
     won_at = pl.col("last_seen").filter(won).max().over("customer_id")
     tied = ((pl.col("last_seen") == won_at) & ~won).fill_null(False).any().over("customer_id")
-    rows = rows.with_columns(_tied=tied)
+    alone = pl.col("contact_id").filter(pl.col("usable")).n_unique().over("customer_id") == 1
+    rows = rows.with_columns(_tied=tied, _alone=alone)
     rule = (
         pl.when(pl.col("_won_by") == "cookie")
         .then(pl.lit("cookie listing wins"))
+        .when(pl.col("_won").is_not_null() & pl.col("_alone"))
+        .then(pl.lit("the only match not listed on several contacts"))
         .when(pl.col("_won").is_not_null() & pl.col("_tied"))
         .then(pl.lit("same instant: email beats phone beats external id"))
         .when(pl.col("_won").is_not_null())
         .then(pl.lit("most recent trait wins"))
-        .otherwise(pl.lit("cookie listed on several contacts and no trait decides: unresolved"))
+        .otherwise(
+            pl.format(
+                "{} listed on several contacts and no trait decides: unresolved", pl.col("method")
+            )
+        )
+    )
+    # a candidate whose identifier is on several contacts was never in the running
+    rule = (
+        pl.when(~pl.col("usable") & pl.col("_won").is_not_null())
+        .then(pl.format("{} listed on several contacts: not used", pl.col("method")))
+        .otherwise(rule)
     )
     out = rows.join(names, on="contact_id", how="left").with_columns(
         chosen=(pl.col("contact_id") == pl.col("_won")).fill_null(False),

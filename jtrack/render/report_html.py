@@ -143,8 +143,8 @@ def fmt_time(value: Any) -> str:
 def _fmt(value: Any, column: str | None = None) -> str:
     if value is None:
         return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
+    if isinstance(value, bool):  # as the table, Markdown, CSV and JSON write it
+        return "true" if value else "false"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):

@@ -170,8 +170,9 @@ def _escape(value: Any) -> str:
 
 
 def explain_renderables(frame: pl.DataFrame, session_id: str) -> list[RenderableType]:
-    """One table per rule: part, held (yes/no), time, event (id prefix), condition, detail;
-    conditions and details wrap between words, ids and rule names are never split."""
+    """One table per rule: part, held (true/false, as every format says it), time, event (id
+    prefix), condition, detail; conditions and details wrap between words, ids and rule names
+    are never split."""
     head = Text(f"session {strip_control(session_id)}")
     parts: list[RenderableType] = [head]
     if frame.height == 0:
@@ -182,7 +183,7 @@ def explain_renderables(frame: pl.DataFrame, session_id: str) -> list[Renderable
     if at.len() and one_day:
         head.append(", " + str(at.dt.date().min()) + " (times UTC)")
     shown = frame.with_columns(
-        pl.when(pl.col("held")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("held"),
+        pl.when(pl.col("held")).then(pl.lit("true")).otherwise(pl.lit("false")).alias("held"),
         pl.col("at").dt.strftime("%H:%M:%S" if one_day else "%Y-%m-%d %H:%M:%S"),
     )
     keys = shown.select("rule_kind", "rule_id").unique(maintain_order=True).rows()
