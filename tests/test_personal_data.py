@@ -584,3 +584,74 @@ def test_the_roles_of_the_file_named_by_rules_apply(
         app, ["rules", "report", "--rules", str(plain), "--store", store, "-f", "json"]
     )
     assert res.exit_code == 0 and "out-purchase" in res.stdout  # (no config, no roles here)
+
+
+ANALYST_RULES = f"""
+default_role = "analyst"
+[roles.analyst]
+permissions = ["journey:session:view", "journey:event:view", "journey:eventtype:view",
+  "journey:segment:view", "journey:outcome:view", "journey:sessiontype:view"]
+[roles.supervisor]
+permissions = [{ALL}]
+[redact]
+key = "{KEY}"
+query_params = ["email"]
+
+[[segment]]
+id = "seg-mail-link"
+display_name = "Came by a mailed link"
+color = "#1E88E5"
+context = [{{ field = "referrer.url", operator = "containsAny", values = ["@example.org"] }}]
+
+[[segment]]
+id = "seg-email-in-url"
+display_name = "An email in a page address"
+color = "#3949AB"
+[[segment.pattern]]
+conditions = [{{ field = "page.url", operator = "containsAny", values = ["ada@example.org"] }}]
+"""
+
+
+def test_rules_match_the_same_sessions_whatever_the_role_masks(tmp_path: Path) -> None:
+    """A rule on a value a role sees masked (an email in a URL) matched no session for that
+    role, so `rules report` gave an analyst other figures than a supervisor: the rules are
+    evaluated unmasked (their results hold no personal data), and what `rules explain`
+    quotes is still masked."""
+    referrer = f"https://mail.example/r?to={ADA_EMAIL}"
+    rows = [
+        flat_event("a1", "cookie-ada", T0, referrer_url=referrer,
+                   page_url=f"https://shop.example/p?email={ADA_EMAIL}"),
+        flat_event("z1", "cookie-zed", T0),
+    ]  # fmt: skip
+    events = tmp_path / "events.parquet"
+    flat_frame(rows).write_parquet(events)
+    store = tmp_path / "store"
+    assert (
+        runner.invoke(app, ["sessionize", str(events), "--store", str(store), "-q"]).exit_code == 0
+    )
+    rules = tmp_path / "rules.toml"
+    rules.write_text(ANALYST_RULES)
+    base = ["--rules", str(rules), "--store", str(store)]
+
+    def matched(*extra: str) -> dict[str, int]:
+        res = runner.invoke(app, ["rules", "report", *base, "-f", "json", *extra])
+        assert res.exit_code == 0, res.stderr
+        doc = json.loads(res.stdout)
+        return {r["segment_id"]: r["sessions"] for r in doc["segments"]}
+
+    want = {"seg-mail-link": 1, "seg-email-in-url": 1}
+    assert matched("--role", "supervisor") == want
+    assert matched("--role", "analyst") == want
+    assert matched("--role", "supervisor", "--redact") == want
+    sid = pl.read_parquet(next((store / "current" / "sessions").glob("*.parquet"))).filter(
+        pl.col("customer_id") == "cookie-ada"
+    )["id"][0]
+    for extra in (["--role", "analyst"], ["--role", "supervisor", "--redact"]):
+        res = runner.invoke(app, ["rules", "explain", sid, *base, "-f", "json", *extra])
+        assert res.exit_code == 0, res.stderr
+        rows_ = json.loads(res.stdout)
+        results = {r["rule_id"]: r["held"] for r in rows_ if r["part"] == "result"}
+        assert results == {"seg-mail-link": True, "seg-email-in-url": True}
+        (quoted,) = [r["detail"] for r in rows_ if r["part"] == "context"]
+        assert quoted.startswith("session value 'https://mail.example/r?to=")
+        assert ADA_EMAIL not in quoted  # (the rules file's own values are quoted as written)
