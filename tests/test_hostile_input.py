@@ -288,3 +288,36 @@ def test_an_empty_file_is_reported_on_stderr(corpus: Path, tmp_path: Path) -> No
     assert result.exit_code == 0
     path = corpus / "empty_file.jsonl"
     assert result.stderr == f"warning: {path}: the file holds no events (it is empty)\n"
+
+
+def test_a_page_of_session_objects_is_named_for_what_it_is(tmp_path: Path) -> None:
+    """A REST page of Genesys Session objects (the sessions list, not their events) was
+    rejected row by row as events without an eventType: it is named, and nothing is read."""
+    session = {
+        "id": "a1b2", "type": "web", "shortId": "ABCD", "customerId": "c1",
+        "customerIdType": "cookie", "createdDate": "2026-10-01T10:00:00.000Z",
+        "endedDate": "2026-10-01T10:10:00.000Z",
+        "lastEvent": {"id": "e1", "eventName": "page_viewed"},
+    }  # fmt: skip
+    page = tmp_path / "sessions.json"
+    page.write_text(json.dumps({"entities": [session], "pageSize": 25, "total": 1}))
+    store = tmp_path / "store"
+    for extra in ([], ["--on-error", "skip"]):
+        res = CliRunner().invoke(app, ["sessionize", str(page), "--store", str(store), *extra])
+        assert res.exit_code == 1
+        assert "page of Genesys sessions (Session objects), not of events" in res.stderr
+        assert "/events" in res.stderr and not store.exists()
+    # an event page whose events lack eventType stays a matter of rows (one rejected)
+    event = {k: v for k, v in session.items() if k not in ("shortId", "endedDate", "lastEvent")}
+    page.write_text(json.dumps({"entities": [event]}))
+    res = CliRunner().invoke(app, ["sessionize", str(page), "--store", str(store)])
+    assert res.exit_code == 1 and "[unknown_event_type]" in res.stderr
+
+
+def test_a_web_page_saved_as_json_says_so(tmp_path: Path) -> None:
+    page = tmp_path / "events.json"
+    page.write_text('<!DOCTYPE html>\n<html><body>{"id": 1}</body></html>\n')
+    res = CliRunner().invoke(app, ["sessionize", str(page), "--store", str(tmp_path / "s")])
+    assert res.exit_code == 1
+    assert "events.json:1:" in res.stderr and "markup, not JSON" in res.stderr
+    assert "[malformed_json]" in res.stderr

@@ -537,6 +537,12 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
             )
     else:
         entities = doc
+    if entities and all(_is_session_object(e) for e in entities):
+        raise DataError(
+            f"{src.name}: this is a page of Genesys sessions (Session objects), not of events",
+            hint="export the events (GET /api/v2/journey/sessions/{sessionId}/events, or "
+            "the Journey events export); nothing from it was read",
+        )
     # REST pages hold at most a few hundred events: re-encoding them is cheap. ASCII escapes
     # keep a lone surrogate visible (\\ud800) for the same check as in JSON lines.
     try:
@@ -556,7 +562,20 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
     ).with_row_index(SRC_LINE, offset=1)
 
 
+#: The reject detail of a line of markup: a web page saved under the export's name.
+MARKUP_DETAIL = "the line is markup, not JSON (an HTML or XML page, saved from a browser?)"
 _GENESYS_TO_FIELD = {f.genesys: f.name for f in EVENT_FIELDS if f.genesys}
+#: Fields of a Genesys Session object that no event has (GET /api/v2/journey/sessions/...).
+_SESSION_ONLY = ("endedDate", "shortId", "lastEvent", "awayDate", "idleDate")
+
+
+def _is_session_object(entity: Any) -> bool:
+    """Whether a REST page's entity is a Session object (no eventType, a session's fields)."""
+    return (
+        isinstance(entity, dict)
+        and "eventType" not in entity
+        and any(k in entity for k in _SESSION_ONLY)
+    )
 
 
 def _json_kind(value: Any) -> str:
@@ -769,6 +788,11 @@ def _decode_lines(
         .then(pl.lit(LONE_SURROGATE_DETAIL))
         .when(pl.col("_pre") == "number_out_of_range")
         .then(pl.col("_number").map_elements(_out_of_range_detail, return_dtype=pl.String))
+        .when(
+            (pl.col("_pre") == "malformed_json")
+            & pl.col("line").str.strip_chars_start().str.starts_with("<")
+        )
+        .then(pl.lit(MARKUP_DETAIL))
         .alias("_detail"),
         pl.col("line").str.slice(0, _RAW_KEEP).alias(RAW),
     )
