@@ -80,6 +80,7 @@ def flat_strings(df: pl.DataFrame, *, neutralise: bool) -> pl.DataFrame:
     """Every column as text: lists joined with `; `, structs as JSON, formulas neutralised."""
     df = jsonable(df)
     exprs = []
+    text_columns = []
     for name, dtype in df.schema.items():
         col = pl.col(name)
         if isinstance(dtype, pl.List):
@@ -97,13 +98,36 @@ def flat_strings(df: pl.DataFrame, *, neutralise: bool) -> pl.DataFrame:
             col = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
         else:
             col = col.cast(pl.String)
-        textual = isinstance(dtype, pl.List | pl.Struct | pl.Categorical | pl.Enum)
-        if neutralise and (dtype == pl.String or textual):
-            col = pl.when(_starts_any(col)).then(pl.lit("'") + col).otherwise(col)
-            # control characters mean nothing in a spreadsheet and act in a terminal
-            col = col.str.replace_all(_CONTROL.pattern, "\ufffd")
+        if dtype == pl.String or isinstance(dtype, _TEXTUAL):
+            text_columns.append(name)
         exprs.append(col.alias(name))
-    return df.select(exprs)
+    flat = df.select(exprs)
+    if not neutralise or not text_columns or flat.height == 0:
+        return flat
+    # Which columns hold a cell to neutralise at all: one scan of each column's cells joined
+    # by line breaks (a cell that starts like a formula starts a line; a line break is not a
+    # control character here), so the cell-by-cell work is done only where it is needed.
+    probe = flat.select(pl.col(text_columns).str.join("\n"))
+    found = probe.select(
+        *[pl.col(c).str.contains(_NEUTRALISE_PROBE).fill_null(False).alias(c) for c in text_columns]
+    ).row(0, named=True)
+    fixes = []
+    for name in text_columns:
+        if not found[name]:
+            continue
+        col = pl.col(name)
+        col = pl.when(_starts_any(col)).then(pl.lit("'") + col).otherwise(col)
+        # control characters mean nothing in a spreadsheet and act in a terminal
+        fixes.append(col.str.replace_all(_CONTROL.pattern, "\ufffd").alias(name))
+    return flat.with_columns(fixes) if fixes else flat
+
+
+#: Types whose cells are text made from the data (lists joined, structs as JSON, categories).
+_TEXTUAL = (pl.List, pl.Struct, pl.Categorical, pl.Enum)
+#: A line that starts like a formula (see _FORMULA_START), in a column's cells joined by "\n".
+_FORMULA_LINE = r"(?m)^[=+\-@\t\r\x{ff1d}\x{ff0b}\x{ff0d}\x{ff20}]"
+#: ...or a control character anywhere (one scan finds either).
+_NEUTRALISE_PROBE = f"{_FORMULA_LINE}|{_CONTROL.pattern}"
 
 
 def _starts_any(col: pl.Expr) -> pl.Expr:

@@ -12,10 +12,19 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from jtrack.cli import _debug_first, app
-from jtrack.serialize import to_csv, to_tsv
+from jtrack.serialize import (
+    _CONTROL,
+    _FORMULA_START,
+    _NUMBER_LIKE,
+    flat_strings,
+    to_csv,
+    to_tsv,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -239,6 +248,48 @@ def test_formulas_are_still_neutralised(value: str) -> None:
     assert cell.startswith("'"), cell
     tsv_cell = next(csv.reader(io.StringIO(to_tsv(frame).split("\n", 1)[1]), delimiter="\t"))[0]
     assert tsv_cell.startswith("'"), tsv_cell
+
+
+_CELL_CHARS = st.sampled_from(
+    ["a", "1", " ", "=", "+", "-", "@", "\t", "\r", "\n", "\x1b", "\x9b", "\u202e", "\uff1d", "é"]
+)
+
+
+def _guarded(cell: str | None) -> str | None:
+    """The guard, cell by cell: a formula start gets a `'`, control characters U+FFFD."""
+    if cell is None:
+        return None
+    if cell.startswith(_FORMULA_START) and not re.match(_NUMBER_LIKE, cell):
+        cell = "'" + cell
+    return _CONTROL.sub("\ufffd", cell)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.none() | st.text(_CELL_CHARS, max_size=6),
+            st.lists(st.text(_CELL_CHARS, max_size=4), max_size=3),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_the_guard_is_the_cell_by_cell_rule_whichever_cells_need_it(
+    rows: list[tuple[str | None, list[str]]],
+) -> None:
+    """The guard scans each column once and works cell by cell only in the columns that need
+    it: the result is the rule applied to every cell, wherever the one cell to guard is."""
+    texts = [t for t, _ in rows]
+    lists = [xs for _, xs in rows]
+    frame = pl.DataFrame(
+        {"t": texts, "l": lists, "n": list(range(len(rows)))},
+        schema={"t": pl.String, "l": pl.List(pl.String), "n": pl.Int64},
+    )
+    out = flat_strings(frame, neutralise=True)
+    assert out["t"].to_list() == [_guarded(t) for t in texts]
+    assert out["l"].to_list() == [_guarded("; ".join(xs)) for xs in lists]
+    assert out["n"].to_list() == [str(i) for i in range(len(rows))]
 
 
 # ---------------------------------------------------------------------------- option errors
