@@ -263,7 +263,18 @@ def _keep_python_sigint() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Commands map their own errors (commands._common
-    .handle_errors); this catches what is raised outside a command, e.g. in a callback."""
+    .handle_errors); this catches what is raised outside a command, e.g. in a callback, and
+    a Ctrl-C while the modules load (one line, exit 130: no traceback)."""
+    try:
+        _main(argv)
+    except KeyboardInterrupt:
+        if "--debug" in (sys.argv[1:] if argv is None else argv):
+            traceback.print_exc()
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+def _main(argv: list[str] | None) -> None:
     from jtrack.commands._common import debug_enabled, error_line
 
     # `jtrack ... | head` should end quietly, like other Unix tools.

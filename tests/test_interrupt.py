@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = textwrap.dedent(
@@ -64,3 +66,20 @@ def test_a_process_started_ignoring_ctrl_c_keeps_ignoring_it() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert plain.stdout.strip() == "False", plain.stderr
+
+
+def test_ctrl_c_while_the_modules_load_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in the first half second (Polars being imported) printed a traceback of 25 to
+    60 lines: it is the one line every other interrupt gives, exit 130."""
+    import jtrack.cli as cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_keep_python_sigint", interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["card", "abc"])
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted\n"

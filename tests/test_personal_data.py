@@ -655,3 +655,24 @@ def test_rules_match_the_same_sessions_whatever_the_role_masks(tmp_path: Path) -
         (quoted,) = [r["detail"] for r in rows_ if r["part"] == "context"]
         assert quoted.startswith("session value 'https://mail.example/r?to=")
         assert ADA_EMAIL not in quoted  # (the rules file's own values are quoted as written)
+
+
+def test_journey_totals_leave_out_the_counts_a_role_may_not_see(world) -> None:
+    """The journey's totals counted segments and outcomes for a role without them (its
+    sections were left out): the counts are null, and the table and the profile say nothing
+    of them but that they are hidden."""
+    rules = world["tmp"] / "rules.toml"
+    rules.write_text(RULES)
+    base = ["journey", "cookie-ada", "--rules", str(rules), "--as-of", AS_OF]
+    full = json.loads(_run(world, *base, "-f", "json", role="supervisor").stdout)["totals"]
+    assert full["segments"] > 0 and full["outcomes"] > 0
+    doc = _run(world, *base, "-f", "json")
+    assert doc.exit_code == 0, doc.stderr
+    tot = json.loads(doc.stdout)["totals"]
+    assert tot["segments"] is None and tot["outcomes"] is None
+    table = _run(world, *base).stdout
+    (counts,) = [line for line in table.splitlines() if " events · " in line and "search" in line]
+    assert "segment" not in counts and "outcome" not in counts, counts
+    page = _run(world, *base, "-f", "html").stdout
+    assert 'data-kpi="segments"' not in page and 'data-kpi="segment"' not in page
+    assert page.count("Hidden by your role.") == 2

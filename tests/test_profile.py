@@ -195,3 +195,23 @@ def test_the_report_counts_hidden_sessions_of_the_traffic_it_shows(
         assert res.exit_code == 0, res.stderr
         note = f"{hidden} custom session{'s' if hidden != 1 else ''} of the period hidden"
         assert any(n.startswith(note) for n in json.loads(res.stdout)["notes"]), res.stdout
+
+
+def test_top_pages_count_every_page_view_and_a_tile_of_one_is_singular(
+    world: dict[str, str],
+) -> None:
+    """A page view that carried a search was left out of the top pages (7 page views, the
+    list summed to 6); a tile read "1 searches"."""
+    data = json.loads(_run(world, "journey", "C0008", "-f", "json").stdout)
+    html = _run(world, "journey", "C0008", "-f", "html").stdout
+    pages = html.split("<h2>Top pages</h2>", 1)[1].split("</section>", 1)[0]
+    listed = sum(int(n.replace(",", "")) for n in re.findall(r'<span class="n">([\d,]+)<', pages))
+    views = sum(s["counts"]["page_views"] for s in data["sessions"])
+    assert listed == views == data["totals"]["page_views"] > 0
+    tiles = re.findall(
+        r'data-kpi="([^"]+)"><div class="v">([^<]*)</div><div class="k">([^<]*)<', html
+    )
+    singular = {"visits": "visit", "other sessions": "other session", "searches": "search"}
+    singular |= {k: k[:-1] for k in ("page views", "events", "segments", "outcomes")}
+    ones = [(key, label) for key, value, label in tiles if value == "1"]
+    assert ones and all(label == singular[key] for key, label in ones), ones

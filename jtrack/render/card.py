@@ -720,8 +720,9 @@ class JourneyView:
                 _plural(tot["events"], "event"),
                 _plural(tot["page_views"], "page view"),
                 _plural(tot["searches"], "search", "searches"),
-                _plural(tot["segments"], "segment"),
-                _plural(tot["outcomes"], "outcome"),
+                # (none for a count the role may not see: null)
+                *([_plural(tot["segments"], "segment")] if tot["segments"] is not None else []),
+                *([_plural(tot["outcomes"], "outcome")] if tot["outcomes"] is not None else []),
             ],
             width - 2,
             g,

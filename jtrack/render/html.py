@@ -624,7 +624,7 @@ def _profile(journey: dict[str, Any]) -> dict[str, Any]:
         if place:
             places[place] = places.get(place, 0) + 1
         for ev in card["journey"]:
-            if ev["kind"] == "page_view":
+            if ev["kind"] in ("page_view", "search"):  # (a search is a page view too)
                 page = ev["page_title"] or ev["page_url"] or "(untitled page)"
                 pages[page] = pages.get(page, 0) + 1
         for q in card["searches"]:
@@ -737,22 +737,28 @@ def journey_html(journey: dict[str, Any]) -> str:
         who.append(f"contact {_e(c['contact_id'])}")
     who.append(f"{'cookie' if len(journey['customer_ids']) == 1 else 'cookies'} {ids}")
     other = tot["sessions"] - tot["web_sessions"]
-    kpis = [
-        ("first visit", _when(tot["first_visit"])),
-        ("last visit", _when(tot["last_visit"])),
-        ("visits", f"{tot['web_sessions']:,}"),
-        *([("other sessions", f"{other:,}")] if other else []),
-        ("time on site", str(tot["web_duration"] or "0:00:00")),
-        ("page views", f"{tot['page_views']:,}"),
-        ("searches", f"{tot['searches']:,}"),
-        ("events", f"{tot['events']:,}"),
-        ("segments", f"{tot['segments']:,}"),
-        ("outcomes", f"{tot['outcomes']:,}"),
+
+    def counted(n: int | None, many: str, one: str) -> list[tuple[str, str, str]]:
+        """A count's tile, its label singular for 1 (none for a count the role may not see:
+        null)."""
+        return [] if n is None else [(many, one if n == 1 else many, f"{n:,}")]
+
+    kpis = [  # (key, label, value)
+        ("first visit", "first visit", _when(tot["first_visit"])),
+        ("last visit", "last visit", _when(tot["last_visit"])),
+        *counted(tot["web_sessions"], "visits", "visit"),
+        *(counted(other, "other sessions", "other session") if other else []),
+        ("time on site", "time on site", str(tot["web_duration"] or "0:00:00")),
+        *counted(tot["page_views"], "page views", "page view"),
+        *counted(tot["searches"], "searches", "search"),
+        *counted(tot["events"], "events", "event"),
+        *counted(tot["segments"], "segments", "segment"),
+        *counted(tot["outcomes"], "outcomes", "outcome"),
     ]
     kpi_html = "".join(
         f'<div class="kpi" data-kpi="{_e(k)}"><div class="v">{_e(v)}</div>'
-        f'<div class="k">{_e(k)}</div></div>'
-        for k, v in kpis
+        f'<div class="k">{_e(label)}</div></div>'
+        for k, label, v in kpis
     )
     shown = len(journey["sessions"])
     scope = f" (the newest {shown} of {tot['sessions']} visits)" if shown < tot["sessions"] else ""
@@ -778,10 +784,18 @@ def journey_html(journey: dict[str, Any]) -> str:
         f"<section><h2>Top pages</h2>{_count_list(prof['pages'], 'No page viewed.')}</section>"
         f"<section><h2>Searches</h2>{_count_list(prof['searches'], 'No searches.')}</section>"
         f"<section><h2>Segments</h2>"
-        f"{_count_list(prof['segments'], 'No segments matched.', prof['colors'])}"
-        f"<h2>Outcomes</h2>"
-        f"{_count_list(prof['outcomes'], 'No outcomes achieved.', negative=prof['negative'])}"
-        "</section>"
+        + (
+            _count_list(prof["segments"], "No segments matched.", prof["colors"])
+            if tot["segments"] is not None
+            else '<p class="empty">Hidden by your role.</p>'
+        )
+        + "<h2>Outcomes</h2>"
+        + (
+            _count_list(prof["outcomes"], "No outcomes achieved.", negative=prof["negative"])
+            if tot["outcomes"] is not None
+            else '<p class="empty">Hidden by your role.</p>'
+        )
+        + "</section>"
         f"</div><h2>Visits, newest first ({shown})</h2>{_legend()}{visits}"
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
         + f"<footer>jtrack {_e(__version__)} · {_e(journey['matched_by'].replace('_', ' '))} "

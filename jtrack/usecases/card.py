@@ -71,7 +71,8 @@ the first and latest web sessions (null when there is none) and `web_*` count we
 sessions only: visits and time on site (a custom session of an order system may last a
 day). Totals count every
 session of the traffic classes asked for (people only by default), also those a `limit`
-leaves out; `traffic.left_out` counts the others.
+leaves out; `traffic.left_out` counts the others. `segments`/`outcomes` are null for a role
+that may not see them (as their sections are left out).
 
 System events have no event name in the export; their `event_name` is `segment_assigned`,
 `outcome_achieved` or `action_<state>` (e.g. `action_accepted`), which is also the name the
@@ -1326,6 +1327,10 @@ def build_journey(
         if isinstance(store, StoreView):
             store.restrict_card(card.data, customer_id)
     totals = _totals(sessions, events, segments, outcomes, hidden)
+    if isinstance(store, StoreView):  # counts of what the role may not see: null, as left out
+        for key, kind in (("segments", "segment"), ("outcomes", "outcome")):
+            if kind in store.policy.hidden_rule_kinds:
+                totals[key] = None
     # (lazy: read only for the visitors _add_unverified finds unknown)
     typed = pl.concat(
         [identity_events(store, c, columns=_IDENTITY) for c in customers], how="vertical"
