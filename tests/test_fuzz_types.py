@@ -187,7 +187,9 @@ def _read(name: str, data: bytes) -> Any:
 
 def check_json_paths_agree(lines: list[str]) -> None:
     jl = ("\n".join(lines) + "\n").encode()
-    doc = ("[\n" + ",\n".join(lines) + "\n]\n").encode()
+    # (each entity starts on the line it has in the JSON lines: a document's rejects name
+    # the line an entity starts on)
+    doc = ("[" + ",\n".join(lines) + "\n]\n").encode()
     a = _read("fuzz.jsonl", jl)
     b = _read("fuzz.json", doc)
     for read in (a, b):

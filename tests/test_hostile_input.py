@@ -28,6 +28,8 @@ from jtrack.cli import app
 from jtrack.core.dedupe import deduplicate
 from jtrack.errors import DataError
 from jtrack.read import REJECT_REASONS, SRC_FILE, ReadResult, read_events
+from jtrack.store import Store
+from tests.helpers import genesys_line
 
 CASES = make_corpus.build(None)
 
@@ -321,3 +323,54 @@ def test_a_web_page_saved_as_json_says_so(tmp_path: Path) -> None:
     assert res.exit_code == 1
     assert "events.json:1:" in res.stderr and "markup, not JSON" in res.stderr
     assert "[malformed_json]" in res.stderr
+
+
+@pytest.mark.parametrize("how", ["plain", "gzip", "stdin"])
+def test_a_rest_page_saved_on_one_long_line_is_read_whole(tmp_path: Path, how: str) -> None:
+    """A REST page as json.dump or curl writes it (one line) longer than --max-line-bytes was
+    taken for JSON lines: its 300 events became one rejected line (gone, exit 0 with
+    --on-error skip). It is a document, read whole, whatever keys come before "entities"."""
+    import gzip
+
+    events = [
+        json.loads(genesys_line(f"e{i}", f"c{i % 7}", f"2026-10-01T10:{i % 60:02d}:00.000Z"))
+        for i in range(300)
+    ]
+    text = json.dumps({"pageSize": 300, "nextUri": None, "entities": events})
+    assert "\n" not in text and len(text) > 20_000
+    page = tmp_path / "page.json"
+    args = ["--max-line-bytes", "20000", "--on-error", "skip", "-q"]
+    if how == "gzip":
+        page = tmp_path / "page.json.gz"
+        page.write_bytes(gzip.compress(text.encode()))
+    else:
+        page.write_text(text)
+    source = "-" if how == "stdin" else str(page)
+    store = tmp_path / "store"
+    res = CliRunner().invoke(
+        app,
+        ["sessionize", source, "--store", str(store), *args],
+        input=text if how == "stdin" else None,
+    )
+    assert res.exit_code == 0, res.stderr
+    counts = Store.open(store).manifest()["counts"]
+    assert (counts["rows_read"], counts["events_kept"], counts["rejected"]) == (300, 300, 0)
+
+
+def test_a_reject_in_a_pretty_printed_document_names_the_line_the_event_starts_on(
+    tmp_path: Path,
+) -> None:
+    """A reject in a JSON document said the entity's place ("pp.json:2") where line 2 was
+    the first, valid event: a pretty-printed page names the line its event starts on."""
+    good = json.loads(genesys_line("a", "c1", "2026-10-01T10:00:00.000Z"))
+    bad = {**json.loads(genesys_line("b", "c1", "2026-10-01T10:01:00.000Z")), "customerId": ""}
+    text = json.dumps({"pageSize": 2, "entities": [good, bad]}, indent=2)
+    at = text.splitlines().index("    {", text.splitlines().index("    {") + 1) + 1
+    page = tmp_path / "pp.json"
+    page.write_text(text)
+    res = CliRunner().invoke(app, ["sessionize", str(page), "--store", str(tmp_path / "s")])
+    assert res.exit_code == 1 and f"pp.json:{at}: field 'customer_id'" in res.stderr
+    # saved on one line: the events' places (1, 2), as before
+    page.write_text(json.dumps([good, bad]))
+    res = CliRunner().invoke(app, ["sessionize", str(page), "--store", str(tmp_path / "s")])
+    assert res.exit_code == 1 and "pp.json:2: field 'customer_id'" in res.stderr

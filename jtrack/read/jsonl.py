@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,19 @@ def _is_document(head: bytes, max_line_bytes: int) -> bool:
             document = first == b"{" or b'"entities"' in first
         else:
             document = isinstance(obj, dict) and "entities" in obj and "id" not in obj
+    elif not document and first.startswith(b"{"):
+        # a page saved on one line (json.dump, curl) longer than a line may be: told by its
+        # keys before the "entities" array (scalars only, as a REST page's are)
+        page = _PAGE_START.match(first)
+        document = page is not None and re.search(rb'"id"\s*:', page.group()) is None
     return document
+
+
+#: The start of a REST page written on one line: `{`, any scalar members, `"entities": [`.
+_PAGE_START = re.compile(
+    rb'\{\s*(?:"[^"\\]*"\s*:\s*(?:null|true|false|-?[0-9][0-9.eE+-]*|"(?:[^"\\]|\\.)*")\s*,\s*)*'
+    rb'"entities"\s*:\s*\['
+)
 
 
 def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, FileStats]:
@@ -554,12 +567,72 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
         ) from None
     numbers = _NUMBER_SUSPECT.search(text) is not None
     big = [_out_of_range(e) for e in entities] if numbers else [None] * len(entities)
+    # each entity is numbered by the file line it starts on (a pretty-printed page: where
+    # an editor finds it), or by its place in the document when some share a line
+    lines = _entity_lines(text, len(entities))
+    if lines is None or any(a >= b for a, b in pairwise(lines)):
+        lines = list(range(1, len(entities) + 1))
     return pl.DataFrame(
         {
+            SRC_LINE: pl.Series(lines, dtype=pl.UInt32),
             "line": pl.Series(encoded, dtype=pl.String),
             "_number": pl.Series(big, dtype=pl.String),
         }
-    ).with_row_index(SRC_LINE, offset=1)
+    )
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+@dataclass(frozen=True)
+class _Skipped:
+    """A match of _SPACE (which always matches)."""
+
+    match: re.Match[str] | None
+
+    def end(self) -> int:
+        assert self.match is not None
+        return self.match.end()
+
+
+def _entity_lines(text: str, n: int) -> list[int] | None:
+    """The file line each of the first `n` entities of a valid JSON document (an array, or a
+    page whose first "entities" member is one) starts on; None when they cannot be told."""
+    decode = json.JSONDecoder().raw_decode
+
+    def space(text: str, i: int) -> _Skipped:
+        return _Skipped(_SPACE.match(text, i))
+
+    try:
+        i = space(text, 0).end()
+        if text.startswith("{", i):  # a page: its members up to the first "entities"
+            i = space(text, i + 1).end()
+            while True:
+                key, i = decode(text, i)
+                i = space(text, space(text, i).end() + 1).end()  # (past the ":")
+                if key == "entities":
+                    break
+                i = space(text, decode(text, i)[1]).end()
+                if not text.startswith(",", i):
+                    return None
+                i = space(text, i + 1).end()
+        if not text.startswith("[", i):
+            return None
+        i = space(text, i + 1).end()
+        starts: list[int] = []
+        while len(starts) < n:
+            starts.append(i)
+            i = space(text, decode(text, i)[1]).end()
+            if text.startswith(",", i):
+                i = space(text, i + 1).end()
+    except (ValueError, IndexError, RecursionError):
+        return None
+    lines, line, prev = [], 1, 0
+    for start in starts:
+        line += text.count("\n", prev, start)
+        lines.append(line)
+        prev = start
+    return lines
 
 
 #: The reject detail of a line of markup: a web page saved under the export's name.
