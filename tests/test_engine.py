@@ -1260,3 +1260,36 @@ def test_the_events_a_run_adds_sum_to_the_events_the_store_holds(tmp_path: Path)
     assert second.summary.run is not None and second.summary.run["events_added"] == 3
     added = [r.summary.run["events_added"] for r in (first, second) if r.summary.run]
     assert sum(added) == second.summary.events_kept == 8
+
+
+def test_a_run_that_puts_stored_events_beyond_the_cut_fails_as_one_run_would(
+    tmp_path: Path,
+) -> None:
+    """Two 2099 events are 2 of 12 in the first file (kept); 300 events of the next put them
+    beyond the far-future cut. One run over both files stops at them (exit 1); the second run
+    of two took them out of the store and exited 0, saying the rejected rows were "of this
+    run". It stops as one run does, the store unchanged; with --on-error skip it says they
+    were the store's."""
+    first = [flat_event(f"a{i}", "v1", T0 + timedelta(minutes=i)) for i in range(10)]
+    first += [flat_event(f"far{i}", "v1", datetime(2099, 1, 1, i, tzinfo=UTC)) for i in range(2)]
+    second = [flat_event(f"b{i}", f"w{i % 30}", T0 + timedelta(minutes=i)) for i in range(300)]
+    a, b = _day(tmp_path, "a.parquet", first), _day(tmp_path, "b.parquet", second)
+    with pytest.raises(JtrackError) as once:
+        run_sessionize([a, b], Store.open(tmp_path / "once"))
+    assert "a.parquet:11: field 'created_date'" in str(once.value)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([a], store)
+    before = store.manifest()
+    with pytest.raises(JtrackError) as later:
+        run_sessionize([b], store)
+    assert "a.parquet:11: field 'created_date'" in str(later.value)
+    assert "[far_future]" in str(later.value) and "the store holds" in str(later.value)
+    assert Store.open(tmp_path / "store").manifest() == before
+    skipped = run_sessionize([b], Store.open(tmp_path / "store"), on_error="skip")
+    assert skipped.warnings == [
+        "2 events the store held are now far in the future (this run's events moved the cut)"
+        f" and left out as rejected (see {tmp_path / 'store' / 'current' / 'rejects.jsonl'})"
+    ]
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    run_sessionize([a, b], rebuilt, on_error="skip")
+    assert_same_store(Store.open(tmp_path / "store"), rebuilt)

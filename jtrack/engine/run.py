@@ -389,8 +389,14 @@ def _run(
             new, decisions, {i.path for i in history.inputs} if history else set()
         )
         new.release_ids()
-        if opts.on_error == "fail" and decisions.far_new.len():
-            raise _far_future_error(engine, new, decisions)
+        if opts.on_error == "fail":
+            # stored rows the new ones put beyond the cut come first in input order: a run
+            # over every file at once stops at them, and this one does not take them away
+            stored = _far_stored_error(snap, decisions) if snap is not None else None
+            if stored is not None:
+                raise stored
+            if decisions.far_new.len():
+                raise _far_future_error(engine, new, decisions)
         base_session = _session_options(history) if history else None
         session = opts.session or base_session or SessionizeOptions()
         ctx = _Context(
@@ -457,11 +463,20 @@ def _run(
         summary.rejects_file = str(store.root / "current" / REJECTS)
     warnings = []
     if read.rejects.height:
-        n = read.rejects.height
-        warnings.append(
-            f"{n:,} row{'s' if n != 1 else ''} of this run {'were' if n != 1 else 'was'} "
-            f"rejected and left out (see {summary.rejects_file})"
-        )
+        # (rows of earlier runs' files: stored events this run's put beyond the far-future cut)
+        ours = read.rejects.get_column("file").is_in([f.file for f in new.files]).sum()
+        n, earlier = int(ours), read.rejects.height - int(ours)
+        if n:
+            warnings.append(
+                f"{n:,} row{'s' if n != 1 else ''} of this run {'were' if n != 1 else 'was'} "
+                f"rejected and left out (see {summary.rejects_file})"
+            )
+        if earlier:
+            warnings.append(
+                f"{earlier:,} event{'s' if earlier != 1 else ''} the store held "
+                f"{'are' if earlier != 1 else 'is'} now far in the future (this run's events "
+                f"moved the cut) and left out as rejected (see {summary.rejects_file})"
+            )
     if mode == "replace" and base is not None:
         before, after = int(base.counts.get("events_kept", 0)), summary.events_kept
         if after < before:
@@ -825,6 +840,30 @@ def _far_future_error(engine: Engine, new: NewData, d: Decisions) -> Exception:
             "_reason": "far_future",
             "_field": "created_date",
             "_detail": d.cut[1],
+        }
+    )
+
+
+def _far_stored_error(snap: Snapshot, d: Decisions) -> Exception | None:
+    """The error that stops a failing run at the first stored row it puts beyond the
+    far-future cut (held aside now, kept before); None when there is none."""
+    from jtrack.read import rejected_row_error
+
+    going = d.changed.filter((pl.col("new_status") == "held") & (pl.col("status") != "held"))
+    if not going.height:
+        return None
+    first = going.get_column("_pos").min()
+    at = pl.Series([first], dtype=pl.UInt64)
+    source = next(s.source for s in snap.manifest.segments if s.id == int(first) >> 32)  # type: ignore[arg-type]
+    assert d.cut is not None
+    return rejected_row_error(
+        {
+            "_file": source,
+            SRC_LINE: snap.input_lines(at).item() or 0,
+            "_reason": "far_future",
+            "_field": "created_date",
+            "_detail": d.cut[1]
+            + " (an event the store holds, beyond the cut once this run's events are counted)",
         }
     )
 
