@@ -374,3 +374,31 @@ def test_a_reject_in_a_pretty_printed_document_names_the_line_the_event_starts_o
     page.write_text(json.dumps([good, bad]))
     res = CliRunner().invoke(app, ["sessionize", str(page), "--store", str(tmp_path / "s")])
     assert res.exit_code == 1 and "pp.json:2: field 'customer_id'" in res.stderr
+
+
+def test_a_fraction_in_a_whole_number_field_gets_the_same_verdict_from_parquet_as_json(
+    tmp_path: Path,
+) -> None:
+    """Parquet cut 100.5 to 100 in an integer field and took 1790848800000.9 as a time,
+    where JSON rejects both: every path gives one verdict, and never a changed value."""
+    base = {"customer_id": "c", "event_type": "WebEvent", "event_name": "page_viewed"}
+    rows = [
+        {**base, "event_id": "e1", "created_date": 1790848800000.0, "browser_view_width": 100.0},
+        {**base, "event_id": "e2", "created_date": 1790848800000.0, "browser_view_width": 100.5},
+        {**base, "event_id": "e3", "created_date": 1790848800000.9, "browser_view_width": 1.0},
+    ]
+    (tmp_path / "f.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pl.DataFrame(rows).write_parquet(tmp_path / "f.parquet")
+    verdicts = []
+    for name in ("f.jsonl", "f.parquet"):
+        read = read_events([tmp_path / name], on_error="skip")
+        kept = read.events.select("event_id", "browser_view_width").rows()
+        verdicts.append((kept, read.rejects.select("line", "reason", "field").rows()))
+    assert (
+        verdicts[0]
+        == verdicts[1]
+        == (
+            [("e1", 100)],
+            [(2, "wrong_type", "browser_view_width"), (3, "bad_timestamp", "created_date")],
+        )
+    )

@@ -210,7 +210,9 @@ def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         ms = pl.when(ms.is_between(-_EPOCH_MS_LIMIT, _EPOCH_MS_LIMIT)).then(ms)
         return ms.cast(pl.Datetime("ms", "UTC")).dt.cast_time_unit("us")
     if dtype.is_float():
-        us = col.cast(pl.Float64) * 1000
+        # whole milliseconds only, as a JSON number is read (1790848800000.9 is no time)
+        ms = col.cast(pl.Float64)
+        us = pl.when(ms == ms.floor()).then(ms * 1000)
         us = pl.when(us.is_finite() & (us.abs() < _EPOCH_MS_LIMIT * 1000)).then(us)
         return us.cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
     text = col.cast(pl.String).str.strip_chars()
@@ -340,6 +342,9 @@ def _convert(name: str, col: pl.Expr, src: pl.DataType, target: pl.DataType) -> 
         return col.cast(pl.String)
     if _is_text(src):
         return col.cast(pl.String).str.strip_chars().cast(target, strict=False)
+    if src.is_float() and target.is_integer():
+        # a whole number only (100.0 is 100; 100.5 was cut to 100), as JSON reads it
+        return pl.when(col == col.floor()).then(col).cast(target, strict=False)
     return col.cast(target, strict=False)
 
 
