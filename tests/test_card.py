@@ -11,6 +11,7 @@ import fnmatch
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,12 @@ from jtrack.cli import app
 from jtrack.core.rules import Rules, load_rules
 from jtrack.engine import run_sessionize
 from jtrack.errors import ConfigError, ExitCode, NotFoundError
-from jtrack.render.card import card_renderable, render_card_text, render_journey_text
+from jtrack.render.card import (
+    JourneyView,
+    card_renderable,
+    render_card_text,
+    render_journey_text,
+)
 from jtrack.render.html import card_html
 from jtrack.store import Store
 from jtrack.usecases.card import (
@@ -380,6 +386,9 @@ def test_as_of_a_time_the_card_knows_only_what_had_happened_by_then(tmp_path: Pa
     assert [c["visit"] for c in j["sessions"]] == [{"number": 2, "of": 2}, {"number": 1, "of": 2}]
     assert j["totals"]["sessions"] == 2 and j["totals"]["events"] == 2
     assert [c["counts"]["events"] for c in j["sessions"]] == [1, 1]
+    # each card of the journey says what it leaves out, as the card itself does
+    left = [n for n in before["notes"] if "later event" in n]
+    assert left and [n for n in j["sessions"][0]["notes"] if "later event" in n] == left
     assert j["contact"]["name"] == "Unknown"
     later = build_journey(store, "v1", as_of=T0 + timedelta(hours=6)).to_dict()
     assert later["totals"]["events"] == 5 and later["contact"]["name"] == "Ada Lovelace"
@@ -1014,3 +1023,36 @@ def test_a_journey_over_several_cookies_says_which_each_visit_counts_on(
         )
     one = build_journey(sample_store, journey["customer_ids"][0], as_of=AS_OF_DT).to_dict()
     assert "on cookie" not in render_journey_text(one, width=80)
+
+
+def test_a_segment_name_is_never_drawn_in_a_tone_colour(
+    sample_store: Store, sample_rules: Rules, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red segment ("Abandoned the checkout form", #E53935) had its name drawn in red, as
+    negative events are: only its dot takes the segment's colour; names are violet, in the
+    card and in the journey's line of segments."""
+    sid = _pick(sample_store, pl.lit(True))
+    visitor = sample_store.scan_sessions().filter(pl.col("id") == sid).collect()["customer_id"]
+    j = build_journey(sample_store, visitor[0], as_of=AS_OF_DT, rules=sample_rules).to_dict()
+    card = j["sessions"][0]
+    red = {"segment_id": "seg-red", "display_name": "Red segment", "color": "#FF0000"}
+    at = {"matched_at": card["timing"]["start"], "offset": "0:00:00", "source": "rules"}
+    card["segments"] = [{**(card["segments"] or [{}])[0], **at, **red}]
+    monkeypatch.delenv("NO_COLOR")
+    for view in (card_renderable(card), JourneyView(j)):
+        buf = io.StringIO()
+        Console(file=buf, width=120, force_terminal=True, color_system="truecolor").print(view)
+        out = buf.getvalue()
+        before = out[: out.index("Red segment")]
+        assert "38;2;255;0;0m" not in before[before.rindex("\x1b") :], before[-30:]
+        assert "\x1b[38;2;255;0;0m" in out or isinstance(view, JourneyView)  # (its dot)
+
+
+def test_the_journey_span_never_folds_a_time_at_80_columns(sample_store: Store) -> None:
+    """At 80 columns "... · 2026-10-12 04:18:35 UTC to 2026-10-13" ended a line and the time
+    began the next: the dates go on a line of their own when both do not fit."""
+    text = render_journey_text(build_journey(sample_store, "C0001").to_dict(), width=80)
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+    spans = [line for line in text.splitlines() if " to " in line and "UTC" in line]
+    assert spans and all(re.search(f"{stamp} to {stamp}", line) for line in spans), spans
+    assert "on site (web sessions)" in text

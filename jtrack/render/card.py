@@ -558,8 +558,8 @@ def _segments(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableTy
     for s in items:
         color = Style.parse(s["color"]) if s["color"] else Style.parse("blue")
         line = Text("  ")
-        line.append(g.dot + " ", style=color)
-        line.append_text(_t(s["display_name"], g, color + Style(bold=True)))
+        line.append(g.dot + " ", style=color)  # (the segment's own colour: on its dot only)
+        line.append_text(_t(s["display_name"], g, Style.parse(SEGMENT_STYLE) + Style(bold=True)))
         if wide and s["display_name"] != s["segment_id"]:
             line.append(" ")
             line.append_text(_t(f"({_clean(s['segment_id'])})", g, "dim"))
@@ -675,11 +675,16 @@ def render_card_text(
 
 
 def _strip(card: dict[str, Any], g: _Glyphs, width: int) -> Text:
-    """The journey map of a session as one line of coloured icons."""
+    """The journey map of a session as one line of coloured icons; a positive or negative
+    entry carries its sign (+ or -) too, as in the card: never told by colour alone."""
     t = Text()
     events = card["journey"]
     for i, ev in enumerate(events):
-        icon = STRIP_ASCII.get(ev["kind"], "?") + " " if g.ascii else g.kind_icon(ev["kind"])
+        mark = TONE_MARKS.get(ev["tone"], " ").strip()
+        if g.ascii:
+            icon = STRIP_ASCII.get(ev["kind"], "?") + mark + " "
+        else:
+            icon = g.kind_icon(ev["kind"]) + mark
         step = cell_len(icon)
         rest = len(events) - i
         more = f" +{rest}"
@@ -736,10 +741,12 @@ class JourneyView:
             parts.append(Padding(_t(line, g, "dim"), (0, 0, 0, 2)))
         if tot["by_type"] and set(tot["by_type"]) - {"web"}:  # an order system's 26-hour
             # session is no time on site (the profile's and JSON's web_duration)
-            span = Text(f"{tot['web_duration']} on site (web sessions){g.sep}", style="")
+            spent = Text(f"{tot['web_duration']} on site (web sessions)")
         else:
-            span = Text(f"{tot['duration']} in total{g.sep}", style="")
-        span.append(f"{_when(tot['first_seen'], g)} to {_when(tot['last_seen'], g)}", style="dim")
+            spent = Text(f"{tot['duration']} in total")
+        dates = f"{_when(tot['first_seen'], g)} to {_when(tot['last_seen'], g)}"
+        # (the dates on a line of their own where both do not fit: a time is never folded)
+        span = _wrap_parts([spent, Text(dates, style="dim")], width - 2, g)
         parts.append(Padding(span, (0, 0, 0, 2)))
         if len(j["customer_ids"]) > 1:
             ids = ", ".join(_clean(x) for x in j["customer_ids"])
@@ -821,9 +828,8 @@ def _compact(
         for i, x in enumerate(card["segments"]):
             if i:
                 seg.append(", ")
-            seg.append_text(
-                _t(x["display_name"], g, Style.parse(x["color"]) if x["color"] else "blue")
-            )
+            # (in violet: a segment's own colour may be a tone's, red reading as bad news)
+            seg.append_text(_t(x["display_name"], g, SEGMENT_STYLE))
         extras.append(seg)
     if card["outcomes"]:
         o = _lead("outcomes ", "dim")

@@ -817,7 +817,7 @@ def _card_from(
     if tz_name and zone is None:
         notes.append(f"time zone {tz_name!r} in the export is not a known IANA zone")
     elif not tz_name:
-        notes.append("the export has no time zone for this visitor; times are UTC only")
+        notes.append("the export gives this session no time zone; times are UTC only")
     stype = _str(row.get("type")) or "web"
     custom = stype.lower() not in ("web", "app")
     short_id = sid[:_SHORT_ID_LEN]
@@ -1146,16 +1146,20 @@ def build_card(
     ctx = _with_outcome_tones(ctx, rules)
     card = _card_from(row, ev, visits, ctx, segments, outcomes, resolved, hidden)
     _add_unverified([card], identity.filter(pl.col("created_date") <= ctx.as_of), default_region)
-    if later:
-        card.data["notes"].append(
-            f"as of {ctx.as_of.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: {later} later "
-            f"event{'s' if later != 1 else ''} of this "
-            "session not shown"
-        )
+    _note_later(card, later, ctx.as_of)
     card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
     if view is not None:
         view.restrict_card(card.data, customer)
     return card
+
+
+def _note_later(card: Card, later: int, as_of: datetime) -> None:
+    """The note of a card shown as of a time with events of its session after it."""
+    if later:
+        card.data["notes"].append(
+            f"as of {as_of.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: {later} later "
+            f"event{'s' if later != 1 else ''} of this session not shown"
+        )
 
 
 def build_journey(
@@ -1321,6 +1325,8 @@ def build_journey(
         )
         for row, ev, _ in at_then[: shown.height]
     ]
+    for card, (_, _, later) in zip(cards, at_then, strict=False):
+        _note_later(card, later, ctx.as_of)  # (as its card says it)
     events = events.filter(pl.col("created_date") <= ctx.as_of)
     for card, customer_id in zip(cards, shown.get_column("customer_id"), strict=True):
         card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
