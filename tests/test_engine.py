@@ -1293,3 +1293,27 @@ def test_a_run_that_puts_stored_events_beyond_the_cut_fails_as_one_run_would(
     rebuilt = Store.open(tmp_path / "rebuilt")
     run_sessionize([a, b], rebuilt, on_error="skip")
     assert_same_store(Store.open(tmp_path / "store"), rebuilt)
+
+
+def test_each_run_keeps_its_rows_as_it_judged_them(tmp_path: Path) -> None:
+    """rows read = kept + duplicates + rejected held for the store only: a run recorded its
+    rows read and the events it added (300 read, 298 added, and nothing said where 2 went).
+    Each run keeps its duplicates and rejected rows, and the summary says them."""
+    one = [genesys_line(f"e{i}", "v1", T0 + timedelta(minutes=i)) for i in range(5)]
+    one += [one[0], "{not json"]
+    two = [genesys_line(f"f{i}", "v2", T0 + timedelta(minutes=i)) for i in range(2)] + [one[1]]
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("\n".join(one) + "\n")
+    b.write_text("\n".join(two) + "\n")
+    store = tmp_path / "store"
+    for f in (a, b):
+        res = CliRunner().invoke(
+            app, ["sessionize", str(f), "--store", str(store), "--on-error", "skip"]
+        )
+        assert res.exit_code == 0, res.stderr
+    assert "3 rows: 2 kept, 1 duplicates, 0 rejected" in res.stdout
+    doc = json.loads(CliRunner().invoke(app, ["store", "--store", str(store), "-f", "json"]).stdout)
+    runs = [
+        (r["rows_read"], r["duplicates"], r["rejected"], r["events_added"]) for r in doc["runs"]
+    ]
+    assert runs == [(7, 1, 1, 5), (3, 1, 0, 2)]

@@ -1198,6 +1198,8 @@ def _finish(
         sessions_unchanged=res.sessions_unchanged,
         parts_written=len(res.index_parts) + len(res.session_parts),
         parts_rewritten=rewritten,
+        duplicates=int(d.drop_new.len() - d.far_new.len()),
+        rejected=int(new.rows_read - new.rows_accepted + d.far_new.len()),
     )
     manifest = Manifest(
         version=ctx.writer.number,

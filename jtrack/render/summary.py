@@ -38,9 +38,23 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
             visitors = int(run.get("visitors_touched", 0))
             added = int(run.get("sessions_added", 0))
             removed = int(run.get("sessions_removed", 0))
-            rows.append(
-                ("", "", f"{int(run.get('rows_read', 0)):,} rows: {_n(events, 'new event')}")
-            )
+            n_read = int(run.get("rows_read", 0))
+            if run.get("duplicates") is not None and run.get("rejected") is not None:
+                # this run's rows as it judged them (they add up), then what the store gained
+                dups, rej = int(run["duplicates"]), int(run["rejected"])
+                kept = n_read - dups - rej
+                rows.append(
+                    (
+                        "",
+                        "",
+                        f"{n_read:,} rows: {kept:,} kept, {dups:,} duplicates, {rej:,} rejected",
+                    )
+                )
+                if events != kept:  # (copies replaced, events held aside or back)
+                    change = f"{abs(events):,} {'more' if events >= 0 else 'fewer'}"
+                    rows.append(("", "", f"the store holds {change} events than before"))
+            else:
+                rows.append(("", "", f"{n_read:,} rows: {_n(events, 'new event')}"))
             # (visitors sessionized: those with new rows, some of whom may have no session)
             rows.append(("", "", f"{_n(visitors, 'visitor')} sessionized"))
             rows.append(("", "", f"{_n(added, 'session')} written ({removed:,} replaced)"))

@@ -134,6 +134,10 @@ class RunInfo:
     sessions_unchanged: int = 0
     parts_written: int = 0
     parts_rewritten: int = 0
+    #: this run's rows as it judged them: rows_read = events kept + duplicates + rejected
+    #: (rejected: while reading, and beyond the far-future cut); None: an earlier jtrack
+    duplicates: int | None = None
+    rejected: int | None = None
 
 
 @dataclass

@@ -19,6 +19,8 @@ RUN_COLUMNS = [
     "files_read",
     "files_skipped",
     "rows_read",
+    "duplicates",
+    "rejected",
     "events_added",
     "visitors_touched",
     "sessions_added",
