@@ -24,6 +24,7 @@ Config (the `jtrack.toml` of `jtrack.config`, checked there: roles fail closed):
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -98,7 +99,19 @@ TEXT_COLUMNS = (
     "last_page_title",
     "page_pathname",
     "page_fragment",
+    "page_keywords",
     "referrer_pathname",
+    # campaign parameters, a user agent, a session id and event names are text a visitor
+    # or a site may have put an address in, like the others
+    "mkt_campaign_source",
+    "mkt_campaign_medium",
+    "mkt_campaign_name",
+    "mkt_campaign_term",
+    "mkt_campaign_content",
+    "user_agent_string",
+    "source_session_id",
+    "event_name",
+    "last_event_name",
 )
 #: Columns holding URLs whose query parameters may carry personal data.
 URL_COLUMNS = (
@@ -151,8 +164,9 @@ PERSONAL_ENDINGS = (
 #: An attribute value that is an email address is personal whatever the attribute's name
 #: (the whole value: a local part, `@`, a domain ending in letters).
 _EMAIL_VALUE = r"^\s*[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\s*$"
-#: ... and one inside text (`@` also percent-encoded, as in a URL path).
-_EMAIL_IN_TEXT = r"[\w.%+'-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}"
+#: ... and one inside text (`@` and the domain's dots also percent-encoded, as in a URL path).
+_DOT = r"(?:\.|%2[Ee])"
+_EMAIL_IN_TEXT = rf"[\w.%+'-]+(?:@|%40)[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[A-Za-z]{{2,}}"
 #: An image for screens of 2, 3 or 1.5 times the pixels (`hero@2x.png`): no email address.
 _DENSITY = r"@(\d(?:\.\d)?x\.[A-Za-z]+)"
 _DENSITY_MARK = "\uf8ff\uf8fe"  # (two private-use characters: no text holds them)
@@ -169,8 +183,8 @@ _PROCESS_KEY = secrets.token_hex(32)
 
 _HASHED = r"^h:[0-9a-f]{16}$"
 #: A visitor id that is an email address or a phone number (with or without `+`).
-_EMAIL_LIKE = "@"
-_PHONE_LIKE = r"^\+?[0-9][0-9 ().\-]{5,}[0-9]$"
+_EMAIL_LIKE = r"@|%40"
+_PHONE_LIKE = r"^\+?\(?[0-9][0-9 ().\-]{5,}[0-9]$"
 
 
 def attribute_key(name: str) -> str:
@@ -314,11 +328,56 @@ def load_policy(
 # ---------------------------------------------------------------------------- masking values
 
 
+@functools.cache
+def _calling_codes() -> tuple[list[str], list[str]]:
+    """(every country calling code, those whose national prefix is a plain leading 0), from
+    the contacts code's table (phonenumbers' metadata)."""
+    from jtrack.core.contacts import _country_table
+
+    table = _country_table()
+    return sorted(table), sorted(cc for cc, meta in table.items() if meta["zero"])
+
+
+def hash_basis(expr: pl.Expr) -> pl.Expr:
+    """The text a value is hashed as: an email address trimmed and lower-cased, a plain
+    international phone number (`+44 (0)20 7946 0958`, `0044 20 7946 0958`) in E.164 (as
+    the contacts code normalises them), so that the same person hashes alike wherever they
+    appear; anything else as it is. A national number (no country code) is kept as written:
+    its country is unknown. Polars expressions only."""
+    from jtrack.core.contacts import _PLAIN_INTL, _SEPARATORS, _cc_expr, normalize_email
+
+    text = expr.cast(pl.String)
+    trimmed = text.str.strip_chars()
+    intl = (
+        pl.when(trimmed.str.starts_with("00"))
+        .then(pl.lit("+") + trimmed.str.slice(2).str.strip_chars_start())
+        .otherwise(trimmed)
+    )
+    codes, zero = _calling_codes()
+    digits = intl.str.replace_all(_SEPARATORS, "").str.slice(1)
+    cc = _cc_expr(digits, codes)
+    nat = digits.str.slice(cc.str.len_chars())
+    nsn = (
+        pl.when(cc.is_in(zero) & nat.str.starts_with("0") & (nat.str.len_chars() > 5))
+        .then(nat.str.slice(1))
+        .otherwise(nat)
+    )
+    phone = intl.str.contains(_PLAIN_INTL) & cc.is_not_null()
+    return (
+        pl.when(text.str.contains(_EMAIL_VALUE))
+        .then(normalize_email(text))
+        .when(phone)
+        .then(pl.lit("+") + cc + nsn)
+        .otherwise(text)
+    )
+
+
 def keyed_hash(expr: pl.Expr, key: str) -> pl.Expr:
-    """A stable keyed hash (HMAC-SHA256, 16 hex characters) of a text expression; a value
+    """A stable keyed hash (HMAC-SHA256, 16 hex characters) of a text expression, taken of
+    its hash_basis (an email in any case, a phone in any notation: one hash); a value
     already hashed or masked is left as it is (protection may run twice)."""
     text = expr.cast(pl.String)
-    h = text.chash.hmac_sha256(key=key)  # type: ignore[attr-defined]
+    h = hash_basis(text).chash.hmac_sha256(key=key)  # type: ignore[attr-defined]
     done = text.str.contains(_HASHED) | (text == MASK)
     return (
         pl.when(text.is_null())
@@ -351,7 +410,9 @@ def _kv_masked(col: pl.Expr, policy: Policy, names: frozenset[str] | None) -> pl
                 & ~value.cast(pl.String).str.contains(_DENSITY)
             )
         ).fill_null(False)
-        masked = pl.when(personal).then(masked).otherwise(value)
+        # (any other value is free text: an address in it is masked in place)
+        text = _emails_masked(value.cast(pl.String))
+        masked = pl.when(personal).then(masked).otherwise(text)
     return col.list.eval(pl.element().struct.with_fields(masked.alias("value")))
 
 
@@ -408,7 +469,7 @@ def _redact_params(col: pl.Expr, pattern: str) -> pl.Expr:
 def personal_id(col: pl.Expr, id_type: pl.Expr | None = None, typed: Any = None) -> pl.Expr:
     """Whether a visitor id is personal data: its type is email or phone, it is one of the
     `typed` ids, or it looks like an email address or a phone number."""
-    cond = col.str.contains(_EMAIL_LIKE, literal=True) | col.str.contains(_PHONE_LIKE)
+    cond = col.str.contains(_EMAIL_LIKE) | col.str.contains(_PHONE_LIKE)
     if id_type is not None:
         cond = cond | id_type.is_in(["email", "phone"]).fill_null(False)
     if typed is not None:
@@ -725,19 +786,13 @@ def output_policy() -> Policy | None:
 
 
 def _mask_text(value: str, policy: Policy) -> str:
-    if policy.redact:
-        if re.match(_HASHED, value) or value == MASK:
-            return value
-        import hashlib
-        import hmac
-
-        digest = hmac.new(policy.key.encode(), value.encode(), hashlib.sha256).hexdigest()
-        return "h:" + digest[:16]
+    if policy.redact:  # (the frames' keyed_hash, so that a value hashes alike everywhere)
+        return str(pl.select(keyed_hash(pl.lit(value, pl.String), policy.key)).item())
     return MASK
 
 
 def _looks_personal(value: str) -> bool:
-    return _EMAIL_LIKE in value or re.match(_PHONE_LIKE, value) is not None
+    return re.search(_EMAIL_LIKE, value) is not None or re.match(_PHONE_LIKE, value) is not None
 
 
 _TREE_PERSONAL = frozenset(PERSONAL_COLUMNS)
@@ -755,6 +810,15 @@ def protect_tree(obj: Any, policy: Policy | None = None) -> Any:
     pattern = param_pattern(policy.query_params)
     rx = re.compile(pattern) if pattern else None
     return _walk(obj, policy, rx, None)
+
+
+def _emails_masked_text(value: str) -> str:
+    """_emails_masked on one string (for trees): every address in the text masked."""
+    kept = re.sub(_DENSITY, _DENSITY_MARK + r"\1", value)
+    return re.sub(_EMAIL_IN_TEXT, MASK, kept).replace(_DENSITY_MARK, "@")
+
+
+_TREE_TEXT = frozenset(TEXT_COLUMNS)
 
 
 def _mask_any(value: Any, policy: Policy) -> Any:
@@ -780,6 +844,8 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
                 _mask_any(a, policy)
                 if isinstance(a, dict)
                 and personal_attribute(str(a.get("name") or ""), a.get("value"), names)
+                else {**a, "value": _emails_masked_text(a["value"])}
+                if isinstance(a, dict) and isinstance(a.get("value"), str)
                 else a
                 for a in obj
             ]
@@ -804,8 +870,10 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
             rest = v.removeprefix(TEMP_PREFIX)
             personal = v.startswith(TEMP_PREFIX) and (typed or _looks_personal(rest))
             out[k] = TEMP_PREFIX + _mask_text(rest, policy) if personal else v
-        elif policy.masks and rx is not None and k in _TREE_URLS and isinstance(v, str):
-            out[k] = rx.sub(r"\g<1>" + PARAM_MASK, v)
+        elif policy.masks and k in _TREE_URLS and isinstance(v, str):
+            out[k] = _emails_masked_text(rx.sub(r"\g<1>" + PARAM_MASK, v) if rx else v)
+        elif policy.masks and k in _TREE_TEXT and isinstance(v, str):
+            out[k] = _emails_masked_text(v)
         elif policy.redact and k in NAME_COLUMNS and isinstance(v, str) and v != UNKNOWN:
             out[k] = _mask_text(v, policy)
         elif policy.masks and k in NAME_COLUMNS and isinstance(v, str) and _looks_personal(v):

@@ -269,6 +269,8 @@ def contacts_cmd(
         df = _protect_conflicts(
             conflict_rows.join(visible.unique(), on="customer_id", how="semi"), st.policy, typed
         )
+        if st.policy.masks:  # (by the visitor id as shown; each visitor's rows as they were)
+            df = df.sort("customer_id", maintain_order=True)
         emit_frame(
             df,
             out_fmt,
@@ -285,8 +287,28 @@ def contacts_cmd(
         df = core.list_contacts(per_visitor, book, states)
         shown = TABLE_COLUMNS
         title = f"{plural(df.height, 'contact')} as of {_iso(when)}"
-    df = protect_output(df, st.policy, typed)
+    df = _sorted_as_shown(protect_output(df, st.policy, typed), st.policy, visitors)
     emit_frame(df, out_fmt, output, title=title, columns=shown if out_fmt == Format.table else None)
+
+
+def _sorted_as_shown(df: pl.DataFrame, policy: Any, visitors: bool) -> pl.DataFrame:
+    """The listing in its order, taken of the ids as the role sees them (a masked id sorted
+    by its raw value would tell its first characters by where it stands), ties in the order
+    of when the visitor was first and last seen, never of the raw ids."""
+    if not policy.masks or not df.height:
+        return df
+    import polars as pl
+
+    from jtrack.core.contacts import STATES
+
+    keys: list[Any] = ["customer_id"] if visitors else []
+    if not visitors:
+        keys += [
+            pl.col("contact_state").replace_strict({s: i for i, s in enumerate(STATES)}),
+            "contact_id",
+        ]
+    keys += ["first_seen", "last_seen"]
+    return df.sort(keys, nulls_last=True, maintain_order=True)
 
 
 def _visible_visitors(per_visitor: pl.DataFrame, visible: pl.DataFrame) -> pl.DataFrame:

@@ -173,6 +173,7 @@ def report_cmd(
                     stdin=sys.stdin.buffer if "-" in sources else None,
                     progress=bar,
                     on_error=on_error,
+                    policy=_files_policy(role, redact),
                 )
             else:
                 bar("summarising")
@@ -194,6 +195,15 @@ def report_cmd(
         from rich.text import Text
 
         err.print(Text(f"wrote {output}"))
+
+
+def _files_policy(role: str | None, redact: bool) -> Any:
+    """The role (and --redact) a report of export files is made under, as a store's is."""
+    from jtrack.access import load_policy, set_output_policy
+
+    policy = load_policy(role, redact=redact)
+    set_output_policy(policy)
+    return policy
 
 
 def _emit(report: Any, fmt: Format, output: Path | None) -> None:

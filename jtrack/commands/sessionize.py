@@ -293,7 +293,8 @@ def sessionize_cmd(
     if run.contacts_invalid is not None and run.contacts_invalid.height:
         from jtrack.commands.contacts import print_warnings
 
-        print_warnings(run.contacts_invalid)  # never silently dropped, even with -q
+        # never silently dropped, even with -q; masked as the reading commands mask them
+        print_warnings(run.contacts_invalid, policy or _warnings_policy())
     _warn(run, quiet)
     summary = run.summary
     if not shows:
@@ -328,13 +329,26 @@ def sessionize_cmd(
     emit_frame(_visible_sessions(st, policy, limit, quiet), out_fmt, output)
 
 
+def _warnings_policy() -> Any:
+    """The policy of the contacts warnings of a run that shows nothing else (`-q`, no
+    --role): the config's default role; a config that names none (or is broken: the run
+    is done) masks the values, never shows them."""
+    from jtrack.access import Policy, load_policy
+    from jtrack.errors import ConfigError
+
+    try:
+        return load_policy(None)
+    except ConfigError:
+        return Policy(permissions=frozenset())
+
+
 def _visible_sessions(st: Any, policy: Any, limit: int | None, quiet: bool) -> Any:
     """The store's sessions by start and id (the first `limit`) as the role may see them
     (custom sessions it may not see left out; what leaves is protected as by every reading
     command); none, with a note, for a role that may not see sessions."""
     import polars as pl
 
-    from jtrack.access import SESSION_VIEW, StoreView, set_output_policy
+    from jtrack.access import SESSION_VIEW, StoreView, protect_output, set_output_policy
     from jtrack.schema import SESSION_SCHEMA
 
     set_output_policy(policy)
@@ -348,7 +362,8 @@ def _visible_sessions(st: Any, policy: Any, limit: int | None, quiet: bool) -> A
     lf = StoreView(st, policy).scan_sessions().sort("created_date", "id")
     if limit is not None:
         lf = lf.head(limit)
-    return lf.collect(engine="in-memory")
+    # protected here, where every format takes it (JSON does not go through emit_frame)
+    return protect_output(lf.collect(engine="in-memory"), policy)
 
 
 _TABLE_COLUMNS = [

@@ -810,10 +810,13 @@ class WatchLoop:
             )
         self.write_html()
         if fmt == Format.json:
+            from jtrack.access import protect_tree
             from jtrack.serialize import to_json
 
-            # read through the store view: the role and --redact applied already
-            write_text(to_json(self.frame.to_dict()), None)
+            # read through the store view (the role and --redact applied to what was read);
+            # what was worked out after reading (a visitor id that is an email) is
+            # protected as it leaves, as by every other format
+            write_text(to_json(protect_tree(self.frame.to_dict(), self.view.policy)), None)
             return
         if self.cfg.quiet:  # (a cron job that keeps --html up to date: no frame in its mail)
             return

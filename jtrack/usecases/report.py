@@ -668,11 +668,13 @@ def report_from_sources(
     stdin: Any = None,
     progress: ProgressFn | None = None,
     on_error: str = "skip",
+    policy: Any = None,
 ) -> JourneyReport:
     """The journey summary of export files, sessionized in memory: a rejected row is an
     error (RejectedRowError), or with `on_error="skip"` left out and counted in a note and
     `warnings`; `progress` gets the engine's ProgressUpdates while the files are read and
-    sessionized."""
+    sessionized. `policy` (jtrack.access.Policy): the role's, applied to the sessions and
+    events as a store's view applies it."""
     from jtrack.core.traffic import user_agent_list_version
     from jtrack.engine import sessionize_sources
     from jtrack.errors import RejectedRowError
@@ -701,9 +703,18 @@ def report_from_sources(
 
         with reading_hint():
             raise first_error
+    sessions, events = run.result.sessions.lazy(), run.result.events.lazy()
+    if policy is not None:  # what the role may see, masked as from a store
+        from jtrack.access import SESSION_VIEW, STANDARD_SESSION_TYPES, protect, visible_events
+
+        policy.require(SESSION_VIEW, "sessions")
+        if not policy.sees_custom_sessions:
+            sessions = sessions.filter(pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
+        sessions = protect(sessions, policy)
+        events = protect(events.filter(visible_events(policy)), policy)
     report = journey_report(
-        run.result.sessions,
-        run.result.events,
+        sessions,
+        events,
         options,
         {"files": sorted({f["file"] for f in run.summary.files})},
     )

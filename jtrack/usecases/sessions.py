@@ -435,18 +435,24 @@ def resolve_contact_id(
     to look in (contacts resolved again against a file), else the store's sessions."""
     p = prefix.strip()
     lf = store.scan_sessions() if contact_ids is None else contact_ids
-    if not p or "contact_id" not in lf.collect_schema().names():
+    schema = lf.collect_schema()
+    if not p or "contact_id" not in schema.names():
         return None
+    if lf.filter(pl.col("contact_id") == p).select("contact_id").head(1).collect().height:
+        return p  # (typed whole: found whatever the role, as --customer does)
+    # by its start only the ids the role may see as they are: a temporary contact's
+    # tmp-<email or phone> is neither matched nor named (it would be spelt out a letter at
+    # a time)
+    as_shown = _shown_ids(store, dict(schema)).get("contact_id")
+    nameable = pl.lit(True) if as_shown is None else as_shown == pl.col("contact_id")
     ids = (
-        lf.select("contact_id")
-        .filter(pl.col("contact_id").str.starts_with(p))
+        lf.filter(pl.col("contact_id").str.starts_with(p) & nameable.fill_null(False))
+        .select("contact_id")
         .unique()
         .sort("contact_id")
         .collect()
         .get_column("contact_id")
     )
-    if p in ids:
-        return p
     if ids.len() > 1:
         shown = ", ".join(ids.head(10).to_list()) + (" ..." if ids.len() > 10 else "")
         raise DataError(
