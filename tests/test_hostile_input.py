@@ -402,3 +402,23 @@ def test_a_fraction_in_a_whole_number_field_gets_the_same_verdict_from_parquet_a
             [(2, "wrong_type", "browser_view_width"), (3, "bad_timestamp", "created_date")],
         )
     )
+
+
+def test_rest_pages_appended_one_a_line_are_read_as_their_events(tmp_path: Path) -> None:
+    """A paging script that appends each response to one file writes a page a line: the
+    file was refused whole as a malformed document ("Extra data"), even with --on-error
+    skip. Each line's events are read; anything else on a line is still refused."""
+    pages = []
+    for p in range(3):
+        events = [
+            json.loads(genesys_line(f"e{p}-{i}", f"c{i}", f"2026-10-01T1{p}:0{i}:00.000Z"))
+            for i in range(4)
+        ]
+        pages.append(json.dumps({"entities": events, "pageNumber": p + 1}))
+    f = tmp_path / "pages.jsonl"
+    f.write_text("\n".join(pages) + "\n")
+    read = read_events([f])
+    assert (read.events.height, read.rejects.height) == (12, 0)
+    f.write_text("\n".join([*pages, '{"id": "x"}']) + "\n")
+    with pytest.raises(DataError, match="malformed"):
+        read_events([f], on_error="skip")

@@ -531,10 +531,14 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
     try:
         doc = _loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(
-            f"{src.name}: line {exc.lineno}: the JSON document is malformed ({exc.msg})",
-            hint="check the file is complete; nothing from it was read",
-        ) from exc
+        # REST pages a paging script appended to one file, a page a line: their events
+        pages = _pages_per_line(text) if exc.msg == "Extra data" else None
+        if pages is None:
+            raise DataError(
+                f"{src.name}: line {exc.lineno}: the JSON document is malformed ({exc.msg})",
+                hint="check the file is complete; nothing from it was read",
+            ) from exc
+        doc = {"entities": [e for page in pages for e in page]}
     except RecursionError:
         raise DataError(
             f"{src.name}: the JSON document is nested too deeply to be events",
@@ -579,6 +583,23 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
             "_number": pl.Series(big, dtype=pl.String),
         }
     )
+
+
+def _pages_per_line(text: str) -> list[list[Any]] | None:
+    """The entities of each line of a file of REST pages, one page (`{"entities": [...]}`)
+    a line; None when a line is anything else."""
+    pages = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            page = _loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        if not isinstance(page, dict) or not isinstance(page.get("entities"), list):
+            return None
+        pages.append(page["entities"])
+    return pages
 
 
 _SPACE = re.compile(r"[ \t\n\r]*")
