@@ -100,6 +100,7 @@ class SessionizeOptions:
         }
         if self.split_on_campaign_change:  # (which rule the store's sessions were split by)
             out["campaign_rule"] = CAMPAIGN_RULE
+        out["visit_rule"] = VISIT_RULE  # (how the store's visits are numbered)
         return out
 
 
@@ -107,6 +108,10 @@ class SessionizeOptions:
 #: referrer on the page's own host is internal whatever its medium (1: only the medium said
 #: so). A store split by another rule is rebuilt once by its next run.
 CAMPAIGN_RULE = 2
+#: How visits are numbered (`visit_number`): 2, a visitor's web sessions only (1: sessions of
+#: every type, a delivery of an order system too). A store numbered by another rule is
+#: rebuilt once by its next run.
+VISIT_RULE = 2
 
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)

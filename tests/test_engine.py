@@ -1317,3 +1317,40 @@ def test_each_run_keeps_its_rows_as_it_judged_them(tmp_path: Path) -> None:
         (r["rows_read"], r["duplicates"], r["rejected"], r["events_added"]) for r in doc["runs"]
     ]
     assert runs == [(7, 1, 1, 5), (3, 1, 0, 2)]
+
+
+def test_visits_are_web_sessions_and_a_store_numbered_otherwise_is_rebuilt_once(
+    tmp_path: Path,
+) -> None:
+    """A delivery of an order system took a visit number ("visit 2 of 3" between two web
+    visits; a "Returning visitor" segment matched it): visits are web sessions, numbered
+    1.. per visitor, the other types none. A store numbered by the earlier rule is rebuilt
+    once by its next run, which says so; incremental runs number as a rebuild does."""
+    web1 = [flat_event("w1", "v", T0)]
+    delivery = [
+        flat_event("d1", "v", T0 + timedelta(hours=1), kind="custom", event_name="order_dispatched",
+                   source_session_type="delivery", source_session_id="order-1"),
+    ]  # fmt: skip
+    web2 = [flat_event("w2", "v", T0 + timedelta(hours=2))]
+    files = [_day(tmp_path, f"{i}.parquet", rows) for i, rows in enumerate((web1, delivery, web2))]
+    store = Store.open(tmp_path / "store")
+    for f in files:
+        run_sessionize([f], store)
+    store.refresh()
+    numbers = store.scan_sessions().sort("created_date").collect().select("type", "visit_number")
+    assert numbers.rows() == [("web", 1), ("delivery", None), ("web", 2)]
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    run_sessionize(files, rebuilt)
+    assert_same_store(store, rebuilt)
+    # a store numbered by the earlier rule (no rule recorded)
+    version = store.root / "versions" / str(store.current_name())
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["options"]["visit_rule"]
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    store.refresh()
+    more = _day(tmp_path, "3.parquet", [flat_event("w3", "v", T0 + timedelta(hours=3))])
+    run = run_sessionize([more], store)
+    assert any("web sessions only" in n for n in run.notes), run.notes
+    store.refresh()
+    assert store.manifest()["options"]["visit_rule"] == 2
+    assert run_sessionize([more], store).summary.run["mode"] != "rebuild"  # type: ignore[index]

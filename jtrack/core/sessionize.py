@@ -430,8 +430,11 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
         session_id=sessions.get_column("id").gather(at),
         session_type=sessions.get_column("type").gather(at),
     ).drop([c for c in rows.columns if c.startswith("_") and c != "_pos"])
+    # visits are web sessions (each arrival on the site): numbered 1.. per visitor in order
+    # of start; an app or custom session (an order system's delivery) is no visit: null
+    web = pl.col("type") == "web"
     sessions = sessions.sort([*lead, "_h", "_c", "created_date", "id"]).with_columns(
-        visit_number=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("_h", "_c")
+        visit_number=pl.when(web).then(web.cast(pl.UInt32).cum_sum().over("_h", "_c"))
     )
     return KernelOutput(index=index, sessions=sessions.drop("_sess", "_h", "_c"))
 

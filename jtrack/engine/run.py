@@ -38,7 +38,13 @@ from jtrack.engine.ingest import STAGE_SHARE, NewData, UnitRows, read_inputs, un
 from jtrack.engine.inputs import Identity, plan_inputs, shared_names
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_states
 from jtrack.errors import DataError, UsageError
-from jtrack.options import CAMPAIGN_RULE, RunOptions, SessionizeOptions, format_duration
+from jtrack.options import (
+    CAMPAIGN_RULE,
+    VISIT_RULE,
+    RunOptions,
+    SessionizeOptions,
+    format_duration,
+)
 from jtrack.progress import ProgressFn, ProgressUpdate, no_progress
 from jtrack.read import (
     REJECT_REASONS,
@@ -583,12 +589,17 @@ def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str]]:
             "the store's sessions were split on campaign changes by an earlier rule (now a "
             "referrer on the page's own host is internal): every session is rebuilt once"
         ]
+    if base.options.get("visit_rule") != VISIT_RULE:
+        return "rebuild", [
+            "the store numbered visits over sessions of every type (now web sessions only: "
+            "a delivery of an order system is no visit): every session is rebuilt once"
+        ]
     return "incremental", []
 
 
 def _set_options(o: dict[str, Any]) -> dict[str, Any]:
-    """The session options a user sets (not the version of a rule jtrack applies)."""
-    return {k: v for k, v in o.items() if k != "campaign_rule"}
+    """The session options a user sets (not the versions of the rules jtrack applies)."""
+    return {k: v for k, v in o.items() if k not in ("campaign_rule", "visit_rule")}
 
 
 def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:

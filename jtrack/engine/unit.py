@@ -315,9 +315,12 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
         pool.submit(_write_part, job, "index", name, added_idx) if added_idx.height else None
     )
     if settled.height:  # visits are numbered after the settled sessions, which come first
+        visits = settled.join(old_sess.select("id", "type"), on="id", how="left").filter(
+            pl.col("type") == "web"  # (web sessions are the visits)
+        )
         out.sessions = (
             out.sessions.join(
-                settled.group_by("customer_id").agg(_earlier=pl.len().cast(pl.UInt32)),
+                visits.group_by("customer_id").agg(_earlier=pl.len().cast(pl.UInt32)),
                 on="customer_id",
                 how="left",
                 maintain_order="left",

@@ -31,6 +31,7 @@ from jtrack.render.text import one_line
 from jtrack.render.theme import (
     AUTOMATED_STYLE,
     KIND_LABELS,
+    NOT_A_VISIT,
     SEGMENT_STYLE,
     TONE_STYLES,
     automated_icon,
@@ -328,7 +329,11 @@ def _info_rows(card: dict[str, Any], g: _Glyphs) -> tuple[list[Any], list[Any]]:
         ),
         (
             "Visit",
-            Text(f"{visit['number']} of {visit['of']}") if visit["number"] else _missing(g),
+            Text(f"{visit['number']} of {visit['of']}")
+            if visit["number"]
+            else Text(NOT_A_VISIT, style="dim")
+            if card["session"]["type"] != "web"
+            else _missing(g),
         ),
         ("Contact", _contact_text(c, g)),
         ("Contact match", match),

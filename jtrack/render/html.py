@@ -17,6 +17,7 @@ from jtrack import __version__
 from jtrack.render.theme import (
     AUTOMATED_COLORS,
     KIND_LABELS,
+    NOT_A_VISIT,
     SEGMENT_COLOR,
     TONE_COLORS,
     short_cookie,
@@ -366,7 +367,14 @@ def _info(card: dict[str, Any]) -> str:
     session = [
         ("Activity", _e(activity)),
         ("Authenticated", ("yes" if auth else "no") if auth is not None else _missing()),
-        ("Visit", _e(f"{visit['number']} of {visit['of']}") if visit["number"] else _missing()),
+        (
+            "Visit",
+            _e(f"{visit['number']} of {visit['of']}")
+            if visit["number"]
+            else _e(NOT_A_VISIT)
+            if s["type"] != "web"
+            else _missing(),
+        ),
         ("Contact", contact),
         ("Contact match", match),
         *_typed_row(c),

@@ -145,3 +145,6 @@ __all__ = [
     "session_icon",
     "traffic_badge",
 ]
+
+#: The Visit row of a session of another type than web: visits are web sessions.
+NOT_A_VISIT = "none (visits are web sessions)"

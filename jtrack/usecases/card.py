@@ -401,9 +401,8 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataF
 
 def _hidden_visits(store: Store, customer: str, until: datetime | None = None) -> pl.Series:
     """The traffic classes of the visitor's sessions (begun by `until`) that the active role
-    may not see, which visit numbers count all the same: so that such a role reads "visit 3
-    of 3", not "visit 3 of 2" (none for the plain store, or a role that sees every
-    session)."""
+    may not see (custom sessions, no visits), for the note that counts them (none for the
+    plain store, or a role that sees every session)."""
     from jtrack.access import StoreView
 
     hidden = store.hidden_sessions(customer) if isinstance(store, StoreView) else None
@@ -1123,8 +1122,9 @@ def build_card(
     visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
     # The visitor as of `as_of`: the sessions begun by then, traits seen by then.
     begun = visitor_sessions.filter(pl.col("created_date") <= ctx.as_of)
-    # "visit N of M": M counts the visits begun by then (a role's hidden ones too)
-    visits = begun.height + _hidden_visits(store, customer, ctx.as_of).len()
+    # "visit N of M": M counts the visits (web sessions) begun by then; a role's hidden
+    # sessions are custom ones, no visits, so every role reads the same numbers
+    visits = begun.filter(pl.col("type") == "web").height
     not_begun = begun.filter(pl.col("id") == sid).height == 0
     if not_begun:
         begun = visitor_sessions  # resolve as the store does
@@ -1286,15 +1286,15 @@ def build_journey(
     sessions = begun
     customers = sorted(sessions.get_column("customer_id").unique().to_list())
     hidden_visits = {c: _hidden_visits(store, c, until) for c in customers}
-    per_customer = {
+    per_customer = {  # the visits (web sessions) of each cookie, begun by then
         c: int(
             store.scan_sessions(customer_id=c)
             .filter(pl.col("created_date") <= until if until is not None else pl.lit(True))
+            .filter(pl.col("type") == "web")
             .select(pl.len())
             .collect()
             .item()
         )
-        + hidden_visits[c].len()
         for c in customers
     }
     shown = sessions.head(limit) if limit is not None else sessions
