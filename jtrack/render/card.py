@@ -428,10 +428,11 @@ def _tone_style(ev: dict[str, Any]) -> Style:
 def _details(ev: dict[str, Any], g: _Glyphs) -> Table:
     rows: list[tuple[str, Text]] = []
     when = Text(_when(ev["time"], g).replace(" UTC", ev["time"][19:23] + " UTC"))
-    if ev["time_local"]:
-        when.append(g.sep, style="dim")
-        when.append("local " + ev["time_local"][:23].replace("T", " ") + ev["time_local"][23:])
     rows.append(("time", when))
+    if ev["time_local"]:  # (a row of its own: a time is never folded between date and clock)
+        rows.append(
+            ("local", Text(ev["time_local"][:23].replace("T", " ") + ev["time_local"][23:]))
+        )
     rows.append(
         (
             "event",
