@@ -422,3 +422,16 @@ def test_rest_pages_appended_one_a_line_are_read_as_their_events(tmp_path: Path)
     f.write_text("\n".join([*pages, '{"id": "x"}']) + "\n")
     with pytest.raises(DataError, match="malformed"):
         read_events([f], on_error="skip")
+
+
+def test_max_line_bytes_takes_a_size_as_memory_limit_does(tmp_path: Path) -> None:
+    """`--max-line-bytes 64MB` was refused ("Input should be a valid integer") while the
+    README writes its default as 1 MB and --memory-limit takes 2GB."""
+    f = tmp_path / "e.jsonl"
+    f.write_text(genesys_line("a", "c", "2026-10-01T10:00:00.000Z") + "\n")
+    for value, code in (("64MB", 0), ("1000000", 0), ("1KiB", 0), ("0", 2), ("12x", 2)):
+        store = tmp_path / f"s-{value}"
+        res = invoke(["sessionize", str(f), "--store", str(store), "--max-line-bytes", value, "-q"])
+        assert res.exit_code == code, (value, res.stderr)
+    res = invoke(["sessionize", str(f), "--store", str(tmp_path / "t"), "--max-line-bytes", "100B"])
+    assert res.exit_code == 1 and "[line_too_long]" in res.stderr

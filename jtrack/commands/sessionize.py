@@ -92,11 +92,12 @@ def sessionize_cmd(
         ),
     ] = None,
     max_line_bytes: Annotated[
-        int,
+        str,
         typer.Option(
-            help="Reject input lines longer than this many bytes.", min=1, metavar="<bytes>"
+            help="Reject input lines longer than this: a number of bytes, or a size such as 64MB.",
+            metavar="<bytes>",
         ),
-    ] = 1_000_000,
+    ] = "1000000",
     contacts: Annotated[
         Path | None,
         typer.Option(
@@ -267,7 +268,7 @@ def sessionize_cmd(
     options = RunOptions(
         session=session,
         on_error=on_error,  # type: ignore[arg-type]
-        max_line_bytes=max_line_bytes,
+        max_line_bytes=_line_limit(max_line_bytes),
         contacts=str(contacts) if contacts is not None else None,
         forget_contacts=no_contacts,
         default_region=default_region,
@@ -327,6 +328,18 @@ def sessionize_cmd(
 
         stderr_console().print(summary_panel(summary))
     emit_frame(_visible_sessions(st, policy, limit, quiet), out_fmt, output)
+
+
+def _line_limit(text: str) -> int:
+    """--max-line-bytes: a number of bytes (`1000000`), or a size as --memory-limit takes it
+    (`64MB`, `1.5MiB`)."""
+    from jtrack.errors import UsageError
+    from jtrack.options import parse_size
+
+    value = parse_size(text, "--max-line-bytes") if not text.strip().isdigit() else int(text)
+    if value < 1:
+        raise UsageError(f"--max-line-bytes: {text!r} is no limit", hint="give 1 or more bytes")
+    return value
 
 
 def _warnings_policy() -> Any:
