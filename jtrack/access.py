@@ -30,7 +30,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -621,17 +621,6 @@ class StoreView(Store):
         plain = Store(self.root)
         plain._pinned = self.pinned()
         return plain
-
-    def unmasked(self) -> StoreView:
-        """The rows this view shows (the same sessions and events, the same version), with no
-        contact detail masked or hashed: for results that hold no personal data and must not
-        depend on the masking (which sessions a rule matches); never for output."""
-        policy = replace(
-            self.policy, permissions=self.policy.permissions | {CONTACT_VIEW}, redact=False
-        )
-        view = StoreView(self, policy)
-        view._pinned = self.pinned()
-        return view
 
     def hidden_sessions(self, customer_id: str | None = None) -> pl.LazyFrame | None:
         """The sessions the role may not see (custom sessions, without

@@ -612,11 +612,12 @@ conditions = [{{ field = "page.url", operator = "containsAny", values = ["ada@ex
 """
 
 
-def test_rules_match_the_same_sessions_whatever_the_role_masks(tmp_path: Path) -> None:
-    """A rule on a value a role sees masked (an email in a URL) matched no session for that
-    role, so `rules report` gave an analyst other figures than a supervisor: the rules are
-    evaluated unmasked (their results hold no personal data), and what `rules explain`
-    quotes is still masked."""
+def test_rules_never_answer_guesses_about_what_a_role_sees_masked(tmp_path: Path) -> None:
+    """The rules file is the reader's own: matched on the unmasked data, a segment on an
+    email in a URL (or `ipAddress equal ...`) told an agent whether a guess was right, and
+    `startsWith` spelt a value out. Rules are matched on the data as the role sees it, so a
+    guess at a masked value matches nothing for an agent or under --redact (the
+    supervisor's figures differ, as the README says), and `rules explain` quotes the mask."""
     referrer = f"https://mail.example/r?to={ADA_EMAIL}"
     rows = [
         flat_event("a1", "cookie-ada", T0, referrer_url=referrer,
@@ -639,10 +640,10 @@ def test_rules_match_the_same_sessions_whatever_the_role_masks(tmp_path: Path) -
         doc = json.loads(res.stdout)
         return {r["segment_id"]: r["sessions"] for r in doc["segments"]}
 
-    want = {"seg-mail-link": 1, "seg-email-in-url": 1}
-    assert matched("--role", "supervisor") == want
-    assert matched("--role", "analyst") == want
-    assert matched("--role", "supervisor", "--redact") == want
+    none = {"seg-mail-link": 0, "seg-email-in-url": 0}
+    assert matched("--role", "supervisor") == {"seg-mail-link": 1, "seg-email-in-url": 1}
+    assert matched("--role", "analyst") == none
+    assert matched("--role", "supervisor", "--redact") == none
     sid = pl.read_parquet(next((store / "current" / "sessions").glob("*.parquet"))).filter(
         pl.col("customer_id") == "cookie-ada"
     )["id"][0]
@@ -651,7 +652,7 @@ def test_rules_match_the_same_sessions_whatever_the_role_masks(tmp_path: Path) -
         assert res.exit_code == 0, res.stderr
         rows_ = json.loads(res.stdout)
         results = {r["rule_id"]: r["held"] for r in rows_ if r["part"] == "result"}
-        assert results == {"seg-mail-link": True, "seg-email-in-url": True}
+        assert results == {"seg-mail-link": False, "seg-email-in-url": False}
         (quoted,) = [r["detail"] for r in rows_ if r["part"] == "context"]
         assert quoted.startswith("session value 'https://mail.example/r?to=")
         assert ADA_EMAIL not in quoted  # (the rules file's own values are quoted as written)

@@ -25,15 +25,6 @@ def _visitor_events(store: Store, session_ids: list[str]) -> tuple[pl.LazyFrame,
     return events, sessions
 
 
-def _unmasked(store: Store) -> Store:
-    """What the rules are evaluated over: the rows a role sees, never masked (a rule on an
-    email trait or a query parameter matches the same sessions for every role; the results
-    hold ids, names of rules and times only)."""
-    from jtrack.access import StoreView
-
-    return store.unmasked() if isinstance(store, StoreView) else store
-
-
 def evaluate_store(
     store: Store,
     rules: Rules | None,
@@ -46,7 +37,6 @@ def evaluate_store(
     With session ids the store is read only for their visitors (one bucket when they share
     one visitor), so a card can call this for one session cheaply.
     """
-    store = _unmasked(store)
     if session_ids is None:
         all_events, all_sessions = store.scan_events(), store.scan_sessions()
         if traffic is not None and not is_all(traffic):
@@ -62,9 +52,6 @@ def evaluate_store(
 def explain_store(
     store: Store, rules: Rules, session_id: str, rule_ids: Sequence[str] | None = None
 ) -> pl.DataFrame:
-    """`explain_session` for one session of the store (full id; see query.resolve_session_id):
-    evaluated as evaluate_store does, unmasked; the session values it quotes as the store
-    (the role) shows them."""
-    events, sessions = _visitor_events(_unmasked(store), [session_id])
-    shown = store.scan_sessions().filter(pl.col("id") == session_id).collect()
-    return explain_session(events, sessions, rules, session_id, rule_ids=rule_ids, shown=shown)
+    """`explain_session` for one session of the store (full id; see query.resolve_session_id)."""
+    events, sessions = _visitor_events(store, [session_id])
+    return explain_session(events, sessions, rules, session_id, rule_ids=rule_ids)

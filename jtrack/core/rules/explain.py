@@ -51,7 +51,6 @@ class _Session:
     events: pl.DataFrame
     table: pl.DataFrame  # the one session row
     schema: dict[str, pl.DataType]
-    shown: pl.DataFrame  # that row as the reader may see it: what details quote
 
     @property
     def n(self) -> int:
@@ -116,11 +115,8 @@ def explain_session(
     session_id: str,
     rule_ids: Sequence[str] | None = None,
     results: RuleResults | None = None,
-    shown: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Every condition of every rule (or of `rule_ids`) for one session (EXPLAIN_SCHEMA).
-    `shown`: the session's row as the reader may see it (masked), whose values the details
-    quote; by default the row evaluated."""
+    """Every condition of every rule (or of `rule_ids`) for one session (EXPLAIN_SCHEMA)."""
     ev = events.lazy().filter(pl.col("session_id") == session_id)
     table = sessions.lazy().filter(pl.col("id") == session_id).collect()
     if table.height == 0:
@@ -139,9 +135,7 @@ def explain_session(
             )
     if results is None:
         results = evaluate(ev, table, rules, session_ids=[session_id])
-    if shown is None or shown.height != 1:
-        shown = table
-    sess = _Session(activity_frame(ev, rules), table, event_schema(ev, rules), shown)
+    sess = _Session(activity_frame(ev, rules), table, event_schema(ev, rules))
     rows: list[dict[str, Any]] = []
     for s in rules.segments:
         if wanted is None or s.id in wanted:
@@ -196,7 +190,7 @@ def _segment(out: _Out, sess: _Session, s: Segment, results: RuleResults) -> Non
     for c in s.context:
         held = bool(sess.table.select(condition_expr(c, schema)).item())
         failed = failed or not held
-        value = sess.shown.get_column(c.column)[0] if c.column else None
+        value = sess.table.get_column(c.column)[0] if c.column else None
         out.add("context", c.describe(), held, detail=f"session value {_text(value)}")
     missing = [
         str(j + 1)
