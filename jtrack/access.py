@@ -774,10 +774,30 @@ def output_policy() -> Policy | None:
     return _OUTPUT_POLICY.get()
 
 
+#: The hashes of a tree's values, worked out in one Polars call (see protect_tree); while a
+#: tree is first walked, the set its values to hash are gathered in.
+_TREE_HASHES: ContextVar[dict[str, str] | None] = ContextVar("jtrack_tree_hashes", default=None)
+_TREE_GATHER: ContextVar[set[str] | None] = ContextVar("jtrack_tree_gather", default=None)
+
+
 def _mask_text(value: str, policy: Policy) -> str:
-    if policy.redact:  # (the frames' keyed_hash, so that a value hashes alike everywhere)
-        return str(pl.select(keyed_hash(pl.lit(value, pl.String), policy.key)).item())
-    return MASK
+    if not policy.redact:
+        return MASK
+    hashes, gather = _TREE_HASHES.get(), _TREE_GATHER.get()
+    if hashes is not None and value in hashes:
+        return hashes[value]
+    if gather is not None:
+        gather.add(value)
+        return value
+    # (the frames' keyed_hash, so that a value hashes alike everywhere)
+    return _hashed([value], policy.key)[value]
+
+
+def _hashed(values: Sequence[str], key: str) -> dict[str, str]:
+    """keyed_hash of each value, in one Polars call (a call costs about 15 ms)."""
+    frame = pl.DataFrame({"v": list(values)}, schema={"v": pl.String})
+    hashed = frame.select(keyed_hash(pl.col("v"), key)).to_series().to_list()
+    return dict(zip(values, hashed, strict=True))
 
 
 def _looks_personal(value: str) -> bool:
@@ -798,7 +818,21 @@ def protect_tree(obj: Any, policy: Policy | None = None) -> Any:
         return obj
     pattern = param_pattern(policy.query_params)
     rx = re.compile(pattern) if pattern else None
-    return _walk(obj, policy, rx, None)
+    if not policy.redact:
+        return _walk(obj, policy, rx, None)
+    # --redact: the values to hash are gathered by a first walk and hashed together (one
+    # Polars call per value made a journey of 600 sessions three times slower)
+    values: set[str] = set()
+    gathering = _TREE_GATHER.set(values)
+    try:
+        _walk(obj, policy, rx, None)
+    finally:
+        _TREE_GATHER.reset(gathering)
+    hashing = _TREE_HASHES.set(_hashed(sorted(values), policy.key) if values else {})
+    try:
+        return _walk(obj, policy, rx, None)
+    finally:
+        _TREE_HASHES.reset(hashing)
 
 
 def _emails_masked_text(value: str) -> str:

@@ -398,3 +398,26 @@ def test_a_report_of_export_files_is_made_under_the_role_as_a_stores(world) -> N
         assert full.exit_code == 0 and CAMP in full.stdout
     finally:
         os.chdir(old)
+
+
+def test_a_tree_is_hashed_in_one_call_alike_with_a_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under --redact a card or journey hashed each value in a Polars call of its own (15 ms
+    each: a journey of 600 sessions took 36 s, 13 s before): one call hashes a tree's
+    values, and each is the hash a frame gives it."""
+    import jtrack.access as access
+
+    calls: list[int] = []
+    real = access._hashed
+
+    def counted(values: Any, key: str) -> dict[str, str]:
+        calls.append(len(values))
+        return real(values, key)
+
+    monkeypatch.setattr(access, "_hashed", counted)
+    policy = Policy(redact=True, redact_key=KEY, permissions=frozenset())
+    ids = [f"user{i}@example.com" for i in range(50)]
+    tree = {"sessions": [{"customer_id": c, "contact": {"name": f"N {c}"}} for c in ids]}
+    out = access.protect_tree(tree, policy)
+    assert calls == [100]
+    frame = pl.DataFrame({"c": ids}).select(keyed_hash(pl.col("c"), KEY)).to_series().to_list()
+    assert [s["customer_id"] for s in out["sessions"]] == frame
