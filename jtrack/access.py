@@ -704,6 +704,10 @@ class StoreView(Store):
         """Apply the role to a built card: hidden sections and an honest count of hidden
         events (the events themselves never reached the card: scan_events filtered them)."""
         notes = data.setdefault("notes", [])
+        if not self.policy.allows(SEGMENT_VIEW):  # (nor how many are left out for agents)
+            from jtrack.core.rules.model import SHOWN_TO_AGENTS_NOTE
+
+            notes[:] = [n for n in notes if not n.endswith(SHOWN_TO_AGENTS_NOTE)]
         for key, perm, what in (
             ("segments", SEGMENT_VIEW, "segments"),
             ("outcomes", OUTCOME_VIEW, "outcomes"),

@@ -677,3 +677,21 @@ def test_journey_totals_leave_out_the_counts_a_role_may_not_see(world) -> None:
     page = _run(world, *base, "-f", "html").stdout
     assert 'data-kpi="segments"' not in page and 'data-kpi="segment"' not in page
     assert page.count("Hidden by your role.") == 2
+
+
+def test_a_role_without_segments_is_not_told_how_many_agents_do_not_see(world) -> None:
+    """The card said "1 segment match not shown to agents" to a role that may see no
+    segment at all (its totals hide the count): the note is for roles that see segments."""
+    rules = world["tmp"] / "rules-hidden.toml"
+    rules.write_text(RULES + '\n[[segment]]\nid = "seg-quiet"\ndisplay_name = "Quiet"\n'
+                     'shown_to_agents = false\ncontext = [{ field = "sessionType", '
+                     'operator = "equal", values = ["web"] }]\n')  # fmt: skip
+    sid = _session_of(world, "cookie-ada")
+    base = ["card", sid, "--rules", str(rules), "--as-of", AS_OF, "-f", "json"]
+    seen = json.loads(_run(world, *base, role="supervisor").stdout)["notes"]
+    assert any("not shown to agents" in n for n in seen)
+    res = _run(world, *base)
+    assert res.exit_code == 0, res.stderr
+    notes = json.loads(res.stdout)["notes"]
+    assert not any("not shown to agents" in n for n in notes), notes
+    assert any("segments are hidden by your role" in n for n in notes)

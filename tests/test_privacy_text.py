@@ -421,3 +421,26 @@ def test_a_tree_is_hashed_in_one_call_alike_with_a_frame(monkeypatch: pytest.Mon
     assert calls == [100]
     frame = pl.DataFrame({"c": ids}).select(keyed_hash(pl.col("c"), KEY)).to_series().to_list()
     assert [s["customer_id"] for s in out["sessions"]] == frame
+
+
+def test_sessionize_says_its_roles_config_is_broken_and_masks_the_warnings(
+    world, tmp_path: Path
+) -> None:
+    """With a roles config naming no role, the run masked the contacts warnings without a
+    word of the config: a `warning:` line names the problem (the run itself is done)."""
+    broken = tmp_path / "broken.toml"
+    broken.write_text('default_role = "nobody"\n[roles.agent]\npermissions = []\n')
+    old = os.getcwd()
+    os.chdir(world["tmp"])
+    try:
+        res = runner.invoke(
+            app,
+            ["sessionize", str(world["events"]), "--contacts", str(world["book"]), "-q",
+             "--store", str(tmp_path / "s")],
+            env={"JTRACK_CONFIG": str(broken)},
+        )  # fmt: skip
+    finally:
+        os.chdir(old)
+    assert res.exit_code == 0, res.stderr
+    assert "nobody" in res.stderr and "warnings below are masked" in res.stderr
+    assert "(020) 7946-0957" not in res.stderr

@@ -351,7 +351,10 @@ def _warnings_policy() -> Any:
 
     try:
         return load_policy(None)
-    except ConfigError:
+    except ConfigError as exc:  # (said, as every command that reads the config says it)
+        from jtrack.commands._common import warning_line
+
+        warning_line(f"{exc}; the contacts file's warnings below are masked")
         return Policy(permissions=frozenset())
 
 

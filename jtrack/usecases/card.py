@@ -92,6 +92,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from jtrack.core.rules.model import SHOWN_TO_AGENTS_NOTE
 from jtrack.core.traffic import HUMAN
 from jtrack.errors import ConfigError, NotFoundError, UsageError
 from jtrack.schema import (
@@ -760,7 +761,7 @@ def _card_from(
         if n_hidden:
             notes.append(
                 f"{n_hidden} segment match{'es' if n_hidden > 1 else ''} not shown to agents "
-                "(shown_to_agents = false in the rules)"
+                + SHOWN_TO_AGENTS_NOTE
             )
 
     names, rule_segs, seg_section = _segment_frames(ev, sid, segments)

@@ -211,3 +211,8 @@ class Rules:
             f"{n(self.segments, 'segment')}, {n(self.outcomes, 'outcome')}, "
             f"{n(self.action_maps, 'action map')}"
         )
+
+
+#: How a card says it leaves out segment matches not shown to agents (a role that may not
+#: see segments at all gets no such note: it would count them).
+SHOWN_TO_AGENTS_NOTE = "(shown_to_agents = false in the rules)"
