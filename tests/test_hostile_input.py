@@ -435,3 +435,34 @@ def test_max_line_bytes_takes_a_size_as_memory_limit_does(tmp_path: Path) -> Non
         assert res.exit_code == code, (value, res.stderr)
     res = invoke(["sessionize", str(f), "--store", str(tmp_path / "t"), "--max-line-bytes", "100B"])
     assert res.exit_code == 1 and "[line_too_long]" in res.stderr
+
+
+def test_a_long_first_event_that_begins_like_a_page_is_one_rejected_line(tmp_path: Path) -> None:
+    """An over-long first event whose keys (sorted) put an "entities" member before its id
+    was taken for a one-line REST page and the whole file refused ("Extra data"), even with
+    --on-error skip: the file is JSON lines after all, that line rejected as too long."""
+    first = json.loads(genesys_line("a", "c1", "2026-10-01T10:00:00.000Z"))
+    first["entities"], first["webEvent"]["page"]["title"] = [1], "x" * 3000
+    lines = [json.dumps(dict(sorted(first.items())))]
+    lines += [genesys_line(f"e{i}", f"c{i}", f"2026-10-01T10:0{i}:00.000Z") for i in range(4)]
+    f = tmp_path / "events.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    assert lines[0].startswith('{"createdDate"') and lines[0].index('"entities"') < lines[0].index(
+        '"id"'
+    )
+    read = read_events([f], on_error="skip", max_line_bytes=2000)
+    assert (read.events.height, read.rejects["reason"].to_list()) == (4, ["line_too_long"])
+
+
+def test_a_time_in_a_32_bit_float_is_no_time(tmp_path: Path) -> None:
+    """A Parquet float32 `created_date` of 1790848800123.0 was stored 5.5 s early (a float32
+    there steps by 131,072 ms): such a column holds no time to the millisecond, and each row
+    is rejected (bad_timestamp), never shifted."""
+    f = tmp_path / "t.parquet"
+    pl.DataFrame(
+        {"event_id": ["a"], "customer_id": ["c"], "created_date": [1790848800123.0],
+         "event_type": ["WebEvent"], "event_name": ["page_viewed"]},
+        schema_overrides={"created_date": pl.Float32},
+    ).write_parquet(f)  # fmt: skip
+    read = read_events([f], on_error="skip")
+    assert (read.events.height, read.rejects["reason"].to_list()) == (0, ["bad_timestamp"])

@@ -216,6 +216,12 @@ def _is_document(head: bytes, max_line_bytes: int) -> bool:
     return document
 
 
+def _long_first_line(head: bytes, max_line_bytes: int) -> bool:
+    """Whether the first line is longer than a line may be (a page is told by its start)."""
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0].strip()
+    return len(first) > max_line_bytes
+
+
 #: The start of a REST page written on one line: `{`, any scalar members, `"entities": [`.
 _PAGE_START = re.compile(
     rb'\{\s*(?:"[^"\\]*"\s*:\s*(?:null|true|false|-?[0-9][0-9.eE+-]*|"(?:[^"\\]|\\.)*")\s*,\s*)*'
@@ -228,13 +234,21 @@ def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, Fi
     with max_line_bytes enforced while reading."""
     head, chunks = _first_line(_decoded_chunks(src), max_line_bytes)
     if _is_document(head, max_line_bytes):
-        text, mark = _decode_text(b"".join(chunks), src.name)
+        raw = b"".join(chunks)
+        text, mark = _decode_text(raw, src.name)
         if mark is not None:
             raise DataError(
                 f"{src.name}: the JSON document is not valid UTF-8",
                 hint="re-export the file as UTF-8; nothing from it was read",
             )
-        return _read_json_document(src, text.lstrip("\ufeff"), max_line_bytes)
+        try:
+            return _read_json_document(src, text.lstrip("\ufeff"), max_line_bytes)
+        except DataError:
+            if not _long_first_line(head, max_line_bytes):
+                raise
+            # an over-long first event that only began like a page (sorted keys, an
+            # "entities" member): JSON lines after all, that line rejected as too long
+            chunks = iter([raw])
     data, overlong = _split_limited(chunks, max_line_bytes, src.first_line)
     lines, mark = _text_lines(data, src.first_line, src.name)
     return _decode_lines(src.name, lines, max_line_bytes, "line", mark, _too_long_frame(overlong))
@@ -291,7 +305,10 @@ def small_json_lines(src: Source, max_line_bytes: int) -> SmallFile | None:
             text, mark = _decode_text(b"".join(chunks), src.name)
             if mark is not None:
                 return None  # (read alone: the error it is)
-            lines = _document_lines(src, text.lstrip("\ufeff"))
+            try:
+                lines = _document_lines(src, text.lstrip("\ufeff"))
+            except DataError:
+                return None  # (read alone: the error it is, or JSON lines after all)
             genesys = _detect_shape(lines["line"])
             return SmallFile(src, lines, None, None, genesys, len(text), document=True)
         blocks = list(_split_blocks(chunks, max_line_bytes, None, src.first_line))

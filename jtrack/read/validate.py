@@ -209,6 +209,10 @@ def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         ms = col.cast(pl.Int64, strict=False)
         ms = pl.when(ms.is_between(-_EPOCH_MS_LIMIT, _EPOCH_MS_LIMIT)).then(ms)
         return ms.cast(pl.Datetime("ms", "UTC")).dt.cast_time_unit("us")
+    if dtype == pl.Float32:
+        # a 32-bit float holds an epoch-ms time to about two minutes (steps of 131,072 ms):
+        # no time (bad_timestamp), never one minutes off
+        return pl.lit(None, pl.Datetime("us", "UTC"))
     if dtype.is_float():
         # whole milliseconds only, as a JSON number is read (1790848800000.9 is no time)
         ms = col.cast(pl.Float64)
