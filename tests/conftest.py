@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 from externals import CHROMIUM_ARGS, require
+from hypothesis import settings
+
+# Property tests are deterministic: the same examples on every run (a random one that fails
+# once is pinned with @example where it is found), and no example database between runs.
+settings.register_profile("jtrack", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "jtrack"))
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "tests" / "data" / "examples"  # copies of ../shared/examples
