@@ -741,11 +741,19 @@ def _card_from(
     outcomes: pl.DataFrame | None,
     contacts_resolved: bool,
     hidden: frozenset[str] = frozenset(),
+    visitor_zone: str | None = None,
+    visit_numbers: dict[str, int] | None = None,
 ) -> Card:
     sid = str(row["id"])
     start: datetime | None = row.get("created_date")
     end: datetime | None = row.get("ended_date")
-    tz_name = _str(row.get("geolocation_timezone"))
+    if visit_numbers is None:  # (as stored)
+        number = row.get("visit_number")
+        visit_numbers = {sid: int(number)} if number is not None else {}
+    own_zone = _str(row.get("geolocation_timezone"))
+    # a session the export gives no zone (an order system's delivery) is shown in the
+    # visitor's zone on the site, where one is known (see _visitor_zone)
+    tz_name = own_zone or visitor_zone
     zone = _zone(tz_name)
     notes: list[str] = []
     if hidden:
@@ -818,6 +826,11 @@ def _card_from(
         notes.append(f"time zone {tz_name!r} in the export is not a known IANA zone")
     elif not tz_name:
         notes.append("the export gives this session no time zone; times are UTC only")
+    elif not own_zone:
+        notes.append(
+            f"local times are in {tz_name}, the visitor's zone on the site: the export "
+            "gives this session none"
+        )
     stype = _str(row.get("type")) or "web"
     custom = stype.lower() not in ("web", "app")
     short_id = sid[:_SHORT_ID_LEN]
@@ -880,7 +893,7 @@ def _card_from(
             "region_name": _str(row.get("geolocation_region_name")),
             "country": _str(row.get("geolocation_country")),
             "country_name": _str(row.get("geolocation_country_name")),
-            "timezone": tz_name,
+            "timezone": own_zone,
             "ip_organization": _str(row.get("ip_organization")),
         },
         "referrer": {
@@ -903,7 +916,7 @@ def _card_from(
             "journey_events": len(journey),
         },
         "authenticated": _authenticated(row, ev),
-        "visit": {"number": row.get("visit_number"), "of": visits},
+        "visit": {"number": visit_numbers.get(sid), "of": visits},
         "journey": journey,
         "searches": searches,
         "segments": segs,
@@ -1121,6 +1134,7 @@ def build_card(
     if view is not None:
         view.check_session(sid, session_type)
     visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
+    numbers = _visit_numbers(visitor_sessions)
     # The visitor as of `as_of`: the sessions begun by then, traits seen by then.
     begun = visitor_sessions.filter(pl.col("created_date") <= ctx.as_of)
     # "visit N of M": M counts the visits (web sessions) begun by then; a role's hidden
@@ -1140,18 +1154,36 @@ def build_card(
     )
     row = visitor_sessions.filter(pl.col("id") == sid).row(0, named=True)
     if not_begun:  # (a visit not begun yet counts as the one it will be)
-        visits = max(visits, int(row.get("visit_number") or 0))
+        visits = max(visits, numbers.get(sid, 0))
     row, ev, later = _session_as_of(row, _session_events(store, customer, [sid]), ctx.as_of)
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
     segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
     ctx = _with_outcome_tones(ctx, rules)
-    card = _card_from(row, ev, visits, ctx, segments, outcomes, resolved, hidden)
+    card = _card_from(
+        row, ev, visits, ctx, segments, outcomes, resolved, hidden, _visitor_zone(begun), numbers
+    )
     _add_unverified([card], identity.filter(pl.col("created_date") <= ctx.as_of), default_region)
     _note_later(card, later, ctx.as_of)
     card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
     if view is not None:
         view.restrict_card(card.data, customer)
     return card
+
+
+def _visit_numbers(sessions: pl.DataFrame) -> dict[str, int]:
+    """Each web session of `sessions` (one visitor's) by id: its visit number, 1.. in order
+    of start, as the store numbers visits today (worked out here, so that a store numbered
+    by an earlier rule, until its next run rebuilds it, reads the same)."""
+    webs = sessions.filter(pl.col("type") == "web").sort("created_date", "id")
+    return dict(zip(webs.get_column("id").to_list(), range(1, webs.height + 1), strict=True))
+
+
+def _visitor_zone(sessions: pl.DataFrame) -> str | None:
+    """The time zone of the visitor's latest session (of `sessions`) that the export gives
+    one, if a known IANA zone."""
+    zoned = sessions.filter(pl.col("geolocation_timezone").is_not_null()).sort("created_date")
+    name = _str(zoned.get_column("geolocation_timezone")[-1]) if zoned.height else None
+    return name if _zone(name) is not None else None
 
 
 def _note_later(card: Card, later: int, as_of: datetime) -> None:
@@ -1287,17 +1319,18 @@ def build_journey(
     sessions = begun
     customers = sorted(sessions.get_column("customer_id").unique().to_list())
     hidden_visits = {c: _hidden_visits(store, c, until) for c in customers}
-    per_customer = {  # the visits (web sessions) of each cookie, begun by then
-        c: int(
+    numbers: dict[str, int] = {}  # the visits (web sessions) of each cookie, begun by then
+    per_customer = {}
+    for c in customers:
+        webs = (
             store.scan_sessions(customer_id=c)
             .filter(pl.col("created_date") <= until if until is not None else pl.lit(True))
-            .filter(pl.col("type") == "web")
-            .select(pl.len())
+            .select("id", "type", "created_date")
             .collect()
-            .item()
         )
-        for c in customers
-    }
+        mine = _visit_numbers(webs)
+        numbers |= mine
+        per_customer[c] = len(mine)
     shown = sessions.head(limit) if limit is not None else sessions
     events = pl.concat(
         [
@@ -1320,9 +1353,19 @@ def build_journey(
     ]
     if any(later for _, _, later in at_then):
         sessions = pl.DataFrame([row for row, _, _ in at_then], schema=sessions.schema)
+    zones = {c: _visitor_zone(sessions.filter(pl.col("customer_id") == c)) for c in customers}
     cards = [
         _card_from(
-            row, ev, per_customer[row["customer_id"]], ctx, segments, outcomes, resolved, hidden
+            row,
+            ev,
+            per_customer[row["customer_id"]],
+            ctx,
+            segments,
+            outcomes,
+            resolved,
+            hidden,
+            zones[row["customer_id"]],
+            numbers,
         )
         for row, ev, _ in at_then[: shown.height]
     ]
