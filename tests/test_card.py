@@ -1080,9 +1080,17 @@ def test_a_store_numbered_by_the_earlier_rule_reads_the_visits_of_today(tmp_path
             "customer_id", order_by="created_date"
         )
         frame.with_columns(visit_number=old).write_parquet(part)
+    version = store.root / "versions" / str(store.current_name())
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["options"]["visit_rule"]  # (as the earlier jtrack wrote it)
+    (version / "manifest.json").write_text(json.dumps(manifest))
     store.refresh()
+    parts = (store.root / "current" / "sessions").glob("*.parquet")
+    raw = pl.concat([pl.read_parquet(p) for p in parts]).sort("created_date")
+    assert raw["visit_number"].to_list() == [1, 2, 3]
+    # the store reads them as today's, for every reader (listings, rules, cards)
     stored = store.scan_sessions().sort("created_date").collect()
-    assert stored["visit_number"].to_list() == [1, 2, 3]
+    assert stored["visit_number"].to_list() == [1, None, 2]
     web2, delivery = stored.filter(pl.col("type") == "web")["id"][1], stored["id"][1]
     assert build_card(store, web2, as_of=AS_OF_DT).to_dict()["visit"] == {"number": 2, "of": 2}
     card = build_card(store, delivery, as_of=AS_OF_DT).to_dict()
@@ -1092,3 +1100,31 @@ def test_a_store_numbered_by_the_earlier_rule_reads_the_visits_of_today(tmp_path
     assert [c["visit"] for c in journey["sessions"]] == [
         {"number": 2, "of": 2}, {"number": None, "of": 2}, {"number": 1, "of": 2}
     ]  # fmt: skip
+
+
+def test_a_session_without_a_zone_takes_a_persons_zone_alike_in_card_and_journey(
+    tmp_path: Path,
+) -> None:
+    """The borrowed zone was the latest session's, a crawler's included, and the journey
+    (people only) took another than the card: both take the latest web session of a person
+    that has one."""
+    ua = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2)"
+    rows = [
+        flat_event("w1", "v", T0, geolocation_timezone="Europe/Berlin"),
+        flat_event("d1", "v", T0 + timedelta(hours=1), kind="custom",
+                   event_name="order_dispatched", source_session_type="delivery",
+                   source_session_id="order-1"),
+        flat_event("b1", "v", T0 + timedelta(hours=2), geolocation_timezone="America/New_York",
+                   user_agent_string=ua),
+    ]  # fmt: skip
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([src], store)
+    sessions = store.scan_sessions().collect()
+    assert set(sessions["traffic_class"].to_list()) == {"human", "ai_agent"}
+    delivery = sessions.filter(pl.col("type") == "delivery")["id"][0]
+    card = build_card(store, delivery, as_of=AS_OF_DT).to_dict()
+    journey = build_journey(store, "v", as_of=AS_OF_DT).to_dict()
+    (in_journey,) = [c for c in journey["sessions"] if c["session"]["id"] == delivery]
+    assert card["timing"]["timezone"] == in_journey["timing"]["timezone"] == "Europe/Berlin"

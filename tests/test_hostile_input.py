@@ -457,7 +457,7 @@ def test_a_long_first_event_that_begins_like_a_page_is_one_rejected_line(tmp_pat
 def test_a_time_in_a_32_bit_float_is_no_time(tmp_path: Path) -> None:
     """A Parquet float32 `created_date` of 1790848800123.0 was stored 5.5 s early (a float32
     there steps by 131,072 ms): such a column holds no time to the millisecond, and each row
-    is rejected (bad_timestamp), never shifted."""
+    is rejected (wrong_type, the detail naming the Float32 column), never shifted."""
     f = tmp_path / "t.parquet"
     pl.DataFrame(
         {"event_id": ["a"], "customer_id": ["c"], "created_date": [1790848800123.0],
@@ -465,4 +465,21 @@ def test_a_time_in_a_32_bit_float_is_no_time(tmp_path: Path) -> None:
         schema_overrides={"created_date": pl.Float32},
     ).write_parquet(f)  # fmt: skip
     read = read_events([f], on_error="skip")
-    assert (read.events.height, read.rejects["reason"].to_list()) == (0, ["bad_timestamp"])
+    assert (read.events.height, read.rejects["reason"].to_list()) == (0, ["wrong_type"])
+    assert "created_date has type Float32 in the file" in read.rejects["detail"][0]
+
+
+def test_a_page_on_one_long_line_before_a_broken_one_refuses_the_file(tmp_path: Path) -> None:
+    """A whole REST page on one long line, then a page cut short: the file was read as JSON
+    lines and the first page became one rejected line (its events gone, exit 0 under skip).
+    A first line that is a whole page makes the file a document: broken, it is refused
+    whole, nothing read, as before."""
+    events = [
+        json.loads(genesys_line(f"e{i}", f"c{i}", f"2026-10-01T10:{i:02d}:00.000Z"))
+        for i in range(30)
+    ]
+    page = json.dumps({"entities": events, "pageSize": 30})
+    f = tmp_path / "pages.jsonl"
+    f.write_text(page + "\n" + page[: len(page) // 2] + "\n")
+    with pytest.raises(DataError, match="malformed"):
+        read_events([f], on_error="skip", max_line_bytes=2000)

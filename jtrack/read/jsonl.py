@@ -216,6 +216,14 @@ def _is_document(head: bytes, max_line_bytes: int) -> bool:
     return document
 
 
+def _first_line_is_page(text: str) -> bool:
+    """Whether the first line is a whole REST page (an "entities" array and no event id),
+    not an event that only begins like one."""
+    first = text.lstrip("\ufeff \t\r\n").split("\n", 1)[0]
+    obj = _json_or_none(first)
+    return isinstance(obj, dict) and isinstance(obj.get("entities"), list) and "id" not in obj
+
+
 def _long_first_line(head: bytes, max_line_bytes: int) -> bool:
     """Whether the first line is longer than a line may be (a page is told by its start)."""
     first = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0].strip()
@@ -244,8 +252,8 @@ def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, Fi
         try:
             return _read_json_document(src, text.lstrip("\ufeff"), max_line_bytes)
         except DataError:
-            if not _long_first_line(head, max_line_bytes):
-                raise
+            if not _long_first_line(head, max_line_bytes) or _first_line_is_page(text):
+                raise  # (a page whose file is broken further on: nothing is read)
             # an over-long first event that only began like a page (sorted keys, an
             # "entities" member): JSON lines after all, that line rejected as too long
             chunks = iter([raw])

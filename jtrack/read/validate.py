@@ -209,10 +209,6 @@ def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         ms = col.cast(pl.Int64, strict=False)
         ms = pl.when(ms.is_between(-_EPOCH_MS_LIMIT, _EPOCH_MS_LIMIT)).then(ms)
         return ms.cast(pl.Datetime("ms", "UTC")).dt.cast_time_unit("us")
-    if dtype == pl.Float32:
-        # a 32-bit float holds an epoch-ms time to about two minutes (steps of 131,072 ms):
-        # no time (bad_timestamp), never one minutes off
-        return pl.lit(None, pl.Datetime("us", "UTC"))
     if dtype.is_float():
         # whole milliseconds only, as a JSON number is read (1790848800000.9 is no time)
         ms = col.cast(pl.Float64)
@@ -311,7 +307,13 @@ def _type_fits(name: str, src: pl.DataType, target: pl.DataType) -> bool:
     if src.is_nested() or src in (pl.Binary, pl.Object):
         return False
     if name == "created_date":
-        return isinstance(src, pl.Datetime) or src.is_numeric() or _is_text(src)
+        # (a 32-bit float holds an epoch-ms time to about two minutes, in steps of 131,072
+        # ms: no time, never one minutes off)
+        return (
+            isinstance(src, pl.Datetime)
+            or (src.is_numeric() and src != pl.Float32)
+            or (_is_text(src))
+        )
     # a date or time column cannot hold a text, number or boolean field
     return not src.is_temporal()
 

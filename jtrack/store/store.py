@@ -274,7 +274,25 @@ class Store:
         return asdict(self.pinned().manifest)
 
     def scan_sessions(self, customer_id: str | None = None) -> pl.LazyFrame:
-        return self.pinned().scan_sessions(customer_id)
+        snap = self.pinned()
+        lf = snap.scan_sessions(customer_id)
+        from jtrack.options import VISIT_RULE
+
+        if snap.manifest.options.get("visit_rule") != VISIT_RULE:
+            import polars as pl
+
+            # numbered by an earlier rule (every type of session a visit) until the store's
+            # next run rebuilds it: read as today's (web sessions only), so that listings,
+            # rules and cards agree, and no custom session shows through the numbers
+            web = pl.col("type") == "web"
+            lf = lf.with_columns(
+                visit_number=pl.when(web).then(
+                    web.cast(pl.UInt32)
+                    .cum_sum()
+                    .over("customer_id", order_by=["created_date", "id"])
+                )
+            )
+        return lf
 
     def sessions_with_prefix(
         self, prefixes: Sequence[str], columns: Sequence[str] = (), limit: int | None = None

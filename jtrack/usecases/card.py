@@ -1179,9 +1179,12 @@ def _visit_numbers(sessions: pl.DataFrame) -> dict[str, int]:
 
 
 def _visitor_zone(sessions: pl.DataFrame) -> str | None:
-    """The time zone of the visitor's latest session (of `sessions`) that the export gives
-    one, if a known IANA zone."""
-    zoned = sessions.filter(pl.col("geolocation_timezone").is_not_null()).sort("created_date")
+    """The time zone of the visitor's latest web session (of `sessions`, whatever traffic
+    the reader asked for: a card and a journey agree) that the export gives one, a
+    person's before an automated one's, if a known IANA zone."""
+    zoned = sessions.filter(
+        (pl.col("type") == "web") & pl.col("geolocation_timezone").is_not_null()
+    ).sort(pl.col("traffic_class") == HUMAN, "created_date", nulls_last=False)
     name = _str(zoned.get_column("geolocation_timezone")[-1]) if zoned.height else None
     return name if _zone(name) is not None else None
 
@@ -1320,17 +1323,18 @@ def build_journey(
     customers = sorted(sessions.get_column("customer_id").unique().to_list())
     hidden_visits = {c: _hidden_visits(store, c, until) for c in customers}
     numbers: dict[str, int] = {}  # the visits (web sessions) of each cookie, begun by then
-    per_customer = {}
+    per_customer, zones = {}, {}
     for c in customers:
-        webs = (
+        begun_c = (
             store.scan_sessions(customer_id=c)
             .filter(pl.col("created_date") <= until if until is not None else pl.lit(True))
-            .select("id", "type", "created_date")
+            .select("id", "type", "created_date", "geolocation_timezone", "traffic_class")
             .collect()
         )
-        mine = _visit_numbers(webs)
+        mine = _visit_numbers(begun_c)
         numbers |= mine
         per_customer[c] = len(mine)
+        zones[c] = _visitor_zone(begun_c)
     shown = sessions.head(limit) if limit is not None else sessions
     events = pl.concat(
         [
@@ -1353,7 +1357,6 @@ def build_journey(
     ]
     if any(later for _, _, later in at_then):
         sessions = pl.DataFrame([row for row, _, _ in at_then], schema=sessions.schema)
-    zones = {c: _visitor_zone(sessions.filter(pl.col("customer_id") == c)) for c in customers}
     cards = [
         _card_from(
             row,
