@@ -868,3 +868,25 @@ def test_utf16_lines_are_read_and_a_settled_broken_file_is_its_error(tmp_path: P
     os.utime(broken, (past, past))
     res = _once(ex, st)
     assert res.exit_code == 1 and "old.jsonl.gz: the gzip stream is truncated" in res.stderr
+
+
+def test_watch_says_when_its_run_rebuilt_every_session(tmp_path: Path) -> None:
+    """A store numbered by the earlier visit rule is rebuilt once by its next run, which
+    `sessionize` says; `jtrack watch` rebuilt it without a word."""
+    import json as _json
+
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    (ex / "a.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
+    assert _once(ex, st).exit_code == 0
+    store = Store(st)
+    version = st / "versions" / str(store.current_name())
+    manifest = _json.loads((version / "manifest.json").read_text())
+    del manifest["options"]["visit_rule"]  # (as an earlier jtrack wrote it)
+    (version / "manifest.json").write_text(_json.dumps(manifest))
+    (ex / "b.jsonl").write_text(page("e2", "v2", 5, "/") + "\n")
+    res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once"])
+    assert res.exit_code == 0, res.stderr
+    assert "note: " in res.stderr and "web sessions only" in res.stderr
+    again = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once"])
+    assert again.exit_code == 0 and "rebuilt" not in again.stderr

@@ -643,6 +643,8 @@ class WatchLoop:
         #: rows the last run rejected, said once (a warning line; on the live screen, its
         #: message line)
         self.rejected_note: str | None = None
+        #: why the last run rebuilt every session (options, or a rule of an earlier jtrack)
+        self.rebuilt_note: str | None = None
         self.card_renderable: Any = None
         self.waiting_said = False
         self.hour_cost = 0.0  # seconds the last hour tables took
@@ -697,6 +699,10 @@ class WatchLoop:
                 f"{rejected:,} row{'s were' if rejected != 1 else ' was'} rejected (see {where})"
             )
         info = result.summary.run or {}
+        if info.get("mode") == "rebuild":  # (said once, as sessionize says it)
+            self.rebuilt_note = next(
+                (n for n in result.notes if "rebuilt" in n), "every session was rebuilt"
+            )
         return int(info.get("events_added", 0) or 0)
 
     # ------------------------------------------------------------------ frames
@@ -959,18 +965,27 @@ class WatchLoop:
         self.card_renderable = card_renderable(card, ascii=self.cfg.ascii)
 
     def _say_rejected(self) -> None:
-        """A warning line for the rows the last run rejected (-q too: something is wrong)."""
+        """A warning line for the rows the last run rejected (-q too: something is wrong),
+        and a note when it rebuilt every session (not with -q)."""
         if self.rejected_note is not None:
             from jtrack.commands._common import warning_line
 
             warning_line(self.rejected_note)
             self.rejected_note = None
+        if self.rebuilt_note is not None:
+            if not self.cfg.quiet:
+                from jtrack.commands._common import note_line
+
+                note_line(self.rebuilt_note)
+            self.rebuilt_note = None
 
     def _show(self, added: int, live: Any, console: Any) -> None:
         self.write_html()
         if live is not None:
             if self.rejected_note is not None and self.message is None:
                 self.message, self.rejected_note = self.rejected_note, None
+            if self.rebuilt_note is not None and self.message is None:
+                self.message, self.rebuilt_note = self.rebuilt_note, None
             self._draw(live, console)
             return
         self._say_rejected()
