@@ -63,6 +63,7 @@ from jtrack.store import (
     Manifest,
     PartInfo,
     RunInfo,
+    SegmentInfo,
     Snapshot,
     Store,
     layout,
@@ -838,43 +839,39 @@ def _nothing_new(store: Store, base: Manifest, planned: Any, started: str) -> St
 
 def _far_future_error(engine: Engine, new: NewData, d: Decisions) -> Exception:
     """The error that stops a failing run at its first far-future row (in input order)."""
-    from jtrack.read import rejected_row_error
-
     first = d.far_new.min()
     hit = engine.rows_at(new, pl.Series([first], dtype=pl.UInt64), [SRC_LINE])
-    source = next(s.source for s in new.segments if s.id == int(first) >> 32)  # type: ignore[arg-type]
-    assert d.cut is not None
-    return rejected_row_error(
-        {
-            "_file": source,
-            SRC_LINE: hit.get_column(SRC_LINE).item() if hit.height else None,
-            "_reason": "far_future",
-            "_field": "created_date",
-            "_detail": d.cut[1],
-        }
-    )
+    line = hit.get_column(SRC_LINE).item() if hit.height else None
+    return _far_row_error(new.segments, first, line, d)
 
 
 def _far_stored_error(snap: Snapshot, d: Decisions) -> Exception | None:
     """The error that stops a failing run at the first stored row it puts beyond the
     far-future cut (held aside now, kept before); None when there is none."""
-    from jtrack.read import rejected_row_error
-
     going = d.changed.filter((pl.col("new_status") == "held") & (pl.col("status") != "held"))
     if not going.height:
         return None
     first = going.get_column("_pos").min()
-    at = pl.Series([first], dtype=pl.UInt64)
-    source = next(s.source for s in snap.manifest.segments if s.id == int(first) >> 32)  # type: ignore[arg-type]
+    line = snap.input_lines(pl.Series([first], dtype=pl.UInt64)).item()
+    extra = " (an event the store holds, beyond the cut once this run's events are counted)"
+    return _far_row_error(snap.manifest.segments, first, line, d, extra)
+
+
+def _far_row_error(
+    segments: Sequence[SegmentInfo], pos: Any, line: int | None, d: Decisions, extra: str = ""
+) -> Exception:
+    """The far_future RejectedRowError of the row at `pos` (its file from its segment)."""
+    from jtrack.read import rejected_row_error
+
+    source = next(s.source for s in segments if s.id == int(pos) >> 32)
     assert d.cut is not None
     return rejected_row_error(
         {
             "_file": source,
-            SRC_LINE: snap.input_lines(at).item() or 0,
+            SRC_LINE: line or 0,
             "_reason": "far_future",
             "_field": "created_date",
-            "_detail": d.cut[1]
-            + " (an event the store holds, beyond the cut once this run's events are counted)",
+            "_detail": d.cut[1] + extra,
         }
     )
 

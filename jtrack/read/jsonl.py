@@ -630,47 +630,36 @@ def _pages_per_line(text: str) -> list[list[Any]] | None:
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
-@dataclass(frozen=True)
-class _Skipped:
-    """A match of _SPACE (which always matches)."""
-
-    match: re.Match[str] | None
-
-    def end(self) -> int:
-        assert self.match is not None
-        return self.match.end()
-
-
 def _entity_lines(text: str, n: int) -> list[int] | None:
     """The file line each of the first `n` entities of a valid JSON document (an array, or a
     page whose first "entities" member is one) starts on; None when they cannot be told."""
     decode = json.JSONDecoder().raw_decode
 
-    def space(text: str, i: int) -> _Skipped:
-        return _Skipped(_SPACE.match(text, i))
+    def skip(i: int) -> int:  # past the white space at i (_SPACE matches anywhere)
+        return _SPACE.match(text, i).end()  # type: ignore[union-attr]
 
     try:
-        i = space(text, 0).end()
+        i = skip(0)
         if text.startswith("{", i):  # a page: its members up to the first "entities"
-            i = space(text, i + 1).end()
+            i = skip(i + 1)
             while True:
                 key, i = decode(text, i)
-                i = space(text, space(text, i).end() + 1).end()  # (past the ":")
+                i = skip(skip(i) + 1)  # (past the ":")
                 if key == "entities":
                     break
-                i = space(text, decode(text, i)[1]).end()
+                i = skip(decode(text, i)[1])
                 if not text.startswith(",", i):
                     return None
-                i = space(text, i + 1).end()
+                i = skip(i + 1)
         if not text.startswith("[", i):
             return None
-        i = space(text, i + 1).end()
+        i = skip(i + 1)
         starts: list[int] = []
         while len(starts) < n:
             starts.append(i)
-            i = space(text, decode(text, i)[1]).end()
+            i = skip(decode(text, i)[1])
             if text.startswith(",", i):
-                i = space(text, i + 1).end()
+                i = skip(i + 1)
     except (ValueError, IndexError, RecursionError):
         return None
     lines, line, prev = [], 1, 0

@@ -742,14 +742,10 @@ def _card_from(
     contacts_resolved: bool,
     hidden: frozenset[str] = frozenset(),
     visitor_zone: str | None = None,
-    visit_numbers: dict[str, int] | None = None,
 ) -> Card:
     sid = str(row["id"])
     start: datetime | None = row.get("created_date")
     end: datetime | None = row.get("ended_date")
-    if visit_numbers is None:  # (as stored)
-        number = row.get("visit_number")
-        visit_numbers = {sid: int(number)} if number is not None else {}
     own_zone = _str(row.get("geolocation_timezone"))
     # a session the export gives no zone (an order system's delivery) is shown in the
     # visitor's zone on the site, where one is known (see _visitor_zone)
@@ -916,7 +912,7 @@ def _card_from(
             "journey_events": len(journey),
         },
         "authenticated": _authenticated(row, ev),
-        "visit": {"number": visit_numbers.get(sid), "of": visits},
+        "visit": {"number": row.get("visit_number"), "of": visits},
         "journey": journey,
         "searches": searches,
         "segments": segs,
@@ -1134,7 +1130,6 @@ def build_card(
     if view is not None:
         view.check_session(sid, session_type)
     visitor_sessions = store.scan_sessions(customer_id=customer).collect(engine="in-memory")
-    numbers = _visit_numbers(visitor_sessions)
     # The visitor as of `as_of`: the sessions begun by then, traits seen by then.
     begun = visitor_sessions.filter(pl.col("created_date") <= ctx.as_of)
     # "visit N of M": M counts the visits (web sessions) begun by then; a role's hidden
@@ -1154,13 +1149,13 @@ def build_card(
     )
     row = visitor_sessions.filter(pl.col("id") == sid).row(0, named=True)
     if not_begun:  # (a visit not begun yet counts as the one it will be)
-        visits = max(visits, numbers.get(sid, 0))
+        visits = max(visits, int(row.get("visit_number") or 0))
     row, ev, later = _session_as_of(row, _session_events(store, customer, [sid]), ctx.as_of)
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
     segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
     ctx = _with_outcome_tones(ctx, rules)
     card = _card_from(
-        row, ev, visits, ctx, segments, outcomes, resolved, hidden, _visitor_zone(begun), numbers
+        row, ev, visits, ctx, segments, outcomes, resolved, hidden, _visitor_zone(begun)
     )
     _add_unverified([card], identity.filter(pl.col("created_date") <= ctx.as_of), default_region)
     _note_later(card, later, ctx.as_of)
@@ -1168,14 +1163,6 @@ def build_card(
     if view is not None:
         view.restrict_card(card.data, customer)
     return card
-
-
-def _visit_numbers(sessions: pl.DataFrame) -> dict[str, int]:
-    """Each web session of `sessions` (one visitor's) by id: its visit number, 1.. in order
-    of start, as the store numbers visits today (worked out here, so that a store numbered
-    by an earlier rule, until its next run rebuilds it, reads the same)."""
-    webs = sessions.filter(pl.col("type") == "web").sort("created_date", "id")
-    return dict(zip(webs.get_column("id").to_list(), range(1, webs.height + 1), strict=True))
 
 
 def _visitor_zone(sessions: pl.DataFrame) -> str | None:
@@ -1322,18 +1309,15 @@ def build_journey(
     sessions = begun
     customers = sorted(sessions.get_column("customer_id").unique().to_list())
     hidden_visits = {c: _hidden_visits(store, c, until) for c in customers}
-    numbers: dict[str, int] = {}  # the visits (web sessions) of each cookie, begun by then
-    per_customer, zones = {}, {}
+    per_customer, zones = {}, {}  # each cookie's visits (web sessions) begun by then; zone
     for c in customers:
         begun_c = (
             store.scan_sessions(customer_id=c)
             .filter(pl.col("created_date") <= until if until is not None else pl.lit(True))
-            .select("id", "type", "created_date", "geolocation_timezone", "traffic_class")
+            .select("type", "created_date", "geolocation_timezone", "traffic_class")
             .collect()
         )
-        mine = _visit_numbers(begun_c)
-        numbers |= mine
-        per_customer[c] = len(mine)
+        per_customer[c] = begun_c.filter(pl.col("type") == "web").height
         zones[c] = _visitor_zone(begun_c)
     shown = sessions.head(limit) if limit is not None else sessions
     events = pl.concat(
@@ -1368,7 +1352,6 @@ def build_journey(
             resolved,
             hidden,
             zones[row["customer_id"]],
-            numbers,
         )
         for row, ev, _ in at_then[: shown.height]
     ]
