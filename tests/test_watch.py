@@ -781,10 +781,36 @@ def test_a_file_of_bad_rows_is_kept_as_rejects_and_said_and_the_watch_goes_on(
     (ex / "good.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
     res = _once(ex, st)
     assert res.exit_code == 0, res.stderr
-    assert res.stderr.startswith("warning: 1 row was rejected (see ")
+    assert res.stderr.startswith("warning: 1 row of this run was rejected and left out (see ")
     assert Store(st).read_manifest().counts["rejected"] == 1
     again = _once(ex, st)  # nothing new: nothing said
     assert again.exit_code == 0 and again.stderr == ""
+
+
+def test_watch_says_the_warnings_sessionize_says(tmp_path: Path) -> None:
+    """watch said rejected rows only: an event redelivered with other contents (the earliest
+    kept) passed without a word, where sessionize warns. (An empty file is not warned of:
+    in a followed folder it is a file not written yet.)"""
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    (ex / "a.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
+    assert _once(ex, st).exit_code == 0
+    (ex / "b.jsonl").write_text(page("e1", "v1", 0, "/other") + "\n")
+    (ex / "c.jsonl").write_text("")
+    res = _once(ex, st)
+    assert res.exit_code == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert any(
+        "1 event id(s) came more than once with different contents" in x and "e1" in x
+        for x in lines
+    ), res.stderr
+    assert all(x.startswith("warning: ") for x in lines), res.stderr
+    # the same warnings as sessionize over the same files
+    st2 = tmp_path / "st2"
+    runner.invoke(app, ["sessionize", str(ex / "a.jsonl"), "--store", str(st2), "-q"])
+    ses = runner.invoke(app, ["sessionize", str(ex / "b.jsonl"), "--store", str(st2), "-q"])
+    assert sorted(ses.stderr.splitlines()) == sorted(lines)
+    assert _once(ex, st).stderr == ""  # said once
 
 
 def test_a_compressed_file_or_document_being_written_waits_for_its_end(tmp_path: Path) -> None:

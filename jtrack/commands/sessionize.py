@@ -419,9 +419,10 @@ def _session_options(
     return replace(base, **changes)
 
 
-def _warn(run: Any, quiet: bool) -> None:
-    """Empty inputs, conflicting redeliveries, rebuilds: one `warning:` line each (even with
-    -q: they may mean something is wrong); notes about the run only without -q."""
+def run_warnings(run: Any) -> list[str]:
+    """A run's `warning:` lines (empty inputs, rejected rows, conflicting redeliveries, stored
+    events moved beyond the far-future cut, a store that shrank): what sessionize and watch
+    both say, even with -q, as they may mean something is wrong."""
     lines = [*run.read.warnings, *run.warnings]
     conflicts = run.conflicts
     if conflicts is not None and conflicts.height:
@@ -431,7 +432,13 @@ def _warn(run: Any, quiet: bool) -> None:
             f"{conflicts.height} event id(s) came more than once with different contents; "
             f"the earliest of each was kept: {', '.join(ids)}{more}"
         )
-    for line in lines:
+    return lines
+
+
+def _warn(run: Any, quiet: bool) -> None:
+    """The run's warnings, one `warning:` line each (even with -q); notes about the run
+    (rebuilds) only without -q."""
+    for line in run_warnings(run):
         warning_line(line)
     if not quiet:
         for note in run.notes:

@@ -640,9 +640,9 @@ class WatchLoop:
         self.added_since_log = 0
         self.last_logged: tuple[Any, ...] | None = None
         self.message: str | None = None
-        #: rows the last run rejected, said once (a warning line; on the live screen, its
-        #: message line)
-        self.rejected_note: str | None = None
+        #: the last run's warnings (rows rejected, conflicting redeliveries...: what
+        #: sessionize says), said once (warning lines; on the live screen, its message line)
+        self.run_warnings: list[str] = []
         #: why the last run rebuilt every session (options, or a rule of an earlier jtrack)
         self.rebuilt_note: str | None = None
         self.card_renderable: Any = None
@@ -692,12 +692,9 @@ class WatchLoop:
         self.failures = 0
         self.message = None
         self.signature = sig
-        rejected = sum(int(f.get("rows_rejected") or 0) for f in result.summary.files or [])
-        if rejected:  # kept as rejects (--on-error skip), and said: once a run that had some
-            where = result.summary.rejects_file or "the store's rejects.jsonl"
-            self.rejected_note = (
-                f"{rejected:,} row{'s were' if rejected != 1 else ' was'} rejected (see {where})"
-            )
+        from jtrack.commands.sessionize import run_warnings
+
+        self.run_warnings = run_warnings(result)
         info = result.summary.run or {}
         if info.get("mode") == "rebuild":  # (said once, as sessionize says it)
             self.rebuilt_note = next(
@@ -808,7 +805,7 @@ class WatchLoop:
         from jtrack.errors import StoreError
 
         self.run(force=True)
-        self._say_rejected()
+        self._say_run()
         if self.compute(fresh=True) is None:
             raise StoreError(
                 f"{self.view.root}: no store yet and no export in {', '.join(self.cfg.sources)}",
@@ -964,14 +961,15 @@ class WatchLoop:
         self.state.scroll = 0
         self.card_renderable = card_renderable(card, ascii=self.cfg.ascii)
 
-    def _say_rejected(self) -> None:
-        """A warning line for the rows the last run rejected (-q too: something is wrong),
-        and a note when it rebuilt every session (not with -q)."""
-        if self.rejected_note is not None:
+    def _say_run(self) -> None:
+        """The last run's warning lines (-q too: something is wrong), and a note when it
+        rebuilt every session (not with -q)."""
+        if self.run_warnings:
             from jtrack.commands._common import warning_line
 
-            warning_line(self.rejected_note)
-            self.rejected_note = None
+            for line in self.run_warnings:
+                warning_line(line)
+            self.run_warnings = []
         if self.rebuilt_note is not None:
             if not self.cfg.quiet:
                 from jtrack.commands._common import note_line
@@ -982,13 +980,16 @@ class WatchLoop:
     def _show(self, added: int, live: Any, console: Any) -> None:
         self.write_html()
         if live is not None:
-            if self.rejected_note is not None and self.message is None:
-                self.message, self.rejected_note = self.rejected_note, None
+            if self.run_warnings and self.message is None:
+                first, more = self.run_warnings[0], len(self.run_warnings) - 1
+                also = f" (and {more} more warning{'s' * (more > 1)})" if more else ""
+                self.message = first + also
+                self.run_warnings = []
             if self.rebuilt_note is not None and self.message is None:
                 self.message, self.rebuilt_note = self.rebuilt_note, None
             self._draw(live, console)
             return
-        self._say_rejected()
+        self._say_run()
         if self.frame is None and self.message and not self.cfg.quiet and not self.waiting_said:
             from jtrack.commands._common import note_line
 
