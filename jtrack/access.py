@@ -145,6 +145,16 @@ PERSONAL_ATTRIBUTES = (
     "surname",
     "fullname",
     "ipaddress",
+    "address",
+    "streetaddress",
+    "homeaddress",
+    "postcode",
+    "postalcode",
+    "zipcode",
+    "zip",
+    "dateofbirth",
+    "birthdate",
+    "dob",
 )
 #: ... and endings that make a name personal (customerEmail, billing_phone_number,
 #: contactFirstName); a name that only holds one (phoneModel, emailOptIn) is not.
@@ -160,6 +170,12 @@ PERSONAL_ENDINGS = (
     "givenname",
     "familyname",
     "ipaddress",
+    "address",
+    "postcode",
+    "postalcode",
+    "zipcode",
+    "dateofbirth",
+    "birthdate",
 )
 #: An attribute value that is an email address is personal whatever the attribute's name
 #: (the whole value: a local part, `@`, a domain ending in letters).
@@ -195,9 +211,11 @@ def attribute_key(name: str) -> str:
 def personal_attribute(name: str, value: Any, names: frozenset[str]) -> bool:
     """Whether an attribute holds personal data: its name (as attribute_key) is one of
     `names` or ends as PERSONAL_ENDINGS do, or its value is an email address."""
-    key = attribute_key(name)
+    full = attribute_key(name)
+    key = full.rstrip("0123456789")  # (phone2: a second phone)
     return (
-        key in names
+        full in names
+        or key in names
         or key.endswith(PERSONAL_ENDINGS)
         or (
             isinstance(value, str)
@@ -409,9 +427,13 @@ def _kv_masked(col: pl.Expr, policy: Policy, names: frozenset[str] | None) -> pl
     value = pl.element().struct.field("value")
     masked = _masked(value, policy)
     if names is not None:  # (as personal_attribute)
-        key = pl.element().struct.field("name").str.to_lowercase().str.replace_all(r"[\W_]", "")
+        full = (  # (as attribute_key)
+            pl.element().struct.field("name").str.to_lowercase().str.replace_all(r"[\W_]", "")
+        )
+        key = full.str.replace(r"[0-9]+$", "")  # (phone2: a second phone)
         personal = (
-            key.is_in(sorted(names))
+            full.is_in(sorted(names))
+            | key.is_in(sorted(names))
             | key.str.contains("(?:" + "|".join(PERSONAL_ENDINGS) + ")$")
             | (
                 value.cast(pl.String).str.contains(_EMAIL_VALUE)

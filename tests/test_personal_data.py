@@ -52,9 +52,11 @@ FORM_EMAIL = "dave@example.com"  # typed into a form, a custom-event attribute
 ADA_CRM = "CRM-ADA-1815"  # the contact book's external id of Ada (another system's key)
 # attributes not named exactly like personal data: named like it, or holding an email
 CAMEL_EMAIL, NOTE_EMAIL, BILLING_PHONE = "camel@example.org", "note@example.org", "+4477009"
+# a second phone, a postal address, a postcode and a birth date typed into a form
+PHONE_2, STREET, POSTCODE, BIRTH = "07700 900456", "221B Baker Street", "NW1 6XE", "1815-12-10"
 SECRETS = (
     ADA_EMAIL, BOB_PHONE, TYPED_EMAIL, FORM_EMAIL, "s3cr3t-token", ADA_CRM,
-    CAMEL_EMAIL, NOTE_EMAIL, BILLING_PHONE,
+    CAMEL_EMAIL, NOTE_EMAIL, BILLING_PHONE, PHONE_2, STREET, POSTCODE, BIRTH,
 )  # fmt: skip
 NAMES = ("Ada Lovelace", "Bob Baker")
 
@@ -111,6 +113,10 @@ def _rows() -> list[dict[str, Any]]:
                 _trait("billing_phone_number", BILLING_PHONE),
                 _trait("reachMeAt", NOTE_EMAIL),  # (any name: the value is an email)
                 _trait("phoneModel", "Pixel 9"),  # (named like nothing personal: shown)
+                _trait("phone2", PHONE_2),
+                _trait("shipping_address", STREET),
+                _trait("postCode", POSTCODE),
+                _trait("dateOfBirth", BIRTH),
             ],
         ),
         flat_event("b1", "cookie-bob", T0, traits=[_trait("cellPhone", BOB_PHONE)]),
