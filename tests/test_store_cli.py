@@ -174,6 +174,46 @@ def test_rollback_makes_an_earlier_version_current_and_runs_build_on_it(
     assert bad.exit_code == 1 and "no version" in bad.stderr
 
 
+def test_options_before_a_store_subcommand_apply_to_it_or_are_refused(
+    daily: tuple[Store, list[Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jtrack store --store DIR rollback V` rolled back the store of the current folder
+    (exit 0): the group's options were ignored, as were `-f json`, `-o` and `-q` before
+    `files`."""
+    store, _ = daily
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    run_sessionize(
+        _exports(tmp_path / "cwd", days=2, per_day=4, visitors=2, minutes=5),
+        Store.open(here / ".jtrack"),
+    )
+    local_before = (here / ".jtrack" / "CURRENT").read_text()
+    res = _run("store", "--store", str(store.root), "rollback", "v000002")
+    assert res.exit_code == 0, res.stderr
+    assert Store.open(store.root).current_name() == "v000002"
+    assert (here / ".jtrack" / "CURRENT").read_text() == local_before
+    listed = _run("store", "--store", str(store.root), "-f", "json", "files", "sessions")
+    assert listed.exit_code == 0, listed.stderr
+    files = [r["file"] for r in json.loads(listed.stdout)]
+    assert files and all(f.startswith(str(store.root)) for f in files)
+    out = tmp_path / "files.txt"
+    assert _run("store", "--store", str(store.root), "-o", str(out), "files").exit_code == 0
+    assert out.read_text().strip() and listed.stdout != ""
+    quiet = _run("store", "-q", "--store", str(store.root), "rollback", "v000003")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    # an option the subcommand does not take, or one given twice differently: exit 2
+    for args in (
+        ("store", "-f", "json", "rollback", "v000002"),
+        ("store", "--all", "files"),
+        ("store", "--store", str(store.root), "compact", "--store", str(here / ".jtrack")),
+    ):
+        bad = _run(*args)
+        assert bad.exit_code == 2, (args, bad.stderr)
+        assert len(bad.stderr.strip().splitlines()) == 1
+    assert Store.open(store.root).current_name() == "v000003"
+
+
 def test_after_a_rollback_the_next_run_keeps_the_version_rolled_back_to(
     daily: tuple[Store, list[Path]], tmp_path: Path
 ) -> None:

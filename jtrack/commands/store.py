@@ -18,6 +18,7 @@ from jtrack.commands._common import (
     resolve_format,
     write_text,
 )
+from jtrack.errors import UsageError
 
 FORMATS = (Format.table, Format.json)
 TABLE_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.tsv, Format.md)
@@ -57,7 +58,15 @@ def store_cmd(
     span), its session options and contacts file, the files it took in (name, size,
     fingerprint, rows, when), its runs and its versions (the current one and those kept
     for rollback)."""
-    if ctx.invoked_subcommand is not None:
+    if ctx.invoked_subcommand is not None:  # (`jtrack store --store DIR rollback V`)
+        given = {
+            "--store": store,
+            "--format": fmt,
+            "--output": output,
+            "--all": every or None,
+            "--quiet": quiet or None,
+        }
+        ctx.obj = {k: v for k, v in given.items() if v is not None}
         return
     from jtrack.store import Store
     from jtrack.usecases.store_info import overview
@@ -86,6 +95,30 @@ def store_cmd(
         parts.append(FrameTable(shown, title, tails=("name",) if what == "inputs" else ()))
     parts.append(FrameTable(info["versions"], "Versions (jtrack store rollback VERSION)"))
     print_renderables(parts, output)
+
+
+def _group_options(ctx: typer.Context, command: str, **own: Any) -> dict[str, Any]:
+    """The subcommand's options (`own`, by their long names without `--`, None where not
+    given) with those given to `jtrack store` before it: the same option given both ways
+    with different values, or one the subcommand does not take, is refused (they were
+    ignored: a rollback went to the store of the current folder)."""
+    group: dict[str, Any] = (ctx.parent.obj if ctx.parent is not None else None) or {}
+    out = dict(own)
+    for flag, value in group.items():
+        name = flag.removeprefix("--")
+        if name not in own:
+            raise UsageError(
+                f"{flag} is not an option of `jtrack store {command}`",
+                hint=f"see `jtrack store {command} --help`",
+            )
+        mine = own[name]
+        if mine not in (None, False) and mine != value:
+            raise UsageError(
+                f"{flag} given twice, before and after `{command}`, with different values",
+                hint=f"give it once: jtrack store {command} {flag} ...",
+            )
+        out[name] = value
+    return out
 
 
 #: Inputs and runs the table shows (the last ones; --all for every one).
@@ -131,6 +164,7 @@ def _totals(info: dict[str, Any]) -> list[str]:
 @store_app.command("rollback")
 @handle_errors
 def rollback_cmd(
+    ctx: typer.Context,
     version: Annotated[
         str, typer.Argument(help="The version to make current, e.g. v000003.", metavar="VERSION")
     ],
@@ -147,6 +181,8 @@ def rollback_cmd(
 
     from jtrack.store import Store
 
+    opts = _group_options(ctx, "rollback", store=store, quiet=quiet)
+    store, quiet = opts["store"], bool(opts["quiet"])
     st = Store.open(store)
     with st.lock(wait=wait):
         st.rollback(version.strip())
@@ -157,6 +193,7 @@ def rollback_cmd(
 @store_app.command("compact")
 @handle_errors
 def compact_cmd(
+    ctx: typer.Context,
     store: StoreOpt = None,
     keep: Annotated[
         int,
@@ -182,6 +219,8 @@ def compact_cmd(
     from jtrack.engine.compact import compact
     from jtrack.store import Store
 
+    opts = _group_options(ctx, "compact", store=store, quiet=quiet)
+    store, quiet = opts["store"], bool(opts["quiet"])
     done = compact(Store.open(store), keep=keep, lock_wait=wait)
     if quiet:
         return
@@ -194,6 +233,7 @@ def compact_cmd(
 @store_app.command("files")
 @handle_errors
 def files_cmd(
+    ctx: typer.Context,
     table: Annotated[
         str,
         typer.Argument(help="sessions, index or segments.", show_default=False, metavar="TABLE"),
@@ -208,14 +248,15 @@ def files_cmd(
     for tools that read Parquet (DuckDB, Polars, Spark)."""
     import polars as pl
 
-    from jtrack.errors import UsageError
     from jtrack.store import Store
     from jtrack.usecases.store_info import current_files
 
+    opts = _group_options(ctx, "files", store=store, format=fmt, output=output, quiet=quiet)
+    store, fmt, output = opts["store"], opts["format"], opts["output"]
     if table not in ("sessions", "index", "segments"):
         raise UsageError(f"no table {table!r}", hint="use sessions, index or segments")
-    files = current_files(Store.open(store), table)
     out_fmt = resolve_format(fmt, output, TABLE_FORMATS, "jtrack store files")
+    files = current_files(Store.open(store), table)
     if out_fmt == Format.table and output is None:
         write_text("".join(f + "\n" for f in files), None)
         return
