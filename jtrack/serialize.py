@@ -147,10 +147,12 @@ def to_csv(df: pl.DataFrame) -> str:
 
 
 def to_tsv(df: pl.DataFrame) -> str:
-    """Tab-separated values, guarded like CSV (a cell holding a tab or a line break is
-    quoted, as spreadsheets expect)."""
+    """Tab-separated values, formulas neutralised as in CSV, never quoted: a tab, line break
+    or backslash inside a value must already be written as its escape (`\\t`, `\\n`,
+    `\\r`, `\\\\`: commands._common.tsv_escaped), so that a quote is a quote and an empty
+    value an empty field."""
     buf = io.StringIO()
-    flat_strings(df, neutralise=True).write_csv(buf, separator="\t")
+    flat_strings(df, neutralise=True).write_csv(buf, separator="\t", quote_style="never")
     return buf.getvalue()
 
 

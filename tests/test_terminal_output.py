@@ -41,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     at = datetime(2026, 10, 1, 10, 0, tzinfo=UTC)
     rows = [
         flat_event("e1", "cookie-a", at, page_title="Tab\there\tand\nnewline\r\ncrlf end"),
-        flat_event("e2", "cookie-b", at, page_title="Café ✓ plain"),
+        flat_event("e2", "cookie-b", at, page_title='Café ✓ "plain"'),
     ]
     src = d / "odd.jsonl"
     src.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows), encoding="utf-8")
@@ -149,6 +149,17 @@ def test_tsv_escapes_tabs_and_line_breaks(world: Path) -> None:
     lines = text.splitlines()
     assert len(lines) == 3 and all(len(line.split("\t")) == 2 for line in lines)
     assert "Tab\\there\\tand\\nnewline\\r\\ncrlf end" in text
+
+
+def test_tsv_is_never_quoted(world: Path) -> None:
+    """TSV was written with CSV quoting on top of its escapes: a title with quotes came out
+    quoted, its quotes doubled, and an empty list as two quotes, not as the text and an
+    empty field."""
+    cols = "id,last_page_title,search_terms"
+    text = _run(["sessions", "--store", str(world / "odd"), "--columns", cols, "-f", "tsv"])
+    rows = [line.split("\t") for line in text.splitlines()]
+    assert rows[0] == ["id", "last_page_title", "search_terms"]
+    assert ['Café ✓ "plain"', ""] in [r[1:] for r in rows[1:]], rows
 
 
 # ---------------------------------------------------------------------------- C: ids whole
