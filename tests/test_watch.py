@@ -763,7 +763,7 @@ def test_watchdogs_own_log_lines_stay_off_stderr(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- bad input
 
 
-def _once(folder: Path, store: Path, *extra: str) -> Any:
+def _once(folder: Path | str, store: Path, *extra: str) -> Any:
     return runner.invoke(app, ["watch", str(folder), "--store", str(store), "--once", "-q", *extra])
 
 
@@ -785,6 +785,23 @@ def test_a_file_of_bad_rows_is_kept_as_rejects_and_said_and_the_watch_goes_on(
     assert Store(st).read_manifest().counts["rejected"] == 1
     again = _once(ex, st)  # nothing new: nothing said
     assert again.exit_code == 0 and again.stderr == ""
+
+
+def test_a_missing_folder_is_refused_even_written_with_a_slash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jtrack watch exports/` with no such folder (a typo) was taken for a file `exports`
+    still to come: exit 0 and an empty view forever; a glob in it likewise."""
+    monkeypatch.chdir(tmp_path)
+    for source in ("nosuchdir/", "nosuchdir/*.jsonl", "nosuchdir/app.jsonl"):
+        res = _once(source, tmp_path / "st")
+        assert res.exit_code == 2, (source, res.stderr)
+        assert "no folder nosuchdir" in res.stderr
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "a.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
+    assert _once("exports/", tmp_path / "st").exit_code == 0
+    # a file not written yet, in a folder that is there, is waited for
+    assert _once("app.jsonl", tmp_path / "st").exit_code == 0
 
 
 def test_watch_says_the_warnings_sessionize_says(tmp_path: Path) -> None:

@@ -281,11 +281,14 @@ def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
     out: dict[str, bool] = {}
     for raw in sources:
         p = Path(raw)
+        seps = tuple({"/", os.sep})  # (Path drops a trailing one: `exports/` is a folder)
         if p.is_dir():
             out[str(p.resolve())] = True
+        elif raw.endswith(seps):
+            raise UsageError(f"{raw}: no folder {p}", hint="check the path")
         elif any(ch in raw for ch in "*?[") and not p.exists():
-            fixed = Path(re.split(r"[*?\[]", raw, maxsplit=1)[0])
-            base = fixed if str(fixed).endswith(os.sep) else fixed.parent
+            prefix = re.split(r"[*?\[]", raw, maxsplit=1)[0]
+            base = Path(prefix) if prefix.endswith(seps) else Path(prefix).parent
             if not base.is_dir():
                 raise UsageError(f"{raw}: no folder {base}", hint="check the pattern")
             out[str(base.resolve())] = True  # a pattern may reach into subfolders
