@@ -292,6 +292,27 @@ def test_an_empty_file_is_reported_on_stderr(corpus: Path, tmp_path: Path) -> No
     assert result.stderr == f"warning: {path}: the file holds no events (it is empty)\n"
 
 
+def test_each_new_empty_export_is_warned_of(tmp_path: Path) -> None:
+    """An empty export was warned of the first night only: every later one had the bytes of
+    the first (none), so it was skipped as "nothing new" without a word."""
+    store = tmp_path / "store"
+    first = tmp_path / "day1.jsonl"
+    first.write_text(
+        '{"id":"e1","customerId":"v1","createdDate":"2026-10-01T10:00:00Z",'
+        '"eventType":"WebEvent","webEvent":{"eventName":"pageviewed"}}\n'
+    )
+    assert invoke(["sessionize", str(first), "--store", str(store), "-q"]).exit_code == 0
+    for day in (2, 3):
+        empty = tmp_path / f"day{day}.jsonl"
+        empty.write_text("")
+        res = invoke(["sessionize", str(empty), "--store", str(store), "-q"])
+        assert res.exit_code == 0
+        assert res.stderr == f"warning: {empty}: the file holds no events (it is empty)\n"
+    # taken in: a later run over the folder says nothing again
+    again = invoke(["sessionize", str(tmp_path / "day3.jsonl"), "--store", str(store), "-q"])
+    assert again.exit_code == 0 and again.stderr == ""
+
+
 def test_a_page_of_session_objects_is_named_for_what_it_is(tmp_path: Path) -> None:
     """A REST page of Genesys Session objects (the sessions list, not their events) was
     rejected row by row as events without an eventType: it is named, and nothing is read."""

@@ -335,9 +335,9 @@ def _plan_file(
                 return None
             digest = _digest(fh, size)
             same = by_digest.get((size, digest))
-            # (an empty file is the same bytes as any other: a 0-byte .parquet is read, and
-            # refused, not skipped as the empty JSON lines file taken in before)
-            if same is not None and (size or _parquet_suffix(same.path) == _parquet_suffix(path)):
+            # (an empty file is the same bytes as any other: a new one is read, and warned
+            # of as empty, or refused as a 0-byte .parquet, not skipped as one taken before)
+            if same is not None and size:
                 return same
             return src, Identity(path, size, st.st_mtime_ns, digest, end=size, **ident)
         start, before = 0, 0
