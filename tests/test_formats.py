@@ -350,3 +350,31 @@ def test_debug_after_the_command_shows_the_traceback(tmp_path: Path) -> None:
     assert "Traceback" in res.stderr and res.stderr.rstrip().splitlines()[-1].startswith("error:")
     quiet = runner.invoke(app, ["card", "x", "--store", str(tmp_path / "none")])
     assert quiet.exit_code == 1 and "Traceback" not in quiet.stderr
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["usage"], ["report"]])
+def test_until_before_since_is_refused_by_every_command(world: Path, command: list[str]) -> None:
+    """`sessions --since 2026-10-10 --until 2026-10-01` listed nothing (exit 0) where usage
+    and report refuse it."""
+    res = runner.invoke(app, [*command, "--since", "2026-10-10", "--until", "2026-10-01"])
+    assert res.exit_code == 2, res.stderr
+    assert res.stderr.startswith("error: --until must be after --since")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["contacts", "--default-region", "XX"], "not a region"),
+        (["contacts", "--default-region", "GB"], "needs --contacts FILE"),
+        (["contacts", "--visitors", "--conflicts"], "two listings"),
+    ],
+)
+def test_contacts_options_that_do_nothing_are_refused(
+    world: Path, args: list[str], message: str
+) -> None:
+    """They ran (exit 0) as if not given: a region read nowhere, and not even a region; two
+    listings of which one was silently chosen."""
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and message in res.stderr, res.stderr
+    ok = runner.invoke(app, ["contacts", "--contacts", "contacts.csv", "--default-region", "GB"])
+    assert ok.exit_code == 0, ok.stderr

@@ -171,7 +171,8 @@ def contacts_cmd(
         typer.Option(
             "--conflicts",
             help="List cookies whose identifiers point to more than one contact: every "
-            "candidate, the one chosen and the rule that chose it (needs --contacts).",
+            "candidate, the one chosen and the rule that chose it (from --contacts FILE, else "
+            "the contacts file the store took in).",
         ),
     ] = False,
     check: Annotated[
@@ -208,6 +209,16 @@ def contacts_cmd(
     from jtrack.usecases.sessions import parse_when
 
     out_fmt = resolve_format(fmt, output, FORMATS)
+    if visitors and conflicts:
+        raise UsageError("--visitors and --conflicts are two listings", hint="give one of them")
+    if default_region is not None:
+        core.check_region(default_region)
+        if contacts is None and check is None and not conflicts:
+            raise UsageError(
+                "--default-region reads the phones of a contacts file: it needs --contacts "
+                "FILE (or --check FILE)",
+                hint="add --contacts FILE, or leave out --default-region",
+            )
     if check is not None:
         set_output_policy(load_policy(role, redact=redact))
         checked, invalid = core.load_contacts(check, default_region)

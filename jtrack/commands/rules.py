@@ -149,9 +149,7 @@ def report_cmd(
     traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(REPORT_FORMATS)] = None,
     output: OutputOpt = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
-    ] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Replay the rules over every session in the store: per segment the sessions and
     visitors matched; per outcome the achievements and conversion rate, overall and by

@@ -12,6 +12,7 @@ from jtrack.commands._common import (
     LISTING_FORMATS,
     Format,
     OutputOpt,
+    QuietOpt,
     RedactOpt,
     RoleOpt,
     StoreOpt,
@@ -144,9 +145,7 @@ def sessions_cmd(
     traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
-    ] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """List sessions from the store, oldest first, filtered by time, visitor, type or any
     session field.

@@ -236,7 +236,9 @@ def files_cmd(
     ctx: typer.Context,
     table: Annotated[
         str,
-        typer.Argument(help="sessions, index or segments.", show_default=False, metavar="TABLE"),
+        typer.Argument(
+            help="sessions (the default), index or segments.", show_default=False, metavar="TABLE"
+        ),
     ] = "sessions",
     store: StoreOpt = None,
     fmt: Annotated[Format | None, format_option(TABLE_FORMATS)] = None,

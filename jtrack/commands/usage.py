@@ -107,7 +107,7 @@ def usage_cmd(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="Config file with a [usage] table [default: ./jtrack.toml].",
+            help="Config file with a [usage] table [default: $JTRACK_CONFIG, else ./jtrack.toml].",
             show_default=False,
             readable=False,
             metavar="<file>",

@@ -197,6 +197,13 @@ class SessionQuery:
     #: traffic classes shown (jtrack.usecases.traffic): people only unless told otherwise
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
 
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.until <= self.since:  # (as usage and report)
+            raise UsageError(
+                "--until must be after --since",
+                hint="--until is the first moment not listed (exclusive)",
+            )
+
 
 @dataclass(frozen=True)
 class SessionListing:
