@@ -214,6 +214,22 @@ def test_options_before_a_store_subcommand_apply_to_it_or_are_refused(
     assert Store.open(store.root).current_name() == "v000003"
 
 
+@pytest.mark.parametrize("command", [["compact"], ["rollback", "v000001"]])
+def test_compact_and_rollback_say_what_is_at_a_path_that_is_no_store(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A missing folder was said to hold other files, and a file could not be "created",
+    because the lock made the folder before anything was checked."""
+    missing, file = tmp_path / "none", tmp_path / "notes.txt"
+    file.write_text("x")
+    res = _run("store", *command, "--store", str(missing))
+    assert res.exit_code == 1 and "holds other files" not in res.stderr
+    assert f"run `jtrack sessionize SOURCES... --store {missing}` first" in res.stderr
+    assert not missing.exists()
+    res = _run("store", *command, "--store", str(file))
+    assert res.exit_code == 1 and "is a file" in res.stderr and "cannot create" not in res.stderr
+
+
 def test_after_a_rollback_the_next_run_keeps_the_version_rolled_back_to(
     daily: tuple[Store, list[Path]], tmp_path: Path
 ) -> None:

@@ -184,6 +184,7 @@ def rollback_cmd(
     opts = _group_options(ctx, "rollback", store=store, quiet=quiet)
     store, quiet = opts["store"], bool(opts["quiet"])
     st = Store.open(store)
+    st.require_current()  # (a missing folder or a file: said as such, not made)
     with st.lock(wait=wait):
         st.rollback(version.strip())
     if not quiet:

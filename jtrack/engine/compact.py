@@ -377,6 +377,7 @@ def _ranges(parts: list[PartInfo], buckets: int) -> list[tuple[int, int]]:
 
 def compact(store: Store, *, keep: int = 2, lock_wait: float = 0.0) -> Compaction:
     """Compact every table of the store with more than one part, as a new version."""
+    store.require_current()  # (a missing folder or a file: said as such, not made)
     with store.lock(wait=lock_wait):
         done = compact_locked(store, keep=keep, force=True)
         store.collect_garbage(keep)  # (also when there was nothing to compact)

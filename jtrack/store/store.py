@@ -162,7 +162,7 @@ class Store:
 
     def read_manifest(self, name: str | None = None) -> Manifest:
         """The manifest of a version (default: the current one)."""
-        name = name or self._require_current()
+        name = name or self.require_current()
         path = self.version_dir(name) / MANIFEST
         try:
             key = _file_key(path)
@@ -184,7 +184,7 @@ class Store:
         """Every run that wrote a version (default: the current one; `manifest`: its
         manifest, when read already) and its ancestors, oldest first: the run logs' and
         the manifest's."""
-        name = name or self._require_current()
+        name = name or self.require_current()
         m = manifest or self.read_manifest(name)
         out: list[RunInfo] = []
         for rel in m.run_logs:
@@ -199,7 +199,9 @@ class Store:
             out += [run_from_json(line) for line in lines if line]
         return out + m.runs
 
-    def _require_current(self) -> str:
+    def require_current(self) -> str:
+        """The current version's name; StoreError, saying what is at the path instead (nothing,
+        a file, other files), when there is no store there."""
         name = self.current_name()
         if name is None:
             hint = (
@@ -226,7 +228,7 @@ class Store:
         lease = self._new_lease()
         try:
             for _ in range(100):
-                name = self._require_current()
+                name = self.require_current()
                 self._write_lease(lease, name)
                 if (self.root / VERSIONS / name / MANIFEST).is_file():
                     return Snapshot(self, name, self.read_manifest(name), lease)
