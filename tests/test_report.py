@@ -538,3 +538,15 @@ def test_an_empty_period_of_a_store_counts_zero_and_its_hint_fits_the_options(
     overview = json.loads(res.stdout)["overview"]
     assert (overview["known_sessions"], overview["unknown_sessions"]) == (0, 0)
     assert "(hint: pass --since/--until within those months)" in res.stderr
+
+
+def test_a_file_of_only_broken_lines_names_the_reject_as_usage_does(tmp_path: Path) -> None:
+    """report named a malformed line's field '' where usage and sessionize say '(line)'."""
+    src = tmp_path / "broken.jsonl"
+    src.write_text('{"id": broken\n')
+    said = []
+    for command in ("report", "usage"):
+        res = runner.invoke(app, [command, str(src)])
+        assert res.exit_code == 1, res.stderr
+        said.append(res.stderr.split(" [malformed_json]")[0])
+    assert said[0] == said[1] and "field '(line)'" in said[0], said

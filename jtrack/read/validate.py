@@ -620,7 +620,7 @@ def conform_rows(frame: pl.DataFrame, src_index: int) -> pl.DataFrame:
 def rejected_row_error(row: dict[str, Any]) -> RejectedRowError:
     """The error that stops a run at a rejected row (a row of ROW_SCHEMA with a reason)."""
     reason = row[REASON]
-    fld = row[REASON_FIELD] or _field_for_reason(reason)
+    fld = row[REASON_FIELD] or field_for_reason(reason)
     detail = REJECT_REASONS.get(reason, reason)
     if row["_detail"]:
         detail = f"{row['_detail']}; {detail}"
@@ -749,5 +749,6 @@ _REASON_FIELD = {
 }
 
 
-def _field_for_reason(reason: str) -> str:
+def field_for_reason(reason: str) -> str:
+    """The field a reject reason is about, `(line)` for the line as a whole."""
     return _REASON_FIELD.get(reason, "") or "(line)"

@@ -679,6 +679,7 @@ def report_from_sources(
     from jtrack.engine import sessionize_sources
     from jtrack.errors import RejectedRowError
     from jtrack.read import nothing_accepted
+    from jtrack.read.validate import field_for_reason
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
     if not run.summary.files:  # (sources name only folders that hold a jtrack store)
@@ -688,8 +689,12 @@ def report_from_sources(
     first_error = None
     if run.read.rejects.height:  # the first, in input order
         first = run.read.rejects.row(0, named=True)
-        first_error = RejectedRowError(
-            first["file"], int(first["line"]), first["field"], first["reason"], first["detail"]
+        first_error = RejectedRowError(  # (named as sessionize and usage name it)
+            first["file"],
+            int(first["line"]),
+            first["field"] or field_for_reason(first["reason"]),
+            first["reason"],
+            first["detail"],
         )
     error = nothing_accepted(
         run.summary.rows_read,
