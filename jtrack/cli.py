@@ -7,6 +7,8 @@ on stderr and an exit code (`--debug` shows the traceback). Commands live in jtr
 from __future__ import annotations
 
 import difflib
+import io
+import os
 import re
 import signal
 import sys
@@ -261,10 +263,38 @@ def _keep_python_sigint() -> None:
     )
 
 
+class _ClosedStdout(io.TextIOBase):
+    """sys.stdout when the process was started with it closed (`jtrack ... >&-`): writing
+    data there is a one-line error (exit 1), not an internal error on None."""
+
+    encoding = "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        from jtrack.errors import FileAccessError
+
+        raise FileAccessError(
+            "standard output is closed: nowhere to write the data",
+            hint="redirect it (> FILE), or write to a file with -o FILE",
+        )
+
+
+def _closed_streams() -> None:
+    """A closed stdout refuses data with a one-line error; a closed stderr is a sink, so
+    that exit codes still say what went wrong (the usage error of a bad option: 2)."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  (for the process)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Commands map their own errors (commands._common
     .handle_errors); this catches what is raised outside a command, e.g. in a callback, and
     a Ctrl-C while the modules load (one line, exit 130: no traceback)."""
+    _closed_streams()
     try:
         _main(argv)
     except KeyboardInterrupt:

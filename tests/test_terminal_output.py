@@ -324,3 +324,26 @@ def test_contact_ids_as_tables_show_them_are_taken_back(world: Path) -> None:
     res = runner.invoke(app, ["journey", "C000", *store])
     assert res.exit_code == 1 and "matches 9 contacts" in res.stderr
     assert res.stderr.count("\n") == 1
+
+
+def _closed(args: list[str], fd: int) -> subprocess.CompletedProcess[bytes]:
+    """jtrack started with stdout (1) or stderr (2) closed (`>&-`, `2>&-`)."""
+    cmd = [sys.executable, "-m", "jtrack.cli", *args]
+    other = {"stderr": subprocess.PIPE} if fd == 1 else {"stdout": subprocess.PIPE}
+    return subprocess.run(
+        cmd, cwd=ROOT, check=False, pass_fds=(), preexec_fn=lambda: os.close(fd), **other
+    )
+
+
+def test_a_closed_stdout_or_stderr_keeps_the_exit_codes(world: Path) -> None:
+    """With stdout closed, a listing was an internal error (None has no write); with stderr
+    closed, a bad option exited 1, not 2."""
+    store = str(world / "s1")
+    res = _closed(["sessions", "--store", store, "--limit", "1", "-f", "csv"], 1)
+    assert res.returncode == 1
+    assert res.stderr.decode().startswith("error: standard output is closed")
+    assert "internal error" not in res.stderr.decode()
+    out = world / "closed.csv"
+    written = _closed(["sessions", "--store", store, "--limit", "1", "-o", str(out)], 1)
+    assert written.returncode == 0 and out.read_text().startswith("id,")
+    assert _closed(["sessions", "--bogus"], 2).returncode == 2
