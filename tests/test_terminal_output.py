@@ -347,3 +347,9 @@ def test_a_closed_stdout_or_stderr_keeps_the_exit_codes(world: Path) -> None:
     written = _closed(["sessions", "--store", store, "--limit", "1", "-o", str(out)], 1)
     assert written.returncode == 0 and out.read_text().startswith("id,")
     assert _closed(["sessions", "--bogus"], 2).returncode == 2
+
+
+def test_an_error_naming_a_path_with_a_line_break_is_one_line(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["usage", str(tmp_path / "no\nfile.jsonl")])
+    assert res.exit_code == 1
+    assert res.stderr.count("\n") == 1 and "no\\nfile.jsonl" in res.stderr

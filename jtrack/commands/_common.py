@@ -95,7 +95,10 @@ def stderr_line(message: str) -> None:
     control characters of data in it made harmless."""
     from jtrack.serialize import strip_control
 
-    sys.stderr.write(strip_control(message) + "\n")
+    # (a line break or tab inside, from a path or a value: shown as its escape, so the line
+    # stays one and says what was typed)
+    one = message.replace("\n", "\\n").replace("\t", "\\t")
+    sys.stderr.write(strip_control(one) + "\n")
     sys.stderr.flush()
 
 
