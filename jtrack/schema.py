@@ -270,6 +270,7 @@ FIELD_LABELS: dict[str, str] = {
     "median_duration_seconds": "median_duration",
     "p90_duration_seconds": "p90_duration",
     "traffic_class": "traffic",
+    "idle_seconds": "idle",
 }
 
 

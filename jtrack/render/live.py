@@ -27,7 +27,7 @@ SCREEN_COLUMNS = [
     "last_page_title",
     "duration_in_seconds",
     "event_count",
-    "idle",
+    "idle_seconds",
     "traffic_class",
 ]
 #: Short names for the sort keys, shown in the key line.
@@ -153,7 +153,7 @@ def _screen_frame(
     df: pl.DataFrame, selected_id: str | None, marker: bool, ascii: bool = False
 ) -> pl.DataFrame:
     out = df.with_columns(
-        idle=pl.duration(microseconds=(pl.col("idle_seconds") * 1e6).cast(pl.Int64)),
+        idle_seconds=pl.duration(microseconds=(pl.col("idle_seconds") * 1e6).cast(pl.Int64)),
     ).select(SCREEN_COLUMNS)
     if marker:
         mark = (
@@ -202,8 +202,7 @@ def sessions_table(
         title,
         prefixes={"id": 8},
         sorts={" ": "key"},
-        labels={"contact_name": "contact", "last_page_title": "current page"},
-        optional=("idle", "traffic_class"),
+        optional=("idle_seconds", "traffic_class"),
     )
     return table, listed
 
@@ -236,7 +235,6 @@ def _top_tables(frame: LiveFrame, top: int | None) -> list[FrameTable]:
             pages.select("page", "title", "page_views", "visitors"),
             "Top pages, last hour" + (f" ({site})" if site else ""),
             optional=("title",),
-            labels={"page_views": "views"},
         ),
         FrameTable(
             head(t["top_searches"]).select("search", "searches", "visitors"),
