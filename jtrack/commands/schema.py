@@ -75,4 +75,13 @@ def schema_cmd(
         if sessions
         else f"{df.height} event columns: the flat input shape"
     )
-    emit_frame(df, out_fmt, output, title=title, sorts={"dtype": "key"}, wrap=["description"])
+    # (a Genesys path cut at its start: its leaf tells the geolocation.country* apart)
+    emit_frame(
+        df,
+        out_fmt,
+        output,
+        title=title,
+        sorts={"dtype": "key"},
+        wrap=["description"],
+        tails=["genesys_path"],
+    )
