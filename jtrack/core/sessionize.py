@@ -430,13 +430,21 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
         session_id=sessions.get_column("id").gather(at),
         session_type=sessions.get_column("type").gather(at),
     ).drop([c for c in rows.columns if c.startswith("_") and c != "_pos"])
-    # visits are web sessions (each arrival on the site): numbered 1.. per visitor in order
-    # of start; an app or custom session (an order system's delivery) is no visit: null
-    web = pl.col("type") == "web"
     sessions = sessions.sort([*lead, "_h", "_c", "created_date", "id"]).with_columns(
-        visit_number=pl.when(web).then(web.cast(pl.UInt32).cum_sum().over("_h", "_c"))
+        visit_number=visit_numbers("_h", "_c")
     )
     return KernelOutput(index=index, sessions=sessions.drop("_sess", "_h", "_c"))
+
+
+def visit_numbers(*visitor: str, order_by: Sequence[str] | None = None) -> pl.Expr:
+    """Each session's visit number: visits are web sessions (each arrival on the site),
+    numbered 1.. per visitor (the `visitor` columns) in order of start (the frame's order, or
+    `order_by`); an app or custom session (an order system's delivery) is no visit: null."""
+    web = pl.col("type") == "web"
+    count = web.cast(pl.UInt32).cum_sum()
+    return pl.when(web).then(
+        count.over(*visitor, order_by=list(order_by)) if order_by else count.over(*visitor)
+    )
 
 
 #: Positions spanning at most this many times their count are looked up in a table (a

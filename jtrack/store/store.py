@@ -281,18 +281,13 @@ class Store:
         from jtrack.options import VISIT_RULE
 
         if snap.manifest.options.get("visit_rule") != VISIT_RULE:
-            import polars as pl
+            from jtrack.core.sessionize import visit_numbers
 
             # numbered by an earlier rule (every type of session a visit) until the store's
             # next run rebuilds it: read as today's (web sessions only), so that listings,
             # rules and cards agree, and no custom session shows through the numbers
-            web = pl.col("type") == "web"
             lf = lf.with_columns(
-                visit_number=pl.when(web).then(
-                    web.cast(pl.UInt32)
-                    .cum_sum()
-                    .over("customer_id", order_by=["created_date", "id"])
-                )
+                visit_number=visit_numbers("customer_id", order_by=["created_date", "id"])
             )
         return lf
 
