@@ -323,7 +323,7 @@ def test_an_injected_write_failure_is_one_line_and_changes_nothing(
 
     def failing(self: pl.DataFrame, file: object, *a: object, **k: object) -> None:
         calls.append(file)
-        if len(calls) == 2:  # the sessions table, after the events were written
+        if len(calls) == 2:  # one of the unit's parts
             raise pl.exceptions.ComputeError(
                 "parquet: underlying IO error: No space left on device (os error 28)"
             )
@@ -336,7 +336,9 @@ def test_an_injected_write_failure_is_one_line_and_changes_nothing(
         result = CliRunner().invoke(
             app, ["sessionize", str(inputs["b"]), "--store", str(store.root), "-q"]
         )
-    assert len(calls) == 2
+    # (the unit's index part is written beside its session parts: those may be written
+    # before the failure is met, inside the version being built, and are cleaned up)
+    assert 2 <= len(calls) <= 4
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1
     assert "could not write the store (parquet: underlying IO error: No space left" in result.stderr

@@ -476,3 +476,23 @@ def test_locate_finds_each_position_as_a_lookup_would(
     where = {p: i for i, p in enumerate(pos)}
     assert rows.dtype == pl.UInt32
     assert rows.to_list() == [None if v is None else where.get(v) for v in values]
+
+
+@pytest.mark.parametrize("buckets", [1024, 7])
+def test_the_kernel_sorts_bucket_and_visitor_hash_as_one_key_alike(buckets: int) -> None:
+    """The kernel sorts (bucket, visitor hash) as one key where the buckets are the default
+    power of two; the order must be the two keys' order, and other counts keep both keys."""
+    import random
+
+    from jtrack.core.buckets import bucket_expr, visitor_hash
+    from jtrack.core.sessionize import _sorted
+
+    rnd = random.Random(buckets)
+    df = pl.DataFrame(
+        {
+            "customer_id": [f"v{rnd.randint(0, 5000)}" for _ in range(20_000)],
+            "t": [rnd.randint(0, 10**6) for _ in range(20_000)],
+        }
+    ).with_columns(_h=visitor_hash(), bucket=bucket_expr(buckets))
+    keys = ["bucket", "_h", "t"]
+    assert _sorted(df, keys).equals(df.sort(keys))

@@ -184,7 +184,8 @@ def rollback_cmd(
     opts = _group_options(ctx, "rollback", store=store, quiet=quiet)
     store, quiet = opts["store"], bool(opts["quiet"])
     st = Store.open(store)
-    st.require_current()  # (a missing folder or a file: said as such, not made)
+    if not st.root.is_dir():  # (a missing folder or a file: said as such, not made; a store
+        st.require_current()  # that lost its CURRENT file is what rollback mends)
     with st.lock(wait=wait):
         st.rollback(version.strip())
     if not quiet:

@@ -334,7 +334,10 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
     else:
         same = pl.Series("id", [], dtype=pl.String)
     fresh = out.sessions.filter(~pl.col("id").is_in(same.implode()))
-    built = attach_context(fresh, _context_rows(snap, fresh, new_kept))
+    if read_history or back_rows.height:
+        built = attach_context(fresh, _context_rows(snap, fresh, new_kept))
+    else:  # every row the kernel saw is a new kept row: the sessions point at them only
+        built = attach_context(fresh, new_kept.select("_pos", *CONTEXT_COLUMNS))
     kept_ids = pl.concat([same, settled.get_column("id")]).implode()
     kept_rows = _stored_rows(old_sess.filter(pl.col("id").is_in(kept_ids)))
     sessions = pl.concat([kept_rows, built], how="vertical_relaxed")
@@ -377,11 +380,11 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
     res.sessions_added = added_sess.height
     res.sessions_removed = removed_sess.height
     res.sessions_unchanged = sessions.height - added_sess.height
-    if index_part is not None:
-        res.index_parts.append(index_part.result())
     for suffix, part in _by_openness(added_sess, job.session.gap):
         name_ = name.replace(".parquet", f"{suffix}.parquet")
         res.session_parts.append(_write_part(job, "sessions", name_, part))
+    if index_part is not None:  # (written while the sessions were built and written)
+        res.index_parts.append(index_part.result())
     if removed_idx.height:
         res.removed_index.append(removed_idx.select("_part", "segment", "row"))
     if removed_sess.height:
@@ -542,9 +545,18 @@ def visitor_states(sessions: pl.DataFrame | pl.LazyFrame) -> dict[str, int]:
     return {str(k): int(n) for k, n in counts}
 
 
+def _ordered_visitor_states(sessions: pl.DataFrame) -> dict[str, int]:
+    """visitor_states of sessions in store order (a visitor's sessions next to each other):
+    each visitor's first row, no hash grouping."""
+    cid = sessions.get_column("customer_id")
+    first = cid.ne_missing(cid.shift(1))
+    counts = sessions.get_column("contact_state").filter(first).value_counts().iter_rows()
+    return {str(k): int(n) for k, n in counts}
+
+
 def _visitor_delta(before: pl.DataFrame, after: pl.DataFrame) -> tuple[int, dict[str, int]]:
     """Visitors with sessions, and per contact state, in `after` less in `before`."""
-    b, a = visitor_states(before), visitor_states(after)
+    b, a = visitor_states(before), _ordered_visitor_states(after)
     delta = {k: a.get(k, 0) - b.get(k, 0) for k in sorted(set(a) | set(b))}
     return sum(a.values()) - sum(b.values()), {k: n for k, n in delta.items() if n}
 

@@ -502,7 +502,12 @@ def _finish(
     Adds `_reason`, `_field` and `_detail` (null for kept rows); `details` explains the
     columns whose type cannot hold their field (see _canonical_select).
     """
-    et = pl.col("event_type").str.strip_chars().str.strip_prefix(EVENT_TYPE_PREFIX)
+    # (stripped once, in a column: an eager call computes an expression as often as it is
+    # used)
+    frame = frame.with_columns(
+        _et=pl.col("event_type").str.strip_chars().str.strip_prefix(EVENT_TYPE_PREFIX)
+    )
+    et = pl.col("_et")
     et = pl.when(et != "").then(et)  # an empty eventType counts as absent
     if not genesys and flat_kind:
         et = pl.coalesce(et, pl.col("kind").replace_strict(_KIND_TO_TYPE, default=None))
@@ -519,7 +524,7 @@ def _finish(
             .when(pl.col("_has_act"))
             .then(pl.lit("WebActionEvent")),
         )
-    frame = frame.with_columns(event_type=et)
+    frame = frame.with_columns(event_type=et).drop("_et")
     frame = frame.with_columns(kind=_kind_expr())
     bad_cols = [c for c in frame.columns if c.startswith("_bad_")]
     wrong = (
