@@ -147,12 +147,24 @@ def to_csv(df: pl.DataFrame) -> str:
 
 
 def to_tsv(df: pl.DataFrame) -> str:
-    """Tab-separated values, formulas neutralised as in CSV, never quoted: a tab, line break
-    or backslash inside a value must already be written as its escape (`\\t`, `\\n`,
-    `\\r`, `\\\\`: commands._common.tsv_escaped), so that a quote is a quote and an empty
-    value an empty field."""
+    """Tab-separated values, formulas neutralised as in CSV. A tab, line break or backslash
+    inside a value must already be written as its escape (`\\t`, `\\n`, `\\r`, `\\\\`:
+    commands._common.tsv_escaped), so no value needs quotes: a quote inside a value is a
+    quote, and an empty value an empty field. Only a value that starts with a double quote is
+    quoted as in CSV (its quotes doubled), so that readers that follow CSV's rules
+    (spreadsheets, Python's csv, Polars) read it whole."""
+    flat = flat_strings(df, neutralise=True)
+    text = [n for n, t in flat.schema.items() if t == pl.String]
+    if text:
+        flat = flat.with_columns(
+            pl.when(pl.col(n).str.starts_with('"'))
+            .then(pl.lit('"') + pl.col(n).str.replace_all('"', '""', literal=True) + pl.lit('"'))
+            .otherwise(pl.col(n))
+            .alias(n)
+            for n in text
+        )
     buf = io.StringIO()
-    flat_strings(df, neutralise=True).write_csv(buf, separator="\t", quote_style="never")
+    flat.write_csv(buf, separator="\t", quote_style="never")
     return buf.getvalue()
 
 

@@ -378,3 +378,24 @@ def test_contacts_options_that_do_nothing_are_refused(
     assert res.exit_code == 2 and message in res.stderr, res.stderr
     ok = runner.invoke(app, ["contacts", "--contacts", "contacts.csv", "--default-region", "GB"])
     assert ok.exit_code == 0, ok.stderr
+
+
+def test_a_tsv_value_starting_with_a_quote_is_read_whole_by_csv_readers() -> None:
+    """Unquoted, `"Red" trail shoes` was misread by readers that follow CSV's rules (Python's
+    csv dropped the quotes, Polars refused the file): such a value alone is quoted."""
+    from jtrack.commands._common import tsv_escaped
+
+    values = ['"Red" trail shoes', '"Quoted start', 'mid "q" x', "", "a\tb"]
+    frame = pl.DataFrame({"v": values, "n": list(range(len(values)))})
+    text = to_tsv(tsv_escaped(frame))
+    rows = list(csv.reader(io.StringIO(text), delimiter="\t"))
+    assert [r[0] for r in rows[1:]] == [
+        '"Red" trail shoes',
+        '"Quoted start',
+        'mid "q" x',
+        "",
+        "a\\tb",
+    ]
+    back = pl.read_csv(io.StringIO(text), separator="\t", infer_schema=False)
+    assert back.get_column("v").to_list()[:3] == values[:3]
+    assert text.splitlines()[3] == 'mid "q" x\t2'  # (only a leading quote is quoted)

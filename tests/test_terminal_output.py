@@ -151,7 +151,7 @@ def test_tsv_escapes_tabs_and_line_breaks(world: Path) -> None:
     assert "Tab\\there\\tand\\nnewline\\r\\ncrlf end" in text
 
 
-def test_tsv_is_never_quoted(world: Path) -> None:
+def test_tsv_quotes_no_value_that_does_not_start_with_a_quote(world: Path) -> None:
     """TSV was written with CSV quoting on top of its escapes: a title with quotes came out
     quoted, its quotes doubled, and an empty list as two quotes, not as the text and an
     empty field."""
