@@ -308,9 +308,21 @@ def test_each_new_empty_export_is_warned_of(tmp_path: Path) -> None:
         res = invoke(["sessionize", str(empty), "--store", str(store), "-q"])
         assert res.exit_code == 0
         assert res.stderr == f"warning: {empty}: the file holds no events (it is empty)\n"
-    # taken in: a later run over the folder says nothing again
+    # taken in: a later run says nothing again, even of a file touched since
+    os.utime(tmp_path / "day3.jsonl")
     again = invoke(["sessionize", str(tmp_path / "day3.jsonl"), "--store", str(store), "-q"])
     assert again.exit_code == 0 and again.stderr == ""
+    # several new empty files in one run: each is warned of
+    more = [tmp_path / f"more{i}.jsonl" for i in range(3)]
+    for f in more:
+        f.write_text("")
+    res = invoke(["sessionize", *map(str, more), "--store", str(store), "-q"])
+    assert res.exit_code == 0
+    assert res.stderr.splitlines() == [
+        f"warning: {f}: the file holds no events (it is empty)" for f in more
+    ]
+    inputs = json.loads((store / "current" / "manifest.json").read_text())["inputs"]
+    assert len(inputs) == 1 + 2 + 3  # (day1, the two empty days, the three more)
 
 
 def test_a_page_of_session_objects_is_named_for_what_it_is(tmp_path: Path) -> None:

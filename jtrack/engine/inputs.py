@@ -283,7 +283,8 @@ def plan_inputs(
                     planned.skipped.append((src, part))
                     continue
                 src, fp = part
-                key = (fp.start, fp.digest)
+                # (empty files are all alike: each is a file of its own, warned of)
+                key = (fp.start, fp.digest if fp.size else f"{fp.dev}:{fp.ino}:{path}")
                 if key in seen and _same_bytes(seen[key], fp):  # one file named twice
                     if firsts[key].path != src.path:  # (the same bytes under two names)
                         planned.twins.append((src, firsts[key]))
@@ -329,6 +330,8 @@ def _plan_file(
     if follow and size == 0:
         return None  # just created: its writer has not written yet
     ident = {"dev": st.st_dev, "ino": st.st_ino}
+    if size == 0 and known is not None and known.end == 0:
+        return known  # (an empty file taken in before, touched: still nothing in it)
     with open(path, "rb") as fh:
         if not plain_json_lines(path, max_line_bytes):
             if follow and _unfinished(fh, path, size, st.st_mtime):
