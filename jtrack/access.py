@@ -154,6 +154,7 @@ PERSONAL_ATTRIBUTES = (
     "zip",
     "dateofbirth",
     "birthdate",
+    "birthday",
     "dob",
 )
 #: ... and endings that make a name personal (customerEmail, billing_phone_number,
@@ -176,6 +177,8 @@ PERSONAL_ENDINGS = (
     "zipcode",
     "dateofbirth",
     "birthdate",
+    "birthday",
+    "addressline",  # (addressLine1, address_line_2)
 )
 #: An attribute value that is an email address is personal whatever the attribute's name
 #: (the whole value: a local part, `@`, a domain ending in letters).

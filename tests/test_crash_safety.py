@@ -344,3 +344,29 @@ def test_an_injected_write_failure_is_one_line_and_changes_nothing(
     assert "could not write the store (parquet: underlying IO error: No space left" in result.stderr
     _assert_store_is(store, expected["a"], [inputs["a"]])
     assert _leftovers(store.root) == []
+
+
+def test_when_every_part_fails_the_index_parts_failure_is_reported(
+    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
+) -> None:
+    """The unit's index part is started first, and written beside its session parts: when
+    both fail (a full disk), the index part's failure is the one said, as before they were
+    written side by side."""
+    store = _store_with_a(tmp_path / "store", inputs)
+
+    def failing(self: pl.DataFrame, file: object, *a: object, **k: object) -> None:
+        raise pl.exceptions.ComputeError(
+            f"parquet: no space left writing {Path(str(file)).parent.name}"
+        )
+
+    with (
+        mock.patch.object(pl.DataFrame, "write_parquet", failing),
+        mock.patch("typer.testing._get_command", lambda _app: _COMMAND),
+    ):
+        result = CliRunner().invoke(
+            app, ["sessionize", str(inputs["b"]), "--store", str(store.root), "-q"]
+        )
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "no space left writing index" in result.stderr, result.stderr
+    _assert_store_is(store, expected["a"], [inputs["a"]])
+    assert _leftovers(store.root) == []

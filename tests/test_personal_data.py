@@ -54,9 +54,10 @@ ADA_CRM = "CRM-ADA-1815"  # the contact book's external id of Ada (another syste
 CAMEL_EMAIL, NOTE_EMAIL, BILLING_PHONE = "camel@example.org", "note@example.org", "+4477009"
 # a second phone, a postal address, a postcode and a birth date typed into a form
 PHONE_2, STREET, POSTCODE, BIRTH = "07700 900456", "221B Baker Street", "NW1 6XE", "1815-12-10"
+LINE_1 = "Flat 3, 12 Marylebone Road"
 SECRETS = (
     ADA_EMAIL, BOB_PHONE, TYPED_EMAIL, FORM_EMAIL, "s3cr3t-token", ADA_CRM,
-    CAMEL_EMAIL, NOTE_EMAIL, BILLING_PHONE, PHONE_2, STREET, POSTCODE, BIRTH,
+    CAMEL_EMAIL, NOTE_EMAIL, BILLING_PHONE, PHONE_2, STREET, POSTCODE, BIRTH, LINE_1,
 )  # fmt: skip
 NAMES = ("Ada Lovelace", "Bob Baker")
 
@@ -117,6 +118,8 @@ def _rows() -> list[dict[str, Any]]:
                 _trait("shipping_address", STREET),
                 _trait("postCode", POSTCODE),
                 _trait("dateOfBirth", BIRTH),
+                _trait("addressLine1", LINE_1),
+                _trait("Birthday", BIRTH),
             ],
         ),
         flat_event("b1", "cookie-bob", T0, traits=[_trait("cellPhone", BOB_PHONE)]),

@@ -800,8 +800,11 @@ def test_a_missing_folder_is_refused_even_written_with_a_slash(
     (tmp_path / "exports").mkdir()
     (tmp_path / "exports" / "a.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
     assert _once("exports/", tmp_path / "st").exit_code == 0
-    # a file not written yet, in a folder that is there, is waited for
+    # a file not written yet, in a folder that is there, is waited for; a file named with
+    # a slash is read, as sessionize reads it
     assert _once("app.jsonl", tmp_path / "st").exit_code == 0
+    (tmp_path / "file.jsonl").write_text(page("e2", "v2", 1, "/") + "\n")
+    assert _once("file.jsonl/", tmp_path / "st2").exit_code == 0
 
 
 def test_watch_says_the_warnings_sessionize_says(tmp_path: Path) -> None:

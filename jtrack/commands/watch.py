@@ -282,11 +282,12 @@ def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
     for raw in sources:
         p = Path(raw)
         seps = tuple({"/", os.sep})  # (Path drops a trailing one: `exports/` is a folder)
+        globbed = any(ch in raw for ch in "*?[") and not p.exists()
         if p.is_dir():
             out[str(p.resolve())] = True
-        elif raw.endswith(seps):
+        elif raw.endswith(seps) and not globbed and not p.exists():
             raise UsageError(f"{raw}: no folder {p}", hint="check the path")
-        elif any(ch in raw for ch in "*?[") and not p.exists():
+        elif globbed:
             prefix = re.split(r"[*?\[]", raw, maxsplit=1)[0]
             base = Path(prefix) if prefix.endswith(seps) else Path(prefix).parent
             if not base.is_dir():

@@ -380,9 +380,14 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
     res.sessions_added = added_sess.height
     res.sessions_removed = removed_sess.height
     res.sessions_unchanged = sessions.height - added_sess.height
-    for suffix, part in _by_openness(added_sess, job.session.gap):
-        name_ = name.replace(".parquet", f"{suffix}.parquet")
-        res.session_parts.append(_write_part(job, "sessions", name_, part))
+    try:
+        for suffix, part in _by_openness(added_sess, job.session.gap):
+            name_ = name.replace(".parquet", f"{suffix}.parquet")
+            res.session_parts.append(_write_part(job, "sessions", name_, part))
+    except BaseException:
+        if index_part is not None:  # (started first: its failure is the one reported)
+            index_part.result()
+        raise
     if index_part is not None:  # (written while the sessions were built and written)
         res.index_parts.append(index_part.result())
     if removed_idx.height:

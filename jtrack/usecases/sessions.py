@@ -198,10 +198,12 @@ class SessionQuery:
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
 
     def __post_init__(self) -> None:
-        if self.since and self.until and self.until <= self.since:  # (as usage and report)
+        # (equal bounds are a question: the sessions going on at that moment)
+        if self.since and self.until and self.until < self.since:
             raise UsageError(
-                "--until must be after --since",
-                hint="--until is the first moment not listed (exclusive)",
+                "--until is before --since: no session can be in that span",
+                hint="--since lists sessions still going at or after it, --until those "
+                "started before it; give them the other way round",
             )
 
 
