@@ -846,3 +846,17 @@ def test_a_contact_nothing_can_match_is_reported_and_00_is_read_as_plus(tmp_path
     res = runner.invoke(app, ["contacts", "--check", str(book)], env={"COLUMNS": "80"})
     assert res.exit_code == ExitCode.USAGE
     assert "nothing can match" in res.stdout and "…" not in res.stdout.split("contact_id")[-1]
+
+
+def test_a_book_reads_phones_and_emails_from_every_column_name_events_use(tmp_path: Path) -> None:
+    """`Mobile`, `Telephone` and `Work Email` columns were not read (phones dropped without a
+    word, `--check` said nothing), though events' traits of those names are identities."""
+    book = (
+        "Contact ID,First Name,Last Name,Work Email,Mobile,Telephone,Tel,Notes\n"
+        "C1,Jane,Doe,jane.doe@example.org,+44 7700 900123,+44 20 7946 0958,+1 212 555 0100,x\n"
+    )
+    contacts, invalid = C.load_contacts(_csv(tmp_path, book))
+    row = contacts.row(0, named=True)
+    assert row["emails"] == ["jane.doe@example.org"]
+    assert sorted(row["phones"]) == ["+12125550100", "+442079460958", "+447700900123"]
+    assert invalid.height == 0
