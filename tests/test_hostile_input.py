@@ -516,3 +516,28 @@ def test_a_page_on_one_long_line_before_a_broken_one_refuses_the_file(tmp_path: 
     f.write_text(page + "\n" + page[: len(page) // 2] + "\n")
     with pytest.raises(DataError, match="malformed"):
         read_events([f], on_error="skip", max_line_bytes=2000)
+
+
+@pytest.mark.parametrize(
+    "name, content, said",
+    [
+        ("export.json", b"PK\x03\x04\x14\x00rest-of-a-workbook", "a zip file by its content"),
+        ("old.json", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel file by its content"),
+        ("csv_as.jsonl", b"event_id,customer_id\ne1,v1\n", "a CSV file by its content"),
+    ],
+)
+def test_a_file_named_as_events_that_is_no_events_is_named_for_what_it_is(
+    tmp_path: Path, name: str, content: bytes, said: str
+) -> None:
+    """A workbook saved as .json was "not valid UTF-8; re-export the file as UTF-8", and a
+    CSV saved as .jsonl a malformed JSON line: the advice led the wrong way."""
+    src = tmp_path / name
+    src.write_bytes(content)
+    res = invoke(["sessionize", str(src), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 1, res.stderr
+    assert f"{src}: {said}, not events" in res.stderr and res.stderr.count("\n") == 1
+    # a file of JSON lines with one stray first line is still read, that line rejected
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('id,x\n{"id": "e1"}\n')
+    res = invoke(["sessionize", str(mixed), "--store", str(tmp_path / "st2")])
+    assert "malformed_json" in res.stderr

@@ -94,8 +94,41 @@ def _contacts_header(p: Path) -> bool:
     return "contact_id" in [c.strip().strip('"') for c in first.replace(";", ",").split(",")]
 
 
+#: What a file's first bytes say it is, whatever its name (an Excel workbook is a zip).
+_NOT_EVENTS_MAGIC = ((b"PK\x03\x04", "zip"), (b"\xd0\xcf\x11\xe0", "Excel"), (b"%PDF", "PDF"))
+#: First bytes of what jtrack reads (Parquet, gzip, zstd, UTF-16): never sniffed further.
+_READ_MAGIC = (b"PAR1", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\xff\xfe", b"\xfe\xff")
+
+
+def _sniffed(p: Path) -> str | None:
+    """What a file named as events is by its content when that is no events: a zip, an old
+    Excel workbook, a PDF, or CSV (two first lines that are no JSON, with the same number of
+    commas: a file of JSON lines with one stray line is still read, that line rejected)."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(64 * 1024)
+    except OSError:
+        return None  # (the reader says what is wrong with it)
+    for sig, kind in _NOT_EVENTS_MAGIC:
+        if head.startswith(sig):
+            return kind
+    if head.startswith(_READ_MAGIC) or b"\x00" in head[:4096]:  # (UTF-16 without a BOM too)
+        return None
+    text = head.decode("utf-8", "replace").lstrip("\ufeff")
+    lines = [x.strip() for x in text.splitlines() if x.strip()][:2]
+    if (
+        len(lines) == 2
+        and not any(x[0] in "{[" for x in lines)
+        and lines[0].count(",") >= 1
+        and lines[0].count(",") == lines[1].count(",")
+    ):
+        return "CSV"
+    return None
+
+
 def _refuse_not_events(p: Path, shown: str) -> None:
-    kind = _not_events(p)
+    named = _not_events(p)
+    kind = named or _sniffed(p)
     if kind is None:
         return
     hint = (
@@ -104,11 +137,15 @@ def _refuse_not_events(p: Path, shown: str) -> None:
         else "jtrack reads events from JSON lines, JSON or Parquet files (`jtrack schema`); "
         "leave this file out"
     )
+    if kind == "zip" and named is None:  # (named as events: more likely a workbook)
+        hint = "an Excel workbook is a zip file too: save the events as JSON lines or Parquet"
     if kind == "CSV" and _contacts_header(p):  # the contacts file, given as events
         hint = f"this looks like a contacts file: pass it as --contacts {shown}"
     elif kind == "CSV":
         hint += ", or convert it: duckdb -c \"COPY (FROM 'x.csv') TO 'x.parquet'\""
-    raise FileAccessError(f"{shown}: a {kind} file, not events", hint=hint)
+    article = "an" if kind in ("Excel", "HTML", "XML") else "a"
+    what = f"{article} {kind} file" + (" by its content" if named is None else "")
+    raise FileAccessError(f"{shown}: {what}, not events", hint=hint)
 
 
 def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None) -> list[Source]:
