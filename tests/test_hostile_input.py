@@ -455,6 +455,14 @@ def test_rest_pages_appended_one_a_line_are_read_as_their_events(tmp_path: Path)
     f.write_text("\n".join([*pages, '{"id": "x"}']) + "\n")
     with pytest.raises(DataError, match="malformed"):
         read_events([f], on_error="skip")
+    # each response pretty-printed (`json.dump(page, f, indent=2)` in a loop): read too
+    pretty = tmp_path / "pages.json"
+    pretty.write_text("".join(json.dumps(json.loads(p), indent=2) + "\n" for p in pages))
+    read = read_events([pretty])
+    assert (read.events.height, read.rejects.height) == (12, 0)
+    pretty.write_text(pretty.read_text() + '{"entities": [')  # a last page cut short
+    with pytest.raises(DataError, match="malformed"):
+        read_events([pretty], on_error="skip")
 
 
 def test_max_line_bytes_takes_a_size_as_memory_limit_does(tmp_path: Path) -> None:

@@ -556,7 +556,8 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
     try:
         doc = _loads(text)
     except json.JSONDecodeError as exc:
-        # REST pages a paging script appended to one file, a page a line: their events
+        # REST pages a paging script appended to one file (a page a line, or each
+        # pretty-printed): their events
         pages = _pages_per_line(text) if exc.msg == "Extra data" else None
         if pages is None:
             raise DataError(
@@ -611,19 +612,23 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
 
 
 def _pages_per_line(text: str) -> list[list[Any]] | None:
-    """The entities of each line of a file of REST pages, one page (`{"entities": [...]}`)
-    a line; None when a line is anything else."""
+    """The entities of each page of a file of REST pages written one after another (a paging
+    script appending each response: one a line, or pretty-printed); None when anything in it
+    is not such a page."""
+    decode = json.JSONDecoder(
+        object_pairs_hook=_first_wins, parse_int=_parse_int, parse_float=_parse_float
+    ).raw_decode
     pages = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
+    i, n = _SPACE.match(text, 0).end(), len(text)  # type: ignore[union-attr]
+    while i < n:
         try:
-            page = _loads(line)
+            page, i = decode(text, i)
         except (json.JSONDecodeError, RecursionError):
             return None
         if not isinstance(page, dict) or not isinstance(page.get("entities"), list):
             return None
         pages.append(page["entities"])
+        i = _SPACE.match(text, i).end()  # type: ignore[union-attr]
     return pages
 
 
