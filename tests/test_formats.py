@@ -363,6 +363,8 @@ def test_until_before_since_is_refused_by_every_command(world: Path, command: li
         at = "2026-10-03T10:00:00Z"
         res = runner.invoke(app, ["sessions", "--since", at, "--until", at, "-f", "csv"])
         assert res.exit_code == 0 and res.stdout.count("\n") > 1, res.stderr
+        # a day typed twice is answered, and told how to ask for the day
+        assert "a day's sessions: --since 2026-10-03 --until 2026-10-04" in res.stderr
 
 
 @pytest.mark.parametrize(

@@ -153,7 +153,7 @@ def sessions_cmd(
     People only unless --traffic says otherwise: the table says so under it, and other
     formats (whose stdout is only data) in a note on stderr when sessions were left out;
     every row carries traffic_class, traffic_agent and traffic_signal."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from jtrack.options import parse_duration
     from jtrack.usecases.sessions import (
@@ -251,6 +251,12 @@ def sessions_cmd(
         "contact_state as sessionize stored it (a temporary contact never expires there); "
         "--as-of now judges expiry, as card, journey and contacts do"
     )
+    if q.since is not None and q.since == q.until and not quiet:  # (a day typed twice?)
+        day = (q.since + timedelta(days=1)).strftime("%Y-%m-%d")
+        note_line(
+            f"--since and --until are one moment ({q.since:%Y-%m-%d %H:%M} UTC): the sessions "
+            f"going on then; a day's sessions: --since {q.since:%Y-%m-%d} --until {day}"
+        )
     if out_fmt != Format.table:
         emit_frame(df, out_fmt, output)
         note = scope.note()
