@@ -43,11 +43,14 @@ class DataError(JtrackError):
 class RejectedRowError(DataError):
     """A row of input was rejected and the run was not asked to skip rejects."""
 
-    def __init__(self, file: str, line: int, field: str, reason: str, detail: str) -> None:
+    def __init__(
+        self, file: str, line: int, field: str, reason: str, detail: str, hint: str | None = None
+    ) -> None:
         where = f"{file}:{line}" if line > 0 else file
         super().__init__(
             f"{where}: field {field!r}: {detail} [{reason}]",
-            hint="fix the row, or pass --on-error skip to write rejects to a file and go on",
+            hint=hint
+            or "fix the row, or pass --on-error skip to write rejects to a file and go on",
         )
         self.file = file
         self.line = line

@@ -549,3 +549,28 @@ def test_a_file_named_as_events_that_is_no_events_is_named_for_what_it_is(
     mixed.write_text('id,x\n{"id": "e1"}\n')
     res = invoke(["sessionize", str(mixed), "--store", str(tmp_path / "st2")])
     assert "malformed_json" in res.stderr
+
+
+def test_a_file_without_the_field_on_any_row_is_said_to_be_another_trackers(
+    tmp_path: Path,
+) -> None:
+    """Every row lacking customerId was "fix the row": the file is not an export jtrack
+    reads, which the hint now says; one row lacking it keeps the row's hint."""
+    other = tmp_path / "other.jsonl"
+    other.write_text(
+        "".join(
+            json.dumps({"event_id": f"e{i}", "user_id": "u", "timestamp": "2026-10-01"}) + "\n"
+            for i in range(3)
+        )
+    )
+    res = invoke(["sessionize", str(other), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 1
+    assert (
+        "none of the 3 events read from it has one" in res.stderr
+        and "fix the row" not in res.stderr
+    )
+    one = tmp_path / "one.jsonl"
+    good = genesys_line("a", "c1", "2026-10-01T10:00:00.000Z")
+    one.write_text(good + "\n" + json.dumps({"id": "b", "createdDate": "2026-10-01"}) + "\n")
+    res = invoke(["sessionize", str(one), "--store", str(tmp_path / "st2")])
+    assert res.exit_code == 1 and "fix the row" in res.stderr

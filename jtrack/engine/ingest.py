@@ -432,7 +432,7 @@ def read_inputs(
                 bad = frame.get_column(REASON).is_not_null()
                 if bad.any():
                     if options.on_error == "fail":
-                        raise rejected_row_error(frame.filter(bad).row(0, named=True))
+                        raise rejected_row_error(frame.filter(bad).row(0, named=True), frame)
                     rejects.append(frame.filter(bad).select(_REJECT_COLUMNS))
                     frame = frame.filter(~bad)
                 good = frame.select(

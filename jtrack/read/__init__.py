@@ -253,7 +253,7 @@ def read_events(
     ]
     bad = allrows.filter(pl.col(REASON).is_not_null())
     if on_error == "fail" and bad.height:
-        raise rejected_row_error(bad.row(0, named=True))
+        raise rejected_row_error(bad.row(0, named=True), allrows)
     rejects = rejects_frame(bad)
     events = allrows.filter(pl.col(REASON).is_null()).select(*EVENT_SCHEMA, SRC_FILE, SRC_LINE)
     return ReadResult(events=events, rejects=rejects, files=stats, warnings=warnings)

@@ -622,14 +622,28 @@ def conform_rows(frame: pl.DataFrame, src_index: int) -> pl.DataFrame:
     )
 
 
-def rejected_row_error(row: dict[str, Any]) -> RejectedRowError:
-    """The error that stops a run at a rejected row (a row of ROW_SCHEMA with a reason)."""
+#: Reasons that, on every row of a file, say the file is not an export of this shape.
+_FILE_WIDE = ("missing_id", "missing_customer_id", "missing_created_date")
+
+
+def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) -> RejectedRowError:
+    """The error that stops a run at a rejected row (a row of ROW_SCHEMA with a reason);
+    `rows`, the rows read with it: when every one of the file's lacks the same field, the
+    hint says so (another tracker's export, not a row to fix)."""
     reason = row[REASON]
     fld = row[REASON_FIELD] or field_for_reason(reason)
     detail = REJECT_REASONS.get(reason, reason)
     if row["_detail"]:
         detail = f"{row['_detail']}; {detail}"
-    return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail)
+    hint = None
+    if rows is not None and reason in _FILE_WIDE:
+        mine = rows.filter(pl.col(SRC_FILE) == row[SRC_FILE]).get_column(REASON)
+        if mine.len() > 1 and mine.eq_missing(reason).all():
+            hint = (
+                f"none of the {mine.len():,} events read from it has one: is it an export of "
+                "another tracker? `jtrack schema` lists the fields jtrack reads (either shape)"
+            )
+    return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail, hint)
 
 
 def nothing_accepted(rows_read: int, rejected: int, first: str | None = None) -> DataError | None:
