@@ -574,3 +574,18 @@ def test_a_file_without_the_field_on_any_row_is_said_to_be_another_trackers(
     one.write_text(good + "\n" + json.dumps({"id": "b", "createdDate": "2026-10-01"}) + "\n")
     res = invoke(["sessionize", str(one), "--store", str(tmp_path / "st2")])
     assert res.exit_code == 1 and "fix the row" in res.stderr
+
+
+def test_a_folder_run_names_the_files_it_leaves_out(tmp_path: Path) -> None:
+    """A CSV export and a workbook in the exports folder were left out without a word."""
+    ex = tmp_path / "ex"
+    (ex / "sub").mkdir(parents=True)
+    (ex / "a.jsonl").write_text(genesys_line("a", "c1", "2026-10-01T10:00:00.000Z") + "\n")
+    for name in ("events.csv", "export.xlsx", "sub/notes.md"):
+        (ex / name).write_text("x,y\n")
+    res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 0, res.stderr
+    assert (
+        "note: left out 3 files whose names say they hold no events "
+        "(events.csv, export.xlsx, notes.md)"
+    ) in res.stderr

@@ -53,6 +53,7 @@ from jtrack.read import (
     ReadResult,
     Source,
     expand_sources,
+    left_out_by_name,
     rejects_frame,
 )
 from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
@@ -263,6 +264,15 @@ def run_sessionize(
             check_rejects_target(opts.rejects_path, inputs=inputs, store_root=store.root)
         srcs, own = _outside(srcs, store)
         mode, notes = _mode(base, opts)
+        skipped_names = left_out_by_name(sources)
+        if skipped_names:
+            n = len(skipped_names)
+            shown = ", ".join(Path(f).name for f in skipped_names[:5])
+            more = f" and {n - 5:,} more" if n > 5 else ""
+            notes.append(
+                f"left out {n:,} file{'s' if n != 1 else ''} whose names say they hold no "
+                f"events ({shown}{more})"
+            )
         if own:
             notes.append(
                 f"left out {own} file{'s' if own != 1 else ''} inside the store's own "

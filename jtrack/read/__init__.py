@@ -33,6 +33,7 @@ from jtrack.read.sources import (
     Source,
     _is_parquet,
     expand_sources,
+    left_out_by_name,
     only_a_store,
     rotated_copies,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "expand_sources",
     "far_future_cut",
     "iter_source_rows",
+    "left_out_by_name",
     "mark_far_future",
     "nothing_accepted",
     "only_a_store",

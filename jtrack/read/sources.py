@@ -148,6 +148,22 @@ def _refuse_not_events(p: Path, shown: str) -> None:
     raise FileAccessError(f"{shown}: {what}, not events", hint=hint)
 
 
+def left_out_by_name(sources: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The files the folders among `sources` hold that are not read because their names say
+    they hold no events (a CSV, a workbook, a README.md beside the exports): said, so that
+    every file is accounted for."""
+    out: list[str] = []
+    for s in sources:
+        p = Path(s)
+        if str(s) != "-" and p.is_dir():
+            try:
+                walked = _walk(p, str(s))
+            except UsageError:
+                continue  # (expand_sources says what is wrong)
+            out += [str(f) for f in walked if _not_events(f) is not None]
+    return out
+
+
 def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None) -> list[Source]:
     """Turn paths, directories, globs and `-` into a sorted list of Sources.
 
