@@ -299,7 +299,16 @@ def contacts_cmd(
         shown = TABLE_COLUMNS
         title = f"{plural(df.height, 'contact')} as of {_iso(when)}"
     df = _sorted_as_shown(protect_output(df, st.policy, typed), st.policy, visitors)
-    emit_frame(df, out_fmt, output, title=title, columns=shown if out_fmt == Format.table else None)
+    # (at 80 columns the contact's name stays, where its expiry date gives way: the name
+    # answers who was on the site; -f csv and wider tables have both)
+    emit_frame(
+        df,
+        out_fmt,
+        output,
+        title=title,
+        columns=shown if out_fmt == Format.table else None,
+        optional=("expires",),
+    )
 
 
 def _sorted_as_shown(df: pl.DataFrame, policy: Any, visitors: bool) -> pl.DataFrame:
