@@ -93,3 +93,20 @@ def as_parquet(path: Path, rows: list[dict[str, Any]]) -> Path:
     """`rows` (flat events) written to `path` as Parquet."""
     flat_frame(rows).write_parquet(path)
     return path
+
+
+def role_world(tmp: Path, rows: list[dict[str, Any]], config: str, book: str) -> dict[str, Path]:
+    """A store of `rows` (flat Parquet, sessionized by the CLI) in `tmp`, with `config` as its
+    jtrack.toml and `book` as contacts.csv beside it: what the role and privacy tests read."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    events = tmp / "events.parquet"
+    flat_frame(rows).write_parquet(events)
+    store = tmp / "store"
+    res = CliRunner().invoke(app, ["sessionize", str(events), "--store", str(store), "-q"])
+    assert res.exit_code == 0, res.stderr
+    (tmp / "jtrack.toml").write_text(config)
+    (tmp / "contacts.csv").write_text(book)
+    return {"tmp": tmp, "store": store, "book": tmp / "contacts.csv", "events": events}

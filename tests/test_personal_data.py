@@ -27,7 +27,7 @@ from jtrack.access import (
 from jtrack.cli import app
 from jtrack.config import config_problems
 from jtrack.errors import ConfigError, ExitCode
-from tests.helpers import T0, flat_event, flat_frame, minutes
+from tests.helpers import T0, flat_event, flat_frame, minutes, role_world
 
 runner = CliRunner()
 ALL = ", ".join(f'"{p}"' for p in PERMISSIONS)
@@ -141,16 +141,7 @@ BOOK += f"CAR,Carol,{TYPED_EMAIL},,\nDUP,Ada Twin,{ADA_EMAIL},,\n"  # ADA's emai
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("pd")
-    events = tmp / "events.parquet"
-    flat_frame(_rows()).write_parquet(events)
-    store = tmp / "store"
-    res = runner.invoke(app, ["sessionize", str(events), "--store", str(store), "-q"])
-    assert res.exit_code == 0, res.stderr
-    (tmp / "jtrack.toml").write_text(CONFIG)
-    book = tmp / "contacts.csv"
-    book.write_text(BOOK)
-    return {"tmp": tmp, "store": store, "book": book}
+    return role_world(tmp_path_factory.mktemp("pd"), _rows(), CONFIG, BOOK)
 
 
 def _run(world: dict[str, Path], *args: str, role: str | None = None, env: Any = None):

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from jtrack.access import Policy, _mask_text, keyed_hash
 from jtrack.cli import app
-from tests.helpers import T0, flat_event, flat_frame, minutes
+from tests.helpers import T0, flat_event, minutes, role_world
 
 runner = CliRunner()
 KEY = "another-test-secret-long-enough"
@@ -86,16 +86,7 @@ def _rows() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("pt")
-    events = tmp / "events.parquet"
-    flat_frame(_rows()).write_parquet(events)
-    store = tmp / "store"
-    res = runner.invoke(app, ["sessionize", str(events), "--store", str(store), "-q"])
-    assert res.exit_code == 0, res.stderr
-    (tmp / "jtrack.toml").write_text(CONFIG)
-    book = tmp / "contacts.csv"
-    book.write_text(BOOK)
-    return {"tmp": tmp, "store": store, "book": book, "events": events}
+    return role_world(tmp_path_factory.mktemp("pt"), _rows(), CONFIG, BOOK)
 
 
 def _run(world: dict[str, Path], *args: str, store: Path | None = None) -> Any:

@@ -546,17 +546,19 @@ def visitor_states(sessions: pl.DataFrame | pl.LazyFrame) -> dict[str, int]:
         .agg(pl.col("contact_state").first())
         .collect(engine="in-memory")
     )
-    counts = per.get_column("contact_state").value_counts().iter_rows()
-    return {str(k): int(n) for k, n in counts}
+    return _state_counts(per.get_column("contact_state"))
 
 
 def _ordered_visitor_states(sessions: pl.DataFrame) -> dict[str, int]:
     """visitor_states of sessions in store order (a visitor's sessions next to each other):
     each visitor's first row, no hash grouping."""
     cid = sessions.get_column("customer_id")
-    first = cid.ne_missing(cid.shift(1))
-    counts = sessions.get_column("contact_state").filter(first).value_counts().iter_rows()
-    return {str(k): int(n) for k, n in counts}
+    return _state_counts(sessions.get_column("contact_state").filter(cid.ne_missing(cid.shift(1))))
+
+
+def _state_counts(states: pl.Series) -> dict[str, int]:
+    """Visitors per contact state, one state a visitor."""
+    return {str(k): int(n) for k, n in states.value_counts().iter_rows()}
 
 
 def _visitor_delta(before: pl.DataFrame, after: pl.DataFrame) -> tuple[int, dict[str, int]]:
