@@ -421,3 +421,11 @@ def test_lines_split_by_polars_keep_what_python_keeps() -> None:
     fast, slow = _split_both(b"a\r\r\n\r\n\xef\xbb\xbf\r\n \n\xef\xbb\xbfb\nc\r", 7)
     assert_frame_equal(fast, slow)
     assert fast.rows() == [(7, "a\r"), (11, "b"), (12, "c")]
+
+
+def test_a_line_of_unicode_whitespace_is_blank_and_a_zero_width_space_is_not() -> None:
+    # (blank: what str.strip_chars would strip to nothing, NEL and ideographic space included)
+    text = "a\n\u00a0\n\u2003\t\n\x85\n\u3000\n\x0b\x0c\n\u200b\nb\n"
+    fast, slow = _split_both(text.encode(), 1)
+    assert_frame_equal(fast, slow)
+    assert fast.rows() == [(1, "a"), (7, "\u200b"), (8, "b")]

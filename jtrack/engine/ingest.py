@@ -544,11 +544,12 @@ def _reencoded_chunks(
     read: tuple[pl.DataFrame, FileStats] | None = None,
 ) -> Iterator[tuple[pl.DataFrame, FileStats]]:
     """Rows of any input, read and validated; the canonical columns of every row (rejected
-    ones too, so positions are row numbers) are written to the segment as they come. A
-    chunk is written in a thread while the next one is read (PyArrow and Polars leave the
-    GIL: the write and the decoding take a core each); it is on disk before its rows are
-    given out, so nothing is written while the caller works or after it gave up. `read`: the
-    source's rows and accounting, read already (SmallFiles)."""
+    ones too, so positions are row numbers) are written to the segment as they come. The
+    next chunk is read in a thread while this one is written and then worked on by the
+    caller (Polars and PyArrow leave the GIL, so the three overlap on two cores); a chunk
+    is on disk before its rows are given out, so nothing is written while the caller works
+    or after it gave up. `read`: the source's rows and accounting, read already
+    (SmallFiles)."""
     segment = SegmentWriter(seg_path)
     if read is not None:  # (a small file read already: nothing to read while writing)
         try:
@@ -561,26 +562,28 @@ def _reencoded_chunks(
         return
     chunks = iter_source_rows(src, 0, chunk_rows, max_line_bytes)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-segment")
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jtrack-read")
     try:
-        item = next(chunks, None)
-        while item is not None:
+        ahead = reader.submit(next, chunks, None)
+        while True:
+            # (a read that failed raises here, once every chunk before it is out: errors
+            # come in input order)
+            item = ahead.result()
+            if item is None:
+                break
             rows, st = item
-            written = pool.submit(segment.write, SegmentWriter.table(rows))
-            failed: Exception | None = None
-            try:
-                item = next(chunks, None)  # read while the chunk before is written
-            except Exception as exc:  # raised once this chunk is out: errors in input order
-                failed, item = exc, None
-            finally:
-                wait([written])
-            written.result()
+            ahead = reader.submit(next, chunks, None)  # the next chunk, read meanwhile
+            pool.submit(_write_chunk, segment, rows).result()
             yield rows, st
-            if failed is not None:
-                raise failed
         segment.close()  # (every write was waited for before its rows were given out)
     finally:
+        reader.shutdown(wait=True)  # (no read left running in the generator)
         pool.shutdown(wait=True)
         segment.abort()
+
+
+def _write_chunk(segment: SegmentWriter, rows: pl.DataFrame) -> None:
+    segment.write(SegmentWriter.table(rows))
 
 
 def _sliced(

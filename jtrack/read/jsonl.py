@@ -427,6 +427,11 @@ def _iter_json_lines(
     total.lines = newlines
 
 
+#: A line holding more than whitespace (Unicode's, as strip_chars strips: a regex that stops
+#: at a line's first character, where stripping would copy every line).
+_NOT_BLANK = pl.col("line").str.contains(r"\S")
+
+
 def _lines_frame(text: str, first_line: int = 1) -> pl.DataFrame:
     """Physical lines with their numbers (blank lines counted, then dropped)."""
     s = pl.Series("line", text.split("\n"), dtype=pl.String)  # str.split: C speed
@@ -436,10 +441,7 @@ def _lines_frame(text: str, first_line: int = 1) -> pl.DataFrame:
     bare = line.str.strip_suffix("\r").str.strip_prefix("\ufeff")
     trimmed = pl.when(line.str.ends_with("\r") | line.str.starts_with("\ufeff")).then(bare)
     return (
-        df.lazy()
-        .with_columns(trimmed.otherwise(line).alias("line"))
-        .filter(line.str.strip_chars() != "")
-        .collect()
+        df.lazy().with_columns(trimmed.otherwise(line).alias("line")).filter(_NOT_BLANK).collect()
     )
 
 
@@ -467,7 +469,7 @@ def _text_lines(data: bytes, first_line: int, name: str) -> tuple[pl.DataFrame, 
             pl.scan_lines(data, name="line")
             .with_row_index(SRC_LINE, offset=first_line)
             .with_columns(pl.col("line").str.strip_prefix("\ufeff"))
-            .filter(pl.col("line").str.strip_chars() != "")
+            .filter(_NOT_BLANK)
             .collect()
         )
     except pl.exceptions.PolarsError:  # not UTF-8: Python marks the bytes that are not
@@ -479,7 +481,10 @@ def _text_lines(data: bytes, first_line: int, name: str) -> tuple[pl.DataFrame, 
 def _decode_all(lines: pl.Series, dtype: pl.Struct) -> pl.Series | None:
     """The fast path of clean input: every line is an object and all of them decode at once
     (json_decode raises on anything malformed or misfitting). None: look line by line."""
-    if not lines.str.strip_chars_start().str.starts_with("{").all():
+    # (the plain test first: stripping copies every line, and lines rarely start with a space)
+    if not (
+        lines.str.starts_with("{").all() or lines.str.strip_chars_start().str.starts_with("{").all()
+    ):
         return None
     try:
         return _json_decode(lines, dtype)
@@ -1007,12 +1012,9 @@ def _decode_again(
         # a name repeated with a value that is no {"value": ...} object (null, a scalar) is
         # not counted above: rows where a decoded name occurs twice as a quoted string (a
         # superset: the name may also be some value of the row) are decoded again too
-        rows = (
-            pl.DataFrame({"line": lines, "d": decoded, "n": entries})
-            .lazy()
-            .with_row_index("_i")
-            .filter(pl.col("n") > 0)
-        )
+        # (the keys are taken before any row is left out: filtering the decoded rows first
+        # would copy the whole nested struct, three times the cost of the rest)
+        rows = pl.DataFrame({"line": lines, "d": decoded}).lazy().with_row_index("_i")
         names = (
             pl.concat(
                 [
