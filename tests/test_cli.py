@@ -382,6 +382,76 @@ def test_a_spark_master_without_the_spark_engine_is_refused(tmp_path: Path) -> N
     assert not (tmp_path / "s").exists()
 
 
+def test_times_without_a_zone_are_counted_in_a_note_naming_the_file(tmp_path: Path) -> None:
+    """A time with no zone is read as UTC: an export written in local time would put every
+    event hours off without a word, so the run says how many times had none, per file.
+    Times with Z, an offset or as epoch milliseconds, and rejected rows, are not counted;
+    nor is a file skipped as taken in already; -q keeps it quiet."""
+    genesys = tmp_path / "genesys.jsonl"
+    genesys.write_text(
+        "\n".join(
+            [
+                genesys_line("g1", "c1", "2026-10-01T10:00:00"),
+                genesys_line("g2", "c1", "2026-10-01T10:01:00.000Z"),
+                genesys_line("g3", "c1", "2026-10-01T10:02:00+02:00"),
+                genesys_line("g4", "c1", 1790848800000),
+            ]
+        )
+        + "\n"
+    )
+    flat = tmp_path / "flat.jsonl"
+    times = [
+        "2026-10-01 10:05:00.123",  # no zone
+        "2026-10-01T10:06:00",  # no zone
+        "2026-10-01T10:07:00z",
+        "2026-10-01T10:08:00-0500",
+        "2026-10-01T10:09:00+05",
+        "1790848800000",
+        "not a time",  # rejected: not counted
+    ]
+    flat.write_text(
+        "".join(
+            json.dumps({"event_id": f"f{i}", "customer_id": "c2", "created_date": t, "kind": "app"})
+            + "\n"
+            for i, t in enumerate(times)
+        )
+    )
+    naive, zoned = tmp_path / "naive.parquet", tmp_path / "zoned.parquet"
+    rows = flat_frame([flat_event("p1", "c3", T0), flat_event("p2", "c3", T0 + timedelta(1))])
+    rows.with_columns(pl.col("created_date").dt.replace_time_zone(None)).write_parquet(naive)
+    rows.with_columns(pl.col("event_id") + "z").write_parquet(zoned)
+    st = str(tmp_path / "s")
+    res = _run(
+        "sessionize", str(genesys), str(flat), str(naive), str(zoned), "--store", st,
+        "--on-error", "skip",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    lines = res.stderr.replace(f"{tmp_path}/", "").splitlines()
+    assert [line for line in lines if "no time zone" in line] == [
+        "note: genesys.jsonl: 1 event time has no time zone (such as 2026-10-01T10:00:00) and "
+        "was read as UTC; if the export wrote local times, have it write their offset (+02:00) "
+        "and run again with --rebuild",
+        "note: flat.jsonl: 2 event times have no time zone (such as 2026-10-01T10:00:00) and "
+        "were read as UTC; if the export wrote local times, have it write their offset "
+        "(+02:00) and run again with --rebuild",
+        "note: naive.parquet: 2 event times have no time zone (such as 2026-10-01T10:00:00) "
+        "and were read as UTC; if the export wrote local times, have it write their offset "
+        "(+02:00) and run again with --rebuild",
+    ]
+    res = _run("sessionize", str(genesys), str(flat), "--store", st, "--on-error", "skip")
+    assert res.exit_code == 0 and "no time zone" not in res.stderr  # (taken in already)
+    res = _run("sessionize", str(flat), "--store", str(tmp_path / "q"), "-q", "--on-error", "skip")
+    assert res.exit_code == 0 and "no time zone" not in res.stderr
+    # a report of the files says it too (its hours and months are as far off)
+    res = _run("report", str(flat), "--on-error", "skip", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    notes = json.loads(res.stdout)["notes"]
+    assert [n.replace(f"{tmp_path}/", "") for n in notes if "no time zone" in n] == [
+        "flat.jsonl: 2 event times have no time zone (such as 2026-10-01T10:00:00) and were "
+        "read as UTC; if the export wrote local times, have it write their offset (+02:00)"
+    ]
+
+
 def test_a_file_that_only_repeats_events_taken_in_is_named(tmp_path: Path) -> None:
     """`jtrack sessionize sample_data/` reads the JSON lines export and its Parquet copy:
     the summary's 4,045 duplicates were right but did not say why; a note names the file

@@ -130,6 +130,7 @@ def assert_same(local: Store, spark: Store, a: Any, b: Any, *, byte_identical: b
     assert sa == sb
     assert_frame_equal(a.read.rejects, b.read.rejects)
     assert a.read.warnings == b.read.warnings
+    assert a.notes == b.notes  # (times without a zone counted on every path)
     assert_frame_equal(a.conflicts, b.conflicts)
     assert_same_store(local, spark)
     assert_same_segments(local, spark)
@@ -207,7 +208,7 @@ def _hostile_lines(n: int, limit: int) -> bytes:
     """A Genesys JSON lines file with, every so often, what breaks line counting: blank and
     white-space lines (Unicode ones too), CRLF, byte-order marks, bytes that are not UTF-8,
     NULs, lines over `limit` bytes and lines just under it with a CR, redeliveries,
-    truncated lines, an unterminated last line."""
+    truncated lines, an unterminated last line; and times without a zone."""
     out = [b"\xef\xbb\xbf" + genesys_line("e0", "v0", T0).encode()]
     for i in range(1, n):
         line = genesys_line(f"e{i % (n - 7)}", f"v{i % 37}", T0 + timedelta(minutes=i % 500))
@@ -237,6 +238,8 @@ def _hostile_lines(n: int, limit: int) -> bytes:
             raw = _padded(raw, limit + 1)
         elif k == 11:
             raw = b"\xef\xbb\xbf" + _padded(raw, limit + 2) + b"\r"
+        elif k == 12:  # a time without zone (counted, per file, for a note)
+            raw = raw.replace(b'.000Z"', b'"', 1)
         out.append(raw)
     return b"\n".join(out)  # no final newline
 
@@ -262,6 +265,10 @@ def test_json_lines_split_by_spark_in_many_places(spark: Any, tmp_path: Path) ->
     reasons = set(b.read.rejects["reason"])
     assert {"invalid_utf8", "nul_bytes", "line_too_long", "malformed_json"} <= reasons
     assert b.summary.duplicates > 0
+    assert [n.split(": ")[1].split(" event")[0] for n in b.notes if "no time zone" in n] == [
+        "62",  # (big.jsonl: lines 12, 109, 206, ... of 6,000)
+        "3",
+    ]
     assert_same(local, sp, a, b)
 
 

@@ -936,3 +936,21 @@ def test_watch_says_when_its_run_rebuilt_every_session(tmp_path: Path) -> None:
     assert "note: " in res.stderr and "web sessions only" in res.stderr
     again = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once"])
     assert again.exit_code == 0 and "rebuilt" not in again.stderr
+
+
+def test_watch_says_which_files_have_times_without_a_zone(tmp_path: Path) -> None:
+    """`sessionize` notes a file whose times have no zone (read as UTC: a local-time export
+    would be hours off); `jtrack watch` said nothing of it. Not with -q."""
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    lines = [json.loads(page(f"e{i}", "v1", i, "/")) for i in range(3)]
+    lines[1]["createdDate"] = lines[1]["createdDate"].removesuffix("Z")
+    (ex / "a.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once"])
+    assert res.exit_code == 0, res.stderr
+    notes = [line for line in res.stderr.splitlines() if "no time zone" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: ") and "a.jsonl: 1 event time" in notes[0]
+    (ex / "b.jsonl").write_text(json.dumps(lines[1] | {"id": "e9"}) + "\n")
+    res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once", "-q"])
+    assert res.exit_code == 0 and res.stderr == ""
+    assert Store(st).read_manifest().counts["events_kept"] == 4

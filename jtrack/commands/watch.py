@@ -647,8 +647,11 @@ class WatchLoop:
         #: the last run's warnings (rows rejected, conflicting redeliveries...: what
         #: sessionize says), said once (warning lines; on the live screen, its message line)
         self.run_warnings: list[str] = []
-        #: why the last run rebuilt every session (options, or a rule of an earlier jtrack)
-        self.rebuilt_note: str | None = None
+        #: notes of the last runs not said yet: why every session was rebuilt (options, or
+        #: a rule of an earlier jtrack), times without a zone (once a file: a growing
+        #: file's new lines would say it every run)
+        self.run_notes: list[str] = []
+        self.zone_said: set[str] = set()
         self.card_renderable: Any = None
         self.waiting_said = False
         self.hour_cost = 0.0  # seconds the last hour tables took
@@ -701,9 +704,15 @@ class WatchLoop:
         self.run_warnings = run_warnings(result)
         info = result.summary.run or {}
         if info.get("mode") == "rebuild":  # (said once, as sessionize says it)
-            self.rebuilt_note = next(
-                (n for n in result.notes if "rebuilt" in n), "every session was rebuilt"
+            self.run_notes.append(
+                next((n for n in result.notes if "rebuilt" in n), "every session was rebuilt")
             )
+        from jtrack.read import zone_note
+
+        for st in result.read.files:
+            if st.no_zone and st.file not in self.zone_said:
+                self.zone_said.add(st.file)
+                self.run_notes.append(zone_note(st))
         return int(info.get("events_added", 0) or 0)
 
     # ------------------------------------------------------------------ frames
@@ -966,20 +975,20 @@ class WatchLoop:
         self.card_renderable = card_renderable(card, ascii=self.cfg.ascii)
 
     def _say_run(self) -> None:
-        """The last run's warning lines (-q too: something is wrong), and a note when it
-        rebuilt every session (not with -q)."""
+        """The last run's warning lines (-q too: something is wrong), and its notes (not
+        with -q): every session rebuilt, times without a zone."""
         if self.run_warnings:
             from jtrack.commands._common import warning_line
 
             for line in self.run_warnings:
                 warning_line(line)
             self.run_warnings = []
-        if self.rebuilt_note is not None:
-            if not self.cfg.quiet:
-                from jtrack.commands._common import note_line
+        if self.run_notes and not self.cfg.quiet:
+            from jtrack.commands._common import note_line
 
-                note_line(self.rebuilt_note)
-            self.rebuilt_note = None
+            for note in self.run_notes:
+                note_line(note)
+        self.run_notes = []
 
     def _show(self, added: int, live: Any, console: Any) -> None:
         self.write_html()
@@ -989,8 +998,8 @@ class WatchLoop:
                 also = f" (and {more} more warning{'s' * (more > 1)})" if more else ""
                 self.message = first + also
                 self.run_warnings = []
-            if self.rebuilt_note is not None and self.message is None:
-                self.message, self.rebuilt_note = self.rebuilt_note, None
+            if self.run_notes and self.message is None:
+                self.message, self.run_notes = self.run_notes[0], self.run_notes[1:]
             self._draw(live, console)
             return
         self._say_run()

@@ -512,6 +512,15 @@ class _Result:
     breaks: list[list[int]] | None = None
 
 
+def _summed(name: str, shape: str, parts: list[_Result]) -> FileStats:
+    """The accounting of an input read in parts (its splits or row ranges)."""
+    stats = FileStats(name, shape)
+    for r in parts:
+        if r.stats is not None:
+            stats.add(r.stats)
+    return stats
+
+
 def _classify(inp: _Input, max_line_bytes: int, block_bytes: int) -> None:
     """How an input is read: sets inp.how (and the shape of a text input)."""
     src = inp.src
@@ -671,8 +680,7 @@ class _SplitReader:
         self.start = start
         self.lines = 0
         self.rows = 0
-        self.read = 0
-        self.rejected = 0
+        self.stats = FileStats(split.name, "")
         self.failure: _Failure | None = None
         piece = Path(ctx.stage) / "pieces" / f"{split.segment:06d}-{start:016d}.parquet"
         self.piece = SegmentWriter(piece)
@@ -706,12 +714,11 @@ class _SplitReader:
         sink.add(rows, self.inp, self.split.first_row + self.rows)
         self.piece.write(SegmentWriter.table(rows))
         self.rows += rows.height
-        self.read += st.rows_read
-        self.rejected += st.rows_rejected
+        self.stats.add(st)
 
     def close(self) -> _Result:
         piece = str(self.piece.close())
-        stats = FileStats(self.split.name, "", self.read, self.rejected)
+        stats = self.stats
         return _Result(
             self.split.i,
             "split",
@@ -1184,22 +1191,12 @@ class SparkEngine:
                     jobs.append(("merge", inp, pieces))
                 rows = sum(r.rows for r in parts)
                 shape = ("genesys" if inp.genesys else "flat") + "-jsonl"
-                stats = FileStats(
-                    inp.src.name,
-                    shape,
-                    sum(r.stats.rows_read for r in parts if r.stats),
-                    sum(r.stats.rows_rejected for r in parts if r.stats),
-                )
+                stats = _summed(inp.src.name, shape, parts)
             elif inp.how == "passthrough":
                 parts = sorted((r for r in mine if r.kind == "range"), key=lambda r: r.start)
                 rows = sum(r.rows for r in parts)
                 first = next(r.stats for r in parts if r.stats is not None)
-                stats = FileStats(
-                    inp.src.name,
-                    first.shape,
-                    sum(r.stats.rows_read for r in parts if r.stats),
-                    sum(r.stats.rows_rejected for r in parts if r.stats),
-                )
+                stats = _summed(inp.src.name, first.shape, parts)
                 kept_as_is = all(r.canonical for r in parts)
                 if not kept_as_is:
                     jobs.append(("reencode", inp))

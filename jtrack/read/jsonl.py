@@ -39,6 +39,7 @@ from jtrack.read.validate import (
     _canonical_select,
     _finish,
     is_genesys_shape,
+    kept_without_zone,
 )
 from jtrack.schema import (
     EVENT_FIELDS,
@@ -371,6 +372,7 @@ def decode_small(
             ("genesys" if f.genesys else "flat") + ("-json-document" if f.document else "-jsonl"),
             rows_read=f.lines.height + n_long,
             rows_rejected=int(rows.get_column(REASON).is_not_null().sum()),
+            no_zone=kept_without_zone(rows),
             lines=f.newlines,
         )
         results.append((rows, st))
@@ -417,8 +419,7 @@ def _iter_json_lines(
         if total is None:
             total = st
         else:
-            total.rows_read += st.rows_read
-            total.rows_rejected += st.rows_rejected
+            total.add(st)
         yield frame, total
     if total is None:  # an empty file: the same accounting as a whole read
         frame, total = _decode_lines(src.name, _lines_frame(""), max_line_bytes, "line")
@@ -935,6 +936,7 @@ def _decode_lines(
         )
     out = out.with_columns(pl.lit(name).alias(SRC_FILE))
     stats.rows_rejected = int(out[REASON].is_not_null().sum())
+    stats.no_zone = kept_without_zone(out)
     return out, stats
 
 

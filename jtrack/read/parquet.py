@@ -22,6 +22,7 @@ from jtrack.read.validate import (
     _is_text,
     conform_rows,
     is_genesys_shape,
+    kept_without_zone,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -213,11 +214,15 @@ def canonical_from_parquet_frame(
     sel, details = _canonical_select(schema, genesys)
     extra = [c for c in df.columns if c.startswith("_has_")]
     has_kind = "kind" in schema and not genesys and _is_text(schema["kind"])
-    canon = df.select(
-        *sel,
-        *extra,
-        original.get_column(created_raw).is_null().alias("_created_raw_missing"),
-        (pl.col("kind").cast(pl.String) if has_kind else pl.lit(None, pl.String)).alias("kind"),
+    canon = (
+        df.lazy()  # (lazy: a time is parsed once for its value, its checks and its zone)
+        .select(
+            *sel,
+            *extra,
+            original.get_column(created_raw).is_null().alias("_created_raw_missing"),
+            (pl.col("kind").cast(pl.String) if has_kind else pl.lit(None, pl.String)).alias("kind"),
+        )
+        .collect()
     )
     canon = _finish(canon, genesys, flat_kind=not genesys, details=details)
     canon = canon.with_row_index(SRC_LINE, offset=offset + 1).with_columns(
@@ -234,6 +239,7 @@ def canonical_from_parquet_frame(
     else:
         canon = canon.with_columns(pl.lit(None, pl.String).alias(RAW))
     stats.rows_rejected = int(bad.sum())
+    stats.no_zone = kept_without_zone(canon)
     return canon, stats
 
 
@@ -348,8 +354,7 @@ def _iter_parquet(
         if total is None:
             total = st
         else:
-            total.rows_read += st.rows_read
-            total.rows_rejected += st.rows_rejected
+            total.add(st)
         rows = conform_rows(canon, src_index)
         del canon
         yield rows, total

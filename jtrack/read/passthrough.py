@@ -73,8 +73,7 @@ def iter_passthrough(
         if total is None:
             total = chunk.stats
         else:
-            total.rows_read += chunk.stats.rows_read
-            total.rows_rejected += chunk.stats.rows_rejected
+            total.add(chunk.stats)
         yield PassthroughChunk(chunk.rows, total, chunk.canonical)
 
 

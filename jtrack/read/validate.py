@@ -39,6 +39,9 @@ SRC_LINE = "_line"
 REASON = "_reason"
 REASON_FIELD = "_field"
 RAW = "_raw"
+#: Set on a row whose time had no zone and was read as UTC (see _no_zone); readers count
+#: the kept ones in FileStats.no_zone.
+NO_ZONE = "_no_zone"
 
 #: Longest accepted input line; longer lines are rejected unread (no memory blow-up).
 DEFAULT_MAX_LINE_BYTES = 1_000_000
@@ -88,6 +91,14 @@ class FileStats:
     #: JSON lines read a block at a time: newlines from the file's start to the end of what
     #: was read (None: not counted). For the store's records, not part of the accounting.
     lines: int | None = None
+    #: Kept rows whose time had no zone and was read as UTC (see _no_zone): for a note.
+    no_zone: int = 0
+
+    def add(self, other: FileStats) -> None:
+        """Count a later piece of the same file (its rows read, rejected, without zone)."""
+        self.rows_read += other.rows_read
+        self.rows_rejected += other.rows_rejected
+        self.no_zone += other.no_zone
 
     def accounting(self) -> dict[str, object]:
         """What a run reports of the file: its name, shape, rows read and rejected."""
@@ -227,12 +238,49 @@ def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     iso = text.str.replace(" ", "T", literal=True).str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us"
     )
-    naive = (
+    return pl.coalesce(epoch, iso, _naive_time(text))
+
+
+def _naive_time(text: pl.Expr) -> pl.Expr:
+    return (
         text.str.replace(" ", "T", literal=True)
         .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
         .dt.replace_time_zone("UTC")
     )
-    return pl.coalesce(epoch, iso, naive)
+
+
+def zone_note(st: FileStats, stored: bool = True) -> str:
+    """The note of a file some of whose times had no zone (st.no_zone > 0); `stored`: the
+    events went into a store (which keeps the first copy of an event: --rebuild)."""
+    n = st.no_zone
+    again = " and run again with --rebuild" if stored else ""
+    return (
+        f"{st.file}: {n:,} event {'time has' if n == 1 else 'times have'} no time zone (such "
+        f"as 2026-10-01T10:00:00) and {'was' if n == 1 else 'were'} read as UTC; if the export "
+        f"wrote local times, have it write their offset (+02:00){again}"
+    )
+
+
+def kept_without_zone(rows: pl.DataFrame) -> int:
+    """How many kept rows of a reader's frame had a time without zone (FileStats.no_zone)."""
+    if NO_ZONE not in rows.columns:
+        return 0
+    return int(
+        rows.select((pl.col(NO_ZONE) & pl.col(REASON).is_null()).fill_null(False).sum()).item()
+    )
+
+
+def _no_zone(col: pl.Expr, dtype: pl.DataType, parsed: pl.Expr) -> pl.Expr:
+    """Times `_parse_time` read as UTC because they have no zone at all (a time zone-less
+    Parquet column, or text such as `2026-10-01T10:00:00`): an export written in local time
+    would be hours off, so a run says how many there were. `parsed`: _parse_time's value."""
+    if isinstance(dtype, pl.Datetime):
+        return parsed.is_not_null() & pl.lit(dtype.time_zone is None)
+    if not _is_text(dtype):
+        return pl.lit(False)
+    # (what is read at all and is neither epoch milliseconds nor ends with a zone)
+    zoned = r"^\s*-?\d{1,15}\s*$|(?i:z|[+-]\d{2}(:?\d{2})?)\s*$"
+    return parsed.is_not_null() & ~col.cast(pl.String).str.contains(zoned)
 
 
 def _to_bool(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -406,6 +454,8 @@ def _canonical_select(
         if f.dtype not in (pl.String, KV_LIST) or f.name == "created_date":
             # a value that was present but could not be converted is a wrong type
             exprs.append((src_expr.is_not_null() & converted.is_null()).alias(f"_bad_{f.name}"))
+        if f.name == "created_date":
+            exprs.append(_no_zone(src_expr, src_dtype, converted).alias(NO_ZONE))
     return exprs, details
 
 
