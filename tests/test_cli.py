@@ -150,6 +150,37 @@ def test_filters_written_as_people_write_them(store: Path) -> None:
     assert out("--customer", seen, "--since", "2030-01-01").count("\n") == 1
 
 
+def test_a_where_that_misses_by_case_only_says_which_spellings_the_sessions_have(
+    store: Path,
+) -> None:
+    """`--where device.category=Mobile` listed no session without a word, the store's
+    sessions being `mobile`: `=` is exact, so when nothing matches a note names the
+    spellings the sessions have and the `~` that finds them (-q: no note; a value no
+    session has in any case, an id, and a listing with sessions: none either)."""
+    base = ("sessions", "--store", str(store), "--traffic", "all")
+    res = _run(*base, "--columns", "device.category", "--format", "csv")
+    values = res.stdout.splitlines()[1:]
+    kind = values[0]
+    n = values.count(kind)
+    asked = kind.swapcase()
+    res = _run(*base, "--where", f"device.category={asked}")
+    assert res.exit_code == 0 and res.stdout.startswith("0 sessions")
+    assert res.stderr.splitlines() == [
+        f"note: no session has device_category {asked!r}; {n:,} have {kind!r} (`=` is exact; "
+        f"`--where device.category~{asked}` finds it in any case)"
+    ]
+    res = _run(*base, "--where", f"device.category={asked}", "--format", "json")
+    assert json.loads(res.stdout) == [] and "finds it in any case" in res.stderr
+    for args in (
+        ["--where", f"device.category={asked}", "-q"],
+        ["--where", "device.category=toaster"],
+        ["--where", f"device.category={kind}"],
+        ["--where", "id=ZZZZ"],
+    ):
+        res = _run(*base, *args)
+        assert res.exit_code in (0, 1) and "finds it in any case" not in res.stderr, args
+
+
 def test_rejected_row_exits_1_naming_file_line_and_field(tmp_path: Path) -> None:
     p = tmp_path / "e.jsonl"
     p.write_text(genesys_line("e1", "c1", T0) + "\n" + genesys_line("e2", "c1", "never") + "\n")

@@ -264,6 +264,8 @@ def sessions_cmd(
             note_line(f"{scope.line()}; {note}")
         if stored_states and not quiet:
             note_line(state_note)
+        if listing.case_note and not quiet:
+            note_line(listing.case_note)
         return
     from jtrack.render.text import plural
 
@@ -279,3 +281,5 @@ def sessions_cmd(
         caption=scope.summary() + (f"\n{state_note}" if stored_states else ""),
         optional=("traffic_class",),
     )
+    if listing.case_note and not quiet:
+        note_line(listing.case_note)

@@ -215,6 +215,8 @@ class SessionListing:
     scope: TrafficScope
     #: the sessions the query matched before its limit (the frame's height without one)
     total: int | None = None
+    #: when nothing matched: the values a `--where FIELD=VALUE` missed by case only
+    case_note: str | None = None
 
 
 def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
@@ -257,6 +259,7 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         lf = lf.filter(pl.col("created_date") < q.until)
     if q.type is not None:
         lf = lf.filter(pl.col("type") == q.type)
+    unfiltered = lf
     for clause in q.where:
         lf = lf.filter(where_expr(_whole_id(lf, clause, schema), schema))
     sort_col = column_for_field(q.sort, list(schema))
@@ -307,7 +310,40 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     total = out.height
     if q.limit is not None and out.height == q.limit:  # (a limit that cut: how many more)
         total = int(matching.select(pl.len()).collect(engine="in-memory").item())
-    return SessionListing(out, scope, total)
+    note = _case_note(unfiltered, q.where, schema) if out.height == 0 and q.where else None
+    return SessionListing(out, scope, total, note)
+
+
+def _case_note(
+    lf: pl.LazyFrame, clauses: tuple[str, ...], schema: dict[str, pl.DataType]
+) -> str | None:
+    """When no session matched: a `FIELD=VALUE` clause on a text field whose value the
+    sessions (the other filters kept) hold in another case only, with those spellings: `=`
+    is exact, `~` ignores case. Ids are left out (an id is only itself)."""
+    for clause in clauses:
+        m = _WHERE.match(clause)
+        if m is None or m.group(2) not in ("=", "=="):
+            continue
+        field, _, value = m.groups()
+        name = column_for_field(field, list(schema))
+        if name in ID_COLUMNS or schema[name] != pl.String or not value:
+            continue
+        col = pl.col(name)
+        found = (
+            lf.filter(col.str.to_lowercase() == value.lower())
+            .group_by(name)
+            .agg(n=pl.len())
+            .sort("n", name, descending=[True, False])
+            .head(3)
+            .collect(engine="in-memory")
+        )
+        if found.height:
+            spelled = ", ".join(f"{n:,} have {v!r}" for v, n in found.iter_rows())
+            return (
+                f"no session has {name} {value!r}; {spelled} (`=` is exact; "
+                f"`--where {field}~{value}` finds it in any case)"
+            )
+    return None
 
 
 def _shown_ids(store: Store, schema: dict[str, pl.DataType]) -> dict[str, pl.Expr]:
