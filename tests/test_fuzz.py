@@ -10,6 +10,7 @@ a large one (FUZZ_EXAMPLES overrides it).
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import random
@@ -421,6 +422,50 @@ def test_lines_split_by_polars_keep_what_python_keeps() -> None:
     fast, slow = _split_both(b"a\r\r\n\r\n\xef\xbb\xbf\r\n \n\xef\xbb\xbfb\nc\r", 7)
     assert_frame_equal(fast, slow)
     assert fast.rows() == [(7, "a\r"), (11, "b"), (12, "c")]
+
+
+@FAST
+@given(
+    st.lists(
+        st.sampled_from([b"a", b"bb", b"\n", b"x" * 7, b"\r\n", b"\xc3\xa9"]), max_size=60
+    ).map(b"".join),
+    st.integers(min_value=1, max_value=16),
+    st.none() | st.integers(min_value=1, max_value=40),
+    st.integers(min_value=1, max_value=12),
+    st.integers(min_value=1, max_value=5),
+)
+def test_blocks_keep_every_line_whatever_the_chunks(
+    data: bytes, chunk: int, block: int | None, limit: int, first: int
+) -> None:
+    """A file's bytes, read in chunks of any size, split into blocks of whole lines: every
+    physical line is in a block as it was, or (when longer than `limit`) left out as an
+    empty line and recorded with its number, size and first bytes; the line numbers each
+    block starts at and the newlines counted follow the bytes."""
+    from jtrack.read.decode import _RAW_KEEP, _split_blocks
+
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    blocks = list(_split_blocks(iter(pieces), limit, block, first))
+    if not data:
+        assert blocks == []
+        return
+    lines, got = data.split(b"\n"), b"".join(b.data for b in blocks).split(b"\n")
+    assert len(got) == len(lines)
+    over = {o.line: o for b in blocks for o in b.overlong}
+    for i, line in enumerate(lines):
+        if first + i in over:
+            o = over.pop(first + i)
+            assert (got[i], o.size) == (b"", len(line)) and len(line) > limit
+            # (its first bytes, as far as they were read when it passed the limit)
+            assert line.startswith(o.head) and len(o.head) >= min(limit + 1, _RAW_KEEP)
+        else:
+            assert got[i] == line
+    assert not over
+    assert blocks[0].first_line == first
+    for before, after in itertools.pairwise(blocks):
+        assert after.first_line == before.newlines + 1
+    for b in blocks:
+        assert b.newlines - (b.first_line - 1) == b.data.count(b"\n")
+    assert blocks[-1].newlines == first - 1 + data.count(b"\n")
 
 
 def test_a_line_of_unicode_whitespace_is_blank_and_a_zero_width_space_is_not() -> None:

@@ -213,8 +213,9 @@ def _split_blocks(
 ) -> Iterator[_Block]:
     """The lines of the chunks in blocks of about block_bytes (None: one block), each ending
     at a line end; overlong lines are left out as in _split_limited. The chunks' first line
-    is the file's line `first_line` (a growing file read from where it was left)."""
-    kept: list[bytes] = []
+    is the file's line `first_line` (a growing file read from where it was left). A chunk's
+    whole lines are kept as a view of it: the block is the one copy made of the bytes."""
+    kept: list[bytes | memoryview] = []
     size = 0
     overlong: list[_Overlong] = []
     newlines = first_line - 1  # newlines before the end of `kept`, from the file's start
@@ -234,16 +235,17 @@ def _split_blocks(
             newlines += 1
             skip = None
             chunk = chunk[nl + 1 :]
-        buf = partial + chunk
-        last = buf.rfind(b"\n")
+        last = chunk.rfind(b"\n")
         if last >= 0:
-            done = buf[: last + 1]
-            kept.append(done)
-            size += len(done)
-            newlines += done.count(b"\n")
-            partial = buf[last + 1 :]
+            if partial:
+                kept.append(partial)
+                size += len(partial)
+            kept.append(memoryview(chunk)[: last + 1])
+            size += last + 1
+            newlines += chunk.count(b"\n", 0, last + 1)
+            partial = chunk[last + 1 :]
         else:
-            partial = buf
+            partial += chunk
         if len(partial) > max_line_bytes:
             skip = _Overlong(newlines + 1, len(partial), partial[:_RAW_KEEP])
             partial = b""
