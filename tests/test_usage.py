@@ -205,6 +205,32 @@ def test_a_redelivered_event_is_billed_once_across_overlapping_files(tmp_path: P
     assert (rec["rows_read"], rec["duplicates"], rec["events"]) == (6, 3, 3)
 
 
+def test_files_whose_times_have_no_zone_are_named_in_the_notes(tmp_path: Path) -> None:
+    """A time with no zone is read as UTC: a bill of a local-time export is hours off at the
+    month's edges, so usage of files says which had such times, as sessionize does: JSON
+    read by jtrack.read and flat Parquet scanned lazily (its kept rows); a zoned file not."""
+    t = at("2026-10-03T09:00:00Z")
+    zoned = write_jsonl(tmp_path / "zoned.jsonl", [genesys_line("e1", "c1", t)])
+    naive = write_jsonl(
+        tmp_path / "naive.jsonl",
+        [genesys_line("e2", "c1", "2026-10-03T09:01:00"), genesys_line("e3", "c1", t)],
+    )
+    rows = flat_frame(
+        [flat_event("p1", "c2", t), flat_event("p2", "c2", t), flat_event("", "c2", t)]
+    )
+    lazy = tmp_path / "naive.parquet"
+    rows.with_columns(pl.col("created_date").dt.replace_time_zone(None)).write_parquet(lazy)
+    report = compute_usage(
+        UsageInput.from_sources([zoned, naive, lazy]),
+        UsageOptions(as_of=at("2026-10-04T00:00:00Z")),
+    )
+    notes = [n for n in report.reconciliation["notes"] if "no time zone" in n]
+    assert [n.split(": ")[0].rsplit("/", 1)[-1] for n in notes] == ["naive.jsonl", "naive.parquet"]
+    assert "naive.jsonl: 1 event time has no time zone" in notes[0]
+    assert "naive.parquet: 2 event times have no time zone" in notes[1]  # (not the rejected)
+    assert "--rebuild" not in notes[0]
+
+
 def test_a_duplicate_with_another_time_is_billed_once_on_the_earliest_day(tmp_path: Path) -> None:
     a = write_jsonl(tmp_path / "a.jsonl", [genesys_line("e1", "c1", at("2026-10-03T23:59:00Z"))])
     b = write_jsonl(tmp_path / "b.jsonl", [genesys_line("e1", "c1", at("2026-10-04T00:01:00Z"))])

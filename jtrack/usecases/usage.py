@@ -415,6 +415,8 @@ class UsageInput:
     #: read by jtrack.read; `lazy_files` are the indexes of those scanned lazily
     empty_files: list[str] = field(default_factory=list)
     lazy_files: list[int] = field(default_factory=list)
+    #: files: the notes of files whose times had no zone (read as UTC), in `names` order
+    zone_notes: list[str] = field(default_factory=list)
 
     @classmethod
     def from_store(cls, store: Any) -> UsageInput:
@@ -516,7 +518,7 @@ class UsageInput:
         else goes through `jtrack.read.read_events`. With `on_error="fail"`, compute_usage
         raises the first rejected row's error (RejectedRowError, naming file, line, field
         and reason), unless no row at all is an event (that error comes first)."""
-        from jtrack.read import expand_sources, only_a_store, read_events
+        from jtrack.read import FileStats, expand_sources, only_a_store, read_events, zone_note
 
         srcs = expand_sources(sources, stdin=stdin)
         if not srcs:  # (a folder that holds only a jtrack store)
@@ -524,12 +526,17 @@ class UsageInput:
         names = [s.name for s in srcs]
         lazy: list[pl.LazyFrame] = []
         slow = []
+        zoneless: list[tuple[int, FileStats]] = []  # (times without a zone: for a note)
         for i, src in enumerate(srcs):
-            fast = _flat_parquet_scan(src.path) if src.path is not None else None
-            if fast is None:
+            scan = _flat_parquet_scan(src.path) if src.path is not None else None
+            if scan is None:
                 slow.append((i, src))
-            else:
-                lazy.append(_conform(fast.with_columns(_fi=pl.lit(i, pl.Int64))))
+                continue
+            fast, naive = scan
+            lazy.append(_conform(fast.with_columns(_fi=pl.lit(i, pl.Int64))))
+            if naive:  # (the kept rows, counted as sessionize counts them)
+                kept = fast.filter(~pl.col("_rejected")).select(pl.len()).collect().item()
+                zoneless.append((i, FileStats(src.name, "flat-parquet", no_zone=int(kept))))
         rows_read = rejected = 0
         if slow:
             kwargs: dict[str, Any] = {"on_error": "skip"}
@@ -538,6 +545,7 @@ class UsageInput:
             read = read_events([src for _, src in slow], **kwargs)
             rows_read, rejected = read.rows_read, read.rows_rejected
             empty = [f.file for f in read.files if f.rows_read == 0]
+            zoneless += [(i, f) for (i, _), f in zip(slow, read.files, strict=True)]
             bad = [i for (i, _), f in zip(slow, read.files, strict=True) if f.rows_rejected]
             automated = automated_user_agents(read.events.get_column("user_agent_string"))
             # read_events names each file; the same name may appear twice (a repeated source)
@@ -570,6 +578,11 @@ class UsageInput:
             empty_files=empty,
             rejected_files=bad,
             lazy_files=[i for i in range(len(srcs)) if i not in dict(slow)],
+            zone_notes=[
+                zone_note(f, stored=False)
+                for _, f in sorted(zoneless, key=lambda x: x[0])
+                if f.no_zone
+            ],
         )
 
 
@@ -666,9 +679,10 @@ _KIND_TO_TYPE = {
 }
 
 
-def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
-    """A lazy scan of a flat-shape Parquet file reading only what usage needs, or None when
-    the file must go through read_events (Genesys shape, text timestamps, not Parquet).
+def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
+    """A lazy scan of a flat-shape Parquet file reading only what usage needs, and whether
+    its times have no zone (read as UTC); None when the file must go through read_events
+    (Genesys shape, text timestamps, not Parquet).
 
     Rows are checked with the rules of jtrack.read for the columns read (missing id,
     customer id or time, implausible time, unknown event type, web event without a name) and
@@ -794,7 +808,8 @@ def _flat_parquet_scan(path: Path) -> pl.LazyFrame | None:
         | ~(web | pl.col("_app") | pl.col("_sys")).fill_null(False)
         | (web & pl.col("_no_name")).fill_null(False)
     )
-    return lf.select("event_id", "created_date", "_auto", _cls=cls, _rejected=rejected)
+    out = lf.select("event_id", "created_date", "_auto", _cls=cls, _rejected=rejected)
+    return out, cd.time_zone is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1355,6 +1370,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             "twice, under another name or in another format?): counted once"
             for name in files["repeats"]
         ]
+        notes += inp.zone_notes
     if inp.traffic_basis == BASIS_USER_AGENT:
         notes.append(
             "automated from export files: events whose user agent is automated; behaviour "
