@@ -279,16 +279,14 @@ class UnitRows:
         schema = {"_pos": pl.UInt64(), **{c: UNIT_SCHEMA[c] for c in columns}}
         wanted = positions.implode()
         if self.stage is None:
+            # (the columns asked for first: filtering every column of the unit's rows took
+            # 470 MB at 1M events, a quarter of the run's peak)
             found = [
-                pl.concat(frames, how="vertical").filter(pl.col("_pos").is_in(wanted))
+                frame.select(list(schema)).filter(pl.col("_pos").is_in(wanted))
                 for frames in self._frames
-                if frames
+                for frame in frames
             ]
-            return (
-                pl.concat([f.select(list(schema)) for f in found])
-                if found
-                else (pl.DataFrame(schema=schema))
-            )
+            return pl.concat(found) if found else pl.DataFrame(schema=schema)
         # staged: read with PyArrow a batch at a time; its filter copies the few rows it keeps
         # into buffers of their own (a Polars filter of decoded pages keeps every page's text
         # alive until the end: 10 GB at 100M events)
