@@ -473,6 +473,16 @@ def test_times_without_a_zone_are_counted_in_a_note_naming_the_file(tmp_path: Pa
     assert res.exit_code == 0 and "no time zone" not in res.stderr  # (taken in already)
     res = _run("sessionize", str(flat), "--store", str(tmp_path / "q"), "-q", "--on-error", "skip")
     assert res.exit_code == 0 and "no time zone" not in res.stderr
+    # more files than that are said in one note (a first build of a year of exports)
+    for i in range(4):
+        (tmp_path / f"day{i}.jsonl").write_text(genesys_line(f"d{i}", "c9", "2026-10-02T09:00:00"))
+    res = _run("sessionize", *(str(tmp_path / f"day{i}.jsonl") for i in range(4)), "--store", st)
+    lines = res.stderr.replace(f"{tmp_path}/", "").splitlines()
+    assert [line for line in lines if "no time zone" in line] == [
+        "note: 4 event times in 4 files (day0.jsonl, day1.jsonl, day2.jsonl and 1 more) have "
+        "no time zone (such as 2026-10-01T10:00:00) and were read as UTC; if the export wrote "
+        "local times, have it write their offset (+02:00) and run again with --rebuild"
+    ]
     # a report of the files says it too (its hours and months are as far off)
     res = _run("report", str(flat), "--on-error", "skip", "--format", "json")
     assert res.exit_code == 0, res.stderr

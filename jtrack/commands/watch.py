@@ -707,12 +707,11 @@ class WatchLoop:
             self.run_notes.append(
                 next((n for n in result.notes if "rebuilt" in n), "every session was rebuilt")
             )
-        from jtrack.read import zone_note
+        from jtrack.read import zone_notes
 
-        for st in result.read.files:
-            if st.no_zone and st.file not in self.zone_said:
-                self.zone_said.add(st.file)
-                self.run_notes.append(zone_note(st))
+        new = [st for st in result.read.files if st.no_zone and st.file not in self.zone_said]
+        self.zone_said.update(st.file for st in new)
+        self.run_notes += zone_notes(new)
         return int(info.get("events_added", 0) or 0)
 
     # ------------------------------------------------------------------ frames

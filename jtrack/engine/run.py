@@ -55,7 +55,7 @@ from jtrack.read import (
     expand_sources,
     left_out_by_name,
     rejects_frame,
-    zone_note,
+    zone_notes,
 )
 from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
 from jtrack.store import (
@@ -393,7 +393,7 @@ def _run(
             src_offset=len(history.inputs) if history else 0,
         )
         _guard(new, base, mode, opts)
-        notes += [zone_note(st) for st in new.files if st.no_zone]
+        notes += zone_notes(new.files)
         layout.kill_point("after_segments")
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
         sides = _side_copies(snap) if snap is not None else []

@@ -56,7 +56,7 @@ from jtrack.read.validate import (
     nothing_accepted,
     rejected_row_error,
     rejects_frame,
-    zone_note,
+    zone_notes,
 )
 from jtrack.schema import EVENT_SCHEMA
 
@@ -90,7 +90,7 @@ __all__ = [
     "rejected_row_error",
     "rejects_frame",
     "rotated_copies",
-    "zone_note",
+    "zone_notes",
 ]
 
 

@@ -249,16 +249,34 @@ def _naive_time(text: pl.Expr) -> pl.Expr:
     )
 
 
-def zone_note(st: FileStats, stored: bool = True) -> str:
-    """The note of a file some of whose times had no zone (st.no_zone > 0); `stored`: the
-    events went into a store (which keeps the first copy of an event: --rebuild)."""
-    n = st.no_zone
+#: Files named one a note; more are said in one note (a first build of a year of exports).
+ZONE_NOTES = 3
+
+
+def zone_notes(files: Iterable[FileStats], stored: bool = True) -> list[str]:
+    """The notes of the files some of whose times had no zone (FileStats.no_zone): one a
+    file, or one for them all when there are more than ZONE_NOTES. `stored`: the events
+    went into a store (which keeps the first copy of an event: --rebuild)."""
+    some = [st for st in files if st.no_zone]
+    if not some:
+        return []
     again = " and run again with --rebuild" if stored else ""
-    return (
-        f"{st.file}: {n:,} event {'time has' if n == 1 else 'times have'} no time zone (such "
-        f"as 2026-10-01T10:00:00) and {'was' if n == 1 else 'were'} read as UTC; if the export "
-        f"wrote local times, have it write their offset (+02:00){again}"
+    tail = (
+        f"read as UTC; if the export wrote local times, have it write their offset (+02:00){again}"
     )
+    if len(some) > ZONE_NOTES:
+        n = sum(st.no_zone for st in some)
+        named = ", ".join(st.file for st in some[:ZONE_NOTES])
+        return [
+            f"{n:,} event times in {len(some):,} files ({named} and {len(some) - ZONE_NOTES:,} "
+            f"more) have no time zone (such as 2026-10-01T10:00:00) and were {tail}"
+        ]
+    return [
+        f"{st.file}: {st.no_zone:,} event {'time has' if st.no_zone == 1 else 'times have'} no "
+        f"time zone (such as 2026-10-01T10:00:00) and {'was' if st.no_zone == 1 else 'were'} "
+        + tail
+        for st in some
+    ]
 
 
 def kept_without_zone(rows: pl.DataFrame) -> int:

@@ -678,7 +678,7 @@ def report_from_sources(
     from jtrack.core.traffic import user_agent_list_version
     from jtrack.engine import sessionize_sources
     from jtrack.errors import RejectedRowError
-    from jtrack.read import nothing_accepted, zone_note
+    from jtrack.read import nothing_accepted, zone_notes
     from jtrack.read.validate import field_for_reason
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
@@ -724,7 +724,7 @@ def report_from_sources(
         {"files": sorted({f["file"] for f in run.summary.files})},
     )
     report.traffic_lists = user_agent_list_version()
-    report.notes += [zone_note(st, stored=False) for st in run.read.files if st.no_zone]
+    report.notes += zone_notes(run.read.files, stored=False)
     if run.summary.rejected:
         n = run.summary.rejected
         report.notes.append(f"{n} rejected {'row was' if n == 1 else 'rows were'} skipped")

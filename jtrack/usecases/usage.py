@@ -518,7 +518,7 @@ class UsageInput:
         else goes through `jtrack.read.read_events`. With `on_error="fail"`, compute_usage
         raises the first rejected row's error (RejectedRowError, naming file, line, field
         and reason), unless no row at all is an event (that error comes first)."""
-        from jtrack.read import FileStats, expand_sources, only_a_store, read_events, zone_note
+        from jtrack.read import FileStats, expand_sources, only_a_store, read_events, zone_notes
 
         srcs = expand_sources(sources, stdin=stdin)
         if not srcs:  # (a folder that holds only a jtrack store)
@@ -578,11 +578,9 @@ class UsageInput:
             empty_files=empty,
             rejected_files=bad,
             lazy_files=[i for i in range(len(srcs)) if i not in dict(slow)],
-            zone_notes=[
-                zone_note(f, stored=False)
-                for _, f in sorted(zoneless, key=lambda x: x[0])
-                if f.no_zone
-            ],
+            zone_notes=zone_notes(
+                [f for _, f in sorted(zoneless, key=lambda x: x[0])], stored=False
+            ),
         )
 
 
