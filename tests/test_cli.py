@@ -167,8 +167,13 @@ def test_a_where_that_misses_by_case_only_says_which_spellings_the_sessions_have
     assert res.exit_code == 0 and res.stdout.startswith("0 sessions")
     assert res.stderr.splitlines() == [
         f"note: no session has device_category {asked!r}; {n:,} have {kind!r} (`=` is exact; "
-        f"`--where device.category~{asked}` finds it in any case)"
+        f"`--where 'device.category~{asked}'` finds it in any case)"
     ]
+    # the other filters count: a clause that keeps none of those sessions, --limit 0
+    res = _run(*base, "--where", f"device.category={asked}", "--where", "event_count>100000")
+    assert res.exit_code == 0 and "finds it in any case" not in res.stderr
+    res = _run(*base, "--where", f"device.category={asked}", "--limit", "0")
+    assert res.exit_code == 0 and f"{n:,} have {kind!r}" in res.stderr
     res = _run(*base, "--where", f"device.category={asked}", "--format", "json")
     assert json.loads(res.stdout) == [] and "finds it in any case" in res.stderr
     for args in (
@@ -461,13 +466,13 @@ def test_times_without_a_zone_are_counted_in_a_note_naming_the_file(tmp_path: Pa
     assert [line for line in lines if "no time zone" in line] == [
         "note: genesys.jsonl: 1 event time has no time zone (such as 2026-10-01T10:00:00) and "
         "was read as UTC; if the export wrote local times, have it write their offset (+02:00) "
-        "and run again with --rebuild",
+        "and take the corrected exports in with `jtrack sessionize --replace`",
         "note: flat.jsonl: 2 event times have no time zone (such as 2026-10-01T10:00:00) and "
         "were read as UTC; if the export wrote local times, have it write their offset "
-        "(+02:00) and run again with --rebuild",
+        "(+02:00) and take the corrected exports in with `jtrack sessionize --replace`",
         "note: naive.parquet: 2 event times have no time zone (such as 2026-10-01T10:00:00) "
         "and were read as UTC; if the export wrote local times, have it write their offset "
-        "(+02:00) and run again with --rebuild",
+        "(+02:00) and take the corrected exports in with `jtrack sessionize --replace`",
     ]
     res = _run("sessionize", str(genesys), str(flat), "--store", st, "--on-error", "skip")
     assert res.exit_code == 0 and "no time zone" not in res.stderr  # (taken in already)
@@ -481,7 +486,8 @@ def test_times_without_a_zone_are_counted_in_a_note_naming_the_file(tmp_path: Pa
     assert [line for line in lines if "no time zone" in line] == [
         "note: 4 event times in 4 files (day0.jsonl, day1.jsonl, day2.jsonl and 1 more) have "
         "no time zone (such as 2026-10-01T10:00:00) and were read as UTC; if the export wrote "
-        "local times, have it write their offset (+02:00) and run again with --rebuild"
+        "local times, have it write their offset (+02:00) and take the corrected exports in with "
+        "`jtrack sessionize --replace`"
     ]
     # a report of the files says it too (its hours and months are as far off)
     res = _run("report", str(flat), "--on-error", "skip", "--format", "json")

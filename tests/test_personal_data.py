@@ -243,6 +243,17 @@ def test_sessions_with_contacts_names_are_hashed_under_redact(world) -> None:
     assert "Ada Lovelace" not in names and any(n.startswith("h:") for n in names)
 
 
+def test_a_where_missed_by_case_never_spells_a_name_the_output_hashes(world) -> None:
+    """`--where contact_name=carol` lists nothing (`=` is exact); the note that names the
+    spellings the sessions have must not show one the role's output hashes (--redact)."""
+    args = ("sessions", "--contacts", str(world["book"]), "--where", "contact_name=carol")
+    res = _run(world, *args, "--redact", "--traffic", "all", role="supervisor")
+    assert res.exit_code == 0, res.stderr
+    assert "Carol" not in res.stderr and "finds it in any case" not in res.stderr
+    res = _run(world, *args, "--traffic", "all", role="supervisor")  # (names are no secret)
+    assert res.exit_code == 0 and "1 have 'Carol'" in res.stderr
+
+
 @pytest.mark.parametrize("fmt", ["json", "table", "html"])
 def test_card_hides_form_attributes_urls_and_the_contact(world, fmt, tmp_path: Path) -> None:
     sid = _session_of(world, "cookie-ada")

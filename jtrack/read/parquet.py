@@ -215,7 +215,7 @@ def canonical_from_parquet_frame(
     extra = [c for c in df.columns if c.startswith("_has_")]
     has_kind = "kind" in schema and not genesys and _is_text(schema["kind"])
     canon = (
-        df.lazy()  # (lazy: a time is parsed once for its value, its checks and its zone)
+        df.lazy()  # (lazy: the columns are worked out side by side)
         .select(
             *sel,
             *extra,

@@ -39,7 +39,7 @@ SRC_LINE = "_line"
 REASON = "_reason"
 REASON_FIELD = "_field"
 RAW = "_raw"
-#: Set on a row whose time had no zone and was read as UTC (see _no_zone); readers count
+#: Set on a row whose time had no zone and was read as UTC (see _zone_less); readers count
 #: the kept ones in FileStats.no_zone.
 NO_ZONE = "_no_zone"
 
@@ -91,7 +91,7 @@ class FileStats:
     #: JSON lines read a block at a time: newlines from the file's start to the end of what
     #: was read (None: not counted). For the store's records, not part of the accounting.
     lines: int | None = None
-    #: Kept rows whose time had no zone and was read as UTC (see _no_zone): for a note.
+    #: Kept rows whose time had no zone and was read as UTC (see _zone_less): for a note.
     no_zone: int = 0
 
     def add(self, other: FileStats) -> None:
@@ -260,7 +260,11 @@ def zone_notes(files: Iterable[FileStats], stored: bool = True) -> list[str]:
     some = [st for st in files if st.no_zone]
     if not some:
         return []
-    again = " and run again with --rebuild" if stored else ""
+    # (a store keeps an event's earliest copy: a corrected export replaces the history,
+    # --rebuild would keep every time of a zone behind UTC)
+    again = (
+        " and take the corrected exports in with `jtrack sessionize --replace`" if stored else ""
+    )
     tail = (
         f"read as UTC; if the export wrote local times, have it write their offset (+02:00){again}"
     )
@@ -288,17 +292,18 @@ def kept_without_zone(rows: pl.DataFrame) -> int:
     )
 
 
-def _no_zone(col: pl.Expr, dtype: pl.DataType, parsed: pl.Expr) -> pl.Expr:
-    """Times `_parse_time` read as UTC because they have no zone at all (a time zone-less
-    Parquet column, or text such as `2026-10-01T10:00:00`): an export written in local time
-    would be hours off, so a run says how many there were. `parsed`: _parse_time's value."""
+def _zone_less(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Whether a time, if _parse_time reads it, is read as UTC because it has no zone at all
+    (a time zone-less Parquet column, or text such as `2026-10-01T10:00:00`): an export
+    written in local time would be hours off, so a run says how many there were (NO_ZONE,
+    set in _finish for the times read)."""
     if isinstance(dtype, pl.Datetime):
-        return parsed.is_not_null() & pl.lit(dtype.time_zone is None)
+        return pl.lit(dtype.time_zone is None)
     if not _is_text(dtype):
         return pl.lit(False)
-    # (what is read at all and is neither epoch milliseconds nor ends with a zone)
+    # (neither epoch milliseconds nor ending with a zone)
     zoned = r"^\s*-?\d{1,15}\s*$|(?i:z|[+-]\d{2}(:?\d{2})?)\s*$"
-    return parsed.is_not_null() & ~col.cast(pl.String).str.contains(zoned)
+    return ~col.cast(pl.String).str.contains(zoned).fill_null(True)
 
 
 def _to_bool(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -425,9 +430,9 @@ def _canonical_select(
 ) -> tuple[list[pl.Expr], dict[str, str]]:
     """Expressions turning a decoded frame into canonical columns, plus flags.
 
-    `_bad_<col>`: a value was present but could not be converted; `_type_<col>`: a value was
-    present in a column whose type cannot hold the field at all. Also returns, for each such
-    column, the detail shown with its rejects.
+    `_present_<col>`: a value was present (_finish sets `_bad_<col>` where it could not be
+    converted); `_type_<col>`: a value was present in a column whose type cannot hold the
+    field at all. Also returns, for each such column, the detail shown with its rejects.
     """
     exprs: list[pl.Expr] = []
     details: dict[str, str] = {}
@@ -470,10 +475,12 @@ def _canonical_select(
         converted = _convert(f.name, src_expr, src_dtype, f.dtype).cast(f.dtype).alias(f.name)
         exprs.append(converted)
         if f.dtype not in (pl.String, KV_LIST) or f.name == "created_date":
-            # a value that was present but could not be converted is a wrong type
-            exprs.append((src_expr.is_not_null() & converted.is_null()).alias(f"_bad_{f.name}"))
+            # a value that was present but could not be converted is a wrong type (`_bad_`,
+            # set in _finish from the converted column: an expression used twice in one
+            # select is computed twice, and a time's parse is the select's dearest part)
+            exprs.append(src_expr.is_not_null().alias(f"_present_{f.name}"))
         if f.name == "created_date":
-            exprs.append(_no_zone(src_expr, src_dtype, converted).alias(NO_ZONE))
+            exprs.append(_zone_less(src_expr, src_dtype).alias("_zone_less"))
     return exprs, details
 
 
@@ -570,6 +577,20 @@ def _finish(
     Adds `_reason`, `_field` and `_detail` (null for kept rows); `details` explains the
     columns whose type cannot hold their field (see _canonical_select).
     """
+    present = [c for c in frame.columns if c.startswith("_present_")]
+    frame = frame.with_columns(
+        *[
+            (pl.col(c) & pl.col(c.removeprefix("_present_")).is_null()).alias(
+                "_bad_" + c.removeprefix("_present_")
+            )
+            for c in present
+        ],
+        *(
+            [(pl.col("_zone_less") & pl.col("created_date").is_not_null()).alias(NO_ZONE)]
+            if "_zone_less" in frame.columns
+            else []
+        ),
+    ).drop(*present, "_zone_less", strict=False)
     # (stripped once, in a column: an eager call computes an expression as often as it is
     # used)
     frame = frame.with_columns(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -259,9 +260,11 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         lf = lf.filter(pl.col("created_date") < q.until)
     if q.type is not None:
         lf = lf.filter(pl.col("type") == q.type)
-    unfiltered = lf
+    before_where = lf
+    resolved = []  # (the clauses with ids written whole: for the case note)
     for clause in q.where:
-        lf = lf.filter(where_expr(_whole_id(lf, clause, schema), schema))
+        resolved.append(_whole_id(lf, clause, schema))
+        lf = lf.filter(where_expr(resolved[-1], schema))
     sort_col = column_for_field(q.sort, list(schema))
     scope = traffic_scope(lf, traffic)
     lf = lf.filter(traffic_expr(traffic))
@@ -310,17 +313,21 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     total = out.height
     if q.limit is not None and out.height == q.limit:  # (a limit that cut: how many more)
         total = int(matching.select(pl.len()).collect(engine="in-memory").item())
-    note = _case_note(unfiltered, q.where, schema) if out.height == 0 and q.where else None
+    note = None
+    if total == 0 and q.where:  # (nothing matched: a --limit 0 matched nothing either)
+        note = _case_note(before_where.filter(traffic_expr(traffic)), q.where, resolved, schema)
     return SessionListing(out, scope, total, note)
 
 
 def _case_note(
-    lf: pl.LazyFrame, clauses: tuple[str, ...], schema: dict[str, pl.DataType]
+    lf: pl.LazyFrame, clauses: tuple[str, ...], resolved: list[str], schema: dict[str, pl.DataType]
 ) -> str | None:
     """When no session matched: a `FIELD=VALUE` clause on a text field whose value the
-    sessions (the other filters kept) hold in another case only, with those spellings: `=`
-    is exact, `~` ignores case. Ids are left out (an id is only itself)."""
-    for clause in clauses:
+    sessions the other filters keep (`lf`: the query's but the `--where` clauses; `resolved`:
+    those clauses, ids written whole) hold in another case only, with those spellings (as
+    the role may see them: none is shown that the output would mask): `=` is exact, `~`
+    ignores case. Ids are left out (an id is only itself)."""
+    for k, clause in enumerate(clauses):
         m = _WHERE.match(clause)
         if m is None or m.group(2) not in ("=", "=="):
             continue
@@ -329,20 +336,30 @@ def _case_note(
         if name in ID_COLUMNS or schema[name] != pl.String or not value:
             continue
         col = pl.col(name)
+        others = lf
+        for j, other in enumerate(resolved):
+            if j != k:
+                others = others.filter(where_expr(other, schema))
         found = (
-            lf.filter(col.str.to_lowercase() == value.lower())
+            others.filter((col.str.to_lowercase() == value.lower()) & (col != value))
             .group_by(name)
             .agg(n=pl.len())
             .sort("n", name, descending=[True, False])
             .head(3)
             .collect(engine="in-memory")
         )
-        if found.height:
-            spelled = ", ".join(f"{n:,} have {v!r}" for v, n in found.iter_rows())
-            return (
-                f"no session has {name} {value!r}; {spelled} (`=` is exact; "
-                f"`--where {field}~{value}` finds it in any case)"
-            )
+        if found.height == 0:
+            continue
+        from jtrack.access import protect_output
+
+        if not protect_output(found).equals(found):  # (masked or hashed for this role)
+            continue
+        spelled = ", ".join(f"{n:,} have {v!r}" for v, n in found.iter_rows())
+        fix = shlex.quote(f"{field}~{value}")
+        return (
+            f"no session has {name} {value!r}; {spelled} (`=` is exact; `--where {fix}` finds "
+            "it in any case)"
+        )
     return None
 
 
