@@ -174,6 +174,19 @@ def test_a_where_that_misses_by_case_only_says_which_spellings_the_sessions_have
     assert res.exit_code == 0 and "finds it in any case" not in res.stderr
     res = _run(*base, "--where", f"device.category={asked}", "--limit", "0")
     assert res.exit_code == 0 and f"{n:,} have {kind!r}" in res.stderr
+    # an id prefix among them counts whatever the order; two values in the wrong case: the
+    # first is said (the other taken in any case)
+    rows = _run(*base, "--columns", "id,device.category", "--format", "csv").stdout
+    one = next(r.split(",")[0][:8] for r in rows.splitlines()[1:] if r.endswith(f",{kind}"))
+    for args in (
+        ["--where", f"device.category={asked}", "--where", f"id={one}"],
+        ["--where", f"id={one}", "--where", f"device.category={asked}"],
+    ):
+        res = _run(*base, *args)
+        assert f"1 have {kind!r}" in res.stderr, args
+    typ = _run(*base, "--columns", "type", "--format", "csv").stdout.splitlines()[1]
+    res = _run(*base, "--where", f"device.category={asked}", "--where", f"type={typ.upper()}")
+    assert f"have {kind!r}" in res.stderr
     res = _run(*base, "--where", f"device.category={asked}", "--format", "json")
     assert json.loads(res.stdout) == [] and "finds it in any case" in res.stderr
     for args in (

@@ -261,10 +261,8 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     if q.type is not None:
         lf = lf.filter(pl.col("type") == q.type)
     before_where = lf
-    resolved = []  # (the clauses with ids written whole: for the case note)
     for clause in q.where:
-        resolved.append(_whole_id(lf, clause, schema))
-        lf = lf.filter(where_expr(resolved[-1], schema))
+        lf = lf.filter(where_expr(_whole_id(lf, clause, schema), schema))
     sort_col = column_for_field(q.sort, list(schema))
     scope = traffic_scope(lf, traffic)
     lf = lf.filter(traffic_expr(traffic))
@@ -315,31 +313,48 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         total = int(matching.select(pl.len()).collect(engine="in-memory").item())
     note = None
     if total == 0 and q.where:  # (nothing matched: a --limit 0 matched nothing either)
-        note = _case_note(before_where.filter(traffic_expr(traffic)), q.where, resolved, schema)
+        note = _case_note(before_where.filter(traffic_expr(traffic)), q.where, schema)
     return SessionListing(out, scope, total, note)
 
 
 def _case_note(
-    lf: pl.LazyFrame, clauses: tuple[str, ...], resolved: list[str], schema: dict[str, pl.DataType]
+    lf: pl.LazyFrame, clauses: tuple[str, ...], schema: dict[str, pl.DataType]
 ) -> str | None:
     """When no session matched: a `FIELD=VALUE` clause on a text field whose value the
-    sessions the other filters keep (`lf`: the query's but the `--where` clauses; `resolved`:
-    those clauses, ids written whole) hold in another case only, with those spellings (as
-    the role may see them: none is shown that the output would mask): `=` is exact, `~`
-    ignores case. Ids are left out (an id is only itself)."""
-    for k, clause in enumerate(clauses):
+    sessions the other filters keep (`lf`: the query's but the `--where` clauses; the
+    other clauses, another text `=` in any case too) hold in another case only, with those
+    spellings (as the role may see them: none is shown that the output would mask): `=` is
+    exact, `~` ignores case. Ids are left out (an id is only itself)."""
+
+    def caseless(clause: str) -> tuple[str, pl.Expr] | None:
+        """(field, the clause in any case) for `FIELD=VALUE` on a text field; else None."""
         m = _WHERE.match(clause)
         if m is None or m.group(2) not in ("=", "=="):
-            continue
+            return None
         field, _, value = m.groups()
         name = column_for_field(field, list(schema))
         if name in ID_COLUMNS or schema[name] != pl.String or not value:
-            continue
+            return None
         col = pl.col(name)
-        others = lf
-        for j, other in enumerate(resolved):
-            if j != k:
-                others = others.filter(where_expr(other, schema))
+        return field, col.str.to_lowercase() == value.lower()
+
+    loose: list[pl.Expr] = []
+    for clause in clauses:
+        either = caseless(clause)
+        if either is not None:
+            loose.append(either[1])
+            continue
+        try:  # (an id prefix written whole against these sessions, as the query did)
+            loose.append(where_expr(_whole_id(lf, clause, schema), schema))
+        except (DataError, UsageError):
+            return None
+    for k, clause in enumerate(clauses):
+        if caseless(clause) is None:
+            continue
+        field, _, value = _WHERE.match(clause).groups()  # type: ignore[union-attr]
+        name = column_for_field(field, list(schema))
+        col = pl.col(name)
+        others = lf.filter(*[e for j, e in enumerate(loose) if j != k]) if len(loose) > 1 else lf
         found = (
             others.filter((col.str.to_lowercase() == value.lower()) & (col != value))
             .group_by(name)
