@@ -238,15 +238,12 @@ def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     iso = text.str.replace(" ", "T", literal=True).str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us"
     )
-    return pl.coalesce(epoch, iso, _naive_time(text))
-
-
-def _naive_time(text: pl.Expr) -> pl.Expr:
-    return (
+    naive = (
         text.str.replace(" ", "T", literal=True)
         .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
         .dt.replace_time_zone("UTC")
     )
+    return pl.coalesce(epoch, iso, naive)
 
 
 #: Files named one a note; more are said in one note (a first build of a year of exports).
@@ -256,12 +253,12 @@ ZONE_NOTES = 3
 def zone_notes(files: Iterable[FileStats], stored: bool = True) -> list[str]:
     """The notes of the files some of whose times had no zone (FileStats.no_zone): one a
     file, or one for them all when there are more than ZONE_NOTES. `stored`: the events
-    went into a store (which keeps the first copy of an event: --rebuild)."""
+    went into a store (the notes say how to replace them)."""
     some = [st for st in files if st.no_zone]
     if not some:
         return []
-    # (a store keeps an event's earliest copy: a corrected export replaces the history,
-    # --rebuild would keep every time of a zone behind UTC)
+    # (a store keeps an event's earliest copy: corrected exports replace the history;
+    # --rebuild would keep the wrong time of every event of a zone behind UTC)
     again = (
         " and take the corrected exports in with `jtrack sessionize --replace`" if stored else ""
     )
