@@ -954,3 +954,22 @@ def test_watch_says_which_files_have_times_without_a_zone(tmp_path: Path) -> Non
     res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once", "-q"])
     assert res.exit_code == 0 and res.stderr == ""
     assert Store(st).read_manifest().counts["events_kept"] == 4
+
+
+def test_watch_names_a_file_whose_every_event_was_taken_in_already(tmp_path: Path) -> None:
+    """`sessionize` notes an export given twice (under another name) or a file edited in
+    place; `jtrack watch` took such a file in without a word (only a count of duplicates
+    in the store)."""
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    text = "".join(page(f"e{i}", "v1", i, "/") + "\n" for i in range(3))
+    (ex / "a.jsonl").write_text(text)
+    res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once"])
+    assert res.exit_code == 0 and "taken in already" not in res.stderr, res.stderr
+    (ex / "a-again.jsonl").write_text(text + "\n")  # (not the same bytes: read)
+    res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once"])
+    assert res.exit_code == 0, res.stderr
+    notes = [line for line in res.stderr.splitlines() if "taken in already" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: ") and "a-again.jsonl: all 3" in notes[0]
+    res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once"])
+    assert res.exit_code == 0 and "taken in already" not in res.stderr  # (said once)

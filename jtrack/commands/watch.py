@@ -649,7 +649,8 @@ class WatchLoop:
         self.run_warnings: list[str] = []
         #: notes of the last runs not said yet: why every session was rebuilt (options, or
         #: a rule of an earlier jtrack), times without a zone (once a file: a growing
-        #: file's new lines would say it every run)
+        #: file's new lines would say it every run), files whose every event was taken in
+        #: already (an export given twice, a file edited in place)
         self.run_notes: list[str] = []
         self.zone_said: set[str] = set()
         self.card_renderable: Any = None
@@ -712,6 +713,7 @@ class WatchLoop:
         new = [st for st in result.read.files if st.no_zone and st.file not in self.zone_said]
         self.zone_said.update(st.file for st in new)
         self.run_notes += zone_notes(new)
+        self.run_notes += result.repeated_files  # (the files this run read: said once)
         return int(info.get("events_added", 0) or 0)
 
     # ------------------------------------------------------------------ frames
@@ -975,7 +977,7 @@ class WatchLoop:
 
     def _say_run(self) -> None:
         """The last run's warning lines (-q too: something is wrong), and its notes (not
-        with -q): every session rebuilt, times without a zone."""
+        with -q): every session rebuilt, times without a zone, files taken in already."""
         if self.run_warnings:
             from jtrack.commands._common import warning_line
 

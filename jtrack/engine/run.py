@@ -191,6 +191,9 @@ class StoredRun:
     #: what may mean something is wrong, said even by a quiet run: rows this run rejected
     #: (--on-error skip), a --replace that left the store smaller
     warnings: list[str] = field(default_factory=list)
+    #: the notes (also in `notes`) of the files of this run whose every event was taken in
+    #: already: the same export twice, or a file edited in place (jtrack watch says them)
+    repeated_files: list[str] = field(default_factory=list)
 
     def session_table(self, limit: int | None = None) -> pl.DataFrame:
         """The store's sessions by start and id (the first `limit` of them)."""
@@ -404,9 +407,10 @@ def _run(
             lambda pos: engine.rows_at(new, pos, ["customer_id", "event_id"]),
             _stored_keys(snap, sides) if snap is not None and keys_held else None,
         )
-        notes += _repeated_files(
+        repeated = _repeated_files(
             new, decisions, {i.path for i in history.inputs} if history else set()
         )
+        notes += repeated
         new.release_ids()
         if opts.on_error == "fail":
             # stored rows the new ones put beyond the cut come first in input order: a run
@@ -511,6 +515,7 @@ def _run(
         store=store,
         notes=notes,
         warnings=warnings,
+        repeated_files=repeated,
     )
 
 
