@@ -38,6 +38,7 @@ import polars_hash  # noqa: F401  (registers the .chash namespace)
 
 from jtrack.config import PERMISSIONS as _CONFIG_PERMISSIONS
 from jtrack.config import load_config
+from jtrack.core.contacts import PHONE_TRAITS
 from jtrack.errors import ConfigError, NotPermittedError
 from jtrack.schema import KIND_CUSTOM, KIND_OUTCOME, KIND_SEGMENT, KV_LIST
 from jtrack.store import Store
@@ -128,15 +129,7 @@ PERSONAL_ATTRIBUTES = (
     "email",
     "emailaddress",
     "mail",
-    "phone",
-    "phonenumber",
-    "cellphone",
-    "mobilephone",
-    "mobile",
-    "mobilenumber",
-    "homephone",
-    "workphone",
-    "telephone",
+    *PHONE_TRAITS,  # (any name matched as a phone trait is personal)
     "tel",
     "givenname",
     "firstname",

@@ -84,8 +84,9 @@ _ID_FIELDS = {
     "external_ids": "external_id",
 }
 
-#: Names of a phone trait on events (compared as _key gives them), `phone` first.
-_PHONE_TRAITS = (
+#: Names of a phone trait on events (compared as _key gives them), `phone` first; also
+#: personal attribute names (jtrack.access masks them).
+PHONE_TRAITS = (
     "phone",
     "phonenumber",
     "cellphone",
@@ -104,7 +105,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("name", "displayname", "fullname"),
     "emails": ("emails", "email", "emailaddresses", "emailaddress", "mail", "workemail"),
     # (every name an event's phone trait may have, so that a book and its events agree)
-    "phones": ("phones", "phone", "phonenumbers", *_PHONE_TRAITS[1:], "tel"),
+    "phones": ("phones", "phone", "phonenumbers", *PHONE_TRAITS[1:], "tel"),
     "cookie_ids": ("cookieids", "cookieid", "cookies", "cookie", "customerids", "customerid"),
     "external_ids": ("externalids", "externalid"),
 }
@@ -123,7 +124,7 @@ VALUE_SEPARATOR = ";"
 # Identity trait names on events (compared lower-case without `_`, `-`, spaces) -> kind.
 _TRAIT_KINDS = {
     **dict.fromkeys(("email", "emailaddress", "mail"), "email"),
-    **dict.fromkeys(_PHONE_TRAITS, "phone"),
+    **dict.fromkeys(PHONE_TRAITS, "phone"),
     **dict.fromkeys(("externalid", "externalcontactid"), "external_id"),
     **dict.fromkeys(("givenname", "firstname"), "given_name"),
     **dict.fromkeys(("familyname", "lastname", "surname"), "family_name"),
