@@ -326,8 +326,8 @@ def _case_note(
     spellings (as the role may see them: none is shown that the output would mask): `=` is
     exact, `~` ignores case. Ids are left out (an id is only itself)."""
 
-    def caseless(clause: str) -> tuple[str, pl.Expr] | None:
-        """(field, the clause in any case) for `FIELD=VALUE` on a text field; else None."""
+    def caseless(clause: str) -> tuple[str, str, str] | None:
+        """(field, column, value) of `FIELD=VALUE` on a text field; else None."""
         m = _WHERE.match(clause)
         if m is None or m.group(2) not in ("=", "=="):
             return None
@@ -335,28 +335,28 @@ def _case_note(
         name = column_for_field(field, list(schema))
         if name in ID_COLUMNS or schema[name] != pl.String or not value:
             return None
-        col = pl.col(name)
-        return field, col.str.to_lowercase() == value.lower()
+        return field, name, value
 
+    def any_case(name: str, value: str) -> pl.Expr:
+        return pl.col(name).str.to_lowercase() == value.lower()
+
+    texts = [caseless(clause) for clause in clauses]
     loose: list[pl.Expr] = []
-    for clause in clauses:
-        either = caseless(clause)
-        if either is not None:
-            loose.append(either[1])
+    for clause, text in zip(clauses, texts, strict=True):
+        if text is not None:
+            loose.append(any_case(text[1], text[2]))
             continue
         try:  # (an id prefix written whole against these sessions, as the query did)
             loose.append(where_expr(_whole_id(lf, clause, schema), schema))
         except (DataError, UsageError):
             return None
-    for k, clause in enumerate(clauses):
-        if caseless(clause) is None:
+    for k, text in enumerate(texts):
+        if text is None:
             continue
-        field, _, value = _WHERE.match(clause).groups()  # type: ignore[union-attr]
-        name = column_for_field(field, list(schema))
-        col = pl.col(name)
+        field, name, value = text
         others = lf.filter(*[e for j, e in enumerate(loose) if j != k]) if len(loose) > 1 else lf
         found = (
-            others.filter((col.str.to_lowercase() == value.lower()) & (col != value))
+            others.filter(any_case(name, value) & (pl.col(name) != value))
             .group_by(name)
             .agg(n=pl.len())
             .sort("n", name, descending=[True, False])
