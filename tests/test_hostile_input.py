@@ -589,3 +589,116 @@ def test_a_folder_run_names_the_files_it_leaves_out(tmp_path: Path) -> None:
         "note: left out 3 files whose names say they hold no events "
         "(events.csv, export.xlsx, notes.md)"
     ) in res.stderr
+
+
+def _workbook(path: Path) -> None:
+    """An Excel workbook (a zip file) at `path`, whatever its name."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+
+
+def test_a_workbook_named_like_an_export_in_a_folder_is_left_out_and_named(tmp_path: Path) -> None:
+    """An Excel workbook saved as export.json in the exports folder was read as JSON lines:
+    its bytes were an invalid_utf8 error (advice: re-export as UTF-8), or with --on-error
+    skip a rejected "row" holding the zip's bytes, the run going on with exit 0."""
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    (ex / "a.jsonl").write_text(genesys_line("a", "c1", "2026-10-01T10:00:00.000Z") + "\n")
+    _workbook(ex / "export.json")
+    for extra in ([], ["--on-error", "skip"]):
+        store = tmp_path / f"st{len(extra)}"
+        res = invoke(["sessionize", str(ex), "--store", str(store), *extra])
+        assert res.exit_code == 0, res.stderr
+        assert (
+            "note: left out 1 file named like exports whose content is no events "
+            "(export.json: a zip file; an Excel workbook is a zip file too: save the events "
+            "as JSON lines or Parquet)"
+        ) in res.stderr
+        assert "invalid_utf8" not in res.stderr and "rejected" not in res.stderr
+        m = Store.open(store).read_manifest()
+        assert m.counts["rows_read"] == 1 and m.counts["rejected"] == 0
+        assert [Path(i.path).name for i in m.inputs] == ["a.jsonl"]
+    # a glob reaches it too; `usage` of the folder reads the other file alone
+    res = invoke(["sessionize", str(ex / "*.json*"), "--store", str(tmp_path / "g")])
+    assert res.exit_code == 0 and "export.json: a zip file" in res.stderr, res.stderr
+    res = invoke(["usage", str(ex), "--month", "2026-10", "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["totals"]["billable"] == 1
+
+
+def test_a_folder_or_glob_of_workbooks_alone_is_one_line_naming_one(tmp_path: Path) -> None:
+    """A folder holding only workbooks saved as .json: 'no events', naming what they are."""
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    _workbook(ex / "export.json")
+    _workbook(ex / "more.parquet")
+    res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 1
+    assert res.stderr.strip() == (
+        f"error: {ex}: the directory holds no events: export.json is a zip file by its "
+        "content (and 1 more such file) (hint: an Excel workbook is a zip file too: save the "
+        "events as JSON lines or Parquet)"
+    )
+    res = invoke(["sessionize", str(ex / "*.json"), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 1
+    assert "the pattern matches no events: export.json is a zip file by its content" in res.stderr
+    assert not (tmp_path / "st").exists()
+
+
+def test_epoch_seconds_are_said_to_be_seconds_with_the_fix(tmp_path: Path) -> None:
+    """Times written as epoch seconds (a script's export) are read as milliseconds, in
+    January 1970, and rejected as implausible; the hint said to fix the row, or (every row
+    rejected) to give event exports, which the file is."""
+    seconds = tmp_path / "secs.jsonl"
+    row = {"event_id": "s1", "customer_id": "x", "event_type": "WebEvent"}
+    seconds.write_text(
+        "".join(
+            json.dumps({**row, "event_id": f"s{i}", "created_date": t, "event_name": "page_viewed"})
+            + "\n"
+            for i, t in enumerate((1793872800, 1793872860))
+        )
+    )
+    detail = (
+        "1970-01-21T18:17:52.800Z: epoch seconds read as milliseconds? 1793872800 seconds is "
+        "2026-11-05T10:00:00Z"
+    )
+    hint = (
+        "(hint: jtrack reads epoch numbers as milliseconds: multiply times in seconds by 1000, "
+        "or write ISO-8601 times)"
+    )
+    pq = tmp_path / "secs.parquet"
+    pl.read_ndjson(seconds).write_parquet(pq)
+    for src in (seconds, pq):
+        for args in (
+            ["sessionize", str(src), "--store", str(tmp_path / "st")],
+            ["usage", str(src), "--month", "2026-11"],
+            ["report", str(src)],
+        ):
+            res = invoke(args)
+            assert res.exit_code == 1, (args, res.stderr)
+            assert res.stderr.count("\n") == 1 and detail in res.stderr, (args, res.stderr)
+            assert res.stderr.rstrip().endswith(hint), (args, res.stderr)
+    # with --on-error skip the rejects file says it too
+    rejects = tmp_path / "rejects.jsonl"
+    store = str(tmp_path / "st")
+    res = invoke(
+        [
+            "sessionize",
+            str(seconds),
+            "--store",
+            store,
+            "--on-error",
+            "skip",
+            "--rejects",
+            str(rejects),
+        ]
+    )
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(rejects.read_text().splitlines()[0])["detail"] == detail
+    # a time before 2000 that is no such number keeps the plain detail and hint
+    old = tmp_path / "old.jsonl"
+    old.write_text(genesys_line("a", "c1", "1999-12-31T23:00:00Z") + "\n")
+    res = invoke(["sessionize", str(old), "--store", str(tmp_path / "st2")])
+    assert res.exit_code == 1 and "seconds read" not in res.stderr and "fix the row" in res.stderr

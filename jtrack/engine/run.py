@@ -53,6 +53,7 @@ from jtrack.read import (
     ReadResult,
     Source,
     expand_sources,
+    left_out_by_content,
     left_out_by_name,
     rejects_frame,
     zone_notes,
@@ -276,6 +277,16 @@ def run_sessionize(
             notes.append(
                 f"left out {n:,} file{'s' if n != 1 else ''} whose names say they hold no "
                 f"events ({shown}{more})"
+            )
+        by_content = left_out_by_content(sources)
+        if by_content:
+            n = len(by_content)
+            shown = ", ".join(f"{Path(f).name}: {what}" for f, what in by_content[:5])
+            more = f" and {n - 5:,} more" if n > 5 else ""
+            notes.append(
+                f"left out {n:,} file{'s' if n != 1 else ''} named like exports whose content "
+                f"is no events ({shown}{more}; an Excel workbook is a zip file too: save "
+                "the events as JSON lines or Parquet)"
             )
         if own:
             notes.append(

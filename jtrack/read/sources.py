@@ -96,6 +96,33 @@ def _contacts_header(p: Path) -> bool:
 
 #: What a file's first bytes say it is, whatever its name (an Excel workbook is a zip).
 _NOT_EVENTS_MAGIC = ((b"PK\x03\x04", "zip"), (b"\xd0\xcf\x11\xe0", "Excel"), (b"%PDF", "PDF"))
+
+
+#: _magic_kind's answers by file and version (a watch polls the same folder again and again).
+_MAGIC_SEEN: dict[tuple[str, int, int, int, int], str | None] = {}
+
+
+def _magic_kind(p: Path) -> str | None:
+    """What a file is by its first bytes when they say it holds no events (a zip, an old
+    Excel workbook, a PDF); None when they do not say so, or it cannot be read (the reader
+    says what is wrong with it). Four bytes are read, once per version of the file."""
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    key = (str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _MAGIC_SEEN:
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(4)
+        except OSError:
+            return None
+        if len(_MAGIC_SEEN) > 100_000:
+            _MAGIC_SEEN.clear()
+        _MAGIC_SEEN[key] = next((k for sig, k in _NOT_EVENTS_MAGIC if head.startswith(sig)), None)
+    return _MAGIC_SEEN[key]
+
+
 #: First bytes of what jtrack reads (Parquet, gzip, zstd, UTF-16): never sniffed further.
 _READ_MAGIC = (b"PAR1", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\xff\xfe", b"\xfe\xff")
 
@@ -126,6 +153,23 @@ def _sniffed(p: Path) -> str | None:
     return None
 
 
+def _a_file(kind: str) -> str:
+    """A kind of file with its article: "a zip file", "an Excel file"."""
+    return ("an" if kind in ("Excel", "HTML", "XML") else "a") + f" {kind} file"
+
+
+_WORKBOOK_HINT = "an Excel workbook is a zip file too: save the events as JSON lines or Parquet"
+
+
+def _by_content(files: Sequence[Path]) -> str:
+    """What the first of `files` is ("a.json is a zip file by its content"), and how many
+    more there are."""
+    kind = _magic_kind(files[0]) or "zip"
+    n = len(files) - 1
+    more = f" (and {n:,} more such file{'s' if n != 1 else ''})" if n else ""
+    return f"{files[0].name} is {_a_file(kind)} by its content{more}"
+
+
 def _refuse_not_events(p: Path, shown: str) -> None:
     named = _not_events(p)
     kind = named or _sniffed(p)
@@ -138,13 +182,12 @@ def _refuse_not_events(p: Path, shown: str) -> None:
         "leave this file out"
     )
     if kind == "zip" and named is None:  # (named as events: more likely a workbook)
-        hint = "an Excel workbook is a zip file too: save the events as JSON lines or Parquet"
+        hint = _WORKBOOK_HINT
     if kind == "CSV" and _contacts_header(p):  # the contacts file, given as events
         hint = f"this looks like a contacts file: pass it as --contacts {shown}"
     elif kind == "CSV":
         hint += ", or convert it: duckdb -c \"COPY (FROM 'x.csv') TO 'x.parquet'\""
-    article = "an" if kind in ("Excel", "HTML", "XML") else "a"
-    what = f"{article} {kind} file" + (" by its content" if named is None else "")
+    what = _a_file(kind) + (" by its content" if named is None else "")
     raise FileAccessError(f"{shown}: {what}, not events", hint=hint)
 
 
@@ -161,6 +204,30 @@ def left_out_by_name(sources: Sequence[str | os.PathLike[str]]) -> list[str]:
             except UsageError:
                 continue  # (expand_sources says what is wrong)
             out += [str(f) for f in walked if _not_events(f) is not None]
+    return out
+
+
+def left_out_by_content(sources: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str]]:
+    """The files named like exports that the folders and globs among `sources` reach but
+    that are not read because their first bytes say they hold no events (an Excel workbook
+    saved as `export.json` is a zip), each with what it is ("a zip file"): said, so that
+    every file is accounted for (a file named alone is refused instead)."""
+    out: list[tuple[str, str]] = []
+    for s in sources:
+        raw = os.fspath(s)
+        p = Path(raw)
+        try:
+            if raw == "-" or p.is_file():
+                continue
+            if p.is_dir():
+                reached = _walk(p, raw)
+            elif _MAGIC.search(raw):
+                reached = _glob(raw)
+            else:
+                continue
+        except UsageError:
+            continue  # (expand_sources says what is wrong)
+        out += [(str(f), _a_file(k)) for f in reached if _is_data_file(f) and (k := _magic_kind(f))]
     return out
 
 
@@ -195,10 +262,18 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
         if p.is_dir():
             stores: list[Path] = []
             walked = _walk(p, s, stores=stores)
-            files = [f for f in walked if _is_data_file(f)]
+            # (a file named like an export whose bytes say otherwise is left out too, and
+            # named by sessionize: see left_out_by_content)
+            files = [f for f in walked if _is_data_file(f) and _magic_kind(f) is None]
             if not files and stores:
                 continue  # only a jtrack store (its own, say): nothing to read, no error
             if not files:
+                content = [f for f in walked if _is_data_file(f)]  # (all left out by content)
+                if content:
+                    raise FileAccessError(
+                        f"{s}: the directory holds no events: {_by_content(content)}",
+                        hint=_WORKBOOK_HINT,
+                    )
                 kinds = sorted({k for f in walked if (k := _not_events(f)) is not None})
                 holds = f" (it holds {', '.join(kinds)} files, which are not read)" if kinds else ""
                 raise FileAccessError(
@@ -222,13 +297,23 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             # README or a manifest.csv beside the exports; only a file named alone is
             # refused; and so are a jtrack store's files, wherever the pattern reaches)
             memo: dict[Path, bool] = {}
-            files = [f for f in matched if _not_events(f) is None and not _in_store(f, memo)]
+            files = [
+                f
+                for f in matched
+                if _not_events(f) is None and not _in_store(f, memo) and _magic_kind(f) is None
+            ]
             if not files and all(_in_store(f, memo) for f in matched):
                 raise UsageError(
                     f"{s}: the pattern matches only a jtrack store's files, never read as exports",
                     hint="read what a store holds with --store DIR",
                 )
             if not files:
+                content = [f for f in matched if _not_events(f) is None and not _in_store(f, memo)]
+                if content:  # (all left out by content)
+                    raise FileAccessError(
+                        f"{s}: the pattern matches no events: {_by_content(content)}",
+                        hint=_WORKBOOK_HINT,
+                    )
                 kinds = sorted({k for f in matched if (k := _not_events(f)) is not None})
                 raise FileAccessError(
                     f"{s}: the pattern matches only {', '.join(kinds)} files, which are not read",

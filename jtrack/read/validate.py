@@ -669,6 +669,8 @@ def _finish(
         frame = frame.with_columns(
             pl.when(mistyped.is_not_null())
             .then(pl.col(REASON_FIELD).replace_strict(details or {}, default=None))
+            .when(pl.col(REASON) == "implausible_timestamp")
+            .then(_seconds_detail(pl.col("created_date")))
             .otherwise(None)
             .cast(pl.String)
             .alias("_detail")
@@ -711,6 +713,37 @@ def conform_rows(frame: pl.DataFrame, src_index: int) -> pl.DataFrame:
 #: Reasons that, on every row of a file, say the file is not an export of this shape.
 _FILE_WIDE = ("missing_id", "missing_customer_id", "missing_created_date")
 
+#: How an implausible time that is an epoch time in seconds read as milliseconds (in January
+#: or February 1970) is said, and the hint that goes with it.
+_SECONDS_DETAIL = "epoch seconds read as milliseconds?"
+EPOCH_SECONDS_HINT = (
+    "jtrack reads epoch numbers as milliseconds: multiply times in seconds by 1000, or write "
+    "ISO-8601 times"
+)
+
+
+def _seconds_detail(at: pl.Expr) -> pl.Expr:
+    """The detail of an implausible time `at` that is a time in seconds read as epoch
+    milliseconds (its number of milliseconds, as seconds, falls between 2000 and 2100):
+    "1970-01-21T18:11:12.800Z: epoch seconds read as milliseconds? 1793872800 seconds is
+    2026-11-05T10:40:00Z"; null for any other."""
+    ms = at.dt.epoch("ms")
+    lo = int(datetime.fromisoformat(MIN_TIME).timestamp())
+    hi = int(datetime.fromisoformat(MAX_TIME).timestamp())
+    return pl.when(ms.is_between(lo, hi, closed="left")).then(
+        pl.format(
+            "{}: " + _SECONDS_DETAIL + " {} seconds is {}",
+            at.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            ms,
+            pl.from_epoch(ms, "s").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    )
+
+
+def reject_hint(detail: str | None) -> str | None:
+    """The hint of a rejected row whose detail calls for one of its own (epoch seconds)."""
+    return EPOCH_SECONDS_HINT if detail and _SECONDS_DETAIL in detail else None
+
 
 def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) -> RejectedRowError:
     """The error that stops a run at a rejected row (a row of ROW_SCHEMA with a reason);
@@ -721,7 +754,7 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
     detail = REJECT_REASONS.get(reason, reason)
     if row["_detail"]:
         detail = f"{row['_detail']}; {detail}"
-    hint = None
+    hint = reject_hint(row["_detail"])
     if rows is not None and reason in _FILE_WIDE:
         mine = rows.filter(pl.col(SRC_FILE) == row[SRC_FILE]).get_column(REASON)
         if mine.len() > 1 and mine.eq_missing(reason).all():
@@ -746,7 +779,8 @@ def nothing_accepted(rows_read: int, rejected: int, first: str | None = None) ->
     )
     return DataError(
         f"{what}: the inputs hold no events" + (f"; the first: {first}" if first else ""),
-        hint="give event exports (Genesys Journey or flat events, as JSON lines, JSON or "
+        hint=reject_hint(first)
+        or "give event exports (Genesys Journey or flat events, as JSON lines, JSON or "
         "Parquet: `jtrack schema` lists the fields)",
     )
 

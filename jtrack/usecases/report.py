@@ -679,7 +679,7 @@ def report_from_sources(
     from jtrack.engine import sessionize_sources
     from jtrack.errors import RejectedRowError
     from jtrack.read import nothing_accepted, zone_notes
-    from jtrack.read.validate import field_for_reason
+    from jtrack.read.validate import field_for_reason, reject_hint
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
     if not run.summary.files:  # (sources name only folders that hold a jtrack store)
@@ -695,6 +695,7 @@ def report_from_sources(
             first["field"] or field_for_reason(first["reason"]),
             first["reason"],
             first["detail"],
+            reject_hint(first["detail"]),
         )
     error = nothing_accepted(
         run.summary.rows_read,

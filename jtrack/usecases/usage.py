@@ -591,7 +591,12 @@ def reading_hint() -> Iterator[None]:
     try:
         yield
     except RejectedRowError as exc:
-        exc.hint = "fix the row, or pass --on-error skip to leave it out, counted as rejected"
+        from jtrack.read.validate import reject_hint
+
+        exc.hint = (
+            reject_hint(exc.message)
+            or "fix the row, or pass --on-error skip to leave it out, counted as rejected"
+        )
         raise
 
 
