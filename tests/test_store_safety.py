@@ -166,6 +166,81 @@ def test_a_damaged_store_is_named_as_such_not_an_internal_error(tmp_path: Path) 
     assert res.exit_code == 1 and "or newer" in res.stderr and "rebuild" not in res.stderr
 
 
+def test_a_run_never_builds_on_a_damaged_file_and_verify_names_it(tmp_path: Path) -> None:
+    """A segment cut short in place (versions share it: a hard link): nightly runs,
+    `--rebuild` and `store compact` exited 0 and committed version after version on top of
+    it, and nothing but a reading command (weeks later) said so. Now each refuses before
+    writing, and `jtrack store verify` lists every damaged file and the way back."""
+    a, b = _export(tmp_path / "a.parquet", "a", 10), _export(tmp_path / "b.parquet", "b", 4)
+    c = _export(tmp_path / "c.parquet", "c", 6)
+    root = tmp_path / "store"
+    runner = CliRunner()
+
+    def jt(*args: str) -> tuple[int, str, str]:
+        res = runner.invoke(app, [*args, "--store", str(root)])
+        return res.exit_code, res.stdout, res.stderr
+
+    assert jt("sessionize", str(a), "-q")[0] == 0
+    assert jt("sessionize", str(b), "-q")[0] == 0
+    code, out, err = jt("store", "verify")
+    assert (code, out) == (0, "") and err.endswith("files of v000002 checked, all whole\n"), err
+    code, out, _ = jt("store", "verify", "--all", "--full", "-q", "-f", "csv")
+    assert (code, out) == (0, "version,file,problem\n")
+    seg = next((root / "versions" / "v000002" / "segments").iterdir())
+    assert seg.stat().st_nlink == 2  # (the same file in both versions)
+    with open(seg, "r+b") as fh:
+        fh.truncate(seg.stat().st_size // 2)
+    versions = sorted(p.name for p in (root / "versions").iterdir())
+    for args in (["sessionize", str(c)], ["sessionize", "--rebuild"], ["store", "compact"]):
+        code, _, err = jt(*args, "-q")
+        assert code == 1, (args, err)
+        assert err.count("\n") == 1 and f"{seg.name} is not a whole Parquet file" in err, err
+        assert "`jtrack store verify` lists every damaged file" in err
+        assert sorted(p.name for p in (root / "versions").iterdir()) == versions
+    code, out, err = jt("store", "verify", "--all")
+    assert code == 1
+    assert out.splitlines()[2:] == [
+        f"v000001  segments/{seg.name}  not a whole Parquet file",
+        f"v000002  segments/{seg.name}  not a whole Parquet file",
+    ]
+    assert err == (
+        f"error: {root}: the store is damaged: v000001/segments/{seg.name} is not a whole "
+        "Parquet file (and 1 more) (hint: rebuild it from its exports: `jtrack sessionize "
+        "EXPORTS --store NEW_DIR`)\n"
+    )
+    data = json.loads(jt("store", "verify", "-f", "json")[1])
+    assert data["versions"] == ["v000002"] and data["damaged"] == [
+        {
+            "version": "v000002",
+            "file": f"segments/{seg.name}",
+            "problem": "not a whole Parquet file",
+        }
+    ]
+
+
+def test_verify_finds_a_part_missing_or_of_other_rows(tmp_path: Path) -> None:
+    """A part deleted, or replaced by another whole Parquet file: named, with a rollback
+    when an earlier version holds its own copy."""
+    a, b = _export(tmp_path / "a.parquet", "a", 10), _export(tmp_path / "b.parquet", "b", 4)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([a], store)
+    run_sessionize([b], store)
+    v2 = store.root / "versions" / "v000002"
+    mine = [p for p in sorted((v2 / "sessions").iterdir()) if p.stat().st_nlink == 1]
+    mine[0].unlink()
+    idx = next(p for p in sorted((v2 / "index").iterdir()) if p.stat().st_nlink == 1)
+    rows = pl.read_parquet(idx)
+    idx.unlink()
+    rows.head(1).write_parquet(idx)
+    assert sorted((d.file.split("/")[0], d.problem) for d in store.verify()) == [
+        ("index", f"1 row where the manifest says {rows.height:,}"),
+        ("sessions", "missing"),
+    ]
+    res = CliRunner().invoke(app, ["store", "verify", "--store", str(store.root)])
+    assert res.exit_code == 1
+    assert "(hint: `jtrack store rollback v000001` goes back to an earlier version)" in res.stderr
+
+
 def test_rejects_belong_to_the_version_they_describe(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x"}\n{"id": "y"}\n')

@@ -1,4 +1,5 @@
-"""`jtrack store`: what the store holds (files taken in, runs, versions); rollback; compact."""
+"""`jtrack store`: what the store holds (files taken in, runs, versions); rollback; compact;
+verify."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ TABLE_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.tsv
 store_app = typer.Typer(
     name="store",
     help="What the store holds (files taken in, runs, versions); go back to an earlier "
-    "version; compact the parts daily runs add.",
+    "version; compact the parts daily runs add; check its files.",
     invoke_without_command=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -230,6 +231,69 @@ def compact_cmd(
         sys.stderr.write("nothing to compact\n")
     else:
         sys.stderr.write(f"{done.version}: {done.describe()}\n")
+
+
+@store_app.command("verify")
+@handle_errors
+def verify_cmd(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    fmt: Annotated[Format | None, format_option(TABLE_FORMATS)] = None,
+    output: OutputOpt = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every version kept, not only the current one.")
+    ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Decode every row of every file too (damage inside a file; reads the whole "
+            "store).",
+        ),
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check that the files of the current version are what its manifest says: there,
+    whole Parquet files with the rows it counts (--full: every row readable). Prints the
+    damaged files (version, file, problem) and exits 1 when there are any, with what to do;
+    nothing, and exit 0, when the store is whole. Versions share the files they have in
+    common, so a damaged file is damaged in every version that holds it: a run refuses to
+    write a new version on top of one."""
+    import sys
+
+    from jtrack.errors import DataError
+    from jtrack.render.text import plural
+    from jtrack.store import Store
+    from jtrack.usecases.store_info import verify
+
+    opts = _group_options(
+        ctx, "verify", store=store, format=fmt, output=output, all=every or None, quiet=quiet
+    )
+    store, fmt, output = opts["store"], opts["format"], opts["output"]
+    out_fmt = resolve_format(fmt, output, TABLE_FORMATS, "jtrack store verify")
+    res = verify(Store.open(store), every=bool(opts["all"]), full=full)
+    damaged = res["damaged"]
+    checked = f"{plural(res['files_checked'], 'file')} of " + (
+        ", ".join(res["versions"])
+        if len(res["versions"]) <= 3
+        else plural(len(res["versions"]), "version")
+    )
+    if out_fmt == Format.json:
+        from jtrack.serialize import to_json, to_records
+
+        write_text(to_json({**res, "damaged": to_records(damaged)}), output)
+    elif damaged.height or output is not None or out_fmt != Format.table:
+        emit_frame(damaged, out_fmt, output)
+    if damaged.height:
+        first = damaged.row(0, named=True)
+        more = f" (and {damaged.height - 1:,} more)" if damaged.height > 1 else ""
+        raise DataError(
+            f"{res['store']}: the store is damaged: {first['version']}/{first['file']} is "
+            f"{first['problem']}{more}",
+            hint=res["hint"],
+        )
+    if not opts["quiet"]:
+        sys.stderr.write(f"{res['store']}: {checked} checked, all whole\n")
 
 
 @store_app.command("files")

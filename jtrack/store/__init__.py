@@ -27,7 +27,7 @@ from jtrack.store.manifest import (
     SegmentInfo,
 )
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA, Snapshot
-from jtrack.store.store import DEFAULT_KEEP, Store
+from jtrack.store.store import DEFAULT_KEEP, Damage, Store
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -39,6 +39,7 @@ __all__ = [
     "STORE_ENV",
     "BucketPolicy",
     "ContactsSource",
+    "Damage",
     "InputFile",
     "Manifest",
     "PartInfo",

@@ -19,7 +19,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -531,6 +531,11 @@ class Store:
         base = head["base"]
         return True, base if isinstance(base, int) else None, head.get("compacted") is True
 
+    def verify(self, name: str | None = None, full: bool = False) -> list[Damage]:
+        """What is wrong with the files of version `name` (None: the current one); see
+        verify_version."""
+        return verify_version(self, name or self.require_current(), full)
+
     def rollback(self, name: str) -> None:
         """Make an earlier (complete) version current again. The caller holds the lock."""
         from jtrack.store.layout import fsync_dir
@@ -558,6 +563,81 @@ class Store:
 _OPENED: dict[str, None] = {}
 
 
+@dataclass(frozen=True)
+class Damage:
+    """A file of a store version that is not what the manifest says it is."""
+
+    version: str
+    file: str  # relative to the version's folder
+    problem: str
+
+
+def verify_version(store: Store, name: str, full: bool = False) -> list[Damage]:
+    """What is wrong with the files of version `name`: missing, not whole Parquet (its
+    first and last bytes), a Parquet footer that cannot be read, or rows other than the
+    manifest's; with `full`, every row of every file decoded too (damage inside a file).
+    Versions share the files they have in common (hard links), so damage to one is damage
+    to every version that holds it."""
+    import polars as pl
+
+    manifest = store.read_manifest(name)
+    folder = store.version_dir(name)
+    rows = {f"segments/{s.file}": s.rows for s in manifest.segments}
+    rows.update({f"{p.table}/{p.file}": p.rows for p in manifest.parts})
+    out: list[Damage] = []
+    for rel in manifest.files():
+        path = folder / rel
+        problem = None
+        try:
+            if not path.is_file():
+                problem = "missing"
+            elif path.suffix == ".parquet":
+                if not _whole_parquet(path):
+                    problem = "not a whole Parquet file"
+                else:
+                    n = pl.scan_parquet(path, glob=False).select(pl.len()).collect().item()
+                    if rel in rows and n != rows[rel]:
+                        problem = (
+                            f"{n:,} row{'s' if n != 1 else ''} where the manifest says "
+                            f"{rows[rel]:,}"
+                        )
+                    elif full:
+                        pl.read_parquet(path, glob=False)
+            elif full:
+                path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError, pl.exceptions.PolarsError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            problem = f"unreadable: {first}"
+        if problem is not None:
+            out.append(Damage(name, rel, problem))
+    return out
+
+
+def whole_versions(store: Store, but: str | None = None) -> list[str]:
+    """The versions (oldest first) every Parquet file of which looks whole, but `but`."""
+    out = []
+    for v in store.versions():
+        try:
+            if v != but and _whole_version(store, v):
+                out.append(v)
+        except (OSError, StoreError):
+            continue
+    return out
+
+
+#: Said after the way back from a damaged file a run or a reading command met.
+VERIFY_HINT = "; `jtrack store verify` lists every damaged file"
+
+
+def damaged_hint(store: Store, name: str) -> str:
+    """What to do about a damaged version `name`: roll back to the latest whole version,
+    else rebuild from the exports."""
+    earlier = whole_versions(store, but=name)
+    if earlier:
+        return f"`jtrack store rollback {earlier[-1]}` goes back to an earlier version"
+    return "rebuild it from its exports: `jtrack sessionize EXPORTS --store NEW_DIR`"
+
+
 def damaged_file_error() -> StoreError | None:
     """When reading failed on a file that is not whole Parquet: the StoreError that names
     it, for the first store this process opened whose current version holds such a file
@@ -574,12 +654,9 @@ def damaged_file_error() -> StoreError | None:
                 path = folder / rel
                 if path.suffix != ".parquet" or _whole_parquet(path):
                     continue
-                earlier = [v for v in store.versions() if v != name and _whole_version(store, v)]
                 return StoreError(
                     f"{store.root}: the store is damaged: {path} is not a whole Parquet file",
-                    hint=f"`jtrack store rollback {earlier[-1]}` goes back to an earlier version"
-                    if earlier
-                    else "rebuild it from its exports: `jtrack sessionize EXPORTS --store NEW_DIR`",
+                    hint=damaged_hint(store, name) + VERIFY_HINT,
                 )
         except (OSError, StoreError):
             continue
@@ -590,6 +667,31 @@ def _whole_version(store: Store, name: str) -> bool:
     folder = store.version_dir(name)
     files = store.read_manifest(name).files()
     return all(_whole_parquet(folder / f) for f in files if f.endswith(".parquet"))
+
+
+#: _whole_parquet's answers by file identity: a process that commits many versions (`jtrack
+#: watch`) looks at each file it carries over once, not at every commit.
+_WHOLE_SEEN: set[tuple[int, int, int, int]] = set()
+
+
+def carried_damage(paths: Sequence[str]) -> str | None:
+    """The first of `paths` (Parquet files a new version takes over from its base) that is
+    not whole, so that a run does not commit a version on top of a damaged file (which every
+    later version would share); None when all look whole."""
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue  # (linking it says it is missing)
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key in _WHOLE_SEEN:
+            continue
+        if not _whole_parquet(Path(path)):
+            return path
+        if len(_WHOLE_SEEN) > 200_000:
+            _WHOLE_SEEN.clear()
+        _WHOLE_SEEN.add(key)
+    return None
 
 
 def _whole_parquet(path: Path) -> bool:

@@ -411,6 +411,14 @@ class VersionWriter:
         if self.base_dir is None:
             raise StoreError(f"{missing[0]}: a file of the new version was never written")
         base = str(self.base_dir)
+        from jtrack.store.store import VERIFY_HINT, carried_damage, damaged_hint
+
+        damaged = carried_damage([os.path.join(base, r) for r in missing if r.endswith(".parquet")])
+        if damaged is not None:  # (the new version would share it, as the ones before do)
+            raise StoreError(
+                f"{self.store.root}: the store is damaged: {damaged} is not a whole Parquet file",
+                hint=damaged_hint(self.store, os.path.basename(base)) + VERIFY_HINT,
+            )
         with _Folders(base) as src, _Folders(tmp) as dst:
             for rel in missing:
                 folder, _, name = rel.rpartition("/")

@@ -133,4 +133,39 @@ def current_files(store: Store, table: str) -> list[str]:
     return [str(base / table / p.file) for p in m.parts_of(table)]
 
 
-__all__ = ["current_files", "inputs_frame", "overview", "runs_frame", "versions_frame"]
+def verify(store: Store, every: bool = False, full: bool = False) -> dict[str, Any]:
+    """The files of the current version (`every`: of every version kept) checked against
+    their manifests (see Store.verify): which versions, how many files, and what is
+    damaged (a frame of version, file, problem), with what to do about it when anything is."""
+    from jtrack.store.store import damaged_hint
+
+    current = store.require_current()
+    names = store.versions() if every else [current]
+    damage = []
+    files = 0
+    for name in names:
+        files += len(store.read_manifest(name).files())
+        damage += store.verify(name, full=full)
+    frame = pl.DataFrame(
+        [(d.version, d.file, d.problem) for d in damage],
+        schema={"version": pl.String(), "file": pl.String(), "problem": pl.String()},
+        orient="row",
+    )
+    hint = None
+    if frame.height:
+        hint = (
+            damaged_hint(store, current)
+            if current in set(frame["version"])
+            else ("the current version is whole; the damaged versions are only for rollback")
+        )
+    return {
+        "store": str(store.root),
+        "versions": names,
+        "files_checked": files,
+        "full": full,
+        "damaged": frame,
+        "hint": hint,
+    }
+
+
+__all__ = ["current_files", "inputs_frame", "overview", "runs_frame", "verify", "versions_frame"]
