@@ -309,6 +309,52 @@ def test_replace_refuses_to_shrink_the_store_unless_forced(tmp_path: Path) -> No
     assert store.scan_index().collect().height == 3
 
 
+def test_a_contacts_file_cut_short_is_refused_and_a_change_is_said(tmp_path: Path) -> None:
+    """A contacts file the store remembers, left with its header alone by a CRM sync that
+    failed (or cut mid-row): the next nightly run resolved every visitor with it, silently,
+    and every known visitor became Unknown. Now a book of less than half the store's
+    copy is refused (the store unchanged) unless --force, and any change is said."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    lines = (sample / "contacts.csv").read_text().splitlines(keepends=True)
+    book = tmp_path / "contacts.csv"
+    book.write_text("".join(lines))
+    root = tmp_path / "store"
+    runner = CliRunner()
+
+    def jt(*args: str) -> tuple[int, str]:
+        events = str(sample / "events.parquet")
+        res = runner.invoke(app, ["sessionize", events, *args, "--store", str(root)])
+        return res.exit_code, res.stderr
+
+    assert jt("--contacts", str(book), "-q") == (0, "")
+    had = Store.open(root).read_manifest().contact_counts
+    assert had is not None and had["contacts"] == len(lines) - 1 and had["visitors_known"] > 0
+    for cut in ("".join(lines[:1]), "".join(lines[:3])):
+        book.write_text(cut)
+        code, err = jt("-q")
+        assert code == 1 and err.count("\n") == 1, err
+        assert (
+            f"{book}: the contacts file holds {cut.count(chr(10)) - 1} contacts where the "
+            f"store's copy has {had['contacts']}; the store is unchanged"
+        ) in err
+        assert "pass --force to resolve every visitor with it anyway" in err
+        assert Store.open(root).current_name() == "v000001"
+    code, err = jt("--force", "-q")
+    assert (code, err) == (0, "")
+    counts = Store.open(root).read_manifest().contact_counts
+    assert counts is not None and counts["contacts"] == 2
+    book.write_text("".join(lines[:3] + lines[5:]))  # (two contacts fewer than at first)
+    code, err = jt()
+    assert (
+        code == 0
+        and (
+            f"note: {book}: the contacts file changed (2 contacts, now {len(lines) - 3}): "
+            "every visitor is resolved again"
+        )
+        in err
+    )
+
+
 def test_a_quiet_run_that_rejects_rows_says_so(tmp_path: Path) -> None:
     """The cron recipe (-q --on-error skip): rows left out are not left out silently."""
     store = tmp_path / "store"

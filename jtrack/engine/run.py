@@ -678,7 +678,22 @@ def _contacts(
         digest,
         region,
     )
-    return source, book, invalid, changed, []
+    notes = []
+    if changed and remembered is not None and base is not None:
+        had = int((base.contact_counts or {}).get("contacts") or 0)
+        if book.height < had / 2 and not opts.force:  # (a sync cut short, a header alone)
+            raise DataError(
+                f"{path}: the contacts file holds {book.height:,} contacts where the store's "
+                f"copy has {had:,}; the store is unchanged (a file cut short, or an export "
+                "that failed?)",
+                hint="pass --force to resolve every visitor with it anyway; leave the file "
+                "as it was (or remove it: the store goes on with its copy) otherwise",
+            )
+        notes.append(
+            f"{path}: the contacts file changed ({had:,} contacts, now {book.height:,}): "
+            "every visitor is resolved again"
+        )
+    return source, book, invalid, changed, notes
 
 
 def _events_added(new: NewData, d: Decisions) -> int:
