@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import polars as pl
@@ -702,3 +703,48 @@ def test_epoch_seconds_are_said_to_be_seconds_with_the_fix(tmp_path: Path) -> No
     old.write_text(genesys_line("a", "c1", "1999-12-31T23:00:00Z") + "\n")
     res = invoke(["sessionize", str(old), "--store", str(tmp_path / "st2")])
     assert res.exit_code == 1 and "seconds read" not in res.stderr and "fix the row" in res.stderr
+
+
+def test_a_folder_that_cannot_be_listed_is_said_not_skipped_or_blamed_on_a_store_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exports subfolder without read permission: the run failed naming `sub/CURRENT` (a
+    file that does not exist: looking for a store in it), and once past that would have
+    skipped the folder without a word. Now a warning names it (even with -q), `usage`
+    says its files are not counted, and the folder named itself is a one-line error."""
+    import jtrack.read.sources as sources
+
+    ex = tmp_path / "ex"
+    (ex / "sub").mkdir(parents=True)
+    (ex / "a.jsonl").write_text(genesys_line("a", "c1", "2026-10-01T10:00:00.000Z") + "\n")
+    (ex / "sub" / "b.jsonl").write_text(genesys_line("b", "c2", "2026-10-01T11:00:00.000Z") + "\n")
+    locked = {str(ex / "sub")}
+    scandir, store_dir = os.scandir, sources.is_store_dir
+
+    def no_listing(path: Any) -> Any:
+        if str(path) in locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    def no_look(folder: Path) -> bool:
+        if str(folder) in locked:  # (what Path.is_file does for CURRENT in such a folder)
+            raise PermissionError(13, "Permission denied", str(folder / "CURRENT"))
+        return store_dir(folder)
+
+    monkeypatch.setattr(sources.os, "scandir", no_listing)
+    monkeypatch.setattr(sources, "is_store_dir", no_look)
+    warning = f"warning: {ex / 'sub'}: cannot list the folder (Permission denied); the files"
+    res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st"), "-q"])
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr == warning + " in it are not read\n"
+    assert Store.open(tmp_path / "st").read_manifest().counts["events_kept"] == 1
+    res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st"), "-q"])
+    assert (res.exit_code, res.stderr) == (0, warning + " in it are not read\n")
+    res = invoke(["usage", str(ex), "--month", "2026-10", "-q"])
+    assert res.exit_code == 0 and res.stderr == warning + " in it are not counted\n"
+    res = invoke(["sessionize", str(ex / "sub"), "--store", str(tmp_path / "st2")])
+    assert res.exit_code == 1
+    assert res.stderr == (
+        f"error: {ex / 'sub'}: cannot list the folder (Permission denied) "
+        "(hint: check its permissions)\n"
+    )

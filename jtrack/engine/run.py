@@ -53,8 +53,7 @@ from jtrack.read import (
     ReadResult,
     Source,
     expand_sources,
-    left_out_by_content,
-    left_out_by_name,
+    left_out,
     rejects_frame,
     zone_notes,
 )
@@ -269,25 +268,29 @@ def run_sessionize(
             check_rejects_target(opts.rejects_path, inputs=inputs, store_root=store.root)
         srcs, own = _outside(srcs, store)
         mode, notes = _mode(base, opts)
-        skipped_names = left_out_by_name(sources)
-        if skipped_names:
-            n = len(skipped_names)
-            shown = ", ".join(Path(f).name for f in skipped_names[:5])
+        skipped = left_out(sources)
+        if skipped.by_name:
+            n = len(skipped.by_name)
+            shown = ", ".join(Path(f).name for f in skipped.by_name[:5])
             more = f" and {n - 5:,} more" if n > 5 else ""
             notes.append(
                 f"left out {n:,} file{'s' if n != 1 else ''} whose names say they hold no "
                 f"events ({shown}{more})"
             )
-        by_content = left_out_by_content(sources)
-        if by_content:
-            n = len(by_content)
-            shown = ", ".join(f"{Path(f).name}: {what}" for f, what in by_content[:5])
+        if skipped.by_content:
+            n = len(skipped.by_content)
+            shown = ", ".join(f"{Path(f).name}: {what}" for f, what in skipped.by_content[:5])
             more = f" and {n - 5:,} more" if n > 5 else ""
             notes.append(
                 f"left out {n:,} file{'s' if n != 1 else ''} named like exports whose content "
                 f"is no events ({shown}{more}; an Excel workbook is a zip file too: save "
                 "the events as JSON lines or Parquet)"
             )
+        # (a folder that cannot be listed may hold exports: said even by a quiet run)
+        early_warnings = [
+            f"{folder}: cannot list the folder ({why}); the files in it are not read"
+            for folder, why in skipped.unreadable
+        ]
         if own:
             notes.append(
                 f"left out {own} file{'s' if own != 1 else ''} inside the store's own "
@@ -314,6 +317,7 @@ def run_sessionize(
         if nothing_new and base is not None:
             run = _nothing_new(store, base, planned, started)
             run.notes = notes
+            run.warnings = early_warnings
             store.refresh()
             return run
         # the writer holds the lock: no one can remove the version it builds on, so it
@@ -335,6 +339,7 @@ def run_sessionize(
             notes,
             planned,
             (book_source, book, book_invalid, book_changed),
+            early_warnings,
         )
 
 
@@ -350,6 +355,7 @@ def _run(
     notes: list[str],
     planned: Any,
     contacts: tuple[ContactsSource | None, pl.DataFrame | None, pl.DataFrame | None, bool],
+    early_warnings: list[str],
 ) -> StoredRun:
     book_source, book, book_invalid, book_changed = contacts
     if book is None and book_source is not None and snap is not None:
@@ -495,7 +501,7 @@ def _run(
         summary.rejects_file = str(opts.rejects_path)
     elif manifest.rejects:
         summary.rejects_file = str(store.root / "current" / REJECTS)
-    warnings = []
+    warnings = list(early_warnings)
     if read.rejects.height:
         # (rows of earlier runs' files: stored events this run's put beyond the far-future cut)
         ours = read.rejects.get_column("file").is_in([f.file for f in new.files]).sum()

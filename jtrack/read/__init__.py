@@ -30,11 +30,11 @@ from jtrack.read.jsonl import (
 )
 from jtrack.read.parquet import _iter_parquet, _read_parquet, canonical_from_parquet_frame
 from jtrack.read.sources import (
+    LeftOut,
     Source,
     _is_parquet,
     expand_sources,
-    left_out_by_content,
-    left_out_by_name,
+    left_out,
     only_a_store,
     rotated_copies,
 )
@@ -72,6 +72,7 @@ __all__ = [
     "SRC_FILE",
     "SRC_LINE",
     "FileStats",
+    "LeftOut",
     "OnError",
     "ReadResult",
     "SmallFiles",
@@ -81,8 +82,7 @@ __all__ = [
     "expand_sources",
     "far_future_cut",
     "iter_source_rows",
-    "left_out_by_content",
-    "left_out_by_name",
+    "left_out",
     "mark_far_future",
     "nothing_accepted",
     "only_a_store",

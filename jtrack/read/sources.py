@@ -7,7 +7,7 @@ import re
 import stat
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -191,43 +191,45 @@ def _refuse_not_events(p: Path, shown: str) -> None:
     raise FileAccessError(f"{shown}: {what}, not events", hint=hint)
 
 
-def left_out_by_name(sources: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """The files the folders among `sources` hold that are not read because their names say
-    they hold no events (a CSV, a workbook, a README.md beside the exports): said, so that
+@dataclass
+class LeftOut:
+    """What the folders and globs among a run's sources reach but do not read, said so that
     every file is accounted for."""
-    out: list[str] = []
-    for s in sources:
-        p = Path(s)
-        if str(s) != "-" and p.is_dir():
-            try:
-                walked = _walk(p, str(s))
-            except UsageError:
-                continue  # (expand_sources says what is wrong)
-            out += [str(f) for f in walked if _not_events(f) is not None]
-    return out
+
+    #: files whose names say they hold no events (a CSV, a workbook, a README.md)
+    by_name: list[str] = field(default_factory=list)
+    #: files named like exports whose first bytes say otherwise, each with what it is ("a zip
+    #: file": an Excel workbook saved as `export.json`)
+    by_content: list[tuple[str, str]] = field(default_factory=list)
+    #: folders that cannot be listed (no permission), each with why
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
-def left_out_by_content(sources: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str]]:
-    """The files named like exports that the folders and globs among `sources` reach but
-    that are not read because their first bytes say they hold no events (an Excel workbook
-    saved as `export.json` is a zip), each with what it is ("a zip file"): said, so that
-    every file is accounted for (a file named alone is refused instead)."""
-    out: list[tuple[str, str]] = []
+def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
+    """What the folders among `sources` hold that is not read because of its name, and what
+    the folders and globs reach that is not read because of its content or because it
+    cannot be listed (a file named alone is refused instead)."""
+    out = LeftOut()
     for s in sources:
         raw = os.fspath(s)
         p = Path(raw)
+        unreadable: list[tuple[str, str]] = []
         try:
             if raw == "-" or p.is_file():
                 continue
             if p.is_dir():
-                reached = _walk(p, raw)
+                reached = _walk(p, raw, unreadable=unreadable)
+                out.by_name += [str(f) for f in reached if _not_events(f) is not None]
             elif _MAGIC.search(raw):
-                reached = _glob(raw)
+                reached = _glob(raw, unreadable=unreadable)
             else:
                 continue
         except UsageError:
             continue  # (expand_sources says what is wrong)
-        out += [(str(f), _a_file(k)) for f in reached if _is_data_file(f) and (k := _magic_kind(f))]
+        out.by_content += [
+            (str(f), _a_file(k)) for f in reached if _is_data_file(f) and (k := _magic_kind(f))
+        ]
+        out.unreadable += unreadable
     return out
 
 
@@ -254,16 +256,22 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             read_stdin = True
             continue
         p = Path(s)
-        if p.is_dir() and is_store_dir(p):
+        if p.is_dir() and _is_store_dir(p):
             raise UsageError(
                 f"{s}: a jtrack store, not a folder of exports",
                 hint=f"read what it holds with --store {s}",
             )
         if p.is_dir():
             stores: list[Path] = []
-            walked = _walk(p, s, stores=stores)
+            unreadable: list[tuple[str, str]] = []
+            walked = _walk(p, s, stores=stores, unreadable=unreadable)
+            if unreadable and unreadable[0][0] == str(p):
+                raise FileAccessError(
+                    f"{s}: cannot list the folder ({unreadable[0][1]})",
+                    hint="check its permissions",
+                )
             # (a file named like an export whose bytes say otherwise is left out too, and
-            # named by sessionize: see left_out_by_content)
+            # named by sessionize, as are folders below that cannot be listed: see left_out)
             files = [f for f in walked if _is_data_file(f) and _magic_kind(f) is None]
             if not files and stores:
                 continue  # only a jtrack store (its own, say): nothing to read, no error
@@ -341,7 +349,7 @@ def _in_store(path: Path, memo: dict[Path, bool] | None = None) -> bool:
     memo = {} if memo is None else memo
     for folder in Path(os.path.abspath(path)).parents:
         if folder not in memo:
-            memo[folder] = is_store_dir(folder)
+            memo[folder] = _is_store_dir(folder)
         if memo[folder]:
             return True
     return False
@@ -427,20 +435,27 @@ def partitions_of(path: Path) -> tuple[tuple[str, str | None], ...]:
 
 
 def _walk(
-    root: Path, shown: str, depth: int | None = None, stores: list[Path] | None = None
+    root: Path,
+    shown: str,
+    depth: int | None = None,
+    stores: list[Path] | None = None,
+    unreadable: list[tuple[str, str]] | None = None,
 ) -> list[Path]:
     """Every file below `root` (to `depth` folder levels; None: all), following symlinked
     folders; sorted; a file reached through several links once (by its real path). A folder
     that is its own ancestor (a symlink loop) raises UsageError at once. A jtrack store's
-    folder is left out (added to `stores`, when given)."""
+    folder is left out (added to `stores`, when given); so is a folder that cannot be
+    listed (added to `unreadable` with why, when given)."""
     seen_files: set[tuple[int, int]] = set()
     found: list[Path] = []
 
     def visit(folder: Path, ancestors: frozenset[tuple[int, int]], level: int) -> None:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return  # unreadable folders are skipped, as glob does
+        except OSError as exc:  # skipped, as glob does (and said: see left_out)
+            if unreadable is not None:
+                unreadable.append((str(folder), exc.strerror or type(exc).__name__))
+            return
         for entry in entries:
             try:
                 st = entry.stat()  # follows symlinks
@@ -450,7 +465,7 @@ def _walk(
             if stat.S_ISDIR(st.st_mode):
                 if depth is not None and level >= depth:
                     continue  # deeper than the pattern reaches
-                if is_store_dir(Path(entry.path)):
+                if _is_store_dir(Path(entry.path)):
                     if stores is not None:  # a store among the exports: its files are no input
                         stores.append(Path(entry.path))
                     continue
@@ -473,7 +488,15 @@ def _walk(
 _MAGIC = re.compile(r"[*?\[]")
 
 
-def _glob(pattern: str) -> list[Path]:
+def _is_store_dir(folder: Path) -> bool:
+    """is_store_dir, False for a folder that cannot be looked into (_walk says it)."""
+    try:
+        return is_store_dir(folder)
+    except OSError:
+        return False
+
+
+def _glob(pattern: str, unreadable: list[tuple[str, str]] | None = None) -> list[Path]:
     """Files matching a glob pattern (`*`, `?`, `[...]`, `**` for any folders), found by
     _walk from the pattern's fixed leading folders (so symlink loops are caught). As with
     glob, a wildcard does not match a name starting with `.`."""
@@ -488,7 +511,7 @@ def _glob(pattern: str) -> list[Path]:
     depth = None if "**" in rest else len(rest) - 1
     regex = re.compile(_glob_regex(rest))
     out = []
-    for f in _walk(root, pattern, depth):
+    for f in _walk(root, pattern, depth, unreadable=unreadable):
         rel = f.relative_to(root) if fixed else f
         if regex.fullmatch("/".join(rel.parts if fixed else Path(os.path.normpath(rel)).parts)):
             out.append(f)

@@ -415,6 +415,8 @@ class UsageInput:
     #: read by jtrack.read; `lazy_files` are the indexes of those scanned lazily
     empty_files: list[str] = field(default_factory=list)
     lazy_files: list[int] = field(default_factory=list)
+    #: files: folders below the sources that cannot be listed (their files are not counted)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
     #: files: the notes of files whose times had no zone (read as UTC), in `names` order
     zone_notes: list[str] = field(default_factory=list)
 
@@ -518,9 +520,17 @@ class UsageInput:
         else goes through `jtrack.read.read_events`. With `on_error="fail"`, compute_usage
         raises the first rejected row's error (RejectedRowError, naming file, line, field
         and reason), unless no row at all is an event (that error comes first)."""
-        from jtrack.read import FileStats, expand_sources, only_a_store, read_events, zone_notes
+        from jtrack.read import (
+            FileStats,
+            expand_sources,
+            left_out,
+            only_a_store,
+            read_events,
+            zone_notes,
+        )
 
         srcs = expand_sources(sources, stdin=stdin)
+        unreadable = left_out(sources).unreadable
         if not srcs:  # (a folder that holds only a jtrack store)
             raise only_a_store(sources)
         names = [s.name for s in srcs]
@@ -578,6 +588,7 @@ class UsageInput:
             empty_files=empty,
             rejected_files=bad,
             lazy_files=[i for i in range(len(srcs)) if i not in dict(slow)],
+            unreadable=unreadable,
             zone_notes=zone_notes(
                 [f for _, f in sorted(zoneless, key=lambda x: x[0])], stored=False
             ),
@@ -1450,6 +1461,10 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     warnings = [
         f"{name}: the file holds no events (it is empty)"
         for name in sorted({*inp.empty_files, *files["empty"]})
+    ]
+    warnings += [
+        f"{folder}: cannot list the folder ({why}); the files in it are not counted"
+        for folder, why in inp.unreadable
     ]
     if store and total_events == 0:
         warnings.append(f"{inp.names[0]}: the store holds no events")
