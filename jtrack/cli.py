@@ -261,6 +261,14 @@ def _keep_python_sigint() -> None:
     signal.signal(
         signal.SIGINT, signal.SIG_IGN if before == signal.SIG_IGN else signal.default_int_handler
     )
+    # SIGTERM (`timeout`, `kill`, systemd or a container stopping) as Ctrl-C: the run cleans
+    # up what it staged and says so (exit 130), not a silent exit 143 that leaves it behind
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 class _ClosedStdout(io.TextIOBase):

@@ -241,15 +241,18 @@ def _wait_for_lock(root: Path, proc: subprocess.Popen[str], timeout: float = 60)
         time.sleep(0.01)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_real_sigint_during_a_run_exits_130_and_keeps_the_previous_store(
-    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
+    inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path, sig: int
 ) -> None:
+    """Ctrl-C, or SIGTERM (`timeout`, systemd, a container stopping: it exited 143 without
+    a word and left the version it was writing behind until the next run)."""
     big = tmp_path / "big.parquet"
     _big_input(big)
     store = _store_with_a(tmp_path / "store", inputs)
     proc = _spawn(["sessionize", str(big), "--store", str(store.root), "-q"])
     _wait_for_lock(store.root, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.startswith("error: interrupted")
