@@ -223,3 +223,35 @@ def test_true_and_false_are_written_alike_in_every_format(store_dir: Path) -> No
     table = invoke(*explain, "--rule", "am-cart-help").stdout
     held = [line.split()[1] for line in table.splitlines() if line.startswith("result")]
     assert held == ["false"]
+
+
+@pytest.mark.parametrize(
+    ("dates", "said"),
+    [
+        ("start_date = 2026-10-01", "from 2026-10-01T00:00:00Z on"),
+        ("end_date = 2026-10-07", "before 2026-10-08T00:00:00Z"),
+        (
+            "start_date = 2026-10-01\nend_date = 2026-10-07",
+            "from 2026-10-01T00:00:00Z until before 2026-10-08T00:00:00Z",
+        ),
+    ],
+)
+def test_explain_says_an_open_date_window_plainly(
+    store_dir: Path, tmp_path: Path, dates: str, said: str
+) -> None:
+    """An action map with a start date alone was explained "from ... until before any
+    time"."""
+    rules = tmp_path / "rules.toml"
+    sample = Path(SAMPLE_RULES).read_text()
+    both = "start_date = 2026-10-01\nend_date = 2026-10-07"
+    assert sample.count(both) == 1  # (am-newsletter-offer's)
+    rules.write_text(sample.replace(both, dates))
+    sid = Store.open(store_dir).scan_sessions().select("id").sort("id").head(1).collect()["id"][0]
+    res = invoke(
+        *("rules", "explain", sid, "--rules", rules, "--store", store_dir, "-f", "json"),
+        *("--rule", "am-newsletter-offer"),
+    )
+    assert res.exit_code == 0, res.stderr
+    steps = json.loads(res.stdout)
+    found = [s for s in json.dumps(steps).split('"') if "T00:00:00Z" in s]
+    assert found == [said], found

@@ -275,3 +275,26 @@ def test_the_locator_finds_keys_in_tables_inline_tables_and_multiline_arrays() -
     assert loc.line(("segment", 1, "pattern", 1, "count")) == 15
     assert loc.line(("outcome", 0, "id")) == 20
     assert loc.line(("segment", 1, "pattern", 1, "nothing", 3)) == 14  # longest known prefix
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("shouldIgnoreCase", "ignore_case"),  # (the Genesys API's name: no hint before)
+        ("IGNORE-CASE", "ignore_case"),
+        ("ignorecase", "ignore_case"),
+    ],
+)
+def test_an_api_or_case_spelling_of_a_key_is_named_for_what_it_means(
+    written: str, meant: str
+) -> None:
+    cond = f'field = "device.category", operator = "equal", values = ["x"], "{written}" = true'
+    text = f'[[segment]]\nid = "s"\ndisplay_name = "S"\ncontext = [{{ {cond} }}]\n'
+
+    _, problems = check_text(text, "r.toml")
+    assert [(p.message, p.hint) for p in problems] == [
+        (
+            f"unknown key {written!r}",
+            f"did you mean {meant!r}? valid keys: field, operator, values, ignore_case",
+        )
+    ]

@@ -281,10 +281,11 @@ def _action_map(
         out.add("page_url", c.describe(), row is not None, sess.at(row), note)
     if m.start_date is not None or m.end_date is not None:
         iso = "%Y-%m-%dT%H:%M:%SZ"
-        lo = m.start_date.strftime(iso) if m.start_date else "any time"
-        hi = m.end_date.strftime(iso) if m.end_date else "any time"
+        lo = f"from {m.start_date.strftime(iso)}" if m.start_date else ""
+        hi = f"before {m.end_date.strftime(iso)}" if m.end_date else ""
+        window = f"{lo} until {hi}" if lo and hi else f"{lo} on" if lo else hi
         row = sess.nth(sess.flag(date_window(m)), 1, trig)
-        out.add("dates", f"from {lo} until before {hi}", row is not None, sess.at(row), note)
+        out.add("dates", window, row is not None, sess.at(row), note)
     mine = results.action_maps.filter(pl.col("action_map_id") == m.id)
     if mine.height == 0:
         out.add("result", "qualified", False, detail="not triggered in this session")

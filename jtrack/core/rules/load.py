@@ -121,8 +121,25 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+#: Genesys API names whose jtrack key difflib does not find (compared as _plain gives them).
+_API_NAMES = {"shouldignorecase": "ignorecase"}
+
+
+def _plain(word: str) -> str:
+    """A key as compared with another: lower case, letters and digits (`displayName`,
+    `display_name` and `display-name` are one)."""
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
 def _nearest(word: str, valid: Iterable[str]) -> str | None:
-    near = difflib.get_close_matches(word, list(valid), n=1, cutoff=0.6)
+    """The valid key meant by `word`: the same but for case and separators, a Genesys API
+    name of it, else the closest by spelling."""
+    choices = list(valid)
+    plain = _API_NAMES.get(_plain(word), _plain(word))
+    same = [v for v in choices if _plain(v) == plain]
+    if same:
+        return same[0]
+    near = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return near[0] if near else None
 
 
