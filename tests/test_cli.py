@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import polars as pl
 import pytest
@@ -694,7 +696,7 @@ def test_hints_for_the_wrong_inputs_a_new_user_gives(store: Path, tmp_path: Path
     [
         "sessionize", "watch", "sessions", "contacts", "card", "journey", "usage", "report",
         "schema", "rules check", "rules report", "rules explain", "store", "store rollback",
-        "store compact", "store files",
+        "store compact", "store files", "store verify",
     ],
 )  # fmt: skip
 def test_every_command_takes_quiet(cmd: str) -> None:
@@ -738,3 +740,47 @@ def test_a_where_and_its_opposite_share_the_sessions_out(tmp_path: Path) -> None
         res = _run("sessions", "--store", st, *args)
         assert res.exit_code == 2 and said in res.stderr, (args, res.stderr)
     assert _run("sessions", "--store", st, "--ttl", "1d", "--as-of", "now").exit_code == 0
+
+
+def test_an_email_of_a_saved_contact_finds_that_contact(tmp_path: Path) -> None:
+    """`jtrack journey EMAIL` with the store's contacts book holding it: the hint said to
+    grep the contacts file for the contact id, though the store keeps a copy of the book.
+    Now the journey is the contact's (in any case); `sessions --customer EMAIL` names the
+    contact id; a role that may not see contact details gets no answer about the email."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "store")
+    res = _run(
+        "sessionize", str(sample / "events.parquet"), "--contacts",
+        str(sample / "contacts.csv"), "--store", st, "-q",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    clock = ("--as-of", "2026-11-01T00:00:00Z")
+    by_id = _run("journey", "C0001", "--store", st, "-f", "json", *clock)
+    assert by_id.exit_code == 0, by_id.stderr
+    for email in ("elias.obrien63@example.net", " Elias.OBrien63@EXAMPLE.net"):
+        res = _run("journey", email, "--store", st, "-f", "json", *clock)
+        assert res.exit_code == 0, res.stderr
+        assert json.loads(res.stdout) == json.loads(by_id.stdout)
+    res = _run("sessions", "--customer", "elias.obrien63@example.net", "--store", st)
+    assert res.exit_code == 1
+    assert res.stderr.rstrip().endswith(
+        "(hint: elias.obrien63@example.net is the email of contact C0001: pass --contact C0001)"
+    )
+    res = _run("journey", "nobody@example.net", "--store", st)
+    assert res.exit_code == 1 and "grep -i EMAIL" in res.stderr
+    # the same book, given as --contacts; and a role that may not see contact details
+    res = _run(
+        "journey", "elias.obrien63@example.net", "--store", st, "--contacts",
+        str(sample / "contacts.csv"), "-f", "json", *clock,
+    )  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.stdout) == json.loads(by_id.stdout)
+    config = tmp_path / "jtrack.toml"
+    config.write_text(
+        '[roles.agent]\npermissions = ["journey:session:view", "journey:event:view"]\n'
+    )
+    with mock.patch.dict(os.environ, {"JTRACK_CONFIG": str(config)}):
+        for cmd in (["journey", "elias.obrien63@example.net"], ["sessions", "--customer"]):
+            if cmd[0] == "sessions":
+                cmd.append("elias.obrien63@example.net")
+            res = _run(*cmd, "--store", st, "--role", "agent")
+            assert res.exit_code == 1 and "C0001" not in res.stderr, res.stderr

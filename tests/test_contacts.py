@@ -766,6 +766,27 @@ def test_check_exits_2_listing_every_invalid_entry(tmp_path: Path) -> None:
     good = _csv(tmp_path, BOOK, "good.csv")
     res = _run("contacts", "--check", str(good))
     assert res.exit_code == 0 and "2 contacts, no invalid entries" in res.stderr
+    one = _csv(tmp_path, "contact_id,email\nA,a@example.org\n", "one.csv")
+    res = _run("contacts", "--check", str(one))
+    assert res.exit_code == 0 and res.stderr == f"{one}: 1 contact, no invalid entries\n"
+
+
+def test_the_contacts_table_says_where_the_books_details_are(tmp_path: Path) -> None:
+    """With --contacts FILE the listing has every saved contact's emails, phones and
+    external ids, which the table leaves out (too wide) without a word."""
+    events = tmp_path / "e.parquet"
+    flat_frame([_ev("1", "c1", T0)]).write_parquet(events)
+    store = str(tmp_path / "st")
+    assert _run("sessionize", str(events), "--store", store, "-q").exit_code == 0
+    book = _csv(tmp_path, BOOK)
+    note = "emails, phones and external ids: -f csv or -f json"
+    res = _run("contacts", "--store", store, "--contacts", str(book))
+    assert res.exit_code == 0 and note in res.stdout.splitlines()
+    assert (
+        "emails" in _run("contacts", "--store", store, "--contacts", str(book), "-f", "csv").stdout
+    )
+    res = _run("contacts", "--store", store)  # (no book: no such details)
+    assert res.exit_code == 0 and note not in res.stdout
 
 
 def test_sessionize_warns_once_per_invalid_entry_and_counts_them(tmp_path: Path) -> None:

@@ -92,8 +92,9 @@ def discover() -> list[Run]:
     return runs
 
 
-#: Commands that change the store and print no data (nothing of a visitor's to show).
-MAINTENANCE = {("store", "compact"), ("store", "rollback")}
+#: Commands that change or check the store and print no data of a visitor's (`store
+#: verify` names the store's files, and prints nothing when they are whole).
+MAINTENANCE = {("store", "compact"), ("store", "rollback"), ("store", "verify")}
 RUNS = [r for r in discover() if r.path not in MAINTENANCE]
 
 

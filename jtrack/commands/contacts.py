@@ -237,7 +237,7 @@ def contacts_cmd(
             )
             raise typer.Exit(int(ExitCode.USAGE))
         if not quiet:
-            sys.stderr.write(f"{check}: {checked.height} contacts, no invalid entries\n")
+            sys.stderr.write(f"{check}: {plural(checked.height, 'contact')}, no invalid entries\n")
         return
 
     when = parse_when(as_of, "--as-of") or datetime.now(UTC)
@@ -308,6 +308,10 @@ def contacts_cmd(
         title=title,
         columns=shown if out_fmt == Format.table else None,
         optional=("expires",),
+        # (the book's details are too wide for a table: said where they are)
+        caption="emails, phones and external ids: -f csv or -f json"
+        if book is not None and not visitors and df.height
+        else None,
     )
 
 

@@ -94,7 +94,7 @@ import polars as pl
 
 from jtrack.core.rules.model import SHOWN_TO_AGENTS_NOTE
 from jtrack.core.traffic import HUMAN
-from jtrack.errors import ConfigError, NotFoundError, UsageError
+from jtrack.errors import ConfigError, DataError, NotFoundError, UsageError
 from jtrack.schema import (
     ACTIVITY_KINDS,
     KIND_OUTCOME,
@@ -1221,6 +1221,17 @@ def build_journey(
     sessions = store.scan_sessions(customer_id=who).collect(engine="in-memory")
     matched_by = "customer_id"
     plain = store.unfiltered() if isinstance(store, StoreView) else store
+    asked = who
+    if not sessions.height and "@" in who:  # the email of a saved contact: that contact
+        from jtrack.usecases.sessions import contacts_with_email
+
+        ids = contacts_with_email(store, who, contacts, default_region)
+        if len(ids) > 1:
+            raise DataError(
+                f"{who!r} is the email of {len(ids)} contacts ({', '.join(ids[:5])})",
+                hint="pass the contact id of the one you mean",
+            )
+        who = ids[0] if ids else who
     if sessions.height:
         identity = identity_events(store, who, columns=_IDENTITY)
         sessions, resolved = _resolve_contacts(
@@ -1282,6 +1293,11 @@ def build_journey(
             hint += "; contact ids need resolved contacts (--contacts FILE)"
         from jtrack.usecases.sessions import EMAIL_HINT, case_hint
 
+        if asked != who:  # (an email that named a contact)
+            raise NotFoundError(
+                f"{asked!r} is the email of contact {who}, who has no sessions in {store.root}",
+                hint="the contact was never seen on the site (as far as the store knows)",
+            )
         hint = case_hint(store, who) or (EMAIL_HINT if "@" in who else hint)
         raise NotFoundError(f"no visitor or contact {who!r} in {store.root}", hint=hint)
     scope = traffic_scope(sessions, classes)

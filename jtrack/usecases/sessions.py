@@ -6,6 +6,7 @@ Imports Polars only; never prints.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import shlex
 from collections.abc import Sequence
@@ -300,11 +301,7 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         raise NotFoundError(
             f"no visitor {q.customer!r} in {store.root}",
             hint=case_hint(store, q.customer)
-            or (
-                EMAIL_HINT.replace("contact id", "contact id: --contact ID")
-                if "@" in q.customer
-                else None
-            )
+            or (email_hint(store, q.customer, "--contact ") if "@" in q.customer else None)
             or "--customer takes a visitor's cookie id, as the customer_id column shows "
             "it; a saved contact is --contact ID",
         )
@@ -442,6 +439,47 @@ def _nameable_ids(store: Store) -> pl.LazyFrame:
 
     personal = personal_id(pl.col("customer_id"), pl.col("customer_id_type"))
     return lf.filter(~personal).select("customer_id")
+
+
+def contacts_with_email(
+    store: Store,
+    email: str,
+    contacts: str | os.PathLike[str] | None = None,
+    default_region: str | None = None,
+) -> list[str]:
+    """The ids of the saved contacts one of whose emails `email` is (in any case), in the
+    contacts file given, else in the copy the store took of its own; none when `email` is no
+    email, or the role masks personal data (an email must not be confirmed to a role that
+    may not see it)."""
+    policy = getattr(store, "policy", None)
+    if "@" not in email or (policy is not None and policy.masks):
+        return []
+    if contacts is not None:
+        from jtrack.core.contacts import load_contacts
+
+        book: pl.DataFrame | None = load_contacts(contacts, default_region)[0]
+    else:
+        unfiltered = getattr(store, "unfiltered", None)
+        plain = unfiltered() if unfiltered is not None else store
+        book = plain.pinned().contacts_book() if plain.exists() else None
+    if book is None or "emails" not in book.columns:
+        return []
+    wanted = email.strip().lower()
+    mine = pl.col("emails").list.eval(pl.element().str.strip_chars().str.to_lowercase())
+    return sorted(
+        book.filter(mine.list.contains(wanted)).get_column("contact_id").unique().to_list()
+    )
+
+
+def email_hint(store: Store, email: str, option: str = "") -> str:
+    """The hint for an email where a visitor or contact id is wanted: the contact it is the
+    email of, when the store's contacts book has it, else how to find it."""
+    ids = contacts_with_email(store, email)
+    if ids:
+        return (
+            f"{email.strip()} is the email of contact {', '.join(ids[:5])}: pass {option}{ids[0]}"
+        )
+    return EMAIL_HINT.replace("contact id", f"contact id: {option}ID") if option else EMAIL_HINT
 
 
 #: The hint for an email where a visitor or contact id is wanted.
