@@ -172,7 +172,7 @@ def _args(run: Run, world: dict[str, object], output: Path | None) -> list[str]:
     for name, value in extra.items():
         if name in run.options:
             args += value
-    if run.path == ("report",):  # (report's --as-of is the clock of a month word)
+    if run.path in (("report",), ("rules", "report")):  # (--as-of: the clock of a month word)
         args += ["--month", "current"]
     if run.fmt != "default":
         args += ["-f", run.fmt]

@@ -134,7 +134,7 @@ def test_report_csv_jsonl_and_parquet_hold_all_sections_in_one_table(
 def test_report_of_one_section_and_a_misspelt_section(store_dir: Path) -> None:
     base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir]
     doc = json.loads(invoke(*base, "--section", "action_maps", "-f", "json").stdout)
-    assert set(doc) == {"sessions", "visitors", "traffic", "action_maps"}
+    assert set(doc) == {"sessions", "visitors", "period", "traffic", "action_maps"}
     res = invoke(*base, "--section", "action_map")
     assert res.exit_code == 2 and "did you mean 'action_maps'?" in res.stderr
 
@@ -255,3 +255,52 @@ def test_explain_says_an_open_date_window_plainly(
     steps = json.loads(res.stdout)
     found = [s for s in json.dumps(steps).split('"') if "T00:00:00Z" in s]
     assert found == [said], found
+
+
+def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -> None:
+    """`rules report` had no period: "this week's conversion by segment" needed a store of
+    its own. --since/--until (and --month) count the sessions started in the period, as
+    `jtrack report` does, from rules replayed over every session."""
+    from datetime import date
+
+    from jtrack.usecases.rules import evaluate_store
+
+    st = Store.open(store_dir)
+    rules = load_rules(SAMPLE_RULES)
+    whole = evaluate_store(st, rules, traffic=["all"])
+    sessions = st.scan_sessions().collect()
+    week = sessions.filter(
+        pl.col("created_date").dt.date().is_between(date(2026, 10, 5), date(2026, 10, 11))
+    )
+    base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir, "--traffic", "all"]
+    res = invoke(*base, "--since", "2026-10-05", "--until", "2026-10-12", "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert 0 < doc["sessions"] == week.height < sessions.height
+    assert doc["visitors"] == week["customer_id"].n_unique()
+    assert doc["period"] == {"from": "2026-10-05", "until": "2026-10-12", "tz": "UTC"}
+    ids = week.get_column("id").implode()
+    expected = (
+        whole.segments.filter(pl.col("session_id").is_in(ids))
+        .group_by("segment_id", "source")
+        .agg(pl.col("session_id").n_unique().alias("sessions"))
+    )
+    got = {(r["segment_id"], r["source"]): r["sessions"] for r in doc["segments"]}
+    want = {(r["segment_id"], r["source"]): r["sessions"] for r in expected.to_dicts()}
+    assert want and all(got[k] == n for k, n in want.items())
+    assert all(n == 0 for k, n in got.items() if k not in want)
+    # the table says the period; --month is the month; a period before the data is empty
+    table = invoke(*base, "--since", "2026-10-05", "--until", "2026-10-12").stdout
+    assert table.splitlines()[0] == (
+        f"{week.height:,} sessions started 2026-10-05 .. 2026-10-11 (UTC), "
+        f"{week['customer_id'].n_unique():,} visitors"
+    )
+    month = json.loads(invoke(*base, "--month", "2026-10", "-f", "json").stdout)
+    october = sessions.filter(pl.col("created_date").dt.month() == 10)
+    assert month["sessions"] == october.height
+    res = invoke(*base, "--since", "2026-10-12", "--until", "2026-10-05")
+    assert res.exit_code == 2 and "--until must be after --since" in res.stderr
+    res = invoke(*base, "--month", "2026-10", "--since", "2026-10-05")
+    assert res.exit_code == 2 and "--month cannot be combined" in res.stderr
+    whole_doc = json.loads(invoke(*base, "-f", "json").stdout)
+    assert whole_doc["period"] is None and whole_doc["sessions"] == sessions.height

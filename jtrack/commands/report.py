@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +28,81 @@ from jtrack.commands._common import (
 
 FORMATS = (Format.table, Format.json, Format.md, Format.html)
 
+# The period of a report (`jtrack report`, `jtrack rules report`): by session start, in local
+# days of --tz.
+MonthOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Only sessions started in this month: 2026-10, or previous, yesterday, current "
+        "(as for `jtrack usage`).",
+        show_default=False,
+        metavar="<month>",
+    ),
+]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(help="First local day (by session start).", show_default=False, metavar="<day>"),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="First local day NOT reported (exclusive).", show_default=False, metavar="<day>"
+    ),
+]
+TzOpt = Annotated[str, typer.Option(help="IANA time zone of the days.", metavar="<zone>")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="The clock --month previous, yesterday and current count from (ISO-8601; no "
+        "offset = --tz) [default: now].",
+        show_default=False,
+        metavar="<time>",
+    ),
+]
+
+
+def report_period(
+    month: str | None, since: str | None, until: str | None, tz: str, as_of: str | None
+) -> tuple[str, date | None, date | None]:
+    """The zone and the first local day of a report's period and the first after it (None:
+    open) from its options (ReportOptions checks that one comes after the other)."""
+    from datetime import UTC, datetime
+
+    from jtrack.errors import UsageError
+    from jtrack.usecases.usage import (
+        MONTH_WORDS,
+        check_tz,
+        next_month,
+        parse_as_of,
+        parse_day,
+        resolve_month,
+    )
+
+    if month is not None and (since is not None or until is not None):
+        raise UsageError(
+            "--month cannot be combined with --since/--until",
+            hint="use either --month 2026-10 or --since/--until",
+        )
+    if as_of is not None and (month is None or month.strip().lower() not in MONTH_WORDS):
+        raise UsageError(  # (a report shows every session of its period: no cut-off)
+            "--as-of sets the clock of --month previous, yesterday or current",
+            hint="add --month previous, yesterday or current, or leave out --as-of",
+        )
+    zone = check_tz(tz)
+    clock = parse_as_of(as_of, zone) if as_of is not None else datetime.now(UTC)
+    first = (
+        resolve_month(month, clock, zone)
+        if month is not None
+        else (parse_day(since, "--since") if since is not None else None)
+    )
+    last = (
+        next_month(first)
+        if month is not None and first is not None
+        else (parse_day(until, "--until") if until is not None else None)
+    )
+    return zone, first, last
+
 
 def register(app: typer.Typer) -> None:
     app.command("report")(report_cmd)
@@ -45,38 +121,11 @@ def report_cmd(
     store: StoreOpt = None,
     role: RoleOpt = None,
     redact: RedactOpt = False,
-    month: Annotated[
-        str | None,
-        typer.Option(
-            help="Only sessions started in this month: 2026-10, or previous, yesterday, current "
-            "(as for `jtrack usage`).",
-            show_default=False,
-            metavar="<month>",
-        ),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            help="First local day (by session start).", show_default=False, metavar="<day>"
-        ),
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            help="First local day NOT reported (exclusive).", show_default=False, metavar="<day>"
-        ),
-    ] = None,
-    tz: Annotated[str, typer.Option(help="IANA time zone of the days.", metavar="<zone>")] = "UTC",
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="The clock --month previous, yesterday and current count from (ISO-8601; no "
-            "offset = --tz) [default: now].",
-            show_default=False,
-            metavar="<time>",
-        ),
-    ] = None,
+    month: MonthOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    tz: TzOpt = "UTC",
+    as_of: AsOfOpt = None,
     top: Annotated[int, typer.Option(help="Rows per ranked table.", min=1, metavar="<n>")] = 10,
     traffic: TrafficOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
@@ -114,19 +163,10 @@ def report_cmd(
     --format html writes one self-contained page with charts (no network, no script).
     """
     import contextlib
-    from datetime import UTC, datetime
 
     from jtrack.errors import UsageError
     from jtrack.usecases.report import ReportOptions, report_from_sources, report_from_store
-    from jtrack.usecases.usage import (
-        MONTH_WORDS,
-        check_tz,
-        next_month,
-        output_lock,
-        parse_as_of,
-        parse_day,
-        resolve_month,
-    )
+    from jtrack.usecases.usage import output_lock
 
     check_on_error(on_error)
     if sources and store is not None:
@@ -134,30 +174,9 @@ def report_cmd(
             "give export files or --store, not both",
             hint="report reads either the store or the files",
         )
-    if month is not None and (since is not None or until is not None):
-        raise UsageError(
-            "--month cannot be combined with --since/--until",
-            hint="use either --month 2026-10 or --since/--until",
-        )
-    if as_of is not None and (month is None or month.strip().lower() not in MONTH_WORDS):
-        raise UsageError(  # (a report shows every session of its period: no cut-off)
-            "--as-of sets the clock of --month previous, yesterday or current",
-            hint="add --month previous, yesterday or current, or leave out --as-of",
-        )
+    zone, first, last = report_period(month, since, until, tz, as_of)
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "report")
-    zone = check_tz(tz)
-    clock = parse_as_of(as_of, zone) if as_of is not None else datetime.now(UTC)
-    first = (
-        resolve_month(month, clock, zone)
-        if month is not None
-        else (parse_day(since, "--since") if since is not None else None)
-    )
-    last = (
-        next_month(first)
-        if month is not None and first is not None
-        else (parse_day(until, "--until") if until is not None else None)
-    )
     opts = ReportOptions(tz=zone, since=first, until=last, top=top, traffic=classes)
     err = stderr_console()
     lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()

@@ -27,6 +27,7 @@ from jtrack.commands._common import (
     traffic_classes,
     write_text,
 )
+from jtrack.commands.report import AsOfOpt, MonthOpt, SinceOpt, TzOpt, UntilOpt
 
 CHECK_FORMATS = (Format.table, Format.json)
 REPORT_FORMATS = (
@@ -147,6 +148,11 @@ def report_cmd(
         ),
     ] = None,
     traffic: TrafficOpt = None,
+    month: MonthOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    tz: TzOpt = "UTC",
+    as_of: AsOfOpt = None,
     fmt: Annotated[Format | None, format_option(REPORT_FORMATS)] = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
@@ -156,16 +162,22 @@ def report_cmd(
     segment; per action map how often it qualified and why it was blocked. Segment and
     outcome events already in the export are counted beside jtrack's own (source column).
 
+    --month, or --since/--until, counts the sessions started in that period (local days of
+    --tz, as `jtrack report` counts them); the rules are still replayed over every session,
+    so a visitor's sessions before the period count as they do in the whole report.
+
     People only unless --traffic says otherwise (said under the headline; a `traffic`
     field in JSON; a note on stderr for CSV, JSONL and Parquet when sessions were left out).
     CSV, JSONL and Parquet hold all sections in one table with a `section` column."""
     import difflib
 
     from jtrack import serialize
+    from jtrack.commands.report import report_period
     from jtrack.core.rules import rules_report
     from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
-    from jtrack.usecases.rules import evaluate_store
+    from jtrack.usecases.report import ReportOptions
+    from jtrack.usecases.rules import evaluate_store, in_period
     from jtrack.usecases.traffic import traffic_expr, traffic_scope
 
     classes = traffic_classes(traffic)
@@ -178,11 +190,23 @@ def report_cmd(
             + "sections: "
             + ", ".join(SECTIONS),
         )
+    zone, first, last = report_period(month, since, until, tz, as_of)
+    ReportOptions(tz=zone, since=first, until=last)  # (checks the period)
     rules = _require_rules(rules_file)
     st = open_store(store, role, redact, rules.path)
     results = evaluate_store(st, rules, traffic=classes)
-    scope = traffic_scope(st.scan_sessions(), classes)
-    report = rules_report(rules, results, st.scan_sessions().filter(traffic_expr(classes)))
+    counted = st.scan_sessions()
+    period = None
+    if first is not None or last is not None:
+        results, counted = in_period(results, counted, zone, first, last)
+        period = {
+            "from": first.isoformat() if first else None,
+            "until": last.isoformat() if last else None,
+            "tz": zone,
+        }
+    scope = traffic_scope(counted, classes)
+    report = rules_report(rules, results, counted.filter(traffic_expr(classes)))
+    report.period = period
     sections = report.sections()
     hidden = _hidden_sections(st)  # what the role may not see is left out, and said
     if section is not None and section in hidden:
@@ -195,6 +219,7 @@ def report_cmd(
         sections = {section: sections[section]}
     if out_fmt == Format.json:
         doc: dict[str, Any] = {"sessions": report.sessions, "visitors": report.visitors}
+        doc["period"] = report.period
         doc["traffic"] = scope.to_dict()
         doc.update({k: serialize.to_records(v) for k, v in sections.items()})
         write_text(serialize.to_json(doc), output)

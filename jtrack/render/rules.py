@@ -7,6 +7,7 @@ html.escape for HTML.
 from __future__ import annotations
 
 import html
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
@@ -20,7 +21,23 @@ from jtrack.serialize import strip_control, to_markdown
 
 
 def _headline(report: Any) -> str:
-    return f"{plural(report.sessions, 'session')}, {plural(report.visitors, 'visitor')}"
+    sessions, visitors = plural(report.sessions, "session"), plural(report.visitors, "visitor")
+    period = getattr(report, "period", None)
+    if period:  # (the last day reported: the day before the exclusive end)
+        end = (
+            (date.fromisoformat(period["until"]) - timedelta(days=1)).isoformat()
+            if period["until"]
+            else None
+        )
+        days = (
+            f"{period['from']} .. {end}"
+            if period["from"] and end
+            else f"{period['from']} or later"
+            if period["from"]
+            else f"up to {end}"
+        )
+        sessions += f" started {days} ({period['tz']})"
+    return f"{sessions}, {visitors}"
 
 
 #: Left out first when a rules-report table does not fit the terminal (every other format

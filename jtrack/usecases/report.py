@@ -622,6 +622,18 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
     return report
 
 
+def started_in(tz: str, since: date | None, until: date | None) -> pl.Expr:
+    """Whether a session (its `created_date`) started on a local day of `tz` from `since` to
+    before `until` (None: open)."""
+    day = pl.col("created_date").dt.convert_time_zone(tz).dt.date()
+    keep = pl.lit(True)
+    if since is not None:
+        keep = keep & (day >= since)
+    if until is not None:
+        keep = keep & (day < until)
+    return keep
+
+
 def _hidden_sessions(store: Any, opts: ReportOptions) -> int:
     """The custom sessions of the report's period and traffic classes that the active role
     may not see (0 for the plain store, or a role that sees them), so that the report says
@@ -632,11 +644,7 @@ def _hidden_sessions(store: Any, opts: ReportOptions) -> int:
     if hidden is None:
         return 0
     lf = hidden.filter(traffic_expr(opts.traffic))  # (the classes the report counts)
-    day = pl.col("created_date").dt.convert_time_zone(opts.tz).dt.date()
-    if opts.since is not None:
-        lf = lf.filter(day >= opts.since)
-    if opts.until is not None:
-        lf = lf.filter(day < opts.until)
+    lf = lf.filter(started_in(opts.tz, opts.since, opts.until))
     return int(lf.select(pl.len()).collect(engine="in-memory").item())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 import polars as pl
 
@@ -47,6 +48,32 @@ def evaluate_store(
     ids = sorted(set(session_ids))
     events, sessions = _visitor_events(store, ids)
     return evaluate(events, sessions, rules, session_ids=ids, presorted=True)
+
+
+def in_period(
+    results: RuleResults,
+    sessions: pl.LazyFrame,
+    tz: str,
+    since: date | None,
+    until: date | None,
+) -> tuple[RuleResults, pl.LazyFrame]:
+    """The results and sessions of the sessions started on local days `since` to before
+    `until` of `tz` (a rules report of a week or a month). The rules are evaluated over every
+    session first, so a visitor's earlier sessions count as they do in the whole report."""
+    from jtrack.usecases.report import started_in
+
+    kept = sessions.filter(started_in(tz, since, until))
+    ids = kept.select("id").collect(engine="in-memory").get_column("id").implode()
+    mine = pl.col("session_id").is_in(ids)
+    return (
+        RuleResults(
+            segments=results.segments.filter(mine),
+            outcomes=results.outcomes.filter(mine),
+            action_maps=results.action_maps.filter(mine),
+            outcome_values=results.outcome_values.filter(mine),
+        ),
+        kept,
+    )
 
 
 def explain_store(

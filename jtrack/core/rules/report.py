@@ -62,6 +62,9 @@ class RulesReport:
     outcomes: pl.DataFrame
     outcomes_by_segment: pl.DataFrame
     action_maps: pl.DataFrame
+    #: the sessions counted, when not every one: those started from local day `from` to
+    #: before `until` (ISO dates; either may be null) in zone `tz`
+    period: dict[str, Any] | None = None
 
     def sections(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in SECTIONS}
@@ -72,6 +75,7 @@ class RulesReport:
         return {
             "sessions": self.sessions,
             "visitors": self.visitors,
+            "period": self.period,
             **{name: to_records(df) for name, df in self.sections().items()},
         }
 
