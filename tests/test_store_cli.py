@@ -867,3 +867,44 @@ def test_which_small_segments_are_merged() -> None:
     big = [seg(i, rows=SMALL_SEGMENT // 2 + 1) for i in (1, 2)]
     m = Manifest(version=1, created="", jtrack_version="t", segments=big, parts=[])
     assert ids(segments_to_merge(m, set())) == [[1, 2]]  # big enough together
+
+
+def test_each_run_that_works_out_every_session_again_says_why(tmp_path: Path) -> None:
+    """A nightly run with `--gap 30m` by mistake rebuilt every session and made 30m the
+    store's gap; `jtrack store` showed "rebuild" and no reason (and -q had silenced the
+    note). Each such run keeps why, in short: the options changed, a contacts file taken
+    in, changed or forgotten, --rebuild, --replace."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    files = _exports(tmp_path, days=3, per_day=4, visitors=2, minutes=5)
+    book = tmp_path / "contacts.csv"
+    lines = (sample / "contacts.csv").read_text().splitlines(keepends=True)
+    book.write_text("".join(lines))
+    st = str(tmp_path / "store")
+    runs = [
+        [str(files[0])],
+        [str(files[1])],
+        [str(files[1]), "--gap", "30m"],
+        [str(files[2]), "--contacts", str(book)],
+        [str(files[2]), "--contacts", str(book), "--rebuild"],
+        [str(files[2]), "--no-contacts"],
+    ]
+    for args in runs:
+        if args[-1] == "--no-contacts":
+            book.write_text("".join(lines[:-2]))  # (changed, then forgotten)
+        res = CliRunner().invoke(app, ["sessionize", *args, "--store", st, "-q"])
+        assert res.exit_code == 0, res.stderr
+    info = json.loads(CliRunner().invoke(app, ["store", "--store", st, "-f", "json"]).stdout)
+    assert [(r["mode"], r["reason"]) for r in info["runs"]] == [
+        ("new", None),
+        ("incremental", None),
+        ("rebuild", "gap 20m -> 30m"),
+        ("incremental", f"contacts file taken in ({len(lines) - 1} contacts)"),
+        ("rebuild", "--rebuild"),
+        ("incremental", "--no-contacts"),
+    ]
+    table = CliRunner().invoke(app, ["store", "--store", st], env={"COLUMNS": "80"}).stdout
+    assert "gap 20m ->" in table and "--no-contacts" in table
+    args = ["sessionize", str(files[2]), "--replace", "--force", "--store", st, "-q"]
+    assert CliRunner().invoke(app, args).exit_code == 0  # (the history starts again)
+    info = json.loads(CliRunner().invoke(app, ["store", "--store", st, "-f", "json"]).stdout)
+    assert [(r["mode"], r["reason"]) for r in info["runs"]] == [("replace", "--replace")]

@@ -86,14 +86,18 @@ def store_cmd(
 
     inputs = info["inputs"].drop("sha256")
     runs = info["runs"].select(
-        "run", "mode", "finished", "files_read", "events_added", "sessions_added"
+        "run", "mode", "finished", "files_read", "events_added", "sessions_added", "reason"
     )
     parts: list[Any] = [Text("\n".join(_totals(info)) + "\n")]
     for frame, title, what in ((inputs, "Inputs taken in", "inputs"), (runs, "Runs", "runs")):
         shown = frame if every else frame.tail(_LAST)
         if shown.height < frame.height:  # (a year of nightly runs: 365 lines of each)
             title += f": the last {shown.height} of {frame.height:,} (--all, or -f json)"
-        parts.append(FrameTable(shown, title, tails=("name",) if what == "inputs" else ()))
+        parts.append(
+            FrameTable(shown, title, tails=("name",))
+            if what == "inputs"
+            else FrameTable(shown, title, wrap=("reason",))  # (a short text: whole)
+        )
     parts.append(FrameTable(info["versions"], "Versions (jtrack store rollback VERSION)"))
     print_renderables(parts, output)
 

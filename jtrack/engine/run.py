@@ -225,6 +225,7 @@ class _Context:
     far_new: pl.Series
     invalid_entries: int = 0
     reclassify: bool = False
+    reason: str | None = None  # why every session is worked out again (RunInfo.reason)
 
 
 def run_sessionize(
@@ -267,7 +268,7 @@ def run_sessionize(
             inputs = [s.path for s in srcs if s.path is not None]
             check_rejects_target(opts.rejects_path, inputs=inputs, store_root=store.root)
         srcs, own = _outside(srcs, store)
-        mode, notes = _mode(base, opts)
+        mode, notes, reason = _mode(base, opts)
         skipped = left_out(sources)
         if skipped.by_name:
             n = len(skipped.by_name)
@@ -298,6 +299,8 @@ def run_sessionize(
             )
         book_source, book, book_invalid, book_changed, book_notes = _contacts(base, opts)
         notes += book_notes
+        if reason is None and book_changed and base is not None:
+            reason = _contacts_reason(base, book_source, book)
         history_base = None if mode in ("new", "replace") else base
         planned = plan_inputs(
             srcs,
@@ -340,6 +343,7 @@ def run_sessionize(
             planned,
             (book_source, book, book_invalid, book_changed),
             early_warnings,
+            reason,
         )
 
 
@@ -356,6 +360,7 @@ def _run(
     planned: Any,
     contacts: tuple[ContactsSource | None, pl.DataFrame | None, pl.DataFrame | None, bool],
     early_warnings: list[str],
+    reason: str | None = None,
 ) -> StoredRun:
     book_source, book, book_invalid, book_changed = contacts
     if book is None and book_source is not None and snap is not None:
@@ -382,6 +387,7 @@ def _run(
                 f"the user-agent lists changed ({history.traffic_lists} -> {lists}): every "
                 "session's traffic class is worked out again"
             )
+            reason = reason or "user-agent lists changed"
         everyone = history is not None and (mode == "rebuild" or book_changed or relabel)
         work_rows = new_rows_est + (hist_rows if everyone else min(hist_rows, new_rows_est))
         usable = max(opts.memory_limit - BASE_MEMORY, opts.memory_limit // 2)
@@ -455,6 +461,7 @@ def _run(
             if book_invalid is not None
             else _invalid_before(base),
             reclassify=relabel,
+            reason=reason,
         )
         jobs = [_job(ctx, u, lo, hi) for u, (lo, hi) in enumerate(ranges)]
         results = engine.run_units(jobs, new, say)
@@ -602,34 +609,53 @@ def _session_options(m: Manifest) -> SessionizeOptions:
     )
 
 
-def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str]]:
+def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], str | None]:
+    """The run's mode, its note, and why (in short, for the store's list of runs) it works
+    out every session again when it does."""
     if base is None:
-        return "new", []
+        return "new", [], None
     if opts.replace:
-        return "replace", [f"replacing the store's {base.counts.get('events_kept', 0):,} events"]
+        return (
+            "replace",
+            [f"replacing the store's {base.counts.get('events_kept', 0):,} events"],
+            "--replace",
+        )
     if opts.rebuild:
-        return "rebuild", ["rebuilding every session from the store's history"]
+        return "rebuild", ["rebuilding every session from the store's history"], "--rebuild"
     if opts.session is not None and _set_options(opts.session.to_dict()) != _set_options(
         base.options
     ):
-        return "rebuild", [
-            "the options differ from those the store was built with "
-            f"({_describe_change(base.options, opts.session.to_dict())}): "
-            "every session is rebuilt once"
-        ]
+        change = _describe_change(base.options, opts.session.to_dict())
+        return (
+            "rebuild",
+            [
+                f"the options differ from those the store was built with ({change}): "
+                "every session is rebuilt once"
+            ],
+            change,
+        )
     if base.options.get("split_on_campaign_change") and (
         base.options.get("campaign_rule") != CAMPAIGN_RULE
     ):
-        return "rebuild", [
-            "the store's sessions were split on campaign changes by an earlier rule (now a "
-            "referrer on the page's own host is internal): every session is rebuilt once"
-        ]
+        return (
+            "rebuild",
+            [
+                "the store's sessions were split on campaign changes by an earlier rule (now a "
+                "referrer on the page's own host is internal): every session is rebuilt once"
+            ],
+            "campaign rule of a newer jtrack",
+        )
     if base.options.get("visit_rule") != VISIT_RULE:
-        return "rebuild", [
-            "the store numbered visits over sessions of every type (now web sessions only: "
-            "a delivery of an order system is no visit): every session is rebuilt once"
-        ]
-    return "incremental", []
+        return (
+            "rebuild",
+            [
+                "the store numbered visits over sessions of every type (now web sessions "
+                "only: a delivery of an order system is no visit): every session is rebuilt "
+                "once"
+            ],
+            "visit rule of a newer jtrack",
+        )
+    return "incremental", [], None
 
 
 def _set_options(o: dict[str, Any]) -> dict[str, Any]:
@@ -700,6 +726,19 @@ def _contacts(
             "every visitor is resolved again"
         )
     return source, book, invalid, changed, notes
+
+
+def _contacts_reason(
+    base: Manifest, source: ContactsSource | None, book: pl.DataFrame | None
+) -> str:
+    """Why a run that changed the contacts book resolved every visitor again, in short."""
+    if source is None:
+        return "--no-contacts"
+    had = int((base.contact_counts or {}).get("contacts") or 0) if base.contacts else None
+    now = book.height if book is not None else 0
+    if had is None:
+        return f"contacts file taken in ({now:,} contacts)"
+    return f"contacts file changed ({had:,} -> {now:,} contacts)"
 
 
 def _events_added(new: NewData, d: Decisions) -> int:
@@ -1257,6 +1296,7 @@ def _finish(
         parts_rewritten=rewritten,
         duplicates=int(d.drop_new.len() - d.far_new.len()),
         rejected=int(new.rows_read - new.rows_accepted + d.far_new.len()),
+        reason=ctx.reason,
     )
     manifest = Manifest(
         version=ctx.writer.number,

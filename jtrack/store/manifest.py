@@ -138,6 +138,9 @@ class RunInfo:
     #: (rejected: while reading, and beyond the far-future cut); None: an earlier jtrack
     duplicates: int | None = None
     rejected: int | None = None
+    #: why the run worked out every session again, when it did (options that changed, a
+    #: new contacts file, --rebuild); None: it did not, or an earlier jtrack
+    reason: str | None = None
 
 
 @dataclass

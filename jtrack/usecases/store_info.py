@@ -27,6 +27,7 @@ RUN_COLUMNS = [
     "sessions_removed",
     "parts_written",
     "parts_rewritten",
+    "reason",
 ]
 VERSION_COLUMNS = ["version", "current", "created", "runs", "events", "sessions", "parts"]
 
@@ -61,7 +62,8 @@ def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame
 
 def runs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame:
     rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in (m.runs if runs is None else runs)]
-    schema = {c: (pl.String() if c in ("mode", "finished") else pl.Int64()) for c in RUN_COLUMNS}
+    text = ("mode", "finished", "reason")
+    schema = {c: (pl.String() if c in text else pl.Int64()) for c in RUN_COLUMNS}
     return _times(pl.DataFrame(rows, schema=schema, orient="row"), "finished")
 
 
