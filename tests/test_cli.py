@@ -784,3 +784,25 @@ def test_an_email_of_a_saved_contact_finds_that_contact(tmp_path: Path) -> None:
                 cmd.append("elias.obrien63@example.net")
             res = _run(*cmd, "--store", st, "--role", "agent")
             assert res.exit_code == 1 and "C0001" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (PermissionError(13, "Permission denied", "/srv/st/.lock"), "check the permissions"),
+        (FileNotFoundError(2, "No such file or directory", "/x"), "check the path"),
+        (OSError(28, "No space left on device", "/srv/st/v2"), "check the free space"),
+        (OSError(30, "Read-only file system", "/srv/st/.lock"), "the file system is read-only"),
+        (OSError(5, "Input/output error", "/x"), "check the path, the permissions and the free"),
+    ],
+)
+def test_an_unforeseen_file_error_gets_the_hint_its_cause_calls_for(
+    error: OSError, hint: str
+) -> None:
+    """Every such error said "check the path, the permissions and the free space": a store
+    that may not be read was sent looking for free space."""
+    from jtrack.commands._common import _unexpected_message
+
+    message = _unexpected_message(error)
+    assert message.startswith(f"{error.filename}: {error.strerror} (hint: {hint}")
+    assert message.endswith("; --debug shows where it happened)")

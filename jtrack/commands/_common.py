@@ -159,11 +159,19 @@ def handle_errors(fn: F) -> F:
 
 def _unexpected_message(exc: BaseException) -> str:
     if isinstance(exc, OSError):
+        import errno
+
         where = f"{exc.filename}: " if exc.filename else ""
-        return (
-            f"{where}{exc.strerror or exc} (hint: check the path, the permissions and the free "
-            "space; --debug shows where it happened)"
-        )
+        what = {
+            errno.EACCES: "check the permissions",
+            errno.EPERM: "check the permissions",
+            errno.ENOENT: "check the path",
+            errno.ENOTDIR: "check the path",
+            errno.ENOSPC: "check the free space",
+            errno.EDQUOT: "check the free space and the disk quota",
+            errno.EROFS: "the file system is read-only",
+        }.get(exc.errno or 0, "check the path, the permissions and the free space")
+        return f"{where}{exc.strerror or exc} (hint: {what}; --debug shows where it happened)"
     text = str(exc).splitlines()[0] if str(exc) else ""
     if "parquet" in text.lower() and "jtrack.store.store" in sys.modules:
         from jtrack.store.store import damaged_file_error
