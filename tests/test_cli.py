@@ -806,3 +806,14 @@ def test_an_unforeseen_file_error_gets_the_hint_its_cause_calls_for(
     message = _unexpected_message(error)
     assert message.startswith(f"{error.filename}: {error.strerror} (hint: {hint}")
     assert message.endswith("; --debug shows where it happened)")
+
+
+def test_sessionize_limit_0_prints_the_summary_alone(tmp_path: Path) -> None:
+    """`--limit 0` printed "First 0 of N sessions" and "(none)" under the summary."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "st")
+    res = _run("sessionize", str(sample / "events.parquet"), "--store", st, "--limit", "0")
+    assert res.exit_code == 0, res.stderr
+    assert "rows read" in res.stdout and "First" not in res.stdout and "(none)" not in res.stdout
+    res = _run("sessionize", str(sample / "events.parquet"), "--store", st, "--limit", "2")
+    assert "First 2 of 843 sessions" in res.stdout

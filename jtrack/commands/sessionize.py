@@ -184,7 +184,7 @@ def sessionize_cmd(
     limit: Annotated[
         int | None,
         typer.Option(
-            help="Sessions shown (default 10 in a table, all otherwise).",
+            help="Sessions shown (default 10 in a table, all otherwise; 0: the summary alone).",
             show_default=False,
             min=0,
             metavar="<n>",
@@ -312,6 +312,8 @@ def sessionize_cmd(
 
         if output is None:
             stdout_console().print(summary_panel(summary))
+        if limit == 0 and output is None:  # (the summary alone: no empty table under it)
+            return
         shown = _visible_sessions(st, policy, limit if limit is not None else 10, quiet)
         noun = "session" if summary.sessions == 1 else "sessions"
         emit_frame(
