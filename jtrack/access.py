@@ -91,7 +91,8 @@ NAME_COLUMNS = ("contact_name", "unverified_name", "first_name", "last_name")
 ID_COLUMNS = ("customer_id",)
 ID_LIST_COLUMNS = ("cookie_ids", "customer_ids")
 #: Free text where a visitor may have typed an email address, or a site put one (a search,
-#: a page title, a URL path): each address is masked in place, the rest of the text kept.
+#: a page title, a URL path): each address and phone number is masked in place, the rest
+#: of the text kept.
 TEXT_COLUMNS = (
     "search_query",
     "search_terms",
@@ -179,6 +180,16 @@ _EMAIL_VALUE = r"^\s*[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\s*$"
 #: ... and one inside text (`@` and the domain's dots also percent-encoded, as in a URL path).
 _DOT = r"(?:\.|%2[Ee])"
 _EMAIL_IN_TEXT = rf"[\w.%+'-]+(?:@|%40)[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[A-Za-z]{{2,}}"
+#: A phone number inside text: `+` and 8 to 15 digits, grouped by spaces, dots, dashes or
+#: brackets (`+44 7700 900123`, `+1 (202) 555-0197`), or a national number written in
+#: groups (`(555) 123-4567`, `07700 900123`, `020 7946 0001`). Digits run together without a
+#: `+` (an order or product number) are not taken for one, nor groups inside a longer token
+#: (`...-0123-4567-...` in an id): a number starts the text or follows a space or one of
+#: `(:,;/=?&"'<[`. Group 1: the character before.
+_PHONE_IN_TEXT = (
+    r"""(^|[\s(:,;/=?&"'<\[])(\+\d(?:[ .()\-]{0,2}\d){7,14}|\(\d{2,5}\)[ .\-]?\d{3,4}"""
+    r"[ .\-]?\d{3,4}|0\d{2,4}[ .\-]\d{3,4}(?:[ .\-]?\d{3,4})?)\b"
+)
 #: An image for screens of 2, 3 or 1.5 times the pixels (`hero@2x.png`): no email address.
 _DENSITY = r"@(\d(?:\.\d)?x\.[A-Za-z]+)"
 _DENSITY_MARK = "\uf8ff\uf8fe"  # (two private-use characters: no text holds them)
@@ -481,10 +492,13 @@ def param_pattern(names: Sequence[str]) -> str | None:
 
 
 def _emails_masked(col: pl.Expr) -> pl.Expr:
-    """Text with every email address in it masked (the rest kept; not `hero@2x.png`)."""
+    """Text with every email address and phone number in it masked (the rest kept; not
+    `hero@2x.png`; see _PHONE_IN_TEXT for the numbers taken to be phones)."""
     kept = col.str.replace_all(_DENSITY, _DENSITY_MARK + "${1}")
-    return kept.str.replace_all(_EMAIL_IN_TEXT, MASK).str.replace_all(
-        _DENSITY_MARK, "@", literal=True
+    return (
+        kept.str.replace_all(_EMAIL_IN_TEXT, MASK)
+        .str.replace_all(_DENSITY_MARK, "@", literal=True)
+        .str.replace_all(_PHONE_IN_TEXT, "${1}" + MASK)
     )
 
 
@@ -866,9 +880,11 @@ def protect_tree(obj: Any, policy: Policy | None = None) -> Any:
 
 
 def _emails_masked_text(value: str) -> str:
-    """_emails_masked on one string (for trees): every address in the text masked."""
+    """_emails_masked on one string (for trees): every address and phone number in the
+    text masked."""
     kept = re.sub(_DENSITY, _DENSITY_MARK + r"\1", value)
-    return re.sub(_EMAIL_IN_TEXT, MASK, kept).replace(_DENSITY_MARK, "@")
+    kept = re.sub(_EMAIL_IN_TEXT, MASK, kept).replace(_DENSITY_MARK, "@")
+    return re.sub(_PHONE_IN_TEXT, r"\1" + MASK, kept)
 
 
 _TREE_TEXT = frozenset(TEXT_COLUMNS)

@@ -226,3 +226,47 @@ def test_redaction_is_a_stable_keyed_hash(
     monkeypatch.setenv("JTRACK_REDACT_KEY", "another key")
     c = StoreView(store, load_policy("admin", redact=True, config=cfg)).scan_events().collect()
     assert c.filter(pl.col("event_id") == "a")["ip_address"][0] != row["ip_address"]
+
+
+def test_phone_numbers_inside_free_text_are_masked_for_a_role_without_contact_details(
+    tmp_path: Path,
+) -> None:
+    """A visitor typed their phone number into the site search ("call me 07700 900123"):
+    emails in such text were masked, phone numbers shown whole. Numbers with a `+`, or
+    written in groups as phones are, are masked; order numbers, dates, versions and ids
+    stay."""
+    searches = {
+        "s1": ("call me on +44 7700 900123 please", f"call me on {MASK} please"),
+        "s2": ("(555) 123-4567", MASK),
+        "s3": ("07700 900123 or 020 7946 0001", f"{MASK} or {MASK}"),
+        "s4": ("order 2026-10-01-12345", "order 2026-10-01-12345"),
+        "s5": ("sku 1234-5678 v17.4.1", "sku 1234-5678 v17.4.1"),
+        "s6": ("12345678-0123-4567-8901-234567890123", "12345678-0123-4567-8901-234567890123"),
+        "s7": ("id 0123456789", "id 0123456789"),
+    }
+    rows = [
+        flat_event(k, "c1", T0 + minutes(i), kind="search", search_query=text)
+        for i, (k, (text, _)) in enumerate(searches.items())
+    ]
+    rows.append(flat_event("t", "c1", T0 + minutes(9), page_title="Call +1 (202) 555-0197"))
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / "s")
+    run_sessionize([src], store)
+    agent = StoreView(
+        store, load_policy(config=_config(tmp_path, f'"{SESSION_VIEW}", "{EVENT_VIEW}"'))
+    )
+    ev = agent.scan_events().collect()
+    shown = dict(zip(ev["event_id"], ev["search_query"], strict=True))
+    assert {k: shown[k] for k in searches} == {k: want for k, (_, want) in searches.items()}
+    assert ev.filter(pl.col("event_id") == "t")["page_title"].item() == f"Call {MASK}"
+    from jtrack.access import _emails_masked_text
+
+    assert _emails_masked_text("ring +44 20 7946 0001, ta") == f"ring {MASK}, ta"
+    admin = StoreView(
+        store, load_policy(role="admin", config=_config(tmp_path, f'"{SESSION_VIEW}"'))
+    )
+    plain = admin.scan_events().collect()
+    assert (
+        dict(zip(plain["event_id"], plain["search_query"], strict=True))["s2"] == "(555) 123-4567"
+    )
