@@ -608,25 +608,29 @@ def test_a_workbook_named_like_an_export_in_a_folder_is_left_out_and_named(tmp_p
     ex.mkdir()
     (ex / "a.jsonl").write_text(genesys_line("a", "c1", "2026-10-01T10:00:00.000Z") + "\n")
     _workbook(ex / "export.json")
-    for extra in ([], ["--on-error", "skip"]):
+    for extra in (["-q"], ["--on-error", "skip", "-q"]):
         store = tmp_path / f"st{len(extra)}"
         res = invoke(["sessionize", str(ex), "--store", str(store), *extra])
         assert res.exit_code == 0, res.stderr
-        assert (
-            "note: left out 1 file named like exports whose content is no events "
-            "(export.json: a zip file; an Excel workbook is a zip file too: save the events "
-            "as JSON lines or Parquet)"
-        ) in res.stderr
+        assert res.stderr == (
+            "warning: 1 file named like exports whose content is no events is not read "
+            "(export.json: a zip file); an Excel workbook is a zip file too: save the events "
+            "as JSON lines or Parquet\n"
+        )  # (said with -q too: it may have been meant as an export)
         assert "invalid_utf8" not in res.stderr and "rejected" not in res.stderr
         m = Store.open(store).read_manifest()
         assert m.counts["rows_read"] == 1 and m.counts["rejected"] == 0
         assert [Path(i.path).name for i in m.inputs] == ["a.jsonl"]
-    # a glob reaches it too; `usage` of the folder reads the other file alone
-    res = invoke(["sessionize", str(ex / "*.json*"), "--store", str(tmp_path / "g")])
-    assert res.exit_code == 0 and "export.json: a zip file" in res.stderr, res.stderr
-    res = invoke(["usage", str(ex), "--month", "2026-10", "--format", "json"])
-    assert res.exit_code == 0, res.stderr
+    # a glob reaches it too (said once, the folder and a glob over it named together);
+    # `usage` and `report` of the folder count the other file alone, and say so
+    res = invoke(["sessionize", str(ex), str(ex / "*.json*"), "--store", str(tmp_path / "g"), "-q"])
+    assert res.exit_code == 0 and res.stderr.count("export.json: a zip file") == 1, res.stderr
+    not_counted = "content is no events is not counted (export.json: a zip file)"
+    res = invoke(["usage", str(ex), "--month", "2026-10", "--format", "json", "-q"])
+    assert res.exit_code == 0 and not_counted in res.stderr, res.stderr
     assert json.loads(res.stdout)["totals"]["billable"] == 1
+    res = invoke(["report", str(ex), "--format", "json", "-q"])
+    assert res.exit_code == 0 and not_counted in res.stderr, res.stderr
 
 
 def test_a_folder_or_glob_of_workbooks_alone_is_one_line_naming_one(tmp_path: Path) -> None:
@@ -639,8 +643,8 @@ def test_a_folder_or_glob_of_workbooks_alone_is_one_line_naming_one(tmp_path: Pa
     assert res.exit_code == 1
     assert res.stderr.strip() == (
         f"error: {ex}: the directory holds no events: export.json is a zip file by its "
-        "content (and 1 more such file) (hint: an Excel workbook is a zip file too: save the "
-        "events as JSON lines or Parquet)"
+        "content (and 1 more file of no events) (hint: an Excel workbook is a zip file too: "
+        "save the events as JSON lines or Parquet)"
     )
     res = invoke(["sessionize", str(ex / "*.json"), "--store", str(tmp_path / "st")])
     assert res.exit_code == 1
@@ -705,13 +709,59 @@ def test_epoch_seconds_are_said_to_be_seconds_with_the_fix(tmp_path: Path) -> No
     assert res.exit_code == 1 and "seconds read" not in res.stderr and "fix the row" in res.stderr
 
 
-def test_a_folder_that_cannot_be_listed_is_said_not_skipped_or_blamed_on_a_store_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+class _Locked:
+    """A folder entry whose stat fails as in a folder that lists its names but lets no one
+    in (mode r--)."""
+
+    def __init__(self, entry: Any) -> None:
+        self.name, self.path = entry.name, entry.path
+        # (the kind comes with the listing, as readdir's d_type does)
+        self._dir, self._file = entry.is_dir(), entry.is_file()
+
+    def is_dir(self, follow_symlinks: bool = True) -> bool:
+        return self._dir
+
+    def is_file(self, follow_symlinks: bool = True) -> bool:
+        return self._file
+
+    def is_symlink(self) -> bool:
+        return False
+
+    def stat(self, follow_symlinks: bool = True) -> Any:
+        raise PermissionError(13, "Permission denied", self.path)
+
+
+class _Entries:
+    """A listing, usable as os.scandir's is (an iterator and a context manager)."""
+
+    def __init__(self, items: Any) -> None:
+        self._items = iter(list(items))
+
+    def __iter__(self) -> _Entries:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._items)
+
+    def __enter__(self) -> _Entries:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("locked_as", ["---", "r--"])
+def test_a_folder_that_cannot_be_read_is_said_not_skipped_or_blamed_on_a_store_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, locked_as: str
 ) -> None:
     """An exports subfolder without read permission: the run failed naming `sub/CURRENT` (a
     file that does not exist: looking for a store in it), and once past that would have
-    skipped the folder without a word. Now a warning names it (even with -q), `usage`
-    says its files are not counted, and the folder named itself is a one-line error."""
+    skipped the folder without a word (one whose names can be listed, r--, was skipped so
+    even then). Now a warning names it (even with -q), `usage` and `report` say its files
+    are not counted, and the folder named itself is a one-line error."""
     import jtrack.read.sources as sources
 
     ex = tmp_path / "ex"
@@ -722,8 +772,10 @@ def test_a_folder_that_cannot_be_listed_is_said_not_skipped_or_blamed_on_a_store
     scandir, store_dir = os.scandir, sources.is_store_dir
 
     def no_listing(path: Any) -> Any:
-        if str(path) in locked:
+        if str(path) in locked and locked_as == "---":
             raise PermissionError(13, "Permission denied", str(path))
+        if str(path) in locked:
+            return _Entries(_Locked(e) for e in scandir(path))
         return scandir(path)
 
     def no_look(folder: Path) -> bool:
@@ -733,18 +785,19 @@ def test_a_folder_that_cannot_be_listed_is_said_not_skipped_or_blamed_on_a_store
 
     monkeypatch.setattr(sources.os, "scandir", no_listing)
     monkeypatch.setattr(sources, "is_store_dir", no_look)
-    warning = f"warning: {ex / 'sub'}: cannot list the folder (Permission denied); the files"
+    warning = f"warning: {ex / 'sub'}: cannot read the folder (Permission denied); the files"
     res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st"), "-q"])
     assert res.exit_code == 0, res.stderr
     assert res.stderr == warning + " in it are not read\n"
     assert Store.open(tmp_path / "st").read_manifest().counts["events_kept"] == 1
     res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st"), "-q"])
     assert (res.exit_code, res.stderr) == (0, warning + " in it are not read\n")
-    res = invoke(["usage", str(ex), "--month", "2026-10", "-q"])
-    assert res.exit_code == 0 and res.stderr == warning + " in it are not counted\n"
+    for cmd in (["usage", str(ex), "--month", "2026-10", "-q"], ["report", str(ex), "-q"]):
+        res = invoke(cmd)
+        assert res.exit_code == 0 and res.stderr == warning + " in it are not counted\n"
     res = invoke(["sessionize", str(ex / "sub"), "--store", str(tmp_path / "st2")])
     assert res.exit_code == 1
     assert res.stderr == (
-        f"error: {ex / 'sub'}: cannot list the folder (Permission denied) "
+        f"error: {ex / 'sub'}: cannot read the folder (Permission denied) "
         "(hint: check its permissions)\n"
     )

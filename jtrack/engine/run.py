@@ -278,20 +278,8 @@ def run_sessionize(
                 f"left out {n:,} file{'s' if n != 1 else ''} whose names say they hold no "
                 f"events ({shown}{more})"
             )
-        if skipped.by_content:
-            n = len(skipped.by_content)
-            shown = ", ".join(f"{Path(f).name}: {what}" for f, what in skipped.by_content[:5])
-            more = f" and {n - 5:,} more" if n > 5 else ""
-            notes.append(
-                f"left out {n:,} file{'s' if n != 1 else ''} named like exports whose content "
-                f"is no events ({shown}{more}; an Excel workbook is a zip file too: save "
-                "the events as JSON lines or Parquet)"
-            )
-        # (a folder that cannot be listed may hold exports: said even by a quiet run)
-        early_warnings = [
-            f"{folder}: cannot list the folder ({why}); the files in it are not read"
-            for folder, why in skipped.unreadable
-        ]
+        # (what may hold exports and is not read: said even by a quiet run)
+        early_warnings = skipped.warnings("read")
         if own:
             notes.append(
                 f"left out {own} file{'s' if own != 1 else ''} inside the store's own "

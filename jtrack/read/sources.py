@@ -166,8 +166,16 @@ def _by_content(files: Sequence[Path]) -> str:
     more there are."""
     kind = _magic_kind(files[0]) or "zip"
     n = len(files) - 1
-    more = f" (and {n:,} more such file{'s' if n != 1 else ''})" if n else ""
+    more = f" (and {n:,} more file{'s' if n != 1 else ''} of no events)" if n else ""
     return f"{files[0].name} is {_a_file(kind)} by its content{more}"
+
+
+def _content_hint(files: Sequence[Path]) -> str:
+    """The hint for files left out by their content: how to save a workbook as events, when
+    one of them may be one."""
+    if any(_magic_kind(f) in ("zip", "Excel") for f in files):
+        return _WORKBOOK_HINT
+    return "jtrack reads events from JSON lines, JSON or Parquet files"
 
 
 def _refuse_not_events(p: Path, shown: str) -> None:
@@ -201,16 +209,46 @@ class LeftOut:
     #: files named like exports whose first bytes say otherwise, each with what it is ("a zip
     #: file": an Excel workbook saved as `export.json`)
     by_content: list[tuple[str, str]] = field(default_factory=list)
-    #: folders that cannot be listed (no permission), each with why
+    #: folders that cannot be read (no permission), each with why
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+    def warnings(self, verb: str = "read") -> list[str]:
+        """The warning lines of what may have held events and is not `verb` ("read",
+        "counted"): files named like exports whose content is no events, folders that
+        cannot be read. (Files named as no events are left out as expected: notes.)"""
+        out = []
+        if self.by_content:
+            n = len(self.by_content)
+            shown = ", ".join(f"{Path(f).name}: {what}" for f, what in self.by_content[:5])
+            more = f" and {n - 5:,} more" if n > 5 else ""
+            workbook = any(what in ("a zip file", "an Excel file") for _, what in self.by_content)
+            out.append(
+                f"{n:,} file{'s' if n != 1 else ''} named like exports whose content is no "
+                f"events {'are' if n != 1 else 'is'} not {verb} ({shown}{more})"
+                + (
+                    "; an Excel workbook is a zip file too: save the events as JSON lines or "
+                    "Parquet"
+                    if workbook
+                    else ""
+                )
+            )
+        out += [
+            f"{folder}: cannot read the folder ({why}); the files in it are not {verb}"
+            for folder, why in self.unreadable
+        ]
+        return out
 
 
 def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
     """What the folders among `sources` hold that is not read because of its name, and what
     the folders and globs reach that is not read because of its content or because it
-    cannot be listed (a file named alone is refused instead)."""
+    cannot be read (a file named alone is refused instead)."""
     out = LeftOut()
+    if isinstance(sources, str | os.PathLike):
+        sources = [sources]
     for s in sources:
+        if not isinstance(s, str | os.PathLike):
+            continue  # (a Source a library caller made: no folder of its own)
         raw = os.fspath(s)
         p = Path(raw)
         unreadable: list[tuple[str, str]] = []
@@ -230,6 +268,10 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
             (str(f), _a_file(k)) for f in reached if _is_data_file(f) and (k := _magic_kind(f))
         ]
         out.unreadable += unreadable
+    # (a folder named twice, or a folder and a glob over it: each file said once)
+    out.by_name = list(dict.fromkeys(out.by_name))
+    out.by_content = list(dict.fromkeys(out.by_content))
+    out.unreadable = list(dict.fromkeys(out.unreadable))
     return out
 
 
@@ -267,11 +309,11 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             walked = _walk(p, s, stores=stores, unreadable=unreadable)
             if unreadable and unreadable[0][0] == str(p):
                 raise FileAccessError(
-                    f"{s}: cannot list the folder ({unreadable[0][1]})",
+                    f"{s}: cannot read the folder ({unreadable[0][1]})",
                     hint="check its permissions",
                 )
             # (a file named like an export whose bytes say otherwise is left out too, and
-            # named by sessionize, as are folders below that cannot be listed: see left_out)
+            # named by sessionize, as are folders below that cannot be read: see left_out)
             files = [f for f in walked if _is_data_file(f) and _magic_kind(f) is None]
             if not files and stores:
                 continue  # only a jtrack store (its own, say): nothing to read, no error
@@ -280,7 +322,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
                 if content:
                     raise FileAccessError(
                         f"{s}: the directory holds no events: {_by_content(content)}",
-                        hint=_WORKBOOK_HINT,
+                        hint=_content_hint(content),
                     )
                 kinds = sorted({k for f in walked if (k := _not_events(f)) is not None})
                 holds = f" (it holds {', '.join(kinds)} files, which are not read)" if kinds else ""
@@ -320,7 +362,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
                 if content:  # (all left out by content)
                     raise FileAccessError(
                         f"{s}: the pattern matches no events: {_by_content(content)}",
-                        hint=_WORKBOOK_HINT,
+                        hint=_content_hint(content),
                     )
                 kinds = sorted({k for f in matched if (k := _not_events(f)) is not None})
                 raise FileAccessError(
@@ -456,9 +498,15 @@ def _walk(
             if unreadable is not None:
                 unreadable.append((str(folder), exc.strerror or type(exc).__name__))
             return
+        said = False
         for entry in entries:
             try:
                 st = entry.stat()  # follows symlinks
+            except PermissionError as exc:  # a folder that lists its names but lets no one in
+                if unreadable is not None and not said:
+                    unreadable.append((str(folder), exc.strerror or type(exc).__name__))
+                said = True
+                continue
             except OSError:
                 continue  # a dangling link
             key = (st.st_dev, st.st_ino)

@@ -686,7 +686,7 @@ def report_from_sources(
     from jtrack.core.traffic import user_agent_list_version
     from jtrack.engine import sessionize_sources
     from jtrack.errors import RejectedRowError
-    from jtrack.read import nothing_accepted, zone_notes
+    from jtrack.read import left_out, nothing_accepted, zone_notes
     from jtrack.read.validate import field_for_reason, reject_hint
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
@@ -746,6 +746,7 @@ def report_from_sources(
         for f in run.summary.files
         if not f["rows_read"]
     ]
+    report.warnings += left_out(sources).warnings("counted")  # (of folders and globs)
     return report
 
 

@@ -415,8 +415,8 @@ class UsageInput:
     #: read by jtrack.read; `lazy_files` are the indexes of those scanned lazily
     empty_files: list[str] = field(default_factory=list)
     lazy_files: list[int] = field(default_factory=list)
-    #: files: folders below the sources that cannot be listed (their files are not counted)
-    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    #: files: what the sources' folders and globs reach and is not counted (warned of)
+    left_out: list[str] = field(default_factory=list)
     #: files: the notes of files whose times had no zone (read as UTC), in `names` order
     zone_notes: list[str] = field(default_factory=list)
 
@@ -530,7 +530,7 @@ class UsageInput:
         )
 
         srcs = expand_sources(sources, stdin=stdin)
-        unreadable = left_out(sources).unreadable
+        skipped = left_out(sources).warnings("counted")
         if not srcs:  # (a folder that holds only a jtrack store)
             raise only_a_store(sources)
         names = [s.name for s in srcs]
@@ -588,7 +588,7 @@ class UsageInput:
             empty_files=empty,
             rejected_files=bad,
             lazy_files=[i for i in range(len(srcs)) if i not in dict(slow)],
-            unreadable=unreadable,
+            left_out=skipped,
             zone_notes=zone_notes(
                 [f for _, f in sorted(zoneless, key=lambda x: x[0])], stored=False
             ),
@@ -1462,10 +1462,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         f"{name}: the file holds no events (it is empty)"
         for name in sorted({*inp.empty_files, *files["empty"]})
     ]
-    warnings += [
-        f"{folder}: cannot list the folder ({why}); the files in it are not counted"
-        for folder, why in inp.unreadable
-    ]
+    warnings += inp.left_out
     if store and total_events == 0:
         warnings.append(f"{inp.names[0]}: the store holds no events")
     if not store and conflicting:  # (as sessionize says it: such copies may move a month)
