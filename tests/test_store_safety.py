@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
 from jtrack.errors import StoreError
+from jtrack.options import RunOptions
 from jtrack.store import Store
 from tests.helpers import T0, flat_event, flat_frame
 
@@ -345,14 +346,57 @@ def test_a_contacts_file_cut_short_is_refused_and_a_change_is_said(tmp_path: Pat
     assert counts is not None and counts["contacts"] == 2
     book.write_text("".join(lines[:3] + lines[5:]))  # (two contacts fewer than at first)
     code, err = jt()
-    assert (
-        code == 0
-        and (
-            f"note: {book}: the contacts file changed (2 contacts, now {len(lines) - 3}): "
-            "every visitor is resolved again"
-        )
-        in err
+    changed = (
+        f"note: {book}: the contacts file changed (2 contacts, now {len(lines) - 3}): "
+        "every visitor is resolved again"
     )
+    assert code == 0 and changed in err
+    # a file of its own, named: taken as it is, however small; a region alone: said so
+    other = tmp_path / "few.csv"
+    other.write_text("".join(lines[:2]))
+    code, err = jt("--contacts", str(other))
+    another = (
+        f"note: {other}: another contacts file (1 contacts, the store's had {len(lines) - 3}): "
+        "every visitor is resolved again"
+    )
+    assert code == 0 and another in err
+    code, err = jt("--contacts", str(other), "--default-region", "GB")
+    region = (
+        "note: contacts read with --default-region GB (the store's: none): every visitor is "
+        "resolved again"
+    )
+    assert code == 0 and region in err
+    runs = Store.open(root).runs()
+    assert [r.reason for r in runs[-2:]] == [
+        f"another contacts file ({len(lines) - 3} -> 1 contacts)",
+        "--default-region GB",
+    ]
+
+
+def test_a_watch_keeps_the_stores_contacts_when_the_file_is_cut_short(tmp_path: Path) -> None:
+    """`jtrack watch` (a run that follows files) met the guard above and stopped, with a
+    hint to pass --force, which it does not take: it goes on with the store's copy and
+    warns once."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    book = tmp_path / "contacts.csv"
+    lines = (sample / "contacts.csv").read_text().splitlines(keepends=True)
+    book.write_text("".join(lines))
+    store = Store.open(tmp_path / "store")
+    a, b = _export(tmp_path / "a.parquet", "a", 10), _export(tmp_path / "b.parquet", "b", 4)
+    run_sessionize([a], store, RunOptions(contacts=str(book)))
+    book.write_text(lines[0])
+    first = run_sessionize([a, b], store, RunOptions(follow=True))
+    said = [w for w in first.warnings if "contacts" in w]
+    assert said == [
+        f"{book}: the contacts file holds 0 contacts where the store's copy has "
+        f"{len(lines) - 1}: the store goes on with its copy (a file cut short? `jtrack "
+        "sessionize --force` takes it as it is)"
+    ]
+    m = store.read_manifest()
+    assert m.contact_counts is not None and m.contact_counts["contacts"] == len(lines) - 1
+    c = _export(tmp_path / "c.parquet", "c", 3)
+    again = run_sessionize([a, b, c], store, RunOptions(follow=True))
+    assert not [w for w in again.warnings if "contacts" in w]  # (once per process)
 
 
 def test_a_quiet_run_that_rejects_rows_says_so(tmp_path: Path) -> None:

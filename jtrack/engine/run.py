@@ -285,7 +285,9 @@ def run_sessionize(
                 f"left out {own} file{'s' if own != 1 else ''} inside the store's own "
                 f"folder ({store.root})"
             )
-        book_source, book, book_invalid, book_changed, book_notes = _contacts(base, opts)
+        book_source, book, book_invalid, book_changed, book_notes = _contacts(
+            base, opts, early_warnings
+        )
         notes += book_notes
         if reason is None and book_changed and base is not None:
             reason = _contacts_reason(base, book_source, book)
@@ -669,10 +671,16 @@ def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
     )
 
 
+#: Contacts files a following run (jtrack watch) kept the store's copy of, by path and
+#: digest: warned of once per process, not at every run.
+_SHRUNK_SAID: set[tuple[str, str]] = set()
+
+
 def _contacts(
-    base: Manifest | None, opts: RunOptions
+    base: Manifest | None, opts: RunOptions, warnings: list[str]
 ) -> tuple[ContactsSource | None, pl.DataFrame | None, pl.DataFrame | None, bool, list[str]]:
-    """The contacts source of the run: (source, book, invalid entries, changed, notes)."""
+    """The contacts source of the run: (source, book, invalid entries, changed, notes); its
+    warning lines go to `warnings`."""
     from jtrack.core.contacts import file_digest, load_contacts
 
     remembered = base.contacts if base is not None else None
@@ -701,18 +709,42 @@ def _contacts(
     notes = []
     if changed and remembered is not None and base is not None:
         had = int((base.contact_counts or {}).get("contacts") or 0)
-        if book.height < had / 2 and not opts.force:  # (a sync cut short, a header alone)
-            raise DataError(
-                f"{path}: the contacts file holds {book.height:,} contacts where the store's "
-                f"copy has {had:,}; the store is unchanged (a file cut short, or an export "
-                "that failed?)",
-                hint="pass --force to resolve every visitor with it anyway; leave the file "
-                "as it was (or remove it: the store goes on with its copy) otherwise",
+        # the file the store remembers, cut short or left with its header alone (a CRM sync
+        # that failed): refused, not taken (every known visitor would become Unknown); a
+        # file of its own that a run names is taken as it is
+        if remembered.sha256 != digest and absolute == remembered.file:
+            if book.height < had / 2 and not opts.force:
+                what = (
+                    f"{path}: the contacts file holds {book.height:,} contacts where the "
+                    f"store's copy has {had:,}"
+                )
+                if opts.follow:  # (a watch goes on, with the copy)
+                    if (absolute, digest) not in _SHRUNK_SAID:
+                        _SHRUNK_SAID.add((absolute, digest))
+                        warnings.append(
+                            f"{what}: the store goes on with its copy (a file cut short? "
+                            "`jtrack sessionize --force` takes it as it is)"
+                        )
+                    return remembered, _stored_book(base), None, False, []
+                raise DataError(
+                    f"{what}; the store is unchanged (a file cut short, or an export that failed?)",
+                    hint="pass --force to resolve every visitor with it anyway; or restore "
+                    "the file (removed, the store goes on with its copy)",
+                )
+            notes.append(
+                f"{path}: the contacts file changed ({had:,} contacts, now {book.height:,}): "
+                "every visitor is resolved again"
             )
-        notes.append(
-            f"{path}: the contacts file changed ({had:,} contacts, now {book.height:,}): "
-            "every visitor is resolved again"
-        )
+        elif absolute != remembered.file:
+            notes.append(
+                f"{path}: another contacts file ({book.height:,} contacts, the store's had "
+                f"{had:,}): every visitor is resolved again"
+            )
+        else:
+            notes.append(
+                f"contacts read with --default-region {region or 'none'} (the store's: "
+                f"{remembered.default_region or 'none'}): every visitor is resolved again"
+            )
     return source, book, invalid, changed, notes
 
 
@@ -724,8 +756,12 @@ def _contacts_reason(
         return "--no-contacts"
     had = int((base.contact_counts or {}).get("contacts") or 0) if base.contacts else None
     now = book.height if book is not None else 0
-    if had is None:
+    if had is None or base.contacts is None:
         return f"contacts file taken in ({now:,} contacts)"
+    if base.contacts.file != source.file:
+        return f"another contacts file ({had:,} -> {now:,} contacts)"
+    if base.contacts.sha256 == source.sha256:
+        return f"--default-region {source.default_region or 'none'}"
     return f"contacts file changed ({had:,} -> {now:,} contacts)"
 
 
