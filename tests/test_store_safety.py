@@ -239,7 +239,7 @@ def test_verify_finds_a_part_missing_or_of_other_rows(tmp_path: Path) -> None:
     ]
     res = CliRunner().invoke(app, ["store", "verify", "--store", str(store.root)])
     assert res.exit_code == 1
-    assert "(hint: `jtrack store rollback v000001` goes back to an earlier version)" in res.stderr
+    assert "(hint: `jtrack store rollback v000001` goes back to a version without it)" in res.stderr
 
 
 def test_rejects_belong_to_the_version_they_describe(tmp_path: Path) -> None:
@@ -509,3 +509,82 @@ def test_readers_never_fail_or_see_a_partial_store_while_a_writer_switches(
     run_sessionize([_export(tmp_path / "last.parquet", "z", 3)], store, keep=0)
     assert len(store.versions()) == 1
     time.sleep(0)  # (nothing else to wait for)
+
+
+def test_verify_sends_back_only_to_a_version_without_the_damaged_file(tmp_path: Path) -> None:
+    """A part shared by three versions (hard links) replaced in place by a smaller Parquet
+    file: verify named the previous version as the way back (only each file's first and
+    last bytes were looked at), and from there the next one: back and forth between
+    versions holding the same damage. Another Parquet file with the manifest's row count
+    passed `--full`, then every reader failed on it."""
+    store = Store.open(tmp_path / "store")
+    for i in range(4):
+        run_sessionize([_export(tmp_path / f"d{i}.parquet", f"d{i}", 6 + i)], store)
+    v4 = store.root / "versions" / "v000004"
+    shared = next(p for p in sorted((v4 / "index").iterdir()) if p.stat().st_nlink >= 3)
+    rows = pl.read_parquet(shared)
+    smaller = tmp_path / "smaller.parquet"
+    rows.head(2).write_parquet(smaller)
+    with open(shared, "r+b") as fh:  # (in place: every version holding it sees it)
+        fh.write(smaller.read_bytes())
+        fh.truncate()
+    runner = CliRunner()
+
+    def verify(*args: str) -> tuple[int, str]:
+        res = runner.invoke(app, ["store", "verify", "--store", str(store.root), *args])
+        return res.exit_code, res.stderr
+
+    code, err = verify()
+    assert code == 1 and f"2 rows where the manifest says {rows.height}" in err, err
+    holding = [
+        v
+        for v in ("v000001", "v000002", "v000003")
+        if (store.root / "versions" / v / "index" / shared.name).exists()
+        and (store.root / "versions" / v / "index" / shared.name).stat().st_ino
+        == shared.stat().st_ino
+    ]
+    assert holding  # (the previous versions share it)
+    others = [v for v in ("v000001", "v000002", "v000003") if v not in holding]
+    kept = [v for v in others if (store.root / "versions" / v).is_dir()]
+    if kept:
+        assert f"`jtrack store rollback {kept[-1]}` goes back to a version without it" in err
+    else:
+        assert "rebuild it from its exports" in err and "rollback" not in err, err
+    # another whole Parquet file with the same number of rows: its columns give it away
+    part = next(p for p in sorted((v4 / "sessions").iterdir()))
+    n = pl.read_parquet(part).height
+    part.unlink()
+    pl.DataFrame({"x": range(n)}).write_parquet(part)
+    code, _ = verify("--full")
+    out = runner.invoke(app, ["store", "verify", "--store", str(store.root), "-f", "json"]).stdout
+    problems = {d["file"]: d["problem"] for d in json.loads(out)["damaged"]}
+    assert code == 1 and problems[f"sessions/{part.name}"].startswith(
+        "a Parquet file without id, bucket, customer_id, created_date"
+    )
+
+
+def test_verify_holds_what_it_reads_while_a_run_lets_versions_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify read the versions without a lease: a run that committed meanwhile let the
+    oldest go, and its files were reported missing (exit 1 on a healthy store)."""
+    import jtrack.store.store as store_module
+
+    store = Store.open(tmp_path / "store")
+    for i in range(3):
+        run_sessionize([_export(tmp_path / f"d{i}.parquet", f"d{i}", 5)], store)
+    whole = store_module._whole_parquet
+    ran: list[int] = []
+
+    def with_a_run_meanwhile(path: Path) -> bool:
+        if not ran:  # (the first file verify looks at: a run commits, keeping 0)
+            ran.append(1)
+            extra = _export(tmp_path / "extra.parquet", "x", 5)
+            run_sessionize([extra], Store.open(store.root), RunOptions(keep=0))
+        return whole(path)
+
+    monkeypatch.setattr(store_module, "_whole_parquet", with_a_run_meanwhile)
+    from jtrack.usecases.store_info import verify
+
+    res = verify(Store.open(store.root), every=True)
+    assert ran and res["damaged"].height == 0, res["damaged"]

@@ -250,6 +250,18 @@ class Store:
                 lease.unlink(missing_ok=True)
             raise
 
+    @contextlib.contextmanager
+    def holding(self, name: str) -> Iterator[bool]:
+        """Hold version `name` with a lease while it is read (writers leave it alone);
+        yields whether it is still there (a run may have let it go before the lease)."""
+        lease = self._new_lease()
+        try:
+            self._write_lease(lease, name)
+            yield (self.root / VERSIONS / name / MANIFEST).is_file()
+        finally:
+            if lease is not None:
+                lease.unlink(missing_ok=True)
+
     def pinned(self) -> Snapshot:
         """The version this Store object reads (pinned on first use)."""
         if self._pinned is None:
@@ -572,6 +584,15 @@ class Damage:
     problem: str
 
 
+#: Columns every file of a table has (whatever jtrack wrote it): a file without them is
+#: another file put in its place.
+_CORE_COLUMNS = {
+    "segments": ("event_id", "customer_id", "created_date"),
+    "index": ("bucket", "customer_id", "created_date", "event_id", "session_id", "segment", "row"),
+    "sessions": ("id", "bucket", "customer_id", "created_date"),
+}
+
+
 def verify_version(store: Store, name: str, full: bool = False) -> list[Damage]:
     """What is wrong with the files of version `name`: missing, not whole Parquet (its
     first and last bytes), a Parquet footer that cannot be read, or rows other than the
@@ -595,8 +616,14 @@ def verify_version(store: Store, name: str, full: bool = False) -> list[Damage]:
                 if not _whole_parquet(path):
                     problem = "not a whole Parquet file"
                 else:
-                    n = pl.scan_parquet(path, glob=False).select(pl.len()).collect().item()
-                    if rel in rows and n != rows[rel]:
+                    scan = pl.scan_parquet(path, glob=False)
+                    n = scan.select(pl.len()).collect().item()
+                    names = scan.collect_schema().names()
+                    core = _CORE_COLUMNS.get(rel.split("/", 1)[0], ())
+                    lacking = [c for c in core if c not in names]
+                    if lacking:  # (another Parquet file in its place)
+                        problem = f"a Parquet file without {', '.join(lacking)}"
+                    elif rel in rows and n != rows[rel]:
                         problem = (
                             f"{n:,} row{'s' if n != 1 else ''} where the manifest says "
                             f"{rows[rel]:,}"
@@ -613,12 +640,33 @@ def verify_version(store: Store, name: str, full: bool = False) -> list[Damage]:
     return out
 
 
-def whole_versions(store: Store, but: str | None = None) -> list[str]:
-    """The versions (oldest first) every Parquet file of which looks whole, but `but`."""
+def ways_back(store: Store, name: str, damaged: Sequence[str]) -> list[str]:
+    """The versions (oldest first) but `name` that do not hold the `damaged` files of
+    `name` (paths in its folder: not the same file, as a version sharing it by a hard link
+    would, or not there at all) and whose Parquet files all look whole: those a rollback
+    can go to."""
+    bad: list[tuple[str, os.stat_result | None]] = []
+    for rel in damaged:
+        try:
+            bad.append((rel, os.stat(store.version_dir(name) / rel)))
+        except OSError:
+            bad.append((rel, None))  # (missing: any other version's copy will do)
     out = []
     for v in store.versions():
+        if v == name:
+            continue
         try:
-            if v != but and _whole_version(store, v):
+            folder = store.version_dir(v)
+            shared = False
+            for rel, st in bad:
+                try:
+                    other = os.stat(folder / rel)
+                except FileNotFoundError:
+                    continue
+                if st is not None and (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                    shared = True
+                    break
+            if not shared and _whole_version(store, v):
                 out.append(v)
         except (OSError, StoreError):
             continue
@@ -629,12 +677,12 @@ def whole_versions(store: Store, but: str | None = None) -> list[str]:
 VERIFY_HINT = "; `jtrack store verify` lists every damaged file"
 
 
-def damaged_hint(store: Store, name: str) -> str:
-    """What to do about a damaged version `name`: roll back to the latest whole version,
-    else rebuild from the exports."""
-    earlier = whole_versions(store, but=name)
-    if earlier:
-        return f"`jtrack store rollback {earlier[-1]}` goes back to an earlier version"
+def damaged_hint(store: Store, name: str, damaged: Sequence[str]) -> str:
+    """What to do about the `damaged` files (paths in its folder) of version `name`: roll
+    back to the newest version that does not hold them, else rebuild from the exports."""
+    back = ways_back(store, name, damaged)
+    if back:
+        return f"`jtrack store rollback {back[-1]}` goes back to a version without it"
     return "rebuild it from its exports: `jtrack sessionize EXPORTS --store NEW_DIR`"
 
 
@@ -656,7 +704,7 @@ def damaged_file_error() -> StoreError | None:
                     continue
                 return StoreError(
                     f"{store.root}: the store is damaged: {path} is not a whole Parquet file",
-                    hint=damaged_hint(store, name) + VERIFY_HINT,
+                    hint=damaged_hint(store, name, [rel]) + VERIFY_HINT,
                 )
         except (OSError, StoreError):
             continue

@@ -417,7 +417,10 @@ class VersionWriter:
         if damaged is not None:  # (the new version would share it, as the ones before do)
             raise StoreError(
                 f"{self.store.root}: the store is damaged: {damaged} is not a whole Parquet file",
-                hint=damaged_hint(self.store, os.path.basename(base)) + VERIFY_HINT,
+                hint=damaged_hint(
+                    self.store, os.path.basename(base), [os.path.relpath(damaged, base)]
+                )
+                + VERIFY_HINT,
             )
         with _Folders(base) as src, _Folders(tmp) as dst:
             for rel in missing:

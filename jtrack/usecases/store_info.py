@@ -141,22 +141,34 @@ def verify(store: Store, every: bool = False, full: bool = False) -> dict[str, A
     damaged (a frame of version, file, problem), with what to do about it when anything is."""
     from jtrack.store.store import damaged_hint
 
-    current = store.require_current()
-    names = store.versions() if every else [current]
     damage = []
     files = 0
-    for name in names:
-        files += len(store.read_manifest(name).files())
-        damage += store.verify(name, full=full)
+    with store.snapshot() as snap:  # (each version read under a lease: runs leave it alone)
+        current = snap.name
+        names = [current]
+        files += len(snap.manifest.files())
+        damage += store.verify(current, full=full)
+        for name in store.versions() if every else []:
+            if name == current:
+                continue
+            with store.holding(name) as there:
+                if not there:
+                    continue  # (let go by a run meanwhile: nothing to check)
+                files += len(store.read_manifest(name).files())
+                damage += store.verify(name, full=full)
+                names.append(name)
+    names.sort()
     frame = pl.DataFrame(
         [(d.version, d.file, d.problem) for d in damage],
         schema={"version": pl.String(), "file": pl.String(), "problem": pl.String()},
         orient="row",
-    )
+    ).sort("version", "file")
     hint = None
     if frame.height:
         hint = (
-            damaged_hint(store, current)
+            damaged_hint(
+                store, current, frame.filter(pl.col("version") == current)["file"].to_list()
+            )
             if current in set(frame["version"])
             else ("the current version is whole; the damaged versions are only for rollback")
         )
