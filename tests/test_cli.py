@@ -817,3 +817,24 @@ def test_sessionize_limit_0_prints_the_summary_alone(tmp_path: Path) -> None:
     assert "rows read" in res.stdout and "First" not in res.stdout and "(none)" not in res.stdout
     res = _run("sessionize", str(sample / "events.parquet"), "--store", st, "--limit", "2")
     assert "First 2 of 843 sessions" in res.stdout
+
+
+def test_an_email_two_saved_contacts_share_names_both(tmp_path: Path) -> None:
+    """An email of two contacts: `journey` asks which one, and `sessions --customer` no
+    longer tells to pass the first."""
+    events = tmp_path / "e.parquet"
+    flat_frame([flat_event("1", "c1", T0), flat_event("2", "c2", T0)]).write_parquet(events)
+    book = tmp_path / "contacts.csv"
+    book.write_text(
+        "contact_id,name,email,cookie_id\nA,Ann,x@example.org,c1\nB,Bob,X@example.org,c2\n"
+    )
+    st = str(tmp_path / "st")
+    res = _run("sessionize", str(events), "--contacts", str(book), "--store", st, "-q")
+    assert res.exit_code == 0, res.stderr
+    res = _run("journey", "x@example.org", "--store", st)
+    assert res.exit_code == 1
+    assert "'x@example.org' is the email of 2 contacts (A, B)" in res.stderr
+    res = _run("sessions", "--customer", "x@example.org", "--store", st)
+    assert res.exit_code == 1 and res.stderr.rstrip().endswith(
+        "(hint: x@example.org is the email of contacts A, B: pass --contact of the one you mean)"
+    )

@@ -755,6 +755,8 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
     if row["_detail"]:
         detail = f"{row['_detail']}; {detail}"
     hint = reject_hint(row["_detail"])
+    if hint is not None:  # (one row of many, maybe: skipping it is a way on too)
+        hint += "; or pass --on-error skip to write rejects to a file and go on"
     if rows is not None and reason in _FILE_WIDE:
         mine = rows.filter(pl.col(SRC_FILE) == row[SRC_FILE]).get_column(REASON)
         if mine.len() > 1 and mine.eq_missing(reason).all():

@@ -475,9 +475,12 @@ def email_hint(store: Store, email: str, option: str = "") -> str:
     """The hint for an email where a visitor or contact id is wanted: the contact it is the
     email of, when the store's contacts book has it, else how to find it."""
     ids = contacts_with_email(store, email)
+    if len(ids) == 1:
+        return f"{email.strip()} is the email of contact {ids[0]}: pass {option}{ids[0]}"
     if ids:
         return (
-            f"{email.strip()} is the email of contact {', '.join(ids[:5])}: pass {option}{ids[0]}"
+            f"{email.strip()} is the email of contacts {', '.join(ids[:5])}: pass "
+            f"{option.strip() or 'the contact id'} of the one you mean"
         )
     return EMAIL_HINT.replace("contact id", f"contact id: {option}ID") if option else EMAIL_HINT
 

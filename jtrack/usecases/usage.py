@@ -604,10 +604,9 @@ def reading_hint() -> Iterator[None]:
     except RejectedRowError as exc:
         from jtrack.read.validate import reject_hint
 
-        exc.hint = (
-            reject_hint(exc.message)
-            or "fix the row, or pass --on-error skip to leave it out, counted as rejected"
-        )
+        special = reject_hint(exc.message)
+        skip = "pass --on-error skip to leave it out, counted as rejected"
+        exc.hint = f"{special}; or {skip}" if special else f"fix the row, or {skip}"
         raise
 
 
