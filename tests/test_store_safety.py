@@ -397,6 +397,44 @@ def test_a_watch_keeps_the_stores_contacts_when_the_file_is_cut_short(tmp_path: 
     c = _export(tmp_path / "c.parquet", "c", 3)
     again = run_sessionize([a, b, c], store, RunOptions(follow=True))
     assert not [w for w in again.warnings if "contacts" in w]  # (once per process)
+    book.write_text("".join(lines))  # whole again, then cut short again: said again
+    d = _export(tmp_path / "d.parquet", "d", 3)
+    run_sessionize([a, b, c, d], store, RunOptions(follow=True))
+    book.write_text(lines[0])
+    e = _export(tmp_path / "e.parquet", "e", 3)
+    third = run_sessionize([a, b, c, d, e], store, RunOptions(follow=True))
+    assert [w for w in third.warnings if "contacts" in w] == said
+
+
+def test_a_contacts_link_repointed_to_a_file_cut_short_is_guarded(tmp_path: Path) -> None:
+    """`--contacts contacts-latest.csv`, a link a sync points at each day's file: the store
+    kept the link's target, so a link re-pointed at a file with its header alone was
+    "another contacts file", taken as it was (every known visitor became Unknown), and
+    runs without --contacts kept reading the old target."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    lines = (sample / "contacts.csv").read_text().splitlines(keepends=True)
+    day1, day2 = tmp_path / "contacts-1205.csv", tmp_path / "contacts-1206.csv"
+    day1.write_text("".join(lines))
+    day2.write_text(lines[0])
+    latest = tmp_path / "contacts-latest.csv"
+    latest.symlink_to(day1.name)
+    root = str(tmp_path / "store")
+    events = str(sample / "events.parquet")
+
+    def jt(*args: str) -> tuple[int, str]:
+        res = CliRunner().invoke(app, ["sessionize", events, *args, "--store", root, "-q"])
+        return res.exit_code, res.stderr
+
+    assert jt("--contacts", str(latest)) == (0, "")
+    latest.unlink()
+    latest.symlink_to(day2.name)
+    for args in (["--contacts", str(latest)], []):
+        code, err = jt(*args)
+        assert code == 1 and "holds 0 contacts where the store's copy has" in err, err
+    day2.write_text("".join(lines[:-1]))  # (the day's file, one contact fewer: taken)
+    assert jt()[0] == 0
+    counts = Store.open(root).read_manifest().contact_counts
+    assert counts is not None and counts["contacts"] == len(lines) - 2
 
 
 def test_a_quiet_run_that_rejects_rows_says_so(tmp_path: Path) -> None:

@@ -699,7 +699,9 @@ def _contacts(
         )
         return remembered, _stored_book(base), None, False, [note]
     digest = file_digest(path)
-    absolute = str(path.resolve())
+    # (as named, not resolved: a `contacts-latest.csv` link re-pointed every night is the
+    # file the store remembers, read through the link, and guarded as such)
+    absolute = os.path.abspath(path)
     source = ContactsSource(absolute, digest, region, CONTACTS_BOOK)
     book, invalid = load_contacts(path, region)
     changed = remembered is None or (remembered.sha256, remembered.default_region) != (
@@ -707,12 +709,15 @@ def _contacts(
         region,
     )
     notes = []
+    had = int((base.contact_counts or {}).get("contacts") or 0) if base is not None else 0
+    if book.height >= had / 2:  # (whole again: a later failure is said again)
+        _SHRUNK_SAID.difference_update({k for k in _SHRUNK_SAID if k[0] == absolute})
     if changed and remembered is not None and base is not None:
-        had = int((base.contact_counts or {}).get("contacts") or 0)
         # the file the store remembers, cut short or left with its header alone (a CRM sync
         # that failed): refused, not taken (every known visitor would become Unknown); a
         # file of its own that a run names is taken as it is
-        if remembered.sha256 != digest and absolute == remembered.file:
+        same_file = remembered.file in (absolute, str(path.resolve()))
+        if remembered.sha256 != digest and same_file:
             if book.height < had / 2 and not opts.force:
                 what = (
                     f"{path}: the contacts file holds {book.height:,} contacts where the "
@@ -735,7 +740,7 @@ def _contacts(
                 f"{path}: the contacts file changed ({had:,} contacts, now {book.height:,}): "
                 "every visitor is resolved again"
             )
-        elif absolute != remembered.file:
+        elif not same_file:
             notes.append(
                 f"{path}: another contacts file ({book.height:,} contacts, the store's had "
                 f"{had:,}): every visitor is resolved again"
