@@ -62,6 +62,11 @@ class FileAccessError(DataError):
     """A file that cannot be read or written: missing, a directory, no permission (exit 1)."""
 
 
+class UnreadableSourceError(FileAccessError):
+    """A source that holds something, but nothing jtrack can read: a folder it may not
+    read, a folder or glob of files of no events (`jtrack watch` says it, not waits)."""
+
+
 class NotFoundError(DataError):
     """A session, customer or contact asked for is not in the store."""
 

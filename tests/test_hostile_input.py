@@ -804,3 +804,45 @@ def test_a_folder_that_cannot_be_read_is_said_not_skipped_or_blamed_on_a_store_f
         f"error: {ex / 'sub'}: cannot read the folder (Permission denied) "
         "(hint: check its permissions)\n"
     )
+
+
+def test_a_link_that_cannot_be_followed_is_named_and_its_folder_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link in the exports folder to a file in a folder this user may not enter: the
+    folder holding the link was said to be unreadable (and named alone, refused), though
+    its other files were read. A hidden folder below that cannot be read (another user's
+    `.jtrack` store) is left out without a word."""
+    import jtrack.read.sources as sources
+
+    ex = tmp_path / "ex"
+    (ex / ".jtrack").mkdir(parents=True)
+    (ex / "a.jsonl").write_text(genesys_line("a", "c1", "2026-10-01T10:00:00.000Z") + "\n")
+    (ex / "b-link.jsonl").symlink_to(ex / "a.jsonl")
+    scandir, store_dir = os.scandir, sources.is_store_dir
+
+    class _Link(_Locked):
+        def is_symlink(self) -> bool:
+            return True
+
+    def listing(path: Any) -> Any:
+        if str(path) == str(ex / ".jtrack"):
+            raise PermissionError(13, "Permission denied", str(path))
+        if str(path) == str(ex):
+            return _Entries(_Link(e) if e.name == "b-link.jsonl" else e for e in scandir(path))
+        return scandir(path)
+
+    def look(folder: Path) -> bool:
+        if folder.name == ".jtrack":
+            raise PermissionError(13, "Permission denied", str(folder / "CURRENT"))
+        return store_dir(folder)
+
+    monkeypatch.setattr(sources.os, "scandir", listing)
+    monkeypatch.setattr(sources, "is_store_dir", look)
+    res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st"), "-q"])
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr == (
+        f"warning: {ex / 'b-link.jsonl'}: cannot follow the link (Permission denied); it is "
+        "not read\n"
+    )
+    assert Store.open(tmp_path / "st").read_manifest().counts["events_kept"] == 1

@@ -973,3 +973,45 @@ def test_watch_names_a_file_whose_every_event_was_taken_in_already(tmp_path: Pat
     assert len(notes) == 1 and notes[0].startswith("note: ") and "a-again.jsonl: all 3" in notes[0]
     res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once"])
     assert res.exit_code == 0 and "taken in already" not in res.stderr  # (said once)
+
+
+def test_a_watch_says_what_it_leaves_out_once(tmp_path: Path) -> None:
+    """A workbook saved as export.json beside a growing export: the warning came at every
+    run of the watch; a source folder holding only such files (or that cannot be read) was
+    left out without a word, where sessionize refuses it."""
+    import zipfile
+
+    ex, wb = tmp_path / "ex", tmp_path / "wb"
+    ex.mkdir()
+    wb.mkdir()
+    for folder in (ex, wb):
+        with zipfile.ZipFile(folder / "export.json", "w") as z:
+            z.writestr("xl/workbook.xml", "<w/>")
+    live = ex / "live.jsonl"
+    cfg = LoopConfig(sources=[str(ex), str(wb)], targets=[(str(ex), True)], interval=0)
+    store = Store(tmp_path / "store")
+    loop = WatchLoop(cfg, store, store)
+    said: list[str] = []
+    try:
+        for i in range(3):
+            with open(live, "a") as fh:
+                fh.write(genesys_line(f"e{i}", "c1", f"2026-10-01T10:0{i}:00.000Z") + "\n")
+            assert loop.run() == 1
+            said += loop.run_warnings
+            loop.run_warnings = []
+    finally:
+        loop.close()
+    assert said == [
+        f"{wb}: the directory holds no events: export.json is a zip file by its content "
+        "(hint: an Excel workbook is a zip file too: save the events as JSON lines or Parquet)",
+        "1 file named like exports whose content is no events is not read (export.json: a "
+        "zip file); an Excel workbook is a zip file too: save the events as JSON lines or "
+        "Parquet",
+    ]
+
+
+def test_a_watcher_that_failed_to_start_stops_cleanly(tmp_path: Path) -> None:
+    """A folder the observer may not watch: starting failed, and stopping it then raised
+    "cannot join thread before it is started" (an internal error hid the real one)."""
+    watcher = FileWatcher([(str(tmp_path), False)], True, [], 0.1)
+    watcher.stop()  # (never started: nothing to join)

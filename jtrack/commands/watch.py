@@ -302,10 +302,14 @@ def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
     return sorted(out.items())
 
 
-def run_sources(sources: Sequence[str]) -> tuple[list[str], tuple[Any, ...]]:
+def run_sources(
+    sources: Sequence[str], problems: list[str] | None = None
+) -> tuple[list[str], tuple[Any, ...]]:
     """What to hand the engine now (the sources that hold a file, and rotated copies), and
-    a signature of the files (path, size, mtime) that changes whenever one does."""
-    from jtrack.errors import JtrackError
+    a signature of the files (path, size, mtime) that changes whenever one does; the
+    sources that hold something but nothing to read (a folder that cannot be read, files
+    of no events) are said in `problems`, when given."""
+    from jtrack.errors import JtrackError, UnreadableSourceError
     from jtrack.read import expand_sources, rotated_copies
 
     chosen: list[str] = []
@@ -313,6 +317,10 @@ def run_sources(sources: Sequence[str]) -> tuple[list[str], tuple[Any, ...]]:
     for raw in sources:
         try:
             found = expand_sources([raw])
+        except UnreadableSourceError as exc:
+            if problems is not None:
+                problems.append(str(exc))
+            continue
         except JtrackError:
             continue  # no file yet (an empty folder, a missing file, no match): wait
         chosen.append(raw)
@@ -418,10 +426,12 @@ class FileWatcher:
 
     def start(self) -> None:
         self.observer.start()
+        self.started = True
 
     def stop(self) -> None:
-        self.observer.stop()
-        self.observer.join(timeout=2)
+        if getattr(self, "started", False):  # (a start that failed has no thread to stop)
+            self.observer.stop()
+            self.observer.join(timeout=2)
         for fd in (self.wake_r, self.wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -653,6 +663,8 @@ class WatchLoop:
         #: already (an export given twice, a file edited in place)
         self.run_notes: list[str] = []
         self.zone_said: set[str] = set()
+        #: warnings about the sources said already (they hold until fixed: said once)
+        self.warned: set[str] = set()
         self.card_renderable: Any = None
         self.waiting_said = False
         self.hour_cost = 0.0  # seconds the last hour tables took
@@ -677,7 +689,9 @@ class WatchLoop:
         from jtrack.engine import run_sessionize
         from jtrack.errors import FileAccessError, StoreLockedError, UsageError
 
-        srcs, sig = run_sources(self.cfg.sources)
+        problems: list[str] = []
+        srcs, sig = run_sources(self.cfg.sources, problems)
+        self._warn_once(problems)
         if not srcs:
             self.message = "waiting for a file in " + ", ".join(self.cfg.sources)
             return 0
@@ -702,7 +716,12 @@ class WatchLoop:
         self.signature = sig
         from jtrack.commands.sessionize import run_warnings
 
-        self.run_warnings = run_warnings(result)
+        # (what holds every run until it is fixed, a file or folder left out: said once)
+        standing = [w for w in result.standing if w not in self.warned]
+        self.warned.update(standing)
+        self.run_warnings += [
+            w for w in run_warnings(result) if w not in result.standing or w in standing
+        ]
         info = result.summary.run or {}
         if info.get("mode") == "rebuild":  # (said once, as sessionize says it)
             self.run_notes.append(
@@ -715,6 +734,13 @@ class WatchLoop:
         self.run_notes += zone_notes(new)
         self.run_notes += result.repeated_files  # (the files this run read: said once)
         return int(info.get("events_added", 0) or 0)
+
+    def _warn_once(self, lines: list[str]) -> None:
+        """Warnings about the sources (a folder that cannot be read, files of no events),
+        said with the next run's, once each."""
+        new = [w for w in lines if w not in self.warned]
+        self.warned.update(new)
+        self.run_warnings += new
 
     # ------------------------------------------------------------------ frames
 

@@ -191,6 +191,9 @@ class StoredRun:
     #: what may mean something is wrong, said even by a quiet run: rows this run rejected
     #: (--on-error skip), a --replace that left the store smaller
     warnings: list[str] = field(default_factory=list)
+    #: those of `warnings` about the sources that hold every run until fixed (files and
+    #: folders left out, a contacts file cut short): `jtrack watch` says them once
+    standing: list[str] = field(default_factory=list)
     #: the notes (also in `notes`) of the files of this run whose every event was taken in
     #: already: the same export twice, or a file edited in place (jtrack watch says them)
     repeated_files: list[str] = field(default_factory=list)
@@ -311,6 +314,7 @@ def run_sessionize(
             run = _nothing_new(store, base, planned, started)
             run.notes = notes
             run.warnings = early_warnings
+            run.standing = list(early_warnings)
             store.refresh()
             return run
         # the writer holds the lock: no one can remove the version it builds on, so it
@@ -529,6 +533,7 @@ def _run(
         store=store,
         notes=notes,
         warnings=warnings,
+        standing=list(early_warnings),
         repeated_files=repeated,
     )
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jtrack.errors import DataError, FileAccessError, UsageError
+from jtrack.errors import DataError, FileAccessError, UnreadableSourceError, UsageError
 from jtrack.store.layout import is_store_dir
 
 
@@ -210,7 +210,7 @@ class LeftOut:
     #: file": an Excel workbook saved as `export.json`)
     by_content: list[tuple[str, str]] = field(default_factory=list)
     #: folders that cannot be read (no permission), each with why
-    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[tuple[str, str, str]] = field(default_factory=list)
 
     def warnings(self, verb: str = "read") -> list[str]:
         """The warning lines of what may have held events and is not `verb` ("read",
@@ -233,8 +233,10 @@ class LeftOut:
                 )
             )
         out += [
-            f"{folder}: cannot read the folder ({why}); the files in it are not {verb}"
-            for folder, why in self.unreadable
+            f"{where}: cannot read the folder ({why}); the files in it are not {verb}"
+            if kind == "folder"
+            else f"{where}: cannot follow the link ({why}); it is not {verb}"
+            for where, why, kind in self.unreadable
         ]
         return out
 
@@ -251,7 +253,7 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
             continue  # (a Source a library caller made: no folder of its own)
         raw = os.fspath(s)
         p = Path(raw)
-        unreadable: list[tuple[str, str]] = []
+        unreadable: list[tuple[str, str, str]] = []
         try:
             if raw == "-" or p.is_file():
                 continue
@@ -271,7 +273,11 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
     # (a folder named twice, or a folder and a glob over it: each file said once)
     out.by_name = list(dict.fromkeys(out.by_name))
     out.by_content = list(dict.fromkeys(out.by_content))
-    out.unreadable = list(dict.fromkeys(out.unreadable))
+    # (one folder reached by several paths, a link to it among them: said once)
+    real: dict[str, tuple[str, str, str]] = {}
+    for where, why, kind in out.unreadable:
+        real.setdefault(os.path.realpath(where), (where, why, kind))
+    out.unreadable = list(real.values())
     return out
 
 
@@ -305,10 +311,10 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             )
         if p.is_dir():
             stores: list[Path] = []
-            unreadable: list[tuple[str, str]] = []
+            unreadable: list[tuple[str, str, str]] = []
             walked = _walk(p, s, stores=stores, unreadable=unreadable)
-            if unreadable and unreadable[0][0] == str(p):
-                raise FileAccessError(
+            if unreadable and unreadable[0][0] == str(p) and unreadable[0][2] == "folder":
+                raise UnreadableSourceError(
                     f"{s}: cannot read the folder ({unreadable[0][1]})",
                     hint="check its permissions",
                 )
@@ -320,7 +326,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             if not files:
                 content = [f for f in walked if _is_data_file(f)]  # (all left out by content)
                 if content:
-                    raise FileAccessError(
+                    raise UnreadableSourceError(
                         f"{s}: the directory holds no events: {_by_content(content)}",
                         hint=_content_hint(content),
                     )
@@ -360,7 +366,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             if not files:
                 content = [f for f in matched if _not_events(f) is None and not _in_store(f, memo)]
                 if content:  # (all left out by content)
-                    raise FileAccessError(
+                    raise UnreadableSourceError(
                         f"{s}: the pattern matches no events: {_by_content(content)}",
                         hint=_content_hint(content),
                     )
@@ -481,13 +487,15 @@ def _walk(
     shown: str,
     depth: int | None = None,
     stores: list[Path] | None = None,
-    unreadable: list[tuple[str, str]] | None = None,
+    unreadable: list[tuple[str, str, str]] | None = None,
 ) -> list[Path]:
     """Every file below `root` (to `depth` folder levels; None: all), following symlinked
     folders; sorted; a file reached through several links once (by its real path). A folder
     that is its own ancestor (a symlink loop) raises UsageError at once. A jtrack store's
     folder is left out (added to `stores`, when given); so is a folder that cannot be
-    listed (added to `unreadable` with why, when given)."""
+    listed, and a link that cannot be followed (added to `unreadable` with why and "folder"
+    or "link", when given); a hidden folder below `root` that cannot be listed is left out
+    without a word (another user's `.jtrack` store, a `.snapshot` folder)."""
     seen_files: set[tuple[int, int]] = set()
     found: list[Path] = []
 
@@ -495,16 +503,21 @@ def _walk(
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:  # skipped, as glob does (and said: see left_out)
-            if unreadable is not None:
-                unreadable.append((str(folder), exc.strerror or type(exc).__name__))
+            hidden = folder != root and folder.name.startswith(".")
+            if unreadable is not None and not hidden:
+                unreadable.append((str(folder), exc.strerror or type(exc).__name__, "folder"))
             return
         said = False
         for entry in entries:
             try:
                 st = entry.stat()  # follows symlinks
-            except PermissionError as exc:  # a folder that lists its names but lets no one in
-                if unreadable is not None and not said:
-                    unreadable.append((str(folder), exc.strerror or type(exc).__name__))
+            except PermissionError as exc:
+                why = exc.strerror or type(exc).__name__
+                if entry.is_symlink():  # (to a file in a folder this user may not enter)
+                    if unreadable is not None:
+                        unreadable.append((entry.path, why, "link"))
+                elif unreadable is not None and not said:  # (one that lets no one in: r--)
+                    unreadable.append((str(folder), why, "folder"))
                 said = True
                 continue
             except OSError:
@@ -544,7 +557,7 @@ def _is_store_dir(folder: Path) -> bool:
         return False
 
 
-def _glob(pattern: str, unreadable: list[tuple[str, str]] | None = None) -> list[Path]:
+def _glob(pattern: str, unreadable: list[tuple[str, str, str]] | None = None) -> list[Path]:
     """Files matching a glob pattern (`*`, `?`, `[...]`, `**` for any folders), found by
     _walk from the pattern's fixed leading folders (so symlink loops are caught). As with
     glob, a wildcard does not match a name starting with `.`."""
