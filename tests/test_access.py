@@ -243,6 +243,11 @@ def test_phone_numbers_inside_free_text_are_masked_for_a_role_without_contact_de
         "s5": ("sku 1234-5678 v17.4.1", "sku 1234-5678 v17.4.1"),
         "s6": ("12345678-0123-4567-8901-234567890123", "12345678-0123-4567-8901-234567890123"),
         "s7": ("id 0123456789", "id 0123456789"),
+        "s8": ("call 202-555-0197 or 1-800-555-0199", f"call {MASK} or {MASK}"),
+        "s9": ("06 12 34 56 78, 0049 30 1234567", f"{MASK}, {MASK}"),
+        "sa": ("Opening hours 0900-1730, SKU 0042-1180", "Opening hours 0900-1730, SKU 0042-1180"),
+        "sb": ("/orders/0123-4567-89ab/status", "/orders/0123-4567-89ab/status"),
+        "sc": ("Pack (12) 500 750, Batch 0010.2026.11", "Pack (12) 500 750, Batch 0010.2026.11"),
     }
     rows = [
         flat_event(k, "c1", T0 + minutes(i), kind="search", search_query=text)
