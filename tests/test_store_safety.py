@@ -626,3 +626,20 @@ def test_verify_holds_what_it_reads_while_a_run_lets_versions_go(
 
     res = verify(Store.open(store.root), every=True)
     assert ran and res["damaged"].height == 0, res["damaged"]
+
+
+def test_the_way_back_prefers_an_earlier_version_and_says_a_later_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a rollback the versions rolled back from are newer: the hint called one of
+    them "an earlier version"."""
+    import jtrack.store.store as store_module
+
+    store = Store.open(tmp_path / "store")
+    for found, said in (
+        (["v000001", "v000003"], "`jtrack store rollback v000001` goes back to a version"),
+        (["v000003"], "`jtrack store rollback v000003` makes a later version without it current"),
+        ([], "rebuild it from its exports"),
+    ):
+        monkeypatch.setattr(store_module, "ways_back", lambda *a, f=found: f)
+        assert store_module.damaged_hint(store, "v000002", ["x"]).startswith(said)

@@ -681,8 +681,14 @@ def damaged_hint(store: Store, name: str, damaged: Sequence[str]) -> str:
     """What to do about the `damaged` files (paths in its folder) of version `name`: roll
     back to the newest version that does not hold them, else rebuild from the exports."""
     back = ways_back(store, name, damaged)
-    if back:
-        return f"`jtrack store rollback {back[-1]}` goes back to a version without it"
+    earlier = [v for v in back if v < name]
+    if earlier:
+        return f"`jtrack store rollback {earlier[-1]}` goes back to a version without it"
+    if back:  # (after a rollback: the versions rolled back from)
+        return (
+            f"`jtrack store rollback {back[-1]}` makes a later version without it current "
+            "(the one rolled back from)"
+        )
     return "rebuild it from its exports: `jtrack sessionize EXPORTS --store NEW_DIR`"
 
 
