@@ -278,7 +278,7 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     doc = json.loads(res.stdout)
     assert 0 < doc["sessions"] == week.height < sessions.height
     assert doc["visitors"] == week["customer_id"].n_unique()
-    assert doc["period"] == {"from": "2026-10-05", "until": "2026-10-12", "tz": "UTC"}
+    assert doc["period"] == {"from": "2026-10-05", "to": "2026-10-11", "tz": "UTC"}
     ids = week.get_column("id").implode()
     expected = (
         whole.segments.filter(pl.col("session_id").is_in(ids))
@@ -304,3 +304,10 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     assert res.exit_code == 2 and "--month cannot be combined" in res.stderr
     whole_doc = json.loads(invoke(*base, "-f", "json").stdout)
     assert whole_doc["period"] is None and whole_doc["sessions"] == sessions.height
+    # a file with no headline names its period; a period with no session is a warning
+    res = invoke(*base, "--month", "2026-10", "-f", "csv")
+    assert res.stderr == "note: sessions started 2026-10-01 .. 2026-10-31 (UTC)\n"
+    res = invoke(*base, "--since", "2027-01-01", "-f", "csv", "-q")
+    assert res.exit_code == 0 and res.stderr.startswith(
+        "warning: no sessions started 2027-01-01 or later (UTC) (hint: "
+    )

@@ -170,12 +170,15 @@ def report_cmd(
     field in JSON; a note on stderr for CSV, JSONL and Parquet when sessions were left out).
     CSV, JSONL and Parquet hold all sections in one table with a `section` column."""
     import difflib
+    from datetime import timedelta
 
     from jtrack import serialize
+    from jtrack.commands._common import warning_line
     from jtrack.commands.report import report_period
     from jtrack.core.rules import rules_report
     from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
+    from jtrack.render.rules import period_words
     from jtrack.usecases.report import ReportOptions
     from jtrack.usecases.rules import evaluate_store, in_period
     from jtrack.usecases.traffic import traffic_expr, traffic_scope
@@ -199,14 +202,31 @@ def report_cmd(
     period = None
     if first is not None or last is not None:
         results, counted = in_period(results, counted, zone, first, last)
-        period = {
+        period = {  # (as `jtrack report` gives it: the first and the last day)
             "from": first.isoformat() if first else None,
-            "until": last.isoformat() if last else None,
+            "to": (last - timedelta(days=1)).isoformat() if last else None,
             "tz": zone,
         }
     scope = traffic_scope(counted, classes)
     report = rules_report(rules, results, counted.filter(traffic_expr(classes)))
     report.period = period
+    if period is not None and report.sessions == 0:  # (even with -q: a cron job's empty month)
+        warning_line(
+            f"no sessions started {period_words(period)} ({zone}) (hint: pass a period the "
+            "store holds sessions in; `jtrack store` shows its span)"
+        )
+    elif (
+        period is not None
+        and not quiet
+        and out_fmt
+        in (
+            Format.jsonl,
+            Format.csv,
+            Format.tsv,
+            Format.parquet,
+        )
+    ):  # (the table has no headline to say it)
+        note_line(f"sessions started {period_words(period)} ({zone})")
     sections = report.sections()
     hidden = _hidden_sections(st)  # what the role may not see is left out, and said
     if section is not None and section in hidden:

@@ -7,7 +7,6 @@ html.escape for HTML.
 from __future__ import annotations
 
 import html
-from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
@@ -20,23 +19,19 @@ from jtrack.render.theme import RULES_TITLES
 from jtrack.serialize import strip_control, to_markdown
 
 
+def period_words(period: dict[str, Any]) -> str:
+    """A report's period (`from`, `to`: its first and last day) in words."""
+    first, last = period.get("from"), period.get("to")
+    if first and last:
+        return f"{first} .. {last}"
+    return f"{first} or later" if first else f"up to {last}"
+
+
 def _headline(report: Any) -> str:
     sessions, visitors = plural(report.sessions, "session"), plural(report.visitors, "visitor")
     period = getattr(report, "period", None)
-    if period:  # (the last day reported: the day before the exclusive end)
-        end = (
-            (date.fromisoformat(period["until"]) - timedelta(days=1)).isoformat()
-            if period["until"]
-            else None
-        )
-        days = (
-            f"{period['from']} .. {end}"
-            if period["from"] and end
-            else f"{period['from']} or later"
-            if period["from"]
-            else f"up to {end}"
-        )
-        sessions += f" started {days} ({period['tz']})"
+    if period:
+        sessions += f" started {period_words(period)} ({period['tz']})"
     return f"{sessions}, {visitors}"
 
 
