@@ -182,22 +182,25 @@ _DOT = r"(?:\.|%2[Ee])"
 _EMAIL_IN_TEXT = rf"[\w.%+'-]+(?:@|%40)[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[A-Za-z]{{2,}}"
 #: A phone number inside text: `+` and 8 to 15 digits grouped by spaces, dots, dashes or
 #: brackets (`+44 7700 900123`, `+1 (202) 555-0197`, `+44 (0)20 7946 0001`), `00` and a
-#: country code (`0049 30 1234567`), or a national number of 10 or 11 digits written as
-#: phones are: British (`07700 900123`, `07700900123`, `0161 496 0000`, `020 7946 0001`),
-#: French (`06 12 34 56 78`), North American (`202-555-0197`, `(555) 123-4567`,
-#: `1-800-555-0199`). Shorter groups (opening hours `0900-1730`, product codes), digits run
-#: together but for an 11-digit `0...`, and groups inside a longer token (`0123-4567-89ab`)
-#: are not taken for one: a number starts the text or follows a space or one of
-#: `(:,;/=?&"'<[`, and ends it or comes before anything but a letter, digit, `_` or `-`.
-#: Groups: 1 the character before, 3 the one after (both kept).
+#: country code (`0049 30 1234567`), or a national number as phones are written: British
+#: (`07700 900123`, `07700 900 123`, `0161 496 0000`, `020 7946 0001`, `(020) 7946 0958`),
+#: German (`030 1234567`, `089/123456`), French (`06 12 34 56 78`), North American
+#: (`202-555-0197`, `(202)555-0197`, `1-800-555-0199`); an extension (`x123`) with it.
+#: Shorter groups (opening hours `0900-1730`, product codes, postcodes), digits run together
+#: (an order number) but for an 11-digit `0...`, and groups inside a longer token
+#: (`0123-4567-89ab`) are not taken for one: a number starts the text or follows a space or
+#: one of `(:,;/=?&"'<[`, and ends at a word's end. Group 1: the character before (kept).
 _PHONE_IN_TEXT = (
-    r"""(^|[\s(:,;/=?&"'<\[])("""
+    r"""(^|[\s(:,;/=?&"'<\[])(?:"""
     r"\+\d(?:[ .()\-]{0,2}\d){7,14}"
     r"|00[1-9]\d{0,2}[ .\-]\d(?:[ .\-]?\d){6,11}"
-    r"|0\d{4}[ .\-]?\d{6}|0\d{3}[ .\-]?\d{3}[ .\-]?\d{4}|0\d{2}[ .\-]?\d{4}[ .\-]?\d{4}"
+    r"|0\d{4}[ .\-]?\d{6}|0\d{4}[ .\-]\d{3}[ .\-]\d{3}"
+    r"|0\d{3}[ .\-]?\d{3}[ .\-]?\d{4}|0\d{2}[ .\-]?\d{4}[ .\-]?\d{4}"
+    r"|\(0\d{2,4}\)[ .\-]?\d{3,4}[ .\-]?\d{3,4}"
+    r"|0\d{2,4}[ .\-/]\d{5,8}"
     r"|0[1-9](?:[ .\-]\d{2}){4}"
-    r"|(?:1[ .\-])?(?:\(\d{3}\)|\d{3})[ .\-]\d{3}[ .\-]\d{4}"
-    r")($|[^\w\-])"
+    r"|(?:1[ .\-])?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}"
+    r")(?: ?(?:x|ext\.?) ?\d{1,5})?\b"
 )
 #: An image for screens of 2, 3 or 1.5 times the pixels (`hero@2x.png`): no email address.
 _DENSITY = r"@(\d(?:\.\d)?x\.[A-Za-z]+)"
@@ -507,9 +510,7 @@ def _emails_masked(col: pl.Expr) -> pl.Expr:
     return (
         kept.str.replace_all(_EMAIL_IN_TEXT, MASK)
         .str.replace_all(_DENSITY_MARK, "@", literal=True)
-        # (twice: a number that ends at the character the next one starts after)
-        .str.replace_all(_PHONE_IN_TEXT, "${1}" + MASK + "${3}")
-        .str.replace_all(_PHONE_IN_TEXT, "${1}" + MASK + "${3}")
+        .str.replace_all(_PHONE_IN_TEXT, "${1}" + MASK)
     )
 
 
@@ -895,9 +896,7 @@ def _emails_masked_text(value: str) -> str:
     text masked."""
     kept = re.sub(_DENSITY, _DENSITY_MARK + r"\1", value)
     kept = re.sub(_EMAIL_IN_TEXT, MASK, kept).replace(_DENSITY_MARK, "@")
-    for _ in range(2):  # (as _emails_masked)
-        kept = re.sub(_PHONE_IN_TEXT, r"\1" + MASK + r"\3", kept)
-    return kept
+    return re.sub(_PHONE_IN_TEXT, r"\1" + MASK, kept)
 
 
 _TREE_TEXT = frozenset(TEXT_COLUMNS)

@@ -248,6 +248,10 @@ def test_phone_numbers_inside_free_text_are_masked_for_a_role_without_contact_de
         "sa": ("Opening hours 0900-1730, SKU 0042-1180", "Opening hours 0900-1730, SKU 0042-1180"),
         "sb": ("/orders/0123-4567-89ab/status", "/orders/0123-4567-89ab/status"),
         "sc": ("Pack (12) 500 750, Batch 0010.2026.11", "Pack (12) 500 750, Batch 0010.2026.11"),
+        "sd": ("Call 07700 900 123 or 030 1234567", f"Call {MASK} or {MASK}"),
+        "se": ("Tel: 020 7946 0001x123, (202)555-0197", f"Tel: {MASK}, {MASK}"),
+        "sf": ("020 7946 0001 020 7946 0002 020 7946 0003", f"{MASK} {MASK} {MASK}"),
+        "sg": ("Event 05.10.2026 09:30, id 0123456789", "Event 05.10.2026 09:30, id 0123456789"),
     }
     rows = [
         flat_event(k, "c1", T0 + minutes(i), kind="search", search_query=text)
