@@ -846,3 +846,35 @@ def test_a_link_that_cannot_be_followed_is_named_and_its_folder_read(
         "not read\n"
     )
     assert Store.open(tmp_path / "st").read_manifest().counts["events_kept"] == 1
+
+
+def test_an_r_folder_whose_first_entry_is_a_link_is_still_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a folder of mode r-- whose first entry by name is a link, the link was named and
+    the folder (its other files unread) never; a source that holds only what cannot be
+    read was "no .jsonl file", where it is a folder that cannot be read."""
+    import jtrack.read.sources as sources
+
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    (ex / "b.jsonl").write_text(genesys_line("b", "c2", "2026-10-01T11:00:00.000Z") + "\n")
+    (ex / "a.jsonl").symlink_to("b.jsonl")
+    scandir = os.scandir
+
+    class _Link(_Locked):
+        def is_symlink(self) -> bool:
+            return True
+
+    def listing(path: Any) -> Any:
+        if str(path) == str(ex):  # (r--: names, and no entry can be looked at)
+            return _Entries(_Link(e) if e.name == "a.jsonl" else _Locked(e) for e in scandir(path))
+        return scandir(path)
+
+    monkeypatch.setattr(sources.os, "scandir", listing)
+    res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 1
+    assert res.stderr.startswith(f"error: {ex}: holds no file that can be read: ")
+    assert "(hint: check the permissions)" in res.stderr
+    found = sources.left_out([str(tmp_path)]).unreadable
+    assert sorted(kind for _, _, kind in found) == ["folder", "link"]

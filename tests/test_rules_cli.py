@@ -311,3 +311,10 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     assert res.exit_code == 0 and res.stderr.startswith(
         "warning: no sessions started 2027-01-01 or later (UTC) (hint: "
     )
+    # a period of sessions none of which is of the class asked for is no empty period; an
+    # open end is the last day with sessions, as `jtrack report` gives it
+    only = [*base[:-2], "--traffic", "ai_agent", "--since", "2026-10-05", "-f", "json", "-q"]
+    res = invoke(*only)
+    assert res.exit_code == 0 and res.stderr == "", res.stderr
+    last = sessions["created_date"].max().date().isoformat()
+    assert json.loads(res.stdout)["period"] == {"from": "2026-10-05", "to": last, "tz": "UTC"}

@@ -643,3 +643,22 @@ def test_the_way_back_prefers_an_earlier_version_and_says_a_later_one(
     ):
         monkeypatch.setattr(store_module, "ways_back", lambda *a, f=found: f)
         assert store_module.damaged_hint(store, "v000002", ["x"]).startswith(said)
+
+
+def test_a_contacts_path_through_a_link_and_dotdot_is_remembered_as_read(
+    tmp_path: Path,
+) -> None:
+    """`--contacts linkdir/../contacts.csv`, linkdir a link into another folder: the path
+    was collapsed to a file that does not exist, and the next run said "the contacts file
+    is gone"."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "contacts.csv").write_text((sample / "contacts.csv").read_text())
+    (tmp_path / "linkdir").symlink_to(tmp_path / "real" / "sub")
+    root = str(tmp_path / "store")
+    events = str(sample / "events.parquet")
+    given = str(tmp_path / "linkdir" / ".." / "contacts.csv")
+    res = CliRunner().invoke(app, ["sessionize", events, "--contacts", given, "--store", root])
+    assert res.exit_code == 0, res.stderr
+    res = CliRunner().invoke(app, ["sessionize", events, "--store", root, "--rebuild"])
+    assert res.exit_code == 0 and "gone" not in res.stderr, res.stderr

@@ -1015,3 +1015,35 @@ def test_a_watcher_that_failed_to_start_stops_cleanly(tmp_path: Path) -> None:
     "cannot join thread before it is started" (an internal error hid the real one)."""
     watcher = FileWatcher([(str(tmp_path), False)], True, [], 0.1)
     watcher.stop()  # (never started: nothing to join)
+
+
+def test_a_watch_says_a_contacts_file_cut_short_again_after_it_was_whole(
+    tmp_path: Path,
+) -> None:
+    """The loop kept every warning it had said for the whole process: a contacts file cut
+    short, restored, then cut short again was said only the first time."""
+    from jtrack.options import RunOptions
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    lines = (sample / "contacts.csv").read_text().splitlines(keepends=True)
+    book = tmp_path / "contacts.csv"
+    book.write_text("".join(lines))
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    live = ex / "live.jsonl"
+    live.write_text(genesys_line("e0", "c1", "2026-10-01T10:00:00.000Z") + "\n")
+    store = Store(tmp_path / "store")
+    run_sessionize([str(ex)], store, RunOptions(contacts=str(book)))
+    loop = WatchLoop(LoopConfig(sources=[str(ex)], targets=[(str(ex), True)]), store, store)
+    said = []
+    try:
+        for i, text in enumerate((lines[0], "".join(lines), lines[0]), start=1):
+            book.write_text(text)
+            with open(live, "a") as fh:
+                fh.write(genesys_line(f"e{i}", "c1", f"2026-10-01T10:0{i}:00.000Z") + "\n")
+            assert loop.run() == 1
+            said.append([w for w in loop.run_warnings if "contacts" in w])
+            loop.run_warnings = []
+    finally:
+        loop.close()
+    assert [len(w) for w in said] == [1, 0, 1], said

@@ -200,33 +200,31 @@ def report_cmd(
     results = evaluate_store(st, rules, traffic=classes)
     counted = st.scan_sessions()
     period = None
+    empty = False
     if first is not None or last is not None:
+        import polars as pl
+
         results, counted = in_period(results, counted, zone, first, last)
+        day = pl.col("created_date").dt.convert_time_zone(zone).dt.date()
+        lo, hi, n = (
+            counted.select(day.min().alias("lo"), day.max().alias("hi"), pl.len()).collect().row(0)
+        )
+        empty = n == 0  # (of any traffic: a class without sessions is no empty period)
         period = {  # (as `jtrack report` gives it: the first and the last day)
-            "from": first.isoformat() if first else None,
-            "to": (last - timedelta(days=1)).isoformat() if last else None,
+            "from": (first or lo).isoformat() if (first or lo) else None,
+            "to": (last - timedelta(days=1) if last else hi).isoformat() if (last or hi) else None,
             "tz": zone,
         }
     scope = traffic_scope(counted, classes)
     report = rules_report(rules, results, counted.filter(traffic_expr(classes)))
     report.period = period
-    if period is not None and report.sessions == 0:  # (even with -q: a cron job's empty month)
+    if period is not None and empty:  # (even with -q: a cron job's empty month)
         warning_line(
             f"no sessions started {period_words(period)} ({zone}) (hint: pass a period the "
             "store holds sessions in; `jtrack store` shows its span)"
         )
-    elif (
-        period is not None
-        and not quiet
-        and out_fmt
-        in (
-            Format.jsonl,
-            Format.csv,
-            Format.tsv,
-            Format.parquet,
-        )
-    ):  # (the table has no headline to say it)
-        note_line(f"sessions started {period_words(period)} ({zone})")
+    elif period is not None and not quiet and out_fmt in _FILE_FORMATS:
+        note_line(f"sessions started {period_words(period)} ({zone})")  # (no headline)
     sections = report.sections()
     hidden = _hidden_sections(st)  # what the role may not see is left out, and said
     if section is not None and section in hidden:
@@ -266,6 +264,10 @@ def report_cmd(
         from jtrack.render.rules import report_renderables
 
         print_renderables(report_renderables(report, sections, scope), output)
+
+
+#: Formats of the rules report without a headline to name its period in.
+_FILE_FORMATS = (Format.jsonl, Format.csv, Format.tsv, Format.parquet)
 
 
 def _hidden_sections(store: Any) -> dict[str, str]:

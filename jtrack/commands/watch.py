@@ -663,8 +663,10 @@ class WatchLoop:
         #: already (an export given twice, a file edited in place)
         self.run_notes: list[str] = []
         self.zone_said: set[str] = set()
-        #: warnings about the sources said already (they hold until fixed: said once)
+        #: warnings about the sources said already, of the last listing and of the last
+        #: run (they hold until fixed: said once, and again once they come back)
         self.warned: set[str] = set()
+        self.warned_runs: set[str] = set()
         self.card_renderable: Any = None
         self.waiting_said = False
         self.hour_cost = 0.0  # seconds the last hour tables took
@@ -716,9 +718,10 @@ class WatchLoop:
         self.signature = sig
         from jtrack.commands.sessionize import run_warnings
 
-        # (what holds every run until it is fixed, a file or folder left out: said once)
-        standing = [w for w in result.standing if w not in self.warned]
-        self.warned.update(standing)
+        # (what holds every run until it is fixed, a file or folder left out: said once,
+        # and again if it comes back after it was fixed)
+        standing = [w for w in result.standing if w not in self.warned_runs]
+        self.warned_runs = set(result.standing)
         self.run_warnings += [
             w for w in run_warnings(result) if w not in result.standing or w in standing
         ]
@@ -739,7 +742,7 @@ class WatchLoop:
         """Warnings about the sources (a folder that cannot be read, files of no events),
         said with the next run's, once each."""
         new = [w for w in lines if w not in self.warned]
-        self.warned.update(new)
+        self.warned = set(lines)
         self.run_warnings += new
 
     # ------------------------------------------------------------------ frames

@@ -706,7 +706,7 @@ def _contacts(
     digest = file_digest(path)
     # (as named, not resolved: a `contacts-latest.csv` link re-pointed every night is the
     # file the store remembers, read through the link, and guarded as such)
-    absolute = os.path.abspath(path)
+    absolute = str(path.absolute())  # (`..` kept: after a link it is not the parent)
     source = ContactsSource(absolute, digest, region, CONTACTS_BOOK)
     book, invalid = load_contacts(path, region)
     changed = remembered is None or (remembered.sha256, remembered.default_region) != (
@@ -768,7 +768,7 @@ def _contacts_reason(
     now = book.height if book is not None else 0
     if had is None or base.contacts is None:
         return f"contacts file taken in ({now:,} contacts)"
-    if base.contacts.file != source.file:
+    if base.contacts.file not in (source.file, os.path.realpath(source.file)):
         return f"another contacts file ({had:,} -> {now:,} contacts)"
     if base.contacts.sha256 == source.sha256:
         return f"--default-region {source.default_region or 'none'}"

@@ -323,6 +323,13 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             files = [f for f in walked if _is_data_file(f) and _magic_kind(f) is None]
             if not files and stores:
                 continue  # only a jtrack store (its own, say): nothing to read, no error
+            if not files and unreadable:  # (what it holds cannot be read)
+                where, why, kind = unreadable[0]
+                what = "cannot be read" if kind == "folder" else "is a link that cannot be followed"
+                raise UnreadableSourceError(
+                    f"{s}: holds no file that can be read: {where} {what} ({why})",
+                    hint="check the permissions",
+                )
             if not files:
                 content = [f for f in walked if _is_data_file(f)]  # (all left out by content)
                 if content:
@@ -507,18 +514,18 @@ def _walk(
             if unreadable is not None and not hidden:
                 unreadable.append((str(folder), exc.strerror or type(exc).__name__, "folder"))
             return
-        said = False
+        said = hidden = folder != root and folder.name.startswith(".")
         for entry in entries:
             try:
                 st = entry.stat()  # follows symlinks
             except PermissionError as exc:
                 why = exc.strerror or type(exc).__name__
                 if entry.is_symlink():  # (to a file in a folder this user may not enter)
-                    if unreadable is not None:
+                    if unreadable is not None and not hidden:
                         unreadable.append((entry.path, why, "link"))
                 elif unreadable is not None and not said:  # (one that lets no one in: r--)
                     unreadable.append((str(folder), why, "folder"))
-                said = True
+                    said = True
                 continue
             except OSError:
                 continue  # a dangling link

@@ -62,8 +62,8 @@ class RulesReport:
     outcomes: pl.DataFrame
     outcomes_by_segment: pl.DataFrame
     action_maps: pl.DataFrame
-    #: the sessions counted, when not every one: those started from local day `from` to
-    #: before `until` (ISO dates; either may be null) in zone `tz`
+    #: the sessions counted, when not every one: those started on local days `from` to
+    #: `to` (ISO dates, both included) of zone `tz`
     period: dict[str, Any] | None = None
 
     def sections(self) -> dict[str, pl.DataFrame]:
