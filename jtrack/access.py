@@ -184,12 +184,14 @@ _EMAIL_IN_TEXT = rf"[\w.%+'-]+(?:@|%40)[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[A-Za-z]{{2,
 #: brackets (`+44 7700 900123`, `+1 (202) 555-0197`, `+44 (0)20 7946 0001`), `00` and a
 #: country code (`0049 30 1234567`), or a national number as phones are written: British
 #: (`07700 900123`, `07700 900 123`, `0161 496 0000`, `020 7946 0001`, `(020) 7946 0958`),
-#: German (`030 1234567`, `089/123456`), French (`06 12 34 56 78`), North American
-#: (`202-555-0197`, `(202)555-0197`, `1-800-555-0199`); an extension (`x123`) with it.
-#: Shorter groups (opening hours `0900-1730`, product codes, postcodes), digits run together
-#: (an order number) but for an 11-digit `0...`, and groups inside a longer token
-#: (`0123-4567-89ab`) are not taken for one: a number starts the text or follows a space or
-#: one of `(:,;/=?&"'<[`, and ends at a word's end. Group 1: the character before (kept).
+#: German (`030 1234567`: an area code, a space, 6 to 8 digits), French (`06 12 34 56 78`),
+#: North American (`202-555-0197`, `(202)555-0197`, `1-800-555-0199`); an extension (`x123`,
+#: `Ext. 12`) with it. Shorter groups (opening hours `0900-1730`, product codes, postcodes),
+#: digits run together (an order number) but for an 11-digit `0...`, and groups inside a
+#: longer token (`0123-4567-89ab`, `202-555-0197-red`) are not taken for one: a number starts
+#: the text or follows a space or one of `(:,;/=?&"'<[`, and ends it or comes before anything
+#: but a letter, digit or `_` (a dash before a letter counts as one: _TOKEN_DASH). Group 1:
+#: the character before (kept).
 _PHONE_IN_TEXT = (
     r"""(^|[\s(:,;/=?&"'<\[])(?:"""
     r"\+\d(?:[ .()\-]{0,2}\d){7,14}"
@@ -197,11 +199,14 @@ _PHONE_IN_TEXT = (
     r"|0\d{4}[ .\-]?\d{6}|0\d{4}[ .\-]\d{3}[ .\-]\d{3}"
     r"|0\d{3}[ .\-]?\d{3}[ .\-]?\d{4}|0\d{2}[ .\-]?\d{4}[ .\-]?\d{4}"
     r"|\(0\d{2,4}\)[ .\-]?\d{3,4}[ .\-]?\d{3,4}"
-    r"|0\d{2,4}[ .\-/]\d{5,8}"
+    r"|0\d{2,4} \d{6,8}"
     r"|0[1-9](?:[ .\-]\d{2}){4}"
     r"|(?:1[ .\-])?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}"
-    r")(?: ?(?:x|ext\.?) ?\d{1,5})?\b"
+    r")(?: ?(?i:x|ext\.?) ?\d{1,5})?\b"
 )
+#: A dash between a digit and a letter (`202-555-0197-red`, `800-555-1234-XL`) is this
+#: character while phone numbers are looked for: a letter, so a number cannot end there.
+_TOKEN_DASH = "\U0002a6d6"
 #: An image for screens of 2, 3 or 1.5 times the pixels (`hero@2x.png`): no email address.
 _DENSITY = r"@(\d(?:\.\d)?x\.[A-Za-z]+)"
 _DENSITY_MARK = "\uf8ff\uf8fe"  # (two private-use characters: no text holds them)
@@ -507,11 +512,12 @@ def _emails_masked(col: pl.Expr) -> pl.Expr:
     """Text with every email address and phone number in it masked (the rest kept; not
     `hero@2x.png`; see _PHONE_IN_TEXT for the numbers taken to be phones)."""
     kept = col.str.replace_all(_DENSITY, _DENSITY_MARK + "${1}")
-    return (
-        kept.str.replace_all(_EMAIL_IN_TEXT, MASK)
-        .str.replace_all(_DENSITY_MARK, "@", literal=True)
-        .str.replace_all(_PHONE_IN_TEXT, "${1}" + MASK)
+    kept = kept.str.replace_all(_EMAIL_IN_TEXT, MASK).str.replace_all(
+        _DENSITY_MARK, "@", literal=True
     )
+    kept = kept.str.replace_all(r"(\d)-([^\W\d_])", "${1}" + _TOKEN_DASH + "${2}")
+    kept = kept.str.replace_all(_PHONE_IN_TEXT, "${1}" + MASK)
+    return kept.str.replace_all(_TOKEN_DASH, "-", literal=True)
 
 
 def _redact_params(col: pl.Expr, pattern: str) -> pl.Expr:
@@ -896,7 +902,8 @@ def _emails_masked_text(value: str) -> str:
     text masked."""
     kept = re.sub(_DENSITY, _DENSITY_MARK + r"\1", value)
     kept = re.sub(_EMAIL_IN_TEXT, MASK, kept).replace(_DENSITY_MARK, "@")
-    return re.sub(_PHONE_IN_TEXT, r"\1" + MASK, kept)
+    kept = re.sub(r"(\d)-([^\W\d_])", r"\1" + _TOKEN_DASH + r"\2", kept)  # (as above)
+    return re.sub(_PHONE_IN_TEXT, r"\1" + MASK, kept).replace(_TOKEN_DASH, "-")
 
 
 _TREE_TEXT = frozenset(TEXT_COLUMNS)

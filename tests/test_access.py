@@ -252,6 +252,13 @@ def test_phone_numbers_inside_free_text_are_masked_for_a_role_without_contact_de
         "se": ("Tel: 020 7946 0001x123, (202)555-0197", f"Tel: {MASK}, {MASK}"),
         "sf": ("020 7946 0001 020 7946 0002 020 7946 0003", f"{MASK} {MASK} {MASK}"),
         "sg": ("Event 05.10.2026 09:30, id 0123456789", "Event 05.10.2026 09:30, id 0123456789"),
+        "sh": ("Part 012-34567, Invoice 0224-000123", "Part 012-34567, Invoice 0224-000123"),
+        "si": ("/p/0123/456789 and 02134 02138", "/p/0123/456789 and 02134 02138"),
+        "sj": (
+            "Item 800-555-1234-XL, /a/202-555-0197-red",
+            "Item 800-555-1234-XL, /a/202-555-0197-red",
+        ),
+        "sk": ("Tel 020 7946 0001 Ext. 12", f"Tel {MASK}"),
     }
     rows = [
         flat_event(k, "c1", T0 + minutes(i), kind="search", search_query=text)

@@ -852,8 +852,8 @@ def test_an_r_folder_whose_first_entry_is_a_link_is_still_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In a folder of mode r-- whose first entry by name is a link, the link was named and
-    the folder (its other files unread) never; a source that holds only what cannot be
-    read was "no .jsonl file", where it is a folder that cannot be read."""
+    the folder (its other files unread) never, then the link too where the folder is the
+    cause; a source that holds only what cannot be read was "no .jsonl file"."""
     import jtrack.read.sources as sources
 
     ex = tmp_path / "ex"
@@ -874,7 +874,13 @@ def test_an_r_folder_whose_first_entry_is_a_link_is_still_named(
     monkeypatch.setattr(sources.os, "scandir", listing)
     res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st")])
     assert res.exit_code == 1
-    assert res.stderr.startswith(f"error: {ex}: holds no file that can be read: ")
-    assert "(hint: check the permissions)" in res.stderr
-    found = sources.left_out([str(tmp_path)]).unreadable
-    assert sorted(kind for _, _, kind in found) == ["folder", "link"]
+    assert res.stderr == (
+        f"error: {ex}: cannot read the folder (Permission denied) (hint: check its permissions)\n"
+    )
+    assert sources.left_out([str(tmp_path)]).unreadable == [
+        (str(ex), "Permission denied", "folder")
+    ]
+    res = invoke(["sessionize", str(tmp_path), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 1 and res.stderr.startswith(
+        f"error: {tmp_path}: holds no file that can be read: {ex} cannot be read"
+    )

@@ -316,5 +316,7 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     only = [*base[:-2], "--traffic", "ai_agent", "--since", "2026-10-05", "-f", "json", "-q"]
     res = invoke(*only)
     assert res.exit_code == 0 and res.stderr == "", res.stderr
-    last = sessions["created_date"].max().date().isoformat()
+    assert json.loads(res.stdout)["period"] == {"from": "2026-10-05", "to": None, "tz": "UTC"}
+    last = sessions["created_date"].max().date().isoformat()  # (the days of those counted)
+    res = invoke(*base, "--since", "2026-10-05", "-f", "json")
     assert json.loads(res.stdout)["period"] == {"from": "2026-10-05", "to": last, "tz": "UTC"}

@@ -662,3 +662,24 @@ def test_a_contacts_path_through_a_link_and_dotdot_is_remembered_as_read(
     assert res.exit_code == 0, res.stderr
     res = CliRunner().invoke(app, ["sessionize", events, "--store", root, "--rebuild"])
     assert res.exit_code == 0 and "gone" not in res.stderr, res.stderr
+
+
+def test_the_contacts_guard_holds_whatever_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--contacts ../crm/contacts.csv` from two working folders was two files: the second
+    run took a file cut short as "another contacts file"."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    lines = (sample / "contacts.csv").read_text().splitlines(keepends=True)
+    for d in ("crm", "a", "b"):
+        (tmp_path / d).mkdir()
+    book = tmp_path / "crm" / "contacts.csv"
+    book.write_text("".join(lines))
+    events, root = str(sample / "events.parquet"), str(tmp_path / "store")
+    monkeypatch.chdir(tmp_path / "a")
+    args = ["sessionize", events, "--contacts", "../crm/contacts.csv", "--store", root, "-q"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    book.write_text("".join(lines[:3]))
+    monkeypatch.chdir(tmp_path / "b")
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 1 and "holds 2 contacts where the store's copy has" in res.stderr

@@ -206,10 +206,15 @@ def report_cmd(
 
         results, counted = in_period(results, counted, zone, first, last)
         day = pl.col("created_date").dt.convert_time_zone(zone).dt.date()
-        lo, hi, n = (
-            counted.select(day.min().alias("lo"), day.max().alias("hi"), pl.len()).collect().row(0)
+        # (open ends: the days of the sessions counted, as `jtrack report` gives them; an
+        # empty period: of any traffic, as there)
+        lo, hi = (
+            counted.filter(traffic_expr(classes))
+            .select(day.min().alias("lo"), day.max().alias("hi"))
+            .collect()
+            .row(0)
         )
-        empty = n == 0  # (of any traffic: a class without sessions is no empty period)
+        empty = counted.select(pl.len()).collect().item() == 0
         period = {  # (as `jtrack report` gives it: the first and the last day)
             "from": (first or lo).isoformat() if (first or lo) else None,
             "to": (last - timedelta(days=1) if last else hi).isoformat() if (last or hi) else None,

@@ -706,7 +706,10 @@ def _contacts(
     digest = file_digest(path)
     # (as named, not resolved: a `contacts-latest.csv` link re-pointed every night is the
     # file the store remembers, read through the link, and guarded as such)
-    absolute = str(path.absolute())  # (`..` kept: after a link it is not the parent)
+    # (its folder resolved, its own name kept: `a/../crm/contacts.csv` from any working
+    # folder is one file, and a `contacts-latest.csv` link re-pointed every night is the
+    # file the store remembers, read through the link and guarded as such)
+    absolute = _as_named(path)
     source = ContactsSource(absolute, digest, region, CONTACTS_BOOK)
     book, invalid = load_contacts(path, region)
     changed = remembered is None or (remembered.sha256, remembered.default_region) != (
@@ -721,7 +724,7 @@ def _contacts(
         # the file the store remembers, cut short or left with its header alone (a CRM sync
         # that failed): refused, not taken (every known visitor would become Unknown); a
         # file of its own that a run names is taken as it is
-        same_file = remembered.file in (absolute, str(path.resolve()))
+        same_file = _same_contacts(remembered.file, absolute)
         if remembered.sha256 != digest and same_file:
             if book.height < had / 2 and not opts.force:
                 what = (
@@ -758,6 +761,21 @@ def _contacts(
     return source, book, invalid, changed, notes
 
 
+def _as_named(path: Path) -> str:
+    """A file's path with its folder resolved and its own name kept (a link stays a link)."""
+    folder = os.path.dirname(str(path.absolute()))  # (`..` after a link: resolved, not cut)
+    return os.path.join(os.path.realpath(folder), path.name)
+
+
+def _same_contacts(remembered: str, named: str) -> bool:
+    """Whether the contacts file a run names is the one the store remembers: the same name
+    (a link re-pointed stays itself), or the same file (a store that remembered it resolved,
+    or through other folders)."""
+    if remembered == named or remembered == os.path.realpath(named):
+        return True
+    return _as_named(Path(remembered)) == named
+
+
 def _contacts_reason(
     base: Manifest, source: ContactsSource | None, book: pl.DataFrame | None
 ) -> str:
@@ -768,7 +786,7 @@ def _contacts_reason(
     now = book.height if book is not None else 0
     if had is None or base.contacts is None:
         return f"contacts file taken in ({now:,} contacts)"
-    if base.contacts.file not in (source.file, os.path.realpath(source.file)):
+    if not _same_contacts(base.contacts.file, source.file):
         return f"another contacts file ({had:,} -> {now:,} contacts)"
     if base.contacts.sha256 == source.sha256:
         return f"--default-region {source.default_region or 'none'}"

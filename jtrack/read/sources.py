@@ -515,14 +515,14 @@ def _walk(
                 unreadable.append((str(folder), exc.strerror or type(exc).__name__, "folder"))
             return
         said = hidden = folder != root and folder.name.startswith(".")
+        links: list[tuple[str, str, str]] = []
         for entry in entries:
             try:
                 st = entry.stat()  # follows symlinks
             except PermissionError as exc:
                 why = exc.strerror or type(exc).__name__
                 if entry.is_symlink():  # (to a file in a folder this user may not enter)
-                    if unreadable is not None and not hidden:
-                        unreadable.append((entry.path, why, "link"))
+                    links.append((entry.path, why, "link"))
                 elif unreadable is not None and not said:  # (one that lets no one in: r--)
                     unreadable.append((str(folder), why, "folder"))
                     said = True
@@ -547,6 +547,9 @@ def _walk(
             elif stat.S_ISREG(st.st_mode) and key not in seen_files:
                 seen_files.add(key)
                 found.append(Path(entry.path))
+        # (links that could not be followed, unless the folder itself lets no one in)
+        if unreadable is not None and not said:
+            unreadable.extend(links)
 
     rst = root.stat()
     visit(root, frozenset({(rst.st_dev, rst.st_ino)}), 0)
