@@ -205,7 +205,8 @@ _PHONE_IN_TEXT = (
     r")(?: ?(?i:x|ext\.?) ?\d{1,5})?\b"
 )
 #: A dash between a digit and a letter (`202-555-0197-red`, `800-555-1234-XL`) is this
-#: character while phone numbers are looked for: a letter, so a number cannot end there.
+#: character while phone numbers are looked for: a letter (a rare CJK one: a text that holds
+#: it is looked at as it is), so a number cannot end there.
 _TOKEN_DASH = "\U0002a6d6"
 #: An image for screens of 2, 3 or 1.5 times the pixels (`hero@2x.png`): no email address.
 _DENSITY = r"@(\d(?:\.\d)?x\.[A-Za-z]+)"
@@ -515,9 +516,15 @@ def _emails_masked(col: pl.Expr) -> pl.Expr:
     kept = kept.str.replace_all(_EMAIL_IN_TEXT, MASK).str.replace_all(
         _DENSITY_MARK, "@", literal=True
     )
-    kept = kept.str.replace_all(r"(\d)-([^\W\d_])", "${1}" + _TOKEN_DASH + "${2}")
-    kept = kept.str.replace_all(_PHONE_IN_TEXT, "${1}" + MASK)
-    return kept.str.replace_all(_TOKEN_DASH, "-", literal=True)
+    # (a text that holds the marker itself is looked at as it is)
+    has = kept.str.contains(_TOKEN_DASH, literal=True).fill_null(False)
+    swapped = kept.str.replace_all(r"(\d)-([^\W\d_])", "${1}" + _TOKEN_DASH + "${2}")
+    masked = (
+        pl.when(has).then(kept).otherwise(swapped).str.replace_all(_PHONE_IN_TEXT, "${1}" + MASK)
+    )
+    return (
+        pl.when(has).then(masked).otherwise(masked.str.replace_all(_TOKEN_DASH, "-", literal=True))
+    )
 
 
 def _redact_params(col: pl.Expr, pattern: str) -> pl.Expr:
@@ -902,7 +909,9 @@ def _emails_masked_text(value: str) -> str:
     text masked."""
     kept = re.sub(_DENSITY, _DENSITY_MARK + r"\1", value)
     kept = re.sub(_EMAIL_IN_TEXT, MASK, kept).replace(_DENSITY_MARK, "@")
-    kept = re.sub(r"(\d)-([^\W\d_])", r"\1" + _TOKEN_DASH + r"\2", kept)  # (as above)
+    if _TOKEN_DASH in kept:  # (as _emails_masked)
+        return re.sub(_PHONE_IN_TEXT, r"\1" + MASK, kept)
+    kept = re.sub(r"(\d)-([^\W\d_])", r"\1" + _TOKEN_DASH + r"\2", kept)
     return re.sub(_PHONE_IN_TEXT, r"\1" + MASK, kept).replace(_TOKEN_DASH, "-")
 
 

@@ -286,3 +286,18 @@ def test_phone_numbers_inside_free_text_are_masked_for_a_role_without_contact_de
     assert (
         dict(zip(plain["event_id"], plain["search_query"], strict=True))["s2"] == "(555) 123-4567"
     )
+
+
+def test_masking_phone_numbers_never_changes_the_rest_of_the_text() -> None:
+    """The dash between a digit and a letter is a marker character while numbers are
+    looked for; a text that held that character itself came out with a dash instead."""
+    from jtrack.access import _TOKEN_DASH, _emails_masked, _emails_masked_text
+
+    text = f"x {_TOKEN_DASH} y, sku 12-ab, call 202-555-0197"
+    want = f"x {_TOKEN_DASH} y, sku 12-ab, call {MASK}"
+    assert _emails_masked_text(text) == want
+    frame = pl.DataFrame({"t": [text, "sku 12-ab and 202-555-0197-red"]})
+    assert frame.select(_emails_masked(pl.col("t")))["t"].to_list() == [
+        want,
+        "sku 12-ab and 202-555-0197-red",
+    ]

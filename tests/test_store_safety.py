@@ -683,3 +683,41 @@ def test_the_contacts_guard_holds_whatever_the_working_folder(
     monkeypatch.chdir(tmp_path / "b")
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 1 and "holds 2 contacts where the store's copy has" in res.stderr
+
+
+def test_the_contacts_guard_holds_through_a_folder_link_and_the_files_own_path(
+    tmp_path: Path,
+) -> None:
+    """`--contacts current/contacts.csv`, `current` a link to each day's folder: the store
+    kept the day's folder, so the next day's file cut short was "another contacts file"
+    (and runs without --contacts read the old day's). Naming the file behind a remembered
+    link skipped the guard too."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    lines = (sample / "contacts.csv").read_text().splitlines(keepends=True)
+    for day, text in (("d1", "".join(lines)), ("d2", "".join(lines[:6]))):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / "contacts.csv").write_text(text)
+    current = tmp_path / "current"
+    current.symlink_to("d1")
+    events = str(sample / "events.parquet")
+
+    def jt(root: str, *args: str) -> tuple[int, str]:
+        res = CliRunner().invoke(app, ["sessionize", events, *args, "--store", root, "-q"])
+        return res.exit_code, res.stderr
+
+    one = str(tmp_path / "s1")
+    assert jt(one, "--contacts", str(current / "contacts.csv")) == (0, "")
+    current.unlink()
+    current.symlink_to("d2")
+    for args in (["--contacts", str(current / "contacts.csv")], []):
+        code, err = jt(one, *args)
+        assert code == 1 and "holds 5 contacts where the store's copy has" in err, err
+    # the store remembers a link to the file; the run names the file itself
+    (tmp_path / "crm").mkdir()
+    (tmp_path / "crm" / "contacts.csv").write_text("".join(lines))
+    (tmp_path / "latest.csv").symlink_to(tmp_path / "crm" / "contacts.csv")
+    two = str(tmp_path / "s2")
+    assert jt(two, "--contacts", str(tmp_path / "latest.csv")) == (0, "")
+    (tmp_path / "crm" / "contacts.csv").write_text("".join(lines[:6]))
+    code, err = jt(two, "--contacts", str(tmp_path / "crm" / "contacts.csv"))
+    assert code == 1 and "holds 5 contacts where the store's copy has" in err, err

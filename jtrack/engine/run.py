@@ -762,18 +762,25 @@ def _contacts(
 
 
 def _as_named(path: Path) -> str:
-    """A file's path with its folder resolved and its own name kept (a link stays a link)."""
-    folder = os.path.dirname(str(path.absolute()))  # (`..` after a link: resolved, not cut)
-    return os.path.join(os.path.realpath(folder), path.name)
+    """A contacts file's path as the store remembers it: absolute, as named (a link to the
+    file or to its folder stays one, re-pointed or not), `..` taken out where that is the
+    same folder (not after a link to another one)."""
+    named = str(path.absolute())
+    lexical = os.path.normpath(named)
+    same = os.path.realpath(os.path.dirname(named)) == os.path.realpath(os.path.dirname(lexical))
+    return lexical if same else named
 
 
 def _same_contacts(remembered: str, named: str) -> bool:
     """Whether the contacts file a run names is the one the store remembers: the same name
-    (a link re-pointed stays itself), or the same file (a store that remembered it resolved,
-    or through other folders)."""
+    (a link re-pointed stays itself), or the same file now (another spelling of its path,
+    another link to it, a store that remembered it resolved)."""
     if remembered == named or remembered == os.path.realpath(named):
         return True
-    return _as_named(Path(remembered)) == named
+    try:
+        return os.path.samefile(remembered, named)
+    except OSError:  # (the remembered one gone)
+        return os.path.realpath(remembered) == os.path.realpath(named)
 
 
 def _contacts_reason(
