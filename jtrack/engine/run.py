@@ -704,11 +704,8 @@ def _contacts(
         )
         return remembered, _stored_book(base), None, False, [note]
     digest = file_digest(path)
-    # (as named, not resolved: a `contacts-latest.csv` link re-pointed every night is the
-    # file the store remembers, read through the link, and guarded as such)
-    # (its folder resolved, its own name kept: `a/../crm/contacts.csv` from any working
-    # folder is one file, and a `contacts-latest.csv` link re-pointed every night is the
-    # file the store remembers, read through the link and guarded as such)
+    # (as named, not resolved: a link to the file or to its folder, re-pointed every night,
+    # is the file the store remembers, read through the link and guarded as such)
     absolute = _as_named(path)
     source = ContactsSource(absolute, digest, region, CONTACTS_BOOK)
     book, invalid = load_contacts(path, region)
