@@ -258,11 +258,11 @@ def verify_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Check that the files of the current version are what its manifest says: there,
-    whole Parquet files with the rows it counts (--full: every row readable). Prints the
-    damaged files (version, file, problem) and exits 1 when there are any, with what to do;
-    nothing, and exit 0, when the store is whole. Versions share the files they have in
-    common, so a damaged file is damaged in every version that holds it: a run refuses to
-    write a new version on top of one."""
+    whole Parquet files with their table's columns and the rows it counts (--full: every
+    row readable). Prints the damaged files (version, file, problem) and exits 1 when there
+    are any, with what to do; when the store is whole, a line on stderr (none with -q) and
+    exit 0. Versions share the files they have in common, so a damaged file is damaged in
+    every version that holds it: a run refuses to write a new version on top of one."""
     import sys
 
     from jtrack.errors import DataError
