@@ -351,10 +351,16 @@ def test_a_contacts_file_cut_short_is_refused_and_a_change_is_said(tmp_path: Pat
         "every visitor is resolved again"
     )
     assert code == 0 and changed in err
-    # a file of its own, named: taken as it is, however small; a region alone: said so
+    # another file named, as small: refused too (a name is no proof: a link re-pointed at a
+    # file cut short is another name), taken with --force; a region alone: said so
     other = tmp_path / "few.csv"
     other.write_text("".join(lines[:2]))
     code, err = jt("--contacts", str(other))
+    assert code == 1 and err.startswith(
+        f"error: {other}: the contacts file holds 1 contacts where the store's copy has "
+        f"{len(lines) - 3}; the store is unchanged (another file) (hint: pass --force"
+    ), err
+    code, err = jt("--contacts", str(other), "--force")
     another = (
         f"note: {other}: another contacts file (1 contacts, the store's had {len(lines) - 3}): "
         "every visitor is resolved again"
@@ -721,3 +727,35 @@ def test_the_contacts_guard_holds_through_a_folder_link_and_the_files_own_path(
     (tmp_path / "crm" / "contacts.csv").write_text("".join(lines[:6]))
     code, err = jt(two, "--contacts", str(tmp_path / "crm" / "contacts.csv"))
     assert code == 1 and "holds 5 contacts where the store's copy has" in err, err
+
+
+def test_the_contacts_guard_holds_whatever_name_a_run_gives_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard compared names: a store that remembered `day1/c.csv` took `latest/c.csv`
+    (a link re-pointed at a file cut short) as "another contacts file", and so did a job
+    run from inside the `latest` folder link (`--contacts c.csv`, the working folder read
+    resolved). A book of less than half the store's copy is refused whatever its name."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    lines = (sample / "contacts.csv").read_text().splitlines(keepends=True)
+    for day, text in (("day1", "".join(lines)), ("day2", "".join(lines[:5]))):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / "c.csv").write_text(text)
+    latest = tmp_path / "latest"
+    latest.symlink_to("day1")
+    events, root = str(sample / "events.parquet"), str(tmp_path / "store")
+
+    def jt(*args: str) -> tuple[int, str]:
+        res = CliRunner().invoke(app, ["sessionize", events, *args, "--store", root, "-q"])
+        return res.exit_code, res.stderr
+
+    assert jt("--contacts", str(tmp_path / "day1" / "c.csv")) == (0, "")
+    assert jt("--contacts", str(latest / "c.csv"))[0] == 0  # (the same file: nothing new)
+    latest.unlink()
+    latest.symlink_to("day2")
+    code, err = jt("--contacts", str(latest / "c.csv"))
+    assert code == 1 and "holds 4 contacts where the store's copy has" in err, err
+    monkeypatch.chdir(latest)
+    monkeypatch.setenv("PWD", str(latest))
+    code, err = jt("--contacts", "c.csv")
+    assert code == 1 and "holds 4 contacts where the store's copy has" in err, err

@@ -718,34 +718,42 @@ def _contacts(
     if book.height >= had / 2:  # (whole again: a later failure is said again)
         _SHRUNK_SAID.difference_update({k for k in _SHRUNK_SAID if k[0] == absolute})
     if changed and remembered is not None and base is not None:
-        # the file the store remembers, cut short or left with its header alone (a CRM sync
-        # that failed): refused, not taken (every known visitor would become Unknown); a
-        # file of its own that a run names is taken as it is
         same_file = _same_contacts(remembered.file, absolute)
+        # a book of less than half the store's copy, the remembered file's (cut short, or
+        # left with its header alone by a CRM sync that failed) or another one named (by
+        # mistake, or through a link re-pointed at such a file): refused, not taken (every
+        # known visitor would become Unknown), unless --force
+        if remembered.sha256 != digest and book.height < had / 2 and not opts.force:
+            what = (
+                f"{path}: the contacts file holds {book.height:,} contacts where the store's "
+                f"copy has {had:,}"
+            )
+            if opts.follow:  # (a watch goes on, with the copy)
+                if (absolute, digest) not in _SHRUNK_SAID:
+                    _SHRUNK_SAID.add((absolute, digest))
+                    warnings.append(
+                        f"{what}: the store goes on with its copy (a file cut short? "
+                        "`jtrack sessionize --force` takes it as it is)"
+                    )
+                return remembered, _stored_book(base), None, False, []
+            raise DataError(
+                f"{what}; the store is unchanged ("
+                + (
+                    "a file cut short, or an export that failed?)" if same_file else "another file)"
+                ),
+                hint="pass --force to resolve every visitor with it anyway"
+                + (
+                    "; or restore the file (removed, the store goes on with its copy)"
+                    if same_file
+                    else ""
+                ),
+            )
         if remembered.sha256 != digest and same_file:
-            if book.height < had / 2 and not opts.force:
-                what = (
-                    f"{path}: the contacts file holds {book.height:,} contacts where the "
-                    f"store's copy has {had:,}"
-                )
-                if opts.follow:  # (a watch goes on, with the copy)
-                    if (absolute, digest) not in _SHRUNK_SAID:
-                        _SHRUNK_SAID.add((absolute, digest))
-                        warnings.append(
-                            f"{what}: the store goes on with its copy (a file cut short? "
-                            "`jtrack sessionize --force` takes it as it is)"
-                        )
-                    return remembered, _stored_book(base), None, False, []
-                raise DataError(
-                    f"{what}; the store is unchanged (a file cut short, or an export that failed?)",
-                    hint="pass --force to resolve every visitor with it anyway; or restore "
-                    "the file (removed, the store goes on with its copy)",
-                )
             notes.append(
                 f"{path}: the contacts file changed ({had:,} contacts, now {book.height:,}): "
                 "every visitor is resolved again"
             )
-        elif not same_file:
+        elif remembered.sha256 != digest:
             notes.append(
                 f"{path}: another contacts file ({book.height:,} contacts, the store's had "
                 f"{had:,}): every visitor is resolved again"
@@ -760,9 +768,14 @@ def _contacts(
 
 def _as_named(path: Path) -> str:
     """A contacts file's path as the store remembers it: absolute, as named (a link to the
-    file or to its folder stays one, re-pointed or not), `..` taken out where that is the
+    file or to its folder stays one, re-pointed or not; a relative name from the working
+    folder as the shell names it, `$PWD`, a link too), `..` taken out where that is the
     same folder (not after a link to another one)."""
-    named = str(path.absolute())
+    here = os.environ.get("PWD", "")
+    cwd = os.getcwd()
+    if not (here and os.path.isabs(here) and os.path.realpath(here) == os.path.realpath(cwd)):
+        here = cwd
+    named = str(path if path.is_absolute() else Path(here) / path)
     lexical = os.path.normpath(named)
     same = os.path.realpath(os.path.dirname(named)) == os.path.realpath(os.path.dirname(lexical))
     return lexical if same else named
