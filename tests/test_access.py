@@ -162,6 +162,16 @@ def test_without_contact_permission_personal_data_is_masked(store: Store, tmp_pa
     assert set(sess["ip_address"].drop_nulls()) == {MASK}
 
 
+def _agent_view(tmp_path: Path, rows: list[dict[str, object]]) -> tuple[Store, StoreView]:
+    """A store of `rows`, and its view for a role that sees sessions and events only."""
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / "s")
+    run_sessionize([src], store)
+    config = _config(tmp_path, f'"{SESSION_VIEW}", "{EVENT_VIEW}"')
+    return store, StoreView(store, load_policy(config=config))
+
+
 def test_emails_inside_free_text_are_masked_for_a_role_without_contact_details(
     tmp_path: Path,
 ) -> None:
@@ -174,13 +184,7 @@ def test_emails_inside_free_text_are_masked_for_a_role_without_contact_details(
                    page_pathname="/u/ada%40example.org/orders"),
         flat_event("b", "c1", T0 + minutes(1), kind="search", search_query="ada@example.org"),
     ]  # fmt: skip
-    src = tmp_path / "e.parquet"
-    flat_frame(rows).write_parquet(src)
-    store = Store.open(tmp_path / "s")
-    run_sessionize([src], store)
-    agent = StoreView(
-        store, load_policy(config=_config(tmp_path, f'"{SESSION_VIEW}", "{EVENT_VIEW}"'))
-    )
+    store, agent = _agent_view(tmp_path, rows)
     ev = agent.scan_events().collect().sort("event_id")
     assert ev["page_title"][0] == f"Orders of {MASK} | Shop"
     assert ev["page_url"][0] == f"https://shop.example/u/{MASK}/orders"
@@ -265,13 +269,7 @@ def test_phone_numbers_inside_free_text_are_masked_for_a_role_without_contact_de
         for i, (k, (text, _)) in enumerate(searches.items())
     ]
     rows.append(flat_event("t", "c1", T0 + minutes(9), page_title="Call +1 (202) 555-0197"))
-    src = tmp_path / "e.parquet"
-    flat_frame(rows).write_parquet(src)
-    store = Store.open(tmp_path / "s")
-    run_sessionize([src], store)
-    agent = StoreView(
-        store, load_policy(config=_config(tmp_path, f'"{SESSION_VIEW}", "{EVENT_VIEW}"'))
-    )
+    store, agent = _agent_view(tmp_path, rows)
     ev = agent.scan_events().collect()
     shown = dict(zip(ev["event_id"], ev["search_query"], strict=True))
     assert {k: shown[k] for k in searches} == {k: want for k, (_, want) in searches.items()}

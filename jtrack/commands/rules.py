@@ -178,8 +178,7 @@ def report_cmd(
     from jtrack.core.rules import rules_report
     from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
-    from jtrack.render.rules import period_words
-    from jtrack.usecases.report import ReportOptions
+    from jtrack.usecases.report import ReportOptions, period_words
     from jtrack.usecases.rules import evaluate_store, in_period
     from jtrack.usecases.traffic import traffic_expr, traffic_scope
 
@@ -223,13 +222,14 @@ def report_cmd(
     scope = traffic_scope(counted, classes)
     report = rules_report(rules, results, counted.filter(traffic_expr(classes)))
     report.period = period
+    words = period_words(period["from"], period["to"]) if period is not None else ""
     if period is not None and empty:  # (even with -q: a cron job's empty month)
         warning_line(
-            f"no sessions started {period_words(period)} ({zone}) (hint: pass a period the "
-            "store holds sessions in; `jtrack store` shows its span)"
+            f"no sessions started {words} ({zone}) (hint: pass a period the store holds "
+            "sessions in; `jtrack store` shows its span)"
         )
     elif period is not None and not quiet and out_fmt in _FILE_FORMATS:
-        note_line(f"sessions started {period_words(period)} ({zone})")  # (no headline)
+        note_line(f"sessions started {words} ({zone})")  # (no headline to say it)
     sections = report.sections()
     hidden = _hidden_sections(st)  # what the role may not see is left out, and said
     if section is not None and section in hidden:

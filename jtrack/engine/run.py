@@ -50,6 +50,7 @@ from jtrack.read import (
     REJECT_REASONS,
     SRC_FILE,
     SRC_LINE,
+    LeftOut,
     ReadResult,
     Source,
     expand_sources,
@@ -194,6 +195,9 @@ class StoredRun:
     #: those of `warnings` about the sources that hold every run until fixed (files and
     #: folders left out, a contacts file cut short): `jtrack watch` says them once
     standing: list[str] = field(default_factory=list)
+    #: what the sources' folders and globs reach and the run did not read (jtrack.read
+    #: left_out: said in `notes` and `standing`; a report of files says it its own way)
+    left_out: LeftOut | None = None
     #: the notes (also in `notes`) of the files of this run whose every event was taken in
     #: already: the same export twice, or a file edited in place (jtrack watch says them)
     repeated_files: list[str] = field(default_factory=list)
@@ -315,6 +319,7 @@ def run_sessionize(
             run.notes = notes
             run.warnings = early_warnings
             run.standing = list(early_warnings)
+            run.left_out = skipped
             store.refresh()
             return run
         # the writer holds the lock: no one can remove the version it builds on, so it
@@ -338,6 +343,7 @@ def run_sessionize(
             (book_source, book, book_invalid, book_changed),
             early_warnings,
             reason,
+            skipped,
         )
 
 
@@ -355,6 +361,7 @@ def _run(
     contacts: tuple[ContactsSource | None, pl.DataFrame | None, pl.DataFrame | None, bool],
     early_warnings: list[str],
     reason: str | None = None,
+    skipped: LeftOut | None = None,
 ) -> StoredRun:
     book_source, book, book_invalid, book_changed = contacts
     if book is None and book_source is not None and snap is not None:
@@ -534,6 +541,7 @@ def _run(
         notes=notes,
         warnings=warnings,
         standing=list(early_warnings),
+        left_out=skipped,
         repeated_files=repeated,
     )
 
@@ -1688,6 +1696,7 @@ def sessionize_sources(
         conflicts=run.conflicts,
         store=None,
         notes=run.notes,
+        left_out=run.left_out,
         result=Sessionized(events=events, sessions=sessions),
     )
     out.summary.store = None

@@ -131,14 +131,14 @@ def _sniffed(p: Path) -> str | None:
     """What a file named as events is by its content when that is no events: a zip, an old
     Excel workbook, a PDF, or CSV (two first lines that are no JSON, with the same number of
     commas: a file of JSON lines with one stray line is still read, that line rejected)."""
+    kind = _magic_kind(p)
+    if kind is not None:
+        return kind
     try:
         with open(p, "rb") as fh:
             head = fh.read(64 * 1024)
     except OSError:
         return None  # (the reader says what is wrong with it)
-    for sig, kind in _NOT_EVENTS_MAGIC:
-        if head.startswith(sig):
-            return kind
     if head.startswith(_READ_MAGIC) or b"\x00" in head[:4096]:  # (UTF-16 without a BOM too)
         return None
     text = head.decode("utf-8", "replace").lstrip("\ufeff")

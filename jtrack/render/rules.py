@@ -19,19 +19,13 @@ from jtrack.render.theme import RULES_TITLES
 from jtrack.serialize import strip_control, to_markdown
 
 
-def period_words(period: dict[str, Any]) -> str:
-    """A report's period (`from`, `to`: its first and last day) in words."""
-    first, last = period.get("from"), period.get("to")
-    if first and last:
-        return f"{first} .. {last}"
-    return f"{first} or later" if first else f"up to {last}"
-
-
 def _headline(report: Any) -> str:
     sessions, visitors = plural(report.sessions, "session"), plural(report.visitors, "visitor")
     period = getattr(report, "period", None)
     if period:
-        sessions += f" started {period_words(period)} ({period['tz']})"
+        from jtrack.usecases.report import period_words
+
+        sessions += f" started {period_words(period['from'], period['to'])} ({period['tz']})"
     return f"{sessions}, {visitors}"
 
 

@@ -673,11 +673,6 @@ def ways_back(store: Store, name: str, damaged: Sequence[str]) -> list[str]:
     return out
 
 
-def _number(version: str) -> int:
-    """A version's number (`v000012`: 12; names grow a digit past 999999)."""
-    return int(version.lstrip("v") or 0)
-
-
 #: Said after the way back from a damaged file a run or a reading command met.
 VERIFY_HINT = "; `jtrack store verify` lists every damaged file"
 
@@ -686,7 +681,7 @@ def damaged_hint(store: Store, name: str, damaged: Sequence[str]) -> str:
     """What to do about the `damaged` files (paths in its folder) of version `name`: roll
     back to the newest version that does not hold them, else rebuild from the exports."""
     back = ways_back(store, name, damaged)
-    earlier = [v for v in back if _number(v) < _number(name)]
+    earlier = [v for v in back if (version_number(v) or 0) < (version_number(name) or 0)]
     if earlier:
         return f"`jtrack store rollback {earlier[-1]}` goes back to a version without it"
     if back:  # (after a rollback: the versions rolled back from)

@@ -540,13 +540,7 @@ def journey_report(
         )
         if months:
             end = opts.until - timedelta(days=1) if opts.until else None
-            span = (
-                f"{opts.since} .. {end}"
-                if opts.since and end
-                else f"{opts.since} or later"
-                if opts.since
-                else f"{end} or earlier"
-            )
+            span = period_words(opts.since, end)
             shown = ", ".join(months) if len(months) <= 4 else f"{months[0]} .. {months[-1]}"
             empty = f"no sessions in {span}; the input holds sessions in {shown}"
             notes.append(empty)
@@ -622,6 +616,13 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
     return report
 
 
+def period_words(first: Any, last: Any) -> str:
+    """A period by its first and last day (either may be None: open) in words."""
+    if first and last:
+        return f"{first} .. {last}"
+    return f"{first} or later" if first else f"{last} or earlier"
+
+
 def started_in(tz: str, since: date | None, until: date | None) -> pl.Expr:
     """Whether a session (its `created_date`) started on a local day of `tz` from `since` to
     before `until` (None: open)."""
@@ -686,7 +687,7 @@ def report_from_sources(
     from jtrack.core.traffic import user_agent_list_version
     from jtrack.engine import sessionize_sources
     from jtrack.errors import RejectedRowError
-    from jtrack.read import left_out, nothing_accepted, zone_notes
+    from jtrack.read import nothing_accepted, zone_notes
     from jtrack.read.validate import field_for_reason, reject_hint
 
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
@@ -746,7 +747,8 @@ def report_from_sources(
         for f in run.summary.files
         if not f["rows_read"]
     ]
-    report.warnings += left_out(sources).warnings("counted")  # (of folders and globs)
+    if run.left_out is not None:  # (of folders and globs)
+        report.warnings += run.left_out.warnings("counted")
     return report
 
 
