@@ -134,7 +134,7 @@ def test_report_csv_jsonl_and_parquet_hold_all_sections_in_one_table(
 def test_report_of_one_section_and_a_misspelt_section(store_dir: Path) -> None:
     base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir]
     doc = json.loads(invoke(*base, "--section", "action_maps", "-f", "json").stdout)
-    assert set(doc) == {"sessions", "visitors", "period", "traffic", "action_maps"}
+    assert set(doc) == {"report", "tz", "period", "sessions", "visitors", "traffic", "action_maps"}
     res = invoke(*base, "--section", "action_map")
     assert res.exit_code == 2 and "did you mean 'action_maps'?" in res.stderr
 
@@ -278,7 +278,14 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     doc = json.loads(res.stdout)
     assert 0 < doc["sessions"] == week.height < sessions.height
     assert doc["visitors"] == week["customer_id"].n_unique()
-    assert doc["period"] == {"from": "2026-10-05", "to": "2026-10-11", "tz": "UTC"}
+    assert doc["period"] == {"from": "2026-10-05", "to": "2026-10-11"}
+    # the zone beside the period, as `jtrack report` gives them
+    assert doc["report"] == "rules" and doc["tz"] == "UTC"
+    period = ["--since", "2026-10-05", "--until", "2026-10-12", "-f", "json"]
+    journeys = json.loads(invoke("report", "--store", store_dir, *period).stdout)
+    assert (journeys["tz"], journeys["period"]) == (doc["tz"], doc["period"])
+    zoned = json.loads(invoke(*base, *period, "--tz", "Europe/London").stdout)
+    assert zoned["tz"] == "Europe/London" and zoned["period"] == doc["period"]
     ids = week.get_column("id").implode()
     expected = (
         whole.segments.filter(pl.col("session_id").is_in(ids))
@@ -316,7 +323,7 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     only = [*base[:-2], "--traffic", "ai_agent", "--since", "2026-10-05", "-f", "json", "-q"]
     res = invoke(*only)
     assert res.exit_code == 0 and res.stderr == "", res.stderr
-    assert json.loads(res.stdout)["period"] == {"from": "2026-10-05", "to": None, "tz": "UTC"}
+    assert json.loads(res.stdout)["period"] == {"from": "2026-10-05", "to": None}
     last = sessions["created_date"].max().date().isoformat()  # (the days of those counted)
     res = invoke(*base, "--since", "2026-10-05", "-f", "json")
-    assert json.loads(res.stdout)["period"] == {"from": "2026-10-05", "to": last, "tz": "UTC"}
+    assert json.loads(res.stdout)["period"] == {"from": "2026-10-05", "to": last}

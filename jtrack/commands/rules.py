@@ -217,11 +217,11 @@ def report_cmd(
         period = {  # (as `jtrack report` gives it: the first and the last day)
             "from": (first or lo).isoformat() if (first or lo) else None,
             "to": (last - timedelta(days=1) if last else hi).isoformat() if (last or hi) else None,
-            "tz": zone,
         }
     scope = traffic_scope(counted, classes)
     report = rules_report(rules, results, counted.filter(traffic_expr(classes)))
     report.period = period
+    report.tz = zone
     words = period_words(period["from"], period["to"]) if period is not None else ""
     if period is not None and empty:  # (even with -q: a cron job's empty month)
         warning_line(
@@ -241,8 +241,9 @@ def report_cmd(
     if section is not None:
         sections = {section: sections[section]}
     if out_fmt == Format.json:
-        doc: dict[str, Any] = {"sessions": report.sessions, "visitors": report.visitors}
-        doc["period"] = report.period
+        # (as `jtrack report` and `jtrack usage` give them: the zone beside the period)
+        doc: dict[str, Any] = {"report": "rules", "tz": zone, "period": report.period}
+        doc.update(sessions=report.sessions, visitors=report.visitors)
         doc["traffic"] = scope.to_dict()
         doc.update({k: serialize.to_records(v) for k, v in sections.items()})
         write_text(serialize.to_json(doc), output)

@@ -25,7 +25,8 @@ def _headline(report: Any) -> str:
     if period:
         from jtrack.usecases.report import period_words
 
-        sessions += f" started {period_words(period['from'], period['to'])} ({period['tz']})"
+        zone = getattr(report, "tz", "UTC")
+        sessions += f" started {period_words(period['from'], period['to'])} ({zone})"
     return f"{sessions}, {visitors}"
 
 

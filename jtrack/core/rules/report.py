@@ -65,6 +65,7 @@ class RulesReport:
     #: the sessions counted, when not every one: those started on local days `from` to
     #: `to` (ISO dates, both included) of zone `tz`
     period: dict[str, Any] | None = None
+    tz: str = "UTC"
 
     def sections(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in SECTIONS}
@@ -73,9 +74,11 @@ class RulesReport:
         from jtrack.serialize import to_records
 
         return {
+            "report": "rules",
+            "tz": self.tz,
+            "period": self.period,
             "sessions": self.sessions,
             "visitors": self.visitors,
-            "period": self.period,
             **{name: to_records(df) for name, df in self.sections().items()},
         }
 
