@@ -131,6 +131,22 @@ def test_report_csv_jsonl_and_parquet_hold_all_sections_in_one_table(
     assert csv.height == parquet.height == len(lines)
 
 
+def test_report_table_lets_flags_and_colours_go_before_it_cuts_a_display_name(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir]
+    monkeypatch.setenv("COLUMNS", "95")
+    out = invoke(*base, "--section", "segments").stdout
+    assert "Abandoned the checkout form" in out and "Came from the newsletter" in out
+    assert "#E53935" in out and "not shown at 95 columns: active (" in out
+    out = invoke(*base, "--section", "outcomes").stdout
+    assert "Watched a long product video" in out and "value_total" in out
+    assert "not shown at 95 columns: active, positive (" in out
+    monkeypatch.setenv("COLUMNS", "80")
+    out = invoke(*base, "--section", "segments").stdout
+    assert "Browsing outdoor gear" in out and "not shown at 80 columns: active, color" in out
+
+
 def test_report_of_one_section_and_a_misspelt_section(store_dir: Path) -> None:
     base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir]
     doc = json.loads(invoke(*base, "--section", "action_maps", "-f", "json").stdout)

@@ -31,7 +31,9 @@ def _headline(report: Any) -> str:
 
 
 #: Left out first when a rules-report table does not fit the terminal (every other format
-#: has them).
+#: has them): of segments and outcomes, the flags and the colour before a display name is
+#: cut (EXTRA), the figures after.
+_EXTRA = {"segments": ("active", "color"), "outcomes": ("active", "positive")}
 _OPTIONAL = ("active", "color", "positive", "value_total", "weight", "qualified_rate")
 #: The blocked_* counts of action maps are headed by the reason alone (the README's names).
 _LABELS = {
@@ -61,7 +63,11 @@ def report_renderables(
         parts.append(Text(""))
         parts.append(
             FrameTable(
-                _with_cents(df), RULES_TITLES.get(name, name), optional=_OPTIONAL, labels=_LABELS
+                _with_cents(df),
+                RULES_TITLES.get(name, name),
+                optional=_OPTIONAL,
+                extra=_EXTRA.get(name, ()),
+                labels=_LABELS,
             )
         )
     return parts
