@@ -242,6 +242,63 @@ def test_a_segment_matches_where_its_last_condition_first_holds() -> None:
     assert seg["color"] == "#00AA00" and seg["display_name"] == "mobile"
 
 
+LOGGED_IN_RULES = """
+    [[segment]]
+    id = "anonymous-abandoner"
+    context = [{ field = "authenticated", operator = "notEqual", values = ["true"] }]
+    [[segment.pattern]]
+    conditions = [{ field = "eventName", operator = "equal", values = ["form_abandoned"] }]
+    [[segment]]
+    id = "logged-in"
+    context = [{ field = "authenticated", operator = "equal", values = ["true"] }]
+    [[segment]]
+    id = "logged-in-mobile"
+    context = [
+      { field = "authenticated", operator = "equal", values = ["true"] },
+      { field = "device.category", operator = "equal", values = ["mobile"] },
+    ]
+    [[segment]]
+    id = "never-logged-in-abandoner"
+    context = [{ field = "authenticated", operator = "notEqual", values = ["true"] }]
+    [[segment.pattern]]
+    conditions = [{ field = "eventName", operator = "equal", values = ["video_played"] }]
+"""
+
+
+def test_authenticated_is_tested_at_each_event_on_its_own_value() -> None:
+    """A visitor who abandons the checkout, then logs in: the segments are assigned at the
+    event where their conditions first all hold (domain.md section 6), not on the session's
+    "authenticated at some point"."""
+    rows = [
+        ev("e1", 0, path="/basket", authenticated=False, device_category="mobile"),
+        ev("e2", 60, "form_abandoned", path="/checkout", authenticated=False),
+        ev("e3", 300, path="/login", authenticated=True),
+        ev("e4", 360, "video_played", authenticated=True),
+    ]
+    res = run(rows, LOGGED_IN_RULES)
+    assert matched(res) == {
+        "anonymous-abandoner": "e2",
+        "logged-in": "e3",
+        "logged-in-mobile": "e3",
+    }
+    events, sessions = frames(rows)
+    assert sessions["authenticated"].to_list() == [True]  # (the session's own field: any)
+    out = explain_session(events, sessions, rules_of(LOGGED_IN_RULES), sessions["id"][0])
+    late = out.filter(pl.col("rule_id") == "never-logged-in-abandoner")
+    assert late.select("part", "held", "event_id", "detail").rows() == [
+        ("context", True, "e1", "held on 2 of 4 events (each event's own value)"),
+        ("pattern 1", True, "e4", "held on 1 of 4 events"),
+        (
+            "result",
+            False,
+            None,
+            "no event from where its patterns completed on met its authenticated condition",
+        ),
+    ]
+    hit = out.filter((pl.col("rule_id") == "logged-in") & (pl.col("part") == "result"))
+    assert hit.select("held", "event_id").rows() == [(True, "e3")]
+
+
 def test_inactive_rules_are_not_evaluated() -> None:
     rows = [ev("e1", 0, "product_added")]
     text = """

@@ -12,7 +12,10 @@ jtrack's rule semantics (what the property test's reference implementation spell
   (page_view, search, custom, app), in the order created_date, event_id;
 - a segment matches when its context conditions hold on the session and each pattern has its
   `count` matching events; it is matched at the event where the last of them happens (the
-  session's first event when it has only context conditions);
+  session's first event when it has only context conditions). A context field that can
+  change within a session (`authenticated`, model.EVENT_TIME_CONTEXT) is tested at events,
+  on each one's own value: the segment is matched at the first event from there on where it
+  holds;
 - an outcome is achieved at the first event completing its stages in order, each stage on a
   strictly later event than the one before;
 - an action map is triggered at the first match of any of its segments, or at the event where
@@ -399,6 +402,7 @@ class Plan:
     exprs: dict[str, pl.Expr] = field(default_factory=dict)
     segment_patterns: dict[tuple[int, int], str] = field(default_factory=dict)
     outcome_stages: dict[tuple[int, int], str] = field(default_factory=dict)
+    segment_context: dict[int, str] = field(default_factory=dict)  # at events
     map_activity: dict[tuple[int, int], str] = field(default_factory=dict)
     map_qualify: dict[int, str] = field(default_factory=dict)  # page conditions and dates
     map_dates: dict[int, str] = field(default_factory=dict)
@@ -426,6 +430,8 @@ class Plan:
         for i, s in enumerate(plan.segments):
             for j, p in enumerate(s.patterns):
                 plan.segment_patterns[i, j] = plan.add(f"s{i}p{j}", pattern_expr(p, schema))
+            if s.event_context:
+                plan.segment_context[i] = plan.add(f"s{i}c", all_of(s.event_context, schema))
         for i, o in enumerate(plan.outcomes):
             for j, p in enumerate(o.stages):
                 plan.outcome_stages[i, j] = plan.add(f"o{i}s{j}", pattern_expr(p, schema))
@@ -442,7 +448,7 @@ class Plan:
         return plan
 
     def context_columns(self) -> list[str]:
-        return sorted({c.column for s in self.segments for c in s.context if c.column})
+        return sorted({c.column for s in self.segments for c in s.session_context if c.column})
 
 
 def date_window(m: ActionMap) -> pl.Expr:
@@ -495,8 +501,10 @@ def _evaluate_rules(
             for j, p in enumerate(s.patterns)
         ]
         row = _max_all(rows, start)
-        if s.context:
-            ok = sess.select(all_of(s.context, sschema)).to_series()
+        if i in plan.segment_context:  # the first event from there on where it holds
+            row = flags.kth(plan.segment_context[i], row, 1, end)
+        if s.session_context:
+            ok = sess.select(all_of(s.session_context, sschema)).to_series()
             row = _rows(pl.when(pl.col("ok")).then(pl.col("row")), ok=ok, row=row)
         seg_rows[s.id] = row
         seg_frames.append(

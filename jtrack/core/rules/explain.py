@@ -187,16 +187,31 @@ def _segment(out: _Out, sess: _Session, s: Segment, results: RuleResults) -> Non
         return
     failed = False
     schema = dict(sess.table.schema)
-    for c in s.context:
+    for c in s.session_context:
         held = bool(sess.table.select(condition_expr(c, schema)).item())
         failed = failed or not held
         value = sess.table.get_column(c.column)[0] if c.column else None
         out.add("context", c.describe(), held, detail=f"session value {_text(value)}")
-    missing = [
-        str(j + 1)
-        for j, p in enumerate(s.patterns)
-        if _pattern(out, sess, f"pattern {j + 1}", p) is None
-    ]
+    for c in s.event_context:  # (a value that can change within the session: at events)
+        f = sess.flag(condition_expr(c, sess.schema))
+        first = sess.nth(f)
+        detail = f"{sess.held_on(f)} (each event's own value)"
+        out.add("context", c.describe(), first is not None, sess.at(first), detail)
+    done = [_pattern(out, sess, f"pattern {j + 1}", p) for j, p in enumerate(s.patterns)]
+    missing = [str(j + 1) for j, row in enumerate(done) if row is None]
+    late = None
+    if s.event_context and not missing:
+        since = max((r for r in done if r is not None), default=0)
+        names = " and ".join(sorted({c.field for c in s.event_context}))
+        at_events = sess.flag(
+            pl.all_horizontal([condition_expr(c, sess.schema) for c in s.event_context])
+        )
+        if sess.nth(at_events, 1, since) is None:
+            late = (
+                f"no event from where its patterns completed on met its {names} condition"
+                if s.patterns
+                else f"no event met its {names} condition"
+            )
     hit = _rule_row(results.segments, "segment_id", s.id, SOURCE_RULES)
     if hit.height:
         where = (hit["matched_at"][0], hit["event_id"][0])
@@ -205,6 +220,8 @@ def _segment(out: _Out, sess: _Session, s: Segment, results: RuleResults) -> Non
         why = ["a context condition failed"] if failed else []
         if missing:
             why.append("pattern " + ", ".join(missing) + " never completed")
+        if late:
+            why.append(late)
         out.add("result", "segment matched", False, detail="; ".join(why))
     exported = _rule_row(results.segments, "segment_id", s.id, SOURCE_EXPORT)
     if exported.height:

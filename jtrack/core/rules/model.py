@@ -60,6 +60,12 @@ CONTEXT_FIELDS: dict[str, str] = {
     "visitNumber": "visit_number",
 }
 
+#: Visitor-context fields whose value can change within a session (a visitor logs in or
+#: out): a segment is assigned "at the event where its conditions first all hold", so these
+#: are tested at each activity event on its own value; the other context fields are the
+#: session's (known when it starts).
+EVENT_TIME_CONTEXT: frozenset[str] = frozenset({"authenticated"})
+
 #: Event fields (journey patterns, outcome stages, action-map activity) -> event column.
 #: `attributes.<name>` (or Genesys' `attributes.<name>.value`) is handled separately.
 EVENT_FIELDS: dict[str, str] = {
@@ -132,6 +138,16 @@ class Segment:
     context: tuple[Condition, ...] = ()
     patterns: tuple[Pattern, ...] = ()
 
+    @property
+    def session_context(self) -> tuple[Condition, ...]:
+        """Context conditions tested on the session table."""
+        return tuple(c for c in self.context if c.field not in EVENT_TIME_CONTEXT)
+
+    @property
+    def event_context(self) -> tuple[Condition, ...]:
+        """Context conditions tested at each event (EVENT_TIME_CONTEXT)."""
+        return tuple(c for c in self.context if c.field in EVENT_TIME_CONTEXT)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -192,6 +208,7 @@ class Rules:
         """Every condition evaluated on events (to know which attributes to extract)."""
         out: list[Condition] = []
         for s in self.segments:
+            out.extend(s.event_context)
             for p in s.patterns:
                 out.extend(p.conditions)
         for o in self.outcomes:
