@@ -170,8 +170,10 @@ def test_explain_a_session_by_prefix_for_one_rule(store_dir: Path) -> None:
     result = [r for r in rows if r["part"] == "result"]
     assert result == [
         {
+            "session_id": hit["session_id"],  # (so that explanations can be put together)
             "rule_kind": "segment",
             "rule_id": "seg-high-value-basket",
+            "display_name": "High-value basket",
             "part": "result",
             "condition": "segment matched",
             "held": True,

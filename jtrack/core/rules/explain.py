@@ -1,9 +1,9 @@
 """Why a rule did or did not match in one session: every condition, whether it held, where.
 
 `explain_session` returns one row per condition and per rule part, then one result row per
-rule (the answer `evaluate` gives). Columns: rule_kind, rule_id, part, condition, held, at,
-event_id, detail. Each condition is one Boolean column over the session's events, as in
-the evaluator. Imports Polars only.
+rule (the answer `evaluate` gives). Columns: session_id, rule_kind, rule_id, display_name,
+part, condition, held, at, event_id, detail. Each condition is one Boolean column over the
+session's events, as in the evaluator. Imports Polars only.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from jtrack.errors import NotFoundError, UsageError
 from jtrack.schema import UTC_US
 
 EXPLAIN_SCHEMA: dict[str, pl.DataType] = {
+    "session_id": pl.String(),
     "rule_kind": pl.String(),
     "rule_id": pl.String(),
+    "display_name": pl.String(),
     "part": pl.String(),
     "condition": pl.String(),
     "held": pl.Boolean(),
@@ -81,9 +83,13 @@ class _Session:
 
 
 class _Out:
-    def __init__(self, kind: str, rule_id: str, rows: list[dict[str, Any]]) -> None:
-        self.kind = kind
-        self.rule_id = rule_id
+    def __init__(
+        self, session_id: str, rule: Segment | Outcome | ActionMap, rows: list[dict[str, Any]]
+    ) -> None:
+        self.session_id = session_id
+        self.kind = {Segment: "segment", Outcome: "outcome", ActionMap: "action_map"}[type(rule)]
+        self.rule_id = rule.id
+        self.name = rule.display_name
         self.rows = rows
 
     def add(
@@ -96,8 +102,10 @@ class _Out:
     ) -> None:
         self.rows.append(
             {
+                "session_id": self.session_id,
                 "rule_kind": self.kind,
                 "rule_id": self.rule_id,
+                "display_name": self.name,
                 "part": part,
                 "condition": condition,
                 "held": held,
@@ -139,13 +147,13 @@ def explain_session(
     rows: list[dict[str, Any]] = []
     for s in rules.segments:
         if wanted is None or s.id in wanted:
-            _segment(_Out("segment", s.id, rows), sess, s, results)
+            _segment(_Out(session_id, s, rows), sess, s, results)
     for o in rules.outcomes:
         if wanted is None or o.id in wanted:
-            _outcome(_Out("outcome", o.id, rows), sess, o, results)
+            _outcome(_Out(session_id, o, rows), sess, o, results)
     for m in rules.action_maps:
         if wanted is None or m.id in wanted:
-            _action_map(_Out("action_map", m.id, rows), sess, m, results, rules)
+            _action_map(_Out(session_id, m, rows), sess, m, results, rules)
     return pl.DataFrame(rows, schema=EXPLAIN_SCHEMA, orient="row")
 
 
