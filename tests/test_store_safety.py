@@ -130,6 +130,25 @@ def test_failed_first_runs_and_commands_on_no_store_leave_no_folder(tmp_path: Pa
     assert "no jtrack store here" in res.stderr
 
 
+def test_reading_commands_write_nothing_into_a_folder_that_holds_no_store(
+    tmp_path: Path,
+) -> None:
+    """A reading command pointed at an empty folder, or at a folder of exports, changes
+    nothing there (it made `.readers/`, then said the folder held other files)."""
+    runner = CliRunner()
+    empty, exports = tmp_path / "empty", tmp_path / "exports"
+    empty.mkdir()
+    exports.mkdir()
+    (exports / "day1.jsonl").write_text("")
+    commands = [["sessions"], ["card", "abc"], ["report"], ["usage"], ["contacts"]]
+    for args in commands:
+        for where, hint in ((empty, "first, or pass --store"), (exports, "holds other files")):
+            res = runner.invoke(app, [*args, "--store", str(where)])
+            assert res.exit_code == 1 and hint in res.stderr, (args, res.stderr)
+    assert sorted(p.name for p in empty.iterdir()) == []
+    assert sorted(p.name for p in exports.iterdir()) == ["day1.jsonl"]
+
+
 def test_a_damaged_store_is_named_as_such_not_an_internal_error(tmp_path: Path) -> None:
     """A part file cut short: every reading command says which file and that the store is
     damaged, with the rollback to the newest whole version (not "internal error" and the

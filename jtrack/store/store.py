@@ -225,6 +225,7 @@ class Store:
         release it with `.close()` or a `with` block."""
         from jtrack.store.snapshot import Snapshot
 
+        self.require_current()  # (before any lease: a folder that holds no store is not written)
         lease = self._new_lease()
         try:
             for _ in range(100):
