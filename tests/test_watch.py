@@ -402,7 +402,7 @@ def test_a_format_is_one_frame_and_stdin_is_refused(store_dir: Path, tmp_path: P
     res = runner.invoke(app, ["watch", "-"])
     assert res.exit_code == 2 and "stdin" in res.stderr
     res = runner.invoke(app, ["watch", str(tmp_path / "nowhere" / "x.jsonl")])
-    assert res.exit_code == 2
+    assert res.exit_code == 1 and "no folder" in res.stderr  # (a path, as for sessionize)
     # a store inside the folder watched would be read as exports
     res = runner.invoke(app, ["watch", str(tmp_path), "--store", str(tmp_path / ".jtrack")])
     assert res.exit_code == 2 and "outside" in res.stderr
@@ -791,20 +791,41 @@ def test_a_missing_folder_is_refused_even_written_with_a_slash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`jtrack watch exports/` with no such folder (a typo) was taken for a file `exports`
-    still to come: exit 0 and an empty view forever; a glob in it likewise."""
+    still to come: exit 0 and an empty view forever; a glob in it likewise. A path that is
+    not there is exit 1, as for `jtrack sessionize` (not 2, an invocation's)."""
     monkeypatch.chdir(tmp_path)
     for source in ("nosuchdir/", "nosuchdir/*.jsonl", "nosuchdir/app.jsonl"):
         res = _once(source, tmp_path / "st")
-        assert res.exit_code == 2, (source, res.stderr)
+        assert res.exit_code == 1, (source, res.stderr)
         assert "no folder nosuchdir" in res.stderr
     (tmp_path / "exports").mkdir()
     (tmp_path / "exports" / "a.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
     assert _once("exports/", tmp_path / "st").exit_code == 0
-    # a file not written yet, in a folder that is there, is waited for; a file named with
-    # a slash is read, as sessionize reads it
-    assert _once("app.jsonl", tmp_path / "st").exit_code == 0
+    # a file not written yet, in a folder that is there, is waited for, said (-q too: a
+    # typo must not look like a quiet day); a file named with a slash is read, as
+    # sessionize reads it
+    res = _once("app.jsonl", tmp_path / "st")
+    assert res.exit_code == 0 and res.stderr == (
+        "warning: app.jsonl: no such file yet; watch reads it once it appears (check the name)\n"
+    )
     (tmp_path / "file.jsonl").write_text(page("e2", "v2", 1, "/") + "\n")
     assert _once("file.jsonl/", tmp_path / "st2").exit_code == 0
+
+
+def test_watch_keeps_the_versions_it_is_told_to(tmp_path: Path) -> None:
+    """watch writes a version each time something arrives; a tool reading a version's
+    folder for longer than two arrivals lost it (no --keep, as sessionize has)."""
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    for keep, want in (("2", 3), ("4", 5)):
+        shutil.rmtree(st, ignore_errors=True)
+        feed = ex / "app.jsonl"
+        feed.write_text("")
+        for i in range(7):
+            with feed.open("a") as f:
+                f.write(page(f"e{i}", "v1", i, "/") + "\n")
+            assert _once(ex, st, "--keep", keep).exit_code == 0
+        assert len(list((st / "versions").iterdir())) == want, keep
 
 
 def test_watch_says_the_warnings_sessionize_says(tmp_path: Path) -> None:

@@ -142,6 +142,16 @@ def watch_cmd(
             metavar="<seconds>",
         ),
     ] = None,
+    keep: Annotated[
+        int,
+        typer.Option(
+            help="Earlier versions of the store to keep, as `jtrack sessionize --keep`: watch "
+            "writes a version each time something arrives, so a tool that reads a version's "
+            "folder for minutes needs more.",
+            min=0,
+            metavar="<n>",
+        ),
+    ] = 2,
     role: RoleOpt = None,
     redact: RedactOpt = False,
     ascii_: Annotated[
@@ -184,8 +194,9 @@ def watch_cmd(
 
       jtrack watch replay/ --as-of 2026-10-03T09:30Z --once
 
-    Exit 0 after q, --once or --duration; 130 on Ctrl-C; 1 on a rejected row with
-    --on-error fail; 2 on a bad option.
+    Exit 0 after q, --once or --duration (a file named that is not there yet is said in
+    a warning and waited for); 130 on Ctrl-C; 1 on a folder that is not there, or a
+    rejected row with --on-error fail; 2 on a bad option.
     """
     from jtrack.errors import UsageError
     from jtrack.usecases.sessions import parse_when
@@ -209,7 +220,7 @@ def watch_cmd(
         )
     classes = parse_traffic(traffic)
     at = parse_when(as_of, "--as-of")
-    watched = watch_targets(sources)  # exit 2 on a missing folder, before anything runs
+    watched = watch_targets(sources)  # exit 1 on a missing folder, before anything runs
     from jtrack.commands._common import open_store
     from jtrack.store import Store
 
@@ -222,6 +233,7 @@ def watch_cmd(
         top=top,
         on_error=on_error,
         wait=interval if wait is None else wait,
+        keep=keep,
         html=html,
         poll=poll,
         duration=duration,
@@ -234,6 +246,7 @@ def watch_cmd(
     _check_store_outside(writer.root, sources, watched)
     view = open_store(store, role, redact)
     loop = WatchLoop(cfg, writer, view)
+    loop.run_warnings += missing_files(sources)  # (said with the first run's, -q too)
     if once:
         loop.run_once(fmt or Format.table)
         return
@@ -275,8 +288,9 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
     """The folders to watch (folder, recursive) for the sources: a folder itself, a file's
-    folder (for its rotation), a glob's fixed prefix. A missing folder is exit 2."""
-    from jtrack.errors import UsageError
+    folder (for its rotation), a glob's fixed prefix. A missing folder is exit 1, as for
+    `jtrack sessionize`."""
+    from jtrack.errors import FileAccessError
 
     out: dict[str, bool] = {}
     for raw in sources:
@@ -286,20 +300,30 @@ def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
         if p.is_dir():
             out[str(p.resolve())] = True
         elif raw.endswith(seps) and not globbed and not p.exists():
-            raise UsageError(f"{raw}: no folder {p}", hint="check the path")
+            raise FileAccessError(f"{raw}: no folder {p}", hint="check the path")
         elif globbed:
             prefix = re.split(r"[*?\[]", raw, maxsplit=1)[0]
             base = Path(prefix) if prefix.endswith(seps) else Path(prefix).parent
             if not base.is_dir():
-                raise UsageError(f"{raw}: no folder {base}", hint="check the pattern")
+                raise FileAccessError(f"{raw}: no folder {base}", hint="check the pattern")
             out[str(base.resolve())] = True  # a pattern may reach into subfolders
         else:
             parent = p.parent if str(p.parent) else Path(".")
             if not parent.is_dir():
-                raise UsageError(f"{raw}: no folder {parent}", hint="check the path")
+                raise FileAccessError(f"{raw}: no folder {parent}", hint="check the path")
             key = str(parent.resolve())
             out[key] = out.get(key, False)
     return sorted(out.items())
+
+
+def missing_files(sources: Sequence[str]) -> list[str]:
+    """Warnings for the files named that are not there (yet): watch waits for them, but a
+    typo must not look like a quiet day."""
+    return [
+        f"{raw}: no such file yet; watch reads it once it appears (check the name)"
+        for raw in sources
+        if not any(ch in raw for ch in "*?[") and not Path(raw).exists()
+    ]
 
 
 def run_sources(
@@ -629,6 +653,7 @@ class LoopConfig:
     top: int = 10
     on_error: str = "skip"
     wait: float = 1.0
+    keep: int = 2
     html: Path | None = None
     poll: bool = False
     duration: float | None = None
@@ -683,6 +708,7 @@ class WatchLoop:
         return RunOptions(
             on_error=self.cfg.on_error,  # type: ignore[arg-type]
             lock_wait=self.cfg.wait,
+            keep=self.cfg.keep,
             follow=True,
         )
 
