@@ -43,6 +43,7 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.engine import StoredRun, run_sessionize
+from jtrack.engine.compact import compact
 from jtrack.errors import JtrackError, UsageError
 from jtrack.store import Store
 from tests.helpers import T0, flat_event, flat_frame, genesys_line
@@ -482,6 +483,16 @@ def test_spark_reads_the_store_as_the_readme_shows(spark: Any, tmp_path: Path) -
     with store.snapshot() as snap:
         sessions = snap.scan_sessions().collect()
         want = snap.scan_events(columns=["event_id", "session_id", "page_title"]).collect()
+    # a run and a compaction between the job's DataFrames and its actions: the files it
+    # listed are those of its version's folder, still there (through `current/` they were
+    # gone: FILE_NOT_EXIST)
+    later = tmp_path / "later.jsonl"
+    later.write_text(
+        (SAMPLE / "events.jsonl").read_text().splitlines()[0].replace('"id":"', '"id":"later-', 1)
+        + "\n"
+    )
+    run_sessionize([later], store)
+    compact(store)
     assert found["sessions"].count() == sessions.height
     events = found["events"].select("event_id", "session_id", "page_title").toArrow()
     got = pl.from_arrow(events)
