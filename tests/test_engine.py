@@ -948,6 +948,26 @@ def test_a_canonical_parquet_file_with_a_bracket_in_its_name_is_kept_as_is(
     assert segment.kept_as_is
 
 
+def test_a_parquet_input_with_a_column_named_as_a_store_reader_names_its_own_is_re_encoded(
+    tmp_path: Path,
+) -> None:
+    """A canonical file with an extra `row` (or `segment`, `filename`, ...) column was kept
+    as it is, and the README's join of the index and the segments (which adds `row` and
+    `segment` of its own) lost or mis-joined its events without a word."""
+    rows = [flat_event("a", "v", T0), flat_event("b", "v", T0 + timedelta(seconds=1))]
+    for extra, kept in (("tenant", True), ("row", False), ("file_row_number", False)):
+        f = tmp_path / f"with-{extra}.parquet"
+        flat_frame(rows).with_columns(pl.lit(7).alias(extra)).write_parquet(f)
+        store = Store.open(tmp_path / f"store-{extra}")
+        run_sessionize([f], store)
+        (segment,) = store.read_manifest().segments
+        assert segment.kept_as_is is kept, extra
+        files = list((store.root / "current" / "segments").glob("*.parquet"))
+        names = set(pl.read_parquet_schema(files[0]))
+        assert (extra in names) is kept and not names & {"row", "segment", "file_row_number"}
+        assert store.scan_events().select(pl.len()).collect().item() == 2
+
+
 def test_a_time_zone_polars_does_not_know_is_read_without_a_panic(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

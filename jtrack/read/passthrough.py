@@ -31,8 +31,17 @@ from jtrack.schema import EVENT_SCHEMA
 _ERRORS = (OSError, ValueError, TypeError, pl.exceptions.PolarsError)
 
 
+#: Names a reader of the store's files gives its own columns (the README's DuckDB and
+#: Spark joins of the index and the segments): an input column named so would be taken for
+#: them, so a file that has one is not kept as it is.
+STORE_READER_NAMES = frozenset(
+    {"segment", "row", "session_id", "session_type", "bucket", "filename", "file_row_number"}
+)
+
+
 def canonical_parquet(path: Path) -> bool:
-    """Whether the file holds every canonical column with its canonical type. The file is
+    """Whether the file holds every canonical column with its canonical type, and no column
+    named as a reader of the store names its own (STORE_READER_NAMES). The file is
     opened first (a `[` in its name is no pattern), and a schema Polars cannot read as
     written (an unknown time zone would make it panic) is not canonical."""
     import pyarrow as pa
@@ -48,6 +57,8 @@ def canonical_parquet(path: Path) -> bool:
             schema = pl.read_parquet_schema(fh)
     except (*_ERRORS, pa.ArrowException, pl.exceptions.PanicException):
         return False
+    if set(schema) & STORE_READER_NAMES:
+        return False  # (re-encoded without them: a reader's join would take them for its own)
     return all(schema.get(name) == dtype for name, dtype in EVENT_SCHEMA.items())
 
 
