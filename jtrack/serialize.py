@@ -1,7 +1,8 @@
 """Turn result frames into JSON, JSONL, CSV, Markdown and Parquet the same way everywhere.
 
 Field names are the frame's column names; datetimes are ISO-8601 UTC with milliseconds and a
-`Z`; CSV cells that a spreadsheet would run as a formula are neutralised with a leading `'`.
+`Z` (microseconds in a column where any value has them: the store keeps microseconds); CSV
+cells that a spreadsheet would run as a formula are neutralised with a leading `'`.
 Imports Polars only.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import polars as pl
 
 ISO_FMT = "%Y-%m-%dT%H:%M:%S%.3fZ"
+ISO_FMT_US = "%Y-%m-%dT%H:%M:%S%.6fZ"
 
 #: CSV cells starting with one of these are formulas to Excel, LibreOffice and Sheets.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -31,12 +33,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 def jsonable(df: pl.DataFrame) -> pl.DataFrame:
     """Datetimes as ISO strings (UTC, `Z`), durations as seconds; everything else as is."""
     exprs = []
+    times = [n for n, t in df.schema.items() if isinstance(t, pl.Datetime)]
+    finer: dict[str, bool] = {}
+    if times and df.height:  # (the columns some value of which has microseconds)
+        finer = df.select((pl.col(times).dt.microsecond() % 1000 != 0).any()).row(0, named=True)
     for name, dtype in df.schema.items():
         col = pl.col(name)
         if isinstance(dtype, pl.Datetime):
             if dtype.time_zone is not None:
                 col = col.dt.convert_time_zone("UTC")
-            exprs.append(col.dt.strftime(ISO_FMT).alias(name))
+            exprs.append(col.dt.strftime(ISO_FMT_US if finer.get(name) else ISO_FMT).alias(name))
         elif isinstance(dtype, pl.Date):
             exprs.append(col.dt.strftime("%Y-%m-%d").alias(name))
         elif isinstance(dtype, pl.Duration):

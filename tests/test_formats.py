@@ -23,6 +23,7 @@ from jtrack.serialize import (
     _NUMBER_LIKE,
     flat_strings,
     to_csv,
+    to_json,
     to_tsv,
 )
 
@@ -212,6 +213,31 @@ def test_tsv_holds_the_csv_fields(world: Path) -> None:
     rows_c = list(csv.reader(io.StringIO(c)))
     rows_t = list(csv.reader(io.StringIO(t), delimiter="\t"))
     assert rows_c == rows_t
+
+
+def test_times_keep_their_microseconds_in_every_text_format_where_there_are_any() -> None:
+    """The store keeps microseconds; JSON, JSONL, CSV and TSV cut them to milliseconds, so
+    a time did not survive a round trip and two events in one millisecond looked tied."""
+    from datetime import UTC, datetime
+
+    def at(us: int) -> datetime:
+        return datetime(2026, 10, 1, 10, 0, 0, us, tzinfo=UTC)
+
+    frame = pl.DataFrame(
+        {"fine": [at(123456), at(1), None], "coarse": [at(123000), at(0), at(999000)]}
+    )
+    rows = json.loads(to_json(frame))
+    assert [r["fine"] for r in rows] == [
+        "2026-10-01T10:00:00.123456Z", "2026-10-01T10:00:00.000001Z", None
+    ]  # fmt: skip
+    assert [r["coarse"] for r in rows] == [
+        "2026-10-01T10:00:00.123Z", "2026-10-01T10:00:00.000Z", "2026-10-01T10:00:00.999Z"
+    ]  # fmt: skip
+    assert to_csv(frame).splitlines()[1] == "2026-10-01T10:00:00.123456Z,2026-10-01T10:00:00.123Z"
+    back = pl.read_csv(io.StringIO(to_csv(frame)), try_parse_dates=True)
+    assert back["fine"].dt.replace_time_zone(None).to_list() == [
+        t.replace(tzinfo=None) if t else None for t in frame["fine"].to_list()
+    ]
 
 
 # ---------------------------------------------------------------------------- the CSV guard
