@@ -257,6 +257,97 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+#: What each column of the store's session files means (`jtrack schema --sessions`).
+SESSION_DESCRIPTIONS: dict[str, str] = {
+    "bucket": "the visitor's bucket, xxh3_64(customer_id) % the store's buckets (in the "
+    "store's files only: `jtrack sessions` leaves it out)",
+    "id": "session id: UUID-shaped, a hash of the visitor and the session's first event "
+    "(the same events give the same id)",
+    "type": "web, app, or a custom session type (an order system's delivery)",
+    "customer_id": "the visitor: the export's customerId (a cookie id for web visitors)",
+    "customer_id_type": "the customerId's type (cookie, email, phone, ...)",
+    "contact_id": "the contact the visitor was resolved to (a saved one, else a temporary "
+    "tmp- id); null: Unknown",
+    "contact_name": "the contact's name, or Unknown",
+    "contact_state": "known, temporary or expired (as sessionize stored it)",
+    "match_method": "how the visitor was matched to a saved contact: cookie, email, phone, "
+    "external_id; null when temporary or Unknown",
+    "source_session_id": "the export's session.id of the first activity event",
+    "created_date": "the first activity event's time (UTC)",
+    "ended_date": "the last activity event's time (UTC)",
+    "duration_in_seconds": "ended_date - created_date, cut to the millisecond",
+    "event_count": "activity events (page views, searches, custom and app events); a "
+    "custom session counts every event of its session id",
+    "pageview_count": "page views",
+    "search_count": "searches",
+    "pageview_gap_max_seconds": "the longest pause between two page views (null under two)",
+    "search_terms": "the searches' queries, in order",
+    "first_page_url": "the first page view's URL",
+    "first_page_title": "the first page view's title",
+    "last_page_url": "the last page view's URL",
+    "last_page_title": "the last page view's title",
+    "last_event_id": "the last activity event's id",
+    "last_event_name": "the last activity event's name (page_viewed, form_submitted, ...)",
+    "referrer_url": "where the visitor came from (the first activity event's)",
+    "referrer_hostname": "the referrer's host",
+    "referrer_name": "the referrer's name (Google, Facebook, ...)",
+    "referrer_medium": "internal, search, social, email, unknown or paid",
+    "mkt_campaign_source": "utm_source of the first activity event",
+    "mkt_campaign_medium": "utm_medium of the first activity event",
+    "mkt_campaign_name": "utm_campaign of the first activity event",
+    "mkt_campaign_term": "utm_term of the first activity event",
+    "mkt_campaign_content": "utm_content of the first activity event",
+    "device_category": "desktop, mobile, tablet, ... (the first activity event's, else the "
+    "last's; so is every device, browser, geolocation and IP column)",
+    "device_type": "the device's type (iPhone, Other, ...)",
+    "device_os_family": "the operating system",
+    "device_os_version": "the operating system's version",
+    "browser_family": "the browser",
+    "browser_version": "the browser's version",
+    "browser_lang": "the browser's language (en-GB, ...)",
+    "geolocation_country": "ISO country code",
+    "geolocation_country_name": "country name",
+    "geolocation_region_name": "region name",
+    "geolocation_locality": "city or town",
+    "geolocation_timezone": "the visitor's IANA time zone",
+    "ip_address": "the visitor's IP address",
+    "ip_organization": "the IP address's organisation (an ISP, a company)",
+    "user_agent_string": "the browser's user-agent string",
+    "authenticated": "the visitor was logged in at some point of the session",
+    "visit_number": "the visitor's visit (web session) number, in order of start; null for "
+    "app and custom sessions",
+    "traffic_class": "human, or the kind of automated traffic (ai_agent, crawler, ...)",
+    "traffic_agent": "the automated agent's name (GPTBot, curl, ...); null for people",
+    "traffic_signal": "what decided the class: a user-agent list entry or a behaviour rule",
+}
+
+#: What each column of the store's index files means (`jtrack schema --index`).
+INDEX_DESCRIPTIONS: dict[str, str] = {
+    "bucket": "the visitor's bucket, xxh3_64(customer_id) % the store's buckets",
+    "customer_id": "the visitor (customerId)",
+    "customer_id_type": "the customerId's type",
+    "created_date": "the event's time (UTC)",
+    "event_id": "the event's id (one row per event kept: duplicates are not here)",
+    "kind": "page_view, search, custom, app, segment_assigned, outcome_achieved or web_action",
+    "event_name": "the event's name (page_viewed, form_submitted, ...)",
+    "page_url": "the page's URL",
+    "page_title": "the page's title",
+    "search_query": "a search's query",
+    "source_session_type": "the export's session.type",
+    "source_session_id": "the export's session.id",
+    "authenticated": "the visitor was logged in at this event",
+    "traits": "identity traits ({name, data_type, value}: email, phone, ...)",
+    "mkt_campaign_source": "utm_source",
+    "mkt_campaign_name": "utm_campaign",
+    "referrer_hostname": "the referrer's host",
+    "referrer_medium": "the referrer's medium",
+    "session_id": "the session the event belongs to (the session table's id)",
+    "session_type": "that session's type",
+    "segment": "where the event's wide row is: the segment file's number (s000007.parquet)",
+    "row": "... and its row there, counted from 0",
+}
+
+
 #: Table headers for long field names (README: "Tables"); every other header is the field
 #: name. Commands that take a field name (--sort, --where, --columns) take these too.
 FIELD_LABELS: dict[str, str] = {

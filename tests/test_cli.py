@@ -293,6 +293,26 @@ def test_schema_lists_the_flat_columns() -> None:
     assert "webEvent.page.url" in res.stdout
 
 
+def test_schema_lists_the_store_files_columns_each_with_what_it_means(tmp_path: Path) -> None:
+    """A data engineer mapping the store's files: `--sessions` listed no meanings and left
+    out `bucket` (in every session file); the index's columns were listed nowhere."""
+    import polars as pl
+
+    store = tmp_path / "st"
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    assert _run("sessionize", str(sample), "--store", str(store), "-q").exit_code == 0
+    for flag, table in (("--sessions", "sessions"), ("--index", "index")):
+        res = _run("schema", flag, "--format", "json")
+        assert res.exit_code == 0, res.stderr
+        rows = json.loads(res.stdout)
+        first = sorted((store / "current" / table).glob("*.parquet"))[0]
+        files = pl.read_parquet_schema(first)
+        assert [r["column"] for r in rows] == list(files), flag
+        assert all(r["description"] for r in rows), flag
+    res = _run("schema", "--sessions", "--index")
+    assert res.exit_code == 2 and "one at a time" in res.stderr
+
+
 def test_lines_written_before_a_rotation_are_read_from_the_rotated_copy(tmp_path: Path) -> None:
     """A nightly `jtrack sessionize exports/`: the log got lines after the last run, then was
     renamed app.jsonl.1 (which a folder's listing leaves out) and a new app.jsonl begun. The

@@ -32,6 +32,14 @@ def schema_cmd(
             "--sessions", help="Show the session table's columns instead of the event columns."
         ),
     ] = False,
+    index: Annotated[
+        bool,
+        typer.Option(
+            "--index",
+            help="Show the store's index columns (one narrow row per event kept, with where "
+            "its wide row is) instead of the event columns.",
+        ),
+    ] = False,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,  # (taken as every command takes it: it writes no notes)
@@ -39,21 +47,39 @@ def schema_cmd(
     """Print the canonical event schema: each flat column, its type, its Genesys JSON path.
 
     The flat input shape is exactly these columns (snake_case), one row per event.
+    --sessions and --index show the columns of the store's session and index files (the
+    README's "Reading a store with other tools" reads them), each with what it means.
     """
     import polars as pl
 
-    from jtrack.schema import SESSION_SCHEMA, EventSchema, short_type
+    from jtrack.errors import UsageError
+    from jtrack.schema import (
+        INDEX_DESCRIPTIONS,
+        INDEX_SCHEMA,
+        SESSION_DESCRIPTIONS,
+        EventSchema,
+        short_type,
+    )
+    from jtrack.store.snapshot import STORED_SESSION_SCHEMA
 
+    if sessions and index:
+        raise UsageError("--sessions and --index each show one table", hint="ask for one at a time")
     out_fmt = resolve_format(fmt, output, FORMATS, "schema")
     # one spelling of each type in every format: Polars' short form (`str`, `i64`,
     # `datetime[μs, UTC]`, `list[struct[3]]`); `required` a boolean (true/false in text)
-    if sessions:
+    if sessions or index:
+        table, meaning = (
+            (STORED_SESSION_SCHEMA, SESSION_DESCRIPTIONS)
+            if sessions
+            else (INDEX_SCHEMA, INDEX_DESCRIPTIONS)
+        )
         df = pl.DataFrame(
             {
-                "column": list(SESSION_SCHEMA),
-                "dtype": [short_type(t) for t in SESSION_SCHEMA.values()],
+                "column": list(table),
+                "dtype": [short_type(t) for t in table.values()],
+                "description": [meaning[c] for c in table],
             },
-            schema={"column": pl.String, "dtype": pl.String},
+            schema={"column": pl.String, "dtype": pl.String, "description": pl.String},
         )
     else:
         df = pl.DataFrame(
@@ -71,8 +97,10 @@ def schema_cmd(
         emit_frame(df, out_fmt, output)
         return
     title = (
-        f"{df.height} session columns: the session table"
+        f"{df.height} session columns: the store's session files"
         if sessions
+        else f"{df.height} index columns: the store's index files"
+        if index
         else f"{df.height} event columns: the flat input shape"
     )
     # (a Genesys path cut at its start: its leaf tells the geolocation.country* apart)
