@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         if "--debug" in (sys.argv[1:] if argv is None else argv):
             traceback.print_exc()
-        sys.stderr.write("error: interrupted\n")
+        sys.stderr.write("error: interrupted (hint: run it again)\n")
         sys.exit(int(ExitCode.INTERRUPTED))
 
 
@@ -335,7 +335,7 @@ def _main(argv: list[str] | None) -> None:
         error_line(str(exc))
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
-        error_line("interrupted")
+        error_line("interrupted (hint: run it again)")
         sys.exit(int(ExitCode.INTERRUPTED))
 
 

@@ -201,6 +201,22 @@ def test_a_where_that_misses_by_case_only_says_which_spellings_the_sessions_have
         assert res.exit_code in (0, 1) and "finds it in any case" not in res.stderr, args
 
 
+def test_a_type_no_session_has_is_said_with_the_types_the_store_has(store: Path) -> None:
+    """`--type Web` (or a typo) listed "0 sessions" without a word."""
+    base = ("sessions", "--store", str(store), "--traffic", "all")
+    types = _run(*base, "--columns", "type", "--format", "csv").stdout.splitlines()[1:]
+    common = max(set(types), key=types.count)
+    res = _run(*base, "--type", common.upper())
+    assert res.exit_code == 0 and res.stdout.startswith("0 sessions")
+    assert f"note: no session of the store is of type {common.upper()!r} (its types: " in (
+        res.stderr
+    )
+    assert common in res.stderr.split("its types: ", 1)[1]
+    res = _run(*base, "--type", common, "--since", "2099-01-01")  # (a type it has: no note)
+    assert res.exit_code == 0 and "of type" not in res.stderr
+    assert "of type" not in _run(*base, "--type", "bogus", "-q").stderr
+
+
 def test_rejected_row_exits_1_naming_file_line_and_field(tmp_path: Path) -> None:
     p = tmp_path / "e.jsonl"
     p.write_text(genesys_line("e1", "c1", T0) + "\n" + genesys_line("e2", "c1", "never") + "\n")

@@ -237,6 +237,10 @@ def test_a_file_without_an_id_column_is_a_config_error(tmp_path: Path) -> None:
         C.load_contacts(_csv(tmp_path, "name,email\nA,a@example.org\n"))
     with pytest.raises(FileAccessError, match="no such contacts file"):  # exit 1
         C.load_contacts(tmp_path / "missing.csv")
+    with pytest.raises(FileAccessError, match="is a folder, not a contacts file"):
+        C.load_contacts(tmp_path)  # (not "no such file": it is there)
+    with pytest.raises(FileAccessError, match="is a folder, not a contacts file"):
+        C.file_digest(tmp_path)
     with pytest.raises(UsageError, match="default-region"):
         C.load_contacts(_csv(tmp_path, "contact_id\nA\n"), default_region="Atlantis")
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from make_corpus import at, ev, jl
 
 from jtrack.cli import app
+from jtrack.commands._common import INTERRUPTED
 from jtrack.engine import run_sessionize
 from jtrack.store import KILL_ENV, KILL_POINTS, Store
 
@@ -193,7 +194,7 @@ def test_ctrl_c_at_every_point_exits_130_with_the_store_intact(
     for point, proc in procs.items():
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, (point, err)
-        assert err == "error: interrupted; nothing partial was written\n"
+        assert err == f"error: {INTERRUPTED}\n"
         assert out == ""
         done = point == "after_current"
         files = [inputs["a"], inputs["b"]] if done else [inputs["a"]]

@@ -82,4 +82,4 @@ def test_ctrl_c_while_the_modules_load_is_one_line_not_a_traceback(
     with pytest.raises(SystemExit) as exit_:
         cli.main(["card", "abc"])
     assert exit_.value.code == 130
-    assert capsys.readouterr().err == "error: interrupted\n"
+    assert capsys.readouterr().err == "error: interrupted (hint: run it again)\n"

@@ -67,6 +67,13 @@ def test_check_as_json_reports_problems_with_lines(in_tmp: Path) -> None:
     assert {"file", "line", "where", "message", "hint"} == set(doc["problems"][0])
     ok = json.loads(invoke("rules", "check", SAMPLE_RULES, "-f", "json").stdout)
     assert ok["valid"] is True and ok["problems"] == [] and ok["action_maps"] == 4
+    # -o, as every command with -f has: the document to the file, the problems on stderr
+    res = invoke("rules", "check", path, "-o", in_tmp / "check.json")
+    assert res.exit_code == 2 and res.stdout == "" and "23 problems" in res.stderr
+    assert len(json.loads((in_tmp / "check.json").read_text())["problems"]) == 23
+    res = invoke("rules", "check", SAMPLE_RULES, "-o", in_tmp / "check.txt", "-q")
+    assert (res.exit_code, res.stdout) == (0, "")
+    assert (in_tmp / "check.txt").read_text().startswith(f"{SAMPLE_RULES}: valid: 9 segments")
 
 
 def test_check_finds_jtrack_toml_in_the_working_directory_or_says_there_is_none(

@@ -42,6 +42,7 @@ from test_engine import assert_same_store, journeys
 from typer.testing import CliRunner
 
 from jtrack.cli import app
+from jtrack.commands._common import INTERRUPTED
 from jtrack.engine import StoredRun, run_sessionize
 from jtrack.engine.compact import compact
 from jtrack.errors import JtrackError, UsageError
@@ -666,7 +667,11 @@ def _interrupted_run(
 
 def test_ctrl_c_during_a_spark_job_is_one_line(spark: Any, tmp_path: Path) -> None:
     code, out, err = _interrupted_run(tmp_path, 10)
-    assert (code, out, err) == (130, "", "error: interrupted; nothing partial was written\n")
+    assert (code, out, err) == (
+        130,
+        "",
+        f"error: {INTERRUPTED}\n",
+    )
     assert not Store(tmp_path / "store").exists()
     assert not list((tmp_path / "store").glob(".tmp-*"))
 
@@ -688,7 +693,11 @@ def test_ctrl_c_twice_while_the_jvm_starts_leaves_no_jvm_behind(spark: Any, tmp_
     if not Path("/proc/self/cwd").exists():
         pytest.skip("needs /proc to find the JVM")
     code, out, err = _interrupted_run(tmp_path, 0, at="store", times=2)
-    assert (code, out, err) == (130, "", "error: interrupted; nothing partial was written\n")
+    assert (code, out, err) == (
+        130,
+        "",
+        f"error: {INTERRUPTED}\n",
+    )
     deadline = time.monotonic() + 15
     while (left := _jvms_in(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.5)

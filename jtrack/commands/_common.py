@@ -122,6 +122,13 @@ def warning_line(message: str) -> None:
     stderr_line("warning: " + message)
 
 
+#: What a command says when Ctrl-C or SIGTERM stops it (exit 130).
+INTERRUPTED = (
+    "interrupted; nothing partial was written (hint: run it again: the store and any -o "
+    "file are as they were)"
+)
+
+
 def handle_errors(fn: F) -> F:
     """Turn JtrackError into one line on stderr and its exit code; Ctrl-C into 130."""
 
@@ -138,7 +145,7 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             if debug_enabled():
                 traceback.print_exc()
-            error_line("interrupted; nothing partial was written")
+            error_line(INTERRUPTED)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             raise typer.Exit(0) from None

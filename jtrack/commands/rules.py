@@ -93,16 +93,18 @@ def check_cmd(
         ),
     ] = None,
     fmt: Annotated[Format | None, format_option(CHECK_FORMATS)] = None,
+    output: OutputOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Validate a rules file and list every problem at once (file:line, the key, and the
     nearest valid key or operator); exit 2 when the file is invalid. With -q a valid file
-    prints nothing (the exit status says it)."""
+    prints nothing (the exit status says it). -o writes the summary (or, with -f json, the
+    document) to a file; the problems are on stderr either way."""
     from jtrack import serialize
     from jtrack.core.rules import check_rules
     from jtrack.errors import ExitCode, UsageError
 
-    out_fmt = resolve_format(fmt, None, CHECK_FORMATS, "rules check")
+    out_fmt = resolve_format(fmt, output, CHECK_FORMATS, "rules check")
     rules, problems, path = check_rules(file)
     if path is None:
         raise UsageError(
@@ -118,9 +120,9 @@ def check_cmd(
                 action_maps=len(rules.action_maps),
             )
         doc["problems"] = [p.to_dict() for p in problems]
-        write_text(serialize.to_json(doc), None)
-    elif rules is not None and not quiet:
-        write_text(f"{path}: valid: {rules.summary()}\n", None)
+        write_text(serialize.to_json(doc), output)
+    elif rules is not None and (output is not None or not quiet):
+        write_text(f"{path}: valid: {rules.summary()}\n", output)
     for p in problems:
         error_line(str(p))
     if problems:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import polars as pl
 
@@ -419,7 +419,7 @@ def load_contacts(
     """
     p = Path(path)
     if not p.is_file():
-        raise FileAccessError(f"{p}: no such contacts file", hint="check the path")
+        _no_contacts_file(p)
     st = p.stat()
     return _load_cached(str(p.resolve()), st.st_size, st.st_mtime_ns, default_region, str(p))
 
@@ -653,6 +653,15 @@ def invalid_messages(invalid: pl.DataFrame) -> list[str]:
     return [str(x) for x in lines["line"].to_list()]
 
 
+def _no_contacts_file(p: Path) -> NoReturn:
+    """FileAccessError for a contacts path that is no file: a folder, or nothing."""
+    if p.is_dir():
+        raise FileAccessError(
+            f"{p}: is a folder, not a contacts file", hint="name the CSV or JSON file in it"
+        ) from None
+    raise FileAccessError(f"{p}: no such contacts file", hint="check the path") from None
+
+
 def file_digest(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file (recorded in the store's manifest); FileAccessError when it cannot
     be read."""
@@ -661,8 +670,8 @@ def file_digest(path: str | os.PathLike[str]) -> str:
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
-    except FileNotFoundError:
-        raise FileAccessError(f"{path}: no such contacts file", hint="check the path") from None
+    except (FileNotFoundError, IsADirectoryError):
+        _no_contacts_file(Path(path))
     except OSError as exc:
         raise FileAccessError(
             f"{path}: cannot read the contacts file ({exc.strerror or exc})",

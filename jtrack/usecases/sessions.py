@@ -309,9 +309,26 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     if q.limit is not None and out.height == q.limit:  # (a limit that cut: how many more)
         total = int(matching.select(pl.len()).collect(engine="in-memory").item())
     note = None
-    if total == 0 and q.where:  # (nothing matched: a --limit 0 matched nothing either)
+    if total == 0 and q.type is not None:  # (a type no session has: a typo, a case?)
+        note = _type_note(store, q.type)
+    if total == 0 and q.where and note is None:  # (a --limit 0 matched nothing either)
         note = _case_note(before_where.filter(traffic_expr(traffic)), q.where, schema)
     return SessionListing(out, scope, total, note)
+
+
+def _type_note(store: Store, wanted: str) -> str | None:
+    """When no session of the store is of type `wanted`: the types it has."""
+    types = (
+        store.scan_sessions()
+        .group_by("type")
+        .agg(n=pl.len())
+        .sort("n", "type", descending=[True, False])
+        .collect()
+    )
+    if wanted in types.get_column("type").to_list():
+        return None
+    have = ", ".join(str(t) for t in types.get_column("type").head(5).to_list())
+    return f"no session of the store is of type {wanted!r} (its types: {have or 'none'})"
 
 
 def _case_note(
