@@ -399,6 +399,8 @@ def test_until_before_since_is_refused_by_every_command(world: Path, command: li
         (["contacts", "--default-region", "XX"], "not a region"),
         (["contacts", "--default-region", "GB"], "needs --contacts FILE"),
         (["contacts", "--visitors", "--conflicts"], "two listings"),
+        (["contacts", "--check", "contacts.csv", "--state", "known"], "only checks the file"),
+        (["contacts", "--check", "contacts.csv", "--visitors"], "--visitors is for listing"),
     ],
 )
 def test_contacts_options_that_do_nothing_are_refused(

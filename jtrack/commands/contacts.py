@@ -211,6 +211,23 @@ def contacts_cmd(
     out_fmt = resolve_format(fmt, output, FORMATS)
     if visitors and conflicts:
         raise UsageError("--visitors and --conflicts are two listings", hint="give one of them")
+    listing = [
+        name
+        for name, given in (
+            ("--contacts", contacts is not None),
+            ("--as-of", as_of is not None),
+            ("--state", bool(state)),
+            ("--visitors", visitors),
+            ("--conflicts", conflicts),
+        )
+        if given
+    ]
+    if check is not None and listing:  # (they were ignored: the check lists a file's entries)
+        raise UsageError(
+            f"--check FILE only checks the file: {', '.join(listing)} "
+            f"{'is' if len(listing) == 1 else 'are'} for listing the store's contacts",
+            hint="give --check alone (with --default-region), or leave it out",
+        )
     if default_region is not None:
         core.check_region(default_region)
         if contacts is None and check is None and not conflicts:
