@@ -1291,14 +1291,14 @@ def build_journey(
         hint = "pass a customer id (cookie) or a contact id; list sessions with `jtrack sessions`"
         if not resolved:
             hint += "; contact ids need resolved contacts (--contacts FILE)"
-        from jtrack.usecases.sessions import EMAIL_HINT, case_hint
+        from jtrack.usecases.sessions import case_hint, email_hint_for
 
         if asked != who:  # (an email that named a contact)
             raise NotFoundError(
                 f"{asked!r} is the email of contact {who}, who has no sessions in {store.root}",
                 hint="the contact was never seen on the site (as far as the store knows)",
             )
-        hint = case_hint(store, who) or (EMAIL_HINT if "@" in who else hint)
+        hint = case_hint(store, who) or (email_hint_for(store) if "@" in who else hint)
         raise NotFoundError(f"no visitor or contact {who!r} in {store.root}", hint=hint)
     scope = traffic_scope(sessions, classes)
     sessions = sessions.filter(traffic_expr(classes))

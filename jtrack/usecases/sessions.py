@@ -499,7 +499,8 @@ def email_hint(store: Store, email: str, option: str = "") -> str:
             f"{email.strip()} is the email of contacts {', '.join(ids[:5])}: pass "
             f"{option.strip() or 'the contact id'} of the one you mean"
         )
-    return EMAIL_HINT.replace("contact id", f"contact id: {option}ID") if option else EMAIL_HINT
+    hint = email_hint_for(store)
+    return hint.replace("contact id", f"contact id: {option}ID") if option else hint
 
 
 #: The hint for an email where a visitor or contact id is wanted.
@@ -507,6 +508,18 @@ EMAIL_HINT = (
     "the contact an email of your contacts file belongs to: `jtrack contacts --contacts "
     "FILE -f csv | grep -i EMAIL`, then pass its contact id"
 )
+#: ... to a role that may not see contact details (the listing masks emails for it).
+MASKED_EMAIL_HINT = (
+    "an email stands for a contact only for a role that may see contact details "
+    "(externalContacts:contact:view); pass the contact id"
+)
+
+
+def email_hint_for(store: Store) -> str:
+    """EMAIL_HINT, or MASKED_EMAIL_HINT when the store is read by a role whose output masks
+    contact details (the grep it suggests would find nothing)."""
+    policy = getattr(store, "policy", None)
+    return MASKED_EMAIL_HINT if policy is not None and policy.masks else EMAIL_HINT
 
 
 def case_hint(store: Store, who: str) -> str | None:
