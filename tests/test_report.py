@@ -427,6 +427,31 @@ def test_report_month_filters_the_period(store: Path) -> None:
     assert len(data["daily"]) == 30
 
 
+def test_reports_count_days_in_the_zone_usage_counts_them_in(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config with `[usage] tz` made `jtrack usage` count New York days while `jtrack
+    report` and `jtrack rules report` counted UTC days: the same month, other figures."""
+    config = tmp_path / "jtrack.toml"
+    config.write_text(
+        '[usage]\ntz = "America/New_York"\n'
+        + (ROOT / "sample_data" / "jtrack.toml").read_text(encoding="utf-8")
+    )
+    monkeypatch.setenv("JTRACK_CONFIG", str(config))
+    month = ["--store", str(store), "--month", "2026-10", "-f", "json"]
+    usage = json.loads(runner.invoke(app, ["usage", *month]).stdout)
+    report = json.loads(runner.invoke(app, ["report", *month]).stdout)
+    rules = json.loads(
+        runner.invoke(app, ["rules", "report", "--rules", str(config), *month]).stdout
+    )
+    assert usage["tz"] == report["tz"] == rules["tz"] == "America/New_York"
+    monkeypatch.delenv("JTRACK_CONFIG")
+    assert json.loads(runner.invoke(app, ["report", *month]).stdout)["tz"] == "UTC"
+    monkeypatch.setenv("JTRACK_CONFIG", str(config))
+    given = json.loads(runner.invoke(app, ["report", *month, "--tz", "Europe/Paris"]).stdout)
+    assert given["tz"] == "Europe/Paris"  # (--tz wins over the config)
+
+
 def test_rule_ids_in_a_narrow_report_are_never_cut(tmp_path: Path) -> None:
     """At 60 columns the report's segment and outcome tables keep their ids whole (the
     README: rule ids are never cut) and cut the names beside them."""

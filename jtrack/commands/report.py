@@ -49,7 +49,15 @@ UntilOpt = Annotated[
         help="First local day NOT reported (exclusive).", show_default=False, metavar="<day>"
     ),
 ]
-TzOpt = Annotated[str, typer.Option(help="IANA time zone of the days.", metavar="<zone>")]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="IANA time zone of the days [default: the config's [usage] tz, as `jtrack "
+        "usage` counts them, else UTC].",
+        show_default=False,
+        metavar="<zone>",
+    ),
+]
 AsOfOpt = Annotated[
     str | None,
     typer.Option(
@@ -63,10 +71,17 @@ AsOfOpt = Annotated[
 
 
 def report_period(
-    month: str | None, since: str | None, until: str | None, tz: str, as_of: str | None
+    month: str | None,
+    since: str | None,
+    until: str | None,
+    tz: str | None,
+    as_of: str | None,
+    config: Path | None = None,
 ) -> tuple[str, date | None, date | None]:
     """The zone and the first local day of a report's period and the first after it (None:
-    open) from its options (ReportOptions checks that one comes after the other)."""
+    open) from its options (ReportOptions checks that one comes after the other). Without
+    --tz, the zone `jtrack usage` counts days in: the config's [usage] tz (the config named,
+    else $JTRACK_CONFIG, else ./jtrack.toml), else UTC."""
     from datetime import UTC, datetime
 
     from jtrack.errors import UsageError
@@ -89,7 +104,14 @@ def report_period(
             "--as-of sets the clock of --month previous, yesterday or current",
             hint="add --month previous, yesterday or current, or leave out --as-of",
         )
-    zone = check_tz(tz)
+    if tz is not None:
+        zone = check_tz(tz)
+    else:
+        from jtrack.config import load_config
+        from jtrack.usecases.usage import usage_config
+
+        data, path = load_config(config)
+        zone = usage_config(data, path).get("tz", "UTC")
     clock = parse_as_of(as_of, zone) if as_of is not None else datetime.now(UTC)
     first = (
         resolve_month(month, clock, zone)
@@ -124,7 +146,7 @@ def report_cmd(
     month: MonthOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    tz: TzOpt = "UTC",
+    tz: TzOpt = None,
     as_of: AsOfOpt = None,
     top: Annotated[int, typer.Option(help="Rows per ranked table.", min=1, metavar="<n>")] = 10,
     traffic: TrafficOpt = None,

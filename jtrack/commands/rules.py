@@ -153,7 +153,7 @@ def report_cmd(
     month: MonthOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    tz: TzOpt = "UTC",
+    tz: TzOpt = None,
     as_of: AsOfOpt = None,
     fmt: Annotated[Format | None, format_option(REPORT_FORMATS)] = None,
     output: OutputOpt = None,
@@ -194,9 +194,10 @@ def report_cmd(
             + "sections: "
             + ", ".join(SECTIONS),
         )
-    zone, first, last = report_period(month, since, until, tz, as_of)
-    ReportOptions(tz=zone, since=first, until=last)  # (checks the period)
     rules = _require_rules(rules_file)
+    # (days in the zone `jtrack usage` counts them in: the rules file is the config)
+    zone, first, last = report_period(month, since, until, tz, as_of, rules.path)
+    ReportOptions(tz=zone, since=first, until=last)  # (checks the period)
     st = open_store(store, role, redact, rules.path)
     results = evaluate_store(st, rules, traffic=classes)
     counted = st.scan_sessions()
