@@ -72,6 +72,7 @@ RULES = str(SAMPLE / "jtrack.toml")
 COMMANDS: dict[str, tuple[list[str], list[str]]] = {
     "schema": (["schema"], ["column", "dtype", "genesys_path", "required"]),
     "schema_sessions": (["schema", "--sessions"], ["column", "dtype"]),
+    "schema_index": (["schema", "--index"], ["column", "dtype", "description"]),
     "contacts_check": (["contacts", "--check", "contacts.csv"], ["row", "field", "value"]),
     "sessions": (
         ["sessions", "--limit", "8"],
