@@ -205,8 +205,10 @@ def sessionize_cmd(
     On an existing store only what is new is read and sessionized: files taken in before are
     skipped, and only the visitors the new rows touch are sessionized again; the result is
     the same as a rebuild. Prints what the run did and what the store holds (rows read =
-    events kept + duplicates + rejected), then the first sessions. Exit 1 when a row is
-    rejected (unless --on-error skip) or every row is, 2 on a bad option.
+    events kept + duplicates + rejected), then the first sessions. --format json prints
+    {"summary": ..., "sessions": [...]}; jsonl, csv, tsv and parquet the session rows alone.
+    Exit 1 when a row is rejected (unless --on-error skip) or every row is, 2 on a bad
+    option.
     """
     from dataclasses import replace as dc_replace
 
