@@ -336,6 +336,19 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     assert res.exit_code == 2 and "--month cannot be combined" in res.stderr
     whole_doc = json.loads(invoke(*base, "-f", "json").stdout)
     assert whole_doc["period"] is None and whole_doc["sessions"] == sessions.height
+    # the rows of a period are those of the whole store (an export's segment or outcome the
+    # period has none of is a row of 0, not gone: reports of two months join row for row)
+    day = json.loads(
+        invoke(*base, "--since", "2026-10-06", "--until", "2026-10-07", "-f", "json").stdout
+    )
+    for section, key, count in (
+        ("segments", "segment_id", "sessions"),
+        ("outcomes", "outcome_id", "achieved"),
+    ):
+        rows = [(r[key], r["source"]) for r in day[section]]
+        assert rows == [(r[key], r["source"]) for r in whole_doc[section]], section
+        zero = [r for r in day[section] if r["source"] == "export" and r[count] == 0]
+        assert zero, section
     # a file with no headline names its period; a period with no session is a warning
     res = invoke(*base, "--month", "2026-10", "-f", "csv")
     assert res.stderr == "note: sessions started 2026-10-01 .. 2026-10-31 (UTC)\n"

@@ -200,6 +200,7 @@ def report_cmd(
     ReportOptions(tz=zone, since=first, until=last)  # (checks the period)
     st = open_store(store, role, redact, rules.path)
     results = evaluate_store(st, rules, traffic=classes)
+    every = results  # (the export's segments and outcomes a period lists, 0 where it has none)
     counted = st.scan_sessions()
     period = None
     empty = False
@@ -222,7 +223,7 @@ def report_cmd(
             "to": (last - timedelta(days=1) if last else hi).isoformat() if (last or hi) else None,
         }
     scope = traffic_scope(counted, classes)
-    report = rules_report(rules, results, counted.filter(traffic_expr(classes)))
+    report = rules_report(rules, results, counted.filter(traffic_expr(classes)), every)
     report.period = period
     report.tz = zone
     words = period_words(period["from"], period["to"]) if period is not None else ""

@@ -96,9 +96,15 @@ def _rate(num: pl.Expr, den: pl.Expr) -> pl.Expr:
 
 
 def rules_report(
-    rules: Rules | None, results: RuleResults, sessions: pl.DataFrame | pl.LazyFrame
+    rules: Rules | None,
+    results: RuleResults,
+    sessions: pl.DataFrame | pl.LazyFrame,
+    every: RuleResults | None = None,
 ) -> RulesReport:
-    """Summaries of `results` over `sessions` (the session table: id, customer_id)."""
+    """Summaries of `results` over `sessions` (the session table: id, customer_id).
+    `every`: the results of the whole store when `results` are a period's: the export's
+    segments and outcomes it knows are listed too, with 0 where the period has none (so the
+    rows of two periods are the same)."""
     table = sessions.lazy().select("id", "customer_id").collect()
     total = table.height
     visitors = table.get_column("customer_id").n_unique() if total else 0
@@ -107,8 +113,8 @@ def rules_report(
     return RulesReport(
         sessions=total,
         visitors=visitors,
-        segments=_segments(rules, results, who, total),
-        outcomes=_outcomes(rules, results, total),
+        segments=_segments(rules, results, who, total, every or results),
+        outcomes=_outcomes(rules, results, total, every or results),
         outcomes_by_segment=_by_segment(rules, results),
         action_maps=_action_maps(rules, results, total),
     )
@@ -123,14 +129,22 @@ def _order(ids: list[str], found: pl.Series) -> pl.DataFrame:
     )
 
 
-def _segments(rules: Rules, res: RuleResults, who: pl.DataFrame, total: int) -> pl.DataFrame:
+def _exported(frame: pl.DataFrame, id_col: str) -> pl.Series:
+    """The ids the export's own events name in `frame`."""
+    return frame.filter(pl.col("source") == SOURCE_EXPORT).get_column(id_col).unique()
+
+
+def _segments(
+    rules: Rules, res: RuleResults, who: pl.DataFrame, total: int, every: RuleResults
+) -> pl.DataFrame:
     seg = res.segments.join(who, on="session_id", how="left")
     counts = seg.group_by("segment_id", "source").agg(
         sessions=pl.col("session_id").n_unique().cast(pl.Int64),
         visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
     )
     ids = [s.id for s in rules.segments]
-    order = _order(ids, res.segments.get_column("segment_id"))
+    order = _order(ids, every.segments.get_column("segment_id"))
+    known = _exported(every.segments, "segment_id").implode()
     meta = pl.DataFrame(
         {
             "_id": ids,
@@ -148,7 +162,7 @@ def _segments(rules: Rules, res: RuleResults, who: pl.DataFrame, total: int) -> 
     rows = order.join(pl.DataFrame({"source": [SOURCE_RULES, SOURCE_EXPORT]}), how="cross")
     rows = rows.join(counts.rename({"segment_id": "_id"}), on=["_id", "source"], how="left").filter(
         (pl.col("source") == SOURCE_RULES) & pl.col("_id").is_in(ids)
-        | pl.col("sessions").is_not_null()
+        | (pl.col("source") == SOURCE_EXPORT) & pl.col("_id").is_in(known)
     )
     return (
         rows.join(meta, on="_id", how="left")
@@ -166,7 +180,7 @@ def _segments(rules: Rules, res: RuleResults, who: pl.DataFrame, total: int) -> 
     )
 
 
-def _outcomes(rules: Rules, res: RuleResults, total: int) -> pl.DataFrame:
+def _outcomes(rules: Rules, res: RuleResults, total: int, every: RuleResults) -> pl.DataFrame:
     counts = res.outcomes.group_by("outcome_id", "source").agg(
         achieved=pl.col("session_id").n_unique().cast(pl.Int64)
     )
@@ -174,7 +188,8 @@ def _outcomes(rules: Rules, res: RuleResults, total: int) -> pl.DataFrame:
         value_total=pl.col("value").sum(), _valued=pl.col("value").is_not_null().sum()
     )
     ids = [o.id for o in rules.outcomes]
-    order = _order(ids, res.outcomes.get_column("outcome_id"))
+    order = _order(ids, every.outcomes.get_column("outcome_id"))
+    known = _exported(every.outcomes, "outcome_id").implode()
     meta = pl.DataFrame(
         {
             "_id": ids,
@@ -192,7 +207,7 @@ def _outcomes(rules: Rules, res: RuleResults, total: int) -> pl.DataFrame:
         },
     )
     export_names = (
-        res.outcomes.filter(pl.col("source") == SOURCE_EXPORT)
+        every.outcomes.filter(pl.col("source") == SOURCE_EXPORT)
         .group_by("outcome_id")
         .agg(pl.col("display_name").drop_nulls().sort().first().alias("_export_name"))
         .rename({"outcome_id": "_id"})
@@ -201,7 +216,7 @@ def _outcomes(rules: Rules, res: RuleResults, total: int) -> pl.DataFrame:
     rows = rows.join(counts.rename({"outcome_id": "_id"}), on=["_id", "source"], how="left")
     rows = rows.filter(
         (pl.col("source") == SOURCE_RULES) & pl.col("_id").is_in(ids)
-        | pl.col("achieved").is_not_null()
+        | (pl.col("source") == SOURCE_EXPORT) & pl.col("_id").is_in(known)
     )
     is_rules = pl.col("source") == SOURCE_RULES
     return (
