@@ -1058,6 +1058,51 @@ def test_the_journey_span_never_folds_a_time_at_80_columns(sample_store: Store) 
     assert "on site (web sessions)" in text
 
 
+def test_a_journey_wraps_its_segment_and_outcome_names_never_cuts_them(
+    sample_store: Store,
+) -> None:
+    """At 80 columns a visit's segment line ended "..., Searched, Fa…": the last name was
+    cut. The names wrap under the visit, each whole."""
+    from jtrack.core.rules import parse_rules
+
+    names = [
+        "Visitors browsing the shop on any page at all",
+        "Every page view of the whole visit counted",
+        "Final segment with a rather long display name",
+    ]
+    text = "".join(
+        f'[[segment]]\nid = "s{i}"\ndisplay_name = "{name}"\n[[segment.pattern]]\n'
+        'conditions = [{ field = "eventName", operator = "equal", values = ["page_viewed"] }]\n'
+        for i, name in enumerate(names)
+    )
+    journey = build_journey(sample_store, "C0001", rules=parse_rules(text, "r.toml"))
+    out = render_journey_text(journey.to_dict(), width=80)
+    flat = " ".join(line.strip() for line in out.splitlines())
+    assert all(name in flat for name in names)
+    assert "…" not in "".join(line for line in out.splitlines() if "segments" in line)
+
+
+def test_segments_matched_at_one_moment_are_in_one_order_in_the_map_and_the_list(
+    sample_store: Store, picks: dict[str, str]
+) -> None:
+    """The journey map listed segments matched at one event in the rules file's order, the
+    "Segments matched" section by id: two orders on one card."""
+    from jtrack.core.rules import parse_rules
+
+    text = "".join(
+        f'[[segment]]\nid = "{sid}"\n[[segment.pattern]]\n'
+        'conditions = [{ field = "eventName", operator = "equal", values = ["page_viewed"] }]\n'
+        for sid in ("zeta", "alpha", "mid")
+    )
+    card = build_card(
+        sample_store, picks["known"], rules=parse_rules(text, "r.toml"), as_of=AS_OF_DT
+    ).to_dict()
+    listed = [x["segment_id"] for x in card["segments"] if x["source"] == "rules"]
+    mapped = [e["segment_id"] for e in card["journey"] if e["kind"] == "segment_assigned"]
+    mapped = [x for x in mapped if x in listed]
+    assert listed == mapped == ["alpha", "mid", "zeta"]
+
+
 def test_a_store_numbered_by_the_earlier_rule_reads_the_visits_of_today(tmp_path: Path) -> None:
     """Until its next run rebuilds it, a store numbered by the earlier rule (every type of
     session counted) holds visit 3 for a second web visit after a delivery: a card counts

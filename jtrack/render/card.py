@@ -846,7 +846,7 @@ def _compact(
             o.append("-" if negative else "+", style=colour)
             o.append_text(_t(_clean(x["display_name"]), g, colour))
         extras.append(o)
-    lines.extend(_fit(x, room, g) for x in extras)
+    lines.extend(extras)  # (wrapped, never cut: the last name is what was cut)
     lines.extend(_t(note, g, "dim") for note in card["notes"])  # (wrapped, never cut)
     return [title, *(Padding(x, (0, 0, 0, indent)) for x in lines)]
 
