@@ -299,3 +299,27 @@ def test_masking_phone_numbers_never_changes_the_rest_of_the_text() -> None:
         want,
         "sku 12-ab and 202-555-0197-red",
     ]
+
+
+def test_every_reading_command_takes_the_config_file_named_on_the_command_line(
+    store: Store, tmp_path: Path, in_tmp: Path
+) -> None:
+    """`report`, `contacts` and `watch` could not be told which config holds the roles (the
+    others take --config or --rules): a role file had to be $JTRACK_CONFIG or ./jtrack.toml."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cfg = _config(elsewhere, '"journey:session:view", "journey:event:view"')
+    runner = CliRunner()
+    src = tmp_path / "events.parquet"
+    base = ["--store", str(store.root)]
+    for cmd in (["report"], ["contacts", "-f", "csv"], ["watch", str(src), "--once", "-q"]):
+        res = runner.invoke(app, [*cmd, *base, "--role", "agent"])
+        assert res.exit_code == 2 and "no roles are configured" in res.stderr, cmd
+        res = runner.invoke(app, [*cmd, *base, "--role", "agent", "--config", str(cfg)])
+        assert res.exit_code == 0, (cmd, res.stderr)
+        res = runner.invoke(app, [*cmd, *base, "--role", "nobody", "--config", str(cfg)])
+        assert res.exit_code == 2 and "nobody" in res.stderr, cmd  # (its roles, not none)

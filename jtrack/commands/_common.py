@@ -369,6 +369,20 @@ def _holds_roles(path: Path) -> bool:
     return "roles" in data or "default_role" in data
 
 
+#: `--config FILE` of a command that reads the config but takes no rules file.
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Config file ([roles], [redact], [usage]) [default: $JTRACK_CONFIG, else "
+        "./jtrack.toml].",
+        show_default=False,
+        readable=False,
+        metavar="<file>",
+    ),
+]
+
+
 def text_width() -> int:
     """The width of text written to a file (-o): $JTRACK_WIDTH, else 120."""
     env = os.environ.get("JTRACK_WIDTH")
@@ -516,13 +530,16 @@ def open_store(
     role: str | None = None,
     redact: bool = False,
     rules: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | None = None,
 ) -> Any:
     """The store seen through the active role and --redact (jtrack.access.StoreView). The
-    roles are the config's ($JTRACK_CONFIG, else ./jtrack.toml), or those of the `--rules`
-    file when it holds roles (the config file named: they are never ignored silently)."""
+    roles are those of the `--config` file named, else the config's ($JTRACK_CONFIG, else
+    ./jtrack.toml), or those of the `--rules` file when it holds roles (the config file
+    named: they are never ignored silently)."""
     from jtrack.access import open_view, set_output_policy
 
-    config = rules if rules is not None and _holds_roles(Path(rules)) else None
+    if config is None and rules is not None and _holds_roles(Path(rules)):
+        config = rules
     view = open_view(store, role=role, redact=redact, config=config)
     set_output_policy(view.policy)  # every output of this command is protected with it
     return view

@@ -11,6 +11,7 @@ import typer
 
 from jtrack.commands._common import (
     LISTING_FORMATS,
+    ConfigOpt,
     Format,
     OutputOpt,
     QuietOpt,
@@ -147,6 +148,7 @@ def contacts_cmd(
     store: StoreOpt = None,
     role: RoleOpt = None,
     redact: RedactOpt = False,
+    config: ConfigOpt = None,
     contacts: ContactsOpt = None,
     default_region: RegionOpt = None,
     as_of: AsOfOpt = None,
@@ -237,7 +239,7 @@ def contacts_cmd(
                 hint="add --contacts FILE, or leave out --default-region",
             )
     if check is not None:
-        set_output_policy(load_policy(role, redact=redact))
+        set_output_policy(load_policy(role, redact=redact, config=config))
         checked, invalid = core.load_contacts(check, default_region)
         emit_frame(
             mask_invalid_entries(invalid),
@@ -260,7 +262,7 @@ def contacts_cmd(
     when = parse_when(as_of, "--as-of") or datetime.now(UTC)
     life = parse_duration(ttl, "--ttl")
     states = core.check_states(state)
-    st = open_store(store, role, redact)
+    st = open_store(store, role, redact, config=config)
     # Resolve first, mask after: identity comes from the whole, unmasked store, so who is
     # known never depends on the role; what is shown is protected on the way out.
     visible = st.scan_sessions().select("customer_id").collect(engine="in-memory")

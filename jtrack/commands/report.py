@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from jtrack.commands._common import (
+    ConfigOpt,
     Format,
     OutputOpt,
     RedactOpt,
@@ -143,6 +144,7 @@ def report_cmd(
     store: StoreOpt = None,
     role: RoleOpt = None,
     redact: RedactOpt = False,
+    config: ConfigOpt = None,
     month: MonthOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -196,7 +198,7 @@ def report_cmd(
             "give export files or --store, not both",
             hint="report reads either the store or the files",
         )
-    zone, first, last = report_period(month, since, until, tz, as_of)
+    zone, first, last = report_period(month, since, until, tz, as_of, config)
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "report")
     opts = ReportOptions(tz=zone, since=first, until=last, top=top, traffic=classes)
@@ -214,11 +216,11 @@ def report_cmd(
                     stdin=sys.stdin.buffer if "-" in sources else None,
                     progress=bar,
                     on_error=on_error,
-                    policy=_files_policy(role, redact),
+                    policy=_files_policy(role, redact, config),
                 )
             else:
                 bar("summarising")
-                report = report_from_store(open_store(store, role, redact), opts)
+                report = report_from_store(open_store(store, role, redact, config=config), opts)
         _emit(report, out_fmt, output)
     from jtrack.commands._common import warning_line
 
@@ -238,11 +240,11 @@ def report_cmd(
         err.print(Text(f"wrote {output}"))
 
 
-def _files_policy(role: str | None, redact: bool) -> Any:
+def _files_policy(role: str | None, redact: bool, config: Path | None = None) -> Any:
     """The role (and --redact) a report of export files is made under, as a store's is."""
     from jtrack.access import load_policy, set_output_policy
 
-    policy = load_policy(role, redact=redact)
+    policy = load_policy(role, redact=redact, config=config)
     set_output_policy(policy)
     return policy
 

@@ -29,6 +29,7 @@ from typing import Annotated, Any
 import typer
 
 from jtrack.commands._common import (
+    ConfigOpt,
     Format,
     RedactOpt,
     RoleOpt,
@@ -142,6 +143,7 @@ def watch_cmd(
             metavar="<seconds>",
         ),
     ] = None,
+    config: ConfigOpt = None,
     keep: Annotated[
         int,
         typer.Option(
@@ -244,7 +246,7 @@ def watch_cmd(
     writer = Store.open(store)
     writer.background_removal = True  # a version a second: old ones go in a thread
     _check_store_outside(writer.root, sources, watched)
-    view = open_store(store, role, redact)
+    view = open_store(store, role, redact, config=config)
     loop = WatchLoop(cfg, writer, view)
     loop.run_warnings += missing_files(sources)  # (said with the first run's, -q too)
     if once:
