@@ -241,19 +241,23 @@ def test_ranked_tables_strip_query_strings_and_sort_deterministically() -> None:
     assert t["campaigns"].to_dicts() == [
         {"source": "newsletter", "medium": "email", "name": "october", "sessions": 1, "visitors": 1}
     ]
-    assert t["devices"].to_dicts()[0] == {"device": "desktop", "sessions": 2, "share": 0.5}
+    assert t["devices"].to_dicts()[0] == {
+        "device": "desktop",
+        "sessions": 2,
+        "share_of_sessions": 0.5,
+    }
     assert t["countries"].to_dicts()[0] == {
         "country": "GB",
         "country_name": "United Kingdom",
         "sessions": 3,
         "visitors": 3,
-        "share": 0.75,
+        "share_of_sessions": 0.75,
     }
-    assert t["segments"].to_dicts() == [{"segment": "seg-vip", "sessions": 1, "visitors": 1}]
+    assert t["segments"].to_dicts() == [{"segment_id": "seg-vip", "sessions": 1, "visitors": 1}]
     assert t["outcomes"].to_dicts() == [
         {
-            "outcome": "o-buy",
-            "name": "Made a purchase",
+            "outcome_id": "o-buy",
+            "display_name": "Made a purchase",
             "sessions": 1,
             "visitors": 1,
             "conversion_rate": 0.25,
@@ -462,8 +466,8 @@ def test_rule_ids_in_a_narrow_report_are_never_cut(tmp_path: Path) -> None:
     data = json.loads(
         runner.invoke(app, ["report", "--store", str(st), "-f", "json", "--top", "20"]).stdout
     )
-    ids = [r["outcome"] for r in data["tables"]["outcomes"]]
-    ids += [r["segment"] for r in data["tables"]["segments"]]
+    ids = [r["outcome_id"] for r in data["tables"]["outcomes"]]
+    ids += [r["segment_id"] for r in data["tables"]["segments"]]
     assert any(len(i) > 16 for i in ids)
     narrow = runner.invoke(
         app, ["report", "--store", str(st), "--top", "20"], env={"COLUMNS": "60"}

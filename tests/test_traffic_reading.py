@@ -254,7 +254,7 @@ def test_the_report_of_all_traffic_counts_everyone_with_the_same_traffic_section
     assert everyone.tables["traffic"].equals(people.tables["traffic"])
     bots = report_from_store(Store.open(world["store"]), ReportOptions(traffic=("ai_agent",)))
     assert bots.overview["sessions"] == 1 and bots.overview["page_views"] == 5
-    assert [r["segment"] for r in bots.tables["segments"].to_dicts()] == ["seg-readers"]
+    assert [r["segment_id"] for r in bots.tables["segments"].to_dicts()] == ["seg-readers"]
     assert people.tables["segments"].height == 0
 
 

@@ -79,8 +79,6 @@ KEY_TEXT_COLUMNS = frozenset(
         "required",
         "segment_id",
         "outcome_id",
-        "segment",  # (the report's segment and outcome tables: their rule ids)
-        "outcome",
         "action_map_id",
         "rule_id",
         "color",

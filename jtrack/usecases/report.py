@@ -170,7 +170,11 @@ def _ranked(df: pl.DataFrame, count: str, labels: Sequence[str], top: int) -> pl
 
 
 def _share(col: str, total: int) -> pl.Expr:
-    return (pl.col(col) / total if total else pl.lit(None, pl.Float64)).round(4).alias("share")
+    return (
+        (pl.col(col) / total if total else pl.lit(None, pl.Float64))
+        .round(4)
+        .alias("share_of_sessions")  # (as `jtrack rules report` names it; "share" in tables)
+    )
 
 
 def journey_report(
@@ -284,15 +288,15 @@ def journey_report(
                 sessions=pl.col("session_id").n_unique().cast(pl.Int64),
             ),
             e_lf.filter(kind == KIND_SEGMENT)
-            .group_by(segment="segment_id")
+            .group_by("segment_id")
             .agg(
                 sessions=pl.col("session_id").n_unique().cast(pl.Int64),
                 visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
             ),
             e_lf.filter(kind == KIND_OUTCOME)
-            .group_by(outcome="outcome_id")
+            .group_by("outcome_id")
             .agg(
-                name=pl.col("outcome_display_name").drop_nulls().min(),
+                display_name=pl.col("outcome_display_name").drop_nulls().min(),
                 sessions=pl.col("session_id").n_unique().cast(pl.Int64),
                 visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
             ),
@@ -513,7 +517,7 @@ def journey_report(
         top,
     )
     tables.update(traffic_tables)
-    tables["segments"] = _ranked(segments, "sessions", ["segment"], top)
+    tables["segments"] = _ranked(segments, "sessions", ["segment_id"], top)
     tables["outcomes"] = _ranked(
         outcomes.with_columns(
             conversion_rate=(pl.col("sessions") / n_sessions).round(4)
@@ -521,7 +525,7 @@ def journey_report(
             else pl.lit(None, pl.Float64)
         ),
         "sessions",
-        ["outcome"],
+        ["outcome_id"],
         top,
     )
     tables = {k: tables[k] for k in TABLES}
