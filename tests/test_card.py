@@ -587,6 +587,12 @@ def test_journey_of_a_contact_covers_all_its_cookies(sample_store: Store) -> Non
     assert journey["contact"]["known"]
     limited = build_journey(sample_store, contact, as_of=AS_OF_DT, limit=1).to_dict()
     assert len(limited["sessions"]) == 1 and limited["totals"]["sessions"] == n
+    # --limit 0 (as `sessions` takes it): the totals alone, said so
+    res = CliRunner().invoke(
+        app, ["journey", contact, "--store", str(sample_store.root), "--limit", "0"]
+    )
+    assert res.exit_code == 0, res.stderr
+    assert f"the totals alone: none of the {n} sessions shown" in res.stdout
 
 
 def test_an_ambiguous_prefix_lists_the_candidates_and_exits_1(sample_store: Store) -> None:

@@ -664,6 +664,28 @@ def test_contacts_lists_known_and_temporary_in_json_equal_to_the_library(
     assert json.loads(res.stdout) == to_records(C.list_contacts(lib.visitors, book))
 
 
+def test_contacts_limit_keeps_the_first_rows_of_the_listing(store: tuple[Path, Path]) -> None:
+    """`sessions` takes --limit; `contacts` (hundreds of rows) did not."""
+    st_dir, contacts = store
+    args = [
+        "contacts",
+        "--store",
+        str(st_dir),
+        "--contacts",
+        str(contacts),
+        "--as-of",
+        "2026-10-10",
+    ]
+    every = json.loads(_run(*args, "-f", "json").stdout)
+    res = _run(*args, "-f", "json", "--limit", "2")
+    assert res.exit_code == 0 and json.loads(res.stdout) == every[:2]
+    table = _run(*args, "--limit", "1").stdout
+    assert table.startswith(f"First 1 of {len(every)} contacts as of 2026-10-10")
+    assert json.loads(_run(*args, "-f", "json", "--limit", "0").stdout) == []
+    res = _run(*args, "--visitors", "-f", "csv", "--limit", "1")
+    assert res.exit_code == 0 and res.stdout.count("\n") == 2
+
+
 def test_contacts_filters_by_state_as_of_a_date(store: tuple[Path, Path]) -> None:
     st_dir, _ = store
 

@@ -186,6 +186,15 @@ def contacts_cmd(
             metavar="<file>",
         ),
     ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Only the first N rows of the listing (as `jtrack sessions --limit`).",
+            show_default=False,
+            min=0,
+            metavar="<n>",
+        ),
+    ] = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
@@ -221,6 +230,7 @@ def contacts_cmd(
             ("--state", bool(state)),
             ("--visitors", visitors),
             ("--conflicts", conflicts),
+            ("--limit", limit is not None),
         )
         if given
     ]
@@ -318,6 +328,9 @@ def contacts_cmd(
         shown = TABLE_COLUMNS
         title = f"{plural(df.height, 'contact')} as of {_iso(when)}"
     df = _sorted_as_shown(protect_output(df, st.policy, typed), st.policy, visitors)
+    if limit is not None and df.height > limit:  # (in the listing's order, as it is shown)
+        title = f"First {limit} of {title}"
+        df = df.head(limit)
     # (at 80 columns the contact's name stays, where its expiry date gives way: the name
     # answers who was on the site; -f csv and wider tables have both)
     emit_frame(

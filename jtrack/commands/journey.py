@@ -57,9 +57,10 @@ def journey_cmd(
     limit: Annotated[
         int | None,
         typer.Option(
-            help="Show only the newest N sessions (the totals count all of them).",
+            help="Show only the newest N sessions (the totals count all of them; 0: the "
+            "totals alone).",
             show_default=False,
-            min=1,
+            min=0,
             metavar="<n>",
         ),
     ] = None,

@@ -1406,7 +1406,9 @@ def build_journey(
         "unverified_phones": first.get("unverified_phones", []),
     }
     notes = []
-    if shown.height < sessions.height:
+    if shown.height == 0 < sessions.height:  # (--limit 0: the totals alone)
+        notes.append(f"the totals alone: none of the {sessions.height} sessions shown")
+    elif shown.height < sessions.height:
         notes.append(f"showing the newest {shown.height} of {sessions.height} sessions")
     if not resolved:
         notes.append("visitor not matched to a contact: no contacts were resolved (--contacts)")
