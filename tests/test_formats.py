@@ -378,6 +378,19 @@ def test_debug_after_the_command_shows_the_traceback(tmp_path: Path) -> None:
     assert quiet.exit_code == 1 and "Traceback" not in quiet.stderr
 
 
+def test_a_month_where_sessions_wants_a_time_says_how_to_ask_for_the_month(world: Path) -> None:
+    """`report --since 2026-10` works, `sessions --since 2026-10` was "cannot read": the
+    value a user carries from one to the other is answered with the month's bounds."""
+    res = runner.invoke(app, ["sessions", "--since", "2026-12"])
+    assert res.exit_code == 2
+    assert res.stderr == (
+        "error: --since: '2026-12' is a month; this option takes a date or time (hint: the "
+        "month's sessions: --since 2026-12-01 --until 2027-01-01 (UTC))\n"
+    )
+    res = runner.invoke(app, ["sessions", "--since", "2026-13"])
+    assert res.exit_code == 2 and "cannot read '2026-13'" in res.stderr
+
+
 @pytest.mark.parametrize("command", [["sessions"], ["usage"], ["report"]])
 def test_until_before_since_is_refused_by_every_command(world: Path, command: list[str]) -> None:
     """`sessions --since 2026-10-10 --until 2026-10-01` listed nothing (exit 0) where usage

@@ -168,6 +168,16 @@ def _parse_when(value: str, option: str) -> datetime:
     try:
         d = datetime.fromisoformat(v.replace("Z", "+00:00"))
     except ValueError:
+        month = re.fullmatch(r"(\d{4})-(\d{2})", v)
+        if month and 1 <= int(month.group(2)) <= 12:  # (a month, as report and usage take)
+            y, m = int(month.group(1)), int(month.group(2))
+            after = f"{y + m // 12:04d}-{m % 12 + 1:02d}-01"
+            raise UsageError(
+                f"{option}: {value!r} is a month; this option takes a date or time",
+                hint=f"the month's sessions: --since {v}-01 --until {after} (UTC)"
+                if option in ("--since", "--until")
+                else f"give a day or a time, e.g. {v}-01",
+            ) from None
         raise UsageError(
             f"{option}: cannot read {value!r} as a date or time",
             hint="use ISO-8601, e.g. 2026-10-03 or 2026-10-03T09:00Z, or now",
