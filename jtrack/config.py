@@ -14,12 +14,13 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Sequence
+import zoneinfo
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jtrack.errors import ConfigError, FileAccessError
+from jtrack.errors import ConfigError, FileAccessError, UsageError
 
 CONFIG_ENV = "JTRACK_CONFIG"
 DEFAULT_NAME = "jtrack.toml"
@@ -271,3 +272,36 @@ def problem_error(path: Path | None, problem: ConfigProblem, more: int = 0) -> C
         f"{path or '<config>'}: {where}: {problem.message}{extra}",
         hint=problem.hint + (f"; `jtrack rules check {path}` lists every problem" if more else ""),
     )
+
+
+def check_tz(tz: str, option: str = "--tz") -> str:
+    """The IANA time-zone name, or a UsageError naming the nearest known zone."""
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+        import difflib
+
+        near = difflib.get_close_matches(tz, sorted(zoneinfo.available_timezones()), n=1)
+        raise UsageError(
+            f"{option} {tz!r} is not a known time zone",
+            hint=(f"did you mean {near[0]!r}? " if near else "")
+            + "use an IANA name such as Europe/London or UTC",
+        ) from None
+    return tz
+
+
+def config_tz(config: Mapping[str, Any], path: Path | None = None) -> str | None:
+    """The config's `[usage] tz`, checked (ConfigError when it is no zone); None when it
+    has none. The zone days are counted in by `jtrack usage`, and, without --tz, by `jtrack
+    report` and `jtrack rules report` (the rest of [usage] is usage's to check)."""
+    table = config.get("usage")
+    if not isinstance(table, Mapping) or "tz" not in table:
+        return None
+    where = f"{path or '<config>'}: [usage]"
+    value = table["tz"]
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: tz must be a string", hint='e.g. tz = "UTC"')
+    try:
+        return check_tz(value, f"{where}: tz")
+    except UsageError as exc:
+        raise ConfigError(exc.message, hint=exc.hint) from None

@@ -266,10 +266,11 @@ SESSION_DESCRIPTIONS: dict[str, str] = {
     "type": "web, app, or a custom session type (an order system's delivery)",
     "customer_id": "the visitor: the export's customerId (a cookie id for web visitors)",
     "customer_id_type": "the customerId's type (cookie, email, phone, ...)",
-    "contact_id": "the contact the visitor was resolved to (a saved one, else a temporary "
-    "tmp- id); null: Unknown",
+    "contact_id": "the contact the visitor was resolved to: a saved contact's id, else a "
+    "temporary one (tmp-<customer_id>, shown as Unknown)",
     "contact_name": "the contact's name, or Unknown",
-    "contact_state": "known, temporary or expired (as sessionize stored it)",
+    "contact_state": "known or temporary, as sessionize stored it (expiry is judged when "
+    "read: --as-of)",
     "match_method": "how the visitor was matched to a saved contact: cookie, email, phone, "
     "external_id; null when temporary or Unknown",
     "source_session_id": "the export's session.id of the first activity event",
@@ -341,8 +342,9 @@ INDEX_DESCRIPTIONS: dict[str, str] = {
     "mkt_campaign_name": "utm_campaign",
     "referrer_hostname": "the referrer's host",
     "referrer_medium": "the referrer's medium",
-    "session_id": "the session the event belongs to (the session table's id)",
-    "session_type": "that session's type",
+    "session_id": "the session the event belongs to (the session table's id); null for a "
+    "system event no session of its visitor takes",
+    "session_type": "that session's type (null with it)",
     "segment": "where the event's wide row is: the segment file's number (s000007.parquet)",
     "row": "... and its row there, counted from 0",
 }

@@ -1,7 +1,7 @@
 """Turn result frames into JSON, JSONL, CSV, Markdown and Parquet the same way everywhere.
 
 Field names are the frame's column names; datetimes are ISO-8601 UTC with milliseconds and a
-`Z` (microseconds in a column where any value has them: the store keeps microseconds); CSV
+`Z` (microseconds where a value has them: the store keeps microseconds); CSV
 cells that a spreadsheet would run as a formula are neutralised with a leading `'`.
 Imports Polars only.
 """
@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -30,19 +31,37 @@ _NUMBER_LIKE = r"^[+-][0-9][0-9 ().\-]*$"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+def iso_z(d: datetime | None) -> str | None:
+    """A datetime as iso_text writes it: ISO-8601 UTC with a `Z`, to the millisecond, or the
+    microsecond when it has them (a naive datetime is taken as UTC)."""
+    if d is None:
+        return None
+    text = (d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%f"
+    )
+    return (text if d.microsecond % 1000 else text[:-3]) + "Z"
+
+
+def iso_text(col: pl.Expr) -> pl.Expr:
+    """A UTC datetime as ISO-8601 text with a `Z`: milliseconds, or microseconds when the
+    value has them (the store keeps microseconds; each value is written alike whatever the
+    rows beside it)."""
+    return (
+        pl.when(col.dt.microsecond() % 1000 != 0)
+        .then(col.dt.strftime(ISO_FMT_US))
+        .otherwise(col.dt.strftime(ISO_FMT))
+    )
+
+
 def jsonable(df: pl.DataFrame) -> pl.DataFrame:
     """Datetimes as ISO strings (UTC, `Z`), durations as seconds; everything else as is."""
     exprs = []
-    times = [n for n, t in df.schema.items() if isinstance(t, pl.Datetime)]
-    finer: dict[str, bool] = {}
-    if times and df.height:  # (the columns some value of which has microseconds)
-        finer = df.select((pl.col(times).dt.microsecond() % 1000 != 0).any()).row(0, named=True)
     for name, dtype in df.schema.items():
         col = pl.col(name)
         if isinstance(dtype, pl.Datetime):
             if dtype.time_zone is not None:
                 col = col.dt.convert_time_zone("UTC")
-            exprs.append(col.dt.strftime(ISO_FMT_US if finer.get(name) else ISO_FMT).alias(name))
+            exprs.append(iso_text(col).alias(name))
         elif isinstance(dtype, pl.Date):
             exprs.append(col.dt.strftime("%Y-%m-%d").alias(name))
         elif isinstance(dtype, pl.Duration):

@@ -323,3 +323,11 @@ def test_every_reading_command_takes_the_config_file_named_on_the_command_line(
         assert res.exit_code == 0, (cmd, res.stderr)
         res = runner.invoke(app, [*cmd, *base, "--role", "nobody", "--config", str(cfg)])
         assert res.exit_code == 2 and "nobody" in res.stderr, cmd  # (its roles, not none)
+    # a contacts file named beside it is checked under the same roles (it was "no roles")
+    book = tmp_path / "book.csv"
+    book.write_text("contact_id,name,cookie_id\nA,Ada,c1\n")
+    res = runner.invoke(
+        app,
+        ["journey", "c1", *base, "--role", "agent", "--config", str(cfg), "--contacts", str(book)],
+    )
+    assert res.exit_code == 0, res.stderr

@@ -593,6 +593,9 @@ def test_journey_of_a_contact_covers_all_its_cookies(sample_store: Store) -> Non
     )
     assert res.exit_code == 0, res.stderr
     assert f"the totals alone: none of the {n} sessions shown" in res.stdout
+    alone = build_journey(sample_store, contact, as_of=AS_OF_DT, limit=0).to_dict()
+    assert alone["sessions"] == [] and alone["totals"] == journey["totals"]
+    assert alone["contact"] == journey["contact"] and alone["contact"]["known"]  # (not Unknown)
 
 
 def test_an_ambiguous_prefix_lists_the_candidates_and_exits_1(sample_store: Store) -> None:
@@ -1179,3 +1182,22 @@ def test_a_session_without_a_zone_takes_a_persons_zone_alike_in_card_and_journey
     journey = build_journey(store, "v", as_of=AS_OF_DT).to_dict()
     (in_journey,) = [c for c in journey["sessions"] if c["session"]["id"] == delivery]
     assert card["timing"]["timezone"] == in_journey["timing"]["timezone"] == "Europe/Berlin"
+
+
+def test_a_card_writes_its_times_as_the_listings_do(tmp_path: Path) -> None:
+    """Cards and journeys cut times to milliseconds where `sessions` and `rules explain`
+    kept the store's microseconds: the same instant written two ways."""
+    rows = [
+        flat_event("a", "v", T0 + timedelta(microseconds=123456)),
+        flat_event("b", "v", T0 + timedelta(minutes=1)),
+    ]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([src], store)
+    sid = store.scan_sessions().collect()["id"][0]
+    res = CliRunner().invoke(app, ["sessions", "--store", str(store.root), "-f", "json"])
+    listed = json.loads(res.stdout)[0]["created_date"]
+    card = build_card(store, sid, as_of=T0 + timedelta(days=1)).to_dict()
+    assert listed == card["timing"]["start"] == card["journey"][0]["time"]
+    assert listed.endswith(".123456Z") and card["journey"][1]["time"].endswith(":00.000Z")

@@ -215,6 +215,13 @@ def test_a_type_no_session_has_is_said_with_the_types_the_store_has(store: Path)
     res = _run(*base, "--type", common, "--since", "2099-01-01")  # (a type it has: no note)
     assert res.exit_code == 0 and "of type" not in res.stderr
     assert "of type" not in _run(*base, "--type", "bogus", "-q").stderr
+    # a role that may not see custom sessions is not told the store has none
+    config = store.parent / "roles.toml"
+    config.write_text(
+        '[roles.agent]\npermissions = ["journey:session:view", "journey:event:view"]\n'
+    )
+    res = _run(*base, "--type", "delivery", "--rules", str(config), "--role", "agent")
+    assert "no session your role may see is of type 'delivery'" in res.stderr
 
 
 def test_rejected_row_exits_1_naming_file_line_and_field(tmp_path: Path) -> None:

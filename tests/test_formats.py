@@ -217,26 +217,32 @@ def test_tsv_holds_the_csv_fields(world: Path) -> None:
 
 def test_times_keep_their_microseconds_in_every_text_format_where_there_are_any() -> None:
     """The store keeps microseconds; JSON, JSONL, CSV and TSV cut them to milliseconds, so
-    a time did not survive a round trip and two events in one millisecond looked tied."""
+    a time did not survive a round trip and two events in one millisecond looked tied. Each
+    value is written alike whatever the rows beside it (a filtered export of a session
+    writes its times as the whole listing does)."""
     from datetime import UTC, datetime
+
+    from jtrack.serialize import iso_z
 
     def at(us: int) -> datetime:
         return datetime(2026, 10, 1, 10, 0, 0, us, tzinfo=UTC)
 
-    frame = pl.DataFrame(
-        {"fine": [at(123456), at(1), None], "coarse": [at(123000), at(0), at(999000)]}
-    )
-    rows = json.loads(to_json(frame))
-    assert [r["fine"] for r in rows] == [
-        "2026-10-01T10:00:00.123456Z", "2026-10-01T10:00:00.000001Z", None
-    ]  # fmt: skip
-    assert [r["coarse"] for r in rows] == [
-        "2026-10-01T10:00:00.123Z", "2026-10-01T10:00:00.000Z", "2026-10-01T10:00:00.999Z"
-    ]  # fmt: skip
-    assert to_csv(frame).splitlines()[1] == "2026-10-01T10:00:00.123456Z,2026-10-01T10:00:00.123Z"
+    frame = pl.DataFrame({"t": [at(123456), at(1), None, at(123000), at(0), at(5000)]})
+    rows = [r["t"] for r in json.loads(to_json(frame))]
+    assert rows == [
+        "2026-10-01T10:00:00.123456Z",
+        "2026-10-01T10:00:00.000001Z",
+        None,
+        "2026-10-01T10:00:00.123Z",
+        "2026-10-01T10:00:00.000Z",
+        "2026-10-01T10:00:00.005Z",
+    ]
+    assert [json.loads(to_json(frame[i : i + 1]))[0]["t"] for i in range(6)] == rows
+    assert [iso_z(t) for t in frame["t"].to_list()] == rows  # (cards, usage, summaries)
+    assert to_csv(frame).splitlines()[1:3] == [rows[0], rows[1]]
     back = pl.read_csv(io.StringIO(to_csv(frame)), try_parse_dates=True)
-    assert back["fine"].dt.replace_time_zone(None).to_list() == [
-        t.replace(tzinfo=None) if t else None for t in frame["fine"].to_list()
+    assert back["t"].dt.replace_time_zone(None).to_list() == [
+        t.replace(tzinfo=None) if t else None for t in frame["t"].to_list()
     ]
 
 
@@ -414,6 +420,7 @@ def test_until_before_since_is_refused_by_every_command(world: Path, command: li
         (["contacts", "--visitors", "--conflicts"], "two listings"),
         (["contacts", "--check", "contacts.csv", "--state", "known"], "only checks the file"),
         (["contacts", "--check", "contacts.csv", "--visitors"], "--visitors is for listing"),
+        (["contacts", "--check", "contacts.csv", "--ttl", "30d"], "--ttl is for listing"),
     ],
 )
 def test_contacts_options_that_do_nothing_are_refused(

@@ -449,6 +449,9 @@ def test_reports_count_days_in_the_zone_usage_counts_them_in(
         runner.invoke(app, ["rules", "report", "--rules", str(config), *month]).stdout
     )
     assert usage["tz"] == report["tz"] == rules["tz"] == "America/New_York"
+    # a rules file that is not the config (none of its own [usage]) leaves the zone to it
+    apart = ["rules", "report", "--rules", str(ROOT / "sample_data" / "jtrack.toml"), *month]
+    assert json.loads(runner.invoke(app, apart).stdout)["tz"] == "America/New_York"
     monkeypatch.delenv("JTRACK_CONFIG")
     assert json.loads(runner.invoke(app, ["report", *month]).stdout)["tz"] == "UTC"
     monkeypatch.setenv("JTRACK_CONFIG", str(config))

@@ -74,6 +74,22 @@ def test_check_as_json_reports_problems_with_lines(in_tmp: Path) -> None:
     res = invoke("rules", "check", SAMPLE_RULES, "-o", in_tmp / "check.txt", "-q")
     assert (res.exit_code, res.stdout) == (0, "")
     assert (in_tmp / "check.txt").read_text().startswith(f"{SAMPLE_RULES}: valid: 9 segments")
+    # a file that went bad: the status file says so (not the "valid" of the run before)
+    res = invoke("rules", "check", path, "-o", in_tmp / "check.txt")
+    assert res.exit_code == 2
+    status = (in_tmp / "check.txt").read_text().splitlines()
+    assert len(status) == 24 and status[-1] == f"{path}: invalid: 23 problems"
+
+
+def test_check_reports_a_usage_table_the_reports_would_refuse(in_tmp: Path) -> None:
+    """`rules report` reads [usage] tz from its rules file: `rules check` passed a file
+    whose tz `rules report` then refused."""
+    path = write_rules(in_tmp, '[usage]\ntz = "Mars/Olympus"\n', "badtz.toml")
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 2
+    assert "usage.tz: 'Mars/Olympus' is not a known time zone" in res.stderr
+    path = write_rules(in_tmp, '[usage]\ntz = "Europe/Paris"\nusers = 3\n', "ok.toml")
+    assert invoke("rules", "check", path).exit_code == 0
 
 
 def test_check_finds_jtrack_toml_in_the_working_directory_or_says_there_is_none(

@@ -297,6 +297,27 @@ def test_authenticated_is_tested_at_each_event_on_its_own_value() -> None:
     ]
     hit = out.filter((pl.col("rule_id") == "logged-in") & (pl.col("part") == "result"))
     assert hit.select("held", "event_id").rows() == [(True, "e3")]
+    # not recorded is not logged in (as the session table's `authenticated` says): `equal
+    # ["false"]` holds; a condition met at no event is named with a pattern left unfinished
+    silent = [ev("n1", 0, path="/", authenticated=None), ev("n2", 9, path="/b")]
+    logged_out = """
+        [[segment]]
+        id = "anonymous"
+        context = [{ field = "authenticated", operator = "equal", values = ["false"] }]
+        [[segment]]
+        id = "member-abandoner"
+        context = [{ field = "authenticated", operator = "equal", values = ["true"] }]
+        [[segment.pattern]]
+        conditions = [{ field = "eventName", operator = "equal", values = ["form_abandoned"] }]
+    """
+    assert matched(run(silent, logged_out)) == {"anonymous": "n1"}
+    events, sessions = frames(silent)
+    assert sessions["authenticated"].to_list() == [False]
+    out = explain_session(events, sessions, rules_of(logged_out), sessions["id"][0])
+    why = out.filter((pl.col("rule_id") == "member-abandoner") & (pl.col("part") == "result"))
+    assert why["detail"].to_list() == [
+        "pattern 1 never completed; no event met its authenticated condition"
+    ]
 
 
 def test_inactive_rules_are_not_evaluated() -> None:

@@ -90,6 +90,8 @@ def event_value(event: dict[str, Any], c: Condition) -> Any:
             if entry["name"] == c.attribute:
                 return entry["value"]
         return None
+    if c.column == "authenticated" and event[c.column] is None:
+        return False  # (not recorded: not logged in, as the session table says)
     return event[c.column]
 
 

@@ -168,7 +168,7 @@ def card_cmd(
     check_region_option(contacts, default_region)
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
-        warn_invalid(contacts, default_region, role, redact)
+        warn_invalid(contacts, default_region, role, redact, config)
     card = build_card(
         open_store(store, role, redact, config),
         session_id,

@@ -113,15 +113,22 @@ def check_region_option(contacts: Path | None, default_region: str | None) -> No
 
 
 def warn_invalid(
-    path: Path, default_region: str | None, role: str | None = None, redact: bool = False
+    path: Path,
+    default_region: str | None,
+    role: str | None = None,
+    redact: bool = False,
+    config: Path | None = None,
 ) -> None:
     """One warning line on stderr per invalid entry of a contacts file (never silent), with
-    email and phone values masked or hashed as the role and --redact say."""
+    email and phone values masked or hashed as the role and --redact say (the roles of the
+    `config` file named when it holds roles, as open_store finds them)."""
     from jtrack.access import load_policy
+    from jtrack.commands._common import _holds_roles
     from jtrack.core.contacts import load_contacts
 
     _, invalid = load_contacts(path, default_region)
-    print_warnings(invalid, load_policy(role, redact=redact))
+    named = config if config is not None and _holds_roles(Path(config)) else None
+    print_warnings(invalid, load_policy(role, redact=redact, config=named))
 
 
 def print_warnings(invalid: pl.DataFrame, policy: Any = None) -> None:
@@ -152,7 +159,14 @@ def contacts_cmd(
     contacts: ContactsOpt = None,
     default_region: RegionOpt = None,
     as_of: AsOfOpt = None,
-    ttl: TtlOpt = "60d",
+    ttl: Annotated[
+        str | None,
+        typer.Option(
+            help="A temporary contact expires this long after its last activity [default: 60d].",
+            show_default=False,
+            metavar="<duration>",
+        ),
+    ] = None,
     state: Annotated[
         list[str] | None,
         typer.Option(
@@ -227,6 +241,7 @@ def contacts_cmd(
         for name, given in (
             ("--contacts", contacts is not None),
             ("--as-of", as_of is not None),
+            ("--ttl", ttl is not None),
             ("--state", bool(state)),
             ("--visitors", visitors),
             ("--conflicts", conflicts),
@@ -270,7 +285,7 @@ def contacts_cmd(
         return
 
     when = parse_when(as_of, "--as-of") or datetime.now(UTC)
-    life = parse_duration(ttl, "--ttl")
+    life = parse_duration(ttl or "60d", "--ttl")
     states = core.check_states(state)
     st = open_store(store, role, redact, config=config)
     # Resolve first, mask after: identity comes from the whole, unmasked store, so who is

@@ -94,7 +94,7 @@ def journey_cmd(
     check_region_option(contacts, default_region)
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
-        warn_invalid(contacts, default_region, role, redact)
+        warn_invalid(contacts, default_region, role, redact, config)
     journey = build_journey(
         open_store(store, role, redact, config),
         who,

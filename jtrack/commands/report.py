@@ -78,11 +78,13 @@ def report_period(
     tz: str | None,
     as_of: str | None,
     config: Path | None = None,
+    rules: Path | None = None,
 ) -> tuple[str, date | None, date | None]:
     """The zone and the first local day of a report's period and the first after it (None:
     open) from its options (ReportOptions checks that one comes after the other). Without
-    --tz, the zone `jtrack usage` counts days in: the config's [usage] tz (the config named,
-    else $JTRACK_CONFIG, else ./jtrack.toml), else UTC."""
+    --tz, the zone `jtrack usage` counts days in: the [usage] tz of the `rules` file when it
+    has one, else of the config (`config` named, else $JTRACK_CONFIG, else ./jtrack.toml),
+    else UTC."""
     from datetime import UTC, datetime
 
     from jtrack.errors import UsageError
@@ -105,14 +107,7 @@ def report_period(
             "--as-of sets the clock of --month previous, yesterday or current",
             hint="add --month previous, yesterday or current, or leave out --as-of",
         )
-    if tz is not None:
-        zone = check_tz(tz)
-    else:
-        from jtrack.config import load_config
-        from jtrack.usecases.usage import usage_config
-
-        data, path = load_config(config)
-        zone = usage_config(data, path).get("tz", "UTC")
+    zone = check_tz(tz) if tz is not None else _config_zone(config, rules)
     clock = parse_as_of(as_of, zone) if as_of is not None else datetime.now(UTC)
     first = (
         resolve_month(month, clock, zone)
@@ -125,6 +120,18 @@ def report_period(
         else (parse_day(until, "--until") if until is not None else None)
     )
     return zone, first, last
+
+
+def _config_zone(config: Path | None, rules: Path | None) -> str:
+    """The [usage] tz of the rules file, else of the config, else UTC (as roles are found:
+    a rules file that is not the config leaves the config's to it)."""
+    from jtrack.config import config_tz, load_config
+
+    for explicit in ([rules] if rules is not None else []) + [config]:
+        zone = config_tz(*load_config(explicit))
+        if zone is not None:
+            return zone
+    return "UTC"
 
 
 def register(app: typer.Typer) -> None:

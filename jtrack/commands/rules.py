@@ -123,6 +123,11 @@ def check_cmd(
         write_text(serialize.to_json(doc), output)
     elif rules is not None and (output is not None or not quiet):
         write_text(f"{path}: valid: {rules.summary()}\n", output)
+    elif output is not None:  # (the file says the verdict: never a "valid" left from before)
+        n = len(problems)
+        lines = [str(p) for p in problems]
+        total = f"{path}: invalid: {n} problem{'s' if n != 1 else ''}"
+        write_text("".join(f"{line}\n" for line in [*lines, total]), output)
     for p in problems:
         error_line(str(p))
     if problems:
@@ -196,7 +201,7 @@ def report_cmd(
         )
     rules = _require_rules(rules_file)
     # (days in the zone `jtrack usage` counts them in: the rules file is the config)
-    zone, first, last = report_period(month, since, until, tz, as_of, rules.path)
+    zone, first, last = report_period(month, since, until, tz, as_of, rules=rules.path)
     ReportOptions(tz=zone, since=first, until=last)  # (checks the period)
     st = open_store(store, role, redact, rules.path)
     results = evaluate_store(st, rules, traffic=classes)

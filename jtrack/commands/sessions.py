@@ -215,7 +215,7 @@ def sessions_cmd(
         traffic=classes,
     )
     if contacts is not None:
-        warn_invalid(contacts, default_region, role, redact)
+        warn_invalid(contacts, default_region, role, redact, rules)
     listing = session_listing(view, q)
     df, scope = listing.frame, listing.scope
     if rules is not None:

@@ -170,7 +170,9 @@ class RunSummary:
 
 
 def iso(d: datetime | None) -> str | None:
-    return None if d is None else d.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    from jtrack.serialize import iso_z
+
+    return iso_z(d)
 
 
 def _parse_iso(text: str | None) -> datetime | None:

@@ -32,10 +32,20 @@ _ERRORS = (OSError, ValueError, TypeError, pl.exceptions.PolarsError)
 
 
 #: Names a reader of the store's files gives its own columns (the README's DuckDB and
-#: Spark joins of the index and the segments): an input column named so would be taken for
-#: them, so a file that has one is not kept as it is.
+#: Spark joins of the index and the segments; Spark's `_metadata`): an input column named so,
+#: in any case (DuckDB and Spark compare names without it), would be taken for them, so a
+#: file that has one is not kept as it is.
 STORE_READER_NAMES = frozenset(
-    {"segment", "row", "session_id", "session_type", "bucket", "filename", "file_row_number"}
+    {
+        "segment",
+        "row",
+        "session_id",
+        "session_type",
+        "bucket",
+        "filename",
+        "file_row_number",
+        "_metadata",
+    }
 )
 
 
@@ -57,7 +67,7 @@ def canonical_parquet(path: Path) -> bool:
             schema = pl.read_parquet_schema(fh)
     except (*_ERRORS, pa.ArrowException, pl.exceptions.PanicException):
         return False
-    if set(schema) & STORE_READER_NAMES:
+    if {name.lower() for name in schema} & STORE_READER_NAMES:
         return False  # (re-encoded without them: a reader's join would take them for its own)
     return all(schema.get(name) == dtype for name, dtype in EVENT_SCHEMA.items())
 

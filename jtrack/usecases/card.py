@@ -103,6 +103,8 @@ from jtrack.schema import (
     KIND_SEGMENT,
     KIND_WEB_ACTION,
 )
+from jtrack.serialize import iso_text
+from jtrack.serialize import iso_z as _iso
 from jtrack.store import Store
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
@@ -116,7 +118,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from jtrack.core.rules.model import Rules
 
 CARD_VERSION = 2
-ISO_FMT = "%Y-%m-%dT%H:%M:%S%.3fZ"
 LOCAL_FMT = "%Y-%m-%dT%H:%M:%S%.3f%:z"
 DEFAULT_GAP = timedelta(minutes=20)
 UNKNOWN = "Unknown"
@@ -253,16 +254,21 @@ def _offset_expr(at: pl.Expr, start: datetime | None) -> pl.Expr:
     return (us.abs() // 1_000 * us.sign() / 1_000).round(3)  # (toward zero both ways)
 
 
-def _iso(d: datetime | None) -> str | None:
-    if d is None:
-        return None
-    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def _local_iso(d: datetime | None, tz: ZoneInfo | None) -> str | None:
     if d is None or tz is None:
         return None
-    return d.astimezone(tz).isoformat(timespec="milliseconds")
+    spec = "microseconds" if d.microsecond % 1000 else "milliseconds"
+    return d.astimezone(tz).isoformat(timespec=spec)
+
+
+def _local_text(col: pl.Expr) -> pl.Expr:
+    """A zoned datetime as ISO-8601 text with its offset, to the millisecond or, when the
+    time has them, the microsecond (as serialize.iso_text)."""
+    return (
+        pl.when(col.dt.microsecond() % 1000 != 0)
+        .then(col.dt.strftime(LOCAL_FMT.replace("%.3f", "%.6f")))
+        .otherwise(col.dt.strftime(LOCAL_FMT))
+    )
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -530,11 +536,11 @@ def _journey_frame(
         )
     frame = pl.concat([base, *extra], how="diagonal_relaxed") if extra else base
     is_sys = ~pl.col("kind").is_in(list(ACTIVITY_KINDS))
-    # (segments and outcomes at one moment in the order of their sections: time, source,
-    # event, id)
+    # (segments and outcomes at one moment in the order of their sections and of `sessions
+    # --rules`: time, source, id)
     ids = [c for c in ("segment_id", "outcome_id") if c in frame.columns]
     frame = frame.sort(
-        [pl.col("created_date"), is_sys, pl.col("source"), pl.col("event_id"), *ids],
+        [pl.col("created_date"), is_sys, pl.col("source"), *ids, pl.col("event_id")],
         nulls_last=True,
         maintain_order=True,
     )
@@ -581,14 +587,14 @@ def _journey_frame(
     view_no = pl.when(is_view).then(is_view.cast(pl.UInt32).cum_sum().over(page_key))
     zone = _zone(tz_name)
     time_local = (
-        pl.col("created_date").dt.convert_time_zone(tz_name).dt.strftime(LOCAL_FMT)
+        _local_text(pl.col("created_date").dt.convert_time_zone(tz_name))
         if zone is not None and tz_name
         else pl.lit(None, dtype=pl.String)
     )
     frame = frame.with_columns(
         index=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
         label=label,
-        time=pl.col("created_date").dt.strftime(ISO_FMT),
+        time=iso_text(pl.col("created_date")),
         time_local=time_local,
         offset_seconds=offset_s,
         tone=tone,
@@ -685,9 +691,7 @@ def _segment_frames(
         color=pl.when(pl.col("color").str.contains(_HEX)).then(pl.col("color")),
         display_name=pl.coalesce(pl.col("display_name"), pl.col("segment_id")),
     )
-    section = section.sort(
-        ["matched_at", "source", "event_id", "segment_id"], nulls_last=True, maintain_order=True
-    )
+    section = section.sort(["matched_at", "source", "segment_id"], maintain_order=True)
     return names, rules, section
 
 
@@ -718,9 +722,7 @@ def _outcome_frames(
     section = pl.concat(
         [_conform(exported, OUTCOME_FRAME_SCHEMA), _conform(rules, OUTCOME_FRAME_SCHEMA)]
     ).with_columns(display_name=pl.coalesce(pl.col("display_name"), pl.col("outcome_id")))
-    section = section.sort(
-        ["achieved_at", "source", "event_id", "outcome_id"], nulls_last=True, maintain_order=True
-    )
+    section = section.sort(["achieved_at", "source", "outcome_id"], maintain_order=True)
     return rules, section
 
 
@@ -735,7 +737,7 @@ def _authenticated(row: dict[str, Any], ev: pl.DataFrame) -> bool | None:
 def _offset_cols(frame: pl.DataFrame, at: str, start: datetime | None) -> pl.DataFrame:
     secs = _offset_expr(pl.col(at), start)
     return frame.with_columns(
-        pl.col(at).dt.strftime(ISO_FMT), offset=_hms_expr(secs), offset_seconds=secs
+        iso_text(pl.col(at)).alias(at), offset=_hms_expr(secs), offset_seconds=secs
     )
 
 
@@ -1376,12 +1378,13 @@ def build_journey(
             hidden,
             zones[row["customer_id"]],
         )
-        for row, ev, _ in at_then[: shown.height]
+        # (one at least: the newest session's card says who the visitor is, --limit 0 too)
+        for row, ev, _ in at_then[: max(shown.height, 1)]
     ]
     for card, (_, _, later) in zip(cards, at_then, strict=False):
         _note_later(card, later, ctx.as_of)  # (as its card says it)
     events = events.filter(pl.col("created_date") <= ctx.as_of)
-    for card, customer_id in zip(cards, shown.get_column("customer_id"), strict=True):
+    for card, customer_id in zip(cards, sessions.get_column("customer_id"), strict=False):
         card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
         if isinstance(store, StoreView):
             store.restrict_card(card.data, customer_id)
@@ -1396,6 +1399,7 @@ def build_journey(
     )
     _add_unverified(cards, typed.filter(pl.col("created_date") <= ctx.as_of), default_region)
     first = cards[0].to_dict()["contact"] if cards else {}
+    cards = cards[: shown.height]
     contact = {
         "name": first.get("name", UNKNOWN),
         "known": first.get("known", False),

@@ -175,8 +175,10 @@ class LiveFrame:
 
 
 def iso_z(t: datetime | None) -> str | None:
-    """A time as the JSON formats write it: ISO-8601 UTC, milliseconds, `Z`."""
-    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """A time as the JSON formats write it (jtrack.serialize.iso_z)."""
+    from jtrack.serialize import iso_z as write
+
+    return write(t)
 
 
 def _lit_time(t: datetime) -> pl.Expr:

@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from jtrack.config import check_tz, config_tz
 from jtrack.core.traffic import AUTOMATED_CLASSES, HUMAN
 from jtrack.errors import (
     ConfigError,
@@ -64,6 +65,7 @@ from jtrack.schema import (
     KIND_SEGMENT,
     KIND_WEB_ACTION,
 )
+from jtrack.serialize import iso_z
 
 Granularity = Literal["day", "month"]
 
@@ -138,22 +140,6 @@ _USAGE_KEYS = ("users", "per_user", "billable", "tz")
 # --------------------------------------------------------------------------------------------
 # Options and parsing
 # --------------------------------------------------------------------------------------------
-
-
-def check_tz(tz: str, option: str = "--tz") -> str:
-    """The IANA time-zone name, or a UsageError naming the nearest known zone."""
-    try:
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
-        import difflib
-
-        near = difflib.get_close_matches(tz, sorted(zoneinfo.available_timezones()), n=1)
-        raise UsageError(
-            f"{option} {tz!r} is not a known time zone",
-            hint=(f"did you mean {near[0]!r}? " if near else "")
-            + "use an IANA name such as Europe/London or UTC",
-        ) from None
-    return tz
 
 
 #: Month words for cron: the month of as-of ("current"), the one before it ("previous"), and
@@ -255,12 +241,7 @@ def usage_config(config: Mapping[str, Any], path: Path | None = None) -> dict[st
                 )
             value = check_billable(value, f"{where}: billable")
         elif key == "tz":
-            if not isinstance(value, str):
-                raise ConfigError(f"{where}: tz must be a string", hint='e.g. tz = "UTC"')
-            try:
-                check_tz(value, f"{where}: tz")
-            except UsageError as exc:
-                raise ConfigError(exc.message, hint=exc.hint) from None
+            value = config_tz(config, path)
         out[key] = value
     return out
 
@@ -944,7 +925,7 @@ def _share(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
 
 
 def _iso(d: datetime) -> str:
-    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return str(iso_z(d))
 
 
 # --------------------------------------------------------------------------------------------

@@ -239,6 +239,8 @@ def activity_frame(
     lf = events.filter(
         pl.col("kind").is_in(list(ACTIVITY_KINDS)) & pl.col("session_id").is_not_null()
     )
+    if "authenticated" in cols:  # (not recorded: not logged in, as the session table says)
+        lf = lf.with_columns(pl.col("authenticated").fill_null(False))
     if attrs:
         lf = lf.with_columns(attribute_exprs(attrs))
     base = ["session_id", "created_date", "event_id"]

@@ -208,18 +208,16 @@ def _segment(out: _Out, sess: _Session, s: Segment, results: RuleResults) -> Non
     done = [_pattern(out, sess, f"pattern {j + 1}", p) for j, p in enumerate(s.patterns)]
     missing = [str(j + 1) for j, row in enumerate(done) if row is None]
     late = None
-    if s.event_context and not missing:
+    if s.event_context:
         since = max((r for r in done if r is not None), default=0)
         names = " and ".join(sorted({c.field for c in s.event_context}))
         at_events = sess.flag(
             pl.all_horizontal([condition_expr(c, sess.schema) for c in s.event_context])
         )
-        if sess.nth(at_events, 1, since) is None:
-            late = (
-                f"no event from where its patterns completed on met its {names} condition"
-                if s.patterns
-                else f"no event met its {names} condition"
-            )
+        if sess.nth(at_events) is None:
+            late = f"no event met its {names} condition"
+        elif not missing and sess.nth(at_events, 1, since) is None:
+            late = f"no event from where its patterns completed on met its {names} condition"
     hit = _rule_row(results.segments, "segment_id", s.id, SOURCE_RULES)
     if hit.height:
         where = (hit["matched_at"][0], hit["event_id"][0])

@@ -451,6 +451,12 @@ class _Checker:
 
         for problem in config_problems(self.data):
             self.add(problem.where, problem.message, problem.hint)
+        try:  # (the one key of [usage] rules report reads; the rest is usage's to check)
+            from jtrack.config import config_tz
+
+            config_tz(self.data)
+        except ConfigError as exc:
+            self.add(("usage", "tz"), exc.message.removeprefix("<config>: [usage]: tz "), exc.hint)
         tables: dict[str, list[tuple[Path_, dict]]] = {}
         for sec in SECTIONS:
             if sec in self.data and not isinstance(self.data[sec], list):
