@@ -1188,8 +1188,10 @@ def test_a_card_writes_its_times_as_the_listings_do(tmp_path: Path) -> None:
     """Cards and journeys cut times to milliseconds where `sessions` and `rules explain`
     kept the store's microseconds: the same instant written two ways."""
     rows = [
-        flat_event("a", "v", T0 + timedelta(microseconds=123456)),
-        flat_event("b", "v", T0 + timedelta(minutes=1)),
+        flat_event(
+            "a", "v", T0 + timedelta(microseconds=123456), geolocation_timezone="Europe/London"
+        ),
+        flat_event("b", "v", T0 + timedelta(minutes=1), geolocation_timezone="Europe/London"),
     ]
     src = tmp_path / "e.parquet"
     flat_frame(rows).write_parquet(src)
@@ -1201,3 +1203,39 @@ def test_a_card_writes_its_times_as_the_listings_do(tmp_path: Path) -> None:
     card = build_card(store, sid, as_of=T0 + timedelta(days=1)).to_dict()
     assert listed == card["timing"]["start"] == card["journey"][0]["time"]
     assert listed.endswith(".123456Z") and card["journey"][1]["time"].endswith(":00.000Z")
+    # the renderers read the fraction and the offset whatever the fraction's digits (a
+    # tooltip said "(456+01:00)"; the details cut the UTC time but not the local one)
+    page = card_html(card)
+    assert "(+01:00)" in page and "456+01:00" not in page
+    details = render_card_text(card, width=120, details=True)
+    assert "09:00:00.123456 UTC" in details and "10:00:00.123456+01:00" in details
+
+
+def test_matches_at_one_moment_are_listed_by_id_as_sessions_rules_lists_them(
+    tmp_path: Path,
+) -> None:
+    """The export's segment events and jtrack's own matched at one moment: the card's map
+    and its section list them by id, as `sessions --rules` does (the card put the export's
+    first)."""
+    from jtrack.core.rules import parse_rules, session_rule_columns
+
+    def seg(eid: str, sid: str) -> dict[str, Any]:
+        kind = {"kind": "segment_assigned", "event_type": "SegmentAssignmentEvent"}
+        return flat_event(eid, "v", T0, event_name=None, segment_id=sid, **kind)
+
+    rows = [flat_event("p", "v", T0), seg("x1", "seg-zz"), seg("x2", "seg-aa")]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([src], store)
+    rules = parse_rules(
+        '[[segment]]\nid = "seg-mm"\n[[segment.pattern]]\n'
+        'conditions = [{ field = "eventName", operator = "equal", values = ["page_viewed"] }]\n',
+        "r.toml",
+    )
+    sid = store.scan_sessions().collect()["id"][0]
+    card = build_card(store, sid, rules=rules, as_of=T0 + timedelta(days=1)).to_dict()
+    listed = [x["segment_id"] for x in card["segments"]]
+    mapped = [e["segment_id"] for e in card["journey"] if e["kind"] == "segment_assigned"]
+    columns = session_rule_columns(evaluate_store(store, rules))["segments"][0].to_list()
+    assert listed == mapped == columns == ["seg-aa", "seg-mm", "seg-zz"]

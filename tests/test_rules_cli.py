@@ -79,6 +79,8 @@ def test_check_as_json_reports_problems_with_lines(in_tmp: Path) -> None:
     assert res.exit_code == 2
     status = (in_tmp / "check.txt").read_text().splitlines()
     assert len(status) == 24 and status[-1] == f"{path}: invalid: 23 problems"
+    res = invoke("rules", "check", in_tmp / "gone.toml", "-o", in_tmp / "check.txt")
+    assert res.exit_code == 1 and "no such rules file" in (in_tmp / "check.txt").read_text()
 
 
 def test_check_reports_a_usage_table_the_reports_would_refuse(in_tmp: Path) -> None:
@@ -88,6 +90,9 @@ def test_check_reports_a_usage_table_the_reports_would_refuse(in_tmp: Path) -> N
     res = invoke("rules", "check", path)
     assert res.exit_code == 2
     assert "usage.tz: 'Mars/Olympus' is not a known time zone" in res.stderr
+    # the commands that only load rules (card, journey, sessions, explain) never read the
+    # zone: a bad one does not stop them
+    assert load_rules(path) is not None
     path = write_rules(in_tmp, '[usage]\ntz = "Europe/Paris"\nusers = 3\n', "ok.toml")
     assert invoke("rules", "check", path).exit_code == 0
 

@@ -1029,6 +1029,8 @@ def test_a_period_before_every_event_says_as_of_is_to_check(
         "created at or after as_of (2026-09-15T00:00:00.000Z) (hint: check --as-of: events "
         "created at or after it are not counted)\n"
     )
+    res = run("sample_data/events.jsonl", "--as-of", "2026-09-15T00:00:00.000456Z", "-q")
+    assert "as_of (2026-09-15T00:00:00.000456Z)" in res.stderr  # (as -f json writes it)
 
 
 def test_by_month_refuses_days_that_do_not_start_a_month(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -416,6 +416,10 @@ def test_the_line_log_says_time_events_added_active_and_rate(store: Store) -> No
     line = log_line(f, 12)
     assert line.startswith("2026-10-03T09:30:00Z  +12 events  2 active  1 events/min")
     assert "newest 2026-10-03T09:45:00.000Z" in line
+    from dataclasses import replace
+
+    finer = replace(f, last_event=f.last_event + timedelta(microseconds=456))
+    assert "newest 2026-10-03T09:45:00.000456Z" in log_line(finer, 0)  # (as -f json says)
 
 
 def test_sparkline_scales_to_the_peak() -> None:

@@ -102,15 +102,22 @@ def check_cmd(
     document) to a file; the problems are on stderr either way."""
     from jtrack import serialize
     from jtrack.core.rules import check_rules
-    from jtrack.errors import ExitCode, UsageError
+    from jtrack.errors import ExitCode, JtrackError, UsageError
 
     out_fmt = resolve_format(fmt, output, CHECK_FORMATS, "rules check")
-    rules, problems, path = check_rules(file)
-    if path is None:
-        raise UsageError(
-            "no rules file: none given and no ./jtrack.toml",
-            hint="name the file: jtrack rules check FILE",
-        )
+    try:
+        rules, problems, path = check_rules(file, zone=True)
+        if path is None:
+            raise UsageError(
+                "no rules file: none given and no ./jtrack.toml",
+                hint="name the file: jtrack rules check FILE",
+            )
+    except JtrackError as exc:
+        if output is not None:  # (the file says the verdict: never a "valid" left from before)
+            verdict = {"file": str(file) if file else None, "valid": False, "error": str(exc)}
+            text = serialize.to_json(verdict) if out_fmt == Format.json else f"error: {exc}\n"
+            write_text(text, output)
+        raise
     if out_fmt == Format.json:
         doc: dict[str, Any] = {"file": str(path), "valid": not problems}
         if rules is not None:

@@ -427,11 +427,12 @@ def _tone_style(ev: dict[str, Any]) -> Style:
 
 def _details(ev: dict[str, Any], g: _Glyphs) -> Table:
     rows: list[tuple[str, Text]] = []
-    when = Text(_when(ev["time"], g).replace(" UTC", ev["time"][19:23] + " UTC"))
+    fraction = ev["time"][19:].removesuffix("Z")  # (.123, or .123456 when it has them)
+    when = Text(_when(ev["time"], g).replace(" UTC", fraction + " UTC"))
     rows.append(("time", when))
     if ev["time_local"]:  # (a row of its own: a time is never folded between date and clock)
         rows.append(
-            ("local", Text(ev["time_local"][:23].replace("T", " ") + ev["time_local"][23:]))
+            ("local", Text(ev["time_local"][:19].replace("T", " ") + ev["time_local"][19:]))
         )
     rows.append(
         (

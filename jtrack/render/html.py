@@ -199,13 +199,18 @@ def _when(iso: str | None) -> str:
     return (iso[:19].replace("T", " ") + " UTC") if iso else "not recorded"
 
 
+def _offset(local: str) -> str:
+    """The UTC offset of an ISO local time (`+01:00`), whatever its fraction's digits."""
+    return re.sub(r"^\.\d+", "", local[19:])
+
+
 def _tip(ev: dict[str, Any], tip_id: str) -> str:
     rows: list[tuple[str, str]] = [("time", _e(_when(ev["time"])))]
     if ev["time_local"]:
         rows.append(
             (
                 "local time",
-                _e(f"{ev['time_local'][:19].replace('T', ' ')} ({ev['time_local'][23:]})"),
+                _e(f"{ev['time_local'][:19].replace('T', ' ')} ({_offset(ev['time_local'])})"),
             )
         )
     rows.append(("offset", _e(ev["offset"])))

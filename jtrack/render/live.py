@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jtrack.render.table import FrameTable, render_to_text
-from jtrack.serialize import strip_control
+from jtrack.serialize import iso_z, strip_control
 from jtrack.usecases.live import SORTS, LiveFrame, view_sessions
 
 #: Columns of the active-session table on screen (every field is in --format json).
@@ -355,9 +355,7 @@ def _card_screen(card: RenderableType, state: ViewState, width: int, height: int
 def log_line(frame: LiveFrame, added: int) -> str:
     """One line of the line log: time, events added, active sessions, events/min, newest."""
     o = frame.overview
-    newest = (
-        frame.last_event.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if frame.last_event else "-"
-    )
+    newest = iso_z(frame.last_event) or "-"
     return (
         f"{frame.as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}  +{added:,} events  "
         f"{o['active_sessions']:,} active  {o['events_per_minute']:,} events/min  "

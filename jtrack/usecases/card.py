@@ -537,10 +537,10 @@ def _journey_frame(
     frame = pl.concat([base, *extra], how="diagonal_relaxed") if extra else base
     is_sys = ~pl.col("kind").is_in(list(ACTIVITY_KINDS))
     # (segments and outcomes at one moment in the order of their sections and of `sessions
-    # --rules`: time, source, id)
+    # --rules`: time, id)
     ids = [c for c in ("segment_id", "outcome_id") if c in frame.columns]
     frame = frame.sort(
-        [pl.col("created_date"), is_sys, pl.col("source"), *ids, pl.col("event_id")],
+        [pl.col("created_date"), is_sys, *ids, pl.col("source"), pl.col("event_id")],
         nulls_last=True,
         maintain_order=True,
     )
@@ -691,7 +691,7 @@ def _segment_frames(
         color=pl.when(pl.col("color").str.contains(_HEX)).then(pl.col("color")),
         display_name=pl.coalesce(pl.col("display_name"), pl.col("segment_id")),
     )
-    section = section.sort(["matched_at", "source", "segment_id"], maintain_order=True)
+    section = section.sort(["matched_at", "segment_id", "source"], maintain_order=True)
     return names, rules, section
 
 
@@ -722,7 +722,7 @@ def _outcome_frames(
     section = pl.concat(
         [_conform(exported, OUTCOME_FRAME_SCHEMA), _conform(rules, OUTCOME_FRAME_SCHEMA)]
     ).with_columns(display_name=pl.coalesce(pl.col("display_name"), pl.col("outcome_id")))
-    section = section.sort(["achieved_at", "source", "outcome_id"], maintain_order=True)
+    section = section.sort(["achieved_at", "outcome_id", "source"], maintain_order=True)
     return rules, section
 
 

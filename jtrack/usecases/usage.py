@@ -1403,7 +1403,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         upto = last_day if last_day >= since else None
         span = f"{since} .. {upto}" if upto is not None else f"{since} (not begun at as_of)"
         where = "the store holds" if store else "the files hold"
-        at = opts.as_of.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        at = iso_z(opts.as_of)
         empty_period = {
             "period": span,
             "months_with_events": months_with_events,

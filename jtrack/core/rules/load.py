@@ -150,6 +150,7 @@ class _Checker:
         self.loc = KeyLocator(text)
         self.problems: list[Problem] = []
         self._reported: set[tuple[Path_, str]] = set()
+        self.zone = False  # check [usage] tz too (`rules check`)
 
     # ---------------------------------------------------------------- reporting
 
@@ -451,12 +452,14 @@ class _Checker:
 
         for problem in config_problems(self.data):
             self.add(problem.where, problem.message, problem.hint)
-        try:  # (the one key of [usage] rules report reads; the rest is usage's to check)
+        if self.zone:  # (`rules check`: the one key of [usage] rules report reads)
             from jtrack.config import config_tz
 
-            config_tz(self.data)
-        except ConfigError as exc:
-            self.add(("usage", "tz"), exc.message.removeprefix("<config>: [usage]: tz "), exc.hint)
+            try:
+                config_tz(self.data)
+            except ConfigError as exc:
+                message = exc.message.removeprefix("<config>: [usage]: tz ")
+                self.add(("usage", "tz"), message, exc.hint)
         tables: dict[str, list[tuple[Path_, dict]]] = {}
         for sec in SECTIONS:
             if sec in self.data and not isinstance(self.data[sec], list):
@@ -606,8 +609,12 @@ def _toml_repr(v: Any) -> str:
     return _text(v)
 
 
-def check_text(text: str, file: str = "<rules>") -> tuple[Rules | None, list[Problem]]:
-    """Validate rules TOML text: the Rules when valid, and every problem found."""
+def check_text(
+    text: str, file: str = "<rules>", zone: bool = False
+) -> tuple[Rules | None, list[Problem]]:
+    """Validate rules TOML text: the Rules when valid, and every problem found (`zone`: its
+    [usage] tz too, which `rules report` reads; the commands that only load rules never
+    read it, so a bad one does not stop them)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -621,6 +628,7 @@ def check_text(text: str, file: str = "<rules>") -> tuple[Rules | None, list[Pro
             )
         ]
     checker = _Checker(data, file, text)
+    checker.zone = zone
     rules = checker.rules(Path(file))
     if checker.problems:
         return None, sorted(checker.problems, key=lambda p: p.line or 0)
@@ -628,9 +636,10 @@ def check_text(text: str, file: str = "<rules>") -> tuple[Rules | None, list[Pro
 
 
 def check_rules(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | None = None, zone: bool = False
 ) -> tuple[Rules | None, list[Problem], Path | None]:
-    """Validate a rules file (or the discovered jtrack.toml): rules, problems, path used."""
+    """Validate a rules file (or the discovered jtrack.toml): rules, problems, path used
+    (`zone`: see check_text)."""
     found = find_config(path, "rules")
     if found is None:
         return None, [], None
@@ -643,7 +652,7 @@ def check_rules(
             f"{found}: cannot read the rules file ({exc.strerror or exc})",
             hint="check the file's permissions",
         ) from None
-    rules, problems = check_text(text, str(found))
+    rules, problems = check_text(text, str(found), zone)
     if rules is not None:
         rules = Rules(rules.segments, rules.outcomes, rules.action_maps, found)
     return rules, problems, found
