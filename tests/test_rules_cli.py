@@ -81,6 +81,10 @@ def test_check_as_json_reports_problems_with_lines(in_tmp: Path) -> None:
     assert len(status) == 24 and status[-1] == f"{path}: invalid: 23 problems"
     res = invoke("rules", "check", in_tmp / "gone.toml", "-o", in_tmp / "check.txt")
     assert res.exit_code == 1 and "no such rules file" in (in_tmp / "check.txt").read_text()
+    res = invoke("rules", "check", in_tmp / "gone.toml", "-o", in_tmp / "check.json")
+    gone = json.loads((in_tmp / "check.json").read_text())  # (the keys of every verdict)
+    assert res.exit_code == 1 and {"file", "valid", "problems"} <= set(gone)
+    assert gone["file"] == str(in_tmp / "gone.toml") and gone["valid"] is False
 
 
 def test_check_reports_a_usage_table_the_reports_would_refuse(in_tmp: Path) -> None:
@@ -93,6 +97,9 @@ def test_check_reports_a_usage_table_the_reports_would_refuse(in_tmp: Path) -> N
     # the commands that only load rules (card, journey, sessions, explain) never read the
     # zone: a bad one does not stop them
     assert load_rules(path) is not None
+    from jtrack.core.rules import check_rules
+
+    assert check_rules(path)[0] is None  # (the library's check is the command's)
     path = write_rules(in_tmp, '[usage]\ntz = "Europe/Paris"\nusers = 3\n', "ok.toml")
     assert invoke("rules", "check", path).exit_code == 0
 

@@ -106,7 +106,7 @@ def check_cmd(
 
     out_fmt = resolve_format(fmt, output, CHECK_FORMATS, "rules check")
     try:
-        rules, problems, path = check_rules(file, zone=True)
+        rules, problems, path = check_rules(file)
         if path is None:
             raise UsageError(
                 "no rules file: none given and no ./jtrack.toml",
@@ -114,7 +114,12 @@ def check_cmd(
             )
     except JtrackError as exc:
         if output is not None:  # (the file says the verdict: never a "valid" left from before)
-            verdict = {"file": str(file) if file else None, "valid": False, "error": str(exc)}
+            import os
+
+            from jtrack.config import CONFIG_ENV, DEFAULT_NAME
+
+            looked = file or os.environ.get(CONFIG_ENV) or DEFAULT_NAME
+            verdict = {"file": str(looked), "valid": False, "problems": [], "error": str(exc)}
             text = serialize.to_json(verdict) if out_fmt == Format.json else f"error: {exc}\n"
             write_text(text, output)
         raise

@@ -342,8 +342,9 @@ def _type_note(store: Store, wanted: str) -> str | None:
     custom = wanted.lower() not in ("web", "app")
     if policy is not None and not policy.sees_custom_sessions and custom:
         return (  # (what the role may not see is not said to be absent)
-            f"no session your role may see is of type {wanted!r} (the types it may see: "
-            f"{have or 'none'}; custom session types need journey:sessiontype:view)"
+            f"no session your role may see is of type {wanted!r} (the sessions it may see "
+            f"are of: {have or 'no type: it may see none'}; custom session types need "
+            "journey:sessiontype:view)"
         )
     return f"no session of the store is of type {wanted!r} (its types: {have or 'none'})"
 

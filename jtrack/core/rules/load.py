@@ -636,10 +636,10 @@ def check_text(
 
 
 def check_rules(
-    path: str | os.PathLike[str] | None = None, zone: bool = False
+    path: str | os.PathLike[str] | None = None, zone: bool = True
 ) -> tuple[Rules | None, list[Problem], Path | None]:
     """Validate a rules file (or the discovered jtrack.toml): rules, problems, path used
-    (`zone`: see check_text)."""
+    (`zone`: its [usage] tz too, as `jtrack rules check` does; see check_text)."""
     found = find_config(path, "rules")
     if found is None:
         return None, [], None
@@ -664,7 +664,7 @@ def load_rules(path: str | os.PathLike[str] | None = None) -> Rules | None:
     Raises RulesError (a ConfigError, exit 2) naming the first problem when the file is
     invalid, ConfigError when a named file does not exist.
     """
-    rules, problems, _ = check_rules(path)
+    rules, problems, _ = check_rules(path, zone=False)  # (loading reads no zone)
     if problems:
         raise RulesError(problems)
     return rules
