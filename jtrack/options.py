@@ -148,6 +148,16 @@ OnError = Literal["fail", "skip"]
 DEFAULT_MEMORY_LIMIT = 2 * 1024**3
 
 
+def check_on_error(value: object) -> str:
+    """`on_error` as every reader takes it: "fail" or "skip"; anything else is a UsageError
+    (a misspelt "Fail" must never skip bad rows silently, in a report or a bill either)."""
+    if value not in ("fail", "skip"):
+        raise UsageError(
+            f"on_error {value!r} is not a way to handle bad rows", hint='use "fail" or "skip"'
+        )
+    return str(value)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """Everything `jtrack sessionize` is told, in one object (the engine's only options)."""
@@ -190,11 +200,7 @@ class RunOptions:
     def __post_init__(self) -> None:
         """Values the CLI would refuse are refused here too (a library caller's misspelt
         `on_error="Fail"` must not skip bad rows silently)."""
-        if self.on_error not in ("fail", "skip"):
-            raise UsageError(
-                f"on_error {self.on_error!r} is not a way to handle bad rows",
-                hint='use "fail" or "skip"',
-            )
+        check_on_error(self.on_error)
         if self.engine not in ("local", "spark"):
             import difflib
 

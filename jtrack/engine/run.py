@@ -267,6 +267,13 @@ def run_sessionize(
             hint="--store names the folder jtrack keeps its store in: a new or empty "
             "folder (default ./.jtrack), not the exports folder",
         )
+    named = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+    sources = named  # (an iterator is read once)
+    if not named and not store.exists():  # (a glob that matched nothing: no empty store)
+        raise UsageError(
+            "no sources, and no store to work on",
+            hint='pass export files, folders or globs (or "-" with stdin)',
+        )
     with store.lock(wait=opts.lock_wait):
         store.refresh()
         base = store.read_manifest() if store.exists() else None

@@ -67,6 +67,22 @@ _SYSTEM_ENTRIES = frozenset(
 )
 
 
+def as_store(store: object) -> Any:
+    """What a library caller gives as the store: a Store (or a role's view of one) as it
+    is, a path (str or PathLike) opened as Store.open opens it; anything else is a
+    UsageError, not an AttributeError deep in a read."""
+    if isinstance(store, str | os.PathLike):
+        return Store.open(store)
+    if hasattr(store, "scan_sessions") and hasattr(store, "pinned"):
+        return store
+    from jtrack.errors import UsageError
+
+    raise UsageError(
+        f"store {store!r} is no jtrack store",
+        hint="pass a jtrack.store.Store (Store.open(PATH)) or the store's folder",
+    )
+
+
 class Store:
     """A jtrack store directory."""
 

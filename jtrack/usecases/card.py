@@ -106,6 +106,7 @@ from jtrack.schema import (
 from jtrack.serialize import iso_text
 from jtrack.serialize import iso_z as _iso
 from jtrack.store import Store
+from jtrack.store.store import as_store
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
@@ -1126,6 +1127,7 @@ def build_card(
     join the frames above; segments with shown_to_agents = false are left off the card.
     Raises NotFoundError, AmbiguousIdError (exit 1) or UsageError.
     """
+    store = as_store(store)
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
@@ -1218,6 +1220,7 @@ def build_journey(
     default; jtrack.usecases.traffic); the others are counted in `Journey.scope`, and a
     visitor with none of those classes is NotFoundError naming what it has.
     """
+    store = as_store(store)
     classes = check_traffic(traffic)
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")

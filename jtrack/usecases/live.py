@@ -33,6 +33,7 @@ import polars as pl
 from jtrack.core.traffic import HUMAN, TRAFFIC_CLASSES
 from jtrack.options import DEFAULT_GAP
 from jtrack.schema import ACTIVITY_KINDS, KIND_PAGE_VIEW, KIND_SEARCH, UTC_US
+from jtrack.store.store import as_store
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
@@ -208,6 +209,8 @@ def live_frame(
     """The live frame of `store` (a jtrack.store.Store, or a jtrack.access.StoreView: the
     role applies) at `options.as_of`. `previous`: the last frame; its hour tables are reused
     while younger than `options.hour_every` seconds (and asked with the same options)."""
+    store = as_store(store)
+    store.refresh()  # ("now": the version current at this call, not one pinned earlier)
     opts = options or LiveOptions()
     now, clock = _now(opts)
     manifest = store.pinned().manifest

@@ -35,6 +35,7 @@ from jtrack.core.traffic import HUMAN
 from jtrack.errors import UsageError
 from jtrack.progress import ProgressFn
 from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT
+from jtrack.store.store import as_store
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
@@ -94,7 +95,13 @@ class ReportOptions:
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
 
     def __post_init__(self) -> None:
+        from jtrack.usecases.usage import as_day
+
         object.__setattr__(self, "traffic", check_traffic(self.traffic))
+        for name in ("since", "until"):  # (text read as --since/--until read it)
+            object.__setattr__(self, name, as_day(getattr(self, name), name))
+        if isinstance(self.top, bool) or not isinstance(self.top, int):
+            raise UsageError(f"top {self.top!r} is no whole number", hint="e.g. top=10")
         try:
             zoneinfo.ZoneInfo(self.tz)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
@@ -602,8 +609,12 @@ def _traffic_tables(s: pl.DataFrame, top: int) -> dict[str, pl.DataFrame]:
 
 def report_from_store(store: Any, options: ReportOptions | None = None) -> JourneyReport:
     """The journey summary of a jtrack store (`jtrack.store.Store`)."""
+    store = as_store(store)
     report = journey_report(
-        store.scan_sessions(), _store_events(store), options, {"store": str(store.root)}
+        store.scan_sessions(),
+        _store_events(store),
+        options,
+        {"store": str(store.root), "version": store.pinned().name},
     )
     hidden = _hidden_sessions(store, options or ReportOptions())
     if hidden:
@@ -691,9 +702,11 @@ def report_from_sources(
     from jtrack.core.traffic import user_agent_list_version
     from jtrack.engine import sessionize_sources
     from jtrack.errors import RejectedRowError
+    from jtrack.options import check_on_error
     from jtrack.read import nothing_accepted, zone_notes
     from jtrack.read.validate import field_for_reason, reject_hint
 
+    check_on_error(on_error)
     run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
     if not run.summary.files:  # (sources name only folders that hold a jtrack store)
         from jtrack.read import only_a_store

@@ -11,6 +11,7 @@ from jtrack.core.rules.evaluate import RuleResults, evaluate
 from jtrack.core.rules.explain import explain_session
 from jtrack.core.rules.model import Rules
 from jtrack.store import Store
+from jtrack.store.store import as_store
 from jtrack.usecases.traffic import check_traffic, is_all, traffic_expr
 
 
@@ -38,6 +39,11 @@ def evaluate_store(
     With session ids the store is read only for their visitors (one bucket when they share
     one visitor), so a card can call this for one session cheaply.
     """
+    store = as_store(store)
+    if isinstance(session_ids, str):  # (one id, not its characters)
+        session_ids = [session_ids]
+    if traffic is not None:
+        traffic = check_traffic(traffic)
     if session_ids is None:
         all_events, all_sessions = store.scan_events(), store.scan_sessions()
         if traffic is not None and not is_all(traffic):
@@ -79,6 +85,11 @@ def in_period(
 def explain_store(
     store: Store, rules: Rules, session_id: str, rule_ids: Sequence[str] | None = None
 ) -> pl.DataFrame:
-    """`explain_session` for one session of the store (full id; see query.resolve_session_id)."""
+    """`explain_session` for one session of the store: its full id (a prefix is resolved by
+    jtrack.usecases.sessions.resolve_session_id); `rule_ids`: only these rules (one id may
+    be given as a string)."""
+    store = as_store(store)
+    if isinstance(rule_ids, str):
+        rule_ids = [rule_ids]
     events, sessions = _visitor_events(store, [session_id])
     return explain_session(events, sessions, rules, session_id, rule_ids=rule_ids)

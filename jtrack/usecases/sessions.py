@@ -18,6 +18,7 @@ import polars as pl
 from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
 from jtrack.schema import FIELD_LABELS, SESSION_SCHEMA
 from jtrack.store import Store
+from jtrack.store.store import as_store
 from jtrack.usecases.ids import ID_COLUMNS, unique_prefix_length
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
@@ -210,6 +211,23 @@ class SessionQuery:
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
 
     def __post_init__(self) -> None:
+        from datetime import UTC
+
+        for name in ("since", "until", "as_of"):  # (text as the CLI reads it; naive: UTC)
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = _parse_when(value, name)
+            elif isinstance(value, datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            elif value is not None and not isinstance(value, datetime):
+                raise UsageError(
+                    f"{name} {value!r} is no time", hint="pass a datetime or ISO-8601 text"
+                )
+            object.__setattr__(self, name, value)
+        if isinstance(self.where, str):  # (one clause, not its characters)
+            object.__setattr__(self, "where", (self.where,))
+        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 0):
+            raise UsageError(f"limit {self.limit!r} is below 0", hint="give 0 or more")
         # (equal bounds are a question: the sessions going on at that moment)
         if self.since and self.until and self.until < self.since:
             raise UsageError(
@@ -239,6 +257,7 @@ def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
 def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     """list_sessions, with the sessions of other traffic classes the other filters kept
     counted (what `jtrack sessions` says it left out)."""
+    store = as_store(store)
     traffic = check_traffic(q.traffic)
     lf = store.scan_sessions(customer_id=q.customer)
     if q.contacts_file is not None or q.as_of is not None:

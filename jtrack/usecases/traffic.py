@@ -55,9 +55,10 @@ def parse_traffic(text: str | None, option: str = "--traffic") -> tuple[str, ...
     return tuple(c for c in TRAFFIC_CLASSES if c in chosen)
 
 
-def check_traffic(classes: Iterable[str]) -> tuple[str, ...]:
-    """Library callers' classes, checked like --traffic (UsageError on an unknown name)."""
-    return parse_traffic(",".join(classes), "traffic")
+def check_traffic(classes: Iterable[str] | str) -> tuple[str, ...]:
+    """Library callers' classes, checked like --traffic (UsageError on an unknown name); a
+    string is read as --traffic reads it ("human", "all", "crawler,ai_agent")."""
+    return parse_traffic(classes if isinstance(classes, str) else ",".join(classes), "traffic")
 
 
 def is_all(classes: Sequence[str]) -> bool:

@@ -189,6 +189,19 @@ def parse_day(text: str, option: str) -> date:
         ) from None
 
 
+def as_day(value: object, name: str) -> date | None:
+    """A library caller's day: a date, or text as parse_day reads it ("2026-10-03",
+    "2026-10"); None stays None; anything else is a UsageError (not a late Polars error)."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        return parse_day(value, name)
+    raise UsageError(
+        f"{name} {value!r}: a day is a datetime.date or text such as 2026-10-03",
+        hint='pass date(2026, 10, 3) or "2026-10-03"',
+    )
+
+
 def parse_as_of(text: str, tz: str) -> datetime:
     """ISO-8601 date or time (or `now`); without an offset it is read in `tz`. Returned in
     UTC."""
@@ -246,9 +259,13 @@ def usage_config(config: Mapping[str, Any], path: Path | None = None) -> dict[st
     return out
 
 
-def check_billable(names: Sequence[str], where: str = "--billable") -> tuple[str, ...]:
-    """Validated billable classes, in report order, without repeats."""
+def check_billable(names: Sequence[str] | str, where: str = "--billable") -> tuple[str, ...]:
+    """Validated billable classes, in report order, without repeats (a string is read as
+    --billable reads it: "page_view,search")."""
     import difflib
+
+    if isinstance(names, str):
+        names = names.split(",")
 
     cleaned = [n.strip() for n in names if n.strip()]
     for n in cleaned:
@@ -280,8 +297,14 @@ class UsageOptions:
     per_user: int | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.as_of, datetime):
+            raise UsageError(
+                f"as_of {self.as_of!r} is no datetime", hint="pass an aware datetime.datetime"
+            )
         if self.as_of.tzinfo is None:
             raise UsageError("as_of needs a time zone", hint="pass an aware datetime")
+        for name in ("month", "since", "until"):  # (text read as the CLI reads it)
+            object.__setattr__(self, name, as_day(getattr(self, name), name))
         if self.by not in ("day", "month"):
             raise UsageError(
                 f"--by {self.by!r}: usage is counted by day or by month", hint="use day or month"
@@ -312,7 +335,7 @@ class UsageOptions:
                 hint="or set users and per_user in the [usage] table of the config file",
             )
         check_tz(self.tz)
-        check_billable(self.billable)
+        object.__setattr__(self, "billable", check_billable(self.billable))
 
     @property
     def allowance(self) -> int | None:
@@ -404,6 +427,9 @@ class UsageInput:
     @classmethod
     def from_store(cls, store: Any) -> UsageInput:
         """Events of a jtrack store (`jtrack.store.Store`)."""
+        from jtrack.store.store import as_store
+
+        store = as_store(store)
         scan = store.scan_events(
             columns=[
                 "event_id",
@@ -501,6 +527,9 @@ class UsageInput:
         else goes through `jtrack.read.read_events`. With `on_error="fail"`, compute_usage
         raises the first rejected row's error (RejectedRowError, naming file, line, field
         and reason), unless no row at all is an event (that error comes first)."""
+        from jtrack.options import check_on_error
+
+        check_on_error(on_error)
         from jtrack.read import (
             FileStats,
             expand_sources,

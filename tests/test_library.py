@@ -1,0 +1,128 @@
+"""jtrack as a library (the README's "Library"): what a hurried caller gives is taken as the
+CLI takes it, or refused with a jtrack.errors class, never a bare Python or Polars error nor
+a silently wrong answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from jtrack.core.rules import parse_rules
+from jtrack.engine import run_sessionize
+from jtrack.errors import UsageError
+from jtrack.store import Store
+from jtrack.usecases.card import build_card, build_journey
+from jtrack.usecases.live import LiveOptions, live_frame
+from jtrack.usecases.report import ReportOptions, report_from_sources, report_from_store
+from jtrack.usecases.rules import evaluate_store, explain_store
+from jtrack.usecases.sessions import SessionQuery, list_sessions
+from jtrack.usecases.usage import UsageInput, UsageOptions, compute_usage
+from tests.helpers import T0, flat_event, flat_frame
+
+RULES = parse_rules(
+    '[[segment]]\nid = "viewer"\n[[segment.pattern]]\n'
+    'conditions = [{ field = "eventName", operator = "equal", values = ["page_viewed"] }]\n',
+    "r.toml",
+)
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[Store, Path]:
+    rows = [flat_event(f"e{i}", f"v{i % 3}", T0 + timedelta(minutes=i)) for i in range(9)]
+    src = tmp_path / "day1.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([src], store)
+    return store, src
+
+
+def test_a_misspelt_on_error_never_skips_bad_rows_in_a_report_or_a_bill(tmp_path: Path) -> None:
+    """`on_error="Fail"` was taken for skip: a report and a bill left a bad row out."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"event_id": "x"}\n')
+    for call in (
+        lambda: report_from_sources([bad], on_error="Fail"),
+        lambda: UsageInput.from_sources([bad], on_error="raise"),
+    ):
+        with pytest.raises(UsageError, match="not a way to handle bad rows"):
+            call()
+
+
+def test_one_string_where_a_sequence_is_wanted_is_one_item(built: tuple[Store, Path]) -> None:
+    """A session id, a traffic class, a billable class, a rule id or a --where clause given
+    as a string was iterated as characters: an empty answer or "'h' is not a class"."""
+    store, _ = built
+    sid = store.scan_sessions().collect()["id"][0]
+    one = evaluate_store(store, RULES, session_ids=sid)
+    assert one.segments.equals(evaluate_store(store, RULES, session_ids=[sid]).segments)
+    assert one.segments.height == 1
+    assert build_journey(store, "v0", traffic="human").to_dict()["totals"]["sessions"] == 1
+    assert ReportOptions(traffic="human").traffic == ("human",)
+    as_of = datetime(2026, 11, 1, tzinfo=UTC)
+    assert UsageOptions(as_of=as_of, billable="page_view,search").billable == (
+        "page_view",
+        "search",
+    )
+    assert set(explain_store(store, RULES, sid, rule_ids="viewer")["rule_id"]) == {"viewer"}
+    q = SessionQuery(where="customer_id=v1")
+    assert list_sessions(store, q)["customer_id"].to_list() == ["v1"]
+
+
+def test_a_store_is_a_store_or_its_folder_everywhere(built: tuple[Store, Path]) -> None:
+    """run_sessionize took a path; every reading entry point failed on one with an
+    AttributeError."""
+    store, _ = built
+    path = str(store.root)
+    sid = store.scan_sessions().collect()["id"][0]
+    assert build_card(path, sid[:8]).to_dict()["session"]["id"] == sid
+    assert build_journey(path, "v0").to_dict()["totals"]["sessions"] == 1
+    assert report_from_store(path).overview["sessions"] == 3
+    assert evaluate_store(store.root, RULES).segments.height == 3
+    assert list_sessions(path, SessionQuery()).height == 3
+    assert live_frame(path, LiveOptions(as_of=T0 + timedelta(minutes=9))).version
+    opts = UsageOptions(as_of=datetime(2026, 11, 1, tzinfo=UTC), month="2026-10")
+    assert compute_usage(UsageInput.from_store(path), opts).to_dict()["totals"]
+    with pytest.raises(UsageError, match="is no jtrack store"):
+        report_from_store(42)
+
+
+def test_days_and_times_are_taken_as_the_cli_takes_them(built: tuple[Store, Path]) -> None:
+    """A naive datetime or ISO text as `since` failed late with a Polars schema error or a
+    query-plan dump; a month as text, with an AttributeError."""
+    store, _ = built
+    every = list_sessions(store, SessionQuery()).height
+    naive = SessionQuery(since=T0.replace(tzinfo=None))
+    assert naive.since == T0 and list_sessions(store, naive).height == every
+    assert SessionQuery(since="2026-10-03T09:00Z").since == T0
+    assert ReportOptions(since="2026-10-01").since == date(2026, 10, 1)
+    opts = UsageOptions(as_of=datetime(2026, 11, 1, tzinfo=UTC), month="2026-10")
+    assert opts.month == date(2026, 10, 1)
+    with pytest.raises(UsageError):
+        SessionQuery(limit=-1)
+    with pytest.raises(UsageError):
+        UsageOptions(as_of="2026-11-01")  # type: ignore[arg-type]
+
+
+def test_no_sources_for_a_new_store_is_refused_not_an_empty_store(tmp_path: Path) -> None:
+    """A glob that matched nothing built an empty store without a word."""
+    with pytest.raises(UsageError, match="no sources"):
+        run_sessionize([], Store.open(tmp_path / "new"))
+    assert not (tmp_path / "new").exists()
+
+
+def test_reading_now_sees_the_version_of_now(built: tuple[Store, Path], tmp_path: Path) -> None:
+    """A Store pins the version it first reads (a report never mixes two) until refresh();
+    a live frame is of now (it was frozen at the first), and a report says which version
+    it read."""
+    store, _ = built
+    first = live_frame(store, LiveOptions(as_of=T0 + timedelta(hours=1)))
+    version = report_from_store(store).source["version"]
+    more = tmp_path / "day2.parquet"
+    flat_frame([flat_event("n1", "v9", T0 + timedelta(minutes=30))]).write_parquet(more)
+    run_sessionize([more], Store.open(store.root))  # (another process's run)
+    assert report_from_store(store).source["version"] == version  # (pinned)
+    later = live_frame(store, LiveOptions(as_of=T0 + timedelta(hours=1)))
+    assert later.version != first.version
+    assert report_from_store(store).source["version"] != version
