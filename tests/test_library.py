@@ -126,3 +126,13 @@ def test_reading_now_sees_the_version_of_now(built: tuple[Store, Path], tmp_path
     later = live_frame(store, LiveOptions(as_of=T0 + timedelta(hours=1)))
     assert later.version != first.version
     assert report_from_store(store).source["version"] != version
+
+
+def test_a_run_gives_every_warning_the_cli_says(built: tuple[Store, Path], tmp_path: Path) -> None:
+    """`run.warnings` left out what the reading warned of (an empty file) and conflicting
+    redeliveries, which `jtrack sessionize` says: `all_warnings()` has them all."""
+    store, _ = built
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    run = run_sessionize([empty], store)
+    assert any("holds no events" in w for w in run.all_warnings())

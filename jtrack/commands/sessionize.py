@@ -426,17 +426,8 @@ def _session_options(
 def run_warnings(run: Any) -> list[str]:
     """A run's `warning:` lines (empty inputs, rejected rows, conflicting redeliveries, stored
     events moved beyond the far-future cut, a store that shrank): what sessionize and watch
-    both say, even with -q, as they may mean something is wrong."""
-    lines = [*run.read.warnings, *run.warnings]
-    conflicts = run.conflicts
-    if conflicts is not None and conflicts.height:
-        ids = conflicts["event_id"].head(5).to_list()
-        more = f" (+{conflicts.height - 5} more)" if conflicts.height > 5 else ""
-        lines.append(
-            f"{conflicts.height} event id(s) came more than once with different contents; "
-            f"the earliest of each was kept: {', '.join(ids)}{more}"
-        )
-    return lines
+    both say, even with -q, as they may mean something is wrong (StoredRun.all_warnings)."""
+    return list(run.all_warnings())
 
 
 def _warn(run: Any, quiet: bool) -> None:

@@ -192,7 +192,8 @@ class StoredRun:
     store: Store | None = None
     notes: list[str] = field(default_factory=list)
     #: what may mean something is wrong, said even by a quiet run: rows this run rejected
-    #: (--on-error skip), a --replace that left the store smaller
+    #: (--on-error skip), a --replace that left the store smaller (all_warnings(): these,
+    #: the reading's and the conflicting redeliveries', every line `jtrack sessionize` says)
     warnings: list[str] = field(default_factory=list)
     #: those of `warnings` about the sources that hold every run until fixed (files and
     #: folders left out, a contacts file cut short): `jtrack watch` says them once
@@ -203,6 +204,22 @@ class StoredRun:
     #: the notes (also in `notes`) of the files of this run whose every event was taken in
     #: already: the same export twice, or a file edited in place (jtrack watch says them)
     repeated_files: list[str] = field(default_factory=list)
+
+    def all_warnings(self) -> list[str]:
+        """Every warning of the run, as `jtrack sessionize` and `jtrack watch` say them (even
+        with -q): the reading's (empty inputs, files left out, times without a zone that
+        matter...), the run's own, and event ids that came more than once with different
+        contents."""
+        lines = [*self.read.warnings, *self.warnings]
+        conflicts = self.conflicts
+        if conflicts is not None and conflicts.height:
+            ids = conflicts["event_id"].head(5).to_list()
+            more = f" (+{conflicts.height - 5} more)" if conflicts.height > 5 else ""
+            lines.append(
+                f"{conflicts.height} event id(s) came more than once with different contents; "
+                f"the earliest of each was kept: {', '.join(ids)}{more}"
+            )
+        return lines
 
     def session_table(self, limit: int | None = None) -> pl.DataFrame:
         """The store's sessions by start and id (the first `limit` of them)."""
