@@ -222,5 +222,9 @@ class RunOptions:
             raise UsageError(f"lock_wait {self.lock_wait!r}", hint="seconds, 0 or more")
         for name in ("buckets", "units", "chunk_rows"):
             value = getattr(self, name)
-            if value is not None and value < 1:
+            bad = not isinstance(value, int) or isinstance(value, bool) or value < 1
+            if value is not None and bad:
                 raise UsageError(f"{name} {value!r}", hint="a whole number of at least 1")
+        for name in ("forget_contacts", "rebuild", "replace", "force", "follow"):
+            if not isinstance(getattr(self, name), bool):  # ("yes" would read as True)
+                raise UsageError(f"{name} {getattr(self, name)!r}", hint="True or False")

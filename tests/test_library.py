@@ -136,3 +136,32 @@ def test_a_run_gives_every_warning_the_cli_says(built: tuple[Store, Path], tmp_p
     empty.write_text("")
     run = run_sessionize([empty], store)
     assert any("holds no events" in w for w in run.all_warnings())
+
+
+def test_wrong_types_are_usage_errors_and_text_is_read_as_the_cli_reads_it(
+    built: tuple[Store, Path], tmp_path: Path
+) -> None:
+    """`gap="30m"` in build_card was a TypeError deep inside, `rebuild="yes"` was taken,
+    `buckets="4"` a TypeError, a rules file's path an AttributeError, a negative journey
+    limit dropped the oldest card."""
+    from jtrack.options import RunOptions
+
+    store, _ = built
+    sid = store.scan_sessions().collect()["id"][0]
+    assert build_card(store, sid, gap="30m", as_of="2026-10-04").to_dict()["session"]["id"] == sid
+    with pytest.raises(UsageError, match="gap 30"):
+        build_card(store, sid, gap=30)  # type: ignore[arg-type]
+    for bad in ({"rebuild": "yes"}, {"buckets": "4"}, {"force": 1}):
+        with pytest.raises(UsageError):
+            RunOptions(**bad)  # type: ignore[arg-type]
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(
+        '[[segment]]\nid = "viewer"\n[[segment.pattern]]\n'
+        'conditions = [{ field = "eventName", operator = "equal", values = ["page_viewed"] }]\n'
+    )
+    assert evaluate_store(store, rules_file).segments.height == 3
+    assert build_card(store, sid, rules=str(rules_file)).to_dict()["segments"]
+    with pytest.raises(UsageError):
+        explain_store(store, None, sid)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="below 0"):
+        build_journey(store, "v0", limit=-1)

@@ -92,6 +92,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from jtrack.core.rules.load import as_rules
 from jtrack.core.rules.model import SHOWN_TO_AGENTS_NOTE
 from jtrack.core.traffic import HUMAN
 from jtrack.errors import ConfigError, DataError, NotFoundError, UsageError
@@ -367,11 +368,23 @@ def _context(
     colors: Sequence[tuple[str, str]] | Mapping[str, str] | None,
 ) -> _Context:
     manifest = store.manifest()
+    if isinstance(gap, str):  # (as --gap takes it: "30m")
+        from jtrack.options import parse_duration
+
+        gap = parse_duration(gap, "gap")
+    if gap is not None and not isinstance(gap, timedelta):
+        raise UsageError(f"gap {gap!r}", hint='a datetime.timedelta, or text such as "30m"')
     if gap is None:
         secs = (manifest.get("options") or {}).get("gap_seconds")
         gap = timedelta(seconds=float(secs)) if secs else DEFAULT_GAP
+    if isinstance(as_of, str):  # (as --as-of takes it)
+        from jtrack.usecases.sessions import parse_when
+
+        as_of = parse_when(as_of, "as_of")
     if as_of is None:
         as_of = datetime.now(UTC)
+    elif not isinstance(as_of, datetime):
+        raise UsageError(f"as_of {as_of!r}", hint="a datetime, or ISO-8601 text")
     elif as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     if colors is None:
@@ -1128,6 +1141,7 @@ def build_card(
     Raises NotFoundError, AmbiguousIdError (exit 1) or UsageError.
     """
     store = as_store(store)
+    rules = as_rules(rules)
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
@@ -1221,6 +1235,7 @@ def build_journey(
     visitor with none of those classes is NotFoundError naming what it has.
     """
     store = as_store(store)
+    rules = as_rules(rules)
     classes = check_traffic(traffic)
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
@@ -1347,6 +1362,8 @@ def build_journey(
         )
         per_customer[c] = begun_c.filter(pl.col("type") == "web").height
         zones[c] = _visitor_zone(begun_c)
+    if limit is not None and (isinstance(limit, bool) or limit < 0):
+        raise UsageError(f"limit {limit!r} is below 0", hint="give 0 or more (0: the totals)")
     shown = sessions.head(limit) if limit is not None else sessions
     events = pl.concat(
         [

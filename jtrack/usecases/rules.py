@@ -9,6 +9,7 @@ import polars as pl
 
 from jtrack.core.rules.evaluate import RuleResults, evaluate
 from jtrack.core.rules.explain import explain_session
+from jtrack.core.rules.load import as_rules
 from jtrack.core.rules.model import Rules
 from jtrack.store import Store
 from jtrack.store.store import as_store
@@ -40,6 +41,7 @@ def evaluate_store(
     one visitor), so a card can call this for one session cheaply.
     """
     store = as_store(store)
+    rules = as_rules(rules)
     if isinstance(session_ids, str):  # (one id, not its characters)
         session_ids = [session_ids]
     if traffic is not None:
@@ -89,6 +91,12 @@ def explain_store(
     jtrack.usecases.sessions.resolve_session_id); `rule_ids`: only these rules (one id may
     be given as a string)."""
     store = as_store(store)
+    loaded = as_rules(rules)
+    if loaded is None:
+        from jtrack.errors import UsageError
+
+        raise UsageError("explain needs rules", hint="pass load_rules(FILE), or the file")
+    rules = loaded
     if isinstance(rule_ids, str):
         rule_ids = [rule_ids]
     events, sessions = _visitor_events(store, [session_id])

@@ -12,6 +12,7 @@ from jtrack.core.rules.explain import explain_session
 from jtrack.core.rules.load import (
     Problem,
     RulesError,
+    as_rules,
     check_rules,
     check_text,
     load_rules,
@@ -36,6 +37,7 @@ __all__ = [
     "RulesError",
     "RulesReport",
     "Segment",
+    "as_rules",
     "check_rules",
     "check_text",
     "evaluate",

@@ -670,6 +670,20 @@ def load_rules(path: str | os.PathLike[str] | None = None) -> Rules | None:
     return rules
 
 
+def as_rules(rules: object) -> Rules | None:
+    """What a library caller gives as rules: Rules (or None) as they are, a rules file's path
+    loaded (load_rules); anything else is a UsageError."""
+    if rules is None or isinstance(rules, Rules):
+        return rules
+    if isinstance(rules, str | os.PathLike):
+        return load_rules(rules)
+    from jtrack.errors import UsageError
+
+    raise UsageError(
+        f"rules {rules!r}", hint="a jtrack.core.rules.Rules (load_rules(FILE)), or the file"
+    )
+
+
 def parse_rules(text: str, file: str = "<rules>") -> Rules:
     """Rules from TOML text; raises RulesError when invalid."""
     rules, problems = check_text(text, file)
