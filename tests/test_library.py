@@ -102,7 +102,7 @@ def test_days_and_times_are_taken_as_the_cli_takes_them(built: tuple[Store, Path
     with pytest.raises(UsageError):
         SessionQuery(limit=-1)
     with pytest.raises(UsageError):
-        UsageOptions(as_of="2026-11-01")  # type: ignore[arg-type]
+        UsageOptions(as_of=20261101)  # type: ignore[arg-type]
 
 
 def test_no_sources_for_a_new_store_is_refused_not_an_empty_store(tmp_path: Path) -> None:
@@ -165,3 +165,23 @@ def test_wrong_types_are_usage_errors_and_text_is_read_as_the_cli_reads_it(
         explain_store(store, None, sid)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="below 0"):
         build_journey(store, "v0", limit=-1)
+
+
+def test_a_bill_of_a_month_is_of_a_whole_month(built: tuple[Store, Path]) -> None:
+    """`month="2026-10-15"` (or a mid-month date) billed 0 events for a month that had
+    them; a date as SessionQuery's `since` was refused; text `as_of` of a bill, a
+    `traffic=None` and a `limit="5"` were bare Python errors."""
+    store, _ = built
+    as_of = datetime(2026, 12, 31, tzinfo=UTC)
+    for month in ("2026-10-15", date(2026, 10, 15)):
+        with pytest.raises(UsageError):
+            UsageOptions(as_of=as_of, month=month)  # type: ignore[arg-type]
+    whole = UsageOptions(as_of="2026-12-31", month=date(2026, 10, 1))
+    assert whole.as_of == as_of
+    assert compute_usage(UsageInput.from_store(store), whole).to_dict()["month"]["month_to_date"]
+    since = SessionQuery(since=date(2026, 10, 3))
+    assert since.since == datetime(2026, 10, 3, tzinfo=UTC)
+    assert list_sessions(store, since).height == 3
+    for bad in ({"traffic": None}, {"limit": "5"}):
+        with pytest.raises(UsageError):
+            list_sessions(store, SessionQuery(**bad))  # type: ignore[arg-type]

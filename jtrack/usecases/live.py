@@ -127,6 +127,10 @@ class LiveOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "traffic", check_traffic(self.traffic))
+        if isinstance(self.as_of, str):  # (as --as-of reads it)
+            from jtrack.usecases.sessions import parse_when
+
+            object.__setattr__(self, "as_of", parse_when(self.as_of, "as_of"))
         if self.as_of is not None:
             at = self.as_of if self.as_of.tzinfo else self.as_of.replace(tzinfo=UTC)
             object.__setattr__(self, "as_of", at.astimezone(UTC))

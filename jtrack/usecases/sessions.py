@@ -11,7 +11,7 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
@@ -217,6 +217,8 @@ class SessionQuery:
             value = getattr(self, name)
             if isinstance(value, str):
                 value = _parse_when(value, name)
+            elif isinstance(value, date) and not isinstance(value, datetime):  # (its midnight)
+                value = datetime(value.year, value.month, value.day, tzinfo=UTC)
             elif isinstance(value, datetime) and value.tzinfo is None:
                 value = value.replace(tzinfo=UTC)
             elif value is not None and not isinstance(value, datetime):
@@ -226,8 +228,9 @@ class SessionQuery:
             object.__setattr__(self, name, value)
         if isinstance(self.where, str):  # (one clause, not its characters)
             object.__setattr__(self, "where", (self.where,))
-        if self.limit is not None and (isinstance(self.limit, bool) or self.limit < 0):
-            raise UsageError(f"limit {self.limit!r} is below 0", hint="give 0 or more")
+        bad = not isinstance(self.limit, int) or isinstance(self.limit, bool)
+        if self.limit is not None and (bad or self.limit < 0):
+            raise UsageError(f"limit {self.limit!r}", hint="a whole number, 0 or more")
         # (equal bounds are a question: the sessions going on at that moment)
         if self.since and self.until and self.until < self.since:
             raise UsageError(

@@ -58,6 +58,10 @@ def parse_traffic(text: str | None, option: str = "--traffic") -> tuple[str, ...
 def check_traffic(classes: Iterable[str] | str) -> tuple[str, ...]:
     """Library callers' classes, checked like --traffic (UsageError on an unknown name); a
     string is read as --traffic reads it ("human", "all", "crawler,ai_agent")."""
+    if classes is None:
+        raise UsageError(
+            "traffic None: no classes", hint='give "human", "all" or a list of classes'
+        )
     return parse_traffic(classes if isinstance(classes, str) else ",".join(classes), "traffic")
 
 

@@ -297,13 +297,24 @@ class UsageOptions:
     per_user: int | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.as_of, str):  # (as --as-of reads it: no offset is in `tz`)
+            object.__setattr__(self, "as_of", parse_as_of(self.as_of, self.tz))
         if not isinstance(self.as_of, datetime):
             raise UsageError(
                 f"as_of {self.as_of!r} is no datetime", hint="pass an aware datetime.datetime"
             )
         if self.as_of.tzinfo is None:
             raise UsageError("as_of needs a time zone", hint="pass an aware datetime")
-        for name in ("month", "since", "until"):  # (text read as the CLI reads it)
+        if isinstance(self.month, str):  # (as --month reads it: a month, never a day)
+            object.__setattr__(self, "month", parse_month(self.month, "month"))
+        month = as_day(self.month, "month")
+        if month is not None and month.day != 1:  # (a bill of part of a month reads as 0)
+            raise UsageError(
+                f"month {month.isoformat()} is no month's first day",
+                hint=f'pass {month.replace(day=1).isoformat()!r} or "{month:%Y-%m}"',
+            )
+        object.__setattr__(self, "month", month)
+        for name in ("since", "until"):  # (text read as --since/--until read it)
             object.__setattr__(self, name, as_day(getattr(self, name), name))
         if self.by not in ("day", "month"):
             raise UsageError(
