@@ -178,6 +178,10 @@ def test_a_bill_of_a_month_is_of_a_whole_month(built: tuple[Store, Path]) -> Non
             UsageOptions(as_of=as_of, month=month)  # type: ignore[arg-type]
     whole = UsageOptions(as_of="2026-12-31", month=date(2026, 10, 1))
     assert whole.as_of == as_of
+    assert UsageOptions(as_of=as_of, month="2026-10-01").month == date(2026, 10, 1)
+    with pytest.raises(UsageError, match="not a known time zone"):
+        UsageOptions(as_of="2026-12-31", tz="Mars/Base")
+    assert LiveOptions(as_of=date(2026, 10, 4)).as_of == datetime(2026, 10, 4, tzinfo=UTC)
     assert compute_usage(UsageInput.from_store(store), whole).to_dict()["month"]["month_to_date"]
     since = SessionQuery(since=date(2026, 10, 3))
     assert since.since == datetime(2026, 10, 3, tzinfo=UTC)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -131,6 +131,9 @@ class LiveOptions:
             from jtrack.usecases.sessions import parse_when
 
             object.__setattr__(self, "as_of", parse_when(self.as_of, "as_of"))
+        elif isinstance(self.as_of, date) and not isinstance(self.as_of, datetime):
+            day = self.as_of  # (its midnight, as SessionQuery takes a day)
+            object.__setattr__(self, "as_of", datetime(day.year, day.month, day.day))
         if self.as_of is not None:
             at = self.as_of if self.as_of.tzinfo else self.as_of.replace(tzinfo=UTC)
             object.__setattr__(self, "as_of", at.astimezone(UTC))

@@ -297,6 +297,7 @@ class UsageOptions:
     per_user: int | None = None
 
     def __post_init__(self) -> None:
+        check_tz(self.tz)
         if isinstance(self.as_of, str):  # (as --as-of reads it: no offset is in `tz`)
             object.__setattr__(self, "as_of", parse_as_of(self.as_of, self.tz))
         if not isinstance(self.as_of, datetime):
@@ -305,9 +306,10 @@ class UsageOptions:
             )
         if self.as_of.tzinfo is None:
             raise UsageError("as_of needs a time zone", hint="pass an aware datetime")
-        if isinstance(self.month, str):  # (as --month reads it: a month, never a day)
-            object.__setattr__(self, "month", parse_month(self.month, "month"))
-        month = as_day(self.month, "month")
+        text = self.month.strip() if isinstance(self.month, str) else None
+        if text is not None and re.fullmatch(r"\d{4}-\d{1,2}", text):  # (as --month reads it)
+            object.__setattr__(self, "month", parse_month(text, "month"))
+        month = as_day(self.month, "month")  # (a day: only a month's first)
         if month is not None and month.day != 1:  # (a bill of part of a month reads as 0)
             raise UsageError(
                 f"month {month.isoformat()} is no month's first day",
