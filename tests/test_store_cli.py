@@ -284,6 +284,29 @@ def test_versions_an_earlier_jtrack_wrote_without_their_base_keep_the_newest(
     assert store.versions() == ["v000002", "v000003", "v000004"]
 
 
+def test_after_a_rollback_to_an_earlier_jtracks_version_the_abandoned_ones_go(
+    tmp_path: Path,
+) -> None:
+    """Rolled back to a version an earlier jtrack wrote (it does not say its base), the
+    next run kept the versions rolled back from as "the newest others", and let go of the
+    one the version rolled back to was written on."""
+    store = Store.open(tmp_path / "store")
+    days = _one_event_days(tmp_path, range(7))
+    for f in days[:5]:
+        run_sessionize([f], store, keep=4)
+    for name in store.versions():  # (as an earlier jtrack wrote them)
+        path = store.version_dir(name) / "manifest.json"
+        data = json.loads(path.read_text())
+        del data["base"]
+        path.write_text(json.dumps(data, sort_keys=True))
+    assert store.versions() == ["v000001", "v000002", "v000003", "v000004", "v000005"]
+    assert _run("store", "rollback", "v000003", "--store", str(store.root)).exit_code == 0
+    run_sessionize([days[5]], store, keep=2)
+    store.refresh()
+    assert store.current_name() == "v000006"
+    assert store.versions() == ["v000002", "v000003", "v000006"]  # not v000004, v000005
+
+
 def test_after_a_rollback_to_a_version_whose_base_is_gone_the_abandoned_ones_go(
     tmp_path: Path,
 ) -> None:

@@ -491,9 +491,10 @@ class Store:
     def collect_garbage(self, keep: int = DEFAULT_KEEP) -> list[str]:
         """Remove versions no one needs, unless a reader holds them: kept are the current
         one, the `keep` it was written on (its base, that one's base, ...: after a rollback
-        and a run, the version rolled back to, not the ones abandoned), the newest others
-        when that line is shorter, and any newer than the current (what a rollback went back
-        from, until the next run). Returns the names removed."""
+        and a run, the version rolled back to, not the ones abandoned), the newest of the
+        older ones when that line stops at a version that does not say its base, and any
+        newer than the current (what a rollback went back from, until the next run).
+        Returns the names removed."""
         current = self.current_name()
         leased = self._leased()
         if leased is None:  # a reader is choosing a version right now: next time
@@ -516,10 +517,16 @@ class Store:
             line.append(at)
             counted += not compacted
         wanted = {*line, *newer, *([current] if current is not None else [])}
-        for name in reversed(names):  # a line cut short by an unknown base: the newest others
+        # a line cut short by an unknown base (an earlier jtrack's version): the newest of
+        # those older than where it stops, which is what its base line was (never the ones
+        # a rollback went back from, between the current and the version rolled back to)
+        last = line[-1] if line else current
+        below = version_number(last) if last is not None else None
+        for name in reversed(names):
             if recorded or counted >= keep:
                 break
-            if name not in wanted:
+            older = below is None or (version_number(name) or 0) < below
+            if name not in wanted and older:
                 wanted.add(name)
                 line.append(name)
                 counted += 1
