@@ -98,8 +98,9 @@ def check_cmd(
 ) -> None:
     """Validate a rules file and list every problem at once (file:line, the key, and the
     nearest valid key or operator); exit 2 when the file is invalid. With -q a valid file
-    prints nothing (the exit status says it). -o writes the summary (or, with -f json, the
-    document) to a file; the problems are on stderr either way."""
+    prints nothing (the exit status says it). -o writes the verdict to a file (the summary,
+    the problems, or why the file could not be read; with -f json the document); the
+    problems are on stderr either way."""
     from jtrack import serialize
     from jtrack.core.rules import check_rules
     from jtrack.errors import ExitCode, JtrackError, UsageError
