@@ -148,13 +148,13 @@ OnError = Literal["fail", "skip"]
 DEFAULT_MEMORY_LIMIT = 2 * 1024**3
 
 
-def check_on_error(value: object) -> str:
+def check_on_error(value: object, name: str = "on_error") -> str:
     """`on_error` as every reader takes it: "fail" or "skip"; anything else is a UsageError
-    (a misspelt "Fail" must never skip bad rows silently, in a report or a bill either)."""
+    (a misspelt "Fail" must never skip bad rows silently, in a report or a bill either).
+    `name`: as the caller spells the option (the CLI's `--on-error`)."""
     if value not in ("fail", "skip"):
-        raise UsageError(
-            f"on_error {value!r} is not a way to handle bad rows", hint='use "fail" or "skip"'
-        )
+        words = "fail or skip" if name.startswith("--") else '"fail" or "skip"'
+        raise UsageError(f"{name} {value!r} is not a way to handle bad rows", hint=f"use {words}")
     return str(value)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import polars as pl
 
 ISO_FMT = "%Y-%m-%dT%H:%M:%S%.3fZ"
-ISO_FMT_US = "%Y-%m-%dT%H:%M:%S%.6fZ"
 
 #: CSV cells starting with one of these are formulas to Excel, LibreOffice and Sheets.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -42,14 +41,14 @@ def iso_z(d: datetime | None) -> str | None:
     return (text if d.microsecond % 1000 else text[:-3]) + "Z"
 
 
-def iso_text(col: pl.Expr) -> pl.Expr:
-    """A UTC datetime as ISO-8601 text with a `Z`: milliseconds, or microseconds when the
-    value has them (the store keeps microseconds; each value is written alike whatever the
-    rows beside it)."""
+def iso_text(col: pl.Expr, fmt: str = ISO_FMT) -> pl.Expr:
+    """A UTC datetime as ISO-8601 text with a `Z` (or as `fmt`, whose fraction is `%.3f`):
+    milliseconds, or microseconds when the value has them (the store keeps microseconds;
+    each value is written alike whatever the rows beside it)."""
     return (
         pl.when(col.dt.microsecond() % 1000 != 0)
-        .then(col.dt.strftime(ISO_FMT_US))
-        .otherwise(col.dt.strftime(ISO_FMT))
+        .then(col.dt.strftime(fmt.replace("%.3f", "%.6f")))
+        .otherwise(col.dt.strftime(fmt))
     )
 
 

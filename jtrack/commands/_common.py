@@ -108,13 +108,9 @@ def error_line(message: str) -> None:
 
 def check_on_error(value: str) -> str:
     """--on-error's value (fail or skip); anything else is an invocation error."""
-    if value not in ("fail", "skip"):
-        from jtrack.errors import UsageError
+    from jtrack.options import check_on_error as check
 
-        raise UsageError(
-            f"--on-error {value!r} is not a way to handle bad rows", hint="use fail or skip"
-        )
-    return value
+    return check(value, "--on-error")
 
 
 def warning_line(message: str) -> None:
@@ -361,6 +357,17 @@ def emit_frame(
         print_renderables([FrameTable(shown, title, **table)], output)
 
 
+def roles_config(
+    rules: str | os.PathLike[str] | None, config: str | os.PathLike[str] | None = None
+) -> str | os.PathLike[str] | None:
+    """The config file a command's roles come from: the `--config` named, else the
+    `--rules` file when it holds roles, else None (the config found as load_config finds
+    it)."""
+    if config is None and rules is not None and _holds_roles(Path(rules)):
+        return rules
+    return config
+
+
 def _holds_roles(path: Path) -> bool:
     """Whether a config file defines roles (a [roles] table or a default_role)."""
     from jtrack.config import load_config
@@ -538,8 +545,7 @@ def open_store(
     named: they are never ignored silently)."""
     from jtrack.access import open_view, set_output_policy
 
-    if config is None and rules is not None and _holds_roles(Path(rules)):
-        config = rules
+    config = roles_config(rules, config)
     view = open_view(store, role=role, redact=redact, config=config)
     set_output_policy(view.policy)  # every output of this command is protected with it
     return view

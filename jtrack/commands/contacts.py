@@ -123,12 +123,11 @@ def warn_invalid(
     email and phone values masked or hashed as the role and --redact say (the roles of the
     `config` file named when it holds roles, as open_store finds them)."""
     from jtrack.access import load_policy
-    from jtrack.commands._common import _holds_roles
+    from jtrack.commands._common import roles_config
     from jtrack.core.contacts import load_contacts
 
     _, invalid = load_contacts(path, default_region)
-    named = config if config is not None and _holds_roles(Path(config)) else None
-    print_warnings(invalid, load_policy(role, redact=redact, config=named))
+    print_warnings(invalid, load_policy(role, redact=redact, config=roles_config(config)))
 
 
 def print_warnings(invalid: pl.DataFrame, policy: Any = None) -> None:

@@ -288,6 +288,11 @@ def _terminate(signum: int, frame: Any) -> None:
 # ---------------------------------------------------------------------------- sources
 
 
+def _globbed(raw: str) -> bool:
+    """Whether a source is a pattern (a path that is there is read literally, `[` and all)."""
+    return any(ch in raw for ch in "*?[") and not Path(raw).exists()
+
+
 def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
     """The folders to watch (folder, recursive) for the sources: a folder itself, a file's
     folder (for its rotation), a glob's fixed prefix. A missing folder is exit 1, as for
@@ -298,7 +303,7 @@ def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
     for raw in sources:
         p = Path(raw)
         seps = tuple({"/", os.sep})  # (Path drops a trailing one: `exports/` is a folder)
-        globbed = any(ch in raw for ch in "*?[") and not p.exists()
+        globbed = _globbed(raw)
         if p.is_dir():
             out[str(p.resolve())] = True
         elif raw.endswith(seps) and not globbed and not p.exists():
@@ -324,7 +329,7 @@ def missing_files(sources: Sequence[str]) -> list[str]:
     return [
         f"{raw}: no such file yet; watch reads it once it appears (check the name)"
         for raw in sources
-        if not any(ch in raw for ch in "*?[") and not Path(raw).exists()
+        if not _globbed(raw) and not Path(raw).exists()
     ]
 
 

@@ -59,6 +59,8 @@ from jtrack.read import (
     zone_notes,
 )
 from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
+from jtrack.serialize import iso_z
+from jtrack.serialize import iso_z as iso  # (jtrack.engine's name for it)
 from jtrack.store import (
     BucketPolicy,
     ContactsSource,
@@ -155,8 +157,8 @@ class RunSummary:
             "sessions": self.sessions,
             "visitors": self.visitors,
             "unattached_events": self.unattached_events,
-            "first_event": iso(self.first_event),
-            "last_event": iso(self.last_event),
+            "first_event": iso_z(self.first_event),
+            "last_event": iso_z(self.last_event),
             "files": self.files,
             "rejects_file": self.rejects_file,
             "store": self.store,
@@ -167,12 +169,6 @@ class RunSummary:
         if self.run is not None:
             out["run"] = self.run
         return out
-
-
-def iso(d: datetime | None) -> str | None:
-    from jtrack.serialize import iso_z
-
-    return iso_z(d)
 
 
 def _parse_iso(text: str | None) -> datetime | None:
@@ -1607,9 +1603,9 @@ def _totals(
         "sessions": n_sessions,
         "visitors": visitors,
         "unattached_events": int(ix["unattached"]),
-        "first_event": iso(ix["lo"]),
-        "last_event": iso(ix["hi"]),
-        "far_future_cut": iso(ctx.decisions.cut[0]) if ctx.decisions.cut else None,
+        "first_event": iso_z(ix["lo"]),
+        "last_event": iso_z(ix["hi"]),
+        "far_future_cut": iso_z(ctx.decisions.cut[0]) if ctx.decisions.cut else None,
     }
     if manifest.contacts is not None:
         manifest.contact_counts = {

@@ -263,16 +263,6 @@ def _local_iso(d: datetime | None, tz: ZoneInfo | None) -> str | None:
     return d.astimezone(tz).isoformat(timespec=spec)
 
 
-def _local_text(col: pl.Expr) -> pl.Expr:
-    """A zoned datetime as ISO-8601 text with its offset, to the millisecond or, when the
-    time has them, the microsecond (as serialize.iso_text)."""
-    return (
-        pl.when(col.dt.microsecond() % 1000 != 0)
-        .then(col.dt.strftime(LOCAL_FMT.replace("%.3f", "%.6f")))
-        .otherwise(col.dt.strftime(LOCAL_FMT))
-    )
-
-
 def _zone(name: str | None) -> ZoneInfo | None:
     if not name:
         return None
@@ -601,7 +591,7 @@ def _journey_frame(
     view_no = pl.when(is_view).then(is_view.cast(pl.UInt32).cum_sum().over(page_key))
     zone = _zone(tz_name)
     time_local = (
-        _local_text(pl.col("created_date").dt.convert_time_zone(tz_name))
+        iso_text(pl.col("created_date").dt.convert_time_zone(tz_name), LOCAL_FMT)
         if zone is not None and tz_name
         else pl.lit(None, dtype=pl.String)
     )

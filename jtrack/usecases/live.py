@@ -161,7 +161,7 @@ class LiveFrame:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, keys in a fixed order (what `jtrack watch --once -f json` prints)."""
-        from jtrack.serialize import to_records
+        from jtrack.serialize import iso_z, to_records
 
         return {
             "live": {
@@ -180,13 +180,6 @@ class LiveFrame:
             "per_minute": to_records(self.per_minute),
             "tables": {name: to_records(df) for name, df in self.tables.items()},
         }
-
-
-def iso_z(t: datetime | None) -> str | None:
-    """A time as the JSON formats write it (jtrack.serialize.iso_z)."""
-    from jtrack.serialize import iso_z as write
-
-    return write(t)
 
 
 def _lit_time(t: datetime) -> pl.Expr:

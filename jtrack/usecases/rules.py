@@ -50,7 +50,7 @@ def evaluate_store(
         all_events, all_sessions = store.scan_events(), store.scan_sessions()
         if traffic is not None and not is_all(traffic):
             # an event's class is its session's (null for events in no session)
-            keep = traffic_expr(check_traffic(traffic))
+            keep = traffic_expr(traffic)
             all_events, all_sessions = all_events.filter(keep), all_sessions.filter(keep)
         return evaluate(all_events, all_sessions, rules, presorted=True)
     ids = sorted(set(session_ids))

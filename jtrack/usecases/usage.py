@@ -347,7 +347,6 @@ class UsageOptions:
                 "the allowance needs both --users and --per-user",
                 hint="or set users and per_user in the [usage] table of the config file",
             )
-        check_tz(self.tz)
         object.__setattr__(self, "billable", check_billable(self.billable))
 
     @property
@@ -895,7 +894,7 @@ class UsageReport:
 
         return {
             "report": "usage",
-            "as_of": _iso(self.options.as_of),
+            "as_of": iso_z(self.options.as_of),
             "tz": self.options.tz,
             "by": self.options.by,
             "period": self.period,
@@ -916,7 +915,7 @@ class UsageReport:
         m, r, o = self.month, self.reconciliation, self.options
         row = {
             "month": m["month"],
-            "as_of": _iso(o.as_of),
+            "as_of": iso_z(o.as_of),
             "tz": o.tz,
             "billable_classes": list(o.billable),
             "month_to_date": m["month_to_date"],
@@ -964,10 +963,6 @@ class UsageReport:
 def _share(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
     """part / whole to 4 decimals; null when whole is 0."""
     return pl.when(whole > 0).then((part / whole).round(4))
-
-
-def _iso(d: datetime) -> str:
-    return str(iso_z(d))
 
 
 # --------------------------------------------------------------------------------------------

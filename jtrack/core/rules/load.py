@@ -144,13 +144,13 @@ def _nearest(word: str, valid: Iterable[str]) -> str | None:
 
 
 class _Checker:
-    def __init__(self, data: dict[str, Any], file: str, text: str) -> None:
+    def __init__(self, data: dict[str, Any], file: str, text: str, zone: bool = False) -> None:
         self.data = data
         self.file = file
         self.loc = KeyLocator(text)
         self.problems: list[Problem] = []
         self._reported: set[tuple[Path_, str]] = set()
-        self.zone = False  # check [usage] tz too (`rules check`)
+        self.zone = zone  # check [usage] tz too (`rules check`)
 
     # ---------------------------------------------------------------- reporting
 
@@ -627,8 +627,7 @@ def check_text(
                 "check quoting and brackets on that line",
             )
         ]
-    checker = _Checker(data, file, text)
-    checker.zone = zone
+    checker = _Checker(data, file, text, zone)
     rules = checker.rules(Path(file))
     if checker.problems:
         return None, sorted(checker.problems, key=lambda p: p.line or 0)
