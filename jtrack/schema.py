@@ -359,6 +359,7 @@ FIELD_LABELS: dict[str, str] = {
     "pageview_count": "pageviews",
     "search_count": "searches",
     "share_of_sessions": "share",
+    "share_of_events": "event_share",
     "conversion_rate": "conversion",
     "median_duration_seconds": "median_duration",
     "p90_duration_seconds": "p90_duration",

@@ -231,9 +231,9 @@ def test_the_report_counts_people_and_has_a_traffic_section(world: dict[str, Any
     )
     by_class = {r["traffic_class"]: r for r in doc["tables"]["traffic"]}
     assert list(by_class) == ["human", "ai_agent", "search_crawler", "http_client", "suspect"]
-    assert by_class["suspect"]["sessions"] == 2 and by_class["suspect"]["session_share"] == 0.25
+    assert by_class["suspect"]["sessions"] == 2 and by_class["suspect"]["share_of_sessions"] == 0.25
     assert sum(r["sessions"] for r in by_class.values()) == 8
-    assert abs(sum(r["event_share"] for r in by_class.values()) - 1) < 1e-3
+    assert abs(sum(r["share_of_events"] for r in by_class.values()) - 1) < 1e-3
     agents = [
         (a["agent"], a["traffic_class"], a["sessions"]) for a in doc["tables"]["traffic_agents"]
     ]

@@ -245,9 +245,8 @@ def _top_tables(frame: LiveFrame, top: int | None) -> list[FrameTable]:
             "Top sources, last hour",
         ),
         FrameTable(
-            t["traffic"].select("traffic_class", "sessions", "session_share", "events"),
+            t["traffic"].select("traffic_class", "sessions", "share_of_sessions", "events"),
             "Traffic, last hour (all classes)",
-            labels={"session_share": "share"},
         ),
     ]
 

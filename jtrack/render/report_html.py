@@ -187,8 +187,7 @@ RATE_COLUMNS = (
     "conversion_rate",
     "qualified_rate",
     "engagement_rate",
-    "session_share",
-    "event_share",
+    "share_of_events",
     "automated_share",
 )
 

@@ -93,14 +93,13 @@ KEY_TEXT_COLUMNS = frozenset(
 RATE_COLUMNS = frozenset(
     {
         "share",
-        "share_of_sessions",
         "rate",
         "bounce_rate",
         "conversion_rate",
         "qualified_rate",
         "engagement_rate",
-        "session_share",
-        "event_share",
+        "share_of_sessions",
+        "share_of_events",
         "automated_share",
     }
 )

@@ -174,15 +174,15 @@ def class_shares(per_class: pl.DataFrame, n_sessions: int, n_events: int) -> pl.
     order = {c: i for i, c in enumerate(TRAFFIC_CLASSES)}
     return (
         per_class.with_columns(
-            session_share=(pl.col("sessions") / n_sessions).round(4)
+            share_of_sessions=(pl.col("sessions") / n_sessions).round(4)
             if n_sessions
             else pl.lit(None, pl.Float64),
-            event_share=(pl.col("events") / n_events).round(4)
+            share_of_events=(pl.col("events") / n_events).round(4)
             if n_events
             else pl.lit(None, pl.Float64),
         )
         .sort(pl.col("traffic_class").replace_strict(order, default=len(order)))
-        .select("traffic_class", "sessions", "session_share", "events", "event_share")
+        .select("traffic_class", "sessions", "share_of_sessions", "events", "share_of_events")
     )
 
 
