@@ -60,7 +60,7 @@ it; its colour is used only when it is exactly #RRGGBB. Segments whose rule says
 shown_to_agents = false are left off (and counted in the notes).
 
 `Journey.to_dict()` (`jtrack journey --format json`): {card_version, query, matched_by
-("customer_id"|"contact_id"), contact {name, known, contact_id, state, unverified_name,
+("customer_id"|"contact_id"|"email"), contact {name, known, contact_id, state, unverified_name,
 unverified_emails, unverified_phones}, customer_ids,
 traffic {classes, left_out {sessions, events, by_class}}, totals {sessions, events,
 page_views, searches, segments, outcomes, duration_seconds, duration, first_seen, last_seen,
@@ -319,7 +319,7 @@ class Journey:
     """All sessions of one visitor or contact, newest first, with totals."""
 
     query: str
-    matched_by: str  # "customer_id" or "contact_id"
+    matched_by: str  # "customer_id", "contact_id" or "email" (a saved contact's)
     contact: dict[str, Any]
     customer_ids: list[str]
     cards: list[Card]
@@ -1239,6 +1239,7 @@ def build_journey(
     matched_by = "customer_id"
     plain = store.unfiltered() if isinstance(store, StoreView) else store
     asked = who
+    by_email = False
     if not sessions.height and "@" in who:  # the email of a saved contact: that contact
         from jtrack.usecases.sessions import contacts_with_email
 
@@ -1248,7 +1249,7 @@ def build_journey(
                 f"{who!r} is the email of {len(ids)} contacts ({', '.join(ids[:5])})",
                 hint="pass the contact id of the one you mean",
             )
-        who = ids[0] if ids else who
+        who, by_email = (ids[0], True) if ids else (who, False)
     if sessions.height:
         identity = identity_events(store, who, columns=_IDENTITY)
         sessions, resolved = _resolve_contacts(
@@ -1440,6 +1441,8 @@ def build_journey(
             f"{n_hidden} custom session{'s' if n_hidden != 1 else ''} hidden by your role "
             f"(needs {SESSIONTYPE_VIEW})"
         )
+    if by_email and matched_by == "contact_id":  # (asked by email: said so, the contact's id
+        who, matched_by = asked, "email"  # is the contact's own field)
     return Journey(who, matched_by, contact, customers, cards, totals, notes, scope)
 
 
