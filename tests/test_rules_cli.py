@@ -52,7 +52,11 @@ def test_check_lists_every_problem_on_stderr_and_exits_2(in_tmp: Path) -> None:
     assert res.stdout == ""
     lines = res.stderr.splitlines()
     assert lines[-1] == (
-        f"error: {path}: 23 problems; the rules were not loaded (hint: fix each line named above)"
+        f"error: {path}: 24 problems; the rules were not loaded (hint: fix each line named above)"
+    )  # (the rules' 23, and its [usage] allowance, a key `jtrack usage` refuses)
+    assert any(
+        line.startswith(f"error: {path}:2: usage.allowance: unknown key 'allowance'")
+        for line in lines
     )
     assert all(line.startswith(f"error: {path}:") for line in lines)
     assert any("did you mean 'equal'?" in line for line in lines)
@@ -63,14 +67,14 @@ def test_check_as_json_reports_problems_with_lines(in_tmp: Path) -> None:
     res = invoke("rules", "check", path, "--format", "json")
     assert res.exit_code == 2
     doc = json.loads(res.stdout)
-    assert doc["valid"] is False and len(doc["problems"]) == 23
+    assert doc["valid"] is False and len(doc["problems"]) == 24
     assert {"file", "line", "where", "message", "hint"} == set(doc["problems"][0])
     ok = json.loads(invoke("rules", "check", SAMPLE_RULES, "-f", "json").stdout)
     assert ok["valid"] is True and ok["problems"] == [] and ok["action_maps"] == 4
     # -o, as every command with -f has: the document to the file, the problems on stderr
     res = invoke("rules", "check", path, "-o", in_tmp / "check.json")
-    assert res.exit_code == 2 and res.stdout == "" and "23 problems" in res.stderr
-    assert len(json.loads((in_tmp / "check.json").read_text())["problems"]) == 23
+    assert res.exit_code == 2 and res.stdout == "" and "24 problems" in res.stderr
+    assert len(json.loads((in_tmp / "check.json").read_text())["problems"]) == 24
     res = invoke("rules", "check", SAMPLE_RULES, "-o", in_tmp / "check.txt", "-q")
     assert (res.exit_code, res.stdout) == (0, "")
     assert (in_tmp / "check.txt").read_text().startswith(f"{SAMPLE_RULES}: valid: 9 segments")
@@ -78,7 +82,7 @@ def test_check_as_json_reports_problems_with_lines(in_tmp: Path) -> None:
     res = invoke("rules", "check", path, "-o", in_tmp / "check.txt")
     assert res.exit_code == 2
     status = (in_tmp / "check.txt").read_text().splitlines()
-    assert len(status) == 24 and status[-1] == f"{path}: invalid: 23 problems"
+    assert len(status) == 25 and status[-1] == f"{path}: invalid: 24 problems"
     res = invoke("rules", "check", in_tmp / "gone.toml", "-o", in_tmp / "check.txt")
     assert res.exit_code == 1 and "no such rules file" in (in_tmp / "check.txt").read_text()
     res = invoke("rules", "check", in_tmp / "gone.toml", "-o", in_tmp / "check.json")
@@ -102,6 +106,31 @@ def test_check_reports_a_usage_table_the_reports_would_refuse(in_tmp: Path) -> N
     assert check_rules(path)[0] is None  # (the library's check is the command's)
     path = write_rules(in_tmp, '[usage]\ntz = "Europe/Paris"\nusers = 3\n', "ok.toml")
     assert invoke("rules", "check", path).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("usage", "said"),
+    [
+        ("users = -1", "bad.toml:3: usage.users: must be a whole number >= 0, not -1"),
+        ("alowance = 5", "bad.toml:3: usage.alowance: unknown key 'alowance'"),
+        ('billable = ["page_vew"]', "bad.toml:3: usage.billable: 'page_vew' is not a usage"),
+        ('billable = "search"', "bad.toml:3: usage.billable: must be a list of class names"),
+        ('tz = "Mars/Olympus"', "bad.toml:3: usage.tz: 'Mars/Olympus' is not a known time"),
+    ],
+)
+def test_check_reports_what_jtrack_usage_would_refuse_in_its_table(
+    in_tmp: Path, usage: str, said: str
+) -> None:
+    """`rules check` of the config checked [usage] tz only: a file whose users, billable
+    classes or keys `jtrack usage` then refused (exit 2) was valid. Each is a problem on
+    its line, beside the rules' own."""
+    path = write_rules(in_tmp, f"# the config\n[usage]\n{usage}\n", "bad.toml")
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 2 and said in res.stderr, res.stderr
+    assert "bad.toml: 1 problem;" in res.stderr
+    usage_run = invoke("usage", "--config", path, "--store", str(in_tmp / "none"))
+    assert usage_run.exit_code == 2, usage_run.stderr  # (what it foretold)
+    assert load_rules(path) is not None  # (the rules alone load)
 
 
 def test_check_finds_jtrack_toml_in_the_working_directory_or_says_there_is_none(

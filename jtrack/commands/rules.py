@@ -104,10 +104,12 @@ def check_cmd(
     from jtrack import serialize
     from jtrack.core.rules import check_rules
     from jtrack.errors import ExitCode, JtrackError, UsageError
+    from jtrack.usecases.usage import usage_config
 
     out_fmt = resolve_format(fmt, output, CHECK_FORMATS, "rules check")
     try:
-        rules, problems, path = check_rules(file)
+        # (the file is the config: its [usage] is checked as `jtrack usage` checks it)
+        rules, problems, path = check_rules(file, usage=usage_config)
         if path is None:
             raise UsageError(
                 "no rules file: none given and no ./jtrack.toml",

@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -144,13 +144,21 @@ def _nearest(word: str, valid: Iterable[str]) -> str | None:
 
 
 class _Checker:
-    def __init__(self, data: dict[str, Any], file: str, text: str, zone: bool = False) -> None:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        file: str,
+        text: str,
+        zone: bool = False,
+        usage: Callable[[dict[str, Any]], object] | None = None,
+    ) -> None:
         self.data = data
         self.file = file
         self.loc = KeyLocator(text)
         self.problems: list[Problem] = []
         self._reported: set[tuple[Path_, str]] = set()
         self.zone = zone  # check [usage] tz too (`rules check`)
+        self.usage = usage  # check the whole of [usage] with this (see check_text)
 
     # ---------------------------------------------------------------- reporting
 
@@ -445,6 +453,25 @@ class _Checker:
             out.append(Pattern(tuple(conds), count))
         return out, ok
 
+    def usage_problem(self) -> None:
+        """The first problem `self.usage` finds in [usage], on the line of the key it names
+        (its table's line else)."""
+        from jtrack.errors import JtrackError
+
+        assert self.usage is not None
+        try:
+            self.usage(self.data)
+        except JtrackError as exc:
+            message = re.sub(r"^<config>: \[usage\]:? ?", "", exc.message)
+            table = self.data.get("usage")
+            named = re.match(r"(?:unknown key '([^']+)'|(\w+):? )", message)
+            key = next((k for k in named.groups() if k), None) if named else None
+            if isinstance(table, dict) and key is not None and key in table:
+                said = re.sub(rf"^{re.escape(key)}:? ", "", message)
+                self.add(("usage", key), said, exc.hint)
+            else:
+                self.add(("usage",), message, exc.hint)
+
     # ---------------------------------------------------------------- rules
 
     def rules(self, path: Path) -> Rules:
@@ -452,7 +479,9 @@ class _Checker:
 
         for problem in config_problems(self.data):
             self.add(problem.where, problem.message, problem.hint)
-        if self.zone:  # (`rules check`: the one key of [usage] rules report reads)
+        if self.usage is not None:  # (`rules check`: jtrack usage's own check of [usage])
+            self.usage_problem()
+        elif self.zone:  # (the one key of [usage] rules report reads)
             from jtrack.config import config_tz
 
             try:
@@ -610,11 +639,16 @@ def _toml_repr(v: Any) -> str:
 
 
 def check_text(
-    text: str, file: str = "<rules>", zone: bool = False
+    text: str,
+    file: str = "<rules>",
+    zone: bool = False,
+    usage: Callable[[dict[str, Any]], object] | None = None,
 ) -> tuple[Rules | None, list[Problem]]:
     """Validate rules TOML text: the Rules when valid, and every problem found (`zone`: its
     [usage] tz too, which `rules report` reads; the commands that only load rules never
-    read it, so a bad one does not stop them)."""
+    read it, so a bad one does not stop them; `usage`: the whole [usage] table checked by
+    this function, which raises a JtrackError: `jtrack usage`'s own check, which `jtrack
+    rules check` passes, the rules layer knowing nothing of usage)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -627,7 +661,7 @@ def check_text(
                 "check quoting and brackets on that line",
             )
         ]
-    checker = _Checker(data, file, text, zone)
+    checker = _Checker(data, file, text, zone, usage)
     rules = checker.rules(Path(file))
     if checker.problems:
         return None, sorted(checker.problems, key=lambda p: p.line or 0)
@@ -635,10 +669,13 @@ def check_text(
 
 
 def check_rules(
-    path: str | os.PathLike[str] | None = None, zone: bool = True
+    path: str | os.PathLike[str] | None = None,
+    zone: bool = True,
+    usage: Callable[[dict[str, Any]], object] | None = None,
 ) -> tuple[Rules | None, list[Problem], Path | None]:
     """Validate a rules file (or the discovered jtrack.toml): rules, problems, path used
-    (`zone`: its [usage] tz too, as `jtrack rules check` does; see check_text)."""
+    (`zone`: its [usage] tz too; `usage`: its whole [usage] table, as `jtrack rules check`
+    does; see check_text)."""
     found = find_config(path, "rules")
     if found is None:
         return None, [], None
@@ -651,7 +688,7 @@ def check_rules(
             f"{found}: cannot read the rules file ({exc.strerror or exc})",
             hint="check the file's permissions",
         ) from None
-    rules, problems = check_text(text, str(found), zone)
+    rules, problems = check_text(text, str(found), zone, usage)
     if rules is not None:
         rules = Rules(rules.segments, rules.outcomes, rules.action_maps, found)
     return rules, problems, found
