@@ -224,13 +224,16 @@ def test_the_rules_report_has_swatches_and_percentages(
         page.close()
 
 
-def test_the_report_merges_referrers_of_one_host_and_tooltips_carry_no_keys(
+def test_the_report_names_each_referrer_bar_by_host_and_medium_and_tooltips_carry_no_keys(
     pages: dict[str, Path],
 ) -> None:
+    """A host's rows (one per medium) were one bar; a row per host and medium is a bar
+    each, named by both (two bars named alike read as a mistake)."""
     text = pages["report"].read_text()
     chart = text[text.index('data-chart="referrers"') :]
     chart = chart[: chart.index("</svg>")]
-    assert chart.count(">www.bing.com<") == 1
+    assert chart.count(">www.bing.com (search)<") == 1
+    assert chart.count(">www.bing.com (paid)<") == 1 and ">www.bing.com<" not in chart
     assert "<title>referrers</title>" not in text and "<title>session_types</title>" not in text
     assert "<title>Referrers</title>" in text
 

@@ -266,6 +266,48 @@ def test_ranked_tables_strip_query_strings_and_sort_deterministically() -> None:
     assert build(list(reversed(_site()))).to_dict() == build(_site()).to_dict()
 
 
+def test_referrers_campaigns_and_labels_count_what_a_visit_came_with() -> None:
+    """An analyst's slide had: a campaign with a UTM medium alone left out of Campaigns;
+    an export's "" beside its missing value as two rows that look alike (and a blank row of
+    a campaign of blanks); WWW.Google.COM apart from www.google.com; and a visit with a
+    referrer medium but no host counted among the direct ones, their row saying `email`
+    for all four."""
+    at = T0
+    visits = [
+        {"mkt_campaign_medium": "email"},
+        {
+            "geolocation_country": "",
+            "referrer_hostname": "",
+            "referrer_medium": " ",
+            "mkt_campaign_source": "",
+            "mkt_campaign_medium": "",
+            "mkt_campaign_name": "",
+        },
+        {"mkt_campaign_source": "newsletter"},
+        {"mkt_campaign_source": "newsletter", "mkt_campaign_name": ""},
+        {"referrer_hostname": "www.google.com", "referrer_medium": "search"},
+        {"referrer_hostname": "WWW.Google.COM", "referrer_medium": "search"},
+        {"referrer_medium": "email"},
+        {"referrer_hostname": "www.google.com", "referrer_medium": "paid"},
+    ]
+    rows = [
+        flat_event(f"e{i}", f"v{i}", at + s(60 * i), **{"geolocation_country": "GB", **extra})
+        for i, extra in enumerate(visits)
+    ]
+    t = build(rows).tables
+    assert t["referrers"].rows() == [
+        (None, None, 4, 4),
+        ("www.google.com", "search", 2, 2),
+        ("www.google.com", "paid", 1, 1),  # (ties by host, then medium; none last)
+        (None, "email", 1, 1),
+    ]
+    assert t["campaigns"].rows() == [
+        ("newsletter", None, None, 2, 2),
+        (None, "email", None, 1, 1),
+    ]
+    assert t["countries"].select("country", "sessions").rows() == [("GB", 7), (None, 1)]
+
+
 def test_top_limits_every_table() -> None:
     t = build(_site(), top=1).tables
     assert all(df.height <= 1 for df in t.values())

@@ -178,6 +178,29 @@ def test_per_minute_rates_and_the_hour_tables(store: Store) -> None:
     assert sources == {("www.google.com", "search"): 1, ("newsletter", "email"): 1, (None, None): 1}
 
 
+def test_the_hour_sources_label_as_the_report_does(tmp_path: Path) -> None:
+    """A host in two cases was two sources, and a blank campaign source hid the referrer
+    (a blank is a missing value, as in `jtrack report`)."""
+    blank = {"mktCampaign": {"source": " ", "medium": ""}}
+    lines = [
+        page("e01", "v1", 0, "/a", referrer={"hostname": "www.google.com", "medium": "search"}),
+        page("e02", "v2", 1, "/a", referrer={"hostname": "WWW.Google.COM", "medium": "search"}),
+        page(
+            "e03", "v3", 2, "/a", referrer={"hostname": "www.bing.com", "medium": "search"}, **blank
+        ),
+    ]
+    src = tmp_path / "events.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    st = Store(tmp_path / "store")
+    try:
+        run_sessionize([str(src)], st)
+        f = live_frame(st, LiveOptions(as_of=at(10)))
+    finally:
+        st.close()
+    sources = {(r["source"], r["medium"]): r["sessions"] for r in f.tables["sources"].to_dicts()}
+    assert sources == {("www.google.com", "search"): 2, ("www.bing.com", "search"): 1}
+
+
 def test_the_automated_share_counts_all_traffic_of_the_hour(store: Store) -> None:
     f = live_frame(store, LiveOptions(as_of=AS_OF))
     o = f.overview

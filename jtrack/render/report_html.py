@@ -473,6 +473,9 @@ def report_html(report: Any) -> str:
             labels = [
                 null_label if v is None else str(v) for v in df.get_column(label_col).to_list()
             ]
+            if name == "referrers":  # (a row per host and medium: the bar says which)
+                mediums = df.get_column("medium").to_list()
+                labels = [f"{a} ({m})" if m else a for a, m in zip(labels, mediums, strict=True)]
             values = [int(v) for v in df.get_column("sessions").to_list()]
             parts.append(hbar_svg(name, labels, values, title=title))
         parts.append(html_table(df, null_label))

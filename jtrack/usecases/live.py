@@ -34,6 +34,7 @@ from jtrack.core.traffic import HUMAN, TRAFFIC_CLASSES
 from jtrack.options import DEFAULT_GAP
 from jtrack.schema import ACTIVITY_KINDS, KIND_PAGE_VIEW, KIND_SEARCH, UTC_US
 from jtrack.store.store import as_store
+from jtrack.usecases.report import label_text
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
@@ -368,10 +369,13 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
         traffic_class=pl.col("traffic_class").fill_null(HUMAN)
         if "traffic_class" in s_cols
         else pl.lit(HUMAN),
-        source=pl.coalesce("mkt_campaign_source", "referrer_hostname"),
-        medium=pl.when(pl.col("mkt_campaign_source").is_not_null())
-        .then(pl.col("mkt_campaign_medium"))
-        .otherwise(pl.col("referrer_medium")),
+        # (labels as the report's: blank is missing, a host in lower case)
+        source=pl.coalesce(
+            label_text("mkt_campaign_source"), label_text("referrer_hostname", lower=True)
+        ),
+        medium=pl.when(label_text("mkt_campaign_source").is_not_null())
+        .then(label_text("mkt_campaign_medium"))
+        .otherwise(label_text("referrer_medium")),
     )
     shown = events.filter(traffic_expr(opts.traffic))
     # per row (traffic_expr is a literal for all classes, which sums to 1)

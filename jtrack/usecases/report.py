@@ -176,6 +176,13 @@ def _ranked(df: pl.DataFrame, count: str, labels: Sequence[str], top: int) -> pl
     ).head(top)
 
 
+def label_text(col: str, lower: bool = False) -> pl.Expr:
+    """A text the tables group by: null when blank (an export's "" and its missing value are
+    one row, not two that look alike); `lower`: in lower case (a host name)."""
+    c = pl.col(col)
+    return pl.when(c.str.strip_chars() != "").then(c.str.to_lowercase() if lower else c)
+
+
 def _share(col: str, total: int) -> pl.Expr:
     return (
         (pl.col(col) / total if total else pl.lit(None, pl.Float64))
@@ -230,8 +237,22 @@ def journey_report(
     def opt(c: str) -> pl.Expr:
         return pl.col(c) if c in s_cols else pl.lit(None, pl.String)
 
+    # the labels the tables group by: a blank text is a missing one (an export's "" and its
+    # null are one row, not two that look alike), and a host is a host in any case
+    labels = [
+        "referrer_medium",
+        "mkt_campaign_source",
+        "mkt_campaign_medium",
+        "mkt_campaign_name",
+        "device_category",
+        "browser_family",
+        "geolocation_country",
+        "geolocation_country_name",
+    ]
     all_df = s_lf.select(
-        *keep,
+        *[c for c in keep if c not in labels and c != "referrer_hostname"],
+        *[label_text(c).alias(c) for c in labels],
+        label_text("referrer_hostname", lower=True).alias("referrer_hostname"),
         _state=state_col,
         _name=name_col,
         _class=opt("traffic_class").fill_null(HUMAN),
@@ -463,28 +484,22 @@ def journey_report(
         top,
     )
     tables["top_searches"] = _ranked(searches, "searches", ["search"], top)
-    # one row per referring host; its mediums (search, paid, ...) most sessions first
-    mediums = (
-        s_df.group_by(referrer="referrer_hostname", _medium="referrer_medium")
-        .agg(_n=pl.len())
-        .sort(["_n", "_medium"], descending=[True, False], nulls_last=True)
-        .group_by("referrer", maintain_order=True)
-        .agg(medium=pl.col("_medium").drop_nulls().str.join(", "))
-        .with_columns(medium=pl.when(pl.col("medium") != "").then(pl.col("medium")))
-    )
+    # one row per referring host and medium (www.google.com search, www.google.com paid):
+    # each row's sessions came that way, a visit with no host but a medium (an email
+    # client's) among them, not under the direct visits
     tables["referrers"] = _ranked(
-        s_df.group_by(referrer="referrer_hostname")
-        .agg(
+        s_df.group_by(referrer="referrer_hostname", medium="referrer_medium").agg(
             sessions=pl.len().cast(pl.Int64),
             visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
-        )
-        .join(mediums, on="referrer", how="left", nulls_equal=True)
-        .select("referrer", "medium", "sessions", "visitors"),
+        ),
         "sessions",
-        ["referrer"],
+        ["referrer", "medium"],
         top,
     )
-    camp = pl.col("mkt_campaign_source").is_not_null() | pl.col("mkt_campaign_name").is_not_null()
+    camp = pl.any_horizontal(
+        pl.col(c).is_not_null()
+        for c in ("mkt_campaign_source", "mkt_campaign_medium", "mkt_campaign_name")
+    )
     tables["campaigns"] = _ranked(
         s_df.filter(camp)
         .group_by(
@@ -774,6 +789,7 @@ __all__ = [
     "JourneyReport",
     "ReportOptions",
     "journey_report",
+    "label_text",
     "report_from_sources",
     "report_from_store",
 ]
