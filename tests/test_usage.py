@@ -1208,7 +1208,9 @@ def test_stdin_named_twice_is_read_once(tmp_path: Path) -> None:
         genesys_line(f"e{i}", "v1", T_OCT + timedelta(minutes=i)) + "\n" for i in range(5)
     )
     res = runner.invoke(
-        app, ["usage", "-", "-", "--as-of", "2026-11-01", "-q", "-f", "json"], input=lines
+        app,
+        ["usage", "-", "-", "--as-of", "2026-11-01", "--month", "previous", "-q", "-f", "json"],
+        input=lines,
     )
     assert res.exit_code == 0, res.stderr
     assert res.stderr == "" and json.loads(res.stdout)["reconciliation"]["rows_read"] == 5
@@ -1276,3 +1278,86 @@ def test_an_as_of_the_clocks_skipped_is_refused() -> None:
     assert parse_as_of("2026-03-29T02:30", "Europe/London") == at("2026-03-29T01:30Z")
     # a date alone is its day's first instant, also where midnight is skipped (01:00 local)
     assert parse_as_of("2026-09-06", "America/Santiago") == at("2026-09-06T04:00Z")
+
+
+# --------------------------------------------------------------------------------------------
+# A billing admin's checks (the month by default, dates out of range, what stderr names)
+# --------------------------------------------------------------------------------------------
+
+
+def test_no_month_is_the_month_current_names_even_at_midnight_on_the_1st(tmp_path: Path) -> None:
+    """At `--as-of 2026-11-01T00:00:00Z` no --month reported October (and exit 3 on its
+    allowance) where `--month current`, documented as the default, reported November."""
+    src = write_jsonl(
+        tmp_path / "e.jsonl",
+        [genesys_line(f"e{m}", "c1", at(f"2026-{m}-05T10:00:00Z")) for m in ("03", "10")],
+    )
+    for clock, tz in (("2026-11-01T00:00:00Z", "UTC"), ("2026-04-01T00:00:00", "Europe/Amsterdam")):
+        args = [str(src), "--as-of", clock, "--tz", tz, "--summary", "-f", "json", "-q"]
+        default, current = run(*args), run(*args, "--month", "current")
+        assert default.exit_code == current.exit_code == 0, default.stderr
+        assert json.loads(default.stdout) == json.loads(current.stdout)
+        assert json.loads(default.stdout)["month"] == clock[:7]
+        # the empty month named as a month, the way back in the hint
+        month = clock[:7]
+        assert f"warning: no events in {month} (not begun at as_of); the files hold" in (
+            default.stderr
+        )
+        assert "--month previous" in default.stderr
+    over = [str(src), "--users", "1", "--per-user", "0", "--fail-over-allowance", "-q"]
+    assert run(*over, "--as-of", "2026-11-01T00:00:00Z").exit_code == 0  # (November: none)
+    assert run(*over, "--as-of", "2026-11-01T00:00:00Z", "--month", "previous").exit_code == 3
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--month", "0000-01"],
+        ["--month", "9999-12"],
+        ["--as-of", "9999-12-31T23:59:59Z"],
+        ["--as-of", "0001-01-01T00:00:00Z"],
+        ["--since", "0001-01-01", "--until", "0001-01-03"],
+        ["--month", "previous", "--as-of", "0001-01-15T00:00:00Z"],
+    ],
+)
+def test_a_date_out_of_range_is_exit_2_with_a_hint(tmp_path: Path, args: list[str]) -> None:
+    """Each was `error: internal error: ValueError: year 0 is out of range` (exit 1)."""
+    src = write_jsonl(tmp_path / "e.jsonl", [genesys_line("e1", "c1", at("2026-10-05T10:00:00Z"))])
+    res = run(str(src), *args, "-q")
+    assert res.exit_code == 2, res.stderr
+    assert res.stderr.startswith(f"error: {args[-2] if args[0] != '--since' else '--since'} ")
+    assert "out of range (jtrack takes years 1900 to 9998)" in res.stderr
+    assert "internal error" not in res.stderr and res.stdout == ""
+    # report takes the same words
+    clock_only = "--as-of" in args and "--month" not in args  # (report: a clock for a word)
+    rep = runner.invoke(app, ["report", str(src), *args, *(["--month", "previous"] * clock_only)])
+    assert rep.exit_code == 2 and "out of range" in rep.stderr, rep.stderr
+
+
+def test_months_the_input_holds_are_listed_not_spanned(tmp_path: Path) -> None:
+    """`the files hold events in 2026-02 .. 2026-11 (5 months)` read as every month between,
+    where they held five of them."""
+    months = ["2026-02", "2026-03", "2026-09", "2026-10", "2026-11"]
+    src = write_jsonl(
+        tmp_path / "e.jsonl",
+        [genesys_line(f"e{i}", "c1", at(f"{m}-05T10:00:00Z")) for i, m in enumerate(months)],
+    )
+    res = run(str(src), "--month", "2027-01", "--as-of", "2026-11-15T00:00:00Z", "-q")
+    assert res.exit_code == 0
+    assert "the files hold events in 5 months: 2026-02, 2026-03, ..., 2026-11" in res.stderr
+    assert " .. 2026-11" not in res.stderr
+
+
+def test_exit_3_names_every_month_of_the_period_over_the_allowance(tmp_path: Path) -> None:
+    """Over in October and November: stderr named November alone (the JSON both)."""
+    lines = [genesys_line(f"o{i}", "c1", at(f"2026-10-30T1{i}:00:00Z")) for i in range(6)] + [
+        genesys_line(f"n{i}", "c1", at(f"2026-11-02T1{i}:00:00Z")) for i in range(5)
+    ]
+    src = write_jsonl(tmp_path / "e.jsonl", lines)
+    res = run(
+        str(src), "--since", "2026-10-30", "--until", "2026-11-03", "--users", "1",
+        "--per-user", "3", "--as-of", "2026-12-01", "--fail-over-allowance", "-q",
+    )  # fmt: skip
+    assert res.exit_code == 3
+    assert res.stderr.startswith("error: 2026-11: 5 billable events month to date, over the ")
+    assert "by 2; 2026-10 of the period too (their rows show by how much)" in res.stderr

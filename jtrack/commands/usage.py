@@ -246,9 +246,15 @@ def usage_cmd(
 
         m = report.month  # (said even with -q: something is wrong)
         if m.get("over_allowance"):
+            others = [x for x in report.months_over_allowance if x != m["month"]]
+            also = (
+                f"; {', '.join(others)} of the period too (their rows show by how much)"
+                if others
+                else ""
+            )
             error_line(
                 f"{m['month']}: {m['month_to_date']:,} billable events month to date, over the "
-                f"allowance of {m['allowance']:,} by {m['overage']:,} (exit 3, "
+                f"allowance of {m['allowance']:,} by {m['overage']:,}{also} (exit 3, "
                 "--fail-over-allowance) (hint: `jtrack usage --by day` shows which days; the "
                 "allowance is --users x --per-user, or [usage] in the config file)"
             )

@@ -567,7 +567,9 @@ def journey_report(
         if months:
             end = opts.until - timedelta(days=1) if opts.until else None
             span = period_words(opts.since, end)
-            shown = ", ".join(months) if len(months) <= 4 else f"{months[0]} .. {months[-1]}"
+            from jtrack.usecases.usage import months_text
+
+            shown = months_text(months)
             empty = f"no sessions in {span}; the input holds sessions in {shown}"
             notes.append(empty)
     elif not contacts_known and all_df.height:

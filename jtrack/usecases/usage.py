@@ -148,13 +148,30 @@ _USAGE_KEYS = ("users", "per_user", "billable", "tz")
 MONTH_WORDS = ("current", "previous", "last", "yesterday")
 
 
+#: The years a day, month or --as-of may be in: a month before or after one of them, and
+#: a day's end, must still be a date (Python's run from year 1 to 9999).
+YEARS = (1900, 9998)
+
+
+def in_years(d: date, option: str, text: str) -> date:
+    """`d` (read from `text`), if its year is in YEARS; else a UsageError (not Python's
+    "year 0 is out of range" as an internal error)."""
+    if not YEARS[0] <= d.year <= YEARS[1]:
+        raise UsageError(
+            f"{option} {text.strip()}: out of range (jtrack takes years {YEARS[0]} to {YEARS[1]})",
+            hint="check the year",
+        )
+    return d
+
+
 def parse_month(text: str, option: str = "--month") -> date:
     """`2026-10` as the first day of that month."""
     m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", text)
     if not m or not 1 <= int(m.group(2)) <= 12:
         hint = "write it as 2026-10, or previous, yesterday or current"
         raise UsageError(f"{option}: cannot read {text!r} as a month", hint=hint)
-    return date(int(m.group(1)), int(m.group(2)), 1)
+    year = int(m.group(1))
+    return in_years(date(max(year, 1), int(m.group(2)), 1), option, text)
 
 
 def resolve_month(text: str, as_of: datetime, tz: str, option: str = "--month") -> date:
@@ -175,18 +192,27 @@ def resolve_month(text: str, as_of: datetime, tz: str, option: str = "--month") 
     return _month_start(_month_start(today) - timedelta(days=1))
 
 
+def months_text(months: Sequence[str]) -> str:
+    """Months (`2026-02`, sorted) in words: all of them when few, else how many, the first
+    two and the last (never `first .. last`, which reads as every month between)."""
+    if len(months) <= 4:
+        return ", ".join(months)
+    return f"{len(months)} months: {months[0]}, {months[1]}, ..., {months[-1]}"
+
+
 def parse_day(text: str, option: str) -> date:
     """`2026-10-03` as that day, or `2026-10` as the first day of the month."""
     t = text.strip()
     if re.fullmatch(r"\d{4}-\d{1,2}", t):
         return parse_month(t, option)
     try:
-        return date.fromisoformat(t)
+        day = date.fromisoformat(t)
     except ValueError:
         raise UsageError(
             f"{option}: cannot read {text!r} as a day",
             hint="write it as 2026-10-03 (or 2026-10 for the 1st of the month)",
         ) from None
+    return in_years(day, option, text)
 
 
 def as_day(value: object, name: str) -> date | None:
@@ -215,6 +241,7 @@ def parse_as_of(text: str, tz: str) -> datetime:
             f"--as-of: cannot read {text!r} as a date or time",
             hint="use ISO-8601, e.g. 2026-10-15 or 2026-10-15T06:00:00Z, or now",
         ) from None
+    in_years(d.date(), "--as-of", text)
     if d.tzinfo is None:
         d = d.replace(tzinfo=zoneinfo.ZoneInfo(tz))
         back = d.astimezone(UTC).astimezone(d.tzinfo).replace(tzinfo=None)
@@ -1231,11 +1258,13 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     as_of_day = (opts.as_of - timedelta(microseconds=1)).astimezone(z).date()
 
     before = agg.filter(~pl.col("after"))
-    # The period: --month, --since/--until, or the month of as_of.
-    if opts.month is not None:
-        since, until = opts.month, next_month(opts.month)
-    elif opts.since is None and opts.until is None:
-        since, until = _month_start(as_of_day), next_month(as_of_day)
+    # The period: --month, --since/--until, or the month of as_of (`--month current`'s: at
+    # 00:00 on the 1st that is the month begun, not the one that ended; see resolve_month)
+    month = opts.month
+    if month is None and opts.since is None and opts.until is None:
+        month = _month_start(as_of_local.date())
+    if month is not None:
+        since, until = month, next_month(month)
     else:
         until = opts.until if opts.until is not None else as_of_day + timedelta(days=1)
         first = before["day"].min() if before.height else None
@@ -1243,7 +1272,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     if opts.by == "month":
         since, until = _month_start(since), next_month(until - timedelta(days=1))
     last_day = min(until - timedelta(days=1), as_of_day)
-    billing_month = opts.month or _month_start(
+    billing_month = month or _month_start(
         last_day if last_day >= since else min(as_of_day, until - timedelta(days=1))
     )
 
@@ -1419,16 +1448,16 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         }
     )
     empty_period = None
+    upto = last_day if last_day >= since else None
+    if upto is not None:
+        span = f"{since} .. {upto}"
+    elif since.day == 1 and until == next_month(since):  # (a month: named as one)
+        span = f"{since:%Y-%m} (not begun at as_of)"
+    else:
+        span = f"{since} .. {until - timedelta(days=1)} (not begun at as_of)"
     if in_period == 0 and months_with_events:
         where = "the store holds" if store else "the files hold"
-        shown = (
-            ", ".join(months_with_events)
-            if len(months_with_events) <= 4
-            else f"{months_with_events[0]} .. {months_with_events[-1]} "
-            f"({len(months_with_events)} months)"
-        )
-        upto = last_day if last_day >= since else None
-        span = f"{since} .. {upto}" if upto is not None else f"{since} (not begun at as_of)"
+        shown = months_text(months_with_events)
         empty_period = {
             "period": span,
             "months_with_events": months_with_events,
@@ -1437,8 +1466,6 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             "--month yesterday in a job that runs early on the 1st",
         }
     elif in_period == 0 and after_as_of:  # (a mistyped --as-of: a zero bill, said so)
-        upto = last_day if last_day >= since else None
-        span = f"{since} .. {upto}" if upto is not None else f"{since} (not begun at as_of)"
         where = "the store holds" if store else "the files hold"
         at = iso_z(opts.as_of)
         empty_period = {
@@ -1554,6 +1581,7 @@ __all__ = [
     "ROW_COLUMNS",
     "SUMMARY_COLUMNS",
     "USAGE_COLUMNS",
+    "YEARS",
     "OutputLockedError",
     "UsageInput",
     "UsageOptions",
@@ -1561,6 +1589,8 @@ __all__ = [
     "check_billable",
     "check_tz",
     "compute_usage",
+    "in_years",
+    "months_text",
     "next_month",
     "output_lock",
     "parse_as_of",
