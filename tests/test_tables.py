@@ -372,3 +372,28 @@ def test_titles_and_cells_are_shown_literally() -> None:
     text = render_to_text(table, 80)
     assert "\x1b" not in out + text and "\x07" not in text
     assert "[bold]x[/]" in out and "[red]file[/]" in text
+
+
+@pytest.mark.parametrize("name", ["sessions", "journey", "report", "usage"])
+def test_a_width_of_0_or_not_a_number_never_empties_the_output(
+    name: str, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`COLUMNS=0` or `JTRACK_WIDTH=0` printed nothing, exit 0 (Rich took 0 as the width);
+    `JTRACK_WIDTH=abc` was an internal error. A $COLUMNS of 0 or not a number is left
+    unread (as shutil leaves it); a narrow one is 20; a $JTRACK_WIDTH that is no width of
+    20 or more is a config error (exit 2)."""
+    args, _ = COMMANDS[name]
+    at_80 = _render(args, 80, monkeypatch)
+    for columns in ("0", "-1", "abc", ""):
+        monkeypatch.setenv("COLUMNS", columns)
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0 and res.stdout == at_80, (columns, res.stderr)
+    monkeypatch.setenv("COLUMNS", "5")
+    narrow = runner.invoke(app, args)
+    assert narrow.exit_code == 0 and narrow.stdout.strip()
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 30  # (20, and a note)
+    for value in ("0", "-5", "abc", "12"):
+        monkeypatch.setenv("JTRACK_WIDTH", value)
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and res.stdout == "", (value, res.stdout)
+        assert res.stderr.startswith(f"error: JTRACK_WIDTH={value}: not a width jtrack can")

@@ -226,12 +226,42 @@ class AsciiStream:
         return int(self._stream.fileno())
 
 
+#: The narrowest width jtrack lays text out at (tables keep their key columns from 40 up).
+MIN_WIDTH = 20
+
+
+def env_width() -> int | None:
+    """$JTRACK_WIDTH: None when unset; a whole number of columns, MIN_WIDTH or more, else a
+    ConfigError (exit 2). (Rich took 0 as a width and printed nothing, exit 0.)"""
+    from jtrack.errors import ConfigError
+
+    text = os.environ.get("JTRACK_WIDTH", "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < MIN_WIDTH:
+        raise ConfigError(
+            f"JTRACK_WIDTH={text}: not a width jtrack can lay text out at",
+            hint=f"a whole number of columns, {MIN_WIDTH} or more (e.g. 100), or unset it",
+        )
+    return int(text)
+
+
 def stdout_console(width: int | None = None) -> Any:
-    """A Rich console on stdout (on an AsciiStream when stdout is not UTF-8)."""
+    """A Rich console on stdout (on an AsciiStream when stdout is not UTF-8), at `width`,
+    else $JTRACK_WIDTH, else the terminal's (a pipe: 80, or $COLUMNS; a $COLUMNS of 0 or
+    not a number is left unread, as shutil does: Rich printed nothing at 0)."""
+    import shutil
+
     from rich.console import Console
 
-    env_width = os.environ.get("JTRACK_WIDTH")
-    w = width or (int(env_width) if env_width else None)
+    w = width or env_width()
+    columns = os.environ.get("COLUMNS", "").strip()
+    if w is None and columns and not (columns.isdigit() and int(columns) > 0):
+        w = shutil.get_terminal_size((80, 24)).columns  # (the terminal's, else 80)
+    elif w is None and columns.isdigit():
+        w = int(columns)
+    if w is not None:
+        w = max(w, MIN_WIDTH)
     file: Any = None if stdout_utf8() else AsciiStream(sys.stdout)
     return Console(file=file, highlight=False, width=w, emoji=False, markup=False)
 
@@ -390,10 +420,9 @@ ConfigOpt = Annotated[
 ]
 
 
-def text_width() -> int:
-    """The width of text written to a file (-o): $JTRACK_WIDTH, else 120."""
-    env = os.environ.get("JTRACK_WIDTH")
-    return int(env) if env and env.isdigit() else 120
+def text_width(default: int = 120) -> int:
+    """The width of text written to a file (-o): $JTRACK_WIDTH, else `default`."""
+    return env_width() or default
 
 
 def print_renderables(parts: list[Any], output: Path | None) -> None:

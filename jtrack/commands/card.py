@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -83,8 +82,9 @@ def register(app: typer.Typer) -> None:
 
 def text_width() -> int:
     """Width for text written to a file: $JTRACK_WIDTH, else 100."""
-    env = os.environ.get("JTRACK_WIDTH")
-    return int(env) if env and env.isdigit() else 100
+    from jtrack.commands._common import text_width as width
+
+    return width(100)
 
 
 def card_options(
