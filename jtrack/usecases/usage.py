@@ -1260,11 +1260,11 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     before = agg.filter(~pl.col("after"))
     # The period: --month, --since/--until, or the month of as_of (`--month current`'s: at
     # 00:00 on the 1st that is the month begun, not the one that ended; see resolve_month)
-    month = opts.month
-    if month is None and opts.since is None and opts.until is None:
-        month = _month_start(as_of_local.date())
-    if month is not None:
-        since, until = month, next_month(month)
+    chosen = opts.month
+    if chosen is None and opts.since is None and opts.until is None:
+        chosen = _month_start(as_of_local.date())
+    if chosen is not None:
+        since, until = chosen, next_month(chosen)
     else:
         until = opts.until if opts.until is not None else as_of_day + timedelta(days=1)
         first = before["day"].min() if before.height else None
@@ -1272,7 +1272,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     if opts.by == "month":
         since, until = _month_start(since), next_month(until - timedelta(days=1))
     last_day = min(until - timedelta(days=1), as_of_day)
-    billing_month = month or _month_start(
+    billing_month = chosen or _month_start(
         last_day if last_day >= since else min(as_of_day, until - timedelta(days=1))
     )
 
