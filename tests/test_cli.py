@@ -893,3 +893,24 @@ def test_an_email_two_saved_contacts_share_names_both(tmp_path: Path) -> None:
     assert res.exit_code == 1 and res.stderr.rstrip().endswith(
         "(hint: x@example.org is the email of contacts A, B: pass --contact of the one you mean)"
     )
+
+
+@pytest.mark.parametrize("target", [".", ""])
+def test_o_naming_the_current_directory_is_one_line_in_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """`report -o .` and `usage -o ""` (an unset shell variable) were internal errors
+    (`PosixPath('.') has an empty name`); the others said "is a directory"."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(sample / "events.parquet"), "--store", st, "-q").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    for cmd in (
+        ["report"],
+        ["usage", "--month", "2026-10"],
+        ["rules", "report", "--rules", str(sample / "jtrack.toml")],
+        ["sessions"],
+    ):
+        res = _run(*cmd, "--store", st, "-o", target)
+        assert res.exit_code == 1, (cmd, res.stderr)
+        assert res.stderr == "error: .: is a directory (hint: name a file to write)\n", cmd

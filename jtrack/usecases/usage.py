@@ -1551,10 +1551,12 @@ def output_lock(path: str | os.PathLike[str], wait: float = 0.0) -> Iterator[Pat
     Waits up to `wait` seconds, then raises OutputLockedError.
     """
     target = Path(path)
-    lock_path = target.with_name(f".{target.name}.lock")
     from jtrack.files import check_writable
 
-    check_writable(target)  # (the file named, not the lock: a missing or unwritable folder)
+    # (the file named, not the lock: a directory, `.` among them, or a missing or unwritable
+    # folder; first: `.` has no name to put the lock's beside)
+    check_writable(target)
+    lock_path = target.with_name(f".{target.name}.lock")
     try:
         lock_path.touch(exist_ok=True)
     except OSError as exc:
