@@ -914,3 +914,28 @@ def test_o_naming_the_current_directory_is_one_line_in_every_command(
         res = _run(*cmd, "--store", st, "-o", target)
         assert res.exit_code == 1, (cmd, res.stderr)
         assert res.stderr == "error: .: is a directory (hint: name a file to write)\n", cmd
+
+
+def test_reading_a_closed_stdin_is_one_line(tmp_path: Path) -> None:
+    """`jtrack report - <&-` (and usage, sessionize) was `internal error: AttributeError:
+    'NoneType' object has no attribute 'buffer'`."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    for cmd in (["report", "-"], ["usage", "-"], ["sessionize", "-", "--store", "st"]):
+        res = subprocess.run(
+            [sys.executable, "-m", "jtrack.cli", *cmd],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda: os.close(0),  # (stdin closed, as `<&-`)
+            timeout=60,
+        )
+        assert res.returncode == 1, (cmd, res.stderr)
+        assert res.stderr == (
+            "error: -: standard input is closed (hint: pipe the export in, or name its file)\n"
+        ), cmd
+    assert not (tmp_path / "st").exists()

@@ -1095,3 +1095,25 @@ def test_a_watch_says_a_contacts_file_cut_short_again_after_it_was_whole(
     finally:
         loop.close()
     assert [len(w) for w in said] == [1, 0, 1], said
+
+
+def test_the_live_view_needs_a_terminal_rich_draws_on_and_keys_to_read() -> None:
+    """On a TERM=dumb terminal the live view drew nothing (exit 0, the run's events
+    unseen); with stdin closed on a terminal it was an internal error (`NoneType` has no
+    `isatty`). Both get the line log."""
+    from rich.console import Console
+
+    from jtrack.commands.watch import live_screen
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def console(term: str) -> Console:
+        return Console(file=Tty(), force_terminal=True, _environ={"TERM": term})
+
+    assert live_screen(console("xterm-256color"), Tty())
+    assert not live_screen(console("dumb"), Tty())
+    assert not live_screen(console("xterm-256color"), None)
+    assert not live_screen(console("xterm-256color"), io.StringIO())  # (keys from a pipe)
+    assert not live_screen(Console(file=io.StringIO()), Tty())  # (output to a pipe)

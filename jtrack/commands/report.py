@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -211,6 +210,7 @@ def report_cmd(
     opts = ReportOptions(tz=zone, since=first, until=last, top=top, traffic=classes)
     err = stderr_console()
     lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()
+    from jtrack.read.sources import stdin_bytes
     from jtrack.render.progress import ProgressBar
 
     with lock:
@@ -220,7 +220,7 @@ def report_cmd(
                 report = report_from_sources(
                     sources,
                     opts,
-                    stdin=sys.stdin.buffer if "-" in sources else None,
+                    stdin=stdin_bytes() if "-" in sources else None,
                     progress=bar,
                     on_error=on_error,
                     policy=_files_policy(role, redact, config),

@@ -285,7 +285,9 @@ def sessionize_cmd(
     )
     if memory_limit is not None:
         options = dc_replace(options, memory_limit=parse_size(memory_limit))
-    stdin = sys.stdin.buffer if "-" in srcs else None
+    from jtrack.read.sources import stdin_bytes
+
+    stdin = stdin_bytes() if "-" in srcs else None
     if quiet:  # (no bar: not even Rich is loaded, which a cron run every minute pays)
         run = run_sessionize(srcs, st, options, stdin=stdin)
     else:

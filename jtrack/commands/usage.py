@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -216,6 +215,7 @@ def usage_cmd(
         )
     err = stderr_console()
     lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()
+    from jtrack.read.sources import stdin_bytes
     from jtrack.render.progress import ProgressBar
 
     with lock:
@@ -223,7 +223,7 @@ def usage_cmd(
             if sources:
                 bar("reading")
                 inp = UsageInput.from_sources(
-                    sources, stdin=sys.stdin.buffer if "-" in sources else None, on_error=on_error
+                    sources, stdin=stdin_bytes() if "-" in sources else None, on_error=on_error
                 )
             else:
                 from jtrack.store import Store

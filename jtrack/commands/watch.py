@@ -58,6 +58,18 @@ _KEEP_HOUR = 1e9
 _DATA = re.compile(r"\.(?:jsonl|ndjson|json|parquet|pq)(?:\.gz|\.zst)?$", re.IGNORECASE)
 
 
+def live_screen(console: Any, stdin: Any) -> bool:
+    """Whether `jtrack watch` draws its live view: on a terminal Rich can draw on (not a
+    dumb one: it drew nothing there, exit 0) with the keys on a terminal (not a closed
+    stdin: an internal error); else the line log."""
+    return bool(
+        console.is_terminal
+        and not console.is_dumb_terminal
+        and stdin is not None
+        and stdin.isatty()
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("watch")(watch_cmd)
 
@@ -926,7 +938,7 @@ class WatchLoop:
 
         console = console or stdout_console()
         if screen is None:
-            screen = console.is_terminal and sys.stdin.isatty()
+            screen = live_screen(console, sys.stdin)
         keys: TerminalKeys | None = None
         if read_keys is None:
             if screen:

@@ -299,7 +299,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
         s = os.fspath(raw)
         if s == "-":
             if not read_stdin:  # (stdin is read once, however often `-` is named)
-                stream = stdin if stdin is not None else sys.stdin.buffer
+                stream = stdin if stdin is not None else stdin_bytes()
                 out.append(Source("<stdin>", data=stream.read()))
             read_stdin = True
             continue
@@ -386,6 +386,17 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
         else:
             raise FileAccessError(f"{s}: no such file or directory", hint="check the path")
     return _once(out)
+
+
+def stdin_bytes() -> Any:
+    """Standard input, as bytes; a FileAccessError (exit 1) when it is closed (`<&-`), not
+    Python's `NoneType has no attribute buffer`."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise FileAccessError(
+            "-: standard input is closed", hint="pipe the export in, or name its file"
+        )
+    return stream
 
 
 def only_a_store(sources: Sequence[str | os.PathLike[str]]) -> FileAccessError:
