@@ -337,6 +337,26 @@ def _main(argv: list[str] | None) -> None:
     except KeyboardInterrupt:
         error_line("interrupted (hint: run it again)")
         sys.exit(int(ExitCode.INTERRUPTED))
+    except OSError as exc:  # (--help or --version to a full disk: outside any command)
+        from jtrack.commands._common import _unexpected_message
+
+        if debug_enabled():
+            traceback.print_exc()
+        error_line(_unexpected_message(exc))
+        _drop_stdout()
+        sys.exit(int(ExitCode.DATA))
+
+
+def _drop_stdout() -> None:
+    """Send what stdout still buffers nowhere: the interpreter's flush at exit would fail
+    again, with a second message."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -939,3 +939,28 @@ def test_reading_a_closed_stdin_is_one_line(tmp_path: Path) -> None:
             "error: -: standard input is closed (hint: pipe the export in, or name its file)\n"
         ), cmd
     assert not (tmp_path / "st").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["sessions", "--help"]])
+def test_help_and_version_to_a_full_disk_are_one_line(args: list[str]) -> None:
+    """`jtrack --version >/dev/full` printed a 46-line traceback (commands' own output
+    gave one line)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    with open("/dev/full", "w") as full:
+        res = subprocess.run(
+            [sys.executable, "-m", "jtrack.cli", *args],
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert res.returncode == 1
+    assert res.stderr == (
+        "error: No space left on device (hint: check the free space; --debug shows where it "
+        "happened)\n"
+    )
