@@ -964,3 +964,34 @@ def test_help_and_version_to_a_full_disk_are_one_line(args: list[str]) -> None:
         "error: No space left on device (hint: check the free space; --debug shows where it "
         "happened)\n"
     )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_an_output_that_fails_after_the_commit_says_the_run_was_committed(tmp_path: Path) -> None:
+    """The summary to a full disk, or --rejects to one: `error: No space left on device`
+    (and for --rejects "nothing was written"), exit 1, while the store had moved to a new
+    version; a run again then said "nothing new". Now the error says the run was
+    committed, and where the rejects are."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    events = str(root / "sample_data" / "events.jsonl")
+    for extra, stdout in (([], "/dev/full"), (["--rejects", "/dev/full", "-q"], None)):
+        st = tmp_path / f"st{len(extra)}"
+        with open(stdout or os.devnull, "w") as out:
+            res = subprocess.run(
+                [sys.executable, "-m", "jtrack.cli", "sessionize", events, str(bad),
+                 "--store", str(st), "--on-error", "skip", *extra],
+                env=env, stdout=out, stderr=subprocess.PIPE, text=True, timeout=120,
+            )  # fmt: skip
+        assert res.returncode == 1
+        last = res.stderr.splitlines()[-1]
+        assert last.startswith("error: ") and "nothing was written" not in last, last
+        assert "; the run itself was committed (the store is at v000001" in last, last
+        assert (st / "CURRENT").read_text().strip() == "v000001"
+        if extra:
+            assert f"its rejects in {st / 'current' / 'rejects.jsonl'})" in last

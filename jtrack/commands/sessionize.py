@@ -24,6 +24,7 @@ from jtrack.commands._common import (
     warning_line,
     write_text,
 )
+from jtrack.errors import JtrackError
 
 FORMATS = LISTING_FORMATS
 
@@ -301,10 +302,43 @@ def sessionize_cmd(
         # never silently dropped, even with -q; masked as the reading commands mask them
         print_warnings(run.contacts_invalid, policy or _warnings_policy())
     _warn(run, quiet)
-    summary = run.summary
     if not shows:
         return
     assert policy is not None
+    try:
+        _show(run, st, policy, out_fmt, output, limit, quiet)
+    except BrokenPipeError:
+        raise
+    except (OSError, JtrackError) as exc:  # (the run is committed: said, with the way on)
+        raise committed_output_error(run, exc) from exc
+
+
+def committed_output_error(run: Any, exc: BaseException) -> JtrackError:
+    """An output that failed after the run was committed: said so (a run again says
+    "nothing new": the store has what the listing would have shown)."""
+    from jtrack.commands._common import _unexpected_message
+    from jtrack.files import OutputError
+
+    said = str(exc) if isinstance(exc, JtrackError) else _unexpected_message(exc)
+    said = said.split(" (hint: ")[0].removesuffix("; nothing was written")
+    version = run.summary.version or "a new version"
+    return OutputError(
+        f"{said}; the run itself was committed (the store is at {version})",
+        hint="`jtrack sessions` lists what it holds; a run again says nothing is new",
+    )
+
+
+def _show(
+    run: Any,
+    st: Any,
+    policy: Any,
+    out_fmt: Format,
+    output: Path | None,
+    limit: int | None,
+    quiet: bool,
+) -> None:
+    """The summary and the sessions, as --format asks (the run is committed)."""
+    summary = run.summary
     if out_fmt == Format.json:
         from jtrack.serialize import to_json, to_records
 

@@ -37,7 +37,7 @@ from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, decide
 from jtrack.engine.ingest import STAGE_SHARE, NewData, UnitRows, read_inputs, unit_ranges
 from jtrack.engine.inputs import Identity, plan_inputs, shared_names
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_states
-from jtrack.errors import DataError, UsageError
+from jtrack.errors import DataError, JtrackError, UsageError
 from jtrack.options import (
     CAMPAIGN_RULE,
     VISIT_RULE,
@@ -527,7 +527,15 @@ def _run(
         from jtrack.files import write_rejects  # safe file writes
 
         inputs = [s.path for s, _ in planned.read if s.path is not None]
-        write_rejects(read.rejects, opts.rejects_path, inputs=inputs, store_root=store.root)
+        try:
+            write_rejects(read.rejects, opts.rejects_path, inputs=inputs, store_root=store.root)
+        except JtrackError as exc:  # (after the commit: said, and where the rejects are)
+            said = exc.message.removesuffix("; nothing was written")
+            raise type(exc)(
+                f"{said}; the run itself was committed (the store is at {summary.version}, "
+                f"its rejects in {store.root / 'current' / REJECTS})",
+                hint="copy that file, or name a --rejects file that can be written",
+            ) from exc
         summary.rejects_file = str(opts.rejects_path)
     elif manifest.rejects:
         summary.rejects_file = str(store.root / "current" / REJECTS)
