@@ -995,3 +995,18 @@ def test_an_output_that_fails_after_the_commit_says_the_run_was_committed(tmp_pa
         assert (st / "CURRENT").read_text().strip() == "v000001"
         if extra:
             assert f"its rejects in {st / 'current' / 'rejects.jsonl'})" in last
+
+
+def test_an_empty_store_option_is_refused_not_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--store "$STORE"` with the variable unset made the store in the current
+    directory (`.lock CURRENT current versions` beside the user's files)."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    monkeypatch.chdir(tmp_path)
+    for cmd in (["sessionize", str(sample / "events.parquet")], ["sessions"], ["store"]):
+        for given in (["--store", ""], ["--store=  "]):
+            res = _run(*cmd, *given)
+            assert res.exit_code == 2, (cmd, res.stderr)
+            assert "invalid value for '--store': empty: name the store's folder" in res.stderr
+    assert list(tmp_path.iterdir()) == []

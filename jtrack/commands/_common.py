@@ -473,13 +473,26 @@ def tsv_escaped(df: Any) -> Any:
 
 # ---- reusable option types ----------------------------------------------------------------
 
+
+def _store_path(value: Any) -> Path:
+    """--store's value: a path; an empty one (an unset shell variable) is an invocation
+    error, not the current directory (where a run would have made its store)."""
+    if isinstance(value, Path):
+        return value
+    if not str(value).strip():
+        raise typer.BadParameter(
+            "empty: name the store's folder, or leave --store out for ./.jtrack or $JTRACK_STORE"
+        )
+    return Path(value)
+
+
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
         "--store",
         help="Store directory (default ./.jtrack or $JTRACK_STORE).",
         show_default=False,
-        readable=False,
+        parser=_store_path,
         metavar="<dir>",
     ),
 ]
