@@ -234,6 +234,9 @@ def test_the_report_names_each_referrer_bar_by_host_and_medium_and_tooltips_carr
     chart = chart[: chart.index("</svg>")]
     assert chart.count(">www.bing.com (search)<") == 1
     assert chart.count(">www.bing.com (paid)<") == 1 and ">www.bing.com<" not in chart
+    # a long host is cut, not its medium; the tooltip has it whole
+    assert ">www.outdoor-blo… (unknown)<" in chart
+    assert "<title>www.outdoor-blog.example (unknown): " in chart
     assert "<title>referrers</title>" not in text and "<title>session_types</title>" not in text
     assert "<title>Referrers</title>" in text
 

@@ -133,6 +133,26 @@ def test_check_reports_what_jtrack_usage_would_refuse_in_its_table(
     assert load_rules(path) is not None  # (the rules alone load)
 
 
+def test_check_reports_every_problem_of_the_usage_table(in_tmp: Path) -> None:
+    """The first problem `jtrack usage` found was all `rules check` said (a bad tz after a
+    bad users was hidden, where it had been said before [usage] was checked whole)."""
+    text = '[usage]\nusers = -1\ntz = "Mars/X"\nbillable = ["x"]\nfoo = 1\n'
+    path = write_rules(in_tmp, text, "many.toml")
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 2
+    lines = res.stderr.splitlines()
+    assert [line.split(": ")[2] for line in lines[:4]] == [
+        "usage.users",
+        "usage.tz",
+        "usage.billable",
+        "usage.foo",
+    ]
+    assert [line.split(": ")[1].rsplit(":", 1)[1] for line in lines[:4]] == ["2", "3", "4", "5"]
+    assert lines[-1].endswith(
+        "many.toml: 4 problems; the rules were not loaded (hint: fix each line named above)"
+    )
+
+
 def test_check_finds_jtrack_toml_in_the_working_directory_or_says_there_is_none(
     in_tmp: Path,
 ) -> None:
@@ -408,10 +428,10 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
         assert zero, section
     # a file with no headline names its period; a period with no session is a warning
     res = invoke(*base, "--month", "2026-10", "-f", "csv")
-    assert res.stderr == "note: sessions started 2026-10-01 .. 2026-10-31 (UTC)\n"
+    assert res.stderr == "note: sessions started in 2026-10 (UTC)\n"  # (a month named as one)
     res = invoke(*base, "--since", "2027-01-01", "-f", "csv", "-q")
     assert res.exit_code == 0 and res.stderr.startswith(
-        "warning: no sessions started 2027-01-01 or later (UTC) (hint: "
+        "warning: no sessions started in 2027-01-01 or later (UTC) (hint: "
     )
     # a period of sessions none of which is of the class asked for is no empty period; an
     # open end is the last day with sessions, as `jtrack report` gives it

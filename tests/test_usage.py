@@ -1003,7 +1003,7 @@ def test_an_empty_period_says_which_months_hold_events(monkeypatch: pytest.Monke
     table = run(*base)
     assert table.exit_code == 0
     assert table.stderr.startswith(
-        "warning: no events in 2026-12-01 .. 2026-12-01; the files hold events in 2026-10 "
+        "warning: no events in 2026-12-01; the files hold events in 2026-10 "
         "(hint: pass --month 2026-10, or --month previous / --month yesterday"
     )
     quiet = run(*base, "-f", "csv", "-q")  # cron: quiet, but this is worth a mail
@@ -1361,3 +1361,39 @@ def test_exit_3_names_every_month_of_the_period_over_the_allowance(tmp_path: Pat
     assert res.exit_code == 3
     assert res.stderr.startswith("error: 2026-11: 5 billable events month to date, over the ")
     assert "by 2; 2026-10 of the period too (their rows show by how much)" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--since", "2026-11-20", "--as-of", "2026-11-15"], "no events in 2026-11-20 (not begun"),
+        (["--until", "2026-09-15", "--as-of", "2026-11-15"], "no events in 2026-09-14; the files"),
+        (["--month", "2026-09"], "no events in 2026-09; the files hold"),
+        (["--month", "2026-12", "--as-of", "2026-11-15"], "no events in 2026-12 (not begun at"),
+    ],
+)
+def test_an_empty_period_is_named_as_it_was_asked(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    """The empty period's warning said `2026-11-20 .. 2026-11-14 (not begun at as_of)` (a
+    range backwards) for a --since after as-of, `2026-10-01 .. 2026-09-14` for an --until
+    before the input (and "not begun" of a period long past), and a past month as its days."""
+    src = write_jsonl(tmp_path / "e.jsonl", [genesys_line("e1", "c1", at("2026-10-05T10:00:00Z"))])
+    res = run(str(src), *args, "-q", "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    assert f"warning: {said}" in res.stderr, res.stderr
+    period = json.loads(res.stdout)["empty_period"]["period"]
+    assert " .. " not in period or period.split(" .. ")[0] <= period.split(" .. ")[1][:10]
+
+
+def test_the_library_refuses_dates_out_of_range_as_the_options_do() -> None:
+    """`UsageOptions(month=date(9999, 12, 1))` was a raw `ValueError: year 10000 is out of
+    range` deep in the report (text was refused, dates were not)."""
+    clock = datetime(2026, 10, 15, tzinfo=UTC)
+    for kw in (
+        {"as_of": clock, "month": date(9999, 12, 1)},
+        {"as_of": datetime(9999, 12, 31, 23, tzinfo=UTC)},
+        {"as_of": clock, "since": date(1, 1, 1)},
+    ):
+        with pytest.raises(UsageError, match=r"out of range \(jtrack takes years 1900 to 9998\)"):
+            UsageOptions(**kw)

@@ -47,7 +47,8 @@ def journey_cmd(
         str,
         typer.Argument(
             metavar="CUSTOMER_OR_CONTACT",
-            help="A customer id (the visitor cookie) or a contact id (see `jtrack contacts`).",
+            help="A customer id (the visitor cookie), a contact id (see `jtrack contacts`), "
+            "or a saved contact's email.",
             show_default=False,
         ),
     ],

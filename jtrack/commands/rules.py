@@ -249,11 +249,11 @@ def report_cmd(
     words = period_words(period["from"], period["to"]) if period is not None else ""
     if period is not None and empty:  # (even with -q: a cron job's empty month)
         warning_line(
-            f"no sessions started {words} ({zone}) (hint: pass a period the store holds "
+            f"no sessions started in {words} ({zone}) (hint: pass a period the store holds "
             "sessions in; `jtrack store` shows its span)"
         )
     elif period is not None and not quiet and out_fmt in _FILE_FORMATS:
-        note_line(f"sessions started {words} ({zone})")  # (no headline to say it)
+        note_line(f"sessions started in {words} ({zone})")  # (no headline to say it)
     sections = report.sections()
     hidden = _hidden_sections(st)  # what the role may not see is left out, and said
     if section is not None and section in hidden:

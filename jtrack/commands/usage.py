@@ -248,7 +248,8 @@ def usage_cmd(
         if m.get("over_allowance"):
             others = [x for x in report.months_over_allowance if x != m["month"]]
             also = (
-                f"; {', '.join(others)} of the period too (their rows show by how much)"
+                f"; {', '.join(others)} of the period too"
+                + ("" if summary else " (their rows show by how much)")
                 if others
                 else ""
             )

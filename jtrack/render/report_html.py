@@ -372,8 +372,10 @@ def hbar_svg(
     width: int = 500,
     title: str | None = None,
     unit: str = "sessions",
+    shown: list[str] | None = None,
 ) -> str:
-    """Horizontal bars, one per label (labels are escaped)."""
+    """Horizontal bars, one per label (labels are escaped; `shown`: the labels written
+    beside the bars, already short enough, where the tooltips keep `labels` whole)."""
     row_h, label_w, num_w = 22, 170, 60
     height = max(len(values), 1) * row_h + 4
     peak = max([*values, 1])
@@ -386,7 +388,7 @@ def hbar_svg(
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 2 + i * row_h
         w = max(plot_w * value / peak, 1.0) if value else 0.0
-        short = label if len(label) <= 26 else label[:25] + "…"
+        short = shown[i] if shown else label if len(label) <= 26 else label[:25] + "…"
         out.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{_e(short)}</text>'
             f'<rect class="bar hb" data-value="{value}" x="{label_w}" y="{y + 3}" '
@@ -396,6 +398,12 @@ def hbar_svg(
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def _fit_host(host: str, suffix: str, room: int = 26) -> str:
+    """`host` + `suffix` in `room` characters: the host cut (with …) where it must be."""
+    keep = room - len(suffix)
+    return (host if len(host) <= keep else host[: max(keep - 1, 1)] + "…") + suffix
 
 
 _WIDE = ("top_pages", "entry_pages", "exit_pages")
@@ -473,11 +481,15 @@ def report_html(report: Any) -> str:
             labels = [
                 null_label if v is None else str(v) for v in df.get_column(label_col).to_list()
             ]
-            if name == "referrers":  # (a row per host and medium: the bar says which)
+            shown = None
+            if name == "referrers":  # (a row per host and medium: the bar says which, the
+                # host cut where it is long, never the medium)
                 mediums = df.get_column("medium").to_list()
-                labels = [f"{a} ({m})" if m else a for a, m in zip(labels, mediums, strict=True)]
+                pairs = list(zip(labels, mediums, strict=True))
+                labels = [f"{a} ({m})" if m else a for a, m in pairs]
+                shown = [_fit_host(a, f" ({m})" if m else "") for a, m in pairs]
             values = [int(v) for v in df.get_column("sessions").to_list()]
-            parts.append(hbar_svg(name, labels, values, title=title))
+            parts.append(hbar_svg(name, labels, values, title=title, shown=shown))
         parts.append(html_table(df, null_label))
         if name == "traffic" and getattr(report, "traffic_lists", None):
             parts.append(f'<p class="notes">User-agent lists: {_e(report.traffic_lists)}</p>')

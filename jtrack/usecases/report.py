@@ -13,8 +13,9 @@ Definitions (also in the README):
 - known sessions belong to a saved contact (`contact_state == "known"`, else a `contact_name`
   other than "Unknown"); without contact columns in the session table they are not counted;
 - pages are URLs without query string and fragment; searches are trimmed and lower-cased;
-- referrers are counted per referring host (null: direct); `medium` lists the mediums its
-  sessions came with, most sessions first (`search, paid`);
+- referrers are counted per referring host and medium (a null host: direct, with the medium
+  of a visit that had one); a campaign is a session with any UTM source, medium or name;
+  labels are trimmed, a blank one is missing, host names are lower-cased;
 - traffic: everything above counts the sessions of `traffic` classes only (people by
   default); the `traffic` table shares sessions and events (their event_count) out by class
   over all traffic of the period, and `traffic_agents` ranks the named agents (bots, crawlers,
@@ -177,10 +178,11 @@ def _ranked(df: pl.DataFrame, count: str, labels: Sequence[str], top: int) -> pl
 
 
 def label_text(col: str, lower: bool = False) -> pl.Expr:
-    """A text the tables group by: null when blank (an export's "" and its missing value are
-    one row, not two that look alike); `lower`: in lower case (a host name)."""
-    c = pl.col(col)
-    return pl.when(c.str.strip_chars() != "").then(c.str.to_lowercase() if lower else c)
+    """A text the tables group by, without the spaces around it: null when blank (an
+    export's "" and its missing value are one row, not two that look alike); `lower`: in
+    lower case (a host name)."""
+    c = pl.col(col).str.strip_chars()  # (" www.google.com" is www.google.com)
+    return pl.when(c != "").then(c.str.to_lowercase() if lower else c)
 
 
 def _share(col: str, total: int) -> pl.Expr:
@@ -649,10 +651,18 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
 
 
 def period_words(first: Any, last: Any) -> str:
-    """A period by its first and last day (either may be None: open) in words."""
+    """A period by its first and last day (dates or ISO text; either may be None: open) in
+    words: a whole month as the month (`2026-09`), one day as that day."""
     if first and last:
-        return f"{first} .. {last}"
+        a, b = date.fromisoformat(str(first)), date.fromisoformat(str(last))
+        if a.day == 1 and b + timedelta(days=1) == _next_month(a):
+            return f"{a:%Y-%m}"
+        return str(a) if a == b else f"{a} .. {b}"
     return f"{first} or later" if first else f"{last} or earlier"
+
+
+def _next_month(d: date) -> date:
+    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
 
 
 def started_in(tz: str, since: date | None, until: date | None) -> pl.Expr:

@@ -218,8 +218,10 @@ def parse_day(text: str, option: str) -> date:
 def as_day(value: object, name: str) -> date | None:
     """A library caller's day: a date, or text as parse_day reads it ("2026-10-03",
     "2026-10"); None stays None; anything else is a UsageError (not a late Polars error)."""
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+    if value is None:
         return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return in_years(value, name, value.isoformat())
     if isinstance(value, str):
         return parse_day(value, name)
     raise UsageError(
@@ -333,6 +335,7 @@ class UsageOptions:
             )
         if self.as_of.tzinfo is None:
             raise UsageError("as_of needs a time zone", hint="pass an aware datetime")
+        in_years(self.as_of.date(), "as_of", self.as_of.isoformat())
         text = self.month.strip() if isinstance(self.month, str) else None
         if text is not None and re.fullmatch(r"\d{4}-\d{1,2}", text):  # (as --month reads it)
             object.__setattr__(self, "month", parse_month(text, "month"))
@@ -1267,8 +1270,12 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         since, until = chosen, next_month(chosen)
     else:
         until = opts.until if opts.until is not None else as_of_day + timedelta(days=1)
+        if opts.since is not None and until <= opts.since:  # (--since after as-of: its day)
+            until = opts.since + timedelta(days=1)
         first = before["day"].min() if before.height else None
-        since = opts.since or (first if isinstance(first, date) else until - timedelta(days=1))
+        if not isinstance(first, date) or first >= until:  # (none before --until: its eve)
+            first = until - timedelta(days=1)
+        since = opts.since or first
     if opts.by == "month":
         since, until = _month_start(since), next_month(until - timedelta(days=1))
     last_day = min(until - timedelta(days=1), as_of_day)
@@ -1448,13 +1455,17 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         }
     )
     empty_period = None
-    upto = last_day if last_day >= since else None
-    if upto is not None:
-        span = f"{since} .. {upto}"
-    elif since.day == 1 and until == next_month(since):  # (a month: named as one)
-        span = f"{since:%Y-%m} (not begun at as_of)"
-    else:
-        span = f"{since} .. {until - timedelta(days=1)} (not begun at as_of)"
+    end = until - timedelta(days=1)
+    whole_month = since.day == 1 and until == next_month(since)
+
+    def days(a: date, b: date) -> str:  # (a month named as one, a day alone as a day)
+        if whole_month and (a, b) == (since, end):
+            return f"{since:%Y-%m}"
+        return str(a) if a == b else f"{a} .. {b}"
+
+    span = (
+        days(since, last_day) if last_day >= since else f"{days(since, end)} (not begun at as_of)"
+    )
     if in_period == 0 and months_with_events:
         where = "the store holds" if store else "the files hold"
         shown = months_text(months_with_events)

@@ -454,13 +454,22 @@ class _Checker:
         return out, ok
 
     def usage_problem(self) -> None:
-        """The first problem `self.usage` finds in [usage], on the line of the key it names
-        (its table's line else)."""
+        """The problems `self.usage` finds in [usage], each on the line of the key it names
+        (its table's line else): each key is checked alone, so every one is reported, not
+        the first only."""
+        table = self.data.get("usage")
+        if isinstance(table, dict) and table:
+            for key, value in table.items():
+                self.usage_check({**self.data, "usage": {key: value}})
+        else:
+            self.usage_check(self.data)
+
+    def usage_check(self, data: dict[str, Any]) -> None:
         from jtrack.errors import JtrackError
 
         assert self.usage is not None
         try:
-            self.usage(self.data)
+            self.usage(data)
         except JtrackError as exc:
             message = re.sub(r"^<config>: \[usage\]:? ?", "", exc.message)
             table = self.data.get("usage")
