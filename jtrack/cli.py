@@ -265,6 +265,10 @@ def _keep_python_sigint() -> None:
     # up what it staged and says so (exit 130), not a silent exit 143 that leaves it behind
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminated)
+    # and SIGHUP (the SSH session dropped, the terminal closed) the same way, unless the run
+    # was started to outlive it (nohup: ignored)
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
+        signal.signal(signal.SIGHUP, _terminated)
 
 
 def _terminated(signum: int, frame: Any) -> None:

@@ -35,13 +35,13 @@ def find_config(
         p = Path(explicit)
         if p.is_dir():
             raise FileAccessError(f"{p}: is a directory, not a {what} file", hint="name the file")
-        if not p.is_file():
+        if not p.exists():  # (/dev/null, a file read as empty, is a config of nothing)
             raise FileAccessError(f"{p}: no such {what} file", hint="check the path")
         return p
     env = os.environ.get(CONFIG_ENV)
     if env:
         p = Path(env)
-        if not p.is_file():
+        if not p.exists() or p.is_dir():
             raise FileAccessError(
                 f"{p}: no such config file (from ${CONFIG_ENV})", hint=f"fix or unset ${CONFIG_ENV}"
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -1010,3 +1010,63 @@ def test_an_empty_store_option_is_refused_not_the_current_directory(
             assert res.exit_code == 2, (cmd, res.stderr)
             assert "invalid value for '--store': empty: name the store's folder" in res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_name_a_c_locale_cannot_decode_is_read_and_named(tmp_path: Path) -> None:
+    """In a C locale without Python's UTF-8 mode, `sessionize ü.jsonl` was an internal
+    error (the name's undecodable bytes, as surrogates, in a Polars frame). The file is
+    read and named as the UTF-8 it is; a run again takes it as the same file."""
+    import subprocess
+    import sys
+
+    from tests.helpers import genesys_line
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "ü.jsonl").write_text(
+        genesys_line("e1", "v1", datetime(2026, 10, 1, tzinfo=UTC)) + "\n", encoding="utf-8"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "LC_ALL": "C",
+        "LANG": "C",
+        "PYTHONUTF8": "0",
+        "PYTHONCOERCECLOCALE": "0",
+    }
+    cmd = [sys.executable, "-m", "jtrack.cli", "sessionize", "ü.jsonl", "--store", "st"]
+    for _ in range(2):
+        res = subprocess.run(
+            [*cmd, "-f", "json", "-q"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+        assert res.returncode == 0, res.stderr.decode(errors="replace")
+    store = json.loads((tmp_path / "st" / "current" / "manifest.json").read_text())
+    assert [i["name"] for i in store["inputs"]] == ["ü.jsonl"]
+    from jtrack.read.sources import text_name
+
+    assert text_name("\udcc3\udcbc.jsonl") == "ü.jsonl"
+    assert text_name("\udcff.jsonl") == "\\xff.jsonl"  # (not UTF-8 either: escaped)
+
+
+def test_o_dash_is_standard_output_and_dev_null_a_config_of_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-o -` wrote a file named `-`; `--config /dev/null` (the usual way to say "no
+    config") was "no such config file"."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(sample / "events.parquet"), "--store", st, "-q").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    plain = _run("sessions", "--store", st, "-f", "csv", "--limit", "3")
+    dash = _run("sessions", "--store", st, "-f", "csv", "--limit", "3", "-o", "-")
+    assert dash.exit_code == 0 and dash.stdout == plain.stdout and dash.stdout
+    assert not (tmp_path / "-").exists()
+    if Path("/dev/null").exists():
+        res = _run("report", "--store", st, "--config", "/dev/null", "-f", "json")
+        assert res.exit_code == 0, res.stderr
+        monkeypatch.setenv("JTRACK_CONFIG", "/dev/null")
+        assert _run("sessions", "--store", st, "--limit", "1").exit_code == 0
+        assert _run("rules", "check").exit_code == 0

@@ -242,12 +242,15 @@ def _wait_for_lock(root: Path, proc: subprocess.Popen[str], timeout: float = 60)
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"]
+)
 def test_a_real_sigint_during_a_run_exits_130_and_keeps_the_previous_store(
     inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path, sig: int
 ) -> None:
     """Ctrl-C, or SIGTERM (`timeout`, systemd, a container stopping: it exited 143 without
-    a word and left the version it was writing behind until the next run)."""
+    a word and left the version it was writing behind until the next run), or SIGHUP (an
+    SSH session dropped: the same, a 58 MB `.tmp-v*` left behind)."""
     big = tmp_path / "big.parquet"
     _big_input(big)
     store = _store_with_a(tmp_path / "store", inputs)

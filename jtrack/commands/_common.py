@@ -496,14 +496,24 @@ StoreOpt = Annotated[
         metavar="<dir>",
     ),
 ]
+
+
+def _output_path(value: Any) -> Path | None:
+    """-o's value: a path; `-` is standard output, as for other Unix tools (it wrote a file
+    named `-`)."""
+    if value is None or isinstance(value, Path):
+        return value
+    return None if str(value) == "-" else Path(value)
+
+
 OutputOpt = Annotated[
     Path | None,
     typer.Option(
         "-o",
         "--output",
-        help="Write to FILE (format from its suffix unless --format is given).",
+        help="Write to FILE (format from its suffix unless --format is given; - is stdout).",
         show_default=False,
-        readable=False,
+        parser=_output_path,
         metavar="<file>",
     ),
 ]

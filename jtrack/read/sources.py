@@ -483,7 +483,20 @@ def rotated_copies(sources: Sequence[str]) -> list[str]:
 
 
 def _source(path: Path) -> Source:
-    return Source(str(path), path=path, partitions=partitions_of(path))
+    return Source(text_name(str(path)), path=path, partitions=partitions_of(path))
+
+
+def text_name(name: str) -> str:
+    """A file's name as text that can be stored and shown: where the locale could not
+    decode its bytes (a C locale without UTF-8 mode: `ü` as two surrogates), the UTF-8 they
+    are, else escaped (a surrogate in a Polars frame was an internal error)."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in name):
+        return name
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace")
 
 
 def partitions_of(path: Path) -> tuple[tuple[str, str | None], ...]:
