@@ -1117,3 +1117,37 @@ def test_the_live_view_needs_a_terminal_rich_draws_on_and_keys_to_read() -> None
     assert not live_screen(console("xterm-256color"), None)
     assert not live_screen(console("xterm-256color"), io.StringIO())  # (keys from a pipe)
     assert not live_screen(Console(file=io.StringIO()), Tty())  # (output to a pipe)
+
+
+def test_the_live_view_is_ascii_with_ascii_or_where_stdout_is_not_utf8(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live screen drew `??` for its arrows where the terminal is not UTF-8 (its boxes
+    were ASCII, its own marks not), and `--ascii` on a UTF-8 terminal still drew `─` and
+    `…`."""
+    from jtrack.commands._common import stdout_console
+
+    def loop_of(ascii: bool) -> WatchLoop:
+        cfg = LoopConfig(
+            sources=[str(store_dir / "events.jsonl")],
+            targets=[(str(store_dir), False)],
+            as_of=AS_OF,
+            ascii=ascii,
+        )
+        return WatchLoop(cfg, Store(store_dir / "store"), Store(store_dir / "store"))
+
+    assert not loop_of(False).state.ascii  # (stdout here is UTF-8)
+    assert loop_of(True).state.ascii
+    latin = io.TextIOWrapper(io.BytesIO(), encoding="latin-1")
+    monkeypatch.setattr(sys, "stdout", latin)
+    assert loop_of(False).state.ascii  # (its arrows as `up/down`, its mark as `>`)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    console = stdout_console(width=40, ascii=True)
+    from rich.table import Table
+
+    table = Table("a somewhat long header", "b")
+    table.add_row("x" * 60, "y")
+    console.print(table)
+    sys.stdout.flush()
+    out = sys.stdout.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
+    assert out and out.isascii(), out

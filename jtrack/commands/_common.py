@@ -205,9 +205,9 @@ class AsciiStream:
     encode is written as plain ASCII (rules as `-`, `...`, `?`) instead of failing. Rich sees
     its encoding and draws boxes and rules in ASCII."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, encoding: str | None = None) -> None:
         self._stream = stream
-        self.encoding = getattr(stream, "encoding", None) or "ascii"
+        self.encoding = encoding or getattr(stream, "encoding", None) or "ascii"
 
     def write(self, text: str) -> int:
         from jtrack.render.text import ascii_text
@@ -246,10 +246,10 @@ def env_width() -> int | None:
     return int(text)
 
 
-def stdout_console(width: int | None = None) -> Any:
-    """A Rich console on stdout (on an AsciiStream when stdout is not UTF-8), at `width`,
-    else $JTRACK_WIDTH, else the terminal's (a pipe: 80, or $COLUMNS; a $COLUMNS of 0 or
-    not a number is left unread, as shutil does: Rich printed nothing at 0)."""
+def stdout_console(width: int | None = None, ascii: bool = False) -> Any:
+    """A Rich console on stdout (on an AsciiStream when stdout is not UTF-8, or `ascii`), at
+    `width`, else $JTRACK_WIDTH, else the terminal's (a pipe: 80, or $COLUMNS; a $COLUMNS of
+    0 or not a number is left unread, as shutil does: Rich printed nothing at 0)."""
     import shutil
 
     from rich.console import Console
@@ -262,7 +262,9 @@ def stdout_console(width: int | None = None) -> Any:
         w = int(columns)
     if w is not None:
         w = max(w, MIN_WIDTH)
-    file: Any = None if stdout_utf8() else AsciiStream(sys.stdout)
+    file: Any = None if stdout_utf8() and not ascii else AsciiStream(sys.stdout)
+    if ascii:  # (--ascii: plain ASCII whatever the terminal takes, Rich's boxes too)
+        file = AsciiStream(sys.stdout, "ascii")
     return Console(file=file, highlight=False, width=w, emoji=False, markup=False)
 
 

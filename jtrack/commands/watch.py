@@ -690,7 +690,11 @@ class WatchLoop:
         self.cfg = cfg
         self.writer = writer  # jtrack.store.Store: the engine writes through it
         self.view = view  # jtrack.access.StoreView: everything shown is read through it
-        self.state = ViewState(people_only=tuple(cfg.traffic) == ("human",), ascii=cfg.ascii)
+        from jtrack.commands._common import stdout_utf8
+
+        # (its arrows and marks in ASCII where the terminal is not UTF-8, as its boxes are)
+        ascii = cfg.ascii or not stdout_utf8()
+        self.state = ViewState(people_only=tuple(cfg.traffic) == ("human",), ascii=ascii)
         self.classes = tuple(cfg.traffic)
         self.frame: Any = None
         self.signature: tuple[Any, ...] | None = None
@@ -936,7 +940,7 @@ class WatchLoop:
         terminal), else the line log; `console`: the Rich console drawn on."""
         from jtrack.commands._common import stdout_console
 
-        console = console or stdout_console()
+        console = console or stdout_console(ascii=self.cfg.ascii)
         if screen is None:
             screen = live_screen(console, sys.stdin)
         keys: TerminalKeys | None = None
