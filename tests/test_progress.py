@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -113,3 +114,25 @@ def test_the_cli_draws_the_engines_updates(monkeypatch: Any, tmp_path: Any) -> N
     assert res.exit_code == 0, res.stderr
     assert "reading" in seen and "sessionizing" in seen
     assert res.stderr == ""  # not a terminal: nothing drawn
+
+
+def test_force_color_draws_no_bar_into_a_log(tmp_path) -> None:
+    """With FORCE_COLOR set (CI does) and stderr a log file, Rich took stderr for a
+    terminal and the bars went into the log (2.8 KB of escapes a report); the README says
+    no progress where stderr is no terminal."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "FORCE_COLOR": "1"}
+    env.pop("NO_COLOR", None)
+    res = subprocess.run(
+        [sys.executable, "-m", "jtrack.cli", "report", str(root / "sample_data" / "events.jsonl")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "\x1b" not in res.stderr and "reading" not in res.stderr, res.stderr[:300]

@@ -15,6 +15,7 @@ stage with nothing to count (for callers that still report words).
 
 from __future__ import annotations
 
+import sys
 import time
 from types import TracebackType
 from typing import Any
@@ -80,6 +81,19 @@ def _measure(u: ProgressUpdate) -> tuple[float | None, float]:
     return None, 0.0
 
 
+def _drawable(console: Console) -> bool:
+    """Whether a bar can be drawn on `console`: a terminal, and where it writes to stderr,
+    stderr itself one (FORCE_COLOR makes Rich call a CI log or a file a terminal: the bars
+    went into it, 2.8 KB of escapes a report)."""
+    if not console.is_terminal:
+        return False
+    stream = console.file
+    if stream is sys.stderr or stream is sys.__stderr__:
+        isatty = getattr(stream, "isatty", None)
+        return bool(isatty()) if isatty is not None else False
+    return True
+
+
 class ProgressBar:
     """A ProgressFn that draws a Rich progress bar on stderr (see the module docstring).
 
@@ -94,7 +108,7 @@ class ProgressBar:
         transient: bool = True,
     ) -> None:
         self.console = console or Console(stderr=True, highlight=False)
-        self.enabled = (not quiet and self.console.is_terminal) if enabled is None else enabled
+        self.enabled = (not quiet and _drawable(self.console)) if enabled is None else enabled
         self.started = time.monotonic()
         self.stage: str | None = None
         self.updates = 0
