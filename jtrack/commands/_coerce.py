@@ -34,6 +34,17 @@ Convert = Callable[[Any, Any, Any], Any]  # (value, param, ctx) -> coerced value
 def _leaf(annotation: Any, info: Any) -> Convert | None:
     """A direct conversion for one CLI value, or None when there is none."""
     if getattr(info, "parser", None) is not None:
+        if annotation is Path:  # (jtrack's own parsers of a path: --store, -o)
+            parse = info.parser
+
+            def conv_parsed(value: Any, param: Any, ctx: Any) -> Any:
+                if isinstance(value, str):
+                    return parse(value)  # (its typer.BadParameter: Typer's usage error)
+                if value is None or isinstance(value, Path):
+                    return value
+                raise _NotFast
+
+            return conv_parsed
         return None
     if annotation is str:
 
