@@ -35,8 +35,9 @@ def find_config(
         p = Path(explicit)
         if p.is_dir():
             raise FileAccessError(f"{p}: is a directory, not a {what} file", hint="name the file")
-        if not p.exists():  # (/dev/null, a file read as empty, is a config of nothing)
+        if not p.exists():
             raise FileAccessError(f"{p}: no such {what} file", hint="check the path")
+        _regular(p, what)
         return p
     env = os.environ.get(CONFIG_ENV)
     if env:
@@ -45,9 +46,27 @@ def find_config(
             raise FileAccessError(
                 f"{p}: no such config file (from ${CONFIG_ENV})", hint=f"fix or unset ${CONFIG_ENV}"
             )
+        _regular(p, "config")
         return p
     p = Path.cwd() / DEFAULT_NAME
     return p if p.is_file() else None
+
+
+def _regular(p: Path, what: str) -> None:
+    """A config is a regular file, or /dev/null (a config of nothing): it is read more than
+    once (its rules, its roles, its [usage]), so a pipe (`<(...)`, /dev/stdin) would be
+    empty at the second read, and its roles, unread, would mask nothing."""
+    if p.is_file():
+        return
+    try:
+        if os.path.samefile(p, os.devnull):
+            return
+    except OSError:
+        pass
+    raise FileAccessError(
+        f"{p}: not a regular file (a pipe or a device), and a {what} file is read more than once",
+        hint="save it to a file and name that (or --config /dev/null for none)",
+    )
 
 
 def toml_error_line(exc: Exception, text: str) -> int | None:

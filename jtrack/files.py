@@ -233,6 +233,11 @@ def check_rejects_target(
     are the store's own rejects file. Symlinks are resolved before comparing. And one that
     could not be written (check_writable: OutputError, exit 1)."""
     target = Path(path)
+    if os.fspath(path) == "-":  # (as -o takes it: stdout, which carries the run's listing)
+        raise UsageError(
+            "--rejects -: the rejected rows go to a file, not standard output",
+            hint="name a file: --rejects rejects.jsonl",
+        )
     if is_special_file(target):
         return
     resolved = target.resolve()

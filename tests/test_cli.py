@@ -1070,3 +1070,61 @@ def test_o_dash_is_standard_output_and_dev_null_a_config_of_nothing(
         monkeypatch.setenv("JTRACK_CONFIG", "/dev/null")
         assert _run("sessions", "--store", st, "--limit", "1").exit_code == 0
         assert _run("rules", "check").exit_code == 0
+
+
+def test_a_config_that_is_a_pipe_is_refused_not_read_as_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config is read more than once: given as a pipe (`--config <(cat roles.toml)`,
+    /dev/stdin, a FIFO) the second read found it empty and the roles it held masked
+    nothing (a FIFO hung). Only a regular file, or /dev/null for none, is taken."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(sample / "events.parquet"), "--store", st, "-q").exit_code == 0
+    fifo = tmp_path / "roles.fifo"
+    os.mkfifo(fifo)
+    for args in (["report", "--config", str(fifo)], ["sessions", "--rules", str(fifo)]):
+        res = _run(*args, "--store", st)
+        assert res.exit_code == 1 and res.stdout == "", res.stderr
+        assert "not a regular file (a pipe or a device)" in res.stderr
+    monkeypatch.setenv("JTRACK_CONFIG", str(fifo))
+    res = _run("card", "5c114b18", "--store", st, "-f", "json")
+    assert res.exit_code == 1 and "not a regular file" in res.stderr
+
+
+def test_a_dash_where_a_file_is_needed_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--rejects -` and `watch --html -` wrote a file named `-` (and "see -"), where `-o -`
+    is standard output."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    monkeypatch.chdir(tmp_path)
+    for args, said in (
+        (["sessionize", str(sample / "events.jsonl"), "--rejects", "-"], "--rejects -: "),
+        (["watch", str(sample / "events.jsonl"), "--once", "--html", "-"], "--html -: "),
+    ):
+        res = _run(*args, "--store", "st")
+        assert res.exit_code == 2 and res.stderr.startswith(f"error: {said}"), res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_jtrack_width_stops_a_run_before_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`JTRACK_WIDTH=abc jtrack sessionize ...` committed the run, then failed drawing its
+    table (exit 1, "the run itself was committed"); `JTRACK_WIDTH=²` (a digit to isdigit,
+    none to int) was an internal error; `COLUMNS=0` blanked the summary panel on stderr."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    events = str(sample / "events.jsonl")
+    for value in ("abc", "²", "5"):
+        monkeypatch.setenv("JTRACK_WIDTH", value)
+        for args in (["sessionize", events], ["watch", events, "--once"]):
+            res = _run(*args, "--store", str(tmp_path / "st"))
+            assert res.exit_code == 2, (value, args, res.stderr)
+            assert res.stderr.startswith(f"error: JTRACK_WIDTH={value}: not a width")
+            assert not (tmp_path / "st").exists()
+    monkeypatch.delenv("JTRACK_WIDTH")
+    monkeypatch.setenv("COLUMNS", "0")
+    out = str(tmp_path / "o.csv")
+    res = _run("sessionize", events, "--store", str(tmp_path / "st"), "-f", "csv", "-o", out)
+    assert res.exit_code == 0 and "4,000 rows: 3,955 kept, 45 duplicates" in res.stderr

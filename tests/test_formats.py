@@ -112,7 +112,7 @@ LISTING_FORMATS = ("table", "json", "jsonl", "csv", "tsv", "md", "parquet")
 def test_every_listing_writes_the_formats_the_readme_promises(name: str) -> None:
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     promised = ", ".join(f"`{f}`" for f in LISTING_FORMATS[:-1])
-    assert f"Every listing takes `--format` ({promised}, and `parquet` with" in readme
+    assert f"The listings take `--format` ({promised}, and `parquet` with" in readme
     assert set(LISTING_FORMATS) <= set(_help_formats(COMMANDS[name]))
 
 

@@ -401,7 +401,7 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     # the table says the period; --month is the month; a period before the data is empty
     table = invoke(*base, "--since", "2026-10-05", "--until", "2026-10-12").stdout
     assert table.splitlines()[0] == (
-        f"{week.height:,} sessions started 2026-10-05 .. 2026-10-11 (UTC), "
+        f"{week.height:,} sessions started in 2026-10-05 .. 2026-10-11 (UTC), "
         f"{week['customer_id'].n_unique():,} visitors"
     )
     month = json.loads(invoke(*base, "--month", "2026-10", "-f", "json").stdout)

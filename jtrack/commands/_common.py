@@ -131,6 +131,7 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            env_width()  # (a bad $JTRACK_WIDTH before anything is read or written: exit 2)
             # own context: the output policy (jtrack.access) set by this command ends with it
             return contextvars.copy_context().run(fn, *args, **kwargs)
         except JtrackError as exc:
@@ -191,7 +192,7 @@ def _unexpected_message(exc: BaseException) -> str:
 def stderr_console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=False)
+    return Console(stderr=True, highlight=False, soft_wrap=False, width=columns_width())
 
 
 def stdout_utf8(stream: Any = None) -> bool:
@@ -238,7 +239,7 @@ def env_width() -> int | None:
     text = os.environ.get("JTRACK_WIDTH", "").strip()
     if not text:
         return None
-    if not text.isdigit() or int(text) < MIN_WIDTH:
+    if not (text.isascii() and text.isdigit()) or int(text) < MIN_WIDTH:
         raise ConfigError(
             f"JTRACK_WIDTH={text}: not a width jtrack can lay text out at",
             hint=f"a whole number of columns, {MIN_WIDTH} or more (e.g. 100), or unset it",
@@ -246,22 +247,27 @@ def env_width() -> int | None:
     return int(text)
 
 
+def columns_width() -> int | None:
+    """The width $COLUMNS says, MIN_WIDTH at the least; None when unset (Rich asks the
+    terminal). A $COLUMNS of 0 or no number is left unread, as shutil leaves it: the
+    terminal's width, else 80 (Rich took 0 as a width and printed nothing)."""
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "").strip()
+    if not columns:
+        return None
+    if columns.isascii() and columns.isdigit() and int(columns) > 0:
+        return max(int(columns), MIN_WIDTH)
+    return max(shutil.get_terminal_size((80, 24)).columns, MIN_WIDTH)
+
+
 def stdout_console(width: int | None = None, ascii: bool = False) -> Any:
     """A Rich console on stdout (on an AsciiStream when stdout is not UTF-8, or `ascii`), at
     `width`, else $JTRACK_WIDTH, else the terminal's (a pipe: 80, or $COLUMNS; a $COLUMNS of
     0 or not a number is left unread, as shutil does: Rich printed nothing at 0)."""
-    import shutil
-
     from rich.console import Console
 
-    w = width or env_width()
-    columns = os.environ.get("COLUMNS", "").strip()
-    if w is None and columns and not (columns.isdigit() and int(columns) > 0):
-        w = shutil.get_terminal_size((80, 24)).columns  # (the terminal's, else 80)
-    elif w is None and columns.isdigit():
-        w = int(columns)
-    if w is not None:
-        w = max(w, MIN_WIDTH)
+    w = width or env_width() or columns_width()
     file: Any = None if stdout_utf8() and not ascii else AsciiStream(sys.stdout)
     if ascii:  # (--ascii: plain ASCII whatever the terminal takes, Rich's boxes too)
         file = AsciiStream(sys.stdout, "ascii")

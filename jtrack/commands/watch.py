@@ -227,6 +227,11 @@ def watch_cmd(
         raise UsageError(
             "watch follows files, not stdin", hint="name the files or folders exports go to"
         )
+    if html is not None and str(html) == "-":  # (it wrote a file named `-`)
+        raise UsageError(
+            "--html -: the status page is a file, rewritten every refresh",
+            hint="name a file: --html live.html",
+        )
     if duration is not None and once:
         raise UsageError(
             "--duration and --once (or --format) contradict each other",

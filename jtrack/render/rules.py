@@ -26,7 +26,7 @@ def _headline(report: Any) -> str:
         from jtrack.usecases.report import period_words
 
         zone = getattr(report, "tz", "UTC")
-        sessions += f" started {period_words(period['from'], period['to'])} ({zone})"
+        sessions += f" started in {period_words(period['from'], period['to'])} ({zone})"
     return f"{sessions}, {visitors}"
 
 
