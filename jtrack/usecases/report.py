@@ -224,21 +224,8 @@ def journey_report(
         "search_count",
         "first_page_url",
         "last_page_url",
-        "referrer_hostname",
-        "referrer_medium",
-        "mkt_campaign_source",
-        "mkt_campaign_medium",
-        "mkt_campaign_name",
-        "device_category",
-        "browser_family",
-        "geolocation_country",
-        "geolocation_country_name",
         "_day",
     ]
-
-    def opt(c: str) -> pl.Expr:
-        return pl.col(c) if c in s_cols else pl.lit(None, pl.String)
-
     # the labels the tables group by: a blank text is a missing one (an export's "" and its
     # null are one row, not two that look alike), and a host is a host in any case
     labels = [
@@ -251,8 +238,12 @@ def journey_report(
         "geolocation_country",
         "geolocation_country_name",
     ]
+
+    def opt(c: str) -> pl.Expr:
+        return pl.col(c) if c in s_cols else pl.lit(None, pl.String)
+
     all_df = s_lf.select(
-        *[c for c in keep if c not in labels and c != "referrer_hostname"],
+        *keep,
         *[label_text(c).alias(c) for c in labels],
         label_text("referrer_hostname", lower=True).alias("referrer_hostname"),
         _state=state_col,
