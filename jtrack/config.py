@@ -27,17 +27,19 @@ DEFAULT_NAME = "jtrack.toml"
 
 
 def find_config(
-    explicit: str | os.PathLike[str] | None = None, what: str = "config"
+    explicit: str | os.PathLike[str] | None = None, what: str = "config", once: bool = False
 ) -> Path | None:
     """The config file to use: the one named, else $JTRACK_CONFIG, else ./jtrack.toml
-    (`what` it is to the caller, in errors about the one named: "config", "rules")."""
+    (`what` it is to the caller, in errors about the one named: "config", "rules"; `once`:
+    the caller reads it once, so a pipe will do, as for `jtrack rules check`)."""
     if explicit is not None:
         p = Path(explicit)
         if p.is_dir():
             raise FileAccessError(f"{p}: is a directory, not a {what} file", hint="name the file")
         if not p.exists():
             raise FileAccessError(f"{p}: no such {what} file", hint="check the path")
-        _regular(p, what)
+        if not once:
+            _regular(p, what)
         return p
     env = os.environ.get(CONFIG_ENV)
     if env:
@@ -46,7 +48,8 @@ def find_config(
             raise FileAccessError(
                 f"{p}: no such config file (from ${CONFIG_ENV})", hint=f"fix or unset ${CONFIG_ENV}"
             )
-        _regular(p, "config")
+        if not once:
+            _regular(p, "config")
         return p
     p = Path.cwd() / DEFAULT_NAME
     return p if p.is_file() else None
@@ -63,9 +66,10 @@ def _regular(p: Path, what: str) -> None:
             return
     except OSError:
         pass
+    option = "--rules" if what == "rules" else "--config"
     raise FileAccessError(
         f"{p}: not a regular file (a pipe or a device), and a {what} file is read more than once",
-        hint="save it to a file and name that (or --config /dev/null for none)",
+        hint=f"save it to a file and name that (or {option} /dev/null for none)",
     )
 
 

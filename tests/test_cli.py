@@ -1123,6 +1123,11 @@ def test_a_bad_jtrack_width_stops_a_run_before_it_writes(
             assert res.exit_code == 2, (value, args, res.stderr)
             assert res.stderr.startswith(f"error: JTRACK_WIDTH={value}: not a width")
             assert not (tmp_path / "st").exists()
+        # (data has no width: a stale $JTRACK_WIDTH does not stop a script or a repair)
+        st = str(tmp_path / "json")
+        res = _run("sessionize", events, "--store", st, "-f", "json", "--limit", "1")
+        assert res.exit_code == 0 and json.loads(res.stdout)["summary"]["rows_read"] == 4000
+        assert _run("store", "--store", st, "-f", "json").exit_code == 0
     monkeypatch.delenv("JTRACK_WIDTH")
     monkeypatch.setenv("COLUMNS", "0")
     out = str(tmp_path / "o.csv")

@@ -401,7 +401,7 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     # the table says the period; --month is the month; a period before the data is empty
     table = invoke(*base, "--since", "2026-10-05", "--until", "2026-10-12").stdout
     assert table.splitlines()[0] == (
-        f"{week.height:,} sessions started in 2026-10-05 .. 2026-10-11 (UTC), "
+        f"{week.height:,} sessions started 2026-10-05 .. 2026-10-11 (UTC), "
         f"{week['customer_id'].n_unique():,} visitors"
     )
     month = json.loads(invoke(*base, "--month", "2026-10", "-f", "json").stdout)
@@ -431,7 +431,7 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     assert res.stderr == "note: sessions started in 2026-10 (UTC)\n"  # (a month named as one)
     res = invoke(*base, "--since", "2027-01-01", "-f", "csv", "-q")
     assert res.exit_code == 0 and res.stderr.startswith(
-        "warning: no sessions started in 2027-01-01 or later (UTC) (hint: "
+        "warning: no sessions started on or after 2027-01-01 (UTC) (hint: "
     )
     # a period of sessions none of which is of the class asked for is no empty period; an
     # open end is the last day with sessions, as `jtrack report` gives it
@@ -442,3 +442,28 @@ def test_report_of_a_period_counts_the_sessions_started_in_it(store_dir: Path) -
     last = sessions["created_date"].max().date().isoformat()  # (the days of those counted)
     res = invoke(*base, "--since", "2026-10-05", "-f", "json")
     assert json.loads(res.stdout)["period"] == {"from": "2026-10-05", "to": last}
+
+
+def test_check_reads_a_rules_file_given_as_a_pipe(in_tmp: Path) -> None:
+    """`rules check <(git show HEAD:jtrack.toml)` was refused with the commands that read a
+    config more than once; the check reads it once, so a pipe will do. `rules report
+    --rules` of a pipe is refused, its hint naming --rules (not --config)."""
+    import os
+    import threading
+
+    fifo = in_tmp / "rules.fifo"
+    os.mkfifo(fifo)
+    text = SAMPLE_RULES.read_text()
+
+    def feed() -> None:
+        with open(fifo, "w") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    res = invoke("rules", "check", fifo)
+    writer.join(timeout=10)
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.startswith(f"{fifo}: valid: 9 segments")
+    res = invoke("rules", "report", "--rules", fifo)
+    assert res.exit_code == 1 and "(or --rules /dev/null for none)" in res.stderr

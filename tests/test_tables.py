@@ -397,3 +397,16 @@ def test_a_width_of_0_or_not_a_number_never_empties_the_output(
         res = runner.invoke(app, args)
         assert res.exit_code == 2 and res.stdout == "", (value, res.stdout)
         assert res.stderr.startswith(f"error: JTRACK_WIDTH={value}: not a width jtrack can")
+
+
+def test_ascii_text_keeps_a_character_s_width() -> None:
+    """A table laid out with 東京 (two columns a character) and then written as ASCII put
+    one `?` for each: the numbers after it sat columns to the left."""
+    from rich.cells import cell_len
+
+    from jtrack.render.text import ascii_text
+
+    for text in ("Sale 🎉🔥 jetzt", "東京店 ショップ 商品", "Ñandú — niño ✓", "e\u0301 é"):
+        out = ascii_text(text)
+        assert out.isascii() and cell_len(out) == cell_len(text), (text, out)
+    assert ascii_text("Größe", "latin-1") == "Größe"

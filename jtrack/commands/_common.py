@@ -131,7 +131,6 @@ def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            env_width()  # (a bad $JTRACK_WIDTH before anything is read or written: exit 2)
             # own context: the output policy (jtrack.access) set by this command ends with it
             return contextvars.copy_context().run(fn, *args, **kwargs)
         except JtrackError as exc:

@@ -109,7 +109,7 @@ def check_cmd(
     out_fmt = resolve_format(fmt, output, CHECK_FORMATS, "rules check")
     try:
         # (the file is the config: its [usage] is checked as `jtrack usage` checks it)
-        rules, problems, path = check_rules(file, usage=usage_config)
+        rules, problems, path = check_rules(file, usage=usage_config, once=True)
         if path is None:
             raise UsageError(
                 "no rules file: none given and no ./jtrack.toml",
@@ -200,7 +200,7 @@ def report_cmd(
     from jtrack.core.rules import rules_report
     from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
-    from jtrack.usecases.report import ReportOptions, period_words
+    from jtrack.usecases.report import ReportOptions, started_words
     from jtrack.usecases.rules import evaluate_store, in_period
     from jtrack.usecases.traffic import traffic_expr, traffic_scope
 
@@ -246,14 +246,14 @@ def report_cmd(
     report = rules_report(rules, results, counted.filter(traffic_expr(classes)), every)
     report.period = period
     report.tz = zone
-    words = period_words(period["from"], period["to"]) if period is not None else ""
+    words = started_words(period["from"], period["to"]) if period is not None else ""
     if period is not None and empty:  # (even with -q: a cron job's empty month)
         warning_line(
-            f"no sessions started in {words} ({zone}) (hint: pass a period the store holds "
+            f"no sessions started {words} ({zone}) (hint: pass a period the store holds "
             "sessions in; `jtrack store` shows its span)"
         )
     elif period is not None and not quiet and out_fmt in _FILE_FORMATS:
-        note_line(f"sessions started in {words} ({zone})")  # (no headline to say it)
+        note_line(f"sessions started {words} ({zone})")  # (no headline to say it)
     sections = report.sections()
     hidden = _hidden_sections(st)  # what the role may not see is left out, and said
     if section is not None and section in hidden:

@@ -257,6 +257,11 @@ def sessionize_cmd(
         check_writable(output)
     data_asked = fmt is not None or output is not None
     shows = data_asked or not quiet
+    if shows and out_fmt == Format.table:  # (a table laid out: a bad $JTRACK_WIDTH before
+        # the run, not after its commit)
+        from jtrack.commands._common import env_width
+
+        env_width()
     policy = None
     if shows or role is not None or redact:  # (a bad role or config fails before the run)
         from jtrack.access import load_policy

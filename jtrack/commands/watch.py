@@ -169,7 +169,12 @@ def watch_cmd(
     role: RoleOpt = None,
     redact: RedactOpt = False,
     ascii_: Annotated[
-        bool, typer.Option("--ascii", help="Plain ASCII (no block characters or emoji).")
+        bool,
+        typer.Option(
+            "--ascii",
+            help="ASCII marks, sparkline and rules (no block characters or emoji); the live "
+            "screen all in ASCII.",
+        ),
     ] = False,
     quiet: Annotated[
         bool,
@@ -227,6 +232,10 @@ def watch_cmd(
         raise UsageError(
             "watch follows files, not stdin", hint="name the files or folders exports go to"
         )
+    if fmt != Format.json:  # (a frame, a screen or a log laid out: a bad $JTRACK_WIDTH
+        from jtrack.commands._common import env_width  # before anything runs)
+
+        env_width()
     if html is not None and str(html) == "-":  # (it wrote a file named `-`)
         raise UsageError(
             "--html -: the status page is a file, rewritten every refresh",
@@ -1056,7 +1065,7 @@ class WatchLoop:
             self.view.refresh()
         self.state.card = card
         self.state.scroll = 0
-        self.card_renderable = card_renderable(card, ascii=self.cfg.ascii)
+        self.card_renderable = card_renderable(card, ascii=self.state.ascii)
 
     def _say_run(self) -> None:
         """The last run's warning lines (-q too: something is wrong), and its notes (not
@@ -1101,6 +1110,6 @@ class WatchLoop:
         self.state.message = self.message
         card = self.card_renderable if self.state.card is not None else None
         live.update(
-            screen(self.frame, self.state, width, height, self.message, card, self.cfg.ascii),
+            screen(self.frame, self.state, width, height, self.message, card, self.state.ascii),
             refresh=True,
         )

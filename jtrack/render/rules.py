@@ -23,10 +23,10 @@ def _headline(report: Any) -> str:
     sessions, visitors = plural(report.sessions, "session"), plural(report.visitors, "visitor")
     period = getattr(report, "period", None)
     if period:
-        from jtrack.usecases.report import period_words
+        from jtrack.usecases.report import started_words
 
         zone = getattr(report, "tz", "UTC")
-        sessions += f" started in {period_words(period['from'], period['to'])} ({zone})"
+        sessions += f" started {started_words(period['from'], period['to'])} ({zone})"
     return f"{sessions}, {visitors}"
 
 

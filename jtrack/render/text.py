@@ -60,9 +60,17 @@ _ASCII = str.maketrans(
 
 def ascii_text(text: str, encoding: str = "ascii") -> str:
     """`text` as `encoding` can show it: glyphs and typography in ASCII (see _ASCII), any
-    other character it cannot encode as `?`."""
+    other character it cannot encode as `?`, as wide as it was (`??` for a wide one, none
+    for a combining mark: a table laid out for 東京 keeps its columns)."""
     text = text.translate(_ASCII)
-    return text.encode(encoding, errors="replace").decode(encoding, errors="replace")
+    out = text.encode(encoding, errors="replace").decode(encoding, errors="replace")
+    if "?" not in out or out.count("?") == text.count("?"):
+        return out
+    from rich.cells import cell_len  # (the width Rich laid the character out at)
+
+    return "".join(
+        ch if ch.encode(encoding, errors="ignore") else "?" * cell_len(ch) for ch in text
+    )
 
 
 __all__ = ["OTHER_FORMATS", "ascii_text", "one_line", "plural"]

@@ -652,6 +652,17 @@ def period_words(first: Any, last: Any) -> str:
     return f"{first} or later" if first else f"{last} or earlier"
 
 
+def started_words(first: Any, last: Any) -> str:
+    """What follows "sessions started": `in 2026-10`, `on 2026-10-05`, `2026-10-05 ..
+    2026-10-11`, `on or after 2027-01-01`, `on or before 2025-12-31`."""
+    if first and last:
+        words = period_words(first, last)
+        if len(words) == 7:
+            return f"in {words}"
+        return words if " .. " in words else f"on {words}"
+    return f"on or after {first}" if first else f"on or before {last}"
+
+
 def _next_month(d: date) -> date:
     return date(d.year + d.month // 12, d.month % 12 + 1, 1)
 

@@ -681,11 +681,12 @@ def check_rules(
     path: str | os.PathLike[str] | None = None,
     zone: bool = True,
     usage: Callable[[dict[str, Any]], object] | None = None,
+    once: bool = False,
 ) -> tuple[Rules | None, list[Problem], Path | None]:
     """Validate a rules file (or the discovered jtrack.toml): rules, problems, path used
     (`zone`: its [usage] tz too; `usage`: its whole [usage] table, as `jtrack rules check`
-    does; see check_text)."""
-    found = find_config(path, "rules")
+    does; see check_text; `once`: the caller reads nothing more of it, so a pipe will do)."""
+    found = find_config(path, "rules", once=once)
     if found is None:
         return None, [], None
     try:
