@@ -66,10 +66,9 @@ def _regular(p: Path, what: str) -> None:
             return
     except OSError:
         pass
-    option = "--rules" if what == "rules" else "--config"
     raise FileAccessError(
         f"{p}: not a regular file (a pipe or a device), and a {what} file is read more than once",
-        hint=f"save it to a file and name that (or {option} /dev/null for none)",
+        hint="save it to a file and name that (/dev/null is a file of nothing)",
     )
 
 

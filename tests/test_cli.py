@@ -1133,3 +1133,22 @@ def test_a_bad_jtrack_width_stops_a_run_before_it_writes(
     out = str(tmp_path / "o.csv")
     res = _run("sessionize", events, "--store", str(tmp_path / "st"), "-f", "csv", "-o", out)
     assert res.exit_code == 0 and "4,000 rows: 3,955 kept, 45 duplicates" in res.stderr
+
+
+def test_a_bad_width_stops_a_table_before_its_warnings_and_not_a_quiet_watch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rules report` of an empty month warned, then refused the width; `watch -q --html`
+    lays out no text but was refused."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(sample / "events.parquet"), "--store", st, "-q").exit_code == 0
+    monkeypatch.setenv("JTRACK_WIDTH", "abc")
+    rules = str(sample / "jtrack.toml")
+    res = _run("rules", "report", "--store", st, "--rules", rules, "--month", "2025-01")
+    assert res.exit_code == 2 and res.stderr.startswith("error: JTRACK_WIDTH=abc"), res.stderr
+    page = tmp_path / "live.html"
+    res = _run(
+        "watch", str(sample / "events.jsonl"), "--store", st, "--once", "-q", "--html", str(page)
+    )
+    assert res.exit_code == 0 and page.is_file(), res.stderr

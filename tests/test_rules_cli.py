@@ -466,4 +466,4 @@ def test_check_reads_a_rules_file_given_as_a_pipe(in_tmp: Path) -> None:
     assert res.exit_code == 0, res.stderr
     assert res.stdout.startswith(f"{fifo}: valid: 9 segments")
     res = invoke("rules", "report", "--rules", fifo)
-    assert res.exit_code == 1 and "(or --rules /dev/null for none)" in res.stderr
+    assert res.exit_code == 1 and "(hint: save it to a file and name that" in res.stderr

@@ -406,7 +406,15 @@ def test_ascii_text_keeps_a_character_s_width() -> None:
 
     from jtrack.render.text import ascii_text
 
-    for text in ("Sale 🎉🔥 jetzt", "東京店 ショップ 商品", "Ñandú — niño ✓", "e\u0301 é"):
+    for text in (
+        "Sale 🎉🔥 jetzt",
+        "東京店 ショップ 商品",
+        "Ñandú — niño ✓",
+        "e\u0301 é",
+        "Family 👨\u200d👩\u200d👧\u200d👦 Deals",  # (one cluster of 2 cells: was 8 `?`)
+        "❤️ 1️⃣ 🏳️\u200d🌈 ⛺ 🏕️",  # (variation selectors, a keycap, a flag)
+    ):
         out = ascii_text(text)
         assert out.isascii() and cell_len(out) == cell_len(text), (text, out)
     assert ascii_text("Größe", "latin-1") == "Größe"
+    assert ascii_text("Cafe\u0301", "latin-1") == "Café"  # (composed, which Latin-1 shows)

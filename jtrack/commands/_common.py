@@ -274,9 +274,15 @@ def stdout_console(width: int | None = None, ascii: bool = False) -> Any:
 
 
 def resolve_format(
-    fmt: Format | None, output: Path | None, allowed: tuple[Format, ...], what: str = "this command"
+    fmt: Format | None,
+    output: Path | None,
+    allowed: tuple[Format, ...],
+    what: str = "this command",
+    check_width: bool = True,
 ) -> Format:
-    """The output format: --format, else the -o suffix, else an aligned table.
+    """The output format: --format, else the -o suffix, else an aligned table (whose width
+    is checked then, `check_width`: a bad $JTRACK_WIDTH is exit 2 before the command says
+    or does anything, not after its warnings).
 
     Refused (UsageError, exit 2) with a hint that names only what the user typed: a format
     `what` does not write, an -o suffix that means another format than --format, a data
@@ -322,6 +328,8 @@ def resolve_format(
         )
     if fmt == Format.parquet and output is None:
         raise UsageError("Parquet is written to a file", hint="add -o FILE.parquet")
+    if fmt == Format.table and check_width:
+        env_width()
     offered_formats(allowed)
     return fmt
 

@@ -250,7 +250,7 @@ def sessionize_cmd(
 
     named = [s for s in srcs if s != "-"]
     srcs += [r for r in rotated_copies(named) if r not in named]
-    out_fmt = resolve_format(fmt, output, FORMATS)
+    out_fmt = resolve_format(fmt, output, FORMATS, check_width=False)  # (-q draws none)
     if output is not None:  # refused before the run changes the store
         from jtrack.files import check_writable
 

@@ -232,8 +232,8 @@ def watch_cmd(
         raise UsageError(
             "watch follows files, not stdin", hint="name the files or folders exports go to"
         )
-    if fmt != Format.json:  # (a frame, a screen or a log laid out: a bad $JTRACK_WIDTH
-        from jtrack.commands._common import env_width  # before anything runs)
+    if fmt != Format.json and not quiet:  # (a frame, a screen or a log laid out: a bad
+        from jtrack.commands._common import env_width  # $JTRACK_WIDTH before anything runs)
 
         env_width()
     if html is not None and str(html) == "-":  # (it wrote a file named `-`)

@@ -66,11 +66,21 @@ def ascii_text(text: str, encoding: str = "ascii") -> str:
     out = text.encode(encoding, errors="replace").decode(encoding, errors="replace")
     if "?" not in out or out.count("?") == text.count("?"):
         return out
-    from rich.cells import cell_len  # (the width Rich laid the character out at)
+    import unicodedata
 
-    return "".join(
-        ch if ch.encode(encoding, errors="ignore") else "?" * cell_len(ch) for ch in text
-    )
+    from rich.cells import split_graphemes  # (what Rich laid out: a cluster, at its width)
+
+    text = unicodedata.normalize("NFC", text)  # (e + U+0301 is é, which Latin-1 shows)
+    spans, _ = split_graphemes(text)
+    pieces = []
+    for start, end, width in spans:
+        cluster = text[start:end]
+        try:
+            cluster.encode(encoding)
+            pieces.append(cluster)
+        except UnicodeEncodeError:
+            pieces.append("?" * width)
+    return "".join(pieces)
 
 
 __all__ = ["OTHER_FORMATS", "ascii_text", "one_line", "plural"]
