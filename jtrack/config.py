@@ -68,7 +68,7 @@ def _regular(p: Path, what: str) -> None:
         pass
     raise FileAccessError(
         f"{p}: not a regular file (a pipe or a device), and a {what} file is read more than once",
-        hint="save it to a file and name that (/dev/null is a file of nothing)",
+        hint="save it to a file and name that, or name /dev/null for none",
     )
 
 

@@ -1152,3 +1152,17 @@ def test_a_bad_width_stops_a_table_before_its_warnings_and_not_a_quiet_watch(
         "watch", str(sample / "events.jsonl"), "--store", st, "--once", "-q", "--html", str(page)
     )
     assert res.exit_code == 0 and page.is_file(), res.stderr
+
+
+def test_commands_that_lay_nothing_out_ignore_a_bad_width(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rules check`, `store verify` and `store files` print sentences or a list: a stale
+    $JTRACK_WIDTH refused them (and hid the rules' own problems)."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(sample / "events.parquet"), "--store", st, "-q").exit_code == 0
+    monkeypatch.setenv("JTRACK_WIDTH", "abc")
+    assert _run("rules", "check", str(sample / "jtrack.toml")).exit_code == 0
+    assert _run("store", "verify", "--store", st).exit_code == 0
+    assert _run("store", "files", "--store", st).exit_code == 0

@@ -418,3 +418,8 @@ def test_ascii_text_keeps_a_character_s_width() -> None:
         assert out.isascii() and cell_len(out) == cell_len(text), (text, out)
     assert ascii_text("Größe", "latin-1") == "Größe"
     assert ascii_text("Cafe\u0301", "latin-1") == "Café"  # (composed, which Latin-1 shows)
+    # what a cluster took with it that the encoding shows stays: a row's newline, an escape
+    # code, a letter after a zero-width joiner (the rows of a table ran together)
+    assert ascii_text("東京\nfoo") == "????\nfoo"
+    assert ascii_text("東\x1b[31m") == "??\x1b[31m"
+    assert ascii_text("a\u200db") == "ab"

@@ -106,7 +106,9 @@ def check_cmd(
     from jtrack.errors import ExitCode, JtrackError, UsageError
     from jtrack.usecases.usage import usage_config
 
-    out_fmt = resolve_format(fmt, output, CHECK_FORMATS, "rules check")
+    out_fmt = resolve_format(
+        fmt, output, CHECK_FORMATS, "rules check", check_width=False
+    )  # (a verdict in sentences: nothing laid out)
     try:
         # (the file is the config: its [usage] is checked as `jtrack usage` checks it)
         rules, problems, path = check_rules(file, usage=usage_config, once=True)

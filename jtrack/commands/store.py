@@ -274,7 +274,9 @@ def verify_cmd(
         ctx, "verify", store=store, format=fmt, output=output, all=every or None, quiet=quiet
     )
     store, fmt, output = opts["store"], opts["format"], opts["output"]
-    out_fmt = resolve_format(fmt, output, TABLE_FORMATS, "jtrack store verify")
+    out_fmt = resolve_format(
+        fmt, output, TABLE_FORMATS, "jtrack store verify", check_width=False
+    )  # (sentences, or a list: nothing laid out that a bad $JTRACK_WIDTH would stop)
     res = verify(Store.open(store), every=bool(opts["all"]), full=full)
     damaged = res["damaged"]
     checked = f"{plural(res['files_checked'], 'file')} of " + (
@@ -327,7 +329,9 @@ def files_cmd(
     store, fmt, output = opts["store"], opts["format"], opts["output"]
     if table not in ("sessions", "index", "segments"):
         raise UsageError(f"no table {table!r}", hint="use sessions, index or segments")
-    out_fmt = resolve_format(fmt, output, TABLE_FORMATS, "jtrack store files")
+    out_fmt = resolve_format(
+        fmt, output, TABLE_FORMATS, "jtrack store files", check_width=False
+    )  # (sentences, or a list: nothing laid out that a bad $JTRACK_WIDTH would stop)
     files = current_files(Store.open(store), table)
     if out_fmt == Format.table and output is None:
         write_text("".join(f + "\n" for f in files), None)

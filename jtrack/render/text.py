@@ -79,8 +79,34 @@ def ascii_text(text: str, encoding: str = "ascii") -> str:
             cluster.encode(encoding)
             pieces.append(cluster)
         except UnicodeEncodeError:
-            pieces.append("?" * width)
+            pieces.append(_cluster_text(cluster, width, encoding))
     return "".join(pieces)
+
+
+def _cluster_text(cluster: str, width: int, encoding: str) -> str:
+    """One cluster `encoding` cannot show whole, `width` cells wide as Rich laid it out:
+    what it can show kept (a newline or an escape code the cluster took with it, a letter
+    after a zero-width joiner), the rest as `?`, as many as the cells left."""
+    from rich.cells import cell_len
+
+    kept = [ch for ch in cluster if _shows(ch, encoding)]
+    marks = "?" * max(width - cell_len("".join(kept)), 0)
+    out, placed = [], False
+    for ch in cluster:
+        if _shows(ch, encoding):
+            out.append(ch)
+        elif not placed:
+            out.append(marks)
+            placed = True
+    return "".join(out)
+
+
+def _shows(ch: str, encoding: str) -> bool:
+    try:
+        ch.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 __all__ = ["OTHER_FORMATS", "ascii_text", "one_line", "plural"]
