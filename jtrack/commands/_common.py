@@ -267,9 +267,13 @@ def stdout_console(width: int | None = None, ascii: bool = False) -> Any:
     from rich.console import Console
 
     w = width or env_width() or columns_width()
-    file: Any = None if stdout_utf8() and not ascii else AsciiStream(sys.stdout)
-    if ascii:  # (--ascii: plain ASCII whatever the terminal takes, Rich's boxes too)
-        file = AsciiStream(sys.stdout, "ascii")
+    file: Any = (
+        AsciiStream(sys.stdout, "ascii")  # (--ascii: whatever the terminal takes, boxes too)
+        if ascii
+        else None
+        if stdout_utf8()
+        else AsciiStream(sys.stdout)
+    )
     return Console(file=file, highlight=False, width=w, emoji=False, markup=False)
 
 

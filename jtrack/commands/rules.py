@@ -202,9 +202,10 @@ def report_cmd(
     from jtrack.core.rules import rules_report
     from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
-    from jtrack.usecases.report import ReportOptions, started_words
+    from jtrack.usecases.report import ReportOptions
     from jtrack.usecases.rules import evaluate_store, in_period
     from jtrack.usecases.traffic import traffic_expr, traffic_scope
+    from jtrack.usecases.usage import started_words
 
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, REPORT_FORMATS, "rules report")

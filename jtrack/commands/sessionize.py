@@ -250,18 +250,15 @@ def sessionize_cmd(
 
     named = [s for s in srcs if s != "-"]
     srcs += [r for r in rotated_copies(named) if r not in named]
-    out_fmt = resolve_format(fmt, output, FORMATS, check_width=False)  # (-q draws none)
+    data_asked = fmt is not None or output is not None
+    shows = data_asked or not quiet
+    # (a table it shows is laid out: a bad $JTRACK_WIDTH before the run, not after its
+    # commit; -q shows none)
+    out_fmt = resolve_format(fmt, output, FORMATS, check_width=shows)
     if output is not None:  # refused before the run changes the store
         from jtrack.files import check_writable
 
         check_writable(output)
-    data_asked = fmt is not None or output is not None
-    shows = data_asked or not quiet
-    if shows and out_fmt == Format.table:  # (a table laid out: a bad $JTRACK_WIDTH before
-        # the run, not after its commit)
-        from jtrack.commands._common import env_width
-
-        env_width()
     policy = None
     if shows or role is not None or redact:  # (a bad role or config fails before the run)
         from jtrack.access import load_policy

@@ -23,7 +23,7 @@ def _headline(report: Any) -> str:
     sessions, visitors = plural(report.sessions, "session"), plural(report.visitors, "visitor")
     period = getattr(report, "period", None)
     if period:
-        from jtrack.usecases.report import started_words
+        from jtrack.usecases.usage import started_words
 
         zone = getattr(report, "tz", "UTC")
         sessions += f" started {started_words(period['from'], period['to'])} ({zone})"

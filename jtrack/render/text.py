@@ -89,16 +89,11 @@ def _cluster_text(cluster: str, width: int, encoding: str) -> str:
     after a zero-width joiner), the rest as `?`, as many as the cells left."""
     from rich.cells import cell_len
 
-    kept = [ch for ch in cluster if _shows(ch, encoding)]
-    marks = "?" * max(width - cell_len("".join(kept)), 0)
-    out, placed = [], False
-    for ch in cluster:
-        if _shows(ch, encoding):
-            out.append(ch)
-        elif not placed:
-            out.append(marks)
-            placed = True
-    return "".join(out)
+    shows = [_shows(ch, encoding) for ch in cluster]
+    kept = "".join(ch for ch, ok in zip(cluster, shows, strict=True) if ok)
+    first = shows.index(False)  # (the marks stand where the first it cannot show stood)
+    marks = "?" * max(width - cell_len(kept), 0)
+    return kept[:first] + marks + kept[first:]  # (all before `first` shows)
 
 
 def _shows(ch: str, encoding: str) -> bool:

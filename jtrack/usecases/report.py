@@ -559,8 +559,9 @@ def journey_report(
         )
         if months:
             end = opts.until - timedelta(days=1) if opts.until else None
+            from jtrack.usecases.usage import months_text, period_words
+
             span = period_words(opts.since, end)
-            from jtrack.usecases.usage import months_text
 
             shown = months_text(months)
             empty = f"no sessions in {span}; the input holds sessions in {shown}"
@@ -639,32 +640,6 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
     if not manifest.get("counts", {}).get("events_kept"):
         report.warnings.append(f"{store.root}: the store holds no events")
     return report
-
-
-def period_words(first: Any, last: Any) -> str:
-    """A period by its first and last day (dates or ISO text; either may be None: open) in
-    words: a whole month as the month (`2026-09`), one day as that day."""
-    if first and last:
-        a, b = date.fromisoformat(str(first)), date.fromisoformat(str(last))
-        if a.day == 1 and b + timedelta(days=1) == _next_month(a):
-            return f"{a:%Y-%m}"
-        return str(a) if a == b else f"{a} .. {b}"
-    return f"{first} or later" if first else f"{last} or earlier"
-
-
-def started_words(first: Any, last: Any) -> str:
-    """What follows "sessions started": `in 2026-10`, `on 2026-10-05`, `2026-10-05 ..
-    2026-10-11`, `on or after 2027-01-01`, `on or before 2025-12-31`."""
-    if first and last:
-        words = period_words(first, last)
-        if len(words) == 7:
-            return f"in {words}"
-        return words if " .. " in words else f"on {words}"
-    return f"on or after {first}" if first else f"on or before {last}"
-
-
-def _next_month(d: date) -> date:
-    return date(d.year + d.month // 12, d.month % 12 + 1, 1)
 
 
 def started_in(tz: str, since: date | None, until: date | None) -> pl.Expr:

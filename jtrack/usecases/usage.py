@@ -200,6 +200,31 @@ def months_text(months: Sequence[str]) -> str:
     return f"{len(months)} months: {months[0]}, {months[1]}, ..., {months[-1]}"
 
 
+def period_words(first: Any, last: Any) -> str:
+    """A period by its first and last day (dates or ISO text; either may be None: open) in
+    words: a whole month as the month (`2026-09`), one day as that day."""
+    if first and last:
+        a, b = date.fromisoformat(str(first)), date.fromisoformat(str(last))
+        if _whole_month(a, b):
+            return f"{a:%Y-%m}"
+        return str(a) if a == b else f"{a} .. {b}"
+    return f"{first} or later" if first else f"{last} or earlier"
+
+
+def started_words(first: Any, last: Any) -> str:
+    """What follows "sessions started": `in 2026-10`, `on 2026-10-05`, `2026-10-05 ..
+    2026-10-11`, `on or after 2027-01-01`, `on or before 2025-12-31`."""
+    if first and last:
+        a, b = date.fromisoformat(str(first)), date.fromisoformat(str(last))
+        words = period_words(a, b)
+        return f"in {words}" if _whole_month(a, b) else f"on {words}" if a == b else words
+    return f"on or after {first}" if first else f"on or before {last}"
+
+
+def _whole_month(first: date, last: date) -> bool:
+    return first.day == 1 and last + timedelta(days=1) == next_month(first)
+
+
 def parse_day(text: str, option: str) -> date:
     """`2026-10-03` as that day, or `2026-10` as the first day of the month."""
     t = text.strip()
@@ -1455,17 +1480,10 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         }
     )
     empty_period = None
-    end = until - timedelta(days=1)
-    whole_month = since.day == 1 and until == next_month(since)
-
-    def days(a: date, b: date) -> str:  # (a month named as one, a day alone as a day)
-        if whole_month and (a, b) == (since, end):
-            return f"{since:%Y-%m}"
-        return str(a) if a == b else f"{a} .. {b}"
-
-    span = (
-        days(since, last_day) if last_day >= since else f"{days(since, end)} (not begun at as_of)"
-    )
+    if last_day >= since:
+        span = period_words(since, last_day)
+    else:
+        span = f"{period_words(since, until - timedelta(days=1))} (not begun at as_of)"
     if in_period == 0 and months_with_events:
         where = "the store holds" if store else "the files hold"
         shown = months_text(months_with_events)
@@ -1609,7 +1627,9 @@ __all__ = [
     "parse_as_of",
     "parse_day",
     "parse_month",
+    "period_words",
     "resolve_month",
+    "started_words",
     "usage_class_expr",
     "usage_config",
 ]

@@ -460,11 +460,12 @@ class _Checker:
         table = self.data.get("usage")
         if isinstance(table, dict) and table:
             for key, value in table.items():
-                self.usage_check({**self.data, "usage": {key: value}})
+                self.usage_check({**self.data, "usage": {key: value}}, key)
         else:
-            self.usage_check(self.data)
+            self.usage_check(self.data, None)
 
-    def usage_check(self, data: dict[str, Any]) -> None:
+    def usage_check(self, data: dict[str, Any], key: str | None) -> None:
+        """A problem of [usage] (`key`'s alone, when given) on that key's line."""
         from jtrack.errors import JtrackError
 
         assert self.usage is not None
@@ -472,14 +473,10 @@ class _Checker:
             self.usage(data)
         except JtrackError as exc:
             message = re.sub(r"^<config>: \[usage\]:? ?", "", exc.message)
-            table = self.data.get("usage")
-            named = re.match(r"(?:unknown key '([^']+)'|(\w+):? )", message)
-            key = next((k for k in named.groups() if k), None) if named else None
-            if isinstance(table, dict) and key is not None and key in table:
-                said = re.sub(rf"^{re.escape(key)}:? ", "", message)
-                self.add(("usage", key), said, exc.hint)
-            else:
+            if key is None:
                 self.add(("usage",), message, exc.hint)
+            else:
+                self.add(("usage", key), re.sub(rf"^{re.escape(key)}:? ", "", message), exc.hint)
 
     # ---------------------------------------------------------------- rules
 
