@@ -1480,17 +1480,25 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         }
     )
     empty_period = None
+    # the period in words, an end the user left open said so ("2026-10-04 or earlier")
+    open_start = chosen is None and opts.since is None
+    open_end = chosen is None and opts.until is None
+    said_to: date | None
     if last_day >= since:
-        span = period_words(since, last_day)
+        said_from, said_to, begun = None if open_start else since, last_day, ""
     else:
-        span = f"{period_words(since, until - timedelta(days=1))} (not begun at as_of)"
+        said_from, said_to = since, None if open_end else until - timedelta(days=1)
+        begun = " (not begun at as_of)"
+    span = period_words(said_from, said_to) + begun
+    words = started_words(said_from, said_to)  # (in 2026-10, on 2026-10-05, on or before ...)
+    words = (words if words.startswith(("in ", "on ")) else f"in {words}") + begun
     if in_period == 0 and months_with_events:
         where = "the store holds" if store else "the files hold"
         shown = months_text(months_with_events)
         empty_period = {
             "period": span,
             "months_with_events": months_with_events,
-            "message": f"no events in {span}; {where} events in {shown}",
+            "message": f"no events {words}; {where} events in {shown}",
             "hint": f"pass --month {months_with_events[-1]}, or --month previous / "
             "--month yesterday in a job that runs early on the 1st",
         }
@@ -1500,7 +1508,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         empty_period = {
             "period": span,
             "months_with_events": months_with_events,
-            "message": f"no events in {span}; every event {where} was created at or after "
+            "message": f"no events {words}; every event {where} was created at or after "
             f"as_of ({at})",
             "hint": "check --as-of: events created at or after it are not counted",
         }
