@@ -38,6 +38,7 @@ from jtrack.commands._common import (
     check_on_error,
     format_option,
     handle_errors,
+    offered_formats,
 )
 
 FORMATS = (Format.table, Format.json)
@@ -227,6 +228,7 @@ def watch_cmd(
             f"--format {fmt.value}: watch writes one frame as a table or JSON",
             hint="choose one of " + ", ".join(f.value for f in FORMATS),
         )
+    offered_formats(FORMATS)  # (a table's note names -f json, the one watch writes)
     once = once or fmt is not None  # a format is of one frame: --format implies --once
     if "-" in sources:
         raise UsageError(

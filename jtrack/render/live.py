@@ -200,7 +200,7 @@ def sessions_table(
     table = FrameTable(
         _screen_frame(shown, selected_id, state is not None, state.ascii if state else False),
         title,
-        prefixes={"id": 8},
+        prefixes={"id": frame.id_length},
         sorts={" ": "key"},
         optional=("idle_seconds", "traffic_class"),
     )

@@ -108,6 +108,7 @@ from jtrack.serialize import iso_text
 from jtrack.serialize import iso_z as _iso
 from jtrack.store import Store
 from jtrack.store.store import as_store
+from jtrack.usecases.ids import ID_MIN
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
@@ -168,7 +169,6 @@ OUTCOME_FRAME_SCHEMA: dict[str, pl.DataType] = {
 CONTACT_COLUMNS = ("contact_id", "contact_name", "contact_state", "match_method")
 
 _HEX = r"^#[0-9A-Fa-f]{6}$"
-_SHORT_ID_LEN = 8
 
 
 # ---------------------------------------------------------------------------- colour rules
@@ -422,6 +422,13 @@ def _hidden_visits(store: Store, customer: str, until: datetime | None = None) -
     if until is not None:
         hidden = hidden.filter(pl.col("created_date") <= until)
     return hidden.select("traffic_class").collect(engine="in-memory").get_column("traffic_class")
+
+
+def session_prefix_length(store: Store, ids: pl.Series) -> int:
+    """See jtrack.usecases.sessions.session_prefix_length (imported when a card needs it)."""
+    from jtrack.usecases.sessions import session_prefix_length as length
+
+    return length(store, ids)
 
 
 def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str, str | None]:
@@ -755,7 +762,10 @@ def _card_from(
     contacts_resolved: bool,
     hidden: frozenset[str] = frozenset(),
     visitor_zone: str | None = None,
+    short_len: int = ID_MIN,
 ) -> Card:
+    """A session's card; `short_len`: how many characters of its id the title shows (its
+    shortest unique prefix, which `jtrack card` takes back)."""
     sid = str(row["id"])
     start: datetime | None = row.get("created_date")
     end: datetime | None = row.get("ended_date")
@@ -842,7 +852,7 @@ def _card_from(
         )
     stype = _str(row.get("type")) or "web"
     custom = stype.lower() not in ("web", "app")
-    short_id = sid[:_SHORT_ID_LEN]
+    short_id = sid[:short_len]
     name = contact_name or UNKNOWN
     title = f"{name} · {type_label(stype)} · {state.replace('_', ' ')} · {short_id}"
     page_title = _str(row.get("last_page_title"))
@@ -1169,8 +1179,25 @@ def build_card(
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
     segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
     ctx = _with_outcome_tones(ctx, rules)
+    # the title's short id as a table would show it: one `jtrack card` takes back (a prefix
+    # of 8 or fewer characters typed and found is; else the id directories are asked)
+    typed = session_id_or_prefix.strip().lower()
+    short_len = (
+        ID_MIN
+        if len(typed) <= ID_MIN and sid.startswith(typed)
+        else session_prefix_length(store, pl.Series([sid]))
+    )
     card = _card_from(
-        row, ev, visits, ctx, segments, outcomes, resolved, hidden, _visitor_zone(begun)
+        row,
+        ev,
+        visits,
+        ctx,
+        segments,
+        outcomes,
+        resolved,
+        hidden,
+        _visitor_zone(begun),
+        short_len,
     )
     _add_unverified([card], identity.filter(pl.col("created_date") <= ctx.as_of), default_region)
     _note_later(card, later, ctx.as_of)
@@ -1377,6 +1404,8 @@ def build_journey(
     ]
     if any(later for _, _, later in at_then):
         sessions = pl.DataFrame([row for row, _, _ in at_then], schema=sessions.schema)
+    # (one length for every session shown, as a table's column: unique in the whole store)
+    short_len = session_prefix_length(store, shown.get_column("id")) if shown.height else ID_MIN
     cards = [
         _card_from(
             row,
@@ -1388,6 +1417,7 @@ def build_journey(
             resolved,
             hidden,
             zones[row["customer_id"]],
+            short_len,
         )
         # (one at least: the newest session's card says who the visitor is, --limit 0 too)
         for row, ev, _ in at_then[: max(shown.height, 1)]

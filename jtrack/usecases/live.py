@@ -34,7 +34,9 @@ from jtrack.core.traffic import HUMAN, TRAFFIC_CLASSES
 from jtrack.options import DEFAULT_GAP
 from jtrack.schema import ACTIVITY_KINDS, KIND_PAGE_VIEW, KIND_SEARCH, UTC_US
 from jtrack.store.store import as_store
+from jtrack.usecases.ids import ID_MIN
 from jtrack.usecases.report import label_text
+from jtrack.usecases.sessions import session_prefix_length
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
@@ -159,6 +161,9 @@ class LiveFrame:
     #: when the hour tables and per-minute figures were computed (<= as_of)
     hour_as_of: datetime | None = None
     options: LiveOptions = field(default_factory=LiveOptions)
+    #: how many characters of the active sessions' ids a table shows: their shortest prefix
+    #: unique in the whole store, which `jtrack card` takes back
+    id_length: int = ID_MIN
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, keys in a fixed order (what `jtrack watch --once -f json` prints)."""
@@ -256,6 +261,7 @@ def live_frame(
         scope=hour["scope"],
         hour_as_of=hour["at"],
         options=opts,
+        id_length=session_prefix_length(store, active.get_column("id")),
     )
 
 

@@ -468,20 +468,27 @@ def id_prefix_lengths(store: Store, shown: pl.DataFrame) -> dict[str, int]:
     whole store (what `jtrack card` and `jtrack journey` tell apart). Session ids are
     checked against the plain store (card resolves them there, to tell "not permitted" from
     "not found")."""
-    from jtrack.access import StoreView
-
     out: dict[str, int] = {}
     if "id" in shown.columns:
-        plain = store.unfiltered() if isinstance(store, StoreView) else store
-        out["id"] = unique_prefix_length(
-            shown["id"],
-            among=lambda prefixes: plain.sessions_with_prefix(prefixes).get_column("id"),
-        )
+        out["id"] = session_prefix_length(store, shown["id"])
     if "customer_id" in shown.columns:
         out["customer_id"] = unique_prefix_length(
             shown["customer_id"], among=store.scan_sessions().select("customer_id")
         )
     return out
+
+
+def session_prefix_length(store: Store, ids: pl.Series) -> int:
+    """The prefix length (8 or more) at which the session ids `ids` are unique among every
+    session of the plain store: how a table, a card's title or a journey shows them so that
+    `jtrack card` takes them back (it resolves ids on the plain store, to tell "not
+    permitted" from "not found"). Reads the session parts' id directories only."""
+    from jtrack.access import StoreView
+
+    plain = store.unfiltered() if isinstance(store, StoreView) else store
+    return unique_prefix_length(
+        ids, among=lambda prefixes: plain.sessions_with_prefix(prefixes).get_column("id")
+    )
 
 
 def _nameable_ids(store: Store) -> pl.LazyFrame:
