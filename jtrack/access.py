@@ -103,6 +103,7 @@ TEXT_COLUMNS = (
     "page_fragment",
     "page_keywords",
     "referrer_pathname",
+    "referrer_name",
     # campaign parameters, a user agent, a session id and event names are text a visitor
     # or a site may have put an address in, like the others
     "mkt_campaign_source",
@@ -209,7 +210,9 @@ _PHONE_IN_TEXT = (
 #: it is looked at as it is), so a number cannot end there.
 _TOKEN_DASH = "\U0002a6d6"
 #: An image for screens of 2, 3 or 1.5 times the pixels (`hero@2x.png`): no email address.
-_DENSITY = r"@(\d(?:\.\d)?x\.[A-Za-z]+)"
+#: An image's extension, at the end of the name (`bob@2x.example.org` is an address); the
+#: character after it is the second group, kept as it is.
+_DENSITY = r"@(\d(?:\.\d)?x\.(?i:png|jpe?g|gif|webp|svg|avif|bmp|ico|tiff?|heic))($|[^\w.\-@])"
 _DENSITY_MARK = "\uf8ff\uf8fe"  # (two private-use characters: no text holds them)
 MASK = "•••"
 #: What a configured query parameter's value becomes.
@@ -382,13 +385,13 @@ def _calling_codes() -> tuple[list[str], list[str]]:
 
 
 def hash_basis(expr: pl.Expr) -> pl.Expr:
-    """The text a value is hashed as: an email address trimmed and lower-cased, a plain
-    international phone number (`+44 (0)20 7946 0958`, `0044 20 7946 0958`) in E.164 (as
-    the contacts code normalises them), so that the same person hashes alike wherever they
-    appear; anything else as it is. A national number (no country code) is kept as written:
-    its country is unknown. Polars expressions only, each input referred to once or twice
-    (an expression used twice is computed twice: the country code found by prefix, used
-    four times, made this 15 times slower than the hash itself)."""
+    """The text a value is hashed as: an email address (`%40` for its `@` too) trimmed and
+    lower-cased, a plain international phone number (`+44 (0)20 7946 0958`, `0044 20 7946
+    0958`) in E.164 (as the contacts code normalises them), so that the same person hashes
+    alike wherever they appear; anything else as it is. A national number (no country
+    code) is kept as written: its country is unknown. Polars expressions only, each input
+    referred to once or twice (an expression used twice is computed twice: the country code
+    found by prefix, used four times, made this 15 times slower than the hash itself)."""
     from jtrack.core.contacts import _PLAIN_INTL, _SEPARATORS, normalize_email
 
     text = expr.cast(pl.String)
@@ -402,9 +405,11 @@ def hash_basis(expr: pl.Expr) -> pl.Expr:
     digits = intl.str.replace_all(_SEPARATORS, "")  # `+` and the digits
     # (calling codes are prefix-free: at most one of them starts the number)
     phone = intl.str.contains(_PLAIN_INTL) & digits.str.contains(codes)
+    # (an address written with %40 for its @, as a visitor id may be: the same person)
+    decoded = text.str.replace_all("%40", "@", literal=True)
     return (
-        pl.when(text.str.contains(_EMAIL_VALUE))
-        .then(normalize_email(text))
+        pl.when(decoded.str.contains(_EMAIL_VALUE))
+        .then(normalize_email(decoded))
         .when(phone)
         .then(digits.str.replace(zero, "+${1}${2}"))  # the national prefix 0 dropped
         .otherwise(text)
@@ -512,7 +517,7 @@ def param_pattern(names: Sequence[str]) -> str | None:
 def _emails_masked(col: pl.Expr) -> pl.Expr:
     """Text with every email address and phone number in it masked (the rest kept; not
     `hero@2x.png`; see _PHONE_IN_TEXT for the numbers taken to be phones)."""
-    kept = col.str.replace_all(_DENSITY, _DENSITY_MARK + "${1}")
+    kept = col.str.replace_all(_DENSITY, _DENSITY_MARK + "${1}${2}")
     kept = kept.str.replace_all(_EMAIL_IN_TEXT, MASK).str.replace_all(
         _DENSITY_MARK, "@", literal=True
     )
@@ -568,6 +573,9 @@ def shown_ids(schema: pl.Schema, policy: Policy, typed: Any = None) -> dict[str,
         out["contact_id"] = (
             pl.when(temp & personal_id(rest, id_type, typed))
             .then(pl.lit(TEMP_PREFIX) + _masked(rest, policy))
+            # (a saved contact whose id is an email or a phone: personal as any such value)
+            .when(~temp & personal_id(cid))
+            .then(_masked(cid, policy))
             .otherwise(cid)
             .alias("contact_id")
         )
@@ -907,7 +915,7 @@ def protect_tree(obj: Any, policy: Policy | None = None) -> Any:
 def _emails_masked_text(value: str) -> str:
     """_emails_masked on one string (for trees): every address and phone number in the
     text masked."""
-    kept = re.sub(_DENSITY, _DENSITY_MARK + r"\1", value)
+    kept = re.sub(_DENSITY, _DENSITY_MARK + r"\1\2", value)
     kept = re.sub(_EMAIL_IN_TEXT, MASK, kept).replace(_DENSITY_MARK, "@")
     if _TOKEN_DASH in kept:  # (as _emails_masked)
         return re.sub(_PHONE_IN_TEXT, r"\1" + MASK, kept)
@@ -965,8 +973,10 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
             out[k] = _mask_text(v, policy) if typed or _looks_personal(v) else v
         elif policy.masks and k == "contact_id" and isinstance(v, str):
             rest = v.removeprefix(TEMP_PREFIX)
-            personal = v.startswith(TEMP_PREFIX) and (typed or _looks_personal(rest))
-            out[k] = TEMP_PREFIX + _mask_text(rest, policy) if personal else v
+            if v.startswith(TEMP_PREFIX) and (typed or _looks_personal(rest)):
+                out[k] = TEMP_PREFIX + _mask_text(rest, policy)
+            else:  # (a saved contact whose id is an email or a phone)
+                out[k] = _mask_text(v, policy) if _looks_personal(v) else v
         elif policy.masks and k in _TREE_URLS and isinstance(v, str):
             out[k] = _emails_masked_text(rx.sub(r"\g<1>" + PARAM_MASK, v) if rx else v)
         elif policy.masks and k in _TREE_TEXT and isinstance(v, str):

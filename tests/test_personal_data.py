@@ -706,3 +706,95 @@ def test_a_role_without_segments_is_not_told_how_many_agents_do_not_see(world) -
     notes = json.loads(res.stdout)["notes"]
     assert not any("not shown to agents" in n for n in notes), notes
     assert any("segments are hidden by your role" in n for n in notes)
+
+
+def test_a_contact_whose_id_is_an_email_or_a_phone_is_masked_like_one(
+    world, tmp_path: Path
+) -> None:
+    """A contact saved with an email or a phone number as its id showed it as `contact_id`
+    beside the masked name (and under --redact, beside the hashed one), and `--contact` found
+    it by its start."""
+    book = tmp_path / "ids.csv"
+    book.write_text(
+        "contact_id,name,emails,phones,external_ids\n"
+        f"{ADA_EMAIL},,{ADA_EMAIL},,\n{BOB_PHONE},,,{BOB_PHONE},\n"
+    )
+    sid = _session_of(world, "cookie-ada")
+    for args in (
+        ["contacts", "--contacts", str(book), "-f", "csv"],
+        ["sessions", "--contacts", str(book), "-f", "json"],
+        ["sessions", "--contacts", str(book), "-f", "csv", "--columns", "id,contact_id"],
+        ["card", sid, "--contacts", str(book), "-f", "json", "--as-of", AS_OF],
+        ["card", sid, "--contacts", str(book), "--as-of", AS_OF],
+        ["journey", "cookie-ada", "--contacts", str(book), "--as-of", AS_OF],
+        ["journey", "cookie-ada", "--contacts", str(book), "-f", "json", "--as-of", AS_OF],
+    ):
+        for extra in ([], ["--redact"]):
+            res = _run(world, *args, *extra, role="agent", env={"JTRACK_REDACT_KEY": KEY})
+            assert res.exit_code == 0, (args, res.stderr)
+            assert ADA_EMAIL not in res.stdout and BOB_PHONE not in res.stdout, (args, extra)
+    # under --redact the id hashes as the contact's email does (one person, one hash)
+    red = _run(world, "contacts", "--contacts", str(book), "-f", "json", "--redact")
+    ada = [r for r in json.loads(red.stdout) if r["emails"] and r["contact_id"].startswith("h:")]
+    assert len(ada) == 1 and ada[0]["contact_id"] == ada[0]["emails"][0]
+    prefix = _run(world, "sessions", "--contacts", str(book), "--contact", "ada@", role="agent")
+    assert prefix.exit_code != 0 and ADA_EMAIL not in prefix.stdout + prefix.stderr
+    full = _run(world, "contacts", "--contacts", str(book), "-f", "csv", role="supervisor")
+    assert full.exit_code == 0 and f"{ADA_EMAIL}," in full.stdout
+
+
+def test_an_email_in_the_referrer_name_or_beside_an_image_name_is_masked(tmp_path: Path) -> None:
+    """The referrer's name was left out of the free text searched for addresses, and an
+    address at a host starting `2x.` (`bob@2x.example.org`) was taken for an image for
+    dense screens (`hero@2x.png`, kept as it is)."""
+    rows = [
+        flat_event(
+            "r1",
+            "cookie-r",
+            T0,
+            referrer_name="bob@example.org",
+            referrer_url="https://mail.example/",
+            search_query="bob@2x.example.org hero@2x.png",
+        )
+    ]
+    w = role_world(tmp_path, rows, CONFIG, BOOK)
+    for extra in ([], ["--redact"]):
+        res = _run(w, "sessions", "-f", "json", *extra, env={"JTRACK_REDACT_KEY": KEY})
+        assert res.exit_code == 0, res.stderr
+        row = json.loads(res.stdout)[0]
+        assert row["referrer_name"] == MASK, extra
+        assert row["search_terms"] == [f"{MASK} hero@2x.png"], extra
+    shown = _run(w, "sessions", "-f", "json", role="supervisor")
+    assert json.loads(shown.stdout)[0]["referrer_name"] == "bob@example.org"
+
+
+def test_an_id_with_40_for_its_at_hashes_as_the_address_does() -> None:
+    """Under --redact `jane.doe%40example.com` (a visitor id) and `jane.doe@example.com`
+    (the contact's email) hashed apart, breaking the join the README promises."""
+    policy = Policy(role="agent", permissions=frozenset(), redact=True, redact_key=KEY)
+    frame = pl.DataFrame(
+        {
+            "customer_id": ["jane.doe%40example.com", "Jane.Doe@Example.com"],
+            "emails": [["jane.doe@example.com"], None],
+        }
+    )
+    out = protect_output(frame, policy)
+    hashed = out.get_column("customer_id").to_list()
+    assert hashed[0] == hashed[1] == out.get_column("emails")[0][0]
+
+
+def test_card_and_journey_take_config_dev_null_as_no_config(
+    world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`card` and `journey` take their --config as a rules file (roles from it when it holds
+    some, else from the config): `--config /dev/null` (none, the README says) was a rules file
+    without roles, and $JTRACK_CONFIG's roles still applied."""
+    monkeypatch.setenv("JTRACK_CONFIG", str(world["tmp"] / "jtrack.toml"))
+    sid = _session_of(world, "cookie-ada")
+    for args in (["card", sid], ["journey", "cookie-ada"]):
+        base = [*args, "--as-of", AS_OF, "-f", "json"]
+        agent = _run(world, *base)
+        assert agent.exit_code == 0 and ADA_EMAIL not in agent.stdout
+        none = _run(world, *base, "--config", os.devnull)
+        assert none.exit_code == 0, none.stderr
+        assert ADA_EMAIL in none.stdout, args  # (no roles: everything, as documented)

@@ -410,9 +410,10 @@ def roles_config(
     rules: str | os.PathLike[str] | None, config: str | os.PathLike[str] | None = None
 ) -> str | os.PathLike[str] | None:
     """The config file a command's roles come from: the `--config` named, else the
-    `--rules` file when it holds roles, else None (the config found as load_config finds
-    it)."""
-    if config is None and rules is not None and _holds_roles(Path(rules)):
+    `--rules` file when it holds roles or is /dev/null (no config: no roles), else None
+    (the config found as load_config finds it)."""
+    none = rules is not None and Path(rules) == Path(os.devnull)
+    if config is None and rules is not None and (none or _holds_roles(Path(rules))):
         return rules
     return config
 
@@ -607,6 +608,7 @@ def open_store(
     store: Path | None,
     role: str | None = None,
     redact: bool = False,
+    *,
     rules: str | os.PathLike[str] | None = None,
     config: str | os.PathLike[str] | None = None,
 ) -> Any:

@@ -170,7 +170,7 @@ def card_cmd(
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
     card = build_card(
-        open_store(store, role, redact, config),
+        open_store(store, role, redact, rules=config),
         session_id,
         contacts=contacts,
         default_region=default_region,

@@ -97,7 +97,7 @@ def journey_cmd(
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
     journey = build_journey(
-        open_store(store, role, redact, config),
+        open_store(store, role, redact, rules=config),
         who,
         contacts=contacts,
         default_region=default_region,

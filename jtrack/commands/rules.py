@@ -221,7 +221,7 @@ def report_cmd(
     # (days in the zone `jtrack usage` counts them in: the rules file is the config)
     zone, first, last = report_period(month, since, until, tz, as_of, rules=rules.path)
     ReportOptions(tz=zone, since=first, until=last)  # (checks the period)
-    st = open_store(store, role, redact, rules.path)
+    st = open_store(store, role, redact, rules=rules.path)
     results = evaluate_store(st, rules, traffic=classes)
     every = results  # (the export's segments and outcomes a period lists, 0 where it has none)
     counted = st.scan_sessions()
@@ -342,7 +342,7 @@ def explain_cmd(
 
     out_fmt = resolve_format(fmt, output, EXPLAIN_FORMATS, "rules explain")
     rules = _require_rules(rules_file)
-    st = open_store(store, role, redact, rules.path)
+    st = open_store(store, role, redact, rules=rules.path)
     from jtrack.access import StoreView
 
     if isinstance(st, StoreView):  # "not permitted" told apart from "not found", as by card

@@ -173,7 +173,7 @@ def sessions_cmd(
         )
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "sessions")
-    view = open_store(store, role, redact, rules)
+    view = open_store(store, role, redact, rules=rules)
     if customer is not None:  # a unique prefix of a customer id is enough
         customer = resolve_customer_id(view, customer) or customer
     # clauses on the rules' columns (`segments~seg-cart`) filter after the rules are
