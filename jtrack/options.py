@@ -101,6 +101,7 @@ class SessionizeOptions:
         if self.split_on_campaign_change:  # (which rule the store's sessions were split by)
             out["campaign_rule"] = CAMPAIGN_RULE
         out["visit_rule"] = VISIT_RULE  # (how the store's visits are numbered)
+        out["id_rule"] = ID_RULE  # (how the store's session ids are made)
         return out
 
 
@@ -112,6 +113,11 @@ CAMPAIGN_RULE = 2
 #: every type, a delivery of an order system too). A store numbered by another rule is
 #: rebuilt once by its next run.
 VISIT_RULE = 2
+#: How session ids are made: 2, a hash of the session's first event id (1: of the visitor id
+#: and it, so that whoever saw a session's id and its first event's could test a guessed
+#: email or phone number, a visitor id their role masks, against them). A store whose ids
+#: were made by another rule is rebuilt once by its next run.
+ID_RULE = 2
 
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)

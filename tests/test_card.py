@@ -595,6 +595,10 @@ def test_journey_of_a_contact_covers_all_its_cookies(sample_store: Store) -> Non
     assert f"the totals alone: none of the {n} sessions shown" in res.stdout
     alone = build_journey(sample_store, contact, as_of=AS_OF_DT, limit=0).to_dict()
     assert alone["sessions"] == [] and alone["totals"] == journey["totals"]
+    one = sample_store.scan_sessions().group_by("customer_id").len().filter(pl.col("len") == 1)
+    visitor = one.sort("customer_id").collect().get_column("customer_id")[0]
+    single = build_journey(sample_store, visitor, as_of=AS_OF_DT, limit=0).to_dict()
+    assert "the totals alone: its one session not shown" in single["notes"]  # (not "the 1")
     assert alone["contact"] == journey["contact"] and alone["contact"]["known"]  # (not Unknown)
 
 
@@ -668,13 +672,13 @@ def test_a_short_id_shown_is_one_card_takes_back(tmp_path: Path) -> None:
     """The card's title and the journey showed every session id cut to 8 characters, where
     the README promises ids "as their shortest unique prefix ... which every command accepts
     back": on a 10M store 1,081 sessions share their first 8 with another, and `jtrack card`
-    refused the id a journey had just shown. (Events e16198 and e182090 of visitor v1 start
-    sessions whose ids share `57cd232a`.)"""
+    refused the id a journey had just shown. (Events e74416 and e120718 of visitor v1 start
+    sessions whose ids share `4e966511`.)"""
     src = tmp_path / "e.parquet"
     flat_frame(
         [
-            flat_event("e16198", "v1", T0),
-            flat_event("e182090", "v1", T0 + timedelta(hours=2)),
+            flat_event("e74416", "v1", T0),
+            flat_event("e120718", "v1", T0 + timedelta(hours=2)),
             flat_event("x1", "v2", T0),
         ]
     ).write_parquet(src)
@@ -682,19 +686,19 @@ def test_a_short_id_shown_is_one_card_takes_back(tmp_path: Path) -> None:
     assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
     ids = Store.open(st).scan_sessions().select("id", "customer_id").collect()
     v1 = sorted(ids.filter(pl.col("customer_id") == "v1")["id"])
-    assert v1[0][:8] == v1[1][:8] == "57cd232a"  # (the store's ids, as the test needs them)
+    assert v1[0][:8] == v1[1][:8] == "4e966511"  # (the store's ids, as the test needs them)
     journey = _run("journey", "v1", "--store", st, "--as-of", AS_OF, "-f", "json")
     shown = {
         c["session"]["id"]: c["session"]["short_id"] for c in json.loads(journey.stdout)["sessions"]
     }
-    assert shown == {i: i[:10] for i in v1}
+    assert shown == {i: i[:11] for i in v1}  # (they differ at the 11th)
     text = _run("journey", "v1", "--store", st, "--as-of", AS_OF)
-    assert all(f"· {i[:10]} ·" in text.stdout for i in v1), text.stdout
+    assert all(f"· {i[:11]} ·" in text.stdout for i in v1), text.stdout
     for sid in v1:
-        for typed in (sid, sid[:10]):
+        for typed in (sid, sid[:11]):
             card = _run("card", typed, "--store", st, "--as-of", AS_OF, "-f", "json")
             short = json.loads(card.stdout)["session"]["short_id"]
-            assert short == sid[:10] and json.loads(card.stdout)["title"].endswith(short)
+            assert short == sid[:11] and json.loads(card.stdout)["title"].endswith(short)
             back = _run("card", short, "--store", st, "--as-of", AS_OF, "-f", "json")
             assert back.exit_code == 0 and json.loads(back.stdout)["session"]["id"] == sid
     other = ids.filter(pl.col("customer_id") == "v2")["id"][0]

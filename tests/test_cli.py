@@ -88,7 +88,7 @@ def test_sessions_filters(store: Path) -> None:
     assert len(ids("--customer", "d23f0824-128b-4f33-8c5c-7fd0a6a3a450")) == 1
     assert len(ids("--type", "delivery")) == 0
     assert len(ids("--limit", "1")) == 1
-    assert ids("--sort", "duration_in_seconds", "--desc")[0].startswith("f6b7109a")
+    assert ids("--sort", "duration_in_seconds", "--desc")[0].startswith("2b7d92a8")
 
 
 def test_sessions_csv_and_parquet_use_the_same_field_names(store: Path, tmp_path: Path) -> None:
@@ -398,7 +398,7 @@ def test_the_summary_counts_visitors_sessionized_apart_from_the_sessions_written
     assert res.exit_code == 0, res.stderr
     lines = [line.strip() for line in res.stdout.splitlines()]
     assert "2 visitors sessionized" in lines
-    assert "2 sessions written (0 replaced)" in lines
+    assert "2 new sessions, 0 changed, 0 removed" in lines
     assert any(line.startswith("visitors") and line.split()[1] == "1" for line in lines)
 
 
@@ -567,13 +567,13 @@ def test_a_file_that_only_repeats_events_taken_in_is_named(tmp_path: Path) -> No
     res = _run("sessionize", str(sample), "--store", st)
     assert res.exit_code == 0, res.stderr
     notes = [line for line in res.stderr.splitlines() if "taken in already" in line]
-    assert len(notes) == 1 and "events.parquet: all 4,000 of its events" in notes[0]
+    assert len(notes) == 1 and "events.parquet: all 4,000 of its rows are events" in notes[0]
     assert "events.jsonl" not in notes[0] and "duplicates dropped  4,045" in res.stdout
     lines = (sample / "events.jsonl").read_text().splitlines(keepends=True)
     (tmp_path / "part.jsonl").write_text("".join(lines[:100]))
     res = _run("sessionize", str(tmp_path / "part.jsonl"), "--store", st)
     assert res.exit_code == 0
-    assert "part.jsonl: all 100 of its events were taken in already" in res.stderr
+    assert "part.jsonl: all 100 of its rows are events taken in already" in res.stderr
     (tmp_path / "more.jsonl").write_text(
         "".join(lines[:10]) + genesys_line("brand-new", "c-new", "2026-10-05T10:00:00.000Z") + "\n"
     )
@@ -629,7 +629,7 @@ def test_an_id_typed_in_another_case_is_named_not_taken(store: Path) -> None:
 
 def test_where_takes_back_an_id_as_the_table_shows_it(store: Path) -> None:
     """Tables show ids by their shortest unique prefix, "which every command accepts back":
-    `--where id=b1e4d4e8` compared the whole id and silently matched nothing."""
+    `--where id=97b6a5df` compared the whole id and silently matched nothing."""
     full = _run("sessions", "--store", str(store), "-f", "csv", "--columns", "id,customer_id")
     rows = [line.split(",") for line in full.stdout.splitlines()[1:]]
     sid, cid = rows[0]
@@ -839,6 +839,42 @@ def test_an_email_of_a_saved_contact_finds_that_contact(tmp_path: Path) -> None:
             assert res.exit_code == 1 and "C0001" not in res.stderr, res.stderr
             # (not the grep of a listing that masks emails for this role: it finds nothing)
             assert "grep" not in res.stderr and "may see contact details" in res.stderr
+
+
+def test_a_phone_number_of_a_saved_contact_finds_that_contact(tmp_path: Path) -> None:
+    """A caller gives their phone number as they say it: `jtrack journey '+44 7723 364093'`
+    was "no visitor or contact", though the store's book holds it (as +447723364093). Now
+    any notation of it names the contact, a national number with the region the contacts
+    were read with; a number no contact has, or read with no region, says how to write it;
+    a role that may not see contact details gets no answer about it."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "store")
+    book = str(sample / "contacts.csv")
+    res = _run("sessionize", str(sample / "events.parquet"), "--contacts", book, "--store", st)
+    assert res.exit_code == 0, res.stderr
+    clock = ("--as-of", "2026-11-01T00:00:00Z")
+    by_id = json.loads(_run("journey", "C0020", "--store", st, "-f", "json", *clock).stdout)
+    for phone in ("+44 7723 364093", "0044 7723 364093", "+44-7723-364093", "+447723364093"):
+        res = _run("journey", phone, "--store", st, "-f", "json", *clock)
+        assert res.exit_code == 0, (phone, res.stderr)
+        got = json.loads(res.stdout)
+        assert (got["query"], got["matched_by"]) == (phone, "phone")
+        assert {**got, "query": "C0020", "matched_by": "contact_id"} == by_id
+    national = ("journey", "07723 364093", "--store", st)
+    res = _run(*national)
+    assert res.exit_code == 1 and "with its country code" in res.stderr, res.stderr
+    res = _run(*national, "--contacts", book, "--default-region", "GB", "-f", "json", *clock)
+    assert res.exit_code == 0 and json.loads(res.stdout)["contact"]["contact_id"] == "C0020"
+    text = _run("journey", "+44 7723 364093", "--store", st, *clock)
+    assert "phone +44 7723 364093 · contact C0020" in text.stdout
+    config = tmp_path / "jtrack.toml"
+    config.write_text(
+        '[roles.agent]\npermissions = ["journey:session:view", "journey:event:view"]\n'
+    )
+    with mock.patch.dict(os.environ, {"JTRACK_CONFIG": str(config)}):
+        res = _run("journey", "+44 7723 364093", "--store", st, "--role", "agent")
+        assert res.exit_code == 1 and "C0020" not in res.stderr, res.stderr
+        assert "may see contact details" in res.stderr
 
 
 @pytest.mark.parametrize(
@@ -1088,7 +1124,7 @@ def test_a_config_that_is_a_pipe_is_refused_not_read_as_nothing(
         assert res.exit_code == 1 and res.stdout == "", res.stderr
         assert "not a regular file (a pipe or a device)" in res.stderr
     monkeypatch.setenv("JTRACK_CONFIG", str(fifo))
-    res = _run("card", "5c114b18", "--store", st, "-f", "json")
+    res = _run("card", "c7352fd5", "--store", st, "-f", "json")
     assert res.exit_code == 1 and "not a regular file" in res.stderr
 
 

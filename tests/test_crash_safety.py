@@ -377,3 +377,19 @@ def test_when_every_part_fails_the_index_parts_failure_is_reported(
     assert "no space left writing index" in result.stderr, result.stderr
     _assert_store_is(store, expected["a"], [inputs["a"]])
     assert _leftovers(store.root) == []
+
+
+def test_a_run_with_nothing_new_removes_what_a_killed_run_left(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A killed run's `.tmp-v*` stayed until the next run with new data: on a quiet site a
+    cron job found nothing new night after night and the space stayed taken (77 MB against
+    44 MB in a helper's audit). A run that finds nothing new removes it too (it holds the
+    lock)."""
+    store = _store_with_a(tmp_path / "st", inputs)
+    left = store.root / ".tmp-v000002-0badc0de"
+    (left / "index").mkdir(parents=True)
+    (left / "index" / "p.parquet").write_bytes(b"x" * 1000)
+    run = run_sessionize([inputs["a"]], store)
+    assert run.summary.run is not None and run.summary.run["mode"] == "unchanged"
+    assert _leftovers(store.root) == []

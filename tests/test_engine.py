@@ -35,7 +35,7 @@ from jtrack.errors import FileAccessError, JtrackError, UsageError
 from jtrack.options import SessionizeOptions
 from jtrack.store import Store
 from jtrack.store.layout import KILL_POINTS
-from tests.helpers import flat_event, flat_frame, genesys_line
+from tests.helpers import flat_event, flat_frame, genesys_line, minutes
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 CASES = [c for c in make_corpus.build(None) if not c.big]
@@ -376,6 +376,47 @@ def _day(d: Path, name: str, rows: list[dict[str, Any]]) -> Path:
     return f
 
 
+def test_a_run_counts_sessions_by_id_and_its_rows_add_up(tmp_path: Path) -> None:
+    """A session that grew under its own id was counted as one added and one removed
+    (`sessions_changed` was always 0, `sessions_removed` read as sessions gone), and a run's
+    record had no `events_kept`: its rows_read did not add up from what it kept when a
+    redelivered copy replaced a stored event."""
+    store = Store.open(tmp_path / "store")
+    first = [
+        flat_event("a", "V", T0),
+        flat_event("b", "V", T0 + minutes(10)),
+        flat_event("x", "V", T0 + minutes(60)),
+        flat_event("y", "U", T0),
+        flat_event("z", "U", T0 + minutes(30)),
+    ]
+    run_sessionize([_day(tmp_path, "1.parquet", first)], store)
+    store.refresh()
+    before = set(store.scan_sessions().select("id").collect()["id"])
+    second = [
+        flat_event("c", "V", T0 + minutes(5)),  # into V's first session: changed
+        flat_event("d", "V", T0 + minutes(35)),  # a session of its own: new
+        flat_event("w", "W", T0),  # a new visitor: new
+        flat_event("m", "U", T0 + minutes(15)),  # joins U's two sessions: one removed
+        flat_event("z", "U", T0 + minutes(29)),  # an earlier copy of z: replaces it
+    ]
+    run = run_sessionize([_day(tmp_path, "2.parquet", second)], store)
+    r = run.summary.run
+    assert r is not None
+    store.refresh()
+    after = set(store.scan_sessions().select("id").collect()["id"])
+    assert r["sessions_added"] == len(after - before) == 2
+    assert r["sessions_removed"] == len(before - after) == 1
+    # V's first session grew, V's last is visit 3 now (was 2), U's first holds all three
+    assert r["sessions_changed"] == 3 and r["sessions_unchanged"] == 0
+    assert (r["rows_read"], r["events_kept"], r["duplicates"], r["rejected"]) == (5, 5, 0, 0)
+    assert r["events_added"] == 4  # (the earlier copy of z replaced the stored one)
+    runs = json.loads(
+        CliRunner().invoke(app, ["store", "--store", str(store.root), "-f", "json"]).stdout
+    )["runs"]
+    assert all(x["rows_read"] == x["events_kept"] + x["duplicates"] + x["rejected"] for x in runs)
+    assert runs[-1]["sessions_changed"] == 3 and "sessions_unchanged" in runs[-1]
+
+
 def test_a_run_over_an_unchanged_folder_changes_nothing(tmp_path: Path) -> None:
     exports = tmp_path / "exports"
     exports.mkdir()
@@ -468,7 +509,8 @@ def test_a_unit_sessionizes_only_the_sessions_a_run_can_change_and_only_once(
         run = run_sessionize(files[1:], store, units=1)
     assert calls == [3]  # v1's afternoon session (b1) and the two new rows, once
     assert run.summary.run is not None
-    assert (run.summary.run["sessions_added"], run.summary.run["sessions_unchanged"]) == (2, 1)
+    r = run.summary.run  # (c1 grows the afternoon session under its id; c2 begins one)
+    assert (r["sessions_added"], r["sessions_changed"], r["sessions_unchanged"]) == (1, 1, 1)
     store.refresh()
     after = store.scan_sessions().collect()
     v1 = before.filter(pl.col("customer_id") == "v1").sort("created_date")
@@ -738,7 +780,9 @@ def test_a_late_event_merges_two_sessions_as_a_rebuild_would(tmp_path: Path) -> 
     run = run_sessionize([f2], store)
     store.refresh()
     assert store.scan_sessions().collect()["event_count"].to_list() == [3]
-    assert run.summary.run is not None and run.summary.run["sessions_removed"] == 2
+    r = run.summary.run
+    assert r is not None  # (a's session grew, c's is gone: by id, not rows rewritten)
+    assert (r["sessions_added"], r["sessions_changed"], r["sessions_removed"]) == (0, 1, 1)
     rebuilt = Store.open(tmp_path / "rebuilt")
     run_sessionize([f1, f2], rebuilt)
     assert_same_store(store, rebuilt)
@@ -1341,6 +1385,45 @@ def test_each_run_keeps_its_rows_as_it_judged_them(tmp_path: Path) -> None:
     assert runs == [(7, 1, 1, 5), (3, 1, 0, 2)]
 
 
+def test_a_store_whose_session_ids_were_made_from_the_visitor_id_is_rebuilt_once(
+    tmp_path: Path,
+) -> None:
+    """Session ids were a hash of the visitor id and the first event id (a guess at a masked
+    visitor id could be tested against them): a store written so (no id rule recorded) is
+    rebuilt once by its next run, which says so, and then holds the ids a fresh build
+    makes; the run after is incremental again."""
+    import jtrack.core.sessionize as kernel
+
+    def old_key(first: pl.Expr) -> pl.Expr:  # (the earlier rule: visitor and first event)
+        return pl.concat_str([pl.col("customer_id"), first], separator="\x1f")
+
+    files = [
+        _day(tmp_path, "1.parquet", [flat_event("a", "jane@example.org", T0)]),
+        _day(tmp_path, "2.parquet", [flat_event("b", "v2", T0 + timedelta(hours=1))]),
+    ]
+    store = Store.open(tmp_path / "store")
+    with mock.patch.object(kernel, "_session_key", old_key):
+        run_sessionize(files[:1], store)
+    version = store.root / "versions" / str(store.current_name())
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["options"]["id_rule"]  # (as the earlier jtrack wrote it)
+    (version / "manifest.json").unlink()
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    store.refresh()
+    old_ids = set(store.scan_sessions().select("id").collect()["id"])
+    run = run_sessionize(files[1:], store)
+    assert run.summary.run["mode"] == "rebuild"  # type: ignore[index]
+    assert any("made from the visitor id" in n for n in run.notes), run.notes
+    store.refresh()
+    fresh = Store.open(tmp_path / "fresh")
+    run_sessionize(files, fresh)
+    assert_same_store(store, fresh)
+    assert not old_ids & set(store.scan_sessions().select("id").collect()["id"])
+    assert store.manifest()["options"]["id_rule"] == 2
+    more = _day(tmp_path, "3.parquet", [flat_event("c", "v3", T0 + timedelta(hours=2))])
+    assert run_sessionize([more], store).summary.run["mode"] == "incremental"  # type: ignore[index]
+
+
 def test_visits_are_web_sessions_and_a_store_numbered_otherwise_is_rebuilt_once(
     tmp_path: Path,
 ) -> None:
@@ -1376,3 +1459,27 @@ def test_visits_are_web_sessions_and_a_store_numbered_otherwise_is_rebuilt_once(
     store.refresh()
     assert store.manifest()["options"]["visit_rule"] == 2
     assert run_sessionize([more], store).summary.run["mode"] != "rebuild"  # type: ignore[index]
+
+
+def test_the_segments_are_read_by_one_scan_with_each_rows_own_number(tmp_path: Path) -> None:
+    """Wide columns of every event were read through a scan per segment put together:
+    Polars started a thread for each, and on a store of a year of nights (730 segments) it
+    warned on stderr of a deadlock (`POLARS_MAX_BLOCKING_THREAD_COUNT reached (512)`), in
+    cron mail, `-q` or not. One scan reads them all; each row keeps its number in its own
+    segment (a kept-as-is input with a column of its own among them)."""
+    days = [
+        [flat_event(f"e{d}-{i}", f"v{i % 3}", T0 + timedelta(days=d, minutes=i)) for i in range(5)]
+        for d in range(3)
+    ]
+    files = [_day(tmp_path, f"{d}.parquet", rows) for d, rows in enumerate(days)]
+    pl.read_parquet(files[1]).with_columns(mine=pl.lit("x")).write_parquet(files[1])
+    store = Store.open(tmp_path / "store")
+    for f in files:
+        run_sessionize([f], store)
+    store.refresh()
+    with store.snapshot() as snap:
+        plan = snap._segments_lazy(["page_title"]).explain()
+        assert plan.count("Parquet SCAN") == 1 and "UNION" not in plan, plan
+    events = store.scan_events(columns=["event_id", "page_title"]).collect()
+    assert events.height == 15
+    assert (events["page_title"] == "Page " + events["event_id"]).all()

@@ -63,13 +63,13 @@ COMMANDS = {
     "watch": ["watch", str(SAMPLE / "events.jsonl"), "--as-of", AS_OF],
     "sessions": ["sessions", "--limit", "3"],
     "contacts": ["contacts", "--as-of", AS_OF],
-    "card": ["card", "5c114b18", "--as-of", AS_OF, "--no-rules"],
+    "card": ["card", "c7352fd5", "--as-of", AS_OF, "--no-rules"],
     "journey": ["journey", "652f931c", "--as-of", AS_OF, "--no-rules"],
     "usage": ["usage", "--month", "2026-10", "--as-of", AS_OF],
     "report": ["report", "--top", "3"],
     "rules check": ["rules", "check", RULES],
     "rules report": ["rules", "report", "--rules", RULES],
-    "rules explain": ["rules", "explain", "5c114b18", "--rules", RULES],
+    "rules explain": ["rules", "explain", "c7352fd5", "--rules", RULES],
 }
 
 

@@ -931,3 +931,15 @@ def test_each_run_that_works_out_every_session_again_says_why(tmp_path: Path) ->
     assert CliRunner().invoke(app, args).exit_code == 0  # (the history starts again)
     info = json.loads(CliRunner().invoke(app, ["store", "--store", st, "-f", "json"]).stdout)
     assert [(r["mode"], r["reason"]) for r in info["runs"]] == [("replace", "--replace")]
+
+
+def test_a_compaction_names_only_what_it_merged() -> None:
+    """ "compacted the store: index parts 9 -> 9" named a table whose parts it left alone."""
+    from jtrack.engine.compact import Compaction
+
+    both = Compaction("v2", {"index": 9, "sessions": 9}, {"index": 1, "sessions": 1})
+    assert both.describe() == "index parts 9 -> 1, sessions parts 9 -> 1"
+    one = Compaction("v2", {"index": 9, "sessions": 9}, {"index": 9, "sessions": 1})
+    assert one.describe() == "sessions parts 9 -> 1"
+    segs = Compaction("v2", {"index": 9}, {"index": 9}, segments_before=70, segments_after=2)
+    assert segs.describe() == "segments 70 -> 2"

@@ -100,12 +100,12 @@ COMMANDS: dict[str, tuple[list[str], list[str]]] = {
         ["segment_id", "source", "sessions", "share", "outcome_id", "conversion", "qualified"],
     ),
     "rules_explain": (
-        ["rules", "explain", "5c114b18", "--rules", RULES],
+        ["rules", "explain", "c7352fd5", "--rules", RULES],
         ["part", "held", "at", "condition", "detail"],
     ),
     "journey": (
         ["journey", "652f931c-e845-4f2c-99e6-6cbd84c1ae75", "--as-of", AS_OF, "--no-rules"],
-        ["Customer journey of Olivia Wilson", "visit 3 of 3", "86834f32"],
+        ["Customer journey of Olivia Wilson", "visit 3 of 3", "cb0fd25c"],
     ),
     "contacts": (
         ["contacts", "--as-of", AS_OF, "--state", "known"],
@@ -208,7 +208,7 @@ def test_headers_are_the_field_names_or_documented_labels(
 
 
 def test_singular_and_plural(world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    one = _render(["sessions", "--where", "id=5c114b18", "--limit", "1"], 80, monkeypatch)
+    one = _render(["sessions", "--where", "id=c7352fd5", "--limit", "1"], 80, monkeypatch)
     assert one.startswith("1 session\n")
     two = _render(["sessions", "--limit", "2"], 80, monkeypatch)
     assert two.startswith("First 2 of 843 sessions\n")
@@ -287,7 +287,7 @@ def test_key_columns_are_left_out_from_the_right_rather_than_cut() -> None:
     at = datetime(2026, 10, 1, 1, 30, 16, tzinfo=UTC)
     df = pl.DataFrame(
         {
-            "id": ["5c114b18-1e29-b347-b717-7cfa632053a5"],
+            "id": ["c7352fd5-e5c2-8663-a370-bc92d7fddd4f"],
             "customer_id": ["652f931c-e845-4f2c-99e6-6cbd84c1ae75"],
             "created_date": [at],
             "ended_date": [at],
@@ -297,9 +297,9 @@ def test_key_columns_are_left_out_from_the_right_rather_than_cut() -> None:
     )
     out = _text(df, 80)
     assert max(len(line) for line in out.splitlines()) <= 80
-    row = next(line for line in out.splitlines() if line.startswith("5c114b18"))
+    row = next(line for line in out.splitlines() if line.startswith("c7352fd5"))
     cells = row.split()
-    assert cells[:4] == ["5c114b18", "652f931c", "2026-10-01", "2026-10-01"]
+    assert cells[:4] == ["c7352fd5", "652f931c", "2026-10-01", "2026-10-01"]
     assert cells[4:] == [f"1,234,{567 + i}" for i in range(len(cells) - 4)]  # whole
     assert len(cells) > 5
     note = " ".join(out.split("not shown at 80 columns: ")[1].split())

@@ -283,7 +283,7 @@ def test_schema_shows_one_type_spelling_and_a_boolean_required() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["contacts"], ["card", "5c114b18", "--as-of", "2026-10-15"], ["journey", "652f931c"]],
+    [["contacts"], ["card", "c7352fd5", "--as-of", "2026-10-15"], ["journey", "652f931c"]],
 )
 def test_quiet_is_taken_by_contacts_card_and_journey(world: Path, args: list[str]) -> None:
     res = runner.invoke(app, [*args, "--store", str(world / "s1"), "-q"])
@@ -294,7 +294,7 @@ def test_times_drop_their_clock_alike() -> None:
     at = datetime(2026, 10, 1, 1, 30, 16, tzinfo=UTC)
     df = pl.DataFrame(
         {
-            "id": ["5c114b18", "68169e3d"],
+            "id": ["c7352fd5", "29707f91"],
             "customer_id": ["652f931c", "652f931c"],
             "contact_id": ["C0008", "C0008"],
             "created_date": [at, at],

@@ -343,11 +343,11 @@ def test_a_short_id_is_unique_in_the_store_and_the_note_names_json(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The active sessions' ids were cut to 8 characters whatever the store held (events
-    e16198 and e182090 of v1 start sessions whose ids share `57cd232a`: `jtrack card`
+    e74416 and e120718 of v1 start sessions whose ids share `4e966511`: `jtrack card`
     refused the id shown), and a column left out at 60 columns was said to be shown by
     `-f csv`, which watch refuses (it writes JSON)."""
     src = tmp_path / "events.jsonl"
-    src.write_text(page("e16198", "v1", 0, "/a") + "\n" + page("e182090", "v1", 120, "/b") + "\n")
+    src.write_text(page("e74416", "v1", 0, "/a") + "\n" + page("e120718", "v1", 120, "/b") + "\n")
     st = str(tmp_path / "s")
     monkeypatch.setenv("JTRACK_WIDTH", "60")
     res = runner.invoke(
@@ -355,10 +355,10 @@ def test_a_short_id_is_unique_in_the_store_and_the_note_names_json(
     )
     assert res.exit_code == 0, res.stderr
     ids = Store.open(st).scan_sessions().select("id").collect()["id"].sort().to_list()
-    assert ids[0][:8] == ids[1][:8] == "57cd232a"
-    active = next(i for i in ids if i.startswith("57cd232a-d"))
-    rows = [line.split()[0] for line in res.stdout.splitlines() if line.startswith("57cd")]
-    assert rows == [active[:10]], res.stdout
+    assert ids[0][:8] == ids[1][:8] == "4e966511"
+    active = next(i for i in ids if i.startswith("4e966511-81"))
+    rows = [line.split()[0] for line in res.stdout.splitlines() if line.startswith("4e96")]
+    assert rows == [active[:11]], res.stdout
     card = runner.invoke(app, ["card", rows[0], "--store", st, "-q"])
     assert card.exit_code == 0, card.stderr
     assert "not shown at 60 columns" in res.stdout and "-f csv" not in res.stdout

@@ -48,7 +48,8 @@ def journey_cmd(
         typer.Argument(
             metavar="CUSTOMER_OR_CONTACT",
             help="A customer id (the visitor cookie), a contact id (see `jtrack contacts`), "
-            "or a saved contact's email.",
+            "or a saved contact's email or phone number (+44 7700 900123; a national number "
+            "with the contacts' default region).",
             show_default=False,
         ),
     ],

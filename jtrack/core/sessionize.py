@@ -39,19 +39,21 @@ def _uuid_shape(h: pl.Expr) -> pl.Expr:
     return pl.concat_str(parts, separator="-")
 
 
-def session_id_expr(customer: pl.Expr, first_event_id: pl.Expr) -> pl.Expr:
-    """The deterministic session id: a hash of the visitor and the session's first event id."""
-    return _hex_id(_session_key(customer, first_event_id))
+def session_id_expr(first_event_id: pl.Expr) -> pl.Expr:
+    """The deterministic session id: a hash of the session's first event id (an event is in
+    one session: unique). Not of the visitor id, which a role may not see: a session id
+    must not let anyone test a guess at it (jtrack.options.ID_RULE)."""
+    return _hex_id(_session_key(first_event_id))
 
 
-def _session_key(customer: pl.Expr, first_event_id: pl.Expr) -> pl.Expr:
-    return pl.concat_str([customer, first_event_id], separator="\x1f")
+def _session_key(first_event_id: pl.Expr) -> pl.Expr:
+    return pl.lit("session\x1f") + first_event_id
 
 
 def _with_session_ids(sessions: pl.LazyFrame) -> pl.LazyFrame:
-    """`id` (session_id_expr of `customer_id` and `_first_event_id`), hashing each key once:
-    the one expression would hash it again for each of the five slices."""
-    key = _session_key(pl.col("customer_id"), pl.col("_first_event_id"))
+    """`id` (session_id_expr of `_first_event_id`), hashing each key once: the one expression
+    would hash it again for each of the five slices."""
+    key = _session_key(pl.col("_first_event_id"))
     return (
         sessions.with_columns(blake3_hex(key).alias("_idh"))
         .with_columns(_uuid_shape(pl.col("_idh")).alias("id"))

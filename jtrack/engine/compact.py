@@ -80,14 +80,16 @@ class Compaction:
     def describe(self) -> str:
         """`index parts 9 -> 1, sessions parts 9 -> 1`, and the segments when small ones
         were merged."""
-        out = ", ".join(
+        out = ", ".join(  # (a table whose parts it left as they were is not named)
             f"{table} parts {self.parts_before.get(table, 0):,} -> "
             f"{self.parts_after.get(table, 0):,}"
             for table in sorted(set(self.parts_before) | set(self.parts_after))
+            if self.parts_before.get(table, 0) != self.parts_after.get(table, 0)
         )
         if self.segments_after != self.segments_before:
-            out += f", segments {self.segments_before:,} -> {self.segments_after:,}"
-        return out
+            segments = f"segments {self.segments_before:,} -> {self.segments_after:,}"
+            out = f"{out}, {segments}" if out else segments
+        return out or "nothing to merge"
 
 
 def level(rows: int) -> int:

@@ -40,6 +40,7 @@ from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_
 from jtrack.errors import DataError, JtrackError, UsageError
 from jtrack.options import (
     CAMPAIGN_RULE,
+    ID_RULE,
     VISIT_RULE,
     RunOptions,
     SessionizeOptions,
@@ -74,6 +75,7 @@ from jtrack.store import (
     layout,
 )
 from jtrack.store.layout import CONTACTS_BOOK, DUPLICATES, HELD, REJECTS
+from jtrack.store.snapshot import collect_side_by_side
 from jtrack.store.writer import VersionWriter
 
 #: Peak memory per row of a work unit (kernel and context columns, sorted and grouped;
@@ -601,10 +603,10 @@ def _repeated_files(new: NewData, decisions: Decisions, taken: set[str]) -> list
     again = {seg for i in new.inputs if i.start == 0 and i.path in taken for seg in i.segments}
     return [
         f"{s.source}: changed since it was taken in, read again: all {whole[s.id]:,} of its "
-        "events were taken in already (the copy taken first is kept)"
+        "rows are events taken in already (the copy taken first is kept)"
         if s.id in again
-        else f"{s.source}: all {whole[s.id]:,} of its events were taken in already (the same "
-        "export twice, under another name or in another format?)"
+        else f"{s.source}: all {whole[s.id]:,} of its rows are events taken in already (the "
+        "same export twice, under another name or in another format?)"
         for s in new.segments
         if s.id in whole
     ]
@@ -678,6 +680,16 @@ def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], str 
             ],
             "campaign rule of a newer jtrack",
         )
+    if base.options.get("id_rule") != ID_RULE:
+        return (
+            "rebuild",
+            [
+                "the store's session ids were made from the visitor id (whoever saw a "
+                "session's id and its first event's could test a guessed email or phone "
+                "against them): every session is rebuilt once, with new ids"
+            ],
+            "session id rule of a newer jtrack",
+        )
     if base.options.get("visit_rule") != VISIT_RULE:
         return (
             "rebuild",
@@ -693,7 +705,7 @@ def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], str 
 
 def _set_options(o: dict[str, Any]) -> dict[str, Any]:
     """The session options a user sets (not the versions of the rules jtrack applies)."""
-    return {k: v for k, v in o.items() if k not in ("campaign_rule", "visit_rule")}
+    return {k: v for k, v in o.items() if k not in ("campaign_rule", "visit_rule", "id_rule")}
 
 
 def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -1017,7 +1029,10 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
 
 
 def _nothing_new(store: Store, base: Manifest, planned: Any, started: str) -> StoredRun:
-    """Every input was taken in before (and nothing else changed): no new version."""
+    """Every input was taken in before (and nothing else changed): no new version. What a
+    killed run left behind goes all the same (the lock is ours): a quiet site's store would
+    keep it until its next export."""
+    store.remove_leftovers()
     info = RunInfo(
         run=0,
         started=started,
@@ -1286,7 +1301,7 @@ def _rewrite_parts(
                 ctx.snap.part_path(table, str(name)), glob=False, hive_partitioning=False
             ).join(rows.select(keys).lazy(), on=keys, how="anti", maintain_order="left")
         )
-    kept = pl.collect_all(queries)  # (side by side)
+    kept = collect_side_by_side(queries)
     group = {p.file: p.run for p in parts if p.table == table}
     done = set(names)
     parts[:] = [p for p in parts if not (p.table == table and p.file in done)]
@@ -1385,6 +1400,8 @@ def _finish(
         if book_source is not None
         else None
     )
+    duplicates = int(d.drop_new.len() - d.far_new.len())
+    rejected = int(new.rows_read - new.rows_accepted + d.far_new.len())
     run_info = RunInfo(
         run=ctx.run,
         started=started,
@@ -1397,12 +1414,14 @@ def _finish(
         events_added=_events_added(new, d),
         visitors_touched=res.touched,
         sessions_added=res.sessions_added,
+        sessions_changed=res.sessions_changed,
         sessions_removed=res.sessions_removed,
         sessions_unchanged=res.sessions_unchanged,
         parts_written=len(res.index_parts) + len(res.session_parts),
         parts_rewritten=rewritten,
-        duplicates=int(d.drop_new.len() - d.far_new.len()),
-        rejected=int(new.rows_read - new.rows_accepted + d.far_new.len()),
+        duplicates=duplicates,
+        rejected=rejected,
+        events_kept=new.rows_read - duplicates - rejected,
         reason=ctx.reason,
     )
     manifest = Manifest(

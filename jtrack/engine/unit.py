@@ -80,7 +80,10 @@ class UnitResult:
     #: the content hashes of the new rows of job.hash_new (_pos, _hash)
     hashes: list[pl.DataFrame] = field(default_factory=list)
     touched: int = 0
+    #: sessions by id: new ids, ids whose row changed, ids gone (merged into another, or
+    #: begun by another event now), and rows left as they were
     sessions_added: int = 0
+    sessions_changed: int = 0
     sessions_removed: int = 0
     sessions_unchanged: int = 0
     #: visitors with sessions, and per contact state, after the unit less before it (the
@@ -97,6 +100,7 @@ class UnitResult:
         self.hashes += other.hashes
         self.touched += other.touched
         self.sessions_added += other.sessions_added
+        self.sessions_changed += other.sessions_changed
         self.sessions_removed += other.sessions_removed
         self.sessions_unchanged += other.sessions_unchanged
         self.visitors_delta += other.visitors_delta
@@ -377,8 +381,12 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
         removed_sess = old_sess.filter(~pl.col("id").is_in(kept))
     else:  # nothing stored for these visitors: every session is new
         added_sess, removed_sess = sessions, old_sess
-    res.sessions_added = added_sess.height
-    res.sessions_removed = removed_sess.height
+    # (a row written again under the id it had is a session changed, not one added and one
+    # removed)
+    rewritten = added_sess.join(removed_sess.select("id").unique(), on="id", how="semi").height
+    res.sessions_added = added_sess.height - rewritten
+    res.sessions_changed = rewritten
+    res.sessions_removed = removed_sess.select(pl.col("id").n_unique()).item() - rewritten
     res.sessions_unchanged = sessions.height - added_sess.height
     try:
         for suffix, part in _by_openness(added_sess, job.session.gap):

@@ -57,7 +57,10 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
                 rows.append(("", "", f"{n_read:,} rows: {_n(events, 'new event')}"))
             # (visitors sessionized: those with new rows, some of whom may have no session)
             rows.append(("", "", f"{_n(visitors, 'visitor')} sessionized"))
-            rows.append(("", "", f"{_n(added, 'session')} written ({removed:,} replaced)"))
+            changed = int(run.get("sessions_changed", 0))
+            rows.append(
+                ("", "", f"{_n(added, 'new session')}, {changed:,} changed, {removed:,} removed")
+            )
             if run.get("mode") == "rebuild":
                 rows.append(("", "", "every session was rebuilt"))
     ok = "adds up" if s.balanced else "DOES NOT ADD UP"

@@ -134,10 +134,11 @@ class RunInfo:
     sessions_unchanged: int = 0
     parts_written: int = 0
     parts_rewritten: int = 0
-    #: this run's rows as it judged them: rows_read = events kept + duplicates + rejected
+    #: this run's rows as it judged them: rows_read = events_kept + duplicates + rejected
     #: (rejected: while reading, and beyond the far-future cut); None: an earlier jtrack
     duplicates: int | None = None
     rejected: int | None = None
+    events_kept: int | None = None
     #: why the run worked out every session again, when it did (options that changed, a
     #: new contacts file, --rebuild); None: it did not, or an earlier jtrack
     reason: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import operator
 from collections.abc import Collection, Sequence
@@ -49,6 +50,21 @@ _FEW_PREFIXES = 64
 _SLICE_GAP = 20_000
 #: Above this share of a segment's rows, the segment is read whole.
 _WHOLE_SHARE = 0.2
+
+
+#: Queries Polars runs side by side at most (collect_side_by_side): it gives each a thread
+#: of a pool of 512, and warned of a deadlock ("POLARS_MAX_BLOCKING_THREAD_COUNT reached")
+#: on stores of hundreds of segments.
+SIDE_BY_SIDE = 64
+
+
+def collect_side_by_side(queries: Sequence[pl.LazyFrame], **kw: Any) -> list[pl.DataFrame]:
+    """pl.collect_all of `queries`, SIDE_BY_SIDE at a time (a store's segments or parts,
+    one query each, can be thousands after a year of nights)."""
+    out: list[pl.DataFrame] = []
+    for i in range(0, len(queries), SIDE_BY_SIDE):
+        out += pl.collect_all(list(queries[i : i + SIDE_BY_SIDE]), **kw)
+    return out
 
 
 class Snapshot:
@@ -201,7 +217,7 @@ class Snapshot:
             lf = self._scan_with_part(table, schema, parts, positions)
             return lf.filter(mine).select(out).collect(engine="in-memory")
         scans = [_scan_files([self.dir / table / p.file], schema) for p in parts]
-        spans = pl.collect_all(
+        spans = collect_side_by_side(
             [
                 sc.with_row_index("_r")
                 .filter(mine)
@@ -248,7 +264,7 @@ class Snapshot:
                 q.rename({"row": "_at"}).with_columns(_part=pl.lit(name, pl.String))
                 for q in _rows_at(base, wanted, sizes.get(str(name), 1), cols)
             ]
-        found = pl.concat(pl.collect_all(queries), how="vertical").select(list(out))
+        found = pl.concat(collect_side_by_side(queries), how="vertical").select(list(out))
         return rows.select("_part", "_at").join(
             found, on=["_part", "_at"], how="left", maintain_order="left"
         )
@@ -299,7 +315,7 @@ class Snapshot:
         if older:
             scan = self._scan_with_part("sessions", STORED_SESSION_SCHEMA, older, positions=True)
             queries.append(scan.filter(match).select("id", "_part", "_at"))
-        hits = pl.concat(pl.collect_all(queries), how="vertical").filter(match).sort("id")
+        hits = pl.concat(collect_side_by_side(queries), how="vertical").filter(match).sort("id")
         if limit is not None:
             hits = hits.head(limit)
         if not cols:
@@ -348,7 +364,7 @@ class Snapshot:
             else:
                 scan = pl.scan_parquet(path, hive_partitioning=False, glob=False)
                 missing[key] = scan.select(hashed, "created_date")
-        read = pl.collect_all(list(missing.values()))  # side by side
+        read = collect_side_by_side(list(missing.values()))  # side by side
         _KEYS.update(zip(missing, read, strict=True))
         for key in set(_KEYS) - set(live):
             del _KEYS[key]
@@ -427,17 +443,33 @@ class Snapshot:
         return pl.concat([rows, got.drop("segment", "row")], how="horizontal")
 
     def _segments_lazy(self, columns: list[str]) -> pl.LazyFrame:
-        frames = [
-            pl.scan_parquet(self.dir / SEGMENTS / s.file, hive_partitioning=False, glob=False)
-            .select(columns)
-            .with_row_index("row")
-            .with_columns(pl.col("row").cast(pl.UInt32), segment=pl.lit(s.id, pl.UInt32))
-            for s in self.manifest.segments
-        ]
-        if not frames:
+        """`columns` of every segment's rows, with `row` (in its segment) and `segment`: one
+        scan of them all (a scan per segment, put together, had Polars start a thread for
+        each: past 512 segments, a year of nights, it warned of a deadlock). A row's number
+        in its segment is its number in the scan less the rows of the segments before."""
+        segs = self.manifest.segments
+        if not segs:
             schema = {"row": pl.UInt32(), **{c: EVENT_SCHEMA[c] for c in columns}}
             return pl.LazyFrame(schema={**schema, "segment": pl.UInt32()})
-        return pl.concat(frames, how="vertical")
+        paths = [str(self.dir / SEGMENTS / s.file) for s in segs]
+        starts = list(itertools.accumulate((s.rows for s in segs[:-1]), initial=0))
+        path = pl.col("_path")
+        scan = pl.scan_parquet(
+            paths,
+            hive_partitioning=False,
+            glob=False,
+            extra_columns="ignore",
+            include_file_paths="_path",
+            row_index_name="_at",
+        )
+        start = path.replace_strict(dict(zip(paths, starts, strict=True)), return_dtype=pl.UInt64)
+        return scan.select(
+            *columns,
+            row=(pl.col("_at").cast(pl.UInt64) - start).cast(pl.UInt32),
+            segment=path.replace_strict(
+                dict(zip(paths, [s.id for s in segs], strict=True)), return_dtype=pl.UInt32
+            ),
+        ).select("row", *columns, "segment")
 
     def wide_rows(self, positions: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
         """The `columns` of the events at `positions` (segment, row), in that order."""
@@ -454,7 +486,7 @@ class Snapshot:
                 q.with_columns(segment=pl.lit(seg, pl.UInt32))
                 for q in _rows_at(base, wanted, self._segments[int(seg)].rows, cols)
             ]
-        found = pl.concat(pl.collect_all(queries), how="vertical").select(list(schema))
+        found = pl.concat(collect_side_by_side(queries), how="vertical").select(list(schema))
         return positions.select("segment", "row").join(
             found, on=["segment", "row"], how="left", maintain_order="left"
         )

@@ -60,8 +60,8 @@ it; its colour is used only when it is exactly #RRGGBB. Segments whose rule says
 shown_to_agents = false are left off (and counted in the notes).
 
 `Journey.to_dict()` (`jtrack journey --format json`): {card_version, query, matched_by
-("customer_id"|"contact_id"|"email"), contact {name, known, contact_id, state, unverified_name,
-unverified_emails, unverified_phones}, customer_ids,
+("customer_id"|"contact_id"|"email"|"phone"), contact {name, known, contact_id, state,
+unverified_name, unverified_emails, unverified_phones}, customer_ids,
 traffic {classes, left_out {sessions, events, by_class}}, totals {sessions, events,
 page_views, searches, segments, outcomes, duration_seconds, duration, first_seen, last_seen,
 by_type {type: sessions}, first_visit, last_visit, web_sessions, web_duration_seconds,
@@ -319,7 +319,7 @@ class Journey:
     """All sessions of one visitor or contact, newest first, with totals."""
 
     query: str
-    matched_by: str  # "customer_id", "contact_id" or "email" (a saved contact's)
+    matched_by: str  # "customer_id", "contact_id", "email" or "phone" (a saved contact's)
     contact: dict[str, Any]
     customer_ids: list[str]
     cards: list[Card]
@@ -1266,17 +1266,20 @@ def build_journey(
     matched_by = "customer_id"
     plain = store.unfiltered() if isinstance(store, StoreView) else store
     asked = who
-    by_email = False
-    if not sessions.height and "@" in who:  # the email of a saved contact: that contact
-        from jtrack.usecases.sessions import contacts_with_email
+    by_detail = None  # "email" or "phone": asked by a saved contact's email or phone number
+    if not sessions.height:  # the email or phone number of a saved contact: that contact
+        from jtrack.usecases.sessions import contacts_with_email, contacts_with_phone
 
-        ids = contacts_with_email(store, who, contacts, default_region)
+        detail = "email" if "@" in who else "phone"
+        find = contacts_with_email if detail == "email" else contacts_with_phone
+        ids = find(store, who, contacts, default_region)
         if len(ids) > 1:
             raise DataError(
-                f"{who!r} is the email of {len(ids)} contacts ({', '.join(ids[:5])})",
+                f"{who!r} is the {detail} of {len(ids)} contacts ({', '.join(ids[:5])})",
                 hint="pass the contact id of the one you mean",
             )
-        who, by_email = (ids[0], True) if ids else (who, False)
+        if ids:
+            who, by_detail = ids[0], detail
     if sessions.height:
         identity = identity_events(store, who, columns=_IDENTITY)
         sessions, resolved = _resolve_contacts(
@@ -1336,14 +1339,24 @@ def build_journey(
         hint = "pass a customer id (cookie) or a contact id; list sessions with `jtrack sessions`"
         if not resolved:
             hint += "; contact ids need resolved contacts (--contacts FILE)"
-        from jtrack.usecases.sessions import case_hint, email_hint_for
+        from jtrack.usecases.sessions import (
+            PHONE_TEXT,
+            case_hint,
+            email_hint_for,
+            phone_hint_for,
+        )
 
-        if asked != who:  # (an email that named a contact)
+        if by_detail is not None:  # (an email or phone number that named a contact)
             raise NotFoundError(
-                f"{asked!r} is the email of contact {who}, who has no sessions in {store.root}",
+                f"{asked!r} is the {by_detail} of contact {who}, who has no sessions in "
+                f"{store.root}",
                 hint="the contact was never seen on the site (as far as the store knows)",
             )
-        hint = case_hint(store, who) or (email_hint_for(store) if "@" in who else hint)
+        if "@" in who:
+            hint = email_hint_for(store)
+        elif re.match(PHONE_TEXT, who):
+            hint = phone_hint_for(store)
+        hint = case_hint(store, who) or hint
         raise NotFoundError(f"no visitor or contact {who!r} in {store.root}", hint=hint)
     scope = traffic_scope(sessions, classes)
     sessions = sessions.filter(traffic_expr(classes))
@@ -1452,7 +1465,11 @@ def build_journey(
     }
     notes = []
     if shown.height == 0 < sessions.height:  # (--limit 0: the totals alone)
-        notes.append(f"the totals alone: none of the {sessions.height} sessions shown")
+        n = sessions.height
+        notes.append(
+            "the totals alone: "
+            + ("its one session not shown" if n == 1 else f"none of the {n:,} sessions shown")
+        )
     elif shown.height < sessions.height:
         notes.append(f"showing the newest {shown.height} of {sessions.height} sessions")
     if not resolved:
@@ -1471,8 +1488,8 @@ def build_journey(
             f"{n_hidden} custom session{'s' if n_hidden != 1 else ''} hidden by your role "
             f"(needs {SESSIONTYPE_VIEW})"
         )
-    if by_email and matched_by == "contact_id":  # (asked by email: said so, the contact's id
-        who, matched_by = asked, "email"  # is the contact's own field)
+    if by_detail and matched_by == "contact_id":  # (asked by email or phone: said so, the
+        who, matched_by = asked, by_detail  # contact's id is the contact's own field)
     return Journey(who, matched_by, contact, customers, cards, totals, notes, scope)
 
 

@@ -127,7 +127,7 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
 
 def _whole_id(lf: pl.LazyFrame, clause: str, schema: dict[str, pl.DataType]) -> str:
     """`clause` with an id as tables show it (its shortest unique prefix) written whole:
-    `id=b1e4d4e8` is `id=b1e4d4e8-...` when no id is `b1e4d4e8` and one id starts with it
+    `id=97b6a5df` is `id=97b6a5df-...` when no id is `97b6a5df` and one id starts with it
     (as the role sees the ids: `lf`'s). An id that is one is kept as it is (external ids
     may be prefixes of each other: `123` is not `1234`); a prefix of several ids is refused
     (DataError), never taken as all of them."""
@@ -515,17 +515,9 @@ def contacts_with_email(
     contacts file given, else in the copy the store took of its own; none when `email` is no
     email, or the role masks personal data (an email must not be confirmed to a role that
     may not see it)."""
-    policy = getattr(store, "policy", None)
-    if "@" not in email or (policy is not None and policy.masks):
+    if "@" not in email:
         return []
-    if contacts is not None:
-        from jtrack.core.contacts import load_contacts
-
-        book: pl.DataFrame | None = load_contacts(contacts, default_region)[0]
-    else:
-        unfiltered = getattr(store, "unfiltered", None)
-        plain = unfiltered() if unfiltered is not None else store
-        book = plain.pinned().contacts_book() if plain.exists() else None
+    book, _ = _saved_book(store, contacts, default_region)
     if book is None or "emails" not in book.columns:
         return []
     wanted = email.strip().lower()
@@ -533,6 +525,59 @@ def contacts_with_email(
     return sorted(
         book.filter(mine.list.contains(wanted)).get_column("contact_id").unique().to_list()
     )
+
+
+#: A phone number as a caller says it: a `+` or `00` and a country code, or a national
+#: number (read with the contacts' default region), in groups of digits.
+PHONE_TEXT = r"^\s*\+?\(?[0-9][0-9 ().\-]{4,}[0-9]\s*$"
+
+
+def contacts_with_phone(
+    store: Store,
+    phone: str,
+    contacts: str | os.PathLike[str] | None = None,
+    default_region: str | None = None,
+) -> list[str]:
+    """The ids of the saved contacts one of whose phone numbers `phone` is, in whatever
+    notation (`+44 7700 900123`, `0044 7700 900123`, `07700 900123` with the contacts'
+    default region: `--default-region` with a contacts file, else the region the store's
+    own book was read with); compared in E.164, as the contacts code keeps them. None when
+    `phone` is no phone number, or the role masks personal data."""
+    if re.match(PHONE_TEXT, phone) is None:
+        return []
+    book, region = _saved_book(store, contacts, default_region)
+    if book is None or "phones" not in book.columns:
+        return []
+    if book.filter(pl.col("contact_id") == phone.strip()).height:
+        return []  # (a contact id of digits: the contact it names, not a phone)
+    from jtrack.core.contacts import normalize_phones
+
+    e164 = normalize_phones(pl.Series([phone]), region).get_column("e164")
+    if e164.is_null().all():
+        return []
+    found = book.filter(pl.col("phones").list.contains(str(e164[0])))
+    return sorted(found.get_column("contact_id").unique().to_list())
+
+
+def _saved_book(
+    store: Store, contacts: str | os.PathLike[str] | None, default_region: str | None
+) -> tuple[pl.DataFrame | None, str | None]:
+    """The contacts book a lookup by email or phone reads (the file given, else the store's
+    copy of its own) and the default region its phones were read with; none for a role that
+    masks personal data (a contact detail must not be confirmed to it)."""
+    policy = getattr(store, "policy", None)
+    if policy is not None and policy.masks:
+        return None, None
+    if contacts is not None:
+        from jtrack.core.contacts import load_contacts
+
+        return load_contacts(contacts, default_region)[0], default_region
+    unfiltered = getattr(store, "unfiltered", None)
+    plain = unfiltered() if unfiltered is not None else store
+    if not plain.exists():
+        return None, None
+    source = plain.pinned().manifest.contacts
+    return plain.pinned().contacts_book(), source.default_region if source else None
 
 
 def email_hint(store: Store, email: str, option: str = "") -> str:
@@ -560,6 +605,21 @@ MASKED_EMAIL_HINT = (
     "an email stands for a contact only for a role that may see contact details "
     "(externalContacts:contact:view); pass the contact id"
 )
+
+
+#: The hint for a phone number that named no saved contact.
+PHONE_HINT = (
+    "a saved contact's phone number stands for that contact: write it with its country code "
+    "(+44 7700 900123) unless the contacts were read with --default-region"
+)
+
+
+def phone_hint_for(store: Store) -> str:
+    """PHONE_HINT, or the masked role's hint (as email_hint_for)."""
+    policy = getattr(store, "policy", None)
+    if policy is not None and policy.masks:
+        return MASKED_EMAIL_HINT.replace("an email", "a phone number")
+    return PHONE_HINT
 
 
 def email_hint_for(store: Store) -> str:
