@@ -841,6 +841,19 @@ def test_an_email_of_a_saved_contact_finds_that_contact(tmp_path: Path) -> None:
             assert "grep" not in res.stderr and "may see contact details" in res.stderr
 
 
+def test_a_contact_id_in_another_case_is_named_in_the_hint(tmp_path: Path) -> None:
+    """`jtrack journey c0008` said only "no visitor or contact", where a cookie typed in
+    another case got "did you mean"."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "store")
+    book = str(sample / "contacts.csv")
+    res = _run("sessionize", str(sample / "events.parquet"), "--contacts", book, "--store", st)
+    assert res.exit_code == 0, res.stderr
+    res = _run("journey", "c0001", "--store", st)
+    assert res.exit_code == 1
+    assert res.stderr.rstrip().endswith("did you mean 'C0001'?)"), res.stderr
+
+
 def test_a_phone_number_of_a_saved_contact_finds_that_contact(tmp_path: Path) -> None:
     """A caller gives their phone number as they say it: `jtrack journey '+44 7723 364093'`
     was "no visitor or contact", though the store's book holds it (as +447723364093). Now

@@ -1356,7 +1356,7 @@ def build_journey(
             hint = email_hint_for(store)
         elif re.match(PHONE_TEXT, who):
             hint = phone_hint_for(store)
-        hint = case_hint(store, who) or hint
+        hint = case_hint(store, who, contacts=True) or hint
         raise NotFoundError(f"no visitor or contact {who!r} in {store.root}", hint=hint)
     scope = traffic_scope(sessions, classes)
     sessions = sessions.filter(traffic_expr(classes))

@@ -629,23 +629,34 @@ def email_hint_for(store: Store) -> str:
     return MASKED_EMAIL_HINT if policy is not None and policy.masks else EMAIL_HINT
 
 
-def case_hint(store: Store, who: str) -> str | None:
-    """A hint naming the customer id that `who` (or the start of one) is in another case:
-    ids are compared as written (a cookie id may differ from another in case alone), so an
-    id copied in upper case is named, never taken silently. None when there is none."""
+def case_hint(store: Store, who: str, contacts: bool = False) -> str | None:
+    """A hint naming the customer id (and with `contacts`, else the contact id) that `who`
+    (or the start of one) is in another case: ids are compared as written (a cookie id may
+    differ from another in case alone), so an id copied in another case is named, never
+    taken silently. None when there is none."""
     p = who.strip().lower()
     if not p:
         return None
-    ids = (
-        _nameable_ids(store)
-        .filter(pl.col("customer_id").str.to_lowercase().str.starts_with(p))
-        .unique()
-        .sort("customer_id")
-        .head(3)
-        .collect()
-        .get_column("customer_id")
-        .to_list()
-    )
+
+    def alike(ids: pl.LazyFrame, name: str) -> list[str]:
+        return (
+            ids.filter(pl.col(name).str.to_lowercase().str.starts_with(p))
+            .unique()
+            .sort(name)
+            .head(3)
+            .collect()
+            .get_column(name)
+            .to_list()
+        )
+
+    ids = alike(_nameable_ids(store), "customer_id")
+    lf = store.scan_sessions()
+    schema = lf.collect_schema()
+    if not ids and contacts and "contact_id" in schema.names():
+        # (contact ids the role sees as they are: a personal one is neither matched nor named)
+        as_shown = _shown_ids(store, dict(schema)).get("contact_id")
+        nameable = pl.lit(True) if as_shown is None else as_shown == pl.col("contact_id")
+        ids = alike(lf.filter(nameable.fill_null(False)).select("contact_id"), "contact_id")
     if not ids:
         return None
     shown = " or ".join(repr(i) for i in ids[:2]) + (" ..." if len(ids) > 2 else "")
