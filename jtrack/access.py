@@ -212,7 +212,10 @@ _TOKEN_DASH = "\U0002a6d6"
 #: An image for screens of 2, 3 or 1.5 times the pixels (`hero@2x.png`): no email address.
 #: An image's extension, at the end of the name (`bob@2x.example.org` is an address); the
 #: character after it is the second group, kept as it is.
-_DENSITY = r"@(\d(?:\.\d)?x\.(?i:png|jpe?g|gif|webp|svg|avif|bmp|ico|tiff?|heic))($|[^\w.\-@])"
+_DENSITY = (
+    r"@(\d(?:\.\d)?x\.(?i:png|jpe?g|gif|webp|svg|avif|bmp|ico|tiff?|heic))"
+    r"($|[^\w.\-@]|\.(?:$|\s))"  # (a sentence may end after it)
+)
 _DENSITY_MARK = "\uf8ff\uf8fe"  # (two private-use characters: no text holds them)
 MASK = "•••"
 #: What a configured query parameter's value becomes.
@@ -573,8 +576,9 @@ def shown_ids(schema: pl.Schema, policy: Policy, typed: Any = None) -> dict[str,
         out["contact_id"] = (
             pl.when(temp & personal_id(rest, id_type, typed))
             .then(pl.lit(TEMP_PREFIX) + _masked(rest, policy))
-            # (a saved contact whose id is an email or a phone: personal as any such value)
-            .when(~temp & personal_id(cid))
+            # (a saved contact whose id is or holds an email or a phone number, as free text
+            # is read: digits run together, a CRM key, are not taken for one)
+            .when(~temp & (_emails_masked(cid) != cid))
             .then(_masked(cid, policy))
             .otherwise(cid)
             .alias("contact_id")
@@ -975,8 +979,8 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
             rest = v.removeprefix(TEMP_PREFIX)
             if v.startswith(TEMP_PREFIX) and (typed or _looks_personal(rest)):
                 out[k] = TEMP_PREFIX + _mask_text(rest, policy)
-            else:  # (a saved contact whose id is an email or a phone)
-                out[k] = _mask_text(v, policy) if _looks_personal(v) else v
+            else:  # (a saved contact whose id is or holds an email or a phone number)
+                out[k] = _mask_text(v, policy) if _emails_masked_text(v) != v else v
         elif policy.masks and k in _TREE_URLS and isinstance(v, str):
             out[k] = _emails_masked_text(rx.sub(r"\g<1>" + PARAM_MASK, v) if rx else v)
         elif policy.masks and k in _TREE_TEXT and isinstance(v, str):
@@ -1016,9 +1020,20 @@ def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) ->
     if policy is None or not policy.masks or "value" not in invalid.columns:
         return invalid
     personal = pl.col("field").is_in(["email", "phone"]) | personal_id(pl.col("value"))
-    return invalid.with_columns(
+    out = invalid.with_columns(
         pl.when(personal)
         .then(_masked(pl.col("value"), policy))
         .otherwise(pl.col("value"))
         .alias("value")
     )
+    if "contact_id" in out.columns:  # a contact whose id is an email or a phone number
+        cid = pl.col("contact_id")
+        out = out.with_columns(
+            pl.when(_emails_masked(cid) != cid)
+            .then(_masked(cid, policy))
+            .otherwise(cid)
+            .alias("contact_id")
+        )
+    if "reason" in out.columns:  # (`also on contact +34611393744`)
+        out = out.with_columns(_emails_masked(pl.col("reason")).alias("reason"))
+    return out

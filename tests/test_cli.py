@@ -888,6 +888,16 @@ def test_a_phone_number_of_a_saved_contact_finds_that_contact(tmp_path: Path) ->
         res = _run("journey", "+44 7723 364093", "--store", st, "--role", "agent")
         assert res.exit_code == 1 and "C0020" not in res.stderr, res.stderr
         assert "may see contact details" in res.stderr
+    # a number read whole that no contact has is said so (not "write it with its country
+    # code"); --redact names itself; a date or digits run together get no phone hint
+    res = _run("journey", "+44 7700 900123", "--store", st)
+    assert "no saved contact has the phone number +447700900123" in res.stderr, res.stderr
+    with mock.patch.dict(os.environ, {"JTRACK_REDACT_KEY": "a-key-long-enough"}):
+        res = _run("journey", "+44 7723 364093", "--store", st, "--redact")
+    assert res.exit_code == 1 and "only without --redact" in res.stderr, res.stderr
+    for text in ("2026-10-01", "12345678"):
+        res = _run("journey", text, "--store", st)
+        assert res.exit_code == 1 and "(hint: pass a customer id (cookie)" in res.stderr
 
 
 @pytest.mark.parametrize(

@@ -415,6 +415,15 @@ def test_a_run_counts_sessions_by_id_and_its_rows_add_up(tmp_path: Path) -> None
     )["runs"]
     assert all(x["rows_read"] == x["events_kept"] + x["duplicates"] + x["rejected"] for x in runs)
     assert runs[-1]["sessions_changed"] == 3 and "sessions_unchanged" in runs[-1]
+    # the store's other sessions count as unchanged; --replace writes every one anew
+    third = run_sessionize([_day(tmp_path, "3.parquet", [flat_event("q", "Q", T0)])], store)
+    r3 = third.summary.run
+    assert r3 is not None and (r3["sessions_added"], r3["sessions_changed"]) == (1, 0)
+    assert r3["sessions_unchanged"] == len(after) and r3["sessions_removed"] == 0
+    again = run_sessionize([_day(tmp_path, "4.parquet", first)], store, replace=True, force=True)
+    r4 = again.summary.run
+    assert r4 is not None and r4["mode"] == "replace"
+    assert (r4["sessions_added"], r4["sessions_changed"], r4["sessions_removed"]) == (4, 0, 6)
 
 
 def test_a_run_over_an_unchanged_folder_changes_nothing(tmp_path: Path) -> None:
@@ -510,7 +519,8 @@ def test_a_unit_sessionizes_only_the_sessions_a_run_can_change_and_only_once(
     assert calls == [3]  # v1's afternoon session (b1) and the two new rows, once
     assert run.summary.run is not None
     r = run.summary.run  # (c1 grows the afternoon session under its id; c2 begins one)
-    assert (r["sessions_added"], r["sessions_changed"], r["sessions_unchanged"]) == (1, 1, 1)
+    assert (r["sessions_added"], r["sessions_changed"]) == (1, 1)
+    assert r["sessions_unchanged"] == before.height - 1  # (the store's others)
     store.refresh()
     after = store.scan_sessions().collect()
     v1 = before.filter(pl.col("customer_id") == "v1").sort("created_date")
@@ -1483,3 +1493,24 @@ def test_the_segments_are_read_by_one_scan_with_each_rows_own_number(tmp_path: P
     events = store.scan_events(columns=["event_id", "page_title"]).collect()
     assert events.height == 15
     assert (events["page_title"] == "Page " + events["event_id"]).all()
+
+
+def test_a_rebuild_for_another_reason_says_too_that_old_session_ids_change(
+    tmp_path: Path,
+) -> None:
+    """A store whose ids an earlier rule made, rebuilt for another reason first (`--rebuild`,
+    another `--gap`): the note gave that reason only, and the ids changed unannounced."""
+    f = _day(tmp_path, "1.parquet", [flat_event("a", "v", T0)])
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store)
+    version = store.root / "versions" / str(store.current_name())
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["options"]["id_rule"]  # (as an earlier jtrack wrote it)
+    (version / "manifest.json").unlink()
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    store.refresh()
+    run = run_sessionize([f], store, rebuild=True)
+    assert any("session ids change" in n for n in run.notes), run.notes
+    assert not any(
+        "session ids change" in n for n in run_sessionize([f], store, rebuild=True).notes
+    )

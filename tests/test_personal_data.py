@@ -798,3 +798,53 @@ def test_card_and_journey_take_config_dev_null_as_no_config(
         none = _run(world, *base, "--config", os.devnull)
         assert none.exit_code == 0, none.stderr
         assert ADA_EMAIL in none.stdout, args  # (no roles: everything, as documented)
+
+
+def test_rules_dev_null_keeps_the_configs_roles(world, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--rules /dev/null` (no rules) turned the roles off for `sessions`, `rules report` and
+    `rules explain` for a while: /dev/null is no config only where it is named by --config
+    (card and journey take their --config as both)."""
+    monkeypatch.setenv("JTRACK_CONFIG", str(world["tmp"] / "jtrack.toml"))
+    res = _run(world, "sessions", "--rules", os.devnull, "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    assert ADA_EMAIL not in res.stdout and not _leaks(res.stdout)
+
+
+def test_contact_ids_in_the_contacts_files_warnings_are_masked_too(world, tmp_path: Path) -> None:
+    """The `warning:` lines about a contacts file named a contact whose id is an email or a
+    phone number as it is (`row 1 (contact ada@...)`, `also on contact +44...`), under a
+    role that masks it and under --redact, beside its own hash."""
+    book = tmp_path / "ids.csv"
+    book.write_text(
+        "contact_id,name,emails,phones,external_ids\n"
+        f"{ADA_EMAIL},,,{BOB_PHONE},\n{BOB_PHONE},,,{BOB_PHONE},\n"
+    )
+    for extra in ([], ["--redact"]):
+        res = _run(world, "contacts", "--contacts", str(book), "-f", "csv", *extra,
+                   role="agent", env={"JTRACK_REDACT_KEY": KEY})  # fmt: skip
+        assert res.exit_code == 0, res.stderr
+        assert "also on contact" in res.stderr, res.stderr
+        assert ADA_EMAIL not in res.stderr and BOB_PHONE not in res.stderr, (extra, res.stderr)
+    full = _run(world, "contacts", "--contacts", str(book), "-f", "csv", role="supervisor")
+    assert f"(contact {ADA_EMAIL})" in full.stderr
+
+
+def test_ids_and_image_names_that_are_no_contact_details_are_kept() -> None:
+    """Masking a contact id that is an email or a phone number masked every contact id of
+    seven digits or more (a CRM key `12345678`, `2026-10-01`), and an image name at the end
+    of a sentence (`hero@2x.png.`) was taken for an address."""
+    policy = Policy(role="agent", permissions=frozenset())
+    ids = ["C0001", "12345678", "CRM-100-200-300", "ACME-2026-10-01", "2025550197"]
+    personal = [ADA_EMAIL, BOB_PHONE, "07700 900123", "202-555-0123"]
+    frame = pl.DataFrame({"contact_id": ids + personal})
+    shown = protect_output(frame, policy).get_column("contact_id").to_list()
+    assert shown == ids + [MASK] * len(personal)
+    tree = protect_tree(
+        {"contact": {"contact_id": "12345678"}, "x": [{"contact_id": BOB_PHONE}]}, policy
+    )
+    assert tree == {"contact": {"contact_id": "12345678"}, "x": [{"contact_id": MASK}]}
+    texts = pl.DataFrame(
+        {"search_query": ["Photo hero@2x.png.", "see logo@2x.png. Done", "bob@2x.example.org."]}
+    )
+    out = protect_output(texts, policy).get_column("search_query").to_list()
+    assert out == ["Photo hero@2x.png.", "see logo@2x.png. Done", f"{MASK}."]

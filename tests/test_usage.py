@@ -1368,6 +1368,7 @@ def test_exit_3_names_every_month_of_the_period_over_the_allowance(tmp_path: Pat
     [
         (["--since", "2026-11-20", "--as-of", "2026-11-15"], "on or after 2026-11-20 (not"),
         (["--until", "2026-09-15", "--as-of", "2026-11-15"], "on or before 2026-09-14; the"),
+        (["--until", "2026-09-15", "--as-of", "2026-09-10"], "on or before 2026-09-14; every"),
         (["--month", "2026-09"], "no events in 2026-09; the files hold"),
         (["--month", "2026-12", "--as-of", "2026-11-15"], "no events in 2026-12 (not begun at"),
     ],

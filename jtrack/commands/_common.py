@@ -410,12 +410,21 @@ def roles_config(
     rules: str | os.PathLike[str] | None, config: str | os.PathLike[str] | None = None
 ) -> str | os.PathLike[str] | None:
     """The config file a command's roles come from: the `--config` named, else the
-    `--rules` file when it holds roles or is /dev/null (no config: no roles), else None
-    (the config found as load_config finds it)."""
-    none = rules is not None and Path(rules) == Path(os.devnull)
-    if config is None and rules is not None and (none or _holds_roles(Path(rules))):
+    `--rules` file when it holds roles, else None (the config found as load_config finds
+    it)."""
+    if config is None and rules is not None and _holds_roles(Path(rules)):
         return rules
     return config
+
+
+def rules_and_config(option: Path | None) -> dict[str, Path | None]:
+    """open_store's `rules`/`config` for `card` and `journey`, whose --config is both the
+    rules file and the config: a rules file (roles from it when it holds them, else from
+    the config found), but /dev/null is no config at all, as --config /dev/null is for
+    every other command."""
+    if option is not None and Path(option) == Path(os.devnull):
+        return {"config": option}
+    return {"rules": option}
 
 
 def _holds_roles(path: Path) -> bool:

@@ -19,6 +19,7 @@ from jtrack.commands._common import (
     handle_errors,
     open_store,
     resolve_format,
+    rules_and_config,
     stdout_console,
     write_text,
 )
@@ -170,7 +171,7 @@ def card_cmd(
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
     card = build_card(
-        open_store(store, role, redact, rules=config),
+        open_store(store, role, redact, **rules_and_config(config)),
         session_id,
         contacts=contacts,
         default_region=default_region,

@@ -18,6 +18,7 @@ from jtrack.commands._common import (
     handle_errors,
     open_store,
     resolve_format,
+    rules_and_config,
     stdout_console,
     traffic_classes,
     write_text,
@@ -98,7 +99,7 @@ def journey_cmd(
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
     journey = build_journey(
-        open_store(store, role, redact, rules=config),
+        open_store(store, role, redact, **rules_and_config(config)),
         who,
         contacts=contacts,
         default_region=default_region,

@@ -644,9 +644,26 @@ def _session_options(m: Manifest) -> SessionizeOptions:
     )
 
 
+#: The note of a run over a store whose session ids an earlier rule made (ID_RULE).
+_NEW_IDS = (
+    "the store's session ids were made from the visitor id (whoever saw a session's id and "
+    "its first event's could test a guessed email or phone against them): every session is "
+    "rebuilt once, with new ids"
+)
+
+
 def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], str | None]:
     """The run's mode, its note, and why (in short, for the store's list of runs) it works
-    out every session again when it does."""
+    out every session again when it does. A run that rebuilds or replaces a store whose
+    session ids an earlier rule made says too that the ids change."""
+    mode, notes, reason = _mode_of(base, opts)
+    old_ids = base is not None and base.options.get("id_rule") != ID_RULE
+    if old_ids and mode in ("rebuild", "replace") and _NEW_IDS not in notes:
+        notes = [*notes, "the session ids change: they are no longer made from the visitor id"]
+    return mode, notes, reason
+
+
+def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], str | None]:
     if base is None:
         return "new", [], None
     if opts.replace:
@@ -681,15 +698,7 @@ def _mode(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], str 
             "campaign rule of a newer jtrack",
         )
     if base.options.get("id_rule") != ID_RULE:
-        return (
-            "rebuild",
-            [
-                "the store's session ids were made from the visitor id (whoever saw a "
-                "session's id and its first event's could test a guessed email or phone "
-                "against them): every session is rebuilt once, with new ids"
-            ],
-            "session id rule of a newer jtrack",
-        )
+        return "rebuild", [_NEW_IDS], "session id rule of a newer jtrack"
     if base.options.get("visit_rule") != VISIT_RULE:
         return (
             "rebuild",
@@ -1445,6 +1454,16 @@ def _finish(
         traffic_lists=user_agent_list_version(),
     )
     _totals(manifest, ctx, res, held, dups, conflicts)
+    after = int(manifest.counts["sessions"])
+    if mode == "replace":  # (no session of the store replaced is compared: all written anew)
+        before = int(base.counts.get("sessions", 0)) if base is not None else 0
+        run_info = replace(
+            run_info, sessions_added=after, sessions_changed=0, sessions_removed=before
+        )
+    # (the units count the touched visitors' sessions; the store's others are as they were)
+    changed = run_info.sessions_changed or 0
+    run_info = replace(run_info, sessions_unchanged=after - run_info.sessions_added - changed)
+    manifest.runs[-1] = run_info
     return manifest, run_info, seen, run_rejects
 
 

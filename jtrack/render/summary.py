@@ -57,10 +57,12 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
                 rows.append(("", "", f"{n_read:,} rows: {_n(events, 'new event')}"))
             # (visitors sessionized: those with new rows, some of whom may have no session)
             rows.append(("", "", f"{_n(visitors, 'visitor')} sessionized"))
-            changed = int(run.get("sessions_changed", 0))
-            rows.append(
-                ("", "", f"{_n(added, 'new session')}, {changed:,} changed, {removed:,} removed")
-            )
+            changed = int(run.get("sessions_changed") or 0)
+            if run.get("mode") == "replace":
+                said = f"{_n(added, 'session')} written, the store's {removed:,} earlier replaced"
+            else:
+                said = f"{_n(added, 'new session')}, {changed:,} changed, {removed:,} removed"
+            rows.append(("", "", said))
             if run.get("mode") == "rebuild":
                 rows.append(("", "", "every session was rebuilt"))
     ok = "adds up" if s.balanced else "DOES NOT ADD UP"

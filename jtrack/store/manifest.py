@@ -128,8 +128,12 @@ class RunInfo:
     rows_read: int = 0
     events_added: int = 0
     visitors_touched: int = 0
+    #: sessions by id: new, changed (the same id), removed, and the store's others, as they
+    #: were (`--replace`: every session written is added, every earlier one removed);
+    #: sessions_changed None: an earlier jtrack, which counted a changed one as added and
+    #: removed
     sessions_added: int = 0
-    sessions_changed: int = 0
+    sessions_changed: int | None = None
     sessions_removed: int = 0
     sessions_unchanged: int = 0
     parts_written: int = 0

@@ -1339,12 +1339,7 @@ def build_journey(
         hint = "pass a customer id (cookie) or a contact id; list sessions with `jtrack sessions`"
         if not resolved:
             hint += "; contact ids need resolved contacts (--contacts FILE)"
-        from jtrack.usecases.sessions import (
-            PHONE_TEXT,
-            case_hint,
-            email_hint_for,
-            phone_hint_for,
-        )
+        from jtrack.usecases.sessions import case_hint, email_hint_for, phone_hint_for
 
         if by_detail is not None:  # (an email or phone number that named a contact)
             raise NotFoundError(
@@ -1354,8 +1349,8 @@ def build_journey(
             )
         if "@" in who:
             hint = email_hint_for(store)
-        elif re.match(PHONE_TEXT, who):
-            hint = phone_hint_for(store)
+        else:
+            hint = phone_hint_for(store, who, contacts, default_region) or hint
         hint = case_hint(store, who, contacts=True) or hint
         raise NotFoundError(f"no visitor or contact {who!r} in {store.root}", hint=hint)
     scope = traffic_scope(sessions, classes)

@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -607,26 +608,52 @@ MASKED_EMAIL_HINT = (
 )
 
 
-#: The hint for a phone number that named no saved contact.
+def _masked_hint(what: str, policy: Any) -> str:
+    """MASKED_EMAIL_HINT for `what` ("an email", "a phone number"), or under --redact for a
+    role that may see contact details, that --redact is what keeps it from the lookup."""
+    if policy.redact and policy.sees_contacts:
+        return f"{what} stands for a contact only without --redact; pass the contact id"
+    return MASKED_EMAIL_HINT.replace("an email", what)
+
+
+#: The hint for a phone number that named no saved contact, when it cannot be read as one.
 PHONE_HINT = (
     "a saved contact's phone number stands for that contact: write it with its country code "
     "(+44 7700 900123) unless the contacts were read with --default-region"
 )
+#: What people write a phone number as (a `+` or `00`, or digits in groups), not an id of
+#: digits run together or a date.
+_PHONE_WRITTEN = r"^\s*(?:\+|00|\(|[0-9]+[ ()])"
 
 
-def phone_hint_for(store: Store) -> str:
-    """PHONE_HINT, or the masked role's hint (as email_hint_for)."""
+def phone_hint_for(
+    store: Store,
+    phone: str,
+    contacts: str | os.PathLike[str] | None = None,
+    default_region: str | None = None,
+) -> str | None:
+    """The hint for a phone number that named no saved contact: that none has it (a number
+    read whole), how to write it (one that cannot be read), or the masked role's hint (as
+    email_hint_for); None for text not written as a phone number."""
+    if re.match(PHONE_TEXT, phone) is None or re.match(_PHONE_WRITTEN, phone) is None:
+        return None
     policy = getattr(store, "policy", None)
     if policy is not None and policy.masks:
-        return MASKED_EMAIL_HINT.replace("an email", "a phone number")
-    return PHONE_HINT
+        return _masked_hint("a phone number", policy)
+    from jtrack.core.contacts import normalize_phones
+
+    _, region = _saved_book(store, contacts, default_region)
+    e164 = normalize_phones(pl.Series([phone]), region).get_column("e164")[0]
+    if e164 is None:
+        return PHONE_HINT
+    return f"no saved contact has the phone number {e164}; pass a customer id or a contact id"
 
 
 def email_hint_for(store: Store) -> str:
-    """EMAIL_HINT, or MASKED_EMAIL_HINT when the store is read by a role whose output masks
-    contact details (the grep it suggests would find nothing)."""
+    """EMAIL_HINT, or the masked role's hint when the store is read by a role whose output
+    masks contact details (the grep it suggests would find nothing)."""
     policy = getattr(store, "policy", None)
-    return MASKED_EMAIL_HINT if policy is not None and policy.masks else EMAIL_HINT
+    return _masked_hint("an email", policy) if policy is not None and policy.masks else EMAIL_HINT
 
 
 def case_hint(store: Store, who: str, contacts: bool = False) -> str | None:

@@ -1486,9 +1486,10 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     said_to: date | None
     if last_day >= since:
         said_from, said_to, begun = None if open_start else since, last_day, ""
-    else:
-        said_from, said_to = since, None if open_end else until - timedelta(days=1)
-        begun = " (not begun at as_of)"
+    else:  # (a period open at its start has begun: it holds every day before as-of)
+        said_from = None if open_start else since
+        said_to = None if open_end else until - timedelta(days=1)
+        begun = "" if open_start else " (not begun at as_of)"
     span = period_words(said_from, said_to) + begun
     words = started_words(said_from, said_to)  # (in 2026-10, on 2026-10-05, on or before ...)
     words = (words if words.startswith(("in ", "on ")) else f"in {words}") + begun
