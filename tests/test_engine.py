@@ -370,6 +370,17 @@ def _incremental_equals_one_run(
     assert_same_store(daily, once)
 
 
+def _as_an_earlier_jtrack_wrote(store: Store, option: str) -> None:
+    """The store's current version as an earlier jtrack wrote it: without `option` (a rule
+    of a newer jtrack: `id_rule`, `visit_rule`) among its manifest's options."""
+    version = store.root / "versions" / str(store.current_name())
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["options"][option]
+    (version / "manifest.json").unlink()  # (a new file: the manifest cache is keyed by it)
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    store.refresh()
+
+
 def _day(d: Path, name: str, rows: list[dict[str, Any]]) -> Path:
     f = d / name
     flat_frame(rows).write_parquet(f)
@@ -1414,12 +1425,7 @@ def test_a_store_whose_session_ids_were_made_from_the_visitor_id_is_rebuilt_once
     store = Store.open(tmp_path / "store")
     with mock.patch.object(kernel, "_session_key", old_key):
         run_sessionize(files[:1], store)
-    version = store.root / "versions" / str(store.current_name())
-    manifest = json.loads((version / "manifest.json").read_text())
-    del manifest["options"]["id_rule"]  # (as the earlier jtrack wrote it)
-    (version / "manifest.json").unlink()
-    (version / "manifest.json").write_text(json.dumps(manifest))
-    store.refresh()
+    _as_an_earlier_jtrack_wrote(store, "id_rule")
     old_ids = set(store.scan_sessions().select("id").collect()["id"])
     run = run_sessionize(files[1:], store)
     assert run.summary.run["mode"] == "rebuild"  # type: ignore[index]
@@ -1503,12 +1509,7 @@ def test_a_rebuild_for_another_reason_says_too_that_old_session_ids_change(
     f = _day(tmp_path, "1.parquet", [flat_event("a", "v", T0)])
     store = Store.open(tmp_path / "store")
     run_sessionize([f], store)
-    version = store.root / "versions" / str(store.current_name())
-    manifest = json.loads((version / "manifest.json").read_text())
-    del manifest["options"]["id_rule"]  # (as an earlier jtrack wrote it)
-    (version / "manifest.json").unlink()
-    (version / "manifest.json").write_text(json.dumps(manifest))
-    store.refresh()
+    _as_an_earlier_jtrack_wrote(store, "id_rule")
     run = run_sessionize([f], store, rebuild=True)
     assert any("session ids change" in n for n in run.notes), run.notes
     assert not any(
