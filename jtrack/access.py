@@ -214,7 +214,7 @@ _TOKEN_DASH = "\U0002a6d6"
 #: character after it is the second group, kept as it is.
 _DENSITY = (
     r"@(\d(?:\.\d)?x\.(?i:png|jpe?g|gif|webp|svg|avif|bmp|ico|tiff?|heic))"
-    r"($|[^\w.\-@]|\.(?:$|\s))"  # (a sentence may end after it)
+    r"($|[^\w.\-@]|\.(?:$|[^\w\-@]))"  # (a sentence may end after it)
 )
 _DENSITY_MARK = "\uf8ff\uf8fe"  # (two private-use characters: no text holds them)
 MASK = "•••"
@@ -578,7 +578,7 @@ def shown_ids(schema: pl.Schema, policy: Policy, typed: Any = None) -> dict[str,
             .then(pl.lit(TEMP_PREFIX) + _masked(rest, policy))
             # (a saved contact whose id is or holds an email or a phone number, as free text
             # is read: digits run together, a CRM key, are not taken for one)
-            .when(~temp & (_emails_masked(cid) != cid))
+            .when(~temp & _holds_details(cid))
             .then(_masked(cid, policy))
             .otherwise(cid)
             .alias("contact_id")
@@ -638,7 +638,10 @@ def _protect_exprs(
             if c in schema and schema[c] == pl.String:
                 name = pl.col(c)
                 exprs.append(
-                    pl.when(personal_id(name)).then(_masked(name, policy)).otherwise(name).alias(c)
+                    pl.when(_holds_details(name))
+                    .then(_masked(name, policy))
+                    .otherwise(name)
+                    .alias(c)
                 )
     return exprs
 
@@ -881,6 +884,18 @@ def _hashed(values: Sequence[str], key: str) -> dict[str, str]:
     return dict(zip(values, hashed, strict=True))
 
 
+def _holds_details(col: pl.Expr) -> pl.Expr:
+    """Whether a name or a saved contact's id is or holds an email address or a phone
+    number, as free text is read (digits run together, a CRM key, a date are not taken for
+    one): a contact saved without a name is named by its id or its email."""
+    return (_emails_masked(col) != col).fill_null(False)
+
+
+def _details_in(value: str) -> bool:
+    """_holds_details of one string (for trees)."""
+    return _emails_masked_text(value) != value
+
+
 def _looks_personal(value: str) -> bool:
     return re.search(_EMAIL_LIKE, value) is not None or re.match(_PHONE_LIKE, value) is not None
 
@@ -980,21 +995,21 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
             if v.startswith(TEMP_PREFIX) and (typed or _looks_personal(rest)):
                 out[k] = TEMP_PREFIX + _mask_text(rest, policy)
             else:  # (a saved contact whose id is or holds an email or a phone number)
-                out[k] = _mask_text(v, policy) if _emails_masked_text(v) != v else v
+                out[k] = _mask_text(v, policy) if _details_in(v) else v
         elif policy.masks and k in _TREE_URLS and isinstance(v, str):
             out[k] = _emails_masked_text(rx.sub(r"\g<1>" + PARAM_MASK, v) if rx else v)
         elif policy.masks and k in _TREE_TEXT and isinstance(v, str):
             out[k] = _emails_masked_text(v)
         elif policy.redact and k in NAME_COLUMNS and isinstance(v, str) and v != UNKNOWN:
             out[k] = _mask_text(v, policy)
-        elif policy.masks and k in NAME_COLUMNS and isinstance(v, str) and _looks_personal(v):
+        elif policy.masks and k in NAME_COLUMNS and isinstance(v, str) and _details_in(v):
             out[k] = _mask_text(v, policy)  # (a contact saved without a name: its email)
         else:
             out[k] = _walk(v, policy, rx, k)
     name = out.get("name")
     # the contact's name: hashed under --redact; masked when it is an email or a phone (a
     # contact saved without a name)
-    hidden = isinstance(name, str) and (policy.redact or _looks_personal(name))
+    hidden = isinstance(name, str) and (policy.redact or _details_in(name))
     if key == "contact" and hidden and name != UNKNOWN and (policy.redact or policy.masks):
         out["name"] = _mask_text(str(name), policy)
     return out
@@ -1019,7 +1034,12 @@ def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) ->
     policy = policy if policy is not None else _OUTPUT_POLICY.get()
     if policy is None or not policy.masks or "value" not in invalid.columns:
         return invalid
-    personal = pl.col("field").is_in(["email", "phone"]) | personal_id(pl.col("value"))
+    value = pl.col("value")  # (a contact id's entry as the contact_id column: one test)
+    personal = (
+        pl.when(pl.col("field") == "contact_id")
+        .then(_holds_details(value))
+        .otherwise(pl.col("field").is_in(["email", "phone"]) | personal_id(value))
+    )
     out = invalid.with_columns(
         pl.when(personal)
         .then(_masked(pl.col("value"), policy))
@@ -1029,7 +1049,7 @@ def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) ->
     if "contact_id" in out.columns:  # a contact whose id is an email or a phone number
         cid = pl.col("contact_id")
         out = out.with_columns(
-            pl.when(_emails_masked(cid) != cid)
+            pl.when(_holds_details(cid))
             .then(_masked(cid, policy))
             .otherwise(cid)
             .alias("contact_id")

@@ -261,8 +261,8 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
 SESSION_DESCRIPTIONS: dict[str, str] = {
     "bucket": "the visitor's bucket, xxh3_64(customer_id) % the store's buckets (in the "
     "store's files only: `jtrack sessions` leaves it out)",
-    "id": "session id: UUID-shaped, a hash of the visitor and the session's first event "
-    "(the same events give the same id)",
+    "id": "session id: UUID-shaped, a hash of the session's first event id (the same events "
+    "give the same id)",
     "type": "web, app, or a custom session type (an order system's delivery)",
     "customer_id": "the visitor: the export's customerId (a cookie id for web visitors)",
     "customer_id_type": "the customerId's type (cookie, email, phone, ...)",

@@ -1281,3 +1281,49 @@ def test_matches_at_one_moment_are_listed_by_id_as_sessions_rules_lists_them(
     mapped = [e["segment_id"] for e in card["journey"] if e["kind"] == "segment_assigned"]
     columns = session_rule_columns(evaluate_store(store, rules))["segments"][0].to_list()
     assert listed == mapped == columns == ["seg-aa", "seg-mm", "seg-zz"]
+
+
+def test_a_journeys_cookies_are_told_apart_however_alike(tmp_path: Path) -> None:
+    """A contact's journey over two cookies sharing their first 8 characters said "visit 1
+    of 1 on cookie hhhhhhhh" for both visits (text and HTML)."""
+    a, b = "hhhhhhhh-0000-4000-8000-000000000008", "hhhhhhhh-0000-4000-8000-000000000009"
+    src = tmp_path / "e.parquet"
+    flat_frame(
+        [flat_event("e1", a, T0), flat_event("e2", b, T0 + timedelta(hours=3))]
+    ).write_parquet(src)
+    book = tmp_path / "contacts.csv"
+    book.write_text(f"contact_id,name,cookie_ids\nK,Kim,{a};{b}\n")
+    st = str(tmp_path / "s")
+    res = _run("sessionize", str(src), "--contacts", str(book), "--store", st, "-q")
+    assert res.exit_code == 0, res.stderr
+    text = _run("journey", "K", "--store", st, "--as-of", AS_OF)
+    assert text.exit_code == 0, text.stderr
+    for cookie in (a, b):  # (they differ in their last character: shown whole)
+        assert f"on cookie {cookie}" in " ".join(text.stdout.split()), text.stdout
+    page = tmp_path / "p.html"
+    html = _run("journey", "K", "--store", st, "--as-of", AS_OF, "-f", "html", "-o", str(page))
+    assert html.exit_code == 0, html.stderr
+    assert f"on cookie {a}" in page.read_text() and f"on cookie {b}" in page.read_text()
+
+
+def test_a_web_action_is_not_called_an_offer_whatever_its_state(tmp_path: Path) -> None:
+    """A web action whose state was `frequencyCapReached` (nothing offered) was listed as
+    "offer Chat (frequencyCapReached)": Genesys' web actions are qualified, offered,
+    accepted, ... or capped; the state follows the action's name."""
+    rows = [
+        flat_event("p1", "v", T0),
+        flat_event(
+            "w1", "v", T0 + timedelta(minutes=1), kind="web_action", event_type="WebActionEvent",
+            event_name=None, action_state="frequencyCapReached", action_media_type="webchat",
+            action_map_id="am-9", action_map_display_name="Chat",
+        ),
+    ]  # fmt: skip
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    st = str(tmp_path / "s")
+    assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
+    sid = Store.open(st).scan_sessions().select("id").collect().item()
+    res = _run("card", sid, "--store", st, "--as-of", AS_OF, "--details", "--no-rules")
+    assert res.exit_code == 0, res.stderr
+    flat = " ".join(res.stdout.split())
+    assert "action Chat (frequencyCapReached)" in flat and "offer" not in flat, res.stdout

@@ -1225,3 +1225,13 @@ def test_commands_that_lay_nothing_out_ignore_a_bad_width(
     assert _run("rules", "check", str(sample / "jtrack.toml")).exit_code == 0
     assert _run("store", "verify", "--store", st).exit_code == 0
     assert _run("store", "files", "--store", st).exit_code == 0
+
+
+def test_a_phone_number_on_a_store_without_contacts_says_so(tmp_path: Path) -> None:
+    """A phone number looked up in a store that knows no contacts was told "no saved contact
+    has the phone number", as though there were contacts to have it."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "store")
+    assert _run("sessionize", str(sample / "events.parquet"), "--store", st).exit_code == 0
+    res = _run("journey", "+44 7723 364093", "--store", st)
+    assert res.exit_code == 1 and "no contacts are known here" in res.stderr, res.stderr

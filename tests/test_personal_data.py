@@ -844,7 +844,35 @@ def test_ids_and_image_names_that_are_no_contact_details_are_kept() -> None:
     )
     assert tree == {"contact": {"contact_id": "12345678"}, "x": [{"contact_id": MASK}]}
     texts = pl.DataFrame(
-        {"search_query": ["Photo hero@2x.png.", "see logo@2x.png. Done", "bob@2x.example.org."]}
+        {
+            "search_query": [
+                "Photo hero@2x.png.",
+                "see logo@2x.png. Done",
+                "bob@2x.example.org.",
+                "(see hero@2x.png.)",
+            ]
+        }
     )
     out = protect_output(texts, policy).get_column("search_query").to_list()
-    assert out == ["Photo hero@2x.png.", "see logo@2x.png. Done", f"{MASK}."]
+    assert out == ["Photo hero@2x.png.", "see logo@2x.png. Done", f"{MASK}.", "(see hero@2x.png.)"]
+
+
+def test_a_contact_id_and_the_name_made_of_it_are_masked_alike(world, tmp_path: Path) -> None:
+    """A contact saved without a name is named by its id: the id holding a phone number was
+    masked beside the same text shown as `contact_name`, and in the contacts file's warnings
+    (`contacts --check`) the `value` of a repeated id was judged by another rule than the
+    `contact_id` beside it (masked in one column, shown in the next)."""
+    phone_id = "tel 07700 900123"
+    book = tmp_path / "named.csv"
+    book.write_text(
+        "contact_id,name,emails,phones,cookie_ids\n"
+        f"{phone_id},,,,cookie-ada\n12345678,,,,cookie-bob\n"
+        f"{phone_id},,,,\n12345678,,,,\n"  # (each id again: a warning each)
+    )
+    res = _run(world, "sessions", "--contacts", str(book), "-f", "csv", role="agent")
+    assert res.exit_code == 0, res.stderr
+    assert phone_id not in res.stdout + res.stderr and "12345678" in res.stdout
+    check = _run(world, "contacts", "--check", str(book), "-f", "csv", role="agent")
+    assert phone_id not in check.stdout + check.stderr, check.stdout
+    rows = [line for line in check.stdout.splitlines() if "12345678" in line]
+    assert rows and all(MASK not in line for line in rows), check.stdout

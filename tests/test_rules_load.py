@@ -280,7 +280,6 @@ def test_the_locator_finds_keys_in_tables_inline_tables_and_multiline_arrays() -
 @pytest.mark.parametrize(
     ("written", "meant"),
     [
-        ("shouldIgnoreCase", "ignore_case"),  # (the Genesys API's name: no hint before)
         ("IGNORE-CASE", "ignore_case"),
         ("ignorecase", "ignore_case"),
     ],
@@ -298,3 +297,18 @@ def test_an_api_or_case_spelling_of_a_key_is_named_for_what_it_means(
             f"did you mean {meant!r}? valid keys: field, operator, values, ignore_case",
         )
     ]
+
+
+def test_genesys_should_ignore_case_is_taken_as_ignore_case() -> None:
+    """A condition copied from Genesys (`shouldIgnoreCase = true`) was "unknown key
+    'shouldIgnoreCase'"; both names at once is a problem naming them."""
+    condition = 'field = "geolocation.country", operator = "equal", values = ["gb"]'
+    text = (
+        '[[segment]]\nid = "seg-gb"\ndisplay_name = "GB"\n'
+        f"context = [{{ {condition}, shouldIgnoreCase = true }}]\n"
+    )
+    rules = parse_rules(text)
+    (cond,) = rules.segments[0].context
+    assert cond.ignore_case is True
+    _, problems = check_text(text.replace("true }", "true, ignore_case = false }"), "x.toml")
+    assert len(problems) == 1 and "both ignore_case and shouldIgnoreCase" in str(problems[0])

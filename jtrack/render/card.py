@@ -396,7 +396,7 @@ def _event_label(ev: dict[str, Any], g: _Glyphs) -> Text:
         t.append_text(_t(ev["label"], g))
         return t
     if kind == "web_action":
-        t = _lead("offer ", "dim")
+        t = _lead("action ", "dim")  # (its state follows its name: offered, qualified, ...)
         t.append_text(_t(ev["label"], g))
         return t
     return _t(ev["label"], g)
@@ -765,18 +765,18 @@ class JourneyView:
             parts.append(Padding(Text("map: " + STRIP_LEGEND, style="dim"), (0, 0, 0, 2)))
         for note in j["notes"]:
             parts.append(Padding(_t(note, g, "dim"), (0, 0, 0, 2)))
-        several = len(j["customer_ids"]) > 1
+        cookies = j["customer_ids"] if len(j["customer_ids"]) > 1 else []
         for card in j["sessions"]:
             parts.append(Text(""))
-            parts.extend(_compact(card, g, width, several))
+            parts.extend(_compact(card, g, width, cookies))
         yield Group(*parts)
 
 
 def _compact(
-    card: dict[str, Any], g: _Glyphs, width: int, several: bool = False
+    card: dict[str, Any], g: _Glyphs, width: int, cookies: list[str] | None = None
 ) -> list[RenderableType]:
-    """A session of a journey in brief; `several`: the journey spans several cookies, and
-    each visit number says which cookie it counts on."""
+    """A session of a journey in brief; `cookies`: those of a journey that spans several,
+    and each visit number says which cookie it counts on."""
     s, tm, cnt = card["session"], card["timing"], card["counts"]
     kind = Text(g.session_icon(card["icon"]) + " ")
     kind.append_text(_t(s["type_label"], g, "bold"))
@@ -794,8 +794,8 @@ def _compact(
             (
                 f"visit {visit['number']} of {visit['of']}"
                 + (
-                    f" on cookie {_clean(short_cookie(card['contact']['customer_id']))}"
-                    if several
+                    f" on cookie {_clean(short_cookie(card['contact']['customer_id'], cookies))}"
+                    if cookies
                     else ""
                 )
             )

@@ -666,9 +666,9 @@ def _profile(journey: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _visit(card: dict[str, Any], n: int, several: bool = False) -> str:
+def _visit(card: dict[str, Any], n: int, cookies: list[str] | None = None) -> str:
     """One session of the profile in brief: when, how long, what, and its journey map;
-    `several`: the profile spans several cookies (visits are numbered per cookie)."""
+    `cookies`: those of a profile that spans several (visits are numbered per cookie)."""
     s, tm, cnt = card["session"], card["timing"], card["counts"]
     state_cls = "state active" if s["state"] == "active" else "state"
     icon = _svg(_session_svg(card["icon"]["name"]), 20)
@@ -708,8 +708,8 @@ def _visit(card: dict[str, Any], n: int, several: bool = False) -> str:
         items = "".join(f"<li>{_e(n)}</li>" for n in card["notes"])
         notes = f'<ul class="notes visit-notes">{items}</ul>'
     number = f" · visit {_e(visit['number'])} of {_e(visit['of'])}" if visit["number"] else ""
-    if number and several:
-        number += f" on cookie {_e(short_cookie(card['contact']['customer_id']))}"
+    if number and cookies:
+        number += f" on cookie {_e(short_cookie(card['contact']['customer_id'], cookies))}"
     return (
         f'<article class="visit" id="visit-{n}" data-session-id="{_e(s["id"])}">'
         f'<h3><span class="sicon">{icon}</span>{_e(s["type_label"])} '
@@ -776,9 +776,9 @@ def journey_html(journey: dict[str, Any]) -> str:
     shown = len(journey["sessions"])
     scope = f" (the newest {shown} of {tot['sessions']} visits)" if shown < tot["sessions"] else ""
     notes = "".join(f"<li>{_e(n)}</li>" for n in journey["notes"])
-    several = len(journey["customer_ids"]) > 1
+    cookies = journey["customer_ids"] if len(journey["customer_ids"]) > 1 else []
     visits = "".join(
-        _visit(card, n, several) for n, card in enumerate(journey["sessions"], start=1)
+        _visit(card, n, cookies) for n, card in enumerate(journey["sessions"], start=1)
     )
     title = f"{c['name']} · visitor profile"
     return (

@@ -8,6 +8,7 @@ the JSON output carries no presentation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 #: The journey-map colour of each tone (green, blue, red).
@@ -43,7 +44,7 @@ KIND_LABELS = {
     "app": "app event",
     "segment_assigned": "segment matched",
     "outcome_achieved": "outcome achieved",
-    "web_action": "offer / action",
+    "web_action": "web action",
 }
 
 #: The tables of a journey summary (jtrack.usecases.report.TABLES), with a title each.
@@ -104,10 +105,16 @@ def typed_details(contact: dict[str, Any]) -> list[str]:
     return [str(v) for v in values if v]
 
 
-def short_cookie(customer_id: str | None) -> str:
-    """A visitor id as a journey over several cookies names each visit's: its first 8
-    characters (the journey's `cookies:` line lists them whole)."""
-    return str(customer_id or "")[:8]
+def short_cookie(customer_id: str | None, cookies: Sequence[str] = ()) -> str:
+    """A visitor id as a journey over several `cookies` names each visit's: its shortest
+    prefix of 8 characters or more that tells it from the journey's other cookies (the
+    journey's `cookies:` line lists them whole)."""
+    cid = str(customer_id or "")
+    ids = {str(c) for c in cookies if c} | {cid}
+    k, longest = 8, max(len(i) for i in ids)
+    while k < longest and len({i[:k] for i in ids}) < len(ids):  # (a journey's few cookies)
+        k += 1
+    return cid[:k]
 
 
 def automated_icon(ascii: bool = False) -> str:

@@ -642,7 +642,12 @@ def phone_hint_for(
         return _masked_hint("a phone number", policy)
     from jtrack.core.contacts import normalize_phones
 
-    _, region = _saved_book(store, contacts, default_region)
+    book, region = _saved_book(store, contacts, default_region)
+    if book is None:
+        return (
+            "a phone number stands for a saved contact, and no contacts are known here: "
+            "pass --contacts FILE"
+        )
     e164 = normalize_phones(pl.Series([phone]), region).get_column("e164")[0]
     if e164 is None:
         return PHONE_HINT

@@ -43,6 +43,8 @@ SEGMENT_KEYS = ("id", "display_name", "color", "active", "shown_to_agents", "con
 PATTERN_KEYS = ("count", "conditions")
 STAGE_KEYS = ("conditions",)
 CONDITION_KEYS = ("field", "operator", "values", "ignore_case")
+#: Genesys' name for a condition's ignore_case, taken as it.
+GENESYS_IGNORE_CASE = "shouldIgnoreCase"
 PAGE_CONDITION_KEYS = ("operator", "values", "ignore_case", "field")
 OUTCOME_KEYS = ("id", "display_name", "positive", "active", "value_attribute", "stage")
 ACTION_MAP_KEYS = (
@@ -290,7 +292,17 @@ class _Checker:
     def condition(
         self, path: Path_, c: dict[str, Any], scope: str, page: bool = False
     ) -> Condition | None:
-        """scope: "context" (session fields) or "event" (event fields)."""
+        """scope: "context" (session fields) or "event" (event fields). Genesys' own name
+        for ignore_case, `shouldIgnoreCase`, is taken as it (conditions copied from Genesys)."""
+        if GENESYS_IGNORE_CASE in c:
+            if "ignore_case" in c:
+                self.add(
+                    (*path, GENESYS_IGNORE_CASE),
+                    f"both ignore_case and {GENESYS_IGNORE_CASE} (Genesys' name for it)",
+                    "keep one of them",
+                )
+            rest = {k: v for k, v in c.items() if k != GENESYS_IGNORE_CASE}
+            c = {**rest, "ignore_case": c.get("ignore_case", c[GENESYS_IGNORE_CASE])}
         self.unknown_keys(path, c, PAGE_CONDITION_KEYS if page else CONDITION_KEYS)
         ok = True
         column: str | None = None
