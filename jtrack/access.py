@@ -956,8 +956,11 @@ def _mask_any(value: Any, policy: Policy) -> Any:
 
 
 def _is_id_key(key: str, obj: dict[str, Any]) -> bool:
-    """A visitor id: customer_id, or a journey's query (the id it was asked for)."""
-    return key == "customer_id" or (key == "query" and "matched_by" in obj)
+    """A visitor id: customer_id, or a journey's query (the id it was asked for; a contact
+    id asked for is judged as contact ids are, below)."""
+    return key == "customer_id" or (
+        key == "query" and "matched_by" in obj and obj.get("matched_by") != "contact_id"
+    )
 
 
 def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None) -> Any:
@@ -990,6 +993,13 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
             out[k] = _mask_any(v, policy)
         elif policy.masks and isinstance(v, str) and _is_id_key(k, obj):
             out[k] = _mask_text(v, policy) if typed or _looks_personal(v) else v
+        elif (
+            policy.masks
+            and isinstance(v, str)
+            and k == "query"
+            and obj.get("matched_by") == ("contact_id")
+        ):  # (the contact id a journey was asked for: masked as the contact_id beside it)
+            out[k] = _mask_text(v, policy) if _details_in(v) else v
         elif policy.masks and k == "contact_id" and isinstance(v, str):
             rest = v.removeprefix(TEMP_PREFIX)
             if v.startswith(TEMP_PREFIX) and (typed or _looks_personal(rest)):

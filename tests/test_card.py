@@ -1327,3 +1327,9 @@ def test_a_web_action_is_not_called_an_offer_whatever_its_state(tmp_path: Path) 
     assert res.exit_code == 0, res.stderr
     flat = " ".join(res.stdout.split())
     assert "action Chat (frequencyCapReached)" in flat and "offer" not in flat, res.stdout
+    page = tmp_path / "card.html"
+    html = _run("card", sid, "--store", st, "--as-of", AS_OF, "--no-rules", "-o", str(page))
+    assert html.exit_code == 0 and "Offer" not in page.read_text()
+    assert "Web action: Chat (frequencyCapReached)" in page.read_text()
+    text = _run("card", sid, "--store", st, "--as-of", AS_OF, "--no-rules", "--ascii")
+    assert "[ACT]" in text.stdout and "[OFR]" not in text.stdout

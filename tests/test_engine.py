@@ -435,6 +435,10 @@ def test_a_run_counts_sessions_by_id_and_its_rows_add_up(tmp_path: Path) -> None
     r4 = again.summary.run
     assert r4 is not None and r4["mode"] == "replace"
     assert (r4["sessions_added"], r4["sessions_changed"], r4["sessions_removed"]) == (4, 0, 6)
+    from jtrack.render.summary import summary_lines
+
+    said = [note for _, _, note in summary_lines(again.summary)]
+    assert "4 sessions written, replacing the store's 6" in said, said
 
 
 def test_a_run_over_an_unchanged_folder_changes_nothing(tmp_path: Path) -> None:

@@ -872,6 +872,10 @@ def test_a_contact_id_and_the_name_made_of_it_are_masked_alike(world, tmp_path: 
     res = _run(world, "sessions", "--contacts", str(book), "-f", "csv", role="agent")
     assert res.exit_code == 0, res.stderr
     assert phone_id not in res.stdout + res.stderr and "12345678" in res.stdout
+    journey = _run(world, "journey", phone_id, "--contacts", str(book), "-f", "json",
+                   "--as-of", AS_OF, role="agent")  # fmt: skip
+    assert journey.exit_code == 0, journey.stderr  # (asked by the contact id: as it is shown)
+    assert phone_id not in journey.stdout and json.loads(journey.stdout)["query"] == MASK
     check = _run(world, "contacts", "--check", str(book), "-f", "csv", role="agent")
     assert phone_id not in check.stdout + check.stderr, check.stdout
     rows = [line for line in check.stdout.splitlines() if "12345678" in line]

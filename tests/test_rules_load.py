@@ -312,3 +312,17 @@ def test_genesys_should_ignore_case_is_taken_as_ignore_case() -> None:
     assert cond.ignore_case is True
     _, problems = check_text(text.replace("true }", "true, ignore_case = false }"), "x.toml")
     assert len(problems) == 1 and "both ignore_case and shouldIgnoreCase" in str(problems[0])
+
+
+def test_a_bad_should_ignore_case_is_named_as_written_at_its_line() -> None:
+    """`shouldIgnoreCase = "yes"` was reported as `ignore_case`, a key the file does not
+    hold, at the table's header line."""
+    text = (
+        '[[segment]]\nid = "s"\ndisplay_name = "S"\n\n[[segment.context]]\n'
+        'field = "geolocation.country"\noperator = "equal"\nvalues = ["gb"]\n'
+        'shouldIgnoreCase = "yes"\n'
+    )
+    _, problems = check_text(text, "r.toml")
+    assert [(p.line, p.message) for p in problems] == [
+        (9, "shouldIgnoreCase must be true or false, not 'yes'")
+    ]

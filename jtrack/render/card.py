@@ -55,7 +55,7 @@ STRIP_ASCII = {
     "outcome_achieved": "o",
     "web_action": "x",
 }
-STRIP_LEGEND = "p page  s search  e event  a app  g segment  o outcome  x offer"
+STRIP_LEGEND = "p page  s search  e event  a app  g segment  o outcome  x web action"
 
 
 def wants_ascii(stream: TextIO | None = None) -> bool:

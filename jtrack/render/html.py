@@ -260,7 +260,7 @@ def _label(ev: dict[str, Any]) -> str:
     if kind == "outcome_achieved":
         return f"Outcome achieved: {ev['label']}"
     if kind == "web_action":
-        return f"Offer: {ev['label']}"
+        return f"Web action: {ev['label']}"
     # an empty page title is no title: the URL (then the event's name), as for a missing one
     for text in (ev["label"], ev.get("page_url"), ev.get("event_name")):
         if text is not None and str(text).strip():

@@ -59,7 +59,7 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
             rows.append(("", "", f"{_n(visitors, 'visitor')} sessionized"))
             changed = int(run.get("sessions_changed") or 0)
             if run.get("mode") == "replace":
-                said = f"{_n(added, 'session')} written ({removed:,} replaced)"
+                said = f"{_n(added, 'session')} written, replacing the store's {removed:,}"
             else:
                 said = f"{_n(added, 'new session')}, {changed:,} changed, {removed:,} removed"
             rows.append(("", "", said))

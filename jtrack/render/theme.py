@@ -34,7 +34,7 @@ KIND_ICONS = {
     "app": ("📲", "[APP]"),
     "segment_assigned": ("🎯", "[SEG]"),
     "outcome_achieved": ("🏆", "[OUT]"),
-    "web_action": ("💬", "[OFR]"),
+    "web_action": ("💬", "[ACT]"),
 }
 #: What each event kind is called in a card.
 KIND_LABELS = {

@@ -301,8 +301,15 @@ class _Checker:
                     f"both ignore_case and {GENESYS_IGNORE_CASE} (Genesys' name for it)",
                     "keep one of them",
                 )
-            rest = {k: v for k, v in c.items() if k != GENESYS_IGNORE_CASE}
-            c = {**rest, "ignore_case": c.get("ignore_case", c[GENESYS_IGNORE_CASE])}
+            given = c[GENESYS_IGNORE_CASE]
+            c = {k: v for k, v in c.items() if k != GENESYS_IGNORE_CASE}
+            if not isinstance(given, bool):  # (named as written, at its own line)
+                self.add(
+                    (*path, GENESYS_IGNORE_CASE),
+                    f"{GENESYS_IGNORE_CASE} must be true or false, not {given!r}",
+                )
+            elif "ignore_case" not in c:
+                c["ignore_case"] = given
         self.unknown_keys(path, c, PAGE_CONDITION_KEYS if page else CONDITION_KEYS)
         ok = True
         column: str | None = None
