@@ -454,6 +454,12 @@ def _masked(expr: pl.Expr, policy: Policy) -> pl.Expr:
     return pl.when(expr.is_null()).then(None).otherwise(pl.lit(MASK))
 
 
+def _masked_where(name: str, cond: pl.Expr, policy: Policy) -> pl.Expr:
+    """Column `name` masked (or hashed) where `cond` holds, else as it is."""
+    col = pl.col(name)
+    return pl.when(cond).then(_masked(col, policy)).otherwise(col).alias(name)
+
+
 def _kv_masked(col: pl.Expr, policy: Policy, names: frozenset[str] | None) -> pl.Expr:
     """A list of {name, ..., value}: every value masked, or only those whose name (compared as
     attribute_key) is in `names`."""
@@ -636,13 +642,7 @@ def _protect_exprs(
     elif policy.masks:  # a name that is an email or a phone (a contact saved without a name)
         for c in NAME_COLUMNS:
             if c in schema and schema[c] == pl.String:
-                name = pl.col(c)
-                exprs.append(
-                    pl.when(_holds_details(name))
-                    .then(_masked(name, policy))
-                    .otherwise(name)
-                    .alias(c)
-                )
+                exprs.append(_masked_where(c, _holds_details(pl.col(c)), policy))
     return exprs
 
 
@@ -956,11 +956,16 @@ def _mask_any(value: Any, policy: Policy) -> Any:
 
 
 def _is_id_key(key: str, obj: dict[str, Any]) -> bool:
-    """A visitor id: customer_id, or a journey's query (the id it was asked for; a contact
-    id asked for is judged as contact ids are, below)."""
+    """A visitor id: customer_id, or a journey's query (the id it was asked for), unless
+    that is a contact id (_is_contact_key)."""
     return key == "customer_id" or (
-        key == "query" and "matched_by" in obj and obj.get("matched_by") != "contact_id"
+        key == "query" and "matched_by" in obj and not _is_contact_key(key, obj)
     )
+
+
+def _is_contact_key(key: str, obj: dict[str, Any]) -> bool:
+    """A contact id: contact_id, or a journey's query when it was asked by one."""
+    return key == "contact_id" or (key == "query" and obj.get("matched_by") == "contact_id")
 
 
 def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None) -> Any:
@@ -993,14 +998,7 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
             out[k] = _mask_any(v, policy)
         elif policy.masks and isinstance(v, str) and _is_id_key(k, obj):
             out[k] = _mask_text(v, policy) if typed or _looks_personal(v) else v
-        elif (
-            policy.masks
-            and isinstance(v, str)
-            and k == "query"
-            and obj.get("matched_by") == ("contact_id")
-        ):  # (the contact id a journey was asked for: masked as the contact_id beside it)
-            out[k] = _mask_text(v, policy) if _details_in(v) else v
-        elif policy.masks and k == "contact_id" and isinstance(v, str):
+        elif policy.masks and isinstance(v, str) and _is_contact_key(k, obj):
             rest = v.removeprefix(TEMP_PREFIX)
             if v.startswith(TEMP_PREFIX) and (typed or _looks_personal(rest)):
                 out[k] = TEMP_PREFIX + _mask_text(rest, policy)
@@ -1050,20 +1048,10 @@ def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) ->
         .then(_holds_details(value))
         .otherwise(pl.col("field").is_in(["email", "phone"]) | personal_id(value))
     )
-    out = invalid.with_columns(
-        pl.when(personal)
-        .then(_masked(pl.col("value"), policy))
-        .otherwise(pl.col("value"))
-        .alias("value")
-    )
+    out = invalid.with_columns(_masked_where("value", personal, policy))
     if "contact_id" in out.columns:  # a contact whose id is an email or a phone number
-        cid = pl.col("contact_id")
-        out = out.with_columns(
-            pl.when(_holds_details(cid))
-            .then(_masked(cid, policy))
-            .otherwise(cid)
-            .alias("contact_id")
-        )
+        cid = _holds_details(pl.col("contact_id"))
+        out = out.with_columns(_masked_where("contact_id", cid, policy))
     if "reason" in out.columns:  # (`also on contact +34611393744`)
         out = out.with_columns(_emails_masked(pl.col("reason")).alias("reason"))
     return out

@@ -1425,7 +1425,6 @@ def _finish(
         sessions_added=res.sessions_added,
         sessions_changed=res.sessions_changed,
         sessions_removed=res.sessions_removed,
-        sessions_unchanged=res.sessions_unchanged,
         parts_written=len(res.index_parts) + len(res.session_parts),
         parts_rewritten=rewritten,
         duplicates=duplicates,
@@ -1460,9 +1459,9 @@ def _finish(
         run_info = replace(
             run_info, sessions_added=after, sessions_changed=0, sessions_removed=before
         )
-    # (the units count the touched visitors' sessions; the store's others are as they were)
-    changed = run_info.sessions_changed or 0
-    run_info = replace(run_info, sessions_unchanged=after - run_info.sessions_added - changed)
+    else:  # (the units count the touched visitors' sessions; the others stay as they were)
+        kept = after - run_info.sessions_added - res.sessions_changed
+        run_info = replace(run_info, sessions_unchanged=kept)
     manifest.runs[-1] = run_info
     return manifest, run_info, seen, run_rejects
 

@@ -81,11 +81,11 @@ class UnitResult:
     hashes: list[pl.DataFrame] = field(default_factory=list)
     touched: int = 0
     #: sessions by id: new ids, ids whose row changed, ids gone (merged into another, or
-    #: begun by another event now), and rows left as they were
+    #: begun by another event now); the store's others are as they were (see the run's
+    #: record)
     sessions_added: int = 0
     sessions_changed: int = 0
     sessions_removed: int = 0
-    sessions_unchanged: int = 0
     #: visitors with sessions, and per contact state, after the unit less before it (the
     #: store's totals are kept from them: only the touched visitors' sessions change)
     visitors_delta: int = 0
@@ -102,7 +102,6 @@ class UnitResult:
         self.sessions_added += other.sessions_added
         self.sessions_changed += other.sessions_changed
         self.sessions_removed += other.sessions_removed
-        self.sessions_unchanged += other.sessions_unchanged
         self.visitors_delta += other.visitors_delta
         for state, n in other.states_delta.items():
             self.states_delta[state] = self.states_delta.get(state, 0) + n
@@ -387,7 +386,6 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
     res.sessions_added = added_sess.height - rewritten
     res.sessions_changed = rewritten
     res.sessions_removed = removed_sess.select(pl.col("id").n_unique()).item() - rewritten
-    res.sessions_unchanged = sessions.height - added_sess.height
     try:
         for suffix, part in _by_openness(added_sess, job.session.gap):
             name_ = name.replace(".parquet", f"{suffix}.parquet")

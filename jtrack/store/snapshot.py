@@ -463,13 +463,12 @@ class Snapshot:
             row_index_name="_at",
         )
         start = path.replace_strict(dict(zip(paths, starts, strict=True)), return_dtype=pl.UInt64)
+        segment = dict(zip(paths, [s.id for s in segs], strict=True))
         return scan.select(
+            (pl.col("_at").cast(pl.UInt64) - start).cast(pl.UInt32).alias("row"),
             *columns,
-            row=(pl.col("_at").cast(pl.UInt64) - start).cast(pl.UInt32),
-            segment=path.replace_strict(
-                dict(zip(paths, [s.id for s in segs], strict=True)), return_dtype=pl.UInt32
-            ),
-        ).select("row", *columns, "segment")
+            path.replace_strict(segment, return_dtype=pl.UInt32).alias("segment"),
+        )
 
     def wide_rows(self, positions: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
         """The `columns` of the events at `positions` (segment, row), in that order."""

@@ -424,11 +424,11 @@ def _hidden_visits(store: Store, customer: str, until: datetime | None = None) -
     return hidden.select("traffic_class").collect(engine="in-memory").get_column("traffic_class")
 
 
-def session_prefix_length(store: Store, ids: pl.Series) -> int:
-    """See jtrack.usecases.sessions.session_prefix_length (imported when a card needs it)."""
-    from jtrack.usecases.sessions import session_prefix_length as length
+def _short_len(store: Store, ids: pl.Series) -> int:
+    """jtrack.usecases.sessions.session_prefix_length (imported when a card needs it)."""
+    from jtrack.usecases.sessions import session_prefix_length
 
-    return length(store, ids)
+    return session_prefix_length(store, ids)
 
 
 def _find_session(store: Store, id_or_prefix: str) -> tuple[str, str, str | None]:
@@ -1185,7 +1185,7 @@ def build_card(
     short_len = (
         ID_MIN
         if len(typed) <= ID_MIN and sid.startswith(typed)
-        else session_prefix_length(store, pl.Series([sid]))
+        else _short_len(store, pl.Series([sid]))
     )
     card = _card_from(
         row,
@@ -1413,7 +1413,7 @@ def build_journey(
     if any(later for _, _, later in at_then):
         sessions = pl.DataFrame([row for row, _, _ in at_then], schema=sessions.schema)
     # (one length for every session shown, as a table's column: unique in the whole store)
-    short_len = session_prefix_length(store, shown.get_column("id")) if shown.height else ID_MIN
+    short_len = _short_len(store, shown.get_column("id")) if shown.height else ID_MIN
     cards = [
         _card_from(
             row,

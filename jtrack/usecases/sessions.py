@@ -444,6 +444,17 @@ def _shown_ids(store: Store, schema: dict[str, pl.DataType]) -> dict[str, pl.Exp
     return shown_ids(pl.Schema(schema), policy)
 
 
+def _nameable_contacts(store: Store, lf: pl.LazyFrame) -> pl.LazyFrame:
+    """The contact ids of `lf` (its `contact_id` column) a lookup may match by their start
+    or case, or name in a message: those the store's role sees as they are (a temporary
+    contact's tmp-<email or phone>, a saved id holding one, would be spelt out a letter at
+    a time)."""
+    as_shown = _shown_ids(store, dict(lf.collect_schema())).get("contact_id")
+    if as_shown is not None:
+        lf = lf.filter((as_shown == pl.col("contact_id")).fill_null(False))
+    return lf.select("contact_id")
+
+
 def _contact_exists(store: Store, q: SessionQuery) -> bool:
     if q.contacts_file is not None:
         from jtrack.core.contacts import load_contacts
@@ -682,13 +693,10 @@ def case_hint(store: Store, who: str, contacts: bool = False) -> str | None:
         )
 
     ids = alike(_nameable_ids(store), "customer_id")
-    lf = store.scan_sessions()
-    schema = lf.collect_schema()
-    if not ids and contacts and "contact_id" in schema.names():
-        # (contact ids the role sees as they are: a personal one is neither matched nor named)
-        as_shown = _shown_ids(store, dict(schema)).get("contact_id")
-        nameable = pl.lit(True) if as_shown is None else as_shown == pl.col("contact_id")
-        ids = alike(lf.filter(nameable.fill_null(False)).select("contact_id"), "contact_id")
+    if not ids and contacts:
+        lf = store.scan_sessions()
+        if "contact_id" in lf.collect_schema().names():
+            ids = alike(_nameable_contacts(store, lf), "contact_id")
     if not ids:
         return None
     shown = " or ".join(repr(i) for i in ids[:2]) + (" ..." if len(ids) > 2 else "")
@@ -738,14 +746,10 @@ def resolve_contact_id(
         return None
     if lf.filter(pl.col("contact_id") == p).select("contact_id").head(1).collect().height:
         return p  # (typed whole: found whatever the role, as --customer does)
-    # by its start only the ids the role may see as they are: a temporary contact's
-    # tmp-<email or phone> is neither matched nor named (it would be spelt out a letter at
-    # a time)
-    as_shown = _shown_ids(store, dict(schema)).get("contact_id")
-    nameable = pl.lit(True) if as_shown is None else as_shown == pl.col("contact_id")
+    # by its start only the ids the role may see as they are (see _nameable_contacts)
     ids = (
-        lf.filter(pl.col("contact_id").str.starts_with(p) & nameable.fill_null(False))
-        .select("contact_id")
+        _nameable_contacts(store, lf)
+        .filter(pl.col("contact_id").str.starts_with(p))
         .unique()
         .sort("contact_id")
         .collect()
