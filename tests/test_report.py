@@ -309,6 +309,35 @@ def test_referrers_campaigns_and_labels_count_what_a_visit_came_with() -> None:
     assert t["countries"].select("country", "sessions").rows() == [("GB", 7), (None, 1)]
 
 
+def test_referrers_count_web_sessions_only() -> None:
+    """An order system's delivery session came from no page: it was counted as a direct
+    visit in Referrers (4 of the sample data's 243 "(direct)")."""
+    rows = [
+        flat_event("w1", "v1", T0, referrer_hostname="www.google.com", referrer_medium="search"),
+        flat_event("w2", "v2", T0 + s(60)),
+        *(
+            flat_event(
+                f"d{i}",
+                "v3",
+                T0 + s(120 + i),
+                page_url=None,
+                page_title=None,
+                source_session_type="delivery",
+                source_session_id="order-1",
+                event_name="order_dispatched",
+                kind="custom",
+            )
+            for i in range(2)
+        ),
+    ]
+    r = build(rows)
+    assert sorted(r.tables["session_types"].get_column("type").to_list()) == ["delivery", "web"]
+    assert r.tables["referrers"].rows() == [
+        ("www.google.com", "search", 1, 1),
+        (None, None, 1, 1),
+    ]
+
+
 def test_top_limits_every_table() -> None:
     t = build(_site(), top=1).tables
     assert all(df.height <= 1 for df in t.values())

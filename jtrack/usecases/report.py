@@ -13,9 +13,9 @@ Definitions (also in the README):
 - known sessions belong to a saved contact (`contact_state == "known"`, else a `contact_name`
   other than "Unknown"); without contact columns in the session table they are not counted;
 - pages are URLs without query string and fragment; searches are trimmed and lower-cased;
-- referrers are counted per referring host and medium (a null host: direct, with the medium
-  of a visit that had one); a campaign is a session with any UTM source, medium or name;
-  labels are trimmed, a blank one is missing, host names are lower-cased;
+- referrers are counted per referring host and medium over web sessions (a null host:
+  direct, with the medium of a visit that had one); a campaign is a session with any UTM
+  source, medium or name; labels are trimmed, a blank one is missing, host names are lower-cased;
 - traffic: everything above counts the sessions of `traffic` classes only (people by
   default); the `traffic` table shares sessions and events (their event_count) out by class
   over all traffic of the period, and `traffic_agents` ranks the named agents (bots, crawlers,
@@ -479,9 +479,11 @@ def journey_report(
     tables["top_searches"] = _ranked(searches, "searches", ["search"], top)
     # one row per referring host and medium (www.google.com search, www.google.com paid):
     # each row's sessions came that way, a visit with no host but a medium (an email
-    # client's) among them, not under the direct visits
+    # client's) among them, not under the direct visits. Only web sessions are visits: an
+    # app or custom session (an order system's delivery) came from no page, and is no direct
+    # visit either
     tables["referrers"] = _ranked(
-        s_df.group_by(referrer="referrer_hostname", medium="referrer_medium").agg(
+        web.group_by(referrer="referrer_hostname", medium="referrer_medium").agg(
             sessions=pl.len().cast(pl.Int64),
             visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
         ),
