@@ -535,12 +535,12 @@ def _run(
             said = exc.message.removesuffix("; nothing was written")
             raise type(exc)(
                 f"{said}; the run itself was committed (the store is at {summary.version}, "
-                f"its rejects in {store.root / 'current' / REJECTS})",
+                f"its rejects in {store.rejects_file()})",
                 hint="copy that file, or name a --rejects file that can be written",
             ) from exc
         summary.rejects_file = str(opts.rejects_path)
     elif manifest.rejects:
-        summary.rejects_file = str(store.root / "current" / REJECTS)
+        summary.rejects_file = str(store.rejects_file())
     warnings = list(early_warnings)
     if read.rejects.height:
         # (rows of earlier runs' files: stored events this run's put beyond the far-future cut)
@@ -1121,12 +1121,10 @@ def _side_copies(snap: Snapshot) -> list[pl.LazyFrame]:
     """The store's few duplicate copies (COPY_SCHEMA and their stored hash) and held copies
     (COPY_SCHEMA and their contents), lazily."""
     frames = []
-    dups_path = _side_file(snap, DUPLICATES)
-    if dups_path is not None:
+    dups = snap.scan_duplicates()
+    if dups is not None:
         frames.append(
-            pl.scan_parquet(dups_path, glob=False)
-            .filter(pl.col("status") == "duplicate")
-            .select(*COPY_SCHEMA.keys(), "_hash")
+            dups.filter(pl.col("status") == "duplicate").select(*COPY_SCHEMA.keys(), "_hash")
         )
     held = snap.held()
     if held is not None:
@@ -1155,11 +1153,6 @@ def _stored_keys(snap: Snapshot, sides: list[pl.LazyFrame]) -> pl.DataFrame:
         for f in sides
     ]
     return pl.concat([kept, *others], how="vertical_relaxed", rechunk=False)
-
-
-def _side_file(snap: Snapshot, name: str) -> Path | None:
-    path = snap.dir / name
-    return path if path.is_file() and name in snap.manifest.files() else None
 
 
 # ---------------------------------------------------------------------------- engines
@@ -1306,9 +1299,9 @@ def _rewrite_parts(
     for (name,), rows in gone.group_by("_part", maintain_order=True):
         names.append(str(name))
         queries.append(
-            pl.scan_parquet(
-                ctx.snap.part_path(table, str(name)), glob=False, hive_partitioning=False
-            ).join(rows.select(keys).lazy(), on=keys, how="anti", maintain_order="left")
+            ctx.snap.scan_part(table, str(name)).join(
+                rows.select(keys).lazy(), on=keys, how="anti", maintain_order="left"
+            )
         )
     kept = collect_side_by_side(queries)
     group = {p.file: p.run for p in parts if p.table == table}
@@ -1372,11 +1365,11 @@ def _finish(
 
     # duplicates and conflicting redeliveries
     dup_parts = []
-    base_dups = _side_file(ctx.snap, DUPLICATES) if ctx.snap is not None else None
+    base_dups = ctx.snap.scan_duplicates() if ctx.snap is not None else None
     if base_dups is not None:
         dup_parts.append(
-            pl.read_parquet(base_dups, glob=False).filter(
-                ~pl.col("event_id").is_in(d.judged_ids.implode())
+            base_dups.filter(~pl.col("event_id").is_in(d.judged_ids.implode())).collect(
+                engine="in-memory"
             )
         )
     groups = d.groups
@@ -1594,17 +1587,6 @@ def _empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
 
 
-def _version_path(ctx: _Context, table: str, name: str) -> Path:
-    """A part of the version being written: a new one, or one carried from the base."""
-    here = ctx.writer.path(f"{table}/{name}")
-    return here if here.exists() else ctx.snap.part_path(table, name)  # type: ignore[union-attr]
-
-
-def _version_paths(ctx: _Context, manifest: Manifest, table: str) -> list[Path]:
-    """The files of `table` of the version being written (new ones and carried ones)."""
-    return [_version_path(ctx, table, p.file) for p in manifest.parts_of(table)]
-
-
 def _totals(
     manifest: Manifest,
     ctx: _Context,
@@ -1631,8 +1613,8 @@ def _totals(
         known += res.states_delta.get("known", 0)
         temporary += res.states_delta.get("temporary", 0)
     else:  # a new store, a rebuild, a new contacts book: counted over the session table
-        sessions = _version_paths(ctx, manifest, "sessions")
-        states = visitor_states(pl.scan_parquet(sessions, glob=False)) if sessions else {}
+        sessions = manifest.parts_of("sessions")
+        states = visitor_states(ctx.writer.scan_parts("sessions", sessions)) if sessions else {}
         visitors = sum(states.values())
         known = states.get("known", 0)
         temporary = states.get("temporary", 0)
@@ -1673,7 +1655,7 @@ def _index_totals(ctx: _Context, manifest: Manifest) -> dict[str, Any]:
     unattached = sum(p.unattached or 0 for p in parts)
     if old:
         row = (
-            pl.scan_parquet([_version_path(ctx, "index", p.file) for p in old], glob=False)
+            ctx.writer.scan_parts("index", old)
             .select(
                 lo=pl.col("created_date").min().dt.epoch("us"),
                 hi=pl.col("created_date").max().dt.epoch("us"),

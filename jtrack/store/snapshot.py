@@ -541,9 +541,25 @@ class Snapshot:
 
     def duplicates(self) -> pl.DataFrame | None:
         """Every copy of the event ids delivered more than once (engine.run.DUPS_SCHEMA)."""
+        lf = self.scan_duplicates()
+        return None if lf is None else lf.collect(engine="in-memory")
+
+    def scan_duplicates(self) -> pl.LazyFrame | None:
+        """`duplicates`, lazily (None: the version records none)."""
         if not self.manifest.duplicates:
             return None
-        return pl.read_parquet(self.dir / self.manifest.duplicates, glob=False)
+        path = self.dir / self.manifest.duplicates
+        if not path.is_file():  # (never read as "none": a run would drop the record)
+            raise StoreError(
+                f"{path}: a file of the store is missing",
+                hint="the store is damaged; `jtrack store rollback` picks a version",
+            )
+        return pl.scan_parquet(path, glob=False, hive_partitioning=False)
+
+    def scan_part(self, table: str, name: str) -> pl.LazyFrame:
+        """One part of `table` as it was written (every column it holds, in file order):
+        for a writer that writes it again without some rows."""
+        return pl.scan_parquet(self.part_path(table, name), glob=False, hive_partitioning=False)
 
     def contacts_book(self) -> pl.DataFrame | None:
         c = self.manifest.contacts

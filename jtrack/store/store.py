@@ -31,6 +31,8 @@ from jtrack.store.layout import (
     LOCK,
     MANIFEST,
     READERS,
+    REJECTS,
+    SEGMENTS,
     STORE_ENV,
     TMP_PREFIX,
     VERSIONS,
@@ -113,6 +115,23 @@ class Store:
         if version_number(name) is None:  # never a path taken from a file unchecked
             raise StoreError(f"{self.root}: {name!r} is not a version of this store")
         return self.root / VERSIONS / name
+
+    def current_files(self, table: str) -> list[str]:
+        """The files of `table` (sessions, index, segments) of the current version, as paths
+        through its own folder (STORE/versions/vNNNNNN), not STORE/current: a run that
+        switches versions while another tool reads them would leave it a mix of two
+        versions, or names that no longer exist there. They stay until retention lets the
+        version go (`--keep`)."""
+        name = self.current_name()
+        m = self.read_manifest(name)
+        base = self.version_dir(name) if name is not None else self.root / CURRENT_LINK
+        if table == SEGMENTS:
+            return [str(base / SEGMENTS / s.file) for s in m.segments]
+        return [str(base / table / p.file) for p in m.parts_of(table)]
+
+    def rejects_file(self) -> Path:
+        """Where the current version keeps the rows its runs rejected (JSON lines)."""
+        return self.root / CURRENT_LINK / REJECTS
 
     def current_name(self) -> str | None:
         """The current version's name; None when the store has none yet."""

@@ -311,6 +311,17 @@ class VersionWriter:
     def path(self, rel: str) -> Path:
         return self.tmp / rel
 
+    def scan_parts(self, table: str, parts: Sequence[PartInfo]) -> pl.LazyFrame:
+        """`parts` of `table` in the version being written, each a new file or one it
+        carries from the base version, as they were written (no schema applied)."""
+        paths = []
+        for p in parts:
+            here = self.tmp / table / p.file
+            if not here.exists() and self.base_dir is not None:
+                here = self.base_dir / table / p.file
+            paths.append(str(here))
+        return pl.scan_parquet(paths, glob=False, hive_partitioning=False)
+
     def segment_path(self, segment_id: int) -> tuple[str, Path]:
         name = f"s{segment_id:06d}.parquet"
         return name, self.tmp / SEGMENTS / name

@@ -126,16 +126,9 @@ def overview(store: Store) -> dict[str, Any]:
 
 
 def current_files(store: Store, table: str) -> list[str]:
-    """The files of `table` (sessions, index, segments) of the current version, as paths
-    through its own folder (STORE/versions/vNNNNNN), not STORE/current: a run that switches
-    versions while another tool reads them would leave it a mix of two versions, or names
-    that no longer exist there. They stay until retention lets the version go (`--keep`)."""
-    name = store.current_name()
-    m = store.read_manifest(name)
-    base = store.version_dir(name) if name is not None else store.root / "current"
-    if table == "segments":
-        return [str(base / "segments" / s.file) for s in m.segments]
-    return [str(base / table / p.file) for p in m.parts_of(table)]
+    """The files of `table` (sessions, index, segments) of the current version, for tools
+    that read Parquet (see Store.current_files)."""
+    return store.current_files(table)
 
 
 def verify(store: Store, every: bool = False, full: bool = False) -> dict[str, Any]:
