@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import io
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -152,7 +153,14 @@ def test_only_the_store_package_opens_the_stores_files(
     run("usage", "--month", T0.strftime("%Y-%m"))
     run("report", "--traffic", "all")
     run("contacts")
-    run("store")
+    rules = Path(__file__).resolve().parent.parent / "sample_data" / "jtrack.toml"
+    run("rules", "report", "--rules", str(rules))
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "day3.jsonl").write_text(genesys_line("c0", "v9", T0 + timedelta(days=2)) + "\n")
+    run("watch", str(live), "--once", "-f", "json", "--as-of", "2026-10-05T09:10Z")
+    taken = json.loads(run("store", "-f", "json"))["inputs"]
+    assert [Path(i["name"]).name for i in taken] == ["day1.parquet", "day2.jsonl", "day3.jsonl"]
     run("store", "files", "sessions")
     run("store", "verify", "--full")
     run("store", "compact", "-q")
