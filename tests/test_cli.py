@@ -1167,6 +1167,21 @@ def test_a_dash_where_a_file_is_needed_is_refused(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_file_named_dash_is_written_as_dot_slash_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--rejects ./-` (the Unix way to name a file `-`) was refused as standard output."""
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{bad\n" + genesys_line("e1", "v1", "2026-10-03T09:00:00.000Z") + "\n")
+    res = _run("sessionize", str(bad), "--store", "st", "--on-error", "skip", "--rejects", "./-")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads((tmp_path / "-").read_text())["reason"] == "malformed_json"
+    res = _run("watch", str(bad), "--store", "st", "--once", "--html", "./-", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "-").read_text().startswith("<!DOCTYPE html>")
+
+
 def test_a_bad_jtrack_width_stops_a_run_before_it_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -527,6 +527,15 @@ StoreOpt = Annotated[
 ]
 
 
+def file_path(value: Any) -> Path | None:
+    """A FILE option's value where `-` is refused (--rejects, --html): `./-` is a file
+    named `-` (a Path drops the `./`, leaving the `-` that is refused)."""
+    if value is None or isinstance(value, Path):
+        return value
+    text = str(value)
+    return Path.cwd() / "-" if text != "-" and Path(text) == Path("-") else Path(text)
+
+
 def _output_path(value: Any) -> Path | None:
     """-o's value: a path; `-` is standard output, as for other Unix tools (it wrote a file
     named `-`)."""
