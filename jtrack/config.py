@@ -49,13 +49,13 @@ def find_config(
                 f"{p}: no such config file (from ${CONFIG_ENV})", hint=f"fix or unset ${CONFIG_ENV}"
             )
         if not once:
-            _regular(p, "config")
+            _regular(p, "config", f" (from ${CONFIG_ENV})")
         return p
     p = Path.cwd() / DEFAULT_NAME
     return p if p.is_file() else None
 
 
-def _regular(p: Path, what: str) -> None:
+def _regular(p: Path, what: str, origin: str = "") -> None:
     """A config is a regular file, or /dev/null (a config of nothing): it is read more than
     once (its rules, its roles, its [usage]), so a pipe (`<(...)`, /dev/stdin) would be
     empty at the second read, and its roles, unread, would mask nothing."""
@@ -67,7 +67,8 @@ def _regular(p: Path, what: str) -> None:
     except OSError:
         pass
     raise FileAccessError(
-        f"{p}: not a regular file (a pipe or a device), and a {what} file is read more than once",
+        f"{p}{origin}: not a regular file (a pipe or a device), and a {what} file is read "
+        "more than once",
         hint="save it to a file and name that, or name /dev/null for none",
     )
 

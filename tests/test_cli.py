@@ -1149,6 +1149,7 @@ def test_a_config_that_is_a_pipe_is_refused_not_read_as_nothing(
     monkeypatch.setenv("JTRACK_CONFIG", str(fifo))
     res = _run("card", "c7352fd5", "--store", st, "-f", "json")
     assert res.exit_code == 1 and "not a regular file" in res.stderr
+    assert res.stderr.startswith(f"error: {fifo} (from $JTRACK_CONFIG): ")  # (whence it came)
 
 
 def test_a_dash_where_a_file_is_needed_is_refused(
