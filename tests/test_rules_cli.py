@@ -45,6 +45,21 @@ def test_check_a_valid_file_prints_a_summary(in_tmp: Path) -> None:
     assert res.stderr == ""
 
 
+def test_check_warns_of_half_an_allowance(in_tmp: Path) -> None:
+    """`[usage] users` without `per_user` passed as valid, and the nightly `jtrack usage`
+    then refused it (exit 2). It stays valid (--per-user may give the other half), with a
+    warning."""
+    for table, lacks in (("users = 25", "--per-user"), ("per_user = 10000", "--users")):
+        path = write_rules(in_tmp, f"[usage]\n{table}\n", "half.toml")
+        res = invoke("rules", "check", path, "-q")
+        assert res.exit_code == 0 and res.stdout == ""
+        assert res.stderr.startswith(f"warning: {path}: [usage] has ")
+        assert f"`jtrack usage` needs {lacks} too" in res.stderr
+    path = write_rules(in_tmp, "[usage]\nusers = 25\nper_user = 10000\n", "whole.toml")
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 0 and res.stderr == ""
+
+
 def test_check_lists_every_problem_on_stderr_and_exits_2(in_tmp: Path) -> None:
     path = write_rules(in_tmp, BROKEN, "broken.toml")
     res = invoke("rules", "check", path)

@@ -25,6 +25,7 @@ from jtrack.commands._common import (
     print_renderables,
     resolve_format,
     traffic_classes,
+    warning_line,
     write_text,
 )
 from jtrack.commands.report import AsOfOpt, MonthOpt, SinceOpt, TzOpt, UntilOpt
@@ -109,9 +110,16 @@ def check_cmd(
     out_fmt = resolve_format(
         fmt, output, CHECK_FORMATS, "rules check", check_width=False
     )  # (a verdict in sentences: nothing laid out)
+    keys: set[str] = set()  # of [usage] (checked a key at a time)
+
+    def usage_checked(data: dict[str, Any]) -> object:
+        table = usage_config(data)
+        keys.update(table)
+        return table
+
     try:
         # (the file is the config: its [usage] is checked as `jtrack usage` checks it)
-        rules, problems, path = check_rules(file, usage=usage_config, once=True)
+        rules, problems, path = check_rules(file, usage=usage_checked, once=True)
         if path is None:
             raise UsageError(
                 "no rules file: none given and no ./jtrack.toml",
@@ -145,6 +153,13 @@ def check_cmd(
         lines = [str(p) for p in problems]
         total = f"{path}: invalid: {n} problem{'s' if n != 1 else ''}"
         write_text("".join(f"{line}\n" for line in [*lines, total]), output)
+    if not problems and ("users" in keys) != ("per_user" in keys):
+        # (valid: --users or --per-user may give the other half)
+        has, lacks = ("users", "per_user") if "users" in keys else ("per_user", "users")
+        warning_line(
+            f"{path}: [usage] has {has} but no {lacks}: the allowance is users x per_user, "
+            f"so `jtrack usage` needs --{lacks.replace('_', '-')} too"
+        )
     for p in problems:
         error_line(str(p))
     if problems:
@@ -197,7 +212,6 @@ def report_cmd(
     from datetime import timedelta
 
     from jtrack import serialize
-    from jtrack.commands._common import warning_line
     from jtrack.commands.report import report_period
     from jtrack.core.rules import rules_report
     from jtrack.core.rules.report import SECTIONS
