@@ -69,7 +69,9 @@ def _regular(p: Path, what: str, origin: str = "") -> None:
     raise FileAccessError(
         f"{p}{origin}: not a regular file (a pipe or a device), and a {what} file is read "
         "more than once",
-        hint="save it to a file and name that, or name /dev/null for none",
+        hint=f"save it to a file and point ${CONFIG_ENV} at that, or unset it"
+        if origin
+        else "save it to a file and name that, or name /dev/null for none",
     )
 
 

@@ -1150,6 +1150,7 @@ def test_a_config_that_is_a_pipe_is_refused_not_read_as_nothing(
     res = _run("card", "c7352fd5", "--store", st, "-f", "json")
     assert res.exit_code == 1 and "not a regular file" in res.stderr
     assert res.stderr.startswith(f"error: {fifo} (from $JTRACK_CONFIG): ")  # (whence it came)
+    assert "(hint: save it to a file and point $JTRACK_CONFIG at that, or unset it)" in res.stderr
 
 
 def test_a_dash_where_a_file_is_needed_is_refused(

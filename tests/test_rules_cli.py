@@ -53,11 +53,24 @@ def test_check_warns_of_half_an_allowance(in_tmp: Path) -> None:
         path = write_rules(in_tmp, f"[usage]\n{table}\n", "half.toml")
         res = invoke("rules", "check", path, "-q")
         assert res.exit_code == 0 and res.stdout == ""
-        assert res.stderr.startswith(f"warning: {path}: [usage] has ")
-        assert f"`jtrack usage` needs {lacks} too" in res.stderr
+        said = res.stderr.removeprefix("warning: ").strip()
+        assert said.startswith(f"{path}: [usage] has ") and said.endswith(f"without {lacks}")
+        # (a job that reads the verdict learns it too: JSON, and the -o file)
+        doc = json.loads(invoke("rules", "check", path, "-f", "json").stdout)
+        assert doc["valid"] is True and doc["warnings"] == [said]
+        assert invoke("rules", "check", path, "-o", in_tmp / "v.txt").exit_code == 0
+        assert (in_tmp / "v.txt").read_text().startswith(f"warning: {said}\n{path}: valid: ")
+    # said beside the file's other problems (every problem at once), not beside its own
+    path = write_rules(in_tmp, '[usage]\nusers = 25\n\n[[segment]]\nid = "x"\n', "also.toml")
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 2 and res.stderr.startswith(f"warning: {path}: [usage] has users")
+    path = write_rules(in_tmp, "[usage]\nusers = 25\nper_user = -1\n", "bad.toml")
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 2 and "warning" not in res.stderr and "usage.per_user" in res.stderr
     path = write_rules(in_tmp, "[usage]\nusers = 25\nper_user = 10000\n", "whole.toml")
     res = invoke("rules", "check", path)
     assert res.exit_code == 0 and res.stderr == ""
+    assert json.loads(invoke("rules", "check", path, "-f", "json").stdout)["warnings"] == []
 
 
 def test_check_lists_every_problem_on_stderr_and_exits_2(in_tmp: Path) -> None:

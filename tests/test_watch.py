@@ -201,6 +201,29 @@ def test_the_hour_sources_label_as_the_report_does(tmp_path: Path) -> None:
     assert sources == {("www.google.com", "search"): 2, ("www.bing.com", "search"): 1}
 
 
+def test_the_hour_sources_count_web_sessions_only(tmp_path: Path) -> None:
+    """An order system's delivery session active in the hour was a direct visit among the
+    sources (as it was in `jtrack report`'s Referrers)."""
+    dispatched = json.loads(page("d01", "v2", 3, "/"))
+    dispatched["session"] = {"id": "order-1", "type": "delivery"}
+    dispatched["webEvent"] = {"eventName": "order_dispatched", "userAgentString": CHROME}
+    lines = [
+        page("e01", "v1", 0, "/a", referrer={"hostname": "www.google.com", "medium": "search"}),
+        json.dumps(dispatched),
+    ]
+    src = tmp_path / "events.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    st = Store(tmp_path / "store")
+    try:
+        run_sessionize([str(src)], st)
+        f = live_frame(st, LiveOptions(as_of=at(10), traffic=("human", "suspect")))
+    finally:
+        st.close()
+    assert sorted(f.active.get_column("type").to_list()) == ["delivery", "web"]
+    sources = {(r["source"], r["medium"]): r["sessions"] for r in f.tables["sources"].to_dicts()}
+    assert sources == {("www.google.com", "search"): 1}
+
+
 def test_the_automated_share_counts_all_traffic_of_the_hour(store: Store) -> None:
     f = live_frame(store, LiveOptions(as_of=AS_OF))
     o = f.overview

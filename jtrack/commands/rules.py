@@ -136,6 +136,16 @@ def check_cmd(
             text = serialize.to_json(verdict) if out_fmt == Format.json else f"error: {exc}\n"
             write_text(text, output)
         raise
+    # half an allowance (valid: --users or --per-user may give the other half; a key that
+    # is itself a problem is said as that)
+    warnings = []
+    faulty = {p.where for p in problems}
+    if ("users" in keys) != ("per_user" in keys) and not faulty & {"usage.users", "usage.per_user"}:
+        has, lacks = ("users", "per_user") if "users" in keys else ("per_user", "users")
+        warnings.append(
+            f"{path}: [usage] has {has} but no {lacks}: the allowance is users x per_user, "
+            f"and `jtrack usage` refuses to run without --{lacks.replace('_', '-')}"
+        )
     if out_fmt == Format.json:
         doc: dict[str, Any] = {"file": str(path), "valid": not problems}
         if rules is not None:
@@ -145,21 +155,20 @@ def check_cmd(
                 action_maps=len(rules.action_maps),
             )
         doc["problems"] = [p.to_dict() for p in problems]
+        doc["warnings"] = warnings
         write_text(serialize.to_json(doc), output)
     elif rules is not None and (output is not None or not quiet):
-        write_text(f"{path}: valid: {rules.summary()}\n", output)
+        said = [f"warning: {w}" for w in warnings] if output is not None else []
+        write_text(
+            "".join(f"{line}\n" for line in [*said, f"{path}: valid: {rules.summary()}"]), output
+        )
     elif output is not None:  # (the file says the verdict: never a "valid" left from before)
         n = len(problems)
-        lines = [str(p) for p in problems]
+        lines = [str(p) for p in problems] + [f"warning: {w}" for w in warnings]
         total = f"{path}: invalid: {n} problem{'s' if n != 1 else ''}"
         write_text("".join(f"{line}\n" for line in [*lines, total]), output)
-    if not problems and ("users" in keys) != ("per_user" in keys):
-        # (valid: --users or --per-user may give the other half)
-        has, lacks = ("users", "per_user") if "users" in keys else ("per_user", "users")
-        warning_line(
-            f"{path}: [usage] has {has} but no {lacks}: the allowance is users x per_user, "
-            f"so `jtrack usage` needs --{lacks.replace('_', '-')} too"
-        )
+    for w in warnings:
+        warning_line(w)
     for p in problems:
         error_line(str(p))
     if problems:

@@ -30,7 +30,7 @@ from jtrack.schema import (
     STORED_EVENT_SCHEMA,
     UTC_US,
 )
-from jtrack.store.layout import SEGMENTS
+from jtrack.store.layout import SEGMENTS, VERSIONS
 from jtrack.store.manifest import Manifest, PartInfo, SegmentInfo
 
 if TYPE_CHECKING:
@@ -534,10 +534,27 @@ class Snapshot:
             .get_column("line")
         )
 
+    def _named(self, rel: str) -> Path:
+        """The version's file `rel`, which its manifest names: never read as "none" when it
+        is gone (a run would commit a store that lost what it held), but a StoreError that
+        names it and a version without it."""
+        path = self.dir / rel
+        if path.is_file():
+            return path
+        hint = "the store is damaged; `jtrack store rollback` picks a version"
+        if self.dir.parent.name == VERSIONS:
+            from jtrack.store.store import VERIFY_HINT, Store, damaged_hint
+
+            with contextlib.suppress(Exception):  # (the plain hint, if the store says no more)
+                store = Store(self.dir.parent.parent)
+                hint = f"the store is damaged: {damaged_hint(store, self.dir.name, [rel])}"
+                hint += VERIFY_HINT
+        raise StoreError(f"{path}: a file of the store is missing", hint=hint)
+
     def held(self) -> pl.DataFrame | None:
         if not self.manifest.held:
             return None
-        return pl.read_parquet(self.dir / self.manifest.held, glob=False)
+        return pl.read_parquet(self._named(self.manifest.held), glob=False)
 
     def duplicates(self) -> pl.DataFrame | None:
         """Every copy of the event ids delivered more than once (engine.run.DUPS_SCHEMA)."""
@@ -548,12 +565,7 @@ class Snapshot:
         """`duplicates`, lazily (None: the version records none)."""
         if not self.manifest.duplicates:
             return None
-        path = self.dir / self.manifest.duplicates
-        if not path.is_file():  # (never read as "none": a run would drop the record)
-            raise StoreError(
-                f"{path}: a file of the store is missing",
-                hint="the store is damaged; `jtrack store rollback` picks a version",
-            )
+        path = self._named(self.manifest.duplicates)
         return pl.scan_parquet(path, glob=False, hive_partitioning=False)
 
     def scan_part(self, table: str, name: str) -> pl.LazyFrame:
@@ -565,7 +577,7 @@ class Snapshot:
         c = self.manifest.contacts
         if c is None or not c.book:
             return None
-        return pl.read_parquet(self.dir / c.book, glob=False)
+        return pl.read_parquet(self._named(c.book), glob=False)
 
 
 def _after(prefix: str) -> str | None:

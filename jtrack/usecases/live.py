@@ -16,7 +16,8 @@ Definitions (also in the README, "Live view"):
 - per minute: clock minutes (UTC) of the last hour; `events_per_minute` and
   `visitors_per_minute` count the 60 seconds up to `as_of`;
 - the hour: events from `as_of` minus one hour up to `as_of`; sources and the traffic table
-  count the sessions active in that hour (utm source, else the referring host; null: direct);
+  count the sessions active in that hour (sources the web sessions: utm source, else the
+  referring host; null: direct);
 - traffic: everything counts the `traffic` classes (people only by default) except the
   `traffic` table and the automated share, which count all traffic of the hour.
 """
@@ -372,6 +373,7 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
         "id",
         "customer_id",
         "event_count",
+        "type",
         traffic_class=pl.col("traffic_class").fill_null(HUMAN)
         if "traffic_class" in s_cols
         else pl.lit(HUMAN),
@@ -448,8 +450,10 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
     ).with_columns(pl.col("events", "visitors").fill_null(0))
     scope = traffic_scope(s_df, opts.traffic)
     shown_sessions = s_df.filter(traffic_expr(opts.traffic))
-    sources = _ranked(
-        shown_sessions.group_by("source", "medium").agg(
+    sources = _ranked(  # (visits: an app or custom session came from no page)
+        shown_sessions.filter(pl.col("type") == "web")
+        .group_by("source", "medium")
+        .agg(
             sessions=pl.len().cast(pl.Int64),
             visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
         ),
