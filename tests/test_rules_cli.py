@@ -64,9 +64,16 @@ def test_check_warns_of_half_an_allowance(in_tmp: Path) -> None:
     path = write_rules(in_tmp, '[usage]\nusers = 25\n\n[[segment]]\nid = "x"\n', "also.toml")
     res = invoke("rules", "check", path)
     assert res.exit_code == 2 and res.stderr.startswith(f"warning: {path}: [usage] has users")
-    path = write_rules(in_tmp, "[usage]\nusers = 25\nper_user = -1\n", "bad.toml")
-    res = invoke("rules", "check", path)
-    assert res.exit_code == 2 and "warning" not in res.stderr and "usage.per_user" in res.stderr
+    # (not where the half is itself a problem: a bad value, a misspelt key)
+    for text, key in (
+        ("users = 25\nper_user = -1\n", "usage.per_user"),
+        ("user = 25\nper_user = 100\n", "usage.user"),
+    ):
+        path = write_rules(in_tmp, f"[usage]\n{text}", "bad.toml")
+        res = invoke("rules", "check", path)
+        assert res.exit_code == 2 and "warning" not in res.stderr and key in res.stderr
+    res = invoke("rules", "check", in_tmp / "none.toml", "-f", "json", "-o", in_tmp / "v.json")
+    assert res.exit_code == 1 and json.loads((in_tmp / "v.json").read_text())["warnings"] == []
     path = write_rules(in_tmp, "[usage]\nusers = 25\nper_user = 10000\n", "whole.toml")
     res = invoke("rules", "check", path)
     assert res.exit_code == 0 and res.stderr == ""

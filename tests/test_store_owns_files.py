@@ -197,3 +197,27 @@ def test_a_run_over_a_store_missing_a_file_it_names_stops(tmp_path: Path, name: 
     assert res.exit_code == 1
     assert f"{name}: a file of the store is missing (hint: the store is damaged: " in res.output
     assert (store / "CURRENT").read_text().strip() == version
+
+
+def test_a_store_missing_its_contacts_book_says_how_to_write_it_again(tmp_path: Path) -> None:
+    """Polars' bare "No such file or directory" before; the book alone can be written again
+    (no rollback, no rebuild), as the hint says."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    store, contacts = str(tmp_path / "st"), str(sample / "contacts.csv")
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        return runner.invoke(app, [*args, "--store", store])
+
+    assert (
+        run("sessionize", str(sample / "events.parquet"), "--contacts", contacts, "-q").exit_code
+        == 0
+    )
+    (tmp_path / "st" / "current" / "contacts.parquet").unlink()
+    res = run("card", "c7352fd5")
+    assert res.exit_code == 1
+    assert "contacts.parquet: a file of the store is missing (hint: the store's copy" in res.output
+    assert run("sessionize", "--no-contacts", "-q").exit_code == 0
+    assert run("sessionize", "--contacts", contacts, "-q").exit_code == 0
+    res = run("card", "c7352fd5")
+    assert res.exit_code == 0 and res.output.startswith("🌐 Olivia Wilson")

@@ -43,7 +43,7 @@ from jtrack.read import rotated_copies
 from jtrack.render.live import ViewState, keys_line, log_line, render_frame_text, sparkline
 from jtrack.store import Store
 from jtrack.usecases.live import LiveOptions, live_frame, view_sessions
-from tests.helpers import genesys_line
+from tests.helpers import flat_event, flat_frame, genesys_line
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -207,21 +207,36 @@ def test_the_hour_sources_count_web_sessions_only(tmp_path: Path) -> None:
     dispatched = json.loads(page("d01", "v2", 3, "/"))
     dispatched["session"] = {"id": "order-1", "type": "delivery"}
     dispatched["webEvent"] = {"eventName": "order_dispatched", "userAgentString": CHROME}
+    # (an app session a campaign brought is one of the sources, as in the report's Campaigns)
+    pushed = flat_event(
+        "a01",
+        "v3",
+        at(4),
+        event_type="AppEvent",
+        kind="app",
+        event_name="app_opened",
+        source_session_type="app",
+        page_url=None,
+        mkt_campaign_source="push",
+        mkt_campaign_medium="app",
+        user_agent_string=CHROME,
+    )
     lines = [
         page("e01", "v1", 0, "/a", referrer={"hostname": "www.google.com", "medium": "search"}),
         json.dumps(dispatched),
     ]
-    src = tmp_path / "events.jsonl"
+    src, app = tmp_path / "events.jsonl", tmp_path / "app.parquet"
     src.write_text("\n".join(lines) + "\n")
+    flat_frame([pushed]).write_parquet(app)
     st = Store(tmp_path / "store")
     try:
-        run_sessionize([str(src)], st)
+        run_sessionize([str(src), str(app)], st)
         f = live_frame(st, LiveOptions(as_of=at(10), traffic=("human", "suspect")))
     finally:
         st.close()
-    assert sorted(f.active.get_column("type").to_list()) == ["delivery", "web"]
+    assert sorted(f.active.get_column("type").to_list()) == ["app", "delivery", "web"]
     sources = {(r["source"], r["medium"]): r["sessions"] for r in f.tables["sources"].to_dicts()}
-    assert sources == {("www.google.com", "search"): 1}
+    assert sources == {("www.google.com", "search"): 1, ("push", "app"): 1}
 
 
 def test_the_automated_share_counts_all_traffic_of_the_hour(store: Store) -> None:

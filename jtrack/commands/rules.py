@@ -132,15 +132,21 @@ def check_cmd(
             from jtrack.config import CONFIG_ENV, DEFAULT_NAME
 
             looked = file or os.environ.get(CONFIG_ENV) or DEFAULT_NAME
-            verdict = {"file": str(looked), "valid": False, "problems": [], "error": str(exc)}
+            verdict = {
+                "file": str(looked),
+                "valid": False,
+                "problems": [],
+                "warnings": [],
+                "error": str(exc),
+            }
             text = serialize.to_json(verdict) if out_fmt == Format.json else f"error: {exc}\n"
             write_text(text, output)
         raise
     # half an allowance (valid: --users or --per-user may give the other half; a key that
     # is itself a problem is said as that)
     warnings = []
-    faulty = {p.where for p in problems}
-    if ("users" in keys) != ("per_user" in keys) and not faulty & {"usage.users", "usage.per_user"}:
+    faulty = any(p.where.startswith("usage") for p in problems)  # (a misspelt `user`, say)
+    if ("users" in keys) != ("per_user" in keys) and not faulty:
         has, lacks = ("users", "per_user") if "users" in keys else ("per_user", "users")
         warnings.append(
             f"{path}: [usage] has {has} but no {lacks}: the allowance is users x per_user, "
@@ -164,7 +170,7 @@ def check_cmd(
         )
     elif output is not None:  # (the file says the verdict: never a "valid" left from before)
         n = len(problems)
-        lines = [str(p) for p in problems] + [f"warning: {w}" for w in warnings]
+        lines = [f"warning: {w}" for w in warnings] + [str(p) for p in problems]
         total = f"{path}: invalid: {n} problem{'s' if n != 1 else ''}"
         write_text("".join(f"{line}\n" for line in [*lines, total]), output)
     for w in warnings:

@@ -534,13 +534,15 @@ class Snapshot:
             .get_column("line")
         )
 
-    def _named(self, rel: str) -> Path:
+    def _named(self, rel: str, hint: str | None = None) -> Path:
         """The version's file `rel`, which its manifest names: never read as "none" when it
         is gone (a run would commit a store that lost what it held), but a StoreError that
-        names it and a version without it."""
+        names it and `hint`, else a version without it."""
         path = self.dir / rel
         if path.is_file():
             return path
+        if hint is not None:
+            raise StoreError(f"{path}: a file of the store is missing", hint=hint)
         hint = "the store is damaged; `jtrack store rollback` picks a version"
         if self.dir.parent.name == VERSIONS:
             from jtrack.store.store import VERIFY_HINT, Store, damaged_hint
@@ -577,7 +579,11 @@ class Snapshot:
         c = self.manifest.contacts
         if c is None or not c.book:
             return None
-        return pl.read_parquet(self._named(c.book), glob=False)
+        lost = (  # (the book alone: no need to roll back or rebuild)
+            "the store's copy of its contacts file is gone: `jtrack sessionize --no-contacts`, "
+            "then `jtrack sessionize --contacts FILE`, writes it again"
+        )
+        return pl.read_parquet(self._named(c.book, lost), glob=False)
 
 
 def _after(prefix: str) -> str | None:

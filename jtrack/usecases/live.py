@@ -16,8 +16,8 @@ Definitions (also in the README, "Live view"):
 - per minute: clock minutes (UTC) of the last hour; `events_per_minute` and
   `visitors_per_minute` count the 60 seconds up to `as_of`;
 - the hour: events from `as_of` minus one hour up to `as_of`; sources and the traffic table
-  count the sessions active in that hour (sources the web sessions: utm source, else the
-  referring host; null: direct);
+  count the sessions active in that hour (sources the web sessions and the others a
+  campaign brought: utm source, else the referring host; null: direct);
 - traffic: everything counts the `traffic` classes (people only by default) except the
   `traffic` table and the automated share, which count all traffic of the hour.
 """
@@ -384,6 +384,7 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
         medium=pl.when(label_text("mkt_campaign_source").is_not_null())
         .then(label_text("mkt_campaign_medium"))
         .otherwise(label_text("referrer_medium")),
+        _campaign=label_text("mkt_campaign_source").is_not_null(),
     )
     shown = events.filter(traffic_expr(opts.traffic))
     # per row (traffic_expr is a literal for all classes, which sums to 1)
@@ -450,8 +451,9 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
     ).with_columns(pl.col("events", "visitors").fill_null(0))
     scope = traffic_scope(s_df, opts.traffic)
     shown_sessions = s_df.filter(traffic_expr(opts.traffic))
-    sources = _ranked(  # (visits: an app or custom session came from no page)
-        shown_sessions.filter(pl.col("type") == "web")
+    sources = _ranked(  # (visits, and app sessions a campaign brought: an app or custom
+        # session came from no page, and is no direct visit)
+        shown_sessions.filter((pl.col("type") == "web") | pl.col("_campaign"))
         .group_by("source", "medium")
         .agg(
             sessions=pl.len().cast(pl.Int64),
