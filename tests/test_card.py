@@ -205,6 +205,22 @@ def test_card_matches_its_golden_file(
     assert all(cell_len(line) <= width for line in text.splitlines())
 
 
+@pytest.mark.parametrize("ascii", [False, True])
+def test_a_narrow_card_breaks_its_counts_and_times_between_their_parts(
+    sample_store: Store, picks: dict[str, str], ascii: bool
+) -> None:
+    """At 60 columns the card's second line broke inside "visit 1 of 3", and a start time
+    inside its local date."""
+    card = build_card(sample_store, picks["known"], as_of=AS_OF_DT).to_dict()
+    visit = f"visit {card['visit']['number']} of {card['visit']['of']}"
+    for width in (50, 60, 72):
+        lines = render_card_text(card, width=width, ascii=ascii).splitlines()
+        assert all(cell_len(line) <= width for line in lines)
+        assert any(line.strip().endswith(visit) for line in lines[1:4]), lines[:4]
+        local = [line for line in lines[:8] if "local " in line]
+        assert len(local) == 2 and all(re.search(r"local \S+ \S+ \S+$", x) for x in local)
+
+
 def test_card_with_details_and_ascii_match_their_golden_files(
     sample_store: Store, picks: dict[str, str]
 ) -> None:

@@ -232,10 +232,12 @@ def _badge(card: dict[str, Any], g: _Glyphs) -> Text | None:
     return t
 
 
-def _summary_line(card: dict[str, Any], g: _Glyphs) -> Text:
+def _summary_line(card: dict[str, Any], g: _Glyphs, width: int) -> Text:
+    """Duration and counts, broken between them where the width ends (at 60 columns the
+    line broke inside "visit 1 of 3")."""
     cnt = card["counts"]
     visit = card["visit"]
-    return _join(
+    return _wrap_parts(
         [
             Text(card["timing"]["duration"] or "0:00:00", style="bold"),
             _plural(cnt["events"], "event"),
@@ -243,22 +245,23 @@ def _summary_line(card: dict[str, Any], g: _Glyphs) -> Text:
             _plural(cnt["searches"], "search", "searches"),
             f"visit {visit['number']} of {visit['of']}" if visit["number"] else None,
         ],
+        width,
         g,
     )
 
 
-def _times(card: dict[str, Any], g: _Glyphs) -> Table:
+def _times(card: dict[str, Any], g: _Glyphs, width: int) -> Table:
+    """Start and end, in UTC and the visitor's zone: the local time goes to a line of its
+    own where both do not fit (it broke inside the date)."""
     tm = card["timing"]
     rows = []
     for label, utc, local in (
         ("Start", tm["start"], tm["start_local"]),
         ("End", tm["end"], tm["end_local"]),
     ):
-        v = Text(_when(utc, g))
         loc = _local(local, tm["timezone"])
-        if loc:
-            v.append(g.sep, style="dim")
-            v.append("local " + loc)
+        room = width - len("Start") - 2
+        v = _wrap_parts([_when(utc, g), "local " + loc if loc else None], room, g)
         rows.append((label, v))
     return _kv_grid(rows, 0)
 
@@ -628,8 +631,8 @@ class CardView:
         parts: list[RenderableType] = [
             _title(card, g),
             *([Padding(_fit(badge, width - indent, g), (0, 0, 0, indent))] if badge else []),
-            Padding(_summary_line(card, g), (0, 0, 0, 3 if not g.ascii else 6)),
-            Padding(_times(card, g), (0, 0, 0, 3 if not g.ascii else 6)),
+            Padding(_summary_line(card, g, width - indent), (0, 0, 0, indent)),
+            Padding(_times(card, g, width - indent), (0, 0, 0, indent)),
             Text(""),
             *_current_page(card, g),
             Text(""),
