@@ -82,3 +82,32 @@ def test_sessions_filter_on_the_segments_and_outcomes_their_rules_add(tmp_path: 
     assert res.exit_code == 0 and both and all(seg in r["segments"] for r in both)
     res = runner.invoke(app, ["sessions", "--store", str(store), "--where", f"segments~{seg}"])
     assert res.exit_code == 2 and "come from a rules file" in res.stderr
+
+
+def test_an_empty_rules_file_lists_the_exports_own_segments_and_outcomes(tmp_path: Path) -> None:
+    """As `--help` and the README say: `--rules /dev/null` (no rules of one's own) gives
+    the segment and outcome events the export recorded, per session."""
+    events = ROOT / "sample_data" / "events.jsonl"
+    store = str(tmp_path / "store")
+    assert runner.invoke(app, ["sessionize", str(events), "--store", store, "-q"]).exit_code == 0
+    res = runner.invoke(
+        app,
+        [
+            *("sessions", "--store", store, "--rules", "/dev/null", "--traffic", "all"),
+            *("--columns", "id,segments,outcomes", "-f", "jsonl"),
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    recorded = [json.loads(line) for line in events.read_text().splitlines()]
+    segments = {
+        e["segmentAssignmentEvent"]["segment"]["id"]
+        for e in recorded
+        if "segmentAssignmentEvent" in e
+    }
+    outcomes = {
+        e["outcomeAchievedEvent"]["outcome"]["id"] for e in recorded if "outcomeAchievedEvent" in e
+    }
+    assert segments and outcomes
+    assert {s for r in rows for s in r["segments"]} == segments
+    assert {o for r in rows for o in r["outcomes"]} == outcomes

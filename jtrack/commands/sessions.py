@@ -64,7 +64,8 @@ def sessions_cmd(
         typer.Option(
             "--rules",
             help="Rules file: add each session's matched `segments` and achieved `outcomes` "
-            "(jtrack's own and the export's) as list columns.",
+            "(jtrack's own and the export's) as list columns; an empty file (/dev/null) "
+            "adds the export's alone.",
             show_default=False,
             readable=False,
             metavar="<file>",
