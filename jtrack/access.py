@@ -1052,6 +1052,27 @@ def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) ->
     if "contact_id" in out.columns:  # a contact whose id is an email or a phone number
         cid = _holds_details(pl.col("contact_id"))
         out = out.with_columns(_masked_where("contact_id", cid, policy))
-    if "reason" in out.columns:  # (`also on contact +34611393744`)
-        out = out.with_columns(_emails_masked(pl.col("reason")).alias("reason"))
+    if "reason" in out.columns:  # (`also on contact +34611393744: not used for matching`)
+        reason = pl.col("reason")
+        # the contact ids it names as the contact_id column shows them (hashed under
+        # --redact, so that one warning can be matched with another); other text masked
+        ids = reason.str.extract(_ALSO_ON, 1)
+        each = pl.element()
+        shown_ids = ids.str.split(", ").list.eval(
+            pl.when(_holds_details(each)).then(_masked(each, policy)).otherwise(each)
+        )
+        out = out.with_columns(
+            pl.when(ids.is_not_null())
+            .then(
+                pl.lit("also on contact ")
+                + shown_ids.list.join(", ")
+                + reason.str.extract(_ALSO_ON, 2)
+            )
+            .otherwise(_emails_masked(reason))
+            .alias("reason")
+        )
     return out
+
+
+#: The reason a contacts file's identifier is not used: `also on contact A, B: ...`.
+_ALSO_ON = r"^also on contact (.*?)(: not used for matching)$"

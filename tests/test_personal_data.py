@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -825,6 +826,10 @@ def test_contact_ids_in_the_contacts_files_warnings_are_masked_too(world, tmp_pa
         assert res.exit_code == 0, res.stderr
         assert "also on contact" in res.stderr, res.stderr
         assert ADA_EMAIL not in res.stderr and BOB_PHONE not in res.stderr, (extra, res.stderr)
+        if extra:  # (the ids a reason names hashed as the contact they are: `•••` before)
+            named = set(re.findall(r"\(contact (h:[0-9a-f]{16})\)", res.stderr))
+            also = set(re.findall(r"also on contact (h:[0-9a-f]{16}):", res.stderr))
+            assert len(named) == 2 and also == named, res.stderr
     full = _run(world, "contacts", "--contacts", str(book), "-f", "csv", role="supervisor")
     assert f"(contact {ADA_EMAIL})" in full.stderr
 
