@@ -400,6 +400,13 @@ def test_the_summary_counts_visitors_sessionized_apart_from_the_sessions_written
     assert "2 visitors sessionized" in lines
     assert "2 new sessions, 0 changed, 0 removed" in lines
     assert any(line.startswith("visitors") and line.split()[1] == "1" for line in lines)
+    # the next run's line counts the sessions it left as they were too (#16: "sessions
+    # added/changed/unchanged"; only JSON had them)
+    more = tmp_path / "f.parquet"
+    flat_frame([flat_event("b1", "v3", T0 + timedelta(hours=3))]).write_parquet(more)
+    res = _run("sessionize", str(more), "--store", str(tmp_path / "st"))
+    assert res.exit_code == 0, res.stderr
+    assert "1 new session, 0 changed, 0 removed, 2 unchanged" in res.stdout
 
 
 def test_a_rules_file_that_cannot_be_read_is_exit_1_from_jtrack_not_2_from_click(

@@ -62,6 +62,9 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
                 said = f"{_n(added, 'session')} written, replacing the store's {removed:,}"
             else:
                 said = f"{_n(added, 'new session')}, {changed:,} changed, {removed:,} removed"
+                unchanged = int(run.get("sessions_unchanged") or 0)
+                if unchanged:  # (an incremental run: the store's others, left as they were)
+                    said += f", {unchanged:,} unchanged"
             rows.append(("", "", said))
             if run.get("mode") == "rebuild":
                 rows.append(("", "", "every session was rebuilt"))
