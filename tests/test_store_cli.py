@@ -96,6 +96,12 @@ def test_store_table_says_what_an_admin_checks_and_the_last_inputs_and_runs(
     assert "/day0.parquet" not in res.stdout and "/day11.parquet" in res.stdout
     every = CliRunner().invoke(app, ["store", "--store", str(store.root), "--all"])
     assert "the last 10" not in every.stdout and "/day0.parquet" in every.stdout
+    # the files' fingerprints (#16: "name, size, fingerprint, rows, when"), by their first 12
+    # characters where the table has room (only -f json had them)
+    assert "not shown at 80 columns: sha256 (a wider terminal, or -f json, shows it)" in res.stdout
+    wide = CliRunner().invoke(app, ["store", "--store", str(store.root)], env={"COLUMNS": "200"})
+    sha = store.read_manifest().inputs[-1].sha256
+    assert sha and f"  {sha[:12]}  " in wide.stdout and sha not in wide.stdout
 
 
 def test_store_table_keeps_the_file_names_goes_to_o_and_has_no_trailing_blanks(

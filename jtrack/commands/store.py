@@ -69,6 +69,8 @@ def store_cmd(
         }
         ctx.obj = {k: v for k, v in given.items() if v is not None}
         return
+    import polars as pl
+
     from jtrack.store import Store
     from jtrack.usecases.store_info import overview
 
@@ -84,7 +86,9 @@ def store_cmd(
 
     from jtrack.render.table import FrameTable
 
-    inputs = info["inputs"].drop("sha256")
+    # (the fingerprint by its first 12 characters, as git shows a commit; dropped first
+    # where the table does not fit: -f json has it whole)
+    inputs = info["inputs"].with_columns(pl.col("sha256").str.slice(0, 12))
     runs = info["runs"].select(
         "run", "mode", "finished", "files_read", "events_added", "sessions_added", "reason"
     )
@@ -94,7 +98,7 @@ def store_cmd(
         if shown.height < frame.height:  # (a year of nightly runs: 365 lines of each)
             title += f": the last {shown.height} of {frame.height:,} (--all, or -f json)"
         parts.append(
-            FrameTable(shown, title, tails=("name",))
+            FrameTable(shown, title, tails=("name",), extra=("sha256",))
             if what == "inputs"
             else FrameTable(shown, title, wrap=("reason",))  # (a short text: whole)
         )
