@@ -407,6 +407,10 @@ def test_the_summary_counts_visitors_sessionized_apart_from_the_sessions_written
     res = _run("sessionize", str(more), "--store", str(tmp_path / "st"))
     assert res.exit_code == 0, res.stderr
     assert "1 new session, 0 changed, 0 removed, 2 unchanged" in res.stdout
+    # (a rebuild works every session out again: none is said to be left as it was)
+    res = _run("sessionize", "--rebuild", "--store", str(tmp_path / "st"))
+    assert res.exit_code == 0, res.stderr
+    assert "every session was rebuilt" in res.stdout and "unchanged" not in res.stdout
 
 
 def test_a_rules_file_that_cannot_be_read_is_exit_1_from_jtrack_not_2_from_click(

@@ -63,7 +63,7 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
             else:
                 said = f"{_n(added, 'new session')}, {changed:,} changed, {removed:,} removed"
                 unchanged = int(run.get("sessions_unchanged") or 0)
-                if unchanged:  # (an incremental run: the store's others, left as they were)
+                if unchanged and run.get("mode") == "incremental":  # (the store's others)
                     said += f", {unchanged:,} unchanged"
             rows.append(("", "", said))
             if run.get("mode") == "rebuild":
