@@ -1063,11 +1063,7 @@ def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) ->
         )
         out = out.with_columns(
             pl.when(ids.is_not_null())
-            .then(
-                pl.lit("also on contact ")
-                + shown_ids.list.join(", ")
-                + reason.str.extract(_ALSO_ON, 2)
-            )
+            .then(pl.lit("also on contact ") + shown_ids.list.join(", ") + pl.lit(_NOT_USED))
             .otherwise(_emails_masked(reason))
             .alias("reason")
         )
@@ -1075,4 +1071,5 @@ def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) ->
 
 
 #: The reason a contacts file's identifier is not used: `also on contact A, B: ...`.
-_ALSO_ON = r"^also on contact (.*?)(: not used for matching)$"
+_NOT_USED = ": not used for matching"
+_ALSO_ON = rf"^also on contact (.*?){re.escape(_NOT_USED)}$"

@@ -367,6 +367,8 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
     )
     sessions_all = store.scan_sessions()
     s_cols = sessions_all.collect_schema().names()
+    utm = label_text("mkt_campaign_source")
+    campaign = utm.is_not_null()
     hour_sessions = sessions_all.filter(
         (pl.col("ended_date") > _lit_time(start)) & (pl.col("created_date") <= t_now)
     ).select(
@@ -378,13 +380,11 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
         if "traffic_class" in s_cols
         else pl.lit(HUMAN),
         # (labels as the report's: blank is missing, a host in lower case)
-        source=pl.coalesce(
-            label_text("mkt_campaign_source"), label_text("referrer_hostname", lower=True)
-        ),
-        medium=pl.when(label_text("mkt_campaign_source").is_not_null())
+        source=pl.coalesce(utm, label_text("referrer_hostname", lower=True)),
+        medium=pl.when(campaign)
         .then(label_text("mkt_campaign_medium"))
         .otherwise(label_text("referrer_medium")),
-        _campaign=label_text("mkt_campaign_source").is_not_null(),
+        _campaign=campaign,
     )
     shown = events.filter(traffic_expr(opts.traffic))
     # per row (traffic_expr is a literal for all classes, which sums to 1)
