@@ -228,43 +228,89 @@ def check_rejects_target(
     store_root: str | os.PathLike[str] | None = None,
     allowed: Iterable[str | os.PathLike[str]] = (),
 ) -> None:
-    """UsageError (exit 2) when a rejects path names one of the run's input files or lies
-    inside the store (its lock, CURRENT, snapshots, ...); `allowed` lists store paths that
-    are the store's own rejects file. Symlinks are resolved before comparing. And one that
-    could not be written (check_writable: OutputError, exit 1)."""
-    target = Path(path)
+    """UsageError (exit 2) when a rejects path is `-`, names one of the run's input files or
+    lies inside the store (its lock, CURRENT, snapshots, ...); `allowed` lists store paths
+    that are the store's own rejects file. See check_output_target."""
     if os.fspath(path) == "-":  # (as -o takes it: stdout, which carries the run's listing)
         raise UsageError(
             "--rejects -: the rejected rows go to a file, not standard output",
             hint="name a file: --rejects rejects.jsonl",
         )
+    check_output_target(
+        path,
+        option="--rejects",
+        inputs=inputs,
+        store_root=store_root,
+        allowed=allowed,
+        what="rejects",
+    )
+
+
+def check_output_target(
+    path: str | os.PathLike[str],
+    *,
+    option: str = "-o",
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    store_root: str | os.PathLike[str] | None = None,
+    allowed: Iterable[str | os.PathLike[str]] = (),
+    what: str = "the output",
+) -> None:
+    """UsageError (exit 2) when a file jtrack is asked to write (`option`'s value) is one of
+    the files the command reads (`inputs`: files, or folders and globs as given, whose data
+    files it reads; a data file written into an input folder would be read by the next run)
+    or lies inside the store at `store_root` (but for `allowed` paths). Symlinks are
+    resolved before comparing. And one that could not be written (check_writable:
+    OutputError, exit 1). Devices and FIFOs (/dev/stdout) are never refused."""
+    target = Path(path)
     if is_special_file(target):
         return
     resolved = target.resolve()
     for inp in inputs:
-        p = Path(inp)
         if os.fspath(inp) == "-":
             continue
-        same = False
-        try:
-            same = os.path.samefile(p, target)
-        except OSError:
-            same = p.resolve() == resolved
-        if same:
-            raise UsageError(
-                f"--rejects {target}: that is an input file of this run",
-                hint="write rejects to another file, e.g. rejects.jsonl",
-            )
+        why = _reads(Path(inp), target, resolved)
+        if why is not None:
+            raise UsageError(f"{option} {target}: {why}", hint=f"write {what} to another file")
     if resolved in {Path(a).resolve() for a in allowed}:
         return  # (the store's own rejects file)
     if store_root is not None:
         root = Path(store_root).resolve()
         if resolved == root or root in resolved.parents:
             raise UsageError(
-                f"--rejects {target}: that is inside the store ({root})",
-                hint="the store keeps its own files; write rejects outside it",
+                f"{option} {target}: that is inside the store ({root})",
+                hint=f"the store keeps its own files; write {what} outside it",
             )
     check_writable(target)
+
+
+def _reads(source: Path, target: Path, resolved: Path) -> str | None:
+    """What reading `source` (a file, a folder or a glob, as a command takes it) does with
+    `target` (`resolved`: its real path): "reads" it, or "would read" it once written
+    (a file of events in a folder or matching a pattern it reads); None: neither."""
+    from jtrack.read.sources import is_data_file
+
+    try:
+        if os.path.samefile(source, target):
+            return "that is a file this command reads"
+    except OSError:
+        if source.resolve() == resolved:
+            return "that is a file this command reads"
+    would = (
+        f"inside what this command reads events from ({source}): the next run would read "
+        "it as events"
+    )
+    if source.is_dir():
+        inside = source.resolve() in resolved.parents
+        return would if inside and is_data_file(target) else None
+    if source.exists() or not any(c in os.fspath(source) for c in "*?["):
+        return None
+    import fnmatch
+
+    pattern = os.path.abspath(source)
+    for name in (os.path.abspath(target), os.fspath(resolved)):
+        if fnmatch.fnmatch(name, pattern) and is_data_file(Path(name)):
+            return would
+    return None
 
 
 def write_rejects(
@@ -285,6 +331,7 @@ __all__ = [
     "OutputError",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_output_target",
     "check_rejects_target",
     "check_writable",
     "is_special_file",

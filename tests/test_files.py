@@ -227,15 +227,15 @@ def test_an_enospc_from_the_writer_is_an_output_error(tmp_path: Path) -> None:
 def test_rejects_naming_an_input_file_is_refused(tmp_path: Path) -> None:
     inp = tmp_path / "events.jsonl"
     inp.write_text("{}\n")
-    with pytest.raises(UsageError, match="input file") as err:
+    with pytest.raises(UsageError, match="a file this command reads") as err:
         check_rejects_target(inp, inputs=[str(inp)])
     assert err.value.exit_code == ExitCode.USAGE
     link = tmp_path / "link.jsonl"
     link.symlink_to(inp)
-    with pytest.raises(UsageError, match="input file"):
+    with pytest.raises(UsageError, match="a file this command reads"):
         check_rejects_target(link, inputs=[inp])
     (tmp_path / "sub").mkdir()
-    with pytest.raises(UsageError, match="input file"):
+    with pytest.raises(UsageError, match="a file this command reads"):
         check_rejects_target(inp, inputs=[tmp_path / "sub" / ".." / "events.jsonl"])
     check_rejects_target(tmp_path / "rejects.jsonl", inputs=[inp])  # another file: fine
 
@@ -280,3 +280,80 @@ def test_sessionize_refuses_rejects_over_an_input_or_into_the_store(tmp_path: Pa
         assert res.exit_code == ExitCode.USAGE, res.stderr
         assert "--rejects" in res.stderr
     assert inp.read_text() == text
+
+
+def test_an_output_in_a_folder_or_pattern_read_is_refused_when_it_would_be_read(
+    tmp_path: Path,
+) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "day1.jsonl").write_text("{}\n")
+    cases = {
+        str(exports): ("rejects.jsonl", "sessions.parquet", "x.json.gz"),
+        f"{exports}/*": ("rejects.jsonl", "sessions.parquet", "x.json.gz"),
+        f"{exports}/*.jsonl": ("rejects.jsonl",),
+    }
+    for source, names in cases.items():
+        for name in names:
+            with pytest.raises(UsageError, match="the next run would read it as events"):
+                files.check_output_target(exports / name, inputs=[source])
+        files.check_output_target(exports / "report.md", inputs=[source])  # never read: fine
+    files.check_output_target(tmp_path / "rejects.jsonl", inputs=[exports])
+    files.check_output_target(exports / "x.parquet", inputs=[f"{exports}/*.jsonl"])
+
+
+def _sessions_of(store: Path) -> int:
+    res = runner.invoke(app, ["sessions", "--store", str(store), "-f", "csv", "--columns", "id"])
+    assert res.exit_code == 0, res.stderr
+    return len(res.stdout.splitlines()) - 1
+
+
+def test_o_never_overwrites_a_file_the_command_reads_nor_the_store(
+    store: Path, tmp_path: Path
+) -> None:
+    """-o naming an export, the contacts file or a file of the store was written over (the
+    export lost, the store shrunk to one session): refused, exit 2, nothing changed."""
+    events = tmp_path / "events.jsonl"
+    text = (ROOT / "sample_data" / "events.jsonl").read_text()
+    events.write_text(text)
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text((ROOT / "sample_data" / "contacts.csv").read_text())
+    new_store = tmp_path / "new"
+    sessions = _sessions_of(store)
+    part = next((store / "current" / "sessions").glob("*.parquet"))
+    before = part.read_bytes()
+    calls = [
+        ["sessionize", str(events), "--store", str(new_store), "-o", str(events)],
+        ["sessionize", str(events), "--store", str(new_store), "-f", "csv",
+         "--contacts", str(contacts), "-o", str(contacts)],
+        ["usage", str(events), "--month", "2026-10", "-o", str(events)],
+        ["report", str(tmp_path), "--month", "2026-10", "-o", str(tmp_path / "more.json")],
+        ["sessions", "--store", str(store), "--limit", "1", "-o", str(part)],
+        ["sessions", "--store", str(store), "-f", "csv", "--contacts", str(contacts),
+         "-o", str(contacts)],
+        ["contacts", "--store", str(store), "--contacts", str(contacts), "-o", str(contacts)],
+        ["store", "--store", str(store), "-f", "json", "-o", str(store / "current" / "x.json")],
+    ]  # fmt: skip
+    for args in calls:
+        res = runner.invoke(app, args)
+        assert res.exit_code == ExitCode.USAGE, (args, res.stderr)
+        assert res.stderr.startswith("error: -o ") and "(hint: " in res.stderr, res.stderr
+        assert res.stdout == ""
+    assert not new_store.exists()  # (refused before the run)
+    assert events.read_text() == text
+    assert contacts.read_text() == (ROOT / "sample_data" / "contacts.csv").read_text()
+    assert part.read_bytes() == before and _sessions_of(store) == sessions
+    assert not (tmp_path / "more.json").exists()
+    ok = runner.invoke(app, ["sessions", "--store", str(store), "-o", str(tmp_path / "s.csv")])
+    assert ok.exit_code == 0 and (tmp_path / "s.csv").exists()
+
+
+def test_watch_html_is_refused_inside_the_store(store: Path, tmp_path: Path) -> None:
+    res = runner.invoke(
+        app,
+        ["watch", str(tmp_path), "--store", str(store), "--once", "-q",
+         "--html", str(store / "live.html")],
+    )  # fmt: skip
+    assert res.exit_code == ExitCode.USAGE, res.stderr
+    assert "--html" in res.stderr and "inside the store" in res.stderr
+    assert not (store / "live.html").exists()

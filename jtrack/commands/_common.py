@@ -125,14 +125,67 @@ INTERRUPTED = (
 )
 
 
+#: The files a command reads (its sources, contacts, rules and config files as named) and
+#: its store's folder (None: the default store; False: no store), which `-o` must not
+#: overwrite: set when the command starts (handle_errors) and when it opens its store
+#: (open_store, guard_store).
+_GUARDED: contextvars.ContextVar[tuple[tuple[str, ...], Path | bool | None]] = (
+    contextvars.ContextVar("jtrack_guarded", default=((), False))
+)
+#: The parameters of commands that name files the command reads.
+_INPUT_PARAMS = ("sources", "file", "contacts", "rules", "rules_file", "config")
+
+
+def _named_inputs(kwargs: dict[str, Any]) -> tuple[str, ...]:
+    paths: list[str] = []
+    for name in _INPUT_PARAMS:
+        value = kwargs.get(name)
+        values = value if isinstance(value, list | tuple) else [value]
+        paths += [os.fspath(v) for v in values if isinstance(v, str | os.PathLike)]
+    return tuple(paths)
+
+
+def guard_store(root: str | os.PathLike[str]) -> None:
+    """-o of this command never writes inside the store at `root`."""
+    _GUARDED.set((_GUARDED.get()[0], Path(root)))
+
+
+def check_output(output: Path | None) -> None:
+    """UsageError (exit 2) when -o names a file this command reads (a source, the contacts,
+    rules or config file) or one inside its store: a report must never overwrite an export
+    or the store (as --rejects, jtrack.files.check_output_target)."""
+    if output is None:
+        return
+    from jtrack.config import find_config
+    from jtrack.files import check_output_target
+
+    inputs, root = _GUARDED.get()
+    if root is None:
+        from jtrack.store.layout import default_store_path
+
+        root = default_store_path()
+    try:  # (the config found when none is named: ./jtrack.toml, $JTRACK_CONFIG)
+        found = find_config(None)
+    except JtrackError:
+        found = None
+    extra = (os.fspath(found),) if found is not None else ()
+    store_root = root if isinstance(root, Path) else None
+    check_output_target(output, inputs=(*inputs, *extra), store_root=store_root)
+
+
 def handle_errors(fn: F) -> F:
     """Turn JtrackError into one line on stderr and its exit code; Ctrl-C into 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            # own context: the output policy (jtrack.access) set by this command ends with it
-            return contextvars.copy_context().run(fn, *args, **kwargs)
+            # own context: the output policy (jtrack.access) set by this command ends with
+            # it, and the files -o must not overwrite
+            context = contextvars.copy_context()
+            store = kwargs.get("store", False)  # (None: the default store)
+            root = Path(store) if isinstance(store, str | os.PathLike) else store
+            context.run(_GUARDED.set, (_named_inputs(kwargs), root))
+            return context.run(fn, *args, **kwargs)
         except JtrackError as exc:
             if debug_enabled():
                 traceback.print_exc()
@@ -368,6 +421,7 @@ def write_text(text: str, output: Path | None, *, terminal: bool = False) -> Non
         return
     from jtrack.serialize import write_text_file  # safe temp file (jtrack.files)
 
+    check_output(output)
     write_text_file(text, output)
 
 
@@ -398,6 +452,7 @@ def emit_frame(
         write_text(serialize.to_markdown(df), output)
     elif fmt == Format.parquet:
         assert output is not None
+        check_output(output)
         serialize.write_parquet(df, output)
     else:
         from jtrack.render.table import FrameTable
@@ -639,4 +694,5 @@ def open_store(
     config = roles_config(rules, config)
     view = open_view(store, role=role, redact=redact, config=config)
     set_output_policy(view.policy)  # every output of this command is protected with it
+    guard_store(view.root)
     return view

@@ -16,9 +16,11 @@ from jtrack.commands._common import (
     RoleOpt,
     StoreOpt,
     check_on_error,
+    check_output,
     emit_frame,
     file_path,
     format_option,
+    guard_store,
     handle_errors,
     resolve_format,
     stdout_console,
@@ -62,8 +64,9 @@ def sessionize_cmd(
         bool | None,
         typer.Option(
             "--split-on-campaign-change/--no-split-on-campaign-change",
-            help="Start a new session when a visitor arrives from a different referrer "
-            "source or UTM campaign [default: the store's, off].",
+            help="Start a new session when a visitor arrives from another referrer or UTM "
+            "source/campaign than the session's own (its first event's) [default: the "
+            "store's, off].",
             show_default=False,
         ),
     ] = None,
@@ -257,16 +260,14 @@ def sessionize_cmd(
     # (a table it shows is laid out: a bad $JTRACK_WIDTH before the run, not after its
     # commit; -q shows none)
     out_fmt = resolve_format(fmt, output, FORMATS, check_width=shows)
-    if output is not None:  # refused before the run changes the store
-        from jtrack.files import check_writable
-
-        check_writable(output)
     policy = None
     if shows or role is not None or redact:  # (a bad role or config fails before the run)
         from jtrack.access import load_policy
 
         policy = load_policy(role, redact=redact)
     st = Store.open(store)
+    guard_store(st.root)
+    check_output(output)  # refused before the run changes the store
     session = _session_options(st, gap, split_on_campaign_change, max_duration)
     if rejects is not None:
         from jtrack.files import check_rejects_target

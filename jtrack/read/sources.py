@@ -49,7 +49,8 @@ _DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".pq")
 _COMPRESSED = ("", ".gz", ".zst")
 
 
-def _is_data_file(p: Path) -> bool:
+def is_data_file(p: Path) -> bool:
+    """Whether a folder's walk reads `p`, by its name (events: JSON, JSON lines, Parquet)."""
     name = p.name.lower()
     return any(name.endswith(s + c) for s in _DATA_SUFFIXES for c in _COMPRESSED)
 
@@ -267,7 +268,7 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
         except UsageError:
             continue  # (expand_sources says what is wrong)
         out.by_content += [
-            (str(f), _a_file(k)) for f in reached if _is_data_file(f) and (k := _magic_kind(f))
+            (str(f), _a_file(k)) for f in reached if is_data_file(f) and (k := _magic_kind(f))
         ]
         out.unreadable += unreadable
     # (a folder named twice, or a folder and a glob over it: each file said once)
@@ -320,7 +321,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
                 )
             # (a file named like an export whose bytes say otherwise is left out too, and
             # named by sessionize, as are folders below that cannot be read: see left_out)
-            files = [f for f in walked if _is_data_file(f) and _magic_kind(f) is None]
+            files = [f for f in walked if is_data_file(f) and _magic_kind(f) is None]
             if not files and stores:
                 continue  # only a jtrack store (its own, say): nothing to read, no error
             if not files and unreadable:  # (what it holds cannot be read)
@@ -331,7 +332,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
                     hint="check the permissions",
                 )
             if not files:
-                content = [f for f in walked if _is_data_file(f)]  # (all left out by content)
+                content = [f for f in walked if is_data_file(f)]  # (all left out by content)
                 if content:
                     raise UnreadableSourceError(
                         f"{s}: the directory holds no events: {_by_content(content)}",
