@@ -1215,3 +1215,26 @@ def test_the_live_view_is_ascii_with_ascii_or_where_stdout_is_not_utf8(
     sys.stdout.flush()
     out = sys.stdout.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
     assert out and out.isascii(), out
+
+
+def test_a_pattern_that_matches_nothing_yet_is_said_like_a_missing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jtrack watch 'exports/*.jsnl'` (a typo in the pattern) was as silent as a quiet day,
+    where a missing file named is warned about: the pattern is said too (-q as well), and
+    one that matches only files watch never reads."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "a.jsonl").write_text(page("e1", "v1", 0, "/") + "\n")
+    assert _once("exports/", tmp_path / "st").exit_code == 0
+    res = _once("exports/*.jsnl", tmp_path / "st")
+    assert res.exit_code == 0 and res.stderr == (
+        "warning: exports/*.jsnl: the pattern matches no file yet; watch reads the files it "
+        "matches once they appear (check the pattern)\n"
+    )
+    (tmp_path / "exports" / "b.csv").write_text("a,b\n")
+    res = _once("exports/*.csv", tmp_path / "st")
+    assert res.exit_code == 0 and res.stderr.startswith(
+        "warning: exports/*.csv: the pattern matches only CSV files, which are not read; "
+    ), res.stderr
+    assert _once("exports/*.jsonl", tmp_path / "st").stderr == ""

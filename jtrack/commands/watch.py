@@ -277,6 +277,12 @@ def watch_cmd(
     writer.background_removal = True  # a version a second: old ones go in a thread
     _check_store_outside(writer.root, sources, watched)
     view = open_store(store, role, redact, config=config)
+    if html is not None:  # (never over an export it follows, nor inside the store)
+        from jtrack.files import check_output_target
+
+        check_output_target(
+            html, option="--html", inputs=sources, store_root=writer.root, what="the page"
+        )
     loop = WatchLoop(cfg, writer, view)
     loop.run_warnings += missing_files(sources)  # (said with the first run's, -q too)
     if once:
@@ -354,13 +360,34 @@ def watch_targets(sources: Sequence[str]) -> list[tuple[str, bool]]:
 
 
 def missing_files(sources: Sequence[str]) -> list[str]:
-    """Warnings for the files named that are not there (yet): watch waits for them, but a
-    typo must not look like a quiet day."""
-    return [
-        f"{raw}: no such file yet; watch reads it once it appears (check the name)"
-        for raw in sources
-        if not _globbed(raw) and not Path(raw).exists()
-    ]
+    """Warnings for the files named that are not there (yet) and the patterns that match
+    none: watch waits for them, but a typo must not look like a quiet day."""
+    from jtrack.errors import JtrackError, UnreadableSourceError
+    from jtrack.read import expand_sources
+
+    out = []
+    for raw in sources:
+        if not _globbed(raw):
+            if not Path(raw).exists():
+                out.append(
+                    f"{raw}: no such file yet; watch reads it once it appears (check the name)"
+                )
+            continue
+        try:
+            expand_sources([raw])
+        except UnreadableSourceError:
+            continue  # (said with the run's problems)
+        except JtrackError as exc:
+            if "matches no file" in exc.message:
+                out.append(
+                    f"{raw}: the pattern matches no file yet; watch reads the files it "
+                    "matches once they appear (check the pattern)"
+                )
+            else:  # (only files it never reads: CSV, a store's)
+                out.append(
+                    f"{exc.message}; watch reads the event files it matches once they appear"
+                )
+    return out
 
 
 def run_sources(
