@@ -907,3 +907,24 @@ def test_a_book_reads_phones_and_emails_from_every_column_name_events_use(tmp_pa
     assert row["emails"] == ["jane.doe@example.org"]
     assert sorted(row["phones"]) == ["+12125550100", "+442079460958", "+447700900123"]
     assert invalid.height == 0
+
+
+def test_a_contacts_file_that_cannot_be_read_is_exit_1_with_a_hint_for_its_kind(
+    tmp_path: Path,
+) -> None:
+    """A zero-byte CSV or a cut-short Parquet file was exit 2 (an invocation problem), and
+    the Parquet one was told to write its JSON lists alike: a file that cannot be read is
+    exit 1, as for an events file, with a hint that fits."""
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    events = str(root / "events.jsonl")
+    empty = tmp_path / "contacts.csv"
+    empty.write_bytes(b"")
+    cut = tmp_path / "contacts.parquet"
+    cut.write_bytes((root / "events.parquet").read_bytes()[:300])
+    for book in (empty, cut):
+        res = _run("sessionize", events, "--contacts", str(book), "--store", str(tmp_path / "s"))
+        assert res.exit_code == ExitCode.DATA, res.output
+        assert "cannot read the contacts file" in res.stderr
+        assert "check that the file is whole" in res.stderr and "(a list" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import polars as pl
 
-from jtrack.errors import ConfigError, FileAccessError, UsageError
+from jtrack.errors import ConfigError, DataError, FileAccessError, UsageError
 
 DEFAULT_TTL = timedelta(days=60)
 UNKNOWN = "Unknown"
@@ -345,12 +345,18 @@ def _read_table(path: Path) -> pl.DataFrame:
             f"{path}: cannot read the contacts file ({exc.strerror or exc})",
             hint="check the file's permissions",
         ) from exc
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:  # (a file: exit 1)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
+        json = suffix in (".jsonl", ".ndjson", ".json")
+        raise DataError(
             f"{path}: cannot read the contacts file ({first})",
             hint="contacts are a CSV with a header row, a JSON array of objects, JSONL or "
-            "Parquet; in JSON, write every value of a field the same way (a list, or text)",
+            "Parquet; "
+            + (
+                "in JSON, write every value of a field the same way (a list, or text)"
+                if json
+                else "check that the file is whole (not cut short or empty)"
+            ),
         ) from exc
     raise ConfigError(
         f"{path}: unknown contacts file type {path.suffix!r}",
