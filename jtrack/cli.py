@@ -314,6 +314,20 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         sys.stderr.write("error: interrupted (hint: run it again)\n")
         sys.exit(int(ExitCode.INTERRUPTED))
+    finally:
+        if argv is None:  # (the process's own command, not a caller's)
+            _done()
+
+
+def _done() -> None:
+    """The command has finished (its output written, its run committed): a Ctrl-C or
+    SIGTERM while Python shuts down (freeing a run's memory, joining its threads) is
+    ignored, not a traceback or a silent 130 after a run that is whole."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def _main(argv: list[str] | None) -> None:

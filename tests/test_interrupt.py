@@ -83,3 +83,26 @@ def test_ctrl_c_while_the_modules_load_is_one_line_not_a_traceback(
         cli.main(["card", "abc"])
     assert exit_.value.code == 130
     assert capsys.readouterr().err == "error: interrupted (hint: run it again)\n"
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_after_the_command_finished_is_ignored_while_python_shuts_down(
+    sig: str, tmp_path: Path
+) -> None:
+    """Ctrl-C (or SIGTERM) just after a run committed and printed its summary, while Python
+    shut down, ended the process by the signal (130 and no word) or with a traceback: the
+    command is over, its output whole, so it ends as it finished."""
+    code = textwrap.dedent(
+        f"""
+        import atexit, os, signal, sys
+        from jtrack.cli import main
+        atexit.register(lambda: os.kill(os.getpid(), signal.{sig}))  # (while shutting down)
+        sys.argv = ["jtrack", "sessionize", {str(ROOT / "sample_data" / "events.jsonl")!r},
+                    "--store", {str(tmp_path / "store")!r}, "-q"]
+        main()
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == "" and res.stdout == ""
+    assert (tmp_path / "store" / "current").exists()
