@@ -105,10 +105,12 @@ class SessionizeOptions:
         return out
 
 
-#: The rule campaign changes are told by (SessionizeOptions.split_on_campaign_change): 2, a
+#: The rule campaign changes are told by (SessionizeOptions.split_on_campaign_change): 3, an
+#: arrival is compared with its own session's source (none for a direct visit), never an
+#: earlier session's (2: with the visitor's last source, however long ago); since 2, a
 #: referrer on the page's own host is internal whatever its medium (1: only the medium said
 #: so). A store split by another rule is rebuilt once by its next run.
-CAMPAIGN_RULE = 2
+CAMPAIGN_RULE = 3
 #: How visits are numbered (`visit_number`): 2, a visitor's web sessions only (1: sessions of
 #: every type, a delivery of an order system too). A store numbered by another rule is
 #: rebuilt once by its next run.

@@ -32,7 +32,7 @@ import jtrack.engine.unit as unit
 from jtrack.cli import app
 from jtrack.engine import StoredRun, run_sessionize
 from jtrack.errors import FileAccessError, JtrackError, UsageError
-from jtrack.options import SessionizeOptions
+from jtrack.options import CAMPAIGN_RULE, SessionizeOptions
 from jtrack.store import Store
 from jtrack.store.layout import KILL_POINTS
 from tests.helpers import flat_event, flat_frame, genesys_line, minutes
@@ -453,6 +453,10 @@ def test_a_run_over_an_unchanged_folder_changes_nothing(tmp_path: Path) -> None:
     assert store.current_name() == version
     assert again.summary.run is not None and again.summary.run["mode"] == "unchanged"
     assert again.summary.run["files_skipped"] == 3
+    # (its record adds up as every run's does: no row read, every session as it was)
+    run = again.summary.run
+    assert run["rows_read"] == run["events_kept"] + run["duplicates"] + run["rejected"] == 0
+    assert run["sessions_changed"] == 0 and run["sessions_unchanged"] == again.summary.sessions == 3
 
 
 def test_untouched_sessions_keep_their_ids_and_their_files(tmp_path: Path) -> None:
@@ -879,7 +883,8 @@ def test_other_options_rebuild_every_session_and_say_so(tmp_path: Path) -> None:
 
 
 def _as_an_earlier_jtrack_split_it(store: Store) -> None:
-    """The current manifest as a jtrack before campaign rule 2 wrote it: no rule recorded."""
+    """The current manifest as a jtrack before campaign rule 2 wrote it: no rule recorded.
+    (A store of rule 2 is rebuilt the same way.)"""
     version = store.root / "versions" / str(store.current_name())
     manifest = json.loads((version / "manifest.json").read_text())
     del manifest["options"]["campaign_rule"]
@@ -904,7 +909,7 @@ def test_a_store_split_on_campaigns_by_an_earlier_rule_is_rebuilt_once(tmp_path:
     first = _day(tmp_path, "a.parquet", [page("a", 0, "news.site"), page("b", 2, "shop.example")])
     store = Store.open(tmp_path / "store")
     run_sessionize([first], store, session=split)
-    assert store.manifest()["options"]["campaign_rule"] == 2
+    assert store.manifest()["options"]["campaign_rule"] == CAMPAIGN_RULE
     second = _day(tmp_path, "b.parquet", [page("c", 4, "shop.example")])
     for options in ({}, {"session": split}):
         _as_an_earlier_jtrack_split_it(store)
@@ -912,7 +917,7 @@ def test_a_store_split_on_campaigns_by_an_earlier_rule_is_rebuilt_once(tmp_path:
         assert any("earlier rule" in n for n in run.notes), run.notes
         store.refresh()
         assert store.scan_sessions().collect()["event_count"].to_list() == [3]
-        assert store.manifest()["options"]["campaign_rule"] == 2
+        assert store.manifest()["options"]["campaign_rule"] == CAMPAIGN_RULE
         again = run_sessionize([second], store, force=False)
         assert again.summary.run is not None and again.summary.run["mode"] != "rebuild"
 

@@ -194,6 +194,32 @@ def test_a_referrer_on_the_pages_own_site_is_no_arrival_even_without_a_medium() 
     assert s["event_count"].to_list() == [3, 2]
 
 
+def test_an_arrival_is_compared_with_its_own_sessions_source_never_an_earlier_one() -> None:
+    """A direct visit after a gap, joined 5 minutes on by an arrival from bing: split or not
+    according to where the visitor came from an hour before (google: split; bing: not, and
+    the session said no referrer though it held the bing arrival). The source an arrival is
+    compared with is its own session's (its first row's, none for a direct visit)."""
+
+    def page(event_id: str, m: int, referrer: str | None) -> dict[str, object]:
+        return flat_event(
+            event_id, "c1", T0 + minutes(m), page_url=f"https://shop.example/{event_id}",
+            referrer_hostname=referrer, referrer_medium="search" if referrer else None,
+        )  # fmt: skip
+
+    for first in ("www.google.com", "www.bing.com"):
+        rows = [page("a", 0, first), page("b", 60, None), page("c", 65, "www.bing.com")]
+        s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
+        assert s["event_count"].to_list() == [1, 1, 1], first
+        assert s["referrer_hostname"].to_list() == [first, None, "www.bing.com"]
+    # within a session: the same source again, or rows with none (pages of the site), no split
+    rows = [page("a", 0, "www.bing.com"), page("b", 2, None), page("c", 4, "www.bing.com")]
+    assert _sessions_of(rows, split_on_campaign_change=True).height == 1
+    # the first of a visitor's rows after a direct start: an arrival too
+    rows = [page("a", 0, None), page("b", 2, "www.bing.com"), page("c", 4, None)]
+    s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
+    assert s["event_count"].to_list() == [1, 2]
+
+
 def test_durations_are_cut_to_the_millisecond_never_rounded_up() -> None:
     """Two page views 19:59.9996 apart are one session (under the 20-minute gap), and its
     duration and longest pause say 1199.999 s, not the 1200 s that would have split it."""

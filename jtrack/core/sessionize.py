@@ -125,11 +125,16 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
     has_prev = (prev_g == pl.col("_g")).fill_null(False)
     new = act & (~has_prev | (gap_split & ((t - prev_t) >= opts.gap)))
     if opts.split_on_campaign_change:
+        # An arrival (a row with a source) whose source differs from its session's: the
+        # session's own is its first row's (none: a direct visit), then each arrival's
+        # that split it; so the last source seen in the session so far, none when none was
+        # (never a source of an earlier session, which the gap already closed).
+        df = df.with_columns(_gs=new.cum_sum())
         key = pl.when(act).then(_campaign_key())
         prev_key = key.forward_fill().shift(1)
-        prev_key_g = pl.when(key.is_not_null()).then(pl.col("_g")).forward_fill().shift(1)
-        same_g = (prev_key_g == pl.col("_g")).fill_null(False)
-        changed = key.is_not_null() & same_g & (key != prev_key).fill_null(False)
+        prev_key_gs = pl.when(key.is_not_null()).then(pl.col("_gs")).forward_fill().shift(1)
+        sourced = (prev_key_gs == pl.col("_gs")).fill_null(False)  # (a source seen before)
+        changed = key.is_not_null() & (~sourced | (key != prev_key).fill_null(False))
         new = new | (act & gap_split & changed)
     df = df.with_columns(_new=new)
     if opts.max_duration is not None:
@@ -155,7 +160,7 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
         .then(sess + 1)
         .otherwise(None)
     )
-    return df.drop("_g", "_new")
+    return df.drop("_g", "_new", *(["_gs"] if opts.split_on_campaign_change else []))
 
 
 def _with_stream_columns(rows: pl.DataFrame) -> pl.DataFrame:

@@ -703,8 +703,9 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
         return (
             "rebuild",
             [
-                "the store's sessions were split on campaign changes by an earlier rule (now a "
-                "referrer on the page's own host is internal): every session is rebuilt once"
+                "the store's sessions were split on campaign changes by an earlier rule (now "
+                "an arrival is compared with its own session's source, and a referrer on the "
+                "page's own host is internal): every session is rebuilt once"
             ],
             "campaign rule of a newer jtrack",
         )
@@ -1053,15 +1054,20 @@ def _nothing_new(store: Store, base: Manifest, planned: Any, started: str) -> St
     killed run left behind goes all the same (the lock is ours): a quiet site's store would
     keep it until its next export."""
     store.remove_leftovers()
-    info = RunInfo(
+    summary = _summary_from_manifest(base, store)
+    info = RunInfo(  # (its rows add up: none read; every session as it was)
         run=0,
         started=started,
         finished=_now(),
         jtrack_version=__version__,
         mode="unchanged",
         files_skipped=len(planned.skipped) + len(planned.twins),
+        sessions_changed=0,
+        sessions_unchanged=summary.sessions,
+        duplicates=0,
+        rejected=0,
+        events_kept=0,
     )
-    summary = _summary_from_manifest(base, store)
     summary.run = {**info.__dict__}
     read = ReadResult(events=pl.DataFrame(), rejects=_empty_rejects(), files=[], warnings=[])
     return StoredRun(summary=summary, read=read, store=store)
