@@ -229,6 +229,16 @@ def test_files_whose_times_have_no_zone_are_named_in_the_notes(tmp_path: Path) -
     assert "naive.jsonl: 1 event time has no time zone" in notes[0]
     assert "naive.parquet: 2 event times have no time zone" in notes[1]  # (not the rejected)
     assert "--rebuild" not in notes[0]
+    # said on stderr beside every data format and -o FILE, as sessionize says it (the cron
+    # recipe writes CSV: a bill of a local-time export hours off said nothing); not with -q
+    month = ["--month", "2026-10", "--as-of", "2026-10-04T00:00:00Z"]
+    for fmt in (["-f", "csv"], ["-f", "jsonl"], ["-f", "md"], ["-o", str(tmp_path / "u.csv")]):
+        res = runner.invoke(app, ["usage", str(zoned), str(naive), *month, *fmt])
+        assert res.exit_code == 0, res.stderr
+        said = [line for line in res.stderr.splitlines() if "no time zone" in line]
+        assert len(said) == 1 and said[0].startswith("note: ") and "naive.jsonl" in said[0]
+    quiet = runner.invoke(app, ["usage", str(naive), *month, "-f", "csv", "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
 def test_a_duplicate_with_another_time_is_billed_once_on_the_earliest_day(tmp_path: Path) -> None:

@@ -927,6 +927,9 @@ class UsageReport:
     #: What may make the figures wrong, said on stderr even with --quiet: rejected rows left
     #: out (--on-error skip), an export that holds no events, a store that holds none.
     warnings: list[str] = field(default_factory=list)
+    #: The notes of export files whose times had no zone (read as UTC; also among the
+    #: reconciliation's notes): said on stderr beside data formats, as sessionize says them.
+    zone_notes: list[str] = field(default_factory=list)
 
     @property
     def over_allowance(self) -> bool:
@@ -1569,6 +1572,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         period=period,
         months_over_allowance=over,
         empty_period=empty_period,
+        zone_notes=list(inp.zone_notes) if not store else [],
     )
 
 
