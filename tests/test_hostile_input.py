@@ -357,6 +357,8 @@ def test_a_web_page_saved_as_json_says_so(tmp_path: Path) -> None:
     assert res.exit_code == 1
     assert "events.json:1:" in res.stderr and "markup, not JSON" in res.stderr
     assert "[malformed_json]" in res.stderr
+    # no row to fix and none worth skipping (each would be rejected): the hint says what it is
+    assert "the file looks like a web page" in res.stderr and "--on-error" not in res.stderr
 
 
 @pytest.mark.parametrize("how", ["plain", "gzip", "stdin"])

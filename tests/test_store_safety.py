@@ -130,6 +130,18 @@ def test_failed_first_runs_and_commands_on_no_store_leave_no_folder(tmp_path: Pa
     assert "no jtrack store here" in res.stderr
 
 
+def test_a_store_path_that_is_a_file_is_said_so_and_left_as_it_is(tmp_path: Path) -> None:
+    """`sessionize --store FILE` said "cannot create the store (File exists)" and told to
+    check permissions: it says the path is a file, as the reading commands do."""
+    events = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine\n")
+    res = CliRunner().invoke(app, ["sessionize", str(events), "--store", str(afile), "-q"])
+    assert res.exit_code == 1, res.stderr
+    assert "is a file, not a store folder" in res.stderr and "(hint: " in res.stderr
+    assert afile.read_text() == "mine\n"
+
+
 def test_reading_commands_write_nothing_into_a_folder_that_holds_no_store(
     tmp_path: Path,
 ) -> None:

@@ -757,6 +757,11 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
     hint = reject_hint(row["_detail"])
     if hint is not None:  # (one row of many, maybe: skipping it is a way on too)
         hint += "; or pass --on-error skip to write rejects to a file and go on"
+    if (row["_detail"] or "").startswith("the line is markup") and int(row[SRC_LINE]) <= 1:
+        hint = (  # (a page from the start: no row to fix, no rows to skip)
+            "the file looks like a web page, not an export (an error or sign-in page saved "
+            "in its place?): leave it out, or download the export again"
+        )
     if rows is not None and reason in _FILE_WIDE:
         mine = rows.filter(pl.col(SRC_FILE) == row[SRC_FILE]).get_column(REASON)
         if mine.len() > 1 and mine.eq_missing(reason).all():

@@ -405,6 +405,11 @@ class Store:
         store folder this made is removed again when the run wrote nothing into it (a first
         run that failed leaves no folder holding only `.lock`)."""
         created = not self.root.exists()
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(
+                f"{self.root}: is a file, not a store folder",
+                hint="a store is a folder: choose a new or empty one with --store",
+            )
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
