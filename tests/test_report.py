@@ -554,10 +554,10 @@ def test_rule_ids_in_a_narrow_report_are_never_cut(tmp_path: Path) -> None:
 def test_a_query_string_holding_a_line_break_is_stripped_too() -> None:
     """A page URL whose query holds a raw tab or line break is counted without it, as any
     other query string (the pattern stopped at the line break and kept the whole URL)."""
-    from jtrack.usecases.report import _strip_url
+    from jtrack.usecases.report import strip_url
 
     urls = pl.Series("u", ["https://shop.example/a?q=x\ny", "https://shop.example/b#f\tg", "c"])
-    got = pl.select(_strip_url(pl.lit(urls))).to_series().to_list()
+    got = pl.select(strip_url(pl.lit(urls))).to_series().to_list()
     assert got == ["https://shop.example/a", "https://shop.example/b", "c"]
 
 

@@ -1238,3 +1238,36 @@ def test_a_pattern_that_matches_nothing_yet_is_said_like_a_missing_file(
         "warning: exports/*.csv: the pattern matches only CSV files, which are not read; "
     ), res.stderr
     assert _once("exports/*.jsonl", tmp_path / "st").stderr == ""
+
+
+def test_the_hours_page_views_count_searches_sent_as_page_views_as_sessions_do(
+    tmp_path: Path,
+) -> None:
+    """A search Genesys sends as `page_viewed` (with a query) is a page view in the session
+    table and the report; the live view left it out of the hour's page views and top pages
+    (the search page, most viewed, was missing), and kept a query holding a line break."""
+
+    def viewed_search(eid: str, minute: float, query: str) -> str:
+        line = json.loads(page(eid, "v1", minute, "/search", searchQuery=query))
+        line["webEvent"]["page"]["url"] = f"https://shop.example/search?q={query}\nx"
+        return json.dumps(line)
+
+    src = tmp_path / "events.jsonl"
+    lines = [
+        page("e1", "v1", 1, "/a"),
+        viewed_search("e2", 2, "tents"),
+        viewed_search("e3", 3, "pegs"),
+    ]
+    src.write_text("\n".join(lines) + "\n")
+    st = Store(tmp_path / "store")
+    run_sessionize([str(src)], st)
+    stored = st.scan_sessions().collect().row(0, named=True)
+    f = live_frame(st, LiveOptions(as_of=at(4)))
+    assert f.overview["page_views_last_hour"] == stored["pageview_count"] == 3
+    assert f.overview["searches_last_hour"] == 2
+    top = f.tables["top_pages"].row(0, named=True)
+    assert (top["page"], top["page_views"]) == ("https://shop.example/search", 2)
+    assert f.tables["top_pages"].height == 2
+    cut = live_frame(st, LiveOptions(as_of=at(2.5))).active.row(0, named=True)
+    assert cut["last_page_title"] == "T/search"  # (the session as it stood: its last page)
+    st.close()

@@ -33,10 +33,10 @@ import polars as pl
 
 from jtrack.core.traffic import HUMAN, TRAFFIC_CLASSES
 from jtrack.options import DEFAULT_GAP
-from jtrack.schema import ACTIVITY_KINDS, KIND_PAGE_VIEW, KIND_SEARCH, UTC_US
+from jtrack.schema import ACTIVITY_KINDS, KIND_SEARCH, UTC_US
 from jtrack.store.store import as_store
 from jtrack.usecases.ids import ID_MIN
-from jtrack.usecases.report import label_text
+from jtrack.usecases.report import label_text, strip_url
 from jtrack.usecases.sessions import session_prefix_length
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
@@ -105,6 +105,7 @@ _EVENT_COLUMNS = [
     "customer_id",
     "created_date",
     "event_id",
+    "event_name",
     "kind",
     "page_url",
     "page_title",
@@ -112,6 +113,11 @@ _EVENT_COLUMNS = [
     "session_id",
     "traffic_class",
 ]
+
+
+#: A page view, as sessions count them (`pageview_count`, the current page) and the report
+#: does: a `page_viewed` event, a search with a query too.
+_PAGE_VIEW = pl.col("event_name") == "page_viewed"
 
 
 @dataclass(frozen=True)
@@ -309,11 +315,11 @@ def _cut_at(later: pl.DataFrame, store: Any, now: datetime) -> pl.DataFrame:
         .sort(["session_id", "created_date", "event_id"])
     )
     activity = pl.col("kind").is_in(list(ACTIVITY_KINDS))
-    has_page = pl.col("kind") == KIND_PAGE_VIEW  # the current page: the last page view
+    has_page = _PAGE_VIEW  # the current page: the last page view
     cut = ev.group_by("session_id", maintain_order=True).agg(
         _ended=pl.col("created_date").filter(activity).max(),
         _events=pl.len().cast(pl.UInt32),
-        _pages=(pl.col("kind") == KIND_PAGE_VIEW).sum().cast(pl.UInt32),
+        _pages=_PAGE_VIEW.sum().cast(pl.UInt32),
         _url=pl.col("page_url").filter(has_page).last(),
         _title=pl.col("page_title").filter(has_page).last(),
     )
@@ -346,10 +352,6 @@ _HOUR_FIGURES = (
     "automated_share",
     "automated_event_share",
 )
-
-
-def _strip_url(col: pl.Expr) -> pl.Expr:
-    return col.str.replace(r"[?#].*$", "")
 
 
 def _ranked(df: pl.DataFrame, count: str, labels: Sequence[str], top: int) -> pl.DataFrame:
@@ -391,9 +393,7 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
     keep = pl.col("traffic_class").fill_null(HUMAN).is_in(list(opts.traffic))
     first_minute = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
     minute = pl.col("created_date").dt.truncate("1m")
-    pages = shown.filter(pl.col("kind") == KIND_PAGE_VIEW).with_columns(
-        page=_strip_url(pl.col("page_url"))
-    )
+    pages = shown.filter(_PAGE_VIEW).with_columns(page=strip_url(pl.col("page_url")))
     search = pl.col("search_query").str.strip_chars().str.to_lowercase()
     (per_minute, last_minute, totals, page_counts, searches, s_df, by_class) = pl.collect_all(
         [
@@ -411,7 +411,7 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
                 events=pl.len().cast(pl.Int64),
                 shown_events=keep.sum().cast(pl.Int64),
                 visitors=pl.col("customer_id").filter(keep).n_unique(),
-                page_views=(keep & (pl.col("kind") == KIND_PAGE_VIEW)).sum().cast(pl.Int64),
+                page_views=(keep & _PAGE_VIEW).sum().cast(pl.Int64),
                 searches=(keep & (pl.col("kind") == KIND_SEARCH)).sum().cast(pl.Int64),
                 automated=(pl.col("traffic_class").fill_null(HUMAN) != HUMAN).sum().cast(pl.Int64),
             ),

@@ -162,7 +162,7 @@ class JourneyReport:
         }
 
 
-def _strip_url(col: pl.Expr) -> pl.Expr:
+def strip_url(col: pl.Expr) -> pl.Expr:
     """The URL without its query string and fragment (whatever they hold: `(?s)`, a raw
     tab or line break in a query is part of it)."""
     return col.str.replace(r"(?s)[?#].*", "")
@@ -288,7 +288,7 @@ def journey_report(
     else:
         e_lf = e_lf.filter(pl.col("session_id").is_not_null())
     pv = e_lf.filter(pl.col("event_name") == "page_viewed").select(
-        "session_id", "customer_id", "page_title", page=_strip_url(pl.col("page_url"))
+        "session_id", "customer_id", "page_title", page=strip_url(pl.col("page_url"))
     )
     kind = pl.col("kind")
     outcome_sessions, page_counts, title_counts, searches, segments, outcomes = pl.collect_all(
@@ -458,7 +458,7 @@ def journey_report(
     )
     tables["entry_pages"] = _ranked(
         s_df.filter(pl.col("first_page_url").is_not_null())
-        .group_by(page=_strip_url(pl.col("first_page_url")))
+        .group_by(page=strip_url(pl.col("first_page_url")))
         .agg(
             sessions=pl.len().cast(pl.Int64),
             bounces=bounce.sum().cast(pl.Int64),
@@ -470,7 +470,7 @@ def journey_report(
     )
     tables["exit_pages"] = _ranked(
         s_df.filter(pl.col("last_page_url").is_not_null())
-        .group_by(page=_strip_url(pl.col("last_page_url")))
+        .group_by(page=strip_url(pl.col("last_page_url")))
         .agg(sessions=pl.len().cast(pl.Int64)),
         "sessions",
         ["page"],
