@@ -423,3 +423,25 @@ def test_ascii_text_keeps_a_character_s_width() -> None:
     assert ascii_text("東京\nfoo") == "????\nfoo"
     assert ascii_text("東\x1b[31m") == "??\x1b[31m"
     assert ascii_text("a\u200db") == "ab"
+
+
+def test_a_long_campaign_source_gives_way_before_the_counts() -> None:
+    """UTM sources, mediums and countries were kept whole like ids: a 55-character source
+    squeezed the Campaigns table down to source and medium, every count left out. They are
+    the export's free text: cut with … before a column of numbers goes."""
+    long = "facebook_instagram_audience_network_ads_emea_lookalike"
+    df = pl.DataFrame(
+        {
+            "source": [long, "google"],
+            "medium": ["paid_social_retargeting", "cpc"],
+            "name": ["autumn", "autumn"],
+            "sessions": [3, 3],
+            "visitors": [3, 3],
+        }
+    )
+    text = render_to_text(FrameTable(df, "Campaigns"), 80)
+    assert "not shown" not in text, text
+    header = next(line for line in text.splitlines() if line.startswith("source"))
+    assert header.split() == ["source", "medium", "name", "sessions", "visitors"]
+    assert "facebook_instagram_audienc…" in text and "google" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -61,7 +61,6 @@ KEY_TEXT_COLUMNS = frozenset(
         "day",
         "month",
         "section",
-        "source",
         "state",
         "contact_state",
         "type",
@@ -82,8 +81,6 @@ KEY_TEXT_COLUMNS = frozenset(
         "action_map_id",
         "rule_id",
         "color",
-        "country",
-        "medium",
         "contact",
         "traffic_class",
         "version",  # (the store's versions: what `jtrack store rollback VERSION` takes)
