@@ -326,3 +326,48 @@ def test_a_bad_should_ignore_case_is_named_as_written_at_its_line() -> None:
     assert [(p.line, p.message) for p in problems] == [
         (9, "shouldIgnoreCase must be true or false, not 'yes'")
     ]
+
+
+def test_every_problem_of_a_file_comes_with_a_hint() -> None:
+    """Problems of type and shape (`active = "yes"`, `weight = "3"`, `[segment.pattern]`
+    with one bracket, a date value, an end before the start) came with no hint."""
+    text = textwrap.dedent(
+        """\
+        [[segment]]
+        id = ""
+        active = "yes"
+        [segment.pattern]
+        conditions = [{ field = "eventName", operator = "equal", values = ["a"] }]
+
+        [[segment]]
+        id = "s2"
+        context = [
+          { field = "device.category", operator = "equal", values = [2026-10-01] },
+          { field = "device.type", operator = "equal", values = ["x"], shouldIgnoreCase = "no" },
+        ]
+
+        [[outcome]]
+        id = 5
+        value_attribute = 7
+        [[outcome.stage]]
+        count = 0
+        conditions = [{ field = "eventName", operator = "equal", values = ["b"] }]
+
+        [[action_map]]
+        id = "m"
+        weight = "3"
+        segments = "s2"
+        start_date = 2026-10-05T10:00:00
+        end_date = 2026-10-04
+        page_url = { operator = "equal", values = ["x"] }
+        """
+    )
+    _, problems = check_text(text, "x.toml")
+    assert len(problems) >= 10
+    assert [p for p in problems if not p.hint] == []
+    said = {p.message.split(" must ")[0]: p.hint for p in problems}
+    assert said["pattern"] == "write [[segment.pattern]] (two brackets: one table for each pattern)"
+    assert said["weight"] == "write a number without quotes, e.g. weight = 1"
+    assert said["segments"] == 'write segments = ["s2"]'
+    assert said["active"] == "write true or false, without quotes"
+    assert any(p.hint == 'quote it: "2026-10-01"' for p in problems)

@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,10 @@ _SECTION_KEYS = {
 NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _ATTR_NAME_RE = re.compile(r"^[^\s.]+$")
+
+
+#: The hint of a flag given as something else (`active = "yes"`).
+_BOOL_HINT = "write true or false, without quotes"
 
 
 @dataclass(frozen=True)
@@ -224,14 +228,20 @@ class _Checker:
             return None
         v = table[key]
         if not isinstance(v, str) or not v.strip():
-            self.add((*path, key), f"{key} must be a non-empty string, not {v!r}")
+            number = isinstance(v, int | float) and not isinstance(v, bool)
+            example = f'"{v}"' if number else '"..."'
+            self.add(
+                (*path, key),
+                f"{key} must be a non-empty string, not {v!r}",
+                f"write {key} = {example} (text in quotes)",
+            )
             return None
         return v
 
     def get_bool(self, path: Path_, table: dict[str, Any], key: str, default: bool) -> bool:
         v = table.get(key, default)
         if not isinstance(v, bool):
-            self.add((*path, key), f"{key} must be true or false, not {v!r}")
+            self.add((*path, key), f"{key} must be true or false, not {v!r}", _BOOL_HINT)
             return default
         return v
 
@@ -241,20 +251,35 @@ class _Checker:
         v = table.get(key, default)
         rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
         if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
-            self.add((*path, key), f"{key} must be a whole number {rng}, not {v!r}")
+            self.add(
+                (*path, key),
+                f"{key} must be a whole number {rng}, not {v!r}",
+                f"write a number without quotes, e.g. {key} = {lo if hi else max(lo, 2)}",
+            )
             return default
         return v
 
-    def get_list(self, path: Path_, table: dict[str, Any], key: str) -> list[Any]:
+    def get_list(
+        self, path: Path_, table: dict[str, Any], key: str, tables: bool = False
+    ) -> list[Any]:
         v = table.get(key, [])
         if not isinstance(v, list):
-            self.add((*path, key), f"{key} must be a list, not {type(v).__name__}")
+            if tables and isinstance(v, dict):  # ([segment.pattern] for [[segment.pattern]])
+                header = ".".join(str(x) for x in (*path, key) if isinstance(x, str))
+                hint = f"write [[{header}]] (two brackets: one table for each {key})"
+            elif isinstance(v, dict):
+                hint = f"put it in a list: {key} = [{{ ... }}]"
+            elif isinstance(v, str):
+                hint = f'write {key} = ["{v}"]'
+            else:
+                hint = f"write {key} = [...]"
+            self.add((*path, key), f"{key} must be a list, not {type(v).__name__}", hint)
             return []
         return v
 
     def get_tables(self, path: Path_, table: dict[str, Any], key: str) -> list[tuple[Path_, dict]]:
         out: list[tuple[Path_, dict]] = []
-        for i, item in enumerate(self.get_list(path, table, key)):
+        for i, item in enumerate(self.get_list(path, table, key, tables=True)):
             if isinstance(item, dict):
                 out.append(((*path, key, i), item))
             else:
@@ -307,6 +332,7 @@ class _Checker:
                 self.add(
                     (*path, GENESYS_IGNORE_CASE),
                     f"{GENESYS_IGNORE_CASE} must be true or false, not {given!r}",
+                    _BOOL_HINT,
                 )
             elif "ignore_case" not in c:
                 c["ignore_case"] = given
@@ -366,7 +392,14 @@ class _Checker:
                     if isinstance(v, str | int | float | bool):
                         values.append(_text(v))
                     else:
-                        self.add((*path, "values", i), f"a value must be text or a number: {v!r}")
+                        quoted = v.isoformat() if isinstance(v, date | time) else None
+                        self.add(
+                            (*path, "values", i),
+                            f"a value must be text or a number: {v!r}",
+                            f'quote it: "{quoted}"'
+                            if quoted
+                            else "write each value as text or a number",
+                        )
                         ok = False
         if ok and op in NUMERIC_OPERATORS:
             if len(values) != 1:
@@ -648,7 +681,11 @@ class _Checker:
         start = self.get_date(p, t, "start_date", end=False)
         end = self.get_date(p, t, "end_date", end=True)
         if start is not None and end is not None and end <= start:
-            self.add((*p, "end_date"), "end_date is not after start_date")
+            self.add(
+                (*p, "end_date"),
+                "end_date is not after start_date",
+                "give an end after the start (an end date alone takes in that whole day)",
+            )
             ok = False
         if mid is None or not ok or not act_ok or len(page) != len(raw_page):
             return None
