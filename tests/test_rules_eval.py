@@ -694,6 +694,22 @@ def test_explain_of_one_rule_only_and_unknown_rule_ids() -> None:
 # ------------------------------------------------------------------------------ report
 
 
+def test_a_value_total_is_the_sum_as_written_not_its_binary_noise() -> None:
+    """Three purchases of 0.1 summed to 0.30000000000000004 in JSON, CSV and Markdown (the
+    table showed 0.30): the total is kept to a millionth."""
+    rows = [
+        ev(f"{c}{i}", 10 * i, name, customer=c, attrs={"price": "0.1"} if i == 2 else None)
+        for c in ("c1", "c2", "c3")
+        for i, name in enumerate(["product_added", "checkout_started", "product_purchased"])
+    ]
+    events, sessions = frames(rows)
+    rules = rules_of(FUNNEL)
+    out = rules_report(rules, evaluate(events, sessions, rules), sessions).outcomes.row(
+        0, named=True
+    )
+    assert out["achieved"] == 3 and out["value_total"] == 0.3
+
+
 def test_report_counts_sessions_visitors_conversions_and_blocks() -> None:
     rows = [
         # c1: two sessions, both add a product; the first converts

@@ -233,7 +233,8 @@ def _outcomes(rules: Rules, res: RuleResults, total: int, every: RuleResults) ->
             pl.col("achieved").fill_null(0),
             _rate(pl.col("achieved").fill_null(0), pl.lit(total)).alias("conversion_rate"),
             pl.when(is_rules & pl.col("_has_value"))
-            .then(pl.col("value_total").fill_null(0.0))
+            # (to a millionth: a sum of 129.90s is 21790.29, not its binary 21790.289999...)
+            .then(pl.col("value_total").fill_null(0.0).round(6))
             .alias("value_total"),
         )
     )
