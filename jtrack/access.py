@@ -1037,8 +1037,8 @@ def protect_card(data: dict[str, Any], policy: Policy) -> dict[str, Any]:
 
 def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) -> pl.DataFrame:
     """Invalid entries of a contacts file (INVALID_SCHEMA) as they may be shown under
-    `policy` (default: the active output policy): the values of email and phone entries
-    masked or hashed (listings, and the warnings on stderr)."""
+    `policy` (default: the active output policy): the values of email, phone and external
+    id entries masked or hashed (listings, and the warnings on stderr)."""
     policy = policy if policy is not None else _OUTPUT_POLICY.get()
     if policy is None or not policy.masks or "value" not in invalid.columns:
         return invalid
@@ -1046,7 +1046,7 @@ def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) ->
     personal = (
         pl.when(pl.col("field") == "contact_id")
         .then(_holds_details(value))
-        .otherwise(pl.col("field").is_in(["email", "phone"]) | personal_id(value))
+        .otherwise(pl.col("field").is_in(["email", "phone", "external_id"]) | personal_id(value))
     )
     out = invalid.with_columns(_masked_where("value", personal, policy))
     if "contact_id" in out.columns:  # a contact whose id is an email or a phone number

@@ -885,3 +885,29 @@ def test_a_contact_id_and_the_name_made_of_it_are_masked_alike(world, tmp_path: 
     assert phone_id not in check.stdout + check.stderr, check.stdout
     rows = [line for line in check.stdout.splitlines() if "12345678" in line]
     assert rows and all(MASK not in line for line in rows), check.stdout
+
+
+def test_an_external_id_on_two_contacts_is_masked_in_warnings_and_the_check(
+    world, tmp_path: Path
+) -> None:
+    """An external id (a CRM key of the contact book: contact details, masked as README's
+    roles say) on two contacts was printed as it is in the `warning:` lines and in the
+    `--check` listing, beside the masked email and phone, and under --redact unhashed."""
+    secret = "EXT-SECRET-77"
+    book = tmp_path / "ext.csv"
+    book.write_text(
+        f"contact_id,name,emails,phones,external_ids\nC1,Alice,,,{secret}\nC2,Carl,,,{secret}\n"
+    )
+    env = {"JTRACK_REDACT_KEY": KEY}
+    for extra in ([], ["--redact"]):
+        res = _run(world, "contacts", "--contacts", str(book), "-f", "csv", *extra,
+                   role="agent", env=env)  # fmt: skip
+        assert res.exit_code == 0, res.stderr
+        assert "external_id" in res.stderr and secret not in res.stderr + res.stdout, res.stderr
+        check = _run(world, "contacts", "--check", str(book), "-f", "csv", *extra,
+                     role="agent", env=env)  # fmt: skip
+        assert "external_id" in check.stdout and secret not in check.stdout, check.stdout
+        if extra:
+            assert re.search(r"external_id,h:[0-9a-f]{16}", check.stdout), check.stdout
+    full = _run(world, "contacts", "--check", str(book), "-f", "csv", role="supervisor")
+    assert secret in full.stdout
