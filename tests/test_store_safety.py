@@ -410,6 +410,34 @@ def test_a_contacts_file_cut_short_is_refused_and_a_change_is_said(tmp_path: Pat
     ]
 
 
+def test_a_copy_of_the_contacts_file_named_is_followed_from_then_on(tmp_path: Path) -> None:
+    """Naming another contacts file with the same bytes as the store's was "nothing new":
+    the store went on following the old path, and the new file's later edits were never
+    read. The run records the file named (said in a note), and its edits are taken in."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    old, new = tmp_path / "crm.csv", tmp_path / "crm-new.csv"
+    old.write_text((sample / "contacts.csv").read_text())
+    root = tmp_path / "store"
+
+    def jt(*args: str) -> tuple[int, str]:
+        events = str(sample / "events.parquet")
+        res = CliRunner().invoke(app, ["sessionize", events, *args, "--store", str(root)])
+        return res.exit_code, res.stderr
+
+    assert jt("--contacts", str(old), "-q") == (0, "")
+    new.write_text(old.read_text())
+    code, err = jt("--contacts", str(new))
+    assert code == 0 and f"note: {new}: another contacts file, the same contents" in err, err
+    remembered = Store.open(root).read_manifest().contacts
+    assert remembered is not None and remembered.file == str(new)
+    visitor = "652f931c-e845-4f2c-99e6-6cbd84c1ae75"  # (Olivia Wilson's cookie: C0008)
+    kept = [line for line in new.read_text().splitlines(keepends=True) if visitor not in line]
+    new.write_text("".join(kept))  # (her contact gone from the file followed)
+    assert jt("-q") == (0, "")  # (the file the store follows changed: read again)
+    row = Store.open(root).scan_sessions(customer_id=visitor).collect().row(0, named=True)
+    assert row["contact_state"] == "temporary", row
+
+
 def test_a_watch_keeps_the_stores_contacts_when_the_file_is_cut_short(tmp_path: Path) -> None:
     """`jtrack watch` (a run that follows files) met the guard above and stopped, with a
     hint to pass --force, which it does not take: it goes on with the store's copy and

@@ -784,6 +784,10 @@ def _contacts(
         digest,
         region,
     )
+    # the same book under another name: the store follows the file named from now on (its
+    # later edits are read), so the run records it
+    renamed = remembered is not None and not _same_contacts(remembered.file, absolute)
+    changed = changed or renamed
     notes = []
     had = int((base.contact_counts or {}).get("contacts") or 0) if base is not None else 0
     if book.height >= had / 2:  # (whole again: a later failure is said again)
@@ -828,6 +832,12 @@ def _contacts(
             notes.append(
                 f"{path}: another contacts file ({book.height:,} contacts, the store's had "
                 f"{had:,}): every visitor is resolved again"
+            )
+        elif renamed and remembered.default_region == region:
+            notes.append(
+                f"{path}: another contacts file, the same contents as the store's "
+                f"({remembered.file}): the store follows it from now on (every visitor is "
+                "resolved again, the same)"
             )
         else:
             notes.append(
