@@ -839,6 +839,9 @@ def test_compact_keeps_the_versions_asked_for_even_with_nothing_to_compact(
     store.refresh()
     last = store.read_manifest().runs[-1]
     assert (last.mode, last.parts_written, last.parts_rewritten) == ("compact", 2, len(base.parts))
+    # (its rows add up, as every run's: none read, no null a script summing runs trips on)
+    assert (last.rows_read, last.events_kept, last.duplicates, last.rejected) == (0, 0, 0, 0)
+    assert last.sessions_changed == 0 and last.sessions_unchanged == base.counts["sessions"]
     res = _run("store", "compact", "--store", str(store.root), "--keep", "0")
     assert res.exit_code == 0 and res.stderr == "nothing to compact\n"
     assert [p.name for p in (store.root / "versions").iterdir()] == ["v000004"]

@@ -429,8 +429,13 @@ def compact_locked(
                     done,
                     __version__,
                     "compact",
+                    sessions_changed=0,  # (its rows add up, as every run's: none read)
+                    sessions_unchanged=int(base.counts.get("sessions", 0) or 0),
                     parts_written=len(parts) - len(kept),
                     parts_rewritten=len(base.parts) - len(kept),
+                    duplicates=0,
+                    rejected=0,
+                    events_kept=0,
                 ),
             ]
             writer.commit(m, keep)
