@@ -287,7 +287,7 @@ def _reads(source: Path, target: Path, resolved: Path) -> str | None:
     """What reading `source` (a file, a folder or a glob, as a command takes it) does with
     `target` (`resolved`: its real path): "reads" it, or "would read" it once written
     (a file of events in a folder or matching a pattern it reads); None: neither."""
-    from jtrack.read.sources import is_data_file
+    from jtrack.read.sources import glob_reaches, is_data_file
 
     try:
         if os.path.samefile(source, target):
@@ -304,11 +304,9 @@ def _reads(source: Path, target: Path, resolved: Path) -> str | None:
         return would if inside and is_data_file(target) else None
     if source.exists() or not any(c in os.fspath(source) for c in "*?["):
         return None
-    import fnmatch
-
-    pattern = os.path.abspath(source)
-    for name in (os.path.abspath(target), os.fspath(resolved)):
-        if fnmatch.fnmatch(name, pattern) and is_data_file(Path(name)):
+    pattern = os.fspath(source)
+    for name in (target, resolved):
+        if glob_reaches(pattern, name) and is_data_file(name):
             return would
     return None
 

@@ -300,6 +300,14 @@ def test_an_output_in_a_folder_or_pattern_read_is_refused_when_it_would_be_read(
         files.check_output_target(exports / "report.md", inputs=[source])  # never read: fine
     files.check_output_target(tmp_path / "rejects.jsonl", inputs=[exports])
     files.check_output_target(exports / "x.parquet", inputs=[f"{exports}/*.jsonl"])
+    # as jtrack's globs read: `*` never crosses a folder nor matches a dot-name; `**` is
+    # any folders, none included
+    (exports / "out").mkdir()
+    files.check_output_target(exports / "out" / "s.jsonl", inputs=[f"{exports}/*.jsonl"])
+    files.check_output_target(exports / ".s.jsonl", inputs=[f"{exports}/*.jsonl"])
+    for deep in (exports / "s.jsonl", exports / "out" / "s.jsonl"):
+        with pytest.raises(UsageError, match="the next run would read it as events"):
+            files.check_output_target(deep, inputs=[f"{exports}/**/*.jsonl"])
 
 
 def _sessions_of(store: Path) -> int:
@@ -357,3 +365,37 @@ def test_watch_html_is_refused_inside_the_store(store: Path, tmp_path: Path) -> 
     assert res.exit_code == ExitCode.USAGE, res.stderr
     assert "--html" in res.stderr and "inside the store" in res.stderr
     assert not (store / "live.html").exists()
+
+
+def test_o_never_overwrites_the_store_named_before_store_s_subcommand_nor_its_contacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jtrack store --store S files -o S/CURRENT` wrote over the store's pointer (the store
+    unreadable after); `contacts --check FILE -o FILE` over the contacts file; `-o` over the
+    contacts file the store follows (read again, as the book, by its next run); and
+    `schema -o .jtrack/...` into the default store."""
+    monkeypatch.chdir(tmp_path)
+    book = tmp_path / "crm.csv"
+    book.write_text((ROOT / "sample_data" / "contacts.csv").read_text())
+    events = str(ROOT / "sample_data" / "events.jsonl")
+    st = tmp_path / "st"
+    ok = runner.invoke(app, ["sessionize", events, "--store", str(st), "--contacts", str(book)])
+    assert ok.exit_code == 0, ok.stderr
+    assert runner.invoke(app, ["sessionize", events, "-q"]).exit_code == 0  # (./.jtrack)
+    pointer = (st / "CURRENT").read_text()
+    text = book.read_text()
+    calls = [
+        ["store", "--store", str(st), "files", "-o", str(st / "CURRENT")],
+        ["store", "--store", str(st), "-o", str(st / "x.json"), "files"],
+        ["store", "--store", str(st), "verify", "-o", str(st / "v.txt")],
+        ["contacts", "--check", str(book), "-o", str(book)],
+        ["sessionize", events, "--store", str(st), "-f", "csv", "-o", str(book)],
+        ["sessions", "--store", str(st), "-f", "csv", "-o", str(book)],
+        ["schema", "-o", str(tmp_path / ".jtrack" / "x.json")],
+    ]
+    for args in calls:
+        res = runner.invoke(app, args)
+        assert res.exit_code == ExitCode.USAGE, (args, res.stderr)
+        assert res.stderr.startswith("error: -o "), res.stderr
+    assert (st / "CURRENT").read_text() == pointer and book.read_text() == text
+    assert not (st / "x.json").exists() and not (tmp_path / ".jtrack" / "x.json").exists()

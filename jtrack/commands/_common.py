@@ -126,14 +126,14 @@ INTERRUPTED = (
 
 
 #: The files a command reads (its sources, contacts, rules and config files as named) and
-#: its store's folder (None: the default store; False: no store), which `-o` must not
-#: overwrite: set when the command starts (handle_errors) and when it opens its store
-#: (open_store, guard_store).
+#: its store's folder (None or False: the default store's), which `-o` must not overwrite:
+#: set when the command starts (handle_errors) and when it opens its store (open_store,
+#: guard_store).
 _GUARDED: contextvars.ContextVar[tuple[tuple[str, ...], Path | bool | None]] = (
     contextvars.ContextVar("jtrack_guarded", default=((), False))
 )
 #: The parameters of commands that name files the command reads.
-_INPUT_PARAMS = ("sources", "file", "contacts", "rules", "rules_file", "config")
+_INPUT_PARAMS = ("sources", "file", "contacts", "check", "rules", "rules_file", "config")
 
 
 def _named_inputs(kwargs: dict[str, Any]) -> tuple[str, ...]:
@@ -145,9 +145,9 @@ def _named_inputs(kwargs: dict[str, Any]) -> tuple[str, ...]:
     return tuple(paths)
 
 
-def guard_store(root: str | os.PathLike[str]) -> None:
-    """-o of this command never writes inside the store at `root`."""
-    _GUARDED.set((_GUARDED.get()[0], Path(root)))
+def guard_store(root: str | os.PathLike[str] | None) -> None:
+    """-o of this command never writes inside the store at `root` (None: the default)."""
+    _GUARDED.set((_GUARDED.get()[0], Path(root) if root is not None else None))
 
 
 def check_output(output: Path | None) -> None:
@@ -160,7 +160,7 @@ def check_output(output: Path | None) -> None:
     from jtrack.files import check_output_target
 
     inputs, root = _GUARDED.get()
-    if root is None:
+    if not isinstance(root, Path):  # (no store named, or no store taken: the default one)
         from jtrack.store.layout import default_store_path
 
         root = default_store_path()
@@ -168,9 +168,16 @@ def check_output(output: Path | None) -> None:
         found = find_config(None)
     except JtrackError:
         found = None
-    extra = (os.fspath(found),) if found is not None else ()
-    store_root = root if isinstance(root, Path) else None
-    check_output_target(output, inputs=(*inputs, *extra), store_root=store_root)
+    extra = [os.fspath(found)] if found is not None else []
+    from jtrack.store import Store
+
+    try:  # (and the contacts file the store follows: read again by its next run)
+        remembered = Store.open(root).read_manifest().contacts if root.is_dir() else None
+    except JtrackError:
+        remembered = None
+    if remembered is not None:
+        extra.append(remembered.file)
+    check_output_target(output, inputs=(*inputs, *extra), store_root=root)
 
 
 def handle_errors(fn: F) -> F:

@@ -127,6 +127,10 @@ def _group_options(ctx: typer.Context, command: str, **own: Any) -> dict[str, An
                 hint=f"give it once: jtrack store {command} {flag} ...",
             )
         out[name] = value
+    if "store" in out:  # (-o never writes into the store named before the subcommand either)
+        from jtrack.commands._common import guard_store
+
+        guard_store(out["store"])
     return out
 
 

@@ -614,6 +614,22 @@ def _glob(pattern: str, unreadable: list[tuple[str, str, str]] | None = None) ->
     return out
 
 
+def glob_reaches(pattern: str, path: str | os.PathLike[str]) -> bool:
+    """Whether the glob `pattern`, as a source, names `path` (whether or not it exists yet):
+    the same matching as _glob (a wildcard never crosses `/` nor matches a name starting
+    with `.`; `**` is any folders, none included), both made absolute first."""
+    parts = Path(os.path.abspath(pattern)).parts
+    fixed = 0
+    while fixed < len(parts) - 1 and not _MAGIC.search(parts[fixed]):
+        fixed += 1
+    root = Path(*parts[:fixed])
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(root)
+    except ValueError:
+        return False
+    return re.fullmatch(_glob_regex(parts[fixed:]), "/".join(rel.parts)) is not None
+
+
 def _glob_regex(parts: Sequence[str]) -> str:
     out: list[str] = []
     for i, part in enumerate(parts):
