@@ -445,3 +445,20 @@ def test_a_long_campaign_source_gives_way_before_the_counts() -> None:
     assert header.split() == ["source", "medium", "name", "sessions", "visitors"]
     assert "facebook_instagram_audienc…" in text and "google" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_short_label_such_as_a_matchs_source_stays_whole_when_narrow() -> None:
+    """`source` (rules or export) was left out before the counts at 50 columns once labels
+    could be cut: two rows alike. A label stays a key while every value is short."""
+    df = pl.DataFrame(
+        {
+            "segment_id": ["seg-newsletter-readers"] * 2,
+            "display_name": ["Newsletter readers"] * 2,
+            "source": ["rules", "export"],
+            "sessions": [64, 9],
+            "visitors": [58, 9],
+            "share_of_sessions": [0.0759, 0.0107],
+        }
+    )
+    text = render_to_text(FrameTable(df, "Segments"), 50)
+    assert "export" in text and "rules" in text, text

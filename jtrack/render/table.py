@@ -86,6 +86,12 @@ KEY_TEXT_COLUMNS = frozenset(
         "version",  # (the store's versions: what `jtrack store rollback VERSION` takes)
     }
 )
+#: Labels taken from the export (a UTM source or medium, a country; also the short
+#: `source` of a rule match, rules or export): kept whole like key text while short, cut
+#: like free text when some value is long (a 55-character UTM source must not push every
+#: count out of the table).
+LABEL_COLUMNS = frozenset({"source", "medium", "country"})
+LABEL_MAX = 16
 #: Rates (fractions 0..1) shown as percentages.
 RATE_COLUMNS = frozenset(
     {
@@ -487,6 +493,9 @@ class FrameTable:
                 for frame in (variants if is_time else variants[:1])
             ]
             sort = self.sorts.get(name, column_sort(name, dtype))
+            if name in LABEL_COLUMNS and name not in self.sorts:
+                longest = max((cell_len(v) for v in texts[0]), default=0)
+                sort = "key" if longest <= LABEL_MAX else "text"
             col = _Col(
                 name=name,
                 label=one_line(self.labels.get(name, name)),
