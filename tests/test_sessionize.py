@@ -218,6 +218,12 @@ def test_an_arrival_is_compared_with_its_own_sessions_source_never_an_earlier_on
     rows = [page("a", 0, None), page("b", 2, "www.bing.com"), page("c", 4, None)]
     s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
     assert s["event_count"].to_list() == [1, 2]
+    # but not one at the very instant the session began (one page load: a custom event
+    # sorted before its landing page view), which would leave a session of no page view
+    custom = flat_event("0-first", "c1", T0, event_name="video_started", kind="custom")
+    rows = [custom, page("z-landing", 0, "www.bing.com"), page("b", 2, None)]
+    s = _sessions_of(rows, split_on_campaign_change=True)
+    assert s["event_count"].to_list() == [3]
 
 
 def test_durations_are_cut_to_the_millisecond_never_rounded_up() -> None:

@@ -129,13 +129,15 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
         # session's own is its first row's (none: a direct visit), then each arrival's
         # that split it; so the last source seen in the session so far, none when none was
         # (never a source of an earlier session, which the gap already closed).
-        df = df.with_columns(_gs=new.cum_sum())
+        # An arrival at the very instant the session began is its source, not a new visit
+        # (events of one page load, in id order: a custom event before the landing page).
+        df = df.with_columns(_gs=new.cum_sum(), _gs_t=pl.when(new).then(t).forward_fill())
         key = pl.when(act).then(_campaign_key())
         prev_key = key.forward_fill().shift(1)
         prev_key_gs = pl.when(key.is_not_null()).then(pl.col("_gs")).forward_fill().shift(1)
         sourced = (prev_key_gs == pl.col("_gs")).fill_null(False)  # (a source seen before)
         changed = key.is_not_null() & (~sourced | (key != prev_key).fill_null(False))
-        new = new | (act & gap_split & changed)
+        new = new | (act & gap_split & changed & (t > pl.col("_gs_t")).fill_null(False))
     df = df.with_columns(_new=new)
     if opts.max_duration is not None:
         # Cut runaway sessions into windows of max_duration aligned on the session's start.
@@ -160,7 +162,7 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
         .then(sess + 1)
         .otherwise(None)
     )
-    return df.drop("_g", "_new", *(["_gs"] if opts.split_on_campaign_change else []))
+    return df.drop("_g", "_new", *(["_gs", "_gs_t"] if opts.split_on_campaign_change else []))
 
 
 def _with_stream_columns(rows: pl.DataFrame) -> pl.DataFrame:
