@@ -371,3 +371,29 @@ def test_every_problem_of_a_file_comes_with_a_hint() -> None:
     assert said["segments"] == 'write segments = ["s2"]'
     assert said["active"] == "write true or false, without quotes"
     assert any(p.hint == 'quote it: "2026-10-01"' for p in problems)
+
+
+def test_a_condition_list_given_as_text_or_a_table_is_shown_its_form() -> None:
+    """`context = "device.category"` was told to write `context = ["device.category"]`,
+    which is refused in turn: the hint shows a list of condition tables; a number out of
+    range is not told to drop its quotes."""
+    text = textwrap.dedent(
+        """\
+        [[segment]]
+        id = "s"
+        context = "device.category"
+        [[action_map]]
+        id = "m"
+        weight = 5
+        segments = ["s"]
+        page_url = "/cart"
+        """
+    )
+    _, problems = check_text(text, "x.toml")
+    hints = {p.where.rsplit(": ", 1)[-1]: p.hint for p in problems}
+    assert (
+        hints["context"]
+        == 'write context = [{ field = "...", operator = "equal", values = ["..."] }]'
+    )
+    assert hints["page_url"] == 'write page_url = [{ operator = "equal", values = ["..."] }]'
+    assert hints["weight"] == "write a whole number from 1 to 3"

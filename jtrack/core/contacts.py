@@ -347,16 +347,17 @@ def _read_table(path: Path) -> pl.DataFrame:
         ) from exc
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:  # (a file: exit 1)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        json = suffix in (".jsonl", ".ndjson", ".json")
+        what = {
+            "json": "in JSON, write every value of a field the same way (a list, or text)",
+            "csv": "check that the file is whole, its quotes paired and every row as long "
+            "as the header",
+            "parquet": "check that the file is whole (not cut short or empty)",
+        }
+        kind = "json" if "json" in suffix else "parquet" if suffix in (".parquet", ".pq") else "csv"
         raise DataError(
             f"{path}: cannot read the contacts file ({first})",
             hint="contacts are a CSV with a header row, a JSON array of objects, JSONL or "
-            "Parquet; "
-            + (
-                "in JSON, write every value of a field the same way (a list, or text)"
-                if json
-                else "check that the file is whole (not cut short or empty)"
-            ),
+            "Parquet; " + what[kind],
         ) from exc
     raise ConfigError(
         f"{path}: unknown contacts file type {path.suffix!r}",

@@ -254,19 +254,31 @@ class _Checker:
             self.add(
                 (*path, key),
                 f"{key} must be a whole number {rng}, not {v!r}",
-                f"write a number without quotes, e.g. {key} = {lo if hi else max(lo, 2)}",
+                f"write a number without quotes, e.g. {key} = {lo if hi else max(lo, 2)}"
+                if isinstance(v, str)
+                else (
+                    f"write a whole number from {lo} to {hi}"
+                    if hi is not None
+                    else f"write a whole number, {lo} or more"
+                ),
             )
             return default
         return v
 
     def get_list(
-        self, path: Path_, table: dict[str, Any], key: str, tables: bool = False
+        self, path: Path_, table: dict[str, Any], key: str, items: str = "values"
     ) -> list[Any]:
+        """`table[key]`, a list (empty when not given); what its items are says the hint of
+        a value that is no list: "values", "tables" ([[...]] tables) or "conditions" (inline
+        condition tables)."""
         v = table.get(key, [])
         if not isinstance(v, list):
-            if tables and isinstance(v, dict):  # ([segment.pattern] for [[segment.pattern]])
+            if items == "tables" and isinstance(v, dict):  # ([segment.pattern]: one bracket)
                 header = ".".join(str(x) for x in (*path, key) if isinstance(x, str))
                 hint = f"write [[{header}]] (two brackets: one table for each {key})"
+            elif items == "conditions":
+                field = "" if key == "page_url" else 'field = "...", '
+                hint = f'write {key} = [{{ {field}operator = "equal", values = ["..."] }}]'
             elif isinstance(v, dict):
                 hint = f"put it in a list: {key} = [{{ ... }}]"
             elif isinstance(v, str):
@@ -277,9 +289,11 @@ class _Checker:
             return []
         return v
 
-    def get_tables(self, path: Path_, table: dict[str, Any], key: str) -> list[tuple[Path_, dict]]:
+    def get_tables(
+        self, path: Path_, table: dict[str, Any], key: str, items: str = "tables"
+    ) -> list[tuple[Path_, dict]]:
         out: list[tuple[Path_, dict]] = []
-        for i, item in enumerate(self.get_list(path, table, key, tables=True)):
+        for i, item in enumerate(self.get_list(path, table, key, items)):
             if isinstance(item, dict):
                 out.append(((*path, key, i), item))
             else:
@@ -469,7 +483,7 @@ class _Checker:
 
     def conditions(self, path: Path_, table: dict[str, Any], key: str, scope: str) -> list:
         out = []
-        for p, c in self.get_tables(path, table, key):
+        for p, c in self.get_tables(path, table, key, "conditions"):
             cond = self.condition(p, c, scope, page=key == "page_url")
             if cond is not None:
                 out.append(cond)
@@ -485,7 +499,7 @@ class _Checker:
         for p, t in self.get_tables(path, table, key):
             self.unknown_keys(p, t, keys, parent)
             count = self.get_int(p, t, "count", 1, 1, None) if "count" in keys else 1
-            raw = self.get_list(p, t, "conditions")
+            raw = self.get_list(p, t, "conditions", "conditions")
             if not raw:
                 if t.get("conditions", []) != []:  # not a list: reported just above
                     ok = False
@@ -585,7 +599,7 @@ class _Checker:
             color = None
         active = self.get_bool(p, t, "active", True)
         shown = self.get_bool(p, t, "shown_to_agents", True)
-        raw_ctx = self.get_list(p, t, "context")
+        raw_ctx = self.get_list(p, t, "context", "conditions")
         context = self.conditions(p, t, "context", "context")
         patterns, pat_ok = self.patterns(p, t, "pattern", PATTERN_KEYS)
         if not raw_ctx and "pattern" not in t:
@@ -676,7 +690,7 @@ class _Checker:
                 'add segments = ["seg-id"] or [[action_map.activity]] conditions',
             )
             ok = False
-        raw_page = self.get_list(p, t, "page_url")
+        raw_page = self.get_list(p, t, "page_url", "conditions")
         page = self.conditions(p, t, "page_url", "event")
         start = self.get_date(p, t, "start_date", end=False)
         end = self.get_date(p, t, "end_date", end=True)
