@@ -189,3 +189,41 @@ def test_a_bill_of_a_month_is_of_a_whole_month(built: tuple[Store, Path]) -> Non
     for bad in ({"traffic": None}, {"limit": "5"}):
         with pytest.raises(UsageError):
             list_sessions(store, SessionQuery(**bad))  # type: ignore[arg-type]
+
+
+def test_the_reader_options_and_stdin_are_taken_as_the_cli_takes_them(
+    built: tuple[Store, Path], tmp_path: Path
+) -> None:
+    """read_events took on_error="Fail" for skip and one path for its characters;
+    SessionQuery(ttl="30d") and UsageOptions(users="10") failed deep inside (a Polars error,
+    an allowance of "1010101010"), users=-10 was a negative allowance, engaged_seconds="10"
+    a Polars error; run_sessionize(["-"], stdin=io.StringIO(...)) a TypeError."""
+    import io
+
+    from jtrack.read import read_events
+
+    store, src = built
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"event_id": "x"}\n')
+    with pytest.raises(UsageError, match="not a way to handle bad rows"):
+        read_events([bad], on_error="Fail")  # type: ignore[arg-type]
+    assert read_events(str(src)).events.height == 9
+    listed = list_sessions(store, SessionQuery(as_of="2026-12-20", ttl="30d"))  # type: ignore[arg-type]
+    assert listed.height == list_sessions(store, SessionQuery(as_of="2026-12-20")).height
+    for bad_query in ({"ttl": "soon"}, {"ttl": 30}):
+        with pytest.raises(UsageError):
+            SessionQuery(**bad_query)  # type: ignore[arg-type]
+    for users in ("10", -10, 2.5):
+        with pytest.raises(UsageError, match="users"):
+            UsageOptions(as_of="2026-10-20T00:00:00Z", users=users, per_user=5)  # type: ignore[arg-type]
+    for secs in ("10", -5):
+        with pytest.raises(UsageError, match="engaged_seconds"):
+            ReportOptions(engaged_seconds=secs)  # type: ignore[arg-type]
+    text = "".join(
+        f'{{"id": "t{i}", "customerId": "v", "eventType": "WebEvent", '
+        f'"createdDate": "2026-10-01T10:0{i}:00Z", "webEvent": {{"eventName": "page_viewed", '
+        f'"page": {{"url": "https://x.example/"}}}}}}\n'
+        for i in range(3)
+    )
+    run = run_sessionize(["-"], Store.open(tmp_path / "piped"), stdin=io.StringIO(text))
+    assert run.summary.events_kept == 3

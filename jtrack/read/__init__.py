@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.options import check_on_error
 from jtrack.read.jsonl import (
     SmallFile,
     _iter_json_lines,
@@ -223,8 +224,12 @@ def read_events(
 
     With on_error="fail", the first rejected row raises RejectedRowError (file, line, field,
     reason). With on_error="skip", rejected rows are returned in `rejects` and the run goes on.
-    Either way rows_read == events + rejects for every file.
+    Either way rows_read == events + rejects for every file. One path given as a string or
+    a path (not in a list) is one source, as everywhere.
     """
+    check_on_error(on_error)  # (a misspelt "Fail" must never skip bad rows silently)
+    if isinstance(sources, str | bytes | os.PathLike):
+        sources = [sources]
     srcs: list[Source] = [s for s in sources if isinstance(s, Source)]
     if len(srcs) != len(sources):
         srcs = expand_sources([s for s in sources if not isinstance(s, Source)], stdin=stdin)

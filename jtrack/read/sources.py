@@ -301,7 +301,11 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
         if s == "-":
             if not read_stdin:  # (stdin is read once, however often `-` is named)
                 stream = stdin if stdin is not None else stdin_bytes()
-                out.append(Source("<stdin>", data=stream.read()))
+                stream = getattr(stream, "buffer", stream)  # (sys.stdin itself: its bytes)
+                data = stream.read()
+                if isinstance(data, str):  # (a text stream: io.StringIO, its text as UTF-8)
+                    data = data.encode("utf-8", errors="surrogateescape")
+                out.append(Source("<stdin>", data=data))
             read_stdin = True
             continue
         p = Path(s)

@@ -112,6 +112,11 @@ class ReportOptions:
             ) from None
         if self.top < 1:
             raise UsageError("--top must be at least 1", hint="e.g. --top 10")
+        secs = self.engaged_seconds
+        if isinstance(secs, bool) or not isinstance(secs, int | float) or not secs >= 0:
+            raise UsageError(
+                f"engaged_seconds {secs!r} is no number of seconds", hint="e.g. engaged_seconds=10"
+            )
         if self.since and self.until and self.until <= self.since:
             raise UsageError(
                 "--until must be after --since",

@@ -229,6 +229,14 @@ class SessionQuery:
             object.__setattr__(self, name, value)
         if isinstance(self.where, str):  # (one clause, not its characters)
             object.__setattr__(self, "where", (self.where,))
+        if isinstance(self.ttl, str):  # ("30d", as --ttl reads it)
+            from jtrack.options import parse_duration
+
+            object.__setattr__(self, "ttl", parse_duration(self.ttl, "ttl"))
+        elif self.ttl is not None and (
+            not isinstance(self.ttl, timedelta) or self.ttl <= timedelta(0)
+        ):
+            raise UsageError(f"ttl {self.ttl!r} is no duration", hint="pass a timedelta or 30d")
         bad = not isinstance(self.limit, int) or isinstance(self.limit, bool)
         if self.limit is not None and (bad or self.limit < 0):
             raise UsageError(f"limit {self.limit!r}", hint="a whole number, 0 or more")

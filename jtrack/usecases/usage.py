@@ -397,6 +397,12 @@ class UsageOptions:
                         hint=f"give {name} {first.isoformat()} (or "
                         f"{next_month(first).isoformat()}), or count by day: --by day",
                     )
+        for name in ("users", "per_user"):  # (as --users and --per-user take them)
+            n = getattr(self, name)
+            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+                raise UsageError(
+                    f"{name} {n!r} is no whole number of 0 or more", hint=f"e.g. {name}=25"
+                )
         if (self.users is None) != (self.per_user is None):
             raise UsageError(
                 "the allowance needs both --users and --per-user",
