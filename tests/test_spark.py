@@ -870,6 +870,24 @@ def test_a_malformed_master_is_refused_before_any_jvm(master: str, tmp_path: Pat
     assert engine.jvm_log() is None or "sessionize" not in str(engine.jvm_log())
 
 
+def test_a_bad_master_from_the_environment_or_engine_is_named_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$SPARK_MASTER=foo was told as `--spark-master 'foo'`, a flag nobody gave; `--engine
+    foo --spark-master local[2]` was told the master is for Spark, not that foo is no
+    engine."""
+    pytest.importorskip("pyspark")
+    events = [str(SAMPLE / "events.jsonl"), "--store", str(tmp_path / "s"), "-q"]
+    monkeypatch.setenv("SPARK_MASTER", "foo")
+    res = CliRunner().invoke(app, ["sessionize", *events, "--engine", "spark"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: $SPARK_MASTER 'foo': not a")
+    monkeypatch.delenv("SPARK_MASTER")
+    res = CliRunner().invoke(
+        app, ["sessionize", *events, "--engine", "foo", "--spark-master", "local[2]"]
+    )
+    assert res.exit_code == 2 and res.stderr.startswith("error: engine 'foo'"), res.stderr
+
+
 def test_a_java_error_is_told_by_its_own_message() -> None:
     from jtrack.engine.spark import _first_words
 

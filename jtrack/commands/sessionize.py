@@ -224,7 +224,7 @@ def sessionize_cmd(
     from jtrack.store import Store
 
     check_on_error(on_error)
-    if spark_master is not None and engine != "spark":  # (a master given: Spark was meant)
+    if spark_master is not None and engine == "local":  # (a master given: Spark was meant)
         raise UsageError(
             f"--spark-master {spark_master} is for the Spark engine, and this run uses "
             f"--engine {engine}",

@@ -279,13 +279,14 @@ _MASTER = re.compile(
 )
 
 
-def check_master(master: str) -> None:
+def check_master(master: str, named: str = "--spark-master") -> None:
     """UsageError for a master URL Spark would refuse (after starting its JVM, with a reason
-    only in its log); IPv6 hosts are written in brackets, as Spark writes them."""
+    only in its log); IPv6 hosts are written in brackets, as Spark writes them. `named`:
+    where it was given ($SPARK_MASTER when no option was)."""
     spelled = re.sub(r"\[[0-9a-fA-F:]+\]", "host", master) if "spark://" in master else master
     if not _MASTER.fullmatch(spelled):
         raise UsageError(
-            f"--spark-master {master!r}: not a master URL Spark takes",
+            f"{named} {master!r}: not a master URL Spark takes",
             hint="spark://HOST:PORT (several: spark://H1:P1,H2:P2), local[N], local[*], "
             "yarn or k8s://...",
         )
@@ -974,7 +975,7 @@ class SparkEngine:
         _pyspark("pyspark.sql")
         master = options.spark_master or os.environ.get("SPARK_MASTER")
         if master and "PYSPARK_GATEWAY_PORT" not in os.environ:  # (spark-submit: its own)
-            check_master(master)
+            check_master(master, "--spark-master" if options.spark_master else "$SPARK_MASTER")
 
     def session(self) -> Any:
         return spark_session(self.options.spark_master)
