@@ -283,18 +283,22 @@ def check_output_target(
     check_writable(target)
 
 
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file (by inode when both exist, else by real path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
 def _reads(source: Path, target: Path, resolved: Path) -> str | None:
     """What reading `source` (a file, a folder or a glob, as a command takes it) does with
     `target` (`resolved`: its real path): "reads" it, or "would read" it once written
     (a file of events in a folder or matching a pattern it reads); None: neither."""
-    from jtrack.read.sources import glob_reaches, is_data_file
+    from jtrack.read.sources import glob_reads, is_data_file
 
-    try:
-        if os.path.samefile(source, target):
-            return "that is a file this command reads"
-    except OSError:
-        if source.resolve() == resolved:
-            return "that is a file this command reads"
+    if same_file(source, target):
+        return "that is a file this command reads"
     would = (
         f"inside what this command reads events from ({source}): the next run would read "
         "it as events"
@@ -304,11 +308,7 @@ def _reads(source: Path, target: Path, resolved: Path) -> str | None:
         return would if inside and is_data_file(target) else None
     if source.exists() or not any(c in os.fspath(source) for c in "*?["):
         return None
-    pattern = os.fspath(source)
-    for name in (target, resolved):
-        if glob_reaches(pattern, name) and is_data_file(name):
-            return would
-    return None
+    return would if glob_reads(os.fspath(source), target) else None
 
 
 def write_rejects(
@@ -334,6 +334,7 @@ __all__ = [
     "check_writable",
     "is_special_file",
     "open_atomic",
+    "same_file",
     "write_rejects",
     "write_with",
 ]

@@ -399,3 +399,39 @@ def test_o_never_overwrites_the_store_named_before_store_s_subcommand_nor_its_co
         assert res.stderr.startswith("error: -o "), res.stderr
     assert (st / "CURRENT").read_text() == pointer and book.read_text() == text
     assert not (st / "x.json").exists() and not (tmp_path / ".jtrack" / "x.json").exists()
+
+
+def test_the_guard_reads_globs_as_they_read_and_never_trips_on_a_damaged_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A glob reads any file not named as one of no events (`rejects.log`, a name without a
+    suffix), through its folder as named or as it resolves; the guard's own reading of the
+    store (for the contacts file it follows) made `schema -o` fail on a damaged default
+    store; `watch --html` went over the followed contacts file and the config found."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (tmp_path / "link").symlink_to(exports)
+    for name in ("rejects.log", "new", "x.jsonl"):
+        with pytest.raises(UsageError, match="the next run would read it as events"):
+            files.check_output_target(exports / name, inputs=[f"{exports}/*"])
+    with pytest.raises(UsageError, match="the next run would read it as events"):
+        files.check_output_target(exports / "x.jsonl", inputs=[f"{tmp_path}/link/*.jsonl"])
+    files.check_output_target(exports / "report.csv", inputs=[f"{exports}/*"])  # never read
+
+    monkeypatch.chdir(tmp_path)
+    book = tmp_path / "crm.csv"
+    book.write_text((ROOT / "sample_data" / "contacts.csv").read_text())
+    events = str(ROOT / "sample_data" / "events.jsonl")
+    assert runner.invoke(app, ["sessionize", events, "--contacts", str(book), "-q"]).exit_code == 0
+    (tmp_path / "jtrack.toml").write_text("")
+    for target, said in (
+        (book, "the contacts file the store follows"),
+        (tmp_path / "jtrack.toml", "a file this command reads"),
+    ):
+        res = runner.invoke(app, ["watch", events, "--once", "-q", "--html", str(target)])
+        assert res.exit_code == ExitCode.USAGE and said in res.stderr, res.stderr
+    assert book.read_text() == (ROOT / "sample_data" / "contacts.csv").read_text()
+    manifest = next((tmp_path / ".jtrack" / "versions").glob("*/manifest.json"))
+    manifest.write_bytes(b"\xff\xfe{bad")
+    res = runner.invoke(app, ["schema", "-f", "json", "-o", str(tmp_path / "schema.json")])
+    assert res.exit_code == 0, res.stderr

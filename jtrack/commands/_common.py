@@ -150,14 +150,15 @@ def guard_store(root: str | os.PathLike[str] | None) -> None:
     _GUARDED.set((_GUARDED.get()[0], Path(root) if root is not None else None))
 
 
-def check_output(output: Path | None) -> None:
-    """UsageError (exit 2) when -o names a file this command reads (a source, the contacts,
-    rules or config file) or one inside its store: a report must never overwrite an export
-    or the store (as --rejects, jtrack.files.check_output_target)."""
+def check_output(output: Path | None, option: str = "-o", what: str = "the output") -> None:
+    """UsageError (exit 2) when -o (or `option`) names a file this command reads (a source,
+    the contacts, rules or config file, the contacts file its store follows) or one inside
+    its store: a report must never overwrite an export or the store (as --rejects,
+    jtrack.files.check_output_target)."""
     if output is None:
         return
     from jtrack.config import find_config
-    from jtrack.files import check_output_target
+    from jtrack.files import check_output_target, same_file
 
     inputs, root = _GUARDED.get()
     if not isinstance(root, Path):  # (no store named, or no store taken: the default one)
@@ -169,15 +170,28 @@ def check_output(output: Path | None) -> None:
     except JtrackError:
         found = None
     extra = [os.fspath(found)] if found is not None else []
+    followed = _followed_contacts(root)
+    if followed is not None and same_file(followed, output):
+        raise UsageError(
+            f"{option} {output}: that is the contacts file the store follows (its next run "
+            "reads it again)",
+            hint=f"write {what} to another file",
+        )
+    check_output_target(output, option=option, inputs=(*inputs, *extra), store_root=root, what=what)
+
+
+def _followed_contacts(root: Path) -> str | None:
+    """The contacts file the store at `root` follows, if any; None too whenever the store
+    cannot be read (a command that only writes a report never fails on a damaged store)."""
     from jtrack.store import Store
 
-    try:  # (and the contacts file the store follows: read again by its next run)
-        remembered = Store.open(root).read_manifest().contacts if root.is_dir() else None
-    except JtrackError:
-        remembered = None
-    if remembered is not None:
-        extra.append(remembered.file)
-    check_output_target(output, inputs=(*inputs, *extra), store_root=root)
+    try:
+        if not root.is_dir():
+            return None
+        remembered = Store.open(root).read_manifest().contacts
+    except Exception:  # (a damaged, unreadable or half-written store: no file followed)
+        return None
+    return remembered.file if remembered is not None else None
 
 
 def handle_errors(fn: F) -> F:

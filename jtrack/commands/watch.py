@@ -277,12 +277,10 @@ def watch_cmd(
     writer.background_removal = True  # a version a second: old ones go in a thread
     _check_store_outside(writer.root, sources, watched)
     view = open_store(store, role, redact, config=config)
-    if html is not None:  # (never over an export it follows, nor inside the store)
-        from jtrack.files import check_output_target
+    if html is not None:  # (never over a file it reads, nor inside the store)
+        from jtrack.commands._common import check_output
 
-        check_output_target(
-            html, option="--html", inputs=sources, store_root=writer.root, what="the page"
-        )
+        check_output(html, option="--html", what="the page")
     loop = WatchLoop(cfg, writer, view)
     loop.run_warnings += missing_files(sources)  # (said with the first run's, -q too)
     if once:

@@ -618,20 +618,29 @@ def _glob(pattern: str, unreadable: list[tuple[str, str, str]] | None = None) ->
     return out
 
 
-def glob_reaches(pattern: str, path: str | os.PathLike[str]) -> bool:
-    """Whether the glob `pattern`, as a source, names `path` (whether or not it exists yet):
-    the same matching as _glob (a wildcard never crosses `/` nor matches a name starting
-    with `.`; `**` is any folders, none included), both made absolute first."""
+def glob_reads(pattern: str, path: str | os.PathLike[str]) -> bool:
+    """Whether the glob `pattern`, as a source, reads `path` once it exists: it matches it
+    as _glob does (a wildcard never crosses `/` nor matches a name starting with `.`; `**`
+    is any folders, none included; through the pattern's folder as named or as it
+    resolves), and its name is not one of a file of no events (a README, a CSV)."""
+    if _not_events(Path(path)) is not None:
+        return False
     parts = Path(os.path.abspath(pattern)).parts
     fixed = 0
     while fixed < len(parts) - 1 and not _MAGIC.search(parts[fixed]):
         fixed += 1
+    regex = _glob_regex(parts[fixed:])
     root = Path(*parts[:fixed])
-    try:
-        rel = Path(os.path.abspath(path)).relative_to(root)
-    except ValueError:
-        return False
-    return re.fullmatch(_glob_regex(parts[fixed:]), "/".join(rel.parts)) is not None
+    names = {Path(os.path.abspath(path)), Path(path).resolve()}
+    for base in {root, root.resolve()}:
+        for name in names:
+            try:
+                rel = name.relative_to(base)
+            except ValueError:
+                continue
+            if re.fullmatch(regex, "/".join(rel.parts)) is not None:
+                return True
+    return False
 
 
 def _glob_regex(parts: Sequence[str]) -> str:
