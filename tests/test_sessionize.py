@@ -224,6 +224,24 @@ def test_an_arrival_is_compared_with_its_own_sessions_source_never_an_earlier_on
     rows = [custom, page("z-landing", 0, "www.bing.com"), page("b", 2, None)]
     s = _sessions_of(rows, split_on_campaign_change=True)
     assert s["event_count"].to_list() == [3]
+    # an instant's source is its first row's with one: rows of the same instant with other
+    # sources neither split it nor become the session's source
+    rows = [
+        page("a1", 0, "www.google.com"),
+        page("a2", 0, "www.bing.com"),
+        page("a3", 5, "www.google.com"),
+    ]
+    assert _sessions_of(rows, split_on_campaign_change=True).height == 1
+    # a split takes its whole instant, rows sorted before the arrival included
+    later = flat_event("0-custom", "c1", T0 + minutes(5), event_name="video_started", kind="custom")
+    rows = [
+        page("b1", 0, None),
+        later,
+        page("z-arrival", 5, "www.bing.com"),
+        page("z2", 5, "x.example"),
+    ]
+    s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
+    assert s["event_count"].to_list() == [1, 3]
 
 
 def test_durations_are_cut_to_the_millisecond_never_rounded_up() -> None:

@@ -125,19 +125,31 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
     has_prev = (prev_g == pl.col("_g")).fill_null(False)
     new = act & (~has_prev | (gap_split & ((t - prev_t) >= opts.gap)))
     if opts.split_on_campaign_change:
-        # An arrival (a row with a source) whose source differs from its session's: the
-        # session's own is its first row's (none: a direct visit), then each arrival's
-        # that split it; so the last source seen in the session so far, none when none was
-        # (never a source of an earlier session, which the gap already closed).
-        # An arrival at the very instant the session began is its source, not a new visit
-        # (events of one page load, in id order: a custom event before the landing page).
-        df = df.with_columns(_gs=new.cum_sum(), _gs_t=pl.when(new).then(t).forward_fill())
-        key = pl.when(act).then(_campaign_key())
-        prev_key = key.forward_fill().shift(1)
-        prev_key_gs = pl.when(key.is_not_null()).then(pl.col("_gs")).forward_fill().shift(1)
-        sourced = (prev_key_gs == pl.col("_gs")).fill_null(False)  # (a source seen before)
-        changed = key.is_not_null() & (~sourced | (key != prev_key).fill_null(False))
-        new = new | (act & gap_split & changed & (t > pl.col("_gs_t")).fill_null(False))
+        # Arrivals are told per instant of a gap session (the events of one page load):
+        # an instant's source is that of its first row with one (UTM source/campaign, else
+        # an external referrer). An instant whose source differs from the last source seen
+        # earlier in the gap session, or that brings one after a start without any (a
+        # direct visit), starts a new session at its first row; its other rows, whatever
+        # their sources, stay in that session. So a session's own source is its first
+        # instant's, never an earlier session's (which the gap closed).
+        gs = new.cum_sum()
+        df = df.with_columns(
+            _gs=gs,
+            _at=((gs != gs.shift(1)) | (t != t.shift(1))).fill_null(True).cum_sum(),
+        )
+        first_row = pl.col("_at") != pl.col("_at").shift(1).fill_null(-1)
+        source = pl.when(act).then(_campaign_key()).drop_nulls().first().over("_at")
+        at_first = pl.when(first_row).then(source)
+        prev_source = at_first.forward_fill().shift(1)
+        prev_gs = pl.when(at_first.is_not_null()).then(pl.col("_gs")).forward_fill().shift(1)
+        sourced = (prev_gs == pl.col("_gs")).fill_null(False)  # (a source seen before)
+        changed = (
+            first_row
+            & act
+            & source.is_not_null()
+            & (~sourced | (source != prev_source).fill_null(False))
+        )
+        new = new | (gap_split & changed)
     df = df.with_columns(_new=new)
     if opts.max_duration is not None:
         # Cut runaway sessions into windows of max_duration aligned on the session's start.
@@ -162,7 +174,7 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
         .then(sess + 1)
         .otherwise(None)
     )
-    return df.drop("_g", "_new", *(["_gs", "_gs_t"] if opts.split_on_campaign_change else []))
+    return df.drop("_g", "_new", *(["_gs", "_at"] if opts.split_on_campaign_change else []))
 
 
 def _with_stream_columns(rows: pl.DataFrame) -> pl.DataFrame:
