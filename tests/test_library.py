@@ -219,6 +219,13 @@ def test_the_reader_options_and_stdin_are_taken_as_the_cli_takes_them(
     for secs in ("10", -5):
         with pytest.raises(UsageError, match="engaged_seconds"):
             ReportOptions(engaged_seconds=secs)  # type: ignore[arg-type]
+    # numbers from numpy (a notebook's), and a whole float, are taken as before
+    import numpy as np
+
+    opts = UsageOptions(as_of="2026-10-20T00:00:00Z", users=np.int64(5), per_user=1000.0)  # type: ignore[arg-type]
+    assert opts.allowance == 5000 and isinstance(opts.users, int)
+    assert ReportOptions(engaged_seconds=np.int64(10)).engaged_seconds == 10  # type: ignore[arg-type]
+    assert SessionQuery(ttl=np.timedelta64(30, "D")).ttl == timedelta(days=30)  # type: ignore[arg-type]
     text = "".join(
         f'{{"id": "t{i}", "customerId": "v", "eventType": "WebEvent", '
         f'"createdDate": "2026-10-01T10:0{i}:00Z", "webEvent": {{"eventName": "page_viewed", '

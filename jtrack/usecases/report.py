@@ -24,6 +24,7 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
+import numbers
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,7 +114,7 @@ class ReportOptions:
         if self.top < 1:
             raise UsageError("--top must be at least 1", hint="e.g. --top 10")
         secs = self.engaged_seconds
-        if isinstance(secs, bool) or not isinstance(secs, int | float) or not secs >= 0:
+        if isinstance(secs, bool) or not isinstance(secs, numbers.Real) or not secs >= 0:
             raise UsageError(
                 f"engaged_seconds {secs!r} is no number of seconds", hint="e.g. engaged_seconds=10"
             )

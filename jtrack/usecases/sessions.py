@@ -233,7 +233,10 @@ class SessionQuery:
             from jtrack.options import parse_duration
 
             object.__setattr__(self, "ttl", parse_duration(self.ttl, "ttl"))
-        elif self.ttl is not None and (
+        elif type(self.ttl).__name__ == "timedelta64":  # (numpy's: to microseconds)
+            ttl: Any = self.ttl
+            object.__setattr__(self, "ttl", ttl.astype("timedelta64[us]").item())
+        if self.ttl is not None and (
             not isinstance(self.ttl, timedelta) or self.ttl <= timedelta(0)
         ):
             raise UsageError(f"ttl {self.ttl!r} is no duration", hint="pass a timedelta or 30d")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import math
+import numbers
 import os
 import re
 import zoneinfo
@@ -399,10 +400,15 @@ class UsageOptions:
                     )
         for name in ("users", "per_user"):  # (as --users and --per-user take them)
             n = getattr(self, name)
-            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+            whole = isinstance(n, numbers.Integral) or (
+                isinstance(n, numbers.Real) and float(n).is_integer()
+            )
+            if n is not None and (isinstance(n, bool) or not whole or n < 0):
                 raise UsageError(
                     f"{name} {n!r} is no whole number of 0 or more", hint=f"e.g. {name}=25"
                 )
+            if n is not None:  # (a numpy integer, 1000.0: a plain int)
+                object.__setattr__(self, name, int(n))
         if (self.users is None) != (self.per_user is None):
             raise UsageError(
                 "the allowance needs both --users and --per-user",
