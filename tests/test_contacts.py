@@ -921,10 +921,17 @@ def test_a_contacts_file_that_cannot_be_read_is_exit_1_with_a_hint_for_its_kind(
     empty.write_bytes(b"")
     cut = tmp_path / "contacts.parquet"
     cut.write_bytes((root / "events.parquet").read_bytes()[:300])
-    for book in (empty, cut):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"contact_id,first_name\nC1,Ren\xe9\n")
+    hints = {
+        empty: "the file is empty",
+        cut: "check that the file is whole",
+        latin: "save it as UTF-8",
+    }
+    for book, hint in hints.items():
         res = _run("sessionize", events, "--contacts", str(book), "--store", str(tmp_path / "s"))
         assert res.exit_code == ExitCode.DATA, res.output
         assert "cannot read the contacts file" in res.stderr
-        assert "check that the file is whole" in res.stderr and "(a list" not in res.stderr
+        assert hint in res.stderr and "(a list" not in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists()

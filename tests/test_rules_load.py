@@ -397,3 +397,8 @@ def test_a_condition_list_given_as_text_or_a_table_is_shown_its_form() -> None:
     )
     assert hints["page_url"] == 'write page_url = [{ operator = "equal", values = ["..."] }]'
     assert hints["weight"] == "write a whole number from 1 to 3"
+    assert not [p for p in problems if p.message == "segment has no conditions"]  # (said)
+    _, problems = check_text('[[segment]]\nid = "s"\npattern = "eventName"\n', "y.toml")
+    assert [p.hint for p in problems] == [
+        "write [[segment.pattern]] (two brackets: one table for each pattern)"
+    ]

@@ -354,6 +354,12 @@ def _read_table(path: Path) -> pl.DataFrame:
             "parquet": "check that the file is whole (not cut short or empty)",
         }
         kind = "json" if "json" in suffix else "parquet" if suffix in (".parquet", ".pq") else "csv"
+        if "utf-8" in first.lower() or "utf8" in first.lower():
+            kind = "utf8"
+        elif "empty" in first.lower():
+            kind = "empty"
+        what["utf8"] = "save it as UTF-8 (it holds bytes of another encoding)"
+        what["empty"] = "the file is empty: export the contacts again"
         raise DataError(
             f"{path}: cannot read the contacts file ({first})",
             hint="contacts are a CSV with a header row, a JSON array of objects, JSONL or "

@@ -273,7 +273,7 @@ class _Checker:
         condition tables)."""
         v = table.get(key, [])
         if not isinstance(v, list):
-            if items == "tables" and isinstance(v, dict):  # ([segment.pattern]: one bracket)
+            if items == "tables":  # ([segment.pattern]: one bracket; or text)
                 header = ".".join(str(x) for x in (*path, key) if isinstance(x, str))
                 hint = f"write [[{header}]] (two brackets: one table for each {key})"
             elif items == "conditions":
@@ -602,7 +602,7 @@ class _Checker:
         raw_ctx = self.get_list(p, t, "context", "conditions")
         context = self.conditions(p, t, "context", "context")
         patterns, pat_ok = self.patterns(p, t, "pattern", PATTERN_KEYS)
-        if not raw_ctx and "pattern" not in t:
+        if not raw_ctx and "pattern" not in t and "context" not in t:  # (one said above)
             self.add(
                 p,
                 "segment has no conditions",
