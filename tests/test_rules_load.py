@@ -402,3 +402,10 @@ def test_a_condition_list_given_as_text_or_a_table_is_shown_its_form() -> None:
     assert [p.hint for p in problems] == [
         "write [[segment.pattern]] (two brackets: one table for each pattern)"
     ]
+
+
+def test_a_segment_with_an_empty_context_has_no_conditions() -> None:
+    """`context = []` alone passed `rules check` (the segment then matched every session)
+    once a wrong `context` no longer also said "no conditions"."""
+    _, problems = check_text('[[segment]]\nid = "s"\ncontext = []\n', "z.toml")
+    assert [p.message for p in problems] == ["segment has no conditions"]

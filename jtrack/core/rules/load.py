@@ -602,7 +602,8 @@ class _Checker:
         raw_ctx = self.get_list(p, t, "context", "conditions")
         context = self.conditions(p, t, "context", "context")
         patterns, pat_ok = self.patterns(p, t, "pattern", PATTERN_KEYS)
-        if not raw_ctx and "pattern" not in t and "context" not in t:  # (one said above)
+        wrong_ctx = "context" in t and not isinstance(t["context"], list)  # (said above)
+        if not raw_ctx and "pattern" not in t and not wrong_ctx:
             self.add(
                 p,
                 "segment has no conditions",
