@@ -923,10 +923,16 @@ def test_a_contacts_file_that_cannot_be_read_is_exit_1_with_a_hint_for_its_kind(
     cut.write_bytes((root / "events.parquet").read_bytes()[:300])
     latin = tmp_path / "latin.csv"
     latin.write_bytes(b"contact_id,first_name\nC1,Ren\xe9\n")
+    quote = tmp_path / "quote.csv"  # (its words say "empty" and "utf8": not its bytes)
+    quote.write_text('contact_id,name\n"C-empty-utf8-1,x\n')
+    blank = tmp_path / "blank.json"
+    blank.write_text("  \n")
     hints = {
         empty: "the file is empty",
         cut: "check that the file is whole",
         latin: "save it as UTF-8",
+        quote: "its quotes paired",
+        blank: "the file is empty",
     }
     for book, hint in hints.items():
         res = _run("sessionize", events, "--contacts", str(book), "--store", str(tmp_path / "s"))

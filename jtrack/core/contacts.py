@@ -354,10 +354,7 @@ def _read_table(path: Path) -> pl.DataFrame:
             "parquet": "check that the file is whole (not cut short or empty)",
         }
         kind = "json" if "json" in suffix else "parquet" if suffix in (".parquet", ".pq") else "csv"
-        if "utf-8" in first.lower() or "utf8" in first.lower():
-            kind = "utf8"
-        elif "empty" in first.lower():
-            kind = "empty"
+        kind = _unreadable_kind(path) or kind  # (told by the bytes, never the message's words)
         what["utf8"] = "save it as UTF-8 (it holds bytes of another encoding)"
         what["empty"] = "the file is empty: export the contacts again"
         raise DataError(
@@ -369,6 +366,27 @@ def _read_table(path: Path) -> pl.DataFrame:
         f"{path}: unknown contacts file type {path.suffix!r}",
         hint="use .csv, .json, .jsonl or .parquet",
     )
+
+
+def _unreadable_kind(path: Path) -> str | None:
+    """Why a contacts file that could not be read may be so, from its first bytes: "empty"
+    (nothing but blanks), "utf8" (text, not UTF-8), else None. Compressed or Parquet files:
+    None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return None
+    if head[:2] == b"\x1f\x8b" or head[:4] == b"PAR1":
+        return None
+    if not head.strip():
+        return "empty"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(head) < 1 << 16 or exc.start < len(head) - 3:  # (not cut by the read)
+            return "utf8"
+    return None
 
 
 def _read_json(path: Path) -> pl.DataFrame:
