@@ -226,6 +226,9 @@ def test_the_reader_options_and_stdin_are_taken_as_the_cli_takes_them(
     assert opts.allowance == 5000 and isinstance(opts.users, int)
     assert ReportOptions(engaged_seconds=np.int64(10)).engaged_seconds == 10  # type: ignore[arg-type]
     assert SessionQuery(ttl=np.timedelta64(30, "D")).ttl == timedelta(days=30)  # type: ignore[arg-type]
+    for loose in (np.timedelta64("NaT"), np.timedelta64(5), np.timedelta64(1, "M")):
+        with pytest.raises(UsageError, match="ttl"):
+            SessionQuery(ttl=loose)  # type: ignore[arg-type]
     text = "".join(
         f'{{"id": "t{i}", "customerId": "v", "eventType": "WebEvent", '
         f'"createdDate": "2026-10-01T10:0{i}:00Z", "webEvent": {{"eventName": "page_viewed", '

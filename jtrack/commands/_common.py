@@ -191,7 +191,8 @@ def _followed_contacts(root: Path) -> str | None:
         remembered = Store.open(root).read_manifest().contacts
     except Exception:  # (a damaged, unreadable or half-written store: no file followed)
         return None
-    return remembered.file if remembered is not None else None
+    file = remembered.file if remembered is not None else None
+    return file if isinstance(file, str) and file and "\x00" not in file else None
 
 
 def handle_errors(fn: F) -> F:

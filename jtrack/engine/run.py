@@ -704,8 +704,9 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
             "rebuild",
             [
                 "the store's sessions were split on campaign changes by an earlier rule (now "
-                "an arrival is compared with its own session's source, and a referrer on the "
-                "page's own host is internal): every session is rebuilt once"
+                "an arrival is compared with its own session's source, instant by instant, "
+                "and a referrer on the page's own host is internal): every session is rebuilt "
+                "once"
             ],
             "campaign rule of a newer jtrack",
         )

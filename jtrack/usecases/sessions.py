@@ -235,6 +235,9 @@ class SessionQuery:
             object.__setattr__(self, "ttl", parse_duration(self.ttl, "ttl"))
         elif type(self.ttl).__name__ == "timedelta64":  # (numpy's: to microseconds)
             ttl: Any = self.ttl
+            unit = str(ttl.dtype).partition("[")[2].rstrip("]")
+            if ttl != ttl or unit in ("", "Y", "M"):  # (NaT, no unit, or years/months)
+                raise UsageError(f"ttl {ttl!r} is no duration", hint="pass a timedelta or 30d")
             object.__setattr__(self, "ttl", ttl.astype("timedelta64[us]").item())
         if self.ttl is not None and (
             not isinstance(self.ttl, timedelta) or self.ttl <= timedelta(0)
