@@ -295,16 +295,22 @@ def _reads(source: Path, target: Path, resolved: Path) -> str | None:
     """What reading `source` (a file, a folder or a glob, as a command takes it) does with
     `target` (`resolved`: its real path): "reads" it, or "would read" it once written
     (a file of events in a folder or matching a pattern it reads); None: neither."""
-    from jtrack.read.sources import glob_reads, is_data_file
+    from jtrack.read.sources import folders_reached, glob_reads, is_data_file, rotation_read
 
     if same_file(source, target):
         return "that is a file this command reads"
+    if rotation_read(os.fspath(source), target):
+        return (
+            f"named as a rotated copy of what this command reads ({source}): the next run "
+            "would read it as events"
+        )
     would = (
         f"inside what this command reads events from ({source}): the next run would read "
         "it as events"
     )
-    if source.is_dir():
+    if source.is_dir():  # (its walk follows symlinked folders: by their real paths too)
         inside = source.resolve() in resolved.parents
+        inside = inside or resolved.parent in folders_reached(source)
         return would if inside and is_data_file(target) else None
     if source.exists() or not any(c in os.fspath(source) for c in "*?["):
         return None

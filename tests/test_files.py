@@ -435,3 +435,27 @@ def test_the_guard_reads_globs_as_they_read_and_never_trips_on_a_damaged_store(
     manifest.write_bytes(b"\xff\xfe{bad")
     res = runner.invoke(app, ["schema", "-f", "json", "-o", str(tmp_path / "schema.json")])
     assert res.exit_code == 0, res.stderr
+
+
+def test_the_guard_knows_rotated_copies_and_folders_reached_through_a_link(
+    tmp_path: Path,
+) -> None:
+    """`watch exp/a.jsonl --html exp/a.jsonl.1` wrote a page where the next run reads a
+    rotated copy as events; `-o realfar/out.jsonl` with `exp/lnk -> ../realfar` wrote where
+    the walk of `exp/` (or `exp/**`) reads it."""
+    exp, far = tmp_path / "exp", tmp_path / "realfar"
+    exp.mkdir()
+    far.mkdir()
+    (exp / "lnk").symlink_to(far)
+    (exp / "a.jsonl").write_text("{}\n")
+    for source, target in (
+        (exp / "a.jsonl", exp / "a.jsonl.1"),
+        (exp, exp / "b.jsonl-20261205.gz"),
+        (f"{exp}/*.jsonl", exp / "a.jsonl.2"),
+        (exp, far / "out.jsonl"),
+        (f"{exp}/**/*.jsonl", far / "out.jsonl"),
+    ):
+        with pytest.raises(UsageError, match="the next run would read it as events"):
+            files.check_output_target(target, inputs=[source])
+    files.check_output_target(far / "out.jsonl", inputs=[f"{exp}/*.jsonl"])  # (not walked)
+    files.check_output_target(exp / "a.jsonl.html", inputs=[exp / "a.jsonl"])

@@ -487,6 +487,50 @@ def rotated_copies(sources: Sequence[str]) -> list[str]:
     return sorted(found)
 
 
+def folders_reached(folder: str | os.PathLike[str]) -> set[Path]:
+    """The real paths of the folders a source folder's walk reaches, symlinked ones below it
+    included (as _walk follows them; each real folder once, so a loop ends)."""
+    seen: set[Path] = set()
+    todo = [Path(folder)]
+    while todo:
+        here = todo.pop()
+        try:
+            real = here.resolve()
+        except OSError:
+            continue
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            entries = list(os.scandir(here))
+        except OSError:
+            continue
+        todo += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=True)]
+    return seen
+
+
+def rotation_read(source: str, path: str | os.PathLike[str]) -> bool:
+    """Whether `path` would be read as a rotated copy along with `source` (see
+    rotated_copies): named like one beside a file the source names (`app.jsonl.1` beside
+    `app.jsonl`), or anywhere in a source folder."""
+    target = Path(os.path.abspath(path))
+    src = Path(source)
+    if src.is_dir():
+        root = Path(os.path.abspath(src))
+        return (root in target.parents or src.resolve() in target.resolve().parents) and bool(
+            _ROTATED.search(target.name)
+        )
+    if not any(ch in source for ch in "*?[") or src.exists():
+        files = [src]
+    else:
+        files = [m for m in _glob(source) if m.is_file()]
+    for f in files:
+        beside = Path(os.path.abspath(f)).parent == target.parent
+        if beside and re.fullmatch(re.escape(f.name) + _ROTATION, target.name):
+            return True
+    return False
+
+
 def _source(path: Path) -> Source:
     return Source(text_name(str(path)), path=path, partitions=partitions_of(path))
 
@@ -640,6 +684,10 @@ def glob_reads(pattern: str, path: str | os.PathLike[str]) -> bool:
                 continue
             if re.fullmatch(regex, "/".join(rel.parts)) is not None:
                 return True
+    if "**" in parts[fixed:] and root.is_dir():  # (a `**` walk follows symlinked folders)
+        real = Path(path).resolve()
+        last = re.fullmatch(_part_regex(parts[-1]), real.name) is not None
+        return last and real.parent in folders_reached(root)
     return False
 
 
