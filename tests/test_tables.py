@@ -462,3 +462,14 @@ def test_a_short_label_such_as_a_matchs_source_stays_whole_when_narrow() -> None
     )
     text = render_to_text(FrameTable(df, "Segments"), 50)
     assert "export" in text and "rules" in text, text
+
+
+def test_a_note_about_a_column_is_said_only_when_the_table_shows_it() -> None:
+    """`jtrack sessions` said how to read `contact_state` under a table too narrow to show
+    that column (it was in the "not shown" line)."""
+    df = pl.DataFrame({"id": ["c7352fd5"], "title": ["x" * 60], "contact_state": ["temporary"]})
+    note = "contact_state as sessionize stored it"
+    wide = render_to_text(FrameTable(df, "t", column_notes={"contact_state": note}), 80)
+    assert note in wide
+    narrow = render_to_text(FrameTable(df, "t", column_notes={"contact_state": note}), 20)
+    assert note not in narrow and "contact_state" in narrow  # (named as not shown)

@@ -244,9 +244,9 @@ def sessions_cmd(
         if len(classes) > 1 and "traffic_class" in df.columns:
             shown.append("traffic_class")  # several classes: say which each session is
     # stored states never expire: said where the states are shown or filtered on
+    filtered_on_state = any(re.search(r"contact[._]?state", c, re.IGNORECASE) for c in clauses)
     stored_states = q.as_of is None and (
-        (columns is not None and "contact_state" in df.columns)
-        or any(re.search(r"contact[._]?state", c, re.IGNORECASE) for c in clauses)
+        (columns is not None and "contact_state" in df.columns) or filtered_on_state
     )
     state_note = (
         "contact_state as sessionize stored it (a temporary contact never expires there); "
@@ -279,7 +279,12 @@ def sessions_cmd(
         else f"First {df.height:,} of {plural(listing.total, 'session')}",
         columns=shown,
         prefixes=id_prefix_lengths(view, df.select(shown) if shown else df),
-        caption=scope.summary() + (f"\n{state_note}" if stored_states else ""),
+        # (said when the table shows the states, or they filtered it)
+        caption=scope.summary()
+        + (f"\n{state_note}" if stored_states and filtered_on_state else ""),
+        column_notes={"contact_state": state_note}
+        if stored_states and not filtered_on_state
+        else None,
         optional=("traffic_class",),
     )
     if listing.case_note and not quiet:

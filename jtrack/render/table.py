@@ -466,11 +466,14 @@ class FrameTable:
         optional: Sequence[str] = (),
         extra: Sequence[str] = (),
         tails: Iterable[str] = (),
+        column_notes: Mapping[str, str] | None = None,
     ) -> None:
         self.df = df
         self.tails = frozenset(tails)
         self.title = title
         self.caption = caption
+        #: notes about a column, under the table only when it shows that column
+        self.column_notes = dict(column_notes or {})
         self.wrap = frozenset(wrap)
         self.sorts = dict(sorts or {})
         self.labels = {**LABELS, **(labels or {})}
@@ -557,6 +560,8 @@ class FrameTable:
             table.add_row(*[Text(v) for v in row])
         yield table
         notes = self.caption.split("\n") if self.caption else []  # (one note a line)
+        shown = {c.name for c in cols}
+        notes += [note for name, note in self.column_notes.items() if name in shown]
         if left_out:
             notes.append(
                 f"not shown at {options.max_width} columns: {', '.join(left_out)} "
