@@ -264,17 +264,17 @@ def check_output_target(
     target = Path(path)
     if is_special_file(target):
         return
-    resolved = target.resolve()
+    resolved = _real(target)
     for inp in inputs:
         if os.fspath(inp) == "-":
             continue
         why = _reads(Path(inp), target, resolved)
         if why is not None:
             raise UsageError(f"{option} {target}: {why}", hint=f"write {what} to another file")
-    if resolved in {Path(a).resolve() for a in allowed}:
+    if resolved in {_real(a) for a in allowed}:
         return  # (the store's own rejects file)
     if store_root is not None:
-        root = Path(store_root).resolve()
+        root = _real(store_root)
         if resolved == root or root in resolved.parents:
             raise UsageError(
                 f"{option} {target}: that is inside the store ({root})",
@@ -283,12 +283,20 @@ def check_output_target(
     check_writable(target)
 
 
+def _real(path: str | os.PathLike[str]) -> Path:
+    """A path's real path; its absolute path when it cannot be resolved (a symlink loop)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Whether two paths name one file (by inode when both exist, else by real path)."""
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return Path(a).resolve() == Path(b).resolve()
+        return _real(a) == _real(b)
 
 
 def _reads(source: Path, target: Path, resolved: Path) -> str | None:
@@ -309,9 +317,10 @@ def _reads(source: Path, target: Path, resolved: Path) -> str | None:
         "it as events"
     )
     if source.is_dir():  # (its walk follows symlinked folders: by their real paths too)
-        inside = source.resolve() in resolved.parents
-        inside = inside or resolved.parent in folders_reached(source)
-        return would if inside and is_data_file(target) else None
+        if not is_data_file(target):
+            return None
+        inside = _real(source) in resolved.parents
+        return would if inside or resolved.parent in folders_reached(source) else None
     if source.exists() or not any(c in os.fspath(source) for c in "*?["):
         return None
     return would if glob_reads(os.fspath(source), target) else None

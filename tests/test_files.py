@@ -453,9 +453,27 @@ def test_the_guard_knows_rotated_copies_and_folders_reached_through_a_link(
         (exp, exp / "b.jsonl-20261205.gz"),
         (f"{exp}/*.jsonl", exp / "a.jsonl.2"),
         (exp, far / "out.jsonl"),
-        (f"{exp}/**/*.jsonl", far / "out.jsonl"),
     ):
         with pytest.raises(UsageError, match="the next run would read it as events"):
             files.check_output_target(target, inputs=[source])
     files.check_output_target(far / "out.jsonl", inputs=[f"{exp}/*.jsonl"])  # (not walked)
     files.check_output_target(exp / "a.jsonl.html", inputs=[exp / "a.jsonl"])
+    # what no run reads is never refused: a `**` pattern's other parts and hidden folders
+    # count; a config or contacts file has no rotated copies read; a link back up (a loop:
+    # the run's own error says so) makes no folder "inside"; a target that is a symlink
+    # loop is written over, not a traceback
+    (exp / "2026-10" / "web").mkdir(parents=True)
+    (exp / "2026-10" / "web" / "a.jsonl").write_text("{}\n")
+    (exp / ".cache").mkdir()
+    for target in (exp / "rejects.jsonl", exp / ".cache" / "x.jsonl"):
+        files.check_output_target(target, inputs=[f"{exp}/2026-*/**/*.jsonl"])
+    config = tmp_path / "jtrack.toml"
+    config.write_text("")
+    files.check_output_target(tmp_path / "jtrack.toml.1", inputs=[config])
+    loop = tmp_path / "loop"
+    (loop / "sub").mkdir(parents=True)
+    (loop / "sub" / "up").symlink_to(Path("..") / "..")
+    files.check_output_target(tmp_path / "report.json", inputs=[loop])
+    selfl = tmp_path / "self.json"
+    selfl.symlink_to(selfl)
+    files.check_output_target(selfl, inputs=[exp])

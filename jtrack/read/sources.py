@@ -505,23 +505,36 @@ def folders_reached(folder: str | os.PathLike[str]) -> set[Path]:
             entries = list(os.scandir(here))
         except OSError:
             continue
-        todo += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=True)]
+        for e in entries:
+            if not e.is_dir(follow_symlinks=True):
+                continue
+            if e.is_symlink():  # (a link back up is a loop: the run says so, not this)
+                try:
+                    to = Path(e.path).resolve()
+                except (OSError, RuntimeError):
+                    continue
+                if to == real or to in real.parents:
+                    continue
+            todo.append(Path(e.path))
     return seen
 
 
 def rotation_read(source: str, path: str | os.PathLike[str]) -> bool:
     """Whether `path` would be read as a rotated copy along with `source` (see
-    rotated_copies): named like one beside a file the source names (`app.jsonl.1` beside
-    `app.jsonl`), or anywhere in a source folder."""
+    rotated_copies): named like one beside a file of events the source names (`app.jsonl.1`
+    beside `app.jsonl`), or anywhere in a source folder (as its walk goes: by real paths)."""
     target = Path(os.path.abspath(path))
+    if not re.search(_ROTATION + "$", target.name):  # (cheap: most names are no copy)
+        return False
     src = Path(source)
     if src.is_dir():
-        root = Path(os.path.abspath(src))
-        return (root in target.parents or src.resolve() in target.resolve().parents) and bool(
-            _ROTATED.search(target.name)
-        )
+        try:
+            inside = src.resolve() in target.resolve().parents
+        except (OSError, RuntimeError):
+            return False
+        return inside and bool(_ROTATED.search(target.name))
     if not any(ch in source for ch in "*?[") or src.exists():
-        files = [src]
+        files = [src] if _not_events(src) is None else []  # (a config, a contacts file: none)
     else:
         files = [m for m in _glob(source) if m.is_file()]
     for f in files:
@@ -684,10 +697,6 @@ def glob_reads(pattern: str, path: str | os.PathLike[str]) -> bool:
                 continue
             if re.fullmatch(regex, "/".join(rel.parts)) is not None:
                 return True
-    if "**" in parts[fixed:] and root.is_dir():  # (a `**` walk follows symlinked folders)
-        real = Path(path).resolve()
-        last = re.fullmatch(_part_regex(parts[-1]), real.name) is not None
-        return last and real.parent in folders_reached(root)
     return False
 
 
