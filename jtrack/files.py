@@ -264,17 +264,17 @@ def check_output_target(
     target = Path(path)
     if is_special_file(target):
         return
-    resolved = _real(target)
+    resolved = real_path(target)
     for inp in inputs:
         if os.fspath(inp) == "-":
             continue
         why = _reads(Path(inp), target, resolved)
         if why is not None:
             raise UsageError(f"{option} {target}: {why}", hint=f"write {what} to another file")
-    if resolved in {_real(a) for a in allowed}:
+    if resolved in {real_path(a) for a in allowed}:
         return  # (the store's own rejects file)
     if store_root is not None:
-        root = _real(store_root)
+        root = real_path(store_root)
         if resolved == root or root in resolved.parents:
             raise UsageError(
                 f"{option} {target}: that is inside the store ({root})",
@@ -283,7 +283,7 @@ def check_output_target(
     check_writable(target)
 
 
-def _real(path: str | os.PathLike[str]) -> Path:
+def real_path(path: str | os.PathLike[str]) -> Path:
     """A path's real path; its absolute path when it cannot be resolved (a symlink loop)."""
     try:
         return Path(path).resolve()
@@ -296,7 +296,7 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return _real(a) == _real(b)
+        return real_path(a) == real_path(b)
 
 
 def _reads(source: Path, target: Path, resolved: Path) -> str | None:
@@ -319,7 +319,7 @@ def _reads(source: Path, target: Path, resolved: Path) -> str | None:
     if source.is_dir():  # (its walk follows symlinked folders: by their real paths too)
         if not is_data_file(target):
             return None
-        inside = _real(source) in resolved.parents
+        inside = real_path(source) in resolved.parents
         return would if inside or resolved.parent in folders_reached(source) else None
     if source.exists() or not any(c in os.fspath(source) for c in "*?["):
         return None
@@ -349,6 +349,7 @@ __all__ = [
     "check_writable",
     "is_special_file",
     "open_atomic",
+    "real_path",
     "same_file",
     "write_rejects",
     "write_with",

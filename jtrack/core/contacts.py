@@ -352,11 +352,11 @@ def _read_table(path: Path) -> pl.DataFrame:
             "csv": "check that the file is whole, its quotes paired and every row as long "
             "as the header",
             "parquet": "check that the file is whole (not cut short or empty)",
+            "utf8": "save it as UTF-8 (it holds bytes of another encoding)",
+            "empty": "the file is empty: export the contacts again",
         }
         kind = "json" if "json" in suffix else "parquet" if suffix in (".parquet", ".pq") else "csv"
         kind = _unreadable_kind(path) or kind  # (told by the bytes, never the message's words)
-        what["utf8"] = "save it as UTF-8 (it holds bytes of another encoding)"
-        what["empty"] = "the file is empty: export the contacts again"
         raise DataError(
             f"{path}: cannot read the contacts file ({first})",
             hint="contacts are a CSV with a header row, a JSON array of objects, JSONL or "

@@ -526,12 +526,11 @@ def rotation_read(source: str, path: str | os.PathLike[str]) -> bool:
     target = Path(os.path.abspath(path))
     if not re.search(_ROTATION + "$", target.name):  # (cheap: most names are no copy)
         return False
+    from jtrack.files import real_path
+
     src = Path(source)
     if src.is_dir():
-        try:
-            inside = src.resolve() in target.resolve().parents
-        except (OSError, RuntimeError):
-            return False
+        inside = real_path(src) in real_path(target).parents
         return inside and bool(_ROTATED.search(target.name))
     if not any(ch in source for ch in "*?[") or src.exists():
         files = [src] if _not_events(src) is None else []  # (a config, a contacts file: none)
@@ -658,9 +657,7 @@ def _glob(pattern: str, unreadable: list[tuple[str, str, str]] | None = None) ->
     _walk from the pattern's fixed leading folders (so symlink loops are caught). As with
     glob, a wildcard does not match a name starting with `.`."""
     parts = Path(pattern).parts
-    fixed = 0
-    while fixed < len(parts) - 1 and not _MAGIC.search(parts[fixed]):
-        fixed += 1
+    fixed = _fixed_parts(parts)
     root = Path(*parts[:fixed]) if fixed else Path(".")
     rest = parts[fixed:]
     if not root.is_dir():
@@ -680,16 +677,16 @@ def glob_reads(pattern: str, path: str | os.PathLike[str]) -> bool:
     as _glob does (a wildcard never crosses `/` nor matches a name starting with `.`; `**`
     is any folders, none included; through the pattern's folder as named or as it
     resolves), and its name is not one of a file of no events (a README, a CSV)."""
+    from jtrack.files import real_path
+
     if _not_events(Path(path)) is not None:
         return False
     parts = Path(os.path.abspath(pattern)).parts
-    fixed = 0
-    while fixed < len(parts) - 1 and not _MAGIC.search(parts[fixed]):
-        fixed += 1
+    fixed = _fixed_parts(parts)
     regex = _glob_regex(parts[fixed:])
     root = Path(*parts[:fixed])
-    names = {Path(os.path.abspath(path)), Path(path).resolve()}
-    for base in {root, root.resolve()}:
+    names = {Path(os.path.abspath(path)), real_path(path)}
+    for base in {root, real_path(root)}:
         for name in names:
             try:
                 rel = name.relative_to(base)
@@ -698,6 +695,14 @@ def glob_reads(pattern: str, path: str | os.PathLike[str]) -> bool:
             if re.fullmatch(regex, "/".join(rel.parts)) is not None:
                 return True
     return False
+
+
+def _fixed_parts(parts: Sequence[str]) -> int:
+    """How many leading components of a glob's path hold no wildcard (its fixed folders)."""
+    fixed = 0
+    while fixed < len(parts) - 1 and not _MAGIC.search(parts[fixed]):
+        fixed += 1
+    return fixed
 
 
 def _glob_regex(parts: Sequence[str]) -> str:

@@ -1584,7 +1584,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         period=period,
         months_over_allowance=over,
         empty_period=empty_period,
-        zone_notes=list(inp.zone_notes) if not store else [],
+        zone_notes=list(inp.zone_notes),  # (a store's input has none)
     )
 
 
