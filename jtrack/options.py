@@ -105,14 +105,15 @@ class SessionizeOptions:
         return out
 
 
-#: The rule campaign changes are told by (SessionizeOptions.split_on_campaign_change): 4, an
+#: The rule campaign changes are told by (SessionizeOptions.split_on_campaign_change): 5, an
 #: arrival is compared with its own session's source (its first instant's: the events of
 #: one page load; none for a direct visit), never an earlier session's, and a split moves
 #: its whole instant (3, never released: per row; 2: with the visitor's last source,
 #: however long ago); since 2, a referrer on the page's own host is internal whatever its
-#: medium (1: only the medium said so). A store split by another rule is rebuilt once by
-#: its next run.
-CAMPAIGN_RULE = 4
+#: medium (1: only the medium said so), and since 5 hosts are compared as sites (without a
+#: leading `www.` or a trailing dot; 4: as written, in any case). A store split by another
+#: rule is rebuilt once by its next run.
+CAMPAIGN_RULE = 5
 #: How visits are numbered (`visit_number`): 2, a visitor's web sessions only (1: sessions of
 #: every type, a delivery of an order system too). A store numbered by another rule is
 #: rebuilt once by its next run.

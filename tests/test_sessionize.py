@@ -194,6 +194,30 @@ def test_a_referrer_on_the_pages_own_site_is_no_arrival_even_without_a_medium() 
     assert s["event_count"].to_list() == [3, 2]
 
 
+def test_a_referrer_on_the_sites_www_name_is_no_arrival() -> None:
+    """A site served as `shop.example` whose pages link from `www.shop.example` (or the other
+    way round, or with a trailing dot) refers to itself: no split; another site's `www.` name
+    still splits."""
+
+    def page(event_id: str, m: int, url: str, referrer: str | None) -> dict[str, object]:
+        return flat_event(
+            event_id, "c1", T0 + minutes(m), page_url=url,
+            referrer_hostname=referrer, referrer_medium=None,
+        )  # fmt: skip
+
+    rows = [
+        page("a", 0, "https://shop.example/", "www.google.com"),
+        page("b", 2, "https://shop.example/x", "www.shop.example"),
+        page("c", 4, "https://WWW.shop.example/y", "shop.example."),
+        page("d", 6, "https://www.shop.example/z", "Shop.Example"),
+    ]
+    s = _sessions_of(rows, split_on_campaign_change=True)
+    assert s["event_count"].to_list() == [4]
+    rows.append(page("e", 8, "https://shop.example/", "www.other.example"))
+    s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
+    assert s["event_count"].to_list() == [4, 1]
+
+
 def test_an_arrival_is_compared_with_its_own_sessions_source_never_an_earlier_one() -> None:
     """A direct visit after a gap, joined 5 minutes on by an arrival from bing: split or not
     according to where the visitor came from an hour before (google: split; bing: not, and

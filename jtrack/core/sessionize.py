@@ -85,12 +85,19 @@ def counts_as_activity() -> pl.Expr:
 _URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/?#:]+)"
 
 
+def _site(host: pl.Expr) -> pl.Expr:
+    """A host as a site: in any case, without a leading `www.` or a trailing dot
+    (`WWW.Shop.example.` is `shop.example`), so a site's pages and its `www.` name are one."""
+    return host.str.to_lowercase().str.strip_suffix(".").str.strip_prefix("www.")
+
+
 def _campaign_key() -> pl.Expr:
     """What identifies an arrival's source: UTM source/campaign, else an external referrer:
-    one whose medium is not `internal` and whose host is not the page's own (exports from
-    other trackers often give no medium: a page reached from the site itself is no arrival)."""
-    ref_host = pl.col("referrer_hostname").str.to_lowercase()
-    page_host = pl.col("page_url").str.extract(_URL_HOST, 1).str.to_lowercase()
+    one whose medium is not `internal` and whose host is not the page's own site (exports from
+    other trackers often give no medium: a page reached from the site itself is no arrival;
+    `www.shop.example` and `shop.example` are one site)."""
+    ref_host = _site(pl.col("referrer_hostname"))
+    page_host = _site(pl.col("page_url").str.extract(_URL_HOST, 1))
     internal = (pl.col("referrer_medium").fill_null("") == "internal") | (
         ref_host == page_host
     ).fill_null(False)
