@@ -361,6 +361,29 @@ def test_a_web_page_saved_as_json_says_so(tmp_path: Path) -> None:
     assert "the file looks like a web page" in res.stderr and "--on-error" not in res.stderr
 
 
+@pytest.mark.parametrize("indent", [None, 2])
+def test_events_under_another_key_say_which_and_how_to_take_them_out(
+    tmp_path: Path, indent: int | None
+) -> None:
+    """Another API's page (`{"data": [...]}`, on one line or pretty-printed) was one row
+    rejected for its missing id with the hint to fix or skip it (skipping loses the events),
+    or "export one event per line": the hint names the key and a command that takes the
+    events out."""
+    events = [json.loads(genesys_line(f"e{i}", "c1", f"2026-10-01T10:0{i}:00Z")) for i in range(3)]
+    for key, path in (("data", ".data[]"), ("my events", '."my events"[]')):
+        doc = tmp_path / "export.json"
+        doc.write_text(json.dumps({"total": 3, key: events}, indent=indent))
+        res = CliRunner().invoke(app, ["sessionize", str(doc), "--store", str(tmp_path / "s")])
+        assert res.exit_code == 1
+        assert f"its events seem to sit under {key!r}" in res.stderr
+        assert f"jq -c '{path}' {doc} > events.jsonl" in res.stderr
+        assert "--on-error" not in res.stderr and not (tmp_path / "s").exists()
+    # an object of no events under any key keeps the row's own hint
+    doc.write_text(json.dumps({"total": 3, "data": [{"name": "x"}]}, indent=indent))
+    res = CliRunner().invoke(app, ["sessionize", str(doc), "--store", str(tmp_path / "s")])
+    assert res.exit_code == 1 and "sit under" not in res.stderr
+
+
 @pytest.mark.parametrize("how", ["plain", "gzip", "stdin"])
 def test_a_rest_page_saved_on_one_long_line_is_read_whole(tmp_path: Path, how: str) -> None:
     """A REST page as json.dump or curl writes it (one line) longer than --max-line-bytes was

@@ -40,6 +40,7 @@ from jtrack.read.validate import (
     _finish,
     is_genesys_shape,
     kept_without_zone,
+    nested_events_hint,
 )
 from jtrack.schema import (
     EVENT_FIELDS,
@@ -582,7 +583,8 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
             raise DataError(
                 f"{src.name}: a JSON document must be an array of events or a page "
                 'with an "entities" array',
-                hint="export one event per line (JSONL) or a REST page",
+                hint=nested_events_hint(doc, src.name)
+                or "export one event per line (JSONL) or a REST page",
             )
     else:
         entities = doc

@@ -8,6 +8,9 @@ Imports Polars only (no typer, no rich).
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -745,6 +748,38 @@ def reject_hint(detail: str | None) -> str | None:
     return EPOCH_SECONDS_HINT if detail and _SECONDS_DETAIL in detail else None
 
 
+def nested_events_hint(doc: object, file: str = "FILE") -> str | None:
+    """The hint for a JSON object holding its events under a key jtrack does not read
+    (`{"data": [...]}`, another API's page): which key, and how to take them out; None when
+    no member is a list of objects with an event id."""
+    if not isinstance(doc, dict):
+        return None
+    for key, value in doc.items():
+        if (
+            isinstance(value, list)
+            and value
+            and isinstance(value[0], dict)
+            and ("id" in value[0] or "event_id" in value[0])
+        ):
+            path = key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else json.dumps(key)
+            return (
+                f"its events seem to sit under {key!r}: jtrack reads JSON lines, a JSON array "
+                'of events or a page with an "entities" array; take them out first, e.g. '
+                f"`jq -c '.{path}[]' {shlex.quote(file)} > events.jsonl`"
+            )
+    return None
+
+
+def _nested_line_hint(raw: str | None, file: str) -> str | None:
+    """nested_events_hint of a rejected line of `file` that is a whole JSON object."""
+    if not raw or not raw.lstrip().startswith("{"):
+        return None
+    try:
+        return nested_events_hint(json.loads(raw), file)
+    except (ValueError, RecursionError):
+        return None
+
+
 def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) -> RejectedRowError:
     """The error that stops a run at a rejected row (a row of ROW_SCHEMA with a reason);
     `rows`, the rows read with it: when every one of the file's lacks the same field, the
@@ -762,6 +797,11 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
             "the file looks like a web page, not an export (an error or sign-in page saved "
             "in its place?): leave it out, or download the export again"
         )
+    if (
+        reason == "missing_id"
+        and (nested := _nested_line_hint(row.get(RAW), row[SRC_FILE])) is not None
+    ):
+        return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail, nested)
     if rows is not None and reason in _FILE_WIDE:
         mine = rows.filter(pl.col(SRC_FILE) == row[SRC_FILE]).get_column(REASON)
         if mine.len() > 1 and mine.eq_missing(reason).all():
