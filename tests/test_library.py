@@ -167,6 +167,22 @@ def test_wrong_types_are_usage_errors_and_text_is_read_as_the_cli_reads_it(
         build_journey(store, "v0", limit=-1)
 
 
+def test_what_the_cli_takes_the_library_takes_and_a_callers_slip_is_a_usage_error(
+    built: tuple[Store, Path],
+) -> None:
+    """explain_store took a full session id only (a prefix, as `jtrack card` takes, was "no
+    session"); an unknown column in scan_events was a store problem (exit 1, as if the store
+    were damaged); no sources to a bill said ": no export file to read, only a jtrack store"."""
+    store, _ = built
+    sid = store.scan_sessions().collect()["id"][0]
+    whole = explain_store(store, RULES, sid)
+    assert whole.height and explain_store(store, RULES, sid[:8]).equals(whole)
+    with pytest.raises(UsageError, match="no event column 'nope'"):
+        store.scan_events(columns=["event_id", "nope"])
+    with pytest.raises(UsageError, match="no export to read"):
+        UsageInput.from_sources([])
+
+
 def test_a_bill_of_a_month_is_of_a_whole_month(built: tuple[Store, Path]) -> None:
     """`month="2026-10-15"` (or a mid-month date) billed 0 events for a month that had
     them; a date as SessionQuery's `since` was refused; text `as_of` of a bill, a

@@ -22,7 +22,7 @@ import polars as pl
 
 from jtrack.core.buckets import bucket_of
 from jtrack.core.traffic import HUMAN
-from jtrack.errors import StoreError
+from jtrack.errors import StoreError, UsageError
 from jtrack.schema import (
     EVENT_SCHEMA,
     INDEX_SCHEMA,
@@ -388,7 +388,7 @@ class Snapshot:
         wanted = list(columns) if columns is not None else list(STORED_EVENT_SCHEMA)
         unknown = [c for c in wanted if c not in STORED_EVENT_SCHEMA]
         if unknown:
-            raise StoreError(f"no event column {unknown[0]!r}", hint="see `jtrack schema`")
+            raise UsageError(f"no event column {unknown[0]!r}", hint="see `jtrack schema`")
         wide = _wide(wanted)
         index = self._with_class(self.scan_index(customer_id), wanted, customer_id)
         if not wide:

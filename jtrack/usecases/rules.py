@@ -87,9 +87,11 @@ def in_period(
 def explain_store(
     store: Store, rules: Rules, session_id: str, rule_ids: Sequence[str] | None = None
 ) -> pl.DataFrame:
-    """`explain_session` for one session of the store: its full id (a prefix is resolved by
-    jtrack.usecases.sessions.resolve_session_id); `rule_ids`: only these rules (one id may
-    be given as a string)."""
+    """`explain_session` for one session of the store: its id or a unique prefix of it (as
+    `jtrack card` takes; NotFoundError or AmbiguousIdError otherwise); `rule_ids`: only these
+    rules (one id may be given as a string)."""
+    from jtrack.usecases.sessions import resolve_session_id
+
     store = as_store(store)
     loaded = as_rules(rules)
     if loaded is None:
@@ -99,5 +101,6 @@ def explain_store(
     rules = loaded
     if isinstance(rule_ids, str):
         rule_ids = [rule_ids]
+    session_id = resolve_session_id(store, session_id)
     events, sessions = _visitor_events(store, [session_id])
     return explain_session(events, sessions, rules, session_id, rule_ids=rule_ids)

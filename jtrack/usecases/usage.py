@@ -618,6 +618,13 @@ class UsageInput:
             zone_notes,
         )
 
+        if isinstance(sources, (str, os.PathLike)):  # one source, not its letters
+            sources = [sources]
+        if not sources:
+            raise UsageError(
+                "no export to read: the sources are empty",
+                hint="name export files, folders or globs, or '-' for standard input",
+            )
         srcs = expand_sources(sources, stdin=stdin)
         skipped = left_out(sources).warnings("counted")
         if not srcs:  # (a folder that holds only a jtrack store)
