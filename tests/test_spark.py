@@ -824,6 +824,34 @@ def test_java_home_without_java_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pa
         _start("local[1]")
 
 
+# (pyspark leaves the stdin pipe of a gateway that exited open: not jtrack's to close)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_java_older_than_17_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Java 11 on the machine was "Spark did not start on local[1] (Java gateway process
+    exited before sending its port number)": the error says which Java was found."""
+    pytest.importorskip("pyspark")
+    import tempfile
+
+    from jtrack.engine.spark import _start
+
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text(  # what Java 11 says of Spark's launcher, compiled for Java 17
+        "#!/bin/sh\necho 'Error: LinkageError occurred while loading main class "
+        "org.apache.spark.launcher.Main' >&2\necho '\tjava.lang.UnsupportedClassVersionError: "
+        "org/apache/spark/launcher/Main has been compiled by a more recent version of the Java "
+        "Runtime (class file version 61.0), this version of the Java Runtime only recognizes "
+        "class file versions up to 55.0' >&2\nexit 1\n",
+        encoding="utf-8",
+    )
+    java.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(java.parent.parent))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(UsageError, match=r"^--engine spark needs Java 17 or later, and Java 11 "):
+        _start("local[1]")
+    assert not list(tmp_path.glob("jtrack-spark-*")), "the JVM's log is left, though not named"
+
+
 def test_no_java_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
     from jtrack.engine.spark import _start

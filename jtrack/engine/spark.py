@@ -260,6 +260,14 @@ def _start(master: str) -> Any:
             if active is not None:
                 with contextlib.suppress(Exception):
                     active.stop()
+            old_java = _old_java(log_path)
+            if old_java is not None:  # (said in full: the log is not needed)
+                cleanup()
+                raise UsageError(
+                    f"--engine spark needs Java 17 or later, and {old_java}",
+                    hint="install it (Debian: apt-get install openjdk-17-jre-headless) and "
+                    "point JAVA_HOME at it",
+                ) from None
             raise UsageError(
                 f"Spark did not start on {master} ({_first_words(exc)})",
                 hint=f"see the JVM's log {log_path}; check --spark-master and Java 17+",
@@ -267,6 +275,27 @@ def _start(master: str) -> Any:
     _session["log"] = str(log_path)
     _session["cleanup"] = cleanup
     return spark
+
+
+#: The class file versions of Java releases (Java N writes version N + 44).
+_CLASS_VERSION = re.compile(
+    rb"UnsupportedClassVersionError.*?class file version (\d+)\.\d+\), this version of the "
+    rb"Java Runtime only recognizes class file versions up to (\d+)",
+    re.S,
+)
+
+
+def _old_java(log_path: Path) -> str | None:
+    """What the JVM's log says of a Java too old for Spark's classes (`Java 11 was found`);
+    None when it says nothing of it."""
+    try:
+        text = log_path.read_bytes()[-65536:]
+    except OSError:
+        return None
+    found = _CLASS_VERSION.search(text)
+    if found is None:
+        return None if b"UnsupportedClassVersionError" not in text else "an older one was found"
+    return f"Java {int(found.group(2)) - 44} was found"
 
 
 #: Masters Spark takes (spark-submit's --master, as SparkContext parses them): local,
