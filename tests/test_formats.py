@@ -112,7 +112,7 @@ LISTING_FORMATS = ("table", "json", "jsonl", "csv", "tsv", "md", "parquet")
 def test_every_listing_writes_the_formats_the_readme_promises(name: str) -> None:
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     promised = ", ".join(f"`{f}`" for f in LISTING_FORMATS[:-1])
-    assert f"The listings take `--format` ({promised}, and `parquet` with" in readme
+    assert f"The listings take `--format` ({promised}, and `parquet` to" in readme
     assert set(LISTING_FORMATS) <= set(_help_formats(COMMANDS[name]))
 
 
@@ -184,6 +184,35 @@ def test_usage_writes_parquet_with_the_csv_columns(world: Path, tmp_path: Path) 
     frame = pl.read_parquet(out)
     header = runner.invoke(app, [*args, "-f", "csv"]).stdout.splitlines()[0]
     assert frame.columns == header.split(",") and frame.height == 19  # to the as-of day
+
+
+def test_parquet_goes_to_a_pipe_but_never_to_a_terminal(world: Path, tmp_path: Path) -> None:
+    """`-f parquet` without -o, or with `-o -` (the help says "- is stdout"), was "Parquet
+    is written to a file" even into a pipe (`| aws s3 cp - ...`); a terminal is still
+    refused (binary)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    out = tmp_path / "s.parquet"
+    assert runner.invoke(app, ["sessions", "-o", str(out)]).exit_code == 0
+    for extra in ([], ["-o", "-"]):
+        res = runner.invoke(app, ["sessions", "-f", "parquet", *extra])
+        assert res.exit_code == 0, res.stderr
+        assert pl.read_parquet(io.BytesIO(res.stdout_bytes)).equals(pl.read_parquet(out))
+    main, tty = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "jtrack.cli", "sessions", "-f", "parquet"],
+            stdout=tty, stderr=subprocess.PIPE, cwd=world, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        )  # fmt: skip
+    finally:
+        os.close(tty)
+        os.close(main)
+    assert proc.returncode == 2
+    assert b"Parquet is binary: it is not written to a terminal" in proc.stderr
 
 
 def test_report_to_parquet_says_what_it_can_write_without_naming_a_flag(

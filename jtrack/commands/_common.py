@@ -405,12 +405,21 @@ def resolve_format(
             f"asks for {FORMAT_NAMES[fmt]}",
             hint=f"name the file {output.with_suffix(_suffix_of(fmt)).name}, or leave out --format",
         )
-    if fmt == Format.parquet and output is None:
-        raise UsageError("Parquet is written to a file", hint="add -o FILE.parquet")
+    if fmt == Format.parquet and output is None and _stdout_terminal():
+        raise UsageError(
+            "Parquet is binary: it is not written to a terminal",
+            hint="add -o FILE.parquet, or pipe it to a program that reads Parquet",
+        )
     if fmt == Format.table and check_width:
         env_width()
     offered_formats(allowed)
     return fmt
+
+
+def _stdout_terminal() -> bool:
+    """Whether standard output is a terminal (where binary output is refused)."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty()) if isatty is not None else False
 
 
 def offered_formats(allowed: tuple[Format, ...]) -> None:
@@ -472,6 +481,15 @@ def emit_frame(
         write_text(serialize.to_tsv(tsv_escaped(df)), output)
     elif fmt == Format.md:
         write_text(serialize.to_markdown(df), output)
+    elif fmt == Format.parquet and output is None:  # to a pipe (a terminal is refused)
+        import io
+
+        data = io.BytesIO()
+        df.write_parquet(data)
+        sys.stdout.flush()
+        out: Any = getattr(sys.stdout, "buffer", sys.stdout)
+        out.write(data.getvalue())
+        out.flush()
     elif fmt == Format.parquet:
         assert output is not None
         check_output(output)
