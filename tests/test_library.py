@@ -181,6 +181,10 @@ def test_what_the_cli_takes_the_library_takes_and_a_callers_slip_is_a_usage_erro
         store.scan_events(columns=["event_id", "nope"])
     with pytest.raises(UsageError, match="no export to read"):
         UsageInput.from_sources([])
+    # a naive as_of is a local time in the bill's zone, as `--as-of` text is (it was refused)
+    for naive in (datetime(2026, 11, 1), "2026-11-01T00:00"):
+        opts = UsageOptions(as_of=naive, tz="Europe/Berlin")
+        assert opts.as_of == datetime(2026, 10, 31, 23, tzinfo=UTC)
 
 
 def test_a_bill_of_a_month_is_of_a_whole_month(built: tuple[Store, Path]) -> None:

@@ -1151,6 +1151,9 @@ def test_an_empty_export_or_store_is_a_warning_even_with_quiet(tmp_path: Path) -
     assert res.exit_code == 0
     assert json.loads(res.stdout)["warnings"] == [f"{store}: the store holds no events"]
     assert res.stderr == f"warning: {store}: the store holds no events\n"
+    # the summary's JSON too (it had no warnings: a cron job reading it saw a zero bill)
+    res = run("--store", str(store), "-q", "--summary", "-f", "json")
+    assert json.loads(res.stdout)["warnings"] == [f"{store}: the store holds no events"]
 
 
 def test_a_store_among_the_exports_and_a_file_named_twice_are_not_counted_again(

@@ -46,7 +46,7 @@ def usage_cmd(
     month: Annotated[
         str | None,
         typer.Option(
-            help="The billing month: 2026-10; or previous (the month before --as-of's), "
+            help="The billing month: 2026-10; or previous or last (the month before --as-of's), "
             "yesterday (the month of the day before --as-of: the month that just ended when "
             "run early on the 1st), current [default: current].",
             show_default=False,
@@ -275,7 +275,10 @@ def _emit(report: Any, fmt: Format, output: Path | None, summary: bool) -> None:
     from jtrack.commands._common import emit_frame, print_renderables
 
     if fmt == Format.json:
-        obj = serialize.to_records(report.summary_frame())[0] if summary else report.to_dict()
+        if summary:  # (the one row, and what the full JSON warns of: not in CSV's columns)
+            obj = {**serialize.to_records(report.summary_frame())[0], "warnings": report.warnings}
+        else:
+            obj = report.to_dict()
         write_text(serialize.to_json(obj), output)
     elif fmt == Format.table:
         from jtrack.render.report import usage_renderables

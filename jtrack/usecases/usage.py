@@ -359,8 +359,8 @@ class UsageOptions:
             raise UsageError(
                 f"as_of {self.as_of!r} is no datetime", hint="pass an aware datetime.datetime"
             )
-        if self.as_of.tzinfo is None:
-            raise UsageError("as_of needs a time zone", hint="pass an aware datetime")
+        if self.as_of.tzinfo is None:  # (read in `tz`, as text without an offset is)
+            object.__setattr__(self, "as_of", parse_as_of(self.as_of.isoformat(), self.tz))
         in_years(self.as_of.date(), "as_of", self.as_of.isoformat())
         text = self.month.strip() if isinstance(self.month, str) else None
         if text is not None and re.fullmatch(r"\d{4}-\d{1,2}", text):  # (as --month reads it)
