@@ -205,6 +205,96 @@ def test_a_redelivered_event_is_billed_once_across_overlapping_files(tmp_path: P
     assert (rec["rows_read"], rec["duplicates"], rec["events"]) == (6, 3, 3)
 
 
+#: Copies an event may come as: a page view, a search, a custom event, an app event, a
+#: segment event, a crawler's page view, another title (what sessionize compares).
+_VARIANTS: dict[str, dict[str, Any]] = {
+    "page": {},
+    "search": {"kind": "search", "search_query": "tent"},
+    "custom": {"kind": "custom", "event_name": "video_started"},
+    "app": {"kind": "app", "event_type": "AppEvent", "event_name": "app_opened"},
+    "segment": {"kind": "segment_assigned", "event_type": "SegmentAssignmentEvent",
+                "event_name": None},
+    "curl": {"user_agent_string": "curl/8.5.0"},
+    "title": {"page_title": "Another title"},
+}  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    copies=st.lists(
+        st.tuples(
+            st.sampled_from("abcd"),  # event id
+            st.sampled_from([0, 0, 1, 86400]),  # seconds after a fixed time: ties are common
+            st.sampled_from(sorted(_VARIANTS)),
+            st.booleans(),  # which file: Parquet read as it is, or read by jtrack.read
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_a_bill_of_files_is_the_bill_of_the_store_sessionize_makes_of_them(
+    tmp_path_factory: pytest.TempPathFactory, copies: list[tuple[str, int, str, bool]]
+) -> None:
+    """Copies of one event at one instant were billed from files as the copy of the lowest
+    class (a page view over a segment event given first, whatever the order), where
+    sessionize keeps the one given first: the same files gave two bills. Conflicting copies
+    were told only by time and class (a title or visitor apart was no conflict), and a
+    redelivered event was late only when every copy was."""
+    from jtrack.engine import run_sessionize
+    from jtrack.store import Store
+
+    tmp = tmp_path_factory.mktemp("bill")
+    t0 = at("2026-10-05T09:00:00Z")
+    files: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    for n, (eid, secs, variant, lazy) in enumerate(copies):
+        row = flat_event(eid, f"v{n % 2}", t0 + timedelta(seconds=secs), **_VARIANTS[variant])
+        files[lazy].append(row)
+    paths = []
+    for lazy, rows in files.items():  # (the file read as it is first: input order matters)
+        if not rows:
+            continue
+        frame = flat_frame(rows)
+        if not lazy:  # text times: not scanned lazily, read by jtrack.read
+            frame = frame.with_columns(pl.col("created_date").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
+        paths.append(tmp / f"{'lazy' if lazy else 'read'}.parquet")
+        frame.write_parquet(paths[-1])
+    opts = UsageOptions(as_of=at("2026-11-01T00:00:00Z"), month=date(2026, 10, 1))
+    files_bill = compute_usage(UsageInput.from_sources(paths), opts)
+    store = Store.open(tmp / "store")
+    run_sessionize(paths, store)
+    store_bill = compute_usage(UsageInput.from_store(store), opts)
+    # (not `automated`: files count it by the user agent, the store by the session)
+    per_day = ["period", *CLASSES, "billable", "events"]
+    assert files_bill.rows.select(per_day).equals(store_bill.rows.select(per_day))
+    keys = ("rows_read", "duplicates", "conflicting_duplicates", "events", "billable_in_period")
+    assert {k: files_bill.reconciliation[k] for k in keys} == {
+        k: store_bill.reconciliation[k] for k in keys
+    }
+
+
+def test_a_redelivered_event_is_late_when_the_copy_kept_is(tmp_path: Path) -> None:
+    """The copy billed is the earliest: when that one came late (in the next day's export,
+    with an earlier time than the first delivery said) the event is late; it was late only
+    when every copy was."""
+    t = at("2026-10-05T10:00:00Z")
+    day1 = write_jsonl(
+        tmp_path / "day1.jsonl",
+        [genesys_line(f"a{i}", "c1", t + timedelta(minutes=i)) for i in range(3)]
+        + [genesys_line("x", "c2", t)],
+    )
+    day2 = write_jsonl(
+        tmp_path / "day2.jsonl",
+        [genesys_line(f"b{i}", "c1", t + timedelta(days=1, minutes=i)) for i in range(3)]
+        + [genesys_line("x", "c2", t - timedelta(hours=1))],
+    )
+    report = compute_usage(
+        UsageInput.from_sources([day1, day2]),
+        UsageOptions(as_of=at("2026-11-01T00:00:00Z"), month=date(2026, 10, 1)),
+    )
+    assert report.reconciliation["late_events"] == 1
+    assert report.totals()["late"] == 1
+
+
 def test_files_whose_times_have_no_zone_are_named_in_the_notes(tmp_path: Path) -> None:
     """A time with no zone is read as UTC: a bill of a local-time export is hours off at the
     month's edges, so usage of files says which had such times, as sessionize does: JSON

@@ -428,7 +428,9 @@ class UsageOptions:
 # --------------------------------------------------------------------------------------------
 
 
-#: The columns of UsageInput.events: id, time, usage class code, file number, reject flag.
+#: The columns of UsageInput.events: id, time, usage class code, file number, reject flag,
+#: automated flag, and a hash of the row's contents (what a conflicting redelivery differs
+#: in, as sessionize compares copies: jtrack.engine.decide.content_hash; null for a store).
 INPUT_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(),
     "created_date": pl.Datetime("us", "UTC"),
@@ -436,6 +438,7 @@ INPUT_SCHEMA: dict[str, pl.DataType] = {
     "_fi": pl.Int64(),
     "_rejected": pl.Boolean(),
     "_auto": pl.Boolean(),
+    "_c": pl.UInt64(),
 }
 
 #: How the automated share was worked out: per session (the store) or per user agent (files).
@@ -460,6 +463,24 @@ def _auto_expr(automated: list[str], column: str = "user_agent_string") -> pl.Ex
 
 def _conform(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.select([pl.col(c).cast(t) for c, t in INPUT_SCHEMA.items()])
+
+
+def _content(
+    schema: Mapping[str, pl.DataType], given: Mapping[str, pl.Expr] | None = None
+) -> pl.Expr:
+    """The hash of a row's contents as sessionize compares copies (content_hash), over a
+    frame of `schema`: a column it lacks is missing, traits of another type are left out
+    (the canonical reader would have rejected them)."""
+    from jtrack.engine.decide import CONTENT_COLUMNS, content_hash
+    from jtrack.schema import EVENT_SCHEMA
+
+    cols = dict(given or {})
+    for c in CONTENT_COLUMNS:
+        if c in cols:
+            continue
+        if c not in schema or (c == "traits" and schema[c] != EVENT_SCHEMA[c]):
+            cols[c] = pl.lit(None, EVENT_SCHEMA[c])
+    return content_hash(cols).cast(pl.UInt64)
 
 
 @dataclass
@@ -527,6 +548,7 @@ class UsageInput:
             _fi=pl.lit(0, pl.Int64),
             _rejected=pl.lit(False),
             _auto=auto,
+            _c=pl.lit(None, pl.UInt64),
         )
         manifest = store.manifest()
         counts = manifest.get("counts", {})
@@ -583,6 +605,7 @@ class UsageInput:
             _fi=fi,
             _rejected=pl.lit(False),
             _auto=auto,
+            _c=_content(lf.collect_schema()),
         )
         return cls(
             events=_conform(lf),
@@ -665,6 +688,7 @@ class UsageInput:
                         _fi=pl.col("_file").replace_strict(index, return_dtype=pl.Int64),
                         _rejected=pl.lit(False),
                         _auto=_auto_expr(automated),
+                        _c=_content(read.events.schema),
                     )
                 )
             )
@@ -831,7 +855,9 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
         "source_session_id",
         "user_agent_string",
     )
-    wanted = [c for c in wanted_all if c in schema]
+    from jtrack.engine.decide import CONTENT_COLUMNS
+
+    wanted = [c for c in dict.fromkeys([*wanted_all, *CONTENT_COLUMNS]) if c in schema]
     lf = pl.scan_parquet(path, hive_partitioning=False, glob=False).select(wanted)
     missing = {
         c: pl.lit(None, pl.String)
@@ -890,6 +916,10 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
         & text("source_session_id").is_not_null(),
         _bad_ids=blank("event_id") | blank("customer_id"),
         _auto=_auto_expr(automated),
+        _c=_content(
+            {c: t for c, t in schema.items() if c in wanted},
+            {"created_date": created, "event_id": text("event_id")},
+        ),
     )
     # Stage 2: the usage class (the ingest kind, then custom sessions apart) and the checks.
     web, cs = pl.col("_web"), pl.col("_cs")
@@ -917,7 +947,7 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
         | ~(web | pl.col("_app") | pl.col("_sys")).fill_null(False)
         | (web & pl.col("_no_name")).fill_null(False)
     )
-    out = lf.select("event_id", "created_date", "_auto", _cls=cls, _rejected=rejected)
+    out = lf.select("event_id", "created_date", "_auto", "_c", _cls=cls, _rejected=rejected)
     return out, cd.time_zone is None
 
 
@@ -1148,8 +1178,6 @@ def _aggregate(
         + pl.col("_cls")
         + pl.col("_auto").fill_null(False).cast(pl.Int64) * _AUTO_BIT
     )
-    # time and class, without the automated flag (what a conflicting duplicate differs in)
-    plain_key = pl.col("_k") // _KEY_MULT * _KEY_MULT + pl.col("_k") % _AUTO_BIT
     counts = {"rows": 0, "rejected": 0}
     empties: list[str] = []
     repeats: list[int] = []
@@ -1170,7 +1198,10 @@ def _aggregate(
             _k=key,
             _fi="_fi",
             _rejected="_rejected",
+            _c="_c",
         ).collect()
+        if not rows.get_column("_fi").is_sorted():  # input order: files, then their rows
+            rows = rows.sort("_fi", maintain_order=True)
         rows = _far_future_rejected(rows)
         counts = {"rows": rows.height, "rejected": int(rows["_rejected"].sum())}
         if counts["rejected"]:
@@ -1186,17 +1217,29 @@ def _aggregate(
             late = (pl.col("_k") // _KEY_MULT < start).fill_null(False)
         else:
             late = pl.lit(False)
-        per_event = (
-            ok.with_columns(_late=late)
+        # Each event once, as sessionize keeps it: the copy first by time, then in input
+        # order (a page view and a segment event under one id at one instant are billed as
+        # the one given first); late when that copy is; conflicting when copies differ in
+        # what sessionize compares. Most ids come once: only the others are grouped.
+        ok = ok.with_columns(_late=late)
+        repeated = pl.col("_h").is_duplicated()
+        t_k = pl.col("_k") // _KEY_MULT
+        kept = t_k == t_k.min()
+        singles = ok.filter(~repeated).select(
+            "_k", n=pl.lit(1, pl.UInt32), late="_late", conflict=pl.lit(False)
+        )
+        copies = (
+            ok.filter(repeated)
             .group_by("_h")
             .agg(
-                pl.col("_k").min(),
-                n=pl.len(),
-                late=pl.col("_late").all(),
-                conflict=plain_key.min() != plain_key.max(),
+                pl.col("_k").filter(kept).first(),
+                n=pl.len().cast(pl.UInt32),
+                late=pl.col("_late").filter(kept).first(),
+                conflict=pl.col("_c").n_unique() > 1,
             )
             .drop("_h")
         )
+        per_event = pl.concat([singles, copies], how="vertical")
     t = pl.col("_k") // _KEY_MULT
     agg = (
         per_event.group_by(
