@@ -165,6 +165,8 @@ def _args(run: Run, world: dict[str, object], output: Path | None) -> list[str]:
         # the payload visitors' user agents are no browser's: every class, so they show
         "--traffic": ["--traffic", "all"],
     }
+    if run.path == ("report",):  # (its --contacts resolves export files, not the store)
+        del extra["--contacts"]
     if run.path == ("sessionize",):  # a fresh store: do not replace the shared one
         extra["--store"] = ["--store", str(Path(str(world["dir"])) / "store-2")]
         if "sources" in run.optional:  # (optional: --rebuild needs none) the payloads

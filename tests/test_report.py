@@ -437,6 +437,36 @@ def test_report_json_from_the_store_equals_the_files_and_the_library(
     assert a["overview"]["sessions"] == 3
 
 
+def test_a_report_of_files_resolves_contacts_as_sessionize_does(tmp_path: Path) -> None:
+    """`report FILES` counted every visitor Unknown (known 0) with nothing said, where the
+    store made of the same files with the same contacts knows 36: `--contacts FILE` resolves
+    them, and without one (files, or a store that follows no contacts file) a note says why
+    all are Unknown. A store's report takes no --contacts (it is resolved as the store is)."""
+    events, contacts = ROOT / "sample_data/events.jsonl", ROOT / "sample_data/contacts.csv"
+
+    def overview(*args: str) -> tuple[dict[str, Any], list[str]]:
+        res = runner.invoke(app, ["report", *args, "-f", "json", "-q"])
+        assert res.exit_code == 0, res.stderr
+        doc = json.loads(res.stdout)
+        return doc["overview"], doc["notes"]
+
+    with_book, without = tmp_path / "with", tmp_path / "without"
+    for st, extra in ((with_book, ["--contacts", str(contacts)]), (without, [])):
+        res = runner.invoke(app, ["sessionize", str(events), "--store", str(st), "-q", *extra])
+        assert res.exit_code == 0, res.stderr
+    files, notes = overview(str(events), "--contacts", str(contacts))
+    stored, stored_notes = overview("--store", str(with_book))
+    assert files == stored and stored["known_visitors"] == 36
+    assert not [n for n in notes + stored_notes if "Unknown" in n]
+    bare, notes = overview(str(events))
+    assert bare["known_visitors"] == 0
+    assert any(n.startswith("no contacts file: every visitor is counted Unknown") for n in notes)
+    _, notes = overview("--store", str(without))
+    assert any(n.startswith("the store follows no contacts file") for n in notes)
+    res = runner.invoke(app, ["report", "--store", str(with_book), "--contacts", str(contacts)])
+    assert res.exit_code == 2 and "--contacts resolves the visitors of export files" in res.stderr
+
+
 def test_the_table_has_a_bar_chart_and_shows_data_literally(tmp_path: Path) -> None:
     rows = [
         flat_event("a", "v1", T0, page_title="[bold red]Sale[/] \x1b[31m"),

@@ -25,6 +25,7 @@ from jtrack.commands._common import (
     traffic_classes,
     write_text,
 )
+from jtrack.commands.contacts import RegionOpt, check_region_option, warn_invalid
 
 FORMATS = (Format.table, Format.json, Format.md, Format.html)
 
@@ -158,6 +159,20 @@ def report_cmd(
     as_of: AsOfOpt = None,
     top: Annotated[int, typer.Option(help="Rows per ranked table.", min=1, metavar="<n>")] = 10,
     traffic: TrafficOpt = None,
+    contacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--contacts",
+            help="With export files: a contacts file (CSV, JSON/JSONL or Parquet) to tell "
+            "known visitors from Unknown, as sessionize --contacts does (without one, every "
+            "visitor of the files is Unknown). A store's report counts them as the store "
+            "resolved them.",
+            show_default=False,
+            readable=False,
+            metavar="<file>",
+        ),
+    ] = None,
+    default_region: RegionOpt = None,
     fmt: Annotated[Format | None, format_option(FORMATS)] = None,
     output: OutputOpt = None,
     wait: Annotated[
@@ -204,6 +219,13 @@ def report_cmd(
             "give export files or --store, not both",
             hint="report reads either the store or the files",
         )
+    check_region_option(contacts, default_region)
+    if contacts is not None and not sources:
+        raise UsageError(
+            "--contacts resolves the visitors of export files: a store's report counts them "
+            "as the store resolved them",
+            hint="`jtrack sessionize --contacts FILE` resolves the store's visitors again",
+        )
     zone, first, last = report_period(month, since, until, tz, as_of, config)
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "report")
@@ -224,6 +246,8 @@ def report_cmd(
                     progress=bar,
                     on_error=on_error,
                     policy=_files_policy(role, redact, config),
+                    contacts=contacts,
+                    default_region=default_region,
                 )
             else:
                 bar("summarising")
@@ -231,6 +255,8 @@ def report_cmd(
         _emit(report, out_fmt, output)
     from jtrack.commands._common import warning_line
 
+    if contacts is not None:  # (its invalid entries, as every command with --contacts)
+        warn_invalid(contacts, default_region, role, redact, config)
     for line in report.warnings:  # even with -q: the figures may be wrong
         warning_line(line)
     if report.empty_period is not None:  # even with -q: a cron job reports an empty month

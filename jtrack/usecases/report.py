@@ -25,6 +25,7 @@ Definitions (also in the README):
 from __future__ import annotations
 
 import numbers
+import os
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -645,6 +646,11 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
         )
     manifest = store.manifest()
     report.traffic_lists = manifest.get("traffic_lists")
+    if not manifest.get("contacts") and report.overview.get("sessions"):
+        report.notes.append(
+            "the store follows no contacts file: every visitor is counted Unknown "
+            "(`jtrack sessionize --contacts FILE` resolves them)"
+        )
     if not manifest.get("counts", {}).get("events_kept"):
         report.warnings.append(f"{store.root}: the store holds no events")
     return report
@@ -705,12 +711,16 @@ def report_from_sources(
     progress: ProgressFn | None = None,
     on_error: str = "skip",
     policy: Any = None,
+    contacts: str | os.PathLike[str] | None = None,
+    default_region: str | None = None,
 ) -> JourneyReport:
     """The journey summary of export files, sessionized in memory: a rejected row is an
     error (RejectedRowError), or with `on_error="skip"` left out and counted in a note and
     `warnings`; `progress` gets the engine's ProgressUpdates while the files are read and
     sessionized. `policy` (jtrack.access.Policy): the role's, applied to the sessions and
-    events as a store's view applies it."""
+    events as a store's view applies it. `contacts`: a contacts file to resolve visitors
+    with, as `sessionize --contacts` does (`default_region` for its phones without a
+    country code); without one every visitor is Unknown, which a note says."""
     from jtrack.core.traffic import user_agent_list_version
     from jtrack.engine import sessionize_sources
     from jtrack.errors import RejectedRowError
@@ -719,7 +729,14 @@ def report_from_sources(
     from jtrack.read.validate import field_for_reason, reject_hint
 
     check_on_error(on_error)
-    run = sessionize_sources(sources, on_error="skip", stdin=stdin, progress=progress)
+    run = sessionize_sources(
+        sources,
+        on_error="skip",
+        stdin=stdin,
+        progress=progress,
+        contacts=os.fspath(contacts) if contacts is not None else None,
+        default_region=default_region,
+    )
     if not run.summary.files:  # (sources name only folders that hold a jtrack store)
         from jtrack.read import only_a_store
 
@@ -763,6 +780,11 @@ def report_from_sources(
         {"files": sorted({f["file"] for f in run.summary.files})},
     )
     report.traffic_lists = user_agent_list_version()
+    if contacts is None:
+        report.notes.append(
+            "no contacts file: every visitor is counted Unknown (--contacts FILE resolves "
+            "them, as sessionize does)"
+        )
     report.notes += zone_notes(run.read.files, stored=False)
     if run.summary.rejected:
         n = run.summary.rejected
