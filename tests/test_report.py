@@ -467,6 +467,26 @@ def test_a_report_of_files_resolves_contacts_as_sessionize_does(tmp_path: Path) 
     assert res.exit_code == 2 and "--contacts resolves the visitors of export files" in res.stderr
 
 
+def test_an_open_period_spans_every_class_the_traffic_section_counts(tmp_path: Path) -> None:
+    """People only, a report with no --since/--until said its period ran from the first to
+    the last person's visit, while its traffic section counted a crawler's visits after it."""
+    rows = [
+        flat_event("h1", "person", T0, user_agent_string="Mozilla/5.0 (X11; Linux x86_64) "
+                   "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"),
+        flat_event("c1", "bot", T0 + timedelta(days=2), user_agent_string="curl/8.5.0"),
+    ]  # fmt: skip
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    res = runner.invoke(app, ["report", str(src), "-f", "json", "-q"])
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    day = T0.date()
+    assert doc["period"] == {"from": str(day), "to": str(day + timedelta(days=2))}
+    assert [d["sessions"] for d in doc["daily"]] == [1, 0, 0]
+    assert doc["overview"]["sessions"] == 1
+    assert sum(r["sessions"] for r in doc["tables"]["traffic"]) == 2
+
+
 def test_the_table_has_a_bar_chart_and_shows_data_literally(tmp_path: Path) -> None:
     rows = [
         flat_event("a", "v1", T0, page_title="[bold red]Sale[/] \x1b[31m"),

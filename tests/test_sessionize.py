@@ -197,7 +197,7 @@ def test_a_referrer_on_the_pages_own_site_is_no_arrival_even_without_a_medium() 
 def test_a_referrer_on_the_sites_www_name_is_no_arrival() -> None:
     """A site served as `shop.example` whose pages link from `www.shop.example` (or the other
     way round, or with a trailing dot) refers to itself: no split; another site's `www.` name
-    still splits."""
+    still splits, once, however its name is written after."""
 
     def page(event_id: str, m: int, url: str, referrer: str | None) -> dict[str, object]:
         return flat_event(
@@ -216,6 +216,14 @@ def test_a_referrer_on_the_sites_www_name_is_no_arrival() -> None:
     rows.append(page("e", 8, "https://shop.example/", "www.other.example"))
     s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
     assert s["event_count"].to_list() == [4, 1]
+    # another site is one arrival however its name is written (it split on its case)
+    rows += [
+        page("f", 10, "https://shop.example/", "WWW.Other.Example"),
+        page("g", 12, "https://shop.example/", "other.example."),
+    ]
+    s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
+    assert s["event_count"].to_list() == [4, 3]
+    assert s["referrer_hostname"].to_list() == ["www.google.com", "www.other.example"]
 
 
 def test_an_arrival_is_compared_with_its_own_sessions_source_never_an_earlier_one() -> None:

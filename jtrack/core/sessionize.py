@@ -101,7 +101,7 @@ def _campaign_key() -> pl.Expr:
     internal = (pl.col("referrer_medium").fill_null("") == "internal") | (
         ref_host == page_host
     ).fill_null(False)
-    external_ref = pl.when(~internal).then(pl.col("referrer_hostname"))
+    external_ref = pl.when(~internal).then(ref_host)  # (a site in any case, `www.` or not)
     return pl.concat_str(
         [pl.col("mkt_campaign_source"), pl.col("mkt_campaign_name"), external_ref],
         separator="|",

@@ -394,11 +394,13 @@ def journey_report(
         page_views=pl.col("pageview_count").sum().cast(pl.Int64),
         known_sessions=pl.col("_known").sum().cast(pl.Int64),
     )
-    first = opts.since or (s_df["_day"].min() if n_sessions else None)
+    # (an open period spans the sessions of every class, as the traffic section counts
+    # them, not only those shown)
+    first = opts.since or (all_df["_day"].min() if all_df.height else None)
     last = (
         (opts.until - timedelta(days=1))
         if opts.until
-        else (s_df["_day"].max() if n_sessions else None)
+        else (all_df["_day"].max() if all_df.height else None)
     )
     if isinstance(first, date) and isinstance(last, date) and last >= first:
         days = pl.DataFrame({"_day": pl.date_range(first, last, "1d", eager=True)})
