@@ -850,6 +850,16 @@ def test_a_java_older_than_17_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path
     with pytest.raises(UsageError, match=r"^--engine spark needs Java 17 or later, and Java 11 "):
         _start("local[1]")
     assert not list(tmp_path.glob("jtrack-spark-*")), "the JVM's log is left, though not named"
+    # another library's class too new for a Java 17 is not "Java too old": the log tells
+    java.write_text(
+        "#!/bin/sh\necho 'java.lang.UnsupportedClassVersionError: com/acme/SparkPlugin has "
+        "been compiled by a more recent version of the Java Runtime (class file version "
+        "65.0), this version of the Java Runtime only recognizes class file versions up to "
+        "61.0' >&2\nexit 1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError, match=r"^Spark did not start on local\[1\].*JVM's log"):
+        _start("local[1]")
 
 
 def test_no_java_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -278,24 +278,32 @@ def _start(master: str) -> Any:
 
 
 #: The class file versions of Java releases (Java N writes version N + 44).
-_CLASS_VERSION = re.compile(
-    rb"UnsupportedClassVersionError.*?class file version (\d+)\.\d+\), this version of the "
-    rb"Java Runtime only recognizes class file versions up to (\d+)",
-    re.S,
+_CLASS_VERSION = re.compile(  # (Java 9 and later; one line)
+    rb"UnsupportedClassVersionError: org/apache/spark/\S+ has been compiled by a more recent "
+    rb"version of the Java Runtime \(class file version \d+\.\d+\), this version of the "
+    rb"Java Runtime only recognizes class file versions up to (\d+)"
+)
+#: Java 8 and older say it of Spark's classes without their own version.
+_OLD_CLASS_VERSION = re.compile(
+    rb"UnsupportedClassVersionError: org/apache/spark/\S+ ?: Unsupported major\.minor version"
 )
 
 
 def _old_java(log_path: Path) -> str | None:
-    """What the JVM's log says of a Java too old for Spark's classes (`Java 11 was found`);
-    None when it says nothing of it."""
+    """What the JVM's log says of a Java too old for Spark's own classes (`Java 11 was
+    found`); None when it says nothing of it (a class of another library too new for a
+    Java 17+ is another problem, which the log tells)."""
     try:
         text = log_path.read_bytes()[-65536:]
     except OSError:
         return None
     found = _CLASS_VERSION.search(text)
-    if found is None:
-        return None if b"UnsupportedClassVersionError" not in text else "an older one was found"
-    return f"Java {int(found.group(2)) - 44} was found"
+    if found is not None:
+        java = int(found.group(1)) - 44  # (Java N reads class files up to version N + 44)
+        return f"Java {java} was found" if java < 17 else None
+    if _OLD_CLASS_VERSION.search(text):
+        return "Java 8 or older was found"
+    return None
 
 
 #: Masters Spark takes (spark-submit's --master, as SparkContext parses them): local,
