@@ -56,6 +56,9 @@ class RejectedRowError(DataError):
         self.line = line
         self.field = field
         self.reason = reason
+        #: the hint is the row's own (events nested under another key), not "fix or skip":
+        #: a reading command keeps it
+        self.own_hint = False
 
 
 class FileAccessError(DataError):

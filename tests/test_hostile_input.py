@@ -384,6 +384,48 @@ def test_events_under_another_key_say_which_and_how_to_take_them_out(
     assert res.exit_code == 1 and "sit under" not in res.stderr
 
 
+def test_the_hint_for_events_under_another_key_works_whatever_wraps_them(tmp_path: Path) -> None:
+    """The hint's jq command must run: the events under a list of wrappers (`.[].data[]`),
+    a page's entities (`.entities[].data[]`), two levels down (`.a.b[]`), a compressed file
+    (decompressed first), documents appended one after another, a one-line document longer
+    than a line may be (it was "fix the row, or skip it"), and a list of other objects with
+    ids before the events; `usage` and `report` of such a file give it too. An object with
+    no events in it keeps the usual hint."""
+    import gzip
+
+    events = [json.loads(genesys_line(f"e{i}", "c1", f"2026-10-01T10:0{i}:00Z")) for i in range(3)]
+    meta = [{"id": 1, "name": "page"}]
+    cases: list[tuple[str, bytes, str]] = [
+        ("wrapped.json", json.dumps([{"data": events}]).encode(), "jq -c '.[].data[]' {f}"),
+        ("page.json", json.dumps({"entities": [{"data": events}]}).encode(),
+         "jq -c '.entities[].data[]' {f}"),
+        ("deep.json", json.dumps({"a": {"b": events}}).encode(), "jq -c '.a.b[]' {f}"),
+        ("data.json.gz", gzip.compress(json.dumps({"data": events}).encode()),
+         "gzip -dc {f} | jq -c '.data[]'"),
+        ("pages.json", (json.dumps({"data": events[:2]}, indent=1) + "\n"
+                        + json.dumps({"data": events[2:]}, indent=1)).encode(),
+         "jq -c '.data[]' {f}"),
+        ("long.json", json.dumps({"total": 3, "data": events}).encode(), "jq -c '.data[]' {f}"),
+        ("meta.json", json.dumps({"meta": meta, "data": events}).encode(), "jq -c '.data[]' {f}"),
+    ]  # fmt: skip
+    for name, body, command in cases:
+        path = tmp_path / name
+        path.write_bytes(body)
+        limit = ["--max-line-bytes", "200"] if name == "long.json" else []
+        for cmd in (["sessionize", "--store", str(tmp_path / "s")], ["usage"], ["report"]):
+            if cmd[0] != "sessionize" and limit:
+                continue  # (only sessionize takes --max-line-bytes)
+            res = CliRunner().invoke(app, [*cmd, str(path), *limit])
+            assert res.exit_code == 1, (name, cmd, res.stderr)
+            assert command.format(f=path) + " > events.jsonl" in res.stderr, (name, cmd, res.stderr)
+            assert "--on-error skip" not in res.stderr, (name, cmd)
+        assert not (tmp_path / "s").exists()
+    other = tmp_path / "users.json"
+    other.write_text(json.dumps({"users": meta}))
+    res = CliRunner().invoke(app, ["sessionize", str(other), "--store", str(tmp_path / "s")])
+    assert res.exit_code == 1 and "sit under" not in res.stderr
+
+
 @pytest.mark.parametrize("how", ["plain", "gzip", "stdin"])
 def test_a_rest_page_saved_on_one_long_line_is_read_whole(tmp_path: Path, how: str) -> None:
     """A REST page as json.dump or curl writes it (one line) longer than --max-line-bytes was

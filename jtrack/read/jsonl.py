@@ -212,9 +212,11 @@ def _is_document(head: bytes, max_line_bytes: int) -> bool:
             document = isinstance(obj, dict) and "entities" in obj and "id" not in obj
     elif not document and first.startswith(b"{"):
         # a page saved on one line (json.dump, curl) longer than a line may be: told by its
-        # keys before the "entities" array (scalars only, as a REST page's are)
-        page = _PAGE_START.match(first)
-        document = page is not None and re.search(rb'"id"\s*:', page.group()) is None
+        # keys before the "entities" array (scalars only, as a REST page's are), or before
+        # another key's array of objects (another API's page: read whole to say where its
+        # events are; an event's own lists, attributes and traits, are not that)
+        page = _PAGE_START.match(first) or _OTHER_PAGE_START.match(first)
+        document = page is not None and re.search(rb'"(?:event_)?id"\s*:', page.group()) is None
     return document
 
 
@@ -239,6 +241,14 @@ _PAGE_START = re.compile(
 )
 
 
+#: The start of another API's page on one line: scalar members, then a key that is no
+#: event field's holding an array of objects (`{"total": 3, "data": [{`).
+_OTHER_PAGE_START = re.compile(
+    rb'\{\s*(?:"[^"\\]*"\s*:\s*(?:null|true|false|-?[0-9][0-9.eE+-]*|"(?:[^"\\]|\\.)*")\s*,\s*)*'
+    rb'"(?!(?:attributes|traits)")[^"\\]*"\s*:\s*\[\s*\{'
+)
+
+
 def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, FileStats]:
     """JSONL, or a JSON document (array, REST page): the document is read whole, the lines
     with max_line_bytes enforced while reading."""
@@ -253,6 +263,8 @@ def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, Fi
             )
         try:
             return _read_json_document(src, text.lstrip("\ufeff"), max_line_bytes)
+        except NestedEventsError:
+            raise
         except DataError:
             if not _long_first_line(head, max_line_bytes) or _first_line_is_page(text):
                 raise  # (a page whose file is broken further on: nothing is read)
@@ -567,6 +579,12 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
         # pretty-printed): their events
         pages = _pages_per_line(text) if exc.msg == "Extra data" else None
         if pages is None:
+            nested = _nested_pages_hint(text, src.name) if exc.msg == "Extra data" else None
+            if nested is not None:  # (documents appended one after another: jq reads them)
+                raise NestedEventsError(
+                    f"{src.name}: the JSON documents in it hold no events of their own",
+                    hint=nested,
+                ) from None
             raise DataError(
                 f"{src.name}: line {exc.lineno}: the JSON document is malformed ({exc.msg})",
                 hint="check the file is complete; nothing from it was read",
@@ -580,14 +598,23 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
     if isinstance(doc, dict):
         entities = doc.get("entities")
         if not isinstance(entities, list):
-            raise DataError(
+            nested = nested_events_hint(doc, src.name)
+            raise (DataError if nested is None else NestedEventsError)(
                 f"{src.name}: a JSON document must be an array of events or a page "
                 'with an "entities" array',
-                hint=nested_events_hint(doc, src.name)
-                or "export one event per line (JSONL) or a REST page",
+                hint=nested or "export one event per line (JSONL) or a REST page",
             )
+        each = ".entities[]"
     else:
-        entities = doc
+        entities, each = doc, ".[]"
+    if entities and all(
+        isinstance(e, dict) and "id" not in e and "event_id" not in e for e in entities[:100]
+    ):  # (each item an object holding events of its own: `[{"data": [...]}]`)
+        nested = nested_events_hint(entities[0], src.name, each)
+        if nested is not None:
+            raise NestedEventsError(
+                f"{src.name}: the items of the JSON document are not events", hint=nested
+            )
     if entities and all(_is_session_object(e) for e in entities):
         raise DataError(
             f"{src.name}: this is a page of Genesys sessions (Session objects), not of events",
@@ -617,6 +644,22 @@ def _document_lines(src: Source, text: str) -> pl.DataFrame:
             "_number": pl.Series(big, dtype=pl.String),
         }
     )
+
+
+class NestedEventsError(DataError):
+    """A JSON document whose events sit under keys jtrack does not read (its hint says
+    where, and how to take them out): never read again as JSON lines."""
+
+
+def _nested_pages_hint(text: str, name: str) -> str | None:
+    """nested_events_hint of the first of JSON documents written one after another."""
+    try:
+        first, _ = json.JSONDecoder().raw_decode(text, _SPACE.match(text, 0).end())  # type: ignore[union-attr]
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if isinstance(first, dict) and isinstance(first.get("entities"), list):
+        return None  # (REST pages, one of them broken further on: that is said instead)
+    return nested_events_hint(first, name)
 
 
 def _pages_per_line(text: str) -> list[list[Any]] | None:

@@ -748,26 +748,67 @@ def reject_hint(detail: str | None) -> str | None:
     return EPOCH_SECONDS_HINT if detail and _SECONDS_DETAIL in detail else None
 
 
-def nested_events_hint(doc: object, file: str = "FILE") -> str | None:
-    """The hint for a JSON object holding its events under a key jtrack does not read
-    (`{"data": [...]}`, another API's page): which key, and how to take them out; None when
-    no member is a list of objects with an event id."""
-    if not isinstance(doc, dict):
+#: Keys that tell an object of a list for an event (beside its id), in either shape.
+_EVENT_KEYS = frozenset(
+    ("createdDate", "created_date", "eventType", "event_type", "customerId", "customer_id")
+)
+
+
+def _looks_like_event(item: object) -> bool:
+    return (
+        isinstance(item, dict)
+        and ("id" in item or "event_id" in item)
+        and not _EVENT_KEYS.isdisjoint(item)
+    )
+
+
+def _events_path(value: object, depth: int = 0) -> list[str] | None:
+    """The keys that lead from an object to a list of events (`["data"]`, `["a", "b"]`),
+    looking a few levels down; None when no list there holds events."""
+    if not isinstance(value, dict) or depth > 3:
         return None
-    for key, value in doc.items():
-        if (
-            isinstance(value, list)
-            and value
-            and isinstance(value[0], dict)
-            and ("id" in value[0] or "event_id" in value[0])
-        ):
-            path = key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else json.dumps(key)
-            return (
-                f"its events seem to sit under {key!r}: jtrack reads JSON lines, a JSON array "
-                'of events or a page with an "entities" array; take them out first, e.g. '
-                f"`jq -c '.{path}[]' {shlex.quote(file)} > events.jsonl`"
-            )
+    for key, member in value.items():
+        if isinstance(member, list) and member and _looks_like_event(member[0]):
+            return [str(key)]
+    for key, member in value.items():
+        below = _events_path(member, depth + 1)
+        if below is not None:
+            return [str(key), *below]
     return None
+
+
+def _jq_command(program: str, file: str) -> str:
+    """A shell command that writes the events `program` (jq) takes out of `file` as JSON
+    lines; a compressed file is decompressed first, standard input named as EXPORT."""
+    prog = shlex.quote(program)
+    name = file.lower()
+    if file in ("-", "<stdin>"):
+        return f"jq -c {prog} EXPORT > events.jsonl"
+    for suffix, tool in ((".gz", "gzip"), (".zst", "zstd")):
+        if name.endswith(suffix):
+            return f"{tool} -dc {shlex.quote(file)} | jq -c {prog} > events.jsonl"
+    return f"jq -c {prog} {shlex.quote(file)} > events.jsonl"
+
+
+def nested_events_hint(doc: object, file: str = "FILE", each: str = "") -> str | None:
+    """The hint for a JSON object holding its events under keys jtrack does not read
+    (`{"data": [...]}`, another API's page, a few levels down): where they are, and a jq
+    command that takes them out; None when no list in it holds events (objects with an id
+    and a time, type or visitor). `each`: the jq path to each such object when they are
+    themselves items of a document (`.[]`, `.entities[]`)."""
+    path = _events_path(doc)
+    if path is None:
+        return None
+    program = each + "".join(
+        "." + (key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else json.dumps(key))
+        for key in path
+    )
+    where = " > ".join(repr(key) for key in path)
+    return (
+        f"its events seem to sit under {where}: jtrack reads JSON lines, a JSON array of "
+        'events or a page with an "entities" array; take them out first, e.g. '
+        f"`{_jq_command(program + '[]', file)}`"
+    )
 
 
 def _nested_line_hint(raw: str | None, file: str) -> str | None:
@@ -778,6 +819,12 @@ def _nested_line_hint(raw: str | None, file: str) -> str | None:
         return nested_events_hint(json.loads(raw), file)
     except (ValueError, RecursionError):
         return None
+
+
+def nested_row_hint(reason: str, raw: str | None, file: str) -> str | None:
+    """The hint of a row rejected for its missing id that is a JSON object holding events
+    under another key (nested_events_hint); None for any other row."""
+    return _nested_line_hint(raw, file) if reason == "missing_id" else None
 
 
 def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) -> RejectedRowError:
@@ -797,11 +844,10 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
             "the file looks like a web page, not an export (an error or sign-in page saved "
             "in its place?): leave it out, or download the export again"
         )
-    if (
-        reason == "missing_id"
-        and (nested := _nested_line_hint(row.get(RAW), row[SRC_FILE])) is not None
-    ):
-        return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail, nested)
+    if nested := nested_row_hint(reason, row.get(RAW), row[SRC_FILE]):
+        error = RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail, nested)
+        error.own_hint = True  # (no row to fix and none worth skipping: said as it is)
+        return error
     if rows is not None and reason in _FILE_WIDE:
         mine = rows.filter(pl.col(SRC_FILE) == row[SRC_FILE]).get_column(REASON)
         if mine.len() > 1 and mine.eq_missing(reason).all():
@@ -812,11 +858,14 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
     return RejectedRowError(row[SRC_FILE], int(row[SRC_LINE]), fld, reason, detail, hint)
 
 
-def nothing_accepted(rows_read: int, rejected: int, first: str | None = None) -> DataError | None:
+def nothing_accepted(
+    rows_read: int, rejected: int, first: str | None = None, hint: str | None = None
+) -> DataError | None:
     """The error of a reading command given files none of whose rows is an event (a CSV,
     a contacts file, another tool's JSON), so that it does not answer with zeros and exit
     0; None when some rows were accepted, or none read. `first`: the first rejected row,
-    as RejectedRowError says it (file, line, field, detail, reason)."""
+    as RejectedRowError says it (file, line, field, detail, reason); `hint`: that row's own
+    hint (nested_row_hint), if it has one."""
     if rows_read == 0 or rejected < rows_read:
         return None
     what = (
@@ -826,7 +875,8 @@ def nothing_accepted(rows_read: int, rejected: int, first: str | None = None) ->
     )
     return DataError(
         f"{what}: the inputs hold no events" + (f"; the first: {first}" if first else ""),
-        hint=reject_hint(first)
+        hint=hint
+        or reject_hint(first)
         or "give event exports (Genesys Journey or flat events, as JSON lines, JSON or "
         "Parquet: `jtrack schema` lists the fields)",
     )

@@ -728,7 +728,7 @@ def report_from_sources(
     from jtrack.errors import RejectedRowError
     from jtrack.options import check_on_error
     from jtrack.read import nothing_accepted, zone_notes
-    from jtrack.read.validate import field_for_reason, reject_hint
+    from jtrack.read.validate import field_for_reason, nested_row_hint, reject_hint
 
     check_on_error(on_error)
     run = sessionize_sources(
@@ -744,20 +744,24 @@ def report_from_sources(
 
         raise only_a_store(sources)
     first_error = None
+    own_hint = None
     if run.read.rejects.height:  # the first, in input order
         first = run.read.rejects.row(0, named=True)
+        own_hint = nested_row_hint(first["reason"], first["raw"], first["file"])
         first_error = RejectedRowError(  # (named as sessionize and usage name it)
             first["file"],
             int(first["line"]),
             first["field"] or field_for_reason(first["reason"]),
             first["reason"],
             first["detail"],
-            reject_hint(first["detail"]),
+            own_hint or reject_hint(first["detail"]),
         )
+        first_error.own_hint = own_hint is not None
     error = nothing_accepted(
         run.summary.rows_read,
         run.summary.rejected,
         first_error.message if first_error is not None else None,
+        own_hint,
     )
     if error is not None:
         raise error

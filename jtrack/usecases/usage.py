@@ -724,6 +724,8 @@ def reading_hint() -> Iterator[None]:
     except RejectedRowError as exc:
         from jtrack.read.validate import reject_hint
 
+        if exc.own_hint:  # (events nested under another key: no row to fix or skip)
+            raise
         special = reject_hint(exc.message)
         skip = "pass --on-error skip to leave it out, counted as rejected"
         exc.hint = f"{special}; or {skip}" if special else f"fix the row, or {skip}"
@@ -1509,7 +1511,8 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             lazy = [counts["first_rejected"]] if "first_rejected" in counts else []
             bad_row = _first_reject(inp, min([*inp.rejected_files, *lazy]))
             # (a wrong input, every row rejected: said with its first row)
-            error = nothing_accepted(rows_read, rejected, bad_row.message)
+            own = bad_row.hint if getattr(bad_row, "own_hint", False) else None
+            error = nothing_accepted(rows_read, rejected, bad_row.message, own)
             if error is not None:
                 raise error
             if inp.on_error == "fail":
