@@ -202,15 +202,17 @@ def test_a_where_that_misses_by_case_only_says_which_spellings_the_sessions_have
 
 
 def test_a_type_no_session_has_is_said_with_the_types_the_store_has(store: Path) -> None:
-    """`--type Web` (or a typo) listed "0 sessions" without a word."""
+    """`--type Delivery` (or a typo) listed "0 sessions" without a word; `--type WEB` is
+    the web sessions (sessionize reads web and app in any case; custom types as written)."""
     base = ("sessions", "--store", str(store), "--traffic", "all")
     types = _run(*base, "--columns", "type", "--format", "csv").stdout.splitlines()[1:]
     common = max(set(types), key=types.count)
-    res = _run(*base, "--type", common.upper())
+    assert common == "web"
+    ids = _run(*base, "--type", "web", "--columns", "id", "-f", "csv").stdout
+    assert _run(*base, "--type", " WEB", "--columns", "id", "-f", "csv").stdout == ids
+    res = _run(*base, "--type", "Delivery")
     assert res.exit_code == 0 and res.stdout.startswith("0 sessions")
-    assert f"note: no session of the store is of type {common.upper()!r} (its types: " in (
-        res.stderr
-    )
+    assert "note: no session of the store is of type 'Delivery' (its types: " in res.stderr
     assert common in res.stderr.split("its types: ", 1)[1]
     res = _run(*base, "--type", common, "--since", "2099-01-01")  # (a type it has: no note)
     assert res.exit_code == 0 and "of type" not in res.stderr
@@ -1263,3 +1265,18 @@ def test_a_phone_number_on_a_store_without_contacts_says_so(tmp_path: Path) -> N
     assert _run("sessionize", str(sample / "events.parquet"), "--store", st).exit_code == 0
     res = _run("journey", "+44 7723 364093", "--store", st)
     assert res.exit_code == 1 and "no contacts are known here" in res.stderr, res.stderr
+
+
+def test_an_empty_source_name_is_refused_never_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jtrack sessionize "$EXPORTS"` with the variable unset read the current folder (every
+    export below it, into the store); `usage ""` billed it."""
+    monkeypatch.chdir(tmp_path)
+    flat_frame([flat_event("a1", "v1", T0)]).write_parquet(tmp_path / "e.parquet")
+    for cmd in (["sessionize"], ["usage"], ["report"], ["watch", "--once"]):
+        for blank in ("", " "):
+            res = _run(*cmd, blank, "--store", str(tmp_path / "st"))
+            assert res.exit_code == 2, (cmd, res.stderr)
+            assert res.stderr.startswith("error: an empty source name (hint: "), res.stderr
+            assert not (tmp_path / "st").exists()

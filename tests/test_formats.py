@@ -203,16 +203,17 @@ def test_parquet_goes_to_a_pipe_but_never_to_a_terminal(world: Path, tmp_path: P
         assert pl.read_parquet(io.BytesIO(res.stdout_bytes)).equals(pl.read_parquet(out))
     main, tty = pty.openpty()
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "jtrack.cli", "sessions", "-f", "parquet"],
-            stdout=tty, stderr=subprocess.PIPE, cwd=world, timeout=120,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
-        )  # fmt: skip
+        for extra in ([], ["-o", "/dev/stdout"], ["-o", os.ttyname(tty)]):
+            proc = subprocess.run(
+                [sys.executable, "-m", "jtrack.cli", "sessions", "-f", "parquet", *extra],
+                stdout=tty, stderr=subprocess.PIPE, cwd=world, timeout=120,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+            )  # fmt: skip
+            assert proc.returncode == 2, (extra, proc.stderr)
+            assert b"Parquet is binary: it is not written to a terminal" in proc.stderr
     finally:
         os.close(tty)
         os.close(main)
-    assert proc.returncode == 2
-    assert b"Parquet is binary: it is not written to a terminal" in proc.stderr
 
 
 def test_report_to_parquet_says_what_it_can_write_without_naming_a_flag(

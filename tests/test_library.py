@@ -181,10 +181,21 @@ def test_what_the_cli_takes_the_library_takes_and_a_callers_slip_is_a_usage_erro
         store.scan_events(columns=["event_id", "nope"])
     with pytest.raises(UsageError, match="no export to read"):
         UsageInput.from_sources([])
+    with pytest.raises(UsageError, match="no export to read"):
+        UsageInput.from_sources(p for p in ())
+    for blank in ("", [""], [" "]):  # (they read the current folder)
+        with pytest.raises(UsageError, match="an empty source name"):
+            UsageInput.from_sources(blank)
     # a naive as_of is a local time in the bill's zone, as `--as-of` text is (it was refused)
     for naive in (datetime(2026, 11, 1), "2026-11-01T00:00"):
         opts = UsageOptions(as_of=naive, tz="Europe/Berlin")
         assert opts.as_of == datetime(2026, 10, 31, 23, tzinfo=UTC)
+    # the repeated hour: `fold` picks which; a skipped one is refused, naming as_of
+    for fold, utc in ((0, datetime(2026, 10, 25, 0, 30)), (1, datetime(2026, 10, 25, 1, 30))):
+        opts = UsageOptions(as_of=datetime(2026, 10, 25, 2, 30, fold=fold), tz="Europe/Paris")
+        assert opts.as_of == utc.replace(tzinfo=UTC), fold
+    with pytest.raises(UsageError, match=r"^as_of 2026-03-29T02:30:00: no such time"):
+        UsageOptions(as_of=datetime(2026, 3, 29, 2, 30), tz="Europe/Paris")
 
 
 def test_a_bill_of_a_month_is_of_a_whole_month(built: tuple[Store, Path]) -> None:

@@ -224,6 +224,16 @@ def test_a_referrer_on_the_sites_www_name_is_no_arrival() -> None:
     s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
     assert s["event_count"].to_list() == [4, 3]
     assert s["referrer_hostname"].to_list() == ["www.google.com", "www.other.example"]
+    # a port is no other site; an IPv6 page's own address refers to itself
+    rows = [
+        page("a", 0, "https://shop.example:8443/", None),
+        page("b", 2, "https://shop.example:8443/x", "shop.example:8443"),
+        page("c", 4, "http://[2001:db8::1]:8080/", "[2001:DB8::1]:8080"),
+        page("d", 6, "http://[2001:db8::1]:8080/y", "[2001:db8::1]"),
+    ]
+    assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [4]
+    rows = [page("c", 4, "http://[2001:db8::1]:8080/", None), *rows[3:]]
+    assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [2]
 
 
 def test_an_arrival_is_compared_with_its_own_sessions_source_never_an_earlier_one() -> None:

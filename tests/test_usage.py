@@ -272,6 +272,36 @@ def test_a_bill_of_files_is_the_bill_of_the_store_sessionize_makes_of_them(
     }
 
 
+def test_the_far_future_cut_is_made_once_over_every_file_whatever_reads_it(
+    tmp_path: Path,
+) -> None:
+    """The cut was made over the files jtrack.read reads alone (a JSON lines file's January
+    event rejected beside a Parquet file of January), and again over all: a bill of files
+    differed from the store's, which cuts once over the run's input."""
+    from jtrack.engine import run_sessionize
+    from jtrack.store import Store
+
+    t, far = at("2026-10-05T09:00:00Z"), at("2028-01-10T09:00:00Z")
+    lines = [genesys_line(f"j{i}", f"c{i % 7}", t + timedelta(minutes=i)) for i in range(200)]
+    mixed = write_jsonl(tmp_path / "a.jsonl", [*lines, genesys_line("jfar", "c1", far)])
+    january = tmp_path / "b.parquet"
+    flat_frame(
+        [flat_event(f"p{i}", f"d{i % 7}", far + timedelta(minutes=i)) for i in range(200)]
+    ).write_parquet(january)
+    alone = write_jsonl(
+        tmp_path / "c.jsonl",
+        [*lines[:98], genesys_line("f1", "c1", far), genesys_line("f2", "c1", at("2029-06-01"))],
+    )
+    opts = UsageOptions(as_of=at("2030-01-01T00:00:00Z"), since=date(2026, 1, 1))
+    for n, paths in enumerate(([mixed, january], [alone])):
+        bill = compute_usage(UsageInput.from_sources(paths), opts)
+        store = Store.open(tmp_path / f"store{n}")
+        run_sessionize(paths, store, on_error="skip")
+        kept = store.manifest()["counts"]
+        rec = bill.reconciliation
+        assert (rec["events"], rec["rejected"]) == (kept["events_kept"], kept["rejected"]), paths
+
+
 def test_a_redelivered_event_is_late_when_the_copy_kept_is(tmp_path: Path) -> None:
     """The copy billed is the earliest: when that one came late (in the next day's export,
     with an earlier time than the first delivery said) the event is late; it was late only
@@ -1241,9 +1271,15 @@ def test_an_empty_export_or_store_is_a_warning_even_with_quiet(tmp_path: Path) -
     assert res.exit_code == 0
     assert json.loads(res.stdout)["warnings"] == [f"{store}: the store holds no events"]
     assert res.stderr == f"warning: {store}: the store holds no events\n"
-    # the summary's JSON too (it had no warnings: a cron job reading it saw a zero bill)
+    # the summary's JSON too (it had no warnings: a cron job reading it saw a zero bill),
+    # an empty period's included
     res = run("--store", str(store), "-q", "--summary", "-f", "json")
     assert json.loads(res.stdout)["warnings"] == [f"{store}: the store holds no events"]
+    args = ["--month", "2026-09", "--as-of", "2026-11-01", "--summary", "-f", "json", "-q"]
+    res = run(str(src), *args)
+    said = json.loads(res.stdout)["warnings"]
+    assert len(said) == 1 and said[0].startswith("no events in 2026-09") and "(hint: " in said[0]
+    assert res.stderr == f"warning: {said[0]}\n"
 
 
 def test_a_store_among_the_exports_and_a_file_named_twice_are_not_counted_again(

@@ -136,6 +136,19 @@ _GUARDED: contextvars.ContextVar[tuple[tuple[str, ...], Path | bool | None]] = (
 _INPUT_PARAMS = ("sources", "file", "contacts", "check", "rules", "rules_file", "config")
 
 
+def _check_sources(sources: Any) -> None:
+    """A blank source (`"$EXPORTS"` of an unset variable) is refused before anything is
+    read: it named the current folder (as jtrack.read.expand_sources refuses it too)."""
+    if isinstance(sources, list | tuple) and any(
+        isinstance(s, str) and not s.strip() for s in sources
+    ):
+        raise UsageError(
+            "an empty source name",
+            hint="name export files, folders or globs (a variable in the command line may be "
+            "unset), or - for standard input",
+        )
+
+
 def _named_inputs(kwargs: dict[str, Any]) -> tuple[str, ...]:
     paths: list[str] = []
     for name in _INPUT_PARAMS:
@@ -207,6 +220,7 @@ def handle_errors(fn: F) -> F:
             store = kwargs.get("store", False)  # (None: the default store)
             root = Path(store) if isinstance(store, str | os.PathLike) else store
             context.run(_GUARDED.set, (_named_inputs(kwargs), root))
+            _check_sources(kwargs.get("sources"))
             return context.run(fn, *args, **kwargs)
         except JtrackError as exc:
             if debug_enabled():
@@ -405,7 +419,9 @@ def resolve_format(
             f"asks for {FORMAT_NAMES[fmt]}",
             hint=f"name the file {output.with_suffix(_suffix_of(fmt)).name}, or leave out --format",
         )
-    if fmt == Format.parquet and output is None and _stdout_terminal():
+    if fmt == Format.parquet and (
+        _stdout_terminal() if output is None else _names_a_terminal(output)
+    ):
         raise UsageError(
             "Parquet is binary: it is not written to a terminal",
             hint="add -o FILE.parquet, or pipe it to a program that reads Parquet",
@@ -414,6 +430,22 @@ def resolve_format(
         env_width()
     offered_formats(allowed)
     return fmt
+
+
+def _names_a_terminal(path: Path) -> bool:
+    """Whether -o names a terminal (`/dev/stdout` of a terminal, `/dev/tty`)."""
+    import stat
+
+    try:
+        if not stat.S_ISCHR(os.stat(path).st_mode):
+            return False
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
 
 
 def _stdout_terminal() -> bool:

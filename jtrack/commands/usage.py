@@ -276,7 +276,11 @@ def _emit(report: Any, fmt: Format, output: Path | None, summary: bool) -> None:
 
     if fmt == Format.json:
         if summary:  # (the one row, and what the full JSON warns of: not in CSV's columns)
-            obj = {**serialize.to_records(report.summary_frame())[0], "warnings": report.warnings}
+            said = [*report.warnings]
+            if report.empty_period is not None:  # (as said on stderr, with its hint)
+                e = report.empty_period
+                said.append(f"{e['message']} (hint: {e['hint']})")
+            obj = {**serialize.to_records(report.summary_frame())[0], "warnings": said}
         else:
             obj = report.to_dict()
         write_text(serialize.to_json(obj), output)

@@ -81,14 +81,21 @@ def counts_as_activity() -> pl.Expr:
     return pl.col("kind").is_in(list(ACTIVITY_KINDS)) | _is_custom()
 
 
-#: The host of a URL (`https://shop.example:8443/x` -> `shop.example`).
-_URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/?#:]+)"
+#: The host of a URL (`https://shop.example:8443/x` -> `shop.example`; an IPv6 address in
+#: its brackets).
+_URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^/?#:]+)"
 
 
 def _site(host: pl.Expr) -> pl.Expr:
-    """A host as a site: in any case, without a leading `www.` or a trailing dot
-    (`WWW.Shop.example.` is `shop.example`), so a site's pages and its `www.` name are one."""
-    return host.str.to_lowercase().str.strip_suffix(".").str.strip_prefix("www.")
+    """A host as a site: in any case, without a port, a leading `www.` or a trailing dot
+    (`WWW.Shop.example.:8080` is `shop.example`), so a site's pages and its `www.` name are
+    one (an IPv6 address keeps its colons)."""
+    return (
+        host.str.to_lowercase()
+        .str.replace(r"^(\[[^\]]*\]|[^:]*):\d+$", "${1}")
+        .str.strip_suffix(".")
+        .str.strip_prefix("www.")
+    )
 
 
 def _campaign_key() -> pl.Expr:

@@ -219,13 +219,16 @@ def read_events(
     on_error: OnError = "fail",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     stdin: Any = None,
+    far_future: bool = True,
 ) -> ReadResult:
     """Read every source into canonical events.
 
     With on_error="fail", the first rejected row raises RejectedRowError (file, line, field,
     reason). With on_error="skip", rejected rows are returned in `rejects` and the run goes on.
     Either way rows_read == events + rejects for every file. One path given as a string or
-    a path (not in a list) is one source, as everywhere.
+    a path (not in a list) is one source, as everywhere. `far_future=False`: events dated
+    far after the rest are kept, for a caller that cuts over more input than these sources
+    (`jtrack usage` of files some of which it scans itself).
     """
     check_on_error(on_error)  # (a misspelt "Fail" must never skip bad rows silently)
     if isinstance(sources, str | bytes | os.PathLike):
@@ -249,7 +252,8 @@ def read_events(
         stats.append(st)
     allrows = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=ROW_SCHEMA)
     accepted = allrows.filter(pl.col(REASON).is_null())
-    allrows = mark_far_future(allrows, far_future_cut(accepted, key="event_id"))
+    if far_future:
+        allrows = mark_far_future(allrows, far_future_cut(accepted, key="event_id"))
     counts = (
         allrows.filter(pl.col(REASON).is_not_null()).group_by("_src").len().rows()
         if allrows.height

@@ -298,6 +298,12 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
     read_stdin = False
     for raw in sources:
         s = os.fspath(raw)
+        if not str(s).strip():  # (`"$EXPORTS"` of an unset variable: never the current folder)
+            raise UsageError(
+                "an empty source name",
+                hint="name export files, folders or globs (a variable in the command line "
+                "may be unset), or - for standard input",
+            )
         if s == "-":
             if not read_stdin:  # (stdin is read once, however often `-` is named)
                 stream = stdin if stdin is not None else stdin_bytes()

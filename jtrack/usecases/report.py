@@ -638,14 +638,7 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
         options,
         {"store": str(store.root), "version": store.pinned().name},
     )
-    hidden = _hidden_sessions(store, options or ReportOptions())
-    if hidden:
-        from jtrack.access import SESSIONTYPE_VIEW
-
-        report.notes.append(
-            f"{hidden:,} custom session{'s' if hidden != 1 else ''} of the period hidden by "
-            f"your role (needs {SESSIONTYPE_VIEW})"
-        )
+    _note_hidden(report, _hidden_sessions(store, options or ReportOptions()))
     manifest = store.manifest()
     report.traffic_lists = manifest.get("traffic_lists")
     if not manifest.get("contacts") and report.overview.get("sessions"):
@@ -679,6 +672,23 @@ def _hidden_sessions(store: Any, opts: ReportOptions) -> int:
     hidden = store.hidden_sessions() if isinstance(store, StoreView) else None
     if hidden is None:
         return 0
+    return _count_hidden(hidden, opts)
+
+
+def _note_hidden(report: JourneyReport, hidden: int) -> None:
+    """The note of a report that counts fewer sessions than there are: `hidden` custom
+    sessions of its period the role may not see."""
+    if hidden:
+        from jtrack.access import SESSIONTYPE_VIEW
+
+        report.notes.append(
+            f"{hidden:,} custom session{'s' if hidden != 1 else ''} of the period hidden by "
+            f"your role (needs {SESSIONTYPE_VIEW})"
+        )
+
+
+def _count_hidden(hidden: pl.LazyFrame, opts: ReportOptions) -> int:
+    """How many of the `hidden` sessions are of the report's period and traffic classes."""
     lf = hidden.filter(traffic_expr(opts.traffic))  # (the classes the report counts)
     lf = lf.filter(started_in(opts.tz, opts.since, opts.until))
     return int(lf.select(pl.len()).collect(engine="in-memory").item())
@@ -771,12 +781,15 @@ def report_from_sources(
         with reading_hint():
             raise first_error
     sessions, events = run.result.sessions.lazy(), run.result.events.lazy()
+    hidden = 0
     if policy is not None:  # what the role may see, masked as from a store
         from jtrack.access import SESSION_VIEW, STANDARD_SESSION_TYPES, protect, visible_events
 
         policy.require(SESSION_VIEW, "sessions")
         if not policy.sees_custom_sessions:
-            sessions = sessions.filter(pl.col("type").is_in(list(STANDARD_SESSION_TYPES)))
+            standard = pl.col("type").is_in(list(STANDARD_SESSION_TYPES))
+            hidden = _count_hidden(sessions.filter(~standard), options or ReportOptions())
+            sessions = sessions.filter(standard)
         sessions = protect(sessions, policy)
         events = protect(events.filter(visible_events(policy)), policy)
     report = journey_report(
@@ -786,6 +799,7 @@ def report_from_sources(
         {"files": sorted({f["file"] for f in run.summary.files})},
     )
     report.traffic_lists = user_agent_list_version()
+    _note_hidden(report, hidden)
     if contacts is None:
         report.notes.append(
             "no contacts file: every visitor is counted Unknown (--contacts FILE resolves "

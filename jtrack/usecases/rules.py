@@ -101,6 +101,11 @@ def explain_store(
     rules = loaded
     if isinstance(rule_ids, str):
         rule_ids = [rule_ids]
-    session_id = resolve_session_id(store, session_id)
+    unfiltered = getattr(store, "unfiltered", None)
+    if unfiltered is not None:  # a role's view: "not permitted" told from "not found",
+        session_id = resolve_session_id(unfiltered(), session_id)  # as by build_card
+        store.check_session(session_id)  # type: ignore[attr-defined]
+    else:
+        session_id = resolve_session_id(store, session_id)
     events, sessions = _visitor_events(store, [session_id])
     return explain_session(events, sessions, rules, session_id, rule_ids=rule_ids)

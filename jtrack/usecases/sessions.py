@@ -306,8 +306,9 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         lf = lf.filter(pl.col("ended_date") >= q.since)
     if q.until is not None:
         lf = lf.filter(pl.col("created_date") < q.until)
-    if q.type is not None:
-        lf = lf.filter(pl.col("type") == q.type)
+    if q.type is not None:  # (`WEB` is web, as sessionize reads it; custom types as written)
+        standard = q.type.strip().lower()
+        lf = lf.filter(pl.col("type") == (standard if standard in ("web", "app") else q.type))
     before_where = lf
     for clause in q.where:
         lf = lf.filter(where_expr(_whole_id(lf, clause, schema), schema))
@@ -778,8 +779,17 @@ def resolve_contact_id(
     return str(ids[0]) if ids.len() else None
 
 
+def _check_id_text(prefix: object) -> None:
+    """A library caller's session id that is no text (None, a number) is a UsageError."""
+    if not isinstance(prefix, str):
+        raise UsageError(
+            f"session id {prefix!r} is no text", hint="pass a session id or a unique prefix"
+        )
+
+
 def resolve_session_id(store: Store, prefix: str) -> str:
     """The full id of the one session whose id starts with `prefix`."""
+    _check_id_text(prefix)
     p = prefix.strip().lower()
     if not p:
         raise UsageError("empty session id", hint="pass a session id or a unique prefix")
@@ -837,6 +847,7 @@ def find_session(store: Store, prefix: str) -> tuple[str, str, str | None]:
 
     Reads the plain store (roles are applied by the caller), through the session parts' id
     directories: one row group of each part, and the found row's visitor and type."""
+    _check_id_text(prefix)
     p = prefix.strip().lower()
     plain = store.unfiltered() if hasattr(store, "unfiltered") else store
     if p:

@@ -360,7 +360,15 @@ class UsageOptions:
                 f"as_of {self.as_of!r} is no datetime", hint="pass an aware datetime.datetime"
             )
         if self.as_of.tzinfo is None:  # (read in `tz`, as text without an offset is)
-            object.__setattr__(self, "as_of", parse_as_of(self.as_of.isoformat(), self.tz))
+            zone = zoneinfo.ZoneInfo(self.tz)
+            local = self.as_of.replace(tzinfo=zone)  # (its `fold` picks one of a repeated hour)
+            if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != self.as_of:
+                raise UsageError(
+                    f"as_of {self.as_of.isoformat()}: no such time in {self.tz} (the clocks "
+                    "went forward over it that day)",
+                    hint="give a local time before or after the change, or an aware datetime",
+                )
+            object.__setattr__(self, "as_of", local.astimezone(UTC))
         in_years(self.as_of.date(), "as_of", self.as_of.isoformat())
         text = self.month.strip() if isinstance(self.month, str) else None
         if text is not None and re.fullmatch(r"\d{4}-\d{1,2}", text):  # (as --month reads it)
@@ -429,8 +437,7 @@ class UsageOptions:
 
 
 #: The columns of UsageInput.events: id, time, usage class code, file number, reject flag,
-#: automated flag, and a hash of the row's contents (what a conflicting redelivery differs
-#: in, as sessionize compares copies: jtrack.engine.decide.content_hash; null for a store).
+#: automated flag.
 INPUT_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(),
     "created_date": pl.Datetime("us", "UTC"),
@@ -438,7 +445,6 @@ INPUT_SCHEMA: dict[str, pl.DataType] = {
     "_fi": pl.Int64(),
     "_rejected": pl.Boolean(),
     "_auto": pl.Boolean(),
-    "_c": pl.UInt64(),
 }
 
 #: How the automated share was worked out: per session (the store) or per user agent (files).
@@ -465,22 +471,18 @@ def _conform(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.select([pl.col(c).cast(t) for c, t in INPUT_SCHEMA.items()])
 
 
-def _content(
-    schema: Mapping[str, pl.DataType], given: Mapping[str, pl.Expr] | None = None
-) -> pl.Expr:
-    """The hash of a row's contents as sessionize compares copies (content_hash), over a
-    frame of `schema`: a column it lacks is missing, traits of another type are left out
-    (the canonical reader would have rejected them)."""
+def _contents(events: pl.LazyFrame) -> pl.LazyFrame:
+    """UsageInput.contents of canonical events (a column they lack is missing)."""
     from jtrack.engine.decide import CONTENT_COLUMNS, content_hash
     from jtrack.schema import EVENT_SCHEMA
 
-    cols = dict(given or {})
-    for c in CONTENT_COLUMNS:
-        if c in cols:
-            continue
-        if c not in schema or (c == "traits" and schema[c] != EVENT_SCHEMA[c]):
-            cols[c] = pl.lit(None, EVENT_SCHEMA[c])
-    return content_hash(cols).cast(pl.UInt64)
+    have = events.collect_schema()
+    missing = {c: pl.lit(None, EVENT_SCHEMA[c]) for c in CONTENT_COLUMNS if c not in have}
+    return events.select(
+        pl.col("event_id").cast(pl.String),
+        pl.col("created_date"),
+        _c=content_hash(missing).cast(pl.UInt64),
+    )
 
 
 @dataclass
@@ -523,6 +525,12 @@ class UsageInput:
     left_out: list[str] = field(default_factory=list)
     #: files: the notes of files whose times had no zone (read as UTC), in `names` order
     zone_notes: list[str] = field(default_factory=list)
+    #: files: what sessionize compares of the events read by jtrack.read (or given in
+    #: memory): event_id, created_date and `_c` (jtrack.engine.decide.content_hash), for
+    #: telling conflicting copies; the files scanned lazily are read again for that, their
+    #: repeated ids' rows alone (`scanned`: their indexes and paths)
+    contents: pl.LazyFrame | None = None
+    scanned: dict[int, Path] = field(default_factory=dict)
 
     @classmethod
     def from_store(cls, store: Any) -> UsageInput:
@@ -548,7 +556,6 @@ class UsageInput:
             _fi=pl.lit(0, pl.Int64),
             _rejected=pl.lit(False),
             _auto=auto,
-            _c=pl.lit(None, pl.UInt64),
         )
         manifest = store.manifest()
         counts = manifest.get("counts", {})
@@ -605,10 +612,10 @@ class UsageInput:
             _fi=fi,
             _rejected=pl.lit(False),
             _auto=auto,
-            _c=_content(lf.collect_schema()),
         )
         return cls(
             events=_conform(lf),
+            contents=_contents(events.lazy()),
             origin="sources",
             names=names,
             deduplicated=False,
@@ -643,6 +650,7 @@ class UsageInput:
 
         if isinstance(sources, (str, os.PathLike)):  # one source, not its letters
             sources = [sources]
+        sources = list(sources)  # (a generator: read once)
         if not sources:
             raise UsageError(
                 "no export to read: the sources are empty",
@@ -668,7 +676,8 @@ class UsageInput:
                 zoneless.append((i, FileStats(src.name, "flat-parquet", no_zone=int(kept))))
         rows_read = rejected = 0
         if slow:
-            kwargs: dict[str, Any] = {"on_error": "skip"}
+            # (the far-future cut is made over every file, those scanned here too: below)
+            kwargs: dict[str, Any] = {"on_error": "skip", "far_future": False}
             if max_line_bytes is not None:
                 kwargs["max_line_bytes"] = max_line_bytes
             read = read_events([src for _, src in slow], **kwargs)
@@ -688,7 +697,6 @@ class UsageInput:
                         _fi=pl.col("_file").replace_strict(index, return_dtype=pl.Int64),
                         _rejected=pl.lit(False),
                         _auto=_auto_expr(automated),
-                        _c=_content(read.events.schema),
                     )
                 )
             )
@@ -697,6 +705,12 @@ class UsageInput:
         lf = pl.concat(lazy, how="vertical") if lazy else pl.LazyFrame(schema=INPUT_SCHEMA)
         return cls(
             events=lf,
+            contents=_contents(read.events.lazy()) if slow else None,
+            scanned={
+                i: src.path
+                for i, src in enumerate(srcs)
+                if i not in dict(slow) and src.path is not None
+            },
             origin="sources",
             names=names,
             deduplicated=False,
@@ -758,11 +772,64 @@ def _repeated_files(rows: pl.DataFrame, names: list[str]) -> list[int]:
     return [order[int(r)] for r in out.get_column("_fi")]
 
 
-def _far_future_rejected(rows: pl.DataFrame) -> pl.DataFrame:
+def _id_hash() -> pl.Expr:
+    """A 128-bit hash of the event id as text (two independently seeded 64-bit hashes)."""
+    text = pl.col("event_id").cast(pl.String)
+    return text.hash(0).cast(pl.UInt128) * pl.lit(1 << 64, pl.UInt128) + text.hash(1).cast(
+        pl.UInt128
+    )
+
+
+def _conflicting(
+    inp: UsageInput, repeated: pl.Series, id_hash: pl.Expr, cut_us: int | None
+) -> pl.Series:
+    """The id hashes among `repeated` whose accepted copies differ in what sessionize
+    compares (jtrack.engine.decide.content_hash of the rows as jtrack.read makes them),
+    worked out for those ids' rows alone: a lazily scanned file is read again with a filter
+    on the id, which the Parquet reader applies before it decodes the other columns, and
+    its rows made canonical as sessionize makes them."""
+    if repeated.len() == 0:
+        return repeated
+    from jtrack.engine.decide import content_hash
+    from jtrack.read.parquet import canonical_from_parquet_frame
+    from jtrack.read.validate import REASON
+
+    wanted = repeated.implode()
+    parts = []
+    if inp.contents is not None:
+        parts.append(
+            inp.contents.select(_h=id_hash, t="created_date", _c="_c").filter(
+                pl.col("_h").is_in(wanted)
+            )
+        )
+    for i, path in inp.scanned.items():
+        scan = pl.scan_parquet(path, hive_partitioning=False, glob=False)
+        raw = scan.filter(id_hash.is_in(wanted)).collect()  # (the id as usage reads it)
+        if raw.height == 0:
+            continue
+        hashes = raw.select(id_hash).to_series()
+        canon, _ = canonical_from_parquet_frame(raw, inp.names[i])
+        canon = canon.with_columns(_h=hashes).filter(pl.col(REASON).is_null())
+        parts.append(canon.lazy().select("_h", t="created_date", _c=content_hash()))
+    if not parts:
+        return repeated.clear()
+    rows = pl.concat(parts, how="vertical_relaxed")
+    if cut_us is not None:  # (the far-future cut: those copies are rejected)
+        rows = rows.filter(pl.col("t").dt.epoch("us") < cut_us)
+    return (
+        rows.group_by("_h")
+        .agg(n=pl.col("_c").n_unique())
+        .filter(pl.col("n") > 1)
+        .collect()
+        .get_column("_h")
+    )
+
+
+def _far_future_rejected(rows: pl.DataFrame) -> tuple[pl.DataFrame, int | None]:
     """`rows` (of _aggregate) with the events beyond the far-future cut of the whole input
     marked rejected, as jtrack.read marks them (and sessionize, over every file of a run):
     a lazily scanned Parquet file's far-future event was billed where the same row of a JSON
-    lines file was rejected."""
+    lines file was rejected. Also the cut (epoch microseconds), None without one."""
     from jtrack.read import far_future_cut
 
     at_us = (pl.col("_k") // _KEY_MULT).alias("_us")
@@ -773,9 +840,9 @@ def _far_future_rejected(rows: pl.DataFrame) -> pl.DataFrame:
     )
     cut = far_future_cut(times, key="_h")
     if cut is None:
-        return rows
+        return rows, None
     cut_us = (cut[0] - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    return rows.with_columns(_rejected=pl.col("_rejected") | (at_us >= cut_us))
+    return rows.with_columns(_rejected=pl.col("_rejected") | (at_us >= cut_us)), cut_us
 
 
 def _first_reject(inp: UsageInput, first: int) -> JtrackError:
@@ -857,9 +924,7 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
         "source_session_id",
         "user_agent_string",
     )
-    from jtrack.engine.decide import CONTENT_COLUMNS
-
-    wanted = [c for c in dict.fromkeys([*wanted_all, *CONTENT_COLUMNS]) if c in schema]
+    wanted = [c for c in wanted_all if c in schema]
     lf = pl.scan_parquet(path, hive_partitioning=False, glob=False).select(wanted)
     missing = {
         c: pl.lit(None, pl.String)
@@ -918,10 +983,6 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
         & text("source_session_id").is_not_null(),
         _bad_ids=blank("event_id") | blank("customer_id"),
         _auto=_auto_expr(automated),
-        _c=_content(
-            {c: t for c, t in schema.items() if c in wanted},
-            {"created_date": created, "event_id": text("event_id")},
-        ),
     )
     # Stage 2: the usage class (the ingest kind, then custom sessions apart) and the checks.
     web, cs = pl.col("_web"), pl.col("_cs")
@@ -949,7 +1010,7 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
         | ~(web | pl.col("_app") | pl.col("_sys")).fill_null(False)
         | (web & pl.col("_no_name")).fill_null(False)
     )
-    out = lf.select("event_id", "created_date", "_auto", "_c", _cls=cls, _rejected=rejected)
+    out = lf.select("event_id", "created_date", "_auto", _cls=cls, _rejected=rejected)
     return out, cd.time_zone is None
 
 
@@ -1194,17 +1255,11 @@ def _aggregate(
     else:
         # Read once, keeping only compact columns (no id strings): the file-day pass, the
         # accounting and the dedup all reuse them.
-        rows = inp.events.select(
-            _h=pl.col("event_id").hash(0).cast(pl.UInt128) * pl.lit(1 << 64, pl.UInt128)
-            + pl.col("event_id").hash(1).cast(pl.UInt128),
-            _k=key,
-            _fi="_fi",
-            _rejected="_rejected",
-            _c="_c",
-        ).collect()
+        id_hash = _id_hash()
+        rows = inp.events.select(_h=id_hash, _k=key, _fi="_fi", _rejected="_rejected").collect()
         if not rows.get_column("_fi").is_sorted():  # input order: files, then their rows
             rows = rows.sort("_fi", maintain_order=True)
-        rows = _far_future_rejected(rows)
+        rows, cut_us = _far_future_rejected(rows)
         counts = {"rows": rows.height, "rejected": int(rows["_rejected"].sum())}
         if counts["rejected"]:
             first = rows.filter(pl.col("_rejected")).get_column("_fi").min()
@@ -1237,11 +1292,19 @@ def _aggregate(
                 pl.col("_k").filter(kept).first(),
                 n=pl.len().cast(pl.UInt32),
                 late=pl.col("_late").filter(kept).first(),
-                conflict=pl.col("_c").n_unique() > 1,
             )
-            .drop("_h")
+            .collect()
         )
-        per_event = pl.concat([singles, copies], how="vertical")
+        conflicted = _conflicting(inp, copies.get_column("_h"), id_hash, cut_us)
+        per_event = pl.concat(
+            [
+                singles,
+                copies.lazy().select(
+                    "_k", "n", "late", conflict=pl.col("_h").is_in(conflicted.implode())
+                ),
+            ],
+            how="vertical",
+        )
     t = pl.col("_k") // _KEY_MULT
     agg = (
         per_event.group_by(
