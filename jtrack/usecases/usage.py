@@ -772,6 +772,10 @@ def _repeated_files(rows: pl.DataFrame, names: list[str]) -> list[int]:
     return [order[int(r)] for r in out.get_column("_fi")]
 
 
+#: Rows of a lazily scanned file made canonical at a time to tell conflicting copies.
+_BATCH_ROWS = 100_000
+
+
 def _id_hash() -> pl.Expr:
     """A 128-bit hash of the event id as text (two independently seeded 64-bit hashes)."""
     text = pl.col("event_id").cast(pl.String)
@@ -804,13 +808,15 @@ def _conflicting(
         )
     for i, path in inp.scanned.items():
         scan = pl.scan_parquet(path, hive_partitioning=False, glob=False)
-        raw = scan.filter(id_hash.is_in(wanted)).collect()  # (the id as usage reads it)
-        if raw.height == 0:
-            continue
-        hashes = raw.select(id_hash).to_series()
-        canon, _ = canonical_from_parquet_frame(raw, inp.names[i])
-        canon = canon.with_columns(_h=hashes).filter(pl.col(REASON).is_null())
-        parts.append(canon.lazy().select("_h", t="created_date", _c=content_hash()))
+        # (in batches: a file whose every id repeats, the same export under two names, is
+        # not held whole; only each row's id hash, time and content hash are kept)
+        for raw in scan.filter(id_hash.is_in(wanted)).collect_batches(chunk_size=_BATCH_ROWS):
+            if raw.height == 0:
+                continue
+            hashes = raw.select(id_hash).to_series()
+            canon, _ = canonical_from_parquet_frame(raw, inp.names[i])
+            canon = canon.with_columns(_h=hashes).filter(pl.col(REASON).is_null())
+            parts.append(canon.select("_h", t="created_date", _c=content_hash()).lazy())
     if not parts:
         return repeated.clear()
     rows = pl.concat(parts, how="vertical_relaxed")
