@@ -387,10 +387,11 @@ def test_events_under_another_key_say_which_and_how_to_take_them_out(
 def test_the_hint_for_events_under_another_key_works_whatever_wraps_them(tmp_path: Path) -> None:
     """The hint's jq command must run: the events under a list of wrappers (`.[].data[]`),
     a page's entities (`.entities[].data[]`), two levels down (`.a.b[]`), a compressed file
-    (decompressed first), documents appended one after another, a one-line document longer
-    than a line may be (it was "fix the row, or skip it"), and a list of other objects with
-    ids before the events; `usage` and `report` of such a file give it too. An object with
-    no events in it keeps the usual hint."""
+    (decompressed first), documents appended one after another, and a list of other objects
+    with ids before the events; `usage` and `report` of such a file give it too. An object
+    with no events in it, or an event (with or without its id) carrying a list of objects
+    that look like events, keeps the usual hint; a JSON lines file whose over-long first
+    line is such an event is read as JSON lines, that line rejected."""
     import gzip
 
     events = [json.loads(genesys_line(f"e{i}", "c1", f"2026-10-01T10:0{i}:00Z")) for i in range(3)]
@@ -405,17 +406,13 @@ def test_the_hint_for_events_under_another_key_works_whatever_wraps_them(tmp_pat
         ("pages.json", (json.dumps({"data": events[:2]}, indent=1) + "\n"
                         + json.dumps({"data": events[2:]}, indent=1)).encode(),
          "jq -c '.data[]' {f}"),
-        ("long.json", json.dumps({"total": 3, "data": events}).encode(), "jq -c '.data[]' {f}"),
         ("meta.json", json.dumps({"meta": meta, "data": events}).encode(), "jq -c '.data[]' {f}"),
     ]  # fmt: skip
     for name, body, command in cases:
         path = tmp_path / name
         path.write_bytes(body)
-        limit = ["--max-line-bytes", "200"] if name == "long.json" else []
         for cmd in (["sessionize", "--store", str(tmp_path / "s")], ["usage"], ["report"]):
-            if cmd[0] != "sessionize" and limit:
-                continue  # (only sessionize takes --max-line-bytes)
-            res = CliRunner().invoke(app, [*cmd, str(path), *limit])
+            res = CliRunner().invoke(app, [*cmd, str(path)])
             assert res.exit_code == 1, (name, cmd, res.stderr)
             assert command.format(f=path) + " > events.jsonl" in res.stderr, (name, cmd, res.stderr)
             assert "--on-error skip" not in res.stderr, (name, cmd)
@@ -424,6 +421,23 @@ def test_the_hint_for_events_under_another_key_works_whatever_wraps_them(tmp_pat
     other.write_text(json.dumps({"users": meta}))
     res = CliRunner().invoke(app, ["sessionize", str(other), "--store", str(tmp_path / "s")])
     assert res.exit_code == 1 and "sit under" not in res.stderr
+    # an event without its id, carrying order lines that look like events: its row's hint
+    lines = tmp_path / "orders.jsonl"
+    order = {k: v for k, v in events[0].items() if k != "id"}
+    lines.write_text("\n".join(json.dumps(e) for e in (events[1], {**order, "lines": events})))
+    res = CliRunner().invoke(app, ["sessionize", str(lines), "--store", str(tmp_path / "s")])
+    assert res.exit_code == 1 and "sit under" not in res.stderr and "[missing_id]" in res.stderr
+    # an over-long first line that is such an event: JSON lines, that line rejected
+    long_first = {**events[0], "outcomes": events, "padding": "x" * 400}
+    lines.write_text("\n".join(json.dumps(e) for e in (long_first, *events[1:])) + "\n")
+    res = CliRunner().invoke(
+        app,
+        ["sessionize", str(lines), "--store", str(tmp_path / "s"), "--max-line-bytes", "300",
+         "--on-error", "skip", "-f", "json", "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads(res.stdout)["summary"]
+    assert (summary["rows_read"], summary["rejected"]) == (3, 1)
 
 
 @pytest.mark.parametrize("how", ["plain", "gzip", "stdin"])

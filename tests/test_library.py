@@ -196,6 +196,14 @@ def test_what_the_cli_takes_the_library_takes_and_a_callers_slip_is_a_usage_erro
         assert opts.as_of == utc.replace(tzinfo=UTC), fold
     with pytest.raises(UsageError, match=r"^as_of 2026-03-29T02:30:00: no such time"):
         UsageOptions(as_of=datetime(2026, 3, 29, 2, 30), tz="Europe/Paris")
+    for edge, tz in ((datetime(1, 1, 1), "Asia/Tokyo"), (datetime(9999, 12, 31, 23), "Etc/GMT+5")):
+        with pytest.raises(UsageError, match="out of range"):  # (an OverflowError)
+            UsageOptions(as_of=edge, tz=tz)
+    # other calls given no text where text is wanted (AttributeErrors)
+    with pytest.raises(UsageError, match="is no text"):
+        build_journey(store, None)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="is no session type"):
+        SessionQuery(type=5)  # type: ignore[arg-type]
 
 
 def test_a_bill_of_a_month_is_of_a_whole_month(built: tuple[Store, Path]) -> None:

@@ -24,6 +24,8 @@ default_role = "agent"
 permissions = ["journey:session:view", "journey:event:view"]
 [roles.analyst]
 permissions = [{ALL}]
+[roles.blind]
+permissions = ["journey:event:view"]
 [redact]
 key = "test-key"
 """
@@ -229,3 +231,32 @@ def test_journey_report_and_contacts_do_not_leak_hidden_custom_data(world, tmp_p
     assert not any(ip in contacts.stdout for ip in world["ips"])  # type: ignore[union-attr]
     full = _run(world, "report", "--format", "json", role="analyst")
     assert "delivery" in full.stdout
+
+
+def test_a_role_that_may_not_see_sessions_is_told_so_before_any_id_is_looked_up(
+    world: dict[str, object],
+) -> None:
+    """A role without journey:session:view asking `card` or `rules explain` for a prefix was
+    answered from the plain store: an ambiguous prefix listed session ids, a visitor's
+    prefix named the whole cookie id, a Genesys session id its jtrack id."""
+    from jtrack.access import open_view
+    from jtrack.errors import NotPermittedError
+    from jtrack.usecases.card import build_card
+    from jtrack.usecases.rules import explain_store
+
+    custom = world["custom"]
+    assert isinstance(custom, dict)
+    rules = ROOT / "sample_data" / "jtrack.toml"
+    for prefix in ("1", custom["id"][:8], custom["customer_id"][:8], "zzzz"):
+        for args in (["card", prefix], ["rules", "explain", prefix, "--rules", str(rules)]):
+            res = _run(world, *args, role="blind")
+            assert res.exit_code == ExitCode.NOT_PERMITTED, (args, res.stderr)
+            assert "may not see sessions (needs journey:session:view)" in res.stderr
+            assert custom["customer_id"] not in res.stderr and custom["id"] not in res.stderr
+        view = open_view(
+            world["store"], role="blind", config=Path(str(world["tmp"])) / "jtrack.toml"
+        )
+        with pytest.raises(NotPermittedError, match="may not see sessions"):
+            build_card(view, prefix)
+        with pytest.raises(NotPermittedError, match="may not see sessions"):
+            explain_store(view, rules, prefix)

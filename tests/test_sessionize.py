@@ -234,6 +234,34 @@ def test_a_referrer_on_the_sites_www_name_is_no_arrival() -> None:
     assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [4]
     rows = [page("c", 4, "http://[2001:db8::1]:8080/", None), *rows[3:]]
     assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [2]
+    # a referrer written as a whole URL, with an empty port, spaces or user info: its site
+    rows = [page("a", 0, "https://shop.example/", "www.google.com")] + [
+        page(f"b{i}", 2 + i, "https://shop.example/x", ref)
+        for i, ref in enumerate(
+            ["https://www.shop.example/a", "shop.example:", " shop.example ", "me@shop.example"]
+        )
+    ]
+    assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [5]
+
+
+def test_a_utm_campaign_is_the_source_whatever_referrer_comes_with_it() -> None:
+    """A page of the same UTM campaign reached from the site itself, or with a blank
+    referrer, split the session (its key was the UTM and the referrer together)."""
+
+    def page(event_id: str, m: int, referrer: str | None) -> dict[str, object]:
+        return flat_event(
+            event_id, "c1", T0 + minutes(m), page_url=f"https://shop.example/{event_id}",
+            referrer_hostname=referrer, referrer_medium=None,
+            mkt_campaign_source="fb", mkt_campaign_name="autumn",
+        )  # fmt: skip
+
+    rows = [page("a", 0, "www.google.com"), page("b", 2, "shop.example"), page("c", 4, "")]
+    rows += [page("d", 6, " "), page("e", 8, ".")]
+    assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [5]
+    other = flat_event("f", "c1", T0 + minutes(10), page_url="https://shop.example/f",
+                       mkt_campaign_source="mail", mkt_campaign_name="autumn")  # fmt: skip
+    s = _sessions_of([*rows, other], split_on_campaign_change=True).sort("created_date")
+    assert s["event_count"].to_list() == [5, 1]
 
 
 def test_an_arrival_is_compared_with_its_own_sessions_source_never_an_earlier_one() -> None:

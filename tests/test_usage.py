@@ -1280,6 +1280,8 @@ def test_an_empty_export_or_store_is_a_warning_even_with_quiet(tmp_path: Path) -
     said = json.loads(res.stdout)["warnings"]
     assert len(said) == 1 and said[0].startswith("no events in 2026-09") and "(hint: " in said[0]
     assert res.stderr == f"warning: {said[0]}\n"
+    full = json.loads(run(str(src), *[a for a in args if a != "--summary"]).stdout)
+    assert full["warnings"] == said and full["empty_period"]["message"] in said[0]
 
 
 def test_a_store_among_the_exports_and_a_file_named_twice_are_not_counted_again(

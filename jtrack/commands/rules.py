@@ -372,9 +372,10 @@ def explain_cmd(
     out_fmt = resolve_format(fmt, output, EXPLAIN_FORMATS, "rules explain")
     rules = _require_rules(rules_file)
     st = open_store(store, role, redact, rules=rules.path)
-    from jtrack.access import StoreView
+    from jtrack.access import SESSION_VIEW, StoreView
 
     if isinstance(st, StoreView):  # "not permitted" told apart from "not found", as by card
+        st.policy.require(SESSION_VIEW, "sessions")  # (first: the plain store names ids)
         sid = resolve_session_id(st.unfiltered(), session_id)
         st.check_session(sid)
     else:

@@ -234,11 +234,8 @@ def usage_cmd(
         _emit(report, out_fmt, output, summary)
     from jtrack.commands._common import warning_line
 
-    for line in report.warnings:  # even with -q: the figures may be wrong
-        warning_line(line)
-    if report.empty_period is not None:  # even with -q: a cron job reports an empty month
-        e = report.empty_period
-        warning_line(f"{e['message']} (hint: {e['hint']})")
+    for line in report.all_warnings():  # even with -q: the figures may be wrong (a cron
+        warning_line(line)  # job reporting an empty month)
     if not quiet:
         _notes(report, out_fmt, output)
     if fail_over_allowance and report.over_allowance:
@@ -276,10 +273,7 @@ def _emit(report: Any, fmt: Format, output: Path | None, summary: bool) -> None:
 
     if fmt == Format.json:
         if summary:  # (the one row, and what the full JSON warns of: not in CSV's columns)
-            said = [*report.warnings]
-            if report.empty_period is not None:  # (as said on stderr, with its hint)
-                e = report.empty_period
-                said.append(f"{e['message']} (hint: {e['hint']})")
+            said = report.all_warnings()
             obj = {**serialize.to_records(report.summary_frame())[0], "warnings": said}
         else:
             obj = report.to_dict()

@@ -87,33 +87,40 @@ _URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^/?#:]+)"
 
 
 def _site(host: pl.Expr) -> pl.Expr:
-    """A host as a site: in any case, without a port, a leading `www.` or a trailing dot
-    (`WWW.Shop.example.:8080` is `shop.example`), so a site's pages and its `www.` name are
-    one (an IPv6 address keeps its colons)."""
+    """A host as a site: in any case, without spaces, user info, a port, a leading `www.`
+    or a trailing dot (`WWW.Shop.example.:8080` is `shop.example`), so a site's pages and its
+    `www.` name are one (an IPv6 address keeps its colons); a whole URL is its host; nothing
+    left is no site (null)."""
+    host = host.str.strip_chars()
     return (
-        host.str.to_lowercase()
-        .str.replace(r"^(\[[^\]]*\]|[^:]*):\d+$", "${1}")
+        pl.coalesce(host.str.extract(_URL_HOST, 1), host)
+        .str.to_lowercase()
+        .str.replace(r"^[^@/\[]*@", "")
+        .str.replace(r"^(\[[^\]]*\]|[^:]*):\d*$", "${1}")
         .str.strip_suffix(".")
         .str.strip_prefix("www.")
+        .replace("", None)
     )
 
 
 def _campaign_key() -> pl.Expr:
-    """What identifies an arrival's source: UTM source/campaign, else an external referrer:
-    one whose medium is not `internal` and whose host is not the page's own site (exports from
-    other trackers often give no medium: a page reached from the site itself is no arrival;
-    `www.shop.example` and `shop.example` are one site)."""
+    """What identifies an arrival's source: its UTM source and campaign, else an external
+    referrer: one whose medium is not `internal` and whose site is not the page's own
+    (exports from other trackers often give no medium: a page reached from the site itself
+    is no arrival; `www.shop.example` and `shop.example` are one site). A page of the same
+    UTM campaign reached from the site itself keeps its campaign's key."""
     ref_host = _site(pl.col("referrer_hostname"))
-    page_host = _site(pl.col("page_url").str.extract(_URL_HOST, 1))
+    page_host = _site(pl.col("page_url"))
     internal = (pl.col("referrer_medium").fill_null("") == "internal") | (
         ref_host == page_host
     ).fill_null(False)
-    external_ref = pl.when(~internal).then(ref_host)  # (a site in any case, `www.` or not)
-    return pl.concat_str(
-        [pl.col("mkt_campaign_source"), pl.col("mkt_campaign_name"), external_ref],
+    external_ref = pl.when(~internal).then(ref_host)
+    utm = pl.concat_str(
+        [pl.col("mkt_campaign_source"), pl.col("mkt_campaign_name")],
         separator="|",
         ignore_nulls=True,
     ).replace("", None)
+    return pl.coalesce(utm, external_ref)
 
 
 def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFrame:

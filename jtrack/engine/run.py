@@ -705,8 +705,8 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
             [
                 "the store's sessions were split on campaign changes by an earlier rule (now "
                 "an arrival is compared with its own session's source, instant by instant, "
-                "and hosts are compared as sites, in any case, `www.` or not): every session "
-                "is rebuilt once"
+                "hosts are compared as sites, and a UTM campaign is the source whatever "
+                "referrer comes with it): every session is rebuilt once"
             ],
             "campaign rule of a newer jtrack",
         )

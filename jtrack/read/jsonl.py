@@ -212,10 +212,8 @@ def _is_document(head: bytes, max_line_bytes: int) -> bool:
             document = isinstance(obj, dict) and "entities" in obj and "id" not in obj
     elif not document and first.startswith(b"{"):
         # a page saved on one line (json.dump, curl) longer than a line may be: told by its
-        # keys before the "entities" array (scalars only, as a REST page's are), or before
-        # another key's array of objects (another API's page: read whole to say where its
-        # events are; an event's own lists, attributes and traits, are not that)
-        page = _PAGE_START.match(first) or _OTHER_PAGE_START.match(first)
+        # keys before the "entities" array (scalars only, as a REST page's are)
+        page = _PAGE_START.match(first)
         document = page is not None and re.search(rb'"(?:event_)?id"\s*:', page.group()) is None
     return document
 
@@ -238,14 +236,6 @@ def _long_first_line(head: bytes, max_line_bytes: int) -> bool:
 _PAGE_START = re.compile(
     rb'\{\s*(?:"[^"\\]*"\s*:\s*(?:null|true|false|-?[0-9][0-9.eE+-]*|"(?:[^"\\]|\\.)*")\s*,\s*)*'
     rb'"entities"\s*:\s*\['
-)
-
-
-#: The start of another API's page on one line: scalar members, then a key that is no
-#: event field's holding an array of objects (`{"total": 3, "data": [{`).
-_OTHER_PAGE_START = re.compile(
-    rb'\{\s*(?:"[^"\\]*"\s*:\s*(?:null|true|false|-?[0-9][0-9.eE+-]*|"(?:[^"\\]|\\.)*")\s*,\s*)*'
-    rb'"(?!(?:attributes|traits)")[^"\\]*"\s*:\s*\[\s*\{'
 )
 
 
@@ -659,7 +649,7 @@ def _nested_pages_hint(text: str, name: str) -> str | None:
         return None
     if isinstance(first, dict) and isinstance(first.get("entities"), list):
         return None  # (REST pages, one of them broken further on: that is said instead)
-    return nested_events_hint(first, name)
+    return nested_events_hint(first, name)  # (None for an event: pretty-printed lines)
 
 
 def _pages_per_line(text: str) -> list[list[Any]] | None:

@@ -796,6 +796,10 @@ def nested_events_hint(doc: object, file: str = "FILE", each: str = "") -> str |
     command that takes them out; None when no list in it holds events (objects with an id
     and a time, type or visitor). `each`: the jq path to each such object when they are
     themselves items of a document (`.[]`, `.entities[]`)."""
+    if isinstance(doc, dict) and (
+        "id" in doc or "event_id" in doc or not _EVENT_KEYS.isdisjoint(doc)
+    ):
+        return None  # (an event itself, its own lists of objects notwithstanding)
     path = _events_path(doc)
     if path is None:
         return None

@@ -1149,6 +1149,11 @@ def build_card(
 
     view = store if isinstance(store, StoreView) else None
     # "not permitted" is told apart from "not found": the id is resolved on the whole store
+    # (once the role may see sessions at all: the plain store's answers name ids)
+    if view is not None:
+        from jtrack.usecases.sessions import require_sessions
+
+        require_sessions(view)
     sid, customer, session_type = _find_session(
         view.unfiltered() if view else store, session_id_or_prefix
     )
@@ -1257,6 +1262,11 @@ def build_journey(
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
+    if not isinstance(customer_or_contact, str):
+        raise UsageError(
+            f"customer or contact id {customer_or_contact!r} is no text",
+            hint="pass a customer id or contact id",
+        )
     who = customer_or_contact.strip()
     if not who:
         raise UsageError("empty customer or contact id", hint="pass a customer id or contact id")

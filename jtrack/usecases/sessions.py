@@ -229,6 +229,10 @@ class SessionQuery:
             object.__setattr__(self, name, value)
         if isinstance(self.where, str):  # (one clause, not its characters)
             object.__setattr__(self, "where", (self.where,))
+        if self.type is not None and not isinstance(self.type, str):
+            raise UsageError(
+                f"type {self.type!r} is no session type", hint="pass web, app or a custom type"
+            )
         if isinstance(self.ttl, str):  # ("30d", as --ttl reads it)
             from jtrack.options import parse_duration
 
@@ -307,8 +311,7 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     if q.until is not None:
         lf = lf.filter(pl.col("created_date") < q.until)
     if q.type is not None:  # (`WEB` is web, as sessionize reads it; custom types as written)
-        standard = q.type.strip().lower()
-        lf = lf.filter(pl.col("type") == (standard if standard in ("web", "app") else q.type))
+        lf = lf.filter(pl.col("type") == _type_asked(q.type))
     before_where = lf
     for clause in q.where:
         lf = lf.filter(where_expr(_whole_id(lf, clause, schema), schema))
@@ -358,10 +361,17 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         total = int(matching.select(pl.len()).collect(engine="in-memory").item())
     note = None
     if total == 0 and q.type is not None:  # (a type no session has: a typo, a case?)
-        note = _type_note(store, q.type)
+        note = _type_note(store, _type_asked(q.type))
     if total == 0 and q.where and note is None:  # (a --limit 0 matched nothing either)
         note = _case_note(before_where.filter(traffic_expr(traffic)), q.where, schema)
     return SessionListing(out, scope, total, note)
+
+
+def _type_asked(wanted: str) -> str:
+    """The session type `--type` asks for: web and app in any case, a custom type as
+    written."""
+    standard = wanted.strip().lower()
+    return standard if standard in ("web", "app") else wanted
 
 
 def _type_note(store: Store, wanted: str) -> str | None:
@@ -779,6 +789,17 @@ def resolve_contact_id(
     return str(ids[0]) if ids.len() else None
 
 
+def require_sessions(store: Store) -> None:
+    """NotPermittedError for a role's view whose role may not see sessions: asked before a
+    session id is looked up in the plain store (to tell "not permitted" from "not found"),
+    whose answers, ambiguous prefixes and hints name ids the role may not see."""
+    policy = getattr(store, "policy", None)
+    if policy is not None:
+        from jtrack.access import SESSION_VIEW
+
+        policy.require(SESSION_VIEW, "sessions")
+
+
 def _check_id_text(prefix: object) -> None:
     """A library caller's session id that is no text (None, a number) is a UsageError."""
     if not isinstance(prefix, str):
@@ -848,6 +869,7 @@ def find_session(store: Store, prefix: str) -> tuple[str, str, str | None]:
     Reads the plain store (roles are applied by the caller), through the session parts' id
     directories: one row group of each part, and the found row's visitor and type."""
     _check_id_text(prefix)
+    require_sessions(store)  # (before the plain store is asked: ids are what it guards)
     p = prefix.strip().lower()
     plain = store.unfiltered() if hasattr(store, "unfiltered") else store
     if p:

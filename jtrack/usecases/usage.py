@@ -362,7 +362,14 @@ class UsageOptions:
         if self.as_of.tzinfo is None:  # (read in `tz`, as text without an offset is)
             zone = zoneinfo.ZoneInfo(self.tz)
             local = self.as_of.replace(tzinfo=zone)  # (its `fold` picks one of a repeated hour)
-            if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != self.as_of:
+            try:
+                back = local.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+            except OverflowError:  # (year 1 east of UTC, 9999 west of it)
+                raise UsageError(
+                    f"as_of {self.as_of.isoformat()} is out of range in {self.tz}",
+                    hint="pass a time between the years 2000 and 2100",
+                ) from None
+            if back != self.as_of:
                 raise UsageError(
                     f"as_of {self.as_of.isoformat()}: no such time in {self.tz} (the clocks "
                     "went forward over it that day)",
@@ -648,9 +655,9 @@ class UsageInput:
             zone_notes,
         )
 
-        if isinstance(sources, (str, os.PathLike)):  # one source, not its letters
+        if isinstance(sources, (str, bytes, os.PathLike)):  # one source, not its letters
             sources = [sources]
-        sources = list(sources)  # (a generator: read once)
+        sources = [os.fsdecode(s) if isinstance(s, bytes) else s for s in sources]
         if not sources:
             raise UsageError(
                 "no export to read: the sources are empty",
@@ -665,7 +672,9 @@ class UsageInput:
         slow = []
         zoneless: list[tuple[int, FileStats]] = []  # (times without a zone: for a note)
         for i, src in enumerate(srcs):
-            scan = _flat_parquet_scan(src.path) if src.path is not None else None
+            # (a file in Hive partition folders gets their columns from jtrack.read)
+            lazily = src.path is not None and not src.partitions
+            scan = _flat_parquet_scan(src.path) if lazily and src.path is not None else None
             if scan is None:
                 slow.append((i, src))
                 continue
@@ -794,7 +803,7 @@ def _conflicting(
     its rows made canonical as sessionize makes them."""
     if repeated.len() == 0:
         return repeated
-    from jtrack.engine.decide import content_hash
+    from jtrack.engine.decide import CONTENT_COLUMNS, content_hash
     from jtrack.read.parquet import canonical_from_parquet_frame
     from jtrack.read.validate import REASON
 
@@ -808,6 +817,10 @@ def _conflicting(
         )
     for i, path in inp.scanned.items():
         scan = pl.scan_parquet(path, hive_partitioning=False, glob=False)
+        # (the columns compared, and the type a kind comes from: no other column's type, as
+        # a decimal of 76 digits, is read)
+        sources = {*CONTENT_COLUMNS, "event_type"}
+        scan = scan.select([c for c in scan.collect_schema() if c in sources])
         # (in batches: a file whose every id repeats, the same export under two names, is
         # not held whole; only each row's id hash, time and content hash are kept)
         for raw in scan.filter(id_hash.is_in(wanted)).collect_batches(chunk_size=_BATCH_ROWS):
@@ -912,9 +925,11 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
             schema = pl.read_parquet_schema(fh)
     except (OSError, pa.ArrowException, pl.exceptions.PolarsError):
         return None
+    from jtrack.read.validate import is_genesys_shape
+
     required = ("event_id", "customer_id", "created_date")
-    if not all(c in schema for c in required):
-        return None
+    if not all(c in schema for c in required) or is_genesys_shape(schema, default=False):
+        return None  # (a file of both shapes' names is read as jtrack.read reads it)
     cd = schema["created_date"]
     if not isinstance(cd, pl.Datetime):
         return None
@@ -970,6 +985,7 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
         _et=text("event_type")
         .str.strip_chars()
         .str.strip_prefix(EVENT_TYPE_PREFIX)
+        .replace("", None)  # (a blank type is none: the kind's, as jtrack.read takes it)
         .fill_null(from_kind.otherwise(None))
     )
     et = pl.col("_et")
@@ -1064,6 +1080,15 @@ class UsageReport:
         out["automated_share"] = round(automated / billable, 4) if billable else None
         return out
 
+    def all_warnings(self) -> list[str]:
+        """Every `warning:` line the CLI says of this report: `warnings`, then an empty
+        period's (with its hint), as JSON lists them."""
+        said = list(self.warnings)
+        if self.empty_period is not None:
+            e = self.empty_period
+            said.append(f"{e['message']} (hint: {e['hint']})")
+        return said
+
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready, keys in a fixed order (what `--format json` prints)."""
         from jtrack.serialize import to_records
@@ -1079,7 +1104,7 @@ class UsageReport:
             "month": self.month,
             "months_over_allowance": self.months_over_allowance,
             "empty_period": self.empty_period,
-            "warnings": self.warnings,
+            "warnings": self.all_warnings(),
             "totals": self.totals(),
             "traffic": self.traffic,
             "reconciliation": self.reconciliation,
