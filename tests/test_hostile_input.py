@@ -407,6 +407,11 @@ def test_the_hint_for_events_under_another_key_works_whatever_wraps_them(tmp_pat
                         + json.dumps({"data": events[2:]}, indent=1)).encode(),
          "jq -c '.data[]' {f}"),
         ("meta.json", json.dumps({"meta": meta, "data": events}).encode(), "jq -c '.data[]' {f}"),
+        # a wrapper with an id of its own, or one event-like key, is still a wrapper
+        ("export.json", json.dumps({"id": "export-7", "events": events}).encode(),
+         "jq -c '.events[]' {f}"),
+        ("visitor.json", json.dumps([{"customerId": "c1", "events": events}]).encode(),
+         "jq -c '.[].events[]' {f}"),
     ]  # fmt: skip
     for name, body, command in cases:
         path = tmp_path / name

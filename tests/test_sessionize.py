@@ -238,10 +238,14 @@ def test_a_referrer_on_the_sites_www_name_is_no_arrival() -> None:
     rows = [page("a", 0, "https://shop.example/", "www.google.com")] + [
         page(f"b{i}", 2 + i, "https://shop.example/x", ref)
         for i, ref in enumerate(
-            ["https://www.shop.example/a", "shop.example:", " shop.example ", "me@shop.example"]
+            ["https://www.shop.example/a", "shop.example:", " shop.example ", "me@shop.example",
+             "shop.example/cart", "//shop.example/cart?x=1", "a@b@shop.example"]
         )
-    ]
-    assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [5]
+    ]  # fmt: skip
+    assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [8]
+    ipv6 = [page("a", 0, "http://[2001:db8::a]/", None), page("b", 2, "http://[2001:db8::a]/x",
+            "2001:DB8::A")]  # fmt: skip
+    assert _sessions_of(ipv6, split_on_campaign_change=True)["event_count"].to_list() == [2]
 
 
 def test_a_utm_campaign_is_the_source_whatever_referrer_comes_with_it() -> None:
@@ -258,6 +262,14 @@ def test_a_utm_campaign_is_the_source_whatever_referrer_comes_with_it() -> None:
     rows = [page("a", 0, "www.google.com"), page("b", 2, "shop.example"), page("c", 4, "")]
     rows += [page("d", 6, " "), page("e", 8, ".")]
     assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [5]
+    # blank UTM fields (an export's "" for none) are none: the referrers tell the arrivals
+    blank = [
+        flat_event(f"x{i}", "c2", T0 + minutes(2 * i), page_url="https://shop.example/",
+                   referrer_hostname=ref, referrer_medium=None,
+                   mkt_campaign_source=" ", mkt_campaign_name="")
+        for i, ref in enumerate(["www.google.com", "www.facebook.com", "www.bing.com"])
+    ]  # fmt: skip
+    assert _sessions_of(blank, split_on_campaign_change=True).height == 3
     other = flat_event("f", "c1", T0 + minutes(10), page_url="https://shop.example/f",
                        mkt_campaign_source="mail", mkt_campaign_name="autumn")  # fmt: skip
     s = _sessions_of([*rows, other], split_on_campaign_change=True).sort("created_date")

@@ -87,20 +87,31 @@ _URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^/?#:]+)"
 
 
 def _site(host: pl.Expr) -> pl.Expr:
-    """A host as a site: in any case, without spaces, user info, a port, a leading `www.`
-    or a trailing dot (`WWW.Shop.example.:8080` is `shop.example`), so a site's pages and its
-    `www.` name are one (an IPv6 address keeps its colons); a whole URL is its host; nothing
-    left is no site (null)."""
+    """A host as a site: in any case, without user info, a path, a port, a leading `www.`
+    or a trailing dot (`WWW.Shop.example.:8080` is `shop.example`), so a site's pages and
+    its `www.` name are one; a URL (with a scheme, `//`, or none) is its host; an IPv6
+    address is in brackets; nothing left is no site (null)."""
     host = host.str.strip_chars()
-    return (
+    name = (
         pl.coalesce(host.str.extract(_URL_HOST, 1), host)
+        .str.strip_prefix("//")
+        .str.replace(r"^[^/?#\[]*@", "")
+        .str.replace(r"^([^\[/?#]*|\[[^\]]*\][^/?#]*)[/?#].*$", "${1}")
         .str.to_lowercase()
-        .str.replace(r"^[^@/\[]*@", "")
-        .str.replace(r"^(\[[^\]]*\]|[^:]*):\d*$", "${1}")
+    )
+    bare_ipv6 = name.str.contains(r"^[0-9a-f]*:[0-9a-f]*:[0-9a-f:.]*$")
+    name = pl.when(bare_ipv6).then(pl.concat_str([pl.lit("["), name, pl.lit("]")])).otherwise(name)
+    return (
+        name.str.replace(r"^(\[[^\]]*\]|[^:]*):\d*$", "${1}")
         .str.strip_suffix(".")
         .str.strip_prefix("www.")
         .replace("", None)
     )
+
+
+def _given(column: str) -> pl.Expr:
+    """A text column's value, null when blank (an export's `""` for a missing UTM field)."""
+    return pl.col(column).str.strip_chars().replace("", None)
 
 
 def _campaign_key() -> pl.Expr:
@@ -116,7 +127,7 @@ def _campaign_key() -> pl.Expr:
     ).fill_null(False)
     external_ref = pl.when(~internal).then(ref_host)
     utm = pl.concat_str(
-        [pl.col("mkt_campaign_source"), pl.col("mkt_campaign_name")],
+        [_given("mkt_campaign_source"), _given("mkt_campaign_name")],
         separator="|",
         ignore_nulls=True,
     ).replace("", None)

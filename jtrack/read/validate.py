@@ -796,10 +796,8 @@ def nested_events_hint(doc: object, file: str = "FILE", each: str = "") -> str |
     command that takes them out; None when no list in it holds events (objects with an id
     and a time, type or visitor). `each`: the jq path to each such object when they are
     themselves items of a document (`.[]`, `.entities[]`)."""
-    if isinstance(doc, dict) and (
-        "id" in doc or "event_id" in doc or not _EVENT_KEYS.isdisjoint(doc)
-    ):
-        return None  # (an event itself, its own lists of objects notwithstanding)
+    if _looks_like_event(doc) or (isinstance(doc, dict) and len(_EVENT_KEYS & set(doc)) >= 2):
+        return None  # (an event itself, with or without its id: its own lists are its own)
     path = _events_path(doc)
     if path is None:
         return None
@@ -826,9 +824,9 @@ def _nested_line_hint(raw: str | None, file: str) -> str | None:
 
 
 def nested_row_hint(reason: str, raw: str | None, file: str) -> str | None:
-    """The hint of a row rejected for its missing id that is a JSON object holding events
-    under another key (nested_events_hint); None for any other row."""
-    return _nested_line_hint(raw, file) if reason == "missing_id" else None
+    """The hint of a row rejected for a missing id, visitor or time that is a JSON object
+    holding events under another key (nested_events_hint); None for any other row."""
+    return _nested_line_hint(raw, file) if reason in _FILE_WIDE else None
 
 
 def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) -> RejectedRowError:
