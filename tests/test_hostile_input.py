@@ -970,3 +970,28 @@ def test_an_r_folder_whose_first_entry_is_a_link_is_still_named(
     assert res.exit_code == 1 and res.stderr.startswith(
         f"error: {tmp_path}: holds no file that can be read: {ex} cannot be read"
     )
+
+
+def test_a_parquet_column_of_76_digit_decimals_is_one_clear_error(tmp_path: Path) -> None:
+    """BigQuery's BIGNUMERIC (decimal256) in an export: an internal error with a traceback
+    hint (a canonical file with a rejected row), or "may be truncated; re-export it"."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.helpers import T0, flat_event, flat_frame
+
+    rows = [flat_event("a1", "v1", T0), flat_event("", "v1", T0)]  # (the second rejected)
+    table = flat_frame(rows).to_arrow()
+    big = pa.array([decimal.Decimal(1), decimal.Decimal(2)], pa.decimal256(76, 0))
+    for name, frame in (("canonical", table), ("other", table.select(["event_id",
+                        "customer_id", "created_date", "event_type", "event_name"]))):  # fmt: skip
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(frame.append_column("amount", big), path)
+        res = CliRunner().invoke(
+            app, ["sessionize", str(path), "--store", str(tmp_path / "s"), "--on-error", "skip"]
+        )
+        assert res.exit_code == 1, (name, res.stderr)
+        assert "a column holds decimals of more than 38 digits" in res.stderr, res.stderr
+        assert "internal error" not in res.stderr and "truncated" not in res.stderr

@@ -127,7 +127,10 @@ def passthrough_range(
     bad = canon.get_column(REASON).is_not_null()
     if bad.any():  # the raw row of a reject: every column, not just those read
         idx = bad.arg_true()
-        full = pl.scan_parquet(src.path, glob=False).slice(start, length).collect()
+        try:
+            full = pl.scan_parquet(src.path, glob=False).slice(start, length).collect()
+        except _ERRORS as exc:  # (another column no reader here takes: said as for any)
+            raise _unreadable_parquet(src.name, exc) from exc
         raw = pl.Series(RAW, [None] * canon.height, dtype=pl.String).scatter(
             idx, _raw_json(full[idx.to_list()])
         )
