@@ -110,13 +110,13 @@ class SessionizeOptions:
 #: one page load; none for a direct visit), never an earlier session's, and a split moves
 #: its whole instant (3, never released: per row; 2: with the visitor's last source,
 #: however long ago); since 2, a referrer on the page's own host is internal whatever its
-#: medium (1: only the medium said so); since 8 hosts are compared as sites (in any case,
-#: without a port, a leading `www.` or a trailing dot; a URL as its host) and a UTM
-#: campaign (its blank fields none) is the source whatever the referrer beside it (4: the
-#: page's own host in any case, an external referrer as written, and UTM and referrer
-#: together; 5 to 7, never released, on the way). A store split by another rule is rebuilt
-#: once by its next run.
-CAMPAIGN_RULE = 8
+#: medium (1: only the medium said so); since 9 hosts are compared as sites (in any case,
+#: without a port, a leading `www.` or a trailing dot; a URL as its host, none without
+#: one) and a UTM campaign (its blank fields none) is the source whatever the referrer
+#: beside it (4: the page's own host in any case, an external referrer as written, and UTM
+#: and referrer together; 5 to 8, never released, on the way). A store split by another
+#: rule is rebuilt once by its next run.
+CAMPAIGN_RULE = 9
 #: How visits are numbered (`visit_number`): 2, a visitor's web sessions only (1: sessions of
 #: every type, a delivery of an order system too). A store numbered by another rule is
 #: rebuilt once by its next run.

@@ -246,6 +246,13 @@ def test_a_referrer_on_the_sites_www_name_is_no_arrival() -> None:
     ipv6 = [page("a", 0, "http://[2001:db8::a]/", None), page("b", 2, "http://[2001:db8::a]/x",
             "2001:DB8::A")]  # fmt: skip
     assert _sessions_of(ipv6, split_on_campaign_change=True)["event_count"].to_list() == [2]
+    # a scheme without a host is no site (it was `https`); `http:/a.example` is a.example's
+    rows = [page("a", 0, "https://shop.example/", "www.google.com"),
+            page("b", 2, "https://shop.example/x", "https://"),
+            page("c", 4, "https://shop.example/y", "http:/a.example/x"),
+            page("d", 6, "https://shop.example/z", "http:/b.example/y")]  # fmt: skip
+    s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
+    assert s["event_count"].to_list() == [2, 1, 1]
 
 
 def test_a_utm_campaign_is_the_source_whatever_referrer_comes_with_it() -> None:

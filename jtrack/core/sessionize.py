@@ -83,7 +83,9 @@ def counts_as_activity() -> pl.Expr:
 
 #: The host of a URL (`https://shop.example:8443/x` -> `shop.example`; an IPv6 address in
 #: its brackets).
-_URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^/?#:]+)"
+_URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*:/+(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^/?#:]+)"
+#: A URL with a scheme (`https:/...`): its host or nothing, never the scheme.
+_URL_SCHEME = r"^[A-Za-z][A-Za-z0-9+.-]*:/"
 
 
 def _site(host: pl.Expr) -> pl.Expr:
@@ -92,8 +94,11 @@ def _site(host: pl.Expr) -> pl.Expr:
     its `www.` name are one; a URL (with a scheme, `//`, or none) is its host; an IPv6
     address is in brackets; nothing left is no site (null)."""
     host = host.str.strip_chars()
+    url_host = host.str.extract(_URL_HOST, 1)
     name = (
-        pl.coalesce(host.str.extract(_URL_HOST, 1), host)
+        pl.when(host.str.contains(_URL_SCHEME))
+        .then(url_host)
+        .otherwise(pl.coalesce(url_host, host))
         .str.strip_prefix("//")
         .str.replace(r"^[^/?#\[]*@", "")
         .str.replace(r"^([^\[/?#]*|\[[^\]]*\][^/?#]*)[/?#].*$", "${1}")

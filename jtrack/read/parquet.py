@@ -73,11 +73,14 @@ def _tz_ok(tz: str) -> bool:
 
 def _fix_type(t: Any) -> Any:
     """An Arrow type Polars reads, for `t`: an extension type as its storage type, a timestamp
-    in a zone Polars does not know (`+05:30`, `Z`) as the same instants in UTC."""
+    in a zone Polars does not know (`+05:30`, `Z`) as the same instants in UTC, a decimal of
+    more than 38 digits (BigQuery's BIGNUMERIC) as its text."""
     import pyarrow as pa
 
     if isinstance(t, pa.ExtensionType):
         return _fix_type(t.storage_type)
+    if pa.types.is_decimal(t) and t.precision > 38:
+        return pa.string()
     if pa.types.is_timestamp(t) and t.tz is not None and not _tz_ok(t.tz):
         return pa.timestamp(t.unit, "UTC")
     if pa.types.is_struct(t):

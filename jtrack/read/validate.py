@@ -762,6 +762,22 @@ def _looks_like_event(item: object) -> bool:
     )
 
 
+def _is_event_object(doc: object) -> bool:
+    """Whether an object holding lists of events is an event itself (with its own lists of
+    outcomes or products), not a wrapper of them: an id and a visitor or time of its own,
+    or two of those without an id (keys named like `customer`, `visitor`, `time`, `date`,
+    `session`, beside either shape's names)."""
+    if not isinstance(doc, dict):
+        return False
+    marks = sum(
+        1
+        for key in doc
+        if key in _EVENT_KEYS
+        or any(w in str(key).lower() for w in ("customer", "visitor", "time", "date", "session"))
+    )
+    return marks >= (1 if "id" in doc or "event_id" in doc else 2)
+
+
 def _events_path(value: object, depth: int = 0) -> list[str] | None:
     """The keys that lead from an object to a list of events (`["data"]`, `["a", "b"]`),
     looking a few levels down; None when no list there holds events."""
@@ -796,7 +812,7 @@ def nested_events_hint(doc: object, file: str = "FILE", each: str = "") -> str |
     command that takes them out; None when no list in it holds events (objects with an id
     and a time, type or visitor). `each`: the jq path to each such object when they are
     themselves items of a document (`.[]`, `.entities[]`)."""
-    if _looks_like_event(doc) or (isinstance(doc, dict) and len(_EVENT_KEYS & set(doc)) >= 2):
+    if _is_event_object(doc):
         return None  # (an event itself, with or without its id: its own lists are its own)
     path = _events_path(doc)
     if path is None:
