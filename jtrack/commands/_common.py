@@ -136,19 +136,6 @@ _GUARDED: contextvars.ContextVar[tuple[tuple[str, ...], Path | bool | None]] = (
 _INPUT_PARAMS = ("sources", "file", "contacts", "check", "rules", "rules_file", "config")
 
 
-def _check_sources(sources: Any) -> None:
-    """A blank source (`"$EXPORTS"` of an unset variable) is refused before anything is
-    read: it named the current folder (as jtrack.read.expand_sources refuses it too)."""
-    if isinstance(sources, list | tuple) and any(
-        isinstance(s, str) and not s.strip() for s in sources
-    ):
-        raise UsageError(
-            "an empty source name",
-            hint="name export files, folders or globs (a variable in the command line may be "
-            "unset), or - for standard input",
-        )
-
-
 def _named_inputs(kwargs: dict[str, Any]) -> tuple[str, ...]:
     paths: list[str] = []
     for name in _INPUT_PARAMS:
@@ -220,7 +207,11 @@ def handle_errors(fn: F) -> F:
             store = kwargs.get("store", False)  # (None: the default store)
             root = Path(store) if isinstance(store, str | os.PathLike) else store
             context.run(_GUARDED.set, (_named_inputs(kwargs), root))
-            _check_sources(kwargs.get("sources"))
+            sources = kwargs.get("sources")
+            if isinstance(sources, list | tuple):  # (before any command's own checks)
+                from jtrack.read.sources import check_source_names
+
+                check_source_names(sources)
             return context.run(fn, *args, **kwargs)
         except JtrackError as exc:
             if debug_enabled():

@@ -367,19 +367,12 @@ def explain_cmd(
     """For one session, every condition of every rule: whether it held and at which event,
     then each rule's result (matched, achieved, qualified or blocked and why)."""
     from jtrack.usecases.rules import explain_store
-    from jtrack.usecases.sessions import resolve_session_id
+    from jtrack.usecases.sessions import resolve_visible_session
 
     out_fmt = resolve_format(fmt, output, EXPLAIN_FORMATS, "rules explain")
     rules = _require_rules(rules_file)
     st = open_store(store, role, redact, rules=rules.path)
-    from jtrack.access import SESSION_VIEW, StoreView
-
-    if isinstance(st, StoreView):  # "not permitted" told apart from "not found", as by card
-        st.policy.require(SESSION_VIEW, "sessions")  # (first: the plain store names ids)
-        sid = resolve_session_id(st.unfiltered(), session_id)
-        st.check_session(sid)
-    else:
-        sid = resolve_session_id(st, session_id)
+    sid = resolve_visible_session(st, session_id)  # (its full id, for the title)
     frame = explain_store(st, rules, sid, rule_ids=rule)
     hidden = getattr(st, "policy", None) and st.policy.hidden_rule_kinds
     if hidden:  # a segment or outcome the role may not see: not explained

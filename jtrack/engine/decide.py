@@ -11,7 +11,7 @@ the cut moved. Imports Polars only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,19 +52,14 @@ CONTENT_COLUMNS = (
 )
 
 
-def content_hash(columns: Mapping[str, pl.Expr] | None = None) -> pl.Expr:
-    """A stable hash of a copy's contents (CONTENT_COLUMNS), the same in every jtrack;
-    `columns`: expressions standing for some of them (in their canonical types; text
-    stands for any other), where a frame holds them otherwise (`jtrack usage` of Parquet
-    files read as they are)."""
-    given = columns or {}
-    key = pl.concat_str(
-        [_text(c, given.get(c, pl.col(c))) for c in CONTENT_COLUMNS], separator="\x1f"
-    )
+def content_hash() -> pl.Expr:
+    """A stable hash of a copy's contents (CONTENT_COLUMNS), the same in every jtrack."""
+    key = pl.concat_str([_text(c) for c in CONTENT_COLUMNS], separator="\x1f")
     return key.nchash.xxh3_64().alias("_hash")  # type: ignore[attr-defined]
 
 
-def _text(c: str, col: pl.Expr) -> pl.Expr:
+def _text(c: str) -> pl.Expr:
+    col = pl.col(c)
     if c == "traits":
         fields = [
             pl.element().struct.field(f).fill_null("\x00") for f in ("name", "data_type", "value")

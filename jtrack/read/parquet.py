@@ -167,16 +167,8 @@ def with_partitions(df: pl.DataFrame, src: Source) -> pl.DataFrame:
 
 
 def _unreadable_parquet(name: str, exc: Exception) -> DataError:
-    said = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-    if "precision must be between" in said:  # (Polars reads decimals of up to 38 digits)
-        return DataError(
-            f"{name}: a column holds decimals of more than 38 digits ({said}), which jtrack "
-            "cannot read",
-            hint="export that column as a NUMERIC (38 digits) or a STRING (BigQuery's "
-            "BIGNUMERIC is 76 digits), or leave it out",
-        )
     return DataError(
-        f"{name}: not a readable Parquet file ({said})",
+        f"{name}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})",
         hint="the file may be truncated or its footer corrupt; re-export it",
     )
 

@@ -282,6 +282,17 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
     return out
 
 
+def check_source_names(sources: Sequence[Any]) -> None:
+    """UsageError for a blank source name (`"$EXPORTS"` of an unset variable), which would
+    name the current folder: refused before anything is read."""
+    if any(isinstance(s, str) and not s.strip() for s in sources):
+        raise UsageError(
+            "an empty source name",
+            hint="name export files, folders or globs (a variable in the command line may be "
+            "unset), or - for standard input",
+        )
+
+
 def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None) -> list[Source]:
     """Turn paths, directories, globs and `-` into a sorted list of Sources.
 
@@ -296,14 +307,9 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
         sources = [sources]
     out: list[Source] = []
     read_stdin = False
+    check_source_names(sources)
     for raw in sources:
         s = os.fspath(raw)
-        if not str(s).strip():  # (`"$EXPORTS"` of an unset variable: never the current folder)
-            raise UsageError(
-                "an empty source name",
-                hint="name export files, folders or globs (a variable in the command line "
-                "may be unset), or - for standard input",
-            )
         if s == "-":
             if not read_stdin:  # (stdin is read once, however often `-` is named)
                 stream = stdin if stdin is not None else stdin_bytes()

@@ -90,7 +90,7 @@ def explain_store(
     """`explain_session` for one session of the store: its id or a unique prefix of it (as
     `jtrack card` takes; NotFoundError or AmbiguousIdError otherwise); `rule_ids`: only these
     rules (one id may be given as a string)."""
-    from jtrack.usecases.sessions import require_sessions, resolve_session_id
+    from jtrack.usecases.sessions import resolve_visible_session
 
     store = as_store(store)
     loaded = as_rules(rules)
@@ -101,12 +101,6 @@ def explain_store(
     rules = loaded
     if isinstance(rule_ids, str):
         rule_ids = [rule_ids]
-    require_sessions(store)
-    unfiltered = getattr(store, "unfiltered", None)
-    if unfiltered is not None:  # a role's view: "not permitted" told from "not found",
-        session_id = resolve_session_id(unfiltered(), session_id)  # as by build_card
-        store.check_session(session_id)  # type: ignore[attr-defined]
-    else:
-        session_id = resolve_session_id(store, session_id)
+    session_id = resolve_visible_session(store, session_id)
     events, sessions = _visitor_events(store, [session_id])
     return explain_session(events, sessions, rules, session_id, rule_ids=rule_ids)

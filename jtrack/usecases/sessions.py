@@ -800,6 +800,19 @@ def require_sessions(store: Store) -> None:
         policy.require(SESSION_VIEW, "sessions")
 
 
+def resolve_visible_session(store: Store, prefix: str) -> str:
+    """resolve_session_id for a store or a role's view: the role must see sessions (asked
+    first), the id is resolved on the whole store, then checked, so that "not permitted"
+    is told apart from "not found" (as `jtrack card` tells them)."""
+    require_sessions(store)
+    unfiltered = getattr(store, "unfiltered", None)
+    if unfiltered is None:
+        return resolve_session_id(store, prefix)
+    sid = resolve_session_id(unfiltered(), prefix)
+    store.check_session(sid)  # type: ignore[attr-defined]
+    return sid
+
+
 def _check_id_text(prefix: object) -> None:
     """A library caller's session id that is no text (None, a number) is a UsageError."""
     if not isinstance(prefix, str):

@@ -479,16 +479,14 @@ def _conform(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _contents(events: pl.LazyFrame) -> pl.LazyFrame:
-    """UsageInput.contents of canonical events (a column they lack is missing)."""
-    from jtrack.engine.decide import CONTENT_COLUMNS, content_hash
+    """UsageInput.contents of canonical events: the columns sessionize compares (a column
+    they lack is missing), hashed only for the rows of repeated ids (_conflicting)."""
+    from jtrack.engine.decide import CONTENT_COLUMNS
     from jtrack.schema import EVENT_SCHEMA
 
     have = events.collect_schema()
-    missing = {c: pl.lit(None, EVENT_SCHEMA[c]) for c in CONTENT_COLUMNS if c not in have}
     return events.select(
-        pl.col("event_id").cast(pl.String),
-        pl.col("created_date"),
-        _c=content_hash(missing).cast(pl.UInt64),
+        pl.col(c) if c in have else pl.lit(None, EVENT_SCHEMA[c]).alias(c) for c in CONTENT_COLUMNS
     )
 
 
@@ -533,9 +531,9 @@ class UsageInput:
     #: files: the notes of files whose times had no zone (read as UTC), in `names` order
     zone_notes: list[str] = field(default_factory=list)
     #: files: what sessionize compares of the events read by jtrack.read (or given in
-    #: memory): event_id, created_date and `_c` (jtrack.engine.decide.content_hash), for
-    #: telling conflicting copies; the files scanned lazily are read again for that, their
-    #: repeated ids' rows alone (`scanned`: their indexes and paths)
+    #: memory): jtrack.engine.decide.CONTENT_COLUMNS, for telling conflicting copies; the
+    #: files scanned lazily are read again for that, their repeated ids' rows alone
+    #: (`scanned`: their indexes and paths)
     contents: pl.LazyFrame | None = None
     scanned: dict[int, Path] = field(default_factory=dict)
 
@@ -673,8 +671,8 @@ class UsageInput:
         zoneless: list[tuple[int, FileStats]] = []  # (times without a zone: for a note)
         for i, src in enumerate(srcs):
             # (a file in Hive partition folders gets their columns from jtrack.read)
-            lazily = src.path is not None and not src.partitions
-            scan = _flat_parquet_scan(src.path) if lazily and src.path is not None else None
+            path = None if src.partitions else src.path
+            scan = _flat_parquet_scan(path) if path is not None else None
             if scan is None:
                 slow.append((i, src))
                 continue
@@ -712,13 +710,14 @@ class UsageInput:
         else:
             empty, bad = [], []
         lf = pl.concat(lazy, how="vertical") if lazy else pl.LazyFrame(schema=INPUT_SCHEMA)
+        read_by_jtrack = {i for i, _ in slow}
         return cls(
             events=lf,
             contents=_contents(read.events.lazy()) if slow else None,
             scanned={
                 i: src.path
                 for i, src in enumerate(srcs)
-                if i not in dict(slow) and src.path is not None
+                if i not in read_by_jtrack and src.path is not None
             },
             origin="sources",
             names=names,
@@ -730,7 +729,7 @@ class UsageInput:
             sources=srcs,
             empty_files=empty,
             rejected_files=bad,
-            lazy_files=[i for i in range(len(srcs)) if i not in dict(slow)],
+            lazy_files=[i for i in range(len(srcs)) if i not in read_by_jtrack],
             left_out=skipped,
             zone_notes=zone_notes(
                 [f for _, f in sorted(zoneless, key=lambda x: x[0])], stored=False
@@ -793,9 +792,7 @@ def _id_hash() -> pl.Expr:
     )
 
 
-def _conflicting(
-    inp: UsageInput, repeated: pl.Series, id_hash: pl.Expr, cut_us: int | None
-) -> pl.Series:
+def _conflicting(inp: UsageInput, repeated: pl.Series, cut_us: int | None) -> pl.Series:
     """The id hashes among `repeated` whose accepted copies differ in what sessionize
     compares (jtrack.engine.decide.content_hash of the rows as jtrack.read makes them),
     worked out for those ids' rows alone: a lazily scanned file is read again with a filter
@@ -807,18 +804,17 @@ def _conflicting(
     from jtrack.read.parquet import canonical_from_parquet_frame
     from jtrack.read.validate import REASON
 
-    wanted = repeated.implode()
+    wanted, id_hash = repeated.implode(), _id_hash()
     parts = []
     if inp.contents is not None:
-        parts.append(
-            inp.contents.select(_h=id_hash, t="created_date", _c="_c").filter(
-                pl.col("_h").is_in(wanted)
+        parts.append(  # (hashed after the filter: the repeated ids' rows alone)
+            inp.contents.filter(id_hash.is_in(wanted)).select(
+                _h=id_hash, t="created_date", _c=content_hash()
             )
         )
     for i, path in inp.scanned.items():
         scan = pl.scan_parquet(path, hive_partitioning=False, glob=False)
-        # (the columns compared, and the type a kind comes from: no other column's type, as
-        # a decimal of 76 digits, is read)
+        # (the columns compared, and the type a kind comes from: nothing else is decoded)
         sources = {*CONTENT_COLUMNS, "event_type"}
         scan = scan.select([c for c in scan.collect_schema() if c in sources])
         # (in batches: a file whose every id repeats, the same export under two names, is
@@ -1326,7 +1322,7 @@ def _aggregate(
             )
             .collect()
         )
-        conflicted = _conflicting(inp, copies.get_column("_h"), id_hash, cut_us)
+        conflicted = _conflicting(inp, copies.get_column("_h"), cut_us)
         per_event = pl.concat(
             [
                 singles,
