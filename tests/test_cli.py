@@ -968,12 +968,12 @@ def test_an_email_two_saved_contacts_share_names_both(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("target", [".", ""])
 def test_o_naming_the_current_directory_is_one_line_in_every_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`report -o .` and `usage -o ""` (an unset shell variable) were internal errors
-    (`PosixPath('.') has an empty name`); the others said "is a directory"."""
+    (`PosixPath('.') has an empty name`); the others said "is a directory". (`-o ""` is
+    now refused as an empty name: test_an_empty_file_name_is_refused_for_every_file_option.)"""
     sample = Path(__file__).resolve().parent.parent / "sample_data"
     st = str(tmp_path / "st")
     assert _run("sessionize", str(sample / "events.parquet"), "--store", st, "-q").exit_code == 0
@@ -984,7 +984,7 @@ def test_o_naming_the_current_directory_is_one_line_in_every_command(
         ["rules", "report", "--rules", str(sample / "jtrack.toml")],
         ["sessions"],
     ):
-        res = _run(*cmd, "--store", st, "-o", target)
+        res = _run(*cmd, "--store", st, "-o", ".")
         assert res.exit_code == 1, (cmd, res.stderr)
         assert res.stderr == "error: .: is a directory (hint: name a file to write)\n", cmd
 
@@ -1082,6 +1082,48 @@ def test_an_empty_store_option_is_refused_not_the_current_directory(
             res = _run(*cmd, *given)
             assert res.exit_code == 2, (cmd, res.stderr)
             assert "invalid value for '--store': empty: name the store's folder" in res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def _file_options() -> list[tuple[list[str], str, bool]]:
+    """(command path, option or argument name, whether the command takes --store) of every
+    FILE option of every command."""
+    import typer
+
+    out: list[tuple[list[str], str, bool]] = []
+
+    def walk(cmd: Any, path: list[str]) -> None:
+        if hasattr(cmd, "commands"):  # a group
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+            return
+        stored = any("--store" in p.opts for p in cmd.params)
+        for p in cmd.params:
+            if p.metavar in ("<file>", "FILE"):
+                flag = p.opts[0] if p.param_type_name == "option" else ""
+                out.append((path, flag, stored))
+
+    walk(typer.main.get_command(app), [])
+    return out
+
+
+def test_an_empty_file_name_is_refused_for_every_file_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-o "$OUT"`, `--contacts "$BOOK"`, `--config ""` with the variable unset named the
+    current folder ("is a directory", exit 1), and `-o " "` wrote a file named with a space:
+    every FILE option and argument refuses an empty or blank name (exit 2), before anything
+    is read or written."""
+    monkeypatch.chdir(tmp_path)
+    options = _file_options()
+    flags = {flag for _, flag, _ in options}
+    assert {"-o", "--contacts", "--config", "--rules", "--rejects", "--html", ""} <= flags
+    for path, flag, stored in options:
+        for blank in ("", " "):
+            given = [flag, blank] if flag else [blank]
+            res = _run(*path, *given, *(["--store", "st"] if stored else []))
+            assert res.exit_code == 2, (path, flag, res.stderr)
+            assert "empty: name a file" in res.stderr, (path, flag, res.stderr)
     assert list(tmp_path.iterdir()) == []
 
 

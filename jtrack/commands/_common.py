@@ -553,6 +553,41 @@ def _holds_roles(path: Path) -> bool:
     return "roles" in data or "default_role" in data
 
 
+def _refuse_blank(text: str, hint: str = "name a file") -> None:
+    """typer.BadParameter (exit 2) for an empty or blank file name: `"$VAR"` of an unset
+    variable, which as a path is the current folder (it was "is a directory", exit 1) or,
+    blank, a file named with spaces."""
+    if not text.strip():
+        raise typer.BadParameter(f"empty: {hint} (a variable in the command line may be unset)")
+
+
+def named_file(value: Any) -> Path | None:
+    """A FILE option's value (--contacts, --config, --rules, ...): a path, never empty."""
+    if value is None or isinstance(value, Path):
+        return value
+    _refuse_blank(str(value))
+    return Path(value)
+
+
+def file_path(value: Any) -> Path | None:
+    """A FILE option's value where `-` is refused (--rejects, --html): `./-` is a file
+    named `-` (a Path drops the `./`, leaving the `-` that is refused); never empty."""
+    if value is None or isinstance(value, Path):
+        return value
+    text = str(value)
+    _refuse_blank(text)
+    return Path.cwd() / "-" if text != "-" and Path(text) == Path("-") else Path(text)
+
+
+def _output_path(value: Any) -> Path | None:
+    """-o's value: a path; `-` is standard output, as for other Unix tools (it wrote a file
+    named `-`); never empty."""
+    if value is None or isinstance(value, Path):
+        return value
+    _refuse_blank(str(value), "name a file, or - for standard output")
+    return None if str(value) == "-" else Path(value)
+
+
 #: `--config FILE` of a command that reads the config but takes no rules file.
 ConfigOpt = Annotated[
     Path | None,
@@ -562,6 +597,7 @@ ConfigOpt = Annotated[
         "./jtrack.toml].",
         show_default=False,
         readable=False,
+        parser=named_file,
         metavar="<file>",
     ),
 ]
@@ -643,23 +679,6 @@ StoreOpt = Annotated[
         metavar="<dir>",
     ),
 ]
-
-
-def file_path(value: Any) -> Path | None:
-    """A FILE option's value where `-` is refused (--rejects, --html): `./-` is a file
-    named `-` (a Path drops the `./`, leaving the `-` that is refused)."""
-    if value is None or isinstance(value, Path):
-        return value
-    text = str(value)
-    return Path.cwd() / "-" if text != "-" and Path(text) == Path("-") else Path(text)
-
-
-def _output_path(value: Any) -> Path | None:
-    """-o's value: a path; `-` is standard output, as for other Unix tools (it wrote a file
-    named `-`)."""
-    if value is None or isinstance(value, Path):
-        return value
-    return None if str(value) == "-" else Path(value)
 
 
 OutputOpt = Annotated[

@@ -17,6 +17,7 @@ from jtrack.commands._common import (
     StoreOpt,
     format_option,
     handle_errors,
+    named_file,
     open_store,
     resolve_format,
     rules_and_config,
@@ -65,6 +66,7 @@ ConfigOpt = Annotated[
         "[default: $JTRACK_CONFIG, else ./jtrack.toml].",
         show_default=False,
         readable=False,
+        parser=named_file,
         metavar="<file>",
     ),
 ]

@@ -21,6 +21,7 @@ from jtrack.commands._common import (
     emit_frame,
     format_option,
     handle_errors,
+    named_file,
     open_store,
     resolve_format,
 )
@@ -69,6 +70,7 @@ ContactsOpt = Annotated[
         "name, email(s), phone(s), cookie_id(s), external_id(s); several values separated by ;.",
         show_default=False,
         readable=False,
+        parser=named_file,
         metavar="<file>",
     ),
 ]
@@ -196,6 +198,7 @@ def contacts_cmd(
             help="Only check this contacts file: list its invalid entries; exit 2 if any.",
             show_default=False,
             readable=False,
+            parser=named_file,
             metavar="<file>",
         ),
     ] = None,

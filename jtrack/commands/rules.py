@@ -20,6 +20,7 @@ from jtrack.commands._common import (
     error_line,
     format_option,
     handle_errors,
+    named_file,
     note_line,
     open_store,
     print_renderables,
@@ -59,6 +60,7 @@ RulesOpt = Annotated[
         help="Rules file (default: $JTRACK_CONFIG, else ./jtrack.toml).",
         show_default=False,
         readable=False,
+        parser=named_file,
         metavar="<file>",
     ),
 ]
@@ -90,6 +92,7 @@ def check_cmd(
             help="Rules file (default: $JTRACK_CONFIG, else ./jtrack.toml).",
             show_default=False,
             readable=False,
+            parser=named_file,
             metavar="FILE",
         ),
     ] = None,
