@@ -282,6 +282,49 @@ def test_sessionize_refuses_rejects_over_an_input_or_into_the_store(tmp_path: Pa
     assert inp.read_text() == text
 
 
+def test_rejects_never_overwrite_the_contacts_file_or_the_o_file(tmp_path: Path) -> None:
+    """`--rejects crm.csv` where the store follows crm.csv (or `--contacts X --rejects X`)
+    overwrote the contacts with the rejected rows: exit 0, and every later run failed on
+    the file. `--rejects F -o F` left F holding the session listing and no rejects, while
+    the warning pointed at it. All are refused now (exit 2, nothing written), in the library
+    too."""
+    from jtrack.engine import run_sessionize
+    from jtrack.options import RunOptions
+    from jtrack.store import Store
+    from tests.helpers import T0, genesys_line
+
+    book = tmp_path / "crm.csv"
+    book_text = "contact_id,name,cookie_ids\nC1,Ann,v1\n"
+    book.write_text(book_text)
+    day1, day2 = tmp_path / "day1.jsonl", tmp_path / "day2.jsonl"
+    day1.write_text(genesys_line("a", "v1", T0) + "\n")
+    day2.write_text(genesys_line("b", "v1", T0) + "\nnot json\n")
+    st = tmp_path / "st"
+    res = runner.invoke(app, ["sessionize", str(day1), "--contacts", str(book), "--store", str(st)])
+    assert res.exit_code == 0, res.stderr
+    version = (st / "CURRENT").read_text()
+    skip = ["--on-error", "skip", "-q"]
+    cases = [
+        (["--store", str(st), "--rejects", str(book)], "the contacts file the store follows"),
+        (["--store", str(tmp_path / "st2"), "--contacts", str(book), "--rejects", str(book)],
+         "a file this command reads"),
+        (["--store", str(st), "--rejects", str(tmp_path / "r.jsonl"), "-o",
+          str(tmp_path / "." / "r.jsonl")], "that is the -o file too"),
+    ]  # fmt: skip
+    for extra, said in cases:
+        res = runner.invoke(app, ["sessionize", str(day2), *skip, *extra])
+        assert res.exit_code == ExitCode.USAGE, (extra, res.stderr)
+        assert said in res.stderr, res.stderr
+    assert book.read_text() == book_text
+    assert (st / "CURRENT").read_text() == version
+    assert not (tmp_path / "st2").exists() and not (tmp_path / "r.jsonl").exists()
+    for named in (None, str(book)):  # the library: the followed file, the named one
+        opts = RunOptions(on_error="skip", rejects_path=str(book), contacts=named)
+        with pytest.raises(UsageError, match=r"--rejects .*crm\.csv: that is a file this command"):
+            run_sessionize([day2], Store(st), opts)
+    assert book.read_text() == book_text
+
+
 def test_an_output_in_a_folder_or_pattern_read_is_refused_when_it_would_be_read(
     tmp_path: Path,
 ) -> None:

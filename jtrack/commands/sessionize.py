@@ -272,9 +272,17 @@ def sessionize_cmd(
     check_output(output)  # refused before the run changes the store
     session = _session_options(st, gap, split_on_campaign_change, max_duration)
     if rejects is not None:
-        from jtrack.files import check_rejects_target
+        from jtrack.files import check_rejects_target, same_file
 
         check_rejects_target(rejects, inputs=srcs, store_root=st.root)
+        # (and never the contacts or config file it reads, or the contacts file the store
+        # follows; nor the -o file, which would hold the listing and not the rejects)
+        check_output(rejects, option="--rejects", what="the rejects")
+        if output is not None and same_file(output, rejects):
+            raise UsageError(
+                f"--rejects {rejects}: that is the -o file too",
+                hint="write the rejected rows and the session listing to two files",
+            )
     options = RunOptions(
         session=session,
         on_error=on_error,  # type: ignore[arg-type]

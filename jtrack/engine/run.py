@@ -297,6 +297,7 @@ def run_sessionize(
             from jtrack.files import check_rejects_target
 
             inputs = [s.path for s in srcs if s.path is not None]
+            inputs += _contacts_files(base, opts)
             check_rejects_target(opts.rejects_path, inputs=inputs, store_root=store.root)
         srcs, own = _outside(srcs, store)
         mode, notes, reason = _mode(base, opts)
@@ -529,6 +530,7 @@ def _run(
         from jtrack.files import write_rejects  # safe file writes
 
         inputs = [s.path for s, _ in planned.read if s.path is not None]
+        inputs += _contacts_files(base, opts)
         try:
             write_rejects(read.rejects, opts.rejects_path, inputs=inputs, store_root=store.root)
         except JtrackError as exc:  # (after the commit: said, and where the rejects are)
@@ -576,6 +578,15 @@ def _run(
         left_out=skipped,
         repeated_files=repeated,
     )
+
+
+def _contacts_files(base: Manifest | None, opts: RunOptions) -> list[str]:
+    """The contacts files a run reads, or its store follows (read by the next run): never
+    overwritten by its --rejects."""
+    named = [opts.contacts] if opts.contacts else []
+    if base is not None and base.contacts is not None and base.contacts.file:
+        named.append(base.contacts.file)
+    return named
 
 
 def _repeated_files(new: NewData, decisions: Decisions, taken: set[str]) -> list[str]:
