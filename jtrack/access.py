@@ -329,7 +329,11 @@ def load_policy(
     data, path = load_config(config)
     roles = data.get("roles") or {}
     redact_cfg = data.get("redact") or {}
-    key = os.environ.get(REDACT_KEY_ENV) or redact_cfg.get("key") or None
+    # (a blank key is none: `" "` would hash every value under a key anyone can guess)
+    key = next(
+        (k for k in (os.environ.get(REDACT_KEY_ENV), redact_cfg.get("key")) if k and k.strip()),
+        None,
+    )
     if redact and not key:
         raise ConfigError(
             "--redact needs a secret key, and none is configured",
@@ -339,6 +343,10 @@ def load_policy(
         )
     params = tuple(str(p) for p in redact_cfg.get("query_params", ()))
     attributes = tuple(str(a) for a in redact_cfg.get("attributes", ()))
+    if role is not None and not role.strip():  # (`--role "$ROLE"` unset: not the default)
+        raise ConfigError(
+            f"--role {role!r} names no role", hint="pass --role NAME, or leave it out"
+        )
     chosen = role or os.environ.get(ROLE_ENV) or data.get("default_role")
     common: dict[str, Any] = {
         "redact": redact,

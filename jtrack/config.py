@@ -4,7 +4,8 @@
 or $JTRACK_CONFIG). Top level: [[segment]], [[outcome]], [[action_map]] (rules), [usage],
 [card], default_role, [roles.NAME], [redact]. Anything else is an error naming the nearest
 valid name (a typo such as `[role.agent]` must not switch roles off); the roles and redaction
-tables are checked here too (config_problems), the others by the feature that owns them.
+tables are checked here too (config_problems), and the names in [usage] and [card] (a typo
+there is an error for every command); their values by the feature that owns them.
 Imports stdlib only.
 """
 
@@ -128,6 +129,11 @@ def unknown_key_error(path: Path | None, where: str, key: str, valid: list[str])
 TOP_LEVEL = ("segment", "outcome", "action_map", "usage", "card", "default_role", "roles", "redact")
 #: Keys of a [roles.NAME] table.
 ROLE_KEYS = ("permissions",)
+#: Keys of the [usage] table (its values are checked by jtrack usage, and `rules check`).
+USAGE_KEYS = ("users", "per_user", "billable", "tz")
+#: Keys of the [card] table, and the tones of its [card.colors] (event-name glob = tone).
+CARD_KEYS = ("colors",)
+TONES = ("positive", "neutral", "negative")
 #: Keys of the [redact] table.
 REDACT_KEYS = ("key", "query_params", "attributes")
 #: Permission names a role may list (Genesys names; see jtrack.access).
@@ -268,6 +274,7 @@ def config_problems(data: dict[str, Any]) -> list[ConfigProblem]:
                     + ", ".join(sorted(str(r) for r in roles)),
                 )
             )
+    out += _feature_problems(data)
     redact = data.get("redact")
     if "redact" in data:
         if not isinstance(redact, dict):
@@ -276,7 +283,8 @@ def config_problems(data: dict[str, Any]) -> list[ConfigProblem]:
             for k in redact:
                 if k not in REDACT_KEYS:
                     out.append(_unknown(("redact",), str(k), REDACT_KEYS, "keys"))
-            if "key" in redact and (not isinstance(redact["key"], str) or not redact["key"]):
+            secret = redact.get("key")
+            if "key" in redact and (not isinstance(secret, str) or not secret.strip()):
                 out.append(
                     ConfigProblem(("redact", "key"), "must be non-empty text", "a long secret")
                 )
@@ -286,6 +294,42 @@ def config_problems(data: dict[str, Any]) -> list[ConfigProblem]:
                     out.append(
                         ConfigProblem(("redact", k), "must be a list of names", f'{k} = ["email"]')
                     )
+    return out
+
+
+def _feature_problems(data: dict[str, Any]) -> list[ConfigProblem]:
+    """The names in [usage] and [card], and the tones of [card.colors]: a typo there is an
+    error for every command that reads the config, not only for the one that uses it
+    (`per_usr = 10000` was read by `jtrack report` as no allowance, silently)."""
+    out: list[ConfigProblem] = []
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        out += [
+            _unknown(("usage",), str(k), USAGE_KEYS, "keys") for k in usage if k not in USAGE_KEYS
+        ]
+    elif "usage" in data:
+        out.append(
+            ConfigProblem(("usage",), "must be a table", "write [usage] then key = value lines")
+        )
+    card = data.get("card")
+    if not isinstance(card, dict):
+        if "card" in data:
+            out.append(ConfigProblem(("card",), "must be a table", "write [card.colors]"))
+        return out
+    out += [_unknown(("card",), str(k), CARD_KEYS, "keys") for k in card if k not in CARD_KEYS]
+    colors = card.get("colors", {})
+    if not isinstance(colors, dict):
+        hint = 'e.g. [card.colors] then "video_*" = "positive"'
+        return [*out, ConfigProblem(("card", "colors"), "must be a table", hint)]
+    for glob, tone in colors.items():
+        if not isinstance(tone, str) or tone.lower() not in TONES:
+            out.append(
+                ConfigProblem(
+                    ("card", "colors", str(glob)),
+                    f"{tone!r} is not a tone",
+                    "use positive (green), neutral (blue) or negative (red)",
+                )
+            )
     return out
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 from jtrack.errors import UsageError
 
 DEFAULT_GAP = timedelta(minutes=20)
+#: The longest duration an option takes (--gap, --ttl, ...): longer ones overflowed in
+#: Python's and Polars' time arithmetic.
+MAX_DURATION = timedelta(days=36_500)
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s|d)", re.IGNORECASE)
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -43,7 +46,28 @@ def parse_duration(text: str, option: str = "--gap") -> timedelta:
             f"{option}: cannot read {text!r} as a duration",
             hint="write it like 20m, 1h30m, 90s or 1d",
         )
+    if total > MAX_DURATION.total_seconds():
+        raise UsageError(
+            f"{option}: {text!r} is longer than jtrack takes",
+            hint=f"give at most {format_duration(MAX_DURATION.total_seconds())} (100 years)",
+        )
     return timedelta(seconds=total)
+
+
+#: The years jtrack takes in a date or time given to it (--since, --as-of, --month, ...):
+#: at their edges a zone's offset moves a time out of Python's calendar.
+YEARS = (1900, 9998)
+
+
+def in_years(d: date, option: str, text: str) -> date:
+    """`d` (read from `text`), if its year is in YEARS; else a UsageError (not Python's
+    "year 0 is out of range" as an internal error)."""
+    if not YEARS[0] <= d.year <= YEARS[1]:
+        raise UsageError(
+            f"{option} {text.strip()}: out of range (jtrack takes years {YEARS[0]} to {YEARS[1]})",
+            hint="check the year",
+        )
+    return d
 
 
 def format_duration(seconds: float) -> str:
@@ -146,7 +170,14 @@ def parse_size(text: str, option: str = "--memory-limit") -> int:
             hint=f"write {m.group(1)}GB or {m.group(1)}MB (or {m.group(1)}B for bytes)",
         )
     power = " kmgt".index(m.group(2).lower() or " ")
-    return int(float(m.group(1)) * 1024**power)
+    size = int(float(m.group(1)) * 1024**power)
+    if option == "--memory-limit" and size < MIN_MEMORY_LIMIT:
+        raise UsageError(
+            f"{option} {text}: less than a run needs",
+            hint=f"give at least {format_size(MIN_MEMORY_LIMIT)} (the default is "
+            f"{format_size(DEFAULT_MEMORY_LIMIT)})",
+        )
+    return size
 
 
 def format_size(n: int) -> str:
@@ -160,6 +191,9 @@ def format_size(n: int) -> str:
 OnError = Literal["fail", "skip"]
 #: Memory a run aims to stay under when no --memory-limit is given.
 DEFAULT_MEMORY_LIMIT = 2 * 1024**3
+#: The least --memory-limit taken: less than Python and Polars take to start (with 1 byte
+#: the plan divided by zero).
+MIN_MEMORY_LIMIT = 64 * 1024**2
 
 
 def check_on_error(value: object, name: str = "on_error") -> str:
@@ -223,7 +257,7 @@ class RunOptions:
                 f"engine {self.engine!r}: jtrack runs on the local engine or on Spark",
                 hint=(f"did you mean {near[0]!r}? " if near else "") + 'use "local" or "spark"',
             )
-        for name, low in (("keep", 0), ("max_line_bytes", 1), ("memory_limit", 1)):
+        for name, low in (("keep", 0), ("max_line_bytes", 1), ("memory_limit", MIN_MEMORY_LIMIT)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UsageError(f"{name} {value!r}", hint=f"a whole number of at least {low}")

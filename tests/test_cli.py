@@ -122,6 +122,23 @@ def test_unknown_where_field_is_a_usage_error_naming_the_nearest(store: Path) ->
     assert "device_category" in res.stderr and res.stderr.startswith("error:")
 
 
+def test_a_where_with_no_such_operator_or_an_order_on_a_list_says_what_works(
+    store: Path,
+) -> None:
+    """`event_count<>5` was "'>5' is not" a number, and an order on a list
+    (`search_terms>5`) was an error without a hint; `~` takes any text (`~=` in a URL)."""
+    for clause, said in (
+        ("event_count<>5", "--where 'event_count<>5': <> is no operator (hint: use =, !=,"),
+        ("event_count=>5", "=> is no operator"),
+        ("search_terms>5", "lists support =, != and ~ only (hint: search_terms=ITEM keeps"),
+    ):
+        res = _run("sessions", "--store", str(store), "--where", clause)
+        assert res.exit_code == ExitCode.USAGE, res.stderr
+        assert said in res.stderr, res.stderr
+    res = _run("sessions", "--store", str(store), "--where", "last_page_url~=", "-f", "csv")
+    assert res.exit_code == 0, res.stderr
+
+
 def test_filters_written_as_people_write_them(store: Path) -> None:
     """`==` is `=` (it read `=mobile` as the value: 0 rows, exit 0); a duration as the tables
     show it (0:10:00) is seconds; a visitor the store has never seen is a mistake (exit 1,
@@ -581,13 +598,17 @@ def test_a_file_that_only_repeats_events_taken_in_is_named(tmp_path: Path) -> No
     res = _run("sessionize", str(sample), "--store", st)
     assert res.exit_code == 0, res.stderr
     notes = [line for line in res.stderr.splitlines() if "taken in already" in line]
-    assert len(notes) == 1 and "events.parquet: all 4,000 of its rows are events" in notes[0]
+    assert len(notes) == 1 and "events.parquet: all 4,000 of its events were" in notes[0]
     assert "events.jsonl" not in notes[0] and "duplicates dropped  4,045" in res.stdout
     lines = (sample / "events.jsonl").read_text().splitlines(keepends=True)
     (tmp_path / "part.jsonl").write_text("".join(lines[:100]))
     res = _run("sessionize", str(tmp_path / "part.jsonl"), "--store", st)
     assert res.exit_code == 0
-    assert "part.jsonl: all 100 of its rows are events taken in already" in res.stderr
+    assert "part.jsonl: all 100 of its events were taken in already" in res.stderr
+    # its rows rejected are not counted as its events (it said "all 3 of its rows" of 5)
+    (tmp_path / "bad.jsonl").write_text("".join(lines[:3]) + "not json\n{}\n")
+    res = _run("sessionize", str(tmp_path / "bad.jsonl"), "--store", st, "--on-error", "skip")
+    assert "bad.jsonl: all 3 of its events were taken in already" in res.stderr, res.stderr
     (tmp_path / "more.jsonl").write_text(
         "".join(lines[:10]) + genesys_line("brand-new", "c-new", "2026-10-05T10:00:00.000Z") + "\n"
     )
@@ -1125,6 +1146,65 @@ def test_an_empty_file_name_is_refused_for_every_file_option(
             assert res.exit_code == 2, (path, flag, res.stderr)
             assert "empty: name a file" in res.stderr, (path, flag, res.stderr)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_values_out_of_range_or_blank_are_invocation_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of these was an internal error (exit 1: OverflowError, ZeroDivisionError, a
+    Polars error, DuplicateError) or was taken silently as the default (a blank --gap,
+    --ttl, --state, --columns, --role or --default-region: `"$VAR"` unset): each is exit 2,
+    one line that names the option, and nothing is written."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(sample / "events.parquet"), "--store", st, "-q").exit_code == 0
+    version = (tmp_path / "st" / "CURRENT").read_text()
+    roles = tmp_path / "roles.toml"
+    roles.write_text('default_role = "agent"\n[roles.agent]\npermissions = []\n')
+    huge = "99999999999999999999999"
+    events = str(sample / "events.parquet")
+    cases = [
+        (["sessionize", events, "--gap", "99999999999d"], "--gap: '99999999999d' is longer"),
+        (["sessionize", events, "--memory-limit", "1B"], "--memory-limit 1B: less than a run"),
+        (["sessionize", events, "--contacts", str(sample / "contacts.csv"),
+          "--default-region", ""], "--default-region '' is not a region"),
+        (["card", "c7352fd5", "--gap", "99999999999d"], "--gap: '99999999999d' is longer"),
+        (["card", "c7352fd5", "--gap", ""], "--gap: cannot read ''"),
+        (["journey", "652f931c", "--gap", " "], "--gap: cannot read ' '"),
+        (["contacts", "--ttl", "99999999999d"], "--ttl: '99999999999d' is longer"),
+        (["contacts", "--ttl", ""], "--ttl: cannot read ''"),
+        (["contacts", "--state", ""], "--state '' names no state"),
+        (["sessions", "--since", "0001-01-01T00:00:00+01:00"], "out of range (jtrack takes"),
+        (["sessions", "--until", "9999-12-31T23:59:59-01:00"], "out of range (jtrack takes"),
+        (["card", "c7352fd5", "--as-of", "0001-01-01T00:00:00+01:00"], "out of range"),
+        (["journey", "652f931c", "--as-of", "0999-05-01"], "out of range"),
+        (["contacts", "--as-of", "9999-12-31T23:59:59-01:00"], "out of range"),
+        (["sessions", "--limit", huge], "less than or equal to 1000000000"),
+        (["journey", "652f931c", "--limit", huge], "less than or equal to 1000000000"),
+        (["report", "--top", huge], "less than or equal to 1000000000"),
+        (["usage", "--month", "2026-10", "--users", huge, "--per-user", "1"],
+         "less than or equal to 1000000000"),
+        (["sessions", "--columns", "id,id"], "--columns id: the 'id' field is named twice"),
+        (["sessions", "--columns", "duration,duration_in_seconds"], "named twice"),
+        (["sessions", "--columns", ""], "--columns '' names no field"),
+        (["card", "c7352fd5", "--role", "", "--config", str(roles)], "--role '' names no role"),
+    ]  # fmt: skip
+    for args, said in cases:
+        res = _run(*args, "--store", st)
+        assert res.exit_code == 2, (args, res.stderr)
+        assert said in res.stderr and len(res.stderr.splitlines()) == 1, (args, res.stderr)
+        assert res.stdout == "", args
+    assert (tmp_path / "st" / "CURRENT").read_text() == version
+    # the edges themselves are taken
+    for args in (
+        ["sessions", "--limit", "1000000000", "-f", "csv", "--columns", "id,,events"],
+        ["contacts", "--ttl", "36500d", "-f", "csv"],
+        ["sessions", "--since", "1900-01-01", "-f", "csv"],
+    ):
+        res = _run(*args, "--store", st)
+        assert res.exit_code == 0, (args, res.stderr)
+    res = _run("sessions", "--limit", "1", "-f", "csv", "--columns", "id,,events", "--store", st)
+    assert res.stdout.splitlines()[0] == "id,event_count"
 
 
 def test_a_file_name_a_c_locale_cannot_decode_is_read_and_named(tmp_path: Path) -> None:

@@ -287,6 +287,28 @@ def test_a_symlink_loop_is_reported_at_once_not_walked_for_minutes(
     assert ok.exit_code == 0, ok.stderr
 
 
+def test_a_symlink_loop_or_a_dangling_link_named_alone_is_said_as_such(tmp_path: Path) -> None:
+    """`sessionize h/loop1` (loop1 -> loop2 -> loop1) said "no such file or directory"
+    (exit 1), where a loop inside a folder is "a symlink loop" (exit 2), as the README says;
+    a link to nothing names where it leads."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "day.jsonl").symlink_to("gone.jsonl")
+    store = ["--store", str(tmp_path / "s")]
+    for cmd in (["sessionize", *store], ["usage"], ["report"]):
+        res = CliRunner().invoke(app, [*cmd, str(tmp_path / "loop1")])
+        assert res.exit_code == 2, res.stderr
+        assert "loop1: a symlink loop: the link leads back to itself (hint: " in res.stderr
+        res = CliRunner().invoke(app, [*cmd, str(tmp_path / "day.jsonl")])
+        assert res.exit_code == 1, res.stderr
+        assert "day.jsonl: a link to gone.jsonl, which does not exist (hint: " in res.stderr
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_path_that_exists_is_never_a_pattern(tmp_path: Path) -> None:
     from jtrack.read import expand_sources
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -86,6 +87,7 @@ BROKEN = textwrap.dedent(
 # (a marker on the expected line, a piece of the message, a piece of the hint); a problem
 # with a whole table points at its [[header]]
 EXPECTED = [
+    ("allowance = 1000", "unknown key 'allowance'", "valid keys: users, per_user, billable, tz"),
     ("[[segmnet]]", "unknown section 'segmnet'", "did you mean [[segment]]?"),
     ("dispaly_name", "unknown key 'dispaly_name'", "did you mean 'display_name'?"),
     ('color = "blue"', "color must be #RRGGBB", "#1E88E5"),
@@ -232,12 +234,18 @@ def test_rules_are_found_by_name_env_var_or_in_the_working_directory(
         load_rules(in_tmp / "missing.toml")
 
 
-def test_other_sections_of_jtrack_toml_are_left_to_their_owners() -> None:
+def test_other_sections_of_jtrack_toml_are_left_to_their_owners_but_not_their_names() -> None:
+    """The values of [usage] and [card] are their commands' to check; an unknown name there
+    is a problem for every command that reads the config (a typo must not be read as
+    nothing)."""
     rules, problems = check_text(
-        "[usage]\nallowance = 5\n[card]\nwidth = 80\n[roles.agent]\npermissions = []\n",
+        '[usage]\nusers = 25\n[card.colors]\n"video_*" = "positive"\n'
+        "[roles.agent]\npermissions = []\n",
         "j.toml",
     )
     assert problems == [] and rules is not None and rules.segments == ()
+    _, problems = check_text("[usage]\nallowance = 5\n[card]\nwidth = 80\n", "j.toml")
+    assert [p.where for p in problems] == ["usage.allowance", "card.width"]
 
 
 def test_the_locator_finds_keys_in_tables_inline_tables_and_multiline_arrays() -> None:
@@ -409,3 +417,41 @@ def test_a_segment_with_an_empty_context_has_no_conditions() -> None:
     once a wrong `context` no longer also said "no conditions"."""
     _, problems = check_text('[[segment]]\nid = "s"\ncontext = []\n', "z.toml")
     assert [p.message for p in problems] == ["segment has no conditions"]
+
+
+def test_a_typo_in_usage_or_card_is_an_error_for_every_command_and_rules_check(
+    tmp_path: Path,
+) -> None:
+    """`per_usr = 10000` in [usage] was read by `report`, `card`, `contacts`, ... as no
+    allowance, silently (only `usage` said so), and `rules check` called a config with
+    `[card] colours` or a tone `positiv` valid, which `card` then refused."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "st")
+    runner = CliRunner()
+    res = runner.invoke(app, ["sessionize", str(sample / "events.parquet"), "--store", st, "-q"])
+    assert res.exit_code == 0, res.stderr
+    bad = {
+        "[usage]\nusers = 25\nper_usr = 10000\n": "usage.per_usr: unknown key 'per_usr' "
+        "(hint: did you mean 'per_user'?",
+        "[card]\ncolours = {}\n": "card.colours: unknown key 'colours' (hint: did you mean "
+        "'colors'?",
+        '[card.colors]\n"video_*" = "positiv"\n': "card.colors.video_*: 'positiv' is not a tone",
+    }
+    for i, (text, said) in enumerate(bad.items()):
+        cfg = tmp_path / f"c{i}.toml"
+        cfg.write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            load_rules(cfg)
+        for cmd in (
+            ["report", "--store", st, "--config", str(cfg)],
+            ["contacts", "--store", st, "--config", str(cfg)],
+            ["card", "c7352fd5", "--store", st, "--config", str(cfg)],
+            ["rules", "check", str(cfg)],
+        ):
+            res = runner.invoke(app, cmd)
+            assert res.exit_code == ExitCode.USAGE, (cmd, res.stderr)
+            assert said in res.stderr, (cmd, res.stderr)

@@ -553,6 +553,12 @@ def _holds_roles(path: Path) -> bool:
     return "roles" in data or "default_role" in data
 
 
+#: The largest count an option takes (--limit, --top, --keep, --users, --per-user): more
+#: than any store holds, and small enough that jtrack's figures (users x per-user) stay
+#: 64-bit integers.
+MAX_COUNT = 1_000_000_000
+
+
 def _refuse_blank(text: str, hint: str = "name a file") -> None:
     """typer.BadParameter (exit 2) for an empty or blank file name: `"$VAR"` of an unset
     variable, which as a path is the current folder (it was "is a directory", exit 1) or,

@@ -107,7 +107,7 @@ def card_options(
         rules = load_rules(path)
     return {
         "as_of": parse_when(as_of, "--as-of"),
-        "gap": parse_duration(gap, "--gap") if gap else None,
+        "gap": parse_duration(gap, "--gap") if gap is not None else None,
         "colors": tone_rules_from_config(data, path),
         "rules": rules,
     }

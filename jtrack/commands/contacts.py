@@ -11,6 +11,7 @@ import typer
 
 from jtrack.commands._common import (
     LISTING_FORMATS,
+    MAX_COUNT,
     ConfigOpt,
     Format,
     OutputOpt,
@@ -208,6 +209,7 @@ def contacts_cmd(
             help="Only the first N rows of the listing (as `jtrack sessions --limit`).",
             show_default=False,
             min=0,
+            max=MAX_COUNT,
             metavar="<n>",
         ),
     ] = None,
@@ -287,7 +289,7 @@ def contacts_cmd(
         return
 
     when = parse_when(as_of, "--as-of") or datetime.now(UTC)
-    life = parse_duration(ttl or "60d", "--ttl")
+    life = parse_duration(ttl if ttl is not None else "60d", "--ttl")
     states = core.check_states(state)
     st = open_store(store, role, redact, config=config)
     # Resolve first, mask after: identity comes from the whole, unmasked store, so who is

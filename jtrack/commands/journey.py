@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from jtrack.commands._common import (
+    MAX_COUNT,
     Format,
     OutputOpt,
     QuietOpt,
@@ -64,6 +65,7 @@ def journey_cmd(
             "totals alone).",
             show_default=False,
             min=0,
+            max=MAX_COUNT,
             metavar="<n>",
         ),
     ] = None,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from jtrack.commands._common import (
+    MAX_COUNT,
     ConfigOpt,
     Format,
     OutputOpt,
@@ -158,7 +159,9 @@ def report_cmd(
     until: UntilOpt = None,
     tz: TzOpt = None,
     as_of: AsOfOpt = None,
-    top: Annotated[int, typer.Option(help="Rows per ranked table.", min=1, metavar="<n>")] = 10,
+    top: Annotated[
+        int, typer.Option(help="Rows per ranked table.", min=1, max=MAX_COUNT, metavar="<n>")
+    ] = 10,
     traffic: TrafficOpt = None,
     contacts: Annotated[
         Path | None,

@@ -10,6 +10,7 @@ import typer
 
 from jtrack.commands._common import (
     LISTING_FORMATS,
+    MAX_COUNT,
     Format,
     OutputOpt,
     RedactOpt,
@@ -151,6 +152,7 @@ def sessionize_cmd(
             help="Earlier versions of the store to keep for `jtrack store rollback` (a "
             "compaction's version, the same events as its base, is not counted).",
             min=0,
+            max=MAX_COUNT,
             metavar="<n>",
         ),
     ] = 2,
@@ -195,6 +197,7 @@ def sessionize_cmd(
             help="Sessions shown (default 10 in a table, all otherwise; 0: the summary alone).",
             show_default=False,
             min=0,
+            max=MAX_COUNT,
             metavar="<n>",
         ),
     ] = None,
@@ -267,6 +270,10 @@ def sessionize_cmd(
         from jtrack.access import load_policy
 
         policy = load_policy(role, redact=redact)
+    if default_region is not None:  # (a blank one is no region, not the remembered one)
+        from jtrack.core.contacts import check_region
+
+        check_region(default_region)
     st = Store.open(store)
     guard_store(st.root)
     check_output(output)  # refused before the run changes the store

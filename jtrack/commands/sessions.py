@@ -10,6 +10,7 @@ import typer
 
 from jtrack.commands._common import (
     LISTING_FORMATS,
+    MAX_COUNT,
     Format,
     OutputOpt,
     QuietOpt,
@@ -115,7 +116,13 @@ def sessions_cmd(
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
     limit: Annotated[
         int | None,
-        typer.Option(help="At most this many sessions.", show_default=False, min=0, metavar="<n>"),
+        typer.Option(
+            help="At most this many sessions.",
+            show_default=False,
+            min=0,
+            max=MAX_COUNT,
+            metavar="<n>",
+        ),
     ] = None,
     columns: Annotated[
         str | None,
@@ -188,7 +195,13 @@ def sessions_cmd(
             f"--sort {sort}: a list of ids or terms has no order to sort sessions by",
             hint=f"sort by another field; --where {sort}~TEXT keeps the sessions that have it",
         )
-    asked = [c.strip() for c in columns.split(",")] if columns else []
+    if columns is not None and not columns.strip(" ,"):  # (`--columns "$COLS"` unset)
+        raise UsageError(
+            f"--columns {columns!r} names no field",
+            hint="name fields separated by commas (id,created_date,duration); see "
+            "`jtrack schema --sessions`",
+        )
+    asked = [c.strip() for c in columns.split(",") if c.strip()] if columns else []
     from_rules = [c for c in asked if c in ("segments", "outcomes")]
     if from_rules and rules is None:
         raise UsageError(
@@ -239,7 +252,17 @@ def sessions_cmd(
             df = df.filter(pl.all_horizontal([where_expr(c, schema) for c in later]))
             df = df.head(limit) if limit is not None else df
     if columns:
-        df = df.select([column_for_field(c.strip(), df.columns) for c in columns.split(",")])
+        picked = [column_for_field(c, df.columns) for c in asked]
+        twice = [
+            (a, c) for i, (a, c) in enumerate(zip(asked, picked, strict=True)) if c in picked[:i]
+        ]
+        if twice:  # (a field, or a table header and its field: one column twice)
+            name, col = twice[0]
+            raise UsageError(
+                f"--columns {name}: the {col!r} field is named twice",
+                hint="name each field once",
+            )
+        df = df.select(picked)
         shown = None
     else:
         shown = [c for c in TABLE_COLUMNS if c in df.columns]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from jtrack.commands._common import (
+    MAX_COUNT,
     Format,
     OutputOpt,
     QuietOpt,
@@ -216,6 +217,7 @@ def compact_cmd(
             help="Earlier versions to keep (the one compacted from, the same events, is not "
             "counted).",
             min=0,
+            max=MAX_COUNT,
             metavar="<n>",
         ),
     ] = 2,

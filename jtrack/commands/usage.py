@@ -10,6 +10,7 @@ import typer
 
 from jtrack.commands._common import (
     LISTING_FORMATS,
+    MAX_COUNT,
     Format,
     OutputOpt,
     StoreOpt,
@@ -82,6 +83,7 @@ def usage_cmd(
             help="Licensed users (allowance = users x per-user).",
             show_default=False,
             min=0,
+            max=MAX_COUNT,
             metavar="<n>",
         ),
     ] = None,
@@ -92,6 +94,7 @@ def usage_cmd(
             help="Billable events allowed per user per month.",
             show_default=False,
             min=0,
+            max=MAX_COUNT,
             metavar="<n>",
         ),
     ] = None,

@@ -29,6 +29,7 @@ from typing import Annotated, Any
 import typer
 
 from jtrack.commands._common import (
+    MAX_COUNT,
     ConfigOpt,
     Format,
     RedactOpt,
@@ -139,7 +140,9 @@ def watch_cmd(
         ),
     ] = None,
     traffic: TrafficOpt = None,
-    top: Annotated[int, typer.Option(help="Rows of each top table.", min=1, metavar="<n>")] = 10,
+    top: Annotated[
+        int, typer.Option(help="Rows of each top table.", min=1, max=MAX_COUNT, metavar="<n>")
+    ] = 10,
     on_error: Annotated[
         str,
         typer.Option(
@@ -166,6 +169,7 @@ def watch_cmd(
             "writes a version each time something arrives, so a tool that reads a version's "
             "folder for minutes needs more.",
             min=0,
+            max=MAX_COUNT,
             metavar="<n>",
         ),
     ] = 2,

@@ -1267,6 +1267,10 @@ def check_states(states: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """Validate `--state` values (comma-separated or repeated)."""
     out: list[str] = []
     for item in states or ():
+        if not item.strip(" ,"):  # (`--state "$STATE"` unset: not every state)
+            raise UsageError(
+                f"--state {item!r} names no state", hint="use known, temporary or expired"
+            )
         for s in item.split(","):
             s = s.strip().lower()
             if not s:

@@ -296,7 +296,7 @@ def run_sessionize(
         if opts.rejects_path is not None:  # refused before anything is written
             from jtrack.files import check_rejects_target
 
-            inputs = [s.path for s in srcs if s.path is not None]
+            inputs: list[str | Path] = [s.path for s in srcs if s.path is not None]
             inputs += _contacts_files(base, opts)
             check_rejects_target(opts.rejects_path, inputs=inputs, store_root=store.root)
         srcs, own = _outside(srcs, store)
@@ -529,7 +529,7 @@ def _run(
     if opts.rejects_path is not None and read.rejects.height:
         from jtrack.files import write_rejects  # safe file writes
 
-        inputs = [s.path for s, _ in planned.read if s.path is not None]
+        inputs: list[str | Path] = [s.path for s, _ in planned.read if s.path is not None]
         inputs += _contacts_files(base, opts)
         try:
             write_rejects(read.rejects, opts.rejects_path, inputs=inputs, store_root=store.root)
@@ -625,9 +625,9 @@ def _repeated_files(new: NewData, decisions: Decisions, taken: set[str]) -> list
     again = {seg for i in new.inputs if i.start == 0 and i.path in taken for seg in i.segments}
     return [
         f"{s.source}: changed since it was taken in, read again: all {whole[s.id]:,} of its "
-        "rows are events taken in already (the copy taken first is kept)"
+        "events were taken in already (the copy taken first is kept)"
         if s.id in again
-        else f"{s.source}: all {whole[s.id]:,} of its rows are events taken in already (the "
+        else f"{s.source}: all {whole[s.id]:,} of its events were taken in already (the "
         "same export twice, under another name or in another format?)"
         for s in new.segments
         if s.id in whole
@@ -778,7 +778,11 @@ def _contacts(
     if opts.contacts is None and remembered is None:
         return None, None, None, False, []
     path = Path(opts.contacts) if opts.contacts is not None else Path(remembered.file)  # type: ignore[union-attr]
-    region = opts.default_region or (remembered.default_region if remembered else None)
+    region = (
+        opts.default_region
+        if opts.default_region is not None
+        else (remembered.default_region if remembered else None)
+    )
     if opts.contacts is None and not path.is_file():
         assert remembered is not None and base is not None
         note = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jtrack.errors import DataError, FileAccessError, UnreadableSourceError, UsageError
 from jtrack.store.layout import is_store_dir
@@ -401,8 +402,27 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
                 )
             out.extend(_source(f) for f in files)
         else:
-            raise FileAccessError(f"{s}: no such file or directory", hint="check the path")
+            _missing(p, s)
     return _once(out)
+
+
+def _missing(p: Path, named: str) -> NoReturn:
+    """The error for a source that is neither a file, a folder nor a pattern: a symlink
+    loop (exit 2, as one found in a folder), a link to nothing, or no such path."""
+    if os.path.islink(p):
+        try:
+            os.stat(p)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UsageError(
+                    f"{named}: a symlink loop: the link leads back to itself",
+                    hint="remove the link, or name the files or folders to read",
+                ) from None
+            raise FileAccessError(
+                f"{named}: a link to {os.readlink(p)}, which does not exist",
+                hint="check the link, or name the file it should lead to",
+            ) from None
+    raise FileAccessError(f"{named}: no such file or directory", hint="check the path")
 
 
 def stdin_bytes() -> Any:

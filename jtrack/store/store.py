@@ -142,7 +142,8 @@ class Store:
             return None
         except OSError as exc:
             raise StoreError(
-                f"{self.root}: cannot read the store ({exc.strerror or exc})"
+                f"{self.root}: cannot read the store ({exc.strerror or exc})",
+                hint="check the folder's permissions",
             ) from None
         if name.startswith("snap-"):
             raise StoreError(
@@ -280,7 +281,11 @@ class Store:
                         "NEW_DIR`",
                     )
                 time.sleep(0.01)  # switched and removed meanwhile: look again
-            raise StoreError(f"{self.root}: the store keeps changing under this reader")
+            raise StoreError(
+                f"{self.root}: the store keeps changing under this reader",
+                hint="run the command again; if it goes on, look for a process that rewrites "
+                "the store's CURRENT in a loop",
+            )
         except BaseException:
             if lease is not None:
                 lease.unlink(missing_ok=True)

@@ -420,7 +420,10 @@ class VersionWriter:
         if not missing:
             return
         if self.base_dir is None:
-            raise StoreError(f"{missing[0]}: a file of the new version was never written")
+            raise StoreError(
+                f"{missing[0]}: a file of the new version was never written",
+                hint="the run was not committed and the store is as it was; run it again",
+            )
         base = str(self.base_dir)
         from jtrack.store.store import VERIFY_HINT, carried_damage, damaged_hint
 

@@ -92,6 +92,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from jtrack.config import TONES
 from jtrack.core.rules.load import as_rules
 from jtrack.core.rules.model import SHOWN_TO_AGENTS_NOTE
 from jtrack.core.traffic import HUMAN
@@ -125,7 +126,6 @@ LOCAL_FMT = "%Y-%m-%dT%H:%M:%S%.3f%:z"
 DEFAULT_GAP = timedelta(minutes=20)
 UNKNOWN = "Unknown"
 
-TONES = ("positive", "neutral", "negative")
 
 #: Event-name globs and their tone, tried after the `[card.colors]` table of the config;
 #: the first match wins, anything unmatched is neutral.

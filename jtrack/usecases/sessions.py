@@ -73,6 +73,11 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
             hint="e.g. --where device.category=mobile or --where event_count>=5",
         )
     field, op, value = m.groups()
+    if op != "~" and value[:1] in ("<", ">", "="):  # (`event_count<>5`: no such operator)
+        raise UsageError(
+            f"--where {clause!r}: {op}{value[0]} is no operator",
+            hint="use =, !=, ~, >, >=, < or <= (e.g. --where event_count!=5)",
+        )
     op = "=" if op == "==" else op
     col_name = column_for_field(field, list(schema))
     dtype = schema[col_name]
@@ -111,7 +116,11 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
             return col.list.contains(value).fill_null(False)
         if op == "!=":
             return (~col.list.contains(value)).fill_null(True)
-        raise UsageError(f"--where {clause!r}: lists support =, != and ~ only")
+        raise UsageError(
+            f"--where {clause!r}: lists support =, != and ~ only",
+            hint=f"{field}=ITEM keeps the sessions that have the item, {field}~TEXT those with "
+            "one holding TEXT",
+        )
     else:  # text: a missing value is the empty string (as in the rules), so that a filter
         # and its opposite (`=x`, `!=x`) share the sessions out between them
         col = col.cast(pl.String).fill_null("")
@@ -184,6 +193,9 @@ def _parse_when(value: str, option: str) -> datetime:
             f"{option}: cannot read {value!r} as a date or time",
             hint="use ISO-8601, e.g. 2026-10-03 or 2026-10-03T09:00Z, or now",
         ) from None
+    from jtrack.options import in_years
+
+    in_years(d, option, value)  # (an offset at the calendar's edge: out of Python's range)
     return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
 
 

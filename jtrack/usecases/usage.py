@@ -55,6 +55,7 @@ from jtrack.errors import (
     UsageError,
 )
 from jtrack.locking import exclusive_lock
+from jtrack.options import YEARS, in_years
 from jtrack.schema import (
     ACTIVITY_KINDS,
     EVENT_TYPE_PREFIX,
@@ -135,7 +136,6 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 _BUCKET_US = 900 * 1_000_000  # 15 minutes: every UTC offset since 2000 is a multiple of it
 _KEY_MULT = 16  # created_us * 16 + class code: one integer, so min() picks time then class
 _AUTO_BIT = 8  # added to the class code of an automated event (class codes are < 8)
-_USAGE_KEYS = ("users", "per_user", "billable", "tz")
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,20 +151,6 @@ MONTH_WORDS = ("current", "previous", "last", "yesterday")
 
 #: The years a day, month or --as-of may be in: a month before or after one of them, and
 #: a day's end, must still be a date (Python's run from year 1 to 9999).
-YEARS = (1900, 9998)
-
-
-def in_years(d: date, option: str, text: str) -> date:
-    """`d` (read from `text`), if its year is in YEARS; else a UsageError (not Python's
-    "year 0 is out of range" as an internal error)."""
-    if not YEARS[0] <= d.year <= YEARS[1]:
-        raise UsageError(
-            f"{option} {text.strip()}: out of range (jtrack takes years {YEARS[0]} to {YEARS[1]})",
-            hint="check the year",
-        )
-    return d
-
-
 def parse_month(text: str, option: str = "--month") -> date:
     """`2026-10` as the first day of that month."""
     m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", text)
@@ -289,12 +275,12 @@ def usage_config(config: Mapping[str, Any], path: Path | None = None) -> dict[st
     where = f"{path or '<config>'}: [usage]"
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where} must be a table", hint="write [usage] then key = value lines")
-    from jtrack.config import unknown_key_error
+    from jtrack.config import USAGE_KEYS, unknown_key_error
 
     out: dict[str, Any] = {}
     for key, value in table.items():
-        if key not in _USAGE_KEYS:
-            raise unknown_key_error(path, "[usage]", key, list(_USAGE_KEYS))
+        if key not in USAGE_KEYS:
+            raise unknown_key_error(path, "[usage]", key, list(USAGE_KEYS))
         if key in ("users", "per_user"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(
