@@ -704,3 +704,20 @@ def test_a_file_of_only_broken_lines_names_the_reject_as_usage_does(tmp_path: Pa
         assert res.exit_code == 1, res.stderr
         said.append(res.stderr.split(" [malformed_json]")[0])
     assert said[0] == said[1] and "field '(line)'" in said[0], said
+
+
+def test_a_report_of_no_events_says_so_in_its_title(tmp_path: Path) -> None:
+    """A store of an empty export was reported as `Journey summary  - .. - (UTC)`, and its
+    HTML page's title read `None .. None`."""
+    (tmp_path / "empty.jsonl").write_text("")
+    st = str(tmp_path / "st")
+    res = runner.invoke(app, ["sessionize", str(tmp_path / "empty.jsonl"), "--store", st, "-q"])
+    assert res.exit_code == 0, res.stderr
+    table = runner.invoke(app, ["report", "--store", st])
+    assert table.stdout.splitlines()[0] == "Journey summary  no events (UTC)", table.stdout
+    md = runner.invoke(app, ["report", "--store", st, "-f", "md"])
+    assert md.stdout.splitlines()[0] == "# Journey summary no events (UTC)"
+    page = tmp_path / "r.html"
+    assert runner.invoke(app, ["report", "--store", st, "-o", str(page)]).exit_code == 0
+    text = page.read_text()
+    assert "<title>Journey summary no events</title>" in text and "None" not in text

@@ -314,10 +314,10 @@ def report_markdown(report: Any) -> str:
 
     p = report.period
     from jtrack.render.report import labelled, lists_line
+    from jtrack.render.text import period_span
 
     out = [
-        f"# Journey summary {p['from'] or '-'} .. {p['to'] or '-'} "
-        f"({serialize.strip_control(report.options.tz)})",
+        f"# Journey summary {period_span(p)} ({serialize.strip_control(report.options.tz)})",
         "",
         serialize.strip_control(report.scope.line()),
         "",

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jtrack.render.table import FrameTable
-from jtrack.render.text import plural
+from jtrack.render.text import period_span, plural
 from jtrack.render.theme import report_title
 from jtrack.serialize import strip_control
 
@@ -280,7 +280,7 @@ def journey_renderables(report: Any) -> list[RenderableType]:
     head = Text()
     head.append("Journey summary", style="bold")
     p = report.period
-    head.append(f"  {p['from'] or '-'} .. {p['to'] or '-'} ({strip_control(report.options.tz)})")
+    head.append(f"  {period_span(p)} ({strip_control(report.options.tz)})")
     parts.append(head)
     parts.append(Text(report.scope.line(), style="dim"))
     g = _grid()

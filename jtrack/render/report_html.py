@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from jtrack import __version__
+from jtrack.render.text import period_span
 from jtrack.serialize import strip_control
 
 CSP = (
@@ -443,15 +444,15 @@ def report_html(report: Any) -> str:
         ("bounce rate", _pct(o["bounce_rate"])),
         ("engaged sessions", f"{_fmt(o['engaged_sessions'])} ({_pct(o['engagement_rate'])})"),
     ]
+    span = period_span(p, "–")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Journey summary {_e(p['from'])} .. {_e(p['to'])}</title>",
+        f"<title>Journey summary {_e(span)}</title>",
         f"<style>{CSS}</style></head><body><main>",
-        f'<h1>Journey summary</h1><p class="sub">{_e(p["from"] or "–")} .. '
-        f"{_e(p['to'] or '–')} ({_e(tz)})</p>",
+        f'<h1>Journey summary</h1><p class="sub">{_e(span)} ({_e(tz)})</p>',
         f'<p class="sub traffic" data-traffic="{_e(",".join(report.scope.classes))}">'
         f"{_e(report.scope.line())}</p>",
         *([f'<p class="sub left-out">note: {_e(left_out)}</p>'] if left_out else []),

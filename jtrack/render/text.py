@@ -104,4 +104,12 @@ def _shows(ch: str, encoding: str) -> bool:
     return True
 
 
-__all__ = ["OTHER_FORMATS", "ascii_text", "one_line", "plural"]
+__all__ = ["OTHER_FORMATS", "ascii_text", "one_line", "period_span", "plural"]
+
+
+def period_span(period: Any, dash: str = "-") -> str:
+    """A report's period (`from`, `to`) as its title says it: `2026-10-01 .. 2026-10-14`;
+    `no events` when the report has none (it said `- .. -`)."""
+    if not (period["from"] or period["to"]):
+        return "no events"
+    return f"{period['from'] or dash} .. {period['to'] or dash}"
