@@ -236,13 +236,22 @@ def output_options(args: list[str]) -> list[tuple[str, str]]:
 
 
 def _given_twice(args: list[str]) -> str | None:
-    """`--format` or `--output` given more than once (Click keeps the last silently)."""
+    """`--format` or `--output` given more than once, or `--store` twice with two values
+    (Click keeps the last silently: a cron line's second --store made a new store there)."""
     seen: set[str] = set()
     for key, _ in output_options(args):
         if key in seen:
             return key
         seen.add(key)
-    return None
+    stores: set[str] = set()
+    it = iter(args)
+    for a in it:
+        if a == "--":
+            break
+        name, eq, value = a.partition("=")
+        if name == "--store":
+            stores.add(value if eq else next(it, ""))
+    return "--store" if len(stores) > 1 else None
 
 
 def _keep_python_sigint() -> None:
@@ -339,9 +348,12 @@ def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else argv
     twice = _given_twice(args)
     if twice is not None:
-        error_line(
-            f"{twice} given twice (hint: a command writes one format to one place: give it once)"
+        why = (
+            "a command works on one store"
+            if twice == "--store"
+            else "a command writes one format to one place"
         )
+        error_line(f"{twice} given twice (hint: {why}: give it once)")
         sys.exit(int(ExitCode.USAGE))
     if args and not {"-h", "--help", "--version"} & set(args):
         _keep_python_sigint()

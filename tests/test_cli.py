@@ -482,12 +482,16 @@ def test_one_format_to_one_place_and_options_that_contradict_are_refused(
         ["sessions", "-qfjson", "-f", "csv"],  # (a bundle of short options, as Click reads it)
         ["sessions", "-qf", "json", "--format", "csv"],
         ["sessions", "-qo", "a.csv", "-o", "b.csv"],
+        # (a cron line's second --store made a new store there, exit 0)
+        ["sessionize", "x.jsonl", "--store", str(tmp_path / "a"), "--store", str(tmp_path / "b")],
+        ["store", "--store", str(tmp_path / "a"), "--store=" + str(tmp_path / "b")],
     ):
         with pytest.raises(SystemExit) as stop:
             main(args)
         assert stop.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "given twice" in err, err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     runner = CliRunner()
     res = runner.invoke(app, ["sessionize", "x.jsonl", "--rebuild", "--replace"])
     assert res.exit_code == 2 and "contradict" in res.stderr

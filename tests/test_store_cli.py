@@ -60,7 +60,7 @@ def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -
     assert res.exit_code == 0, res.stderr
     info = json.loads(res.stdout)
     assert [i["name"] for i in info["inputs"]] == [str(f) for f in files]
-    assert all(len(i["sha256"]) == 64 and i["rows_read"] == 12 for i in info["inputs"])
+    assert all(len(i["fingerprint"]) == 64 and i["rows_read"] == 12 for i in info["inputs"])
     assert [r["mode"] for r in info["runs"]] == ["new", "incremental", "incremental"]
     assert [v["version"] for v in info["versions"]] == ["v000003", "v000002", "v000001"]
     assert info["versions"][0]["current"] and info["counts"]["events_kept"] == 36
@@ -98,7 +98,10 @@ def test_store_table_says_what_an_admin_checks_and_the_last_inputs_and_runs(
     assert "the last 10" not in every.stdout and "/day0.parquet" in every.stdout
     # the files' fingerprints (#16: "name, size, fingerprint, rows, when"), by their first 12
     # characters where the table has room (only -f json had them)
-    assert "not shown at 80 columns: sha256 (a wider terminal, or -f json, shows it)" in res.stdout
+    assert (
+        "not shown at 80 columns: fingerprint (a wider terminal, or -f json, shows it)"
+        in res.stdout
+    )
     wide = CliRunner().invoke(app, ["store", "--store", str(store.root)], env={"COLUMNS": "200"})
     sha = store.read_manifest().inputs[-1].sha256
     assert sha and f"  {sha[:12]}  " in wide.stdout and sha not in wide.stdout
@@ -919,6 +922,8 @@ def test_each_run_that_works_out_every_session_again_says_why(tmp_path: Path) ->
         [str(files[2]), "--contacts", str(book)],
         [str(files[2]), "--contacts", str(book), "--rebuild"],
         [str(files[2]), "--no-contacts"],
+        # (a rebuild with other options kept only "--rebuild": the change left no trace)
+        [str(files[2]), "--rebuild", "--gap", "25m"],
     ]
     for args in runs:
         if args[-1] == "--no-contacts":
@@ -933,6 +938,7 @@ def test_each_run_that_works_out_every_session_again_says_why(tmp_path: Path) ->
         ("incremental", f"contacts file taken in ({len(lines) - 1} contacts)"),
         ("rebuild", "--rebuild"),
         ("incremental", "--no-contacts"),
+        ("rebuild", "--rebuild, gap 30m -> 25m"),
     ]
     table = CliRunner().invoke(app, ["store", "--store", st], env={"COLUMNS": "80"}).stdout
     assert "gap 20m ->" in table and "--no-contacts" in table

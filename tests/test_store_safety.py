@@ -198,6 +198,30 @@ def test_a_damaged_store_is_named_as_such_not_an_internal_error(tmp_path: Path) 
     assert res.exit_code == 1 and "or newer" in res.stderr and "rebuild" not in res.stderr
 
 
+def test_damage_inside_a_store_file_is_named_not_an_internal_error(tmp_path: Path) -> None:
+    """Bytes overwritten in the middle of a session part (its first and last bytes whole):
+    every reading command and the next run said "internal error: ComputeError: parquet:
+    File out of specification ... report the traceback", naming no file. The file is named,
+    with the way back and `verify --full`."""
+    a, b = _export(tmp_path / "a.parquet", "a", 10), _export(tmp_path / "b.parquet", "b", 4)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([a], store)
+    run_sessionize([b], store)
+    v2 = store.root / "versions" / "v000002"
+    part = next(p for p in sorted((v2 / "sessions").iterdir()) if p.stat().st_nlink == 1)
+    data = bytearray(part.read_bytes())
+    part.unlink()  # (a new file: the earlier version's links stay whole)
+    data[len(data) // 4 : len(data) // 4 + 200] = b"\xff" * 200
+    part.write_bytes(bytes(data))
+    runner = CliRunner()
+    for args in (["sessions", "-f", "csv"], ["report"]):
+        res = runner.invoke(app, [*args, "--store", str(store.root)])
+        assert res.exit_code == 1, (args, res.stderr)
+        assert res.stderr.count("\n") == 1 and "internal error" not in res.stderr, res.stderr
+        assert f"the store is damaged: {part} (unreadable: " in res.stderr, res.stderr
+        assert "jtrack store rollback v000001" in res.stderr and "verify --full" in res.stderr
+
+
 def test_a_run_never_builds_on_a_damaged_file_and_verify_names_it(tmp_path: Path) -> None:
     """A segment cut short in place (versions share it: a hard link): nightly runs,
     `--rebuild` and `store compact` exited 0 and committed version after version on top of

@@ -259,9 +259,14 @@ def _unexpected_message(exc: BaseException) -> str:
     if "parquet" in text.lower() and "jtrack.store.store" in sys.modules:
         from jtrack.store.store import damaged_file_error
 
-        damaged = damaged_file_error()  # (a store file cut short or overwritten)
+        damaged = damaged_file_error()  # (a store file cut short, overwritten or damaged)
         if damaged is not None:
             return str(damaged)
+        return (
+            f"internal error: {type(exc).__name__}: {text} (hint: if a file of the store is "
+            "damaged, `jtrack store verify --full` names it; else run again with --debug "
+            "and report the traceback)"
+        )
     return (
         f"internal error: {type(exc).__name__}: {text} (hint: run again with --debug and "
         "report the traceback)"

@@ -89,7 +89,7 @@ def store_cmd(
 
     # (the fingerprint by its first 12 characters, as git shows a commit; dropped first
     # where the table does not fit: -f json has it whole)
-    inputs = info["inputs"].with_columns(pl.col("sha256").str.slice(0, 12))
+    inputs = info["inputs"].with_columns(pl.col("fingerprint").str.slice(0, 12))
     runs = info["runs"].select(
         "run", "mode", "finished", "files_read", "events_added", "sessions_added", "reason"
     )
@@ -99,7 +99,7 @@ def store_cmd(
         if shown.height < frame.height:  # (a year of nightly runs: 365 lines of each)
             title += f": the last {shown.height} of {frame.height:,} (--all, or -f json)"
         parts.append(
-            FrameTable(shown, title, tails=("name",), extra=("sha256",))
+            FrameTable(shown, title, tails=("name",), extra=("fingerprint",))
             if what == "inputs"
             else FrameTable(shown, title, wrap=("reason",))  # (a short text: whole)
         )

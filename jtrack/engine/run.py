@@ -694,11 +694,19 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
             [f"replacing the store's {base.counts.get('events_kept', 0):,} events"],
             "--replace",
         )
-    if opts.rebuild:
-        return "rebuild", ["rebuilding every session from the store's history"], "--rebuild"
-    if opts.session is not None and _set_options(opts.session.to_dict()) != _set_options(
+    changed = opts.session is not None and _set_options(opts.session.to_dict()) != _set_options(
         base.options
-    ):
+    )
+    if opts.rebuild:
+        note = "rebuilding every session from the store's history"
+        if not changed:
+            return "rebuild", [note], "--rebuild"
+        assert opts.session is not None
+        change = _describe_change(base.options, opts.session.to_dict())
+        # (the options that changed are said and kept, as without --rebuild)
+        return "rebuild", [f"{note}, with other options ({change})"], f"--rebuild, {change}"
+    if changed:
+        assert opts.session is not None
         change = _describe_change(base.options, opts.session.to_dict())
         return (
             "rebuild",

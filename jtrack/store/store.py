@@ -745,25 +745,50 @@ def damaged_hint(store: Store, name: str, damaged: Sequence[str]) -> str:
     return "rebuild it from its exports: `jtrack sessionize EXPORTS --store NEW_DIR`"
 
 
+#: damaged_file_error decodes a store's files whole (to find damage inside one) when they
+#: hold at most this many bytes; a bigger store is left to `jtrack store verify --full`.
+FULL_CHECK_BYTES = 1 << 30
+
+
 def damaged_file_error() -> StoreError | None:
-    """When reading failed on a file that is not whole Parquet: the StoreError that names
-    it, for the first store this process opened whose current version holds such a file
-    (each file's first and last 4 bytes are read); None when every file looks whole."""
-    for root in list(_OPENED):
+    """When reading failed on a Parquet file: the StoreError that names it, for a store this
+    process opened (the newest first) whose current version holds a damaged file: one that
+    is not whole Parquet (each file's first and last 4 bytes are read), else, when the
+    version's files hold at most FULL_CHECK_BYTES, one that cannot be decoded (damage inside
+    it, which Polars reported without naming the file); None when none is found."""
+    versions: list[tuple[Store, str, Path, list[str]]] = []
+    for root in reversed(list(_OPENED)):
         store = Store(root)
         try:
             name = store.current_name()
             if name is None:
                 continue
-            manifest = store.read_manifest(name)
-            folder = store.version_dir(name)
-            for rel in manifest.files():
-                path = folder / rel
-                if path.suffix != ".parquet" or _whole_parquet(path):
-                    continue
+            files = store.read_manifest(name).files()
+        except (OSError, StoreError):
+            continue
+        parquet = [rel for rel in files if rel.endswith(".parquet")]
+        versions.append((store, name, store.version_dir(name), parquet))
+    for store, name, folder, parquet in versions:  # a file cut short or overwritten
+        try:
+            for rel in parquet:
+                if not _whole_parquet(folder / rel):
+                    return StoreError(
+                        f"{store.root}: the store is damaged: {folder / rel} is not a whole "
+                        "Parquet file",
+                        hint=damaged_hint(store, name, [rel]) + VERIFY_HINT,
+                    )
+        except (OSError, StoreError):
+            continue
+    for store, name, folder, parquet in versions:  # damage inside a file
+        try:
+            if sum((folder / rel).stat().st_size for rel in parquet) > FULL_CHECK_BYTES:
+                continue
+            for damage in verify_version(store, name, full=True):
                 return StoreError(
-                    f"{store.root}: the store is damaged: {path} is not a whole Parquet file",
-                    hint=damaged_hint(store, name, [rel]) + VERIFY_HINT,
+                    f"{store.root}: the store is damaged: {folder / damage.file} "
+                    f"({damage.problem})",
+                    hint=damaged_hint(store, name, [damage.file])
+                    + "; `jtrack store verify --full` lists every damaged file",
                 )
         except (OSError, StoreError):
             continue

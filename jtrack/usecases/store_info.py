@@ -11,7 +11,7 @@ import polars as pl
 
 from jtrack.store import Manifest, RunInfo, Store
 
-INPUT_COLUMNS = ["name", "size", "sha256", "rows_read", "rows_rejected", "run", "taken_in"]
+INPUT_COLUMNS = ["name", "size", "fingerprint", "rows_read", "rows_rejected", "run", "taken_in"]
 RUN_COLUMNS = [
     "run",
     "mode",
@@ -43,7 +43,7 @@ def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame
         {
             "name": i.name,
             "size": i.size,
-            "sha256": i.sha256,
+            "fingerprint": i.sha256,
             "rows_read": i.rows_read,
             "rows_rejected": i.rows_rejected,
             "run": i.run,
@@ -54,7 +54,7 @@ def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame
     schema = {
         "name": pl.String(),
         "size": pl.Int64(),
-        "sha256": pl.String(),
+        "fingerprint": pl.String(),
         "rows_read": pl.Int64(),
         "rows_rejected": pl.Int64(),
         "run": pl.Int64(),
