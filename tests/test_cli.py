@@ -1191,6 +1191,9 @@ def test_values_out_of_range_or_blank_are_invocation_errors(
         (["sessions", "--columns", "id,id"], "--columns id: the 'id' field is named twice"),
         (["sessions", "--columns", "duration,duration_in_seconds"], "named twice"),
         (["sessions", "--columns", ""], "--columns '' names no field"),
+        # (taken and doing nothing: a store's rows were checked when it was built)
+        (["usage", "--month", "2026-10", "--on-error", "skip"], "--on-error skip is for export"),
+        (["report", "--on-error", "skip"], "--on-error skip is for export files"),
         (["card", "c7352fd5", "--role", "", "--config", str(roles)], "--role '' names no role"),
     ]  # fmt: skip
     for args, said in cases:
@@ -1406,4 +1409,6 @@ def test_an_empty_source_name_is_refused_never_the_current_folder(
             res = _run(*cmd, blank, "--store", str(tmp_path / "st"))
             assert res.exit_code == 2, (cmd, res.stderr)
             assert res.stderr.startswith("error: an empty source name (hint: "), res.stderr
+            # (watch follows files, never standard input: its hint does not offer `-`)
+            assert ("standard input" in res.stderr) == (cmd[0] != "watch"), res.stderr
             assert not (tmp_path / "st").exists()

@@ -211,7 +211,7 @@ def handle_errors(fn: F) -> F:
             if isinstance(sources, list | tuple):  # (before any command's own checks)
                 from jtrack.read.sources import check_source_names
 
-                check_source_names(sources)
+                check_source_names(sources, stdin=fn.__name__ != "watch_cmd")
             return context.run(fn, *args, **kwargs)
         except JtrackError as exc:
             if debug_enabled():

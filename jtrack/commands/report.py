@@ -219,6 +219,12 @@ def report_cmd(
     from jtrack.usecases.usage import output_lock
 
     check_on_error(on_error)
+    if on_error == "skip" and not sources:  # (a store holds no rows to skip: its rejects were
+        # counted when it was built; skip was taken and did nothing)
+        raise UsageError(
+            "--on-error skip is for export files: a store's rows were checked when it was built",
+            hint="leave it out; `jtrack store` counts the rows each run rejected",
+        )
     if sources and store is not None:
         raise UsageError(
             "give export files or --store, not both",

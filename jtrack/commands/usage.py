@@ -186,6 +186,12 @@ def usage_cmd(
             hint="usage reads either the store or the files",
         )
     check_on_error(on_error)
+    if on_error == "skip" and not sources:  # (a store holds no rows to skip: its rejects were
+        # counted when it was built; skip was taken and did nothing)
+        raise UsageError(
+            "--on-error skip is for export files: a store's rows were checked when it was built",
+            hint="leave it out; `jtrack store` counts the rows each run rejected",
+        )
     if by not in ("day", "month"):
         raise UsageError(
             f"--by {by!r}: usage is counted by day or by month", hint="use --by day or --by month"

@@ -283,14 +283,15 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
     return out
 
 
-def check_source_names(sources: Sequence[Any]) -> None:
+def check_source_names(sources: Sequence[Any], stdin: bool = True) -> None:
     """UsageError for a blank source name (`"$EXPORTS"` of an unset variable), which would
-    name the current folder: refused before anything is read."""
+    name the current folder: refused before anything is read. `stdin`: whether the command
+    reads `-` (`jtrack watch` does not: its hint does not offer it)."""
     if any(isinstance(s, str) and not s.strip() for s in sources):
         raise UsageError(
             "an empty source name",
             hint="name export files, folders or globs (a variable in the command line may be "
-            "unset), or - for standard input",
+            "unset)" + (", or - for standard input" if stdin else ""),
         )
 
 
