@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean environment (no user config or store, TZ=UTC) and sample paths."""
+"""Shared fixtures: a clean environment (no user config or store, TZ=UTC, the far-future
+clock pinned) and sample paths."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("JTRACK_STORE", "JTRACK_CONFIG", "JTRACK_ROLE", "JTRACK_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TZ", "UTC")
+    # the far-future rule's clock, pinned: tests dated around 2026-10 judge the same next year
+    monkeypatch.setenv("JTRACK_NOW", "2026-12-07T00:00:00Z")
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setenv("NO_COLOR", "1")
     if hasattr(time, "tzset"):

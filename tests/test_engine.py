@@ -741,6 +741,42 @@ def test_rows_cross_the_far_future_cut_both_ways_as_a_rebuild_would(
     assert lines == [(str(files[0]), at[0])] + [(str(files[1]), n) for n in at[1:]]
 
 
+def test_no_event_dated_before_the_clock_is_far_future(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site that resumes tracking after a year's pause: its new events came after a gap
+    of a year and were at most 1% of the store's, so they were rejected as far_future (and
+    left out of the bill) though dated before now. Only events dated after the run's clock
+    are cut; as the clock passes a held event, the next run takes it in, as a rebuild
+    would. `$JTRACK_NOW` pins the clock (a time it cannot read is exit 2)."""
+    from jtrack.usecases.usage import UsageInput, UsageOptions, compute_usage
+
+    old = [flat_event(f"o{i}", "v1", T0 + timedelta(minutes=i)) for i in range(300)]
+    back = [flat_event("b1", "v2", T0 + timedelta(days=400))]  # 2027-11-07
+    files = [_day(tmp_path, "old.parquet", old), _day(tmp_path, "back.parquet", back)]
+    monkeypatch.setenv("JTRACK_NOW", "2027-11-06T00:00:00Z")  # (a day before it: future)
+    store = Store.open(tmp_path / "store")
+    for f in files:
+        run_sessionize([f], store, on_error="skip")
+    held = contents(store)["held"]
+    assert held is not None and held["event_id"].to_list() == ["b1"]
+    monkeypatch.setenv("JTRACK_NOW", "2027-12-01T00:00:00Z")  # (the clock has passed it)
+    run_sessionize([files[1]], store, on_error="skip")  # (nothing new: judged again)
+    assert contents(store)["held"] is None
+    rebuilt = Store.open(tmp_path / "rebuilt")
+    run_sessionize(files, rebuilt, on_error="skip")
+    assert_same_store(store, rebuilt)
+    month = UsageOptions(
+        as_of=datetime(2027, 12, 1, tzinfo=UTC), month=datetime(2027, 11, 1, tzinfo=UTC).date()
+    )
+    for source in (UsageInput.from_store(store), UsageInput.from_sources(files)):
+        report = compute_usage(source, month)
+        assert report.rows["billable"].sum() == 1, report.rows
+    monkeypatch.setenv("JTRACK_NOW", "soon")
+    with pytest.raises(UsageError, match=r"\$JTRACK_NOW 'soon' is no time"):
+        run_sessionize([files[0]], Store.open(tmp_path / "s3"))
+
+
 @pytest.mark.parametrize("scanned", [False, True])
 def test_a_redelivered_far_future_event_is_one_event_not_two(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanned: bool

@@ -337,7 +337,11 @@ def run_sessionize(
         ]
         relabel = base is not None and base.traffic_lists != user_agent_list_version()
         nothing_new = (
-            not planned.read and mode == "incremental" and not book_changed and not relabel
+            not planned.read
+            and mode == "incremental"
+            and not book_changed
+            and not relabel
+            and not _held_due(store, base)
         )
         if nothing_new and base is not None:
             run = _nothing_new(store, base, planned, started)
@@ -1081,6 +1085,22 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
                 hint="pass --force to replace it anyway, or leave out --replace to add the "
                 "inputs to what the store holds",
             )
+
+
+def _held_due(store: Store, base: Manifest | None) -> bool:
+    """Whether the clock has passed an event the store holds aside as far-future (no event
+    dated before it is far-future): a run with nothing new then takes it in, as a rebuild
+    would, instead of saying the store is unchanged."""
+    if base is None or not base.held:
+        return False
+    from jtrack.read.validate import run_clock
+
+    name = store.current_name()
+    if name is None:
+        return False
+    held = pl.scan_parquet(store.version_dir(name) / base.held, glob=False)
+    first = held.select(pl.col("created_date").min()).collect(engine="in-memory").item()
+    return first is not None and first <= run_clock()
 
 
 def _nothing_new(store: Store, base: Manifest, planned: Any, started: str) -> StoredRun:

@@ -9,6 +9,7 @@ Imports Polars only (no typer, no rich).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from collections.abc import Iterable
@@ -58,6 +59,30 @@ MAX_TIME = "2100-01-01T00:00:00Z"
 #: event stays), are rejected as far_future.
 FAR_FUTURE_GAP = timedelta(days=365)
 FAR_FUTURE_SHARE = 0.01
+#: The clock of that rule: no event dated before it is far-future (a site that resumes
+#: tracking after a year's pause is billed for its new events, not told they are "after a
+#: gap"). This environment variable pins it (ISO-8601): for reproducible runs and tests.
+CLOCK_ENV = "JTRACK_NOW"
+
+
+def run_clock() -> datetime:
+    """Now (UTC), or the time $JTRACK_NOW pins (ISO-8601; no offset: UTC)."""
+    from datetime import UTC
+
+    text = os.environ.get(CLOCK_ENV, "").strip()
+    if not text:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        from jtrack.errors import UsageError
+
+        raise UsageError(
+            f"${CLOCK_ENV} {text!r} is no time",
+            hint="unset it, or give ISO-8601 such as 2026-10-03T09:00:00Z",
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
 
 #: Every reason a row can be rejected for, with the hint shown to the user.
 REJECT_REASONS: dict[str, str] = {
@@ -901,14 +926,16 @@ def nothing_accepted(
 
 
 def far_future_cut(
-    times: pl.DataFrame | pl.LazyFrame, key: str | None = None
+    times: pl.DataFrame | pl.LazyFrame, key: str | None = None, now: datetime | None = None
 ) -> tuple[datetime, str] | None:
     """Where "far future relative to the rest" starts in a run, and the reject detail.
 
     `times` holds the `created_date` of the run's accepted events (a lazy scan is fine). The
     cut is the first time after a gap of at least FAR_FUTURE_GAP in the sorted time line such
-    that at most FAR_FUTURE_SHARE of the events (at least one) lie at or after it. Only the
-    latest share of the times is sorted (a top-k), so a scan of any size is fine.
+    that at most FAR_FUTURE_SHARE of the events (at least one) lie at or after it, and after
+    the clock (`now`; default run_clock()): an event dated before the clock is no future
+    one, however long the gap before it. Only the latest share of the times is sorted (a
+    top-k), so a scan of any size is fine.
 
     With `key` (a column of `times`: the event id or its hash), copies of one event count
     once among the latest times (at their earliest time there), so a redelivered far-future
@@ -935,15 +962,21 @@ def far_future_cut(
             k *= 4
         top = events.tail(limit + 1)
     gaps = top.with_columns(prev=pl.col("t").shift(1)).with_row_index("j")
-    cuts = gaps.filter((pl.col("j") >= 1) & ((pl.col("t") - pl.col("prev")) >= FAR_FUTURE_GAP))
+    clock = run_clock() if now is None else now
+    cuts = gaps.filter(
+        (pl.col("j") >= 1)
+        & ((pl.col("t") - pl.col("prev")) >= FAR_FUTURE_GAP)
+        & (pl.col("t") > clock)  # (an event dated before the clock is no future one)
+    )
     if cuts.height == 0:
         return None
+    at = cuts["t"][0]
     prev = cuts["prev"][0]
     detail = (
         f"dated more than {FAR_FUTURE_GAP.days} days after the latest other event "
         f"({prev.strftime('%Y-%m-%dT%H:%M:%S')}Z)"
     )
-    return cuts["t"][0], detail
+    return at, detail
 
 
 def mark_far_future(rows: pl.DataFrame, cut: tuple[datetime, str] | None) -> pl.DataFrame:
