@@ -941,3 +941,35 @@ def test_a_contacts_file_that_cannot_be_read_is_exit_1_with_a_hint_for_its_kind(
         assert hint in res.stderr and "(a list" not in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists()
+
+
+def test_as_of_a_past_time_counts_the_activity_before_it_only(tmp_path: Path) -> None:
+    """A visitor seen on 1 August and again on 15 October was, `--as-of` 1 October, listed
+    by `contacts` (and `sessions`, `journey`) as temporary with 2 sessions, expiring in
+    December: activity after the clock kept the contact alive before it happened (the card
+    said expired). As of a time, a visitor's last activity is what they did by then (and
+    one not seen by then is not listed)."""
+    rows = [flat_event("u1", "cookU2", datetime(2026, 8, 1, 10, tzinfo=UTC)),
+            flat_event("u2", "cookU2", datetime(2026, 10, 15, 10, tzinfo=UTC))]  # fmt: skip
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
+
+    def listing(*args: str) -> list[dict[str, Any]]:
+        res = _run(*args, "--store", st, "-f", "jsonl")
+        assert res.exit_code == 0, res.stderr
+        return [json.loads(x) for x in res.stdout.splitlines()]
+
+    [c] = listing("contacts", "--as-of", "2026-10-01T00:00Z")
+    assert (c["contact_state"], c["sessions"]) == ("expired", 1)
+    assert c["last_seen"].startswith("2026-08-01T10:00") and c["expires"].startswith("2026-09-30")
+    [v] = listing("contacts", "--visitors", "--as-of", "2026-10-01T00:00Z")
+    assert (v["contact_state"], v["sessions"]) == ("expired", 1)
+    assert listing("contacts", "--as-of", "2026-07-01") == []
+    states = listing("sessions", "--as-of", "2026-10-01T00:00Z", "--columns", "contact_state")
+    assert states[0] == {"contact_state": "expired"}
+    res = _run("journey", "cookU2", "--store", st, "--as-of", "2026-10-01T00:00Z", "-f", "json")
+    assert json.loads(res.stdout)["contact"]["state"] == "expired"
+    [later] = listing("contacts", "--as-of", "2026-11-01")  # (both, the October one last)
+    assert (later["contact_state"], later["sessions"]) == ("temporary", 2)

@@ -225,6 +225,8 @@ def contacts_cmd(
     contact wins; else the most recent email, phone or external-id trait seen on any of the
     cookie's events. Exit 2 on a bad option or, with --check, on invalid entries.
     """
+    import polars as pl
+
     from jtrack.access import (
         identity_events,
         load_policy,
@@ -294,7 +296,12 @@ def contacts_cmd(
     st = open_store(store, role, redact, config=config)
     # Resolve first, mask after: identity comes from the whole, unmasked store, so who is
     # known never depends on the role; what is shown is protected on the way out.
-    visible = st.scan_sessions().select("customer_id").collect(engine="in-memory")
+    visible = (  # (the sessions begun by --as-of: a listing as of then counts those)
+        st.scan_sessions()
+        .filter(pl.col("created_date") <= when)
+        .select("customer_id")
+        .collect(engine="in-memory")
+    )
     plain = st.unfiltered()
     sessions = plain.scan_sessions()
     events = identity_events(st)

@@ -1209,7 +1209,15 @@ def refresh_contact_state(
             contact_state=pl.lit(STATE_TEMPORARY),
             match_method=pl.lit(None, pl.String),
         )
-    last = pl.col("ended_date").max().over("customer_id")
+    # the visitor's last activity by `as_of` (sessions begun by then, up to it): activity
+    # after the clock does not keep a contact alive before it happened
+    at = pl.lit(_as_utc(as_of))
+    last = (
+        pl.when(pl.col("created_date") <= at)
+        .then(pl.min_horizontal(pl.col("ended_date"), at))
+        .max()
+        .over("customer_id")
+    )
     return lf.with_columns(
         contact_state=state_expr(as_of, ttl, pl.col("contact_state") == STATE_KNOWN, last)
     )
@@ -1376,6 +1384,10 @@ def visitors_from_sessions(
     needed = ["id", "customer_id", "created_date", "ended_date", *CONTACT_COLUMNS]
     # (only the columns this view needs: a store's sessions have fifty)
     lf = lf.select([c for c in needed if c in lf.collect_schema().names()])
+    # (as of `as_of`: the sessions begun by then, their activity up to it)
+    lf = lf.filter(pl.col("created_date") <= pl.lit(_as_utc(as_of))).with_columns(
+        pl.min_horizontal(pl.col("ended_date"), pl.lit(_as_utc(as_of))).alias("ended_date")
+    )
     sess = refresh_contact_state(lf, as_of, ttl).collect(engine="in-memory")
     per = (
         sess.sort("customer_id", "created_date", "id")
