@@ -244,14 +244,25 @@ def _given_twice(args: list[str]) -> str | None:
             return key
         seen.add(key)
     stores: set[str] = set()
+    before = ""
     it = iter(args)
     for a in it:
         if a == "--":
             break
         name, eq, value = a.partition("=")
-        if name == "--store":
-            stores.add(value if eq else next(it, ""))
+        # (`-o --store` names a file: a value of another option is no --store)
+        if name == "--store" and before not in _TAKES_VALUE:
+            given = value if eq else next(it, "")
+            stores.add(os.path.realpath(os.path.expanduser(given)) if given.strip() else given)
+        before = a
     return "--store" if len(stores) > 1 else None
+
+
+#: Options of jtrack's commands that take a value which could read `--store`.
+_TAKES_VALUE = frozenset(
+    ("-o", "--output", "--rejects", "--contacts", "--config", "--rules", "--html", "--check",
+     "--where", "--columns", "--customer", "--contact", "--sort")
+)  # fmt: skip
 
 
 def _keep_python_sigint() -> None:

@@ -174,8 +174,7 @@ def parse_size(text: str, option: str = "--memory-limit") -> int:
     if option == "--memory-limit" and size < MIN_MEMORY_LIMIT:
         raise UsageError(
             f"{option} {text}: less than a run needs",
-            hint=f"give at least {format_size(MIN_MEMORY_LIMIT)} (the default is "
-            f"{format_size(DEFAULT_MEMORY_LIMIT)})",
+            hint="give at least 64MB (the default is 2GB)",
         )
     return size
 
@@ -191,8 +190,7 @@ def format_size(n: int) -> str:
 OnError = Literal["fail", "skip"]
 #: Memory a run aims to stay under when no --memory-limit is given.
 DEFAULT_MEMORY_LIMIT = 2 * 1024**3
-#: The least --memory-limit taken: less than Python and Polars take to start (with 1 byte
-#: the plan divided by zero).
+#: The least --memory-limit the CLI takes: less than Python and Polars take to start.
 MIN_MEMORY_LIMIT = 64 * 1024**2
 
 
@@ -257,7 +255,7 @@ class RunOptions:
                 f"engine {self.engine!r}: jtrack runs on the local engine or on Spark",
                 hint=(f"did you mean {near[0]!r}? " if near else "") + 'use "local" or "spark"',
             )
-        for name, low in (("keep", 0), ("max_line_bytes", 1), ("memory_limit", MIN_MEMORY_LIMIT)):
+        for name, low in (("keep", 0), ("max_line_bytes", 1), ("memory_limit", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UsageError(f"{name} {value!r}", hint=f"a whole number of at least {low}")

@@ -128,7 +128,7 @@ def test_a_where_with_no_such_operator_or_an_order_on_a_list_says_what_works(
     """`event_count<>5` was "'>5' is not" a number, and an order on a list
     (`search_terms>5`) was an error without a hint; `~` takes any text (`~=` in a URL)."""
     for clause, said in (
-        ("event_count<>5", "--where 'event_count<>5': <> is no operator (hint: use =, !=,"),
+        ("event_count<>5", "--where 'event_count<>5': <> is no operator (hint: use =, ==,"),
         ("event_count=>5", "=> is no operator"),
         ("search_terms>5", "lists support =, != and ~ only (hint: search_terms=ITEM keeps"),
     ):
@@ -137,6 +137,9 @@ def test_a_where_with_no_such_operator_or_an_order_on_a_list_says_what_works(
         assert said in res.stderr, res.stderr
     res = _run("sessions", "--store", str(store), "--where", "last_page_url~=", "-f", "csv")
     assert res.exit_code == 0, res.stderr
+    for text in ("last_page_title=<b>Sale", "referrer_url=>x", "last_page_title!==x"):
+        res = _run("sessions", "--store", str(store), "--where", text, "-f", "csv")
+        assert res.exit_code == 0, (text, res.stderr)
 
 
 def test_filters_written_as_people_write_them(store: Path) -> None:
@@ -473,7 +476,7 @@ def test_one_format_to_one_place_and_options_that_contradict_are_refused(
 ) -> None:
     """`-f json -f csv` or two `-o` (Click kept the last silently), `--rebuild --replace`
     (replace won), `--rebuild` with no store (an empty store was made): exit 2, one line."""
-    from jtrack.cli import main
+    from jtrack.cli import _given_twice, main
 
     for args in (
         ["sessions", "-f", "json", "-f", "csv"],
@@ -492,6 +495,15 @@ def test_one_format_to_one_place_and_options_that_contradict_are_refused(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "given twice" in err, err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    # one store however it is written (a trailing slash, relative and absolute), and a
+    # value of another option, are no second store
+    a = tmp_path / "a"
+    for args in (
+        ["store", "--store", str(a), "verify", "--store", f"{a}/"],
+        ["store", "--store", str(a), "--store", os.path.relpath(a)],
+        ["sessions", "--store", str(a), "-o", "--store"],
+    ):
+        assert _given_twice(args) is None, args
     runner = CliRunner()
     res = runner.invoke(app, ["sessionize", "x.jsonl", "--rebuild", "--replace"])
     assert res.exit_code == 2 and "contradict" in res.stderr
@@ -602,17 +614,21 @@ def test_a_file_that_only_repeats_events_taken_in_is_named(tmp_path: Path) -> No
     res = _run("sessionize", str(sample), "--store", st)
     assert res.exit_code == 0, res.stderr
     notes = [line for line in res.stderr.splitlines() if "taken in already" in line]
-    assert len(notes) == 1 and "events.parquet: all 4,000 of its events were" in notes[0]
+    assert (
+        len(notes) == 1 and "events.parquet: all 4,000 of its accepted rows are events" in notes[0]
+    )
     assert "events.jsonl" not in notes[0] and "duplicates dropped  4,045" in res.stdout
     lines = (sample / "events.jsonl").read_text().splitlines(keepends=True)
     (tmp_path / "part.jsonl").write_text("".join(lines[:100]))
     res = _run("sessionize", str(tmp_path / "part.jsonl"), "--store", st)
     assert res.exit_code == 0
-    assert "part.jsonl: all 100 of its events were taken in already" in res.stderr
+    assert "part.jsonl: all 100 of its accepted rows are events taken in already" in res.stderr
     # its rows rejected are not counted as its events (it said "all 3 of its rows" of 5)
     (tmp_path / "bad.jsonl").write_text("".join(lines[:3]) + "not json\n{}\n")
     res = _run("sessionize", str(tmp_path / "bad.jsonl"), "--store", st, "--on-error", "skip")
-    assert "bad.jsonl: all 3 of its events were taken in already" in res.stderr, res.stderr
+    assert "bad.jsonl: all 3 of its accepted rows are events taken in already" in res.stderr, (
+        res.stderr
+    )
     (tmp_path / "more.jsonl").write_text(
         "".join(lines[:10]) + genesys_line("brand-new", "c-new", "2026-10-05T10:00:00.000Z") + "\n"
     )
@@ -1178,10 +1194,10 @@ def test_values_out_of_range_or_blank_are_invocation_errors(
         (["contacts", "--ttl", "99999999999d"], "--ttl: '99999999999d' is longer"),
         (["contacts", "--ttl", ""], "--ttl: cannot read ''"),
         (["contacts", "--state", ""], "--state '' names no state"),
-        (["sessions", "--since", "0001-01-01T00:00:00+01:00"], "out of range (jtrack takes"),
-        (["sessions", "--until", "9999-12-31T23:59:59-01:00"], "out of range (jtrack takes"),
+        (["sessions", "--since", "0001-01-01T00:00:00+01:00"], "out of range (in UTC it"),
+        (["sessions", "--until", "9999-12-31T23:59:59-01:00"], "out of range (in UTC it"),
         (["card", "c7352fd5", "--as-of", "0001-01-01T00:00:00+01:00"], "out of range"),
-        (["journey", "652f931c", "--as-of", "0999-05-01"], "out of range"),
+        (["journey", "652f931c", "--as-of", "9999-12-31T23:59:59-01:00"], "out of range"),
         (["contacts", "--as-of", "9999-12-31T23:59:59-01:00"], "out of range"),
         (["sessions", "--limit", huge], "less than or equal to 1000000000"),
         (["journey", "652f931c", "--limit", huge], "less than or equal to 1000000000"),
@@ -1207,6 +1223,8 @@ def test_values_out_of_range_or_blank_are_invocation_errors(
         ["sessions", "--limit", "1000000000", "-f", "csv", "--columns", "id,,events"],
         ["contacts", "--ttl", "36500d", "-f", "csv"],
         ["sessions", "--since", "1900-01-01", "-f", "csv"],
+        ["sessions", "--since", "0001-01-01", "--until", "9999-12-31", "-f", "csv"],  # (no end)
+        ["sessions", "--where", "last_page_title=<b>Sale", "-f", "csv"],  # (a text may)
     ):
         res = _run(*args, "--store", st)
         assert res.exit_code == 0, (args, res.stderr)

@@ -1593,7 +1593,7 @@ def test_the_files_whose_every_row_repeats_are_found_whatever_the_id_tables_orde
         notes[0]
         == notes[1]
         == [
-            "f2.jsonl: all 4 of its events were taken in already (the same export twice, "
-            "under another name or in another format?)"
+            "f2.jsonl: all 4 of its accepted rows are events taken in already (the same "
+            "export twice, under another name or in another format?)"
         ]
     )

@@ -318,6 +318,13 @@ def test_rejects_never_overwrite_the_contacts_file_or_the_o_file(tmp_path: Path)
     assert book.read_text() == book_text
     assert (st / "CURRENT").read_text() == version
     assert not (tmp_path / "st2").exists() and not (tmp_path / "r.jsonl").exists()
+    # (a device is written in place, never refused: both to /dev/null is fine)
+    res = runner.invoke(
+        app, ["sessionize", str(day2), *skip, "--store", str(st), "--rejects", os.devnull,
+              "-o", os.devnull],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    version = (st / "CURRENT").read_text()
     for named in (None, str(book)):  # the library: the followed file, the named one
         opts = RunOptions(on_error="skip", rejects_path=str(book), contacts=named)
         with pytest.raises(UsageError, match=r"--rejects .*crm\.csv: that is a file this command"):

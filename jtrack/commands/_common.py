@@ -256,10 +256,9 @@ def _unexpected_message(exc: BaseException) -> str:
         }.get(exc.errno or 0, "check the path, the permissions and the free space")
         return f"{where}{exc.strerror or exc} (hint: {what}; --debug shows where it happened)"
     text = str(exc).splitlines()[0] if str(exc) else ""
-    if "parquet" in text.lower() and "jtrack.store.store" in sys.modules:
-        from jtrack.store.store import damaged_file_error
-
-        damaged = damaged_file_error()  # (a store file cut short, overwritten or damaged)
+    store_module = sys.modules.get("jtrack.store.store")
+    if "parquet" in text.lower() and store_module is not None and store_module._OPENED:
+        damaged = store_module.damaged_file_error()  # (a store file cut short or damaged)
         if damaged is not None:
             return str(damaged)
         return (

@@ -279,13 +279,13 @@ def sessionize_cmd(
     check_output(output)  # refused before the run changes the store
     session = _session_options(st, gap, split_on_campaign_change, max_duration)
     if rejects is not None:
-        from jtrack.files import check_rejects_target, same_file
+        from jtrack.files import check_rejects_target, is_special_file, same_file
 
         check_rejects_target(rejects, inputs=srcs, store_root=st.root)
         # (and never the contacts or config file it reads, or the contacts file the store
         # follows; nor the -o file, which would hold the listing and not the rejects)
         check_output(rejects, option="--rejects", what="the rejects")
-        if output is not None and same_file(output, rejects):
+        if output is not None and not is_special_file(rejects) and same_file(output, rejects):
             raise UsageError(
                 f"--rejects {rejects}: that is the -o file too",
                 hint="write the rejected rows and the session listing to two files",

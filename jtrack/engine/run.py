@@ -428,7 +428,7 @@ def _run(
         run_wide = new_rows_est * RUN_BYTES_PER_ROW + (
             hist_rows * KEY_BYTES_PER_EVENT if keys_held else 0
         )
-        for_units = max(usable - run_wide, usable * 3 // 5)
+        for_units = max(usable - run_wide, usable * 3 // 5, 1)  # (1 byte: no division by 0)
         work_bytes = work_rows * BYTES_PER_ROW + text_rows_est * TEXT_BYTES_PER_ROW
         n_units = opts.units or max(1, -(-work_bytes // for_units))
         ranges = unit_ranges(buckets, n_units)
@@ -629,10 +629,10 @@ def _repeated_files(new: NewData, decisions: Decisions, taken: set[str]) -> list
     again = {seg for i in new.inputs if i.start == 0 and i.path in taken for seg in i.segments}
     return [
         f"{s.source}: changed since it was taken in, read again: all {whole[s.id]:,} of its "
-        "events were taken in already (the copy taken first is kept)"
+        "accepted rows are events taken in already (the copy taken first is kept)"
         if s.id in again
-        else f"{s.source}: all {whole[s.id]:,} of its events were taken in already (the "
-        "same export twice, under another name or in another format?)"
+        else f"{s.source}: all {whole[s.id]:,} of its accepted rows are events taken in "
+        "already (the same export twice, under another name or in another format?)"
         for s in new.segments
         if s.id in whole
     ]

@@ -420,7 +420,7 @@ def _missing(p: Path, named: str) -> NoReturn:
                     hint="remove the link, or name the files or folders to read",
                 ) from None
             raise FileAccessError(
-                f"{named}: a link to {os.readlink(p)}, which does not exist",
+                f"{named}: a link to {os.readlink(p)}, which leads to no file",
                 hint="check the link, or name the file it should lead to",
             ) from None
     raise FileAccessError(f"{named}: no such file or directory", hint="check the path")

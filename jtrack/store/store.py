@@ -745,9 +745,10 @@ def damaged_hint(store: Store, name: str, damaged: Sequence[str]) -> str:
     return "rebuild it from its exports: `jtrack sessionize EXPORTS --store NEW_DIR`"
 
 
-#: damaged_file_error decodes a store's files whole (to find damage inside one) when they
-#: hold at most this many bytes; a bigger store is left to `jtrack store verify --full`.
-FULL_CHECK_BYTES = 1 << 30
+#: damaged_file_error decodes a store's Parquet files (one at a time, to find damage inside
+#: one) when they hold at most this many bytes (decoded, some six times as many); a bigger
+#: store is left to `jtrack store verify --full`, which the message names.
+FULL_CHECK_BYTES = 256 << 20
 
 
 def damaged_file_error() -> StoreError | None:

@@ -73,14 +73,15 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
             hint="e.g. --where device.category=mobile or --where event_count>=5",
         )
     field, op, value = m.groups()
-    if op != "~" and value[:1] in ("<", ">", "="):  # (`event_count<>5`: no such operator)
-        raise UsageError(
-            f"--where {clause!r}: {op}{value[0]} is no operator",
-            hint="use =, !=, ~, >, >=, < or <= (e.g. --where event_count!=5)",
-        )
     op = "=" if op == "==" else op
     col_name = column_for_field(field, list(schema))
     dtype = schema[col_name]
+    if value[:1] in ("<", ">", "=") and (dtype.is_numeric() or dtype.is_temporal()):
+        # (`event_count<>5`: no such operator; a text may begin with one: `title=<b>Sale`)
+        raise UsageError(
+            f"--where {clause!r}: {op}{value[0]} is no operator",
+            hint="use =, ==, !=, ~, >, >=, < or <= (e.g. --where event_count!=5)",
+        )
     col = pl.col(col_name)
     lit: object = value
     clock = _CLOCK.match(value) if col_name.endswith("_seconds") else None
@@ -193,10 +194,15 @@ def _parse_when(value: str, option: str) -> datetime:
             f"{option}: cannot read {value!r} as a date or time",
             hint="use ISO-8601, e.g. 2026-10-03 or 2026-10-03T09:00Z, or now",
         ) from None
-    from jtrack.options import in_years
-
-    in_years(d, option, value)  # (an offset at the calendar's edge: out of Python's range)
-    return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+    if d.tzinfo is None:
+        return d.replace(tzinfo=UTC)
+    try:
+        return d.astimezone(UTC)
+    except OverflowError:  # (an offset at the calendar's edge: out of Python's range)
+        raise UsageError(
+            f"{option} {value.strip()}: out of range (in UTC it falls outside the years 1 to 9999)",
+            hint="check the year",
+        ) from None
 
 
 def parse_when(value: str | None, option: str) -> datetime | None:
