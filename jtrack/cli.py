@@ -261,7 +261,8 @@ def _given_twice(args: list[str]) -> str | None:
 #: Options of jtrack's commands that take a value which could read `--store`.
 _TAKES_VALUE = frozenset(
     ("-o", "--output", "--rejects", "--contacts", "--config", "--rules", "--html", "--check",
-     "--where", "--columns", "--customer", "--contact", "--sort")
+     "--where", "--columns", "--customer", "--contact", "--sort", "--since", "--until",
+     "--as-of")
 )  # fmt: skip
 
 

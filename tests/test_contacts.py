@@ -973,3 +973,30 @@ def test_as_of_a_past_time_counts_the_activity_before_it_only(tmp_path: Path) ->
     assert json.loads(res.stdout)["contact"]["state"] == "expired"
     [later] = listing("contacts", "--as-of", "2026-11-01")  # (both, the October one last)
     assert (later["contact_state"], later["sessions"]) == ("temporary", 2)
+    # with a contacts file (another way through), the same answers
+    book = tmp_path / "book.csv"
+    book.write_text("contact_id,name,emails\nC1,Kim,kim@example.com\n")
+    got = listing("contacts", "--as-of", "2026-10-01T00:00Z", "--contacts", str(book))
+    [c] = [r for r in got if r["contact_id"] == "tmp-cookU2"]
+    assert (c["contact_state"], c["sessions"]) == ("expired", 1)
+    assert c["last_seen"].startswith("2026-08-01T10:00")
+    states = listing("sessions", "--as-of", "2026-10-01T00:00Z", "--contacts", str(book),
+                     "--columns", "contact_state")  # fmt: skip
+    assert states[0] == {"contact_state": "expired"}
+
+
+def test_without_as_of_a_session_dated_after_now_still_counts(tmp_path: Path) -> None:
+    """With the clock of `--as-of` applied when none was given, `jtrack contacts` left out
+    a known contact whose only session a skewed clock dated three minutes after now."""
+    now = datetime.now(UTC)
+    rows = [flat_event("s1", "early", now - timedelta(days=1)),
+            flat_event("s2", "k1", now + timedelta(minutes=3))]  # fmt: skip
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    book = tmp_path / "book.csv"
+    book.write_text("contact_id,name,cookie_ids\nC1,Kim,k1\n")
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(src), "--store", st, "--contacts", str(book)).exit_code == 0
+    res = _run("contacts", "--store", st, "-f", "jsonl")
+    got = {json.loads(x)["contact_id"]: json.loads(x)["sessions"] for x in res.stdout.splitlines()}
+    assert got == {"C1": 1, "tmp-early": 1}, res.stdout

@@ -772,9 +772,11 @@ def test_no_event_dated_before_the_clock_is_far_future(
     for source in (UsageInput.from_store(store), UsageInput.from_sources(files)):
         report = compute_usage(source, month)
         assert report.rows["billable"].sum() == 1, report.rows
-    monkeypatch.setenv("JTRACK_NOW", "soon")
-    with pytest.raises(UsageError, match=r"\$JTRACK_NOW 'soon' is no time"):
-        run_sessionize([files[0]], Store.open(tmp_path / "s3"))
+    for bad in ("soon", "9999-12-31T23:00:00-05:00"):  # (read at the start of every run)
+        monkeypatch.setenv("JTRACK_NOW", bad)
+        with pytest.raises(UsageError, match=r"\$JTRACK_NOW '.*' is no time"):
+            run_sessionize([files[0]], Store.open(tmp_path / "s3"))
+        assert not (tmp_path / "s3").exists()
 
 
 @pytest.mark.parametrize("scanned", [False, True])

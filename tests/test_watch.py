@@ -1271,3 +1271,28 @@ def test_the_hours_page_views_count_searches_sent_as_page_views_as_sessions_do(
     cut = live_frame(st, LiveOptions(as_of=at(2.5))).active.row(0, named=True)
     assert cut["last_page_title"] == "T/search"  # (the session as it stood: its last page)
     st.close()
+
+
+def test_a_running_watch_takes_in_a_held_event_once_the_clock_passes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running `jtrack watch` never re-ran while its files were unchanged, so an event
+    held aside as far-future stayed out of the store (and the bill) after the clock passed
+    it, where `watch --once` or `sessionize` took it in."""
+    from datetime import timedelta
+
+    from tests.helpers import T0, flat_event, flat_frame
+
+    rows = [flat_event(f"a{i}", "v1", T0 + timedelta(minutes=i)) for i in range(20)]
+    rows.append(flat_event("later", "v2", T0 + timedelta(days=400)))
+    src = tmp_path / "e.jsonl"
+    src.write_text(flat_frame(rows).write_ndjson())
+    monkeypatch.setenv("JTRACK_NOW", (T0 + timedelta(days=399)).isoformat())
+    cfg = LoopConfig(sources=[str(src)], targets=[(str(src), False)], interval=0)
+    store = Store(tmp_path / "store")
+    loop = WatchLoop(cfg, store, store)
+    assert loop.run() == 20
+    assert loop.run() == 0  # (nothing new, nothing due)
+    monkeypatch.setenv("JTRACK_NOW", (T0 + timedelta(days=401)).isoformat())
+    assert loop.run() == 1  # (the clock passed the held event: taken in)
+    assert loop.run() == 0

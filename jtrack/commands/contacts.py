@@ -296,9 +296,10 @@ def contacts_cmd(
     st = open_store(store, role, redact, config=config)
     # Resolve first, mask after: identity comes from the whole, unmasked store, so who is
     # known never depends on the role; what is shown is protected on the way out.
-    visible = (  # (the sessions begun by --as-of: a listing as of then counts those)
+    cut = as_of is not None  # (a clock given: the sessions begun by then, up to it)
+    visible = (
         st.scan_sessions()
-        .filter(pl.col("created_date") <= when)
+        .filter(pl.col("created_date") <= when if cut else pl.lit(True))
         .select("customer_id")
         .collect(engine="in-memory")
     )
@@ -317,7 +318,7 @@ def contacts_cmd(
         default_region = default_region or (taken.default_region if taken else None)
     if book is not None:
         res = core.resolve_visitors(
-            sessions, events, book, default_region=default_region, ttl=life, as_of=when
+            sessions, events, book, default_region=default_region, ttl=life, as_of=when, cut=cut
         )
         per_visitor = res.visitors
         conflict_rows = res.conflicts
@@ -327,7 +328,7 @@ def contacts_cmd(
             hint="add --contacts FILE (your saved contacts), or sessionize with --contacts",
         )
     else:
-        per_visitor = core.visitors_from_sessions(sessions, events, as_of=when, ttl=life)
+        per_visitor = core.visitors_from_sessions(sessions, events, as_of=when, ttl=life, cut=cut)
     per_visitor = _visible_visitors(per_visitor, visible)
     typed = _typed_ids(sessions)
 

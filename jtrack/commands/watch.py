@@ -256,6 +256,10 @@ def watch_cmd(
         )
     classes = parse_traffic(traffic)
     at = parse_when(as_of, "--as-of")
+    if at is not None:  # (the live view's windows reach a day around it: Python's calendar)
+        from jtrack.options import in_years
+
+        in_years(at, "--as-of", as_of or "")
     watched = watch_targets(sources)  # exit 1 on a missing folder, before anything runs
     from jtrack.commands._common import open_store
     from jtrack.store import Store
@@ -785,6 +789,7 @@ class WatchLoop:
     def run(self, force: bool = False) -> int:
         """Add what is new to the store; the events added (0: nothing new or no file yet)."""
         from jtrack.engine import run_sessionize
+        from jtrack.engine.run import held_due
         from jtrack.errors import FileAccessError, StoreLockedError, UsageError
 
         problems: list[str] = []
@@ -793,7 +798,9 @@ class WatchLoop:
         if not srcs:
             self.message = "waiting for a file in " + ", ".join(self.cfg.sources)
             return 0
-        if sig == self.signature and not force:
+        # (nothing changed in the files: unless the clock passed an event held aside as
+        # far-future, which a run takes in, as a rebuild would)
+        if sig == self.signature and not force and not held_due(self.writer):
             return 0
         try:
             result = run_sessionize(srcs, self.writer, self.run_options())

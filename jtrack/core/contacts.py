@@ -903,6 +903,7 @@ def resolve_visitors(
     default_region: str | None = None,
     ttl: timedelta = DEFAULT_TTL,
     as_of: datetime | None = None,
+    cut: bool = False,
 ) -> Resolution:
     """Resolve each visitor cookie of `sessions` to a contact.
 
@@ -920,9 +921,13 @@ def resolve_visitors(
     when = _as_utc(as_of) if as_of is not None else None
     # the session table is normally sorted by visitor already; grouping sorted keys in order
     # is several times faster than hashing 36-character cookie ids
+    spans = sess.select("customer_id", "created_date", "ended_date")
+    if cut and when is not None:  # as of `when`: the sessions begun by then, up to it
+        spans = spans.filter(pl.col("created_date") <= when).with_columns(
+            pl.min_horizontal(pl.col("ended_date"), pl.lit(when)).alias("ended_date")
+        )
     seen = (
-        sess.select("customer_id", "created_date", "ended_date")
-        .sort("customer_id")
+        spans.sort("customer_id")
         .group_by("customer_id", maintain_order=True)
         .agg(
             sessions=pl.len().cast(pl.UInt32),
@@ -1186,20 +1191,26 @@ def resolve_contacts(
     default_region: str | None = None,
     ttl: timedelta = DEFAULT_TTL,
     as_of: datetime | None = None,
+    cut: bool = False,
 ) -> pl.DataFrame:
     """Sessions with contact_id, contact_name ("Unknown" when unresolved), contact_state and
     match_method; see resolve_visitors for the rules."""
     res = resolve_visitors(
-        sessions, events, contacts, default_region=default_region, ttl=ttl, as_of=as_of
+        sessions, events, contacts, default_region=default_region, ttl=ttl, as_of=as_of, cut=cut
     )
     return sessions_with_contacts(sessions, res)
 
 
 def refresh_contact_state(
-    sessions: pl.DataFrame | pl.LazyFrame, as_of: datetime, ttl: timedelta = DEFAULT_TTL
+    sessions: pl.DataFrame | pl.LazyFrame,
+    as_of: datetime,
+    ttl: timedelta = DEFAULT_TTL,
+    cut: bool = True,
 ) -> pl.LazyFrame:
     """Re-evaluate temporary/expired states of stored sessions at `as_of` (known stays known).
-    Sessions without contact columns (older stores) get temporary contacts."""
+    Sessions without contact columns (older stores) get temporary contacts. With `cut` (an
+    `--as-of` given), a visitor's last activity is what they did by then; without (the
+    clock is now), every stored session counts (one dated after now by a skewed clock too)."""
     lf = sessions.lazy()
     names = lf.collect_schema().names()
     if "contact_id" not in names:
@@ -1212,12 +1223,12 @@ def refresh_contact_state(
     # the visitor's last activity by `as_of` (sessions begun by then, up to it): activity
     # after the clock does not keep a contact alive before it happened
     at = pl.lit(_as_utc(as_of))
+    ended = pl.col("ended_date")
     last = (
-        pl.when(pl.col("created_date") <= at)
-        .then(pl.min_horizontal(pl.col("ended_date"), at))
-        .max()
-        .over("customer_id")
-    )
+        pl.when(pl.col("created_date") <= at).then(pl.min_horizontal(ended, at)).max()
+        if cut
+        else ended.max()
+    ).over("customer_id")
     return lf.with_columns(
         contact_state=state_expr(as_of, ttl, pl.col("contact_state") == STATE_KNOWN, last)
     )
@@ -1239,12 +1250,13 @@ def apply_contacts(
     For `jtrack card --contacts` and `jtrack sessions --contacts`.
     """
     when = _as_utc(as_of) if as_of is not None else datetime.now(UTC)
+    cut = as_of is not None  # (a clock given: the activity by then only)
     if contacts_path is None:
-        return refresh_contact_state(store_sessions, when, ttl).collect(engine="in-memory")
+        return refresh_contact_state(store_sessions, when, ttl, cut).collect(engine="in-memory")
     book, _invalid = load_contacts(contacts_path, default_region)
     sessions = store_sessions.lazy().collect(engine="in-memory")
     return resolve_contacts(
-        sessions, store_events, book, default_region=default_region, ttl=ttl, as_of=when
+        sessions, store_events, book, default_region=default_region, ttl=ttl, as_of=when, cut=cut
     )
 
 
@@ -1377,18 +1389,20 @@ def visitors_from_sessions(
     *,
     as_of: datetime,
     ttl: timedelta = DEFAULT_TTL,
+    cut: bool = True,
 ) -> pl.DataFrame:
     """The per-cookie view from a stored session table's own contact columns (no contacts
-    file): states re-evaluated at `as_of`, unverified details from the events' traits."""
+    file): states re-evaluated at `as_of`, unverified details from the events' traits. With
+    `cut` (an `--as-of` given), as of then: the sessions begun by it, up to it."""
     lf = sessions.lazy()
     needed = ["id", "customer_id", "created_date", "ended_date", *CONTACT_COLUMNS]
     # (only the columns this view needs: a store's sessions have fifty)
     lf = lf.select([c for c in needed if c in lf.collect_schema().names()])
-    # (as of `as_of`: the sessions begun by then, their activity up to it)
-    lf = lf.filter(pl.col("created_date") <= pl.lit(_as_utc(as_of))).with_columns(
-        pl.min_horizontal(pl.col("ended_date"), pl.lit(_as_utc(as_of))).alias("ended_date")
-    )
-    sess = refresh_contact_state(lf, as_of, ttl).collect(engine="in-memory")
+    if cut:  # (as of `as_of`: the sessions begun by then, their activity up to it)
+        lf = lf.filter(pl.col("created_date") <= pl.lit(_as_utc(as_of))).with_columns(
+            pl.min_horizontal(pl.col("ended_date"), pl.lit(_as_utc(as_of))).alias("ended_date")
+        )
+    sess = refresh_contact_state(lf, as_of, ttl, cut).collect(engine="in-memory")
     per = (
         sess.sort("customer_id", "created_date", "id")
         .group_by("customer_id", maintain_order=True)

@@ -284,6 +284,9 @@ def run_sessionize(
         )
     named = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
     sources = named  # (an iterator is read once)
+    from jtrack.read.validate import run_clock
+
+    run_clock()  # (a $JTRACK_NOW it cannot read: said before anything, not on a busy night)
     if not named and not store.exists():  # (a glob that matched nothing: no empty store)
         raise UsageError(
             "no sources, and no store to work on",
@@ -341,7 +344,7 @@ def run_sessionize(
             and mode == "incremental"
             and not book_changed
             and not relabel
-            and not _held_due(store, base)
+            and not held_due(store, base)
         )
         if nothing_new and base is not None:
             run = _nothing_new(store, base, planned, started)
@@ -1087,19 +1090,18 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
             )
 
 
-def _held_due(store: Store, base: Manifest | None) -> bool:
+def held_due(store: Store, base: Manifest | None = None) -> bool:
     """Whether the clock has passed an event the store holds aside as far-future (no event
     dated before it is far-future): a run with nothing new then takes it in, as a rebuild
-    would, instead of saying the store is unchanged."""
-    if base is None or not base.held:
+    would, instead of saying the store is unchanged (`jtrack watch` asks it between files)."""
+    if base is not None and not base.held:
+        return False
+    if not store.exists():
         return False
     from jtrack.read.validate import run_clock
 
-    name = store.current_name()
-    if name is None:
-        return False
-    held = pl.scan_parquet(store.version_dir(name) / base.held, glob=False)
-    first = held.select(pl.col("created_date").min()).collect(engine="in-memory").item()
+    with store.snapshot() as snap:
+        first = snap.first_held()
     return first is not None and first <= run_clock()
 
 

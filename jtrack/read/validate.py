@@ -70,18 +70,19 @@ def run_clock() -> datetime:
     from datetime import UTC
 
     text = os.environ.get(CLOCK_ENV, "").strip()
-    if not text:
+    if not text or text.lower() == "now":
         return datetime.now(UTC)
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        when = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", text))
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError):
         from jtrack.errors import UsageError
 
         raise UsageError(
             f"${CLOCK_ENV} {text!r} is no time",
             hint="unset it, or give ISO-8601 such as 2026-10-03T09:00:00Z",
         ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when
 
 
 #: Every reason a row can be rejected for, with the hint shown to the user.

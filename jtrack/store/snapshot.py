@@ -15,6 +15,7 @@ import itertools
 import json
 import operator
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -557,6 +558,14 @@ class Snapshot:
         if not self.manifest.held:
             return None
         return pl.read_parquet(self._named(self.manifest.held), glob=False)
+
+    def first_held(self) -> datetime | None:
+        """The earliest time of the events held aside as far-future (None: none held)."""
+        if not self.manifest.held:
+            return None
+        held = pl.scan_parquet(self._named(self.manifest.held), glob=False)
+        first = held.select(pl.col("created_date").min()).collect(engine="in-memory").item()
+        return first if isinstance(first, datetime) else None
 
     def duplicates(self) -> pl.DataFrame | None:
         """Every copy of the event ids delivered more than once (engine.run.DUPS_SCHEMA)."""

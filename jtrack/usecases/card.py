@@ -1054,11 +1054,7 @@ def _resolve_contacts(
         # the store's resolution is over every event; as of a time before some of them, the
         # visitor is resolved again against the store's own book, from the traits seen by then
         out = resolve_contacts(
-            sessions,
-            events,
-            book,
-            default_region=default_region,
-            as_of=as_of,
+            sessions, events, book, default_region=default_region, as_of=as_of, cut=True
         )
         return out.select(sessions.columns), True
     out = apply_contacts(sessions, events, contacts, default_region=default_region, as_of=as_of)
