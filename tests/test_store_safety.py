@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -161,12 +162,9 @@ def test_reading_commands_write_nothing_into_a_folder_that_holds_no_store(
     assert sorted(p.name for p in exports.iterdir()) == ["day1.jsonl"]
 
 
-def test_a_damaged_store_is_named_as_such_not_an_internal_error(tmp_path: Path) -> None:
-    """A part file cut short: every reading command says which file and that the store is
-    damaged, with the rollback to the newest whole version (not "internal error" and the
-    Parquet reader's bytes); a current version without its manifest, the same (not "the
-    store keeps changing" after a second of retries); a store of a newer layout asks for
-    a newer jtrack, not a rebuild."""
+def _two_runs_damaged(tmp_path: Path, damage: Callable[[bytes], bytes]) -> tuple[Store, Path]:
+    """A store of two runs whose second version's own session part (not shared with the
+    first) holds `damage(bytes)` instead of its bytes; the store and that part."""
     a, b = _export(tmp_path / "a.parquet", "a", 10), _export(tmp_path / "b.parquet", "b", 4)
     store = Store.open(tmp_path / "store")
     run_sessionize([a], store)
@@ -175,7 +173,18 @@ def test_a_damaged_store_is_named_as_such_not_an_internal_error(tmp_path: Path) 
     part = next(p for p in sorted((v2 / "sessions").iterdir()) if p.stat().st_nlink == 1)
     data = part.read_bytes()
     part.unlink()  # (a new file: the earlier version's links stay whole)
-    part.write_bytes(data[:200])
+    part.write_bytes(damage(data))
+    return store, part
+
+
+def test_a_damaged_store_is_named_as_such_not_an_internal_error(tmp_path: Path) -> None:
+    """A part file cut short: every reading command says which file and that the store is
+    damaged, with the rollback to the newest whole version (not "internal error" and the
+    Parquet reader's bytes); a current version without its manifest, the same (not "the
+    store keeps changing" after a second of retries); a store of a newer layout asks for
+    a newer jtrack, not a rebuild."""
+    store, part = _two_runs_damaged(tmp_path, lambda data: data[:200])
+    v2 = store.root / "versions" / "v000002"
     runner = CliRunner()
     for args in (["sessions"], ["usage", "--month", "2026-10"], ["report"], ["contacts"]):
         res = runner.invoke(app, [*args, "--store", str(store.root)])
@@ -203,16 +212,12 @@ def test_damage_inside_a_store_file_is_named_not_an_internal_error(tmp_path: Pat
     every reading command and the next run said "internal error: ComputeError: parquet:
     File out of specification ... report the traceback", naming no file. The file is named,
     with the way back and `verify --full`."""
-    a, b = _export(tmp_path / "a.parquet", "a", 10), _export(tmp_path / "b.parquet", "b", 4)
-    store = Store.open(tmp_path / "store")
-    run_sessionize([a], store)
-    run_sessionize([b], store)
-    v2 = store.root / "versions" / "v000002"
-    part = next(p for p in sorted((v2 / "sessions").iterdir()) if p.stat().st_nlink == 1)
-    data = bytearray(part.read_bytes())
-    part.unlink()  # (a new file: the earlier version's links stay whole)
-    data[len(data) // 4 : len(data) // 4 + 200] = b"\xff" * 200
-    part.write_bytes(bytes(data))
+
+    def overwrite(data: bytes) -> bytes:
+        at = len(data) // 4
+        return data[:at] + b"\xff" * 200 + data[at + 200 :]
+
+    store, part = _two_runs_damaged(tmp_path, overwrite)
     runner = CliRunner()
     for args in (["sessions", "-f", "csv"], ["report"]):
         res = runner.invoke(app, [*args, "--store", str(store.root)])
