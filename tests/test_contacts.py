@@ -1000,3 +1000,35 @@ def test_without_as_of_a_session_dated_after_now_still_counts(tmp_path: Path) ->
     res = _run("contacts", "--store", st, "-f", "jsonl")
     got = {json.loads(x)["contact_id"]: json.loads(x)["sessions"] for x in res.stdout.splitlines()}
     assert got == {"C1": 1, "tmp-early": 1}, res.stdout
+    # resolved through the contacts file too, by every command (it lost its contact there)
+    st2 = str(tmp_path / "st2")
+    assert _run("sessionize", str(src), "--store", st2).exit_code == 0
+    res = _run("sessions", "--store", st2, "--contacts", str(book), "--customer", "k1",
+               "--columns", "contact_id,contact_state", "-f", "csv")  # fmt: skip
+    assert res.stdout.splitlines()[1:] == ["C1,known"], res.stdout
+    res = _run("journey", "C1", "--store", st2, "--contacts", str(book), "-f", "json")
+    assert json.loads(res.stdout)["contact"]["name"] == "Kim", res.stderr
+    res = _run("journey", "k1", "--store", st, "-f", "json")
+    assert json.loads(res.stdout)["contact"]["name"] == "Kim", res.stderr
+
+
+def test_every_command_judges_expiry_by_the_activity_before_its_clock(tmp_path: Path) -> None:
+    """A visitor seen 100 days ago and again (a skewed clock) in 30 days: `contacts` said
+    temporary, 2 sessions, where `card`, `journey` and `contacts --as-of now` said expired.
+    Every command judges by what the visitor did by its clock (default now)."""
+    now = datetime.now(UTC)
+    rows = [flat_event("f1", "c5", now - timedelta(days=100)),
+            flat_event("f2", "c5", now + timedelta(days=30))]  # fmt: skip
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(src), "--store", st).exit_code == 0
+    for extra in ([], ["--as-of", "now"]):
+        res = _run("contacts", "--store", st, "-f", "jsonl", *extra)
+        [c] = [json.loads(x) for x in res.stdout.splitlines()]
+        assert c["contact_state"] == "expired", (extra, c)
+    res = _run("journey", "c5", "--store", st, "-f", "json")
+    assert json.loads(res.stdout)["contact"]["state"] == "expired"
+    res = _run("sessions", "--store", st, "--as-of", "now", "--columns", "contact_state",
+               "-f", "csv")  # fmt: skip
+    assert res.stdout.splitlines()[1:] == ["expired", "expired"], res.stdout

@@ -256,10 +256,19 @@ def watch_cmd(
         )
     classes = parse_traffic(traffic)
     at = parse_when(as_of, "--as-of")
-    if at is not None:  # (the live view's windows reach a day around it: Python's calendar)
-        from jtrack.options import in_years
+    if at is not None:  # (the live view's windows reach days around it: Python's calendar)
+        from datetime import timedelta
 
-        in_years(at, "--as-of", as_of or "")
+        try:
+            _ = (at - timedelta(days=8), at + timedelta(days=8))
+        except OverflowError:
+            raise UsageError(
+                f"--as-of {as_of}: too near the calendar's edge for the live view's windows",
+                hint="give a time between the years 1 and 9999, a week from either end",
+            ) from None
+    from jtrack.read.validate import run_clock
+
+    run_clock()  # (a $JTRACK_NOW the runs cannot read: said now, not on every run)
     watched = watch_targets(sources)  # exit 1 on a missing folder, before anything runs
     from jtrack.commands._common import open_store
     from jtrack.store import Store

@@ -921,18 +921,27 @@ def resolve_visitors(
     when = _as_utc(as_of) if as_of is not None else None
     # the session table is normally sorted by visitor already; grouping sorted keys in order
     # is several times faster than hashing 36-character cookie ids
-    spans = sess.select("customer_id", "created_date", "ended_date")
-    if cut and when is not None:  # as of `when`: the sessions begun by then, up to it
-        spans = spans.filter(pl.col("created_date") <= when).with_columns(
-            pl.min_horizontal(pl.col("ended_date"), pl.lit(when)).alias("ended_date")
-        )
+    # a visitor's last activity by the clock (sessions begun by then, up to it): activity
+    # after it does not keep a contact alive before it happened; with `cut` (an --as-of
+    # given), their sessions and first visit are counted by then too. Every visitor keeps
+    # its row (one not seen by then is resolved all the same, its activity none).
+    begun = pl.col("created_date") <= when if when is not None else pl.lit(True)
+    last = (
+        pl.when(begun).then(pl.min_horizontal(pl.col("ended_date"), pl.lit(when))).max()
+        if when is not None
+        else pl.col("ended_date").max()
+    )
+    by_clock = cut and when is not None
     seen = (
-        spans.sort("customer_id")
+        sess.select("customer_id", "created_date", "ended_date")
+        .sort("customer_id")
         .group_by("customer_id", maintain_order=True)
         .agg(
-            sessions=pl.len().cast(pl.UInt32),
-            first_seen=pl.col("created_date").min(),
-            last_seen=pl.col("ended_date").max(),
+            sessions=(begun.sum() if by_clock else pl.len()).cast(pl.UInt32),
+            first_seen=(
+                pl.col("created_date").filter(begun) if by_clock else pl.col("created_date")
+            ).min(),
+            last_seen=last,
         )
     )
     cookies = seen.select("customer_id")
@@ -1202,15 +1211,12 @@ def resolve_contacts(
 
 
 def refresh_contact_state(
-    sessions: pl.DataFrame | pl.LazyFrame,
-    as_of: datetime,
-    ttl: timedelta = DEFAULT_TTL,
-    cut: bool = True,
+    sessions: pl.DataFrame | pl.LazyFrame, as_of: datetime, ttl: timedelta = DEFAULT_TTL
 ) -> pl.LazyFrame:
-    """Re-evaluate temporary/expired states of stored sessions at `as_of` (known stays known).
-    Sessions without contact columns (older stores) get temporary contacts. With `cut` (an
-    `--as-of` given), a visitor's last activity is what they did by then; without (the
-    clock is now), every stored session counts (one dated after now by a skewed clock too)."""
+    """Re-evaluate temporary/expired states of stored sessions at `as_of` (known stays known):
+    a visitor's last activity is what they did by then (a session dated after it, by a
+    skewed clock too, does not keep a contact alive before it happened). Sessions without
+    contact columns (older stores) get temporary contacts."""
     lf = sessions.lazy()
     names = lf.collect_schema().names()
     if "contact_id" not in names:
@@ -1223,12 +1229,12 @@ def refresh_contact_state(
     # the visitor's last activity by `as_of` (sessions begun by then, up to it): activity
     # after the clock does not keep a contact alive before it happened
     at = pl.lit(_as_utc(as_of))
-    ended = pl.col("ended_date")
     last = (
-        pl.when(pl.col("created_date") <= at).then(pl.min_horizontal(ended, at)).max()
-        if cut
-        else ended.max()
-    ).over("customer_id")
+        pl.when(pl.col("created_date") <= at)
+        .then(pl.min_horizontal(pl.col("ended_date"), at))
+        .max()
+        .over("customer_id")
+    )
     return lf.with_columns(
         contact_state=state_expr(as_of, ttl, pl.col("contact_state") == STATE_KNOWN, last)
     )
@@ -1250,9 +1256,9 @@ def apply_contacts(
     For `jtrack card --contacts` and `jtrack sessions --contacts`.
     """
     when = _as_utc(as_of) if as_of is not None else datetime.now(UTC)
-    cut = as_of is not None  # (a clock given: the activity by then only)
+    cut = as_of is not None  # (a clock given: the sessions begun by then are counted)
     if contacts_path is None:
-        return refresh_contact_state(store_sessions, when, ttl, cut).collect(engine="in-memory")
+        return refresh_contact_state(store_sessions, when, ttl).collect(engine="in-memory")
     book, _invalid = load_contacts(contacts_path, default_region)
     sessions = store_sessions.lazy().collect(engine="in-memory")
     return resolve_contacts(
@@ -1398,11 +1404,13 @@ def visitors_from_sessions(
     needed = ["id", "customer_id", "created_date", "ended_date", *CONTACT_COLUMNS]
     # (only the columns this view needs: a store's sessions have fifty)
     lf = lf.select([c for c in needed if c in lf.collect_schema().names()])
-    if cut:  # (as of `as_of`: the sessions begun by then, their activity up to it)
-        lf = lf.filter(pl.col("created_date") <= pl.lit(_as_utc(as_of))).with_columns(
-            pl.min_horizontal(pl.col("ended_date"), pl.lit(_as_utc(as_of))).alias("ended_date")
-        )
-    sess = refresh_contact_state(lf, as_of, ttl, cut).collect(engine="in-memory")
+    at = pl.lit(_as_utc(as_of))
+    begun = pl.col("created_date") <= at
+    if cut:  # (as of an --as-of given: the sessions begun by then)
+        lf = lf.filter(begun)
+    # (the last activity by the clock, as the state is judged: up to it)
+    lf = lf.with_columns(_active=pl.when(begun).then(pl.min_horizontal(pl.col("ended_date"), at)))
+    sess = refresh_contact_state(lf, as_of, ttl).collect(engine="in-memory")
     per = (
         sess.sort("customer_id", "created_date", "id")
         .group_by("customer_id", maintain_order=True)
@@ -1413,7 +1421,7 @@ def visitors_from_sessions(
             match_method=pl.col("match_method").last(),
             sessions=pl.len().cast(pl.UInt32),
             first_seen=pl.col("created_date").min(),
-            last_seen=pl.col("ended_date").max(),
+            last_seen=pl.col("_active").max(),
         )
         .with_columns(
             matched_value=pl.lit(None, pl.String),
