@@ -1018,17 +1018,24 @@ def test_every_command_judges_expiry_by_the_activity_before_its_clock(tmp_path: 
     Every command judges by what the visitor did by its clock (default now)."""
     now = datetime.now(UTC)
     rows = [flat_event("f1", "c5", now - timedelta(days=100)),
-            flat_event("f2", "c5", now + timedelta(days=30))]  # fmt: skip
+            flat_event("f2", "c5", now + timedelta(days=30)),
+            flat_event("f3", "c6", now + timedelta(days=30))]  # fmt: skip
     src = tmp_path / "e.parquet"
     flat_frame(rows).write_parquet(src)
     st = str(tmp_path / "st")
     assert _run("sessionize", str(src), "--store", st).exit_code == 0
     for extra in ([], ["--as-of", "now"]):
         res = _run("contacts", "--store", st, "-f", "jsonl", *extra)
-        [c] = [json.loads(x) for x in res.stdout.splitlines()]
-        assert c["contact_state"] == "expired", (extra, c)
+        got = {json.loads(x)["contact_id"]: json.loads(x) for x in res.stdout.splitlines()}
+        assert got["tmp-c5"]["contact_state"] == "expired", (extra, got)
+        # (no activity by the clock at all: judged by the sessions it has, with an expiry,
+        # not left temporary for ever)
+        c6 = got.get("tmp-c6")
+        if not extra:
+            assert c6 is not None and c6["contact_state"] == "temporary"
+            assert c6["expires"] is not None and c6["last_seen"] is not None
     res = _run("journey", "c5", "--store", st, "-f", "json")
     assert json.loads(res.stdout)["contact"]["state"] == "expired"
     res = _run("sessions", "--store", st, "--as-of", "now", "--columns", "contact_state",
-               "-f", "csv")  # fmt: skip
+               "--customer", "c5", "-f", "csv")  # fmt: skip
     assert res.stdout.splitlines()[1:] == ["expired", "expired"], res.stdout

@@ -264,7 +264,7 @@ def watch_cmd(
         except OverflowError:
             raise UsageError(
                 f"--as-of {as_of}: too near the calendar's edge for the live view's windows",
-                hint="give a time between the years 1 and 9999, a week from either end",
+                hint="give a time between the years 1 and 9999, 8 days from either end",
             ) from None
     from jtrack.read.validate import run_clock
 

@@ -927,7 +927,12 @@ def resolve_visitors(
     # its row (one not seen by then is resolved all the same, its activity none).
     begun = pl.col("created_date") <= when if when is not None else pl.lit(True)
     last = (
-        pl.when(begun).then(pl.min_horizontal(pl.col("ended_date"), pl.lit(when))).max()
+        # (a visitor with no activity by then at all, only sessions a skewed clock dated
+        # later: judged by those, as before, not left without an expiry)
+        pl.coalesce(
+            pl.when(begun).then(pl.min_horizontal(pl.col("ended_date"), pl.lit(when))).max(),
+            pl.col("ended_date").max(),
+        )
         if when is not None
         else pl.col("ended_date").max()
     )
@@ -1229,12 +1234,11 @@ def refresh_contact_state(
     # the visitor's last activity by `as_of` (sessions begun by then, up to it): activity
     # after the clock does not keep a contact alive before it happened
     at = pl.lit(_as_utc(as_of))
-    last = (
-        pl.when(pl.col("created_date") <= at)
-        .then(pl.min_horizontal(pl.col("ended_date"), at))
-        .max()
-        .over("customer_id")
+    by_clock = pl.when(pl.col("created_date") <= at).then(
+        pl.min_horizontal(pl.col("ended_date"), at)
     )
+    # (no activity by then at all: the sessions a skewed clock dated later, as before)
+    last = pl.coalesce(by_clock.max(), pl.col("ended_date").max()).over("customer_id")
     return lf.with_columns(
         contact_state=state_expr(as_of, ttl, pl.col("contact_state") == STATE_KNOWN, last)
     )
@@ -1421,7 +1425,7 @@ def visitors_from_sessions(
             match_method=pl.col("match_method").last(),
             sessions=pl.len().cast(pl.UInt32),
             first_seen=pl.col("created_date").min(),
-            last_seen=pl.col("_active").max(),
+            last_seen=pl.coalesce(pl.col("_active").max(), pl.col("ended_date").max()),
         )
         .with_columns(
             matched_value=pl.lit(None, pl.String),
