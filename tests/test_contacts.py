@@ -1039,3 +1039,32 @@ def test_every_command_judges_expiry_by_the_activity_before_its_clock(tmp_path: 
     res = _run("sessions", "--store", st, "--as-of", "now", "--columns", "contact_state",
                "--customer", "c5", "-f", "csv")  # fmt: skip
     assert res.stdout.splitlines()[1:] == ["expired", "expired"], res.stdout
+
+
+def test_as_of_a_past_time_a_contacts_file_matches_by_the_traits_sent_by_then(
+    tmp_path: Path,
+) -> None:
+    """A visitor who sent the email of a saved contact on 10 October was that contact on 1
+    October by `contacts --contacts FILE --as-of`, where the card said Unknown: as of a time,
+    the traits sent by then identify a visitor."""
+    email = [{"name": "email", "data_type": "string", "value": "k8@example.com"}]
+    rows = [
+        flat_event("a", "c8", datetime(2026, 9, 15, 10, tzinfo=UTC)),
+        {**flat_event("b", "c8", datetime(2026, 10, 10, 10, tzinfo=UTC)), "traits": email},
+    ]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    book = tmp_path / "book.csv"
+    book.write_text("contact_id,name,emails\nK8,Kate,k8@example.com\n")
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(src), "--store", st).exit_code == 0
+
+    def who(*extra: str) -> dict[str, int]:
+        res = _run("contacts", "--store", st, "--contacts", str(book), "-f", "jsonl", *extra)
+        assert res.exit_code == 0, res.stderr
+        return {
+            json.loads(x)["contact_id"]: json.loads(x)["sessions"] for x in res.stdout.splitlines()
+        }
+
+    assert who("--as-of", "2026-10-01T00:00Z") == {"K8": 0, "tmp-c8": 1}
+    assert who("--as-of", "2026-10-11T00:00Z") == {"K8": 2}

@@ -950,6 +950,8 @@ def resolve_visitors(
         )
     )
     cookies = seen.select("customer_id")
+    if by_clock:  # (as of `when`: identified by the traits sent by then, as the card is)
+        events = events.lazy().filter(pl.col("created_date") <= pl.lit(when))
     traits = identity_traits(events, default_region, customers=cookies)
     index, shared = _identifier_index(book)
 
