@@ -297,7 +297,7 @@ def config_problems(data: dict[str, Any]) -> list[ConfigProblem]:
     return out
 
 
-def _feature_problems(data: dict[str, Any]) -> list[ConfigProblem]:
+def _feature_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
     """The names in [usage] and [card], and the tones of [card.colors]: a typo there is an
     error for every command that reads the config, not only for the one that uses it
     (`per_usr = 10000` was read by `jtrack report` as no allowance, silently)."""
@@ -311,14 +311,21 @@ def _feature_problems(data: dict[str, Any]) -> list[ConfigProblem]:
         out.append(
             ConfigProblem(("usage",), "must be a table", "write [usage] then key = value lines")
         )
+    return out + card_problems(data)
+
+
+def card_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
+    """The problems of a config's [card] table: an unknown name, a [card.colors] tone that
+    is none (`jtrack.usecases.card` reads the table so checked)."""
+    out: list[ConfigProblem] = []
     card = data.get("card")
-    if not isinstance(card, dict):
+    if not isinstance(card, Mapping):
         if "card" in data:
             out.append(ConfigProblem(("card",), "must be a table", "write [card.colors]"))
         return out
     out += [_unknown(("card",), str(k), CARD_KEYS, "keys") for k in card if k not in CARD_KEYS]
     colors = card.get("colors", {})
-    if not isinstance(colors, dict):
+    if not isinstance(colors, Mapping):
         hint = 'e.g. [card.colors] then "video_*" = "positive"'
         return [*out, ConfigProblem(("card", "colors"), "must be a table", hint)]
     for glob, tone in colors.items():

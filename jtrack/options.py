@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from jtrack.errors import UsageError
@@ -52,22 +52,6 @@ def parse_duration(text: str, option: str = "--gap") -> timedelta:
             hint=f"give at most {format_duration(MAX_DURATION.total_seconds())} (100 years)",
         )
     return timedelta(seconds=total)
-
-
-#: The years jtrack takes in a date or time given to it (--since, --as-of, --month, ...):
-#: at their edges a zone's offset moves a time out of Python's calendar.
-YEARS = (1900, 9998)
-
-
-def in_years(d: date, option: str, text: str) -> date:
-    """`d` (read from `text`), if its year is in YEARS; else a UsageError (not Python's
-    "year 0 is out of range" as an internal error)."""
-    if not YEARS[0] <= d.year <= YEARS[1]:
-        raise UsageError(
-            f"{option} {text.strip()}: out of range (jtrack takes years {YEARS[0]} to {YEARS[1]})",
-            hint="check the year",
-        )
-    return d
 
 
 def format_duration(seconds: float) -> str:

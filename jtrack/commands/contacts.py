@@ -297,12 +297,10 @@ def contacts_cmd(
     # Resolve first, mask after: identity comes from the whole, unmasked store, so who is
     # known never depends on the role; what is shown is protected on the way out.
     cut = as_of is not None  # (a clock given: the sessions begun by then, up to it)
-    visible = (
-        st.scan_sessions()
-        .filter(pl.col("created_date") <= when if cut else pl.lit(True))
-        .select("customer_id")
-        .collect(engine="in-memory")
-    )
+    shown = st.scan_sessions()
+    if cut:
+        shown = shown.filter(pl.col("created_date") <= when)
+    visible = shown.select("customer_id").collect(engine="in-memory")
     plain = st.unfiltered()
     sessions = plain.scan_sessions()
     events = identity_events(st)

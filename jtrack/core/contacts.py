@@ -926,16 +926,7 @@ def resolve_visitors(
     # given), their sessions and first visit are counted by then too. Every visitor keeps
     # its row (one not seen by then is resolved all the same, its activity none).
     begun = pl.col("created_date") <= when if when is not None else pl.lit(True)
-    last = (
-        # (a visitor with no activity by then at all, only sessions a skewed clock dated
-        # later: judged by those, as before, not left without an expiry)
-        pl.coalesce(
-            pl.when(begun).then(pl.min_horizontal(pl.col("ended_date"), pl.lit(when))).max(),
-            pl.col("ended_date").max(),
-        )
-        if when is not None
-        else pl.col("ended_date").max()
-    )
+    last = last_activity(when) if when is not None else pl.col("ended_date").max()
     by_clock = cut and when is not None
     seen = (
         sess.select("customer_id", "created_date", "ended_date")
@@ -1217,6 +1208,16 @@ def resolve_contacts(
     return sessions_with_contacts(sessions, res)
 
 
+def last_activity(at: datetime) -> pl.Expr:
+    """A visitor's last activity by `at` (an aggregation over its sessions): the sessions
+    begun by then, up to it, so that activity after the clock keeps no contact alive before
+    it happened; a visitor with none by then at all (only sessions a skewed clock dated
+    later) is judged by those, as before, not left without an expiry."""
+    ended = pl.col("ended_date")
+    by_clock = pl.when(pl.col("created_date") <= at).then(pl.min_horizontal(ended, pl.lit(at)))
+    return pl.coalesce(by_clock.max(), ended.max())
+
+
 def refresh_contact_state(
     sessions: pl.DataFrame | pl.LazyFrame, as_of: datetime, ttl: timedelta = DEFAULT_TTL
 ) -> pl.LazyFrame:
@@ -1233,14 +1234,7 @@ def refresh_contact_state(
             contact_state=pl.lit(STATE_TEMPORARY),
             match_method=pl.lit(None, pl.String),
         )
-    # the visitor's last activity by `as_of` (sessions begun by then, up to it): activity
-    # after the clock does not keep a contact alive before it happened
-    at = pl.lit(_as_utc(as_of))
-    by_clock = pl.when(pl.col("created_date") <= at).then(
-        pl.min_horizontal(pl.col("ended_date"), at)
-    )
-    # (no activity by then at all: the sessions a skewed clock dated later, as before)
-    last = pl.coalesce(by_clock.max(), pl.col("ended_date").max()).over("customer_id")
+    last = last_activity(_as_utc(as_of)).over("customer_id")
     return lf.with_columns(
         contact_state=state_expr(as_of, ttl, pl.col("contact_state") == STATE_KNOWN, last)
     )
@@ -1410,12 +1404,8 @@ def visitors_from_sessions(
     needed = ["id", "customer_id", "created_date", "ended_date", *CONTACT_COLUMNS]
     # (only the columns this view needs: a store's sessions have fifty)
     lf = lf.select([c for c in needed if c in lf.collect_schema().names()])
-    at = pl.lit(_as_utc(as_of))
-    begun = pl.col("created_date") <= at
     if cut:  # (as of an --as-of given: the sessions begun by then)
-        lf = lf.filter(begun)
-    # (the last activity by the clock, as the state is judged: up to it)
-    lf = lf.with_columns(_active=pl.when(begun).then(pl.min_horizontal(pl.col("ended_date"), at)))
+        lf = lf.filter(pl.col("created_date") <= pl.lit(_as_utc(as_of)))
     sess = refresh_contact_state(lf, as_of, ttl).collect(engine="in-memory")
     per = (
         sess.sort("customer_id", "created_date", "id")
@@ -1427,7 +1417,7 @@ def visitors_from_sessions(
             match_method=pl.col("match_method").last(),
             sessions=pl.len().cast(pl.UInt32),
             first_seen=pl.col("created_date").min(),
-            last_seen=pl.coalesce(pl.col("_active").max(), pl.col("ended_date").max()),
+            last_seen=last_activity(_as_utc(as_of)),  # (as the state is judged)
         )
         .with_columns(
             matched_value=pl.lit(None, pl.String),

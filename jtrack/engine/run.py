@@ -1094,14 +1094,16 @@ def held_due(store: Store, base: Manifest | None = None) -> bool:
     """Whether the clock has passed an event the store holds aside as far-future (no event
     dated before it is far-future): a run with nothing new then takes it in, as a rebuild
     would, instead of saying the store is unchanged (`jtrack watch` asks it between files)."""
-    if base is not None and not base.held:
-        return False
-    if not store.exists():
-        return False
     from jtrack.read.validate import run_clock
 
-    with store.snapshot() as snap:
-        first = snap.first_held()
+    if base is not None:  # (a run holds the lock: its base is read without a lease)
+        held = Snapshot.at(store.version_dir(f"v{base.version:06d}"), base) if base.held else None
+        first = held.first_held() if held is not None else None
+    elif not store.exists() or not store.read_manifest().held:
+        return False  # (a poll of `watch`: no lease taken for a store that holds nothing)
+    else:
+        with store.snapshot() as snap:
+            first = snap.first_held()
     return first is not None and first <= run_clock()
 
 

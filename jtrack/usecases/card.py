@@ -96,7 +96,7 @@ from jtrack.config import TONES
 from jtrack.core.rules.load import as_rules
 from jtrack.core.rules.model import SHOWN_TO_AGENTS_NOTE
 from jtrack.core.traffic import HUMAN
-from jtrack.errors import ConfigError, DataError, NotFoundError, UsageError
+from jtrack.errors import DataError, NotFoundError, UsageError
 from jtrack.schema import (
     ACTIVITY_KINDS,
     KIND_OUTCOME,
@@ -186,31 +186,15 @@ def tone_rules_from_config(
     config: Mapping[str, Any], path: Path | None = None
 ) -> list[tuple[str, str]]:
     """The `[card.colors]` table of a config (event-name glob = positive|neutral|negative),
-    checked, in file order. Raises ConfigError naming the file and the key."""
-    from jtrack.config import unknown_key_error
+    checked as jtrack.config checks it (ConfigError naming the file and the key), in file
+    order."""
+    from jtrack.config import card_problems, problem_error
 
-    card = config.get("card", {})
-    where = str(path or "<config>")
-    if not isinstance(card, Mapping):
-        raise ConfigError(f"{where}: [card] must be a table", hint="write [card.colors]")
-    for key in card:
-        if key != "colors":
-            raise unknown_key_error(path, "[card]", str(key), ["colors"])
-    colors = card.get("colors", {})
-    if not isinstance(colors, Mapping):
-        raise ConfigError(
-            f"{where}: [card.colors] must be a table",
-            hint='e.g. [card.colors] then "video_*" = "positive"',
-        )
-    rules: list[tuple[str, str]] = []
-    for glob, tone in colors.items():
-        if not isinstance(tone, str) or tone.lower() not in TONES:
-            raise ConfigError(
-                f"{where}: [card.colors] {glob!r} = {tone!r}: not a tone",
-                hint="use positive (green), neutral (blue) or negative (red)",
-            )
-        rules.append((str(glob), tone.lower()))
-    return rules
+    problems = card_problems(config)
+    if problems:
+        raise problem_error(path, problems[0], len(problems) - 1)
+    colors = config.get("card", {}).get("colors", {})
+    return [(str(glob), str(tone).lower()) for glob, tone in colors.items()]
 
 
 def tone_expr(name: pl.Expr, rules: Sequence[tuple[str, str]] = ()) -> pl.Expr:

@@ -55,7 +55,6 @@ from jtrack.errors import (
     UsageError,
 )
 from jtrack.locking import exclusive_lock
-from jtrack.options import YEARS, in_years
 from jtrack.schema import (
     ACTIVITY_KINDS,
     EVENT_TYPE_PREFIX,
@@ -151,6 +150,20 @@ MONTH_WORDS = ("current", "previous", "last", "yesterday")
 
 #: The years a day, month or --as-of may be in: a month before or after one of them, and
 #: a day's end, must still be a date (Python's run from year 1 to 9999).
+YEARS = (1900, 9998)
+
+
+def in_years(d: date, option: str, text: str) -> date:
+    """`d` (read from `text`), if its year is in YEARS; else a UsageError (not Python's
+    "year 0 is out of range" as an internal error)."""
+    if not YEARS[0] <= d.year <= YEARS[1]:
+        raise UsageError(
+            f"{option} {text.strip()}: out of range (jtrack takes years {YEARS[0]} to {YEARS[1]})",
+            hint="check the year",
+        )
+    return d
+
+
 def parse_month(text: str, option: str = "--month") -> date:
     """`2026-10` as the first day of that month."""
     m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", text)
