@@ -1068,3 +1068,48 @@ def test_as_of_a_past_time_a_contacts_file_matches_by_the_traits_sent_by_then(
 
     assert who("--as-of", "2026-10-01T00:00Z") == {"K8": 0, "tmp-c8": 1}
     assert who("--as-of", "2026-10-11T00:00Z") == {"K8": 2}
+
+
+def test_as_of_a_past_time_the_stores_own_book_matches_by_the_traits_sent_by_then(
+    tmp_path: Path,
+) -> None:
+    """A store built with `--contacts FILE`: a visitor who sent a saved contact's email on 10
+    October was that contact on 1 October for `contacts` and `sessions --as-of` (the store's
+    resolution, made with every trait), where the card and journey said Unknown: as of a
+    time, the store's own book matches by the traits sent by then, as a file given does."""
+    email = [{"name": "email", "data_type": "string", "value": "k8@example.com"}]
+    rows = [
+        flat_event("a", "c8", datetime(2026, 9, 15, 10, tzinfo=UTC)),
+        {**flat_event("b", "c8", datetime(2026, 10, 10, 10, tzinfo=UTC)), "traits": email},
+        flat_event("c", "c9", datetime(2026, 9, 20, 10, tzinfo=UTC)),
+    ]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    book = tmp_path / "book.csv"
+    book.write_text("contact_id,name,emails\nK8,Kate,k8@example.com\nK9,Nobody,k9@example.com\n")
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(src), "--store", st, "--contacts", str(book)).exit_code == 0
+
+    def rows_of(*args: str) -> list[dict[str, Any]]:
+        res = _run(*args, "--store", st, "-f", "jsonl")
+        assert res.exit_code == 0, res.stderr
+        return [json.loads(x) for x in res.stdout.splitlines()]
+
+    def who(*extra: str) -> dict[str, int]:
+        return {r["contact_id"]: r["sessions"] for r in rows_of("contacts", *extra)}
+
+    early, late = ("--as-of", "2026-10-01T00:00Z"), ("--as-of", "2026-10-11T00:00Z")
+    # the visitors only (as without a clock), not every saved contact of the book
+    assert who(*early) == {"tmp-c8": 1, "tmp-c9": 1}
+    assert who(*late) == who() == {"K8": 2, "tmp-c9": 1}
+    listed = rows_of("sessions", *early, "--columns", "id,customer_id,contact_id,contact_state")
+    assert {(r["customer_id"], r["contact_id"], r["contact_state"]) for r in listed} == {
+        ("c8", "tmp-c8", "temporary"),
+        ("c9", "tmp-c9", "temporary"),
+    }
+    later = rows_of("sessions", *late, "--columns", "customer_id,contact_id")
+    assert {(r["customer_id"], r["contact_id"]) for r in later} == {("c8", "K8"), ("c9", "tmp-c9")}
+    [first] = [r["id"] for r in listed if r["customer_id"] == "c8"][:1]
+    res = _run("card", first, "--store", st, *early, "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["contact"]["contact_id"] == "tmp-c8"

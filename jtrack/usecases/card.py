@@ -110,6 +110,7 @@ from jtrack.serialize import iso_z as _iso
 from jtrack.store import Store
 from jtrack.store.store import as_store
 from jtrack.usecases.ids import ID_MIN
+from jtrack.usecases.sessions import store_book_as_of
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
@@ -998,35 +999,21 @@ def _rule_frames(
     return segs, outs, hidden
 
 
-def _book_as_of(
-    plain: Store, identity: pl.LazyFrame, as_of: datetime, contacts: object
-) -> pl.DataFrame | None:
-    """The store's contacts book when the visitor must be resolved again as of `as_of`: no
-    contacts file given, the store resolved visitors against a book, and some of the
-    visitor's events come after `as_of` (the store's resolution saw their traits)."""
-    if contacts is not None:
-        return None
-    book = plain.pinned().contacts_book()
-    if book is None:
-        return None
-    later = identity.filter(pl.col("created_date") > as_of).select(pl.len())
-    return book if later.collect(engine="in-memory").item() else None
-
-
 def _resolve_contacts(
     sessions: pl.DataFrame,
     events: pl.LazyFrame,
     contacts: str | os.PathLike[str] | None,
     default_region: str | None,
     as_of: datetime,
-    book: pl.DataFrame | None = None,
+    saved: tuple[pl.DataFrame, str | None] | None = None,
 ) -> tuple[pl.DataFrame, bool]:
     """Sessions with the contact columns as of `as_of`, and whether contacts were resolved.
 
     With a contacts file, the sessions are resolved against it (jtrack.core.contacts reads the
     traits of `events`, the unfiltered events of the sessions' visitors, up to `as_of`);
-    without one, with `book` (the store's own, passed when `as_of` comes before some of the
-    visitor's events) the same against it; else the store's own resolution (if any) is kept
+    without one, with `saved` (the store's own book and the region it was read with, passed
+    when `as_of` comes before some of the visitor's events: store_book_as_of) the same
+    against it; else the store's own resolution (if any) is kept
     and only temporary-contact expiry re-evaluated.
     """
     stored = "contact_id" in sessions.columns
@@ -1034,11 +1021,12 @@ def _resolve_contacts(
         return sessions, False
     from jtrack.core.contacts import apply_contacts, resolve_contacts
 
-    if contacts is None and book is not None:
+    if contacts is None and saved is not None:
         # the store's resolution is over every event; as of a time before some of them, the
         # visitor is resolved again against the store's own book, from the traits seen by then
+        book, region = saved
         out = resolve_contacts(
-            sessions, events, book, default_region=default_region, as_of=as_of, cut=True
+            sessions, events, book, default_region=default_region or region, as_of=as_of, cut=True
         )
         return out.select(sessions.columns), True
     out = apply_contacts(sessions, events, contacts, default_region=default_region, as_of=as_of)
@@ -1155,7 +1143,7 @@ def build_card(
         contacts,
         default_region,
         ctx.as_of,
-        _book_as_of(view.unfiltered() if view else store, identity, ctx.as_of, contacts),
+        None if contacts is not None else store_book_as_of(store, identity, ctx.as_of),
     )
     row = visitor_sessions.filter(pl.col("id") == sid).row(0, named=True)
     if not_begun:  # (a visit not begun yet counts as the one it will be)
@@ -1278,7 +1266,7 @@ def build_journey(
             contacts,
             default_region,
             ctx.as_of,
-            _book_as_of(plain, identity, ctx.as_of, contacts),
+            None if contacts is not None else store_book_as_of(plain, identity, ctx.as_of),
         )
     else:
         from jtrack.usecases.sessions import resolve_contact_id

@@ -302,14 +302,29 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     lf = store.scan_sessions(customer_id=q.customer)
     if q.contacts_file is not None or q.as_of is not None:
         from jtrack.access import identity_events
-        from jtrack.core.contacts import DEFAULT_TTL, apply_contacts
+        from jtrack.core.contacts import DEFAULT_TTL, apply_contacts, resolve_contacts
 
         # resolve on the unmasked events (who is known never depends on the role); what
         # leaves is protected by the command's output guard
         events = identity_events(store, customer_id=q.customer)
-        lf = apply_contacts(
-            lf, events, q.contacts_file, q.default_region, q.as_of, q.ttl or DEFAULT_TTL
-        ).lazy()
+        ttl = q.ttl or DEFAULT_TTL
+        saved = None
+        if q.contacts_file is None and q.as_of is not None:
+            saved = store_book_as_of(store, events, q.as_of)
+        if saved is not None:  # (as of a time before traits the store's resolution saw)
+            book, region = saved
+            sessions = lf.collect(engine="in-memory")
+            lf = resolve_contacts(
+                sessions,
+                events,
+                book,
+                default_region=q.default_region or region,
+                ttl=ttl,
+                as_of=q.as_of,
+                cut=True,
+            ).lazy()
+        else:
+            lf = apply_contacts(lf, events, q.contacts_file, q.default_region, q.as_of, ttl).lazy()
     if q.contact is not None:  # (or a unique prefix of it)
         contact = resolve_contact_id(store, q.contact, lf) or q.contact
         q = replace(q, contact=contact)
@@ -633,6 +648,30 @@ def _saved_book(
         return None, None
     source = plain.pinned().manifest.contacts
     return plain.pinned().contacts_book(), source.default_region if source else None
+
+
+def store_book_as_of(
+    store: Store, identity: pl.LazyFrame, as_of: datetime
+) -> tuple[pl.DataFrame, str | None] | None:
+    """The store's own contacts book and the region its phones were read with, when visitors
+    must be resolved again against it as of `as_of`: the store resolved them against a book
+    (sessionize --contacts), and some of the events of `identity` (theirs) come after `as_of`,
+    so the stored resolution saw traits sent after it. None otherwise: the stored resolution
+    stands. For a role too: who is known never depends on the role (resolve first, mask
+    after)."""
+    unfiltered = getattr(store, "unfiltered", None)
+    plain = unfiltered() if unfiltered is not None else store
+    if not plain.exists():
+        return None
+    saved = plain.pinned()
+    book = saved.contacts_book()
+    if book is None:
+        return None
+    later = identity.filter(pl.col("created_date") > as_of).select(pl.len())
+    if not later.collect(engine="in-memory").item():
+        return None
+    source = saved.manifest.contacts
+    return book, source.default_region if source else None
 
 
 def email_hint(store: Store, email: str, option: str = "") -> str:
