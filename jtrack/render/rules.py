@@ -79,6 +79,8 @@ def _with_cents(df: pl.DataFrame) -> pl.DataFrame:
     from jtrack.render.report_html import is_value_column
 
     cols = [c for c, t in df.schema.items() if is_value_column(c) and t.is_float()]
+    # (a decimal of 38 digits holds up to 10^36 with its cents: a larger one stays a float)
+    cols = [c for c in cols if not (df.get_column(c).abs().max() or 0) >= 1e35]  # type: ignore[operator]
     if not cols:
         return df
     return df.with_columns(pl.col(cols).round(2).cast(pl.Decimal(38, 2)))

@@ -8,9 +8,12 @@ Semantics, shared by every rule kind:
 - `equal`/`startsWith`/`endsWith`/`containsAny` hold when ANY value matches; `containsAll`
   when the text contains EVERY value; `notEqual`/`notContainsAny` when NONE matches;
   `notContainsAll` when at least one value is absent;
-- `ignore_case` lowercases both sides; it has no effect on numeric operators;
+- `ignore_case` lowercases both sides (a final sigma as any other); it has no effect on
+  numeric operators;
 - numeric operators read the text as a decimal number (`12`, `-3.5`, `1e3`, surrounding
-  spaces allowed) and compare with the one value; text that is not a number never matches.
+  spaces allowed; none beyond a float's range) and compare with the one value; text that is
+  not a number never matches; `equal`/`notEqual` also compare a value the rules file wrote
+  as a number (TOML `129.90`) as one, so that it matches "129.90" and "129.9" alike.
 Imports Polars only.
 """
 
@@ -62,7 +65,9 @@ def number_expr(col: str, dtype: pl.DataType | None) -> pl.Expr:
     if dtype is not None and dtype.is_numeric():
         return pl.col(col).cast(pl.Float64)
     t = pl.col(col).cast(pl.String).str.strip_chars()
-    return pl.when(t.str.contains(NUMBER_RE.pattern)).then(t.cast(pl.Float64, strict=False))
+    x = t.cast(pl.Float64, strict=False)
+    # (no infinity: "1e400" is beyond any number a value can be, as in the readers)
+    return pl.when(t.str.contains(NUMBER_RE.pattern) & x.is_finite()).then(x)
 
 
 def condition_expr(cond: Condition, schema: dict[str, pl.DataType] | None = None) -> pl.Expr:
@@ -82,9 +87,9 @@ def condition_expr(cond: Condition, schema: dict[str, pl.DataType] | None = None
         return cmp.fill_null(False)
     s = _text(col, dtype)
     vals = list(cond.values)
-    if cond.ignore_case:
-        s = s.str.to_lowercase()
-        vals = [v.lower() for v in vals]
+    if cond.ignore_case:  # (a final sigma folded to σ: "ΠΡΟΣ" starts "ΠΡΟΣΦΟΡΕΣ")
+        s = s.str.to_lowercase().str.replace_all("ς", "σ", literal=True)
+        vals = [v.lower().replace("ς", "σ") for v in vals]
 
     def any_of(fn: str) -> pl.Expr:
         parts = [getattr(s.str, fn)(pl.lit(v)) for v in vals]
@@ -93,10 +98,13 @@ def condition_expr(cond: Condition, schema: dict[str, pl.DataType] | None = None
     def contains(v: str) -> pl.Expr:
         return s.str.contains(v, literal=True)
 
+    same = s.is_in(vals)
+    if cond.numbers:  # (written as numbers: 129.90 is "129.90" and "129.9" alike)
+        same = same | number_expr(col, dtype).is_in(list(cond.numbers)).fill_null(False)
     if op == "equal":
-        out = s.is_in(vals)
+        out = same
     elif op == "notEqual":
-        out = ~s.is_in(vals)
+        out = ~same
     elif op == "containsAll":
         out = pl.all_horizontal([contains(v) for v in vals])
     elif op == "containsAny":

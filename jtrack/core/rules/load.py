@@ -9,6 +9,7 @@ RulesError when there is any problem. Imports the standard library and jtrack.co
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -23,6 +24,7 @@ from jtrack.core.rules.locate import KeyLocator, Path_
 from jtrack.core.rules.model import (
     ATTRIBUTE_PREFIX,
     CONTEXT_FIELDS,
+    EQUALITY_OPERATORS,
     EVENT_FIELDS,
     NUMERIC_OPERATORS,
     OPERATORS,
@@ -386,6 +388,7 @@ class _Checker:
             ok = False
         ignore_case = self.get_bool(path, c, "ignore_case", False)
         values: list[str] = []
+        numbers: list[float] = []
         if "values" not in c:
             self.add(path, "missing 'values'", 'add values = ["..."] (a list, even for one value)')
             ok = False
@@ -405,6 +408,8 @@ class _Checker:
                 for i, v in enumerate(raw):
                     if isinstance(v, str | int | float | bool):
                         values.append(_text(v))
+                        if isinstance(v, int | float) and not isinstance(v, bool):
+                            numbers.append(float(v))
                     else:
                         quoted = v.isoformat() if isinstance(v, date | time) else None
                         self.add(
@@ -432,7 +437,10 @@ class _Checker:
                 ok = False
         if not ok or field is None or op is None:
             return None
-        return Condition(field, op, tuple(values), ignore_case, column, attribute)
+        numbers = [x for x in numbers if math.isfinite(x)] if op in EQUALITY_OPERATORS else []
+        return Condition(
+            field, op, tuple(values), ignore_case, column, attribute, tuple(dict.fromkeys(numbers))
+        )
 
     def field(self, path: Path_, field: str, scope: str) -> tuple[str | None, str | None, bool]:
         fp = (*path, "field")
@@ -631,6 +639,8 @@ class _Checker:
         value_attr = self.get_str(p, t, "value_attribute")
         if value_attr is not None and value_attr.startswith(ATTRIBUTE_PREFIX):
             value_attr = value_attr[len(ATTRIBUTE_PREFIX) :]
+            if value_attr.endswith(".value"):  # (Genesys spells it attributes.<name>.value)
+                value_attr = value_attr[: -len(".value")]
         if "stage" not in t:
             self.add(
                 p,

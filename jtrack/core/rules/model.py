@@ -26,6 +26,8 @@ STRING_OPERATORS = (
 )
 NUMERIC_OPERATORS = ("greaterThan", "greaterThanOrEqual", "lessThan", "lessThanOrEqual")
 OPERATORS = (*STRING_OPERATORS, *NUMERIC_OPERATORS)
+#: The operators that also compare a value written as a number as one (Condition.numbers).
+EQUALITY_OPERATORS = ("equal", "notEqual")
 
 #: Visitor-context fields (conditions on the session table) -> session column.
 CONTEXT_FIELDS: dict[str, str] = {
@@ -96,7 +98,9 @@ class Condition:
     """One test of one field: `field operator values`, optionally ignoring case.
 
     `column` is the frame column the field maps to; for `attributes.<name>` it is None and
-    `attribute` holds the name.
+    `attribute` holds the name. `numbers`: the values the rules file wrote as numbers (TOML
+    `129.90`, not `"129.90"`), which `equal` and `notEqual` also compare as numbers (their
+    text, `129.9`, is not how an event writes them).
     """
 
     field: str
@@ -105,6 +109,7 @@ class Condition:
     ignore_case: bool = False
     column: str | None = None
     attribute: str | None = None
+    numbers: tuple[float, ...] = ()
 
     @property
     def numeric(self) -> bool:

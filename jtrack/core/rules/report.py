@@ -219,6 +219,9 @@ def _outcomes(rules: Rules, res: RuleResults, total: int, every: RuleResults) ->
         | (pl.col("source") == SOURCE_EXPORT) & pl.col("_id").is_in(known)
     )
     is_rules = pl.col("source") == SOURCE_RULES
+    achieved = pl.col("achieved").fill_null(0)
+    _valued = (pl.col("_valued").fill_null(0) > 0) | (achieved == 0)
+    _valued = _valued & pl.col("value_total").fill_null(0.0).is_finite()
     return (
         rows.join(meta, on="_id", how="left")
         .join(export_names, on="_id", how="left")
@@ -226,18 +229,29 @@ def _outcomes(rules: Rules, res: RuleResults, total: int, every: RuleResults) ->
         .sort(["_ord", "source"], descending=[False, True])
         .select(
             pl.col("_id").alias("outcome_id"),
-            pl.coalesce("_name", "_export_name").alias("display_name"),
+            # (each row named by its source: the export's own name on the export's row)
+            pl.when(is_rules)
+            .then(pl.coalesce("_name", "_export_name"))
+            .otherwise(pl.coalesce("_export_name", "_name"))
+            .alias("display_name"),
             "positive",
             "active",
             "source",
             pl.col("achieved").fill_null(0),
             _rate(pl.col("achieved").fill_null(0), pl.lit(total)).alias("conversion_rate"),
-            pl.when(is_rules & pl.col("_has_value"))
-            # (to a millionth: a sum of 129.90s is 21790.29, not its binary 21790.289999...)
-            .then(pl.col("value_total").fill_null(0.0).round(6))
+            # (to a millionth: a sum of 129.90s is 21790.29, not its binary 21790.289999...;
+            # none when achievements carried no number in the value attribute, a misspelt
+            # one say, or when the sum leaves a float's range)
+            pl.when(is_rules & pl.col("_has_value") & _valued)
+            .then(_to_millionths(pl.col("value_total").fill_null(0.0)))
             .alias("value_total"),
         )
     )
+
+
+def _to_millionths(x: pl.Expr) -> pl.Expr:
+    """`x` rounded to a millionth where a float has digits for it (rounding scales it up)."""
+    return pl.when(x.abs() < 1e9).then(x.round(6)).otherwise(x)
 
 
 def _by_segment(rules: Rules, res: RuleResults) -> pl.DataFrame:
