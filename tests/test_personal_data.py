@@ -507,6 +507,11 @@ def test_segments_and_outcomes_are_left_out_for_a_role_without_them(world) -> No
     ses = _run(world, "sessions", "--rules", str(rules), "-f", "csv")
     header = ses.stdout.splitlines()[0].split(",")
     assert ses.exit_code == 0 and "segments" not in header and "outcomes" not in header
+    for by_name in (["--columns", "id,segments"], ["--where", "outcomes~out-view"]):
+        # (was exit 2, "unknown field 'segments'", with a hint naming another field)
+        named = _run(world, "sessions", "--rules", str(rules), *by_name)
+        assert named.exit_code == ExitCode.NOT_PERMITTED, named.stderr
+        assert "may not see" in named.stderr
     card = _run(world, "card", sid, "--rules", str(rules), "--as-of", AS_OF)
     assert card.exit_code == 0, card.stderr
     assert "Segments matched" not in card.stdout and "Outcomes achieved" not in card.stdout

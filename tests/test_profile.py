@@ -128,6 +128,25 @@ def test_each_visit_keeps_its_notes_and_hidden_sessions_are_counted(
     )
 
 
+def test_a_rules_report_says_what_a_role_leaves_out_of_its_counts(
+    world: dict[str, str],
+) -> None:
+    """The agent (no journey:sessiontype:view, no journey:eventtype:view) got fewer sessions
+    and fewer outcomes from `rules report` than the supervisor, and nothing said why (where
+    `report` and the card say it)."""
+    args = ("rules", "report", "--rules", world["config"], "-f", "json")
+    agent = _run(world, *args, role="agent")
+    full = json.loads(_run(world, *args).stdout)
+    hidden = full["sessions"] - json.loads(agent.stdout)["sessions"]
+    assert hidden > 0
+    said = " ".join(agent.stderr.split())
+    assert f"{hidden} custom sessions of the period hidden by your role" in said
+    assert re.search(r"[\d,]+ custom events of the period hidden by your role", said), said
+    assert "hidden by your role" not in _run(world, *args).stderr
+    quiet = _run(world, *args, "-q", role="agent")
+    assert "hidden by your role" not in quiet.stderr
+
+
 def test_a_visitor_of_custom_sessions_only_has_no_visit_dates(tmp_path: Path) -> None:
     """Its profile showed first and last visit dates beside "0 visits"."""
     from datetime import UTC, datetime, timedelta

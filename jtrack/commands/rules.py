@@ -235,7 +235,7 @@ def report_cmd(
     from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
     from jtrack.usecases.report import ReportOptions
-    from jtrack.usecases.rules import evaluate_store, in_period
+    from jtrack.usecases.rules import evaluate_store, hidden_notes, in_period
     from jtrack.usecases.traffic import traffic_expr, traffic_scope
     from jtrack.usecases.usage import started_words
 
@@ -297,6 +297,9 @@ def report_cmd(
         sections.pop(name, None)
         if not quiet:
             note_line(f"{name} are hidden by your role (needs {perm})")
+    if not quiet:  # (what else the role leaves out of the counts, as `jtrack report` says)
+        for left_out in hidden_notes(st, counted, zone, first, last, classes):
+            note_line(left_out)
     if section is not None:
         sections = {section: sections[section]}
     if out_fmt == Format.json:

@@ -213,6 +213,11 @@ def sessions_cmd(
             f"--where {later[0]!r}: segments and outcomes come from a rules file",
             hint="add --rules FILE (your segment and outcome rules, such as jtrack.toml)",
         )
+    policy = getattr(view, "policy", None)
+    named = {*from_rules, *(m[1] for c in later if (m := _RULE_FIELD.match(c)))}
+    for kind in ("segment", "outcome"):  # (asked for by name: not permitted, exit 4)
+        if policy is not None and f"{kind}s" in named and kind in policy.hidden_rule_kinds:
+            policy.require(policy.hidden_rule_kinds[kind], f"{kind}s")
     q = SessionQuery(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),

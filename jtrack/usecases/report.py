@@ -638,7 +638,7 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
         options,
         {"store": str(store.root), "version": store.pinned().name},
     )
-    _note_hidden(report, _hidden_sessions(store, options or ReportOptions()))
+    _note_hidden(report, hidden_sessions(store, options or ReportOptions()))
     manifest = store.manifest()
     report.traffic_lists = manifest.get("traffic_lists")
     if not manifest.get("contacts") and report.overview.get("sessions"):
@@ -663,7 +663,7 @@ def started_in(tz: str, since: date | None, until: date | None) -> pl.Expr:
     return keep
 
 
-def _hidden_sessions(store: Any, opts: ReportOptions) -> int:
+def hidden_sessions(store: Any, opts: ReportOptions) -> int:
     """The custom sessions of the report's period and traffic classes that the active role
     may not see (0 for the plain store, or a role that sees them), so that the report says
     it counts fewer."""
@@ -679,12 +679,17 @@ def _note_hidden(report: JourneyReport, hidden: int) -> None:
     """The note of a report that counts fewer sessions than there are: `hidden` custom
     sessions of its period the role may not see."""
     if hidden:
-        from jtrack.access import SESSIONTYPE_VIEW
+        report.notes.append(hidden_sessions_note(hidden))
 
-        report.notes.append(
-            f"{hidden:,} custom session{'s' if hidden != 1 else ''} of the period hidden by "
-            f"your role (needs {SESSIONTYPE_VIEW})"
-        )
+
+def hidden_sessions_note(hidden: int) -> str:
+    """What a report says of the `hidden` custom sessions of its period its role may not see."""
+    from jtrack.access import SESSIONTYPE_VIEW
+
+    return (
+        f"{hidden:,} custom session{'s' if hidden != 1 else ''} of the period hidden by "
+        f"your role (needs {SESSIONTYPE_VIEW})"
+    )
 
 
 def _count_hidden(hidden: pl.LazyFrame, opts: ReportOptions) -> int:

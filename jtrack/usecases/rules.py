@@ -84,6 +84,45 @@ def in_period(
     )
 
 
+def hidden_notes(
+    store: Store,
+    counted: pl.LazyFrame,
+    tz: str,
+    since: date | None,
+    until: date | None,
+    traffic: tuple[str, ...],
+) -> list[str]:
+    """What a rules report of `counted` (the sessions it counts, as the role sees them) leaves
+    out for the store's role, said as `jtrack report` and the card say it: the custom sessions
+    of its period and traffic classes, and the custom events of its sessions, that the rules
+    were evaluated without. None for the plain store or a role that sees them all."""
+    from jtrack.access import EVENTTYPE_VIEW, StoreView
+    from jtrack.schema import KIND_CUSTOM
+    from jtrack.usecases.report import ReportOptions, hidden_sessions, hidden_sessions_note
+
+    if not isinstance(store, StoreView):
+        return []
+    opts = ReportOptions(tz=tz, since=since, until=until, traffic=traffic)
+    hidden = hidden_sessions(store, opts)
+    notes = [hidden_sessions_note(hidden)] if hidden else []
+    if not store.policy.sees_custom_events:
+        ids = counted.filter(traffic_expr(traffic)).select(session_id="id")
+        events = store.unfiltered().scan_events(columns=["kind", "session_id"])
+        n = (
+            events.filter(pl.col("kind") == KIND_CUSTOM)
+            .join(ids, on="session_id", how="semi")
+            .select(pl.len())
+            .collect(engine="in-memory")
+            .item()
+        )
+        if n:
+            notes.append(
+                f"{n:,} custom event{'s' if n != 1 else ''} of the period hidden by your role "
+                f"(needs {EVENTTYPE_VIEW}): the rules were evaluated without them"
+            )
+    return notes
+
+
 def explain_store(
     store: Store, rules: Rules, session_id: str, rule_ids: Sequence[str] | None = None
 ) -> pl.DataFrame:
