@@ -236,3 +236,40 @@ def test_top_pages_count_every_page_view_and_a_tile_of_one_is_singular(
     singular |= {k: k[:-1] for k in ("page views", "events", "segments", "outcomes")}
     ones = [(key, label) for key, value, label in tiles if value == "1"]
     assert ones and all(label == singular[key] for key, label in ones), ones
+
+
+def test_a_segment_of_the_rules_and_the_export_is_one_segment_of_the_visit(
+    tmp_path: Path,
+) -> None:
+    """A rules file giving the export's segment id its own rule: the journey listed the
+    segment twice for a visit that both matched ("Tents, Tents") and counted it twice."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.helpers import flat_event, flat_frame
+
+    t0 = datetime(2026, 10, 3, 9, tzinfo=UTC)
+    rows = [
+        flat_event("p1", "v-tent", t0, page_title="Tents | Shop"),
+        flat_event("x1", "v-tent", t0 + timedelta(seconds=5), kind="segment",
+                   event_type="SegmentAssignmentEvent", event_name=None, segment_id="seg-tents",
+                   page_url=None, page_title=None),
+    ]  # fmt: skip
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[segment]]\nid = "seg-tents"\ndisplay_name = "Tents"\n'
+        'context = [{ field = "sessionType", operator = "equal", values = ["web"] }]\n'
+    )
+    store = str(tmp_path / "st")
+    assert runner.invoke(app, ["sessionize", str(src), "--store", store, "-q"]).exit_code == 0
+    args = ["journey", "v-tent", "--store", store, "--rules", str(rules)]
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
+    assert data["totals"]["segments"] == 1
+    [visit] = data["sessions"]
+    assert sorted(s["source"] for s in visit["segments"]) == ["export", "rules"]  # (both said)
+    text = runner.invoke(app, args, env={"COLUMNS": "100"}).stdout
+    assert re.search(r"segments Tents\s*$", text, re.M), text
+    html = runner.invoke(app, [*args, "-f", "html"]).stdout
+    assert '</span>Tents</span><span class="n">1</span>' in html  # (the profile's count)
+    assert re.search(r"<p>segments <span [^>]*></span>Tents</p>", html)

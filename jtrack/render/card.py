@@ -27,7 +27,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from jtrack.render.text import one_line
+from jtrack.render.text import once_each, one_line
 from jtrack.render.theme import (
     AUTOMATED_STYLE,
     KIND_LABELS,
@@ -835,7 +835,7 @@ def _compact(
         extras.append(_t("searched " + q, g))
     if card["segments"]:
         seg = _lead("segments ", "dim")
-        for i, x in enumerate(card["segments"]):
+        for i, x in enumerate(once_each(card["segments"], "segment_id")):
             if i:
                 seg.append(", ")
             # (in violet: a segment's own colour may be a tone's, red reading as bad news)
@@ -843,7 +843,7 @@ def _compact(
         extras.append(seg)
     if card["outcomes"]:
         o = _lead("outcomes ", "dim")
-        for i, x in enumerate(card["outcomes"]):
+        for i, x in enumerate(once_each(card["outcomes"], "outcome_id")):
             o.append(", " if i else "")
             negative = x.get("tone") == "negative"
             colour = "red" if negative else "green"

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from jtrack import __version__
+from jtrack.render.text import once_each
 from jtrack.render.theme import (
     AUTOMATED_COLORS,
     KIND_LABELS,
@@ -644,12 +645,12 @@ def _profile(journey: dict[str, Any]) -> dict[str, Any]:
             query = " ".join(str(q["query"] or "").split())
             if query:
                 searches[query] = searches.get(query, 0) + 1
-        for seg in card["segments"]:
+        for seg in once_each(card["segments"], "segment_id"):
             name = str(seg["display_name"])
             segments[name] = segments.get(name, 0) + 1
             if seg["color"]:
                 colors[name] = seg["color"]
-        for out in card["outcomes"]:
+        for out in once_each(card["outcomes"], "outcome_id"):
             name = str(out["display_name"])
             outcomes[name] = outcomes.get(name, 0) + 1
             if out.get("tone") == "negative":
@@ -692,7 +693,7 @@ def _visit(card: dict[str, Any], n: int, cookies: list[str] | None = None) -> st
         segs = ", ".join(
             f'<span class="dot" style="background: {_color(x["color"], SEGMENT_COLOR)}"></span>'
             f"{_e(x['display_name'])}"
-            for x in card["segments"]
+            for x in once_each(card["segments"], "segment_id")
         )
         lines.append(f"<p>segments {segs}</p>")
     if card["outcomes"]:
@@ -700,7 +701,7 @@ def _visit(card: dict[str, Any], n: int, cookies: list[str] | None = None) -> st
             _sign(x.get("tone") == "negative")
             + f'<strong style="color: var(--{"neg" if x.get("tone") == "negative" else "pos"})">'
             f"{_e(x['display_name'])}</strong>"
-            for x in card["outcomes"]
+            for x in once_each(card["outcomes"], "outcome_id")
         )
         lines.append(f"<p>outcomes {outs}</p>")
     notes = ""

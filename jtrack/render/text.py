@@ -107,6 +107,15 @@ def _shows(ch: str, encoding: str) -> bool:
 __all__ = ["OTHER_FORMATS", "ascii_text", "one_line", "period_span", "plural"]
 
 
+def once_each(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """`items` with each `key` once, the first kept: a visit's segments or outcomes on one
+    line, where the export and the rules (one id: the same segment) matched both."""
+    first: dict[Any, dict[str, Any]] = {}
+    for x in items:
+        first.setdefault(x.get(key), x)
+    return list(first.values())
+
+
 def period_span(period: Any, dash: str = "-") -> str:
     """A report's period (`from`, `to`) as its title says it: `2026-10-01 .. 2026-10-14`;
     `no events` when the report has none (it said `- .. -`)."""

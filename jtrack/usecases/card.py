@@ -1487,20 +1487,17 @@ def _totals(
     shown = ~pl.col("segment_id").is_in(sorted(hidden)).fill_null(False)
 
     def count(kind: str, key: str, frame: pl.DataFrame | None, extra: pl.Expr) -> int:
-        exported = (
-            events.filter((pl.col("kind") == kind) & pl.col(key).is_not_null() & extra)
-            .select("session_id", key)
-            .unique()
-            .height
-        )
-        ruled = (
-            frame.filter(
-                pl.col("session_id").is_in(ids) & (pl.col("source") != "export") & extra
-            ).height
-            if frame is not None
-            else 0
-        )
-        return exported + ruled
+        """Each id once a session: the export's and the rules' match of one id (the rules
+        file's segment of the export's id) are one."""
+        pairs = [
+            events.filter((pl.col("kind") == kind) & pl.col(key).is_not_null() & extra).select(
+                "session_id", key
+            )
+        ]
+        if frame is not None:
+            mine = pl.col("session_id").is_in(ids) & (pl.col("source") != "export") & extra
+            pairs.append(frame.filter(mine).select("session_id", key))
+        return pl.concat(pairs).unique().height
 
     by_type = sessions.group_by("type").len().sort("type")
     duration = float(agg["duration_seconds"] or 0.0)
