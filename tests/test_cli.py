@@ -395,6 +395,17 @@ def test_lines_written_before_a_rotation_are_read_from_the_rotated_copy(tmp_path
         return "\n".join(sorted(out.stdout.splitlines()))
 
     assert sessions(store) == sessions(once)
+    # the bill and the report of the folder read the copy too: those of the store
+    for cmd, extra in (("usage", ["--month", "2026-10"]), ("report", ["--traffic", "all"])):
+        by_files = _run(cmd, str(folder), *extra, "-f", "json")
+        by_store = _run(cmd, "--store", str(store), *extra, "-f", "json")
+        assert by_files.exit_code == by_store.exit_code == 0, by_files.stderr
+        if cmd == "usage":
+            assert json.loads(by_files.stdout)["totals"]["billable"] == 20
+            assert json.loads(by_store.stdout)["totals"]["billable"] == 20
+        else:
+            assert json.loads(by_files.stdout)["overview"]["events"] == 20
+            assert json.loads(by_store.stdout)["overview"]["events"] == 20
 
 
 def test_the_summary_counts_visitors_sessionized_apart_from_the_sessions_written(

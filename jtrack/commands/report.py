@@ -250,8 +250,10 @@ def report_cmd(
         # reading export files takes a while: a progress bar on a terminal (never with -q)
         with ProgressBar(quiet=quiet, console=err) as bar:
             if sources:
+                from jtrack.read import with_rotated_copies
+
                 report = report_from_sources(
-                    sources,
+                    with_rotated_copies(sources),  # (what sessionize reads of them)
                     opts,
                     stdin=stdin_bytes() if "-" in sources else None,
                     progress=bar,

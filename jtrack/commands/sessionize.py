@@ -256,10 +256,9 @@ def sessionize_cmd(
         raise UsageError("no sources", hint="pass export files, folders or globs (or - for stdin)")
     # rotated copies beside a named file or in a named folder (app.jsonl.1): the lines
     # written after the last run and before the rename are only there
-    from jtrack.read import rotated_copies
+    from jtrack.read import with_rotated_copies
 
-    named = [s for s in srcs if s != "-"]
-    srcs += [r for r in rotated_copies(named) if r not in named]
+    srcs = with_rotated_copies(srcs)
     data_asked = fmt is not None or output is not None
     shows = data_asked or not quiet
     # (a table it shows is laid out: a bad $JTRACK_WIDTH before the run, not after its

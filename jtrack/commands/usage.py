@@ -233,8 +233,13 @@ def usage_cmd(
         with ProgressBar(quiet=quiet, console=err) as bar:
             if sources:
                 bar("reading")
+                from jtrack.read import with_rotated_copies
+
+                # (the rotated copies sessionize reads: the bill of the store made of them)
                 inp = UsageInput.from_sources(
-                    sources, stdin=stdin_bytes() if "-" in sources else None, on_error=on_error
+                    with_rotated_copies(sources),
+                    stdin=stdin_bytes() if "-" in sources else None,
+                    on_error=on_error,
                 )
             else:
                 from jtrack.store import Store

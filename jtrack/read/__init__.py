@@ -38,6 +38,7 @@ from jtrack.read.sources import (
     left_out,
     only_a_store,
     rotated_copies,
+    with_rotated_copies,
 )
 from jtrack.read.validate import (
     DEFAULT_MAX_LINE_BYTES,
@@ -93,6 +94,7 @@ __all__ = [
     "rejected_row_error",
     "rejects_frame",
     "rotated_copies",
+    "with_rotated_copies",
     "zone_notes",
 ]
 

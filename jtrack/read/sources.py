@@ -520,6 +520,15 @@ def rotated_copies(sources: Sequence[str]) -> list[str]:
     return sorted(found)
 
 
+def with_rotated_copies(sources: Sequence[str]) -> list[str]:
+    """`sources` and the rotated copies they reach that they do not name (rotated_copies):
+    what `jtrack sessionize`, `usage` and `report` read of them alike (standard input, `-`,
+    has none)."""
+    srcs = list(sources)
+    named = [s for s in srcs if s != "-"]
+    return srcs + [r for r in rotated_copies(named) if r not in named]
+
+
 def folders_reached(folder: str | os.PathLike[str]) -> set[Path]:
     """The real paths of the folders a source folder's walk reaches, symlinked ones below it
     included (as _walk follows them; each real folder once, so a loop ends)."""
