@@ -351,19 +351,32 @@ def problem_error(path: Path | None, problem: ConfigProblem, more: int = 0) -> C
 
 
 def check_tz(tz: str, option: str = "--tz") -> str:
-    """The IANA time-zone name, or a UsageError naming the nearest known zone."""
+    """The IANA time-zone name, or a UsageError naming the nearest known zone (a name the
+    system's zone files have that Polars does not, `Factory` or `localtime`, is none)."""
     try:
         zoneinfo.ZoneInfo(tz)
+        _polars_zone(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
         import difflib
 
-        near = difflib.get_close_matches(tz, sorted(zoneinfo.available_timezones()), n=1)
+        known = sorted(zoneinfo.available_timezones() - {tz})  # (Factory: not itself)
+        near = difflib.get_close_matches(tz, known, n=1)
         raise UsageError(
             f"{option} {tz!r} is not a known time zone",
             hint=(f"did you mean {near[0]!r}? " if near else "")
             + "use an IANA name such as Europe/London or UTC",
         ) from None
     return tz
+
+
+def _polars_zone(tz: str) -> None:
+    """ValueError when Polars, which counts the days, does not know the zone `tz`."""
+    import polars as pl
+
+    try:
+        pl.Series([0], dtype=pl.Datetime("us", "UTC")).dt.convert_time_zone(tz)
+    except pl.exceptions.PolarsError as exc:
+        raise ValueError(tz) from exc
 
 
 def config_tz(config: Mapping[str, Any], path: Path | None = None) -> str | None:

@@ -17,6 +17,11 @@ DEFAULT_GAP = timedelta(minutes=20)
 #: Python's and Polars' time arithmetic.
 MAX_DURATION = timedelta(days=36_500)
 
+#: The largest count an option takes (--limit, --top, --keep, --users, --per-user, and
+#: [usage] users and per_user): more than any store holds, and small enough that jtrack's
+#: figures (users x per-user) stay 64-bit integers.
+MAX_COUNT = 1_000_000_000
+
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|h|m|s|d)", re.IGNORECASE)
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 
 from jtrack.cli import app
 from jtrack.core.rules import load_rules, rules_report
-from jtrack.errors import ConfigError
+from jtrack.errors import ConfigError, UsageError
 from jtrack.serialize import to_records
 from jtrack.store import Store
 from jtrack.usecases.rules import evaluate_store
+from jtrack.usecases.usage import UsageOptions
+from tests.helpers import genesys_line
 from tests.test_rules_helpers import write_rules
 from tests.test_rules_load import BROKEN, SAMPLE_RULES
 
@@ -127,6 +129,30 @@ def test_check_as_json_reports_problems_with_lines(in_tmp: Path) -> None:
     assert gone["file"] == str(in_tmp / "gone.toml") and gone["valid"] is False
 
 
+@pytest.mark.parametrize("zone", ["Factory", "localtime"])
+def test_a_zone_the_system_has_and_polars_does_not_is_refused(in_tmp: Path, zone: str) -> None:
+    """`--tz Factory` (a name in the system's zone files that Polars, which counts the
+    days, does not know) was an internal error in `usage` and `report`: it is refused as
+    any unknown zone is, on the command line and in [usage]."""
+    src = in_tmp / "e.jsonl"
+    src.write_text(genesys_line("e1", "v1", "2026-10-03T09:00:00Z") + "\n")
+    for cmd in ("usage", "report"):
+        res = invoke(cmd, src, "--tz", zone, "-q")
+        assert res.exit_code == 2, res.stderr
+        assert f"--tz {zone!r} is not a known time zone" in res.stderr
+        assert f"did you mean {zone!r}" not in res.stderr
+    path = write_rules(in_tmp, f'[usage]\ntz = "{zone}"\n', "factory.toml")
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 2 and f"usage.tz: {zone!r} is not a known time zone" in res.stderr
+    with pytest.raises(UsageError, match="not a known time zone"):
+        UsageOptions(as_of="2026-12-31", tz=zone)
+
+
+def test_the_library_takes_no_more_users_than_the_command_line() -> None:
+    with pytest.raises(UsageError, match="is more than 1,000,000,000"):
+        UsageOptions(as_of="2026-12-31", users=10**10, per_user=10**9)
+
+
 def test_check_reports_a_usage_table_the_reports_would_refuse(in_tmp: Path) -> None:
     """`rules report` reads [usage] tz from its rules file: `rules check` passed a file
     whose tz `rules report` then refused."""
@@ -148,6 +174,8 @@ def test_check_reports_a_usage_table_the_reports_would_refuse(in_tmp: Path) -> N
     ("usage", "said"),
     [
         ("users = -1", "bad.toml:3: usage.users: must be a whole number >= 0, not -1"),
+        # (as --users takes it: 10^10 users x 10^9 per user was an internal error)
+        ("users = 10000000000", "bad.toml:3: usage.users: 10,000,000,000 is more than"),
         ("alowance = 5", "bad.toml:3: usage.alowance: unknown key 'alowance'"),
         ('billable = ["page_vew"]', "bad.toml:3: usage.billable: 'page_vew' is not a usage"),
         ('billable = "search"', "bad.toml:3: usage.billable: must be a list of class names"),

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from jtrack.errors import ExitCode, JtrackError, UsageError
+from jtrack.options import MAX_COUNT  # noqa: F401  (the commands' options read it here)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -555,12 +556,6 @@ def _holds_roles(path: Path) -> bool:
 
     data, _ = load_config(path)
     return "roles" in data or "default_role" in data
-
-
-#: The largest count an option takes (--limit, --top, --keep, --users, --per-user): more
-#: than any store holds, and small enough that jtrack's figures (users x per-user) stay
-#: 64-bit integers.
-MAX_COUNT = 1_000_000_000
 
 
 def _refuse_blank(text: str, hint: str = "name a file") -> None:

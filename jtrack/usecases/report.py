@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -34,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.config import check_tz
 from jtrack.core.traffic import HUMAN
 from jtrack.errors import UsageError
 from jtrack.progress import ProgressFn
@@ -105,13 +105,7 @@ class ReportOptions:
             object.__setattr__(self, name, as_day(getattr(self, name), name))
         if isinstance(self.top, bool) or not isinstance(self.top, int):
             raise UsageError(f"top {self.top!r} is no whole number", hint="e.g. top=10")
-        try:
-            zoneinfo.ZoneInfo(self.tz)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
-            raise UsageError(
-                f"--tz {self.tz!r} is not a known time zone",
-                hint="use an IANA name such as Europe/London or UTC",
-            ) from None
+        check_tz(self.tz)
         if self.top < 1:
             raise UsageError("--top must be at least 1", hint="e.g. --top 10")
         secs = self.engaged_seconds

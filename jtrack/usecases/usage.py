@@ -55,6 +55,7 @@ from jtrack.errors import (
     UsageError,
 )
 from jtrack.locking import exclusive_lock
+from jtrack.options import MAX_COUNT
 from jtrack.schema import (
     ACTIVITY_KINDS,
     EVENT_TYPE_PREFIX,
@@ -300,6 +301,11 @@ def usage_config(config: Mapping[str, Any], path: Path | None = None) -> dict[st
                     f"{where}: {key} must be a whole number >= 0, not {value!r}",
                     hint=f"e.g. {key} = {25 if key == 'users' else 10000}",
                 )
+            if value > MAX_COUNT:  # (as --users and --per-user: figures stay 64-bit)
+                raise ConfigError(
+                    f"{where}: {key} {value:,} is more than {MAX_COUNT:,}",
+                    hint=f"e.g. {key} = {25 if key == 'users' else 10000}",
+                )
         elif key == "billable":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(
@@ -421,6 +427,8 @@ class UsageOptions:
                 raise UsageError(
                     f"{name} {n!r} is no whole number of 0 or more", hint=f"e.g. {name}=25"
                 )
+            if n is not None and n > MAX_COUNT:
+                raise UsageError(f"{name} {n:,} is more than {MAX_COUNT:,}", hint=f"e.g. {name}=25")
             if n is not None:  # (a numpy integer, 1000.0: a plain int)
                 object.__setattr__(self, name, int(n))
         if (self.users is None) != (self.per_user is None):
