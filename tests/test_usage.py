@@ -1541,3 +1541,27 @@ def test_the_library_refuses_dates_out_of_range_as_the_options_do() -> None:
     ):
         with pytest.raises(UsageError, match=r"out of range \(jtrack takes years 1900 to 9998\)"):
             UsageOptions(**kw)
+
+
+def test_a_row_far_after_the_other_files_is_named_with_its_line_and_field(
+    tmp_path: Path,
+) -> None:
+    """A file of one event dated years after the other files' (far future only beside
+    them): usage's error named neither its line nor its field ("a row is rejected: dated
+    far after the rest of the input, or failing the checks of usage"), where sessionize
+    names both."""
+    base = tmp_path / "base.parquet"
+    flat_frame(
+        [flat_event(f"e{i}", "v1", T_OCT + timedelta(minutes=i)) for i in range(100)]
+    ).write_parquet(base)
+    far = tmp_path / "far.jsonl"
+    flat_frame([flat_event("x1", "v2", datetime(2031, 1, 1, tzinfo=UTC))]).write_ndjson(far)
+    args = ["--as-of", "2031-02-01", "--since", "2026-10", "--until", "2031-02", "--by", "month"]
+    res = run(str(base), str(far), *args, "-q")
+    assert res.exit_code == ExitCode.DATA
+    said = res.stderr.splitlines()[0]
+    assert said.startswith(f"error: {far}:1: field 'created_date': dated more than 365 days")
+    assert "[far_future]" in said
+    store = tmp_path / "st"
+    res = runner.invoke(app, ["sessionize", str(base), str(far), "--store", str(store), "-q"])
+    assert res.stderr.splitlines()[0].split(" (hint")[0] == said.split(" (hint")[0]

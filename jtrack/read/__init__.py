@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -221,7 +222,7 @@ def read_events(
     on_error: OnError = "fail",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     stdin: Any = None,
-    far_future: bool = True,
+    far_future: bool | tuple[datetime, str] = True,
 ) -> ReadResult:
     """Read every source into canonical events.
 
@@ -230,7 +231,8 @@ def read_events(
     Either way rows_read == events + rejects for every file. One path given as a string or
     a path (not in a list) is one source, as everywhere. `far_future=False`: events dated
     far after the rest are kept, for a caller that cuts over more input than these sources
-    (`jtrack usage` of files some of which it scans itself).
+    (`jtrack usage` of files some of which it scans itself); a cut (far_future_cut's) is
+    the cut of such a caller, applied to these rows.
     """
     check_on_error(on_error)  # (a misspelt "Fail" must never skip bad rows silently)
     if isinstance(sources, str | bytes | os.PathLike):
@@ -254,7 +256,9 @@ def read_events(
         stats.append(st)
     allrows = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=ROW_SCHEMA)
     accepted = allrows.filter(pl.col(REASON).is_null())
-    if far_future:
+    if isinstance(far_future, tuple):
+        allrows = mark_far_future(allrows, far_future)
+    elif far_future:
         allrows = mark_far_future(allrows, far_future_cut(accepted, key="event_id"))
     counts = (
         allrows.filter(pl.col(REASON).is_not_null()).group_by("_src").len().rows()

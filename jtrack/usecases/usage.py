@@ -847,11 +847,14 @@ def _conflicting(inp: UsageInput, repeated: pl.Series, cut_us: int | None) -> pl
     )
 
 
-def _far_future_rejected(rows: pl.DataFrame) -> tuple[pl.DataFrame, int | None]:
+def _far_future_rejected(
+    rows: pl.DataFrame,
+) -> tuple[pl.DataFrame, int | None, tuple[datetime, str] | None]:
     """`rows` (of _aggregate) with the events beyond the far-future cut of the whole input
     marked rejected, as jtrack.read marks them (and sessionize, over every file of a run):
     a lazily scanned Parquet file's far-future event was billed where the same row of a JSON
-    lines file was rejected. Also the cut (epoch microseconds), None without one."""
+    lines file was rejected. Also the cut (epoch microseconds), None without one, and the
+    cut as far_future_cut gives it (its time and the rejects' detail)."""
     from jtrack.read import far_future_cut
 
     at_us = (pl.col("_k") // _KEY_MULT).alias("_us")
@@ -862,20 +865,22 @@ def _far_future_rejected(rows: pl.DataFrame) -> tuple[pl.DataFrame, int | None]:
     )
     cut = far_future_cut(times, key="_h")
     if cut is None:
-        return rows, None
+        return rows, None, None
     cut_us = (cut[0] - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    return rows.with_columns(_rejected=pl.col("_rejected") | (at_us >= cut_us)), cut_us
+    return rows.with_columns(_rejected=pl.col("_rejected") | (at_us >= cut_us)), cut_us, cut
 
 
-def _first_reject(inp: UsageInput, first: int) -> JtrackError:
+def _first_reject(
+    inp: UsageInput, first: int, cut: tuple[datetime, str] | None = None
+) -> JtrackError:
     """The error of the first rejected row of file `first` (an index into the sources): the
     file is read again by jtrack.read, which names the row, field and reason as sessionize
-    does."""
+    does (with `cut`, the far-future cut of the whole input, rows at or after it too)."""
     from jtrack.read import read_events
 
     try:
-        with reading_hint():
-            read_events([inp.sources[first]], on_error="fail")  # raises RejectedRowError
+        with reading_hint():  # raises RejectedRowError
+            read_events([inp.sources[first]], on_error="fail", far_future=cut or True)
     except RejectedRowError as exc:
         return exc
     return DataError(  # (a row far after the rest of the input, not of its own file alone)
@@ -1252,9 +1257,10 @@ def _epoch_us(d: datetime) -> int:
 
 def _aggregate(
     inp: UsageInput, opts: UsageOptions
-) -> tuple[pl.DataFrame, dict[str, int], dict[str, list[str]]]:
+) -> tuple[pl.DataFrame, dict[str, Any], dict[str, list[str]]]:
     """Distinct events per (15-minute bucket, class, created at/after as_of) with their rows,
-    late and conflicting counts, plus the read accounting of lazily scanned files, and the
+    late and conflicting counts, plus the read accounting of lazily scanned files (and the
+    far-future cut of the input, `far_cut`, far_future_cut's; None without one), and the
     names of the files that hold no row (`empty`) or only events of earlier files
     (`repeats`).
 
@@ -1275,7 +1281,7 @@ def _aggregate(
         + pl.col("_cls")
         + pl.col("_auto").fill_null(False).cast(pl.Int64) * _AUTO_BIT
     )
-    counts = {"rows": 0, "rejected": 0}
+    counts: dict[str, Any] = {"rows": 0, "rejected": 0}
     empties: list[str] = []
     repeats: list[int] = []
     if inp.deduplicated:
@@ -1293,8 +1299,8 @@ def _aggregate(
         rows = inp.events.select(_h=id_hash, _k=key, _fi="_fi", _rejected="_rejected").collect()
         if not rows.get_column("_fi").is_sorted():  # input order: files, then their rows
             rows = rows.sort("_fi", maintain_order=True)
-        rows, cut_us = _far_future_rejected(rows)
-        counts = {"rows": rows.height, "rejected": int(rows["_rejected"].sum())}
+        rows, cut_us, far_cut = _far_future_rejected(rows)
+        counts = {"rows": rows.height, "rejected": int(rows["_rejected"].sum()), "far_cut": far_cut}
         if counts["rejected"]:
             first = rows.filter(pl.col("_rejected")).get_column("_fi").min()
             counts["first_rejected"] = int(first)  # type: ignore[arg-type]
@@ -1606,7 +1612,8 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
 
         if rejected and (rejected == rows_read or inp.on_error == "fail"):
             lazy = [counts["first_rejected"]] if "first_rejected" in counts else []
-            bad_row = _first_reject(inp, min([*inp.rejected_files, *lazy]))
+            first = min([*inp.rejected_files, *lazy])
+            bad_row = _first_reject(inp, first, counts.get("far_cut"))
             # (a wrong input, every row rejected: said with its first row)
             own = bad_row.hint if getattr(bad_row, "own_hint", False) else None
             error = nothing_accepted(rows_read, rejected, bad_row.message, own)
