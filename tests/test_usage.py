@@ -1409,13 +1409,22 @@ def test_an_output_in_a_missing_folder_names_the_folder_not_the_lock(
     assert f"{out}: cannot write (no such directory {out.parent})" in res.stderr
 
 
-def test_an_as_of_the_clocks_skipped_is_refused() -> None:
+def test_an_as_of_the_clocks_skipped_or_repeat_is_refused() -> None:
     from jtrack.usecases.usage import parse_as_of
 
     with pytest.raises(UsageError, match="no such time in Europe/London"):
         parse_as_of("2026-03-29T01:30", "Europe/London")
-    # the hour that happens twice (autumn) is the first of the two, as Python reads it
-    assert parse_as_of("2026-10-25T01:30", "Europe/London") == at("2026-10-25T00:30Z")
+    # the hour that happens twice (autumn) was taken as the first of the two, unsaid: a
+    # bill's cut-off names which, by its offset
+    with pytest.raises(UsageError, match="comes twice in Europe/London") as said:
+        parse_as_of("2026-10-25T01:30", "Europe/London")
+    assert "2026-10-25T01:30:00+01:00 (the first) or 2026-10-25T01:30:00+00:00" in str(
+        said.value.hint
+    )
+    assert parse_as_of("2026-10-25T01:30+00:00", "Europe/London") == at("2026-10-25T01:30Z")
+    assert parse_as_of("2026-10-25T02:30", "Europe/London") == at("2026-10-25T02:30Z")
+    assert parse_as_of("2026-10-25", "Europe/London") == at("2026-10-24T23:00Z")
+    # (the library's naive datetime says which by its `fold`: tests/test_library.py)
     assert parse_as_of("2026-03-29T02:30", "Europe/London") == at("2026-03-29T01:30Z")
     # a date alone is its day's first instant, also where midnight is skipped (01:00 local)
     assert parse_as_of("2026-09-06", "America/Santiago") == at("2026-09-06T04:00Z")

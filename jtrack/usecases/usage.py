@@ -280,7 +280,28 @@ def parse_as_of(text: str, tz: str) -> datetime:
                 f"--as-of {t}: no such time in {tz} (the clocks went forward over it that day)",
                 hint="give a local time before or after the change, or a UTC time ending in Z",
             )
+        if len(t) > 10:  # (a date alone: its day's first instant, the first of a repeat)
+            _refuse_repeated(d, tz, f"--as-of {t}")
     return d.astimezone(UTC)
+
+
+def _refuse_repeated(local: datetime, tz: str, what: str) -> None:
+    """UsageError when the wall time `local` (aware, in `tz`) comes twice that day (the
+    clocks went back over it): a bill's cut-off must not pick one of the two unsaid."""
+    first, second = local.replace(fold=0), local.replace(fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return
+    wall = local.replace(tzinfo=None).isoformat()
+    raise UsageError(
+        f"{what}: this time comes twice in {tz} (the clocks went back over it that day)",
+        hint=f"give its offset: {wall}{_offset(first)} (the first) or {wall}{_offset(second)} "
+        "(the second), or a UTC time ending in Z",
+    )
+
+
+def _offset(d: datetime) -> str:
+    """`d`'s UTC offset as ISO-8601 writes it: +01:00."""
+    return d.isoformat()[19:] if d.microsecond == 0 else d.isoformat()[26:]
 
 
 def usage_config(config: Mapping[str, Any], path: Path | None = None) -> dict[str, Any]:
