@@ -115,7 +115,9 @@ def flat_strings(df: pl.DataFrame, *, neutralise: bool) -> pl.DataFrame:
                     if isinstance(inner, pl.Struct)
                     else pl.element().cast(pl.String)
                 )
-            col = col.cast(pl.List(pl.String)).list.join("; ")
+            # (an empty list is an empty cell, as a missing one is: never CSV's quoted "")
+            joined = col.cast(pl.List(pl.String)).list.join("; ")
+            col = pl.when(pl.col(name).list.len() > 0).then(joined)
         elif isinstance(dtype, pl.Struct):
             col = col.struct.json_encode()
         elif dtype == pl.Boolean:

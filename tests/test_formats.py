@@ -354,7 +354,8 @@ def test_the_guard_is_the_cell_by_cell_rule_whichever_cells_need_it(
     )
     out = flat_strings(frame, neutralise=True)
     assert out["t"].to_list() == [_guarded(t) for t in texts]
-    assert out["l"].to_list() == [_guarded("; ".join(xs)) for xs in lists]
+    # (an empty list is an empty cell: None, which CSV writes bare, not a quoted "")
+    assert out["l"].to_list() == [_guarded("; ".join(xs)) if xs else None for xs in lists]
     assert out["n"].to_list() == [str(i) for i in range(len(rows))]
 
 
@@ -483,3 +484,14 @@ def test_a_tsv_value_starting_with_a_quote_is_read_whole_by_csv_readers() -> Non
     back = pl.read_csv(io.StringIO(text), separator="\t", infer_schema=False)
     assert back.get_column("v").to_list()[:3] == values[:3]
     assert text.splitlines()[3] == 'mid "q" x\t2'  # (only a leading quote is quoted)
+
+
+def test_an_empty_list_is_an_empty_csv_cell_as_a_missing_one_is() -> None:
+    """A summary's empty `months_with_events` was written `""` in CSV, where a missing
+    value is bare (README: an empty list and a missing one are both empty)."""
+    from jtrack.serialize import to_csv
+
+    frame = pl.DataFrame(
+        {"n": [1, 2], "l": [[], None]}, schema={"n": pl.Int64, "l": pl.List(pl.String)}
+    )
+    assert to_csv(frame) == "n,l\n1,\n2,\n"

@@ -1145,6 +1145,9 @@ def test_an_empty_period_says_which_months_hold_events(monkeypatch: pytest.Monke
     assert summary["months_with_events"].to_list() == ["2026-10"]
     full = json.loads(run(*base, "--month", "2026-10", "-f", "json", "-q").stdout)
     assert full["empty_period"] is None
+    # a job that passed --month yesterday on the 2nd was told to pass it
+    job = run("sample_data/events.jsonl", "--as-of", "2027-01-02T00:15", "--month", "yesterday")
+    assert "(hint: pass --month 2026-10)" in job.stderr, job.stderr
 
 
 def test_a_period_before_every_event_says_as_of_is_to_check(

@@ -1693,8 +1693,14 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             "period": span,
             "months_with_events": months_with_events,
             "message": f"no events {words}; {where} events in {shown}",
-            "hint": f"pass --month {months_with_events[-1]}, or --month previous / "
-            "--month yesterday in a job that runs early on the 1st",
+            # (the words for a job run early on the 1st: said on the 1st, of the month it
+            # begins, never to a job of a later day, that may have passed one of them)
+            "hint": f"pass --month {months_with_events[-1]}"
+            + (
+                ", or --month previous / --month yesterday in a job that runs early on the 1st"
+                if as_of_local.day == 1 and chosen == _month_start(as_of_local.date())
+                else ""
+            ),
         }
     elif in_period == 0 and after_as_of:  # (a mistyped --as-of: a zero bill, said so)
         where = "the store holds" if store else "the files hold"
