@@ -88,10 +88,11 @@ def toml_error_line(exc: Exception, text: str) -> int | None:
 
 
 def load_config(
-    explicit: str | os.PathLike[str] | None = None,
+    explicit: str | os.PathLike[str] | None = None, what: str = "config"
 ) -> tuple[dict[str, Any], Path | None]:
-    """The parsed config and its path ({} and None when there is no config file)."""
-    path = find_config(explicit)
+    """The parsed config and its path ({} and None when there is no config file); `what`
+    the file named is to the caller, in errors ("config", "rules")."""
+    path = find_config(explicit, what)
     if path is None:
         return {}, None
     try:

@@ -1443,3 +1443,25 @@ def test_an_empty_source_name_is_refused_never_the_current_folder(
             # (watch follows files, never standard input: its hint does not offer `-`)
             assert ("standard input" in res.stderr) == (cmd[0] != "watch"), res.stderr
             assert not (tmp_path / "st").exists()
+
+
+def test_the_summary_counts_one_row_and_one_duplicate_in_the_singular(tmp_path: Path) -> None:
+    """ "1 rows: 1 kept, 0 duplicates" and "1 duplicates"."""
+    src = tmp_path / "e.jsonl"
+    line = genesys_line("e1", "v1", T0)
+    src.write_text(line + "\n")
+    res = _run("sessionize", str(src), "--store", str(tmp_path / "a"))
+    assert "1 row: 1 kept, 0 duplicates, 0 rejected" in res.stdout, res.stdout
+    src.write_text(line + "\n" + line + "\n")
+    res = _run("sessionize", str(src), "--store", str(tmp_path / "b"))
+    assert "2 rows: 1 kept, 1 duplicate, 0 rejected" in res.stdout, res.stdout
+
+
+def test_a_missing_rules_file_is_called_a_rules_file(tmp_path: Path) -> None:
+    """`sessions --rules nope.toml` said "no such config file" (sessions has no --config)."""
+    src = tmp_path / "e.jsonl"
+    src.write_text(genesys_line("e1", "v1", T0) + "\n")
+    store = str(tmp_path / "st")
+    assert _run("sessionize", str(src), "--store", store, "-q").exit_code == 0
+    res = _run("sessions", "--store", store, "--rules", str(tmp_path / "nope.toml"))
+    assert res.exit_code == 1 and "nope.toml: no such rules file" in res.stderr, res.stderr

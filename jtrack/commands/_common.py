@@ -535,7 +535,7 @@ def roles_config(
     """The config file a command's roles come from: the `--config` named, else the
     `--rules` file when it holds roles, else None (the config found as load_config finds
     it)."""
-    if config is None and rules is not None and _holds_roles(Path(rules)):
+    if config is None and rules is not None and _holds_roles(Path(rules), "rules"):
         return rules
     return config
 
@@ -550,11 +550,12 @@ def rules_and_config(option: Path | None) -> dict[str, Path | None]:
     return {"rules": option}
 
 
-def _holds_roles(path: Path) -> bool:
-    """Whether a config file defines roles (a [roles] table or a default_role)."""
+def _holds_roles(path: Path, what: str = "config") -> bool:
+    """Whether a config file defines roles (a [roles] table or a default_role); `what` the
+    file is to the user, in errors."""
     from jtrack.config import load_config
 
-    data, _ = load_config(path)
+    data, _ = load_config(path, what)
     return "roles" in data or "default_role" in data
 
 

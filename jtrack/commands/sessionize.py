@@ -75,8 +75,9 @@ def sessionize_cmd(
     max_duration: Annotated[
         str | None,
         typer.Option(
-            help="Cut sessions longer than this (e.g. 24h) into windows from the session "
-            "start; `none` for no limit [default: the store's, none].",
+            help="Cut web and app sessions longer than this (e.g. 24h) into windows from "
+            "the session start (custom sessions are their session id's events, uncut); "
+            "`none` for no limit [default: the store's, none].",
             show_default=False,
             metavar="<duration>",
         ),

@@ -47,14 +47,15 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
                     (
                         "",
                         "",
-                        f"{n_read:,} rows: {kept:,} kept, {dups:,} duplicates, {rej:,} rejected",
+                        f"{_n(n_read, 'row')}: {kept:,} kept, {_n(dups, 'duplicate')}, "
+                        f"{rej:,} rejected",
                     )
                 )
                 if events != kept:  # (copies replaced, events held aside or back)
                     change = f"{abs(events):,} {'more' if events >= 0 else 'fewer'}"
                     rows.append(("", "", f"the store holds {change} events than before"))
             else:
-                rows.append(("", "", f"{n_read:,} rows: {_n(events, 'new event')}"))
+                rows.append(("", "", f"{_n(n_read, 'row')}: {_n(events, 'new event')}"))
             # (visitors sessionized: those with new rows, some of whom may have no session)
             rows.append(("", "", f"{_n(visitors, 'visitor')} sessionized"))
             changed = int(run.get("sessions_changed") or 0)
