@@ -190,6 +190,32 @@ def test_contacts_redacted_shows_no_email_phone_or_name(world, view) -> None:
     assert '"h:' in res.stdout
 
 
+def test_a_conflicts_external_id_is_a_contact_detail(tmp_path: Path) -> None:
+    """`contacts --conflicts` showed the book's external id a visitor matched by (CRM-ADA)
+    to a role without contact details, and in clear under --redact, where the listing's
+    `external_ids` masks and hashes it."""
+    rows = [
+        flat_event("x1", "cookie-x", T0, traits=[_trait("externalId", ADA_CRM)]),
+        flat_event(
+            "x2", "cookie-x", T0 + minutes(5), traits=[_trait("email", "user0@example.org")]
+        ),
+    ]
+    w = role_world(tmp_path, rows, CONFIG, BOOK)
+    args = ["contacts", "--contacts", str(w["book"]), "--as-of", AS_OF]
+    full = _run(w, *args, "--conflicts", "-f", "csv", role="supervisor")
+    assert full.exit_code == 0 and ADA_CRM in full.stdout, full.stdout  # (the evidence)
+    for fmt in ("csv", "json", "jsonl", "md"):
+        res = _run(w, *args, "--conflicts", "-f", fmt)
+        assert res.exit_code == 0, res.stderr
+        assert ADA_CRM not in res.stdout and MASK in res.stdout, res.stdout
+    red = _run(w, *args, "--conflicts", "-f", "json", "--redact", role="supervisor")
+    listed = _run(w, *args, "-f", "json", "--redact", role="supervisor")
+    assert ADA_CRM not in red.stdout
+    [ada] = [c for c in json.loads(listed.stdout) if c["external_ids"]]
+    shown = {r["value"] for r in json.loads(red.stdout) if r["match_method"] == "external_id"}
+    assert shown == set(ada["external_ids"])  # (hashed alike: one can be matched with the other)
+
+
 def test_the_number_of_known_visitors_does_not_depend_on_the_role(world) -> None:
     def known(role: str, *extra: str) -> int:
         res = _run(

@@ -449,7 +449,8 @@ def _protect_conflicts(df: pl.DataFrame, policy: Any, typed: pl.Series) -> pl.Da
 
         value = pl.col("value")
         masked = keyed_hash(value, policy.key) if policy.redact else pl.lit(MASK)
-        personal = pl.col("match_method").is_in(["email", "phone"]) | personal_id(
+        # (the book's external ids are contact details, as its `external_ids` column is)
+        personal = pl.col("match_method").is_in(["email", "phone", "external_id"]) | personal_id(
             value, None, typed
         )
         out = out.with_columns(
