@@ -1113,3 +1113,46 @@ def test_as_of_a_past_time_the_stores_own_book_matches_by_the_traits_sent_by_the
     res = _run("card", first, "--store", st, *early, "-f", "json")
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["contact"]["contact_id"] == "tmp-c8"
+
+
+def test_a_journey_by_contact_id_as_of_a_time_shows_who_each_session_was_then(
+    tmp_path: Path,
+) -> None:
+    """A visitor who gave Kate's email on 6 October and Eve's on 20 October: `journey EVE
+    --as-of 10 October` labelled the 6 October session Eve's (the present resolution, with
+    traits sent after the clock) where its card says Kate; and with `--contacts FILE` (the
+    same book) it found no such contact at all. Found by who the visitor is now, each
+    session is shown as it stood then, and a note says so."""
+
+    def email(address: str) -> list[dict[str, str]]:
+        return [{"name": "email", "data_type": "string", "value": address}]
+
+    rows = [
+        {
+            **flat_event("a", "c1", datetime(2026, 10, 6, 12, tzinfo=UTC)),
+            "traits": email("k@x.org"),
+        },
+        {
+            **flat_event("b", "c1", datetime(2026, 10, 20, 12, tzinfo=UTC)),
+            "traits": email("e@x.org"),
+        },
+    ]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    book = tmp_path / "book.csv"
+    book.write_text("contact_id,name,emails\nKATE,Kate,k@x.org\nEVE,Eve,e@x.org\n")
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(src), "--store", st, "--contacts", str(book)).exit_code == 0
+    when = ("--as-of", "2026-10-10T00:00Z")
+    for extra in ([], ["--contacts", str(book)]):
+        res = _run("journey", "EVE", "--store", st, *when, *extra, "-f", "json")
+        assert res.exit_code == 0, res.stderr
+        data = json.loads(res.stdout)
+        assert [s["contact"]["contact_id"] for s in data["sessions"]] == ["KATE"], extra
+        assert any("not EVE's as of 2026-10-10" in n for n in data["notes"]), data["notes"]
+        now = json.loads(_run("journey", "EVE", "--store", st, *extra, "-f", "json").stdout)
+        assert [s["contact"]["contact_id"] for s in now["sessions"]] == ["EVE", "EVE"]
+        assert not any("not EVE's" in n for n in now["notes"])
+    [sid] = [s["session"]["id"] for s in data["sessions"]]
+    card = json.loads(_run("card", sid, "--store", st, *when, "-f", "json").stdout)
+    assert card["contact"]["contact_id"] == "KATE"

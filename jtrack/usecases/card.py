@@ -1274,29 +1274,42 @@ def build_journey(
         matched_by = "contact_id"
         everything = store.scan_sessions()
         stored = "contact_id" in everything.collect_schema().names()
-        if contacts is None and stored:
-            who = resolve_contact_id(store, who) or who  # (or a unique prefix of it)
-            # only the contact's visitors, then their full session lists (for expiry)
+        if contacts is not None or stored:
+            # the contact's visitors by the present resolution (the store's, or the file's
+            # as of now), then each of their sessions as it stood at as_of: who they were
+            # then by the traits sent by then (as `journey COOKIE --as-of` and the card)
+            if contacts is None:
+                who = resolve_contact_id(store, who) or who  # (or a unique prefix of it)
+                now = everything
+            else:
+                from jtrack.core.contacts import apply_contacts
+
+                now = apply_contacts(
+                    everything,
+                    identity_events(store, columns=_IDENTITY),
+                    contacts,
+                    default_region=default_region,
+                ).lazy()
+                who = resolve_contact_id(store, who, now) or who
             cookies = (
-                everything.filter(pl.col("contact_id") == who)
+                now.filter(pl.col("contact_id") == who)
                 .select("customer_id")
                 .unique()
-                .collect()
+                .collect(engine="in-memory")
                 .get_column("customer_id")
-                .to_list()
+                .sort()
+                .implode()
             )
-            everything = everything.filter(pl.col("customer_id").is_in(cookies))
-        if contacts is not None or stored:
-            found, resolved = _resolve_contacts(
-                everything.collect(engine="in-memory"),
-                identity_events(store, columns=_IDENTITY),
+            mine = pl.col("customer_id").is_in(cookies)
+            identity = identity_events(store, columns=_IDENTITY).filter(mine)
+            sessions, resolved = _resolve_contacts(  # (their full session lists: expiry)
+                everything.filter(mine).collect(engine="in-memory"),
+                identity.filter(pl.col("created_date") <= ctx.as_of),
                 contacts,
                 default_region,
                 ctx.as_of,
+                None if contacts is not None else store_book_as_of(plain, identity, ctx.as_of),
             )
-            if contacts is not None:  # (or a unique prefix of a contact id it resolves)
-                who = resolve_contact_id(store, who, found.lazy()) or who
-            sessions = found.filter(pl.col("contact_id") == who)
         else:
             resolved = False
     if not sessions.height:
@@ -1461,6 +1474,14 @@ def build_journey(
             f"{n_hidden} custom session{'s' if n_hidden != 1 else ''} hidden by your role "
             f"(needs {SESSIONTYPE_VIEW})"
         )
+    if matched_by == "contact_id" and "contact_id" in sessions.columns:
+        other = sessions.filter(pl.col("contact_id") != who).height
+        if other:  # (found by the present resolution; shown as they stood at the clock)
+            notes.append(
+                f"{other} of these sessions {'was' if other == 1 else 'were'} not {who}'s as "
+                f"of {_iso(ctx.as_of)}: its visitors are found by who they are now, each "
+                "session shown as it stood then"
+            )
     if by_detail and matched_by == "contact_id":  # (asked by email or phone: said so, the
         who, matched_by = asked, by_detail  # contact's id is the contact's own field)
     return Journey(who, matched_by, contact, customers, cards, totals, notes, scope)
