@@ -3,6 +3,8 @@ conflicts, temporary contacts and their 60-day TTL, and the `jtrack contacts` co
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -505,6 +507,25 @@ def test_a_shared_email_beside_a_trait_that_decides_is_listed_as_not_used(
         ("C", "phone", True, "the only match not listed on several contacts"),
         ("A", "email", False, "email listed on several contacts: not used"),
         ("B", "email", False, "email listed on several contacts: not used"),
+    ]
+    # the shared email is also the chosen contact's: its row was marked chosen beside
+    # "not used"
+    p2 = _csv(
+        tmp_path,
+        "contact_id,name,email\nA,Al,family@example.org;al@example.org\nB,Bo,family@example.org\n",
+    )
+    book2, _ = C.load_contacts(p2)
+    rows2 = [
+        _ev("1", "c2", T0, email="family@example.org"),
+        _ev("2", "c2", T0 + timedelta(days=1), email="al@example.org"),
+    ]
+    res2 = _resolve(rows2, book2)
+    assert _who(res2)["c2"] == ("A", "known", "email")
+    c2 = res2.conflicts.select("contact_id", "value", "chosen", "rule").rows()
+    assert c2 == [
+        ("A", "al@example.org", True, "the only match not listed on several contacts"),
+        ("A", "family@example.org", False, "email listed on several contacts: not used"),
+        ("B", "family@example.org", False, "email listed on several contacts: not used"),
     ]
 
 
@@ -1156,3 +1177,21 @@ def test_a_journey_by_contact_id_as_of_a_time_shows_who_each_session_was_then(
     [sid] = [s["session"]["id"] for s in data["sessions"]]
     card = json.loads(_run("card", sid, "--store", st, *when, "-f", "json").stdout)
     assert card["contact"]["contact_id"] == "KATE"
+
+
+def test_a_trailing_separator_or_a_blank_cell_is_no_entry(tmp_path: Path) -> None:
+    """`tara@example.com; ` (a separator and a space at the end) gave an invalid entry
+    "email '': not an email address" and exit 2, where `tia@example.com;` was fine; a cell
+    of spaces was "not an email" rather than no email at all."""
+    book = tmp_path / "trailing.csv"
+    book.write_text(
+        "contact_id,name,emails,phones\n"
+        "T1,Tara,tara@example.com; ,+44 7700 900301; \n"
+        "T2,Tom, ,\n"
+        "T3,Tia,tia@example.com;,+44 7700 900303;\n"
+    )
+    res = _run("contacts", "--check", str(book), "--format", "csv")
+    assert res.exit_code == 2
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [(r["contact_id"], r["field"]) for r in rows] == [("T2", "contact_id")], rows
+    assert "nothing can match it" in rows[0]["reason"]

@@ -263,11 +263,13 @@ def contacts_cmd(
         )
     if default_region is not None:
         core.check_region(default_region)
-        if contacts is None and check is None and not conflicts:
+        if contacts is None and check is None:  # (--conflicts of the store's own book: the
+            # region it was read with, as the store resolved its visitors)
             raise UsageError(
                 "--default-region reads the phones of a contacts file: it needs --contacts "
                 "FILE (or --check FILE)",
-                hint="add --contacts FILE, or leave out --default-region",
+                hint="add --contacts FILE, or leave out --default-region (the store's own "
+                "book is read with the region it was taken in with)",
             )
     if check is not None:
         set_output_policy(load_policy(role, redact=redact, config=config))
@@ -314,7 +316,7 @@ def contacts_cmd(
         saved = plain.pinned()
         book = saved.contacts_book()
         taken = saved.manifest.contacts
-        default_region = default_region or (taken.default_region if taken else None)
+        default_region = taken.default_region if taken else None
     elif cut and plain.exists():
         # as of a time before traits the store's resolution saw, its visitors are resolved
         # again against its own book, by the traits sent by then (as the card does); listed

@@ -512,7 +512,8 @@ def _load_contacts(
             return pl.lit([], _LIST).alias(field)
         joined = pl.concat_list([x.fill_null(pl.lit([], _LIST)) for x in parts])
         return (
-            joined.list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
+            joined.list.eval(pl.element().str.strip_chars())  # (then the blanks left out:
+            .list.eval(pl.element().filter(pl.element() != ""))  # "a@b.org; " is one email)
             .fill_null(pl.lit([], _LIST))
             .alias(field)
         )
@@ -1158,7 +1159,9 @@ def _conflicts(
         .otherwise(rule)
     )
     out = rows.join(names, on="contact_id", how="left").with_columns(
-        chosen=(pl.col("contact_id") == pl.col("_won")).fill_null(False),
+        # (the chosen contact's rows that were in the running: not its identifier on
+        # several contacts, whose rule says "not used")
+        chosen=((pl.col("contact_id") == pl.col("_won")) & pl.col("usable")).fill_null(False),
         rule=rule,
         match_method=pl.col("method"),  # (as the session table names it)
     )
