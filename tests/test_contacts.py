@@ -272,6 +272,18 @@ def test_phones_are_normalised_to_e164(raw: str, e164: str | None) -> None:
     assert (got["reason"][0] is None) == (e164 is not None)
 
 
+def test_a_local_number_without_its_area_code_is_no_phone_number() -> None:
+    """`12345` with --default-region GB was +4412345 and identified any visitor who typed
+    those digits (`7946 0958` without London's 20, `555-1234` without a US area code)."""
+    got = C.normalize_phones(pl.Series(["12345", "+4412345", "7946 0958"]), "GB")
+    assert got["e164"].to_list() == [None, None, None]
+    assert set(got["reason"]) == {C.LOCAL_ONLY}
+    us = C.normalize_phones(pl.Series(["555-1234", "202 555 0143"]), "US")
+    assert us["e164"].to_list() == [None, "+12025550143"]
+    whole = C.normalize_phones(pl.Series(["020 7946 0958"]), "GB")
+    assert whole["e164"].to_list() == ["+442079460958"]
+
+
 _CCS = ["1", "7", "20", "33", "39", "44", "49", "52", "54", "55", "61", "81", "82", "86", "353"]
 _PLAIN = st.builds(
     lambda cc, trunk, body, seps: (
@@ -292,7 +304,9 @@ def _agrees_with_phonenumbers(values: list[str]) -> None:
     for row in got.iter_rows(named=True):
         try:
             num = phonenumbers.parse(row["value"], None)
-            ok = phonenumbers.is_possible_number(num)
+            # (possible, and not only locally: a number without its area code is no E.164)
+            verdict = phonenumbers.is_possible_number_with_reason(num)
+            ok = verdict == phonenumbers.ValidationResult.IS_POSSIBLE
             want = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
         except phonenumbers.NumberParseException:
             ok, want = False, None

@@ -1445,7 +1445,7 @@ def test_each_run_keeps_its_rows_as_it_judged_them(tmp_path: Path) -> None:
             app, ["sessionize", str(f), "--store", str(store), "--on-error", "skip"]
         )
         assert res.exit_code == 0, res.stderr
-    assert "3 rows: 2 kept, 1 duplicates, 0 rejected" in res.stdout
+    assert "3 rows: 2 kept, 1 duplicate, 0 rejected" in res.stdout
     doc = json.loads(CliRunner().invoke(app, ["store", "--store", str(store), "-f", "json"]).stdout)
     runs = [
         (r["rows_read"], r["duplicates"], r["rejected"], r["events_added"]) for r in doc["runs"]

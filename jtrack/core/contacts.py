@@ -214,7 +214,10 @@ def _national_ok(meta: dict[str, Any]) -> list[pl.Expr]:
     return [
         (zero | ~hit).alias("_fast"),
         nsn.alias("_nsn"),
-        nsn.str.len_chars().is_in(possible + local).alias("_n_ok"),
+        # (a local-only length is no E.164 number: its area code is missing, and the same
+        # digits are someone else's in every other area)
+        nsn.str.len_chars().is_in(possible).alias("_n_ok"),
+        nsn.str.len_chars().is_in([n for n in local if n not in possible]).alias("_local"),
     ]
 
 
@@ -231,6 +234,11 @@ def check_region(default_region: str | None) -> str | None:
             hint="give an ISO 3166 alpha-2 code such as GB, US or DE",
         )
     return region
+
+
+#: Why a number dialled only within its area (`12345`, `7946 0958` in London) is no phone
+#: number here: E.164 has its area code, and the same digits are others' elsewhere.
+LOCAL_ONLY = "a local number without its area code: give it whole (+44 20 7946 0958)"
 
 
 def normalize_phones(values: pl.Series, default_region: str | None = None) -> pl.DataFrame:
@@ -267,17 +275,21 @@ def normalize_phones(values: pl.Series, default_region: str | None = None) -> pl
     quick_all = (
         pl.concat(quick_parts, how="vertical")
         if quick_parts
-        else candidates.with_columns(_fast=pl.lit(False), _nsn=pl.col("_nat"), _n_ok=pl.lit(True))
+        else candidates.with_columns(
+            _fast=pl.lit(False), _nsn=pl.col("_nat"), _n_ok=pl.lit(True), _local=pl.lit(False)
+        )
     )
     work = work.join(
-        quick_all.select("value", "_fast", "_nsn", "_n_ok"), on="value", how="left"
+        quick_all.select("value", "_fast", "_nsn", "_n_ok", "_local"), on="value", how="left"
     ).with_columns(_fast=pl.col("_fast").fill_null(False))
     quick = work.filter(pl.col("_fast")).select(
         "value",
         e164=pl.when(pl.col("_n_ok")).then(pl.lit("+") + pl.col("_cc") + pl.col("_nsn")),
-        reason=pl.when(~pl.col("_n_ok")).then(
-            pl.lit("not a possible length for +") + pl.col("_cc") + pl.lit(" numbers")
-        ),
+        reason=pl.when(pl.col("_n_ok"))
+        .then(None)
+        .when(pl.col("_local"))
+        .then(pl.lit(LOCAL_ONLY))
+        .otherwise(pl.lit("not a possible length for +") + pl.col("_cc") + pl.lit(" numbers")),
     )
     slow_values = work.filter(~pl.col("_fast"))["value"].to_list()
     slow = pl.DataFrame(
@@ -311,7 +323,9 @@ def _parse_phone(value: str, region: str | None) -> tuple[str, str | None, str |
             return value, None, "too short for a phone number"
         return value, None, "not a phone number"
     verdict = phonenumbers.is_possible_number_with_reason(num)
-    if verdict not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+    if verdict == ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        return value, None, LOCAL_ONLY
+    if verdict != ValidationResult.IS_POSSIBLE:
         return value, None, f"not a possible length for +{num.country_code} numbers"
     return value, phonenumbers.format_number(num, PhoneNumberFormat.E164), None
 
