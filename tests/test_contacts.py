@@ -501,6 +501,32 @@ def test_an_identifier_on_two_contacts_does_not_merge_anyone(tmp_path: Path) -> 
     ]
 
 
+def test_two_contacts_emails_at_one_instant_leave_the_visitor_unresolved(
+    tmp_path: Path,
+) -> None:
+    """One event with `email=carol@...` and `emailAddress=bob@...`: Bob was chosen, the
+    lower contact id, with the rule "same instant: email beats phone beats external id",
+    which decided nothing. Nothing decides: the visitor stays unresolved, and --conflicts
+    says why; a later trait decides as ever."""
+    p = _csv(tmp_path, "contact_id,name,email\nB,Bob,bob@example.org\nC,Carol,carol@example.org\n")
+    book, _ = C.load_contacts(p)
+    both = _ev("1", "c1", T0, email="carol@example.org", emailAddress="bob@example.org")
+    res = _resolve([both], book)
+    assert _who(res)["c1"] == ("tmp-c1", "temporary", None)
+    tie = "another contact's email at the same instant: unresolved"
+    assert res.conflicts.select("contact_id", "chosen", "rule").rows() == [
+        ("B", False, tie),
+        ("C", False, tie),
+    ]
+    later = _ev("2", "c1", T0 + timedelta(minutes=1), email="carol@example.org")
+    assert _who(_resolve([both, later], book))["c1"] == ("C", "known", "email")
+    # an email and a phone at one instant: the email decides, as before
+    p2 = _csv(tmp_path, "contact_id,name,email,phone\nB,Bob,bob@example.org,\nC,Cy,,+12025550143\n")
+    book2, _ = C.load_contacts(p2)
+    mixed = _ev("1", "c2", T0, email="bob@example.org", cellPhone="+12025550143")
+    assert _who(_resolve([mixed], book2))["c2"] == ("B", "known", "email")
+
+
 def test_a_shared_email_beside_a_trait_that_decides_is_listed_as_not_used(
     tmp_path: Path,
 ) -> None:

@@ -1028,14 +1028,28 @@ def resolve_visitors(
         _rank=pl.col("method").replace_strict(_RANK, return_dtype=pl.UInt8),
         _listed=(pl.col("method") == "cookie") & pl.col("usable"),
     )
-    winners = (
-        candidates.filter(pl.col("usable"))
-        .sort(
-            ["customer_id", "_listed", "last_seen", "_rank", "contact_id"],
-            descending=[False, True, True, False, False],
-            nulls_last=True,
-            maintain_order=True,
+    ranked = candidates.filter(pl.col("usable")).sort(
+        ["customer_id", "_listed", "last_seen", "_rank", "contact_id"],
+        descending=[False, True, True, False, False],
+        nulls_last=True,
+        maintain_order=True,
+    )
+    # two contacts at the top by the same kind of evidence at the same instant (two emails
+    # in one event): nothing decides, and the visitor stays unresolved (never the lower id)
+    key = [pl.col(c).first() for c in ("_listed", "last_seen", "_rank")]
+    top = ranked.group_by("customer_id", maintain_order=True).agg(
+        _tie=pl.col("contact_id")
+        .filter(
+            (pl.col("_listed") == key[0])
+            & (pl.col("last_seen") == key[1]).fill_null(True)
+            & (pl.col("_rank") == key[2])
         )
+        .n_unique()
+        > 1
+    )
+    undecided = top.filter(pl.col("_tie")).select("customer_id")
+    winners = (
+        ranked.join(undecided, on="customer_id", how="anti", maintain_order="left")
         .unique("customer_id", keep="first", maintain_order=True)
         .select(
             "customer_id",
@@ -1160,6 +1174,8 @@ def _conflicts(
         .then(pl.lit("same instant: email beats phone beats external id"))
         .when(pl.col("_won").is_not_null())
         .then(pl.lit("most recent trait wins"))
+        .when(pl.col("usable"))  # (no winner, yet this was in the running: a tie)
+        .then(pl.format("another contact's {} at the same instant: unresolved", pl.col("method")))
         .otherwise(
             pl.format(
                 "{} listed on several contacts and no trait decides: unresolved", pl.col("method")
