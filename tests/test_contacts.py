@@ -1235,3 +1235,22 @@ def test_a_trailing_separator_or_a_blank_cell_is_no_entry(tmp_path: Path) -> Non
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert [(r["contact_id"], r["field"]) for r in rows] == [("T2", "contact_id")], rows
     assert "nothing can match it" in rows[0]["reason"]
+
+
+def test_an_email_written_as_no_visitor_sends_it_is_an_invalid_entry(tmp_path: Path) -> None:
+    """`mailto:m1@...`, `<m2@...>`, `"m3@..."` and `m4@....` passed `--check` ("no invalid
+    entries") and could never match a visitor: each is an invalid entry naming the address
+    to write; an apostrophe stays an email's (o'brien@...)."""
+    book = tmp_path / "emails.csv"
+    book.write_text(
+        "contact_id,name,emails\n"
+        "M1,A,mailto:m1@example.com\nM2,B,<m2@example.com>\nM3,C,\"\"\"m3@example.com\"\"\"\n"
+        "M4,D,m4@example.com.\nM5,E,o'brien@example.com\n"
+    )
+    res = _run("contacts", "--check", str(book), "--format", "csv")
+    assert res.exit_code == 2
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [(r["contact_id"], r["reason"]) for r in rows] == [
+        (f"M{i}", f"not an email address as visitors send one: write m{i}@example.com")
+        for i in range(1, 5)
+    ]

@@ -131,7 +131,11 @@ _TRAIT_KINDS = {
     **dict.fromkeys(("name", "fullname", "displayname"), "full_name"),
 }
 
-_EMAIL_OK = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: An email address as a visitor's trait sends one: no `mailto:`, angle brackets, quotes or
+#: a dot at its end (a contact's entry written so can never match).
+_EMAIL_OK = r"^[^@\s<>\"():;,\[\]]+@[^@\s<>\"'():;,\[\]]+\.[^@\s<>\"'():;,\[\].]+$"
+#: The address inside such an entry (`mailto:a@b.org`, `<a@b.org>`): what to write instead.
+_EMAIL_INSIDE = r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}"
 
 
 # ------------------------------------------------------------------------------------ phones
@@ -586,8 +590,13 @@ def _load_contacts(
     emails = long.filter(pl.col("field") == "emails").with_columns(
         norm=normalize_email(pl.col("value"))
     )
+    inside = pl.col("norm").str.extract(f"({_EMAIL_INSIDE})", 1)
     emails = emails.with_columns(
-        reason=pl.when(~pl.col("norm").str.contains(_EMAIL_OK)).then(pl.lit("not an email address"))
+        reason=pl.when(pl.col("norm").str.contains(_EMAIL_OK))
+        .then(None)
+        .when(inside.is_not_null())
+        .then(pl.format("not an email address as visitors send one: write {}", inside))
+        .otherwise(pl.lit("not an email address"))
     )
     phones = long.filter(pl.col("field") == "phones")
     phone_map = normalize_phones(phones["value"], region)
