@@ -1244,7 +1244,7 @@ def test_an_email_written_as_no_visitor_sends_it_is_an_invalid_entry(tmp_path: P
     book = tmp_path / "emails.csv"
     book.write_text(
         "contact_id,name,emails\n"
-        "M1,A,mailto:m1@example.com\nM2,B,<m2@example.com>\nM3,C,\"\"\"m3@example.com\"\"\"\n"
+        'M1,A,mailto:m1@example.com\nM2,B,<m2@example.com>\nM3,C,"""m3@example.com"""\n'
         "M4,D,m4@example.com.\nM5,E,o'brien@example.com\n"
     )
     res = _run("contacts", "--check", str(book), "--format", "csv")
