@@ -300,6 +300,30 @@ def test_how_each_input_is_read(tmp_path: Path, corpus: Path) -> None:
     assert how(flat) == "passthrough"
     assert how(odd) == "file"
     assert how(gz) == "file"
+    # what Spark's text source reads otherwise than jtrack (each failed the Spark run):
+    # a byte-order mark alone, a name not in UTF-8, a file a Hadoop checksum is beside
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf")
+    latin = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.jsonl"))
+    latin.write_bytes((corpus / "valid_flat.jsonl").read_bytes())
+    summed = tmp_path / "summed.jsonl"
+    summed.write_bytes((corpus / "valid_flat.jsonl").read_bytes())
+    assert how(summed) == "text"
+    (tmp_path / ".summed.jsonl.crc").write_bytes(b"crc\x00\x00\x02\x00")
+    assert (how(bom), how(latin), how(summed)) == ("file", "file", "file")
+
+
+def test_files_spark_would_read_otherwise_give_the_local_store(
+    spark: Any, tmp_path: Path, corpus: Path
+) -> None:
+    """A byte-order mark alone ("the file changed while Spark read it") and a Latin-1 file
+    name (a Py4JError) failed the Spark run of a folder the local engine reads."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bom.jsonl").write_bytes(b"\xef\xbb\xbf")
+    latin = Path(os.fsdecode(bytes(folder) + b"/caf\xe9.jsonl"))
+    latin.write_bytes((corpus / "valid_flat.jsonl").read_bytes())
+    assert_same(*both(tmp_path, [folder]))
 
 
 # ---------------------------------------------------------------------------- sample data

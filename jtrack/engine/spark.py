@@ -576,16 +576,25 @@ def _classify(inp: _Input, max_line_bytes: int, block_bytes: int) -> None:
         return  # the new lines of a grown file, or a file still being written
     path = os.path.abspath(src.path)
     name = os.path.basename(path)
+    try:
+        path.encode("utf-8")  # (a name in another encoding: Hadoop's paths are Unicode)
+    except UnicodeEncodeError:
+        return
     if (
         set(path) & _HADOOP_UNSAFE
         or name.lower().endswith(_CODEC_SUFFIXES)
         or name.startswith((".", "_"))  # Spark leaves hidden files out
+        # a Hadoop checksum beside it: Hadoop checks the file against it (a file edited
+        # since is "Checksum error"), where jtrack reads the file as it is
+        or os.path.exists(os.path.join(os.path.dirname(path), f".{name}.crc"))
     ):
         return
     with open(src.path, "rb") as fh:
         raw = fh.read(_SNIFF)
-    if raw.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd", _UTF8_BOM * 2)):
-        return  # compressed; or two byte-order marks (Hadoop drops one, jtrack one a line)
+    if raw.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd", _UTF8_BOM * 2)) or raw == _UTF8_BOM:
+        # compressed; two byte-order marks (Hadoop drops one, jtrack one a line); or a
+        # byte-order mark alone, of which Hadoop makes no line at all, jtrack an empty one
+        return
     try:
         decoded = b""
         for chunk in _decoded_chunks(src):
