@@ -961,6 +961,28 @@ def test_a_java_error_is_told_by_its_own_message() -> None:
     assert _first_words(ValueError("plain\nmore")) == "plain"
 
 
+def test_a_failed_job_is_told_by_its_root_cause_not_a_stack_frame() -> None:
+    """A failed Spark job said "the Spark job failed (... 20 more)" or "(at java.base/
+    java.lang.Thread.run(Thread.java:840))": the last line of the Java stack."""
+    from jtrack.engine.spark import _job_error
+
+    checksum = RuntimeError(
+        "An error occurred while calling o123.collectToPython.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 failed\n"
+        "\tat org.apache.hadoop.fs.FSInputChecker.read(FSInputChecker.java:1)\n"
+        "Caused by: org.apache.hadoop.fs.ChecksumException: Checksum error: file:/x.jsonl at 56\n"
+        "\tat org.apache.hadoop.fs.ChecksumFileSystem.read(X.java:2)\n\t... 20 more"
+    )
+    assert str(_job_error(checksum)).startswith(
+        "the Spark job failed (org.apache.hadoop.fs.ChecksumException: Checksum error: "
+    )
+    heap = RuntimeError(
+        "java.lang.OutOfMemoryError: Java heap space\n"
+        "\tat java.base/java.lang.Thread.run(Thread.java:840)"
+    )
+    assert "(java.lang.OutOfMemoryError: Java heap space)" in str(_job_error(heap))
+
+
 @pytest.mark.parametrize(
     "master", ["local", "local[*]", "local[4, 2]", "local-cluster[2,1,1024]", "spark://h:7077,g:7077",
                "spark://[::1]:7077", "yarn", "k8s://https://k:443"]

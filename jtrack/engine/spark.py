@@ -1382,9 +1382,25 @@ def _job_error(exc: BaseException) -> JtrackError:
             + (f"tasks, PYSPARK_PYTHON={python}" if python else "tasks (PYSPARK_PYTHON)")
             + f"; {see}",
         )
-    lines = text.splitlines()
-    last = next((line for line in reversed(lines) if line.strip()), type(exc).__name__)
-    return DataError(f"the Spark job failed ({last.strip()[:300]})", hint=see)
+    return DataError(f"the Spark job failed ({_java_cause(text, exc)[:300]})", hint=see)
+
+
+#: Lines of a Java stack trace that say nothing of the error: its frames.
+_FRAME = re.compile(r"^\s*(at |\.\.\. \d+ more|\.\.\. \d+ common frames omitted)")
+_THROWN = re.compile(r"(?:^|[\w.$])(?:Exception|Error)\b")
+
+
+def _java_cause(text: str, exc: BaseException) -> str:
+    """What a failed job's error says happened: its deepest `Caused by:` (the root cause:
+    Checksum error, OutOfMemoryError), else its first line that names an exception, else
+    its first line that is no stack frame (never `... 20 more` or a frame)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line for line in lines if not _FRAME.match(line)]
+    causes = [line[len("Caused by:") :].strip() for line in said if line.startswith("Caused by:")]
+    if causes:
+        return causes[-1]
+    thrown = [line for line in said if _THROWN.search(line)]
+    return (thrown or said or [type(exc).__name__])[0]
 
 
 # ---------------------------------------------------------------------------- spark-submit
