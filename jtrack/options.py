@@ -115,6 +115,7 @@ class SessionizeOptions:
             out["campaign_rule"] = CAMPAIGN_RULE
         out["visit_rule"] = VISIT_RULE  # (how the store's visits are numbered)
         out["id_rule"] = ID_RULE  # (how the store's session ids are made)
+        out["identity_rule"] = IDENTITY_RULE  # (how its visitors were matched to contacts)
         return out
 
 
@@ -134,6 +135,11 @@ CAMPAIGN_RULE = 9
 #: every type, a delivery of an order system too). A store numbered by another rule is
 #: rebuilt once by its next run.
 VISIT_RULE = 2
+#: How visitors are matched to the contacts of a book: 2, a phone number of a local-only
+#: length (no area code) matches no one, and two contacts' identifiers of one kind at one
+#: instant decide nothing (1: both matched, the lower contact id winning a tie). A store
+#: resolved against a book by another rule is rebuilt once by its next run.
+IDENTITY_RULE = 2
 #: How session ids are made: 2, a hash of the session's first event id (1: of the visitor id
 #: and it, so that whoever saw a session's id and its first event's could test a guessed
 #: email or phone number, a visitor id their role masks, against them). A store whose ids

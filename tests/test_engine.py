@@ -1599,3 +1599,35 @@ def test_the_files_whose_every_row_repeats_are_found_whatever_the_id_tables_orde
             "export twice, under another name or in another format?)"
         ]
     )
+
+
+def test_a_store_matched_to_its_contacts_by_the_earlier_identity_rule_is_rebuilt_once(
+    tmp_path: Path,
+) -> None:
+    """A visitor who sent two contacts' emails in one event was matched to the lower contact
+    id by an earlier jtrack, and kept so in a store it wrote: the newer rule (nothing
+    decides) reached only the visitors a later run touched, and `contacts --conflicts`
+    contradicted the stored answer. The store's next run rebuilds it once, and says so."""
+    both = [
+        {"name": "email", "data_type": "string", "value": "ann@example.org"},
+        {"name": "emailAddress", "data_type": "string", "value": "bob@example.org"},
+    ]
+    first = _day(tmp_path, "1.parquet", [flat_event("t1", "vt", T0, traits=both)])
+    book = tmp_path / "book.csv"
+    book.write_text("contact_id,name,emails\nC1,Ann,ann@example.org\nC2,Bob,bob@example.org\n")
+    store = Store.open(tmp_path / "store")
+    run_sessionize([first], store, contacts=str(book))
+    _as_an_earlier_jtrack_wrote(store, "identity_rule")
+    other = _day(tmp_path, "2.parquet", [flat_event("o1", "vo", T0 + timedelta(hours=1))])
+    run = run_sessionize([other], store)
+    assert run.summary.run["mode"] == "rebuild"  # type: ignore[index]
+    assert any("matched to its contacts by an earlier rule" in n for n in run.notes), run.notes
+    store.refresh()
+    assert store.manifest()["options"]["identity_rule"] == 2
+    again = _day(tmp_path, "3.parquet", [flat_event("o2", "vo", T0 + timedelta(hours=2))])
+    assert run_sessionize([again], store).summary.run["mode"] == "incremental"  # type: ignore[index]
+    # without a book there is nothing to match again: no rebuild
+    plain = Store.open(tmp_path / "plain")
+    run_sessionize([first], plain)
+    _as_an_earlier_jtrack_wrote(plain, "identity_rule")
+    assert run_sessionize([other], plain).summary.run["mode"] == "incremental"  # type: ignore[index]

@@ -41,6 +41,7 @@ from jtrack.errors import DataError, JtrackError, UsageError
 from jtrack.options import (
     CAMPAIGN_RULE,
     ID_RULE,
+    IDENTITY_RULE,
     VISIT_RULE,
     RunOptions,
     SessionizeOptions,
@@ -738,6 +739,18 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
         )
     if base.options.get("id_rule") != ID_RULE:
         return "rebuild", [_NEW_IDS], "session id rule of a newer jtrack"
+    book = base.contacts is not None and bool(base.contacts.book)
+    if book and base.options.get("identity_rule") != IDENTITY_RULE:
+        return (
+            "rebuild",
+            [
+                "the store's visitors were matched to its contacts by an earlier rule (now a "
+                "phone number without its area code matches no one, and two contacts' "
+                "identifiers of one kind at one instant decide nothing): every session is "
+                "rebuilt once"
+            ],
+            "identity rule of a newer jtrack",
+        )
     if base.options.get("visit_rule") != VISIT_RULE:
         return (
             "rebuild",
@@ -753,7 +766,8 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
 
 def _set_options(o: dict[str, Any]) -> dict[str, Any]:
     """The session options a user sets (not the versions of the rules jtrack applies)."""
-    return {k: v for k, v in o.items() if k not in ("campaign_rule", "visit_rule", "id_rule")}
+    rules = ("campaign_rule", "visit_rule", "id_rule", "identity_rule")
+    return {k: v for k, v in o.items() if k not in rules}
 
 
 def _describe_change(old: dict[str, Any], new: dict[str, Any]) -> str:
