@@ -360,7 +360,8 @@ def check_tz(tz: str, option: str = "--tz") -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, IsADirectoryError):
         import difflib
 
-        known = sorted(zoneinfo.available_timezones() - {tz})  # (Factory: not itself)
+        # (never itself, nor a name the system has and Polars does not: Factory, localtime)
+        known = sorted(zoneinfo.available_timezones() - {tz, *_NOT_POLARS_ZONES})
         near = difflib.get_close_matches(tz, known, n=1)
         raise UsageError(
             f"{option} {tz!r} is not a known time zone",
@@ -368,6 +369,10 @@ def check_tz(tz: str, option: str = "--tz") -> str:
             + "use an IANA name such as Europe/London or UTC",
         ) from None
     return tz
+
+
+#: Zone names of the system's zone files that Polars (chrono-tz) does not know.
+_NOT_POLARS_ZONES = ("Factory", "localtime", "posixrules")
 
 
 def _polars_zone(tz: str) -> None:

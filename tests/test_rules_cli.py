@@ -141,6 +141,10 @@ def test_a_zone_the_system_has_and_polars_does_not_is_refused(in_tmp: Path, zone
         assert res.exit_code == 2, res.stderr
         assert f"--tz {zone!r} is not a known time zone" in res.stderr
         assert f"did you mean {zone!r}" not in res.stderr
+    for near in (zone.upper(), zone.lower()):  # (never a name it refuses itself)
+        res = invoke("usage", src, "--tz", near, "-q")
+        assert res.exit_code == 2 and "Factory" not in res.stderr.replace(near, "")
+        assert "'localtime'" not in res.stderr.replace(repr(near), "")
     path = write_rules(in_tmp, f'[usage]\ntz = "{zone}"\n', "factory.toml")
     res = invoke("rules", "check", path)
     assert res.exit_code == 2 and f"usage.tz: {zone!r} is not a known time zone" in res.stderr

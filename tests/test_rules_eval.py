@@ -107,6 +107,10 @@ OPERATOR_CASES = [
     ("equal", ["129.9"], "129.90", False, False),  # (text stays text)
     ("notEqual", [129.90], "129.90", False, False),
     ("notEqual", [129.90], "129.91", True, True),
+    # a whole number past 2^53 is text: its float would equal its neighbours
+    ("equal", [9007199254740993], "9007199254740992", False, False),
+    ("equal", [9007199254740993], "9007199254740993", True, True),
+    ("notEqual", [9007199254740993], "9007199254740992", True, True),
     # ignoring case never matches less than the exact case: a final sigma is a sigma
     ("startsWith", ["ΠΡΟΣ"], "ΠΡΟΣΦΟΡΕΣ | Shop", True, True),
     ("equal", ["ΟΔΟΣ"], "οδοσ", False, True),
@@ -763,6 +767,16 @@ def test_a_value_total_reads_the_genesys_spelling_and_is_none_without_any_value(
     assert total("attributes.price", upto=2) == 1e308 + 10.5
     assert total("prcie", upto=2) is None
     assert total("price") is None  # (1e308 + 1e308 is no number)
+    # billions keep their cents: 4000000001.1, not 4000000001.0999994
+    big = [
+        ev(f"b{c}{i}", 10 * i, name, customer=f"b{c}", attrs={"price": p} if i == 2 else None)
+        for c, p in enumerate(["1000000000.1", "0.2", "3000000000.7", "0.1"])
+        for i, name in enumerate(["product_added", "checkout_started", "product_purchased"])
+    ]
+    b_events, b_sessions = frames(big)
+    rules = rules_of(FUNNEL)
+    out = rules_report(rules, evaluate(b_events, b_sessions, rules), b_sessions).outcomes
+    assert out.row(0, named=True)["value_total"] == 4000000001.1
 
 
 def test_a_value_total_too_large_for_cents_is_shown_as_a_float() -> None:

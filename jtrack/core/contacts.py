@@ -135,7 +135,7 @@ _TRAIT_KINDS = {
 #: a dot at its end (a contact's entry written so can never match).
 _EMAIL_OK = r"^[^@\s<>\"():;,\[\]]+@[^@\s<>\"'():;,\[\]]+\.[^@\s<>\"'():;,\[\].]+$"
 #: The address inside such an entry (`mailto:a@b.org`, `<a@b.org>`): what to write instead.
-_EMAIL_INSIDE = r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}"
+_EMAIL_INSIDE = r"[\w.%+-][\w.%+'-]*@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}"
 
 
 # ------------------------------------------------------------------------------------ phones
@@ -591,9 +591,12 @@ def _load_contacts(
         norm=normalize_email(pl.col("value"))
     )
     inside = pl.col("norm").str.extract(f"({_EMAIL_INSIDE})", 1)
+    several = pl.col("norm").str.count_matches(_EMAIL_INSIDE) > 1
     emails = emails.with_columns(
         reason=pl.when(pl.col("norm").str.contains(_EMAIL_OK))
         .then(None)
+        .when(several)
+        .then(pl.lit("several addresses in one entry: separate them with ;"))
         .when(inside.is_not_null())
         .then(pl.format("not an email address as visitors send one: write {}", inside))
         .otherwise(pl.lit("not an email address"))
@@ -1173,7 +1176,14 @@ def _conflicts(
     won_at = pl.col("last_seen").filter(won).max().over("customer_id")
     tied = ((pl.col("last_seen") == won_at) & ~won).fill_null(False).any().over("customer_id")
     alone = pl.col("contact_id").filter(pl.col("usable")).n_unique().over("customer_id") == 1
-    rows = rows.with_columns(_tied=tied, _alone=alone)
+    # (no winner: the candidates at the top, the most recent and of the best kind, tie)
+    usable = pl.col("usable")
+    best_seen = pl.col("last_seen").filter(usable).max().over("customer_id")
+    at_best = usable & (pl.col("last_seen") == best_seen).fill_null(True)
+    best_rank = pl.col("_rank").filter(at_best).min().over("customer_id")
+    rows = rows.with_columns(
+        _tied=tied, _alone=alone, _top=(at_best & (pl.col("_rank") == best_rank)).fill_null(False)
+    )
     rule = (
         pl.when(pl.col("_won_by") == "cookie")
         .then(pl.lit("cookie listing wins"))
@@ -1183,8 +1193,10 @@ def _conflicts(
         .then(pl.lit("same instant: email beats phone beats external id"))
         .when(pl.col("_won").is_not_null())
         .then(pl.lit("most recent trait wins"))
-        .when(pl.col("usable"))  # (no winner, yet this was in the running: a tie)
+        .when(pl.col("usable") & pl.col("_top"))  # (no winner, yet in the running: a tie)
         .then(pl.format("another contact's {} at the same instant: unresolved", pl.col("method")))
+        .when(pl.col("usable"))
+        .then(pl.lit("older than a tie of two contacts at one instant: unresolved"))
         .otherwise(
             pl.format(
                 "{} listed on several contacts and no trait decides: unresolved", pl.col("method")

@@ -1281,15 +1281,20 @@ def build_journey(
             if contacts is None:
                 who = resolve_contact_id(store, who) or who  # (or a unique prefix of it)
                 now = everything
-            else:
+            else:  # (and, as of a time, those who were the contact then: both are its)
                 from jtrack.core.contacts import apply_contacts
 
-                now = apply_contacts(
-                    everything,
-                    identity_events(store, columns=_IDENTITY),
-                    contacts,
-                    default_region=default_region,
-                ).lazy()
+                found_by = [
+                    apply_contacts(
+                        everything,
+                        identity_events(store, columns=_IDENTITY),
+                        contacts,
+                        default_region=default_region,
+                        as_of=when,
+                    ).lazy()
+                    for when in ([None] if as_of is None else [None, ctx.as_of])
+                ]
+                now = pl.concat(found_by, how="vertical")
                 who = resolve_contact_id(store, who, now) or who
             cookies = (
                 now.filter(pl.col("contact_id") == who)
@@ -1477,10 +1482,10 @@ def build_journey(
     if matched_by == "contact_id" and "contact_id" in sessions.columns:
         other = sessions.filter(pl.col("contact_id") != who).height
         if other:  # (found by the present resolution; shown as they stood at the clock)
-            notes.append(
-                f"{other} of these sessions {'was' if other == 1 else 'were'} not {who}'s as "
-                f"of {_iso(ctx.as_of)}: its visitors are found by who they are now, each "
-                "session shown as it stood then"
+            notes.append(  # (not naming the id: it may be an email a role masks)
+                f"{other} of these sessions {'was' if other == 1 else 'were'} not this "
+                f"contact's as of {_iso(ctx.as_of)}: its visitors are found by who they are "
+                "now, each session shown as it stood then"
             )
     if by_detail and matched_by == "contact_id":  # (asked by email or phone: said so, the
         who, matched_by = asked, by_detail  # contact's id is the contact's own field)

@@ -408,7 +408,11 @@ class _Checker:
                 for i, v in enumerate(raw):
                     if isinstance(v, str | int | float | bool):
                         values.append(_text(v))
-                        if isinstance(v, int | float) and not isinstance(v, bool):
+                        # (a whole number past 2^53 is no float: an order id of 19 digits
+                        # would equal its neighbours; it stays text)
+                        if isinstance(v, float) or (
+                            isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 2**53
+                        ):
                             numbers.append(float(v))
                     else:
                         quoted = v.isoformat() if isinstance(v, date | time) else None

@@ -250,8 +250,9 @@ def _outcomes(rules: Rules, res: RuleResults, total: int, every: RuleResults) ->
 
 
 def _to_millionths(x: pl.Expr) -> pl.Expr:
-    """`x` rounded to a millionth where a float has digits for it (rounding scales it up)."""
-    return pl.when(x.abs() < 1e9).then(x.round(6)).otherwise(x)
+    """`x` rounded to a millionth where a float has digits for it (rounding scales it by a
+    million: below 10^15 that stays exact enough; above, a float has no millionths)."""
+    return pl.when(x.abs() < 1e15).then(x.round(6)).otherwise(x)
 
 
 def _by_segment(rules: Rules, res: RuleResults) -> pl.DataFrame:
