@@ -1626,6 +1626,17 @@ def test_a_store_matched_to_its_contacts_by_the_earlier_identity_rule_is_rebuilt
     assert store.manifest()["options"]["identity_rule"] == 2
     again = _day(tmp_path, "3.parquet", [flat_event("o2", "vo", T0 + timedelta(hours=2))])
     assert run_sessionize([again], store).summary.run["mode"] == "incremental"  # type: ignore[index]
+    # an entry the newer rule refuses (a local number) is said by the rebuild, as a fresh
+    # build says it (it kept the count of the earlier run, no warning naming it)
+    local = tmp_path / "local.csv"
+    local.write_text("contact_id,name,phones\nC3,Cy,12345\n")
+    loc = Store.open(tmp_path / "loc")
+    run_sessionize([first], loc, contacts=str(local), default_region="GB")
+    _as_an_earlier_jtrack_wrote(loc, "identity_rule")
+    rerun = run_sessionize([other], loc)
+    assert rerun.contacts_invalid is not None and rerun.contacts_invalid.height == 1
+    assert rerun.summary.contacts is not None
+    assert rerun.summary.contacts["invalid_entries"] == 1
     # without a book there is nothing to match again: no rebuild
     plain = Store.open(tmp_path / "plain")
     run_sessionize([first], plain)

@@ -109,6 +109,8 @@ OPERATOR_CASES = [
     ("notEqual", [129.90], "129.91", True, True),
     # a whole number past 2^53 is text: its float would equal its neighbours
     ("equal", [9007199254740993], "9007199254740992", False, False),
+    ("equal", [9007199254740992], "9007199254740993", False, False),  # (2^53 itself too)
+    ("equal", [-9007199254740992], "-9007199254740993", False, False),
     ("equal", [9007199254740993], "9007199254740993", True, True),
     ("notEqual", [9007199254740993], "9007199254740992", True, True),
     # ignoring case never matches less than the exact case: a final sigma is a sigma
@@ -777,6 +779,15 @@ def test_a_value_total_reads_the_genesys_spelling_and_is_none_without_any_value(
     rules = rules_of(FUNNEL)
     out = rules_report(rules, evaluate(b_events, b_sessions, rules), b_sessions).outcomes
     assert out.row(0, named=True)["value_total"] == 4000000001.1
+    # and exact amounts of hundreds of billions stay exact (Polars' round scales them)
+    for amount in ("606692516747", "328591645108.5"):
+        one = [
+            ev(f"h{i}", 10 * i, name, customer="h", attrs={"price": amount} if i == 2 else None)
+            for i, name in enumerate(["product_added", "checkout_started", "product_purchased"])
+        ]
+        h_events, h_sessions = frames(one)
+        got = rules_report(rules, evaluate(h_events, h_sessions, rules), h_sessions).outcomes
+        assert got.row(0, named=True)["value_total"] == float(amount)
 
 
 def test_a_value_total_too_large_for_cents_is_shown_as_a_float() -> None:

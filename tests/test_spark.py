@@ -981,6 +981,14 @@ def test_a_failed_job_is_told_by_its_root_cause_not_a_stack_frame() -> None:
         "\tat java.base/java.lang.Thread.run(Thread.java:840)"
     )
     assert "(java.lang.OutOfMemoryError: Java heap space)" in str(_job_error(heap))
+    python = RuntimeError(  # (a task's Python error: its traceback ends with the message)
+        "An exception was thrown from the Python worker. Please see the stack trace below.\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 3, in f\n'
+        '    raise ValueError(f"row count {n} is not what the split said")\n'
+        "ValueError: row count 2 is not what the split said"
+    )
+    assert "(ValueError: row count 2 is not what the split said)" in str(_job_error(python))
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,10 @@ _TRAIT_KINDS = {
 
 #: An email address as a visitor's trait sends one: no `mailto:`, angle brackets, quotes or
 #: a dot at its end (a contact's entry written so can never match).
-_EMAIL_OK = r"^[^@\s<>\"():;,\[\]]+@[^@\s<>\"'():;,\[\]]+\.[^@\s<>\"'():;,\[\].]+$"
+_EMAIL_OK = (
+    r"^[^@\s<>\"():;,\[\]`\u2018\u2019\u201c\u201d]+@[^@\s<>\"'():;,\[\]`\u2018\u2019\u201c\u201d]+"
+    r"\.[^@\s<>\"'():;,\[\].`\u2018\u2019\u201c\u201d]+$"
+)
 #: The address inside such an entry (`mailto:a@b.org`, `<a@b.org>`): what to write instead.
 _EMAIL_INSIDE = r"[\w.%+-][\w.%+'-]*@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}"
 
@@ -591,12 +594,12 @@ def _load_contacts(
         norm=normalize_email(pl.col("value"))
     )
     inside = pl.col("norm").str.extract(f"({_EMAIL_INSIDE})", 1)
-    several = pl.col("norm").str.count_matches(_EMAIL_INSIDE) > 1
+    several = pl.col("norm").str.extract_all(_EMAIL_INSIDE).list.n_unique() > 1
     emails = emails.with_columns(
         reason=pl.when(pl.col("norm").str.contains(_EMAIL_OK))
         .then(None)
         .when(several)
-        .then(pl.lit("several addresses in one entry: separate them with ;"))
+        .then(pl.lit("several addresses in one entry: one address an entry (in a cell: ; between)"))
         .when(inside.is_not_null())
         .then(pl.format("not an email address as visitors send one: write {}", inside))
         .otherwise(pl.lit("not an email address"))
@@ -1195,8 +1198,8 @@ def _conflicts(
         .then(pl.lit("most recent trait wins"))
         .when(pl.col("usable") & pl.col("_top"))  # (no winner, yet in the running: a tie)
         .then(pl.format("another contact's {} at the same instant: unresolved", pl.col("method")))
-        .when(pl.col("usable"))
-        .then(pl.lit("older than a tie of two contacts at one instant: unresolved"))
+        .when(pl.col("usable"))  # (older, or of a weaker kind at that instant)
+        .then(pl.lit("outranked by a tie of two other contacts: unresolved"))
         .otherwise(
             pl.format(
                 "{} listed on several contacts and no trait decides: unresolved", pl.col("method")

@@ -325,6 +325,8 @@ def run_sessionize(
             base, opts, early_warnings
         )
         notes += book_notes
+        if reason == IDENTITY_REASON and book is not None:
+            book_changed = True  # (every entry judged again by the newer rule: said again)
         if reason is None and book_changed and base is not None:
             reason = _contacts_reason(base, book_source, book)
         history_base = None if mode in ("new", "replace") else base
@@ -749,7 +751,7 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
                 "identifiers of one kind at one instant decide nothing): every session is "
                 "rebuilt once"
             ],
-            "identity rule of a newer jtrack",
+            IDENTITY_REASON,
         )
     if base.options.get("visit_rule") != VISIT_RULE:
         return (
@@ -762,6 +764,10 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
             "visit rule of a newer jtrack",
         )
     return "incremental", [], None
+
+
+#: Why a run rebuilds a store matched to its contacts by an earlier identity rule.
+IDENTITY_REASON = "identity rule of a newer jtrack"
 
 
 def _set_options(o: dict[str, Any]) -> dict[str, Any]:

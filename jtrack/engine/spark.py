@@ -1387,20 +1387,23 @@ def _job_error(exc: BaseException) -> JtrackError:
 
 #: Lines of a Java stack trace that say nothing of the error: its frames.
 _FRAME = re.compile(r"^\s*(at |\.\.\. \d+ more|\.\.\. \d+ common frames omitted)")
-_THROWN = re.compile(r"(?:^|[\w.$])(?:Exception|Error)\b")
+_THROWN = re.compile(r"^[\w.$]+(?:Exception|Error)\b")
 
 
 def _java_cause(text: str, exc: BaseException) -> str:
     """What a failed job's error says happened: its deepest `Caused by:` (the root cause:
-    Checksum error, OutOfMemoryError), else its first line that names an exception, else
-    its first line that is no stack frame (never `... 20 more` or a frame)."""
+    Checksum error, OutOfMemoryError), else its last line that begins with an exception's
+    name (a Python traceback's error comes last, after its `raise` lines), else its first
+    line that is no stack frame (never `... 20 more` or a frame)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     said = [line for line in lines if not _FRAME.match(line)]
     causes = [line[len("Caused by:") :].strip() for line in said if line.startswith("Caused by:")]
     if causes:
         return causes[-1]
-    thrown = [line for line in said if _THROWN.search(line)]
-    return (thrown or said or [type(exc).__name__])[0]
+    thrown = [line for line in said if _THROWN.match(line)]
+    if thrown:
+        return thrown[-1]
+    return (said or [type(exc).__name__])[0]
 
 
 # ---------------------------------------------------------------------------- spark-submit

@@ -1280,7 +1280,25 @@ def build_journey(
             # then by the traits sent by then (as `journey COOKIE --as-of` and the card)
             if contacts is None:
                 who = resolve_contact_id(store, who) or who  # (or a unique prefix of it)
-                now = everything
+                now = everything.select("customer_id", "contact_id")
+                every_identity = identity_events(store, columns=_IDENTITY)
+                saved = (
+                    store_book_as_of(plain, every_identity, ctx.as_of)
+                    if as_of is not None
+                    else None
+                )
+                if saved is not None:  # (and who was the contact then, by the store's book)
+                    from jtrack.core.contacts import resolve_contacts
+
+                    then = resolve_contacts(
+                        everything.collect(engine="in-memory"),
+                        every_identity,
+                        saved[0],
+                        default_region=default_region or saved[1],
+                        as_of=ctx.as_of,
+                        cut=True,
+                    )
+                    now = pl.concat([now, then.lazy().select("customer_id", "contact_id")])
             else:  # (and, as of a time, those who were the contact then: both are its)
                 from jtrack.core.contacts import apply_contacts
 
@@ -1485,7 +1503,7 @@ def build_journey(
             notes.append(  # (not naming the id: it may be an email a role masks)
                 f"{other} of these sessions {'was' if other == 1 else 'were'} not this "
                 f"contact's as of {_iso(ctx.as_of)}: its visitors are found by who they are "
-                "now, each session shown as it stood then"
+                "now or were then, each session shown as it stood then"
             )
     if by_detail and matched_by == "contact_id":  # (asked by email or phone: said so, the
         who, matched_by = asked, by_detail  # contact's id is the contact's own field)

@@ -411,7 +411,7 @@ class _Checker:
                         # (a whole number past 2^53 is no float: an order id of 19 digits
                         # would equal its neighbours; it stays text)
                         if isinstance(v, float) or (
-                            isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 2**53
+                            isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**53
                         ):
                             numbers.append(float(v))
                     else:

@@ -4,6 +4,7 @@ map; and the per-session segment/outcome lists for the session table. Imports Po
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,9 +251,19 @@ def _outcomes(rules: Rules, res: RuleResults, total: int, every: RuleResults) ->
 
 
 def _to_millionths(x: pl.Expr) -> pl.Expr:
-    """`x` rounded to a millionth where a float has digits for it (rounding scales it by a
-    million: below 10^15 that stays exact enough; above, a float has no millionths)."""
-    return pl.when(x.abs() < 1e15).then(x.round(6)).otherwise(x)
+    """`x` rounded to a millionth, or to fewer places where a float's 15 significant
+    digits leave it fewer (a sum of 4000000001.1s is 4000000001.1, not its binary
+    4000000001.0999994), as decimal text rounds (Polars' round scales by a million, and
+    past 10^11 that changes exact amounts: 606692516747.0001). One value per outcome: no
+    loop over the input."""
+
+    def rounded(v: float) -> float:
+        if not math.isfinite(v) or abs(v) >= 1e15:
+            return v
+        places = max(0, min(6, 15 - len(str(int(abs(v))))))
+        return float(f"{v:.{places}f}")
+
+    return x.map_elements(rounded, return_dtype=pl.Float64)
 
 
 def _by_segment(rules: Rules, res: RuleResults) -> pl.DataFrame:
