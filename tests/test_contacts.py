@@ -542,19 +542,21 @@ def test_two_contacts_emails_at_one_instant_leave_the_visitor_unresolved(
 def test_a_shared_email_beside_a_trait_that_decides_is_listed_as_not_used(
     tmp_path: Path,
 ) -> None:
-    p = _csv(
-        tmp_path,
+    def conflicts(text: str, rows: list[dict[str, Any]], *cols: str) -> tuple[Any, list[Any]]:
+        book, _ = C.load_contacts(_csv(tmp_path, text))
+        res = _resolve(rows, book)
+        return _who(res)[rows[0]["customer_id"]], res.conflicts.select(*cols).rows()
+
+    who, c = conflicts(
         "contact_id,name,email,phone\nA,Al,family@example.org,\nB,Bo,family@example.org,\n"
         "C,Cy,,+12025550143\n",
-    )
-    book, _ = C.load_contacts(p)
-    rows = [
-        _ev("1", "c1", T0, cellPhone="+12025550143"),
-        _ev("2", "c1", T0 + timedelta(days=1), email="family@example.org"),
-    ]
-    res = _resolve(rows, book)
-    assert _who(res)["c1"] == ("C", "known", "phone")
-    c = res.conflicts.select("contact_id", "match_method", "chosen", "rule").rows()
+        [
+            _ev("1", "c1", T0, cellPhone="+12025550143"),
+            _ev("2", "c1", T0 + timedelta(days=1), email="family@example.org"),
+        ],
+        "contact_id", "match_method", "chosen", "rule",
+    )  # fmt: skip
+    assert who == ("C", "known", "phone")
     assert c == [
         ("C", "phone", True, "the only match not listed on several contacts"),
         ("A", "email", False, "email listed on several contacts: not used"),
@@ -562,19 +564,16 @@ def test_a_shared_email_beside_a_trait_that_decides_is_listed_as_not_used(
     ]
     # the shared email is also the chosen contact's: its row was marked chosen beside
     # "not used"
-    p2 = _csv(
-        tmp_path,
+    who, c = conflicts(
         "contact_id,name,email\nA,Al,family@example.org;al@example.org\nB,Bo,family@example.org\n",
-    )
-    book2, _ = C.load_contacts(p2)
-    rows2 = [
-        _ev("1", "c2", T0, email="family@example.org"),
-        _ev("2", "c2", T0 + timedelta(days=1), email="al@example.org"),
-    ]
-    res2 = _resolve(rows2, book2)
-    assert _who(res2)["c2"] == ("A", "known", "email")
-    c2 = res2.conflicts.select("contact_id", "value", "chosen", "rule").rows()
-    assert c2 == [
+        [
+            _ev("1", "c2", T0, email="family@example.org"),
+            _ev("2", "c2", T0 + timedelta(days=1), email="al@example.org"),
+        ],
+        "contact_id", "value", "chosen", "rule",
+    )  # fmt: skip
+    assert who == ("A", "known", "email")
+    assert c == [
         ("A", "al@example.org", True, "the only match not listed on several contacts"),
         ("A", "family@example.org", False, "email listed on several contacts: not used"),
         ("B", "family@example.org", False, "email listed on several contacts: not used"),
