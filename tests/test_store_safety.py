@@ -53,6 +53,14 @@ def test_a_pointer_naming_a_directory_outside_the_store_is_refused_and_nothing_r
         assert (victim / "precious.txt").read_text() == "keep me"
     with pytest.raises(StoreError):
         Store.open(store.root).scan_sessions()
+    # the hint names the version to make current: "`jtrack store rollback` picks a version"
+    # sent the user to `jtrack store`, which lists versions, and which refused the same way
+    res = CliRunner().invoke(app, ["store", "--store", str(store.root)])
+    assert res.exit_code == 1
+    assert f"`jtrack store rollback v000001 --store {store.root}`" in res.stderr, res.stderr
+    back = CliRunner().invoke(app, ["store", "rollback", "v000001", "--store", str(store.root)])
+    assert back.exit_code == 0, back.stderr
+    assert (victim / "precious.txt").read_text() == "keep me"
 
 
 def test_a_store_that_lost_its_current_file_is_refused_not_started_again_empty(

@@ -154,10 +154,21 @@ class Store:
         if version_number(name) is None:
             raise StoreError(
                 f"{self.root / CURRENT}: names {name[:60]!r}, which is not a version of this store",
-                hint="it was edited by hand or the store is damaged; "
-                "`jtrack store rollback` picks a version",
+                hint="it was edited by hand or the store is damaged; " + self.rollback_hint(),
             )
         return name
+
+    def rollback_hint(self) -> str:
+        """How to make a version current again, naming the newest the store has (`jtrack
+        store`, which lists them, may be the command that fails)."""
+        names = self.versions()
+        if not names:
+            return "`jtrack store rollback VERSION` picks a version"
+        return (
+            f"`jtrack store rollback {names[-1]} --store {self.root}` makes the newest of its "
+            f"{len(names)} version{'s' if len(names) != 1 else ''} current "
+            f"(`ls {self.root / VERSIONS}` lists them)"
+        )
 
     def _check_not_lost(self) -> None:
         """A store without CURRENT whose versions were made current (the `current` link
@@ -210,7 +221,7 @@ class Store:
         except FileNotFoundError:
             raise StoreError(
                 f"{path}: the version's manifest is missing",
-                hint="the store is damaged; `jtrack store rollback` picks a version",
+                hint="the store is damaged; " + self.rollback_hint(),
             ) from None
         manifest = Manifest.from_json(text, str(path))
         remember_manifest(path, manifest, key)
@@ -230,7 +241,7 @@ class Store:
             except FileNotFoundError:
                 raise StoreError(
                     f"{path}: a run log of the version is missing",
-                    hint="the store is damaged; `jtrack store rollback` picks a version",
+                    hint="the store is damaged; " + self.rollback_hint(),
                 ) from None
             out += [run_from_json(line) for line in lines if line]
         return out + m.runs
