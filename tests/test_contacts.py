@@ -1273,3 +1273,20 @@ def test_an_email_written_as_no_visitor_sends_it_is_an_invalid_entry(tmp_path: P
         (f"M{i}", f"not an email address as visitors send one: write m{i}@example.com")
         for i in (1, 2, 3, 4, 6)
     ] + [("M7", "several addresses in one entry: one address an entry (in a cell: ; between)")]
+
+
+def test_a_journey_of_a_saved_contact_never_seen_says_so(tmp_path: Path) -> None:
+    """`journey K9` of a contact of the store's book with no visit said "no visitor or
+    contact 'K9'" (a mistyped id?), where asking by its email said it was never seen."""
+    src = tmp_path / "e.parquet"
+    flat_frame([flat_event("a", "c8", datetime(2026, 9, 15, 10, tzinfo=UTC))]).write_parquet(src)
+    book = tmp_path / "book.csv"
+    book.write_text("contact_id,name,emails\nK9,Nobody,k9@example.com\n")
+    st = str(tmp_path / "st")
+    assert _run("sessionize", str(src), "--store", st, "--contacts", str(book)).exit_code == 0
+    for who in ("K9", "k9@example.com"):
+        res = _run("journey", who, "--store", st)
+        assert res.exit_code == 1
+        assert "never seen on the site" in res.stderr, res.stderr
+    res = _run("journey", "K99", "--store", st)
+    assert res.exit_code == 1 and "no visitor or contact 'K99'" in res.stderr

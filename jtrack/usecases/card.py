@@ -1361,6 +1361,14 @@ def build_journey(
                 f"{store.root}",
                 hint="the contact was never seen on the site (as far as the store knows)",
             )
+        from jtrack.usecases.sessions import _saved_book
+
+        book, _ = _saved_book(store, contacts, default_region)
+        if book is not None and who in book.get_column("contact_id").to_list():
+            raise NotFoundError(  # (as one asked by email or phone: no mistake in the id)
+                f"contact {who} has no sessions in {store.root}",
+                hint="the contact was never seen on the site (as far as the store knows)",
+            )
         if "@" in who:
             hint = email_hint_for(store)
         else:
