@@ -237,7 +237,7 @@ def contacts_cmd(
     from jtrack.core import contacts as core
     from jtrack.errors import UsageError
     from jtrack.options import parse_duration
-    from jtrack.usecases.sessions import parse_when, store_book_as_of
+    from jtrack.usecases.sessions import parse_when, store_book, store_book_as_of
 
     out_fmt = resolve_format(fmt, output, FORMATS)
     if visitors and conflicts:
@@ -306,36 +306,25 @@ def contacts_cmd(
     plain = st.unfiltered()
     sessions = plain.scan_sessions()
     events = identity_events(st)
-    book: pl.DataFrame | None = None
+    book: pl.DataFrame | None = None  # (the book listed: its every saved contact)
     conflict_rows: pl.DataFrame | None = None
-    resolved: pl.DataFrame | None = None
+    against: pl.DataFrame | None  # (the book visitors are resolved against)
     if contacts is not None:
         book, invalid = core.load_contacts(contacts, default_region)
         print_warnings(invalid)
-    elif conflicts and plain.exists():  # the contacts file the store took in (its copy)
-        saved = plain.pinned()
-        book = saved.contacts_book()
-        taken = saved.manifest.contacts
-        default_region = taken.default_region if taken else None
-    elif cut and plain.exists():
+        against = book
+    elif conflicts:  # the contacts file the store took in (its copy)
+        book, default_region = store_book(plain)
+        against = book
+    else:
         # as of a time before traits the store's resolution saw, its visitors are resolved
         # again against its own book, by the traits sent by then (as the card does); listed
         # as without a clock: the visitors, not every saved contact
-        saved = store_book_as_of(plain, events, when)
-        if saved is not None:
-            found = core.resolve_visitors(
-                sessions,
-                events,
-                saved[0],
-                default_region=saved[1],
-                ttl=life,
-                as_of=when,
-                cut=cut,
-            )
-            resolved = found.visitors
-    if book is not None:
+        saved = store_book_as_of(plain, events, when) if cut else None
+        against, default_region = saved if saved is not None else (None, default_region)
+    if against is not None:
         res = core.resolve_visitors(
-            sessions, events, book, default_region=default_region, ttl=life, as_of=when, cut=cut
+            sessions, events, against, default_region=default_region, ttl=life, as_of=when, cut=cut
         )
         per_visitor = res.visitors
         conflict_rows = res.conflicts
@@ -344,8 +333,6 @@ def contacts_cmd(
             "--conflicts needs a contacts file, and the store keeps none",
             hint="add --contacts FILE (your saved contacts), or sessionize with --contacts",
         )
-    elif resolved is not None:
-        per_visitor = resolved
     else:
         per_visitor = core.visitors_from_sessions(sessions, events, as_of=when, ttl=life, cut=cut)
     per_visitor = _visible_visitors(per_visitor, visible)

@@ -1278,10 +1278,10 @@ def build_journey(
             # the contact's visitors by the present resolution (the store's, or the file's
             # as of now), then each of their sessions as it stood at as_of: who they were
             # then by the traits sent by then (as `journey COOKIE --as-of` and the card)
+            every_identity = identity_events(store, columns=_IDENTITY)
             if contacts is None:
                 who = resolve_contact_id(store, who) or who  # (or a unique prefix of it)
                 now = everything.select("customer_id", "contact_id")
-                every_identity = identity_events(store, columns=_IDENTITY)
                 saved = (
                     store_book_as_of(plain, every_identity, ctx.as_of)
                     if as_of is not None
@@ -1305,7 +1305,7 @@ def build_journey(
                 found_by = [
                     apply_contacts(
                         everything,
-                        identity_events(store, columns=_IDENTITY),
+                        every_identity,
                         contacts,
                         default_region=default_region,
                         as_of=when,
@@ -1324,7 +1324,7 @@ def build_journey(
                 .implode()
             )
             mine = pl.col("customer_id").is_in(cookies)
-            identity = identity_events(store, columns=_IDENTITY).filter(mine)
+            identity = every_identity.filter(mine)
             sessions, resolved = _resolve_contacts(  # (their full session lists: expiry)
                 everything.filter(mine).collect(engine="in-memory"),
                 identity.filter(pl.col("created_date") <= ctx.as_of),
@@ -1361,9 +1361,9 @@ def build_journey(
                 f"{store.root}",
                 hint="the contact was never seen on the site (as far as the store knows)",
             )
-        from jtrack.usecases.sessions import _saved_book
+        from jtrack.usecases.sessions import lookup_book
 
-        book, _ = _saved_book(store, contacts, default_region)
+        book, _ = lookup_book(store, contacts, default_region)
         if book is not None and who in book.get_column("contact_id").to_list():
             raise NotFoundError(  # (as one asked by email or phone: no mistake in the id)
                 f"contact {who} has no sessions in {store.root}",

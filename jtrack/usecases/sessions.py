@@ -587,7 +587,7 @@ def contacts_with_email(
     may not see it)."""
     if "@" not in email:
         return []
-    book, _ = _saved_book(store, contacts, default_region)
+    book, _ = lookup_book(store, contacts, default_region)
     if book is None or "emails" not in book.columns:
         return []
     wanted = email.strip().lower()
@@ -615,7 +615,7 @@ def contacts_with_phone(
     `phone` is no phone number, or the role masks personal data."""
     if re.match(PHONE_TEXT, phone) is None:
         return []
-    book, region = _saved_book(store, contacts, default_region)
+    book, region = lookup_book(store, contacts, default_region)
     if book is None or "phones" not in book.columns:
         return []
     if book.filter(pl.col("contact_id") == phone.strip()).height:
@@ -629,7 +629,7 @@ def contacts_with_phone(
     return sorted(found.get_column("contact_id").unique().to_list())
 
 
-def _saved_book(
+def lookup_book(
     store: Store, contacts: str | os.PathLike[str] | None, default_region: str | None
 ) -> tuple[pl.DataFrame | None, str | None]:
     """The contacts book a lookup by email or phone reads (the file given, else the store's
@@ -642,12 +642,19 @@ def _saved_book(
         from jtrack.core.contacts import load_contacts
 
         return load_contacts(contacts, default_region)[0], default_region
+    return store_book(store)
+
+
+def store_book(store: Store) -> tuple[pl.DataFrame | None, str | None]:
+    """The contacts book the store took in (the unmasked store's, for a view) and the region
+    its phones were read with; none without one."""
     unfiltered = getattr(store, "unfiltered", None)
     plain = unfiltered() if unfiltered is not None else store
     if not plain.exists():
         return None, None
-    source = plain.pinned().manifest.contacts
-    return plain.pinned().contacts_book(), source.default_region if source else None
+    saved = plain.pinned()
+    source = saved.manifest.contacts
+    return saved.contacts_book(), source.default_region if source else None
 
 
 def store_book_as_of(
@@ -659,19 +666,11 @@ def store_book_as_of(
     so the stored resolution saw traits sent after it. None otherwise: the stored resolution
     stands. For a role too: who is known never depends on the role (resolve first, mask
     after)."""
-    unfiltered = getattr(store, "unfiltered", None)
-    plain = unfiltered() if unfiltered is not None else store
-    if not plain.exists():
-        return None
-    saved = plain.pinned()
-    book = saved.contacts_book()
+    book, region = store_book(store)
     if book is None:
         return None
     later = identity.filter(pl.col("created_date") > as_of).select(pl.len())
-    if not later.collect(engine="in-memory").item():
-        return None
-    source = saved.manifest.contacts
-    return book, source.default_region if source else None
+    return (book, region) if later.collect(engine="in-memory").item() else None
 
 
 def email_hint(store: Store, email: str, option: str = "") -> str:
@@ -735,7 +734,7 @@ def phone_hint_for(
         return _masked_hint("a phone number", policy)
     from jtrack.core.contacts import normalize_phones
 
-    book, region = _saved_book(store, contacts, default_region)
+    book, region = lookup_book(store, contacts, default_region)
     if book is None:
         return (
             "a phone number stands for a saved contact, and no contacts are known here: "
