@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -297,7 +298,7 @@ def test_report_table_lets_flags_and_colours_go_before_it_cuts_a_display_name(
     assert "#E53935" in out and "not shown at 95 columns: active (" in out
     out = invoke(*base, "--section", "outcomes").stdout
     assert "Watched a long product video" in out and "value_total" in out
-    assert "not shown at 95 columns: active, positive (" in out
+    assert "not shown at 95 columns: active, positive, visitors (" in out
     monkeypatch.setenv("COLUMNS", "80")
     out = invoke(*base, "--section", "segments").stdout
     assert "Browsing outdoor gear" in out and "not shown at 80 columns: active, color" in out
@@ -539,3 +540,57 @@ def test_check_reads_a_rules_file_given_as_a_pipe(in_tmp: Path) -> None:
     assert res.stdout.startswith(f"{fifo}: valid: 9 segments")
     res = invoke("rules", "report", "--rules", fifo)
     assert res.exit_code == 1 and "(hint: save it to a file and name that" in res.stderr
+
+
+def test_check_warns_of_an_action_map_that_never_fires(in_tmp: Path) -> None:
+    """An active action map whose every segment is inactive passed as valid with no word,
+    and then never fired. Still valid (a season's segments switched off on purpose), with a
+    warning naming the map and its segments; not for an inactive map, nor for one with an
+    active segment among its triggers."""
+    seg = (
+        '[[segment]]\nid = "{0}"\nactive = {1}\n[[segment.pattern]]\n'
+        'conditions = [{{ field = "eventName", operator = "equal", values = ["x"] }}]\n\n'
+    )
+    text = (
+        seg.format("winter", "false")
+        + seg.format("summer", "false")
+        + seg.format("always", "true")
+        + '[[action_map]]\nid = "sale"\nsegments = ["winter", "summer"]\n\n'
+        + '[[action_map]]\nid = "off"\nactive = false\nsegments = ["winter"]\n\n'
+        + '[[action_map]]\nid = "mixed"\nsegments = ["winter", "always"]\n'
+    )
+    path = write_rules(in_tmp, text, "maps.toml")
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 0 and res.stdout.startswith(f"{path}: valid: ")
+    said = (
+        f"{path}: action map 'sale' triggers only on inactive segments (winter, summer), so "
+        "it never fires: set active = true on one of them, or active = false on the map"
+    )
+    assert res.stderr.replace("\n", " ").split() == f"warning: {said}".split()
+    doc = json.loads(invoke("rules", "check", path, "-f", "json").stdout)
+    assert doc["valid"] is True and doc["warnings"] == [said]
+
+
+def test_report_counts_the_visitors_of_each_outcome(in_tmp: Path) -> None:
+    """Outcomes had achievements but no visitors (segments had both, as `jtrack report` has
+    for outcomes): a visitor who bought in two sessions is one visitor, two achievements."""
+    t0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    lines = [
+        genesys_line(f"{c}{k}", c, t0 + timedelta(hours=h), eventName="bought")
+        for c, hours in (("alice", (0, 5)), ("bob", (1,)))
+        for k, h in enumerate(hours)
+    ]
+    (in_tmp / "e.jsonl").write_text("\n".join(lines) + "\n")
+    assert invoke("sessionize", in_tmp / "e.jsonl", "--store", in_tmp / "st", "-q").exit_code == 0
+    rules = write_rules(
+        in_tmp,
+        '[[outcome]]\nid = "buy"\n[[outcome.stage]]\n'
+        'conditions = [{ field = "eventName", operator = "equal", values = ["bought"] }]\n',
+        "buy.toml",
+    )
+    base = ("rules", "report", "--rules", rules, "--store", in_tmp / "st", "--traffic", "all")
+    doc = json.loads(invoke(*base, "--section", "outcomes", "-f", "json").stdout)
+    (row,) = doc["outcomes"]
+    assert (row["achieved"], row["visitors"]) == (3, 2)
+    res = invoke(*base, "--section", "outcomes", "-f", "csv")
+    assert res.stdout.splitlines()[0].split(",")[6:8] == ["achieved", "visitors"]

@@ -155,6 +155,16 @@ def check_cmd(
             f"{path}: [usage] has {has} but no {lacks}: the allowance is users x per_user, "
             f"and `jtrack usage` refuses to run without --{lacks.replace('_', '-')}"
         )
+    if rules is not None:  # (valid, and never fires: a map on inactive segments only)
+        inactive = {s.id for s in rules.segments if not s.active}
+        for m in rules.action_maps:
+            if m.active and m.segments and all(s in inactive for s in m.segments):
+                segs = ", ".join(dict.fromkeys(m.segments))
+                warnings.append(
+                    f"{path}: action map {m.id!r} triggers only on inactive segments "
+                    f"({segs}), so it never fires: set active = true on one of them, or "
+                    "active = false on the map"
+                )
     if out_fmt == Format.json:
         doc: dict[str, Any] = {"file": str(path), "valid": not problems}
         if rules is not None:
@@ -215,7 +225,7 @@ def report_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Replay the rules over every session in the store: per segment the sessions and
-    visitors matched; per outcome the achievements and conversion rate, overall and by
+    visitors matched; per outcome the achievements, visitors and conversion rate, overall and by
     segment; per action map how often it qualified and why it was blocked. Segment and
     outcome events already in the export are counted beside jtrack's own (source column).
 

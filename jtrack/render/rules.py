@@ -32,8 +32,8 @@ def _headline(report: Any) -> str:
 
 #: Left out first when a rules-report table does not fit the terminal (every other format
 #: has them): of segments and outcomes, the flags and the colour before a display name is
-#: cut (EXTRA), the figures after.
-_EXTRA = {"segments": ("active", "color"), "outcomes": ("active", "positive")}
+#: cut (EXTRA; and the visitors of outcomes, beside their achievements), the figures after.
+_EXTRA = {"segments": ("active", "color"), "outcomes": ("active", "positive", "visitors")}
 _OPTIONAL = ("active", "color", "positive", "value_total", "weight", "qualified_rate")
 #: The blocked_* counts of action maps are headed by the reason alone (the README's names).
 _LABELS = {

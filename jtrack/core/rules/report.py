@@ -115,7 +115,7 @@ def rules_report(
         sessions=total,
         visitors=visitors,
         segments=_segments(rules, results, who, total, every or results),
-        outcomes=_outcomes(rules, results, total, every or results),
+        outcomes=_outcomes(rules, results, who, total, every or results),
         outcomes_by_segment=_by_segment(rules, results),
         action_maps=_action_maps(rules, results, total),
     )
@@ -181,9 +181,16 @@ def _segments(
     )
 
 
-def _outcomes(rules: Rules, res: RuleResults, total: int, every: RuleResults) -> pl.DataFrame:
-    counts = res.outcomes.group_by("outcome_id", "source").agg(
-        achieved=pl.col("session_id").n_unique().cast(pl.Int64)
+def _outcomes(
+    rules: Rules, res: RuleResults, who: pl.DataFrame, total: int, every: RuleResults
+) -> pl.DataFrame:
+    counts = (
+        res.outcomes.join(who, on="session_id", how="left")
+        .group_by("outcome_id", "source")
+        .agg(
+            achieved=pl.col("session_id").n_unique().cast(pl.Int64),
+            visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+        )
     )
     values = res.outcome_values.group_by("outcome_id").agg(
         value_total=pl.col("value").sum(), _valued=pl.col("value").is_not_null().sum()
@@ -239,6 +246,7 @@ def _outcomes(rules: Rules, res: RuleResults, total: int, every: RuleResults) ->
             "active",
             "source",
             pl.col("achieved").fill_null(0),
+            pl.col("visitors").fill_null(0),
             _rate(pl.col("achieved").fill_null(0), pl.lit(total)).alias("conversion_rate"),
             # (to a millionth: a sum of 129.90s is 21790.29, not its binary 21790.289999...;
             # none when achievements carried no number in the value attribute, a misspelt
