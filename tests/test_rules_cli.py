@@ -594,3 +594,26 @@ def test_report_counts_the_visitors_of_each_outcome(in_tmp: Path) -> None:
     assert (row["achieved"], row["visitors"]) == (3, 2)
     res = invoke(*base, "--section", "outcomes", "-f", "csv")
     assert res.stdout.splitlines()[0].split(",")[6:8] == ["achieved", "visitors"]
+
+
+def test_report_of_a_traffic_class_lists_the_exports_rows_at_zero(store_dir: Path) -> None:
+    """The export's segments and outcomes a period without them lists at 0 were dropped for
+    a traffic class without them (`--traffic ai_agent`): its rows are those of every class,
+    so two reports line up."""
+    base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir, "-f", "json"]
+    every = json.loads(invoke(*base, "--traffic", "all").stdout)
+    res = invoke(*base, "--traffic", "ai_agent")
+    assert res.exit_code == 0, res.stderr
+    only = json.loads(res.stdout)
+    assert only["sessions"] == 0 < every["sessions"]
+    for section, key, count in (
+        ("segments", "segment_id", "sessions"),
+        ("outcomes", "outcome_id", "achieved"),
+    ):
+        rows = [(r[key], r["source"]) for r in every[section]]
+        assert ("export" in {s for _, s in rows}) and [
+            (r[key], r["source"]) for r in only[section]
+        ] == rows
+        assert {r[count] for r in only[section]} == {0}
+        names = {(r[key], r["source"]): r["display_name"] for r in every[section]}
+        assert {(r[key], r["source"]): r["display_name"] for r in only[section]} == names

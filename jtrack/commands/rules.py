@@ -245,8 +245,13 @@ def report_cmd(
     from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
     from jtrack.usecases.report import ReportOptions
-    from jtrack.usecases.rules import evaluate_store, hidden_notes, in_period
-    from jtrack.usecases.traffic import traffic_expr, traffic_scope
+    from jtrack.usecases.rules import (
+        evaluate_store,
+        hidden_notes,
+        in_period,
+        store_export_results,
+    )
+    from jtrack.usecases.traffic import is_all, traffic_expr, traffic_scope
     from jtrack.usecases.usage import started_words
 
     classes = traffic_classes(traffic)
@@ -265,7 +270,8 @@ def report_cmd(
     ReportOptions(tz=zone, since=first, until=last)  # (checks the period)
     st = open_store(store, role, redact, rules=rules.path)
     results = evaluate_store(st, rules, traffic=classes)
-    every = results  # (the export's segments and outcomes a period lists, 0 where it has none)
+    # (the export's segments and outcomes a period or traffic class lists, 0 where it has none)
+    every = results if is_all(classes) else store_export_results(st, rules)
     counted = st.scan_sessions()
     period = None
     empty = False

@@ -58,6 +58,16 @@ def evaluate_store(
     return evaluate(events, sessions, rules, session_ids=ids, presorted=True)
 
 
+def store_export_results(store: Store, rules: Rules | None) -> RuleResults:
+    """The export's own segment and outcome matches over every session of the store, of any
+    traffic class and period (no rule evaluated): the rows a rules report of some sessions
+    lists, at 0 where those sessions have none."""
+    from jtrack.core.rules.evaluate import EXPORT_COLUMNS, export_results
+
+    events = as_store(store).scan_events(columns=list(EXPORT_COLUMNS))
+    return export_results(events, as_rules(rules))
+
+
 def in_period(
     results: RuleResults,
     sessions: pl.LazyFrame,

@@ -332,6 +332,25 @@ def evaluate(
     )
 
 
+#: The event columns the export's own segment and outcome rows are read from.
+EXPORT_COLUMNS = (
+    "session_id",
+    "kind",
+    "segment_id",
+    "outcome_id",
+    "outcome_display_name",
+    "created_date",
+    "event_id",
+)
+
+
+def export_results(events: pl.LazyFrame, rules: Rules | None = None) -> RuleResults:
+    """The export's own segment_assigned / outcome_achieved rows of `events` (EXPORT_COLUMNS
+    at least), without evaluating any rule: what a rules report lists beside its own."""
+    segs, outs = _export_rows(events, rules)
+    return RuleResults(segments=segs, outcomes=outs)
+
+
 def _export_rows(ev: pl.LazyFrame, rules: Rules | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """segment_assigned / outcome_achieved events of the export, first per session and id,
     sorted by session, time, id; names (and colours) from the rules when they know the id."""
