@@ -965,6 +965,15 @@ def test_a_phone_number_of_a_saved_contact_finds_that_contact(tmp_path: Path) ->
     for text in ("2026-10-01", "12345678"):
         res = _run("journey", text, "--store", st)
         assert res.exit_code == 1 and "(hint: pass a customer id (cookie)" in res.stderr
+    # a number with its country code that cannot be read says why (it was told to be
+    # written with its country code)
+    for phone, why in (
+        ("+44 20 7946", "(hint: a local number without its area code: give it whole"),
+        ("+999 123456", "(hint: unknown country code (+999 123456): write the number whole"),
+        ("+44 77 1", "(hint: not a possible length for +44 numbers (+44 77 1): write the"),
+    ):
+        res = _run("journey", phone, "--store", st)
+        assert res.exit_code == 1 and why in res.stderr, res.stderr
 
 
 @pytest.mark.parametrize(
@@ -1458,10 +1467,17 @@ def test_the_summary_counts_one_row_and_one_duplicate_in_the_singular(tmp_path: 
 
 
 def test_a_missing_rules_file_is_called_a_rules_file(tmp_path: Path) -> None:
-    """`sessions --rules nope.toml` said "no such config file" (sessions has no --config)."""
+    """`sessions --rules nope.toml` said "no such config file" (sessions has no --config);
+    so did `card`/`journey --rules nope.toml`."""
     src = tmp_path / "e.jsonl"
     src.write_text(genesys_line("e1", "v1", T0) + "\n")
     store = str(tmp_path / "st")
     assert _run("sessionize", str(src), "--store", store, "-q").exit_code == 0
     res = _run("sessions", "--store", store, "--rules", str(tmp_path / "nope.toml"))
     assert res.exit_code == 1 and "nope.toml: no such rules file" in res.stderr, res.stderr
+    # card and journey: their one option is the rules (and config) file, --rules first
+    for cmd in ("card", "journey"):
+        for opt in ("--rules", "--config"):
+            res = _run(cmd, "v1", "--store", store, opt, str(tmp_path / "nope.toml"))
+            assert res.exit_code == 1, res.stderr
+            assert "nope.toml: no such rules file" in res.stderr, (cmd, opt, res.stderr)

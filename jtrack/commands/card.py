@@ -99,7 +99,7 @@ def card_options(
     from jtrack.usecases.card import tone_rules_from_config
     from jtrack.usecases.sessions import parse_when
 
-    data, path = load_config(config)
+    data, path = load_config(config, "rules")  # (--rules, also named --config)
     rules = None
     if path is not None and not no_rules:
         from jtrack.core.rules import load_rules  # only when there is a file to read

@@ -740,10 +740,16 @@ def phone_hint_for(
             "a phone number stands for a saved contact, and no contacts are known here: "
             "pass --contacts FILE"
         )
-    e164 = normalize_phones(pl.Series([phone]), region).get_column("e164")[0]
-    if e164 is None:
+    from jtrack.core.contacts import LOCAL_ONLY
+
+    e164, reason = normalize_phones(pl.Series([phone]), region).select("e164", "reason").row(0)
+    if e164 is not None:
+        return f"no saved contact has the phone number {e164}; pass a customer id or a contact id"
+    if reason == LOCAL_ONLY:  # (with its country code: said as a contacts file's entry is)
+        return LOCAL_ONLY
+    if reason is None or reason.startswith("no country code"):
         return PHONE_HINT
-    return f"no saved contact has the phone number {e164}; pass a customer id or a contact id"
+    return f"{reason} ({phone.strip()}): write the number whole, as +44 7700 900123"
 
 
 def email_hint_for(store: Store) -> str:
