@@ -1013,6 +1013,14 @@ def test_a_contacts_file_that_cannot_be_read_is_exit_1_with_a_hint_for_its_kind(
         assert hint in res.stderr and "(a list" not in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists()
+    # named as written, as "no such contacts file" and its invalid entries name it (it
+    # was the absolute path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        for name in ("quote.csv", "contacts.parquet", "latin.csv"):
+            res = _run("contacts", "--check", name)
+            assert res.exit_code == ExitCode.DATA
+            assert res.stderr.startswith(f"error: {name}: cannot read the contacts file")
 
 
 def test_as_of_a_past_time_counts_the_activity_before_it_only(tmp_path: Path) -> None:

@@ -349,8 +349,10 @@ def _key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-def _read_table(path: Path) -> pl.DataFrame:
-    """The contacts file as a frame, all values as read (CSV: all text)."""
+def _read_table(path: Path, shown: str | None = None) -> pl.DataFrame:
+    """The contacts file as a frame, all values as read (CSV: all text); `shown`: its name
+    in errors, as the user wrote it (every other message names it so)."""
+    name = shown if shown is not None else str(path)
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     try:
         if suffix in (".csv", ".txt", ".csv.gz"):
@@ -363,7 +365,7 @@ def _read_table(path: Path) -> pl.DataFrame:
             return pl.read_parquet(path, glob=False)
     except PermissionError as exc:  # a file that cannot be read: exit 1
         raise FileAccessError(
-            f"{path}: cannot read the contacts file ({exc.strerror or exc})",
+            f"{name}: cannot read the contacts file ({exc.strerror or exc})",
             hint="check the file's permissions",
         ) from exc
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:  # (a file: exit 1)
@@ -379,12 +381,12 @@ def _read_table(path: Path) -> pl.DataFrame:
         kind = "json" if "json" in suffix else "parquet" if suffix in (".parquet", ".pq") else "csv"
         kind = _unreadable_kind(path) or kind  # (told by the bytes, never the message's words)
         raise DataError(
-            f"{path}: cannot read the contacts file ({first})",
+            f"{name}: cannot read the contacts file ({first})",
             hint="contacts are a CSV with a header row, a JSON array of objects, JSONL or "
             "Parquet; " + what[kind],
         ) from exc
     raise ConfigError(
-        f"{path}: unknown contacts file type {path.suffix!r}",
+        f"{name}: unknown contacts file type {path.suffix!r}",
         hint="use .csv, .json, .jsonl or .parquet",
     )
 
@@ -497,7 +499,7 @@ def _load_contacts(
     on two contacts stays listed on both but is not used for matching.
     """
     region = check_region(default_region)
-    raw = _read_table(p)
+    raw = _read_table(p, fname)
     cols = _columns_for(raw)
     keys = {_key(c) for c in raw.columns}
     if keys & _EVENT_TIME and keys & _EVENT_KIND:  # (`id` and `customerId` would pass)
