@@ -1298,3 +1298,26 @@ def test_a_journey_of_a_saved_contact_never_seen_says_so(tmp_path: Path) -> None
         assert "never seen on the site" in res.stderr, res.stderr
     res = _run("journey", "K99", "--store", st)
     assert res.exit_code == 1 and "no visitor or contact 'K99'" in res.stderr
+
+
+def test_visitors_of_a_store_with_a_book_name_the_value_each_was_matched_by(
+    tmp_path: Path,
+) -> None:
+    """`contacts --visitors` on a store built with --contacts left `matched_value` empty
+    (the session table keeps the method, not the value), where `--contacts` of the same
+    file filled it: the two listings are the same now."""
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    book = str(root / "contacts.csv")
+    with_book, without = str(tmp_path / "a"), str(tmp_path / "b")
+    for where, extra in ((with_book, ["--contacts", book]), (without, [])):
+        res = _run("sessionize", str(root / "events.jsonl"), "--store", where, "-q", *extra)
+        assert res.exit_code == 0, res.stderr
+    stored = _run("contacts", "--store", with_book, "--visitors", "-f", "csv")
+    given = _run("contacts", "--store", without, "--visitors", "-f", "csv", "--contacts", book)
+    assert stored.exit_code == given.exit_code == 0
+    assert stored.stdout == given.stdout
+    rows = list(csv.DictReader(io.StringIO(stored.stdout)))
+    known = [r for r in rows if r["contact_state"] == "known"]
+    assert {r["match_method"] for r in known} >= {"cookie", "email", "phone"}
+    assert all(r["matched_value"] for r in known)
+    assert not any(r["matched_value"] for r in rows if r["contact_state"] != "known")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -335,6 +335,8 @@ def contacts_cmd(
         )
     else:
         per_visitor = core.visitors_from_sessions(sessions, events, as_of=when, ttl=life, cut=cut)
+        if visitors:
+            per_visitor = _with_matched_values(per_visitor, plain, sessions, events, when, life)
     per_visitor = _visible_visitors(per_visitor, visible)
     typed = _typed_ids(sessions)
 
@@ -398,6 +400,46 @@ def _sorted_as_shown(df: pl.DataFrame, policy: Any, visitors: bool) -> pl.DataFr
         ]
     keys += ["first_seen", "last_seen"]
     return df.sort(keys, nulls_last=True, maintain_order=True)
+
+
+def _with_matched_values(
+    per_visitor: pl.DataFrame,
+    plain: Any,
+    sessions: pl.LazyFrame,
+    events: pl.LazyFrame,
+    when: datetime,
+    life: timedelta,
+) -> pl.DataFrame:
+    """The stored answer's `matched_value` (the identifier each known visitor was matched
+    by), which the session table does not keep: its known visitors (theirs only: each is
+    resolved on its own events) resolved again against the store's own contacts book, as
+    `--contacts` of that file resolves them; kept where that names the stored contact."""
+    import polars as pl
+
+    from jtrack.core import contacts as core
+    from jtrack.usecases.sessions import store_book
+
+    known = per_visitor.filter(pl.col("contact_state") == core.STATE_KNOWN).select("customer_id")
+    if known.height == 0:
+        return per_visitor
+    book, region = store_book(plain)
+    if book is None:
+        return per_visitor
+    ids = known.get_column("customer_id").implode()
+    mine = pl.col("customer_id").is_in(ids)
+    again = core.resolve_visitors(
+        sessions.filter(mine),
+        events.filter(mine),
+        book,
+        default_region=region,
+        ttl=life,
+        as_of=when,
+    ).visitors.select("customer_id", "contact_id", _value="matched_value")
+    return (
+        per_visitor.join(again, on=["customer_id", "contact_id"], how="left")
+        .with_columns(matched_value=pl.coalesce("matched_value", "_value"))
+        .select(per_visitor.columns)
+    )
 
 
 def _visible_visitors(per_visitor: pl.DataFrame, visible: pl.DataFrame) -> pl.DataFrame:
