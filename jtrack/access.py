@@ -175,12 +175,17 @@ PERSONAL_ENDINGS = (
     "birthday",
     "addressline",  # (addressLine1, address_line_2)
 )
+#: A domain's label: letters of any script, digits, `-`, and percent-encoded bytes (an
+#: internationalised domain in a URL: `ex%C3%A4mple`); its last label (the top-level domain)
+#: is letters of any script (`рф`, `ελ`), percent-encoded ones, or punycode (`xn--p1ai`).
+_LABEL = r"(?:[\w-]|%[0-9A-Fa-f]{2})+"
+_TLD = r"(?:[Xx][Nn]--[\w-]+|(?:[^\W\d_]|%[0-9A-Fa-f]{2}){2,})"
 #: An attribute value that is an email address is personal whatever the attribute's name
 #: (the whole value: a local part, `@`, a domain ending in letters).
-_EMAIL_VALUE = r"^\s*[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\s*$"
+_EMAIL_VALUE = rf"^\s*[\w.%+'-]+@{_LABEL}(?:\.{_LABEL})*\.{_TLD}\s*$"
 #: ... and one inside text (`@` and the domain's dots also percent-encoded, as in a URL path).
 _DOT = r"(?:\.|%2[Ee])"
-_EMAIL_IN_TEXT = rf"[\w.%+'-]+(?:@|%40)[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[A-Za-z]{{2,}}"
+_EMAIL_IN_TEXT = rf"[\w.%+'-]+(?:@|%40){_LABEL}(?:{_DOT}{_LABEL})*{_DOT}{_TLD}"
 #: A phone number inside text: `+` and 8 to 15 digits grouped by spaces, dots, dashes or
 #: brackets (`+44 7700 900123`, `+1 (202) 555-0197`, `+44 (0)20 7946 0001`), `00` and a
 #: country code (`0049 30 1234567`), or a national number as phones are written: British

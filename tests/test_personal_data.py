@@ -954,3 +954,49 @@ def test_an_external_id_on_two_contacts_is_masked_in_warnings_and_the_check(
             assert re.search(r"external_id,h:[0-9a-f]{16}", check.stdout), check.stdout
     full = _run(world, "contacts", "--check", str(book), "-f", "csv", role="supervisor")
     assert secret in full.stdout
+
+
+def test_an_email_at_an_internationalised_domain_is_masked(tmp_path: Path) -> None:
+    """Addresses whose top-level domain is not ASCII letters (`пример.рф`, `παράδειγμα.ελ`,
+    punycode `xn--p1ai`) or whose domain is percent-encoded in a URL (`ex%C3%A4mple.com`)
+    were shown whole to a role without contact details and under --redact, inside text and
+    as a whole attribute value."""
+    addresses = (
+        "bob@пример.рф",
+        "αλέξης@παράδειγμα.ελ",
+        "bob%40ex%C3%A4mple.com",
+        "x@xn--e1afmkfd.xn--p1ai",
+        "bob%40%D0%BF%D1%80.%D1%80%D1%84",
+    )
+    rows = [
+        flat_event(
+            "i1",
+            "cookie-i",
+            T0,
+            page_title="mail " + " or ".join(addresses) + ".",
+            attributes=[{"name": "note", "data_type": "string", "value": addresses[0]}],
+        )
+    ]
+    w = role_world(tmp_path, rows, CONFIG, BOOK)
+    sid = json.loads(_run(w, "sessions", "-f", "json", role="supervisor").stdout)[0]["id"]
+    for extra in ([], ["--redact"]):
+        res = _run(
+            w,
+            "sessions",
+            "-f",
+            "json",
+            "--columns",
+            "id,last_page_title",
+            *extra,
+            env={"JTRACK_REDACT_KEY": KEY},
+        )
+        assert res.exit_code == 0, res.stderr
+        title = json.loads(res.stdout)[0]["last_page_title"]
+        assert title == "mail " + " or ".join([MASK] * len(addresses)) + ".", (extra, title)
+        card = _run(
+            w, "card", sid, "--details", "-f", "json", *extra, env={"JTRACK_REDACT_KEY": KEY}
+        )
+        assert card.exit_code == 0, card.stderr
+        assert not [a for a in addresses if a in card.stdout], extra
+    shown = _run(w, "sessions", "-f", "json", "--columns", "id,last_page_title", role="supervisor")
+    assert addresses[1] in json.loads(shown.stdout)[0]["last_page_title"]
