@@ -1481,3 +1481,29 @@ def test_a_missing_rules_file_is_called_a_rules_file(tmp_path: Path) -> None:
             res = _run(cmd, "v1", "--store", store, opt, str(tmp_path / "nope.toml"))
             assert res.exit_code == 1, res.stderr
             assert "nope.toml: no such rules file" in res.stderr, (cmd, opt, res.stderr)
+
+
+def test_a_where_folds_greek_and_composes_what_is_typed(tmp_path: Path) -> None:
+    """`--where title~ΠΡΟΣ` found nothing in `ΠΡΟΣΦΟΡΕΣ` (the value alone lowered to a final
+    sigma), where a rule with ignore_case matched it; and a value typed decomposed
+    (`cafe` + a combining accent) missed the composed text a page sends, with `~` and `=`."""
+    rows = [
+        flat_event("g", "v1", T0, page_title="ΠΡΟΣΦΟΡΕΣ", search_query="ΠΡΟΣΦΟΡΕΣ"),
+        flat_event("c", "v2", T0, page_title="Café", search_query="café"),
+    ]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    st = str(tmp_path / "s")
+    assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
+
+    def ids(where: str) -> list[str]:
+        res = _run("sessions", "--store", st, "--where", where, "-f", "csv", "--columns",
+                   "customer_id", "-q")  # fmt: skip
+        assert res.exit_code == 0, res.stderr
+        return sorted(res.stdout.split()[1:])
+
+    for where in ("last_page_title~ΠΡΟΣ", "search_terms~ΠΡΟΣ", "last_page_title~ΟΣ"):
+        assert ids(where) == ["v1"], where
+    for where in ("last_page_title~cafe\u0301", "last_page_title=Cafe\u0301",
+                  "search_terms=cafe\u0301", "search_terms~CAFE\u0301"):  # fmt: skip
+        assert ids(where) == ["v2"], where

@@ -1321,3 +1321,32 @@ def test_visitors_of_a_store_with_a_book_name_the_value_each_was_matched_by(
     assert {r["match_method"] for r in known} >= {"cookie", "email", "phone"}
     assert all(r["matched_value"] for r in known)
     assert not any(r["matched_value"] for r in rows if r["contact_state"] != "known")
+
+
+def test_an_email_sent_decomposed_is_the_contacts_composed_one(tmp_path: Path) -> None:
+    """A trait email with its accent sent as a combining mark (`jose` + U+0301) did not
+    resolve to the contact `JOSÉ@exämple.com`, and `journey` of the decomposed address
+    said "no visitor or contact": emails are compared composed (NFC) and lower-cased."""
+    events = tmp_path / "e.jsonl"
+    trait = {"name": "email", "data_type": "string", "value": "jose\u0301@ex\u00e4mple.com"}
+    row = {
+        "event_id": "p1",
+        "customer_id": "ck-nfd",
+        "created_date": "2026-10-05T10:00:00Z",
+        "event_type": "WebEvent",
+        "event_name": "page_viewed",
+        "page_url": "https://shop.example/",
+        "traits": [trait],
+    }
+    events.write_text(json.dumps(row) + "\n")
+    book = tmp_path / "c.csv"
+    book.write_text("contact_id,name,emails\nC1,José,JOSÉ@exämple.com\n", encoding="utf-8")
+    st = str(tmp_path / "s")
+    res = _run("sessionize", str(events), "--store", st, "--contacts", str(book), "-q")
+    assert res.exit_code == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(_run("contacts", "--store", st, "--visitors",
+                                               "-f", "csv").stdout)))  # fmt: skip
+    assert [(r["contact_id"], r["match_method"]) for r in rows] == [("C1", "email")]
+    res = _run("journey", "jose\u0301@ex\u00e4mple.com", "--store", st, "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["contact"]["contact_id"] == "C1"

@@ -117,6 +117,10 @@ OPERATOR_CASES = [
     ("startsWith", ["ΠΡΟΣ"], "ΠΡΟΣΦΟΡΕΣ | Shop", True, True),
     ("equal", ["ΟΔΟΣ"], "οδοσ", False, True),
     ("containsAny", ["σφ"], "ΟΔΟΣΦΟΡΕΣ", False, True),
+    # a value written decomposed (`e` + a combining accent, as some keyboards and terminals
+    # write it) finds the composed text pages send
+    ("containsAny", ["Cafe\u0301"], "Café | Shop", True, True),
+    ("equal", ["cafe\u0301"], "Café", False, True),
 ]
 
 

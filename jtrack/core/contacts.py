@@ -337,9 +337,12 @@ def _parse_phone(value: str, region: str | None) -> tuple[str, str | None, str |
     return value, phonenumbers.format_number(num, PhoneNumberFormat.E164), None
 
 
-def normalize_email(expr: pl.Expr) -> pl.Expr:
-    """Trimmed and lower-cased (Unicode) email text."""
-    return expr.str.strip_chars().str.to_lowercase()
+def normalize_email(expr: pl.Expr, compose: bool = True) -> pl.Expr:
+    """Trimmed and lower-cased (Unicode) email text, in Unicode's composed form (NFC) with
+    `compose`: `jose\u0301@` (an accent sent as a combining mark) is `josé@` (the cost of
+    NFC is the caller's: over distinct values, where the rows are many)."""
+    text = expr.str.strip_chars()
+    return (text.str.normalize("NFC") if compose else text).str.to_lowercase()
 
 
 # ----------------------------------------------------------------------------- contacts file
@@ -811,12 +814,18 @@ def identity_traits(
     ev = pl.concat(parts, how="vertical").with_columns(raw=pl.col("raw").str.strip_chars())
     ev = ev.filter(pl.col("raw") != "")
     phone_map = normalize_phones(ev.filter(pl.col("kind") == "phone")["raw"], default_region)
+    email_map = (  # (once per distinct address: NFC costs more than the rest)
+        ev.filter(pl.col("kind") == "email")
+        .select("raw")
+        .unique()
+        .with_columns(_email=normalize_email(pl.col("raw")))
+    )
     ev = ev.join(
         phone_map.select(raw="value", _e164="e164"), on="raw", how="left", maintain_order="left"
-    )
+    ).join(email_map, on="raw", how="left", maintain_order="left")
     value = (
         pl.when(pl.col("kind") == "email")
-        .then(normalize_email(pl.col("raw")))
+        .then(pl.col("_email"))
         .when(pl.col("kind") == "phone")
         .then(pl.col("_e164"))
         .otherwise(pl.col("raw"))

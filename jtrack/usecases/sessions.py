@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.core.text import compose, fold, fold_value
 from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
 from jtrack.schema import FIELD_LABELS, SESSION_SCHEMA
 from jtrack.store import Store
@@ -110,23 +111,25 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
     elif isinstance(dtype, pl.List):
         # (a session without the list has none of its items: `!=` keeps it)
         if op == "~":  # case-insensitive, as on text
-            item = pl.element().cast(pl.String).str.to_lowercase()
-            found = col.list.eval(item.str.contains(value.lower(), literal=True)).list.any()
+            item = fold(pl.element().cast(pl.String))
+            found = col.list.eval(item.str.contains(fold_value(value), literal=True)).list.any()
             return found.fill_null(False)
         if op == "=":
-            return col.list.contains(value).fill_null(False)
+            return col.list.contains(compose(value)).fill_null(False)
         if op == "!=":
-            return (~col.list.contains(value)).fill_null(True)
+            return (~col.list.contains(compose(value))).fill_null(True)
         raise UsageError(
             f"--where {clause!r}: lists support =, != and ~ only",
             hint=f"{field}=ITEM keeps the sessions that have the item, {field}~TEXT those with "
             "one holding TEXT",
         )
     else:  # text: a missing value is the empty string (as in the rules), so that a filter
-        # and its opposite (`=x`, `!=x`) share the sessions out between them
+        # and its opposite (`=x`, `!=x`) share the sessions out between them; the value
+        # composed (NFC), as pages send text
         col = col.cast(pl.String).fill_null("")
+        lit = compose(value)
     if op == "~":
-        return col.cast(pl.String).str.to_lowercase().str.contains(value.lower(), literal=True)
+        return fold(col.cast(pl.String)).str.contains(fold_value(value), literal=True)
     if op == "=":
         return col.eq_missing(pl.lit(lit))
     if op == "!=":
@@ -451,7 +454,7 @@ def _case_note(
         return field, name, value
 
     def any_case(name: str, value: str) -> pl.Expr:
-        return pl.col(name).str.to_lowercase() == value.lower()
+        return fold(pl.col(name)) == fold_value(value)
 
     texts = [caseless(clause) for clause in clauses]
     loose: list[pl.Expr] = []
@@ -590,8 +593,10 @@ def contacts_with_email(
     book, _ = lookup_book(store, contacts, default_region)
     if book is None or "emails" not in book.columns:
         return []
-    wanted = email.strip().lower()
-    mine = pl.col("emails").list.eval(pl.element().str.strip_chars().str.to_lowercase())
+    from jtrack.core.contacts import normalize_email
+
+    wanted = compose(email.strip()).lower()
+    mine = pl.col("emails").list.eval(normalize_email(pl.element()))
     return sorted(
         book.filter(mine.list.contains(wanted)).get_column("contact_id").unique().to_list()
     )

@@ -25,6 +25,7 @@ import polars as pl
 
 from jtrack.core.rules.load import NUMBER_RE
 from jtrack.core.rules.model import Condition, Pattern
+from jtrack.core.text import compose, fold, fold_value
 
 _ATTR_PREFIX = "_attr:"
 
@@ -88,8 +89,10 @@ def condition_expr(cond: Condition, schema: dict[str, pl.DataType] | None = None
     s = _text(col, dtype)
     vals = list(cond.values)
     if cond.ignore_case:  # (a final sigma folded to σ: "ΠΡΟΣ" starts "ΠΡΟΣΦΟΡΕΣ")
-        s = s.str.to_lowercase().str.replace_all("ς", "σ", literal=True)
-        vals = [v.lower().replace("ς", "σ") for v in vals]
+        s = fold(s)
+        vals = [fold_value(v) for v in vals]
+    else:
+        vals = [compose(v) for v in vals]
 
     def any_of(fn: str) -> pl.Expr:
         parts = [getattr(s.str, fn)(pl.lit(v)) for v in vals]

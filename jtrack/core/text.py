@@ -1,0 +1,31 @@
+"""Text compared without regard to case, the same way everywhere (`--where FIELD~TEXT`, a
+rule's `ignore_case`, the hints that name other spellings).
+
+Lower-cased, with a final sigma taken as any other (`ΠΡΟΣ` lowers to `προς`, which
+`ΠΡΟΣΦΟΡΕΣ`, lowered to `προσφορες`, does not contain); the text a user types (one value)
+is also put in Unicode's composed form (NFC), as web pages and forms send text, so a value
+typed on a keyboard or terminal that composes otherwise (`Cafe` + a combining accent) finds
+it. Stored text is compared as it was sent (normalising every row would cost more than the
+comparison). Imports Polars only; never prints.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import polars as pl
+
+
+def fold(expr: pl.Expr) -> pl.Expr:
+    """A text column folded for a comparison that ignores case."""
+    return expr.str.to_lowercase().str.replace_all("ς", "σ", literal=True)
+
+
+def fold_value(value: str) -> str:
+    """One value the user gave, folded as `fold` folds a column (and composed: NFC)."""
+    return unicodedata.normalize("NFC", value).lower().replace("ς", "σ")
+
+
+def compose(value: str) -> str:
+    """One value the user gave in Unicode's composed form (NFC), case kept."""
+    return unicodedata.normalize("NFC", value)
