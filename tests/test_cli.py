@@ -965,6 +965,11 @@ def test_a_phone_number_of_a_saved_contact_finds_that_contact(tmp_path: Path) ->
     for text in ("2026-10-01", "12345678"):
         res = _run("journey", text, "--store", st)
         assert res.exit_code == 1 and "(hint: pass a customer id (cookie)" in res.stderr
+    # digits of another script or full width are the same number (as in the contacts file)
+    for phone in ("+٤٤ ٧٧٢٣ ٣٦٤٠٩٣", "＋４４ ７７２３ ３６４０９３", "+४४ ७७२३ ३६४०९३"):
+        res = _run("journey", phone, "--store", st, "-f", "json", *clock)
+        assert res.exit_code == 0, (phone, res.stderr)
+        assert json.loads(res.stdout)["contact"]["contact_id"] == "C0020"
     # a number with its country code that cannot be read says why (it was told to be
     # written with its country code)
     for phone, why in (

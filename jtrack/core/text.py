@@ -29,3 +29,11 @@ def fold_value(value: str) -> str:
 def compose(value: str) -> str:
     """One value the user gave in Unicode's composed form (NFC), case kept."""
     return unicodedata.normalize("NFC", value)
+
+
+def ascii_digits(value: str) -> str:
+    """`value` with its digits of any script as ASCII digits, and full-width forms as their
+    plain ones (`＋４４`, `+٤٤` are `+44`): a phone number typed as it is written in
+    Arabic, Persian, Devanagari or full width, read as the contacts code reads it."""
+    text = unicodedata.normalize("NFKC", value)
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.core.text import compose, fold, fold_value
+from jtrack.core.text import ascii_digits, compose, fold, fold_value
 from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
 from jtrack.schema import FIELD_LABELS, SESSION_SCHEMA
 from jtrack.store import Store
@@ -618,6 +618,7 @@ def contacts_with_phone(
     default region: `--default-region` with a contacts file, else the region the store's
     own book was read with); compared in E.164, as the contacts code keeps them. None when
     `phone` is no phone number, or the role masks personal data."""
+    phone = ascii_digits(phone)  # (`+٤٤ ٧٧٠٠ ...`: as the contacts code reads digits)
     if re.match(PHONE_TEXT, phone) is None:
         return []
     book, region = lookup_book(store, contacts, default_region)
@@ -732,6 +733,7 @@ def phone_hint_for(
     """The hint for a phone number that named no saved contact: that none has it (a number
     read whole), how to write it (one that cannot be read), or the masked role's hint (as
     email_hint_for); None for text not written as a phone number."""
+    phone = ascii_digits(phone)
     if re.match(PHONE_TEXT, phone) is None or re.match(_PHONE_WRITTEN, phone) is None:
         return None
     policy = getattr(store, "policy", None)
