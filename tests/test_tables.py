@@ -473,3 +473,27 @@ def test_a_note_about_a_column_is_said_only_when_the_table_shows_it() -> None:
     assert note in wide
     narrow = render_to_text(FrameTable(df, "t", column_notes={"contact_state": note}), 20)
     assert note not in narrow and "contact_state" in narrow  # (named as not shown)
+
+
+def test_a_key_left_out_for_another_comes_back_when_it_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys are left out from the right when a table does not fit; one left out before
+    another never came back, though it fit once that other was gone: `id, customer_id,
+    contact_id, event_count` with long visitor ids showed id and customer_id alone (double
+    width ids, or 42-character ones, make it likely)."""
+    from tests.helpers import T0, flat_event, flat_frame
+
+    src = tmp_path / "e.parquet"
+    long_id = "お客様クッキー識別子二〇二六年十月版-000"  # (double width: 2 cells a letter)
+    flat_frame([flat_event(f"e{i}", f"{long_id}{i}", T0) for i in (1, 2)]).write_parquet(src)
+    st = str(tmp_path / "st")
+    assert runner.invoke(app, ["sessionize", str(src), "--store", st, "-q"]).exit_code == 0
+    monkeypatch.setenv("COLUMNS", "80")
+    res = runner.invoke(
+        app, ["sessions", "--store", st, "--columns", "id,customer_id,contact_id,event_count"]
+    )
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.splitlines()[1].split() == ["id", "customer_id", "events"]
+    assert "not shown at 80 columns: contact_id (" in res.stdout
+    assert all(len(line) <= 80 for line in res.stdout.splitlines())

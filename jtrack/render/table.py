@@ -389,7 +389,10 @@ def _fit(
         for c in rest:
             c.level = 0
         kept, also = _fit(rest, width)
-        return kept, [*left_out, drop.name, *also]
+        gone = [*left_out, drop.name, *also]
+        # (a key left out for one left out after it may fit again: `id, customer_id,
+        # contact_id, event_count` at 80 columns loses contact_id, not event_count too)
+        return _restore(every, kept, gone, width), gone
     return cols, left_out
 
 
