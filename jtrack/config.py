@@ -96,7 +96,7 @@ def load_config(
     if path is None:
         return {}, None
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # (a BOM, as Windows editors write)
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = toml_error_line(exc, text)

@@ -617,3 +617,17 @@ def test_report_of_a_traffic_class_lists_the_exports_rows_at_zero(store_dir: Pat
         assert {r[count] for r in only[section]} == {0}
         names = {(r[key], r["source"]): r["display_name"] for r in every[section]}
         assert {(r[key], r["source"]): r["display_name"] for r in only[section]} == names
+
+
+def test_a_rules_file_saved_with_a_byte_order_mark_is_read(in_tmp: Path) -> None:
+    """A config saved by a Windows editor begins with a UTF-8 byte-order mark: it was "not
+    valid TOML (Invalid statement (at line 1, column 1))" for `rules check` and every command
+    that read it as the config."""
+    path = in_tmp / "jtrack.toml"
+    path.write_bytes(b'\xef\xbb\xbf[usage]\ntz = "Europe/Istanbul"\n\n' + SAMPLE_RULES.read_bytes())
+    res = invoke("rules", "check", path)
+    assert res.exit_code == 0 and res.stdout.startswith(f"{path}: valid: 9 segments"), res.stderr
+    from jtrack.config import load_config
+
+    data, _ = load_config(path)
+    assert data["usage"]["tz"] == "Europe/Istanbul" and load_rules(path) is not None

@@ -772,7 +772,7 @@ def check_rules(
     if found is None:
         return None, [], None
     try:
-        text = found.read_text(encoding="utf-8")
+        text = found.read_text(encoding="utf-8-sig")  # (a BOM: Windows editors)
     except UnicodeDecodeError:
         return None, [Problem(str(found), None, "", "not UTF-8 text", "save it as UTF-8")], found
     except OSError as exc:  # a file that cannot be read is exit 1, as every other
