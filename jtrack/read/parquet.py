@@ -12,6 +12,8 @@ import polars as pl
 from jtrack.errors import DataError
 from jtrack.read.sources import Source
 from jtrack.read.validate import (
+    GENESYS_ONLY,
+    PARQUET_WRONG_TYPE,
     RAW,
     REASON,
     SRC_FILE,
@@ -24,6 +26,7 @@ from jtrack.read.validate import (
     is_genesys_shape,
     kept_without_zone,
 )
+from jtrack.schema import EVENT_FIELDS
 
 # --------------------------------------------------------------------------------------------
 # Parquet
@@ -181,6 +184,7 @@ def canonical_from_parquet_frame(
     `offset` is the number of rows of the same file before this frame (for chunked reads):
     row numbers in `_line` and in rejects continue from it.
     """
+    df = _undotted(df, name)
     original = df
     df = _safe_temporals(df)
     schema = dict(df.schema)
@@ -228,6 +232,20 @@ def canonical_from_parquet_frame(
         .collect()
     )
     canon = _finish(canon, genesys, flat_kind=not genesys, details=details)
+    if canon.height and canon.get_column(REASON).eq("wrong_type").any():
+        wrong = pl.col(REASON) == "wrong_type"  # (a Parquet type, not a JSON one, is wrong)
+        canon = canon.with_columns(
+            pl.when(wrong)
+            .then(
+                pl.concat_str(
+                    [pl.col("_detail"), pl.lit(PARQUET_WRONG_TYPE)],
+                    separator="; ",
+                    ignore_nulls=True,
+                )
+            )
+            .otherwise(pl.col("_detail"))
+            .alias("_detail")
+        )
     canon = canon.with_row_index(SRC_LINE, offset=offset + 1).with_columns(
         pl.col(SRC_LINE).cast(pl.Int64),
         pl.lit(name).alias(SRC_FILE),
@@ -246,6 +264,57 @@ def canonical_from_parquet_frame(
     return canon, stats
 
 
+#: The Genesys objects whose fields a flattening writer names with dots (pandas
+#: `json_normalize`, Spark's flatten): `webEvent.eventName`, `segmentAssignmentEvent.segment.id`.
+_DOTTED_TOPS = frozenset(
+    f.genesys.split(".")[0] for f in EVENT_FIELDS if "." in f.genesys
+) | frozenset(GENESYS_ONLY)
+
+
+def _undotted(df: pl.DataFrame, name: str) -> pl.DataFrame:
+    """`df` with columns named by dotted paths of a Genesys object (`webEvent.page.url`) put
+    back into that object (a struct, null in a row where all its fields are, as a missing
+    object is in JSON), where the file has no column of the object's own name."""
+    dotted = [
+        c
+        for c in df.columns
+        if "." in c and c.split(".")[0] in _DOTTED_TOPS and c.split(".")[0] not in df.columns
+    ]
+    if not dotted:
+        return df
+    tree: dict[str, Any] = {}
+    for c in dotted:
+        node = tree
+        parts = c.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        if not isinstance(node, dict) or isinstance(node.get(parts[-1]), dict):
+            raise DataError(
+                f"{name}: column {c!r} and other columns named below it "
+                "(a value and an object at one path)",
+                hint="export the nested objects as they are (Parquet structs), or JSON lines",
+            )
+        node[parts[-1]] = c
+
+    def build(node: dict[str, Any]) -> tuple[pl.Expr, list[str]]:
+        fields, leaves = [], []
+        for key, sub in node.items():
+            if isinstance(sub, dict):
+                expr, below = build(sub)
+                fields.append(expr.alias(key))
+                leaves += below
+            else:
+                fields.append(pl.col(sub).alias(key))
+                leaves.append(sub)
+        present = pl.any_horizontal([pl.col(c).is_not_null() for c in leaves])
+        return pl.when(present).then(pl.struct(fields)), leaves
+
+    objects = [build(sub)[0].alias(top) for top, sub in tree.items()]
+    return df.with_columns(objects).drop(dotted)
+
+
 # --------------------------------------------------------------------------------------------
 # Public entry point
 # --------------------------------------------------------------------------------------------
@@ -260,6 +329,14 @@ def _json_encodable(dtype: Any) -> bool:
     return not (dtype in (pl.Binary, pl.Object, pl.Unknown) or isinstance(dtype, pl.Decimal))
 
 
+def _json_default(value: Any) -> str:
+    """A value JSON has no type for, as text: bytes as `0x` and their hex digits (a binary
+    UUID's 16 bytes are no text; never Python's `b'...'`), anything else as str()."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "0x" + bytes(value).hex()
+    return str(value)
+
+
 def _raw_json(rows: pl.DataFrame) -> pl.Series:
     """Rejected Parquet rows as JSON text (bad rows only), whatever their column types."""
     if all(_json_encodable(t) for t in rows.schema.values()):
@@ -268,7 +345,7 @@ def _raw_json(rows: pl.DataFrame) -> pl.Series:
         except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
             pass
     try:
-        text = [json.dumps(r, default=str, ensure_ascii=False) for r in rows.to_dicts()]
+        text = [json.dumps(r, default=_json_default, ensure_ascii=False) for r in rows.to_dicts()]
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError):
         text = ["(this row cannot be shown as JSON)"] * rows.height
     return pl.Series(RAW, text, dtype=pl.String)

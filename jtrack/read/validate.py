@@ -380,6 +380,42 @@ def _scalar(dtype: Any) -> bool:
     return dtype == pl.Null or _is_text(dtype) or dtype.is_numeric() or dtype == pl.Boolean
 
 
+def _kv_object_fits(dtype: Any) -> bool:
+    """Whether a field of an attributes (traits) struct holds one entry `{dataType, value}`
+    of scalars (or is null in every row)."""
+    if dtype == pl.Null:
+        return True
+    if not isinstance(dtype, pl.Struct):
+        return False
+    fields = {f.name: f.dtype for f in dtype.fields}
+    return "value" in fields and all(_scalar(t) for t in fields.values())
+
+
+def _kv_from_struct(col: pl.Expr, src: pl.Struct) -> pl.Expr:
+    """An attributes (traits) struct keyed by name (see _type_fits) as KV_LIST: one entry a
+    field that is not null, in the struct's field order; a null struct is a null list, as
+    a missing object is in JSON, and `{}` an empty one."""
+    entries = []
+    for f in src.fields:
+        if not isinstance(f.dtype, pl.Struct) or not _kv_object_fits(f.dtype):
+            continue  # (null in every row; a misfit is rejected: _misfit)
+        names = {x.name for x in f.dtype.fields}
+        item = col.struct.field(f.name)
+        dt = item.struct.field("dataType") if "dataType" in names else pl.lit(None, pl.String)
+        entries.append(
+            pl.when(item.is_not_null()).then(
+                pl.struct(
+                    name=pl.lit(f.name, pl.String),
+                    data_type=dt.cast(pl.String),
+                    value=item.struct.field("value").cast(pl.String),
+                )
+            )
+        )
+    if not entries:
+        return pl.when(col.is_not_null()).then(pl.lit(pl.Series([[]], dtype=KV_LIST)))
+    return pl.when(col.is_not_null()).then(pl.concat_list(entries).list.drop_nulls())
+
+
 def _type_fits(name: str, src: pl.DataType, target: pl.DataType) -> bool:
     """Whether a column of type `src` can hold values of `target` at all.
 
@@ -391,6 +427,12 @@ def _type_fits(name: str, src: pl.DataType, target: pl.DataType) -> bool:
         return True
     if target == KV_LIST:
         # attribute and trait values are scalars: a list or an object there is a wrong type
+        if isinstance(src, pl.List) and src.inner == pl.Null:
+            return True  # (a list empty in every row: pandas and Polars write list<null>)
+        if isinstance(src, pl.Struct):
+            # the Genesys object `{name: {dataType, value}}` as Parquet writers store it: a
+            # struct whose fields are the names (pyarrow, Polars, DuckDB from the JSON)
+            return all(_kv_object_fits(f.dtype) for f in src.fields)
         if isinstance(src, pl.Map):
             value = src.value
             if not isinstance(value, pl.Struct):
@@ -426,6 +468,8 @@ def _convert(name: str, col: pl.Expr, src: pl.DataType, target: pl.DataType) -> 
     if target == KV_LIST:
         if src == KV_LIST:
             return col
+        if isinstance(src, pl.Struct):
+            return _kv_from_struct(col, src)
         if isinstance(src, pl.Map):
             dt_field = (
                 pl.element().struct.field("value").struct.field("dataType")
@@ -497,6 +541,8 @@ def _canonical_select(
             exprs.append(_misfit(src_expr, src_dtype, f.dtype).alias(f"_type_{f.name}"))
             where = f.genesys if genesys else f.name
             details[f.name] = f"{where} has type {src_dtype} in the file, expected {f.dtype}"
+            if src_dtype == pl.Binary:  # (raw bytes, a UUID's 16 say: no text to read)
+                details[f.name] += ": bytes are no text"
             continue
         converted = _convert(f.name, src_expr, src_dtype, f.dtype).cast(f.dtype).alias(f.name)
         exprs.append(converted)
@@ -535,6 +581,10 @@ def _misfit(col: pl.Expr, src: pl.DataType, target: pl.DataType) -> pl.Expr:
     non-null value, or for attributes and traits an entry whose misfitting part (a list as a
     value, say) is not null (an empty list of attributes holds nothing wrong)."""
     if target == KV_LIST:
+        if isinstance(src, pl.Struct):  # (a row is wrong where a misfitting name is set)
+            bad = [f.name for f in src.fields if not _kv_object_fits(f.dtype)]
+            if bad:
+                return pl.any_horizontal([col.struct.field(b).is_not_null() for b in bad])
         entries = None
         if isinstance(src, pl.List) and isinstance(src.inner, pl.Struct):
             entries, inner = col, src.inner
@@ -769,9 +819,41 @@ def _seconds_detail(at: pl.Expr) -> pl.Expr:
     )
 
 
+#: The wrong_type text of a row read from Parquet (REJECT_REASONS' says JSON).
+PARQUET_WRONG_TYPE = (
+    "a field has a Parquet (Arrow) type or value the schema does not allow (see `jtrack schema`)"
+)
+
+#: A column whose type cannot hold its field in any row (_canonical_select's detail).
+_COLUMN_TYPE = re.compile(r"(?:^|: )(\S+) has type (.+?) in the file, expected (.+?)(?:;|$)")
+
+
+def _column_type_hint(detail: str) -> str | None:
+    """The hint of a row rejected because its file's column has a type the field cannot hold
+    (every row of the file with a value there is rejected alike: no row to fix)."""
+    m = _COLUMN_TYPE.search(detail)
+    if m is None:
+        return None
+    column, have, want = m.groups()
+    if have.startswith("Binary"):
+        todo = "cast it to text (a UUID string, say) before export"
+    elif want == "an object":
+        todo = "export it as an object (a struct)"
+    elif want.startswith("List"):
+        todo = "export it as a list of {name, data_type, value} or as a map (`jtrack schema`)"
+    else:
+        todo = f"export it as {'text' if want == 'String' else want}"
+    return f"the column {column} has type {have.split(':')[0]} in the whole file: {todo}"
+
+
 def reject_hint(detail: str | None) -> str | None:
-    """The hint of a rejected row whose detail calls for one of its own (epoch seconds)."""
-    return EPOCH_SECONDS_HINT if detail and _SECONDS_DETAIL in detail else None
+    """The hint of a rejected row whose detail calls for one of its own (epoch seconds, a
+    column of the wrong type)."""
+    if not detail:
+        return None
+    if _SECONDS_DETAIL in detail:
+        return EPOCH_SECONDS_HINT
+    return _column_type_hint(detail)
 
 
 #: Keys that tell an object of a list for an event (beside its id), in either shape.
@@ -878,7 +960,9 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
     reason = row[REASON]
     fld = row[REASON_FIELD] or field_for_reason(reason)
     detail = REJECT_REASONS.get(reason, reason)
-    if row["_detail"]:
+    if row["_detail"] and PARQUET_WRONG_TYPE in row["_detail"]:
+        detail = row["_detail"]
+    elif row["_detail"]:
         detail = f"{row['_detail']}; {detail}"
     hint = reject_hint(row["_detail"])
     if hint is not None:  # (one row of many, maybe: skipping it is a way on too)

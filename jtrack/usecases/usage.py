@@ -962,6 +962,15 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
     cd = schema["created_date"]
     if not isinstance(cd, pl.Datetime):
         return None
+    from jtrack.read.validate import _type_fits
+    from jtrack.schema import EVENT_FIELDS
+
+    if not all(
+        _type_fits(f.name, schema[f.name], f.dtype) for f in EVENT_FIELDS if f.name in schema
+    ):
+        # (a column of a type no event field holds, binary ids say: jtrack.read rejects its
+        # rows with their reason, as sessionize does)
+        return None
     wanted_all = (
         "event_id",
         "customer_id",

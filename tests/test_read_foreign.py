@@ -1,0 +1,223 @@
+"""Other systems' exports: what pandas, Polars, pyarrow, DuckDB, Spark, Delta and Firehose
+write of the same events is read as the same events (or refused or rejected, saying why)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from polars.testing import assert_frame_equal
+
+from jtrack.engine import run_sessionize
+from jtrack.errors import RejectedRowError
+from jtrack.read import read_events
+from jtrack.store import Store
+from jtrack.usecases.usage import UsageInput, UsageOptions, compute_usage
+
+AS_OF = datetime(2027, 1, 1, tzinfo=UTC)
+
+GENESYS = [
+    {
+        "id": "e1",
+        "customerId": "c1",
+        "eventType": "com.genesys.journey.WebEvent",
+        "createdDate": "2026-12-01T08:00:00.000Z",
+        "webEvent": {
+            "eventName": "page_viewed",
+            "page": {"url": "https://shop.example.com/"},
+            "attributes": {},
+        },
+    },
+    {
+        "id": "e2",
+        "customerId": "c1",
+        "eventType": "com.genesys.journey.WebEvent",
+        "createdDate": "2026-12-01T08:05:00.000Z",
+        "webEvent": {
+            "eventName": "product_added",
+            "page": {"url": "https://shop.example.com/p"},
+            "attributes": {"price": {"dataType": "number", "value": "12"}},
+            "traits": {"email": {"dataType": "string", "value": "a@example.org"}},
+        },
+    },
+    {
+        "id": "e3",
+        "customerId": "c1",
+        "eventType": "com.genesys.journey.SegmentAssignmentEvent",
+        "createdDate": "2026-12-01T08:06:00.000Z",
+        "segmentAssignmentEvent": {"segment": {"id": "seg-1"}},
+    },
+    {
+        "id": "e4",
+        "customerId": "c1",
+        "eventType": "com.genesys.journey.OutcomeAchievedEvent",
+        "createdDate": "2026-12-01T08:07:00.000Z",
+        "outcomeAchievedEvent": {"outcome": {"id": "out-1", "displayName": "Bought"}},
+    },
+]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _arrow_schema(src: Path) -> pa.Schema:
+    return pl.read_ndjson(src).to_arrow().schema
+
+
+def _canon(path: Path) -> pl.DataFrame:
+    r = read_events([path], on_error="skip")
+    assert r.rows_rejected == 0, r.rejects.to_dicts()
+    return r.canonical().sort("event_id")
+
+
+def _store(tmp: Path, name: str, src: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    store = Store.open(tmp / name)
+    run_sessionize([src], store)
+    events = store.scan_events().collect().sort("event_id")
+    sessions = store.scan_sessions().collect().sort("id")
+    return events, sessions
+
+
+def test_genesys_objects_as_parquet_structs_read_as_the_json(tmp_path: Path) -> None:
+    """Polars and pyarrow write `attributes`/`traits` objects as a struct keyed by name
+    (null where a row lacks the name): the same events, and stores, as the JSON lines."""
+    src = _jsonl(tmp_path / "g.jsonl", GENESYS)
+    pl.read_ndjson(src).write_parquet(tmp_path / "g_polars.parquet")
+    # (from_pylist would take its schema from the first row alone)
+    pq.write_table(
+        pa.Table.from_pylist(GENESYS, schema=_arrow_schema(src)), tmp_path / "g_pyarrow.parquet"
+    )
+    assert isinstance(
+        pl.read_parquet_schema(tmp_path / "g_polars.parquet")["webEvent"].fields[2].dtype,
+        pl.Struct,
+    )
+    want_events, want_sessions = _store(tmp_path, "sj", src)
+    for name in ("g_polars", "g_pyarrow"):
+        got = _canon(tmp_path / f"{name}.parquet")
+        assert_frame_equal(got, _canon(src))
+        events, sessions = _store(tmp_path, f"s_{name}", tmp_path / f"{name}.parquet")
+        assert_frame_equal(events, want_events)
+        assert_frame_equal(sessions, want_sessions)
+    row = _canon(tmp_path / "g_polars.parquet").row(1, named=True)
+    assert row["attributes"] == [{"name": "price", "data_type": "number", "value": "12"}]
+    assert _canon(tmp_path / "g_polars.parquet")["attributes"][0].to_list() == []
+
+
+def test_an_attribute_struct_holding_a_list_is_a_wrong_type_in_its_rows(tmp_path: Path) -> None:
+    rows = [
+        {**GENESYS[0], "webEvent": {"eventName": "x", "attributes": {"a": None}}},
+        {**GENESYS[1], "webEvent": {"eventName": "x", "attributes": {"a": {"value": [1]}}}},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "l.parquet")
+    r = read_events([tmp_path / "l.parquet"], on_error="skip")
+    assert r.events.height == 1 and r.rejects["reason"].to_list() == ["wrong_type"]
+
+
+def test_dotted_column_names_read_as_the_nested_fields(tmp_path: Path) -> None:
+    """pandas `json_normalize` and Spark's flatten name nested fields with dots: they are
+    read as the objects they name (system events keep their ids; page views their names)."""
+    src = _jsonl(tmp_path / "g.jsonl", [{k: v for k, v in r.items()} for r in GENESYS])
+    nested = pl.read_ndjson(src)
+    flat = nested.unnest("webEvent", separator=".")
+    for top in ("webEvent.page", "segmentAssignmentEvent", "outcomeAchievedEvent"):
+        flat = flat.unnest(top, separator=".")
+    flat = flat.unnest("segmentAssignmentEvent.segment", separator=".")
+    flat = flat.unnest("outcomeAchievedEvent.outcome", separator=".")
+    flat = flat.unnest("webEvent.attributes", separator=".")
+    flat = flat.unnest("webEvent.attributes.price", separator=".")
+    flat = flat.unnest("webEvent.traits", separator=".").unnest(
+        "webEvent.traits.email", separator="."
+    )
+    assert "segmentAssignmentEvent.segment.id" in flat.columns
+    flat.write_parquet(tmp_path / "dotted.parquet")
+    got = _canon(tmp_path / "dotted.parquet")
+    assert got["segment_id"].to_list() == [None, None, "seg-1", None]
+    assert got["outcome_id"].to_list() == [None, None, None, "out-1"]
+    # (a row without attributes has them null, as a missing object: JSON gives `{}` its [])
+    assert_frame_equal(
+        got.drop("attributes"), _canon(src).drop("attributes"), check_column_order=False
+    )
+    assert got["attributes"][1].to_list() == [
+        {"name": "price", "data_type": "number", "value": "12"}
+    ]
+
+
+def test_a_list_column_empty_in_every_row_is_read_as_empty_lists(tmp_path: Path) -> None:
+    rows = [
+        {
+            "event_id": f"e{i}",
+            "customer_id": "c1",
+            "created_date": datetime(2026, 12, 1, 8, i, tzinfo=UTC),
+            "event_type": "WebEvent",
+            "event_name": "page_viewed",
+            "attributes": [],
+        }
+        for i in range(3)
+    ]
+    path = tmp_path / "pandas_flat.parquet"
+    pl.DataFrame(rows).write_parquet(path)
+    assert pl.read_parquet_schema(path)["attributes"] == pl.List(pl.Null)
+    r = read_events([path], on_error="skip")
+    assert r.rows_rejected == 0 and r.events["attributes"].to_list() == [[], [], []]
+    usage = compute_usage(
+        UsageInput.from_sources([path], on_error="fail"), UsageOptions(as_of=AS_OF)
+    )
+    assert usage.reconciliation["events"] == 3 and usage.reconciliation["rejected"] == 0
+
+
+def _binary_ids(path: Path, ids: list[bytes]) -> Path:
+    table = pa.table(
+        {
+            "event_id": pa.array(ids, pa.binary()),
+            "customer_id": ["c1"] * len(ids),
+            "created_date": pa.array(
+                [datetime(2026, 12, 1, 8, i, tzinfo=UTC) for i in range(len(ids))],
+                pa.timestamp("us", "UTC"),
+            ),
+            "event_type": ["WebEvent"] * len(ids),
+            "event_name": ["page_viewed"] * len(ids),
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [bytes.fromhex("6d207417acf64f7bae902b211968af4b"), bytes(range(16)), b"\xff" * 16],
+        [b"6d207417-acf6-4f7b-ae90-2b211968af4b", b"b", b"c"],
+    ],
+    ids=["uuid-bytes", "utf8-bytes"],
+)
+def test_binary_ids_are_rejected_alike_by_every_command(tmp_path: Path, ids: list[bytes]) -> None:
+    """Binary event ids (raw UUID bytes, or text stored as bytes) are rejected by
+    sessionize, usage and report alike, never an internal error, never billed; the reject's
+    raw shows the bytes as hex and the hint says to cast them to text."""
+    path = _binary_ids(tmp_path / "b.parquet", ids)
+    r = read_events([path], on_error="skip")
+    assert r.rows_rejected == 3 and set(r.rejects["reason"]) == {"wrong_type"}
+    raw = json.loads(r.rejects["raw"][0])
+    assert raw["event_id"] == "0x" + ids[0].hex()
+    assert "Parquet" in r.rejects["detail"][0]
+    with pytest.raises(RejectedRowError) as err:
+        read_events([path])
+    assert "cast it to text" in (err.value.hint or "")
+    # usage counts what sessionize takes in: the same rejects, no internal error
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        '{"event_id":"g1","customer_id":"c2","created_date":"2026-12-01T09:00:00Z",'
+        '"event_type":"WebEvent","event_name":"page_viewed"}\n'
+    )
+    usage = compute_usage(
+        UsageInput.from_sources([path, good], on_error="skip"), UsageOptions(as_of=AS_OF)
+    )
+    assert usage.reconciliation["rejected"] == 3
+    assert usage.reconciliation["events"] == 1
