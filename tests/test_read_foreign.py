@@ -221,3 +221,44 @@ def test_binary_ids_are_rejected_alike_by_every_command(tmp_path: Path, ids: lis
     )
     assert usage.reconciliation["rejected"] == 3
     assert usage.reconciliation["events"] == 1
+
+
+def _one(path: Path, text: str) -> Path:
+    path.write_text(text + "\n")
+    return path
+
+
+_FLAT = (
+    '{"event_id":"e1","customer_id":"c1","created_date":"2026-12-01T08:00:00Z",'
+    '"event_type":"WebEvent","event_name":"page_viewed"'
+)
+
+
+@pytest.mark.parametrize("across_runs", [False, True])
+def test_empty_and_missing_traits_are_the_same_contents(tmp_path: Path, across_runs: bool) -> None:
+    """Traits `[]`, `{}` and none are the same content: no conflicting duplicate."""
+    files = [
+        _one(tmp_path / "t1.jsonl", _FLAT + ',"traits":[],"attributes":[]}'),
+        _one(tmp_path / "t2.jsonl", _FLAT + "}"),
+        _one(
+            tmp_path / "t3.jsonl",
+            '{"id":"e1","customerId":"c1","createdDate":"2026-12-01T08:00:00Z",'
+            '"eventType":"com.genesys.journey.WebEvent","webEvent":{"eventName":"page_viewed",'
+            '"traits":{},"attributes":{}}}',
+        ),
+    ]
+    store = Store.open(tmp_path / "s")
+    if across_runs:
+        for f in files:
+            run_sessionize([f], store)
+    else:
+        run_sessionize(files, store)
+    counts = store.manifest()["counts"]
+    assert counts["duplicates"] == 2 and counts["conflicting_duplicates"] == 0
+    usage = compute_usage(UsageInput.from_sources(files), UsageOptions(as_of=AS_OF))
+    assert usage.reconciliation["conflicting_duplicates"] == 0
+    from jtrack.core.dedupe import deduplicate
+
+    d = deduplicate(read_events(files).canonical())
+    assert d.duplicates == 2 and d.conflicts.height == 0
+

@@ -49,8 +49,12 @@ def deduplicate(events: pl.DataFrame) -> DedupResult:
     dups = dups.filter(pl.col("event_id").is_duplicated())  # exact, on the few candidates
     if dups.height == 0:
         return DedupResult(events, None, 0, no_conflicts)
+    # an empty list (traits, attributes) is the same content as a missing one
+    lists = [c for c in content_cols if isinstance(dups.schema[c], pl.List)]
+    same = [pl.when(pl.col(c).list.len() > 0).then(pl.col(c)).alias(c) for c in lists]
     conflicts = (
-        dups.with_columns(_h=pl.struct(content_cols).hash(0))
+        dups.with_columns(same)
+        .with_columns(_h=pl.struct(content_cols).hash(0))
         .group_by("event_id")
         .agg(versions=pl.col("_h").n_unique().cast(pl.UInt32))
         .filter(pl.col("versions") > 1)

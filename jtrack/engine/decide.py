@@ -65,6 +65,8 @@ def _text(c: str) -> pl.Expr:
             pl.element().struct.field(f).fill_null("\x00") for f in ("name", "data_type", "value")
         ]
         text = col.list.eval(pl.concat_str(fields, separator="\x1e")).list.join("\x1d")
+        # an empty list is no traits, as a missing one (`{}`, `[]` and none are the same)
+        text = pl.when(col.list.len() > 0).then(text)
     elif c == "created_date":
         text = col.dt.epoch("us").cast(pl.String)
     else:
