@@ -262,3 +262,25 @@ def test_empty_and_missing_traits_are_the_same_contents(tmp_path: Path, across_r
     d = deduplicate(read_events(files).canonical())
     assert d.duplicates == 2 and d.conflicts.height == 0
 
+
+def test_a_delta_table_folder_reads_its_parts_not_its_log(tmp_path: Path) -> None:
+    """Below a folder read, paths starting with `_` or `.` are left out, as Spark leaves
+    them (a Delta table's `_delta_log`, `_SUCCESS`, checksums); a file named is read."""
+    from jtrack.read import expand_sources, rotated_copies
+
+    table = tmp_path / "events"
+    (table / "_delta_log").mkdir(parents=True)
+    (table / ".hidden").mkdir()
+    _jsonl(tmp_path / "g.jsonl", GENESYS)
+    pl.read_ndjson(tmp_path / "g.jsonl").write_parquet(table / "part-00000-c000.snappy.parquet")
+    log = _one(table / "_delta_log" / "00000000000000000000.json", '{"commitInfo":{}}')
+    _one(table / "_delta_log" / "00000000000000000001.json.1", '{"commitInfo":{}}')
+    _one(table / ".hidden" / "x.jsonl", '{"commitInfo":{}}')
+    _one(table / "_tmp.jsonl", '{"commitInfo":{}}')
+    (table / "_SUCCESS").write_bytes(b"")
+    names = [Path(s.name).name for s in expand_sources([table])]
+    assert names == ["part-00000-c000.snappy.parquet"]
+    assert rotated_copies([str(table)]) == []
+    r = read_events([table])
+    assert r.rows_read == 4 and r.rows_rejected == 0
+    assert [Path(s.name).name for s in expand_sources([log])] == [log.name]

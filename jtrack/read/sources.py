@@ -509,8 +509,13 @@ def rotated_copies(sources: Sequence[str]) -> list[str]:
     for raw in sources:
         p = Path(raw)
         if p.is_dir():
-            for folder, _, names in os.walk(p):
-                found.update(str(Path(folder) / n) for n in names if _ROTATED.search(n))
+            for folder, dirs, names in os.walk(p):
+                dirs[:] = [d for d in dirs if not private_name(d)]  # (as _walk leaves them)
+                found.update(
+                    str(Path(folder) / n)
+                    for n in names
+                    if _ROTATED.search(n) and not private_name(n)
+                )
         elif not any(ch in raw for ch in "*?[") or p.exists():
             beside(p)
         else:  # (jtrack's own glob: a symlink loop is the error it is, not walked for ever)
@@ -616,6 +621,13 @@ def partitions_of(path: Path) -> tuple[tuple[str, str | None], ...]:
     return tuple(out)
 
 
+def private_name(name: str) -> bool:
+    """Whether a file or folder below a folder read is left out by its name, as Hadoop and
+    Spark leave such paths out: one starting with `_` or `.` (a Delta table's `_delta_log`,
+    `_SUCCESS`, `_committed_*`, `.crc` checksums, hidden files)."""
+    return name.startswith(("_", "."))
+
+
 def _walk(
     root: Path,
     shown: str,
@@ -629,7 +641,8 @@ def _walk(
     folder is left out (added to `stores`, when given); so is a folder that cannot be
     listed, and a link that cannot be followed (added to `unreadable` with why and "folder"
     or "link", when given); a hidden folder below `root` that cannot be listed is left out
-    without a word (another user's `.jtrack` store, a `.snapshot` folder)."""
+    without a word (another user's `.jtrack` store, a `.snapshot` folder). Files and
+    folders below `root` whose names start with `_` or `.` are left out (private_name)."""
     seen_files: set[tuple[int, int]] = set()
     found: list[Path] = []
 
@@ -664,6 +677,8 @@ def _walk(
                     if stores is not None:  # a store among the exports: its files are no input
                         stores.append(Path(entry.path))
                     continue
+                if private_name(entry.name):
+                    continue  # (`_delta_log`, `_temporary`, `.git`: no exports, as in Spark)
                 if key in ancestors:
                     raise UsageError(
                         f"{shown}: a symlink loop: {entry.path} leads back to "
@@ -671,6 +686,8 @@ def _walk(
                         hint="remove the link, or name the files or folders to read",
                     )
                 visit(Path(entry.path), ancestors | {key}, level + 1)
+            elif private_name(entry.name):
+                continue  # (`_SUCCESS`, `.part-0.parquet.crc`, `.DS_Store`)
             elif stat.S_ISREG(st.st_mode) and key not in seen_files:
                 seen_files.add(key)
                 found.append(Path(entry.path))
