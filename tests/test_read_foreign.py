@@ -284,3 +284,20 @@ def test_a_delta_table_folder_reads_its_parts_not_its_log(tmp_path: Path) -> Non
     r = read_events([table])
     assert r.rows_read == 4 and r.rows_rejected == 0
     assert [Path(s.name).name for s in expand_sources([log])] == [log.name]
+
+
+def test_a_parquet_file_of_no_rows_and_no_columns_is_an_empty_file(tmp_path: Path) -> None:
+    """pandas' `DataFrame().to_parquet()` beside good files: warned of as empty, not an
+    error (as Spark's zero-row parts)."""
+    folder = tmp_path / "x"
+    folder.mkdir()
+    pq.write_table(pa.table({}), folder / "empty.parquet")
+    _jsonl(tmp_path / "g.jsonl", GENESYS)
+    pl.read_ndjson(tmp_path / "g.jsonl").write_parquet(folder / "part-0.parquet")
+    r = read_events([folder])
+    assert r.rows_read == 4 and r.events.height == 4
+    assert any("empty.parquet: the file holds no events" in w for w in r.warnings)
+    run = run_sessionize([folder], Store.open(tmp_path / "s"))
+    assert run is not None
+    usage = compute_usage(UsageInput.from_sources([folder]), UsageOptions(as_of=AS_OF))
+    assert usage.reconciliation["events"] == 4

@@ -16,6 +16,7 @@ from jtrack.read.validate import (
     PARQUET_WRONG_TYPE,
     RAW,
     REASON,
+    ROW_SCHEMA,
     SRC_FILE,
     SRC_LINE,
     FileStats,
@@ -196,6 +197,9 @@ def canonical_from_parquet_frame(
         else ("event_id", "customer_id", "created_date")
     )
     missing = [c for c in required if c not in schema]
+    if missing and df.height == 0:  # (pandas' `DataFrame().to_parquet()`: no rows, no columns)
+        empty = pl.DataFrame(schema={c: t for c, t in ROW_SCHEMA.items() if c != "_src"})
+        return empty, stats
     if missing:
         import difflib
 
