@@ -301,3 +301,36 @@ def test_a_parquet_file_of_no_rows_and_no_columns_is_an_empty_file(tmp_path: Pat
     assert run is not None
     usage = compute_usage(UsageInput.from_sources([folder]), UsageOptions(as_of=AS_OF))
     assert usage.reconciliation["events"] == 4
+
+
+def _bytes_of_raw(raw: str) -> bytes:
+    """A rejected line's bytes from its raw: `\\xNN` a byte, read as JSON escapes are."""
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        if raw.startswith("\\x", i):
+            out.append(int(raw[i + 2 : i + 4], 16))
+            i += 4
+        elif raw[i] == "\\":  # (a JSON escape of the line: its two characters as they are)
+            out += raw[i : i + 2].encode()
+            i += 2
+        else:
+            out += raw[i].encode()
+            i += 1
+    return bytes(out)
+
+
+def test_a_line_not_in_utf8_keeps_its_bytes_in_the_reject(tmp_path: Path) -> None:
+    line = (
+        b'{"event_id":"b1","customer_id":"v","created_date":"2026-10-08T10:00:00Z",'
+        b'"event_type":"WebEvent","event_name":"page_viewed","page_title":"Caf\xe9 M\xfcller'
+        b' \\\\x41 \xe2\x82 \xef\xbf\xbd"}'
+    )
+    good = _FLAT.replace("e1", "b2").encode() + b"}"
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(line + b"\n" + good + b"\n")
+    r = read_events([path], on_error="skip")
+    assert r.events.height == 1 and r.rejects["reason"].to_list() == ["invalid_utf8"]
+    raw = r.rejects["raw"][0]
+    assert "Caf\\xe9 M\\xfcller" in raw
+    assert _bytes_of_raw(raw) == line

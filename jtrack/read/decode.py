@@ -6,6 +6,7 @@ UTF-8. Imports Polars only."""
 from __future__ import annotations
 
 import codecs
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -262,7 +263,8 @@ def _split_blocks(
 
 _RAW_KEEP = 10_000  # characters of a rejected line kept in the rejects file
 
-#: Unicode noncharacters: one that does not occur in a file marks its bytes that are not UTF-8.
+#: Unicode noncharacters: one that does not occur in a file marks its bytes that are not
+#: UTF-8, each byte the marker and its two hex digits (so a reject can show them: shown_bytes).
 _MARKERS = ("\U0010fffe", "\U0010ffff", "\U000ffffe", "\U000fffff", "\ufdd0", "\ufdd1")
 
 
@@ -271,7 +273,8 @@ def _register_markers() -> None:
 
         def handler(err: UnicodeError, mark: str = mark) -> tuple[str, int]:
             assert isinstance(err, UnicodeDecodeError)
-            return mark, err.end
+            bad = err.object[err.start : err.end]
+            return "".join(f"{mark}{b:02x}" for b in bad), err.end
 
         codecs.register_error(f"jtrack-mark-{i}", handler)
 
@@ -292,3 +295,11 @@ def _decode_text(data: bytes, name: str) -> tuple[str, str | None]:
         f"{name}: the file is not UTF-8",
         hint="re-export the file as UTF-8",
     )
+
+
+def shown_bytes(text: pl.Expr, mark: str) -> pl.Expr:
+    """A line's text (decoded with `mark`, see _decode_text) with each byte that was not
+    UTF-8 written `\\xNN` (its hex value), for a reject's raw: the line's bytes can be had
+    back (no JSON text holds `\\x` outside an escaped backslash), where a marker or U+FFFD
+    would lose them."""
+    return text.str.replace_all(re.escape(mark) + "([0-9a-f]{2})", r"\x${1}")

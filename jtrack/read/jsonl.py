@@ -24,6 +24,7 @@ from jtrack.read.decode import (
     _pushback,
     _split_blocks,
     _split_limited,
+    shown_bytes,
     utf16_without_bom,
 )
 from jtrack.read.sources import Source
@@ -948,7 +949,9 @@ def _decode_lines(
         )
         .then(pl.lit(MARKUP_DETAIL))
         .alias("_detail"),
-        pl.col("line").str.slice(0, _RAW_KEEP).alias(RAW),
+        (shown_bytes(pl.col("line"), mark) if mark is not None else pl.col("line"))
+        .str.slice(0, _RAW_KEEP)
+        .alias(RAW),
     )
     parts = [canon, pre_rejects]
     if too_long is not None and too_long.height:
