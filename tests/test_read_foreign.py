@@ -334,3 +334,51 @@ def test_a_line_not_in_utf8_keeps_its_bytes_in_the_reject(tmp_path: Path) -> Non
     raw = r.rejects["raw"][0]
     assert "Caf\\xe9 M\\xfcller" in raw
     assert _bytes_of_raw(raw) == line
+
+
+@pytest.mark.parametrize(
+    ("value", "unit"),
+    [
+        ("1790848800000000", "microseconds"),
+        ("1790848800000000000", "nanoseconds"),
+        ("1790848800.5", "seconds with a fraction"),
+    ],
+)
+@pytest.mark.parametrize("form", ["json", "parquet"])
+def test_epoch_times_in_other_units_say_which(
+    tmp_path: Path, value: str, unit: str, form: str
+) -> None:
+    if form == "json":
+        path = _one(tmp_path / "t.jsonl", _FLAT.replace('"2026-12-01T08:00:00Z"', value) + "}")
+    else:
+        number = float(value) if "." in value else int(value)
+        path = tmp_path / "t.parquet"
+        row = json.loads(_FLAT + "}")
+        pl.DataFrame([{**row, "created_date": number}]).write_parquet(path)
+    with pytest.raises(RejectedRowError) as err:
+        read_events([path])
+    assert f"epoch {unit}?" in err.value.message and err.value.reason == "bad_timestamp"
+    assert "divide microseconds by 1000" in (err.value.hint or "")
+
+
+@pytest.mark.parametrize("form", ["json", "parquet"])
+def test_bigquery_times_ending_in_utc_are_read(tmp_path: Path, form: str) -> None:
+    text = "2026-12-01 08:09:02.769 UTC"
+    row = {**json.loads(_FLAT + "}"), "created_date": text}
+    path = _jsonl(tmp_path / "t.jsonl", [row])
+    if form == "parquet":
+        pl.read_ndjson(path).write_parquet(tmp_path / "t.parquet")
+        path = tmp_path / "t.parquet"
+    r = read_events([path])
+    assert r.events["created_date"][0] == datetime(2026, 12, 1, 8, 9, 2, 769000, tzinfo=UTC)
+    assert r.files[0].no_zone == 0
+
+
+def test_a_parquet_column_of_a_wrong_type_says_parquet_and_the_column(tmp_path: Path) -> None:
+    row = json.loads(_FLAT + "}")
+    path = tmp_path / "t.parquet"
+    pl.DataFrame([{**row, "page_url": ["a", "b"]}]).write_parquet(path)
+    with pytest.raises(RejectedRowError) as err:
+        read_events([path])
+    assert "Parquet (Arrow) type" in err.value.message and "JSON" not in err.value.message
+    assert (err.value.hint or "").startswith("the column page_url has type List")

@@ -264,6 +264,8 @@ def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         .cast(pl.Datetime("ms", "UTC"))
         .dt.cast_time_unit("us")
     )
+    # (BigQuery writes `2026-12-01 08:09:02.769 UTC`: its ` UTC` is a Z)
+    text = pl.when(text.str.ends_with(" UTC")).then(text.str.head(-4) + "Z").otherwise(text)
     iso = text.str.replace(" ", "T", literal=True).str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us"
     )
@@ -328,7 +330,7 @@ def _zone_less(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if not _is_text(dtype):
         return pl.lit(False)
     # (neither epoch milliseconds nor ending with a zone)
-    zoned = r"^\s*-?\d{1,15}\s*$|(?i:z|[+-]\d{2}(:?\d{2})?)\s*$"
+    zoned = r"^\s*-?\d{1,15}\s*$|(?i:z|[+-]\d{2}(:?\d{2})?| UTC)\s*$"
     return ~col.cast(pl.String).str.contains(zoned).fill_null(True)
 
 
@@ -553,6 +555,8 @@ def _canonical_select(
             exprs.append(src_expr.is_not_null().alias(f"_present_{f.name}"))
         if f.name == "created_date":
             exprs.append(_zone_less(src_expr, src_dtype).alias("_zone_less"))
+            if src_dtype.is_numeric() or _is_text(src_dtype):  # (for a bad time's detail)
+                exprs.append(src_expr.alias("_created_src"))
     return exprs, details
 
 
@@ -741,6 +745,8 @@ def _finish(
             pl.lit(None, pl.String).alias(c) for c in ("_r", REASON, REASON_FIELD, "_detail")
         )
     else:
+        has_src = pl.lit("_created_src" in frame.columns)
+        src = pl.col("_created_src") if "_created_src" in frame.columns else pl.lit(None)
         frame = frame.with_columns(_r=reason).with_columns(
             pl.col("_r").struct.field("r").alias(REASON),
             pl.col("_r").struct.field("f").alias(REASON_FIELD),
@@ -750,6 +756,8 @@ def _finish(
             .then(pl.col(REASON_FIELD).replace_strict(details or {}, default=None))
             .when(pl.col(REASON) == "implausible_timestamp")
             .then(_seconds_detail(pl.col("created_date")))
+            .when((pl.col(REASON) == "bad_timestamp") & has_src)
+            .then(_epoch_unit_detail(src))
             .otherwise(None)
             .cast(pl.String)
             .alias("_detail")
@@ -760,6 +768,7 @@ def _finish(
         *type_cols,
         *[c for c in frame.columns if c.startswith("_has_")],
         "_created_raw_missing",
+        "_created_src",
         strict=False,
     )
 
@@ -846,6 +855,30 @@ def _column_type_hint(detail: str) -> str | None:
     return f"the column {column} has type {have.split(':')[0]} in the whole file: {todo}"
 
 
+#: How a time that is an epoch number in another unit than milliseconds is said, and the hint.
+_UNIT_DETAIL = "epoch {}? epoch numbers are read as whole milliseconds"
+EPOCH_UNIT_HINT = (
+    "jtrack reads epoch numbers as whole milliseconds: divide microseconds by 1000 and "
+    "nanoseconds by 1000000, multiply seconds by 1000, or write ISO-8601 times"
+)
+
+
+def _epoch_unit_detail(value: pl.Expr) -> pl.Expr:
+    """The detail of a bad time that is an epoch number in microseconds or nanoseconds (16
+    or 19 digits) or in seconds with a fraction (as Spark and BigQuery write them); null
+    for any other value."""
+    text = value.cast(pl.String).str.strip_chars()
+    unit = (
+        pl.when(text.str.contains(r"^-?\d{16,17}$"))
+        .then(pl.lit("microseconds"))
+        .when(text.str.contains(r"^-?\d{18,20}$"))
+        .then(pl.lit("nanoseconds"))
+        .when(text.str.contains(r"^-?\d{9,10}\.\d+$"))
+        .then(pl.lit("seconds with a fraction"))
+    )
+    return pl.format("{}: " + _UNIT_DETAIL.format("{}"), text, unit)
+
+
 def reject_hint(detail: str | None) -> str | None:
     """The hint of a rejected row whose detail calls for one of its own (epoch seconds, a
     column of the wrong type)."""
@@ -853,6 +886,8 @@ def reject_hint(detail: str | None) -> str | None:
         return None
     if _SECONDS_DETAIL in detail:
         return EPOCH_SECONDS_HINT
+    if "? epoch numbers are read as whole milliseconds" in detail:
+        return EPOCH_UNIT_HINT
     return _column_type_hint(detail)
 
 
