@@ -382,3 +382,15 @@ def test_a_parquet_column_of_a_wrong_type_says_parquet_and_the_column(tmp_path: 
         read_events([path])
     assert "Parquet (Arrow) type" in err.value.message and "JSON" not in err.value.message
     assert (err.value.hint or "").startswith("the column page_url has type List")
+
+
+def test_firehose_objects_one_after_another_are_said_so(tmp_path: Path) -> None:
+    one = _FLAT + "}"
+    path = tmp_path / "firehose-1-2026-12-01-08-00-00-abc"
+    path.write_text(one + one.replace("e1", "e2") + one.replace("e1", "e3"))
+    r = read_events([path], on_error="skip")
+    assert r.rows_read == 1 and r.rejects["reason"].to_list() == ["malformed_json"]
+    assert "several JSON values one after another" in r.rejects["detail"][0]
+    with pytest.raises(RejectedRowError) as err:
+        read_events([path])
+    assert "jq -c ." in (err.value.hint or "")

@@ -717,6 +717,13 @@ def _entity_lines(text: str, n: int) -> list[int] | None:
     return lines
 
 
+#: The reject detail of a line of JSON objects one after another (`{...}{...}`), as AWS
+#: Firehose writes records without a delimiter (see validate.reject_hint).
+CONCATENATED_DETAIL = (
+    "the line holds several JSON values one after another ({...}{...}, as Firehose writes "
+    "records), not one"
+)
+
 #: The reject detail of a line of markup: a web page saved under the export's name.
 MARKUP_DETAIL = "the line is markup, not JSON (an HTML or XML page, saved from a browser?)"
 _GENESYS_TO_FIELD = {f.genesys: f.name for f in EVENT_FIELDS if f.genesys}
@@ -948,6 +955,11 @@ def _decode_lines(
             & pl.col("line").str.strip_chars_start().str.starts_with("<")
         )
         .then(pl.lit(MARKUP_DETAIL))
+        .when(
+            (pl.col("_pre") == "malformed_json")
+            & pl.col("line").str.contains(r"^\s*\{.*\}\s*\{.*\}\s*$")
+        )
+        .then(pl.lit(CONCATENATED_DETAIL))
         .alias("_detail"),
         (shown_bytes(pl.col("line"), mark) if mark is not None else pl.col("line"))
         .str.slice(0, _RAW_KEEP)

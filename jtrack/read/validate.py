@@ -888,6 +888,11 @@ def reject_hint(detail: str | None) -> str | None:
         return EPOCH_SECONDS_HINT
     if "? epoch numbers are read as whole milliseconds" in detail:
         return EPOCH_UNIT_HINT
+    if "several JSON values one after another" in detail:
+        return (
+            "put each JSON object on a line of its own, e.g. `jq -c . FILE > FILE.jsonl` "
+            "(jq reads objects one after another)"
+        )
     return _column_type_hint(detail)
 
 
