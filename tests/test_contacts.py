@@ -1350,3 +1350,38 @@ def test_an_email_sent_decomposed_is_the_contacts_composed_one(tmp_path: Path) -
     res = _run("journey", "jose\u0301@ex\u00e4mple.com", "--store", st, "-f", "json")
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["contact"]["contact_id"] == "C1"
+
+
+def test_journey_of_a_cookie_prefix_as_of_a_time_resolves_no_other_visitor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`journey PREFIX --as-of T` on a store with a contacts book resolved every visitor of
+    the store as of T (seconds and a gigabyte on a year's store) before it tried the prefix
+    as a cookie id: a prefix that names no contact is that visitor, found first."""
+    import jtrack.core.contacts as core
+
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "s")
+    book = str(root / "contacts.csv")
+    res = _run("sessionize", str(root / "events.jsonl"), "--store", st, "--contacts", book, "-q")
+    assert res.exit_code == 0, res.stderr
+    cookie = "652f931c-e845-4f2c-99e6-6cbd84c1ae75"
+    when = ("--as-of", "2026-10-10T00:00:00Z", "-f", "json")
+    whole = _run("journey", cookie, "--store", st, *when)
+    assert whole.exit_code == 0, whole.stderr
+
+    def everyone(*args: object, **kw: object) -> None:
+        raise AssertionError("resolved the whole store")
+
+    monkeypatch.setattr(core, "resolve_contacts", everyone)
+    short = _run("journey", cookie[:8], "--store", st, *when)
+    assert short.exit_code == 0, short.stderr
+    assert json.loads(short.stdout) == json.loads(whole.stdout)
+    # (a contact id, and a prefix of several contact ids, still go the contact's way)
+    monkeypatch.undo()
+    assert (
+        "contact id C0026"
+        in _run("journey", "C0026", "--store", st, "--as-of", "2026-10-15").stdout
+    )
+    res = _run("journey", "C00", "--store", st)
+    assert res.exit_code == 1 and "matches 35 contacts" in res.stderr

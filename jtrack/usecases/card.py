@@ -1200,6 +1200,29 @@ def _note_later(card: Card, later: int, as_of: datetime) -> None:
         )
 
 
+def _names_a_contact(
+    store: Store,
+    plain: Store,
+    who: str,
+    contacts: str | os.PathLike[str] | None,
+    default_region: str | None,
+) -> bool:
+    """Whether `who` is (or starts) a contact id: of the store's sessions, of the contacts
+    file given, else of the store's own book. Cheap: no resolution."""
+    from jtrack.errors import DataError
+    from jtrack.usecases.sessions import lookup_book, resolve_contact_id
+
+    try:
+        if contacts is None and resolve_contact_id(store, who) is not None:
+            return True
+    except DataError:  # (several contacts start so: the contact path says so)
+        return True
+    book, _ = lookup_book(plain, contacts, default_region)
+    if book is None:
+        return False
+    return bool(book.get_column("contact_id").str.starts_with(who).any())
+
+
 def build_journey(
     store: Store,
     customer_or_contact: str,
@@ -1269,12 +1292,22 @@ def build_journey(
             None if contacts is not None else store_book_as_of(plain, identity, ctx.as_of),
         )
     else:
-        from jtrack.usecases.sessions import resolve_contact_id
+        from jtrack.usecases.sessions import resolve_contact_id, resolve_customer_id
 
         matched_by = "contact_id"
         everything = store.scan_sessions()
         stored = "contact_id" in everything.collect_schema().names()
-        if contacts is not None or stored:
+        # a unique prefix of a customer id that names no contact is that visitor: found
+        # through the id directories before any resolution of the whole store (as of a
+        # time, that resolves every visitor: seconds and a gigabyte on a year's store)
+        cookie_first = (
+            by_detail is None
+            and not _names_a_contact(store, plain, who, contacts, default_region)
+            and resolve_customer_id(store, who) is not None
+        )
+        if cookie_first:
+            resolved = False
+        elif contacts is not None or stored:
             # the contact's visitors by the present resolution (the store's, or the file's
             # as of now), then each of their sessions as it stood at as_of: who they were
             # then by the traits sent by then (as `journey COOKIE --as-of` and the card)
