@@ -497,3 +497,29 @@ def test_a_key_left_out_for_another_comes_back_when_it_fits(
     assert res.stdout.splitlines()[1].split() == ["id", "customer_id", "events"]
     assert "not shown at 80 columns: contact_id (" in res.stdout
     assert all(len(line) <= 80 for line in res.stdout.splitlines())
+
+
+def test_a_terminal_table_shows_the_first_rows_unless_told(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`jtrack sessions` (the Quickstart's next step) laid out every session of the store
+    through Rich: six minutes and 4 GB for a year's 659,000 sessions before the first line.
+    A table on standard output shows the first TABLE_ROWS (here made 25), said in its title
+    and a caption; --limit, another format and -o are as asked."""
+    import jtrack.commands.contacts as contacts_cmd
+    import jtrack.commands.sessions as sessions_cmd
+
+    monkeypatch.setattr(sessions_cmd, "TABLE_ROWS", 25)
+    monkeypatch.setattr(contacts_cmd, "TABLE_ROWS", 25)
+    out = _render(["sessions", "--traffic", "all"], 100, monkeypatch)
+    assert out.startswith("First 25 of 843 sessions\n")
+    assert "the first 25: --limit N shows N, -f csv (or -o FILE) every one" in out
+    assert len(out.splitlines()) < 40
+    out = _render(["sessions", "--traffic", "all", "--limit", "30"], 100, monkeypatch)
+    assert out.startswith("First 30 of 843 sessions\n") and "the first 25" not in out
+    csv = runner.invoke(app, ["sessions", "--traffic", "all", "-f", "csv"]).stdout
+    assert len(csv.splitlines()) == 844
+    out = _render(["contacts", "--visitors"], 100, monkeypatch)
+    assert out.startswith("First 25 of 300 visitors as of ") and "the first 25: --limit" in out
+    out = _render(["contacts", "--contacts", str(SAMPLE / "contacts.csv")], 100, monkeypatch)
+    assert "emails, phones and external ids: -f csv" in out and "the first 25: --limit" in out

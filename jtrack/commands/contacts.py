@@ -12,6 +12,7 @@ import typer
 from jtrack.commands._common import (
     LISTING_FORMATS,
     MAX_COUNT,
+    TABLE_ROWS,
     ConfigOpt,
     Format,
     OutputOpt,
@@ -206,7 +207,8 @@ def contacts_cmd(
     limit: Annotated[
         int | None,
         typer.Option(
-            help="Only the first N rows of the listing (as `jtrack sessions --limit`).",
+            help="Only the first N rows of the listing (as `jtrack sessions --limit`; a table on "
+            "standard output shows the first 1,000 unless told).",
             show_default=False,
             min=0,
             max=MAX_COUNT,
@@ -363,9 +365,21 @@ def contacts_cmd(
         shown = TABLE_COLUMNS
         title = f"{plural(df.height, 'contact')} as of {_iso(when)}"
     df = _sorted_as_shown(protect_output(df, st.policy, typed), st.policy, visitors)
+    capped = limit is None and out_fmt == Format.table and output is None
+    if capped:  # (a terminal's table: the first rows, said in its title and caption)
+        limit = TABLE_ROWS
+    capped = capped and df.height > TABLE_ROWS
     if limit is not None and df.height > limit:  # (in the listing's order, as it is shown)
-        title = f"First {limit} of {title}"
+        title = f"First {limit:,} of {title}"
         df = df.head(limit)
+    caption = (
+        "emails, phones and external ids: -f csv or -f json"
+        if book is not None and not visitors and df.height
+        else None
+    )
+    if capped:
+        more = f"the first {TABLE_ROWS:,}: --limit N shows N, -f csv (or -o FILE) every one"
+        caption = f"{caption}\n{more}" if caption else more
     # (at 80 columns the contact's name stays, where its expiry date gives way: the name
     # answers who was on the site; -f csv and wider tables have both)
     emit_frame(
@@ -376,9 +390,7 @@ def contacts_cmd(
         columns=shown if out_fmt == Format.table else None,
         optional=("expires",),
         # (the book's details are too wide for a table: said where they are)
-        caption="emails, phones and external ids: -f csv or -f json"
-        if book is not None and not visitors and df.height
-        else None,
+        caption=caption,
     )
 
 

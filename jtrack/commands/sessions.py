@@ -11,6 +11,7 @@ import typer
 from jtrack.commands._common import (
     LISTING_FORMATS,
     MAX_COUNT,
+    TABLE_ROWS,
     Format,
     OutputOpt,
     QuietOpt,
@@ -117,7 +118,8 @@ def sessions_cmd(
     limit: Annotated[
         int | None,
         typer.Option(
-            help="At most this many sessions.",
+            help="At most this many sessions (a table on standard output shows the first "
+            f"{TABLE_ROWS:,} unless told).",
             show_default=False,
             min=0,
             max=MAX_COUNT,
@@ -190,6 +192,9 @@ def sessions_cmd(
     # evaluated, and the limit then applies to what they keep
     clauses = tuple(where or ())
     later = tuple(c for c in clauses if _RULE_FIELD.match(c))
+    capped = limit is None and out_fmt == Format.table and output is None
+    if capped:  # (a terminal's table: the first TABLE_ROWS, said in its title and caption)
+        limit = TABLE_ROWS
     if sort in ("segments", "outcomes", "search_terms"):
         raise UsageError(
             f"--sort {sort}: a list of ids or terms has no order to sort sessions by",
@@ -311,7 +316,12 @@ def sessions_cmd(
         prefixes=id_prefix_lengths(view, df.select(shown) if shown else df),
         # (said when the table shows the states, or they filtered it)
         caption=scope.summary()
-        + (f"\n{state_note}" if stored_states and filtered_on_state else ""),
+        + (f"\n{state_note}" if stored_states and filtered_on_state else "")
+        + (
+            f"\nthe first {TABLE_ROWS:,}: --limit N shows N, -f csv (or -o FILE) every one"
+            if capped and listing.total is not None and listing.total > df.height
+            else ""
+        ),
         column_notes={"contact_state": state_note}
         if stored_states and not filtered_on_state
         else None,
