@@ -1512,3 +1512,34 @@ def test_a_where_folds_greek_and_composes_what_is_typed(tmp_path: Path) -> None:
     for where in ("last_page_title~cafe\u0301", "last_page_title=Cafe\u0301",
                   "search_terms=cafe\u0301", "search_terms~CAFE\u0301"):  # fmt: skip
         assert ids(where) == ["v2"], where
+    # text a page sent decomposed is found by a value typed as it was sent (as written)
+    rows = [flat_event("d", "v3", T0, page_title="Cafe\u0301", search_query="cafe\u0301")]
+    flat_frame(rows).write_parquet(src)
+    assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
+    assert ids("last_page_title=Cafe\u0301") == ["v2", "v3"]
+    assert ids("search_terms=cafe\u0301") == ["v2", "v3"]
+    assert ids("last_page_title=Café") == ["v2"] and ids("last_page_title!=Cafe\u0301") == ["v1"]
+
+
+def test_sessions_columns_reads_only_the_columns_asked(tmp_path: Path) -> None:
+    """`sessions --columns id,created_date -f csv` collected every column of every session
+    before picking two (1.7 GB on a year's store, against 1.2 GB for all of them as
+    Parquet): the listing reads `id` and the columns named, in the store's order."""
+    from jtrack.store import Store
+    from jtrack.usecases.sessions import SessionQuery, session_listing
+
+    rows = [flat_event(f"e{i}", f"v{i % 3}", T0 + timedelta(minutes=30 * i)) for i in range(6)]
+    src = tmp_path / "e.parquet"
+    flat_frame(rows).write_parquet(src)
+    st = str(tmp_path / "s")
+    assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
+    store = Store.open(st)
+    q = SessionQuery(columns=("duration", "created_date", "segments"), traffic=("all",))
+    frame = session_listing(store, q).frame
+    assert frame.columns == ["id", "created_date", "duration_in_seconds"] and frame.height == 6
+    whole = session_listing(store, SessionQuery(traffic=("all",))).frame
+    assert frame.equals(whole.select(frame.columns))
+    for extra in ([], ["--limit", "2"], ["--as-of", "2026-12-01"]):
+        res = _run("sessions", "--store", st, "--traffic", "all", "--columns",
+                   "created_date,id", "-f", "csv", *extra)  # fmt: skip
+        assert res.exit_code == 0 and res.stdout.splitlines()[0] == "created_date,id", extra

@@ -1000,3 +1000,34 @@ def test_an_email_at_an_internationalised_domain_is_masked(tmp_path: Path) -> No
         assert not [a for a in addresses if a in card.stdout], extra
     shown = _run(w, "sessions", "-f", "json", "--columns", "id,last_page_title", role="supervisor")
     assert addresses[1] in json.loads(shown.stdout)[0]["last_page_title"]
+
+
+def test_percent_encoded_text_that_is_no_address_is_kept_and_masking_never_backtracks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The internationalised-domain patterns took any `%XX` for a letter of a domain: encoded
+    text that is no address (`shoes%20%40%20store.%20Sale`, an npm scope, `user%40host` in
+    a URL) was masked where its decoded form is not; and `%2E`, both a label's byte and a
+    dot, made Python's regex backtrack exponentially over `a%40` + `1%2E` * 26 in a card
+    (43 s; longer, never done). Only bytes of letters beyond ASCII count, and text of a
+    card or journey is masked by Polars' engine (linear), as columns are."""
+    import jtrack.access as access
+
+    def no_python_regex(*args: object, **kw: object) -> None:
+        raise AssertionError("masked with Python's backtracking regex engine")
+
+    monkeypatch.setattr(access.re, "sub", no_python_regex)
+    kept = (
+        "running%20shoes%20%40%20store.%20Sale",
+        "https%3A%2F%2Fuser%40host%2Fpath%2Ffile.html",
+        "https%3A%2F%2Fwww.npmjs.com%2Fpackage%2F%40babel%2Fcore.js",
+        "Meet%20us%40the%20park.%20Today",
+        "a@b.%20%20",
+        "hi@%25.%25%25",
+        "a%40" + "1%2E" * 40 + "1",
+    )
+    for text in kept:
+        assert access._emails_masked_text(text) == text, text
+    for text in ("bob%40ex%C3%A4mple.com", "x@xn--e1afmkfd.xn--p1ai", "a%40b%2Ecom"):
+        assert access._emails_masked_text(f"see {text} now") == f"see {MASK} now", text
+    assert access._emails_masked_text("a" * 50_000 + "@" + "b." * 10_000 + "com") == MASK

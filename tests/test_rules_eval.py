@@ -121,6 +121,9 @@ OPERATOR_CASES = [
     # write it) finds the composed text pages send
     ("containsAny", ["Cafe\u0301"], "Café | Shop", True, True),
     ("equal", ["cafe\u0301"], "Café", False, True),
+    ("equal", ["Cafe\u0301"], "Cafe\u0301", True, True),  # (and as written: as it was sent)
+    ("notEqual", ["Cafe\u0301"], "Cafe\u0301", False, False),
+    ("containsAll", ["Cafe\u0301", "menu"], "Café menu", True, True),
 ]
 
 

@@ -239,6 +239,7 @@ def sessions_cmd(
         as_of=parse_when(as_of, "--as-of") or (datetime.now(UTC) if contacts is not None else None),
         ttl=parse_duration(ttl, "--ttl"),
         traffic=classes,
+        columns=tuple(asked) if asked else None,
     )
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, rules)

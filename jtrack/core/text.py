@@ -3,9 +3,10 @@ rule's `ignore_case`, the hints that name other spellings).
 
 Lower-cased, with a final sigma taken as any other (`ΠΡΟΣ` lowers to `προς`, which
 `ΠΡΟΣΦΟΡΕΣ`, lowered to `προσφορες`, does not contain); the text a user types (one value)
-is also put in Unicode's composed form (NFC), as web pages and forms send text, so a value
-typed on a keyboard or terminal that composes otherwise (`Cafe` + a combining accent) finds
-it. Stored text is compared as it was sent (normalising every row would cost more than the
+is looked for as written and in Unicode's composed form (NFC), as web pages and forms send
+text, so a value typed on a keyboard or terminal that composes otherwise (`Cafe` + a
+combining accent) finds it, and one typed as a page sent it decomposed finds that. Stored
+text is compared as it was sent (normalising every row would cost more than the
 comparison). Imports Polars only; never prints.
 """
 
@@ -29,6 +30,14 @@ def fold_value(value: str) -> str:
 def compose(value: str) -> str:
     """One value the user gave in Unicode's composed form (NFC), case kept."""
     return unicodedata.normalize("NFC", value)
+
+
+def forms(value: str, ignore_case: bool = False) -> list[str]:
+    """The forms a value the user gave is looked for in: as written and composed (NFC),
+    folded with `ignore_case`: stored text is compared as it was sent, so text sent either
+    way is found by a value typed either way (one form when they are the same)."""
+    written = value.lower().replace("ς", "σ") if ignore_case else value
+    return list(dict.fromkeys([written, fold_value(value) if ignore_case else compose(value)]))
 
 
 def ascii_digits(value: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.core.text import ascii_digits, compose, fold, fold_value
+from jtrack.core.text import ascii_digits, compose, fold, fold_value, forms
 from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
 from jtrack.schema import FIELD_LABELS, SESSION_SCHEMA
 from jtrack.store import Store
@@ -112,24 +112,29 @@ def where_expr(clause: str, schema: dict[str, pl.DataType]) -> pl.Expr:
         # (a session without the list has none of its items: `!=` keeps it)
         if op == "~":  # case-insensitive, as on text
             item = fold(pl.element().cast(pl.String))
-            found = col.list.eval(item.str.contains(fold_value(value), literal=True)).list.any()
-            return found.fill_null(False)
+            hit = pl.any_horizontal(
+                [item.str.contains(f, literal=True) for f in forms(value, ignore_case=True)]
+            )
+            return col.list.eval(hit).list.any().fill_null(False)
+        has = pl.any_horizontal([col.list.contains(f) for f in forms(value)])
         if op == "=":
-            return col.list.contains(compose(value)).fill_null(False)
+            return has.fill_null(False)
         if op == "!=":
-            return (~col.list.contains(compose(value))).fill_null(True)
+            return (~has).fill_null(True)
         raise UsageError(
             f"--where {clause!r}: lists support =, != and ~ only",
             hint=f"{field}=ITEM keeps the sessions that have the item, {field}~TEXT those with "
             "one holding TEXT",
         )
     else:  # text: a missing value is the empty string (as in the rules), so that a filter
-        # and its opposite (`=x`, `!=x`) share the sessions out between them; the value
-        # composed (NFC), as pages send text
+        # and its opposite (`=x`, `!=x`) share the sessions out between them
         col = col.cast(pl.String).fill_null("")
-        lit = compose(value)
+        if op in ("=", "!="):  # (as written or composed: text sent either way)
+            same = col.is_in(forms(value))
+            return same if op == "=" else ~same
     if op == "~":
-        return fold(col.cast(pl.String)).str.contains(fold_value(value), literal=True)
+        text = fold(col.cast(pl.String))
+        return pl.any_horizontal([text.str.contains(f, literal=True) for f in forms(value, True)])
     if op == "=":
         return col.eq_missing(pl.lit(lit))
     if op == "!=":
@@ -231,6 +236,8 @@ class SessionQuery:
     ttl: timedelta | None = None
     #: traffic classes shown (jtrack.usecases.traffic): people only unless told otherwise
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
+    #: only these fields (and `id`) are read and returned (`--columns`); None: every one
+    columns: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         from datetime import UTC
@@ -360,16 +367,17 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
         lf = lf.with_columns(pl.col(t).alias(c) for c, t in plain.items()).drop(plain.values())
     if q.limit is not None:
         lf = lf.head(q.limit)
+    wanted = _wanted_columns(q.columns, schema)
     if q.limit is not None and not shown and q.contacts_file is None and q.as_of is None:
         # the first sessions of a big store: the ids are found on the columns the filters
         # and the order need, then only their rows are read whole (by the id directories),
         # not every column of every session
         ids = lf.select("id").collect(engine="in-memory")
-        cols = [c for c in schema if c != "id"]
+        cols = [c for c in wanted if c != "id"]
         rows = store.sessions_with_prefix(ids.get_column("id").to_list(), cols)
-        out = ids.join(rows, on="id", how="left", maintain_order="left").select(list(schema))
-    else:
-        out = lf.collect(engine="in-memory")
+        out = ids.join(rows, on="id", how="left", maintain_order="left").select(wanted)
+    else:  # (only the columns asked for are read: a year's sessions, 50 columns, are GBs)
+        out = lf.select(wanted).collect(engine="in-memory")
     if (
         q.contact is not None
         and out.height == 0
@@ -401,6 +409,21 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
     if total == 0 and q.where and note is None:  # (a --limit 0 matched nothing either)
         note = _case_note(before_where.filter(traffic_expr(traffic)), q.where, schema)
     return SessionListing(out, scope, total, note)
+
+
+def _wanted_columns(fields: tuple[str, ...] | None, schema: dict[str, pl.DataType]) -> list[str]:
+    """The session columns a listing returns: every one, or `id` and those `fields` name
+    (a field of no session column, such as a rule's `segments`, is the caller's)."""
+    if fields is None:
+        return list(schema)
+    names = list(schema)
+    picked = {"id"}
+    for field in fields:
+        try:
+            picked.add(column_for_field(field, names))
+        except UsageError:
+            continue  # (said by the caller, which knows the rules' columns)
+    return [c for c in names if c in picked]
 
 
 def _type_asked(wanted: str) -> str:

@@ -25,7 +25,7 @@ import polars as pl
 
 from jtrack.core.rules.load import NUMBER_RE
 from jtrack.core.rules.model import Condition, Pattern
-from jtrack.core.text import compose, fold, fold_value
+from jtrack.core.text import fold, forms
 
 _ATTR_PREFIX = "_attr:"
 
@@ -87,21 +87,19 @@ def condition_expr(cond: Condition, schema: dict[str, pl.DataType] | None = None
         }[op]
         return cmp.fill_null(False)
     s = _text(col, dtype)
-    vals = list(cond.values)
     if cond.ignore_case:  # (a final sigma folded to σ: "ΠΡΟΣ" starts "ΠΡΟΣΦΟΡΕΣ")
         s = fold(s)
-        vals = [fold_value(v) for v in vals]
-    else:
-        vals = [compose(v) for v in vals]
+    # each value as written and composed (NFC): found in text sent either way
+    vals = [forms(v, cond.ignore_case) for v in cond.values]
 
     def any_of(fn: str) -> pl.Expr:
-        parts = [getattr(s.str, fn)(pl.lit(v)) for v in vals]
+        parts = [getattr(s.str, fn)(pl.lit(f)) for v in vals for f in v]
         return pl.any_horizontal(parts)
 
-    def contains(v: str) -> pl.Expr:
-        return s.str.contains(v, literal=True)
+    def contains(v: list[str]) -> pl.Expr:
+        return pl.any_horizontal([s.str.contains(f, literal=True) for f in v])
 
-    same = s.is_in(vals)
+    same = s.is_in([f for v in vals for f in v])
     if cond.numbers:  # (written as numbers: 129.90 is "129.90" and "129.9" alike)
         same = same | number_expr(col, dtype).is_in(list(cond.numbers)).fill_null(False)
     if op == "equal":
