@@ -154,14 +154,61 @@ def _install_usage_errors() -> None:
 
     def parse_args(self: Any, ctx: Any, args: list[str]) -> list[str]:
         try:
-            return original(self, ctx, args)
+            rest = original(self, ctx, args)
         except ce.UsageError as exc:
             if exc.ctx is None:
                 exc.ctx = ctx
             raise
+        _utf8_values(ctx)
+        return rest
 
     parse_args._jtrack = True  # type: ignore[attr-defined]
     TyperCommand.parse_args = parse_args  # type: ignore[method-assign]
+
+
+#: Arguments that name files, globs or `-` as text (list[str], not Path): kept as the
+#: locale decoded them, so that they name the same files (see _utf8_values).
+_PATH_ARGUMENTS = frozenset({"sources"})
+
+
+def utf8_text(value: str) -> str | None:
+    """A command-line value as the UTF-8 text its bytes are (None: they are not UTF-8).
+
+    Python decodes arguments with the locale's encoding; bytes it cannot decode (any byte
+    over 127 in a C locale without UTF-8 mode) become surrogates, which `os.fsencode` turns
+    back into the bytes typed. Text the locale decoded (a Latin-1 locale's `café`) whose
+    bytes are not UTF-8 is kept as it is."""
+    raw = os.fsencode(value)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None if any("\udc80" <= ch <= "\udcff" for ch in value) else value
+
+
+def _utf8_values(ctx: Any) -> None:
+    """The text option values and arguments of a parsed command line as their UTF-8 text
+    (`--where search_terms~café` in a C locale without UTF-8 mode found nothing); one that
+    is not UTF-8 is a usage error. Paths are left as the locale decoded them: that string
+    names the file (os.fsencode gives back its bytes)."""
+    from typer._click import exceptions as ce
+
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.name in _PATH_ARGUMENTS or value is None:
+            continue
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not any(isinstance(v, str) and not v.isascii() for v in items):
+            continue
+        texts = [utf8_text(v) if isinstance(v, str) else v for v in items]
+        if any(t is None for t in texts):
+            bad = next(v for v, t in zip(items, texts, strict=True) if t is None)
+            shown = os.fsencode(bad).decode("utf-8", "backslashreplace")
+            raise ce.BadParameter(
+                f"'{shown}' is not UTF-8 text: jtrack reads its arguments as UTF-8",
+                ctx=ctx,
+                param=param,
+            )
+        ctx.params[param.name] = texts[0] if isinstance(value, str) else type(value)(texts)
 
 
 def _register() -> None:
@@ -327,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Commands map their own errors (commands._common
     .handle_errors); this catches what is raised outside a command, e.g. in a callback, and
     a Ctrl-C while the modules load (one line, exit 130: no traceback)."""
+    if argv is None:
+        _ascii_locale_again_in_utf8_mode()
     _closed_streams()
     try:
         _main(argv)
@@ -338,6 +387,36 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if argv is None:  # (the process's own command, not a caller's)
             _done()
+
+
+def _ascii_locale_again_in_utf8_mode() -> None:
+    """In a C locale without Python's UTF-8 mode (`PYTHONUTF8=0`), the process runs itself
+    again in UTF-8 mode when a non-ASCII argument (or $JTRACK_STORE, $JTRACK_CONFIG) names
+    something. There, a file name's bytes over 127 are surrogates to Python, and Polars
+    takes no such path (`--store ストア` was an internal error); in UTF-8 mode a name that
+    is UTF-8 is its text, which Python and Polars both open as the same file, and one that
+    is not keeps its bytes as surrogates, as before. Standard streams keep the encoding they
+    had (tables are still drawn in ASCII)."""
+    import codecs
+
+    if os.name != "posix" or sys.flags.utf8_mode or getattr(sys, "frozen", False):
+        return
+    if codecs.lookup(sys.getfilesystemencoding()).name != "ascii":
+        return
+    args = sys.argv[1:]
+    named = [*args, os.environ.get("JTRACK_STORE", ""), os.environ.get("JTRACK_CONFIG", "")]
+    if all(a.isascii() for a in named):
+        return
+    orig = list(getattr(sys, "orig_argv", []))
+    if not sys.executable or (args and orig[len(orig) - len(args) :] != args):
+        return  # (sys.argv was changed by a caller: not the command line to run again)
+    env = dict(os.environ)
+    if "PYTHONIOENCODING" not in env and sys.stdout is not None:
+        env["PYTHONIOENCODING"] = f"{sys.stdout.encoding}:{sys.stdout.errors}"
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    os.execve(sys.executable, [sys.executable, "-X", "utf8", *orig[1:]], env)
 
 
 def _done() -> None:

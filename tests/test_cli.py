@@ -1543,3 +1543,53 @@ def test_sessions_columns_reads_only_the_columns_asked(tmp_path: Path) -> None:
         res = _run("sessions", "--store", st, "--traffic", "all", "--columns",
                    "created_date,id", "-f", "csv", *extra)  # fmt: skip
         assert res.exit_code == 0 and res.stdout.splitlines()[0] == "created_date,id", extra
+
+
+def test_arguments_in_a_c_locale_are_their_utf8_text_and_paths_name_their_files(
+    tmp_path: Path,
+) -> None:
+    """In a C locale without UTF-8 mode, Python reads `café` as surrogates: `--where
+    search_terms~café` found nothing, `--customer ck-ärger` and `--store ストア` were
+    internal errors, hints showed `\\udce3...`. Values are read as UTF-8 text, a path
+    names the same folder, a value that is not UTF-8 is a one-line usage error."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    e = (
+        '"event_type":"WebEvent","event_name":"page_viewed",'
+        '"page_url":"https://shop.example/","created_date":"2026-10-01T10:00:00Z"'
+    )
+    (tmp_path / "ev.jsonl").write_text(
+        '{"event_id":"a1","customer_id":"ck-\\u00e4rger",' + e + ',"search_query":"caf\\u00e9"}\n'
+        '{"event_id":"b1","customer_id":"ck-b",' + e + ',"search_query":"tea"}\n',
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "LC_ALL": "C",
+        "LANG": "C",
+        "PYTHONUTF8": "0",
+        "PYTHONCOERCECLOCALE": "0",
+    }
+    env.pop("PYTHONIOENCODING", None)
+
+    def run(*args: str | bytes) -> subprocess.CompletedProcess[bytes]:
+        cmd = [sys.executable, "-m", "jtrack.cli", *args]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=120)
+
+    store = "ストア".encode()
+    made = run("sessionize", "ev.jsonl", "--store", store, "-q")
+    assert made.returncode == 0, made.stderr.decode(errors="replace")
+    assert (tmp_path / "ストア" / "CURRENT").exists()
+    for option in ("--where=search_terms~café".encode(), "--customer=ck-ärger".encode()):
+        res = run("sessions", "--store", store, option, "-f", "csv", "--columns", "customer_id")
+        assert res.returncode == 0, res.stderr.decode(errors="replace")
+        assert res.stdout.decode().splitlines() == ["customer_id", "ck-ärger"]
+    bad = run("sessions", "--store", store, "--customer", b"ck-\xff")
+    assert bad.returncode == 2 and b"internal error" not in bad.stderr
+    assert bad.stderr.count(b"\n") == 1 and b"'ck-\\xff' is not UTF-8" in bad.stderr
+    missing = run("sessions", "--store", "ストアX".encode())
+    assert missing.returncode == 1 and b"\\udc" not in missing.stderr
+    assert b"\\u30b9\\u30c8\\u30a2X: no jtrack store here" in missing.stderr

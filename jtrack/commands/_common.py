@@ -6,6 +6,7 @@ import contextvars
 import enum
 import functools
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -97,6 +98,9 @@ def set_debug(value: bool) -> None:
     _DEBUG[0] = value
 
 
+_SURROGATES = re.compile("[\udc80-\udcff]+")
+
+
 def stderr_line(message: str) -> None:
     """One line on stderr, as typed (never wrapped: cron mail is read with grep), with the
     control characters of data in it made harmless."""
@@ -105,6 +109,10 @@ def stderr_line(message: str) -> None:
     # (a line break or tab inside, from a path or a value: shown as its escape, so the line
     # stays one and says what was typed)
     one = message.replace("\n", "\\n").replace("\t", "\\t")
+    # (a file name whose bytes the locale could not decode: the UTF-8 they are, else \xff)
+    one = _SURROGATES.sub(
+        lambda m: bytes(ord(c) - 0xDC00 for c in m[0]).decode("utf-8", "backslashreplace"), one
+    )
     sys.stderr.write(strip_control(one) + "\n")
     sys.stderr.flush()
 
