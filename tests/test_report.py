@@ -338,6 +338,20 @@ def test_referrers_count_web_sessions_only() -> None:
     ]
 
 
+def test_a_referrer_in_punycode_is_one_row_with_its_unicode_name() -> None:
+    """An internationalised domain name sent in punycode (`xn--r8jz45g.jp`) and as Unicode
+    (`例え.jp`) were two referrers; they are one site, shown as its Unicode name."""
+    refs = ["xn--r8jz45g.jp", "例え.jp", "XN--R8JZ45G.JP", "www.google.com"]
+    rows = [
+        flat_event(f"e{i}", f"v{i}", T0 + s(60 * i), referrer_hostname=ref)
+        for i, ref in enumerate(refs)
+    ]
+    assert build(rows).tables["referrers"].rows() == [
+        ("例え.jp", None, 3, 3),
+        ("www.google.com", None, 1, 1),
+    ]
+
+
 def test_top_limits_every_table() -> None:
     t = build(_site(), top=1).tables
     assert all(df.height <= 1 for df in t.values())

@@ -255,6 +255,35 @@ def test_a_referrer_on_the_sites_www_name_is_no_arrival() -> None:
     assert s["event_count"].to_list() == [2, 1, 1]
 
 
+def test_a_referrer_on_the_sites_punycode_name_is_no_arrival() -> None:
+    """An internationalised domain name written in punycode (`xn--r8jz45g.jp`) is the site
+    `例え.jp`: a page of `例え.jp` reached from it refers to itself (it split the session),
+    in either direction and in any case; another IDN still splits."""
+
+    def page(event_id: str, m: int, url: str, referrer: str | None) -> dict[str, object]:
+        return flat_event(
+            event_id, "c1", T0 + minutes(m), page_url=url,
+            referrer_hostname=referrer, referrer_medium=None,
+        )  # fmt: skip
+
+    rows = [
+        page("a", 0, "https://例え.jp/a", "www.google.com"),
+        page("b", 1, "https://例え.jp/b", "xn--r8jz45g.jp"),
+        page("c", 2, "https://www.xn--r8jz45g.jp/c", "例え.jp"),
+        page("d", 3, "https://例え.jp/d", "https://WWW.XN--R8JZ45G.JP/x"),
+    ]
+    assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [4]
+    rows.append(page("e", 4, "https://例え.jp/e", "xn--fsqu00a.xn--3lr804guic"))
+    s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
+    assert s["event_count"].to_list() == [4, 1]
+    from jtrack.core.sessionize import unicode_host, unicode_hosts
+
+    assert unicode_host("XN--R8JZ45G.jp") == "例え.jp"
+    assert unicode_host("xn--zz.jp") == "xn--zz.jp"  # (no valid punycode: as written)
+    hosts = pl.Series(["xn--r8jz45g.jp", None, "shop.example", "xn--r8jz45g.jp"])
+    assert unicode_hosts(hosts).to_list() == ["例え.jp", None, "shop.example", "例え.jp"]
+
+
 def test_a_utm_campaign_is_the_source_whatever_referrer_comes_with_it() -> None:
     """A page of the same UTM campaign reached from the site itself, or with a blank
     referrer, split the session (its key was the UTM and the referrer together)."""

@@ -6,6 +6,7 @@ customer_id gives the same sessions and the same ids. Imports Polars only.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,11 +89,53 @@ _URL_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*:/+(?:[^@/?#]*@)?(\[[^\]/?#]*\]|[^/?#:]+)"
 _URL_SCHEME = r"^[A-Za-z][A-Za-z0-9+.-]*:/"
 
 
-def _site(host: pl.Expr) -> pl.Expr:
+#: A punycode label (`xn--r8jz45g.jp`, `例え.jp` as an IDN is sent): in any case.
+_ACE = "(?i)xn--"
+
+
+def unicode_host(host: str) -> str:
+    """A host name with each punycode label (`xn--...`, in any case) decoded to the Unicode
+    it stands for, in lower case (`xn--r8jz45g.jp` is `例え.jp`); a label that is no valid
+    punycode is kept as written."""
+    labels = host.split(".")
+    for i, label in enumerate(labels):
+        if label[:4].lower() == "xn--":
+            with contextlib.suppress(UnicodeError):
+                labels[i] = label.lower().encode("ascii").decode("idna")
+    return ".".join(labels).lower()
+
+
+def unicode_hosts(hosts: pl.Series) -> pl.Series:
+    """`hosts` with those holding a punycode label as unicode_host gives them, decoded once
+    per distinct value (a column without any costs one scan for `xn--`)."""
+    ace = hosts.str.contains(_ACE)
+    if not ace.any():
+        return hosts
+    found = hosts.filter(ace).unique().to_list()
+    return hosts.replace({h: unicode_host(h) for h in found})
+
+
+def _idna_sites(df: pl.DataFrame, columns: Sequence[str]) -> dict[str, str]:
+    """The sites (as _site gives them) of `columns` that hold a punycode label, each with
+    the Unicode site it stands for: worked out over distinct values, and nothing at all
+    (one scan for `xn--`) when no host has one."""
+    found = [
+        col.filter(col.str.contains(_ACE)).unique() for col in (df.get_column(c) for c in columns)
+    ]
+    found = [f for f in found if len(f)]
+    if not found:
+        return {}
+    sites = pl.concat(found).to_frame("h").select(_site(pl.col("h"))).to_series()
+    distinct = sites.drop_nulls().unique().to_list()
+    return {s: u for s in distinct if (u := unicode_host(s)) != s}
+
+
+def _site(host: pl.Expr, idna: dict[str, str] | None = None) -> pl.Expr:
     """A host as a site: in any case, without user info, a path, a port, a leading `www.`
     or a trailing dot (`WWW.Shop.example.:8080` is `shop.example`), so a site's pages and
     its `www.` name are one; a URL (with a scheme, `//`, or none) is its host; an IPv6
-    address is in brackets; nothing left is no site (null)."""
+    address is in brackets; nothing left is no site (null). `idna` (from _idna_sites): the
+    sites written in punycode as their Unicode (`xn--r8jz45g.jp` is `例え.jp`)."""
     host = host.str.strip_chars()
     url_host = host.str.extract(_URL_HOST, 1)
     name = (
@@ -106,12 +149,13 @@ def _site(host: pl.Expr) -> pl.Expr:
     )
     bare_ipv6 = name.str.contains(r"^[0-9a-f]*:[0-9a-f]*:[0-9a-f:.]*$")
     name = pl.when(bare_ipv6).then(pl.concat_str([pl.lit("["), name, pl.lit("]")])).otherwise(name)
-    return (
+    site = (
         name.str.replace(r"^(\[[^\]]*\]|[^:]*):\d*$", "${1}")
         .str.strip_suffix(".")
         .str.strip_prefix("www.")
         .replace("", None)
     )
+    return site.replace(idna) if idna else site
 
 
 def _given(column: str) -> pl.Expr:
@@ -119,14 +163,19 @@ def _given(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().replace("", None)
 
 
-def _campaign_key() -> pl.Expr:
+#: The hosts an arrival's source is told by (_campaign_key).
+_SOURCE_HOSTS = ("referrer_hostname", "page_url")
+
+
+def _campaign_key(idna: dict[str, str] | None = None) -> pl.Expr:
     """What identifies an arrival's source: its UTM source and campaign, else an external
     referrer: one whose medium is not `internal` and whose site is not the page's own
     (exports from other trackers often give no medium: a page reached from the site itself
-    is no arrival; `www.shop.example` and `shop.example` are one site). A page of the same
-    UTM campaign reached from the site itself keeps its campaign's key."""
-    ref_host = _site(pl.col("referrer_hostname"))
-    page_host = _site(pl.col("page_url"))
+    is no arrival; `www.shop.example` and `shop.example` are one site, and so are
+    `xn--r8jz45g.jp` and `例え.jp`: `idna`, see _idna_sites). A page of the same UTM
+    campaign reached from the site itself keeps its campaign's key."""
+    ref_host = _site(pl.col("referrer_hostname"), idna)
+    page_host = _site(pl.col("page_url"), idna)
     internal = (pl.col("referrer_medium").fill_null("") == "internal") | (
         ref_host == page_host
     ).fill_null(False)
@@ -175,7 +224,8 @@ def _assign_gap_sessions(df: pl.DataFrame, opts: SessionizeOptions) -> pl.DataFr
             _at=((gs != gs.shift(1)) | (t != t.shift(1))).fill_null(True).cum_sum(),
         )
         first_row = pl.col("_at") != pl.col("_at").shift(1).fill_null(-1)
-        source = pl.when(act).then(_campaign_key()).drop_nulls().first().over("_at")
+        idna = _idna_sites(df, _SOURCE_HOSTS)
+        source = pl.when(act).then(_campaign_key(idna)).drop_nulls().first().over("_at")
         at_first = pl.when(first_row).then(source)
         prev_source = at_first.forward_fill().shift(1)
         prev_gs = pl.when(at_first.is_not_null()).then(pl.col("_gs")).forward_fill().shift(1)

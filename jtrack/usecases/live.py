@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.core.sessionize import unicode_hosts
 from jtrack.core.traffic import HUMAN, TRAFFIC_CLASSES
 from jtrack.options import DEFAULT_GAP
 from jtrack.schema import ACTIVITY_KINDS, KIND_SEARCH, UTC_US
@@ -449,6 +450,9 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
     per_minute = minutes.join(
         per_minute, on="minute", how="left", maintain_order="left"
     ).with_columns(pl.col("events", "visitors").fill_null(0))
+    # (a referring host in punycode as its site: as the report's)
+    host = pl.when(~pl.col("_campaign")).then(unicode_hosts(s_df.get_column("source")))
+    s_df = s_df.with_columns(source=host.otherwise(pl.col("source")))
     scope = traffic_scope(s_df, opts.traffic)
     shown_sessions = s_df.filter(traffic_expr(opts.traffic))
     sources = _ranked(  # (visits, and app sessions a campaign brought: an app or custom

@@ -34,6 +34,7 @@ from typing import Any
 import polars as pl
 
 from jtrack.config import check_tz
+from jtrack.core.sessionize import unicode_hosts
 from jtrack.core.traffic import HUMAN
 from jtrack.errors import UsageError
 from jtrack.progress import ProgressFn
@@ -256,6 +257,8 @@ def journey_report(
     # again (the session parts' 60 chunks at 10M events: 0.2-0.7 s and 700 MB of fresh
     # pages each, a dozen times)
     all_df = all_df.rechunk()
+    # a host in punycode is the site it names (`xn--r8jz45g.jp` is `例え.jp`: one row)
+    all_df = all_df.with_columns(unicode_hosts(all_df.get_column("referrer_hostname")))
     scope = traffic_scope(
         all_df.select(traffic_class="_class", event_count="event_count"), opts.traffic
     )
