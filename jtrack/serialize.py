@@ -8,6 +8,7 @@ Imports Polars only.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
@@ -215,6 +216,31 @@ def _md_cell(v: Any) -> str:
 
 _MD_SPECIAL = re.compile(r"[\\|<>\[\]`]")
 _MD_SPACES = re.compile(r"\r\n|[\r\n\t]")
+
+
+def html_attr(value: Any) -> str:
+    """A data value escaped for an HTML attribute or a `<title>` (control characters
+    replaced first)."""
+    return html.escape(strip_control("" if value is None else str(value)), quote=True)
+
+
+def html_text(value: Any) -> str:
+    """A data value as HTML text: escaped as html_attr, and in a `<bdi>` when it holds a
+    right-to-left letter (Hebrew, Arabic, ...), so that it is laid out in its own direction
+    and does not reorder the text around it (`עגלת קניות (2 פריטים)!` was shown as
+    `(עגלת קניות (2 פריטים!`). Not for SVG text, where a `<bdi>` hides its content."""
+    text = strip_control("" if value is None else str(value))
+    escaped = html.escape(text, quote=True)
+    return f"<bdi>{escaped}</bdi>" if _right_to_left(text) else escaped
+
+
+def _right_to_left(text: str) -> bool:
+    """Whether `text` holds a right-to-left letter (bidi class R or AL)."""
+    if text.isascii():
+        return False
+    import unicodedata
+
+    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
 
 
 def strip_control(text: str) -> str:

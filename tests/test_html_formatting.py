@@ -378,3 +378,72 @@ def test_the_watch_page_reloads_itself_unless_it_is_one_frame(live: Any) -> None
     assert 'http-equiv="refresh"' not in live_html(live, 0)
     page = live_html(live, None)
     assert 'data-chart="per_minute"' in page and "now " in page
+
+
+# ------------------------------------------------------------------- right-to-left text
+
+RTL_TITLE = "עגלת קניות (2 פריטים)!"
+RTL_RULES = """
+[[segment]]
+id = "seg-rtl"
+display_name = "סל נטוש"
+[[segment.pattern]]
+count = 1
+conditions = [{ field = "eventName", operator = "equal", values = ["page_viewed"] }]
+"""
+
+
+def test_right_to_left_data_is_isolated_in_every_html_page(
+    tmp_path: Any, card: dict[str, Any]
+) -> None:
+    """A Hebrew page title `עגלת קניות (2 פריטים)!` was laid out as `(עגלת קניות (2
+    פריטים!` in the card, journey, report and rules report (no `dir`, no `<bdi>`). A text
+    with right-to-left letters is in a `<bdi>` (its own direction, isolated from the text
+    around it); attributes, titles and SVG text hold none; left-to-right text is unchanged."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    rows = [
+        flat_event(
+            f"r{i}",
+            "cookie-rtl",
+            T0 + timedelta(minutes=i),
+            page_title=RTL_TITLE,
+            page_url="https://shop.example/עגלה",
+            referrer_hostname="דוגמה.ישראל" if i == 0 else None,
+        )
+        for i in range(2)
+    ]
+    rows.append(
+        flat_event("q", "cookie-rtl", T0 + timedelta(minutes=3), kind="search", search_query="נעל")
+    )
+    src = tmp_path / "rtl.parquet"
+    flat_frame(rows).write_parquet(src)
+    (tmp_path / "rules.toml").write_text(RTL_RULES, encoding="utf-8")
+    store, rules = str(tmp_path / "st"), str(tmp_path / "rules.toml")
+    runner = CliRunner()
+    assert runner.invoke(app, ["sessionize", str(src), "--store", store, "-q"]).exit_code == 0
+    sid = runner.invoke(app, ["sessions", "--store", store, "-f", "csv", "--columns", "id"])
+    runs = {
+        "card": ["card", sid.stdout.splitlines()[1], "--rules", rules],
+        "journey": ["journey", "cookie-rtl", "--rules", rules],
+        "report": ["report", "-q"],
+        "rules": ["rules", "report", "--rules", rules],
+    }
+    for name, args in runs.items():
+        out = tmp_path / f"{name}.html"
+        as_of = ["--as-of", "2027-01-01"] if name in ("card", "journey") else []
+        res = runner.invoke(app, [*args, "--store", store, *as_of, "-o", str(out)])
+        assert res.exit_code == 0, (name, res.stderr)
+        page = out.read_text(encoding="utf-8")
+        shown = {"rules": "סל נטוש"}.get(name, RTL_TITLE)
+        assert f"<bdi>{shown}</bdi>" in page, name
+        assert f">{shown}<" not in page.replace(f"<bdi>{shown}</bdi>", ""), name
+        # no markup where none may be: attributes, <title>, SVG text
+        assert not re.search(r'="[^"]*<bdi>', page), name
+        assert not re.search(r"<title>[^<]*<bdi>", page), name
+        assert not re.search(r"<text[^>]*><bdi>", page), name
+    page = (tmp_path / "card.html").read_text(encoding="utf-8")
+    assert "<bdi>https://shop.example/עגלה</bdi>" in page and "<bdi>נעל</bdi>" in page
+    assert "<bdi>" not in card_html(card)  # (left-to-right text only)

@@ -284,3 +284,37 @@ def test_a_wide_chart_opens_at_its_latest_end_and_icons_keep_their_size(
         assert icon["width"] >= 36 and icon["right"] <= title["left"], (icon, title)
     finally:
         page.close()
+
+
+def test_a_right_to_left_title_is_laid_out_right_to_left(tmp_path: Path, browser: Any) -> None:
+    """`עגלת קניות (2 פריטים)!` was shown as `(עגלת קניות (2 פריטים!` (its `!` at the right
+    end, its brackets turned): laid out in its own direction, its first letter is right of
+    its `!`, as in a Hebrew text."""
+    title = "עגלת קניות (2 פריטים)!"
+    src = tmp_path / "rtl.parquet"
+    flat_frame([flat_event("r1", "cookie-rtl", T0, page_title=title)]).write_parquet(src)
+    store = str(tmp_path / "st")
+    assert runner.invoke(app, ["sessionize", str(src), "--store", store, "-q"]).exit_code == 0
+    sid = runner.invoke(app, ["sessions", "--store", store, "-f", "csv", "--columns", "id"])
+    out = tmp_path / "card.html"
+    args = ["card", sid.stdout.splitlines()[1], "--store", store, "--no-rules", "-o", str(out)]
+    assert runner.invoke(app, [*args, "--as-of", "2027-01-01"]).exit_code == 0
+    page = _open(browser, out, 1280)
+    try:
+        first, bang = page.evaluate(
+            """(title) => {
+                const el = document.querySelector('.page-title');
+                const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+                let node = walk.nextNode();
+                while (node && !node.data.includes(title)) node = walk.nextNode();
+                const at = (i) => { const r = document.createRange();
+                    r.setStart(node, i); r.setEnd(node, i + 1);
+                    return r.getBoundingClientRect().left; };
+                const start = node.data.indexOf(title);
+                return [at(start), at(start + title.length - 1)];
+            }""",
+            title,
+        )
+    finally:
+        page.close()
+    assert first > bang, (first, bang)

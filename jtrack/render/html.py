@@ -9,7 +9,6 @@ Policy forbids every network fetch and every script.
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -25,7 +24,7 @@ from jtrack.render.theme import (
     traffic_badge,
     typed_details,
 )
-from jtrack.serialize import strip_control
+from jtrack.serialize import html_attr, html_text, strip_control
 
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
@@ -171,8 +170,14 @@ def _svg(name: str, size: int = 22) -> str:
 
 
 def _e(value: Any) -> str:
-    """Escape one data value for HTML text or attributes (control characters replaced)."""
-    return html.escape(strip_control("" if value is None else str(value)), quote=True)
+    """One data value as HTML text: escaped (control characters replaced), and isolated in
+    a `<bdi>` when it holds right-to-left letters (see serialize.html_text)."""
+    return html_text(value)
+
+
+def _a(value: Any) -> str:
+    """One data value escaped for an attribute or the page's `<title>`."""
+    return html_attr(value)
 
 
 def _color(value: Any, default: str) -> str:
@@ -288,11 +293,11 @@ def _timeline(journey: list[dict[str, Any]], prefix: str = "tip") -> str:
             else ""
         )
         mark = {"positive": "+", "negative": "−"}.get(ev["tone"], "")
-        classes = f"ev tone-{_e(ev['tone'])}" + (" repeat" if ev["repeat_view"] else "")
+        classes = f"ev tone-{_a(ev['tone'])}" + (" repeat" if ev["repeat_view"] else "")
         items.append(
             f'<li class="{classes}" tabindex="0" data-index="{i}" '
-            f'data-event-id="{_e(ev["event_id"])}" style="--c: {color}" '
-            f'aria-describedby="{tip_id}" aria-label="{_e(ev["offset"])} {_e(_label(ev))}">'
+            f'data-event-id="{_a(ev["event_id"])}" style="--c: {color}" '
+            f'aria-describedby="{tip_id}" aria-label="{_a(ev["offset"])} {_a(_label(ev))}">'
             f'<span class="ico" aria-hidden="true">{_svg(ev["kind"])}'
             f'<span class="mark">{mark}</span>{swatch}</span>'
             f'<span class="off">{_e(ev["offset"])}</span>'
@@ -499,8 +504,8 @@ def _badge(card: dict[str, Any]) -> str:
         f'focusable="false" style="vertical-align: -2px">{_BOT_PATH}</svg>'
     )
     return (
-        f'<div class="badge automated" data-traffic-class="{_e(t.get("class"))}" '
-        f'title="{_e(text)}">{icon} {_e(text)}</div>'
+        f'<div class="badge automated" data-traffic-class="{_a(t.get("class"))}" '
+        f'title="{_a(text)}">{icon} {_e(text)}</div>'
     )
 
 
@@ -514,7 +519,7 @@ def _header(card: dict[str, Any]) -> str:
         local = f" · local {_e(start_local)} ({_e(tm['timezone'])})"
     icon = _svg(_session_svg(card["icon"]["name"]), 36)
     return (
-        f'<header><div class="sicon" title="{_e(s["type_label"])}">{icon}</div><div>'
+        f'<header><div class="sicon" title="{_a(s["type_label"])}">{icon}</div><div>'
         f"<h1>{name} · {_e(s['type_label'])} "
         f'<span class="{state_cls}">{_e(s["state"].replace("_", " "))}</span></h1>'
         f'<div class="meta">{_e(s["short_id"])} · duration <strong>{_e(tm["duration"])}</strong>'
@@ -546,7 +551,7 @@ def card_html(card: dict[str, Any]) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(card['title'])}</title><style>{ROOT_CSS}{CSS}</style></head><body>"
+        f"<title>{_a(card['title'])}</title><style>{ROOT_CSS}{CSS}</style></head><body>"
         f'<main class="card">{_header(card)}'
         f"<h2>Current page</h2>{page_html}"
         f"<h2>Session information</h2>{_info(card)}"
@@ -712,7 +717,7 @@ def _visit(card: dict[str, Any], n: int, cookies: list[str] | None = None) -> st
     if number and cookies:
         number += f" on cookie {_e(short_cookie(card['contact']['customer_id'], cookies))}"
     return (
-        f'<article class="visit" id="visit-{n}" data-session-id="{_e(s["id"])}">'
+        f'<article class="visit" id="visit-{n}" data-session-id="{_a(s["id"])}">'
         f'<h3><span class="sicon">{icon}</span>{_e(s["type_label"])} '
         f'<span class="{state_cls}">{_e(s["state"].replace("_", " "))}</span>'
         f'<small class="when">{_e(s["short_id"])}{number}</small></h3>'
@@ -733,7 +738,7 @@ def _scope(journey: dict[str, Any]) -> str:
 
     classes = ",".join(scope["classes"])
     return (
-        f'<p class="scope" data-traffic="{_e(classes)}">traffic: '
+        f'<p class="scope" data-traffic="{_a(classes)}">traffic: '
         f"{_e(describe_classes(scope['classes']))}</p>"
     )
 
@@ -770,7 +775,7 @@ def journey_html(journey: dict[str, Any]) -> str:
         *counted(tot["outcomes"], "outcomes", "outcome"),
     ]
     kpi_html = "".join(
-        f'<div class="kpi" data-kpi="{_e(k)}"><div class="v">{_e(v)}</div>'
+        f'<div class="kpi" data-kpi="{_a(k)}"><div class="v">{_e(v)}</div>'
         f'<div class="k">{_e(label)}</div></div>'
         for k, label, v in kpis
     )
@@ -787,7 +792,7 @@ def journey_html(journey: dict[str, Any]) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{ROOT_CSS}{CSS}{PROFILE_CSS}</style></head><body>"
+        f"<title>{_a(title)}</title><style>{ROOT_CSS}{CSS}{PROFILE_CSS}</style></head><body>"
         f'<main class="card profile"><header><div class="sicon">{_svg("web", 36)}</div><div>'
         f'<h1><span class="{name_cls}">{_e(c["name"])}</span> · visitor profile</h1>'
         f'<div class="meta">{" · ".join(who)}</div>{_scope(journey)}</div></header>'

@@ -369,7 +369,7 @@ def per_minute_svg(per_minute: pl.DataFrame, as_of: datetime | None = None) -> s
     """Events per minute over the last hour as bars: a y axis of round figures with
     gridlines, clock times (UTC) every 10 minutes below, `now` at the right; each bar's
     tooltip says its minute."""
-    from jtrack.render.report_html import CHART_FONT, _e, nice_ticks, y_axis
+    from jtrack.render.report_html import CHART_FONT, _a, nice_ticks, y_axis
 
     values = [int(v) for v in per_minute.get_column("events").to_list()]
     minutes = (
@@ -399,7 +399,7 @@ def per_minute_svg(per_minute: pl.DataFrame, as_of: datetime | None = None) -> s
         out.append(
             f'<rect class="bar hb" data-value="{v}" x="{left + i * slot + 1:.2f}" '
             f'y="{top + plot_h - h:.2f}" width="{max(slot - 2, 0.5):.2f}" height="{h:.2f}">'
-            f"<title>{_e(when)}{v:,} events</title></rect>"
+            f"<title>{_a(when)}{v:,} events</title></rect>"
         )
     # clock times on the round ten minutes; `now` at the right edge
     x_now = left + plot_w
@@ -418,7 +418,7 @@ def per_minute_svg(per_minute: pl.DataFrame, as_of: datetime | None = None) -> s
         f'<line class="now" x1="{x_now:.2f}" y1="{top}" x2="{x_now:.2f}" '
         f'y2="{top + plot_h + 5}"/>'
         f'<text class="big now" x="{width - 2}" y="{height - 12}" text-anchor="end">'
-        f"{_e(now)}</text>"
+        f"{_a(now)}</text>"
     )
     out.append("</svg></div>")
     return "".join(out)
@@ -429,7 +429,7 @@ def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
     itself every `refresh` seconds; `refresh=None` (or 0) is a page that stays as it is
     (`--once`: a finished replay has nothing new to show)."""
     from jtrack import __version__
-    from jtrack.render.report_html import CSP, CSS, _e, html_table
+    from jtrack.render.report_html import CSP, CSS, _a, _e, html_table
     from jtrack.render.table import hms_expr
 
     o = frame.overview
@@ -463,7 +463,7 @@ def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
         "traffic": "Traffic, last hour (all classes)",
     }
     sections = "".join(
-        f'<section id="{_e(name)}"{WIDE if name == "top_pages" else ""}>'
+        f'<section id="{_a(name)}"{WIDE if name == "top_pages" else ""}>'
         f"<h2>{_e(titles.get(name, name))}</h2>"
         f"{html_table(df, '(direct)' if name == 'sources' else '')}</section>"
         for name, df in frame.tables.items()
@@ -477,7 +477,7 @@ def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
         f'<p class="sub traffic">{_e(frame.scope.line())}</p>'
         '<div class="kpis">'
         + "".join(
-            f'<div class="kpi" data-kpi="{_e(k)}"><div class="v">{_e(v)}</div>'
+            f'<div class="kpi" data-kpi="{_a(k)}"><div class="v">{_e(v)}</div>'
             f'<div class="k">{_e(k)}</div></div>'
             for k, v in kpis
         )

@@ -7,7 +7,6 @@ characters replaced first); URLs from the data are shown as text, never as links
 
 from __future__ import annotations
 
-import html
 import math
 import re
 from datetime import datetime
@@ -15,7 +14,7 @@ from typing import Any
 
 from jtrack import __version__
 from jtrack.render.text import period_span
-from jtrack.serialize import strip_control
+from jtrack.serialize import html_attr, html_text
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
@@ -105,8 +104,14 @@ CSS += (
 
 
 def _e(value: Any) -> str:
-    """Escaped text of a data value (control characters replaced first)."""
-    return html.escape(strip_control("" if value is None else str(value)), quote=True)
+    """A data value as HTML text: escaped (control characters replaced first), and isolated
+    in a `<bdi>` when it holds right-to-left letters (see serialize.html_text)."""
+    return html_text(value)
+
+
+def _a(value: Any) -> str:
+    """A data value escaped for an attribute, a `<title>` or SVG text (no `<bdi>`)."""
+    return html_attr(value)
 
 
 def is_value_column(name: str | None) -> bool:
@@ -174,7 +179,7 @@ def page(title: str, body: str) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>{body}"
+        f"<title>{_a(title)}</title><style>{CSS}</style></head><body><main>{body}"
         f"<footer>jtrack {_e(__version__)}</footer></main></body></html>\n"
     )
 
@@ -217,7 +222,7 @@ def html_table(df: Any, null_label: str = "", labels: dict[str, str] | None = No
         + "</th>"
         for c in df.columns
     )
-    names = {c: _e(labels.get(c, c)) for c in df.columns}
+    names = {c: _a(labels.get(c, c)) for c in df.columns}
     keep = {c for c in df.columns if c == "id" or c.endswith("_id")}
     # URLs and titles get a wider minimum (a long path has no other place to break)
     loose = {c for c in df.columns if c in LOOSE_COLUMNS}
@@ -288,7 +293,7 @@ def y_axis(
             f'<line class="grid" x1="{left:.2f}" y1="{y:.2f}" x2="{left + plot_w:.2f}" '
             f'y2="{y:.2f}"/>'
             f'<text class="big y" x="{left - 6:.2f}" y="{y + CHART_FONT * 0.35:.2f}" '
-            f'text-anchor="end">{_e(fmt(t))}</text>'
+            f'text-anchor="end">{_a(fmt(t))}</text>'
         )
     return out
 
@@ -353,14 +358,14 @@ def daily_svg(daily: Any, width: int = 1040, height: int = 240) -> str:
         ):
             h = plot_h * value / top_value
             out.append(
-                f'<rect class="bar {cls}" data-day="{_e(day)}" data-value="{value}" '
+                f'<rect class="bar {cls}" data-day="{_a(day)}" data-value="{value}" '
                 f'x="{x + j * bw:.2f}" y="{top + plot_h - h:.2f}" width="{bw:.2f}" '
-                f'height="{h:.2f}"><title>{_e(day)}: {value:,} {what}</title></rect>'
+                f'height="{h:.2f}"><title>{_a(day)}: {value:,} {what}</title></rect>'
             )
     for i, cx in x_labels(len(rows), left, plot_w, label_w):
         out.append(
             f'<text class="big x" x="{cx:.2f}" y="{height - 14}" '
-            f'text-anchor="middle">{_e(labels[i])}</text>'
+            f'text-anchor="middle">{_a(labels[i])}</text>'
         )
     out.append("</svg></div>")
     return "".join(out)
@@ -382,18 +387,18 @@ def hbar_svg(
     peak = max([*values, 1])
     plot_w = width - label_w - num_w
     out = [
-        f'<svg class="chart" data-chart="{_e(name)}" role="img" viewBox="0 0 {width} {height}" '
+        f'<svg class="chart" data-chart="{_a(name)}" role="img" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}">',
-        f"<title>{_e(title or name)}</title>",
+        f"<title>{_a(title or name)}</title>",
     ]
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 2 + i * row_h
         w = max(plot_w * value / peak, 1.0) if value else 0.0
         short = shown[i] if shown else label if len(label) <= 26 else label[:25] + "…"
         out.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{_e(short)}</text>'
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{_a(short)}</text>'
             f'<rect class="bar hb" data-value="{value}" x="{label_w}" y="{y + 3}" '
-            f'width="{w:.2f}" height="{row_h - 6}"><title>{_e(label)}: {value:,} {_e(unit)}</title>'
+            f'width="{w:.2f}" height="{row_h - 6}"><title>{_a(label)}: {value:,} {_a(unit)}</title>'
             "</rect>"
             f'<text x="{label_w + w + 4:.2f}" y="{y + 15}">{value:,}</text>'
         )
@@ -450,15 +455,15 @@ def report_html(report: Any) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Journey summary {_e(span)}</title>",
+        f"<title>Journey summary {_a(span)}</title>",
         f"<style>{CSS}</style></head><body><main>",
         f'<h1>Journey summary</h1><p class="sub">{_e(span)} ({_e(tz)})</p>',
-        f'<p class="sub traffic" data-traffic="{_e(",".join(report.scope.classes))}">'
+        f'<p class="sub traffic" data-traffic="{_a(",".join(report.scope.classes))}">'
         f"{_e(report.scope.line())}</p>",
         *([f'<p class="sub left-out">note: {_e(left_out)}</p>'] if left_out else []),
         '<div class="kpis">',
         *[
-            f'<div class="kpi" data-kpi="{_e(k)}"><div class="v">{_e(v)}</div>'
+            f'<div class="kpi" data-kpi="{_a(k)}"><div class="v">{_e(v)}</div>'
             f'<div class="k">{_e(k)}</div></div>'
             for k, v in kpis
         ],
@@ -475,7 +480,7 @@ def report_html(report: Any) -> str:
         if df is None:
             continue
         wide = ' class="wide"' if name in _WIDE else ""
-        parts.append(f'<section id="{_e(name)}"{wide}><h2>{_e(title)}</h2>')
+        parts.append(f'<section id="{_a(name)}"{wide}><h2>{_e(title)}</h2>')
         null_label = _CHARTED.get(name, ("", "(none)"))[1]
         if name in _CHARTED and df.height:
             label_col = _CHARTED[name][0]

@@ -6,7 +6,6 @@ html.escape for HTML.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import polars as pl
@@ -16,7 +15,7 @@ from rich.text import Text
 from jtrack.render.table import FrameTable
 from jtrack.render.text import plural
 from jtrack.render.theme import RULES_TITLES
-from jtrack.serialize import strip_control, to_markdown
+from jtrack.serialize import html_attr, html_text, strip_control, to_markdown
 
 
 def _headline(report: Any) -> str:
@@ -100,7 +99,7 @@ def report_html(report: Any, sections: dict[str, pl.DataFrame], scope: Any = Non
     `scope` at the top."""
     from jtrack.render.report_html import html_table, page
 
-    e = _escape
+    e, a = _escape, html_attr
     kpis = (
         f'<div class="kpis"><div class="kpi" data-kpi="sessions"><div class="v">'
         f'{report.sessions:,}</div><div class="k">sessions</div></div>'
@@ -110,13 +109,13 @@ def report_html(report: Any, sections: dict[str, pl.DataFrame], scope: Any = Non
     body = [f'<h1>Rules report</h1><p class="sub">{e(_headline(report))}</p>']
     if scope is not None:
         body += [
-            f'<p class="sub traffic" data-traffic="{e(",".join(scope.classes))}">{e(line)}</p>'
+            f'<p class="sub traffic" data-traffic="{a(",".join(scope.classes))}">{e(line)}</p>'
             for line in _scope_lines(scope)
         ]
     body.append(kpis)
     for name, df in sections.items():
         body.append(
-            f'<section id="{e(name)}"><h2>{e(RULES_TITLES.get(name, name))}</h2>'
+            f'<section id="{a(name)}"><h2>{e(RULES_TITLES.get(name, name))}</h2>'
             f"{html_table(df)}</section>"
         )
     return page("jtrack rules report", "".join(body))
@@ -142,7 +141,7 @@ def explain_html(frame: pl.DataFrame, session_id: str, rules_file: Any = None) -
     event, condition, detail)."""
     from jtrack.render.report_html import html_table, page
 
-    e = _escape
+    e, a = _escape, html_attr
     sub = [f"session {e(session_id)}"]
     if rules_file is not None:
         sub.append(f"rules {e(rules_file)}")
@@ -170,7 +169,7 @@ def explain_html(frame: pl.DataFrame, session_id: str, rules_file: Any = None) -
         cols = ["part", "held"]
         cols += [c for c in ("at", "event_id") if rows.get_column(c).null_count() < rows.height]
         body.append(
-            f'<section class="rule" data-rule="{e(rule_id)}"><h2>{e(str(kind).replace("_", " "))} '
+            f'<section class="rule" data-rule="{a(rule_id)}"><h2>{e(str(kind).replace("_", " "))} '
             f"{e(rule_id)}</h2>{html_table(rows.select(*cols, 'condition', 'detail'))}</section>"
         )
     return page(f"Rules explanation: session {session_id}", "".join(body))
@@ -181,7 +180,8 @@ def _day(value: Any) -> str:
 
 
 def _escape(value: Any) -> str:
-    return html.escape(strip_control("" if value is None else str(value)), quote=True)
+    """A data value as HTML text (a right-to-left one isolated: serialize.html_text)."""
+    return html_text(value)
 
 
 def explain_renderables(frame: pl.DataFrame, session_id: str) -> list[RenderableType]:
