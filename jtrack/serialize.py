@@ -77,9 +77,10 @@ def to_records(df: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 #: JSON escapes C0 controls itself; DEL and C1 (e.g. U+009B, a CSI) are escaped too, so JSON
-#: printed to a terminal cannot drive it.
+#: printed to a terminal cannot drive it, and so are U+2028 and U+2029 (LINE and PARAGRAPH
+#: SEPARATOR), which split a JSON line for `str.splitlines`, editors and JavaScript.
 _JSON_ESCAPES = {
-    c: f"\\u{c:04x}" for c in [*range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+    c: f"\\u{c:04x}" for c in [*range(0x7F, 0xA0), *range(0x2028, 0x202F), *range(0x2066, 0x206A)]
 }
 
 
@@ -167,10 +168,33 @@ def _starts_any(col: pl.Expr) -> pl.Expr:
 
 def to_csv(df: pl.DataFrame) -> str:
     """CSV with formula-looking cells prefixed by `'` and control characters replaced by
-    U+FFFD (see README, Guarantees and limits)."""
+    U+FFFD (see README, Guarantees and limits). A cell with a U+2028 or U+2029 (a line
+    break to `str.splitlines` and editors) is quoted, as one with a line break is."""
     buf = io.StringIO()
-    flat_strings(df, neutralise=True).write_csv(buf)
+    flat = flat_strings(df, neutralise=True)
+    text = [n for n, t in flat.schema.items() if t == pl.String]
+    found = (
+        bool(text)
+        and flat.select(pl.any_horizontal(pl.col(text).str.contains(_SEPARATORS).any())).item()
+    )
+    if not found:
+        flat.write_csv(buf)
+        return buf.getvalue()
+    # quoted as Polars quotes (a quote, comma or line break inside, or empty) and on a U+2028
+    quote = [
+        pl.when(pl.col(n).str.contains(f'[",\r\n{_SEPARATORS[1:-1]}]') | (pl.col(n) == ""))
+        .then(pl.lit('"') + pl.col(n).str.replace_all('"', '""', literal=True) + pl.lit('"'))
+        .otherwise(pl.col(n))
+        .alias(n)
+        for n in text
+    ]
+    flat.with_columns(quote).write_csv(buf, quote_style="never")
     return buf.getvalue()
+
+
+#: U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR: line breaks to `str.splitlines`,
+#: editors and JavaScript, which CSV quotes, TSV and Markdown escape, JSON writes as `\u2028`.
+_SEPARATORS = "[\u2028\u2029]"
 
 
 def to_tsv(df: pl.DataFrame) -> str:
@@ -215,13 +239,13 @@ def _md_cell(v: Any) -> str:
 
 
 _MD_SPECIAL = re.compile(r"[\\|<>\[\]`]")
-_MD_SPACES = re.compile(r"\r\n|[\r\n\t]")
+_MD_SPACES = re.compile("\r\n|[\r\n\t\u2028\u2029]")
 
 
 def html_attr(value: Any) -> str:
     """A data value escaped for an HTML attribute or a `<title>` (control characters
     replaced first)."""
-    return html.escape(strip_control("" if value is None else str(value)), quote=True)
+    return _html_separators(html.escape(strip_control("" if value is None else str(value))))
 
 
 def html_text(value: Any) -> str:
@@ -230,8 +254,13 @@ def html_text(value: Any) -> str:
     and does not reorder the text around it (`עגלת קניות (2 פריטים)!` was shown as
     `(עגלת קניות (2 פריטים!`). Not for SVG text, where a `<bdi>` hides its content."""
     text = strip_control("" if value is None else str(value))
-    escaped = html.escape(text, quote=True)
+    escaped = _html_separators(html.escape(text, quote=True))
     return f"<bdi>{escaped}</bdi>" if _right_to_left(text) else escaped
+
+
+def _html_separators(text: str) -> str:
+    """U+2028 and U+2029 as character references: the page's source lines stay whole."""
+    return text.replace("\u2028", "&#x2028;").replace("\u2029", "&#x2029;")
 
 
 def _right_to_left(text: str) -> bool:

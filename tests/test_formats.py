@@ -498,3 +498,30 @@ def test_an_empty_list_is_an_empty_csv_cell_as_a_missing_one_is() -> None:
         {"n": [1, 2], "l": [[], None]}, schema={"n": pl.Int64, "l": pl.List(pl.String)}
     )
     assert to_csv(frame) == "n,l\n1,\n2,\n"
+
+
+def test_line_and_paragraph_separators_never_split_a_row() -> None:
+    """U+2028 and U+2029 were written raw: TSV's "each row is one line" broke for
+    `str.splitlines` and editors, and so did JSON lines and Markdown. TSV writes them as
+    `\\u2028`, `\\u2029`; JSON as JSON's escapes; Markdown as a space; HTML as a character
+    reference; CSV quotes their cell (as one with a line break) and keeps them."""
+    from jtrack.commands._common import tsv_escaped
+    from jtrack.render.report_html import html_table
+    from jtrack.serialize import to_jsonl, to_markdown
+
+    values = ["a\u2028b", "c\u2029d", "plain", ""]
+    frame = pl.DataFrame({"v": values, "n": list(range(len(values)))})
+    tsv = to_tsv(tsv_escaped(frame))
+    assert len(tsv.splitlines()) == 1 + len(values)
+    assert tsv.splitlines()[1:3] == ["a\\u2028b\t0", "c\\u2029d\t1"]
+    for text in (to_jsonl(frame), to_json(frame), to_markdown(frame), html_table(frame)):
+        assert "\u2028" not in text and "\u2029" not in text
+    assert [json.loads(line)["v"] for line in to_jsonl(frame).splitlines()] == values
+    assert len(to_markdown(frame).splitlines()) == 2 + len(values)
+    assert "a&#x2028;b" in html_table(frame)
+    csv_text = to_csv(frame)
+    assert csv_text.split("\n")[1:3] == ['"a\u2028b",0', '"c\u2029d",1']
+    assert pl.read_csv(io.StringIO(csv_text)).get_column("v").to_list()[:3] == values[:3]
+    # (a frame without them: CSV as it always was)
+    plain = frame.filter(pl.col("n") >= 2)
+    assert to_csv(plain) == 'v,n\nplain,2\n"",3\n'

@@ -649,8 +649,9 @@ def print_renderables(parts: list[Any], output: Path | None) -> None:
 
 def tsv_escaped(df: Any) -> Any:
     """`df` with the tabs, line breaks and backslashes inside its text written as the usual
-    TSV escapes (`\\t`, `\\n`, `\\r`, `\\\\`): one row is one line, `cut -f` finds
-    every field. Lists are joined with `; ` first, as in CSV."""
+    TSV escapes (`\\t`, `\\n`, `\\r`, `\\\\`; U+2028 and U+2029 as `\\u2028`,
+    `\\u2029`): one row is one line, `cut -f` finds every field. Lists are joined with `; `
+    first, as in CSV."""
     import polars as pl
 
     from jtrack.serialize import flat_strings
@@ -669,6 +670,9 @@ def tsv_escaped(df: Any) -> Any:
         .str.replace_all("\t", "\\t", literal=True)
         .str.replace_all("\n", "\\n", literal=True)
         .str.replace_all("\r", "\\r", literal=True)
+        # (line breaks to str.splitlines and editors too)
+        .str.replace_all("\u2028", "\\u2028", literal=True)
+        .str.replace_all("\u2029", "\\u2029", literal=True)
         for n in textual
     ]
     return df.with_columns(flat.select(escaped))
