@@ -21,6 +21,20 @@ KV_LIST = pl.List(KV_ENTRY)
 #: the rest are system events that never start or extend a session.
 KIND_PAGE_VIEW = "page_view"
 KIND_SEARCH = "search"
+
+#: A text that shows nothing: whitespace, control characters and the invisible ones (Unicode's
+#: default-ignorable code points: zero-width space and joiners, U+FEFF, HANGUL FILLER U+3164,
+#: variation selectors, ...; and BRAILLE PATTERN BLANK U+2800, a blank cell).
+_BLANK_TEXT = r"^[\s\p{Cc}\p{Default_Ignorable_Code_Point}\x{2800}]*$"
+
+
+def is_blank(text: pl.Expr) -> pl.Expr:
+    """Whether a text is blank, which is a missing value (a search query that is blank is no
+    search): null, or nothing but whitespace, control and invisible characters (a query of
+    a zero-width space or a HANGUL FILLER showed as a blank row of the top searches)."""
+    return text.is_null() | text.str.contains(_BLANK_TEXT)
+
+
 KIND_CUSTOM = "custom"
 KIND_APP = "app"
 KIND_SEGMENT = "segment_assigned"

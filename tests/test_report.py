@@ -735,3 +735,32 @@ def test_a_report_of_no_events_says_so_in_its_title(tmp_path: Path) -> None:
     assert runner.invoke(app, ["report", "--store", st, "-o", str(page)]).exit_code == 0
     text = page.read_text()
     assert "<title>Journey summary no events</title>" in text and "None" not in text
+
+
+def test_a_search_of_invisible_characters_is_no_search(tmp_path: Path) -> None:
+    """A query of a zero-width space, a byte-order mark, a HANGUL FILLER, a braille blank or
+    a control character counted as a search and showed as a blank (or `�`) row of the top
+    searches. Blank is nothing but spaces, control and invisible characters: no search in
+    the sessions' counts, the report or usage, which agree."""
+    blanks = [" ", "\u3000", "\u200b", "\ufeff", "\u3164", "\u2800", "\x1c", "\u200b \u2060"]
+    e = '"event_type":"WebEvent","event_name":"page_viewed","page_url":"https://shop.example/"'
+    lines = [
+        json.dumps({"event_id": f"q{i}", "customer_id": f"v{i}", "search_query": q})[:-1]
+        + f',"created_date":"2026-10-06T1{i}:00:00Z",{e}}}'
+        for i, q in enumerate([*blanks, "tent"])
+    ]
+    src = tmp_path / "ev.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    st = str(tmp_path / "st")
+    assert runner.invoke(app, ["sessionize", str(src), "--store", st, "-q"]).exit_code == 0
+    res = runner.invoke(
+        app, ["sessions", "--store", st, "-f", "json", "--columns", "id,search_count"]
+    )
+    assert sum(r["search_count"] for r in json.loads(res.stdout)) == 1, res.stdout
+    res = runner.invoke(app, ["report", "--store", st, "-f", "json"])
+    assert json.loads(res.stdout)["tables"]["top_searches"] == [
+        {"search": "tent", "searches": 1, "sessions": 1}
+    ]
+    res = runner.invoke(app, ["usage", str(src), "--month", "2026-10", "-f", "json"])
+    totals = json.loads(res.stdout)["totals"]
+    assert (totals["search"], totals["page_view"]) == (1, len(blanks)), totals

@@ -33,6 +33,7 @@ from jtrack.schema import (
     KIND_SEGMENT,
     KIND_WEB_ACTION,
     KV_LIST,
+    is_blank,
 )
 
 OnError = Literal["fail", "skip"]
@@ -615,7 +616,7 @@ def _leaf_of(dtype: pl.DataType, path: str) -> pl.DataType:
 
 
 def _kind_expr(genesys_kind: pl.Expr | None = None) -> pl.Expr:
-    search = pl.col("search_query").str.strip_chars().fill_null("") != ""
+    search = ~is_blank(pl.col("search_query"))
     et = pl.col("event_type")
     return (
         pl.when(et == "WebEvent")

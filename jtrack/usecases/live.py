@@ -34,7 +34,7 @@ import polars as pl
 from jtrack.core.sessionize import unicode_hosts
 from jtrack.core.traffic import HUMAN, TRAFFIC_CLASSES
 from jtrack.options import DEFAULT_GAP
-from jtrack.schema import ACTIVITY_KINDS, KIND_SEARCH, UTC_US
+from jtrack.schema import ACTIVITY_KINDS, KIND_SEARCH, UTC_US, is_blank
 from jtrack.store.store import as_store
 from jtrack.usecases.ids import ID_MIN
 from jtrack.usecases.report import label_text, strip_url
@@ -422,8 +422,8 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
                 visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
             ),
             shown.filter(pl.col("kind") == KIND_SEARCH)
+            .filter(~is_blank(pl.col("search_query")))
             .with_columns(search=search)
-            .filter(pl.col("search").is_not_null() & (pl.col("search") != ""))
             .group_by("search")
             .agg(
                 searches=pl.len().cast(pl.Int64),

@@ -38,7 +38,7 @@ from jtrack.core.sessionize import unicode_hosts
 from jtrack.core.traffic import HUMAN
 from jtrack.errors import UsageError
 from jtrack.progress import ProgressFn
-from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT
+from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT, is_blank
 from jtrack.store.store import as_store
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
@@ -304,9 +304,8 @@ def journey_report(
                 visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
             ),
             pv.group_by("page", "page_title").agg(n=pl.len()),
-            e_lf.filter(kind == KIND_SEARCH)
+            e_lf.filter((kind == KIND_SEARCH) & ~is_blank(pl.col("search_query")))
             .with_columns(search=pl.col("search_query").str.strip_chars().str.to_lowercase())
-            .filter(pl.col("search") != "")
             .group_by("search")
             .agg(
                 searches=pl.len().cast(pl.Int64),

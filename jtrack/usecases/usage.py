@@ -66,6 +66,7 @@ from jtrack.schema import (
     KIND_SEARCH,
     KIND_SEGMENT,
     KIND_WEB_ACTION,
+    is_blank,
 )
 from jtrack.serialize import iso_z
 
@@ -1035,7 +1036,7 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
         _web=et == "WebEvent",
         _app=et == "AppEvent",
         _sys=et.is_in(["SegmentAssignmentEvent", "OutcomeAchievedEvent", "WebActionEvent"]),
-        _search=~blank("search_query"),
+        _search=~is_blank(text("search_query")),
         _pv=text("event_name") == "page_viewed",
         _no_name=blank("event_name"),
         _cs=st.is_not_null()
