@@ -18,6 +18,7 @@ Imports the stdlib only (a Polars writer is a callable taking a binary file).
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 import tempfile
@@ -337,7 +338,24 @@ def write_rejects(
     """Write rejected rows (a frame with `write_ndjson`) as JSONL through open_atomic, after
     check_rejects_target: never over an input, never into the store's internals."""
     check_rejects_target(path, inputs=inputs, store_root=store_root, allowed=allowed)
-    write_with(path, rejects.write_ndjson)
+    write_with(path, ndjson_writer(rejects))
+
+
+def ndjson_writer(frame: Any) -> Callable[[IO[bytes]], None]:
+    """A writer of `frame` as JSON lines (for write_with) with U+2028 and U+2029 written as
+    `\\u2028`, `\\u2029`, as jtrack's other JSON (Polars writes them raw, and they split a
+    line for `str.splitlines`, editors and JavaScript; raw, they can only be inside a string,
+    so the bytes are replaced alike)."""
+
+    def write(fh: IO[bytes]) -> None:
+        buf = io.BytesIO()
+        frame.write_ndjson(buf)
+        data = buf.getvalue()
+        if b"\xe2\x80\xa8" in data or b"\xe2\x80\xa9" in data:
+            data = data.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+        fh.write(data)
+
+    return write
 
 
 __all__ = [

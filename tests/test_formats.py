@@ -500,7 +500,7 @@ def test_an_empty_list_is_an_empty_csv_cell_as_a_missing_one_is() -> None:
     assert to_csv(frame) == "n,l\n1,\n2,\n"
 
 
-def test_line_and_paragraph_separators_never_split_a_row() -> None:
+def test_line_and_paragraph_separators_never_split_a_row(tmp_path: Path) -> None:
     """U+2028 and U+2029 were written raw: TSV's "each row is one line" broke for
     `str.splitlines` and editors, and so did JSON lines and Markdown. TSV writes them as
     `\\u2028`, `\\u2029`; JSON as JSON's escapes; Markdown as a space; HTML as a character
@@ -525,3 +525,9 @@ def test_line_and_paragraph_separators_never_split_a_row() -> None:
     # (a frame without them: CSV as it always was)
     plain = frame.filter(pl.col("n") >= 2)
     assert to_csv(plain) == 'v,n\nplain,2\n"",3\n'
+    # the rejects file (JSON lines of rejected input, whose raw line may hold them)
+    from jtrack.files import write_rejects
+
+    write_rejects(frame, tmp_path / "rejects.jsonl")
+    lines = (tmp_path / "rejects.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["v"] for line in lines] == values

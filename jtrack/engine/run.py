@@ -1085,9 +1085,9 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
     if new.rows_read and accepted == 0 and holds and not grown and not opts.follow:
         see = "see them with --rejects FILE"
         if opts.rejects_path is not None and new.rejects.height:  # (checked at the start)
-            from jtrack.files import write_with
+            from jtrack.files import ndjson_writer, write_with
 
-            write_with(opts.rejects_path, rejects_frame(new.rejects).write_ndjson)
+            write_with(opts.rejects_path, ndjson_writer(rejects_frame(new.rejects)))
             see = f"they are in {opts.rejects_path}"
         raise DataError(
             (
