@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -498,6 +498,30 @@ def write_text(text: str, output: Path | None, *, terminal: bool = False) -> Non
     write_text_file(text, output)
 
 
+def write_chunks(chunks: Iterable[str], output: Path | None) -> None:
+    """write_text of text made a piece at a time (JSON of a large listing): each piece
+    written as it comes, to stdout as UTF-8 bytes, or to -o FILE through a temp file
+    renamed when whole."""
+    if output is None:
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None or stdout_utf8():
+            for chunk in chunks:
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+            return
+        sys.stdout.flush()  # what was written as text comes first
+        for chunk in chunks:
+            buffer.write(chunk.encode("utf-8", errors="surrogateescape"))
+        buffer.flush()
+        return
+    from jtrack.files import open_atomic  # safe temp file, renamed when whole
+
+    check_output(output)
+    with open_atomic(output) as fh:
+        for chunk in chunks:
+            fh.write(chunk.encode("utf-8"))
+
+
 def emit_frame(
     df: Any,
     fmt: Format,
@@ -514,9 +538,9 @@ def emit_frame(
     if access is not None:
         df = access.protect_output(df)  # role and --redact, where data leaves jtrack
     if fmt == Format.json:
-        write_text(serialize.to_json(df), output)
+        write_chunks(serialize.iter_json(df), output)
     elif fmt == Format.jsonl:
-        write_text(serialize.to_jsonl(df), output)
+        write_chunks(serialize.iter_jsonl(df), output)
     elif fmt == Format.csv:
         write_text(serialize.to_csv(df), output)
     elif fmt == Format.tsv:
