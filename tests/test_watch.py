@@ -1296,3 +1296,33 @@ def test_a_running_watch_takes_in_a_held_event_once_the_clock_passes_it(
     monkeypatch.setenv("JTRACK_NOW", (T0 + timedelta(days=401)).isoformat())
     assert loop.run() == 1  # (the clock passed the held event: taken in)
     assert loop.run() == 0
+
+
+def test_the_hours_sessions_are_those_with_an_event_in_it(tmp_path: Path) -> None:
+    """An order's delivery session that spans the hour without an event in it was counted
+    among the hour's sessions, beside 0 events and 0 visitors ("last hour: 0 events, 1
+    sessions, 0 visitors"): the hour's sessions are those with an event in the hour."""
+    placed = json.loads(page("d01", "v1", -90, "/"))
+    placed["session"] = {"id": "order-1", "type": "delivery"}
+    placed["webEvent"] = {"eventName": "product_purchased", "userAgentString": CHROME}
+    dispatched = json.loads(json.dumps(placed))
+    dispatched["id"] = "d02"
+    dispatched["createdDate"] = at(150).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    dispatched["webEvent"]["eventName"] = "order_dispatched"
+    src = tmp_path / "events.jsonl"
+    src.write_text(json.dumps(placed) + "\n" + json.dumps(dispatched) + "\n")
+    st = Store(tmp_path / "store")
+    try:
+        run_sessionize([str(src)], st)
+        f = live_frame(st, LiveOptions(as_of=at(30), traffic=("all",)))
+    finally:
+        st.close()
+    o = f.overview
+    assert (o["events_last_hour"], o["sessions_last_hour"], o["visitors_last_hour"]) == (0, 0, 0)
+    res = runner.invoke(
+        app,
+        ["watch", str(src), "--store", str(tmp_path / "store"), "--once", "--as-of",
+         at(30).isoformat(), "--traffic", "all"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert "last hour: 0 events, 0 sessions, 0 visitors" in res.stdout

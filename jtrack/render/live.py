@@ -119,9 +119,12 @@ def header(frame: LiveFrame) -> list[Text]:
     kpi.append(" events/min   ")
     kpi.append(f"{o['visitors_per_minute']:,}", style="bold")
     kpi.append(" visitors/min")
+    from jtrack.render.text import plural
+
     hour = Text(
-        f"last hour: {o['events_last_hour']:,} events, {o['sessions_last_hour']:,} sessions, "
-        f"{o['visitors_last_hour']:,} visitors"
+        f"last hour: {plural(o['events_last_hour'], 'event')}, "
+        f"{plural(o['sessions_last_hour'], 'session')}, "
+        f"{plural(o['visitors_last_hour'], 'visitor')}"
     )
     automated = Text(
         f"automated: {_pct(o['automated_share'])} of the hour's sessions "

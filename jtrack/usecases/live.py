@@ -372,8 +372,13 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
     s_cols = sessions_all.collect_schema().names()
     utm = label_text("mkt_campaign_source")
     campaign = utm.is_not_null()
-    hour_sessions = sessions_all.filter(
-        (pl.col("ended_date") > _lit_time(start)) & (pl.col("created_date") <= t_now)
+    # the sessions with an event in the hour (one that spans the hour without one, an
+    # order's delivery session, was counted beside 0 events and 0 visitors)
+    in_hour = events.select(id=pl.col("session_id")).drop_nulls().unique()
+    hour_sessions = (
+        sessions_all.filter(
+            (pl.col("ended_date") > _lit_time(start)) & (pl.col("created_date") <= t_now)
+        ).join(in_hour, on="id", how="semi")
     ).select(
         "id",
         "customer_id",
