@@ -116,6 +116,7 @@ class SessionizeOptions:
         out["visit_rule"] = VISIT_RULE  # (how the store's visits are numbered)
         out["id_rule"] = ID_RULE  # (how the store's session ids are made)
         out["identity_rule"] = IDENTITY_RULE  # (how its visitors were matched to contacts)
+        out["content_rule"] = CONTENT_RULE  # (how copies' contents were compared)
         return out
 
 
@@ -141,6 +142,12 @@ VISIT_RULE = 2
 #: instant decide nothing (1: both matched, the lower contact id winning a tie). A store
 #: resolved against a book by another rule is rebuilt once by its next run.
 IDENTITY_RULE = 2
+#: How two copies of an event are told apart (a conflicting redelivery; the content hash
+#: the duplicates table keeps): 2, traits in any order, an entry with neither type nor value
+#: none, and none at all the same as `{}` or `[]` (1: as delivered; a JSON copy and a
+#: Parquet copy of one event differed). A store whose duplicates were hashed by another
+#: rule has them hashed again from its segments by its next run.
+CONTENT_RULE = 2
 #: How session ids are made: 2, a hash of the session's first event id (1: of the visitor id
 #: and it, so that whoever saw a session's id and its first event's could test a guessed
 #: email or phone number, a visitor id their role masks, against them). A store whose ids

@@ -394,3 +394,75 @@ def test_firehose_objects_one_after_another_are_said_so(tmp_path: Path) -> None:
     with pytest.raises(RejectedRowError) as err:
         read_events([path])
     assert "jq -c ." in (err.value.hint or "")
+
+
+def test_one_event_as_json_and_as_parquet_is_no_conflict_whatever_its_traits_order(
+    tmp_path: Path,
+) -> None:
+    """A Parquet struct has one field order for the whole file (its first row's); a JSON
+    object each its own: the same event from both was a "conflicting duplicate" when its
+    traits came in another order, or held a trait that is null (an entry in JSON, none in
+    Parquet). Traits are compared in any order, an entry with neither type nor value none."""
+    trait = {"dataType": "string"}
+    rows = [
+        {
+            "id": f"e{i}",
+            "customerId": "c1",
+            "eventType": "com.genesys.journey.WebEvent",
+            "createdDate": f"2026-12-01T08:0{i}:00.000Z",
+            "webEvent": {"eventName": "page_viewed", "page": {"url": "https://shop.example/"}},
+        }
+        for i in range(3)
+    ]
+    rows[0]["webEvent"]["traits"] = {
+        "email": {**trait, "value": "x@x.org"},
+        "givenName": {**trait, "value": "X"},
+    }
+    rows[1]["webEvent"]["traits"] = {
+        "givenName": {**trait, "value": "Y"},
+        "email": {**trait, "value": "y@y.org"},
+    }
+    rows[2]["webEvent"]["traits"] = {"email": None, "givenName": {**trait, "value": "Z"}}
+    src = _jsonl(tmp_path / "g.jsonl", rows)
+    import pyarrow.json as pa_json
+
+    as_parquet = tmp_path / "g.parquet"
+    pq.write_table(pa_json.read_json(src), as_parquet)  # (as pyarrow's users write it)
+    store = Store.open(tmp_path / "s")
+    run_sessionize([src, as_parquet], store)
+    counts = store.manifest()["counts"]
+    assert counts["duplicates"] == 3 and counts["conflicting_duplicates"] == 0
+    usage = compute_usage(UsageInput.from_sources([src, as_parquet]), UsageOptions(as_of=AS_OF))
+    assert usage.reconciliation["conflicting_duplicates"] == 0
+
+
+def test_a_store_hashed_by_the_earlier_content_rule_is_hashed_again_once(tmp_path: Path) -> None:
+    """A store whose duplicates an earlier jtrack hashed (traits as delivered: `[]` apart
+    from none) took a later redelivery for a conflict, for good: the duplicates table kept
+    the earlier hashes. The next run hashes its copies again from the segments."""
+    from jtrack.options import CONTENT_RULE
+
+    first = _one(tmp_path / "t1.jsonl", _FLAT + ',"traits":[]}')
+    again = _one(tmp_path / "t2.jsonl", _FLAT + ',"traits":[]}\n' + _FLAT.replace("e1", "e2") + "}")
+    store = Store.open(tmp_path / "s")
+    run_sessionize([first, again], store)
+    version = tmp_path / "s" / "versions" / (tmp_path / "s" / "CURRENT").read_text().strip()
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert manifest["options"]["content_rule"] == CONTENT_RULE
+    # the duplicates as an earlier rule hashed them: another hash than this rule's
+    dups_path = version / manifest["duplicates"]
+    earlier = pl.read_parquet(dups_path).with_columns(_hash=pl.lit(12345, pl.UInt64))
+    dups_path.unlink()
+    earlier.write_parquet(dups_path)
+    del manifest["options"]["content_rule"]
+    (version / "manifest.json").unlink()
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    later = _one(tmp_path / "t3.jsonl", _FLAT + "}")  # (no traits: the same contents)
+    run_sessionize([later], Store.open(tmp_path / "s"))
+    counts = Store.open(tmp_path / "s").manifest()["counts"]
+    assert counts["duplicates"] == 2 and counts["conflicting_duplicates"] == 0
+    version = tmp_path / "s" / "versions" / (tmp_path / "s" / "CURRENT").read_text().strip()
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert manifest["options"]["content_rule"] == CONTENT_RULE
+    hashes = pl.read_parquet(version / manifest["duplicates"]).get_column("_hash")
+    assert hashes.n_unique() == 1 and 12345 not in hashes.to_list()

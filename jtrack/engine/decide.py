@@ -60,13 +60,17 @@ def content_hash() -> pl.Expr:
 
 def _text(c: str) -> pl.Expr:
     col = pl.col(c)
+    text: pl.Expr
     if c == "traits":
-        fields = [
-            pl.element().struct.field(f).fill_null("\x00") for f in ("name", "data_type", "value")
-        ]
-        text = col.list.eval(pl.concat_str(fields, separator="\x1e")).list.join("\x1d")
-        # an empty list is no traits, as a missing one (`{}`, `[]` and none are the same)
-        text = pl.when(col.list.len() > 0).then(text)
+        item = pl.element().struct
+        fields = [item.field(f).fill_null("\x00") for f in ("name", "data_type", "value")]
+        # entries in any order (a Parquet struct has one order for a file, a JSON object
+        # each its own), an entry with neither type nor value none (`"email": null`), and
+        # no entry left the same as none at all (`{}`, `[]`, a missing column): CONTENT_RULE
+        present = item.field("data_type").is_not_null() | item.field("value").is_not_null()
+        entries = pl.concat_str(fields, separator="\x1e").filter(present).sort()
+        joined = col.list.eval(entries).list.join("\x1d")
+        text = pl.when(joined != "").then(joined)
     elif c == "created_date":
         text = col.dt.epoch("us").cast(pl.String)
     else:

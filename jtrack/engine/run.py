@@ -33,13 +33,14 @@ import polars_hash  # noqa: F401  (registers the .nchash namespace)
 from jtrack import __version__
 from jtrack.core.buckets import DEFAULT_BUCKETS
 from jtrack.core.traffic import user_agent_list_version
-from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, decide
+from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, content_hash, decide
 from jtrack.engine.ingest import STAGE_SHARE, NewData, UnitRows, read_inputs, unit_ranges
 from jtrack.engine.inputs import Identity, plan_inputs, shared_names
-from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, visitor_states
+from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, split_pos, visitor_states
 from jtrack.errors import DataError, JtrackError, UsageError
 from jtrack.options import (
     CAMPAIGN_RULE,
+    CONTENT_RULE,
     ID_RULE,
     IDENTITY_RULE,
     VISIT_RULE,
@@ -772,7 +773,7 @@ IDENTITY_REASON = "identity rule of a newer jtrack"
 
 def _set_options(o: dict[str, Any]) -> dict[str, Any]:
     """The session options a user sets (not the versions of the rules jtrack applies)."""
-    rules = ("campaign_rule", "visit_rule", "id_rule", "identity_rule")
+    rules = ("campaign_rule", "visit_rule", "id_rule", "identity_rule", "content_rule")
     return {k: v for k, v in o.items() if k not in rules}
 
 
@@ -1212,11 +1213,23 @@ def _history_copies(snap: Snapshot, sides: list[pl.LazyFrame]) -> pl.LazyFrame:
     return pl.concat([kept, *sides], how="diagonal_relaxed")
 
 
+def _duplicates(snap: Snapshot) -> pl.LazyFrame | None:
+    """The store's duplicates table, its copies' content hashes made again from their rows
+    in the segments when an earlier jtrack hashed them by another rule (CONTENT_RULE: once,
+    as the run writes the table back; the duplicates are few beside the events)."""
+    dups = snap.scan_duplicates()
+    if dups is None or snap.manifest.options.get("content_rule") == CONTENT_RULE:
+        return dups
+    table = dups.collect(engine="in-memory")
+    rows = snap.wide_rows(table.select(split_pos()), list(CONTENT_COLUMNS))
+    return table.with_columns(_hash=rows.select(content_hash()).to_series()).lazy()
+
+
 def _side_copies(snap: Snapshot) -> list[pl.LazyFrame]:
     """The store's few duplicate copies (COPY_SCHEMA and their stored hash) and held copies
     (COPY_SCHEMA and their contents), lazily."""
     frames = []
-    dups = snap.scan_duplicates()
+    dups = _duplicates(snap)
     if dups is not None:
         frames.append(
             dups.filter(pl.col("status") == "duplicate").select(*COPY_SCHEMA.keys(), "_hash")
@@ -1460,7 +1473,7 @@ def _finish(
 
     # duplicates and conflicting redeliveries
     dup_parts = []
-    base_dups = ctx.snap.scan_duplicates() if ctx.snap is not None else None
+    base_dups = _duplicates(ctx.snap) if ctx.snap is not None else None
     if base_dups is not None:
         dup_parts.append(
             base_dups.filter(~pl.col("event_id").is_in(d.judged_ids.implode())).collect(
