@@ -466,3 +466,37 @@ def test_a_store_hashed_by_the_earlier_content_rule_is_hashed_again_once(tmp_pat
     assert manifest["options"]["content_rule"] == CONTENT_RULE
     hashes = pl.read_parquet(version / manifest["duplicates"]).get_column("_hash")
     assert hashes.n_unique() == 1 and 12345 not in hashes.to_list()
+
+
+def test_one_misfitting_trait_name_rejects_its_rows_only(tmp_path: Path) -> None:
+    """A traits struct one name of which holds a list: the rows that set it were rejected,
+    and every other row of the file lost all its traits (the email gone, the visitor
+    Unknown); a row whose misfitting name held no value was rejected, where its JSON is
+    read. The rows that set it are rejected; the others keep their traits."""
+    kv = pa.struct([("dataType", pa.string()), ("value", pa.string())])
+    bad = pa.struct([("dataType", pa.string()), ("value", pa.list_(pa.string()))])
+    web = pa.struct(
+        [("eventName", pa.string()), ("traits", pa.struct([("email", kv), ("bad", bad)]))]
+    )
+    traits = [
+        {"email": {"dataType": "string", "value": "ann@example.com"}, "bad": None},
+        {"email": None, "bad": {"dataType": "string", "value": ["a"]}},
+        {"email": None, "bad": {"dataType": "string", "value": None}},
+    ]
+    table = pa.table(
+        {
+            "id": ["e1", "e2", "e3"],
+            "customerId": ["c1"] * 3,
+            "eventType": ["com.genesys.journey.WebEvent"] * 3,
+            "createdDate": [f"2026-12-01T08:0{i}:00.000Z" for i in range(3)],
+            "webEvent": pa.array(
+                [{"eventName": "page_viewed", "traits": t} for t in traits], type=web
+            ),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    r = read_events([tmp_path / "t.parquet"], on_error="skip")
+    assert r.rejects.select("line", "reason").rows() == [(2, "wrong_type")]
+    got = dict(r.canonical().select("event_id", "traits").iter_rows())
+    assert got["e1"] == [{"name": "email", "data_type": "string", "value": "ann@example.com"}]
+    assert set(got) == {"e1", "e3"}

@@ -540,7 +540,15 @@ def _canonical_select(
             else:
                 src_expr, src_dtype = pl.col(f.name), schema[f.name]
         if not _type_fits(f.name, src_dtype, f.dtype):
-            exprs.append(pl.lit(None, f.dtype).alias(f.name))
+            # (attributes or traits as a struct keyed by name, one name of it misfitting:
+            # the rows that set that name are wrong types, the others keep their entries)
+            partial = f.dtype == KV_LIST and isinstance(src_dtype, pl.Struct)
+            kept = (
+                _convert(f.name, src_expr, src_dtype, f.dtype).cast(f.dtype)
+                if partial
+                else pl.lit(None, f.dtype)
+            )
+            exprs.append(kept.alias(f.name))
             exprs.append(_misfit(src_expr, src_dtype, f.dtype).alias(f"_type_{f.name}"))
             where = f.genesys if genesys else f.name
             details[f.name] = f"{where} has type {src_dtype} in the file, expected {f.dtype}"
@@ -587,9 +595,11 @@ def _misfit(col: pl.Expr, src: pl.DataType, target: pl.DataType) -> pl.Expr:
     value, say) is not null (an empty list of attributes holds nothing wrong)."""
     if target == KV_LIST:
         if isinstance(src, pl.Struct):  # (a row is wrong where a misfitting name is set)
-            bad = [f.name for f in src.fields if not _kv_object_fits(f.dtype)]
-            if bad:
-                return pl.any_horizontal([col.struct.field(b).is_not_null() for b in bad])
+            misfits = [f for f in src.fields if not _kv_object_fits(f.dtype)]
+            if misfits:
+                return pl.any_horizontal(
+                    [_misfit_set(col.struct.field(f.name), f.dtype) for f in misfits]
+                )
         entries = None
         if isinstance(src, pl.List) and isinstance(src.inner, pl.Struct):
             entries, inner = col, src.inner
@@ -601,6 +611,17 @@ def _misfit(col: pl.Expr, src: pl.DataType, target: pl.DataType) -> pl.Expr:
                 held = pl.any_horizontal([pl.element().struct.field(b).is_not_null() for b in bad])
                 return entries.list.eval(held).list.any().fill_null(False)
     return col.is_not_null()
+
+
+def _misfit_set(item: pl.Expr, dtype: Any) -> pl.Expr:
+    """Rows where one name of an attributes (traits) struct holds what no entry can: its
+    misfitting parts not null (`{dataType, value: null}` holds nothing wrong, as in JSON),
+    or the whole name when it is no `{dataType, value}` object."""
+    if isinstance(dtype, pl.Struct) and "value" in {x.name for x in dtype.fields}:
+        parts = [x.name for x in dtype.fields if not _scalar(x.dtype)]
+        if parts:
+            return pl.any_horizontal([item.struct.field(p).is_not_null() for p in parts])
+    return item.is_not_null()
 
 
 def _leaf_of(dtype: pl.DataType, path: str) -> pl.DataType:
