@@ -500,3 +500,28 @@ def test_one_misfitting_trait_name_rejects_its_rows_only(tmp_path: Path) -> None
     got = dict(r.canonical().select("event_id", "traits").iter_rows())
     assert got["e1"] == [{"name": "email", "data_type": "string", "value": "ann@example.com"}]
     assert set(got) == {"e1", "e3"}
+
+
+def test_a_glob_and_a_partition_named_with_an_underscore_are_read(tmp_path: Path) -> None:
+    """Leaving `_` names out of a folder (a Delta log) also left out a Hive partition
+    folder `_year=2026` without a word, and every `_` name a glob matched (`exp/*.jsonl`
+    over `exp/_a.jsonl`, even `exp/_*.jsonl`: "the pattern matches no file"); a folder of
+    only `_` files was said to hold no event file at all."""
+    from jtrack.errors import JtrackError
+    from jtrack.read import expand_sources
+
+    line = _FLAT + "}"
+    (tmp_path / "hive" / "_year=2026").mkdir(parents=True)
+    _one(tmp_path / "hive" / "_year=2026" / "p.jsonl", line)
+    (tmp_path / "exp").mkdir()
+    _one(tmp_path / "exp" / "_a.jsonl", line)
+
+    def names(src: str) -> list[str]:
+        return [str(Path(s.name).relative_to(tmp_path)) for s in expand_sources([src])]
+
+    assert names(str(tmp_path / "hive")) == ["hive/_year=2026/p.jsonl"]
+    for pattern in ("exp/*.jsonl", "exp/_*.jsonl", "*/_a.jsonl"):
+        assert names(str(tmp_path / pattern)) == ["exp/_a.jsonl"], pattern
+    with pytest.raises(JtrackError) as err:
+        expand_sources([str(tmp_path / "exp")])
+    assert "outside names starting with _ or . (_a.jsonl)" in str(err.value)

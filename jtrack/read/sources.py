@@ -358,9 +358,17 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
                     )
                 kinds = sorted({k for f in walked if (k := _not_events(f)) is not None})
                 holds = f" (it holds {', '.join(kinds)} files, which are not read)" if kinds else ""
+                left = [f for f in _walk(p, s, private=False) if is_data_file(f)]
+                if left and not walked:  # (every file of it below a `_` or `.` name)
+                    holds = (
+                        f" outside names starting with _ or . ({left[0].relative_to(p)}), "
+                        "which reading a folder leaves out, as Spark does"
+                    )
                 raise FileAccessError(
                     f"{s}: the directory holds no .jsonl, .ndjson, .json or .parquet file{holds}",
-                    hint="check the path (compressed .gz and .zst files count too)",
+                    hint="name the files, or a glob that spells out the name"
+                    if left and not walked
+                    else "check the path (compressed .gz and .zst files count too)",
                 )
             out.extend(_source(f) for f in files)
         elif p.is_file():
@@ -623,9 +631,11 @@ def partitions_of(path: Path) -> tuple[tuple[str, str | None], ...]:
 
 def private_name(name: str) -> bool:
     """Whether a file or folder below a folder read is left out by its name, as Hadoop and
-    Spark leave such paths out: one starting with `_` or `.` (a Delta table's `_delta_log`,
-    `_SUCCESS`, `_committed_*`, `.crc` checksums, hidden files)."""
-    return name.startswith(("_", "."))
+    Spark leave such paths out: one starting with `.`, or with `_` but for a partition's
+    `_name=value` (a Delta table's `_delta_log`, `_SUCCESS`, `_committed_*`, `.crc`
+    checksums, hidden files). A glob reaches them as it always did (its wildcards leave out
+    names starting with `.`, and a name it spells out is read)."""
+    return name.startswith(".") or (name.startswith("_") and "=" not in name)
 
 
 def _walk(
@@ -634,6 +644,7 @@ def _walk(
     depth: int | None = None,
     stores: list[Path] | None = None,
     unreadable: list[tuple[str, str, str]] | None = None,
+    private: bool = True,
 ) -> list[Path]:
     """Every file below `root` (to `depth` folder levels; None: all), following symlinked
     folders; sorted; a file reached through several links once (by its real path). A folder
@@ -642,7 +653,8 @@ def _walk(
     listed, and a link that cannot be followed (added to `unreadable` with why and "folder"
     or "link", when given); a hidden folder below `root` that cannot be listed is left out
     without a word (another user's `.jtrack` store, a `.snapshot` folder). Files and
-    folders below `root` whose names start with `_` or `.` are left out (private_name)."""
+    folders below `root` whose names start with `_` or `.` are left out (private_name),
+    unless `private` is False (a glob's walk: its pattern decides)."""
     seen_files: set[tuple[int, int]] = set()
     found: list[Path] = []
 
@@ -677,7 +689,7 @@ def _walk(
                     if stores is not None:  # a store among the exports: its files are no input
                         stores.append(Path(entry.path))
                     continue
-                if private_name(entry.name):
+                if private and private_name(entry.name):
                     continue  # (`_delta_log`, `_temporary`, `.git`: no exports, as in Spark)
                 if key in ancestors:
                     raise UsageError(
@@ -686,7 +698,7 @@ def _walk(
                         hint="remove the link, or name the files or folders to read",
                     )
                 visit(Path(entry.path), ancestors | {key}, level + 1)
-            elif private_name(entry.name):
+            elif private and private_name(entry.name):
                 continue  # (`_SUCCESS`, `.part-0.parquet.crc`, `.DS_Store`)
             elif stat.S_ISREG(st.st_mode) and key not in seen_files:
                 seen_files.add(key)
@@ -724,7 +736,7 @@ def _glob(pattern: str, unreadable: list[tuple[str, str, str]] | None = None) ->
     depth = None if "**" in rest else len(rest) - 1
     regex = re.compile(_glob_regex(rest))
     out = []
-    for f in _walk(root, pattern, depth, unreadable=unreadable):
+    for f in _walk(root, pattern, depth, unreadable=unreadable, private=False):
         rel = f.relative_to(root) if fixed else f
         if regex.fullmatch("/".join(rel.parts if fixed else Path(os.path.normpath(rel)).parts)):
             out.append(f)
