@@ -1593,3 +1593,15 @@ def test_arguments_in_a_c_locale_are_their_utf8_text_and_paths_name_their_files(
     missing = run("sessions", "--store", "ストアX".encode())
     assert missing.returncode == 1 and b"\\udc" not in missing.stderr
     assert b"\\u30b9\\u30c8\\u30a2X: no jtrack store here" in missing.stderr
+
+
+def test_a_misspelt_column_names_the_nearest_field(tmp_path: Path) -> None:
+    """`sessions --columns id,device_categry` lost its "did you mean" (the listing had read
+    only the columns named, and the field was looked for among them)."""
+    src = tmp_path / "e.parquet"
+    flat_frame([flat_event("e1", "v1", T0)]).write_parquet(src)
+    st = str(tmp_path / "s")
+    assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
+    res = _run("sessions", "--store", st, "--columns", "id,device_categry")
+    assert res.exit_code == 2
+    assert "unknown field 'device_categry' (hint: did you mean 'device_category'?" in res.stderr

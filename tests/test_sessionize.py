@@ -280,6 +280,15 @@ def test_a_referrer_on_the_sites_punycode_name_is_no_arrival() -> None:
 
     assert unicode_host("XN--R8JZ45G.jp") == "例え.jp"
     assert unicode_host("xn--zz.jp") == "xn--zz.jp"  # (no valid punycode: as written)
+    # IDNA 2008 names Python's idna codec (IDNA 2003) refuses; a label of ASCII alone none
+    assert unicode_host("xn--strae-oqa.de") == "straße.de"
+    assert unicode_host("xn--fa-hia.de") == "faß.de"
+    assert unicode_host("xn--bad-.com") == "xn--bad-.com"
+    rows = [
+        page("s", 0, "https://straße.de/a", "www.google.com"),
+        page("t", 1, "https://straße.de/b", "xn--strae-oqa.de"),
+    ]
+    assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [2]
     hosts = pl.Series(["xn--r8jz45g.jp", None, "shop.example", "xn--r8jz45g.jp"])
     assert unicode_hosts(hosts).to_list() == ["例え.jp", None, "shop.example", "例え.jp"]
 

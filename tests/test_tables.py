@@ -523,3 +523,25 @@ def test_a_terminal_table_shows_the_first_rows_unless_told(
     assert out.startswith("First 25 of 300 visitors as of ") and "the first 25: --limit" in out
     out = _render(["contacts", "--contacts", str(SAMPLE / "contacts.csv")], 100, monkeypatch)
     assert "emails, phones and external ids: -f csv" in out and "the first 25: --limit" in out
+
+
+def test_the_terminal_tables_first_rows_count_what_a_rule_clause_keeps(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `--where segments~...` (a rule field, filtered after the rules) the capped
+    table said "N sessions" without "First N of", and under fewer sessions than the cap it
+    still said it showed the first ones: both count what the rule clause keeps."""
+    import jtrack.commands.sessions as sessions_cmd
+
+    monkeypatch.setattr(sessions_cmd, "TABLE_ROWS", 25)
+    base = ["sessions", "--traffic", "all", "--rules", RULES]
+    every = runner.invoke(app, [*base, "--where", "segments~seg", "-f", "csv"])
+    kept = len(every.stdout.splitlines()) - 1
+    assert kept > 25
+    out = _render([*base, "--where", "segments~seg"], 100, monkeypatch)
+    assert out.startswith(f"First 25 of {kept:,} sessions\n") and "the first 25:" in out
+    few = runner.invoke(app, [*base, "--where", "segments~seg-cart", "-f", "csv"])
+    n = len(few.stdout.splitlines()) - 1
+    assert 0 < n < 25
+    out = _render([*base, "--where", "segments~seg-cart"], 100, monkeypatch)
+    assert out.startswith(f"{n} sessions\n") and "the first 25" not in out

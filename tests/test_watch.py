@@ -1326,3 +1326,17 @@ def test_the_hours_sessions_are_those_with_an_event_in_it(tmp_path: Path) -> Non
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert "last hour: 0 events, 0 sessions, 0 visitors" in res.stdout
+
+
+def test_one_active_session_is_said_in_the_singular(tmp_path: Path) -> None:
+    """ "1 active sessions (1 visitors)" and "1 sessions": counts of one are singular."""
+    src = tmp_path / "events.jsonl"
+    src.write_text(page("e01", "v1", 0, "/a") + "\n")
+    res = runner.invoke(
+        app,
+        ["watch", str(src), "--store", str(tmp_path / "store"), "--once", "--as-of",
+         at(1).isoformat(), "--traffic", "all"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert "1 active session (1 visitor)" in res.stdout
+    assert "last hour: 1 event, 1 session, 1 visitor" in res.stdout

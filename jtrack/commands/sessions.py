@@ -223,6 +223,10 @@ def sessions_cmd(
     for kind in ("segment", "outcome"):  # (asked for by name: not permitted, exit 4)
         if policy is not None and f"{kind}s" in named and kind in policy.hidden_rule_kinds:
             policy.require(policy.hidden_rule_kinds[kind], f"{kind}s")
+    if asked:  # (a misspelt field named against every field, with its nearest)
+        fields = [*view.scan_sessions().collect_schema().names(), "segments", "outcomes"]
+        for field in asked:
+            column_for_field(field, fields)
     q = SessionQuery(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),
@@ -245,6 +249,7 @@ def sessions_cmd(
         warn_invalid(contacts, default_region, role, redact, rules)
     listing = session_listing(view, q)
     df, scope = listing.frame, listing.scope
+    matched = listing.total
     if rules is not None:
         from jtrack.core.rules import join_rule_columns, load_rules
         from jtrack.usecases.rules import evaluate_store
@@ -261,6 +266,7 @@ def sessions_cmd(
 
             schema = dict(df.schema)
             df = df.filter(pl.all_horizontal([where_expr(c, schema) for c in later]))
+            matched = df.height  # (the sessions the rule clauses keep, before the limit)
             df = df.head(limit) if limit is not None else df
     if columns:
         picked = [column_for_field(c, df.columns) for c in asked]
@@ -311,8 +317,8 @@ def sessions_cmd(
         out_fmt,
         output,
         title=plural(df.height, "session")
-        if listing.total is None or listing.total <= df.height or later
-        else f"First {df.height:,} of {plural(listing.total, 'session')}",
+        if matched is None or matched <= df.height
+        else f"First {df.height:,} of {plural(matched, 'session')}",
         columns=shown,
         prefixes=id_prefix_lengths(view, df.select(shown) if shown else df),
         # (said when the table shows the states, or they filtered it)
@@ -320,7 +326,7 @@ def sessions_cmd(
         + (f"\n{state_note}" if stored_states and filtered_on_state else "")
         + (
             f"\nthe first {TABLE_ROWS:,}: --limit N shows N, -f csv (or -o FILE) every one"
-            if capped and listing.total is not None and listing.total > df.height
+            if capped and matched is not None and matched > df.height
             else ""
         ),
         column_notes={"contact_state": state_note}

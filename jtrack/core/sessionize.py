@@ -100,8 +100,12 @@ def unicode_host(host: str) -> str:
     labels = host.split(".")
     for i, label in enumerate(labels):
         if label[:4].lower() == "xn--":
+            # (Python's idna codec is IDNA 2003, which refuses `xn--strae-oqa`, `straße`
+            # under IDNA 2008: the punycode itself is decoded, as browsers show it)
             with contextlib.suppress(UnicodeError):
-                labels[i] = label.lower().encode("ascii").decode("idna")
+                text = label[4:].lower().encode("ascii").decode("punycode")
+                if not text.isascii():  # (`xn--bad-` encodes no letter beyond ASCII: none)
+                    labels[i] = text
     return ".".join(labels).lower()
 
 

@@ -735,8 +735,9 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
             [
                 "the store's sessions were split on campaign changes by an earlier rule (now "
                 "an arrival is compared with its own session's source, instant by instant, "
-                "hosts are compared as sites, and a UTM campaign is the source whatever "
-                "referrer comes with it): every session is rebuilt once"
+                "hosts are compared as sites, a name in punycode as the one it stands for, "
+                "and a UTM campaign is the source whatever referrer comes with it): every "
+                "session is rebuilt once"
             ],
             "campaign rule of a newer jtrack",
         )

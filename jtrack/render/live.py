@@ -114,7 +114,9 @@ def header(frame: LiveFrame) -> list[Text]:
     top.append(f"  now {_clock(frame.as_of)} ({clock})  gap {_gap(frame.gap_seconds)}")
     kpi = Text()
     kpi.append(f"{o['active_sessions']:,}", style="bold")
-    kpi.append(f" active sessions ({o['active_visitors']:,} visitors)   ")
+    active = "active session" if o["active_sessions"] == 1 else "active sessions"
+    visitors = "visitor" if o["active_visitors"] == 1 else "visitors"
+    kpi.append(f" {active} ({o['active_visitors']:,} {visitors})   ")
     kpi.append(f"{o['events_per_minute']:,}", style="bold")
     kpi.append(" events/min   ")
     kpi.append(f"{o['visitors_per_minute']:,}", style="bold")
