@@ -118,13 +118,18 @@ def iter_json(df: pl.DataFrame) -> Iterator[str]:
     if df.height == 0:
         yield "[]\n"
         return
-    yield "[\n"
-    for i, start in enumerate(range(0, df.height, JSON_CHUNK)):
+    starts = range(0, df.height, JSON_CHUNK)
+    for i, start in enumerate(starts):
         text = json.dumps(
             to_records(df.slice(start, JSON_CHUNK)), indent=2, ensure_ascii=False, default=_default
         )
-        yield ("" if i == 0 else ",\n") + _escaped(text[2:-2])  # (inside its `[\n` ... `\n]`)
-    yield "\n]\n"
+        # (inside its `[\n` ... `\n]`; a document of one piece is one write: a reader that
+        # stops early, `| head -1`, meets no half-written document in between)
+        yield (
+            ("[\n" if i == 0 else ",\n")
+            + _escaped(text[2:-2])
+            + ("\n]\n" if i == len(starts) - 1 else "")
+        )
 
 
 def iter_jsonl(df: pl.DataFrame) -> Iterator[str]:
