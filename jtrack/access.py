@@ -936,9 +936,11 @@ def protect_tree(obj: Any, policy: Policy | None = None) -> Any:
     # slower); with --redact, the values to hash likewise (a journey of 600 sessions)
     texts: set[str] = set()
     gathering = _TREE_TEXTS.set(texts)
+    scratch = _TREE_GATHER.set(set())  # (no value hashed on this walk: the third hashes)
     try:
         _walk(obj, policy, rx, None)
     finally:
+        _TREE_GATHER.reset(scratch)
         _TREE_TEXTS.reset(gathering)
     masking = _TREE_MASKED.set(_masked_texts(texts))
     try:

@@ -130,9 +130,10 @@ class SessionizeOptions:
 #: one) and a UTM campaign (its blank fields none) is the source whatever the referrer
 #: beside it (4: the page's own host in any case, an external referrer as written, and UTM
 #: and referrer together; 5 to 8, never released, on the way); since 10 a host in punycode
-#: is the site it names (`xn--r8jz45g.jp` is `例え.jp`). A store split by another rule is
-#: rebuilt once by its next run.
-CAMPAIGN_RULE = 10
+#: is the site it names (`xn--r8jz45g.jp` is `例え.jp`), since 11 a name of IDNA 2008 too
+#: (`xn--strae-oqa.de` is `straße.de`). A store split by another rule is rebuilt once by its
+#: next run.
+CAMPAIGN_RULE = 11
 #: How visits are numbered (`visit_number`): 2, a visitor's web sessions only (1: sessions of
 #: every type, a delivery of an order system too). A store numbered by another rule is
 #: rebuilt once by its next run.

@@ -284,6 +284,8 @@ def test_a_referrer_on_the_sites_punycode_name_is_no_arrival() -> None:
     assert unicode_host("xn--strae-oqa.de") == "straße.de"
     assert unicode_host("xn--fa-hia.de") == "faß.de"
     assert unicode_host("xn--bad-.com") == "xn--bad-.com"
+    assert unicode_host("xn--a.com") == "xn--a.com"  # (a control character: no label)
+    assert unicode_host("xn--zz-1ba.com") == "xn--zz-1ba.com"
     rows = [
         page("s", 0, "https://straße.de/a", "www.google.com"),
         page("t", 1, "https://straße.de/b", "xn--strae-oqa.de"),

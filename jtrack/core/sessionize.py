@@ -7,6 +7,7 @@ customer_id gives the same sessions and the same ids. Imports Polars only.
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -104,7 +105,11 @@ def unicode_host(host: str) -> str:
             # under IDNA 2008: the punycode itself is decoded, as browsers show it)
             with contextlib.suppress(UnicodeError):
                 text = label[4:].lower().encode("ascii").decode("punycode")
-                if not text.isascii():  # (`xn--bad-` encodes no letter beyond ASCII: none)
+                # (`xn--bad-` encodes nothing beyond ASCII, `xn--a` a control character:
+                # no name's label, kept as written)
+                if not text.isascii() and all(
+                    unicodedata.category(ch)[0] not in "CZ" for ch in text
+                ):
                     labels[i] = text
     return ".".join(labels).lower()
 
