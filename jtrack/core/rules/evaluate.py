@@ -372,15 +372,7 @@ def _export_rows(ev: pl.LazyFrame, rules: Rules | None) -> tuple[pl.DataFrame, p
         ev.filter(
             pl.col("kind").is_in([KIND_SEGMENT, KIND_OUTCOME]) & pl.col("session_id").is_not_null()
         )
-        .select(
-            "session_id",
-            "kind",
-            "segment_id",
-            "outcome_id",
-            "outcome_display_name",
-            "created_date",
-            "event_id",
-        )
+        .select(EXPORT_COLUMNS)
         .collect()
     )
     segs = (
