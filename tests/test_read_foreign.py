@@ -525,3 +525,28 @@ def test_a_glob_and_a_partition_named_with_an_underscore_are_read(tmp_path: Path
     with pytest.raises(JtrackError) as err:
         expand_sources([str(tmp_path / "exp")])
     assert "outside names starting with _ or . (_a.jsonl)" in str(err.value)
+
+
+def test_a_json_normalize_file_with_an_object_null_in_some_rows_is_read(tmp_path: Path) -> None:
+    """`pandas.json_normalize` of events whose referrer is null in one row and an object in
+    another writes a `webEvent.referrer` column (null in every row) beside
+    `webEvent.referrer.url`: the whole file was refused ("a value and an object at one
+    path"); it is read as its JSON is."""
+    pd = pytest.importorskip("pandas", reason="pandas writes this file (pip install pandas)")
+    rows = [
+        {**GENESYS[0], "webEvent": {**GENESYS[0]["webEvent"], "referrer": None}},
+        {
+            **GENESYS[1],
+            "webEvent": {
+                **GENESYS[1]["webEvent"],
+                "referrer": {"url": "https://www.google.com/", "hostname": "www.google.com"},
+            },
+        },
+    ]
+    for r in rows:  # (attributes and traits as json_normalize leaves them: one per row)
+        r["webEvent"].pop("attributes", None)
+        r["webEvent"].pop("traits", None)
+    pd.json_normalize(rows).to_parquet(tmp_path / "jn.parquet")
+    src = _jsonl(tmp_path / "jn.jsonl", rows)
+    cols = ["event_id", "referrer_url", "referrer_hostname"]
+    assert_frame_equal(_canon(tmp_path / "jn.parquet").select(cols), _canon(src).select(cols))

@@ -286,6 +286,16 @@ def _undotted(df: pl.DataFrame, name: str) -> pl.DataFrame:
     ]
     if not dotted:
         return df
+    # an object null in some rows and set in others: `json_normalize` writes both a
+    # `webEvent.referrer` column (null in every row) and its `webEvent.referrer.url`
+    empty = [
+        c
+        for c in dotted
+        if any(d.startswith(c + ".") for d in dotted) and df.get_column(c).null_count() == df.height
+    ]
+    if empty:
+        df = df.drop(empty)
+        dotted = [c for c in dotted if c not in empty]
     tree: dict[str, Any] = {}
     for c in dotted:
         node = tree
