@@ -202,16 +202,23 @@ _EMAIL_IN_TEXT = rf"[\w.%+'-]+(?:@|%40){_LABEL}(?:{_DOT}{_LABEL})*{_DOT}{_TLD}"
 #: the text or follows a space or one of `(:,;/=?&"'<[`, and ends it or comes before anything
 #: but a letter, digit or `_` (a dash before a letter counts as one: _TOKEN_DASH). Group 1:
 #: the character before (kept).
+#: (Digits of any script are digits: a `+`, a 0, a 1 and the others written in full width or
+#: in Arabic-Indic, Persian, Devanagari or Bengali digits are these too: `＋44 7700 900123`,
+#: `٠٧٧٠٠ ٩٠٠١٢٣`, as the contacts code reads them.)
+_PLUS = "[+\uff0b]"
+_ZERO = "[0\u0660\u06f0\u0966\u09e6\uff10]"
+_ONE = "[1\u0661\u06f1\u0967\u09e7\uff11]"
+_NONZERO = "[1-9\u0661-\u0669\u06f1-\u06f9\u0967-\u096f\u09e7-\u09ef\uff11-\uff19]"
 _PHONE_IN_TEXT = (
     r"""(^|[\s(:,;/=?&"'<\[])(?:"""
-    r"\+\d(?:[ .()\-]{0,2}\d){7,14}"
-    r"|00[1-9]\d{0,2}[ .\-]\d(?:[ .\-]?\d){6,11}"
-    r"|0\d{4}[ .\-]?\d{6}|0\d{4}[ .\-]\d{3}[ .\-]\d{3}"
-    r"|0\d{3}[ .\-]?\d{3}[ .\-]?\d{4}|0\d{2}[ .\-]?\d{4}[ .\-]?\d{4}"
-    r"|\(0\d{2,4}\)[ .\-]?\d{3,4}[ .\-]?\d{3,4}"
-    r"|0\d{2,4} \d{6,8}"
-    r"|0[1-9](?:[ .\-]\d{2}){4}"
-    r"|(?:1[ .\-])?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}"
+    rf"{_PLUS}\d(?:[ .()\-]{{0,2}}\d){{7,14}}"
+    rf"|{_ZERO}{_ZERO}{_NONZERO}\d{{0,2}}[ .\-]\d(?:[ .\-]?\d){{6,11}}"
+    rf"|{_ZERO}\d{{4}}[ .\-]?\d{{6}}|{_ZERO}\d{{4}}[ .\-]\d{{3}}[ .\-]\d{{3}}"
+    rf"|{_ZERO}\d{{3}}[ .\-]?\d{{3}}[ .\-]?\d{{4}}|{_ZERO}\d{{2}}[ .\-]?\d{{4}}[ .\-]?\d{{4}}"
+    rf"|\({_ZERO}\d{{2,4}}\)[ .\-]?\d{{3,4}}[ .\-]?\d{{3,4}}"
+    rf"|{_ZERO}\d{{2,4}} \d{{6,8}}"
+    rf"|{_ZERO}{_NONZERO}(?:[ .\-]\d{{2}}){{4}}"
+    rf"|(?:{_ONE}[ .\-])?(?:\(\d{{3}}\)[ .\-]?|\d{{3}}[ .\-])\d{{3}}[ .\-]\d{{4}}"
     r")(?: ?(?i:x|ext\.?) ?\d{1,5})?\b"
 )
 #: A dash between a digit and a letter (`202-555-0197-red`, `800-555-1234-XL`) is this

@@ -263,6 +263,10 @@ def test_phone_numbers_inside_free_text_are_masked_for_a_role_without_contact_de
             "Item 800-555-1234-XL, /a/202-555-0197-red",
         ),
         "sk": ("Tel 020 7946 0001 Ext. 12", f"Tel {MASK}"),
+        # digits of another script or full width, a full-width `+`: the same numbers
+        "sl": ("call ＋44 7700 900123 now", f"call {MASK} now"),
+        "sm": ("call ٠٧٧٠٠ ٩٠٠١٢٣ now", f"call {MASK} now"),
+        "sn": ("phone ०२० ७९४६ ०००१", f"phone {MASK}"),
     }
     rows = [
         flat_event(k, "c1", T0 + minutes(i), kind="search", search_query=text)
