@@ -432,8 +432,11 @@ def hash_basis(expr: pl.Expr) -> pl.Expr:
     digits = intl.str.replace_all(_SEPARATORS, "")  # `+` and the digits
     # (calling codes are prefix-free: at most one of them starts the number)
     phone = intl.str.contains(_PLAIN_INTL) & digits.str.contains(codes)
-    # (an address written with %40 for its @, as a visitor id may be: the same person)
+    # (an address written with %40 for its @, and %2D, %2E for a hyphen and a dot, as a
+    # visitor id or a URL may be: the same person)
     decoded = text.str.replace_all("%40", "@", literal=True)
+    for code, char in (("%2D", "-"), ("%2d", "-"), ("%2E", "."), ("%2e", ".")):
+        decoded = decoded.str.replace_all(code, char, literal=True)
     return (
         pl.when(decoded.str.contains(_EMAIL_VALUE))
         .then(normalize_email(decoded, compose=False))  # (NFC over every row: too dear)

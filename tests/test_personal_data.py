@@ -814,7 +814,8 @@ def test_an_email_in_the_referrer_name_or_beside_an_image_name_is_masked(tmp_pat
 
 def test_an_id_with_40_for_its_at_hashes_as_the_address_does() -> None:
     """Under --redact `jane.doe%40example.com` (a visitor id) and `jane.doe@example.com`
-    (the contact's email) hashed apart, breaking the join the README promises."""
+    (the contact's email) hashed apart, breaking the join the README promises; so did an
+    address with `%2D` or `%2E` for a hyphen or a dot (`x%40my%2Dshop%2Ecom`)."""
     policy = Policy(role="agent", permissions=frozenset(), redact=True, redact_key=KEY)
     frame = pl.DataFrame(
         {
@@ -825,6 +826,9 @@ def test_an_id_with_40_for_its_at_hashes_as_the_address_does() -> None:
     out = protect_output(frame, policy)
     hashed = out.get_column("customer_id").to_list()
     assert hashed[0] == hashed[1] == out.get_column("emails")[0][0]
+    frame = pl.DataFrame({"customer_id": ["x%40my%2Dshop%2Ecom", "x@my-shop.com"]})
+    first, second = protect_output(frame, policy).get_column("customer_id").to_list()
+    assert first == second and first.startswith("h:")
 
 
 def test_card_and_journey_take_config_dev_null_as_no_config(
