@@ -394,6 +394,12 @@ def test_firehose_objects_one_after_another_are_said_so(tmp_path: Path) -> None:
     with pytest.raises(RejectedRowError) as err:
         read_events([path])
     assert "jq -c ." in (err.value.hint or "")
+    # an object with a comma missing between two of its objects is no such line
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"webEvent":{"page":{"url":"u"} {"title":"t"}},"id":"e9"}\n')
+    r = read_events([broken], on_error="skip")
+    assert r.rejects["reason"].to_list() == ["malformed_json"]
+    assert "several JSON values" not in r.rejects["detail"][0]
 
 
 def test_one_event_as_json_and_as_parquet_is_no_conflict_whatever_its_traits_order(

@@ -724,6 +724,27 @@ CONCATENATED_DETAIL = (
     "records), not one"
 )
 
+
+def _several_values(line: str) -> bool:
+    """Whether a rejected line is two or more whole JSON objects one after another (a
+    Firehose record stream), not one object broken in the middle (`{...} {...}` inside
+    it, a comma missing). Called on rejected lines only."""
+    decoder = json.JSONDecoder()
+    at, n, text = 0, 0, line.strip()
+    while at < len(text):
+        try:
+            value, end = decoder.raw_decode(text, at)
+        except ValueError:
+            return False
+        if not isinstance(value, dict):
+            return False
+        n += 1
+        at = end
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return n >= 2
+
+
 #: The reject detail of a line of markup: a web page saved under the export's name.
 MARKUP_DETAIL = "the line is markup, not JSON (an HTML or XML page, saved from a browser?)"
 _GENESYS_TO_FIELD = {f.genesys: f.name for f in EVENT_FIELDS if f.genesys}
@@ -958,6 +979,8 @@ def _decode_lines(
         .when(
             (pl.col("_pre") == "malformed_json")
             & pl.col("line").str.contains(r"^\s*\{.*\}\s*\{.*\}\s*$")
+            # (and the line is such values, whole: not an object missing a comma)
+            & pl.col("line").map_elements(_several_values, return_dtype=pl.Boolean)
         )
         .then(pl.lit(CONCATENATED_DETAIL))
         .alias("_detail"),
