@@ -734,7 +734,7 @@ def _several_values(line: str) -> bool:
     while at < len(text):
         try:
             value, end = decoder.raw_decode(text, at)
-        except ValueError:
+        except (ValueError, RecursionError):  # (not JSON, or nested past Python's stack)
             return False
         if not isinstance(value, dict):
             return False
