@@ -889,6 +889,10 @@ def output_policy() -> Policy | None:
 #: tree is first walked, the set its values to hash are gathered in.
 _TREE_HASHES: ContextVar[dict[str, str] | None] = ContextVar("jtrack_tree_hashes", default=None)
 _TREE_GATHER: ContextVar[set[str] | None] = ContextVar("jtrack_tree_gather", default=None)
+#: protect_tree's texts to mask, while its first walk gathers them, and then what they are
+#: masked to (see _emails_masked_text).
+_TREE_TEXTS: ContextVar[set[str] | None] = ContextVar("jtrack_tree_texts", default=None)
+_TREE_MASKED: ContextVar[dict[str, str] | None] = ContextVar("jtrack_tree_masked", default=None)
 
 
 def _mask_text(value: str, policy: Policy) -> str:
@@ -969,12 +973,6 @@ def protect_tree(obj: Any, policy: Policy | None = None) -> Any:
             _TREE_HASHES.reset(hashing)
     finally:
         _TREE_MASKED.reset(masking)
-
-
-#: protect_tree's texts to mask, while its first walk gathers them, and then what they are
-#: masked to (see _emails_masked_text).
-_TREE_TEXTS: ContextVar[set[str] | None] = ContextVar("jtrack_tree_texts", default=None)
-_TREE_MASKED: ContextVar[dict[str, str] | None] = ContextVar("jtrack_tree_masked", default=None)
 
 
 def _masked_texts(texts: set[str]) -> dict[str, str]:

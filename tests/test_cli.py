@@ -814,6 +814,14 @@ def test_every_command_takes_quiet(cmd: str) -> None:
     assert res.exit_code == 0 and "--quiet" in res.stdout and "-q" in res.stdout, cmd
 
 
+def _visitors_where(st: str, where: str) -> list[str]:
+    """The visitors of the sessions `sessions --where WHERE` lists, sorted."""
+    res = _run("sessions", "--store", st, "--where", where, "-f", "csv", "--columns",
+               "customer_id", "-q")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    return sorted(res.stdout.split()[1:])
+
+
 def test_a_where_and_its_opposite_share_the_sessions_out(tmp_path: Path) -> None:
     """A session without the field (a direct visit has no referrer) is kept by `!=`, found
     by `=` with nothing after it (a missing text is the empty string, as in the rules); `~`
@@ -829,10 +837,7 @@ def test_a_where_and_its_opposite_share_the_sessions_out(tmp_path: Path) -> None
     assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
 
     def ids(where: str) -> list[str]:
-        res = _run("sessions", "--store", st, "--where", where, "-f", "csv", "--columns",
-                   "customer_id", "-q")  # fmt: skip
-        assert res.exit_code == 0, res.stderr
-        return sorted(res.stdout.split()[1:])
+        return _visitors_where(st, where)
 
     assert ids("referrer_hostname!=www.google.com") == ["v2", "v3"]
     assert ids("referrer_hostname=www.google.com") == ["v1"]
@@ -1502,10 +1507,7 @@ def test_a_where_folds_greek_and_composes_what_is_typed(tmp_path: Path) -> None:
     assert _run("sessionize", str(src), "--store", st, "-q").exit_code == 0
 
     def ids(where: str) -> list[str]:
-        res = _run("sessions", "--store", st, "--where", where, "-f", "csv", "--columns",
-                   "customer_id", "-q")  # fmt: skip
-        assert res.exit_code == 0, res.stderr
-        return sorted(res.stdout.split()[1:])
+        return _visitors_where(st, where)
 
     for where in ("last_page_title~ΠΡΟΣ", "search_terms~ΠΡΟΣ", "last_page_title~ΟΣ"):
         assert ids(where) == ["v1"], where

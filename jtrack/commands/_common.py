@@ -477,25 +477,12 @@ def write_text(text: str, output: Path | None, *, terminal: bool = False) -> Non
     On stdout, data (the default: JSON, CSV, Markdown, HTML, ...) is written as UTF-8 bytes
     whatever the locale; `terminal` text (tables, cards) in the stream's own encoding, in
     plain ASCII where it cannot show a character (see AsciiStream)."""
-    if output is None:
-        if terminal:
-            stream: Any = sys.stdout if stdout_utf8() else AsciiStream(sys.stdout)
-            stream.write(text)
-            stream.flush()
-            return
-        buffer = getattr(sys.stdout, "buffer", None)
-        if buffer is None or stdout_utf8():
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            return
-        sys.stdout.flush()  # what was written as text comes first
-        buffer.write(text.encode("utf-8", errors="surrogateescape"))
-        buffer.flush()
+    if output is None and terminal:
+        stream: Any = sys.stdout if stdout_utf8() else AsciiStream(sys.stdout)
+        stream.write(text)
+        stream.flush()
         return
-    from jtrack.serialize import write_text_file  # safe temp file (jtrack.files)
-
-    check_output(output)
-    write_text_file(text, output)
+    write_chunks((text,), output)
 
 
 def write_chunks(chunks: Iterable[str], output: Path | None) -> None:

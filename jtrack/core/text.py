@@ -22,9 +22,14 @@ def fold(expr: pl.Expr) -> pl.Expr:
     return expr.str.to_lowercase().str.replace_all("ς", "σ", literal=True)
 
 
+def _folded(value: str) -> str:
+    """One text lower-cased as `fold` lower-cases a column (a final sigma as any other)."""
+    return value.lower().replace("ς", "σ")
+
+
 def fold_value(value: str) -> str:
     """One value the user gave, folded as `fold` folds a column (and composed: NFC)."""
-    return unicodedata.normalize("NFC", value).lower().replace("ς", "σ")
+    return _folded(compose(value))
 
 
 def compose(value: str) -> str:
@@ -36,8 +41,8 @@ def forms(value: str, ignore_case: bool = False) -> list[str]:
     """The forms a value the user gave is looked for in: as written and composed (NFC),
     folded with `ignore_case`: stored text is compared as it was sent, so text sent either
     way is found by a value typed either way (one form when they are the same)."""
-    written = value.lower().replace("ς", "σ") if ignore_case else value
-    return list(dict.fromkeys([written, fold_value(value) if ignore_case else compose(value)]))
+    both = [value, compose(value)]
+    return list(dict.fromkeys([_folded(v) for v in both] if ignore_case else both))
 
 
 def ascii_digits(value: str) -> str:
