@@ -252,6 +252,8 @@ class _Context:
     invalid_entries: int = 0
     reclassify: bool = False
     reason: str | None = None  # why every session is worked out again (RunInfo.reason)
+    #: the store's duplicates table as the run reads it (_duplicates: hashed again once)
+    duplicates: pl.LazyFrame | None = None
 
 
 def run_sessionize(
@@ -459,7 +461,8 @@ def _run(
         notes += zone_notes(new.files)
         layout.kill_point("after_segments")
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
-        sides = _side_copies(snap) if snap is not None else []
+        stored_dups = _duplicates(snap) if snap is not None else None
+        sides = _side_copies(snap, stored_dups) if snap is not None else []
         copies = _history_copies(snap, sides) if snap is not None else _empty_copies()
         decisions = decide(
             new.ids,
@@ -491,6 +494,7 @@ def _run(
             run=run_no,
             everyone=everyone,
             decisions=decisions,
+            duplicates=stored_dups,
             book=book,
             default_region=book_source.default_region if book_source else None,
             far_new=decisions.far_new,
@@ -1226,11 +1230,10 @@ def _duplicates(snap: Snapshot) -> pl.LazyFrame | None:
     return table.with_columns(_hash=rows.select(content_hash()).to_series()).lazy()
 
 
-def _side_copies(snap: Snapshot) -> list[pl.LazyFrame]:
-    """The store's few duplicate copies (COPY_SCHEMA and their stored hash) and held copies
-    (COPY_SCHEMA and their contents), lazily."""
+def _side_copies(snap: Snapshot, dups: pl.LazyFrame | None) -> list[pl.LazyFrame]:
+    """The store's few duplicate copies (COPY_SCHEMA and their stored hash, from `dups`, its
+    duplicates table) and held copies (COPY_SCHEMA and their contents), lazily."""
     frames = []
-    dups = _duplicates(snap)
     if dups is not None:
         frames.append(
             dups.filter(pl.col("status") == "duplicate").select(*COPY_SCHEMA.keys(), "_hash")
@@ -1474,7 +1477,7 @@ def _finish(
 
     # duplicates and conflicting redeliveries
     dup_parts = []
-    base_dups = _duplicates(ctx.snap) if ctx.snap is not None else None
+    base_dups = ctx.duplicates
     if base_dups is not None:
         dup_parts.append(
             base_dups.filter(~pl.col("event_id").is_in(d.judged_ids.implode())).collect(
