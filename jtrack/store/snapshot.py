@@ -406,18 +406,37 @@ class Snapshot:
         self,
         columns: Sequence[str] | None = None,
         customer_id: str | None = None,
-        session_ids: Sequence[str] | None = None,
+        session_ids: Sequence[str] | pl.Series | None = None,
+        wide_where: pl.Expr | None = None,
     ) -> pl.DataFrame:
-        """scan_events, eagerly, optionally only some sessions of one visitor."""
+        """scan_events, eagerly, optionally only some sessions (of one visitor). With
+        `wide_where` (an expression of the index's columns), the columns kept in the
+        segments are read only for the rows it selects, null for the others: a period's few
+        segment events, not every event (whose positions are all over the segments)."""
         if isinstance(columns, str):  # one column, not its letters
             columns = [columns]
         wanted = list(columns) if columns is not None else list(STORED_EVENT_SCHEMA)
         index = self.scan_index(customer_id)
         if session_ids is not None:
-            index = index.filter(pl.col("session_id").is_in(list(session_ids)))
+            ids = session_ids if isinstance(session_ids, pl.Series) else pl.Series(session_ids)
+            index = index.filter(pl.col("session_id").is_in(ids.cast(pl.String).implode()))
+        # only the index columns asked for, and those that find the rest (not every row's
+        # traits: the index's widest column)
+        used = {*wanted, "session_id", "segment", "row"}
+        if wide_where is not None:
+            used.update(wide_where.meta.root_names())
+        index = index.select([c for c in INDEX_SCHEMA if c in used])
         rows = self._with_class(index, wanted, customer_id).collect(engine="in-memory")
         wide = _wide(wanted)
-        return (self._with_wide(rows, wide) if wide else rows).select(wanted)
+        if not wide:
+            return rows.select(wanted)
+        if wide_where is None:
+            return self._with_wide(rows, wide).select(wanted)
+        at = rows.filter(wide_where.fill_null(False)).select("segment", "row")
+        got = self.wide_rows(at, wide)
+        return rows.join(got, on=["segment", "row"], how="left", maintain_order="left").select(
+            wanted
+        )
 
     def _with_class(
         self, index: pl.LazyFrame, wanted: list[str], customer_id: str | None

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -200,9 +200,12 @@ def journey_report(
     events: pl.LazyFrame | pl.DataFrame,
     options: ReportOptions | None = None,
     source: dict[str, Any] | None = None,
+    events_of: Callable[[pl.Series], pl.LazyFrame | None] | None = None,
 ) -> JourneyReport:
     """The journey summary of `sessions` (SESSION_SCHEMA, optionally with contact columns)
-    and their `events` (stored events, with session_id)."""
+    and their `events` (stored events, with session_id). `events_of`, where the events can
+    be read by session more cheaply than all of them (a store's index), gives the events of
+    a period's sessions from their ids, or None where reading them all costs less."""
     opts = options or ReportOptions()
     s_lf = sessions.lazy()
     e_lf = events.lazy()
@@ -286,7 +289,13 @@ def journey_report(
         # an event's class is its session's: filtered on the events' own column
         e_lf = e_lf.filter(traffic_expr(opts.traffic))
         by_class = False
-    if opts.since is not None or opts.until is not None or by_class:
+    in_period = opts.since is not None or opts.until is not None
+    of_period = events_of(s_df.get_column("id")) if in_period and events_of is not None else None
+    if of_period is not None:
+        # a day or a month of a year: its sessions' events read by their ids (an index
+        # scan), not every event of the store joined to them (seconds on a year's store)
+        e_lf = of_period.select(_EVENT_COLUMNS)
+    elif in_period or by_class:
         ids = s_df.select(session_id=pl.col("id")).lazy()
         e_lf = e_lf.join(ids, on="session_id", how="semi")
     else:
@@ -633,6 +642,7 @@ def report_from_store(store: Any, options: ReportOptions | None = None) -> Journ
         _store_events(store),
         options,
         {"store": str(store.root), "version": store.pinned().name},
+        events_of=_sessions_events(store),
     )
     _note_hidden(report, hidden_sessions(store, options or ReportOptions()))
     manifest = store.manifest()
@@ -714,6 +724,35 @@ def _store_events(store: Any) -> pl.LazyFrame:
     marked = store.scan_events(columns=list(_EVENT_COLUMNS)).filter(marks.fill_null(False))
     cols = list(_EVENT_COLUMNS)
     return pl.concat([plain.select(cols), marked.select(cols)], how="vertical_relaxed")
+
+
+#: Up to this share of a store's sessions, a period's events are read by their sessions' ids
+#: (the index's narrow columns, then the segments' at the few segment and outcome events);
+#: past it, every event is read and joined to them, streamed (a period of most of the store).
+_BY_IDS_SHARE = 0.25
+
+
+def _sessions_events(store: Any) -> Callable[[pl.Series], pl.LazyFrame | None]:
+    """The report's event columns of some sessions of a store, from their ids (None past
+    _BY_IDS_SHARE of its sessions), as its role may see them."""
+    from jtrack.access import StoreView
+
+    view = store if isinstance(store, StoreView) else None
+    plain = view.unfiltered() if view is not None else store
+    stored = int(plain.manifest().get("counts", {}).get("sessions") or 0)
+
+    def events_of(ids: pl.Series) -> pl.LazyFrame | None:
+        if ids.len() > _BY_IDS_SHARE * stored:
+            return None
+        need = [c for c in ("kind", "session_type") if c not in _EVENT_COLUMNS]
+        marks = pl.col("kind").is_in([KIND_SEGMENT, KIND_OUTCOME])
+        snap = plain.pinned()
+        ev = snap.events([*_EVENT_COLUMNS, *need], session_ids=ids, wide_where=marks).lazy()
+        if view is not None:
+            ev = view.restrict_events(ev)
+        return ev.select(_EVENT_COLUMNS)
+
+    return events_of
 
 
 def report_from_sources(
