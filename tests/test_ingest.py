@@ -6,6 +6,7 @@ import gzip
 import io
 import itertools
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -285,6 +286,28 @@ def test_a_symlink_loop_is_reported_at_once_not_walked_for_minutes(
               str(tmp_path / "s"), "-q"],
     )  # fmt: skip
     assert ok.exit_code == 0, ok.stderr
+
+
+def test_a_pipe_or_a_device_named_as_a_source_is_said_as_such(tmp_path: Path) -> None:
+    """`sessionize <(zcat day.gz)` (a pipe) and `sessionize /dev/null` said "no such file or
+    directory" of a path that is there; they are told what they are, and that standard
+    input is read (exit 2: how jtrack was called)."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    fifo = tmp_path / "day.jsonl"
+    os.mkfifo(fifo)
+    store = ["--store", str(tmp_path / "s")]
+    for cmd in (["sessionize", *store], ["usage"], ["report"]):
+        res = CliRunner().invoke(app, [*cmd, str(fifo)])
+        assert res.exit_code == 2, res.stderr
+        assert "day.jsonl: a pipe (as `<(...)` and mkfifo make), not a file: " in res.stderr
+        assert "hint: pipe it in as standard input" in res.stderr
+        res = CliRunner().invoke(app, [*cmd, os.devnull])
+        assert res.exit_code == 2, res.stderr
+        assert f"{os.devnull}: a device, not a file: " in res.stderr
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_symlink_loop_or_a_dangling_link_named_alone_is_said_as_such(tmp_path: Path) -> None:

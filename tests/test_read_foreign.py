@@ -394,6 +394,15 @@ def test_firehose_objects_one_after_another_are_said_so(tmp_path: Path) -> None:
     with pytest.raises(RejectedRowError) as err:
         read_events([path])
     assert "jq -c ." in (err.value.hint or "")
+    # said alone: not followed by "not one complete JSON value (truncated, ...)", which it
+    # contradicts (and a page of markup likewise)
+    assert "complete JSON value" not in err.value.message
+    page = tmp_path / "page.jsonl"
+    page.write_text(one + "\n<html><body>Sign in</body></html>\n")
+    with pytest.raises(RejectedRowError) as err:
+        read_events([page])
+    assert "the line is markup, not JSON" in err.value.message
+    assert "complete JSON value" not in err.value.message
     # an object with a comma missing between two of its objects is no such line
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"webEvent":{"page":{"url":"u"} {"title":"t"}},"id":"e9"}\n')
@@ -556,3 +565,26 @@ def test_a_json_normalize_file_with_an_object_null_in_some_rows_is_read(tmp_path
     src = _jsonl(tmp_path / "jn.jsonl", rows)
     cols = ["event_id", "referrer_url", "referrer_hostname"]
     assert_frame_equal(_canon(tmp_path / "jn.parquet").select(cols), _canon(src).select(cols))
+
+
+@pytest.mark.parametrize("last_newline", [True, False])
+def test_a_line_with_bytes_not_in_utf8_is_measured_as_the_file_holds_it(
+    tmp_path: Path, last_newline: bool
+) -> None:
+    """Each byte that is not UTF-8 counted as the escape that shows it (`\\xe9`, 4 or 6
+    bytes) made a line that fits --max-line-bytes `line_too_long`, with a false length;
+    and a line too long to be read (here the file's last, unfinished one) lost its bytes to
+    U+FFFD in the reject's raw."""
+    title = b"caf\xe9 cr\xe8me br\xfbl\xe9e"
+    line = (
+        b'{"event_id":"b1","customer_id":"v","created_date":"2026-10-08T10:00:00Z",'
+        b'"event_type":"WebEvent","event_name":"page_viewed","page_title":"' + title + b'"}'
+    )
+    path = tmp_path / "cp1252.jsonl"
+    path.write_bytes(line + (b"\n" if last_newline else b""))
+    fits = read_events([path], on_error="skip", max_line_bytes=len(line))
+    assert fits.rejects["reason"].to_list() == ["invalid_utf8"]
+    over = read_events([path], on_error="skip", max_line_bytes=len(line) - 1)
+    assert over.rejects["reason"].to_list() == ["line_too_long"]
+    assert over.rejects["detail"][0] == f"the line is {len(line)} bytes long"
+    assert "caf\\xe9 cr\\xe8me br\\xfbl\\xe9e" in over.rejects["raw"][0]

@@ -596,7 +596,7 @@ def test_spark_submit_refuses_a_data_format_on_stdout(spark: Any, tmp_path: Path
     out = _submit(["sessionize", str(events), "--store", "store", "-f", "json"], tmp_path)
     assert out.returncode == 2, (out.stdout[-2000:], out.stderr[-2000:])
     lines = out.stdout.splitlines()  # (the error too: Spark merged the streams)
-    assert len(lines) == 1 and lines[0].startswith("error: -f json without -o"), lines
+    assert len(lines) == 1 and lines[0].startswith("error: -f json to standard output"), lines
     assert "hint: write the data to a file with -o FILE" in lines[0]
     assert not (tmp_path / "store").exists()
 
@@ -608,6 +608,10 @@ def test_spark_submit_refuses_a_data_format_on_stdout(spark: Any, tmp_path: Path
         (["sessions", "--format=csv", "-q"], "csv"),
         (["sessions", "-fjsonl"], "jsonl"),
         (["sessions", "-f", "json", "-o", "out.json"], None),
+        (["sessionize", "x", "-f", "csv", "-o", "-"], "csv"),
+        (["sessionize", "x", "-fjson", "--output=/dev/stdout"], "json"),
+        (["sessions", "-f", "jsonl", "-o", "/dev/stderr"], "jsonl"),
+        (["sessions", "-o", "-"], None),
         (["sessions", "--output=out.csv", "-f", "csv"], None),
         (["sessions", "-f", "table"], None),
         (["sessionize", "x"], None),
@@ -999,3 +1003,30 @@ def test_masters_spark_takes_are_taken(master: str) -> None:
     from jtrack.engine.spark import check_master
 
     check_master(master)
+
+
+@pytest.mark.parametrize("size", ["-5", "0", " 0b"])
+def test_a_split_size_spark_cannot_split_by_is_named(size: str) -> None:
+    """spark.sql.files.maxPartitionBytes of -5 (from spark-defaults.conf) read no split and
+    was "the file changed while Spark read it" (exit 1); 0 was "step cannot be 0" with a
+    log that said nothing. Both are the setting's fault: exit 2, named."""
+    pytest.importorskip("pyspark")
+    from jtrack.engine.spark import _check_split_size
+
+    class Conf:
+        def __init__(self, value: str | None) -> None:
+            self.value = value
+
+        def get(self, key: str, default: Any = None) -> Any:
+            assert key == "spark.sql.files.maxPartitionBytes"
+            return self.value if self.value is not None else default
+
+    class Session:
+        def __init__(self, value: str | None) -> None:
+            self.conf = Conf(value)
+
+    with pytest.raises(UsageError) as err:
+        _check_split_size(Session(size))
+    assert err.value.message.startswith(f"spark.sql.files.maxPartitionBytes is {size.strip()}:")
+    for fine in (None, "128MB", "32768", "64k"):
+        _check_split_size(Session(fine))

@@ -83,7 +83,13 @@ from jtrack.read import (
     conform_rows,
     rejected_row_error,
 )
-from jtrack.read.decode import _RAW_KEEP, _decode_text, _decoded_chunks, _split_blocks
+from jtrack.read.decode import (
+    _RAW_KEEP,
+    _decode_text,
+    _decoded_chunks,
+    _split_blocks,
+    shown_head,
+)
 from jtrack.read.jsonl import (
     _decode_lines,
     _detect_shape,
@@ -813,7 +819,7 @@ def _overlong(batch: Any, first: int) -> pl.DataFrame | None:
         out.append(
             (
                 first + k,
-                text.decode("utf-8", errors="replace")[:_RAW_KEEP],
+                shown_head(text)[:_RAW_KEEP],
                 size - (1 if cr else 0) - (3 if bom else 0),
             )
         )
@@ -1098,6 +1104,8 @@ class SparkEngine:
         splits: dict[tuple[str, int], _Split] = {}
         if texts or tasks:
             spark = self.session()
+            if texts:
+                _check_split_size(spark)
             # both passes over the text must see the same splits: Spark sizes them by the
             # cores it has, which may change on a cluster meanwhile
             with _conf(spark, "spark.sql.files.minPartitionNum", _parallelism(spark)):
@@ -1332,6 +1340,22 @@ def _conf(spark: Any, key: str, value: str) -> Iterator[None]:
             spark.conf.set(key, before)
 
 
+def _check_split_size(spark: Any) -> None:
+    """A UsageError for a split size Spark cannot split text files by (zero or less, from
+    spark-defaults.conf or a --conf): Spark reads no split then, or fails with a message of
+    its own ("step cannot be 0"), which would be taken for a file changed meanwhile."""
+    key = "spark.sql.files.maxPartitionBytes"
+    raw = str(spark.conf.get(key, None) or "")
+    size = re.match(r"\s*([-+]?\d+)", raw)
+    if size is not None and int(size.group(1)) <= 0:
+        raise UsageError(
+            f"{key} is {raw.strip()}: Spark splits files into pieces of that many bytes, "
+            "and needs a size above 0",
+            hint="fix it where it is set (spark-defaults.conf, --conf, or the session), or "
+            "remove it for Spark's default (128m)",
+        )
+
+
 def _parallelism(spark: Any) -> str:
     current = spark.conf.get("spark.sql.files.minPartitionNum", None)
     return current or str(spark.sparkContext.defaultParallelism)
@@ -1422,9 +1446,9 @@ def main(argv: list[str] | None = None) -> None:
         from jtrack.errors import ExitCode
 
         error_line(
-            f"-f {fmt} without -o: under spark-submit jtrack's messages would land in the data "
-            "(spark-submit merges the stderr of its Python into stdout) (hint: write the data "
-            "to a file with -o FILE)"
+            f"-f {fmt} to standard output: under spark-submit jtrack's messages would land in "
+            "the data (spark-submit merges the stderr of its Python into stdout) (hint: write "
+            "the data to a file with -o FILE)"
         )
         sys.exit(int(ExitCode.USAGE))
     from jtrack.cli import main as cli
@@ -1446,14 +1470,28 @@ def _streams_merged() -> bool:
 
 def _data_to_stdout(args: list[str]) -> str | None:
     """The data format (not the aligned table) a command is told to write to stdout: -f
-    given, -o not (None: no such format, or a file)."""
+    given, and -o not given or naming a standard stream (None: no such format, or a file)."""
     from jtrack.cli import output_options
 
     given = dict(output_options(args))  # (the last of each)
     fmt = given.get("--format")
-    if "--output" in given or not fmt or fmt.lower() == "table":
+    if given.get("--output", "-") not in _STANDARD_STREAMS or not fmt or fmt.lower() == "table":
         return None
     return fmt
+
+
+#: What -o names that is the process's standard output or error (merged under spark-submit).
+_STANDARD_STREAMS = frozenset(
+    [
+        "-",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/fd/1",
+        "/dev/fd/2",
+        "/proc/self/fd/1",
+        "/proc/self/fd/2",
+    ]
+)
 
 
 if __name__ == "__main__":

@@ -303,3 +303,18 @@ def shown_bytes(text: pl.Expr, mark: str) -> pl.Expr:
     back (no JSON text holds `\\x` outside an escaped backslash), where a marker or U+FFFD
     would lose them."""
     return text.str.replace_all(re.escape(mark) + "([0-9a-f]{2})", r"\x${1}")
+
+
+def line_bytes(text: pl.Expr, mark: str | None) -> pl.Expr:
+    """The length in bytes of a line as the file holds it, from its text decoded with `mark`
+    (each byte that was not UTF-8 stands there as the marker and two hex digits)."""
+    if mark is None:
+        return text.str.len_bytes()
+    stands_for = len(mark.encode("utf-8")) + 2 - 1  # (bytes more than the one it stands for)
+    return text.str.len_bytes() - text.str.count_matches(mark, literal=True) * stands_for
+
+
+def shown_head(head: bytes) -> str:
+    """The first bytes of a line too long to be read, for a reject's raw: as shown_bytes
+    shows a line, each byte that is not UTF-8 written `\\xNN`."""
+    return head.decode("utf-8", errors="backslashreplace")

@@ -24,13 +24,17 @@ from jtrack.read.decode import (
     _pushback,
     _split_blocks,
     _split_limited,
+    line_bytes,
     shown_bytes,
+    shown_head,
     utf16_without_bom,
 )
 from jtrack.read.sources import Source
 from jtrack.read.validate import (
+    CONCATENATED_DETAIL,
     FLAT_STRUCT,
     GENESYS_STRUCT,
+    MARKUP_DETAIL,
     RAW,
     REASON,
     REASON_FIELD,
@@ -390,7 +394,7 @@ def _too_long_frame(overlong: list[_Overlong]) -> pl.DataFrame | None:
     return pl.DataFrame(
         {
             SRC_LINE: [o.line for o in overlong],
-            "line": [o.head.decode("utf-8", errors="replace") for o in overlong],
+            "line": [shown_head(o.head) for o in overlong],
             "_size": [o.size for o in overlong],
         },
         schema={SRC_LINE: pl.Int64, "line": pl.String, "_size": pl.Int64},
@@ -719,10 +723,6 @@ def _entity_lines(text: str, n: int) -> list[int] | None:
 
 #: The reject detail of a line of JSON objects one after another (`{...}{...}`), as AWS
 #: Firehose writes records without a delimiter (see validate.reject_hint).
-CONCATENATED_DETAIL = (
-    "the line holds several JSON values one after another ({...}{...}, as Firehose writes "
-    "records), not one"
-)
 
 
 def _several_values(line: str) -> bool:
@@ -746,7 +746,6 @@ def _several_values(line: str) -> bool:
 
 
 #: The reject detail of a line of markup: a web page saved under the export's name.
-MARKUP_DETAIL = "the line is markup, not JSON (an HTML or XML page, saved from a browser?)"
 _GENESYS_TO_FIELD = {f.genesys: f.name for f in EVENT_FIELDS if f.genesys}
 #: Fields of a Genesys Session object that no event has (GET /api/v2/journey/sessions/...).
 _SESSION_ONLY = ("endedDate", "shortId", "lastEvent", "awayDate", "idleDate")
@@ -899,7 +898,7 @@ def _decode_lines(
     invalid = line.str.contains(mark, literal=True) if mark is not None else pl.lit(False)
     dtype = GENESYS_STRUCT if genesys else FLAT_STRUCT
     cheap = (
-        pl.when(line.str.len_bytes() > max_line_bytes)
+        pl.when(line_bytes(line, mark) > max_line_bytes)
         .then(pl.lit("line_too_long"))
         .when(invalid | pl.col("_lone"))
         .then(pl.lit("invalid_utf8"))
@@ -966,7 +965,7 @@ def _decode_lines(
         pl.col("_pre").alias(REASON),
         pl.lit("").alias(REASON_FIELD),
         pl.when(pl.col("_pre") == "line_too_long")
-        .then(pl.format("the line is {} bytes long", pl.col("line").str.len_bytes()))
+        .then(pl.format("the line is {} bytes long", line_bytes(pl.col("line"), mark)))
         .when((pl.col("_pre") == "invalid_utf8") & pl.col("_lone"))
         .then(pl.lit(LONE_SURROGATE_DETAIL))
         .when(pl.col("_pre") == "number_out_of_range")

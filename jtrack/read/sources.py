@@ -431,6 +431,22 @@ def _missing(p: Path, named: str) -> NoReturn:
                 f"{named}: a link to {os.readlink(p)}, which leads to no file",
                 hint="check the link, or name the file it should lead to",
             ) from None
+    try:
+        mode = os.stat(p).st_mode
+    except OSError:
+        mode = 0
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode):
+        what = (
+            "a pipe (as `<(...)` and mkfifo make)"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+        )
+        raise UsageError(
+            f"{named}: {what}, not a file: jtrack reads export files, folders and standard input",
+            hint="pipe it in as standard input: `zcat export.gz | jtrack sessionize -`",
+        )
     raise FileAccessError(f"{named}: no such file or directory", hint="check the path")
 
 

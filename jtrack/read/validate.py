@@ -86,6 +86,14 @@ def run_clock() -> datetime:
     return when
 
 
+#: The details of a malformed_json reject that say what the line is instead (an error
+#: names them alone, not followed by the reason's own words, which they contradict).
+CONCATENATED_DETAIL = (
+    "the line holds several JSON values one after another ({...}{...}, as Firehose writes "
+    "records), not one"
+)
+MARKUP_DETAIL = "the line is markup, not JSON (an HTML or XML page, saved from a browser?)"
+
 #: Every reason a row can be rejected for, with the hint shown to the user.
 REJECT_REASONS: dict[str, str] = {
     "invalid_utf8": "the line is not valid UTF-8; re-export the file as UTF-8",
@@ -1022,7 +1030,10 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
     reason = row[REASON]
     fld = row[REASON_FIELD] or field_for_reason(reason)
     detail = REJECT_REASONS.get(reason, reason)
-    if row["_detail"] and PARQUET_WRONG_TYPE in row["_detail"]:
+    if row["_detail"] and (
+        PARQUET_WRONG_TYPE in row["_detail"]
+        or row["_detail"] in (CONCATENATED_DETAIL, MARKUP_DETAIL)
+    ):
         detail = row["_detail"]
     elif row["_detail"]:
         detail = f"{row['_detail']}; {detail}"
