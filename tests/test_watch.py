@@ -1340,3 +1340,96 @@ def test_one_active_session_is_said_in_the_singular(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.stderr
     assert "1 active session (1 visitor)" in res.stdout
     assert "last hour: 1 event, 1 session, 1 visitor" in res.stdout
+
+
+# ---------------------------------------------------------------------------- a sign-in
+
+SIGN_IN = [
+    {"id": "b1", "customerId": "cookie-pat", "eventType": "WebEvent",
+     "createdDate": "2026-10-11T07:00:00Z",
+     "webEvent": {"eventName": "page_viewed",
+                  "page": {"url": "https://shop.example/a", "title": "/a"}}},
+    {"id": "b2", "customerId": "cookie-pat", "eventType": "SegmentAssignmentEvent",
+     "createdDate": "2026-10-11T07:01:00Z",
+     "segmentAssignmentEvent": {"segment": {"id": "seg-x"}}},
+    {"id": "b3", "customerId": "cookie-pat", "eventType": "WebEvent",
+     "createdDate": "2026-10-11T07:05:00Z",
+     "webEvent": {"eventName": "page_viewed",
+                  "page": {"url": "https://shop.example/b", "title": "/b"}}},
+    {"id": "b4", "customerId": "cookie-pat", "eventType": "WebEvent",
+     "createdDate": "2026-10-11T07:15:00Z",
+     "webEvent": {"eventName": "page_viewed",
+                  "page": {"url": "https://shop.example/login", "title": "/login"},
+                  "traits": {"email": {"dataType": "string", "value": "alice@example.com"}}}},
+]  # fmt: skip
+SIGNED_IN = datetime(2026, 10, 11, 7, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def sign_in(tmp_path: Path) -> Path:
+    """One visitor who signs in at 07:15 (a segment assigned at 07:01), a contacts file that
+    knows her email, a store that followed it."""
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    (ex / "b.jsonl").write_text("".join(json.dumps(e) + "\n" for e in SIGN_IN))
+    book = tmp_path / "contacts.csv"
+    book.write_text("contact_id,first_name,last_name,emails\nC1,Alice,Known,alice@example.com\n")
+    res = runner.invoke(
+        app,
+        ["sessionize", str(ex), "--contacts", str(book), "--store", str(tmp_path / "st"), "-q"],
+    )
+    assert res.exit_code == 0, res.stderr
+    return tmp_path
+
+
+def test_a_replay_names_a_visitor_only_once_they_identified_themselves(sign_in: Path) -> None:
+    """`watch --as-of 07:10` showed `Alice Known` for a visitor whose email came at 07:15,
+    where `jtrack card --as-of 07:10` says Unknown: a session is shown as it stood then."""
+    st = Store(sign_in / "st")
+    try:
+        before = live_frame(st, LiveOptions(as_of=SIGNED_IN - timedelta(minutes=5))).active
+        after = live_frame(st, LiveOptions(as_of=SIGNED_IN + timedelta(minutes=5))).active
+    finally:
+        st.close()
+    assert before.get_column("contact_name").to_list() == ["Unknown"]
+    assert after.get_column("contact_name").to_list() == ["Alice Known"]
+    sid = before.get_column("id")[0]
+    card = runner.invoke(
+        app,
+        ["card", sid, "--store", str(sign_in / "st"), "--as-of", "2026-10-11T07:10Z",
+         "-f", "json"],
+    )  # fmt: skip
+    assert card.exit_code == 0, card.stderr
+    assert json.loads(card.stdout)["contact"]["known"] is False
+
+
+def test_a_cut_session_counts_events_as_the_stored_event_count(sign_in: Path) -> None:
+    """A session cut at --as-of counted its segment event in `events` (3 at 07:10, where the
+    card says 2): the stored event_count counts activity only."""
+    st = Store(sign_in / "st")
+    try:
+        cut = live_frame(st, LiveOptions(as_of=SIGNED_IN - timedelta(minutes=5)))
+        whole = live_frame(st, LiveOptions(as_of=SIGNED_IN + timedelta(minutes=5)))
+        stored = st.scan_sessions().collect().get_column("event_count").to_list()
+    finally:
+        st.close()
+    assert cut.active.get_column("event_count").to_list() == [2]  # b1, b3; not the segment
+    assert stored == [3]
+    assert whole.active.get_column("event_count").to_list() == stored
+
+
+def test_the_hours_figures_count_events_as_the_sessions_event_count(sign_in: Path) -> None:
+    """The hour's figures (last hour, per minute, the traffic table) counted segment, outcome
+    and web-action events that the sessions' event_count and the report leave out."""
+    st = Store(sign_in / "st")
+    try:
+        frames = [
+            (live_frame(st, LiveOptions(as_of=SIGNED_IN + timedelta(minutes=m))), n)
+            for m, n in ((-5, 2), (5, 3))
+        ]
+    finally:
+        st.close()
+    for f, n in frames:
+        assert f.overview["events_last_hour"] == n
+        assert int(f.per_minute.get_column("events").sum()) == n
+        assert f.tables["traffic"].get_column("events").to_list() == [n]

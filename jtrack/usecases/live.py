@@ -112,6 +112,7 @@ _EVENT_COLUMNS = [
     "page_title",
     "search_query",
     "session_id",
+    "session_type",
     "traffic_class",
 ]
 
@@ -119,6 +120,14 @@ _EVENT_COLUMNS = [
 #: A page view, as sessions count them (`pageview_count`, the current page) and the report
 #: does: a `page_viewed` event, a search with a query too.
 _PAGE_VIEW = pl.col("event_name") == "page_viewed"
+#: An event the sessions' `event_count` counts (and so the hour's figures and the report's
+#: `events`): web and app activity, and every event of a custom session; the segment,
+#: outcome and web-action events joined to a web or app session are left out.
+_COUNTED = pl.col("kind").is_in(list(ACTIVITY_KINDS)) | (
+    pl.col("session_type").is_not_null() & ~pl.col("session_type").is_in(["web", "app"])
+)
+#: The events a visitor's contact is resolved from (as `jtrack card` reads them).
+_IDENTITY = ["customer_id", "created_date", "event_id", "traits", "customer_id_type"]
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,8 @@ def live_frame(
     gap = opts.gap or _store_gap(manifest)
     counts = manifest.counts or {}
     active = active_sessions(store.scan_sessions(), store, now, gap, opts.traffic)
+    if opts.as_of is not None:  # (a replay: who they were then, as `jtrack card` says)
+        active = _contacts_as_of(active, store, now)
     reuse = (
         previous is not None
         and previous.hour_as_of is not None
@@ -315,11 +326,11 @@ def _cut_at(later: pl.DataFrame, store: Any, now: datetime) -> pl.DataFrame:
         .collect(engine="in-memory")
         .sort(["session_id", "created_date", "event_id"])
     )
-    activity = pl.col("kind").is_in(list(ACTIVITY_KINDS))
+    activity = _COUNTED  # (what the stored event_count counts, as sessionize does)
     has_page = _PAGE_VIEW  # the current page: the last page view
     cut = ev.group_by("session_id", maintain_order=True).agg(
         _ended=pl.col("created_date").filter(activity).max(),
-        _events=pl.len().cast(pl.UInt32),
+        _events=activity.sum().cast(pl.UInt32),
         _pages=_PAGE_VIEW.sum().cast(pl.UInt32),
         _url=pl.col("page_url").filter(has_page).last(),
         _title=pl.col("page_title").filter(has_page).last(),
@@ -337,6 +348,51 @@ def _cut_at(later: pl.DataFrame, store: Any, now: datetime) -> pl.DataFrame:
             / 1e6,
         )
         .select(later.columns)
+    )
+
+
+def _contacts_as_of(active: pl.DataFrame, store: Any, now: datetime) -> pl.DataFrame:
+    """`active` with its visitors' contacts as they stood at `now`, as `jtrack card --as-of`
+    resolves them: when the store resolved them against its contacts book from traits some of
+    which came after `now` (store_book_as_of), they are resolved again against that book from
+    the traits seen by then, over the sessions begun by then (the active sessions' visitors
+    only). Resolved on the unmasked store (who is known never depends on the role), the names
+    masked as the view masks them."""
+    if not active.height:
+        return active
+    from jtrack.access import StoreView, identity_events, protect
+    from jtrack.core.contacts import resolve_contacts
+    from jtrack.usecases.sessions import store_book_as_of
+
+    visitors = active.get_column("customer_id").drop_nulls().unique().implode()
+    identity = identity_events(store, columns=_IDENTITY).filter(
+        pl.col("customer_id").is_in(visitors)
+    )
+    saved = store_book_as_of(store, identity, now)
+    if saved is None:  # (nothing of theirs after now: the stored resolution stands)
+        return active
+    book, region = saved
+    plain = store.unfiltered() if isinstance(store, StoreView) else store
+    begun = (
+        plain.scan_sessions()
+        .filter(pl.col("customer_id").is_in(visitors) & (pl.col("created_date") <= _lit_time(now)))
+        .collect(engine="in-memory")
+    )
+    resolved = resolve_contacts(
+        begun,
+        identity.filter(pl.col("created_date") <= _lit_time(now)),
+        book,
+        default_region=region,
+        as_of=now,
+        cut=True,
+    ).select("id", _name=pl.col("contact_name"))
+    if isinstance(store, StoreView):
+        named = resolved.rename({"_name": "contact_name"}).lazy()
+        resolved = protect(named, store.policy).collect().rename({"contact_name": "_name"})
+    return (
+        active.join(resolved, on="id", how="left", maintain_order="left")
+        .with_columns(contact_name=pl.coalesce("_name", "contact_name"))
+        .drop("_name")
     )
 
 
@@ -365,8 +421,10 @@ def _hour(store: Any, now: datetime, opts: LiveOptions) -> dict[str, Any]:
     """Per-minute figures, the hour's tables and the automated share, at `now`."""
     t_now = _lit_time(now)
     start = now - HOUR
+    # (events as the sessions' event_count counts them: activity, no segment, outcome or
+    # web-action rows)
     events = store.scan_events(columns=_EVENT_COLUMNS).filter(
-        (pl.col("created_date") > _lit_time(start)) & (pl.col("created_date") <= t_now)
+        (pl.col("created_date") > _lit_time(start)) & (pl.col("created_date") <= t_now) & _COUNTED
     )
     sessions_all = store.scan_sessions()
     s_cols = sessions_all.collect_schema().names()
