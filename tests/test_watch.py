@@ -1433,3 +1433,28 @@ def test_the_hours_figures_count_events_as_the_sessions_event_count(sign_in: Pat
         assert f.overview["events_last_hour"] == n
         assert int(f.per_minute.get_column("events").sum()) == n
         assert f.tables["traffic"].get_column("events").to_list() == [n]
+
+
+def test_a_running_watch_takes_in_a_change_to_the_contacts_file_the_store_follows(
+    sign_in: Path,
+) -> None:
+    """A run happened only when an export changed: a contact renamed in the followed
+    contacts file showed only after the next export (where --once and sessionize took it
+    in at once)."""
+    ex, st = sign_in / "ex", Store(sign_in / "st")
+    loop = WatchLoop(LoopConfig(sources=[str(ex)], targets=[(str(ex), True)]), st, st)
+    after = LiveOptions(as_of=SIGNED_IN + timedelta(minutes=5))
+    try:
+        loop.run(force=True)
+        loop.run()
+        assert live_frame(st, after).active.get_column("contact_name").to_list() == ["Alice Known"]
+        book = sign_in / "contacts.csv"
+        book.write_text(book.read_text().replace("Known", "Renamed"))
+        stamp = book.stat().st_mtime + 2
+        os.utime(book, (stamp, stamp))
+        loop.run()  # (no export changed)
+        names = live_frame(st, after).active.get_column("contact_name").to_list()
+    finally:
+        loop.close()
+        st.close()
+    assert names == ["Alice Renamed"]

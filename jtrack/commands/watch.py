@@ -802,7 +802,8 @@ class WatchLoop:
         from jtrack.errors import FileAccessError, StoreLockedError, UsageError
 
         problems: list[str] = []
-        srcs, sig = run_sources(self.cfg.sources, problems)
+        srcs, files = run_sources(self.cfg.sources, problems)
+        sig = (files, self._contacts_signature())  # (a contact added or renamed: a run too)
         self._warn_once(problems)
         if not srcs:
             self.message = "waiting for a file in " + ", ".join(self.cfg.sources)
@@ -849,6 +850,24 @@ class WatchLoop:
         self.run_notes += zone_notes(new)
         self.run_notes += result.repeated_files  # (the files this run read: said once)
         return int(info.get("events_added", 0) or 0)
+
+    def _contacts_signature(self) -> tuple[Any, ...] | None:
+        """The contacts file the store follows (remembered from `sessionize --contacts`):
+        path, size and mtime, so that a change to it makes a run as a change to an export
+        does (the run resolves the visitors again); None without one."""
+        from jtrack.errors import JtrackError
+
+        try:
+            source = self.writer.read_manifest().contacts if self.writer.exists() else None
+        except JtrackError:
+            return None
+        if source is None or not source.file:
+            return None
+        try:
+            st = os.stat(source.file)
+        except OSError:
+            return (source.file,)
+        return (source.file, st.st_size, st.st_mtime_ns)
 
     def _warn_once(self, lines: list[str]) -> None:
         """Warnings about the sources (a folder that cannot be read, files of no events),
