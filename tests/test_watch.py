@@ -1458,3 +1458,60 @@ def test_a_running_watch_takes_in_a_change_to_the_contacts_file_the_store_follow
         loop.close()
         st.close()
     assert names == ["Alice Renamed"]
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_line_log_warns_when_the_folder_goes_or_the_store_is_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], quiet: bool
+) -> None:
+    """Not on a terminal, a watched folder removed and a store another run holds were
+    silent (exit 0, empty stderr) where the live screen says so: one warning line when such
+    a state begins, again when it ends and comes back; the folder gone with -q too."""
+    import jtrack.commands.watch as watch_mod
+
+    monkeypatch.setattr(watch_mod, "SAFETY_POLL", 0.0)  # (a run every turn)
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    (ex / "a.jsonl").write_text(page("e0", "v1", 0, "/") + "\n")
+    cfg = LoopConfig(
+        sources=[str(ex)], targets=[(str(ex), True)], interval=0.02, wait=0, quiet=quiet
+    )
+    loop = WatchLoop(cfg, Store(st), Store(st))
+    held: list[Any] = []
+
+    def lock() -> None:
+        held.append(Store(st).lock())
+        held[-1].__enter__()
+        with (ex / "a.jsonl").open("a") as fh:  # (something new: a run is tried)
+            fh.write(page(f"l{len(held)}", "v1", len(held), "/") + "\n")
+
+    def back() -> None:
+        ex.mkdir()
+        (ex / "a.jsonl").write_text(page("e0", "v1", 0, "/") + "\n")
+
+    script = {
+        2: lambda: shutil.rmtree(ex),
+        5: back,
+        8: lambda: shutil.rmtree(ex),
+        11: back,
+        14: lock,
+        18: lambda: held[-1].__exit__(None, None, None),
+        21: lock,
+        25: lambda: held[-1].__exit__(None, None, None),
+    }
+    turns = [0]
+
+    def keys(timeout: float, wake: int | None) -> list[str]:
+        turns[0] += 1
+        if turns[0] in script:
+            script[turns[0]]()
+        time.sleep(min(max(timeout, 0.0), 0.05))
+        return ["q"] if turns[0] >= 28 else []
+
+    loop.run_forever(read_keys=keys, screen=False)
+    err = capsys.readouterr().err.splitlines()
+    gone = [x for x in err if "not there any more" in x]
+    locked = [x for x in err if "another jtrack run holds the store" in x]
+    assert len(gone) == 2 and all(x.startswith("warning: ") for x in gone), err
+    assert len(locked) == (0 if quiet else 2), err
+    assert all(x.startswith("warning: ") for x in locked), err

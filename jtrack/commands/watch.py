@@ -58,6 +58,11 @@ HOUR_EVERY = 5.0
 HOUR_SHARE = 20.0
 #: Seconds a frame's hour tables may be reused while newer ones are worked out (no limit).
 _KEEP_HOUR = 1e9
+#: Seconds a file named may be missing before watch says so (a rotation renames it and its
+#: writer begins a new one; a folder gone is said at once).
+GONE_AFTER = 60.0
+#: What watch says while another run holds the store's lock.
+LOCKED = "another jtrack run holds the store; trying again"
 _DATA = re.compile(r"\.(?:jsonl|ndjson|json|parquet|pq)(?:\.gz|\.zst)?$", re.IGNORECASE)
 
 
@@ -777,6 +782,14 @@ class WatchLoop:
         self.warned_runs: set[str] = set()
         self.card_renderable: Any = None
         self.waiting_said = False
+        #: the sources named that are not there, said already (missing_files says those
+        #: missing at the start)
+        self.gone: set[str] = {r for r in cfg.sources if not _globbed(r) and not Path(r).exists()}
+        self.missing_since: dict[str, float] = {}
+        self.folders: set[str] = {r for r in cfg.sources if not _globbed(r) and Path(r).is_dir()}
+        #: another run holds the store's lock (the line log says it once each time)
+        self.locked = False
+        self.locked_said = False
         self.hour_cost = 0.0  # seconds the last hour tables took
         # the hour's tables being worked out in the background: (future, the classes asked)
         self._hour_pool: Any = None
@@ -802,6 +815,7 @@ class WatchLoop:
         from jtrack.errors import FileAccessError, StoreLockedError, UsageError
 
         problems: list[str] = []
+        self._say_gone()
         srcs, files = run_sources(self.cfg.sources, problems)
         sig = (files, self._contacts_signature())  # (a contact added or renamed: a run too)
         self._warn_once(problems)
@@ -817,7 +831,8 @@ class WatchLoop:
         except StoreLockedError:
             if self.cfg.once:  # (a cron job keeping --html up to date: a stale page says so)
                 raise
-            self.message = "another jtrack run holds the store; trying again"
+            self.message = LOCKED
+            self.locked = True
             return 0
         except (FileAccessError, UsageError, FileNotFoundError) as exc:
             # a file renamed or removed between the listing and the read (a rotation)
@@ -828,6 +843,7 @@ class WatchLoop:
             return 0
         self.failures = 0
         self.message = None
+        self.locked = False
         self.signature = sig
         from jtrack.commands.sessionize import run_warnings
 
@@ -850,6 +866,33 @@ class WatchLoop:
         self.run_notes += zone_notes(new)
         self.run_notes += result.repeated_files  # (the files this run read: said once)
         return int(info.get("events_added", 0) or 0)
+
+    def _say_gone(self) -> None:
+        """A folder named that is not there any more (removed, a mount gone), or a file
+        named gone for GONE_AFTER seconds (not a rotation's moment between the rename and
+        the new file): said in a warning line (-q too: it must not look like a quiet day),
+        and again if it comes back and goes again."""
+        now = time.monotonic()
+        for raw in self.cfg.sources:
+            if _globbed(raw):
+                continue
+            p = Path(raw)
+            if p.exists():
+                self.gone.discard(raw)
+                self.missing_since.pop(raw, None)
+                if p.is_dir():
+                    self.folders.add(raw)
+                continue
+            since = self.missing_since.setdefault(raw, now)
+            folder = raw in self.folders
+            if raw in self.gone or not (folder or now - since >= GONE_AFTER):
+                continue
+            self.gone.add(raw)
+            what = "the folder" if folder else "the file"
+            self.run_warnings.append(
+                f"{raw}: {what} is not there any more; watch reads it again once it is back "
+                "(check the path or the mount)"
+            )
 
     def _contacts_signature(self) -> tuple[Any, ...] | None:
         """The contacts file the store follows (remembered from `sessionize --contacts`):
@@ -1164,6 +1207,11 @@ class WatchLoop:
             self._draw(live, console)
             return
         self._say_run()
+        if self.locked and not self.locked_said and not self.cfg.quiet:
+            from jtrack.commands._common import warning_line
+
+            warning_line(LOCKED)  # (once, until a run gets the lock again)
+        self.locked_said = self.locked
         if self.frame is None and self.message and not self.cfg.quiet and not self.waiting_said:
             from jtrack.commands._common import note_line
 
