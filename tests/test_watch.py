@@ -1515,3 +1515,39 @@ def test_the_line_log_warns_when_the_folder_goes_or_the_store_is_locked(
     assert len(gone) == 2 and all(x.startswith("warning: ") for x in gone), err
     assert len(locked) == (0 if quiet else 2), err
     assert all(x.startswith("warning: ") for x in locked), err
+
+
+def test_a_truncated_last_line_left_alone_is_read_as_it_is_and_rejected(tmp_path: Path) -> None:
+    """A writer that died mid-line: its half line waited for ever (`--duration` then
+    `--once`: 1 row read, 0 rejected, no warning, where sessionize says malformed_json).
+    Left alone SETTLE_SECONDS, as a gzip stream or a JSON document, it is read as it is:
+    rejected, counted and warned of; a --once while it is fresh still waits for it."""
+    from jtrack.engine.inputs import SETTLE_SECONDS
+
+    ex, st = tmp_path / "ex", tmp_path / "st"
+    ex.mkdir()
+    feed = ex / "app.jsonl"
+    half = page("e2", "v1", 1, "/x")
+    feed.write_text(page("e1", "v1", 0, "/") + "\n" + half[: len(half) // 2])
+    res = _once(ex, st)  # (just written: the line may still be being written)
+    assert res.exit_code == 0 and res.stderr == "", res.stderr
+    assert Store(st).read_manifest().counts.get("rejected", 0) == 0
+    loop = WatchLoop(LoopConfig(sources=[str(ex)], targets=[(str(ex), True)]), Store(st), Store(st))
+    try:
+        loop.run(force=True)
+        assert loop.run() == 0 and loop.run_warnings == []
+        old = time.time() - SETTLE_SECONDS - 1
+        os.utime(feed, (old, old))  # (left alone: nothing else changed)
+        loop.run()
+        said = list(loop.run_warnings)
+    finally:
+        loop.close()
+    counts = Store(st).read_manifest().counts
+    assert (counts["events_kept"], counts["rejected"]) == (1, 1)
+    assert any("1 row of this run was rejected" in w for w in said), said
+    assert _once(ex, st).stderr == ""  # (said once)
+    # the file grows on: the line was a line after all, read whole
+    with feed.open("a") as fh:
+        fh.write(half[len(half) // 2 :] + "\n")
+    assert _once(ex, st).exit_code == 0
+    assert Store(st).read_manifest().counts["events_kept"] == 2

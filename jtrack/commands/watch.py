@@ -414,7 +414,8 @@ def run_sources(
     sources: Sequence[str], problems: list[str] | None = None
 ) -> tuple[list[str], tuple[Any, ...]]:
     """What to hand the engine now (the sources that hold a file, and rotated copies), and
-    a signature of the files (path, size, mtime) that changes whenever one does; the
+    a signature of the files (path, size, mtime, settled) that changes whenever one does
+    (and when one is left alone long enough to be read as it is); the
     sources that hold something but nothing to read (a folder that cannot be read, files
     of no events) are said in `problems`, when given."""
     from jtrack.errors import JtrackError, UnreadableSourceError
@@ -433,6 +434,8 @@ def run_sources(
             continue  # no file yet (an empty folder, a missing file, no match): wait
         chosen.append(raw)
         files += [str(s.path) for s in found if s.path is not None]
+    from jtrack.engine.inputs import settled
+
     rotated = [r for r in rotated_copies(sources) if r not in files]
     sig = []
     for f in [*files, *rotated]:
@@ -440,7 +443,9 @@ def run_sources(
             st = os.stat(f)
         except OSError:
             continue
-        sig.append((f, st.st_size, st.st_mtime_ns))
+        # (settled: a file left alone long enough has its unfinished last line read as it
+        # is, by a run its settling starts)
+        sig.append((f, st.st_size, st.st_mtime_ns, settled(st.st_mtime)))
     return [*chosen, *rotated], tuple(sorted(sig))
 
 

@@ -12,8 +12,9 @@ and digest did not is taken to be the same (a file touched, or synced again, is 
 again: nightly runs must not pay for the whole history; an edit in its middle that keeps its
 size is not seen, and `--rebuild` reads everything again). Two sources with one digest in a
 run are read once only if their bytes are the same. With `follow` (files still being
-written: `jtrack watch`), a JSON lines file's unfinished last line is left for the next run,
-and a Parquet file without its footer yet is left for later. Imports the standard library
+written: `jtrack watch`), a JSON lines file's unfinished last line is left for the next run
+(read as it is once the file is left alone SETTLE_SECONDS), and a Parquet file without its
+footer yet is left for later. Imports the standard library
 and jtrack.read only.
 """
 
@@ -138,6 +139,14 @@ def _complete_end(fh: BinaryIO, start: int, size: int, max_line_bytes: int) -> i
 #: alone longer is read as it is (a corrupt one is the error it is, as in `sessionize`),
 #: and never looked at twice: a settled file costs no such read.
 SETTLE_SECONDS = 10.0
+
+
+def settled(mtime: float) -> bool:
+    """Whether a file last changed at `mtime` has been left alone SETTLE_SECONDS: a line,
+    stream or document it ends with unfinished is read as it is."""
+    return time.time() - mtime >= SETTLE_SECONDS
+
+
 #: ... a document bigger than this is judged by its last byte alone.
 _PARSE_DOCUMENT = 64 << 20
 
@@ -150,7 +159,7 @@ def _unfinished(fh: BinaryIO, path: str, size: int, mtime: float) -> bool:
     REST page saved as it is written ends with `}` after every entity)."""
     fh.seek(0)
     head = fh.read(4)
-    fresh = time.time() - mtime < SETTLE_SECONDS
+    fresh = not settled(mtime)
     if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
         return fresh and not _whole_stream(path)
     if head == b"PAR1" or _parquet_suffix(path):
@@ -266,8 +275,9 @@ def plan_inputs(
                     known is not None
                     and (st.st_size, st.st_mtime_ns) == (known.size, known.mtime_ns)
                     # (a line a follow run left waiting is read by a run that does not
-                    # follow: the file is as finished as it will be)
-                    and (follow or known.end >= st.st_size)
+                    # follow, or once the file is left alone: it is as finished as it
+                    # will be)
+                    and (known.end >= st.st_size or (follow and not settled(st.st_mtime)))
                 ):
                     planned.skipped.append((src, known))
                     continue
@@ -353,7 +363,10 @@ def _plan_file(
             assert known is not None
             # (no newline in [tail, end): the newlines before the tail are the known ones)
             before = known.lines if known.lines is not None else _count_lines(fh, 0, start)
-        end = _complete_end(fh, start, size, max_line_bytes) if follow else size
+        # (a last line without a newline waits while the file is written; left alone
+        # SETTLE_SECONDS, it is read as it is, as a document or a stream is)
+        whole = not follow or settled(st.st_mtime)
+        end = size if whole else _complete_end(fh, start, size, max_line_bytes)
         if end <= start:
             if start == 0:
                 return None  # one line, still being written
