@@ -1551,3 +1551,25 @@ def test_a_truncated_last_line_left_alone_is_read_as_it_is_and_rejected(tmp_path
         fh.write(half[len(half) // 2 :] + "\n")
     assert _once(ex, st).exit_code == 0
     assert Store(st).read_manifest().counts["events_kept"] == 2
+
+
+def test_the_live_screen_keeps_its_keys_and_message_line_at_80x24(store: Store) -> None:
+    """At 80x24 the message line (rows rejected, the store locked, waiting for a file) and
+    the keys were cut off the screen: the layout guessed 6 header lines where the traffic
+    line wraps, and kept 3 session rows whatever the height. Laid out from what the parts
+    take, the keys and the message always show; smaller heights lose table rows first."""
+    from jtrack.render.live import screen
+    from jtrack.render.table import render_to_text
+
+    frame = live_frame(store, LiveOptions(as_of=AS_OF))
+    message = "1 row of this run was rejected and left out (see st/current/rejects.jsonl)"
+    for height in (24, 20, 16, 12):
+        state = ViewState(message=message)
+        text = render_to_text(screen(frame, state, 80, height, message), width=80)
+        lines = text.splitlines()
+        assert len(lines) <= height, (height, text)
+        tail = " ".join(lines[-3:])
+        assert "q quit" in tail and "st/current/rejects.jsonl)" in tail, (height, text)
+        if height >= 24:
+            assert "Active now: 2 sessions" in text, text
+            assert text.count("Unknown") == 2, text  # (both sessions listed)

@@ -7,12 +7,14 @@ HTML escaped). Tables go through jtrack.render.table, so they fit 80 columns.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import polars as pl
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.segment import Segment, Segments
 from rich.table import Table
 from rich.text import Text
 
@@ -314,37 +316,81 @@ def screen(
             Text(""),
             keys_line(state),
         )
-    head = header(frame)
-    tops_rows = 5 if height >= 36 else 3
-    tops = _top_tables(frame, tops_rows)
+    head: list[RenderableType] = [*header(frame), per_minute_line(frame, width, ascii)]
+    keys = keys_line(state)
+    # laid out from the heights things take at this width (a line that wraps takes two):
+    # the keys and message line always shows; the hour's tables lose rows first, then go,
+    # and the sessions shown are as many as the rest leaves
+    above = height - _lines(keys, width)  # (the lines above the keys)
+    room = above - _lines(Group(*head), width)
+    n = view_sessions(frame.active, *state.sort_key, state.text).height
+    # the sessions' title and column heads (the table of one row, less its row)
+    overhead = _lines(sessions_table(frame, state, limit=1)[0], width) - (n > 0)
+    want = min(n, 3)  # (session rows wanted before the hour's tables get any)
+    most = 5 if height >= 36 else 3
+    tops_block: RenderableType | None = None
+    rows = 0
+    for tops_rows in range(most, -1, -1):
+        tops_block = _tops_block(frame, width, tops_rows) if tops_rows else None
+        left = room - (_lines(tops_block, width) + 1 if tops_block is not None else 0)
+        rows = left - overhead
+        if rows >= want:
+            break
+    table, listed = sessions_table(frame, state, limit=max(rows, 1))
+    state.listed = listed.get_column("id").to_list()
+    state.selected_id = state.listed[state.selected] if state.listed else None
+    body: list[RenderableType] = [*head, table]
+    if tops_block is not None:
+        body += [Text(""), tops_block]
+    return Group(_cut(Group(*body), width, max(above, 0)), keys)
+
+
+def _tops_block(frame: LiveFrame, width: int, rows: int) -> RenderableType:
+    """The hour's top tables, `rows` rows each: two by two from 120 columns, else the top
+    pages above searches and sources side by side (the traffic table left to --once)."""
+    tops = _top_tables(frame, rows)
     if width >= 120:
         grid = Table.grid(padding=(0, 3), expand=False)
         for _ in range(2):
             grid.add_column(width=(width - 3) // 2)
         grid.add_row(tops[0], tops[2])
         grid.add_row(tops[1], tops[3])
-        tops_block: RenderableType = grid
-        tops_height = 2 * (tops_rows + 4)
-    else:
-        grid = Table.grid(padding=(0, 2), expand=False)
-        grid.add_column(width=(width - 2) // 2)
-        grid.add_column(width=(width - 2) // 2)
-        grid.add_row(tops[1], tops[2])
-        tops_block = Group(tops[0], grid)
-        tops_height = 2 * (tops_rows + 4)
-    fixed = len(head) + 1 + 1 + tops_height + 2
-    rows = max(3, height - fixed - 4)
-    table, listed = sessions_table(frame, state, limit=rows)
-    state.listed = listed.get_column("id").to_list()
-    state.selected_id = state.listed[state.selected] if state.listed else None
-    return Group(
-        *head,
-        per_minute_line(frame, width, ascii),
-        table,
-        Text(""),
-        tops_block,
-        keys_line(state),
+        return grid
+    grid = Table.grid(padding=(0, 2), expand=False)
+    grid.add_column(width=(width - 2) // 2)
+    grid.add_column(width=(width - 2) // 2)
+    grid.add_row(tops[1], tops[2])
+    return Group(tops[0], grid)
+
+
+def _console(width: int) -> Console:
+    return Console(
+        width=width,
+        file=io.StringIO(),
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        markup=False,
+        emoji=False,
     )
+
+
+def _lines(renderable: RenderableType, width: int) -> int:
+    """The lines `renderable` takes at `width` columns (wrapped lines counted)."""
+    console = _console(width)
+    return len(console.render_lines(renderable, console.options, pad=False))
+
+
+def _cut(renderable: RenderableType, width: int, height: int) -> RenderableType:
+    """`renderable` cut to its first `height` lines at `width` columns (styles kept)."""
+    console = _console(width)
+    lines = console.render_lines(renderable, console.options, pad=False)
+    if len(lines) <= height:
+        return renderable
+    out: list[Segment] = []
+    for line in lines[:height]:
+        out += [*line, Segment.line()]
+    return Segments(out)
 
 
 def _card_screen(card: RenderableType, state: ViewState, width: int, height: int) -> RenderableType:
