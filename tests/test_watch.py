@@ -1573,3 +1573,21 @@ def test_the_live_screen_keeps_its_keys_and_message_line_at_80x24(store: Store) 
         if height >= 24:
             assert "Active now: 2 sessions" in text, text
             assert text.count("Unknown") == 2, text  # (both sessions listed)
+
+
+def test_the_live_screen_at_40_columns_gives_columns_up_as_once_does(store: Store) -> None:
+    """At 40 columns the live screen dropped contact_name and kept traffic (the selection
+    mark's column tipped the fitting), against the README's order, where --once kept
+    contact_name; and its note on the columns left out was cut off."""
+    from jtrack.render.live import screen
+    from jtrack.render.table import render_to_text
+
+    frame = live_frame(store, LiveOptions(as_of=AS_OF))
+    once = " ".join(render_frame_text(frame, width=40).split())
+    live = render_to_text(screen(frame, ViewState(), 40, 60), width=40)
+    left_out = "not shown at 40 columns: idle_seconds, traffic_class, last_page_title"
+    assert left_out + " (a wider terminal" in once, once
+    assert left_out in " ".join(live.split()), live  # (whole, on lines of its own)
+    assert all(len(line) <= 40 for line in live.splitlines())
+    row = next(line for line in live.splitlines() if line.startswith("›"))
+    assert "Unknown" in row and "human" not in row, live

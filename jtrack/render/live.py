@@ -156,20 +156,10 @@ def per_minute_line(frame: LiveFrame, width: int, ascii: bool = False) -> Text:
     return line
 
 
-def _screen_frame(
-    df: pl.DataFrame, selected_id: str | None, marker: bool, ascii: bool = False
-) -> pl.DataFrame:
-    out = df.with_columns(
+def _screen_frame(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(
         idle_seconds=pl.duration(microseconds=(pl.col("idle_seconds") * 1e6).cast(pl.Int64)),
     ).select(SCREEN_COLUMNS)
-    if marker:
-        mark = (
-            pl.when(pl.col("id") == (selected_id or ""))
-            .then(pl.lit(">" if ascii else MARK))
-            .otherwise(pl.lit(""))
-        )
-        out = out.select(mark.alias(" "), pl.all())
-    return out
 
 
 def sessions_table(
@@ -204,12 +194,17 @@ def sessions_table(
     if n == 0:
         what = "no session matches the filter" if state and state.text else "no active session"
         return Group(title, Text(what, style="dim")), listed
+    marks = None
+    if state is not None:  # (the selection's mark in a gutter: the columns fit as in --once)
+        mark = ">" if state.ascii else MARK
+        marks = [mark if i == selected_id else "" for i in shown.get_column("id").to_list()]
     table = FrameTable(
-        _screen_frame(shown, selected_id, state is not None, state.ascii if state else False),
+        _screen_frame(shown),
         title,
         prefixes={"id": frame.id_length},
-        sorts={" ": "key"},
         optional=("idle_seconds", "traffic_class"),
+        marks=marks,
+        hint=state is None,  # (the live screen's width is the terminal's: no hint)
     )
     return table, listed
 
@@ -229,7 +224,8 @@ def _site_paths(pages: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
     return shown, site.split("://", 1)[1]
 
 
-def _top_tables(frame: LiveFrame, top: int | None) -> list[FrameTable]:
+def _top_tables(frame: LiveFrame, top: int | None, hint: bool = True) -> list[FrameTable]:
+    """The hour's tables; `hint`: a note on the columns left out says what shows them."""
     t = frame.tables
 
     def head(df: pl.DataFrame) -> pl.DataFrame:
@@ -242,18 +238,22 @@ def _top_tables(frame: LiveFrame, top: int | None) -> list[FrameTable]:
             pages.select("page", "title", "page_views", "visitors"),
             "Top pages, last hour" + (f" ({site})" if site else ""),
             optional=("title",),
+            hint=hint,
         ),
         FrameTable(
             head(t["top_searches"]).select("search", "searches", "visitors"),
             "Top searches, last hour",
+            hint=hint,
         ),
         FrameTable(
             sources.select("source", "medium", "sessions"),
             "Top sources, last hour",
+            hint=hint,
         ),
         FrameTable(
             t["traffic"].select("traffic_class", "sessions", "share_of_sessions", "events"),
             "Traffic, last hour (all classes)",
+            hint=hint,
         ),
     ]
 
@@ -348,7 +348,7 @@ def screen(
 def _tops_block(frame: LiveFrame, width: int, rows: int) -> RenderableType:
     """The hour's top tables, `rows` rows each: two by two from 120 columns, else the top
     pages above searches and sources side by side (the traffic table left to --once)."""
-    tops = _top_tables(frame, rows)
+    tops = _top_tables(frame, rows, hint=False)
     if width >= 120:
         grid = Table.grid(padding=(0, 3), expand=False)
         for _ in range(2):

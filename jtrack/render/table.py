@@ -42,6 +42,7 @@ import polars as pl
 from rich import box
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -453,7 +454,12 @@ class FrameTable:
     extra: columns left out (in this order) before any other column gives way, even before
     headers wrap (figures that other lines or formats show as well);
     tails: text columns cut at their start rather than their end (file paths, whose name is
-    at the end: `…ple_data/events.jsonl`).
+    at the end: `…ple_data/events.jsonl`);
+    marks: one mark per row (a live view's selection), drawn in a gutter left of the table
+    with one space after it: the columns are fitted into the width the gutter leaves, and
+    give way in their usual order;
+    hint: the note naming the columns left out says what shows them (a live screen, whose
+    keys say it, leaves that out).
     """
 
     def __init__(
@@ -470,8 +476,12 @@ class FrameTable:
         extra: Sequence[str] = (),
         tails: Iterable[str] = (),
         column_notes: Mapping[str, str] | None = None,
+        marks: Sequence[str] | None = None,
+        hint: bool = True,
     ) -> None:
         self.df = df
+        self.marks = list(marks) if marks is not None else None
+        self.hint = hint
         self.tails = frozenset(tails)
         self.title = title
         self.caption = caption
@@ -529,7 +539,9 @@ class FrameTable:
             for line in self.caption.split("\n") if self.caption else []:
                 yield Text(strip_control(one_line(line)), style="dim")
             return
-        cols, left_out = _fit(self._columns(), options.max_width, self.optional, self.extra)
+        gutter = max((cell_len(m) for m in self.marks), default=0) + 1 if self.marks else 0
+        room = max(options.max_width - gutter, 1)
+        cols, left_out = _fit(self._columns(), room, self.optional, self.extra)
         ascii = options.ascii_only
         table = Table(
             box=ASCII_SIMPLE_HEAD if ascii else box.SIMPLE_HEAD,
@@ -561,15 +573,22 @@ class FrameTable:
         rows = zip(*cells, strict=True) if cols else iter(())
         for row in rows:
             table.add_row(*[Text(v) for v in row])
-        yield table
+        if self.marks is None:
+            yield table
+        else:  # the rows' marks in the gutter, the table's lines beside them
+            lines = console.render_lines(table, options.update_width(room), pad=False)
+            first = len(lines) - len(self.marks)  # (the head's lines: a header may wrap)
+            for i, segments in enumerate(lines):
+                mark = self.marks[i - first] if i >= first else ""
+                yield Segment(mark + " " * (gutter - cell_len(mark)))
+                yield from segments
+                yield Segment.line()
         notes = self.caption.split("\n") if self.caption else []  # (one note a line)
         shown = {c.name for c in cols}
         notes += [note for name, note in self.column_notes.items() if name in shown]
         if left_out:
-            notes.append(
-                f"not shown at {options.max_width} columns: {', '.join(left_out)} "
-                f"({_every_field_hint(len(left_out))})"
-            )
+            hint = f" ({_every_field_hint(len(left_out))})" if self.hint else ""
+            notes.append(f"not shown at {options.max_width} columns: {', '.join(left_out)}{hint}")
         for note in notes:
             yield Text(strip_control(one_line(note)), style="dim")
 
