@@ -461,7 +461,8 @@ def test_once_writes_a_self_contained_html_page(store_dir: Path, tmp_path: Path)
     )
     assert res.exit_code == 0, res.stderr
     html = out.read_text()
-    assert "<h1>Live now</h1>" in html and "<script" not in html
+    assert '<h1>Live now <span class="asof">2026-10-03 09:30:00 UTC</span></h1>' in html
+    assert "<script" not in html
     assert 'http-equiv="refresh"' not in html  # (one frame: nothing to reload)
     assert "T/sale" in html and "newsletter" in html
 
@@ -477,7 +478,7 @@ def test_once_quiet_with_html_writes_the_page_and_prints_nothing(
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.stderr
     assert res.stdout == "" and res.stderr == ""
-    assert "<h1>Live now</h1>" in out.read_text()
+    assert "<h1>Live now " in out.read_text()
 
 
 def test_a_format_is_one_frame_and_stdin_is_refused(store_dir: Path, tmp_path: Path) -> None:
@@ -1591,3 +1592,44 @@ def test_the_live_screen_at_40_columns_gives_columns_up_as_once_does(store: Stor
     assert all(len(line) <= 40 for line in live.splitlines())
     row = next(line for line in live.splitlines() if line.startswith("›"))
     assert "Unknown" in row and "human" not in row, live
+
+
+def test_the_html_page_has_what_the_terminal_has_and_says_when_the_watch_stopped(
+    store_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The --html page lacked the idle column, the visitors of the hour, the run's warnings
+    and the automated sessions left out; and once the watch stopped it went on reloading
+    the last frame with nothing saying it was stale."""
+    from jtrack.render.live import live_html
+
+    st = Store(store_dir / "store")
+    try:
+        frame = live_frame(st, LiveOptions(as_of=AS_OF))
+    finally:
+        st.close()
+    shown = live_html(frame, 5.0, ["another jtrack run holds the store; trying again"])
+    assert '<th class="">idle</th>' in shown and 'data-label="idle">0:04:00<' in shown  # (v1)
+    assert 'data-kpi="visitors, last hour"' in shown
+    assert "1 automated session (ai_agent 1; 10 events) left out" in shown
+    assert "warning: another jtrack run holds the store" in shown
+    assert 'http-equiv="refresh"' in shown and "stopped at" not in shown
+    # a watch that stops writes the page once more: no reload, when it stopped
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    (ex / "a.jsonl").write_text(page("e1", "v1", 0, "/") + "\nnot json\n")
+    html = tmp_path / "live.html"
+    cfg = LoopConfig(sources=[str(ex)], targets=[(str(ex), True)], interval=0.02, html=html)
+    loop = WatchLoop(cfg, Store(tmp_path / "st"), Store(tmp_path / "st"))
+    turns = [0]
+
+    def keys(timeout: float, wake: int | None) -> list[str]:
+        turns[0] += 1
+        time.sleep(min(max(timeout, 0.0), 0.05))
+        return ["q"] if turns[0] >= 3 else []
+
+    loop.run_forever(read_keys=keys, screen=False)
+    capsys.readouterr()
+    stopped = html.read_text()
+    assert "jtrack watch stopped at " in stopped
+    assert 'http-equiv="refresh"' not in stopped
+    assert "warning: 1 row of this run was rejected and left out" in stopped

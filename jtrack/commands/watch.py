@@ -61,6 +61,8 @@ _KEEP_HOUR = 1e9
 #: Seconds a file named may be missing before watch says so (a rotation renames it and its
 #: writer begins a new one; a folder gone is said at once).
 GONE_AFTER = 60.0
+#: Warnings the --html page shows at most (those of the last hour).
+PAGE_WARNINGS = 5
 #: What watch says while another run holds the store's lock.
 LOCKED = "another jtrack run holds the store; trying again"
 _DATA = re.compile(r"\.(?:jsonl|ndjson|json|parquet|pq)(?:\.gz|\.zst)?$", re.IGNORECASE)
@@ -787,6 +789,8 @@ class WatchLoop:
         self.warned_runs: set[str] = set()
         self.card_renderable: Any = None
         self.waiting_said = False
+        #: the warnings the --html page shows: (when, warning)
+        self.page_warnings: list[tuple[Any, str]] = []
         #: the sources named that are not there, said already (missing_files says those
         #: missing at the start)
         self.gone: set[str] = {r for r in cfg.sources if not _globbed(r) and not Path(r).exists()}
@@ -994,14 +998,33 @@ class WatchLoop:
         of the time (of the two cores the runs share with them)."""
         return max(HOUR_EVERY, self.cfg.interval, HOUR_SHARE * self.hour_cost)
 
-    def write_html(self) -> None:
+    def _keep_for_page(self) -> None:
+        """The warnings not said yet, kept for the --html page with when they came (the
+        last PAGE_WARNINGS of the last hour: a page is looked at now and then)."""
+        from datetime import UTC, datetime, timedelta
+
+        now = datetime.now(UTC)
+        kept = [w for _, w in self.page_warnings]
+        self.page_warnings += [(now, w) for w in self.run_warnings if w not in kept]
+        recent = [(t, w) for t, w in self.page_warnings if now - t < timedelta(hours=1)]
+        self.page_warnings = recent[-PAGE_WARNINGS:]
+
+    def write_html(self, stopped: Any = None) -> None:
+        """The --html page of the frame, with the warnings of the last hour and the state
+        the message line says (the store locked, waiting for a file); `stopped`: when the
+        watch stopped (the page says so and no longer reloads)."""
         if self.cfg.html is None or self.frame is None:
             return
         from jtrack.files import atomic_write_text
         from jtrack.render.live import live_html
 
+        self._keep_for_page()
+        warnings = [f"{w} ({t:%H:%M:%S} UTC)" for t, w in self.page_warnings]
+        message = self.message
+        if message and not any(message.startswith(w) for _, w in self.page_warnings):
+            warnings.append(message)  # (a state: the lock, no file; a warning is above)
         refresh = None if self.cfg.once else max(self.cfg.interval, 5.0)
-        atomic_write_text(self.cfg.html, live_html(self.frame, refresh))
+        atomic_write_text(self.cfg.html, live_html(self.frame, refresh, warnings, stopped))
 
     def log(self, added: int) -> None:
         """One line when the refresh changed something (not with -q)."""
@@ -1100,6 +1123,18 @@ class WatchLoop:
                 live.stop()
             if keys is not None:
                 keys.close()
+            self._write_stopped()
+
+    def _write_stopped(self) -> None:
+        """The --html page once more when the watch stops (q, Ctrl-C, --duration, an
+        error): without the reload, saying when it stopped. (Killed outright it cannot: the
+        page's time says how old it is.)"""
+        from datetime import UTC, datetime
+
+        from jtrack.errors import JtrackError
+
+        with contextlib.suppress(OSError, JtrackError):  # (not over the error that stopped it)
+            self.write_html(stopped=datetime.now(UTC))
 
     def _loop(
         self,
@@ -1186,6 +1221,7 @@ class WatchLoop:
     def _say_run(self) -> None:
         """The last run's warning lines (-q too: something is wrong), and its notes (not
         with -q): every session rebuilt, times without a zone, files taken in already."""
+        self._keep_for_page()
         if self.run_warnings:
             from jtrack.commands._common import warning_line
 

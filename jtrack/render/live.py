@@ -8,6 +8,7 @@ HTML escaped). Tables go through jtrack.render.table, so they fit 80 columns.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -475,10 +476,26 @@ def per_minute_svg(per_minute: pl.DataFrame, as_of: datetime | None = None) -> s
     return "".join(out)
 
 
-def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
+#: The live page's own styles, beside the report's: its warnings, and a stopped watch's.
+LIVE_CSS = """
+.asof { font-variant-numeric: tabular-nums; color: #5b6475; font-weight: 400; }
+.warn { background: #fff6e5; border: 1px solid #f0c27b; border-radius: 8px; padding: 8px 12px;
+  margin: 0 0 10px; }
+.warn.stopped { background: #fdecea; border-color: #e6a5a0; font-weight: 600; }
+"""
+
+
+def live_html(
+    frame: LiveFrame,
+    refresh: float | None = 5.0,
+    warnings: Sequence[str] = (),
+    stopped: datetime | None = None,
+) -> str:
     """A self-contained status page (the report's look, no script, no fetch) that reloads
     itself every `refresh` seconds; `refresh=None` (or 0) is a page that stays as it is
-    (`--once`: a finished replay has nothing new to show)."""
+    (`--once`: a finished replay has nothing new to show). `warnings`: what the watch's
+    message line and warning lines say (rows rejected, the store locked, waiting for a
+    file); `stopped`: when the watch stopped (the page then says so, and does not reload)."""
     from jtrack import __version__
     from jtrack.render.report_html import CSP, CSS, _a, _e, html_table
     from jtrack.render.table import hms_expr
@@ -491,6 +508,7 @@ def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
         ("visitors / min", _num(o["visitors_per_minute"])),
         ("events, last hour", _num(o["events_last_hour"])),
         ("sessions, last hour", _num(o["sessions_last_hour"])),
+        ("visitors, last hour", _num(o["visitors_last_hour"])),
         ("automated share", _pct(o["automated_share"])),
     ]
     active = (
@@ -501,6 +519,7 @@ def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
             "last_page_url",
             hms_expr(pl.col("duration_in_seconds")).alias("duration"),
             "event_count",
+            hms_expr(pl.col("idle_seconds")).alias("idle"),
             "traffic_class",
         )
         if frame.active.height
@@ -521,12 +540,25 @@ def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
     )
     more = frame.active.height - min(frame.active.height, 200)
     clock = "wall clock" if frame.clock == "wall clock" else "--as-of: a replay"
+    left_out = frame.scope.note()
+    said = []
+    if stopped is not None:
+        said.append(
+            f'<p class="warn stopped">jtrack watch stopped at {_e(_clock(stopped))}: this '
+            "page is not updated any more (it shows the last frame)</p>"
+        )
+    said += [f'<p class="warn">warning: {_e(strip_control(w))}</p>' for w in warnings]
     body = (
-        f'<h1>Live now</h1><p class="sub">{_e(_clock(frame.as_of))} ({_e(clock)}); gap '
+        # (the frame's own time up front: a page whose watch was killed outright, which
+        # could not say so, shows an old time)
+        f'<h1>Live now <span class="asof">{_e(_clock(frame.as_of))}</span></h1>'
+        + "".join(said)
+        + f'<p class="sub">{_e(_clock(frame.as_of))} ({_e(clock)}); gap '
         f"{_e(_gap(frame.gap_seconds))}; store {_e(frame.store)} {_e(frame.version or '-')}, "
         f"{frame.events_in_store:,} events, newest {_e(_clock(frame.last_event))}</p>"
         f'<p class="sub traffic">{_e(frame.scope.line())}</p>'
-        '<div class="kpis">'
+        + (f'<p class="sub left-out">{_e(left_out)}</p>' if left_out else "")
+        + '<div class="kpis">'
         + "".join(
             f'<div class="kpi" data-kpi="{_a(k)}"><div class="v">{_e(v)}</div>'
             f'<div class="k">{_e(k)}</div></div>'
@@ -539,6 +571,8 @@ def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
         + "</section>"
         + f'<div class="grid2">{sections}</div>'
     )
+    if stopped is not None:
+        refresh = None
     reload = f'<meta http-equiv="refresh" content="{max(int(refresh), 1)}">' if refresh else ""
     return (
         "<!DOCTYPE html>\n"
@@ -546,7 +580,8 @@ def live_html(frame: LiveFrame, refresh: float | None = 5.0) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f"{reload}"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>jtrack watch: {o['active_sessions']:,} active</title><style>{CSS}</style>"
+        f"<title>jtrack watch: {o['active_sessions']:,} active</title>"
+        f"<style>{CSS}{LIVE_CSS}</style>"
         f"</head><body><main>{body}<footer>jtrack {_e(__version__)}</footer></main></body>"
         "</html>\n"
     )
