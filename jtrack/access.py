@@ -373,9 +373,17 @@ def load_policy(
     if not roles:
         if chosen:
             where = "--role" if role else f"${ROLE_ENV}" if os.environ.get(ROLE_ENV) else path
+            # (a config with other tables gets the role; an empty one, /dev/null, or none
+            # read: a config file with roles is what is missing)
+            hint = f"add [roles.{chosen}] to {path}"
+            if path is None or not data:
+                what = f"the config {path} is empty" if path is not None else "no config was read"
+                hint = (
+                    f"{what}: add a [roles.{chosen}] table with its permissions to a config "
+                    "file, jtrack.toml or one --config names"
+                )
             raise ConfigError(
-                f"{where}: role {chosen!r} is asked for but no roles are configured",
-                hint=f"add [roles.{chosen}] to {path or 'jtrack.toml'}",
+                f"{where}: role {chosen!r} is asked for but no roles are configured", hint=hint
             )
         return Policy(**common)
     if not chosen:

@@ -1633,3 +1633,29 @@ def test_the_html_page_has_what_the_terminal_has_and_says_when_the_watch_stopped
     assert "jtrack watch stopped at " in stopped
     assert 'http-equiv="refresh"' not in stopped
     assert "warning: 1 row of this run was rejected and left out" in stopped
+
+
+def test_the_sparkline_shows_the_whole_hour_at_80_columns_or_says_how_much(store: Store) -> None:
+    """At 80 columns the "events/min, last hour" sparkline showed 56 minutes."""
+    from jtrack.render.live import per_minute_line
+
+    frame = live_frame(store, LiveOptions(as_of=AS_OF))
+    for width, label, minutes in (
+        (200, "events/min, last hour ", 60),
+        (80, "events/min, 60 min ", 60),
+        (40, "events/min, last 15 min ", 15),
+    ):
+        line = per_minute_line(frame, width).plain
+        assert line.startswith(label) and len(line) - len(label) == minutes, (width, line)
+        assert len(line) < width
+
+
+def test_a_role_asked_for_with_an_empty_config_says_the_config_is_empty(tmp_path: Path) -> None:
+    """`--role agent --config /dev/null` hinted "add [roles.agent] to /dev/null"."""
+    src = tmp_path / "events.jsonl"
+    src.write_text(page("e01", "v1", 0, "/a") + "\n")
+    args = ["watch", str(src), "--store", str(tmp_path / "st"), "--once", "--role", "agent"]
+    res = runner.invoke(app, [*args, "--config", os.devnull])
+    assert res.exit_code == 2, res.stderr
+    assert "no roles are configured" in res.stderr and f"to {os.devnull}" not in res.stderr
+    assert f"the config {os.devnull} is empty: add a [roles.agent] table" in res.stderr

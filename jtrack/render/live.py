@@ -149,9 +149,15 @@ def header(frame: LiveFrame) -> list[Text]:
 def per_minute_line(frame: LiveFrame, width: int, ascii: bool = False) -> Text:
     """Events per minute over the last hour, one character a minute (the newest right)."""
     values = [int(v) for v in frame.per_minute.get_column("events").to_list()]
-    label = "events/min, last hour "
-    room = max(width - len(label) - 2, 10)
-    values = values[-room:]
+    # the hour whole where it fits (80 columns: a shorter label), else its last minutes,
+    # said
+    for label in ("events/min, last hour ", "events/min, 60 min "):
+        if len(label) + len(values) <= width - 1:
+            break
+    else:
+        room = max(width - len("events/min, last 60 min ") - 1, 10)
+        values = values[-room:]
+        label = f"events/min, last {len(values)} min "
     line = Text(label, style="dim")
     line.append(sparkline(values, ascii))
     return line
