@@ -276,3 +276,50 @@ def test_the_reader_options_and_stdin_are_taken_as_the_cli_takes_them(
     )
     run = run_sessionize(["-"], Store.open(tmp_path / "piped"), stdin=io.StringIO(text))
     assert run.summary.events_kept == 3
+
+
+BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def test_rules_of_a_whole_store_count_people_only_as_the_cli_does(tmp_path: Path) -> None:
+    """evaluate_store(store, RULES) evaluated every traffic class where `jtrack rules report`
+    and every other reader count people only."""
+    rows = [flat_event("p1", "person", T0), flat_event("b1", "bot", T0, user_agent_string=BOT)]
+    src = tmp_path / "day.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([src], store)
+    sessions = store.scan_sessions().select("id", "customer_id").collect()
+    person = sessions.filter(customer_id="person")["id"].item()
+    bot = sessions.filter(customer_id="bot")["id"].item()
+    assert evaluate_store(store, RULES).segments["session_id"].to_list() == [person]
+    assert evaluate_store(store, RULES, traffic="all").segments.height == 2
+    # sessions named by id are evaluated whatever their class (a card of a bot's session)
+    assert evaluate_store(store, RULES, session_ids=[bot]).segments.height == 1
+
+
+def test_rules_of_sessions_take_id_prefixes_and_refuse_unknown_ids(
+    built: tuple[Store, Path],
+) -> None:
+    """evaluate_store(session_ids=[PREFIX]) returned empty frames, as did an unknown id,
+    without a word; ids take unique prefixes wherever an id is asked for."""
+    from jtrack.errors import AmbiguousIdError, NotFoundError
+
+    store, _ = built
+    ids = sorted(store.scan_sessions().collect()["id"])
+    whole = evaluate_store(store, RULES, session_ids=ids)
+    assert whole.segments.height == 3
+    prefixes = [sid[:8].upper() for sid in ids]
+    assert evaluate_store(store, RULES, session_ids=prefixes).segments.equals(whole.segments)
+    with pytest.raises(NotFoundError):
+        evaluate_store(store, RULES, session_ids=[ids[0], "zzzz"])
+    common = ""  # (the longest start two ids share, if any: ambiguous)
+    for a, b in zip(ids[0], ids[1], strict=True):
+        if a != b:
+            break
+        common += a
+    if common:
+        with pytest.raises(AmbiguousIdError):
+            evaluate_store(store, RULES, session_ids=[common])
+    with pytest.raises(UsageError, match="empty session id"):
+        evaluate_store(store, RULES, session_ids=[" "])

@@ -13,7 +13,7 @@ from jtrack.core.rules.load import as_rules
 from jtrack.core.rules.model import Rules
 from jtrack.store import Store
 from jtrack.store.store import as_store
-from jtrack.usecases.traffic import check_traffic, is_all, traffic_expr
+from jtrack.usecases.traffic import DEFAULT_TRAFFIC, check_traffic, is_all, traffic_expr
 
 
 def _visitor_events(store: Store, session_ids: list[str]) -> tuple[pl.LazyFrame, pl.DataFrame]:
@@ -32,10 +32,13 @@ def evaluate_store(
     store: Store,
     rules: Rules | None,
     session_ids: Sequence[str] | None = None,
-    traffic: Sequence[str] | None = None,
+    traffic: Sequence[str] | str = DEFAULT_TRAFFIC,
 ) -> RuleResults:
-    """Evaluate `rules` over the store's sessions (all, or only `session_ids`; `traffic`:
-    only sessions of these traffic classes, see jtrack.usecases.traffic).
+    """Evaluate `rules` over the store's sessions of the `traffic` classes (people only
+    unless told otherwise, as `jtrack rules report`; "all" or a list of classes, see
+    jtrack.usecases.traffic), or over the sessions `session_ids` (ids or unique prefixes, as
+    `jtrack card` takes them; NotFoundError or AmbiguousIdError otherwise), whatever their
+    class.
 
     With session ids the store is read only for their visitors (one bucket when they share
     one visitor), so a card can call this for one session cheaply.
@@ -44,18 +47,35 @@ def evaluate_store(
     rules = as_rules(rules)
     if isinstance(session_ids, str):  # (one id, not its characters)
         session_ids = [session_ids]
-    if traffic is not None:
-        traffic = check_traffic(traffic)
+    traffic = check_traffic(traffic)
     if session_ids is None:
         all_events, all_sessions = store.scan_events(), store.scan_sessions()
-        if traffic is not None and not is_all(traffic):
+        if not is_all(traffic):
             # an event's class is its session's (null for events in no session)
             keep = traffic_expr(traffic)
             all_events, all_sessions = all_events.filter(keep), all_sessions.filter(keep)
         return evaluate(all_events, all_sessions, rules, presorted=True)
-    ids = sorted(set(session_ids))
+    ids = sorted(_whole_ids(store, session_ids))
     events, sessions = _visitor_events(store, ids)
     return evaluate(events, sessions, rules, session_ids=ids, presorted=True)
+
+
+def _whole_ids(store: Store, session_ids: Sequence[str]) -> set[str]:
+    """The full ids of `session_ids`: each a session's id, or a unique prefix of one
+    (resolved as `jtrack card` resolves it: NotFoundError or AmbiguousIdError otherwise).
+    The ids found whole are looked up together (a listing's page of ids); only the others
+    are resolved one by one."""
+    from jtrack.usecases.sessions import _check_id_text, resolve_visible_session
+
+    for sid in session_ids:
+        _check_id_text(sid)
+    asked = {sid.strip().lower() for sid in session_ids}
+    lookup = sorted(p for p in asked if p)  # (a blank one is refused below, not all ids)
+    found: list[str] = []
+    if lookup:
+        found = store.sessions_with_prefix(lookup).get_column("id").to_list()
+    whole = asked & set(found)
+    return whole | {resolve_visible_session(store, p) for p in asked - whole}
 
 
 def store_export_results(store: Store, rules: Rules | None) -> RuleResults:
