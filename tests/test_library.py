@@ -323,3 +323,45 @@ def test_rules_of_sessions_take_id_prefixes_and_refuse_unknown_ids(
             evaluate_store(store, RULES, session_ids=[common])
     with pytest.raises(UsageError, match="empty session id"):
         evaluate_store(store, RULES, session_ids=[" "])
+
+
+def test_deduplicate_tells_conflicts_as_a_run_does(tmp_path: Path) -> None:
+    """deduplicate hashed every column with traits in delivered order: a copy whose traits
+    came in another order, with another IP address or with `traits: {}` was a conflict that
+    `jtrack sessionize` (the content rule) does not report."""
+    from jtrack.core.dedupe import deduplicate
+    from jtrack.read import read_events
+
+    def line(eid: str, title: str = "Home", **web: object) -> str:
+        import json
+
+        page = {"url": "https://shop.example/", "title": title}
+        ev = {
+            "id": eid,
+            "customerId": "v1",
+            "customerIdType": "cookie",
+            "session": {"id": "s1", "type": "web"},
+            "eventType": "WebEvent",
+            "createdDate": "2026-10-01T10:00:00Z",
+            "webEvent": {"eventName": "page_viewed", "page": page, **web},
+        }
+        return json.dumps(ev) + "\n"
+
+    email = {"dataType": "string", "value": "a@example.com"}
+    name = {"dataType": "string", "value": "Ann"}
+    src = tmp_path / "dups.jsonl"
+    src.write_text(
+        line("d1", traits={"email": email, "givenName": name})
+        + line("d1", traits={"givenName": name, "email": email})
+        + line("d2", ipAddress="192.0.2.1")
+        + line("d2", ipAddress="192.0.2.99")
+        + line("d3", traits={})
+        + line("d3")
+        + line("d4", title="Home")
+        + line("d4", title="Sale")
+    )
+    dedup = deduplicate(read_events([src]).events)
+    assert dedup.duplicates == 4
+    run = run_sessionize([src], Store.open(tmp_path / "store"))
+    assert run.conflicts is not None
+    assert dedup.conflicts["event_id"].to_list() == run.conflicts["event_id"].to_list() == ["d4"]

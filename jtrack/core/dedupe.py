@@ -1,4 +1,6 @@
-"""Deduplication: keep one row per event id (the first by created_date, then input order).
+"""Deduplication: keep one row per event id (the first by created_date, then input order),
+and how copies of one event are compared (jtrack.options.CONTENT_RULE): what a run and
+`deduplicate` alike call a conflicting redelivery.
 
 Pure Polars; imports nothing else from jtrack.
 """
@@ -9,6 +11,53 @@ from dataclasses import dataclass
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
+
+#: Columns a copy's contents are compared on to tell a conflicting redelivery.
+CONTENT_COLUMNS = (
+    "event_id",
+    "customer_id",
+    "customer_id_type",
+    "created_date",
+    "kind",
+    "event_name",
+    "page_url",
+    "page_title",
+    "search_query",
+    "source_session_type",
+    "source_session_id",
+    "authenticated",
+    "traits",
+    "mkt_campaign_source",
+    "mkt_campaign_name",
+    "referrer_hostname",
+    "referrer_medium",
+)
+
+
+def content_hash() -> pl.Expr:
+    """A stable hash of a copy's contents (CONTENT_COLUMNS), the same in every jtrack."""
+    key = pl.concat_str([_text(c) for c in CONTENT_COLUMNS], separator="\x1f")
+    return key.nchash.xxh3_64().alias("_hash")  # type: ignore[attr-defined]
+
+
+def _text(c: str) -> pl.Expr:
+    col = pl.col(c)
+    text: pl.Expr
+    if c == "traits":
+        item = pl.element().struct
+        fields = [item.field(f).fill_null("\x00") for f in ("name", "data_type", "value")]
+        # entries in any order (a Parquet struct has one order for a file, a JSON object
+        # each its own), an entry with neither type nor value none (`"email": null`), and
+        # no entry left the same as none at all (`{}`, `[]`, a missing column): CONTENT_RULE
+        present = item.field("data_type").is_not_null() | item.field("value").is_not_null()
+        entries = pl.concat_str(fields, separator="\x1e").filter(present).sort()
+        joined = col.list.eval(entries).list.join("\x1d")
+        text = pl.when(joined != "").then(joined)
+    elif c == "created_date":
+        text = col.dt.epoch("us").cast(pl.String)
+    else:
+        text = col.cast(pl.String)
+    return text.fill_null("\x00")
 
 
 @dataclass
@@ -32,8 +81,10 @@ class DedupResult:
 def deduplicate(events: pl.DataFrame) -> DedupResult:
     """Keep one row per event id: the first by created_date (then input order).
 
-    A redelivered event with different contents is a conflict: it is still kept once, and
-    listed in `conflicts` with how many distinct versions were seen. Candidates are found by
+    A redelivered event with different contents (CONTENT_COLUMNS, compared as a run
+    compares them: content_hash) is a conflict: it is still kept once, and listed in
+    `conflicts` with how many distinct versions were seen; `events` needs those columns
+    (as jtrack.read.read_events gives them). Candidates are found by
     a 128-bit hash of the id and confirmed on the ids themselves; only the duplicated rows
     are sorted.
     """
@@ -44,19 +95,16 @@ def deduplicate(events: pl.DataFrame) -> DedupResult:
     candidate = events.select(h.is_duplicated()).to_series()
     if not candidate.any():
         return DedupResult(events, None, 0, no_conflicts)
-    content_cols = [c for c in events.columns if not c.startswith("_")]
     dups = events.with_row_index("_ord").filter(candidate)
     dups = dups.filter(pl.col("event_id").is_duplicated())  # exact, on the few candidates
     if dups.height == 0:
         return DedupResult(events, None, 0, no_conflicts)
-    # an empty list (traits, attributes) is the same content as a missing one
-    lists = [c for c in content_cols if isinstance(dups.schema[c], pl.List)]
-    same = [pl.when(pl.col(c).list.len() > 0).then(pl.col(c)).alias(c) for c in lists]
+    # the contents compared as a run compares them (CONTENT_RULE): its columns, traits in
+    # any order, an empty list the same as none
     conflicts = (
-        dups.with_columns(same)
-        .with_columns(_h=pl.struct(content_cols).hash(0))
+        dups.select("event_id", content_hash())
         .group_by("event_id")
-        .agg(versions=pl.col("_h").n_unique().cast(pl.UInt32))
+        .agg(versions=pl.col("_hash").n_unique().cast(pl.UInt32))
         .filter(pl.col("versions") > 1)
         .sort("event_id")
     )

@@ -18,6 +18,7 @@ from datetime import datetime
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
+from jtrack.core.dedupe import CONTENT_COLUMNS, content_hash
 from jtrack.read import far_future_cut
 
 #: The history of one copy of an event: where it is and what it was judged.
@@ -29,53 +30,6 @@ COPY_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.String(),
     "status": pl.String(),  # "kept", "duplicate", "held" (beyond the far-future cut)
 }
-
-#: Columns a copy's contents are compared on to tell a conflicting redelivery.
-CONTENT_COLUMNS = (
-    "event_id",
-    "customer_id",
-    "customer_id_type",
-    "created_date",
-    "kind",
-    "event_name",
-    "page_url",
-    "page_title",
-    "search_query",
-    "source_session_type",
-    "source_session_id",
-    "authenticated",
-    "traits",
-    "mkt_campaign_source",
-    "mkt_campaign_name",
-    "referrer_hostname",
-    "referrer_medium",
-)
-
-
-def content_hash() -> pl.Expr:
-    """A stable hash of a copy's contents (CONTENT_COLUMNS), the same in every jtrack."""
-    key = pl.concat_str([_text(c) for c in CONTENT_COLUMNS], separator="\x1f")
-    return key.nchash.xxh3_64().alias("_hash")  # type: ignore[attr-defined]
-
-
-def _text(c: str) -> pl.Expr:
-    col = pl.col(c)
-    text: pl.Expr
-    if c == "traits":
-        item = pl.element().struct
-        fields = [item.field(f).fill_null("\x00") for f in ("name", "data_type", "value")]
-        # entries in any order (a Parquet struct has one order for a file, a JSON object
-        # each its own), an entry with neither type nor value none (`"email": null`), and
-        # no entry left the same as none at all (`{}`, `[]`, a missing column): CONTENT_RULE
-        present = item.field("data_type").is_not_null() | item.field("value").is_not_null()
-        entries = pl.concat_str(fields, separator="\x1e").filter(present).sort()
-        joined = col.list.eval(entries).list.join("\x1d")
-        text = pl.when(joined != "").then(joined)
-    elif c == "created_date":
-        text = col.dt.epoch("us").cast(pl.String)
-    else:
-        text = col.cast(pl.String)
-    return text.fill_null("\x00")
 
 
 @dataclass
