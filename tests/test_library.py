@@ -365,3 +365,17 @@ def test_deduplicate_tells_conflicts_as_a_run_does(tmp_path: Path) -> None:
     run = run_sessionize([src], Store.open(tmp_path / "store"))
     assert run.conflicts is not None
     assert dedup.conflicts["event_id"].to_list() == run.conflicts["event_id"].to_list() == ["d4"]
+
+
+def test_a_listings_columns_are_one_field_as_text_and_a_misspelt_one_is_refused(
+    built: tuple[Store, Path],
+) -> None:
+    """`columns="duration_in_seconds"` and a misspelt column returned only `id`, silently."""
+    store, _ = built
+    one = list_sessions(store, SessionQuery(columns="duration_in_seconds"))  # type: ignore[arg-type]
+    assert one.columns == ["id", "duration_in_seconds"]
+    with pytest.raises(UsageError, match="unknown field 'duraton'") as err:
+        list_sessions(store, SessionQuery(columns=("duraton",)))
+    assert "duration" in (err.value.hint or "")
+    with pytest.raises(UsageError, match="come from rules"):
+        list_sessions(store, SessionQuery(columns=("id", "segments")))

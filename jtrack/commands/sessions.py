@@ -243,7 +243,8 @@ def sessions_cmd(
         as_of=parse_when(as_of, "--as-of") or (datetime.now(UTC) if contacts is not None else None),
         ttl=parse_duration(ttl, "--ttl"),
         traffic=classes,
-        columns=tuple(asked) if asked else None,
+        # (the rules' columns are joined below)
+        columns=tuple(c for c in asked if c not in from_rules) if asked else None,
     )
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, rules)

@@ -257,6 +257,8 @@ class SessionQuery:
             object.__setattr__(self, name, value)
         if isinstance(self.where, str):  # (one clause, not its characters)
             object.__setattr__(self, "where", (self.where,))
+        if isinstance(self.columns, str):  # (one field, not its characters)
+            object.__setattr__(self, "columns", (self.columns,))
         if self.type is not None and not isinstance(self.type, str):
             raise UsageError(
                 f"type {self.type!r} is no session type", hint="pass web, app or a custom type"
@@ -413,16 +415,17 @@ def session_listing(store: Store, q: SessionQuery) -> SessionListing:
 
 def _wanted_columns(fields: tuple[str, ...] | None, schema: dict[str, pl.DataType]) -> list[str]:
     """The session columns a listing returns: every one, or `id` and those `fields` name
-    (a field of no session column, such as a rule's `segments`, is the caller's)."""
+    (a field of no session column is a UsageError naming the nearest, or the rules)."""
     if fields is None:
         return list(schema)
     names = list(schema)
-    picked = {"id"}
-    for field in fields:
-        try:
-            picked.add(column_for_field(field, names))
-        except UsageError:
-            continue  # (said by the caller, which knows the rules' columns)
+    rules = [f for f in fields if f in ("segments", "outcomes")]
+    if rules:  # (what `jtrack sessions --rules FILE` joins to the listing)
+        raise UsageError(
+            f"columns {rules[0]!r}: segments and outcomes come from rules, not the store",
+            hint="join evaluate_store(store, RULES, ids) with jtrack.core.rules.join_rule_columns",
+        )
+    picked = {"id", *(column_for_field(field, names) for field in fields)}
     return [c for c in names if c in picked]
 
 
