@@ -379,3 +379,22 @@ def test_a_listings_columns_are_one_field_as_text_and_a_misspelt_one_is_refused(
     assert "duration" in (err.value.hint or "")
     with pytest.raises(UsageError, match="come from rules"):
         list_sessions(store, SessionQuery(columns=("id", "segments")))
+
+
+def test_a_report_or_a_bill_of_files_fails_on_a_bad_row_unless_told_to_skip(
+    built: tuple[Store, Path], tmp_path: Path
+) -> None:
+    """report_from_sources and UsageInput.from_sources skipped bad rows by default, where
+    the CLI, read_events and run_sessionize fail on the first."""
+    from jtrack.errors import RejectedRowError
+
+    _, src = built
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"event_id": "x"}\n')
+    opts = UsageOptions(as_of=datetime(2026, 11, 1, tzinfo=UTC))
+    with pytest.raises(RejectedRowError):
+        report_from_sources([src, bad])
+    with pytest.raises(RejectedRowError):
+        compute_usage(UsageInput.from_sources([src, bad]), opts)
+    assert report_from_sources([src, bad], on_error="skip").overview["sessions"] == 3
+    assert compute_usage(UsageInput.from_sources([src, bad], on_error="skip"), opts).to_dict()

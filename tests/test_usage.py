@@ -294,7 +294,7 @@ def test_the_far_future_cut_is_made_once_over_every_file_whatever_reads_it(
     )
     opts = UsageOptions(as_of=at("2030-01-01T00:00:00Z"), since=date(2026, 1, 1))
     for n, paths in enumerate(([mixed, january], [alone])):
-        bill = compute_usage(UsageInput.from_sources(paths), opts)
+        bill = compute_usage(UsageInput.from_sources(paths, on_error="skip"), opts)
         store = Store.open(tmp_path / f"store{n}")
         run_sessionize(paths, store, on_error="skip")
         kept = store.manifest()["counts"]
@@ -341,7 +341,7 @@ def test_files_whose_times_have_no_zone_are_named_in_the_notes(tmp_path: Path) -
     lazy = tmp_path / "naive.parquet"
     rows.with_columns(pl.col("created_date").dt.replace_time_zone(None)).write_parquet(lazy)
     report = compute_usage(
-        UsageInput.from_sources([zoned, naive, lazy]),
+        UsageInput.from_sources([zoned, naive, lazy], on_error="skip"),
         UsageOptions(as_of=at("2026-10-04T00:00:00Z")),
     )
     notes = [n for n in report.reconciliation["notes"] if "no time zone" in n]
@@ -681,7 +681,8 @@ def test_the_reconciliation_adds_up_with_rejects_in_jsonl_and_parquet(tmp_path: 
         ]
     ).write_parquet(pq)
     report = compute_usage(
-        UsageInput.from_sources([js, pq]), UsageOptions(as_of=at("2026-10-04T00:00:00Z"))
+        UsageInput.from_sources([js, pq], on_error="skip"),
+        UsageOptions(as_of=at("2026-10-04T00:00:00Z")),
     )
     r = report.reconciliation
     assert r["rows_read"] == 11
@@ -716,7 +717,7 @@ def test_the_parquet_fast_path_agrees_with_read_events(tmp_path: Path) -> None:
     ]
     pq = tmp_path / "f.parquet"
     flat_frame(rows).write_parquet(pq)
-    fast = UsageInput.from_sources([pq])
+    fast = UsageInput.from_sources([pq], on_error="skip")
     read = read_events([pq], on_error="skip")
     slow = UsageInput.from_frame(read.events)
     opts = UsageOptions(as_of=at("2026-10-04T00:00:00Z"))

@@ -761,13 +761,14 @@ def report_from_sources(
     *,
     stdin: Any = None,
     progress: ProgressFn | None = None,
-    on_error: str = "skip",
+    on_error: str = "fail",
     policy: Any = None,
     contacts: str | os.PathLike[str] | None = None,
     default_region: str | None = None,
 ) -> JourneyReport:
     """The journey summary of export files, sessionized in memory: a rejected row is an
-    error (RejectedRowError), or with `on_error="skip"` left out and counted in a note and
+    error (RejectedRowError; `on_error="fail"`, the default, as `jtrack report` and
+    `read_events` have it), or with `on_error="skip"` left out and counted in a note and
     `warnings`; `progress` gets the engine's ProgressUpdates while the files are read and
     sessionized. `policy` (jtrack.access.Policy): the role's, applied to the sessions and
     events as a store's view applies it. `contacts`: a contacts file to resolve visitors

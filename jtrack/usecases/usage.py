@@ -664,12 +664,14 @@ class UsageInput:
         *,
         stdin: Any = None,
         max_line_bytes: int | None = None,
-        on_error: str = "skip",
+        on_error: str = "fail",
     ) -> UsageInput:
         """Raw exports: flat Parquet is scanned lazily (only the usage columns); everything
-        else goes through `jtrack.read.read_events`. With `on_error="fail"`, compute_usage
-        raises the first rejected row's error (RejectedRowError, naming file, line, field
-        and reason), unless no row at all is an event (that error comes first)."""
+        else goes through `jtrack.read.read_events`. With `on_error="fail"` (the default, as
+        `jtrack usage` and `read_events` have it), compute_usage raises the first rejected
+        row's error (RejectedRowError, naming file, line, field and reason), unless no row
+        at all is an event (that error comes first); with "skip" the row is left out and
+        counted."""
         from jtrack.options import check_on_error
 
         check_on_error(on_error)
