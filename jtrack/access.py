@@ -734,7 +734,7 @@ class StoreView(Store):
         """The plain store (to tell "not permitted" from "not found", and for billing),
         reading the same version as this view."""
         plain = Store(self.root)
-        plain._pinned = self.pinned()
+        plain._pin(self.pinned())
         return plain
 
     def hidden_sessions(self, customer_id: str | None = None) -> pl.LazyFrame | None:

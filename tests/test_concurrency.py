@@ -267,3 +267,45 @@ def test_two_usage_reports_to_one_file_at_once_never_interleave(
             assert p.returncode == 0, err
         assert report.read_bytes() in clean.values()
         assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_threads_sharing_a_store_pin_one_version(
+    inputs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Store.pinned() pinned on first use without a lock: threads reading a shared Store for
+    the first time together each opened a Snapshot, and with a writer between them read two
+    versions (15 in 17,161 trials). A slow snapshot open makes the race certain."""
+    import threading
+
+    store_dir = tmp_path / "s"
+    run_sessionize([inputs["a"]], Store.open(store_dir))
+    opened = []
+    real = Store.snapshot
+
+    def slow_snapshot(self: Store) -> object:
+        time.sleep(0.05)  # (the threads all get here before the first returns)
+        snap = real(self)
+        opened.append(snap)
+        return snap
+
+    monkeypatch.setattr(Store, "snapshot", slow_snapshot)
+    shared = Store.open(store_dir)
+    n = 8
+    barrier = threading.Barrier(n)
+    seen: list[object] = []
+
+    def read() -> None:
+        barrier.wait()
+        seen.append(shared.pinned())
+
+    threads = [threading.Thread(target=read) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert len(seen) == n and len(opened) == 1 and all(s is opened[0] for s in seen)
+    finally:
+        shared.close()
+        for snap in opened[1:]:
+            snap.close()  # type: ignore[attr-defined]

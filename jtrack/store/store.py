@@ -92,6 +92,8 @@ class Store:
         self.root = Path(root)
         _OPENED[str(self.root)] = None
         self._pinned: Snapshot | None = None
+        #: Threads sharing this object pin one version between them (see pinned)
+        self._pin_lock = threading.Lock()
         #: Remove old versions in a thread of their own (see collect_garbage): for a process
         #: that writes a version every second (`jtrack watch`) and lives on.
         self.background_removal = False
@@ -315,25 +317,37 @@ class Store:
                 lease.unlink(missing_ok=True)
 
     def pinned(self) -> Snapshot:
-        """The version this Store object reads (pinned on first use)."""
-        if self._pinned is None:
-            self._pinned = self.snapshot()
-            _OPEN.add(self)
-        return self._pinned
+        """The version this Store object reads (pinned on first use, once: threads that
+        share the object and read it first together read one version)."""
+        snap = self._pinned
+        if snap is not None:
+            return snap
+        with self._pin_lock:
+            if self._pinned is None:
+                self._pinned = self.snapshot()
+                _OPEN.add(self)
+            return self._pinned
+
+    def _pin(self, snap: Snapshot) -> None:
+        """Read `snap` (another Store's pinned version: StoreView.unfiltered)."""
+        with self._pin_lock:
+            self._pinned = snap
 
     def another(self) -> Store:
-        """The same store read through another object: a version (and a lease) of its own,
-        for another thread."""
+        """The same store read through another object: a version (and a lease) of its own
+        (for a thread that should not read the version the others share)."""
         return type(self)(self.root)
 
     def refresh(self) -> None:
-        """Let go of the pinned version: the next read sees the current one."""
+        """Let go of the pinned version: the next read sees the current one (call it when
+        no other thread is reading through this object: the version it reads is let go)."""
         self.close()
 
     def close(self) -> None:
-        if self._pinned is not None:
-            self._pinned.close()
-            self._pinned = None
+        with self._pin_lock:
+            snap, self._pinned = self._pinned, None
+        if snap is not None:
+            snap.close()
 
     def manifest(self) -> dict[str, Any]:
         """The pinned version's manifest as plain data."""
