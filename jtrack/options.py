@@ -251,6 +251,10 @@ class RunOptions:
         """Values the CLI would refuse are refused here too (a library caller's misspelt
         `on_error="Fail"` must not skip bad rows silently)."""
         check_on_error(self.on_error)
+        from jtrack.checks import refuse_blank_name
+
+        refuse_blank_name(self.contacts, "contacts", "name the contacts file, or pass None")
+        refuse_blank_name(self.rejects_path, "rejects_path", "name a file, or pass None")
         if self.engine not in ("local", "spark"):
             import difflib
 

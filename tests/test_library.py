@@ -398,3 +398,24 @@ def test_a_report_or_a_bill_of_files_fails_on_a_bad_row_unless_told_to_skip(
         compute_usage(UsageInput.from_sources([src, bad]), opts)
     assert report_from_sources([src, bad], on_error="skip").overview["sessions"] == 3
     assert compute_usage(UsageInput.from_sources([src, bad], on_error="skip"), opts).to_dict()
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_store_contacts_or_rejects_name_is_refused_as_the_cli_refuses_it(
+    built: tuple[Store, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    """run_sessionize(files, "") and Store.open("") built or opened a store in the current
+    folder (the CLI refuses a blank --store); contacts="" and rejects_path="" gave confusing
+    file errors."""
+    store, src = built
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=r"^store .*an empty name"):
+        run_sessionize([src], blank)
+    with pytest.raises(UsageError, match=r"^store .*an empty name"):
+        Store.open(blank)
+    with pytest.raises(UsageError, match=r"^store .*an empty name"):
+        list_sessions(blank, SessionQuery())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day1.parquet", "store"]
+    for name in ("contacts", "rejects_path"):
+        with pytest.raises(UsageError, match=f"{name} .*an empty name"):
+            run_sessionize([src], store, **{name: blank})

@@ -588,8 +588,10 @@ def _refuse_blank(text: str, hint: str = "name a file") -> None:
     """typer.BadParameter (exit 2) for an empty or blank file name: `"$VAR"` of an unset
     variable, which as a path is the current folder (it was "is a directory", exit 1) or,
     blank, a file named with spaces."""
-    if not text.strip():
-        raise typer.BadParameter(f"empty: {hint} (a variable in the command line may be unset)")
+    from jtrack.checks import UNSET_HINT, is_blank_name
+
+    if is_blank_name(text):
+        raise typer.BadParameter(f"empty: {hint} ({UNSET_HINT})")
 
 
 def named_file(value: Any) -> Path | None:
@@ -695,9 +697,11 @@ def tsv_escaped(df: Any) -> Any:
 def _store_path(value: Any) -> Path:
     """--store's value: a path; an empty one (an unset shell variable) is an invocation
     error, not the current directory (where a run would have made its store)."""
+    from jtrack.checks import is_blank_name
+
     if isinstance(value, Path):
         return value
-    if not str(value).strip():
+    if is_blank_name(str(value)):
         raise typer.BadParameter(
             "empty: name the store's folder, or leave --store out for ./.jtrack or $JTRACK_STORE"
         )

@@ -287,7 +287,9 @@ def check_source_names(sources: Sequence[Any], stdin: bool = True) -> None:
     """UsageError for a blank source name (`"$EXPORTS"` of an unset variable), which would
     name the current folder: refused before anything is read. `stdin`: whether the command
     reads `-` (`jtrack watch` does not: its hint does not offer it)."""
-    if any(isinstance(s, str) and not s.strip() for s in sources):
+    from jtrack.checks import is_blank_name
+
+    if any(is_blank_name(s) for s in sources):
         raise UsageError(
             "an empty source name",
             hint="name export files, folders or globs (a variable in the command line may be "

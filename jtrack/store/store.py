@@ -89,6 +89,11 @@ class Store:
     """A jtrack store directory."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
+        from jtrack.checks import refuse_blank_name
+
+        # (as a path, the current folder: a run would make its store there; `--store ""`
+        # is refused alike)
+        refuse_blank_name(root, "store", "name the store's folder")
         self.root = Path(root)
         _OPENED[str(self.root)] = None
         self._pinned: Snapshot | None = None
@@ -109,7 +114,9 @@ class Store:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> Store:
-        return cls(Path(path) if path is not None else default_store_path())
+        """The store in folder `path` (None: $JTRACK_STORE, else ./.jtrack); a blank name is
+        a UsageError, as `--store ""` is."""
+        return cls(path if path is not None else default_store_path())
 
     # ------------------------------------------------------------------ versions
 

@@ -1,0 +1,58 @@
+"""Checks of what a library caller passes, shared by the options, the entry points and the
+CLI: a UsageError (exit 2) naming the argument and what it takes, never a bare TypeError,
+AttributeError or Polars error deep inside.
+
+Imports the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+
+from jtrack.errors import UsageError
+
+#: Said of a blank name: in a shell, `"$VAR"` of an unset variable.
+UNSET_HINT = "a variable in the command line may be unset"
+
+
+def is_blank_name(value: object) -> bool:
+    """Whether a file or folder name is empty or blank: as a path, an empty one is the
+    current folder (where a run would make its store), a blank one a file named with
+    spaces. A Path is never blank (`Path("")` is already `.`)."""
+    return isinstance(value, str | bytes) and not value.strip()
+
+
+def refuse_blank_name(value: object, name: str, hint: str = "name a file") -> None:
+    """UsageError for a blank file or folder name given as `name` (the CLI refuses the
+    same name of its option, exit 2)."""
+    if is_blank_name(value):
+        raise UsageError(f"{name} {value!r}: an empty name", hint=f"{hint} ({UNSET_HINT})")
+
+
+def must_be(
+    value: object,
+    name: str,
+    kinds: type | tuple[type, ...],
+    what: str,
+    *,
+    none: bool = False,
+) -> None:
+    """UsageError `{name} {value!r} is not {what}` unless `value` is of `kinds` (or None,
+    with `none`). A bool is no number here (`True` is an int to Python)."""
+    if value is None and none:
+        return
+    types = kinds if isinstance(kinds, tuple) else (kinds,)
+    number = isinstance(value, bool) and bool not in types
+    if number or not isinstance(value, types):
+        raise UsageError(
+            f"{name} {value!r} is not {what}",
+            hint=f"{name} takes {what}" + (", or None" if none else ""),
+        )
+
+
+def is_path(value: object) -> bool:
+    """A file or folder name as a caller gives it: text or an os.PathLike."""
+    return isinstance(value, str | os.PathLike)
+
+
+__all__ = ["UNSET_HINT", "is_blank_name", "is_path", "must_be", "refuse_blank_name"]
