@@ -8,6 +8,7 @@ Imports the standard library only.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 from jtrack.errors import UsageError
 
@@ -50,9 +51,24 @@ def must_be(
         )
 
 
+def utc_time(value: datetime, name: str) -> datetime:
+    """An aware time in UTC, in whatever zone it was given (a ZoneInfo's, a fixed offset):
+    what the store's UTC columns are compared with; a naive one is read as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # (an offset at the calendar's edge: out of Python's range)
+        raise UsageError(
+            f"{name} {value.isoformat()}: out of range (in UTC it falls outside the years "
+            "1 to 9999)",
+            hint="check the year",
+        ) from None
+
+
 def is_path(value: object) -> bool:
     """A file or folder name as a caller gives it: text or an os.PathLike."""
     return isinstance(value, str | os.PathLike)
 
 
-__all__ = ["UNSET_HINT", "is_blank_name", "is_path", "must_be", "refuse_blank_name"]
+__all__ = ["UNSET_HINT", "is_blank_name", "is_path", "must_be", "refuse_blank_name", "utc_time"]

@@ -354,6 +354,9 @@ def problem_error(path: Path | None, problem: ConfigProblem, more: int = 0) -> C
 def check_tz(tz: str, option: str = "--tz") -> str:
     """The IANA time-zone name, or a UsageError naming the nearest known zone (a name the
     system's zone files have that Polars does not, `Factory` or `localtime`, is none)."""
+    from jtrack.checks import must_be
+
+    must_be(tz, "tz" if option.startswith("--") else option, str, "a time zone name (UTC)")
     try:
         zoneinfo.ZoneInfo(tz)
         _polars_zone(tz)

@@ -328,7 +328,7 @@ def test_rejects_never_overwrite_the_contacts_file_or_the_o_file(tmp_path: Path)
     for named in (None, str(book)):  # the library: the followed file, the named one
         opts = RunOptions(on_error="skip", rejects_path=str(book), contacts=named)
         with pytest.raises(UsageError, match=r"--rejects .*crm\.csv: that is a file this command"):
-            run_sessionize([day2], Store(st), opts)
+            run_sessionize([day2], Store(st), options=opts)
     assert book.read_text() == book_text
 
 

@@ -419,3 +419,52 @@ def test_a_blank_store_contacts_or_rejects_name_is_refused_as_the_cli_refuses_it
     for name in ("contacts", "rejects_path"):
         with pytest.raises(UsageError, match=f"{name} .*an empty name"):
             run_sessionize([src], store, **{name: blank})
+
+
+def test_an_aware_time_in_a_named_zone_is_taken(built: tuple[Store, Path]) -> None:
+    """A datetime in a ZoneInfo zone as `since`, `until` or a bill's `as_of` was a Polars
+    SchemaError (fixed offsets and UTC worked)."""
+    from zoneinfo import ZoneInfo
+
+    store, _ = built
+    paris = ZoneInfo("Europe/Paris")
+    q = SessionQuery(since=datetime(2026, 10, 3, 11, tzinfo=paris), until=datetime(2026, 10, 4))
+    assert q.since == T0 and q.since.tzinfo is UTC
+    assert list_sessions(store, q).height == 3
+    until = SessionQuery(until=datetime(2026, 10, 3, 11, 1, tzinfo=paris))
+    assert list_sessions(store, until).height == 1
+    opts = UsageOptions(as_of=datetime(2026, 11, 1, 1, tzinfo=paris), month="2026-10")
+    assert opts.as_of == datetime(2026, 11, 1, tzinfo=UTC)
+    assert compute_usage(UsageInput.from_store(store), opts).to_dict()["totals"]
+
+
+def test_wrong_types_at_the_entry_points_are_usage_errors_naming_the_argument(
+    built: tuple[Store, Path],
+) -> None:
+    """Bare TypeErrors, AttributeErrors and Polars errors deep inside, for a number where text
+    is wanted, text for a flag or a count, None for a zone, a dict for options, a third
+    positional argument to run_sessionize; `list_sessions(store, None)` is the default
+    query."""
+    from jtrack.read import read_events
+
+    store, src = built
+    cases = [
+        ("customer", lambda: SessionQuery(customer=5)),
+        ("descending", lambda: SessionQuery(descending="yes")),
+        ("traffic", lambda: SessionQuery(traffic=5)),
+        ("traffic", lambda: ReportOptions(traffic=[5])),
+        ("limit", lambda: build_journey(store, "v0", limit="2")),
+        ("tz", lambda: ReportOptions(tz=None)),
+        ("max_line_bytes", lambda: read_events([src], max_line_bytes="1MB")),
+        ("sources", lambda: read_events(None)),
+        ("run_sessionize", lambda: run_sessionize([src], store, "skip")),
+        ("sources", lambda: run_sessionize(None, store)),
+        ("options", lambda: report_from_store(store, {"tz": "UTC"})),
+        ("opts", lambda: compute_usage(UsageInput.from_store(store), {"month": "2026-10"})),
+    ]
+    for name, call in cases:
+        with pytest.raises(UsageError, match=f"^{name}[ :]") as err:
+            call()
+        assert err.value.hint, name
+    assert list_sessions(store, None).equals(list_sessions(store, SessionQuery()))
+    assert run_sessionize([src], store, options=None).summary.sessions == 3

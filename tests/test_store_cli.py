@@ -84,7 +84,7 @@ def test_store_table_says_what_an_admin_checks_and_the_last_inputs_and_runs(
     store = Store.open(tmp_path / "store")
     files = _exports(tmp_path, days=12, per_day=2, visitors=2, minutes=5)
     for f in files:
-        run_sessionize([f], store, SessionizeOptions(gap=timedelta(minutes=30)))
+        run_sessionize([f], store, options=SessionizeOptions(gap=timedelta(minutes=30)))
     res = CliRunner().invoke(app, ["store", "--store", str(store.root)], env={"COLUMNS": "80"})
     assert res.exit_code == 0, res.stderr
     head = res.stdout.split("Inputs taken in")[0].splitlines()
@@ -491,7 +491,7 @@ def test_a_process_that_follows_files_makes_no_big_merge(
     files = _one_event_days(tmp_path, range(MERGE_FACTOR + RECENT_RUNS))
     store = Store.open(tmp_path / "store")
     follow = RunOptions(follow=True)
-    runs = [run_sessionize([f], store, follow) for f in files]
+    runs = [run_sessionize([f], store, options=follow) for f in files]
     assert not any("compacted" in n for r in runs for n in r.notes)
     assert len(store.read_manifest().parts_of("index")) == len(files)
     # the next run that does not follow makes it
@@ -784,7 +784,7 @@ def test_runs_that_follow_a_file_merge_its_small_segments_on_their_own(
         ]
         with open(f, "a") as fh:
             fh.write(flat_frame(rows).write_ndjson())
-        run_sessionize([f], store, RunOptions(follow=True))
+        run_sessionize([f], store, options=RunOptions(follow=True))
     m = store.read_manifest()
     sizes = [s.rows for s in m.segments]
     assert len(sizes) < runs // 2
@@ -818,7 +818,7 @@ def test_many_one_row_segments_are_merged_before_they_hold_many_rows(
             fh.write(
                 flat_frame([flat_event(f"e{i}", "v1", T0 + timedelta(minutes=i))]).write_ndjson()
             )
-        run_sessionize([f], store, RunOptions(follow=True))
+        run_sessionize([f], store, options=RunOptions(follow=True))
     m = store.read_manifest()
     assert len(m.segments) < runs // 2
     assert max(s.rows for s in m.segments) >= 4

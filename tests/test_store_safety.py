@@ -485,9 +485,9 @@ def test_a_watch_keeps_the_stores_contacts_when_the_file_is_cut_short(tmp_path: 
     book.write_text("".join(lines))
     store = Store.open(tmp_path / "store")
     a, b = _export(tmp_path / "a.parquet", "a", 10), _export(tmp_path / "b.parquet", "b", 4)
-    run_sessionize([a], store, RunOptions(contacts=str(book)))
+    run_sessionize([a], store, options=RunOptions(contacts=str(book)))
     book.write_text(lines[0])
-    first = run_sessionize([a, b], store, RunOptions(follow=True))
+    first = run_sessionize([a, b], store, options=RunOptions(follow=True))
     said = [w for w in first.warnings if "contacts" in w]
     assert said == [
         f"{book}: the contacts file holds 0 contacts where the store's copy has "
@@ -497,14 +497,14 @@ def test_a_watch_keeps_the_stores_contacts_when_the_file_is_cut_short(tmp_path: 
     m = store.read_manifest()
     assert m.contact_counts is not None and m.contact_counts["contacts"] == len(lines) - 1
     c = _export(tmp_path / "c.parquet", "c", 3)
-    again = run_sessionize([a, b, c], store, RunOptions(follow=True))
+    again = run_sessionize([a, b, c], store, options=RunOptions(follow=True))
     assert not [w for w in again.warnings if "contacts" in w]  # (once per process)
     book.write_text("".join(lines))  # whole again, then cut short again: said again
     d = _export(tmp_path / "d.parquet", "d", 3)
-    run_sessionize([a, b, c, d], store, RunOptions(follow=True))
+    run_sessionize([a, b, c, d], store, options=RunOptions(follow=True))
     book.write_text(lines[0])
     e = _export(tmp_path / "e.parquet", "e", 3)
-    third = run_sessionize([a, b, c, d, e], store, RunOptions(follow=True))
+    third = run_sessionize([a, b, c, d, e], store, options=RunOptions(follow=True))
     assert [w for w in third.warnings if "contacts" in w] == said
 
 
@@ -720,7 +720,7 @@ def test_verify_holds_what_it_reads_while_a_run_lets_versions_go(
         if not ran:  # (the first file verify looks at: a run commits, keeping 0)
             ran.append(1)
             extra = _export(tmp_path / "extra.parquet", "x", 5)
-            run_sessionize([extra], Store.open(store.root), RunOptions(keep=0))
+            run_sessionize([extra], Store.open(store.root), options=RunOptions(keep=0))
         return whole(path)
 
     monkeypatch.setattr(store_module, "_whole_parquet", with_a_run_meanwhile)

@@ -1146,7 +1146,7 @@ def test_a_watch_says_a_contacts_file_cut_short_again_after_it_was_whole(
     live = ex / "live.jsonl"
     live.write_text(genesys_line("e0", "c1", "2026-10-01T10:00:00.000Z") + "\n")
     store = Store(tmp_path / "store")
-    run_sessionize([str(ex)], store, RunOptions(contacts=str(book)))
+    run_sessionize([str(ex)], store, options=RunOptions(contacts=str(book)))
     loop = WatchLoop(LoopConfig(sources=[str(ex)], targets=[(str(ex), True)]), store, store)
     said = []
     try:

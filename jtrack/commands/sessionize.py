@@ -312,12 +312,12 @@ def sessionize_cmd(
 
     stdin = stdin_bytes() if "-" in srcs else None
     if quiet:  # (no bar: not even Rich is loaded, which a cron run every minute pays)
-        run = run_sessionize(srcs, st, options, stdin=stdin)
+        run = run_sessionize(srcs, st, options=options, stdin=stdin)
     else:
         from jtrack.render.progress import ProgressBar
 
         with ProgressBar() as bar:
-            run = run_sessionize(srcs, st, options, progress=bar, stdin=stdin)
+            run = run_sessionize(srcs, st, options=options, progress=bar, stdin=stdin)
     if run.contacts_invalid is not None and run.contacts_invalid.height:
         from jtrack.commands.contacts import print_warnings
 

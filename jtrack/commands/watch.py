@@ -836,7 +836,7 @@ class WatchLoop:
         if sig == self.signature and not force and not held_due(self.writer):
             return 0
         try:
-            result = run_sessionize(srcs, self.writer, self.run_options())
+            result = run_sessionize(srcs, self.writer, options=self.run_options())
         except StoreLockedError:
             if self.cfg.once:  # (a cron job keeping --html up to date: a stale page says so)
                 raise

@@ -1,6 +1,6 @@
 """The engine: one way to turn exports into a store, whatever their size or the store's age.
 
-`run_sessionize(sources, store, RunOptions(...))` plans the run, reads the new inputs into
+`run_sessionize(sources, store, options=RunOptions(...))` plans the run, reads the new inputs into
 segments, decides duplicates and far-future rows over everything the store holds, runs the
 sessionizer kernel (jtrack.core.sessionize) per work unit of visitor buckets and commits a
 new version of the store. A new store, an incremental run and a rebuild are the same code;

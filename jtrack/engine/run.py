@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Never, Protocol
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack import __version__
+from jtrack.checks import must_be
 from jtrack.core.buckets import DEFAULT_BUCKETS
 from jtrack.core.traffic import user_agent_list_version
 from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, content_hash, decide
@@ -257,18 +258,29 @@ class _Context:
 
 
 def run_sessionize(
-    sources: Sequence[str | os.PathLike[str]],
-    store: Store,
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    store: Store | str | os.PathLike[str],
+    *given: Never,
     options: RunOptions | SessionizeOptions | None = None,
-    *,
     progress: ProgressFn | None = None,
     stdin: Any = None,
     **fields: Any,
 ) -> StoredRun:
-    """Add what is new in `sources` to the store (or build it), atomically.
+    """Add what is new in `sources` (a path, or a list of paths) to the store (a Store or
+    its folder), or build it, atomically.
 
-    `options` is a RunOptions; any of its fields may also be given as a keyword
-    (`run_sessionize(paths, store, contacts="contacts.csv", on_error="skip")`)."""
+    `options=` is a RunOptions; any of its fields may also be given as a keyword
+    (`run_sessionize(paths, store, contacts="contacts.csv", on_error="skip")`); options are
+    keywords only (a third argument is a UsageError)."""
+    if given:
+        raise UsageError(
+            f"run_sessionize: {given[0]!r} after the store: options are keywords",
+            hint='e.g. run_sessionize(paths, store, on_error="skip"), or options=RunOptions(...)',
+        )
+    must_be(sources, "sources", (str, os.PathLike, Iterable), "a path or a list of paths")
+    must_be(
+        options, "options", (RunOptions, SessionizeOptions), "a RunOptions (or keywords)", none=True
+    )
     opts = _legacy_options(options, fields)
     if isinstance(store, str | os.PathLike):  # (a folder: the store in it)
         store = Store.open(store)
@@ -1845,7 +1857,7 @@ def sessionize_sources(
     opts = _legacy_options(options, fields)
     with tempfile.TemporaryDirectory(prefix="jtrack-") as tmp:
         store = Store(Path(tmp) / "store")
-        run = run_sessionize(sources, store, opts, progress=progress, stdin=stdin)
+        run = run_sessionize(sources, store, options=opts, progress=progress, stdin=stdin)
         with store.snapshot() as snap:
             sessions = snap.scan_sessions().sort("created_date", "id").collect(engine="in-memory")
             events = snap.events()

@@ -235,11 +235,19 @@ def read_events(
     the cut of such a caller, applied to these rows.
     """
     check_on_error(on_error)  # (a misspelt "Fail" must never skip bad rows silently)
-    if isinstance(sources, str | bytes | os.PathLike):
-        sources = [sources]
-    srcs: list[Source] = [s for s in sources if isinstance(s, Source)]
-    if len(srcs) != len(sources):
-        srcs = expand_sources([s for s in sources if not isinstance(s, Source)], stdin=stdin)
+    from collections.abc import Iterable
+
+    from jtrack.checks import must_be
+    from jtrack.errors import UsageError
+
+    must_be(sources, "sources", (str, bytes, os.PathLike, Iterable), "a path or a list of paths")
+    must_be(max_line_bytes, "max_line_bytes", int, "a whole number of bytes (1000000)")
+    if max_line_bytes < 1:
+        raise UsageError(f"max_line_bytes {max_line_bytes!r}", hint="1 or more bytes")
+    given: list[Any] = [sources] if isinstance(sources, str | bytes | os.PathLike) else [*sources]
+    srcs: list[Source] = [s for s in given if isinstance(s, Source)]
+    if len(srcs) != len(given):
+        srcs = expand_sources([s for s in given if not isinstance(s, Source)], stdin=stdin)
     frames: list[pl.DataFrame] = []
     stats: list[FileStats] = []
     small = SmallFiles(srcs, max_line_bytes)

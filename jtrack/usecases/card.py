@@ -92,6 +92,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
+from jtrack.checks import must_be
 from jtrack.config import TONES
 from jtrack.core.rules.load import as_rules
 from jtrack.core.rules.model import SHOWN_TO_AGENTS_NOTE
@@ -1250,6 +1251,7 @@ def build_journey(
     store = as_store(store)
     rules = as_rules(rules)
     classes = check_traffic(traffic)
+    must_be(limit, "limit", int, "a whole number of sessions, 0 or more", none=True)
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
@@ -1443,7 +1445,7 @@ def build_journey(
         )
         per_customer[c] = begun_c.filter(pl.col("type") == "web").height
         zones[c] = _visitor_zone(begun_c)
-    if limit is not None and (isinstance(limit, bool) or limit < 0):
+    if limit is not None and limit < 0:
         raise UsageError(f"limit {limit!r} is below 0", hint="give 0 or more (0: the totals)")
     shown = sessions.head(limit) if limit is not None else sessions
     events = pl.concat(

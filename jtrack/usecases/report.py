@@ -33,6 +33,7 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.checks import must_be
 from jtrack.config import check_tz
 from jtrack.core.sessionize import unicode_hosts
 from jtrack.core.traffic import HUMAN
@@ -637,6 +638,7 @@ def _traffic_tables(s: pl.DataFrame, top: int) -> dict[str, pl.DataFrame]:
 def report_from_store(store: Any, options: ReportOptions | None = None) -> JourneyReport:
     """The journey summary of a jtrack store (`jtrack.store.Store`)."""
     store = as_store(store)
+    must_be(options, "options", ReportOptions, "a ReportOptions", none=True)
     report = journey_report(
         store.scan_sessions(),
         _store_events(store),
@@ -782,6 +784,7 @@ def report_from_sources(
     from jtrack.read.validate import field_for_reason, nested_row_hint, reject_hint
 
     check_on_error(on_error)
+    must_be(options, "options", ReportOptions, "a ReportOptions", none=True)
     run = sessionize_sources(
         sources,
         on_error="skip",

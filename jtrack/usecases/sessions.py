@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.checks import must_be, refuse_blank_name, utc_time
 from jtrack.core.text import ascii_digits, compose, fold, fold_value, forms
 from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
 from jtrack.schema import FIELD_LABELS, SESSION_SCHEMA
@@ -248,17 +249,29 @@ class SessionQuery:
                 value = _parse_when(value, name)
             elif isinstance(value, date) and not isinstance(value, datetime):  # (its midnight)
                 value = datetime(value.year, value.month, value.day, tzinfo=UTC)
-            elif isinstance(value, datetime) and value.tzinfo is None:
-                value = value.replace(tzinfo=UTC)
-            elif value is not None and not isinstance(value, datetime):
+            elif isinstance(value, datetime):  # (in any zone: as UTC, the store's)
+                value = utc_time(value, name)
+            elif value is not None:
                 raise UsageError(
                     f"{name} {value!r} is no time", hint="pass a datetime or ISO-8601 text"
                 )
             object.__setattr__(self, name, value)
-        if isinstance(self.where, str):  # (one clause, not its characters)
-            object.__setattr__(self, "where", (self.where,))
-        if isinstance(self.columns, str):  # (one field, not its characters)
-            object.__setattr__(self, "columns", (self.columns,))
+        for name in ("where", "columns"):  # (one clause or field, not its characters)
+            value = getattr(self, name)
+            what = "text or a list of texts" if name == "where" else "a field or a list of fields"
+            if isinstance(value, str):
+                value = (value,)
+            must_be(value, name, (list, tuple), what, none=name == "columns")
+            for item in value or ():
+                must_be(item, name, str, what)
+            object.__setattr__(self, name, tuple(value) if value is not None else None)
+        for name in ("customer", "contact", "default_region"):
+            must_be(getattr(self, name), name, str, "text", none=True)
+        must_be(self.contacts_file, "contacts_file", (str, os.PathLike), "a file's path", none=True)
+        refuse_blank_name(self.contacts_file, "contacts_file", "name the contacts file")
+        must_be(self.sort, "sort", str, "a field's name (created_date)")
+        must_be(self.descending, "descending", bool, "True or False")
+        object.__setattr__(self, "traffic", check_traffic(self.traffic))
         if self.type is not None and not isinstance(self.type, str):
             raise UsageError(
                 f"type {self.type!r} is no session type", hint="pass web, app or a custom type"
@@ -301,15 +314,18 @@ class SessionListing:
     case_note: str | None = None
 
 
-def list_sessions(store: Store, q: SessionQuery) -> pl.DataFrame:
-    """Sessions from the store matching the query, in a deterministic order."""
+def list_sessions(store: Store, q: SessionQuery | None = None) -> pl.DataFrame:
+    """Sessions from the store matching the query (None: SessionQuery(), people's sessions
+    of every time), in a deterministic order."""
     return session_listing(store, q).frame
 
 
-def session_listing(store: Store, q: SessionQuery) -> SessionListing:
+def session_listing(store: Store, q: SessionQuery | None = None) -> SessionListing:
     """list_sessions, with the sessions of other traffic classes the other filters kept
     counted (what `jtrack sessions` says it left out)."""
     store = as_store(store)
+    must_be(q, "query", SessionQuery, "a SessionQuery", none=True)
+    q = SessionQuery() if q is None else q
     traffic = check_traffic(q.traffic)
     lf = store.scan_sessions(customer_id=q.customer)
     if q.contacts_file is not None or q.as_of is not None:

@@ -62,7 +62,16 @@ def check_traffic(classes: Iterable[str] | str) -> tuple[str, ...]:
         raise UsageError(
             "traffic None: no classes", hint='give "human", "all" or a list of classes'
         )
-    return parse_traffic(classes if isinstance(classes, str) else ",".join(classes), "traffic")
+    if isinstance(classes, str):
+        return parse_traffic(classes, "traffic")
+    from jtrack.checks import must_be
+
+    what = 'a traffic class ("human", "all") or a list of classes'
+    must_be(classes, "traffic", Iterable, what)
+    names = list(classes)
+    for name in names:
+        must_be(name, "traffic", str, what)
+    return parse_traffic(",".join(names), "traffic")
 
 
 def is_all(classes: Sequence[str]) -> bool:

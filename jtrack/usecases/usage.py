@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from jtrack.checks import must_be, utc_time
 from jtrack.config import check_tz, config_tz
 from jtrack.core.traffic import AUTOMATED_CLASSES, HUMAN
 from jtrack.errors import (
@@ -403,6 +404,8 @@ class UsageOptions:
                     hint="give a local time before or after the change, or an aware datetime",
                 )
             object.__setattr__(self, "as_of", local.astimezone(UTC))
+        else:  # (an aware time in any zone: as UTC, what the counts compare with)
+            object.__setattr__(self, "as_of", utc_time(self.as_of, "as_of"))
         in_years(self.as_of.date(), "as_of", self.as_of.isoformat())
         text = self.month.strip() if isinstance(self.month, str) else None
         if text is not None and re.fullmatch(r"\d{4}-\d{1,2}", text):  # (as --month reads it)
@@ -1481,6 +1484,8 @@ def _days_elapsed(month: date, as_of_local: datetime) -> float:
 
 def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     """Billable usage of `inp` for the period and billing month of `opts`."""
+    must_be(inp, "inp", UsageInput, "a UsageInput (UsageInput.from_store(store))")
+    must_be(opts, "opts", UsageOptions, "a UsageOptions")
     agg, counts, files = _aggregate(inp, opts)
     agg = _local_days(agg, opts.tz)
     z = zoneinfo.ZoneInfo(opts.tz)
