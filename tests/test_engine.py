@@ -527,13 +527,13 @@ def test_a_unit_sessionizes_only_the_sessions_a_run_can_change_and_only_once(
     ]
     files.append(_day(tmp_path, "b.parquet", late))
     calls: list[int] = []
-    kernel = unit.sessionize_rows
+    kernel = unit.kernel
 
     def counted(rows: pl.DataFrame, options: Any = None) -> Any:
         calls.append(rows.height)
         return kernel(rows, options)
 
-    with mock.patch.object(unit, "sessionize_rows", counted):
+    with mock.patch.object(unit, "kernel", counted):
         run = run_sessionize(files[1:], store, units=1)
     assert calls == [3]  # v1's afternoon session (b1) and the two new rows, once
     assert run.summary.run is not None
@@ -579,13 +579,13 @@ def test_the_last_session_stays_out_of_the_kernel_unless_a_new_row_may_join_it(
     store = Store.open(tmp_path / "store")
     run_sessionize(files[:1], store)
     calls: list[list[str]] = []
-    kernel = unit.sessionize_rows
+    kernel = unit.kernel
 
     def counted(rows: pl.DataFrame, options: Any = None) -> Any:
         calls.append(sorted(rows["event_id"]))
         return kernel(rows, options)
 
-    with mock.patch.object(unit, "sessionize_rows", counted):
+    with mock.patch.object(unit, "kernel", counted):
         run_sessionize(files[1:], store, units=1)
     assert calls == [["u1", "u2", "us", "v1", "v2", "v3", "vs", "w3"]]
     store.refresh()

@@ -545,7 +545,7 @@ def test_the_kernel_orders_rows_as_their_ids_sort_whatever_their_shape(spec: lis
                 source_session_id=f"o{i % 2}",
             )  # fmt: skip
         elif what == "system":
-            extra = dict(kind="segment", event_name="segment_assigned")
+            extra = dict(kind="segment_assigned", event_name="segment_assigned")
         rows.append(flat_event(eid, visitor, T0 + minutes(minute), **extra))
     frame = (
         flat_frame(rows)
@@ -679,3 +679,36 @@ def test_the_kernel_sorts_bucket_and_visitor_hash_as_one_key_alike(buckets: int)
     ).with_columns(_h=visitor_hash(), bucket=bucket_expr(buckets))
     keys = ["bucket", "_h", "t"]
     assert _sorted(df, keys).equals(df.sort(keys))
+
+
+def test_the_public_kernel_checks_a_hand_built_frame() -> None:
+    """sessionize_rows on a frame built by hand: a missing column or another type was a
+    Polars error deep inside (ColumnNotFoundError "source_session_type", SchemaError,
+    InvalidOperationError); a misspelt kind gave 0 sessions and a null created_date
+    sessions without times, silently."""
+    from jtrack.errors import DataError
+
+    frame = (
+        flat_frame([flat_event("e1", "v1", T0), flat_event("e2", "v1", T0 + minutes(5))])
+        .select(KERNEL_COLUMNS)
+        .with_columns(_pos=pl.int_range(pl.len(), dtype=pl.UInt64))
+    )
+    assert sessionize_rows(frame).sessions.height == 1
+    for broken, said in (
+        (frame.drop("source_session_type"), "no 'source_session_type' column"),
+        (frame.drop("_pos"), "no '_pos' column"),
+        (frame.with_columns(pl.col("created_date").dt.replace_time_zone(None)), "created_date"),
+        (frame.with_columns(pl.col("_pos").cast(pl.Int64)), "'_pos' is Int64, not UInt64"),
+        (frame.with_columns(authenticated=pl.lit("false")), "'authenticated' is String"),
+    ):
+        with pytest.raises(UsageError, match=said):
+            sessionize_rows(broken)
+    with pytest.raises(DataError, match="'pageview'"):
+        sessionize_rows(frame.with_columns(kind=pl.lit("pageview")))
+    undated = pl.lit(None, pl.Datetime("us", "UTC")).alias("created_date")
+    with pytest.raises(DataError, match="without a created_date"):
+        sessionize_rows(frame.with_columns(undated))
+    with pytest.raises(UsageError, match="rows"):
+        sessionize_rows(frame.lazy())  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="no 'kind' column"):
+        sessionize(flat_frame([flat_event("e1", "v1", T0)]).drop("kind"))

@@ -16,12 +16,15 @@ import polars_hash  # noqa: F401  (registers the .chash and .nchash namespaces)
 
 from jtrack.core.buckets import DEFAULT_BUCKETS
 from jtrack.core.traffic import TRAFFIC_COLUMNS, session_traffic
+from jtrack.errors import DataError
 from jtrack.options import SessionizeOptions
 from jtrack.schema import (
     ACTIVITY_KINDS,
+    EVENT_SCHEMA,
     KERNEL_COLUMNS,
     KIND_APP,
     KIND_SEARCH,
+    KINDS,
     SESSION_SCHEMA,
 )
 
@@ -526,7 +529,63 @@ def visitor_hash() -> pl.Expr:
 
 
 def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None) -> KernelOutput:
-    """Split deduplicated events into sessions: the kernel every engine calls.
+    """Split deduplicated events into sessions: the kernel (`kernel`, which every engine
+    calls on rows it has read and validated itself), its input checked first.
+
+    `rows`: the KERNEL_COLUMNS of one or more visitors' events, of EVENT_SCHEMA's types (as
+    `jtrack.read.read_events` gives them), and `_pos` (UInt64, unique: where each row's wide
+    data lives; ties of time and id are never left to it). A missing column or another type
+    is a UsageError naming it; an unknown `kind` or a null `created_date` a DataError.
+    Not checked, and left to the caller: the rows are deduplicated (one row per event_id:
+    `jtrack.core.dedupe.deduplicate`), far-future rows are left out, `_pos` is unique.
+    See `kernel` for what it does.
+    """
+    from jtrack.checks import must_be
+
+    must_be(rows, "rows", pl.DataFrame, "a polars DataFrame (of KERNEL_COLUMNS and _pos)")
+    must_be(options, "options", SessionizeOptions, "a SessionizeOptions", none=True)
+    check_kernel_schema(rows)
+    bad_kind = rows.filter(~pl.col("kind").is_in(KINDS) | pl.col("kind").is_null())
+    if bad_kind.height:
+        raise DataError(
+            f"kind {bad_kind.item(0, 'kind')!r} (event {bad_kind.item(0, 'event_id')!r}) is "
+            f"no event kind ({bad_kind.height:,} row{'s' if bad_kind.height != 1 else ''})",
+            hint="kinds: " + ", ".join(KINDS) + " (as jtrack.read.read_events gives them)",
+        )
+    undated = rows.get_column("created_date").null_count()
+    if undated:
+        raise DataError(
+            f"{undated:,} row{'s' if undated != 1 else ''} without a created_date",
+            hint="every event needs its time (jtrack.read.read_events rejects such rows)",
+        )
+    return kernel(rows, options)
+
+
+def check_kernel_schema(rows: pl.DataFrame, pos: bool = True) -> None:
+    """UsageError for a frame that lacks a column the kernel reads (KERNEL_COLUMNS, and
+    `_pos` unless not `pos`) or holds one of another type: the schema only, nothing read."""
+    from jtrack.errors import UsageError
+
+    need = {c: EVENT_SCHEMA[c] for c in KERNEL_COLUMNS}
+    if pos:
+        need["_pos"] = pl.UInt64()
+    schema = rows.schema
+    for name, dtype in need.items():
+        if name not in schema:
+            raise UsageError(
+                f"rows: no {name!r} column",
+                hint=f"the kernel reads {', '.join(need)} ({name}: {dtype})",
+            )
+        if schema[name] != dtype:
+            raise UsageError(
+                f"rows: column {name!r} is {schema[name]}, not {dtype}",
+                hint=f"cast it (pl.col({name!r}).cast(...)), or read the events with "
+                "jtrack.read.read_events",
+            )
+
+
+def kernel(rows: pl.DataFrame, options: SessionizeOptions | None = None) -> KernelOutput:
+    """The sessionizer on rows known to be of its schema (sessionize_rows checks them).
 
     `rows`: the KERNEL_COLUMNS of one or more visitors' events (duplicates and far-future
     rows already left out) and `_pos` (UInt64, unique: where each row's wide data lives;
@@ -537,7 +596,7 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
     their time (or the visitor's first session) and never start or extend one.
 
     The result depends on each visitor's rows only: any split of the input by visitor gives
-    the same rows, sessions and ids.
+    the same rows, sessions and ids. A pure function.
     """
     opts = options or SessionizeOptions()
     lead = ["bucket"] if "bucket" in rows.columns else []
@@ -721,6 +780,10 @@ def sessionize(
     """Sessionize a frame of canonical events held in memory (the kernel plus its context,
     for callers that have every column at hand). `keep` (a mask from
     `jtrack.core.dedupe.deduplicate`) leaves rows out."""
+    from jtrack.checks import must_be
+
+    must_be(events, "events", pl.DataFrame, "a polars DataFrame (jtrack.read.read_events)")
+    check_kernel_schema(events, pos=False)
     if max(events.n_chunks("all"), default=1) > 1:
         events = events.rechunk()
     rows = (
@@ -760,9 +823,11 @@ __all__ = [
     "Positions",
     "Sessionized",
     "attach_context",
+    "check_kernel_schema",
     "counts_as_activity",
     "in_custom_stream",
     "index_order",
+    "kernel",
     "locate",
     "session_id_expr",
     "sessionize",

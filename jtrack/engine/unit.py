@@ -25,8 +25,8 @@ from jtrack.core.sessionize import (
     KernelOutput,
     attach_context,
     in_custom_stream,
+    kernel,
     locate,
-    sessionize_rows,
 )
 from jtrack.engine.decide import content_hash
 from jtrack.options import SessionizeOptions
@@ -296,7 +296,7 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
         [in_kernel.select(KERNEL_ROW), back_rows, new_kept.select(KERNEL_ROW)],
         how="vertical_relaxed",
     )
-    out = sessionize_rows(kernel_in, job.session)
+    out = kernel(kernel_in, job.session)  # (rows validated as read)
     # (no session field but its id and type: a session that grows or changes class leaves
     # the index rows of its earlier events as they are)
     index = out.index.with_columns(split_pos()).select(list(INDEX_SCHEMA))
