@@ -4,6 +4,7 @@ a silently wrong answer."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -468,3 +469,74 @@ def test_wrong_types_at_the_entry_points_are_usage_errors_naming_the_argument(
         assert err.value.hint, name
     assert list_sessions(store, None).equals(list_sessions(store, SessionQuery()))
     assert run_sessionize([src], store, options=None).summary.sessions == 3
+
+
+USER_SCRIPT = """
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from jtrack.core.rules import load_rules
+from jtrack.engine import run_sessionize
+from jtrack.options import RunOptions, SessionizeOptions
+from jtrack.store import Store
+from jtrack.usecases.card import build_card, build_journey
+from jtrack.usecases.report import ReportOptions, report_from_store
+from jtrack.usecases.rules import evaluate_store, explain_store
+from jtrack.usecases.sessions import SessionQuery, list_sessions
+from jtrack.usecases.usage import UsageInput, UsageOptions, compute_usage
+
+
+def main(folder: str, events: Path) -> None:
+    store = Store.open(folder)
+    run = run_sessionize([events], store, contacts="contacts.csv", on_error="skip")
+    run_sessionize(str(events), folder, session=SessionizeOptions(gap=timedelta(minutes=30)))
+    run_sessionize([events], Path(folder), options=RunOptions(lock_wait=5))
+    print(run.summary.sessions, run.all_warnings())
+    query = SessionQuery(
+        since=date(2026, 10, 1),
+        until="2026-10-05T00:00Z",
+        as_of=datetime(2026, 10, 5, tzinfo=UTC),
+        traffic="human",
+        where="device_category=mobile",
+        columns=["duration_in_seconds"],
+        ttl="30d",
+    )
+    print(list_sessions(folder, query).height, list_sessions(Path(folder)).height)
+    print(SessionQuery(since=datetime(2026, 10, 1), traffic=["human", "ai_agent"]).since)
+    card = build_card(folder, "97b6a5df", as_of="2026-10-04", gap="30m", rules="rules.toml")
+    journey = build_journey(Path(folder), "v1", traffic="all", limit=2)
+    print(card.to_dict(), journey.to_dict())
+    opts = ReportOptions(tz="Europe/Paris", since="2026-10-01", until=date(2026, 10, 8))
+    print(report_from_store(folder, opts).to_dict(), ReportOptions(traffic=["human"]))
+    bill = UsageOptions(as_of="2026-11-01", month="2026-10", billable="page_view")
+    print(compute_usage(UsageInput.from_store(Path(folder)), bill).to_dict())
+    print(UsageOptions(as_of=datetime(2026, 11, 1, tzinfo=UTC), month=date(2026, 10, 1)))
+    print(evaluate_store(folder, "rules.toml", traffic="all").segments.height)
+    print(evaluate_store(store, Path("rules.toml"), session_ids=["97b6a5df"]).outcomes)
+    print(evaluate_store(Path(folder), load_rules("rules.toml")).segments)
+    print(explain_store(folder, "rules.toml", "97b6a5df").height)
+"""
+
+
+def test_a_users_script_of_the_documented_forms_passes_mypy_strict(tmp_path: Path) -> None:
+    """jtrack had no py.typed, and its signatures refused the forms the README documents
+    (a store's folder, text times and days, a traffic class, a rules file's path): a user's
+    `mypy --strict` failed on correct code."""
+    pytest.importorskip("mypy", reason="pip install mypy")
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    assert (root / "jtrack" / "py.typed").is_file()
+    script = tmp_path / "user.py"
+    script.write_text(USER_SCRIPT)
+    (tmp_path / "mypy.ini").write_text("[mypy]\n")
+    config = ["--config-file", str(tmp_path / "mypy.ini"), "--cache-dir", str(tmp_path / "c")]
+    res = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", *config, str(script)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MYPYPATH": str(root)},
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr

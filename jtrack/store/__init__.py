@@ -27,7 +27,7 @@ from jtrack.store.manifest import (
     SegmentInfo,
 )
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA, Snapshot
-from jtrack.store.store import DEFAULT_KEEP, Damage, Store
+from jtrack.store.store import DEFAULT_KEEP, Damage, Store, StoreLike
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -47,5 +47,6 @@ __all__ = [
     "SegmentInfo",
     "Snapshot",
     "Store",
+    "StoreLike",
     "default_store_path",
 ]

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from jtrack.errors import JtrackError, StoreError, StoreLockedError
 from jtrack.locking import exclusive_lock
@@ -69,14 +69,14 @@ _SYSTEM_ENTRIES = frozenset(
 )
 
 
-def as_store(store: object) -> Any:
-    """What a library caller gives as the store: a Store (or a role's view of one) as it
-    is, a path (str or PathLike) opened as Store.open opens it; anything else is a
-    UsageError, not an AttributeError deep in a read."""
+def as_store(store: object) -> Store:
+    """What a library caller gives as the store (StoreLike): a Store (or a role's view of
+    one) as it is, a path (str or PathLike) opened as Store.open opens it; anything else is
+    a UsageError, not an AttributeError deep in a read."""
     if isinstance(store, str | os.PathLike):
         return Store.open(store)
     if hasattr(store, "scan_sessions") and hasattr(store, "pinned"):
-        return store
+        return store  # type: ignore[return-value]  # (a Store, or one alike)
     from jtrack.errors import UsageError
 
     raise UsageError(
@@ -942,4 +942,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["DEFAULT_KEEP", "Store", "version_name"]
+#: What the library takes as a store: a Store (or a role's view), or the store's folder.
+StoreLike: TypeAlias = Store | str | os.PathLike[str]
+
+__all__ = ["DEFAULT_KEEP", "Store", "StoreLike", "version_name"]

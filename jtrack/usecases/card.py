@@ -94,7 +94,7 @@ import polars as pl
 
 from jtrack.checks import must_be
 from jtrack.config import TONES
-from jtrack.core.rules.load import as_rules
+from jtrack.core.rules.load import RulesLike, as_rules
 from jtrack.core.rules.model import SHOWN_TO_AGENTS_NOTE
 from jtrack.core.traffic import HUMAN
 from jtrack.errors import DataError, NotFoundError, UsageError
@@ -109,7 +109,7 @@ from jtrack.schema import (
 from jtrack.serialize import iso_text
 from jtrack.serialize import iso_z as _iso
 from jtrack.store import Store
-from jtrack.store.store import as_store
+from jtrack.store.store import StoreLike, as_store
 from jtrack.usecases.ids import ID_MIN
 from jtrack.usecases.sessions import store_book_as_of
 from jtrack.usecases.traffic import (
@@ -339,8 +339,8 @@ class _Context:
 
 def _context(
     store: Store,
-    as_of: datetime | None,
-    gap: timedelta | None,
+    as_of: datetime | str | None,
+    gap: timedelta | str | None,
     colors: Sequence[tuple[str, str]] | Mapping[str, str] | None,
 ) -> _Context:
     manifest = store.manifest()
@@ -1081,17 +1081,17 @@ def _matches_as_of(
 
 
 def build_card(
-    store: Store,
+    store: StoreLike,
     session_id_or_prefix: str,
     *,
-    as_of: datetime | None = None,
-    gap: timedelta | None = None,
+    as_of: datetime | str | None = None,
+    gap: timedelta | str | None = None,
     contacts: str | os.PathLike[str] | None = None,
     segments: pl.DataFrame | None = None,
     outcomes: pl.DataFrame | None = None,
     colors: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
     default_region: str | None = None,
-    rules: Rules | None = None,
+    rules: RulesLike | None = None,
 ) -> Card:
     """The card of one session (full id or unique prefix), reading only its visitor's rows.
 
@@ -1225,19 +1225,19 @@ def _names_a_contact(
 
 
 def build_journey(
-    store: Store,
+    store: StoreLike,
     customer_or_contact: str,
     *,
-    as_of: datetime | None = None,
-    gap: timedelta | None = None,
+    as_of: datetime | str | None = None,
+    gap: timedelta | str | None = None,
     contacts: str | os.PathLike[str] | None = None,
     segments: pl.DataFrame | None = None,
     outcomes: pl.DataFrame | None = None,
     colors: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
     default_region: str | None = None,
-    rules: Rules | None = None,
+    rules: RulesLike | None = None,
     limit: int | None = None,
-    traffic: Sequence[str] = DEFAULT_TRAFFIC,
+    traffic: str | Sequence[str] = DEFAULT_TRAFFIC,
 ) -> Journey:
     """Every session of one visitor (customer id) or contact (contact id), newest first.
 

@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -40,7 +40,7 @@ from jtrack.core.traffic import HUMAN
 from jtrack.errors import UsageError
 from jtrack.progress import ProgressFn
 from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT, is_blank
-from jtrack.store.store import as_store
+from jtrack.store.store import StoreLike, as_store
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
     TrafficScope,
@@ -98,6 +98,18 @@ class ReportOptions:
     engaged_seconds: float = 10.0
     #: traffic classes counted (jtrack.usecases.traffic): people only unless told otherwise
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
+
+    if TYPE_CHECKING:  # (what the constructor takes: __post_init__ normalises it)
+
+        def __init__(
+            self,
+            tz: str = "UTC",
+            since: date | str | None = None,
+            until: date | str | None = None,
+            top: int = 10,
+            engaged_seconds: float = 10.0,
+            traffic: str | Sequence[str] = DEFAULT_TRAFFIC,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         from jtrack.usecases.usage import as_day
@@ -635,7 +647,7 @@ def _traffic_tables(s: pl.DataFrame, top: int) -> dict[str, pl.DataFrame]:
     return {"traffic": per_class, "traffic_agents": agents}
 
 
-def report_from_store(store: Any, options: ReportOptions | None = None) -> JourneyReport:
+def report_from_store(store: StoreLike, options: ReportOptions | None = None) -> JourneyReport:
     """The journey summary of a jtrack store (`jtrack.store.Store`)."""
     store = as_store(store)
     must_be(options, "options", ReportOptions, "a ReportOptions", none=True)

@@ -9,10 +9,10 @@ import polars as pl
 
 from jtrack.core.rules.evaluate import RuleResults, evaluate
 from jtrack.core.rules.explain import explain_session
-from jtrack.core.rules.load import as_rules
+from jtrack.core.rules.load import RulesLike, as_rules
 from jtrack.core.rules.model import Rules
 from jtrack.store import Store
-from jtrack.store.store import as_store
+from jtrack.store.store import StoreLike, as_store
 from jtrack.usecases.traffic import DEFAULT_TRAFFIC, check_traffic, is_all, traffic_expr
 
 
@@ -29,8 +29,8 @@ def _visitor_events(store: Store, session_ids: list[str]) -> tuple[pl.LazyFrame,
 
 
 def evaluate_store(
-    store: Store,
-    rules: Rules | None,
+    store: StoreLike,
+    rules: RulesLike | None,
     session_ids: Sequence[str] | None = None,
     traffic: Sequence[str] | str = DEFAULT_TRAFFIC,
 ) -> RuleResults:
@@ -154,7 +154,7 @@ def hidden_notes(
 
 
 def explain_store(
-    store: Store, rules: Rules, session_id: str, rule_ids: Sequence[str] | None = None
+    store: StoreLike, rules: RulesLike, session_id: str, rule_ids: Sequence[str] | None = None
 ) -> pl.DataFrame:
     """`explain_session` for one session of the store: its id or a unique prefix of it (as
     `jtrack card` takes; NotFoundError or AmbiguousIdError otherwise); `rule_ids`: only these

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -21,7 +21,7 @@ from jtrack.core.text import ascii_digits, compose, fold, fold_value, forms
 from jtrack.errors import AmbiguousIdError, DataError, NotFoundError, UsageError
 from jtrack.schema import FIELD_LABELS, SESSION_SCHEMA
 from jtrack.store import Store
-from jtrack.store.store import as_store
+from jtrack.store.store import StoreLike, as_store
 from jtrack.usecases.ids import ID_COLUMNS, unique_prefix_length
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
@@ -240,6 +240,27 @@ class SessionQuery:
     #: only these fields (and `id`) are read and returned (`--columns`); None: every one
     columns: tuple[str, ...] | None = None
 
+    if TYPE_CHECKING:  # (what the constructor takes: __post_init__ normalises it)
+
+        def __init__(
+            self,
+            since: datetime | date | str | None = None,
+            until: datetime | date | str | None = None,
+            customer: str | None = None,
+            type: str | None = None,
+            where: str | Sequence[str] = (),
+            sort: str = "created_date",
+            descending: bool = False,
+            limit: int | None = None,
+            contact: str | None = None,
+            contacts_file: str | os.PathLike[str] | None = None,
+            default_region: str | None = None,
+            as_of: datetime | date | str | None = None,
+            ttl: timedelta | str | None = None,
+            traffic: str | Sequence[str] = DEFAULT_TRAFFIC,
+            columns: str | Sequence[str] | None = None,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         from datetime import UTC
 
@@ -269,6 +290,8 @@ class SessionQuery:
             must_be(getattr(self, name), name, str, "text", none=True)
         must_be(self.contacts_file, "contacts_file", (str, os.PathLike), "a file's path", none=True)
         refuse_blank_name(self.contacts_file, "contacts_file", "name the contacts file")
+        if self.contacts_file is not None:
+            object.__setattr__(self, "contacts_file", os.fspath(self.contacts_file))
         must_be(self.sort, "sort", str, "a field's name (created_date)")
         must_be(self.descending, "descending", bool, "True or False")
         object.__setattr__(self, "traffic", check_traffic(self.traffic))
@@ -314,13 +337,13 @@ class SessionListing:
     case_note: str | None = None
 
 
-def list_sessions(store: Store, q: SessionQuery | None = None) -> pl.DataFrame:
+def list_sessions(store: StoreLike, q: SessionQuery | None = None) -> pl.DataFrame:
     """Sessions from the store matching the query (None: SessionQuery(), people's sessions
     of every time), in a deterministic order."""
     return session_listing(store, q).frame
 
 
-def session_listing(store: Store, q: SessionQuery | None = None) -> SessionListing:
+def session_listing(store: StoreLike, q: SessionQuery | None = None) -> SessionListing:
     """list_sessions, with the sessions of other traffic classes the other filters kept
     counted (what `jtrack sessions` says it left out)."""
     store = as_store(store)

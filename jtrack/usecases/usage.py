@@ -40,7 +40,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -70,6 +70,9 @@ from jtrack.schema import (
     is_blank,
 )
 from jtrack.serialize import iso_z
+
+if TYPE_CHECKING:
+    from jtrack.store.store import StoreLike
 
 Granularity = Literal["day", "month"]
 
@@ -379,6 +382,21 @@ class UsageOptions:
     users: int | None = None
     per_user: int | None = None
 
+    if TYPE_CHECKING:  # (what the constructor takes: __post_init__ normalises it)
+
+        def __init__(
+            self,
+            as_of: datetime | str,
+            by: Granularity = "day",
+            tz: str = "UTC",
+            month: date | str | None = None,
+            since: date | str | None = None,
+            until: date | str | None = None,
+            billable: str | Sequence[str] = DEFAULT_BILLABLE,
+            users: int | None = None,
+            per_user: int | None = None,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         check_tz(self.tz)
         if isinstance(self.as_of, str):  # (as --as-of reads it: no offset is in `tz`)
@@ -570,8 +588,8 @@ class UsageInput:
     scanned: dict[int, Path] = field(default_factory=dict)
 
     @classmethod
-    def from_store(cls, store: Any) -> UsageInput:
-        """Events of a jtrack store (`jtrack.store.Store`)."""
+    def from_store(cls, store: StoreLike) -> UsageInput:
+        """Events of a jtrack store (`jtrack.store.Store`, or its folder)."""
         from jtrack.store.store import as_store
 
         store = as_store(store)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from jtrack.config import find_config, toml_error_line
 from jtrack.core.rules.locate import KeyLocator, Path_
@@ -796,6 +796,10 @@ def load_rules(path: str | os.PathLike[str] | None = None) -> Rules | None:
     if problems:
         raise RulesError(problems)
     return rules
+
+
+#: What the library takes as rules: Rules (load_rules(FILE)), or a rules file's path.
+RulesLike: TypeAlias = Rules | str | os.PathLike[str]
 
 
 def as_rules(rules: object) -> Rules | None:
