@@ -118,7 +118,7 @@ def test_a_second_sessionize_refuses_then_waits_for_the_first(
         assert refused.returncode == 1
         assert refused.stderr == (
             f"error: {store.root}: another jtrack run is writing this store "
-            "(hint: wait for it to finish, or pass --wait SECONDS)\n"
+            "(hint: wait for it to finish, or pass --wait SECONDS (lock_wait= in the library))\n"
         )
         assert not store.exists()  # the paused run has not switched anything yet
         waiter = _spawn(

@@ -399,6 +399,9 @@ def test_a_report_or_a_bill_of_files_fails_on_a_bad_row_unless_told_to_skip(
         compute_usage(UsageInput.from_sources([src, bad]), opts)
     assert report_from_sources([src, bad], on_error="skip").overview["sessions"] == 3
     assert compute_usage(UsageInput.from_sources([src, bad], on_error="skip"), opts).to_dict()
+    # (the hint says how in the library too)
+    with pytest.raises(RejectedRowError, match='on_error="skip" in the library'):
+        run_sessionize([bad], Store.open(tmp_path / "new"))
 
 
 @pytest.mark.parametrize("blank", ["", "  "])

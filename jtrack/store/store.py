@@ -459,7 +459,7 @@ class Store:
             wait,
             lambda: StoreLockedError(
                 f"{self.root}: another jtrack run is writing this store",
-                hint="wait for it to finish, or pass --wait SECONDS",
+                hint="wait for it to finish, or pass --wait SECONDS (lock_wait= in the library)",
             ),
         ):
             try:

@@ -801,7 +801,10 @@ def reading_hint() -> Iterator[None]:
         if exc.own_hint:  # (events nested under another key: no row to fix or skip)
             raise
         special = reject_hint(exc.message)
-        skip = "pass --on-error skip to leave it out, counted as rejected"
+        skip = (
+            "pass --on-error skip to leave it out, counted as rejected "
+            '(on_error="skip" in the library)'
+        )
         exc.hint = f"{special}; or {skip}" if special else f"fix the row, or {skip}"
         raise
 
