@@ -309,3 +309,15 @@ def test_threads_sharing_a_store_pin_one_version(
         shared.close()
         for snap in opened[1:]:
             snap.close()  # type: ignore[attr-defined]
+
+
+def test_a_wait_that_runs_out_says_how_long_it_waited(tmp_path: Path) -> None:
+    """`--wait 2` that ran out said "pass --wait SECONDS", as if it had not waited."""
+    from jtrack.errors import StoreLockedError
+
+    store = Store.open(tmp_path / "store")
+    other = Store.open(tmp_path / "store")
+    with store.lock(), pytest.raises(StoreLockedError) as err, other.lock(wait=0.2):
+        pass
+    assert err.value.message.endswith("another jtrack run is writing this store (waited 0.2 s)")
+    assert (err.value.hint or "").startswith("wait for it to finish, or pass a longer --wait")

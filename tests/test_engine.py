@@ -1642,3 +1642,16 @@ def test_a_store_matched_to_its_contacts_by_the_earlier_identity_rule_is_rebuilt
     run_sessionize([first], plain)
     _as_an_earlier_jtrack_wrote(plain, "identity_rule")
     assert run_sessionize([other], plain).summary.run["mode"] == "incremental"  # type: ignore[index]
+
+
+def test_the_summary_says_one_more_event_in_the_singular(tmp_path: Path) -> None:
+    """A redelivered copy that replaced the stored one, beside one new event: "the store
+    holds 1 more events than before"."""
+    from jtrack.render.summary import summary_lines
+
+    store = Store.open(tmp_path / "store")
+    run_sessionize([_day(tmp_path, "a.parquet", [flat_event("a1", "X", T0)])], store)
+    earlier = [flat_event("a1", "X", T0 - timedelta(minutes=2)), flat_event("a2", "X", T0)]
+    run = run_sessionize([_day(tmp_path, "b.parquet", earlier)], store)
+    said = [note for _, _, note in summary_lines(run.summary)]
+    assert "the store holds 1 more event than before" in said, said

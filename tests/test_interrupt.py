@@ -106,3 +106,35 @@ def test_a_signal_after_the_command_finished_is_ignored_while_python_shuts_down(
     assert res.returncode == 0, res.stderr
     assert res.stderr == "" and res.stdout == ""
     assert (tmp_path / "store" / "current").exists()
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_while_the_command_line_loads_is_one_line_and_130(
+    sig: str, tmp_path: Path
+) -> None:
+    """A Ctrl-C in the 0.1-0.25 s the console script takes to load the command line (Typer,
+    every command) was a traceback of the imports, a SIGTERM (`timeout`, a shutdown) a silent
+    exit 143: the console script's entry takes them before it loads anything. (The signal is
+    sent as Typer is imported, where a cron `timeout` or a Ctrl-C can land.)"""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'jtrack = "jtrack._entry:main"' in pyproject  # (the console script)
+    code = textwrap.dedent(
+        f"""
+        import os, signal, sys
+
+        class Stop:
+            def find_spec(self, name, path=None, target=None):
+                if name == "typer":
+                    sys.meta_path.remove(self)
+                    os.kill(os.getpid(), signal.{sig})
+                return None
+
+        sys.meta_path.insert(0, Stop())
+        sys.argv = ["jtrack", "sessions", "--store", {str(tmp_path / "store")!r}]
+        from jtrack._entry import main
+        main()
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (res.returncode, res.stderr) == (130, "error: interrupted (hint: run it again)\n")
+    assert res.stdout == ""

@@ -218,7 +218,7 @@ class StoredRun:
             more = f" (+{conflicts.height - 5} more)" if conflicts.height > 5 else ""
             lines.append(
                 f"{conflicts.height} event id(s) came more than once with different contents; "
-                f"the earliest of each was kept: {', '.join(ids)}{more}"
+                f"the earliest (then the first read) of each was kept: {', '.join(ids)}{more}"
             )
         return lines
 

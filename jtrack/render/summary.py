@@ -52,8 +52,13 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
                     )
                 )
                 if events != kept:  # (copies replaced, events held aside or back)
-                    change = f"{abs(events):,} {'more' if events >= 0 else 'fewer'}"
-                    rows.append(("", "", f"the store holds {change} events than before"))
+                    change = (
+                        "as many events as before"
+                        if events == 0
+                        else f"{_n(abs(events), 'more event' if events > 0 else 'fewer event')}"
+                        " than before"
+                    )
+                    rows.append(("", "", f"the store holds {change}"))
             else:
                 rows.append(("", "", f"{_n(n_read, 'row')}: {_n(events, 'new event')}"))
             # (visitors sessionized: those with new rows, some of whom may have no session)

@@ -458,8 +458,11 @@ class Store:
             self.root / LOCK,
             wait,
             lambda: StoreLockedError(
-                f"{self.root}: another jtrack run is writing this store",
-                hint="wait for it to finish, or pass --wait SECONDS (lock_wait= in the library)",
+                f"{self.root}: another jtrack run is writing this store"
+                + (f" (waited {wait:g} s)" if wait > 0 else ""),
+                hint="wait for it to finish, or pass "
+                + ("a longer --wait" if wait > 0 else "--wait SECONDS")
+                + " (lock_wait= in the library)",
             ),
         ):
             try:
