@@ -7,6 +7,7 @@ Imports the standard library only.
 
 from __future__ import annotations
 
+import numbers
 import os
 from datetime import UTC, datetime
 
@@ -20,14 +21,17 @@ def is_blank_name(value: object) -> bool:
     """Whether a file or folder name is empty or blank: as a path, an empty one is the
     current folder (where a run would make its store), a blank one a file named with
     spaces. A Path is never blank (`Path("")` is already `.`)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)  # (`Path(" ")`: a name of a space; `Path("")` is ".")
     return isinstance(value, str | bytes) and not value.strip()
 
 
 def refuse_blank_name(value: object, name: str, hint: str = "name a file") -> None:
     """UsageError for a blank file or folder name given as `name` (the CLI refuses the
-    same name of its option, exit 2)."""
+    same name of its option, exit 2, saying a shell variable may be unset: UNSET_HINT)."""
     if is_blank_name(value):
-        raise UsageError(f"{name} {value!r}: an empty name", hint=f"{hint} ({UNSET_HINT})")
+        shown = os.fspath(value) if isinstance(value, os.PathLike) else value
+        raise UsageError(f"{name} {shown!r}: an empty name", hint=hint)
 
 
 def must_be(
@@ -43,6 +47,8 @@ def must_be(
     if value is None and none:
         return
     types = kinds if isinstance(kinds, tuple) else (kinds,)
+    if int in types:  # (a whole number of any kind: NumPy's int64 too)
+        types = (*types, numbers.Integral)
     number = isinstance(value, bool) and bool not in types
     if number or not isinstance(value, types):
         raise UsageError(

@@ -50,8 +50,7 @@ class RejectedRowError(DataError):
         super().__init__(
             f"{where}: field {field!r}: {detail} [{reason}]",
             hint=hint
-            or "fix the row, or pass --on-error skip to write rejects to a file and go on "
-            '(on_error="skip" in the library)',
+            or "fix the row, or pass --on-error skip to write rejects to a file and go on",
         )
         self.file = file
         self.line = line

@@ -118,7 +118,7 @@ def test_a_second_sessionize_refuses_then_waits_for_the_first(
         assert refused.returncode == 1
         assert refused.stderr == (
             f"error: {store.root}: another jtrack run is writing this store "
-            "(hint: wait for it to finish, or pass --wait SECONDS (lock_wait= in the library))\n"
+            "(hint: wait for it to finish, or pass --wait SECONDS)\n"
         )
         assert not store.exists()  # the paused run has not switched anything yet
         waiter = _spawn(
@@ -321,3 +321,24 @@ def test_a_wait_that_runs_out_says_how_long_it_waited(tmp_path: Path) -> None:
         pass
     assert err.value.message.endswith("another jtrack run is writing this store (waited 0.2 s)")
     assert (err.value.hint or "").startswith("wait for it to finish, or pass a longer --wait")
+
+
+def test_a_store_pickled_or_copied_reads_a_version_of_its_own(tmp_path: Path) -> None:
+    """The pin lock made a Store unpicklable (multiprocessing, copy.deepcopy); a copy pins
+    its own version (never the original's lease)."""
+    import copy
+    import pickle
+
+    from jtrack.access import Policy, StoreView
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    run_sessionize([sample], tmp_path / "store")
+    store = Store.open(tmp_path / "store")
+    held = store.pinned()
+    for clone in (pickle.loads(pickle.dumps(store)), copy.deepcopy(store)):
+        assert clone.root == store.root and clone._pinned is None
+        assert clone.pinned() is not held and clone.pinned().name == held.name
+        clone.close()
+    view = copy.deepcopy(StoreView(store, Policy()))
+    assert isinstance(view, StoreView) and view.scan_sessions().collect().height == 843
+    assert store.pinned() is held

@@ -698,11 +698,22 @@ def test_the_public_kernel_checks_a_hand_built_frame() -> None:
         (frame.drop("source_session_type"), "no 'source_session_type' column"),
         (frame.drop("_pos"), "no '_pos' column"),
         (frame.with_columns(pl.col("created_date").dt.replace_time_zone(None)), "created_date"),
-        (frame.with_columns(pl.col("_pos").cast(pl.Int64)), "'_pos' is Int64, not UInt64"),
+        (frame.with_columns(pl.col("_pos").cast(pl.Int64) - 5), "'_pos' holds -5"),
         (frame.with_columns(authenticated=pl.lit("false")), "'authenticated' is String"),
     ):
         with pytest.raises(UsageError, match=said):
             sessionize_rows(broken)
+    # the same instants in another zone or unit, and row numbers of another integer type,
+    # are the same rows (they were refused once the frame was checked)
+    same = sessionize_rows(frame)
+    for other in (
+        pl.col("_pos").cast(pl.Int64),
+        pl.col("created_date").dt.cast_time_unit("ns"),
+        pl.col("created_date").dt.convert_time_zone("Europe/London"),
+    ):
+        got = sessionize_rows(frame.with_columns(other))
+        assert_frame_equal(got.sessions, same.sessions)
+        assert_frame_equal(got.index, same.index)
     with pytest.raises(DataError, match="'pageview'"):
         sessionize_rows(frame.with_columns(kind=pl.lit("pageview")))
     undated = pl.lit(None, pl.Datetime("us", "UTC")).alias("created_date")

@@ -82,6 +82,12 @@ def test_sessions_filter_on_the_segments_and_outcomes_their_rules_add(tmp_path: 
     assert res.exit_code == 0 and both and all(seg in r["segments"] for r in both)
     res = runner.invoke(app, ["sessions", "--store", str(store), "--where", f"segments~{seg}"])
     assert res.exit_code == 2 and "come from a rules file" in res.stderr
+    # the rules' fields in any case, as every other field (`--columns id,Segments` was exit 2
+    # "unknown field", `--where Segments~X` a filter on no column)
+    upper = [*base[:-4], "--columns", "id,Segments,Outcomes", "--format", "jsonl"]
+    res = runner.invoke(app, [*upper, "--where", f"Segments~{seg}"])
+    assert res.exit_code == 0, res.stderr
+    assert [json.loads(x) for x in res.stdout.splitlines()] == want
 
 
 def test_an_empty_rules_file_lists_the_exports_own_segments_and_outcomes(tmp_path: Path) -> None:

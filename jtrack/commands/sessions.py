@@ -38,7 +38,7 @@ from jtrack.commands.contacts import (
 from jtrack.errors import UsageError
 
 #: A --where clause on the columns --rules adds (lists: =, != and ~).
-_RULE_FIELD = re.compile(r"^\s*(segments|outcomes)\s*(!=|=|~)")
+_RULE_FIELD = re.compile(r"^\s*(segments|outcomes)\s*(!=|=|~)", re.IGNORECASE)
 
 #: --ttl when not given (told apart from one given: it needs a clock).
 DEFAULT_TTL_TEXT = "60d"
@@ -207,6 +207,10 @@ def sessions_cmd(
             "`jtrack schema --sessions`",
         )
     asked = [c.strip() for c in columns.split(",") if c.strip()] if columns else []
+    if asked:  # (each field as its column: `Segments`, `device.category`; a misspelt one
+        # named against every field, with its nearest)
+        fields = [*view.scan_sessions().collect_schema().names(), "segments", "outcomes"]
+        asked = [column_for_field(field, fields) for field in asked]
     from_rules = [c for c in asked if c in ("segments", "outcomes")]
     if from_rules and rules is None:
         raise UsageError(
@@ -219,14 +223,10 @@ def sessions_cmd(
             hint="add --rules FILE (your segment and outcome rules, such as jtrack.toml)",
         )
     policy = getattr(view, "policy", None)
-    named = {*from_rules, *(m[1] for c in later if (m := _RULE_FIELD.match(c)))}
+    named = {*from_rules, *(m[1].lower() for c in later if (m := _RULE_FIELD.match(c)))}
     for kind in ("segment", "outcome"):  # (asked for by name: not permitted, exit 4)
         if policy is not None and f"{kind}s" in named and kind in policy.hidden_rule_kinds:
             policy.require(policy.hidden_rule_kinds[kind], f"{kind}s")
-    if asked:  # (a misspelt field named against every field, with its nearest)
-        fields = [*view.scan_sessions().collect_schema().names(), "segments", "outcomes"]
-        for field in asked:
-            column_for_field(field, fields)
     q = SessionQuery(
         since=parse_when(since, "--since"),
         until=parse_when(until, "--until"),

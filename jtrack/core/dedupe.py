@@ -7,6 +7,7 @@ Pure Polars; imports nothing else from jtrack.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import polars as pl
@@ -34,9 +35,13 @@ CONTENT_COLUMNS = (
 )
 
 
-def content_hash() -> pl.Expr:
-    """A stable hash of a copy's contents (CONTENT_COLUMNS), the same in every jtrack."""
-    key = pl.concat_str([_text(c) for c in CONTENT_COLUMNS], separator="\x1f")
+def content_hash(present: Collection[str] | None = None) -> pl.Expr:
+    """A stable hash of a copy's contents (CONTENT_COLUMNS), the same in every jtrack. With
+    `present` (the columns a frame has), a content column it lacks counts as null."""
+    texts = [
+        _text(c) if present is None or c in present else pl.lit("\x00") for c in CONTENT_COLUMNS
+    ]
+    key = pl.concat_str(texts, separator="\x1f")
     return key.nchash.xxh3_64().alias("_hash")  # type: ignore[attr-defined]
 
 
@@ -102,7 +107,7 @@ def deduplicate(events: pl.DataFrame) -> DedupResult:
     # the contents compared as a run compares them (CONTENT_RULE): its columns, traits in
     # any order, an empty list the same as none
     conflicts = (
-        dups.select("event_id", content_hash())
+        dups.select("event_id", content_hash(dups.columns))
         .group_by("event_id")
         .agg(versions=pl.col("_hash").n_unique().cast(pl.UInt32))
         .filter(pl.col("versions") > 1)

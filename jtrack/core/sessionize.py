@@ -544,7 +544,7 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
 
     must_be(rows, "rows", pl.DataFrame, "a polars DataFrame (of KERNEL_COLUMNS and _pos)")
     must_be(options, "options", SessionizeOptions, "a SessionizeOptions", none=True)
-    check_kernel_schema(rows)
+    rows = check_kernel_schema(rows)
     bad_kind = rows.filter(~pl.col("kind").is_in(KINDS) | pl.col("kind").is_null())
     if bad_kind.height:
         raise DataError(
@@ -561,27 +561,45 @@ def sessionize_rows(rows: pl.DataFrame, options: SessionizeOptions | None = None
     return kernel(rows, options)
 
 
-def check_kernel_schema(rows: pl.DataFrame, pos: bool = True) -> None:
-    """UsageError for a frame that lacks a column the kernel reads (KERNEL_COLUMNS, and
-    `_pos` unless not `pos`) or holds one of another type: the schema only, nothing read."""
+def check_kernel_schema(rows: pl.DataFrame, pos: bool = True) -> pl.DataFrame:
+    """`rows` as the kernel reads them (KERNEL_COLUMNS, and `_pos` unless not `pos`): a time
+    in another zone or unit converted (the same instants), `_pos` of another integer type
+    cast; a missing column or another type a UsageError naming it. The schema only is read,
+    and only a column of another type is touched."""
     from jtrack.errors import UsageError
 
     need = {c: EVENT_SCHEMA[c] for c in KERNEL_COLUMNS}
     if pos:
         need["_pos"] = pl.UInt64()
     schema = rows.schema
+    casts: list[pl.Expr] = []
     for name, dtype in need.items():
         if name not in schema:
             raise UsageError(
                 f"rows: no {name!r} column",
                 hint=f"the kernel reads {', '.join(need)} ({name}: {dtype})",
             )
-        if schema[name] != dtype:
+        have = schema[name]
+        if have == dtype:
+            continue
+        if isinstance(dtype, pl.Datetime) and isinstance(have, pl.Datetime) and have.time_zone:
+            col = pl.col(name).dt.convert_time_zone("UTC")
+            casts.append(col.dt.cast_time_unit(dtype.time_unit or "us").cast(dtype))
+        elif name == "_pos" and have.is_integer():
+            low = rows.get_column(name).min()
+            if isinstance(low, int) and low < 0:
+                raise UsageError(
+                    f"rows: column '_pos' holds {low}",
+                    hint="_pos numbers the rows (where each one's wide data lives): 0, 1, 2...",
+                )
+            casts.append(pl.col(name).cast(dtype))
+        else:
             raise UsageError(
-                f"rows: column {name!r} is {schema[name]}, not {dtype}",
+                f"rows: column {name!r} is {have}, not {dtype}",
                 hint=f"cast it (pl.col({name!r}).cast(...)), or read the events with "
                 "jtrack.read.read_events",
             )
+    return rows.with_columns(casts) if casts else rows
 
 
 def kernel(rows: pl.DataFrame, options: SessionizeOptions | None = None) -> KernelOutput:
@@ -783,7 +801,7 @@ def sessionize(
     from jtrack.checks import must_be
 
     must_be(events, "events", pl.DataFrame, "a polars DataFrame (jtrack.read.read_events)")
-    check_kernel_schema(events, pos=False)
+    events = check_kernel_schema(events, pos=False)
     if max(events.n_chunks("all"), default=1) > 1:
         events = events.rechunk()
     rows = (

@@ -274,8 +274,9 @@ def run_sessionize(
     keywords only (a third argument is a UsageError)."""
     if given:
         raise UsageError(
-            f"run_sessionize: {given[0]!r} after the store: options are keywords",
-            hint='e.g. run_sessionize(paths, store, on_error="skip"), or options=RunOptions(...)',
+            f"run_sessionize: a {type(given[0]).__name__} after the store: options are keywords",
+            hint="pass it as options=, or the options as keywords: "
+            'run_sessionize(paths, store, on_error="skip")',
         )
     must_be(sources, "sources", (str, os.PathLike, Iterable), "a path or a list of paths")
     must_be(

@@ -217,7 +217,7 @@ def iter_source_rows(
 
 
 def read_events(
-    sources: Sequence[str | os.PathLike[str]] | Sequence[Source],
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Sequence[Source],
     *,
     on_error: OnError = "fail",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
@@ -242,6 +242,7 @@ def read_events(
 
     must_be(sources, "sources", (str, bytes, os.PathLike, Iterable), "a path or a list of paths")
     must_be(max_line_bytes, "max_line_bytes", int, "a whole number of bytes (1000000)")
+    max_line_bytes = int(max_line_bytes)
     if max_line_bytes < 1:
         raise UsageError(f"max_line_bytes {max_line_bytes!r}", hint="1 or more bytes")
     given: list[Any] = [sources] if isinstance(sources, str | bytes | os.PathLike) else [*sources]

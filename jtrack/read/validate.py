@@ -1039,10 +1039,7 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
         detail = f"{row['_detail']}; {detail}"
     hint = reject_hint(row["_detail"])
     if hint is not None:  # (one row of many, maybe: skipping it is a way on too)
-        hint += (
-            "; or pass --on-error skip to write rejects to a file and go on "
-            '(on_error="skip" in the library)'
-        )
+        hint += "; or pass --on-error skip to write rejects to a file and go on"
     if (row["_detail"] or "").startswith("the line is markup") and int(row[SRC_LINE]) <= 1:
         hint = (  # (a page from the start: no row to fix, no rows to skip)
             "the file looks like a web page, not an export (an error or sign-in page saved "

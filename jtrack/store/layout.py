@@ -91,7 +91,17 @@ def is_store_dir(folder: Path) -> bool:
 
 
 def default_store_path() -> Path:
-    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+    """$JTRACK_STORE, else ./.jtrack; a blank $JTRACK_STORE (`export JTRACK_STORE=" "`) is
+    refused, not a folder named with a space."""
+    value = os.environ.get(STORE_ENV) or ""
+    if value and not value.strip():
+        from jtrack.errors import UsageError
+
+        raise UsageError(
+            f"${STORE_ENV} is blank ({value!r})",
+            hint=f"set it to the store's folder, or unset it for ./{DEFAULT_STORE}",
+        )
+    return Path(value or DEFAULT_STORE)
 
 
 def fsync_dir(path: Path) -> None:

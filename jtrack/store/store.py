@@ -106,6 +106,18 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy (pickled for another process, deep-copied) reads the store through a
+        version of its own: the lock and the pinned version (its lease) stay here."""
+        state = self.__dict__.copy()
+        state["_pinned"] = None
+        del state["_pin_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pin_lock = threading.Lock()
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Store) and other.root == self.root
 
@@ -461,8 +473,7 @@ class Store:
                 f"{self.root}: another jtrack run is writing this store"
                 + (f" (waited {wait:g} s)" if wait > 0 else ""),
                 hint="wait for it to finish, or pass "
-                + ("a longer --wait" if wait > 0 else "--wait SECONDS")
-                + " (lock_wait= in the library)",
+                + ("a longer --wait" if wait > 0 else "--wait SECONDS"),
             ),
         ):
             try:

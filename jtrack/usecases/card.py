@@ -1252,6 +1252,7 @@ def build_journey(
     rules = as_rules(rules)
     classes = check_traffic(traffic)
     must_be(limit, "limit", int, "a whole number of sessions, 0 or more", none=True)
+    limit = int(limit) if limit is not None else None
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")

@@ -770,7 +770,7 @@ def _sessions_events(store: Any) -> Callable[[pl.Series], pl.LazyFrame | None]:
 
 
 def report_from_sources(
-    sources: Sequence[Any],
+    sources: str | os.PathLike[str] | Sequence[Any],
     options: ReportOptions | None = None,
     *,
     stdin: Any = None,
@@ -797,6 +797,8 @@ def report_from_sources(
 
     check_on_error(on_error)
     must_be(options, "options", ReportOptions, "a ReportOptions", none=True)
+    if isinstance(sources, str | os.PathLike):  # (one path: one source, not its letters)
+        sources = [sources]
     run = sessionize_sources(
         sources,
         on_error="skip",

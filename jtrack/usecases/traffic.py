@@ -60,7 +60,8 @@ def check_traffic(classes: Iterable[str] | str) -> tuple[str, ...]:
     string is read as --traffic reads it ("human", "all", "crawler,ai_agent")."""
     if classes is None:
         raise UsageError(
-            "traffic None: no classes", hint='give "human", "all" or a list of classes'
+            "traffic None: no classes",
+            hint='traffic="all" counts every class, "human" people only; or give a list',
         )
     if isinstance(classes, str):
         return parse_traffic(classes, "traffic")

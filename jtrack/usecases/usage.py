@@ -681,7 +681,7 @@ class UsageInput:
     @classmethod
     def from_sources(
         cls,
-        sources: Sequence[str | os.PathLike[str]],
+        sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         stdin: Any = None,
         max_line_bytes: int | None = None,
@@ -801,10 +801,7 @@ def reading_hint() -> Iterator[None]:
         if exc.own_hint:  # (events nested under another key: no row to fix or skip)
             raise
         special = reject_hint(exc.message)
-        skip = (
-            "pass --on-error skip to leave it out, counted as rejected "
-            '(on_error="skip" in the library)'
-        )
+        skip = "pass --on-error skip to leave it out, counted as rejected"
         exc.hint = f"{special}; or {skip}" if special else f"fix the row, or {skip}"
         raise
 
