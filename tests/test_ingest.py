@@ -303,7 +303,7 @@ def test_a_pipe_or_a_device_named_as_a_source_is_said_as_such(tmp_path: Path) ->
         res = CliRunner().invoke(app, [*cmd, str(fifo)])
         assert res.exit_code == 2, res.stderr
         assert "day.jsonl: a pipe (as `<(...)` and mkfifo make), not a file: " in res.stderr
-        assert "hint: pipe it in as standard input" in res.stderr
+        assert "hint: name - and pipe it in as standard input" in res.stderr
         res = CliRunner().invoke(app, [*cmd, os.devnull])
         assert res.exit_code == 2, res.stderr
         assert f"{os.devnull}: a device, not a file: " in res.stderr

@@ -588,3 +588,20 @@ def test_a_line_with_bytes_not_in_utf8_is_measured_as_the_file_holds_it(
     assert over.rejects["reason"].to_list() == ["line_too_long"]
     assert over.rejects["detail"][0] == f"the line is {len(line)} bytes long"
     assert "caf\\xe9 cr\\xe8me br\\xfbl\\xe9e" in over.rejects["raw"][0]
+
+
+def test_the_raw_of_a_line_too_long_to_read_is_cut_after_its_bytes_are_shown(
+    tmp_path: Path,
+) -> None:
+    """A line too long to be read keeps its first bytes in the reject's raw, each byte not in
+    UTF-8 shown `\\xNN`: cut to the raw's length after that, as Spark cuts it (it was cut
+    before, four times as long as any other reject's raw)."""
+    from jtrack.read.decode import _RAW_KEEP
+
+    good = _FLAT.replace("e1", "g1") + "}"
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(good.encode() + b"\n" + b'{"page_title":"' + b"\xe9" * 2_000_000 + b'"}\n')
+    r = read_events([path], on_error="skip", max_line_bytes=100_000)
+    assert r.rejects["reason"].to_list() == ["line_too_long"]
+    raw = r.rejects["raw"][0]
+    assert len(raw) == _RAW_KEEP and raw.startswith('{"page_title":"\\xe9\\xe9')

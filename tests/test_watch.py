@@ -1576,6 +1576,51 @@ def test_the_live_screen_keeps_its_keys_and_message_line_at_80x24(store: Store) 
             assert text.count("Unknown") == 2, text  # (both sessions listed)
 
 
+def test_a_session_row_gives_way_before_the_hours_tables_lose_theirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sessions' column heads were measured on a table of one row; with more rows (a
+    crawler's class, a longer title) they wrapped to two lines, the screen came out a line
+    taller than planned, and the cut took the hour's tables' rows: "Top searches" stood
+    with its heads and no row, though the hour had searches."""
+    from jtrack.render.live import screen
+    from jtrack.render.table import render_to_text
+
+    bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    crawl = tmp_path / "bot.jsonl"
+    crawl.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"b{i}",
+                    "customerId": "bot-1",
+                    "eventType": "WebEvent",
+                    "createdDate": f"2026-10-03T10:0{i}:00.000Z",
+                    "webEvent": {
+                        "eventName": "page_viewed",
+                        "page": {"url": f"https://www.example-shop.com/p{i}"},
+                        "userAgentString": bot,
+                    },
+                }
+            )
+            + "\n"
+            for i in range(5)
+        )
+    )
+    monkeypatch.chdir(tmp_path)  # (the store's name, in the header, one line long)
+    store = Store.open("s")
+    run_sessionize([ROOT / "sample_data" / "events.jsonl", crawl], store)
+    frame = live_frame(store, LiveOptions(as_of="2026-10-03T10:07:00Z", traffic=("all",)))
+    for height in (24, 23, 22):
+        text = render_to_text(screen(frame, ViewState(), 80, height), width=80)
+        lines = text.splitlines()
+        assert len(lines) <= height and "q quit" in lines[-1], text
+        heads = [i for i, line in enumerate(lines) if line.startswith("search ")]
+        assert heads or height < 24, text  # (the tables go whole, at 22, not their rows)
+        for i in heads:
+            assert "gift card" in lines[i + 2], text  # (a row under the heads)
+
+
 def test_the_live_screen_at_40_columns_gives_columns_up_as_once_does(store: Store) -> None:
     """At 40 columns the live screen dropped contact_name and kept traffic (the selection
     mark's column tipped the fitting), against the README's order, where --once kept

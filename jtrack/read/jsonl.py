@@ -394,7 +394,7 @@ def _too_long_frame(overlong: list[_Overlong]) -> pl.DataFrame | None:
     return pl.DataFrame(
         {
             SRC_LINE: [o.line for o in overlong],
-            "line": [shown_head(o.head) for o in overlong],
+            "line": [shown_head(o.head)[:_RAW_KEEP] for o in overlong],
             "_size": [o.size for o in overlong],
         },
         schema={SRC_LINE: pl.Int64, "line": pl.String, "_size": pl.Int64},

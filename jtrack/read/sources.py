@@ -447,7 +447,7 @@ def _missing(p: Path, named: str) -> NoReturn:
         )
         raise UsageError(
             f"{named}: {what}, not a file: jtrack reads export files, folders and standard input",
-            hint="pipe it in as standard input: `zcat export.gz | jtrack sessionize -`",
+            hint="name - and pipe it in as standard input (`zcat export.gz | jtrack ... -`)",
         )
     raise FileAccessError(f"{named}: no such file or directory", hint="check the path")
 

@@ -336,7 +336,7 @@ def screen(
     want = min(n, 3)  # (session rows wanted before the hour's tables get any)
     most = 5 if height >= 36 else 3
     tops_block: RenderableType | None = None
-    rows = 0
+    rows = left = 0
     for tops_rows in range(most, -1, -1):
         tops_block = _tops_block(frame, width, tops_rows) if tops_rows else None
         left = room - (_lines(tops_block, width) + 1 if tops_block is not None else 0)
@@ -344,6 +344,11 @@ def screen(
         if rows >= want:
             break
     table, listed = sessions_table(frame, state, limit=max(rows, 1))
+    # the heads of more rows may wrap where one row's did not (a longer title or class
+    # widens a column): a session row gives way before the hour's tables are cut
+    while rows > 1 and _lines(table, width) > left:
+        rows -= 1
+        table, listed = sessions_table(frame, state, limit=rows)
     state.listed = listed.get_column("id").to_list()
     state.selected_id = state.listed[state.selected] if state.listed else None
     body: list[RenderableType] = [*head, table]
