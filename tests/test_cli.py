@@ -111,6 +111,11 @@ def test_a_tables_header_names_its_field_in_sort_where_and_columns(store: Path) 
     assert out("--columns", "id,duration,events").splitlines()[0] == (
         "id,duration_in_seconds,event_count"
     )
+    # in capitals too, as any other spelling of a field (`ID` was "unknown field")
+    assert out("--columns", "ID,EVENTS,DEVICE_CATEGORY") == out(
+        "--columns", "id,events,device_category"
+    )
+    assert out("--where", "DEVICE.CATEGORY=mobile") == out("--where", "device.category=mobile")
     for typo in ("durat", "durration"):  # the nearest field or header is suggested
         res = _run("sessions", "--store", str(store), "--sort", typo)
         assert res.exit_code == ExitCode.USAGE and "did you mean 'duration'?" in res.stderr

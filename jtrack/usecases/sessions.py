@@ -39,10 +39,11 @@ def column_for_field(name: str, columns: Sequence[str]) -> str:
     or a table's header for it: `duration`, `events`) to a column, or raise a UsageError
     naming the nearest valid field."""
     snake = _CAMEL.sub("_", name.replace(".", "_")).lower()
-    for cand in (name, snake):
+    lower = name.replace(".", "_").lower()  # (`ID`, `DEVICE_CATEGORY`: no camel case)
+    for cand in (name, snake, lower):
         if cand in columns:
             return cand
-    labelled = [c for c in columns if FIELD_LABELS.get(c) == snake]
+    labelled = [c for c in columns if FIELD_LABELS.get(c) in (snake, lower)]
     if labelled:
         return labelled[0]
     # the nearest column, or table header (`durration` -> `duration`)
