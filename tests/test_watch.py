@@ -1404,6 +1404,28 @@ def test_a_replay_names_a_visitor_only_once_they_identified_themselves(sign_in: 
     assert json.loads(card.stdout)["contact"]["known"] is False
 
 
+def test_a_replays_refresh_keeps_the_contacts_it_resolved(
+    sign_in: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each refresh of a replay resolved its visitors' contacts again (their identity events
+    and the contacts book read anew: 3x a frame's time on 1M events), though the version, the
+    clock and the sessions were the last refresh's."""
+    from jtrack.usecases import live as live_module
+
+    st = Store(sign_in / "st")
+    try:
+        opts = LiveOptions(as_of=SIGNED_IN - timedelta(minutes=5))
+        first = live_frame(st, opts)
+        with monkeypatch.context() as m:
+            m.setattr(live_module, "_contacts_as_of", None)  # (not called again)
+            again = live_frame(st, opts, previous=first)
+        later = live_frame(st, LiveOptions(as_of=SIGNED_IN + timedelta(minutes=5)), first)
+    finally:
+        st.close()
+    assert_frame_equal(again.active, first.active)
+    assert later.active.get_column("contact_name").to_list() == ["Alice Known"]
+
+
 def test_a_cut_session_counts_events_as_the_stored_event_count(sign_in: Path) -> None:
     """A session cut at --as-of counted its segment event in `events` (3 at 07:10, where the
     card says 2): the stored event_count counts activity only."""
