@@ -204,15 +204,7 @@ def _parse_when(value: str, option: str) -> datetime:
             f"{option}: cannot read {value!r} as a date or time",
             hint="use ISO-8601, e.g. 2026-10-03 or 2026-10-03T09:00Z, or now",
         ) from None
-    if d.tzinfo is None:
-        return d.replace(tzinfo=UTC)
-    try:
-        return d.astimezone(UTC)
-    except OverflowError:  # (an offset at the calendar's edge: out of Python's range)
-        raise UsageError(
-            f"{option} {value.strip()}: out of range (in UTC it falls outside the years 1 to 9999)",
-            hint="check the year",
-        ) from None
+    return utc_time(d, option)
 
 
 def parse_when(value: str | None, option: str) -> datetime | None:
