@@ -12,6 +12,7 @@ Imports stdlib only.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -380,12 +381,21 @@ _NOT_POLARS_ZONES = ("Factory", "localtime", "posixrules")
 
 def _polars_zone(tz: str) -> None:
     """ValueError when Polars, which counts the days, does not know the zone `tz`."""
+    if not polars_knows_zone(tz):
+        raise ValueError(tz)
+
+
+@functools.lru_cache(maxsize=256)
+def polars_knows_zone(tz: str) -> bool:
+    """Whether Polars (chrono-tz) converts times to the zone `tz`: the system's zone files
+    hold names it does not (`posix/Europe/London`, `right/...`, `Factory`, `localtime`)."""
     import polars as pl
 
     try:
         pl.Series([0], dtype=pl.Datetime("us", "UTC")).dt.convert_time_zone(tz)
-    except pl.exceptions.PolarsError as exc:
-        raise ValueError(tz) from exc
+    except pl.exceptions.PolarsError:
+        return False
+    return True
 
 
 def config_tz(config: Mapping[str, Any], path: Path | None = None) -> str | None:

@@ -1349,3 +1349,37 @@ def test_a_web_action_is_not_called_an_offer_whatever_its_state(tmp_path: Path) 
     assert "Web action: Chat (frequencyCapReached)" in page.read_text()
     text = _run("card", sid, "--store", st, "--as-of", AS_OF, "--no-rules", "--ascii")
     assert "[ACT]" in text.stdout and "[OFR]" not in text.stdout
+
+
+@pytest.mark.parametrize("zone", ["posix/Europe/London", "right/Europe/London", "Factory"])
+def test_a_zone_python_knows_and_polars_does_not_is_no_zone_on_a_card(
+    tmp_path: Path, zone: str
+) -> None:
+    """A visitor's `geolocation_timezone` of `posix/Europe/London` (Python's zone files have
+    it, Polars does not) made `card` and `journey` an internal error, exit 1: the card now
+    shows UTC alone, as for a name no one knows."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        pytest.skip(f"this system's zone files lack {zone} (nothing to check)")
+    rows = [
+        {"event_id": f"e{i}", "customer_id": "v1", "created_date": f"2026-10-25T0{i}:40:00Z",
+         "event_type": "WebEvent", "event_name": "page_viewed", "geolocation_timezone": zone}
+        for i in (0, 1)
+    ]  # fmt: skip
+    src = tmp_path / "f.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    store = tmp_path / "st"
+    run_sessionize([src], store)
+    sid = Store.open(store).scan_sessions().collect().get_column("id")[0]
+    runner = CliRunner()
+    for args in (["card", sid], ["journey", "v1"]):
+        res = runner.invoke(app, [*args, "--store", str(store)])
+        assert res.exit_code == 0, res.stderr
+        assert "UTC" in res.stdout
+    res = runner.invoke(app, ["card", sid, "--store", str(store), "-f", "json"])
+    assert res.exit_code == 0, res.stderr
+    notes = json.loads(res.stdout)["notes"]
+    assert f"time zone {zone!r} in the export is not a known IANA zone" in notes

@@ -137,3 +137,28 @@ def test_hovering_or_focusing_an_icon_shows_that_events_details(
         finally:
             browser.close()
     assert (ARTIFACTS / "card_hover.png").stat().st_size > 10_000
+
+
+def test_the_html_headers_local_times_carry_their_offsets_and_the_end(tmp_path: Path) -> None:
+    """The HTML card's header gave the local start alone and without its offset: two
+    sessions an hour apart in the hour the clocks go back over both read `local 2026-10-25
+    01:30:00 (Europe/London)`; the terminal card says BST and GMT, start and end."""
+    from datetime import UTC, datetime
+
+    when = [datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)]
+    rows = [
+        flat_event(f"e{i}", f"v{i}", t, geolocation_timezone="Europe/London")
+        for i, t in enumerate(when)
+    ]
+    src = tmp_path / "fold.parquet"
+    flat_frame(rows).write_parquet(src)
+    store = Store.open(tmp_path / "st")
+    run_sessionize([src], store)
+    metas = []
+    for visitor in ("v0", "v1"):
+        sid = store.scan_sessions(visitor).collect().get_column("id")[0]
+        res = CliRunner().invoke(app, ["card", sid, "--store", str(store.root), "-f", "html"])
+        assert res.exit_code == 0, res.stderr
+        metas.append(res.stdout.split('class="meta">', 1)[1].split("</div>", 1)[0])
+    assert "local 2026-10-25 01:30:00 (+01:00) – 2026-10-25 01:30:00 (+01:00)" in metas[0]
+    assert "local 2026-10-25 01:30:00 (+00:00) – 2026-10-25 01:30:00 (+00:00)" in metas[1]

@@ -515,8 +515,14 @@ def _header(card: dict[str, Any]) -> str:
     state_cls = "state active" if s["state"] == "active" else "state"
     local = ""
     if tm["start_local"]:
-        start_local = tm["start_local"][:19].replace("T", " ")
-        local = f" · local {_e(start_local)} ({_e(tm['timezone'])})"
+        # start and end, each with its offset: in the hour the clocks go back over, a wall
+        # time alone is two instants (as the terminal card gives BST or GMT)
+        ends = [
+            f"{t[:19].replace('T', ' ')} ({_offset(t)})"
+            for t in (tm["start_local"], tm["end_local"])
+            if t
+        ]
+        local = f" · local {_e(' – '.join(ends))} {_e(tm['timezone'])}"
     icon = _svg(_session_svg(card["icon"]["name"]), 36)
     return (
         f'<header><div class="sicon" title="{_a(s["type_label"])}">{icon}</div><div>'

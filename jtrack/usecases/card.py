@@ -250,12 +250,18 @@ def _local_iso(d: datetime | None, tz: ZoneInfo | None) -> str | None:
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
+    """The visitor's zone, None for a name that is none (the card shows UTC only): unknown,
+    or one Python's zone files have and Polars, which converts the times, does not
+    (`posix/Europe/London`, `localtime`)."""
+    from jtrack.config import polars_knows_zone
+
     if not name:
         return None
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
         return None
+    return zone if polars_knows_zone(name) else None
 
 
 def type_label(session_type: str | None) -> str:
