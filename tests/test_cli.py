@@ -1269,6 +1269,18 @@ def test_values_out_of_range_or_blank_are_invocation_errors(
     assert res.stdout.splitlines()[0] == "id,event_count"
 
 
+def _c_locale_env(root: Path) -> dict[str, str]:
+    """The environment of a process in the C locale without UTF-8 mode, running this tree."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "LC_ALL": "C",
+        "LANG": "C",
+        "PYTHONUTF8": "0",
+        "PYTHONCOERCECLOCALE": "0",
+    }
+
+
 def test_a_file_name_a_c_locale_cannot_decode_is_read_and_named(tmp_path: Path) -> None:
     """In a C locale without Python's UTF-8 mode, `sessionize ü.jsonl` was an internal
     error (the name's undecodable bytes, as surrogates, in a Polars frame). The file is
@@ -1282,14 +1294,7 @@ def test_a_file_name_a_c_locale_cannot_decode_is_read_and_named(tmp_path: Path) 
     (tmp_path / "ü.jsonl").write_text(
         genesys_line("e1", "v1", datetime(2026, 10, 1, tzinfo=UTC)) + "\n", encoding="utf-8"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(root),
-        "LC_ALL": "C",
-        "LANG": "C",
-        "PYTHONUTF8": "0",
-        "PYTHONCOERCECLOCALE": "0",
-    }
+    env = _c_locale_env(root)
     cmd = [sys.executable, "-m", "jtrack.cli", "sessionize", "ü.jsonl", "--store", "st"]
     for _ in range(2):
         res = subprocess.run(
@@ -1572,14 +1577,7 @@ def test_arguments_in_a_c_locale_are_their_utf8_text_and_paths_name_their_files(
         '{"event_id":"b1","customer_id":"ck-b",' + e + ',"search_query":"tea"}\n',
         encoding="utf-8",
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(root),
-        "LC_ALL": "C",
-        "LANG": "C",
-        "PYTHONUTF8": "0",
-        "PYTHONCOERCECLOCALE": "0",
-    }
+    env = _c_locale_env(root)
     env.pop("PYTHONIOENCODING", None)
 
     def run(*args: str | bytes) -> subprocess.CompletedProcess[bytes]:

@@ -194,63 +194,67 @@ def test_a_referrer_on_the_pages_own_site_is_no_arrival_even_without_a_medium() 
     assert s["event_count"].to_list() == [3, 2]
 
 
+def _site_page(event_id: str, m: int, url: str, referrer: str | None) -> dict[str, object]:
+    """A page view of visitor c1 at T0 + m minutes, at `url`, from `referrer` (no medium)."""
+    return flat_event(
+        event_id, "c1", T0 + minutes(m), page_url=url,
+        referrer_hostname=referrer, referrer_medium=None,
+    )  # fmt: skip
+
+
 def test_a_referrer_on_the_sites_www_name_is_no_arrival() -> None:
     """A site served as `shop.example` whose pages link from `www.shop.example` (or the other
     way round, or with a trailing dot) refers to itself: no split; another site's `www.` name
     still splits, once, however its name is written after."""
 
-    def page(event_id: str, m: int, url: str, referrer: str | None) -> dict[str, object]:
-        return flat_event(
-            event_id, "c1", T0 + minutes(m), page_url=url,
-            referrer_hostname=referrer, referrer_medium=None,
-        )  # fmt: skip
-
     rows = [
-        page("a", 0, "https://shop.example/", "www.google.com"),
-        page("b", 2, "https://shop.example/x", "www.shop.example"),
-        page("c", 4, "https://WWW.shop.example/y", "shop.example."),
-        page("d", 6, "https://www.shop.example/z", "Shop.Example"),
+        _site_page("a", 0, "https://shop.example/", "www.google.com"),
+        _site_page("b", 2, "https://shop.example/x", "www.shop.example"),
+        _site_page("c", 4, "https://WWW.shop.example/y", "shop.example."),
+        _site_page("d", 6, "https://www.shop.example/z", "Shop.Example"),
     ]
     s = _sessions_of(rows, split_on_campaign_change=True)
     assert s["event_count"].to_list() == [4]
-    rows.append(page("e", 8, "https://shop.example/", "www.other.example"))
+    rows.append(_site_page("e", 8, "https://shop.example/", "www.other.example"))
     s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
     assert s["event_count"].to_list() == [4, 1]
     # another site is one arrival however its name is written (it split on its case)
     rows += [
-        page("f", 10, "https://shop.example/", "WWW.Other.Example"),
-        page("g", 12, "https://shop.example/", "other.example."),
+        _site_page("f", 10, "https://shop.example/", "WWW.Other.Example"),
+        _site_page("g", 12, "https://shop.example/", "other.example."),
     ]
     s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
     assert s["event_count"].to_list() == [4, 3]
     assert s["referrer_hostname"].to_list() == ["www.google.com", "www.other.example"]
     # a port is no other site; an IPv6 page's own address refers to itself
     rows = [
-        page("a", 0, "https://shop.example:8443/", None),
-        page("b", 2, "https://shop.example:8443/x", "shop.example:8443"),
-        page("c", 4, "http://[2001:db8::1]:8080/", "[2001:DB8::1]:8080"),
-        page("d", 6, "http://[2001:db8::1]:8080/y", "[2001:db8::1]"),
+        _site_page("a", 0, "https://shop.example:8443/", None),
+        _site_page("b", 2, "https://shop.example:8443/x", "shop.example:8443"),
+        _site_page("c", 4, "http://[2001:db8::1]:8080/", "[2001:DB8::1]:8080"),
+        _site_page("d", 6, "http://[2001:db8::1]:8080/y", "[2001:db8::1]"),
     ]
     assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [4]
-    rows = [page("c", 4, "http://[2001:db8::1]:8080/", None), *rows[3:]]
+    rows = [_site_page("c", 4, "http://[2001:db8::1]:8080/", None), *rows[3:]]
     assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [2]
     # a referrer written as a whole URL, with an empty port, spaces or user info: its site
-    rows = [page("a", 0, "https://shop.example/", "www.google.com")] + [
-        page(f"b{i}", 2 + i, "https://shop.example/x", ref)
+    rows = [_site_page("a", 0, "https://shop.example/", "www.google.com")] + [
+        _site_page(f"b{i}", 2 + i, "https://shop.example/x", ref)
         for i, ref in enumerate(
             ["https://www.shop.example/a", "shop.example:", " shop.example ", "me@shop.example",
              "shop.example/cart", "//shop.example/cart?x=1", "a@b@shop.example"]
         )
     ]  # fmt: skip
     assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [8]
-    ipv6 = [page("a", 0, "http://[2001:db8::a]/", None), page("b", 2, "http://[2001:db8::a]/x",
-            "2001:DB8::A")]  # fmt: skip
+    ipv6 = [
+        _site_page("a", 0, "http://[2001:db8::a]/", None),
+        _site_page("b", 2, "http://[2001:db8::a]/x", "2001:DB8::A"),
+    ]
     assert _sessions_of(ipv6, split_on_campaign_change=True)["event_count"].to_list() == [2]
     # a scheme without a host is no site (it was `https`); `http:/a.example` is a.example's
-    rows = [page("a", 0, "https://shop.example/", "www.google.com"),
-            page("b", 2, "https://shop.example/x", "https://"),
-            page("c", 4, "https://shop.example/y", "http:/a.example/x"),
-            page("d", 6, "https://shop.example/z", "http:/b.example/y")]  # fmt: skip
+    rows = [_site_page("a", 0, "https://shop.example/", "www.google.com"),
+            _site_page("b", 2, "https://shop.example/x", "https://"),
+            _site_page("c", 4, "https://shop.example/y", "http:/a.example/x"),
+            _site_page("d", 6, "https://shop.example/z", "http:/b.example/y")]  # fmt: skip
     s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
     assert s["event_count"].to_list() == [2, 1, 1]
 
@@ -260,20 +264,14 @@ def test_a_referrer_on_the_sites_punycode_name_is_no_arrival() -> None:
     `例え.jp`: a page of `例え.jp` reached from it refers to itself (it split the session),
     in either direction and in any case; another IDN still splits."""
 
-    def page(event_id: str, m: int, url: str, referrer: str | None) -> dict[str, object]:
-        return flat_event(
-            event_id, "c1", T0 + minutes(m), page_url=url,
-            referrer_hostname=referrer, referrer_medium=None,
-        )  # fmt: skip
-
     rows = [
-        page("a", 0, "https://例え.jp/a", "www.google.com"),
-        page("b", 1, "https://例え.jp/b", "xn--r8jz45g.jp"),
-        page("c", 2, "https://www.xn--r8jz45g.jp/c", "例え.jp"),
-        page("d", 3, "https://例え.jp/d", "https://WWW.XN--R8JZ45G.JP/x"),
+        _site_page("a", 0, "https://例え.jp/a", "www.google.com"),
+        _site_page("b", 1, "https://例え.jp/b", "xn--r8jz45g.jp"),
+        _site_page("c", 2, "https://www.xn--r8jz45g.jp/c", "例え.jp"),
+        _site_page("d", 3, "https://例え.jp/d", "https://WWW.XN--R8JZ45G.JP/x"),
     ]
     assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [4]
-    rows.append(page("e", 4, "https://例え.jp/e", "xn--fsqu00a.xn--3lr804guic"))
+    rows.append(_site_page("e", 4, "https://例え.jp/e", "xn--fsqu00a.xn--3lr804guic"))
     s = _sessions_of(rows, split_on_campaign_change=True).sort("created_date")
     assert s["event_count"].to_list() == [4, 1]
     from jtrack.core.sessionize import unicode_host, unicode_hosts
@@ -287,8 +285,8 @@ def test_a_referrer_on_the_sites_punycode_name_is_no_arrival() -> None:
     assert unicode_host("xn--a.com") == "xn--a.com"  # (a control character: no label)
     assert unicode_host("xn--zz-1ba.com") == "xn--zz-1ba.com"
     rows = [
-        page("s", 0, "https://straße.de/a", "www.google.com"),
-        page("t", 1, "https://straße.de/b", "xn--strae-oqa.de"),
+        _site_page("s", 0, "https://straße.de/a", "www.google.com"),
+        _site_page("t", 1, "https://straße.de/b", "xn--strae-oqa.de"),
     ]
     assert _sessions_of(rows, split_on_campaign_change=True)["event_count"].to_list() == [2]
     hosts = pl.Series(["xn--r8jz45g.jp", None, "shop.example", "xn--r8jz45g.jp"])

@@ -753,7 +753,8 @@ def _sessions_events(store: Any) -> Callable[[pl.Series], pl.LazyFrame | None]:
 
     view = store if isinstance(store, StoreView) else None
     plain = view.unfiltered() if view is not None else store
-    stored = int(plain.manifest().get("counts", {}).get("sessions") or 0)
+    # (the pinned manifest's counts: not a copy of the whole manifest, its runs and inputs)
+    stored = int((plain.pinned().manifest.counts or {}).get("sessions") or 0)
 
     def events_of(ids: pl.Series) -> pl.LazyFrame | None:
         if ids.len() > _BY_IDS_SHARE * stored:
