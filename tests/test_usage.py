@@ -856,6 +856,26 @@ def test_stable_column_names_in_every_flat_format(monkeypatch: pytest.MonkeyPatc
     assert run(*base, "-f", "csv", "--summary").stdout.splitlines()[0] == ",".join(SUMMARY_COLUMNS)
 
 
+def test_markdown_says_what_the_table_is_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Markdown bill is read by people (pasted into a ticket or a wiki page): it says its
+    period, zone, as-of and billable classes as the table and the journey summary's Markdown
+    do, then the month with the --summary row's field names (it was the bare rows table: a
+    bill in Berlin time looked like one in UTC)."""
+    monkeypatch.chdir(ROOT)
+    base = [*EXAMPLE_FILES, "--as-of", "2026-10-05", "--tz", "Europe/Berlin", "-q"]
+    md = run(*base, "-f", "md").stdout
+    lines = md.splitlines()
+    assert lines[0] == "# Billable usage 2026-10-01 .. 2026-10-04 (Europe/Berlin), by day"
+    assert lines[2].startswith("As of 2026-10-04T22:00:00.000Z; billable: page_view, search")
+    assert lines[4] == "| " + " | ".join(ROW_COLUMNS) + " |"
+    month = md.split("## Month 2026-10\n\n", 1)[1]
+    fields = [ln.split(" | ")[0].removeprefix("| ") for ln in month.splitlines()[2:]]
+    assert fields[: len(SUMMARY_COLUMNS)] == list(SUMMARY_COLUMNS)
+    summary = run(*base, "-f", "md", "--summary").stdout
+    assert summary.startswith(lines[0]) and "| period |" not in summary
+    assert "## Month 2026-10" in summary
+
+
 def test_quiet_means_nothing_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     base = [*EXAMPLE_FILES, "--as-of", "2026-10-05", "-f", "csv"]

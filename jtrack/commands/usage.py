@@ -294,6 +294,10 @@ def _emit(report: Any, fmt: Format, output: Path | None, summary: bool) -> None:
         else:
             obj = report.to_dict()
         write_text(serialize.to_json(obj), output)
+    elif fmt == Format.md:
+        from jtrack.render.report import usage_markdown
+
+        write_text(usage_markdown(report, summary_only=summary), output)
     elif fmt == Format.table:
         from jtrack.render.report import usage_renderables
 

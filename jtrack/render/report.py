@@ -183,6 +183,38 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
     return parts
 
 
+def usage_markdown(report: Any, summary_only: bool = False) -> str:
+    """The usage report as Markdown: its title (period, zone, by), as-of and billable
+    classes, the rows (the columns CSV has), then the month and the reconciliation as
+    `field | value` (the --summary row's field names); the notes the table shows."""
+    from jtrack.serialize import to_markdown
+
+    o, p = report.options, report.period
+    out = [
+        f"# Billable usage {p['from']} .. {p['last_day'] or '-'} ({strip_control(o.tz)}), "
+        f"by {o.by}",
+        "",
+        f"As of {report.to_dict()['as_of']}; billable: {', '.join(o.billable)}",
+        "",
+    ]
+    if not summary_only:
+        out += [to_markdown(report.rows)]
+    row = report.summary_frame().row(0, named=True)
+    fields = pl.DataFrame(
+        {
+            "field": list(row),
+            "value": [
+                "" if v is None else ", ".join(v) if isinstance(v, list) else str(v)
+                for v in row.values()
+            ],
+        }
+    )
+    out += [f"## Month {report.month['month']}", "", to_markdown(fields)]
+    notes = [*report.zone_notes, *report.reconciliation["notes"]]
+    out += [f"Note: {strip_control(n)}\n" for n in notes]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
 # --------------------------------------------------------------------------------------------
 # Journey summary
 # --------------------------------------------------------------------------------------------
