@@ -5,6 +5,7 @@ Imports the standard library only (no Polars), so the CLI can parse options befo
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -217,13 +218,15 @@ class RunOptions:
     on_error: OnError = "fail"
     max_line_bytes: int = 1_000_000
     memory_limit: int = DEFAULT_MEMORY_LIMIT
-    #: a contacts file to resolve visitors with (None: the one the store remembers)
-    contacts: str | None = None
+    #: a contacts file to resolve visitors with (None: the one the store remembers); a path
+    #: is kept as its text
+    contacts: str | os.PathLike[str] | None = None
     #: stop resolving contacts (forget the remembered file)
     forget_contacts: bool = False
     default_region: str | None = None
-    #: also write this run's rejected rows to this file (JSON lines)
-    rejects_path: str | None = None
+    #: also write this run's rejected rows to this file (JSON lines; a path is kept as its
+    #: text)
+    rejects_path: str | os.PathLike[str] | None = None
     lock_wait: float = 0.0
     #: versions kept besides the current one, for `jtrack store rollback`
     keep: int = 2
@@ -251,10 +254,17 @@ class RunOptions:
         """Values the CLI would refuse are refused here too (a library caller's misspelt
         `on_error="Fail"` must not skip bad rows silently)."""
         check_on_error(self.on_error)
-        from jtrack.checks import refuse_blank_name
+        from jtrack.checks import must_be, refuse_blank_name
 
-        refuse_blank_name(self.contacts, "contacts", "name the contacts file, or pass None")
-        refuse_blank_name(self.rejects_path, "rejects_path", "name a file, or pass None")
+        for name, hint in (
+            ("contacts", "name the contacts file, or pass None"),
+            ("rejects_path", "name a file, or pass None"),
+        ):
+            value = getattr(self, name)
+            must_be(value, name, (str, os.PathLike), "a file's path", none=True)
+            refuse_blank_name(value, name, hint)
+            if isinstance(value, os.PathLike):  # (kept as text: the manifest says it so)
+                object.__setattr__(self, name, os.fspath(value))
         if self.engine not in ("local", "spark"):
             import difflib
 

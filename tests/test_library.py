@@ -152,9 +152,15 @@ def test_wrong_types_are_usage_errors_and_text_is_read_as_the_cli_reads_it(
     assert build_card(store, sid, gap="30m", as_of="2026-10-04").to_dict()["session"]["id"] == sid
     with pytest.raises(UsageError, match="gap 30"):
         build_card(store, sid, gap=30)  # type: ignore[arg-type]
-    for bad in ({"rebuild": "yes"}, {"buckets": "4"}, {"force": 1}):
+    for bad in ({"rebuild": "yes"}, {"buckets": "4"}, {"force": 1}, {"contacts": 12}):
         with pytest.raises(UsageError):
             RunOptions(**bad)  # type: ignore[arg-type]
+    # a path is a file's name, kept as its text (what the manifest and the summary say)
+    named = RunOptions(contacts=tmp_path / "c.csv", rejects_path=tmp_path / "r.jsonl")
+    assert (named.contacts, named.rejects_path) == (
+        str(tmp_path / "c.csv"),
+        str(tmp_path / "r.jsonl"),
+    )
     rules_file = tmp_path / "rules.toml"
     rules_file.write_text(
         '[[segment]]\nid = "viewer"\n[[segment.pattern]]\n'
@@ -515,6 +521,8 @@ def main(folder: str, events: Path) -> None:
     run = run_sessionize([events], store, contacts="contacts.csv", on_error="skip")
     run_sessionize(str(events), folder, session=SessionizeOptions(gap=timedelta(minutes=30)))
     run_sessionize([events], Path(folder), options=RunOptions(lock_wait=5))
+    named = RunOptions(contacts=Path("contacts.csv"), rejects_path=Path("rejects.jsonl"))
+    run_sessionize([events], folder, options=named, rejects=Path("rejects.jsonl"))
     print(run.summary.sessions, run.all_warnings())
     query = SessionQuery(
         since=date(2026, 10, 1),

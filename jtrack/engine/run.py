@@ -611,7 +611,7 @@ def _run(
 def _contacts_files(base: Manifest | None, opts: RunOptions) -> list[str]:
     """The contacts files a run reads, or its store follows (read by the next run): never
     overwritten by its --rejects."""
-    named = [opts.contacts] if opts.contacts else []
+    named = [os.fspath(opts.contacts)] if opts.contacts else []
     if base is not None and base.contacts is not None and base.contacts.file:
         named.append(base.contacts.file)
     return named
@@ -1895,10 +1895,7 @@ def _legacy_options(options: Any, fields: dict[str, Any]) -> RunOptions:
     if unknown:
         raise TypeError(f"unexpected options: {', '.join(unknown)} (see jtrack.options.RunOptions)")
     changes = {k: v for k, v in fields.items() if v is not None}
-    for k in ("contacts", "rejects_path"):
-        if k in changes:
-            changes[k] = str(changes[k])
-    return replace(opts, **changes)
+    return replace(opts, **changes)  # (a path given is kept as its text: RunOptions)
 
 
 __all__ = [
