@@ -422,6 +422,50 @@ def test_a_journey_without_as_of_shows_sessions_dated_ahead_of_the_clock(tmp_pat
     assert build_journey(store, "v9", as_of=datetime.now(UTC)).to_dict()["totals"]["sessions"] == 1
 
 
+def test_a_journey_of_many_sessions_shows_the_newest_in_a_terminal_and_all_in_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bot's journey holds thousands of sessions: the terminal's table showed every card
+    (two minutes for 5,830), and each session was worked out again as of the clock even
+    with --limit. Now a table on standard output shows the newest JOURNEY_CARDS and says how
+    to see more; data formats and -o keep every one; only sessions with events after the
+    clock are worked out again."""
+    import jtrack.usecases.card as card_module
+    from jtrack.commands.journey import JOURNEY_CARDS
+
+    n = JOURNEY_CARDS + 3
+    rows = [flat_event(f"e{i}", "v9", T0 + timedelta(hours=i)) for i in range(n)]
+    store = _tiny_store(tmp_path, rows)
+    worked: list[str] = []
+    again = card_module._session_as_of
+
+    def counted(row: dict[str, Any], ev: pl.DataFrame, as_of: datetime) -> Any:
+        worked.append(row["id"])
+        return again(row, ev, as_of)
+
+    monkeypatch.setattr(card_module, "_session_as_of", counted)
+    table = _run("journey", "v9", "--store", str(store.root), "--ascii")
+    assert table.exit_code == 0, table.stderr
+    assert table.stdout.count("Web session") == JOURNEY_CARDS
+    said = " ".join(table.stdout.split())
+    assert f"showing the newest {JOURNEY_CARDS} of {n} sessions: --limit N shows N" in said
+    pages = re.findall(r"last page Page (e\d+)", table.stdout)  # (the newest first)
+    assert pages == [f"e{i}" for i in range(n - 1, n - 1 - JOURNEY_CARDS, -1)]
+    assert worked == []  # (no event after the clock: no session worked out again)
+    data = _run("journey", "v9", "--store", str(store.root), "-f", "json")
+    assert len(json.loads(data.stdout)["sessions"]) == n
+    told = _run("journey", "v9", "--store", str(store.root), "--limit", str(n), "--ascii")
+    assert told.stdout.count("Web session") == n and "showing the newest" not in told.stdout
+    # as of a time inside the newest session: that one alone is worked out again
+    as_of = (T0 + timedelta(hours=n - 1, minutes=1)).isoformat()
+    journey = build_journey(store, "v9", as_of=as_of, limit=2).to_dict()
+    assert len(worked) == 0 and journey["totals"]["sessions"] == n
+    rows.append(flat_event("late", "v9", T0 + timedelta(hours=n - 1, minutes=5)))
+    store = _tiny_store(tmp_path, rows, name="late")
+    journey = build_journey(store, "v9", as_of=as_of, limit=2).to_dict()
+    assert len(worked) == 1 and journey["sessions"][0]["counts"]["events"] == 1
+
+
 def test_repeated_views_of_a_page_are_marked(tmp_path: Path) -> None:
     store = _tiny_store(tmp_path, hostile_rows())
     card = build_card(store, store.scan_sessions().collect()["id"][0], as_of=AS_OF_DT).to_dict()

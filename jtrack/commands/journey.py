@@ -39,6 +39,11 @@ from jtrack.commands.contacts import ContactsOpt, RegionOpt, check_region_option
 FORMATS = (Format.table, Format.json, Format.html)
 
 
+#: Cards a journey shows in a table on standard output unless --limit says otherwise (a
+#: bot's journey holds thousands of sessions: minutes of cards no one reads).
+JOURNEY_CARDS = 100
+
+
 def register(app: typer.Typer) -> None:
     app.command("journey")(journey_cmd)
 
@@ -62,7 +67,8 @@ def journey_cmd(
         int | None,
         typer.Option(
             help="Show only the newest N sessions (the totals count all of them; 0: the "
-            "totals alone).",
+            f"totals alone; a table on standard output shows the newest {JOURNEY_CARDS} unless "
+            "told).",
             show_default=False,
             min=0,
             max=MAX_COUNT,
@@ -98,6 +104,9 @@ def journey_cmd(
     out_fmt = resolve_format(fmt, output, FORMATS, "journey")
     check_region_option(contacts, default_region)
     opts = card_options(as_of, gap, config, no_rules)
+    capped = limit is None and out_fmt == Format.table and output is None
+    if capped:  # (a terminal's journey: the newest JOURNEY_CARDS, said under the totals)
+        limit = JOURNEY_CARDS
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
     journey = build_journey(
@@ -112,6 +121,13 @@ def journey_cmd(
     from jtrack.access import protect_tree
 
     journey = protect_tree(journey)  # the ids it was asked for and found, as the role may see
+    if capped and len(journey["sessions"]) < journey["totals"]["sessions"]:
+        journey["notes"] = [
+            f"{n}: --limit N shows N, -f json (or -o FILE) every one"
+            if n.startswith("showing the newest")
+            else n
+            for n in journey["notes"]
+        ]
     if out_fmt == Format.json:
         from jtrack.serialize import to_json
 

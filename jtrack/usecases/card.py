@@ -1462,7 +1462,13 @@ def build_journey(
         ],
         how="vertical_relaxed",
     )
-    by_session = events.partition_by("session_id", as_dict=True)
+    # the sessions with events after as_of (worked out again below) and those shown: only
+    # their events are split by session (a bot's journey holds thousands of sessions)
+    late = set(events.filter(pl.col("created_date") > ctx.as_of).get_column("session_id").unique())
+    carded = sessions.head(max(shown.height, 1)).get_column("id").to_list()
+    by_session = events.filter(pl.col("session_id").is_in([*late, *carded])).partition_by(
+        "session_id", as_dict=True
+    )
     empty = events.clear()
     segments, outcomes, hidden = _rule_frames(
         store, rules, sessions.get_column("id").to_list(), segments, outcomes
@@ -1472,6 +1478,8 @@ def build_journey(
     # each session as it stood at as_of (figures worked out again from the events by then)
     at_then = [
         _session_as_of(row, by_session.get((row["id"],), empty), ctx.as_of)
+        if row["id"] in late
+        else (row, by_session.get((row["id"],), empty), 0)
         for row in sessions.iter_rows(named=True)
     ]
     if any(later for _, _, later in at_then):
@@ -1530,7 +1538,7 @@ def build_journey(
             + ("its one session not shown" if n == 1 else f"none of the {n:,} sessions shown")
         )
     elif shown.height < sessions.height:
-        notes.append(f"showing the newest {shown.height} of {sessions.height} sessions")
+        notes.append(f"showing the newest {shown.height:,} of {sessions.height:,} sessions")
     if not resolved:
         notes.append("visitor not matched to a contact: no contacts were resolved (--contacts)")
     left_out = scope.note()
