@@ -118,6 +118,7 @@ class SessionizeOptions:
         out["id_rule"] = ID_RULE  # (how the store's session ids are made)
         out["identity_rule"] = IDENTITY_RULE  # (how its visitors were matched to contacts)
         out["content_rule"] = CONTENT_RULE  # (how copies' contents were compared)
+        out["stream_rule"] = STREAM_RULE  # (which session a system event joins)
         return out
 
 
@@ -150,6 +151,12 @@ IDENTITY_RULE = 2
 #: Parquet copy of one event differed). A store whose duplicates were hashed by another
 #: rule has them hashed again from its segments by its next run.
 CONTENT_RULE = 2
+#: Which session a system event (segment, outcome, web action) joins: 2, one that names an
+#: app session (its `session.type`) joins the visitor's app session open at its time, the
+#: others the web session (1: every system event the web session; one naming an app
+#: session of a visitor without web sessions was in none). A store built by another rule
+#: is rebuilt once by its next run.
+STREAM_RULE = 2
 #: How session ids are made: 2, a hash of the session's first event id (1: of the visitor id
 #: and it, so that whoever saw a session's id and its first event's could test a guessed
 #: email or phone number, a visitor id their role masks, against them). A store whose ids

@@ -215,6 +215,8 @@ def journeys(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], bool]:
                 "kind": "segment_assigned",
                 "event_name": None,
                 "segment_id": "seg-1",
+                # (one naming an app session joins the visitor's app stream)
+                "source_session_type": draw(st.sampled_from([None, "web", "app"])),
             }
         elif kind == "app":
             extra = {
@@ -503,6 +505,52 @@ def test_a_system_event_whose_session_loses_its_first_row_joins_the_one_before(
     assert_same_store(daily, once)
     index = once.scan_index().collect()
     assert index.filter(pl.col("event_id") == "sys")["session_id"].null_count() == 0
+
+
+def test_a_late_system_event_naming_an_app_session_joins_it_in_a_nightly_run(
+    tmp_path: Path,
+) -> None:
+    """A segment event that names an app session, arriving in a later run hours after the
+    visitor's last app session ended, joins that session (the last one begun by its time),
+    as a rebuild has it: the run must not leave that session out of the kernel as settled
+    (its stream's new system events are the app stream's, not the web stream's)."""
+    app = {"kind": "app", "event_type": "AppEvent", "event_name": "screen_viewed",
+           "source_session_type": "app", "page_url": None}  # fmt: skip
+    segment = {"kind": "segment_assigned", "event_type": "SegmentAssignmentEvent",
+               "event_name": None, "segment_id": "seg-app"}  # fmt: skip
+    days = [
+        [flat_event("a1", "v", T0, **app), flat_event("w1", "v", T0 + timedelta(hours=1))],
+        [flat_event("s1", "v", T0 + timedelta(hours=3), source_session_type="app", **segment)],
+    ]
+    files = [_day(tmp_path, f"day{i}.parquet", rows) for i, rows in enumerate(days)]
+    daily = Store.open(tmp_path / "daily")
+    for f in files:
+        run_sessionize([f], daily)
+    once = Store.open(tmp_path / "once")
+    run_sessionize(files, once)
+    assert_same_store(daily, once)
+    sid = dict(once.scan_index().select("event_id", "session_id").collect().iter_rows())
+    assert sid["s1"] == sid["a1"] != sid["w1"]
+
+
+def test_a_store_whose_system_events_all_joined_web_sessions_is_rebuilt_once(
+    tmp_path: Path,
+) -> None:
+    """A store built when every system event joined a web session (no `stream_rule` among
+    its options) is rebuilt by its next run, which says why; the run after is incremental."""
+    app = {"kind": "app", "event_type": "AppEvent", "event_name": "screen_viewed",
+           "source_session_type": "app", "page_url": None}  # fmt: skip
+    store = Store.open(tmp_path / "store")
+    run_sessionize([_day(tmp_path, "1.parquet", [flat_event("a", "v", T0, **app)])], store)
+    _as_an_earlier_jtrack_wrote(store, "stream_rule")
+    more = _day(tmp_path, "2.parquet", [flat_event("w", "v", T0 + timedelta(hours=1))])
+    run = run_sessionize([more], store)
+    assert run.summary.run is not None and run.summary.run["mode"] == "rebuild"
+    assert any("joins the visitor's app session" in n for n in run.notes), run.notes
+    store.refresh()
+    assert store.manifest()["options"]["stream_rule"] == 2
+    again = run_sessionize([_day(tmp_path, "3.parquet", [flat_event("x", "v", T0)])], store)
+    assert again.summary.run is not None and again.summary.run["mode"] == "incremental"
 
 
 def test_a_unit_sessionizes_only_the_sessions_a_run_can_change_and_only_once(

@@ -132,6 +132,47 @@ def test_system_events_of_a_visitor_without_activity_are_kept_unattached() -> No
     assert res.events.height == 1 and res.unattached == 1 and res.sessions.height == 0
 
 
+def test_a_system_event_naming_an_app_session_joins_the_visitors_app_session() -> None:
+    """An outcome or segment event that names an app session (`session.type` app) went to
+    the visitor's web session that last began (a bounce half an hour before), or, for a
+    visitor with app sessions only, to no session; Genesys shows it in the app session."""
+
+    def system(event_id: str, customer: str, at, kind: str, stype: str | None) -> dict:
+        return flat_event(
+            event_id, customer, at, kind=kind, event_type="OutcomeAchievedEvent",
+            event_name=None, source_session_type=stype, source_session_id=f"{stype}-1",
+            outcome_id="goal",
+        )  # fmt: skip
+
+    def app(event_id: str, customer: str, at) -> dict:
+        return flat_event(
+            event_id, customer, at, kind="app", event_type="AppEvent",
+            event_name="screen_viewed", source_session_type="app", source_session_id="app-1",
+            page_url=None, page_title=None,
+        )  # fmt: skip
+
+    rows = [
+        flat_event("w", "v1", T0),
+        app("a", "v1", T0 + minutes(30)),
+        system("o-app", "v1", T0 + minutes(31), "outcome_achieved", "App"),
+        system("o-web", "v1", T0 + minutes(32), "outcome_achieved", "web"),
+        system("o-none", "v1", T0 + minutes(33), "segment_assigned", None),
+        app("b", "v2", T0),
+        system("s-app", "v2", T0 + minutes(90), "segment_assigned", "app"),
+        system("s-web", "v2", T0 + minutes(91), "segment_assigned", "web"),
+    ]
+    res = sessionize(flat_frame(rows))
+    sid = dict(zip(res.events["event_id"], res.events["session_id"], strict=True))
+    assert sid["o-app"] == sid["a"] != sid["w"]
+    assert sid["o-web"] == sid["o-none"] == sid["w"]
+    assert sid["s-app"] == sid["b"]  # (an app session ended long ago: the last one begun)
+    assert sid["s-web"] is None and res.unattached == 1  # (v2 has no web session)
+    # the app session's figures count its activity only, as before
+    app_session = res.sessions.filter(pl.col("id") == sid["a"])
+    assert app_session["event_count"].to_list() == [1]
+    assert app_session["duration_in_seconds"].to_list() == [0.0]
+
+
 def test_custom_sessions_group_by_their_own_id_not_by_the_gap() -> None:
     rows = [
         flat_event(

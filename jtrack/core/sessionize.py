@@ -80,6 +80,14 @@ def _is_custom() -> pl.Expr:
     )
 
 
+def in_app_stream() -> pl.Expr:
+    """Whether a row is in the visitor's app stream: app activity, and a system event
+    (segment, outcome, web action) that names an app session (its `session.type`)."""
+    kind = pl.col("kind")
+    named_app = pl.col("source_session_type").str.to_lowercase() == "app"
+    return (kind == KIND_APP) | (~kind.is_in(list(ACTIVITY_KINDS)) & named_app).fill_null(False)
+
+
 def counts_as_activity() -> pl.Expr:
     """Rows that start or extend sessions: web and app activity, and every event of a custom
     session. The latest of them is the end of the data (the contacts' clock)."""
@@ -284,12 +292,16 @@ def _with_stream_columns(rows: pl.DataFrame) -> pl.DataFrame:
     # (the session types lower-cased once each: a handful of values, not every row)
     types = rows.get_column("source_session_type").unique().drop_nulls()
     own = types.filter(types.str.to_lowercase().is_in(["web", "app"]))
+    app_named = types.filter(types.str.to_lowercase() == "app")
     t = pl.col("source_session_type")
     custom = t.is_not_null() & ~t.is_in(own.implode()) & pl.col("source_session_id").is_not_null()
+    activity = pl.col("kind").is_in(list(ACTIVITY_KINDS))
     rows = rows.with_columns(
         _custom=custom,
-        _activity=pl.col("kind").is_in(list(ACTIVITY_KINDS)),
-        _app=pl.col("kind") == KIND_APP,
+        _activity=activity,
+        # (as in_app_stream: app activity, and system events naming an app session)
+        _app=(pl.col("kind") == KIND_APP)
+        | (~activity & t.is_in(app_named.implode())).fill_null(False),
     )
     custom, app = pl.col("_custom"), pl.col("_app")
     return rows.with_columns(
@@ -503,7 +515,8 @@ class KernelOutput:
 
     @property
     def unattached(self) -> int:
-        """System events of visitors with no activity: kept, but in no session."""
+        """System events with no session of their stream (web or app) to join: kept, but in no
+        session."""
         return int(self.index["session_id"].null_count())
 
 
@@ -786,7 +799,8 @@ class Sessionized:
 
     @property
     def unattached(self) -> int:
-        """System events of visitors with no activity: kept, but in no session."""
+        """System events with no session of their stream (web or app) to join: kept, but in no
+        session."""
         return int(self.events["session_id"].null_count())
 
 
@@ -843,6 +857,7 @@ __all__ = [
     "attach_context",
     "check_kernel_schema",
     "counts_as_activity",
+    "in_app_stream",
     "in_custom_stream",
     "index_order",
     "kernel",

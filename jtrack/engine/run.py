@@ -44,6 +44,7 @@ from jtrack.options import (
     CONTENT_RULE,
     ID_RULE,
     IDENTITY_RULE,
+    STREAM_RULE,
     VISIT_RULE,
     RunOptions,
     SessionizeOptions,
@@ -782,6 +783,16 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
             ],
             "visit rule of a newer jtrack",
         )
+    if base.options.get("stream_rule", 1) != STREAM_RULE:
+        return (
+            "rebuild",
+            [
+                "the store put every segment, outcome and web action event in a web session "
+                "(now one that names an app session joins the visitor's app session): every "
+                "session is rebuilt once"
+            ],
+            "stream rule of a newer jtrack",
+        )
     return "incremental", [], None
 
 
@@ -791,7 +802,14 @@ IDENTITY_REASON = "identity rule of a newer jtrack"
 
 def _set_options(o: dict[str, Any]) -> dict[str, Any]:
     """The session options a user sets (not the versions of the rules jtrack applies)."""
-    rules = ("campaign_rule", "visit_rule", "id_rule", "identity_rule", "content_rule")
+    rules = (
+        "campaign_rule",
+        "visit_rule",
+        "id_rule",
+        "identity_rule",
+        "content_rule",
+        "stream_rule",
+    )
     return {k: v for k, v in o.items() if k not in rules}
 
 

@@ -24,6 +24,7 @@ from jtrack.core.sessionize import (
     POINTERS,
     KernelOutput,
     attach_context,
+    in_app_stream,
     in_custom_stream,
     kernel,
     locate,
@@ -435,7 +436,8 @@ def _settled_sessions(
     ):
         return none, no_last
     # per visitor: the earliest row moved (T), and of their own streams (not a custom
-    # session's) the earliest new web activity, web system event and app activity
+    # session's) the earliest new web activity, web system event, app activity and app
+    # system event (one naming an app session)
     kind, at = pl.col("kind"), pl.col("created_date")
     marks = new_rows.select(
         "customer_id",
@@ -444,13 +446,15 @@ def _settled_sessions(
         _web=kind.is_in(list(WEB_KINDS)),
         _sys=~kind.is_in(list(ACTIVITY_KINDS)).fill_null(True),
         _app=kind == KIND_APP,
+        _in_app=in_app_stream(),
     )
-    own = pl.col("_own")
+    own, sys_, in_app = pl.col("_own"), pl.col("_sys"), pl.col("_in_app")
     per = marks.group_by("customer_id").agg(
         _t=at.min(),
         _a_web=at.filter(own & pl.col("_web")).min(),
-        _y_web=at.filter(own & pl.col("_sys")).min(),
+        _y_web=at.filter(own & sys_ & ~in_app).min(),
         _a_app=at.filter(own & pl.col("_app")).min(),
+        _y_app=at.filter(own & sys_ & in_app).min(),
     )
     taken = changed.group_by("customer_id").agg(_yc=at.min())
     first = per.join(taken, on="customer_id", how="full", coalesce=True).with_columns(
@@ -482,7 +486,9 @@ def _settled_sessions(
     # the last sessions of their stream that no moved row can join
     app = pl.col("type") == "app"
     a = pl.when(app).then(pl.col("_a_app")).otherwise(pl.col("_a_web"))
-    y = pl.min_horizontal(pl.when(~app).then(pl.col("_y_web")), pl.col("_yc"))
+    y = pl.min_horizontal(
+        pl.when(app).then(pl.col("_y_app")).otherwise(pl.col("_y_web")), pl.col("_yc")
+    )
     s = s.with_columns(
         _a=a,
         _last_ok=(

@@ -96,7 +96,7 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
             (
                 "unattached events",
                 f"{s.unattached_events:,}",
-                "system events of visitors with no activity",
+                "system events with no session to join",
             )
         )
     span = f"{_fmt(s.first_event)} .. {_fmt(s.last_event)}" if s.first_event else "no events"
