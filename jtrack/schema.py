@@ -296,7 +296,7 @@ SESSION_DESCRIPTIONS: dict[str, str] = {
     "pageview_count": "page views",
     "search_count": "searches",
     "pageview_gap_max_seconds": "the longest pause between two page views (null under two)",
-    "search_terms": "the searches' queries, in order",
+    "search_terms": "the searches' queries, in order, without leading and trailing spaces",
     "first_page_url": "the first page view's URL",
     "first_page_title": "the first page view's title",
     "last_page_url": "the last page view's URL",

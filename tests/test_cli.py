@@ -116,6 +116,13 @@ def test_a_tables_header_names_its_field_in_sort_where_and_columns(store: Path) 
         "--columns", "id,events,device_category"
     )
     assert out("--where", "DEVICE.CATEGORY=mobile") == out("--where", "device.category=mobile")
+    # the Genesys Session object's names whose snake case is not the column's
+    assert out("--where", "lastEvent.eventName=page_viewed") == out(
+        "--where", "last_event_name=page_viewed"
+    )
+    assert out("--columns", "id,externalContact.id,lastEvent.createdDate").splitlines()[0] == (
+        "id,contact_id,ended_date"
+    )
     for typo in ("durat", "durration"):  # the nearest field or header is suggested
         res = _run("sessions", "--store", str(store), "--sort", typo)
         assert res.exit_code == ExitCode.USAGE and "did you mean 'duration'?" in res.stderr

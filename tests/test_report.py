@@ -171,6 +171,24 @@ def test_a_session_with_one_page_view_and_an_outcome_is_engaged() -> None:
     assert (o["bounces"], o["engaged_sessions"]) == (1, 1)
 
 
+def test_a_pages_host_in_another_case_is_the_same_page() -> None:
+    """Host names are in any case: two views of `https://www.shop.test/a` and
+    `https://WWW.SHOP.TEST/a` were two Top pages rows (and the table fell back to full
+    URLs, while Entry and Exit pages showed paths); a path's case still tells pages apart."""
+    rows = [
+        flat_event("a", "v1", T0, page_url="https://www.shop.test/a"),
+        flat_event("b", "v2", T0, page_url="HTTPS://WWW.SHOP.TEST/a?x=1"),
+        flat_event("c", "v3", T0, page_url="https://www.shop.test/A"),
+    ]
+    top = build(rows).tables["top_pages"]
+    assert sorted(zip(top["page"], top["page_views"], strict=True)) == [
+        ("https://www.shop.test/A", 1),
+        ("https://www.shop.test/a", 2),
+    ]
+    entry = build(rows).tables["entry_pages"]
+    assert sorted(entry["page"]) == ["https://www.shop.test/A", "https://www.shop.test/a"]
+
+
 def test_sessions_and_visitors_per_local_day_with_empty_days_filled() -> None:
     rows = [
         flat_event("a", "v1", datetime.fromisoformat("2026-10-03T22:30:00+00:00")),

@@ -147,8 +147,11 @@ def sessions_cmd(
     as_of: Annotated[
         str | None,
         typer.Option(
-            help="Re-evaluate temporary-contact expiry at this time (ISO-8601). Default: now "
-            "with --contacts, else the states stored by sessionize.",
+            help="Resolve contacts as of this time (ISO-8601): each visitor by the traits "
+            "sent by then (a visitor who signed in later is Unknown), temporary contacts "
+            "expiring at it; --contact matches who the visitor was then. Sessions are listed "
+            "whatever their dates (--until leaves later ones out). Default: now with "
+            "--contacts, else the contacts and states stored by sessionize.",
             show_default=False,
             metavar="<time>",
         ),

@@ -179,8 +179,16 @@ class JourneyReport:
 
 def strip_url(col: pl.Expr) -> pl.Expr:
     """The URL without its query string and fragment (whatever they hold: `(?s)`, a raw
-    tab or line break in a query is part of it)."""
-    return col.str.replace(r"(?s)[?#].*", "")
+    tab or line break in a query is part of it), its scheme and host in lower case (they
+    are in any case: `https://WWW.SHOP.TEST/a` is `https://www.shop.test/a`; the path is
+    not)."""
+    bare = col.str.replace(r"(?s)[?#].*", "")
+    site = bare.str.extract(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/]*)", 1)
+    return (
+        pl.when(site.is_null())
+        .then(bare)
+        .otherwise(pl.concat_str(site.str.to_lowercase(), bare.str.slice(site.str.len_chars())))
+    )
 
 
 def _ranked(df: pl.DataFrame, count: str, labels: Sequence[str], top: int) -> pl.DataFrame:

@@ -34,11 +34,20 @@ from jtrack.usecases.traffic import (
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+#: Fields of Genesys's Session object whose names, in snake case, are not the column's.
+_GENESYS_NAMES = {
+    "last_event_event_name": "last_event_name",
+    "last_event_created_date": "ended_date",
+    "external_contact_id": "contact_id",
+}
+
+
 def column_for_field(name: str, columns: Sequence[str]) -> str:
     """Map a user's field name (`device.category`, `mktCampaign.source`, `device_category`,
     or a table's header for it: `duration`, `events`) to a column, or raise a UsageError
     naming the nearest valid field."""
     snake = _CAMEL.sub("_", name.replace(".", "_")).lower()
+    snake = _GENESYS_NAMES.get(snake, snake)  # (`lastEvent.eventName`: `last_event_name`)
     lower = name.replace(".", "_").lower()  # (`ID`, `DEVICE_CATEGORY`: no camel case)
     for cand in (name, snake, lower):
         if cand in columns:
@@ -226,7 +235,7 @@ class SessionQuery:
     contact: str | None = None  # only this contact's sessions (all its cookies)
     contacts_file: str | None = None  # resolve again against this contacts file
     default_region: str | None = None
-    as_of: datetime | None = None  # re-evaluate temporary-contact expiry at this time
+    as_of: datetime | None = None  # resolve contacts as of this time (traits by then, expiry)
     ttl: timedelta | None = None
     #: traffic classes shown (jtrack.usecases.traffic): people only unless told otherwise
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
