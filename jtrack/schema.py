@@ -375,6 +375,7 @@ FIELD_LABELS: dict[str, str] = {
     "share_of_sessions": "share",
     "share_of_events": "event_share",
     "conversion_rate": "conversion",
+    "acceptance_rate": "acceptance",
     "median_duration_seconds": "median_duration",
     "p90_duration_seconds": "p90_duration",
     "traffic_class": "traffic",

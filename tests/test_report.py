@@ -189,6 +189,38 @@ def test_a_pages_host_in_another_case_is_the_same_page() -> None:
     assert sorted(entry["page"]) == ["https://www.shop.test/A", "https://www.shop.test/a"]
 
 
+def test_the_exports_web_actions_are_counted_by_action_map_and_state() -> None:
+    """The export's web actions (offers) were summarised nowhere but on the cards: an admin
+    could not compare offers and acceptances with Genesys's action map figures."""
+
+    def action(event_id: str, who: str, at: Any, state: str, amap: str = "am-1") -> dict:
+        return flat_event(
+            event_id, who, at, kind="web_action", event_type="WebActionEvent",
+            event_name=None, action_id=f"act-{who}", action_state=state, action_map_id=amap,
+            action_map_display_name="Chat offer" if amap == "am-1" else None,
+        )  # fmt: skip
+
+    rows = [
+        flat_event("p1", "v1", T0),
+        action("a1", "v1", T0 + s(5), "offered"),
+        action("a2", "v1", T0 + s(9), "Accepted"),  # (a state in any case)
+        flat_event("p2", "v2", T0),
+        action("a3", "v2", T0 + s(5), "offered"),
+        action("a4", "v2", T0 + s(60), "ignored"),
+        flat_event("p3", "v3", T0),
+        action("a5", "v3", T0 + s(5), "qualified", amap="am-2"),
+    ]
+    table = build(rows).tables["web_actions"]
+    assert table.columns == [
+        "action_map_id", "sessions", "offered", "accepted", "acceptance_rate", "qualified",
+        "rejected", "ignored", "timedout", "events", "display_name",
+    ]  # fmt: skip
+    assert table.rows() == [
+        ("am-1", 2, 2, 1, 0.5, 0, 0, 1, 0, 4, "Chat offer"),
+        ("am-2", 1, 0, 0, None, 1, 0, 0, 0, 1, None),
+    ]
+
+
 def test_sessions_and_visitors_per_local_day_with_empty_days_filled() -> None:
     rows = [
         flat_event("a", "v1", datetime.fromisoformat("2026-10-03T22:30:00+00:00")),

@@ -100,6 +100,7 @@ RATE_COLUMNS = frozenset(
         "rate",
         "bounce_rate",
         "conversion_rate",
+        "acceptance_rate",
         "qualified_rate",
         "engagement_rate",
         "share_of_sessions",

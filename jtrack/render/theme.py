@@ -62,6 +62,7 @@ REPORT_TITLES: dict[str, str] = {
     "countries": "Countries",
     "segments": "Segments",
     "outcomes": "Outcomes",
+    "web_actions": "Web actions (offers) by action map",
     "traffic": "Traffic: people and automated",
     "traffic_agents": "Top automated agents",
 }

@@ -39,7 +39,7 @@ from jtrack.core.sessionize import unicode_hosts
 from jtrack.core.traffic import HUMAN
 from jtrack.errors import UsageError
 from jtrack.progress import ProgressFn
-from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT, is_blank
+from jtrack.schema import KIND_OUTCOME, KIND_SEARCH, KIND_SEGMENT, KIND_WEB_ACTION, is_blank
 from jtrack.store.store import StoreLike, as_store
 from jtrack.usecases.traffic import (
     DEFAULT_TRAFFIC,
@@ -68,6 +68,7 @@ TABLES: tuple[str, ...] = (
     "countries",
     "segments",
     "outcomes",
+    "web_actions",
     "traffic",
     "traffic_agents",
 )
@@ -83,8 +84,17 @@ _EVENT_COLUMNS = (
     "segment_id",
     "outcome_id",
     "outcome_display_name",
+    "action_id",
+    "action_state",
+    "action_map_id",
+    "action_map_display_name",
     "traffic_class",
 )
+
+#: The states of a web action the report's `web_actions` table counts, each a column (of
+#: Genesys's: qualified, offered, accepted, rejected, timedout, ignored, errored, started,
+#: engaged, completed, abandoned, frequencyCapReached; the others are in `events`).
+ACTION_STATES = ("qualified", "offered", "accepted", "rejected", "ignored", "timedout")
 
 
 @dataclass(frozen=True)
@@ -325,36 +335,49 @@ def journey_report(
         "session_id", "customer_id", "page_title", page=strip_url(pl.col("page_url"))
     )
     kind = pl.col("kind")
-    outcome_sessions, page_counts, title_counts, searches, segments, outcomes = pl.collect_all(
-        [
-            e_lf.filter(kind == KIND_OUTCOME).select("session_id").unique(),
-            pv.group_by("page").agg(
-                page_views=pl.len().cast(pl.Int64),
-                sessions=pl.col("session_id").n_unique().cast(pl.Int64),
-                visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
-            ),
-            pv.group_by("page", "page_title").agg(n=pl.len()),
-            e_lf.filter((kind == KIND_SEARCH) & ~is_blank(pl.col("search_query")))
-            .with_columns(search=pl.col("search_query").str.strip_chars().str.to_lowercase())
-            .group_by("search")
-            .agg(
-                searches=pl.len().cast(pl.Int64),
-                sessions=pl.col("session_id").n_unique().cast(pl.Int64),
-            ),
-            e_lf.filter(kind == KIND_SEGMENT)
-            .group_by("segment_id")
-            .agg(
-                sessions=pl.col("session_id").n_unique().cast(pl.Int64),
-                visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
-            ),
-            e_lf.filter(kind == KIND_OUTCOME)
-            .group_by("outcome_id")
-            .agg(
-                display_name=pl.col("outcome_display_name").drop_nulls().min(),
-                sessions=pl.col("session_id").n_unique().cast(pl.Int64),
-                visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
-            ),
-        ]
+    state = pl.col("action_state").str.to_lowercase()
+    outcome_sessions, page_counts, title_counts, searches, segments, outcomes, actions = (
+        pl.collect_all(
+            [
+                e_lf.filter(kind == KIND_OUTCOME).select("session_id").unique(),
+                pv.group_by("page").agg(
+                    page_views=pl.len().cast(pl.Int64),
+                    sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+                    visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+                ),
+                pv.group_by("page", "page_title").agg(n=pl.len()),
+                e_lf.filter((kind == KIND_SEARCH) & ~is_blank(pl.col("search_query")))
+                .with_columns(search=pl.col("search_query").str.strip_chars().str.to_lowercase())
+                .group_by("search")
+                .agg(
+                    searches=pl.len().cast(pl.Int64),
+                    sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+                ),
+                e_lf.filter(kind == KIND_SEGMENT)
+                .group_by("segment_id")
+                .agg(
+                    sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+                    visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+                ),
+                e_lf.filter(kind == KIND_OUTCOME)
+                .group_by("outcome_id")
+                .agg(
+                    display_name=pl.col("outcome_display_name").drop_nulls().min(),
+                    sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+                    visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+                ),
+                # the export's web actions by action map: its events in each state (an offer
+                # accepted is an `offered` event, then an `accepted` one)
+                e_lf.filter(kind == KIND_WEB_ACTION)
+                .group_by("action_map_id")
+                .agg(
+                    display_name=pl.col("action_map_display_name").drop_nulls().min(),
+                    sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+                    **{a: (state == a).sum().cast(pl.Int64) for a in ACTION_STATES},
+                    events=pl.len().cast(pl.Int64),
+                ),
+            ]
+        )
     )
 
     # Outcomes per session feed engagement.
@@ -580,6 +603,23 @@ def journey_report(
         ["outcome_id"],
         top,
     )
+    tables["web_actions"] = _ranked(
+        actions.select(
+            "action_map_id",
+            "sessions",
+            "offered",
+            "accepted",
+            pl.when(pl.col("offered") > 0)
+            .then((pl.col("accepted") / pl.col("offered")).round(4))
+            .alias("acceptance_rate"),
+            *[a for a in ACTION_STATES if a not in ("offered", "accepted")],
+            "events",
+            "display_name",
+        ),
+        "sessions",
+        ["action_map_id"],
+        top,
+    )
     tables = {k: tables[k] for k in TABLES}
 
     notes: list[str] = []
@@ -728,7 +768,17 @@ def _count_hidden(hidden: pl.LazyFrame, opts: ReportOptions) -> int:
 
 
 #: The event columns of the report that the store keeps in its segments, not its index.
-_SEGMENT_COLUMNS = ("segment_id", "outcome_id", "outcome_display_name")
+_SEGMENT_COLUMNS = (
+    "segment_id",
+    "outcome_id",
+    "outcome_display_name",
+    "action_id",
+    "action_state",
+    "action_map_id",
+    "action_map_display_name",
+)
+#: The events those columns are read for (the others have none).
+_WIDE_KINDS = (KIND_SEGMENT, KIND_OUTCOME, KIND_WEB_ACTION)
 
 
 def _store_events(store: Any) -> pl.LazyFrame:
@@ -737,7 +787,7 @@ def _store_events(store: Any) -> pl.LazyFrame:
     from the index alone, so the join is of those few events, not of every event (on a
     10M-event store it held every event's pages and ids in memory: 4.4 GB)."""
     narrow = [c for c in _EVENT_COLUMNS if c not in _SEGMENT_COLUMNS]
-    marks = pl.col("kind").is_in([KIND_SEGMENT, KIND_OUTCOME])
+    marks = pl.col("kind").is_in(_WIDE_KINDS)
     plain = (
         store.scan_events(columns=narrow)
         .filter(~marks.fill_null(False))
@@ -768,7 +818,7 @@ def _sessions_events(store: Any) -> Callable[[pl.Series], pl.LazyFrame | None]:
         if ids.len() > _BY_IDS_SHARE * stored:
             return None
         need = [c for c in ("kind", "session_type") if c not in _EVENT_COLUMNS]
-        marks = pl.col("kind").is_in([KIND_SEGMENT, KIND_OUTCOME])
+        marks = pl.col("kind").is_in(_WIDE_KINDS)
         snap = plain.pinned()
         ev = snap.events([*_EVENT_COLUMNS, *need], session_ids=ids, wide_where=marks).lazy()
         if view is not None:
