@@ -447,3 +447,105 @@ def test_right_to_left_data_is_isolated_in_every_html_page(
     page = (tmp_path / "card.html").read_text(encoding="utf-8")
     assert "<bdi>https://shop.example/עגלה</bdi>" in page and "<bdi>נעל</bdi>" in page
     assert "<bdi>" not in card_html(card)  # (left-to-right text only)
+
+
+# --------------------------------------------------------------- accessibility (an audit)
+
+
+def _cells(html: str) -> list[list[str]]:
+    """The body rows of the tables in `html`, each as its cells' text."""
+    rows = re.findall(r"<tr>(.*?)</tr>", html)
+    return [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in rows if "<td" in r]
+
+
+def _section(page: str, start: str) -> str:
+    part = page[page.index(start) :]
+    return part[: part.index("</section>")]
+
+
+def test_each_chart_has_its_figures_in_a_table(live: Any) -> None:
+    """The report's daily chart and the watch page's per-minute chart were an `<svg
+    role="img">` alone: their figures only in `<title>` tooltips, which role=img hides from a
+    screen reader and the keyboard never reaches (WCAG 1.1.1, 1.3.1)."""
+    from jtrack.core.dedupe import deduplicate
+    from jtrack.core.sessionize import sessionize
+    from jtrack.render.live import live_html
+    from jtrack.usecases.report import ReportOptions, journey_report
+
+    rows = [
+        flat_event(f"e{i}", f"c{i % 2}", T0 + timedelta(days=i // 3, minutes=i)) for i in range(7)
+    ]
+    result = sessionize(deduplicate(flat_frame(rows)).events)
+    report = journey_report(result.sessions, result.events, ReportOptions(tz="UTC"))
+    daily = _section(report_html(report), '<section id="daily">')
+    figures = daily[daily.index("<details><summary>The figures per day</summary>") :]
+    expected = [
+        [day, f"{s:,}", f"{v:,}"]
+        for day, s, v in report.daily.select("day", "sessions", "visitors").iter_rows()
+    ]
+    assert len(expected) == 3 and _cells(figures) == expected
+    assert re.findall(r"<th [^>]*>([^<]*)</th>", figures) == ["day", "sessions", "visitors"]
+
+    minute = _section(live_html(live, None), '<section id="per_minute">')
+    figures = minute[minute.index("<details><summary>The figures per minute</summary>") :]
+    expected = [
+        [f"{m:%H:%M}", f"{n:,}"] for m, n in live.per_minute.select("minute", "events").iter_rows()
+    ]
+    assert len(expected) == 60 and sum(int(n) for _, n in expected) > 0
+    assert _cells(figures) == expected
+
+
+def test_chart_tooltips_say_one_in_the_singular() -> None:
+    from jtrack.render.live import per_minute_svg
+
+    now = datetime(2026, 10, 11, 7, 20, tzinfo=UTC)
+    per_minute = pl.DataFrame(
+        {"minute": [now - timedelta(minutes=1), now], "events": [1, 2], "visitors": [1, 1]},
+        schema={"minute": pl.Datetime("us", "UTC"), "events": pl.Int64, "visitors": pl.Int64},
+    )
+    svg = per_minute_svg(per_minute, now)
+    assert "<title>07:19 UTC: 1 event</title>" in svg
+    assert "<title>07:20 UTC: 2 events</title>" in svg
+    days = _daily([date(2026, 10, 4), date(2026, 10, 5)], [1, 2])
+    svg = daily_svg(days)
+    assert "<title>2026-10-04: 1 session</title>" in svg
+    assert "<title>2026-10-04: 1 visitor</title>" in svg
+    assert "<title>2026-10-05: 2 sessions</title>" in svg
+
+
+def _css_rule(css: str, selector: str, prop: str) -> str:
+    rule = re.search(rf"(?m)^{re.escape(selector)} \{{([^}}]*)\}}", css)
+    assert rule is not None, selector
+    found = re.search(rf"(?:^|[;\s]){prop}: (#[0-9a-fA-F]{{6}})", rule.group(1))
+    assert found is not None, (selector, prop, rule.group(1))
+    return found.group(1)
+
+
+def test_the_daily_charts_visitors_bars_stand_out() -> None:
+    """The daily chart's visitors bars were #9cc0f5 on white (1.86:1; a graphic needs 3:1,
+    WCAG 1.4.11), touching the sessions bar beside them."""
+    from jtrack.render.report_html import CSS as REPORT_CSS
+
+    rules = dict(re.findall(r"\.(s|vi) \{ fill: (#[0-9a-fA-F]{6}); \}", REPORT_CSS))
+    for cls in ("s", "vi"):
+        assert _contrast(rules[cls], "#ffffff") >= 3, (cls, rules[cls])
+    # the legend shows the bars' own colours
+    found = re.search(r'<p class="legend">.*?</p>', _report_page())
+    assert found is not None
+    legend = found.group(0)
+    for cls in ("s", "vi"):
+        assert f'<span class="{cls}" style="background:{rules[cls]}">' in legend
+    # a day's two bars have white between them: neither touches the other
+    svg = daily_svg(_daily([date(2026, 10, 4)], [5]))
+    bars = re.findall(r'<rect class="bar (s|vi)"[^>]* x="([0-9.]+)"[^>]* width="([0-9.]+)"', svg)
+    (_, x1, w1), (_, x2, _) = bars
+    assert float(x2) > float(x1) + float(w1)
+
+
+def _report_page() -> str:
+    from jtrack.core.dedupe import deduplicate
+    from jtrack.core.sessionize import sessionize
+    from jtrack.usecases.report import ReportOptions, journey_report
+
+    result = sessionize(deduplicate(flat_frame(_people_and_a_bot())).events)
+    return report_html(journey_report(result.sessions, result.events, ReportOptions(tz="UTC")))

@@ -79,6 +79,8 @@ ALLOWED_TAGS = {
     "th",
     "td",
     "footer",
+    "details",  # (the daily chart's figures as a table)
+    "summary",
 }
 
 

@@ -1675,7 +1675,8 @@ def test_the_html_page_has_what_the_terminal_has_and_says_when_the_watch_stopped
     finally:
         st.close()
     shown = live_html(frame, 5.0, ["another jtrack run holds the store; trying again"])
-    assert '<th class="">idle</th>' in shown and 'data-label="idle">0:04:00<' in shown  # (v1)
+    assert '<th scope="col" class="">idle</th>' in shown  # (v1)
+    assert 'data-label="idle">0:04:00<' in shown
     assert 'data-kpi="visitors, last hour"' in shown
     assert "1 automated session (ai_agent 1; 10 events) left out" in shown
     assert "warning: another jtrack run holds the store" in shown

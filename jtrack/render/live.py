@@ -462,7 +462,7 @@ def per_minute_svg(per_minute: pl.DataFrame, as_of: datetime | None = None) -> s
         out.append(
             f'<rect class="bar hb" data-value="{v}" x="{left + i * slot + 1:.2f}" '
             f'y="{top + plot_h - h:.2f}" width="{max(slot - 2, 0.5):.2f}" height="{h:.2f}">'
-            f"<title>{_a(when)}{v:,} events</title></rect>"
+            f"<title>{_a(when)}{v:,} {'event' if v == 1 else 'events'}</title></rect>"
         )
     # clock times on the round ten minutes; `now` at the right edge
     x_now = left + plot_w
@@ -485,6 +485,14 @@ def per_minute_svg(per_minute: pl.DataFrame, as_of: datetime | None = None) -> s
     )
     out.append("</svg></div>")
     return "".join(out)
+
+
+def _minutes(per_minute: pl.DataFrame) -> pl.DataFrame:
+    """The per-minute chart's figures as a table: each minute (its clock time in UTC, as
+    the chart's) and its events."""
+    if "minute" not in per_minute.columns:
+        return per_minute.select("events")
+    return per_minute.select(pl.col("minute").dt.strftime("%H:%M"), "events")
 
 
 #: The live page's own styles, beside the report's: its warnings, and a stopped watch's.
@@ -576,7 +584,10 @@ def live_html(
             for k, v in kpis
         )
         + "</div>"
-        + f'<section id="per_minute"><h2>Events per minute, last hour (UTC)</h2>{chart}</section>'
+        + f'<section id="per_minute"><h2>Events per minute, last hour (UTC)</h2>{chart}'
+        # the chart's figures as text: a screen reader and the keyboard reach no bar
+        + "<details><summary>The figures per minute</summary>"
+        + f"{html_table(_minutes(frame.per_minute))}</details></section>"
         + f'<section id="active" class="wide"><h2>Active now</h2>{html_table(active)}'
         + (f'<p class="notes">and {more:,} more</p>' if more else "")
         + "</section>"

@@ -66,7 +66,9 @@ svg.chart .grid { stroke: #e6e9f0; }
 svg.chart text.big { font-size: 14px; }
 svg.chart .now { stroke: #c62828; stroke-dasharray: 4 3; }
 svg.chart text.now { fill: #c62828; stroke: none; }
-.s { fill: #2f6fd6; } .vi { fill: #9cc0f5; } .hb { fill: #2f6fd6; }
+/* visitors beside sessions: another hue (blue and orange stay apart for every colour
+   vision), 3:1 or more against white (WCAG 1.4.11), with a white gap between the two */
+.s { fill: #2f6fd6; } .vi { fill: #c45c00; } .hb { fill: #2f6fd6; }
 .legend span { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 12px;
   vertical-align: middle; }
 .notes { color: #5b6475; }
@@ -217,7 +219,7 @@ def html_table(df: Any, null_label: str = "", labels: dict[str, str] | None = No
     numeric = {name for name, dtype in df.schema.items() if dtype.is_numeric()}
     # headers break only after an "_" (never inside a word); ids never break
     head = "".join(
-        f'<th class="{"n" if c in numeric else ""}">'
+        f'<th scope="col" class="{"n" if c in numeric else ""}">'
         + _e(labels.get(c, c)).replace("_", "_<wbr>")
         + "</th>"
         for c in df.columns
@@ -326,8 +328,8 @@ def x_labels(n: int, left: float, plot_w: float, label_w: float) -> list[tuple[i
 
 
 def daily_svg(daily: Any, width: int = 1040, height: int = 240) -> str:
-    """Sessions (dark) and visitors (light) per day as grouped vertical bars, a y axis of round
-    figures with gridlines, the days below (with their year when the period spans two)."""
+    """Sessions (blue) and visitors (orange) per day as grouped vertical bars, a y axis of
+    round figures with gridlines, the days below (with their year when the period spans two)."""
     rows = list(daily.select("day", "sessions", "visitors").iter_rows())
     peak = max([r[1] for r in rows] + [r[2] for r in rows] + [1])
     ticks = nice_ticks(peak)
@@ -338,6 +340,7 @@ def daily_svg(daily: Any, width: int = 1040, height: int = 240) -> str:
     n = max(len(rows), 1)
     slot = plot_w / n
     bw = max(slot * 0.4, 0.5)
+    gap = bw / 4  # (between a day's two bars: each has white beside it)
     days = [str(r[0]) for r in rows]
     years = {d[:4] for d in days}
     labels = days if len(years) > 1 else [d[5:] for d in days]
@@ -352,15 +355,16 @@ def daily_svg(daily: Any, width: int = 1040, height: int = 240) -> str:
         'stroke="#c3c9d5"/>',
     ]
     for i, (day, sessions, visitors) in enumerate(rows):
-        x = left + i * slot + (slot - 2 * bw) / 2
+        x = left + i * slot + (slot - 2 * bw - gap) / 2
         for j, (value, cls, what) in enumerate(
-            ((sessions, "s", "sessions"), (visitors, "vi", "visitors"))
+            ((sessions, "s", "session"), (visitors, "vi", "visitor"))
         ):
             h = plot_h * value / top_value
             out.append(
                 f'<rect class="bar {cls}" data-day="{_a(day)}" data-value="{value}" '
-                f'x="{x + j * bw:.2f}" y="{top + plot_h - h:.2f}" width="{bw:.2f}" '
-                f'height="{h:.2f}"><title>{_a(day)}: {value:,} {what}</title></rect>'
+                f'x="{x + j * (bw + gap):.2f}" y="{top + plot_h - h:.2f}" width="{bw:.2f}" '
+                f'height="{h:.2f}"><title>{_a(day)}: {value:,} {what}'
+                f"{'' if value == 1 else 's'}</title></rect>"
             )
     for i, cx in x_labels(len(rows), left, plot_w, label_w):
         out.append(
@@ -470,8 +474,12 @@ def report_html(report: Any) -> str:
         "</div>",
         '<section id="daily"><h2>Sessions and visitors per day</h2>',
         '<p class="legend"><span class="s" style="background:#2f6fd6"></span>sessions'
-        '<span class="vi" style="background:#9cc0f5"></span>visitors</p>',
+        '<span class="vi" style="background:#c45c00"></span>visitors</p>',
         daily_svg(report.daily),
+        # the chart's figures as text: a screen reader and the keyboard reach no bar
+        "<details><summary>The figures per day</summary>",
+        html_table(report.daily.select("day", "sessions", "visitors")),
+        "</details>",
         "</section>",
         '<div class="grid2">',
     ]
