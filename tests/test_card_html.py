@@ -122,10 +122,12 @@ def test_hovering_or_focusing_an_icon_shows_that_events_details(
 
             # keyboard: Tab reaches the icons in order and shows their tooltips
             page.mouse.move(0, 0)
+            # (the tooltip is a popover shown a moment after the focus: wait for it)
             page.keyboard.press("Tab")
-            assert page.locator("#tip-1").is_visible()
+            page.locator("#tip-1").wait_for(state="visible", timeout=2000)
             page.keyboard.press("Tab")
-            assert page.locator("#tip-2").is_visible() and not page.locator("#tip-1").is_visible()
+            page.locator("#tip-2").wait_for(state="visible", timeout=2000)
+            page.locator("#tip-1").wait_for(state="hidden", timeout=2000)
             screenshot(page, ARTIFACTS / "card_focus.png")
 
             # the data is shown, never run; nothing is fetched
@@ -162,3 +164,87 @@ def test_the_html_headers_local_times_carry_their_offsets_and_the_end(tmp_path: 
         metas.append(res.stdout.split('class="meta">', 1)[1].split("</div>", 1)[0])
     assert "local 2026-10-25 01:30:00 (+01:00) – 2026-10-25 01:30:00 (+01:00)" in metas[0]
     assert "local 2026-10-25 01:30:00 (+00:00) – 2026-10-25 01:30:00 (+00:00)" in metas[1]
+
+
+def _luminance(rgb: str) -> float:
+    def channel(c: float) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (float(x) for x in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3])
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def _contrast(a: str, b: str) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _open_card(browser: Any, path: Path) -> Any:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(path.as_uri())
+    return page
+
+
+FOCUSED = "document.activeElement.closest('li.ev')?.dataset.index"
+
+
+def test_escape_hides_the_shown_tooltip_and_keeps_the_focus(
+    chromium: str, card_page: tuple[Path, dict[str, Any]]
+) -> None:
+    """A focused icon's tooltip covers the next row of icons and stayed until the focus moved
+    (WCAG 1.4.13: a way to hide it without moving the focus or the pointer): Esc hides it."""
+    from playwright.sync_api import sync_playwright
+
+    path, _ = card_page
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = _open_card(browser, path)
+            page.keyboard.press("Tab")
+            tip = page.locator("#tip-1")
+            tip.wait_for(state="visible", timeout=2000)
+            assert page.evaluate(FOCUSED) == "1"
+            page.keyboard.press("Escape")
+            tip.wait_for(state="hidden", timeout=2000)
+            page.wait_for_timeout(300)
+            assert not tip.is_visible() and page.evaluate(FOCUSED) == "1"
+            page.keyboard.press("Tab")  # the next icon shows its own
+            page.locator("#tip-2").wait_for(state="visible", timeout=2000)
+            page.keyboard.press("Escape")
+            page.locator("#tip-2").wait_for(state="hidden", timeout=2000)
+            # a hovered icon's tooltip too, the pointer staying where it is
+            page.hover('li.ev[data-index="4"]')
+            page.locator("#tip-4").wait_for(state="visible", timeout=2000)
+            page.keyboard.press("Escape")
+            page.locator("#tip-4").wait_for(state="hidden", timeout=2000)
+            assert page.evaluate("document.scripts.length") == 0
+        finally:
+            browser.close()
+
+
+def test_the_focused_icon_has_a_ring_of_3_to_1(
+    chromium: str, card_page: tuple[Path, dict[str, Any]]
+) -> None:
+    """The focus showed as a pale ring of 1.45:1 on white (`outline: none`, a #c9d7f2 shadow;
+    WCAG 1.4.11 and 2.4.7 ask 3:1 and a visible focus)."""
+    from playwright.sync_api import sync_playwright
+
+    path, _ = card_page
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = _open_card(browser, path)
+            page.keyboard.press("Tab")
+            assert page.evaluate(FOCUSED) == "1"
+            ring = page.evaluate(
+                """() => { const s = getComputedStyle(document.activeElement);
+                return [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor,
+                        parseFloat(s.outlineOffset),
+                        getComputedStyle(document.querySelector('.card')).backgroundColor]; }"""
+            )
+            style, width, color, offset, background = ring
+            assert style == "solid" and width >= 2 and offset >= 1, ring
+            assert _contrast(color, background) >= 3, ring
+        finally:
+            browser.close()

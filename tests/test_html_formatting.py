@@ -242,7 +242,8 @@ def test_outcomes_and_segments_say_where_they_come_from(card: dict[str, Any]) ->
     assert " · export</span>" in segments[: segments.index("</ul>")]
     # every tooltip of a segment or an outcome has a source row
     tips = re.findall(
-        r'<div class="tip" role="tooltip" id="tip-\d+"><h3>(.*?)</h3>(.*?)</div>', page
+        r'<div class="tip" role="tooltip" id="tip-\d+" popover="hint"><h3>(.*?)</h3>(.*?)</div>',
+        page,
     )
     marked = [body for head, body in tips if head.startswith(("Outcome", "Segment"))]
     assert len(marked) == 3
@@ -257,7 +258,7 @@ def test_an_empty_page_title_falls_back_to_the_url(card: dict[str, Any]) -> None
     page = card_html(card)
     ev = next(e for e in card["journey"] if e["event_id"] == "p2")
     assert ev["page_title"] == ""
-    label = re.search(r'data-event-id="p2"[^>]*aria-label="([^"]*)"', page)
+    label = re.search(r'data-event-id="p2"[^>]*><button [^>]*aria-label="([^"]*)"', page)
     assert label is not None and label.group(1) == f"{ev['offset']} https://shop.example/empty"
     row = re.search(
         rf"<td class=\"nw\">{ev['offset']}</td><td class=\"nw\">[^<]*</td>"
@@ -495,6 +496,14 @@ def test_each_chart_has_its_figures_in_a_table(live: Any) -> None:
     assert _cells(figures) == expected
 
 
+def test_every_table_header_is_a_column_header(card: dict[str, Any]) -> None:
+    page = card_html(card)
+    heads = re.findall(r"<th[ >]", page)
+    assert heads and page.count('<th scope="col"') == len(heads)
+    table = html_table(pl.DataFrame({"page": ["/a"], "sessions": [3]}))
+    assert table.count('<th scope="col"') == 2
+
+
 def test_chart_tooltips_say_one_in_the_singular() -> None:
     from jtrack.render.live import per_minute_svg
 
@@ -519,6 +528,13 @@ def _css_rule(css: str, selector: str, prop: str) -> str:
     found = re.search(rf"(?:^|[;\s]){prop}: (#[0-9a-fA-F]{{6}})", rule.group(1))
     assert found is not None, (selector, prop, rule.group(1))
     return found.group(1)
+
+
+def test_the_active_pill_meets_wcag_aa() -> None:
+    """The `active` pill was #2e7d32 on #e3f4e6 (4.48:1 at 12 px; AA asks 4.5:1)."""
+    fg = _css_rule(CARD_CSS, ".state.active", "color")
+    bg = _css_rule(CARD_CSS, ".state.active", "background")
+    assert _contrast(fg, bg) >= 4.5, (fg, bg)
 
 
 def test_the_daily_charts_visitors_bars_stand_out() -> None:
@@ -549,3 +565,76 @@ def _report_page() -> str:
 
     result = sessionize(deduplicate(flat_frame(_people_and_a_bot())).events)
     return report_html(journey_report(result.sessions, result.events, ReportOptions(tz="UTC")))
+
+
+def _negative_video(card: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    """The card's journey with its video_played event made negative (and that entry's index)."""
+    video = next(e["index"] for e in card["journey"] if e["event_name"] == "video_played")
+    return video, [dict(e, tone="negative") if e["index"] == video else e for e in card["journey"]]
+
+
+def test_the_journey_maps_legend_says_what_the_signs_mean(card: dict[str, Any]) -> None:
+    """The legend was three coloured dots, never saying that the `+` and `−` on the icons mean
+    positive and negative (the terminal's does), and its text ran `…swatch)hover or focus…`."""
+    from jtrack.render.html import journey_html
+
+    legend = re.search(r'<p class="legend">(.*?)</p>', card_html(card))
+    assert legend is not None
+    text = re.sub(r"<[^>]+>", "", legend.group(1))
+    assert "+ positive" in text and "\u2212 negative" in text, text
+    assert "swatch) hover" in text and "Esc" in text, text
+    assert "+ positive" in re.sub(r"<[^>]+>", "", journey_html(_one_visit(card)))
+
+
+def test_an_icons_name_says_its_tone(card: dict[str, Any]) -> None:
+    """An icon's accessible name (`0:11:30 form_abandoned`) left its tone out: its `+`/`−`
+    mark is hidden from a screen reader."""
+    video, journey = _negative_video(card)
+    page = card_html({**card, "journey": journey})
+    names = {
+        int(i): name
+        for i, name in re.findall(
+            r'data-index="(\d+)"[^>]*>?(?:<button [^>]*)?aria-label="([^"]*)"', page
+        )
+    }
+    assert len(names) == len(journey) and names[video] == "0:02:00 video_played, negative"
+    outcome = next(e for e in journey if e["event_id"] == "o1")
+    assert outcome["tone"] == "positive", outcome
+    assert names[outcome["index"]].endswith(", positive"), names
+    assert names[1] == "0:00:00 Home", names  # neutral: no tone said
+
+
+def test_card_help_names_the_signs() -> None:
+    """`jtrack card --help` said "green, blue or red for positive, neutral or negative
+    events": colour alone."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    res = CliRunner().invoke(app, ["card", "--help"], env={"COLUMNS": "200"})
+    helptext = " ".join(res.stdout.split())
+    assert "green with +" in helptext and "red with -" in helptext, helptext
+
+
+def _one_visit(card: dict[str, Any]) -> dict[str, Any]:
+    """A visitor profile of this one card (what journey_html reads)."""
+    return {
+        "contact": card["contact"],
+        "customer_ids": [card["contact"]["customer_id"]],
+        "totals": {
+            "sessions": 1,
+            "web_sessions": 1,
+            "first_visit": card["timing"]["start"],
+            "last_visit": card["timing"]["start"],
+            "web_duration": card["timing"]["duration"],
+            "page_views": 1,
+            "searches": 0,
+            "events": len(card["journey"]),
+            "segments": 0,
+            "outcomes": 0,
+        },
+        "sessions": [card],
+        "notes": [],
+        "matched_by": "customer_id",
+        "query": "x",
+    }

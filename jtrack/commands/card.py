@@ -158,12 +158,14 @@ def card_cmd(
     quiet: QuietOpt = False,  # (nothing of theirs on stderr is silenced: warnings stay)
 ) -> None:
     """Show one session's card: who (contact or Unknown), duration, current page, session
-    information, the journey map (one line per event; green, blue or red for positive,
-    neutral or negative events), searches, segments matched and outcomes achieved.
+    information, the journey map (one line per event; green with +, blue, or red with - for
+    positive, neutral or negative events: the sign says it without colour), searches,
+    segments matched and outcomes achieved.
 
     --format json prints the card as a JSON object (the same as the library's build_card);
     --format html -o card.html writes a self-contained page whose journey map shows each
-    event's details on hover or keyboard focus. Exit 1 when the id is unknown or ambiguous.
+    event's details on hover, keyboard focus or press (Esc hides them). Exit 1 when the id
+    is unknown or ambiguous.
     """
     from jtrack.usecases.card import build_card
 

@@ -1,10 +1,12 @@
 """A session card as one self-contained HTML page (inline CSS, no script, no network).
 
-The journey map is a horizontal timeline of icons; each icon is keyboard-focusable
-(tabindex=0) and shows its tooltip on :hover and on :focus-within, with what the terminal's
-`--details` shows. Every string from the data goes through html.escape (control characters
-replaced first); colours are used only when they are exactly #RRGGBB. A Content-Security-
-Policy forbids every network fetch and every script.
+The journey map is a horizontal timeline of icons; each icon is a button that shows its
+tooltip (a popover, with what the terminal's `--details` shows) on hover, keyboard focus or
+press, and Esc hides it where the browser has interest invokers (`interestfor`, Chromium); a
+browser without them shows it on :hover and :focus-within (CSS). Every string from the
+data goes through html.escape (control characters replaced first); colours are used only
+when they are exactly #RRGGBB. A Content-Security-Policy forbids every network fetch and
+every script.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ h1 .unknown { font-style: italic; }
 .meta { color: var(--muted); margin-top: 2px; }
 .state { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px;
   background: #eceff4; color: var(--muted); }
-.state.active { background: #e3f4e6; color: var(--pos); }
+/* #1b5e20 on #e3f4e6 is 6.9:1 (the tone's #2e7d32 was 4.48:1, under AA's 4.5:1) */
+.state.active { background: #e3f4e6; color: #1b5e20; }
 .badge.automated { display: inline-block; margin-top: 6px; padding: 2px 10px;
   border-radius: 10px; font-size: 12.5px; font-weight: 600; color: var(--bot);
   background: var(--bot-bg); border: 1px solid var(--bot); overflow-wrap: anywhere; }
@@ -73,14 +76,19 @@ dl.info dt { color: var(--muted); }
 dl.info dd { margin: 0; overflow-wrap: anywhere; min-width: 0; }
 /* #5b6475 on white is 6.0:1 (WCAG AA asks 4.5:1 for text) */
 .missing { color: var(--muted); font-style: italic; }
-.legend span { margin-right: 14px; }
+.legend > span { margin-right: 10px; }
 /* a segment's own colour may be white or pale: the dot has a rim */
 .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%;
   vertical-align: middle; margin-right: 4px; box-shadow: inset 0 0 0 1px rgba(0,0,0,.3); }
 ol.timeline { list-style: none; margin: 0; padding: 10px 0 4px; display: flex; flex-wrap: wrap;
   gap: 18px 6px; border-top: 3px solid var(--line); position: relative; }
-.ev { width: 58px; text-align: center; cursor: default; outline: none;
-  padding-top: 6px; border-radius: 8px; }
+.ev { width: 58px; text-align: center; padding-top: 6px; }
+.ev .evb { display: block; width: 100%; margin: 0; padding: 0; border: 0; border-radius: 8px;
+  background: none; color: inherit; font: inherit; cursor: default;
+  interest-delay-start: 0s; }
+/* focus: a dark ring with room around it (15.7:1 on white; WCAG 1.4.11 asks 3:1) */
+.ev .evb:focus { outline: none; }
+.ev .evb:focus-visible { outline: 3px solid var(--fg); outline-offset: 2px; }
 .ev .ico { position: relative; display: flex; align-items: center; justify-content: center;
   width: 40px; height: 40px; margin: 0 auto; border-radius: 50%; color: var(--c, var(--neu));
   border: 3px solid var(--c, var(--neu)); background: #fff; }
@@ -95,13 +103,26 @@ ol.timeline { list-style: none; margin: 0; padding: 10px 0 4px; display: flex; f
 .ev .swatch { position: absolute; right: -4px; bottom: -4px; width: 12px; height: 12px;
   border-radius: 50%; border: 2px solid #fff; }
 .ev.repeat .ico { border-style: dashed; }
-.ev:focus-visible .ico, .ev:hover .ico { box-shadow: 0 0 0 3px #c9d7f2; }
+.ev .evb:hover .ico { box-shadow: 0 0 0 3px #c9d7f2; }
 /* The tooltip hangs from the timeline, not from its icon: it spans the timeline's width
-   below the icon's row, so an icon at the right edge never pushes it off the page. */
-.tip { display: none; position: absolute; z-index: 10; left: 0; right: 0;
-  margin-top: 6px; padding: 10px 12px; text-align: left; background: #1d2330; color: #f4f6fa;
-  border-radius: 8px; box-shadow: 0 6px 24px rgba(0,0,0,.25); font-size: 12.5px; }
-.ev:hover .tip, .ev:focus-within .tip, .ev:focus .tip { display: block; }
+   below the icon's row, so an icon at the right edge never pushes it off the page. It is a
+   popover its button shows on hover, focus or press (`interestfor`, `popovertarget`), which
+   Esc hides (it covers the next row: WCAG 1.4.13); a browser without `interestfor` shows
+   it on hover and focus alone. */
+.tip { display: none; position: absolute; z-index: 10; left: 0; right: 0; inset-block: auto;
+  width: auto; height: auto; overflow: visible;
+  margin: 6px 0 0; padding: 10px 12px; border: 0; text-align: left; background: #1d2330;
+  color: #f4f6fa; border-radius: 8px; box-shadow: 0 6px 24px rgba(0,0,0,.25);
+  font-size: 12.5px; }
+.tip:popover-open { display: block; }
+@supports selector(:interest-source) {
+  ol.timeline { anchor-name: --map; anchor-scope: --map; }
+  .tip:popover-open { position: fixed; top: anchor(bottom); bottom: auto;
+    left: anchor(--map left); right: anchor(--map right); }
+}
+@supports not selector(:interest-source) {
+  .ev:hover .tip, .ev:focus-within .tip { display: block; }
+}
 .tip h3 { margin: 0 0 6px; font-size: 13px; color: #fff; overflow-wrap: anywhere; }
 .tip dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 0; }
 .tip dt { color: #aab3c5; }
@@ -252,7 +273,7 @@ def _tip(ev: dict[str, Any], tip_id: str) -> str:
     rows.append(("tone", _e(ev["tone"])))
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return (
-        f'<div class="tip" role="tooltip" id="{tip_id}">'
+        f'<div class="tip" role="tooltip" id="{tip_id}" popover="hint">'
         f"<h3>{_e(_label(ev))}</h3><dl>{body}</dl></div>"
     )
 
@@ -294,13 +315,17 @@ def _timeline(journey: list[dict[str, Any]], prefix: str = "tip") -> str:
         )
         mark = {"positive": "+", "negative": "−"}.get(ev["tone"], "")
         classes = f"ev tone-{_a(ev['tone'])}" + (" repeat" if ev["repeat_view"] else "")
+        # the name says the tone the mark shows (the mark itself is hidden from it)
+        tone = f", {ev['tone']}" if mark else ""
         items.append(
-            f'<li class="{classes}" tabindex="0" data-index="{i}" '
-            f'data-event-id="{_a(ev["event_id"])}" style="--c: {color}" '
-            f'aria-describedby="{tip_id}" aria-label="{_a(ev["offset"])} {_a(_label(ev))}">'
+            f'<li class="{classes}" data-index="{i}" '
+            f'data-event-id="{_a(ev["event_id"])}" style="--c: {color}">'
+            f'<button type="button" class="evb" tabindex="0" interestfor="{tip_id}" '
+            f'popovertarget="{tip_id}" aria-describedby="{tip_id}" '
+            f'aria-label="{_a(ev["offset"])} {_a(_label(ev))}{_a(tone)}">'
             f'<span class="ico" aria-hidden="true">{_svg(ev["kind"])}'
             f'<span class="mark">{mark}</span>{swatch}</span>'
-            f'<span class="off">{_e(ev["offset"])}</span>'
+            f'<span class="off">{_e(ev["offset"])}</span></button>'
             f"{_tip(ev, tip_id)}</li>"
         )
     return '<ol class="timeline" aria-label="Journey map">' + "".join(items) + "</ol>"
@@ -318,8 +343,9 @@ def _journey_table(journey: list[dict[str, Any]]) -> str:
     )
     return (
         "<details><summary>The journey as a list</summary>"
-        '<div class="scroll"><table class="list"><thead><tr><th class="nw">offset</th>'
-        '<th class="nw">time</th><th>kind</th><th>event</th><th>page URL</th><th>tone</th>'
+        '<div class="scroll"><table class="list"><thead><tr><th scope="col" class="nw">offset'
+        '</th><th scope="col" class="nw">time</th><th scope="col">kind</th>'
+        '<th scope="col">event</th><th scope="col">page URL</th><th scope="col">tone</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></div></details>"
     )
 
@@ -475,15 +501,26 @@ def _session_svg(name: str) -> str:
 
 
 def _legend() -> str:
-    dots = "".join(
-        f'<span><span class="dot" style="background: {TONE_COLORS[t]}"></span>{t}</span>'
-        for t in ("positive", "neutral", "negative")
-    ) + (
+    """What the colours and marks say: the `+` and `−` on an icon say its tone without
+    colour (as the terminal's legend says); spaces between the parts for a screen reader."""
+    tones = (
+        ("positive", "+ positive"),
+        ("neutral", "neutral (no mark)"),
+        ("negative", "\u2212 negative"),
+    )
+    parts = [
+        f'<span><span class="dot" style="background: {TONE_COLORS[t]}"></span>{text}</span>'
+        for t, text in tones
+    ]
+    parts.append(
         f'<span><span class="dot" style="background: {SEGMENT_COLOR}"></span>'
         "segment (its own colour on the swatch)</span>"
     )
-    hint = "<span>hover or focus (Tab) an icon for details; a dashed ring is a repeat view</span>"
-    return f'<p class="legend">{dots}{hint}</p>'
+    parts.append(
+        "<span>hover, focus (Tab) or press an icon for its details, Esc to hide them; "
+        "a dashed ring is a repeat view</span>"
+    )
+    return f'<p class="legend">{" ".join(parts)}</p>'
 
 
 _BOT_PATH = (
