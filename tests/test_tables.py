@@ -7,6 +7,7 @@ gets) every key column must show in full: ids as unique prefixes, numbers, times
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -545,3 +546,47 @@ def test_the_terminal_tables_first_rows_count_what_a_rule_clause_keeps(
     assert 0 < n < 25
     out = _render([*base, "--where", "segments~seg-cart"], 100, monkeypatch)
     assert out.startswith(f"{n} sessions\n") and "the first 25" not in out
+
+
+def _table_rows(out: str, headers: list[str]) -> list[tuple[str, ...]]:
+    """The rows of the one table in `out` as the whole values of its `headers` columns,
+    each header starting its column: a wrapped row (rows a blank line apart) joined back."""
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith(headers[0]))
+    starts = [lines[head].index(h) for h in headers] + [None]
+    body = []
+    for line in lines[head + 2 :]:
+        if line.startswith("not shown"):
+            break
+        body.append(line)
+    if any(not line.strip() for line in body):  # rows of several lines, a blank line apart
+        blocks: list[list[str]] = [[]]
+        for line in body:
+            if line.strip():
+                blocks[-1].append(line)
+            else:
+                blocks.append([])
+    else:
+        blocks = [[line] for line in body]
+    return [
+        tuple("".join(line[a:b].strip() for line in block) for a, b in itertools.pairwise(starts))
+        for block in blocks
+    ]
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_outcomes_by_segment_keep_both_ids_and_their_figure_when_narrow(
+    width: int, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 40 columns `rules report`'s outcomes by segment left out outcome_id, achieved
+    and conversion_rate and brought back segment_sessions: `seg-mobile-visitors 313` six
+    times, rows that could not be told apart; at 60 it kept both ids and dropped achieved
+    and conversion. Both ids stay (wrapped between their parts when they alone do not
+    fit, a blank line between rows) and the section's figures go after segment_sessions."""
+    args = ["rules", "report", "--rules", RULES, "--section", "outcomes_by_segment"]
+    csv = runner.invoke(app, [*args, "-f", "csv"]).stdout.splitlines()[1:]
+    want = [(f[1], f[2], f[4]) for f in (line.split(",") for line in csv)]
+    out = _render(args, width, monkeypatch)
+    assert max(len(line) for line in out.splitlines()) <= width
+    assert _table_rows(out, ["segment_id", "outcome_id", "achieved"]) == want
+    assert "achieved" in out and "segment_sessions" in " ".join(out.split("not shown")[1:])

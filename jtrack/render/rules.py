@@ -34,6 +34,16 @@ def _headline(report: Any) -> str:
 #: cut (EXTRA; and the visitors of outcomes, beside their achievements), the figures after.
 _EXTRA = {"segments": ("active", "color"), "outcomes": ("active", "positive", "visitors")}
 _OPTIONAL = ("active", "color", "positive", "value_total", "weight", "qualified_rate")
+#: The columns that tell a section's rows apart, never left out (they wrap when they alone
+#: do not fit); of outcomes by segment, the segment's sessions (the segments table has
+#: them) are left out before the figures the section is for, achieved and conversion.
+_KEYS = {
+    "segments": ("segment_id", "source"),
+    "outcomes": ("outcome_id", "source"),
+    "outcomes_by_segment": ("segment_id", "outcome_id"),
+    "action_maps": ("action_map_id",),
+}
+_FIRST = {"outcomes_by_segment": ("segment_sessions",)}
 #: The blocked_* counts of action maps are headed by the reason alone (the README's names).
 _LABELS = {
     "blocked_page_condition": "page_condition",
@@ -64,9 +74,10 @@ def report_renderables(
             FrameTable(
                 _with_cents(df),
                 RULES_TITLES.get(name, name),
-                optional=_OPTIONAL,
+                optional=(*_FIRST.get(name, ()), *_OPTIONAL),
                 extra=_EXTRA.get(name, ()),
                 labels=_LABELS,
+                keys=_KEYS.get(name, ()),
             )
         )
     return parts

@@ -245,16 +245,36 @@ def _header_parts(label: str) -> list[str]:
     return [p for p in re.findall(r"[^_ ]+_?|_| ", label) if p != " "]
 
 
+def _key_parts(value: str) -> list[str]:
+    """A row key's value split where it may wrap: after each `-`, `_`, `/` or `.` (and at
+    spaces): `seg-mobile-visitors` as `seg-`, `mobile-`, `visitors`."""
+    return [p for p in re.findall(r"[^-_/. ]+[-_/.]*|[-_/.]+| ", value) if p != " "]
+
+
+def _wrap_key(value: str, width: int) -> str:
+    """A row key's value packed into lines of at most `width` cells, broken between parts."""
+    if cell_len(value) <= width:
+        return value
+    return _pack(_key_parts(value), width, "-_/.")
+
+
 def _wrap_header(label: str, width: int) -> str:
     """The header packed into lines of at most `width` cells, breaking only between parts."""
+    return _pack(_header_parts(label), width, "_")
+
+
+def _pack(parts: list[str], width: int, joins: str) -> str:
+    """`parts` packed into lines of at most `width` cells: one after a part ending in one of
+    `joins` follows it directly, any other after a space."""
     lines: list[str] = []
     line = ""
-    for part in _header_parts(label):
-        if line and cell_len(line) + cell_len(part) > width:
+    for part in parts:
+        joined = line + part if not line or line[-1] in joins else line + " " + part
+        if line and cell_len(joined) > width:
             lines.append(line)
             line = part
         else:
-            line = line + part if line.endswith("_") or not line else line + " " + part
+            line = joined
     lines.append(line)
     return "\n".join(lines)
 
@@ -276,6 +296,7 @@ class _Col:
     time: bool
     wrap: bool
     variants: list[list[str]]  # cell texts; times have one variant per TIME_FORMATS entry
+    row_key: bool = False  # one of the columns that tell the rows apart: never left out
     level: int = 0
     width: int = 0
     cells: list[int] = field(default_factory=list)  # widest cell of each variant
@@ -303,6 +324,12 @@ class _Col:
             return max(self.header_min, min(max(words, TEXT_MIN), WRAP_MAX_WORD, self.natural))
         return max(self.header_min, min(self.natural, TEXT_MIN))
 
+    def wrap_floor(self) -> int:
+        """The narrowest a row key gets when the row keys alone do not fit: its longest
+        part (values wrap after a `-`, `_`, `/` or `.`, never inside a part)."""
+        parts = [p for v in self.variants[self.level] for p in _key_parts(v)]
+        return max(self.header_min, max((cell_len(p) for p in parts), default=0))
+
 
 #: The sorts of column that give way (narrowed, then left out) before key columns.
 _GIVING = ("text", "list")
@@ -327,7 +354,7 @@ def _fit(
     for name in extra:
         if _total(cols) <= width or len(cols) <= 1:
             break
-        if any(c.name == name for c in cols):
+        if any(c.name == name and not c.row_key for c in cols):
             cols = [c for c in cols if c.name != name]
             dropped.append(name)
     if dropped:
@@ -356,7 +383,7 @@ def _fit(
     for name in optional:
         if _total(cols) <= width:
             break
-        named = [c for c in cols if c.name == name]
+        named = [c for c in cols if c.name == name and not c.row_key]
         if named and len(cols) > 1:
             cols = [c for c in cols if c is not named[0]]
             left_out.append(name)
@@ -384,8 +411,14 @@ def _fit(
         cols = _restore(every, cols, left_out, width)
     # 6. last, key columns are left out from the right, ids only when nothing else is left:
     # a value is never cut (the others are laid out again, times with their clock if they fit)
-    if _total(cols) > width and len(cols) > 1:
-        keys = [c for c in cols if c.sort != "id"] or cols[1:]
+    # (the row keys are never left out: when they alone are too wide, they wrap)
+    rows = [c for c in cols if c.row_key]
+    if rows and _total(rows) > width:
+        return _wrap_rows(every, cols, left_out, width)
+    keys = [c for c in cols if c.sort != "id" and not c.row_key] or [
+        c for c in cols[1:] if not c.row_key
+    ]
+    if _total(cols) > width and keys:
         drop = keys[-1]
         rest = [c for c in cols if c is not drop]
         for c in rest:
@@ -396,6 +429,33 @@ def _fit(
         # contact_id, event_count` at 80 columns loses contact_id, not event_count too)
         return _restore(every, kept, gone, width), gone
     return cols, left_out
+
+
+def _wrap_rows(
+    every: list[_Col], cols: list[_Col], left_out: list[str], width: int
+) -> tuple[list[_Col], list[str]]:
+    """The row keys alone are wider than `width`, so they wrap between their parts (see
+    `_Col.wrap_floor`): the other columns are left out from the right (ids last) until the
+    table fits with the row keys at their narrowest; what fits then comes back, and the row
+    keys widen into the room left (fewer lines a row)."""
+    rows = [c for c in cols if c.row_key]
+    for c in rows:
+        c.width = c.wrap_floor()
+    gone = list(left_out)
+    while _total(cols) > width:
+        others = [c for c in cols if not c.row_key]
+        if not others:
+            break
+        drop = ([c for c in others if c.sort != "id"] or others)[-1]
+        cols = [c for c in cols if c is not drop]
+        gone.append(drop.name)
+    cols = _restore(every, cols, gone, width)
+    while _total(cols) < width:  # (a cell at a time to the row key most wrapped)
+        short = [c for c in rows if c.width < max(c.cell_width, c.header_min)]
+        if not short:
+            break
+        max(short, key=lambda c: c.cell_width - c.width).width += 1
+    return cols, gone
 
 
 def _restore(every: list[_Col], cols: list[_Col], left_out: list[str], width: int) -> list[_Col]:
@@ -460,7 +520,10 @@ class FrameTable:
     with one space after it: the columns are fitted into the width the gutter leaves, and
     give way in their usual order;
     hint: the note naming the columns left out says what shows them (a live screen, whose
-    keys say it, leaves that out).
+    keys say it, leaves that out);
+    keys: the columns that tell the rows apart (`segment_id` and `outcome_id`), never left
+    out nor cut: when they alone do not fit, their values wrap after a `-`, `_`, `/` or `.`,
+    a blank line between rows.
     """
 
     def __init__(
@@ -479,8 +542,10 @@ class FrameTable:
         column_notes: Mapping[str, str] | None = None,
         marks: Sequence[str] | None = None,
         hint: bool = True,
+        keys: Iterable[str] = (),
     ) -> None:
         self.df = df
+        self.keys = frozenset(keys)
         self.marks = list(marks) if marks is not None else None
         self.hint = hint
         self.tails = frozenset(tails)
@@ -513,6 +578,8 @@ class FrameTable:
             if name in LABEL_COLUMNS and name not in self.sorts:
                 longest = max((cell_len(v) for v in texts[0]), default=0)
                 sort = "key" if longest <= LABEL_MAX else "text"
+            if name in self.keys and sort == "text":
+                sort = "key"  # (a row key is never cut)
             col = _Col(
                 name=name,
                 label=one_line(self.labels.get(name, name)),
@@ -521,6 +588,7 @@ class FrameTable:
                 time=is_time,
                 wrap=name in self.wrap or sort == "list",
                 variants=texts,
+                row_key=name in self.keys,
             )
             col.cells = [max((cell_len(v) for v in vs), default=0) for vs in texts]
             cols.append(col)
@@ -544,6 +612,18 @@ class FrameTable:
         room = max(options.max_width - gutter, 1)
         cols, left_out = _fit(self._columns(), room, self.optional, self.extra)
         ascii = options.ascii_only
+        cells = []
+        for c in cols:
+            texts = c.variants[c.level]
+            if c.name in self.tails and c.sort == "text" and not c.wrap:
+                texts = [_cut_start(v, c.width, ascii) for v in texts]
+            elif ascii and c.sort == "text" and not c.wrap:  # Rich would cut with `…`
+                texts = [_cut_ascii(v, c.width) for v in texts]
+            elif c.row_key and c.width < c.cell_width:
+                texts = [_wrap_key(v, c.width) for v in texts]
+            cells.append(texts)
+        # (rows of more than one line are told apart by a blank line between them)
+        wrapped = any(c.row_key and c.width < c.cell_width for c in cols)
         table = Table(
             box=ASCII_SIMPLE_HEAD if ascii else box.SIMPLE_HEAD,
             show_edge=False,
@@ -551,6 +631,7 @@ class FrameTable:
             padding=(0, 1, 0, 0),
             expand=False,
             header_style="bold",
+            show_lines=wrapped,
         )
         for c in cols:
             cut = c.sort == "text" and not c.wrap
@@ -563,14 +644,6 @@ class FrameTable:
                 no_wrap=cut,
                 overflow="ellipsis" if cut else "fold",
             )
-        cells = []
-        for c in cols:
-            texts = c.variants[c.level]
-            if c.name in self.tails and c.sort == "text" and not c.wrap:
-                texts = [_cut_start(v, c.width, ascii) for v in texts]
-            elif ascii and c.sort == "text" and not c.wrap:  # Rich would cut with `…`
-                texts = [_cut_ascii(v, c.width) for v in texts]
-            cells.append(texts)
         rows = zip(*cells, strict=True) if cols else iter(())
         for row in rows:
             table.add_row(*[Text(v) for v in row])
