@@ -1427,3 +1427,34 @@ def test_a_zone_python_knows_and_polars_does_not_is_no_zone_on_a_card(
     assert res.exit_code == 0, res.stderr
     notes = json.loads(res.stdout)["notes"]
     assert f"time zone {zone!r} in the export is not a known IANA zone" in notes
+
+
+def test_at_40_columns_a_card_never_splits_an_id_a_url_or_a_time(sample_store: Store) -> None:
+    """At 40 columns `card` split ids and URLs mid-value (`Session id  b2278ff8-a57b-932c-1f`
+    then `31-b031eaed1e1c`; `https://www.facebook.` then `com/`), and `journey` folded
+    "... to 2026-10-12" then "22:14:34 UTC". A value that does not fit beside its label
+    goes on lines of its own under it, whole; a time stays with its date."""
+    sid = str(
+        sample_store.scan_sessions()
+        .filter(pl.col("id").str.starts_with("b2278ff8"))
+        .select("id")
+        .collect()
+        .item()
+    )
+    card = build_card(sample_store, sid, as_of=AS_OF_DT).to_dict()
+    text = render_card_text(card, width=40)
+    lines = text.splitlines()
+    assert all(cell_len(line) <= 40 for line in lines)
+    ids = [card["session"]["id"], card["contact"]["customer_id"], card["referrer"]["url"]]
+    ids.append(card["session"]["source_session_id"])
+    for value in ids:
+        assert value and any(value in line for line in lines), (value, text)
+    at = next(i for i, line in enumerate(lines) if line.strip() == "Session id")
+    assert lines[at + 1].strip() == sid  # (under its label)
+    journey = render_journey_text(
+        build_journey(sample_store, card["contact"]["customer_id"]).to_dict(), width=40
+    )
+    for line in journey.splitlines():
+        assert cell_len(line) <= 40
+        assert not re.search(r"\d{4}-\d\d-\d\d$", line), line  # (no date without its time)
+        assert not re.match(r"\s*\d\d:\d\d:\d\d UTC", line), line

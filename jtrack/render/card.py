@@ -12,6 +12,7 @@ encoding cannot show).
 from __future__ import annotations
 
 import io
+import re
 import sys
 from collections.abc import Iterable
 from datetime import datetime
@@ -151,6 +152,110 @@ def _wrap_parts(parts: Iterable[Text | str | None], width: int, g: _Glyphs) -> T
     return out
 
 
+#: A word of a value: a date with its time (and zone) is one, never broken between them.
+_WORD = re.compile(
+    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?: (?:UTC|[A-Z]{2,5}|[+-]\d{2,4}))?"
+    r"|\S+"
+)
+#: Where a word longer than a whole line (a URL, a long id) may break: after these.
+_PIECE = re.compile(r"[^-/.?&=#_:]*[-/.?&=#_:]+|[^-/.?&=#_:]+")
+
+
+def _pieces(word: str, width: int) -> list[tuple[int, int]]:
+    """(start, end) of the pieces of a word wider than `width`, packed into lines: broken
+    after a `/`, `.`, `-`, ... of its own (by character only where one piece is wider)."""
+    out: list[tuple[int, int]] = []
+    start = end = 0
+    for m in _PIECE.finditer(word):
+        a, b = m.span()
+        if end > start and cell_len(word[start:b]) > width:
+            out.append((start, end))
+            start = a
+        while cell_len(word[start:b]) > width and b - start > 1:  # (one piece too wide)
+            cut = start + 1
+            while cut < b and cell_len(word[start : cut + 1]) <= width:
+                cut += 1
+            out.append((start, cut))
+            start = cut
+        end = b
+    if end > start:
+        out.append((start, end))
+    return out
+
+
+def _wrap_text(text: Text, width: int, g: _Glyphs) -> Text:
+    """`text` broken into lines of at most `width` cells between its words (a line break
+    it holds is kept; a separator `·` at a break is left out), never inside a word: a
+    date with its time is one word, and a word wider than a line (a URL, an id) breaks
+    only after its own `/`, `.`, `-`, ... . Styles are kept."""
+    width = max(width, 1)
+    sep = g.sep.strip()
+    plain = text.plain
+    lines: list[tuple[int, int]] = []
+    offset = 0
+    for row in plain.split("\n"):
+        start = end = None  # the current line, as a span of `plain`
+        for m in _WORD.finditer(row):
+            a, b = offset + m.start(), offset + m.end()
+            if start is not None and end is not None and cell_len(plain[start:b]) <= width:
+                end = b
+                continue
+            if start is not None and end is not None:
+                lines.append((start, end))
+                start = end = None
+            if plain[a:b] == sep:  # (a line never starts with a separator)
+                continue
+            for pa, pb in _pieces(plain[a:b], width):
+                if start is not None and end is not None:
+                    lines.append((start, end))
+                start, end = a + pa, a + pb
+        if start is not None and end is not None:
+            lines.append((start, end))
+        elif not row.strip():
+            lines.append((offset, offset))
+        offset += len(row) + 1
+    out = Text()
+    for i, (a, b) in enumerate(lines):
+        piece = text[a:b]
+        if piece.plain.endswith(" " + sep) and i < len(lines) - 1:  # (nor ends with one)
+            piece = text[a : b - len(sep) - 1]
+        if i:
+            out.append("\n")
+        out.append_text(piece)
+    return out
+
+
+class _Pairs:
+    """Label and value rows laid out for the width they get: a value beside its label
+    where each of its words fits there (wrapped between words under its first line), else
+    on lines of its own under the label, indented (README: a key value, an id, is never
+    cut; a label never wraps under or after its value)."""
+
+    UNDER = 2  # the indent of a value under its label
+
+    def __init__(self, rows: list[tuple[str, Text]], g: _Glyphs, style: str = "bold") -> None:
+        self.rows, self.g, self.style = rows, g, style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        lw = max((cell_len(k) for k, _ in self.rows), default=0)
+        room = width - lw - 2
+        for k, v in self.rows:
+            words = [m.group() for m in _WORD.finditer(v.plain)]
+            label = Text(k, style=self.style)
+            if room >= 8 and all(cell_len(w) <= room for w in words):
+                lines = _wrap_text(v, room, self.g).split("\n")
+                label.append(" " * (lw - cell_len(k) + 2))
+                yield label + lines[0]
+                for line in lines[1:]:
+                    yield Text(" " * (lw + 2)) + line
+            else:
+                yield label
+                under = _wrap_text(v, width - self.UNDER, self.g)
+                for line in under.split("\n"):
+                    yield Text(" " * self.UNDER) + line
+
+
 def _nz(*values: Any) -> list[str]:
     return [_clean(v) for v in values if v not in (None, "")]
 
@@ -190,15 +295,6 @@ def _heading(title: str, g: _Glyphs, extra: str | None = None) -> Text:
     if extra:
         t.append("  " + extra, style="dim")
     return t
-
-
-def _kv_grid(rows: list[tuple[str, Text]], indent: int = 2) -> Table:
-    grid = Table.grid(padding=(0, 2), pad_edge=False)
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for k, v in rows:
-        grid.add_row(Text(k), v)
-    return grid
 
 
 # ---------------------------------------------------------------------------- the card
@@ -250,7 +346,7 @@ def _summary_line(card: dict[str, Any], g: _Glyphs, width: int) -> Text:
     )
 
 
-def _times(card: dict[str, Any], g: _Glyphs, width: int) -> Table:
+def _times(card: dict[str, Any], g: _Glyphs, width: int) -> _Pairs:
     """Start and end, in UTC and the visitor's zone: the local time goes to a line of its
     own where both do not fit (it broke inside the date)."""
     tm = card["timing"]
@@ -263,21 +359,20 @@ def _times(card: dict[str, Any], g: _Glyphs, width: int) -> Table:
         room = width - len("Start") - 2
         v = _wrap_parts([_when(utc, g), "local " + loc if loc else None], room, g)
         rows.append((label, v))
-    return _kv_grid(rows, 0)
+    return _Pairs(rows, g)
 
 
-def _current_page(card: dict[str, Any], g: _Glyphs) -> list[RenderableType]:
+def _current_page(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
     out: list[RenderableType] = [_heading("Current page", g)]
     page = card["current_page"]
     if not page:
         out.append(Padding(Text("No page viewed in this session.", style="dim"), (0, 0, 0, 2)))
         return out
-    body = Table.grid(pad_edge=False)
-    body.add_column(overflow="fold")
-    body.add_row(_t(page["title"], g, "bold") if page["title"] else Text("(untitled)", "dim"))
+    # (a URL wider than the line breaks after its own `/`, `.`, ..., never inside a word)
+    body = [_t(page["title"], g, "bold") if page["title"] else Text("(untitled)", "dim")]
     if page["url"]:
-        body.add_row(_t(page["url"], g, "underline"))
-    out.append(Padding(body, (0, 0, 0, 2)))
+        body.append(_wrap_text(_t(page["url"], g, "underline"), width - 2, g))
+    out.append(Padding(Group(*body), (0, 0, 0, 2)))
     return out
 
 
@@ -377,10 +472,10 @@ def _info(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
         grid = Table.grid(padding=(0, 4), pad_edge=False)
         grid.add_column(ratio=1)
         grid.add_column(ratio=1)
-        grid.add_row(_kv_grid(left), _kv_grid(right))
+        grid.add_row(_Pairs(left, g), _Pairs(right, g))
         body: RenderableType = grid
     else:
-        body = _kv_grid(left + right)
+        body = _Pairs(left + right, g)
     return [_heading("Session information", g), Padding(body, (0, 0, 0, 2))]
 
 
@@ -428,7 +523,7 @@ def _tone_style(ev: dict[str, Any]) -> Style:
     return Style.parse(TONE_STYLES.get(ev["tone"], "blue"))
 
 
-def _details(ev: dict[str, Any], g: _Glyphs) -> Table:
+def _details(ev: dict[str, Any], g: _Glyphs) -> _Pairs:
     rows: list[tuple[str, Text]] = []
     fraction = ev["time"][19:].removesuffix("Z")  # (.123, or .123456 when it has them)
     when = Text(_when(ev["time"], g).replace(" UTC", fraction + " UTC"))
@@ -475,12 +570,7 @@ def _details(ev: dict[str, Any], g: _Glyphs) -> Table:
             v.append(f" ({_clean(a['data_type'])})", style="dim")
         rows.append(("attribute", v))
     rows.append(("event id", _t(ev["event_id"], g, "dim")))
-    grid = Table.grid(padding=(0, 2), pad_edge=False)
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for k, v in rows:
-        grid.add_row(Text(k), v)
-    return grid
+    return _Pairs(rows, g, "dim")
 
 
 def _journey(card: dict[str, Any], g: _Glyphs, width: int, details: bool) -> list[RenderableType]:
@@ -629,12 +719,12 @@ class CardView:
         badge = _badge(card, g)
         indent = 3 if not g.ascii else 6
         parts: list[RenderableType] = [
-            _title(card, g),
+            _wrap_text(_title(card, g), width, g),
             *([Padding(_fit(badge, width - indent, g), (0, 0, 0, indent))] if badge else []),
             Padding(_summary_line(card, g, width - indent), (0, 0, 0, indent)),
             Padding(_times(card, g, width - indent), (0, 0, 0, indent)),
             Text(""),
-            *_current_page(card, g),
+            *_current_page(card, g, width),
             Text(""),
             *_info(card, g, width),
             Text(""),
@@ -756,7 +846,9 @@ class JourneyView:
             spent = Text(f"{tot['duration']} in total")
         dates = f"{_when(tot['first_seen'], g)} to {_when(tot['last_seen'], g)}"
         # (the dates on a line of their own where both do not fit: a time is never folded)
+        # (and, where the dates alone do not fit, broken between them, each time whole)
         span = _wrap_parts([spent, Text(dates, style="dim")], width - 2, g)
+        span = _wrap_text(span, width - 2, g)
         parts.append(Padding(span, (0, 0, 0, 2)))
         if len(j["customer_ids"]) > 1:
             ids = ", ".join(_clean(x) for x in j["customer_ids"])
