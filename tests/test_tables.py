@@ -590,3 +590,27 @@ def test_outcomes_by_segment_keep_both_ids_and_their_figure_when_narrow(
     assert max(len(line) for line in out.splitlines()) <= width
     assert _table_rows(out, ["segment_id", "outcome_id", "achieved"]) == want
     assert "achieved" in out and "segment_sessions" in " ".join(out.split("not shown")[1:])
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_a_label_never_wraps_under_or_after_its_value(
+    width: int, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 40 columns `usage` printed `projected        7,412` and `overage` on the next line
+    (read line by line, "projected 7,412" looked like the projection), `in the 3,955` then
+    `period`; `report` `known /  103 / 740` then `Unknown`; `store` (also at 60) wrapped
+    its header lines back to column 0 (`contacts:` then the path). Labels stay whole
+    beside their figures; a note or a long value goes on indented lines."""
+    usage = ["usage", "--month", "2026-10", "--users", "1", "--per-user", "1000"]
+    out = _render([*usage, "--as-of", "2026-10-15T00:00Z"], width, monkeypatch)
+    lines = out.splitlines()
+    for label in ("projected overage", "  in the period", "  outside the period", "overage"):
+        assert any(re.match(f"{label} +[-\\d,]+( |$)", line) for line in lines), (label, out)
+    assert not any(line.strip() in ("overage", "period") for line in lines), out
+    out = _render(["report"], width, monkeypatch)
+    assert any(re.match(r"known / Unknown +[\d,]+ / [\d,]+", line) for line in out.splitlines())
+    assert not any(re.match(r"Unknown +visitors", line) for line in out.splitlines()), out
+    out = _render(["store"], width, monkeypatch)
+    head = out.split("\n\n")[0].splitlines()
+    assert all(line.startswith(" ") for line in head[1:]), out  # (nothing back at column 0)
+    assert all(len(line) <= width for line in out.splitlines())

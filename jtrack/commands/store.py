@@ -93,7 +93,7 @@ def store_cmd(
     runs = info["runs"].select(
         "run", "mode", "finished", "files_read", "events_added", "sessions_added", "reason"
     )
-    parts: list[Any] = [Text("\n".join(_totals(info)) + "\n")]
+    parts: list[Any] = [_Hanging(_totals(info)), Text("")]
     for frame, title, what in ((inputs, "Inputs taken in", "inputs"), (runs, "Runs", "runs")):
         shown = frame if every else frame.tail(_LAST)
         if shown.height < frame.height:  # (a year of nightly runs: 365 lines of each)
@@ -137,6 +137,57 @@ def _group_options(ctx: typer.Context, command: str, **own: Any) -> dict[str, An
 
 #: Inputs and runs the table shows (the last ones; --all for every one).
 _LAST = 10
+
+
+class _Hanging:
+    """Lines laid out for the width they are printed at: one too long wraps between words
+    onto lines indented 4 further than its own (a hanging indent), a word wider than a line
+    (a path) broken after a `/` of its own; at 40 columns `  contacts:` ended a line and
+    the path began the next at column 0."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        for line in self.lines:
+            for row in _hang(line, options.max_width):
+                yield Text(row, no_wrap=True, overflow="fold")
+
+
+def _hang(line: str, width: int) -> list[str]:
+    """`line` in rows of at most `width` cells (see _Hanging)."""
+    import re
+
+    from rich.cells import cell_len
+
+    body = line.lstrip(" ")
+    first, more = line[: len(line) - len(body)], " " * (len(line) - len(body) + 4)
+    rows: list[str] = []
+    row = first
+    for word in body.split(" "):
+        room = max(width - cell_len(more), 8)
+        pieces = [word]
+        if cell_len(word) > room:  # (a path: after its own `/`, by character if need be)
+            pieces = []
+            for part in re.findall(r"[^/]*/|[^/]+", word):
+                while cell_len(part) > room:
+                    pieces.append(part[:room])
+                    part = part[room:]
+                if pieces and cell_len(pieces[-1] + part) <= room:
+                    pieces[-1] += part
+                else:
+                    pieces.append(part)
+        for i, piece in enumerate(pieces):
+            gap = "" if row.strip() == "" or i else " "
+            if row.strip() and cell_len(row + gap + piece) > width:
+                rows.append(row)
+                row = more
+                gap = ""
+            row += gap + piece
+    rows.append(row)
+    return rows
 
 
 def _totals(info: dict[str, Any]) -> list[str]:

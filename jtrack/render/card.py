@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.style import Style
@@ -235,6 +236,14 @@ class _Pairs:
 
     def __init__(self, rows: list[tuple[str, Text]], g: _Glyphs, style: str = "bold") -> None:
         self.rows, self.g, self.style = rows, g, style
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        lw = max((cell_len(k) for k, _ in self.rows), default=0)
+        lines = [line for _, v in self.rows for line in v.plain.split("\n")]
+        words = [m.group() for line in lines for m in _WORD.finditer(line)]
+        widest = max((cell_len(line) for line in lines), default=0)
+        least = max([lw, *(cell_len(w) + self.UNDER for w in words)])
+        return Measurement(least, max(least, lw + 2 + widest)).clamp(max_width=options.max_width)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
@@ -59,12 +60,46 @@ def bar(value: float, top: float, width: int = BAR_WIDTH) -> str:
     return "█" * full + (_EIGHTHS[rest] if rest else "")
 
 
-def _grid() -> Table:
-    g = Table.grid(padding=(0, 2))
-    g.add_column(style="bold")
-    g.add_column(justify="right")
-    g.add_column()
-    return g
+class _Figures:
+    """Rows of label, figure and note laid out for the width they are printed at, as the
+    `sessionize` summary is: the label and the figure are never wrapped, the figure
+    right-aligned; a note too long for its line wraps between words onto lines indented
+    to the note column, and where the note column would be narrower than NOTE_MIN, every
+    note goes on the lines under its label, indented by 4 (at 40 columns `projected` ended
+    a line beside the figure and `overage` began the next: a label under its value)."""
+
+    NOTE_MIN = 16
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, Text]] = []
+
+    def add_row(self, label: str, figure: str | Text, note: str | Text = "") -> None:
+        self.rows.append((label, str(figure), note if isinstance(note, Text) else _t(note)))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        w0 = max((cell_len(r[0]) for r in self.rows), default=0)
+        w1 = max((cell_len(r[1]) for r in self.rows), default=0)
+        lead = w0 + 2 + w1 + 2
+        below = width - lead < self.NOTE_MIN
+        for label, figure, note in self.rows:
+            head = Text(label, style="bold", no_wrap=True, overflow="fold")
+            head.append(" " * (w0 - cell_len(label) + 2 + w1 - cell_len(figure)) + figure)
+            if not note.plain:
+                yield head
+            elif below:
+                yield head
+                for line in note.wrap(console, max(width - 4, 1)):
+                    yield Text("    ") + line
+            else:
+                lines = note.wrap(console, width - lead)
+                yield head + Text("  ") + lines[0]
+                for line in lines[1:]:
+                    yield Text(" " * lead) + line
+
+
+def _grid() -> _Figures:
+    return _Figures()
 
 
 # --------------------------------------------------------------------------------------------
