@@ -136,3 +136,33 @@ def test_force_color_draws_no_bar_into_a_log(tmp_path) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert "\x1b" not in res.stderr and "reading" not in res.stderr, res.stderr[:300]
+
+
+def test_a_stage_without_a_total_shows_no_percentage_or_time_left() -> None:
+    """A stage with nothing to count it by showed "0%" and "left -:--:--"."""
+    bar = ProgressBar(console=_terminal(), transient=False)
+    with bar:
+        bar(ProgressUpdate("sessionizing"))
+        text = _shown(bar)
+        assert "sessionizing" in text and "%" not in text and "left" not in text, text
+        bar(ProgressUpdate("writing", steps_done=1, steps_total=4))
+        text = _shown(bar)
+    assert "25%" in text and "left" in text
+
+
+def test_a_dumb_terminal_gets_no_bar_and_no_stray_line() -> None:
+    """`TERM=dumb` on a terminal: the bar, which cannot be redrawn there, left a blank line
+    (`\\r\\n`) on stderr at its end."""
+    console = Console(
+        file=io.StringIO(),
+        force_terminal=True,
+        width=80,
+        color_system=None,
+        _environ={"TERM": "dumb"},
+    )
+    assert console.is_dumb_terminal
+    bar = ProgressBar(console=console)
+    with bar:
+        bar(ProgressUpdate("reading", bytes_done=1, bytes_total=2))
+        bar(ProgressUpdate("sessionizing"))
+    assert not bar.enabled and console.file.getvalue() == ""  # type: ignore[attr-defined]

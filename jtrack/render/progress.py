@@ -72,6 +72,29 @@ class _Elapsed(ProgressColumn):
         return Text(f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}", style="progress.elapsed")
 
 
+class _Percent(ProgressColumn):
+    """` 42%` of a stage with a total; nothing for one without (it showed "0%")."""
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text(f"{task.percentage:>3.0f}%", style="progress.percentage")
+
+
+class _Left(ProgressColumn):
+    """`left 0:00:03` for a stage with a total; nothing for one without (it showed
+    "left -:--:--": a stage that cannot say what is left says nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.remaining = TimeRemainingColumn()
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text("left ") + self.remaining.render(task)
+
+
 def _measure(u: ProgressUpdate) -> tuple[float | None, float]:
     """(total, completed) of the bar for an update: bytes while reading, else steps."""
     if u.stage == "reading" and u.bytes_total:
@@ -82,11 +105,12 @@ def _measure(u: ProgressUpdate) -> tuple[float | None, float]:
 
 
 def _drawable(console: Console) -> bool:
-    """Whether a bar can be drawn on `console`: a terminal, and where it writes to stderr,
+    """Whether a bar can be drawn on `console`: a terminal that is not dumb (`TERM=dumb`
+    cannot move the cursor), and where it writes to stderr,
     stderr itself one (FORCE_COLOR makes Rich call a CI log or a file a terminal: the bars
     went into it, 2.8 KB of escapes a report)."""
-    if not console.is_terminal:
-        return False
+    if not console.is_terminal or console.is_dumb_terminal:
+        return False  # (TERM=dumb: no bar can be redrawn in place, it left a blank line)
     stream = console.file
     if stream is sys.stderr or stream is sys.__stderr__:
         isatty = getattr(stream, "isatty", None)
@@ -118,11 +142,10 @@ class ProgressBar:
             self._progress = Progress(
                 TextColumn("[progress.description]{task.description:<13}"),
                 BarColumn(bar_width=28),
-                TextColumn("[progress.percentage]{task.percentage:>3.0f}%"),
+                _Percent(),
                 _Counts(table_column=Column(no_wrap=True)),
                 _Elapsed(self.started),
-                TextColumn("left"),
-                TimeRemainingColumn(),
+                _Left(),
                 console=self.console,
                 transient=transient,
                 expand=False,
