@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -512,7 +513,28 @@ def test_the_line_log_says_time_events_added_active_and_rate(store: Store) -> No
 
 def test_sparkline_scales_to_the_peak() -> None:
     assert sparkline([0, 1, 2, 4]) == " ▂▄█"
-    assert sparkline([0, 0]) == "▁▁" and sparkline([]) == ""
+    assert sparkline([0, 0]) == "  " and sparkline([]) == ""  # (no events: no bars)
+
+
+def test_an_hour_without_events_draws_no_bars_and_the_scale_is_said(store: Store) -> None:
+    """An hour with no events drew every minute as `▁` (`.` with --ascii), the mark of
+    "some events", though a minute without events is blank otherwise; and nothing said
+    what the tallest bar stands for. The top of the scale is said (`max 3/min`, on the
+    line where it fits, else under the bars' start)."""
+    from jtrack.render.live import per_minute_line
+
+    quiet = live_frame(store, LiveOptions(as_of=AS_OF + timedelta(days=3)))
+    for ascii in (False, True):
+        text = per_minute_line(quiet, 80, ascii).plain
+        assert set(text.split("\n")[0].removeprefix("events/min, 60 min ")) <= {" "}, text
+        assert "no events" in text
+    frame = live_frame(store, LiveOptions(as_of=AS_OF))
+    top = max(frame.per_minute.get_column("events").to_list())
+    assert top > 0
+    wide = per_minute_line(frame, 200).plain
+    assert "\n" not in wide and wide.endswith(f"  max {top:,}/min")
+    lines = per_minute_line(frame, 80).plain.split("\n")
+    assert lines[1] == " " * len("events/min, 60 min ") + f"max {top:,}/min"
 
 
 def test_render_fits_80_columns_with_hostile_text(tmp_path: Path) -> None:
@@ -1713,7 +1735,8 @@ def test_the_sparkline_shows_the_whole_hour_at_80_columns_or_says_how_much(store
         (80, "events/min, 60 min ", 60),
         (40, "events/min, last 15 min ", 15),
     ):
-        line = per_minute_line(frame, width).plain
+        line = per_minute_line(frame, width).plain.split("\n")[0]
+        line = re.sub(r"  max [\d,]+/min$", "", line)  # (the scale, where it fits)
         assert line.startswith(label) and len(line) - len(label) == minutes, (width, line)
         assert len(line) < width
 

@@ -99,11 +99,12 @@ def _gap(seconds: float) -> str:
 
 
 def sparkline(values: list[int], ascii: bool = False) -> str:
-    """One character per value, scaled to the largest."""
+    """One character per value, scaled to the largest; a value of 0 is blank (an hour
+    without events too: it drew every minute as the lowest bar, as "some events")."""
     chars = _SPARK_ASCII if ascii else _SPARK
     top = max(values, default=0)
     if top <= 0:
-        return chars[1] * len(values) if values else ""
+        return chars[0] * len(values)
     steps = len(chars) - 1
     return "".join(chars[0] if v <= 0 else chars[max(1, round(v / top * steps))] for v in values)
 
@@ -147,7 +148,8 @@ def header(frame: LiveFrame) -> list[Text]:
 
 
 def per_minute_line(frame: LiveFrame, width: int, ascii: bool = False) -> Text:
-    """Events per minute over the last hour, one character a minute (the newest right)."""
+    """Events per minute over the last hour, one character a minute (the newest right,
+    a minute without events blank), and the scale's top (`max 12/min`)."""
     values = [int(v) for v in frame.per_minute.get_column("events").to_list()]
     # the hour whole where it fits (80 columns: a shorter label), else its last minutes,
     # said
@@ -160,6 +162,14 @@ def per_minute_line(frame: LiveFrame, width: int, ascii: bool = False) -> Text:
         label = f"events/min, last {len(values)} min "
     line = Text(label, style="dim")
     line.append(sparkline(values, ascii))
+    # the scale: the tallest bar's events a minute, on the line where it fits, else under
+    # the bars' start (a reader of the heights needs it)
+    top = max(values, default=0)
+    scale = f"max {top:,}/min" if top > 0 else "no events"
+    if line.cell_len + 2 + len(scale) <= width - 1:
+        line.append("  " + scale, style="dim")
+    else:
+        line.append("\n" + " " * len(label) + scale, style="dim")
     return line
 
 
