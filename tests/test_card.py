@@ -1432,8 +1432,9 @@ def test_a_zone_python_knows_and_polars_does_not_is_no_zone_on_a_card(
 def test_at_40_columns_a_card_never_splits_an_id_a_url_or_a_time(sample_store: Store) -> None:
     """At 40 columns `card` split ids and URLs mid-value (`Session id  b2278ff8-a57b-932c-1f`
     then `31-b031eaed1e1c`; `https://www.facebook.` then `com/`), and `journey` folded
-    "... to 2026-10-12" then "22:14:34 UTC". A value that does not fit beside its label
-    goes on lines of its own under it, whole; a time stays with its date."""
+    "... to 2026-10-12" then "22:14:34 UTC"; a segment's line cut its time (`05:3…`). A
+    value that does not fit beside its label goes on lines of its own under it, whole; a
+    time stays with its date, and when a match was made goes under its name."""
     sid = str(
         sample_store.scan_sessions()
         .filter(pl.col("id").str.starts_with("b2278ff8"))
@@ -1451,6 +1452,8 @@ def test_at_40_columns_a_card_never_splits_an_id_a_url_or_a_time(sample_store: S
         assert value and any(value in line for line in lines), (value, text)
     at = next(i for i, line in enumerate(lines) if line.strip() == "Session id")
     assert lines[at + 1].strip() == sid  # (under its label)
+    matched = [line for line in lines if re.match(r"\s+at \d+:\d\d:\d\d", line)]
+    assert matched and all(re.search(r"\d\d:\d\d:\d\d UTC", x) for x in matched), text
     journey = render_journey_text(
         build_journey(sample_store, card["contact"]["customer_id"]).to_dict(), width=40
     )

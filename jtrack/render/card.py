@@ -646,6 +646,14 @@ def _matched(offset: str | None, when: str | None, source: str, g: _Glyphs, wide
     return _join([Text(p, style="dim") for p in parts if p], g)
 
 
+def _with_when(line: Text, when: Text, g: _Glyphs, width: int) -> list[RenderableType]:
+    """A match's line with when and who says so beside it where both fit, else under it,
+    indented (the name may be cut; a time never is: `at 0:00:11 · 05:3…` at 40 columns)."""
+    if line.cell_len + 2 + when.cell_len <= width:
+        return [line + Text("  ") + when]
+    return [_fit(line, width, g), Padding(_wrap_text(when, width - 6, g), (0, 0, 0, 6))]
+
+
 def _sections(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableType]:
     """Segments, then outcomes; a section the role may not see is left out, not shown
     empty ("no segments matched" would say what it does not know)."""
@@ -672,9 +680,9 @@ def _segments(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableTy
         if wide and s["display_name"] != s["segment_id"]:
             line.append(" ")
             line.append_text(_t(f"({_clean(s['segment_id'])})", g, "dim"))
-        line.append("  ")
-        line.append_text(_matched(s["offset"], s["matched_at"], s["source"], g, wide))
-        out.append(_fit(line, width, g))
+        out += _with_when(
+            line, _matched(s["offset"], s["matched_at"], s["source"], g, wide), g, width
+        )
     return out
 
 
@@ -697,9 +705,9 @@ def _outcomes(card: dict[str, Any], g: _Glyphs, width: int) -> list[RenderableTy
         if wide and o["display_name"] != o["outcome_id"]:
             line.append(" ")
             line.append_text(_t(f"({_clean(o['outcome_id'])})", g, "dim"))
-        line.append("  ")
-        line.append_text(_matched(o["offset"], o["achieved_at"], o["source"], g, wide))
-        out.append(_fit(line, width, g))
+        out += _with_when(
+            line, _matched(o["offset"], o["achieved_at"], o["source"], g, wide), g, width
+        )
     return out
 
 
