@@ -187,18 +187,46 @@ class JourneyReport:
         }
 
 
-def strip_url(col: pl.Expr) -> pl.Expr:
+def bare_url(col: pl.Expr) -> pl.Expr:
     """The URL without its query string and fragment (whatever they hold: `(?s)`, a raw
-    tab or line break in a query is part of it), its scheme and host in lower case (they
-    are in any case: `https://WWW.SHOP.TEST/a` is `https://www.shop.test/a`; the path is
-    not)."""
-    bare = col.str.replace(r"(?s)[?#].*", "")
+    tab or line break in a query is part of it)."""
+    return col.str.replace(r"(?s)[?#].*", "")
+
+
+def _site_lower(bare: pl.Expr) -> pl.Expr:
+    """A bare URL with its scheme and host in lower case (the path as it is)."""
     site = bare.str.extract(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/]*)", 1)
     return (
         pl.when(site.is_null())
         .then(bare)
         .otherwise(pl.concat_str(site.str.to_lowercase(), bare.str.slice(site.str.len_chars())))
     )
+
+
+def strip_url(col: pl.Expr) -> pl.Expr:
+    """bare_url, its scheme and host in lower case (they are in any case:
+    `https://WWW.SHOP.TEST/a` is `https://www.shop.test/a`; the path is not). Per row: for
+    a few rows (a report of millions of page views folds its distinct pages: site_folds)."""
+    return _site_lower(bare_url(col))
+
+
+def site_folds(pages: pl.Series) -> tuple[list[str], list[str]]:
+    """Of distinct bare URLs, those whose scheme or host is not in lower case, and what
+    they are in it (strip_url's): for `replace`, so that millions of rows are not each
+    taken apart by a regex when, as nearly always, no host is in capitals."""
+    pages = pages.drop_nulls()
+    upper = pages.filter(pages.str.contains(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*[A-Z]"))
+    if not upper.len():
+        return [], []
+    folded = upper.to_frame("u").select(_site_lower(pl.col("u"))).to_series()
+    return upper.to_list(), folded.to_list()
+
+
+def _site_folded(df: pl.DataFrame, column: str) -> pl.Expr:
+    """strip_url of a column of `df`, its distinct pages folded (see site_folds)."""
+    bare = bare_url(pl.col(column))
+    folds = site_folds(df.select(bare.unique()).to_series())
+    return bare.replace(*folds) if folds[0] else bare
 
 
 def _ranked(df: pl.DataFrame, count: str, labels: Sequence[str], top: int) -> pl.DataFrame:
@@ -332,7 +360,7 @@ def journey_report(
     else:
         e_lf = e_lf.filter(pl.col("session_id").is_not_null())
     pv = e_lf.filter(pl.col("event_name") == "page_viewed").select(
-        "session_id", "customer_id", "page_title", page=strip_url(pl.col("page_url"))
+        "session_id", "customer_id", "page_title", page=bare_url(pl.col("page_url"))
     )
     kind = pl.col("kind")
     state = pl.col("action_state").str.to_lowercase()
@@ -379,6 +407,22 @@ def journey_report(
             ]
         )
     )
+
+    # a page's scheme and host in any case are one (rare: the few pages it touches are
+    # folded and their rows counted again)
+    folds = site_folds(page_counts.get_column("page"))
+    if folds[0]:
+        folded = pv.with_columns(pl.col("page").replace(*folds))
+        page_counts, title_counts = pl.collect_all(
+            [
+                folded.group_by("page").agg(
+                    page_views=pl.len().cast(pl.Int64),
+                    sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+                    visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+                ),
+                folded.group_by("page", "page_title").agg(n=pl.len()),
+            ]
+        )
 
     # Outcomes per session feed engagement.
     s_df = s_df.with_columns(
@@ -516,7 +560,7 @@ def journey_report(
     )
     tables["entry_pages"] = _ranked(
         s_df.filter(pl.col("first_page_url").is_not_null())
-        .group_by(page=strip_url(pl.col("first_page_url")))
+        .group_by(page=_site_folded(s_df, "first_page_url"))
         .agg(
             sessions=pl.len().cast(pl.Int64),
             bounces=bounce.sum().cast(pl.Int64),
@@ -528,7 +572,7 @@ def journey_report(
     )
     tables["exit_pages"] = _ranked(
         s_df.filter(pl.col("last_page_url").is_not_null())
-        .group_by(page=strip_url(pl.col("last_page_url")))
+        .group_by(page=_site_folded(s_df, "last_page_url"))
         .agg(sessions=pl.len().cast(pl.Int64)),
         "sessions",
         ["page"],
