@@ -1,9 +1,10 @@
 """A session card as one self-contained HTML page (inline CSS, no script, no network).
 
 The journey map is a horizontal timeline of icons; each icon is a button that shows its
-tooltip (a popover, with what the terminal's `--details` shows) on hover, keyboard focus or
-press, and Esc hides it where the browser has interest invokers (`interestfor`, Chromium); a
-browser without them shows it on :hover and :focus-within (CSS). Every string from the
+tooltip (a popover, with what the terminal's `--details` shows) on hover and keyboard focus,
+and Esc hides it where the browser has interest invokers (`interestfor`, Chromium); a tap
+or click shows it while the icon has the focus, and a browser without interest invokers
+shows it on :hover and :focus-within (CSS). Every string from the
 data goes through html.escape (control characters replaced first); colours are used only
 when they are exactly #RRGGBB. A Content-Security-Policy forbids every network fetch and
 every script.
@@ -106,9 +107,10 @@ ol.timeline { list-style: none; margin: 0; padding: 10px 0 4px; display: flex; f
 .ev .evb:hover .ico { box-shadow: 0 0 0 3px #c9d7f2; }
 /* The tooltip hangs from the timeline, not from its icon: it spans the timeline's width
    below the icon's row, so an icon at the right edge never pushes it off the page. It is a
-   popover its button shows on hover, focus or press (`interestfor`, `popovertarget`), which
-   Esc hides (it covers the next row: WCAG 1.4.13); a browser without `interestfor` shows
-   it on hover and focus alone. */
+   popover its button shows on hover and keyboard focus (`interestfor`), which Esc hides (it
+   covers the next row: WCAG 1.4.13); a tap or click shows it while the icon has the focus;
+   a browser without `interestfor` shows it on hover and focus (no popover: a pressed
+   popover would open in the top layer, at the top of the page). */
 .tip { display: none; position: absolute; z-index: 10; left: 0; right: 0; inset-block: auto;
   width: auto; height: auto; overflow: visible;
   margin: 6px 0 0; padding: 10px 12px; border: 0; text-align: left; background: #1d2330;
@@ -119,6 +121,8 @@ ol.timeline { list-style: none; margin: 0; padding: 10px 0 4px; display: flex; f
   ol.timeline { anchor-name: --map; anchor-scope: --map; }
   .tip:popover-open { position: fixed; top: anchor(bottom); bottom: auto;
     left: anchor(--map left); right: anchor(--map right); }
+  /* a tap or a click focuses the icon without showing interest: shown under its row */
+  .ev:has(.evb:focus:not(:focus-visible)) .tip:not(:popover-open) { display: block; }
 }
 @supports not selector(:interest-source) {
   .ev:hover .tip, .ev:focus-within .tip { display: block; }
@@ -321,7 +325,7 @@ def _timeline(journey: list[dict[str, Any]], prefix: str = "tip") -> str:
             f'<li class="{classes}" data-index="{i}" '
             f'data-event-id="{_a(ev["event_id"])}" style="--c: {color}">'
             f'<button type="button" class="evb" tabindex="0" interestfor="{tip_id}" '
-            f'popovertarget="{tip_id}" aria-describedby="{tip_id}" '
+            f'aria-describedby="{tip_id}" '
             f'aria-label="{_a(ev["offset"])} {_a(_label(ev))}{_a(tone)}">'
             f'<span class="ico" aria-hidden="true">{_svg(ev["kind"])}'
             f'<span class="mark">{mark}</span>{swatch}</span>'
