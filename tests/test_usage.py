@@ -871,8 +871,10 @@ def test_markdown_says_what_the_table_is_of(monkeypatch: pytest.MonkeyPatch) -> 
     month = md.split("## Month 2026-10\n\n", 1)[1]
     fields = [ln.split(" | ")[0].removeprefix("| ") for ln in month.splitlines()[2:]]
     assert fields[: len(SUMMARY_COLUMNS)] == list(SUMMARY_COLUMNS)
+    assert "| billable_classes | page_view; search; custom |" in md  # (as CSV lists it)
     summary = run(*base, "-f", "md", "--summary").stdout
-    assert summary.startswith(lines[0]) and "| period |" not in summary
+    assert summary.startswith(lines[0].removesuffix(", by day") + "\n")  # (no rows: no "by")
+    assert "| period |" not in summary
     assert "## Month 2026-10" in summary
 
 

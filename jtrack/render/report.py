@@ -226,8 +226,8 @@ def usage_markdown(report: Any, summary_only: bool = False) -> str:
 
     o, p = report.options, report.period
     out = [
-        f"# Billable usage {p['from']} .. {p['last_day'] or '-'} ({strip_control(o.tz)}), "
-        f"by {o.by}",
+        f"# Billable usage {p['from']} .. {p['last_day'] or '-'} ({strip_control(o.tz)})"
+        + ("" if summary_only else f", by {o.by}"),
         "",
         f"As of {report.to_dict()['as_of']}; billable: {', '.join(o.billable)}",
         "",
@@ -239,7 +239,8 @@ def usage_markdown(report: Any, summary_only: bool = False) -> str:
         {
             "field": list(row),
             "value": [
-                "" if v is None else ", ".join(v) if isinstance(v, list) else str(v)
+                # (a list as CSV and Markdown tables have it: `; `-separated)
+                "" if v is None else "; ".join(v) if isinstance(v, list) else str(v)
                 for v in row.values()
             ],
         }
