@@ -52,6 +52,12 @@ HELD = "held.parquet"
 DUPLICATES = "duplicates.parquet"
 CONTACTS_BOOK = "contacts.parquet"
 
+#: What every Parquet file jtrack writes into a store says in its footer's key-value metadata:
+#: its pages carry a CRC32 each (pyarrow's write_page_checksum), which `jtrack store verify
+#: --full` checks. A file without it (an earlier jtrack's, or an input kept as a segment as
+#: it was) can only be decoded.
+CHECKSUMS = {b"jtrack.page_checksums": b"crc32"}
+
 _VERSION_RE = re.compile(r"^v(\d{6,})$")
 
 #: Crash-safety tests only: `JTRACK_TEST_KILL_AT=<point>` SIGKILLs the process at that point
@@ -118,6 +124,7 @@ def fsync_file(path: Path) -> None:
 
 
 __all__ = [
+    "CHECKSUMS",
     "CONTACTS_BOOK",
     "CURRENT",
     "CURRENT_LINK",

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import threading
 import time
 import uuid
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from jtrack.errors import JtrackError, StoreError, StoreLockedError
 from jtrack.locking import exclusive_lock
 from jtrack.store.layout import (
+    CHECKSUMS,
     CURRENT,
     CURRENT_LINK,
     LOCK,
@@ -406,41 +408,89 @@ class Store:
     # ------------------------------------------------------------------ leases
 
     def _new_lease(self) -> Path | None:
-        readers = self.root / READERS
+        """A lease file of this reader in STORE/.readers (None: the folder cannot be
+        written here: see Snapshot's re-pin when the version read is removed meanwhile)."""
         try:
-            readers.mkdir(exist_ok=True)
+            readers = self._readers()
             lease = readers / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-            lease.write_text("?", encoding="utf-8")
+            self._write_file(lease, "?")
             return lease
         except OSError:
-            return None  # a read-only store: no writer can remove anything either
+            return None
 
-    @staticmethod
-    def _write_lease(lease: Path | None, name: str) -> None:
+    def _shared_mode(self) -> int:
+        """The permission bits (and setgid) of the store folder: `.readers` and the leases in
+        it get them (a store shared by a group: every member's reads hold the versions they
+        read, and any member's run can remove a lease a dead reader left)."""
+        try:
+            return stat.S_IMODE(os.stat(self.root).st_mode) & (0o777 | stat.S_ISGID)
+        except OSError:
+            return 0o755
+
+    def _readers(self) -> Path:
+        """STORE/.readers, made with the store folder's group and permissions (whatever the
+        umask); one this user made earlier with fewer is given them."""
+        readers = self.root / READERS
+        want = self._shared_mode()
+        with contextlib.suppress(FileExistsError):
+            readers.mkdir()
+        with contextlib.suppress(OSError):
+            st = readers.stat()
+            if st.st_uid == os.getuid():
+                if stat.S_IMODE(st.st_mode) & want != want:
+                    os.chmod(readers, stat.S_IMODE(st.st_mode) | want)
+                gid = os.stat(self.root).st_gid
+                if st.st_gid != gid:  # (no setgid on the store folder; a group of ours)
+                    os.chown(readers, -1, gid)
+        return readers
+
+    def _write_file(self, path: Path, text: str) -> None:
+        """A lease's content, readable by whoever may read the store folder."""
+        mode = self._shared_mode() & 0o666
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, mode)  # (not the umask's)
+            os.write(fd, text.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def _write_lease(self, lease: Path | None, name: str) -> None:
         if lease is None:
             return
         tmp = lease.with_name(lease.name + ".tmp")
-        tmp.write_text(name, encoding="utf-8")
+        self._write_file(tmp, name)
         os.replace(tmp, lease)
 
     def _leased(self) -> set[str] | None:
-        """Versions held by live readers; None while a reader is choosing one."""
+        """Versions held by live readers; None while a reader is choosing one, or when the
+        leases cannot be read (nothing is removed then)."""
         readers = self.root / READERS
         if not readers.is_dir():
             return set()
         held: set[str] = set()
         now = time.time()
-        for lease in readers.iterdir():
+        try:
+            leases = list(readers.iterdir())
+        except OSError:
+            return None  # (another user's folder, not readable here: which versions are held?)
+        for lease in leases:
             pid_text = lease.name.split("-", 1)[0]
             try:
-                stat = lease.stat()
-                content = lease.read_text(encoding="utf-8").strip()
+                st = lease.stat()
             except OSError:
-                continue
+                continue  # (gone meanwhile)
             alive = pid_text.isdigit() and _alive(int(pid_text))
-            if not alive or now - stat.st_mtime > LEASE_MAX_AGE:
-                lease.unlink(missing_ok=True)
+            if not alive or now - st.st_mtime > LEASE_MAX_AGE:
+                with contextlib.suppress(OSError):  # (another user's, in a folder not ours)
+                    lease.unlink(missing_ok=True)
                 continue
+            try:
+                content = lease.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return None  # a live reader's lease this user cannot read: keep everything
             if content in ("?", ""):
                 return None
             held.add(content)
@@ -561,9 +611,18 @@ class Store:
             elif p.name in (f"{CURRENT}.tmp",) or (
                 p.name.startswith(".current.") and p.is_symlink()
             ):
-                p.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # (left: replaced when written again)
+                    p.unlink(missing_ok=True)
 
     def collect_garbage(self, keep: int = DEFAULT_KEEP) -> list[str]:
+        """`_collect_garbage`, which never fails a run that committed: what it cannot remove
+        (another user's lease or version, in a folder not writable here) is left."""
+        try:
+            return self._collect_garbage(keep)
+        except OSError:
+            return []
+
+    def _collect_garbage(self, keep: int = DEFAULT_KEEP) -> list[str]:
         """Remove versions no one needs, unless a reader holds them: kept are the current
         one, the `keep` it was written on (its base, that one's base, ...: after a rollback
         and a run, the version rolled back to, not the ones abandoned), the newest of the
@@ -571,7 +630,10 @@ class Store:
         newer than the current (what a rollback went back from, until the next run).
         Returns the names removed."""
         current = self.current_name()
-        leased = self._leased()
+        try:
+            leased = self._leased()
+        except OSError:
+            leased = None
         if leased is None:  # a reader is choosing a version right now: next time
             return []
         names = self.versions()
@@ -642,6 +704,20 @@ class Store:
         base = head["base"]
         return True, base if isinstance(base, int) else None, head.get("compacted") is True
 
+    def without_checksums(self, name: str | None = None) -> list[str]:
+        """The Parquet files of version `name` (None: the current one) whose pages carry no
+        checksum (see has_checksums): `verify(full=True)` decodes them, and can say no more
+        (compaction and `jtrack sessionize --rebuild` write them again, with checksums)."""
+        name = name or self.require_current()
+        folder = self.version_dir(name)
+        return [
+            rel
+            for rel in self.read_manifest(name).files()
+            if rel.endswith(".parquet")
+            and (folder / rel).is_file()
+            and not has_checksums(folder / rel)
+        ]
+
     def verify(self, name: str | None = None, full: bool = False) -> list[Damage]:
         """What is wrong with the files of version `name` (None: the current one); see
         verify_version."""
@@ -700,13 +776,30 @@ def _decode_parquet(path: Path) -> None:
     import pyarrow.parquet as pq
 
     try:
-        with pq.ParquetFile(path) as pf:
+        # (pages written with a CRC have it checked: a flipped bit that still decodes)
+        with pq.ParquetFile(path, page_checksum_verification=True) as pf:
             names = pf.schema_arrow.names
             for group in range(pf.num_row_groups):
                 for column in names:
                     pf.read_row_group(group, columns=[column])
-    except pa.ArrowException as exc:  # (ArrowInvalid, ...: damage inside a page)
-        raise OSError(str(exc) or type(exc).__name__) from exc
+    except (pa.ArrowException, OSError) as exc:  # (ArrowInvalid, ...: damage inside a page)
+        text = str(exc) or type(exc).__name__
+        if "CRC checksum verification failed" in text:
+            text = "a page's checksum does not match its bytes (changed on disk)"
+        raise OSError(text) from exc
+
+
+def has_checksums(path: Path) -> bool:
+    """Whether a store's Parquet file says its pages carry checksums (CHECKSUMS, which
+    jtrack writes in the footer of every file it writes): False for an earlier jtrack's
+    files and for inputs kept as segments as they were, which verify can only decode."""
+    import pyarrow.parquet as pq
+
+    try:
+        kv = pq.read_metadata(path).metadata or {}
+    except (OSError, ValueError):
+        return False
+    return all(kv.get(k) == v for k, v in CHECKSUMS.items())
 
 
 def verify_version(store: Store, name: str, full: bool = False) -> list[Damage]:

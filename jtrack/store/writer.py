@@ -29,6 +29,7 @@ from jtrack.errors import StoreError
 from jtrack.schema import EVENT_SCHEMA
 from jtrack.store import layout
 from jtrack.store.layout import (
+    CHECKSUMS,
     CURRENT,
     EVENT_KEYS,
     MANIFEST,
@@ -71,18 +72,43 @@ def disk_error(path: Path, exc: BaseException) -> StoreError:
 
 
 def write_parquet(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GROUP) -> None:
-    """One store file: zstd, statistics (readers skip row groups by bucket), fsynced."""
+    """One store file: zstd, statistics (readers skip row groups by bucket), a CRC of every
+    page (`jtrack store verify --full` finds a flipped bit: see CHECKSUMS), fsynced."""
+    import pyarrow.parquet as pq
+
     try:
-        frame.write_parquet(
-            path,
-            compression="zstd",
-            compression_level=1,  # level 3 costs ~45% more CPU for about the same size here
-            statistics=True,
+        table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())  # (as Polars wrote them)
+        pq.write_table(
+            table.replace_schema_metadata(CHECKSUMS),
+            where=path,
             row_group_size=row_group,
+            use_dictionary=_dictionary(table.schema),
+            **_WRITE_OPTIONS,
         )
         fsync_file(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise disk_error(path, exc) from exc
+
+
+def _dictionary(schema: Any) -> list[str]:
+    """The columns worth a dictionary: not 64-bit numbers and times, nearly all distinct
+    (an index part's event hashes: a dictionary tried and given up costs time and bytes)."""
+    import pyarrow as pa
+
+    def wide(t: Any) -> bool:
+        return pa.types.is_timestamp(t) or (pa.types.is_primitive(t) and t.bit_width == 64)
+
+    return [f.name for f in schema if not wide(f.type)]
+
+
+#: How every store file jtrack writes is written (pyarrow: Polars writes no page checksums);
+#: level 3 costs ~45% more CPU for about the same size here.
+_WRITE_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 1,
+    "write_statistics": True,
+    "write_page_checksum": True,
+}
 
 
 #: A segment is copied this many bytes at a time, so that a run that fails or is
@@ -146,7 +172,7 @@ class SegmentWriter:
         try:
             if self._writer is None:
                 self._writer = pq.ParquetWriter(
-                    self.tmp, table.schema, compression="zstd", compression_level=1
+                    self.tmp, table.schema.with_metadata(CHECKSUMS), **_WRITE_OPTIONS
                 )
             self._writer.write_table(
                 table.cast(self._writer.schema), row_group_size=SEGMENT_ROW_GROUP
@@ -173,6 +199,14 @@ class SegmentWriter:
             with suppress(OSError):
                 writer.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def _together(batches: list[Any]) -> Any:
+    """Record batches of segments as one table (cast to the first one's types)."""
+    import pyarrow as pa
+
+    first = batches[0].schema
+    return pa.Table.from_batches([b.cast(first) for b in batches], schema=first)
 
 
 def write_store_part(
@@ -330,19 +364,24 @@ class VersionWriter:
         """A segment holding the rows of `sources` (segments of the base version, in that
         order), streamed: rows pass through once, however many files."""
         target = self.tmp / SEGMENTS / name
+        import pyarrow.parquet as pq
+
+        segment = SegmentWriter(target)
+        batches: list[Any] = []  # (rows put together into row groups of SEGMENT_ROW_GROUP)
         try:
-            pl.scan_parquet(
-                [str(p) for p in sources], hive_partitioning=False, glob=False
-            ).sink_parquet(
-                target,
-                compression="zstd",
-                compression_level=1,
-                statistics=True,
-                row_group_size=SEGMENT_ROW_GROUP,
-            )
-            fsync_file(target)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise disk_error(target, exc) from exc
+            for source in sources:
+                with pq.ParquetFile(source) as pf:
+                    for batch in pf.iter_batches(batch_size=SEGMENT_ROW_GROUP):
+                        batches.append(batch)
+                        if sum(b.num_rows for b in batches) >= SEGMENT_ROW_GROUP:
+                            segment.write(_together(batches))
+                            batches = []
+            if batches:
+                segment.write(_together(batches))
+            segment.close()
+        except BaseException:
+            segment.abort()
+            raise
 
     def write_part(
         self, table: str, frame: pl.DataFrame, run: int, group: int | None = None

@@ -1,0 +1,181 @@
+"""What a store's admin meets: bits flipped on disk, a store shared by a group of users,
+copies and backups, versions removed under a reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.engine import run_sessionize
+from jtrack.store import Store
+
+#: What jtrack's store files say in their footer: their pages carry a CRC each.
+CHECKSUMS = {b"jtrack.page_checksums": b"crc32"}
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+
+
+def _jt(*args: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+def _split_sample(tmp_path: Path, n: int = 3) -> list[Path]:
+    """The sample events in `n` files, as `n` nights' exports."""
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    size = -(-len(lines) // n)
+    out = []
+    for i in range(n):
+        p = tmp_path / f"night{i}.jsonl"
+        p.write_text("".join(lines[i * size : (i + 1) * size]), encoding="utf-8")
+        out.append(p)
+    return out
+
+
+def _silent_flip(path: Path) -> int:
+    """An offset inside a data page of `path` where one flipped bit still decodes, with
+    other values: what a disk's bit rot does that no decoder notices."""
+    import pyarrow.parquet as pq
+
+    data = path.read_bytes()
+    meta = pq.read_metadata(path)
+    original = pq.read_table(path)
+    probe = path.with_name("probe.parquet")
+    for c in range(meta.num_columns):
+        chunk = meta.row_group(0).column(c)
+        start = chunk.data_page_offset + 32
+        for at in range(start, chunk.data_page_offset + chunk.total_compressed_size, 11):
+            b = bytearray(data)
+            b[at] ^= 4
+            probe.write_bytes(bytes(b))
+            try:
+                changed = not pq.read_table(probe).equals(original)
+            except Exception:
+                continue
+            if changed:
+                probe.unlink()
+                return at
+    raise AssertionError(f"no silent flip found in {path}")
+
+
+def test_verify_full_finds_a_flipped_bit_by_the_pages_checksums(tmp_path: Path) -> None:
+    """A bit flipped inside a page of an index part: `store verify --full` decoded it,
+    said "all whole" (exit 0) and `usage` billed other numbers. jtrack's store files carry
+    a CRC per page now, which --full checks: the file is named, exit 1, with the way back."""
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "st"
+    nights = _split_sample(tmp_path, 2)
+    for night in nights:
+        assert _jt("sessionize", str(night), "--store", str(root), "-q")[0] == 0
+    current = root / "versions" / "v000002"
+    part = next(p for p in sorted((current / "index").iterdir()) if p.stat().st_nlink == 1)
+    at = _silent_flip(part)
+    data = bytearray(part.read_bytes())
+    data[at] ^= 4
+    part.write_bytes(bytes(data))  # (in place: as a disk would)
+    code, out, err = _jt("store", "verify", "--full", "--store", str(root), "-f", "csv")
+    assert code == 1, err
+    rel = f"index/{part.name}"
+    assert f"v000002,{rel},unreadable: a page's checksum does not match" in out, out
+    assert f"v000002/{rel} is unreadable: a page's checksum does not match" in err, err
+    assert "`jtrack store rollback v000001`" in err, err
+    code, out, err = _jt("store", "verify", "--store", str(root))  # (no decoding: no check)
+    assert code == 0, err
+    for f in current.rglob("*.parquet"):  # every file jtrack wrote says its pages have one
+        assert (pq.read_metadata(f).metadata or {}).items() >= CHECKSUMS.items(), f
+
+
+def test_verify_full_says_how_many_files_it_could_only_decode(tmp_path: Path) -> None:
+    """Files an earlier jtrack wrote carry no page checksums: verify --full says so, once,
+    rather than calling them whole; `-f json` has the count (`decoded_only`)."""
+    root = tmp_path / "st"
+    assert _jt("sessionize", str(SAMPLE), "--store", str(root), "-q")[0] == 0
+    part = next((root / "versions" / "v000001" / "index").iterdir())
+    frame = pl.read_parquet(part)
+    part.unlink()
+    frame.write_parquet(part)  # (as an earlier jtrack wrote it: Polars writes no CRC)
+    code, _, err = _jt("store", "verify", "--full", "--store", str(root))
+    assert code == 0, err
+    assert "note: 1 file written before jtrack wrote page checksums" in err, err
+    assert "decoded only" in err
+    code, out, _ = _jt("store", "verify", "--full", "--store", str(root), "-f", "json", "-q")
+    assert code == 0 and json.loads(out)["decoded_only"] == 1
+    code, _, err = _jt("store", "verify", "--store", str(root))
+    assert code == 0 and "note:" not in err
+
+
+# --------------------------------------------------------------------- a shared store
+
+
+def test_readers_folder_and_leases_take_the_store_folders_group_permissions(
+    tmp_path: Path,
+) -> None:
+    """In a store folder shared by a group (chmod 2775), a reader whose umask is 077 made
+    `.readers` as drwx--S---: another member's nightly run could not read or clean it
+    (exit 1 after it committed). `.readers` and the leases in it get the store folder's
+    permissions; one made earlier with fewer is given them by its owner's next read."""
+    root = tmp_path / "st"
+    root.mkdir()
+    os.chmod(root, 0o2775)
+    assert run_sessionize([SAMPLE], Store.open(root))
+    old = os.umask(0o077)
+    try:
+        with Store.open(root).snapshot() as snap:
+            readers = root / ".readers"
+            assert stat.S_IMODE(readers.stat().st_mode) == 0o2775
+            lease = snap._lease
+            assert lease is not None and stat.S_IMODE(lease.stat().st_mode) == 0o664
+        os.chmod(readers, 0o2700)  # (as an earlier jtrack made it)
+        with Store.open(root).snapshot():
+            assert stat.S_IMODE(readers.stat().st_mode) == 0o2775
+    finally:
+        os.umask(old)
+
+
+def test_a_run_that_cannot_clean_another_users_leases_still_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a run committed, removing old versions met `.readers` it could not read, or a
+    dead reader's lease it could not delete (another user's): `error: ...: Permission
+    denied`, exit 1, though CURRENT had moved. What it cannot read or delete is left (no
+    version removed while the leases are unknown); the run exits 0."""
+    root = tmp_path / "st"
+    nights = _split_sample(tmp_path, 3)
+    assert _jt("sessionize", str(nights[0]), "--store", str(root), "-q")[0] == 0
+    readers = root / ".readers"
+    readers.mkdir(exist_ok=True)
+    real_iterdir = Path.iterdir
+
+    def no_listing(self: Path):  # type: ignore[no-untyped-def]
+        if self == readers:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", no_listing)
+    code, _, err = _jt("sessionize", str(nights[1]), "--store", str(root), "-q", "--keep", "0")
+    assert (code, err) == (0, "")
+    assert (root / "CURRENT").read_text().strip() == "v000002"
+    assert (root / "versions" / "v000001").is_dir()  # (the leases unknown: kept)
+    monkeypatch.undo()
+    dead = readers / "999999999-deadbeef0000"  # (no such process)
+    dead.write_text("v000002")
+    real_unlink = Path.unlink
+
+    def not_mine(self: Path, missing_ok: bool = False) -> None:
+        if self == dead:
+            raise PermissionError(13, "Permission denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", not_mine)
+    code, _, err = _jt("sessionize", str(nights[2]), "--store", str(root), "-q", "--keep", "0")
+    assert (code, err) == (0, "")
+    assert dead.exists() and (root / "CURRENT").read_text().strip() == "v000003"
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000003"]
