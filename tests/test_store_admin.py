@@ -179,3 +179,59 @@ def test_a_run_that_cannot_clean_another_users_leases_still_succeeds(
     assert (code, err) == (0, "")
     assert dead.exists() and (root / "CURRENT").read_text().strip() == "v000003"
     assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000003"]
+
+
+# --------------------------------------------------------------------- files not there
+
+
+def test_a_reader_without_a_lease_whose_version_a_run_removed_is_told_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader who cannot write `.readers` holds no lease: a run with `--keep 0` removed
+    the version it read, and the library raised a raw FileNotFoundError (the CLI: "No such
+    file or directory (os error 2) ... check the path"). Now a jtrack StoreError says what
+    happened and to run the command again; the CLI says the same of a file gone mid-read."""
+    from jtrack.commands._common import _unexpected_message
+    from jtrack.errors import StoreError
+    from jtrack.options import RunOptions
+
+    root = tmp_path / "st"
+    nights = _split_sample(tmp_path, 2)
+    assert run_sessionize([nights[0]], Store.open(root))
+    reader = Store.open(root)
+    monkeypatch.setattr(Store, "_new_lease", lambda self: None)  # (.readers not writable)
+    assert reader.scan_sessions().collect().height
+    monkeypatch.undo()
+    assert run_sessionize([nights[1]], Store.open(root), options=RunOptions(keep=0))
+    assert not (root / "versions" / "v000001").exists()
+    with pytest.raises(StoreError) as caught:
+        reader.scan_events().collect()
+    assert "the version being read (v000001) was removed by a run that wrote the store" in str(
+        caught.value
+    )
+    assert caught.value.hint and "run the command again" in caught.value.hint
+    gone = root / "versions" / "v000001" / "segments" / "s000001.parquet"
+    said = _unexpected_message(FileNotFoundError(f"No such file or directory (os error 2): {gone}"))
+    assert said.startswith(f"{root}: the version being read (v000001) was removed"), said
+    assert "run the command again" in said and "check the path" not in said
+
+
+def test_a_missing_part_of_a_version_that_is_there_is_damage_with_the_way_back(
+    tmp_path: Path,
+) -> None:
+    """A part file deleted from the current version: reading commands said "No such file or
+    directory (os error 2) ... check the path, the permissions and the free space", where
+    `store verify` said the store is damaged and which version to roll back to. They say so
+    too now."""
+    root = tmp_path / "st"
+    for night in _split_sample(tmp_path, 2):
+        assert _jt("sessionize", str(night), "--store", str(root), "-q")[0] == 0
+    v2 = root / "versions" / "v000002"
+    part = next(p for p in sorted((v2 / "sessions").iterdir()) if p.stat().st_nlink == 1)
+    part.unlink()
+    for args in (["sessions"], ["usage", "--month", "2026-10"]):
+        code, _, err = _jt(*args, "--store", str(root))
+        assert code == 1, err
+        assert err.startswith(f"error: {root}: the store is damaged: {part} is missing"), err
+        assert "`jtrack store rollback v000001`" in err and "jtrack store verify" in err, err
+        assert err.count("\n") == 1

@@ -256,6 +256,12 @@ def handle_errors(fn: F) -> F:
 
 
 def _unexpected_message(exc: BaseException) -> str:
+    store_module = sys.modules.get("jtrack.store.store")
+    if isinstance(exc, FileNotFoundError) and store_module is not None and store_module._OPENED:
+        # (a store's file gone: a version removed under a reader, or a damaged store)
+        gone = store_module.missing_file_error(f"{exc.filename or ''} {exc}")
+        if gone is not None:
+            return str(gone)
     if isinstance(exc, OSError):
         import errno
 
@@ -271,7 +277,6 @@ def _unexpected_message(exc: BaseException) -> str:
         }.get(exc.errno or 0, "check the path, the permissions and the free space")
         return f"{where}{exc.strerror or exc} (hint: {what}; --debug shows where it happened)"
     text = str(exc).splitlines()[0] if str(exc) else ""
-    store_module = sys.modules.get("jtrack.store.store")
     if "parquet" in text.lower() and store_module is not None and store_module._OPENED:
         damaged = store_module.damaged_file_error()  # (a store file cut short or damaged)
         if damaged is not None:

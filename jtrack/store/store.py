@@ -342,6 +342,10 @@ class Store:
         share the object and read it first together read one version)."""
         snap = self._pinned
         if snap is not None:
+            if snap._lease is None and not (snap.dir / MANIFEST).is_file():
+                # (read without a lease, as one who cannot write STORE/.readers, and removed
+                # by a run since: said, not a file "not found" halfway through a read)
+                raise version_removed(self, snap.name)
             return snap
         with self._pin_lock:
             if self._pinned is None:
@@ -949,6 +953,51 @@ def damaged_file_error() -> StoreError | None:
                 )
         except (OSError, StoreError):
             continue
+    return None
+
+
+def version_removed(store: Store, name: str) -> StoreError:
+    """Version `name`, being read, was removed by a run (its reader held no lease)."""
+    readers = store.root / READERS
+    writable = os.access(readers if readers.is_dir() else store.root, os.W_OK)
+    why = "" if writable else f" (no lease: {readers} is not writable for you)"
+    return StoreError(
+        f"{store.root}: the version being read ({name}) was removed by a run that wrote the "
+        f"store meanwhile{why}",
+        hint="run the command again"
+        + ("" if writable else "; the store's owner can make .readers writable for its group"),
+    )
+
+
+def missing_file_error(text: str) -> StoreError | None:
+    """When reading failed on a file that is not there (`text`: the error's message, which
+    names it): for a file of a version of a store this process opened, the StoreError that
+    says what happened. The version gone (a run removed it while it was read: a reader
+    without a lease, as one who cannot write STORE/.readers is): run the command again; the
+    version there but the file not: the store is damaged, with the way back."""
+    import re
+
+    # (Polars cuts a long path short at its start: ".../st/versions/v000002/index/p.parquet")
+    m = re.search(r"(\S*)\b" + VERSIONS + r"/(v\d{6,})/(\S+)", text)
+    if m is None:
+        return None
+    head, name, rel = m.group(1).lstrip("."), m.group(2), m.group(3)
+    for root in reversed(list(_OPENED)):
+        store = Store(root)
+        if not (os.path.join(root, "") if root not in ("", ".") else "").endswith(head):
+            continue  # (another store's)
+        path = store.root / VERSIONS / name / rel
+        try:
+            current = store.current_name()
+        except JtrackError:
+            current = None
+        if not (store.root / VERSIONS / name / MANIFEST).is_file() and current != name:
+            return version_removed(store, name)
+        try:
+            hint = damaged_hint(store, name, [rel]) + VERIFY_HINT
+        except (OSError, JtrackError):
+            hint = "`jtrack store verify` lists every damaged file; " + store.rollback_hint()
+        return StoreError(f"{store.root}: the store is damaged: {path} is missing", hint=hint)
     return None
 
 
