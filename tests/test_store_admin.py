@@ -235,3 +235,26 @@ def test_a_missing_part_of_a_version_that_is_there_is_damage_with_the_way_back(
         assert err.startswith(f"error: {root}: the store is damaged: {part} is missing"), err
         assert "`jtrack store rollback v000001`" in err and "jtrack store verify" in err, err
         assert err.count("\n") == 1
+
+
+def test_a_rebuild_over_a_damaged_segment_stops_and_keeps_the_way_back(tmp_path: Path) -> None:
+    """A bit flipped in a segment three versions share: `sessionize --rebuild` read it
+    without noticing, exited 0 and, by --keep, removed v000002, the only version without
+    it (the one the way back names). A rebuild decodes the segments it carries, their
+    checksums checked: it stops, naming the file and the way back, and removes nothing."""
+    root = tmp_path / "st"
+    for night in _split_sample(tmp_path, 5):
+        assert _jt("sessionize", str(night), "--store", str(root), "-q", "--keep", "3")[0] == 0
+    seg = root / "versions" / "v000005" / "segments" / "s000003.parquet"
+    assert seg.stat().st_nlink == 3  # (v000003, v000004, v000005)
+    at = _silent_flip(seg)
+    data = bytearray(seg.read_bytes())
+    data[at] ^= 4
+    seg.write_bytes(bytes(data))
+    versions = sorted(p.name for p in (root / "versions").iterdir())
+    code, _, err = _jt("sessionize", "--rebuild", "--store", str(root), "-q")
+    assert code == 1, err
+    assert f"the store is damaged: {seg} (unreadable: a page's checksum" in err, err
+    assert "`jtrack store rollback v000002` goes back to a version without it" in err, err
+    assert sorted(p.name for p in (root / "versions").iterdir()) == versions
+    assert (root / "CURRENT").read_text().strip() == "v000005"

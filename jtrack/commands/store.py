@@ -367,8 +367,9 @@ def verify_cmd(
         if unchecked:  # (whole as far as decoding tells: a flipped bit may still decode)
             sys.stderr.write(
                 f"note: {plural(unchecked, 'file')} written before jtrack wrote page "
-                "checksums (or inputs kept as they were): decoded only; `jtrack store "
-                "compact` and `jtrack sessionize --rebuild` write the parts again with them\n"
+                "checksums (or inputs kept as they were): decoded only; parts a run or "
+                "`jtrack store compact` writes again get them, and a store built anew from "
+                "its exports has them all\n"
             )
 
 

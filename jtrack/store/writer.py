@@ -475,6 +475,8 @@ class VersionWriter:
                 )
                 + VERIFY_HINT,
             )
+        if manifest.runs and manifest.runs[-1].mode == "rebuild":
+            self._check_segments(base, [r for r in missing if r.startswith(f"{SEGMENTS}/")])
         with _Folders(base) as src, _Folders(tmp) as dst:
             for rel in missing:
                 folder, _, name = rel.rpartition("/")
@@ -494,6 +496,25 @@ class VersionWriter:
                         shutil.copyfile(os.path.join(base, rel), target)
                     except OSError as exc:
                         raise disk_error(Path(target), exc) from exc
+
+    def _check_segments(self, base: str, segments: list[str]) -> None:
+        """A rebuild reads every segment, so its version would be trusted as a fresh one;
+        it decodes each segment it carries whole, its pages' checksums checked, and stops
+        on damage (as the nightly run that met it did), before its commit lets older
+        versions go by --keep: the version without the damaged file, the way back, too."""
+        from jtrack.store.store import _decode_parquet, damaged_hint
+
+        for rel in segments:
+            try:
+                _decode_parquet(Path(base) / rel)
+            except OSError as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+                raise StoreError(
+                    f"{self.store.root}: the store is damaged: {os.path.join(base, rel)} "
+                    f"(unreadable: {first})",
+                    hint=damaged_hint(self.store, os.path.basename(base), [rel])
+                    + "; `jtrack store verify --full` lists every damaged file",
+                ) from None
 
     def commit(self, manifest: Manifest, keep: int) -> Path:
         """Make this version current (atomically); then remove versions no one needs."""
