@@ -258,3 +258,39 @@ def test_a_rebuild_over_a_damaged_segment_stops_and_keeps_the_way_back(tmp_path:
     assert "`jtrack store rollback v000002` goes back to a version without it" in err, err
     assert sorted(p.name for p in (root / "versions").iterdir()) == versions
     assert (root / "CURRENT").read_text().strip() == "v000005"
+
+
+# --------------------------------------------------------------------- copies and backups
+
+
+def test_a_current_folder_left_by_a_copy_that_followed_links_is_replaced_by_the_link(
+    tmp_path: Path,
+) -> None:
+    """After `cp -rL` (or a zip, an SMB copy) `STORE/current` is a folder: the link could
+    not replace it, so it stayed on its version for good (other tools read stale data) and
+    messages named `current/rejects.jsonl`, which is not there. `store verify` says so; the
+    next run replaces a folder that is a copy of a version by the link (anything else is
+    left alone); the rejects file named is the current version's own."""
+    import shutil
+
+    root = tmp_path / "st"
+    nights = _split_sample(tmp_path, 3)
+    for night in nights[:2]:
+        assert _jt("sessionize", str(night), "--store", str(root), "-q")[0] == 0
+    current = root / "current"
+    current.unlink()
+    shutil.copytree(root / "versions" / "v000001", current)  # (stale: CURRENT is v000002)
+    code, _, err = _jt("store", "verify", "--store", str(root))
+    assert code == 1, err
+    assert f"{current} is a folder, not the link to versions/v000002" in err, err
+    assert "`jtrack store rollback v000002" in err
+    assert Store.open(root).rejects_file() == root / "versions" / "v000002" / "rejects.jsonl"
+    assert _jt("sessionize", str(nights[2]), "--store", str(root), "-q")[0] == 0
+    assert current.is_symlink() and os.readlink(current) == "versions/v000003"
+    assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]
+    assert _jt("store", "verify", "--store", str(root))[0] == 0
+    current.unlink()
+    current.mkdir()
+    (current / "notes.txt").write_text("mine")  # (not a copy of a version: never removed)
+    assert _jt("store", "rollback", "v000002", "--store", str(root), "-q")[0] == 0
+    assert (current / "notes.txt").read_text() == "mine"

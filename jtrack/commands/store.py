@@ -362,6 +362,13 @@ def verify_cmd(
             f"{first['problem']}{more}",
             hint=res["hint"],
         )
+    link = st.link_problem()
+    if link is not None:  # (the versions whole, but other tools read the wrong one)
+        raise DataError(
+            link,
+            hint=f"`jtrack store rollback {st.current_name()} --store {st.root}` (or the next "
+            "run) points it at the current version again",
+        )
     if not opts["quiet"]:
         sys.stderr.write(f"{res['store']}: {checked} checked, all whole\n")
         if unchecked:  # (whole as far as decoding tells: a flipped bit may still decode)

@@ -153,8 +153,12 @@ class Store:
         return [str(base / table / p.file) for p in m.parts_of(table)]
 
     def rejects_file(self) -> Path:
-        """Where the current version keeps the rows its runs rejected (JSON lines)."""
-        return self.root / CURRENT_LINK / REJECTS
+        """Where the current version keeps the rows its runs rejected (JSON lines): through
+        the `current` link when it names the current version, else in its own folder."""
+        name = self.current_name()
+        if name is None or self.link_problem() is None:
+            return self.root / CURRENT_LINK / REJECTS
+        return self.version_dir(name) / REJECTS
 
     def current_name(self) -> str | None:
         """The current version's name; None when the store has none yet."""
@@ -544,9 +548,57 @@ class Store:
         link = self.root / f".{CURRENT_LINK}.{uuid.uuid4().hex[:8]}"
         try:
             os.symlink(f"{VERSIONS}/{name}", link)
+            self._drop_copied_link()
             os.replace(link, self.root / CURRENT_LINK)
         except OSError:
             link.unlink(missing_ok=True)
+
+    def _drop_copied_link(self) -> None:
+        """A `current` that is a folder, not the link (a copy that followed symlinks: `cp
+        -rL`, zip, an SMB copy) cannot be replaced by one, and stayed on its version for
+        good: moved out of the way (a `.tmp-` folder: removed) when it is a copy of a
+        version of this store (its manifest is one of theirs), never anything else."""
+        here = self.root / CURRENT_LINK
+        if here.is_symlink() or not here.is_dir():
+            return
+        try:
+            mine = (here / MANIFEST).read_bytes()
+        except OSError:
+            return
+        for name in reversed(self.versions()):
+            try:
+                if (self.version_dir(name) / MANIFEST).read_bytes() == mine:
+                    break
+            except OSError:
+                continue
+        else:
+            return  # (not a copy of a version: left alone)
+        trash = self.root / f"{TMP_PREFIX}current-{uuid.uuid4().hex[:8]}"
+        os.rename(here, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def link_problem(self) -> str | None:
+        """What is wrong with the `current` link, which other tools read: None when it
+        names the version CURRENT names."""
+        name = self.current_name()
+        here = self.root / CURRENT_LINK
+        if name is None:
+            return None
+        if here.is_symlink():
+            target = os.readlink(here)
+            if target == f"{VERSIONS}/{name}":
+                return None
+            return f"{here} names {target}, not {VERSIONS}/{name} (the current version)"
+        if here.is_dir():
+            with contextlib.suppress(OSError):  # (a copy of the current version: still right)
+                mine = (here / MANIFEST).read_bytes()
+                if mine == (self.version_dir(name) / MANIFEST).read_bytes():
+                    return None
+            return (
+                f"{here} is a folder, not the link to {VERSIONS}/{name} (a copy that followed "
+                "symlinks): other tools reading it read a version that is not current"
+            )
+        return None  # (none: a file system without symlinks; other tools go by CURRENT)
 
     def _repair_link(self) -> None:
         """Point `current` at the version CURRENT names, when they differ: a run killed
