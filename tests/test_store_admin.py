@@ -294,3 +294,21 @@ def test_a_current_folder_left_by_a_copy_that_followed_links_is_replaced_by_the_
     (current / "notes.txt").write_text("mine")  # (not a copy of a version: never removed)
     assert _jt("store", "rollback", "v000002", "--store", str(root), "-q")[0] == 0
     assert (current / "notes.txt").read_text() == "mine"
+
+
+def test_jtrack_store_mentions_what_a_killed_run_left(tmp_path: Path) -> None:
+    """A run killed at once leaves its `.tmp-v...` folder (3.8 MB, measured), which the
+    next run removes: `jtrack store` said nothing of it. One line says it now, with its
+    size; `-f json` has it as `leftovers`."""
+    root = tmp_path / "st"
+    assert _jt("sessionize", str(SAMPLE), "--store", str(root), "-q")[0] == 0
+    left = root / ".tmp-v000002-0123abcd"
+    (left / "segments").mkdir(parents=True)
+    (left / "segments" / "s000002.parquet").write_bytes(b"x" * 3_800_000)
+    code, out, err = _jt("store", "--store", str(root))
+    assert code == 0, err
+    line = ".tmp-v000002-0123abcd: 3.8 MB a killed run left (the next run removes it)"
+    assert line in out, out
+    assert all(len(x) <= 80 for x in out.splitlines() if ".tmp-" in x)
+    code, out, _ = _jt("store", "--store", str(root), "-f", "json")
+    assert json.loads(out)["leftovers"] == [{"name": left.name, "bytes": 3_800_000}]

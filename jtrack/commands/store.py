@@ -76,8 +76,11 @@ def store_cmd(
     from jtrack.usecases.store_info import overview
 
     out_fmt = resolve_format(fmt, output, FORMATS, "jtrack store")
-    info = overview(Store.open(store))
+    st = Store.open(store)
+    info = overview(st)
+    left = st.leftovers()
     if out_fmt == Format.json:
+        info["leftovers"] = [{"name": n, "bytes": b} for n, b in left]
         from jtrack.serialize import to_json, to_records
 
         data = {k: (to_records(v) if hasattr(v, "to_dicts") else v) for k, v in info.items()}
@@ -93,7 +96,10 @@ def store_cmd(
     runs = info["runs"].select(
         "run", "mode", "finished", "files_read", "events_added", "sessions_added", "reason"
     )
-    parts: list[Any] = [_Hanging(_totals(info)), Text("")]
+    lines = _totals(info)
+    for name, size in left:  # (a run killed at once leaves it: the next run removes it)
+        lines.append(f"  {name}: {_size(size)} a killed run left (the next run removes it)")
+    parts: list[Any] = [_Hanging(lines), Text("")]
     for frame, title, what in ((inputs, "Inputs taken in", "inputs"), (runs, "Runs", "runs")):
         shown = frame if every else frame.tail(_LAST)
         if shown.height < frame.height:  # (a year of nightly runs: 365 lines of each)
@@ -105,6 +111,14 @@ def store_cmd(
         )
     parts.append(FrameTable(info["versions"], "Versions (jtrack store rollback VERSION)"))
     print_renderables(parts, output)
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n:.1f} TB"
 
 
 def _group_options(ctx: typer.Context, command: str, **own: Any) -> dict[str, Any]:

@@ -655,6 +655,27 @@ class Store:
         number = max([*taken, base.version if base else 0]) + 1
         return VersionWriter(self, base, number)
 
+    def leftovers(self) -> list[tuple[str, int]]:
+        """The `.tmp-*` folders in the store (a version a run is writing, or one a killed run
+        left, which the next run removes) and the bytes each holds of its own (files not
+        shared with a version by a hard link), by name."""
+        out = []
+        try:
+            entries = sorted(self.root.iterdir())
+        except OSError:
+            return []
+        for p in entries:
+            if not p.name.startswith(TMP_PREFIX) or p.is_symlink() or not p.is_dir():
+                continue
+            size = 0
+            for folder, _, files in os.walk(p):
+                for f in files:
+                    with contextlib.suppress(OSError):
+                        st = os.lstat(os.path.join(folder, f))
+                        size += st.st_size if st.st_nlink == 1 else 0
+            out.append((p.name, size))
+        return out
+
     def remove_leftovers(self) -> None:
         """Remove what crashed runs left behind: only `.tmp-*` directories of this store."""
         if not self.root.is_dir():
