@@ -312,3 +312,27 @@ def test_jtrack_store_mentions_what_a_killed_run_left(tmp_path: Path) -> None:
     assert all(len(x) <= 80 for x in out.splitlines() if ".tmp-" in x)
     code, out, _ = _jt("store", "--store", str(root), "-f", "json")
     assert json.loads(out)["leftovers"] == [{"name": left.name, "bytes": 3_800_000}]
+
+
+def test_compaction_stops_on_a_damaged_segment_rather_than_merging_it(tmp_path: Path) -> None:
+    """A file that grew (`jtrack watch`) leaves a small segment a run, which compaction
+    merges into one: a bit flipped in one was merged into a new segment whose own checksums
+    then vouched for it. Compaction checks the pages it reads: it stops, naming the file."""
+    live = tmp_path / "live.jsonl"
+    live.write_text("")
+    root = tmp_path / "st"
+    for night in _split_sample(tmp_path, 3):
+        with open(live, "a", encoding="utf-8") as fh:
+            fh.write(night.read_text(encoding="utf-8"))
+        assert _jt("sessionize", str(live), "--store", str(root), "-q", "--keep", "3")[0] == 0
+    seg = root / "versions" / "v000003" / "segments" / "s000002.parquet"
+    at = _silent_flip(seg)
+    data = bytearray(seg.read_bytes())
+    data[at] ^= 4
+    seg.write_bytes(bytes(data))
+    versions = sorted(p.name for p in (root / "versions").iterdir())
+    code, _, err = _jt("store", "compact", "--store", str(root), "-q")
+    assert code == 1, err
+    assert f"the store is damaged: {seg} (unreadable: a page's checksum" in err, err
+    assert "`jtrack store rollback v000001` goes back to a version without it" in err, err
+    assert sorted(p.name for p in (root / "versions").iterdir()) == versions

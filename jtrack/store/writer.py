@@ -16,7 +16,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import replace
@@ -364,24 +364,51 @@ class VersionWriter:
         """A segment holding the rows of `sources` (segments of the base version, in that
         order), streamed: rows pass through once, however many files."""
         target = self.tmp / SEGMENTS / name
-        import pyarrow.parquet as pq
 
         segment = SegmentWriter(target)
         batches: list[Any] = []  # (rows put together into row groups of SEGMENT_ROW_GROUP)
         try:
             for source in sources:
-                with pq.ParquetFile(source) as pf:
-                    for batch in pf.iter_batches(batch_size=SEGMENT_ROW_GROUP):
-                        batches.append(batch)
-                        if sum(b.num_rows for b in batches) >= SEGMENT_ROW_GROUP:
-                            segment.write(_together(batches))
-                            batches = []
+                for batch in self._batches(Path(source)):
+                    batches.append(batch)
+                    if sum(b.num_rows for b in batches) >= SEGMENT_ROW_GROUP:
+                        segment.write(_together(batches))
+                        batches = []
             if batches:
                 segment.write(_together(batches))
             segment.close()
         except BaseException:
             segment.abort()
             raise
+
+    def _batches(self, source: Path) -> Iterator[Any]:
+        """The rows of a segment of the base version, its pages' checksums checked: a
+        damaged one stops the compaction, named, not merged into a new segment whose own
+        checksums would vouch for the damage."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            with pq.ParquetFile(source, page_checksum_verification=True) as pf:
+                yield from pf.iter_batches(batch_size=SEGMENT_ROW_GROUP)
+        except (OSError, pa.ArrowException) as exc:
+            raise self._damaged(
+                str(source.parent.parent), f"{SEGMENTS}/{source.name}", exc
+            ) from None
+
+    def _damaged(self, base: str, rel: str, exc: BaseException) -> StoreError:
+        """The StoreError of a damaged file `rel` of the base version (folder `base`)."""
+        from jtrack.store.store import damaged_hint
+
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        if "CRC checksum verification failed" in text:
+            text = "a page's checksum does not match its bytes (changed on disk)"
+        return StoreError(
+            f"{self.store.root}: the store is damaged: {os.path.join(base, rel)} "
+            f"(unreadable: {text})",
+            hint=damaged_hint(self.store, os.path.basename(base), [rel])
+            + "; `jtrack store verify --full` lists every damaged file",
+        )
 
     def write_part(
         self, table: str, frame: pl.DataFrame, run: int, group: int | None = None
@@ -502,19 +529,13 @@ class VersionWriter:
         it decodes each segment it carries whole, its pages' checksums checked, and stops
         on damage (as the nightly run that met it did), before its commit lets older
         versions go by --keep: the version without the damaged file, the way back, too."""
-        from jtrack.store.store import _decode_parquet, damaged_hint
+        from jtrack.store.store import _decode_parquet
 
         for rel in segments:
             try:
                 _decode_parquet(Path(base) / rel)
             except OSError as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-                raise StoreError(
-                    f"{self.store.root}: the store is damaged: {os.path.join(base, rel)} "
-                    f"(unreadable: {first})",
-                    hint=damaged_hint(self.store, os.path.basename(base), [rel])
-                    + "; `jtrack store verify --full` lists every damaged file",
-                ) from None
+                raise self._damaged(base, rel, exc) from None
 
     def commit(self, manifest: Manifest, keep: int) -> Path:
         """Make this version current (atomically); then remove versions no one needs."""
