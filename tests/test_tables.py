@@ -614,3 +614,37 @@ def test_a_label_never_wraps_under_or_after_its_value(
     head = out.split("\n\n")[0].splitlines()
     assert all(line.startswith(" ") for line in head[1:]), out  # (nothing back at column 0)
     assert all(len(line) <= width for line in out.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("first", "width"), [("segment_id", 40), ("outcome_id", 60), ("action_map_id", 80)]
+)
+def test_a_tables_first_column_is_kept_and_wraps_when_it_alone_does_not_fit(
+    first: str, width: int
+) -> None:
+    """`report`'s Segments at 40 columns showed `sessions visitors` rows of bare figures
+    and `not shown at 40 columns: segment_id` (an outcome id of 69 characters at 60 columns
+    likewise, display_name kept and outcome_id dropped; an action map id; a 147-character
+    segment id at 80 and 140). The first column, which tells the rows apart, stays: the
+    figures go first, and where it alone does not fit it wraps after its own `-`."""
+    long = "-".join(["part"] * ((width + 10) // 5)) + "-end"
+    df = pl.DataFrame(
+        {
+            first: [long, "seg-uk-visitors"],
+            "display_name": ["A name of some length here", "Short"],
+            "sessions": [1234, 1],
+            "visitors": [567, 1],
+        }
+    )
+    out = render_to_text(FrameTable(df, "Title"), width)
+    assert max(len(line) for line in out.splitlines()) <= width
+    lines = out.splitlines()
+    rule = next(i for i, line in enumerate(lines) if set(line) == {"─"})
+    body = [line for line in lines[rule + 1 :] if not line.startswith("not shown")]
+    blocks = "\n".join(body).split("\n\n") if "" in body else body
+    rows = [
+        ("".join(line.split()[0] for line in b.splitlines()), *b.splitlines()[0].split()[-2:])
+        for b in blocks
+    ]
+    assert rows == [(long, "1,234", "567"), ("seg-uk-visitors", "1", "1")]
+    assert lines[rule - 1].startswith(first) or lines[rule - 2].startswith(first[:8])

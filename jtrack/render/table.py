@@ -592,6 +592,10 @@ class FrameTable:
             )
             col.cells = [max((cell_len(v) for v in vs), default=0) for vs in texts]
             cols.append(col)
+        # (a table's first column, its label or id, tells its rows apart where the caller
+        # names no keys: it stays, wrapped where it alone does not fit, the figures go first)
+        if cols and not self.keys and cols[0].sort in ("id", "key"):
+            cols[0].row_key = True
         return cols
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
