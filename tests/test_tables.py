@@ -648,3 +648,36 @@ def test_a_tables_first_column_is_kept_and_wraps_when_it_alone_does_not_fit(
     ]
     assert rows == [(long, "1,234", "567"), ("seg-uk-visitors", "1", "1")]
     assert lines[rule - 1].startswith(first) or lines[rule - 2].startswith(first[:8])
+
+
+@pytest.mark.parametrize("width", [20, 22, 24, 26])
+def test_a_figure_beside_its_label_is_never_cut(
+    width: int, world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 24 columns `report` printed `sessions 8` (really 843), `visitors 3` (300),
+    `page views 2,9`, `duration 0:04:`; at 20 `usage --summary` printed `month 2026-10  3`
+    (3,799) and its automated and rows-read figures were gone: a label and its figure were
+    one line cut at the line's end. Every figure shows whole, beside its label where both
+    fit, else on the line under it."""
+    usage = ["usage", "--summary", "--month", "2026-10", "--as-of", AS_OF, "--users", "1"]
+    usage += ["--per-user", "1000"]
+    csv = runner.invoke(app, [*usage, "-f", "csv"]).stdout.splitlines()
+    fields = dict(zip(*(row.split(",") for row in csv[:2]), strict=True))
+    out = _render(usage, width, monkeypatch)
+    lines = out.splitlines()
+    assert all(len(line) <= width for line in lines), out
+
+    def figure(label: str) -> str:
+        i = next(i for i, line in enumerate(lines) if line.startswith(label))
+        rest = lines[i][len(label) :].strip() or lines[i + 1].strip()
+        return rest.replace(",", "")
+
+    assert figure("month 2026-10") == fields["month_to_date"]
+    assert figure("automated") == fields["automated"]
+    assert figure("rows read") == fields["rows_read"]
+    assert figure("projected overage") == fields["projected_overage"]
+    out = _render(["report", "--month", "2026-10"], width, monkeypatch)
+    lines = out.splitlines()
+    assert all(len(line) <= width for line in lines), out
+    assert re.search(r"^sessions +[\d,]{3,}$", out, re.M), out
+    assert re.search(r"^duration +\d:\d\d:\d\d$", out, re.M), out

@@ -66,7 +66,10 @@ class _Figures:
     right-aligned; a note too long for its line wraps between words onto lines indented
     to the note column, and where the note column would be narrower than NOTE_MIN, every
     note goes on the lines under its label, indented by 4 (at 40 columns `projected` ended
-    a line beside the figure and `overage` began the next: a label under its value)."""
+    a line beside the figure and `overage` began the next: a label under its value).
+    Where the widest label and the widest figure do not fit side by side, a row is laid out
+    alone: its figure at the line's end, beside the label where both fit, else on a line of
+    its own under it (a figure is never cut: `sessions 8` read as a real one, 843)."""
 
     NOTE_MIN = 16
 
@@ -83,6 +86,17 @@ class _Figures:
         lead = w0 + 2 + w1 + 2
         below = width - lead < self.NOTE_MIN
         for label, figure, note in self.rows:
+            if w0 + 2 + w1 > width:  # (each row alone, every note under its label)
+                gap = width - cell_len(label) - cell_len(figure)
+                if gap >= 2:
+                    yield Text(label, style="bold") + Text(" " * gap + figure)
+                else:
+                    yield from Text(label, style="bold").wrap(console, width)
+                    pad = max(width - cell_len(figure), 0)  # (right-aligned, as beside one)
+                    yield from Text(" " * pad + figure).wrap(console, width)
+                for line in note.wrap(console, max(width - 4, 1)) if note.plain else []:
+                    yield Text("    ") + line
+                continue
             head = Text(label, style="bold", no_wrap=True, overflow="fold")
             head.append(" " * (w0 - cell_len(label) + 2 + w1 - cell_len(figure)) + figure)
             if not note.plain:
