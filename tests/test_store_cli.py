@@ -958,3 +958,21 @@ def test_a_compaction_names_only_what_it_merged() -> None:
     assert one.describe() == "sessions parts 9 -> 1"
     segs = Compaction("v2", {"index": 9}, {"index": 9}, segments_before=70, segments_after=2)
     assert segs.describe() == "segments 70 -> 2"
+
+
+@pytest.mark.parametrize("width", [20, 40, 60])
+def test_the_stores_lines_keep_a_path_of_double_width_characters_whole(width: int) -> None:
+    """At 40 columns `store` printed the contacts path `d/顧客の連絡先ファイル一覧表とても長
+    い名前のフォルダ/連絡先.csv` without `い名前のフォルダ/` (no `…`): a path too wide
+    was broken by characters, not cells, and the too-wide row was cut. Each row fits in
+    cells, and the rows hold the whole path."""
+    from rich.cells import cell_len
+
+    from jtrack.commands.store import _Hanging
+    from jtrack.render.table import render_to_text
+
+    path = "/tmp/d/顧客の連絡先ファイル一覧表とても長い名前のフォルダ/連絡先.csv"
+    out = render_to_text(_Hanging([f"  contacts: {path}", "    39 contacts"]), width)
+    rows = out.splitlines()
+    assert all(cell_len(row) <= width for row in rows), out
+    assert "".join(rows).replace(" ", "") == f"contacts:{path}39contacts"

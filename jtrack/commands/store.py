@@ -167,14 +167,14 @@ class _Hanging:
 
         for line in self.lines:
             for row in _hang(line, options.max_width):
-                yield Text(row, no_wrap=True, overflow="fold")
+                yield Text(row, overflow="fold")  # (never cut: a row too wide folds)
 
 
 def _hang(line: str, width: int) -> list[str]:
     """`line` in rows of at most `width` cells (see _Hanging)."""
     import re
 
-    from rich.cells import cell_len
+    from rich.cells import cell_len, get_character_cell_size
 
     body = line.lstrip(" ")
     first, more = line[: len(line) - len(body)], " " * (len(line) - len(body) + 4)
@@ -186,9 +186,14 @@ def _hang(line: str, width: int) -> list[str]:
         if cell_len(word) > room:  # (a path: after its own `/`, by character if need be)
             pieces = []
             for part in re.findall(r"[^/]*/|[^/]+", word):
-                while cell_len(part) > room:
-                    pieces.append(part[:room])
-                    part = part[room:]
+                while cell_len(part) > room:  # (measured in cells: 連 takes two)
+                    cells = cut = 0
+                    while cut < len(part) and cells + get_character_cell_size(part[cut]) <= room:
+                        cells += get_character_cell_size(part[cut])
+                        cut += 1
+                    cut = max(cut, 1)
+                    pieces.append(part[:cut])
+                    part = part[cut:]
                 if pieces and cell_len(pieces[-1] + part) <= room:
                     pieces[-1] += part
                 else:
