@@ -1461,3 +1461,114 @@ def test_at_40_columns_a_card_never_splits_an_id_a_url_or_a_time(sample_store: S
         assert cell_len(line) <= 40
         assert not re.search(r"\d{4}-\d\d-\d\d$", line), line  # (no date without its time)
         assert not re.match(r"\s*\d\d:\d\d:\d\d UTC", line), line
+
+
+def _card_of(sample_store: Store, prefix: str) -> dict[str, Any]:
+    sid = str(
+        sample_store.scan_sessions()
+        .filter(pl.col("id").str.starts_with(prefix))
+        .select("id")
+        .collect()
+        .item()
+    )
+    return build_card(sample_store, sid, as_of=AS_OF_DT).to_dict()
+
+
+TIME = r"\d\d:\d\d(:\d\d(\.\d+)?)?"
+
+
+@pytest.mark.parametrize("width", [20, 24, 30, 40])
+def test_a_date_time_too_wide_for_its_line_breaks_between_date_and_time(
+    sample_store: Store, width: int
+) -> None:
+    """`card --details` at 40 columns printed `2026-10-04 08:11:57.` then `364 UTC`; at 20
+    `Start 2026-10-01 10:` then `00:00 UTC`, and `journey` `2026-10-01 01:30:` then `16
+    UTC to`: a date-time wider than its line was broken inside its time. It breaks at the
+    space between date and time (the zone may go to the next line), a time never split."""
+    card = _card_of(sample_store, "dae60ff9")
+    texts = [render_card_text(card, width=width, details=True)]
+    texts.append(render_card_text(card, width=width, details=True, ascii=True))
+    journey = build_journey(sample_store, card["contact"]["customer_id"]).to_dict()
+    texts.append(render_journey_text(journey, width=width))
+    for text in texts:
+        for line in text.splitlines():
+            assert cell_len(line) <= width, text
+            # (a line ending in a date's time cut short, or starting with a time's rest)
+            assert not re.search(r"\d{4}-\d\d-\d\d \d\d:(\d\d:?)?$", line), (line, text)
+            assert not re.search(r"\d\d:\d\d:\d\d\.$", line), (line, text)
+            assert not re.match(r"\s*(\d\d\d|\d\d:\d\d|\d\d)( UTC| to|$)", line), (line, text)
+        dates = re.findall(r"\b2026-10-0\d\b", text)
+        times = re.findall(rf"\b{TIME}\b", text)
+        assert dates and times
+
+
+def test_a_separator_in_the_data_is_kept_where_a_line_breaks(sample_store: Store) -> None:
+    """With `--ascii`, a page title `Waterproof jackets for hikers - Example Shop - Sale -
+    20% off today` at 40 columns printed `hikers` / `Example Shop - Sale` / `20% off
+    today`: a ` - ` of the title at a break was dropped as if the card had put it there
+    (with UTF-8, a ` · ` likewise). Only the card's own separators are left out there."""
+    card = _card_of(sample_store, "dae60ff9")
+    for title, ascii in (
+        ("Waterproof jackets for hikers - Example Shop - Sale - 20% off today", True),
+        ("Waterproof jackets for hikers · Example Shop · Sale · 20% off today", False),
+    ):
+        card["journey"][0]["page_title"] = title
+        card["current_page"]["title"] = title
+        for width in (24, 30, 40, 52):
+            text = render_card_text(card, width=width, details=True, ascii=ascii)
+            assert all(cell_len(line) <= width for line in text.splitlines())
+            words = re.sub(r"\s+", " ", text)
+            assert title in words, (width, text)
+            # (the card's own separators still go at a break: no line ends or starts with one)
+            sep = "-" if ascii else "·"
+            lines = [line.strip() for line in text.splitlines()]
+            ev = [line for line in lines if "page_viewed" in line]
+            assert ev and all(not line.endswith(" " + sep) for line in ev), text
+
+
+def test_journey_details_at_20_columns_wrap_no_label_and_fill_a_line_before_breaking_an_id(
+    sample_store: Store,
+) -> None:
+    """`card --details` at 20 columns left the details 4 cells beside the entries, so their
+    labels wrapped (`loca` then `l`, `even` then `t`); a long id under a label broke after
+    a short prefix (`tmp-` alone on its line, then `visitorxxx...`). The details go at an
+    indent that leaves them room, a label whole on its line; an id fills a line before it
+    breaks inside a piece."""
+    card = _card_of(sample_store, "dae60ff9")
+    long = "tmp-visitor" + "x" * 110 + "-end"
+    card["contact"]["customer_id"] = long
+    card["journey"][0]["event_id"] = long
+    for width in (20, 24, 30):
+        text = render_card_text(card, width=width, details=True)
+        lines = text.splitlines()
+        assert all(cell_len(line) <= width for line in lines), text
+        for label in ("time", "local", "event", "event id"):  # (whole, at the line's start)
+            assert any(re.match(rf"\s+{label}( |$)", line) for line in lines), (label, text)
+        assert not any(line.strip() in ("loca", "l", "even", "t", "tmp-") for line in lines)
+        assert re.sub(r"\s", "", text).count(long) == 2
+
+
+def test_wrapping_a_long_url_costs_in_proportion_to_its_length() -> None:
+    """`card --details` of 1,500 events with 4,000-character URLs took 40.8 s at 40 columns
+    (11.9 s before): every cut of a piece wider than a line measured each longer slice
+    again. Wrapping measures the text once: its work grows with the text, not faster."""
+    import time
+
+    from rich.text import Text
+
+    from jtrack.render.card import _Glyphs, _wrap_text
+
+    g = _Glyphs(False)
+
+    def cost(n: int) -> float:
+        url = Text("https://www.shop.test/" + ("productcatalogueentry" * n + "/a-b.c?") * 5)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(5):
+                _wrap_text(url, 38, g)
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    small, large = cost(40), cost(800)  # (twenty times the text: 18 times the work, was 90)
+    assert large < 40 * small, (small, large)

@@ -12,19 +12,22 @@ encoding cannot show).
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import sys
+from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich import box
-from rich.cells import cell_len
+from rich.cells import cell_len, split_graphemes
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.padding import Padding
 from rich.panel import Panel
+from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -67,6 +70,14 @@ def wants_ascii(stream: TextIO | None = None) -> bool:
 
 
 # ---------------------------------------------------------------------------- text helpers
+
+
+#: The narrowest the details of a journey entry get beside its time and icon (at 20
+#: columns they had 4, and their labels wrapped, `loca` then `l`): else they go at 4.
+DETAILS_MIN = 20
+#: The style of the separator the card puts between parts (`·`, `-` in ASCII): dim, and
+#: marked so that a break drops it there and never a `·` or ` - ` of the data's own.
+_SEP = Style(dim=True, meta={"card_sep": True})
 
 
 class _Glyphs:
@@ -126,7 +137,7 @@ def _join(parts: Iterable[Text | str | None], g: _Glyphs) -> Text:
         if p is None or (isinstance(p, str | Text) and not str(p)):
             continue
         if not first:
-            out.append(g.sep, style="dim")
+            out.append(g.sep, style=_SEP)
         out.append(p if isinstance(p, Text) else Text(p))
         first = False
     return out
@@ -146,84 +157,140 @@ def _wrap_parts(parts: Iterable[Text | str | None], width: int, g: _Glyphs) -> T
             out.append("\n")
             line = 0
         elif line:
-            out.append(g.sep, style="dim")
+            out.append(g.sep, style=_SEP)
             line += cell_len(g.sep)
         out.append_text(part)
         line += part.cell_len
     return out
 
 
-#: A word of a value: a date with its time (and zone) is one, never broken between them.
-_WORD = re.compile(
+#: A date with its time (and zone): one word, broken only between date, time and zone.
+_DATETIME = (
     r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?: (?:UTC|[A-Z]{2,5}|[+-]\d{2,4}))?"
-    r"|\S+"
 )
+#: A word of a value: a date with its time (and zone) is one.
+_WORD = re.compile(_DATETIME + r"|\S+")
+#: The parts of a date-time wider than a line: its date (`2026-10-04`, `2026-10-04T`),
+#: its time, its zone; a time is never split.
+_DT_PART = re.compile(r"\d{4}-\d{2}-\d{2}T?|\S+")
 #: Where a word longer than a whole line (a URL, a long id) may break: after these.
 _PIECE = re.compile(r"[^-/.?&=#_:]*[-/.?&=#_:]+|[^-/.?&=#_:]+")
 
 
-def _pieces(word: str, width: int) -> list[tuple[int, int]]:
-    """(start, end) of the pieces of a word wider than `width`, packed into lines: broken
-    after a `/`, `.`, `-`, ... of its own (by character only where one piece is wider)."""
+class _Cells:
+    """The cells of a string's slices, worked out once: `cells(a, b)` of `s[a:b]` in constant
+    time (a cell_len of every slice tried made a card of long URLs three times slower).
+    ASCII text has a cell a character; other text is measured by grapheme (an emoji with
+    its joiners and selectors is one), and is cut only between graphemes."""
+
+    def __init__(self, s: str) -> None:
+        self.n = len(s)
+        self.single = s.isascii() and s.replace("\n", " ").isprintable()
+        if self.single:
+            return
+        spans, _ = split_graphemes(s)
+        self.at = [0] * (len(s) + 1)  # cells before each index (a grapheme counts at its end)
+        self.ends: list[int] = []  # the index after each grapheme
+        self.ends_at: list[int] = []  # and the cells up to there
+        total = 0
+        for a, b, w in spans:
+            for k in range(a + 1, b):
+                self.at[k] = total
+            total += w
+            self.at[b] = total
+            self.ends.append(b)
+            self.ends_at.append(total)
+
+    def cells(self, a: int, b: int) -> int:
+        return b - a if self.single else self.at[b] - self.at[a]
+
+    def cut(self, a: int, room: int) -> int:
+        """The furthest index after `a` whose slice from `a` fits in `room` cells (at
+        least one grapheme)."""
+        if self.single:
+            return min(a + max(room, 1), self.n)
+        k = bisect_right(self.ends_at, self.at[a] + room) - 1
+        if k < 0 or self.ends[k] <= a:
+            k = bisect_right(self.ends, a)
+        return self.ends[min(k, len(self.ends) - 1)]
+
+
+def _pieces(plain: str, a: int, b: int, width: int, cells: _Cells) -> list[tuple[int, int]]:
+    """(start, end) of the lines of the word `plain[a:b]`, wider than `width`: a date-time
+    broken between its date, time and zone; anything else after a `/`, `.`, `-`, ... of
+    its own, a line filled before a piece wider than a whole line is broken by cells."""
+    if re.fullmatch(_DATETIME, plain[a:b]):
+        parts = [m.span() for m in _DT_PART.finditer(plain, a, b)]
+    else:
+        parts = [m.span() for m in _PIECE.finditer(plain, a, b)]
     out: list[tuple[int, int]] = []
-    start = end = 0
-    for m in _PIECE.finditer(word):
-        a, b = m.span()
-        if end > start and cell_len(word[start:b]) > width:
-            out.append((start, end))
-            start = a
-        while cell_len(word[start:b]) > width and b - start > 1:  # (one piece too wide)
-            cut = start + 1
-            while cut < b and cell_len(word[start : cut + 1]) <= width:
-                cut += 1
+    start = end = a
+    for pa, pb in parts:
+        if end > start and cells.cells(start, pb) > width and cells.cells(pa, pb) <= width:
+            out.append((start, end))  # (a piece that fits a line of its own starts one)
+            start = pa
+        while cells.cells(start, pb) > width:  # (else it goes on, by cells)
+            cut = cells.cut(start, width)
             out.append((start, cut))
             start = cut
-        end = b
+            while start < pb and plain[start] == " ":  # (a date-time's space at a break)
+                start += 1
+        end = pb
     if end > start:
         out.append((start, end))
     return out
 
 
-def _wrap_text(text: Text, width: int, g: _Glyphs) -> Text:
+def _wrap_lines(text: Text, width: int, g: _Glyphs) -> list[Text]:
     """`text` broken into lines of at most `width` cells between its words (a line break
-    it holds is kept; a separator `·` at a break is left out), never inside a word: a
-    date with its time is one word, and a word wider than a line (a URL, an id) breaks
-    only after its own `/`, `.`, `-`, ... . Styles are kept."""
+    it holds is kept; a separator the card put between parts is left out at a break, a
+    `·` or ` - ` of the data's own never), never inside a word: a date-time wider than the
+    line breaks between its date and time (a time never split), and another word wider
+    than a line (a URL, an id) only after its own `/`, `.`, `-`, ... . Styles are kept."""
     width = max(width, 1)
-    sep = g.sep.strip()
     plain = text.plain
+    cells = _Cells(plain)
+    seps = {k for sp in text.spans if sp.style == _SEP for k in range(sp.start, sp.end)}
     lines: list[tuple[int, int]] = []
     offset = 0
     for row in plain.split("\n"):
         start = end = None  # the current line, as a span of `plain`
-        for m in _WORD.finditer(row):
-            a, b = offset + m.start(), offset + m.end()
-            if start is not None and end is not None and cell_len(plain[start:b]) <= width:
+        for m in _WORD.finditer(plain, offset, offset + len(row)):
+            a, b = m.span()
+            if start is not None and end is not None and cells.cells(start, b) <= width:
                 end = b
                 continue
             if start is not None and end is not None:
                 lines.append((start, end))
                 start = end = None
-            if plain[a:b] == sep:  # (a line never starts with a separator)
+            if a in seps:  # (a line never starts with the card's separator)
                 continue
-            for pa, pb in _pieces(plain[a:b], width):
+            for pa, pb in (
+                _pieces(plain, a, b, width, cells) if cells.cells(a, b) > width else [(a, b)]
+            ):
                 if start is not None and end is not None:
                     lines.append((start, end))
-                start, end = a + pa, a + pb
+                start, end = pa, pb
         if start is not None and end is not None:
             lines.append((start, end))
         elif not row.strip():
             lines.append((offset, offset))
         offset += len(row) + 1
-    out = Text()
-    for i, (a, b) in enumerate(lines):
-        piece = text[a:b]
-        if piece.plain.endswith(" " + sep) and i < len(lines) - 1:  # (nor ends with one)
-            piece = text[a : b - len(sep) - 1]
-        if i:
-            out.append("\n")
-        out.append_text(piece)
-    return out
+    for i, (a, b) in enumerate(lines[:-1]):
+        while b > a and b - 1 in seps:  # (nor ends with one)
+            b -= 1
+        lines[i] = (a, b)
+    # (the lines cut out of `text` at once: a slice a line was as slow as the wrapping)
+    offsets = sorted({k for line in lines for k in line})
+    pieces = dict(
+        zip(itertools.pairwise([0, *offsets, len(plain)]), text.divide(offsets), strict=True)
+    )
+    return [pieces[line] if line[1] > line[0] else Text() for line in lines]
+
+
+def _wrap_text(text: Text, width: int, g: _Glyphs) -> Text:
+    """`text` broken into lines (see _wrap_lines) of at most `width` cells."""
+    return Text("\n").join(_wrap_lines(text, width, g))
 
 
 class _Pairs:
@@ -252,17 +319,24 @@ class _Pairs:
         for k, v in self.rows:
             words = [m.group() for m in _WORD.finditer(v.plain)]
             label = Text(k, style=self.style)
+            # (lines as segments: a Text a line, wrapped again by Rich, was most of the
+            # time of a card of long URLs)
             if room >= 8 and all(cell_len(w) <= room for w in words):
-                lines = _wrap_text(v, room, self.g).split("\n")
-                label.append(" " * (lw - cell_len(k) + 2))
-                yield label + lines[0]
-                for line in lines[1:]:
-                    yield Text(" " * (lw + 2)) + line
+                lines = _wrap_lines(v, room, self.g)
+                yield from label.render(console)
+                yield Segment(" " * (lw - cell_len(k) + 2))
+                indent = lw + 2
             else:
-                yield label
-                under = _wrap_text(v, width - self.UNDER, self.g)
-                for line in under.split("\n"):
-                    yield Text(" " * self.UNDER) + line
+                lines = _wrap_lines(v, width - self.UNDER, self.g)
+                yield from label.render(console)
+                yield Segment.line()
+                yield Segment(" " * self.UNDER)
+                indent = self.UNDER
+            for i, line in enumerate(lines):
+                if i:
+                    yield Segment(" " * indent)
+                yield from line.render(console)
+                yield Segment.line()
 
 
 def _nz(*values: Any) -> list[str]:
@@ -315,12 +389,12 @@ def _title(card: dict[str, Any], g: _Glyphs) -> Text:
     t = Text()
     t.append(g.session_icon(card["icon"]) + " ")
     t.append_text(_t(c["name"], g, "bold" if c["known"] else "bold italic"))
-    t.append(g.sep, style="dim")
+    t.append(g.sep, style=_SEP)
     t.append_text(_t(s["type_label"], g, "bold"))
-    t.append(g.sep, style="dim")
+    t.append(g.sep, style=_SEP)
     state = s["state"].replace("_", " ")
     t.append(state, style="bold green" if s["state"] == "active" else "dim")
-    t.append(g.sep, style="dim")
+    t.append(g.sep, style=_SEP)
     t.append(s["short_id"], style="cyan")
     return t
 
@@ -424,9 +498,13 @@ def _info_rows(card: dict[str, Any], g: _Glyphs) -> tuple[list[Any], list[Any]]:
     right = [
         (
             "Activity",
-            Text(
-                f"{_plural(cnt['events'], 'event')}{g.sep}{_plural(cnt['page_views'], 'page view')}"
-                f"{g.sep}{_plural(cnt['searches'], 'search', 'searches')}"
+            _join(
+                [
+                    _plural(cnt["events"], "event"),
+                    _plural(cnt["page_views"], "page view"),
+                    _plural(cnt["searches"], "search", "searches"),
+                ],
+                g,
             ),
         ),
         ("Journey map", Text(_plural(cnt["journey_events"], "entry", "entries"))),
@@ -460,7 +538,7 @@ def _typed_row(c: dict[str, Any], g: _Glyphs) -> list[tuple[str, Text]]:
     typed = [_clean(v) for v in typed_details(c)]
     if not typed:
         return []
-    text = Text(g.sep.join(typed))
+    text = _join(typed, g)
     text.append(" (unverified)", style="dim")
     return [("Typed", text)]
 
@@ -469,7 +547,7 @@ def _contact_text(c: dict[str, Any], g: _Glyphs) -> Text:
     if not c["known"]:
         t = _lead("Unknown", "italic")
         if c["state"]:
-            t.append(g.sep, style="dim")
+            t.append(g.sep, style=_SEP)
             t.append_text(_t(f"{c['state']} contact {_clean(c['contact_id'] or '')}", g, "dim"))
         return t
     return _join([_t(c["name"], g), _t(c["contact_id"], g) if c["contact_id"] else None], g)
@@ -616,8 +694,9 @@ def _journey(card: dict[str, Any], g: _Glyphs, width: int, details: bool) -> lis
         indent = line.cell_len
         line.append_text(_fit(body, width - indent, g))
         lines.append(line)
-        if details:
-            lines.append(Padding(_details(ev, g), (0, 0, 0, indent)))
+        if details:  # (under the entry's text, or at 4 where that leaves too little room)
+            pad = indent if width - indent >= DETAILS_MIN else min(indent, 4)
+            lines.append(Padding(_details(ev, g), (0, 0, 0, pad)))
     out.extend(lines)
     return out
 
