@@ -681,3 +681,23 @@ def test_a_figure_beside_its_label_is_never_cut(
     assert all(len(line) <= width for line in lines), out
     assert re.search(r"^sessions +[\d,]{3,}$", out, re.M), out
     assert re.search(r"^duration +\d:\d\d:\d\d$", out, re.M), out
+
+
+def test_outcomes_by_segment_at_20_columns_break_their_ids_between_parts(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 20 columns `rules report`'s outcomes by segment folded its row keys inside a part
+    (`seg-mobil` then `e-`): the row keys' narrowest widths added up to more than the line,
+    and Rich narrowed them again. Each row key gets its share of the line, and a part that
+    fits it is never broken (`seg-`, `mobile-`, `visitors`)."""
+    args = ["rules", "report", "--rules", RULES, "--section", "outcomes_by_segment"]
+    csv = runner.invoke(app, [*args, "-f", "csv"]).stdout.splitlines()[1:]
+    want = [(f[1], f[2]) for f in (line.split(",") for line in csv)]
+    out = _render(args, 20, monkeypatch)
+    lines = out.splitlines()
+    assert all(len(line) <= 20 for line in lines), out
+    head = next(i for i, line in enumerate(lines) if line.startswith("segment_"))
+    one_header = "\n".join(lines[: head + 1] + lines[head + 2 :])  # (`segment_`, then `id`)
+    assert _table_rows(one_header, ["segment_", "outcome_"]) == want
+    keys = {line[: lines[head].index("outcome_")].strip() for line in lines[head + 3 :]}
+    assert {"seg-", "mobile-", "visitors"} <= keys and "seg-mobil" not in keys, out

@@ -40,7 +40,7 @@ from typing import Any
 
 import polars as pl
 from rich import box
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len, chop_cells, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
 from rich.table import Table
@@ -252,10 +252,12 @@ def _key_parts(value: str) -> list[str]:
 
 
 def _wrap_key(value: str, width: int) -> str:
-    """A row key's value packed into lines of at most `width` cells, broken between parts."""
+    """A row key's value packed into lines of at most `width` cells, broken between parts
+    (a part wider than a line, at the narrowest, in lines of `width` cells)."""
     if cell_len(value) <= width:
         return value
-    return _pack(_key_parts(value), width, "-_/.")
+    parts = [c for p in _key_parts(value) for c in chop_cells(p, max(width, 1))]
+    return _pack(parts, width, "-_/.")
 
 
 def _wrap_header(label: str, width: int) -> str:
@@ -441,6 +443,11 @@ def _wrap_rows(
     rows = [c for c in cols if c.row_key]
     for c in rows:
         c.width = c.wrap_floor()
+    # (at the narrowest the row keys may not fit even so: the widest gives way a cell at a
+    # time, so that none is narrower than its share of the line and Rich folds none again;
+    # 20 columns folded seg-mobile- as seg-mobil, e-)
+    while _total(rows) > width and max(c.width for c in rows) > 1:
+        max(rows, key=lambda c: c.width).width -= 1
     gone = list(left_out)
     while _total(cols) > width:
         others = [c for c in cols if not c.row_key]
