@@ -537,6 +537,29 @@ def test_an_hour_without_events_draws_no_bars_and_the_scale_is_said(store: Store
     assert lines[1] == " " * len("events/min, 60 min ") + f"max {top:,}/min"
 
 
+@pytest.mark.parametrize("width", [20, 24, 30, 34, 35, 40, 60])
+def test_the_per_minute_line_fits_and_never_breaks_its_scale(store: Store, width: int) -> None:
+    """At 30 columns `watch --once` printed `max` under the bars and `1/min` at column 0 (the
+    label and its 10 bars were wider than the line, and the scale under them too); at 20
+    a blank line came before it. Every line fits: where not even 10 bars fit beside the
+    label they go under it, at 2, and the scale `max N/min` stays whole, under the bars'
+    start."""
+    from jtrack.render.live import per_minute_line
+
+    frame = live_frame(store, LiveOptions(as_of=AS_OF))
+    top = max(frame.per_minute.get_column("events").to_list())
+    lines = per_minute_line(frame, width).plain.split("\n")
+    assert all(len(line) <= width - 1 for line in lines), lines
+    assert all(line.strip() for line in lines), lines  # (no blank line)
+    scale = f"max {top:,}/min"
+    assert lines[-1].endswith(scale) and "".join(lines).count("max") == 1, lines
+    assert re.match(r"events/min, (last )?\d+ min", lines[0]), lines
+    if lines[-1].strip() == scale:  # (under the bars' start, beside the label or at 2)
+        bars = lines[-2]
+        start = bars.index(" min ") + 5 if bars.startswith("events/min") else 2
+        assert lines[-1] == " " * start + scale, lines
+
+
 def test_render_fits_80_columns_with_hostile_text(tmp_path: Path) -> None:
     src = tmp_path / "e.jsonl"
     line = json.loads(page("x1", "v\x1b[31m", 29, "/x"))

@@ -152,24 +152,33 @@ def per_minute_line(frame: LiveFrame, width: int, ascii: bool = False) -> Text:
     a minute without events blank), and the scale's top (`max 12/min`)."""
     values = [int(v) for v in frame.per_minute.get_column("events").to_list()]
     # the hour whole where it fits (80 columns: a shorter label), else its last minutes,
-    # said
+    # said; where not even 10 of them fit beside the label, the bars go under it, at 2
     for label in ("events/min, last hour ", "events/min, 60 min "):
         if len(label) + len(values) <= width - 1:
+            line = Text(label, style="dim")
             break
     else:
-        room = max(width - len("events/min, last 60 min ") - 1, 10)
-        values = values[-room:]
+        room = width - len("events/min, last 60 min ") - 1
+        values = values[-(room if room >= 10 else max(width - 3, 1)) :]
         label = f"events/min, last {len(values)} min "
-    line = Text(label, style="dim")
+        if room < 10:
+            if len(label) > width:
+                label = f"events/min, {len(values)} min "
+            line = Text(label.rstrip(), style="dim")
+            label = "  "
+            line.append("\n" + label)
+        else:
+            line = Text(label, style="dim")
     line.append(sparkline(values, ascii))
     # the scale: the tallest bar's events a minute, on the line where it fits, else under
-    # the bars' start (a reader of the heights needs it)
+    # the bars' start (a reader of the heights needs it), never broken
     top = max(values, default=0)
     scale = f"max {top:,}/min" if top > 0 else "no events"
-    if line.cell_len + 2 + len(scale) <= width - 1:
+    if len(label) + len(values) + 2 + len(scale) <= width - 1:
         line.append("  " + scale, style="dim")
     else:
-        line.append("\n" + " " * len(label) + scale, style="dim")
+        indent = len(label) if len(label) + len(scale) <= width - 1 else 2
+        line.append("\n" + " " * indent + scale, style="dim")
     return line
 
 
