@@ -325,20 +325,19 @@ def test_an_injected_write_failure_is_one_line_and_changes_nothing(
     inputs: dict[str, Path], expected: dict[str, pl.DataFrame], tmp_path: Path
 ) -> None:
     store = _store_with_a(tmp_path / "store", inputs)
-    import pyarrow.parquet as pq
-
-    real = pq.write_table
+    real = pl.DataFrame.write_parquet
     calls = []
 
-    # (store files are written by pyarrow: Polars writes no page checksums)
-    def failing(table: object, where: object, *a: object, **k: object) -> None:
-        calls.append(where)
+    def failing(self: pl.DataFrame, file: object, *a: object, **k: object) -> None:
+        calls.append(file)
         if len(calls) == 2:  # one of the unit's parts
-            raise OSError("parquet: underlying IO error: No space left on device (os error 28)")
-        real(table, where, *a, **k)  # type: ignore[arg-type]
+            raise pl.exceptions.ComputeError(
+                "parquet: underlying IO error: No space left on device (os error 28)"
+            )
+        real(self, file, *a, **k)  # type: ignore[arg-type]
 
     with (
-        mock.patch.object(pq, "write_table", failing),
+        mock.patch.object(pl.DataFrame, "write_parquet", failing),
         mock.patch("typer.testing._get_command", lambda _app: _COMMAND),
     ):
         result = CliRunner().invoke(
@@ -362,13 +361,13 @@ def test_when_every_part_fails_the_index_parts_failure_is_reported(
     written side by side."""
     store = _store_with_a(tmp_path / "store", inputs)
 
-    import pyarrow.parquet as pq
-
-    def failing(table: object, where: object, *a: object, **k: object) -> None:
-        raise OSError(f"parquet: no space left writing {Path(str(where)).parent.name}")
+    def failing(self: pl.DataFrame, file: object, *a: object, **k: object) -> None:
+        raise pl.exceptions.ComputeError(
+            f"parquet: no space left writing {Path(str(file)).parent.name}"
+        )
 
     with (
-        mock.patch.object(pq, "write_table", failing),
+        mock.patch.object(pl.DataFrame, "write_parquet", failing),
         mock.patch("typer.testing._get_command", lambda _app: _COMMAND),
     ):
         result = CliRunner().invoke(

@@ -118,6 +118,17 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def file_crc32(path: Path) -> int:
+    """The CRC32 of a file's bytes (read back from the page cache after a write)."""
+    import zlib
+
+    crc = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
 def fsync_file(path: Path) -> None:
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
@@ -144,6 +155,7 @@ __all__ = [
     "TMP_PREFIX",
     "VERSIONS",
     "default_store_path",
+    "file_crc32",
     "fsync_dir",
     "fsync_file",
     "kill_point",

@@ -78,6 +78,10 @@ class PartInfo:
     #: xxh3_64 of its event id, and `created_date`, in the part's row order), what a run
     #: reads to find redeliveries (None: a part an earlier jtrack wrote; its ids are hashed)
     keys: str | None = None
+    #: the CRC32 of each of its files as written (the part, its ids or keys, by their path
+    #: in the version), which `jtrack store verify --full` compares: Polars writes no page
+    #: checksums (None: a part an earlier jtrack wrote)
+    crc32: dict[str, int] | None = None
 
 
 @dataclass

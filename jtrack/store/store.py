@@ -39,6 +39,7 @@ from jtrack.store.layout import (
     TMP_PREFIX,
     VERSIONS,
     default_store_path,
+    file_crc32,
     version_name,
     version_number,
 )
@@ -787,10 +788,13 @@ class Store:
         (compaction and `jtrack sessionize --rebuild` write them again, with checksums)."""
         name = name or self.require_current()
         folder = self.version_dir(name)
+        manifest = self.read_manifest(name)
+        crcs = known_crcs(manifest)
         return [
             rel
-            for rel in self.read_manifest(name).files()
+            for rel in manifest.files()
             if rel.endswith(".parquet")
+            and rel not in crcs
             and (folder / rel).is_file()
             and not has_checksums(folder / rel)
         ]
@@ -879,6 +883,14 @@ def has_checksums(path: Path) -> bool:
     return all(kv.get(k) == v for k, v in CHECKSUMS.items())
 
 
+def known_crcs(manifest: Manifest) -> dict[str, int]:
+    """The CRC32 of the files the manifest's parts wrote (PartInfo.crc32), by path."""
+    out: dict[str, int] = {}
+    for p in manifest.parts:
+        out.update(p.crc32 or {})
+    return out
+
+
 def verify_version(store: Store, name: str, full: bool = False) -> list[Damage]:
     """What is wrong with the files of version `name`: missing, not whole Parquet (its
     first and last bytes), a Parquet footer that cannot be read, or rows other than the
@@ -891,6 +903,7 @@ def verify_version(store: Store, name: str, full: bool = False) -> list[Damage]:
     folder = store.version_dir(name)
     rows = {f"segments/{s.file}": s.rows for s in manifest.segments}
     rows.update({f"{p.table}/{p.file}": p.rows for p in manifest.parts})
+    crcs = known_crcs(manifest)
     out: list[Damage] = []
     for rel in manifest.files():
         path = folder / rel
@@ -915,7 +928,11 @@ def verify_version(store: Store, name: str, full: bool = False) -> list[Damage]:
                             f"{rows[rel]:,}"
                         )
                     elif full:
-                        _decode_parquet(path)
+                        _decode_parquet(path)  # (damage that does not decode said first)
+                        if rel in crcs and file_crc32(path) != crcs[rel]:
+                            problem = (
+                                "its bytes changed on disk (the CRC32 written with it differs)"
+                            )
             elif full:
                 path.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError, pl.exceptions.PolarsError) as exc:

@@ -39,6 +39,7 @@ from jtrack.store.layout import (
     SESSION_IDS,
     TMP_PREFIX,
     VERSIONS,
+    file_crc32,
     fsync_dir,
     fsync_file,
     version_name,
@@ -209,6 +210,25 @@ def _together(batches: list[Any]) -> Any:
     return pa.Table.from_batches([b.cast(first) for b in batches], schema=first)
 
 
+def write_part_file(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GROUP) -> int:
+    """One file of a part (the part, its id directory or event keys), written by Polars:
+    zstd, statistics (readers skip row groups by bucket), fsynced; its CRC32, which the
+    manifest keeps (`jtrack store verify --full` finds a flipped bit by it: Polars writes no
+    page checksums, and pyarrow writes these files at twice the time and more memory)."""
+    try:
+        frame.write_parquet(
+            path,
+            compression="zstd",
+            compression_level=1,  # level 3 costs ~45% more CPU for about the same size here
+            statistics=True,
+            row_group_size=row_group,
+        )
+        fsync_file(path)
+        return file_crc32(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise disk_error(path, exc) from exc
+
+
 def write_store_part(
     version: Path, table: str, name: str, frame: pl.DataFrame, run: int
 ) -> PartInfo:
@@ -217,15 +237,15 @@ def write_store_part(
     sorted, each with its row in the part), for the index its event keys (EVENT_KEYS/<name>:
     each row's event id hash and time); its manifest entry (`run`: the run its rows belong
     to)."""
-    write_parquet(frame, version / table / name)
+    crcs = {f"{table}/{name}": write_part_file(frame, version / table / name)}
     info = part_info(table, name, frame, run)
     if table == "sessions":
         ids = f"{SESSION_IDS}/{name}"
-        write_parquet(_id_directory(frame), version / ids, row_group=IDS_ROW_GROUP)
-        return replace(info, ids=ids)
+        crcs[ids] = write_part_file(_id_directory(frame), version / ids, row_group=IDS_ROW_GROUP)
+        return replace(info, ids=ids, crc32=crcs)
     keys = f"{EVENT_KEYS}/{name}"
-    write_parquet(event_keys_of(frame), version / keys)
-    return replace(info, keys=keys)
+    crcs[keys] = write_part_file(event_keys_of(frame), version / keys)
+    return replace(info, keys=keys, crc32=crcs)
 
 
 def event_keys_of(index: pl.DataFrame) -> pl.DataFrame:
