@@ -85,7 +85,7 @@ def in_app_stream() -> pl.Expr:
     (segment, outcome, web action) that names an app session (its `session.type`)."""
     kind = pl.col("kind")
     named_app = pl.col("source_session_type").str.to_lowercase() == "app"
-    return (kind == KIND_APP) | (~kind.is_in(list(ACTIVITY_KINDS)) & named_app).fill_null(False)
+    return ((kind == KIND_APP) | (~kind.is_in(list(ACTIVITY_KINDS)) & named_app)).fill_null(False)
 
 
 def counts_as_activity() -> pl.Expr:
