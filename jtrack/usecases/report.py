@@ -222,6 +222,18 @@ def site_folds(pages: pl.Series) -> tuple[list[str], list[str]]:
     return upper.to_list(), folded.to_list()
 
 
+def _page_tables(pv: pl.LazyFrame) -> list[pl.LazyFrame]:
+    """Page views per page (with their sessions and visitors), and per page and title."""
+    return [
+        pv.group_by("page").agg(
+            page_views=pl.len().cast(pl.Int64),
+            sessions=pl.col("session_id").n_unique().cast(pl.Int64),
+            visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+        ),
+        pv.group_by("page", "page_title").agg(n=pl.len()),
+    ]
+
+
 def _site_folded(df: pl.DataFrame, column: str) -> pl.Expr:
     """strip_url of a column of `df`, its distinct pages folded (see site_folds)."""
     bare = bare_url(pl.col(column))
@@ -368,12 +380,7 @@ def journey_report(
         pl.collect_all(
             [
                 e_lf.filter(kind == KIND_OUTCOME).select("session_id").unique(),
-                pv.group_by("page").agg(
-                    page_views=pl.len().cast(pl.Int64),
-                    sessions=pl.col("session_id").n_unique().cast(pl.Int64),
-                    visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
-                ),
-                pv.group_by("page", "page_title").agg(n=pl.len()),
+                *_page_tables(pv),
                 e_lf.filter((kind == KIND_SEARCH) & ~is_blank(pl.col("search_query")))
                 .with_columns(search=pl.col("search_query").str.strip_chars().str.to_lowercase())
                 .group_by("search")
@@ -413,16 +420,7 @@ def journey_report(
     folds = site_folds(page_counts.get_column("page"))
     if folds[0]:
         folded = pv.with_columns(pl.col("page").replace(*folds))
-        page_counts, title_counts = pl.collect_all(
-            [
-                folded.group_by("page").agg(
-                    page_views=pl.len().cast(pl.Int64),
-                    sessions=pl.col("session_id").n_unique().cast(pl.Int64),
-                    visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
-                ),
-                folded.group_by("page", "page_title").agg(n=pl.len()),
-            ]
-        )
+        page_counts, title_counts = pl.collect_all(_page_tables(folded))
 
     # Outcomes per session feed engagement.
     s_df = s_df.with_columns(
