@@ -383,6 +383,18 @@ def _as_an_earlier_jtrack_wrote(store: Store, option: str) -> None:
     store.refresh()
 
 
+def _nightly_equals_once(tmp_path: Path, days: list[list[dict[str, Any]]]) -> Store:
+    """A file a day, each run into one store, equals one run over them all; that one."""
+    files = [_day(tmp_path, f"day{i}.parquet", rows) for i, rows in enumerate(days)]
+    daily = Store.open(tmp_path / "daily")
+    for f in files:
+        run_sessionize([f], daily)
+    once = Store.open(tmp_path / "once")
+    run_sessionize(files, once)
+    assert_same_store(daily, once)
+    return once
+
+
 def _day(d: Path, name: str, rows: list[dict[str, Any]]) -> Path:
     f = d / name
     flat_frame(rows).write_parquet(f)
@@ -496,13 +508,7 @@ def test_a_system_event_whose_session_loses_its_first_row_joins_the_one_before(
         [flat_event("x", "v2", T0 + timedelta(hours=13))],
         [flat_event("x", "v3", T0 + timedelta(hours=11, minutes=50))],  # the earlier copy
     ]
-    files = [_day(tmp_path, f"day{i}.parquet", rows) for i, rows in enumerate(days)]
-    daily = Store.open(tmp_path / "daily")
-    for f in files:
-        run_sessionize([f], daily)
-    once = Store.open(tmp_path / "once")
-    run_sessionize(files, once)
-    assert_same_store(daily, once)
+    once = _nightly_equals_once(tmp_path, days)
     index = once.scan_index().collect()
     assert index.filter(pl.col("event_id") == "sys")["session_id"].null_count() == 0
 
@@ -522,13 +528,7 @@ def test_a_late_system_event_naming_an_app_session_joins_it_in_a_nightly_run(
         [flat_event("a1", "v", T0, **app), flat_event("w1", "v", T0 + timedelta(hours=1))],
         [flat_event("s1", "v", T0 + timedelta(hours=3), source_session_type="app", **segment)],
     ]
-    files = [_day(tmp_path, f"day{i}.parquet", rows) for i, rows in enumerate(days)]
-    daily = Store.open(tmp_path / "daily")
-    for f in files:
-        run_sessionize([f], daily)
-    once = Store.open(tmp_path / "once")
-    run_sessionize(files, once)
-    assert_same_store(daily, once)
+    once = _nightly_equals_once(tmp_path, days)
     sid = dict(once.scan_index().select("event_id", "session_id").collect().iter_rows())
     assert sid["s1"] == sid["a1"] != sid["w1"]
 
