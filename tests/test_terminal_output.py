@@ -355,3 +355,21 @@ def test_an_error_naming_a_path_with_a_line_break_is_one_line(tmp_path: Path) ->
     res = runner.invoke(app, ["usage", str(tmp_path / "no\nfile.jsonl")])
     assert res.exit_code == 1
     assert res.stderr.count("\n") == 1 and "no\\nfile.jsonl" in res.stderr
+
+
+@pytest.mark.parametrize("command", ["card", "sessions", "report"])
+def test_no_color_means_no_terminal_codes_at_all(world: Path, command: str) -> None:
+    """NO_COLOR took the colours away but left bold, dim and underline: with FORCE_COLOR set
+    (a CI's terminal settings), a log kept plain with NO_COLOR had them."""
+    store = str(world / "s1")
+    sid = runner.invoke(app, ["sessions", "--store", store, "-f", "csv", "--columns", "id"])
+    args = {
+        "card": ["card", sid.stdout.splitlines()[1], "--store", store],
+        "sessions": ["sessions", "--store", store, "--limit", "5"],
+        "report": ["report", "--store", store],
+    }[command]
+    forced = runner.invoke(app, args, env={"FORCE_COLOR": "1", "NO_COLOR": ""})
+    assert forced.exit_code == 0 and "\x1b[" in forced.stdout  # (styled: the test can tell)
+    plain = runner.invoke(app, args, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert plain.exit_code == 0, plain.stderr
+    assert "\x1b" not in plain.stdout and "\x1b" not in plain.stderr

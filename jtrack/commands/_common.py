@@ -295,7 +295,11 @@ def _unexpected_message(exc: BaseException) -> str:
 def stderr_console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=False, width=columns_width())
+    from jtrack.render.text import console_colors
+
+    return Console(
+        stderr=True, highlight=False, soft_wrap=False, width=columns_width(), **console_colors()
+    )
 
 
 def stdout_utf8(stream: Any = None) -> bool:
@@ -378,7 +382,11 @@ def stdout_console(width: int | None = None, ascii: bool = False) -> Any:
         if stdout_utf8()
         else AsciiStream(sys.stdout)
     )
-    return Console(file=file, highlight=False, width=w, emoji=False, markup=False)
+    from jtrack.render.text import console_colors
+
+    return Console(
+        file=file, highlight=False, width=w, emoji=False, markup=False, **console_colors()
+    )
 
 
 def resolve_format(

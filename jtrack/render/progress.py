@@ -35,6 +35,7 @@ from rich.table import Column
 from rich.text import Text
 
 from jtrack.progress import ProgressUpdate
+from jtrack.render.text import console_colors
 
 
 class _Counts(ProgressColumn):
@@ -131,7 +132,7 @@ class ProgressBar:
         enabled: bool | None = None,
         transient: bool = True,
     ) -> None:
-        self.console = console or Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False, **console_colors())
         self.enabled = (not quiet and _drawable(self.console)) if enabled is None else enabled
         self.started = time.monotonic()
         self.stage: str | None = None

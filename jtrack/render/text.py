@@ -4,6 +4,7 @@ one line, and plain ASCII for a stream that cannot show anything else."""
 from __future__ import annotations
 
 import contextvars
+import os
 import re
 from typing import Any
 
@@ -104,7 +105,7 @@ def _shows(ch: str, encoding: str) -> bool:
     return True
 
 
-__all__ = ["OTHER_FORMATS", "ascii_text", "one_line", "period_span", "plural"]
+__all__ = ["OTHER_FORMATS", "ascii_text", "console_colors", "one_line", "period_span", "plural"]
 
 
 def once_each(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -114,6 +115,13 @@ def once_each(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     for x in items:
         first.setdefault(x.get(key), x)
     return list(first.values())
+
+
+def console_colors() -> dict[str, Any]:
+    """Rich Console options for a console people read: with $NO_COLOR set and not empty
+    (https://no-color.org) no terminal codes at all, bold, dim and underline too (Rich
+    leaves those: a log of a run with FORCE_COLOR set, kept plain with NO_COLOR, had them)."""
+    return {"color_system": None} if os.environ.get("NO_COLOR") else {}
 
 
 def period_span(period: Any, dash: str = "-") -> str:
