@@ -123,6 +123,10 @@ def test_a_tables_header_names_its_field_in_sort_where_and_columns(store: Path) 
     assert out("--columns", "id,externalContact.id,lastEvent.createdDate").splitlines()[0] == (
         "id,contact_id,ended_date"
     )
+    # and in capitals, the camel case gone (`MKTCAMPAIGN.SOURCE` was "unknown field")
+    assert out("--columns", "MKTCAMPAIGN.SOURCE,LASTEVENT.EVENTNAME").splitlines()[0] == (
+        "mkt_campaign_source,last_event_name"
+    )
     for typo in ("durat", "durration"):  # the nearest field or header is suggested
         res = _run("sessions", "--store", str(store), "--sort", typo)
         assert res.exit_code == ExitCode.USAGE and "did you mean 'duration'?" in res.stderr

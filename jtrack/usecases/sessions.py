@@ -55,6 +55,13 @@ def column_for_field(name: str, columns: Sequence[str]) -> str:
     labelled = [c for c in columns if FIELD_LABELS.get(c) in (snake, lower)]
     if labelled:
         return labelled[0]
+    # a Genesys name in capitals (`MKTCAMPAIGN.SOURCE`: no camel case left to tell its
+    # words apart): the column it names, its words run together, when only one is
+    squashed = lower.replace("_", "")
+    names = {c: c for c in columns} | {k: v for k, v in _GENESYS_NAMES.items() if v in columns}
+    alike = {v for k, v in names.items() if k.replace("_", "") == squashed}
+    if len(alike) == 1:
+        return alike.pop()
     # the nearest column, or table header (`durration` -> `duration`)
     labels = [FIELD_LABELS[c] for c in columns if c in FIELD_LABELS]
     near = (
