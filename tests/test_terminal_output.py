@@ -373,3 +373,29 @@ def test_no_color_means_no_terminal_codes_at_all(world: Path, command: str) -> N
     plain = runner.invoke(app, args, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
     assert plain.exit_code == 0, plain.stderr
     assert "\x1b" not in plain.stdout and "\x1b" not in plain.stderr
+
+
+def test_a_file_written_with_o_is_said_on_stderr_unless_quiet(world: Path, tmp_path: Path) -> None:
+    """`report` and `usage` said where they wrote; `card`, `journey`, `sessions`, `contacts`
+    and `rules report` said nothing (a screen-reader user heard nothing after `-o`)."""
+    store = str(world / "s1")
+    ids = runner.invoke(
+        app, ["sessions", "--store", store, "-f", "csv", "--columns", "id,customer_id"]
+    ).stdout.splitlines()[1]
+    sid, cookie = ids.split(",")
+    rules = str(SAMPLE / "jtrack.toml")
+    for args in (
+        ["card", sid, "--store", store],
+        ["journey", cookie, "--store", store],
+        ["sessions", "--store", store],
+        ["contacts", "--store", store],
+        ["rules", "report", "--store", store, "--rules", rules],
+    ):
+        out = tmp_path / f"{args[0]}.{args[1] if args[0] == 'rules' else 'x'}.txt"
+        res = runner.invoke(app, [*args, "-o", str(out)])
+        assert res.exit_code == 0 and out.is_file(), (args, res.stderr)
+        assert f"wrote {out}" in res.stderr.splitlines(), (args, res.stderr)
+        quiet = runner.invoke(app, [*args, "-o", str(out), "-q"])
+        assert quiet.exit_code == 0 and "wrote" not in quiet.stderr, (args, quiet.stderr)
+    piped = runner.invoke(app, ["card", sid, "--store", store, "-o", "-"])
+    assert piped.exit_code == 0 and "wrote" not in piped.stderr

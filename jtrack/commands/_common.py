@@ -227,7 +227,9 @@ def handle_errors(fn: F) -> F:
                 from jtrack.read.sources import check_source_names
 
                 check_source_names(sources, stdin=fn.__name__ != "watch_cmd")
-            return context.run(fn, *args, **kwargs)
+            result = context.run(fn, *args, **kwargs)
+            _say_written(fn, kwargs)
+            return result
         except JtrackError as exc:
             if debug_enabled():
                 traceback.print_exc()
@@ -253,6 +255,30 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(int(ExitCode.DATA)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+#: Commands whose `-o FILE` is said on stderr here (`report` and `usage` say it themselves;
+#: `sessionize`, `store` and `schema` write what they print).
+_SAY_WRITTEN = {
+    ("jtrack.commands.card", "card_cmd"),
+    ("jtrack.commands.journey", "journey_cmd"),
+    ("jtrack.commands.sessions", "sessions_cmd"),
+    ("jtrack.commands.contacts", "contacts_cmd"),
+    ("jtrack.commands.rules", "report_cmd"),
+    ("jtrack.commands.rules", "explain_cmd"),
+}
+
+
+def _say_written(fn: Any, kwargs: dict[str, Any]) -> None:
+    """`wrote FILE` on stderr after a command wrote its -o FILE, as `report` says it (a
+    screen-reader user heard nothing after `card ... -o card.html`); not with -q, not for
+    `-o -` (standard output)."""
+    output = kwargs.get("output")
+    if (fn.__module__, fn.__name__) not in _SAY_WRITTEN or "quiet" not in kwargs:
+        return
+    if output is None or kwargs["quiet"] or str(output) == "-":
+        return
+    stderr_line(f"wrote {output}")
 
 
 def _unexpected_message(exc: BaseException) -> str:
