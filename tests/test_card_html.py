@@ -191,49 +191,43 @@ FOCUSED = "document.activeElement.closest('li.ev')?.dataset.index"
 
 
 def test_escape_hides_the_shown_tooltip_and_keeps_the_focus(
-    chromium: str, card_page: tuple[Path, dict[str, Any]]
+    browser: Any, card_page: tuple[Path, dict[str, Any]]
 ) -> None:
     """A focused icon's tooltip covers the next row of icons and stayed until the focus moved
     (WCAG 1.4.13: a way to hide it without moving the focus or the pointer): Esc hides it."""
-    from playwright.sync_api import sync_playwright
-
     path, _ = card_page
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = _open_card(browser, path)
-            page.keyboard.press("Tab")
-            tip = page.locator("#tip-1")
-            tip.wait_for(state="visible", timeout=2000)
-            assert page.evaluate(FOCUSED) == "1"
-            page.keyboard.press("Escape")
-            tip.wait_for(state="hidden", timeout=2000)
-            page.wait_for_timeout(300)
-            assert not tip.is_visible() and page.evaluate(FOCUSED) == "1"
-            page.keyboard.press("Tab")  # the next icon shows its own
-            page.locator("#tip-2").wait_for(state="visible", timeout=2000)
-            page.keyboard.press("Escape")
-            page.locator("#tip-2").wait_for(state="hidden", timeout=2000)
-            # a hovered icon's tooltip too, the pointer staying where it is
-            page.hover('li.ev[data-index="4"]')
-            page.locator("#tip-4").wait_for(state="visible", timeout=2000)
-            page.keyboard.press("Escape")
-            page.locator("#tip-4").wait_for(state="hidden", timeout=2000)
-            assert page.evaluate("document.scripts.length") == 0
-        finally:
-            browser.close()
+    page = _open_card(browser, path)
+    try:
+        page.keyboard.press("Tab")
+        tip = page.locator("#tip-1")
+        tip.wait_for(state="visible", timeout=2000)
+        assert page.evaluate(FOCUSED) == "1"
+        page.keyboard.press("Escape")
+        tip.wait_for(state="hidden", timeout=2000)
+        page.wait_for_timeout(300)
+        assert not tip.is_visible() and page.evaluate(FOCUSED) == "1"
+        page.keyboard.press("Tab")  # the next icon shows its own
+        page.locator("#tip-2").wait_for(state="visible", timeout=2000)
+        page.keyboard.press("Escape")
+        page.locator("#tip-2").wait_for(state="hidden", timeout=2000)
+        # a hovered icon's tooltip too, the pointer staying where it is
+        page.hover('li.ev[data-index="4"]')
+        page.locator("#tip-4").wait_for(state="visible", timeout=2000)
+        page.keyboard.press("Escape")
+        page.locator("#tip-4").wait_for(state="hidden", timeout=2000)
+        assert page.evaluate("document.scripts.length") == 0
+    finally:
+        page.close()
 
 
 @pytest.mark.parametrize("interest", [True, False], ids=["interest-invokers", "without"])
 def test_a_tapped_icon_shows_its_tooltip_under_its_row(
-    chromium: str, card_page: tuple[Path, dict[str, Any]], tmp_path: Path, interest: bool
+    browser: Any, card_page: tuple[Path, dict[str, Any]], tmp_path: Path, interest: bool
 ) -> None:
     """A tap (or a click) shows an icon's tooltip under its row, in a browser with interest
     invokers and in one without (Firefox, Safari: emulated by a page whose CSS test for them
     fails and whose icons name no interest target). A press that opened the popover put it
     in the top layer, at the top of the page (off screen once scrolled) there."""
-    from playwright.sync_api import sync_playwright
-
     path, _ = card_page
     if not interest:
         page_text = path.read_text()
@@ -241,48 +235,42 @@ def test_a_tapped_icon_shows_its_tooltip_under_its_row(
         page_text = re.sub(r' interestfor="[^"]*"', "", page_text)
         path = tmp_path / "without.html"
         path.write_text(page_text)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            ctx = browser.new_context(
-                viewport={"width": 320, "height": 700}, has_touch=True, is_mobile=True
-            )
-            page = ctx.new_page()
-            page.goto(path.as_uri())
-            button = page.locator('li.ev[data-index="3"] button')
-            button.scroll_into_view_if_needed()
-            button.tap()
-            tip = page.locator("#tip-3")
-            tip.wait_for(state="visible", timeout=2000)
-            below, top = button.bounding_box(), tip.bounding_box()
-            assert below is not None and top is not None
-            assert 0 <= top["y"] - (below["y"] + below["height"]) <= 20, (below, top)
-        finally:
-            browser.close()
+    ctx = browser.new_context(
+        viewport={"width": 320, "height": 700}, has_touch=True, is_mobile=True
+    )
+    try:
+        page = ctx.new_page()
+        page.goto(path.as_uri())
+        button = page.locator('li.ev[data-index="3"] button')
+        button.scroll_into_view_if_needed()
+        button.tap()
+        tip = page.locator("#tip-3")
+        tip.wait_for(state="visible", timeout=2000)
+        below, top = button.bounding_box(), tip.bounding_box()
+        assert below is not None and top is not None
+        assert 0 <= top["y"] - (below["y"] + below["height"]) <= 20, (below, top)
+    finally:
+        ctx.close()
 
 
 def test_the_focused_icon_has_a_ring_of_3_to_1(
-    chromium: str, card_page: tuple[Path, dict[str, Any]]
+    browser: Any, card_page: tuple[Path, dict[str, Any]]
 ) -> None:
     """The focus showed as a pale ring of 1.45:1 on white (`outline: none`, a #c9d7f2 shadow;
     WCAG 1.4.11 and 2.4.7 ask 3:1 and a visible focus)."""
-    from playwright.sync_api import sync_playwright
-
     path, _ = card_page
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = _open_card(browser, path)
-            page.keyboard.press("Tab")
-            assert page.evaluate(FOCUSED) == "1"
-            ring = page.evaluate(
-                """() => { const s = getComputedStyle(document.activeElement);
-                return [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor,
-                        parseFloat(s.outlineOffset),
-                        getComputedStyle(document.querySelector('.card')).backgroundColor]; }"""
-            )
-            style, width, color, offset, background = ring
-            assert style == "solid" and width >= 2 and offset >= 1, ring
-            assert _contrast(color, background) >= 3, ring
-        finally:
-            browser.close()
+    page = _open_card(browser, path)
+    try:
+        page.keyboard.press("Tab")
+        assert page.evaluate(FOCUSED) == "1"
+        ring = page.evaluate(
+            """() => { const s = getComputedStyle(document.activeElement);
+            return [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor,
+                    parseFloat(s.outlineOffset),
+                    getComputedStyle(document.querySelector('.card')).backgroundColor]; }"""
+        )
+        style, width, color, offset, background = ring
+        assert style == "solid" and width >= 2 and offset >= 1, ring
+        assert _contrast(color, background) >= 3, ring
+    finally:
+        page.close()

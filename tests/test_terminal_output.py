@@ -377,7 +377,8 @@ def test_no_color_means_no_terminal_codes_at_all(world: Path, command: str) -> N
 
 def test_a_file_written_with_o_is_said_on_stderr_unless_quiet(world: Path, tmp_path: Path) -> None:
     """`report` and `usage` said where they wrote; `card`, `journey`, `sessions`, `contacts`
-    and `rules report` said nothing (a screen-reader user heard nothing after `-o`)."""
+    and `rules report` said nothing (a screen-reader user heard nothing after `-o`); all say
+    it alike now."""
     store = str(world / "s1")
     ids = runner.invoke(
         app, ["sessions", "--store", store, "-f", "csv", "--columns", "id,customer_id"]
@@ -390,6 +391,7 @@ def test_a_file_written_with_o_is_said_on_stderr_unless_quiet(world: Path, tmp_p
         ["sessions", "--store", store],
         ["contacts", "--store", store],
         ["rules", "report", "--store", store, "--rules", rules],
+        ["report", "--store", store],
     ):
         out = tmp_path / f"{args[0]}.{args[1] if args[0] == 'rules' else 'x'}.txt"
         res = runner.invoke(app, [*args, "-o", str(out)])

@@ -257,9 +257,10 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-#: Commands whose `-o FILE` is said on stderr here (`report` and `usage` say it themselves;
+#: Commands whose `-o FILE` is said on stderr here (`usage` says it in its month's line;
 #: `sessionize`, `store` and `schema` write what they print).
 _SAY_WRITTEN = {
+    ("jtrack.commands.report", "report_cmd"),
     ("jtrack.commands.card", "card_cmd"),
     ("jtrack.commands.journey", "journey_cmd"),
     ("jtrack.commands.sessions", "sessions_cmd"),
@@ -270,9 +271,9 @@ _SAY_WRITTEN = {
 
 
 def _say_written(fn: Any, kwargs: dict[str, Any]) -> None:
-    """`wrote FILE` on stderr after a command wrote its -o FILE, as `report` says it (a
-    screen-reader user heard nothing after `card ... -o card.html`); not with -q, not for
-    `-o -` (standard output)."""
+    """`wrote FILE` on stderr after a command wrote its -o FILE (a screen-reader user heard
+    nothing after `card ... -o card.html`); not with -q, not for `-o -` (standard
+    output)."""
     output = kwargs.get("output")
     if (fn.__module__, fn.__name__) not in _SAY_WRITTEN or "quiet" not in kwargs:
         return

@@ -280,10 +280,6 @@ def report_cmd(
             "early on the 1st"
         )
         warning_line(f"{report.empty_period} (hint: {hint})")
-    if not quiet and output is not None:
-        from rich.text import Text
-
-        err.print(Text(f"wrote {output}"))
 
 
 def _files_policy(role: str | None, redact: bool, config: Path | None = None) -> Any:

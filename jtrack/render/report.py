@@ -239,16 +239,16 @@ def usage_markdown(report: Any, summary_only: bool = False) -> str:
     from jtrack.serialize import to_markdown
 
     o, p = report.options, report.period
+    row = report.summary_frame().row(0, named=True)
     out = [
         f"# Billable usage {p['from']} .. {p['last_day'] or '-'} ({strip_control(o.tz)})"
         + ("" if summary_only else f", by {o.by}"),
         "",
-        f"As of {report.to_dict()['as_of']}; billable: {', '.join(o.billable)}",
+        f"As of {row['as_of']}; billable: {', '.join(o.billable)}",
         "",
     ]
     if not summary_only:
         out += [to_markdown(report.rows)]
-    row = report.summary_frame().row(0, named=True)
     fields = pl.DataFrame(
         {
             "field": list(row),

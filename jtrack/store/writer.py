@@ -73,8 +73,9 @@ def disk_error(path: Path, exc: BaseException) -> StoreError:
 
 
 def write_parquet(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GROUP) -> None:
-    """One store file: zstd, statistics (readers skip row groups by bucket), a CRC of every
-    page (`jtrack store verify --full` finds a flipped bit: see CHECKSUMS), fsynced."""
+    """One of a version's own files (its duplicates, held rows, contacts book: the parts are
+    write_part_file's): zstd, statistics, a CRC of every page (`jtrack store verify --full`
+    finds a flipped bit: see CHECKSUMS), fsynced."""
     import pyarrow.parquet as pq
 
     try:
@@ -93,7 +94,7 @@ def write_parquet(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GRO
 
 def _dictionary(schema: Any) -> list[str]:
     """The columns worth a dictionary: not 64-bit numbers and times, nearly all distinct
-    (an index part's event hashes: a dictionary tried and given up costs time and bytes)."""
+    (the duplicates' content hashes: a dictionary tried and given up costs time and bytes)."""
     import pyarrow as pa
 
     def wide(t: Any) -> bool:
@@ -102,8 +103,8 @@ def _dictionary(schema: Any) -> list[str]:
     return [f.name for f in schema if not wide(f.type)]
 
 
-#: How every store file jtrack writes is written (pyarrow: Polars writes no page checksums);
-#: level 3 costs ~45% more CPU for about the same size here.
+#: How the store files pyarrow writes are written (the segments and a version's own files:
+#: Polars writes no page checksums); level 3 costs ~45% more CPU for about the same size.
 _WRITE_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "compression_level": 1,
@@ -387,13 +388,15 @@ class VersionWriter:
 
         segment = SegmentWriter(target)
         batches: list[Any] = []  # (rows put together into row groups of SEGMENT_ROW_GROUP)
+        held = 0
         try:
             for source in sources:
                 for batch in self._batches(Path(source)):
                     batches.append(batch)
-                    if sum(b.num_rows for b in batches) >= SEGMENT_ROW_GROUP:
+                    held += batch.num_rows
+                    if held >= SEGMENT_ROW_GROUP:
                         segment.write(_together(batches))
-                        batches = []
+                        batches, held = [], 0
             if batches:
                 segment.write(_together(batches))
             segment.close()
