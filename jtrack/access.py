@@ -209,18 +209,36 @@ _PLUS = "[+\uff0b]"
 _ZERO = "[0\u0660\u06f0\u0966\u09e6\uff10]"
 _ONE = "[1\u0661\u06f1\u0967\u09e7\uff11]"
 _NONZERO = "[1-9\u0661-\u0669\u06f1-\u06f9\u0967-\u096f\u09e7-\u09ef\uff11-\uff19]"
-_PHONE_IN_TEXT = (
-    r"""(^|[\s(:,;/=?&"'<\[])(?:"""
-    rf"{_PLUS}\d(?:[ .()\-]{{0,2}}\d){{7,14}}"
-    rf"|{_ZERO}{_ZERO}{_NONZERO}\d{{0,2}}[ .\-]\d(?:[ .\-]?\d){{6,11}}"
-    rf"|{_ZERO}\d{{4}}[ .\-]?\d{{6}}|{_ZERO}\d{{4}}[ .\-]\d{{3}}[ .\-]\d{{3}}"
-    rf"|{_ZERO}\d{{3}}[ .\-]?\d{{3}}[ .\-]?\d{{4}}|{_ZERO}\d{{2}}[ .\-]?\d{{4}}[ .\-]?\d{{4}}"
-    rf"|\({_ZERO}\d{{2,4}}\)[ .\-]?\d{{3,4}}[ .\-]?\d{{3,4}}"
-    rf"|{_ZERO}\d{{2,4}} \d{{6,8}}"
-    rf"|{_ZERO}{_NONZERO}(?:[ .\-]\d{{2}}){{4}}"
-    rf"|(?:{_ONE}[ .\-])?(?:\(\d{{3}}\)[ .\-]?|\d{{3}}[ .\-])\d{{3}}[ .\-]\d{{4}}"
-    r")(?: ?(?i:x|ext\.?) ?\d{1,5})?\b"
-)
+
+
+def _phone_pattern(encoded: bool) -> str:
+    """_PHONE_IN_TEXT; `encoded`: also as a URL writes one, a space as `+` or `%20`, a sign,
+    bracket, dash or dot percent-encoded (`?q=call+me+07700+900123`, `%2B447700900123`,
+    `%28555%29%20123-4567`), after an encoded separator (`tel%3A07700900123`)."""
+    if encoded:
+        space, sep, sep_b = r"(?:[ +]|%20)", r"(?:[ .\-+]|%2[0DdEe])", r"(?:[ .()\-+]|%2[0DdEe89])"
+        left, right, plus = r"(?:\(|%28)", r"(?:\)|%29)", rf"(?:{_PLUS}|%2[Bb])"
+        before = r"""(^|[\s(:,;/=?&"'<\[+]|%2[0289CcFf]|%3[AaBbDdFf]|%22|%27|%3[Cc]|%5[Bb])"""
+    else:
+        space, sep, sep_b = " ", r"[ .\-]", r"[ .()\-]"
+        left, right, plus = r"\(", r"\)", _PLUS
+        before = r"""(^|[\s(:,;/=?&"'<\[])"""
+    return (
+        rf"{before}(?:"
+        rf"{plus}\d(?:{sep_b}{{0,2}}\d){{7,14}}"
+        rf"|{_ZERO}{_ZERO}{_NONZERO}\d{{0,2}}{sep}\d(?:{sep}?\d){{6,11}}"
+        rf"|{_ZERO}\d{{4}}{sep}?\d{{6}}|{_ZERO}\d{{4}}{sep}\d{{3}}{sep}\d{{3}}"
+        rf"|{_ZERO}\d{{3}}{sep}?\d{{3}}{sep}?\d{{4}}|{_ZERO}\d{{2}}{sep}?\d{{4}}{sep}?\d{{4}}"
+        rf"|{left}{_ZERO}\d{{2,4}}{right}{sep}?\d{{3,4}}{sep}?\d{{3,4}}"
+        rf"|{_ZERO}\d{{2,4}}{space}\d{{6,8}}"
+        rf"|{_ZERO}{_NONZERO}(?:{sep}\d{{2}}){{4}}"
+        rf"|(?:{_ONE}{sep})?(?:{left}\d{{3}}{right}{sep}?|\d{{3}}{sep})\d{{3}}{sep}\d{{4}}"
+        rf")(?:{space}?(?i:x|ext\.?){space}?\d{{1,5}})?\b"
+    )
+
+
+_PHONE_IN_TEXT = _phone_pattern(encoded=True)
+
 #: A dash between a digit and a letter (`202-555-0197-red`, `800-555-1234-XL`) is this
 #: character while phone numbers are looked for: a letter (a rare CJK one: a text that holds
 #: it is looked at as it is), so a number cannot end there.

@@ -290,6 +290,40 @@ def test_phone_numbers_inside_free_text_are_masked_for_a_role_without_contact_de
     )
 
 
+def test_phone_numbers_in_urls_are_masked_as_a_url_writes_them(tmp_path: Path) -> None:
+    """A number typed into a site search reaches the page URL as `call+me+07700+900123`
+    or `%2007700%20900123`: the search term beside it was masked, the URL shown whole to a
+    role without contact details and under --redact. Numbers written with `+` or `%20` for a
+    space, `%2B`, `%28`/`%29`, `%2D` or after `tel%3A` are masked too; the rest of the URL
+    and numbers that are no phones stay."""
+    base = "https://s.example.com/search?q="
+    urls = {
+        "u1": ("call+me+07700+900123", f"call+me+{MASK}"),
+        "u2": ("call%20me%2007700%20900123&x=1", f"call%20me%20{MASK}&x=1"),
+        "u3": ("%2B447700900123", MASK),
+        "u4": ("%28555%29%20123-4567", MASK),
+        "u5": ("07700%2D900123", MASK),
+        "u6": ("tel%3A07700900123", f"tel%3A{MASK}"),
+        "u7": ("%2B44%207700%20900123#top", f"{MASK}#top"),
+        "u8": ("ring+020+7946+0958+x12", f"ring+{MASK}"),
+        # no phones: an order number, a timestamp, a date path, sizes, opening hours
+        "u9": ("12345678901&t=1696500000000", "12345678901&t=1696500000000"),
+        "ua": ("2026%2F10%2F05+size+10+12", "2026%2F10%2F05+size+10+12"),
+        "ub": ("open+0900-1730&sku=0042-1180", "open+0900-1730&sku=0042-1180"),
+    }
+    rows = [
+        flat_event(k, "c1", T0 + minutes(i), page_url=base + q)
+        for i, (k, (q, _)) in enumerate(urls.items())
+    ]
+    _store, agent = _agent_view(tmp_path, rows)
+    ev = agent.scan_events().collect()
+    shown = dict(zip(ev["event_id"], ev["page_url"], strict=True))
+    assert {k: shown[k] for k in urls} == {k: base + want for k, (_, want) in urls.items()}
+    from jtrack.access import _emails_masked_text
+
+    assert _emails_masked_text(base + urls["u1"][0]) == base + urls["u1"][1]
+
+
 def test_masking_phone_numbers_never_changes_the_rest_of_the_text() -> None:
     """The dash between a digit and a letter is a marker character while numbers are
     looked for; a text that held that character itself came out with a dash instead."""
