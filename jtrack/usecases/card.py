@@ -233,12 +233,10 @@ def _hms_expr(seconds: pl.Expr) -> pl.Expr:
     )
 
 
-def _offset_expr(at: pl.Expr, start: datetime | None) -> pl.Expr:
-    """Seconds from the session start, to the millisecond (cut down, as the session's
-    duration is)."""
-    if start is None:
-        return pl.lit(None, dtype=pl.Float64)
-    us = (at - pl.lit(start, dtype=_US)).dt.total_microseconds()
+def _offset_expr(at: pl.Expr, start: pl.Expr) -> pl.Expr:
+    """Seconds from the session start (`start`, null: none), to the millisecond (cut down,
+    as the session's duration is)."""
+    us = (at - start).dt.total_microseconds()
     return (us.abs() // 1_000 * us.sign() / 1_000).round(3)  # (toward zero both ways)
 
 
@@ -473,16 +471,57 @@ def _session_events(store: Store, customer_id: str, session_ids: Iterable[str]) 
     return ev.select(CARD_EVENT_COLUMNS).collect(engine="in-memory")
 
 
-def _journey_frame(
+def _session_params(
+    items: Sequence[tuple[dict[str, Any], int, str | None]],
+) -> tuple[pl.DataFrame, dict[str, str | None]]:
+    """Per session: its start (`_start`) and the zone its local times are shown in (`_tz`:
+    its own, else the visitor's; null when none Polars can convert to), by `session_id`; and
+    the zone each session is said to be in (a name that may not be a known zone)."""
+    names: dict[str, str | None] = {}
+    rows = []
+    for row, _, visitor_zone in items:
+        sid = str(row["id"])
+        tz_name = _str(row.get("geolocation_timezone")) or visitor_zone
+        names[sid] = tz_name
+        valid = tz_name if tz_name and _zone(tz_name) is not None else None
+        rows.append((sid, row.get("created_date"), valid))
+    params = pl.DataFrame(
+        rows, schema={"session_id": pl.String(), "_start": _US, "_tz": pl.String()}, orient="row"
+    )
+    return params, names
+
+
+def _with_params(frame: pl.DataFrame, params: pl.DataFrame) -> pl.DataFrame:
+    return frame.join(params, on="session_id", how="left", maintain_order="left")
+
+
+def _local_times(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` (with `_tz`) with `time_local`: each row's `created_date` in its session's
+    zone, null where there is none (one conversion per zone, whatever the sessions)."""
+    if frame.get_column("_tz").null_count() == frame.height:
+        return frame.with_columns(time_local=pl.lit(None, dtype=pl.String))
+    parts = []
+    for part in frame.with_row_index("_r").partition_by("_tz", maintain_order=True):
+        tz = part.get_column("_tz")[0]
+        local = (
+            iso_text(pl.col("created_date").dt.convert_time_zone(tz), LOCAL_FMT)
+            if tz is not None
+            else pl.lit(None, dtype=pl.String)
+        )
+        parts.append(part.with_columns(time_local=local))
+    return pl.concat(parts).sort("_r").drop("_r")
+
+
+def _journey_frames(
     ev: pl.DataFrame,
-    start: datetime | None,
-    tz_name: str | None,
+    params: pl.DataFrame,
     ctx: _Context,
     seg_names: pl.DataFrame,
     rule_segments: pl.DataFrame,
     rule_outcomes: pl.DataFrame,
 ) -> pl.DataFrame:
-    """One row per journey-map entry, in time order, with everything the card shows."""
+    """One row per journey-map entry of each session (`session_id`), in time order within
+    the session, with everything the card shows."""
     kind = pl.col("kind")
     state = pl.col("action_state").str.to_lowercase().fill_null("unknown")
     name = (
@@ -495,6 +534,7 @@ def _journey_frame(
         .otherwise(pl.coalesce(pl.col("event_name"), kind))
     )
     base = ev.select(
+        "session_id",
         "event_id",
         "kind",
         "created_date",
@@ -517,6 +557,7 @@ def _journey_frame(
     if rule_segments.height:
         extra.append(
             rule_segments.select(
+                pl.col("session_id"),
                 pl.col("event_id"),
                 pl.lit(KIND_SEGMENT).alias("kind"),
                 pl.col("matched_at").alias("created_date"),
@@ -528,6 +569,7 @@ def _journey_frame(
     if rule_outcomes.height:
         extra.append(
             rule_outcomes.select(
+                pl.col("session_id"),
                 pl.col("event_id"),
                 pl.lit(KIND_OUTCOME).alias("kind"),
                 pl.col("achieved_at").alias("created_date"),
@@ -543,7 +585,14 @@ def _journey_frame(
     # --rules`: time, id)
     ids = [c for c in ("segment_id", "outcome_id") if c in frame.columns]
     frame = frame.sort(
-        [pl.col("created_date"), is_sys, *ids, pl.col("source"), pl.col("event_id")],
+        [
+            pl.col("session_id"),
+            pl.col("created_date"),
+            is_sys,
+            *ids,
+            pl.col("source"),
+            pl.col("event_id"),
+        ],
         nulls_last=True,
         maintain_order=True,
     )
@@ -552,7 +601,7 @@ def _journey_frame(
     )
     is_view = pl.col("event_name") == "page_viewed"
     page_key = pl.coalesce(pl.col("page_url"), pl.col("page_title"), pl.lit(""))
-    offset_s = _offset_expr(pl.col("created_date"), start)
+    offset_s = _offset_expr(pl.col("created_date"), pl.col("_start"))
 
     def given(c: str) -> pl.Expr:  # (an empty title is no title: the URL stands for it)
         return pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c))
@@ -587,18 +636,13 @@ def _journey_frame(
         tone = pl.when(failed.fill_null(False)).then(pl.lit("negative")).otherwise(tone)
     # the data's own colour only (a segment's); tones are coloured by the renderers
     color = pl.when(kind == KIND_SEGMENT).then(pl.col("segment_color"))
-    view_no = pl.when(is_view).then(is_view.cast(pl.UInt32).cum_sum().over(page_key))
-    zone = _zone(tz_name)
-    time_local = (
-        iso_text(pl.col("created_date").dt.convert_time_zone(tz_name), LOCAL_FMT)
-        if zone is not None and tz_name
-        else pl.lit(None, dtype=pl.String)
+    view_no = pl.when(is_view).then(
+        is_view.cast(pl.UInt32).cum_sum().over([pl.col("session_id"), page_key])
     )
-    frame = frame.with_columns(
-        index=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
+    frame = _local_times(_with_params(frame, params)).with_columns(
+        index=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("session_id"),
         label=label,
         time=iso_text(pl.col("created_date")),
-        time_local=time_local,
         offset_seconds=offset_s,
         tone=tone,
         view_number=view_no.cast(pl.Int64),
@@ -607,7 +651,7 @@ def _journey_frame(
         offset=_hms_expr(pl.col("offset_seconds")),
         color=color,
         repeat_view=(pl.col("view_number") > 1).fill_null(False),
-    )
+    ).drop("_start", "_tz")
 
 
 JOURNEY_KEYS = (
@@ -641,22 +685,31 @@ JOURNEY_KEYS = (
 )
 
 
-def _records(frame: pl.DataFrame, keys: Sequence[str]) -> list[dict[str, Any]]:
-    """Rows as dicts of exactly `keys`, datetimes already ISO strings."""
+def _records(frame: pl.DataFrame, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each session's rows (by `session_id`, in the frame's order) as dicts of exactly
+    `keys`, datetimes already ISO strings."""
     present = [k for k in keys if k in frame.columns]
-    rows = frame.select(present).to_dicts() if frame.height else []
-    return [{k: r.get(k) for k in keys} for r in rows]
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not frame.height:
+        return out
+    sids = frame.get_column("session_id").to_list()
+    for sid, r in zip(sids, frame.select(present).to_dicts(), strict=True):
+        out.setdefault(sid, []).append({k: r.get(k) for k in keys})
+    return out
 
 
 def _segment_frames(
-    ev: pl.DataFrame, session_id: str, segments: pl.DataFrame | None
+    ev: pl.DataFrame, session_ids: Sequence[str], segments: pl.DataFrame | None
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(names by segment id, rules matches of this session, all matches for the section).
+    """(names by segment id, rules matches of these sessions, all matches for their
+    sections, by `session_id`).
 
-    The section lists each segment once per source: the export's first assignment (from the
+    A section lists each segment once per source: the export's first assignment (from the
     session's own events) and the rules' match. Export rows of `segments` only lend names."""
     given = segments if segments is not None else pl.DataFrame(schema=SEGMENT_FRAME_SCHEMA)
-    rules = given.filter((pl.col("session_id") == session_id) & (pl.col("source") != "export"))
+    rules = given.filter(
+        pl.col("session_id").is_in(list(session_ids)) & (pl.col("source") != "export")
+    )
     names = (
         given.filter(pl.col("display_name").is_not_null() | pl.col("color").is_not_null())
         .group_by("segment_id", maintain_order=True)
@@ -670,13 +723,8 @@ def _segment_frames(
     )
     exported = (
         ev.filter((pl.col("kind") == KIND_SEGMENT) & pl.col("segment_id").is_not_null())
-        .unique("segment_id", keep="first", maintain_order=True)
-        .select(
-            pl.lit(session_id).alias("session_id"),
-            "segment_id",
-            "created_date",
-            "event_id",
-        )
+        .unique(["session_id", "segment_id"], keep="first", maintain_order=True)
+        .select("session_id", "segment_id", "created_date", "event_id")
         .join(names, on="segment_id", how="left", maintain_order="left")
         .select(
             "session_id",
@@ -694,16 +742,21 @@ def _segment_frames(
         color=pl.when(pl.col("color").str.contains(_HEX)).then(pl.col("color")),
         display_name=pl.coalesce(pl.col("display_name"), pl.col("segment_id")),
     )
-    section = section.sort(["matched_at", "segment_id", "source"], maintain_order=True)
+    section = section.sort(
+        ["session_id", "matched_at", "segment_id", "source"], maintain_order=True
+    )
     return names, rules, section
 
 
 def _outcome_frames(
-    ev: pl.DataFrame, session_id: str, outcomes: pl.DataFrame | None
+    ev: pl.DataFrame, session_ids: Sequence[str], outcomes: pl.DataFrame | None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(rules achievements of this session, all achievements for the section)."""
+    """(rules achievements of these sessions, all achievements for their sections, by
+    `session_id`)."""
     given = outcomes if outcomes is not None else pl.DataFrame(schema=OUTCOME_FRAME_SCHEMA)
-    rules = given.filter((pl.col("session_id") == session_id) & (pl.col("source") != "export"))
+    rules = given.filter(
+        pl.col("session_id").is_in(list(session_ids)) & (pl.col("source") != "export")
+    )
     names = (
         given.filter(pl.col("display_name").is_not_null())
         .group_by("outcome_id", maintain_order=True)
@@ -711,10 +764,10 @@ def _outcome_frames(
     )
     exported = (
         ev.filter((pl.col("kind") == KIND_OUTCOME) & pl.col("outcome_id").is_not_null())
-        .unique("outcome_id", keep="first", maintain_order=True)
+        .unique(["session_id", "outcome_id"], keep="first", maintain_order=True)
         .join(names, on="outcome_id", how="left", maintain_order="left")
         .select(
-            pl.lit(session_id).alias("session_id"),
+            "session_id",
             "outcome_id",
             pl.coalesce(pl.col("outcome_display_name"), pl.col("_name")).alias("display_name"),
             pl.col("created_date").alias("achieved_at"),
@@ -725,90 +778,134 @@ def _outcome_frames(
     section = pl.concat(
         [_conform(exported, OUTCOME_FRAME_SCHEMA), _conform(rules, OUTCOME_FRAME_SCHEMA)]
     ).with_columns(display_name=pl.coalesce(pl.col("display_name"), pl.col("outcome_id")))
-    section = section.sort(["achieved_at", "outcome_id", "source"], maintain_order=True)
+    section = section.sort(
+        ["session_id", "achieved_at", "outcome_id", "source"], maintain_order=True
+    )
     return rules, section
 
 
-def _authenticated(row: dict[str, Any], ev: pl.DataFrame) -> bool | None:
-    """The session's authenticated flag; null when no event of the session recorded one."""
-    if "authenticated" in ev.columns and ev.get_column("authenticated").null_count() == ev.height:
-        return None
-    value = row.get("authenticated")
-    return None if value is None else bool(value)
-
-
-def _offset_cols(frame: pl.DataFrame, at: str, start: datetime | None) -> pl.DataFrame:
-    secs = _offset_expr(pl.col(at), start)
-    return frame.with_columns(
-        iso_text(pl.col(at)).alias(at), offset=_hms_expr(secs), offset_seconds=secs
+def _offset_cols(frame: pl.DataFrame, at: str, params: pl.DataFrame) -> pl.DataFrame:
+    secs = _offset_expr(pl.col(at), pl.col("_start"))
+    return (
+        _with_params(frame, params.select("session_id", "_start"))
+        .with_columns(iso_text(pl.col(at)).alias(at), offset=_hms_expr(secs), offset_seconds=secs)
+        .drop("_start")
     )
 
 
-def _card_from(
-    row: dict[str, Any],
+def _cards_from(
+    items: Sequence[tuple[dict[str, Any], int, str | None]],
     ev: pl.DataFrame,
-    visits: int,
     ctx: _Context,
     segments: pl.DataFrame | None,
     outcomes: pl.DataFrame | None,
     contacts_resolved: bool,
     hidden: frozenset[str] = frozenset(),
-    visitor_zone: str | None = None,
     short_len: int = ID_MIN,
-) -> Card:
-    """A session's card; `short_len`: how many characters of its id the title shows (its
-    shortest unique prefix, which `jtrack card` takes back)."""
-    sid = str(row["id"])
-    start: datetime | None = row.get("created_date")
-    end: datetime | None = row.get("ended_date")
-    own_zone = _str(row.get("geolocation_timezone"))
-    # a session the export gives no zone (an order system's delivery) is shown in the
-    # visitor's zone on the site, where one is known (see _visitor_zone)
-    tz_name = own_zone or visitor_zone
-    zone = _zone(tz_name)
-    notes: list[str] = []
+) -> list[Card]:
+    """The cards of sessions, each given as (its row, the visits of its visitor begun by
+    then, the visitor's zone on the site), from `ev`: their events (`session_id`), each
+    session's in its order. Every session's journey is worked out in one set of queries,
+    whatever their number (a crawler's journey holds thousands). `short_len`: how many
+    characters of an id a title shows (their shortest unique prefix, which `jtrack card`
+    takes back)."""
+    sids = [str(row["id"]) for row, _, _ in items]
+    params, tz_names = _session_params(items)
+    n_hidden: dict[str, int] = {}
     if hidden:
         # segments not shown to agents (shown_to_agents = false): neither listed nor mapped
         hide = pl.col("segment_id").is_in(sorted(hidden)).fill_null(False)
-        n_hidden = ev.filter((pl.col("kind") == KIND_SEGMENT) & hide).height
+        dropped = [ev.filter((pl.col("kind") == KIND_SEGMENT) & hide).select("session_id")]
         ev = ev.filter(~((pl.col("kind") == KIND_SEGMENT) & hide))
         if segments is not None:
-            n_hidden += segments.filter(
-                (pl.col("session_id") == sid) & (pl.col("source") != "export") & hide
-            ).height
-            segments = segments.filter(~hide)
-        if n_hidden:
-            notes.append(
-                f"{n_hidden} segment match{'es' if n_hidden > 1 else ''} not shown to agents "
-                + SHOWN_TO_AGENTS_NOTE
+            dropped.append(
+                segments.filter(
+                    pl.col("session_id").is_in(sids) & (pl.col("source") != "export") & hide
+                ).select("session_id")
             )
+            segments = segments.filter(~hide)
+        counted = pl.concat(dropped).group_by("session_id").len()
+        n_hidden = dict(counted.iter_rows())
 
-    names, rule_segs, seg_section = _segment_frames(ev, sid, segments)
-    rule_outs, out_section = _outcome_frames(ev, sid, outcomes)
-    jf = _journey_frame(ev, start, tz_name, ctx, names, rule_segs, rule_outs)
-    journey = _records(jf, JOURNEY_KEYS)
-
+    names, rule_segs, seg_section = _segment_frames(ev, sids, segments)
+    rule_outs, out_section = _outcome_frames(ev, sids, outcomes)
+    jf = _journey_frames(ev, params, ctx, names, rule_segs, rule_outs)
+    journeys = _records(jf, JOURNEY_KEYS)
     searches_f = _offset_cols(
         jf.filter(pl.col("kind") == KIND_SEARCH).select(
+            "session_id",
             pl.col("search_query").alias("query"),
             pl.col("created_date").alias("time"),
             "page_url",
             "event_id",
         ),
         "time",
-        start,
+        params,
     )
     searches = _records(
         searches_f, ("query", "time", "offset", "offset_seconds", "page_url", "event_id")
     )
     segs = _records(
-        _offset_cols(seg_section, "matched_at", start),
+        _offset_cols(seg_section, "matched_at", params),
         ("segment_id", "display_name", "color", "matched_at", "offset", "event_id", "source"),
     )
     outs = _records(
-        _offset_cols(out_section, "achieved_at", start),
+        _offset_cols(out_section, "achieved_at", params),
         ("outcome_id", "display_name", "achieved_at", "offset", "event_id", "source"),
     )
+    # the sessions whose events record whether the visitor was logged in (else: null)
+    flagged: set[str] | None = None
+    if "authenticated" in ev.columns:
+        flagged = set(
+            ev.filter(pl.col("authenticated").is_not_null()).get_column("session_id").unique()
+        )
+    return [
+        _card(
+            row,
+            visits,
+            ctx,
+            contacts_resolved,
+            tz_names[str(row["id"])],
+            short_len,
+            journeys.get(str(row["id"]), []),
+            searches.get(str(row["id"]), []),
+            segs.get(str(row["id"]), []),
+            outs.get(str(row["id"]), []),
+            n_hidden.get(str(row["id"]), 0),
+            flagged is None or str(row["id"]) in flagged,
+        )
+        for row, visits, _ in items
+    ]
+
+
+def _card(
+    row: dict[str, Any],
+    visits: int,
+    ctx: _Context,
+    contacts_resolved: bool,
+    tz_name: str | None,
+    short_len: int,
+    journey: list[dict[str, Any]],
+    searches: list[dict[str, Any]],
+    segs: list[dict[str, Any]],
+    outs: list[dict[str, Any]],
+    n_hidden: int,
+    flagged: bool,
+) -> Card:
+    """One session's card from its row and its sections (see _cards_from)."""
+    sid = str(row["id"])
+    start: datetime | None = row.get("created_date")
+    end: datetime | None = row.get("ended_date")
+    own_zone = _str(row.get("geolocation_timezone"))
+    # a session the export gives no zone (an order system's delivery) is shown in the
+    # visitor's zone on the site, where one is known (see _visitor_zone)
+    zone = _zone(tz_name)
+    notes: list[str] = []
+    if n_hidden:
+        notes.append(
+            f"{n_hidden} segment match{'es' if n_hidden > 1 else ''} not shown to agents "
+            + SHOWN_TO_AGENTS_NOTE
+        )
     for o in outs:  # (an outcome the rules call no success is negative: jtrack.core.rules)
         o["tone"] = "negative" if o["outcome_id"] in ctx.negative_outcomes else "positive"
 
@@ -926,7 +1023,9 @@ def _card_from(
             "searches": row.get("search_count"),
             "journey_events": len(journey),
         },
-        "authenticated": _authenticated(row, ev),
+        "authenticated": (
+            None if not flagged or row.get("authenticated") is None else bool(row["authenticated"])
+        ),
         "visit": {"number": row.get("visit_number"), "of": visits},
         "journey": journey,
         "searches": searches,
@@ -1167,16 +1266,14 @@ def build_card(
         if len(typed) <= ID_MIN and sid.startswith(typed)
         else _short_len(store, pl.Series([sid]))
     )
-    card = _card_from(
-        row,
+    (card,) = _cards_from(
+        [(row, visits, _visitor_zone(begun))],
         ev,
-        visits,
         ctx,
         segments,
         outcomes,
         resolved,
         hidden,
-        _visitor_zone(begun),
         short_len,
     )
     _add_unverified([card], identity.filter(pl.col("created_date") <= ctx.as_of), default_region)
@@ -1462,12 +1559,15 @@ def build_journey(
         ],
         how="vertical_relaxed",
     )
-    # the sessions with events after as_of (worked out again below) and those shown: only
-    # their events are split by session (a bot's journey holds thousands of sessions)
+    # the sessions with events after as_of (worked out again below): only their events are
+    # split by session (a bot's journey holds thousands of sessions)
     late = set(events.filter(pl.col("created_date") > ctx.as_of).get_column("session_id").unique())
-    carded = sessions.head(max(shown.height, 1)).get_column("id").to_list()
-    by_session = events.filter(pl.col("session_id").is_in([*late, *carded])).partition_by(
-        "session_id", as_dict=True
+    by_session = (
+        events.filter(pl.col("session_id").is_in(list(late))).partition_by(
+            "session_id", as_dict=True
+        )
+        if late
+        else {}
     )
     empty = events.clear()
     segments, outcomes, hidden = _rule_frames(
@@ -1479,29 +1579,36 @@ def build_journey(
     at_then = [
         _session_as_of(row, by_session.get((row["id"],), empty), ctx.as_of)
         if row["id"] in late
-        else (row, by_session.get((row["id"],), empty), 0)
+        else (row, None, 0)
         for row in sessions.iter_rows(named=True)
     ]
     if any(later for _, _, later in at_then):
         sessions = pl.DataFrame([row for row, _, _ in at_then], schema=sessions.schema)
     # (one length for every session shown, as a table's column: unique in the whole store)
     short_len = _short_len(store, shown.get_column("id")) if shown.height else ID_MIN
-    cards = [
-        _card_from(
-            row,
-            ev,
-            per_customer[row["customer_id"]],
-            ctx,
-            segments,
-            outcomes,
-            resolved,
-            hidden,
-            zones[row["customer_id"]],
-            short_len,
-        )
-        # (one at least: the newest session's card says who the visitor is, --limit 0 too)
-        for row, ev, _ in at_then[: max(shown.height, 1)]
-    ]
+    # (one at least: the newest session's card says who the visitor is, --limit 0 too)
+    carded_rows = at_then[: max(shown.height, 1)]
+    # their events: those as of then of the sessions worked out again, the others' as stored
+    on_time = [row["id"] for row, ev, _ in carded_rows if ev is None]
+    cards = _cards_from(
+        [
+            (row, per_customer[row["customer_id"]], zones[row["customer_id"]])
+            for row, _, _ in carded_rows
+        ],
+        pl.concat(
+            [
+                events.filter(pl.col("session_id").is_in(on_time)),
+                *(ev for _, ev, _ in carded_rows if ev is not None),
+            ],
+            how="vertical_relaxed",
+        ),
+        ctx,
+        segments,
+        outcomes,
+        resolved,
+        hidden,
+        short_len,
+    )
     for card, (_, _, later) in zip(cards, at_then, strict=False):
         _note_later(card, later, ctx.as_of)  # (as its card says it)
     events = events.filter(pl.col("created_date") <= ctx.as_of)
