@@ -138,3 +138,38 @@ def test_a_signal_while_the_command_line_loads_is_one_line_and_130(
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert (res.returncode, res.stderr) == (130, "error: interrupted (hint: run it again)\n")
     assert res.stdout == ""
+
+
+def test_an_interrupt_inside_a_polars_callback_is_an_interrupt_not_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM landing while Polars ran a Python callback became Polars' PanicException (its
+    Rust code unwrapped the KeyboardInterrupt): `internal error`, exit 1, which alerting took
+    for bad data (about one run in 90 killed by `timeout`). It is exit 130, "interrupted";
+    another panic is still an internal error."""
+    from polars.exceptions import PanicException
+    from typer.testing import CliRunner
+
+    import jtrack.usecases.sessions as sessions_module
+    from jtrack.cli import app
+
+    runner = CliRunner()
+    sample = ROOT / "sample_data" / "events.jsonl"
+    store = str(tmp_path / "store")
+    assert runner.invoke(app, ["sessionize", str(sample), "--store", store, "-q"]).exit_code == 0
+    text = (
+        "called `Result::unwrap()` on an `Err` value: PyErr { type: <class "
+        "'KeyboardInterrupt'>, value: KeyboardInterrupt(), traceback: None }"
+    )
+    for message, code, said in (
+        (text, 130, "interrupted; nothing partial was written"),
+        ("index out of bounds", 1, "internal error: PanicException: index out of bounds"),
+    ):
+
+        def panics(*args: object, message: str = message, **kwargs: object) -> None:
+            raise PanicException(message)
+
+        monkeypatch.setattr(sessions_module, "session_listing", panics)
+        res = runner.invoke(app, ["sessions", "--store", store])
+        assert res.exit_code == code, res.stderr
+        assert res.stderr.startswith("error: " + said) and res.stderr.count("\n") == 1

@@ -251,6 +251,9 @@ def handle_errors(fn: F) -> F:
                 raise
             if debug_enabled():
                 traceback.print_exc()
+            if _interrupted_inside_polars(exc):
+                error_line(INTERRUPTED)
+                raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
             error_line(_unexpected_message(exc))
             raise typer.Exit(int(ExitCode.DATA)) from None
 
@@ -280,6 +283,14 @@ def _say_written(fn: Any, kwargs: dict[str, Any]) -> None:
     if output is None or kwargs["quiet"] or str(output) == "-":
         return
     stderr_line(f"wrote {output}")
+
+
+def _interrupted_inside_polars(exc: BaseException) -> bool:
+    """Ctrl-C or SIGTERM landing while Polars ran a Python callback: Polars' Rust code gets
+    the KeyboardInterrupt as an error it did not expect and panics with it (its text names
+    it). An interrupt as any other, not an internal error (exit 1) that alerting would take
+    for a problem with the data."""
+    return type(exc).__name__ == "PanicException" and "KeyboardInterrupt" in str(exc)
 
 
 def _unexpected_message(exc: BaseException) -> str:
