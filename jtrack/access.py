@@ -318,7 +318,7 @@ class Policy:
     def sees_contacts(self) -> bool:
         return self.allows(CONTACT_VIEW)
 
-    @property
+    @functools.cached_property  # (asked for every key of every card a journey walks)
     def masks(self) -> bool:
         """Whether contact details are masked or hashed under this policy."""
         return self.redact or not self.sees_contacts
@@ -327,7 +327,7 @@ class Policy:
     def key(self) -> str:
         return self.redact_key or _PROCESS_KEY
 
-    @property
+    @functools.cached_property
     def personal_attributes(self) -> frozenset[str]:
         return frozenset(PERSONAL_ATTRIBUTES) | {attribute_key(a) for a in self.attributes}
 
@@ -806,12 +806,22 @@ class StoreView(Store):
 
     def hidden_events(self, session_id: str, customer_id: str | None = None) -> int:
         """How many events of a session the role may not see (for an honest note)."""
+        return self.hidden_event_counts([session_id], customer_id).get(session_id, 0)
+
+    def hidden_event_counts(
+        self, session_ids: Sequence[str], customer_id: str | None = None
+    ) -> dict[str, int]:
+        """How many events of each of these sessions the role may not see, by session id
+        (none: not there), read from the index alone, in one query."""
         p = self.policy
         sees_all = p.sees_custom_events and p.sees_custom_sessions
         if sees_all and p.allows(SEGMENT_VIEW) and p.allows(OUTCOME_VIEW):
-            return 0  # visible_events keeps every event: nothing to count
-        lf = super().scan_events(customer_id=customer_id).filter(pl.col("session_id") == session_id)
-        return int(lf.filter(~visible_events(self.policy)).select(pl.len()).collect().item())
+            return {}  # visible_events keeps every event: nothing to count
+        lf = super().scan_events(customer_id, columns=["session_id", "kind", "session_type"])
+        hidden = lf.filter(
+            pl.col("session_id").is_in(list(session_ids)) & ~visible_events(self.policy)
+        )
+        return dict(hidden.group_by("session_id").len().collect().iter_rows())
 
     def check_session(self, session_id: str, session_type: str | None = None) -> None:
         """NotPermittedError when the session exists but the role may not see its type
@@ -833,9 +843,17 @@ class StoreView(Store):
                 hint="ask for a role with that permission, or pass --role",
             )
 
-    def restrict_card(self, data: dict[str, Any], customer_id: str | None) -> dict[str, Any]:
+    def restrict_card(
+        self,
+        data: dict[str, Any],
+        customer_id: str | None,
+        hidden: int | None = None,
+        protect: bool = True,
+    ) -> dict[str, Any]:
         """Apply the role to a built card: hidden sections and an honest count of hidden
-        events (the events themselves never reached the card: scan_events filtered them)."""
+        events (the events themselves never reached the card: scan_events filtered them;
+        `hidden`: their count, when the caller has it from hidden_event_counts); `protect`
+        False: the caller protects it (protect_cards, with others)."""
         notes = data.setdefault("notes", [])
         if not self.policy.allows(SEGMENT_VIEW):  # (nor how many are left out for agents)
             from jtrack.core.rules.model import SHOWN_TO_AGENTS_NOTE
@@ -858,16 +876,25 @@ class StoreView(Store):
             data["journey"] = [
                 e for e in data.get("journey", []) if e.get("kind") not in hidden_kinds
             ]
-        n = self.hidden_events(str(data["session"]["id"]), customer_id)
+        n = (
+            self.hidden_events(str(data["session"]["id"]), customer_id)
+            if hidden is None
+            else hidden
+        )
         data["hidden_events"] = n
         if n:
             notes.append(f"{n} event{'s' if n != 1 else ''} hidden by your role")
         # what was resolved after reading (the contact's name, a visitor id that is an email)
-        protected = protect_card(data, self.policy)
-        if protected is not data:
-            data.clear()
-            data.update(protected)
+        if protect:
+            self.protect_cards([data])
         return data
+
+    def protect_cards(self, cards: Sequence[dict[str, Any]]) -> None:
+        """Protect built cards in place (protect_cards, under this view's policy)."""
+        for data, protected in zip(cards, protect_cards(cards, self.policy), strict=True):
+            if protected is not data:
+                data.clear()
+                data.update(protected)
 
 
 def open_view(
@@ -1111,14 +1138,21 @@ def _walk(obj: Any, policy: Policy, rx: re.Pattern[str] | None, key: str | None)
 
 def protect_card(data: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """A card (Card.data) protected by protect_tree, its title following its contact name."""
-    before = (data.get("contact") or {}).get("name")
-    out = protect_tree(data, policy)
-    after = (out.get("contact") or {}).get("name")
-    title = out.get("title")
-    changed = isinstance(before, str) and after != before
-    if changed and isinstance(title, str) and title.startswith(str(before)):
-        out["title"] = str(after) + title[len(str(before)) :]
-    return out
+    return protect_cards([data], policy)[0]
+
+
+def protect_cards(cards: Sequence[dict[str, Any]], policy: Policy) -> list[dict[str, Any]]:
+    """Cards protected as protect_card does each, their texts masked (and values hashed)
+    together: one Polars call for a journey's cards, not one a card."""
+    befores = [(data.get("contact") or {}).get("name") for data in cards]
+    outs = protect_tree(list(cards), policy)
+    for before, out in zip(befores, outs, strict=True):
+        after = (out.get("contact") or {}).get("name")
+        title = out.get("title")
+        changed = isinstance(before, str) and after != before
+        if changed and isinstance(title, str) and title.startswith(str(before)):
+            out["title"] = str(after) + title[len(str(before)) :]
+    return list(outs)
 
 
 def mask_invalid_entries(invalid: pl.DataFrame, policy: Policy | None = None) -> pl.DataFrame:

@@ -1612,10 +1612,17 @@ def build_journey(
     for card, (_, _, later) in zip(cards, at_then, strict=False):
         _note_later(card, later, ctx.as_of)  # (as its card says it)
     events = events.filter(pl.col("created_date") <= ctx.as_of)
+    hidden_events: dict[str, int] = {}  # (events the active role may not see: jtrack.access)
+    if isinstance(store, StoreView):
+        for c in customers:
+            hidden_events.update(store.hidden_event_counts([card.session_id for card in cards], c))
     for card, customer_id in zip(cards, sessions.get_column("customer_id"), strict=False):
-        card.data["hidden_events"] = 0  # events the active role may not see (jtrack.access)
+        card.data["hidden_events"] = 0
         if isinstance(store, StoreView):
-            store.restrict_card(card.data, customer_id)
+            hidden_n = hidden_events.get(card.session_id, 0)
+            store.restrict_card(card.data, customer_id, hidden_n, protect=False)
+    if isinstance(store, StoreView):
+        store.protect_cards([card.data for card in cards])
     totals = _totals(sessions, events, segments, outcomes, hidden)
     if isinstance(store, StoreView):  # counts of what the role may not see: null, as left out
         for key, kind in (("segments", "segment"), ("outcomes", "outcome")):
