@@ -200,3 +200,32 @@ def test_the_charts_render_in_headless_chromium_offline(
         assert b["w"] == pytest.approx(max(widest["w"] * b["value"] / widest["value"], 1), abs=1)
     assert kpi.replace(",", "") == str(report.overview["sessions"])
     assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_every_rate_is_a_percentage_as_the_other_rates_are() -> None:
+    """The web actions' acceptance_rate was a raw fraction (`0.25`, `0`) where every other
+    rate on the page (and the terminal's) is a percentage."""
+    from jtrack.render.table import RATE_COLUMNS  # (the terminal's)
+
+    def action(event_id: str, who: str, state: str) -> dict[str, Any]:
+        return flat_event(
+            event_id, who, T0 + timedelta(seconds=5), kind="web_action",
+            event_type="WebActionEvent", event_name=None, action_id=f"act-{who}",
+            action_state=state, action_map_id="am-1",
+        )  # fmt: skip
+
+    rows = [flat_event(f"p{i}", f"v{i}", T0) for i in range(4)]
+    rows += [action(f"o{i}", f"v{i}", "offered") for i in range(4)]
+    rows.append(action("x", "v0", "accepted"))
+    report = _report(rows)
+    page = report_html(report)
+    web = page[page.index('<section id="web_actions"') :]
+    web = web[: web.index("</section>")]
+    assert 'data-label="acceptance_rate">25.0%</td>' in web
+    # every rate-like column of every table is among those shown as percentages
+    for df in [*report.tables.values(), report.daily]:
+        if df is None:
+            continue
+        for c in df.columns:
+            if c.endswith(("_rate", "share")) or c.startswith("share"):
+                assert c in RATE_COLUMNS, c

@@ -14,6 +14,7 @@ from typing import Any
 
 from jtrack import __version__
 from jtrack.render.text import period_span
+from jtrack.render.theme import RATE_COLUMNS
 from jtrack.serialize import html_attr, html_text
 
 CSP = (
@@ -187,17 +188,6 @@ def page(title: str, body: str) -> str:
 
 
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
-RATE_COLUMNS = (
-    "share",
-    "share_of_sessions",
-    "bounce_rate",
-    "rate",
-    "conversion_rate",
-    "qualified_rate",
-    "engagement_rate",
-    "share_of_events",
-    "automated_share",
-)
 
 
 #: Tables of this many columns or more are stacked below 900 px (see _stacked).

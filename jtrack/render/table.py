@@ -47,6 +47,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jtrack.render.text import OTHER_FORMATS, one_line
+from jtrack.render.theme import RATE_COLUMNS
 from jtrack.schema import FIELD_LABELS
 from jtrack.serialize import flat_strings, strip_control
 from jtrack.usecases.ids import ID_COLUMNS, ID_LIST_COLUMNS, ID_MIN, unique_prefix_length
@@ -93,21 +94,6 @@ KEY_TEXT_COLUMNS = frozenset(
 #: count out of the table).
 LABEL_COLUMNS = frozenset({"source", "medium", "country"})
 LABEL_MAX = 16
-#: Rates (fractions 0..1) shown as percentages.
-RATE_COLUMNS = frozenset(
-    {
-        "share",
-        "rate",
-        "bounce_rate",
-        "conversion_rate",
-        "acceptance_rate",
-        "qualified_rate",
-        "engagement_rate",
-        "share_of_sessions",
-        "share_of_events",
-        "automated_share",
-    }
-)
 #: The formats a note prefers to name, best first.
 _NOTE_FORMATS = ("csv", "tsv", "json", "md")
 #: A table's header rule in plain ASCII (box.SIMPLE_HEAD with `-`).

@@ -156,3 +156,21 @@ __all__ = [
 
 #: The Visit row of a session of another type than web: visits are web sessions.
 NOT_A_VISIT = "none (visits are web sessions)"
+
+
+#: Rates (fractions 0..1), shown as percentages by the terminal's tables and the HTML pages
+#: (one list, so that a rate is never a percentage in one and a raw fraction in the other).
+RATE_COLUMNS = frozenset(
+    {
+        "share",
+        "rate",
+        "bounce_rate",
+        "conversion_rate",
+        "acceptance_rate",
+        "qualified_rate",
+        "engagement_rate",
+        "share_of_sessions",
+        "share_of_events",
+        "automated_share",
+    }
+)
