@@ -278,12 +278,14 @@ def _md_cell(v: Any) -> str:
     if v is None:
         return ""
     text = _CONTROL.sub("\ufffd", str(v))
-    # backslash-escape what Markdown would turn into HTML, links or code
-    # (a line break or a tab would end the row or the cell, as a reader sees it)
+    # backslash-escape what Markdown would turn into HTML, links, code, emphasis or a
+    # strikethrough (`*star*`, `_a_`, `~~a~~`: the marks are data, shown as typed; an `_`
+    # between two letters or digits, `as_of`, emphasises nothing and is left as it is); a
+    # line break or a tab would end the row or the cell, as a reader sees it
     return _MD_SPACES.sub(" ", _MD_SPECIAL.sub(r"\\\g<0>", text))
 
 
-_MD_SPECIAL = re.compile(r"[\\|<>\[\]`]")
+_MD_SPECIAL = re.compile(r"[\\|<>\[\]`*~]|_(?![^\W_])|(?<![^\W_])_")
 _MD_SPACES = re.compile("\r\n|[\r\n\t\u2028\u2029]")
 
 

@@ -881,3 +881,25 @@ def test_a_period_of_a_store_reads_its_sessions_events_by_id_with_the_same_answe
     assert all(t["top_pages"] for t in tables)
     assert any(t["segments"] for t in tables) and any(t["outcomes"] for t in tables)
     assert not by_id[2]["tables"]["outcomes"] and not by_id[3]["tables"]["segments"]
+
+
+def test_markdown_cells_show_emphasis_marks_as_typed() -> None:
+    """A page title `Tents | Poles *star*` was written `*star*`, which GitHub shows in
+    italics with the asterisks gone: `*`, `_` (but inside a word) and `~` are escaped as
+    pipes and brackets are (every Markdown jtrack writes has its tables from to_markdown)."""
+    from jtrack.serialize import to_markdown
+
+    md = to_markdown(
+        pl.DataFrame(
+            {
+                "page_title": ["Tents | Poles *star*", "__bold__ ~~gone~~", "as_of _x"],
+                "n": [1, 2, 3],
+            }
+        )
+    )
+    assert md.splitlines()[2:] == [
+        "| Tents \\| Poles \\*star\\* | 1 |",
+        "| \\_\\_bold\\_\\_ \\~\\~gone\\~\\~ | 2 |",
+        "| as_of \\_x | 3 |",  # (an `_` inside a word emphasises nothing)
+    ]
+    assert md.splitlines()[0] == "| page_title | n |"  # (field names, never data)
