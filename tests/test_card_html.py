@@ -274,3 +274,42 @@ def test_the_focused_icon_has_a_ring_of_3_to_1(
         assert _contrast(color, background) >= 3, ring
     finally:
         page.close()
+
+
+#: A4's width at 96 dpi: what Chromium lays out a printed page in (less its margins).
+A4_WIDTH = 794
+
+
+def test_a_printed_card_lists_every_events_details(
+    browser: Any, card_page: tuple[Path, dict[str, Any]]
+) -> None:
+    """Printed, a card kept its map's icons and offsets alone: the tooltips do not print,
+    the list was a closed <details> (one line on paper) without the attributes, and the page
+    still said to hover an icon. On paper the list is open, each row with what the tooltip
+    says (time, name, page, attributes), and the hints for a pointer are left out."""
+    path, card = card_page
+    page = browser.new_page(viewport={"width": A4_WIDTH, "height": 1123})
+    try:
+        page.goto(path.as_uri())
+        rows = page.locator("table.list tbody tr")
+        assert rows.count() == len(card["journey"])
+        # on screen too the list has the attributes (in its closed <details>)
+        assert "productId" in rows.nth(2).text_content()
+        page.emulate_media(media="print")
+        for ev, i in zip(card["journey"], range(rows.count()), strict=True):
+            row = rows.nth(i)
+            assert row.is_visible(), i
+            text = row.inner_text()
+            for bit in _expected_bits(ev):
+                assert bit in text, (i, bit)
+        table = page.locator("table.list")
+        assert table.evaluate("t => getComputedStyle(t).display") == "table"
+        assert (
+            page.locator("table.list thead").evaluate("t => getComputedStyle(t).display")
+            == "table-header-group"
+        )
+        assert page.locator(".legend").inner_text().count("hover") == 0
+        assert "details are in the list below" in page.locator(".legend").inner_text()
+        assert not any(t.is_visible() for t in page.locator(".tip").all())
+    finally:
+        page.close()

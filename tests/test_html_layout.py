@@ -318,3 +318,78 @@ def test_a_right_to_left_title_is_laid_out_right_to_left(tmp_path: Path, browser
     finally:
         page.close()
     assert first > bang, (first, bang)
+
+
+#: A4's width at 96 dpi: what Chromium lays a printed page out in (less its margins).
+A4_WIDTH = 794
+
+
+def _printed(browser: Any, path: Path) -> Any:
+    page = browser.new_page(viewport={"width": A4_WIDTH, "height": 1123})
+    page.goto(path.as_uri())
+    page.emulate_media(media="print")
+    return page
+
+
+_TABLES = """() => Array.from(document.querySelectorAll('table')).map(t => [
+    getComputedStyle(t).display, getComputedStyle(t.tHead).display,
+    t.tBodies[0].rows.length, Array.from(t.tBodies[0].rows).filter(r =>
+        r.getClientRects().length && getComputedStyle(r).breakInside === 'avoid').length])"""
+
+
+@pytest.mark.parametrize("name", ["card", "journey", "report", "rules"])
+def test_a_printed_page_keeps_its_tables_and_shows_what_a_screen_hides(
+    name: str, pages: dict[str, Path], browser: Any
+) -> None:
+    """Printed to A4 a page was under its narrow-screen rules (A4 is 794 px wide): tables
+    stacked as key/value blocks, what a closed <details> holds (the card's list, the figures
+    per day) one line, swatches empty, headings alone at a page's foot. On paper tables
+    stay tables (their header on each page, no row split), every <details> is open,
+    headings keep with what follows, colours print, and no tooltip or pointer hint shows."""
+    page = _printed(browser, pages[name])
+    try:
+        tables = page.evaluate(_TABLES)
+        assert tables, name
+        for display, head, n, whole in tables:
+            assert (display, head) == ("table", "table-header-group"), name
+            assert whole == n > 0, name  # every row shown, none split over two pages
+        styles = page.evaluate(
+            """() => Array.from(document.querySelectorAll('h2')).map(h =>
+                getComputedStyle(h).breakAfter)"""
+        )
+        assert set(styles) == {"avoid"}, name
+        assert page.evaluate("getComputedStyle(document.body).printColorAdjust") == "exact"
+        assert not [t for t in page.locator(".tip").all() if t.is_visible()]
+        assert "hover" not in page.locator("body").inner_text()
+        if name == "journey":  # each visit's events with their attributes, as on the card
+            lists = page.locator("article.visit table.list")
+            assert lists.count() == page.locator("article.visit").count() >= 2
+            assert "formName" in page.locator("body").inner_text()
+        if name == "report":
+            figures = page.locator("#daily details table")
+            assert figures.is_visible()
+            assert figures.locator("tbody tr").count() >= 14
+    finally:
+        page.close()
+
+
+def test_the_printed_daily_chart_tells_its_two_series_apart_in_black_and_white(
+    pages: dict[str, Path], browser: Any
+) -> None:
+    """The sessions' blue and the visitors' orange print as nearly the same grey (luma 103
+    and 113), and the legend's keys were CSS backgrounds, which print drops: on paper the
+    visitors' bars (and their key) are hollow, the sessions' solid, the keys drawn as the
+    bars are."""
+    page = _printed(browser, pages["report"])
+    try:
+        fills = page.evaluate(
+            """() => ['rect.bar.s', 'rect.bar.vi', '.legend rect.s', '.legend rect.vi'].map(q => {
+                const s = getComputedStyle(document.querySelector(q));
+                return [s.fill, s.stroke === 'none' ? 0 : parseFloat(s.strokeWidth)]; })"""
+        )
+        (bar_s, bar_vi, key_s, key_vi) = fills
+        assert bar_s == key_s and bar_vi == key_vi, fills
+        assert bar_vi[0] == "rgb(255, 255, 255)" and bar_vi[1] >= 1, fills
+        assert bar_s[0] not in ("rgb(255, 255, 255)", "none"), fills
+    finally:
+        page.close()

@@ -149,20 +149,43 @@ table.list td.u { min-width: 18ch; }
 table.list td.k, table.list td.tone { min-width: 0; overflow-wrap: normal; }
 .notes li { color: var(--muted); }
 footer { margin-top: 20px; color: var(--muted); font-size: 12px; }
-@media (max-width: 720px) {
+@media screen and (max-width: 720px) {
   body { padding: 8px; }
   .card { padding: 12px; }
 }
 /* Below 900 px (a tablet held upright, a phone) each event of the list is a block: its
    offset, time, kind, name and tone on a line that wraps, its URL in full width below; a
-   table there would leave the name and the URL a few words a line. */
-@media (max-width: 900px) {
+   table there would leave the name and the URL a few words a line. (On screen only: a page
+   printed to A4 or Letter is as narrow, and keeps its tables.) */
+@media screen and (max-width: 900px) {
   table.list thead { display: none; }
   table.list tr { display: block; padding: 5px 0; border-bottom: 1px solid var(--line); }
   table.list td { display: inline; padding: 0 6px 0 0; border: 0; min-width: 0; }
   table.list td.nw:first-child { font-weight: 600; }
   table.list td.k, table.list td.tone { color: var(--muted); }
-  table.list td.u { display: block; min-width: 0; }
+  table.list td.u, table.list td.d { display: block; min-width: 0; }
+}
+table.list td.d { min-width: 16ch; }
+table.list .kv { display: block; }
+table.list .kv .key { color: var(--muted); }
+.print-only { display: none; }
+/* On paper no tooltip shows and nothing can be opened: the list is open (every event's time,
+   name, page and details), the hints for a pointer and a keyboard are left out, colours
+   (the dots, the swatches) print as they show, tables keep their header on each page, and
+   a heading stays with what follows it. */
+@media print {
+  body { padding: 0; background: #fff; }
+  * { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+  .card, article.visit { border: 0; border-radius: 0; padding: 0; max-width: none; }
+  .screen-only, .tip { display: none !important; }
+  .print-only { display: inline; }
+  details.list::details-content { content-visibility: visible; display: block; }
+  details.list > summary { list-style: none; font-weight: 600; margin: 8px 0 4px; }
+  .scroll { overflow: visible; }
+  table.list thead { display: table-header-group; }
+  table.list tr, ol.timeline .ev, .kpi, ul.plain li { break-inside: avoid; }
+  h1, h2, h3, summary { break-after: avoid; }
+  article.visit h3 { break-after: avoid; }
 }
 """
 
@@ -235,24 +258,39 @@ def _offset(local: str) -> str:
     return re.sub(r"^\.\d+", "", local[19:])
 
 
-def _tip(ev: dict[str, Any], tip_id: str) -> str:
-    rows: list[tuple[str, str]] = [("time", _e(_when(ev["time"])))]
-    if ev["time_local"]:
+#: Events of the visitor's own (a system event's name, `segment_assigned`, says no more
+#: than its kind).
+_VISITOR_KINDS = ("page_view", "search", "custom", "app")
+
+
+def _tip_rows(ev: dict[str, Any], listed: bool = False) -> list[tuple[str, str]]:
+    """What the tooltip says of an event, as (key, HTML) rows; `listed`: what the list view
+    adds to its columns (offset, time, kind, label, page URL, tone): the event's name and
+    page title where the label is not them, what was searched where it is no search, the
+    repeat view, segment, outcome or action, every attribute and who says so."""
+    label = _label(ev)
+    rows: list[tuple[str, str]] = []
+    if not listed:
+        rows.append(("time", _e(_when(ev["time"]))))
+    if ev["time_local"] and not listed:
         rows.append(
             (
                 "local time",
                 _e(f"{ev['time_local'][:19].replace('T', ' ')} ({_offset(ev['time_local'])})"),
             )
         )
-    rows.append(("offset", _e(ev["offset"])))
-    rows.append(
-        ("event", _e(ev["event_name"]) + " · " + _e(KIND_LABELS.get(ev["kind"], ev["kind"])))
-    )
-    if ev["page_title"]:
+    if not listed:
+        rows.append(("offset", _e(ev["offset"])))
+        rows.append(
+            ("event", _e(ev["event_name"]) + " · " + _e(KIND_LABELS.get(ev["kind"], ev["kind"])))
+        )
+    elif ev["event_name"] and ev["event_name"] != label and ev["kind"] in _VISITOR_KINDS:
+        rows.append(("event", _e(ev["event_name"])))
+    if ev["page_title"] and not (listed and ev["page_title"] == label):
         rows.append(("page", _e(ev["page_title"])))
-    if ev["page_url"]:
+    if ev["page_url"] and not listed:
         rows.append(("url", _e(ev["page_url"])))
-    if ev["search_query"] is not None:
+    if ev["search_query"] is not None and not (listed and ev["kind"] == "search"):
         rows.append(("search", _e(ev["search_query"])))
     if ev["repeat_view"]:
         rows.append(("view", _e(f"repeat view {ev['view_number']} of this page")))
@@ -265,17 +303,22 @@ def _tip(ev: dict[str, Any], tip_id: str) -> str:
             ("action", _v(ev["action_map_name"], ev["action_state"], ev["action_media_type"]))
         )
     for a in ev["attributes"] or []:
+        typed = a.get("data_type") and not listed
         rows.append(
             (
                 _e(a["name"]),
-                _e(a["value"])
-                + (f" <small>({_e(a['data_type'])})</small>" if a.get("data_type") else ""),
+                _e(a["value"]) + (f" <small>({_e(a['data_type'])})</small>" if typed else ""),
             )
         )
     if ev["kind"] in ("segment_assigned", "outcome_achieved") or ev["source"] == "rules":
         rows.append(("source", _e(source_label(ev["source"]))))
-    rows.append(("tone", _e(ev["tone"])))
-    body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    if not listed:
+        rows.append(("tone", _e(ev["tone"])))
+    return rows
+
+
+def _tip(ev: dict[str, Any], tip_id: str) -> str:
+    body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in _tip_rows(ev))
     return (
         f'<div class="tip" role="tooltip" id="{tip_id}" popover="hint">'
         f"<h3>{_e(_label(ev))}</h3><dl>{body}</dl></div>"
@@ -336,20 +379,29 @@ def _timeline(journey: list[dict[str, Any]], prefix: str = "tip") -> str:
 
 
 def _journey_table(journey: list[dict[str, Any]]) -> str:
+    """The journey as a list (closed on screen, open on paper, where no tooltip shows): each
+    event's offset, time, kind, name, page URL and tone, and the rest of what its tooltip
+    says (its event name, page title, attributes, search, segment...) in `details`."""
     if not journey:
         return ""
     rows = "".join(
         f'<tr><td class="nw">{_e(ev["offset"])}</td><td class="nw">{_e(_when(ev["time"]))}</td>'
         f'<td class="k">{_e(KIND_LABELS.get(ev["kind"], ""))}</td>'
         f'<td>{_e(_label(ev))}</td><td class="u">{_e(ev["page_url"])}</td>'
-        f'<td class="tone">{_e(ev["tone"])}</td></tr>'
+        f'<td class="tone">{_e(ev["tone"])}</td><td class="d">'
+        + "".join(
+            f'<span class="kv"><span class="key">{k}</span> {v}</span>'
+            for k, v in _tip_rows(ev, listed=True)
+        )
+        + "</td></tr>"
         for ev in journey
     )
     return (
-        "<details><summary>The journey as a list</summary>"
+        '<details class="list"><summary>The journey as a list</summary>'
         '<div class="scroll"><table class="list"><thead><tr><th scope="col" class="nw">offset'
         '</th><th scope="col" class="nw">time</th><th scope="col">kind</th>'
         '<th scope="col">event</th><th scope="col">page URL</th><th scope="col">tone</th>'
+        '<th scope="col">details</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></div></details>"
     )
 
@@ -521,7 +573,9 @@ def _legend() -> str:
         "segment (its own colour on the swatch)</span>"
     )
     parts.append(
-        "<span>hover, focus (Tab) or press an icon for its details, Esc to hide them; "
+        '<span><span class="screen-only">hover, focus (Tab) or press an icon for its details, '
+        "Esc to hide them; </span>"
+        '<span class="print-only">each event\'s details are in the list below; </span>'
         "a dashed ring is a repeat view</span>"
     )
     return f'<p class="legend">{" ".join(parts)}</p>'
@@ -771,6 +825,7 @@ def _visit(card: dict[str, Any], n: int, cookies: list[str] | None = None) -> st
         + _badge(card)
         + "".join(lines)
         + _timeline(card["journey"], f"tip-{n}")
+        + _journey_table(card["journey"])
         + notes
         + "</article>"
     )

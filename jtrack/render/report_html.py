@@ -70,15 +70,35 @@ svg.chart text.now { fill: #c62828; stroke: none; }
 /* visitors beside sessions: another hue (blue and orange stay apart for every colour
    vision), 3:1 or more against white (WCAG 1.4.11), with a white gap between the two */
 .s { fill: #2f6fd6; } .vi { fill: #c45c00; } .hb { fill: #2f6fd6; }
-.legend span { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 12px;
+/* the legend's keys are marks drawn as the bars are (a CSS background would not print) */
+.legend svg.key { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px;
   vertical-align: middle; }
 .notes { color: #5b6475; }
 footer { color: #5b6475; font-size: 12px; text-align: center; margin-top: 18px; }
 .scroll { overflow-x: auto; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 3px;
   margin-right: 6px; vertical-align: -1px; border: 1px solid rgba(0,0,0,.15); }
-@media (max-width: 600px) { body { padding: 8px; } section { padding: 10px; }
+@media screen and (max-width: 600px) { body { padding: 8px; } section { padding: 10px; }
   .grid2 { grid-template-columns: minmax(0, 1fr); } }
+/* On paper (A4 or Letter is as narrow as a tablet: the narrow layouts are for screens only)
+   tables stay tables, their header row on each page, no row split over two, a heading kept
+   with what follows it; what a screen keeps in a closed <details> (the figures per day) is
+   open; colours (swatches, dots) print as they show; and the visitors' bars are hollow,
+   the sessions' solid, so that the two series are told apart in black and white. */
+@media print {
+  body { padding: 0; background: #fff; }
+  * { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+  main { max-width: none; }
+  .scroll { overflow: visible; }
+  .chartbox { overflow: visible; direction: ltr; }
+  .chartbox svg { min-width: 0; }
+  details::details-content { content-visibility: visible; display: block; }
+  details > summary { list-style: none; font-weight: 600; margin: 8px 0 4px; }
+  thead { display: table-header-group; }
+  tr, .kpi, svg.chart { break-inside: avoid; }
+  h1, h2, summary { break-after: avoid; }
+  .vi { fill: #fff; stroke: #c45c00; stroke-width: 1.5px; vector-effect: non-scaling-stroke; }
+}
 """
 
 
@@ -100,9 +120,10 @@ def _stacked(t: str) -> str:
 
 # On a phone every table is stacked; below 900 px, a table of six columns or more (whose
 # text columns would otherwise have a few words a line, or push the figures off the box).
+# On screens only: a page printed to A4 or Letter keeps its tables (see the print rules).
 CSS += (
-    f"@media (max-width: 600px) {{{_stacked('table.t')}\n}}\n"
-    f"@media (max-width: 900px) {{{_stacked('table.t.many')}\n}}\n"
+    f"@media screen and (max-width: 600px) {{{_stacked('table.t')}\n}}\n"
+    f"@media screen and (max-width: 900px) {{{_stacked('table.t.many')}\n}}\n"
 )
 
 
@@ -400,6 +421,14 @@ def hbar_svg(
     return "".join(out)
 
 
+def _key(cls: str) -> str:
+    """A legend's key: a square drawn as the series' bars are (their class)."""
+    return (
+        '<svg class="key" viewBox="0 0 12 12" width="12" height="12" aria-hidden="true">'
+        f'<rect class="{cls}" x="1" y="1" width="10" height="10"/></svg>'
+    )
+
+
 def _fit_host(host: str, suffix: str, room: int = 26) -> str:
     """`host` + `suffix` in `room` characters: the host cut (with …) where it must be."""
     keep = room - len(suffix)
@@ -463,8 +492,7 @@ def report_html(report: Any) -> str:
         ],
         "</div>",
         '<section id="daily"><h2>Sessions and visitors per day</h2>',
-        '<p class="legend"><span class="s" style="background:#2f6fd6"></span>sessions'
-        '<span class="vi" style="background:#c45c00"></span>visitors</p>',
+        f'<p class="legend">{_key("s")}sessions{_key("vi")}visitors</p>',
         daily_svg(report.daily),
         # the chart's figures as text: a screen reader and the keyboard reach no bar
         "<details><summary>The figures per day</summary>",
