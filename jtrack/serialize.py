@@ -274,6 +274,12 @@ def to_markdown(df: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def md_text(v: Any) -> str:
+    """A data value in Markdown text (a line of a report, as a table cell is written): what
+    Markdown would interpret backslash-escaped, line breaks and tabs as spaces."""
+    return _md_cell(v)
+
+
 def _md_cell(v: Any) -> str:
     if v is None:
         return ""

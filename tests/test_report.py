@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -903,3 +904,40 @@ def test_markdown_cells_show_emphasis_marks_as_typed() -> None:
         "| as_of \\_x | 3 |",  # (an `_` inside a word emphasises nothing)
     ]
     assert md.splitlines()[0] == "| page_title | n |"  # (field names, never data)
+
+
+def test_every_shared_output_says_its_store_days_and_when_it_was_made(store: Path) -> None:
+    """A report, rules report, card or journey shared with someone who never saw the
+    command said its period, zone and traffic, but not the store it was read from (and its
+    version: JSON has `source`) nor when it was made (the footer said `jtrack 0.1.0`), and
+    the rules report's headline (`3 sessions, 2 visitors`) named no days. The time made is
+    now, or what $JTRACK_NOW pins (conftest pins it)."""
+    st = str(store)
+    made = f"store {st} (v000001) · made 2026-12-07 00:00:00 UTC by jtrack 0.1.0"
+    rules = str(ROOT / "sample_data" / "jtrack.toml")
+    sid = runner.invoke(
+        app, ["sessions", "--store", st, "-f", "csv", "--columns", "id,customer_id"]
+    )
+    first = sid.stdout.splitlines()[1].split(",")
+    runs = {
+        "report": ["report", "--store", st],
+        "rules": ["rules", "report", "--store", st, "--rules", rules],
+        "card": ["card", first[0], "--store", st, "--as-of", "2027-01-01"],
+        "journey": ["journey", first[1], "--store", st, "--as-of", "2027-01-01"],
+    }
+    days = runner.invoke(app, [*runs["report"], "-f", "json"])
+    period = json.loads(days.stdout)["period"]
+    assert period["from"] == period["to"]  # (the examples are of one day)
+    span = {"report": f"{period['from']} .. {period['to']} (UTC)"}
+    span["rules"] = f"3 sessions started on {period['from']} (UTC), 2 visitors"
+    for name, args in runs.items():
+        for fmt in ("md", "html") if name in ("report", "rules") else ("html",):
+            res = runner.invoke(app, [*args, "-f", fmt, "-q"])
+            assert res.exit_code == 0, (name, fmt, res.stderr)
+            text = html.unescape(res.stdout) if fmt == "html" else res.stdout
+            assert made in text, (name, fmt)
+            if name in span:
+                assert span[name] in text, (name, fmt)
+    # the rules report's JSON keeps its period null (no period was asked for)
+    res = runner.invoke(app, [*runs["rules"], "-f", "json"])
+    assert json.loads(res.stdout)["period"] is None

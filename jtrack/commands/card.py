@@ -174,8 +174,9 @@ def card_cmd(
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
+    st = open_store(store, role, redact, **rules_and_config(config))
     card = build_card(
-        open_store(store, role, redact, **rules_and_config(config)),
+        st,
         session_id,
         contacts=contacts,
         default_region=default_region,
@@ -187,8 +188,9 @@ def card_cmd(
         write_text(to_json(card), output)
     elif out_fmt == Format.html:
         from jtrack.render.html import card_html
+        from jtrack.render.report_html import store_source
 
-        write_text(card_html(card), output)
+        write_text(card_html(card, store_source(st)), output)
     else:
         from jtrack.render.card import card_renderable, render_card_text
 

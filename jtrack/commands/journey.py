@@ -109,8 +109,9 @@ def journey_cmd(
         limit = JOURNEY_CARDS
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
+    st = open_store(store, role, redact, **rules_and_config(config))
     journey = build_journey(
-        open_store(store, role, redact, **rules_and_config(config)),
+        st,
         who,
         contacts=contacts,
         default_region=default_region,
@@ -135,8 +136,9 @@ def journey_cmd(
         return
     if out_fmt == Format.html:
         from jtrack.render.html import journey_html
+        from jtrack.render.report_html import store_source
 
-        write_text(journey_html(journey), output)
+        write_text(journey_html(journey, store_source(st)), output)
         return
     from jtrack.render.card import journey_renderable, render_journey_text
 

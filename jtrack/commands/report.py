@@ -318,12 +318,15 @@ def report_markdown(report: Any) -> str:
 
     p = report.period
     from jtrack.render.report import labelled, lists_line
+    from jtrack.render.report_html import made_words
     from jtrack.render.text import period_span
 
     out = [
         f"# Journey summary {period_span(p)} ({serialize.strip_control(report.options.tz)})",
         "",
         serialize.strip_control(report.scope.line()),
+        "",
+        serialize.md_text(made_words(report.source)),
         "",
     ]
     ov = pl.DataFrame(

@@ -297,6 +297,17 @@ def report_cmd(
     report = rules_report(rules, results, counted.filter(traffic_expr(classes)), every)
     report.period = period
     report.tz = zone
+    if period is None and out_fmt in (Format.md, Format.html):  # (the headline's days)
+        import polars as pl
+
+        day = pl.col("created_date").dt.convert_time_zone(zone).dt.date()
+        lo, hi = (
+            counted.filter(traffic_expr(classes))
+            .select(day.min().alias("lo"), day.max().alias("hi"))
+            .collect()
+            .row(0)
+        )
+        report.span = {"from": lo.isoformat(), "to": hi.isoformat()} if lo and hi else None
     words = started_words(period["from"], period["to"]) if period is not None else ""
     if period is not None and empty:  # (even with -q: a cron job's empty month)
         warning_line(
@@ -337,13 +348,15 @@ def report_cmd(
         if note and not quiet:
             note_line(f"{scope.line()}; {note}")
     elif out_fmt == Format.md:
+        from jtrack.render.report_html import store_source
         from jtrack.render.rules import report_markdown
 
-        write_text(report_markdown(report, sections, scope), output)
+        write_text(report_markdown(report, sections, scope, store_source(st)), output)
     elif out_fmt == Format.html:
+        from jtrack.render.report_html import store_source
         from jtrack.render.rules import report_html
 
-        write_text(report_html(report, sections, scope), output)
+        write_text(report_html(report, sections, scope, store_source(st)), output)
     else:
         from jtrack.render.rules import report_renderables
 

@@ -13,9 +13,9 @@ every script.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
-from jtrack import __version__
 from jtrack.render.text import once_each
 from jtrack.render.theme import (
     AUTOMATED_COLORS,
@@ -629,8 +629,14 @@ def _header(card: dict[str, Any]) -> str:
     )
 
 
-def card_html(card: dict[str, Any]) -> str:
-    """The whole page for one card dict (`Card.to_dict()`)."""
+def card_html(
+    card: dict[str, Any], source: dict[str, Any] | None = None, made: datetime | None = None
+) -> str:
+    """The whole page for one card dict (`Card.to_dict()`); its footer says where it comes
+    from (`source`: the store, see report_html.store_source) and when it was made (`made`,
+    else now or $JTRACK_NOW: report_html.made_words)."""
+    from jtrack.render.report_html import made_words
+
     s = card["session"]
     page = card["current_page"]
     if page:
@@ -645,7 +651,8 @@ def card_html(card: dict[str, Any]) -> str:
     n_journey, n_search = len(card["journey"]), len(card["searches"])
     n_seg, n_out = len(card["segments"]), len(card["outcomes"])
     footer = (
-        f"jtrack {_e(__version__)} · session {_e(s['id'])} · state as of {_e(_when(s['as_of']))}"
+        f"session {_e(s['id'])} · state as of {_e(_when(s['as_of']))} · "
+        f"{_e(made_words(source, made))}"
     )
     return (
         "<!DOCTYPE html>\n"
@@ -845,10 +852,15 @@ def _scope(journey: dict[str, Any]) -> str:
     )
 
 
-def journey_html(journey: dict[str, Any]) -> str:
+def journey_html(
+    journey: dict[str, Any], source: dict[str, Any] | None = None, made: datetime | None = None
+) -> str:
     """A visitor profile as one self-contained page (the `Journey.to_dict()` of `jtrack
     journey`): who, first and last visit, visits, devices, top pages, searches, segments and
-    outcomes, then each session in brief with its journey map (hover or Tab for details)."""
+    outcomes, then each session in brief with its journey map (hover or Tab for details);
+    the footer says where it comes from and when it was made (as card_html's)."""
+    from jtrack.render.report_html import made_words
+
     c, tot = journey["contact"], journey["totals"]
     prof = _profile(journey)
     name_cls = "known" if c["known"] else "unknown"
@@ -919,6 +931,6 @@ def journey_html(journey: dict[str, Any]) -> str:
         + "</section>"
         f"</div><h2>Visits, newest first ({shown})</h2>{_legend()}{visits}"
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
-        + f"<footer>jtrack {_e(__version__)} · {_e(journey['matched_by'].replace('_', ' '))} "
-        f"{_e(journey['query'])}</footer></main></body></html>\n"
+        + f"<footer>{_e(journey['matched_by'].replace('_', ' '))} {_e(journey['query'])} · "
+        f"{_e(made_words(source, made))}</footer></main></body></html>\n"
     )

@@ -195,6 +195,42 @@ def _pct(value: Any) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
 
+def store_source(store: Any) -> dict[str, Any]:
+    """What a page was made from, as the journey summary's JSON says it (`source`): the
+    store's folder (as named) and the version read."""
+    return {"store": str(store.root), "version": store.pinned().name}
+
+
+def source_words(source: dict[str, Any] | None) -> str:
+    """`store .jtrack (v000012)`, or `files a.jsonl, b.jsonl` (the first three, and how many
+    more), or nothing."""
+    if not source:
+        return ""
+    if source.get("store") is not None:
+        version = source.get("version")
+        return f"store {source['store']}" + (f" ({version})" if version else "")
+    files = [str(f) for f in source.get("files") or []]
+    if not files:
+        return ""
+    more = f" and {len(files) - 3:,} more" if len(files) > 3 else ""
+    return f"{'file' if len(files) == 1 else 'files'} {', '.join(files[:3])}{more}"
+
+
+def made_words(source: dict[str, Any] | None = None, made: datetime | None = None) -> str:
+    """`store .jtrack (v000012) · made 2026-12-07 09:00:00 UTC by jtrack 0.1.0`: where an
+    output comes from and when it was made, for a reader who never saw the command. The
+    time is now (UTC), or `made`, or what $JTRACK_NOW pins (see read.validate.run_clock:
+    reproducible outputs, and tests)."""
+    from datetime import UTC
+
+    from jtrack.read.validate import run_clock
+
+    when = (made or run_clock()).astimezone(UTC)
+    text = f"made {when:%Y-%m-%d %H:%M:%S} UTC by jtrack {__version__}"
+    where = source_words(source)
+    return f"{where} · {text}" if where else text
+
+
 def page(title: str, body: str) -> str:
     """A whole self-contained page in the report's look (CSS inline, no script, a CSP that
     forbids every fetch); `title` is text, `body` is HTML already escaped."""
@@ -484,6 +520,7 @@ def report_html(report: Any) -> str:
         f'<p class="sub traffic" data-traffic="{_a(",".join(report.scope.classes))}">'
         f"{_e(report.scope.line())}</p>",
         *([f'<p class="sub left-out">note: {_e(left_out)}</p>'] if left_out else []),
+        f'<p class="sub made">{_e(made_words(report.source))}</p>',
         '<div class="kpis">',
         *[
             f'<div class="kpi" data-kpi="{_a(k)}"><div class="v">{_e(v)}</div>'

@@ -15,12 +15,15 @@ from rich.text import Text
 from jtrack.render.table import FrameTable
 from jtrack.render.text import plural
 from jtrack.render.theme import RULES_TITLES
-from jtrack.serialize import html_attr, html_text, strip_control, to_markdown
+from jtrack.serialize import html_attr, html_text, md_text, strip_control, to_markdown
 
 
-def _headline(report: Any) -> str:
+def _headline(report: Any, span: bool = False) -> str:
+    """`843 sessions started in 2026-10 (UTC), 300 visitors`; `span`: without a period, the
+    days of the sessions counted (report.span) are named too (Markdown and HTML: read by
+    people who never saw the command)."""
     sessions, visitors = plural(report.sessions, "session"), plural(report.visitors, "visitor")
-    period = getattr(report, "period", None)
+    period = getattr(report, "period", None) or (getattr(report, "span", None) if span else None)
     if period:
         from jtrack.usecases.usage import started_words
 
@@ -96,19 +99,35 @@ def _with_cents(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.col(cols).round(2).cast(pl.Decimal(38, 2)))
 
 
-def report_markdown(report: Any, sections: dict[str, pl.DataFrame], scope: Any = None) -> str:
-    out = [f"# Rules report\n\n{_headline(report)}\n"]
+def report_markdown(
+    report: Any,
+    sections: dict[str, pl.DataFrame],
+    scope: Any = None,
+    source: dict[str, Any] | None = None,
+) -> str:
+    """The rules report as Markdown: its headline (with the days counted), where it comes
+    from and when it was made (`source`: the store, as render.report_html.made_words says
+    it), the traffic `scope`, then one table per section."""
+    from jtrack.render.report_html import made_words
+
+    out = [f"# Rules report\n\n{_headline(report, span=True)}\n"]
     out += [f"\n{strip_control(line)}\n" for line in _scope_lines(scope)]
+    out.append(f"\n{md_text(made_words(source))}\n")
     for name, df in sections.items():
         out.append(f"\n## {RULES_TITLES.get(name, name)}\n\n{to_markdown(df)}")
     return "".join(out)
 
 
-def report_html(report: Any, sections: dict[str, pl.DataFrame], scope: Any = None) -> str:
+def report_html(
+    report: Any,
+    sections: dict[str, pl.DataFrame],
+    scope: Any = None,
+    source: dict[str, Any] | None = None,
+) -> str:
     """The rules report as a page in the journey summary's look: headline figures, then one
     section per table (rates as percentages, segment colours as swatches); the traffic
-    `scope` at the top."""
-    from jtrack.render.report_html import html_table, page
+    `scope` at the top, and where the report comes from and when it was made (`source`)."""
+    from jtrack.render.report_html import html_table, made_words, page
 
     e, a = _escape, html_attr
     kpis = (
@@ -117,12 +136,13 @@ def report_html(report: Any, sections: dict[str, pl.DataFrame], scope: Any = Non
         f'<div class="kpi" data-kpi="visitors"><div class="v">{report.visitors:,}</div>'
         '<div class="k">visitors</div></div></div>'
     )
-    body = [f'<h1>Rules report</h1><p class="sub">{e(_headline(report))}</p>']
+    body = [f'<h1>Rules report</h1><p class="sub">{e(_headline(report, span=True))}</p>']
     if scope is not None:
         body += [
             f'<p class="sub traffic" data-traffic="{a(",".join(scope.classes))}">{e(line)}</p>'
             for line in _scope_lines(scope)
         ]
+    body.append(f'<p class="sub made">{e(made_words(source))}</p>')
     body.append(kpis)
     for name, df in sections.items():
         body.append(

@@ -67,6 +67,9 @@ class RulesReport:
     #: `to` (ISO dates, both included) of zone `tz`
     period: dict[str, Any] | None = None
     tz: str = "UTC"
+    #: without a period, the first and the last local day (`from`, `to`) of the sessions
+    #: counted: what the Markdown and HTML headlines name (not in JSON, whose period is null)
+    span: dict[str, Any] | None = None
 
     def sections(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in SECTIONS}
