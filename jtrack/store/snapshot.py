@@ -97,7 +97,9 @@ class Snapshot:
     def close(self) -> None:
         """Give the version back: writers may remove it once it is no longer current."""
         if self._lease is not None:
-            self._lease.unlink(missing_ok=True)
+            from jtrack.store.store import release_lease
+
+            release_lease(self._lease)  # (its file, and the lock its reader holds)
             self._lease = None
 
     def __del__(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -327,7 +328,7 @@ class Store:
             )
         except BaseException:
             if lease is not None:
-                lease.unlink(missing_ok=True)
+                release_lease(lease)
             raise
 
     @contextlib.contextmanager
@@ -340,7 +341,7 @@ class Store:
             yield (self.root / VERSIONS / name / MANIFEST).is_file()
         finally:
             if lease is not None:
-                lease.unlink(missing_ok=True)
+                release_lease(lease)
 
     def pinned(self) -> Snapshot:
         """The version this Store object reads (pinned on first use, once: threads that
@@ -417,12 +418,19 @@ class Store:
     # ------------------------------------------------------------------ leases
 
     def _new_lease(self) -> Path | None:
-        """A lease file of this reader in STORE/.readers (None: the folder cannot be
-        written here: see Snapshot's re-pin when the version read is removed meanwhile)."""
+        """A lease file of this reader in STORE/.readers, locked for as long as it reads (see
+        _leased); where the file system takes no lock, one judged by its PID as before
+        (None: the folder cannot be written here: see Snapshot's re-pin when the version
+        read is removed meanwhile)."""
         try:
             readers = self._readers()
-            lease = readers / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-            self._write_file(lease, "?")
+            name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            lease = readers / (name + LOCKED_LEASE)
+            try:
+                self._write_lease(lease, "?")
+            except _NoLocks:
+                lease = readers / name
+                self._write_file(lease, "?")
             return lease
         except OSError:
             return None
@@ -467,13 +475,67 @@ class Store:
     def _write_lease(self, lease: Path | None, name: str) -> None:
         if lease is None:
             return
+        if lease.name.endswith(LOCKED_LEASE):
+            self._write_locked(lease, name)
+            return
         tmp = lease.with_name(lease.name + ".tmp")
         self._write_file(tmp, name)
         os.replace(tmp, lease)
 
+    def _write_locked(self, lease: Path, text: str) -> None:
+        """Make `text` the content of `lease`, a lease this reader holds locked: a new file
+        under a temporary name, locked (LOCK_EX), written and renamed over the lease (a
+        rename keeps the file, and its lock); then the lock of the file it replaced is let
+        go. A writer that judged the temporary file dead (it took its lock first) removed
+        it: made again under another name."""
+        mode = self._shared_mode() & 0o666
+        for _ in range(100):
+            tmp = lease.with_name(f"{lease.name}.{uuid.uuid4().hex[:8]}.tmp")
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+            key = _key(fd)
+            with _HELD_LOCK:
+                _OWN[key] = None  # (being placed: a reader of this process is choosing)
+            try:
+                with contextlib.suppress(OSError):
+                    os.fchmod(fd, mode)  # (not the umask's)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # a writer is judging it: it goes
+                    _forget(key)
+                    os.close(fd)
+                    continue
+                except OSError as exc:  # (a file system that takes no lock)
+                    raise _NoLocks(exc.errno, str(exc)) from None
+                if not _names(tmp, fd):  # (a writer took its lock first, and removed it)
+                    _forget(key)
+                    os.close(fd)
+                    continue
+                os.write(fd, text.encode("utf-8"))
+                os.replace(tmp, lease)
+            except BaseException:
+                _forget(key)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            with _HELD_LOCK:
+                before = _HELD.get(str(lease))
+                _HELD[str(lease)] = (fd, text)
+                _OWN[key] = text
+            if before is not None:  # (after the rename: the lease was locked throughout)
+                _forget(_key(before[0]))
+                os.close(before[0])
+            return
+        raise OSError(f"{lease}: cannot place the lease")
+
     def _leased(self) -> set[str] | None:
         """Versions held by live readers; None while a reader is choosing one, or when the
-        leases cannot be read (nothing is removed then)."""
+        leases cannot be read (nothing is removed then). A lease a reader locks (named
+        `*.flock`) is alive while its lock is held, whatever PID namespace or host the
+        reader runs in (its PID is not looked at); one of an earlier jtrack, or of a file
+        system that takes no lock, while its PID is alive here. Either is let go after
+        LEASE_MAX_AGE when its lock cannot be judged."""
         readers = self.root / READERS
         if not readers.is_dir():
             return set()
@@ -484,22 +546,42 @@ class Store:
         except OSError:
             return None  # (another user's folder, not readable here: which versions are held?)
         for lease in leases:
-            pid_text = lease.name.split("-", 1)[0]
             try:
-                st = lease.stat()
+                key = _key_of(lease)
             except OSError:
                 continue  # (gone meanwhile)
-            alive = pid_text.isdigit() and _alive(int(pid_text))
-            if not alive or now - st.st_mtime > LEASE_MAX_AGE:
-                with contextlib.suppress(OSError):  # (another user's, in a folder not ours)
-                    lease.unlink(missing_ok=True)
-                continue
-            try:
-                content = lease.read_text(encoding="utf-8").strip()
-            except FileNotFoundError:
-                continue
-            except OSError:
-                return None  # a live reader's lease this user cannot read: keep everything
+            with _HELD_LOCK:
+                mine = key in _OWN
+                content: str | None = _OWN.get(key)
+            if mine:  # (this process's: never opened, see _HELD)
+                if content is None:
+                    return None  # (being placed: a reader is choosing a version)
+            elif LOCKED_LEASE in lease.name:
+                content = _locked_content(lease, now)
+                if content is None:
+                    continue  # (dead, and removed; or gone meanwhile)
+                if lease.name.endswith(".tmp"):
+                    return None  # a live reader is choosing a version
+            else:
+                pid_text = lease.name.split("-", 1)[0]
+                try:
+                    st = lease.stat()
+                except OSError:
+                    continue  # (gone meanwhile)
+                alive = pid_text.isdigit() and _alive(int(pid_text))
+                if not alive or now - st.st_mtime > LEASE_MAX_AGE:
+                    with contextlib.suppress(OSError):  # (another user's, in a folder not ours)
+                        lease.unlink(missing_ok=True)
+                    continue
+                try:
+                    content = lease.read_text(encoding="utf-8")
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    return None  # a live reader's lease this user cannot read: keep everything
+            if content is _UNREADABLE:
+                return None
+            content = (content or "").strip()
             if content in ("?", ""):
                 return None
             held.add(content)
@@ -1174,6 +1256,99 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     finally:
         _REMOVING.discard(path)
+
+
+class _NoLocks(OSError):
+    """The file system of `.readers` takes no lock (flock): leases judged by their PID."""
+
+
+#: The name a lease a reader holds locked ends with (one without it: an earlier jtrack's,
+#: judged by its PID).
+LOCKED_LEASE = ".flock"
+#: The leases this process holds locked, by path: the open file (its lock) and the content.
+#: A writer never opens one of its own process's leases (_OWN: their files, and those it is
+#: placing, by device and inode): on NFS, where flock is a POSIX lock, closing any
+#: descriptor of the file would let go of the lock.
+_HELD: dict[str, tuple[int, str]] = {}
+_OWN: dict[tuple[int, int], str | None] = {}
+_HELD_LOCK = threading.Lock()
+#: _locked_content's answer for a live lease this user cannot read.
+_UNREADABLE = "\0unreadable"
+
+
+def release_lease(lease: Path) -> None:
+    """Give a lease back: its file removed, then its lock let go."""
+    lease.unlink(missing_ok=True)
+    with _HELD_LOCK:
+        mine = _HELD.pop(str(lease), None)
+    if mine is not None:
+        with contextlib.suppress(OSError):
+            _forget(_key(mine[0]))
+            os.close(mine[0])
+
+
+def _key(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _key_of(path: Path) -> tuple[int, int]:
+    st = os.lstat(path)
+    return st.st_dev, st.st_ino
+
+
+def _forget(key: tuple[int, int]) -> None:
+    with _HELD_LOCK:
+        _OWN.pop(key, None)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether `path` still names the file open as `fd`."""
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _locked_content(lease: Path, now: float) -> str | None:
+    """The content of another process's locked lease while its reader holds the lock (any
+    process on this kernel, in any PID namespace, or on another host where the file system
+    passes locks to its server, as NFS does); None when the lock was free (its reader
+    ended: the lease is removed) or the file is gone. The lock is tested with LOCK_SH,
+    which needs the file open for reading only (a writer of the group may not write
+    another member's lease)."""
+    try:
+        fd = os.open(lease, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError:  # (not readable here: its reader's liveness is unknown)
+        try:
+            old = now - lease.stat().st_mtime > LEASE_MAX_AGE
+        except OSError:
+            return None
+        if old:
+            with contextlib.suppress(OSError):
+                lease.unlink(missing_ok=True)
+            return None
+        return _UNREADABLE
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 4096, 0).decode("utf-8", "replace")  # alive
+        except OSError:  # (no lock here to judge by: its age alone)
+            if now - os.fstat(fd).st_mtime <= LEASE_MAX_AGE:
+                return os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        # its reader let go of it without removing it (killed): removed, while its lock is
+        # held here and the name still names it (not a file a reader renamed over it since)
+        if _names(lease, fd):
+            with contextlib.suppress(OSError):  # (another user's, in a folder not ours)
+                lease.unlink(missing_ok=True)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

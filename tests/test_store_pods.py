@@ -1,0 +1,201 @@
+"""What an SRE running jtrack's nightly job in containers meets: readers in another PID
+namespace (another pod), a volume mounted at another path the next night, a store shared
+by a group of users whose umask is 022.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jtrack.engine import run_sessionize
+from jtrack.options import RunOptions
+from jtrack.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data" / "events.jsonl"
+
+
+def _nights(folder: Path, n: int) -> list[Path]:
+    """The sample events in `n` files, as `n` nights' exports."""
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    size = -(-len(lines) // n)
+    out = []
+    for i in range(n):
+        p = folder / f"night{i}.jsonl"
+        p.write_text("".join(lines[i * size : (i + 1) * size]), encoding="utf-8")
+        out.append(p)
+    return out
+
+
+# --------------------------------------------------------------------- readers' leases
+
+#: A reader: pins the current version, says which and its lease, waits for a line on its
+#: standard input, then reads every session and event of the version it pinned.
+_READER = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {root!r})
+    from jtrack.store import Store
+    store = Store.open(sys.argv[1])
+    snap = store.snapshot()
+    lease = snap._lease.name if snap._lease is not None else "-"
+    print(snap.name, lease, os.getpid(), flush=True)
+    sys.stdin.readline()
+    try:
+        n = snap.scan_sessions().collect().height + snap.scan_events().collect().height
+        print("read", n, flush=True)
+    except Exception as exc:
+        print("failed", type(exc).__name__, exc, flush=True)
+    """
+)
+
+
+def _can_unshare() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        done = subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True)
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def _reader(root: Path, own_pid_namespace: bool, burn: int = 0) -> subprocess.Popen[str]:
+    """A reader process of the store at `root`: in a PID namespace of its own (another pod),
+    after `burn` processes there (its PID is then burn + 2), or in ours."""
+    cmd = [sys.executable, "-c", _READER.format(root=str(ROOT)), str(root)]
+    if own_pid_namespace:
+        script = 'exec "$@"'  # (PID 1 there)
+        if burn:  # (not exec: the reader a child, after `burn` others)
+            script = f'for i in $(seq {burn}); do /bin/true; done; "$@"; exit $?'
+        cmd = ["unshare", "--pid", "--fork", "--kill-child", "bash", "-c", script, "reader", *cmd]
+    return subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.fixture
+def readers() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        for stream in (p.stdin, p.stdout, p.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _pinned(p: subprocess.Popen[str]) -> tuple[str, str, int]:
+    assert p.stdout is not None
+    line = p.stdout.readline().split()
+    assert len(line) == 3, (line, p.stderr.read() if p.stderr else "")
+    return line[0], line[1], int(line[2])
+
+
+def _finish(p: subprocess.Popen[str]) -> str:
+    assert p.stdin is not None and p.stdout is not None
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    out = p.stdout.readline().strip()
+    p.wait(timeout=120)
+    return out
+
+
+def _alive_here(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs `unshare --pid` (root)")
+def test_a_reader_in_another_pid_namespace_keeps_its_version_through_runs_that_keep_none(
+    tmp_path: Path, readers: list[subprocess.Popen[str]]
+) -> None:
+    """A reader in another PID namespace (another pod on the volume) had its version
+    removed by runs with `--keep 0` (`the version being read (v000001) was removed`): a
+    writer judged its lease by `kill(pid, 0)` on the PID in the lease's name, another
+    process's or none here. A reader that is PID 1 of its namespace, killed, left a lease
+    that lived 24 hours (PID 1 is alive here). Now a reader holds a lock on its lease for
+    as long as it reads, which a writer on the same kernel sees whatever the namespace."""
+    root = tmp_path / "st"
+    nights = _nights(tmp_path, 4)
+    assert run_sessionize([nights[0]], Store.open(root))
+    far = _reader(root, own_pid_namespace=True, burn=400)  # (a PID no process has here)
+    readers.append(far)
+    version, lease, pid = _pinned(far)
+    assert version == "v000001" and lease != "-"
+    if _alive_here(pid) or int(lease.split("-", 1)[0]) != pid:
+        pytest.skip(f"the reader's PID {pid} in its namespace is a process's here too")
+    assert run_sessionize([nights[1]], Store.open(root), options=RunOptions(keep=0))
+    assert (root / "versions" / "v000001").is_dir()
+    first = _reader(root, own_pid_namespace=True)  # (PID 1 there: init's here)
+    readers.append(first)
+    assert _pinned(first)[::2] == ("v000002", 1)
+    first.kill()  # (its lease left behind)
+    first.wait()
+    assert run_sessionize([nights[2]], Store.open(root), options=RunOptions(keep=0))
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000001", "v000003"]
+    assert [p.name for p in (root / ".readers").iterdir()] == [lease]
+    assert _finish(far).startswith("read ")
+    assert run_sessionize([nights[3]], Store.open(root), options=RunOptions(keep=0))
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000004"]
+    assert sorted(p.name for p in (root / ".readers").iterdir()) == []
+
+
+def test_a_lease_whose_lock_is_held_is_kept_whatever_its_pid_and_let_go_when_free(
+    tmp_path: Path, readers: list[subprocess.Popen[str]]
+) -> None:
+    """The same without a PID namespace: a lease named by a PID no process has here (as
+    one of another pod's or host's reader is) whose file a live process holds locked
+    keeps its version; once the lock is let go, the next run removes lease and version."""
+    root = tmp_path / "st"
+    nights = _nights(tmp_path, 3)
+    assert run_sessionize([nights[0]], Store.open(root))
+    reader = _reader(root, own_pid_namespace=False)
+    readers.append(reader)
+    version, lease, _ = _pinned(reader)
+    there = root / ".readers" / lease
+    elsewhere = there.with_name("999999999-" + lease.split("-", 1)[1])  # (no such PID)
+    assert not _alive_here(999999999)
+    os.rename(there, elsewhere)  # (the file, and the lock its reader holds on it)
+    assert run_sessionize([nights[1]], Store.open(root), options=RunOptions(keep=0))
+    assert (root / "versions" / version).is_dir() and elsewhere.exists()
+    reader.kill()  # (its lease left behind, its lock let go)
+    reader.wait()
+    assert elsewhere.exists()
+    assert run_sessionize([nights[2]], Store.open(root), options=RunOptions(keep=0))
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000003"]
+    assert not elsewhere.exists()
+
+
+def test_a_lease_of_an_earlier_jtrack_is_still_judged_by_its_pid(tmp_path: Path) -> None:
+    """During an upgrade, leases an earlier jtrack's readers wrote (no lock, no `.flock`)
+    are honoured as they were: kept while their PID lives here, removed when it does not."""
+    root = tmp_path / "st"
+    nights = _nights(tmp_path, 3)
+    assert run_sessionize([nights[0]], Store.open(root))
+    readers = root / ".readers"
+    readers.mkdir(exist_ok=True)
+    live = readers / f"{os.getpid()}-0123456789ab"
+    live.write_text("v000001")
+    assert run_sessionize([nights[1]], Store.open(root), options=RunOptions(keep=0))
+    assert (root / "versions" / "v000001").is_dir() and live.exists()
+    dead = readers / "999999999-0123456789ab"
+    live.rename(dead)
+    assert run_sessionize([nights[2]], Store.open(root), options=RunOptions(keep=0))
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000003"]
+    assert not dead.exists()
