@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -199,3 +200,85 @@ def test_a_lease_of_an_earlier_jtrack_is_still_judged_by_its_pid(tmp_path: Path)
     assert run_sessionize([nights[2]], Store.open(root), options=RunOptions(keep=0))
     assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000003"]
     assert not dead.exists()
+
+
+# --------------------------------------------------------------------- a group's store
+
+#: jtrack's command line as another user: the worktree's jtrack, under umask 022.
+_AS_USER = (
+    "import os, sys; os.umask(0o022); sys.path.insert(0, {root!r}); "
+    "from jtrack._entry import main; sys.argv[0] = 'jtrack'; main()"
+)
+
+
+def _can_setpriv() -> bool:
+    return os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+
+def _jtrack_as(uid: int, gid: int, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+    cmd += [sys.executable, "-c", _AS_USER.format(root=str(ROOT)), *args]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "LANG": "C.UTF-8"}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder other users can reach (pytest's tmp_path is root's alone)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="jtrack-group-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _modes(root: Path) -> dict[str, int]:
+    """The permission bits of everything in the store but `.readers` (made as before)."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".readers"]
+        for name in [*dirs, *files]:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                out[os.path.relpath(path, root)] = stat.S_IMODE(os.lstat(path).st_mode)
+    return out
+
+
+@pytest.mark.skipif(not _can_setpriv(), reason="needs root and setpriv (runs as two users)")
+def test_a_group_store_is_written_by_every_member_under_umask_022(open_folder: Path) -> None:
+    """A store folder shared by a group (`chgrp 5000 DIR; chmod 2775 DIR`): night 1 as
+    one member, night 2 as another, both under umask 022: `error: store/.lock: Permission
+    denied`, exit 1 (`.lock` was made 0644, `versions/` 0755). Everything a run makes in
+    such a store is the group's to write now, so any member's run writes it and removes
+    the versions another made; a store folder the group may not write keeps the umask's
+    modes."""
+    nights = _nights(open_folder, 3)
+    for night in nights:
+        os.chmod(night, 0o644)
+    root = open_folder / "st"
+    root.mkdir()
+    os.chown(root, 0, 5000)
+    os.chmod(root, 0o2775)
+    first = _jtrack_as(12345, 5000, "sessionize", str(nights[0]), "--store", "st", "-q",
+                       cwd=open_folder)  # fmt: skip
+    assert (first.returncode, first.stderr) == (0, "")
+    second = _jtrack_as(23456, 5000, "sessionize", str(nights[1]), "--store", "st", "-q",
+                        "--keep", "0", cwd=open_folder)  # fmt: skip
+    assert (second.returncode, second.stderr) == (0, "")
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000002"]
+    third = _jtrack_as(12345, 5000, "sessionize", str(nights[2]), "--store", "st", "-q",
+                       "--keep", "0", cwd=open_folder)  # fmt: skip
+    assert (third.returncode, third.stderr) == (0, "")
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000003"]
+    modes = _modes(root)
+    assert {rel: m for rel, m in modes.items() if m & 0o060 != 0o060} == {}
+    assert all(os.stat(root / rel).st_gid == 5000 for rel in modes)
+    # a store folder the group may not write: files as the umask makes them
+    (open_folder / "own").mkdir()
+    os.chown(open_folder / "own", 12345, 5000)
+    done = _jtrack_as(12345, 5000, "sessionize", str(nights[0]), "--store", "own/st", "-q",
+                      cwd=open_folder)  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
+    modes = _modes(open_folder / "own" / "st")
+    assert modes and {m & 0o077 for m in modes.values()} == {0o055, 0o044}

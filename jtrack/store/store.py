@@ -607,23 +607,52 @@ class Store:
                 f"{self.root}: cannot create the store ({exc.strerror or exc})",
                 hint="check the path and its permissions, or choose another --store",
             ) from None
-        with exclusive_lock(
-            self.root / LOCK,
-            wait,
-            lambda: StoreLockedError(
-                f"{self.root}: another jtrack run is writing this store"
-                + (f" (waited {wait:g} s)" if wait > 0 else ""),
-                hint="wait for it to finish, or pass "
-                + ("a longer --wait" if wait > 0 else "--wait SECONDS"),
+        with (
+            _group_umask(self._group_bits()),
+            exclusive_lock(
+                self.root / LOCK,
+                wait,
+                lambda: StoreLockedError(
+                    f"{self.root}: another jtrack run is writing this store"
+                    + (f" (waited {wait:g} s)" if wait > 0 else ""),
+                    hint="wait for it to finish, or pass "
+                    + ("a longer --wait" if wait > 0 else "--wait SECONDS"),
+                ),
             ),
         ):
             try:
                 if not created:
+                    self._share_own()
                     self._repair_link()
                 yield
             finally:
                 if created:
                     self._remove_if_unused()
+
+    def _group_bits(self) -> int:
+        """The group's permission bits of a store folder the group may write (`chgrp GROUP
+        DIR; chmod 2775 DIR`: a store shared by a group), which everything a run creates
+        in it gets, whatever the umask; 0 for any other folder (files as the umask makes
+        them)."""
+        try:
+            mode = stat.S_IMODE(os.stat(self.root).st_mode)
+        except OSError:
+            return 0
+        return mode & 0o070 if mode & stat.S_IWGRP else 0
+
+    def _share_own(self) -> None:
+        """`.lock` and `versions/` given the group's bits when this user made them without
+        (a run of an earlier jtrack under umask 022): another member's run opens the one
+        and writes the other. (Called holding the lock.)"""
+        bits = self._group_bits()
+        if not bits:
+            return
+        for path in (self.root / LOCK, self.root / VERSIONS):
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                mode = stat.S_IMODE(st.st_mode)
+                if st.st_uid == os.getuid() and mode & bits != bits and not path.is_symlink():
+                    os.chmod(path, mode | bits)
 
     def point_link(self, name: str) -> None:
         """`current` -> versions/<name>, for other tools (best effort: it is a convenience;
@@ -1256,6 +1285,46 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     finally:
         _REMOVING.discard(path)
+
+
+#: The umask of the process before a group's store lock cleared its group bits (see
+#: _group_umask), and how many such locks are held.
+_UMASK: list[int] = []
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask_now() -> int:
+    """The process umask, read without a moment of another one where Linux reports it."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o077)  # (the strictest meanwhile)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _group_umask(bits: int) -> Iterator[None]:
+    """While a run holds the lock of a store shared by a group: the umask without `bits`
+    (the store folder's group bits), so that everything it creates in the store (the lock,
+    version folders and their files, written by Polars too, temporary folders) is the
+    group's to write and remove, as git's core.sharedRepository=group makes a repository.
+    The umask is the process's: what it creates elsewhere meanwhile gets those bits too."""
+    if not bits:
+        yield
+        return
+    with _UMASK_LOCK:
+        mask = _umask_now()
+        _UMASK.append(mask)
+        os.umask(mask & ~bits)
+    try:
+        yield
+    finally:
+        with _UMASK_LOCK:
+            first = _UMASK.pop()
+            if not _UMASK:
+                os.umask(first)
 
 
 class _NoLocks(OSError):
