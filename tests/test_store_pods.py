@@ -282,3 +282,50 @@ def test_a_group_store_is_written_by_every_member_under_umask_022(open_folder: P
     assert (done.returncode, done.stderr) == (0, "")
     modes = _modes(open_folder / "own" / "st")
     assert modes and {m & 0o077 for m in modes.values()} == {0o055, 0o044}
+
+
+# --------------------------------------------------------------------- a volume moved
+
+
+def _jt(*args: str) -> tuple[int, str, str]:
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    res = CliRunner().invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+def test_a_store_mounted_at_another_path_follows_the_contacts_file_that_moved_with_it(
+    tmp_path: Path,
+) -> None:
+    """Night 1 mounts the volume at /data with `--contacts /data/contacts.csv`; night 2 at
+    /mnt/jtrack: the store remembered the absolute path, found nothing there and went on
+    with its copy, a `note:` that -q leaves out (exit 0, the CRM's rename not applied). It
+    follows the file where it was beside the store now; one that is gone from both is a
+    `warning:`, which -q says."""
+    vol = tmp_path / "data"
+    (vol / "exports").mkdir(parents=True)
+    shutil.copy(SAMPLE, vol / "exports" / "events.jsonl")
+    shutil.copy(ROOT / "sample_data" / "contacts.csv", vol / "contacts.csv")
+    store = vol / "store"
+    code, _, err = _jt("sessionize", str(vol / "exports"), "--store", str(store), "--contacts",
+                       str(vol / "contacts.csv"), "-q")  # fmt: skip
+    assert (code, err) == (0, "")
+    moved = tmp_path / "mnt" / "jtrack"
+    moved.parent.mkdir()
+    vol.rename(moved)  # (the volume mounted at another path: the one it had is gone)
+    book = moved / "contacts.csv"
+    book.write_text(book.read_text().replace("Olivia,", "Olivia-Renamed,"))
+    store = moved / "store"
+    code, _, err = _jt("sessionize", str(moved / "exports"), "--store", str(store), "-q")
+    assert (code, err) == (0, "")
+    code, out, _ = _jt("sessions", "--store", str(store), "-f", "csv", "--columns", "contact_name")
+    assert code == 0 and "Olivia-Renamed" in out
+    code, _, err = _jt("sessionize", str(moved / "exports"), "--store", str(store))
+    assert code == 0 and "contacts" not in err  # (nothing new: said nothing of it)
+    book.unlink()  # (gone from both paths: the store's copy, said even by a quiet run)
+    code, _, err = _jt("sessionize", str(moved / "exports"), "--store", str(store), "-q")
+    assert code == 0 and err.startswith(
+        f"warning: {moved / 'contacts.csv'}: the contacts file the store follows is gone"
+    ), err

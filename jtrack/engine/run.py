@@ -318,7 +318,7 @@ def run_sessionize(
             from jtrack.files import check_rejects_target
 
             inputs: list[str | Path] = [s.path for s in srcs if s.path is not None]
-            inputs += _contacts_files(base, opts)
+            inputs += _contacts_files(base, opts, store.root)
             check_rejects_target(opts.rejects_path, inputs=inputs, store_root=store.root)
         srcs, own = _outside(srcs, store)
         mode, notes, reason = _mode(base, opts)
@@ -339,13 +339,13 @@ def run_sessionize(
                 f"folder ({store.root})"
             )
         book_source, book, book_invalid, book_changed, book_notes = _contacts(
-            base, opts, early_warnings
+            base, opts, early_warnings, store.root
         )
         notes += book_notes
         if reason == IDENTITY_REASON and book is not None:
             book_changed = True  # (every entry judged again by the newer rule: said again)
         if reason is None and book_changed and base is not None:
-            reason = _contacts_reason(base, book_source, book)
+            reason = _contacts_reason(base, book_source, book, store.root)
         history_base = None if mode in ("new", "replace") else base
         planned = plan_inputs(
             srcs,
@@ -609,12 +609,17 @@ def _run(
     )
 
 
-def _contacts_files(base: Manifest | None, opts: RunOptions) -> list[str]:
-    """The contacts files a run reads, or its store follows (read by the next run): never
-    overwritten by its --rejects."""
+def _contacts_files(
+    base: Manifest | None, opts: RunOptions, store_root: Path | None = None
+) -> list[str]:
+    """The contacts files a run reads, or its store follows (read by the next run; where it
+    is, or beside the store as it was): never overwritten by its --rejects."""
     named = [os.fspath(opts.contacts)] if opts.contacts else []
     if base is not None and base.contacts is not None and base.contacts.file:
         named.append(base.contacts.file)
+        moved = _moved_contacts(base, store_root)
+        if moved is not None:
+            named.append(str(moved))
     return named
 
 
@@ -837,10 +842,12 @@ _SHRUNK_SAID: set[tuple[str, str]] = set()
 
 
 def _contacts(
-    base: Manifest | None, opts: RunOptions, warnings: list[str]
+    base: Manifest | None, opts: RunOptions, warnings: list[str], store_root: Path | None = None
 ) -> tuple[ContactsSource | None, pl.DataFrame | None, pl.DataFrame | None, bool, list[str]]:
     """The contacts source of the run: (source, book, invalid entries, changed, notes); its
-    warning lines go to `warnings`."""
+    warning lines go to `warnings`. The file the store follows, gone from its path, is
+    looked for where it was beside the store (`store_root`: a volume mounted at another
+    path than the night before)."""
     from jtrack.core.contacts import file_digest, load_contacts
 
     remembered = base.contacts if base is not None else None
@@ -855,13 +862,31 @@ def _contacts(
         if opts.default_region is not None
         else (remembered.default_region if remembered else None)
     )
+    moved_note = []
     if opts.contacts is None and not path.is_file():
         assert remembered is not None and base is not None
-        note = (
-            f"{path}: the contacts file is gone; the store goes on with the copy it took "
-            "(pass --contacts FILE to change it, --no-contacts to stop)"
+        moved = _moved_contacts(base, store_root)
+        if moved is None:
+            # (a warning, said by a quiet run: the analysts' book no longer follows the CRM)
+            beside = (
+                f" (nor at {base.contacts_relative} from the store's folder)"
+                if base.contacts_relative
+                else ""
+            )
+            warnings.append(
+                f"{path}: the contacts file the store follows is gone{beside}; the store goes "
+                "on with the copy it took, which no longer changes (pass --contacts FILE to "
+                "change it, --no-contacts to stop)"
+            )
+            return remembered, _stored_book(base), None, False, []
+        # the store's volume mounted at another path: the file beside it as it was is the
+        # one it follows (from now on by this path)
+        moved_note.append(
+            f"{path}: the contacts file is gone; the store follows {_as_named(moved)}, where it "
+            "is beside the store as it was (the store's folder moved)"
         )
-        return remembered, _stored_book(base), None, False, [note]
+        path = moved
+        remembered = replace(remembered, file=_as_named(moved))
     digest = file_digest(path)
     # (as named, not resolved: a link to the file or to its folder, re-pointed every night,
     # is the file the store remembers, read through the link and guarded as such)
@@ -876,7 +901,7 @@ def _contacts(
     # later edits are read), so the run records it
     renamed = remembered is not None and not _same_contacts(remembered.file, absolute)
     changed = changed or renamed
-    notes = []
+    notes = moved_note
     had = int((base.contact_counts or {}).get("contacts") or 0) if base is not None else 0
     if book.height >= had / 2:  # (whole again: a later failure is said again)
         _SHRUNK_SAID.difference_update({k for k in _SHRUNK_SAID if k[0] == absolute})
@@ -935,6 +960,35 @@ def _contacts(
     return source, book, invalid, changed, notes
 
 
+def _moved_contacts(base: Manifest, store_root: Path | None) -> Path | None:
+    """The contacts file the store follows where it was beside the store (its path
+    relative to the store's folder, recorded when both were on one file system), when a
+    file is there: a volume holding both, mounted at another path."""
+    rel = base.contacts_relative
+    if not rel or store_root is None:
+        return None
+    candidate = Path(os.path.realpath(store_root)) / rel
+    return candidate if candidate.is_file() else None
+
+
+def _relative_contacts(store_root: Path, file: str) -> str | None:
+    """The contacts file's path relative to the store's folder, when both are on one file
+    system (a volume mounted elsewhere another night holds both there too) and the path
+    names the file from the store's folder (through links as named, else resolved); None
+    otherwise."""
+    try:
+        root = os.path.realpath(store_root)
+        if os.stat(root).st_dev != os.stat(file).st_dev:
+            return None
+        for target in (file, os.path.realpath(file)):
+            rel = os.path.relpath(target, root)
+            if os.path.samefile(os.path.join(root, rel), file):
+                return rel
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _as_named(path: Path) -> str:
     """A contacts file's path as the store remembers it: absolute, as named (a link to the
     file or to its folder stays one, re-pointed or not; a relative name from the working
@@ -963,7 +1017,10 @@ def _same_contacts(remembered: str, named: str) -> bool:
 
 
 def _contacts_reason(
-    base: Manifest, source: ContactsSource | None, book: pl.DataFrame | None
+    base: Manifest,
+    source: ContactsSource | None,
+    book: pl.DataFrame | None,
+    store_root: Path | None = None,
 ) -> str:
     """Why a run that changed the contacts book resolved every visitor again, in short."""
     if source is None:
@@ -972,7 +1029,8 @@ def _contacts_reason(
     now = book.height if book is not None else 0
     if had is None or base.contacts is None:
         return f"contacts file taken in ({now:,} contacts)"
-    if not _same_contacts(base.contacts.file, source.file):
+    moved = _moved_contacts(base, store_root) if not os.path.exists(base.contacts.file) else None
+    if not _same_contacts(str(moved or base.contacts.file), source.file):
         return f"another contacts file ({had:,} -> {now:,} contacts)"
     if base.contacts.sha256 == source.sha256:
         return f"--default-region {source.default_region or 'none'}"
@@ -1577,6 +1635,7 @@ def _finish(
         else BucketPolicy(buckets=ctx.options.buckets or DEFAULT_BUCKETS),
         options=ctx.session.to_dict(),
         contacts=contacts,
+        contacts_relative=_relative_contacts(store.root, contacts.file) if contacts else None,
         segments=segments,
         parts=parts,
         inputs=inputs,

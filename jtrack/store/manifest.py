@@ -191,6 +191,11 @@ class Manifest:
     #: written by compaction: what its base holds, in fewer files (a base it holds the same
     #: as is not counted among the versions kept for rollback)
     compacted: bool = False
+    #: the contacts file's path relative to the store folder (on its file system): followed
+    #: when `contacts.file` is gone (the volume mounted at another path). Kept out of
+    #: ContactsSource so that an earlier jtrack, which takes the manifest's head fields it
+    #: knows, still reads the manifest.
+    contacts_relative: str | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -298,6 +303,9 @@ class Manifest:
                 runs_logged=int(data.get("runs_logged") or 0),
                 base=int(data["base"]) if data.get("base") is not None else None,
                 compacted=bool(data.get("compacted", False)),
+                contacts_relative=rel
+                if isinstance(rel := data.get("contacts_relative"), str)
+                else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(
