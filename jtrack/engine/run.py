@@ -868,9 +868,11 @@ def _contacts(
         moved = _moved_contacts(base, store_root)
         if moved is None:
             # (a warning, said by a quiet run: the analysts' book no longer follows the CRM)
+            rel = base.contacts_relative
+            there = os.path.normpath(os.path.join(os.path.realpath(store_root or "."), rel or ""))
             beside = (
-                f" (nor at {base.contacts_relative} from the store's folder)"
-                if base.contacts_relative
+                f" (nor at {rel} from the store's folder)"
+                if rel and store_root is not None and there != os.path.normpath(path)
                 else ""
             )
             warnings.append(
