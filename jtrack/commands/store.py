@@ -3,6 +3,7 @@ verify."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -28,7 +29,7 @@ TABLE_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.tsv
 store_app = typer.Typer(
     name="store",
     help="What the store holds (files taken in, runs, versions); go back to an earlier "
-    "version; compact the parts daily runs add; check its files.",
+    "version; compact the parts daily runs add; check its files; erase a person's data.",
     invoke_without_command=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -93,6 +94,8 @@ def store_cmd(
     # (the fingerprint by its first 12 characters, as git shows a commit; dropped first
     # where the table does not fit: -f json has it whole)
     inputs = info["inputs"].with_columns(pl.col("fingerprint").str.slice(0, 12))
+    if not (inputs.get_column("rows_erased") > 0).any():  # (a store nothing was erased from)
+        inputs = inputs.drop("rows_erased")
     runs = info["runs"].select(
         "run", "mode", "finished", "files_read", "events_added", "sessions_added", "reason"
     )
@@ -223,7 +226,8 @@ def _totals(info: dict[str, Any]) -> list[str]:
         f"{info['store']} ({info['version']}): {c.get('events_kept', 0):,} events, "
         f"{c.get('sessions', 0):,} sessions, {c.get('visitors', 0):,} visitors",
         f"  from {plural(len(info['inputs']), 'input')}: {c.get('rows_read', 0):,} rows read, "
-        f"{dups}, {c.get('rejected', 0):,} rejected",
+        f"{dups}, {c.get('rejected', 0):,} rejected"
+        + (f", {c['erased']:,} erased" if c.get("erased") else ""),
     ]
     if c.get("first_event"):
         lines.append(f"  events from {c['first_event']} to {c.get('last_event')}")
@@ -315,6 +319,184 @@ def compact_cmd(
         sys.stderr.write("nothing to compact\n")
     else:
         sys.stderr.write(f"{done.version}: {done.describe()}\n")
+
+
+@store_app.command("erase")
+@handle_errors
+def erase_cmd(
+    ctx: typer.Context,
+    visitor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--visitor",
+            help="A visitor id (customerId, the cookie) whose every row goes; repeat it for more.",
+            metavar="<id>",
+        ),
+    ] = None,
+    contact: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--contact",
+            help="A saved contact's id: every visitor the store resolved to it goes, and its "
+            "row of the store's contacts book; repeat it for more.",
+            metavar="<id>",
+        ),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="A file of ids, one a line (blank lines and lines starting with # left "
+            "out), of the kind --kind says: a batch of requests.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="What the ids of --from are: visitor (customer ids) or contact (saved "
+            "contacts' ids).",
+            metavar="<visitor|contact>",
+        ),
+    ] = "visitor",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Say what would go (visitors, sessions, events, rejected rows, contacts "
+            "rows, files rewritten, the versions that still hold the data) and change "
+            "nothing.",
+        ),
+    ] = False,
+    store: StoreOpt = None,
+    fmt: Annotated[Format | None, format_option(FORMATS)] = None,
+    output: OutputOpt = None,
+    wait: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for another run's lock.", min=0, metavar="<seconds>"),
+    ] = 0.0,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print nothing but errors and warning lines (-f json still writes its summary).",
+        ),
+    ] = False,
+) -> None:
+    """Erase a person's data from the store (a data-protection request: GDPR art. 17):
+    every event, session, duplicate, far-future and rejected row of the visitors named,
+    written as a new version under the store's lock (atomically, as a run). Segments
+    that hold their rows are written again without them, and what points into them moved.
+
+    Every earlier version goes at once (they hold the data): the rollback history is lost.
+    A version a reader is using is left until it is done (a warning names it), and the
+    next run removes it. The ids are kept in the manifest as salted SHA-256 hashes, so
+    that later runs drop their rows as they read them (a changed or renamed export,
+    `jtrack watch`, --rebuild, --replace, the contacts file given again), counted as
+    `erased` (rows read = kept + duplicates + rejected + erased).
+
+    The exports and the contacts file outside the store are yours to erase. Roles do not
+    apply: whoever may write the store's folder may erase (as `jtrack sessionize`)."""
+    import sys
+
+    from jtrack.engine.erase import erase
+    from jtrack.store import Store
+
+    opts = _group_options(ctx, "erase", store=store, format=fmt, output=output, quiet=quiet)
+    store, fmt, output = opts["store"], opts["format"], opts["output"]
+    quiet = bool(opts["quiet"])
+    out_fmt = resolve_format(fmt, output, FORMATS, "jtrack store erase", check_width=False)
+    if kind not in ("visitor", "contact"):
+        raise UsageError(f"--kind {kind!r}", hint="use visitor or contact")
+    visitors = list(visitor or [])
+    contacts = list(contact or [])
+    if from_file is not None:
+        ids = _ids_from(from_file)
+        (visitors if kind == "visitor" else contacts).extend(ids)
+    if any(not v.strip() for v in [*visitors, *contacts]):
+        raise UsageError("a blank id", hint="name each visitor or contact by its id")
+    if not visitors and not contacts:
+        raise UsageError(
+            "nothing to erase",
+            hint="name visitors (--visitor ID), contacts (--contact ID) or a file of ids "
+            "(--from FILE)",
+        )
+    done = erase(Store.open(store), visitors, contacts, dry_run=dry_run, lock_wait=wait)
+    if done.versions_holding and not dry_run:
+        held = ", ".join(done.versions_holding)
+        sys.stderr.write(
+            f"warning: {held} still {'hold' if len(done.versions_holding) > 1 else 'holds'} "
+            "the erased data: a reader is using it; the next run removes it once the "
+            "reader is done\n"
+        )
+    if out_fmt == Format.json:
+        from jtrack.serialize import to_json
+
+        write_text(to_json(done.to_dict()), output)
+        return
+    if quiet and output is None:
+        return
+    write_text("".join(line + "\n" for line in _erase_lines(done)), output, terminal=True)
+
+
+def _ids_from(path: Path) -> list[str]:
+    from jtrack.errors import DataError
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"{path}: cannot read the ids ({exc.__class__.__name__})",
+            hint="--from names a UTF-8 text file of ids, one a line",
+        ) from None
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _erase_lines(done: Any) -> list[str]:
+    from jtrack.render.text import plural
+
+    would = "would erase" if done.dry_run else "erased"
+    head = f"{done.store}: {would} " + (
+        f"(a new version, {done.version})" if done.version else "(nothing changed: --dry-run)"
+    )
+    lines = [head]
+    if done.visitors:
+        lines.append(f"  visitors: {len(done.visitors):,} ({', '.join(done.visitors)})")
+    if done.contacts:
+        lines.append(f"  contacts: {len(done.contacts):,} ({', '.join(done.contacts)})")
+    lines.append(
+        f"  {plural(done.sessions, 'session')}, {plural(done.events, 'event')}, "
+        f"{plural(done.duplicates, 'duplicate copy', 'duplicate copies')}, "
+        f"{plural(done.held, 'far-future row')}, {plural(done.rejected, 'rejected row')}, "
+        f"{plural(done.contacts_rows, 'contacts row')}"
+    )
+    lines.append(
+        f"  files {'to rewrite' if done.dry_run else 'rewritten'}: "
+        f"{plural(len(done.segments_rewritten), 'segment')}, "
+        f"{plural(done.parts_rewritten, 'index part')} pointing into them"
+    )
+    missing = [*done.visitors_not_found, *done.contacts_not_found]
+    if missing:
+        lines.append(
+            f"  not in the store: {', '.join(missing)} (recorded all the same: later runs "
+            "drop their rows)"
+        )
+    if done.dry_run:
+        if done.versions_holding:
+            lines.append(
+                f"  earlier versions that hold the data, which erase removes (the rollback "
+                f"history is lost): {', '.join(done.versions_holding)}"
+            )
+    elif done.versions_removed:
+        lines.append(
+            f"  earlier versions removed (the rollback history is lost): "
+            f"{', '.join(done.versions_removed)}"
+        )
+    return lines
 
 
 @store_app.command("verify")

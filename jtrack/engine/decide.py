@@ -70,6 +70,7 @@ def decide(
     history: pl.LazyFrame,
     new_event_ids: Callable[[pl.Series], pl.DataFrame],
     stored: pl.DataFrame | None = None,
+    rejudge: pl.Series | None = None,
 ) -> Decisions:
     """Decide duplicates and the far-future cut.
 
@@ -81,7 +82,8 @@ def decide(
     the event id's `_h`, `created_date` and whether it is held aside (`held`) of every copy
     in `history`, when the caller has them at hand (see jtrack.engine.run._stored_keys):
     the history is then read only for the copies that share an id with a new row or cross
-    the cut.
+    the cut. `rejudge`: event ids whose copies are judged again whatever the new rows (those
+    of the copies an erasure takes out of `history`).
     """
     old_times = (
         history.select("created_date", _h=pl.col("event_id").nchash.xxh3_64())  # type: ignore[attr-defined]
@@ -139,6 +141,8 @@ def decide(
                 .get_column("event_id"),
             ]
         )
+    if rejudge is not None and rejudge.len():
+        ids = pl.concat([ids, rejudge.cast(pl.String).rename(ids.name)])
     ids = ids.unique()
     cand_new = cand_new.drop("_h")
     if ids.len():

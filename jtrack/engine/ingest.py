@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import polars as pl
 
 from jtrack.core.buckets import bucket_expr
 from jtrack.core.sessionize import CONTEXT_COLUMNS
+from jtrack.engine.erasure import Erasure
 from jtrack.engine.inputs import Identity, piece_lines
 from jtrack.engine.unit import rows_of
 from jtrack.options import RunOptions
@@ -346,6 +347,8 @@ class NewData:
 
     #: the accepted rows: the id table's height, kept once the table is let go
     accepted: int = -1
+    #: rows dropped as read because their visitor's data was erased (jtrack store erase)
+    erased: int = 0
 
     @property
     def rows_read(self) -> int:
@@ -377,8 +380,10 @@ def read_inputs(
     chunk_rows: int,
     progress: ProgressFn,
     src_offset: int = 0,
+    erasure: Erasure | None = None,
 ) -> NewData:
-    """Read the new inputs into segments of `writer` and rows of `units`."""
+    """Read the new inputs into segments of `writer` and rows of `units`; the rows of
+    visitors `erasure` names are dropped as they are read (not in the segments either)."""
     out = NewData(units=units, ids=pl.DataFrame(schema=ID_SCHEMA), rejects=_no_rejects())
     ids: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
@@ -409,11 +414,12 @@ def read_inputs(
 
             report(0)
             kept_as_is = src.path is not None and canonical_parquet(src.path)
+            erasing = _Erasing(erasure)
             chunks = (
                 _passthrough_chunks(src, chunk_rows, seg_path, copier, stop)
                 if kept_as_is
                 else _reencoded_chunks(
-                    src, chunk_rows, options.max_line_bytes, seg_path, small.take(i)
+                    src, chunk_rows, options.max_line_bytes, seg_path, small.take(i), erasing
                 )
             )
             stats: FileStats | None = None
@@ -421,6 +427,8 @@ def read_inputs(
             lines = LineBreaks()
             for frame, st in chunks:
                 stats = st
+                if kept_as_is:  # (re-encoded rows were dropped before their segment)
+                    frame = erasing.drop(frame)
                 lines.add(row, frame.get_column(SRC_LINE))
                 frame = frame.with_columns(
                     _pos=pl.int_range(row, row + frame.height, dtype=pl.UInt64) + (seg_id << 32),
@@ -450,15 +458,21 @@ def read_inputs(
             assert stats is not None
             if isinstance(chunks, _Chunks):
                 chunks.copied()
-                if not chunks.canonical:
-                    # event types or kinds not in canonical form: store canonical rows instead
+                if not chunks.canonical or erasing.rows:
+                    # event types or kinds not in canonical form, or rows of erased
+                    # visitors: store canonical rows (without those) instead
                     kept_as_is = False
-                    _reencode_segment(src, chunk_rows, options.max_line_bytes, seg_path)
+                    _reencode_segment(
+                        src, chunk_rows, options.max_line_bytes, seg_path, _Erasing(erasure)
+                    )
+            if erasing.rows:
+                stats = replace(stats, rows_rejected=stats.rows_rejected - erasing.rejected)
+                out.erased += erasing.rows
             out.files.append(stats)
             out.segments.append(
                 SegmentInfo(seg_id, seg_name, row, src.name, kept_as_is, run, lines.value())
             )
-            out.inputs.append(input_file(src.name, fp, stats, run, seg_id))
+            out.inputs.append(input_file(src.name, fp, stats, run, seg_id, erasing.rows))
             if stats.rows_read == 0 and fp.start == 0:
                 out.warnings.append(f"{src.name}: the file holds no events (it is empty)")
             done_bytes += fp.nbytes
@@ -475,8 +489,11 @@ def read_inputs(
     return out
 
 
-def input_file(name: str, fp: Identity, stats: FileStats, run: int, segment: int) -> InputFile:
-    """The manifest's record of a source read into `segment`."""
+def input_file(
+    name: str, fp: Identity, stats: FileStats, run: int, segment: int, erased: int = 0
+) -> InputFile:
+    """The manifest's record of a source read into `segment` (`erased`: its rows dropped
+    as an erased visitor's)."""
     return InputFile(
         name=name,
         path=fp.path,
@@ -494,7 +511,29 @@ def input_file(name: str, fp: Identity, stats: FileStats, run: int, segment: int
         dev=fp.dev,
         ino=fp.ino,
         tail=fp.open_line,  # (kept by the run only if that line was rejected: see _finish)
+        rows_erased=erased,
     )
+
+
+class _Erasing:
+    """Drops an erased visitor's rows from a source's chunks as they are read, counting
+    them (and those among them that were rejected)."""
+
+    def __init__(self, erasure: Erasure | None) -> None:
+        self.erasure = erasure if erasure is not None and erasure.visitors else None
+        self.rows = 0
+        self.rejected = 0
+
+    def drop(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if self.erasure is None or frame.height == 0:
+            return frame
+        gone = self.erasure.rows(frame, REASON, "_raw")
+        n = int(gone.sum())
+        if not n:
+            return frame
+        self.rows += n
+        self.rejected += int((gone & frame.get_column(REASON).is_not_null()).sum())
+        return frame.filter(~gone)
 
 
 def _no_rejects() -> pl.DataFrame:
@@ -540,6 +579,7 @@ def _reencoded_chunks(
     max_line_bytes: int,
     seg_path: Path,
     read: tuple[pl.DataFrame, FileStats] | None = None,
+    erasing: _Erasing | None = None,
 ) -> Iterator[tuple[pl.DataFrame, FileStats]]:
     """Rows of any input, read and validated; the canonical columns of every row (rejected
     ones too, so positions are row numbers) are written to the segment as they come. The
@@ -547,11 +587,13 @@ def _reencoded_chunks(
     caller (Polars and PyArrow leave the GIL, so the three overlap on two cores); a chunk
     is on disk before its rows are given out, so nothing is written while the caller works
     or after it gave up. `read`: the source's rows and accounting, read already
-    (SmallFiles)."""
+    (SmallFiles). `erasing`: drops an erased visitor's rows before they are written."""
+    drop = erasing.drop if erasing is not None else (lambda rows: rows)
     segment = SegmentWriter(seg_path)
     if read is not None:  # (a small file read already: nothing to read while writing)
         try:
             for rows, st in _sliced(*read, chunk_rows):
+                rows = drop(rows)
                 segment.write(SegmentWriter.table(rows))
                 yield rows, st
             segment.close()
@@ -571,6 +613,7 @@ def _reencoded_chunks(
                 break
             rows, st = item
             ahead = reader.submit(next, chunks, None)  # the next chunk, read meanwhile
+            rows = drop(rows)
             pool.submit(_write_chunk, segment, rows).result()
             yield rows, st
         segment.close()  # (every write was waited for before its rows were given out)
@@ -591,9 +634,15 @@ def _sliced(
         yield rows.slice(start, chunk_rows), stats
 
 
-def _reencode_segment(src: Source, chunk_rows: int, max_line_bytes: int, seg_path: Path) -> None:
+def _reencode_segment(
+    src: Source,
+    chunk_rows: int,
+    max_line_bytes: int,
+    seg_path: Path,
+    erasing: _Erasing | None = None,
+) -> None:
     seg_path.unlink(missing_ok=True)
-    for _ in _reencoded_chunks(src, chunk_rows, max_line_bytes, seg_path):
+    for _ in _reencoded_chunks(src, chunk_rows, max_line_bytes, seg_path, None, erasing):
         pass
 
 

@@ -35,6 +35,7 @@ from jtrack.checks import must_be
 from jtrack.core.buckets import DEFAULT_BUCKETS
 from jtrack.core.traffic import user_agent_list_version
 from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, content_hash, decide
+from jtrack.engine.erasure import Erasure
 from jtrack.engine.ingest import STAGE_SHARE, NewData, UnitRows, read_inputs, unit_ranges
 from jtrack.engine.inputs import Identity, plan_inputs, shared_names
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, split_pos, visitor_states
@@ -129,7 +130,8 @@ DUPS_SCHEMA: dict[str, pl.DataType] = {
 class RunSummary:
     """What a store holds after a run (totals over every input taken in) and what the run did.
 
-    rows_read = events_kept + duplicates + rejected, always.
+    rows_read = events_kept + duplicates + rejected + erased, always (erased: rows of
+    visitors `jtrack store erase` took out, dropped as read).
     """
 
     rows_read: int
@@ -148,10 +150,11 @@ class RunSummary:
     contacts: dict[str, Any] | None = None
     run: dict[str, Any] | None = None
     version: str | None = None
+    erased: int = 0
 
     @property
     def balanced(self) -> bool:
-        return self.rows_read == self.events_kept + self.duplicates + self.rejected
+        return self.rows_read == self.events_kept + self.duplicates + self.rejected + self.erased
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -170,6 +173,8 @@ class RunSummary:
             "store": self.store,
             "version": self.version,
         }
+        if self.erased:
+            out["erased"] = self.erased
         if self.contacts is not None:
             out["contacts"] = self.contacts
         if self.run is not None:
@@ -256,6 +261,8 @@ class _Context:
     reason: str | None = None  # why every session is worked out again (RunInfo.reason)
     #: the store's duplicates table as the run reads it (_duplicates: hashed again once)
     duplicates: pl.LazyFrame | None = None
+    #: visitors being erased (jtrack store erase): their stored rejects are left out
+    erasure: Erasure | None = None
 
 
 def run_sessionize(
@@ -420,6 +427,9 @@ def _run(
         book = snap.contacts_book()  # the file is gone: the copy the store took
     if not book_changed:
         book_invalid = None  # reported when the file was taken in, not every night
+    erasure = Erasure.of(base.erased) if base is not None else None
+    if book is not None and erasure is not None and erasure.contacts:
+        book = book.filter(~erasure.contact_expr())  # (an erased contact's row: never again)
     engine = engine_for(opts.engine, opts)
     writer: VersionWriter | None = None
     try:
@@ -470,6 +480,7 @@ def _run(
             chunk_rows=chunk_rows,
             progress=say,
             src_offset=len(history.inputs) if history else 0,
+            erasure=erasure,
         )
         _guard(new, base, mode, opts)
         notes += zone_notes(new.files)
@@ -1385,6 +1396,7 @@ class Engine(Protocol):
         chunk_rows: int,
         progress: ProgressFn,
         src_offset: int,
+        erasure: Erasure | None = None,
     ) -> NewData: ...
 
     def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
@@ -1412,6 +1424,7 @@ class LocalEngine:
         chunk_rows: int,
         progress: ProgressFn,
         src_offset: int,
+        erasure: Erasure | None = None,
     ) -> NewData:
         stage = writer.path("stage") if len(ranges) > 1 else None
         return read_inputs(
@@ -1425,6 +1438,7 @@ class LocalEngine:
             chunk_rows=chunk_rows,
             progress=progress,
             src_offset=src_offset,
+            erasure=erasure,
         )
 
     def rows_at(self, new: NewData, positions: pl.Series, columns: Sequence[str]) -> pl.DataFrame:
@@ -1606,7 +1620,7 @@ def _finish(
         else None
     )
     duplicates = int(d.drop_new.len() - d.far_new.len())
-    rejected = int(new.rows_read - new.rows_accepted + d.far_new.len())
+    rejected = int(new.rows_read - new.rows_accepted + d.far_new.len() - new.erased)
     run_info = RunInfo(
         run=ctx.run,
         started=started,
@@ -1625,8 +1639,9 @@ def _finish(
         parts_rewritten=rewritten,
         duplicates=duplicates,
         rejected=rejected,
-        events_kept=new.rows_read - duplicates - rejected,
+        events_kept=new.rows_read - duplicates - rejected - new.erased,
         reason=ctx.reason,
+        erased=new.erased,
     )
     manifest = Manifest(
         version=ctx.writer.number,
@@ -1648,6 +1663,7 @@ def _finish(
         held=held_rel,
         duplicates=dups_rel,
         traffic_lists=user_agent_list_version(),
+        erased=base.erased if base is not None else None,
     )
     _totals(manifest, ctx, res, held, dups, conflicts)
     after = int(manifest.counts["sessions"])
@@ -1711,6 +1727,7 @@ def _merge_pieces(
                 start=prev.start,
                 rows_read=prev.rows_read - 1 + piece.rows_read,
                 rows_rejected=prev.rows_rejected - 1 + piece.rows_rejected,
+                rows_erased=prev.rows_erased + piece.rows_erased,
                 segments=prev.segments + piece.segments,
             )
             continue
@@ -1721,6 +1738,7 @@ def _merge_pieces(
                 start=prev.start,
                 rows_read=prev.rows_read + piece.rows_read,
                 rows_rejected=prev.rows_rejected + piece.rows_rejected,
+                rows_erased=prev.rows_erased + piece.rows_erased,
                 segments=prev.segments + piece.segments,
             )
             continue
@@ -1769,6 +1787,8 @@ def _rejects(
 
     parsed = [rejects_frame(new.rejects)] if new.rejects.height else []
     old = [ctx.snap.rejects().filter(pl.col("reason") != "far_future")] if ctx.snap else []
+    if old and ctx.erasure is not None:
+        old = [old[0].filter(~ctx.erasure.raw_erased(old[0].get_column("raw")))]
     if old and superseded:
         gone = pl.DataFrame(
             list(superseded), schema={"file": pl.String(), "line": pl.Int64()}, orient="row"
@@ -1824,6 +1844,7 @@ def _totals(
         temporary = states.get("temporary", 0)
     rows_read = sum(i.rows_read for i in manifest.inputs)
     parse_rejects = sum(i.rows_rejected for i in manifest.inputs)
+    erased = sum(i.rows_erased for i in manifest.inputs)
     duplicates = int((dups.get_column("status") == "duplicate").sum()) if dups.height else 0
     manifest.counts = {
         "rows_read": rows_read,
@@ -1838,6 +1859,8 @@ def _totals(
         "last_event": iso_z(ix["hi"]),
         "far_future_cut": iso_z(ctx.decisions.cut[0]) if ctx.decisions.cut else None,
     }
+    if erased or manifest.erased:
+        manifest.counts["erased"] = erased
     if manifest.contacts is not None:
         manifest.contact_counts = {
             "file": manifest.contacts.file,
@@ -1896,6 +1919,7 @@ def _summary_from_manifest(m: Manifest, store: Store) -> RunSummary:
         store=str(store.root),
         contacts=m.contact_counts,
         version=f"v{m.version:06d}",
+        erased=int(c.get("erased", 0)),
     )
 
 

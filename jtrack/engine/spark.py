@@ -55,6 +55,7 @@ import polars as pl
 import polars_hash  # noqa: F401  (.nchash; tasks are pickled by reference: workers import this)
 
 from jtrack.core.buckets import bucket_expr
+from jtrack.engine.erasure import Erasure
 from jtrack.engine.ingest import (
     _REJECT_COLUMNS,
     ID_SCHEMA,
@@ -1048,7 +1049,14 @@ class SparkEngine:
         chunk_rows: int,
         progress: ProgressFn,
         src_offset: int,
+        erasure: Erasure | None = None,
     ) -> NewData:
+        if erasure is not None and erasure.visitors and sources:
+            raise UsageError(
+                "--engine spark does not drop the rows of visitors erased from this store "
+                "(jtrack store erase) as it reads",
+                hint="run this store with the local engine (the default)",
+            )
         stage = writer.path(STAGE)
         for sub in ("rows", "ids", "rejects", "pieces"):
             (stage / sub).mkdir(parents=True, exist_ok=True)

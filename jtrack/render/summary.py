@@ -42,13 +42,14 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
             if run.get("duplicates") is not None and run.get("rejected") is not None:
                 # this run's rows as it judged them (they add up), then what the store gained
                 dups, rej = int(run["duplicates"]), int(run["rejected"])
-                kept = n_read - dups - rej
+                gone = int(run.get("erased") or 0)
+                kept = n_read - dups - rej - gone
                 rows.append(
                     (
                         "",
                         "",
                         f"{_n(n_read, 'row')}: {kept:,} kept, {_n(dups, 'duplicate')}, "
-                        f"{rej:,} rejected",
+                        f"{rej:,} rejected" + (f", {gone:,} erased" if gone else ""),
                     )
                 )
                 if events != kept:  # (copies replaced, events held aside or back)
@@ -75,7 +76,8 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
             if run.get("mode") == "rebuild":
                 rows.append(("", "", "every session was rebuilt"))
     ok = "adds up" if s.balanced else "DOES NOT ADD UP"
-    rows.append(("rows read", f"{s.rows_read:,}", f"= kept + duplicates + rejected ({ok})"))
+    parts = "kept + duplicates + rejected" + (" + erased" if s.erased else "")
+    rows.append(("rows read", f"{s.rows_read:,}", f"= {parts} ({ok})"))
     rows.append(("events kept", f"{s.events_kept:,}", ""))
     rows.append(
         (
@@ -89,6 +91,8 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
     rows.append(
         ("rows rejected", f"{s.rejected:,}", f"see {s.rejects_file}" if s.rejects_file else "")
     )
+    if s.erased:
+        rows.append(("rows erased", f"{s.erased:,}", "of visitors erased (jtrack store erase)"))
     rows.append(("sessions", f"{s.sessions:,}", ""))
     rows.append(("visitors", f"{s.visitors:,}", _who(s)))
     if s.unattached_events:

@@ -111,6 +111,9 @@ class InputFile:
     #: met mid-write): where that line starts. A run that finds the file grown from there,
     #: its bytes taken in unchanged, reads that line again, whole now, and its reject goes.
     tail: int | None = None
+    #: rows of the file dropped because their visitor's data was erased (`jtrack store
+    #: erase`): rows_read = kept + duplicates + rejected + erased
+    rows_erased: int = 0
 
     @property
     def end(self) -> int:
@@ -150,6 +153,9 @@ class RunInfo:
     #: why the run worked out every session again, when it did (options that changed, a
     #: new contacts file, --rebuild); None: it did not, or an earlier jtrack
     reason: str | None = None
+    #: rows of this run dropped because their visitor's data was erased (None: an earlier
+    #: jtrack); an erase records the rows it took out of the store
+    erased: int | None = None
 
 
 @dataclass
@@ -196,6 +202,10 @@ class Manifest:
     #: ContactsSource so that an earlier jtrack, which takes the manifest's head fields it
     #: knows, still reads the manifest.
     contacts_relative: str | None = None
+    #: what `jtrack store erase` took out, for every later run to drop as it reads:
+    #: {"hash": "sha256", "salt": hex, "visitors": [hex of sha256(salt + customer_id)],
+    #: "contacts": [hex of sha256(salt + contact_id)]} (None: nothing erased)
+    erased: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -241,6 +251,7 @@ class Manifest:
             inputs=[replace(i, segments=list(i.segments)) for i in self.inputs],
             runs=list(self.runs),
             counts=copy.deepcopy(self.counts),
+            erased=copy.deepcopy(self.erased),
             contact_counts=copy.deepcopy(self.contact_counts),
             run_logs=list(self.run_logs),
         )
@@ -306,6 +317,7 @@ class Manifest:
                 contacts_relative=rel
                 if isinstance(rel := data.get("contacts_relative"), str)
                 else None,
+                erased=data.get("erased") or None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(

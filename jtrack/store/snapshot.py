@@ -126,6 +126,23 @@ class Snapshot:
             raise StoreError(f"{self.dir}: no segment {segment}", hint="the store is damaged")
         return self.dir / SEGMENTS / s.file
 
+    def segment_rows_where(self, column: str, values: pl.Series) -> pl.DataFrame:
+        """`segment` and `row` of every row of the version's segments whose `column` is
+        one of `values` (one column of each segment read)."""
+        wanted = values.implode()
+        queries = [
+            pl.scan_parquet(self.dir / SEGMENTS / s.file, glob=False, hive_partitioning=False)
+            .select(pl.col(column))
+            .with_row_index("row")
+            .filter(pl.col(column).is_in(wanted))
+            .select(pl.lit(s.id, pl.UInt32).alias("segment"), pl.col("row").cast(pl.UInt32))
+            for s in self.manifest.segments
+            if s.rows
+        ]
+        found = collect_side_by_side(queries, engine="in-memory")
+        schema = {"segment": pl.UInt32(), "row": pl.UInt32()}
+        return pl.concat([pl.DataFrame(schema=schema), *found], how="vertical")
+
     def _scan(self, table: str, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
         files = self.part_files(table)
         if not files:

@@ -404,6 +404,45 @@ class VersionWriter:
             segment.abort()
             raise
 
+    def write_segment_without(self, source: Path, name: str, drop: pl.Series) -> int:
+        """The segment `source` (of the base version) written again as canonical rows
+        without its rows `drop` (row numbers), streamed; its rows are returned."""
+        target = self.tmp / SEGMENTS / name
+        segment = SegmentWriter(target)
+        gone = drop.cast(pl.Int64).implode()
+        at = rows = 0
+        try:
+            for batch in self._batches(Path(source)):
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                kept = frame.filter(
+                    ~pl.int_range(at, at + frame.height, dtype=pl.Int64).is_in(gone)
+                )
+                at += frame.height
+                if kept.height:
+                    segment.write(SegmentWriter.table(kept))
+                    rows += kept.height
+            segment.close()
+        except BaseException:
+            segment.abort()
+            raise
+        return rows
+
+    def read_frame(self, rel: str) -> pl.DataFrame:
+        """A Parquet file this writer wrote (`write_frame`)."""
+        return pl.read_parquet(self.tmp / rel, glob=False)
+
+    def read_part(self, table: str, part: PartInfo) -> pl.DataFrame:
+        """A part of the version being written, as it was written (every column)."""
+        return self.scan_parts(table, [part]).collect(engine="in-memory")
+
+    def forget_part(self, part: PartInfo) -> None:
+        """Remove a part this writer wrote and its side files (a part written again
+        under another name); a part the base version holds is left alone."""
+        for rel in (f"{part.table}/{part.file}", part.ids, part.keys):
+            if rel:
+                (self.tmp / rel).unlink(missing_ok=True)
+
     def _batches(self, source: Path) -> Iterator[Any]:
         """The rows of a segment of the base version, its pages' checksums checked: a
         damaged one stops the compaction, named, not merged into a new segment whose own
@@ -560,11 +599,13 @@ class VersionWriter:
             except OSError as exc:
                 raise self._damaged(base, rel, exc) from None
 
-    def commit(self, manifest: Manifest, keep: int) -> Path:
-        """Make this version current (atomically); then remove versions no one needs."""
+    def commit(self, manifest: Manifest, keep: int, history: bool = True) -> Path:
+        """Make this version current (atomically); then remove versions no one needs
+        (`history` False: the version does not name its base, so that every earlier one
+        goes, now or once its reader is done: `jtrack store erase`)."""
         root = self.store.root
         final = self.store.version_dir(self.name)
-        manifest.base = self.base.version if self.base is not None else None
+        manifest.base = self.base.version if self.base is not None and history else None
         try:
             self._log_runs(manifest)
             self._link_shared(manifest)

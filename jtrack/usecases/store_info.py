@@ -11,7 +11,16 @@ import polars as pl
 
 from jtrack.store import Manifest, RunInfo, Store
 
-INPUT_COLUMNS = ["name", "size", "fingerprint", "rows_read", "rows_rejected", "run", "taken_in"]
+INPUT_COLUMNS = [
+    "name",
+    "size",
+    "fingerprint",
+    "rows_read",
+    "rows_rejected",
+    "rows_erased",
+    "run",
+    "taken_in",
+]
 RUN_COLUMNS = [
     "run",
     "mode",
@@ -22,6 +31,7 @@ RUN_COLUMNS = [
     "events_kept",
     "duplicates",
     "rejected",
+    "erased",
     "events_added",
     "visitors_touched",
     "sessions_added",
@@ -46,6 +56,7 @@ def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame
             "fingerprint": i.sha256,
             "rows_read": i.rows_read,
             "rows_rejected": i.rows_rejected,
+            "rows_erased": i.rows_erased,
             "run": i.run,
             "taken_in": finished.get(i.run),
         }
@@ -57,6 +68,7 @@ def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame
         "fingerprint": pl.String(),
         "rows_read": pl.Int64(),
         "rows_rejected": pl.Int64(),
+        "rows_erased": pl.Int64(),
         "run": pl.Int64(),
         "taken_in": pl.String(),
     }

@@ -1,0 +1,565 @@
+"""`jtrack store erase`: a person's data taken out of a store, for good.
+
+- The store after an erase equals a fresh build over the same inputs with the erased
+  visitors' rows left out of them (a Hypothesis property: random events in random runs,
+  redeliveries shared with other visitors, far-future rows, contacts; a random erasure).
+- Every position stays right (index rows, held and duplicate copies point at their rows of
+  the rewritten segments), and no file of the store holds the erased ids.
+- The data does not come back: a changed file, a renamed one, --rebuild, the contacts file
+  given again.
+- Crash safety at every commit point, a reader's version, the lock, the dry run, the
+  summary in table and JSON.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+from jtrack.cli import app
+from jtrack.engine import run_sessionize
+from jtrack.engine.erase import erase
+from jtrack.errors import DataError, JtrackError
+from jtrack.store import KILL_ENV, Store
+from tests.helpers import T0, flat_event, flat_frame
+from tests.test_engine import VISITORS, journeys
+
+CONTACTS = "contact_id,name,email\nC1,Ada,v1@example.org\nC2,Bob,v3@example.org\n"
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _write_days(d: Path, runs: list[list[dict[str, Any]]], gone: set[str]) -> list[Path]:
+    d.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, rows in enumerate(runs):
+        f = d / f"day{i}.parquet"
+        frame = flat_frame(rows)
+        if gone:
+            frame = frame.filter(~pl.col("customer_id").is_in(sorted(gone)))
+        frame.write_parquet(f)
+        files.append(f)
+    return files
+
+
+def _snapshot(store: Store) -> dict[str, Any]:
+    store.refresh()
+    with store.snapshot() as snap:
+        index = snap.scan_index().collect()
+        sessions = snap.scan_sessions(bucket=True).collect().sort("id")
+        rejects = snap.rejects()
+        m = snap.manifest
+        held = snap.held()
+        dups = snap.duplicates()
+        wide = {
+            s.id: pl.read_parquet(snap.dir / "segments" / s.file, glob=False) for s in m.segments
+        }
+    return {
+        "index": index,
+        "sessions": sessions,
+        "rejects": rejects,
+        "held": held,
+        "dups": dups,
+        "counts": dict(m.counts),
+        "contact_counts": m.contact_counts,
+        "wide": wide,
+        "manifest": m,
+    }
+
+
+def _at(wide: dict[int, pl.DataFrame], pos: pl.DataFrame) -> pl.DataFrame:
+    """event_id and customer_id of the wide rows at (segment, row)."""
+    out = []
+    for (seg,), rows in pos.group_by("segment", maintain_order=True):
+        w = wide[int(seg)].select("event_id", "customer_id")
+        out.append(w[rows.get_column("row").cast(pl.Int64)])
+    if not out:
+        return pl.DataFrame(schema={"event_id": pl.String, "customer_id": pl.String})
+    return pl.concat(out)
+
+
+def _assert_positions_right(c: dict[str, Any]) -> None:
+    """Each index row, held and duplicate copy points at its own row of its segment."""
+    index = c["index"].sort("segment", "row")
+    assert_frame_equal(
+        _at(c["wide"], index.select("segment", "row")),
+        index.select("event_id", "customer_id"),
+    )
+    for side in (c["held"], c["dups"]):
+        if side is None or side.height == 0:
+            continue
+        side = side.with_columns(
+            segment=(pl.col("_pos") // (1 << 32)).cast(pl.UInt32),
+            row=(pl.col("_pos") % (1 << 32)).cast(pl.UInt32),
+        ).sort("segment", "row")
+        assert_frame_equal(
+            _at(c["wide"], side.select("segment", "row")), side.select("event_id", "customer_id")
+        )
+    for s in c["manifest"].segments:
+        assert c["wide"][s.id].height == s.rows
+
+
+def _assert_nothing_of(c: dict[str, Any], gone: set[str]) -> None:
+    ids = sorted(gone)
+    assert not c["index"].get_column("customer_id").is_in(ids).any()
+    assert not c["sessions"].get_column("customer_id").is_in(ids).any()
+    for w in c["wide"].values():
+        assert not w.get_column("customer_id").is_in(ids).any()
+    for side in (c["held"], c["dups"]):
+        if side is not None:
+            assert not side.get_column("customer_id").is_in(ids).any()
+    for raw in c["rejects"].get_column("raw").to_list():
+        assert not any(f'"{v}"' in raw for v in ids), raw
+
+
+_INDEX_ORDER = ["event_id", "customer_id", "created_date", "session_id"]
+
+
+def _assert_same_as_fresh(erased: Store, fresh: Store, gone: set[str]) -> None:
+    a, b = _snapshot(erased), _snapshot(fresh)
+    _assert_positions_right(a)
+    _assert_nothing_of(a, gone)
+    assert_frame_equal(a["sessions"], b["sessions"], check_exact=True)
+    ia = a["index"].drop("segment", "row").sort(_INDEX_ORDER)
+    ib = b["index"].drop("segment", "row").sort(_INDEX_ORDER)
+    assert_frame_equal(ia, ib, check_exact=True)
+    # (rejects: the line is the row's in the export the user has, not in the filtered one)
+    ra = a["rejects"].drop("line").with_columns(pl.col("file").str.extract(r"([^/]+)$"))
+    rb = b["rejects"].drop("line").with_columns(pl.col("file").str.extract(r"([^/]+)$"))
+    assert_frame_equal(ra.sort(ra.columns), rb.sort(rb.columns))
+    ca, cb = dict(a["counts"]), dict(b["counts"])
+    erased_rows = ca.pop("erased")
+    assert ca.pop("rows_read") - erased_rows == cb.pop("rows_read")
+    cb.pop("erased", None)
+    assert ca == cb
+    if a["contact_counts"] is not None or b["contact_counts"] is not None:
+        ka = {k: v for k, v in a["contact_counts"].items() if k not in ("file", "sha256")}
+        kb = {k: v for k, v in b["contact_counts"].items() if k not in ("file", "sha256")}
+        assert ka == kb
+    m = a["manifest"]
+    read = sum(i.rows_read for i in m.inputs)
+    held = a["held"].height if a["held"] is not None else 0
+    assert read == (
+        m.counts["events_kept"]
+        + m.counts["duplicates"]
+        + sum(i.rows_rejected for i in m.inputs)
+        + held
+        + sum(i.rows_erased for i in m.inputs)
+    )
+
+
+# ---------------------------------------------------------------------------- property
+
+
+@st.composite
+def erasures(draw: st.DrawFn) -> tuple[set[str], bool]:
+    """Visitors to erase (at least one), and whether contact C1 is erased too."""
+    return set(draw(st.lists(st.sampled_from(VISITORS), min_size=1, max_size=3))), draw(
+        st.booleans()
+    )
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(journeys(), erasures())
+def test_an_erased_store_equals_a_fresh_build_without_the_erased_rows(
+    tmp_path_factory: pytest.TempPathFactory,
+    drawn: tuple[list[list[dict[str, Any]]], bool],
+    erasure: tuple[set[str], bool],
+) -> None:
+    runs, with_contacts = drawn
+    named, by_contact = erasure
+    by_contact = by_contact and with_contacts
+    d = tmp_path_factory.mktemp("erase")
+    files = _write_days(d / "in", runs, set())
+    contacts = d / "contacts.csv"
+    contacts.write_text(CONTACTS)
+    kw: dict[str, Any] = {"on_error": "skip"}
+    daily = Store.open(d / "daily")
+    for i, f in enumerate(files):
+        run_sessionize(
+            [f], daily, **(kw | ({"contacts": contacts} if with_contacts and i == 0 else {}))
+        )
+    daily.refresh()
+    resolved: set[str] = set()
+    if by_contact:
+        resolved = set(
+            daily.scan_sessions().filter(pl.col("contact_id") == "C1").collect()["customer_id"]
+        )
+    try:
+        done = erase(daily, sorted(named), ["C1"] if by_contact else [])
+    except DataError:  # (none of them in the store: nothing to compare)
+        assert not set(daily.scan_index().collect()["customer_id"]) & named
+        return
+    assert set(done.visitors) >= resolved
+    gone = set(done.visitors) | named
+    fresh_files = _write_days(d / "fresh", runs, gone)
+    fresh_contacts = d / "fresh-contacts.csv"
+    fresh_contacts.write_text(
+        CONTACTS if not by_contact else "contact_id,name,email\nC2,Bob,v3@example.org\n"
+    )
+    fresh = Store.open(d / "once")
+    run_sessionize(
+        fresh_files,
+        fresh,
+        on_error="skip",
+        **({"contacts": fresh_contacts} if with_contacts else {}),
+    )
+    _assert_same_as_fresh(daily, fresh, gone)
+    # nothing comes back: every file again under another name, and a rebuild
+    again = []
+    for f in files:
+        g = d / "again" / f.name
+        g.parent.mkdir(exist_ok=True)
+        shutil.copy(f, g)
+        again.append(g)
+    run_sessionize(again, daily, on_error="skip")
+    run_sessionize([], daily, rebuild=True)
+    a, b = _snapshot(daily), _snapshot(fresh)
+    _assert_positions_right(a)
+    _assert_nothing_of(a, gone)
+    assert_frame_equal(a["sessions"], b["sessions"], check_exact=True)
+
+
+# ---------------------------------------------------------------------------- examples
+
+
+def _shared_store(root: Path) -> tuple[Store, Path]:
+    """v1 and v2 share event e1 (v1's copy first, kept); v1 sends an email trait; one far
+    row; a rejected row of v1's."""
+    rows = [
+        flat_event("e1", "v1", T0),
+        flat_event("e1", "v2", T0 + timedelta(minutes=5)),
+        flat_event("e2", "v2", T0 + timedelta(minutes=6)),
+        flat_event("e3", "v1", T0 + timedelta(minutes=7)),
+        flat_event("e4", "v3", T0 + timedelta(minutes=8)),
+    ]
+    root.mkdir(parents=True, exist_ok=True)
+    a = root / "a.parquet"
+    flat_frame(rows).write_parquet(a)
+    b = root / "b.jsonl"
+    b.write_text(
+        json.dumps({"event_id": "e5", "customer_id": "v1", "created_date": "bad"})
+        + "\n"
+        + json.dumps(
+            {
+                "event_id": "e6",
+                "customer_id": "v3",
+                "created_date": "2026-10-03T12:00:00Z",
+                "kind": "page_view",
+                "event_type": "WebEvent",
+                "event_name": "page_viewed",
+            }
+        )
+        + "\n"
+    )
+    store = Store.open(root / "store")
+    run_sessionize([a], store)
+    run_sessionize([b], store, on_error="skip")
+    return store, root
+
+
+def test_a_copy_another_visitor_shared_is_kept_once_the_first_goes(tmp_path: Path) -> None:
+    store, _ = _shared_store(tmp_path)
+    before = store.scan_index().collect()
+    assert before.filter(pl.col("event_id") == "e1")["customer_id"].to_list() == ["v1"]
+    done = erase(store, ["v1"])
+    assert done.events == 2 and done.rejected == 1 and done.duplicates == 0
+    store.refresh()
+    after = store.scan_index().collect()
+    assert after.filter(pl.col("event_id") == "e1")["customer_id"].to_list() == ["v2"]
+    c = _snapshot(store)
+    _assert_positions_right(c)
+    _assert_nothing_of(c, {"v1"})
+    m = c["manifest"]
+    assert m.counts["rows_read"] == 7
+    assert m.counts["erased"] == 3  # e1 and e3 kept, e5 rejected
+    assert m.counts["events_kept"] + m.counts["duplicates"] + m.counts["rejected"] + 3 == 7
+    assert [s.kept_as_is for s in m.segments] == [False, False]
+    assert "v1" not in json.dumps(m.erased)  # (hashed)
+    assert store.versions() == [store.current_name()]  # the rollback history is gone
+
+
+def test_the_data_does_not_come_back(tmp_path: Path) -> None:
+    store, root = _shared_store(tmp_path)
+    erase(store, ["v1"])
+    a = root / "a.parquet"
+    # renamed, changed (a row more), and a JSON lines copy
+    changed = root / "a-resent.parquet"
+    pl.concat(
+        [pl.read_parquet(a), flat_frame([flat_event("e9", "v1", T0 + timedelta(hours=1))])]
+    ).write_parquet(changed)
+    lines = root / "more.jsonl"
+    lines.write_text(
+        json.dumps(
+            {
+                "event_id": "e10",
+                "customer_id": "v1",
+                "created_date": "2026-10-03T13:00:00Z",
+                "kind": "page_view",
+                "event_type": "WebEvent",
+                "event_name": "page_viewed",
+            }
+        )
+        + '\n{not json "v1"\n'
+    )
+    res = run_sessionize([changed, lines], store, on_error="skip")
+    assert res.summary.balanced
+    assert res.summary.run is not None and res.summary.run["erased"] == 5
+    run_sessionize([], store, rebuild=True)
+    c = _snapshot(store)
+    _assert_nothing_of(c, {"v1"})
+    _assert_positions_right(c)
+    m = c["manifest"]
+    read = m.counts["rows_read"]
+    assert read == (
+        m.counts["events_kept"] + m.counts["duplicates"] + m.counts["rejected"] + m.counts["erased"]
+    )
+
+
+def test_an_erased_contact_leaves_the_book_and_does_not_come_back(tmp_path: Path) -> None:
+    rows = [
+        flat_event(
+            "e1", "v1", T0, traits=[{"name": "email", "data_type": "string", "value": "ada@x.org"}]
+        ),
+        flat_event("e2", "v2", T0),
+    ]
+    f = tmp_path / "a.parquet"
+    flat_frame(rows).write_parquet(f)
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("contact_id,name,email\nC1,Ada,ada@x.org\nC2,Bob,bob@x.org\n")
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store, contacts=contacts)
+    done = erase(store, contacts=["C1", "C404"])
+    assert done.visitors == ["v1"] and done.contacts == ["C1"]
+    assert done.contacts_not_found == ["C404"] and done.contacts_rows == 1
+    store.refresh()
+    with store.snapshot() as snap:
+        book = snap.contacts_book()
+    assert book is not None and book["contact_id"].to_list() == ["C2"]
+    # the file given again (changed: it is read again) does not bring the row back
+    contacts.write_text("contact_id,name,email\nC1,Ada,ada@x.org\nC2,Bob,bob@x.org\nC3,C,c@x.org\n")
+    run_sessionize([f], store, contacts=contacts, force=True)
+    store.refresh()
+    with store.snapshot() as snap:
+        book = snap.contacts_book()
+    assert book is not None and sorted(book["contact_id"].to_list()) == ["C2", "C3"]
+    assert store.scan_sessions().collect()["customer_id"].to_list() == ["v2"]
+
+
+def test_a_version_a_reader_holds_stays_until_it_is_let_go(tmp_path: Path) -> None:
+    store, _ = _shared_store(tmp_path)
+    old = store.current_name()
+    reader = Store.open(store.root)
+    with reader.snapshot() as snap:
+        before = snap.scan_sessions().collect()
+        done = erase(store, ["v1"])
+        assert done.versions_holding == [old]
+        # the reader's version is whole and unchanged: never a mix
+        assert_frame_equal(snap.scan_sessions().collect(), before)
+        assert snap.scan_events().collect().height == before["event_count"].sum()
+    res = CliRunner().invoke(app, ["sessionize", "--rebuild", "--store", str(store.root), "-q"])
+    assert res.exit_code == 0, res.output
+    assert old not in store.versions()  # (let go: the next run's clean-up removed it)
+    assert all(store.read_manifest(v).erased for v in store.versions())
+
+
+def test_the_cli_warns_of_a_version_a_reader_holds(tmp_path: Path) -> None:
+    store, _ = _shared_store(tmp_path)
+    old = store.current_name()
+    with Store.open(store.root).snapshot():
+        res = CliRunner().invoke(
+            app, ["store", "erase", "--visitor", "v1", "--store", str(store.root), "-q"]
+        )
+    assert res.exit_code == 0, res.output
+    assert res.stdout == ""
+    assert res.stderr.count("\n") == 1
+    assert res.stderr.startswith(f"warning: {old} still holds the erased data")
+
+
+def test_dry_run_changes_nothing_and_says_what_would_go(tmp_path: Path) -> None:
+    store, _ = _shared_store(tmp_path)
+    versions = store.versions()
+    files = sorted((p, p.stat().st_mtime_ns) for p in store.root.rglob("*") if p.is_file())
+    res = CliRunner().invoke(
+        app,
+        [
+            "store",
+            "erase",
+            "--visitor",
+            "v1",
+            "--visitor",
+            "nobody",
+            "--dry-run",
+            "-f",
+            "json",
+            "--store",
+            str(store.root),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["dry_run"] is True and out["version"] is None
+    assert out["visitors"] == ["v1"] and out["visitors_not_found"] == ["nobody"]
+    assert (out["events"], out["rejected"], out["sessions"]) == (2, 1, 1)
+    assert out["segments_rewritten"] == ["s000001.parquet", "s000002.parquet"]
+    assert out["versions_holding"] == versions
+    assert store.versions() == versions
+    assert sorted((p, p.stat().st_mtime_ns) for p in store.root.rglob("*") if p.is_file()) == files
+
+
+def test_the_summary_as_a_table(tmp_path: Path) -> None:
+    store, root = _shared_store(tmp_path)
+    ids = root / "requests.txt"
+    ids.write_text("# GDPR requests\nv1\n\nnobody\n")
+    res = CliRunner().invoke(
+        app, ["store", "erase", "--from", str(ids), "--store", str(store.root)]
+    )
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"{store.root}: erased (a new version, {store.current_name()})"
+    assert "  visitors: 1 (v1)" in lines
+    assert (
+        "  1 session, 2 events, 0 duplicate copies, 0 far-future rows, 1 rejected row, "
+        "0 contacts rows" in lines
+    )
+    assert any(line.startswith("  not in the store: nobody") for line in lines)
+    assert any("rollback history is lost" in line for line in lines)
+    shown = CliRunner().invoke(app, ["store", "--store", str(store.root)])
+    assert "7 rows read, 0 duplicates, 0 rejected, 3 erased" in " ".join(shown.stdout.split())
+
+
+def test_ids_the_store_does_not_hold_exit_1_and_change_nothing(tmp_path: Path) -> None:
+    store, _ = _shared_store(tmp_path)
+    versions = store.versions()
+    res = CliRunner().invoke(
+        app, ["store", "erase", "--visitor", "V1", "--contact", "C9", "--store", str(store.root)]
+    )
+    assert res.exit_code == 1
+    assert "the store holds none of V1, C9" in res.stderr
+    assert "hint:" in res.stderr
+    assert store.versions() == versions
+    res = CliRunner().invoke(app, ["store", "erase", "--store", str(store.root)])
+    assert res.exit_code == 2
+
+
+def test_erase_waits_for_the_lock_or_fails(tmp_path: Path) -> None:
+    store, _ = _shared_store(tmp_path)
+    with open(store.root / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        res = CliRunner().invoke(
+            app, ["store", "erase", "--visitor", "v1", "--store", str(store.root)]
+        )
+    assert res.exit_code == 1
+    assert "another jtrack run is writing" in res.stderr
+    assert store.scan_index().filter(pl.col("customer_id") == "v1").collect().height == 2
+
+
+def test_roles_do_not_govern_erase(tmp_path: Path) -> None:
+    """Roles are for reading commands: erase reads no config (a role that may not see
+    contact details erases all the same)."""
+    store, root = _shared_store(tmp_path)
+    cfg = root / "jtrack.toml"
+    cfg.write_text('default_role = "agent"\n[roles.agent]\npermissions = []\n')
+    env = {"JTRACK_CONFIG": str(cfg), "JTRACK_ROLE": "agent"}
+    res = CliRunner().invoke(
+        app, ["store", "erase", "--visitor", "v1", "--store", str(store.root), "-q"], env=env
+    )
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any folder")
+def test_who_cannot_write_the_store_cannot_erase(tmp_path: Path) -> None:
+    store, _ = _shared_store(tmp_path)
+    os.chmod(store.root, 0o555)
+    try:
+        res = CliRunner().invoke(
+            app, ["store", "erase", "--visitor", "v1", "--store", str(store.root)]
+        )
+    finally:
+        os.chmod(store.root, 0o755)
+    assert res.exit_code == 1
+    assert "Traceback" not in res.output
+
+
+# ---------------------------------------------------------------------------- crash safety
+
+#: the commit points an erase reaches
+ERASE_POINTS = (
+    "after_index",
+    "after_segments",
+    "after_sessions",
+    "before_rename",
+    "after_rename",
+    "after_current",
+)
+
+
+def test_a_kill_at_each_commit_point_leaves_the_old_version_or_the_new(tmp_path: Path) -> None:
+    stores = {}
+    for point in ERASE_POINTS:
+        stores[point], _ = _shared_store(tmp_path / point)
+    procs = {
+        p: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jtrack.cli",
+                "store",
+                "erase",
+                "--visitor",
+                "v1",
+                "--store",
+                str(stores[p].root),
+                "-q",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, KILL_ENV: p},
+        )
+        for p in ERASE_POINTS
+    }
+    for point, proc in procs.items():
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, (point, err)
+        store = stores[point]
+        store.refresh()
+        v1 = store.scan_index().filter(pl.col("customer_id") == "v1").collect().height
+        c = _snapshot(store)
+        _assert_positions_right(c)
+        if point == "after_current":
+            assert v1 == 0
+        else:
+            assert v1 == 2, point
+            assert store.read_manifest().erased is None
+        # the next erase (or run) finishes the job and leaves nothing behind
+        try:
+            erase(store, ["v1"])
+        except JtrackError:
+            assert point == "after_current"
+            run_sessionize([], store, rebuild=True)
+        store.refresh()
+        c = _snapshot(store)
+        _assert_nothing_of(c, {"v1"})
+        assert all(store.read_manifest(v).erased for v in store.versions()), point
+        assert not [p for p in store.root.iterdir() if p.name.startswith(".tmp-")]
