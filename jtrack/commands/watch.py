@@ -800,6 +800,8 @@ class WatchLoop:
         self.locked = False
         self.locked_said = False
         self.hour_cost = 0.0  # seconds the last hour tables took
+        #: the ids `jtrack store erase` took out of the store, as last seen (how many)
+        self.erased_seen: int | None = None
         # the hour's tables being worked out in the background: (future, the classes asked)
         self._hour_pool: Any = None
         self._hour_job: tuple[Any, tuple[str, ...]] | None = None
@@ -948,7 +950,9 @@ class WatchLoop:
         if not self.view.exists():
             self.frame = None
             return None
-        previous = None if fresh else self._newest_hour()
+        # (an erase since the last frame: the hour's tables kept from it hold their rows)
+        erased = self._erased_since()
+        previous = None if fresh or erased else self._newest_hour()
         if previous is None or previous.hour_as_of is None:
             started = time.monotonic()
             self.frame = live_frame(self.view, self.live_options(0.0))
@@ -958,6 +962,18 @@ class WatchLoop:
             self._start_hour()
         self.view.refresh()  # the lease goes: writers may remove the version
         return self.frame
+
+    def _erased_since(self) -> bool:
+        """Whether visitors were erased from the store since the last frame (`jtrack store
+        erase`, run meanwhile)."""
+        try:
+            record = self.writer.read_manifest().erased or {}
+        except Exception:  # (no store yet, or one switched meanwhile: the next frame)
+            return False
+        seen = len(record.get("visitors") or ()) + len(record.get("contacts") or ())
+        changed = self.erased_seen is not None and seen != self.erased_seen
+        self.erased_seen = seen
+        return changed
 
     def _newest_hour(self) -> Any:
         """The frame with the newest hour tables: the background's once done (if asked
