@@ -175,13 +175,7 @@ def erasures(draw: st.DrawFn) -> tuple[set[str], bool]:
     )
 
 
-@settings(
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(journeys(), erasures())
-def test_an_erased_store_equals_a_fresh_build_without_the_erased_rows(
+def _erased_equals_fresh(
     tmp_path_factory: pytest.TempPathFactory,
     drawn: tuple[list[list[dict[str, Any]]], bool],
     erasure: tuple[set[str], bool],
@@ -238,6 +232,18 @@ def test_an_erased_store_equals_a_fresh_build_without_the_erased_rows(
     _assert_positions_right(a)
     _assert_nothing_of(a, gone)
     assert_frame_equal(a["sessions"], b["sessions"], check_exact=True)
+
+
+_HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+_ERASED = given(journeys(), erasures())
+test_an_erased_store_equals_a_fresh_build_without_the_erased_rows = settings(
+    max_examples=20, deadline=None, suppress_health_check=_HEALTH
+)(_ERASED(_erased_equals_fresh))
+test_an_erased_store_equals_a_fresh_build_without_the_erased_rows_many = pytest.mark.slow(
+    settings(max_examples=200, deadline=None, suppress_health_check=_HEALTH)(
+        _ERASED(_erased_equals_fresh)
+    )
+)
 
 
 # ---------------------------------------------------------------------------- examples
