@@ -454,6 +454,26 @@ def test_the_summary_as_a_table(tmp_path: Path) -> None:
     assert "7 rows read, 0 duplicates, 0 rejected, 3 erased" in " ".join(shown.stdout.split())
 
 
+def test_ids_are_echoed_harmlessly(tmp_path: Path) -> None:
+    store, _ = _shared_store(tmp_path)
+    res = CliRunner().invoke(
+        app,
+        [
+            "store",
+            "erase",
+            "--visitor",
+            "v1",
+            "--visitor",
+            "\x1b[31mred\nX",
+            "--store",
+            str(store.root),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.stdout
+    assert "  not in the store: \ufffd[31mred X (recorded" in res.stdout
+
+
 def test_ids_the_store_does_not_hold_exit_1_and_change_nothing(tmp_path: Path) -> None:
     store, _ = _shared_store(tmp_path)
     versions = store.versions()

@@ -17,6 +17,7 @@ from jtrack.commands._common import (
     emit_frame,
     format_option,
     handle_errors,
+    named_file,
     print_renderables,
     resolve_format,
     write_text,
@@ -348,8 +349,9 @@ def erase_cmd(
             "--from",
             help="A file of ids, one a line (blank lines and lines starting with # left "
             "out), of the kind --kind says: a batch of requests.",
-            metavar="FILE",
+            metavar="<file>",
             show_default=False,
+            parser=named_file,
         ),
     ] = None,
     kind: Annotated[
@@ -457,7 +459,13 @@ def _ids_from(path: Path) -> list[str]:
 
 
 def _erase_lines(done: Any) -> list[str]:
-    from jtrack.render.text import plural
+    """The summary's lines (ids as typed, each on one line and its control characters
+    shown as U+FFFD: a terminal never runs them)."""
+    from jtrack.render.text import one_line, plural
+    from jtrack.serialize import strip_control
+
+    def ids(values: list[str]) -> str:
+        return ", ".join(strip_control(one_line(v)) for v in values)
 
     would = "would erase" if done.dry_run else "erased"
     head = f"{done.store}: {would} " + (
@@ -465,9 +473,9 @@ def _erase_lines(done: Any) -> list[str]:
     )
     lines = [head]
     if done.visitors:
-        lines.append(f"  visitors: {len(done.visitors):,} ({', '.join(done.visitors)})")
+        lines.append(f"  visitors: {len(done.visitors):,} ({ids(done.visitors)})")
     if done.contacts:
-        lines.append(f"  contacts: {len(done.contacts):,} ({', '.join(done.contacts)})")
+        lines.append(f"  contacts: {len(done.contacts):,} ({ids(done.contacts)})")
     lines.append(
         f"  {plural(done.sessions, 'session')}, {plural(done.events, 'event')}, "
         f"{plural(done.duplicates, 'duplicate copy', 'duplicate copies')}, "
@@ -482,7 +490,7 @@ def _erase_lines(done: Any) -> list[str]:
     missing = [*done.visitors_not_found, *done.contacts_not_found]
     if missing:
         lines.append(
-            f"  not in the store: {', '.join(missing)} (recorded all the same: later runs "
+            f"  not in the store: {ids(missing)} (recorded all the same: later runs "
             "drop their rows)"
         )
     if done.dry_run:
