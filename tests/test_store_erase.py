@@ -331,6 +331,32 @@ def test_the_data_does_not_come_back(tmp_path: Path) -> None:
     res = run_sessionize([changed, lines], store, on_error="skip")
     assert res.summary.balanced
     assert res.summary.run is not None and res.summary.run["erased"] == 5
+    # (a canonical Parquet file is kept as it is, unless it holds an erased visitor's rows)
+    m = store.read_manifest()
+    assert [s.kept_as_is for s in m.segments] == [False, False, False, False]
+    kept = root / "clean.parquet"
+    flat_frame([flat_event("e11", "v3", T0 + timedelta(hours=2))]).write_parquet(kept)
+    # a grown file: its new lines only, one of them v1's
+    with open(root / "b.jsonl", "a") as fh:
+        fh.write(
+            json.dumps({**json.loads(lines.read_text().splitlines()[0]), "event_id": "e12"})
+            + "\n"
+            + json.dumps(
+                {
+                    "event_id": "e13",
+                    "customer_id": "v3",
+                    "created_date": "2026-10-03T14:00:00Z",
+                    "kind": "page_view",
+                    "event_type": "WebEvent",
+                    "event_name": "page_viewed",
+                }
+            )
+            + "\n"
+        )
+    res = run_sessionize([kept, root / "b.jsonl"], store, on_error="skip")
+    assert res.summary.run is not None and res.summary.run["erased"] == 1
+    store.refresh()
+    assert [s.kept_as_is for s in store.read_manifest().segments][-2:] == [True, False]
     run_sessionize([], store, rebuild=True)
     c = _snapshot(store)
     _assert_nothing_of(c, {"v1"})
