@@ -415,6 +415,20 @@ def test_a_version_a_reader_holds_stays_until_it_is_let_go(tmp_path: Path) -> No
     assert all(store.read_manifest(v).erased for v in store.versions())
 
 
+def test_a_version_a_reader_holds_cannot_be_rolled_back_to(tmp_path: Path) -> None:
+    """Left for its reader, the version before an erase holds the data still: a rollback
+    to it would bring the data back, and is refused."""
+    store, _ = _shared_store(tmp_path)
+    old = store.current_name()
+    with Store.open(store.root).snapshot():
+        erase(store, ["v1"])
+        res = CliRunner().invoke(app, ["store", "rollback", str(old), "--store", str(store.root)])
+        assert res.exit_code == 1
+        assert "holds data `jtrack store erase` took out since" in res.stderr
+    store.refresh()
+    assert store.scan_index().filter(pl.col("customer_id") == "v1").collect().height == 0
+
+
 def test_the_cli_warns_of_a_version_a_reader_holds(tmp_path: Path) -> None:
     store, _ = _shared_store(tmp_path)
     old = store.current_name()

@@ -915,6 +915,15 @@ class Store:
         verify_version."""
         return verify_version(self, name or self.require_current(), full)
 
+    def _erased_now(self) -> set[str]:
+        """The erased visitors' hashes every version of the store knows of (the newest
+        record: each erase keeps the ones before it)."""
+        found: set[str] = set()
+        for v in self.versions():
+            with contextlib.suppress(JtrackError, OSError):
+                found |= set((self.read_manifest(v).erased or {}).get("visitors") or ())
+        return found
+
     def rollback(self, name: str) -> None:
         """Make an earlier (complete) version current again. The caller holds the lock."""
         from jtrack.store.layout import fsync_dir
@@ -929,7 +938,14 @@ class Store:
                 f"{self.root}: no version {name!r}",
                 hint="list them with `jtrack store`",
             )
-        self.read_manifest(name)  # readable
+        target = self.read_manifest(name)  # readable
+        erased = self._erased_now()
+        if erased - set((target.erased or {}).get("visitors") or ()):
+            raise StoreError(
+                f"{self.root}: {name} holds data `jtrack store erase` took out since (it is "
+                "left only while a reader uses it); it cannot be made current again",
+                hint="list the versions with `jtrack store`",
+            )
         tmp = self.root / f"{CURRENT}.tmp"
         tmp.write_text(name + "\n", encoding="utf-8")
         os.replace(tmp, self.root / CURRENT)
