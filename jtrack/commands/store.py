@@ -496,8 +496,9 @@ def _erase_lines(done: Any) -> list[str]:
     if done.dry_run:
         if done.versions_holding:
             lines.append(
-                f"  earlier versions that hold the data, which erase removes (the rollback "
-                f"history is lost): {', '.join(done.versions_holding)}"
+                f"  versions that hold the data, which erase removes (a new one without it "
+                f"is current; the rollback history is lost): "
+                f"{', '.join(done.versions_holding)}"
             )
     elif done.versions_removed:
         lines.append(
