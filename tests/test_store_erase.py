@@ -305,6 +305,23 @@ def test_a_copy_another_visitor_shared_is_kept_once_the_first_goes(tmp_path: Pat
     assert store.versions() == [store.current_name()]  # the rollback history is gone
 
 
+def test_an_earlier_jtrack_refuses_a_store_with_erased_visitors(tmp_path: Path) -> None:
+    """An earlier jtrack would take the erased visitors' rows in again (and write a manifest
+    without the record): the manifest says layout 3, which it refuses ("or newer")."""
+    store, _ = _shared_store(tmp_path)
+    erase(store, ["v1"])
+    store.refresh()
+    path = store.version_dir(str(store.current_name())) / "manifest.json"
+    data = json.loads(path.read_text())
+    assert data["layout_version"] == 3 and data["erased"]["visitors"]
+    assert store.read_manifest().erased is not None  # (this jtrack reads it)
+    del data["erased"]  # (as an earlier jtrack sees it: a layout it does not know)
+    path.unlink()
+    path.write_text(json.dumps(data))
+    res = CliRunner().invoke(app, ["sessions", "--store", str(store.root)])
+    assert res.exit_code == 1 and "or newer" in res.stderr
+
+
 def test_the_data_does_not_come_back(tmp_path: Path) -> None:
     store, root = _shared_store(tmp_path)
     erase(store, ["v1"])

@@ -20,6 +20,10 @@ from jtrack.errors import StoreError
 #: The layout this jtrack writes and reads. Version 1 (one snapshot of bucket files) is not
 #: read: it is rebuilt from its inputs.
 LAYOUT_VERSION = 2
+#: The layout of a store some visitors were erased from (`jtrack store erase`): layout 2
+#: with the `erased` record, which an earlier jtrack would not honour (it would take their
+#: rows in again, and write manifests without the record): it refuses the store instead.
+ERASED_LAYOUT = 3
 
 TABLES = ("index", "sessions")
 
@@ -263,6 +267,8 @@ class Manifest:
         with every run: `jtrack watch` makes thousands, so no indentation, which only
         Python's slow encoder writes, and no deep copy)."""
         head = {k: _plain(v) for k, v in self.__dict__.items() if k not in _LISTS}
+        if self.erased:
+            head["layout_version"] = ERASED_LAYOUT
         lines = [_ENCODE(head)[:-1]]
         for k in _LISTS:  # records of plain fields (lists of numbers at most)
             items = ",\n".join(map(_ENCODE, (vars(x) for x in getattr(self, k))))
@@ -279,6 +285,8 @@ class Manifest:
                 hint="the store is damaged; roll back with `jtrack store rollback`",
             ) from None
         layout = data.get("layout_version") if isinstance(data, dict) else None
+        if layout == ERASED_LAYOUT and isinstance(data, dict) and data.get("erased"):
+            layout = LAYOUT_VERSION  # (read as layout 2, its erased record honoured)
         if isinstance(layout, int) and layout > LAYOUT_VERSION:
             by = data.get("jtrack_version") if isinstance(data, dict) else None
             raise StoreError(
