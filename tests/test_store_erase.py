@@ -646,3 +646,36 @@ def test_a_kill_at_each_commit_point_leaves_the_old_version_or_the_new(tmp_path:
         _assert_nothing_of(c, {"v1"})
         assert all(store.read_manifest(v).erased for v in store.versions()), point
         assert not [p for p in store.root.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_after_an_erase_usage_adds_up_the_layout_is_said_and_a_book_row_is_named(
+    tmp_path: Path,
+) -> None:
+    """Found by the review: `jtrack usage` on an erased store said rows read = events +
+    duplicates + rejected and did not add up (the erased rows were left out); `jtrack store
+    -f json` said layout 2 of a store written as layout 3; and erasing a visitor whose
+    cookie a saved contact's row of the book names left that row (name, email, the cookie)
+    with nothing said."""
+    rows = [flat_event("e1", "v1", T0), flat_event("e2", "v1", T0 + timedelta(minutes=1))]
+    rows += [flat_event("e3", "v2", T0), flat_event("e3", "v2", T0)]  # (a duplicate)
+    f = tmp_path / "a.parquet"
+    flat_frame(rows).write_parquet(f)
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("contact_id,first_name,emails,cookie_ids\nC1,Ada,ada@x.org,v1\n")
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store, contacts=contacts)
+    runner = CliRunner()
+    base = ["--store", str(store.root)]
+    res = runner.invoke(app, ["store", "erase", "--visitor", "v1", *base])
+    assert res.exit_code == 0, res.stderr
+    assert "contacts book names an erased visitor's cookie in the row of C1" in res.stderr
+    assert "jtrack store erase --contact C1" in res.stderr
+    usage = runner.invoke(app, ["usage", "--month", T0.strftime("%Y-%m"), "-f", "json", *base])
+    assert usage.exit_code == 0, usage.stderr
+    r = json.loads(usage.stdout)["reconciliation"]
+    assert (r["rows_read"], r["erased"], r["duplicates"], r["events"]) == (4, 2, 1, 1)
+    assert r["rows_read"] == r["events"] + r["duplicates"] + r["rejected"] + r["erased"]
+    table = runner.invoke(app, ["usage", "--month", T0.strftime("%Y-%m"), *base])
+    assert "= events + duplicates + rejected + erased" in table.stdout
+    info = json.loads(runner.invoke(app, ["store", "-f", "json", *base]).stdout)
+    assert info["layout_version"] == 3

@@ -434,6 +434,13 @@ def erase_cmd(
             "the erased data: a reader is using it; the next run removes it once the "
             "reader is done\n"
         )
+    if done.book_contacts:
+        named = " ".join(f"--contact {c}" for c in done.book_contacts)
+        sys.stderr.write(
+            f"warning: the store's contacts book names an erased visitor's cookie in the row "
+            f"of {', '.join(done.book_contacts)}: that row (its details and the cookie id) "
+            f"stays; `jtrack store erase {named}` erases it\n"
+        )
     if out_fmt == Format.json:
         from jtrack.serialize import to_json
 

@@ -74,6 +74,9 @@ class Erased:
     parts_rewritten: int = 0
     version: str | None = None  # the version written
     versions_removed: list[str] = field(default_factory=list)
+    #: saved contacts whose row of the store's contacts book names an erased visitor's
+    #: cookie (and was not erased: the row, its details and the cookie id stay)
+    book_contacts: list[str] = field(default_factory=list)
     #: versions that hold the data still: with dry_run, every earlier one; else those a
     #: reader holds (removed by the next run's clean-up once it lets them go)
     versions_holding: list[str] = field(default_factory=list)
@@ -117,6 +120,13 @@ def erase(
                 "`jtrack contacts`; nothing was changed",
             )
         plan = _plan(snap, gone, out)
+        book = snap.contacts_book()
+        if book is not None and gone:  # (the book's rows naming their cookies stay)
+            naming = book.filter(
+                pl.col("cookie_ids").list.eval(pl.element().is_in(gone)).list.any()
+                & ~pl.col("contact_id").is_in(out.contacts)
+            )
+            out.book_contacts = sorted(naming.get_column("contact_id").to_list())
         others = store.versions()  # (the current one included: it holds the data too)
         if dry_run:
             out.versions_holding = others

@@ -200,12 +200,15 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
     parts.append(g)
 
     rec = _grid()
+    erased = r.get("erased") or 0  # (rows of visitors `jtrack store erase` took out)
     rec.add_row(
         "rows read",
         _num(r["rows_read"]),
-        _t("= events + duplicates + rejected"),
+        _t("= events + duplicates + rejected" + (" + erased" if erased else "")),
     )
     rec.add_row("rejected", _num(r["rejected"]), "")
+    if erased:
+        rec.add_row("erased", _num(erased), _t("rows of visitors erased (jtrack store erase)"))
     rec.add_row(
         "duplicates",
         _num(r["duplicates"]),

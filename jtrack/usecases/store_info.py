@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from jtrack.store import Manifest, RunInfo, Store
+from jtrack.store.manifest import ERASED_LAYOUT
 
 INPUT_COLUMNS = [
     "name",
@@ -126,7 +127,8 @@ def overview(store: Store) -> dict[str, Any]:
     return {
         "store": str(store.root),
         "version": name,
-        "layout_version": m.layout_version,
+        # (as the manifest writes it: a store some visitors were erased from is layout 3)
+        "layout_version": ERASED_LAYOUT if m.erased else m.layout_version,
         "buckets": m.bucket_policy.buckets,
         "options": m.options,
         "counts": m.counts,

@@ -630,7 +630,7 @@ class UsageInput:
             deduplicated=True,
             store_counts={
                 k: counts.get(k)
-                for k in ("rows_read", "rejected", "duplicates", "conflicting_duplicates")
+                for k in ("rows_read", "rejected", "duplicates", "conflicting_duplicates", "erased")
             },
         )
 
@@ -1647,10 +1647,12 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
     in_period = int(rows["events"].sum()) if rows.height else 0
     billable_in_period = int(rows["billable"].sum()) if rows.height else 0
     notes: list[str] = []
+    erased = 0
     if store:
         sc = inp.store_counts or {}
         rows_read, rejected = sc.get("rows_read"), sc.get("rejected")
         duplicates, conflicting = sc.get("duplicates"), sc.get("conflicting_duplicates")
+        erased = int(sc.get("erased") or 0)  # (rows of visitors `jtrack store erase` took out)
         late_events: int | None = None
         notes.append(
             "rows_read, rejected and duplicates are the store's: those of the sessionize runs "
@@ -1752,6 +1754,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         "rows_read": rows_read,
         "rejected": rejected,
         "duplicates": duplicates,
+        "erased": erased,
         "conflicting_duplicates": conflicting,
         "events": total_events,
         "events_in_period": in_period,
