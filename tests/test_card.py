@@ -466,6 +466,25 @@ def test_a_journey_of_many_sessions_shows_the_newest_in_a_terminal_and_all_in_da
     assert len(worked) == 1 and journey["sessions"][0]["counts"]["events"] == 1
 
 
+def _count_queries(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """A list that gets an item for each Polars query run from now on (eager operations
+    run one too): work counted, not timed."""
+    queries: list[None] = []
+    eager, lazy = pl.LazyFrame._collect_eager, pl.LazyFrame.collect
+
+    def counted_eager(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        queries.append(None)
+        return eager(self, *args, **kwargs)
+
+    def counted(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> Any:
+        queries.append(None)
+        return lazy(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.LazyFrame, "_collect_eager", counted_eager)
+    monkeypatch.setattr(pl.LazyFrame, "collect", counted)
+    return queries
+
+
 def _visitor_of_many_sessions(n: int, customer: str) -> list[dict[str, Any]]:
     """`n` sessions of one visitor, each of a view, a search and a segment, in three zones."""
     rows = []
@@ -506,21 +525,7 @@ def test_a_journey_works_out_its_cards_together_whatever_their_number(
     timed), and each card is the one `jtrack card` shows of that session."""
     rows = _visitor_of_many_sessions(4, "few") + _visitor_of_many_sessions(40, "many")
     store = _tiny_store(tmp_path, rows)
-    queries = 0
-    eager, lazy = pl.LazyFrame._collect_eager, pl.LazyFrame.collect
-
-    def counted_eager(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
-        nonlocal queries
-        queries += 1
-        return eager(self, *args, **kwargs)
-
-    def counted(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> Any:
-        nonlocal queries
-        queries += 1
-        return lazy(self, *args, **kwargs)
-
-    monkeypatch.setattr(pl.LazyFrame, "_collect_eager", counted_eager)
-    monkeypatch.setattr(pl.LazyFrame, "collect", counted)
+    queries = _count_queries(monkeypatch)
     rules_file = tmp_path / "rules.toml"
     rules_file.write_text(
         """
@@ -545,9 +550,9 @@ conditions = [{ field = "eventName", operator = "equal", values = ["search_submi
     spent = {}
     journeys = {}
     for who in ("few", "many"):
-        queries = 0
+        queries.clear()
         journeys[who] = build_journey(store, who, as_of=AS_OF_DT, rules=rules).to_dict()
-        spent[who] = queries
+        spent[who] = len(queries)
     assert len(journeys["many"]["sessions"]) == 40 and len(journeys["few"]["sessions"]) == 4
     assert 0 < spent["many"] <= spent["few"] + 2, spent
     cards = journeys["many"]["sessions"]
@@ -584,26 +589,12 @@ def test_a_journey_under_a_role_masks_and_counts_its_cards_together(
         store,
         Policy(role="agent", permissions=frozenset(PERMISSIONS) - {CONTACT_VIEW, SEGMENT_VIEW}),
     )
-    queries = 0
-    eager, lazy = pl.LazyFrame._collect_eager, pl.LazyFrame.collect
-
-    def counted_eager(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
-        nonlocal queries
-        queries += 1
-        return eager(self, *args, **kwargs)
-
-    def counted(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> Any:
-        nonlocal queries
-        queries += 1
-        return lazy(self, *args, **kwargs)
-
-    monkeypatch.setattr(pl.LazyFrame, "_collect_eager", counted_eager)
-    monkeypatch.setattr(pl.LazyFrame, "collect", counted)
+    queries = _count_queries(monkeypatch)
     spent, journeys = {}, {}
     for who in ("few", "many"):
-        queries = 0
+        queries.clear()
         journeys[who] = build_journey(agent, who, as_of=AS_OF_DT).to_dict()
-        spent[who] = queries
+        spent[who] = len(queries)
     assert 0 < spent["many"] <= spent["few"] + 2, spent
     cards = journeys["many"]["sessions"]
     assert len(cards) == 40 and all(c["hidden_events"] == 1 for c in cards)

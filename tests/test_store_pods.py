@@ -113,13 +113,9 @@ def _finish(p: subprocess.Popen[str]) -> str:
 
 
 def _alive_here(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from jtrack.store.store import _alive
+
+    return _alive(pid)
 
 
 @pytest.mark.skipif(not _can_unshare(), reason="needs `unshare --pid` (root)")
