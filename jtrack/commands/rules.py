@@ -279,15 +279,9 @@ def report_cmd(
         import polars as pl
 
         results, counted = in_period(results, counted, zone, first, last)
-        day = pl.col("created_date").dt.convert_time_zone(zone).dt.date()
         # (open ends: the days of the sessions counted, as `jtrack report` gives them; an
         # empty period: of any traffic, as there)
-        lo, hi = (
-            counted.filter(traffic_expr(classes))
-            .select(day.min().alias("lo"), day.max().alias("hi"))
-            .collect()
-            .row(0)
-        )
+        lo, hi = _days_counted(counted, classes, zone)
         empty = counted.select(pl.len()).collect().item() == 0
         period = {  # (as `jtrack report` gives it: the first and the last day)
             "from": (first or lo).isoformat() if (first or lo) else None,
@@ -298,15 +292,7 @@ def report_cmd(
     report.period = period
     report.tz = zone
     if period is None and out_fmt in (Format.md, Format.html):  # (the headline's days)
-        import polars as pl
-
-        day = pl.col("created_date").dt.convert_time_zone(zone).dt.date()
-        lo, hi = (
-            counted.filter(traffic_expr(classes))
-            .select(day.min().alias("lo"), day.max().alias("hi"))
-            .collect()
-            .row(0)
-        )
+        lo, hi = _days_counted(counted, classes, zone)
         report.span = {"from": lo.isoformat(), "to": hi.isoformat()} if lo and hi else None
     words = started_words(period["from"], period["to"]) if period is not None else ""
     if period is not None and empty:  # (even with -q: a cron job's empty month)
@@ -365,6 +351,23 @@ def report_cmd(
 
 #: Formats of the rules report without a headline to name its period in.
 _FILE_FORMATS = (Format.jsonl, Format.csv, Format.tsv, Format.parquet)
+
+
+def _days_counted(counted: Any, classes: Any, zone: str) -> tuple[Any, Any]:
+    """The first and last day (in `zone`) of the sessions counted of these traffic classes
+    (None, None: none)."""
+    import polars as pl
+
+    from jtrack.usecases.traffic import traffic_expr
+
+    day = pl.col("created_date").dt.convert_time_zone(zone).dt.date()
+    lo, hi = (
+        counted.filter(traffic_expr(classes))
+        .select(day.min().alias("lo"), day.max().alias("hi"))
+        .collect()
+        .row(0)
+    )
+    return lo, hi
 
 
 def _hidden_sections(store: Any) -> dict[str, str]:

@@ -84,7 +84,7 @@ class Erasure:
         visitor's id (a row rejected before its visitor was read, such as malformed JSON,
         still names them)."""
         if not self.visitors or raw.len() == 0:
-            return pl.Series(raw.name, [False] * raw.len(), dtype=pl.Boolean)
+            return pl.repeat(False, raw.len(), dtype=pl.Boolean, eager=True).rename(raw.name)
         wanted = pl.Series(sorted(self.visitors), dtype=pl.String).implode()
         hits = (
             raw.to_frame("raw")
@@ -119,7 +119,7 @@ class Erasure:
         if bad.any():
             idx = bad.arg_true()
             hit = self.raw_erased(frame.get_column(raw).gather(idx))
-            extra = pl.Series([False] * frame.height, dtype=pl.Boolean).scatter(
+            extra = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).scatter(
                 idx.filter(hit), True
             )
             by_id = by_id | extra
