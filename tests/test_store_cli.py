@@ -74,6 +74,12 @@ def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -
     assert all(t[:19].replace("T", " ") in inputs for t in run_times), narrow.stdout
     assert all(t[:19].replace("T", " ") in narrow.stdout.split("Runs")[1] for t in run_times)
     assert info["inputs"][0]["taken_in"] == run_times[0]  # JSON keeps the manifest's form
+    # each run says when it started and which jtrack wrote it (an upgrade shows there)
+    from jtrack import __version__
+
+    assert all(r["jtrack_version"] == __version__ for r in info["runs"])
+    assert all(r["started"] <= r["finished"] for r in info["runs"])
+    assert info["runs"][1]["started"] > run_times[0]
 
 
 def test_store_table_says_what_an_admin_checks_and_the_last_inputs_and_runs(

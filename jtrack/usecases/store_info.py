@@ -25,7 +25,9 @@ INPUT_COLUMNS = [
 RUN_COLUMNS = [
     "run",
     "mode",
+    "started",
     "finished",
+    "jtrack_version",
     "files_read",
     "files_skipped",
     "rows_read",
@@ -78,9 +80,9 @@ def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame
 
 def runs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame:
     rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in (m.runs if runs is None else runs)]
-    text = ("mode", "finished", "reason")
+    text = ("mode", "started", "finished", "jtrack_version", "reason")
     schema = {c: (pl.String() if c in text else pl.Int64()) for c in RUN_COLUMNS}
-    return _times(pl.DataFrame(rows, schema=schema, orient="row"), "finished")
+    return _times(pl.DataFrame(rows, schema=schema, orient="row"), "started", "finished")
 
 
 def versions_frame(store: Store) -> pl.DataFrame:
@@ -112,10 +114,10 @@ def versions_frame(store: Store) -> pl.DataFrame:
     return _times(pl.DataFrame(rows, schema=schema, orient="row"), "created")
 
 
-def _times(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """`column` (ISO-8601 UTC text, as the manifest keeps it) as times: tables show them as
+def _times(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """`columns` (ISO-8601 UTC text, as the manifest keeps it) as times: tables show them as
     every time is shown (never cut), JSON as before."""
-    return frame.with_columns(pl.col(column).str.to_datetime(time_unit="us", time_zone="UTC"))
+    return frame.with_columns(pl.col(*columns).str.to_datetime(time_unit="us", time_zone="UTC"))
 
 
 def overview(store: Store) -> dict[str, Any]:
