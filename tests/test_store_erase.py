@@ -570,18 +570,52 @@ def test_roles_do_not_govern_erase(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any folder")
+#: jtrack's command line as another user (root writes any folder: CI runs as root)
+_AS_USER = "import sys; sys.path.insert(0, {root!r}); from jtrack._entry import main; main()"
+
+
 def test_who_cannot_write_the_store_cannot_erase(tmp_path: Path) -> None:
-    store, _ = _shared_store(tmp_path)
-    os.chmod(store.root, 0o555)
-    try:
-        res = CliRunner().invoke(
-            app, ["store", "erase", "--visitor", "v1", "--store", str(store.root)]
-        )
-    finally:
-        os.chmod(store.root, 0o755)
-    assert res.exit_code == 1
-    assert "Traceback" not in res.output
+    """Exit 1, one line, and the store as it was; as root (CI), run as `nobody`."""
+    import tempfile
+
+    if os.geteuid() != 0:
+        store, _ = _shared_store(tmp_path)
+        before = store.current_name()
+        os.chmod(store.root, 0o555)
+        try:
+            res = CliRunner().invoke(
+                app, ["store", "erase", "--visitor", "v1", "--store", str(store.root)]
+            )
+        finally:
+            os.chmod(store.root, 0o755)
+        code, err = res.exit_code, res.stderr
+        assert store.current_name() == before
+    elif shutil.which("setpriv") is None:
+        pytest.skip("as root this runs jtrack as another user: needs setpriv (util-linux)")
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="jtrack-erase-"))  # (tmp_path is root's alone)
+        os.chmod(folder, 0o755)
+        try:
+            store, _ = _shared_store(folder)
+            before = store.current_name()
+            root = str(Path(__file__).resolve().parents[1])
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
+            cmd += ["-c", _AS_USER.format(root=root), "store", "erase", "--visitor", "v1"]
+            res2 = subprocess.run(
+                [*cmd, "--store", str(store.root)],
+                capture_output=True,
+                text=True,
+                cwd=folder,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder)},
+                timeout=300,
+            )
+            code, err = res2.returncode, res2.stderr
+            assert store.current_name() == before
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    assert code == 1, err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
 
 
 # ---------------------------------------------------------------------------- crash safety
