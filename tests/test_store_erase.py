@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
 from jtrack.engine.erase import erase
-from jtrack.errors import DataError, JtrackError
+from jtrack.errors import DataError
 from jtrack.store import KILL_ENV, Store
 from tests.helpers import T0, flat_event, flat_frame
 from tests.test_engine import VISITORS, journeys
@@ -385,6 +385,44 @@ def test_the_data_does_not_come_back(tmp_path: Path) -> None:
     )
 
 
+def test_an_id_written_with_json_escapes_in_a_rejected_row_is_erased(tmp_path: Path) -> None:
+    """A rejected row keeps its raw text, where an id may be written with JSON escapes: a
+    JSON document's rows (and a Parquet file's) are written back with non-ASCII escaped,
+    and an export may escape it itself (`m\\u00fcller`, `a\\/b`): those rows were left in
+    the rejects after an erase, and came back when the file was read again."""
+    doc = [
+        {"event_id": "e1", "customer_id": "müller", "created_date": "2026-10-01T10:00:00Z",
+         "kind": "page_view", "event_type": "WebEvent", "event_name": "page_viewed"},
+        {"event_id": "e2", "customer_id": "müller", "created_date": "bad"},
+        {"event_id": "e3", "customer_id": "other", "created_date": "bad"},
+    ]  # fmt: skip
+    (tmp_path / "doc.json").write_text(json.dumps(doc, ensure_ascii=False))
+    lines = [
+        json.dumps({"event_id": "e4", "customer_id": "müller", "created_date": "bad"}),
+        '{"event_id": "e5", "customer_id": "a\\/b", "created_date": "bad"}',
+        '{"event_id": "e6", "customer_id": "a\\qb", "created_date": "bad"}',  # (not JSON)
+    ]
+    (tmp_path / "lines.jsonl").write_text("\n".join(lines) + "\n")
+    files = [tmp_path / "doc.json", tmp_path / "lines.jsonl"]
+    store = Store(tmp_path / "store")
+    run_sessionize(files, store, on_error="skip")
+    raw = store.snapshot().rejects().get_column("raw")
+    assert raw.str.contains("\\u00fc", literal=True).sum() == 2  # (as the store keeps them)
+    done = erase(store, ["müller", "a/b"])
+    assert (done.events, done.rejected, done.visitors_not_found) == (1, 3, [])
+    left = store.snapshot().rejects()
+    assert sorted(left.get_column("raw").str.extract(r'"event_id": "(e\d)"').to_list()) == [
+        "e3",
+        "e6",
+    ]
+    # read again (changed, so not skipped): they do not come back
+    (tmp_path / "lines.jsonl").write_text("\n".join(lines) + "\n\n")
+    res = run_sessionize(files, store, on_error="skip", rebuild=True)
+    assert res.summary.balanced
+    assert store.read_manifest().counts["erased"] == 4
+    assert store.snapshot().rejects().height == 2
+
+
 def test_an_erased_contact_leaves_the_book_and_does_not_come_back(tmp_path: Path) -> None:
     rows = [
         flat_event(
@@ -545,6 +583,46 @@ def test_ids_the_store_does_not_hold_exit_1_and_change_nothing(tmp_path: Path) -
     assert res.exit_code == 2
 
 
+def test_an_id_erased_before_is_said_so_and_a_batch_can_run_again(tmp_path: Path) -> None:
+    """A request handled twice (a batch file run again) said the store held none of the
+    ids and exited 1, as for a mistyped id: the erased ones are said to be, and a request
+    of only those exits 0 and changes nothing."""
+    store, _ = _shared_store(tmp_path)
+    ids = tmp_path / "requests.txt"
+    ids.write_text("v1\n")
+    cmd = ["store", "erase", "--from", str(ids), "--store", str(store.root)]
+    assert CliRunner().invoke(app, cmd).exit_code == 0
+    versions = store.versions()
+    again = CliRunner().invoke(app, cmd)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines()[0] == (f"{store.root}: nothing to erase: erased before: v1")
+    assert store.versions() == versions
+    out = json.loads(CliRunner().invoke(app, [*cmd, "-f", "json"]).stdout)
+    assert (out["visitors_erased_before"], out["visitors_not_found"], out["version"]) == (
+        ["v1"],
+        [],
+        None,
+    )
+    # with another id the store holds: erased, and v1 said
+    ids.write_text("v1\nv3\n")
+    res = CliRunner().invoke(app, cmd)
+    assert res.exit_code == 0 and "  erased before: v1 (nothing left of them)" in res.stdout
+    assert "  visitors: 1 (v3)" in res.stdout
+    # with an id it never held: exit 1, as before, the erased one named in the hint
+    ids.write_text("v1\nnobody\n")
+    res = CliRunner().invoke(app, cmd)
+    assert res.exit_code == 1
+    assert "holds none of nobody" in res.stderr and "erased before: v1" in res.stderr
+    # a contact too (here, one named while the store held none of its rows: recorded)
+    erase(store, ["v2"], ["C9"])
+    done = erase(store, contacts=["C9"])
+    assert (done.contacts_erased_before, done.contacts_not_found, done.version) == (
+        ["C9"],
+        [],
+        None,
+    )
+
+
 def test_erase_waits_for_the_lock_or_fails(tmp_path: Path) -> None:
     store, _ = _shared_store(tmp_path)
     with open(store.root / ".lock", "a+") as fh:
@@ -670,11 +748,10 @@ def test_a_kill_at_each_commit_point_leaves_the_old_version_or_the_new(tmp_path:
             assert v1 == 2, point
             assert store.read_manifest().erased is None
         # the next erase (or run) finishes the job and leaves nothing behind
-        try:
-            erase(store, ["v1"])
-        except JtrackError:
-            assert point == "after_current"
-            run_sessionize([], store, rebuild=True)
+        # (killed after the switch: the erase is done, and asking again removes the
+        # earlier versions it had no time to remove)
+        done = erase(store, ["v1"])
+        assert done.visitors_erased_before == (["v1"] if point == "after_current" else [])
         store.refresh()
         c = _snapshot(store)
         _assert_nothing_of(c, {"v1"})

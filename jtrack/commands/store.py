@@ -398,7 +398,8 @@ def erase_cmd(
     next run removes it. The ids are kept in the manifest as salted SHA-256 hashes, so
     that later runs drop their rows as they read them (a changed or renamed export,
     `jtrack watch`, --rebuild, --replace, the contacts file given again), counted as
-    `erased` (rows read = kept + duplicates + rejected + erased).
+    `erased` (rows read = kept + duplicates + rejected + erased). An id erased before is
+    said to be; a request naming only such ids changes nothing and exits 0.
 
     The exports and the contacts file outside the store are yours to erase. Roles do not
     apply: whoever may write the store's folder may erase (as `jtrack sessionize`)."""
@@ -474,6 +475,18 @@ def _erase_lines(done: Any) -> list[str]:
     def ids(values: list[str]) -> str:
         return ", ".join(strip_control(one_line(v)) for v in values)
 
+    before = [*done.visitors_erased_before, *done.contacts_erased_before]
+    if not done.visitors and not done.contacts:  # (each one erased before)
+        lines = [
+            f"{done.store}: nothing to erase: erased before: {ids(before)}",
+            "  (every later run drops their rows as it reads)",
+        ]
+        if done.versions_removed:  # (an erase cut short before its clean-up)
+            lines.append(
+                f"  earlier versions that held their data removed: "
+                f"{', '.join(done.versions_removed)}"
+            )
+        return lines
     would = "would erase" if done.dry_run else "erased"
     head = f"{done.store}: {would} " + (
         f"(a new version, {done.version})" if done.version else "(nothing changed: --dry-run)"
@@ -494,6 +507,8 @@ def _erase_lines(done: Any) -> list[str]:
         f"{plural(len(done.segments_rewritten), 'segment')}, "
         f"{plural(done.parts_rewritten, 'index part')} pointing into them"
     )
+    if before:
+        lines.append(f"  erased before: {ids(before)} (nothing left of them)")
     missing = [*done.visitors_not_found, *done.contacts_not_found]
     if missing:
         lines.append(

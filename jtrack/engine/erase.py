@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from jtrack.engine.decide import COPY_SCHEMA, decide
-from jtrack.engine.erasure import Erasure
+from jtrack.engine.erasure import Erasure, quoted_strings
 from jtrack.engine.ingest import ID_SCHEMA, LineBreaks, unit_ranges
 from jtrack.engine.inputs import Planned
 from jtrack.engine.run import (
@@ -49,9 +49,6 @@ from jtrack.progress import ProgressFn, ProgressUpdate, no_progress
 from jtrack.store import Manifest, PartInfo, SegmentInfo, Snapshot, Store, layout
 from jtrack.store.writer import VersionWriter
 
-#: A rejected row's quoted strings (its visitor id may be any of them).
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'
-
 
 @dataclass
 class Erased:
@@ -63,6 +60,9 @@ class Erased:
     contacts: list[str] = field(default_factory=list)  # found in the book or sessions
     visitors_not_found: list[str] = field(default_factory=list)
     contacts_not_found: list[str] = field(default_factory=list)
+    #: ids an earlier erase took out (not found, as they are gone; nothing to do for them)
+    visitors_erased_before: list[str] = field(default_factory=list)
+    contacts_erased_before: list[str] = field(default_factory=list)
     sessions: int = 0
     events: int = 0
     duplicates: int = 0
@@ -109,15 +109,35 @@ def erase(
         out = Erased(dry_run=dry_run, store=str(store.root))
         say(ProgressUpdate("reading"))
         gone = _resolve(snap, wanted_v, wanted_c, out)
+        before = Erasure.of(base.erased)
+        if before is not None:  # (asked again: said so, not "not in the store")
+            for found, missing, hashed in (
+                (out.visitors_erased_before, out.visitors_not_found, before.visitors),
+                (out.contacts_erased_before, out.contacts_not_found, before.contacts),
+            ):
+                found += [i for i in missing if before.digest(i) in hashed]
+                missing[:] = [i for i in missing if i not in found]
         if not out.visitors and not out.contacts:
-            said = [*wanted_v, *wanted_c]
+            said = [*out.visitors_not_found, *out.contacts_not_found]
+            if not said:  # (every one erased before: nothing to do, and nothing wrong)
+                # but the earlier versions that hold their data, where the erase that
+                # took them out was cut short before it removed them (or a reader held
+                # them): they go now, as that erase's clean-up would have done
+                current = store.current_name()
+                if not dry_run:
+                    out.versions_removed = store.collect_garbage()
+                out.versions_holding = [v for v in store.versions() if v != current]
+                return out
+            again = [*out.visitors_erased_before, *out.contacts_erased_before]
             raise DataError(
                 f"{store.root}: the store holds none of "
                 + ", ".join(said[:5])
                 + (f" and {len(said) - 5} more" if len(said) > 5 else ""),
                 hint="visitor ids are compared as written (`jtrack sessions --customer ID` "
                 "finds one); a contact id is one of the contacts book's or of "
-                "`jtrack contacts`; nothing was changed",
+                "`jtrack contacts`"
+                + (f"; erased before: {', '.join(again[:5])}" if again else "")
+                + "; nothing was changed",
             )
         plan = _plan(snap, gone, out)
         book = snap.contacts_book()
@@ -131,7 +151,7 @@ def erase(
         if dry_run:
             out.versions_holding = others
             return out
-        erasure = Erasure.of(base.erased) or Erasure.new()
+        erasure = before or Erasure.new()
         # (ids not found are kept too: their rows, in an export still to come, never enter)
         erasure.add([*gone, *out.visitors_not_found], [*out.contacts, *out.contacts_not_found])
         writer = store.begin_version(base)
@@ -188,7 +208,9 @@ def _resolve(snap: Snapshot, visitors: list[str], contacts: list[str], out: Eras
         rejects = snap.rejects()
         if rejects.height:
             seen |= set(
-                _tokens(rejects.get_column("raw")).filter(pl.col("_t").is_in(ids.implode()))["_t"]
+                quoted_strings(rejects.get_column("raw")).filter(pl.col("_t").is_in(ids.implode()))[
+                    "_t"
+                ]
             )
         out.visitors = [v for v in visitors if v in seen]
         out.visitors_not_found = [v for v in visitors if v not in seen]
@@ -207,19 +229,6 @@ def _held_ids(snap: Snapshot, ids: pl.Series) -> list[str]:
                 "customer_id"
             ].to_list()
     return found
-
-
-def _tokens(raw: pl.Series) -> pl.DataFrame:
-    """Each quoted string of each text (`_i`: its row, `_t`: the string)."""
-    return (
-        raw.cast(pl.String)
-        .to_frame("raw")
-        .with_row_index("_i")
-        .select("_i", pl.col("raw").str.extract_all(_QUOTED).alias("_t"))
-        .explode("_t")
-        .drop_nulls("_t")
-        .with_columns(pl.col("_t").str.slice(1, pl.col("_t").str.len_chars() - 2))
-    )
 
 
 @dataclass
@@ -266,7 +275,7 @@ def _plan(snap: Snapshot, gone: list[str], out: Erased) -> _Plan:
     theirs = pl.Series("raw", [], dtype=pl.Boolean)
     if rejects.height:
         hit = (
-            _tokens(rejects.get_column("raw"))
+            quoted_strings(rejects.get_column("raw"))
             .filter(pl.col("_t").is_in(ids))
             .get_column("_i")
             .unique()

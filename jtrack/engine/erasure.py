@@ -23,6 +23,31 @@ import polars_hash  # noqa: F401  (registers the .chash namespace)
 
 #: A quoted JSON string in a rejected row's raw text (its visitor id may be any of them).
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
+#: One that is valid JSON, escapes and all (decoded as JSON; another is taken as written).
+_JSON_STRING = r'^"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"$'
+
+
+def quoted_strings(raw: pl.Series) -> pl.DataFrame:
+    """Each quoted string of each text (`_i`: its row, `_t`: the string), JSON escapes
+    decoded: a rejected row's raw text writes an id as `"m\\u00fcller"` (a JSON document's
+    rows and a Parquet file's are written back with non-ASCII escaped) or `"a\\/b"`."""
+    tokens = (
+        raw.cast(pl.String)
+        .to_frame("raw")
+        .with_row_index("_i")
+        .select("_i", pl.col("raw").str.extract_all(_QUOTED).alias("_t"))
+        .explode("_t")
+        .drop_nulls("_t")
+    )
+    escaped = pl.col("_t").str.contains("\\", literal=True)
+    valid = pl.col("_t").str.contains(_JSON_STRING)
+    plain = tokens.filter(~(escaped & valid)).with_columns(
+        pl.col("_t").str.slice(1, pl.col("_t").str.len_chars() - 2)
+    )
+    decoded = tokens.filter(escaped & valid)
+    if decoded.height:
+        decoded = decoded.with_columns(pl.col("_t").str.json_decode(pl.String()))
+    return pl.concat([plain, decoded], how="vertical")
 
 
 @dataclass
@@ -87,19 +112,8 @@ class Erasure:
             return pl.repeat(False, raw.len(), dtype=pl.Boolean, eager=True).rename(raw.name)
         wanted = pl.Series(sorted(self.visitors), dtype=pl.String).implode()
         hits = (
-            raw.to_frame("raw")
-            .with_row_index("_i")
-            .select(
-                "_i",
-                pl.col("raw").cast(pl.String).str.extract_all(_QUOTED).alias("_t"),
-            )
-            .explode("_t")
-            .with_columns(
-                self._hashed(pl.col("_t").str.slice(1, pl.col("_t").str.len_chars() - 2))
-                .is_in(wanted)
-                .fill_null(False)
-                .alias("_hit")
-            )
+            quoted_strings(raw)
+            .with_columns(self._hashed(pl.col("_t")).is_in(wanted).fill_null(False).alias("_hit"))
             .group_by("_i")
             .agg(pl.col("_hit").any())
         )
@@ -126,4 +140,4 @@ class Erasure:
         return by_id
 
 
-__all__ = ["Erasure"]
+__all__ = ["Erasure", "quoted_strings"]
