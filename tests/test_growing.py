@@ -412,3 +412,44 @@ def test_a_broken_line_alone_at_the_end_of_a_grown_file_is_rejected_not_refused(
         return
     run = run_sessionize([f, bad], store, follow=follow, on_error="skip")
     assert run.summary.rejected == 2 and run.summary.events_kept == 3
+
+
+def test_a_nightly_run_leaves_a_parquet_file_being_written_for_the_next_night(
+    tmp_path: Path,
+) -> None:
+    """A Parquet file begun (`PAR1`) without its footer, changed in the last seconds: an
+    exporter writing it beside the nightly run, which failed the whole night on it (exit
+    1, no file taken in). The run takes the others, says so in a warning (which -q says),
+    and the next run takes the finished file; one left alone that long is an error."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    t0 = datetime(2026, 10, 3, 10, 0, tzinfo=UTC)
+    day1 = tmp_path / "day1.parquet"
+    flat_frame([flat_event("a1", "v1", t0)]).write_parquet(day1)
+    full = flat_frame([flat_event(f"b{i}", f"v{i}", t0 + timedelta(days=1)) for i in range(50)])
+    day2 = tmp_path / "day2.parquet"
+    full.write_parquet(day2)
+    whole = day2.read_bytes()
+    day2.write_bytes(whole[: len(whole) // 2])  # (being written: no footer yet)
+    args = ["sessionize", str(day1), str(day2), "--store", str(tmp_path / "s"), "-q"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert res.stderr == (
+        f"warning: {day2}: still being written (changed in the last 10 s and unfinished), "
+        "left for the next run\n"
+    )
+    store = Store(tmp_path / "s")
+    assert [i.name for i in store.read_manifest().inputs] == [str(day1)]
+    day2.write_bytes(whole)  # finished
+    res = CliRunner().invoke(app, args)
+    assert (res.exit_code, res.stderr) == (0, "")
+    store.refresh()
+    assert store.read_manifest().counts["events_kept"] == 51
+    # one whose writer stopped (left alone): read, and refused as before
+    day3 = tmp_path / "day3.parquet"
+    day3.write_bytes(whole[: len(whole) // 2])
+    os.utime(day3, (day3.stat().st_atime - 60, day3.stat().st_mtime - 60))
+    res = CliRunner().invoke(app, [*args[:3], str(day3), *args[3:]])
+    assert res.exit_code == 1 and "day3.parquet: not a readable Parquet file" in res.stderr

@@ -14,7 +14,9 @@ size is not seen, and `--rebuild` reads everything again). Two sources with one 
 run are read once only if their bytes are the same. With `follow` (files still being
 written: `jtrack watch`), a JSON lines file's unfinished last line is left for the next run
 (read as it is once the file is left alone SETTLE_SECONDS), and a Parquet file without its
-footer yet is left for later. Imports the standard library
+footer yet is left for later; without `follow`, so is a Parquet file begun (its leading
+magic bytes written) without its footer that changed within SETTLE_SECONDS (an exporter
+writing it beside a nightly run). Imports the standard library
 and jtrack.read only.
 """
 
@@ -182,6 +184,16 @@ def _unfinished(fh: BinaryIO, path: str, size: int, mtime: float) -> bool:
     return False
 
 
+def _parquet_begun(fh: BinaryIO, size: int) -> bool:
+    """Whether a file starts as Parquet (`PAR1`) and does not end as one: its writer has
+    not written the footer yet (or died first)."""
+    fh.seek(0)
+    if size < 4 or fh.read(4) != b"PAR1":
+        return False
+    fh.seek(max(0, size - 4))
+    return size < 12 or fh.read(4) != b"PAR1"
+
+
 def _whole_lines(text: str) -> bool:
     """Whether text that is no JSON document is JSON lines whose last line is whole (a JSON
     value of its own): the file is read, and any bad line before it is its reject."""
@@ -345,6 +357,11 @@ def _plan_file(
     with open(path, "rb") as fh:
         if not plain_json_lines(path, max_line_bytes):
             if follow and _unfinished(fh, path, size, st.st_mtime):
+                return None
+            # (a run that does not follow leaves alone a Parquet file begun and without
+            # its footer that changed within SETTLE_SECONDS: a nightly run beside an
+            # exporter still writing one takes it the next night; it failed the night)
+            if not follow and not settled(st.st_mtime) and _parquet_begun(fh, size):
                 return None
             digest = _digest(fh, size)
             same = by_digest.get((size, digest))

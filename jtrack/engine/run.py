@@ -37,7 +37,7 @@ from jtrack.core.traffic import user_agent_list_version
 from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, content_hash, decide
 from jtrack.engine.erasure import Erasure
 from jtrack.engine.ingest import STAGE_SHARE, NewData, UnitRows, read_inputs, unit_ranges
-from jtrack.engine.inputs import Identity, plan_inputs, shared_names
+from jtrack.engine.inputs import SETTLE_SECONDS, Identity, plan_inputs, shared_names
 from jtrack.engine.unit import UnitJob, UnitResult, pos_expr, run_unit, split_pos, visitor_states
 from jtrack.errors import DataError, JtrackError, UsageError
 from jtrack.options import (
@@ -360,7 +360,16 @@ def run_sessionize(
             follow=opts.follow,
             max_line_bytes=opts.max_line_bytes,
         )
-        notes += [f"{s.name}: still being written, left for the next run" for s in planned.waiting]
+        if opts.follow:
+            notes += [
+                f"{s.name}: still being written, left for the next run" for s in planned.waiting
+            ]
+        else:  # (a nightly run: said even by -q, as a file it did not take)
+            early_warnings += [
+                f"{s.name}: still being written (changed in the last "
+                f"{SETTLE_SECONDS:.0f} s and unfinished), left for the next run"
+                for s in planned.waiting
+            ]
         notes += [
             f"{s.name}: the same bytes as {first.name}, read once (skipped)"
             for s, first in planned.twins
