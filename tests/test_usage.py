@@ -1600,3 +1600,29 @@ def test_a_row_far_after_the_other_files_is_named_with_its_line_and_field(
     store = tmp_path / "st"
     res = runner.invoke(app, ["sessionize", str(base), str(far), "--store", str(store), "-q"])
     assert res.stderr.splitlines()[0].split(" (hint")[0] == said.split(" (hint")[0]
+
+
+def test_exports_cut_at_another_zones_midnight_are_said_to_be(tmp_path: Path) -> None:
+    """Daily exports cut at Sydney's midnight, counted on UTC days: each file's first
+    eleven hours were late events (1,276 of an October in an audit, none late), and
+    nothing said why. A note names them and the way out (--tz the zone of the cut)."""
+    files = []
+    for day in (5, 6, 7):
+        local = datetime(2026, 10, day, tzinfo=zoneinfo.ZoneInfo("Australia/Sydney"))
+        start = local.astimezone(UTC)  # (the helper writes a time's fields with a Z)
+        rows = [
+            genesys_line(f"d{day}-{h}", f"c{h}", start + timedelta(hours=h, minutes=30))
+            for h in range(24)
+        ]
+        files.append(write_jsonl(tmp_path / f"events-2026-10-{day:02}.jsonl", rows))
+    as_of = at("2026-10-09T00:00:00Z")
+    utc = compute_usage(UsageInput.from_sources(files), UsageOptions(as_of=as_of))
+    assert utc.reconciliation["late_events"] > 0
+    said = [n for n in utc.reconciliation["notes"] if "cut at another zone's midnight" in n]
+    assert len(said) == 1 and said[0].startswith("3 daily export files have a tenth"), said
+    assert "on UTC days" in said[0] and "give --tz the zone" in said[0]
+    sydney = compute_usage(
+        UsageInput.from_sources(files), UsageOptions(as_of=as_of, tz="Australia/Sydney")
+    )
+    assert sydney.reconciliation["late_events"] == 0
+    assert not [n for n in sydney.reconciliation["notes"] if "another zone's" in n]

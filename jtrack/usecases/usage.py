@@ -1311,12 +1311,13 @@ def _epoch_us(d: datetime) -> int:
 
 def _aggregate(
     inp: UsageInput, opts: UsageOptions
-) -> tuple[pl.DataFrame, dict[str, Any], dict[str, list[str]]]:
+) -> tuple[pl.DataFrame, dict[str, Any], dict[str, Any]]:
     """Distinct events per (15-minute bucket, class, created at/after as_of) with their rows,
     late and conflicting counts, plus the read accounting of lazily scanned files (and the
     far-future cut of the input, `far_cut`, far_future_cut's; None without one), and the
     names of the files that hold no row (`empty`) or only events of earlier files
-    (`repeats`).
+    (`repeats`), and (name, late rows, rows) of the daily export files a tenth of whose
+    rows are late (`cut_elsewhere`).
 
     Event ids are compared through two independently seeded 64-bit hashes joined into one
     128-bit key: grouping on it is about twice as fast as on the strings, and two different
@@ -1366,8 +1367,20 @@ def _aggregate(
         if file_days:
             start = pl.col("_fi").replace_strict(file_days, default=None, return_dtype=pl.Int64)
             late = (pl.col("_k") // _KEY_MULT < start).fill_null(False)
+            # files with a tenth of their rows or more late: most likely cut at another
+            # zone's midnight than `tz`'s (a Sydney day's export read on UTC days has its
+            # first eleven hours late), said in a note
+            many = (
+                ok.group_by("_fi")
+                .agg(n=pl.len(), late=late.sum())
+                .filter(pl.col("late") * 10 >= pl.col("n"))
+                .sort("_fi")
+                .collect()
+            )
+            cut_elsewhere = [(inp.names[fi], int(k), int(n)) for fi, n, k in many.iter_rows()]
         else:
             late = pl.lit(False)
+            cut_elsewhere = []
         # Each event once, as sessionize keeps it: the copy first by time, then in input
         # order (a page view and a segment event under one id at one instant are billed as
         # the one given first); late when that copy is; conflicting when copies differ in
@@ -1415,7 +1428,15 @@ def _aggregate(
         )
         .sort("bucket", "cls", "after", "auto")
     )
-    return agg.collect(), counts, {"empty": empties, "repeats": [inp.names[i] for i in repeats]}
+    return (
+        agg.collect(),
+        counts,
+        {
+            "empty": empties,
+            "repeats": [inp.names[i] for i in repeats],
+            "cut_elsewhere": cut_elsewhere,
+        },
+    )
 
 
 def _own_session() -> pl.Expr:
@@ -1687,6 +1708,17 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             "late events: events of a daily export file (more than half of its events on one "
             "local day) created on an earlier day"
         )
+        cut = files.get("cut_elsewhere") or []
+        if cut:
+            name, k, n = cut[0]
+            first = f"the first: {name}, {k:,} of {n:,}" if len(cut) > 1 else f"{k:,} of {n:,}"
+            notes.append(
+                f"{len(cut):,} daily export file{'s have' if len(cut) != 1 else ' has'} a "
+                f"tenth of {'their' if len(cut) != 1 else 'its'} rows or more late on "
+                f"{opts.tz} days ({first if len(cut) > 1 else name + ': ' + first}): an "
+                "export cut at another zone's midnight counts its first hours late; give "
+                "--tz the zone the exports are cut in"
+            )
         notes += [
             f"{name}: every one of its events is one of an earlier file's (the same export "
             "twice, under another name or in another format?): counted once"
