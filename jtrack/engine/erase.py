@@ -24,8 +24,8 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.engine.decide import COPY_SCHEMA, decide
-from jtrack.engine.erasure import Erasure, quoted_strings
+from jtrack.engine.decide import decide
+from jtrack.engine.erasure import Erasure
 from jtrack.engine.ingest import ID_SCHEMA, LineBreaks, unit_ranges
 from jtrack.engine.inputs import Planned
 from jtrack.engine.run import (
@@ -42,7 +42,8 @@ from jtrack.engine.run import (
     _session_options,
     _side_copies,
 )
-from jtrack.engine.unit import pos_expr, split_pos
+from jtrack.engine.subjects import find_rows, find_subjects
+from jtrack.engine.unit import split_pos
 from jtrack.errors import DataError
 from jtrack.options import RunOptions
 from jtrack.progress import ProgressFn, ProgressUpdate, no_progress
@@ -109,14 +110,6 @@ def erase(
         out = Erased(dry_run=dry_run, store=str(store.root))
         say(ProgressUpdate("reading"))
         gone = _resolve(snap, wanted_v, wanted_c, out)
-        before = Erasure.of(base.erased)
-        if before is not None:  # (asked again: said so, not "not in the store")
-            for found, missing, hashed in (
-                (out.visitors_erased_before, out.visitors_not_found, before.visitors),
-                (out.contacts_erased_before, out.contacts_not_found, before.contacts),
-            ):
-                found += [i for i in missing if before.digest(i) in hashed]
-                missing[:] = [i for i in missing if i not in found]
         if not out.visitors and not out.contacts:
             said = [*out.visitors_not_found, *out.contacts_not_found]
             if not said:  # (every one erased before: nothing to do, and nothing wrong)
@@ -151,7 +144,7 @@ def erase(
         if dry_run:
             out.versions_holding = others
             return out
-        erasure = before or Erasure.new()
+        erasure = Erasure.of(base.erased) or Erasure.new()
         # (ids not found are kept too: their rows, in an export still to come, never enter)
         erasure.add([*gone, *out.visitors_not_found], [*out.contacts, *out.contacts_not_found])
         writer = store.begin_version(base)
@@ -174,61 +167,18 @@ def erase(
 
 def _resolve(snap: Snapshot, visitors: list[str], contacts: list[str], out: Erased) -> list[str]:
     """The customer ids to erase: `visitors` the store holds and those resolved to
-    `contacts`; `out` says which were found."""
-    resolved: list[str] = []
-    if contacts:
-        hit = (
-            snap.scan_sessions()
-            .filter(pl.col("contact_id").is_in(contacts))
-            .select("contact_id", "customer_id")
-            .unique()
-            .collect(engine="in-memory")
-        )
-        resolved = hit.get_column("customer_id").unique().sort().to_list()
-        book = snap.contacts_book()
-        in_book = (
-            set(book.filter(pl.col("contact_id").is_in(contacts)).get_column("contact_id"))
-            if book is not None
-            else set()
-        )
-        found_c = set(hit.get_column("contact_id")) | in_book
-        out.contacts = [c for c in contacts if c in found_c]
-        out.contacts_not_found = [c for c in contacts if c not in found_c]
-    if visitors:
-        ids = pl.Series(visitors, dtype=pl.String)
-        seen = set(_held_ids(snap, ids))
-        for lf in (snap.scan_index(), snap.scan_sessions()):
-            seen |= set(
-                lf.filter(pl.col("customer_id").is_in(ids.implode()))
-                .select("customer_id")
-                .unique()
-                .collect(engine="in-memory")
-                .get_column("customer_id")
-            )
-        rejects = snap.rejects()
-        if rejects.height:
-            seen |= set(
-                quoted_strings(rejects.get_column("raw")).filter(pl.col("_t").is_in(ids.implode()))[
-                    "_t"
-                ]
-            )
-        out.visitors = [v for v in visitors if v in seen]
-        out.visitors_not_found = [v for v in visitors if v not in seen]
-    gone = list(dict.fromkeys([*out.visitors, *resolved]))
-    for v in resolved:
-        if v not in out.visitors:
-            out.visitors.append(v)
-    return gone
-
-
-def _held_ids(snap: Snapshot, ids: pl.Series) -> list[str]:
-    found: list[str] = []
-    for frame in (snap.held(), snap.duplicates()):
-        if frame is not None:
-            found += frame.filter(pl.col("customer_id").is_in(ids.implode()))[
-                "customer_id"
-            ].to_list()
-    return found
+    `contacts`; `out` says which were found, which not, and which were erased before."""
+    found = find_subjects(snap, visitors, contacts)
+    for name in (
+        "visitors",
+        "contacts",
+        "visitors_not_found",
+        "contacts_not_found",
+        "visitors_erased_before",
+        "contacts_erased_before",
+    ):
+        setattr(out, name, list(getattr(found, name)))
+    return list(found.visitors)
 
 
 @dataclass
@@ -242,48 +192,12 @@ class _Plan:
 
 
 def _plan(snap: Snapshot, gone: list[str], out: Erased) -> _Plan:
-    ids = pl.Series(gone, dtype=pl.String).implode()
-    mine = pl.col("customer_id").is_in(ids)
-    kept = (
-        snap.scan_index()
-        .filter(mine)
-        .select(
-            "event_id",
-            "created_date",
-            pos_expr(),
-            "bucket",
-            "customer_id",
-            status=pl.lit("kept"),
-        )
-        .collect(engine="in-memory")
-    )
-    held_all = snap.held()
-    held = (
-        held_all.filter(mine).select(
-            "event_id", "created_date", "_pos", "bucket", "customer_id", status=pl.lit("held")
-        )
-        if held_all is not None
-        else pl.DataFrame(schema=COPY_SCHEMA)
-    )
-    dups_all = snap.duplicates()
-    dups = (
-        dups_all.filter(mine & (pl.col("status") == "duplicate"))
-        if dups_all is not None
-        else pl.DataFrame(schema={**COPY_SCHEMA, "_hash": pl.UInt64()})
-    )
+    theirs = find_rows(snap, gone)
+    kept, held, dups, rows = theirs.kept, theirs.held, theirs.dups, theirs.rows
     rejects = snap.rejects()
-    theirs = pl.Series("raw", [], dtype=pl.Boolean)
-    if rejects.height:
-        hit = (
-            quoted_strings(rejects.get_column("raw"))
-            .filter(pl.col("_t").is_in(ids))
-            .get_column("_i")
-            .unique()
-        )
-        theirs = pl.int_range(rejects.height, eager=True, dtype=pl.UInt32).is_in(hit.implode()) & (
-            rejects.get_column("reason") != "far_future"
-        )
-    rows = snap.segment_rows_where("customer_id", pl.Series(gone, dtype=pl.String))
+    named = theirs.rejects
+    if rejects.height:  # (a far-future one is a held row's: counted held)
+        named = named & (rejects.get_column("reason") != "far_future")
     book = snap.contacts_book()
     if book is not None and out.contacts:
         erased_book = book.filter(pl.col("contact_id").is_in(out.contacts))
@@ -291,19 +205,17 @@ def _plan(snap: Snapshot, gone: list[str], out: Erased) -> _Plan:
         book = book.filter(~pl.col("contact_id").is_in(out.contacts))
     else:
         book = None
-    out.sessions = (
-        snap.scan_sessions().filter(mine).select(pl.len()).collect(engine="in-memory").item()
-    )
+    out.sessions = theirs.sessions.select(pl.len()).collect(engine="in-memory").item()
     out.events = kept.height
     out.duplicates = dups.height
     out.held = held.height
-    out.rejected = int(theirs.sum()) if theirs.len() else 0
+    out.rejected = int(named.sum()) if named.len() else 0
     out.rows = out.events + out.duplicates + out.held + out.rejected
     names = {s.id: s.file for s in snap.manifest.segments}
     touched = rows.get_column("segment").unique().sort().to_list()
     out.segments_rewritten = [names[s] for s in touched]
     out.parts_rewritten = len(_pointing(snap.manifest.parts_of("index"), set(touched)))
-    return _Plan(kept, held, dups, theirs, rows, book)
+    return _Plan(kept, held, dups, named, rows, book)
 
 
 def _pointing(parts: Sequence[PartInfo], segments: set[int]) -> list[PartInfo]:
