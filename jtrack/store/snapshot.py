@@ -529,6 +529,34 @@ class Snapshot:
             found, on=["segment", "row"], how="left", maintain_order="left"
         )
 
+    def whole_rows(self, positions: pl.DataFrame) -> pl.DataFrame:
+        """Every column the segments hold of the rows at `positions` (segment, row), in
+        that order, with `segment` and `row` first: the rows as stored, a segment kept as
+        its input was with its extra columns too (the canonical columns first, in their
+        order, then the others by name; null where a row's segment has no such column)."""
+        base_schema = {"segment": pl.UInt32(), "row": pl.UInt32()}
+        if positions.height == 0:
+            return pl.DataFrame(schema={**base_schema, **EVENT_SCHEMA})
+        found: list[pl.DataFrame] = []
+        for (seg,), part in positions.group_by("segment", maintain_order=True):
+            wanted = part.get_column("row").unique().sort()
+            base = pl.scan_parquet(self.segment_file(int(seg)), hive_partitioning=False, glob=False)
+            cols = base.collect_schema().names()
+            queries = _rows_at(base, wanted, self._segments[int(seg)].rows, cols)
+            rows = pl.concat(collect_side_by_side(queries), how="vertical")
+            found.append(rows.with_columns(segment=pl.lit(seg, pl.UInt32)))
+        every = pl.concat(found, how="diagonal_relaxed")
+        extra = sorted(c for c in every.columns if c not in EVENT_SCHEMA and c not in base_schema)
+        every = every.with_columns(
+            pl.lit(None, dtype).alias(c) for c, dtype in EVENT_SCHEMA.items() if c not in every
+        )
+        return positions.select("segment", "row").join(
+            every.select(*base_schema, *EVENT_SCHEMA, *extra),
+            on=["segment", "row"],
+            how="left",
+            maintain_order="left",
+        )
+
     # ------------------------------------------------------------------ side files
 
     def rejects(self) -> pl.DataFrame:

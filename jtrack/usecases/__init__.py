@@ -8,6 +8,8 @@
 - `rules`: evaluate_store(store, rules), explain_store(store, rules, SESSION_ID);
 - `live`: live_frame(store, LiveOptions(...));
 - `traffic`: the traffic classes and their filters.
+- `access`: access_export(store, visitors, contacts): everything the store holds about a
+  person (`jtrack store access`).
 
 `store` is a jtrack.store.Store (or a role's view of one, jtrack.access) or the store's
 folder; errors are the classes of jtrack.errors.
