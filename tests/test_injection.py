@@ -170,6 +170,7 @@ def _args(run: Run, world: dict[str, object], output: Path | None) -> list[str]:
         "--contacts": ["--contacts", str(world["contacts"])],
         # the payload visitors' user agents are no browser's: every class, so they show
         "--traffic": ["--traffic", "all"],
+        "--visitor": ["--visitor", str(arguments["who"][0])],  # (`store access`)
     }
     if run.path == ("report",):  # (its --contacts resolves export files, not the store)
         del extra["--contacts"]
@@ -306,7 +307,10 @@ def test_every_command_and_format_shows_visitor_data_harmlessly(
         result = invoke(_args(run, world, out))
         assert result.exit_code == 0, f"{where} -o: exit {result.exit_code}: {result.stderr}"
         check_terminal(result.stderr, where + " -o (stderr)")
-        if run.fmt == "parquet":
+        if run.fmt == "parquet" and out.is_dir():  # (`store access`: a file per table)
+            assert all(pl.read_parquet(f).height >= 0 for f in out.glob("*.parquet"))
+            check_output((out / "access.json").read_text(encoding="utf-8"), "json", where)
+        elif run.fmt == "parquet":
             assert pl.read_parquet(out).height >= 0
         else:
             text = out.read_text(encoding="utf-8")

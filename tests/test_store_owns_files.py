@@ -161,6 +161,8 @@ def test_only_the_store_package_opens_the_stores_files(
     run("watch", str(live), "--once", "-f", "json", "--as-of", "2026-10-05T09:10Z")
     taken = json.loads(run("store", "-f", "json"))["inputs"]
     assert [Path(i["name"]).name for i in taken] == ["day1.parquet", "day2.jsonl", "day3.jsonl"]
+    run("store", "access", "--visitor", "v0", "-o", str(tmp_path / "v0.json"), "-q")
+    run("store", "access", "--visitor", "v1", "-f", "parquet", "-o", str(tmp_path / "v1"), "-q")
     run("store", "files", "sessions")
     run("store", "verify", "--full")
     run("store", "compact", "-q")

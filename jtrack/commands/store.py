@@ -10,9 +10,11 @@ import typer
 
 from jtrack.commands._common import (
     MAX_COUNT,
+    ConfigOpt,
     Format,
     OutputOpt,
     QuietOpt,
+    RoleOpt,
     StoreOpt,
     emit_frame,
     format_option,
@@ -30,7 +32,8 @@ TABLE_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.tsv
 store_app = typer.Typer(
     name="store",
     help="What the store holds (files taken in, runs, versions); go back to an earlier "
-    "version; compact the parts daily runs add; check its files; erase a person's data.",
+    "version; compact the parts daily runs add; check its files; export or erase a "
+    "person's data.",
     invoke_without_command=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -412,21 +415,7 @@ def erase_cmd(
     store, fmt, output = opts["store"], opts["format"], opts["output"]
     quiet = bool(opts["quiet"])
     out_fmt = resolve_format(fmt, output, FORMATS, "jtrack store erase", check_width=False)
-    if kind not in ("visitor", "contact"):
-        raise UsageError(f"--kind {kind!r}", hint="use visitor or contact")
-    visitors = list(visitor or [])
-    contacts = list(contact or [])
-    if from_file is not None:
-        ids = _ids_from(from_file)
-        (visitors if kind == "visitor" else contacts).extend(ids)
-    if any(not v.strip() for v in [*visitors, *contacts]):
-        raise UsageError("a blank id", hint="name each visitor or contact by its id")
-    if not visitors and not contacts:
-        raise UsageError(
-            "nothing to erase",
-            hint="name visitors (--visitor ID), contacts (--contact ID) or a file of ids "
-            "(--from FILE)",
-        )
+    visitors, contacts = _requested(visitor, contact, from_file, kind, "nothing to erase")
     done = erase(Store.open(store), visitors, contacts, dry_run=dry_run, lock_wait=wait)
     if done.versions_holding and not dry_run:
         held = ", ".join(done.versions_holding)
@@ -450,6 +439,33 @@ def erase_cmd(
     if quiet and output is None:
         return
     write_text("".join(line + "\n" for line in _erase_lines(done)), output, terminal=True)
+
+
+def _requested(
+    visitor: list[str] | None,
+    contact: list[str] | None,
+    from_file: Path | None,
+    kind: str,
+    nothing: str,
+) -> tuple[list[str], list[str]]:
+    """The visitor and contact ids of --visitor, --contact and --from FILE --kind (erase's
+    and access's selection); UsageError for a blank id, or none (`nothing`)."""
+    if kind not in ("visitor", "contact"):
+        raise UsageError(f"--kind {kind!r}", hint="use visitor or contact")
+    visitors = list(visitor or [])
+    contacts = list(contact or [])
+    if from_file is not None:
+        ids = _ids_from(from_file)
+        (visitors if kind == "visitor" else contacts).extend(ids)
+    if any(not v.strip() for v in [*visitors, *contacts]):
+        raise UsageError("a blank id", hint="name each visitor or contact by its id")
+    if not visitors and not contacts:
+        raise UsageError(
+            nothing,
+            hint="name visitors (--visitor ID), contacts (--contact ID) or a file of ids "
+            "(--from FILE)",
+        )
+    return visitors, contacts
 
 
 def _ids_from(path: Path) -> list[str]:
@@ -528,6 +544,185 @@ def _erase_lines(done: Any) -> list[str]:
             f"{', '.join(done.versions_removed)}"
         )
     return lines
+
+
+ACCESS_FORMATS = (Format.json, Format.parquet)
+
+
+@store_app.command("access")
+@handle_errors
+def access_cmd(
+    ctx: typer.Context,
+    visitor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--visitor",
+            help="A visitor id (customerId, the cookie) whose every row is written; repeat "
+            "it for more.",
+            metavar="<id>",
+        ),
+    ] = None,
+    contact: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--contact",
+            help="A saved contact's id: every visitor the store resolved to it, and its row "
+            "of the store's contacts book; repeat it for more.",
+            metavar="<id>",
+        ),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="A file of ids, one a line (blank lines and lines starting with # left "
+            "out), of the kind --kind says.",
+            metavar="<file>",
+            show_default=False,
+            parser=named_file,
+        ),
+    ] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="What the ids of --from are: visitor (customer ids) or contact (saved "
+            "contacts' ids).",
+            metavar="<visitor|contact>",
+        ),
+    ] = "visitor",
+    store: StoreOpt = None,
+    fmt: Annotated[Format | None, format_option(ACCESS_FORMATS)] = None,
+    output: OutputOpt = None,
+    role: RoleOpt = None,
+    config: ConfigOpt = None,
+    redact: Annotated[
+        bool,
+        typer.Option(
+            "--redact",
+            hidden=True,
+            help="Refused: an access export is never redacted.",
+        ),
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write everything the store holds about a person (a data-protection request for
+    access: GDPR art. 15), found as `jtrack store erase` finds what it would take out:
+    every event row of the visitors named (and of those resolved to the contacts named)
+    with every column as stored (IP address, user agent, geolocation, traits, attributes),
+    and its status (kept, duplicate, held far-future, rejected); their sessions (every
+    column); the rejected rows that name them (raw text as kept); the contacts book's rows
+    about them; and a header: the store, its version, when the export was made (UTC), the
+    ids asked for, which were found, not found or erased before, and counts.
+
+    -f json (the default): one document, to standard output or -o FILE.json. -f parquet
+    -o DIR: a new (or empty) folder of one Parquet file per table (sessions, events,
+    rejected, contacts: the store's own types) and access.json (the header), readable by
+    its owner only.
+
+    The export is whole or not made: with roles configured, only a role that holds every
+    permission may make one (another exits 4); --redact is refused."""
+
+    from jtrack.access import load_policy
+    from jtrack.store import Store
+    from jtrack.usecases.access import access_export, check_policy, redact_refused
+
+    opts = _group_options(ctx, "access", store=store, format=fmt, output=output, quiet=quiet)
+    store, fmt, output = opts["store"], opts["format"], opts["output"]
+    quiet = bool(opts["quiet"])
+    from jtrack.commands._common import TEXT_SUFFIXES
+
+    if fmt is None and (output is None or output.suffix.lower() in TEXT_SUFFIXES):
+        fmt = Format.json  # (a document, whatever -o is named)
+    if fmt == Format.parquet and output is None:
+        raise UsageError(
+            "-f parquet writes a folder of Parquet files",
+            hint="add -o DIR (a new or empty folder), or use -f json",
+        )
+    out_fmt = resolve_format(fmt, output, ACCESS_FORMATS, "jtrack store access", check_width=False)
+    if redact:  # (before the config is read: no key is needed to refuse it)
+        raise redact_refused()
+    visitors, contacts = _requested(visitor, contact, from_file, kind, "no one to export")
+    policy = load_policy(role, config=config)
+    check_policy(policy)
+    if out_fmt == Format.parquet:
+        assert output is not None
+        _check_folder(output)
+    export = access_export(Store.open(store), visitors, contacts, policy=policy)
+    if out_fmt == Format.parquet:
+        assert output is not None
+        _write_folder(export, output)
+    else:
+        from jtrack.serialize import to_json
+
+        write_text(to_json(export.to_dict()), output)
+    _access_notes(export, output, quiet)
+
+
+def _access_notes(export: Any, output: Path | None, quiet: bool) -> None:
+    """What was not found, or erased before (notes; a warning when no one was found), and
+    `wrote OUTPUT`."""
+    from jtrack.commands._common import note_line, stderr_line, warning_line
+    from jtrack.render.text import one_line
+    from jtrack.serialize import strip_control
+
+    def ids(values: list[str]) -> str:
+        return ", ".join(strip_control(one_line(v)) for v in values)
+
+    missing = [*export.not_found["visitors"], *export.not_found["contacts"]]
+    before = [*export.erased_before["visitors"], *export.erased_before["contacts"]]
+    if not export.found["visitors"] and not export.found["contacts"]:
+        warning_line(
+            f"{export.store}: the store holds nothing of {ids(missing + before)}"
+            + (f" (erased before: {ids(before)})" if before else "")
+            + ": the export says so"
+        )
+    elif not quiet:
+        if missing:
+            note_line(f"not in the store: {ids(missing)}")
+        if before:
+            note_line(f"erased before (nothing left of them): {ids(before)}")
+    if output is not None and not quiet:
+        stderr_line(f"wrote {output}")
+
+
+def _check_folder(output: Path) -> None:
+    """-o DIR of -f parquet: a new folder, or an empty one, outside the store and the
+    files read (exit 2), in a folder that can be written (exit 1)."""
+    from jtrack.commands._common import check_output
+
+    if output.is_dir():
+        if any(output.iterdir()):
+            raise UsageError(
+                f"-o {output}: the folder is not empty",
+                hint="name a new folder (or an empty one): the export never mixes with other files",
+            )
+        check_output(output / "access.json")
+    elif output.exists() or output.is_symlink():
+        raise UsageError(f"-o {output}: that is a file", hint="name a new folder for -f parquet")
+    else:
+        check_output(output)
+
+
+def _write_folder(export: Any, output: Path) -> None:
+    """The export as a folder: written beside it under a temporary name (readable by its
+    owner only), then renamed into place, so it is whole or not there."""
+    import os
+    import shutil
+    import tempfile
+
+    from jtrack.serialize import to_json, write_parquet, write_text_file
+
+    parent = output.parent if str(output.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=parent))
+    try:
+        write_text_file(to_json(export.header()), tmp / "access.json")
+        for name, frame in export.tables().items():
+            write_parquet(frame, tmp / f"{name}.parquet")
+        os.replace(tmp, output)  # (over an empty folder too)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @store_app.command("verify")
