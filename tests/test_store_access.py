@@ -351,3 +351,21 @@ def test_no_one_named_is_refused(tmp_path: Path) -> None:
         "store", "access", "--from", str(ids), "--kind", "contact", "--store", str(store.root)
     )
     assert res.exit_code == 0 and json.loads(res.stdout)["found"]["contacts"] == ["C1"]
+
+
+def test_a_rejected_row_with_json_escapes_is_theirs_as_erase_finds_it(tmp_path: Path) -> None:
+    """The selection is erase's: a rejected row that writes the id with JSON escapes (a
+    JSON document's rows are kept with non-ASCII escaped) is the person's."""
+    doc = [
+        {"event_id": "e1", "customer_id": "müller", "created_date": "2026-10-01T10:00:00Z",
+         "kind": "page_view", "event_type": "WebEvent", "event_name": "page_viewed"},
+        {"event_id": "e2", "customer_id": "müller", "created_date": "bad"},
+        {"event_id": "e3", "customer_id": "other", "created_date": "bad"},
+    ]  # fmt: skip
+    (tmp_path / "doc.json").write_text(json.dumps(doc, ensure_ascii=False))
+    store = Store(tmp_path / "store")
+    run_sessionize([tmp_path / "doc.json"], store, on_error="skip")
+    out = access_export(store, ["müller"], now=NOW)
+    assert out.rejected.height == out.counts["rejected"] == 1
+    assert "\\u00fc" in out.rejected["raw"][0] and '"e2"' in out.rejected["raw"][0]
+    assert out.counts["rejected"] == erase(store, ["müller"], dry_run=True).rejected
