@@ -779,7 +779,8 @@ def test_after_an_erase_usage_adds_up_the_layout_is_said_and_a_book_row_is_named
     base = ["--store", str(store.root)]
     res = runner.invoke(app, ["store", "erase", "--visitor", "v1", *base])
     assert res.exit_code == 0, res.stderr
-    assert "contacts book names an erased visitor's cookie in the row of C1" in res.stderr
+    assert "v1 was resolved to the saved contact C1 (by cookie)" in res.stderr
+    assert "its row of the store's contacts book (its details and cookie ids) stays" in res.stderr
     assert "jtrack store erase --contact C1" in res.stderr
     usage = runner.invoke(app, ["usage", "--month", T0.strftime("%Y-%m"), "-f", "json", *base])
     assert usage.exit_code == 0, usage.stderr
@@ -790,3 +791,46 @@ def test_after_an_erase_usage_adds_up_the_layout_is_said_and_a_book_row_is_named
     assert "= events + duplicates + rejected + erased" in table.stdout
     info = json.loads(runner.invoke(app, ["store", "-f", "json", *base]).stdout)
     assert info["layout_version"] == 3
+
+
+def test_a_visitor_resolved_to_a_saved_contact_by_email_names_the_contact(
+    tmp_path: Path,
+) -> None:
+    """Found by the DPO's audit: erasing a visitor the store resolved to a saved contact by
+    email (the book row not listing its cookie) left the contact's row of the book, and its
+    other devices, with nothing said: erasing one device was taken for erasing the person."""
+    email = [{"name": "email", "data_type": "string", "value": "ada@x.org"}]
+    rows = [
+        flat_event("e1", "v1", T0, traits=email),
+        flat_event("e2", "v2", T0 + timedelta(hours=1), traits=email),  # (her other device)
+        flat_event("e3", "v3", T0),
+    ]
+    f = tmp_path / "a.parquet"
+    flat_frame(rows).write_parquet(f)
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("contact_id,first_name,emails,cookie_ids\nC1,Ada,ada@x.org,v9\n")
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store, contacts=contacts)
+    base = ["--store", str(store.root)]
+    runner = CliRunner()
+    dry = runner.invoke(app, ["store", "erase", "--visitor", "v1", "--dry-run", *base])
+    assert dry.exit_code == 0, dry.stderr
+    assert "v1 was resolved to the saved contact C1 (by email)" in dry.stderr
+    assert "would stay; its other visitors stay: v2, v9" in dry.stderr
+    res = runner.invoke(app, ["store", "erase", "--visitor", "v1", "-f", "json", *base])
+    assert res.exit_code == 0, res.stderr
+    assert "the saved contact C1 (by email)" in res.stderr
+    assert "jtrack store erase --contact C1" in res.stderr
+    out = json.loads(res.stdout)
+    assert out["book_contacts"] == ["C1"]
+    assert out["linked_contacts"] == [
+        {
+            "contact_id": "C1",
+            "matched_by": ["email"],
+            "visitors": ["v1"],
+            "other_visitors": ["v2", "v9"],
+        }
+    ]
+    # an erased contact is named no more (its row goes with it)
+    done = erase(store, contacts=["C1"])
+    assert done.visitors == ["v2"] and done.book_contacts == [] and done.linked_contacts == []

@@ -402,7 +402,10 @@ def erase_cmd(
     that later runs drop their rows as they read them (a changed or renamed export,
     `jtrack watch`, --rebuild, --replace, the contacts file given again), counted as
     `erased` (rows read = kept + duplicates + rejected + erased). An id erased before is
-    said to be; a request naming only such ids changes nothing and exits 0.
+    said to be; a request naming only such ids changes nothing and exits 0. An erased
+    visitor the store resolved to a saved contact (by any match method) leaves that
+    contact's row of the contacts book and its other visitors: a warning names them and
+    `--contact` erases the person.
 
     The exports and the contacts file outside the store are yours to erase. Roles do not
     apply: whoever may write the store's folder may erase (as `jtrack sessionize`)."""
@@ -424,13 +427,8 @@ def erase_cmd(
             "the erased data: a reader is using it; the next run removes it once the "
             "reader is done\n"
         )
-    if done.book_contacts:
-        named = " ".join(f"--contact {c}" for c in done.book_contacts)
-        sys.stderr.write(
-            f"warning: the store's contacts book names an erased visitor's cookie in the row "
-            f"of {', '.join(done.book_contacts)}: that row (its details and the cookie id) "
-            f"stays; `jtrack store erase {named}` erases it\n"
-        )
+    for line in _linked_warnings(done):
+        sys.stderr.write(line + "\n")
     if out_fmt == Format.json:
         from jtrack.serialize import to_json
 
@@ -466,6 +464,38 @@ def _requested(
             "(--from FILE)",
         )
     return visitors, contacts
+
+
+def _linked_warnings(done: Any) -> list[str]:
+    """A `warning:` line for each saved contact an erased visitor belongs to (resolved to
+    it by any match method, or its book row names the cookie): its row of the store's
+    contacts book and its other visitors stay."""
+    from jtrack.render.text import one_line
+    from jtrack.serialize import strip_control
+
+    def ids(values: list[str]) -> str:
+        shown = ", ".join(strip_control(one_line(v)) for v in values[:5])
+        return shown + (f" and {len(values) - 5:,} more" if len(values) > 5 else "")
+
+    lines = []
+    verb = "would stay" if done.dry_run else "stays"
+    for link in done.linked_contacts:
+        c = strip_control(one_line(link["contact_id"]))
+        how = ", ".join(link["matched_by"])
+        others = link["other_visitors"]
+        rest = (
+            f"; its other visitors stay: {ids(others)} (erasing a device is not erasing the person)"
+            if others
+            else ""
+        )
+        lines.append(
+            f"warning: the erased visitor{'s' if len(link['visitors']) > 1 else ''} "
+            f"{ids(link['visitors'])} {'were' if len(link['visitors']) > 1 else 'was'} "
+            f"resolved to the saved contact {c} (by "
+            f"{how}): its row of the store's contacts book (its details and cookie ids) "
+            f"{verb}{rest}; `jtrack store erase --contact {c}` erases the contact"
+        )
+    return lines
 
 
 def _ids_from(path: Path) -> list[str]:

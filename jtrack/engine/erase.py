@@ -75,9 +75,15 @@ class Erased:
     parts_rewritten: int = 0
     version: str | None = None  # the version written
     versions_removed: list[str] = field(default_factory=list)
-    #: saved contacts whose row of the store's contacts book names an erased visitor's
-    #: cookie (and was not erased: the row, its details and the cookie id stay)
+    #: saved contacts (not erased) an erased visitor belongs to: the store resolved it to
+    #: the contact (by cookie, email, phone or external id) or the contact's row of the
+    #: store's contacts book names its cookie. The row, its details and the contact's
+    #: other visitors stay: erasing a device is not erasing the person
     book_contacts: list[str] = field(default_factory=list)
+    #: each of book_contacts: {contact_id, matched_by (how the erased visitors were
+    #: resolved to it: cookie for a cookie the book row names), visitors (the erased ones),
+    #: other_visitors (its visitors and cookie ids that stay)}
+    linked_contacts: list[dict[str, Any]] = field(default_factory=list)
     #: versions that hold the data still: with dry_run, every earlier one; else those a
     #: reader holds (removed by the next run's clean-up once it lets them go)
     versions_holding: list[str] = field(default_factory=list)
@@ -133,13 +139,7 @@ def erase(
                 + "; nothing was changed",
             )
         plan = _plan(snap, gone, out)
-        book = snap.contacts_book()
-        if book is not None and gone:  # (the book's rows naming their cookies stay)
-            naming = book.filter(
-                pl.col("cookie_ids").list.eval(pl.element().is_in(gone)).list.any()
-                & ~pl.col("contact_id").is_in(out.contacts)
-            )
-            out.book_contacts = sorted(naming.get_column("contact_id").to_list())
+        _linked(snap, gone, out)
         others = store.versions()  # (the current one included: it holds the data too)
         if dry_run:
             out.versions_holding = others
@@ -179,6 +179,66 @@ def _resolve(snap: Snapshot, visitors: list[str], contacts: list[str], out: Eras
     ):
         setattr(out, name, list(getattr(found, name)))
     return list(found.visitors)
+
+
+def _linked(snap: Snapshot, gone: list[str], out: Erased) -> None:
+    """`out.book_contacts` and `out.linked_contacts`: the saved contacts (of the store's
+    book, not erased now) the erased visitors were resolved to, by any match method, or
+    whose book row names their cookie; and each one's visitors that stay."""
+    book = snap.contacts_book()
+    if book is None or not gone:
+        return
+    ids = pl.Series(gone, dtype=pl.String).implode()
+    saved = book.filter(
+        ~pl.col("contact_id").is_in(pl.Series(out.contacts, dtype=pl.String).implode())
+    )
+    resolved = (
+        snap.scan_sessions()
+        .filter(pl.col("customer_id").is_in(ids) & pl.col("contact_id").is_not_null())
+        .select("contact_id", "customer_id", by="match_method")
+        .unique()
+        .collect(engine="in-memory")
+        .join(saved.select("contact_id"), on="contact_id", how="semi")
+    )
+    named = (
+        saved.select("contact_id", customer_id="cookie_ids")
+        .explode("customer_id")
+        .filter(pl.col("customer_id").is_in(ids))
+        .with_columns(by=pl.lit("cookie"))  # (as resolution names a cookie the book lists)
+    )
+    links = pl.concat([resolved, named.select(resolved.columns)], how="vertical_relaxed")
+    if links.height == 0:
+        return
+    linked = links.get_column("contact_id").unique()
+    others = pl.concat(
+        [
+            snap.scan_sessions()
+            .filter(pl.col("contact_id").is_in(linked.implode()))
+            .select("contact_id", "customer_id")
+            .unique()
+            .collect(engine="in-memory"),
+            saved.filter(pl.col("contact_id").is_in(linked.implode()))
+            .select("contact_id", customer_id="cookie_ids")
+            .explode("customer_id"),
+        ],
+        how="vertical_relaxed",
+    ).filter(pl.col("customer_id").is_not_null() & ~pl.col("customer_id").is_in(ids))
+    table = (
+        links.group_by("contact_id")
+        .agg(
+            matched_by=pl.col("by").drop_nulls().unique().sort(),
+            visitors=pl.col("customer_id").unique().sort(),
+        )
+        .join(
+            others.group_by("contact_id").agg(other_visitors=pl.col("customer_id").unique().sort()),
+            on="contact_id",
+            how="left",
+        )
+        .with_columns(pl.col("other_visitors").fill_null(pl.lit([], pl.List(pl.String()))))
+        .sort("contact_id")
+    )
+    out.book_contacts = table.get_column("contact_id").to_list()
+    out.linked_contacts = table.to_dicts()
 
 
 @dataclass
