@@ -834,3 +834,44 @@ def test_a_visitor_resolved_to_a_saved_contact_by_email_names_the_contact(
     # an erased contact is named no more (its row goes with it)
     done = erase(store, contacts=["C1"])
     assert done.visitors == ["v2"] and done.book_contacts == [] and done.linked_contacts == []
+
+
+def test_reading_commands_given_the_contacts_file_leave_an_erased_contact_out(
+    tmp_path: Path,
+) -> None:
+    """Found by the DPO's audit: runs drop an erased contact's row as they read the book,
+    but `sessions`, `contacts` and `journey --contacts FILE` read the file as it is: a new
+    cookie that sent the erased contact's email was shown as that contact again."""
+    email = [{"name": "email", "data_type": "string", "value": "ada@x.org"}]
+    f = tmp_path / "a.parquet"
+    flat_frame(
+        [flat_event("e1", "v1", T0, traits=email), flat_event("e2", "v2", T0)]
+    ).write_parquet(f)
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("contact_id,name,email\nC1,Ada,ada@x.org\nC2,Bob,bob@x.org\n")
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store, contacts=contacts)
+    erase(store, contacts=["C1"])
+    g = tmp_path / "b.parquet"  # (she comes back on a new device and signs a form)
+    flat_frame([flat_event("e3", "v9", T0 + timedelta(days=1), traits=email)]).write_parquet(g)
+    run_sessionize([g], store)
+    runner = CliRunner()
+    base = ["--store", str(store.root), "--contacts", str(contacts)]
+    none = ["--config", os.devnull]
+    note = "1 saved contact left out: `jtrack store erase` took it out of the store"
+    res = runner.invoke(
+        app, ["sessions", *base, "--customer", "v9", "-f", "csv", "--columns", "contact_id"]
+    )
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.splitlines() == ["contact_id", "tmp-v9"]
+    assert note in res.stderr
+    res = runner.invoke(app, ["contacts", *base, *none, "-f", "csv"])
+    assert res.exit_code == 0, res.stderr
+    assert "C1" not in res.stdout and "Ada" not in res.stdout and "C2" in res.stdout
+    assert note in res.stderr
+    res = runner.invoke(app, ["journey", "ada@x.org", *base, *none, "-f", "json"])
+    assert res.exit_code == 1 and "Ada" not in res.output
+    res = runner.invoke(app, ["journey", "v9", *base, *none, "-f", "json"])
+    assert res.exit_code == 0, res.stderr
+    assert "C1" not in res.stdout and "Ada" not in res.stdout
+    assert note in res.stderr

@@ -24,7 +24,13 @@ from jtrack.commands._common import (
     stdout_console,
     write_text,
 )
-from jtrack.commands.contacts import ContactsOpt, RegionOpt, check_region_option, warn_invalid
+from jtrack.commands.contacts import (
+    ContactsOpt,
+    RegionOpt,
+    check_region_option,
+    note_erased,
+    warn_invalid,
+)
 
 FORMATS = (Format.table, Format.json, Format.html)
 
@@ -175,6 +181,8 @@ def card_cmd(
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
     st = open_store(store, role, redact, **rules_and_config(config))
+    if contacts is not None:
+        note_erased(st, contacts, default_region)
     card = build_card(
         st,
         session_id,

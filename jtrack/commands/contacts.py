@@ -69,7 +69,8 @@ ContactsOpt = Annotated[
     typer.Option(
         "--contacts",
         help="Contacts file (CSV, JSON/JSONL or Parquet): contact_id, first_name/last_name or "
-        "name, email(s), phone(s), cookie_id(s), external_id(s); several values separated by ;.",
+        "name, email(s), phone(s), cookie_id(s), external_id(s); several values separated by ;. "
+        "Contacts `jtrack store erase` took out of the store are left out (a note says so).",
         show_default=False,
         readable=False,
         parser=named_file,
@@ -132,6 +133,21 @@ def warn_invalid(
 
     _, invalid = load_contacts(path, default_region)
     print_warnings(invalid, load_policy(role, redact=redact, config=roles_config(config)))
+
+
+def note_erased(store: Any, path: Path, default_region: str | None) -> None:
+    """One `note:` line when the store erased saved contacts of the contacts file given:
+    they are left out as it is read (as every run reads the book), never brought back."""
+    from jtrack.commands._common import note_line
+    from jtrack.render.text import plural
+    from jtrack.usecases.sessions import erased_in_book
+
+    n = erased_in_book(store, path, default_region)
+    if n:
+        note_line(
+            f"{path}: {plural(n, 'saved contact')} left out: `jtrack store erase` took "
+            f"{'them' if n > 1 else 'it'} out of the store (as every run reads the book)"
+        )
 
 
 def print_warnings(invalid: pl.DataFrame, policy: Any = None) -> None:
@@ -312,8 +328,12 @@ def contacts_cmd(
     conflict_rows: pl.DataFrame | None = None
     against: pl.DataFrame | None  # (the book visitors are resolved against)
     if contacts is not None:
-        book, invalid = core.load_contacts(contacts, default_region)
+        from jtrack.usecases.sessions import reading_book
+
+        _, invalid = core.load_contacts(contacts, default_region)
         print_warnings(invalid)
+        note_erased(plain, contacts, default_region)
+        book = reading_book(plain, contacts, default_region)  # (less the erased contacts)
         against = book
     elif conflicts:  # the contacts file the store took in (its copy)
         book, default_region = store_book(plain)

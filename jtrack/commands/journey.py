@@ -34,7 +34,13 @@ from jtrack.commands.card import (
     text_width,
     use_ascii,
 )
-from jtrack.commands.contacts import ContactsOpt, RegionOpt, check_region_option, warn_invalid
+from jtrack.commands.contacts import (
+    ContactsOpt,
+    RegionOpt,
+    check_region_option,
+    note_erased,
+    warn_invalid,
+)
 
 FORMATS = (Format.table, Format.json, Format.html)
 
@@ -110,6 +116,8 @@ def journey_cmd(
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
     st = open_store(store, role, redact, **rules_and_config(config))
+    if contacts is not None:
+        note_erased(st, contacts, default_region)
     journey = build_journey(
         st,
         who,

@@ -33,6 +33,7 @@ from jtrack.commands.contacts import (
     RegionOpt,
     TtlOpt,
     check_region_option,
+    note_erased,
     warn_invalid,
 )
 from jtrack.errors import UsageError
@@ -251,6 +252,7 @@ def sessions_cmd(
     )
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, rules)
+        note_erased(view, contacts, default_region)
     listing = session_listing(view, q)
     df, scope = listing.frame, listing.scope
     matched = listing.total

@@ -1311,14 +1311,15 @@ def refresh_contact_state(
 def apply_contacts(
     store_sessions: pl.DataFrame | pl.LazyFrame,
     store_events: pl.DataFrame | pl.LazyFrame,
-    contacts_path: str | os.PathLike[str] | None,
+    contacts_path: str | os.PathLike[str] | pl.DataFrame | None,
     default_region: str | None = None,
     as_of: datetime | None = None,
     ttl: timedelta = DEFAULT_TTL,
 ) -> pl.DataFrame:
     """Sessions read from the store, with their contact columns as of `as_of` (default now).
 
-    With a contacts file, every session is resolved again against it (all events of the
+    With a contacts file (or the book load_contacts read from one), every session is
+    resolved again against it (all events of the
     sessions' cookies are read for traits: pass the unfiltered events of those cookies).
     Without one, the stored resolution is kept and only expiry is re-evaluated.
     For `jtrack card --contacts` and `jtrack sessions --contacts`.
@@ -1327,7 +1328,11 @@ def apply_contacts(
     cut = as_of is not None  # (a clock given: the sessions begun by then are counted)
     if contacts_path is None:
         return refresh_contact_state(store_sessions, when, ttl).collect(engine="in-memory")
-    book, _invalid = load_contacts(contacts_path, default_region)
+    book = (
+        contacts_path
+        if isinstance(contacts_path, pl.DataFrame)
+        else load_contacts(contacts_path, default_region)[0]
+    )
     sessions = store_sessions.lazy().collect(engine="in-memory")
     return resolve_contacts(
         sessions, store_events, book, default_region=default_region, ttl=ttl, as_of=when, cut=cut

@@ -1105,10 +1105,24 @@ def _rule_frames(
     return segs, outs, hidden
 
 
+def _reading_book(
+    store: Store,
+    contacts: str | os.PathLike[str] | pl.DataFrame | None,
+    default_region: str | None,
+) -> pl.DataFrame | None:
+    """The contacts file given, read once, without the contacts the store erased (as runs
+    read it: jtrack.usecases.sessions.reading_book)."""
+    if contacts is None:
+        return None
+    from jtrack.usecases.sessions import reading_book
+
+    return reading_book(store, contacts, default_region)
+
+
 def _resolve_contacts(
     sessions: pl.DataFrame,
     events: pl.LazyFrame,
-    contacts: str | os.PathLike[str] | None,
+    contacts: str | os.PathLike[str] | pl.DataFrame | None,
     default_region: str | None,
     as_of: datetime,
     saved: tuple[pl.DataFrame, str | None] | None = None,
@@ -1191,7 +1205,7 @@ def build_card(
     *,
     as_of: datetime | str | None = None,
     gap: timedelta | str | None = None,
-    contacts: str | os.PathLike[str] | None = None,
+    contacts: str | os.PathLike[str] | pl.DataFrame | None = None,
     segments: pl.DataFrame | None = None,
     outcomes: pl.DataFrame | None = None,
     colors: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
@@ -1219,6 +1233,7 @@ def build_card(
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
+    contacts = _reading_book(store, contacts, default_region)
     from jtrack.access import StoreView, identity_events  # identity: resolve first, mask after
 
     view = store if isinstance(store, StoreView) else None
@@ -1308,7 +1323,7 @@ def _names_a_contact(
     store: Store,
     plain: Store,
     who: str,
-    contacts: str | os.PathLike[str] | None,
+    contacts: str | os.PathLike[str] | pl.DataFrame | None,
     default_region: str | None,
 ) -> bool:
     """Whether `who` is (or starts) a contact id: of the store's sessions, of the contacts
@@ -1333,7 +1348,7 @@ def build_journey(
     *,
     as_of: datetime | str | None = None,
     gap: timedelta | str | None = None,
-    contacts: str | os.PathLike[str] | None = None,
+    contacts: str | os.PathLike[str] | pl.DataFrame | None = None,
     segments: pl.DataFrame | None = None,
     outcomes: pl.DataFrame | None = None,
     colors: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
@@ -1359,6 +1374,7 @@ def build_journey(
     ctx = _context(store, as_of, gap, colors)
     segments = _check_frame(segments, SEGMENT_FRAME_SCHEMA, "segments")
     outcomes = _check_frame(outcomes, OUTCOME_FRAME_SCHEMA, "outcomes")
+    contacts = _reading_book(store, contacts, default_region)
     if not isinstance(customer_or_contact, str):
         raise UsageError(
             f"customer or contact id {customer_or_contact!r} is no text",

@@ -384,7 +384,12 @@ def session_listing(store: StoreLike, q: SessionQuery | None = None) -> SessionL
                 cut=True,
             ).lazy()
         else:
-            lf = apply_contacts(lf, events, q.contacts_file, q.default_region, q.as_of, ttl).lazy()
+            book_given = (
+                reading_book(store, q.contacts_file, q.default_region)
+                if q.contacts_file is not None
+                else None
+            )
+            lf = apply_contacts(lf, events, book_given, q.default_region, q.as_of, ttl).lazy()
     if q.contact is not None:  # (or a unique prefix of it)
         contact = resolve_contact_id(store, q.contact, lf) or q.contact
         q = replace(q, contact=contact)
@@ -592,9 +597,7 @@ def _nameable_contacts(store: Store, lf: pl.LazyFrame) -> pl.LazyFrame:
 
 def _contact_exists(store: Store, q: SessionQuery) -> bool:
     if q.contacts_file is not None:
-        from jtrack.core.contacts import load_contacts
-
-        book, _ = load_contacts(q.contacts_file, q.default_region)
+        book = reading_book(store, q.contacts_file, q.default_region)
         if q.contact in book["contact_id"].to_list():
             return True
     found = store.scan_sessions().filter(pl.col("contact_id") == q.contact).head(1).collect()
@@ -655,7 +658,7 @@ def _nameable_ids(store: Store) -> pl.LazyFrame:
 def contacts_with_email(
     store: Store,
     email: str,
-    contacts: str | os.PathLike[str] | None = None,
+    contacts: str | os.PathLike[str] | pl.DataFrame | None = None,
     default_region: str | None = None,
 ) -> list[str]:
     """The ids of the saved contacts one of whose emails `email` is (in any case), in the
@@ -684,7 +687,7 @@ PHONE_TEXT = r"^\s*\+?\(?[0-9][0-9 ().\-]{4,}[0-9]\s*$"
 def contacts_with_phone(
     store: Store,
     phone: str,
-    contacts: str | os.PathLike[str] | None = None,
+    contacts: str | os.PathLike[str] | pl.DataFrame | None = None,
     default_region: str | None = None,
 ) -> list[str]:
     """The ids of the saved contacts one of whose phone numbers `phone` is, in whatever
@@ -709,19 +712,65 @@ def contacts_with_phone(
     return sorted(found.get_column("contact_id").unique().to_list())
 
 
+def erased_contacts(store: Store) -> pl.Expr | None:
+    """True for a contacts book's rows `jtrack store erase` took out of `store` (the
+    unmasked store's, for a view); None when it erased no contact."""
+    unfiltered = getattr(store, "unfiltered", None)
+    plain = unfiltered() if unfiltered is not None else store
+    if not plain.exists():
+        return None
+    from jtrack.engine.erasure import Erasure
+
+    erasure = Erasure.of(plain.pinned().manifest.erased)
+    if erasure is None or not erasure.contacts:
+        return None
+    return erasure.contact_expr()
+
+
+def reading_book(
+    store: Store, contacts: str | os.PathLike[str] | pl.DataFrame, default_region: str | None
+) -> pl.DataFrame:
+    """The saved contacts of a contacts file given to a reading command (`--contacts`),
+    without those `jtrack store erase` took out of `store`: a run drops their rows as it
+    reads the book, and so does a read (an erased contact never comes back by a new
+    visitor's email). A frame is taken as such a book already."""
+    if isinstance(contacts, pl.DataFrame):
+        return contacts
+    from jtrack.core.contacts import load_contacts
+
+    book = load_contacts(contacts, default_region)[0]
+    gone = erased_contacts(store)
+    return book if gone is None else book.filter(~gone)
+
+
+def erased_in_book(
+    store: Store, contacts: str | os.PathLike[str], default_region: str | None
+) -> int:
+    """How many saved contacts of the contacts file `store` erased (reading_book leaves them
+    out)."""
+    from jtrack.core.contacts import load_contacts
+
+    gone = erased_contacts(store)
+    if gone is None:
+        return 0
+    book = load_contacts(contacts, default_region)[0]
+    return int(book.select(gone.sum()).item())
+
+
 def lookup_book(
-    store: Store, contacts: str | os.PathLike[str] | None, default_region: str | None
+    store: Store,
+    contacts: str | os.PathLike[str] | pl.DataFrame | None,
+    default_region: str | None,
 ) -> tuple[pl.DataFrame | None, str | None]:
-    """The contacts book a lookup by email or phone reads (the file given, else the store's
-    copy of its own) and the default region its phones were read with; none for a role that
-    masks personal data (a contact detail must not be confirmed to it)."""
+    """The contacts book a lookup by email or phone reads (the file given, without the
+    contacts the store erased, else the store's copy of its own) and the default region its
+    phones were read with; none for a role that masks personal data (a contact detail must
+    not be confirmed to it)."""
     policy = getattr(store, "policy", None)
     if policy is not None and policy.masks:
         return None, None
     if contacts is not None:
-        from jtrack.core.contacts import load_contacts
-
-        return load_contacts(contacts, default_region)[0], default_region
+        return reading_book(store, contacts, default_region), default_region
     return store_book(store)
 
 
@@ -801,7 +850,7 @@ _PHONE_WRITTEN = r"^\s*(?:\+|00|\(|[0-9]+[ ()])"
 def phone_hint_for(
     store: Store,
     phone: str,
-    contacts: str | os.PathLike[str] | None = None,
+    contacts: str | os.PathLike[str] | pl.DataFrame | None = None,
     default_region: str | None = None,
 ) -> str | None:
     """The hint for a phone number that named no saved contact: that none has it (a number
