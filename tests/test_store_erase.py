@@ -875,3 +875,23 @@ def test_reading_commands_given_the_contacts_file_leave_an_erased_contact_out(
     assert res.exit_code == 0, res.stderr
     assert "C1" not in res.stdout and "Ada" not in res.stdout
     assert note in res.stderr
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_an_export_of_only_erased_visitors_rows_is_taken_care_of(tmp_path: Path, n: int) -> None:
+    """Found by the DPO's audit: the next export, holding only rows of an erased visitor
+    (they came back), failed the night: "every one of the 3 rows read was rejected; the
+    store is unchanged", exit 1. Their rows are dropped as read: erased, not rejected."""
+    store, _ = _shared_store(tmp_path)
+    erase(store, ["v1"])
+    night = tmp_path / "night.parquet"
+    rows = [flat_event(f"n{i}", "v1", T0 + timedelta(days=1, minutes=i)) for i in range(n)]
+    flat_frame(rows).write_parquet(night)
+    base = ["--store", str(store.root), "--limit", "0"]
+    res = CliRunner().invoke(app, ["sessionize", str(night), *base])
+    assert res.exit_code == 0, res.output
+    assert f"{n} erased" in res.stdout and "0 rejected" in res.stdout
+    store.refresh()
+    m = store.read_manifest()
+    assert [i.rows_erased for i in m.inputs if i.name == str(night)] == [n]
+    assert store.scan_index().filter(pl.col("customer_id") == "v1").collect().height == 0

@@ -1199,7 +1199,10 @@ def _guard(new: NewData, base: Manifest | None, mode: str, opts: RunOptions) -> 
     # file of bad lines that a run following files (jtrack watch) meets: it keeps them as
     # rejects and goes on (refused, the watch stopped, and again at every start)
     grown = bool(new.inputs) and all(i.start > 0 for i in new.inputs)
-    if new.rows_read and accepted == 0 and holds and not grown and not opts.follow:
+    # (nor are rows dropped as an erased visitor's: an export that holds only those is
+    # taken care of, counted erased, not a wrong input)
+    erased = new.erased
+    if new.rows_read and accepted == 0 and not erased and holds and not grown and not opts.follow:
         see = "see them with --rejects FILE"
         if opts.rejects_path is not None and new.rejects.height:  # (checked at the start)
             from jtrack.files import ndjson_writer, write_with
