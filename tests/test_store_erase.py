@@ -300,7 +300,8 @@ def test_a_copy_another_visitor_shared_is_kept_once_the_first_goes(tmp_path: Pat
     assert m.counts["rows_read"] == 7
     assert m.counts["erased"] == 3  # e1 and e3 kept, e5 rejected
     assert m.counts["events_kept"] + m.counts["duplicates"] + m.counts["rejected"] + 3 == 7
-    assert [s.kept_as_is for s in m.segments] == [False, False]
+    # (the canonical Parquet input stays its own segment, its columns kept)
+    assert [s.kept_as_is for s in m.segments] == [True, False]
     assert "v1" not in json.dumps(m.erased)  # (hashed)
     assert store.versions() == [store.current_name()]  # the rollback history is gone
 
@@ -350,7 +351,8 @@ def test_the_data_does_not_come_back(tmp_path: Path) -> None:
     assert res.summary.run is not None and res.summary.run["erased"] == 5
     # (a canonical Parquet file is kept as it is, unless it holds an erased visitor's rows)
     m = store.read_manifest()
-    assert [s.kept_as_is for s in m.segments] == [False, False, False, False]
+    # (the first, a.parquet, was kept as is: the erase wrote it again, its columns kept)
+    assert [s.kept_as_is for s in m.segments] == [True, False, False, False]
     kept = root / "clean.parquet"
     flat_frame([flat_event("e11", "v3", T0 + timedelta(hours=2))]).write_parquet(kept)
     # a grown file: its new lines only, one of them v1's
@@ -895,3 +897,39 @@ def test_an_export_of_only_erased_visitors_rows_is_taken_care_of(tmp_path: Path,
     m = store.read_manifest()
     assert [i.rows_erased for i in m.inputs if i.name == str(night)] == [n]
     assert store.scan_index().filter(pl.col("customer_id") == "v1").collect().height == 0
+
+
+def test_an_input_kept_as_is_keeps_its_extra_columns_for_the_rows_left(tmp_path: Path) -> None:
+    """Found by the DPO's audit: a canonical Parquet input with a column of its own
+    (`crm_tier`) is kept as is; erasing one visitor wrote its segment again as canonical
+    rows, and every other visitor's rows lost the column, with nothing said."""
+    rows = [
+        flat_event("e1", "v1", T0),
+        flat_event("e2", "v2", T0 + timedelta(minutes=1)),
+        flat_event("e3", "v1", T0 + timedelta(minutes=2)),
+        flat_event("e4", "v3", T0 + timedelta(minutes=3)),
+    ]
+    f = tmp_path / "a.parquet"
+    flat_frame(rows).with_columns(crm_tier=pl.lit("gold")).write_parquet(f)
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store)
+    assert [s.kept_as_is for s in store.read_manifest().segments] == [True]
+    erase(store, ["v1"])
+    c = _snapshot(store)
+    _assert_positions_right(c)
+    _assert_nothing_of(c, {"v1"})
+    (wide,) = c["wide"].values()
+    assert wide.get_column("customer_id").to_list() == ["v2", "v3"]
+    assert wide.get_column("crm_tier").to_list() == ["gold", "gold"]
+    assert [s.kept_as_is for s in c["manifest"].segments] == [True]
+    store.refresh()
+    events = store.scan_events().collect()
+    assert events.get_column("event_id").sort().to_list() == ["e2", "e4"]
+    base = ["--store", str(store.root)]
+    runner = CliRunner()
+    res = runner.invoke(app, ["store", "verify", "--full", *base])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["sessionize", "--rebuild", "-q", *base])
+    assert res.exit_code == 0, res.output
+    store.refresh()
+    assert store.scan_events().collect().get_column("event_id").sort().to_list() == ["e2", "e4"]

@@ -6,11 +6,12 @@ be the one kept now) and so is the far-future cut, and the units sessionize agai
 visitors whose rows change (the erased ones, whose sessions go, and those of copies judged
 again), as an incremental run does; a contacts book that loses an erased contact's row
 resolves every visitor again. The segments that hold their rows are written again without
-them (an input kept as it was becomes canonical rows), and whatever points into those
-segments is moved: index parts (`segment`, `row`), held and duplicate copies (`_pos`),
-the segments' line maps. Their rejected rows leave `rejects.jsonl`, and each input's
-accounting counts them `erased`. The ids, hashed with the store's salt
-(jtrack.engine.erasure), stay in the manifest: every later run drops their rows as it reads.
+them (with their own columns: an input kept as it was keeps its extra ones for the rows
+left), and whatever points into those segments is moved: index parts (`segment`, `row`),
+held and duplicate copies (`_pos`), the segments' line maps. Their rejected rows leave
+`rejects.jsonl`, and each input's accounting counts them `erased`. The ids, hashed with
+the store's salt (jtrack.engine.erasure), stay in the manifest: every later run drops
+their rows as it reads.
 The version names no base, and every earlier one (which holds the data) is removed, but a
 version a reader holds, which the next run's clean-up removes once it is let go.
 Imports Polars only; never prints.
@@ -453,7 +454,7 @@ def _take_out_rows(
             breaks = LineBreaks()
             breaks.add(0, snap.input_lines(kept + (s.id << 32)))
             lines = breaks.value()
-        segments.append(replace(s, rows=n, kept_as_is=False, lines=lines))
+        segments.append(replace(s, rows=n, lines=lines))  # (kept as is: its own columns)
     manifest.segments = segments
     keep: list[PartInfo] = []
     moved: list[tuple[pl.DataFrame, int | None]] = []

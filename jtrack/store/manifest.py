@@ -45,7 +45,9 @@ class SegmentInfo:
     file: str
     rows: int
     source: str  # the input it holds rows of
-    kept_as_is: bool  # the input file itself (canonical Parquet), copied without re-encoding
+    #: the input file itself (canonical Parquet), copied without re-encoding (an erase
+    #: writes it again without the erased rows, its own columns kept: never merged)
+    kept_as_is: bool
     run: int
     #: where its rows are in the input: [[row, offset], ...], each entry's rows up to the
     #: next entry on input line `row + 1 + offset` (blank lines and the lines of earlier

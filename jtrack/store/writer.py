@@ -405,23 +405,30 @@ class VersionWriter:
             raise
 
     def write_segment_without(self, source: Path, name: str, drop: pl.Series) -> int:
-        """The segment `source` (of the base version) written again as canonical rows
-        without its rows `drop` (row numbers), streamed; its rows are returned."""
+        """The segment `source` (of the base version) written again without its rows `drop`
+        (row numbers), streamed; its rows are returned. The rows kept are written as they
+        are, with the segment's own columns and types: an input kept as is keeps its extra
+        columns for every row left."""
+        import pyarrow as pa
+
         target = self.tmp / SEGMENTS / name
         segment = SegmentWriter(target)
         gone = drop.cast(pl.Int64).implode()
         at = rows = 0
+        schema: Any = None
         try:
             for batch in self._batches(Path(source)):
-                frame = pl.from_arrow(batch)
-                assert isinstance(frame, pl.DataFrame)
-                kept = frame.filter(
-                    ~pl.int_range(at, at + frame.height, dtype=pl.Int64).is_in(gone)
-                )
-                at += frame.height
-                if kept.height:
-                    segment.write(SegmentWriter.table(kept))
-                    rows += kept.height
+                schema = batch.schema
+                keep = pl.select(
+                    ~pl.int_range(at, at + batch.num_rows, dtype=pl.Int64).is_in(gone)
+                ).to_series()
+                at += batch.num_rows
+                kept = batch.filter(pa.array(keep.to_arrow()))
+                if kept.num_rows:
+                    segment.write(kept)
+                    rows += kept.num_rows
+            if rows == 0 and schema is not None:  # (no row left: its columns all the same)
+                segment.write(schema.empty_table())
             segment.close()
         except BaseException:
             segment.abort()
