@@ -933,3 +933,61 @@ def test_an_input_kept_as_is_keeps_its_extra_columns_for_the_rows_left(tmp_path:
     assert res.exit_code == 0, res.output
     store.refresh()
     assert store.scan_events().collect().get_column("event_id").sort().to_list() == ["e2", "e4"]
+
+
+def test_an_email_or_phone_named_for_an_id_is_hinted_at_never_erased(tmp_path: Path) -> None:
+    """Found by the DPO's audit: `erase --visitor EMAIL` of a visitor who typed the email
+    into a form (an unsaved contact) said "the store holds none of EMAIL", which is false
+    (an identity trait holds it); and an id in another case said the same. The hint names
+    who carries it (and the id as written), and nothing is erased by it."""
+    traits = [
+        {"name": "email", "data_type": "string", "value": "Grace@Example.org"},
+        {"name": "cellPhone", "data_type": "string", "value": "+44 7700 900123"},
+    ]
+    rows = [
+        flat_event("e1", "cookie-g", T0, traits=traits),
+        flat_event("e2", "cookie-a", T0, traits=[{**traits[0], "value": "ada@x.org"}]),
+        flat_event("e3", "cookie-b", T0),
+    ]
+    f = tmp_path / "a.parquet"
+    flat_frame(rows).write_parquet(f)
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("contact_id,name,email\nC1,Ada,ada@x.org\n")
+    store = Store.open(tmp_path / "store")
+    run_sessionize([f], store, contacts=contacts)
+    before = store.current_name()
+    runner = CliRunner()
+    base = ["--store", str(store.root)]
+    for option in ("--visitor", "--contact"):
+        res = runner.invoke(app, ["store", "erase", option, "grace@example.org", *base])
+        assert res.exit_code == 1, res.output
+        assert "holds none of grace@example.org as a visitor or contact id" in res.stderr
+        assert "grace@example.org is an email the store holds as an identity trait of " in (
+            res.stderr
+        )
+        assert "visitor cookie-g: pass --visitor cookie-g" in res.stderr
+    res = runner.invoke(app, ["store", "erase", "--visitor", "+447700900123", *base])
+    assert res.exit_code == 1
+    assert "is a phone number the store holds as an identity trait of visitor cookie-g" in (
+        res.stderr
+    )
+    res = runner.invoke(app, ["store", "erase", "--visitor", "ada@x.org", *base])
+    assert res.exit_code == 1
+    assert "pass --visitor cookie-a (resolved to the saved contact C1: --contact C1" in res.stderr
+    assert "ada@x.org is the email of the saved contact C1 in the store's contacts book" in (
+        res.stderr
+    )
+    res = runner.invoke(app, ["store", "erase", "--visitor", "COOKIE-b", *base])
+    assert res.exit_code == 1
+    assert "did you mean 'cookie-b'?" in res.stderr and "an email" not in res.stderr
+    res = runner.invoke(app, ["store", "erase", "--contact", "c1", *base])
+    assert "did you mean 'C1'?" in res.stderr
+    store.refresh()
+    assert store.current_name() == before  # (nothing erased)
+    # with an id found, the others' hints are in the summary and -f json
+    two = ["--visitor", "cookie-b", "--visitor", "grace@example.org"]
+    res = runner.invoke(app, ["store", "erase", *two, "-f", "json", "--dry-run", *base])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["visitors_not_found"] == ["grace@example.org"]
+    assert "pass --visitor cookie-g" in out["hints"][0]

@@ -333,7 +333,9 @@ def erase_cmd(
         list[str] | None,
         typer.Option(
             "--visitor",
-            help="A visitor id (customerId, the cookie) whose every row goes; repeat it for more.",
+            help="A visitor id (customerId, the cookie) whose every row goes; repeat it for more. "
+            "An email or phone number is not erased by itself: the error names the visitors "
+            "and contacts that carry it.",
             metavar="<id>",
         ),
     ] = None,
@@ -561,6 +563,7 @@ def _erase_lines(done: Any) -> list[str]:
             f"  not in the store: {ids(missing)} (recorded all the same: later runs "
             "drop their rows)"
         )
+        lines += [f"  hint: {strip_control(one_line(h))}" for h in done.hints]
     if done.dry_run:
         if done.versions_holding:
             lines.append(

@@ -51,3 +51,27 @@ def ascii_digits(value: str) -> str:
     Arabic, Persian, Devanagari or full width, read as the contacts code reads it."""
     text = unicodedata.normalize("NFKC", value)
     return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
+def other_case(ids: pl.LazyFrame, name: str, who: str, n: int = 3) -> list[str]:
+    """The values of column `name` of `ids` (at most `n`, sorted) that `who`, or the start
+    of one, is in another case: what a hint names where ids are compared as written."""
+    p = who.strip().lower()
+    if not p:
+        return []
+    return (
+        ids.filter(pl.col(name).str.to_lowercase().str.starts_with(p))
+        .select(name)
+        .unique()
+        .sort(name)
+        .head(n)
+        .collect()
+        .get_column(name)
+        .to_list()
+    )
+
+
+def did_you_mean(ids: list[str]) -> str:
+    """The hint naming `ids` (found by other_case)."""
+    shown = " or ".join(repr(i) for i in ids[:2]) + (" ..." if len(ids) > 2 else "")
+    return f"ids are compared as written: did you mean {shown}?"

@@ -85,6 +85,9 @@ class Erased:
     #: resolved to it: cookie for a cookie the book row names), visitors (the erased ones),
     #: other_visitors (its visitors and cookie ids that stay)}
     linked_contacts: list[dict[str, Any]] = field(default_factory=list)
+    #: for ids not found: the visitors and contacts that carry one as an email or phone
+    #: (an identity trait, the contacts book), or the id it is in another case
+    hints: list[str] = field(default_factory=list)
     #: versions that hold the data still: with dry_run, every earlier one; else those a
     #: reader holds (removed by the next run's clean-up once it lets them go)
     versions_holding: list[str] = field(default_factory=list)
@@ -117,6 +120,10 @@ def erase(
         out = Erased(dry_run=dry_run, store=str(store.root))
         say(ProgressUpdate("reading"))
         gone = _resolve(snap, wanted_v, wanted_c, out)
+        by_detail = False  # (a hint names who carries an id as an email or phone)
+        if out.visitors_not_found or out.contacts_not_found:
+            missing = list(dict.fromkeys([*out.visitors_not_found, *out.contacts_not_found]))
+            out.hints, by_detail = _lookalikes(snap, missing)
         if not out.visitors and not out.contacts:
             said = [*out.visitors_not_found, *out.contacts_not_found]
             if not said:  # (every one erased before: nothing to do, and nothing wrong)
@@ -129,15 +136,28 @@ def erase(
                 out.versions_holding = [v for v in store.versions() if v != current]
                 return out
             again = [*out.visitors_erased_before, *out.contacts_erased_before]
+            hint = "; ".join(
+                out.hints
+                or [
+                    "visitor ids are compared as written (`jtrack sessions --customer ID` "
+                    "finds one); a contact id is one of the contacts book's or of "
+                    "`jtrack contacts`"
+                ]
+            )
+            if again:
+                hint += f"; erased before: {', '.join(again[:5])}"
+            hint += "; nothing was changed" + (
+                " (an email or phone number erases nothing by itself: name the visitors or "
+                "contacts)"
+                if by_detail
+                else ""
+            )
             raise DataError(
                 f"{store.root}: the store holds none of "
                 + ", ".join(said[:5])
-                + (f" and {len(said) - 5} more" if len(said) > 5 else ""),
-                hint="visitor ids are compared as written (`jtrack sessions --customer ID` "
-                "finds one); a contact id is one of the contacts book's or of "
-                "`jtrack contacts`"
-                + (f"; erased before: {', '.join(again[:5])}" if again else "")
-                + "; nothing was changed",
+                + (f" and {len(said) - 5} more" if len(said) > 5 else "")
+                + (" as a visitor or contact id" if out.hints else ""),
+                hint=hint,
             )
         plan = _plan(snap, gone, out)
         _linked(snap, gone, out)
@@ -240,6 +260,119 @@ def _linked(snap: Snapshot, gone: list[str], out: Erased) -> None:
     )
     out.book_contacts = table.get_column("contact_id").to_list()
     out.linked_contacts = table.to_dicts()
+
+
+def _lookalikes(snap: Snapshot, missing: list[str]) -> tuple[list[str], bool]:
+    """For ids named that are no visitor or contact id: who carries each as an email or a
+    phone number (an identity trait of their events, the contacts book's emails and phones),
+    else the id it is in another case. Nothing is erased by them: the hint names the
+    visitors (`--visitor COOKIE`) and contacts (`--contact ID`) to choose from. Also
+    whether one was found as an email or phone."""
+    from jtrack.core.contacts import identity_traits, normalize_email, normalize_phones
+
+    book = snap.contacts_book()
+    region = snap.manifest.contacts.default_region if snap.manifest.contacts else None
+    asked = pl.DataFrame({"asked": missing}, schema={"asked": pl.String()})
+    phones = normalize_phones(asked.get_column("asked"), region).select(
+        asked="value", _phone="e164"
+    )
+    asked = asked.join(phones, on="asked", how="left", maintain_order="left").with_columns(
+        _email=pl.when(pl.col("asked").str.contains("@", literal=True)).then(
+            normalize_email(pl.col("asked"))
+        )
+    )
+    wanted = pl.concat(
+        [
+            asked.select("asked", kind=pl.lit("email"), value="_email"),
+            asked.select("asked", kind=pl.lit("phone"), value="_phone"),
+        ]
+    ).drop_nulls("value")
+    hints: dict[str, list[str]] = {}
+    if wanted.height:
+        traits = identity_traits(
+            snap.scan_index().select(
+                "customer_id", "created_date", "event_id", "traits", "customer_id_type"
+            )
+        )
+        carriers = (
+            traits.select("customer_id", "kind", "value")
+            .join(wanted, on=["kind", "value"], how="inner")
+            .select("asked", "kind", "customer_id")
+            .unique()
+            .sort("asked", "customer_id")
+        )
+        saved = (  # (the saved contacts those visitors were resolved to)
+            snap.scan_sessions()
+            .filter(pl.col("customer_id").is_in(carriers.get_column("customer_id").implode()))
+            .select("customer_id", "contact_id")
+            .unique()
+            .collect(engine="in-memory")
+            .join(book.select("contact_id"), on="contact_id", how="semi")
+            if book is not None and carriers.height
+            else None
+        )
+        for (who, kind), rows in carriers.group_by("asked", "kind", maintain_order=True):
+            cookies = rows.get_column("customer_id").to_list()
+            more = f" (and {len(cookies) - 5} more)" if len(cookies) > 5 else ""
+            line = (
+                f"{who} is {'an email' if kind == 'email' else 'a phone number'} the store "
+                f"holds as an identity trait of {'visitor' if len(cookies) == 1 else 'visitors'}"
+                f" {', '.join(cookies[:5])}{more}: pass "
+                + " ".join(f"--visitor {c}" for c in cookies[:5])
+            )
+            if saved is not None:
+                theirs = sorted(
+                    set(saved.filter(pl.col("customer_id").is_in(cookies))["contact_id"])
+                )
+                if theirs:
+                    line += (
+                        f" (resolved to the saved contact{'s' if len(theirs) > 1 else ''} "
+                        f"{', '.join(theirs[:5])}: "
+                        + " ".join(f"--contact {c}" for c in theirs[:5])
+                        + " erases every visitor of the person)"
+                    )
+            hints.setdefault(str(who), []).append(line)
+        if book is not None:
+            listed = (
+                pl.concat(
+                    [
+                        book.select("contact_id", kind=pl.lit("email"), value="emails"),
+                        book.select("contact_id", kind=pl.lit("phone"), value="phones"),
+                    ]
+                )
+                .explode("value")
+                .with_columns(
+                    value=pl.when(pl.col("kind") == "email")
+                    .then(normalize_email(pl.col("value")))
+                    .otherwise(pl.col("value"))
+                )
+                .join(wanted, on=["kind", "value"], how="inner")
+                .select("asked", "kind", "contact_id")
+                .unique()
+                .sort("asked", "contact_id")
+            )
+            for (who, kind), rows in listed.group_by("asked", "kind", maintain_order=True):
+                ids = rows.get_column("contact_id").to_list()
+                hints.setdefault(str(who), []).append(
+                    f"{who} is the {kind} of the saved contact"
+                    f"{'s' if len(ids) > 1 else ''} {', '.join(ids[:5])} in the store's "
+                    f"contacts book: pass {' '.join(f'--contact {c}' for c in ids[:5])}"
+                )
+    from jtrack.core.text import did_you_mean, other_case  # (as `jtrack journey` says it)
+
+    out: list[str] = []
+    for who in missing:
+        if who in hints:
+            out += hints[who]
+            continue
+        alike = other_case(snap.scan_sessions(), "customer_id", who) or other_case(
+            snap.scan_sessions(), "contact_id", who
+        )
+        if not alike and book is not None:
+            alike = other_case(book.lazy(), "contact_id", who)
+        if alike:
+            out.append(f"{who}: {did_you_mean(alike)}")
+    return out, bool(hints)
 
 
 @dataclass

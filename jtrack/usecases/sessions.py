@@ -894,30 +894,14 @@ def case_hint(store: Store, who: str, contacts: bool = False) -> str | None:
     (or the start of one) is in another case: ids are compared as written (a cookie id may
     differ from another in case alone), so an id copied in another case is named, never
     taken silently. None when there is none."""
-    p = who.strip().lower()
-    if not p:
-        return None
+    from jtrack.core.text import did_you_mean, other_case
 
-    def alike(ids: pl.LazyFrame, name: str) -> list[str]:
-        return (
-            ids.filter(pl.col(name).str.to_lowercase().str.starts_with(p))
-            .unique()
-            .sort(name)
-            .head(3)
-            .collect()
-            .get_column(name)
-            .to_list()
-        )
-
-    ids = alike(_nameable_ids(store), "customer_id")
+    ids = other_case(_nameable_ids(store), "customer_id", who)
     if not ids and contacts:
         lf = store.scan_sessions()
         if "contact_id" in lf.collect_schema().names():
-            ids = alike(_nameable_contacts(store, lf), "contact_id")
-    if not ids:
-        return None
-    shown = " or ".join(repr(i) for i in ids[:2]) + (" ..." if len(ids) > 2 else "")
-    return f"ids are compared as written: did you mean {shown}?"
+            ids = other_case(_nameable_contacts(store, lf), "contact_id", who)
+    return did_you_mean(ids) if ids else None
 
 
 def resolve_customer_id(store: Store, prefix: str) -> str | None:
