@@ -991,3 +991,35 @@ def test_an_email_or_phone_named_for_an_id_is_hinted_at_never_erased(tmp_path: P
     out = json.loads(res.stdout)
     assert out["visitors_not_found"] == ["grace@example.org"]
     assert "pass --visitor cookie-g" in out["hints"][0]
+
+
+def test_a_version_left_for_a_reader_is_marked_and_compact_removes_it(tmp_path: Path) -> None:
+    """Found by the DPO's audit: once the reader was done, `jtrack store` listed the version
+    it had held (which holds the erased data) as any other, `-f json` had no flag, rollback
+    said "it is left only while a reader uses it" though none did, and nothing said which
+    command removes it before the next run."""
+    store, _ = _shared_store(tmp_path)
+    old = store.current_name()
+    base = ["--store", str(store.root)]
+    runner = CliRunner()
+    with Store.open(store.root).snapshot():
+        res = runner.invoke(app, ["store", "erase", "--visitor", "v1", "-q", *base])
+    assert res.exit_code == 0, res.output
+    assert "once the reader is done, `jtrack store compact` removes it" in res.stderr
+    info = json.loads(runner.invoke(app, ["store", "-f", "json", *base]).stdout)
+    flags = {v["version"]: v["holds_erased"] for v in info["versions"]}
+    assert flags == {old: True, store.current_name(): False}
+    table = runner.invoke(app, ["store", *base], env={"COLUMNS": "200"})
+    assert f"{old} holds erased data" in table.stdout
+    assert "removed by the next run or `jtrack store compact`" in table.stdout
+    res = runner.invoke(app, ["store", "rollback", str(old), *base])
+    assert res.exit_code == 1
+    assert "left for a reader that used it" in res.stderr and "jtrack store compact" in res.stderr
+    res = runner.invoke(app, ["store", "compact", *base])
+    assert res.exit_code == 0, res.output
+    assert f"removed {old}, which held erased data" in res.stderr
+    assert old not in store.versions()
+    info = json.loads(runner.invoke(app, ["store", "-f", "json", *base]).stdout)
+    assert not any(v["holds_erased"] for v in info["versions"])
+    table = runner.invoke(app, ["store", *base], env={"COLUMNS": "200"})
+    assert "holds_erased" not in table.stdout and "holds erased data" not in table.stdout

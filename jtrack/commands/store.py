@@ -116,7 +116,19 @@ def store_cmd(
             if what == "inputs"
             else FrameTable(shown, title, wrap=("reason",))  # (a short text: whole)
         )
-    parts.append(FrameTable(info["versions"], "Versions (jtrack store rollback VERSION)"))
+    versions = info["versions"]
+    holding = versions.filter(pl.col("holds_erased")).get_column("version").to_list()
+    if not holding:  # (no version left for a reader after an erase)
+        versions = versions.drop("holds_erased")
+    parts.append(FrameTable(versions, "Versions (jtrack store rollback VERSION)"))
+    if holding:
+        parts.append(
+            Text(
+                f"{', '.join(holding)} {'hold' if len(holding) > 1 else 'holds'} erased data "
+                "(left for a reader while it was erased; never current again): removed by "
+                "the next run or `jtrack store compact`"
+            )
+        )
     print_renderables(parts, output)
 
 
@@ -308,7 +320,9 @@ def compact_cmd(
     """Merge every part that runs added into one part per bucket range, and small segments
     of one input into one (a store appended to every day, or every second by `jtrack
     watch`, then reads as fast as a fresh one). Runs merge on their own, by size: 8 runs'
-    parts of about the same size at a time."""
+    parts of about the same size at a time. Versions no one needs go, as after a run: a
+    version left for a reader during `jtrack store erase` (it holds erased data) goes once
+    the reader is done."""
     import sys
 
     from jtrack.engine.compact import compact
@@ -316,13 +330,18 @@ def compact_cmd(
 
     opts = _group_options(ctx, "compact", store=store, quiet=quiet)
     store, quiet = opts["store"], bool(opts["quiet"])
-    done = compact(Store.open(store), keep=keep, lock_wait=wait)
+    st = Store.open(store)
+    holding = st.holding_erased() if st.exists() else []
+    done = compact(st, keep=keep, lock_wait=wait)
     if quiet:
         return
     if done.version is None:
         sys.stderr.write("nothing to compact\n")
     else:
         sys.stderr.write(f"{done.version}: {done.describe()}\n")
+    gone = [v for v in holding if v not in st.versions()]
+    if gone:  # (left for a reader during an erase)
+        sys.stderr.write(f"removed {', '.join(gone)}, which held erased data\n")
 
 
 @store_app.command("erase")
@@ -426,8 +445,8 @@ def erase_cmd(
         held = ", ".join(done.versions_holding)
         sys.stderr.write(
             f"warning: {held} still {'hold' if len(done.versions_holding) > 1 else 'holds'} "
-            "the erased data: a reader is using it; the next run removes it once the "
-            "reader is done\n"
+            "the erased data: a reader is using it; once the reader is done, `jtrack store "
+            "compact` removes it (and so does the next run)\n"
         )
     for line in _linked_warnings(done):
         sys.stderr.write(line + "\n")

@@ -915,14 +915,35 @@ class Store:
         verify_version."""
         return verify_version(self, name or self.require_current(), full)
 
-    def _erased_now(self) -> set[str]:
-        """The erased visitors' hashes every version of the store knows of (the newest
-        record: each erase keeps the ones before it)."""
-        found: set[str] = set()
+    def _erased_now(self) -> tuple[set[str], set[str]]:
+        """The erased visitors' and contacts' hashes every version of the store knows of
+        (the newest record: each erase keeps the ones before it)."""
+        visitors: set[str] = set()
+        contacts: set[str] = set()
         for v in self.versions():
             with contextlib.suppress(JtrackError, OSError):
-                found |= set((self.read_manifest(v).erased or {}).get("visitors") or ())
-        return found
+                record = self.read_manifest(v).erased or {}
+                visitors |= set(record.get("visitors") or ())
+                contacts |= set(record.get("contacts") or ())
+        return visitors, contacts
+
+    def holding_erased(self) -> list[str]:
+        """The versions that hold data `jtrack store erase` took out since they were
+        written: left while a reader used them (an erase removes every other earlier
+        version), until the next run or `jtrack store compact` removes them. Never current
+        again (rollback refuses them)."""
+        visitors, contacts = self._erased_now()
+        if not visitors and not contacts:
+            return []
+        out = []
+        for v in self.versions():
+            with contextlib.suppress(JtrackError, OSError):
+                record = self.read_manifest(v).erased or {}
+                if visitors - set(record.get("visitors") or ()) or contacts - set(
+                    record.get("contacts") or ()
+                ):
+                    out.append(v)
+        return out
 
     def rollback(self, name: str) -> None:
         """Make an earlier (complete) version current again. The caller holds the lock."""
@@ -938,13 +959,13 @@ class Store:
                 f"{self.root}: no version {name!r}",
                 hint="list them with `jtrack store`",
             )
-        target = self.read_manifest(name)  # readable
-        erased = self._erased_now()
-        if erased - set((target.erased or {}).get("visitors") or ()):
+        self.read_manifest(name)  # readable
+        if name in self.holding_erased():
             raise StoreError(
-                f"{self.root}: {name} holds data `jtrack store erase` took out since (it is "
-                "left only while a reader uses it); it cannot be made current again",
-                hint="list the versions with `jtrack store`",
+                f"{self.root}: {name} holds data `jtrack store erase` took out since (it was "
+                "left for a reader that used it); it cannot be made current again",
+                hint="`jtrack store compact` removes it once no reader uses it (and so does "
+                "the next run); list the versions with `jtrack store`",
             )
         tmp = self.root / f"{CURRENT}.tmp"
         tmp.write_text(name + "\n", encoding="utf-8")

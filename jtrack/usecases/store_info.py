@@ -86,8 +86,10 @@ def runs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame:
 
 
 def versions_frame(store: Store) -> pl.DataFrame:
-    """Every complete version, newest first (the current one marked)."""
+    """Every complete version, newest first (the current one marked, and those that hold
+    data `jtrack store erase` took out since: `holds_erased`)."""
     current = store.current_name()
+    holding = set(store.holding_erased())
     rows: list[dict[str, Any]] = []
     for name in reversed(store.versions()):
         m = store.read_manifest(name)
@@ -100,6 +102,7 @@ def versions_frame(store: Store) -> pl.DataFrame:
                 "events": int(m.counts.get("events_kept", 0)),
                 "sessions": int(m.counts.get("sessions", 0)),
                 "parts": len(m.parts),
+                "holds_erased": name in holding,
             }
         )
     schema = {
@@ -110,6 +113,7 @@ def versions_frame(store: Store) -> pl.DataFrame:
         "events": pl.Int64(),
         "sessions": pl.Int64(),
         "parts": pl.Int64(),
+        "holds_erased": pl.Boolean(),
     }
     return _times(pl.DataFrame(rows, schema=schema, orient="row"), "created")
 
