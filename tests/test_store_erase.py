@@ -349,10 +349,10 @@ def test_the_data_does_not_come_back(tmp_path: Path) -> None:
     res = run_sessionize([changed, lines], store, on_error="skip")
     assert res.summary.balanced
     assert res.summary.run is not None and res.summary.run["erased"] == 5
-    # (a canonical Parquet file is kept as it is, unless it holds an erased visitor's rows)
+    # (a canonical Parquet file is kept as it is, without an erased visitor's rows: the
+    # first, a.parquet, written again by the erase; the changed one, as it was read)
     m = store.read_manifest()
-    # (the first, a.parquet, was kept as is: the erase wrote it again, its columns kept)
-    assert [s.kept_as_is for s in m.segments] == [True, False, False, False]
+    assert [s.kept_as_is for s in m.segments] == [True, False, True, False]
     kept = root / "clean.parquet"
     flat_frame([flat_event("e11", "v3", T0 + timedelta(hours=2))]).write_parquet(kept)
     # a grown file: its new lines only, one of them v1's
@@ -933,6 +933,18 @@ def test_an_input_kept_as_is_keeps_its_extra_columns_for_the_rows_left(tmp_path:
     assert res.exit_code == 0, res.output
     store.refresh()
     assert store.scan_events().collect().get_column("event_id").sort().to_list() == ["e2", "e4"]
+    # a run that reads such a file again (changed: a row more) drops v1's rows as it reads
+    # them, and the other rows keep their columns too
+    more = [*rows, flat_event("e5", "v2", T0 + timedelta(minutes=4))]
+    g = tmp_path / "b.parquet"
+    flat_frame(more).with_columns(crm_tier=pl.lit("silver")).write_parquet(g)
+    run_sessionize([g], store)
+    c = _snapshot(store)
+    _assert_positions_right(c)
+    _assert_nothing_of(c, {"v1"})
+    last = c["manifest"].segments[-1]
+    assert last.kept_as_is and last.rows == 3
+    assert c["wide"][last.id].get_column("crm_tier").to_list() == ["silver"] * 3
 
 
 def test_an_email_or_phone_named_for_an_id_is_hinted_at_never_erased(tmp_path: Path) -> None:

@@ -44,7 +44,14 @@ from jtrack.read import (
 from jtrack.read.passthrough import canonical_parquet, iter_passthrough
 from jtrack.schema import EVENT_SCHEMA, KERNEL_COLUMNS
 from jtrack.store.manifest import InputFile, SegmentInfo
-from jtrack.store.writer import SegmentWriter, VersionWriter, copy_segment, disk_error
+from jtrack.store.writer import (
+    SEGMENT_ROW_GROUP,
+    SegmentWriter,
+    VersionWriter,
+    copy_segment,
+    disk_error,
+    segment_without,
+)
 
 #: What a work unit holds of each accepted row: everything the kernel and the session
 #: table read, its position, its bucket and where it came from (for far-future rejects).
@@ -458,13 +465,16 @@ def read_inputs(
             assert stats is not None
             if isinstance(chunks, _Chunks):
                 chunks.copied()
-                if not chunks.canonical or erasing.rows:
-                    # event types or kinds not in canonical form, or rows of erased
-                    # visitors: store canonical rows (without those) instead
+                if not chunks.canonical:
+                    # event types or kinds not in canonical form: store canonical rows
+                    # (without an erased visitor's) instead
                     kept_as_is = False
                     _reencode_segment(
                         src, chunk_rows, options.max_line_bytes, seg_path, _Erasing(erasure)
                     )
+                elif erasing.rows:  # (rows of erased visitors: the copy without them, its
+                    # own columns kept for every other row)
+                    _copy_without(seg_path, erasing.dropped())
             if erasing.rows:
                 stats = replace(stats, rows_rejected=stats.rows_rejected - erasing.rejected)
                 out.erased += erasing.rows
@@ -523,6 +533,12 @@ class _Erasing:
         self.erasure = erasure if erasure is not None and erasure.visitors else None
         self.rows = 0
         self.rejected = 0
+        self._lines: list[pl.Series] = []  # (the input lines of the rows dropped)
+
+    def dropped(self) -> pl.Series:
+        """The rows dropped, as row numbers of their input (from 0)."""
+        lines = pl.concat(self._lines) if self._lines else pl.Series([], dtype=pl.Int64)
+        return lines.cast(pl.Int64) - 1
 
     def drop(self, frame: pl.DataFrame) -> pl.DataFrame:
         if self.erasure is None or frame.height == 0:
@@ -533,6 +549,7 @@ class _Erasing:
             return frame
         self.rows += n
         self.rejected += int((gone & frame.get_column(REASON).is_not_null()).sum())
+        self._lines.append(frame.get_column(SRC_LINE).filter(gone))
         return frame.filter(~gone)
 
 
@@ -632,6 +649,18 @@ def _sliced(
 ) -> Iterator[tuple[pl.DataFrame, FileStats]]:
     for start in range(0, max(rows.height, 1), chunk_rows):
         yield rows.slice(start, chunk_rows), stats
+
+
+def _copy_without(seg_path: Path, drop: pl.Series) -> None:
+    """The copy of a canonical Parquet input (its segment) written again without its rows
+    `drop` (row numbers), the other rows as they are, extra columns and all."""
+    import pyarrow.parquet as pq
+
+    def batches() -> Iterator[Any]:
+        with pq.ParquetFile(seg_path) as pf:
+            yield from pf.iter_batches(batch_size=SEGMENT_ROW_GROUP)
+
+    segment_without(batches(), seg_path, drop)
 
 
 def _reencode_segment(

@@ -203,6 +203,37 @@ class SegmentWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+def segment_without(batches: Iterator[Any], target: Path, drop: pl.Series) -> int:
+    """Write the Arrow record `batches` of a segment to `target` without its rows `drop`
+    (row numbers), as they are (the segment's own columns and types), a segment whole or
+    absent (SegmentWriter; `target` may be the file the batches are read from). Returns the
+    rows written."""
+    import pyarrow as pa
+
+    segment = SegmentWriter(target)
+    gone = drop.cast(pl.Int64).implode()
+    at = rows = 0
+    schema: Any = None
+    try:
+        for batch in batches:
+            schema = batch.schema
+            keep = pl.select(
+                ~pl.int_range(at, at + batch.num_rows, dtype=pl.Int64).is_in(gone)
+            ).to_series()
+            at += batch.num_rows
+            kept = batch.filter(pa.array(keep.to_arrow()))
+            if kept.num_rows:
+                segment.write(kept)
+                rows += kept.num_rows
+        if rows == 0 and schema is not None:  # (no row left: its columns all the same)
+            segment.write(schema.empty_table())
+        segment.close()
+    except BaseException:
+        segment.abort()
+        raise
+    return rows
+
+
 def _together(batches: list[Any]) -> Any:
     """Record batches of segments as one table (cast to the first one's types)."""
     import pyarrow as pa
@@ -409,31 +440,7 @@ class VersionWriter:
         (row numbers), streamed; its rows are returned. The rows kept are written as they
         are, with the segment's own columns and types: an input kept as is keeps its extra
         columns for every row left."""
-        import pyarrow as pa
-
-        target = self.tmp / SEGMENTS / name
-        segment = SegmentWriter(target)
-        gone = drop.cast(pl.Int64).implode()
-        at = rows = 0
-        schema: Any = None
-        try:
-            for batch in self._batches(Path(source)):
-                schema = batch.schema
-                keep = pl.select(
-                    ~pl.int_range(at, at + batch.num_rows, dtype=pl.Int64).is_in(gone)
-                ).to_series()
-                at += batch.num_rows
-                kept = batch.filter(pa.array(keep.to_arrow()))
-                if kept.num_rows:
-                    segment.write(kept)
-                    rows += kept.num_rows
-            if rows == 0 and schema is not None:  # (no row left: its columns all the same)
-                segment.write(schema.empty_table())
-            segment.close()
-        except BaseException:
-            segment.abort()
-            raise
-        return rows
+        return segment_without(self._batches(Path(source)), self.tmp / SEGMENTS / name, drop)
 
     def read_frame(self, rel: str) -> pl.DataFrame:
         """A Parquet file this writer wrote (`write_frame`)."""
