@@ -418,9 +418,10 @@ def erase_cmd(
     that hold their rows are written again without them, and what points into them moved.
 
     Every earlier version goes at once (they hold the data): the rollback history is lost.
-    A version a reader is using is left until it is done (a warning names it), and the
-    next run removes it. The ids are kept in the manifest as salted SHA-256 hashes, so
-    that later runs drop their rows as they read them (a changed or renamed export,
+    A version a reader is using is left until it is done (a warning names it, `jtrack
+    store` marks it holds_erased), and `jtrack store compact` or the next run removes it.
+    The ids are kept in the manifest as salted SHA-256 hashes, so that later runs drop
+    their rows as they read them (a changed or renamed export,
     `jtrack watch`, --rebuild, --replace, the contacts file given again), counted as
     `erased` (rows read = kept + duplicates + rejected + erased). An id erased before is
     said to be; a request naming only such ids changes nothing and exits 0. An erased
