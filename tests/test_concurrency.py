@@ -280,7 +280,7 @@ def test_threads_sharing_a_store_pin_one_version(
     store_dir = tmp_path / "s"
     run_sessionize([inputs["a"]], Store.open(store_dir))
     opened = []
-    real = Store.snapshot
+    real = Store.current_snapshot  # (what pinned() opens)
 
     def slow_snapshot(self: Store) -> object:
         time.sleep(0.05)  # (the threads all get here before the first returns)
@@ -288,7 +288,7 @@ def test_threads_sharing_a_store_pin_one_version(
         opened.append(snap)
         return snap
 
-    monkeypatch.setattr(Store, "snapshot", slow_snapshot)
+    monkeypatch.setattr(Store, "current_snapshot", slow_snapshot)
     shared = Store.open(store_dir)
     n = 8
     barrier = threading.Barrier(n)

@@ -407,7 +407,7 @@ def compact_locked(
         idle = not needs_compaction(base, max_rows)
     if idle:
         return Compaction(None, before, before, segments, segments)
-    with store.snapshot() as snap:
+    with store.current_snapshot() as snap:
         writer = store.begin_version(base)
         try:
             run = base.next_run

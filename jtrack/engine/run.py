@@ -231,7 +231,7 @@ class StoredRun:
     def session_table(self, limit: int | None = None) -> pl.DataFrame:
         """The store's sessions by start and id (the first `limit` of them)."""
         assert self.store is not None
-        with self.store.snapshot() as snap:
+        with self.store.current_snapshot() as snap:
             lf = snap.scan_sessions().sort("created_date", "id")
             if limit is not None:
                 lf = lf.head(limit)
@@ -1242,7 +1242,7 @@ def held_due(store: Store, base: Manifest | None = None) -> bool:
     elif not store.exists() or not store.read_manifest().held:
         return False  # (a poll of `watch`: no lease taken for a store that holds nothing)
     else:
-        with store.snapshot() as snap:
+        with store.current_snapshot() as snap:
             first = snap.first_held()
     return first is not None and first <= run_clock()
 
@@ -1974,7 +1974,7 @@ def sessionize_sources(
     with tempfile.TemporaryDirectory(prefix="jtrack-") as tmp:
         store = Store(Path(tmp) / "store")
         run = run_sessionize(sources, store, options=opts, progress=progress, stdin=stdin)
-        with store.snapshot() as snap:
+        with store.current_snapshot() as snap:
             sessions = snap.scan_sessions().sort("created_date", "id").collect(engine="in-memory")
             events = snap.events()
         store.close()

@@ -297,8 +297,38 @@ class Store:
     # ------------------------------------------------------------------ reading
 
     def snapshot(self) -> Snapshot:
-        """Pin the current version for reading (a lease keeps writers from removing it);
-        release it with `.close()` or a `with` block."""
+        """The version this Store reads, held for reading (a lease of its own keeps writers
+        from removing it until `.close()` or the end of a `with` block): the version the
+        Store pinned when it was first read (by `pinned()`, `scan_*`, `list_sessions`...),
+        so that what a snapshot reads joins what was read through the Store before, however
+        many runs have switched the store since; a Store that has not read yet holds the
+        current version (without pinning it). `refresh()` moves the Store on.
+
+        Its methods (`scan_sessions`, `scan_events`, `events`...) read that version only
+        while it is held: a LazyFrame built in a `with` block is collected inside it (or
+        the frame kept, collected); collected after, once runs have let the version go, it
+        fails (SnapshotReleased hints at that)."""
+        from jtrack.store.snapshot import Snapshot
+
+        with self._pin_lock:
+            pinned = self._pinned
+            if pinned is not None:
+                lease = self._new_lease()
+                try:
+                    self._write_lease(lease, pinned.name)
+                    if not (pinned.dir / MANIFEST).is_file():
+                        raise version_removed(self, pinned.name)
+                except BaseException:
+                    if lease is not None:
+                        release_lease(lease)
+                    raise
+                return Snapshot(self, pinned.name, pinned.manifest, lease)
+        return self.current_snapshot()
+
+    def current_snapshot(self) -> Snapshot:
+        """The current version held for reading, whatever version this Store pins (what a
+        run, a compaction or a check of the store reads); release it with `.close()` or a
+        `with` block."""
         from jtrack.store.snapshot import Snapshot
 
         self.require_current()  # (before any lease: a folder that holds no store is not written)
@@ -355,7 +385,7 @@ class Store:
             return snap
         with self._pin_lock:
             if self._pinned is None:
-                self._pinned = self.snapshot()
+                self._pinned = self.current_snapshot()
                 _OPEN.add(self)
             return self._pinned
 

@@ -159,7 +159,7 @@ def verify(store: Store, every: bool = False, full: bool = False) -> dict[str, A
 
     damage = []
     files = 0
-    with store.snapshot() as snap:  # (each version read under a lease: runs leave it alone)
+    with store.current_snapshot() as snap:  # (each version read under a lease: runs leave it alone)
         current = snap.name
         names = [current]
         files += len(snap.manifest.files())
