@@ -3,7 +3,8 @@
 The public library API. Importing jtrack never imports typer or rich and never prints;
 heavy modules (Polars) are imported on first use so that `jtrack --help` starts fast.
 The sessionizer lives in `jtrack.core.sessionize` (module and function share the name, so import
-it as `from jtrack.core.sessionize import sessionize`).
+it as `from jtrack.core.sessionize import sessionize`); it counts an event delivered more
+than once once, as `jtrack sessionize` does.
 """
 
 from __future__ import annotations

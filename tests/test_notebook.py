@@ -47,3 +47,22 @@ def test_a_snapshot_holds_the_version_the_store_reads(tmp_path: Path) -> None:
     with fresh.snapshot() as snap:
         assert snap.name == "v000002"
     assert isinstance(sessions, pl.DataFrame)
+
+
+def test_sessionize_counts_a_redelivered_event_once_as_the_cli_does(tmp_path: Path) -> None:
+    """`sessionize(read_events(...).events)` (what `help(jtrack)` points to) counted an
+    event delivered twice twice: event_count 3852 where `jtrack sessionize` said 3808."""
+    from jtrack.core.sessionize import sessionize
+    from jtrack.read import read_events
+
+    rows = [flat_event(f"e{i}", "v1", T0 + timedelta(minutes=i)) for i in range(4)]
+    src = tmp_path / "twice.parquet"
+    flat_frame(rows + rows[:2]).write_parquet(src)  # two events redelivered
+    events = read_events(str(src)).events
+    out = sessionize(events)
+    assert out.sessions["event_count"].sum() == 4
+    assert sorted(out.events["event_id"]) == ["e0", "e1", "e2", "e3"]
+    cli = run_sessionize([src], tmp_path / "store").session_table()
+    assert cli["event_count"].sum() == 4
+    every = sessionize(events, keep=pl.Series([True] * events.height))  # asked for: each row
+    assert every.sessions["event_count"].sum() == 6

@@ -810,12 +810,23 @@ def sessionize(
     keep: pl.Series | None = None,
 ) -> Sessionized:
     """Sessionize a frame of canonical events held in memory (the kernel plus its context,
-    for callers that have every column at hand). `keep` (a mask from
-    `jtrack.core.dedupe.deduplicate`) leaves rows out."""
+    for callers that have every column at hand), such as `jtrack.read_events(...).events`.
+
+    An event delivered more than once is counted once, as `jtrack sessionize` counts it:
+    without `keep`, the rows are deduplicated first (`jtrack.core.dedupe.deduplicate`: the
+    first of each event id by created_date, then input order). `keep` (a boolean mask over
+    `events`, such as `deduplicate(events).keep`) picks the rows itself: those it leaves
+    out are in no session (an all-True mask keeps every row, a redelivered event counted
+    each time). The engines call the kernel (`sessionize_rows`), which never deduplicates:
+    their rows are deduplicated as they are read."""
     from jtrack.checks import must_be
 
     must_be(events, "events", pl.DataFrame, "a polars DataFrame (jtrack.read.read_events)")
     events = check_kernel_schema(events, pos=False)
+    if keep is None:
+        from jtrack.core.dedupe import deduplicate
+
+        keep = deduplicate(events).keep  # (None still: no event id came twice)
     if max(events.n_chunks("all"), default=1) > 1:
         events = events.rechunk()
     rows = (
