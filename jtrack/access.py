@@ -740,18 +740,18 @@ class StoreView(Store):
     """The store as the active role may see it: use it wherever a Store is read."""
 
     def __init__(self, store: Store, policy: Policy | None = None) -> None:
-        super().__init__(store.root)
+        super().__init__(store.root, shown=store.shown)
         self.policy = policy or Policy()
 
     def another(self) -> StoreView:
         """The same view read through another object (a version of its own), for another
         thread."""
-        return StoreView(Store(self.root), self.policy)
+        return StoreView(Store(self.root, shown=self.shown), self.policy)
 
     def unfiltered(self) -> Store:
         """The plain store (to tell "not permitted" from "not found", and for billing),
         reading the same version as this view."""
-        plain = Store(self.root)
+        plain = Store(self.root, shown=self.shown)
         plain._pin(self.pinned())
         return plain
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 from jtrack.errors import UsageError
 
@@ -24,6 +25,24 @@ def is_blank_name(value: object) -> bool:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)  # (`Path(" ")`: a name of a space; `Path("")` is ".")
     return isinstance(value, str | bytes) and not value.strip()
+
+
+def local_path(path: str | os.PathLike[str]) -> Path:
+    """A file or folder a caller named, as the absolute local path jtrack opens: `~` (and
+    `~user`) expanded as a shell expands it, relative to the current folder as it is now
+    (a later os.chdir leaves it the same file). pyarrow takes a relative name whose first
+    part holds a colon (`events-2026-12-07T10:00:00.parquet`, `gap:30m/...`) for a URI; an
+    absolute path it never does. Only the path is made: nothing is resolved or opened."""
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+
+def arrow_path(source: object) -> object:
+    """What jtrack hands pyarrow for a file: a path made absolute (as text), which pyarrow
+    never takes for a URI (it does a relative one whose first part holds a colon:
+    `events-2026-12-07T10:00:00.parquet`); a file object as it is."""
+    if isinstance(source, str | os.PathLike):
+        return os.path.abspath(os.fspath(source))
+    return source
 
 
 def refuse_blank_name(value: object, name: str, hint: str = "name a file") -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from jtrack.engine import run_sessionize
 from jtrack.store import Store
@@ -66,3 +67,54 @@ def test_sessionize_counts_a_redelivered_event_once_as_the_cli_does(tmp_path: Pa
     assert cli["event_count"].sum() == 4
     every = sessionize(events, keep=pl.Series([True] * events.height))  # asked for: each row
     assert every.sessions["event_count"].sum() == 6
+
+
+def test_names_with_a_colon_are_files_not_uris(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timestamped export (`events-2026-12-07T10:00:00.parquet`) was "not a readable
+    Parquet file (Unrecognized filesystem type in URI)", a store named `gap:30m` an
+    ArrowInvalid: pyarrow took a relative name whose first part holds a colon for a URI."""
+    monkeypatch.chdir(tmp_path)
+    _day(tmp_path, "d1", 0).rename(tmp_path / "events-2026-12-07T10:00:00.parquet")
+    run = run_sessionize("events-2026-12-07T10:00:00.parquet", "gap:30m")
+    assert run.summary.sessions == 3
+    assert list_sessions("gap:30m").height == 3
+    assert Store.open("gap:30m").verify(full=True) == []
+
+
+def test_a_tilde_is_the_home_folder_for_a_store_and_a_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Store.open("~/jt")` made a folder named `~` in the current one (and pyarrow, which
+    expands `~` itself, wrote elsewhere: a failed run); a source `~/...` was missing."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    _day(home, "d1", 0)
+    run = run_sessionize("~/d1.parquet", "~/jt")
+    assert run.summary.sessions == 3
+    assert (home / "jt" / "CURRENT").is_file() and not (work / "~").exists()
+    assert Store.open("~/jt").root == home / "jt"
+    assert repr(Store.open("~/jt")) == "Store('~/jt')"  # (shown as named)
+
+
+def test_a_store_opened_by_a_relative_name_survives_a_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `%cd` in a notebook, a Store opened as `Store.open("stc")` read
+    `sub/stc/versions/...`: FileNotFoundError. Its messages still name it as given."""
+    monkeypatch.chdir(tmp_path)
+    run_sessionize([_day(tmp_path, "d1", 0)], "stc")
+    store = Store.open("stc")
+    assert list_sessions(store).height == 3
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert list_sessions(store).height == 3
+    store.refresh()
+    assert list_sessions(store).height == 3
+    run_sessionize([_day(tmp_path, "d2", 1)], store)  # and a run through it
+    assert list_sessions(store).height == 6
+    assert store.shown == "stc" and store.root == tmp_path / "stc"

@@ -293,7 +293,7 @@ def rollback_cmd(
     with st.lock(wait=wait):
         st.rollback(version.strip())
     if not quiet:
-        sys.stderr.write(f"{st.root}: {version.strip()} is current\n")
+        sys.stderr.write(f"{st.shown}: {version.strip()} is current\n")
 
 
 @store_app.command("compact")
@@ -846,7 +846,7 @@ def verify_cmd(
     if link is not None:  # (the versions whole, but other tools read the wrong one)
         raise DataError(
             link,
-            hint=f"`jtrack store rollback {st.current_name()} --store {st.root}` (or the next "
+            hint=f"`jtrack store rollback {st.current_name()} --store {st.shown}` (or the next "
             "run) points it at the current version again",
         )
     if not opts["quiet"]:

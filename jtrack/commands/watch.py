@@ -1069,7 +1069,7 @@ class WatchLoop:
         self._say_run()
         if self.compute(fresh=True) is None:
             raise StoreError(
-                f"{self.view.root}: no store yet and no export in {', '.join(self.cfg.sources)}",
+                f"{self.view.shown}: no store yet and no export in {', '.join(self.cfg.sources)}",
                 hint="point SOURCES at the export files, or --store at an existing store",
             )
         self.write_html()

@@ -117,7 +117,7 @@ def erase(
         store.refresh()
         base = store.read_manifest()
         snap = Snapshot.at(store.version_dir(f"v{base.version:06d}"), base)
-        out = Erased(dry_run=dry_run, store=str(store.root))
+        out = Erased(dry_run=dry_run, store=store.shown)
         say(ProgressUpdate("reading"))
         gone = _resolve(snap, wanted_v, wanted_c, out)
         by_detail = False  # (a hint names who carries an id as an email or phone)
@@ -153,7 +153,7 @@ def erase(
                 else ""
             )
             raise DataError(
-                f"{store.root}: the store holds none of "
+                f"{store.shown}: the store holds none of "
                 + ", ".join(said[:5])
                 + (f" and {len(said) - 5} more" if len(said) > 5 else "")
                 + (" as a visitor or contact id" if out.hints else ""),

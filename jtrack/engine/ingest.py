@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.checks import arrow_path
 from jtrack.core.buckets import bucket_expr
 from jtrack.core.sessionize import CONTEXT_COLUMNS
 from jtrack.engine.erasure import Erasure
@@ -305,7 +306,9 @@ class UnitRows:
 
         def found_in(path: Path) -> list[Any]:
             found = []
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=list(schema)):
+            for batch in pq.ParquetFile(arrow_path(path)).iter_batches(
+                batch_size=65_536, columns=list(schema)
+            ):
                 at = rows_of(pl.Series(batch.column("_pos")), wanted)
                 if at.len():
                     found.append(batch.take(at.to_arrow()))

@@ -31,7 +31,7 @@ import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack import __version__
-from jtrack.checks import must_be
+from jtrack.checks import arrow_path, must_be
 from jtrack.core.buckets import DEFAULT_BUCKETS
 from jtrack.core.traffic import user_agent_list_version
 from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, content_hash, decide
@@ -303,7 +303,7 @@ def run_sessionize(
             f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         )
         raise UsageError(
-            f"{store.root}: not a jtrack store, and not empty (it holds {shown})",
+            f"{store.shown}: not a jtrack store, and not empty (it holds {shown})",
             hint="--store names the folder jtrack keeps its store in: a new or empty "
             "folder (default ./.jtrack), not the exports folder",
         )
@@ -343,7 +343,7 @@ def run_sessionize(
         if own:
             notes.append(
                 f"left out {own} file{'s' if own != 1 else ''} inside the store's own "
-                f"folder ({store.root})"
+                f"folder ({store.shown})"
             )
         book_source, book, book_invalid, book_changed, book_notes = _contacts(
             base, opts, early_warnings, store.root
@@ -1100,7 +1100,7 @@ def _estimate_rows(sources: list[Source]) -> tuple[int, int]:
                 if head[:4] == b"PAR1":
                     import pyarrow.parquet as pq
 
-                    parquet += int(pq.read_metadata(src.path).num_rows)
+                    parquet += int(pq.read_metadata(arrow_path(src.path)).num_rows)
                     continue
                 size = os.fstat(fh.fileno()).st_size
                 if head[:2] == b"\x1f\x8b":
@@ -1928,7 +1928,7 @@ def _summary_from_manifest(m: Manifest, store: Store) -> RunSummary:
         unattached_events=int(c.get("unattached_events", 0)),
         first_event=_parse_iso(c.get("first_event")),
         last_event=_parse_iso(c.get("last_event")),
-        store=str(store.root),
+        store=store.shown,
         contacts=m.contact_counts,
         version=f"v{m.version:06d}",
         erased=int(c.get("erased", 0)),

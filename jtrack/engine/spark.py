@@ -54,6 +54,7 @@ from urllib.parse import unquote, urlparse
 import polars as pl
 import polars_hash  # noqa: F401  (.nchash; tasks are pickled by reference: workers import this)
 
+from jtrack.checks import arrow_path
 from jtrack.core.buckets import bucket_expr
 from jtrack.engine.erasure import Erasure
 from jtrack.engine.ingest import (
@@ -713,7 +714,7 @@ def _write_by_unit(rows: pl.DataFrame, path: Path) -> None:
     table = rows.to_arrow(compat_level=pl.CompatLevel.oldest())
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     try:
-        with pq.ParquetWriter(tmp, table.schema, compression="lz4") as writer:
+        with pq.ParquetWriter(arrow_path(tmp), table.schema, compression="lz4") as writer:
             start = 0
             for n in runs.get_column("len").to_list():
                 writer.write_table(table.slice(start, n), row_group_size=n)
@@ -946,7 +947,9 @@ def _merge(pieces: list[str], target: Path) -> None:
     segment = SegmentWriter(target)
     try:
         for piece in pieces:
-            for batch in pq.ParquetFile(piece).iter_batches(batch_size=SEGMENT_ROW_GROUP):
+            for batch in pq.ParquetFile(arrow_path(piece)).iter_batches(
+                batch_size=SEGMENT_ROW_GROUP
+            ):
                 segment.write(batch)
         segment.close()
     except OSError as exc:  # (a piece that cannot be read back: the disk, as a write's)

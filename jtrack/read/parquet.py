@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.checks import arrow_path
 from jtrack.errors import DataError
 from jtrack.read.sources import Source
 from jtrack.read.validate import (
@@ -132,7 +133,7 @@ def arrow_fixes(source: Any) -> Any:
     (extension types, unknown time zones); None when Polars reads it as it is."""
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(source)
+    schema = pq.read_schema(arrow_path(source))
     if not any(_needs_fix(f) for f in schema):
         return None
     import pyarrow as pa
@@ -144,7 +145,7 @@ def _read_arrow(source: Any, fixed: Any, groups: list[int] | None = None) -> pl.
     """Row groups `groups` (default all) of a file, read by PyArrow and cast to `fixed`."""
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(source)
+    pf = pq.ParquetFile(arrow_path(source))
     wanted = groups if groups is not None else list(range(pf.num_row_groups))
     # one row group at a time: PyArrow reads some nested types into one chunk only
     frames = [_frame(pf.read_row_group(i).cast(fixed)) for i in wanted]
@@ -422,7 +423,7 @@ def _iter_parquet(
         if fixed is None:
             with open(src.path, "rb") as fh:  # a path, never a pattern (`[` in a file name)
                 pl.read_parquet_schema(fh)  # the footer checked as a whole read checks it
-        meta = pq.read_metadata(src.path)
+        meta = pq.read_metadata(arrow_path(src.path))
         groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     except errors as exc:
         raise _unreadable_parquet(src.name, exc) from exc

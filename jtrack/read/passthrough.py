@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from jtrack.checks import arrow_path
 from jtrack.read.parquet import (
     _parquet_ranges,
     _raw_json,
@@ -105,7 +106,7 @@ def passthrough_ranges(src: Source, chunk_rows: int) -> list[tuple[int, int]]:
     import pyarrow.parquet as pq
 
     try:
-        meta = pq.read_metadata(src.path)
+        meta = pq.read_metadata(arrow_path(src.path))
         groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     except _ERRORS as exc:
         raise _unreadable_parquet(src.name, exc) from exc

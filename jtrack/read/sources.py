@@ -253,7 +253,7 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
     for s in sources:
         if not isinstance(s, str | os.PathLike):
             continue  # (a Source a library caller made: no folder of its own)
-        raw = os.fspath(s)
+        raw = home_expanded(s)
         p = Path(raw)
         unreadable: list[tuple[str, str, str]] = []
         try:
@@ -281,6 +281,14 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
         real.setdefault(os.path.realpath(where), (where, why, kind))
     out.unreadable = list(real.values())
     return out
+
+
+def home_expanded(source: str | os.PathLike[str]) -> str:
+    """A source as named, `~` (or `~user`) at its start expanded as a shell expands it
+    (`Store.open` expands it alike): a library caller's `"~/exports"` reads the exports in
+    the home folder, not a folder named `~` in the current one."""
+    s = os.fspath(source)
+    return os.path.expanduser(s) if s.startswith("~") else s
 
 
 def check_source_names(sources: Sequence[Any], stdin: bool = True) -> None:
@@ -313,7 +321,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
     read_stdin = False
     check_source_names(sources)
     for raw in sources:
-        s = os.fspath(raw)
+        s = home_expanded(raw)
         if s == "-":
             if not read_stdin:  # (stdin is read once, however often `-` is named)
                 stream = stdin if stdin is not None else stdin_bytes()
@@ -532,7 +540,8 @@ def rotated_copies(sources: Sequence[str]) -> list[str]:
         pat = re.compile(re.escape(p.name) + _ROTATION)
         found.update(str(parent / n) for n in listings[parent] if pat.fullmatch(n))
 
-    for raw in sources:
+    for named in sources:
+        raw = home_expanded(named)
         p = Path(raw)
         if p.is_dir():
             for folder, dirs, names in os.walk(p):

@@ -198,7 +198,7 @@ def _pct(value: Any) -> str:
 def store_source(store: Any) -> dict[str, Any]:
     """What a page was made from, as the journey summary's JSON says it (`source`): the
     store's folder (as named) and the version read."""
-    return {"store": str(store.root), "version": store.pinned().name}
+    return {"store": store.shown, "version": store.pinned().name}
 
 
 def source_words(source: dict[str, Any] | None) -> str:

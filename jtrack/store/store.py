@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from jtrack.checks import arrow_path, local_path
 from jtrack.errors import JtrackError, StoreError, StoreLockedError
 from jtrack.locking import exclusive_lock
 from jtrack.store.layout import (
@@ -92,13 +93,18 @@ def as_store(store: object) -> Store:
 class Store:
     """A jtrack store directory."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, shown: str | None = None) -> None:
         from jtrack.checks import refuse_blank_name
 
         # (as a path, the current folder: a run would make its store there; `--store ""`
         # is refused alike)
         refuse_blank_name(root, "store", "name the store's folder")
-        self.root = Path(root)
+        #: The folder as it was named (`~` and all): what messages and reports show
+        self.shown = shown if shown is not None else os.fspath(root)
+        #: The folder as an absolute path (`~` expanded), taken when the store is opened:
+        #: a later os.chdir (a notebook's `%cd`) leaves it the same store, and no file
+        #: name is taken by pyarrow for a URI (a store named `gap:30m`)
+        self.root = local_path(root)
         _OPENED[str(self.root)] = None
         self._pinned: Snapshot | None = None
         #: Threads sharing this object pin one version between them (see pinned)
@@ -108,7 +114,7 @@ class Store:
         self.background_removal = False
 
     def __repr__(self) -> str:
-        return f"Store({str(self.root)!r})"
+        return f"Store({self.shown!r})"
 
     def __getstate__(self) -> dict[str, Any]:
         """A copy (pickled for another process, deep-copied) reads the store through a
@@ -138,7 +144,7 @@ class Store:
 
     def version_dir(self, name: str) -> Path:
         if version_number(name) is None:  # never a path taken from a file unchecked
-            raise StoreError(f"{self.root}: {name!r} is not a version of this store")
+            raise StoreError(f"{self.shown}: {name!r} is not a version of this store")
         return self.root / VERSIONS / name
 
     def current_files(self, table: str) -> list[str]:
@@ -171,18 +177,19 @@ class Store:
             return None
         except OSError as exc:
             raise StoreError(
-                f"{self.root}: cannot read the store ({exc.strerror or exc})",
+                f"{self.shown}: cannot read the store ({exc.strerror or exc})",
                 hint="check the folder's permissions",
             ) from None
         if name.startswith("snap-"):
             raise StoreError(
-                f"{self.root}: a store written by an older jtrack (layout 1)",
+                f"{self.shown}: a store written by an older jtrack (layout 1)",
                 hint="rebuild it from its exports into a new directory: "
                 "`jtrack sessionize EXPORTS --store NEW_DIR`",
             )
         if version_number(name) is None:
             raise StoreError(
-                f"{self.root / CURRENT}: names {name[:60]!r}, which is not a version of this store",
+                f"{os.path.join(self.shown, CURRENT)}: names {name[:60]!r}, which is not a "
+                "version of this store",
                 hint="it was edited by hand or the store is damaged; " + self.rollback_hint(),
             )
         return name
@@ -194,9 +201,9 @@ class Store:
         if not names:
             return "`jtrack store rollback VERSION` picks a version"
         return (
-            f"`jtrack store rollback {names[-1]} --store {self.root}` makes the newest of its "
+            f"`jtrack store rollback {names[-1]} --store {self.shown}` makes the newest of its "
             f"{len(names)} version{'s' if len(names) != 1 else ''} current "
-            f"(`ls {self.root / VERSIONS}` lists them)"
+            f"(`ls {os.path.join(self.shown, VERSIONS)}` lists them)"
         )
 
     def _check_not_lost(self) -> None:
@@ -210,10 +217,10 @@ class Store:
         if not names or (len(names) == 1 and not linked):
             return
         raise StoreError(
-            f"{self.root}: the store has versions ({', '.join(names[-3:])}) but no CURRENT "
+            f"{self.shown}: the store has versions ({', '.join(names[-3:])}) but no CURRENT "
             "file naming the current one",
             hint=f"make one current again with `jtrack store rollback {names[-1]} --store "
-            f"{self.root}` (the newest; `ls {self.root / VERSIONS}` lists them all)",
+            f"{self.shown}` (the newest; `ls {os.path.join(self.shown, VERSIONS)}` lists them all)",
         )
 
     def exists(self) -> bool:
@@ -281,17 +288,17 @@ class Store:
         name = self.current_name()
         if name is None:
             hint = (
-                f"run `jtrack sessionize SOURCES... --store {self.root}` first, or pass "
+                f"run `jtrack sessionize SOURCES... --store {self.shown}` first, or pass "
                 f"--store / set ${STORE_ENV}"
             )
             if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
                 what = "holds other files" if self.root.is_dir() else "is a file"
                 hint = (  # (where sessionize would refuse to make one)
-                    f"pass the store's folder with --store (or set ${STORE_ENV}): {self.root} "
+                    f"pass the store's folder with --store (or set ${STORE_ENV}): {self.shown} "
                     f"{what}; `jtrack sessionize SOURCES... --store DIR` makes a store in a "
                     "new or empty folder"
                 )
-            raise StoreError(f"{self.root}: no jtrack store here", hint=hint)
+            raise StoreError(f"{self.shown}: no jtrack store here", hint=hint)
         return name
 
     # ------------------------------------------------------------------ reading
@@ -342,7 +349,7 @@ class Store:
                 if self.current_name() == name:  # not switched meanwhile: it is gone
                     others = [v for v in self.versions() if v != name]
                     raise StoreError(
-                        f"{self.root}: the current version {name} has no manifest "
+                        f"{self.shown}: the current version {name} has no manifest "
                         "(the store is damaged)",
                         hint=f"`jtrack store rollback {others[-1]}` goes back to the newest "
                         "whole version"
@@ -352,7 +359,7 @@ class Store:
                     )
                 time.sleep(0.01)  # switched and removed meanwhile: look again
             raise StoreError(
-                f"{self.root}: the store keeps changing under this reader",
+                f"{self.shown}: the store keeps changing under this reader",
                 hint="run the command again; if it goes on, look for a process that rewrites "
                 "the store's CURRENT in a loop",
             )
@@ -397,7 +404,7 @@ class Store:
     def another(self) -> Store:
         """The same store read through another object: a version (and a lease) of its own
         (for a thread that should not read the version the others share)."""
-        return type(self)(self.root)
+        return type(self)(self.root, shown=self.shown)
 
     def refresh(self) -> None:
         """Let go of the pinned version: the next read sees the current one (call it when
@@ -627,14 +634,14 @@ class Store:
         created = not self.root.exists()
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(
-                f"{self.root}: is a file, not a store folder",
+                f"{self.shown}: is a file, not a store folder",
                 hint="a store is a folder: choose a new or empty one with --store",
             )
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(
-                f"{self.root}: cannot create the store ({exc.strerror or exc})",
+                f"{self.shown}: cannot create the store ({exc.strerror or exc})",
                 hint="check the path and its permissions, or choose another --store",
             ) from None
         with (
@@ -643,7 +650,7 @@ class Store:
                 self.root / LOCK,
                 wait,
                 lambda: StoreLockedError(
-                    f"{self.root}: another jtrack run is writing this store"
+                    f"{self.shown}: another jtrack run is writing this store"
                     + (f" (waited {wait:g} s)" if wait > 0 else ""),
                     hint="wait for it to finish, or pass "
                     + ("a longer --wait" if wait > 0 else "--wait SECONDS"),
@@ -981,18 +988,18 @@ class Store:
 
         if not self.versions():
             raise StoreError(
-                f"{self.root}: no jtrack store here",
+                f"{self.shown}: no jtrack store here",
                 hint="pass the store's folder with --store (or set $" + STORE_ENV + ")",
             )
         if name not in self.versions():
             raise StoreError(
-                f"{self.root}: no version {name!r}",
+                f"{self.shown}: no version {name!r}",
                 hint="list them with `jtrack store`",
             )
         self.read_manifest(name)  # readable
         if name in self.holding_erased():
             raise StoreError(
-                f"{self.root}: {name} holds data `jtrack store erase` took out since (it was "
+                f"{self.shown}: {name} holds data `jtrack store erase` took out since (it was "
                 "left for a reader that used it); it cannot be made current again",
                 hint="`jtrack store compact` removes it once no reader uses it (and so does "
                 "the next run); list the versions with `jtrack store`",
@@ -1036,7 +1043,7 @@ def _decode_parquet(path: Path) -> None:
 
     try:
         # (pages written with a CRC have it checked: a flipped bit that still decodes)
-        with pq.ParquetFile(path, page_checksum_verification=True) as pf:
+        with pq.ParquetFile(arrow_path(path), page_checksum_verification=True) as pf:
             names = pf.schema_arrow.names
             for group in range(pf.num_row_groups):
                 for column in names:
@@ -1055,7 +1062,7 @@ def has_checksums(path: Path) -> bool:
     import pyarrow.parquet as pq
 
     try:
-        kv = pq.read_metadata(path).metadata or {}
+        kv = pq.read_metadata(arrow_path(path)).metadata or {}
     except (OSError, ValueError):
         return False
     return all(kv.get(k) == v for k, v in CHECKSUMS.items())

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from jtrack.checks import arrow_path
 from jtrack.errors import StoreError
 from jtrack.schema import EVENT_SCHEMA
 from jtrack.store import layout
@@ -82,7 +83,7 @@ def write_parquet(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GRO
         table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())  # (as Polars wrote them)
         pq.write_table(
             table.replace_schema_metadata(CHECKSUMS),
-            where=path,
+            where=arrow_path(path),
             row_group_size=row_group,
             use_dictionary=_dictionary(table.schema),
             **_WRITE_OPTIONS,
@@ -174,7 +175,7 @@ class SegmentWriter:
         try:
             if self._writer is None:
                 self._writer = pq.ParquetWriter(
-                    self.tmp, table.schema.with_metadata(CHECKSUMS), **_WRITE_OPTIONS
+                    arrow_path(self.tmp), table.schema.with_metadata(CHECKSUMS), **_WRITE_OPTIONS
                 )
             self._writer.write_table(
                 table.cast(self._writer.schema), row_group_size=SEGMENT_ROW_GROUP
@@ -465,7 +466,7 @@ class VersionWriter:
         import pyarrow.parquet as pq
 
         try:
-            with pq.ParquetFile(source, page_checksum_verification=True) as pf:
+            with pq.ParquetFile(arrow_path(source), page_checksum_verification=True) as pf:
                 yield from pf.iter_batches(batch_size=SEGMENT_ROW_GROUP)
         except (OSError, pa.ArrowException) as exc:
             raise self._damaged(
@@ -480,7 +481,7 @@ class VersionWriter:
         if "CRC checksum verification failed" in text:
             text = "a page's checksum does not match its bytes (changed on disk)"
         return StoreError(
-            f"{self.store.root}: the store is damaged: {os.path.join(base, rel)} "
+            f"{self.store.shown}: the store is damaged: {os.path.join(base, rel)} "
             f"(unreadable: {text})",
             hint=damaged_hint(self.store, os.path.basename(base), [rel])
             + "; `jtrack store verify --full` lists every damaged file",
@@ -572,7 +573,7 @@ class VersionWriter:
         damaged = carried_damage([os.path.join(base, r) for r in missing if r.endswith(".parquet")])
         if damaged is not None:  # (the new version would share it, as the ones before do)
             raise StoreError(
-                f"{self.store.root}: the store is damaged: {damaged} is not a whole Parquet file",
+                f"{self.store.shown}: the store is damaged: {damaged} is not a whole Parquet file",
                 hint=damaged_hint(
                     self.store, os.path.basename(base), [os.path.relpath(damaged, base)]
                 )

@@ -1513,7 +1513,7 @@ def build_journey(
         if by_detail is not None:  # (an email or phone number that named a contact)
             raise NotFoundError(
                 f"{asked!r} is the {by_detail} of contact {who}, who has no sessions in "
-                f"{store.root}",
+                f"{store.shown}",
                 hint="the contact was never seen on the site (as far as the store knows)",
             )
         from jtrack.usecases.sessions import lookup_book
@@ -1521,7 +1521,7 @@ def build_journey(
         book, _ = lookup_book(store, contacts, default_region)
         if book is not None and who in book.get_column("contact_id").to_list():
             raise NotFoundError(  # (as one asked by email or phone: no mistake in the id)
-                f"contact {who} has no sessions in {store.root}",
+                f"contact {who} has no sessions in {store.shown}",
                 hint="the contact was never seen on the site (as far as the store knows)",
             )
         if "@" in who:
@@ -1529,7 +1529,7 @@ def build_journey(
         else:
             hint = phone_hint_for(store, who, contacts, default_region) or hint
         hint = case_hint(store, who, contacts=True) or hint
-        raise NotFoundError(f"no visitor or contact {who!r} in {store.root}", hint=hint)
+        raise NotFoundError(f"no visitor or contact {who!r} in {store.shown}", hint=hint)
     scope = traffic_scope(sessions, classes)
     sessions = sessions.filter(traffic_expr(classes))
     if not sessions.height:

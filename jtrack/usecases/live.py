@@ -278,7 +278,7 @@ def live_frame(
         as_of=now,
         clock=clock,
         gap_seconds=gap.total_seconds(),
-        store=str(store.root),
+        store=store.shown,
         version=f"v{manifest.version:06d}",
         events_in_store=int(counts.get("events_kept", 0)),
         last_event=_parse_iso(counts.get("last_event")),

@@ -745,7 +745,7 @@ def report_from_store(store: StoreLike, options: ReportOptions | None = None) ->
         store.scan_sessions(),
         _store_events(store),
         options,
-        {"store": str(store.root), "version": store.pinned().name},
+        {"store": store.shown, "version": store.pinned().name},
         events_of=_sessions_events(store),
     )
     _note_hidden(report, hidden_sessions(store, options or ReportOptions()))
@@ -757,7 +757,7 @@ def report_from_store(store: StoreLike, options: ReportOptions | None = None) ->
             "(`jtrack sessionize --contacts FILE` resolves them)"
         )
     if not manifest.get("counts", {}).get("events_kept"):
-        report.warnings.append(f"{store.root}: the store holds no events")
+        report.warnings.append(f"{store.shown}: the store holds no events")
     return report
 
 

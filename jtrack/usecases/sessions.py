@@ -440,7 +440,7 @@ def session_listing(store: StoreLike, q: SessionQuery | None = None) -> SessionL
         and not _contact_exists(store, q)
     ):
         raise NotFoundError(
-            f"no contact {q.contact!r} in {store.root}",
+            f"no contact {q.contact!r} in {store.shown}",
             hint="list contacts with `jtrack contacts` (temporary ids start with tmp-)",
         )
     if (
@@ -449,7 +449,7 @@ def session_listing(store: StoreLike, q: SessionQuery | None = None) -> SessionL
         and store.scan_sessions(customer_id=q.customer).select(pl.len()).collect().item() == 0
     ):
         raise NotFoundError(
-            f"no visitor {q.customer!r} in {store.root}",
+            f"no visitor {q.customer!r} in {store.shown}",
             hint=case_hint(store, q.customer)
             or (email_hint(store, q.customer, "--contact ") if "@" in q.customer else None)
             or "--customer takes a visitor's cookie id, as the customer_id column shows "
@@ -1008,7 +1008,7 @@ def resolve_session_id(store: Store, prefix: str) -> str:
     found = store.sessions_with_prefix([p]).get_column("id")
     if not found.len():
         raise NotFoundError(
-            f"no session with id {prefix!r} in {store.root}",
+            f"no session with id {prefix!r} in {store.shown}",
             hint=_not_a_session(store, p, prefix.strip()),
         )
     if found.len() > 1:

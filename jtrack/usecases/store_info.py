@@ -131,7 +131,7 @@ def overview(store: Store) -> dict[str, Any]:
     m = store.read_manifest(name)
     runs = store.runs(name, m)
     return {
-        "store": str(store.root),
+        "store": store.shown,
         "version": name,
         # (as the manifest writes it: a store some visitors were erased from is layout 3)
         "layout_version": ERASED_LAYOUT if m.erased else m.layout_version,
@@ -189,7 +189,7 @@ def verify(store: Store, every: bool = False, full: bool = False) -> dict[str, A
             else ("the current version is whole; the damaged versions are only for rollback")
         )
     return {
-        "store": str(store.root),
+        "store": store.shown,
         "versions": names,
         "files_checked": files,
         "full": full,

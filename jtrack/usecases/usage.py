@@ -626,7 +626,7 @@ class UsageInput:
             traffic_lists=manifest.get("traffic_lists"),
             events=_conform(lf),
             origin="store",
-            names=[str(store.root)],
+            names=[store.shown],
             deduplicated=True,
             store_counts={
                 k: counts.get(k)
