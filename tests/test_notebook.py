@@ -118,3 +118,29 @@ def test_a_store_opened_by_a_relative_name_survives_a_chdir(
     run_sessionize([_day(tmp_path, "d2", 1)], store)  # and a run through it
     assert list_sessions(store).height == 6
     assert store.shown == "stc" and store.root == tmp_path / "stc"
+
+
+def test_a_dataframe_in_the_flat_shape_is_a_source(tmp_path: Path) -> None:
+    """`run_sessionize(df)` and `read_events(df)` raised a bare TypeError (`expected str,
+    bytes or os.PathLike object, not Series`: the frame iterated as its columns)."""
+    from jtrack.errors import RejectedRowError, UsageError
+    from jtrack.read import read_events
+
+    frame = pl.read_parquet(_day(tmp_path, "d1", 0))
+    read = read_events(frame)
+    assert read.events.height == 6 and set(read.events["_file"]) == {"<DataFrame>"}
+    assert read.events["_line"].to_list() == [1, 2, 3, 4, 5, 6]  # its rows, from 1
+    bad = pl.concat([frame, frame.head(1).with_columns(event_id=pl.lit(None, pl.String))])
+    with pytest.raises(RejectedRowError, match="<DataFrame>:7"):
+        read_events(bad)
+    run = run_sessionize(frame, tmp_path / "store")
+    assert run.summary.sessions == 3
+    again = run_sessionize([frame], tmp_path / "store")  # the same frame: taken in before
+    assert again.summary.run["mode"] == "unchanged" and again.summary.version == "v000001"
+    more = pl.read_parquet(_day(tmp_path, "d2", 1))
+    assert run_sessionize([frame, more], tmp_path / "store").summary.sessions == 6
+    for wrong in (frame.lazy(), [frame.lazy()], list(frame)):
+        with pytest.raises(UsageError, match="sources"):
+            run_sessionize(wrong, tmp_path / "other")
+        with pytest.raises(UsageError, match="sources"):
+            read_events(wrong)

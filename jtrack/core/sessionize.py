@@ -590,7 +590,9 @@ def check_kernel_schema(rows: pl.DataFrame, pos: bool = True) -> pl.DataFrame:
         if name not in schema:
             raise UsageError(
                 f"rows: no {name!r} column",
-                hint=f"the kernel reads {', '.join(need)} ({name}: {dtype})",
+                hint=f"the kernel reads {', '.join(need)} ({name}: {dtype}); a frame in the "
+                "flat shape (an export's columns) is read into them first: "
+                "jtrack.read_events(frame).events",
             )
         have = schema[name]
         if have == dtype:

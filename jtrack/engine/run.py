@@ -59,6 +59,7 @@ from jtrack.read import (
     LeftOut,
     ReadResult,
     Source,
+    as_source_list,
     expand_sources,
     left_out,
     rejects_frame,
@@ -286,7 +287,9 @@ def run_sessionize(
             hint="pass it as options=, or the options as keywords: "
             'run_sessionize(paths, store, on_error="skip")',
         )
-    must_be(sources, "sources", (str, os.PathLike, Iterable), "a path or a list of paths")
+    must_be(
+        sources, "sources", (str, os.PathLike, Iterable), "a path, a list of paths or a DataFrame"
+    )
     must_be(
         options, "options", (RunOptions, SessionizeOptions), "a RunOptions (or keywords)", none=True
     )
@@ -307,7 +310,7 @@ def run_sessionize(
             hint="--store names the folder jtrack keeps its store in: a new or empty "
             "folder (default ./.jtrack), not the exports folder",
         )
-    named = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+    named = as_source_list(sources)
     sources = named  # (an iterator is read once)
     from jtrack.read.validate import run_clock
 

@@ -35,6 +35,7 @@ from jtrack.read.sources import (
     LeftOut,
     Source,
     _is_parquet,
+    as_source_list,
     expand_sources,
     left_out,
     only_a_store,
@@ -80,6 +81,7 @@ __all__ = [
     "ReadResult",
     "SmallFiles",
     "Source",
+    "as_source_list",
     "canonical_from_parquet_frame",
     "conform_rows",
     "expand_sources",
@@ -240,12 +242,17 @@ def read_events(
     from jtrack.checks import must_be
     from jtrack.errors import UsageError
 
-    must_be(sources, "sources", (str, bytes, os.PathLike, Iterable), "a path or a list of paths")
+    must_be(
+        sources,
+        "sources",
+        (str, bytes, os.PathLike, Iterable),
+        "a path, a list of paths or a Polars DataFrame",
+    )
     must_be(max_line_bytes, "max_line_bytes", int, "a whole number of bytes (1000000)")
     max_line_bytes = int(max_line_bytes)
     if max_line_bytes < 1:
         raise UsageError(f"max_line_bytes {max_line_bytes!r}", hint="1 or more bytes")
-    given: list[Any] = [sources] if isinstance(sources, str | bytes | os.PathLike) else [*sources]
+    given: list[Any] = as_source_list(sources)
     srcs: list[Source] = [s for s in given if isinstance(s, Source)]
     if len(srcs) != len(given):
         srcs = expand_sources([s for s in given if not isinstance(s, Source)], stdin=stdin)

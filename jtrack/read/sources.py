@@ -248,8 +248,7 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
     the folders and globs reach that is not read because of its content or because it
     cannot be read (a file named alone is refused instead)."""
     out = LeftOut()
-    if isinstance(sources, str | os.PathLike):
-        sources = [sources]
+    sources = as_source_list(sources)
     for s in sources:
         if not isinstance(s, str | os.PathLike):
             continue  # (a Source a library caller made: no folder of its own)
@@ -281,6 +280,65 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
         real.setdefault(os.path.realpath(where), (where, why, kind))
     out.unreadable = list(real.values())
     return out
+
+
+#: What a DataFrame given as a source is named (the second and later: `<DataFrame 2>`...)
+FRAME_NAME = "<DataFrame>"
+
+
+def is_frame(source: object) -> bool:
+    """Whether `source` is a Polars DataFrame (read as a source: frame_source)."""
+    polars = sys.modules.get("polars")
+    return polars is not None and isinstance(source, polars.DataFrame)
+
+
+def as_source_list(sources: Any) -> list[Any]:
+    """`sources` as a list: one path (str, bytes or PathLike), or one DataFrame, is one
+    source, never its characters or its columns."""
+    if isinstance(sources, str | bytes | os.PathLike) or is_frame(sources):
+        return [sources]
+    return list(sources)
+
+
+def frame_source(frame: Any, nth: int = 1) -> Source:
+    """A Polars DataFrame in the flat shape (`jtrack schema`: the columns of an export,
+    times as datetimes or ISO text) as a source: its rows written once as Parquet in
+    memory and read as a Parquet export is (row N is its line N, counted from 1), named
+    `<DataFrame>` (`<DataFrame 2>`... for the second and later). A run takes it in as it
+    takes standard input: known again by its bytes (a digest of its rows rides in their
+    footer), so the same frame given to a later run is taken in before, and another one
+    is read (an event it holds again is a redelivery, counted once)."""
+    import io
+
+    import polars as pl
+
+    if frame.width == 0:
+        raise UsageError(
+            f"{FRAME_NAME}: a DataFrame with no columns",
+            hint="pass a frame in the flat shape (`jtrack schema` lists its columns)",
+        )
+    try:
+        digest = str(frame.hash_rows(seed=0).hash(seed=0).sum())
+    except pl.exceptions.PolarsError:  # (a column type rows cannot be hashed by: the bytes)
+        digest = ""
+    buf = io.BytesIO()
+    frame.write_parquet(buf, metadata={"jtrack.frame_rows": digest})
+    name = FRAME_NAME if nth == 1 else f"<DataFrame {nth}>"
+    return Source(name, data=buf.getvalue())
+
+
+def not_a_source(raw: object) -> UsageError:
+    """The UsageError for a source of a type jtrack does not read, naming it."""
+    kind = type(raw).__name__
+    hint = (
+        "pass a path (str or pathlib.Path), a folder or a glob of exports, a list of them, "
+        'a Polars DataFrame in the flat shape, or "-" with stdin=io.BytesIO(EXPORT_BYTES)'
+    )
+    if kind == "LazyFrame":
+        hint = "collect it first (a DataFrame is read as a source): " + hint
+    elif kind == "Series":  # (a DataFrame iterated as a list: its columns)
+        hint = "pass the DataFrame itself, not a list of its columns: " + hint
+    return UsageError(f"sources: a {kind} is not a source", hint=hint)
 
 
 def home_expanded(source: str | os.PathLike[str]) -> str:
@@ -315,12 +373,18 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
     path) go with it (jtrack.read.parquet adds them as columns). One path given as a string
     or a path (not in a list) is one source, never its characters.
     """
-    if isinstance(sources, str | bytes | os.PathLike):
-        sources = [sources]
+    sources = as_source_list(sources)
     out: list[Source] = []
     read_stdin = False
     check_source_names(sources)
+    frames = 0
     for raw in sources:
+        if is_frame(raw):
+            frames += 1
+            out.append(frame_source(raw, frames))
+            continue
+        if not isinstance(raw, str | os.PathLike):
+            raise not_a_source(raw)
         s = home_expanded(raw)
         if s == "-":
             if not read_stdin:  # (stdin is read once, however often `-` is named)

@@ -898,8 +898,9 @@ def report_from_sources(
 
     check_on_error(on_error)
     must_be(options, "options", ReportOptions, "a ReportOptions", none=True)
-    if isinstance(sources, str | os.PathLike):  # (one path: one source, not its letters)
-        sources = [sources]
+    from jtrack.read.sources import as_source_list
+
+    sources = as_source_list(sources)  # (one path: one source, not its letters)
     run = sessionize_sources(
         sources,
         on_error="skip",

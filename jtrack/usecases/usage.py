@@ -698,6 +698,7 @@ class UsageInput:
         check_on_error(on_error)
         from jtrack.read import (
             FileStats,
+            as_source_list,
             expand_sources,
             left_out,
             only_a_store,
@@ -705,8 +706,7 @@ class UsageInput:
             zone_notes,
         )
 
-        if isinstance(sources, (str, bytes, os.PathLike)):  # one source, not its letters
-            sources = [sources]
+        sources = as_source_list(sources)  # (one source, not its letters)
         sources = [os.fsdecode(s) if isinstance(s, bytes) else s for s in sources]
         if not sources:
             raise UsageError(
