@@ -69,7 +69,17 @@ def collect_side_by_side(queries: Sequence[pl.LazyFrame], **kw: Any) -> list[pl.
 
 
 class Snapshot:
-    """One version of a store, held for reading."""
+    """One version of a store, held for reading (`Store.snapshot()`, in a `with` block).
+
+    Its `scan_*` methods return Polars LazyFrames over the version's files: collect them
+    inside the block (or keep what was collected). A LazyFrame collected after the block,
+    once runs have let the version go (`--keep`), fails with Polars' FileNotFoundError
+    (naming STORE/versions/vNNNNNN/...): the snapshot that held those files was released.
+    Its methods take ids as stored and compare them exactly (`customer_id=`,
+    `session_ids=`): an 8-character prefix, as the CLI's tables show, matches nothing;
+    `jtrack.usecases.sessions.list_sessions` (SessionQuery) and `card.build_card` take
+    prefixes as the CLI does, and `Store.sessions_with_prefix` finds sessions by them.
+    """
 
     def __init__(
         self, store: Store | None, name: str, manifest: Manifest, lease: Path | None
@@ -355,7 +365,9 @@ class Snapshot:
     # ------------------------------------------------------------------ tables
 
     def scan_index(self, customer_id: str | None = None) -> pl.LazyFrame:
-        """The index (INDEX_SCHEMA), optionally one visitor's rows."""
+        """The index (INDEX_SCHEMA: `jtrack schema --index`), one narrow row per kept event,
+        optionally one visitor's rows (`customer_id` exactly as stored). A LazyFrame: collect
+        it while the snapshot is held."""
         return self._visitor(self._scan("index", INDEX_SCHEMA), customer_id)
 
     def event_keys(self) -> pl.DataFrame:
@@ -393,7 +405,9 @@ class Snapshot:
         return pl.concat([_KEYS[key] for key in live], rechunk=False)
 
     def scan_sessions(self, customer_id: str | None = None, bucket: bool = False) -> pl.LazyFrame:
-        """The session table (SESSION_SCHEMA; with `bucket=True` the stored bucket too)."""
+        """The session table (SESSION_SCHEMA: `jtrack schema --sessions`; with `bucket=True`
+        the stored bucket too), optionally one visitor's sessions (`customer_id` exactly as
+        stored, never a prefix). A LazyFrame: collect it while the snapshot is held."""
         lf = self._visitor(self._scan("sessions", STORED_SESSION_SCHEMA), customer_id)
         return lf if bucket else lf.drop("bucket")
 
@@ -401,8 +415,9 @@ class Snapshot:
         self, customer_id: str | None = None, columns: Sequence[str] | None = None
     ) -> pl.LazyFrame:
         """Events with `session_id` and `session_type` (STORED_EVENT_SCHEMA or `columns`),
-        in the index's order. Columns the index holds are read from it; the others from the
-        segments, by position."""
+        in the index's order, optionally one visitor's (`customer_id` exactly as stored, never
+        a prefix). Columns the index holds are read from it; the others from the segments,
+        by position. A LazyFrame: collect it while the snapshot is held."""
         if isinstance(columns, str):  # one column, not its letters
             columns = [columns]
         wanted = list(columns) if columns is not None else list(STORED_EVENT_SCHEMA)
@@ -428,7 +443,8 @@ class Snapshot:
         session_ids: Sequence[str] | pl.Series | None = None,
         wide_where: pl.Expr | None = None,
     ) -> pl.DataFrame:
-        """scan_events, eagerly, optionally only some sessions (of one visitor). With
+        """scan_events, eagerly, optionally only some sessions (of one visitor; whole ids,
+        compared exactly: a prefix matches nothing). With
         `wide_where` (an expression of the index's columns), the columns kept in the
         segments are read only for the rows it selects, null for the others: a period's few
         segment events, not every event (whose positions are all over the segments)."""

@@ -314,7 +314,7 @@ class Store:
         Its methods (`scan_sessions`, `scan_events`, `events`...) read that version only
         while it is held: a LazyFrame built in a `with` block is collected inside it (or
         the frame kept, collected); collected after, once runs have let the version go, it
-        fails (SnapshotReleased hints at that)."""
+        fails with Polars' FileNotFoundError naming the version's files."""
         from jtrack.store.snapshot import Snapshot
 
         with self._pin_lock:
