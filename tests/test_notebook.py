@@ -144,3 +144,24 @@ def test_a_dataframe_in_the_flat_shape_is_a_source(tmp_path: Path) -> None:
             run_sessionize(wrong, tmp_path / "other")
         with pytest.raises(UsageError, match="sources"):
             read_events(wrong)
+
+
+def test_a_session_query_takes_a_customer_id_prefix_as_the_cli_does(tmp_path: Path) -> None:
+    """`jtrack sessions --customer 652f931c` (what its tables show) listed the visitor's
+    sessions; `SessionQuery(customer="652f931c")` raised NotFoundError."""
+    from jtrack.errors import DataError, NotFoundError
+    from jtrack.usecases.sessions import SessionQuery
+
+    ids = ["652f931c-0001", "652f931c-0002", "a81b7c2e-0003"]
+    rows = [flat_event(f"e{i}", ids[i % 3], T0 + timedelta(minutes=i)) for i in range(9)]
+    src = tmp_path / "d.parquet"
+    flat_frame(rows).write_parquet(src)
+    run_sessionize([src], tmp_path / "store")
+    store = Store.open(tmp_path / "store")
+    whole = list_sessions(store, SessionQuery(customer="a81b7c2e-0003"))
+    assert whole.height == 1
+    assert list_sessions(store, SessionQuery(customer="a81b7c2e")).equals(whole)
+    with pytest.raises(DataError, match="matches 2"):
+        list_sessions(store, SessionQuery(customer="652f931c"))
+    with pytest.raises(NotFoundError, match="no visitor"):
+        list_sessions(store, SessionQuery(customer="ffff"))

@@ -358,6 +358,10 @@ def session_listing(store: StoreLike, q: SessionQuery | None = None) -> SessionL
     store = as_store(store)
     must_be(q, "query", SessionQuery, "a SessionQuery", none=True)
     q = SessionQuery() if q is None else q
+    if q.customer is not None:  # a unique prefix of a customer id is enough, as in the CLI
+        full = resolve_customer_id(store, q.customer)
+        if full is not None and full != q.customer:
+            q = replace(q, customer=full)
     traffic = check_traffic(q.traffic)
     lf = store.scan_sessions(customer_id=q.customer)
     if q.contacts_file is not None or q.as_of is not None:
