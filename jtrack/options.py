@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from jtrack.errors import UsageError
 
@@ -84,19 +84,34 @@ class SessionizeOptions:
     split_on_campaign_change: bool = False
     max_duration: timedelta | None = None
 
+    if TYPE_CHECKING:  # (what the constructor takes: __post_init__ normalises it)
+
+        def __init__(
+            self,
+            gap: timedelta | str = DEFAULT_GAP,
+            split_on_campaign_change: bool = False,
+            max_duration: timedelta | str | None = None,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         """What the CLI refuses is refused here too (a library caller's `gap=20` or a
-        negative gap must not build a store of nonsense sessions)."""
+        negative gap must not build a store of nonsense sessions). A duration may be text
+        as `--gap` and `--max-duration` read it ("30m", "1h30m")."""
+        for name in ("gap", "max_duration"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, parse_duration(value, name))
         if not isinstance(self.gap, timedelta) or self.gap <= timedelta(0):
             raise UsageError(
-                f"gap {self.gap!r}", hint="a datetime.timedelta of more than zero, e.g. 20 min"
+                f"gap {self.gap!r}",
+                hint='a datetime.timedelta of more than zero, or text such as "30m"',
             )
         if self.max_duration is not None and (
             not isinstance(self.max_duration, timedelta) or self.max_duration <= timedelta(0)
         ):
             raise UsageError(
                 f"max_duration {self.max_duration!r}",
-                hint="a datetime.timedelta of more than zero, or None",
+                hint='a datetime.timedelta of more than zero, text such as "2h", or None',
             )
         if not isinstance(self.split_on_campaign_change, bool):
             raise UsageError(

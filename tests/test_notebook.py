@@ -165,3 +165,38 @@ def test_a_session_query_takes_a_customer_id_prefix_as_the_cli_does(tmp_path: Pa
         list_sessions(store, SessionQuery(customer="652f931c"))
     with pytest.raises(NotFoundError, match="no visitor"):
         list_sessions(store, SessionQuery(customer="ffff"))
+
+
+def test_options_take_what_the_cli_takes(tmp_path: Path) -> None:
+    """`SessionizeOptions(gap="30m")` was refused, `ReportOptions(month=...)` unknown,
+    `UsageOptions(month=...)` wanted an as_of, and `run_sessionize(..., gap=...)` said
+    "see RunOptions", which has no gap."""
+    from datetime import UTC, date, datetime
+
+    from jtrack.errors import UsageError
+    from jtrack.options import SessionizeOptions
+    from jtrack.usecases.report import ReportOptions, report_from_store
+    from jtrack.usecases.usage import UsageOptions
+
+    opts = SessionizeOptions(gap="30m", max_duration="2h")
+    assert opts.gap == timedelta(minutes=30) and opts.max_duration == timedelta(hours=2)
+    with pytest.raises(UsageError, match="gap"):
+        SessionizeOptions(gap="30")  # (no unit: as --gap refuses it)
+    with pytest.raises(TypeError, match=r"session=jtrack.options.SessionizeOptions\(gap='30m'\)"):
+        run_sessionize([_day(tmp_path, "d1", 0)], tmp_path / "store", gap="30m")
+    report = ReportOptions(month="2026-10")
+    assert (report.since, report.until, report.month) == (
+        date(2026, 10, 1),
+        date(2026, 11, 1),
+        date(2026, 10, 1),
+    )
+    assert ReportOptions(month=date(2026, 12, 1)).until == date(2027, 1, 1)
+    with pytest.raises(UsageError, match="month cannot be combined"):
+        ReportOptions(month="2026-10", since="2026-10-03")
+    with pytest.raises(UsageError, match="month"):
+        ReportOptions(month=date(2026, 10, 3))
+    run_sessionize([_day(tmp_path, "d1", 0)], tmp_path / "store")
+    assert report_from_store(tmp_path / "store", ReportOptions(month="2026-10")) is not None
+    before = datetime.now(UTC)
+    usage = UsageOptions(month="2026-10")
+    assert usage.month == date(2026, 10, 1) and usage.as_of >= before

@@ -2010,6 +2010,13 @@ def _legacy_options(options: Any, fields: dict[str, Any]) -> RunOptions:
         fields["rejects_path"] = fields.pop("rejects")
     known = {f.name for f in dc_fields(RunOptions)}
     unknown = sorted(set(fields) - known)
+    session_fields = {f.name for f in dc_fields(SessionizeOptions)}
+    if set(unknown) & session_fields:  # (how sessions are split: options of their own)
+        given = ", ".join(f"{k}={fields[k]!r}" for k in unknown if k in session_fields)
+        raise TypeError(
+            f"unexpected options: {', '.join(unknown)}: how sessions are split is "
+            f"session=jtrack.options.SessionizeOptions({given})"
+        )
     if unknown:
         raise TypeError(f"unexpected options: {', '.join(unknown)} (see jtrack.options.RunOptions)")
     changes = {k: v for k, v in fields.items() if v is not None}

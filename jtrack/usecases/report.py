@@ -108,6 +108,10 @@ class ReportOptions:
     engaged_seconds: float = 10.0
     #: traffic classes counted (jtrack.usecases.traffic): people only unless told otherwise
     traffic: tuple[str, ...] = DEFAULT_TRAFFIC
+    #: a month instead of since/until (`--month`): "2026-10", a month's first day, or
+    #: "previous", "yesterday", "current" (of now, in `tz`); kept as its first day, with
+    #: since and until its first day and the next month's
+    month: date | None = None
 
     if TYPE_CHECKING:  # (what the constructor takes: __post_init__ normalises it)
 
@@ -119,12 +123,15 @@ class ReportOptions:
             top: int = 10,
             engaged_seconds: float = 10.0,
             traffic: str | Sequence[str] = DEFAULT_TRAFFIC,
+            month: date | str | None = None,
         ) -> None: ...
 
     def __post_init__(self) -> None:
         from jtrack.usecases.usage import as_day
 
         object.__setattr__(self, "traffic", check_traffic(self.traffic))
+        if self.month is not None:
+            self._set_month()
         for name in ("since", "until"):  # (text read as --since/--until read it)
             object.__setattr__(self, name, as_day(getattr(self, name), name))
         if isinstance(self.top, bool) or not isinstance(self.top, int):
@@ -142,6 +149,30 @@ class ReportOptions:
                 "--until must be after --since",
                 hint="--until is the first day not reported (exclusive)",
             )
+
+    def _set_month(self) -> None:
+        """`month` as `--month` reads it (a word of now, in `tz`), into since and until."""
+        from datetime import UTC, datetime
+
+        from jtrack.usecases.usage import as_day, next_month, resolve_month
+
+        if self.since is not None or self.until is not None:
+            raise UsageError(
+                "month cannot be combined with since/until",
+                hint='use either month="2026-10" or since=/until=',
+            )
+        if isinstance(self.month, str):
+            first = resolve_month(self.month, datetime.now(UTC), check_tz(self.tz), "month")
+        else:
+            day = as_day(self.month, "month")
+            if day is None or day.day != 1:
+                raise UsageError(
+                    f"month {self.month!r}", hint='"2026-10", or the first day of a month'
+                )
+            first = day
+        object.__setattr__(self, "month", first)
+        object.__setattr__(self, "since", first)
+        object.__setattr__(self, "until", next_month(first))
 
 
 @dataclass

@@ -372,7 +372,8 @@ def check_billable(names: Sequence[str] | str, where: str = "--billable") -> tup
 class UsageOptions:
     """Everything a usage report depends on besides its input."""
 
-    as_of: datetime
+    #: the clock (`--as-of`): None, now (as the CLI without --as-of)
+    as_of: datetime = None  # type: ignore[assignment]  # (None: now, set by __post_init__)
     by: Granularity = "day"
     tz: str = "UTC"
     month: date | None = None  # first day of the billing month (`--month`)
@@ -386,7 +387,7 @@ class UsageOptions:
 
         def __init__(
             self,
-            as_of: datetime | str,
+            as_of: datetime | str | None = None,
             by: Granularity = "day",
             tz: str = "UTC",
             month: date | str | None = None,
@@ -399,6 +400,8 @@ class UsageOptions:
 
     def __post_init__(self) -> None:
         check_tz(self.tz)
+        if self.as_of is None:  # (as the CLI without --as-of: now)
+            object.__setattr__(self, "as_of", datetime.now(UTC))
         if isinstance(self.as_of, str):  # (as --as-of reads it: no offset is in `tz`)
             object.__setattr__(self, "as_of", parse_as_of(self.as_of, self.tz))
         if not isinstance(self.as_of, datetime):
