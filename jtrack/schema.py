@@ -7,7 +7,7 @@ Imports only Polars.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -387,7 +387,9 @@ FIELD_LABELS: dict[str, str] = {
 class EventSchema:
     """The canonical event schema, for `jtrack schema` and documentation."""
 
-    fields: tuple[Field, ...] = EVENT_FIELDS
+    #: (a factory, not a default value: `help(EventSchema)` would print every field's
+    #: documentation on one line)
+    fields: tuple[Field, ...] = field(default_factory=lambda: EVENT_FIELDS, repr=False)
 
     def to_rows(self) -> list[dict[str, object]]:
         """One row per column, as `jtrack schema` shows it in every format: the type in

@@ -200,3 +200,39 @@ def test_options_take_what_the_cli_takes(tmp_path: Path) -> None:
     before = datetime.now(UTC)
     usage = UsageOptions(month="2026-10")
     assert usage.month == date(2026, 10, 1) and usage.as_of >= before
+
+
+def test_the_public_api_is_found_from_jtrack_without_slowing_its_import() -> None:
+    """`dir(jtrack)` showed none of the public names, `from jtrack import run_sessionize`
+    failed, `Store.scan_*` had no docstring, and `help(jtrack.EventSchema)` printed a line
+    of 9,085 characters."""
+    import contextlib
+    import io
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, jtrack\n"
+        "names = dir(jtrack)\n"
+        "print(sorted(set(jtrack.__all__) - set(names)), 'polars' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["[]", "False"]  # every name listed, nothing heavy imported
+    import jtrack
+    from jtrack import SessionQuery, run_sessionize, sessionize  # noqa: F401
+
+    for name in jtrack.__all__:
+        assert getattr(jtrack, name) is not None
+    from jtrack.core.sessionize import sessionize as kernel_side
+
+    assert sessionize is kernel_side
+    for method in (Store.scan_sessions, Store.scan_events, Store.scan_index, SessionQuery):
+        assert method.__doc__ and len(method.__doc__) > 100
+    assert "customer" in (SessionQuery.__doc__ or "") and "prefix" in (SessionQuery.__doc__ or "")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        help(jtrack.EventSchema)
+    assert max(len(line) for line in buf.getvalue().splitlines()) <= 120
+    assert len(jtrack.EventSchema().fields) > 5  # (its fields still the canonical ones)

@@ -422,6 +422,11 @@ class Store:
         return asdict(self.pinned().manifest)
 
     def scan_sessions(self, customer_id: str | None = None) -> pl.LazyFrame:
+        """The session table of the version this Store pins (`jtrack schema --sessions`:
+        one row per session, `id`, `customer_id`, `created_date`, `event_count`...), as a
+        Polars LazyFrame; `customer_id`: one visitor's sessions (the id exactly as stored:
+        `list_sessions(store, SessionQuery(customer=PREFIX))` takes a prefix). Counts are
+        UInt32: cast before subtracting them (README, Library)."""
         snap = self.pinned()
         lf = snap.scan_sessions(customer_id)
         from jtrack.options import VISIT_RULE
@@ -447,9 +452,18 @@ class Store:
     def scan_events(
         self, customer_id: str | None = None, columns: list[str] | None = None
     ) -> pl.LazyFrame:
+        """The events the store kept (each event id once), with their `session_id` and
+        `session_type`, from the version this Store pins, as a Polars LazyFrame in the
+        index's order: `columns` (default every one: `jtrack schema`) and optionally one
+        visitor's (`customer_id` exactly as stored). Columns the index holds are cheap;
+        the others are read from the wide segments."""
         return self.pinned().scan_events(customer_id, columns)
 
     def scan_index(self, customer_id: str | None = None) -> pl.LazyFrame:
+        """The index of the version this Store pins (`jtrack schema --index`: one narrow
+        row per kept event: id, visitor, time, kind, page, session id, and where its wide
+        row lives), as a Polars LazyFrame; `customer_id`: one visitor's rows (exactly as
+        stored)."""
         return self.pinned().scan_index(customer_id)
 
     # ------------------------------------------------------------------ leases

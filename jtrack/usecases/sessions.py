@@ -229,7 +229,23 @@ def parse_when(value: str | None, option: str) -> datetime | None:
 
 @dataclass(frozen=True)
 class SessionQuery:
-    """Filters and ordering for `jtrack sessions`."""
+    """Filters and ordering for `list_sessions` (the options of `jtrack sessions`, by the
+    same names; every field may be left out).
+
+    - `since`, `until`: sessions started at or after `since`, before `until` (a datetime in
+      any zone, a date as its midnight UTC, or ISO text; naive read as UTC)
+    - `customer`: one visitor's sessions: a customer id, or a unique prefix of one (the 8
+      characters the CLI's tables show); several matching is a DataError naming them
+    - `contact`: one contact's sessions (all its cookies); `contacts_file`,
+      `default_region`, `as_of`, `ttl` ("30d" or a timedelta): resolve contacts again,
+      as `--contacts`, `--default-region`, `--as-of`, `--ttl`
+    - `type`: a session type ("web", "app", a custom one); `traffic`: the traffic classes
+      listed ("human" by default; a class, a list, or "all")
+    - `where`: `--where` clauses (`"event_count>3"`, `"page_url~checkout"`), a string or
+      a list
+    - `sort` (a field, `created_date` by default), `descending`, `limit` (None: all)
+    - `columns`: only these fields (and `id`) are read and returned; None: every one
+    """
 
     since: datetime | None = None
     until: datetime | None = None
