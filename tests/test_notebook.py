@@ -236,3 +236,23 @@ def test_the_public_api_is_found_from_jtrack_without_slowing_its_import() -> Non
         help(jtrack.EventSchema)
     assert max(len(line) for line in buf.getvalue().splitlines()) <= 120
     assert len(jtrack.EventSchema().fields) > 5  # (its fields still the canonical ones)
+
+
+def test_the_readme_cast_of_counts_subtracts_without_wrapping(tmp_path: Path) -> None:
+    """The counts are UInt32 (kept so: every store has them so): `pageview_count -
+    event_count` wrapped to 4294967295 in Polars. The README's cast gives -1."""
+    rows = [flat_event("e0", "v1", T0), flat_event("e1", "v1", T0 + timedelta(minutes=1))]
+    rows[1]["event_name"] = "search"
+    rows[1]["event_type"] = "WebEvent"
+    src = tmp_path / "d.parquet"
+    flat_frame(rows).write_parquet(src)
+    run_sessionize([src], tmp_path / "store")
+    sessions = Store.open(tmp_path / "store").scan_sessions().collect()
+    counts = ["event_count", "pageview_count", "search_count", "visit_number"]
+    assert all(sessions.schema[c] == pl.UInt32 for c in counts)  # (the stored type stays)
+    cast = sessions.with_columns(pl.col(counts).cast(pl.Int64))
+    diff = cast.select(pl.col("pageview_count") - pl.col("event_count")).item()
+    assert diff < 0
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert '"visit_number").cast(pl.Int64))' in readme
+    assert "pageview_count::BIGINT - event_count::BIGINT" in readme

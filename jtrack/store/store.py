@@ -426,7 +426,8 @@ class Store:
         one row per session, `id`, `customer_id`, `created_date`, `event_count`...), as a
         Polars LazyFrame; `customer_id`: one visitor's sessions (the id exactly as stored:
         `list_sessions(store, SessionQuery(customer=PREFIX))` takes a prefix). Counts are
-        UInt32: cast before subtracting them (README, Library)."""
+        UInt32: cast them to Int64 before subtracting (README, "Reading a store with other
+        tools")."""
         snap = self.pinned()
         lf = snap.scan_sessions(customer_id)
         from jtrack.options import VISIT_RULE
