@@ -1224,7 +1224,7 @@ def damaged_file_error() -> StoreError | None:
             for rel in parquet:
                 if not _whole_parquet(folder / rel):
                     return StoreError(
-                        f"{store.root}: the store is damaged: {folder / rel} is not a whole "
+                        f"{store.shown}: the store is damaged: {folder / rel} is not a whole "
                         "Parquet file",
                         hint=damaged_hint(store, name, [rel]) + VERIFY_HINT,
                     )
@@ -1236,7 +1236,7 @@ def damaged_file_error() -> StoreError | None:
                 continue
             for damage in verify_version(store, name, full=True):
                 return StoreError(
-                    f"{store.root}: the store is damaged: {folder / damage.file} "
+                    f"{store.shown}: the store is damaged: {folder / damage.file} "
                     f"({damage.problem})",
                     hint=damaged_hint(store, name, [damage.file])
                     + "; `jtrack store verify --full` lists every damaged file",
@@ -1252,7 +1252,7 @@ def version_removed(store: Store, name: str) -> StoreError:
     writable = os.access(readers if readers.is_dir() else store.root, os.W_OK)
     why = "" if writable else f" (no lease: {readers} is not writable for you)"
     return StoreError(
-        f"{store.root}: the version being read ({name}) was removed by a run that wrote the "
+        f"{store.shown}: the version being read ({name}) was removed by a run that wrote the "
         f"store meanwhile{why}",
         hint="run the command again"
         + ("" if writable else "; the store's owner can make .readers writable for its group"),
@@ -1287,7 +1287,7 @@ def missing_file_error(text: str) -> StoreError | None:
             hint = damaged_hint(store, name, [rel]) + VERIFY_HINT
         except (OSError, JtrackError):
             hint = "`jtrack store verify` lists every damaged file; " + store.rollback_hint()
-        return StoreError(f"{store.root}: the store is damaged: {path} is missing", hint=hint)
+        return StoreError(f"{store.shown}: the store is damaged: {path} is missing", hint=hint)
     return None
 
 
