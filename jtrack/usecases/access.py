@@ -146,7 +146,7 @@ def access_export(
             "copy of their input (their raw text is under rejected)"
         )
     return AccessExport(
-        store=str(plain.root),
+        store=plain.shown,
         version=version,
         version_created=created,
         made=iso_z(made) or "",
