@@ -32,8 +32,10 @@ def local_path(path: str | os.PathLike[str]) -> Path:
     `~user`) expanded as a shell expands it, relative to the current folder as it is now
     (a later os.chdir leaves it the same file). pyarrow takes a relative name whose first
     part holds a colon (`events-2026-12-07T10:00:00.parquet`, `gap:30m/...`) for a URI; an
-    absolute path it never does. Only the path is made: nothing is resolved or opened."""
-    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    absolute path it never does. Only the path is made: nothing is resolved or opened, and
+    `..` is left for the system to follow (after a link: `lnk/../x` is beside the link's
+    target, which os.path.abspath's text would not say)."""
+    return Path(_absolute(os.path.expanduser(os.fspath(path))))
 
 
 def arrow_path(source: object) -> object:
@@ -41,8 +43,14 @@ def arrow_path(source: object) -> object:
     never takes for a URI (it does a relative one whose first part holds a colon:
     `events-2026-12-07T10:00:00.parquet`); a file object as it is."""
     if isinstance(source, str | os.PathLike):
-        return os.path.abspath(os.fspath(source))
+        return _absolute(os.fspath(source))
     return source
+
+
+def _absolute(path: str) -> str:
+    """`path` from the current folder when it is relative, its `..` kept (as the system
+    follows them: after a link, not by the text)."""
+    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
 
 
 def refuse_blank_name(value: object, name: str, hint: str = "name a file") -> None:

@@ -141,17 +141,19 @@ class _Recording:
 
 
 @contextmanager
-def open_atomic(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+def open_atomic(path: str | os.PathLike[str], *, private: bool = False) -> Iterator[IO[bytes]]:
     """A binary file to write `path` through (see the module rules): on a clean exit the
     target holds exactly what was written; on an exception it is untouched and no temp file
-    is left. OSErrors (ENOSPC, EIO, ...) become one OutputError/UsageError line."""
+    is left. OSErrors (ENOSPC, EIO, ...) become one OutputError/UsageError line. `private`:
+    readable by its owner only (0600), whatever the umask or the file it replaces (a
+    person's data: `jtrack store access`)."""
     target = Path(path)
     if is_special_file(target):
         yield from _open_in_place(target)
         return
     _check_target(target)
     directory = target.parent if str(target.parent) else Path(".")
-    mode = _mode_for(target)
+    mode = 0o600 if private else _mode_for(target)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:

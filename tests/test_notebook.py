@@ -256,3 +256,44 @@ def test_the_readme_cast_of_counts_subtracts_without_wrapping(tmp_path: Path) ->
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     assert '"visit_number").cast(pl.Int64))' in readme
     assert "pageview_count::BIGINT - event_count::BIGINT" in readme
+
+
+def test_a_path_through_a_link_and_dotdot_is_the_one_the_system_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lnk/../events.parquet`, lnk a link to other/sub: the system opens
+    other/events.parquet; made absolute as text (os.path.abspath) it was ./events.parquet,
+    read under the other's fingerprint (and the store `lnk/../st` made in the wrong folder).
+    Messages name the store as given, damaged files and the rejects too."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "other" / "sub").mkdir(parents=True)
+    os.symlink(tmp_path / "other" / "sub", tmp_path / "lnk")
+    right = _day(tmp_path / "other", "events", 0, n=9)
+    (tmp_path / "events.parquet").write_bytes(_day(tmp_path, "decoy", 1, n=2).read_bytes())
+    res = run_sessionize(["lnk/../events.parquet"], "lnk/../st")
+    assert res.summary.rows_read == 9
+    assert (tmp_path / "other" / "st").is_dir() and not (tmp_path / "st").exists()
+    store = Store.open("lnk/../st")
+    assert str(store.rejects_file()).startswith("lnk/../st/")
+    from jtrack.usecases.store_info import current_files
+
+    assert all(f.startswith("lnk/../st/versions/") for f in current_files(store, "sessions"))
+    assert right.is_file()
+
+
+def test_a_damaged_store_is_named_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    run_sessionize([_day(tmp_path, "d1", 0)], "st")
+    part = next((tmp_path / "st" / "versions" / "v000001" / "sessions").iterdir())
+    part.write_bytes(part.read_bytes()[:100])
+    res = CliRunner().invoke(app, ["sessions", "--store", "st"])
+    assert res.exit_code == 1
+    assert res.stderr.startswith(
+        f"error: st: the store is damaged: st/versions/v000001/sessions/{part.name} "
+    ), res.stderr

@@ -369,3 +369,50 @@ def test_a_rejected_row_with_json_escapes_is_theirs_as_erase_finds_it(tmp_path: 
     assert out.rejected.height == out.counts["rejected"] == 1
     assert "\\u00fc" in out.rejected["raw"][0] and '"e2"' in out.rejected["raw"][0]
     assert out.counts["rejected"] == erase(store, ["müller"], dry_run=True).rejected
+
+
+def test_another_persons_line_that_names_them_is_not_exported(tmp_path: Path) -> None:
+    """A rejected line is the person's for an erase when any of its strings is their id; the
+    export gave another visitor's line (their IP, their user agent) whose page title was
+    that id. Only lines whose visitor id is theirs are exported; the others are counted."""
+    lines = [
+        {"event_id": "e1", "customer_id": "vis-1", "created_date": "2026-10-01T10:00:00Z",
+         "kind": "page_view", "event_type": "WebEvent", "event_name": "page_viewed"},
+        {"event_id": "e2", "customer_id": "vis-1", "created_date": "bad"},
+        {"event_id": "e3", "customer_id": "other-2", "created_date": "bad",
+         "page_title": "vis-1", "ip_address": "192.0.2.7"},
+    ]  # fmt: skip
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    store = Store(tmp_path / "store")
+    run_sessionize([tmp_path / "a.jsonl"], store, on_error="skip")
+    out = access_export(store, ["vis-1"], now=NOW)
+    assert out.rejected.height == out.counts["rejected"] == 1
+    assert '"e2"' in out.rejected["raw"][0]
+    assert out.counts["rejected_mentions"] == 1
+    assert any("not exported" in n for n in out.notes)
+    assert "192.0.2.7" not in json.dumps(out.to_dict(), default=str)
+
+
+def test_the_export_reads_the_current_version_and_a_json_file_is_private(tmp_path: Path) -> None:
+    """A Store that pinned a version before an erase exported that version (the person's
+    data, the erase not said); `-o FILE.json` was written 0644 under umask 022."""
+    import os
+    import stat
+
+    from jtrack.usecases.sessions import list_sessions
+
+    store = _store(tmp_path)
+    list_sessions(store)  # (pins the version)
+    erase(Store(store.root), ["v1"])
+    out = access_export(store, ["v1"], now=NOW)
+    assert out.erased_before["visitors"] == ["v1"] and out.counts["events"] == 0
+    old = os.umask(0o022)
+    try:
+        res = CliRunner().invoke(
+            app, ["store", "access", "--store", str(store.root), "--visitor", "v3", "-o",
+                  str(tmp_path / "v3.json")],
+        )  # fmt: skip
+    finally:
+        os.umask(old)
+    assert res.exit_code == 0, res.output
+    assert stat.S_IMODE((tmp_path / "v3.json").stat().st_mode) == 0o600

@@ -536,7 +536,7 @@ def write_text(text: str, output: Path | None, *, terminal: bool = False) -> Non
     write_chunks((text,), output)
 
 
-def write_chunks(chunks: Iterable[str], output: Path | None) -> None:
+def write_chunks(chunks: Iterable[str], output: Path | None, *, private: bool = False) -> None:
     """write_text of text made a piece at a time (JSON of a large listing): each piece
     written as it comes, to stdout as UTF-8 bytes, or to -o FILE through a temp file
     renamed when whole."""
@@ -555,7 +555,7 @@ def write_chunks(chunks: Iterable[str], output: Path | None) -> None:
     from jtrack.files import open_atomic  # safe temp file, renamed when whole
 
     check_output(output)
-    with open_atomic(output) as fh:
+    with open_atomic(output, private=private) as fh:  # (private: 0600)
         for chunk in chunks:
             fh.write(chunk.encode("utf-8"))
 

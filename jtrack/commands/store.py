@@ -706,9 +706,11 @@ def access_cmd(
         assert output is not None
         _write_folder(export, output)
     else:
+        from jtrack.commands._common import write_chunks
         from jtrack.serialize import to_json
 
-        write_text(to_json(export.to_dict()), output)
+        # (-o FILE readable by its owner only, as -f parquet's folder: a person's data)
+        write_chunks((to_json(export.to_dict()),), output, private=True)
     _access_notes(export, output, quiet)
 
 

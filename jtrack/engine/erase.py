@@ -358,20 +358,40 @@ def _lookalikes(snap: Snapshot, missing: list[str]) -> tuple[list[str], bool]:
                     f"{'s' if len(ids) > 1 else ''} {', '.join(ids[:5])} in the store's "
                     f"contacts book: pass {' '.join(f'--contact {c}' for c in ids[:5])}"
                 )
-    from jtrack.core.text import did_you_mean, other_case  # (as `jtrack journey` says it)
+    from jtrack.core.text import did_you_mean  # (as `jtrack journey` says it)
 
+    # ids in another case: one pass over the visitor and contact ids for all of them (an
+    # id at a time was a pass each: a batch of 1,000 requests took 8x as long)
+    rest = [who for who in missing if who not in hints]
+    alike: dict[str, list[str]] = {}
+    if rest:
+        want = pl.DataFrame(
+            {"who": rest, "_l": [who.strip().lower() for who in rest]},
+            schema={"who": pl.String(), "_l": pl.String()},
+        )
+        named = [
+            snap.scan_sessions().select(v=pl.col("customer_id")),
+            snap.scan_sessions().select(v=pl.col("contact_id")),
+        ]
+        if book is not None:
+            named.append(book.lazy().select(v=pl.col("contact_id")))
+        found = (
+            pl.concat(named, how="vertical")
+            .drop_nulls()
+            .unique()
+            .with_columns(_l=pl.col("v").str.to_lowercase())
+            .join(want.lazy(), on="_l", how="inner")
+            .sort("who", "v")
+            .collect(engine="in-memory")
+        )
+        for (who,), rows in found.group_by("who", maintain_order=True):
+            alike[str(who)] = rows.get_column("v").head(3).to_list()
     out: list[str] = []
     for who in missing:
         if who in hints:
             out += hints[who]
-            continue
-        alike = other_case(snap.scan_sessions(), "customer_id", who) or other_case(
-            snap.scan_sessions(), "contact_id", who
-        )
-        if not alike and book is not None:
-            alike = other_case(book.lazy(), "contact_id", who)
-        if alike:
-            out.append(f"{who}: {did_you_mean(alike)}")
+        elif who in alike:
+            out.append(f"{who}: {did_you_mean(alike[who])}")
     return out, bool(hints)
 
 

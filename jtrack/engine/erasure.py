@@ -27,18 +27,27 @@ _QUOTED = r'"((?:[^"\\]|\\.)*)"'
 _JSON_STRING = r'^"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"$'
 
 
-def quoted_strings(raw: pl.Series) -> pl.DataFrame:
+#: A visitor id field's string in a raw text (`"customerId": "..."`, flat or Genesys).
+_ID_FIELD = r'"(?:customerId|customer_id)"\s*:\s*"(?:[^"\\]|\\.)*"'
+
+
+def quoted_strings(raw: pl.Series, *, id_fields: bool = False) -> pl.DataFrame:
     """Each quoted string of each text (`_i`: its row, `_t`: the string), JSON escapes
     decoded: a rejected row's raw text writes an id as `"m\\u00fcller"` (a JSON document's
-    rows and a Parquet file's are written back with non-ASCII escaped) or `"a\\/b"`."""
+    rows and a Parquet file's are written back with non-ASCII escaped) or `"a\\/b"`.
+    `id_fields`: only the values of its visitor id fields (`customerId`, `customer_id`),
+    not a page title or any other string that happens to equal an id."""
+    pattern = _ID_FIELD if id_fields else _QUOTED
     tokens = (
         raw.cast(pl.String)
         .to_frame("raw")
         .with_row_index("_i")
-        .select("_i", pl.col("raw").str.extract_all(_QUOTED).alias("_t"))
+        .select("_i", pl.col("raw").str.extract_all(pattern).alias("_t"))
         .explode("_t")
         .drop_nulls("_t")
     )
+    if id_fields:  # (the value alone)
+        tokens = tokens.with_columns(pl.col("_t").str.replace(r'^"[^"]*"\s*:\s*', ""))
     escaped = pl.col("_t").str.contains("\\", literal=True)
     valid = pl.col("_t").str.contains(_JSON_STRING)
     plain = tokens.filter(~(escaped & valid)).with_columns(

@@ -105,7 +105,8 @@ class Store:
         #: a later os.chdir (a notebook's `%cd`) leaves it the same store, and no file
         #: name is taken by pyarrow for a URI (a store named `gap:30m`)
         self.root = local_path(root)
-        _OPENED[str(self.root)] = None
+        _OPENED.pop(str(self.root), None)  # (the last one opened last)
+        _OPENED[str(self.root)] = self.shown
         self._pinned: Snapshot | None = None
         #: Threads sharing this object pin one version between them (see pinned)
         self._pin_lock = threading.Lock()
@@ -156,17 +157,27 @@ class Store:
         name = self.current_name()
         m = self.read_manifest(name)
         base = self.version_dir(name) if name is not None else self.root / CURRENT_LINK
+        base = self.named(base)  # (as given: `jtrack store files` prints them)
         if table == SEGMENTS:
             return [str(base / SEGMENTS / s.file) for s in m.segments]
         return [str(base / table / p.file) for p in m.parts_of(table)]
 
     def rejects_file(self) -> Path:
         """Where the current version keeps the rows its runs rejected (JSON lines): through
-        the `current` link when it names the current version, else in its own folder."""
+        the `current` link when it names the current version, else in its own folder (named
+        from the store's folder as it was given, as messages name it)."""
         name = self.current_name()
         if name is None or self.link_problem() is None:
-            return self.root / CURRENT_LINK / REJECTS
-        return self.version_dir(name) / REJECTS
+            return self.named(self.root / CURRENT_LINK / REJECTS)
+        return self.named(self.version_dir(name) / REJECTS)
+
+    def named(self, path: Path) -> Path:
+        """A path inside the store as messages and listings show it: from the store's folder
+        as it was given (`st/versions/...`), not the absolute folder it is opened as."""
+        try:
+            return Path(self.shown) / path.relative_to(self.root)
+        except ValueError:
+            return path
 
     def current_name(self) -> str | None:
         """The current version's name; None when the store has none yet."""
@@ -1026,9 +1037,9 @@ class Store:
         self.point_link(name)
 
 
-#: The folders of the stores this process opened, in order (to name a damaged file when a
-#: read fails: damaged_file_error).
-_OPENED: dict[str, None] = {}
+#: The folders of the stores this process opened, in order, with their names as given (to
+#: name a damaged file when a read fails: damaged_file_error).
+_OPENED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -1208,8 +1219,8 @@ def damaged_file_error() -> StoreError | None:
     version's files hold at most FULL_CHECK_BYTES, one that cannot be decoded (damage inside
     it, which Polars reported without naming the file); None when none is found."""
     versions: list[tuple[Store, str, Path, list[str]]] = []
-    for root in reversed(list(_OPENED)):
-        store = Store(root)
+    for root, shown in reversed(list(_OPENED.items())):
+        store = Store(root, shown=shown)
         try:
             name = store.current_name()
             if name is None:
@@ -1224,8 +1235,8 @@ def damaged_file_error() -> StoreError | None:
             for rel in parquet:
                 if not _whole_parquet(folder / rel):
                     return StoreError(
-                        f"{store.shown}: the store is damaged: {folder / rel} is not a whole "
-                        "Parquet file",
+                        f"{store.shown}: the store is damaged: "
+                        f"{store.named(folder / rel)} is not a whole Parquet file",
                         hint=damaged_hint(store, name, [rel]) + VERIFY_HINT,
                     )
         except (OSError, StoreError):
@@ -1236,7 +1247,7 @@ def damaged_file_error() -> StoreError | None:
                 continue
             for damage in verify_version(store, name, full=True):
                 return StoreError(
-                    f"{store.shown}: the store is damaged: {folder / damage.file} "
+                    f"{store.shown}: the store is damaged: {store.named(folder / damage.file)} "
                     f"({damage.problem})",
                     hint=damaged_hint(store, name, [damage.file])
                     + "; `jtrack store verify --full` lists every damaged file",
@@ -1272,8 +1283,8 @@ def missing_file_error(text: str) -> StoreError | None:
     if m is None:
         return None
     head, name, rel = m.group(1).lstrip("."), m.group(2), m.group(3)
-    for root in reversed(list(_OPENED)):
-        store = Store(root)
+    for root, shown in reversed(list(_OPENED.items())):
+        store = Store(root, shown=shown)
         if not (os.path.join(root, "") if root not in ("", ".") else "").endswith(head):
             continue  # (another store's)
         path = store.root / VERSIONS / name / rel
@@ -1287,7 +1298,9 @@ def missing_file_error(text: str) -> StoreError | None:
             hint = damaged_hint(store, name, [rel]) + VERIFY_HINT
         except (OSError, JtrackError):
             hint = "`jtrack store verify` lists every damaged file; " + store.rollback_hint()
-        return StoreError(f"{store.shown}: the store is damaged: {path} is missing", hint=hint)
+        return StoreError(
+            f"{store.shown}: the store is damaged: {store.named(path)} is missing", hint=hint
+        )
     return None
 
 

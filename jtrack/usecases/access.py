@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from jtrack import __version__
+from jtrack.engine.erasure import quoted_strings
 from jtrack.engine.subjects import find_rows, find_subjects
 from jtrack.engine.unit import split_pos
 from jtrack.errors import NotPermittedError, UsageError
@@ -110,7 +111,9 @@ def access_export(
             "(--from FILE)",
         )
     made = now if now is not None else datetime.now(UTC)
-    with plain.snapshot() as snap:
+    # (the current version, as an erase takes out of: a version this Store pinned before
+    # an erase still holds what it took out)
+    with plain.current_snapshot() as snap:
         who = find_subjects(snap, wanted_v, wanted_c)
         rows = find_rows(snap, who.visitors)
         sessions = rows.sessions.collect(engine="in-memory").sort(
@@ -123,6 +126,21 @@ def access_export(
             if all_rejects.height
             else pl.DataFrame(schema=REJECT_SCHEMA)
         )
+        # a rejected line is theirs (as an erase takes it out) when one of its strings is
+        # their id; exported only when their id is its visitor id (`customerId`): another
+        # person's line that names them elsewhere (a page title, a search) is not theirs
+        # to see, and is counted
+        mentions = 0
+        if rejected.height:
+            named = (
+                quoted_strings(rejected.get_column("raw"), id_fields=True)
+                .filter(pl.col("_t").is_in(pl.Series(who.visitors, dtype=pl.String).implode()))
+                .get_column("_i")
+                .unique()
+            )
+            own = pl.int_range(rejected.height, eager=True, dtype=pl.UInt32).is_in(named.implode())
+            mentions = int((~own).sum())
+            rejected = rejected.filter(own)
         book = _book_rows(snap, who.contacts, who.visitors, sessions)
         version, created = snap.name, snap.manifest.created
     counts = {
@@ -136,10 +154,18 @@ def access_export(
         # line is its held row's)
         "rejected": int((rejected.get_column("reason") != "far_future").sum()),
         "rejected_far_future": int((rejected.get_column("reason") == "far_future").sum()),
+        "rejected_mentions": mentions,
         "event_rows": events.height,
         "contacts_rows": book.height,
     }
     notes = []
+    if mentions:
+        notes.append(
+            f"{mentions:,} rejected line{'s' if mentions != 1 else ''} "
+            f"name{'s' if mentions == 1 else ''} them other than as the visitor id (a "
+            "page title, a search): not exported, as it may be another person's line "
+            "(`jtrack store erase` takes it out too)"
+        )
     if events.height > rows.kept.height + rows.dups.height + rows.held.height:
         notes.append(
             "events with status rejected are rows rejected when read, kept in the store's "
