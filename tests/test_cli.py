@@ -551,7 +551,7 @@ def test_a_spark_master_without_the_spark_engine_is_refused(tmp_path: Path) -> N
     assert not (tmp_path / "s").exists()
 
 
-def test_times_without_a_zone_are_counted_in_a_note_naming_the_file(tmp_path: Path) -> None:
+def test_times_without_a_zone_are_counted_in_a_warning_naming_the_file(tmp_path: Path) -> None:
     """A time with no zone is read as UTC: an export written in local time would put every
     event hours off without a word, so the run says how many times had none, per file.
     Times with Z, an offset or as epoch milliseconds, and rejected rows, are not counted;
@@ -597,27 +597,37 @@ def test_times_without_a_zone_are_counted_in_a_note_naming_the_file(tmp_path: Pa
     assert res.exit_code == 0, res.stderr
     lines = res.stderr.replace(f"{tmp_path}/", "").splitlines()
     assert [line for line in lines if "no time zone" in line] == [
-        "note: genesys.jsonl: 1 event time has no time zone (such as 2026-10-01T10:00:00) and "
+        "warning: genesys.jsonl: 1 event time has no time zone (such as 2026-10-01T10:00:00) and "
         "was read as UTC; if the export wrote local times, have it write their offset (+02:00) "
         "and take the corrected exports in with `jtrack sessionize --replace`",
-        "note: flat.jsonl: 2 event times have no time zone (such as 2026-10-01T10:00:00) and "
+        "warning: flat.jsonl: 2 event times have no time zone (such as 2026-10-01T10:00:00) and "
         "were read as UTC; if the export wrote local times, have it write their offset "
         "(+02:00) and take the corrected exports in with `jtrack sessionize --replace`",
-        "note: naive.parquet: 2 event times have no time zone (such as 2026-10-01T10:00:00) "
+        "warning: naive.parquet: 2 event times have no time zone (such as 2026-10-01T10:00:00) "
         "and were read as UTC; if the export wrote local times, have it write their offset "
         "(+02:00) and take the corrected exports in with `jtrack sessionize --replace`",
     ]
     res = _run("sessionize", str(genesys), str(flat), "--store", st, "--on-error", "skip")
     assert res.exit_code == 0 and "no time zone" not in res.stderr  # (taken in already)
+    # a warning, said by a quiet run too (the README's cron line has -q: a local-time export
+    # hours off said nothing), and counted in the run's record
     res = _run("sessionize", str(flat), "--store", str(tmp_path / "q"), "-q", "--on-error", "skip")
-    assert res.exit_code == 0 and "no time zone" not in res.stderr
-    # more files than that are said in one note (a first build of a year of exports)
+    assert res.exit_code == 0
+    said = [line for line in res.stderr.splitlines() if "no time zone" in line]
+    assert len(said) == 1 and said[0].startswith("warning: ") and "flat.jsonl: 2 event" in said[0]
+    res = _run("store", "--store", str(tmp_path / "q"), "-f", "json")
+    assert [r["no_zone"] for r in json.loads(res.stdout)["runs"]] == [2]
+    res = _run("store", "--store", st, "-f", "json")
+    assert [r["no_zone"] for r in json.loads(res.stdout)["runs"]] == [
+        5
+    ]  # (the second run read nothing new)
+    # more files than that are said in one warning (a first build of a year of exports)
     for i in range(4):
         (tmp_path / f"day{i}.jsonl").write_text(genesys_line(f"d{i}", "c9", "2026-10-02T09:00:00"))
     res = _run("sessionize", *(str(tmp_path / f"day{i}.jsonl") for i in range(4)), "--store", st)
     lines = res.stderr.replace(f"{tmp_path}/", "").splitlines()
     assert [line for line in lines if "no time zone" in line] == [
-        "note: 4 event times in 4 files (day0.jsonl, day1.jsonl, day2.jsonl and 1 more) have "
+        "warning: 4 event times in 4 files (day0.jsonl, day1.jsonl, day2.jsonl and 1 more) have "
         "no time zone (such as 2026-10-01T10:00:00) and were read as UTC; if the export wrote "
         "local times, have it write their offset (+02:00) and take the corrected exports in with "
         "`jtrack sessionize --replace`"
@@ -625,8 +635,8 @@ def test_times_without_a_zone_are_counted_in_a_note_naming_the_file(tmp_path: Pa
     # a report of the files says it too (its hours and months are as far off)
     res = _run("report", str(flat), "--on-error", "skip", "--format", "json")
     assert res.exit_code == 0, res.stderr
-    notes = json.loads(res.stdout)["notes"]
-    assert [n.replace(f"{tmp_path}/", "") for n in notes if "no time zone" in n] == [
+    said = json.loads(res.stdout)["warnings"]
+    assert [n.replace(f"{tmp_path}/", "") for n in said if "no time zone" in n] == [
         "flat.jsonl: 2 event times have no time zone (such as 2026-10-01T10:00:00) and were "
         "read as UTC; if the export wrote local times, have it write their offset (+02:00)"
     ]

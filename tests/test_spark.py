@@ -267,7 +267,7 @@ def test_json_lines_split_by_spark_in_many_places(spark: Any, tmp_path: Path) ->
     reasons = set(b.read.rejects["reason"])
     assert {"invalid_utf8", "nul_bytes", "line_too_long", "malformed_json"} <= reasons
     assert b.summary.duplicates > 0
-    assert [n.split(": ")[1].split(" event")[0] for n in b.notes if "no time zone" in n] == [
+    assert [n.split(": ")[1].split(" event")[0] for n in b.warnings if "no time zone" in n] == [
         "62",  # (big.jsonl: lines 12, 109, 206, ... of 6,000)
         "3",
     ]

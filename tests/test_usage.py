@@ -325,7 +325,7 @@ def test_a_redelivered_event_is_late_when_the_copy_kept_is(tmp_path: Path) -> No
     assert report.totals()["late"] == 1
 
 
-def test_files_whose_times_have_no_zone_are_named_in_the_notes(tmp_path: Path) -> None:
+def test_files_whose_times_have_no_zone_are_named_in_the_warnings(tmp_path: Path) -> None:
     """A time with no zone is read as UTC: a bill of a local-time export is hours off at the
     month's edges, so usage of files says which had such times, as sessionize does: JSON
     read by jtrack.read and flat Parquet scanned lazily (its kept rows); a zoned file not."""
@@ -344,7 +344,8 @@ def test_files_whose_times_have_no_zone_are_named_in_the_notes(tmp_path: Path) -
         UsageInput.from_sources([zoned, naive, lazy], on_error="skip"),
         UsageOptions(as_of=at("2026-10-04T00:00:00Z")),
     )
-    notes = [n for n in report.reconciliation["notes"] if "no time zone" in n]
+    assert not [n for n in report.reconciliation["notes"] if "no time zone" in n]
+    notes = [n for n in report.warnings if "no time zone" in n]  # (warnings: JSON has them)
     assert [n.split(": ")[0].rsplit("/", 1)[-1] for n in notes] == ["naive.jsonl", "naive.parquet"]
     assert "naive.jsonl: 1 event time has no time zone" in notes[0]
     assert "naive.parquet: 2 event times have no time zone" in notes[1]  # (not the rejected)
@@ -356,9 +357,13 @@ def test_files_whose_times_have_no_zone_are_named_in_the_notes(tmp_path: Path) -
         res = runner.invoke(app, ["usage", str(zoned), str(naive), *month, *fmt])
         assert res.exit_code == 0, res.stderr
         said = [line for line in res.stderr.splitlines() if "no time zone" in line]
-        assert len(said) == 1 and said[0].startswith("note: ") and "naive.jsonl" in said[0]
-    quiet = runner.invoke(app, ["usage", str(naive), *month, "-f", "csv", "-q"])
-    assert quiet.exit_code == 0 and quiet.stderr == ""
+        assert len(said) == 1 and said[0].startswith("warning: ") and "naive.jsonl" in said[0]
+    # said with -q too (the cron recipe has it), and in JSON's warnings
+    quiet = runner.invoke(app, ["usage", str(naive), *month, "-f", "json", "-q"])
+    assert quiet.exit_code == 0
+    assert quiet.stderr.startswith("warning: ") and "naive.jsonl: 1 event time" in quiet.stderr
+    said = [w for w in json.loads(quiet.stdout)["warnings"] if "no time zone" in w]
+    assert len(said) == 1 and "naive.jsonl: 1 event time" in said[0]
 
 
 def test_a_duplicate_with_another_time_is_billed_once_on_the_earliest_day(tmp_path: Path) -> None:

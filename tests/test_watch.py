@@ -1097,8 +1097,8 @@ def test_watch_says_when_its_run_rebuilt_every_session(tmp_path: Path) -> None:
 
 
 def test_watch_says_which_files_have_times_without_a_zone(tmp_path: Path) -> None:
-    """`sessionize` notes a file whose times have no zone (read as UTC: a local-time export
-    would be hours off); `jtrack watch` said nothing of it. Not with -q."""
+    """`sessionize` warns of a file whose times have no zone (read as UTC: a local-time
+    export would be hours off); `jtrack watch` said nothing of it. Even with -q."""
     ex, st = tmp_path / "ex", tmp_path / "st"
     ex.mkdir()
     lines = [json.loads(page(f"e{i}", "v1", i, "/")) for i in range(3)]
@@ -1107,10 +1107,12 @@ def test_watch_says_which_files_have_times_without_a_zone(tmp_path: Path) -> Non
     res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once"])
     assert res.exit_code == 0, res.stderr
     notes = [line for line in res.stderr.splitlines() if "no time zone" in line]
-    assert len(notes) == 1 and notes[0].startswith("note: ") and "a.jsonl: 1 event time" in notes[0]
+    assert len(notes) == 1 and notes[0].startswith("warning: ") and "a.jsonl: 1 event" in notes[0]
     (ex / "b.jsonl").write_text(json.dumps(lines[1] | {"id": "e9"}) + "\n")
     res = runner.invoke(app, ["watch", str(ex), "--store", str(st), "--once", "-q"])
-    assert res.exit_code == 0 and res.stderr == ""
+    assert res.exit_code == 0  # (a warning: said with -q too, once, of the new file)
+    said = [line for line in res.stderr.splitlines() if "no time zone" in line]
+    assert len(said) == 1 and said[0].startswith("warning: ") and "b.jsonl: 1 event" in said[0]
     assert Store(st).read_manifest().counts["events_kept"] == 4
 
 

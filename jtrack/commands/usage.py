@@ -316,8 +316,6 @@ def _notes(report: Any, fmt: Format, output: Path | None) -> None:
         note_line(f"{rec['rejected']:,} rows were rejected and are not counted")
     if fmt == Format.table and output is None:
         return
-    for note in report.zone_notes:  # (the table shows them; data formats hold them in JSON)
-        note_line(note)
     m = report.month
     line = f"{m['month']}: {m['month_to_date']:,} billable events month to date"
     if m["projection"] is not None:

@@ -863,18 +863,20 @@ class WatchLoop:
         standing = [w for w in result.standing if w not in self.warned_runs]
         self.warned_runs = set(result.standing)
         self.run_warnings += [
-            w for w in run_warnings(result) if w not in result.standing or w in standing
+            w
+            for w in run_warnings(result)
+            if (w not in result.standing or w in standing) and w not in result.zone_warnings
         ]
         info = result.summary.run or {}
         if info.get("mode") == "rebuild":  # (said once, as sessionize says it)
             self.run_notes.append(
                 next((n for n in result.notes if "rebuilt" in n), "every session was rebuilt")
             )
-        from jtrack.read import zone_notes
+        from jtrack.read import zone_warnings
 
         new = [st for st in result.read.files if st.no_zone and st.file not in self.zone_said]
         self.zone_said.update(st.file for st in new)
-        self.run_notes += zone_notes(new)
+        self.run_warnings += zone_warnings(new)  # (a file followed: said once)
         self.run_notes += result.repeated_files  # (the files this run read: said once)
         return int(info.get("events_added", 0) or 0)
 

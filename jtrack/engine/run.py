@@ -63,7 +63,7 @@ from jtrack.read import (
     expand_sources,
     left_out,
     rejects_frame,
-    zone_notes,
+    zone_warnings,
 )
 from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
 from jtrack.serialize import iso_z
@@ -212,6 +212,9 @@ class StoredRun:
     #: the notes (also in `notes`) of the files of this run whose every event was taken in
     #: already: the same export twice, or a file edited in place (jtrack watch says them)
     repeated_files: list[str] = field(default_factory=list)
+    #: those of `warnings` about files of this run some of whose times had no zone and were
+    #: read as UTC (zone_warnings): `jtrack watch` says them once a file it follows
+    zone_warnings: list[str] = field(default_factory=list)
 
     def all_warnings(self) -> list[str]:
         """Every warning of the run, as `jtrack sessionize` and `jtrack watch` say them (even
@@ -495,7 +498,7 @@ def _run(
             erasure=erasure,
         )
         _guard(new, base, mode, opts)
-        notes += zone_notes(new.files)
+        zone_said = zone_warnings(new.files)
         layout.kill_point("after_segments")
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
         stored_dups = _duplicates(snap) if snap is not None else None
@@ -595,7 +598,7 @@ def _run(
         summary.rejects_file = str(opts.rejects_path)
     elif manifest.rejects:
         summary.rejects_file = str(store.rejects_file())
-    warnings = list(early_warnings)
+    warnings = [*early_warnings, *zone_said]
     if read.rejects.height:
         # (rows of earlier runs' files: stored events this run's put beyond the far-future cut)
         ours = read.rejects.get_column("file").is_in([f.file for f in new.files]).sum()
@@ -629,6 +632,7 @@ def _run(
         standing=list(early_warnings),
         left_out=skipped,
         repeated_files=repeated,
+        zone_warnings=zone_said,
     )
 
 
@@ -1657,6 +1661,7 @@ def _finish(
         events_kept=new.rows_read - duplicates - rejected - new.erased,
         reason=ctx.reason,
         erased=new.erased,
+        no_zone=sum(f.no_zone for f in new.files),
     )
     manifest = Manifest(
         version=ctx.writer.number,

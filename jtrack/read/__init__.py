@@ -61,7 +61,7 @@ from jtrack.read.validate import (
     nothing_accepted,
     rejected_row_error,
     rejects_frame,
-    zone_notes,
+    zone_warnings,
 )
 from jtrack.schema import EVENT_SCHEMA
 
@@ -98,7 +98,7 @@ __all__ = [
     "rejects_frame",
     "rotated_copies",
     "with_rotated_copies",
-    "zone_notes",
+    "zone_warnings",
 ]
 
 

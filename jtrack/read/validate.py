@@ -129,7 +129,7 @@ class FileStats:
     #: JSON lines read a block at a time: newlines from the file's start to the end of what
     #: was read (None: not counted). For the store's records, not part of the accounting.
     lines: int | None = None
-    #: Kept rows whose time had no zone and was read as UTC (see _zone_less): for a note.
+    #: Kept rows whose time had no zone and was read as UTC (see _zone_less): for a warning.
     no_zone: int = 0
 
     def add(self, other: FileStats) -> None:
@@ -286,14 +286,15 @@ def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return pl.coalesce(epoch, iso, naive)
 
 
-#: Files named one a note; more are said in one note (a first build of a year of exports).
-ZONE_NOTES = 3
+#: Files named one a warning; more are said in one (a first build of a year of exports).
+ZONE_WARNINGS = 3
 
 
-def zone_notes(files: Iterable[FileStats], stored: bool = True) -> list[str]:
-    """The notes of the files some of whose times had no zone (FileStats.no_zone): one a
-    file, or one for them all when there are more than ZONE_NOTES. `stored`: the events
-    went into a store (the notes say how to replace them)."""
+def zone_warnings(files: Iterable[FileStats], stored: bool = True) -> list[str]:
+    """The warnings of the files some of whose times had no zone (FileStats.no_zone): one a
+    file, or one for them all when there are more than ZONE_WARNINGS. `stored`: the events
+    went into a store (the warnings say how to replace them). Warnings, not notes: an
+    export written in local time is hours off, and a quiet (cron) run must say so."""
     some = [st for st in files if st.no_zone]
     if not some:
         return []
@@ -305,12 +306,13 @@ def zone_notes(files: Iterable[FileStats], stored: bool = True) -> list[str]:
     tail = (
         f"read as UTC; if the export wrote local times, have it write their offset (+02:00){again}"
     )
-    if len(some) > ZONE_NOTES:
+    if len(some) > ZONE_WARNINGS:
         n = sum(st.no_zone for st in some)
-        named = ", ".join(st.file for st in some[:ZONE_NOTES])
+        named = ", ".join(st.file for st in some[:ZONE_WARNINGS])
         return [
-            f"{n:,} event times in {len(some):,} files ({named} and {len(some) - ZONE_NOTES:,} "
-            f"more) have no time zone (such as 2026-10-01T10:00:00) and were {tail}"
+            f"{n:,} event times in {len(some):,} files ({named} and "
+            f"{len(some) - ZONE_WARNINGS:,} more) have no time zone (such as "
+            f"2026-10-01T10:00:00) and were {tail}"
         ]
     return [
         f"{st.file}: {st.no_zone:,} event {'time has' if st.no_zone == 1 else 'times have'} no "

@@ -263,8 +263,8 @@ def usage_markdown(report: Any, summary_only: bool = False) -> str:
         }
     )
     out += [f"## Month {report.month['month']}", "", to_markdown(fields)]
-    notes = [*report.zone_notes, *report.reconciliation["notes"]]
-    out += [f"Note: {strip_control(n)}\n" for n in notes]
+    out += [f"Warning: {strip_control(w)}\n" for w in report.zone_warnings]
+    out += [f"Note: {strip_control(n)}\n" for n in report.reconciliation["notes"]]
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -162,6 +162,9 @@ class RunInfo:
     #: rows of this run dropped because their visitor's data was erased (None: an earlier
     #: jtrack); an erase records the rows it took out of the store
     erased: int | None = None
+    #: rows of this run kept whose time had no zone and was read as UTC (None: an earlier
+    #: jtrack): an export written in local time is hours off
+    no_zone: int | None = None
 
 
 @dataclass

@@ -215,6 +215,7 @@ class JourneyReport:
             "daily": to_records(self.daily),
             "tables": {name: to_records(df) for name, df in self.tables.items()},
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
 
@@ -924,7 +925,7 @@ def report_from_sources(
     from jtrack.engine import sessionize_sources
     from jtrack.errors import RejectedRowError
     from jtrack.options import check_on_error
-    from jtrack.read import nothing_accepted, zone_notes
+    from jtrack.read import nothing_accepted, zone_warnings
     from jtrack.read.validate import field_for_reason, nested_row_hint, reject_hint
 
     check_on_error(on_error)
@@ -996,7 +997,7 @@ def report_from_sources(
             "no contacts file: every visitor is counted Unknown (--contacts FILE resolves "
             "them, as sessionize does)"
         )
-    report.notes += zone_notes(run.read.files, stored=False)
+    report.warnings += zone_warnings(run.read.files, stored=False)
     if run.summary.rejected:
         n = run.summary.rejected
         report.notes.append(f"{n} rejected {'row was' if n == 1 else 'rows were'} skipped")

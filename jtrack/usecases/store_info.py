@@ -35,6 +35,7 @@ RUN_COLUMNS = [
     "duplicates",
     "rejected",
     "erased",
+    "no_zone",
     "events_added",
     "visitors_touched",
     "sessions_added",

@@ -581,8 +581,8 @@ class UsageInput:
     lazy_files: list[int] = field(default_factory=list)
     #: files: what the sources' folders and globs reach and is not counted (warned of)
     left_out: list[str] = field(default_factory=list)
-    #: files: the notes of files whose times had no zone (read as UTC), in `names` order
-    zone_notes: list[str] = field(default_factory=list)
+    #: files: the warnings of files whose times had no zone (read as UTC), in `names` order
+    zone_warnings: list[str] = field(default_factory=list)
     #: files: what sessionize compares of the events read by jtrack.read (or given in
     #: memory): jtrack.engine.decide.CONTENT_COLUMNS, for telling conflicting copies; the
     #: files scanned lazily are read again for that, their repeated ids' rows alone
@@ -706,7 +706,7 @@ class UsageInput:
             left_out,
             only_a_store,
             read_events,
-            zone_notes,
+            zone_warnings,
         )
 
         sources = as_source_list(sources)  # (one source, not its letters)
@@ -786,7 +786,7 @@ class UsageInput:
             rejected_files=bad,
             lazy_files=[i for i in range(len(srcs)) if i not in read_by_jtrack],
             left_out=skipped,
-            zone_notes=zone_notes(
+            zone_warnings=zone_warnings(
                 [f for _, f in sorted(zoneless, key=lambda x: x[0])], stored=False
             ),
         )
@@ -1126,9 +1126,9 @@ class UsageReport:
     #: What may make the figures wrong, said on stderr even with --quiet: rejected rows left
     #: out (--on-error skip), an export that holds no events, a store that holds none.
     warnings: list[str] = field(default_factory=list)
-    #: The notes of export files whose times had no zone (read as UTC; also among the
-    #: reconciliation's notes): said on stderr beside data formats, as sessionize says them.
-    zone_notes: list[str] = field(default_factory=list)
+    #: The warnings of export files whose times had no zone (read as UTC; also among
+    #: `warnings`): the Markdown report says them.
+    zone_warnings: list[str] = field(default_factory=list)
 
     @property
     def over_allowance(self) -> bool:
@@ -1727,7 +1727,6 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
             "twice, under another name or in another format?): counted once"
             for name in files["repeats"]
         ]
-        notes += inp.zone_notes
     if inp.traffic_basis == BASIS_USER_AGENT:
         notes.append(
             "automated from export files: events whose user agent is automated; behaviour "
@@ -1817,6 +1816,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         for name in sorted({*inp.empty_files, *files["empty"]})
     ]
     warnings += inp.left_out
+    warnings += inp.zone_warnings  # (times read as UTC: a month's edge hours off, maybe)
     if store and total_events == 0:
         warnings.append(f"{inp.names[0]}: the store holds no events")
     if not store and conflicting:  # (as sessionize says it: such copies may move a month)
@@ -1841,7 +1841,7 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         period=period,
         months_over_allowance=over,
         empty_period=empty_period,
-        zone_notes=list(inp.zone_notes),  # (a store's input has none)
+        zone_warnings=list(inp.zone_warnings),  # (a store's input has none)
     )
 
 
