@@ -122,6 +122,13 @@ def test_stdin_is_read_with_a_dash(examples_dir: Path) -> None:
         "2026-10-03T09:00:00.000000Z",
         1791018000000,
         "1791018000000",
+        # other ISO-8601 spellings (the CLI's own --until took `10:00+11:00`; exports were
+        # rejected as bad_timestamp, "use ISO-8601")
+        "2026-10-03T09:00Z",
+        "2026-10-03T11:00+02:00",
+        "2026-10-03T09:00:00,000Z",
+        "2026-10-03t09:00:00z",
+        "2026-10-03 09:00z",
     ],
 )
 def test_timestamps_in_every_accepted_form_are_utc_microseconds(created, tmp_path: Path) -> None:
@@ -130,6 +137,32 @@ def test_timestamps_in_every_accepted_form_are_utc_microseconds(created, tmp_pat
     ev = read_events([p]).events
     assert ev["created_date"].dtype == pl.Datetime("us", "UTC")
     assert ev["created_date"][0] == T0
+    assert read_events([p]).files[0].no_zone == 0
+
+
+def test_other_iso_spellings_are_read_in_parquet_text_too(tmp_path: Path) -> None:
+    """A comma fraction, a lowercase t, no seconds: read from JSON lines and from a Parquet
+    column of text alike, as the usual spelling is; a fraction of a minute (`10:00.5`) and
+    a time without a zone (read as UTC, counted) as before."""
+    times = [
+        "2026-10-03T09:00Z",
+        "2026-10-03T09:00:00,123Z",
+        "2026-10-03t09:00:00z",
+        "2026-10-03T09:00",
+        "2026-10-03T09:00.5Z",
+    ]
+    rows = [
+        {"event_id": f"e{i}", "customer_id": "c1", "created_date": t, "kind": "app"}
+        for i, t in enumerate(times)
+    ]
+    (tmp_path / "e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pl.DataFrame(rows).write_parquet(tmp_path / "e.parquet")
+    for name in ("e.jsonl", "e.parquet"):
+        r = read_events([tmp_path / name], on_error="skip")
+        got = r.events.sort("event_id")["created_date"].dt.strftime("%H:%M:%S%.3f").to_list()
+        assert got == ["09:00:00.000", "09:00:00.123", "09:00:00.000", "09:00:00.000"], name
+        assert r.rejects["reason"].to_list() == ["bad_timestamp"]
+        assert r.files[0].no_zone == 1
 
 
 CASES = {

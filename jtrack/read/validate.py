@@ -275,15 +275,31 @@ def _parse_time(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     )
     # (BigQuery writes `2026-12-01 08:09:02.769 UTC`: its ` UTC` is a Z)
     text = pl.when(text.str.ends_with(" UTC")).then(text.str.head(-4) + "Z").otherwise(text)
-    iso = text.str.replace(" ", "T", literal=True).str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us"
-    )
-    naive = (
-        text.str.replace(" ", "T", literal=True)
-        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
-        .dt.replace_time_zone("UTC")
-    )
+    text = text.str.replace(" ", "T", literal=True)
+    iso, naive = _iso_or_naive(text)
     return pl.coalesce(epoch, iso, naive)
+
+
+def _other_iso(text: pl.Expr) -> pl.Expr:
+    """The ISO-8601 spellings _parse_time does not read (a lowercase `t`, a comma before
+    the fraction, no seconds: `2026-10-01t10:00:00,5z`, `2026-10-01T10:00Z`) made the usual
+    one and read as a UTC time (null where it is no time). _finish asks it only of the
+    times _parse_time left null, and only when there are some: an export of usual times
+    pays one null check, not a second parse."""
+    text = text.cast(pl.String).str.strip_chars().str.to_uppercase()
+    text = text.str.replace(" ", "T", literal=True).str.replace(",", ".", literal=True)
+    # (hours and minutes, then a zone or the end: `10:00.5`, a fraction of a minute, is not)
+    text = text.str.replace(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d)(Z|[+-]\d|$)", "${1}:00${2}")
+    iso, naive = _iso_or_naive(text)
+    return pl.coalesce(iso, naive)
+
+
+def _iso_or_naive(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """ISO-8601 text (a `T`, seconds, a `.` fraction) as a UTC time: with its zone, and
+    without one (read as UTC); null where it is not such a time."""
+    iso = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us")
+    naive = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+    return iso, naive.dt.replace_time_zone("UTC")
 
 
 #: Files named one a warning; more are said in one (a first build of a year of exports).
@@ -689,6 +705,13 @@ def _finish(
     Adds `_reason`, `_field` and `_detail` (null for kept rows); `details` explains the
     columns whose type cannot hold their field (see _canonical_select).
     """
+    if "_created_src" in frame.columns and _is_text(frame.schema["_created_src"]):
+        missed = pl.col("created_date").is_null() & pl.col("_created_src").is_not_null()
+        if frame.select(missed.any()).item():  # (times _parse_time did not read: a few)
+            other = _other_iso(pl.when(missed).then(pl.col("_created_src")))
+            frame = frame.with_columns(
+                pl.coalesce("created_date", other.cast(frame.schema["created_date"]))
+            )
     present = [c for c in frame.columns if c.startswith("_present_")]
     frame = frame.with_columns(
         *[
