@@ -642,6 +642,54 @@ def test_times_without_a_zone_are_counted_in_a_warning_naming_the_file(tmp_path:
     ]
 
 
+def test_a_conflicting_redelivery_says_which_fields_differ(tmp_path: Path) -> None:
+    """A re-sent copy whose times had no zone (a New York time read as UTC, 4 hours
+    earlier) replaced the right one with only "different contents" said; copies differing
+    in their times' precision alone (.413Z, .413268Z) were "different contents" while a note
+    called them the same export twice. The warning says which fields differ, and why the
+    times may."""
+    line = lambda i, t, url="/": json.dumps(  # noqa: E731
+        {"event_id": i, "customer_id": "v", "created_date": t, "event_type": "WebEvent",
+         "event_name": "page_viewed", "page_url": url}
+    ) + "\n"  # fmt: skip
+    (tmp_path / "events.jsonl").write_text(line("n1", "2026-10-31T21:30:00-04:00"))
+    (tmp_path / "resend.jsonl").write_text(line("n1", "2026-10-31T21:30:00"))
+    st = str(tmp_path / "s")
+    assert _run("sessionize", str(tmp_path / "events.jsonl"), "--store", st, "-q").stderr == ""
+    res = _run("sessionize", str(tmp_path / "resend.jsonl"), "--store", st, "-q")
+    said = [x for x in res.stderr.splitlines() if "different contents" in x]
+    assert said == [
+        "warning: 1 event id(s) came more than once with different contents; the earliest "
+        "(then the first read) of each was kept: n1; they differ in created_date only, by 4h, "
+        "as a UTC offset does: a copy whose time has no zone (read as UTC) may be the one kept"
+    ]
+    (tmp_path / "daily.jsonl").write_text(
+        line("p0", "2026-10-10T09:00:00.413Z") + line("p1", "2026-10-10T09:01:00Z", "/a")
+    )
+    (tmp_path / "weekly.jsonl").write_text(
+        line("p0", "2026-10-10T09:00:00.413268Z") + line("p1", "2026-10-10T09:01:00Z", "/b")
+    )
+    st = str(tmp_path / "p")
+    res = _run("sessionize", str(tmp_path / "daily.jsonl"), str(tmp_path / "weekly.jsonl"),
+               "--store", st, "-q")  # fmt: skip
+    said = [x for x in res.stderr.splitlines() if "different contents" in x]
+    assert said == [
+        "warning: 2 event id(s) came more than once with different contents; the earliest "
+        "(then the first read) of each was kept: p0, p1; they differ in created_date (1), "
+        "page_url (1); the times by less than a second (one copy's times more precise: .413Z "
+        "and .413268Z?)"
+    ]
+    (tmp_path / "weekly.jsonl").write_text(line("p0", "2026-10-10T09:00:00.413268Z"))
+    res = _run("sessionize", str(tmp_path / "daily.jsonl"), str(tmp_path / "weekly.jsonl"),
+               "--store", str(tmp_path / "q"), "-q")  # fmt: skip
+    said = [x for x in res.stderr.splitlines() if "different contents" in x]
+    assert said == [
+        "warning: 1 event id(s) came more than once with different contents; the earliest "
+        "(then the first read) of each was kept: p0; they differ in created_date only, by "
+        "less than a second (one copy's times more precise: .413Z and .413268Z?)"
+    ]
+
+
 def test_a_file_that_only_repeats_events_taken_in_is_named(tmp_path: Path) -> None:
     """`jtrack sessionize sample_data/` reads the JSON lines export and its Parquet copy:
     the summary's 4,045 duplicates were right but did not say why; a note names the file

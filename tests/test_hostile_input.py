@@ -280,7 +280,8 @@ def test_a_conflicting_redelivery_is_reported_on_stderr(corpus: Path, tmp_path: 
     assert json.loads(result.stdout)["summary"]["conflicting_duplicates"] == 2
     assert (
         "warning: 2 event id(s) came more than once with different contents; "
-        "the earliest (then the first read) of each was kept: e0001, e0002\n"
+        "the earliest (then the first read) of each was kept: e0001, e0002; they differ in "
+        "page_title only\n"
     ) in result.stderr
 
 

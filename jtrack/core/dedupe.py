@@ -39,13 +39,15 @@ def content_hash(present: Collection[str] | None = None) -> pl.Expr:
     """A stable hash of a copy's contents (CONTENT_COLUMNS), the same in every jtrack. With
     `present` (the columns a frame has), a content column it lacks counts as null."""
     texts = [
-        _text(c) if present is None or c in present else pl.lit("\x00") for c in CONTENT_COLUMNS
+        content_text(c) if present is None or c in present else pl.lit("\x00")
+        for c in CONTENT_COLUMNS
     ]
     key = pl.concat_str(texts, separator="\x1f")
     return key.nchash.xxh3_64().alias("_hash")  # type: ignore[attr-defined]
 
 
-def _text(c: str) -> pl.Expr:
+def content_text(c: str) -> pl.Expr:
+    """A content column as copies are compared on it (content_hash hashes these)."""
     col = pl.col(c)
     text: pl.Expr
     if c == "traits":

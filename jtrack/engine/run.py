@@ -33,6 +33,7 @@ import polars_hash  # noqa: F401  (registers the .nchash namespace)
 from jtrack import __version__
 from jtrack.checks import arrow_path, must_be
 from jtrack.core.buckets import DEFAULT_BUCKETS
+from jtrack.core.dedupe import content_text
 from jtrack.core.traffic import user_agent_list_version
 from jtrack.engine.decide import CONTENT_COLUMNS, COPY_SCHEMA, Decisions, content_hash, decide
 from jtrack.engine.erasure import Erasure
@@ -189,6 +190,60 @@ def _parse_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def conflict_fields(conflicts: pl.DataFrame) -> str:
+    """What the copies of conflicting redeliveries differ in (StoredRun.conflicts' `fields`
+    and `spread`), as the warning ends with it: `; they differ in created_date only, by 4h
+    ...`; empty when not compared."""
+    if "fields" not in conflicts.columns:
+        return ""
+    known = conflicts.filter(pl.col("fields").is_not_null())
+    if known.height == 0:
+        return ""
+    counts = (
+        known.select(pl.col("fields").explode().drop_nulls())
+        .group_by("fields")
+        .len()
+        .sort("len", "fields", descending=[True, False])
+    )
+    if counts.height == 0:
+        return ""
+    sets = known.get_column("fields").list.sort().list.join(",").unique()
+    names = counts.get_column("fields").to_list()
+    if sets.len() == 1:  # (every one alike)
+        said = f"they differ in {', '.join(names)}{' only' if len(names) < 4 else ''}"
+    else:
+        said = "they differ in " + ", ".join(
+            f"{f} ({n:,})" for f, n in counts.select("fields", "len").iter_rows()
+        )
+    if "created_date" in names:
+        by_ = ", by " if sets.len() == 1 else "; the times by "
+        spreads = known.filter(pl.col("fields").list.contains("created_date")).get_column("spread")
+        most, least = spreads.max(), spreads.min()
+        if isinstance(most, timedelta) and isinstance(least, timedelta):
+            quarter = timedelta(minutes=15)
+            if most < timedelta(seconds=1):
+                said += (
+                    f"{by_}less than a second (one copy's times more precise: .413Z and .413268Z?)"
+                )
+            elif (
+                least >= quarter
+                and most <= timedelta(hours=14)
+                and all(t % quarter == timedelta(0) for t in spreads.unique().to_list())
+            ):
+                by = _hours(most) if most == least else f"{_hours(least)} to {_hours(most)}"
+                said += (
+                    f"{by_}{by}, as a UTC offset does: a copy whose time has no zone (read as "
+                    "UTC) may be the one kept"
+                )
+    return f"; {said}"
+
+
+def _hours(t: timedelta) -> str:
+    """A whole number of quarter hours as `4h`, `5h30m`."""
+    minutes = int(t.total_seconds() // 60)
+    return f"{minutes // 60}h" + (f"{minutes % 60}m" if minutes % 60 else "")
+
+
 @dataclass
 class StoredRun:
     """A run kept in a store: the summary, the accounting, and its sessions read back."""
@@ -229,6 +284,7 @@ class StoredRun:
             lines.append(
                 f"{conflicts.height} event id(s) came more than once with different contents; "
                 f"the earliest (then the first read) of each was kept: {', '.join(ids)}{more}"
+                + conflict_fields(conflicts)
             )
         return lines
 
@@ -552,6 +608,7 @@ def _run(
             ctx, store, new, results, book_source, base, history, mode, started, planned
         )
         writer.commit(manifest, opts.keep)
+        conflicts = _conflict_fields(store, conflicts)
     except BaseException:
         # One Ctrl-C can arrive twice (Polars raises KeyboardInterrupt inside a query, then
         # Python its own pending one, at the next call): the clean-up is retried, not left
@@ -1625,6 +1682,12 @@ def _finish(
     )
     # the run reports the conflicts it saw; the store counts all of them
     seen = conflicts.filter(pl.col("event_id").is_in(d.judged_ids.implode()))
+    # (where the copies of the first of them are: compared field by field once committed)
+    first = seen.get_column("event_id").head(CONFLICTS_COMPARED).implode()
+    where = dups.filter(pl.col("event_id").is_in(first))
+    seen = seen.join(
+        where.group_by("event_id").agg(_copies=pl.col("_pos")), on="event_id", how="left"
+    )
 
     # rejects: of reading (kept from the inputs' runs) and of the cut (judged again)
     rejects, run_rejects = _rejects(ctx, new, held, inputs, d, superseded)
@@ -1697,6 +1760,45 @@ def _finish(
         run_info = replace(run_info, sessions_unchanged=kept)
     manifest.runs[-1] = run_info
     return manifest, run_info, seen, run_rejects
+
+
+#: Conflicting redeliveries whose copies a run compares field by field (the warning says
+#: which fields differ in them): a few rows each, read back from the segments.
+CONFLICTS_COMPARED = 1_000
+
+
+def _conflict_fields(store: Store, seen: pl.DataFrame) -> pl.DataFrame:
+    """The run's conflicting redeliveries (_finish's `seen`: event_id, versions, _copies,
+    their positions) with the content columns their copies differ in (`fields`: null for
+    those beyond CONFLICTS_COMPARED) and how far apart their times are (`spread`), read
+    from the version just committed."""
+    if "_copies" not in seen.columns:
+        return seen
+    copies = seen.select("event_id", "_copies").explode("_copies").drop_nulls("_copies")
+    out = seen.drop("_copies")
+    if copies.height == 0:
+        return out.with_columns(fields=pl.lit(None, pl.List(pl.String)), spread=pl.lit(None))
+    compared = [c for c in CONTENT_COLUMNS if c != "event_id"]
+    at = copies.select(
+        "event_id",
+        (pl.col("_copies") // (1 << 32)).cast(pl.UInt32).alias("segment"),
+        (pl.col("_copies") % (1 << 32)).cast(pl.UInt32).alias("row"),
+    )
+    with store.snapshot() as snap:
+        rows = snap.wide_rows(at.select("segment", "row"), compared)
+    rows = rows.with_columns(at.get_column("event_id"))
+    differ = rows.group_by("event_id").agg(
+        *[(content_text(c).n_unique() > 1).alias(c) for c in compared],
+        spread=pl.col("created_date").max() - pl.col("created_date").min(),
+    )
+    differ = differ.select(
+        "event_id",
+        pl.concat_list([pl.when(pl.col(c)).then(pl.lit(c)) for c in compared])
+        .list.drop_nulls()
+        .alias("fields"),
+        "spread",
+    )
+    return out.join(differ, on="event_id", how="left", maintain_order="left")
 
 
 def _rejected_tails(inputs: list[InputFile], rejects: pl.DataFrame) -> list[InputFile]:
