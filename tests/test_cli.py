@@ -642,6 +642,39 @@ def test_times_without_a_zone_are_counted_in_a_warning_naming_the_file(tmp_path:
     ]
 
 
+def test_a_late_file_says_its_days_and_the_sessions_only_renumbered(tmp_path: Path) -> None:
+    """A late day's file reported `38 new sessions, 452 changed`, 451 of them changed in
+    their visit_number alone (an earlier visit came in): the summary says so, and the days
+    of the run's events, in -f json and the store's record of the run too."""
+    line = lambda i, v, t: json.dumps(  # noqa: E731
+        {"event_id": i, "customer_id": v, "created_date": t, "event_type": "WebEvent",
+         "event_name": "page_viewed"}
+    ) + "\n"  # fmt: skip
+    days = tmp_path / "days.jsonl"
+    days.write_text("".join(line(f"e{d}", "v", f"2026-10-{d}T09:00:00Z") for d in (10, 12, 14)))
+    late = tmp_path / "late.jsonl"
+    late.write_text(
+        line("e11", "v", "2026-10-11T09:00:00Z") + line("w", "w", "2026-10-13T23:00:00Z")
+    )
+    st = str(tmp_path / "s")
+    assert _run("sessionize", str(days), "--store", st, "-q").exit_code == 0
+    res = _run("sessionize", str(late), "--store", st, "--limit", "0")
+    assert res.exit_code == 0, res.stderr
+    text = " ".join(res.stdout.split())
+    assert "2 new sessions, 2 changed (2 renumbered only), 0 removed, 1 unchanged" in text
+    assert "this run's events: 2026-10-11 .. 2026-10-13 (UTC)" in text
+    runs = json.loads(_run("store", "--store", st, "-f", "json").stdout)["runs"]
+    assert [(r["sessions_changed"], r["sessions_renumbered"]) for r in runs] == [(0, 0), (2, 2)]
+    assert runs[1]["events_from"] == "2026-10-11T09:00:00.000Z"
+    assert runs[1]["events_to"] == "2026-10-13T23:00:00.000Z"
+    # (a session that gained an event is changed, not renumbered only)
+    (tmp_path / "more.jsonl").write_text(line("e14b", "v", "2026-10-14T09:05:00Z"))
+    res = _run("sessionize", str(tmp_path / "more.jsonl"), "--store", st, "-f", "json")
+    run = json.loads(res.stdout)["summary"]["run"]
+    assert (run["sessions_changed"], run["sessions_renumbered"]) == (1, 0)
+    assert run["events_from"] == run["events_to"] == "2026-10-14T09:05:00.000Z"
+
+
 def test_a_conflicting_redelivery_says_which_fields_differ(tmp_path: Path) -> None:
     """A re-sent copy whose times had no zone (a New York time read as UTC, 4 hours
     earlier) replaced the right one with only "different contents" said; copies differing

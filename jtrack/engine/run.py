@@ -318,6 +318,8 @@ class _Context:
     far_new: pl.Series
     invalid_entries: int = 0
     reclassify: bool = False
+    #: the first and last time of the run's accepted rows (RunInfo.events_from, events_to)
+    span: tuple[str | None, str | None] = (None, None)
     reason: str | None = None  # why every session is worked out again (RunInfo.reason)
     #: the store's duplicates table as the run reads it (_duplicates: hashed again once)
     duplicates: pl.LazyFrame | None = None
@@ -570,6 +572,7 @@ def _run(
             new, decisions, {i.path for i in history.inputs} if history else set()
         )
         notes += repeated
+        span = _events_span(new.ids, decisions.far_new)
         new.release_ids()
         if opts.on_error == "fail":
             # stored rows the new ones put beyond the cut come first in input order: a run
@@ -599,6 +602,7 @@ def _run(
             else _invalid_before(base),
             reclassify=relabel,
             reason=reason,
+            span=span,
         )
         jobs = [_job(ctx, u, lo, hi) for u, (lo, hi) in enumerate(ranges)]
         results = engine.run_units(jobs, new, say)
@@ -705,6 +709,16 @@ def _contacts_files(
         if moved is not None:
             named.append(str(moved))
     return named
+
+
+def _events_span(ids: pl.DataFrame, far: pl.Series) -> tuple[str | None, str | None]:
+    """The first and last time of a run's accepted rows (`ids`: created_date, _pos), those
+    beyond the far-future cut (`far`, positions) left out, as ISO-8601 UTC text."""
+    t = pl.col("created_date")
+    if far.len():
+        t = t.filter(~pl.col("_pos").is_in(far.implode()))
+    lo, hi = ids.select(t.min().alias("lo"), t.max().alias("hi")).row(0)
+    return (iso_z(lo) if lo is not None else None, iso_z(hi) if hi is not None else None)
 
 
 def _repeated_files(new: NewData, decisions: Decisions, taken: set[str]) -> list[str]:
@@ -1717,6 +1731,9 @@ def _finish(
         sessions_added=res.sessions_added,
         sessions_changed=res.sessions_changed,
         sessions_removed=res.sessions_removed,
+        sessions_renumbered=res.sessions_renumbered,
+        events_from=ctx.span[0],
+        events_to=ctx.span[1],
         parts_written=len(res.index_parts) + len(res.session_parts),
         parts_rewritten=rewritten,
         duplicates=duplicates,
@@ -1753,7 +1770,11 @@ def _finish(
     if mode == "replace":  # (no session of the store replaced is compared: all written anew)
         before = int(base.counts.get("sessions", 0)) if base is not None else 0
         run_info = replace(
-            run_info, sessions_added=after, sessions_changed=0, sessions_removed=before
+            run_info,
+            sessions_added=after,
+            sessions_changed=0,
+            sessions_removed=before,
+            sessions_renumbered=0,
         )
     else:  # (the units count the touched visitors' sessions; the others stay as they were)
         kept = after - run_info.sessions_added - res.sessions_changed

@@ -87,6 +87,9 @@ class UnitResult:
     sessions_added: int = 0
     sessions_changed: int = 0
     sessions_removed: int = 0
+    #: of the changed, those whose row differs in visit_number alone (an earlier session
+    #: of the visitor came in late: every later one is numbered again)
+    sessions_renumbered: int = 0
     #: visitors with sessions, and per contact state, after the unit less before it (the
     #: store's totals are kept from them: only the touched visitors' sessions change)
     visitors_delta: int = 0
@@ -102,6 +105,7 @@ class UnitResult:
         self.touched += other.touched
         self.sessions_added += other.sessions_added
         self.sessions_changed += other.sessions_changed
+        self.sessions_renumbered += other.sessions_renumbered
         self.sessions_removed += other.sessions_removed
         self.visitors_delta += other.visitors_delta
         for state, n in other.states_delta.items():
@@ -379,6 +383,12 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
         kept = pl.concat([kept_same, same_rows(sessions.filter(~was_kept), stored)]).implode()
         added_sess = sessions.filter(~pl.col("id").is_in(kept))
         removed_sess = old_sess.filter(~pl.col("id").is_in(kept))
+        # (rows written again that differ from the stored ones in their visit number alone)
+        again = added_sess.join(removed_sess.select("id").unique(), on="id", how="semi")
+        if again.height and "visit_number" in again.columns:
+            res.sessions_renumbered = same_rows(
+                again.drop("visit_number"), stored.drop("visit_number", strict=False)
+            ).len()
     else:  # nothing stored for these visitors: every session is new
         added_sess, removed_sess = sessions, old_sess
     # (a row written again under the id it had is a session changed, not one added and one

@@ -68,11 +68,21 @@ def summary_lines(s: RunSummary) -> list[tuple[str, str, str]]:
             if run.get("mode") == "replace":
                 said = f"{_n(added, 'session')} written, replacing the store's {removed:,}"
             else:
-                said = f"{_n(added, 'new session')}, {changed:,} changed, {removed:,} removed"
+                renumbered = int(run.get("sessions_renumbered") or 0)
+                said = f"{_n(added, 'new session')}, {changed:,} changed"
+                if renumbered:  # (an earlier session came in late: the later ones renumbered)
+                    said += f" ({renumbered:,} renumbered only)"
+                said += f", {removed:,} removed"
                 unchanged = int(run.get("sessions_unchanged") or 0)
                 if unchanged and run.get("mode") == "incremental":  # (the store's others)
                     said += f", {unchanged:,} unchanged"
             rows.append(("", "", said))
+            # (the days a run added to a store: a late file's; a first run's are the store's
+            # time span, said below)
+            if run.get("mode") == "incremental" and run.get("events_from") and run.get("events_to"):
+                first, last = run["events_from"][:10], run["events_to"][:10]
+                days = first if first == last else f"{first} .. {last}"
+                rows.append(("", "", f"this run's events: {days} (UTC)"))
             if run.get("mode") == "rebuild":
                 rows.append(("", "", "every session was rebuilt"))
     ok = "adds up" if s.balanced else "DOES NOT ADD UP"

@@ -149,6 +149,12 @@ class RunInfo:
     sessions_changed: int | None = None
     sessions_removed: int = 0
     sessions_unchanged: int = 0
+    #: of sessions_changed, those whose visit_number alone changed (None: an earlier jtrack)
+    sessions_renumbered: int | None = None
+    #: the first and last time of this run's events (ISO-8601, UTC; None: none, or an
+    #: earlier jtrack): a late file's run says which days it filled in
+    events_from: str | None = None
+    events_to: str | None = None
     parts_written: int = 0
     parts_rewritten: int = 0
     #: this run's rows as it judged them: rows_read = events_kept + duplicates + rejected

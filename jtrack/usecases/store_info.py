@@ -42,6 +42,9 @@ RUN_COLUMNS = [
     "sessions_changed",
     "sessions_removed",
     "sessions_unchanged",
+    "sessions_renumbered",
+    "events_from",
+    "events_to",
     "parts_written",
     "parts_rewritten",
     "reason",
@@ -81,9 +84,10 @@ def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame
 
 def runs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame:
     rows = [{c: getattr(r, c) for c in RUN_COLUMNS} for r in (m.runs if runs is None else runs)]
-    text = ("mode", "started", "finished", "jtrack_version", "reason")
+    text = ("mode", "started", "finished", "jtrack_version", "reason", "events_from", "events_to")
     schema = {c: (pl.String() if c in text else pl.Int64()) for c in RUN_COLUMNS}
-    return _times(pl.DataFrame(rows, schema=schema, orient="row"), "started", "finished")
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return _times(frame, "started", "finished", "events_from", "events_to")
 
 
 def versions_frame(store: Store) -> pl.DataFrame:
