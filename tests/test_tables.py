@@ -203,7 +203,9 @@ def test_headers_are_the_field_names_or_documented_labels(
         assert f"`{label}`" in readme, label
     out = _render(["sessions", "--limit", "3"], 140, monkeypatch)
     csv_fields = runner.invoke(app, ["sessions", "--limit", "1", "-f", "csv"]).stdout.split("\n")[0]
-    headers = out.splitlines()[1].split()
+    line = out.splitlines()[1]
+    assert "created_date (UTC)" in line and "`created_date (UTC)`" in readme  # (times: UTC)
+    headers = line.replace(" (UTC)", "").split()
     for h in headers:
         assert h in csv_fields.split(",") or h in LABELS.values(), h
 

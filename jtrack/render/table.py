@@ -573,9 +573,12 @@ class FrameTable:
                 sort = "key" if longest <= LABEL_MAX else "text"
             if name in self.keys and sort == "text":
                 sort = "key"  # (a row key is never cut)
+            label = one_line(self.labels.get(name, name))
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+                label += " (UTC)"  # (shown in UTC, as display_frame converts it: said)
             col = _Col(
                 name=name,
-                label=one_line(self.labels.get(name, name)),
+                label=label,
                 sort=sort,
                 numeric=dtype.is_numeric() and name not in self.wrap,
                 time=is_time,
