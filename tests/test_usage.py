@@ -856,6 +856,10 @@ def test_stable_column_names_in_every_flat_format(monkeypatch: pytest.MonkeyPatc
     monkeypatch.chdir(ROOT)
     base = [*EXAMPLE_FILES, "--as-of", "2026-10-05", "-q"]
     assert run(*base, "-f", "csv").stdout.splitlines()[0] == ",".join(ROW_COLUMNS)
+    # each row says the zone its period is a day of (only --summary and JSON said it)
+    assert ROW_COLUMNS[:2] == ("period", "tz")
+    csv = run(*base, "--tz", "Australia/Sydney", "-f", "csv").stdout.splitlines()
+    assert csv[1].startswith("2026-10-01,Australia/Sydney,")
     assert list(json.loads(run(*base, "-f", "jsonl").stdout.splitlines()[0])) == list(ROW_COLUMNS)
     assert list(json.loads(run(*base, "-f", "json").stdout)["rows"][0]) == list(ROW_COLUMNS)
     assert run(*base, "-f", "csv", "--summary").stdout.splitlines()[0] == ",".join(SUMMARY_COLUMNS)
@@ -871,7 +875,11 @@ def test_markdown_says_what_the_table_is_of(monkeypatch: pytest.MonkeyPatch) -> 
     md = run(*base, "-f", "md").stdout
     lines = md.splitlines()
     assert lines[0] == "# Billable usage 2026-10-01 .. 2026-10-04 (Europe/Berlin), by day"
-    assert lines[2].startswith("As of 2026-10-04T22:00:00.000Z; billable: page_view, search")
+    # (the as-of in the report's zone too: midnight in Berlin, not the 4th's 22:00)
+    assert lines[2].startswith(
+        "As of 2026-10-04T22:00:00.000Z (2026-10-05 00:00 Europe/Berlin); billable: page_view, "
+        "search"
+    )
     assert lines[4] == "| " + " | ".join(ROW_COLUMNS) + " |"
     month = md.split("## Month 2026-10\n\n", 1)[1]
     fields = [ln.split(" | ")[0].removeprefix("| ") for ln in month.splitlines()[2:]]

@@ -145,7 +145,7 @@ def usage_renderables(report: Any, summary_only: bool = False) -> list[Renderabl
     p = report.period
     head.append(
         f"  {p['from']} .. {p['last_day'] or '-'} ({strip_control(o.tz)}), by {o.by}; "
-        f"as of {report.to_dict()['as_of']}; billable: {', '.join(o.billable)}"
+        f"as of {report.as_of_text()}; billable: {', '.join(o.billable)}"
     )
     parts.append(head)
     if not summary_only:
@@ -247,7 +247,7 @@ def usage_markdown(report: Any, summary_only: bool = False) -> str:
         f"# Billable usage {p['from']} .. {p['last_day'] or '-'} ({strip_control(o.tz)})"
         + ("" if summary_only else f", by {o.by}"),
         "",
-        f"As of {row['as_of']}; billable: {', '.join(o.billable)}",
+        f"As of {report.as_of_text()}; billable: {', '.join(o.billable)}",
         "",
     ]
     if not summary_only:

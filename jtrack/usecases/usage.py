@@ -93,6 +93,7 @@ USAGE_COLUMNS: tuple[str, ...] = (
 #: Stable column names of the per-period table (every format uses these).
 ROW_COLUMNS: tuple[str, ...] = (
     "period",
+    "tz",  # (the zone whose days or months the periods are: a CSV alone says it)
     *CLASSES,
     "billable",
     "month_to_date",
@@ -1145,6 +1146,18 @@ class UsageReport:
         out["automated_share"] = round(automated / billable, 4) if billable else None
         return out
 
+    def as_of_text(self) -> str:
+        """The as-of as the table and Markdown headers say it: UTC, and in the report's zone
+        when that is another (`2026-10-14T13:00:00.000Z (2026-10-15 00:00 Australia/Sydney)`:
+        the 14th is not partly counted)."""
+        said = iso_z(self.options.as_of) or ""
+        tz = self.options.tz
+        if tz in ("UTC", "Etc/UTC", "Z") or self.options.as_of is None:
+            return said
+        local = self.options.as_of.astimezone(zoneinfo.ZoneInfo(tz))
+        clock = local.strftime("%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M")
+        return f"{said} ({clock} {tz})"
+
     def all_warnings(self) -> list[str]:
         """Every `warning:` line the CLI says of this report: `warnings`, then an empty
         period's (with its hint), as JSON lists them."""
@@ -1623,10 +1636,15 @@ def compute_usage(inp: UsageInput, opts: UsageOptions) -> UsageReport:
         rows=pl.col("rows") if not store else pl.lit(None, pl.Int64),
         late=pl.col("late") if not store else pl.lit(None, pl.Int64),
         automated_share=_share(pl.col("automated"), pl.col("billable")),
+        tz=pl.lit(opts.tz, pl.String),
     ).select(
         [
             pl.col(c).cast(
-                pl.String if c == "period" else pl.Float64 if c == "automated_share" else pl.Int64
+                pl.String
+                if c in ("period", "tz")
+                else pl.Float64
+                if c == "automated_share"
+                else pl.Int64
             )
             for c in ROW_COLUMNS
         ]
