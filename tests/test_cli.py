@@ -1712,3 +1712,15 @@ def test_a_misspelt_column_names_the_nearest_field(tmp_path: Path) -> None:
     res = _run("sessions", "--store", st, "--columns", "id,device_categry")
     assert res.exit_code == 2
     assert "unknown field 'device_categry' (hint: did you mean 'device_category'?" in res.stderr
+
+
+def test_help_says_which_zone_a_time_without_an_offset_is_in() -> None:
+    """`--since` said UTC, `--until`, `--where` and `--as-of` of `jtrack sessions` did not
+    (`jtrack usage` and `report` read such a time in their --tz: each help says which)."""
+    text = " ".join(_run("sessions", "-h").stdout.split())
+    for option in ("--until <time>", "--as-of <time>"):
+        said = text.split(option, 1)[1][:120]
+        assert "UTC if no offset" in said, option
+    assert "A time without an offset is UTC." in text
+    usage = " ".join(_run("usage", "-h").stdout.split())
+    assert "no offset = --tz" in usage

@@ -87,7 +87,9 @@ def sessions_cmd(
     until: Annotated[
         str | None,
         typer.Option(
-            help="Sessions started before this time.", show_default=False, metavar="<time>"
+            help="Sessions started before this time (ISO-8601, UTC if no offset).",
+            show_default=False,
+            metavar="<time>",
         ),
     ] = None,
     customer: Annotated[
@@ -107,7 +109,8 @@ def sessions_cmd(
         list[str] | None,
         typer.Option(
             help="Field filter FIELD OP VALUE with OP one of = != ~ > >= < <= "
-            "(e.g. device.category=mobile); repeatable, all must hold.",
+            "(e.g. device.category=mobile); repeatable, all must hold. A time without an "
+            "offset is UTC.",
             show_default=False,
             metavar="<filter>",
         ),
@@ -148,7 +151,8 @@ def sessions_cmd(
     as_of: Annotated[
         str | None,
         typer.Option(
-            help="Resolve contacts as of this time (ISO-8601): each visitor by the traits "
+            help="Resolve contacts as of this time (ISO-8601, UTC if no offset): each visitor "
+            "by the traits "
             "sent by then (a visitor who signed in later is Unknown), temporary contacts "
             "expiring at it; --contact matches who the visitor was then. Sessions are listed "
             "whatever their dates (--until leaves later ones out). Default: now with "
