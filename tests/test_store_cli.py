@@ -73,6 +73,10 @@ def test_store_shows_inputs_runs_and_versions(daily: tuple[Store, list[Path]]) -
     inputs = narrow.stdout.split("Inputs taken in")[1].split("Runs")[0]
     assert all(t[:19].replace("T", " ") in inputs for t in run_times), narrow.stdout
     assert all(t[:19].replace("T", " ") in narrow.stdout.split("Runs")[1] for t in run_times)
+    # (and said to be UTC, as the card, journey and watch say theirs)
+    for header in ("taken_in (UTC)", "finished (UTC)", "created (UTC)"):
+        assert header in narrow.stdout, header
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
     assert info["inputs"][0]["taken_in"] == run_times[0]  # JSON keeps the manifest's form
     # each run says when it started and which jtrack wrote it (an upgrade shows there)
     from jtrack import __version__
