@@ -612,7 +612,6 @@ def _run(
             ctx, store, new, results, book_source, base, history, mode, started, planned
         )
         writer.commit(manifest, opts.keep)
-        conflicts = _conflict_fields(store, conflicts)
     except BaseException:
         # One Ctrl-C can arrive twice (Polars raises KeyboardInterrupt inside a query, then
         # Python its own pending one, at the next call): the clean-up is retried, not left
@@ -623,6 +622,8 @@ def _run(
             _clean_up(store, writer)
         raise
     store.refresh()
+    # (read from the version just committed, outside the clean-up above: it is the store's)
+    conflicts = _conflict_fields(store, conflicts)
     from jtrack.engine.compact import FOLLOW_MERGE_ROWS, compact_locked, needs_compaction
 
     # (a process that follows files merges small parts only: it must not stop for long)
