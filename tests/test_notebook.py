@@ -193,6 +193,15 @@ def test_options_take_what_the_cli_takes(tmp_path: Path) -> None:
     assert ReportOptions(month=date(2026, 12, 1)).until == date(2027, 1, 1)
     with pytest.raises(UsageError, match="month cannot be combined"):
         ReportOptions(month="2026-10", since="2026-10-03")
+    import dataclasses  # (a copy with another zone: the month's own span comes with it)
+
+    paris = dataclasses.replace(report, tz="Europe/Paris")
+    assert (paris.month, paris.since, paris.until, paris.tz) == (
+        report.month,
+        report.since,
+        report.until,
+        "Europe/Paris",
+    )
     with pytest.raises(UsageError, match="month"):
         ReportOptions(month=date(2026, 10, 3))
     run_sessionize([_day(tmp_path, "d1", 0)], tmp_path / "store")

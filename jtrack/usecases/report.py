@@ -156,11 +156,6 @@ class ReportOptions:
 
         from jtrack.usecases.usage import as_day, next_month, resolve_month
 
-        if self.since is not None or self.until is not None:
-            raise UsageError(
-                "month cannot be combined with since/until",
-                hint='use either month="2026-10" or since=/until=',
-            )
         if isinstance(self.month, str):
             first = resolve_month(self.month, datetime.now(UTC), check_tz(self.tz), "month")
         else:
@@ -170,6 +165,13 @@ class ReportOptions:
                     f"month {self.month!r}", hint='"2026-10", or the first day of a month'
                 )
             first = day
+        given = (self.since, self.until)
+        # (the month's own span may come with it: dataclasses.replace copies all three)
+        if given != (None, None) and given != (first, next_month(first)):
+            raise UsageError(
+                "month cannot be combined with since/until",
+                hint='use either month="2026-10" or since=/until=',
+            )
         object.__setattr__(self, "month", first)
         object.__setattr__(self, "since", first)
         object.__setattr__(self, "until", next_month(first))
