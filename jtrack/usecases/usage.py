@@ -1355,6 +1355,7 @@ def _aggregate(
     counts: dict[str, Any] = {"rows": 0, "rejected": 0}
     empties: list[str] = []
     repeats: list[int] = []
+    cut_elsewhere: list[tuple[str, int, int]] = []  # (export files only)
     if inp.deduplicated:
         # The store: one row per event already; stream it, nothing is kept in memory.
         per_event = inp.events.select(
@@ -1396,7 +1397,6 @@ def _aggregate(
             cut_elsewhere = [(inp.names[fi], int(k), int(n)) for fi, n, k in many.iter_rows()]
         else:
             late = pl.lit(False)
-            cut_elsewhere = []
         # Each event once, as sessionize keeps it: the copy first by time, then in input
         # order (a page view and a segment event under one id at one instant are billed as
         # the one given first); late when that copy is; conflicting when copies differ in
