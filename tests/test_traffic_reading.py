@@ -368,7 +368,7 @@ def test_the_usage_note_names_the_automated_events(world: dict[str, Any]) -> Non
     res = run("usage", "--store", str(world["store"]), "--as-of", AS_OF, "-f", "csv")
     assert "1,093 of them automated (99.4%)" in res.stderr
     header = res.stdout.splitlines()[0].split(",")
-    assert header[-2:] == ["automated", "automated_share"]
+    assert header[-3:] == ["automated", "automated_share", "tz"]  # (each added last)
 
 
 # ---- jtrack journey -------------------------------------------------------------------------

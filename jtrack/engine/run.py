@@ -572,7 +572,7 @@ def _run(
             new, decisions, {i.path for i in history.inputs} if history else set()
         )
         notes += repeated
-        span = _events_span(new.ids, decisions.far_new)
+        span = _events_span(new.ids, decisions.drop_new)
         new.release_ids()
         if opts.on_error == "fail":
             # stored rows the new ones put beyond the cut come first in input order: a run
@@ -712,12 +712,14 @@ def _contacts_files(
     return named
 
 
-def _events_span(ids: pl.DataFrame, far: pl.Series) -> tuple[str | None, str | None]:
-    """The first and last time of a run's accepted rows (`ids`: created_date, _pos), those
-    beyond the far-future cut (`far`, positions) left out, as ISO-8601 UTC text."""
+def _events_span(ids: pl.DataFrame, dropped: pl.Series) -> tuple[str | None, str | None]:
+    """The first and last time of the events a run added (`ids`: created_date, _pos; the
+    rows `dropped`, positions, left out: duplicates of copies taken in before, which a
+    daily export overlapping yesterday's holds, and those beyond the far-future cut), as
+    ISO-8601 UTC text."""
     t = pl.col("created_date")
-    if far.len():
-        t = t.filter(~pl.col("_pos").is_in(far.implode()))
+    if dropped.len():
+        t = t.filter(~pl.col("_pos").is_in(dropped.implode()))
     lo, hi = ids.select(t.min().alias("lo"), t.max().alias("hi")).row(0)
     return (iso_z(lo) if lo is not None else None, iso_z(hi) if hi is not None else None)
 
@@ -1806,8 +1808,13 @@ def _conflict_fields(store: Store, seen: pl.DataFrame) -> pl.DataFrame:
         (pl.col("_copies") // (1 << 32)).cast(pl.UInt32).alias("segment"),
         (pl.col("_copies") % (1 << 32)).cast(pl.UInt32).alias("row"),
     )
-    with store.snapshot() as snap:
-        rows = snap.wide_rows(at.select("segment", "row"), compared)
+    try:
+        with store.current_snapshot() as snap:
+            rows = snap.wide_rows(at.select("segment", "row"), compared)
+    except (OSError, JtrackError, pl.exceptions.PolarsError):
+        # (the run is committed: a copy that cannot be read back leaves the warning
+        # without its fields, never the run failed)
+        return out.with_columns(fields=pl.lit(None, pl.List(pl.String)), spread=pl.lit(None))
     rows = rows.with_columns(at.get_column("event_id"))
     differ = rows.group_by("event_id").agg(
         *[(content_text(c).n_unique() > 1).alias(c) for c in compared],

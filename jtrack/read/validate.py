@@ -348,12 +348,14 @@ def kept_without_zone(rows: pl.DataFrame) -> int:
 
 
 def _zone_less(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Whether a time, if _parse_time reads it, is read as UTC because it has no zone at all
-    (a time zone-less Parquet column, or text such as `2026-10-01T10:00:00`): an export
-    written in local time would be hours off, so a run says how many there were (NO_ZONE,
-    set in _finish for the times read)."""
+    """Whether a time, if _parse_time reads it, is read as UTC because its text has no zone
+    at all (`2026-10-01T10:00:00`): an export written in local time would be hours off, so
+    a run says how many there were (NO_ZONE, set in _finish for the times read). A Parquet
+    timestamp column without a time zone is not counted: UTC is what it holds by the
+    convention Spark (INT96, its default) and pandas write it by, and a warning on every
+    such file of a nightly run would say nothing."""
     if isinstance(dtype, pl.Datetime):
-        return pl.lit(dtype.time_zone is None)
+        return pl.lit(False)
     if not _is_text(dtype):
         return pl.lit(False)
     # (neither epoch milliseconds nor ending with a zone)

@@ -93,7 +93,6 @@ USAGE_COLUMNS: tuple[str, ...] = (
 #: Stable column names of the per-period table (every format uses these).
 ROW_COLUMNS: tuple[str, ...] = (
     "period",
-    "tz",  # (the zone whose days or months the periods are: a CSV alone says it)
     *CLASSES,
     "billable",
     "month_to_date",
@@ -105,6 +104,9 @@ ROW_COLUMNS: tuple[str, ...] = (
     "late",
     "automated",
     "automated_share",
+    # (the zone whose days or months the periods are: a CSV alone says it; last, as a
+    # column added later is, so that a reader of columns by position reads as before)
+    "tz",
 )
 
 #: Stable column names of the one-row summary (`--summary`).
@@ -1099,7 +1101,9 @@ def _flat_parquet_scan(path: Path) -> tuple[pl.LazyFrame, bool] | None:
         | (web & pl.col("_no_name")).fill_null(False)
     )
     out = lf.select("event_id", "created_date", "_auto", _cls=cls, _rejected=rejected)
-    return out, cd.time_zone is None
+    # (a timestamp column without a zone holds UTC, as Spark and pandas write it: not said,
+    # as jtrack.read does not say it; only text times without a zone are)
+    return out, False
 
 
 # --------------------------------------------------------------------------------------------
