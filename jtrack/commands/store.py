@@ -344,6 +344,28 @@ def compact_cmd(
         sys.stderr.write(f"removed {', '.join(gone)}, which held erased data\n")
 
 
+#: `--from FILE --kind visitor|contact`: the ids of a batch of requests (erase, access).
+_FromOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--from",
+        help="A file of ids, one a line (blank lines and lines starting with # left "
+        "out), of the kind --kind says: a batch of requests.",
+        metavar="<file>",
+        show_default=False,
+        parser=named_file,
+    ),
+]
+_KindOpt = Annotated[
+    str,
+    typer.Option(
+        "--kind",
+        help="What the ids of --from are: visitor (customer ids) or contact (saved contacts' ids).",
+        metavar="<visitor|contact>",
+    ),
+]
+
+
 @store_app.command("erase")
 @handle_errors
 def erase_cmd(
@@ -367,26 +389,8 @@ def erase_cmd(
             metavar="<id>",
         ),
     ] = None,
-    from_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--from",
-            help="A file of ids, one a line (blank lines and lines starting with # left "
-            "out), of the kind --kind says: a batch of requests.",
-            metavar="<file>",
-            show_default=False,
-            parser=named_file,
-        ),
-    ] = None,
-    kind: Annotated[
-        str,
-        typer.Option(
-            "--kind",
-            help="What the ids of --from are: visitor (customer ids) or contact (saved "
-            "contacts' ids).",
-            metavar="<visitor|contact>",
-        ),
-    ] = "visitor",
+    from_file: _FromOpt = None,
+    kind: _KindOpt = "visitor",
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -624,26 +628,8 @@ def access_cmd(
             metavar="<id>",
         ),
     ] = None,
-    from_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--from",
-            help="A file of ids, one a line (blank lines and lines starting with # left "
-            "out), of the kind --kind says.",
-            metavar="<file>",
-            show_default=False,
-            parser=named_file,
-        ),
-    ] = None,
-    kind: Annotated[
-        str,
-        typer.Option(
-            "--kind",
-            help="What the ids of --from are: visitor (customer ids) or contact (saved "
-            "contacts' ids).",
-            metavar="<visitor|contact>",
-        ),
-    ] = "visitor",
+    from_file: _FromOpt = None,
+    kind: _KindOpt = "visitor",
     store: StoreOpt = None,
     fmt: Annotated[Format | None, format_option(ACCESS_FORMATS)] = None,
     output: OutputOpt = None,
