@@ -306,3 +306,35 @@ def test_a_damaged_store_is_named_as_given(tmp_path: Path, monkeypatch: pytest.M
     assert res.stderr.startswith(
         f"error: st: the store is damaged: st/versions/v000001/sessions/{part.name} "
     ), res.stderr
+
+
+def test_a_manifest_or_current_file_that_is_no_text_is_damage_not_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest of bytes that are no UTF-8 was `internal error: UnicodeDecodeError`; and
+    in a process that had opened such a store, another store's damage check (which looks at
+    every store the process opened) failed the same way."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    run_sessionize([_day(tmp_path, "d1", 0)], "bad")
+    (tmp_path / "bad" / "versions" / "v000001" / "manifest.json").write_bytes(b"\xff\xfe{bad")
+    res = CliRunner().invoke(app, ["sessions", "--store", "bad"])
+    assert res.exit_code == 1
+    assert res.stderr.startswith(
+        "error: bad/versions/v000001/manifest.json: the version's manifest is not UTF-8 text"
+    ), res.stderr
+    (tmp_path / "bad" / "CURRENT").write_bytes(b"\xff\xfe")
+    res = CliRunner().invoke(app, ["sessions", "--store", "bad"])
+    assert res.exit_code == 1 and "which is not a version of this store" in res.stderr
+    # another store's damage, in the same process, is still found and named
+    run_sessionize([_day(tmp_path, "d2", 1)], "st")
+    part = next((tmp_path / "st" / "versions" / "v000001" / "sessions").iterdir())
+    part.write_bytes(part.read_bytes()[:100])
+    res = CliRunner().invoke(app, ["sessions", "--store", "st"])
+    assert res.exit_code == 1
+    assert res.stderr.startswith("error: st: the store is damaged: st/versions/v000001/"), (
+        res.stderr
+    )

@@ -182,7 +182,8 @@ class Store:
     def current_name(self) -> str | None:
         """The current version's name; None when the store has none yet."""
         try:
-            name = (self.root / CURRENT).read_text(encoding="utf-8").strip()
+            # (bytes that are no text are said below as a name that is no version's)
+            name = (self.root / CURRENT).read_text(encoding="utf-8", errors="replace").strip()
         except (FileNotFoundError, NotADirectoryError):
             self._check_not_lost()
             return None
@@ -267,10 +268,15 @@ class Store:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise StoreError(
-                f"{path}: the version's manifest is missing",
+                f"{self.named(path)}: the version's manifest is missing",
                 hint="the store is damaged; " + self.rollback_hint(),
             ) from None
-        manifest = Manifest.from_json(text, str(path))
+        except UnicodeDecodeError:  # (bytes that are no text: a raw error before)
+            raise StoreError(
+                f"{self.named(path)}: the version's manifest is not UTF-8 text",
+                hint="the store is damaged; " + self.rollback_hint(),
+            ) from None
+        manifest = Manifest.from_json(text, str(self.named(path)))
         remember_manifest(path, manifest, key)
         return manifest
 
