@@ -319,6 +319,7 @@ def test_a_folder_of_parquet_files(tmp_path: Path) -> None:
         "sessions.parquet",
     ]
     assert folder.stat().st_mode & 0o077 == 0  # (personal data: its owner's only)
+    assert all(f.stat().st_mode & 0o077 == 0 for f in folder.iterdir())  # (its files too)
     header = json.loads((folder / "access.json").read_text())
     events = pl.read_parquet(folder / "events.parquet")
     assert events.height == header["counts"]["event_rows"] == 5

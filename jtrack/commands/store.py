@@ -760,6 +760,8 @@ def _write_folder(export: Any, output: Path) -> None:
         write_text_file(to_json(export.header()), tmp / "access.json")
         for name, frame in export.tables().items():
             write_parquet(frame, tmp / f"{name}.parquet")
+        for written in tmp.iterdir():  # (each file its owner's only too: copied out of the
+            os.chmod(written, 0o600)  # folder, or the folder opened up, they stay so)
         os.replace(tmp, output)  # (over an empty folder too)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
