@@ -50,6 +50,22 @@ def test_a_snapshot_holds_the_version_the_store_reads(tmp_path: Path) -> None:
     assert isinstance(sessions, pl.DataFrame)
 
 
+def test_a_snapshot_taken_first_pins_the_store_to_its_version(tmp_path: Path) -> None:
+    """A snapshot taken before a Store's first read held the current version without
+    pinning it: after a run meanwhile, the Store's listing read the next version, whose
+    sessions the snapshot's events did not join."""
+    root = tmp_path / "store"
+    run_sessionize([_day(tmp_path, "d1", 0)], root)
+    store = Store.open(root)
+    with store.snapshot() as snap:
+        events = snap.scan_events(columns=["session_id"]).collect()
+        run_sessionize([_day(tmp_path, "d2", 1)], Store.open(root))  # cron, meanwhile
+    sessions = list_sessions(store)
+    assert store.pinned().name == snap.name == "v000001"
+    assert sessions["event_count"].sum() == events.height == 6
+    assert events.join(sessions, left_on="session_id", right_on="id", how="anti").is_empty()
+
+
 def test_sessionize_counts_a_redelivered_event_once_as_the_cli_does(tmp_path: Path) -> None:
     """`sessionize(read_events(...).events)` (what `help(jtrack)` points to) counted an
     event delivered twice twice: event_count 3852 where `jtrack sessionize` said 3808."""

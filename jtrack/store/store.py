@@ -325,8 +325,9 @@ class Store:
         from removing it until `.close()` or the end of a `with` block): the version the
         Store pinned when it was first read (by `pinned()`, `scan_*`, `list_sessions`...),
         so that what a snapshot reads joins what was read through the Store before, however
-        many runs have switched the store since; a Store that has not read yet holds the
-        current version (without pinning it). `refresh()` moves the Store on.
+        many runs have switched the store since; a Store that has not read yet pins the
+        current version now (what it reads after the snapshot joins what the snapshot read).
+        `refresh()` moves the Store on.
 
         Its methods (`scan_sessions`, `scan_events`, `events`...) read that version only
         while it is held: a LazyFrame built in a `with` block is collected inside it (or
@@ -334,6 +335,7 @@ class Store:
         fails with Polars' FileNotFoundError naming the version's files."""
         from jtrack.store.snapshot import Snapshot
 
+        self.pinned()  # (a Store not read yet pins the current version here)
         with self._pin_lock:
             pinned = self._pinned
             if pinned is not None:
@@ -347,7 +349,7 @@ class Store:
                         release_lease(lease)
                     raise
                 return Snapshot(self, pinned.name, pinned.manifest, lease)
-        return self.current_snapshot()
+        return self.current_snapshot()  # (refreshed by another thread meanwhile)
 
     def current_snapshot(self) -> Snapshot:
         """The current version held for reading, whatever version this Store pins (what a
