@@ -466,10 +466,36 @@ def test_a_version_a_reader_holds_stays_until_it_is_let_go(tmp_path: Path) -> No
         # the reader's version is whole and unchanged: never a mix
         assert_frame_equal(snap.scan_sessions().collect(), before)
         assert snap.scan_events().collect().height == before["event_count"].sum()
-    res = CliRunner().invoke(app, ["sessionize", "--rebuild", "--store", str(store.root), "-q"])
+    rebuild = ["sessionize", "--rebuild", "--store", str(store.root), "-q"]
+    res = CliRunner().invoke(app, rebuild)
     assert res.exit_code == 0, res.output
-    assert old not in store.versions()  # (let go: the next run's clean-up removed it)
+    assert old in store.versions()  # (the Store keeps to the version its snapshot read)
+    reader.close()  # (let go)
+    res = CliRunner().invoke(app, rebuild)
+    assert res.exit_code == 0, res.output
+    assert old not in store.versions()  # (the next run's clean-up removed it)
     assert all(store.read_manifest(v).erased for v in store.versions())
+
+
+def test_compact_with_nothing_to_compact_says_so_and_what_it_removed_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """`jtrack store compact` said "nothing to compact" and then, on a line of its own,
+    that it had removed a version (one left for a reader during an erase)."""
+    store, _ = _shared_store(tmp_path)
+    old = store.current_name()
+    base = ["--store", str(store.root)]
+    runner = CliRunner()
+    reader = Store.open(store.root)
+    with reader.snapshot():
+        assert runner.invoke(app, ["store", "erase", "--visitor", "v1", "-q", *base]).exit_code == 0
+        assert runner.invoke(app, ["store", "compact", "-q", *base]).exit_code == 0
+    assert old in store.versions()  # (still held)
+    reader.close()
+    res = runner.invoke(app, ["store", "compact", *base])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == f"nothing to compact; removed {old}, which held erased data\n"
+    assert old not in store.versions()
 
 
 def test_a_version_a_reader_holds_cannot_be_rolled_back_to(tmp_path: Path) -> None:
@@ -1014,7 +1040,7 @@ def test_a_version_left_for_a_reader_is_marked_and_compact_removes_it(tmp_path: 
     old = store.current_name()
     base = ["--store", str(store.root)]
     runner = CliRunner()
-    with Store.open(store.root).snapshot():
+    with Store.open(store.root).snapshot():  # (a Store dropped: its lease goes with it)
         res = runner.invoke(app, ["store", "erase", "--visitor", "v1", "-q", *base])
     assert res.exit_code == 0, res.output
     assert "once the reader is done, `jtrack store compact` removes it" in res.stderr
@@ -1029,7 +1055,7 @@ def test_a_version_left_for_a_reader_is_marked_and_compact_removes_it(tmp_path: 
     assert "left for a reader that used it" in res.stderr and "jtrack store compact" in res.stderr
     res = runner.invoke(app, ["store", "compact", *base])
     assert res.exit_code == 0, res.output
-    assert f"removed {old}, which held erased data" in res.stderr
+    assert res.stderr.splitlines()[1:] == [f"removed {old}, which held erased data"]
     assert old not in store.versions()
     info = json.loads(runner.invoke(app, ["store", "-f", "json", *base]).stdout)
     assert not any(v["holds_erased"] for v in info["versions"])

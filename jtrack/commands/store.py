@@ -335,13 +335,14 @@ def compact_cmd(
     done = compact(st, keep=keep, lock_wait=wait)
     if quiet:
         return
-    if done.version is None:
-        sys.stderr.write("nothing to compact\n")
-    else:
+    gone = [v for v in holding if v not in st.versions()]  # (left for a reader during an erase)
+    removed = f"removed {', '.join(gone)}, which held erased data" if gone else ""
+    if done.version is not None:
         sys.stderr.write(f"{done.version}: {done.describe()}\n")
-    gone = [v for v in holding if v not in st.versions()]
-    if gone:  # (left for a reader during an erase)
-        sys.stderr.write(f"removed {', '.join(gone)}, which held erased data\n")
+        if removed:
+            sys.stderr.write(removed + "\n")
+    else:  # (a line, not "nothing to compact" then what it did)
+        sys.stderr.write(f"nothing to compact; {removed}\n" if removed else "nothing to compact\n")
 
 
 #: `--from FILE --kind visitor|contact`: the ids of a batch of requests (erase, access).

@@ -14,6 +14,7 @@ import functools
 import itertools
 import json
 import operator
+import weakref
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -84,7 +85,10 @@ class Snapshot:
     def __init__(
         self, store: Store | None, name: str, manifest: Manifest, lease: Path | None
     ) -> None:
-        self.store = store
+        # (weakly: a Store's pinned snapshot would otherwise make a cycle with it, and a
+        # `Store.open(root)` read once and dropped would keep its lease until the garbage
+        # collector came round, keeping the version from runs that would remove it)
+        self._store = weakref.ref(store) if store is not None else None
         self.name = name
         self.manifest = manifest
         self.dir = store.version_dir(name) if store is not None else Path(name)
@@ -97,6 +101,12 @@ class Snapshot:
         snap = cls(None, str(directory), manifest, None)
         snap.dir = directory
         return snap
+
+    @property
+    def store(self) -> Store | None:
+        """The Store this snapshot was taken from (None for a worker's `at`, or once that
+        Store is gone)."""
+        return self._store() if self._store is not None else None
 
     def __enter__(self) -> Snapshot:
         return self
