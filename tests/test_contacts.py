@@ -1385,3 +1385,27 @@ def test_journey_of_a_cookie_prefix_as_of_a_time_resolves_no_other_visitor(
     )
     res = _run("journey", "C00", "--store", st)
     assert res.exit_code == 1 and "matches 35 contacts" in res.stderr
+
+
+def test_contacts_of_a_store_with_a_book_list_their_emails_and_phones(tmp_path: Path) -> None:
+    """`jtrack contacts -f json` on a store built with --contacts gave every contact empty
+    `emails`, `phones` and `external_ids` unless the file was given again (the store's copy
+    of the book has them; `store access` showed them): its contacts now carry them, the
+    same as with --contacts of the same file (which lists every saved contact, seen or not)."""
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    book = str(root / "contacts.csv")
+    st = str(tmp_path / "s")
+    res = _run("sessionize", str(root / "events.jsonl"), "--store", st, "-q", "--contacts", book)
+    assert res.exit_code == 0, res.stderr
+    stored = _run("contacts", "--store", st, "-f", "json")
+    given = _run("contacts", "--store", st, "-f", "json", "--contacts", book)
+    assert stored.exit_code == given.exit_code == 0
+    by_id = {c["contact_id"]: c for c in json.loads(given.stdout)}
+    listed = json.loads(stored.stdout)
+    known = [c for c in listed if c["contact_state"] == "known"]
+    assert known and all(c == by_id[c["contact_id"]] for c in listed)
+    assert all(c["emails"] or c["phones"] or c["external_ids"] for c in known)
+    seen = {c["contact_id"] for c in listed}
+    assert all(c["sessions"] == 0 for i, c in by_id.items() if i not in seen)
+    table = _run("contacts", "--store", st)
+    assert "emails, phones and external ids: -f csv or -f json" in table.stdout

@@ -344,6 +344,8 @@ def contacts_cmd(
         # as without a clock: the visitors, not every saved contact
         saved = store_book_as_of(plain, events, when) if cut else None
         against, default_region = saved if saved is not None else (None, default_region)
+        if not visitors:  # (the listed contacts' emails, phones and external ids: the
+            book = store_book(plain)[0]  # store's copy of the book has them)
     if against is not None:
         res = core.resolve_visitors(
             sessions, events, against, default_region=default_region, ttl=life, as_of=when, cut=cut
@@ -381,6 +383,8 @@ def contacts_cmd(
         shown = VISITOR_COLUMNS
         title = f"{plural(df.height, 'visitor')} as of {_iso(when)}"
     else:
+        if contacts is None and book is not None:  # (the store's book: its contacts seen)
+            book = book.join(per_visitor.select("contact_id"), on="contact_id", how="semi")
         df = core.list_contacts(per_visitor, book, states)
         shown = TABLE_COLUMNS
         title = f"{plural(df.height, 'contact')} as of {_iso(when)}"
