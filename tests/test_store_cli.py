@@ -109,8 +109,8 @@ def test_store_table_says_what_an_admin_checks_and_the_last_inputs_and_runs(
     # the files' fingerprints (#16: "name, size, fingerprint, rows, when"), by their first 12
     # characters where the table has room (only -f json had them)
     assert (
-        "not shown at 80 columns: fingerprint (a wider terminal, or -f json, shows it)"
-        in res.stdout
+        "not shown at 80 columns: fingerprint, shape (a wider terminal, or -f json, shows them)"
+        in " ".join(res.stdout.split())
     )
     wide = CliRunner().invoke(app, ["store", "--store", str(store.root)], env={"COLUMNS": "200"})
     sha = store.read_manifest().inputs[-1].sha256
@@ -986,3 +986,32 @@ def test_the_stores_lines_keep_a_path_of_double_width_characters_whole(width: in
     rows = out.splitlines()
     assert all(cell_len(row) <= width for row in rows), out
     assert "".join(rows).replace(" ", "") == f"contacts:{path}39contacts"
+
+
+def test_store_says_the_shape_each_input_was_read_as(tmp_path: Path) -> None:
+    """An admin whose exports changed shape during the year (a Genesys NDJSON month, a flat
+    Parquet month) could not see afterwards which file was read as what: the manifest keeps
+    it, `jtrack store` (table and -f json) left it out."""
+    flat = _exports(tmp_path, 1, 4, 2, 5)[0]
+    genesys = tmp_path / "g.jsonl"
+    genesys.write_text(
+        json.dumps(
+            {
+                "id": "g1",
+                "customerId": "v9",
+                "createdDate": "2026-10-05T10:00:00Z",
+                "eventType": "WebEvent",
+                "webEvent": {"eventName": "page_viewed"},
+            }
+        )
+        + "\n"
+    )
+    root = str(tmp_path / "s")
+    assert _run("sessionize", str(flat), str(genesys), "--store", root, "-q").exit_code == 0
+    info = json.loads(_run("store", "--store", root, "-f", "json").stdout)
+    assert [(Path(i["name"]).name, i["shape"]) for i in info["inputs"]] == [
+        ("day0.parquet", "flat-parquet"),
+        ("g.jsonl", "genesys-jsonl"),
+    ]
+    wide = CliRunner().invoke(app, ["store", "--store", root], env={"COLUMNS": "160"})
+    assert "shape" in wide.stdout and "genesys-jsonl" in wide.stdout

@@ -63,7 +63,7 @@ def store_cmd(
 ) -> None:
     """Show what the store holds: its totals (rows read, duplicates, rejects, the time
     span), its session options and contacts file, the files it took in (name, size,
-    fingerprint, rows, when), its runs and its versions (the current one and those kept
+    shape, fingerprint, rows, when), its runs and its versions (the current one and those kept
     for rollback)."""
     if ctx.invoked_subcommand is not None:  # (`jtrack store --store DIR rollback V`)
         given = {
@@ -112,7 +112,7 @@ def store_cmd(
         if shown.height < frame.height:  # (a year of nightly runs: 365 lines of each)
             title += f": the last {shown.height} of {frame.height:,} (--all, or -f json)"
         parts.append(
-            FrameTable(shown, title, tails=("name",), extra=("fingerprint",))
+            FrameTable(shown, title, tails=("name",), extra=("fingerprint", "shape"))
             if what == "inputs"
             else FrameTable(shown, title, wrap=("reason",))  # (a short text: whole)
         )

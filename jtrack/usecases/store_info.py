@@ -15,6 +15,7 @@ from jtrack.store.manifest import ERASED_LAYOUT
 INPUT_COLUMNS = [
     "name",
     "size",
+    "shape",
     "fingerprint",
     "rows_read",
     "rows_rejected",
@@ -53,13 +54,15 @@ VERSION_COLUMNS = ["version", "current", "created", "runs", "events", "sessions"
 
 
 def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame:
-    """One row per input taken in: name, size, fingerprint, rows, when (`runs`: every run,
+    """One row per input taken in: name, size, shape (as read: `genesys-jsonl`,
+    `flat-parquet`...), fingerprint, rows, when (`runs`: every run,
     the logged ones too; default: those in the manifest)."""
     finished = {r.run: r.finished for r in (m.runs if runs is None else runs)}
     rows = [
         {
             "name": i.name,
             "size": i.size,
+            "shape": i.shape,
             "fingerprint": i.sha256,
             "rows_read": i.rows_read,
             "rows_rejected": i.rows_rejected,
@@ -72,6 +75,7 @@ def inputs_frame(m: Manifest, runs: list[RunInfo] | None = None) -> pl.DataFrame
     schema = {
         "name": pl.String(),
         "size": pl.Int64(),
+        "shape": pl.String(),
         "fingerprint": pl.String(),
         "rows_read": pl.Int64(),
         "rows_rejected": pl.Int64(),
