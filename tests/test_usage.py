@@ -1639,3 +1639,23 @@ def test_exports_cut_at_another_zones_midnight_are_said_to_be(tmp_path: Path) ->
     )
     assert sydney.reconciliation["late_events"] == 0
     assert not [n for n in sydney.reconciliation["notes"] if "another zone's" in n]
+
+
+def test_the_rejected_rows_note_says_they_are_the_inputs_not_the_months(tmp_path: Path) -> None:
+    """A store whose inputs had a rejected row (of January) said "1 rows were rejected and
+    are not counted" under the bill of every month, as if that month had lost them: the
+    store's count, of no period (a rejected row's day is what may be wrong)."""
+    good = [genesys_line(f"e{i}", "v1", T_OCT + timedelta(hours=i)) for i in range(3)]
+    src = tmp_path / "oct.jsonl"
+    src.write_text("\n".join([*good, "{not json"]) + "\n")
+    root = str(tmp_path / "s")
+    made = CliRunner().invoke(
+        app, ["sessionize", str(src), "--store", root, "-q", "--on-error", "skip"]
+    )
+    assert made.exit_code == 0, made.output
+    res = run("--store", root, "--month", "2026-10", "--as-of", "2026-11-01", "-f", "csv")
+    assert res.exit_code == 0, res.output
+    assert (
+        "note: 1 row of the store's inputs was rejected and is not counted (in any period)"
+        in res.stderr.splitlines()
+    )

@@ -310,10 +310,17 @@ def _notes(report: Any, fmt: Format, output: Path | None) -> None:
     """One or two plain lines on stderr for people running it by hand (not with --quiet),
     never wrapped (cron mail is read with grep)."""
     from jtrack.commands._common import note_line, stderr_line
+    from jtrack.render.text import plural
 
     rec = report.reconciliation
     if rec.get("rejected"):
-        note_line(f"{rec['rejected']:,} rows were rejected and are not counted")
+        whose = "the store's inputs" if "store" in report.source else "the files"
+        # (a rejected row's day is not known, its time may be what was wrong: of no month)
+        note_line(
+            f"{plural(rec['rejected'], 'row')} of {whose} "
+            f"{'were rejected and are' if rec['rejected'] != 1 else 'was rejected and is'} "
+            "not counted (in any period)"
+        )
     if fmt == Format.table and output is None:
         return
     m = report.month
