@@ -453,3 +453,28 @@ def test_a_nightly_run_leaves_a_parquet_file_being_written_for_the_next_night(
     os.utime(day3, (day3.stat().st_atime - 60, day3.stat().st_mtime - 60))
     res = CliRunner().invoke(app, [*args[:3], str(day3), *args[3:]])
     assert res.exit_code == 1 and "day3.parquet: not a readable Parquet file" in res.stderr
+
+
+def test_the_readmes_way_to_take_a_corrected_export_takes_it(tmp_path: Path) -> None:
+    """The README said "to take the corrections, `--replace` with every export named": a
+    correction named after the original (a `.v2` export, a later date) lost the tie to the
+    first read, so the store kept the wrong copy. The corrected export named first wins."""
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    row = json.loads(genesys_line("e1", "v1", T0))
+    row["webEvent"]["page"] = {"title": "Old title"}
+    (ex / "2025-12.jsonl").write_text(json.dumps(row) + "\n")
+    row["webEvent"]["page"]["title"] = "Corrected title"
+    fixed = ex / "2025-12.v2.jsonl"
+    fixed.write_text(json.dumps(row) + "\n")
+    store = Store.open(tmp_path / "s")
+    run_sessionize(ex / "2025-12.jsonl", store)
+    run_sessionize(fixed, store)  # (the nightly run: the first copy stays)
+    assert sessions(store)["last_page_title"].to_list() == ["Old title"]
+    run_sessionize(ex, store, replace=True)  # (every export, in name order: still the first)
+    assert sessions(store)["last_page_title"].to_list() == ["Old title"]
+    run_sessionize([fixed, ex], store, replace=True)  # (the README's way)
+    assert sessions(store)["last_page_title"].to_list() == ["Corrected title"]
+    assert "`jtrack sessionize --replace exports/2025-12.v2.jsonl exports/`" in " ".join(
+        (Path(__file__).resolve().parent.parent / "README.md").read_text().split()
+    )
