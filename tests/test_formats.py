@@ -415,6 +415,18 @@ def test_debug_after_the_command_shows_the_traceback(tmp_path: Path) -> None:
     assert quiet.exit_code == 1 and "Traceback" not in quiet.stderr
 
 
+def test_jtrack_debug_set_to_a_word_for_off_leaves_the_traceback_out(tmp_path: Path) -> None:
+    """`JTRACK_DEBUG=0` (a service that sets it to be explicit) printed a 26-line traceback
+    where one error line was due: any value but empty meant on."""
+    args = ["card", "x", "--store", str(tmp_path / "none")]
+    for off in ("0", "false", "No", "off", ""):
+        res = runner.invoke(app, args, env={"JTRACK_DEBUG": off})
+        assert res.exit_code == 1 and res.stderr.count("\n") == 1, (off, res.stderr)
+    for on in ("1", "yes", "true"):
+        res = runner.invoke(app, args, env={"JTRACK_DEBUG": on})
+        assert res.exit_code == 1 and "Traceback" in res.stderr, on
+
+
 def test_a_month_where_sessions_wants_a_time_says_how_to_ask_for_the_month(world: Path) -> None:
     """`report --since 2026-10` works, `sessions --since 2026-10` was "cannot read": the
     value a user carries from one to the other is answered with the month's bounds."""

@@ -87,8 +87,13 @@ FORMAT_NAMES = {
 _SPREADSHEETS = frozenset({".xlsx", ".xls", ".xlsm", ".xlsb", ".ods", ".numbers"})
 
 
+#: JTRACK_DEBUG values that mean off (a service that sets it explicitly: `JTRACK_DEBUG=0`)
+_OFF = frozenset({"", "0", "false", "no", "off"})
+
+
 def debug_enabled() -> bool:
-    return "--debug" in sys.argv or bool(os.environ.get("JTRACK_DEBUG")) or _DEBUG[0]
+    env = os.environ.get("JTRACK_DEBUG", "").strip().lower() not in _OFF
+    return "--debug" in sys.argv or env or _DEBUG[0]
 
 
 _DEBUG = [False]
