@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -55,7 +56,9 @@ def iso_text(col: pl.Expr, fmt: str = ISO_FMT) -> pl.Expr:
 
 
 def jsonable(df: pl.DataFrame) -> pl.DataFrame:
-    """Datetimes as ISO strings (UTC, `Z`), durations as seconds; everything else as is."""
+    """Datetimes as ISO strings (UTC, `Z`), durations as seconds, a float that is no number
+    (NaN, an infinity: JSON has none, and `NaN` breaks every strict parser) as null;
+    everything else as is."""
     exprs = []
     for name, dtype in df.schema.items():
         col = pl.col(name)
@@ -67,9 +70,31 @@ def jsonable(df: pl.DataFrame) -> pl.DataFrame:
             exprs.append(col.dt.strftime("%Y-%m-%d").alias(name))
         elif isinstance(dtype, pl.Duration):
             exprs.append((col.dt.total_microseconds() / 1_000_000).alias(name))
+        elif dtype.is_float():
+            exprs.append(pl.when(col.is_finite()).then(col).alias(name))
         else:
             exprs.append(col)
     return df.select(exprs)
+
+
+def _finite(obj: Any) -> Any:
+    """`obj` with every float that is no number (NaN, an infinity) as None, for JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _dumps(obj: Any, **kw: Any) -> str:
+    """json.dumps that writes no `NaN`/`Infinity` (no JSON: null in their place), at no cost
+    when there is none."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=_default, allow_nan=False, **kw)
+    except ValueError:
+        return json.dumps(_finite(obj), ensure_ascii=False, default=_default, **kw)
 
 
 def to_records(df: pl.DataFrame) -> list[dict[str, Any]]:
@@ -102,13 +127,13 @@ def _escaped(text: str) -> str:
 def to_json(obj: pl.DataFrame | Any) -> str:
     if isinstance(obj, pl.DataFrame):
         return "".join(iter_json(obj))
-    return _escaped(json.dumps(obj, indent=2, ensure_ascii=False, default=_default)) + "\n"
+    return _escaped(_dumps(obj, indent=2)) + "\n"
 
 
 def to_jsonl(obj: pl.DataFrame | list[dict[str, Any]]) -> str:
     if isinstance(obj, pl.DataFrame):
         return "".join(iter_jsonl(obj))
-    text = "".join(json.dumps(r, ensure_ascii=False, default=_default) + "\n" for r in obj)
+    text = "".join(_dumps(r) + "\n" for r in obj)
     return _escaped(text)
 
 
@@ -120,9 +145,7 @@ def iter_json(df: pl.DataFrame) -> Iterator[str]:
         return
     starts = range(0, df.height, JSON_CHUNK)
     for i, start in enumerate(starts):
-        text = json.dumps(
-            to_records(df.slice(start, JSON_CHUNK)), indent=2, ensure_ascii=False, default=_default
-        )
+        text = _dumps(to_records(df.slice(start, JSON_CHUNK)), indent=2)
         # (inside its `[\n` ... `\n]`; a document of one piece is one write: a reader that
         # stops early, `| head -1`, meets no half-written document in between)
         yield (
@@ -136,9 +159,7 @@ def iter_jsonl(df: pl.DataFrame) -> Iterator[str]:
     """`to_jsonl` of a frame in pieces of JSON_CHUNK rows."""
     for start in range(0, df.height, JSON_CHUNK):
         rows = to_records(df.slice(start, JSON_CHUNK))
-        yield _escaped(
-            "".join(json.dumps(r, ensure_ascii=False, default=_default) + "\n" for r in rows)
-        )
+        yield _escaped("".join(_dumps(r) + "\n" for r in rows))
 
 
 def _default(o: Any) -> Any:

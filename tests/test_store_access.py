@@ -417,3 +417,48 @@ def test_the_export_reads_the_current_version_and_a_json_file_is_private(tmp_pat
         os.umask(old)
     assert res.exit_code == 0, res.output
     assert stat.S_IMODE((tmp_path / "v3.json").stat().st_mode) == 0o600
+
+
+def test_a_float_that_is_no_number_is_null_in_every_json_output(tmp_path: Path) -> None:
+    """A Parquet export's NaN latitude and infinite longitude came out of `store access`
+    (the export a data subject is given, for other systems) as `NaN` and `Infinity`: no
+    JSON, refused by every strict parser (exit 0 all the same)."""
+    src = tmp_path / "nan.parquet"
+    pl.DataFrame(
+        {
+            "event_id": ["n1"],
+            "customer_id": ["cn"],
+            "created_date": [datetime(2026, 10, 1, 10, tzinfo=UTC)],
+            "event_type": ["WebEvent"],
+            "event_name": ["page_viewed"],
+            "geolocation_latitude": [float("nan")],
+            "geolocation_longitude": [float("-inf")],
+        }
+    ).write_parquet(src)
+    root = str(tmp_path / "s")
+    runner = CliRunner()
+    assert runner.invoke(app, ["sessionize", str(src), "--store", root, "-q"]).exit_code == 0
+
+    def strict(text: str) -> Any:
+        def refuse(name: str) -> None:
+            raise ValueError(name)
+
+        return json.loads(text, parse_constant=refuse)
+
+    res = runner.invoke(app, ["store", "access", "--store", root, "--visitor", "cn"])
+    assert res.exit_code == 0, res.output
+    rows = [r for r in strict(res.stdout)["events"] if r.get("event_id") == "n1"]
+    assert rows and rows[0]["geolocation_latitude"] is None
+    assert rows[0]["geolocation_longitude"] is None
+    for fmt in ("json", "jsonl"):
+        out = runner.invoke(app, ["sessions", "--store", root, "-f", fmt, "--traffic", "all"])
+        assert out.exit_code == 0, out.output
+        for line in [out.stdout] if fmt == "json" else out.stdout.splitlines():
+            strict(line)
+    from jtrack.serialize import to_json, to_jsonl
+
+    assert strict(to_json({"share": float("nan"), "xs": [1.5, float("inf")]})) == {
+        "share": None,
+        "xs": [1.5, None],
+    }
+    assert strict(to_jsonl([{"x": float("nan")}])) == {"x": None}
