@@ -25,6 +25,20 @@ def _is_linked(fh: IO[str], lock_path: Path) -> bool:
     return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
 
 
+def lock_in_use(lock_path: Path) -> bool | None:
+    """Whether a process holds the flock of `lock_path`, found without taking it (a lock
+    tried, even for a moment, would fail a run that starts in that moment): from Linux's
+    /proc/locks. None where that cannot be told (no such file, another system)."""
+    try:
+        st = lock_path.stat()
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            table = fh.read()
+    except OSError:
+        return None
+    key = f" {os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino} "
+    return any(" FLOCK " in line and key in line for line in table.splitlines())
+
+
 @contextlib.contextmanager
 def exclusive_lock(
     lock_path: Path,

@@ -318,7 +318,20 @@ def test_jtrack_store_mentions_what_a_killed_run_left(tmp_path: Path) -> None:
     assert line in out, out
     assert all(len(x) <= 80 for x in out.splitlines() if ".tmp-" in x)
     code, out, _ = _jt("store", "--store", str(root), "-f", "json")
-    assert json.loads(out)["leftovers"] == [{"name": left.name, "bytes": 3_800_000}]
+    assert json.loads(out)["leftovers"] == [
+        {"name": left.name, "bytes": 3_800_000, "in_progress": False}
+    ]
+    # a run that holds the lock is writing it: it said "a killed run left" (an operator
+    # invited to remove the folder of a live run), found by the year-in-the-store audit
+    from jtrack.locking import exclusive_lock
+    from jtrack.store.layout import LOCK
+
+    with exclusive_lock(root / LOCK, 0, lambda: AssertionError("locked")):
+        code, out, _ = _jt("store", "--store", str(root))
+        assert ".tmp-v000002-0123abcd: 3.8 MB being written by a run in progress" in out, out
+        assert all(len(x) <= 80 for x in out.splitlines() if ".tmp-" in x)
+        code, out, _ = _jt("store", "--store", str(root), "-f", "json")
+        assert json.loads(out)["leftovers"][0]["in_progress"] is True
 
 
 def test_compaction_stops_on_a_damaged_segment_rather_than_merging_it(tmp_path: Path) -> None:

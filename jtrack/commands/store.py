@@ -84,8 +84,9 @@ def store_cmd(
     st = Store.open(store)
     info = overview(st)
     left = st.leftovers()
+    live = st.being_written() if left else False  # (a run's own folder, or a killed one's)
     if out_fmt == Format.json:
-        info["leftovers"] = [{"name": n, "bytes": b} for n, b in left]
+        info["leftovers"] = [{"name": n, "bytes": b, "in_progress": live} for n, b in left]
         from jtrack.serialize import to_json, to_records
 
         data = {k: (to_records(v) if hasattr(v, "to_dicts") else v) for k, v in info.items()}
@@ -105,7 +106,7 @@ def store_cmd(
     )
     lines = _totals(info)
     for name, size in left:  # (a run killed at once leaves it: the next run removes it)
-        lines.append(f"  {name}: {_size(size)} a killed run left (the next run removes it)")
+        lines.append(f"  {name}: {_size(size)} {_leftover_words(live)}")
     parts: list[Any] = [_Hanging(lines), Text("")]
     for frame, title, what in ((inputs, "Inputs taken in", "inputs"), (runs, "Runs", "runs")):
         shown = frame if every else frame.tail(_LAST)
@@ -130,6 +131,15 @@ def store_cmd(
             )
         )
     print_renderables(parts, output)
+
+
+def _leftover_words(live: bool | None) -> str:
+    """What a `.tmp-*` folder is, by whether a run holds the store's lock (None: unknown)."""
+    if live:
+        return "being written by a run in progress"
+    if live is None:
+        return "a run in progress is writing, or a killed run left"
+    return "a killed run left (the next run removes it)"
 
 
 def _size(n: int) -> str:

@@ -859,6 +859,13 @@ class Store:
             out.append((p.name, size))
         return out
 
+    def being_written(self) -> bool | None:
+        """Whether a run holds the store's lock now (its `.tmp-*` folder is no leftover);
+        None where that cannot be told without taking the lock."""
+        from jtrack.locking import lock_in_use
+
+        return lock_in_use(self.root / LOCK)
+
     def remove_leftovers(self) -> None:
         """Remove what crashed runs left behind: only `.tmp-*` directories of this store."""
         if not self.root.is_dir():
