@@ -122,6 +122,25 @@ def test_verify_full_says_how_many_files_it_could_only_decode(tmp_path: Path) ->
     assert code == 0 and "note:" not in err
 
 
+def test_verify_full_gives_inputs_kept_as_they_were_advice_that_works(tmp_path: Path) -> None:
+    """A store just built from canonical Parquet exports (copied as they are: no page
+    checksums) was told "a store built anew from its exports has them all": false, a
+    rebuild copies them again as they are (the year-in-the-store audit)."""
+    from tests.helpers import T0, flat_event, flat_frame
+
+    src = tmp_path / "e.parquet"
+    flat_frame([flat_event(f"e{i}", "v1", T0) for i in range(3)]).write_parquet(src)
+    root = tmp_path / "st"
+    assert _jt("sessionize", str(src), "--store", str(root), "-q")[0] == 0
+    code, _, err = _jt("store", "verify", "--full", "--store", str(root))
+    assert code == 0, err
+    assert "built anew" not in err, err
+    assert "note: 1 input kept as it was (Parquet exports copied without re-encoding" in err
+    code, out, _ = _jt("store", "verify", "--full", "--store", str(root), "-f", "json", "-q")
+    got = json.loads(out)
+    assert got["decoded_only"] == got["decoded_only_kept_inputs"] == 1
+
+
 # --------------------------------------------------------------------- a shared store
 
 

@@ -827,11 +827,15 @@ def verify_cmd(
         else plural(len(res["versions"]), "version")
     )
     st = Store.open(store)
-    unchecked = _without_checksums(st, res["versions"]) if full else 0
+    older, kept = _without_checksums(st, res["versions"]) if full else (0, 0)
     if out_fmt == Format.json:
         from jtrack.serialize import to_json, to_records
 
-        res = {**res, "decoded_only": unchecked if full else None}
+        res = {
+            **res,
+            "decoded_only": older + kept if full else None,
+            "decoded_only_kept_inputs": kept if full else None,
+        }
         write_text(to_json({**res, "damaged": to_records(damaged)}), output)
     elif damaged.height or output is not None or out_fmt != Format.table:
         emit_frame(damaged, out_fmt, output)
@@ -852,26 +856,36 @@ def verify_cmd(
         )
     if not opts["quiet"]:
         sys.stderr.write(f"{res['store']}: {checked} checked, all whole\n")
-        if unchecked:  # (whole as far as decoding tells: a flipped bit may still decode)
+        # (whole as far as decoding tells: a flipped bit may still decode)
+        if older:
             sys.stderr.write(
-                f"note: {plural(unchecked, 'file')} written before jtrack wrote page "
-                "checksums (or inputs kept as they were): decoded only; parts a run or "
-                "`jtrack store compact` writes again get them, and a store built anew from "
-                "its exports has them all\n"
+                f"note: {plural(older, 'file')} written before jtrack wrote page "
+                "checksums: decoded only; parts a run or `jtrack store compact` writes again "
+                "get them, and a store built anew from its exports has them all\n"
+            )
+        if kept:  # (a rebuild copies them again as they are: no advice that cannot work)
+            sys.stderr.write(
+                f"note: {plural(kept, 'input')} kept as {'they were' if kept > 1 else 'it was'} "
+                "(Parquet exports copied without re-encoding, with no page checksums from "
+                "their writer): decoded only; keep the exports, which a rebuild reads again\n"
             )
 
 
-def _without_checksums(st: Any, versions: list[str]) -> int:
-    """The Parquet files of `versions` whose pages carry no checksum (decoded only)."""
+def _without_checksums(st: Any, versions: list[str]) -> tuple[int, int]:
+    """The Parquet files of `versions` whose pages carry no checksum (decoded only): those
+    an earlier jtrack wrote, and the inputs kept as they were (their writer's pages)."""
     from jtrack.errors import JtrackError
 
-    n = 0
+    older = kept = 0
     for name in versions:
         try:
-            n += len(st.without_checksums(name))
+            files = st.without_checksums(name)
+            as_is = {f"segments/{s.file}" for s in st.read_manifest(name).segments if s.kept_as_is}
         except (OSError, JtrackError):
             continue  # (a version let go by a run meanwhile)
-    return n
+        kept += sum(f in as_is for f in files)
+        older += sum(f not in as_is for f in files)
+    return older, kept
 
 
 @store_app.command("files")
