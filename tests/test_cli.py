@@ -294,6 +294,16 @@ def test_on_error_skip_writes_rejects_and_goes_on(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in rej.read_text().splitlines()]
     assert rows[0]["reason"] == "malformed_json" and rows[0]["raw"] == "not json"
     assert rows[0]["line"] == 2
+    # a night without rejects leaves no earlier night's in the file: `[ -s rejects.jsonl ]`
+    # fired every night after one bad one (the scripting audit)
+    q = tmp_path / "f.jsonl"
+    q.write_text(genesys_line("e2", "c1", T0) + "\n")
+    base = ["--store", str(tmp_path / "s"), "--on-error", "skip", "--rejects", str(rej), "-q"]
+    assert _run("sessionize", str(q), *base).exit_code == 0
+    assert rej.is_file() and rej.read_text() == ""
+    rej.write_text("stale\n")
+    assert _run("sessionize", str(q), *base).exit_code == 0  # (nothing new: none rejected)
+    assert rej.read_text() == ""
 
 
 def test_stdin_and_missing_file(examples_dir: Path, tmp_path: Path) -> None:

@@ -93,7 +93,8 @@ def sessionize_cmd(
     rejects: Annotated[
         Path | None,
         typer.Option(
-            help="Also write this run's rejected rows to FILE (JSON lines).",
+            help="Also write this run's rejected rows to FILE (JSON lines; empty when it "
+            "rejects none).",
             show_default=False,
             readable=False,
             parser=file_path,

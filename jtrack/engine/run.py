@@ -447,6 +447,10 @@ def run_sessionize(
             and not held_due(store, base)
         )
         if nothing_new and base is not None:
+            if opts.rejects_path is not None:  # (this run rejected nothing: said by the file)
+                from jtrack.files import write_rejects
+
+                write_rejects(_empty_rejects(), opts.rejects_path, store_root=store.root)
             run = _nothing_new(store, base, planned, started)
             run.notes = notes
             run.warnings = early_warnings
@@ -643,7 +647,7 @@ def _run(
     read = ReadResult(
         events=pl.DataFrame(), rejects=run_rejects, files=new.files, warnings=new.warnings
     )
-    if opts.rejects_path is not None and read.rejects.height:
+    if opts.rejects_path is not None:  # (empty when none: an earlier run's are not this one's)
         from jtrack.files import write_rejects  # safe file writes
 
         inputs: list[str | Path] = [s.path for s, _ in planned.read if s.path is not None]
