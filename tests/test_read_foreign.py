@@ -605,3 +605,32 @@ def test_the_raw_of_a_line_too_long_to_read_is_cut_after_its_bytes_are_shown(
     assert r.rejects["reason"].to_list() == ["line_too_long"]
     raw = r.rejects["raw"][0]
     assert len(raw) == _RAW_KEEP and raw.startswith('{"page_title":"\\xe9\\xe9')
+
+
+# ---- drifting exports: fields jtrack does not read, and what a shape message names ---------
+
+
+def _flat_rows(**extra: list) -> dict[str, list]:
+    return {
+        "event_id": ["e1", "e2"],
+        "customer_id": ["v1", "v1"],
+        "created_date": ["2026-09-01T10:00:00Z", "2026-09-01T10:01:00Z"],
+        "event_type": ["WebEvent", "WebEvent"],
+        "event_name": ["page_viewed", "page_viewed"],
+        **extra,
+    }
+
+
+def test_attributes_as_a_map_of_text_are_read_without_a_data_type(tmp_path: Path) -> None:
+    src = tmp_path / "m.parquet"
+    t = pa.table(
+        {
+            **{k: v[:1] for k, v in _flat_rows().items()},
+            "attributes": pa.array([[("price", "179.5")]], type=pa.map_(pa.string(), pa.string())),
+        }
+    )
+    pq.write_table(t, src)
+    res = read_events([src])
+    assert res.events["attributes"].to_list() == [
+        [{"name": "price", "data_type": None, "value": "179.5"}]
+    ]

@@ -467,7 +467,9 @@ def _type_fits(name: str, src: pl.DataType, target: pl.DataType) -> bool:
         if isinstance(src, pl.Map):
             value = src.value
             if not isinstance(value, pl.Struct):
-                return False
+                # a map of name to value (`{"price": "179.5"}`), as BigQuery and Spark
+                # write a map of strings: each value an entry without a dataType
+                return _scalar(value) and value != pl.Null
             fields = {f.name: f.dtype for f in value.fields}
             return "value" in fields and all(_scalar(t) for t in fields.values())
         if isinstance(src, pl.List) and isinstance(src.inner, pl.Struct):
@@ -501,6 +503,14 @@ def _convert(name: str, col: pl.Expr, src: pl.DataType, target: pl.DataType) -> 
             return col
         if isinstance(src, pl.Struct):
             return _kv_from_struct(col, src)
+        if isinstance(src, pl.Map) and not isinstance(src.value, pl.Struct):
+            return col.map.entries().list.eval(
+                pl.struct(
+                    name=pl.element().struct.field("key").cast(pl.String),
+                    data_type=pl.lit(None, pl.String),
+                    value=pl.element().struct.field("value").cast(pl.String),
+                )
+            )
         if isinstance(src, pl.Map):
             dt_field = (
                 pl.element().struct.field("value").struct.field("dataType")
@@ -906,7 +916,10 @@ def _column_type_hint(detail: str) -> str | None:
     elif want == "an object":
         todo = "export it as an object (a struct)"
     elif want.startswith("List"):
-        todo = "export it as a list of {name, data_type, value} or as a map (`jtrack schema`)"
+        todo = (
+            "export it as a list of {name, data_type, value}, a map of name to "
+            "{dataType, value} or a map of name to text (`jtrack schema`)"
+        )
     else:
         todo = f"export it as {'text' if want == 'String' else want}"
     return f"the column {column} has type {have.split(':')[0]} in the whole file: {todo}"
