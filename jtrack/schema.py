@@ -1,7 +1,8 @@
 """The canonical event and session columns, their dtypes, and the event kinds.
 
-Everything downstream of ingest works on these names. The flat input shape is exactly the
-event columns below (snake_case); the Genesys shape maps onto them through GENESYS_PATHS.
+Everything downstream of ingest works on these names. The flat input shape names its
+columns as the event columns below (snake_case; other columns are not read, and noted);
+the Genesys shape maps onto them through the fields' Genesys paths.
 Imports only Polars.
 """
 

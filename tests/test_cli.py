@@ -1760,3 +1760,24 @@ def test_help_says_which_zone_a_time_without_an_offset_is_in() -> None:
     assert "A time without an offset is UTC." in text
     usage = " ".join(_run("usage", "-h").stdout.split())
     assert "no offset = --tz" in usage
+
+
+def test_sessionize_notes_fields_it_does_not_read_once_a_file(tmp_path: Path) -> None:
+    line = json.loads(genesys_line("e1", "v1", T0))
+    line["webEvent"]["search_query"] = "tent"
+    src = tmp_path / "a.jsonl"
+    src.write_text(json.dumps(line) + "\n")
+    st = str(tmp_path / "s")
+    res = _run("sessionize", str(src), "--store", st, "--limit", "0", "-f", "json")
+    assert res.exit_code == 0, res.stderr
+    notes = [n for n in res.stderr.splitlines() if "does not read" in n]
+    assert len(notes) == 1 and notes[0].startswith("note: ")
+    assert "(did you mean `webEvent.searchQuery`?)" in notes[0]
+    (f,) = json.loads(res.stdout)["summary"]["files"]
+    assert f["unread_fields"] == {"webEvent.search_query": 1} and f["unread_sample"] == 1
+    (record,) = Store(st).read_manifest().inputs
+    assert record.unread == ["webEvent.search_query"]
+    again = _run("sessionize", str(src), "--store", st, "--limit", "0")  # (taken in already)
+    assert "does not read" not in again.stderr
+    quiet = _run("sessionize", str(src), "--store", str(tmp_path / "q"), "-q", "--limit", "0")
+    assert quiet.exit_code == 0 and "does not read" not in quiet.stderr

@@ -621,6 +621,151 @@ def _flat_rows(**extra: list) -> dict[str, list]:
     }
 
 
+def test_renamed_parquet_columns_are_noted_with_the_field_they_may_be(tmp_path: Path) -> None:
+    src = tmp_path / "month.parquet"
+    pl.DataFrame(
+        _flat_rows(
+            pageUrl=["https://x/", None],
+            searchQuery=["tent", "tent"],
+            deviceCategory=["mobile", "mobile"],
+            utm_source=["google", "google"],
+            browser_engine=["blink", "blink"],
+            __index_level_0__=[0, 1],
+        )
+    ).write_parquet(src)
+    res = read_events([src])
+    assert res.files[0].unread == {
+        "pageUrl": 1,
+        "searchQuery": 2,
+        "deviceCategory": 2,
+        "utm_source": 2,
+        "browser_engine": 2,
+    }
+    (note,) = res.notes
+    assert note.startswith(f"{src}: columns jtrack does not read were left out")
+    assert "`pageUrl` in 1 row (did you mean `page_url`?)" in note
+    assert "`searchQuery` in 2 rows (did you mean `search_query`?)" in note
+    assert "(did you mean `mkt_campaign_source`?)" in note
+    assert "`browser_engine` in 2 rows;" in note  # (nothing near: no guess)
+    assert "__index_level_0__" not in note
+    assert res.files[0].accounting()["unread_fields"]["searchQuery"] == 2
+
+
+def test_renamed_genesys_keys_are_noted_from_a_sample_of_lines(tmp_path: Path) -> None:
+    rows = [
+        {
+            "id": f"e{i}",
+            "customerId": "v1",
+            "createdDate": f"2026-09-01T10:{i:02d}:00Z",
+            "eventType": "WebEvent",
+            "selfUri": "/api/v2/journey/events/x",  # (known, left unread on purpose)
+            "webEvent": {
+                "eventName": "page_viewed",
+                "search_query": "tent",
+                "mkt_campaign": {"source": "google"},
+                "browser": {"family": "Chrome", "engine": "blink"},
+                "device": {"hasTouch": True},
+                "page": {"url": "https://x/", "breadcrumb": ["a"]},
+                "attributes": {"anyName": {"dataType": "string", "value": "v"}},
+            },
+        }
+        for i in range(3)
+    ]
+    res = read_events([_jsonl(tmp_path / "a.jsonl", rows)])
+    st = res.files[0]
+    assert st.looked == 3
+    assert st.unread == {
+        "webEvent.search_query": 3,
+        "webEvent.mkt_campaign": 3,
+        "webEvent.browser.engine": 3,
+        "webEvent.device.hasTouch": 3,
+    }
+    (note,) = res.notes
+    assert "(did you mean `webEvent.searchQuery`?)" in note
+    assert "(did you mean `webEvent.mktCampaign`?)" in note
+    assert "of the 3 events looked at (a sample" in note
+
+
+def test_a_large_json_lines_file_is_sampled_not_read_key_by_key(tmp_path: Path) -> None:
+    from jtrack.read.fields import SAMPLE_HEAD, SAMPLE_SPREAD
+
+    line = json.dumps(GENESYS[0])
+    odd = json.dumps({**GENESYS[0], "id": "late", "newField": 1})
+    src = tmp_path / "big.jsonl"
+    src.write_text("\n".join([line] * 5000 + [odd]) + "\n")
+    res = read_events([src])
+    st = res.files[0]
+    assert st.looked is not None and st.looked <= SAMPLE_HEAD + SAMPLE_SPREAD
+    assert st.unread == {}  # (the last line only: not in the sample, as the README says)
+
+
+def test_upper_case_columns_are_read_as_the_fields_exact_names_first(tmp_path: Path) -> None:
+    src = tmp_path / "snowflake.parquet"
+    pl.DataFrame({k.upper(): v for k, v in _flat_rows().items()}).write_parquet(src)
+    res = read_events([src])
+    assert res.events.height == 2
+    assert res.files[0].renamed["EVENT_ID"] == "event_id"
+    assert any("columns read ignoring case" in n for n in res.notes)
+    both = tmp_path / "both.parquet"  # (the exact name is read; the other is not)
+    pl.DataFrame({**_flat_rows(), "EVENT_NAME": ["x", "y"]}).write_parquet(both)
+    res = read_events([both])
+    assert res.events["event_name"].to_list() == ["page_viewed", "page_viewed"]
+    assert res.files[0].renamed == {} and "EVENT_NAME" in res.files[0].unread
+
+
+def test_camel_case_flat_parquet_is_said_to_be_the_flat_shape_in_camel_case(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "camel.parquet"
+    pl.DataFrame(
+        {
+            "eventId": ["e1"],
+            "customerId": ["v1"],
+            "createdDate": ["2026-09-01T10:00:00Z"],
+            "eventType": ["WebEvent"],
+        }
+    ).write_parquet(src)
+    with pytest.raises(Exception) as err:
+        read_events([src])
+    said = str(err.value.message) + str(err.value.hint)  # type: ignore[attr-defined]
+    assert "eventId, customerId, createdDate look like the flat shape in camelCase" in said
+    assert "event_id, customer_id" in said
+
+
+def test_a_missing_event_type_column_names_the_column_the_file_has(tmp_path: Path) -> None:
+    src = tmp_path / "p.parquet"
+    rows = _flat_rows()
+    rows["eventType"] = rows.pop("event_type")
+    pl.DataFrame(rows).write_parquet(src)
+    with pytest.raises(RejectedRowError) as err:
+        read_events([src])
+    assert "no event_type" in err.value.message
+    assert "the file has `eventType`" in err.value.message
+    assert "did you mean `event_type`?" in err.value.message
+
+
+def test_an_unknown_event_type_shows_the_value_and_how_many_rows(tmp_path: Path) -> None:
+    src = tmp_path / "p.parquet"
+    pl.DataFrame(
+        _flat_rows(event_type=["com.genesys.journey.ConversationEvent"] * 2)
+    ).write_parquet(src)
+    with pytest.raises(RejectedRowError) as err:
+        read_events([src])
+    assert 'event_type is "com.genesys.journey.ConversationEvent"' in err.value.message
+    assert "2 of the 2 rows read with it have it" in err.value.message
+    res = read_events([src], on_error="skip")
+    assert res.rejects["detail"].str.contains("ConversationEvent").all()
+
+
+def test_a_renamed_web_event_object_is_named_in_the_reject(tmp_path: Path) -> None:
+    row = {**GENESYS[0], "eventType": "WebEvent", "web_event": GENESYS[0]["webEvent"]}
+    del row["webEvent"]
+    with pytest.raises(RejectedRowError) as err:
+        read_events([_jsonl(tmp_path / "a.jsonl", [row])])
+    assert "the file has `web_event`" in err.value.message
+    assert "did you mean `webEvent`?" in err.value.message
+
+
 def test_attributes_as_a_map_of_text_are_read_without_a_data_type(tmp_path: Path) -> None:
     src = tmp_path / "m.parquet"
     t = pa.table(

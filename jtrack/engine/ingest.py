@@ -354,6 +354,9 @@ class NewData:
     inputs: list[InputFile] = field(default_factory=list)
     segments: list[SegmentInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the files' notes (FileStats.notes: fields they hold that jtrack does not read), once
+    #: a file: when it is taken in from its start
+    notes: list[str] = field(default_factory=list)
 
     #: the accepted rows: the id table's height, kept once the table is let go
     accepted: int = -1
@@ -448,7 +451,7 @@ def read_inputs(
                 bad = frame.get_column(REASON).is_not_null()
                 if bad.any():
                     if options.on_error == "fail":
-                        raise rejected_row_error(frame.filter(bad).row(0, named=True), frame)
+                        raise rejected_row_error(frame.filter(bad).row(0, named=True), frame, st)
                     rejects.append(frame.filter(bad).select(_REJECT_COLUMNS))
                     frame = frame.filter(~bad)
                 good = frame.select(
@@ -488,6 +491,8 @@ def read_inputs(
             out.inputs.append(input_file(src.name, fp, stats, run, seg_id, erasing.rows))
             if stats.rows_read == 0 and fp.start == 0:
                 out.warnings.append(f"{src.name}: the file holds no events (it is empty)")
+            if fp.start == 0:  # (a file that grows: said of its first piece only)
+                out.notes += stats.notes()
             done_bytes += fp.nbytes
             rows_so_far += stats.rows_read
     except BaseException:
@@ -525,6 +530,7 @@ def input_file(
         ino=fp.ino,
         tail=fp.open_line,  # (kept by the run only if that line was rejected: see _finish)
         rows_erased=erased,
+        unread=list(stats.unread) if fp.start == 0 else [],
     )
 
 

@@ -561,6 +561,7 @@ def _run(
         )
         _guard(new, base, mode, opts)
         zone_said = zone_warnings(new.files)
+        notes += new.notes  # (fields the files hold that jtrack does not read)
         layout.kill_point("after_segments")
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
         stored_dups = _duplicates(snap) if snap is not None else None
@@ -645,7 +646,11 @@ def _run(
         f.rows_rejected = int(per_file.get(f.file, 0))
     summary.files = [f.accounting() for f in new.files]
     read = ReadResult(
-        events=pl.DataFrame(), rejects=run_rejects, files=new.files, warnings=new.warnings
+        events=pl.DataFrame(),
+        rejects=run_rejects,
+        files=new.files,
+        warnings=new.warnings,
+        notes=new.notes,
     )
     if opts.rejects_path is not None:  # (empty when none: an earlier run's are not this one's)
         from jtrack.files import write_rejects  # safe file writes
@@ -1884,6 +1889,7 @@ def _merge_pieces(
                 rows_rejected=prev.rows_rejected - 1 + piece.rows_rejected,
                 rows_erased=prev.rows_erased + piece.rows_erased,
                 segments=prev.segments + piece.segments,
+                unread=prev.unread or piece.unread,
             )
             continue
         if piece.start and prev is not None and prev.end == piece.start:
@@ -1895,6 +1901,7 @@ def _merge_pieces(
                 rows_rejected=prev.rows_rejected + piece.rows_rejected,
                 rows_erased=prev.rows_erased + piece.rows_erased,
                 segments=prev.segments + piece.segments,
+                unread=prev.unread or piece.unread,
             )
             continue
         out.append(piece)

@@ -290,7 +290,9 @@ def read_events(
     ]
     bad = allrows.filter(pl.col(REASON).is_not_null())
     if on_error == "fail" and bad.height:
-        raise rejected_row_error(bad.row(0, named=True), allrows)
+        first = bad.row(0, named=True)
+        raise rejected_row_error(first, allrows, stats[first["_src"]])
     rejects = rejects_frame(bad)
     events = allrows.filter(pl.col(REASON).is_null()).select(*EVENT_SCHEMA, SRC_FILE, SRC_LINE)
-    return ReadResult(events=events, rejects=rejects, files=stats, warnings=warnings)
+    notes = [note for st in stats for note in st.notes()]
+    return ReadResult(events=events, rejects=rejects, files=stats, warnings=warnings, notes=notes)

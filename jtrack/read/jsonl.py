@@ -29,6 +29,7 @@ from jtrack.read.decode import (
     shown_head,
     utf16_without_bom,
 )
+from jtrack.read.fields import SAMPLE_HEAD, SAMPLE_SPREAD, sample_rows, unread_in_lines
 from jtrack.read.sources import Source
 from jtrack.read.validate import (
     CONCATENATED_DETAIL,
@@ -364,7 +365,9 @@ def decode_small(
     lines = pl.concat([shifted(f.lines, k) for k, f in enumerate(files)], how="vertical_relaxed")
     long_parts = [shifted(f.too_long, k) for k, f in enumerate(files) if f.too_long is not None]
     too_long = pl.concat(long_parts) if long_parts else None
-    out, stats = _decode_lines("", lines, max_line_bytes, unit, None, too_long, genesys)
+    out, stats = _decode_lines(
+        "", lines, max_line_bytes, unit, None, too_long, genesys, sample=(0, 0)
+    )
     out = out.with_columns(
         (pl.col(SRC_LINE) // (1 << _FILE_SHIFT)).cast(pl.UInt32).alias("_k"),
         pl.col(SRC_LINE) % (1 << _FILE_SHIFT),
@@ -383,6 +386,8 @@ def decode_small(
             no_zone=kept_without_zone(rows),
             lines=f.newlines,
         )
+        # (a small file: its first lines and a few more, as a large one's first block)
+        st.unread, st.looked = _sampled_unread(f.lines, genesys, SAMPLE_HEAD, SAMPLE_SPREAD)
         results.append((rows, st))
     assert sum(st.rows_read for _, st in results) == stats.rows_read
     return results
@@ -421,8 +426,16 @@ def _iter_json_lines(
         lines, mark = _text_lines(block.data, block.first_line, src.name)
         if genesys is None:
             genesys = _detect_shape(lines["line"])
+        sample = (SAMPLE_HEAD if total is None else 0, SAMPLE_SPREAD)
         frame, st = _decode_lines(
-            src.name, lines, max_line_bytes, "line", mark, _too_long_frame(block.overlong), genesys
+            src.name,
+            lines,
+            max_line_bytes,
+            "line",
+            mark,
+            _too_long_frame(block.overlong),
+            genesys,
+            sample,
         )
         if total is None:
             total = st
@@ -873,13 +886,16 @@ def _decode_lines(
     mark: str | None = None,
     too_long: pl.DataFrame | None = None,
     genesys: bool | None = None,
+    sample: tuple[int, int] = (SAMPLE_HEAD, SAMPLE_SPREAD),
 ) -> tuple[pl.DataFrame, FileStats]:
     """Decode JSON lines into canonical columns; every line is kept or gets a reason.
 
     `mark` stands for bytes that were not UTF-8; `too_long` lists the lines left out unread
     because they were longer than max_line_bytes; `genesys` the file's shape (None: detect
     it from these lines). `lines` may carry `_number`: an out-of-range number already found
-    in the line (JSON documents are parsed in Python first).
+    in the line (JSON documents are parsed in Python first). `sample`: the first lines and
+    the lines spread through the rest looked at for fields jtrack does not read
+    (FileStats.unread; (0, 0): none).
     """
     if genesys is None:
         genesys = _detect_shape(lines["line"])
@@ -889,6 +905,8 @@ def _decode_lines(
         ("genesys" if genesys else "flat") + ("-jsonl" if unit == "line" else "-json-document"),
         rows_read=lines.height + n_long,
     )
+    if any(sample):
+        stats.unread, stats.looked = _sampled_unread(lines, genesys, *sample)
     if "_number" not in lines.columns:
         lines = lines.with_columns(pl.lit(None, pl.String).alias("_number"))
     lines = lines.with_columns(
@@ -1010,6 +1028,20 @@ def _decode_lines(
     stats.rows_rejected = int(out[REASON].is_not_null().sum())
     stats.no_zone = kept_without_zone(out)
     return out, stats
+
+
+def _sampled_unread(
+    lines: pl.DataFrame, genesys: bool, head: int, spread: int
+) -> tuple[dict[str, int | None], int]:
+    """The fields jtrack does not read of a sample of `lines` (jtrack.read.fields: the
+    first `head` lines and `spread` more through the rest; lines read already, a bound on
+    the Python work whatever their number)."""
+    rows = sample_rows(lines.height, head, spread)
+    if not rows:
+        return {}, 0
+    picked = lines.get_column("line").gather(rows).to_list()
+    counts, looked = unread_in_lines(picked, genesys)
+    return dict(counts), looked
 
 
 def _readable_by_python(pre: pl.DataFrame) -> pl.DataFrame:

@@ -4,15 +4,23 @@ the schema cannot hold become rejects. Imports Polars and PyArrow only."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import polars as pl
 
 from jtrack.checks import arrow_path
 from jtrack.errors import DataError
+from jtrack.read.fields import (
+    FLAT_NAMES,
+    GENESYS_TREE,
+    case_renames,
+    near_name,
+    unread_columns,
+)
 from jtrack.read.sources import Source
 from jtrack.read.validate import (
+    FLAT_REQUIRED,
     GENESYS_ONLY,
     PARQUET_WRONG_TYPE,
     RAW,
@@ -54,7 +62,9 @@ def _read_parquet(src: Source) -> tuple[pl.DataFrame, FileStats]:
                 df = pl.read_parquet(io.BytesIO(data))
     except _READ_ERRORS as exc:
         raise _unreadable_parquet(src.name, exc) from exc
-    return canonical_from_parquet_frame(with_partitions(df, src), src.name)
+    return canonical_from_parquet_frame(
+        with_partitions(df, src), src.name, partitions=[k for k, _ in src.partitions]
+    )
 
 
 _READ_ERRORS = (
@@ -179,19 +189,23 @@ def _unreadable_parquet(name: str, exc: Exception) -> DataError:
 
 
 def canonical_from_parquet_frame(
-    df: pl.DataFrame, name: str, offset: int = 0
+    df: pl.DataFrame, name: str, offset: int = 0, partitions: Collection[str] = ()
 ) -> tuple[pl.DataFrame, FileStats]:
     """Canonical rows plus bookkeeping (like read_source) from a frame read from Parquet.
 
     `offset` is the number of rows of the same file before this frame (for chunked reads):
-    row numbers in `_line` and in rejects continue from it.
+    row numbers in `_line` and in rejects continue from it. `partitions`: the columns the
+    file's path added (Hive partitions), never counted as columns jtrack does not read.
     """
     df = _undotted(df, name)
+    df, renamed = _case_matched(df)
     original = df
     df = _safe_temporals(df)
     schema = dict(df.schema)
     genesys = is_genesys_shape(schema, default=False)
     stats = FileStats(name, "genesys-parquet" if genesys else "flat-parquet", df.height)
+    stats.renamed = renamed
+    stats.unread = _unread_counts(df, genesys, partitions)
     required = (
         ("customerId", "createdDate", "id")
         if genesys
@@ -202,14 +216,7 @@ def canonical_from_parquet_frame(
         empty = pl.DataFrame(schema={c: t for c, t in ROW_SCHEMA.items() if c != "_src"})
         return empty, stats
     if missing:
-        import difflib
-
-        near = difflib.get_close_matches(missing[0], list(schema), n=1)
-        raise DataError(
-            f"{name}: required column {missing[0]!r} is missing",
-            hint=(f"did you mean {near[0]!r}? " if near else "")
-            + "see `jtrack schema` for the flat shape",
-        )
+        raise _missing_column(name, missing[0], list(schema), genesys)
     created_raw = "createdDate" if genesys else "created_date"
     if genesys:
         df = df.with_columns(
@@ -267,6 +274,71 @@ def canonical_from_parquet_frame(
     stats.rows_rejected = int(bad.sum())
     stats.no_zone = kept_without_zone(canon)
     return canon, stats
+
+
+def _missing_column(name: str, missing: str, columns: list[str], genesys: bool) -> DataError:
+    """The error of a file without a required column: what the file has instead (a column
+    named near it, or the flat shape's names in camelCase read as the Genesys shape)."""
+    import difflib
+
+    flat_like = {c: near_name(c, columns) for c in FLAT_REQUIRED}
+    if genesys and all(flat_like.values()) and not set(GENESYS_ONLY) & set(columns):
+        # (customerId and createdDate are Genesys names: eventId, customerId, createdDate
+        # is the flat shape in camelCase, not the envelope, which has id and webEvent)
+        found = ", ".join(str(v) for v in flat_like.values())
+        return DataError(
+            f"{name}: required column {missing!r} is missing: read as the Genesys shape "
+            f"(by customerId, createdDate), its columns {found} look like the flat shape "
+            "in camelCase",
+            hint="name the flat shape's columns in snake_case (event_id, customer_id, "
+            "created_date, event_type, ...: `jtrack schema`), or export the Genesys shape "
+            "(id, customerId, createdDate, webEvent)",
+        )
+    near = near_name(missing, columns)
+    if near is None:
+        close = difflib.get_close_matches(missing, columns, n=1)
+        near = close[0] if close else None
+    shape = "Genesys shape (the genesys_path column)" if genesys else "flat shape"
+    return DataError(
+        f"{name}: required column {missing!r} is missing"
+        + (f" (the file has {near!r})" if near else ""),
+        hint=(f"did you mean {near!r}? rename it in the export; " if near else "")
+        + f"see `jtrack schema` for the {shape}",
+    )
+
+
+def _case_matched(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
+    """`df` with columns named as a field but for case (`EVENT_ID`, `CUSTOMERID`, as
+    Snowflake and BigQuery write unquoted names) renamed to the field, where no column has
+    the field's exact name (an exact name is read first); the renames, for a note. Only
+    the names of the file's shape are matched."""
+    renames = case_renames(df.columns)
+    if not renames:
+        return df, {}
+    genesys = is_genesys_shape([renames.get(c, c) for c in df.columns], default=False)
+    names = GENESYS_TREE if genesys else FLAT_NAMES
+    renames = {c: f for c, f in renames.items() if f in names}
+    return (df.rename(renames), renames) if renames else (df, {})
+
+
+def _unread_counts(
+    df: pl.DataFrame, genesys: bool, partitions: Collection[str]
+) -> dict[str, int | None]:
+    """The columns (struct fields) of a Parquet frame jtrack does not read, each with the
+    rows holding a value (a count of nulls: no value is looked at)."""
+    schema = {c: t for c, t in df.schema.items() if c not in partitions}
+    paths = unread_columns(schema, genesys)
+    if not paths:
+        return {}
+    exprs = []
+    for i, path in enumerate(paths):
+        top, *rest = path.split(".")
+        expr = pl.col(top)
+        for part in rest:
+            expr = expr.struct.field(part)
+        exprs.append(expr.is_not_null().sum().alias(str(i)))
+    counts = df.select(exprs).row(0)
+    return {p: int(n) for p, n in zip(paths, counts, strict=True)}
 
 
 #: The Genesys objects whose fields a flattening writer names with dots (pandas
@@ -443,7 +515,9 @@ def _iter_parquet(
                 )
         except errors as exc:
             raise _unreadable_parquet(src.name, exc) from exc
-        canon, st = canonical_from_parquet_frame(with_partitions(df, src), src.name, offset)
+        canon, st = canonical_from_parquet_frame(
+            with_partitions(df, src), src.name, offset, [k for k, _ in src.partitions]
+        )
         offset += df.height
         del df  # not held while the consumer works on the chunk
         if total is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from jtrack.checks import arrow_path
+from jtrack.read.fields import unread_columns
 from jtrack.read.parquet import (
     _parquet_ranges,
     _raw_json,
@@ -94,9 +95,23 @@ def iter_passthrough(
         chunk = passthrough_range(src, columns, start, length)
         if total is None:
             total = chunk.stats
+            total.unread = dict.fromkeys(_unread_of(src))  # (not counted: not read)
         else:
             total.add(chunk.stats)
         yield PassthroughChunk(chunk.rows, total, chunk.canonical)
+
+
+def _unread_of(src: Source) -> list[str]:
+    """The columns of a canonical Parquet file jtrack does not read (beside the canonical
+    ones: its schema only; the path's partitions are not the file's)."""
+    assert src.path is not None
+    try:
+        with open(src.path, "rb") as fh:
+            schema = pl.read_parquet_schema(fh)
+    except (*_ERRORS, pl.exceptions.PanicException):
+        return []
+    parts = {k for k, _ in src.partitions}
+    return unread_columns({c: t for c, t in schema.items() if c not in parts}, False)
 
 
 def passthrough_ranges(src: Source, chunk_rows: int) -> list[tuple[int, int]]:

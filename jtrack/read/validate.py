@@ -131,21 +131,56 @@ class FileStats:
     lines: int | None = None
     #: Kept rows whose time had no zone and was read as UTC (see _zone_less): for a warning.
     no_zone: int = 0
+    #: Fields (columns) of the file jtrack does not read (jtrack.read.fields), in the order
+    #: found: each with the rows holding it (None: not counted)...
+    unread: dict[str, int | None] = field(default_factory=dict)
+    #: ... among the events `looked` at: a sample of a JSON file's lines; None: every row
+    #: (a Parquet file's columns).
+    looked: int | None = None
+    #: Columns read as a field of another case (`EVENT_ID` as event_id): {column: field}.
+    renamed: dict[str, str] = field(default_factory=dict)
 
     def add(self, other: FileStats) -> None:
-        """Count a later piece of the same file (its rows read, rejected, without zone)."""
+        """Count a later piece of the same file (its rows read, rejected, without zone, its
+        unread fields)."""
         self.rows_read += other.rows_read
         self.rows_rejected += other.rows_rejected
         self.no_zone += other.no_zone
+        for name, n in other.unread.items():
+            had = self.unread.get(name, 0)
+            self.unread[name] = None if n is None or had is None else had + n
+        if other.looked is not None:
+            self.looked = (self.looked or 0) + other.looked
+        self.renamed.update(other.renamed)
+
+    def notes(self) -> list[str]:
+        """The notes of the file: columns matched ignoring case, fields it holds that
+        jtrack does not read (with the field each may be)."""
+        from jtrack.read.fields import renamed_note, unread_note
+
+        out = [renamed_note(self.file, self.renamed)] if self.renamed else []
+        if self.unread:
+            genesys = self.shape.startswith("genesys")
+            out.append(unread_note(self.file, self.unread, self.looked, genesys))
+        return out
 
     def accounting(self) -> dict[str, object]:
-        """What a run reports of the file: its name, shape, rows read and rejected."""
-        return {
+        """What a run reports of the file: its name, shape, rows read and rejected; the
+        fields it holds that jtrack does not read (`unread_fields`: each with the rows
+        holding it, `unread_sample`: the events looked at, null for every row), and the
+        columns read ignoring case (`columns_renamed`), where there are some."""
+        out: dict[str, object] = {
             "file": self.file,
             "shape": self.shape,
             "rows_read": self.rows_read,
             "rows_rejected": self.rows_rejected,
         }
+        if self.unread:
+            out["unread_fields"] = dict(self.unread)
+            out["unread_sample"] = self.looked
+        if self.renamed:
+            out["columns_renamed"] = dict(self.renamed)
+        return out
 
 
 @dataclass
@@ -161,6 +196,8 @@ class ReadResult:
     files: list[FileStats] = field(default_factory=list)
     #: things worth telling the user that are not rejects (an empty file, ...)
     warnings: list[str] = field(default_factory=list)
+    #: the files' notes (FileStats.notes): fields they hold that jtrack does not read, ...
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -741,7 +778,8 @@ def _finish(
     # (stripped once, in a column: an eager call computes an expression as often as it is
     # used)
     frame = frame.with_columns(
-        _et=pl.col("event_type").str.strip_chars().str.strip_prefix(EVENT_TYPE_PREFIX)
+        _et=pl.col("event_type").str.strip_chars().str.strip_prefix(EVENT_TYPE_PREFIX),
+        _et_raw=pl.col("event_type"),  # (the value found, for an unknown one's detail)
     )
     et = pl.col("_et")
     et = pl.when(et != "").then(et)  # an empty eventType counts as absent
@@ -825,18 +863,36 @@ def _finish(
             .then(_seconds_detail(pl.col("created_date")))
             .when((pl.col(REASON) == "bad_timestamp") & has_src)
             .then(_epoch_unit_detail(src))
+            .when(pl.col(REASON) == "unknown_event_type")
+            .then(_event_type_detail(pl.col("_et_raw"), genesys))
             .otherwise(None)
             .cast(pl.String)
             .alias("_detail")
         )
     return frame.drop(
         "_r",
+        "_et_raw",
         *bad_cols,
         *type_cols,
         *[c for c in frame.columns if c.startswith("_has_")],
         "_created_raw_missing",
         "_created_src",
         strict=False,
+    )
+
+
+def _event_type_detail(raw: pl.Expr, genesys: bool) -> pl.Expr:
+    """The detail of an unknown event type: the value found (`eventType is
+    "com.genesys.journey.ConversationEvent"`), or that there is none."""
+    name = "eventType" if genesys else "event_type"
+    none = (
+        "no eventType, and no webEvent (or other payload) to tell it by"
+        if genesys
+        else "no event_type (nor kind)"
+    )
+    shown = pl.format('{} is "{}"', pl.lit(name), raw.str.slice(0, 120))
+    return (
+        pl.when(raw.is_null() | (raw.str.strip_chars() == "")).then(pl.lit(none)).otherwise(shown)
     )
 
 
@@ -1063,10 +1119,43 @@ def nested_row_hint(reason: str, raw: str | None, file: str) -> str | None:
     return _nested_line_hint(raw, file) if reason in _FILE_WIDE else None
 
 
-def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) -> RejectedRowError:
+def drift_detail(fld: str, stats: FileStats | None) -> str | None:
+    """What a file holds instead of the field `fld` (canonical name) a row was rejected
+    for: a field jtrack does not read (FileStats.unread) that may be it (`eventType` in a
+    flat file, `web_event` for webEvent); None when none is near."""
+    if stats is None or not stats.unread:
+        return None
+    from jtrack.read.fields import suggestion
+
+    genesys = stats.shape.startswith("genesys")
+    target = next((f.genesys for f in EVENT_FIELDS if f.name == fld), "") if genesys else fld
+    if not target:
+        return None
+    for path in stats.unread:
+        near = suggestion(path, genesys)
+        if near and (near == target or target.startswith(near + ".")):
+            return f"the file has `{path}`, which jtrack does not read: did you mean `{near}`?"
+    return None
+
+
+#: The reasons of a field that is missing or unusable, which a renamed one may explain.
+_DRIFT_REASONS = (
+    "missing_id",
+    "missing_customer_id",
+    "missing_created_date",
+    "unknown_event_type",
+    "missing_event_name",
+)
+
+
+def rejected_row_error(
+    row: dict[str, Any], rows: pl.DataFrame | None = None, stats: FileStats | None = None
+) -> RejectedRowError:
     """The error that stops a run at a rejected row (a row of ROW_SCHEMA with a reason);
     `rows`, the rows read with it: when every one of the file's lacks the same field, the
-    hint says so (another tracker's export, not a row to fix)."""
+    hint says so (another tracker's export, not a row to fix); an unknown event type is
+    counted among them. `stats`: the file's accounting so far, whose fields jtrack does
+    not read may be the missing one renamed (drift_detail)."""
     reason = row[REASON]
     fld = row[REASON_FIELD] or field_for_reason(reason)
     detail = REJECT_REASONS.get(reason, reason)
@@ -1077,6 +1166,25 @@ def rejected_row_error(row: dict[str, Any], rows: pl.DataFrame | None = None) ->
         detail = row["_detail"]
     elif row["_detail"]:
         detail = f"{row['_detail']}; {detail}"
+    if reason == "unknown_event_type" and rows is not None and row.get("event_type"):
+        same = rows.filter(
+            (pl.col(SRC_FILE) == row[SRC_FILE])
+            & (pl.col(REASON) == reason)
+            & (pl.col("event_type") == row["event_type"])
+        ).height
+        if same > 1:
+            detail += f" ({same:,} of the {rows.height:,} rows read with it have it)"
+    drift = drift_detail(fld, stats) if reason in _DRIFT_REASONS else None
+    if drift is not None:
+        skip = "or pass --on-error skip to write rejects to a file and go on"
+        return RejectedRowError(
+            row[SRC_FILE],
+            int(row[SRC_LINE]),
+            fld,
+            reason,
+            f"{detail}; {drift}",
+            f"rename the field in the export as `jtrack schema` names it; {skip}",
+        )
     hint = reject_hint(row["_detail"])
     if hint is not None:  # (one row of many, maybe: skipping it is a way on too)
         hint += "; or pass --on-error skip to write rejects to a file and go on"

@@ -120,6 +120,9 @@ class InputFile:
     #: rows of the file dropped because their visitor's data was erased (`jtrack store
     #: erase`): rows_read = kept + duplicates + rejected + erased
     rows_erased: int = 0
+    #: fields (columns) of the file jtrack does not read, as the run that took it in found
+    #: them (its first piece's; a sample of a JSON file's lines): not in the store
+    unread: list[str] = field(default_factory=list)
 
     @property
     def end(self) -> int:

@@ -999,6 +999,7 @@ def report_from_sources(
             "no contacts file: every visitor is counted Unknown (--contacts FILE resolves "
             "them, as sessionize does)"
         )
+    report.notes += run.read.notes  # (fields the files hold that jtrack does not read)
     report.warnings += zone_warnings(run.read.files, stored=False)
     if run.summary.rejected:
         n = run.summary.rejected
