@@ -1781,3 +1781,11 @@ def test_sessionize_notes_fields_it_does_not_read_once_a_file(tmp_path: Path) ->
     assert "does not read" not in again.stderr
     quiet = _run("sessionize", str(src), "--store", str(tmp_path / "q"), "-q", "--limit", "0")
     assert quiet.exit_code == 0 and "does not read" not in quiet.stderr
+
+
+def test_schema_help_says_what_the_flat_shape_takes_beyond_its_columns() -> None:
+    res = _run("schema", "--help")
+    text = " ".join(res.stdout.split())
+    assert "exactly these columns" not in text
+    assert "are not read (a note names them" in text and "(not 390.5)" in text
+    assert "a map of name to text" in text

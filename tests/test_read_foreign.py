@@ -779,3 +779,19 @@ def test_attributes_as_a_map_of_text_are_read_without_a_data_type(tmp_path: Path
     assert res.events["attributes"].to_list() == [
         [{"name": "price", "data_type": None, "value": "179.5"}]
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(390.5, "browser_view_width is 390.5"), ("wide", '"wide"')]
+)
+def test_a_value_that_does_not_convert_is_shown_in_the_detail(
+    tmp_path: Path, value: object, shown: str
+) -> None:
+    src = tmp_path / "p.parquet"
+    pl.DataFrame(_flat_rows(browser_view_width=[value, value])).write_parquet(src)
+    line = _jsonl(tmp_path / "p.jsonl", [{k: v[0] for k, v in _flat_rows().items()}])
+    line.write_text(json.dumps({**json.loads(line.read_text()), "browser_view_width": value}))
+    for path in (src, line):
+        with pytest.raises(RejectedRowError) as err:
+            read_events([path])
+        assert shown in err.value.message and "expected a whole number" in err.value.message

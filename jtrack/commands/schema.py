@@ -46,8 +46,14 @@ def schema_cmd(
 ) -> None:
     """Print the canonical event schema: each flat column, its type, its Genesys JSON path.
 
-    The flat input shape is exactly these columns (snake_case), one row per event.
-    --sessions and --index show the columns of the store's session and index files (the
+    The flat input shape names its columns so (snake_case), one row per event; only
+    event_id, customer_id and created_date are required. Columns it holds beyond these
+    are not read (a note names them, with the column each may be); a Parquet column
+    matches in another case (EVENT_ID) only when none has the exact name. created_date
+    takes ISO-8601 text or epoch milliseconds; whole-number columns take 390, "390" or
+    390.0 (not 390.5); attributes and traits take a list of {name, data_type, value}, a
+    map of name to {dataType, value}, or a map of name to text. --sessions and --index
+    show the columns of the store's session and index files (the
     README's "Reading a store with other tools" reads them), each with what it means.
     """
     import polars as pl

@@ -47,6 +47,7 @@ from jtrack.read.validate import (
     is_genesys_shape,
     kept_without_zone,
     nested_events_hint,
+    with_value_details,
 )
 from jtrack.schema import (
     EVENT_FIELDS,
@@ -977,6 +978,7 @@ def _decode_lines(
         pl.when(failed).then(err_detail).otherwise(pl.col("_detail")).alias("_detail"),
     ).drop("_decode_err")
     canon = canon.with_columns(ok[SRC_LINE].cast(pl.Int64).alias(SRC_LINE), ok["line"].alias(RAW))
+    canon = with_value_details(canon, genesys)
     bad_pre = pre.filter(pl.col("_pre").is_not_null())
     pre_rejects = bad_pre.select(
         pl.col(SRC_LINE).cast(pl.Int64),

@@ -35,6 +35,7 @@ from jtrack.read.validate import (
     conform_rows,
     is_genesys_shape,
     kept_without_zone,
+    with_value_details,
 )
 from jtrack.schema import EVENT_FIELDS
 
@@ -271,6 +272,7 @@ def canonical_from_parquet_frame(
         canon = canon.with_columns(raw)
     else:
         canon = canon.with_columns(pl.lit(None, pl.String).alias(RAW))
+    canon = with_value_details(canon, genesys, PARQUET_WRONG_TYPE)
     stats.rows_rejected = int(bad.sum())
     stats.no_zone = kept_without_zone(canon)
     return canon, stats

@@ -981,6 +981,51 @@ def _column_type_hint(detail: str) -> str | None:
     return f"the column {column} has type {have.split(':')[0]} in the whole file: {todo}"
 
 
+#: What a field of each type takes, as a wrong value's detail says it.
+_EXPECTED = {
+    pl.Int64(): 'a whole number (390, "390" and 390.0 are read)',
+    pl.Float64(): "a number",
+    pl.Boolean(): "true or false",
+}
+_NUMBER = r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$"
+
+
+def with_value_details(
+    rows: pl.DataFrame, genesys: bool, reader_detail: str | None = None
+) -> pl.DataFrame:
+    """`rows` (with RAW set on rejected rows) where a value of a number or boolean field
+    that does not convert (390.5 for a width, "wide") has its detail: the field, the value
+    found (from the raw row) and what it takes, before `reader_detail` (the detail such a
+    row has so far, if any). Only the rows so rejected are looked at."""
+    no_detail = pl.col("_detail").is_null()
+    if reader_detail is not None:
+        no_detail = no_detail | (pl.col("_detail") == reader_detail)
+    todo = (
+        (pl.col(REASON) == "wrong_type")
+        & no_detail
+        & pl.col(REASON_FIELD).is_in([f.name for f in EVENT_FIELDS if f.dtype in _EXPECTED])
+    )
+    if rows.height == 0 or RAW not in rows.columns:
+        return rows
+    if rows.get_column(REASON).null_count() == rows.height or not rows.select(todo.any()).item():
+        return rows  # (nothing rejected, the usual chunk: known without a pass)
+    idx = rows.select(pl.arg_where(todo)).to_series()
+    some = rows.select(REASON_FIELD, RAW)[idx.to_list()]
+    details = pl.lit(None, pl.String)
+    for f in EVENT_FIELDS:
+        if f.dtype not in _EXPECTED:
+            continue
+        path = f.genesys if genesys else f.name
+        value = pl.col(RAW).str.json_path_match("$." + path)
+        shown = pl.when(value.str.contains(_NUMBER)).then(value).otherwise(pl.format('"{}"', value))
+        said = pl.format(f"{path} is {{}}, expected {_EXPECTED[f.dtype]}", shown.str.slice(0, 80))
+        details = pl.when(pl.col(REASON_FIELD) == f.name).then(said).otherwise(details)
+    if reader_detail is not None:
+        details = pl.concat_str([details, pl.lit(reader_detail)], separator="; ")
+    found = some.select(details.alias("_detail")).to_series()
+    return rows.with_columns(rows.get_column("_detail").scatter(idx, found))
+
+
 #: How a time that is an epoch number in another unit than milliseconds is said, and the hint.
 _UNIT_DETAIL = "epoch {}? epoch numbers are read as whole milliseconds"
 EPOCH_UNIT_HINT = (
