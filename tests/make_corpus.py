@@ -13,9 +13,11 @@ adds the 50 MB single-line file (also generated at test time, never committed).
 from __future__ import annotations
 
 import argparse
+import bz2
 import gzip
 import io
 import json
+import lzma
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -997,6 +999,37 @@ def build(out: Path | None, big: bool = False) -> list[Case]:
         "a zstd header then garbage",
         Expected(error="zstd stream is truncated or corrupt"),
         suffix=".jsonl.zst",
+    )
+    bz = bz2.compress(base)
+    add("bzip2_ok", bz, "a bzip2 export", Expected(kept=3), suffix=".jsonl.bz2")
+    add(
+        "bzip2_multi_stream_no_extension",
+        bz + bz2.compress(jl(*good(2, 10))),
+        "concatenated bzip2 streams, detected from content",
+        Expected(kept=5),
+        suffix=".jsonl",
+    )
+    add(
+        "bzip2_truncated",
+        bz[: len(bz) - 10],
+        "a bzip2 download cut short",
+        Expected(error="bzip2 stream is truncated or corrupt"),
+        suffix=".jsonl.bz2",
+    )
+    xz = lzma.compress(base)
+    add(
+        "xz_multi_stream",
+        xz + b"\0" * 4 + lzma.compress(jl(*good(2, 10))),
+        "an xz export: two streams, zero padding between them",
+        Expected(kept=5),
+        suffix=".jsonl.xz",
+    )
+    add(
+        "xz_truncated",
+        xz[: len(xz) - 10],
+        "an xz download cut short",
+        Expected(error="xz stream is truncated or corrupt"),
+        suffix=".jsonl.xz",
     )
 
     # ---- JSON documents ---------------------------------------------------------------

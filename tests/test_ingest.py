@@ -107,6 +107,42 @@ def test_compressed_input_is_detected_from_content(examples_dir: Path, tmp_path:
         assert_frame_equal(_canon(tmp_path / name), plain)
 
 
+def test_bzip2_and_xz_are_read_as_gzip_is(examples_dir: Path, tmp_path: Path) -> None:
+    """bzip2 and xz, by name or content alone, several streams (xz's zero padding between
+    them too), decompress to their lines (they were read as text: a pile of invalid_utf8
+    rejects); a truncated one is the one error a truncated .gz is; neither is taken for
+    plain JSON lines (a growing file read from where it was left)."""
+    import bz2
+    import lzma
+
+    from jtrack.read import plain_json_lines
+
+    raw = (examples_dir / "genesys-events.jsonl").read_bytes()
+    half = raw.index(b"\n", len(raw) // 2) + 1
+    (tmp_path / "e.jsonl.bz2").write_bytes(bz2.compress(raw))
+    (tmp_path / "e.jsonl.xz").write_bytes(lzma.compress(raw))
+    (tmp_path / "bz2-noext").write_bytes(bz2.compress(raw[:half]) + bz2.compress(raw[half:]))
+    (tmp_path / "xz-noext").write_bytes(
+        lzma.compress(raw[:half]) + b"\0" * 4 + lzma.compress(raw[half:])
+    )
+    plain = _canon(examples_dir / "genesys-events.jsonl")
+    for name in ("e.jsonl.bz2", "e.jsonl.xz", "bz2-noext", "xz-noext"):
+        assert_frame_equal(_canon(tmp_path / name), plain)
+        assert not plain_json_lines(tmp_path / name, 1 << 20)
+    r = read_events([tmp_path], on_error="skip")  # (a folder's walk takes them too)
+    assert r.rows_rejected == 0 and {Path(f.file).name for f in r.files} >= {
+        "e.jsonl.bz2",
+        "e.jsonl.xz",
+    }
+    for name, data in (
+        ("t.jsonl.bz2", bz2.compress(raw)[:-40]),
+        ("t.jsonl.xz", lzma.compress(raw)[:-40]),
+    ):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(DataError, match="truncated or corrupt"):
+            read_events([tmp_path / name])
+
+
 def test_stdin_is_read_with_a_dash(examples_dir: Path) -> None:
     data = (examples_dir / "genesys-events.jsonl").read_bytes()
     r = read_events(["-"], stdin=io.BytesIO(data))

@@ -300,6 +300,12 @@ def test_how_each_input_is_read(tmp_path: Path, corpus: Path) -> None:
     assert how(flat) == "passthrough"
     assert how(odd) == "file"
     assert how(gz) == "file"
+    import bz2
+    import lzma
+
+    for name, pack in (("b.jsonl.bz2", bz2.compress), ("x-noext", lzma.compress)):
+        (tmp_path / name).write_bytes(pack((corpus / "valid_flat.jsonl").read_bytes()))
+        assert how(tmp_path / name) == "file"  # (decompressed whole by a Python task)
     # what Spark's text source reads otherwise than jtrack (each failed the Spark run):
     # a byte-order mark alone, a name not in UTF-8, a file a Hadoop checksum is beside
     bom = tmp_path / "bom.jsonl"

@@ -65,7 +65,7 @@ GONE_AFTER = 60.0
 PAGE_WARNINGS = 5
 #: What watch says while another run holds the store's lock.
 LOCKED = "another jtrack run holds the store; trying again"
-_DATA = re.compile(r"\.(?:jsonl|ndjson|json|parquet|pq)(?:\.gz|\.zst)?$", re.IGNORECASE)
+_DATA = re.compile(r"\.(?:jsonl|ndjson|json|parquet|pq)(?:\.gz|\.zst|\.bz2|\.xz)?$", re.IGNORECASE)
 
 
 def live_screen(console: Any, stdin: Any) -> bool:

@@ -32,6 +32,7 @@ from typing import BinaryIO
 
 from jtrack.read import DEFAULT_MAX_LINE_BYTES, Source, plain_json_lines
 from jtrack.read.decode import _decoded_chunks
+from jtrack.read.sources import compression
 from jtrack.store.manifest import InputFile
 
 _EDGE = 1 << 20
@@ -160,11 +161,11 @@ def _unfinished(fh: BinaryIO, path: str, size: int, mtime: float) -> bool:
     `compress` writes `app.jsonl.2.gz` in place) or a document that does not parse yet (a
     REST page saved as it is written ends with `}` after every entity)."""
     fh.seek(0)
-    head = fh.read(4)
+    head = fh.read(10)
     fresh = not settled(mtime)
-    if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
+    if compression(head) is not None:
         return fresh and not _whole_stream(path)
-    if head == b"PAR1" or _parquet_suffix(path):
+    if head[:4] == b"PAR1" or _parquet_suffix(path):
         fh.seek(max(0, size - 4))
         return size < 12 or fh.read(4) != b"PAR1"
     fh.seek(max(0, size - _BLOCK))
@@ -208,7 +209,8 @@ def _whole_lines(text: str) -> bool:
 
 
 def _whole_stream(path: str) -> bool:
-    """Whether a gzip or zstd file decompresses to its end (read through, nothing kept)."""
+    """Whether a compressed file (gzip, zstd, bzip2, xz) decompresses to its end (read
+    through, nothing kept)."""
     from jtrack.errors import DataError
 
     try:

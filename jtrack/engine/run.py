@@ -66,6 +66,7 @@ from jtrack.read import (
     rejects_frame,
     zone_warnings,
 )
+from jtrack.read.sources import compression
 from jtrack.schema import INDEX_SCHEMA, KERNEL_COLUMNS
 from jtrack.serialize import iso_z
 from jtrack.serialize import iso_z as iso  # (jtrack.engine's name for it)
@@ -1174,10 +1175,10 @@ def _stored_book(base: Manifest) -> pl.DataFrame | None:
 def _estimate_rows(sources: list[Source]) -> tuple[int, int]:
     """About how many rows the sources hold, and how many of them are read from text (JSON).
     Parquet footers are exact. JSON is the size it has once decompressed (gzip's ISIZE,
-    zstd's frame content size, else ten times the compressed size) over the length of its
-    lines, measured on samples of the text (the start, middle and end of a plain file; the
-    start of a compressed one or of stdin), or 400 bytes where the samples hold too few lines
-    (a JSON document on one line)."""
+    zstd's frame content size, else, bzip2 and xz too, ten times the compressed size) over
+    the length of its lines, measured on samples of the text (the start, middle and end of a
+    plain file; the start of a compressed one or of stdin), or 400 bytes where the samples
+    hold too few lines (a JSON document on one line)."""
     parquet = text = 0
     for src in sources:
         if src.data is not None:
@@ -1197,6 +1198,8 @@ def _estimate_rows(sources: list[Source]) -> tuple[int, int]:
                     size, samples = _gzip_size(fh, size), [_text_head(src)]
                 elif head[:4] == b"\x28\xb5\x2f\xfd":
                     size, samples = _zstd_size(head, size), [_text_head(src)]
+                elif compression(head) is not None:  # bzip2, xz: no size recorded
+                    size, samples = size * 10, [_text_head(src)]
                 else:
                     end = size if src.end is None else src.end
                     size, samples = end - src.offset, _samples(fh, src.offset, end)

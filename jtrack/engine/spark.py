@@ -101,7 +101,7 @@ from jtrack.read.jsonl import (
     _text_lines,
 )
 from jtrack.read.passthrough import canonical_parquet, passthrough_range, passthrough_ranges
-from jtrack.read.sources import _is_parquet, _open_error
+from jtrack.read.sources import _is_parquet, _open_error, compression
 from jtrack.store.manifest import InputFile, SegmentInfo
 from jtrack.store.writer import (
     SEGMENT_ROW_GROUP,
@@ -599,7 +599,7 @@ def _classify(inp: _Input, max_line_bytes: int, block_bytes: int) -> None:
         return
     with open(src.path, "rb") as fh:
         raw = fh.read(_SNIFF)
-    if raw.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd", _UTF8_BOM * 2)) or raw == _UTF8_BOM:
+    if compression(raw) or raw.startswith(_UTF8_BOM * 2) or raw == _UTF8_BOM:
         # compressed; two byte-order marks (Hadoop drops one, jtrack one a line); or a
         # byte-order mark alone, of which Hadoop makes no line at all, jtrack an empty one
         return

@@ -1,14 +1,14 @@
 """Reading exported events: sources, decompression, one reader per input shape, validation.
 
 
-Sources: JSONL/NDJSON (plain, .gz, .zst; UTF-8 with or without BOM, or UTF-16 with a BOM),
-JSON documents (a REST page `{"entities": [...]}` or an array), Parquet files, directories and
-globs (recursive) and `-` for stdin. Shapes: the Genesys Journey envelope and the flat
-snake_case shape of `jtrack.schema`. Each row either becomes a canonical event or a reject
-with a reason (REJECT_REASONS); nothing is dropped silently, so rows read = events + rejects
-for every file. JSONL is read a chunk at a time: a line longer than max_line_bytes is never
-held whole. A whole-file problem (truncated .gz/.zst, malformed JSON document, corrupt
-Parquet footer, missing required column) is one DataError naming the file.
+Sources: JSONL/NDJSON (plain, .gz, .zst, .bz2, .xz; UTF-8 with or without BOM, or UTF-16
+with a BOM), JSON documents (a REST page `{"entities": [...]}` or an array), Parquet files,
+directories and globs (recursive) and `-` for stdin. Shapes: the Genesys Journey envelope and
+the flat snake_case shape of `jtrack.schema`. Each row either becomes a canonical event or a
+reject with a reason (REJECT_REASONS); nothing is dropped silently, so rows read = events +
+rejects for every file. JSONL is read a chunk at a time: a line longer than max_line_bytes is
+never held whole. A whole-file problem (truncated .gz/.zst/.bz2/.xz, malformed JSON document,
+corrupt Parquet footer, missing required column) is one DataError naming the file.
 Imports Polars only (no typer, no rich).
 """
 

@@ -1,20 +1,23 @@
-"""Bytes to text: chunked reads, gzip and zstd (detected from content), UTF-16 (with a BOM,
-or without one when the file starts with JSON), lines split in bounded blocks (a line longer
-than max_line_bytes is never held whole), and UTF-8 checks that mark bytes which are not
-UTF-8. Imports Polars only."""
+"""Bytes to text: chunked reads, gzip, zstd, bzip2 and xz (detected from content), UTF-16
+(with a BOM, or without one when the file starts with JSON), lines split in bounded blocks
+(a line longer than max_line_bytes is never held whole), and UTF-8 checks that mark bytes
+which are not UTF-8. Imports Polars only."""
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import lzma
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
 from jtrack.errors import DataError
-from jtrack.read.sources import Source, _open_error
+from jtrack.read.sources import Source, _open_error, compression
 
 # --------------------------------------------------------------------------------------------
 # JSON lines
@@ -107,6 +110,46 @@ def _unzstd(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
         raise _corrupt(name, "zstd", exc) from exc
 
 
+def _unstream(
+    chunks: Iterator[bytes],
+    name: str,
+    codec: str,
+    make: Callable[[], Any],
+    error: type[Exception],
+) -> Iterator[bytes]:
+    """Decompress bzip2 or xz with the standard library's decompressor `make()` (several
+    streams too, and xz's zero padding between them); output at most _CHUNK at a time (no
+    blow-up on a bomb); a truncated or corrupt stream raises DataError."""
+    d, started = make(), False
+    try:
+        for chunk in chunks:
+            data = chunk
+            while True:
+                out = d.decompress(data, _CHUNK)
+                started, data = True, b""
+                if out:
+                    yield out
+                if d.eof:  # end of a stream: what follows is another stream or padding
+                    data = d.unused_data.lstrip(b"\0")
+                    d, started = make(), False
+                    if not data:
+                        break
+                elif d.needs_input:
+                    break
+        if started and not d.eof:
+            raise _corrupt(name, codec, "the stream ends before its end-of-stream marker")
+    except (error, EOFError) as exc:
+        raise _corrupt(name, codec, exc) from exc
+
+
+def _bunzip2(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    return _unstream(chunks, name, "bzip2", bz2.BZ2Decompressor, OSError)
+
+
+def _unxz(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
+    return _unstream(chunks, name, "xz", lzma.LZMADecompressor, lzma.LZMAError)
+
+
 def _utf16_to_utf8(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
     """Re-encode UTF-16 (as written by some Windows tools) to UTF-8, a chunk at a time.
 
@@ -126,19 +169,18 @@ def _pushback(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _decoded_chunks(src: Source) -> Iterator[bytes]:
-    """UTF-8 bytes of the source: decompressed (gzip, zstd: detected from content) and
-    re-encoded from UTF-16 when the file starts with a UTF-16 byte-order mark."""
+    """UTF-8 bytes of the source: decompressed (gzip, zstd, bzip2, xz: detected from
+    content) and re-encoded from UTF-16 when the file starts with a UTF-16 byte-order mark."""
     raw = _raw_chunks(src)
     head = b""
     for chunk in raw:
         head += chunk
-        if len(head) >= 4:
+        if len(head) >= 10:
             break
     chunks = _pushback(head, raw)
-    if head[:2] == b"\x1f\x8b":
-        chunks = _gunzip(chunks, src.name)
-    elif head[:4] == b"\x28\xb5\x2f\xfd":
-        chunks = _unzstd(chunks, src.name)
+    codec = compression(head)
+    if codec is not None:
+        chunks = _DECOMPRESS[codec](chunks, src.name)
     # look at the (decompressed) start for a UTF-16 byte-order mark, or UTF-16 without one
     head = b""
     for chunk in chunks:
@@ -152,6 +194,15 @@ def _decoded_chunks(src: Source) -> Iterator[bytes]:
     if bomless is not None:
         return _utf16_to_utf8(chunks, bomless)
     return chunks
+
+
+#: How each compression jtrack reads (see sources.compression) is decompressed.
+_DECOMPRESS: dict[str, Callable[[Iterator[bytes], str], Iterator[bytes]]] = {
+    "gzip": _gunzip,
+    "zstd": _unzstd,
+    "bzip2": _bunzip2,
+    "xz": _unxz,
+}
 
 
 #: Bytes looked at to recognise UTF-16 without a byte-order mark.

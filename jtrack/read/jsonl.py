@@ -30,7 +30,7 @@ from jtrack.read.decode import (
     utf16_without_bom,
 )
 from jtrack.read.fields import SAMPLE_HEAD, SAMPLE_SPREAD, sample_rows, unread_in_lines
-from jtrack.read.sources import Source
+from jtrack.read.sources import Source, compression
 from jtrack.read.validate import (
     CONCATENATED_DETAIL,
     FLAT_STRUCT,
@@ -194,7 +194,7 @@ def plain_json_lines(path: str | os.PathLike[str], max_line_bytes: int) -> bool:
             raw = fh.read(1 << 16)
     except OSError:
         return False
-    if raw[:4] == b"PAR1" or raw.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):
+    if raw[:4] == b"PAR1" or compression(raw) is not None:
         return False
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or utf16_without_bom(raw[:64]) is not None:
         return False

@@ -47,7 +47,26 @@ class Source:
 # --------------------------------------------------------------------------------------------
 
 _DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".pq")
-_COMPRESSED = ("", ".gz", ".zst")
+_COMPRESSED = ("", ".gz", ".zst", ".bz2", ".xz")
+
+
+def compression(head: bytes) -> str | None:
+    """The compression a file's first (10 or more) bytes say it is in: "gzip", "zstd",
+    "bzip2" or "xz" (which jtrack decompresses, whatever the file's name); None: none of
+    them. bzip2 is told by its header and first block's magic, not `BZh` alone (text)."""
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if (
+        head[:3] == b"BZh"
+        and head[3:4] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9")
+        and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90")  # (a block, or an empty stream's end)
+    ):
+        return "bzip2"
+    return None
 
 
 def is_data_file(p: Path) -> bool:
@@ -125,8 +144,9 @@ def _magic_kind(p: Path) -> str | None:
     return _MAGIC_SEEN[key]
 
 
-#: First bytes of what jtrack reads (Parquet, gzip, zstd, UTF-16): never sniffed further.
-_READ_MAGIC = (b"PAR1", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\xff\xfe", b"\xfe\xff")
+#: First bytes of what jtrack reads (Parquet, UTF-16; compressed: see compression): never
+#: sniffed further.
+_READ_MAGIC = (b"PAR1", b"\xff\xfe", b"\xfe\xff")
 
 
 def _sniffed(p: Path) -> str | None:
@@ -141,7 +161,8 @@ def _sniffed(p: Path) -> str | None:
             head = fh.read(64 * 1024)
     except OSError:
         return None  # (the reader says what is wrong with it)
-    if head.startswith(_READ_MAGIC) or b"\x00" in head[:4096]:  # (UTF-16 without a BOM too)
+    if head.startswith(_READ_MAGIC) or compression(head) or b"\x00" in head[:4096]:
+        # (UTF-16 without a BOM too)
         return None
     text = head.decode("utf-8", "replace").lstrip("\ufeff")
     lines = [x.strip() for x in text.splitlines() if x.strip()][:2]
@@ -442,7 +463,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
                     f"{s}: the directory holds no .jsonl, .ndjson, .json or .parquet file{holds}",
                     hint="name the files, or a glob that spells out the name"
                     if left and not walked
-                    else "check the path (compressed .gz and .zst files count too)",
+                    else "check the path (compressed .gz, .zst, .bz2 and .xz files count too)",
                 )
             out.extend(_source(f) for f in files)
         elif p.is_file():
@@ -580,7 +601,7 @@ def _once(sources: list[Source]) -> list[Source]:
 #: A rotated copy's name: app.jsonl.1, app.jsonl.2.gz
 #: What rotation adds to a file's name: `.1` (logrotate, Python's RotatingFileHandler) or
 #: logrotate's `dateext` (`-20261205`, `-2026120523`), then maybe its compression.
-_ROTATION = r"(?:\.\d+|-\d{8}(?:\d{2})?)(?:\.gz|\.zst)?"
+_ROTATION = r"(?:\.\d+|-\d{8}(?:\d{2})?)(?:\.gz|\.zst|\.bz2|\.xz)?"
 _ROTATED = re.compile(r"\.(?:jsonl|ndjson|json)" + _ROTATION + "$", re.IGNORECASE)
 
 

@@ -1119,7 +1119,7 @@ def _jq_command(program: str, file: str) -> str:
     name = file.lower()
     if file in ("-", "<stdin>"):
         return f"jq -c {prog} EXPORT > events.jsonl"
-    for suffix, tool in ((".gz", "gzip"), (".zst", "zstd")):
+    for suffix, tool in ((".gz", "gzip"), (".zst", "zstd"), (".bz2", "bzip2"), (".xz", "xz")):
         if name.endswith(suffix):
             return f"{tool} -dc {shlex.quote(file)} | jq -c {prog} > events.jsonl"
     return f"jq -c {prog} {shlex.quote(file)} > events.jsonl"
