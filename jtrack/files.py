@@ -306,7 +306,13 @@ def _reads(source: Path, target: Path, resolved: Path) -> str | None:
     """What reading `source` (a file, a folder or a glob, as a command takes it) does with
     `target` (`resolved`: its real path): "reads" it, or "would read" it once written
     (a file of events in a folder or matching a pattern it reads); None: neither."""
-    from jtrack.read.sources import folders_reached, glob_reads, is_data_file, rotation_read
+    from jtrack.read.sources import (
+        bare_name,
+        folders_reached,
+        glob_reads,
+        is_data_file,
+        rotation_read,
+    )
 
     if same_file(source, target):
         return "that is a file this command reads"
@@ -320,7 +326,7 @@ def _reads(source: Path, target: Path, resolved: Path) -> str | None:
         "it as events"
     )
     if source.is_dir():  # (its walk follows symlinked folders: by their real paths too)
-        if not is_data_file(target):
+        if not is_data_file(target) and not bare_name(target):  # (bare: read as JSON lines)
             return None
         inside = real_path(source) in resolved.parents
         return would if inside or resolved.parent in folders_reached(source) else None

@@ -685,6 +685,54 @@ def test_a_folder_run_names_the_files_it_leaves_out(tmp_path: Path) -> None:
     ) in res.stderr
 
 
+def test_every_file_a_folder_holds_is_read_or_named(tmp_path: Path) -> None:
+    """Of a year of drifting exports in one folder only the `.jsonl` was read, "1 file
+    read", exit 0, no word of the rest: now bzip2 and xz are read, and so are files whose
+    names have no extension (Hadoop's part-00000, a bare .gz) when they start as events;
+    every other file is named in a note (with why, where known), one in a compression
+    jtrack does not read in a warning; hidden files are left out unsaid."""
+    import bz2
+    import gzip
+    import lzma
+
+    ex = tmp_path / "ex"
+    ex.mkdir()
+
+    def events(day: str) -> bytes:
+        return (genesys_line(f"e{day}", f"c{day}", f"2026-10-{day}T10:00:00.000Z") + "\n").encode()
+
+    (ex / "2025-10.jsonl").write_bytes(events("01"))
+    (ex / "2025-11.jsonl.bz2").write_bytes(bz2.compress(events("02")))
+    (ex / "2025-11b.jsonl.xz").write_bytes(lzma.compress(events("03")))
+    (ex / "2026-01-export.gz").write_bytes(gzip.compress(events("04")))
+    (ex / "part-00000").write_bytes(events("05"))
+    (ex / "2025-12.log").write_bytes(events("06"))  # (named as a log: not read, named)
+    (ex / "notes.txt").write_text("hello\n")
+    (ex / "LICENSE").write_text("MIT\n")
+    (ex / "old.jsonl.lz4").write_bytes(b"\x04\x22\x4d\x18junk")
+    (ex / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 0, res.stderr
+    assert "5 files read" in res.stdout
+    assert (
+        "note: left out 3 files not named as exports (2025-12.log, LICENSE (no extension, "
+        "and no events by its first bytes), notes.txt)"
+    ) in res.stderr
+    assert (
+        f"warning: {ex / 'old.jsonl.lz4'}: lz4-compressed, which jtrack does not read: "
+        "decompress it; it is not read"
+    ) in res.stderr
+    assert ".DS_Store" not in res.stderr
+    quiet = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st2"), "-q"])
+    assert "lz4-compressed" in quiet.stderr and "not named as exports" not in quiet.stderr
+    # named alone, the log is read (whatever its name); the lz4 file is refused in a line
+    res = invoke(["sessionize", str(ex / "2025-12.log"), "--store", str(tmp_path / "st3")])
+    assert res.exit_code == 0, res.stderr
+    res = invoke(["sessionize", str(ex / "old.jsonl.lz4"), "--store", str(tmp_path / "st3")])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1
+    assert "lz4-compressed, which jtrack does not read" in res.stderr
+
+
 def _workbook(path: Path) -> None:
     """An Excel workbook (a zip file) at `path`, whatever its name."""
     import zipfile

@@ -485,7 +485,7 @@ class FileWatcher:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        from jtrack.read.sources import _ROTATED
+        from jtrack.read.sources import _ROTATED, bare_name
 
         ignored = [str(p.resolve()) for p in ignore]
         watcher = self
@@ -495,7 +495,8 @@ class FileWatcher:
                 return False
             if is_dir:  # a folder created or moved in may hold exports; "modified" says nothing
                 return event_type in ("created", "moved")
-            return bool(_DATA.search(path) or _ROTATED.search(path))
+            # (a name without an extension, `part-00000`, is read when it starts as events)
+            return bool(_DATA.search(path) or _ROTATED.search(path) or bare_name(Path(path)))
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:

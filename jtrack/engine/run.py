@@ -395,14 +395,7 @@ def run_sessionize(
         srcs, own = _outside(srcs, store)
         mode, notes, reason = _mode(base, opts)
         skipped = left_out(sources)
-        if skipped.by_name:
-            n = len(skipped.by_name)
-            shown = ", ".join(Path(f).name for f in skipped.by_name[:5])
-            more = f" and {n - 5:,} more" if n > 5 else ""
-            notes.append(
-                f"left out {n:,} file{'s' if n != 1 else ''} whose names say they hold no "
-                f"events ({shown}{more})"
-            )
+        notes += skipped.notes()
         # (what may hold exports and is not read: said even by a quiet run)
         early_warnings = skipped.warnings("read")
         if own:

@@ -70,9 +70,114 @@ def compression(head: bytes) -> str | None:
 
 
 def is_data_file(p: Path) -> bool:
-    """Whether a folder's walk reads `p`, by its name (events: JSON, JSON lines, Parquet)."""
+    """Whether a folder's walk reads `p`, by its name (events: JSON, JSON lines, Parquet).
+    A file whose name says nothing of its type (bare_name) is read by its content too."""
     name = p.name.lower()
     return any(name.endswith(s + c) for s in _DATA_SUFFIXES for c in _COMPRESSED)
+
+
+def bare_name(p: Path) -> bool:
+    """Whether `p`'s name says nothing of what it holds: no extension, but maybe one of a
+    compression jtrack reads (Hadoop's `part-00000`, `part-00000.gz`, an export saved as
+    `2026-01-export.gz`). A folder's walk reads such a file when its first bytes are events
+    (events_by_content); a name ending in a number, a rotated copy's, has an extension."""
+    name = p.name.lower()
+    for c in _COMPRESSED:
+        if c and name.endswith(c):
+            name = name[: -len(c)]
+            break
+    return bool(name) and Path(name).suffix == ""
+
+
+#: events_by_content's answers by file and version (a watch polls a folder again and again).
+_EVENTS_SEEN: dict[tuple[str, int, int, int, int], bool] = {}
+
+
+def events_by_content(p: Path) -> bool:
+    """Whether a file's first bytes are those of events jtrack reads: Parquet, or, once
+    decompressed (gzip, zstd, bzip2, xz) and decoded (UTF-8, UTF-16), a JSON object (JSON
+    lines, a REST page). An empty file, text, a file that cannot be read: no. A few bytes
+    are read, once per version of the file."""
+    try:
+        st = p.stat()
+    except OSError:
+        return False
+    key = (str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _EVENTS_SEEN:
+        if len(_EVENTS_SEEN) > 100_000:
+            _EVENTS_SEEN.clear()
+        _EVENTS_SEEN[key] = _starts_as_events(p)
+    return _EVENTS_SEEN[key]
+
+
+def _starts_as_events(p: Path) -> bool:
+    from jtrack.errors import JtrackError
+    from jtrack.read.decode import _decoded_chunks
+
+    try:
+        with open(p, "rb") as fh:
+            if fh.read(4) == b"PAR1":
+                return True
+        head = b""
+        for chunk in _decoded_chunks(Source(str(p), path=p)):
+            head += chunk
+            if len(head.lstrip(b"\xef\xbb\xbf \t\r\n")) or len(head) >= 1 << 16:
+                break
+    except (OSError, JtrackError):  # (a truncated stream, no permission: not by content)
+        return False
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def walk_reads(p: Path) -> bool:
+    """Whether a folder's walk reads the file `p`: named as events (is_data_file) and not
+    something else by its first bytes (a workbook saved as `export.json`), or of a name
+    that says nothing (bare_name) and events by its content."""
+    if is_data_file(p):
+        return _magic_kind(p) is None
+    return bare_name(p) and events_by_content(p)
+
+
+#: Compressions and archives jtrack does not read, by the name's last extension: why a file
+#: a folder holds is left out.
+_UNREAD_PACKING = {
+    ".lz4": "lz4",
+    ".snappy": "snappy",
+    ".br": "brotli",
+    ".deflate": "deflate",
+    ".lzo": "lzo",
+    ".lz": "lzip",
+    ".7z": "7-Zip",
+    ".rar": "RAR",
+    ".tar": "tar",
+    ".tgz": "tar",
+    ".z": "compress",
+}
+
+
+def _unread_packing(p: Path) -> str | None:
+    """Why a file is not read when its name says it is compressed or packed in a way jtrack
+    does not read (`x.jsonl.lz4`, `x.tar`), unless its first bytes are events all the same
+    (a file misnamed); None otherwise."""
+    suffix = p.suffix.lower()
+    packing = _UNREAD_PACKING.get(suffix)
+    if packing is None or events_by_content(p):
+        return None
+    if packing in ("tar", "7-Zip", "RAR"):
+        return f"a {packing} archive, which jtrack does not read: extract it"
+    return f"{packing}-compressed, which jtrack does not read: decompress it"
+
+
+def _unread_why(p: Path) -> tuple[str | None, bool]:
+    """Why a file a folder holds is not read (None: its name is not an export's, a `.log`,
+    a `.txt`), and whether it may have held events (its name says so, but in a form jtrack
+    does not read: a warning, not a note)."""
+    packed = _unread_packing(p)
+    if packed is not None:
+        inner = p.name.lower()[: -len(p.suffix)]
+        return packed, any(inner.endswith(s) for s in _DATA_SUFFIXES)
+    if bare_name(p):
+        return "no extension, and no events by its first bytes", False
+    return None, False
 
 
 #: Files that are not events, by what their name ends in (any compression aside): named as a
@@ -202,6 +307,13 @@ def _content_hint(files: Sequence[Path]) -> str:
 
 
 def _refuse_not_events(p: Path, shown: str) -> None:
+    packed = _unread_packing(p)
+    if packed is not None:
+        what, _, how = packed.partition(": ")
+        raise FileAccessError(
+            f"{shown}: {what}",
+            hint=f"{how}, and name what it holds (JSON lines, JSON or Parquet files)",
+        )
     named = _not_events(p)
     kind = named or _sniffed(p)
     if kind is None:
@@ -234,6 +346,35 @@ class LeftOut:
     by_content: list[tuple[str, str]] = field(default_factory=list)
     #: folders that cannot be read (no permission), each with why
     unreadable: list[tuple[str, str, str]] = field(default_factory=list)
+    #: the other files a folder holds that its walk does not read, each with why (None: its
+    #: name is not an export's) and whether it may hold events (`x.jsonl.lz4`: a warning)
+    unread: list[tuple[str, str | None, bool]] = field(default_factory=list)
+
+    def notes(self) -> list[str]:
+        """The note lines of the files left out as expected: named as no events (a CSV, a
+        README), or not named as exports (a `.log`, a `.txt`, a name without an extension
+        whose first bytes are no events)."""
+        out = []
+        if self.by_name:
+            n = len(self.by_name)
+            shown = ", ".join(Path(f).name for f in self.by_name[:5])
+            more = f" and {n - 5:,} more" if n > 5 else ""
+            out.append(
+                f"left out {n:,} file{'s' if n != 1 else ''} whose names say they hold no "
+                f"events ({shown}{more})"
+            )
+        other = [(f, why) for f, why, maybe in self.unread if not maybe]
+        if other:
+            n = len(other)
+            shown = ", ".join(Path(f).name + (f" ({why})" if why else "") for f, why in other[:5])
+            more = f" and {n - 5:,} more" if n > 5 else ""
+            out.append(
+                f"left out {n:,} file{'s' if n != 1 else ''} not named as exports "
+                f"({shown}{more}): a folder's walk reads .jsonl, .ndjson, .json, .parquet and "
+                ".pq files (plain, .gz, .zst, .bz2, .xz) and files without an extension that "
+                "start as events; name a file to read it whatever its name"
+            )
+        return out
 
     def warnings(self, verb: str = "read") -> list[str]:
         """The warning lines of what may have held events and is not `verb` ("read",
@@ -255,6 +396,7 @@ class LeftOut:
                     else ""
                 )
             )
+        out += [f"{f}: {why}; it is not {verb}" for f, why, maybe in self.unread if maybe]
         out += [
             f"{where}: cannot read the folder ({why}); the files in it are not {verb}"
             if kind == "folder"
@@ -282,8 +424,25 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
             if p.is_dir():
                 reached = _walk(p, raw, unreadable=unreadable)
                 out.by_name += [str(f) for f in reached if _not_events(f) is not None]
+                out.unread += [
+                    (str(f), *_unread_why(f))
+                    for f in reached
+                    if _not_events(f) is None
+                    and not is_data_file(f)
+                    and not _ROTATED.search(f.name)  # (read as a rotated copy: see there)
+                    and not walk_reads(f)
+                ]
             elif _MAGIC.search(raw):
                 reached = _glob(raw, unreadable=unreadable)
+                # (a pattern reads any name it matches but for files of no events)
+                out.by_name += [
+                    str(f) for f in reached if _not_events(f) is not None and not _in_store(f)
+                ]
+                out.unread += [
+                    (str(f), packed, True)
+                    for f in reached
+                    if _not_events(f) is None and (packed := _unread_packing(f)) is not None
+                ]
             else:
                 continue
         except UsageError:
@@ -295,6 +454,7 @@ def left_out(sources: Sequence[str | os.PathLike[str]]) -> LeftOut:
     # (a folder named twice, or a folder and a glob over it: each file said once)
     out.by_name = list(dict.fromkeys(out.by_name))
     out.by_content = list(dict.fromkeys(out.by_content))
+    out.unread = list(dict.fromkeys(out.unread))
     # (one folder reached by several paths, a link to it among them: said once)
     real: dict[str, tuple[str, str, str]] = {}
     for where, why, kind in out.unreadable:
@@ -434,7 +594,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
                 )
             # (a file named like an export whose bytes say otherwise is left out too, and
             # named by sessionize, as are folders below that cannot be read: see left_out)
-            files = [f for f in walked if is_data_file(f) and _magic_kind(f) is None]
+            files = [f for f in walked if walk_reads(f)]
             if not files and stores:
                 continue  # only a jtrack store (its own, say): nothing to read, no error
             if not files and unreadable:  # (what it holds cannot be read)
@@ -485,7 +645,10 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             files = [
                 f
                 for f in matched
-                if _not_events(f) is None and not _in_store(f, memo) and _magic_kind(f) is None
+                if _not_events(f) is None
+                and not _in_store(f, memo)
+                and _magic_kind(f) is None
+                and _unread_packing(f) is None
             ]
             if not files and all(_in_store(f, memo) for f in matched):
                 raise UsageError(
