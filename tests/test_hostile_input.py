@@ -1060,3 +1060,25 @@ def test_a_parquet_column_of_76_digit_decimals_is_read_as_text(tmp_path: Path) -
         assert res.exit_code == 0, (name, res.stderr)
         summary = _json.loads(res.stdout)["summary"]
         assert (summary["events_kept"], summary["rejected"]) == (1, 1), name
+
+
+def test_a_line_rejected_as_a_whole_names_the_same_field_in_rejects_as_in_the_error(
+    tmp_path: Path,
+) -> None:
+    """An invalid_utf8 row had `"field": ""` in rejects.jsonl while the error line of the
+    same row said `field '(line)'`: both say `(line)` now, for every line-level reason."""
+    f = tmp_path / "u.jsonl"
+    good = genesys_line("a", "c1", "2026-10-01T10:00:00.000Z")
+    f.write_bytes(b'{"id":"a\xff"}\n{bad\n' + good.encode() + b"\n\x00\n")
+    res = invoke(["sessionize", str(f), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 1 and "field '(line)'" in res.stderr and "[invalid_utf8]" in res.stderr
+    res = invoke(["sessionize", str(f), "--store", str(tmp_path / "st"), "--on-error", "skip"])
+    assert res.exit_code == 0, res.stderr
+    rows = [
+        json.loads(x) for x in (tmp_path / "st/current/rejects.jsonl").read_text().split("\n") if x
+    ]
+    assert [(r["reason"], r["field"]) for r in rows] == [
+        ("invalid_utf8", "(line)"),
+        ("malformed_json", "(line)"),
+        ("nul_bytes", "(line)"),
+    ]

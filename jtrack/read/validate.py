@@ -1353,12 +1353,14 @@ def mark_far_future(rows: pl.DataFrame, cut: tuple[datetime, str] | None) -> pl.
 
 def rejects_frame(bad: pl.DataFrame) -> pl.DataFrame:
     """Rejected rows (with the internal `_reason`... columns) as the rejects file's columns:
-    file, line, field, reason, detail, raw."""
+    file, line, field, reason, detail, raw. `field` is the field the error line of the same
+    row names: `(line)` for the line as a whole (invalid_utf8, malformed_json...)."""
+    shown = {reason: field_for_reason(reason) for reason in _REASON_FIELD}
     return bad.select(
         pl.col(SRC_FILE).alias("file"),
         pl.col(SRC_LINE).alias("line"),
         pl.when(pl.col(REASON_FIELD).fill_null("") == "")
-        .then(pl.col(REASON).replace_strict(_REASON_FIELD, default=""))
+        .then(pl.col(REASON).replace_strict(shown, default=field_for_reason("")))
         .otherwise(pl.col(REASON_FIELD))
         .alias("field"),
         pl.col(REASON).alias("reason"),
