@@ -436,3 +436,117 @@ def test_parquet_of_any_arrow_type_is_accounted_for_whole_and_in_chunks(data: by
 @given(arrow_parquet())
 def test_arrow_types_large_budget(data: bytes) -> None:
     check_parquet(data)
+
+
+# ---- numbers: Parquet and JSON give the same text ---------------------------------------------
+
+
+@st.composite
+def numbers_both_ways(draw: st.DrawFn) -> tuple[pa.DataType, list[Any], list[str]]:
+    """A column of numbers of one Arrow type (float64, the column pandas writes for whole
+    numbers with a null; int64; a decimal of at most 15 digits, which a JSON reader's
+    double holds exactly), and each number as JSON text (Python's shortest, `1e+21` too)."""
+    kind = draw(st.sampled_from(["float64", "int64", "decimal"]))
+    n = draw(st.integers(1, 8))
+    if kind == "float64":
+        special = st.sampled_from([100003.0, 27.0, -0.0, 1e21, 1e16, 1e-7, 5e-324, 1e300, 0.1])
+        floats = st.floats(allow_nan=False, allow_infinity=False)
+        whole = st.integers(-(2**53), 2**53).map(float)
+        xs = draw(st.lists(st.one_of(floats, whole, special), min_size=n, max_size=n))
+        return pa.float64(), xs, [repr(x) for x in xs]
+    if kind == "int64":
+        ints = draw(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=n, max_size=n))
+        return pa.int64(), ints, [str(x) for x in ints]
+    scale = draw(st.integers(0, 6))
+    units = draw(st.lists(st.integers(-(10**15) + 1, 10**15 - 1), min_size=n, max_size=n))
+    values = [Decimal(u).scaleb(-scale) for u in units]
+    return pa.decimal128(15, scale), values, [str(abs(v)) if v == 0 else str(v) for v in values]
+
+
+def _number_events(
+    t: pa.DataType, values: list[Any], texts: list[str], layout: str
+) -> tuple[bytes, bytes]:
+    """The same events as JSON lines and as Parquet, each number as customer_id, page_title
+    and attribute `a`'s value (in Parquet: attributes as a list of entries, a struct keyed
+    by name, or a map)."""
+    n = len(values)
+    lines = [
+        f'{{"event_id":"e{i}","customer_id":{x},"created_date":"{T0}","event_type":"WebEvent",'
+        f'"event_name":"page_viewed","page_title":{x},'
+        f'"attributes":[{{"name":"a","data_type":"number","value":{x}}}]}}'
+        for i, x in enumerate(texts)
+    ]
+    entry = pa.struct([("dataType", pa.string()), ("value", t)])
+    if layout == "list":
+        attrs = pa.array(
+            [[{"name": "a", "data_type": "number", "value": v}] for v in values],
+            pa.list_(pa.struct([("name", pa.string()), ("data_type", pa.string()), ("value", t)])),
+        )
+    elif layout == "struct":
+        attrs = pa.array(
+            [{"a": {"dataType": "number", "value": v}} for v in values], pa.struct([("a", entry)])
+        )
+    else:
+        attrs = pa.array(
+            [[("a", {"dataType": "number", "value": v})] for v in values],
+            pa.map_(pa.string(), entry),
+        )
+    table = pa.table(
+        {
+            "event_id": [f"e{i}" for i in range(n)],
+            "customer_id": pa.array(values, t),
+            "created_date": [T0] * n,
+            "event_type": ["WebEvent"] * n,
+            "event_name": ["page_viewed"] * n,
+            "page_title": pa.array(values, t),
+            "attributes": attrs,
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return ("\n".join(lines) + "\n").encode(), buf.getvalue()
+
+
+@FAST
+@given(numbers_both_ways(), st.sampled_from(["list", "struct", "map"]))
+def test_a_number_reads_as_the_same_text_from_parquet_and_from_json(
+    column: tuple[pa.DataType, list[Any], list[str]], layout: str
+) -> None:
+    """A float64 customer_id 100003.0 (pandas writes a whole-number column with a null as
+    float64) was "100003.0" from Parquet but "100003" from JSON: one visitor split in two;
+    page titles and attribute values alike (27.0 and 27). Every number is its shortest
+    text, without an exponent, on both paths."""
+    jsonl, parquet = _number_events(*column, layout)
+    cols = ["event_id", "customer_id", "page_title", "attributes"]
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "n.jsonl").write_bytes(jsonl)
+        (Path(tmp) / "n.parquet").write_bytes(parquet)
+        from_json = read_events([Path(tmp) / "n.jsonl"]).events.select(cols)
+        from_parquet = read_events([Path(tmp) / "n.parquet"]).events.select(cols)
+    assert from_parquet.to_dicts() == from_json.to_dicts()
+    assert not from_json["customer_id"].str.contains("[eE]").any()
+
+
+def test_nan_from_parquet_is_missing_and_an_infinity_a_wrong_type() -> None:
+    """JSON holds neither: NaN (pandas' missing value) reads as null, as null does, and an
+    infinity in a text field rejects its row as a wrong type (it was the text `inf`)."""
+    nan, inf = float("nan"), float("inf")
+    table = pa.table(
+        {
+            "event_id": ["a", "b", "c"],
+            "customer_id": ["v1", "v2", "v3"],
+            "created_date": [T0] * 3,
+            "event_type": ["WebEvent"] * 3,
+            "event_name": ["page_viewed"] * 3,
+            "page_title": pa.array([nan, -inf, 2.0]),
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "n.parquet").write_bytes(buf.getvalue())
+        read = read_events([Path(tmp) / "n.parquet"], on_error="skip")
+    assert read.events.sort("event_id")["page_title"].to_list() == [None, "2"]
+    assert [(r["line"], r["reason"], r["field"]) for r in read.rejects.iter_rows(named=True)] == [
+        (2, "wrong_type", "page_title")
+    ]

@@ -448,6 +448,39 @@ def _scalar(dtype: Any) -> bool:
     return dtype == pl.Null or _is_text(dtype) or dtype.is_numeric() or dtype == pl.Boolean
 
 
+def number_text(col: pl.Expr, dtype: Any) -> pl.Expr:
+    """A column of type `dtype` as text, a number as the JSON path reads the same number
+    into a text field (its shortest text, never an exponent: 100003.0 is `100003`, 27.50
+    `27.5`, 1e21 `1000000000000000000000`, 1e-7 `0.0000001`, -0.0 `-0`), so a visitor id
+    or an attribute read from Parquet is the one read from JSON. NaN and infinities, which
+    JSON cannot hold, are null (NaN is pandas' missing value; an infinity in a text field
+    is rejected as a wrong type: _canonical_select). Other types: cast."""
+    if isinstance(dtype, pl.Decimal):  # (exact digits: trailing zeros of the fraction go)
+        return col.cast(pl.String).str.replace(r"\.0+$|(\.\d*[1-9])0+$", "${1}")
+    if not dtype.is_float():
+        return col.cast(pl.String)
+    text = col.cast(pl.String)  # shortest digits: `100003.0`, `1e21`, `-1.5e-10`, `-0.0`
+    m = text.str.extract_groups(r"^(-?)(\d+)\.?(\d*)e([+-]?\d+)$")
+    sign, whole, frac = m.struct.field("1"), m.struct.field("2"), m.struct.field("3")
+    digits = whole + frac
+    point = whole.str.len_chars().cast(pl.Int64) + m.struct.field("4").cast(pl.Int64)
+    n = digits.str.len_chars().cast(pl.Int64)
+    expanded = sign + (
+        pl.when(point >= n)
+        .then(digits.str.reverse().str.zfill(point.clip(0)).str.reverse())
+        .when(point <= 0)
+        .then("0." + digits.str.zfill((n - point).clip(0)))
+        .otherwise(digits.str.slice(0, point.clip(0)) + "." + digits.str.slice(point.clip(0)))
+    )
+    return (
+        pl.when(col.is_nan() | col.is_infinite())
+        .then(pl.lit(None, pl.String))
+        .when(m.struct.field("2").is_not_null())
+        .then(expanded)
+        .otherwise(text.str.replace(r"\.0$", ""))
+    )
+
+
 def _kv_object_fits(dtype: Any) -> bool:
     """Whether a field of an attributes (traits) struct holds one entry `{dataType, value}`
     of scalars (or is null in every row)."""
@@ -467,7 +500,7 @@ def _kv_from_struct(col: pl.Expr, src: pl.Struct) -> pl.Expr:
     for f in src.fields:
         if not isinstance(f.dtype, pl.Struct) or not _kv_object_fits(f.dtype):
             continue  # (null in every row; a misfit is rejected: _misfit)
-        names = {x.name for x in f.dtype.fields}
+        names = {x.name: x.dtype for x in f.dtype.fields}
         item = col.struct.field(f.name)
         dt = item.struct.field("dataType") if "dataType" in names else pl.lit(None, pl.String)
         entries.append(
@@ -475,7 +508,7 @@ def _kv_from_struct(col: pl.Expr, src: pl.Struct) -> pl.Expr:
                 pl.struct(
                     name=pl.lit(f.name, pl.String),
                     data_type=dt.cast(pl.String),
-                    value=item.struct.field("value").cast(pl.String),
+                    value=number_text(item.struct.field("value"), names["value"]),
                 )
             )
         )
@@ -555,16 +588,31 @@ def _convert(name: str, col: pl.Expr, src: pl.DataType, target: pl.DataType) -> 
                 and "dataType" in {f.name for f in src.value.fields}
                 else pl.lit(None, pl.String)
             )
+            value = pl.element().struct.field("value").struct.field("value")
+            value_dtype = (
+                {f.name: f.dtype for f in src.value.fields}["value"]
+                if isinstance(src.value, pl.Struct)
+                else pl.String()
+            )
             return col.map.entries().list.eval(
                 pl.struct(
                     name=pl.element().struct.field("key").cast(pl.String),
                     data_type=dt_field.cast(pl.String),
-                    value=pl.element().struct.field("value").struct.field("value").cast(pl.String),
+                    value=number_text(value, value_dtype),
                 )
             )
+        if isinstance(src, pl.List) and isinstance(src.inner, pl.Struct):
+            inner = {f.name: f.dtype for f in src.inner.fields}
+            value_dtype = inner.get("value", pl.String())
+            if value_dtype.is_float() or isinstance(value_dtype, pl.Decimal):
+                col = col.list.eval(
+                    pl.element().struct.with_fields(
+                        number_text(pl.field("value"), value_dtype).alias("value")
+                    )
+                )
         return col.cast(KV_LIST, strict=False)
     if target == pl.String:
-        return col.cast(pl.String)
+        return number_text(col, src)
     if _is_text(src):
         return col.cast(pl.String).str.strip_chars().cast(target, strict=False)
     if src.is_float() and target.is_integer():
@@ -632,7 +680,11 @@ def _canonical_select(
             continue
         converted = _convert(f.name, src_expr, src_dtype, f.dtype).cast(f.dtype).alias(f.name)
         exprs.append(converted)
-        if f.dtype not in (pl.String, KV_LIST) or f.name == "created_date":
+        if f.dtype == pl.String and src_dtype.is_float():
+            # a text field from a float column: an infinity, no JSON number, is a wrong
+            # type; NaN is missing (pandas' null), as null is
+            exprs.append(src_expr.is_infinite().alias(f"_present_{f.name}"))
+        elif f.dtype not in (pl.String, KV_LIST) or f.name == "created_date":
             # a value that was present but could not be converted is a wrong type (`_bad_`,
             # set in _finish from the converted column: an expression used twice in one
             # select is computed twice, and a time's parse is the select's dearest part)
