@@ -369,7 +369,8 @@ class LeftOut:
             shown = ", ".join(Path(f).name + (f" ({why})" if why else "") for f, why in other[:5])
             more = f" and {n - 5:,} more" if n > 5 else ""
             out.append(
-                f"left out {n:,} file{'s' if n != 1 else ''} not named as exports "
+                f"left out {n:,} file{'s' if n != 1 else ''} not named as "
+                f"{'exports' if n != 1 else 'an export'} "
                 f"({shown}{more}): a folder's walk reads .jsonl, .ndjson, .json, .parquet and "
                 ".pq files (plain, .gz, .zst, .bz2, .xz) and files without an extension that "
                 "start as events; name a file to read it whatever its name"
