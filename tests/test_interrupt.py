@@ -162,7 +162,7 @@ def test_an_interrupt_inside_a_polars_callback_is_an_interrupt_not_an_internal_e
         "'KeyboardInterrupt'>, value: KeyboardInterrupt(), traceback: None }"
     )
     for message, code, said in (
-        (text, 130, "interrupted; nothing partial was written"),
+        (text, 130, "interrupted; the store and any -o file are as they were"),
         ("index out of bounds", 1, "internal error: PanicException: index out of bounds"),
     ):
 
@@ -173,3 +173,50 @@ def test_an_interrupt_inside_a_polars_callback_is_an_interrupt_not_an_internal_e
         res = runner.invoke(app, ["sessions", "--store", store])
         assert res.exit_code == code, res.stderr
         assert res.stderr.startswith("error: " + said) and res.stderr.count("\n") == 1
+
+
+def _jtrack(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+
+    code = f"import sys; sys.argv = ['jtrack', *{args!r}]; from jtrack._entry import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+        cwd=ROOT,
+    )
+
+
+def test_an_interrupt_after_the_commit_says_the_store_changed(tmp_path: Path) -> None:
+    """SIGTERM after `sessionize` had committed (while it printed its listing) said
+    "nothing partial was written ... the store and any -o file are as they were": the store
+    was at its new version, and standard output held half a listing (the scripting
+    audit). It says what is so: the store changed, and what was printed may be cut short."""
+    src = str(ROOT / "sample_data" / "events.parquet")
+    store = str(tmp_path / "s")
+    kill = {"JTRACK_TEST_KILL_AT": "after_current:INT"}
+    res = _jtrack(["sessionize", src, "--store", store, "-f", "jsonl"], kill)
+    assert res.returncode == 130
+    assert res.stderr == (
+        f"error: interrupted after the run was committed (the store {store} is at v000001); "
+        "what it printed on standard output may be cut short (hint: `jtrack store --store "
+        f"{store}` shows what it holds; a run again takes in only what is new)\n"
+    )
+    assert (tmp_path / "s" / "CURRENT").read_text() == "v000001\n"
+    # a quiet run printed nothing: nothing said of standard output
+    res = _jtrack(["sessionize", src, "--store", str(tmp_path / "q"), "-q"], kill)
+    assert res.returncode == 130 and "standard output" not in res.stderr
+    assert "is at v000001" in res.stderr
+    # interrupted before its commit: the store as it was, what it printed maybe cut short
+    early = {"JTRACK_TEST_KILL_AT": "after_segments:INT"}
+    res = _jtrack(["sessionize", src, "--store", str(tmp_path / "e"), "-f", "json"], early)
+    assert res.returncode == 130
+    assert res.stderr.startswith("error: interrupted; the store and any -o file are as they were")
+    assert not (tmp_path / "e" / "CURRENT").exists()
+    res = _jtrack(["sessionize", src, "--store", str(tmp_path / "e"), "-q"], early)
+    assert res.returncode == 130 and res.stderr == (
+        "error: interrupted; nothing partial was written (hint: run it again: the store and "
+        "any -o file are as they were)\n"
+    )

@@ -138,11 +138,35 @@ def warning_line(message: str) -> None:
     stderr_line("warning: " + message)
 
 
-#: What a command says when Ctrl-C or SIGTERM stops it (exit 130).
+#: What a command says when Ctrl-C or SIGTERM stops it (exit 130), before it changed a
+#: store (interrupted_message says the rest).
 INTERRUPTED = (
     "interrupted; nothing partial was written (hint: run it again: the store and any -o "
     "file are as they were)"
 )
+
+
+def interrupted_message(kwargs: dict[str, Any], commits: int) -> str:
+    """What an interrupted command says: whether it had changed a store (the versions it
+    made current after the first `commits` of the process: not "as it was") and whether
+    what it printed on standard output may be cut short (an -o file never is)."""
+    from jtrack.store.layout import COMMITS
+
+    to_stdout = "output" in kwargs and kwargs["output"] in (None, "-") and "fmt" in kwargs
+    if kwargs.get("quiet") and kwargs.get("fmt") is None and "sources" in kwargs:
+        to_stdout = False  # (`sessionize -q`, `watch -q`: nothing shown)
+    cut = "; what it printed on standard output may be cut short" if to_stdout else ""
+    made = COMMITS[commits:]
+    if made:
+        shown, version = made[-1]
+        return (
+            f"interrupted after the run was committed (the store {shown} is at {version}){cut}"
+            f" (hint: `jtrack store --store {shown}` shows what it holds; a run again takes "
+            "in only what is new)"
+        )
+    if not to_stdout:
+        return INTERRUPTED
+    return f"interrupted; the store and any -o file are as they were{cut} (hint: run it again)"
 
 
 #: The files a command reads (its sources, contacts, rules and config files as named) and
@@ -220,6 +244,7 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        commits = _commits_so_far()
         try:
             # own context: the output policy (jtrack.access) set by this command ends with
             # it, and the files -o must not overwrite
@@ -243,7 +268,7 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             if debug_enabled():
                 traceback.print_exc()
-            error_line(INTERRUPTED)
+            error_line(interrupted_message(kwargs, commits))
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             raise typer.Exit(0) from None
@@ -257,7 +282,7 @@ def handle_errors(fn: F) -> F:
             if debug_enabled():
                 traceback.print_exc()
             if _interrupted_inside_polars(exc):
-                error_line(INTERRUPTED)
+                error_line(interrupted_message(kwargs, commits))
                 raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
             error_line(_unexpected_message(exc))
             raise typer.Exit(int(ExitCode.DATA)) from None
@@ -288,6 +313,13 @@ def _say_written(fn: Any, kwargs: dict[str, Any]) -> None:
     if output is None or kwargs["quiet"] or str(output) == "-":
         return
     stderr_line(f"wrote {output}")
+
+
+def _commits_so_far() -> int:
+    """How many versions this process made current so far (0 before the store is loaded:
+    then none was)."""
+    layout = sys.modules.get("jtrack.store.layout")
+    return len(layout.COMMITS) if layout is not None else 0
 
 
 def _interrupted_inside_polars(exc: BaseException) -> bool:

@@ -74,6 +74,11 @@ KILL_POINTS = (
 _KILL_SIGNALS = {"": signal.SIGKILL, "INT": signal.SIGINT, "STOP": signal.SIGSTOP}
 
 
+#: (the store as shown, the version) of every version this process made current, in turn:
+#: what a command interrupted after a commit says (the store is not as it was)
+COMMITS: list[tuple[str, str]] = []
+
+
 def kill_point(point: str) -> None:
     name, _, sig = os.environ.get(KILL_ENV, "").partition(":")
     if name == point:

@@ -646,6 +646,7 @@ class VersionWriter:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp_current, root / CURRENT)
+            layout.COMMITS.append((self.store.shown, self.name))
             fsync_dir(root)
             layout.kill_point("after_current")
         except BaseException as exc:
