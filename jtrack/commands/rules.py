@@ -230,8 +230,8 @@ def report_cmd(
     outcome events already in the export are counted beside jtrack's own (source column).
 
     --month, or --since/--until, counts the sessions started in that period (local days of
-    --tz, as `jtrack report` counts them); the rules are still replayed over every session,
-    so a visitor's sessions before the period count as they do in the whole report.
+    --tz, as `jtrack report` counts them); only those sessions are read (a rule looks at
+    its session alone), and each is matched as in the whole store's report.
 
     People only unless --traffic says otherwise (said under the headline; a `traffic`
     field in JSON; a note on stderr for CSV, JSONL and Parquet when sessions were left out).
@@ -244,13 +244,8 @@ def report_cmd(
     from jtrack.core.rules import rules_report
     from jtrack.core.rules.report import SECTIONS
     from jtrack.errors import UsageError
-    from jtrack.usecases.report import ReportOptions
-    from jtrack.usecases.rules import (
-        evaluate_store,
-        hidden_notes,
-        in_period,
-        store_export_results,
-    )
+    from jtrack.usecases.report import ReportOptions, started_in
+    from jtrack.usecases.rules import evaluate_store, hidden_notes, store_export_results
     from jtrack.usecases.traffic import is_all, traffic_expr, traffic_scope
     from jtrack.usecases.usage import started_words
 
@@ -269,16 +264,19 @@ def report_cmd(
     zone, first, last = report_period(month, since, until, tz, as_of, rules=rules.path)
     ReportOptions(tz=zone, since=first, until=last)  # (checks the period)
     st = open_store(store, role, redact, rules=rules.path)
-    results = evaluate_store(st, rules, traffic=classes)
+    # (only the sessions of the period and traffic classes are read: a rule looks at its
+    # session alone, so they are matched as in the whole store's report)
+    results = evaluate_store(st, rules, traffic=classes, tz=zone, since=first, until=last)
+    in_period = first is not None or last is not None
     # (the export's segments and outcomes a period or traffic class lists, 0 where it has none)
-    every = results if is_all(classes) else store_export_results(st, rules)
+    every = results if is_all(classes) and not in_period else store_export_results(st, rules)
     counted = st.scan_sessions()
     period = None
     empty = False
-    if first is not None or last is not None:
+    if in_period:
         import polars as pl
 
-        results, counted = in_period(results, counted, zone, first, last)
+        counted = counted.filter(started_in(zone, first, last))
         # (open ends: the days of the sessions counted, as `jtrack report` gives them; an
         # empty period: of any traffic, as there)
         lo, hi = _days_counted(counted, classes, zone)

@@ -26,6 +26,12 @@ jtrack's rule semantics (what the property test's reference implementation spell
   smallest id) and the others are blocked (`lower_weight`) for the session. A map that
   qualified and is triggered again later (another of its segments matches, or another event
   meets one of its activity patterns) is blocked once with `already_qualified`.
+
+Each session is evaluated on its own activity events and its own row of the session table
+(`visitNumber`, the visitor's count of visits, is that row's `visit_number`): no rule looks
+at another session, the visitor's earlier or later ones or anyone else's. So the results of
+some sessions are those sessions' rows of the results of all: a reader gives `evaluate` only
+the sessions it wants, and of their events only `event_columns(rules)`.
 """
 
 from __future__ import annotations
@@ -211,6 +217,39 @@ def needed_event_columns(rules: Rules) -> tuple[list[str], list[str]]:
         if o.value_attribute:
             attrs.add(o.value_attribute)
     return sorted(cols), sorted(attrs)
+
+
+#: The event columns every evaluation reads, whatever the rules: a session's activity events
+#: in order (activity_frame) and the export's own rows (EXPORT_COLUMNS, defined below).
+_BASE_COLUMNS = ("session_id", "kind", "created_date", "event_id")
+
+
+def rule_event_columns(rules: Rules | None) -> list[str]:
+    """The stored event columns the rules' conditions read at activity events (`attributes`
+    when they read an attribute, or an outcome's value attribute), beside _BASE_COLUMNS:
+    what a reader of a store needs to fetch for `evaluate`, no other column."""
+    if rules is None:
+        return []
+    cols, attrs = needed_event_columns(rules)
+    return sorted({*cols, *(["attributes"] if attrs else [])})
+
+
+def event_columns(rules: Rules | None) -> list[str]:
+    """Every stored event column `evaluate` reads for `rules`: the session, kind, time and
+    id of each event, the export's own segment and outcome columns (EXPORT_COLUMNS, at
+    those events only) and the columns the rules read (rule_event_columns, at activity
+    events only)."""
+    return sorted({*_BASE_COLUMNS, *EXPORT_COLUMNS, *rule_event_columns(rules)})
+
+
+def session_columns(rules: Rules | None) -> list[str]:
+    """The session-table columns `evaluate` reads for `rules`: `id` and the columns of the
+    segments' visitor-context conditions tested on the session (every segment's, active or
+    not: what `explain_session` reads too)."""
+    if rules is None:
+        return ["id"]
+    ctx = {c.column for s in rules.segments for c in s.session_context if c.column}
+    return ["id", *sorted(ctx - {"id"})]
 
 
 def event_schema(events: pl.LazyFrame, rules: Rules) -> dict[str, pl.DataType]:
