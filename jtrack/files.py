@@ -170,6 +170,7 @@ def open_atomic(path: str | os.PathLike[str], *, private: bool = False) -> Itera
         fh.close()
         os.replace(tmp, target)
         done = True
+        _remove_stale_temps(directory, target.name)
     except OSError as exc:
         raise _write_error(target, rec.error or exc) from exc
     except Exception as exc:
@@ -333,6 +334,30 @@ def _reads(source: Path, target: Path, resolved: Path) -> str | None:
     if source.exists() or not any(c in os.fspath(source) for c in "*?["):
         return None
     return would if glob_reads(os.fspath(source), target) else None
+
+
+#: A temp file of a write to the same target not changed for this long was left by a
+#: process killed while it wrote (SIGKILL: no clean-up ran); a live write keeps changing it.
+STALE_TEMP_SECONDS = 6 * 3600
+
+
+def _remove_stale_temps(directory: Path, name: str) -> None:
+    """Remove the temp files a killed write of `name` left in `directory` (`.NAME.XXXXXXXX.tmp`
+    as mkstemp names them, regular files of ours untouched for STALE_TEMP_SECONDS): a run
+    killed by a service's timeout left 57 MB hidden beside the report, for good."""
+    import re
+    import time
+
+    pattern = re.compile(re.escape(f".{name}.") + r"[a-z0-9_]{8}\.tmp")
+    cut = time.time() - STALE_TEMP_SECONDS
+    with suppress(OSError):
+        for entry in os.scandir(directory):
+            if not pattern.fullmatch(entry.name):
+                continue
+            with suppress(OSError):
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and st.st_mtime < cut:
+                    os.unlink(entry.path)
 
 
 def write_rejects(

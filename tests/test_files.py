@@ -75,6 +75,29 @@ def test_temp_files_are_created_exclusively_with_an_unpredictable_name(
     assert (tmp_path / "a.json").read_text() == "[]" and _leftovers(tmp_path) == []
 
 
+def test_a_temp_file_a_killed_write_left_goes_with_the_next_write(
+    store: Path, tmp_path: Path
+) -> None:
+    """`subprocess.run(..., timeout=)` kills with SIGKILL: a 57 MB `.k2.jsonl.ypxa3m0s.tmp`
+    stayed beside the report for good (the scripting audit). The next write of the same
+    file removes such a temp file once it is hours old; a live write's, and any other
+    file, stay."""
+    import time
+
+    out = tmp_path / "k2.jsonl"
+    stale, fresh = tmp_path / ".k2.jsonl.ypxa3m0s.tmp", tmp_path / ".k2.jsonl.abcd1234.tmp"
+    other = tmp_path / ".k2.jsonl.notes.tmp"
+    old = time.time() - 2 * 86400  # (two days: any write that old is dead)
+    for f in (stale, fresh, other):
+        f.write_bytes(b"x" * 100)
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    res = runner.invoke(app, ["sessions", "--store", str(store), "-o", str(out), "-q"])
+    assert res.exit_code == 0, res.stderr
+    assert out.is_file() and not stale.exists()
+    assert fresh.exists() and other.exists()
+
+
 def test_a_symlink_at_the_target_is_replaced_not_followed(tmp_path: Path) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
