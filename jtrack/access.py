@@ -36,6 +36,7 @@ from typing import Any
 import polars as pl
 import polars_hash  # noqa: F401  (registers the .chash namespace)
 
+from jtrack.checks import env_value
 from jtrack.config import PERMISSIONS as _CONFIG_PERMISSIONS
 from jtrack.config import load_config
 from jtrack.core.contacts import PHONE_TRAITS
@@ -363,11 +364,10 @@ def load_policy(
     data, path = load_config(config)
     roles = data.get("roles") or {}
     redact_cfg = data.get("redact") or {}
-    # (a blank key is none: `" "` would hash every value under a key anyone can guess)
-    key = next(
-        (k for k in (os.environ.get(REDACT_KEY_ENV), redact_cfg.get("key")) if k and k.strip()),
-        None,
-    )
+    # (a blank key is none: `" "` would hash every value under a key anyone can guess; one
+    # set blank in the environment is refused, not passed over for the config's)
+    env_key = env_value(REDACT_KEY_ENV, "the secret key", "the config's [redact] key")
+    key = next((k for k in (env_key, redact_cfg.get("key")) if k and k.strip()), None)
     if redact and not key:
         raise ConfigError(
             "--redact needs a secret key, and none is configured",
@@ -381,7 +381,8 @@ def load_policy(
         raise ConfigError(
             f"--role {role!r} names no role", hint="pass --role NAME, or leave it out"
         )
-    chosen = role or os.environ.get(ROLE_ENV) or data.get("default_role")
+    env_role = None if role is not None else env_value(ROLE_ENV, "a role's name", "default_role")
+    chosen = role or env_role or data.get("default_role")
     common: dict[str, Any] = {
         "redact": redact,
         "redact_key": key,
@@ -390,7 +391,7 @@ def load_policy(
     }
     if not roles:
         if chosen:
-            where = "--role" if role else f"${ROLE_ENV}" if os.environ.get(ROLE_ENV) else path
+            where = "--role" if role else f"${ROLE_ENV}" if env_role else path
             # (a config with other tables gets the role; an empty one, /dev/null, or none
             # read: a config file with roles is what is missing)
             hint = f"add [roles.{chosen}] to {path}"

@@ -27,6 +27,22 @@ def is_blank_name(value: object) -> bool:
     return isinstance(value, str | bytes) and not value.strip()
 
 
+def env_value(name: str, what: str, default: str) -> str | None:
+    """Environment variable `name`'s value; None when it is unset. Set but empty or blank
+    (`JTRACK_STORE=` in a crontab, `JTRACK_STORE="$DIR"` with $DIR unset) it is a
+    UsageError (exit 2), never read as unset: jtrack would fall back to its default (the
+    store in ./.jtrack, ./jtrack.toml, the default role) when the caller meant to name
+    something. The hint says to set it to `what`, or unset it for `default`. The one rule
+    of every JTRACK_* variable that holds a value (README: Environment variables)."""
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    if not value.strip():
+        said = "empty" if not value else f"blank ({value!r})"
+        raise UsageError(f"${name} is {said}", hint=f"set it to {what}, or unset it for {default}")
+    return value
+
+
 def local_path(path: str | os.PathLike[str]) -> Path:
     """A file or folder a caller named, as the absolute local path jtrack opens: `~` (and
     `~user`) expanded as a shell expands it, relative to the current folder as it is now

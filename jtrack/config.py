@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jtrack.checks import env_value
 from jtrack.errors import ConfigError, FileAccessError, UsageError
 
 CONFIG_ENV = "JTRACK_CONFIG"
@@ -43,8 +44,8 @@ def find_config(
         if not once:
             _regular(p, what)
         return p
-    env = os.environ.get(CONFIG_ENV)
-    if env:
+    env = env_value(CONFIG_ENV, "the config file", f"./{DEFAULT_NAME}, if any")
+    if env is not None:
         p = Path(env)
         if not p.exists() or p.is_dir():
             raise FileAccessError(

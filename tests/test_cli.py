@@ -1789,3 +1789,44 @@ def test_schema_help_says_what_the_flat_shape_takes_beyond_its_columns() -> None
     assert "exactly these columns" not in text
     assert "are not read (a note names them" in text and "(not 390.5)" in text
     assert "a map of name to text" in text
+
+
+@pytest.mark.parametrize("blank", ["", " "])
+def test_a_jtrack_variable_set_empty_or_blank_is_refused(
+    blank: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`JTRACK_STORE= jtrack sessionize ...` (cron, a variable unset) ran into ./.jtrack,
+    exit 0; a blank $JTRACK_CONFIG was exit 1 ("error:  : no such config file"), a blank
+    $JTRACK_ROLE asked for a table `[roles. ]`, an empty $JTRACK_CONFIG, $JTRACK_WIDTH or
+    $JTRACK_NOW was taken as unset. One rule: set but empty or blank, exit 2, naming it."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    events = str(sample / "events.jsonl")
+    st = str(tmp_path / "st")
+    assert _run("sessionize", events, "--store", st, "-q").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    cases = {
+        "JTRACK_STORE": ["sessionize", events, "-q"],
+        "JTRACK_CONFIG": ["sessions", "--store", st],
+        "JTRACK_ROLE": ["sessions", "--store", st],
+        "JTRACK_REDACT_KEY": ["sessions", "--store", st],
+        "JTRACK_WIDTH": ["sessions", "--store", st],
+        "JTRACK_NOW": ["sessionize", events, "--store", str(tmp_path / "new"), "-q"],
+    }
+    for var, args in cases.items():
+        res = runner.invoke(app, args, env={var: blank})
+        assert res.exit_code == ExitCode.USAGE, (var, res.stderr)
+        said = "empty" if not blank else "blank"
+        assert res.stderr.startswith(f"error: ${var} is {said}"), res.stderr
+        assert "or unset it for" in res.stderr and res.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["st"]
+    # unset, each is its default again
+    assert _run("sessions", "--store", st).exit_code == 0
+
+
+def test_jtrack_debug_is_off_when_empty_or_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`JTRACK_DEBUG=0` turned tracebacks on (any value was on)."""
+    from jtrack.commands._common import debug_enabled
+
+    for value, on in (("", False), (" ", False), ("0", False), ("1", True), ("yes", True)):
+        monkeypatch.setenv("JTRACK_DEBUG", value)
+        assert debug_enabled() is on, value

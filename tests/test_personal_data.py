@@ -331,14 +331,14 @@ def test_redact_without_a_key_is_refused_with_a_hint(
     )
     assert ok.exit_code == 0 and '"h:' in ok.stdout
     # a blank key is none (`" "` hashed every value under a key anyone can guess), in the
-    # environment and in the config
+    # environment (refused as every JTRACK_* variable set blank) and in the config
     for blank in (" ", "\t"):
         res = runner.invoke(
             app,
             ["sessions", "--store", str(world["store"]), "--redact"],
             env={"JTRACK_REDACT_KEY": blank},
         )
-        assert res.exit_code == ExitCode.USAGE and "needs a secret key" in res.stderr
+        assert res.exit_code == ExitCode.USAGE and "$JTRACK_REDACT_KEY is blank" in res.stderr
     (tmp_path / "jtrack.toml").write_text('[redact]\nkey = "  "\n')
     res = runner.invoke(app, ["sessions", "--store", str(world["store"]), "--redact"])
     assert res.exit_code == ExitCode.USAGE and "redact.key: must be non-empty text" in res.stderr

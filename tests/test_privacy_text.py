@@ -94,7 +94,7 @@ def _run(world: dict[str, Path], *args: str, store: Path | None = None) -> Any:
     os.chdir(world["tmp"])
     try:
         where = ["--store", str(store or world["store"])]
-        return runner.invoke(app, [*args, *where], env={"JTRACK_CONFIG": ""})
+        return runner.invoke(app, [*args, *where], env={"JTRACK_CONFIG": None})
     finally:
         os.chdir(old)
 

@@ -92,8 +92,13 @@ _OFF = frozenset({"", "0", "false", "no", "off"})
 
 
 def debug_enabled() -> bool:
-    env = os.environ.get("JTRACK_DEBUG", "").strip().lower() not in _OFF
-    return "--debug" in sys.argv or env or _DEBUG[0]
+    return "--debug" in sys.argv or debug_env() or _DEBUG[0]
+
+
+def debug_env() -> bool:
+    """$JTRACK_DEBUG, the one switch among the variables: off for an empty or blank value
+    and the words for off (read while an error is said: never an error itself)."""
+    return os.environ.get("JTRACK_DEBUG", "").strip().lower() not in _OFF
 
 
 _DEBUG = [False]
@@ -415,12 +420,15 @@ MIN_WIDTH = 20
 
 def env_width() -> int | None:
     """$JTRACK_WIDTH: None when unset; a whole number of columns, MIN_WIDTH or more, else a
-    ConfigError (exit 2). (Rich took 0 as a width and printed nothing, exit 0.)"""
+    ConfigError (exit 2). (Rich took 0 as a width and printed nothing, exit 0.) Set but
+    empty or blank: a UsageError (exit 2), as every JTRACK_* variable's."""
+    from jtrack.checks import env_value
     from jtrack.errors import ConfigError
 
-    text = os.environ.get("JTRACK_WIDTH", "").strip()
-    if not text:
+    value = env_value("JTRACK_WIDTH", "a number of columns", "the terminal's width")
+    if value is None:
         return None
+    text = value.strip()
     if not (text.isascii() and text.isdigit()) or int(text) < MIN_WIDTH:
         raise ConfigError(
             f"JTRACK_WIDTH={text}: not a width jtrack can lay text out at",

@@ -9,7 +9,6 @@ Imports Polars only (no typer, no rich).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 from collections.abc import Iterable
@@ -67,10 +66,13 @@ CLOCK_ENV = "JTRACK_NOW"
 
 
 def run_clock() -> datetime:
-    """Now (UTC), or the time $JTRACK_NOW pins (ISO-8601; no offset: UTC)."""
+    """Now (UTC), or the time $JTRACK_NOW pins (ISO-8601; no offset: UTC; set but empty
+    or blank: a UsageError, as every JTRACK_* variable's)."""
     from datetime import UTC
 
-    text = os.environ.get(CLOCK_ENV, "").strip()
+    from jtrack.checks import env_value
+
+    text = (env_value(CLOCK_ENV, "an ISO-8601 time", "the current time") or "").strip()
     if not text or text.lower() == "now":
         return datetime.now(UTC)
     try:

@@ -102,17 +102,13 @@ def is_store_dir(folder: Path) -> bool:
 
 
 def default_store_path() -> Path:
-    """$JTRACK_STORE, else ./.jtrack; a blank $JTRACK_STORE (`export JTRACK_STORE=" "`) is
-    refused, not a folder named with a space."""
-    value = os.environ.get(STORE_ENV) or ""
-    if value and not value.strip():
-        from jtrack.errors import UsageError
+    """$JTRACK_STORE, else ./.jtrack; an empty or blank $JTRACK_STORE (`JTRACK_STORE=` in a
+    crontab, `export JTRACK_STORE=" "`) is refused (a UsageError), never the current folder
+    or one named with a space."""
+    from jtrack.checks import env_value
 
-        raise UsageError(
-            f"${STORE_ENV} is blank ({value!r})",
-            hint=f"set it to the store's folder, or unset it for ./{DEFAULT_STORE}",
-        )
-    return Path(value or DEFAULT_STORE)
+    value = env_value(STORE_ENV, "the store's folder", f"./{DEFAULT_STORE}")
+    return Path(value if value is not None else DEFAULT_STORE)
 
 
 def fsync_dir(path: Path) -> None:
