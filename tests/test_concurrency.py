@@ -193,6 +193,44 @@ def test_a_reader_during_a_write_sees_the_previous_store(
     assert _which(store, expected, inputs) == "ab"
 
 
+def test_a_reader_during_a_first_build_is_told_it_is_building(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A reader while a store's first run was writing it was told the folder "holds other
+    files" (its `.lock` and `.tmp-v000001-...`), no store: now that a first run is building
+    it; once that run is killed (the lock free), that a stopped run left its files."""
+    root = tmp_path / "store"
+    writer = _spawn(
+        "sessionize", str(inputs["a"]), "--store", str(root), "-q",
+        env={KILL_ENV: "after_segments:STOP"},
+    )  # fmt: skip
+    _wait_stopped(writer)
+
+    def read() -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "jtrack.cli", "sessions", "--store", str(root)]
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    try:
+        assert any(p.name.startswith(".tmp-v000001-") for p in root.iterdir())
+        reader = read()
+        assert reader.returncode == 1
+        assert reader.stderr == (
+            f"error: {root}: a first run is still building this store (it has no version to "
+            "read yet) (hint: run this again once that run has finished)\n"
+        )
+    finally:
+        writer.kill()
+        writer.communicate(timeout=120)
+    reader = read()  # (its leftovers, the lock free: not a live run)
+    assert reader.returncode == 1
+    assert reader.stderr.startswith(
+        f"error: {root}: no jtrack store here: a first run that stopped left only its "
+        "unfinished files (hint: run `jtrack sessionize SOURCES... --store"
+    ), reader.stderr
+    run_sessionize([inputs["a"]], Store.open(root))
+    assert read().returncode == 0
+
+
 # ---- usage -o --------------------------------------------------------------------------------
 
 

@@ -308,6 +308,20 @@ class Store:
                 f"run `jtrack sessionize SOURCES... --store {self.shown}` first, or pass "
                 f"--store / set ${STORE_ENV}"
             )
+            first = self._first_run()
+            if first == "building":
+                raise StoreError(
+                    f"{self.shown}: a first run is still building this store (it has no "
+                    "version to read yet)",
+                    hint="run this again once that run has finished",
+                )
+            if first == "stopped":
+                raise StoreError(
+                    f"{self.shown}: no jtrack store here: a first run that stopped left only "
+                    "its unfinished files",
+                    hint=f"run `jtrack sessionize SOURCES... --store {self.shown}` again: it "
+                    "removes them and makes the store",
+                )
             if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
                 what = "holds other files" if self.root.is_dir() else "is a file"
                 hint = (  # (where sessionize would refuse to make one)
@@ -317,6 +331,34 @@ class Store:
                 )
             raise StoreError(f"{self.shown}: no jtrack store here", hint=hint)
         return name
+
+    def _first_run(self) -> str | None:
+        """What a store folder with no version yet holds, when it holds only what a first
+        run makes (its `.lock`, a `.tmp-` version it writes): "building" while a run holds
+        the lock, "stopped" when none does (a killed run's leftovers, which the next run
+        removes); None for anything else. The lock is tested with LOCK_SH, for an instant
+        (the file opened for reading only: a reader may not write the folder)."""
+        try:
+            names = {p.name for p in self.root.iterdir()}
+        except OSError:
+            return None
+        if LOCK not in names or any(
+            n not in (LOCK, READERS) and not n.startswith(TMP_PREFIX) for n in names
+        ):
+            return None
+        try:
+            fd = os.open(self.root / LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return "building"
+        except OSError:  # (no lock to judge by)
+            return None
+        finally:
+            os.close(fd)  # (releases the lock, when it was taken here)
+        return "stopped"
 
     # ------------------------------------------------------------------ reading
 
