@@ -352,6 +352,13 @@ def test_no_one_named_is_refused(tmp_path: Path) -> None:
         "store", "access", "--from", str(ids), "--kind", "contact", "--store", str(store.root)
     )
     assert res.exit_code == 0 and json.loads(res.stdout)["found"]["contacts"] == ["C1"]
+    # a batch from a pipe: `--from -` ("cannot read the ids (FileNotFoundError)")
+    res = CliRunner().invoke(
+        app,
+        ["store", "access", "--from", "-", "--kind", "contact", "--store", str(store.root)],
+        input="# a batch\nC1\n",
+    )
+    assert res.exit_code == 0 and json.loads(res.stdout)["found"]["contacts"] == ["C1"]
 
 
 def test_a_rejected_row_with_json_escapes_is_theirs_as_erase_finds_it(tmp_path: Path) -> None:

@@ -577,6 +577,35 @@ def test_the_summary_as_a_table(tmp_path: Path) -> None:
     assert "7 rows read, 0 duplicates, 0 rejected, 3 erased" in " ".join(shown.stdout.split())
 
 
+def test_ids_from_standard_input_and_unreadable_ids_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--from -` (a batch from a pipe) was "-: cannot read the ids (FileNotFoundError)";
+    a folder, a missing file or a file not UTF-8 named Python's exception too."""
+    store, root = _shared_store(tmp_path)
+    base = ["store", "erase", "--store", str(store.root), "--dry-run", "-f", "json"]
+    res = CliRunner().invoke(app, [*base, "--from", "-"], input="# batch\nv1\n\nnobody\n")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["visitors"] == ["v1"] and out["visitors_not_found"] == ["nobody"]
+    bad = root / "latin1.txt"
+    bad.write_bytes(b"v1\nm\xfcller\n")
+    (root / "folder").mkdir()
+    for named, said in (
+        (bad, f"error: {bad}: line 2 is not UTF-8 text (byte 0xfc)"),
+        (root / "folder", f"error: {root / 'folder'}: is a directory, not a file of ids"),
+        (root / "nope.txt", f"error: {root / 'nope.txt'}: no such file of ids"),
+    ):
+        res = CliRunner().invoke(app, [*base, "--from", str(named)])
+        assert res.exit_code == 1 and res.stderr.startswith(said), res.stderr
+        assert "Error" not in res.stderr
+    # `./-` is a file named -, not standard input
+    monkeypatch.chdir(root)
+    Path("-").write_text("v1\n")
+    res = CliRunner().invoke(app, [*base, "--from", "./-"], input="nobody\n")
+    assert res.exit_code == 0 and json.loads(res.stdout)["visitors"] == ["v1"], res.output
+
+
 def test_ids_are_echoed_harmlessly(tmp_path: Path) -> None:
     store, _ = _shared_store(tmp_path)
     res = CliRunner().invoke(

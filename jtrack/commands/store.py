@@ -361,12 +361,26 @@ _FromOpt = Annotated[
     typer.Option(
         "--from",
         help="A file of ids, one a line (blank lines and lines starting with # left "
-        "out), of the kind --kind says: a batch of requests.",
+        "out), of the kind --kind says: a batch of requests; - reads them from standard "
+        "input.",
         metavar="<file>",
         show_default=False,
-        parser=named_file,
+        parser=lambda value: _from_path(value),
     ),
 ]
+
+
+def _from_path(value: Any) -> Path | None:
+    """--from's value: a file, or `-` for standard input (`./-` a file named `-`: a Path
+    drops the `./`); never empty."""
+    if value is None or isinstance(value, Path):
+        return value
+    if str(value) == "-":
+        return Path("-")
+    path = named_file(value)
+    return Path.cwd() / "-" if path == Path("-") else path
+
+
 _KindOpt = Annotated[
     str,
     typer.Option(
@@ -536,14 +550,42 @@ def _linked_warnings(done: Any) -> list[str]:
 
 
 def _ids_from(path: Path) -> list[str]:
-    from jtrack.errors import DataError
+    """The ids of --from: a UTF-8 text file's lines, or standard input's for `-` (a batch
+    from a pipe); blank lines and `#` lines left out. What cannot be read is said in words
+    (no such file, a directory, not UTF-8: which line), never an exception's name."""
+    from jtrack.errors import DataError, FileAccessError
 
+    hint = "--from names a UTF-8 text file of ids, one a line, or - for standard input"
+    stdin = str(path) == "-"
+    shown = "-: standard input" if stdin else str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        if stdin:
+            import sys
+
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:  # (`<&-`)
+                raise FileAccessError(
+                    "-: standard input is closed", hint="pipe the ids in, or name their file"
+                )
+            data = stream.read()
+        else:
+            data = path.read_bytes()
+    except IsADirectoryError:
+        raise FileAccessError(f"{path}: is a directory, not a file of ids", hint=hint) from None
+    except FileNotFoundError:
+        raise FileAccessError(f"{path}: no such file of ids", hint=hint) from None
+    except OSError as exc:
+        raise FileAccessError(
+            f"{shown}: cannot read the ids ({exc.strerror or 'the system refused it'})",
+            hint=hint,
+        ) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
         raise DataError(
-            f"{path}: cannot read the ids ({exc.__class__.__name__})",
-            hint="--from names a UTF-8 text file of ids, one a line",
+            f"{shown}: line {line:,} is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            hint="save the ids as UTF-8 text, one a line",
         ) from None
     lines = [line.strip() for line in text.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
