@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -375,29 +376,67 @@ def test_no_color_means_no_terminal_codes_at_all(world: Path, command: str) -> N
     assert "\x1b" not in plain.stdout and "\x1b" not in plain.stderr
 
 
+def _commands_with_output() -> set[tuple[str, ...]]:
+    """Every command (and `jtrack store` itself) that takes -o, as its words."""
+    import typer
+
+    found: set[tuple[str, ...]] = set()
+
+    def walk(cmd: Any, words: tuple[str, ...]) -> None:
+        if any(p.name == "output" for p in cmd.params):
+            found.add(words)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, (*words, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
 def test_a_file_written_with_o_is_said_on_stderr_unless_quiet(world: Path, tmp_path: Path) -> None:
     """`report` and `usage` said where they wrote; `card`, `journey`, `sessions`, `contacts`
-    and `rules report` said nothing (a screen-reader user heard nothing after `-o`); all say
-    it alike now."""
+    and `rules report` said nothing (a screen-reader user heard nothing after `-o`), nor did
+    `schema`, `sessionize`, `store`, `store files`, `store verify`, `store erase` and `rules
+    check` (a script could not count on it; `usage` said it in its own words): every
+    command that takes -o says `wrote FILE` alike, a line of its own, unless -q."""
     store = str(world / "s1")
     ids = runner.invoke(
         app, ["sessions", "--store", store, "-f", "csv", "--columns", "id,customer_id"]
     ).stdout.splitlines()[1]
     sid, cookie = ids.split(",")
     rules = str(SAMPLE / "jtrack.toml")
-    for args in (
-        ["card", sid, "--store", store],
-        ["journey", cookie, "--store", store],
-        ["sessions", "--store", store],
-        ["contacts", "--store", store],
-        ["rules", "report", "--store", store, "--rules", rules],
-        ["report", "--store", store],
-    ):
-        out = tmp_path / f"{args[0]}.{args[1] if args[0] == 'rules' else 'x'}.txt"
+    events = str(SAMPLE / "events.jsonl")
+    cases = {
+        ("card",): ["card", sid, "--store", store],
+        ("journey",): ["journey", cookie, "--store", store],
+        ("sessions",): ["sessions", "--store", store],
+        ("contacts",): ["contacts", "--store", store],
+        ("rules", "report"): ["rules", "report", "--store", store, "--rules", rules],
+        ("rules", "explain"): ["rules", "explain", sid, "--store", store, "--rules", rules],
+        ("rules", "check"): ["rules", "check", rules],
+        ("report",): ["report", "--store", store],
+        ("usage",): ["usage", "--store", store, "--month", "2026-10"],
+        ("schema",): ["schema"],
+        ("sessionize",): ["sessionize", events, "--store", str(tmp_path / "new")],
+        ("store",): ["store", "--store", store],
+        ("store", "files"): ["store", "files", "--store", store],
+        ("store", "verify"): ["store", "verify", "--store", store],
+        ("store", "access"): ["store", "access", "--visitor", cookie, "--store", store],
+        ("store", "erase"): ["store", "erase", "--visitor", cookie, "--dry-run", "--store", store],
+    }
+    assert set(cases) == _commands_with_output()  # (a new command with -o is tested here)
+    for words, args in cases.items():
+        out = tmp_path / f"{'-'.join(words)}.json"
         res = runner.invoke(app, [*args, "-o", str(out)])
         assert res.exit_code == 0 and out.is_file(), (args, res.stderr)
-        assert f"wrote {out}" in res.stderr.splitlines(), (args, res.stderr)
+        assert res.stderr.splitlines()[-1] == f"wrote {out}", (args, res.stderr)
+        assert res.stderr.count("wrote") == 1 and "written to" not in res.stderr, res.stderr
         quiet = runner.invoke(app, [*args, "-o", str(out), "-q"])
         assert quiet.exit_code == 0 and "wrote" not in quiet.stderr, (args, quiet.stderr)
+    # `jtrack store`'s -o and -q given before its subcommand
+    out = tmp_path / "before.json"
+    res = runner.invoke(app, ["store", "-o", str(out), "files", "--store", store])
+    assert res.exit_code == 0 and res.stderr == f"wrote {out}\n", res.stderr
+    res = runner.invoke(app, ["store", "-q", "-o", str(out), "files", "--store", store])
+    assert res.exit_code == 0 and res.stderr == "", res.stderr
     piped = runner.invoke(app, ["card", sid, "--store", store, "-o", "-"])
     assert piped.exit_code == 0 and "wrote" not in piped.stderr

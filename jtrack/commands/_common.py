@@ -295,27 +295,26 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-#: Commands whose `-o FILE` is said on stderr here (`usage` says it in its month's line;
-#: `sessionize`, `store` and `schema` write what they print).
-_SAY_WRITTEN = {
-    ("jtrack.commands.report", "report_cmd"),
-    ("jtrack.commands.card", "card_cmd"),
-    ("jtrack.commands.journey", "journey_cmd"),
-    ("jtrack.commands.sessions", "sessions_cmd"),
-    ("jtrack.commands.contacts", "contacts_cmd"),
-    ("jtrack.commands.rules", "report_cmd"),
-    ("jtrack.commands.rules", "explain_cmd"),
-}
-
-
 def _say_written(fn: Any, kwargs: dict[str, Any]) -> None:
-    """`wrote FILE` on stderr after a command wrote its -o FILE (a screen-reader user heard
-    nothing after `card ... -o card.html`); not with -q, not for `-o -` (standard
-    output)."""
-    output = kwargs.get("output")
-    if (fn.__module__, fn.__name__) not in _SAY_WRITTEN or "quiet" not in kwargs:
+    """`wrote FILE` on stderr after every command that wrote its -o FILE (a screen-reader
+    user heard nothing after `card ... -o card.html`; `schema`, `sessionize`, `store`,
+    `rules check` and others said nothing, `usage` said it in words of its own: a script
+    could not count on it); not with -q, not for `-o -` (standard output). A `jtrack store`
+    subcommand's -o and -q may be given before it (`jtrack store -o x.json files`): the
+    group's callback says nothing of them, the subcommand does."""
+    if "output" not in kwargs:
         return
-    if output is None or kwargs["quiet"] or str(output) == "-":
+    output, quiet = kwargs["output"], bool(kwargs.get("quiet"))
+    ctx = kwargs.get("ctx")
+    if ctx is not None:
+        if getattr(ctx, "invoked_subcommand", None) is not None:
+            return  # (`jtrack store`'s callback before its subcommand)
+        parent = getattr(ctx, "parent", None)
+        group = getattr(parent, "obj", None) if parent is not None else None
+        if isinstance(group, dict):
+            output = output if output is not None else group.get("--output")
+            quiet = quiet or bool(group.get("--quiet"))
+    if output is None or quiet or str(output) == "-":
         return
     stderr_line(f"wrote {output}")
 

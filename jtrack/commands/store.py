@@ -750,13 +750,13 @@ def access_cmd(
 
         # (-o FILE readable by its owner only, as -f parquet's folder: a person's data)
         write_chunks((to_json(export.to_dict()),), output, private=True)
-    _access_notes(export, output, quiet)
+    _access_notes(export, quiet)
 
 
-def _access_notes(export: Any, output: Path | None, quiet: bool) -> None:
-    """What was not found, or erased before (notes; a warning when no one was found), and
-    `wrote OUTPUT`."""
-    from jtrack.commands._common import note_line, stderr_line, warning_line
+def _access_notes(export: Any, quiet: bool) -> None:
+    """What was not found, or erased before (notes; a warning when no one was found);
+    `wrote OUTPUT` follows (jtrack.commands._common.handle_errors)."""
+    from jtrack.commands._common import note_line, warning_line
     from jtrack.render.text import one_line
     from jtrack.serialize import strip_control
 
@@ -776,8 +776,6 @@ def _access_notes(export: Any, output: Path | None, quiet: bool) -> None:
             note_line(f"not in the store: {ids(missing)}")
         if before:
             note_line(f"erased before (nothing left of them): {ids(before)}")
-    if output is not None and not quiet:
-        stderr_line(f"wrote {output}")
 
 
 def _check_folder(output: Path) -> None:

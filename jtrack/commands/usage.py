@@ -333,6 +333,4 @@ def _notes(report: Any, fmt: Format, output: Path | None) -> None:
         line += f", allowance {m['allowance']:,}"
         if m["overage"]:
             line += f": OVER by {m['overage']:,}"
-    if output is not None:
-        line += f" (written to {output})"
-    stderr_line(line)
+    stderr_line(line)  # (and `wrote FILE` after it, as every command says its -o)
