@@ -756,7 +756,10 @@ def test_a_value_total_reads_the_genesys_spelling_and_is_none_without_any_value(
     """`value_attribute = "attributes.price.value"` (as conditions take it) summed to 0.00,
     and so did a misspelt attribute no achievement carried: the first is the attribute
     `price`; the second has no total (none, where 0.00 read as worth nothing); a total
-    beyond a float's range is none, never infinity (not JSON)."""
+    beyond a float's range was none too, as if no value: an error naming the outcome (never
+    infinity, not JSON)."""
+    from jtrack.errors import DataError
+
     rows = [
         ev(f"{c}{i}", 10 * i, name, customer=c, attrs={"price": p} if i == 2 else None)
         for c, p in (("c1", "10.5"), ("c2", "1e308"), ("c3", "1e308"))
@@ -775,7 +778,8 @@ def test_a_value_total_reads_the_genesys_spelling_and_is_none_without_any_value(
     assert total("attributes.price.value", upto=1) == total("price", upto=1) == 10.5
     assert total("attributes.price", upto=2) == 1e308 + 10.5
     assert total("prcie", upto=2) is None
-    assert total("price") is None  # (1e308 + 1e308 is no number)
+    with pytest.raises(DataError, match=r"^outcome 'checkout': its values add up beyond"):
+        total("price")  # (1e308 + 1e308 is no number)
     # billions keep their cents: 4000000001.1, not 4000000001.0999994
     big = [
         ev(f"b{c}{i}", 10 * i, name, customer=f"b{c}", attrs={"price": p} if i == 2 else None)

@@ -12,6 +12,7 @@ import polars as pl
 
 from jtrack.core.rules.evaluate import SOURCE_EXPORT, SOURCE_RULES, RuleResults
 from jtrack.core.rules.model import BLOCK_REASONS, Rules
+from jtrack.errors import DataError
 
 SECTIONS = ("segments", "outcomes", "outcomes_by_segment", "action_maps")
 
@@ -198,6 +199,7 @@ def _outcomes(
     values = res.outcome_values.group_by("outcome_id").agg(
         value_total=pl.col("value").sum(), _valued=pl.col("value").is_not_null().sum()
     )
+    _refuse_overflow(rules, values)
     ids = [o.id for o in rules.outcomes]
     order = _order(ids, every.outcomes.get_column("outcome_id"))
     known = _exported(every.outcomes, "outcome_id").implode()
@@ -253,11 +255,32 @@ def _outcomes(
             _rate(pl.col("achieved").fill_null(0), pl.lit(total)).alias("conversion_rate"),
             # (to a millionth: a sum of 129.90s is 21790.29, not its binary 21790.289999...;
             # none when achievements carried no number in the value attribute, a misspelt
-            # one say, or when the sum leaves a float's range)
+            # one say; a sum beyond a float's range is an error, _refuse_overflow)
             pl.when(is_rules & pl.col("_has_value") & _valued)
             .then(_to_millionths(pl.col("value_total").fill_null(0.0)))
             .alias("value_total"),
         )
+    )
+
+
+def _refuse_overflow(rules: Rules, values: pl.DataFrame) -> None:
+    """A DataError naming the first outcome (in file order) whose values add up beyond a
+    float's range (±1.8e308): its value_total was none, as if its achievements carried no
+    value, which a billing or analytics reader takes for "worth nothing" (and infinity is
+    no JSON). `values`: one row per outcome."""
+    over = values.filter(~pl.col("value_total").fill_null(0.0).is_finite())
+    if not over.height:
+        return
+    ids = set(over.get_column("outcome_id").to_list())
+    first = next((o for o in rules.outcomes if o.id in ids), None)
+    name = first.id if first is not None else sorted(ids)[0]
+    attribute = first.value_attribute if first is not None else None
+    more = f" (and {len(ids) - 1:,} more)" if len(ids) > 1 else ""
+    raise DataError(
+        f"outcome {name!r}{more}: its values add up beyond a number's range (±1.8e308): "
+        "no value_total can be given",
+        hint=f"the events' {attribute!r} values hold numbers too large to add (an export's "
+        "error?): fix them, or leave value_attribute out of the outcome",
     )
 
 
