@@ -1082,3 +1082,64 @@ def test_a_line_rejected_as_a_whole_names_the_same_field_in_rejects_as_in_the_er
         ("malformed_json", "(line)"),
         ("nul_bytes", "(line)"),
     ]
+
+
+def test_an_integer_beyond_an_integer_fields_range_is_number_out_of_range(
+    tmp_path: Path,
+) -> None:
+    """`browser_view_width: 12345678901234567890123` (beyond i64, within what jtrack reads)
+    was rejected as wrong_type ("a JSON type the schema does not allow"): it is
+    number_out_of_range, saying the field's range, in JSON lines, JSON documents, the
+    Genesys shape and Parquet alike; text or a fraction in the field stays wrong_type."""
+    import json as _json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.helpers import T0, flat_event, flat_frame
+
+    detail = (
+        "an integer beyond the field's range (i64: -9223372036854775808 to 9223372036854775807)"
+    )
+    base = {"event_id": "e", "customer_id": "v", "created_date": "2026-10-01T10:00:00Z",
+            "kind": "page_view", "event_type": "WebEvent", "event_name": "page_viewed"}  # fmt: skip
+    values = ["12345678901234567890123", "9223372036854775808", "-9223372036854775809", "1e30"]
+    values += ["5", '"wide"', "1.5"]  # (kept; wrong_type; wrong_type)
+    lines = [
+        _json.dumps({**base, "event_id": f"e{i}"})[:-1] + f', "browser_view_width": {v}}}'
+        for i, v in enumerate(values)
+    ]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "a.json").write_text("[" + ",".join(lines) + "]")
+    genesys = genesys_line("g1", "v", T0).replace(
+        '"webEvent": {', '"webEvent": {"browser": {"viewWidth": 12345678901234567890123}, '
+    )
+    (tmp_path / "g.jsonl").write_text(genesys + "\n")
+    table = flat_frame([flat_event(f"p{i}", "v", T0) for i in range(3)]).to_arrow()
+    i = table.schema.get_field_index("browser_view_width")
+    for name, column in (
+        ("u64", pa.array([2**63, 7, None], pa.uint64())),
+        ("f64", pa.array([1e20, 7.0, None], pa.float64())),
+    ):
+        pq.write_table(
+            table.set_column(i, "browser_view_width", column), tmp_path / f"{name}.parquet"
+        )
+    expected = {
+        "a.jsonl": ["number_out_of_range"] * 4 + ["wrong_type"] * 2,
+        "a.json": ["number_out_of_range"] * 4 + ["wrong_type"] * 2,
+        "g.jsonl": ["number_out_of_range"],
+        "u64.parquet": ["number_out_of_range"],
+        "f64.parquet": ["number_out_of_range"],
+    }  # fmt: skip
+    for name, reasons in expected.items():
+        res = read_events([tmp_path / name], on_error="skip")
+        rejects = res.rejects.sort("line")
+        assert rejects["reason"].to_list() == reasons, (name, rejects)
+        assert set(rejects["field"]) == {"browser_view_width"}, name
+        ranged = rejects.filter(pl.col("reason") == "number_out_of_range")
+        assert set(ranged["detail"]) == {detail}, (name, ranged["detail"].to_list())
+    cli = CliRunner().invoke(
+        app, ["sessionize", str(tmp_path / "a.jsonl"), "--store", str(tmp_path / "s")]
+    )
+    said = f"error: {tmp_path / 'a.jsonl'}:1: field 'browser_view_width': {detail} ["
+    assert cli.exit_code == 1 and cli.stderr.startswith(said + "number_out_of_range]")

@@ -104,7 +104,8 @@ REJECT_REASONS: dict[str, str] = {
     "malformed_json": "the line is not one complete JSON value (truncated, invalid, or nested "
     "more than 128 levels deep)",
     "number_out_of_range": "a number is beyond what any field holds (an integer of 39 digits or "
-    "more, or beyond ±1.8e308); quote it if it is an id",
+    "more, or beyond ±1.8e308), or an integer beyond its field's range; quote it if it is an "
+    "id",
     "not_an_object": "each line must be one JSON object (an event)",
     "wrong_type": "a field has a JSON type the schema does not allow (see `jtrack schema`)",
     "missing_id": "every event needs an `id` (event_id in the flat shape)",
@@ -623,6 +624,30 @@ def _convert(name: str, col: pl.Expr, src: pl.DataType, target: pl.DataType) -> 
     return col.cast(target, strict=False)
 
 
+def _fits_integer(src: pl.DataType, target: pl.DataType) -> bool:
+    """Whether every value of a column of type `src` fits integer type `target` (Int8 to
+    UInt32 in Int64): no value of it can be beyond the field's range."""
+    narrower = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32)
+    return src == target or (target == pl.Int64 and src in narrower)
+
+
+def _integer_range(dtype: pl.DataType) -> str:
+    """An integer type's range, as a reject's detail says it."""
+    bits = {"Int64": 64, "Int32": 32, "Int16": 16, "Int8": 8}.get(str(dtype), 64)
+    return f"i{bits}: {-(2 ** (bits - 1))} to {2 ** (bits - 1) - 1}"
+
+
+def _whole_number(col: pl.Expr, src: pl.DataType) -> pl.Expr:
+    """Rows where `col` (of type `src`) holds a whole number, however large (a JSON value's
+    text, a Parquet number): one that did not convert to an integer field is beyond its
+    range, not a wrong type."""
+    if _is_text(src):
+        return col.cast(pl.String).str.strip_chars().str.contains(r"^[+-]?\d+$")
+    if src.is_float():
+        return col.is_finite() & (col == col.floor())
+    return pl.lit(src.is_integer() or isinstance(src, pl.Decimal))
+
+
 def _canonical_select(
     schema: dict[str, pl.DataType], genesys: bool
 ) -> tuple[list[pl.Expr], dict[str, str]]:
@@ -682,6 +707,10 @@ def _canonical_select(
             continue
         converted = _convert(f.name, src_expr, src_dtype, f.dtype).cast(f.dtype).alias(f.name)
         exprs.append(converted)
+        if f.dtype.is_integer() and not _fits_integer(src_dtype, f.dtype):
+            # (the value as read, to tell an integer beyond the field's range from a wrong
+            # type: _finish, only where a value did not convert)
+            exprs.append(src_expr.alias(f"_int_src_{f.name}"))
         if f.dtype == pl.String and src_dtype.is_float():
             # a text field from a float column: an infinity, no JSON number, is a wrong
             # type; NaN is missing (pandas' null), as null is
@@ -800,6 +829,36 @@ _KIND_TO_TYPE = {
 }
 
 
+#: The detail of an integer field's value beyond its range (number_out_of_range).
+_RANGE_DETAILS = {
+    f.name: f"an integer beyond the field's range ({_integer_range(f.dtype)})"
+    for f in EVENT_FIELDS
+    if f.dtype.is_integer()
+}
+
+
+def _beyond_range(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Expr]:
+    """The rows whose integer field held a whole number that did not convert (beyond the
+    field's range: number_out_of_range, not wrong_type), as an expression naming the
+    field (null elsewhere); the sources kept for it (`_int_src_`) dropped. Looked at only
+    for a field some value of which did not convert (`_bad_`): a clean chunk pays nothing."""
+    sources = [c for c in frame.columns if c.startswith("_int_src_")]
+    flags: dict[str, pl.Expr] = {}
+    for c in sources:
+        name = c.removeprefix("_int_src_")
+        bad = f"_bad_{name}"
+        if bad in frame.columns and frame.get_column(bad).any():
+            whole = _whole_number(pl.col(c), frame.schema[c])
+            flags[f"_range_{name}"] = pl.col(bad) & whole.fill_null(False)
+    frame = frame.with_columns(**flags).drop(sources)
+    ranged = (
+        pl.coalesce(*[pl.when(pl.col(n)).then(pl.lit(n.removeprefix("_range_"))) for n in flags])
+        if flags
+        else pl.lit(None, pl.String)
+    )
+    return frame, ranged
+
+
 def _finish(
     frame: pl.DataFrame, genesys: bool, flat_kind: bool, details: dict[str, str] | None = None
 ) -> pl.DataFrame:
@@ -854,6 +913,7 @@ def _finish(
         )
     frame = frame.with_columns(event_type=et).drop("_et")
     frame = frame.with_columns(kind=_kind_expr())
+    frame, ranged = _beyond_range(frame)
     bad_cols = [c for c in frame.columns if c.startswith("_bad_")]
     wrong = (
         pl.coalesce(
@@ -886,6 +946,7 @@ def _finish(
             "implausible_timestamp",
             pl.lit("created_date"),
         ),
+        (ranged.is_not_null(), "number_out_of_range", ranged),
         (wrong.is_not_null(), "wrong_type", wrong),
         (pl.col("kind").is_null(), "unknown_event_type", pl.lit("event_type")),
         (
@@ -915,6 +976,8 @@ def _finish(
             .then(pl.col(REASON_FIELD).replace_strict(details or {}, default=None))
             .when(pl.col(REASON) == "implausible_timestamp")
             .then(_seconds_detail(pl.col("created_date")))
+            .when(pl.col(REASON) == "number_out_of_range")
+            .then(pl.col(REASON_FIELD).replace_strict(_RANGE_DETAILS, default=None))
             .when((pl.col(REASON) == "bad_timestamp") & has_src)
             .then(_epoch_unit_detail(src))
             .when(pl.col(REASON) == "unknown_event_type")
@@ -927,6 +990,7 @@ def _finish(
         "_r",
         "_et_raw",
         *bad_cols,
+        *[c for c in frame.columns if c.startswith("_range_")],
         *type_cols,
         *[c for c in frame.columns if c.startswith("_has_")],
         "_created_raw_missing",
@@ -1261,6 +1325,7 @@ def rejected_row_error(
     if row["_detail"] and (
         PARQUET_WRONG_TYPE in row["_detail"]
         or row["_detail"] in (CONCATENATED_DETAIL, MARKUP_DETAIL)
+        or row["_detail"] in _RANGE_DETAILS.values()  # (its field's range, not any field's)
     ):
         detail = row["_detail"]
     elif row["_detail"]:
