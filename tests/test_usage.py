@@ -575,20 +575,14 @@ def test_usage_at_the_allowance_is_not_an_overage(tmp_path: Path) -> None:
     assert "(hint: `jtrack usage --by day` shows which days" in over.stderr
     assert run(*base, "--users", "1").exit_code == 0
     # the notes are never wrapped (cron mail is read with grep)
+    out = tmp_path / ("a-rather-long-name-" * 3 + ".csv")
     long = run(
-        str(src),
-        "--as-of",
-        "2026-10-03",
-        "--per-user",
-        "5",
-        "--users",
-        "1",
-        "-f",
-        "csv",
-        "-o",
-        str(tmp_path / ("a-rather-long-name-" * 3 + ".csv")),
-    )
-    assert long.exit_code == 0 and len(long.stderr.splitlines()) == 1, long.stderr
+        str(src), "--as-of", "2026-10-03", "--per-user", "5", "--users", "1", "-f", "csv",
+        "-o", str(out),
+    )  # fmt: skip
+    lines = long.stderr.splitlines()  # (the month's line whole, then `wrote FILE`)
+    assert long.exit_code == 0 and len(lines) == 2, long.stderr
+    assert lines[0].endswith("OVER by 5") and lines[1] == f"wrote {out}"
 
 
 def test_the_allowance_can_come_from_the_config(tmp_path: Path) -> None:
