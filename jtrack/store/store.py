@@ -336,8 +336,10 @@ class Store:
         """What a store folder with no version yet holds, when it holds only what a first
         run makes (its `.lock`, a `.tmp-` version it writes): "building" while a run holds
         the lock, "stopped" when none does (a killed run's leftovers, which the next run
-        removes); None for anything else. The lock is tested with LOCK_SH, for an instant
-        (the file opened for reading only: a reader may not write the folder)."""
+        removes); None for anything else. Whether a run holds the lock is found without
+        taking it (being_written: a lock tried, even for an instant, would fail a run that
+        starts in that instant); where that cannot be told, by a LOCK_SH tried for an
+        instant (the file opened for reading only: a reader may not write the folder)."""
         try:
             names = {p.name for p in self.root.iterdir()}
         except OSError:
@@ -346,6 +348,9 @@ class Store:
             n not in (LOCK, READERS) and not n.startswith(TMP_PREFIX) for n in names
         ):
             return None
+        live = self.being_written()
+        if live is not None:
+            return "building" if live else "stopped"
         try:
             fd = os.open(self.root / LOCK, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
