@@ -282,8 +282,15 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
         assert snap is not None
         if lazy_traits:
             back = _with_stored_traits(snap, back)
+        back = back.select(KERNEL_ROW)
+        # (a duplicate copy now beyond the cut is in no index part: its row is read from
+        # its segment, as a rebuild holds it aside)
+        dropped = going_held.filter(pl.col("status") == "duplicate")
+        if dropped.height:
+            more = _returning_rows(snap, dropped).select(KERNEL_ROW)
+            back = pl.concat([back, more], how="vertical_relaxed")
         lines = snap.input_lines(back.get_column("_pos"))
-        res.held.append(back.select(KERNEL_ROW).with_columns(lines.alias(SRC_LINE)))
+        res.held.append(back.with_columns(lines.alias(SRC_LINE)))
     returning = changed.filter((pl.col("new_status") == "kept") & (pl.col("status") != "kept"))
     back_rows = _returning_rows(snap, returning).select(KERNEL_ROW)
     if settled.height and not pruned:
