@@ -31,6 +31,7 @@ import jtrack.engine.run as run_module
 import jtrack.engine.unit as unit
 from jtrack.cli import app
 from jtrack.engine import StoredRun, run_sessionize
+from jtrack.engine.compact import compact
 from jtrack.errors import FileAccessError, JtrackError, UsageError
 from jtrack.options import CAMPAIGN_RULE, SessionizeOptions
 from jtrack.store import Store
@@ -69,11 +70,14 @@ def contents(store: Store) -> dict[str, Any]:
         rejects = snap.rejects()
         m = snap.manifest
         held = snap.held()
+        dups = snap.duplicates()
     return {
         "index": index,
         "sessions": sessions,
         "rejects": rejects,
         "held": held.sort("_pos") if held is not None else None,
+        # (one logical table, however many files it is in)
+        "duplicates": dups.sort("event_id", "_pos") if dups is not None else None,
         "counts": m.counts,
         "contact_counts": m.contact_counts,
         "inputs": [(i.name, i.rows_read, i.rows_rejected, i.segments) for i in m.inputs],
@@ -85,10 +89,11 @@ def assert_same_store(a: Store, b: Store) -> None:
     ca, cb = contents(a), contents(b)
     for key in ("index", "sessions", "rejects"):
         assert_frame_equal(ca[key], cb[key], check_exact=True)
-    if ca["held"] is None or cb["held"] is None:
-        assert ca["held"] is None and cb["held"] is None
-    else:
-        assert_frame_equal(ca["held"], cb["held"])
+    for key in ("held", "duplicates"):
+        if ca[key] is None or cb[key] is None:
+            assert ca[key] is None and cb[key] is None, key
+        else:
+            assert_frame_equal(ca[key], cb[key])
     for key in ("counts", "contact_counts", "inputs", "segments"):
         assert ca[key] == cb[key], key
 
@@ -1734,3 +1739,221 @@ def test_a_duplicate_copy_that_crosses_the_cut_is_held_aside_as_a_rebuild_holds_
         h = contents(store)["held"]
         held.append([] if h is None else sorted(h["event_id"].to_list()))
     assert held == [[], ["x", "y"], []]
+
+
+# ---------------------------------------------------------------------------- duplicates
+
+
+def overlapping_exports(d: Path, days: int = 6, per_day: int = 40) -> list[Path]:
+    """A file a day, each holding the last two days' events (every event delivered twice),
+    with now and then a copy by another visitor or with other contents (a conflict)."""
+    d.mkdir(parents=True, exist_ok=True)
+    by_day = [
+        [
+            flat_event(
+                f"e{day}-{i}", VISITORS[i % len(VISITORS)], T0 + timedelta(days=day, minutes=i)
+            )
+            for i in range(per_day)
+        ]
+        for day in range(days)
+    ]
+    files = []
+    for day in range(days):
+        rows = [*(by_day[day - 1] if day else []), *by_day[day]]
+        if day:
+            rows.append(dict(by_day[day - 1][0], customer_id="v9"))  # another visitor's copy
+            rows.append(dict(by_day[day - 1][1], page_url="https://shop.example/changed"))
+        f = d / f"day{day}.parquet"
+        flat_frame(rows).write_parquet(f)
+        files.append(f)
+    return files
+
+
+def nightly_stores(tmp: Path, files: list[Path]) -> tuple[Store, Store]:
+    """The files taken in a night at a time twice: a store whose duplicates table is a
+    base and deltas, and one that writes it whole every night (one file)."""
+    deltas, whole = Store.open(tmp / "deltas"), Store.open(tmp / "whole")
+    for store, share in ((deltas, 1e9), (whole, 0.0)):
+        with mock.patch.object(run_module, "DELTA_SHARE", share):
+            for f in files:
+                run_sessionize([f], store)
+    assert len(deltas.read_manifest().duplicate_deltas) == len(files) - 2
+    assert not whole.read_manifest().duplicate_deltas
+    return deltas, whole
+
+
+def test_a_run_writes_its_few_duplicates_as_a_delta_and_leaves_the_table_alone(
+    tmp_path: Path,
+) -> None:
+    """A store fed overlapping exports holds a copy of nearly every event in its duplicates
+    table: a nightly run that adds a few copies writes them in a small delta file, the
+    table's file is the one the version before holds (a link, not written again), and the
+    store is what one run over every file builds."""
+    files = overlapping_exports(tmp_path / "in", days=3, per_day=400)
+    store = Store.open(tmp_path / "store")
+    run_sessionize(files, store)
+    before = store.read_manifest()
+    assert before.duplicates and not before.duplicate_deltas
+    base_file = store.version_dir(f"v{before.version:06d}") / before.duplicates
+    with store.snapshot() as snap:
+        assert snap.duplicates().height == 2 * 800 + 4  # type: ignore[union-attr]
+    # five events delivered twice already come once more, with new ones
+    again = (
+        pl.read_parquet(files[-1]).filter(pl.col("event_id").str.starts_with("e1-")).slice(10, 5)
+    )
+    new = flat_frame(
+        [flat_event(f"n{i}", "v2", T0 + timedelta(days=3, minutes=i)) for i in range(9)]
+    )
+    few = tmp_path / "in" / "few.parquet"
+    pl.concat([again, new], how="diagonal_relaxed").write_parquet(few)
+    run_sessionize([few], store)
+    m = store.read_manifest()
+    assert m.duplicates == before.duplicates and len(m.duplicate_deltas) == 1
+    version = store.version_dir(f"v{m.version:06d}")
+    assert (version / m.duplicates).stat().st_ino == base_file.stat().st_ino
+    delta = pl.read_parquet(version / m.duplicate_deltas[0])
+    assert delta.height == 5 * 3  # (every copy of the ids it judged)
+    assert json.loads((version / "manifest.json").read_text())["layout_version"] == 4
+    files.append(few)
+    once = Store.open(tmp_path / "once")
+    run_sessionize(files, once)
+    assert_same_store(store, once)
+    # a rebuild writes the table whole again
+    run_sessionize(files, store, rebuild=True)
+    assert not store.read_manifest().duplicate_deltas
+    assert_same_store(store, once)
+
+
+def test_deltas_are_merged_into_one_and_into_the_table_past_their_share(
+    tmp_path: Path,
+) -> None:
+    """More than MAX_DELTAS deltas are merged into one (the table's file left alone); deltas
+    past DELTA_SHARE of the table are merged into it: the store stays a rebuild's."""
+    files = overlapping_exports(tmp_path / "in", days=7, per_day=30)
+    store = Store.open(tmp_path / "store")
+    with (
+        mock.patch.object(run_module, "DELTA_SHARE", 1e9),
+        mock.patch.object(run_module, "MAX_DELTAS", 2),
+    ):
+        run_sessionize(files[:2], store)
+        first = store.read_manifest().duplicates
+        shapes = []
+        for f in files[2:]:
+            run_sessionize([f], store)
+            m = store.read_manifest()
+            assert m.duplicates == first
+            shapes.append(len(m.duplicate_deltas))
+    assert shapes == [1, 2, 1, 2, 1]
+    once = Store.open(tmp_path / "once")
+    run_sessionize(files, once)
+    assert_same_store(store, once)
+    more = overlapping_exports(tmp_path / "more", days=8, per_day=30)[-1:]
+    with mock.patch.object(run_module, "DELTA_SHARE", 0.01):
+        run_sessionize(more, store)
+    assert not store.read_manifest().duplicate_deltas
+    run_sessionize(more, once)
+    assert_same_store(store, once)
+
+
+@st.composite
+def redelivered(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
+    """Events delivered again and again over many runs: copies by other visitors, at other
+    times, with other contents; now and then a far-future copy (which crosses the cut as
+    the runs go on)."""
+    events: list[dict[str, Any]] = []
+    for i in range(draw(st.integers(2, 14))):
+        who = draw(st.sampled_from(VISITORS))
+        first = flat_event(f"e{i}", who, T0 + timedelta(minutes=draw(st.integers(0, 300))))
+        events.append(first)
+        for _ in range(draw(st.integers(0, 3))):
+            copy = dict(first)
+            change = draw(st.sampled_from(["same", "visitor", "time", "contents", "far"]))
+            if change == "visitor":
+                copy["customer_id"] = draw(st.sampled_from(VISITORS))
+            elif change == "time":
+                copy["created_date"] = T0 + timedelta(minutes=draw(st.integers(0, 300)))
+            elif change == "contents":
+                copy["page_url"] = "https://shop.example/other"
+            elif change == "far":
+                copy["created_date"] = T0 + timedelta(days=900)
+            events.append(copy)
+    order = draw(st.permutations(list(range(len(events)))))
+    shuffled = [events[i] for i in order]
+    n = draw(st.integers(1, min(8, len(shuffled))))
+    cuts = sorted(draw(st.lists(st.integers(1, len(shuffled) - 1), max_size=n - 1, unique=True)))
+    runs, prev = [], 0
+    for c in [*cuts, len(shuffled)]:
+        runs.append(shuffled[prev:c])
+        prev = c
+    return runs
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=_HEALTH)
+@given(redelivered(), st.sampled_from([0.25, 1e9]), st.sampled_from([1, 2, 8]), st.booleans())
+def test_redeliveries_over_many_runs_equal_one_run_whatever_the_tables_deltas(
+    tmp_path_factory: pytest.TempPathFactory,
+    runs: list[list[dict[str, Any]]],
+    share: float,
+    most: int,
+    follow: bool,
+) -> None:
+    """However the duplicates table is split into deltas and merged, the store (its
+    duplicates table as one table, its counts) is what one run over the files builds, and
+    `jtrack store compact` leaves it one file with the same rows."""
+    d = tmp_path_factory.mktemp("dups")
+    files = [_day(d, f"day{i}.parquet", rows) for i, rows in enumerate(runs)]
+    daily = Store.open(d / "daily")
+    key_bytes = run_module.KEY_BYTES_PER_EVENT if follow else 1 << 40
+    with (
+        mock.patch.object(run_module, "DELTA_SHARE", share),
+        mock.patch.object(run_module, "MAX_DELTAS", most),
+        mock.patch.object(run_module, "KEY_BYTES_PER_EVENT", key_bytes),
+    ):
+        for f in files:
+            run_sessionize([f], daily, on_error="skip", follow=follow)
+    once = Store.open(d / "once")
+    run_sessionize(files, once, on_error="skip")
+    assert_same_store(daily, once)
+    compact(daily)
+    assert not daily.read_manifest().duplicate_deltas
+    a, b = contents(daily), contents(once)
+    assert a["counts"] == b["counts"]
+    if a["duplicates"] is None or b["duplicates"] is None:
+        assert a["duplicates"] is None and b["duplicates"] is None
+    else:  # (compaction may merge segments: the copies' positions move)
+        order = ["event_id", "customer_id", "created_date", "status", "_hash"]
+        assert_frame_equal(
+            a["duplicates"].drop("_pos").sort(order), b["duplicates"].drop("_pos").sort(order)
+        )
+
+
+def test_a_delta_takes_out_the_copies_of_an_id_that_crossed_the_cut(tmp_path: Path) -> None:
+    """An id delivered twice whose later copy goes beyond the far-future cut (held aside)
+    has no copies left in the duplicates table: its delta holds a row without a status in
+    place of them, and the store is a rebuild's; when the cut goes, the copies come back."""
+    far = T0 + timedelta(days=900)
+    days = [
+        [
+            flat_event("x", "v1", T0),
+            flat_event("x", "v2", far),
+            flat_event("y", "v3", far + timedelta(minutes=1)),
+            *(flat_event(f"a{i}", "v2", T0 + timedelta(minutes=i)) for i in range(10)),
+        ],
+        [flat_event(f"b{i}", "v4", T0 + timedelta(minutes=i)) for i in range(250)],
+        [flat_event(f"c{i}", "v5", far + timedelta(minutes=i)) for i in range(5)],
+    ]
+    files = [_day(tmp_path, f"{i}.parquet", rows) for i, rows in enumerate(days)]
+    store = Store.open(tmp_path / "store")
+    statuses = []
+    with mock.patch.object(run_module, "DELTA_SHARE", 1e9):
+        for i, f in enumerate(files):
+            run_sessionize([f], store, on_error="skip")
+            rebuilt = Store.open(tmp_path / f"rebuilt{i}")
+            run_sessionize(files[: i + 1], rebuilt, on_error="skip")
+            assert_same_store(store, rebuilt)
+            m = store.read_manifest()
+            if m.duplicate_deltas:
+                version = store.version_dir(f"v{m.version:06d}")
+                delta = pl.read_parquet(version / m.duplicate_deltas[-1])
+                statuses.append(delta.filter(pl.col("event_id") == "x")["status"].to_list())
+    assert statuses == [[None], ["kept", "duplicate"]]

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from jtrack.cli import app
@@ -26,6 +27,7 @@ from jtrack.errors import NotPermittedError, UsageError
 from jtrack.store import Store
 from jtrack.usecases.access import access_export
 from tests.helpers import T0, flat_event, flat_frame
+from tests.test_engine import nightly_stores, overlapping_exports
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -164,6 +166,16 @@ def test_the_export_holds_every_row_an_erase_takes_out(tmp_path: Path, by: str) 
         assert book is not None and "C1" not in book.get_column("contact_id").to_list()
     again = access_export(store, **asked, now=NOW)
     assert again.counts["event_rows"] == 0 and again.sessions.height == 0
+
+
+def test_a_duplicates_table_in_deltas_exports_as_one_file(tmp_path: Path) -> None:
+    """The copies a person's export lists are the same whether later runs wrote theirs as
+    deltas of the duplicates table or the table whole."""
+    deltas, whole = nightly_stores(tmp_path, overlapping_exports(tmp_path / "in"))
+    outs = [access_export(store, visitors=["v1", "v9"], now=NOW) for store in (deltas, whole)]
+    assert outs[0].counts == outs[1].counts and outs[0].counts["duplicates"] > 0
+    assert_frame_equal(outs[0].events, outs[1].events)
+    assert_frame_equal(outs[0].sessions, outs[1].sessions)
 
 
 def test_every_column_as_stored_and_the_contacts_row(tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ from unittest import mock
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from test_engine import T0, assert_same_store, contents
+from test_engine import T0, assert_same_store, contents, nightly_stores, overlapping_exports
 from test_growing import assert_same_result
 from typer.testing import CliRunner
 
+import jtrack.engine.run as run_module
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
 from jtrack.engine.compact import LIVE_LEVEL, MERGE_FACTOR, RECENT_RUNS, level, to_merge
@@ -968,6 +969,8 @@ def test_a_compaction_names_only_what_it_merged() -> None:
     assert one.describe() == "sessions parts 9 -> 1"
     segs = Compaction("v2", {"index": 9}, {"index": 9}, segments_before=70, segments_after=2)
     assert segs.describe() == "segments 70 -> 2"
+    dups = Compaction("v2", {"index": 1}, {"index": 1}, deltas_before=4)
+    assert dups.describe() == "duplicates table 5 files -> 1"
 
 
 @pytest.mark.parametrize("width", [20, 40, 60])
@@ -1015,3 +1018,56 @@ def test_store_says_the_shape_each_input_was_read_as(tmp_path: Path) -> None:
     ]
     wide = CliRunner().invoke(app, ["store", "--store", root], env={"COLUMNS": "160"})
     assert "shape" in wide.stdout and "genesys-jsonl" in wide.stdout
+
+
+def test_a_duplicates_table_in_deltas_reads_rolls_back_and_compacts_as_one_file(
+    tmp_path: Path,
+) -> None:
+    """A store whose duplicates table is a file and deltas answers as the one that wrote it
+    whole: its listing and verification, a rollback, `jtrack store compact` (which merges
+    the deltas into one file and writes layout 2 again, for an earlier jtrack), the next
+    runs and a rebuild."""
+    files = overlapping_exports(tmp_path / "in")
+    deltas, whole = nightly_stores(tmp_path, files)
+    shown = []
+    for store in (deltas, whole):
+        res = _run("store", "-f", "json", "--store", str(store.root))
+        assert res.exit_code == 0, res.stderr
+        info = json.loads(res.stdout)
+        shown.append((info.pop("layout_version"), info["counts"]))
+        verified = _run("store", "verify", "--full", "--store", str(store.root))
+        assert verified.exit_code == 0, verified.stdout + verified.stderr
+    assert shown[0] == (4, shown[1][1]) and shown[1][0] == 2
+    assert_same_store(deltas, whole)
+    listed = _run("store", "files", "--store", str(deltas.root))
+    assert listed.exit_code == 0, listed.stderr
+    # a rollback goes back to the version before, its deltas as they were
+    for store in (deltas, whole):
+        before = f"v{store.read_manifest().version - 1:06d}"
+        assert _run("store", "rollback", before, "--store", str(store.root)).exit_code == 0
+        store.refresh()
+    assert len(deltas.read_manifest().duplicate_deltas) == len(files) - 3
+    assert_same_store(deltas, whole)
+    for store, share in ((deltas, 1e9), (whole, 0.0)):
+        with mock.patch.object(run_module, "DELTA_SHARE", share):
+            run_sessionize(files[-1:], store)
+    assert len(deltas.read_manifest().duplicate_deltas) == len(files) - 2
+    assert_same_store(deltas, whole)
+    said = []
+    for store in (deltas, whole):  # (the same parts and segments merged in both)
+        res = _run("store", "compact", "--store", str(store.root))
+        assert res.exit_code == 0, res.stderr
+        said.append(res.stderr)
+        store.refresh()
+    assert "duplicates table 5 files -> 1" in said[0] and "duplicates" not in said[1]
+    m = deltas.read_manifest()
+    assert m.duplicates and not m.duplicate_deltas
+    version = deltas.version_dir(f"v{m.version:06d}")
+    assert json.loads((version / "manifest.json").read_text())["layout_version"] == 2
+    assert not list((version / "duplicates").iterdir())
+    assert_same_store(deltas, whole)
+    with deltas.snapshot() as a, whole.snapshot() as b:  # (the same order too)
+        assert_frame_equal(a.duplicates(), b.duplicates())  # type: ignore[arg-type]
+    for store in (deltas, whole):
+        run_sessionize(files, store, rebuild=True)
+    assert_same_store(deltas, whole)

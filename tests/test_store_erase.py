@@ -37,7 +37,7 @@ from jtrack.engine.erase import erase
 from jtrack.errors import DataError
 from jtrack.store import KILL_ENV, Store
 from tests.helpers import T0, flat_event, flat_frame
-from tests.test_engine import VISITORS, journeys
+from tests.test_engine import VISITORS, journeys, nightly_stores, overlapping_exports
 
 CONTACTS = "contact_id,name,email\nC1,Ada,v1@example.org\nC2,Bob,v3@example.org\n"
 
@@ -247,6 +247,28 @@ test_an_erased_store_equals_a_fresh_build_without_the_erased_rows_many = pytest.
 
 
 # ---------------------------------------------------------------------------- examples
+
+
+def test_an_erase_from_a_duplicates_table_in_deltas_is_an_erase_from_one_file(
+    tmp_path: Path,
+) -> None:
+    """A store whose duplicates table is a file and deltas (later runs' copies): an erase
+    takes the same rows out as from the table written whole, every copy's position moved
+    with the rows taken out of its segment; the table is one file again."""
+    files = overlapping_exports(tmp_path / "in")
+    deltas, whole = nightly_stores(tmp_path, files)
+    done = [vars(erase(store, ["v1", "v9"])) for store in (deltas, whole)]
+    for d in done:
+        d.pop("store")
+    assert done[0] == done[1] and done[0]["duplicates"] > 0
+    a, b = _snapshot(deltas), _snapshot(whole)
+    assert not a["manifest"].duplicate_deltas
+    for c in (a, b):
+        _assert_positions_right(c)
+        _assert_nothing_of(c, {"v1", "v9"})
+    assert_frame_equal(a["dups"], b["dups"])
+    assert_frame_equal(a["index"].sort("segment", "row"), b["index"].sort("segment", "row"))
+    assert a["counts"] == b["counts"]
 
 
 def _shared_store(root: Path) -> tuple[Store, Path]:

@@ -327,12 +327,12 @@ def compact_cmd(
     ] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
-    """Merge every part that runs added into one part per bucket range, and small segments
-    of one input into one (a store appended to every day, or every second by `jtrack
-    watch`, then reads as fast as a fresh one). Runs merge on their own, by size: 8 runs'
-    parts of about the same size at a time. Versions no one needs go, as after a run: a
-    version left for a reader during `jtrack store erase` (it holds erased data) goes once
-    the reader is done."""
+    """Merge every part that runs added into one part per bucket range, small segments of
+    one input into one, and the duplicates table's deltas into its file (a store appended
+    to every day, or every second by `jtrack watch`, then reads as fast as a fresh one).
+    Runs merge on their own, by size: 8 runs' parts of about the same size at a time.
+    Versions no one needs go, as after a run: a version left for a reader during `jtrack
+    store erase` (it holds erased data) goes once the reader is done."""
     import sys
 
     from jtrack.engine.compact import compact

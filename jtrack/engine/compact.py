@@ -76,10 +76,12 @@ class Compaction:
     parts_after: dict[str, int]
     segments_before: int = 0
     segments_after: int = 0
+    #: the duplicates table's delta files (Manifest.duplicate_deltas), merged into its file
+    deltas_before: int = 0
 
     def describe(self) -> str:
-        """`index parts 9 -> 1, sessions parts 9 -> 1`, and the segments when small ones
-        were merged."""
+        """`index parts 9 -> 1, sessions parts 9 -> 1`, the segments when small ones were
+        merged, and the duplicates table's deltas when there were any."""
         out = ", ".join(  # (a table whose parts it left as they were is not named)
             f"{table} parts {self.parts_before.get(table, 0):,} -> "
             f"{self.parts_after.get(table, 0):,}"
@@ -89,6 +91,9 @@ class Compaction:
         if self.segments_after != self.segments_before:
             segments = f"segments {self.segments_before:,} -> {self.segments_after:,}"
             out = f"{out}, {segments}" if out else segments
+        if self.deltas_before and self.version is not None:
+            deltas = f"duplicates table {self.deltas_before + 1:,} files -> 1"
+            out = f"{out}, {deltas}" if out else deltas
         return out or "nothing to merge"
 
 
@@ -327,6 +332,7 @@ def merge_segments(
     already moved) at them: its segments, its inputs' segment lists, and the positions
     of the held rows and of the duplicates' copies."""
     if not merges:
+        merge_duplicates(snap, writer, m)
         return
     moves = _moves(merges)
     gone: set[int] = set()
@@ -346,6 +352,19 @@ def merge_segments(
     dups = snap.duplicates()
     if dups is not None:
         m.duplicates = writer.write_frame(DUPLICATES, moved_positions(dups, moves))
+        m.duplicate_deltas = []
+
+
+def merge_duplicates(snap: Snapshot, writer: VersionWriter, m: Manifest) -> None:
+    """The duplicates table in one file again, when runs wrote deltas to it (`m`: the new
+    version's manifest)."""
+    if not m.duplicate_deltas:
+        return
+    dups = snap.duplicates()
+    m.duplicates = None
+    if dups is not None and dups.height:
+        m.duplicates = writer.write_frame(DUPLICATES, dups)
+    m.duplicate_deltas = []
 
 
 def _session_order(rows: pl.DataFrame) -> pl.DataFrame:
@@ -402,7 +421,11 @@ def compact_locked(
     segments = len(base.segments)
     if force:
         every = {p.file for p in base.parts_of("index")}
-        idle = all(n <= 1 for n in before.values()) and not segments_to_merge(base, every, True)
+        idle = (
+            all(n <= 1 for n in before.values())
+            and not segments_to_merge(base, every, True)
+            and not base.duplicate_deltas
+        )
     else:
         idle = not needs_compaction(base, max_rows)
     if idle:
@@ -446,7 +469,9 @@ def compact_locked(
     store.collect_garbage(keep)
     store.refresh()
     after = {t: len(m.parts_of(t)) for t in TABLES}
-    return Compaction(writer.name, before, after, segments, len(m.segments))
+    return Compaction(
+        writer.name, before, after, segments, len(m.segments), len(base.duplicate_deltas)
+    )
 
 
 __all__ = [
@@ -464,6 +489,7 @@ __all__ = [
     "compact_parts",
     "level",
     "live_groups",
+    "merge_duplicates",
     "merge_segments",
     "merged_segment",
     "moved_positions",

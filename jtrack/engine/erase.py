@@ -520,6 +520,7 @@ def _write(
         everyone=everyone,
         decisions=decisions,
         duplicates=stored_dups,
+        merge_duplicates=True,  # (written whole: _take_out_rows moves its positions)
         book=plan.book if plan.book is not None else snap.contacts_book(),
         default_region=book_source.default_region if book_source else None,
         far_new=decisions.far_new,

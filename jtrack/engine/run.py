@@ -82,7 +82,7 @@ from jtrack.store import (
     Store,
     layout,
 )
-from jtrack.store.layout import CONTACTS_BOOK, DUPLICATES, HELD, REJECTS
+from jtrack.store.layout import CONTACTS_BOOK, DUPLICATE_DELTAS, DUPLICATES, HELD, REJECTS
 from jtrack.store.snapshot import collect_side_by_side
 from jtrack.store.writer import VersionWriter
 
@@ -324,6 +324,8 @@ class _Context:
     reason: str | None = None  # why every session is worked out again (RunInfo.reason)
     #: the store's duplicates table as the run reads it (_duplicates: hashed again once)
     duplicates: pl.LazyFrame | None = None
+    #: the duplicates table is written whole, in one file (see _write_duplicates)
+    merge_duplicates: bool = False
     #: visitors being erased (jtrack store erase): their stored rejects are left out
     erasure: Erasure | None = None
 
@@ -528,9 +530,11 @@ def _run(
         # the history's id hashes and times, read once (16 bytes an event) when they fit in
         # a share of the memory; a process that follows files (jtrack watch) keeps them
         # between runs. Else the decisions scan the store for each of its questions.
-        keys_held = opts.follow or hist_rows * KEY_BYTES_PER_EVENT <= usable // 4
+        # (and those of the duplicate copies: as many again for a store fed overlapping exports)
+        key_rows = hist_rows + (int(history.counts.get("duplicates", 0)) if history else 0)
+        keys_held = opts.follow or key_rows * KEY_BYTES_PER_EVENT <= usable // 4
         run_wide = new_rows_est * RUN_BYTES_PER_ROW + (
-            hist_rows * KEY_BYTES_PER_EVENT if keys_held else 0
+            key_rows * KEY_BYTES_PER_EVENT if keys_held else 0
         )
         for_units = max(usable - run_wide, usable * 3 // 5, 1)  # (1 byte: no division by 0)
         work_bytes = work_rows * BYTES_PER_ROW + text_rows_est * TEXT_BYTES_PER_ROW
@@ -1421,8 +1425,10 @@ def _history_copies(snap: Snapshot, sides: list[pl.LazyFrame]) -> pl.LazyFrame:
 def _duplicates(snap: Snapshot) -> pl.LazyFrame | None:
     """The store's duplicates table, its copies' content hashes made again from their rows
     in the segments when an earlier jtrack hashed them by another rule (CONTENT_RULE: once,
-    as the run writes the table back; the duplicates are few beside the events)."""
-    dups = snap.scan_duplicates()
+    as the run writes the table back whole). In no particular order: a run reads the copies
+    of the ids it judges (filters pushed into the scans of its files), and writes them as a
+    delta (_write_duplicates)."""
+    dups = snap.scan_duplicates(ordered=False)
     if dups is None or snap.manifest.options.get("content_rule") == CONTENT_RULE:
         return dups
     table = dups.collect(engine="in-memory")
@@ -1457,11 +1463,12 @@ def _side_copies(snap: Snapshot, dups: pl.LazyFrame | None) -> list[pl.LazyFrame
 def _stored_keys(snap: Snapshot, sides: list[pl.LazyFrame]) -> pl.DataFrame:
     """The event id's xxh3 (`_h`), `created_date` and whether it is held aside (`held`) of
     every copy _history_copies gives: the index's (kept in the process,
-    Snapshot.event_keys) and those of `sides`."""
+    Snapshot.event_keys) and those of `sides` (streamed: the duplicate copies' ids are not
+    held, only their hashes)."""
     h = pl.col("event_id").nchash.xxh3_64().alias("_h")  # type: ignore[attr-defined]
     kept = snap.event_keys().with_columns(held=pl.lit(False))
     others = [
-        f.select(h, "created_date", held=pl.col("status") == "held").collect(engine="in-memory")
+        f.select(h, "created_date", held=pl.col("status") == "held").collect(engine="streaming")
         for f in sides
     ]
     return pl.concat([kept, *others], how="vertical_relaxed", rechunk=False)
@@ -1679,34 +1686,20 @@ def _finish(
     held_rel = ctx.writer.write_frame(HELD, held) if held.height else None
 
     # duplicates and conflicting redeliveries
-    dup_parts = []
-    base_dups = ctx.duplicates
-    if base_dups is not None:
-        dup_parts.append(
-            base_dups.filter(~pl.col("event_id").is_in(d.judged_ids.implode())).collect(
-                engine="in-memory"
-            )
-        )
     groups = d.groups
     if res.hashes:  # the new copies' content hashes, worked out by their units
         hashes = pl.concat(res.hashes, how="vertical").rename({"_hash": "_unit_hash"})
         groups = groups.join(hashes, on="_pos", how="left", maintain_order="left").with_columns(
             pl.coalesce("_hash", "_unit_hash").alias("_hash")
         )
-    dup_parts.append(groups.rename({"new_status": "status"}).select(list(DUPS_SCHEMA)))
-    dups = pl.concat(dup_parts, how="vertical_relaxed").sort("event_id", "_pos")
-    dups_rel = ctx.writer.write_frame(DUPLICATES, dups) if dups.height else None
-    conflicts = (
-        dups.group_by("event_id")
-        .agg(versions=pl.col("_hash").n_unique().cast(pl.UInt32))
-        .filter(pl.col("versions") > 1)
-        .sort("event_id")
-    )
+    # (every copy of the ids the run judged: what the table holds of them from now on)
+    fresh = _dups_frame(groups.rename({"new_status": "status"})).sort("event_id", "_pos")
+    table = _write_duplicates(ctx, fresh)
     # the run reports the conflicts it saw; the store counts all of them
-    seen = conflicts.filter(pl.col("event_id").is_in(d.judged_ids.implode()))
+    seen = _conflicting(fresh)
     # (where the copies of the first of them are: compared field by field once committed)
     first = seen.get_column("event_id").head(CONFLICTS_COMPARED).implode()
-    where = dups.filter(pl.col("event_id").is_in(first))
+    where = fresh.filter(pl.col("event_id").is_in(first))
     seen = seen.join(
         where.group_by("event_id").agg(_copies=pl.col("_pos")), on="event_id", how="left"
     )
@@ -1769,11 +1762,12 @@ def _finish(
         runs_logged=base.runs_logged if base and mode != "replace" else 0,
         rejects=rejects_rel,
         held=held_rel,
-        duplicates=dups_rel,
+        duplicates=table.base,
+        duplicate_deltas=table.deltas,
         traffic_lists=user_agent_list_version(),
         erased=base.erased if base is not None else None,
     )
-    _totals(manifest, ctx, res, held, dups, conflicts)
+    _totals(manifest, ctx, res, held, table)
     after = int(manifest.counts["sessions"])
     if mode == "replace":  # (no session of the store replaced is compared: all written anew)
         before = int(base.counts.get("sessions", 0)) if base is not None else 0
@@ -1794,6 +1788,128 @@ def _finish(
 #: Conflicting redeliveries whose copies a run compares field by field (the warning says
 #: which fields differ in them): a few rows each, read back from the segments.
 CONFLICTS_COMPARED = 1_000
+
+# ---------------------------------------------------------------------------- duplicates
+
+#: The duplicates table is written whole again (its base file, its deltas merged in) when
+#: its deltas would hold more rows than this share of its base's: until then a run writes
+#: the copies of the ids it judged as a delta file, so that a run costs its own duplicates,
+#: and the table's size only in the merges, one run in many (a store fed overlapping
+#: exports, every event delivered twice, has as many copies there as events).
+DELTA_SHARE = 0.25
+#: Delta files at most: a run that would write one more merges the deltas into one (their
+#: own rows only: the base file is left as it is).
+MAX_DELTAS = 8
+
+
+@dataclass
+class _DupsTable:
+    """The duplicates table a run wrote: its files and what it counts."""
+
+    base: str | None
+    deltas: list[str]
+    duplicates: int  # copies of status "duplicate"
+    conflicting: int  # event ids whose copies' contents differ
+
+
+def _dups_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame`'s DUPS_SCHEMA columns, of those types."""
+    return frame.select([pl.col(c).cast(t) for c, t in DUPS_SCHEMA.items()])
+
+
+def _conflicting(dups: pl.DataFrame) -> pl.DataFrame:
+    """The event ids of the copies `dups` whose contents differ (event_id, versions)."""
+    return (
+        dups.group_by("event_id")
+        .agg(versions=pl.col("_hash").n_unique().cast(pl.UInt32))
+        .filter(pl.col("versions") > 1)
+        .sort("event_id")
+    )
+
+
+def _dup_count(dups: pl.DataFrame) -> int:
+    return int((dups.get_column("status") == "duplicate").sum()) if dups.height else 0
+
+
+def _file_rows(paths: list[Path]) -> list[int]:
+    return [
+        int(pl.scan_parquet(p, glob=False).select(pl.len()).collect(engine="in-memory").item())
+        for p in paths
+    ]
+
+
+def _write_duplicates(ctx: _Context, fresh: pl.DataFrame) -> _DupsTable:
+    """Write the store's duplicates table with `fresh`, every copy of the ids the run
+    judged (sorted by event id and position), in place of what it held of those ids.
+    `ctx.duplicates` is the table the run read (the version's, lazily). The table is a
+    base file plus deltas (Manifest.duplicate_deltas): the run writes a delta of its ids'
+    copies, and of the ids that have none left (a row without a status), and adds its
+    counts to the version's, unless the deltas outgrow DELTA_SHARE of the base, or the
+    table is to be written whole (ctx.merge_duplicates; a run that works out every session
+    again; copies hashed by another content rule; a version without the counts), when the
+    table is written again in one file."""
+    writer = ctx.writer
+    stored = ctx.duplicates
+    snap = ctx.snap
+    if stored is None or snap is None:
+        rel = writer.write_frame(DUPLICATES, fresh) if fresh.height else None
+        return _DupsTable(rel, [], _dup_count(fresh), _conflicting(fresh).height)
+    m = snap.manifest
+    judged = ctx.decisions.judged_ids.implode()
+    files = snap.duplicate_files()
+    rows = _file_rows(files)
+    has_base = m.duplicates is not None
+    base_rows = rows[0] if has_base else 0
+    delta_rows = sum(rows[1:] if has_base else rows)
+    whole = (
+        ctx.merge_duplicates
+        or ctx.everyone  # (a run that reads every session: the table is read whole too)
+        or not has_base
+        or m.options.get("content_rule") != CONTENT_RULE
+        or not {"duplicates", "conflicting_duplicates"} <= set(m.counts)
+        or delta_rows + fresh.height > base_rows * DELTA_SHARE
+    )
+    if whole:
+        others = stored.filter(~pl.col("event_id").is_in(judged)).collect(engine="in-memory")
+        table = pl.concat([_dups_frame(others), fresh], how="vertical").sort("event_id", "_pos")
+        rel = writer.write_frame(DUPLICATES, table) if table.height else None
+        return _DupsTable(rel, [], _dup_count(table), _conflicting(table).height)
+    # the rows it held of the judged ids (a filter on the id, pushed into each file's scan)
+    old = _dups_frame(stored.filter(pl.col("event_id").is_in(judged)).collect(engine="in-memory"))
+    duplicates = int(m.counts["duplicates"]) - _dup_count(old) + _dup_count(fresh)
+    conflicting = (
+        int(m.counts["conflicting_duplicates"])
+        - _conflicting(old).height
+        + _conflicting(fresh).height
+    )
+    gone = (
+        old.select("event_id")
+        .unique()
+        .join(fresh.select("event_id"), on="event_id", how="anti")
+        .with_columns(pl.lit(None, t).alias(c) for c, t in DUPS_SCHEMA.items() if c != "event_id")
+    )
+    delta = pl.concat([fresh, _dups_frame(gone)], how="vertical").sort("event_id", "_pos")
+    deltas = list(m.duplicate_deltas)
+    if delta.height == 0:  # (no id the run judged has or had copies there)
+        return _DupsTable(m.duplicates, deltas, duplicates, conflicting)
+    if len(deltas) >= MAX_DELTAS:  # one delta of the others and this one's rows
+        earlier = [pl.scan_parquet(f, glob=False) for f in files[1:]]
+        delta = (
+            pl.concat(
+                [
+                    *(e.with_columns(_f=pl.lit(n)) for n, e in enumerate(earlier)),
+                    delta.lazy().with_columns(_f=pl.lit(len(earlier))),
+                ],
+                how="vertical",
+            )
+            .filter(pl.col("_f") == pl.col("_f").max().over("event_id"))
+            .drop("_f")
+            .sort("event_id", "_pos")
+            .collect(engine="in-memory")
+        )
+        deltas = []
+    rel = writer.write_frame(f"{DUPLICATE_DELTAS}/d{writer.number:06d}.parquet", delta)
+    return _DupsTable(m.duplicates, [*deltas, rel], duplicates, conflicting)
 
 
 def _conflict_fields(store: Store, seen: pl.DataFrame) -> pl.DataFrame:
@@ -1974,8 +2090,7 @@ def _totals(
     ctx: _Context,
     res: UnitResult,
     held: pl.DataFrame,
-    dups: pl.DataFrame,
-    conflicts: pl.DataFrame,
+    table: _DupsTable,
 ) -> None:
     ix = _index_totals(ctx, manifest)
     n_sessions = sum(p.rows for p in manifest.parts_of("sessions"))
@@ -2003,13 +2118,12 @@ def _totals(
     rows_read = sum(i.rows_read for i in manifest.inputs)
     parse_rejects = sum(i.rows_rejected for i in manifest.inputs)
     erased = sum(i.rows_erased for i in manifest.inputs)
-    duplicates = int((dups.get_column("status") == "duplicate").sum()) if dups.height else 0
     manifest.counts = {
         "rows_read": rows_read,
         "events_kept": int(ix["n"]),
-        "duplicates": duplicates,
+        "duplicates": table.duplicates,
         "rejected": parse_rejects + held.height,
-        "conflicting_duplicates": conflicts.height,
+        "conflicting_duplicates": table.conflicting,
         "sessions": n_sessions,
         "visitors": visitors,
         "unattached_events": int(ix["unattached"]),

@@ -50,6 +50,9 @@ RUN_CHUNK = 500
 REJECTS = "rejects.jsonl"
 HELD = "held.parquet"
 DUPLICATES = "duplicates.parquet"
+#: The duplicates table's delta files (Manifest.duplicate_deltas): `dNNNNNN.parquet`, named
+#: by the version that wrote it.
+DUPLICATE_DELTAS = "duplicates"
 CONTACTS_BOOK = "contacts.parquet"
 
 #: What every Parquet file jtrack writes into a store says in its footer's key-value metadata:
@@ -142,6 +145,7 @@ __all__ = [
     "CURRENT_LINK",
     "DEFAULT_STORE",
     "DUPLICATES",
+    "DUPLICATE_DELTAS",
     "HELD",
     "KILL_ENV",
     "KILL_POINTS",

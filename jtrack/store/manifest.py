@@ -24,6 +24,11 @@ LAYOUT_VERSION = 2
 #: with the `erased` record, which an earlier jtrack would not honour (it would take their
 #: rows in again, and write manifests without the record): it refuses the store instead.
 ERASED_LAYOUT = 3
+#: The layout of a store whose duplicates table has delta files (`duplicate_deltas`): an
+#: earlier jtrack would read its base file alone, the copies later runs judged again left
+#: out (and write a version without the deltas): it refuses the store instead. Written only
+#: while there are deltas (`jtrack store compact` merges them into one file).
+DELTAS_LAYOUT = 4
 
 TABLES = ("index", "sessions")
 
@@ -205,6 +210,11 @@ class Manifest:
     rejects: str | None = None  # rejects.jsonl in the version, when any row was rejected
     held: str | None = None  # held.parquet: far-future rows kept aside (re-judged every run)
     duplicates: str | None = None  # duplicates.parquet: every copy of ids delivered twice
+    #: the duplicates table's delta files since `duplicates` was written (oldest first,
+    #: `duplicates/dNNNNNN.parquet`): a delta's rows replace every row of an earlier file
+    #: with the same event id (a row without a status: the id has no copies there any
+    #: more). Readers see one table (Snapshot.scan_duplicates).
+    duplicate_deltas: list[str] = field(default_factory=list)
     traffic_lists: str | None = None  # the user-agent lists the traffic classes come from
     #: files of earlier runs (runs/r*.jsonl, oldest first) and how many runs they hold
     run_logs: list[str] = field(default_factory=list)
@@ -239,9 +249,19 @@ class Manifest:
         for extra in (self.rejects, self.held, self.duplicates):
             if extra:
                 out.append(extra)
+        out += self.duplicate_deltas
         if self.contacts is not None and self.contacts.book:
             out.append(self.contacts.book)
         return out + self.run_logs
+
+    @property
+    def written_layout(self) -> int:
+        """The layout the manifest is written with: LAYOUT_VERSION, or the one an earlier
+        jtrack refuses when the version holds what it would not honour (DELTAS_LAYOUT,
+        ERASED_LAYOUT)."""
+        if self.duplicate_deltas:
+            return DELTAS_LAYOUT
+        return ERASED_LAYOUT if self.erased else self.layout_version
 
     @property
     def run_count(self) -> int:
@@ -272,6 +292,7 @@ class Manifest:
             erased=copy.deepcopy(self.erased),
             contact_counts=copy.deepcopy(self.contact_counts),
             run_logs=list(self.run_logs),
+            duplicate_deltas=list(self.duplicate_deltas),
         )
 
     # ------------------------------------------------------------------ JSON
@@ -281,8 +302,9 @@ class Manifest:
         with every run: `jtrack watch` makes thousands, so no indentation, which only
         Python's slow encoder writes, and no deep copy)."""
         head = {k: _plain(v) for k, v in self.__dict__.items() if k not in _LISTS}
-        if self.erased:
-            head["layout_version"] = ERASED_LAYOUT
+        head["layout_version"] = self.written_layout
+        if not self.duplicate_deltas:
+            del head["duplicate_deltas"]  # (a manifest as an earlier jtrack wrote it)
         lines = [_ENCODE(head)[:-1]]
         for k in _LISTS:  # records of plain fields (lists of numbers at most)
             items = ",\n".join(map(_ENCODE, (vars(x) for x in getattr(self, k))))
@@ -301,6 +323,8 @@ class Manifest:
         layout = data.get("layout_version") if isinstance(data, dict) else None
         if layout == ERASED_LAYOUT and isinstance(data, dict) and data.get("erased"):
             layout = LAYOUT_VERSION  # (read as layout 2, its erased record honoured)
+        if layout == DELTAS_LAYOUT and isinstance(data, dict) and data.get("duplicate_deltas"):
+            layout = LAYOUT_VERSION  # (read as layout 2, its duplicates' deltas read too)
         if isinstance(layout, int) and layout > LAYOUT_VERSION:
             by = data.get("jtrack_version") if isinstance(data, dict) else None
             raise StoreError(
@@ -331,6 +355,7 @@ class Manifest:
                 rejects=data.get("rejects"),
                 held=data.get("held"),
                 duplicates=data.get("duplicates"),
+                duplicate_deltas=[str(x) for x in data.get("duplicate_deltas") or []],
                 traffic_lists=data.get("traffic_lists"),
                 run_logs=[str(x) for x in data.get("run_logs") or []],
                 runs_logged=int(data.get("runs_logged") or 0),
@@ -381,6 +406,8 @@ def _known(cls: Any, data: dict[str, Any]) -> Any:
 
 
 __all__ = [
+    "DELTAS_LAYOUT",
+    "ERASED_LAYOUT",
     "LAYOUT_VERSION",
     "TABLES",
     "BucketPolicy",

@@ -660,16 +660,44 @@ class Snapshot:
         return first if isinstance(first, datetime) else None
 
     def duplicates(self) -> pl.DataFrame | None:
-        """Every copy of the event ids delivered more than once (engine.run.DUPS_SCHEMA)."""
+        """Every copy of the event ids delivered more than once (engine.run.DUPS_SCHEMA;
+        None: none, as when the table is written whole and left without rows)."""
         lf = self.scan_duplicates()
-        return None if lf is None else lf.collect(engine="in-memory")
+        table = None if lf is None else lf.collect(engine="in-memory")
+        return table if table is not None and table.height else None
 
-    def scan_duplicates(self) -> pl.LazyFrame | None:
-        """`duplicates`, lazily (None: the version records none)."""
-        if not self.manifest.duplicates:
+    def scan_duplicates(self, ordered: bool = True) -> pl.LazyFrame | None:
+        """`duplicates`, lazily (None: the version records none). The table is a file and
+        the deltas later runs wrote (Manifest.duplicate_deltas): a row is left out when a
+        later file has its event id, and so are the rows without a status (an id whose
+        copies a delta took out). `ordered`: by event id then position, as one file is
+        written; else in no particular order, each file read as the query goes (the
+        deltas' ids are read first: they are few, see engine.run.DELTA_SHARE)."""
+        files = self.duplicate_files()
+        if not files:
             return None
-        path = self._named(self.manifest.duplicates)
-        return pl.scan_parquet(path, glob=False, hive_partitioning=False)
+        scans = [pl.scan_parquet(f, glob=False, hive_partitioning=False) for f in files]
+        if len(scans) == 1:
+            return scans[0]
+        out: list[pl.LazyFrame] = []
+        later: pl.Series | None = None  # the ids of the files after the one at hand
+        for scan in reversed(scans):
+            out.append(
+                scan if later is None else scan.filter(~pl.col("event_id").is_in(later.implode()))
+            )
+            if scan is scans[0]:
+                break
+            ids = scan.select("event_id").collect(engine="in-memory").get_column("event_id")
+            later = ids if later is None else pl.concat([later, ids])
+            later = later.unique()
+        lf = pl.concat(out[::-1], how="vertical").filter(pl.col("status").is_not_null())
+        return lf.sort("event_id", "_pos") if ordered else lf
+
+    def duplicate_files(self) -> list[Path]:
+        """The duplicates table's files: its base file, then its deltas, oldest first."""
+        m = self.manifest
+        rels = ([m.duplicates] if m.duplicates else []) + list(m.duplicate_deltas)
+        return [self._named(rel) for rel in rels]
 
     def scan_part(self, table: str, name: str) -> pl.LazyFrame:
         """One part of `table` as it was written (every column it holds, in file order):

@@ -1119,6 +1119,7 @@ _CORE_COLUMNS = {
     "segments": ("event_id", "customer_id", "created_date"),
     "index": ("bucket", "customer_id", "created_date", "event_id", "session_id", "segment", "row"),
     "sessions": ("id", "bucket", "customer_id", "created_date"),
+    "duplicates": ("event_id", "_pos", "status"),  # (the deltas: DUPLICATE_DELTAS)
 }
 
 

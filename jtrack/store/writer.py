@@ -32,6 +32,7 @@ from jtrack.store import layout
 from jtrack.store.layout import (
     CHECKSUMS,
     CURRENT,
+    DUPLICATE_DELTAS,
     EVENT_KEYS,
     MANIFEST,
     RUN_CHUNK,
@@ -60,7 +61,7 @@ SEGMENT_ROW_GROUP = 64_000
 IDS_ROW_GROUP = 2_048
 
 #: The folders of a version.
-_FOLDERS = (SEGMENTS, "index", "sessions", SESSION_IDS, EVENT_KEYS, RUNS)
+_FOLDERS = (SEGMENTS, "index", "sessions", SESSION_IDS, EVENT_KEYS, RUNS, DUPLICATE_DELTAS)
 
 _DISK_HINT = "free some disk space or choose another --store; the previous store is intact"
 

@@ -10,7 +10,6 @@ from typing import Any
 import polars as pl
 
 from jtrack.store import Manifest, RunInfo, Store
-from jtrack.store.manifest import ERASED_LAYOUT
 
 INPUT_COLUMNS = [
     "name",
@@ -142,8 +141,9 @@ def overview(store: Store) -> dict[str, Any]:
     return {
         "store": store.shown,
         "version": name,
-        # (as the manifest writes it: a store some visitors were erased from is layout 3)
-        "layout_version": ERASED_LAYOUT if m.erased else m.layout_version,
+        # (as the manifest writes it: a store some visitors were erased from is layout 3,
+        # one whose duplicates table has deltas layout 4)
+        "layout_version": m.written_layout,
         "buckets": m.bucket_policy.buckets,
         "options": m.options,
         "counts": m.counts,
