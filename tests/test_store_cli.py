@@ -1071,3 +1071,21 @@ def test_a_duplicates_table_in_deltas_reads_rolls_back_and_compacts_as_one_file(
     for store in (deltas, whole):
         run_sessionize(files, store, rebuild=True)
     assert_same_store(deltas, whole)
+
+
+def test_an_earlier_jtrack_refuses_a_store_whose_duplicates_table_has_deltas(
+    tmp_path: Path,
+) -> None:
+    """An earlier jtrack would read the duplicates table's file without its deltas (the
+    copies later runs judged again left out, and its next version written without them):
+    the manifest says layout 4, which it refuses ("or newer")."""
+    deltas, _ = nightly_stores(tmp_path, overlapping_exports(tmp_path / "in", days=3))
+    path = deltas.version_dir(str(deltas.current_name())) / "manifest.json"
+    data = json.loads(path.read_text())
+    assert data["layout_version"] == 4 and data["duplicate_deltas"]
+    del data["duplicate_deltas"]  # (as an earlier jtrack sees it: a layout it does not know)
+    path.unlink()
+    path.write_text(json.dumps(data))
+    res = _run("sessions", "--store", str(deltas.root))
+    assert res.exit_code == 1 and "a store of layout 4" in res.stderr
+    assert "or newer" in res.stderr

@@ -23,6 +23,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import polars as pl
 import pytest
@@ -31,6 +32,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
+import jtrack.engine.run as run_module
 from jtrack.cli import app
 from jtrack.engine import run_sessionize
 from jtrack.engine.erase import erase
@@ -268,6 +270,17 @@ def test_an_erase_from_a_duplicates_table_in_deltas_is_an_erase_from_one_file(
         _assert_nothing_of(c, {"v1", "v9"})
     assert_frame_equal(a["dups"], b["dups"])
     assert_frame_equal(a["index"].sort("segment", "row"), b["index"].sort("segment", "row"))
+    assert a["counts"] == b["counts"]
+    # the next night writes a delta again, in a store that keeps its erased record
+    more = overlapping_exports(tmp_path / "more", days=len(files) + 1)[-1:]
+    for store, share in ((deltas, 1e9), (whole, 0.0)):
+        with mock.patch.object(run_module, "DELTA_SHARE", share):
+            run_sessionize(more, store)
+    a, b = _snapshot(deltas), _snapshot(whole)
+    m = a["manifest"]
+    assert m.duplicate_deltas and m.erased and m.written_layout == 4
+    _assert_nothing_of(a, {"v1", "v9"})
+    assert_frame_equal(a["dups"], b["dups"])
     assert a["counts"] == b["counts"]
 
 
