@@ -1831,13 +1831,6 @@ def _dup_count(dups: pl.DataFrame) -> int:
     return int((dups.get_column("status") == "duplicate").sum()) if dups.height else 0
 
 
-def _file_rows(paths: list[Path]) -> list[int]:
-    return [
-        int(pl.scan_parquet(p, glob=False).select(pl.len()).collect(engine="in-memory").item())
-        for p in paths
-    ]
-
-
 def _write_duplicates(ctx: _Context, fresh: pl.DataFrame) -> _DupsTable:
     """Write the store's duplicates table with `fresh`, every copy of the ids the run
     judged (sorted by event id and position), in place of what it held of those ids.
@@ -1856,8 +1849,7 @@ def _write_duplicates(ctx: _Context, fresh: pl.DataFrame) -> _DupsTable:
         return _DupsTable(rel, [], _dup_count(fresh), _conflicting(fresh).height)
     m = snap.manifest
     judged = ctx.decisions.judged_ids.implode()
-    files = snap.duplicate_files()
-    rows = _file_rows(files)
+    rows = snap.duplicate_file_rows()
     has_base = m.duplicates is not None
     base_rows = rows[0] if has_base else 0
     delta_rows = sum(rows[1:] if has_base else rows)
@@ -1893,7 +1885,7 @@ def _write_duplicates(ctx: _Context, fresh: pl.DataFrame) -> _DupsTable:
     if delta.height == 0:  # (no id the run judged has or had copies there)
         return _DupsTable(m.duplicates, deltas, duplicates, conflicting)
     if len(deltas) >= MAX_DELTAS:  # one delta of the others and this one's rows
-        earlier = [pl.scan_parquet(f, glob=False) for f in files[1:]]
+        earlier = snap.scan_duplicate_deltas()
         delta = (
             pl.concat(
                 [

@@ -699,6 +699,21 @@ class Snapshot:
         rels = ([m.duplicates] if m.duplicates else []) + list(m.duplicate_deltas)
         return [self._named(rel) for rel in rels]
 
+    def duplicate_file_rows(self) -> list[int]:
+        """The rows of each of duplicate_files (their footers')."""
+        return [
+            int(pl.scan_parquet(f, glob=False).select(pl.len()).collect(engine="in-memory").item())
+            for f in self.duplicate_files()
+        ]
+
+    def scan_duplicate_deltas(self) -> list[pl.LazyFrame]:
+        """The duplicates table's delta files, oldest first, each as written (its rows
+        without a status too: see scan_duplicates)."""
+        return [
+            pl.scan_parquet(self._named(rel), glob=False, hive_partitioning=False)
+            for rel in self.manifest.duplicate_deltas
+        ]
+
     def scan_part(self, table: str, name: str) -> pl.LazyFrame:
         """One part of `table` as it was written (every column it holds, in file order):
         for a writer that writes it again without some rows."""
