@@ -709,15 +709,20 @@ def test_every_file_a_folder_holds_is_read_or_named(tmp_path: Path) -> None:
     (ex / "2025-12.log").write_bytes(events("06"))  # (named as a log: not read, named)
     (ex / "notes.txt").write_text("hello\n")
     (ex / "LICENSE").write_text("MIT\n")
+    # (JSON without an extension that is no export: a config, a -o output without a suffix;
+    # the review found it read as events, its rows rejected, the night failed)
+    (ex / "config").write_text('{"name": "my-config", "version": 2}\n')
+    (ex / "metadata").write_text('{\n  "exported": "2026-01-02",\n  "rows": 5\n}\n')
     (ex / "old.jsonl.lz4").write_bytes(b"\x04\x22\x4d\x18junk")
     (ex / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     res = invoke(["sessionize", str(ex), "--store", str(tmp_path / "st")])
     assert res.exit_code == 0, res.stderr
     assert "5 files read" in res.stdout
     assert (
-        "note: left out 3 files not named as exports (2025-12.log, LICENSE (no extension, "
-        "and no events by its first bytes), notes.txt)"
-    ) in res.stderr
+        "note: left out 5 files not named as exports (2025-12.log, LICENSE (no extension, "
+        "and no events by its first bytes), config (no extension, and no events by its "
+        "first bytes), metadata (no extension, and no events by its first bytes), notes.txt)"
+    ) in " ".join(res.stderr.split())
     assert (
         f"warning: {ex / 'old.jsonl.lz4'}: lz4-compressed, which jtrack does not read: "
         "decompress it; it is not read"

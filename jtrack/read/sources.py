@@ -121,11 +121,37 @@ def _starts_as_events(p: Path) -> bool:
         head = b""
         for chunk in _decoded_chunks(Source(str(p), path=p)):
             head += chunk
-            if len(head.lstrip(b"\xef\xbb\xbf \t\r\n")) or len(head) >= 1 << 16:
+            text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+            if (text and b"\n" in text) or len(head) >= _SNIFF_BYTES:
                 break
     except (OSError, JtrackError):  # (a truncated stream, no permission: not by content)
         return False
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+    return _looks_like_events(head.lstrip(b"\xef\xbb\xbf \t\r\n")[:_SNIFF_BYTES])
+
+
+#: Bytes of a file without an extension looked at to tell events (its first line, or this).
+_SNIFF_BYTES = 1 << 16
+#: The keys of a first event, by shape, or of a REST page of them.
+_EVENT_KEYS = ({"event_id", "customer_id"}, {"id", "customerId"}, {"entities"})
+
+
+def _looks_like_events(text: bytes) -> bool:
+    """Whether `text` (a file's first bytes) starts as events: a JSON object whose keys are
+    those of an event of either shape (its id and visitor) or of a REST page (`entities`):
+    a `config` or `metadata` file of JSON without an extension is no export."""
+    if not text.startswith(b"{"):
+        return False
+    import json
+
+    try:
+        first = json.loads(text.split(b"\n", 1)[0])
+    except ValueError:  # (an object over several lines, or cut at _SNIFF_BYTES)
+        first = None
+    if isinstance(first, dict):
+        keys = set(first)
+    else:
+        keys = {k.decode("utf-8", "replace") for k in re.findall(rb'"([A-Za-z_]+)"\s*:', text)}
+    return any(need <= keys for need in _EVENT_KEYS)
 
 
 def walk_reads(p: Path) -> bool:
