@@ -50,20 +50,22 @@ def test_a_snapshot_holds_the_version_the_store_reads(tmp_path: Path) -> None:
     assert isinstance(sessions, pl.DataFrame)
 
 
-def test_a_snapshot_taken_first_pins_the_store_to_its_version(tmp_path: Path) -> None:
-    """A snapshot taken before a Store's first read held the current version without
-    pinning it: after a run meanwhile, the Store's listing read the next version, whose
-    sessions the snapshot's events did not join."""
+def test_snapshots_of_a_store_not_read_yet_are_each_of_the_current_version(
+    tmp_path: Path,
+) -> None:
+    """A Store only ever read through `with store.snapshot()` (a service that opens it once)
+    reads each new version, and pins nothing that would keep a version (one holding erased
+    data) after its `with` block: what the review of a change that pinned it found."""
     root = tmp_path / "store"
     run_sessionize([_day(tmp_path, "d1", 0)], root)
     store = Store.open(root)
     with store.snapshot() as snap:
-        events = snap.scan_events(columns=["session_id"]).collect()
-        run_sessionize([_day(tmp_path, "d2", 1)], Store.open(root))  # cron, meanwhile
-    sessions = list_sessions(store)
-    assert store.pinned().name == snap.name == "v000001"
-    assert sessions["event_count"].sum() == events.height == 6
-    assert events.join(sessions, left_on="session_id", right_on="id", how="anti").is_empty()
+        assert snap.name == "v000001"
+    run_sessionize([_day(tmp_path, "d2", 1)], Store.open(root), keep=0)
+    with store.snapshot() as snap:
+        assert snap.name == "v000002"
+        assert snap.scan_events(columns=["session_id"]).collect().height == 12
+    assert not (root / "versions" / "v000001").exists()  # (no lease of the Store left)
 
 
 def test_sessionize_counts_a_redelivered_event_once_as_the_cli_does(tmp_path: Path) -> None:

@@ -372,9 +372,11 @@ class Store:
         from removing it until `.close()` or the end of a `with` block): the version the
         Store pinned when it was first read (by `pinned()`, `scan_*`, `list_sessions`...),
         so that what a snapshot reads joins what was read through the Store before, however
-        many runs have switched the store since; a Store that has not read yet pins the
-        current version now (what it reads after the snapshot joins what the snapshot read).
-        `refresh()` moves the Store on.
+        many runs have switched the store since; a Store that has not read yet gives the
+        current version each time, pinning nothing (a service that only takes snapshots
+        reads each night's version; to join what a snapshot read, read through the
+        snapshot's methods, or through the Store after reading it first). `refresh()`
+        moves the Store on.
 
         Its methods (`scan_sessions`, `scan_events`, `events`...) read that version only
         while it is held: a LazyFrame built in a `with` block is collected inside it (or
@@ -382,7 +384,6 @@ class Store:
         fails with Polars' FileNotFoundError naming the version's files."""
         from jtrack.store.snapshot import Snapshot
 
-        self.pinned()  # (a Store not read yet pins the current version here)
         with self._pin_lock:
             pinned = self._pinned
             if pinned is not None:
@@ -396,7 +397,7 @@ class Store:
                         release_lease(lease)
                     raise
                 return Snapshot(self, pinned.name, pinned.manifest, lease)
-        return self.current_snapshot()  # (refreshed by another thread meanwhile)
+        return self.current_snapshot()  # (a Store not read yet: pinning nothing)
 
     def current_snapshot(self) -> Snapshot:
         """The current version held for reading, whatever version this Store pins (what a
