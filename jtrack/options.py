@@ -134,6 +134,7 @@ class SessionizeOptions:
         out["identity_rule"] = IDENTITY_RULE  # (how its visitors were matched to contacts)
         out["content_rule"] = CONTENT_RULE  # (how copies' contents were compared)
         out["stream_rule"] = STREAM_RULE  # (which session a system event joins)
+        out["number_rule"] = NUMBER_RULE  # (how a number from Parquet became text)
         return out
 
 
@@ -172,6 +173,13 @@ CONTENT_RULE = 2
 #: session of a visitor without web sessions was in none). A store built by another rule
 #: is rebuilt once by its next run.
 STREAM_RULE = 2
+#: How a number read from Parquet becomes text (a float64 `customer_id`, a title, an
+#: attribute value): 2, the text the JSON path gives the same number (`100003` for
+#: 100003.0, `27` for 27.0); 1 (no record: an earlier jtrack), Polars' cast (`100003.0`). A
+#: run of this rule that reads such a column into a store of the other is told its
+#: earlier exports' visitors may be another's text (RunInfo: a warning, not a rebuild:
+#: the segments keep the text as it was read).
+NUMBER_RULE = 2
 #: How session ids are made: 2, a hash of the session's first event id (1: of the visitor id
 #: and it, so that whoever saw a session's id and its first event's could test a guessed
 #: email or phone number, a visitor id their role masks, against them). A store whose ids

@@ -550,3 +550,50 @@ def test_nan_from_parquet_is_missing_and_an_infinity_a_wrong_type() -> None:
     assert [(r["line"], r["reason"], r["field"]) for r in read.rejects.iter_rows(named=True)] == [
         (2, "wrong_type", "page_title")
     ]
+
+
+def test_a_float_id_read_into_a_store_an_earlier_jtrack_wrote_is_warned_of(
+    tmp_path: Path,
+) -> None:
+    """The review of the change that made 100003.0 the visitor `100003`: a store an earlier
+    jtrack wrote holds that visitor as `100003.0`, and the next export split it in two with
+    nothing said (a rebuild reads the stored text: only --replace mends it). A run that
+    reads a float id column into such a store says so, once; a store of this jtrack, or a
+    new one, is told nothing."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    def day(name: str, d: int) -> Path:
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(
+            pa.table(
+                {
+                    "event_id": [f"{name}-1", f"{name}-2"],
+                    "customer_id": pa.array([100003.0, None]),
+                    "created_date": [f"2026-04-0{d}T10:00:00Z"] * 2,
+                    "event_type": ["WebEvent"] * 2,
+                    "event_name": ["page_viewed"] * 2,
+                }
+            ),
+            path,
+        )
+        return path
+
+    runner = CliRunner()
+    root = tmp_path / "s"
+    args = ["--store", str(root), "--on-error", "skip", "-q"]
+    first = runner.invoke(app, ["sessionize", str(day("a", 1)), *args])
+    assert first.exit_code == 0 and "float column" not in first.stderr, first.stderr
+    # (as an earlier jtrack wrote it: no number rule in its options)
+    manifest = root / "versions" / "v000001" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    del data["options"]["number_rule"]
+    manifest.unlink()  # (a new file: the manifest cache is keyed by it)
+    manifest.write_text(json.dumps(data))
+    res = runner.invoke(app, ["sessionize", str(day("b", 2)), *args])
+    assert res.exit_code == 0, res.stderr
+    assert "its visitor ids are a float column, read as `100003`" in res.stderr
+    assert "`jtrack sessionize --replace EXPORTS`" in res.stderr
+    again = runner.invoke(app, ["sessionize", str(day("c", 3)), *args])
+    assert again.exit_code == 0 and "float column" not in again.stderr

@@ -559,6 +559,7 @@ def _run(
         )
         _guard(new, base, mode, opts)
         zone_said = zone_warnings(new.files)
+        zone_said += _number_rule_warning(new.files, base, mode)
         notes += new.notes  # (fields the files hold that jtrack does not read)
         layout.kill_point("after_segments")
         say(ProgressUpdate("deduplicating", rows=new.rows_read))
@@ -909,6 +910,26 @@ def _mode_of(base: Manifest | None, opts: RunOptions) -> tuple[str, list[str], s
     return "incremental", [], None
 
 
+def _number_rule_warning(files: list[Any], base: Manifest | None, mode: str) -> list[str]:
+    """A warning when the run reads a visitor id from a Parquet float column into a store an
+    earlier jtrack wrote, whose text for such a number was another (`100003.0`, where this
+    run's is `100003`: one visitor split in two if earlier exports held it)."""
+    from jtrack.options import NUMBER_RULE
+
+    if base is None or mode != "incremental":
+        return []
+    if base.options.get("number_rule", 1) == NUMBER_RULE:
+        return []
+    named = [f.file for f in files if getattr(f, "float_ids", False)]
+    if not named:
+        return []
+    return [
+        f"{named[0]}: its visitor ids are a float column, read as `100003` where the jtrack "
+        "that wrote this store read `100003.0`: a visitor of earlier such exports is now "
+        "split in two; take the exports in again: `jtrack sessionize --replace EXPORTS`"
+    ]
+
+
 #: Why a run rebuilds a store matched to its contacts by an earlier identity rule.
 IDENTITY_REASON = "identity rule of a newer jtrack"
 
@@ -922,6 +943,7 @@ def _set_options(o: dict[str, Any]) -> dict[str, Any]:
         "identity_rule",
         "content_rule",
         "stream_rule",
+        "number_rule",
     )
     return {k: v for k, v in o.items() if k not in rules}
 

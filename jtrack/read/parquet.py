@@ -206,6 +206,8 @@ def canonical_from_parquet_frame(
     genesys = is_genesys_shape(schema, default=False)
     stats = FileStats(name, "genesys-parquet" if genesys else "flat-parquet", df.height)
     stats.renamed = renamed
+    id_type = schema.get("customerId" if genesys else "customer_id")
+    stats.float_ids = id_type is not None and (id_type.is_float() or id_type.is_decimal())
     stats.unread = _unread_counts(df, genesys, partitions)
     required = (
         ("customerId", "createdDate", "id")

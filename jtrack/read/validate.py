@@ -142,6 +142,8 @@ class FileStats:
     looked: int | None = None
     #: Columns read as a field of another case (`EVENT_ID` as event_id): {column: field}.
     renamed: dict[str, str] = field(default_factory=dict)
+    #: Its visitor ids came from a Parquet float (or decimal) column (options.NUMBER_RULE).
+    float_ids: bool = False
 
     def add(self, other: FileStats) -> None:
         """Count a later piece of the same file (its rows read, rejected, without zone, its
@@ -155,6 +157,7 @@ class FileStats:
         if other.looked is not None:
             self.looked = (self.looked or 0) + other.looked
         self.renamed.update(other.renamed)
+        self.float_ids = self.float_ids or other.float_ids
 
     def notes(self) -> list[str]:
         """The notes of the file: columns matched ignoring case, fields it holds that
