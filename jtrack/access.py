@@ -365,8 +365,14 @@ def load_policy(
     roles = data.get("roles") or {}
     redact_cfg = data.get("redact") or {}
     # (a blank key is none: `" "` would hash every value under a key anyone can guess; one
-    # set blank in the environment is refused, not passed over for the config's)
-    env_key = env_value(REDACT_KEY_ENV, "the secret key", "the config's [redact] key")
+    # set blank in the environment is refused by --redact, not passed over for the
+    # config's; a command that does not redact reads no key: a deployment's template that
+    # sets it for one redacting job stops no other)
+    env_key = (
+        env_value(REDACT_KEY_ENV, "the secret key", "the config's [redact] key")
+        if redact
+        else os.environ.get(REDACT_KEY_ENV)
+    )
     key = next((k for k in (env_key, redact_cfg.get("key")) if k and k.strip()), None)
     if redact and not key:
         raise ConfigError(

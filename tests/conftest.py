@@ -26,7 +26,14 @@ SAMPLE = ROOT / "sample_data"
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hide the user's own config and store, pin the time zone and the terminal width."""
-    for var in ("JTRACK_STORE", "JTRACK_CONFIG", "JTRACK_ROLE", "JTRACK_DEBUG"):
+    for var in (
+        "JTRACK_STORE",
+        "JTRACK_CONFIG",
+        "JTRACK_ROLE",
+        "JTRACK_DEBUG",
+        "JTRACK_WIDTH",
+        "JTRACK_REDACT_KEY",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TZ", "UTC")
     # the far-future rule's clock, pinned: tests dated around 2026-10 judge the same next year

@@ -1808,8 +1808,7 @@ def test_a_jtrack_variable_set_empty_or_blank_is_refused(
         "JTRACK_STORE": ["sessionize", events, "-q"],
         "JTRACK_CONFIG": ["sessions", "--store", st],
         "JTRACK_ROLE": ["sessions", "--store", st],
-        "JTRACK_REDACT_KEY": ["sessions", "--store", st],
-        "JTRACK_WIDTH": ["sessions", "--store", st],
+        "JTRACK_REDACT_KEY": ["sessions", "--store", st, "--redact"],
         "JTRACK_NOW": ["sessionize", events, "--store", str(tmp_path / "new"), "-q"],
     }
     for var, args in cases.items():
@@ -1821,6 +1820,12 @@ def test_a_jtrack_variable_set_empty_or_blank_is_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["st"]
     # unset, each is its default again
     assert _run("sessions", "--store", st).exit_code == 0
+    # read only by what it changes (the review: an empty key or width, left so by a
+    # deployment's template, stopped every reading command and an un-quiet nightly run)
+    for var in ("JTRACK_REDACT_KEY", "JTRACK_WIDTH"):
+        for args in (["sessions", "--store", st], ["sessionize", events, "--store", st]):
+            res = runner.invoke(app, args, env={var: blank})
+            assert res.exit_code == 0, (var, args, res.stderr)
 
 
 def test_jtrack_debug_is_off_when_empty_or_0(monkeypatch: pytest.MonkeyPatch) -> None:

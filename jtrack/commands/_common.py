@@ -418,14 +418,14 @@ MIN_WIDTH = 20
 
 
 def env_width() -> int | None:
-    """$JTRACK_WIDTH: None when unset; a whole number of columns, MIN_WIDTH or more, else a
-    ConfigError (exit 2). (Rich took 0 as a width and printed nothing, exit 0.) Set but
-    empty or blank: a UsageError (exit 2), as every JTRACK_* variable's."""
-    from jtrack.checks import env_value
+    """$JTRACK_WIDTH: None when unset, empty or blank (a layout only: a deployment's
+    template that leaves it empty stops no command); a whole number of columns, MIN_WIDTH
+    or more, else a ConfigError (exit 2). (Rich took 0 as a width and printed nothing,
+    exit 0.)"""
     from jtrack.errors import ConfigError
 
-    value = env_value("JTRACK_WIDTH", "a number of columns", "the terminal's width")
-    if value is None:
+    value = os.environ.get("JTRACK_WIDTH")
+    if value is None or not value.strip():
         return None
     text = value.strip()
     if not (text.isascii() and text.isdigit()) or int(text) < MIN_WIDTH:
