@@ -1710,13 +1710,9 @@ def test_the_summary_says_one_more_event_in_the_singular(tmp_path: Path) -> None
     assert "the store holds 1 more event than before" in said, said
 
 
-def test_a_duplicate_copy_that_crosses_the_cut_is_held_aside_as_a_rebuild_holds_it(
-    tmp_path: Path,
-) -> None:
-    """An id delivered twice whose later copy, a duplicate, goes beyond the far-future cut
-    when more events arrive is held aside as a rebuild holds it: the copy is in no index
-    part and was lost (the run counted one row fewer than it read, for good, and the copy
-    did not come back when the cut went)."""
+def _cut_days(tmp_path: Path) -> list[Path]:
+    """Three days: a duplicate copy (`x`) 900 days ahead with another far event, then enough
+    events for the cut to hold them aside, then far events that move it back."""
     far = T0 + timedelta(days=900)
     days = [
         [
@@ -1728,7 +1724,17 @@ def test_a_duplicate_copy_that_crosses_the_cut_is_held_aside_as_a_rebuild_holds_
         [flat_event(f"b{i}", "v4", T0 + timedelta(minutes=i)) for i in range(250)],
         [flat_event(f"c{i}", "v5", far + timedelta(minutes=i)) for i in range(5)],
     ]
-    files = [_day(tmp_path, f"{i}.parquet", rows) for i, rows in enumerate(days)]
+    return [_day(tmp_path, f"{i}.parquet", rows) for i, rows in enumerate(days)]
+
+
+def test_a_duplicate_copy_that_crosses_the_cut_is_held_aside_as_a_rebuild_holds_it(
+    tmp_path: Path,
+) -> None:
+    """An id delivered twice whose later copy, a duplicate, goes beyond the far-future cut
+    when more events arrive is held aside as a rebuild holds it: the copy is in no index
+    part and was lost (the run counted one row fewer than it read, for good, and the copy
+    did not come back when the cut went)."""
+    files = _cut_days(tmp_path)
     store = Store.open(tmp_path / "store")
     held = []
     for i, f in enumerate(files):
@@ -1931,18 +1937,7 @@ def test_a_delta_takes_out_the_copies_of_an_id_that_crossed_the_cut(tmp_path: Pa
     """An id delivered twice whose later copy goes beyond the far-future cut (held aside)
     has no copies left in the duplicates table: its delta holds a row without a status in
     place of them, and the store is a rebuild's; when the cut goes, the copies come back."""
-    far = T0 + timedelta(days=900)
-    days = [
-        [
-            flat_event("x", "v1", T0),
-            flat_event("x", "v2", far),
-            flat_event("y", "v3", far + timedelta(minutes=1)),
-            *(flat_event(f"a{i}", "v2", T0 + timedelta(minutes=i)) for i in range(10)),
-        ],
-        [flat_event(f"b{i}", "v4", T0 + timedelta(minutes=i)) for i in range(250)],
-        [flat_event(f"c{i}", "v5", far + timedelta(minutes=i)) for i in range(5)],
-    ]
-    files = [_day(tmp_path, f"{i}.parquet", rows) for i, rows in enumerate(days)]
+    files = _cut_days(tmp_path)
     store = Store.open(tmp_path / "store")
     statuses = []
     with mock.patch.object(run_module, "DELTA_SHARE", 1e9):

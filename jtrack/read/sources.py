@@ -98,16 +98,32 @@ def events_by_content(p: Path) -> bool:
     decompressed (gzip, zstd, bzip2, xz) and decoded (UTF-8, UTF-16), a JSON object (JSON
     lines, a REST page). An empty file, text, a file that cannot be read: no. A few bytes
     are read, once per version of the file."""
+    key = _version_key(p)
+    if key is None:
+        return False
+    if key not in _EVENTS_SEEN:
+        _remember(_EVENTS_SEEN, key, _starts_as_events(p))
+    return _EVENTS_SEEN[key]
+
+
+_VersionKey = tuple[str, int, int, int, int]
+
+
+def _version_key(p: Path) -> _VersionKey | None:
+    """A file's path and version (device, inode, size, modification time): what the answers
+    about its first bytes are kept by; None when it cannot be looked at."""
     try:
         st = p.stat()
     except OSError:
-        return False
-    key = (str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    if key not in _EVENTS_SEEN:
-        if len(_EVENTS_SEEN) > 100_000:
-            _EVENTS_SEEN.clear()
-        _EVENTS_SEEN[key] = _starts_as_events(p)
-    return _EVENTS_SEEN[key]
+        return None
+    return (str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _remember(cache: dict[_VersionKey, Any], key: _VersionKey, value: Any) -> None:
+    """Keep `value` for `key` (a cache emptied past 100,000 files: a watch of a huge tree)."""
+    if len(cache) > 100_000:
+        cache.clear()
+    cache[key] = value
 
 
 def _starts_as_events(p: Path) -> bool:
@@ -258,20 +274,17 @@ def _magic_kind(p: Path) -> str | None:
     """What a file is by its first bytes when they say it holds no events (a zip, an old
     Excel workbook, a PDF); None when they do not say so, or it cannot be read (the reader
     says what is wrong with it). Four bytes are read, once per version of the file."""
-    try:
-        st = p.stat()
-    except OSError:
+    key = _version_key(p)
+    if key is None:
         return None
-    key = (str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     if key not in _MAGIC_SEEN:
         try:
             with open(p, "rb") as fh:
                 head = fh.read(4)
         except OSError:
             return None
-        if len(_MAGIC_SEEN) > 100_000:
-            _MAGIC_SEEN.clear()
-        _MAGIC_SEEN[key] = next((k for sig, k in _NOT_EVENTS_MAGIC if head.startswith(sig)), None)
+        kind = next((k for sig, k in _NOT_EVENTS_MAGIC if head.startswith(sig)), None)
+        _remember(_MAGIC_SEEN, key, kind)
     return _MAGIC_SEEN[key]
 
 
