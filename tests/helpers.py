@@ -110,3 +110,19 @@ def role_world(tmp: Path, rows: list[dict[str, Any]], config: str, book: str) ->
     (tmp / "jtrack.toml").write_text(config)
     (tmp / "contacts.csv").write_text(book)
     return {"tmp": tmp, "store": store, "book": tmp / "contacts.csv", "events": events}
+
+
+def spy_on_evaluate(monkeypatch: Any) -> list[pl.DataFrame]:
+    """The events every call of the rules' `evaluate` (as jtrack.usecases.rules calls it)
+    is given, collected, in a list that fills as the calls come."""
+    import jtrack.usecases.rules as use
+
+    seen: list[pl.DataFrame] = []
+    real = use.evaluate
+
+    def spy(events: Any, sessions: Any, rules: Any, *args: Any, **kw: Any) -> Any:
+        seen.append(events.lazy().collect())
+        return real(events, sessions, rules, *args, **kw)
+
+    monkeypatch.setattr(use, "evaluate", spy)
+    return seen

@@ -51,7 +51,7 @@ from jtrack.usecases.card import (
     tone_rules_from_config,
 )
 from jtrack.usecases.rules import evaluate_store
-from tests.helpers import T0, as_an_earlier_jtrack_wrote, flat_event, flat_frame
+from tests.helpers import T0, as_an_earlier_jtrack_wrote, flat_event, flat_frame, spy_on_evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -650,17 +650,9 @@ def test_rules_read_the_cards_session_alone_and_the_journeys_with_the_rules_colu
     without rules; `journey --limit 1` 4.9 s). A rule looks at its session alone: the card
     evaluates its session's events only, and the card and the journey only the columns the
     rules read; the answers are the same (the golden files)."""
-    import jtrack.usecases.rules as use
     from jtrack.core.rules.evaluate import event_columns
 
-    seen: list[pl.DataFrame] = []
-    real = use.evaluate
-
-    def spy(events, sessions, rules, *args, **kw):  # type: ignore[no-untyped-def]
-        seen.append(events.lazy().collect())
-        return real(events, sessions, rules, *args, **kw)
-
-    monkeypatch.setattr(use, "evaluate", spy)
+    seen = spy_on_evaluate(monkeypatch)
     returning = _pick(sample_store, (pl.col("visit_number") > 1) & (pl.col("type") == "web"))
     row = sample_store.scan_sessions().filter(pl.col("id") == returning).collect()
     customer = row["customer_id"].item()

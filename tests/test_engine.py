@@ -190,6 +190,19 @@ def test_redeliveries_with_another_visitor_and_far_future_rows(tmp_path: Path) -
 VISITORS = [f"v{i}" for i in range(6)]
 
 
+def _in_runs(draw: st.DrawFn, events: list[dict[str, Any]], most: int) -> list[list[Any]]:
+    """`events` shuffled and cut into 1 to `most` runs (each of one event at least)."""
+    order = draw(st.permutations(list(range(len(events)))))
+    shuffled = [events[i] for i in order]
+    k = draw(st.integers(1, min(most, len(shuffled))))
+    cuts = sorted(draw(st.lists(st.integers(1, len(shuffled) - 1), max_size=k - 1, unique=True)))
+    runs, prev = [], 0
+    for c in [*cuts, len(shuffled)]:
+        runs.append(shuffled[prev:c])
+        prev = c
+    return runs
+
+
 @st.composite
 def journeys(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], bool]:
     """Events cut into runs: late events, redeliveries (also by another visitor, also with
@@ -251,15 +264,7 @@ def journeys(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], bool]:
             events.append(copy)
     if draw(st.integers(0, 4)) == 0:
         events.append(flat_event("far", "v1", T0 + timedelta(days=900)))
-    order = draw(st.permutations(list(range(len(events)))))
-    shuffled = [events[i] for i in order]
-    k = draw(st.integers(1, min(5, len(shuffled))))
-    cuts = sorted(draw(st.lists(st.integers(1, len(shuffled) - 1), max_size=k - 1, unique=True)))
-    runs, prev = [], 0
-    for c in [*cuts, len(shuffled)]:
-        runs.append(shuffled[prev:c])
-        prev = c
-    return runs, draw(st.booleans())
+    return _in_runs(draw, events, 5), draw(st.booleans())
 
 
 class Killed(BaseException):
@@ -1883,15 +1888,7 @@ def redelivered(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
             elif change == "far":
                 copy["created_date"] = T0 + timedelta(days=900)
             events.append(copy)
-    order = draw(st.permutations(list(range(len(events)))))
-    shuffled = [events[i] for i in order]
-    n = draw(st.integers(1, min(8, len(shuffled))))
-    cuts = sorted(draw(st.lists(st.integers(1, len(shuffled) - 1), max_size=n - 1, unique=True)))
-    runs, prev = [], 0
-    for c in [*cuts, len(shuffled)]:
-        runs.append(shuffled[prev:c])
-        prev = c
-    return runs
+    return _in_runs(draw, events, 8)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=_HEALTH)

@@ -18,7 +18,7 @@ from jtrack.serialize import to_records
 from jtrack.store import Store
 from jtrack.usecases.rules import evaluate_store
 from jtrack.usecases.usage import UsageOptions
-from tests.helpers import genesys_line
+from tests.helpers import genesys_line, spy_on_evaluate
 from tests.test_rules_helpers import write_rules
 from tests.test_rules_load import BROKEN, SAMPLE_RULES
 
@@ -642,18 +642,10 @@ def test_a_period_reads_only_its_sessions_and_the_columns_the_rules_read(
     of their events only the columns the rules read."""
     from datetime import date
 
-    import jtrack.usecases.rules as use
     from jtrack.core.rules.evaluate import event_columns
     from jtrack.usecases.report import started_in
 
-    seen: list[pl.DataFrame] = []
-    real = use.evaluate
-
-    def spy(events, sessions, rules, *args, **kw):  # type: ignore[no-untyped-def]
-        seen.append(events.lazy().collect())
-        return real(events, sessions, rules, *args, **kw)
-
-    monkeypatch.setattr(use, "evaluate", spy)
+    seen = spy_on_evaluate(monkeypatch)
     base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir, "--traffic", "all"]
     res = invoke(*base, "--since", "2026-10-06", "--until", "2026-10-07", "-f", "json")
     assert res.exit_code == 0, res.stderr
