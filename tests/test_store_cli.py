@@ -10,6 +10,8 @@ from unittest import mock
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from test_engine import T0, assert_same_store, contents, nightly_stores, overlapping_exports
 from test_growing import assert_same_result
@@ -21,7 +23,7 @@ from jtrack.engine import run_sessionize
 from jtrack.engine.compact import LIVE_LEVEL, MERGE_FACTOR, RECENT_RUNS, level, to_merge
 from jtrack.options import RunOptions, SessionizeOptions
 from jtrack.store import Manifest, PartInfo, RunInfo, Store
-from jtrack.store.snapshot import Snapshot
+from jtrack.store.snapshot import Snapshot, first_by_start
 from tests.helpers import flat_event, flat_frame
 
 
@@ -1089,3 +1091,26 @@ def test_an_earlier_jtrack_refuses_a_store_whose_duplicates_table_has_deltas(
     res = _run("sessions", "--store", str(deltas.root))
     assert res.exit_code == 1 and "a store of layout 4" in res.stderr
     assert "or newer" in res.stderr
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    starts=st.lists(st.integers(0, 5), min_size=0, max_size=30),
+    limit=st.one_of(st.none(), st.integers(0, 12)),
+)
+def test_the_first_sessions_found_by_their_keys_are_the_first_of_the_whole_sort(
+    starts: list[int], limit: int | None
+) -> None:
+    """The summary's first sessions are found on their two keys, then read whole: the
+    same rows in the same order as the whole table sorted (ties in start broken by id)."""
+    frame = pl.DataFrame(
+        {
+            "id": [f"s{i:03d}" for i in reversed(range(len(starts)))],
+            "created_date": [T0 + timedelta(minutes=m) for m in starts],
+            "wide": [f"x{i}" for i in range(len(starts))],
+        },
+        schema={"id": pl.String, "created_date": pl.Datetime("us", "UTC"), "wide": pl.String},
+    )
+    whole = frame.sort("created_date", "id")
+    expected = whole if limit is None else whole.head(limit)
+    assert_frame_equal(first_by_start(frame.lazy(), limit), expected)

@@ -439,11 +439,11 @@ def _visible_sessions(st: Any, policy: Any, limit: int | None, quiet: bool) -> A
                 f"(needs {SESSION_VIEW}); the store was written"
             )
         return pl.DataFrame(schema=SESSION_SCHEMA)
-    lf = StoreView(st, policy).scan_sessions().sort("created_date", "id")
-    if limit is not None:
-        lf = lf.head(limit)
+    from jtrack.store.snapshot import first_by_start
+
+    shown = first_by_start(StoreView(st, policy).scan_sessions(), limit)
     # protected here, where every format takes it (JSON does not go through emit_frame)
-    return protect_output(lf.collect(engine="in-memory"), policy)
+    return protect_output(shown, policy)
 
 
 _TABLE_COLUMNS = [

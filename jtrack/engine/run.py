@@ -292,11 +292,10 @@ class StoredRun:
     def session_table(self, limit: int | None = None) -> pl.DataFrame:
         """The store's sessions by start and id (the first `limit` of them)."""
         assert self.store is not None
+        from jtrack.store.snapshot import first_by_start
+
         with self.store.current_snapshot() as snap:
-            lf = snap.scan_sessions().sort("created_date", "id")
-            if limit is not None:
-                lf = lf.head(limit)
-            return lf.collect(engine="in-memory")
+            return first_by_start(snap.scan_sessions(), limit)
 
 
 # ---------------------------------------------------------------------------- the run
