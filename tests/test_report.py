@@ -244,6 +244,75 @@ def test_sessions_and_visitors_per_local_day_with_empty_days_filled() -> None:
     ]
 
 
+def _months_of_visits() -> list[dict[str, Any]]:
+    """Visitors coming back over five months: v1 every 9 days, v2 every 20, v3 once; in
+    Paris v4's visit at 23:30 UTC on a month's last day is on the next month's first."""
+    start = datetime.fromisoformat("2026-06-01T10:00:00+00:00")
+    rows = [flat_event(f"a{i}", "v1", start + timedelta(days=9 * i)) for i in range(17)]
+    rows += [flat_event(f"b{i}", "v2", start + timedelta(days=20 * i, hours=2)) for i in range(8)]
+    rows.append(flat_event("c", "v3", datetime.fromisoformat("2026-08-17T08:00:00+00:00")))
+    rows.append(flat_event("d", "v4", datetime.fromisoformat("2026-07-31T23:30:00+00:00")))
+    return rows
+
+
+def test_the_series_by_week_and_month_counts_each_visitor_once_a_unit() -> None:
+    """--by week or month: the sessions of each unit (weeks from Monday, named by it),
+    every unit of the period (none left out for having no session), visitors counted once
+    in each unit (not summed over its days), the daily series kept whole in JSON."""
+    rows = _months_of_visits()
+    for tz in ("UTC", "Europe/Paris"):
+        sessions = (
+            pl.DataFrame(
+                {"v": [r["customer_id"] for r in rows], "t": [r["created_date"] for r in rows]}
+            )
+            .with_columns(day=pl.col("t").dt.convert_time_zone(tz).dt.date())
+            .filter(pl.col("day") < date(2026, 10, 1))
+        )
+        for by, every, fmt in (("week", "1w", "%Y-%m-%d"), ("month", "1mo", "%Y-%m")):
+            report = build(rows, tz=tz, since="2026-06-03", until="2026-10-01", by=by)
+            assert report.by == by
+            expected = (
+                sessions.filter(pl.col("day") >= date(2026, 6, 3))
+                .group_by(unit=pl.col("day").dt.truncate(every).dt.strftime(fmt))
+                .agg(sessions=pl.len(), visitors=pl.col("v").n_unique())
+            )
+            got = report.to_dict()[f"{by}ly"]
+            assert report.to_dict()["by"] == by
+            assert got[0][by] == ("2026-06-01" if by == "week" else "2026-06")
+            assert got[-1][by] == ("2026-09-28" if by == "week" else "2026-09")
+            seen = {r[by]: (r["sessions"], r["visitors"]) for r in got if r["sessions"]}
+            assert seen == {u: (n, v) for u, n, v in expected.iter_rows()}
+            assert len(got) == (18 if by == "week" else 4)  # (empty weeks kept, zeros)
+            assert sum(r["sessions"] for r in got) == sum(
+                r["sessions"] for r in report.to_dict()["daily"]
+            )
+            if by == "month":  # (v1 comes three or four times a month: once a unit)
+                assert all(r["visitors"] < r["sessions"] for r in got)
+            assert len(report.to_dict()["daily"]) == 120  # (every day, as ever)
+    # (v4's visit, in July in UTC, is on August's first day in Paris)
+    paris = {
+        r["month"]: r["sessions"]
+        for r in build(rows, tz="Europe/Paris", by="month").to_dict()["monthly"]
+    }
+    utc = {r["month"]: r["sessions"] for r in build(rows, by="month").to_dict()["monthly"]}
+    assert (paris["2026-07"], paris["2026-08"]) == (utc["2026-07"] - 1, utc["2026-08"] + 1)
+
+
+def test_the_series_unit_follows_the_periods_length_unless_given() -> None:
+    """auto: days up to two months (62 days), weeks up to half a year, months beyond;
+    `daily` in JSON whatever the unit, and no second copy of it by day."""
+    rows = _months_of_visits()
+    assert build(rows, since="2026-06-01", until="2026-08-02").by == "day"
+    assert build(rows, since="2026-06-01", until="2026-08-03").by == "week"
+    assert build(rows, since="2026-06-01", until="2026-12-01").by == "week"
+    assert build(rows, since="2026-06-01", until="2026-12-02").by == "month"
+    assert build(rows).by == "week"  # (its sessions' span: 2026-06-01 .. 2026-10-20)
+    daily = build(rows, by="day").to_dict()
+    assert daily["by"] == "day" and "weekly" not in daily and "monthly" not in daily
+    with pytest.raises(Exception, match="did you mean 'week'"):
+        ReportOptions(by="weak")
+
+
 def test_the_period_is_by_session_start_and_events_follow_their_session() -> None:
     report = build(_site(), since=date(2026, 10, 4), until=date(2026, 10, 5))
     assert report.overview["sessions"] == 1
@@ -605,6 +674,7 @@ def test_report_option_errors_are_exit_2(store: Path) -> None:
         ["--top", "0"],
         ["-f", "csv"],
         ["--since", "2026-13-01"],
+        ["--by", "quarter"],
     ):
         res = runner.invoke(app, ["report", "--store", str(store), *extra])
         assert res.exit_code == 2, extra
@@ -941,3 +1011,22 @@ def test_every_shared_output_says_its_store_days_and_when_it_was_made(store: Pat
     # the rules report's JSON keeps its period null (no period was asked for)
     res = runner.invoke(app, [*runs["rules"], "-f", "json"])
     assert json.loads(res.stdout)["period"] is None
+
+
+def test_every_format_shows_the_series_by_the_unit_asked(store: Path) -> None:
+    """The terminal, Markdown and HTML show the series by --by's unit, under its name;
+    JSON has it beside the daily series."""
+    got = json.loads(
+        runner.invoke(app, ["report", "--store", str(store), "-f", "json", "--by", "month"]).stdout
+    )
+    months = [r["month"] for r in got["monthly"]]
+    assert got["by"] == "month" and months and all(len(m) == 7 for m in months)
+    assert sum(r["sessions"] for r in got["monthly"]) == got["overview"]["sessions"]
+    for fmt, title in (("table", "Sessions per month"), ("md", "## Sessions per month")):
+        res = runner.invoke(app, ["report", "--store", str(store), "-f", fmt, "--by", "month"])
+        assert res.exit_code == 0, res.stderr
+        assert title in res.stdout and months[0] in res.stdout
+        assert "Sessions per day" not in res.stdout
+    page = runner.invoke(app, ["report", "--store", str(store), "-f", "html", "--by", "month"])
+    assert "Sessions and visitors per month</h2>" in page.stdout
+    assert f'data-day="{months[0]}"' in page.stdout

@@ -162,6 +162,15 @@ def report_cmd(
     top: Annotated[
         int, typer.Option(help="Rows per ranked table.", min=1, max=MAX_COUNT, metavar="<n>")
     ] = 10,
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            help="The series per day, week (Monday to Sunday) or month; auto: days up to two "
+            "months, weeks up to half a year, months beyond.",
+            metavar="<auto|day|week|month>",
+        ),
+    ] = "auto",
     traffic: TrafficOpt = None,
     contacts: Annotated[
         Path | None,
@@ -202,7 +211,8 @@ def report_cmd(
         typer.Option("--quiet", "-q", help="Nothing on stderr but errors and warning lines."),
     ] = False,
 ) -> None:
-    """A journey summary over a period: sessions and visitors per day, known versus Unknown,
+    """A journey summary over a period: sessions and visitors per day (week or month: --by),
+    known versus Unknown,
     median and p90 duration, bounce rate, engaged sessions, top pages, entry and exit pages,
     searches, referrers, campaigns, devices, browsers, countries, segments and outcomes.
 
@@ -240,7 +250,7 @@ def report_cmd(
     zone, first, last = report_period(month, since, until, tz, as_of, config)
     classes = traffic_classes(traffic)
     out_fmt = resolve_format(fmt, output, FORMATS, "report")
-    opts = ReportOptions(tz=zone, since=first, until=last, top=top, traffic=classes)
+    opts = ReportOptions(tz=zone, since=first, until=last, top=top, traffic=classes, by=by)
     err = stderr_console()
     lock = output_lock(output, wait) if output is not None else contextlib.nullcontext()
     from jtrack.read.sources import stdin_bytes
@@ -334,9 +344,9 @@ def report_markdown(report: Any) -> str:
     )
     out += [
         serialize.to_markdown(ov),
-        "## Sessions per day",
+        f"## Sessions per {report.by}",
         "",
-        serialize.to_markdown(report.daily),
+        serialize.to_markdown(report.shown_series()),
     ]
     for name, df in report.tables.items():
         if df is None or df.height == 0:

@@ -297,12 +297,13 @@ class DailyChart:
     """Sessions per day as horizontal bars, with the sessions and visitors figures; the bars
     take the room the figures leave (at most BAR_WIDTH cells)."""
 
-    def __init__(self, daily: Any) -> None:
+    def __init__(self, daily: Any, unit: str = "day") -> None:
         self.daily = daily
+        self.unit = unit  # (the series' first column: day, week or month)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        daily = self.daily
-        rows = list(daily.select("day", "sessions", "visitors").iter_rows())
+        daily, unit = self.daily, self.unit
+        rows = list(daily.select(unit, "sessions", "visitors").iter_rows())
         figures = [(f"{s:,}", f"{v:,}") for _, s, v in rows]
         w_s = max([len("sessions"), *(len(a) for a, _ in figures)])
         w_v = max([len("visitors"), *(len(b) for _, b in figures)])
@@ -314,18 +315,18 @@ class DailyChart:
             padding=(0, 1, 0, 0),
             header_style="bold",
         )
-        table.add_column("day", no_wrap=True)
+        table.add_column(unit, no_wrap=True)
         table.add_column("sessions", justify="right", no_wrap=True)
         table.add_column("visitors", justify="right", no_wrap=True)
         table.add_column("", no_wrap=True, width=width)
         top = max(daily["sessions"].max() or 0, 1) if daily.height else 1
         for (day, sessions, _visitors), (s_txt, v_txt) in zip(rows, figures, strict=True):
             table.add_row(_t(day), s_txt, v_txt, Text(bar(sessions, top, width), style="cyan"))
-        yield Text("Sessions per day", style="bold")
+        yield Text(f"Sessions per {unit}", style="bold")
         yield table if rows else Text("(none)", style="dim")
         if rows:  # (what the chart leaves out, as a table's note says it)
             yield Text(
-                "page views and known sessions per day: -f json or md shows them",
+                f"page views and known sessions per {unit}: -f json or md shows them",
                 style="dim",
             )
 
@@ -401,7 +402,7 @@ def journey_renderables(report: Any) -> list[RenderableType]:
     )
     parts.append(g)
     parts.append(Text(""))
-    parts.append(DailyChart(report.daily))
+    parts.append(DailyChart(report.shown_series(), report.by))
     for name, df in report.tables.items():
         if df is None or df.height == 0:
             continue

@@ -374,10 +374,11 @@ def x_labels(n: int, left: float, plot_w: float, label_w: float) -> list[tuple[i
     return kept
 
 
-def daily_svg(daily: Any, width: int = 1040, height: int = 240) -> str:
-    """Sessions (blue) and visitors (orange) per day as grouped vertical bars, a y axis of
-    round figures with gridlines, the days below (with their year when the period spans two)."""
-    rows = list(daily.select("day", "sessions", "visitors").iter_rows())
+def daily_svg(daily: Any, width: int = 1040, height: int = 240, unit: str = "day") -> str:
+    """Sessions (blue) and visitors (orange) per day (week, month: `unit`, the series' first
+    column) as grouped vertical bars, a y axis of round figures with gridlines, the days
+    below (with their year when the period spans two; months always with theirs)."""
+    rows = list(daily.select(unit, "sessions", "visitors").iter_rows())
     peak = max([r[1] for r in rows] + [r[2] for r in rows] + [1])
     ticks = nice_ticks(peak)
     top_value = ticks[-1]
@@ -390,13 +391,13 @@ def daily_svg(daily: Any, width: int = 1040, height: int = 240) -> str:
     gap = bw / 4  # (between a day's two bars: each has white beside it)
     days = [str(r[0]) for r in rows]
     years = {d[:4] for d in days}
-    labels = days if len(years) > 1 else [d[5:] for d in days]
+    labels = days if len(years) > 1 or unit == "month" else [d[5:] for d in days]
     label_w = max([len(t) for t in labels] + [1]) * _CHAR_W + 12
     out = [
         f'<div class="chartbox"><svg class="chart" data-chart="daily" role="img" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         'preserveAspectRatio="xMinYMin meet">',
-        "<title>Sessions and visitors per day</title>",
+        f"<title>Sessions and visitors per {unit}</title>",
         *y_axis(ticks, left, top, plot_w, plot_h),
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" '
         'stroke="#c3c9d5"/>',
@@ -528,12 +529,12 @@ def report_html(report: Any) -> str:
             for k, v in kpis
         ],
         "</div>",
-        '<section id="daily"><h2>Sessions and visitors per day</h2>',
+        f'<section id="daily"><h2>Sessions and visitors per {report.by}</h2>',
         f'<p class="legend">{_key("s")}sessions{_key("vi")}visitors</p>',
-        daily_svg(report.daily),
+        daily_svg(report.shown_series(), unit=report.by),
         # the chart's figures as text: a screen reader and the keyboard reach no bar
-        "<details><summary>The figures per day</summary>",
-        html_table(report.daily.select("day", "sessions", "visitors")),
+        f"<details><summary>The figures per {report.by}</summary>",
+        html_table(report.shown_series().select(report.by, "sessions", "visitors")),
         "</details>",
         "</section>",
         '<div class="grid2">',

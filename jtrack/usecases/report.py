@@ -24,6 +24,7 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
+import difflib
 import numbers
 import os
 from collections.abc import Callable, Sequence
@@ -112,6 +113,9 @@ class ReportOptions:
     #: "previous", "yesterday", "current" (of now, in `tz`); kept as its first day, with
     #: since and until its first day and the next month's
     month: date | None = None
+    #: the series' unit: "day", "week" (Monday to Sunday, named by its Monday), "month", or
+    #: "auto" (days up to AUTO_DAYS days, weeks up to AUTO_WEEKS days, months beyond)
+    by: str = "auto"
 
     if TYPE_CHECKING:  # (what the constructor takes: __post_init__ normalises it)
 
@@ -124,12 +128,20 @@ class ReportOptions:
             engaged_seconds: float = 10.0,
             traffic: str | Sequence[str] = DEFAULT_TRAFFIC,
             month: date | str | None = None,
+            by: str = "auto",
         ) -> None: ...
 
     def __post_init__(self) -> None:
         from jtrack.usecases.usage import as_day
 
         object.__setattr__(self, "traffic", check_traffic(self.traffic))
+        if self.by not in SERIES_UNITS:
+            near = difflib.get_close_matches(str(self.by), SERIES_UNITS, n=1, cutoff=0.5)
+            raise UsageError(
+                f"--by {self.by!r}: the report's series is cut by day, week or month",
+                hint=(f"did you mean {near[0]!r}? " if near else "")
+                + "use auto, day, week or month",
+            )
         if self.month is not None:
             self._set_month()
         for name in ("since", "until"):  # (text read as --since/--until read it)
@@ -177,6 +189,23 @@ class ReportOptions:
         object.__setattr__(self, "until", next_month(first))
 
 
+#: --by: the units the report's series is cut in ("auto" picks one by the period's length)
+SERIES_UNITS = ("auto", "day", "week", "month")
+#: "auto": a series of days for periods of up to this many days (two months) ...
+AUTO_DAYS = 62
+#: ... of weeks up to this many (half a year), and of months beyond
+AUTO_WEEKS = 183
+#: the JSON key of each unit's series (`daily` is always there: every day of the period)
+SERIES_KEYS = {"day": "daily", "week": "weekly", "month": "monthly"}
+
+
+def series_unit(by: str, days: int) -> str:
+    """The unit of a series of `days` days for `--by` (see AUTO_DAYS, AUTO_WEEKS)."""
+    if by != "auto":
+        return by
+    return "day" if days <= AUTO_DAYS else "week" if days <= AUTO_WEEKS else "month"
+
+
 @dataclass
 class JourneyReport:
     """A journey summary: headline figures, sessions per day, and ranked tables."""
@@ -188,6 +217,12 @@ class JourneyReport:
     daily: pl.DataFrame
     tables: dict[str, pl.DataFrame]
     notes: list[str] = field(default_factory=list)
+    #: the unit of `series` ("day", "week" or "month": --by, or what "auto" picked)
+    by: str = "day"
+    #: the sessions, visitors, page views and known sessions per `by` (its first column is
+    #: named by the unit: `day`, `week` (its Monday) or `month` (2026-10)); `daily` when by
+    #: day. Visitors are counted once in each week or month, not summed over its days.
+    series: pl.DataFrame | None = None
     #: the traffic classes counted and what they left out
     scope: TrafficScope = field(default_factory=TrafficScope)
     #: the user-agent lists the traffic classes come from (jtrack.core.traffic)
@@ -198,6 +233,10 @@ class JourneyReport:
     #: what may make the figures wrong, said on stderr even with --quiet: rejected rows
     #: left out (--on-error skip), an export that holds no events
     warnings: list[str] = field(default_factory=list)
+
+    def shown_series(self) -> pl.DataFrame:
+        """What the terminal, Markdown and HTML show: `series`, or `daily`."""
+        return self.daily if self.series is None else self.series
 
     def traffic(self) -> dict[str, Any]:
         """{classes, left_out {sessions, events, by_class}, lists}."""
@@ -214,7 +253,9 @@ class JourneyReport:
             "source": self.source,
             "traffic": self.traffic(),
             "overview": self.overview,
+            "by": self.by,
             "daily": to_records(self.daily),
+            **({SERIES_KEYS[self.by]: to_records(self.shown_series())} if self.by != "day" else {}),
             "tables": {name: to_records(df) for name, df in self.tables.items()},
             "notes": self.notes,
             "warnings": self.warnings,
@@ -541,6 +582,8 @@ def journey_report(
         )
         .select(pl.col("_day").dt.strftime("%Y-%m-%d").alias("day"), pl.exclude("_day"))
     )
+    by = series_unit(opts.by, days.height)
+    series = None if by == "day" else _series(s_df, days, by, contacts_known)
 
     top = opts.top
     tables: dict[str, pl.DataFrame] = {}
@@ -738,8 +781,37 @@ def journey_report(
         daily=daily,
         tables=tables,
         notes=notes,
+        by=by,
+        series=series,
         scope=scope,
         empty_period=empty,
+    )
+
+
+def _series(s_df: pl.DataFrame, days: pl.DataFrame, by: str, known: bool) -> pl.DataFrame:
+    """The sessions of `s_df` (`_day`: their local day) per week or month of the period's
+    `days`, every unit the days touch (a week at an edge of the period named by its Monday
+    but counting the period's days only); visitors counted once in each unit."""
+    every = "1w" if by == "week" else "1mo"
+    unit = pl.col("_day").dt.truncate(every).alias("_unit")
+    per = s_df.group_by(unit).agg(
+        sessions=pl.len().cast(pl.Int64),
+        visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+        page_views=pl.col("pageview_count").sum().cast(pl.Int64),
+        known_sessions=pl.col("_known").sum().cast(pl.Int64),
+    )
+    label = pl.col("_unit").dt.strftime("%Y-%m-%d" if by == "week" else "%Y-%m")
+    return (
+        days.select(unit)
+        .unique(maintain_order=True)
+        .join(per, on="_unit", how="left", maintain_order="left")
+        .with_columns(pl.col("sessions", "visitors", "page_views").fill_null(0))
+        .with_columns(
+            known_sessions=pl.col("known_sessions").fill_null(0)
+            if known
+            else pl.lit(None, pl.Int64)
+        )
+        .select(label.alias(by), pl.exclude("_unit"))
     )
 
 
