@@ -545,6 +545,46 @@ def test_line_and_paragraph_separators_never_split_a_row(tmp_path: Path) -> None
     assert [json.loads(line)["v"] for line in lines] == values
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.none(),
+            st.text(
+                alphabet=st.sampled_from("ab \x7f\x85\x9f\u2028\u202a\u2066\u2069\u206a\xe9\n")
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    where=st.sampled_from(["text", "list", "struct", "name", "category"]),
+)
+def test_json_skips_the_escape_search_only_where_no_text_needs_it(
+    texts: list[str | None], where: str
+) -> None:
+    """A listing's text is searched for characters JSON leaves raw (DEL, C1, U+2028...) only
+    when Polars finds one in the frame: the JSON and JSON lines are those of the search of
+    every piece, whatever column (a list's, a struct's, a name) holds the character."""
+    from jtrack import serialize
+
+    column = {
+        "text": pl.Series("t", texts, pl.String),
+        "list": pl.Series("t", [[t] if t is not None else [] for t in texts]),
+        "struct": pl.Series("t", [{"k": t} for t in texts]),
+        "name": pl.Series(texts[0] or "t", [1] * len(texts)),
+        "category": pl.Series("t", texts, pl.Categorical),
+    }[where]
+    df = pl.DataFrame([pl.Series("n", range(len(texts))), column])
+    records = serialize.to_records(df)
+    assert (
+        "".join(serialize.iter_json(df))
+        == serialize._escaped(serialize._dumps(records, indent=2)) + "\n"
+    )
+    assert "".join(serialize.iter_jsonl(df)) == serialize._escaped(
+        "".join(serialize._dumps(r) + "\n" for r in records)
+    )
+
+
 def test_json_of_a_listing_is_written_a_slice_at_a_time_with_the_same_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
