@@ -47,7 +47,7 @@ def _new_app() -> typer.Typer:
         help="Analyse exported website journey-tracking events (Genesys Predictive Engagement "
         "shape or flat): sessions, contacts, session cards, rules and billing usage.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},

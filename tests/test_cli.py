@@ -1835,3 +1835,66 @@ def test_jtrack_debug_is_off_when_empty_or_0(monkeypatch: pytest.MonkeyPatch) ->
     for value, on in (("", False), (" ", False), ("0", False), ("1", True), ("yes", True)):
         monkeypatch.setenv("JTRACK_DEBUG", value)
         assert debug_enabled() is on, value
+
+
+def test_a_library_that_fails_to_load_is_said_as_the_environments_problem(
+    tmp_path: Path,
+) -> None:
+    """pyarrow next to numpy 1 (`pyarrow requires NumPy 2.0 or newer`), or a library too old
+    for a name jtrack imports, was "internal error ... report the traceback": it is said as
+    the environment's, with what to do."""
+    src = tmp_path / "e.parquet"
+    flat_frame([flat_event("e1", "v1", T0)]).write_parquet(src)
+    failing = ImportError("pyarrow requires NumPy 2.0 or newer, found 1.26.4")
+    with mock.patch("jtrack.usecases.report.report_from_sources", side_effect=failing):
+        res = _run("report", str(src))
+    assert res.exit_code == 1
+    line = res.stderr.strip()
+    assert "\n" not in line and "internal error" not in line
+    assert line.startswith("error: a library jtrack uses failed to load: ImportError: pyarrow")
+    assert "pip check" in line and "fresh virtual environment" in line
+
+
+def test_python_dash_m_jtrack_is_the_jtrack_command(tmp_path: Path) -> None:
+    """`python -m jtrack` (an environment whose scripts folder is not on PATH)."""
+    import subprocess
+    import sys
+
+    from jtrack import __version__
+
+    done = subprocess.run(
+        [sys.executable, "-m", "jtrack", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, f"jtrack {__version__}\n"), done.stderr
+    typo = subprocess.run(
+        [sys.executable, "-m", "jtrack", "sessons"], capture_output=True, text=True, check=False
+    )
+    assert typo.returncode == 2 and "did you mean 'sessions'" in typo.stderr
+
+
+def test_the_shell_completion_of_commands_and_options(tmp_path: Path) -> None:
+    """Typer's completion: `--show-completion` prints a script to install, and the script's
+    calls complete commands (and a command's options)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_JTRACK_COMPLETE": "complete_bash", "COMP_CWORD": "1"}
+    code = "import sys; from jtrack._entry import main; sys.argv[0] = 'jtrack'; main()"
+    words = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "COMP_WORDS": "jtrack sess"},
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    assert words == ["sessionize", "sessions"]
+    options = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "COMP_WORDS": "jtrack report --by", "COMP_CWORD": "2"},
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    assert options == ["--by"]
+    script = _run("--show-completion", "bash")
+    assert script.exit_code == 0 and "_JTRACK_COMPLETE=complete_bash" in script.stdout

@@ -931,6 +931,28 @@ def test_without_pyspark_the_engine_is_the_install_hint(
     assert not (tmp_path / "s" / "CURRENT").exists()
 
 
+def test_spark_without_pandas_is_refused_before_the_jvm_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """pyspark installed without pandas (which its Arrow functions check for) waited 30 s
+    for the JVM, then was "internal error: PySparkImportError": it is exit 2 at once."""
+    import importlib.util
+
+    import jtrack.engine.spark as engine
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "pandas" else real(n, *a)
+    )
+    monkeypatch.setattr(engine, "spark_session", lambda *a: pytest.fail("the JVM started"))
+    res = CliRunner().invoke(
+        app, ["sessionize", str(SAMPLE / "events.jsonl"), "--store", str(tmp_path / "s"),
+              "--engine", "spark", "-q"],
+    )  # fmt: skip
+    assert res.exit_code == 2, res.stderr
+    assert "--engine spark needs pandas (hint: pip install 'jtrack[spark]'" in res.stderr
+
+
 @pytest.mark.parametrize(
     "master", ["spark://127.0.0.1", "spark://h:abc", "spark://", "SPARK://h:1", "local[x]"]
 )

@@ -356,6 +356,13 @@ def _unexpected_message(exc: BaseException) -> str:
         }.get(exc.errno or 0, "check the path, the permissions and the free space")
         return f"{where}{exc.strerror or exc} (hint: {what}; --debug shows where it happened)"
     text = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, ImportError):  # (pyarrow next to numpy 1, a library too old, ...)
+        return (
+            f"a library jtrack uses failed to load: {type(exc).__name__}: {text} (hint: the "
+            "environment's packages do not fit together: `pip check`, then install jtrack "
+            "in a fresh virtual environment, or upgrade the package named; --debug shows "
+            "where)"
+        )
     if "parquet" in text.lower() and store_module is not None and store_module._OPENED:
         damaged = store_module.damaged_file_error()  # (a store file cut short or damaged)
         if damaged is not None:

@@ -1583,13 +1583,22 @@ def engine_for(name: str, options: RunOptions) -> Engine:
     if name == "local":
         return LocalEngine()
     if name == "spark":
+        import importlib.util
+
+        # (pyspark's Arrow functions want pandas too, and say so only once the JVM is up)
+        missing = [m for m in ("pyspark", "pandas") if importlib.util.find_spec(m) is None]
         try:
+            if missing:
+                raise ImportError(name=missing[0])
             from jtrack.engine.spark import SparkEngine
 
             return SparkEngine(options)  # (which imports pyspark)
         except ImportError as exc:
+            what = " and ".join(missing) or (
+                "pyspark" if exc.name in (None, "pyspark") else f"pyspark ({exc.name})"
+            )
             raise UsageError(
-                f"--engine spark needs pyspark ({exc.name or exc})",
+                f"--engine spark needs {what}",
                 hint="pip install 'jtrack[spark]' (and Java 17+)",
             ) from None
     import difflib

@@ -1,0 +1,6 @@
+"""`python -m jtrack`: the `jtrack` command (jtrack._entry), for an environment whose
+scripts folder is not on PATH."""
+
+from jtrack._entry import main
+
+main()
