@@ -298,7 +298,7 @@ def test_report_table_lets_flags_and_colours_go_before_it_cuts_a_display_name(
     assert "#E53935" in out and "not shown at 95 columns: active (" in out
     out = invoke(*base, "--section", "outcomes").stdout
     assert "Watched a long product video" in out and "value_total" in out
-    assert "not shown at 95 columns: active, positive, visitors (" in out
+    assert "not shown at 95 columns: active, positive, visitors, valued (" in out
     monkeypatch.setenv("COLUMNS", "80")
     out = invoke(*base, "--section", "segments").stdout
     assert "Browsing outdoor gear" in out and "not shown at 80 columns: active, color" in out
@@ -307,7 +307,9 @@ def test_report_table_lets_flags_and_colours_go_before_it_cuts_a_display_name(
 def test_report_of_one_section_and_a_misspelt_section(store_dir: Path) -> None:
     base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir]
     doc = json.loads(invoke(*base, "--section", "action_maps", "-f", "json").stdout)
-    assert set(doc) == {"report", "tz", "period", "sessions", "visitors", "traffic", "action_maps"}
+    assert set(doc) == {
+        *("report", "tz", "period", "sessions", "visitors", "traffic", "action_maps", "notes")
+    }
     res = invoke(*base, "--section", "action_map")
     assert res.exit_code == 2 and "did you mean 'action_maps'?" in res.stderr
 
@@ -657,3 +659,45 @@ def test_a_period_reads_only_its_sessions_and_the_columns_the_rules_read(
     assert set(events.get_column("session_id")) <= ids
     assert set(events.columns) <= set(event_columns(load_rules(SAMPLE_RULES)))
     assert "user_agent_string" not in events.columns
+
+
+def test_report_counts_and_names_the_achievements_without_a_number(in_tmp: Path) -> None:
+    """value_total left out the achievements whose value was no plain number ("1,299.00",
+    "EUR 450") and said nothing: a `valued` column counts those it sums, in every format,
+    and a note names the outcome, how many had none and one value met (stderr for CSV;
+    JSON's `notes`; Markdown and HTML; -q silences it)."""
+    t0 = datetime(2026, 10, 20, 10, tzinfo=UTC)
+    prices = {"c1": "129.90", "c2": "1,299.00", "c3": "EUR 450"}
+    lines = [
+        genesys_line(
+            f"e{c}",
+            c,
+            t0,
+            eventName="product_purchased",
+            attributes={"price": {"dataType": "number", "value": p}},
+        )
+        for c, p in prices.items()
+    ]
+    (in_tmp / "e.jsonl").write_text("\n".join(lines) + "\n")
+    assert invoke("sessionize", in_tmp / "e.jsonl", "--store", in_tmp / "st", "-q").exit_code == 0
+    rules = write_rules(
+        in_tmp,
+        '[[outcome]]\nid = "out-purchase"\nvalue_attribute = "price"\n[[outcome.stage]]\n'
+        'conditions = [{ field = "eventName", operator = "equal", '
+        'values = ["product_purchased"] }]\n',
+        "buy.toml",
+    )
+    base = ("rules", "report", "--rules", rules, "--store", in_tmp / "st", "--traffic", "all")
+    doc = json.loads(invoke(*base, "-f", "json").stdout)
+    (row,) = doc["outcomes"]
+    assert (row["achieved"], row["valued"], row["value_total"]) == (3, 1, 129.9)
+    (note,) = doc["notes"]
+    assert "'out-purchase'" in note and "2 of 3" in note and "'1,299.00'" in note
+    res = invoke(*base, "--section", "outcomes", "-f", "csv")
+    header = res.stdout.splitlines()[0].split(",")
+    assert header[-2:] == ["valued", "value_total"]
+    assert "note: outcome 'out-purchase': 2 of 3" in res.stderr
+    assert "note:" not in invoke(*base, "-f", "csv", "-q").stderr
+    assert "note:" not in invoke(*base, "--section", "segments", "-f", "csv").stderr
+    for fmt in ("md", "html"):
+        assert "2 of 3 achievements had no number" in invoke(*base, "-f", fmt).stdout

@@ -313,12 +313,15 @@ def report_cmd(
             note_line(left_out)
     if section is not None:
         sections = {section: sections[section]}
+    if "outcomes" not in sections:  # (its notes are of the outcomes' value_total)
+        report.notes = []
     if out_fmt == Format.json:
         # (as `jtrack report` and `jtrack usage` give them: the zone beside the period)
         doc: dict[str, Any] = {"report": "rules", "tz": zone, "period": report.period}
         doc.update(sessions=report.sessions, visitors=report.visitors)
         doc["traffic"] = scope.to_dict()
         doc.update({k: serialize.to_records(v) for k, v in sections.items()})
+        doc["notes"] = report.notes
         write_text(serialize.to_json(doc), output)
     elif out_fmt in (Format.jsonl, Format.csv, Format.tsv, Format.parquet):
         import polars as pl
@@ -331,6 +334,8 @@ def report_cmd(
         note = scope.note()
         if note and not quiet:
             note_line(f"{scope.line()}; {note}")
+        for said in report.notes if not quiet else []:
+            note_line(said)
     elif out_fmt == Format.md:
         from jtrack.render.report_html import store_source
         from jtrack.render.rules import report_markdown

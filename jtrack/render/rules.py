@@ -34,9 +34,13 @@ def _headline(report: Any, span: bool = False) -> str:
 
 #: Left out first when a rules-report table does not fit the terminal (every other format
 #: has them): of segments and outcomes, the flags and the colour before a display name is
-#: cut (EXTRA; and the visitors of outcomes, beside their achievements), the figures after.
-_EXTRA = {"segments": ("active", "color"), "outcomes": ("active", "positive", "visitors")}
-_OPTIONAL = ("active", "color", "positive", "value_total", "weight", "qualified_rate")
+#: cut (EXTRA; and the visitors of outcomes, beside their achievements, and how many of
+#: them were valued, beside value_total), the figures after.
+_EXTRA = {
+    "segments": ("active", "color"),
+    "outcomes": ("active", "positive", "visitors", "valued"),
+}
+_OPTIONAL = ("active", "color", "positive", "valued", "value_total", "weight", "qualified_rate")
 #: The columns that tell a section's rows apart, never left out (they wrap when they alone
 #: do not fit); of outcomes by segment, the segment's sessions (the segments table has
 #: them) are left out before the figures the section is for, achieved and conversion.
@@ -83,7 +87,13 @@ def report_renderables(
                 keys=_KEYS.get(name, ()),
             )
         )
+    parts += [Text(strip_control(f"note: {n}"), style="dim") for n in _notes(report)]
     return parts
+
+
+def _notes(report: Any) -> list[str]:
+    """What the figures leave out (RulesReport.notes), said under the tables."""
+    return list(getattr(report, "notes", None) or [])
 
 
 def _with_cents(df: pl.DataFrame) -> pl.DataFrame:
@@ -115,6 +125,7 @@ def report_markdown(
     out.append(f"\n{md_text(made_words(source))}\n")
     for name, df in sections.items():
         out.append(f"\n## {RULES_TITLES.get(name, name)}\n\n{to_markdown(df)}")
+    out += [f"\nNote: {md_text(n)}\n" for n in _notes(report)]
     return "".join(out)
 
 
@@ -148,6 +159,12 @@ def report_html(
         body.append(
             f'<section id="{a(name)}"><h2>{e(RULES_TITLES.get(name, name))}</h2>'
             f"{html_table(df)}</section>"
+        )
+    if _notes(report):
+        body.append(
+            '<section class="notes">'
+            + "".join(f"<p>Note: {e(n)}</p>" for n in _notes(report))
+            + "</section>"
         )
     return page("jtrack rules report", "".join(body))
 

@@ -93,6 +93,7 @@ OUTCOME_VALUES_SCHEMA: dict[str, pl.DataType] = {
     "session_id": pl.String(),
     "outcome_id": pl.String(),
     "value": pl.Float64(),
+    "text": pl.String(),
 }
 
 _ORDER = ["session_id", "created_date", "event_id"]
@@ -105,7 +106,8 @@ class RuleResults:
     `segments` and `outcomes` hold jtrack's own matches (source "rules") and the
     segment_assigned / outcome_achieved events of the export (source "export");
     `action_maps` one row per session, map and status; `outcome_values` the value attribute
-    of each achievement by the rules (null when absent or not a number).
+    of each achievement by the rules (`value` null when absent or not a number; `text` the
+    attribute as the event wrote it).
     """
 
     segments: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SEGMENTS_SCHEMA))
@@ -598,7 +600,7 @@ def _evaluate_rules(
             vals = act.get_column(attribute_column(o.value_attribute)).gather(hit["_row"])
             value_frames.append(
                 hit.select("_sidx", "session_id", pl.lit(o.id).alias("outcome_id")).with_columns(
-                    value=number_series(vals)
+                    value=number_series(vals), text=vals.cast(pl.String)
                 )
             )
     if out_frames:

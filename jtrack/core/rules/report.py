@@ -5,7 +5,7 @@ map; and the per-session segment/outcome lists for the session table. Imports Po
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -71,6 +71,9 @@ class RulesReport:
     #: without a period, the first and the last local day (`from`, `to`) of the sessions
     #: counted: what the Markdown and HTML headlines name (not in JSON, whose period is null)
     span: dict[str, Any] | None = None
+    #: what the figures leave out (unvalued_notes: achievements without a number in their
+    #: outcome's value attribute), said as `note:` lines
+    notes: list[str] = field(default_factory=list)
 
     def sections(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in SECTIONS}
@@ -85,6 +88,7 @@ class RulesReport:
             "sessions": self.sessions,
             "visitors": self.visitors,
             **{name: to_records(df) for name, df in self.sections().items()},
+            "notes": self.notes,
         }
 
     def to_frame(self) -> pl.DataFrame:
@@ -122,6 +126,7 @@ def rules_report(
         outcomes=_outcomes(rules, results, who, total, every or results),
         outcomes_by_segment=_by_segment(rules, results),
         action_maps=_action_maps(rules, results, total),
+        notes=unvalued_notes(rules, results),
     )
 
 
@@ -256,11 +261,49 @@ def _outcomes(
             # (to a millionth: a sum of 129.90s is 21790.29, not its binary 21790.289999...;
             # none when achievements carried no number in the value attribute, a misspelt
             # one say; a sum beyond a float's range is an error, _refuse_overflow)
+            # (how many achievements had a number there: value_total is their sum alone)
+            pl.when(is_rules & pl.col("_has_value"))
+            .then(pl.col("_valued").fill_null(0).cast(pl.Int64))
+            .alias("valued"),
             pl.when(is_rules & pl.col("_has_value") & _valued)
             .then(_to_millionths(pl.col("value_total").fill_null(0.0)))
             .alias("value_total"),
         )
     )
+
+
+def unvalued_notes(rules: Rules | None, results: RuleResults) -> list[str]:
+    """A note per outcome (in file order) some of whose achievements carried no number in
+    its value attribute (`"1,299.00"`, `"EUR 450"`, or none at all): value_total leaves
+    them out, which the `valued` column counts and this says, with one value it met."""
+    if rules is None or not any(o.value_attribute for o in rules.outcomes):
+        return []
+    vals = results.outcome_values
+    text = pl.col("text") if "text" in vals.columns else pl.lit(None, pl.String)
+    missing = (
+        vals.filter(pl.col("value").is_null())
+        .group_by("outcome_id")
+        .agg(
+            n=pl.len(),
+            example=text.filter(text.str.strip_chars() != "").sort().first(),
+        )
+    )
+    found = {r["outcome_id"]: r for r in missing.iter_rows(named=True)}  # (one per outcome)
+    totals = dict(vals.group_by("outcome_id").len().iter_rows())
+    notes = []
+    for o in rules.outcomes:
+        row = found.get(o.id)
+        if o.value_attribute is None or row is None:
+            continue
+        n, of = row["n"], totals.get(o.id, row["n"])
+        example = f", e.g. {row['example']!r}" if row["example"] is not None else ""
+        notes.append(
+            f"outcome {o.id!r}: {n:,} of {of:,} achievement{'s' if of != 1 else ''} had no "
+            f"number in {o.value_attribute!r}{example}; value_total sums the "
+            f"{of - n:,} valued (write plain numbers such as 1299.00, no thousands "
+            "separators or currency)"
+        )
+    return notes
 
 
 def _refuse_overflow(rules: Rules, values: pl.DataFrame) -> None:
@@ -372,4 +415,5 @@ __all__ = [
     "join_rule_columns",
     "rules_report",
     "session_rule_columns",
+    "unvalued_notes",
 ]
