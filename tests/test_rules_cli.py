@@ -701,3 +701,21 @@ def test_report_counts_and_names_the_achievements_without_a_number(in_tmp: Path)
     assert "note:" not in invoke(*base, "--section", "segments", "-f", "csv").stderr
     for fmt in ("md", "html"):
         assert "2 of 3 achievements had no number" in invoke(*base, "-f", fmt).stdout
+
+
+def test_check_warns_of_rules_that_never_match_and_of_a_file_without_rules(in_tmp: Path) -> None:
+    """Warnings, not errors: exit 0, `warning:` lines with file:line, `warnings` in JSON."""
+    rules = write_rules(
+        in_tmp,
+        '[[segment]]\nid = "s"\n'
+        'context = [{ field = "device.category", operator = "equal", values = ["Mobile"] }]\n',
+        "dev.toml",
+    )
+    res = invoke("rules", "check", rules)
+    assert res.exit_code == 0 and "valid: 1 segment" in res.stdout
+    assert f"warning: {rules}:3: segment[1] 's': context[1].values[1]: " in res.stderr
+    doc = json.loads(invoke("rules", "check", rules, "-f", "json").stdout)
+    assert doc["valid"] is True and "'Mobile' never matches" in doc["warnings"][0]
+    empty = write_rules(in_tmp, "", "empty.toml")
+    res = invoke("rules", "check", empty)
+    assert res.exit_code == 0 and f"warning: {empty}: no rules" in res.stderr

@@ -455,3 +455,100 @@ def test_a_typo_in_usage_or_card_is_an_error_for_every_command_and_rules_check(
             res = runner.invoke(app, cmd)
             assert res.exit_code == ExitCode.USAGE, (cmd, res.stderr)
             assert said in res.stderr, (cmd, res.stderr)
+
+
+NEVER = textwrap.dedent(
+    """\
+    [[segment]]
+    id = "s-auth"
+    context = [{ field = "authenticated", operator = "equal", values = ["True"] }]  # auth
+    [[segment]]
+    id = "s-country"
+    context = [
+      { field = "geolocation.country", operator = "equal", values = ["DE", "Germany"] },  # ctry
+    ]
+    [[segment]]
+    id = "s-dev"
+    context = [{ field = "device.category", operator = "notEqual", values = ["Mobile"] }]  # dev
+    [[segment]]
+    id = "s-ref"
+    context = [{ field = "referrer.medium", operator = "equal", values = ["google"] }]  # ref
+    [[segment]]
+    id = "s-kind"
+    [[segment.pattern]]
+    conditions = [{ field = "eventName", operator = "equal", values = ["page_view"] }]  # kind
+    [[segment]]
+    id = "s-empty"
+    [[segment.pattern]]
+    conditions = [{ field = "searchQuery", operator = "containsAny", values = ["x", ""] }]  # empty
+    [[segment]]
+    id = "s-range"
+    [[segment.pattern]]
+    conditions = [
+      { field = "attributes.price", operator = "greaterThan", values = [100] },
+      { field = "attributes.price", operator = "lessThan", values = [50] },  # range
+    ]
+    [[outcome]]
+    id = "o-both"
+    [[outcome.stage]]
+    conditions = [
+      { field = "eventName", operator = "equal", values = ["page_viewed"] },
+      { field = "eventName", operator = "equal", values = ["product_added"] },  # both
+    ]
+    """
+)
+
+FINE = textwrap.dedent(
+    """\
+    [[segment]]
+    id = "ok"
+    context = [
+      { field = "authenticated", operator = "equal", values = [true] },
+      { field = "geolocation.country", operator = "equal", values = ["de"], ignore_case = true },
+      { field = "device.category", operator = "equal", values = ["Mobile"], ignore_case = true },
+      { field = "visitNumber", operator = "equal", values = [1] },
+    ]
+    [[segment.pattern]]
+    conditions = [
+      { field = "attributes.price", operator = "greaterThanOrEqual", values = [50] },
+      { field = "attributes.price", operator = "lessThanOrEqual", values = [50] },
+      { field = "eventName", operator = "equal", values = ["a", "b"] },
+      { field = "eventName", operator = "equal", values = ["b", "c"] },
+      { field = "attributes.n", operator = "equal", values = [129.90] },
+      { field = "attributes.n", operator = "equal", values = ["129.9"] },
+    ]
+    """
+)
+
+
+def test_rules_that_never_or_always_match_are_warned_of_at_their_line() -> None:
+    """`rules check` passed rules that can never match (authenticated "True", a country's
+    name, "Mobile", `page_view` (Genesys' name is page_viewed), price > 100 and < 50, two
+    disjoint `equal` on one field) or always match (containsAny ""): each is a warning
+    (the rules load) at its line, from a table of the values the export holds."""
+    warnings: list = []
+    rules, problems = check_text(NEVER, "r.toml", warnings=warnings)
+    assert problems == [] and rules is not None
+    got = {w.line: str(w) for w in warnings}
+    for marker, said in (
+        ("# auth", "'True' never matches (hint: write 'true')"),
+        ("# ctry", "'Germany' never matches"),
+        ("# dev", "'Mobile' always holds (hint: write 'mobile')"),
+        ("# ref", "'google' never matches"),
+        ("# kind", "the export's eventName is 'page_viewed'"),
+        ("# empty", "containsAny matches every value"),
+        ("# range", "no number is greaterThan 100 and lessThan 50"),
+        ("# both", "one value cannot be both"),
+    ):
+        line = line_of(NEVER, marker)
+        assert said in got.pop(line, ""), (marker, got)
+        assert f"r.toml:{line}: " in str(next(w for w in warnings if w.line == line))
+    assert got == {}  # ("DE" of the same condition is no warning)
+    fine: list = []
+    assert check_text(FINE, warnings=fine)[1] == [] and fine == []
+    empty: list = []
+    assert check_text("# nothing yet\n", "e.toml", warnings=empty)[1] == []
+    assert [str(w) for w in empty] == [
+        "e.toml: no rules: no [[segment]], [[outcome]] or [[action_map]] table "
+        "(hint: see sample_data/jtrack.toml for an example)"
+    ]

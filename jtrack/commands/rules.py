@@ -101,10 +101,12 @@ def check_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Validate a rules file and list every problem at once (file:line, the key, and the
-    nearest valid key or operator); exit 2 when the file is invalid. With -q a valid file
-    prints nothing (the exit status says it). -o writes the verdict to a file (the summary,
-    the problems, or why the file could not be read; with -f json the document); the
-    problems are on stderr either way."""
+    nearest valid key or operator); exit 2 when the file is invalid. Rules that are valid
+    but never or always match (a value the export never holds, such as device.category
+    "Mobile"; bounds no number meets) are warnings, as is a file with nothing in it. With
+    -q a valid file prints nothing (the exit status says it). -o writes the verdict to a
+    file (the summary, the problems, or why the file could not be read; with -f json the
+    document); the problems are on stderr either way."""
     from jtrack import serialize
     from jtrack.core.rules import check_rules
     from jtrack.errors import ExitCode, JtrackError, UsageError
@@ -120,9 +122,10 @@ def check_cmd(
         keys.update(table)
         return table
 
+    linted: list[Any] = []  # (valid, but never or always matches: warnings, file:line)
     try:
         # (the file is the config: its [usage] is checked as `jtrack usage` checks it)
-        rules, problems, path = check_rules(file, usage=usage_checked, once=True)
+        rules, problems, path = check_rules(file, usage=usage_checked, once=True, warnings=linted)
         if path is None:
             raise UsageError(
                 "no rules file: none given and no ./jtrack.toml",
@@ -147,7 +150,7 @@ def check_cmd(
         raise
     # half an allowance (valid: --users or --per-user may give the other half; a key that
     # is itself a problem is said as that)
-    warnings = []
+    warnings = [str(w) for w in linted]
     faulty = any(p.where.startswith("usage") for p in problems)  # (a misspelt `user`, say)
     if ("users" in keys) != ("per_user" in keys) and not faulty:
         has, lacks = ("users", "per_user") if "users" in keys else ("per_user", "users")

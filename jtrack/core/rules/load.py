@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from jtrack.config import find_config, toml_error_line
+from jtrack.core.rules.lint import condition_warnings, group_warnings
 from jtrack.core.rules.locate import KeyLocator, Path_
 from jtrack.core.rules.model import (
     ATTRIBUTE_PREFIX,
@@ -164,6 +165,8 @@ class _Checker:
         self.file = file
         self.loc = KeyLocator(text)
         self.problems: list[Problem] = []
+        #: what is valid but never (or always) matches: lint.py's checks, on their lines
+        self.warnings: list[Problem] = []
         self._reported: set[tuple[Path_, str]] = set()
         self.zone = zone  # check [usage] tz too (`rules check`)
         self.usage = usage  # check the whole of [usage] with this (see check_text)
@@ -191,6 +194,11 @@ class _Checker:
             return
         self._reported.add((path, message))
         self.problems.append(
+            Problem(self.file, self.loc.line(path), self.where(path), message, hint)
+        )
+
+    def warn(self, path: Path_, message: str, hint: str | None = None) -> None:
+        self.warnings.append(
             Problem(self.file, self.loc.line(path), self.where(path), message, hint)
         )
 
@@ -442,9 +450,12 @@ class _Checker:
         if not ok or field is None or op is None:
             return None
         numbers = [x for x in numbers if math.isfinite(x)] if op in EQUALITY_OPERATORS else []
-        return Condition(
+        cond = Condition(
             field, op, tuple(values), ignore_case, column, attribute, tuple(dict.fromkeys(numbers))
         )
+        for at, message, hint in condition_warnings(cond):
+            self.warn(path if at is None else (*path, "values", at), message, hint)
+        return cond
 
     def field(self, path: Path_, field: str, scope: str) -> tuple[str | None, str | None, bool]:
         fp = (*path, "field")
@@ -494,11 +505,17 @@ class _Checker:
         return None, None, False
 
     def conditions(self, path: Path_, table: dict[str, Any], key: str, scope: str) -> list:
+        """The conditions of table[key], all to hold together (on one event, or of one
+        session): those that cannot are warned of (lint.group_warnings)."""
         out = []
+        paths: list[Path_] = []
         for p, c in self.get_tables(path, table, key, "conditions"):
             cond = self.condition(p, c, scope, page=key == "page_url")
             if cond is not None:
                 out.append(cond)
+                paths.append(p)
+        for i, message, hint in group_warnings(out):
+            self.warn(paths[i], message, hint)
         return out
 
     def patterns(
@@ -734,12 +751,15 @@ def check_text(
     file: str = "<rules>",
     zone: bool = False,
     usage: Callable[[dict[str, Any]], object] | None = None,
+    warnings: list[Problem] | None = None,
 ) -> tuple[Rules | None, list[Problem]]:
     """Validate rules TOML text: the Rules when valid, and every problem found (`zone`: its
     [usage] tz too, which `rules report` reads; the commands that only load rules never
     read it, so a bad one does not stop them; `usage`: the whole [usage] table checked by
     this function, which raises a JtrackError: `jtrack usage`'s own check, which `jtrack
-    rules check` passes, the rules layer knowing nothing of usage)."""
+    rules check` passes, the rules layer knowing nothing of usage; `warnings`: a list the
+    warnings are added to, what is valid but never or always matches, as lint.py finds it,
+    and a file without rules)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -754,6 +774,14 @@ def check_text(
         ]
     checker = _Checker(data, file, text, zone, usage)
     rules = checker.rules(Path(file))
+    if not any(sec in data for sec in (*SECTIONS, *OTHER_SECTIONS)):  # (nothing to check)
+        checker.warn(
+            (),
+            "no rules: no [[segment]], [[outcome]] or [[action_map]] table",
+            "see sample_data/jtrack.toml for an example",
+        )
+    if warnings is not None:
+        warnings.extend(sorted(checker.warnings, key=lambda p: p.line or 0))
     if checker.problems:
         return None, sorted(checker.problems, key=lambda p: p.line or 0)
     return rules, []
@@ -764,10 +792,12 @@ def check_rules(
     zone: bool = True,
     usage: Callable[[dict[str, Any]], object] | None = None,
     once: bool = False,
+    warnings: list[Problem] | None = None,
 ) -> tuple[Rules | None, list[Problem], Path | None]:
     """Validate a rules file (or the discovered jtrack.toml): rules, problems, path used
     (`zone`: its [usage] tz too; `usage`: its whole [usage] table, as `jtrack rules check`
-    does; see check_text; `once`: the caller reads nothing more of it, so a pipe will do)."""
+    does; see check_text; `once`: the caller reads nothing more of it, so a pipe will do;
+    `warnings`: a list its warnings are added to, see check_text)."""
     found = find_config(path, "rules", once=once)
     if found is None:
         return None, [], None
@@ -780,7 +810,7 @@ def check_rules(
             f"{found}: cannot read the rules file ({exc.strerror or exc})",
             hint="check the file's permissions",
         ) from None
-    rules, problems = check_text(text, str(found), zone, usage)
+    rules, problems = check_text(text, str(found), zone, usage, warnings)
     if rules is not None:
         rules = Rules(rules.segments, rules.outcomes, rules.action_maps, found)
     return rules, problems, found
