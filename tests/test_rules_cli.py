@@ -719,3 +719,37 @@ def test_check_warns_of_rules_that_never_match_and_of_a_file_without_rules(in_tm
     empty = write_rules(in_tmp, "", "empty.toml")
     res = invoke("rules", "check", empty)
     assert res.exit_code == 0 and f"warning: {empty}: no rules" in res.stderr
+
+
+def test_explain_at_80_columns_keeps_the_condition_and_ids_unique_across_tables(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Event ids sharing a long prefix: at 80 columns the condition was left out before a
+    36-character event_id; and an id was shortened to a prefix unique in its own table
+    (`00000000`), which stood for several events of the explanation."""
+    t0 = datetime(2026, 10, 21, 10, tzinfo=UTC)
+    ids = [f"00000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3)]
+    lines = [
+        genesys_line(eid, "c1", t0 + timedelta(minutes=i), eventName=name)
+        for i, (eid, name) in enumerate(
+            zip(ids, ["page_viewed", "product_added", "x"], strict=True)
+        )
+    ]
+    (in_tmp / "e.jsonl").write_text("\n".join(lines) + "\n")
+    assert invoke("sessionize", in_tmp / "e.jsonl", "--store", in_tmp / "st", "-q").exit_code == 0
+    rules = write_rules(
+        in_tmp,
+        '[[segment]]\nid = "viewed"\n[[segment.pattern]]\n'
+        'conditions = [{ field = "eventName", operator = "equal", values = ["page_viewed"] }]\n'
+        '[[segment]]\nid = "added"\n[[segment.pattern]]\n'
+        'conditions = [{ field = "eventName", operator = "equal", values = ["product_added"] }]\n',
+        "r.toml",
+    )
+    sid = json.loads(invoke("sessions", "--store", in_tmp / "st", "-f", "json").stdout)[0]["id"]
+    base = ("rules", "explain", sid, "--rules", rules, "--store", in_tmp / "st")
+    monkeypatch.setenv("COLUMNS", "80")
+    out = invoke(*base).stdout
+    assert "eventName equal" in out and "not shown at 80 columns: event_id" in out
+    monkeypatch.setenv("COLUMNS", "200")
+    out = invoke(*base).stdout
+    assert ids[0] in out and ids[1] in out  # (each whole: they differ at the end)

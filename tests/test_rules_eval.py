@@ -311,8 +311,18 @@ def test_authenticated_is_tested_at_each_event_on_its_own_value() -> None:
     out = explain_session(events, sessions, rules_of(LOGGED_IN_RULES), sessions["id"][0])
     late = out.filter(pl.col("rule_id") == "never-logged-in-abandoner")
     assert late.select("part", "held", "event_id", "detail").rows() == [
-        ("context", True, "e1", "held on 2 of 4 events (each event's own value)"),
-        ("pattern 1", True, "e4", "held on 1 of 4 events"),
+        (
+            "context",
+            True,
+            "e1",
+            "held on 2 of 4 events (each event's own value); values false, true",
+        ),
+        (
+            "pattern 1",
+            True,
+            "e4",
+            "held on 1 of 4 events; values 'page_viewed', 'form_abandoned', 'video_played'",
+        ),
         (
             "result",
             False,
@@ -705,7 +715,12 @@ def test_explain_says_which_condition_failed_and_where_others_held() -> None:
     )
     assert seg.rows() == [
         ("context", False, None, "session value 'desktop'"),
-        ("pattern 1", True, "e1", "held on 2 of 3 events"),
+        (
+            "pattern 1",
+            True,
+            "e1",
+            "held on 2 of 3 events; values 'product_added', 'checkout_started'",
+        ),
         ("pattern 1", True, "e2", "2 matching, 2 needed"),
         ("result", False, None, "a context condition failed"),
     ]
@@ -720,6 +735,44 @@ def test_explain_says_which_condition_failed_and_where_others_held() -> None:
     assert result.select("held", "event_id", "detail").rows() == [
         (False, "e1", "blocked: page_condition")
     ]
+
+
+def test_explain_shows_the_values_an_event_condition_compared() -> None:
+    """`authenticated equal ['True'] ... held on 0 of 1 event` never showed the `false` it
+    compared (a context condition shows its session value): the first few distinct
+    values, quoted, "..." beyond."""
+    rows = [
+        ev(f"e{i}", 10 * i, path=p, authenticated=False)
+        for i, p in enumerate(["/Pricing/", "/pricing", "/a", "/b", "/pricing"])
+    ]
+    events, sessions = frames(rows)
+    rules = rules_of(
+        """
+        [[segment]]
+        id = "s"
+        context = [{ field = "authenticated", operator = "equal", values = ["True"] }]
+        [[segment.pattern]]
+        conditions = [{ field = "page.pathname", operator = "equal", values = ["/pricing"] }]
+        """
+    )
+    out = explain_session(events, sessions, rules, sessions["id"][0])
+    details = out.filter(pl.col("part") != "result").get_column("detail").to_list()
+    assert details == [
+        "held on 0 of 5 events (each event's own value); value false",
+        "held on 2 of 5 events; values '/Pricing/', '/pricing', '/a', ...",
+    ]
+
+
+def test_explain_says_an_outcome_whose_first_stage_was_never_reached() -> None:
+    """Stage 2 of a funnel whose stage 1 never matched said "nothing after stage 1"."""
+    events, sessions = frames([ev("e1", 0, "product_added")])
+    out = explain_session(events, sessions, rules_of(EXPLAINED), sessions["id"][0])
+    funnel = out.filter(
+        (pl.col("rule_id") == "funnel") & pl.col("part").is_in(["stage 2", "result"])
+    )
+    assert funnel.filter(pl.col("condition") != "product_added").get_column("detail").to_list()[
+        -2:
+    ] == ["not reached: stage 1 was never reached", "stage 1 was never reached"]
 
 
 def test_explain_of_one_rule_only_and_unknown_rule_ids() -> None:

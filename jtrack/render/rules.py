@@ -12,7 +12,7 @@ import polars as pl
 from rich.console import RenderableType
 from rich.text import Text
 
-from jtrack.render.table import FrameTable
+from jtrack.render.table import FrameTable, frame_prefixes
 from jtrack.render.text import plural
 from jtrack.render.theme import RULES_TITLES
 from jtrack.serialize import html_attr, html_text, md_text, strip_control, to_markdown
@@ -250,6 +250,9 @@ def explain_renderables(frame: pl.DataFrame, session_id: str) -> list[Renderable
         pl.col("at").dt.strftime("%H:%M:%S" if one_day else "%Y-%m-%d %H:%M:%S"),
     )
     keys = shown.select("rule_kind", "rule_id").unique(maintain_order=True).rows()
+    # (an event's id is shortened alike in every table: to a prefix unique among all the
+    # events the explanation names, not within one rule's table)
+    prefixes = frame_prefixes(frame.select("event_id"))
     for kind, rule_id in keys:
         rows = shown.filter((pl.col("rule_kind") == kind) & (pl.col("rule_id") == rule_id))
         parts.append(Text(""))
@@ -264,6 +267,10 @@ def explain_renderables(frame: pl.DataFrame, session_id: str) -> list[Renderable
                 title,
                 sorts={"at": "key", "condition": "text", "detail": "text"},
                 wrap=("condition", "detail"),
+                prefixes=prefixes,
+                # (the event's id, when long, gives way before the condition does: its
+                # time is there, and every other format has it)
+                optional=("event_id",),
             )
         )
     return parts

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.core.rules.compile import condition_expr, pattern_expr
+from jtrack.core.rules.compile import condition_expr, pattern_expr, source_column
 from jtrack.core.rules.evaluate import (
     SOURCE_EXPORT,
     SOURCE_RULES,
@@ -26,7 +26,7 @@ from jtrack.core.rules.evaluate import (
     evaluate,
     event_schema,
 )
-from jtrack.core.rules.model import ActionMap, Outcome, Pattern, Rules, Segment
+from jtrack.core.rules.model import ActionMap, Condition, Outcome, Pattern, Rules, Segment
 from jtrack.errors import NotFoundError, UsageError
 from jtrack.schema import UTC_US
 
@@ -44,6 +44,9 @@ EXPLAIN_SCHEMA: dict[str, pl.DataType] = {
 }
 
 _Where = tuple[datetime | None, str | None]
+
+#: The distinct values an event condition compared that its detail shows ("..." beyond).
+_VALUES_SHOWN = 3
 
 
 @dataclass
@@ -77,9 +80,22 @@ class _Session:
             return None, None
         return self.events["created_date"][row], self.events["event_id"][row]
 
-    def held_on(self, flag: pl.Series) -> str:
+    def held_on(self, flag: pl.Series, cond: Condition | None = None) -> str:
+        """`held on 1 of 3 events`; with `cond`, the values it compared, as a context
+        condition shows its session value: `held on 1 of 3 events; values '/Pricing/',
+        '/pricing', '/cart', ...` (the first few distinct, in event order)."""
         n = int(flag.sum())
-        return f"held on {n} of {self.n} event" + ("" if self.n == 1 else "s")
+        said = f"held on {n} of {self.n} event" + ("" if self.n == 1 else "s")
+        return said + (self.compared(cond) if cond is not None else "")
+
+    def compared(self, cond: Condition) -> str:
+        col = source_column(cond)
+        if self.n == 0 or col not in self.events.columns:
+            return ""
+        seen = self.events.get_column(col).unique(maintain_order=True)
+        shown = ", ".join(_text(v) for v in seen.head(_VALUES_SHOWN).to_list())
+        more = ", ..." if seen.len() > _VALUES_SHOWN else ""
+        return f"; value{'s' if seen.len() > 1 else ''} {shown}{more}"
 
 
 class _Out:
@@ -170,7 +186,7 @@ def _pattern(out: _Out, sess: _Session, part: str, p: Pattern) -> int | None:
     for c in p.conditions:
         f = sess.flag(condition_expr(c, sess.schema))
         first = sess.nth(f)
-        out.add(part, c.describe(), first is not None, sess.at(first), sess.held_on(f))
+        out.add(part, c.describe(), first is not None, sess.at(first), sess.held_on(f, c))
     f = sess.flag(pattern_expr(p, sess.schema))
     row = sess.nth(f, p.count)
     if len(p.conditions) > 1 or p.count > 1:
@@ -203,7 +219,7 @@ def _segment(out: _Out, sess: _Session, s: Segment, results: RuleResults) -> Non
     for c in s.event_context:  # (a value that can change within the session: at events)
         f = sess.flag(condition_expr(c, sess.schema))
         first = sess.nth(f)
-        detail = f"{sess.held_on(f)} (each event's own value)"
+        detail = f"{sess.held_on(f)} (each event's own value){sess.compared(c)}"
         out.add("context", c.describe(), first is not None, sess.at(first), detail)
     done = [_pattern(out, sess, f"pattern {j + 1}", p) for j, p in enumerate(s.patterns)]
     missing = [str(j + 1) for j, row in enumerate(done) if row is None]
@@ -240,16 +256,20 @@ def _outcome(out: _Out, sess: _Session, o: Outcome, results: RuleResults) -> Non
         out.add("result", "active", False, detail="inactive: not evaluated")
         return
     from_row: int | None = 0
+    reached = True  # (the stage before this one was reached)
+    missing: int | None = None  # (the first stage not reached)
     for j, stage in enumerate(o.stages):
         part = f"stage {j + 1}"
         for c in stage.conditions:
             f = sess.flag(condition_expr(c, sess.schema))
             first = sess.nth(f)
-            out.add(part, c.describe(), first is not None, sess.at(first), sess.held_on(f))
+            out.add(part, c.describe(), first is not None, sess.at(first), sess.held_on(f, c))
         f = sess.flag(pattern_expr(stage, sess.schema))
         row = sess.nth(f, 1, from_row)
         if row is not None:
             detail = "reached in order"
+        elif not reached:
+            detail = f"not reached: stage {j} was never reached"
         elif from_row is None and j > 0:
             detail = f"not reached: nothing after stage {j}"
         elif sess.nth(f) is not None:
@@ -259,12 +279,15 @@ def _outcome(out: _Out, sess: _Session, o: Outcome, results: RuleResults) -> Non
         label = f"stage {j + 1} after stage {j}" if j else "stage 1"
         out.add(part, label, row is not None, sess.at(row), detail)
         from_row = row + 1 if row is not None and row + 1 < sess.n else None
+        reached = row is not None
+        missing = j + 1 if missing is None and not reached else missing
     hit = _rule_row(results.outcomes, "outcome_id", o.id, SOURCE_RULES)
     if hit.height:
         where = (hit["achieved_at"][0], hit["event_id"][0])
         out.add("result", "outcome achieved", True, where, f"achieved as {o.display_name!r}")
     else:
-        out.add("result", "outcome achieved", False, detail="the stages were not all reached")
+        why = f"stage {missing} was never reached" if missing else "the stages were not all reached"
+        out.add("result", "outcome achieved", False, detail=why)
     exported = _rule_row(results.outcomes, "outcome_id", o.id, SOURCE_EXPORT)
     if exported.height:
         where = (exported["achieved_at"][0], exported["event_id"][0])
