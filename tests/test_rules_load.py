@@ -552,3 +552,83 @@ def test_rules_that_never_or_always_match_are_warned_of_at_their_line() -> None:
         "e.toml: no rules: no [[segment]], [[outcome]] or [[action_map]] table "
         "(hint: see sample_data/jtrack.toml for an example)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "said"),
+    [
+        ("shouldDisplayToAgent = false", "did you mean 'shown_to_agents'?"),
+        ("isActive = true", "did you mean 'active'?"),
+        ('displayName = "X"', "did you mean 'display_name'?"),
+        (
+            'scope = "customer"',
+            "scope 'customer': jtrack matches segments per session (Genesys' customer scope",
+        ),
+        (
+            'context = [{ key = "device.category", operator = "equal", values = ["mobile"] }]',
+            "unknown key 'key' (hint: did you mean 'field'?",
+        ),
+        (
+            'context = [{ field = "utm_source", operator = "equal", values = ["x"] }]',
+            "did you mean 'mktCampaign.source'?",
+        ),
+        (
+            'context = [{ field = "device.isMobile", operator = "equal", values = [true] }]',
+            "did you mean 'device.category'?",
+        ),
+        (
+            'context = [{ field = "referrer.domain", operator = "equal", values = ["x"] }]',
+            "did you mean 'referrer.hostname'?",
+        ),
+        (
+            'context = [{ field = "mktCampaign.clickId", operator = "equal", values = ["x"] }]',
+            "jtrack has none; campaign fields: mktCampaign.source|",
+        ),
+        (
+            "[[segment.pattern]]\n"
+            'conditions = [{ field = "geolocation.countryCode", operator = "equal", '
+            'values = ["DE"] }]',
+            "'geolocation.countryCode' is a visitor-context field (jtrack's "
+            "'geolocation.country') (hint: test field = \"geolocation.country\" in the "
+            "segment's context",
+        ),
+        (
+            "[[segment.pattern]]\n"
+            'conditions = [{ field = "referrer.domain", operator = "equal", values = ["x"] }]',
+            'test field = "referrer.hostname" in the segment\'s context',
+        ),
+        (
+            'context = [{ field = "device.type", operator = "lt", values = ["1"] }]',
+            "did you mean 'lessThan'?",
+        ),
+    ],
+)
+def test_names_met_in_genesys_or_elsewhere_get_jtracks_name(lines: str, said: str) -> None:
+    """Genesys' API names (shouldDisplayToAgent, isActive, a condition's `key`, scope),
+    UTM and API field names (utm_source, device.isMobile, referrer.domain,
+    geolocation.countryCode in a pattern) got no hint, a wrong one (page.domain), or a
+    second line ("missing 'field'"): one problem each, naming jtrack's."""
+    text = f'[[segment]]\nid = "s"\n{lines}\n'
+    if "context" not in lines and "pattern" not in lines:
+        text += 'context = [{ field = "device.type", operator = "equal", values = ["x"] }]\n'
+    _, problems = check_text(text, "r.toml")
+    assert len(problems) == 1 and said in str(problems[0]), problems
+
+
+def test_an_attribute_name_is_checked_alike_in_conditions_and_value_attribute() -> None:
+    """`attributes.price.Value` said "no attribute name"; value_attribute = "attributes."
+    or "order total" was taken (a blank total)."""
+    stage = 'conditions = [{ field = "eventName", operator = "equal", values = ["x"] }]'
+    rules = parse_rules(
+        '[[segment]]\nid = "s"\n[[segment.pattern]]\nconditions = [{ field = '
+        '"attributes.price.Value", operator = "greaterThan", values = [1] }]\n'
+        f'[[outcome]]\nid = "o"\nvalue_attribute = "attributes.price.Value"\n'
+        f"[[outcome.stage]]\n{stage}\n"
+    )
+    assert rules.segments[0].patterns[0].conditions[0].attribute == "price"
+    assert rules.outcomes[0].value_attribute == "price"
+    for bad, said in (("attributes.", "no attribute name"), ("order total", "has a space")):
+        text = f'[[outcome]]\nid = "o"\nvalue_attribute = "{bad}"\n[[outcome.stage]]\n{stage}\n'
+        _, problems = check_text(text, "r.toml")
+        assert [(p.line, p.where) for p in problems] == [(3, "outcome[1] 'o': value_attribute")]
+        assert said in problems[0].message

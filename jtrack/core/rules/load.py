@@ -130,8 +130,61 @@ def _text(v: Any) -> str:
     return str(v)
 
 
-#: Genesys API names whose jtrack key difflib does not find (compared as _plain gives them).
-_API_NAMES = {"shouldignorecase": "ignorecase"}
+#: Genesys API names whose jtrack key difflib does not find (compared as _plain gives them):
+#: a condition's `key` is Genesys' criteria name for its field.
+_API_NAMES = {
+    "shouldignorecase": "ignorecase",
+    "shoulddisplaytoagent": "showntoagents",
+    "isactive": "active",
+    "key": "field",
+}
+
+#: Field names a rules author meets elsewhere (Genesys' API, UTM parameters) -> jtrack's
+#: field, and what to add to "did you mean" (None: no field of jtrack holds it).
+FIELD_NAMES: dict[str, tuple[str | None, str]] = {
+    "utm_source": ("mktCampaign.source", ""),
+    "utm_medium": ("mktCampaign.medium", ""),
+    "utm_campaign": ("mktCampaign.name", ""),
+    "utm_term": ("mktCampaign.term", ""),
+    "utm_content": ("mktCampaign.content", ""),
+    "mktCampaign.campaign": ("mktCampaign.name", ""),
+    "mktCampaign.clickId": (None, "campaign fields: mktCampaign.source|medium|name|term|content"),
+    "mktCampaign.network": (None, "campaign fields: mktCampaign.source|medium|name|term|content"),
+    "device.isMobile": ("device.category", ' (equal ["mobile"])'),
+    "geolocation.countryCode": ("geolocation.country", " (it holds the ISO code)"),
+    "geolocation.region": ("geolocation.regionName", ""),
+    "geolocation.city": ("geolocation.locality", ""),
+    "referrer.domain": ("referrer.hostname", ""),
+    "referrer.host": ("referrer.hostname", ""),
+}
+
+#: Operators as other languages write them -> Genesys' (`lt` is lessThan).
+OPERATOR_NAMES = {
+    "lt": "lessThan",
+    "le": "lessThanOrEqual",
+    "lte": "lessThanOrEqual",
+    "gt": "greaterThan",
+    "ge": "greaterThanOrEqual",
+    "gte": "greaterThanOrEqual",
+    "eq": "equal",
+    "ne": "notEqual",
+    "neq": "notEqual",
+    "contains": "containsAny",
+    "in": "equal",
+}
+
+
+def attribute_name(text: str) -> tuple[str | None, str | None]:
+    """The attribute `text` names (`price`, `attributes.price`, Genesys'
+    `attributes.price.value` in any case), or None and why not."""
+    name = text[len(ATTRIBUTE_PREFIX) :] if text.startswith(ATTRIBUTE_PREFIX) else text
+    if name.lower().endswith(".value"):  # (Genesys spells it attributes.<name>.value)
+        name = name[: -len(".value")]
+    if not name.strip():
+        return None, "no attribute name"
+    if not _ATTR_NAME_RE.match(name):
+        return None, f"{name!r} is no attribute name (it has a space or a dot)"
+    return name, None
 
 
 def _plain(word: str) -> str:
@@ -374,8 +427,8 @@ class _Checker:
                 )
                 ok = False
             column = EVENT_FIELDS["page.url"]
-        else:
-            field = self.get_str(path, c, "field", required=True)
+        else:  # (Genesys' `key`: unknown_keys said "did you mean 'field'", once)
+            field = self.get_str(path, c, "field", required="key" not in c)
             if field is None:
                 ok = False
             else:
@@ -387,7 +440,7 @@ class _Checker:
         elif op not in OPERATORS:
             near = _nearest(op, OPERATORS)
             low = {o.lower(): o for o in OPERATORS}.get(op.lower())
-            near = low or near
+            near = low or OPERATOR_NAMES.get(op.lower()) or near
             self.add(
                 (*path, "operator"),
                 f"unknown operator {op!r}",
@@ -459,6 +512,20 @@ class _Checker:
 
     def field(self, path: Path_, field: str, scope: str) -> tuple[str | None, str | None, bool]:
         fp = (*path, "field")
+        if field in FIELD_NAMES:  # (a name met elsewhere: jtrack's, where it belongs)
+            meant, more = FIELD_NAMES[field]
+            hint = f"did you mean {meant!r}?{more}" if meant else f"jtrack has none; {more}"
+            if meant in CONTEXT_FIELDS and scope != "context":
+                message = f"{field!r} is a visitor-context field (jtrack's {meant!r})"
+                hint = (
+                    f'test field = "{meant}" in the segment\'s context = [...]{more} '
+                    "(patterns test event fields)"
+                )
+            else:
+                kind = "visitor-context" if scope == "context" else "event"
+                message = f"unknown {kind} field {field!r}"
+            self.add(fp, message, hint)
+            return None, None, False
         if scope == "context":
             if field in CONTEXT_FIELDS:
                 return CONTEXT_FIELDS[field], None, True
@@ -481,11 +548,9 @@ class _Checker:
         if field in EVENT_FIELDS:
             return EVENT_FIELDS[field], None, True
         if field.startswith(ATTRIBUTE_PREFIX):
-            name = field[len(ATTRIBUTE_PREFIX) :]
-            if name.endswith(".value"):  # Genesys spells it attributes.<name>.value
-                name = name[: -len(".value")]
-            if not name or not _ATTR_NAME_RE.match(name):
-                self.add(fp, f"{field!r}: no attribute name", "write attributes.<name>")
+            name, why = attribute_name(field)
+            if name is None:
+                self.add(fp, f"{field!r}: {why}", "write attributes.<name>")
                 return None, None, False
             return None, name, True
         if field in CONTEXT_FIELDS:
@@ -619,6 +684,16 @@ class _Checker:
         return Rules(tuple(segments), tuple(outcomes), tuple(m for m in maps if m), path)
 
     def segment(self, p: Path_, t: dict[str, Any]) -> Segment | None:
+        if "scope" in t:  # (Genesys' Session|Customer: jtrack matches per session only)
+            scope = t["scope"]
+            t = {k: v for k, v in t.items() if k != "scope"}
+            if not (isinstance(scope, str) and scope.lower() == "session"):
+                self.add(
+                    (*p, "scope"),
+                    f"scope {scope!r}: jtrack matches segments per session (Genesys' customer "
+                    "scope, a segment kept across a visitor's sessions, is not supported)",
+                    'leave scope out, or write scope = "session"',
+                )
         self.unknown_keys(p, t, SEGMENT_KEYS)
         sid = self.get_str(p, t, "id", required=True)
         name = self.get_str(p, t, "display_name") or sid
@@ -658,10 +733,15 @@ class _Checker:
         positive = self.get_bool(p, t, "positive", True)
         active = self.get_bool(p, t, "active", True)
         value_attr = self.get_str(p, t, "value_attribute")
-        if value_attr is not None and value_attr.startswith(ATTRIBUTE_PREFIX):
-            value_attr = value_attr[len(ATTRIBUTE_PREFIX) :]
-            if value_attr.endswith(".value"):  # (Genesys spells it attributes.<name>.value)
-                value_attr = value_attr[: -len(".value")]
+        if value_attr is not None:  # (read as a condition's attributes.<name>)
+            value_attr, why = attribute_name(value_attr)
+            if value_attr is None:
+                self.add(
+                    (*p, "value_attribute"),
+                    f"{t['value_attribute']!r}: {why}",
+                    'write the attribute\'s name, e.g. value_attribute = "price"',
+                )
+                oid = None
         if "stage" not in t:
             self.add(
                 p,
