@@ -114,8 +114,11 @@ def load_config(
             hint="check the file's permissions",
         ) from None
     problems = config_problems(data)
-    if problems:
-        raise problem_error(path, problems[0], len(problems) - 1)
+    if problems:  # (on its line, as `jtrack rules check` names it)
+        from jtrack.core.rules.locate import KeyLocator
+
+        line = KeyLocator(text).line(problems[0].where)
+        raise problem_error(path, problems[0], len(problems) - 1, line)
     return data, path
 
 
@@ -343,12 +346,15 @@ def card_problems(data: Mapping[str, Any]) -> list[ConfigProblem]:
     return out
 
 
-def problem_error(path: Path | None, problem: ConfigProblem, more: int = 0) -> ConfigError:
-    """The ConfigError (exit 2) for the first problem of a config."""
+def problem_error(
+    path: Path | None, problem: ConfigProblem, more: int = 0, line: int | None = None
+) -> ConfigError:
+    """The ConfigError (exit 2) for the first problem of a config (`line`: where it is)."""
     where = ".".join(problem.where)
     extra = f" (and {more} more)" if more else ""
+    at = f"{path or '<config>'}:{line}" if line else f"{path or '<config>'}"
     return ConfigError(
-        f"{path or '<config>'}: {where}: {problem.message}{extra}",
+        f"{at}: {where}: {problem.message}{extra}",
         hint=problem.hint + (f"; `jtrack rules check {path}` lists every problem" if more else ""),
     )
 

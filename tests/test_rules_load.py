@@ -632,3 +632,27 @@ def test_an_attribute_name_is_checked_alike_in_conditions_and_value_attribute() 
         _, problems = check_text(text, "r.toml")
         assert [(p.line, p.where) for p in problems] == [(3, "outcome[1] 'o': value_attribute")]
         assert said in problems[0].message
+
+
+def test_a_config_error_met_by_any_command_names_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`./jtrack.toml` with `[[segmnet]]`: `card` and `sessions` said "jtrack.toml: segmnet:
+    unknown section" with no line, where `rules check` said jtrack.toml:3."""
+    from typer.testing import CliRunner
+
+    from jtrack.cli import app
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    st = str(tmp_path / "st")
+    runner = CliRunner()
+    res = runner.invoke(app, ["sessionize", str(sample / "events.parquet"), "--store", st, "-q"])
+    assert res.exit_code == 0, res.stderr
+    (tmp_path / "jtrack.toml").write_text('[usage]\nusers = 2\n[[segmnet]]\nid = "x"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JTRACK_CONFIG", raising=False)
+    said = "jtrack.toml:3: segmnet: unknown section 'segmnet'"
+    for cmd in (["card", "c7352fd5", "--store", st], ["sessions", "--store", st]):
+        res = runner.invoke(app, cmd)
+        assert res.exit_code == ExitCode.USAGE and said in res.stderr, (cmd, res.stderr)
+    assert said in runner.invoke(app, ["rules", "check"]).stderr

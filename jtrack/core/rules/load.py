@@ -854,7 +854,7 @@ def check_text(
         ]
     checker = _Checker(data, file, text, zone, usage)
     rules = checker.rules(Path(file))
-    if not any(sec in data for sec in (*SECTIONS, *OTHER_SECTIONS)):  # (nothing to check)
+    if not data:  # (nothing to check: an empty file, or comments alone)
         checker.warn(
             (),
             "no rules: no [[segment]], [[outcome]] or [[action_map]] table",
