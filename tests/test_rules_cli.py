@@ -257,7 +257,10 @@ def test_report_json_equals_the_library_call(store_dir: Path) -> None:
         "classes": ["human"],
         "left_out": {"sessions": 0, "events": 0, "by_class": {}},
     }
-    assert doc == json.loads(json.dumps(report.to_dict()))
+    made = report.to_dict()
+    assert made.pop("source") is None  # (the library's report knows no store nor file)
+    assert doc.pop("source")["rules"] == str(SAMPLE_RULES)
+    assert doc == json.loads(json.dumps(made))
     assert doc["sessions"] > 0 and {r["source"] for r in doc["segments"]} == {"rules", "export"}
     assert sum(r["qualified"] for r in doc["action_maps"]) > 0
 
@@ -308,7 +311,8 @@ def test_report_of_one_section_and_a_misspelt_section(store_dir: Path) -> None:
     base = ["rules", "report", "--rules", SAMPLE_RULES, "--store", store_dir]
     doc = json.loads(invoke(*base, "--section", "action_maps", "-f", "json").stdout)
     assert set(doc) == {
-        *("report", "tz", "period", "sessions", "visitors", "traffic", "action_maps", "notes")
+        *("report", "tz", "period", "source", "sessions", "visitors", "traffic"),
+        *("action_maps", "notes"),
     }
     res = invoke(*base, "--section", "action_map")
     assert res.exit_code == 2 and "did you mean 'action_maps'?" in res.stderr
@@ -753,3 +757,33 @@ def test_explain_at_80_columns_keeps_the_condition_and_ids_unique_across_tables(
     monkeypatch.setenv("COLUMNS", "200")
     out = invoke(*base).stdout
     assert ids[0] in out and ids[1] in out  # (each whole: they differ at the end)
+
+
+def test_report_and_explain_name_the_rules_and_the_store_they_were_made_from(
+    in_tmp: Path, store_dir: Path
+) -> None:
+    """`rules report -f json` had no `source` (`jtrack report` has one), no format named the
+    rules file or its hash, and `explain -f html` named no store version: JSON `source`
+    {store, version, rules, rules_sha256}, the same names on a line of the others."""
+    import hashlib
+
+    rules = write_rules(in_tmp, Path(SAMPLE_RULES).read_text(), "mine.toml")
+    sha = hashlib.sha256(Path(rules).read_bytes()).hexdigest()
+    base = ("rules", "report", "--rules", rules, "--store", store_dir)
+    doc = json.loads(invoke(*base, "-f", "json").stdout)
+    assert doc["source"] == {
+        "store": str(store_dir),
+        "version": "v000001",
+        "rules": str(rules),
+        "rules_sha256": sha,
+    }
+    line = f"source: store {store_dir} · version v000001 · rules {rules} · rules_sha256 {sha}"
+    for fmt in ("md", "html"):
+        assert line in invoke(*base, "-f", fmt).stdout, fmt
+    table = invoke(*base, "--section", "action_maps").stdout
+    assert "rules_sha256" in table and sha in table.replace("\n", "")
+    sid = json.loads(invoke("sessions", "--store", store_dir, "-f", "json", "--limit", "1").stdout)
+    page = invoke(
+        "rules", "explain", sid[0]["id"], "--rules", rules, "--store", store_dir, "-f", "html"
+    ).stdout
+    assert f"store {store_dir} · version v000001" in page

@@ -292,6 +292,13 @@ def report_cmd(
     report = rules_report(rules, results, counted.filter(traffic_expr(classes)), every)
     report.period = period
     report.tz = zone
+    from jtrack.render.report_html import store_source
+
+    report.source = {  # (what made it, the same names in every format)
+        **store_source(st),
+        "rules": str(rules.path) if rules.path is not None else None,
+        "rules_sha256": rules.sha256,
+    }
     if period is None and out_fmt in (Format.md, Format.html):  # (the headline's days)
         lo, hi = _days_counted(counted, classes, zone)
         report.span = {"from": lo.isoformat(), "to": hi.isoformat()} if lo and hi else None
@@ -321,6 +328,7 @@ def report_cmd(
     if out_fmt == Format.json:
         # (as `jtrack report` and `jtrack usage` give them: the zone beside the period)
         doc: dict[str, Any] = {"report": "rules", "tz": zone, "period": report.period}
+        doc["source"] = report.source
         doc.update(sessions=report.sessions, visitors=report.visitors)
         doc["traffic"] = scope.to_dict()
         doc.update({k: serialize.to_records(v) for k, v in sections.items()})
@@ -340,15 +348,13 @@ def report_cmd(
         for said in report.notes if not quiet else []:
             note_line(said)
     elif out_fmt == Format.md:
-        from jtrack.render.report_html import store_source
         from jtrack.render.rules import report_markdown
 
-        write_text(report_markdown(report, sections, scope, store_source(st)), output)
+        write_text(report_markdown(report, sections, scope, report.source), output)
     elif out_fmt == Format.html:
-        from jtrack.render.report_html import store_source
         from jtrack.render.rules import report_html
 
-        write_text(report_html(report, sections, scope, store_source(st)), output)
+        write_text(report_html(report, sections, scope, report.source), output)
     else:
         from jtrack.render.rules import report_renderables
 
@@ -429,9 +435,10 @@ def explain_cmd(
         frame = frame.filter(~mine)
     title = f"session {sid}"
     if out_fmt == Format.html:
+        from jtrack.render.report_html import store_source
         from jtrack.render.rules import explain_html
 
-        write_text(explain_html(frame, sid, rules_file=rules.path), output)
+        write_text(explain_html(frame, sid, rules_file=rules.path, source=store_source(st)), output)
     elif out_fmt == Format.table:
         from jtrack.render.rules import explain_renderables
 

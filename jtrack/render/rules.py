@@ -60,6 +60,17 @@ _LABELS = {
 }
 
 
+#: The fields of a rules report's `source`, as JSON names them and every format says them.
+SOURCE_FIELDS = ("store", "version", "rules", "rules_sha256")
+
+
+def source_line(source: dict[str, Any] | None) -> str:
+    """`source: store .jtrack · version v000012 · rules jtrack.toml · rules_sha256 9f2c...`:
+    what a rules report was made from, in the names its JSON `source` has ("" without)."""
+    said = [f"{k} {source[k]}" for k in SOURCE_FIELDS if source and source.get(k) is not None]
+    return "source: " + " · ".join(said) if said else ""
+
+
 def _scope_lines(scope: Any) -> list[str]:
     """What the report counts (`traffic: human (people only)`) and what it left out."""
     if scope is None:
@@ -74,6 +85,8 @@ def report_renderables(
     """The rules report for the terminal: one table per section, fitted to the width; the
     traffic `scope` (jtrack.usecases.traffic.TrafficScope) under the headline."""
     parts: list[RenderableType] = [Text(_headline(report))]
+    made = source_line(getattr(report, "source", None))
+    parts += [Text(strip_control(line), style="dim") for line in [made] if line]
     parts += [Text(strip_control(line), style="dim") for line in _scope_lines(scope)]
     for name, df in sections.items():
         parts.append(Text(""))
@@ -122,7 +135,9 @@ def report_markdown(
 
     out = [f"# Rules report\n\n{_headline(report, span=True)}\n"]
     out += [f"\n{strip_control(line)}\n" for line in _scope_lines(scope)]
-    out.append(f"\n{md_text(made_words(source))}\n")
+    if source_line(source):
+        out.append(f"\n{md_text(source_line(source))}\n")
+    out.append(f"\n{md_text(made_words(None if source_line(source) else source))}\n")
     for name, df in sections.items():
         out.append(f"\n## {RULES_TITLES.get(name, name)}\n\n{to_markdown(df)}")
     out += [f"\nNote: {md_text(n)}\n" for n in _notes(report)]
@@ -153,7 +168,9 @@ def report_html(
             f'<p class="sub traffic" data-traffic="{a(",".join(scope.classes))}">{e(line)}</p>'
             for line in _scope_lines(scope)
         ]
-    body.append(f'<p class="sub made">{e(made_words(source))}</p>')
+    if source_line(source):
+        body.append(f'<p class="sub source">{e(source_line(source))}</p>')
+    body.append(f'<p class="sub made">{e(made_words(None if source_line(source) else source))}</p>')
     body.append(kpis)
     for name, df in sections.items():
         body.append(
@@ -183,9 +200,15 @@ def frame_html(df: pl.DataFrame, title: str) -> str:
     return page(title, f"<h1>{_escape(title)}</h1><section>{html_table(df)}</section>")
 
 
-def explain_html(frame: pl.DataFrame, session_id: str, rules_file: Any = None) -> str:
+def explain_html(
+    frame: pl.DataFrame,
+    session_id: str,
+    rules_file: Any = None,
+    source: dict[str, Any] | None = None,
+) -> str:
     """A rules explanation as a page: what it is (which session, which rules file when
-    known), then one section per rule as the terminal shows it (part, held, time in UTC,
+    known, which store and version: `source`, as render.report_html.store_source gives it),
+    then one section per rule as the terminal shows it (part, held, time in UTC,
     event, condition, detail)."""
     from jtrack.render.report_html import html_table, page
 
@@ -193,6 +216,9 @@ def explain_html(frame: pl.DataFrame, session_id: str, rules_file: Any = None) -
     sub = [f"session {e(session_id)}"]
     if rules_file is not None:
         sub.append(f"rules {e(rules_file)}")
+    for key in ("store", "version"):  # (the names a rules report's source has)
+        if source and source.get(key) is not None:
+            sub.append(f"{key} {e(source[key])}")
     at = frame.get_column("at").drop_nulls() if "at" in frame.columns else pl.Series([])
     if at.len():
         first, last = at.min(), at.max()

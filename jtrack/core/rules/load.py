@@ -9,6 +9,7 @@ RulesError when there is any problem. Imports the standard library and jtrack.co
 from __future__ import annotations
 
 import difflib
+import hashlib
 import math
 import os
 import re
@@ -882,7 +883,8 @@ def check_rules(
     if found is None:
         return None, [], None
     try:
-        text = found.read_text(encoding="utf-8-sig")  # (a BOM: Windows editors)
+        raw = found.read_bytes()
+        text = raw.decode("utf-8-sig")  # (a BOM: Windows editors)
     except UnicodeDecodeError:
         return None, [Problem(str(found), None, "", "not UTF-8 text", "save it as UTF-8")], found
     except OSError as exc:  # a file that cannot be read is exit 1, as every other
@@ -892,7 +894,8 @@ def check_rules(
         ) from None
     rules, problems = check_text(text, str(found), zone, usage, warnings)
     if rules is not None:
-        rules = Rules(rules.segments, rules.outcomes, rules.action_maps, found)
+        sha = hashlib.sha256(raw).hexdigest()
+        rules = Rules(rules.segments, rules.outcomes, rules.action_maps, found, sha)
     return rules, problems, found
 
 

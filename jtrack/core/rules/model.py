@@ -187,6 +187,8 @@ class Rules:
     outcomes: tuple[Outcome, ...] = ()
     action_maps: tuple[ActionMap, ...] = ()
     path: Path | None = field(default=None, compare=False)
+    #: the SHA-256 of the file's bytes as read (what a report names it by)
+    sha256: str | None = field(default=None, compare=False)
 
     def segment(self, segment_id: str) -> Segment | None:
         return next((s for s in self.segments if s.id == segment_id), None)

@@ -74,6 +74,8 @@ class RulesReport:
     #: what the figures leave out (unvalued_notes: achievements without a number in their
     #: outcome's value attribute), said as `note:` lines
     notes: list[str] = field(default_factory=list)
+    #: what the report was made from: {store, version, rules (the file), rules_sha256}
+    source: dict[str, Any] | None = None
 
     def sections(self) -> dict[str, pl.DataFrame]:
         return {name: getattr(self, name) for name in SECTIONS}
@@ -85,6 +87,7 @@ class RulesReport:
             "report": "rules",
             "tz": self.tz,
             "period": self.period,
+            "source": self.source,
             "sessions": self.sessions,
             "visitors": self.visitors,
             **{name: to_records(df) for name, df in self.sections().items()},
