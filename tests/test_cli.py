@@ -495,7 +495,15 @@ def test_a_rules_file_that_cannot_be_read_is_exit_1_from_jtrack_not_2_from_click
             raise PermissionError(13, "Permission denied", str(self))
         return real_read(self, *a, **kw)
 
+    real_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:  # (the rules are read as bytes: their hash)
+        if self == rules:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_bytes(self)
+
     monkeypatch.setattr(Path, "read_text", read_text)
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
     res = CliRunner().invoke(app, ["rules", "check", str(rules)])
     assert res.exit_code == 1, res.stderr
     assert "cannot read the rules file (Permission denied)" in res.stderr
