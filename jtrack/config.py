@@ -89,6 +89,58 @@ def toml_error_line(exc: Exception, text: str) -> int | None:
     return None
 
 
+#: What a file named so holds, when it is no TOML.
+_NOT_TOML = {".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
+_HEADER_RE = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]")
+_ARRAY_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*\[")
+
+
+def toml_error_words(exc: Exception, text: str, name: str) -> tuple[str, str]:
+    """The message and hint of a TOML error in the file `name`: a YAML or JSON file is
+    said to be one (the rules are TOML); an inline table written over several lines (TOML
+    wants it on one) is said to be that, with the [[...]] form that may span lines."""
+    suffix = Path(name).suffix.lower()
+    if suffix in _NOT_TOML:
+        return (
+            f"not valid TOML: the file is {_NOT_TOML[suffix]} by its name, and jtrack's rules "
+            f"and config are TOML ({exc})",
+            "write it as TOML, [[segment]] tables and key = value lines (see "
+            "sample_data/jtrack.toml), in a .toml file",
+        )
+    line = toml_error_line(exc, text)
+    form = _multiline_inline_table(text, line) if line else None
+    if form is not None:
+        return (
+            f"not valid TOML: an inline table {{ ... }} is not closed on its own line ({exc})",
+            f"an inline table must be on one line; or write each as a table of its own, "
+            f"[[{form}]] then field = ..., operator = ..., values = [...] on lines of their "
+            "own",
+        )
+    return f"not valid TOML ({exc})", "check quoting and brackets on that line"
+
+
+def _multiline_inline_table(text: str, line: int) -> str | None:
+    """The [[header.key]] of an inline table still open at the end of line `line` (the one
+    a TOML error is on: a line break inside the table), or None: `{` and `}` are counted
+    outside quoted text and comments."""
+    depth = 0
+    header, key = "segment.pattern", "conditions"
+    lines = text.split("\n")
+    for raw in lines[:line]:
+        code = re.sub(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'', "", raw).split("#", 1)[0]
+        if depth == 0:
+            h = _HEADER_RE.match(code)
+            if h:
+                header, key = h.group(1), key
+            k = _ARRAY_KEY_RE.match(code)
+            if k:
+                key = k.group(1)
+        depth = max(0, depth + code.count("{") - code.count("}"))
+    if depth == 0:
+        return None
+    return f"{header}.{key}"
+
+
 def load_config(
     explicit: str | os.PathLike[str] | None = None, what: str = "config"
 ) -> tuple[dict[str, Any], Path | None]:
@@ -103,9 +155,8 @@ def load_config(
     except tomllib.TOMLDecodeError as exc:
         line = toml_error_line(exc, text)
         where = f"{path}:{line}" if line else str(path)
-        raise ConfigError(
-            f"{where}: not valid TOML ({exc})", hint="check quoting and brackets on that line"
-        ) from exc
+        message, hint = toml_error_words(exc, text, str(path))
+        raise ConfigError(f"{where}: {message}", hint=hint) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text", hint="save the file as UTF-8") from exc
     except OSError as exc:  # (a file that cannot be read: exit 1)

@@ -656,3 +656,39 @@ def test_a_config_error_met_by_any_command_names_its_line(
         res = runner.invoke(app, cmd)
         assert res.exit_code == ExitCode.USAGE and said in res.stderr, (cmd, res.stderr)
     assert said in runner.invoke(app, ["rules", "check"]).stderr
+
+
+def test_toml_errors_say_what_a_rules_author_did() -> None:
+    """A condition's inline table over several lines was "Invalid initial character for a
+    key part ... check quoting and brackets"; a YAML file "Expected '=' after a key": the
+    one line an inline table needs (and the [[...]] form that spans lines), and that
+    rules are TOML."""
+    text = textwrap.dedent(
+        """\
+        [[segment]]
+        id = "a"
+        [[segment.pattern]]
+        conditions = [
+          { field = "eventName",
+            operator = "equal", values = ["x"] },
+        ]
+        """
+    )
+    _, (problem,) = check_text(text, "r.toml")
+    assert problem.line == 5 and "an inline table { ... } is not closed on its own line" in str(
+        problem
+    )
+    assert "[[segment.pattern.conditions]] then field = ..." in str(problem)
+    # (which is TOML that reads as those conditions)
+    fixed = text.split("conditions = [")[0] + (
+        '[[segment.pattern.conditions]]\nfield = "eventName"\noperator = "equal"\nvalues = ["x"]\n'
+    )
+    rules = parse_rules(fixed)
+    assert rules.segments[0].patterns[0].conditions[0].values == ("x",)
+    for name, kind in (("rules.yaml", "YAML"), ("rules.yml", "YAML"), ("rules.json", "JSON")):
+        _, (problem,) = check_text("segment:\n  - id: s\n", name)
+        assert f"the file is {kind} by its name, and jtrack's rules and config are TOML" in str(
+            problem
+        )
+    _, (problem,) = check_text('[[segment]]\nid = "a\n', "r.toml")
+    assert "check quoting and brackets on that line" in str(problem)

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from jtrack.config import find_config, toml_error_line
+from jtrack.config import find_config, toml_error_line, toml_error_words
 from jtrack.core.rules.lint import condition_warnings, group_warnings
 from jtrack.core.rules.locate import KeyLocator, Path_
 from jtrack.core.rules.model import (
@@ -844,15 +844,8 @@ def check_text(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        return None, [
-            Problem(
-                file,
-                toml_error_line(exc, text),
-                "",
-                f"not valid TOML ({exc})",
-                "check quoting and brackets on that line",
-            )
-        ]
+        message, hint = toml_error_words(exc, text, file)
+        return None, [Problem(file, toml_error_line(exc, text), "", message, hint)]
     checker = _Checker(data, file, text, zone, usage)
     rules = checker.rules(Path(file))
     if not data:  # (nothing to check: an empty file, or comments alone)
