@@ -39,8 +39,10 @@ def compose(value: str) -> str:
 
 def forms(value: str, ignore_case: bool = False) -> list[str]:
     """The forms a value the user gave is looked for in: as written and composed (NFC),
-    folded with `ignore_case`: stored text is compared as it was sent, so text sent either
-    way is found by a value typed either way (one form when they are the same)."""
+    folded with `ignore_case` (one form when they are the same). Stored text is compared as
+    it was sent, and is never decomposed here: a value typed decomposed finds text sent
+    composed (and text sent decomposed, as typed), but a value typed composed does not find
+    text a page sent decomposed (NFD), as the README says."""
     both = [value, compose(value)]
     return list(dict.fromkeys([_folded(v) for v in both] if ignore_case else both))
 
