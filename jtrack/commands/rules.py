@@ -238,7 +238,11 @@ def report_cmd(
 
     People only unless --traffic says otherwise (said under the headline; a `traffic`
     field in JSON; a note on stderr for CSV, JSONL and Parquet when sessions were left out).
-    CSV, JSONL and Parquet hold all sections in one table with a `section` column."""
+    CSV, JSONL and Parquet hold all sections in one table with a `section` column.
+
+    An outcome's `valued` counts the achievements with a number in its value attribute,
+    which `value_total` sums (a note names the others). What made the report: JSON's
+    `source` (store, version, rules, rules_sha256), a `source:` line in the others."""
     import difflib
     from datetime import timedelta
 
