@@ -64,10 +64,15 @@ _LABELS = {
 SOURCE_FIELDS = ("store", "version", "rules", "rules_sha256")
 
 
-def source_line(source: dict[str, Any] | None) -> str:
+def source_line(source: dict[str, Any] | None, short: bool = False) -> str:
     """`source: store .jtrack · version v000012 · rules jtrack.toml · rules_sha256 9f2c...`:
-    what a rules report was made from, in the names its JSON `source` has ("" without)."""
-    said = [f"{k} {source[k]}" for k in SOURCE_FIELDS if source and source.get(k) is not None]
+    what a rules report was made from, in the names its JSON `source` has ("" without);
+    `short`: the hash's first 12 digits, as git shortens one (a terminal's 80 columns)."""
+    said = [
+        f"{k} {str(source[k])[:12] if short and k == 'rules_sha256' else source[k]}"
+        for k in SOURCE_FIELDS
+        if source and source.get(k) is not None
+    ]
     return "source: " + " · ".join(said) if said else ""
 
 
@@ -85,7 +90,7 @@ def report_renderables(
     """The rules report for the terminal: one table per section, fitted to the width; the
     traffic `scope` (jtrack.usecases.traffic.TrafficScope) under the headline."""
     parts: list[RenderableType] = [Text(_headline(report))]
-    made = source_line(getattr(report, "source", None))
+    made = source_line(getattr(report, "source", None), short=True)
     parts += [Text(strip_control(line), style="dim") for line in [made] if line]
     parts += [Text(strip_control(line), style="dim") for line in _scope_lines(scope)]
     for name, df in sections.items():
