@@ -448,6 +448,8 @@ def _period_store() -> Any:
     """A store of 14 days of synthetic traffic, one visitor in five a crawler, built once
     (a Hypothesis example cannot take a function-scoped fixture)."""
     if "store" not in _PERIOD_STORE:
+        import atexit
+        import shutil
         import tempfile
         from pathlib import Path
 
@@ -457,6 +459,8 @@ def _period_store() -> Any:
         from jtrack.store import Store
 
         folder = Path(tempfile.mkdtemp(prefix="jtrack-period-"))
+        # (removed when the test process ends: a packager's check left one a run in /tmp)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
         flat = generate_flat(4000, seed=11, visitors=150, days=14)
         crawler = pl.col("customer_id").hash(7) % 5 == 0
