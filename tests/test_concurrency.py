@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -380,3 +381,65 @@ def test_a_store_pickled_or_copied_reads_a_version_of_its_own(tmp_path: Path) ->
     view = copy.deepcopy(StoreView(store, Policy()))
     assert isinstance(view, StoreView) and view.scan_sessions().collect().height == 843
     assert store.pinned() is held
+
+
+def test_a_tool_run_under_store_pin_reads_its_version_whole_through_runs_and_an_erase(
+    tmp_path: Path,
+) -> None:
+    """A tool outside jtrack (DuckDB, Polars, a dashboard) reading versions/$(cat CURRENT)/
+    could take no lease: an erase (which removes every earlier version) or --keep + 1 runs
+    removed the files under it. `jtrack store pin -- COMMAND` holds the current version
+    with jtrack's own reader lease while COMMAND runs, names it in $JTRACK_VERSION_DIR,
+    lets it go when COMMAND exits and exits with COMMAND's status."""
+    from test_engine import T0
+
+    from jtrack.engine.erase import erase
+    from tests.helpers import flat_event, flat_frame
+
+    store = Store.open(tmp_path / "store")
+    days = []
+    for d in range(4):
+        f = tmp_path / f"day{d}.parquet"
+        flat_frame(
+            [
+                flat_event(f"e{d}-{i}", f"v{i % 3}", T0 + timedelta(days=d, minutes=i))
+                for i in range(6)
+            ]
+        ).write_parquet(f)
+        days.append(f)
+    run_sessionize([days[0]], store)
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    reader = (
+        "import os, sys, time, polars as pl\n"
+        "d = os.environ['JTRACK_VERSION_DIR']\n"
+        "assert os.path.isabs(d), d\n"
+        f"assert os.environ['JTRACK_STORE'] == {str(store.root.absolute())!r}\n"
+        "def read():\n"
+        "    return pl.read_parquet(d + '/sessions/*.parquet').sort('id')\n"
+        "first = read()\n"
+        f"open({str(ready)!r}, 'w').close()\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+        "again = read()\n"
+        "assert again.equals(first), 'the version changed under the reader'\n"
+        "print(os.environ['JTRACK_VERSION'], first.height)\n"
+        "sys.exit(5)\n"
+    )
+    proc = _spawn("store", "pin", "--store", str(store.root), "--", sys.executable, "-c", reader)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    pinned = store.current_name()
+    for f in days[1:]:
+        run_sessionize([f], store, keep=0)
+    erase(store, visitors=["v1"])
+    assert (store.root / "versions" / str(pinned)).is_dir()  # (left for its reader)
+    go.touch()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5, err  # COMMAND's status
+    assert out.split() == [str(pinned), "3"]
+    from jtrack.engine.compact import compact
+
+    compact(store)  # (the lease is gone: the version held goes now)
+    assert not (store.root / "versions" / str(pinned)).exists()

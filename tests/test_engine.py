@@ -382,6 +382,70 @@ def _incremental_equals_one_run(
     assert_same_store(daily, once)
 
 
+def _session_table(store: Store, name: str) -> pl.DataFrame:
+    """Every row of the session table of version `name`, as a reader of its files gets it."""
+    folder = store.root / "versions" / name / "sessions"
+    return pl.read_parquet(sorted(folder.glob("*.parquet"))).sort("id")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=_HEALTH)
+@given(
+    journeys(), st.lists(st.booleans(), min_size=5, max_size=5), st.sampled_from(SESSION_OPTIONS)
+)
+def test_a_reader_that_applies_the_session_changes_holds_the_session_table(
+    tmp_path_factory: pytest.TempPathFactory,
+    drawn: tuple[list[list[dict[str, Any]]], bool],
+    compacts: list[bool],
+    session: SessionizeOptions | None,
+) -> None:
+    """Session ids change between nights (a late event merges two sessions, or begins one
+    earlier: the later id is retired) and nothing said which: a reader that merged each
+    night's table by id kept the retired sessions. A reader that deletes the removed and
+    changed ids the store lists since the version it holds, and inserts the added and
+    changed ones from the new version, holds exactly the store's session table (ids and
+    every column), night after night, compactions between included."""
+    from jtrack.usecases.store_info import session_changes
+
+    runs, with_contacts = drawn
+    d = tmp_path_factory.mktemp("changes")
+    store = Store.open(d / "store")
+    contacts = d / "contacts.csv"
+    contacts.write_text("contact_id,name,email\nC1,Ada,v1@example.org\n")
+    kw: dict[str, Any] = {"on_error": "skip", "session": session}
+    if with_contacts:
+        kw["contacts"] = contacts
+    held: pl.DataFrame | None = None
+    version = ""
+    with mock.patch.object(unit, "OPEN_SPLIT_MIN", 2):
+        for i, (rows, compact_after) in enumerate(zip(runs, compacts, strict=False)):
+            run_sessionize([_day(d, f"day{i}.parquet", rows)], store, **kw)
+            kw.pop("contacts", None)
+            if compact_after:
+                compact(store)
+            current = str(store.current_name())
+            if held is None:  # the first night: the whole table
+                held = _session_table(store, current)
+            else:
+                changes = session_changes(store, version)
+                assert changes.get_column("id").is_unique().all()
+                # (a removed or changed id is one the reader holds; an added one is not)
+                assert set(changes.get_column("version")) <= {current}
+                had = changes.get_column("id").is_in(held.get_column("id").implode())
+                assert (had == (changes.get_column("change") != "added")).all()
+                gone = changes.filter(pl.col("change") != "added").get_column("id")
+                new = changes.filter(pl.col("change") != "removed").get_column("id")
+                table = _session_table(store, current)
+                held = pl.concat(
+                    [
+                        held.filter(~pl.col("id").is_in(gone.implode())),
+                        table.filter(pl.col("id").is_in(new.implode())),
+                    ],
+                    how="vertical",
+                ).sort("id")
+                assert_frame_equal(held, table)
+            version = current
+
+
 def _as_an_earlier_jtrack_wrote(store: Store, option: str) -> None:
     """The store's current version as an earlier jtrack wrote it: without `option` (a rule
     of a newer jtrack: `id_rule`, `visit_rule`) among its manifest's options."""

@@ -1114,3 +1114,70 @@ def test_the_first_sessions_found_by_their_keys_are_the_first_of_the_whole_sort(
     whole = frame.sort("created_date", "id")
     expected = whole if limit is None else whole.head(limit)
     assert_frame_equal(first_by_start(frame.lazy(), limit), expected)
+
+
+def test_store_changes_lists_the_session_ids_a_night_retired_and_when_it_cannot(
+    tmp_path: Path,
+) -> None:
+    """A late event merged two sessions: the later id was retired, and nothing but counts
+    said so (a reader merging by id kept it). Each version now lists the ids it changed
+    (session_changes.parquet) and `jtrack store changes` folds them since a version; when
+    a version between lists none (a rebuild, an erase) or is gone, it says to reload."""
+    store = Store.open(tmp_path / "store")
+    one = _day(tmp_path, "n1", [("e1", 0), ("e2", 30)])
+    run_sessionize([one], store)  # two sessions: 30 minutes apart
+    first = pl.read_parquet(store.current_files("sessions")).get_column("id").sort()
+    run_sessionize([_day(tmp_path, "n2", [("e3", 15)])], store)  # joins them into one
+    res = _run("store", "changes", "--store", str(store.root), "-f", "json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {(r["id"], r["change"]) for r in rows} == {(first[0], "changed"), (first[1], "removed")}
+    assert {(r["since"], r["version"]) for r in rows} == {("v000001", "v000002")}
+    m = store.read_manifest()
+    assert m.session_changes == {
+        "base": 1,
+        "file": "session_changes.parquet",
+        "added": 0,
+        "changed": 1,
+        "removed": 1,
+    }
+    assert "session_changes.parquet" in m.files()
+    # a version that changed no session lists none (no file), and folds to nothing
+    run_sessionize([_day(tmp_path, "n3", [("e1", 0)])], store)  # (a redelivery)
+    m = store.read_manifest()
+    assert m.session_changes is not None and m.session_changes["file"] is None
+    assert not (store.root / "versions" / "v000003" / "session_changes.parquet").exists()
+    res = _run("store", "changes", "--store", str(store.root), "--since", "1", "-f", "csv")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[1:] == sorted(
+        [f"{first[0]},changed,v000001,v000003", f"{first[1]},removed,v000001,v000003"]
+    )
+    # a session added then removed is no change; removed then added again, a change
+    run_sessionize([_day(tmp_path, "n4", [("e9", 300)])], store)
+    added = _run("store", "changes", "--store", str(store.root), "-f", "json")
+    assert [r["change"] for r in json.loads(added.stdout)] == ["added"]
+    run_sessionize([_day(tmp_path, "n5", [("e8", 290)])], store)  # begins it earlier
+    res = _run("store", "changes", "--store", str(store.root), "--since", "3", "-f", "json")
+    assert sorted(r["change"] for r in json.loads(res.stdout)) == ["added"]
+    # a rebuild writes the table anew: exit 1, reload
+    run_sessionize([], store, rebuild=True)
+    res = _run("store", "changes", "--store", str(store.root), "--since", "v000005")
+    assert res.exit_code == 1
+    assert "does not list the sessions it changed" in res.stderr
+    assert "read the whole session table" in res.stderr
+    # a version between that runs let go: exit 1, reload
+    for i, minute in enumerate((400, 500, 600)):
+        run_sessionize([_day(tmp_path, f"n{6 + i}", [(f"x{i}", minute)])], store, keep=0)
+    res = _run("store", "changes", "--store", str(store.root), "--since", "v000007")
+    assert res.exit_code == 1 and "no longer kept" in res.stderr, res.output
+    res = _run("store", "changes", "--store", str(store.root), "--since", "v000008", "-q")
+    assert res.exit_code == 0 and res.stderr == "", res.output
+    res = _run("store", "changes", "--store", str(store.root), "--since", "latest")
+    assert res.exit_code == 2
+
+
+def _day(d: Path, name: str, events: list[tuple[str, int]]) -> Path:
+    """An export of visitor v1's events (id, minutes after T0)."""
+    f = d / f"{name}.parquet"
+    flat_frame([flat_event(e, "v1", T0 + timedelta(minutes=m)) for e, m in events]).write_parquet(f)
+    return f

@@ -28,6 +28,7 @@ from jtrack.errors import UsageError
 
 FORMATS = (Format.table, Format.json)
 TABLE_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.tsv, Format.md)
+CHANGE_FORMATS = (*TABLE_FORMATS, Format.parquet)
 
 store_app = typer.Typer(
     name="store",
@@ -935,7 +936,10 @@ def files_cmd(
     table: Annotated[
         str,
         typer.Argument(
-            help="sessions (the default), index or segments.", show_default=False, metavar="TABLE"
+            help="sessions (the default), index, segments, duplicates (the table's file, "
+            "then its deltas, oldest first) or held.",
+            show_default=False,
+            metavar="TABLE",
         ),
     ] = "sessions",
     store: StoreOpt = None,
@@ -953,8 +957,10 @@ def files_cmd(
 
     opts = _group_options(ctx, "files", store=store, format=fmt, output=output, quiet=quiet)
     store, fmt, output = opts["store"], opts["format"], opts["output"]
-    if table not in ("sessions", "index", "segments"):
-        raise UsageError(f"no table {table!r}", hint="use sessions, index or segments")
+    if table not in ("sessions", "index", "segments", "duplicates", "held"):
+        raise UsageError(
+            f"no table {table!r}", hint="use sessions, index, segments, duplicates or held"
+        )
     out_fmt = resolve_format(
         fmt, output, TABLE_FORMATS, "jtrack store files", check_width=False
     )  # (sentences, or a list: nothing laid out that a bad $JTRACK_WIDTH would stop)
@@ -963,3 +969,110 @@ def files_cmd(
         write_text("".join(f + "\n" for f in files), None)
         return
     emit_frame(pl.DataFrame({"file": files}, schema={"file": pl.String()}), out_fmt, output)
+
+
+@store_app.command("changes")
+@handle_errors
+def changes_cmd(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="The version whose session table the reader holds (v000012, or 12); "
+            "default: the one the current version was written on.",
+            metavar="<version>",
+            show_default=False,
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="The version to go to (default: the current one; in `jtrack store pin`, "
+            "$(basename $JTRACK_VERSION_DIR): the version held).",
+            metavar="<version>",
+            show_default=False,
+        ),
+    ] = None,
+    store: StoreOpt = None,
+    fmt: Annotated[Format | None, format_option(CHANGE_FORMATS)] = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """The session ids the current version changed since an earlier one, for a reader that
+    loads the session table incrementally: id, change (added, changed, removed), since,
+    version. Delete the rows of removed and changed ids, insert those of added and changed
+    ids from the current version's session table: the reader then holds that table. Exit
+    1 when the changes are not known (a version between them written by an erase, a
+    rebuild or --replace, or no longer kept): read the whole table again."""
+    import sys
+
+    from jtrack.store import Store
+    from jtrack.usecases.store_info import session_changes
+
+    opts = _group_options(ctx, "changes", store=store, format=fmt, output=output, quiet=quiet)
+    store, fmt, output = opts["store"], opts["format"], opts["output"]
+    out_fmt = resolve_format(fmt, output, CHANGE_FORMATS, "jtrack store changes")
+    frame = session_changes(Store.open(store), since, to)
+    if not opts["quiet"] and frame.height:
+        counts = dict(frame.group_by("change").len().iter_rows())
+        said = ", ".join(f"{counts.get(c, 0):,} {c}" for c in ("added", "changed", "removed"))
+        row = frame.row(0, named=True)
+        sys.stderr.write(f"note: {row['since']} -> {row['version']}: {said}\n")
+    emit_frame(frame, out_fmt, output, title="Session changes")
+
+
+@store_app.command(
+    "pin",
+    context_settings={"allow_interspersed_args": False},
+)
+@handle_errors
+def pin_cmd(
+    ctx: typer.Context,
+    command: Annotated[
+        list[str],
+        typer.Argument(
+            help="The command to run, and its arguments (after --).",
+            show_default=False,
+            metavar="-- COMMAND [ARGS]...",
+        ),
+    ],
+    store: StoreOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run COMMAND while holding the current version for it: the reader's lease jtrack's
+    own readers take (STORE/.readers/), so that no run, compaction or erase removes the
+    version's files while COMMAND reads them. COMMAND finds the version's folder (an
+    absolute path) in $JTRACK_VERSION_DIR, its name in $JTRACK_VERSION, and the store in
+    $JTRACK_STORE (jtrack commands it runs read this store); the lease goes
+    when it exits, and pin exits with its status (127: not found; 128+N: killed by signal
+    N)."""
+    import os
+    import subprocess
+    import sys
+
+    from jtrack.store import Store
+
+    opts = _group_options(ctx, "pin", store=store, quiet=quiet)
+    if not command:
+        raise UsageError("no command to run", hint="jtrack store pin -- COMMAND [ARGS]...")
+    st = Store.open(opts["store"])
+    with st.current_snapshot() as snap:
+        env = {
+            **os.environ,
+            "JTRACK_VERSION_DIR": os.path.abspath(snap.dir),
+            "JTRACK_VERSION": snap.name,
+            "JTRACK_STORE": os.path.abspath(st.root),  # (jtrack commands it runs: this store)
+        }
+        if not opts["quiet"]:
+            sys.stderr.write(f"note: {st.shown}: {snap.name} held while {command[0]} runs\n")
+        try:
+            code = subprocess.call(command, env=env)
+        except OSError as exc:  # (not found: 127, not executable: 126, as a shell says)
+            from jtrack.commands._common import error_line
+
+            what = "command not found" if isinstance(exc, FileNotFoundError) else exc.strerror
+            error_line(f"{command[0]}: {what} (hint: name a program on $PATH, or give its path)")
+            raise typer.Exit(127 if isinstance(exc, FileNotFoundError) else 126) from None
+    raise typer.Exit(code if code >= 0 else 128 - code)

@@ -41,7 +41,7 @@ from jtrack.store import Manifest, PartInfo, Snapshot, Store
 from jtrack.store.layout import DUPLICATES, HELD
 from jtrack.store.manifest import TABLES, SegmentInfo
 from jtrack.store.snapshot import STORED_SESSION_SCHEMA
-from jtrack.store.writer import VersionWriter
+from jtrack.store.writer import VersionWriter, no_session_changes
 
 #: Rows of a compacted part (a part is read whole when a visitor's bucket is in it).
 TARGET_ROWS = 2_000_000
@@ -461,6 +461,7 @@ def compact_locked(
                     events_kept=0,
                 ),
             ]
+            writer.set_session_changes(no_session_changes())  # (the same sessions, in fewer files)
             writer.commit(m, keep)
         except BaseException:
             writer.abort()

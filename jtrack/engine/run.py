@@ -84,7 +84,7 @@ from jtrack.store import (
 )
 from jtrack.store.layout import CONTACTS_BOOK, DUPLICATE_DELTAS, DUPLICATES, HELD, REJECTS
 from jtrack.store.snapshot import collect_side_by_side
-from jtrack.store.writer import VersionWriter
+from jtrack.store.writer import VersionWriter, no_session_changes
 
 #: Peak memory per row of a work unit (kernel and context columns, sorted and grouped;
 #: measured: one unit of 1M flat Parquet events peaks at 1.85 GiB in all, ~1,620 bytes a
@@ -1812,6 +1812,13 @@ def _finish(
         kept = after - run_info.sessions_added - res.sessions_changed
         run_info = replace(run_info, sessions_unchanged=kept)
     manifest.runs[-1] = run_info
+    if mode != "replace" and not (mode == "rebuild" and ctx.everyone):
+        # (every stored session the run could change was compared with the one it wrote)
+        ctx.writer.set_session_changes(
+            pl.concat(res.session_changes, how="vertical")
+            if res.session_changes
+            else no_session_changes()
+        )
     return manifest, run_info, seen, run_rejects
 
 

@@ -87,6 +87,9 @@ class UnitResult:
     sessions_added: int = 0
     sessions_changed: int = 0
     sessions_removed: int = 0
+    #: those sessions by id (`id`, `change`: added, changed, removed), for readers that load
+    #: the session table incrementally (the version's session_changes.parquet)
+    session_changes: list[pl.DataFrame] = field(default_factory=list)
     #: of the changed, those whose row differs in visit_number alone (an earlier session
     #: of the visitor came in late: every later one is numbered again)
     sessions_renumbered: int = 0
@@ -107,9 +110,29 @@ class UnitResult:
         self.sessions_changed += other.sessions_changed
         self.sessions_renumbered += other.sessions_renumbered
         self.sessions_removed += other.sessions_removed
+        self.session_changes += other.session_changes
         self.visitors_delta += other.visitors_delta
         for state, n in other.states_delta.items():
             self.states_delta[state] = self.states_delta.get(state, 0) + n
+
+
+def _changes(added: pl.DataFrame, removed: pl.DataFrame) -> pl.DataFrame:
+    """The ids of the session rows written (`added`) and of the stored rows they replace or
+    that went (`removed`), each once, with its `change`: added (a new id), changed (written
+    again under its id), removed."""
+    new = added.select(pl.col("id").cast(pl.String), _new=pl.lit(True))
+    if not removed.height:  # (no stored session of these visitors: every one is new)
+        return new.select("id", change=pl.lit("added"))
+    old = removed.select(pl.col("id").cast(pl.String)).unique().with_columns(_old=pl.lit(True))
+    both = new.join(old, on="id", how="full", coalesce=True)
+    return both.select(
+        "id",
+        change=pl.when(pl.col("_new") & pl.col("_old"))
+        .then(pl.lit("changed"))
+        .when(pl.col("_new"))
+        .then(pl.lit("added"))
+        .otherwise(pl.lit("removed")),
+    )
 
 
 def pos_expr() -> pl.Expr:
@@ -404,6 +427,8 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
     res.sessions_added = added_sess.height - rewritten
     res.sessions_changed = rewritten
     res.sessions_removed = removed_sess.select(pl.col("id").n_unique()).item() - rewritten
+    if job.base_dir is not None and (added_sess.height or removed_sess.height):
+        res.session_changes.append(_changes(added_sess, removed_sess))  # (a first build: none)
     try:
         for suffix, part in _by_openness(added_sess, job.session.gap):
             name_ = name.replace(".parquet", f"{suffix}.parquet")

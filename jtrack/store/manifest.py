@@ -32,6 +32,15 @@ DELTAS_LAYOUT = 4
 
 TABLES = ("index", "sessions")
 
+#: The version of the reader-facing tables' schema (the columns of the session table, the
+#: index, the segments' canonical columns, the contacts book, session_changes.parquet, as
+#: `jtrack schema` documents them): raised only when one of those columns changes (a
+#: column added, removed, retyped, or its meaning or nullability changed), unlike
+#: layout_version, which follows what the store holds. In every manifest, in `jtrack
+#: schema`'s output and in the key-value metadata (`jtrack.schema_version`) of every
+#: Parquet file jtrack writes into a store.
+SCHEMA_VERSION = 1
+
 
 @dataclass(frozen=True)
 class BucketPolicy:
@@ -234,6 +243,13 @@ class Manifest:
     #: {"hash": "sha256", "salt": hex, "visitors": [hex of sha256(salt + customer_id)],
     #: "contacts": [hex of sha256(salt + contact_id)]} (None: nothing erased)
     erased: dict[str, Any] | None = None
+    #: the sessions this version changed against the version before it, for readers that
+    #: load the session table incrementally (`jtrack store changes`):
+    #: {"base": N, "file": "session_changes.parquet" or None (nothing changed), "added": n,
+    #: "changed": n, "removed": n}, or {"base": N or None, "reload": True} (an erase, a
+    #: rebuild, --replace, the first version: read the whole table again). None: a version
+    #: an earlier jtrack wrote (not known: reload too). Written by VersionWriter.commit.
+    session_changes: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -250,6 +266,9 @@ class Manifest:
             if extra:
                 out.append(extra)
         out += self.duplicate_deltas
+        changes = (self.session_changes or {}).get("file")
+        if isinstance(changes, str):
+            out.append(changes)
         if self.contacts is not None and self.contacts.book:
             out.append(self.contacts.book)
         return out + self.run_logs
@@ -290,6 +309,7 @@ class Manifest:
             runs=list(self.runs),
             counts=copy.deepcopy(self.counts),
             erased=copy.deepcopy(self.erased),
+            session_changes=copy.deepcopy(self.session_changes),
             contact_counts=copy.deepcopy(self.contact_counts),
             run_logs=list(self.run_logs),
             duplicate_deltas=list(self.duplicate_deltas),
@@ -303,6 +323,7 @@ class Manifest:
         Python's slow encoder writes, and no deep copy)."""
         head = {k: _plain(v) for k, v in self.__dict__.items() if k not in _LISTS}
         head["layout_version"] = self.written_layout
+        head["schema_version"] = SCHEMA_VERSION
         if not self.duplicate_deltas:
             del head["duplicate_deltas"]  # (a manifest as an earlier jtrack wrote it)
         lines = [_ENCODE(head)[:-1]]
@@ -365,6 +386,9 @@ class Manifest:
                 if isinstance(rel := data.get("contacts_relative"), str)
                 else None,
                 erased=data.get("erased") or None,
+                session_changes=changes
+                if isinstance(changes := data.get("session_changes"), dict)
+                else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(
@@ -409,6 +433,7 @@ __all__ = [
     "DELTAS_LAYOUT",
     "ERASED_LAYOUT",
     "LAYOUT_VERSION",
+    "SCHEMA_VERSION",
     "TABLES",
     "BucketPolicy",
     "ContactsSource",

@@ -149,7 +149,8 @@ class Store:
         return self.root / VERSIONS / name
 
     def current_files(self, table: str) -> list[str]:
-        """The files of `table` (sessions, index, segments) of the current version, as paths
+        """The files of `table` (sessions, index, segments, duplicates: its file then its
+        deltas, held) of the current version, as paths
         through its own folder (STORE/versions/vNNNNNN), not STORE/current: a run that
         switches versions while another tool reads them would leave it a mix of two
         versions, or names that no longer exist there. They stay until retention lets the
@@ -160,6 +161,10 @@ class Store:
         base = self.named(base)  # (as given: `jtrack store files` prints them)
         if table == SEGMENTS:
             return [str(base / SEGMENTS / s.file) for s in m.segments]
+        if table == "duplicates":  # (the table's file, then its deltas, oldest first)
+            return [str(base / f) for f in [m.duplicates, *m.duplicate_deltas] if f]
+        if table == "held":
+            return [str(base / m.held)] if m.held else []
         return [str(base / table / p.file) for p in m.parts_of(table)]
 
     def rejects_file(self) -> Path:

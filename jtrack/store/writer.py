@@ -46,7 +46,7 @@ from jtrack.store.layout import (
     fsync_file,
     version_name,
 )
-from jtrack.store.manifest import Manifest, PartInfo, run_to_json
+from jtrack.store.manifest import SCHEMA_VERSION, Manifest, PartInfo, run_to_json
 
 if TYPE_CHECKING:
     from jtrack.store.store import Store
@@ -62,6 +62,29 @@ IDS_ROW_GROUP = 2_048
 
 #: The folders of a version.
 _FOLDERS = (SEGMENTS, "index", "sessions", SESSION_IDS, EVENT_KEYS, RUNS, DUPLICATE_DELTAS)
+
+#: The key-value metadata of every Parquet file jtrack writes into a store: the schema
+#: version of the reader-facing tables (manifest.SCHEMA_VERSION), which a reader can pin.
+SCHEMA_META = {"jtrack.schema_version": str(SCHEMA_VERSION)}
+#: ... and of those pyarrow writes, with the mark of their pages' checksums
+_ARROW_META = {**CHECKSUMS, **{k.encode(): v.encode() for k, v in SCHEMA_META.items()}}
+
+#: The file of a version listing the sessions it changed against its base (`id`, `change`:
+#: added, changed or removed; `version`, `base`): see Manifest.session_changes.
+SESSION_CHANGES = "session_changes.parquet"
+#: Its columns.
+SESSION_CHANGES_SCHEMA = {
+    "id": pl.String(),
+    "change": pl.String(),
+    "version": pl.String(),
+    "base": pl.String(),
+}
+
+
+def no_session_changes() -> pl.DataFrame:
+    """The session changes of a version that changed none (VersionWriter.set_session_changes)."""
+    return pl.DataFrame(schema={"id": pl.String(), "change": pl.String()})
+
 
 _DISK_HINT = "free some disk space or choose another --store; the previous store is intact"
 
@@ -83,7 +106,7 @@ def write_parquet(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GRO
     try:
         table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())  # (as Polars wrote them)
         pq.write_table(
-            table.replace_schema_metadata(CHECKSUMS),
+            table.replace_schema_metadata(_ARROW_META),
             where=arrow_path(path),
             row_group_size=row_group,
             use_dictionary=_dictionary(table.schema),
@@ -176,7 +199,7 @@ class SegmentWriter:
         try:
             if self._writer is None:
                 self._writer = pq.ParquetWriter(
-                    arrow_path(self.tmp), table.schema.with_metadata(CHECKSUMS), **_WRITE_OPTIONS
+                    arrow_path(self.tmp), table.schema.with_metadata(_ARROW_META), **_WRITE_OPTIONS
                 )
             self._writer.write_table(
                 table.cast(self._writer.schema), row_group_size=SEGMENT_ROW_GROUP
@@ -256,6 +279,7 @@ def write_part_file(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_G
             compression_level=1,  # level 3 costs ~45% more CPU for about the same size here
             statistics=True,
             row_group_size=row_group,
+            metadata=SCHEMA_META,
         )
         fsync_file(path)
         return file_crc32(path)
@@ -393,6 +417,8 @@ class VersionWriter:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
         self._seq: dict[tuple[str, int], int] = {}
+        #: the sessions this version changes against its base (id, change), None: not known
+        self._changes: pl.DataFrame | None = None
 
     # ------------------------------------------------------------------ files
 
@@ -537,6 +563,31 @@ class VersionWriter:
             raise disk_error(path, exc) from exc
         return rel
 
+    def set_session_changes(self, changes: pl.DataFrame | None) -> None:
+        """The sessions this version changes against its base: `id` and `change` (added,
+        changed: the same id, another row; removed), each id once. None (the default): not
+        known, readers reload the session table (an erase, a rebuild, --replace)."""
+        self._changes = changes
+
+    def _write_session_changes(self, manifest: Manifest) -> None:
+        """Record the session changes in the manifest, and write their file when any."""
+        base = manifest.base
+        if self._changes is None or base is None:
+            manifest.session_changes = {"base": base, "reload": True}
+            return
+        counts = {"added": 0, "changed": 0, "removed": 0}
+        counts.update(self._changes.group_by("change").len().iter_rows())
+        rel = None
+        if self._changes.height:
+            frame = self._changes.select(
+                pl.col("id").cast(pl.String),
+                pl.col("change").cast(pl.String),
+                version=pl.lit(self.name),
+                base=pl.lit(version_name(base)),
+            ).sort("id")
+            rel = self.write_frame(SESSION_CHANGES, frame)
+        manifest.session_changes = {"base": base, "file": rel, **counts}
+
     # ------------------------------------------------------------------ commit
 
     def _log_runs(self, manifest: Manifest) -> None:
@@ -623,6 +674,7 @@ class VersionWriter:
         final = self.store.version_dir(self.name)
         manifest.base = self.base.version if self.base is not None and history else None
         try:
+            self._write_session_changes(manifest)
             self._log_runs(manifest)
             self._link_shared(manifest)
             layout.kill_point("after_sessions")
@@ -670,11 +722,15 @@ class VersionWriter:
 
 __all__ = [
     "PART_ROW_GROUP",
+    "SCHEMA_META",
     "SEGMENT_ROW_GROUP",
+    "SESSION_CHANGES",
+    "SESSION_CHANGES_SCHEMA",
     "VersionWriter",
     "disk_error",
     "event_keys_of",
     "id_ranges",
+    "no_session_changes",
     "write_parquet",
     "write_store_part",
 ]

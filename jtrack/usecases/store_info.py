@@ -160,6 +160,157 @@ def current_files(store: Store, table: str) -> list[str]:
     return store.current_files(table)
 
 
+#: The columns `jtrack store changes` gives: each session id changed between two versions,
+#: how (added, changed, removed), and the versions it goes from and to.
+CHANGES_SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "change": pl.String(),
+    "since": pl.String(),
+    "version": pl.String(),
+}
+
+_RELOAD = (
+    "read the whole session table of the current version again (`jtrack store files "
+    "sessions`), then ask for the changes since it"
+)
+
+
+def session_changes(store: Store, since: str | None = None, to: str | None = None) -> pl.DataFrame:
+    """The sessions the current version changed against version `since` (default: the
+    version it was written on), folded over every version between: `id`, `change`
+    (added: not in `since`; removed: in `since`, not now; changed: in both, another row,
+    or removed and added again), `since`, `version`. A reader that holds the session table
+    of `since` deletes the rows of removed and changed ids and inserts those of added and
+    changed ones from the current version's table: it then holds that table.
+
+    Raises StoreError when a version between does not list its changes (an erase, a
+    rebuild, --replace, a version an earlier jtrack wrote) or is no longer kept, or when
+    `since` is not an earlier version of the current one (rolled back from): the reader
+    reloads the whole table. `to`: a version other than the current one (the one a reader
+    holds with `jtrack store pin`)."""
+    import contextlib
+
+    from jtrack.errors import StoreError
+    from jtrack.store.layout import version_name
+
+    with contextlib.ExitStack() as held:
+        if to is None:
+            snap = held.enter_context(store.current_snapshot())
+            current, m = snap.name, snap.manifest
+        else:
+            current = version_name(_version_arg(store, to, "--to"))
+            if not held.enter_context(store.holding(current)):
+                raise StoreError(
+                    f"{store.shown}: --to {current} is not a version the store keeps",
+                    hint="see `jtrack store` for its versions",
+                )
+            m = store.read_manifest(current)
+        want = _version_arg(store, since, "--since") if since is not None else _base_of(store, m)
+        chain: list[tuple[str, str | None, int]] = []  # (version, its file, its base)
+        name = current
+        while m.version > want:
+            sc = m.session_changes
+            if not sc or sc.get("reload") or sc.get("base") is None:
+                why = (
+                    "written by an earlier jtrack"
+                    if not sc
+                    else f"its {m.runs[-1].mode if m.runs else '?'} run wrote the session "
+                    "table anew"
+                )
+                raise StoreError(
+                    f"{store.shown}: {name} does not list the sessions it changed ({why}), "
+                    f"so the changes since {version_name(want)} are not known",
+                    hint=_RELOAD,
+                )
+            base = int(sc["base"])
+            chain.append((name, sc.get("file"), base))
+            if base <= want:
+                break
+            name = version_name(base)
+            if not held.enter_context(store.holding(name)):
+                raise StoreError(
+                    f"{store.shown}: {name}, between {version_name(want)} and {current}, is "
+                    "no longer kept (runs let it go: `--keep`), so its session changes are "
+                    "gone",
+                    hint=_RELOAD,
+                )
+            m = store.read_manifest(name)
+        if m.version < want or (chain and chain[-1][2] != want):
+            raise StoreError(
+                f"{store.shown}: {version_name(want)} is not a version {current} was written "
+                "on (a rollback went back past it, or it is newer)",
+                hint=_RELOAD,
+            )
+        frames = [
+            pl.scan_parquet(store.version_dir(n) / rel, glob=False)
+            .select("id", "change")
+            .with_columns(_order=pl.lit(order, pl.UInt32))
+            for order, (n, rel, _) in enumerate(reversed(chain))
+            if rel
+        ]
+        if not frames:
+            empty = pl.DataFrame(schema={"id": pl.String(), "change": pl.String()})
+            return _changes_frame(empty, want, current)
+        folded = (
+            pl.concat(frames, how="vertical")
+            .sort("_order")
+            .group_by("id", maintain_order=True)
+            .agg(_first=pl.col("change").first(), _last=pl.col("change").last())
+            .filter(~((pl.col("_first") == "added") & (pl.col("_last") == "removed")))
+            .select(
+                "id",
+                change=pl.when(pl.col("_first") == "added")
+                .then(pl.lit("added"))
+                .when(pl.col("_last") == "removed")
+                .then(pl.lit("removed"))
+                .otherwise(pl.lit("changed")),
+            )
+            .collect(engine="in-memory")
+        )
+        return _changes_frame(folded, want, current)
+
+
+def _changes_frame(frame: pl.DataFrame, since: int, current: str) -> pl.DataFrame:
+    from jtrack.store.layout import version_name
+
+    return (
+        frame.select(
+            pl.col("id"),
+            pl.col("change"),
+            since=pl.lit(version_name(since)),
+            version=pl.lit(current),
+        )
+        .sort("id")
+        .select(pl.col(c).cast(t) for c, t in CHANGES_SCHEMA.items())
+    )
+
+
+def _base_of(store: Store, m: Manifest) -> int:
+    """The version `m` was written on (for `jtrack store changes` without --since)."""
+    from jtrack.errors import StoreError
+
+    base = (m.session_changes or {}).get("base", m.base)
+    if base is None:
+        raise StoreError(
+            f"{store.shown}: the current version was written on no earlier version (the "
+            "first, or an erase)",
+            hint="read the whole session table (`jtrack store files sessions`)",
+        )
+    return int(base)
+
+
+def _version_arg(store: Store, since: str, option: str) -> int:
+    """The number of the version `since` names (v000012, or 12), given as `option`."""
+    from jtrack.errors import UsageError
+    from jtrack.store.layout import version_number
+
+    text = since.strip()
+    n = version_number(text) if not text.isdigit() else int(text)
+    if n is None:
+        raise UsageError(f"{option} {since!r} is not a version", hint="name one as v000012 (or 12)")
+    return n
+
+
 def verify(store: Store, every: bool = False, full: bool = False) -> dict[str, Any]:
     """The files of the current version (`every`: of every version kept) checked against
     their manifests (see Store.verify): which versions, how many files, and what is
