@@ -332,10 +332,40 @@ SESSION_DESCRIPTIONS: dict[str, str] = {
     "authenticated": "the visitor was logged in at some point of the session",
     "visit_number": "the visitor's visit (web session) number, in order of start; null for "
     "app and custom sessions",
-    "traffic_class": "human, or the kind of automated traffic (ai_agent, crawler, ...)",
+    "traffic_class": "human, or the kind of automated traffic: ai_agent, search_crawler, "
+    "monitoring, http_client, headless or suspect",
     "traffic_agent": "the automated agent's name (GPTBot, curl, ...); null for people",
     "traffic_signal": "what decided the class: a user-agent list entry or a behaviour rule",
 }
+
+#: The session table's columns that hold no null in any row a store holds (`jtrack schema
+#: --sessions`: never_null); every other column may be null (and the Parquet files call
+#: every column nullable).
+SESSION_NEVER_NULL = frozenset(
+    {
+        "bucket",
+        "id",
+        "type",
+        "customer_id",
+        "contact_id",
+        "contact_name",
+        "contact_state",
+        "created_date",
+        "ended_date",
+        "duration_in_seconds",
+        "event_count",
+        "pageview_count",
+        "search_count",
+        "search_terms",
+        "last_event_id",
+        "authenticated",
+        "traffic_class",
+    }
+)
+#: ... and the index's (`jtrack schema --index`)
+INDEX_NEVER_NULL = frozenset(
+    {"bucket", "customer_id", "created_date", "event_id", "kind", "segment", "row"}
+)
 
 #: What each column of the store's index files means (`jtrack schema --index`).
 INDEX_DESCRIPTIONS: dict[str, str] = {

@@ -385,6 +385,64 @@ def test_schema_lists_the_store_files_columns_each_with_what_it_means(tmp_path: 
     assert res.exit_code == 2 and "one at a time" in res.stderr
 
 
+def test_a_store_carries_a_schema_version_and_its_never_null_columns_hold_no_null(
+    tmp_path: Path,
+) -> None:
+    """A dashboard had no contract to pin: layout_version follows what the store holds (2, 3
+    after an erase, 4 with deltas, back to 3), no Parquet file carried a version, every
+    column was nullable in Parquet and `jtrack schema` said which never are nowhere. The
+    manifest, every Parquet file jtrack writes into the store and `jtrack schema` (every
+    format) carry one schema_version, and the columns it calls never null hold none, in a
+    store built from inputs that leave out everything they may (only the required columns;
+    system and app events; a synthetic export; the sample)."""
+    import pyarrow.parquet as pq
+    from synth import generate_flat
+
+    from jtrack.core.traffic import TRAFFIC_CLASSES
+    from jtrack.engine import run_sessionize
+    from jtrack.schema import INDEX_NEVER_NULL, SESSION_DESCRIPTIONS, SESSION_NEVER_NULL
+    from jtrack.store.manifest import SCHEMA_VERSION
+
+    bare = tmp_path / "bare.parquet"
+    pl.DataFrame(
+        {
+            "event_id": ["a", "b", "c", "d"],
+            "customer_id": ["x", "x", "y", "y"],
+            "created_date": ["2026-10-01T10:00:00Z", "2026-10-01T10:05:00Z"] * 2,
+            "event_type": ["WebEvent", "WebEvent", "SegmentAssignmentEvent", "AppEvent"],
+        }
+    ).write_parquet(bare)
+    synth = tmp_path / "synth.parquet"
+    generate_flat(3000, seed=4).write_parquet(synth)
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    store = Store.open(tmp_path / "st")
+    run_sessionize([bare, synth, sample], store, on_error="skip")
+    version = store.root / "versions" / str(store.current_name())
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    for f in version.rglob("*.parquet"):
+        meta = pq.ParquetFile(f).metadata.metadata or {}  # (the file's key-value metadata)
+        if f.parent.name == "segments" and any(
+            s.kept_as_is and s.file == f.name for s in store.read_manifest().segments
+        ):
+            continue  # (an input kept as it was: its writer's bytes)
+        assert meta.get(b"jtrack.schema_version") == str(SCHEMA_VERSION).encode(), f
+    for table, never in (("sessions", SESSION_NEVER_NULL), ("index", INDEX_NEVER_NULL)):
+        frame = pl.read_parquet(store.current_files(table))
+        nulls = frame.select(pl.col(sorted(never)).null_count()).row(0, named=True)
+        assert not any(nulls.values()), (table, nulls)
+        res = _run("schema", f"--{table}", "-f", "json")
+        rows = json.loads(res.stdout)
+        assert {r["column"] for r in rows if r["never_null"]} == never
+        assert {r["schema_version"] for r in rows} == {SCHEMA_VERSION}
+    assert f"(schema version {SCHEMA_VERSION})" in _run("schema").stdout
+    csv = _run("schema", "-f", "csv").stdout.splitlines()
+    assert csv[0].endswith(",schema_version") and csv[1].endswith(f",{SCHEMA_VERSION}")
+    # the traffic classes, as the files hold them
+    assert all(c in SESSION_DESCRIPTIONS["traffic_class"] for c in TRAFFIC_CLASSES)
+    assert "crawler, ..." not in SESSION_DESCRIPTIONS["traffic_class"]
+
+
 def test_lines_written_before_a_rotation_are_read_from_the_rotated_copy(tmp_path: Path) -> None:
     """A nightly `jtrack sessionize exports/`: the log got lines after the last run, then was
     renamed app.jsonl.1 (which a folder's listing leaves out) and a new app.jsonl begun. The

@@ -54,18 +54,24 @@ def schema_cmd(
     390.0 (not 390.5); attributes and traits take a list of {name, data_type, value}, a
     map of name to {dataType, value}, or a map of name to text. --sessions and --index
     show the columns of the store's session and index files (the
-    README's "Reading a store with other tools" reads them), each with what it means.
+    README's "Reading a store with other tools" reads them), each with what it means
+    and whether it is never null. Every format gives the schema version (in the title,
+    or a schema_version column), the one the store's manifest and Parquet files carry:
+    it changes only when one of these columns does.
     """
     import polars as pl
 
     from jtrack.errors import UsageError
     from jtrack.schema import (
         INDEX_DESCRIPTIONS,
+        INDEX_NEVER_NULL,
         INDEX_SCHEMA,
         SESSION_DESCRIPTIONS,
+        SESSION_NEVER_NULL,
         EventSchema,
         short_type,
     )
+    from jtrack.store.manifest import SCHEMA_VERSION
     from jtrack.store.snapshot import STORED_SESSION_SCHEMA
 
     if sessions and index:
@@ -74,18 +80,24 @@ def schema_cmd(
     # one spelling of each type in every format: Polars' short form (`str`, `i64`,
     # `datetime[μs, UTC]`, `list[struct[3]]`); `required` a boolean (true/false in text)
     if sessions or index:
-        table, meaning = (
-            (STORED_SESSION_SCHEMA, SESSION_DESCRIPTIONS)
+        table, meaning, never_null = (
+            (STORED_SESSION_SCHEMA, SESSION_DESCRIPTIONS, SESSION_NEVER_NULL)
             if sessions
-            else (INDEX_SCHEMA, INDEX_DESCRIPTIONS)
+            else (INDEX_SCHEMA, INDEX_DESCRIPTIONS, INDEX_NEVER_NULL)
         )
         df = pl.DataFrame(
             {
                 "column": list(table),
                 "dtype": [short_type(t) for t in table.values()],
+                "never_null": [c in never_null for c in table],
                 "description": [meaning[c] for c in table],
             },
-            schema={"column": pl.String, "dtype": pl.String, "description": pl.String},
+            schema={
+                "column": pl.String,
+                "dtype": pl.String,
+                "never_null": pl.Boolean,
+                "description": pl.String,
+            },
         )
     else:
         df = pl.DataFrame(
@@ -99,6 +111,8 @@ def schema_cmd(
             },
             orient="row",
         )
+    # (the version a reader pins: it changes only when a documented column does)
+    df = df.with_columns(schema_version=pl.lit(SCHEMA_VERSION, pl.Int64))
     if out_fmt != Format.table:
         emit_frame(df, out_fmt, output)
         return
@@ -108,7 +122,8 @@ def schema_cmd(
         else f"{df.height} index columns: the store's index files"
         if index
         else f"{df.height} event columns: the flat input shape"
-    )
+    ) + f" (schema version {SCHEMA_VERSION})"
+    df = df.drop("schema_version")
     # (a Genesys path cut at its start: its leaf tells the geolocation.country* apart)
     emit_frame(
         df,
