@@ -92,10 +92,12 @@ def discover() -> list[Run]:
     return runs
 
 
-#: Commands that change or check the store and print no data of a visitor's (`store
-#: verify` names the store's files, and prints nothing when they are whole; `store erase`
-#: takes the data out, and echoes the ids it is given: test_store_erase shows them harmless).
+#: Commands that change or check the store and print no data of a visitor's (`store pin`
+#: runs another program; `store verify` names the store's files, and prints nothing when
+#: they are whole; `store erase` takes the data out, and echoes the ids it is given:
+#: test_store_erase shows them harmless).
 MAINTENANCE = {
+    ("store", "pin"),  # (runs the command it is given: prints nothing of its own)
     ("store", "compact"),
     ("store", "rollback"),
     ("store", "verify"),
@@ -125,6 +127,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             "json",
         ]
     )
+    assert result.exit_code == 0, result.stderr
+    # a second night: one event redelivered under a new id (`store changes` lists a session)
+    again = d / "again.jsonl"
+    first = json.loads(events.read_bytes().splitlines()[0])
+    first["id"] = "0f0f0f0f-0000-4000-8000-000000000001"
+    again.write_text(json.dumps(first) + "\n")
+    result = invoke(["sessionize", str(again), "--store", str(store), "-q"])
     assert result.exit_code == 0, result.stderr
     sessions = Store.open(store).scan_sessions().collect().sort("customer_id")
     payload_visitor = INJECTION_VISITORS[1]

@@ -419,6 +419,7 @@ def test_a_file_written_with_o_is_said_on_stderr_unless_quiet(world: Path, tmp_p
         ("sessionize",): ["sessionize", events, "--store", str(tmp_path / "new")],
         ("store",): ["store", "--store", store],
         ("store", "files"): ["store", "files", "--store", store],
+        ("store", "changes"): ["store", "changes", "--since", "v000001", "--store", store],
         ("store", "verify"): ["store", "verify", "--store", store],
         ("store", "access"): ["store", "access", "--visitor", cookie, "--store", store],
         ("store", "erase"): ["store", "erase", "--visitor", cookie, "--dry-run", "--store", store],
