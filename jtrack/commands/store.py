@@ -1033,9 +1033,10 @@ def pin_cmd(
     command: Annotated[
         list[str],
         typer.Argument(
-            help="The command to run, and its arguments (after --).",
+            help="The command to run, and its arguments, after -- (jtrack store pin -- "
+            "duckdb -c ...).",
             show_default=False,
-            metavar="-- COMMAND [ARGS]...",
+            metavar="COMMAND",
         ),
     ],
     store: StoreOpt = None,
