@@ -1919,6 +1919,12 @@ def test_a_library_that_fails_to_load_is_said_as_the_environments_problem(
     assert "\n" not in line and "internal error" not in line
     assert line.startswith("error: a library jtrack uses failed to load: ImportError: pyarrow")
     assert "pip check" in line and "fresh virtual environment" in line
+    # (a name missing from jtrack's own modules is jtrack's bug, not the environment's)
+    own = ImportError("cannot import name 'no_such_helper' from 'jtrack.core.text'")
+    own.name = "jtrack.core.text"
+    with mock.patch("jtrack.usecases.report.report_from_sources", side_effect=own):
+        res = _run("report", str(src))
+    assert res.stderr.startswith("error: internal error: ImportError:"), res.stderr
 
 
 def test_python_dash_m_jtrack_is_the_jtrack_command(tmp_path: Path) -> None:
@@ -1964,3 +1970,16 @@ def test_the_shell_completion_of_commands_and_options(tmp_path: Path) -> None:
     assert options == ["--by"]
     script = _run("--show-completion", "bash")
     assert script.exit_code == 0 and "_JTRACK_COMPLETE=complete_bash" in script.stdout
+    for shell, mark in (
+        ("zsh", "#compdef jtrack"),
+        ("fish", "complete --command jtrack --no-files"),
+    ):
+        # (the README's way to a given shell's script, whatever shell runs it)
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "_JTRACK_COMPLETE": f"source_{shell}"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0 and mark in done.stdout, (shell, done.stdout[:200])

@@ -712,14 +712,14 @@ def test_check_warns_of_rules_that_never_match_and_of_a_file_without_rules(in_tm
     rules = write_rules(
         in_tmp,
         '[[segment]]\nid = "s"\n'
-        'context = [{ field = "device.category", operator = "equal", values = ["Mobile"] }]\n',
+        'context = [{ field = "device.category", operator = "equal", values = ["phone"] }]\n',
         "dev.toml",
     )
     res = invoke("rules", "check", rules)
     assert res.exit_code == 0 and "valid: 1 segment" in res.stdout
     assert f"warning: {rules}:3: segment[1] 's': context[1].values[1]: " in res.stderr
     doc = json.loads(invoke("rules", "check", rules, "-f", "json").stdout)
-    assert doc["valid"] is True and "'Mobile' never matches" in doc["warnings"][0]
+    assert doc["valid"] is True and "'phone' never matches" in doc["warnings"][0]
     empty = write_rules(in_tmp, "", "empty.toml")
     res = invoke("rules", "check", empty)
     assert res.exit_code == 0 and f"warning: {empty}: no rules" in res.stderr
@@ -777,9 +777,13 @@ def test_report_and_explain_name_the_rules_and_the_store_they_were_made_from(
         "rules": str(rules),
         "rules_sha256": sha,
     }
-    line = f"source: store {store_dir} · version v000001 · rules {rules} · rules_sha256 {sha}"
+    # (Markdown and HTML say the store and its version on the `made` line, as every shared
+    # output does, and the rules on theirs)
+    line = f"source: rules {rules} · rules_sha256 {sha}"
+    made = f"store {store_dir} (v000001) · made "
     for fmt in ("md", "html"):
-        assert line in invoke(*base, "-f", fmt).stdout, fmt
+        out = invoke(*base, "-f", fmt).stdout
+        assert line in out and made in out, fmt
     table = invoke(*base, "--section", "action_maps").stdout
     assert "rules_sha256" in table and sha[:12] in table.replace("\n", "")
     sid = json.loads(invoke("sessions", "--store", store_dir, "-f", "json", "--limit", "1").stdout)

@@ -356,7 +356,9 @@ def _unexpected_message(exc: BaseException) -> str:
         }.get(exc.errno or 0, "check the path, the permissions and the free space")
         return f"{where}{exc.strerror or exc} (hint: {what}; --debug shows where it happened)"
     text = str(exc).splitlines()[0] if str(exc) else ""
-    if isinstance(exc, ImportError):  # (pyarrow next to numpy 1, a library too old, ...)
+    own = (getattr(exc, "name", None) or "").split(".")[0] == "jtrack"
+    if isinstance(exc, ImportError) and not own:  # (pyarrow beside numpy 1, a library too
+        # old, ...; a name missing from jtrack's own modules is jtrack's bug: internal)
         return (
             f"a library jtrack uses failed to load: {type(exc).__name__}: {text} (hint: the "
             "environment's packages do not fit together: `pip check`, then install jtrack "

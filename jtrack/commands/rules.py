@@ -242,7 +242,8 @@ def report_cmd(
 
     An outcome's `valued` counts the achievements with a number in its value attribute,
     which `value_total` sums (a note names the others). What made the report: JSON's
-    `source` (store, version, rules, rules_sha256), a `source:` line in the others."""
+    `source` (store, version, rules, rules_sha256), a `source:` line in the table, Markdown
+    and HTML (none in CSV, JSONL and Parquet, which hold the sections' rows only)."""
     import difflib
     from datetime import timedelta
 

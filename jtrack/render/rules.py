@@ -64,13 +64,20 @@ _LABELS = {
 SOURCE_FIELDS = ("store", "version", "rules", "rules_sha256")
 
 
-def source_line(source: dict[str, Any] | None, short: bool = False) -> str:
+#: ... of which the shared outputs' `made` line (render.report_html.made_words) says the
+#: first two, as every shared output does: Markdown and HTML name the rules on their line
+RULES_FIELDS = ("rules", "rules_sha256")
+
+
+def source_line(
+    source: dict[str, Any] | None, short: bool = False, fields: tuple[str, ...] = SOURCE_FIELDS
+) -> str:
     """`source: store .jtrack · version v000012 · rules jtrack.toml · rules_sha256 9f2c...`:
     what a rules report was made from, in the names its JSON `source` has ("" without);
     `short`: the hash's first 12 digits, as git shortens one (a terminal's 80 columns)."""
     said = [
         f"{k} {str(source[k])[:12] if short and k == 'rules_sha256' else source[k]}"
-        for k in SOURCE_FIELDS
+        for k in fields
         if source and source.get(k) is not None
     ]
     return "source: " + " · ".join(said) if said else ""
@@ -140,9 +147,9 @@ def report_markdown(
 
     out = [f"# Rules report\n\n{_headline(report, span=True)}\n"]
     out += [f"\n{strip_control(line)}\n" for line in _scope_lines(scope)]
-    if source_line(source):
-        out.append(f"\n{md_text(source_line(source))}\n")
-    out.append(f"\n{md_text(made_words(None if source_line(source) else source))}\n")
+    if source_line(source, fields=RULES_FIELDS):
+        out.append(f"\n{md_text(source_line(source, fields=RULES_FIELDS))}\n")
+    out.append(f"\n{md_text(made_words(source))}\n")
     for name, df in sections.items():
         out.append(f"\n## {RULES_TITLES.get(name, name)}\n\n{to_markdown(df)}")
     out += [f"\nNote: {md_text(n)}\n" for n in _notes(report)]
@@ -173,9 +180,9 @@ def report_html(
             f'<p class="sub traffic" data-traffic="{a(",".join(scope.classes))}">{e(line)}</p>'
             for line in _scope_lines(scope)
         ]
-    if source_line(source):
-        body.append(f'<p class="sub source">{e(source_line(source))}</p>')
-    body.append(f'<p class="sub made">{e(made_words(None if source_line(source) else source))}</p>')
+    if source_line(source, fields=RULES_FIELDS):
+        body.append(f'<p class="sub source">{e(source_line(source, fields=RULES_FIELDS))}</p>')
+    body.append(f'<p class="sub made">{e(made_words(source))}</p>')
     body.append(kpis)
     for name, df in sections.items():
         body.append(

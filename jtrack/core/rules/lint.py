@@ -11,6 +11,7 @@ on one event or session (`group_warnings`). Imports the standard library and the
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,12 +40,6 @@ class ValueSet:
         if ignore_case or not self.case:
             return value.casefold() in {v.casefold() for v in self.values}
         return value in self.values
-
-    def near(self, value: str) -> str | None:
-        """The known value meant (the same but for case), when there is one."""
-        if self.pattern is not None:
-            return value.upper() if self.holds(value.upper(), False) else None
-        return next((v for v in self.values if v.casefold() == value.casefold()), None)
 
 
 #: Fields whose values the export holds from a known set (docs: shared/domain.md, the
@@ -81,6 +76,11 @@ EMPTY_VALUE: dict[str, str] = {
     "containsAll": "adds nothing (every text contains the empty string)",
     "notContainsAll": "adds nothing (every text contains the empty string)",
 }
+#: ... and of an all-of operator whose only value is empty.
+EMPTY_ALONE: dict[str, str] = {
+    "containsAll": "matches every value (every text contains the empty string)",
+    "notContainsAll": "matches no value (every text contains the empty string)",
+}
 
 #: Of each numeric operator: a lower (True) or upper (False) bound, and whether strict.
 _BOUNDS: dict[str, tuple[bool, bool]] = {
@@ -100,26 +100,29 @@ def condition_warnings(cond: Condition) -> list[Warning_]:
     positive = cond.operator in ("equal", "startsWith", "endsWith", "containsAny")
     for i, value in enumerate(cond.values):
         if value == "" and cond.operator in EMPTY_VALUE:
+            alone = EMPTY_ALONE.get(cond.operator) if len(cond.values) == 1 else None
             out.append(
                 (
                     i,
-                    f"an empty value: {cond.operator} {EMPTY_VALUE[cond.operator]}",
+                    f"an empty value: {cond.operator} {alone or EMPTY_VALUE[cond.operator]}",
                     'remove the empty value ("")',
                 )
             )
             continue
         compared = cond.operator in ("equal", "notEqual")
-        if known is not None and compared and not known.holds(value, cond.ignore_case):
-            near = known.near(value)
+        # (an empty value is the missing one, which any field may be; a value in another
+        # case may be what an export sends, the store keeps values as sent; a number
+        # written 1.0 is the whole number 1, as equal compares numbers)
+        if known is not None and compared and value != "" and not known.holds(_probe(value), True):
             verdict = "never matches" if positive else "always holds"
             out.append(
                 (
                     i,
                     f"the export's {cond.field} is {known.what}: {value!r} {verdict}",
-                    f"write {near!r}" if near else "write a value it holds",
+                    "write a value it holds",
                 )
             )
-        if cond.field == "eventName" and value in KIND_NAMES and positive:
+        if cond.field == "eventName" and value in KIND_NAMES and cond.operator == "equal":
             right = KIND_NAMES[value]
             out.append(
                 (
@@ -178,6 +181,15 @@ def group_warnings(conds: Sequence[Condition]) -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
+def _probe(value: str) -> str:
+    """A value as a known set is checked: a whole number written with a fraction (`1.0`,
+    as TOML's float 1.0 is written) as the whole number."""
+    from jtrack.core.rules.load import number
+
+    n = number(value)
+    return str(int(n)) if n is not None and float(n).is_integer() else value
+
+
 def _bound(c: Condition) -> str:
     return f"{c.operator} {c.values[0]}"
 
@@ -187,7 +199,9 @@ def _overlap(a: Condition, b: Condition) -> bool:
     fold = a.ignore_case or b.ignore_case
 
     def texts(c: Condition) -> set[str]:
-        return {v.casefold() if fold else v for v in c.values}
+        # (composed: a value matches text as typed or composed, core.text.forms)
+        composed = {unicodedata.normalize("NFC", v) for v in c.values}
+        return {v.casefold() if fold else v for v in composed}
 
     if texts(a) & texts(b):
         return True

@@ -188,6 +188,19 @@ def attribute_name(text: str) -> tuple[str | None, str | None]:
     return name, None
 
 
+def _value_attribute(text: str) -> tuple[str | None, str | None]:
+    """The attribute an outcome's `value_attribute` names: as written (a name with a space
+    or a dot, `order total`, is an attribute's name an export may carry: no condition can
+    name it, a value attribute can), or `attributes.<name>` and Genesys'
+    `attributes.<name>.value` (in any case); None and why for no name at all."""
+    name = text
+    if text.startswith(ATTRIBUTE_PREFIX):
+        name = text[len(ATTRIBUTE_PREFIX) :]
+        if name.lower().endswith(".value"):
+            name = name[: -len(".value")]
+    return (name, None) if name.strip() else (None, "no attribute name")
+
+
 def _plain(word: str) -> str:
     """A key as compared with another: lower case, letters and digits (`displayName`,
     `display_name` and `display-name` are one)."""
@@ -734,8 +747,8 @@ class _Checker:
         positive = self.get_bool(p, t, "positive", True)
         active = self.get_bool(p, t, "active", True)
         value_attr = self.get_str(p, t, "value_attribute")
-        if value_attr is not None:  # (read as a condition's attributes.<name>)
-            value_attr, why = attribute_name(value_attr)
+        if value_attr is not None:
+            value_attr, why = _value_attribute(value_attr)
             if value_attr is None:
                 self.add(
                     (*p, "value_attribute"),

@@ -302,9 +302,9 @@ def unvalued_notes(rules: Rules | None, results: RuleResults) -> list[str]:
         example = f", e.g. {row['example']!r}" if row["example"] is not None else ""
         notes.append(
             f"outcome {o.id!r}: {n:,} of {of:,} achievement{'s' if of != 1 else ''} had no "
-            f"number in {o.value_attribute!r}{example}; value_total sums the "
-            f"{of - n:,} valued (write plain numbers such as 1299.00, no thousands "
-            "separators or currency)"
+            f"number in {o.value_attribute!r}{example}; "
+            + (f"value_total sums the {of - n:,} valued" if of > n else "value_total is empty")
+            + " (write plain numbers such as 1299.00, no thousands separators or currency)"
         )
     return notes
 
