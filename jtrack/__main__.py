@@ -3,4 +3,5 @@ scripts folder is not on PATH."""
 
 from jtrack._entry import main
 
-main()
+if __name__ == "__main__":  # (imported, as a test imports every module: nothing runs)
+    main()

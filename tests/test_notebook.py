@@ -282,7 +282,7 @@ def test_the_readme_cast_of_counts_subtracts_without_wrapping(tmp_path: Path) ->
     assert diff < 0
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     assert '"visit_number").cast(pl.Int64))' in readme
-    assert "pageview_count::BIGINT - event_count::BIGINT" in readme
+    assert "event_count::BIGINT - pageview_count::BIGINT" in readme
 
 
 def test_a_path_through_a_link_and_dotdot_is_the_one_the_system_opens(

@@ -116,23 +116,39 @@ class UnitResult:
             self.states_delta[state] = self.states_delta.get(state, 0) + n
 
 
-def _changes(added: pl.DataFrame, removed: pl.DataFrame) -> pl.DataFrame:
+def _changes(
+    added: pl.DataFrame, removed: pl.DataFrame, index_touched: pl.Series | None = None
+) -> pl.DataFrame:
     """The ids of the session rows written (`added`) and of the stored rows they replace or
     that went (`removed`), each once, with its `change`: added (a new id), changed (written
-    again under its id), removed."""
+    again under its id), removed; and, as changed, the sessions kept as they were whose
+    index rows were written again (`index_touched`: a redelivered copy of one of their
+    events kept in place of the stored one), so a reader's copy of the index follows."""
     new = added.select(pl.col("id").cast(pl.String), _new=pl.lit(True))
     if not removed.height:  # (no stored session of these visitors: every one is new)
-        return new.select("id", change=pl.lit("added"))
-    old = removed.select(pl.col("id").cast(pl.String)).unique().with_columns(_old=pl.lit(True))
-    both = new.join(old, on="id", how="full", coalesce=True)
-    return both.select(
-        "id",
-        change=pl.when(pl.col("_new") & pl.col("_old"))
-        .then(pl.lit("changed"))
-        .when(pl.col("_new"))
-        .then(pl.lit("added"))
-        .otherwise(pl.lit("removed")),
+        out = new.select("id", change=pl.lit("added"))
+    else:
+        old = removed.select(pl.col("id").cast(pl.String)).unique().with_columns(_old=pl.lit(True))
+        both = new.join(old, on="id", how="full", coalesce=True)
+        out = both.select(
+            "id",
+            change=pl.when(pl.col("_new") & pl.col("_old"))
+            .then(pl.lit("changed"))
+            .when(pl.col("_new"))
+            .then(pl.lit("added"))
+            .otherwise(pl.lit("removed")),
+        )
+    if index_touched is None or not index_touched.len():
+        return out
+    only_index = (
+        index_touched.cast(pl.String)
+        .drop_nulls()
+        .unique()
+        .to_frame("id")
+        .join(out, on="id", how="anti")
+        .with_columns(change=pl.lit("changed"))
     )
+    return pl.concat([out, only_index.sort("id")])
 
 
 def pos_expr() -> pl.Expr:
@@ -427,8 +443,13 @@ def _run_unit(job: UnitJob, rows: pl.DataFrame, pool: ThreadPoolExecutor) -> Uni
     res.sessions_added = added_sess.height - rewritten
     res.sessions_changed = rewritten
     res.sessions_removed = removed_sess.select(pl.col("id").n_unique()).item() - rewritten
-    if job.base_dir is not None and (added_sess.height or removed_sess.height):
-        res.session_changes.append(_changes(added_sess, removed_sess))  # (a first build: none)
+    # (the sessions whose events' index rows were written or went: a session kept as it
+    # was may have them, when a redelivered copy of its event took the stored one's place)
+    # (an event no session row counts, a system event, adds an index row alone)
+    of_index = pl.concat([added_idx.get_column("session_id"), removed_idx.get_column("session_id")])
+    if job.base_dir is not None and (added_sess.height or removed_sess.height or of_index.len()):
+        res.session_changes.append(_changes(added_sess, removed_sess, of_index))  # (a first
+        # build: none)
     try:
         for suffix, part in _by_openness(added_sess, job.session.gap):
             name_ = name.replace(".parquet", f"{suffix}.parquet")

@@ -98,8 +98,9 @@ def report_renderables(
     traffic `scope` (jtrack.usecases.traffic.TrafficScope) under the headline."""
     parts: list[RenderableType] = [Text(_headline(report))]
     made = source_line(getattr(report, "source", None), short=True)
-    parts += [Text(strip_control(line), style="dim") for line in [made] if line]
+    # (what it counts under the headline, then what made it, as Markdown and HTML have them)
     parts += [Text(strip_control(line), style="dim") for line in _scope_lines(scope)]
+    parts += [Text(strip_control(line), style="dim") for line in [made] if line]
     for name, df in sections.items():
         parts.append(Text(""))
         parts.append(
