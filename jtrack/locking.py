@@ -7,22 +7,70 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 from jtrack.errors import JtrackError
 
 
-def _is_linked(fh: IO[str], lock_path: Path) -> bool:
-    """True if `lock_path` still names the file `fh` has open (not unlinked or replaced)."""
+def _is_linked(fd: int, lock_path: Path) -> bool:
+    """True if `lock_path` still names the file `fd` has open (not unlinked or replaced)."""
     try:
         there = lock_path.stat()
     except FileNotFoundError:
         return False
-    held = os.fstat(fh.fileno())
+    held = os.fstat(fd)
     return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
+
+def folder_mode(folder: Path) -> int:
+    """The read and write bits of `folder` (0o666 of its mode): what a lock file made in
+    it gets, whatever the umask, so that every account that may write there can take it."""
+    try:
+        return stat.S_IMODE(os.stat(folder).st_mode) & 0o666
+    except OSError:
+        return 0o644
+
+
+def open_lock(lock_path: Path, mode: int) -> int:
+    """A descriptor on `lock_path` to flock: made with `mode` (whatever the umask) when
+    missing; opened read-only when this account may not write it (flock(2) needs no write
+    access: a lock file another account left, even root's, is still taken); when it may not
+    even read it (another account's 0600) and no process holds its lock, replaced by a new
+    one (which needs a folder this account may write; a holder that locked the old file
+    meanwhile finds the path names another file, and locks that: see exclusive_lock)."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    except FileExistsError:
+        pass
+    else:
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, mode)  # (not the umask's)
+        return fd
+    for flags in (os.O_RDWR, os.O_RDONLY):
+        try:
+            return os.open(lock_path, flags | os.O_CLOEXEC)
+        except FileNotFoundError:  # (removed meanwhile by its holder: made again)
+            return open_lock(lock_path, mode)
+        except PermissionError:
+            continue
+    if lock_in_use(lock_path) is not False:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(lock_path))
+    tmp = lock_path.with_name(f"{lock_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, mode)
+        os.replace(tmp, lock_path)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return fd
 
 
 def lock_in_use(lock_path: Path) -> bool | None:
@@ -46,6 +94,7 @@ def exclusive_lock(
     locked: Callable[[], JtrackError],
     poll: float = 0.05,
     remove: bool = False,
+    mode: int | None = None,
 ) -> Iterator[Path]:
     """Hold an exclusive lock on `lock_path`; wait up to `wait` seconds, then raise `locked()`.
 
@@ -54,19 +103,23 @@ def exclusive_lock(
     run that gets the lock checks that `lock_path` still names the file it locked; if the
     holder before it deleted it, the run locks the file now at the path instead. So two runs
     never both believe they hold it (one locking a deleted file, the other a new one). Without
-    `remove` the lock file stays (the store's own `.lock`).
+    `remove` the lock file stays (the store's own `.lock`). A lock file made here gets
+    `mode` (default: the read and write bits of its folder), whatever the umask; one this
+    account may not write is locked through a read-only descriptor (see open_lock).
     """
+    if mode is None:
+        mode = folder_mode(lock_path.parent)
     deadline = time.monotonic() + max(wait, 0.0)
     while True:
         try:
-            fh = open(lock_path, "a+")  # noqa: SIM115 - held for the context
+            fd = open_lock(lock_path, mode)
         except FileNotFoundError:  # its folder was removed by the holder before us
             lock_path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(lock_path, "a+")  # noqa: SIM115
+            fd = open_lock(lock_path, mode)
         try:
             while True:
                 try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except OSError as exc:
                     if exc.errno not in (errno.EAGAIN, errno.EACCES):
@@ -74,18 +127,18 @@ def exclusive_lock(
                     if time.monotonic() >= deadline:
                         raise locked() from None
                     time.sleep(poll)
-            if _is_linked(fh, lock_path):
+            if _is_linked(fd, lock_path):
                 break
         except BaseException:
-            fh.close()
+            os.close(fd)
             raise
-        fh.close()  # its holder deleted it while we waited: lock the file at the path now
+        os.close(fd)  # its holder deleted it while we waited: lock the file at the path now
     try:
         yield lock_path
     finally:
         try:
-            if remove and _is_linked(fh, lock_path):
+            if remove and _is_linked(fd, lock_path):
                 with contextlib.suppress(OSError):  # left behind, it is only an empty file
                     lock_path.unlink()  # before the lock is released (see above)
         finally:
-            fh.close()
+            os.close(fd)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -126,3 +130,36 @@ def spy_on_evaluate(monkeypatch: Any) -> list[pl.DataFrame]:
 
     monkeypatch.setattr(use, "evaluate", spy)
     return seen
+
+
+# --------------------------------------------------------------------- as another account
+
+#: jtrack's command line as another user: this checkout's jtrack, under the umask given.
+_AS_USER = (
+    "import os, sys; os.umask({umask}); sys.path.insert(0, {root!r}); "
+    "from jtrack._entry import main; sys.argv[0] = 'jtrack'; main()"
+)
+
+
+def can_setpriv() -> bool:
+    """Whether tests may run jtrack as other accounts (root, with util-linux's setpriv)."""
+    return os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+
+def jtrack_as(
+    uid: int, gid: int, *args: str, cwd: Path, umask: int = 0o022
+) -> subprocess.CompletedProcess[str]:
+    """Run jtrack as account `uid` (group `gid`, no other groups) under `umask`."""
+    root = Path(__file__).resolve().parent.parent
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", sys.executable]
+    cmd += ["-c", _AS_USER.format(umask=oct(umask), root=str(root)), *args]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "LANG": "C.UTF-8"}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def open_folder() -> Path:
+    """A folder other accounts can reach (pytest's tmp_path is root's alone); the caller
+    removes it."""
+    folder = Path(tempfile.mkdtemp(prefix="jtrack-acct-"))
+    os.chmod(folder, 0o755)
+    return folder

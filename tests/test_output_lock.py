@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from jtrack.cli import app
 from jtrack.locking import exclusive_lock
 from jtrack.usecases.usage import OutputLockedError, output_lock
+from tests.helpers import can_setpriv, jtrack_as, open_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [str(ROOT / "tests" / "data" / "examples" / f) for f in ("genesys-events.jsonl",)]
@@ -97,3 +98,51 @@ def test_the_store_lock_file_stays(tmp_path: Path) -> None:
     with exclusive_lock(lock, 0, lambda: OutputLockedError("locked")):
         assert lock.exists()
     assert lock.exists()
+
+
+def test_a_lock_file_gets_the_folders_bits_whatever_the_umask(tmp_path: Path) -> None:
+    """A lock file was made by the umask (0600 under 077, 0644 under 022): another account
+    of the folder's group could not open it once a killed run left it."""
+    import os
+    import stat
+
+    os.chmod(tmp_path, 0o2775)
+    old = os.umask(0o077)
+    try:
+        with output_lock(tmp_path / "u.csv") as lock:
+            assert stat.S_IMODE(lock.stat().st_mode) == 0o664
+        with exclusive_lock(tmp_path / ".lock", 0, lambda: OutputLockedError("locked")):
+            assert stat.S_IMODE((tmp_path / ".lock").stat().st_mode) == 0o664
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(not can_setpriv(), reason="needs root and setpriv (runs as two users)")
+@pytest.mark.parametrize("left", [0o600, 0o644])
+def test_a_lock_another_account_left_is_taken(left: int) -> None:
+    """One member's `usage -o reports/u.csv` killed left `.u.csv.lock` (0600 under umask 077,
+    0644 under 022, its own): every later run of another member stopped with "cannot create
+    the lock file (Permission denied)", exit 1 (the file was opened for writing; flock(2)
+    needs no write access)."""
+    import os
+    import shutil
+
+    folder = open_folder()
+    try:
+        reports = folder / "reports"
+        reports.mkdir()
+        os.chown(reports, 0, 5000)
+        os.chmod(reports, 0o2775)
+        stale = reports / ".u.csv.lock"
+        stale.touch()
+        os.chown(stale, 12345, 5000)
+        os.chmod(stale, left)
+        example = folder / "events.jsonl"
+        shutil.copy(EXAMPLES[0], example)
+        os.chmod(example, 0o644)
+        args = ["usage", str(example), "--as-of", "2026-10-05", "-o", "reports/u.csv", "-q"]
+        done = jtrack_as(23456, 5000, *args, cwd=folder)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert sorted(p.name for p in reports.iterdir()) == ["u.csv"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -210,6 +210,32 @@ def test_a_run_that_cannot_clean_another_users_leases_still_succeeds(
     assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000003"]
 
 
+def test_a_lease_that_cannot_be_written_stops_no_reading_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk with one free block: a reader's lease took its first write (guarded) and
+    failed on its second, the version's name: `error: No space left on device`, exit 1.
+    Such a reader reads without a lease, as one who cannot write `.readers` does (README),
+    and leaves none behind."""
+    import errno
+
+    root = tmp_path / "st"
+    assert run_sessionize([SAMPLE], Store.open(root))
+    real = Store._write_locked
+
+    def full_disk(self: Store, lease: Path, text: str) -> None:
+        if text != "?":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, lease, text)
+
+    monkeypatch.setattr(Store, "_write_locked", full_disk)
+    code, out, err = _jt("sessions", "--store", str(root), "-f", "csv")
+    assert (code, err) == (0, "") and len(out.splitlines()) > 1
+    assert list((root / ".readers").iterdir()) == []
+    with Store.open(root).snapshot() as snap:
+        assert snap._lease is None and snap.scan_sessions().collect().height
+
+
 # --------------------------------------------------------------------- files not there
 
 

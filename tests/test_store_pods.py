@@ -325,3 +325,31 @@ def test_a_store_mounted_at_another_path_follows_the_contacts_file_that_moved_wi
     assert code == 0 and err.startswith(
         f"warning: {moved / 'contacts.csv'}: the contacts file the store follows is gone"
     ), err
+
+
+@pytest.mark.skipif(not _can_setpriv(), reason="needs root and setpriv (runs as two users)")
+@pytest.mark.parametrize("left", [0o644, 0o600])
+def test_a_store_lock_root_made_with_the_backup_recipe_stops_no_run(
+    open_folder: Path, left: int
+) -> None:
+    """A store restored from a backup of its current version has no `.lock`; README's
+    `flock STORE/.lock cp -a ...` as root made one, root's (0644 under umask 022, 0600 under
+    077): every run of the service account failed `.../.lock: Permission denied`. Then the
+    lock a run makes has the folder's read and write bits, no group-execute (it was 0674)."""
+    night = _nights(open_folder, 1)[0]
+    os.chmod(night, 0o644)
+    root = open_folder / "st"
+    root.mkdir()
+    os.chown(root, 0, 5000)
+    os.chmod(root, 0o2775)
+    lock = root / ".lock"
+    lock.touch()
+    os.chmod(lock, left)
+    done = _jtrack_as(12345, 5000, "sessionize", str(night), "--store", "st", "-q",
+                      cwd=open_folder)  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
+    lock.unlink()
+    done = _jtrack_as(12345, 5000, "sessionize", str(night), "--store", "st", "-q",
+                      cwd=open_folder)  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o664

@@ -392,9 +392,8 @@ class Store:
         with self._pin_lock:
             pinned = self._pinned
             if pinned is not None:
-                lease = self._new_lease()
+                lease = self._place_lease(self._new_lease(), pinned.name)
                 try:
-                    self._write_lease(lease, pinned.name)
                     if not (pinned.dir / MANIFEST).is_file():
                         raise version_removed(self, pinned.name)
                 except BaseException:
@@ -415,7 +414,7 @@ class Store:
         try:
             for _ in range(100):
                 name = self.require_current()
-                self._write_lease(lease, name)
+                lease = self._place_lease(lease, name)
                 if (self.root / VERSIONS / name / MANIFEST).is_file():
                     return Snapshot(self, name, self.read_manifest(name), lease)
                 if self.current_name() == name:  # not switched meanwhile: it is gone
@@ -444,9 +443,8 @@ class Store:
     def holding(self, name: str) -> Iterator[bool]:
         """Hold version `name` with a lease while it is read (writers leave it alone);
         yields whether it is still there (a run may have let it go before the lease)."""
-        lease = self._new_lease()
+        lease = self._place_lease(self._new_lease(), name)
         try:
-            self._write_lease(lease, name)
             yield (self.root / VERSIONS / name / MANIFEST).is_file()
         finally:
             if lease is not None:
@@ -558,6 +556,18 @@ class Store:
             return lease
         except OSError:
             return None
+
+    def _place_lease(self, lease: Path | None, name: str) -> Path | None:
+        """`lease` made to name version `name`; None when that cannot be written (a disk
+        with room for the lease's first write, not its second): given back, and the version
+        read without a lease, as by one who cannot write STORE/.readers."""
+        try:
+            self._write_lease(lease, name)
+        except OSError:
+            if lease is not None:
+                release_lease(lease)
+            return None
+        return lease
 
     def _shared_mode(self) -> int:
         """The permission bits (and setgid) of the store folder: `.readers` and the leases in
@@ -775,8 +785,11 @@ class Store:
             with contextlib.suppress(OSError):
                 st = os.lstat(path)
                 mode = stat.S_IMODE(st.st_mode)
-                if st.st_uid == os.getuid() and mode & bits != bits and not path.is_symlink():
-                    os.chmod(path, mode | bits)
+                lock = path.name == LOCK  # (a file: no x bit; an earlier jtrack gave it 0674)
+                want = bits & 0o666 if lock else bits
+                new = (mode & ~0o111 if lock else mode) | want
+                if st.st_uid == os.getuid() and new != mode and not path.is_symlink():
+                    os.chmod(path, new)
 
     def point_link(self, name: str) -> None:
         """`current` -> versions/<name>, for other tools (best effort: it is a convenience;

@@ -55,7 +55,7 @@ from jtrack.errors import (
     RejectedRowError,
     UsageError,
 )
-from jtrack.locking import exclusive_lock
+from jtrack.locking import exclusive_lock, folder_mode, open_lock
 from jtrack.options import MAX_COUNT
 from jtrack.schema import (
     ACTIVITY_KINDS,
@@ -1890,8 +1890,8 @@ def output_lock(path: str | os.PathLike[str], wait: float = 0.0) -> Iterator[Pat
     # folder; first: `.` has no name to put the lock's beside)
     check_writable(target)
     lock_path = target.with_name(f".{target.name}.lock")
-    try:
-        lock_path.touch(exist_ok=True)
+    try:  # (with the folder's read and write bits; one another account left is taken too)
+        os.close(open_lock(lock_path, folder_mode(lock_path.parent)))
     except OSError as exc:
         raise FileAccessError(
             f"{lock_path}: cannot create the lock file ({exc.strerror})",
