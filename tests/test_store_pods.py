@@ -218,6 +218,14 @@ def _jtrack_as(uid: int, gid: int, *args: str, cwd: Path) -> subprocess.Complete
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
+def _jtrack_as_umask(
+    uid: int, gid: int, umask: int, *args: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    from tests.helpers import jtrack_as
+
+    return jtrack_as(uid, gid, *args, cwd=cwd, umask=umask)
+
+
 @pytest.fixture
 def open_folder() -> Iterator[Path]:
     """A folder other users can reach (pytest's tmp_path is root's alone)."""
@@ -353,3 +361,51 @@ def test_a_store_lock_root_made_with_the_backup_recipe_stops_no_run(
                       cwd=open_folder)  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
     assert stat.S_IMODE(lock.stat().st_mode) == 0o664
+
+
+def _strip_others(root: Path) -> None:
+    """What a run under umask 027 of an earlier jtrack left: no "other" bits anywhere."""
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) & ~0o007)
+
+
+@pytest.mark.skipif(not _can_setpriv(), reason="needs root and setpriv (runs as two users)")
+def test_a_writer_with_umask_027_leaves_the_store_readable_to_whom_the_folder_lets_in(
+    open_folder: Path,
+) -> None:
+    """A store folder `chgrp jteam; chmod 2775`, the service account under umask 027 (the
+    CIS default): CURRENT, versions/ and every file came out 0660/2770, and an analyst
+    outside the group (whom the folder lets read) failed "cannot read the store
+    (Permission denied) (hint: check the folder's permissions)", the file at fault unsaid.
+    Everything a run writes gets the folder's "other" read bits; files linked from versions
+    written without them are given them by their owner's next run; the hint names the
+    file."""
+    nights = _nights(open_folder, 2)
+    for night in nights:
+        os.chmod(night, 0o644)
+    root = open_folder / "st"
+    root.mkdir()
+    os.chown(root, 0, 5000)
+    os.chmod(root, 0o2775)
+    done = _jtrack_as_umask(12345, 5000, 0o027, "sessionize", str(nights[0]), "--store", "st",
+                            "-q", cwd=open_folder)  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
+    read = _jtrack_as(34567, 34567, "sessions", "--store", "st", "-f", "csv", cwd=open_folder)
+    assert (read.returncode, read.stderr) == (0, "") and len(read.stdout.splitlines()) > 1
+    assert {rel: m for rel, m in _modes(root).items() if m & 0o004 == 0} == {}
+    _strip_others(root)  # (as an earlier jtrack under umask 027 left it)
+    read = _jtrack_as(34567, 34567, "sessions", "--store", "st", cwd=open_folder)
+    assert read.returncode == 1 and read.stderr.startswith(
+        "error: st: cannot read the store (st/CURRENT: Permission denied)"
+    ), read.stderr
+    assert "check the permissions of st/CURRENT" in read.stderr
+    done = _jtrack_as(12345, 5000, "sessionize", str(nights[1]), "--store", "st", "-q",
+                      cwd=open_folder)  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
+    read = _jtrack_as(34567, 34567, "sessions", "--store", "st", "-f", "csv", cwd=open_folder)
+    assert (read.returncode, read.stderr) == (0, "") and len(read.stdout.splitlines()) > 1
+    current = root / "versions" / (root / "CURRENT").read_text().strip()
+    assert {rel: m for rel, m in _modes(current).items() if m & 0o004 == 0} == {}

@@ -193,9 +193,11 @@ class Store:
             self._check_not_lost()
             return None
         except OSError as exc:
+            at = self.named(Path(exc.filename)) if exc.filename else self.root / CURRENT
             raise StoreError(
-                f"{self.shown}: cannot read the store ({exc.strerror or exc})",
-                hint="check the folder's permissions",
+                f"{self.shown}: cannot read the store ({at}: {exc.strerror or exc})",
+                hint=f"check the permissions of {at} and of the folders above it (in a shared "
+                "store, everything a run writes gets the store folder's read bits)",
             ) from None
         if name.startswith("snap-"):
             raise StoreError(
@@ -742,7 +744,7 @@ class Store:
                 hint="check the path and its permissions, or choose another --store",
             ) from None
         with (
-            _group_umask(self._group_bits()),
+            _group_umask(self._group_bits() | self._other_bits()),
             exclusive_lock(
                 self.root / LOCK,
                 wait,
@@ -774,11 +776,22 @@ class Store:
             return 0
         return mode & 0o070 if mode & stat.S_IWGRP else 0
 
+    def _other_bits(self) -> int:
+        """The read and search bits the store folder gives others (`chmod 2775 DIR`: 0o005),
+        which everything a run creates in it gets too, whatever the umask (umask 027, the
+        CIS default, made a service account's versions and CURRENT unreadable to analysts
+        outside the group that the folder lets in)."""
+        try:
+            return stat.S_IMODE(os.stat(self.root).st_mode) & 0o005
+        except OSError:
+            return 0
+
     def _share_own(self) -> None:
-        """`.lock` and `versions/` given the group's bits when this user made them without
-        (a run of an earlier jtrack under umask 022): another member's run opens the one
-        and writes the other. (Called holding the lock.)"""
-        bits = self._group_bits()
+        """`.lock` and `versions/` given the group's bits (and the others' the folder has)
+        when this user made them without (a run of an earlier jtrack under umask 022, or
+        one under umask 027): another member's run opens the one and writes the other, and
+        a reader the folder lets in reads it. (Called holding the lock.)"""
+        bits = self._group_bits() | self._other_bits()
         if not bits:
             return
         for path in (self.root / LOCK, self.root / VERSIONS):

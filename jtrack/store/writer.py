@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -633,6 +634,10 @@ class VersionWriter:
             )
         if manifest.runs and manifest.runs[-1].mode == "rebuild":
             self._check_segments(base, [r for r in missing if r.startswith(f"{SEGMENTS}/")])
+        # the read (and, shared by a group, write) bits the store's files get, whatever the
+        # umask: a file linked from a version an earlier umask made without them is given
+        # them (its owner's run can; another account's leaves it: README)
+        want = (self.store._group_bits() | self.store._other_bits()) & 0o666
         with _Folders(base) as src, _Folders(tmp) as dst:
             for rel in missing:
                 folder, _, name = rel.rpartition("/")
@@ -652,6 +657,9 @@ class VersionWriter:
                         shutil.copyfile(os.path.join(base, rel), target)
                     except OSError as exc:
                         raise disk_error(Path(target), exc) from exc
+                else:
+                    if want:
+                        _give_bits(name, dst.fd(folder) if _LINK_AT else None, tmp, rel, want)
 
     def _check_segments(self, base: str, segments: list[str]) -> None:
         """A rebuild reads every segment, so its version would be trusted as a fresh one;
@@ -734,3 +742,14 @@ __all__ = [
     "write_parquet",
     "write_store_part",
 ]
+
+
+def _give_bits(name: str, dir_fd: int | None, tmp: str, rel: str, want: int) -> None:
+    """The permission bits `want` added to a file linked into a new version, when it lacks
+    them and this account owns it (best effort: another account's file is left)."""
+    path = name if dir_fd is not None else os.path.join(tmp, rel)
+    with suppress(OSError):
+        st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & want != want and st.st_uid == os.getuid() and stat.S_ISREG(st.st_mode):
+            os.chmod(path, mode | want, dir_fd=dir_fd)
