@@ -8,6 +8,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -234,6 +235,54 @@ def test_a_lease_that_cannot_be_written_stops_no_reading_command(
     assert list((root / ".readers").iterdir()) == []
     with Store.open(root).snapshot() as snap:
         assert snap._lease is None and snap.scan_sessions().collect().height
+
+
+def test_rollback_refuses_a_version_whose_files_are_missing(tmp_path: Path) -> None:
+    """A copy of the store without v000001's segments and index (a backup taken while a
+    run removed it): `store rollback v000001` said "v000001 is current"; then `sessions`
+    printed nothing and `card` and the next run failed on a damaged store."""
+    import shutil
+
+    root = tmp_path / "st"
+    for night in _split_sample(tmp_path, 3):
+        assert _jt("sessionize", str(night), "--store", str(root), "-q", "--keep", "2")[0] == 0
+    for sub in ("segments", "index"):
+        shutil.rmtree(root / "versions" / "v000001" / sub)
+    code, _, err = _jt("store", "rollback", "v000001", "--store", str(root))
+    assert code == 1 and f"{root}: v000001 is not whole:" in err, err
+    assert f"`jtrack store verify --all --store {root}`" in err
+    assert (root / "CURRENT").read_text().strip() == "v000003"
+    assert _jt("store", "rollback", "v000002", "--store", str(root), "-q")[0] == 0
+
+
+def test_a_version_that_cannot_be_removed_whole_is_no_version_and_is_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run removing an old version whose subfolders it may not empty (another account's)
+    removed its manifest and left the rest in versions/: no listing, `verify --all` nor
+    `jtrack store` showed the room it took. It is moved out of versions/ first (nothing
+    half-removed there for a copy or a rollback to take for whole), and what stays is
+    shown by `jtrack store`."""
+    import shutil
+
+    import jtrack.store.store as store_module
+
+    root = tmp_path / "st"
+    nights = _split_sample(tmp_path, 2)
+    assert _jt("sessionize", str(nights[0]), "--store", str(root), "-q")[0] == 0
+
+    def not_index(path: Any, ignore_errors: bool = False, **_: Any) -> None:
+        for folder, _dirs, files in os.walk(path, topdown=False):
+            if Path(folder).name != "index":  # (files there: another account's)
+                for f in files:
+                    os.unlink(os.path.join(folder, f))
+
+    monkeypatch.setattr(store_module.shutil, "rmtree", not_index)
+    assert _jt("sessionize", str(nights[1]), "--store", str(root), "-q", "--keep", "0")[0] == 0
+    monkeypatch.setattr(store_module.shutil, "rmtree", shutil.rmtree)
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000002"]
+    code, out, _ = _jt("store", "--store", str(root))
+    assert code == 0 and "could not remove whole" in out and ".tmp-gone-v000001-" in out, out
 
 
 # --------------------------------------------------------------------- files not there

@@ -107,7 +107,8 @@ def store_cmd(
     )
     lines = _totals(info)
     for name, size in left:  # (a run killed at once leaves it: the next run removes it)
-        lines.append(f"  {name}: {_size(size)} {_leftover_words(live)}")
+        held = "unreadable (not this account's)" if size is None else _size(size)
+        lines.append(f"  {name}: {held} {_leftover_words(live, name)}")
     parts: list[Any] = [_Hanging(lines), Text("")]
     for frame, title, what in ((inputs, "Inputs taken in", "inputs"), (runs, "Runs", "runs")):
         shown = frame if every else frame.tail(_LAST)
@@ -134,8 +135,17 @@ def store_cmd(
     print_renderables(parts, output)
 
 
-def _leftover_words(live: bool | None) -> str:
-    """What a `.tmp-*` folder is, by whether a run holds the store's lock (None: unknown)."""
+def _leftover_words(live: bool | None, name: str = "") -> str:
+    """What a `.tmp-*` folder is, by whether a run holds the store's lock (None: unknown);
+    an old version a run could not remove whole (`.tmp-gone-*`: files this account may not
+    delete; `versions/NAME`: its manifest removed, never read again) said as such."""
+    if name.startswith("versions/"):
+        return "an old version left half-removed (never read again): remove it by hand"
+    if name.startswith(".tmp-gone-") and not live:
+        return (
+            "an old version a run could not remove whole (files it may not delete): the next "
+            "run tries again, or remove it by hand"
+        )
     if live:
         return "being written by a run in progress"
     if live is None:
@@ -291,7 +301,8 @@ def rollback_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Make an earlier version of the store current again (list them with `jtrack store`).
-    The next run builds on it; later versions stay until they age out."""
+    The next run builds on it; later versions stay until they age out. A version whose
+    files are not all there (see `jtrack store verify --all`) is refused."""
     import sys
 
     from jtrack.store import Store

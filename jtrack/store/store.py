@@ -917,25 +917,36 @@ class Store:
         number = max([*taken, base.version if base else 0]) + 1
         return VersionWriter(self, base, number)
 
-    def leftovers(self) -> list[tuple[str, int]]:
-        """The `.tmp-*` folders in the store (a version a run is writing, or one a killed run
-        left, which the next run removes) and the bytes each holds of its own (files not
-        shared with a version by a hard link), by name."""
-        out = []
+    def leftovers(self) -> list[tuple[str, int | None]]:
+        """The `.tmp-*` folders in the store (a version a run is writing, one a killed run
+        left, which the next run removes, or an old version a run could not remove whole:
+        `.tmp-gone-*`) and the version folders that lost their manifest (half-removed in
+        place: `versions/NAME`, never read), and the bytes each holds of its own (files not
+        shared with a version by a hard link; None: a folder this account cannot read
+        whole), by name."""
+        found: list[tuple[str, Path]] = []
         try:
             entries = sorted(self.root.iterdir())
         except OSError:
             return []
         for p in entries:
-            if not p.name.startswith(TMP_PREFIX) or p.is_symlink() or not p.is_dir():
-                continue
+            if p.name.startswith(TMP_PREFIX) and not p.is_symlink() and p.is_dir():
+                found.append((p.name, p))
+        versions = self.root / VERSIONS
+        with contextlib.suppress(OSError):
+            for p in sorted(versions.iterdir()) if versions.is_dir() else []:
+                if version_number(p.name) is not None and not (p / MANIFEST).exists():
+                    found.append((f"{VERSIONS}/{p.name}", p))
+        out: list[tuple[str, int | None]] = []
+        for name, p in found:
             size = 0
-            for folder, _, files in os.walk(p):
+            unreadable: list[OSError] = []
+            for folder, _, files in os.walk(p, onerror=unreadable.append):
                 for f in files:
                     with contextlib.suppress(OSError):
                         st = os.lstat(os.path.join(folder, f))
                         size += st.st_size if st.st_nlink == 1 else 0
-            out.append((p.name, size))
+            out.append((name, None if unreadable else size))
         return out
 
     def being_written(self) -> bool | None:
@@ -1018,21 +1029,24 @@ class Store:
             if name in wanted or name in leased:
                 continue
             path = self.version_dir(name)
-            if self.background_removal:
-                # out of versions/ at once (a rename), its files removed by a thread: after
-                # an hour of `jtrack watch` a version has thousands, and the next run need
-                # not wait for them (a process that dies first leaves a `.tmp-` directory,
-                # which the next run removes)
-                trash = self.root / f"{TMP_PREFIX}gone-{name}-{uuid.uuid4().hex[:8]}"
-                try:
-                    os.rename(path, trash)
-                except OSError:
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
+            # out of versions/ at once (a rename), so that no copy or rollback ever meets it
+            # half-removed and takes it for whole; what cannot be removed stays a `.tmp-gone-`
+            # folder, which `jtrack store` shows and the next run tries again. With
+            # `background_removal` its files are removed by a thread: after an hour of
+            # `jtrack watch` a version has thousands, and the next run need not wait for them
+            trash = self.root / f"{TMP_PREFIX}gone-{name}-{uuid.uuid4().hex[:8]}"
+            try:
+                os.rename(path, trash)
+            except OSError:  # (its manifest first: a version without one is never read)
+                with contextlib.suppress(OSError):
+                    (path / MANIFEST).unlink()
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                if self.background_removal:
                     _REMOVING.add(trash)
                     threading.Thread(target=_remove, args=(trash,), daemon=True).start()
-            else:
-                shutil.rmtree(path, ignore_errors=True)
+                else:
+                    shutil.rmtree(trash, ignore_errors=True)
             removed.append(name)
         return removed
 
@@ -1116,7 +1130,16 @@ class Store:
                 f"{self.shown}: no version {name!r}",
                 hint="list them with `jtrack store`",
             )
-        self.read_manifest(name)  # readable
+        folder = self.version_dir(name)
+        missing = [rel for rel in self.read_manifest(name).files() if not (folder / rel).is_file()]
+        if missing:  # (half-removed, or files deleted by hand: what `store verify` checks first)
+            raise StoreError(
+                f"{self.shown}: {name} is not whole: {len(missing):,} of its files "
+                f"{'are' if len(missing) > 1 else 'is'} missing "
+                f"({self.named(folder / missing[0])}{', ...' if len(missing) > 1 else ''})",
+                hint=f"`jtrack store verify --all --store {self.shown}` lists the versions and "
+                "their damage; roll back to a whole one",
+            )
         if name in self.holding_erased():
             raise StoreError(
                 f"{self.shown}: {name} holds data `jtrack store erase` took out since (it was "
