@@ -87,7 +87,7 @@ def test_verify_full_finds_a_flipped_bit_by_its_checksum(tmp_path: Path) -> None
     changed = "its bytes changed on disk (the CRC32 written with it differs)"
     assert f"v000002,{rel},{changed}" in out, out
     assert f"v000002/{rel} is {changed}" in err, err
-    assert "`jtrack store rollback v000001`" in err, err
+    assert f"`jtrack store rollback v000001 --store {root}`" in err, err
     code, out, err = _jt("store", "verify", "--store", str(root))  # (no decoding: no check)
     assert code == 0, err
     # every file jtrack wrote has a CRC: its pages' (segments and the version's own files,
@@ -285,6 +285,20 @@ def test_a_version_that_cannot_be_removed_whole_is_no_version_and_is_shown(
     assert code == 0 and "could not remove whole" in out and ".tmp-gone-v000001-" in out, out
 
 
+def test_every_way_back_names_the_store_it_was_given(tmp_path: Path) -> None:
+    """A backup copy (`cp -a`) without its current version: `sessions --store bkr` hinted
+    `jtrack store rollback v000001`, which, followed, acted on $JTRACK_STORE or ./.jtrack,
+    not on bkr (`jtrack store --store bkr` named it)."""
+    import shutil
+
+    root = tmp_path / "bkr"
+    for night in _split_sample(tmp_path, 2):
+        assert _jt("sessionize", str(night), "--store", str(root), "-q")[0] == 0
+    shutil.rmtree(root / "versions" / "v000002")
+    code, _, err = _jt("sessions", "--store", str(root))
+    assert code == 1 and f"`jtrack store rollback v000001 --store {root}`" in err, err
+
+
 # --------------------------------------------------------------------- files not there
 
 
@@ -337,7 +351,10 @@ def test_a_missing_part_of_a_version_that_is_there_is_damage_with_the_way_back(
         code, _, err = _jt(*args, "--store", str(root))
         assert code == 1, err
         assert err.startswith(f"error: {root}: the store is damaged: {part} is missing"), err
-        assert "`jtrack store rollback v000001`" in err and "jtrack store verify" in err, err
+        assert (
+            f"`jtrack store rollback v000001 --store {root}`" in err
+            and "jtrack store verify" in err
+        ), err
         assert err.count("\n") == 1
 
 
@@ -356,7 +373,9 @@ def test_a_rebuild_over_a_damaged_segment_stops_and_keeps_the_way_back(tmp_path:
     code, _, err = _jt("sessionize", "--rebuild", "--store", str(root), "-q")
     assert code == 1, err
     assert f"the store is damaged: {seg} (unreadable: a page's checksum" in err, err
-    assert "`jtrack store rollback v000002` goes back to a version without it" in err, err
+    assert (
+        f"`jtrack store rollback v000002 --store {root}` goes back to a version without it" in err
+    ), err
     assert sorted(p.name for p in (root / "versions").iterdir()) == versions
     assert (root / "CURRENT").read_text().strip() == "v000005"
 
@@ -445,5 +464,7 @@ def test_compaction_stops_on_a_damaged_segment_rather_than_merging_it(tmp_path: 
     code, _, err = _jt("store", "compact", "--store", str(root), "-q")
     assert code == 1, err
     assert f"the store is damaged: {seg} (unreadable: a page's checksum" in err, err
-    assert "`jtrack store rollback v000001` goes back to a version without it" in err, err
+    assert (
+        f"`jtrack store rollback v000001 --store {root}` goes back to a version without it" in err
+    ), err
     assert sorted(p.name for p in (root / "versions").iterdir()) == versions

@@ -307,7 +307,8 @@ def test_verify_finds_a_part_missing_or_of_other_rows(tmp_path: Path) -> None:
     ]
     res = CliRunner().invoke(app, ["store", "verify", "--store", str(store.root)])
     assert res.exit_code == 1
-    assert "(hint: `jtrack store rollback v000001` goes back to a version without it)" in res.stderr
+    said = f"(hint: `jtrack store rollback v000001 --store {store.root}` goes back to a version"
+    assert said + " without it)" in res.stderr
 
 
 def test_rejects_belong_to_the_version_they_describe(tmp_path: Path) -> None:
@@ -687,7 +688,8 @@ def test_verify_sends_back_only_to_a_version_without_the_damaged_file(tmp_path: 
     others = [v for v in ("v000001", "v000002", "v000003") if v not in holding]
     kept = [v for v in others if (store.root / "versions" / v).is_dir()]
     if kept:
-        assert f"`jtrack store rollback {kept[-1]}` goes back to a version without it" in err
+        said = f"`jtrack store rollback {kept[-1]} --store {store.root}` goes back to a version"
+        assert said + " without it" in err
     else:
         assert "rebuild it from its exports" in err and "rollback" not in err, err
     # another whole Parquet file with the same number of rows: its columns give it away
@@ -739,8 +741,8 @@ def test_the_way_back_prefers_an_earlier_version_and_says_a_later_one(
 
     store = Store.open(tmp_path / "store")
     for found, said in (
-        (["v000001", "v000003"], "`jtrack store rollback v000001` goes back to a version"),
-        (["v000003"], "`jtrack store rollback v000003` makes a later version without it current"),
+        (["v000001", "v000003"], f"`jtrack store rollback v000001 {store.flag}` goes back to"),
+        (["v000003"], f"`jtrack store rollback v000003 {store.flag}` makes a later version"),
         ([], "rebuild it from its exports"),
     ):
         monkeypatch.setattr(store_module, "ways_back", lambda *a, f=found: f)

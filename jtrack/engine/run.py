@@ -82,7 +82,14 @@ from jtrack.store import (
     Store,
     layout,
 )
-from jtrack.store.layout import CONTACTS_BOOK, DUPLICATE_DELTAS, DUPLICATES, HELD, REJECTS
+from jtrack.store.layout import (
+    CONTACTS_BOOK,
+    DUPLICATE_DELTAS,
+    DUPLICATES,
+    HELD,
+    REJECTS,
+    version_name,
+)
 from jtrack.store.snapshot import collect_side_by_side
 from jtrack.store.writer import VersionWriter, no_session_changes
 
@@ -688,7 +695,8 @@ def _run(
         if after < before:
             warnings.append(
                 f"--replace: the store holds {after:,} events, {before - after:,} fewer than "
-                f"before ({before:,}); `jtrack store rollback` goes back"
+                f"before ({before:,}); `jtrack store rollback {version_name(base.version)} "
+                f"{store.flag}` goes back"
             )
     return StoredRun(
         summary=summary,

@@ -653,7 +653,8 @@ class Snapshot:
             from jtrack.store.store import VERIFY_HINT, Store, damaged_hint
 
             with contextlib.suppress(Exception):  # (the plain hint, if the store says no more)
-                store = Store(self.dir.parent.parent)
+                held = self._store() if self._store is not None else None
+                store = held if held is not None else Store(self.dir.parent.parent)
                 hint = f"the store is damaged: {damaged_hint(store, self.dir.name, [rel])}"
                 hint += VERIFY_HINT
         raise StoreError(f"{path}: a file of the store is missing", hint=hint)

@@ -213,14 +213,22 @@ class Store:
             )
         return name
 
+    @property
+    def flag(self) -> str:
+        """`--store PATH` as a hint's command names this store (so that one followed acts
+        on it, not on $JTRACK_STORE or ./.jtrack)."""
+        import shlex
+
+        return f"--store {shlex.quote(self.shown)}"
+
     def rollback_hint(self) -> str:
         """How to make a version current again, naming the newest the store has (`jtrack
         store`, which lists them, may be the command that fails)."""
         names = self.versions()
         if not names:
-            return "`jtrack store rollback VERSION` picks a version"
+            return f"`jtrack store rollback VERSION {self.flag}` picks a version"
         return (
-            f"`jtrack store rollback {names[-1]} --store {self.shown}` makes the newest of its "
+            f"`jtrack store rollback {names[-1]} {self.flag}` makes the newest of its "
             f"{len(names)} version{'s' if len(names) != 1 else ''} current "
             f"(`ls {os.path.join(self.shown, VERSIONS)}` lists them)"
         )
@@ -238,8 +246,8 @@ class Store:
         raise StoreError(
             f"{self.shown}: the store has versions ({', '.join(names[-3:])}) but no CURRENT "
             "file naming the current one",
-            hint=f"make one current again with `jtrack store rollback {names[-1]} --store "
-            f"{self.shown}` (the newest; `ls {os.path.join(self.shown, VERSIONS)}` lists them all)",
+            hint=f"make one current again with `jtrack store rollback {names[-1]} {self.flag}` "
+            f"(the newest; `ls {os.path.join(self.shown, VERSIONS)}` lists them all)",
         )
 
     def exists(self) -> bool:
@@ -283,7 +291,13 @@ class Store:
                 f"{self.named(path)}: the version's manifest is not UTF-8 text",
                 hint="the store is damaged; " + self.rollback_hint(),
             ) from None
-        manifest = Manifest.from_json(text, str(self.named(path)))
+        try:
+            manifest = Manifest.from_json(text, str(self.named(path)))
+        except StoreError as exc:  # (the way back named with this store's --store)
+            if exc.hint is None or not exc.hint.startswith("the store is damaged; roll back"):
+                raise
+            hint = "the store is damaged; " + self.rollback_hint()
+            raise StoreError(exc.message, hint=hint) from None
         remember_manifest(path, manifest, key)
         return manifest
 
@@ -424,7 +438,8 @@ class Store:
                     raise StoreError(
                         f"{self.shown}: the current version {name} has no manifest "
                         "(the store is damaged)",
-                        hint=f"`jtrack store rollback {others[-1]}` goes back to the newest "
+                        hint=f"`jtrack store rollback {others[-1]} {self.flag}` goes back to "
+                        "the newest "
                         "whole version"
                         if others
                         else "rebuild it from its exports: `jtrack sessionize EXPORTS --store "
@@ -1315,10 +1330,13 @@ def damaged_hint(store: Store, name: str, damaged: Sequence[str]) -> str:
     back = ways_back(store, name, damaged)
     earlier = [v for v in back if (version_number(v) or 0) < (version_number(name) or 0)]
     if earlier:
-        return f"`jtrack store rollback {earlier[-1]}` goes back to a version without it"
+        return (
+            f"`jtrack store rollback {earlier[-1]} {store.flag}` goes back to a version without it"
+        )
     if back:  # (after a rollback: the versions rolled back from)
         return (
-            f"`jtrack store rollback {back[-1]}` makes a later version without it current "
+            f"`jtrack store rollback {back[-1]} {store.flag}` makes a later version without "
+            "it current "
             "(the one rolled back from)"
         )
     return "rebuild it from its exports: `jtrack sessionize EXPORTS --store NEW_DIR`"

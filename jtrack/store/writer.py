@@ -649,7 +649,7 @@ class VersionWriter:
                 except FileNotFoundError:
                     raise StoreError(
                         f"{os.path.join(base, rel)}: a file of the current version is missing",
-                        hint="the store is damaged; roll back with `jtrack store rollback`",
+                        hint="the store is damaged; " + self.store.rollback_hint(),
                     ) from None
                 except OSError:
                     target = os.path.join(tmp, rel)
