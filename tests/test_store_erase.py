@@ -38,7 +38,7 @@ from jtrack.engine import run_sessionize
 from jtrack.engine.erase import erase
 from jtrack.errors import DataError
 from jtrack.store import KILL_ENV, Store
-from tests.helpers import T0, flat_event, flat_frame
+from tests.helpers import T0, can_setpriv, flat_event, flat_frame, jtrack_as, open_folder
 from tests.test_engine import VISITORS, journeys, nightly_stores, overlapping_exports
 
 CONTACTS = "contact_id,name,email\nC1,Ada,v1@example.org\nC2,Bob,v3@example.org\n"
@@ -780,6 +780,28 @@ def test_who_cannot_write_the_store_cannot_erase(tmp_path: Path) -> None:
     assert code == 1, err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not can_setpriv(), reason="needs root and setpriv (runs as another user)")
+def test_a_dry_run_takes_no_write_lock_and_works_read_only() -> None:
+    """`store erase --dry-run` by an analyst who may read the store, not write it: exit 1,
+    "store/.lock: Permission denied" (it took the write lock), though it changes nothing;
+    and it waited for (or failed on) a run holding the lock."""
+    from jtrack.locking import exclusive_lock
+
+    folder = open_folder()
+    try:
+        store, _ = _shared_store(folder)
+        os.chmod(store.root / ".lock", 0o600)  # (the writer's alone)
+        args = ["store", "erase", "--visitor", "v1", "--dry-run", "--store", "store", "-f", "json"]
+        with exclusive_lock(store.root / ".lock", 0, lambda: DataError("held")):
+            before = sorted(p.name for p in store.root.iterdir())
+            done = jtrack_as(34567, 34567, *args, cwd=folder)
+            assert sorted(p.name for p in store.root.iterdir()) == before
+        assert (done.returncode, done.stderr) == (0, ""), done.stderr
+        assert json.loads(done.stdout)["visitors"] == ["v1"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- crash safety

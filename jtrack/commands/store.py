@@ -434,7 +434,7 @@ def erase_cmd(
             "--dry-run",
             help="Say what would go (visitors, sessions, events, rejected rows, contacts "
             "rows, files rewritten, the versions that still hold the data) and change "
-            "nothing.",
+            "nothing (no write lock: works read-only, beside a run).",
         ),
     ] = False,
     store: StoreOpt = None,

@@ -19,6 +19,7 @@ Imports Polars only; never prints.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -113,10 +114,15 @@ def erase(
     wanted_v = list(dict.fromkeys(visitors))
     wanted_c = list(dict.fromkeys(contacts))
     store.require_current()
-    with store.lock(wait=lock_wait):
-        store.refresh()
-        base = store.read_manifest()
-        snap = Snapshot.at(store.version_dir(f"v{base.version:06d}"), base)
+    with contextlib.ExitStack() as held:
+        if dry_run:  # (changes nothing: no write lock, read as a reader reads; read-only works)
+            snap = held.enter_context(store.current_snapshot())
+            base = snap.manifest
+        else:
+            held.enter_context(store.lock(wait=lock_wait))
+            store.refresh()
+            base = store.read_manifest()
+            snap = Snapshot.at(store.version_dir(f"v{base.version:06d}"), base)
         out = Erased(dry_run=dry_run, store=store.shown)
         say(ProgressUpdate("reading"))
         gone = _resolve(snap, wanted_v, wanted_c, out)
