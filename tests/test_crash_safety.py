@@ -322,6 +322,53 @@ def test_a_full_disk_gives_a_clear_error_and_no_partial_store(
     assert _leftovers(store.root) == []
 
 
+def test_a_first_run_on_a_full_disk_does_not_speak_of_a_previous_store(
+    inputs: dict[str, Path],
+    small_disk: tuple[Path, str],
+    tmp_path: Path,
+) -> None:
+    """The disk filled by a store's first run: "the previous store is intact", when there
+    was none."""
+    root, kind = small_disk
+    big = tmp_path / "big.parquet"
+    _big_input(big, 60_000)
+    proc = _spawn(
+        ["sessionize", str(big), "--store", str(root / "new"), "-q"],
+        preexec_fn=_limit_file_size if kind == "rlimit" else None,
+    )
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "could not write the store" in err, err
+    assert "previous store" not in err and "the store had no version yet" in err, err
+
+
+def test_versions_on_another_file_system_are_said_so_not_a_full_disk(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """versions/ moved to another file system and linked back: reads worked, and every run
+    failed "could not write the store (Invalid cross-device link) (hint: free some disk
+    space ...)". A store must be on one file system (hard links, renames): said so."""
+    import shutil
+    import tempfile
+
+    store = _store_with_a(tmp_path / "store", inputs)
+    if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on another file system")
+    away = Path(tempfile.mkdtemp(dir="/dev/shm")) / "versions"
+    try:
+        shutil.move(store.root / "versions", away)
+        (store.root / "versions").symlink_to(away)
+        code, _, err = _jt_cli("sessionize", str(inputs["b"]), "--store", str(store.root), "-q")
+        assert code == 1 and "Invalid cross-device link" in err, err
+        assert "a store must be on one file system" in err and "disk space" not in err, err
+    finally:
+        shutil.rmtree(away.parent, ignore_errors=True)
+
+
+def _jt_cli(*args: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
 _COMMAND = typer.main.get_command(app)
 
 

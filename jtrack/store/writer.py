@@ -35,6 +35,7 @@ from jtrack.store.layout import (
     CURRENT,
     DUPLICATE_DELTAS,
     EVENT_KEYS,
+    LOCK,
     MANIFEST,
     RUN_CHUNK,
     RUNS,
@@ -87,7 +88,15 @@ def no_session_changes() -> pl.DataFrame:
     return pl.DataFrame(schema={"id": pl.String(), "change": pl.String()})
 
 
-_DISK_HINT = "free some disk space or choose another --store; the previous store is intact"
+_DISK_HINT = "free some disk space or choose another --store"
+
+#: A store whose folders are on more than one file system (EXDEV: a rename or a hard link
+#: across them).
+_ONE_FS_HINT = (
+    "a store must be on one file system (its versions share files through hard links and "
+    "a version is renamed into versions/): move what was put on another (versions/, a "
+    "link to another disk) back into the store's folder"
+)
 
 
 def disk_error(path: Path, exc: BaseException) -> StoreError:
@@ -95,7 +104,22 @@ def disk_error(path: Path, exc: BaseException) -> StoreError:
         reason = exc.strerror or str(exc)
     else:  # Polars and PyArrow report ENOSPC as their own errors
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return StoreError(f"{path}: could not write the store ({reason})", hint=_DISK_HINT)
+    cross = isinstance(exc, OSError) and exc.errno == errno.EXDEV
+    hint = _ONE_FS_HINT if cross else _DISK_HINT
+    return StoreError(
+        f"{path}: could not write the store ({reason})", hint=hint + _left_as_it_was(path)
+    )
+
+
+def _left_as_it_was(path: Path) -> str:
+    """What a failed run left: the previous store, intact; or, where the store had no
+    version yet (a first run), nothing."""
+    parts = path.parts
+    at = [i for i, part in enumerate(parts) if part.startswith(TMP_PREFIX)]
+    root = Path(*parts[: at[0]]) if at else path  # (a version being written, or the store)
+    if (root / LOCK).exists() and not (root / CURRENT).exists():
+        return "; nothing was written (the store had no version yet)"
+    return "; the previous store is intact"
 
 
 def write_parquet(frame: pl.DataFrame, path: Path, row_group: int = PART_ROW_GROUP) -> None:
