@@ -54,7 +54,13 @@ def find_config(
         if not once:
             _regular(p, "config", f" (from ${CONFIG_ENV})")
         return p
-    p = Path.cwd() / DEFAULT_NAME
+    try:
+        p = Path.cwd() / DEFAULT_NAME
+    except FileNotFoundError:  # (a bare "No such file or directory" from every command)
+        raise FileAccessError(
+            "the current folder no longer exists (deleted or moved since the shell entered it)",
+            hint="`cd` to a folder that exists and run the command again",
+        ) from None
     return p if p.is_file() else None
 
 

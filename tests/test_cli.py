@@ -1983,3 +1983,21 @@ def test_the_shell_completion_of_commands_and_options(tmp_path: Path) -> None:
             check=False,
         )
         assert done.returncode == 0 and mark in done.stdout, (shell, done.stdout[:200])
+
+
+def test_a_deleted_working_directory_is_one_error_line_with_a_hint(tmp_path: Path) -> None:
+    """The folder the shell was in, deleted (a release directory swapped, a tmp folder
+    cleaned): every command said a bare "No such file or directory"."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = f"cd {gone} && rmdir {gone} && exec {sys.executable} -m jtrack sessions --store /x"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("JTRACK_CONFIG", None)
+    res = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.startswith("error: the current folder no longer exists"), res.stderr
+    assert "(hint: `cd` to a folder that exists" in res.stderr and res.stderr.count("\n") == 1

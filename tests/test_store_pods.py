@@ -409,3 +409,20 @@ def test_a_writer_with_umask_027_leaves_the_store_readable_to_whom_the_folder_le
     assert (read.returncode, read.stderr) == (0, "") and len(read.stdout.splitlines()) > 1
     current = root / "versions" / (root / "CURRENT").read_text().strip()
     assert {rel: m for rel, m in _modes(current).items() if m & 0o004 == 0} == {}
+
+
+@pytest.mark.skipif(not _can_setpriv(), reason="needs root and setpriv (runs as two users)")
+def test_a_leftover_another_account_cannot_read_is_said_so_not_0_bytes(open_folder: Path) -> None:
+    """`jtrack store` showed another account's unreadable `.tmp-*` folder as "0 bytes"."""
+    night = _nights(open_folder, 1)[0]
+    os.chmod(night, 0o644)
+    root = open_folder / "st"
+    assert run_sessionize([night], Store.open(root))
+    left = root / ".tmp-v000002-deadbeef"
+    (left / "segments").mkdir(parents=True)
+    (left / "segments" / "s.parquet").write_bytes(b"x" * 5000)
+    os.chmod(left, 0o700)
+    done = _jtrack_as(34567, 34567, "store", "--store", "st", cwd=open_folder)
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if ".tmp-v000002-deadbeef" in ln)
+    assert "unreadable" in line and "0 bytes" not in line, line
