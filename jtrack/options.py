@@ -258,8 +258,9 @@ class RunOptions:
     #: text)
     rejects_path: str | os.PathLike[str] | None = None
     lock_wait: float = 0.0
-    #: versions kept besides the current one, for `jtrack store rollback`
-    keep: int = 2
+    #: versions kept besides the current one, for `jtrack store rollback` (None: what the
+    #: store was given last, remembered in its manifest, else 2); remembered for later runs
+    keep: int | None = None
     #: re-sessionize everything the store holds (and the sources), from scratch
     rebuild: bool = False
     #: start a new history from the sources alone (the store's events are dropped)
@@ -305,6 +306,8 @@ class RunOptions:
             )
         for name, low in (("keep", 0), ("max_line_bytes", 1), ("memory_limit", 1)):
             value = getattr(self, name)
+            if name == "keep" and value is None:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UsageError(f"{name} {value!r}", hint=f"a whole number of at least {low}")
         if self.session is not None and not isinstance(self.session, SessionizeOptions):

@@ -299,6 +299,25 @@ def test_every_way_back_names_the_store_it_was_given(tmp_path: Path) -> None:
     assert code == 1 and f"`jtrack store rollback v000001 --store {root}`" in err, err
 
 
+def test_keep_is_remembered_by_the_store(tmp_path: Path) -> None:
+    """`--keep` was per run: a cron job's `--keep 6`, then one ad-hoc run without it, and
+    the store held 3 versions (the default 2 kept), the week's way back gone."""
+    root = tmp_path / "st"
+    nights = _split_sample(tmp_path, 6)
+    for night in nights[:4]:
+        assert _jt("sessionize", str(night), "--store", str(root), "-q", "--keep", "6")[0] == 0
+    assert _jt("sessionize", str(nights[4]), "--store", str(root), "-q")[0] == 0
+    assert len(list((root / "versions").iterdir())) == 5
+    code, out, _ = _jt("store", "--store", str(root))
+    assert code == 0 and "keeps 6 earlier versions for rollback" in out, out
+    assert json.loads(_jt("store", "--store", str(root), "-f", "json")[1])["keep"] == 6
+    assert _jt("store", "compact", "--store", str(root), "-q")[0] == 0
+    assert len(list((root / "versions").iterdir())) >= 5  # (compact keeps as many too)
+    assert _jt("sessionize", str(nights[5]), "--store", str(root), "-q", "--keep", "0")[0] == 0
+    assert _jt("store", "compact", "--store", str(root), "-q")[0] == 0
+    assert len(list((root / "versions").iterdir())) == 1
+
+
 # --------------------------------------------------------------------- files not there
 
 

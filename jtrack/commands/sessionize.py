@@ -150,15 +150,17 @@ def sessionize_cmd(
         ),
     ] = False,
     keep: Annotated[
-        int,
+        int | None,
         typer.Option(
             help="Earlier versions of the store to keep for `jtrack store rollback` (a "
-            "compaction's version, the same events as its base, is not counted).",
+            "compaction's version, the same events as its base, is not counted); the store "
+            "remembers it for runs without --keep (default: what it was given last, else 2).",
             min=0,
             max=MAX_COUNT,
             metavar="<n>",
+            show_default=False,
         ),
-    ] = 2,
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(

@@ -274,6 +274,11 @@ def _totals(info: dict[str, Any]) -> list[str]:
     if o.get("split_on_campaign_change"):
         opts.append("split on campaign change")
     lines.append("  sessions: " + ", ".join(opts))
+    if "keep" in info:
+        lines.append(
+            f"  keeps {plural(int(info['keep']), 'earlier version')} for rollback "
+            "(--keep, remembered: a run without it keeps as many)"
+        )
     k = info.get("contacts")
     if k:
         line = (
@@ -324,15 +329,16 @@ def compact_cmd(
     ctx: typer.Context,
     store: StoreOpt = None,
     keep: Annotated[
-        int,
+        int | None,
         typer.Option(
             help="Earlier versions to keep (the one compacted from, the same events, is not "
-            "counted).",
+            "counted; default: the --keep the store was given last, else 2).",
+            show_default=False,
             min=0,
             max=MAX_COUNT,
             metavar="<n>",
         ),
-    ] = 2,
+    ] = None,
     wait: Annotated[
         float,
         typer.Option(help="Seconds to wait for another run's lock.", min=0, metavar="<seconds>"),

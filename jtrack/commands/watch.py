@@ -170,16 +170,18 @@ def watch_cmd(
     ] = None,
     config: ConfigOpt = None,
     keep: Annotated[
-        int,
+        int | None,
         typer.Option(
-            help="Earlier versions of the store to keep, as `jtrack sessionize --keep`: watch "
-            "writes a version each time something arrives, so a tool that reads a version's "
-            "folder for minutes needs more.",
+            help="Earlier versions of the store to keep, as `jtrack sessionize --keep` (the "
+            "store remembers it; default: what it was given last, else 2): watch writes a "
+            "version each time something arrives, so a tool that reads a version's folder "
+            "for minutes needs more.",
             min=0,
             max=MAX_COUNT,
             metavar="<n>",
+            show_default=False,
         ),
-    ] = 2,
+    ] = None,
     role: RoleOpt = None,
     redact: RedactOpt = False,
     ascii_: Annotated[
@@ -745,7 +747,7 @@ class LoopConfig:
     top: int = 10
     on_error: str = "skip"
     wait: float = 1.0
-    keep: int = 2
+    keep: int | None = None
     html: Path | None = None
     poll: bool = False
     duration: float | None = None

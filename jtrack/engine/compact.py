@@ -396,10 +396,15 @@ def _ranges(parts: list[PartInfo], buckets: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def compact(store: Store, *, keep: int = 2, lock_wait: float = 0.0) -> Compaction:
-    """Compact every table of the store with more than one part, as a new version."""
+def compact(store: Store, *, keep: int | None = None, lock_wait: float = 0.0) -> Compaction:
+    """Compact every table of the store with more than one part, as a new version (`keep`
+    None: the `--keep` the store was given last, else 2)."""
+    from jtrack.store.manifest import kept_of
+
     store.require_current()  # (a missing folder or a file: said as such, not made)
     with store.lock(wait=lock_wait):
+        if keep is None:
+            keep = kept_of(store.read_manifest())
         done = compact_locked(store, keep=keep, force=True)
         store.collect_garbage(keep)  # (also when there was nothing to compact)
         return done

@@ -90,6 +90,7 @@ from jtrack.store.layout import (
     REJECTS,
     version_name,
 )
+from jtrack.store.manifest import kept_of
 from jtrack.store.snapshot import collect_side_by_side
 from jtrack.store.writer import VersionWriter, no_session_changes
 
@@ -621,7 +622,9 @@ def _run(
         manifest, run_info, conflicts, run_rejects = _finish(
             ctx, store, new, results, book_source, base, history, mode, started, planned
         )
-        writer.commit(manifest, opts.keep)
+        keep = opts.keep if opts.keep is not None else kept_of(base)
+        manifest.keep = opts.keep if opts.keep is not None else (base.keep if base else None)
+        writer.commit(manifest, keep)
     except BaseException:
         # One Ctrl-C can arrive twice (Polars raises KeyboardInterrupt inside a query, then
         # Python its own pending one, at the next call): the clean-up is retried, not left
@@ -640,7 +643,7 @@ def _run(
     most = FOLLOW_MERGE_ROWS if opts.follow else None
     if needs_compaction(manifest, most):  # the parts of many daily runs: merged now and then
         say(ProgressUpdate("compacting"))
-        done = compact_locked(store, keep=opts.keep, max_rows=most)
+        done = compact_locked(store, keep=keep, max_rows=most)
         if done.version is not None:
             manifest = store.read_manifest(done.version)
             notes.append(f"compacted the store: {done.describe()}")

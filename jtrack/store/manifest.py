@@ -250,6 +250,9 @@ class Manifest:
     #: rebuild, --replace, the first version: read the whole table again). None: a version
     #: an earlier jtrack wrote (not known: reload too). Written by VersionWriter.commit.
     session_changes: dict[str, Any] | None = None
+    #: the `--keep` the store was given last (None: never; DEFAULT_KEEP): what a run
+    #: without `--keep` keeps
+    keep: int | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -326,6 +329,8 @@ class Manifest:
         head["schema_version"] = SCHEMA_VERSION
         if not self.duplicate_deltas:
             del head["duplicate_deltas"]  # (a manifest as an earlier jtrack wrote it)
+        if self.keep is None:
+            del head["keep"]
         lines = [_ENCODE(head)[:-1]]
         for k in _LISTS:  # records of plain fields (lists of numbers at most)
             items = ",\n".join(map(_ENCODE, (vars(x) for x in getattr(self, k))))
@@ -389,6 +394,7 @@ class Manifest:
                 session_changes=changes
                 if isinstance(changes := data.get("session_changes"), dict)
                 else None,
+                keep=keep if isinstance(keep := data.get("keep"), int) and keep >= 0 else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(
@@ -429,6 +435,18 @@ def _known(cls: Any, data: dict[str, Any]) -> Any:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
+#: Versions a run keeps besides the current one when neither it nor the store says (as
+#: jtrack.store.DEFAULT_KEEP).
+_DEFAULT_KEEP = 2
+
+
+def kept_of(manifest: Manifest | None) -> int:
+    """The versions a run without `--keep` keeps: the `--keep` the store was given last."""
+    if manifest is None or manifest.keep is None:
+        return _DEFAULT_KEEP
+    return manifest.keep
+
+
 __all__ = [
     "DELTAS_LAYOUT",
     "ERASED_LAYOUT",
@@ -442,4 +460,5 @@ __all__ = [
     "PartInfo",
     "RunInfo",
     "SegmentInfo",
+    "kept_of",
 ]

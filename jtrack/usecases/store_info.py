@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from jtrack.store import Manifest, RunInfo, Store
+from jtrack.store.manifest import kept_of
 
 INPUT_COLUMNS = [
     "name",
@@ -146,6 +147,8 @@ def overview(store: Store) -> dict[str, Any]:
         "layout_version": m.written_layout,
         "buckets": m.bucket_policy.buckets,
         "options": m.options,
+        # (the --keep a run without one keeps: the one the store was given last)
+        "keep": kept_of(m),
         "counts": m.counts,
         "contacts": (m.contact_counts or {"file": m.contacts.file}) if m.contacts else None,
         "inputs": inputs_frame(m, runs),
