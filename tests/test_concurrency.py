@@ -443,3 +443,51 @@ def test_a_tool_run_under_store_pin_reads_its_version_whole_through_runs_and_an_
 
     compact(store)  # (the lease is gone: the version held goes now)
     assert not (store.root / "versions" / str(pinned)).exists()
+
+
+def test_store_pin_passes_a_sigterm_on_and_its_changes_go_to_the_version_held(
+    tmp_path: Path,
+) -> None:
+    """`store pin` killed COMMAND on a SIGTERM (mid-cleanup) and exited 130 with jtrack's
+    own "interrupted" line: the signal is passed on and pin exits with COMMAND's status.
+    Under pin, `jtrack store changes` went to the current version, not the one held."""
+    import signal
+
+    from test_engine import T0
+
+    from tests.helpers import flat_event, flat_frame
+
+    store = Store.open(tmp_path / "store")
+    days = []
+    for d in range(3):
+        f = tmp_path / f"day{d}.parquet"
+        flat_frame(
+            [flat_event(f"e{d}-{i}", f"v{i}", T0 + timedelta(days=d, minutes=i)) for i in range(3)]
+        ).write_parquet(f)
+        days.append(f)
+    run_sessionize([days[0]], store)
+    run_sessionize([days[1]], store)
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    script = (
+        f"trap 'echo cleaned; exit 3' TERM; touch {ready}; "
+        f"while [ ! -e {go} ]; do sleep 0.05; done; "
+        f"{sys.executable} -m jtrack.cli store changes -f csv -q; "
+        "while :; do sleep 0.05; done"
+    )
+    proc = _spawn("store", "pin", "--store", str(store.root), "-q", "--", "sh", "-c", script)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    held = str(store.current_name())
+    run_sessionize([days[2]], store)  # (a newer version while the tool runs)
+    go.touch()
+    time.sleep(3)  # (the tool's `store changes` printed)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err  # the tool's own status, after its cleanup
+    assert out.rstrip().endswith("cleaned") and "interrupted" not in err
+    rows = [line.split(",") for line in out.splitlines() if line.count(",") >= 3]
+    assert rows[0][:2] == ["id", "change"] and len(rows) > 1
+    assert {r[rows[0].index("version")] for r in rows[1:]} == {held}

@@ -3,6 +3,7 @@ verify."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -1006,8 +1007,8 @@ def changes_cmd(
         str | None,
         typer.Option(
             "--to",
-            help="The version to go to (default: the current one; in `jtrack store pin`, "
-            "$(basename $JTRACK_VERSION_DIR): the version held).",
+            help="The version to go to (default: the current one; under `jtrack store pin` "
+            "of this store, $JTRACK_VERSION: the version held).",
             metavar="<version>",
             show_default=False,
         ),
@@ -1031,7 +1032,11 @@ def changes_cmd(
     opts = _group_options(ctx, "changes", store=store, format=fmt, output=output, quiet=quiet)
     store, fmt, output = opts["store"], opts["format"], opts["output"]
     out_fmt = resolve_format(fmt, output, CHANGE_FORMATS, "jtrack store changes")
-    frame = session_changes(Store.open(store), since, to)
+    st = Store.open(store)
+    held = os.environ.get("JTRACK_VERSION")
+    if to is None and held and _pinned_here(st):  # (under `store pin`: the version it holds)
+        to = held
+    frame = session_changes(st, since, to)
     if not opts["quiet"] and frame.height:
         counts = dict(frame.group_by("change").len().iter_rows())
         said = ", ".join(f"{counts.get(c, 0):,} {c}" for c in ("added", "changed", "removed"))
@@ -1086,11 +1091,51 @@ def pin_cmd(
         if not opts["quiet"]:
             sys.stderr.write(f"note: {st.shown}: {snap.name} held while {command[0]} runs\n")
         try:
-            code = subprocess.call(command, env=env)
+            child = subprocess.Popen(command, env=env)
         except OSError as exc:  # (not found: 127, not executable: 126, as a shell says)
             from jtrack.commands._common import error_line
 
             what = "command not found" if isinstance(exc, FileNotFoundError) else exc.strerror
             error_line(f"{command[0]}: {what} (hint: name a program on $PATH, or give its path)")
             raise typer.Exit(127 if isinstance(exc, FileNotFoundError) else 126) from None
+        code = _wait_forwarding(child)
     raise typer.Exit(code if code >= 0 else 128 - code)
+
+
+def _pinned_here(st: Any) -> bool:
+    """Whether this process runs under `jtrack store pin` of store `st` (its
+    $JTRACK_VERSION_DIR a version folder of it)."""
+    folder = os.environ.get("JTRACK_VERSION_DIR")
+    if not folder:
+        return False
+    try:
+        return Path(folder).resolve().parent == (Path(st.root) / "versions").resolve()
+    except OSError:
+        return False
+
+
+def _wait_forwarding(child: Any) -> int:
+    """COMMAND's status, the version held until it ends: a Ctrl-C (which the terminal gives
+    COMMAND too, in its process group) is COMMAND's to handle, and a SIGTERM or SIGHUP sent
+    to pin alone (a service stopping it) is passed on to COMMAND, so it can clean up as it
+    would without pin; pin never kills it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return int(child.wait())
+
+    def forward(signum: int, frame: Any) -> None:
+        child.send_signal(signum)
+
+    handlers: dict[signal.Signals, Any] = {
+        signal.SIGINT: signal.SIG_IGN,
+        signal.SIGTERM: forward,
+        signal.SIGHUP: forward,
+    }
+    before = {sig: signal.signal(sig, h) for sig, h in handlers.items()}
+    try:
+        return int(child.wait())
+    finally:
+        for sig, h in before.items():
+            signal.signal(sig, h)

@@ -33,8 +33,8 @@ DELTAS_LAYOUT = 4
 TABLES = ("index", "sessions")
 
 #: The version of the reader-facing tables' schema (the columns of the session table, the
-#: index, the segments' canonical columns, the contacts book, session_changes.parquet, as
-#: `jtrack schema` documents them): raised only when one of those columns changes (a
+#: index, the segments' canonical columns, which `jtrack schema` documents, and
+#: session_changes.parquet, which the README does): raised only when one of those columns changes (a
 #: column added, removed, retyped, or its meaning or nullability changed), unlike
 #: layout_version, which follows what the store holds. In every manifest, in `jtrack
 #: schema`'s output and in the key-value metadata (`jtrack.schema_version`) of every

@@ -148,6 +148,26 @@ class Store:
             raise StoreError(f"{self.shown}: {name!r} is not a version of this store")
         return self.root / VERSIONS / name
 
+    def session_changes_of(self, name: str, rel: str) -> pl.DataFrame:
+        """The `id` and `change` columns of version `name`'s session changes file (`rel`, as
+        its manifest names it), read whole (a night's list is small); a file gone or
+        unreadable is a StoreError saying what a reader does instead (reload the table:
+        the rest of the store is not at fault)."""
+        import polars as pl
+
+        path = self.version_dir(name) / rel
+        try:
+            return pl.read_parquet(path, columns=["id", "change"])
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreError(
+                f"{self.shown}: the session changes of {name} cannot be read ({what})",
+                hint="read the whole session table again (it is whole: only the list of "
+                "what changed is lost); `jtrack store verify --full "
+                + self.flag
+                + "` checks the store's files",
+            ) from None
+
     def current_files(self, table: str) -> list[str]:
         """The files of `table` (sessions, index, segments, duplicates: its file then its
         deltas, held) of the current version, as paths

@@ -245,9 +245,7 @@ def session_changes(store: Store, since: str | None = None, to: str | None = Non
                 hint=_RELOAD,
             )
         frames = [
-            pl.scan_parquet(store.version_dir(n) / rel, glob=False)
-            .select("id", "change")
-            .with_columns(_order=pl.lit(order, pl.UInt32))
+            store.session_changes_of(n, rel).lazy().with_columns(_order=pl.lit(order, pl.UInt32))
             for order, (n, rel, _) in enumerate(reversed(chain))
             if rel
         ]
