@@ -9,7 +9,6 @@ import fcntl
 import os
 import stat
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,9 +38,8 @@ def open_lock(lock_path: Path, mode: int) -> int:
     """A descriptor on `lock_path` to flock: made with `mode` (whatever the umask) when
     missing; opened read-only when this account may not write it (flock(2) needs no write
     access: a lock file another account left, even root's, is still taken); when it may not
-    even read it (another account's 0600) and no process holds its lock, replaced by a new
-    one (which needs a folder this account may write; a holder that locked the old file
-    meanwhile finds the path names another file, and locks that: see exclusive_lock)."""
+    even read it (another account's 0600), a PermissionError (replacing it raced: two runs
+    could hold the lock at once)."""
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     except FileExistsError:
@@ -57,20 +55,9 @@ def open_lock(lock_path: Path, mode: int) -> int:
             return open_lock(lock_path, mode)
         except PermissionError:
             continue
-    if lock_in_use(lock_path) is not False:
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(lock_path))
-    tmp = lock_path.with_name(f"{lock_path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        with contextlib.suppress(OSError):
-            os.fchmod(fd, mode)
-        os.replace(tmp, lock_path)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return fd
+    # (one this account may not even read, another account's 0600: never replaced, which
+    # could let two runs hold the lock at once; said, for its owner to mend)
+    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(lock_path))
 
 
 def lock_in_use(lock_path: Path) -> bool | None:

@@ -560,6 +560,7 @@ def _write(
         erased=0,
         reason=f"erased {n_v:,} visitor{'s' if n_v != 1 else ''} ({out.rows:,} rows)",
     )
+    manifest.keep = base.keep  # (the --keep the store was given stays its own)
     return manifest
 
 

@@ -817,9 +817,12 @@ class Store:
         CIS default, made a service account's versions and CURRENT unreadable to analysts
         outside the group that the folder lets in)."""
         try:
-            return stat.S_IMODE(os.stat(self.root).st_mode) & 0o005
+            mode = stat.S_IMODE(os.stat(self.root).st_mode)
         except OSError:
             return 0
+        # (of a store shared by a group only: a private store's files stay as the umask
+        # makes them, a folder left 0755 by mkdir notwithstanding)
+        return mode & 0o005 if mode & stat.S_IWGRP else 0
 
     def _share_own(self) -> None:
         """`.lock` and `versions/` given the group's bits (and the others' the folder has)
