@@ -42,6 +42,13 @@ def invoke(*args: str | Path) -> object:
     return runner.invoke(app, [str(a) for a in args])
 
 
+def sessionized(folder: Path, lines: list[str]) -> Path:
+    """The JSON `lines` as `e.jsonl` in `folder`, sessionized into `folder/st`."""
+    (folder / "e.jsonl").write_text("\n".join(lines) + "\n")
+    assert invoke("sessionize", folder / "e.jsonl", "--store", folder / "st", "-q").exit_code == 0
+    return folder / "st"
+
+
 def test_check_a_valid_file_prints_a_summary(in_tmp: Path) -> None:
     res = invoke("rules", "check", SAMPLE_RULES)
     assert res.exit_code == 0, res.stderr
@@ -586,8 +593,7 @@ def test_report_counts_the_visitors_of_each_outcome(in_tmp: Path) -> None:
         for c, hours in (("alice", (0, 5)), ("bob", (1,)))
         for k, h in enumerate(hours)
     ]
-    (in_tmp / "e.jsonl").write_text("\n".join(lines) + "\n")
-    assert invoke("sessionize", in_tmp / "e.jsonl", "--store", in_tmp / "st", "-q").exit_code == 0
+    sessionized(in_tmp, lines)
     rules = write_rules(
         in_tmp,
         '[[outcome]]\nid = "buy"\n[[outcome.stage]]\n'
@@ -682,8 +688,7 @@ def test_report_counts_and_names_the_achievements_without_a_number(in_tmp: Path)
         )
         for c, p in prices.items()
     ]
-    (in_tmp / "e.jsonl").write_text("\n".join(lines) + "\n")
-    assert invoke("sessionize", in_tmp / "e.jsonl", "--store", in_tmp / "st", "-q").exit_code == 0
+    sessionized(in_tmp, lines)
     rules = write_rules(
         in_tmp,
         '[[outcome]]\nid = "out-purchase"\nvalue_attribute = "price"\n[[outcome.stage]]\n'
@@ -739,8 +744,7 @@ def test_explain_at_80_columns_keeps_the_condition_and_ids_unique_across_tables(
             zip(ids, ["page_viewed", "product_added", "x"], strict=True)
         )
     ]
-    (in_tmp / "e.jsonl").write_text("\n".join(lines) + "\n")
-    assert invoke("sessionize", in_tmp / "e.jsonl", "--store", in_tmp / "st", "-q").exit_code == 0
+    sessionized(in_tmp, lines)
     rules = write_rules(
         in_tmp,
         '[[segment]]\nid = "viewed"\n[[segment.pattern]]\n'

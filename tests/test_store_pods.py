@@ -211,6 +211,19 @@ def _can_setpriv() -> bool:
     return os.geteuid() == 0 and shutil.which("setpriv") is not None
 
 
+def _group_store(folder: Path, n: int) -> tuple[list[Path], Path]:
+    """`n` nights' files any account may read, and the store folder `folder/st` shared by
+    group 5000 (`chgrp 5000 st; chmod 2775 st`)."""
+    nights = _nights(folder, n)
+    for night in nights:
+        os.chmod(night, 0o644)
+    root = folder / "st"
+    root.mkdir()
+    os.chown(root, 0, 5000)
+    os.chmod(root, 0o2775)
+    return nights, root
+
+
 def _jtrack_as(uid: int, gid: int, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
     cmd += [sys.executable, "-c", _AS_USER.format(root=str(ROOT)), *args]
@@ -257,13 +270,7 @@ def test_a_group_store_is_written_by_every_member_under_umask_022(open_folder: P
     such a store is the group's to write now, so any member's run writes it and removes
     the versions another made; a store folder the group may not write keeps the umask's
     modes."""
-    nights = _nights(open_folder, 3)
-    for night in nights:
-        os.chmod(night, 0o644)
-    root = open_folder / "st"
-    root.mkdir()
-    os.chown(root, 0, 5000)
-    os.chmod(root, 0o2775)
+    nights, root = _group_store(open_folder, 3)
     first = _jtrack_as(12345, 5000, "sessionize", str(nights[0]), "--store", "st", "-q",
                        cwd=open_folder)  # fmt: skip
     assert (first.returncode, first.stderr) == (0, "")
@@ -345,12 +352,7 @@ def test_a_store_lock_root_made_with_the_backup_recipe_stops_no_run(
     `flock STORE/.lock cp -a ...` as root made one, root's (0644 under umask 022, 0600 under
     077): every run of the service account failed `.../.lock: Permission denied`. Then the
     lock a run makes has the folder's read and write bits, no group-execute (it was 0674)."""
-    night = _nights(open_folder, 1)[0]
-    os.chmod(night, 0o644)
-    root = open_folder / "st"
-    root.mkdir()
-    os.chown(root, 0, 5000)
-    os.chmod(root, 0o2775)
+    (night,), root = _group_store(open_folder, 1)
     lock = root / ".lock"
     lock.touch()
     os.chmod(lock, left)
@@ -384,13 +386,7 @@ def test_a_writer_with_umask_027_leaves_the_store_readable_to_whom_the_folder_le
     Everything a run writes gets the folder's "other" read bits; files linked from versions
     written without them are given them by their owner's next run; the hint names the
     file."""
-    nights = _nights(open_folder, 2)
-    for night in nights:
-        os.chmod(night, 0o644)
-    root = open_folder / "st"
-    root.mkdir()
-    os.chown(root, 0, 5000)
-    os.chmod(root, 0o2775)
+    nights, root = _group_store(open_folder, 2)
     done = _jtrack_as_umask(12345, 5000, 0o027, "sessionize", str(nights[0]), "--store", "st",
                             "-q", cwd=open_folder)  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")

@@ -553,13 +553,6 @@ def journey_report(
         "engagement_rate": rate(int(w["engaged"] or 0), n_web),
     }
 
-    # Sessions and visitors per local day, every day of the period.
-    per_day = s_df.group_by("_day").agg(
-        sessions=pl.len().cast(pl.Int64),
-        visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
-        page_views=pl.col("pageview_count").sum().cast(pl.Int64),
-        known_sessions=pl.col("_known").sum().cast(pl.Int64),
-    )
     # (an open period spans the sessions of every class, as the traffic section counts
     # them, not only those shown)
     first = opts.since or (all_df["_day"].min() if all_df.height else None)
@@ -572,16 +565,8 @@ def journey_report(
         days = pl.DataFrame({"_day": pl.date_range(first, last, "1d", eager=True)})
     else:
         days = pl.DataFrame(schema={"_day": pl.Date()})
-    daily = (
-        days.join(per_day, on="_day", how="left", maintain_order="left")
-        .with_columns(pl.col("sessions", "visitors", "page_views").fill_null(0))
-        .with_columns(
-            known_sessions=pl.col("known_sessions").fill_null(0)
-            if contacts_known
-            else pl.lit(None, pl.Int64)
-        )
-        .select(pl.col("_day").dt.strftime("%Y-%m-%d").alias("day"), pl.exclude("_day"))
-    )
+    # Sessions and visitors per local day, every day of the period (and per week or month)
+    daily = _series(s_df, days, "day", contacts_known)
     by = series_unit(opts.by, days.height)
     series = None if by == "day" else _series(s_df, days, by, contacts_known)
 
@@ -789,10 +774,10 @@ def journey_report(
 
 
 def _series(s_df: pl.DataFrame, days: pl.DataFrame, by: str, known: bool) -> pl.DataFrame:
-    """The sessions of `s_df` (`_day`: their local day) per week or month of the period's
-    `days`, every unit the days touch (a week at an edge of the period named by its Monday
-    but counting the period's days only); visitors counted once in each unit."""
-    every = "1w" if by == "week" else "1mo"
+    """The sessions of `s_df` (`_day`: their local day) per day, week or month of the
+    period's `days`, every unit the days touch (a week at an edge of the period named by
+    its Monday but counting the period's days only); visitors counted once in each unit."""
+    every = {"day": "1d", "week": "1w", "month": "1mo"}[by]
     unit = pl.col("_day").dt.truncate(every).alias("_unit")
     per = s_df.group_by(unit).agg(
         sessions=pl.len().cast(pl.Int64),
@@ -800,7 +785,7 @@ def _series(s_df: pl.DataFrame, days: pl.DataFrame, by: str, known: bool) -> pl.
         page_views=pl.col("pageview_count").sum().cast(pl.Int64),
         known_sessions=pl.col("_known").sum().cast(pl.Int64),
     )
-    label = pl.col("_unit").dt.strftime("%Y-%m-%d" if by == "week" else "%Y-%m")
+    label = pl.col("_unit").dt.strftime("%Y-%m" if by == "month" else "%Y-%m-%d")
     return (
         days.select(unit)
         .unique(maintain_order=True)
