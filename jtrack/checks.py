@@ -12,7 +12,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jtrack.errors import UsageError
+from jtrack.errors import FileAccessError, UsageError
 
 #: Said of a blank name: in a shell, `"$VAR"` of an unset variable.
 UNSET_HINT = "a variable in the command line may be unset"
@@ -66,7 +66,20 @@ def arrow_path(source: object) -> object:
 def _absolute(path: str) -> str:
     """`path` from the current folder when it is relative, its `..` kept (as the system
     follows them: after a link, not by the text)."""
-    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+    return path if os.path.isabs(path) else os.path.join(current_folder(), path)
+
+
+def current_folder() -> str:
+    """os.getcwd(), or a FileAccessError saying the current folder is gone (deleted or moved
+    since the shell entered it: a bare "No such file or directory" otherwise, from every
+    command whose store, output or input is named from it, ./.jtrack the first)."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        raise FileAccessError(
+            "the current folder no longer exists (deleted or moved since the shell entered it)",
+            hint="`cd` to a folder that exists and run the command again",
+        ) from None
 
 
 def refuse_blank_name(value: object, name: str, hint: str = "name a file") -> None:

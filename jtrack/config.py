@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jtrack.checks import env_value
+from jtrack.checks import current_folder, env_value
 from jtrack.errors import ConfigError, FileAccessError, UsageError
 
 CONFIG_ENV = "JTRACK_CONFIG"
@@ -54,13 +54,7 @@ def find_config(
         if not once:
             _regular(p, "config", f" (from ${CONFIG_ENV})")
         return p
-    try:
-        p = Path.cwd() / DEFAULT_NAME
-    except FileNotFoundError:  # (a bare "No such file or directory" from every command)
-        raise FileAccessError(
-            "the current folder no longer exists (deleted or moved since the shell entered it)",
-            hint="`cd` to a folder that exists and run the command again",
-        ) from None
+    p = Path(current_folder()) / DEFAULT_NAME
     return p if p.is_file() else None
 
 

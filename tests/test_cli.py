@@ -1993,11 +1993,18 @@ def test_a_deleted_working_directory_is_one_error_line_with_a_hint(tmp_path: Pat
 
     root = Path(__file__).resolve().parent.parent
     gone = tmp_path / "gone"
-    gone.mkdir()
-    script = f"cd {gone} && rmdir {gone} && exec {sys.executable} -m jtrack sessions --store /x"
     env = {**os.environ, "PYTHONPATH": str(root)}
     env.pop("JTRACK_CONFIG", None)
-    res = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 1, res.stderr
-    assert res.stderr.startswith("error: the current folder no longer exists"), res.stderr
-    assert "(hint: `cd` to a folder that exists" in res.stderr and res.stderr.count("\n") == 1
+    env.pop("JTRACK_STORE", None)
+    # (the default store, ./.jtrack, too: `sessions`, `store` and `rollback` said the bare
+    # error, and `watch` with a relative folder)
+    for args in ("sessions --store /x", "sessions", "store", "store rollback v1", "watch in"):
+        gone.mkdir()
+        script = f"cd {gone} && rmdir {gone} && exec {sys.executable} -m jtrack {args}"
+        res = subprocess.run(
+            ["sh", "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 1, (args, res.stderr)
+        assert res.stderr.startswith("error: the current folder no longer exists"), res.stderr
+        assert "(hint: `cd` to a folder that exists" in res.stderr, res.stderr
+        assert res.stderr.count("\n") == 1, res.stderr

@@ -318,6 +318,46 @@ def test_keep_is_remembered_by_the_store(tmp_path: Path) -> None:
     assert len(list((root / "versions").iterdir())) == 1
 
 
+def test_compact_remembers_its_keep_and_a_rollback_says_the_keep_it_brings_back(
+    tmp_path: Path,
+) -> None:
+    """`store compact --keep N` used N once and forgot it (the next run went back to the
+    store's 2); a rollback brought back the --keep of the version rolled back to without a
+    word (the setting is the version's manifest's)."""
+    root = tmp_path / "st"
+    nights = _split_sample(tmp_path, 4)
+    assert _jt("sessionize", str(nights[0]), "--store", str(root), "-q", "--keep", "1")[0] == 0
+    for night in nights[1:3]:
+        assert _jt("sessionize", str(night), "--store", str(root), "-q")[0] == 0
+    code, _, err = _jt("store", "compact", "--store", str(root), "--keep", "5")
+    assert code == 0, err
+    assert json.loads(_jt("store", "--store", str(root), "-f", "json")[1])["keep"] == 5
+    assert _jt("sessionize", str(nights[3]), "--store", str(root), "-q")[0] == 0
+    # (the version the first nights wrote stays: with the store's 1, it went)
+    assert sorted(p.name for p in (root / "versions").iterdir())[0] == "v000002"
+    code, _, err = _jt("store", "compact", "--store", str(root), "--keep", "3")
+    assert code == 0 and err.startswith("v0"), err  # (a version written: remembered)
+    code, _, err = _jt("store", "compact", "--store", str(root), "--keep", "4")
+    assert code == 0, err
+    assert err.startswith(
+        "nothing to compact (no version written, so the store goes on keeping 3 earlier versions"
+    ), err
+    assert json.loads(_jt("store", "--store", str(root), "-f", "json")[1])["keep"] == 3
+    code, _, err = _jt("store", "rollback", "v000003", "--store", str(root))
+    assert code == 0, err
+    assert err == (
+        f"{root}: v000003 is current; it keeps 1 earlier version, the --keep it was written "
+        "with (it was 3: a run's --keep changes it)\n"
+    )
+    code, _, err = _jt("store", "rollback", "v000004", "--store", str(root))
+    assert (
+        code == 0
+        and err
+        == f"{root}: v000004 is current; it keeps 5 earlier versions, "
+        "the --keep it was written with (it was 1: a run's --keep changes it)\n"
+    ), err
+
+
 # --------------------------------------------------------------------- files not there
 
 

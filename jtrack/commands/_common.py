@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from jtrack.checks import current_folder
 from jtrack.errors import ExitCode, JtrackError, UsageError
 from jtrack.options import MAX_COUNT  # noqa: F401  (the commands' options read it here)
 
@@ -340,6 +341,11 @@ def _unexpected_message(exc: BaseException) -> str:
         # (a store's file gone: a version removed under a reader, or a damaged store)
         gone = store_module.missing_file_error(f"{exc.filename or ''} {exc}")
         if gone is not None:
+            return str(gone)
+    if isinstance(exc, FileNotFoundError) and not exc.filename:
+        try:  # (a relative name resolved, by jtrack or a library, from a folder now gone)
+            current_folder()
+        except JtrackError as gone:
             return str(gone)
     if isinstance(exc, OSError):
         import errno

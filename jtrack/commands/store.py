@@ -25,7 +25,7 @@ from jtrack.commands._common import (
     resolve_format,
     write_text,
 )
-from jtrack.errors import UsageError
+from jtrack.errors import JtrackError, UsageError
 
 FORMATS = (Format.table, Format.json)
 TABLE_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv, Format.tsv, Format.md)
@@ -312,6 +312,7 @@ def rollback_cmd(
     import sys
 
     from jtrack.store import Store
+    from jtrack.store.manifest import kept_of
 
     opts = _group_options(ctx, "rollback", store=store, quiet=quiet)
     store, quiet = opts["store"], bool(opts["quiet"])
@@ -319,9 +320,22 @@ def rollback_cmd(
     if not st.root.is_dir():  # (a missing folder or a file: said as such, not made; a store
         st.require_current()  # that lost its CURRENT file is what rollback mends)
     with st.lock(wait=wait):
+        try:  # (a store that lost its CURRENT file, or whose current version is damaged:
+            before: int | None = kept_of(st.read_manifest())  # what rollback mends)
+        except JtrackError:
+            before = None
         st.rollback(version.strip())
+        after = kept_of(st.read_manifest())
     if not quiet:
-        sys.stderr.write(f"{st.shown}: {version.strip()} is current\n")
+        # (the --keep the store remembers is its version's: the one rolled back to brings
+        # back its own, which the next run without --keep goes by)
+        changed = (
+            f"; it keeps {after} earlier version{'s' if after != 1 else ''}, the --keep it "
+            f"was written with (it was {before}: a run's --keep changes it)"
+            if before is not None and before != after
+            else ""
+        )
+        sys.stderr.write(f"{st.shown}: {version.strip()} is current{changed}\n")
 
 
 @store_app.command("compact")
@@ -333,7 +347,8 @@ def compact_cmd(
         int | None,
         typer.Option(
             help="Earlier versions to keep (the one compacted from, the same events, is not "
-            "counted; default: the --keep the store was given last, else 2).",
+            "counted; default: the --keep the store was given last, else 2), remembered by "
+            "the version written as a run's --keep is.",
             show_default=False,
             min=0,
             max=MAX_COUNT,
@@ -356,6 +371,7 @@ def compact_cmd(
 
     from jtrack.engine.compact import compact
     from jtrack.store import Store
+    from jtrack.store.manifest import kept_of
 
     opts = _group_options(ctx, "compact", store=store, quiet=quiet)
     store, quiet = opts["store"], bool(opts["quiet"])
@@ -371,7 +387,13 @@ def compact_cmd(
         if removed:
             sys.stderr.write(removed + "\n")
     else:  # (a line, not "nothing to compact" then what it did)
-        sys.stderr.write(f"nothing to compact; {removed}\n" if removed else "nothing to compact\n")
+        said = "nothing to compact"
+        if keep is not None and (kept := kept_of(st.read_manifest())) != keep:
+            said += (  # (a --keep is remembered by the version written: none was)
+                f" (no version written, so the store goes on keeping {kept} earlier "
+                f"version{'s' if kept != 1 else ''}; a run's --keep changes that)"
+            )
+        sys.stderr.write(f"{said}; {removed}\n" if removed else f"{said}\n")
 
 
 #: `--from FILE --kind visitor|contact`: the ids of a batch of requests (erase, access).

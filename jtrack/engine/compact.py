@@ -398,24 +398,32 @@ def _ranges(parts: list[PartInfo], buckets: int) -> list[tuple[int, int]]:
 
 def compact(store: Store, *, keep: int | None = None, lock_wait: float = 0.0) -> Compaction:
     """Compact every table of the store with more than one part, as a new version (`keep`
-    None: the `--keep` the store was given last, else 2)."""
+    None: the `--keep` the store was given last, else 2; one given is remembered by the
+    version written, as a run's is)."""
     from jtrack.store.manifest import kept_of
 
     store.require_current()  # (a missing folder or a file: said as such, not made)
     with store.lock(wait=lock_wait):
+        remember = keep
         if keep is None:
             keep = kept_of(store.read_manifest())
-        done = compact_locked(store, keep=keep, force=True)
+        done = compact_locked(store, keep=keep, force=True, remember=remember)
         store.collect_garbage(keep)  # (also when there was nothing to compact)
         return done
 
 
 def compact_locked(
-    store: Store, *, keep: int = 2, force: bool = False, max_rows: int | None = None
+    store: Store,
+    *,
+    keep: int = 2,
+    force: bool = False,
+    max_rows: int | None = None,
+    remember: int | None = None,
 ) -> Compaction:
     """compact() for a caller that holds the store's lock (`force`: every table with more
     than one part, merged whole; else what `to_merge` picks, up to `max_rows` rows a
-    merge)."""
+    merge). `remember`: a `--keep` the caller was given, which the version written keeps
+    as the store's (as a run's does)."""
     from datetime import UTC, datetime
 
     from jtrack import __version__
@@ -442,6 +450,8 @@ def compact_locked(
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             parts, merges = compact_parts(snap, writer, base, run, force=force, max_rows=max_rows)
             m = base.copy()
+            if remember is not None:
+                m.keep = remember
             m.parts = parts
             merge_segments(snap, writer, m, merges)
             done = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

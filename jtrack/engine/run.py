@@ -31,7 +31,7 @@ import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash namespace)
 
 from jtrack import __version__
-from jtrack.checks import arrow_path, must_be
+from jtrack.checks import arrow_path, current_folder, must_be
 from jtrack.core.buckets import DEFAULT_BUCKETS
 from jtrack.core.dedupe import content_text
 from jtrack.core.traffic import user_agent_list_version
@@ -1137,7 +1137,7 @@ def _as_named(path: Path) -> str:
     folder as the shell names it, `$PWD`, a link too), `..` taken out where that is the
     same folder (not after a link to another one)."""
     here = os.environ.get("PWD", "")
-    cwd = os.getcwd()
+    cwd = current_folder()
     if not (here and os.path.isabs(here) and os.path.realpath(here) == os.path.realpath(cwd)):
         here = cwd
     named = str(path if path.is_absolute() else Path(here) / path)

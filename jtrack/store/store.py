@@ -1166,7 +1166,7 @@ class Store:
         if name not in self.versions():
             raise StoreError(
                 f"{self.shown}: no version {name!r}",
-                hint="list them with `jtrack store`",
+                hint=f"list them with `jtrack store {self.flag}`",
             )
         folder = self.version_dir(name)
         missing = [rel for rel in self.read_manifest(name).files() if not (folder / rel).is_file()]
@@ -1175,15 +1175,15 @@ class Store:
                 f"{self.shown}: {name} is not whole: {len(missing):,} of its files "
                 f"{'are' if len(missing) > 1 else 'is'} missing "
                 f"({self.named(folder / missing[0])}{', ...' if len(missing) > 1 else ''})",
-                hint=f"`jtrack store verify --all --store {self.shown}` lists the versions and "
+                hint=f"`jtrack store verify --all {self.flag}` lists the versions and "
                 "their damage; roll back to a whole one",
             )
         if name in self.holding_erased():
             raise StoreError(
                 f"{self.shown}: {name} holds data `jtrack store erase` took out since (it was "
                 "left for a reader that used it); it cannot be made current again",
-                hint="`jtrack store compact` removes it once no reader uses it (and so does "
-                "the next run); list the versions with `jtrack store`",
+                hint=f"`jtrack store compact {self.flag}` removes it once no reader uses it (and "
+                f"so does the next run); list the versions with `jtrack store {self.flag}`",
             )
         tmp = self.root / f"{CURRENT}.tmp"
         tmp.write_text(name + "\n", encoding="utf-8")
