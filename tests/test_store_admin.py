@@ -283,6 +283,11 @@ def test_a_version_that_cannot_be_removed_whole_is_no_version_and_is_shown(
     assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000002"]
     code, out, _ = _jt("store", "--store", str(root))
     assert code == 0 and "could not remove whole" in out and ".tmp-gone-v000001-" in out, out
+    # (a run killed while it emptied one leaves it too; a run in progress is removing it)
+    from jtrack.commands.store import _leftover_words
+
+    assert "was removing when it was stopped" in _leftover_words(False, ".tmp-gone-v1-x")
+    assert _leftover_words(True, ".tmp-gone-v1-x") == "an old version a run in progress is removing"
 
 
 def test_every_way_back_names_the_store_it_was_given(tmp_path: Path) -> None:

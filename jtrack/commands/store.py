@@ -142,10 +142,12 @@ def _leftover_words(live: bool | None, name: str = "") -> str:
     delete; `versions/NAME`: its manifest removed, never read again) said as such."""
     if name.startswith("versions/"):
         return "an old version left half-removed (never read again): remove it by hand"
-    if name.startswith(".tmp-gone-") and not live:
+    if name.startswith(".tmp-gone-"):  # (renamed first, then emptied: a kill between leaves it)
+        if live:
+            return "an old version a run in progress is removing"
         return (
-            "an old version a run could not remove whole (files it may not delete): the next "
-            "run tries again, or remove it by hand"
+            "an old version a run was removing when it was stopped, or could not remove "
+            "whole (files it may not delete): the next run tries again, or remove it by hand"
         )
     if live:
         return "being written by a run in progress"
