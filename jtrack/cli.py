@@ -91,6 +91,26 @@ _FORMAT_NAMES = {
 }
 
 
+#: Options some commands name otherwise: a name typed, that command's name for it.
+_OPTION_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "--limit": ("--top",),
+    "--top": ("--limit",),
+    "-n": ("--limit", "--top"),
+    "--head": ("--limit", "--top"),
+    "--config": ("--rules",),
+    "--rules": ("--config",),
+    "--output": ("-o",),
+    "--out": ("-o",),
+    "--silent": ("--quiet",),
+    "--from": ("--since",),
+    "--to": ("--until",),
+    "--start": ("--since",),
+    "--end": ("--until",),
+    "--visitor": ("--customer",),
+    "--timezone": ("--tz",),
+}
+
+
 def usage_error_line(exc: Any) -> str:
     """Typer's (Click's) usage errors as jtrack's one line: `error: ... (hint: ...)`."""
     from typer._click import exceptions as ce
@@ -100,6 +120,12 @@ def usage_error_line(exc: Any) -> str:
     help_hint = f"`{where} -h` lists what it takes"
     if isinstance(exc, ce.NoSuchOption):
         options = sorted(exc.possibilities or [])
+        # an option another command names so (`report --limit` is its `--top`): that one,
+        # not a name Click finds alike (`--wait`)
+        own = {o for p in (ctx.command.params if ctx is not None else []) for o in p.opts}
+        same = [o for o in _OPTION_SYNONYMS.get(exc.option_name, ()) if o in own]
+        if exc.option_name in _OPTION_SYNONYMS:  # (a known name this command has not:
+            options = same  # not one Click finds alike, `usage --limit` is not its --wait)
         hint = (f"did you mean {' or '.join(options)}? " if options else "") + help_hint
         return f"{where}: no such option {exc.option_name} (hint: {hint})"
     text = " ".join(exc.format_message().split())

@@ -843,6 +843,36 @@ def test_an_ambiguous_prefix_lists_the_candidates_and_exits_1(sample_store: Stor
     assert "more characters" in res.stderr and res.stdout == ""
 
 
+def test_a_session_id_pasted_with_what_was_around_it_is_found(sample_store: Store) -> None:
+    """An id copied from a log line, a ticket or a JSON document (`session:...`,
+    `{...}`, `...,`, quoted) said "no session with id" without a word on why; one with a
+    space inside (a line break where it was copied from) says so."""
+    from jtrack.usecases.sessions import typed_session_id
+
+    sid = str(sample_store.scan_sessions().select("id").collect()["id"].sort()[4])
+    plain = _run("card", sid[:8], "--store", str(sample_store.root), "--as-of", AS_OF)
+    assert plain.exit_code == 0, plain.stderr
+    for pasted in (
+        f"session:{sid[:8]}",
+        f"Session_ID={sid}",
+        f"{{{sid}}}",
+        f"{sid},",
+        f'"{sid[:10]}".',
+        f"<{sid.upper()}>",
+        f"id: {sid[:9]};",
+    ):
+        assert typed_session_id(pasted) in (sid, sid[:8], sid[:9], sid[:10]), pasted
+        res = _run("card", pasted, "--store", str(sample_store.root), "--as-of", AS_OF)
+        assert res.exit_code == 0, (pasted, res.stderr)
+        assert res.stdout == plain.stdout, pasted
+    res = _run("card", f"{sid[:4]} {sid[4:8]}", "--store", str(sample_store.root))
+    assert res.exit_code == ExitCode.USAGE, res.stderr
+    assert "has a space inside" in res.stderr and res.stderr.count("\n") == 1
+    # (what is no id is left as typed: a Genesys session id or a visitor's, for the hint)
+    assert typed_session_id(" Visitor-42 ") == "visitor-42"
+    assert typed_session_id("zz:9") == "zz:9"
+
+
 def _without_id_directories(store: Store, target: Path) -> Store:
     """A copy of `store` as an earlier jtrack wrote it: session parts without id
     directories."""

@@ -91,6 +91,33 @@ def test_sessions_filters(store: Path) -> None:
     assert ids("--sort", "duration_in_seconds", "--desc")[0].startswith("2b7d92a8")
 
 
+def test_sessions_says_which_sessions_shown_began_before_since(tmp_path: Path) -> None:
+    """`sessions --since` keeps the sessions still going at it, `report --since` counts them
+    by their start: the two disagreed without a word (a newcomer's first check)."""
+    sample_store_path = tmp_path / "st"
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    assert _run("sessionize", str(sample), "--store", str(sample_store_path), "-q").exit_code == 0
+    s = Store.open(sample_store_path).scan_sessions().collect()
+    at = datetime(2026, 10, 5, 12, tzinfo=UTC)
+    across = s.filter((pl.col("created_date") < at) & (pl.col("ended_date") >= at)).height
+    assert across  # (the sample has sessions going on at noon)
+    until = "2026-10-06T00:00:00Z"
+    base = ("sessions", "--store", str(sample_store_path), "--since", "2026-10-05T12:00:00Z")
+    res = _run(*base, "--until", until, "-f", "csv")
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr == (
+        f"note: {across} of the sessions shown began before --since and were still going at "
+        "it (`jtrack report` counts sessions by their start: --where "
+        "'created_date>=2026-10-05T12:00:00Z' leaves those out)\n"
+    )
+    later = _run(
+        *base, "--until", until, "-f", "csv", "--where", "created_date>=2026-10-05T12:00:00Z"
+    )
+    assert later.exit_code == 0 and later.stderr == "", later.stderr
+    assert len(res.stdout.splitlines()) - len(later.stdout.splitlines()) == across
+    assert _run(*base, "--until", until, "-f", "csv", "-q").stderr == ""
+
+
 def test_sessions_csv_and_parquet_use_the_same_field_names(store: Path, tmp_path: Path) -> None:
     res = _run("sessions", "--store", str(store), "--format", "csv")
     header = res.stdout.splitlines()[0].split(",")

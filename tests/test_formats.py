@@ -371,6 +371,26 @@ def test_the_guard_is_the_cell_by_cell_rule_whichever_cells_need_it(
             "--quiet? "
             "`jtrack sessions -h` lists what it takes)\n",
         ),
+        (  # (an option another command names so: that command's name for it)
+            ["report", "--limit", "5"],
+            "error: jtrack report: no such option --limit (hint: did you mean --top? "
+            "`jtrack report -h` lists what it takes)\n",
+        ),
+        (
+            ["sessions", "--top", "5"],
+            "error: jtrack sessions: no such option --top (hint: did you mean --limit? "
+            "`jtrack sessions -h` lists what it takes)\n",
+        ),
+        (  # (not `--wait`, a name alike that Click offered)
+            ["usage", "--limit", "5"],
+            "error: jtrack usage: no such option --limit (hint: `jtrack usage -h` lists what "
+            "it takes)\n",
+        ),
+        (
+            ["usage", "--timezone", "Europe/Paris"],
+            "error: jtrack usage: no such option --timezone (hint: did you mean --tz? "
+            "`jtrack usage -h` lists what it takes)\n",
+        ),
         (
             ["usage", "--month"],
             "error: jtrack usage: --month needs a value (hint: `jtrack usage -h` lists what it "

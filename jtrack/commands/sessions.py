@@ -259,6 +259,13 @@ def sessions_cmd(
         note_erased(view, contacts, default_region)
     listing = session_listing(view, q)
     df, scope = listing.frame, listing.scope
+    # (the sessions shown that began before --since: `report` counts by start, and leaves
+    # them out of the same period)
+    began_before = (
+        df.filter(df.get_column("created_date") < q.since).height
+        if q.since is not None and q.since != q.until and "created_date" in df.columns
+        else 0
+    )
     matched = listing.total
     if rules is not None:
         from jtrack.core.rules import join_rule_columns, load_rules
@@ -309,6 +316,13 @@ def sessions_cmd(
         note_line(
             f"--since and --until are one moment ({q.since:%Y-%m-%d %H:%M} UTC): the sessions "
             f"going on then; a day's sessions: --since {q.since:%Y-%m-%d} --until {day}"
+        )
+    if began_before and not quiet:
+        since = q.since.strftime("%Y-%m-%dT%H:%M:%SZ") if q.since else ""
+        note_line(
+            f"{began_before:,} of the sessions shown began before --since and were still "
+            f"going at it (`jtrack report` counts sessions by their start: --where "
+            f"'created_date>={since}' leaves those out)"
         )
     if out_fmt != Format.table:
         emit_frame(df, out_fmt, output)

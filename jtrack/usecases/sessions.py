@@ -232,8 +232,9 @@ class SessionQuery:
     """Filters and ordering for `list_sessions` (the options of `jtrack sessions`, by the
     same names; every field may be left out).
 
-    - `since`, `until`: sessions started at or after `since`, before `until` (a datetime in
-      any zone, a date as its midnight UTC, or ISO text; naive read as UTC)
+    - `since`, `until`: sessions still going at or after `since` (ended then or later),
+      started before `until` (a datetime in any zone, a date as its midnight UTC, or ISO
+      text; naive read as UTC): the sessions going on at some moment of the period
     - `customer`: one visitor's sessions: a customer id, or a unique prefix of one (the 8
       characters the CLI's tables show); several matching is a DataError naming them
     - `contact`: one contact's sessions (all its cookies); `contacts_file`,
@@ -1017,10 +1018,35 @@ def _check_id_text(prefix: object) -> None:
         )
 
 
-def resolve_session_id(store: Store, prefix: str) -> str:
-    """The full id of the one session whose id starts with `prefix`."""
-    _check_id_text(prefix)
+#: What a session id pasted from elsewhere carries around it: a label (`session:`,
+#: `session_id=`, `id:`), quotes, braces or brackets, a comma or full stop after it.
+_ID_WRAPPING = re.compile(
+    r"""^(?:(?:session[_ ]?id|session|sid|id)\s*[:=#]\s*)?[\s"'`{(\[<]*(.*?)[\s"'`})\]>,.;:]*$""",
+    re.IGNORECASE,
+)
+
+
+def typed_session_id(prefix: str) -> str:
+    """A session id (or its prefix) as typed or pasted, as the ids are: lower case, without
+    a label, quotes, braces or the punctuation it was pasted with (`session:c7352fd5`,
+    `{c7352fd5-...}`, `c7352fd5,`); an id with a space inside is refused, saying so."""
     p = prefix.strip().lower()
+    m = _ID_WRAPPING.match(p)
+    if m is not None and re.fullmatch(r"[0-9a-f-]+", m.group(1)):
+        return m.group(1)
+    if re.fullmatch(r"[0-9a-f-]+(?:\s+[0-9a-f-]+)+", p):
+        raise UsageError(
+            f"session id {prefix!r} has a space inside",
+            hint="pass it without spaces (a line break where it was copied from may add one)",
+        )
+    return p
+
+
+def resolve_session_id(store: Store, prefix: str) -> str:
+    """The full id of the one session whose id starts with `prefix` (as typed_session_id
+    reads it)."""
+    _check_id_text(prefix)
+    p = typed_session_id(prefix)
     if not p:
         raise UsageError("empty session id", hint="pass a session id or a unique prefix")
     # in id order, whichever engine and file order (the id directories make even a
@@ -1079,7 +1105,7 @@ def find_session(store: Store, prefix: str) -> tuple[str, str, str | None]:
     directories: one row group of each part, and the found row's visitor and type."""
     _check_id_text(prefix)
     require_sessions(store)  # (before the plain store is asked: ids are what it guards)
-    p = prefix.strip().lower()
+    p = typed_session_id(prefix)
     plain = store.unfiltered() if hasattr(store, "unfiltered") else store
     if p:
         hits = plain.sessions_with_prefix([p], ["customer_id", "type"], limit=2)
