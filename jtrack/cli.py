@@ -484,6 +484,16 @@ def _main(argv: list[str] | None) -> None:
     except KeyboardInterrupt:
         error_line("interrupted (hint: run it again)")
         sys.exit(int(ExitCode.INTERRUPTED))
+    except KeyError as exc:
+        if "_JTRACK_COMPLETE" not in os.environ:
+            raise
+        # (a completion request without the variables the shell's script sets: Click reads
+        # COMP_WORDS, COMP_CWORD, _TYPER_COMPLETE_ARGS... and raised a KeyError traceback)
+        error_line(
+            f"shell completion: ${exc.args[0]} is not set (hint: the shell's completion "
+            "script sets it: `jtrack --show-completion`, or unset $_JTRACK_COMPLETE)"
+        )
+        sys.exit(int(ExitCode.USAGE))
     except OSError as exc:  # (--help or --version to a full disk: outside any command)
         from jtrack.commands._common import _unexpected_message
 

@@ -1995,6 +1995,30 @@ def test_the_shell_completion_of_commands_and_options(tmp_path: Path) -> None:
         check=False,
     ).stdout.split()
     assert options == ["--by"]
+    # a command's formats are those it writes (every format was offered: `report -f csv`)
+    for words, cword, expected in (
+        ("jtrack report -f ", "3", ["table", "json", "md", "html"]),
+        ("jtrack sessions --format j", "3", ["json", "jsonl"]),
+    ):
+        formats = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**env, "COMP_WORDS": words, "COMP_CWORD": cword},
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        assert formats == expected, (words, formats)
+    # a completion request without the shell's variables: one line, exit 2 (a traceback)
+    bare = subprocess.run(
+        [sys.executable, "-c", code],
+        env={k: v for k, v in env.items() if not k.startswith("COMP_")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bare.returncode == 2, bare.stderr
+    assert bare.stderr.startswith("error: shell completion: $COMP_WORDS is not set"), bare.stderr
+    assert bare.stderr.count("\n") == 1, bare.stderr
     script = _run("--show-completion", "bash")
     assert script.exit_code == 0 and "_JTRACK_COMPLETE=complete_bash" in script.stdout
     for shell, mark in (

@@ -852,6 +852,10 @@ def format_option(allowed: tuple[Format, ...]) -> Any:
         help="Output format: " + ", ".join(f.value for f in allowed) + ".",
         show_default=False,
         case_sensitive=False,
+        # (shell completion offers these, not every Format: the type is the whole enum)
+        autocompletion=lambda incomplete: [
+            f.value for f in allowed if f.value.startswith(incomplete.lower())
+        ],
     )
 
 
