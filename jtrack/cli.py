@@ -13,7 +13,6 @@ import re
 import signal
 import sys
 import threading
-import traceback
 from typing import Annotated, Any
 
 import typer
@@ -396,6 +395,13 @@ def _closed_streams() -> None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  (for the process)
 
 
+def print_traceback() -> None:
+    """`--debug`'s traceback, its data's control characters made harmless (_common)."""
+    from jtrack.commands._common import print_traceback as show
+
+    show()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point. Commands map their own errors (commands._common
     .handle_errors); this catches what is raised outside a command, e.g. in a callback, and
@@ -407,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
         _main(argv)
     except KeyboardInterrupt:
         if "--debug" in (sys.argv[1:] if argv is None else argv):
-            traceback.print_exc()
+            print_traceback()
         sys.stderr.write("error: interrupted (hint: run it again)\n")
         sys.exit(int(ExitCode.INTERRUPTED))
     finally:
@@ -478,7 +484,7 @@ def _main(argv: list[str] | None) -> None:
         app_for(args)(args=argv, prog_name="jtrack", standalone_mode=True)
     except JtrackError as exc:
         if debug_enabled():
-            traceback.print_exc()
+            print_traceback()
         error_line(str(exc))
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
@@ -498,7 +504,7 @@ def _main(argv: list[str] | None) -> None:
         from jtrack.commands._common import _unexpected_message
 
         if debug_enabled():
-            traceback.print_exc()
+            print_traceback()
         error_line(_unexpected_message(exc))
         _drop_stdout()
         sys.exit(int(ExitCode.DATA))

@@ -243,8 +243,12 @@ def flat_strings(df: pl.DataFrame, *, neutralise: bool) -> pl.DataFrame:
 
 #: Types whose cells are text made from the data (lists joined, structs as JSON, categories).
 _TEXTUAL = (pl.List, pl.Struct, pl.Categorical, pl.Enum)
+#: What may stand before a formula's first character and still leave it one to a
+#: spreadsheet that trims it (spaces, line breaks, a no-break space, zero-width characters,
+#: a byte-order mark): a cell `\u200b=1+1` is neutralised too.
+_LEADING_BLANK = r"[\s\x{a0}\x{200b}-\x{200f}\x{2060}-\x{2064}\x{feff}]*"
 #: A line that starts like a formula (see _FORMULA_START), in a column's cells joined by "\n".
-_FORMULA_LINE = r"(?m)^[=+\-@\t\r\x{ff1d}\x{ff0b}\x{ff0d}\x{ff20}]"
+_FORMULA_LINE = rf"(?m)^{_LEADING_BLANK}[=+\-@\t\r\x{{ff1d}}\x{{ff0b}}\x{{ff0d}}\x{{ff20}}]"
 #: ...or a control character anywhere (one scan finds either).
 _NEUTRALISE_PROBE = f"{_FORMULA_LINE}|{_CONTROL.pattern}"
 
@@ -252,9 +256,10 @@ _NEUTRALISE_PROBE = f"{_FORMULA_LINE}|{_CONTROL.pattern}"
 def _starts_any(col: pl.Expr) -> pl.Expr:
     """Cells a spreadsheet would run as a formula (see _FORMULA_START, _NUMBER_LIKE)."""
     out = pl.lit(False)
+    bare = col.str.replace(f"^{_LEADING_BLANK}", "")
     for p in _FORMULA_START:
-        out = out | col.str.starts_with(p)
-    return out & ~col.str.contains(_NUMBER_LIKE)
+        out = out | col.str.starts_with(p) | bare.str.starts_with(p)
+    return out & ~col.str.contains(_NUMBER_LIKE) & ~bare.str.contains(_NUMBER_LIKE)
 
 
 def to_csv(df: pl.DataFrame) -> str:
@@ -330,14 +335,14 @@ def _md_cell(v: Any) -> str:
     if v is None:
         return ""
     text = _CONTROL.sub("\ufffd", str(v))
-    # backslash-escape what Markdown would turn into HTML, links, code, emphasis or a
-    # strikethrough (`*star*`, `_a_`, `~~a~~`: the marks are data, shown as typed; an `_`
-    # between two letters or digits, `as_of`, emphasises nothing and is left as it is); a
-    # line break or a tab would end the row or the cell, as a reader sees it
+    # backslash-escape what Markdown would turn into HTML (`&lt;b&gt;` too), links, code,
+    # emphasis or a strikethrough (`*star*`, `_a_`, `~~a~~`: the marks are data, shown as
+    # typed; an `_` between two letters or digits, `as_of`, emphasises nothing and is left
+    # as it is); a line break or a tab would end the row or the cell, as a reader sees it
     return _MD_SPACES.sub(" ", _MD_SPECIAL.sub(r"\\\g<0>", text))
 
 
-_MD_SPECIAL = re.compile(r"[\\|<>\[\]`*~]|_(?![^\W_])|(?<![^\W_])_")
+_MD_SPECIAL = re.compile(r"[\\|<>\[\]`*~&]|_(?![^\W_])|(?<![^\W_])_")
 _MD_SPACES = re.compile("\r\n|[\r\n\t\u2028\u2029]")
 
 

@@ -302,6 +302,12 @@ def test_numbers_and_phone_numbers_are_not_mangled(value: str) -> None:
         "\tx",
         "\uff1dSUM(1)",
         "+1+cmd|'/C calc'!A0",
+        # (blanks and invisible characters before it: a spreadsheet may trim them)
+        " =1+1",
+        "\xa0+A1",
+        "\u200b=1+1",
+        "\ufeff@SUM(1)",
+        "\n=cmd|x",
     ],
 )
 def test_formulas_are_still_neutralised(value: str) -> None:
@@ -312,8 +318,13 @@ def test_formulas_are_still_neutralised(value: str) -> None:
     assert tsv_cell.startswith("'"), tsv_cell
 
 
+#: Blanks a spreadsheet may trim before a formula, besides whitespace.
+_INVISIBLE = "\xa0\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
 _CELL_CHARS = st.sampled_from(
-    ["a", "1", " ", "=", "+", "-", "@", "\t", "\r", "\n", "\x1b", "\x9b", "\u202e", "\uff1d", "é"]
+    [
+        *["a", "1", " ", "=", "+", "-", "@", "\t", "\r", "\n", "\x1b", "\x9b", "\u202e"],
+        *["\uff1d", "é", "\xa0", "\u200b", "\ufeff", "\u3000"],
+    ]
 )
 
 
@@ -321,10 +332,17 @@ def _guarded(cell: str | None) -> str | None:
     """The guard, cell by cell: a formula start gets a `'`, control characters U+FFFD."""
     if cell is None:
         return None
+
     # (as Polars reads the pattern: `$` is the very end, where Python's re also takes the
     # place before a last line break)
-    number = re.fullmatch(_NUMBER_LIKE.removeprefix("^").removesuffix("$"), cell)
-    if cell.startswith(_FORMULA_START) and not number:
+    def number(text: str) -> bool:
+        return bool(re.fullmatch(_NUMBER_LIKE.removeprefix("^").removesuffix("$"), text))
+
+    # (what a spreadsheet may trim before the formula: blanks and invisible characters)
+    bare = re.sub(f"^[\\s{_INVISIBLE}]+", "", cell)  # (Unicode white space, as Rust reads \s)
+    if (cell.startswith(_FORMULA_START) or bare.startswith(_FORMULA_START)) and not (
+        number(cell) or number(bare)
+    ):
         cell = "'" + cell
     return _CONTROL.sub("\ufffd", cell)
 

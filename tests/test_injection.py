@@ -346,3 +346,36 @@ def test_discovery_finds_the_known_commands() -> None:
     paths = {r.path for r in RUNS}
     assert {("sessionize",), ("sessions",), ("schema",)} <= paths
     assert len(RUNS) >= 10
+
+
+def test_names_from_the_data_in_notes_and_debug_tracebacks_are_harmless(tmp_path: Path) -> None:
+    """A JSON key (the note on fields jtrack does not read) and a file name in a folder of
+    exports reached stderr raw from `sessionize` (an OSC 52 clipboard write, a screen
+    clear, a forged `error:` line), and `--debug`'s traceback printed an event's value
+    raw; every other line jtrack writes makes them harmless."""
+    payload = "x\x1b]52;c;cHduZWQ=\x07\x1b[2J\u202e\nerror: forged"
+    row = {
+        "event_id": "e1",
+        "customer_id": "c1",
+        "created_date": "2026-10-01T10:00:00Z",
+        "event_type": "WebEvent",
+        "event_name": "page_viewed",
+        payload: 1,
+    }
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    (folder / ("y\x1b]52;c;cHduZWQ=\x07.csv")).write_text("a\n", encoding="utf-8")
+    res = invoke(["sessionize", str(folder), "--store", str(tmp_path / "st")])
+    assert res.exit_code == 0, res.stderr
+    assert "fields jtrack does not read" in res.stderr and "cHduZWQ=" in res.stderr
+    assert not CONTROL.search(res.stderr), repr(res.stderr)
+    assert not any(line.startswith("error: forged") for line in res.stderr.splitlines())
+    bad = {**row, "event_type": "\x1b]52;c;cHduZWQ=\x07\x1b[31m"}
+    del bad[payload]
+    (tmp_path / "d.jsonl").write_text(json.dumps(bad) + "\n", encoding="utf-8")
+    res = invoke(
+        ["--debug", "sessionize", str(tmp_path / "d.jsonl"), "--store", str(tmp_path / "s2")]
+    )
+    assert res.exit_code == 1 and "Traceback (most recent call last)" in res.stderr
+    assert "cHduZWQ=" in res.stderr and not CONTROL.search(res.stderr), repr(res.stderr[-300:])

@@ -112,6 +112,15 @@ def set_debug(value: bool) -> None:
 _SURROGATES = re.compile("[\udc80-\udcff]+")
 
 
+def print_traceback() -> None:
+    """The exception being handled, as `--debug` shows it, with the control characters of
+    data in it (a value or field name in an error's text) made harmless, as in every line
+    jtrack writes (a cron mail or a terminal would take them as commands)."""
+    from jtrack.serialize import strip_control
+
+    sys.stderr.write(strip_control(traceback.format_exc()))
+
+
 def stderr_line(message: str) -> None:
     """One line on stderr, as typed (never wrapped: cron mail is read with grep), with the
     control characters of data in it made harmless."""
@@ -268,12 +277,12 @@ def handle_errors(fn: F) -> F:
             return result
         except JtrackError as exc:
             if debug_enabled():
-                traceback.print_exc()
+                print_traceback()
             error_line(str(exc))
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             if debug_enabled():
-                traceback.print_exc()
+                print_traceback()
             error_line(interrupted_message(kwargs, commits))
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
@@ -286,7 +295,7 @@ def handle_errors(fn: F) -> F:
             if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
                 raise
             if debug_enabled():
-                traceback.print_exc()
+                print_traceback()
             if _interrupted_inside_polars(exc):
                 error_line(interrupted_message(kwargs, commits))
                 raise typer.Exit(int(ExitCode.INTERRUPTED)) from None

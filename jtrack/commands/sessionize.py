@@ -24,6 +24,7 @@ from jtrack.commands._common import (
     guard_store,
     handle_errors,
     named_file,
+    note_line,
     resolve_format,
     stdout_console,
     warning_line,
@@ -499,5 +500,5 @@ def _warn(run: Any, quiet: bool) -> None:
         warning_line(line)
     if not quiet:
         for note in run.notes:
-            sys.stderr.write("note: " + note + "\n")
+            note_line(note)  # (names of fields and files in it: control characters made harmless)
         sys.stderr.flush()

@@ -23,6 +23,7 @@ from jtrack.commands._common import (
     named_file,
     print_renderables,
     resolve_format,
+    stderr_line,
     write_text,
 )
 from jtrack.errors import JtrackError, UsageError
@@ -311,7 +312,6 @@ def rollback_cmd(
     """Make an earlier version of the store current again (list them with `jtrack store`).
     The next run builds on it; later versions stay until they age out. A version whose
     files are not all there (see `jtrack store verify --all`) is refused."""
-    import sys
 
     from jtrack.store import Store
     from jtrack.store.manifest import kept_of
@@ -337,7 +337,7 @@ def rollback_cmd(
             if before is not None and before != after
             else ""
         )
-        sys.stderr.write(f"{st.shown}: {version.strip()} is current{changed}\n")
+        stderr_line(f"{st.shown}: {version.strip()} is current{changed}")
 
 
 @store_app.command("compact")
@@ -369,7 +369,6 @@ def compact_cmd(
     Runs merge on their own, by size: 8 runs' parts of about the same size at a time.
     Versions no one needs go, as after a run: a version left for a reader during `jtrack
     store erase` (it holds erased data) goes once the reader is done."""
-    import sys
 
     from jtrack.engine.compact import compact
     from jtrack.store import Store
@@ -385,9 +384,9 @@ def compact_cmd(
     gone = [v for v in holding if v not in st.versions()]  # (left for a reader during an erase)
     removed = f"removed {', '.join(gone)}, which held erased data" if gone else ""
     if done.version is not None:
-        sys.stderr.write(f"{done.version}: {done.describe()}\n")
+        stderr_line(f"{done.version}: {done.describe()}")
         if removed:
-            sys.stderr.write(removed + "\n")
+            stderr_line(removed)
     else:  # (a line, not "nothing to compact" then what it did)
         said = "nothing to compact"
         if keep is not None and (kept := kept_of(st.read_manifest())) != keep:
@@ -395,7 +394,7 @@ def compact_cmd(
                 f" (no version written, so the store goes on keeping {kept} earlier "
                 f"version{'s' if kept != 1 else ''}; a run's --keep changes that)"
             )
-        sys.stderr.write(f"{said}; {removed}\n" if removed else f"{said}\n")
+        stderr_line(f"{said}; {removed}" if removed else said)
 
 
 #: `--from FILE --kind visitor|contact`: the ids of a batch of requests (erase, access).
@@ -503,7 +502,6 @@ def erase_cmd(
 
     The exports and the contacts file outside the store are yours to erase. Roles do not
     apply: whoever may write the store's folder may erase (as `jtrack sessionize`)."""
-    import sys
 
     from jtrack.engine.erase import erase
     from jtrack.store import Store
@@ -516,13 +514,13 @@ def erase_cmd(
     done = erase(Store.open(store), visitors, contacts, dry_run=dry_run, lock_wait=wait)
     if done.versions_holding and not dry_run:
         held = ", ".join(done.versions_holding)
-        sys.stderr.write(
+        stderr_line(
             f"warning: {held} still {'hold' if len(done.versions_holding) > 1 else 'holds'} "
             "the erased data: a reader is using it; once the reader is done, `jtrack store "
-            "compact` removes it (and so does the next run)\n"
+            "compact` removes it (and so does the next run)"
         )
     for line in _linked_warnings(done):
-        sys.stderr.write(line + "\n")
+        stderr_line(line)
     if out_fmt == Format.json:
         from jtrack.serialize import to_json
 
@@ -938,7 +936,7 @@ def verify_cmd(
             "run) points it at the current version again",
         )
     if not opts["quiet"]:
-        sys.stderr.write(f"{res['store']}: {checked} checked, all whole\n")
+        stderr_line(f"{res['store']}: {checked} checked, all whole")
         # (whole as far as decoding tells: a flipped bit may still decode)
         if older:
             sys.stderr.write(
@@ -1048,7 +1046,6 @@ def changes_cmd(
     ids from the current version's session table: the reader then holds that table. Exit
     1 when the changes are not known (a version between them written by an erase, a
     rebuild or --replace, or no longer kept): read the whole table again."""
-    import sys
 
     from jtrack.store import Store
     from jtrack.usecases.store_info import session_changes
@@ -1065,7 +1062,7 @@ def changes_cmd(
         counts = dict(frame.group_by("change").len().iter_rows())
         said = ", ".join(f"{counts.get(c, 0):,} {c}" for c in ("added", "changed", "removed"))
         row = frame.row(0, named=True)
-        sys.stderr.write(f"note: {row['since']} -> {row['version']}: {said}\n")
+        stderr_line(f"note: {row['since']} -> {row['version']}: {said}")
     emit_frame(frame, out_fmt, output, title="Session changes")
 
 
@@ -1097,7 +1094,6 @@ def pin_cmd(
     N)."""
     import os
     import subprocess
-    import sys
 
     from jtrack.store import Store
 
@@ -1113,7 +1109,7 @@ def pin_cmd(
             "JTRACK_STORE": os.path.abspath(st.root),  # (jtrack commands it runs: this store)
         }
         if not opts["quiet"]:
-            sys.stderr.write(f"note: {st.shown}: {snap.name} held while {command[0]} runs\n")
+            stderr_line(f"note: {st.shown}: {snap.name} held while {command[0]} runs")
         try:
             child = subprocess.Popen(command, env=env)
         except OSError as exc:  # (not found: 127, not executable: 126, as a shell says)
