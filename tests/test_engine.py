@@ -256,6 +256,10 @@ def journeys(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], bool]:
             extra["page_url"] = f"https://shop.example/p{i}"
             extra["referrer_hostname"] = draw(st.sampled_from([None, "news.site", "shop.example"]))
             extra["mkt_campaign_source"] = draw(st.sampled_from([None, None, "google"]))
+            # (a referrer or a campaign given as a URL only: derived by every reader)
+            extra["referrer_url"] = draw(st.sampled_from([None, "https://www.bing.com/?q=t"]))
+            if draw(st.booleans()):
+                extra["page_url"] += draw(st.sampled_from(["?utm_source=mail", "?gclid=g"]))
         events.append(flat_event(f"e{i}", who, T0 + timedelta(minutes=minute), **extra))
         if draw(st.integers(0, 9)) == 0:  # a redelivery, maybe changed, maybe another visitor
             copy = dict(events[-1])
@@ -1242,6 +1246,45 @@ def test_a_parquet_input_with_a_column_named_as_a_store_reader_names_its_own_is_
         lower = {n.lower() for n in names}
         assert (extra in names) is kept and not lower & {"row", "segment", "file_row_number"}
         assert store.scan_events().select(pl.len()).collect().item() == 2
+
+
+def test_a_canonical_parquet_file_whose_referrer_or_campaign_is_a_url_only_is_re_encoded(
+    tmp_path: Path,
+) -> None:
+    """A canonical file kept as it is kept a referrer given as a URL only without its host,
+    and a landing page's utm_* parameters without a campaign: its rows are stored with the
+    parts derived (as every reader derives them), its sessions too; a file that needs
+    none is still kept as it is."""
+    plain = [flat_event("a", "v", T0), flat_event("b", "w", T0)]
+    tagged = [
+        flat_event("a", "v", T0, referrer_url="https://www.google.com/search?q=x"),
+        flat_event("b", "w", T0, page_url="https://shop.example/?utm_source=news&utm_campaign=oct"),
+        flat_event(
+            "c", "x", T0, page_url="https://shop.example/?utm_source=news", mkt_campaign_network="n"
+        ),
+    ]
+    for name, rows, kept in (("plain", plain, True), ("tagged", tagged, False)):
+        f = tmp_path / f"{name}.parquet"
+        flat_frame(rows).write_parquet(f)
+        store = Store.open(tmp_path / name)
+        run_sessionize([f], store)
+        (segment,) = store.read_manifest().segments
+        assert segment.kept_as_is is kept, name
+        if kept:
+            continue
+        cols = ["referrer_hostname", "referrer_domain", "mkt_campaign_source", "mkt_campaign_name"]
+        events = store.scan_events().select("event_id", *cols).collect().sort("event_id")
+        assert events.rows() == [
+            ("a", "www.google.com", "google.com", None, None),
+            ("b", None, None, "news", "oct"),
+            ("c", None, None, None, None),
+        ]
+        sessions = store.scan_sessions().collect().sort("customer_id")
+        assert sessions.select(cols[0], *cols[2:]).rows() == [
+            ("www.google.com", None, None),
+            (None, "news", "oct"),
+            (None, None, None),
+        ]
 
 
 def test_a_time_zone_polars_does_not_know_is_read_without_a_panic(

@@ -629,6 +629,7 @@ def test_renamed_parquet_columns_are_noted_with_the_field_they_may_be(tmp_path: 
             searchQuery=["tent", "tent"],
             deviceCategory=["mobile", "mobile"],
             utm_source=["google", "google"],
+            utm_id=["1", "1"],
             browser_engine=["blink", "blink"],
             __index_level_0__=[0, 1],
         )
@@ -638,14 +639,15 @@ def test_renamed_parquet_columns_are_noted_with_the_field_they_may_be(tmp_path: 
         "pageUrl": 1,
         "searchQuery": 2,
         "deviceCategory": 2,
-        "utm_source": 2,
+        "utm_id": 2,
         "browser_engine": 2,
     }
     (note,) = res.notes
     assert note.startswith(f"{src}: columns jtrack does not read were left out")
     assert "`pageUrl` in 1 row (did you mean `page_url`?)" in note
     assert "`searchQuery` in 2 rows (did you mean `search_query`?)" in note
-    assert "(did you mean `mkt_campaign_source`?)" in note
+    assert "utm_source" not in note  # (read as the campaign's source)
+    assert res.events["mkt_campaign_source"].to_list() == ["google", "google"]
     assert "`browser_engine` in 2 rows;" in note  # (nothing near: no guess)
     assert "__index_level_0__" not in note
     assert res.files[0].accounting()["unread_fields"]["searchQuery"] == 2
@@ -795,3 +797,142 @@ def test_a_value_that_does_not_convert_is_shown_in_the_detail(
         with pytest.raises(RejectedRowError) as err:
             read_events([path])
         assert shown in err.value.message and "expected a whole number" in err.value.message
+
+
+# ---- fields Genesys derives from URLs, derived where the export left them out --------------
+
+
+def _web(event_id: str, **web: object) -> dict:
+    return {
+        "id": event_id,
+        "customerId": "c-" + event_id,
+        "eventType": "com.genesys.journey.WebEvent",
+        "createdDate": "2026-10-05T10:00:00Z",
+        "webEvent": {"eventName": "page_viewed", **web},
+    }
+
+
+def test_a_referrer_given_as_a_url_only_gets_its_parts_as_genesys_fills_them(
+    tmp_path: Path,
+) -> None:
+    """A referrer given only as a URL (flat `referrer_url`, Genesys `referrer.url`) was
+    stored without a host: every report counted the visit as direct."""
+    rows = [
+        {
+            "event_id": "f1",
+            "customer_id": "c1",
+            "created_date": "2026-10-05T10:00:00Z",
+            "event_type": "WebEvent",
+            "event_name": "page_viewed",
+            "page_url": "https://www.shop.test/sale",
+            "referrer_url": "https://WWW.Google.com:443/search?q=tents#top",
+        },
+        {  # (what the export gives is kept: the host, and the parts it gives)
+            "event_id": "f2",
+            "customer_id": "c2",
+            "created_date": "2026-10-05T10:00:00Z",
+            "event_type": "WebEvent",
+            "event_name": "page_viewed",
+            "referrer_url": "https://news.bbc.co.uk/a?b=1",
+            "referrer_hostname": "bbc news",
+        },
+    ]
+    f = _jsonl(tmp_path / "f.jsonl", rows)
+    g = _jsonl(
+        tmp_path / "g.jsonl",
+        [
+            _web(
+                "g1",
+                page={"url": "https://www.shop.test/"},
+                referrer={"url": "https://www.bbc.co.uk"},
+            ),
+            _web("g2", referrer={"url": "https://l.instagram.com/x", "pathname": "/given"}),
+            _web("g3", referrer={"url": "not a url"}),
+        ],
+    )
+    pq_file = tmp_path / "f.parquet"
+    pl.read_ndjson(f).write_parquet(pq_file)
+    cols = ["referrer_hostname", "referrer_domain", "referrer_pathname", "referrer_query_string"]
+    for src in (f, pq_file):
+        got = _canon(src).select("event_id", *cols).rows()
+        assert got == [
+            ("f1", "www.google.com", "google.com", "/search", "q=tents"),
+            ("f2", "bbc news", None, None, None),
+        ], src
+    assert _canon(g).select("event_id", *cols).rows() == [
+        ("g1", "www.bbc.co.uk", "bbc.co.uk", "/", None),
+        ("g2", "l.instagram.com", "instagram.com", "/given", None),
+        ("g3", None, None, None, None),
+    ]
+    _, sessions = _store(tmp_path, "st", g)
+    assert sorted(sessions["referrer_hostname"].drop_nulls()) == [
+        "l.instagram.com",
+        "www.bbc.co.uk",
+    ]
+
+
+def test_utm_parameters_of_the_page_url_are_the_campaign_of_an_event_without_one(
+    tmp_path: Path,
+) -> None:
+    """UTM parameters in the landing page's URL with no mktCampaign gave no campaign (Genesys
+    derives mktCampaign from them); a campaign the export gives is never changed, not even
+    in part."""
+    page = (
+        "https://www.shop.test/jackets?x=1&UTM_Source=news+letter&utm_medium=e%2Dmail"
+        "&utm_campaign=caf%C3%A9%20news&utm_content=100%&gclid=abc#utm_term=no"
+    )
+    g = _jsonl(
+        tmp_path / "g.jsonl",
+        [
+            _web("g1", page={"url": page}),
+            _web("g2", page={"url": page}, mktCampaign={"term": "given"}),
+            _web("g3", page={"url": page}, mktCampaign={"clickId": "k"}),
+            _web("g4", page={"url": "https://www.shop.test/?utm_source=&gclid="}),
+            _web("g5", page={"url": "https://www.shop.test/?fbclid=f1&msclkid=m1"}),
+        ],
+    )
+    cols = [
+        "mkt_campaign_source",
+        "mkt_campaign_medium",
+        "mkt_campaign_name",
+        "mkt_campaign_term",
+        "mkt_campaign_content",
+        "mkt_campaign_click_id",
+    ]
+    assert _canon(g).select("event_id", *cols).rows() == [
+        ("g1", "news letter", "e-mail", "café news", None, "100%", "abc"),
+        ("g2", None, None, None, "given", None, None),
+        ("g3", None, None, None, None, None, "k"),
+        ("g4", None, None, None, None, None, None),
+        ("g5", None, None, None, None, None, "f1"),
+    ]
+    _, sessions = _store(tmp_path, "st", g)
+    first = sessions.filter(pl.col("mkt_campaign_name").is_not_null())
+    assert first.select("mkt_campaign_source", "mkt_campaign_name").rows() == [
+        ("news letter", "café news")
+    ]
+
+
+def test_a_flat_exports_utm_columns_are_read_as_its_campaign(tmp_path: Path) -> None:
+    """`utm_source`-style columns (another tracker's export) were left out with a "did you
+    mean" note: they are the campaign's fields, read where its own column has no value."""
+    rows = [
+        {
+            "event_id": "e1",
+            "customer_id": "c1",
+            "created_date": "2026-10-05T10:00:00Z",
+            "event_type": "WebEvent",
+            "event_name": "page_viewed",
+            "page_url": "https://www.shop.test/?utm_medium=cpc",
+            "utm_source": "Google",
+            "utm_campaign": "Autumn",
+            "mkt_campaign_name": "own",
+        }
+    ]
+    for src in (_jsonl(tmp_path / "f.jsonl", rows), tmp_path / "f.parquet"):
+        if src.suffix == ".parquet":
+            pl.read_ndjson(tmp_path / "f.jsonl").write_parquet(src)
+        res = read_events([src])
+        got = res.events.select("mkt_campaign_source", "mkt_campaign_medium", "mkt_campaign_name")
+        assert got.rows() == [("Google", None, "own")], src  # (the page's medium: not in part)
+        assert not res.notes, res.notes

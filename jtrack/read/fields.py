@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from jtrack.read.urls import UTM_FIELDS
 from jtrack.schema import EVENT_FIELDS, STORED_EVENT_EXTRA
 
 #: Fields of the Genesys envelope jtrack knows and leaves unread on purpose (the
@@ -49,14 +50,10 @@ ANYWHERE_UNUSED = frozenset(("selfUri",))
 FLAT_UNUSED = frozenset(STORED_EVENT_EXTRA)
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")
 
-#: Other trackers' names of fields jtrack reads (UTM parameters as columns).
-_ALIASES = {
-    "utm_source": "mkt_campaign_source",
-    "utm_medium": "mkt_campaign_medium",
-    "utm_campaign": "mkt_campaign_name",
-    "utm_term": "mkt_campaign_term",
-    "utm_content": "mkt_campaign_content",
-}
+#: Other trackers' names of fields jtrack reads (UTM parameters as columns: a flat
+#: export's are read as the campaign's fields, so named only where they are no field of
+#: the flat shape: a Genesys event's).
+_ALIASES = dict(UTM_FIELDS)
 
 #: Objects whose keys are the user's own names (event data, identity data): not looked into.
 _FREE_FORM = ("attributes", "traits")
@@ -132,7 +129,13 @@ def unread_paths(obj: Mapping[str, Any], genesys: bool) -> list[str]:
 
 
 def _flat_known(name: str) -> bool:
-    return name in FLAT_NAMES or name in FLAT_UNUSED or bool(_PANDAS_INDEX.match(name))
+    # (utm_source, ...: read as the campaign's fields, jtrack.read.validate._FLAT_ALIASES)
+    return (
+        name in FLAT_NAMES
+        or name in FLAT_UNUSED
+        or name in _ALIASES
+        or bool(_PANDAS_INDEX.match(name))
+    )
 
 
 def unread_columns(schema: Mapping[str, pl.DataType], genesys: bool) -> list[str]:

@@ -5,8 +5,11 @@ A Parquet file whose columns are exactly the canonical ones with the canonical t
 column is already what jtrack would store. Such a file is validated by reading only the
 columns the sessionizer, the session table and the reject rules need, and the store keeps
 the file itself (copied, not re-encoded). If its event types or kinds are not in the
-canonical form (`com.genesys.journey.WebEvent`, a kind that disagrees with the event), the
-engine re-encodes it instead. Imports Polars and PyArrow only.
+canonical form (`com.genesys.journey.WebEvent`, a kind that disagrees with the event), or
+if a referrer's host name or a campaign is derived from a URL for some row (jtrack.read.urls:
+a referrer URL without its host, a page URL's utm_* parameters without a campaign), the
+engine re-encodes it instead; so does a file with `utm_source`-style columns (read as the
+campaign's). Imports Polars and PyArrow only.
 """
 
 from __future__ import annotations
@@ -27,10 +30,17 @@ from jtrack.read.parquet import (
     canonical_from_parquet_frame,
 )
 from jtrack.read.sources import Source
+from jtrack.read.urls import CAMPAIGN_FIELDS, UTM_FIELDS
 from jtrack.read.validate import RAW, REASON, FileStats
 from jtrack.schema import EVENT_SCHEMA
 
 _ERRORS = (OSError, ValueError, TypeError, pl.exceptions.PolarsError)
+
+#: The columns a URL fills where the export left them out (jtrack.read.urls) that tell
+#: whether it did (a derived domain, path or query comes with a derived host name), and
+#: those read to know whether an event has a campaign at all.
+_DERIVED = ("referrer_hostname", *CAMPAIGN_FIELDS)
+_URL_READ = (*_DERIVED, "referrer_url", "page_url")
 
 
 #: Names a reader of the store's files gives its own columns (the README's DuckDB and
@@ -71,6 +81,8 @@ def canonical_parquet(path: Path) -> bool:
         return False
     if {name.lower() for name in schema} & STORE_READER_NAMES:
         return False  # (re-encoded without them: a reader's join would take them for its own)
+    if set(schema) & set(UTM_FIELDS):
+        return False  # (utm_source, ...: read as the campaign's fields, into its columns)
     return all(schema.get(name) == dtype for name, dtype in EVENT_SCHEMA.items())
 
 
@@ -134,7 +146,9 @@ def passthrough_range(
     """Rows [start, start + length) of a canonical Parquet file, validated (`stats` counts
     these rows only)."""
     assert src.path is not None
-    need = list(dict.fromkeys([*columns, "event_type", "kind", "event_id", "created_date"]))
+    need = list(
+        dict.fromkeys([*columns, "event_type", "kind", "event_id", "created_date", *_URL_READ])
+    )
     try:
         df = pl.scan_parquet(src.path, glob=False).slice(start, length).select(need).collect()
     except _ERRORS as exc:
@@ -151,12 +165,14 @@ def passthrough_range(
             idx, _raw_json(full[idx.to_list()])
         )
         canon = canon.with_columns(raw)
+    # (event types and kinds in canonical form, and no referrer host or campaign derived
+    # from a URL: jtrack.read.urls; else the engine stores the rows it read instead)
+    kept = df.filter(~bad)
     same = (
         canon.filter(~bad)
         .select(
-            (
-                pl.col("event_type").eq_missing(df.filter(~bad).get_column("event_type"))
-                & pl.col("kind").eq_missing(df.filter(~bad).get_column("kind"))
+            pl.all_horizontal(
+                pl.col(c).eq_missing(kept.get_column(c)) for c in ("event_type", "kind", *_DERIVED)
             ).all()
         )
         .item()

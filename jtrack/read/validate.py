@@ -19,6 +19,7 @@ from typing import Any, Literal
 import polars as pl
 
 from jtrack.errors import DataError, RejectedRowError
+from jtrack.read.urls import UTM_FIELDS, derive_url_fields
 from jtrack.schema import (
     EVENT_FIELDS,
     EVENT_SCHEMA,
@@ -256,8 +257,14 @@ def _leaf_dtype(f_dtype: pl.DataType) -> pl.DataType:
 
 _GENESYS_PATHS = [(f.genesys, _leaf_dtype(f.dtype)) for f in EVENT_FIELDS if f.genesys]
 GENESYS_STRUCT = _nest(_GENESYS_PATHS)
+#: Other trackers' names of flat fields read where the field's own column has no value
+#: (UTM parameters as columns): {field: name}.
+_FLAT_ALIASES = {field: name for name, field in UTM_FIELDS.items()}
 FLAT_STRUCT = pl.Struct(
-    {f.name: (KV_LIST if f.dtype == KV_LIST else pl.String()) for f in EVENT_FIELDS}
+    {
+        **{f.name: (KV_LIST if f.dtype == KV_LIST else pl.String()) for f in EVENT_FIELDS},
+        **dict.fromkeys(UTM_FIELDS, pl.String()),
+    }
 )
 
 
@@ -688,7 +695,21 @@ def _canonical_select(
             else:
                 src_expr, src_dtype = pl.col(top), schema[top]
         else:
-            if f.name not in schema:
+            alias = _FLAT_ALIASES.get(f.name)
+            if (
+                alias is not None
+                and alias in schema
+                and _is_text(schema[alias])
+                and (f.name not in schema or _is_text(schema[f.name]))
+            ):
+                # (`utm_source` of another tracker's export: read where the field's own
+                # column is absent or null)
+                own = (
+                    pl.col(f.name).cast(pl.String) if f.name in schema else pl.lit(None, pl.String)
+                )
+                src_expr = pl.coalesce(own, pl.col(alias).cast(pl.String))
+                src_dtype = pl.String()
+            elif f.name not in schema:
                 src_expr, src_dtype = pl.lit(None, pl.String), pl.String()
             else:
                 src_expr, src_dtype = pl.col(f.name), schema[f.name]
@@ -865,7 +886,9 @@ def _beyond_range(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Expr]:
 def _finish(
     frame: pl.DataFrame, genesys: bool, flat_kind: bool, details: dict[str, str] | None = None
 ) -> pl.DataFrame:
-    """Normalise event types, derive kinds, and compute the reject reason of every row.
+    """Normalise event types, derive kinds, derive the referrer's parts and the campaign
+    from their URLs where the export left them out (jtrack.read.urls), and compute the
+    reject reason of every row.
 
     Adds `_reason`, `_field` and `_detail` (null for kept rows); `details` explains the
     columns whose type cannot hold their field (see _canonical_select).
@@ -989,6 +1012,7 @@ def _finish(
             .cast(pl.String)
             .alias("_detail")
         )
+    frame = derive_url_fields(frame)  # (a referrer's host, a campaign: from their URLs)
     return frame.drop(
         "_r",
         "_et_raw",
