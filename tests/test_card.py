@@ -1188,6 +1188,9 @@ def test_as_of_shows_the_session_as_it_stood_then(tmp_path: Path) -> None:
     before = build_card(store, sid, as_of=T0 - m).to_dict()
     assert before["session"]["state"] == "not_started" and before["journey"] == []
     assert before["current_page"] is None and before["counts"]["events"] == 0
+    # the landing page: the first page view, as the session table's first_page_url
+    assert then["first_page"] == {"title": "Home", "url": "https://shop.example/"}
+    assert now["first_page"] == then["first_page"] and before["first_page"] is None
     # the CLI says the same
     res = _run("card", sid[:8], "--store", str(store.root), "--as-of", "2026-10-03T09:03:00Z")
     assert res.exit_code == 0, res.stderr

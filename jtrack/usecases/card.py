@@ -27,6 +27,7 @@ the visitor's offset; `offset` is `h:mm:ss` from the session start, `offset_seco
     timing            {start, end, duration_seconds, duration, timezone, start_local,
                        end_local}
     current_page      {title, url} or null when the session viewed no page
+    first_page        {title, url} of its first page view (the landing page), or null
     device            {category, type, os_family, os_version, browser_family,
                        browser_version, browser_lang}
     location          {locality, region_name, country, country_name, timezone,
@@ -946,6 +947,8 @@ def _card(
     title = f"{name} · {type_label(stype)} · {state.replace('_', ' ')} · {short_id}"
     page_title = _str(row.get("last_page_title"))
     page_url = _str(row.get("last_page_url"))
+    first_title = _str(row.get("first_page_title"))
+    first_url = _str(row.get("first_page_url"))
     data: dict[str, Any] = {
         "card_version": CARD_VERSION,
         "title": title,
@@ -986,6 +989,9 @@ def _card(
         },
         "current_page": (
             {"title": page_title, "url": page_url} if (page_title or page_url) else None
+        ),
+        "first_page": (
+            {"title": first_title, "url": first_url} if (first_title or first_url) else None
         ),
         "device": {
             "category": _str(row.get("device_category")),
@@ -1157,8 +1163,8 @@ def _session_as_of(
     row: dict[str, Any], ev: pl.DataFrame, as_of: datetime
 ) -> tuple[dict[str, Any], pl.DataFrame, int]:
     """The session row and events as they stood at `as_of`: events after it are left out and
-    the end, duration, counts and last page worked out again from the rest (as sessionize
-    does: over activity events). Also how many events were left out."""
+    the end, duration, counts and first and last page worked out again from the rest (as
+    sessionize does: over activity events). Also how many events were left out."""
     at = pl.col("created_date")
     later = ev.filter(at > as_of).height
     if not later:
@@ -1180,7 +1186,10 @@ def _session_as_of(
     out["search_count"] = act.filter(pl.col("kind") == KIND_SEARCH).height
     if "authenticated" in act.columns:  # (as sessionize: any activity event by then)
         out["authenticated"] = bool(act.get_column("authenticated").fill_null(False).any())
+    first = views.row(0, named=True) if views.height else {}
     last = views.row(views.height - 1, named=True) if views.height else {}
+    out["first_page_title"] = first.get("page_title")
+    out["first_page_url"] = first.get("page_url")
     out["last_page_title"] = last.get("page_title")
     out["last_page_url"] = last.get("page_url")
     return out, ev, later
