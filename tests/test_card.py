@@ -1337,6 +1337,132 @@ def test_a_journey_over_several_cookies_says_which_each_visit_counts_on(
     assert "on cookie" not in render_journey_text(one, width=80)
 
 
+LONG_HOST = "campaign-landing-pages.partner-network.example.co.uk"
+
+
+def _arrivals(tmp_path: Path) -> Store:
+    """One visitor's four visits, hours apart: mobile via Facebook with a campaign, desktop
+    via Google, desktop by the newsletter (a campaign, no referrer), from a host wider than
+    half a line, and one with nothing said (no device, referrer or campaign)."""
+    c, h, m = "cust-vh", timedelta(hours=3), timedelta(minutes=1)
+    fb = {
+        "referrer_hostname": "m.facebook.com",
+        "referrer_medium": "social",
+        "mkt_campaign_source": "facebook",
+        "mkt_campaign_medium": "social",
+        "mkt_campaign_name": "fb1",
+    }
+    news = {"mkt_campaign_source": "newsletter", "mkt_campaign_medium": "email"}
+    rows = [
+        flat_event("a1", c, T0, device_category="mobile", page_title="Home", **fb),
+        flat_event("a2", c, T0 + m, device_category="mobile", page_title="Cart"),
+        flat_event(
+            "b1",
+            c,
+            T0 + h,
+            device_category="desktop",
+            page_title="Login",
+            referrer_hostname="www.google.com",
+        ),
+        flat_event("b2", c, T0 + h + m, device_category="desktop", page_title="Account"),
+        flat_event(
+            "c1",
+            c,
+            T0 + 2 * h,
+            device_category="desktop",
+            page_title="Home",
+            mkt_campaign_name="oct",
+            **news,
+        ),
+        flat_event(
+            "d1",
+            c,
+            T0 + 3 * h,
+            device_category="desktop",
+            page_title="Tents",
+            referrer_hostname=LONG_HOST,
+            mkt_campaign_source="partner",
+            mkt_campaign_name="spring",
+        ),
+        flat_event("e1", c, T0 + 4 * h, page_title="Boots"),
+    ]
+    return _tiny_store(tmp_path, rows)
+
+
+def test_a_journey_says_how_each_visit_arrived_in_every_format(tmp_path: Path) -> None:
+    """The journey showed no visit's referrer, campaign, device or landing page (only JSON and
+    the card did): each visit says them now, in the terminal, the profile and Markdown, in
+    the card's words, and the JSON's fields are the session table's."""
+    from jtrack.render.card import journey_markdown
+    from jtrack.render.html import journey_html
+
+    store = _arrivals(tmp_path)
+    journey = build_journey(store, "cust-vh", as_of=AS_OF_DT).to_dict()
+    came = [
+        "referrer (direct)",
+        f"device desktop · referrer {LONG_HOST} · campaign partner · spring",
+        "device desktop · campaign newsletter / email · oct",
+        "device desktop · referrer www.google.com",
+        "device mobile · referrer m.facebook.com · campaign facebook / social · fb1",
+    ]
+    pages = [
+        ["first and last page Boots"],
+        ["first and last page Tents"],
+        ["first and last page Home"],
+        ["first page Login", "last page Account"],
+        ["first page Home", "last page Cart"],
+    ]
+    wide = render_journey_text(journey, width=120)
+    blocks = wide.split("\n\n")[1:]
+    assert len(blocks) == 5
+    for block, line, shown in zip(blocks, came, pages, strict=True):
+        assert f"   {line}\n" in block, block
+        assert all(f"   {p}\n" in block for p in shown), block
+    narrow = render_journey_text(journey, width=80)
+    assert all(cell_len(x) <= 80 for x in narrow.splitlines())
+    # (at 80 columns a part goes whole to the next line: the host is never cut)
+    assert f"   device desktop\n   referrer {LONG_HOST}\n   campaign partner · spring\n" in narrow
+    assert "…" not in narrow
+    # JSON: the card's fields, and the session table's values under its own names
+    table = json.loads(
+        _run("sessions", "--store", str(store.root), "-f", "json", "--as-of", AS_OF).stdout
+    )
+    rows = {r["id"]: r for r in table}
+    for card in journey["sessions"]:
+        row = rows[card["session"]["id"]]
+        assert card["referrer"]["hostname"] == row["referrer_hostname"]
+        assert card["campaign"]["source"] == row["mkt_campaign_source"]
+        assert card["campaign"]["name"] == row["mkt_campaign_name"]
+        assert card["device"]["category"] == row["device_category"]
+        assert card["first_page"] == {
+            "title": row["first_page_title"],
+            "url": row["first_page_url"],
+        }
+    html = journey_html(journey)
+    assert html.count('<p class="arrival">') == 5
+    assert (
+        '<span class="came">device <strong>mobile</strong></span> · <span class="came">referrer '
+        '<strong>m.facebook.com</strong></span> · <span class="came">campaign <strong>facebook '
+        "/ social · fb1</strong></span>"
+    ) in html
+    assert (
+        "<p>first page <strong>Login</strong></p><p>last page <strong>Account</strong></p>" in html
+    )
+    md = journey_markdown(journey)
+    assert "| device | referrer | campaign | first_page | last_page |" in md
+    assert "| mobile | m.facebook.com | facebook / social · fb1 | Home | Cart |" in md
+    assert "| desktop |  | newsletter / email · oct | Home | Home |" in md
+    res = _run("journey", "cust-vh", "--store", str(store.root), "--as-of", AS_OF, "-f", "md")
+    assert res.exit_code == 0, res.stderr
+    rows_md = md[md.index("## Sessions, newest first (5)") :]
+    assert res.stdout.endswith(rows_md) and res.stdout.startswith("# Customer journey of Unknown")
+    assert re.search(r"\n\nstore \S+ \(v\d{6}\) · made [-\d]+ [:\d]+ UTC by jtrack", res.stdout)
+    out = tmp_path / "j.md"  # (and a .md file is Markdown, as the other commands' are)
+    res = _run("journey", "cust-vh", "--store", str(store.root), "--as-of", AS_OF, "-o", str(out))
+    assert res.exit_code == 0, res.stderr
+    assert out.read_text(encoding="utf-8").endswith(rows_md)
+
+
 def test_a_segment_name_is_never_drawn_in_a_tone_colour(
     sample_store: Store, sample_rules: Rules, monkeypatch: pytest.MonkeyPatch
 ) -> None:

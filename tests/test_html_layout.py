@@ -31,12 +31,22 @@ runner = CliRunner()
 
 def _long_session() -> list[dict[str, Any]]:
     """One visitor, one long session: 40 events (so the map wraps and icons sit at the right
-    edge), a segment and an outcome from the export, a long unbroken URL."""
+    edge), a segment and an outcome from the export, a long unbroken URL, a long referrer
+    host and campaign."""
     c, m = "cust-long", timedelta(minutes=1)
     rows = []
     for i in range(36):
         url = "https://shop.example/" + ("very-long-path-segment-" * 8) + str(i)
         rows.append(flat_event(f"p{i:02d}", c, T0 + i * m / 2, page_url=url))
+    rows[0].update(  # (landing untitled, from a long host, with a long campaign: a profile's
+        # visit says how it arrived, and its URL is the landing page)
+        page_title=None,
+        device_category="desktop",
+        referrer_hostname="landing-" * 12 + "partner.example.com",
+        mkt_campaign_source="partner_network_with_a_long_name",
+        mkt_campaign_medium="referral",
+        mkt_campaign_name="autumn_" * 10 + "sale",
+    )
     rows.append(
         flat_event(
             "s1",
@@ -72,10 +82,12 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
         assert res.exit_code == 0, res.stderr
     rules = str(SAMPLE / "jtrack.toml")
     long_store, sample = str(d / "long"), str(d / "sample")
-    out = {name: d / f"{name}.html" for name in ("card", "journey", "report", "rules")}
+    names = ("card", "journey", "journey_long", "report", "rules")
+    out = {name: d / f"{name}.html" for name in names}
     runs = {
         "card": ["card", "", "--store", long_store, "--as-of", "2027-01-01", "--no-rules"],
         "journey": ["journey", "652f931c", "--store", sample, "--as-of", "2027-01-01"],
+        "journey_long": ["journey", "cust-long", "--store", long_store, "--as-of", "2027-01-01"],
         "report": ["report", "--store", sample, "-q"],
         "rules": ["rules", "report", "--store", sample, "--rules", rules],
     }
@@ -116,7 +128,7 @@ def _no_squeezed_cells(page: Any) -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", ["card", "journey", "report", "rules"])
+@pytest.mark.parametrize("name", ["card", "journey", "journey_long", "report", "rules"])
 def test_pages_fit_the_viewport_and_fetch_nothing(
     name: str, width: int, pages: dict[str, Path], browser: Any
 ) -> None:
@@ -256,6 +268,36 @@ def test_the_journey_page_is_a_visitor_profile(pages: dict[str, Path], browser: 
         assert page.locator("article.visit").count() == 3
         ids = page.eval_on_selector_all(".tip", "ts => ts.map(t => t.id)")
         assert len(ids) == len(set(ids))  # one page, several maps: unique tooltip ids
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", ["journey", "journey_long"])
+def test_each_visit_says_how_it_arrived_inside_its_box(
+    name: str, width: int, pages: dict[str, Path], browser: Any
+) -> None:
+    """A profile's visit says its device, referrer, campaign and first page; a long host,
+    campaign or landing URL wraps inside the visit's box at 400 px (never past it)."""
+    page = _open(browser, pages[name], width)
+    try:
+        body = page.inner_text("main")
+        if name == "journey":
+            assert "device mobile · referrer www.outdoor-blog.example · campaign partner / " in body
+            assert "first page Summit GTX Boot | Example Shop" in body
+        else:
+            assert "referrer " + "landing-" * 12 + "partner.example.com" in body.replace("\n", "")
+            assert "first page https://shop.example/very-long-path-segment-" in body
+        past = page.evaluate(
+            """() => Array.from(document.querySelectorAll('article.visit')).flatMap(a => {
+                const box = a.getBoundingClientRect();
+                return Array.from(a.querySelectorAll('p')).filter(p =>
+                    p.getBoundingClientRect().right > box.right + 0.5
+                    || p.scrollWidth > p.clientWidth + 1).map(p => p.textContent.slice(0, 60));
+            })"""
+        )
+        assert past == [], past
+        assert page.locator("p.arrival").count() == page.locator("article.visit").count()
     finally:
         page.close()
 

@@ -108,7 +108,15 @@ COMMANDS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "journey": (
         ["journey", "652f931c-e845-4f2c-99e6-6cbd84c1ae75", "--as-of", AS_OF, "--no-rules"],
-        ["Customer journey of Olivia Wilson", "visit 3 of 3", "cb0fd25c"],
+        [
+            "Customer journey of Olivia Wilson",
+            "visit 3 of 3",
+            "cb0fd25c",
+            # how each visit arrived, whole at 80 columns (a part wraps, never cut)
+            "referrer www.outdoor-blog.example",
+            "campaign partner / referral · blog_review",
+            "first page Summit GTX Boot | Example Shop",
+        ],
     ),
     "contacts": (
         ["contacts", "--as-of", AS_OF, "--state", "known"],

@@ -42,7 +42,7 @@ from jtrack.commands.contacts import (
     warn_invalid,
 )
 
-FORMATS = (Format.table, Format.json, Format.html)
+FORMATS = (Format.table, Format.json, Format.md, Format.html)
 
 
 #: Cards a journey shows in a table on standard output unless --limit says otherwise (a
@@ -94,10 +94,13 @@ def journey_cmd(
     quiet: QuietOpt = False,  # (nothing of theirs on stderr is silenced: warnings stay)
 ) -> None:
     """Show the customer journey: all sessions of one visitor (customer id) or contact
-    (contact id, all its cookies), newest first, as compact cards with totals.
+    (contact id, all its cookies), newest first, as compact cards with totals (each with
+    how it arrived: device, referrer, campaign, and its first and last page).
 
     --format json prints {query, matched_by, contact, customer_ids, totals, sessions, notes}
     where each session is a full card object (as `jtrack card --format json`);
+    --format md prints the totals and a table of the sessions (how each arrived: device,
+    referrer, campaign; first and last page);
     --format html -o profile.html writes a self-contained visitor profile (first and last
     visit, devices, top pages, searches, segments, outcomes, each session in brief).
     People only unless --traffic says otherwise (said under the totals; a `traffic` field
@@ -141,6 +144,12 @@ def journey_cmd(
         from jtrack.serialize import to_json
 
         write_text(to_json(journey), output)
+        return
+    if out_fmt == Format.md:
+        from jtrack.render.card import journey_markdown
+        from jtrack.render.report_html import store_source
+
+        write_text(journey_markdown(journey, store_source(st)), output)
         return
     if out_fmt == Format.html:
         from jtrack.render.html import journey_html

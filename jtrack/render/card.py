@@ -34,17 +34,21 @@ from rich.text import Text
 
 from jtrack.render.text import once_each, one_line
 from jtrack.render.theme import (
+    ARRIVAL,
     AUTOMATED_STYLE,
     KIND_LABELS,
     NOT_A_VISIT,
     SEGMENT_STYLE,
     TONE_STYLES,
+    arrival,
     automated_icon,
+    campaign_parts,
     kind_icon,
     session_icon,
     short_cookie,
     traffic_badge,
     typed_details,
+    visit_pages,
 )
 from jtrack.serialize import strip_control
 
@@ -471,12 +475,7 @@ def _info_rows(card: dict[str, Any], g: _Glyphs) -> tuple[list[Any], list[Any]]:
     place = ", ".join(_nz(loc["locality"], loc["region_name"], loc["country_name"]))
     if loc["country"]:
         place = f"{place} ({_clean(loc['country'])})" if place else _clean(loc["country"])
-    campaign = " / ".join(_nz(cam["source"], cam["medium"]))
-    cam_parts = _nz(campaign, cam["name"])
-    if cam["term"]:
-        cam_parts.append(f"term {g.quote[0]}{_clean(cam['term'])}{g.quote[1]}")
-    if cam["content"]:
-        cam_parts.append(f"content {_clean(cam['content'])}")
+    cam_parts = _nz(*campaign_parts(cam, g.quote))
     auth = card["authenticated"]
     visit = card["visit"]
     if c["known"]:
@@ -1011,9 +1010,13 @@ def _compact(
     ]
     lines: list[Text] = [_fit(badge, room, g)] if badge else []
     lines.append(_wrap_parts(when_parts, room, g))  # counts are wrapped, never cut
-    page = card["current_page"]
-    if page:
-        p = _lead("last page ", "dim")
+    came = [
+        _lead(f"{label} ", "dim") + _join([_t(v, g) for v in vs], g) for label, vs in arrival(card)
+    ]
+    if came:  # (how it arrived: wrapped between its parts, a host never cut)
+        lines.append(_wrap_text(_wrap_parts(came, room, g), room, g))
+    for label, page in visit_pages(card):  # (where it landed and where it left)
+        p = _lead(f"{label} ", "dim")
         p.append_text(_t(page["title"] or page["url"], g))
         lines.append(_fit(p, room, g))
     lines.append(_fit(_strip(card, g, room), room, g))
@@ -1054,3 +1057,91 @@ def journey_renderable(
 
 def render_journey_text(journey: dict[str, Any], *, width: int = 100, ascii: bool = False) -> str:
     return render_text(journey_renderable(journey, ascii=ascii), width)
+
+
+# ---------------------------------------------------------------------------- Markdown
+
+
+def journey_markdown(journey: dict[str, Any], source: dict[str, Any] | None = None) -> str:
+    """A journey as Markdown (`jtrack journey -f md`), the terminal's sections: who, the
+    totals and notes, then the sessions shown, newest first, one row each (when, how long,
+    what, how it arrived, its first and last page, searches, segments, outcomes, notes);
+    where it comes from and when it was made (`source`: as the profile's footer says it)."""
+    import polars as pl
+
+    from jtrack.render.report_html import made_words
+    from jtrack.render.text import plural
+    from jtrack.serialize import md_text, to_markdown
+
+    j, tot, c = journey, journey["totals"], journey["contact"]
+    who = [f"{j['matched_by'].replace('_', ' ')} {j['query']}"]
+    if c["known"] and j["matched_by"] != "contact_id" and c["contact_id"]:
+        who.append(f"contact {c['contact_id']}")
+    counts = [
+        plural(tot["sessions"], "session"),
+        plural(tot["events"], "event"),
+        plural(tot["page_views"], "page view"),
+        plural(tot["searches"], "search", "searches"),
+        *([plural(tot["segments"], "segment")] if tot["segments"] is not None else []),
+        *([plural(tot["outcomes"], "outcome")] if tot["outcomes"] is not None else []),
+    ]
+    lines = [" · ".join(who), " · ".join(counts)]
+    if j.get("traffic") is not None:
+        from jtrack.usecases.traffic import describe_classes
+
+        lines.append("traffic: " + describe_classes(j["traffic"]["classes"]))
+    if tot["by_type"] and set(tot["by_type"]) - {"web"}:
+        spent = f"{tot['web_duration']} on site (web sessions)"
+    else:
+        spent = f"{tot['duration']} in total"
+    g = _Glyphs(False)
+    lines.append(f"{spent} · {_when(tot['first_seen'], g)} to {_when(tot['last_seen'], g)}")
+    if len(j["customer_ids"]) > 1:
+        lines.append("cookies: " + ", ".join(str(x) for x in j["customer_ids"]))
+    if tot["by_type"] and set(tot["by_type"]) != {"web"}:
+        lines.append("by type: " + ", ".join(f"{k} {n}" for k, n in tot["by_type"].items()))
+    lines += [f"Note: {n}" for n in j["notes"]]
+    lines.append(made_words(source))
+    out = [f"# Customer journey of {md_text(c['name'])}", ""]
+    for line in lines:
+        out += [md_text(line), ""]
+    cookies = j["customer_ids"] if len(j["customer_ids"]) > 1 else []
+    rows = [_md_row(card, cookies) for card in j["sessions"]]
+    if rows:
+        texts = {k: pl.List(pl.String) for k in ("searched", "segments", "outcomes", "notes")}
+        table = pl.DataFrame(rows, schema_overrides=texts, infer_schema_length=None)
+        out += [f"## Sessions, newest first ({len(rows)})", "", to_markdown(table)]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md_row(card: dict[str, Any], cookies: list[str]) -> dict[str, Any]:
+    """A session of a journey as a row of its Markdown table (see journey_markdown)."""
+    s, tm, cnt, visit = card["session"], card["timing"], card["counts"], card["visit"]
+    came = dict(arrival(card))
+    g = _Glyphs(False)
+    pages = {label: p["title"] or p["url"] for label, p in visit_pages(card)}
+    badge = traffic_badge(card.get("traffic"))
+    number = f"{visit['number']} of {visit['of']}" if visit["number"] else None
+    if number and cookies:
+        number += f" on cookie {short_cookie(card['contact']['customer_id'], cookies)}"
+    return {
+        "session": s["short_id"],
+        "type": s["type_label"],
+        "state": s["state"].replace("_", " "),
+        "visit": number,
+        "start": _when(tm["start"], g),
+        "duration": tm["duration"] or "0:00:00",
+        "events": cnt["events"],
+        "page_views": cnt["page_views"],
+        "searches": cnt["searches"],
+        **{k: " · ".join(came[k]) if k in came else None for k in ARRIVAL},
+        "first_page": pages.get("first page", pages.get("first and last page")),
+        "last_page": pages.get("last page", pages.get("first and last page")),
+        "searched": [f"“{x['query']}”" for x in card["searches"]],
+        "segments": [x["display_name"] for x in once_each(card["segments"], "segment_id")],
+        "outcomes": [
+            ("-" if x.get("tone") == "negative" else "+") + str(x["display_name"])
+            for x in once_each(card["outcomes"], "outcome_id")
+        ],
+        "notes": [*([badge] if badge else []), *card["notes"]],
+    }

@@ -23,9 +23,12 @@ from jtrack.render.theme import (
     NOT_A_VISIT,
     SEGMENT_COLOR,
     TONE_COLORS,
+    arrival,
+    campaign_parts,
     short_cookie,
     traffic_badge,
     typed_details,
+    visit_pages,
 )
 from jtrack.serialize import html_attr, html_text, strip_control
 
@@ -419,12 +422,7 @@ def _info(card: dict[str, Any]) -> str:
     d, loc, ref, cam = card["device"], card["location"], card["referrer"], card["campaign"]
     s, c, cnt, visit = card["session"], card["contact"], card["counts"], card["visit"]
     place = ", ".join(x for x in (loc["locality"], loc["region_name"], loc["country_name"]) if x)
-    campaign = _v(
-        " / ".join(x for x in (cam["source"], cam["medium"]) if x) or None,
-        cam["name"],
-        f"term “{cam['term']}”" if cam["term"] else None,
-        f"content {cam['content']}" if cam["content"] else None,
-    )
+    campaign = _v(*campaign_parts(cam, ("“", "”")))
     if campaign == _missing():
         campaign = '<span class="missing">none</span>'
     auth = card["authenticated"]
@@ -796,9 +794,15 @@ def _visit(card: dict[str, Any], n: int, cookies: list[str] | None = None) -> st
         f'<div class="meta">{_e(_when(tm["start"]))} · duration <strong>{_e(tm["duration"])}'
         f"</strong> · {_e(' · '.join(what))}</div>"
     ]
-    page = card["current_page"]
-    if page:
-        lines.append(f"<p>last page <strong>{_e(page['title'] or page['url'])}</strong></p>")
+    came = arrival(card)
+    if came:  # (how the visit arrived: device, referrer, campaign)
+        parts = " · ".join(
+            f'<span class="came">{label} <strong>{_v(*values)}</strong></span>'
+            for label, values in came
+        )
+        lines.append(f'<p class="arrival">{parts}</p>')
+    for label, page in visit_pages(card):
+        lines.append(f"<p>{label} <strong>{_e(page['title'] or page['url'])}</strong></p>")
     if card["searches"]:
         qs = ", ".join(f"“{_e(q['query'])}”" for q in card["searches"])
         lines.append(f"<p>searched {qs}</p>")

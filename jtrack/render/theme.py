@@ -106,6 +106,59 @@ def typed_details(contact: dict[str, Any]) -> list[str]:
     return [str(v) for v in values if v]
 
 
+#: A visit whose referrer names no host (typed in, a bookmark, an email client's link), as
+#: the journey summary's referrers table shows it.
+DIRECT = "(direct)"
+
+
+#: What `arrival` tells of a visit, in its order (the card's labels, lower case).
+ARRIVAL = ("device", "referrer", "campaign")
+
+
+def campaign_parts(campaign: dict[str, Any], quote: tuple[str, str] | None = None) -> list[str]:
+    """A card's `campaign` as it is shown: `source / medium` and the name (those it has);
+    with `quote` (the opening and closing marks), its term (quoted) and content too."""
+    parts = [
+        " / ".join(str(x) for x in (campaign.get("source"), campaign.get("medium")) if x),
+        str(campaign.get("name") or ""),
+    ]
+    if quote is not None:
+        if campaign.get("term"):
+            parts.append(f"term {quote[0]}{campaign['term']}{quote[1]}")
+        if campaign.get("content"):
+            parts.append(f"content {campaign['content']}")
+    return [p for p in parts if p]
+
+
+def arrival(card: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """How a session arrived, for a journey's visit in brief: (label, parts) of its device
+    category, its referrer's host and its campaign (source / medium, name), with the labels
+    the card's session information uses; what the export does not give is left out, and a
+    web session with neither referrer nor campaign is `(direct)`."""
+    device = card["device"].get("category")
+    ref = card["referrer"]
+    host = ref.get("hostname") or ref.get("url")
+    web = card["session"].get("type") == "web"
+    campaign = campaign_parts(card["campaign"])
+    out: list[tuple[str, list[str]]] = []
+    if device:
+        out.append(("device", [str(device)]))
+    if host or (web and not campaign):
+        out.append(("referrer", [str(host) if host else DIRECT]))
+    if campaign:
+        out.append(("campaign", campaign))
+    return out
+
+
+def visit_pages(card: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The pages of a journey's visit in brief, as (label, page): its first page (where it
+    landed) and its last, or the one page as `first and last page` where they are the same."""
+    first, last = card.get("first_page"), card["current_page"]
+    if first and last and first == last:
+        return [("first and last page", last)]
+    return [(label, p) for label, p in (("first page", first), ("last page", last)) if p]
+
+
 def short_cookie(customer_id: str | None, cookies: Sequence[str] = ()) -> str:
     """A visitor id as a journey over several `cookies` names each visit's: its shortest
     prefix of 8 characters or more that tells it from the journey's other cookies (the
@@ -137,9 +190,11 @@ def kind_icon(kind: str, ascii: bool = False) -> str:
 
 
 __all__ = [
+    "ARRIVAL",
     "AUTOMATED_COLORS",
     "AUTOMATED_ICONS",
     "AUTOMATED_STYLE",
+    "DIRECT",
     "KIND_ICONS",
     "KIND_LABELS",
     "REPORT_TITLES",
@@ -147,11 +202,14 @@ __all__ = [
     "SEGMENT_COLOR",
     "SESSION_ICONS",
     "TONE_COLORS",
+    "arrival",
     "automated_icon",
+    "campaign_parts",
     "kind_icon",
     "report_title",
     "session_icon",
     "traffic_badge",
+    "visit_pages",
 ]
 
 #: The Visit row of a session of another type than web: visits are web sessions.
