@@ -472,9 +472,121 @@ def test_a_referrer_in_punycode_is_one_row_with_its_unicode_name() -> None:
     ]
 
 
+def _channels_of(visits: list[dict[str, Any]]) -> dict[str, int]:
+    rows = [
+        flat_event(f"e{i}", f"v{i}", T0 + s(60 * i), page_url="https://www.shop.test/a", **v)
+        for i, v in enumerate(visits)
+    ]
+    return dict(build(rows).tables["channels"].select("channel", "sessions").rows())
+
+
+def test_channels_tell_paid_from_organic_and_campaigns_from_direct_visits() -> None:
+    """An analyst's audit: `www.google.com search` held the google/cpc sessions (organic
+    search overstated ~46%), `(direct)` held sessions that carried a UTM campaign and no
+    referrer, and there was no channel view. Each rule of the README's channels, in order."""
+    google = {"referrer_hostname": "www.google.com", "referrer_medium": "search"}
+    utm = ("mkt_campaign_source", "mkt_campaign_medium", "mkt_campaign_name")
+
+    def camp(source: str | None, medium: str | None, name: str | None = "x") -> dict[str, Any]:
+        return {k: v for k, v in zip(utm, (source, medium, name), strict=True) if v}
+
+    visits = [
+        {**google, **camp("google", "cpc")},  # Paid search (the referrer is Google too)
+        camp("Google ", "CPC"),  # Paid search: any case, trimmed
+        {"referrer_hostname": "www.bing.com", "referrer_medium": "paid"},  # Paid search
+        camp("facebook", "paid_social"),  # Paid social
+        camp("partner", "banner"),  # Display
+        camp("partner", "cpv"),  # Paid other (holds `cp`; no search engine or network)
+        camp("instagram", "social"),  # Organic social
+        {"referrer_hostname": "l.instagram.com"},  # Organic social: a known host
+        google,  # Organic search
+        {"referrer_hostname": "duckduckgo.com", "referrer_medium": "unknown"},  # by host
+        {"referrer_medium": "search"},  # Organic search: the medium says so
+        camp("blog", "referral"),  # Referral
+        camp("newsletter", "email"),  # Email
+        {"referrer_hostname": "mail.google.com", "referrer_medium": "email"},  # Email
+        camp("partner", "affiliate"),  # Affiliates
+        {"referrer_hostname": "www.shop.test", "referrer_medium": "internal"},  # Internal
+        {"referrer_hostname": "SHOP.test"},  # Internal: the first page's site
+        {"referrer_hostname": "www.outdoor-blog.example"},  # Referral
+        {},  # Direct
+        camp(None, None, "spring"),  # Unassigned: a campaign that fits no rule
+        camp("newsletter", None),  # Unassigned
+    ]
+    assert _channels_of(visits) == {
+        "Paid search": 3,
+        "Organic search": 3,
+        "Email": 2,
+        "Internal": 2,
+        "Organic social": 2,
+        "Referral": 2,
+        "Unassigned": 2,
+        "Affiliates": 1,
+        "Direct": 1,
+        "Display": 1,
+        "Paid other": 1,
+        "Paid social": 1,
+    }
+
+
+def test_channels_count_web_sessions_with_their_share_known_share_and_outcomes() -> None:
+    t = build(_site()).tables
+    assert t["channels"].to_dicts() == [
+        {
+            "channel": "Direct",
+            "sessions": 2,
+            "visitors": 2,
+            "share_of_sessions": 0.5,
+            "known_share": None,  # (no contacts resolved)
+            "outcome_sessions": 1,
+        },
+        {
+            "channel": "Email",
+            "sessions": 1,
+            "visitors": 1,
+            "share_of_sessions": 0.25,
+            "known_share": None,
+            "outcome_sessions": 0,
+        },
+        {
+            "channel": "Organic search",
+            "sessions": 1,
+            "visitors": 1,
+            "share_of_sessions": 0.25,
+            "known_share": None,
+            "outcome_sessions": 0,
+        },
+    ]
+
+
+def test_referrers_leave_out_the_site_itself() -> None:
+    """A session that started (after a gap) from the site's own page, with the medium
+    `internal` or none, was listed as an external referrer (`www.shop.test internal 1`,
+    `shop.test 1`); the channels table counts them as Internal."""
+    visits = [
+        {"referrer_hostname": "www.shop.test", "referrer_medium": "internal"},
+        {"referrer_hostname": "shop.test"},
+        {"referrer_hostname": "www.google.com", "referrer_medium": "search"},
+        {"referrer_hostname": "blog.shop.test"},  # (another site)
+    ]
+    rows = [
+        flat_event(f"e{i}", f"v{i}", T0 + s(60 * i), page_url="https://WWW.Shop.Test/a", **v)
+        for i, v in enumerate(visits)
+    ]
+    t = build(rows).tables
+    assert t["referrers"].select("referrer", "sessions").rows() == [
+        ("blog.shop.test", 1),
+        ("www.google.com", 1),
+    ]
+    assert dict(t["channels"].select("channel", "sessions").rows())["Internal"] == 2
+
+
 def test_top_limits_every_table() -> None:
+    """Every ranked table; the channels table is the whole of the web sessions, each
+    channel a row (a dozen at most)."""
     t = build(_site(), top=1).tables
-    assert all(df.height <= 1 for df in t.values())
+    assert all(df.height <= 1 for name, df in t.items() if name != "channels")
+    assert t["channels"].get_column("sessions").sum() == 4
 
 
 def _with_contacts(report_rows: list[dict[str, Any]], columns: dict[str, Any]) -> JourneyReport:
@@ -650,6 +762,35 @@ def test_markdown_has_every_section(store: Path) -> None:
     for label in ("(direct)", "(none)"):
         assert (label in table) == (f"| {label} |" in res.stdout), label
     assert "| (direct) |" in res.stdout and "\n|  |" not in res.stdout
+
+
+def test_markdown_shows_rates_as_the_terminal_does_and_says_what_they_count(
+    store: Path,
+) -> None:
+    """The Markdown report showed rates as fractions (1.0, 0.2703) where the terminal shows
+    percentages; JSON keeps the fractions. Every output says what bounce and engaged are
+    (they overlap), and names the tables the period left empty."""
+    md = runner.invoke(app, ["report", "--store", str(store), "-f", "md"]).stdout
+    doc = json.loads(runner.invoke(app, ["report", "--store", str(store), "-f", "json"]).stdout)
+    for figure in ("bounce_rate", "engagement_rate"):
+        rate = doc["overview"][figure]
+        assert f"| {figure} | {rate * 100:.1f}% |" in md
+    share = doc["tables"]["session_types"][0]["share_of_sessions"]
+    assert f"| {share * 100:.1f}% |" in md
+    empty = [n for n, rows in doc["tables"].items() if not rows]
+    assert empty
+    table = runner.invoke(app, ["report", "--store", str(store)]).stdout
+    page = runner.invoke(app, ["report", "--store", str(store), "-f", "html"]).stdout
+    for out in (md, table, html.unescape(page)):
+        assert "bounce: a web session of one page view" in out.lower() or (
+            "web sessions of one page view" in out
+        )
+        assert "bounce can be engaged" in out
+    from jtrack.render.theme import report_title
+
+    said = "none in the period: " + ", ".join(report_title(n) for n in empty)
+    assert said in table.replace("\n", " ") or said in " ".join(table.split())
+    assert said[:1].upper() + said[1:] in md
 
 
 def test_report_files_are_byte_identical_and_locked(store: Path, tmp_path: Path) -> None:

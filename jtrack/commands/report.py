@@ -214,7 +214,10 @@ def report_cmd(
     """A journey summary over a period: sessions and visitors per day (week or month: --by),
     known versus Unknown,
     median and p90 duration, bounce rate, engaged sessions, top pages, entry and exit pages,
-    searches, referrers, campaigns, devices, browsers, countries, segments and outcomes.
+    searches, acquisition channels (web sessions: paid and organic search, social, email,
+    referral, internal, direct; GA4's grouping simplified, README: channels), referrers,
+    campaigns, devices, browsers, countries, segments and outcomes. A session's referrer
+    and campaign are those of its first event.
 
     People only unless --traffic says otherwise (said at the top; a `traffic` field in
     JSON, with the sessions left out); a traffic section shares all traffic of the period
@@ -327,9 +330,10 @@ def report_markdown(report: Any) -> str:
     from jtrack.render.theme import report_title
 
     p = report.period
-    from jtrack.render.report import labelled, lists_line
+    from jtrack.render.report import labelled, table_caption
     from jtrack.render.report_html import made_words
     from jtrack.render.text import period_span
+    from jtrack.render.theme import definitions, empty_tables
 
     out = [
         f"# Journey summary {period_span(p)} ({serialize.strip_control(report.options.tz)})",
@@ -340,10 +344,15 @@ def report_markdown(report: Any) -> str:
         "",
     ]
     ov = pl.DataFrame(
-        {"figure": list(report.overview), "value": [_md_value(v) for v in report.overview.values()]}
+        {
+            "figure": list(report.overview),
+            "value": [_md_value(v, k) for k, v in report.overview.items()],
+        }
     )
     out += [
         serialize.to_markdown(ov),
+        serialize.md_text(definitions(report)[:1].upper() + definitions(report)[1:] + "."),
+        "",
         f"## Sessions per {report.by}",
         "",
         serialize.to_markdown(report.shown_series()),
@@ -351,14 +360,41 @@ def report_markdown(report: Any) -> str:
     for name, df in report.tables.items():
         if df is None or df.height == 0:
             continue
-        out += [f"## {report_title(name)}", "", serialize.to_markdown(labelled(name, df))]
-        lists = lists_line(report) if name == "traffic" else None
-        if lists:
-            out += [serialize.strip_control(lists[:1].upper() + lists[1:]), ""]
+        shown = labelled(name, df)
+        out += [f"## {report_title(name)}", "", serialize.to_markdown(_md_rates(shown))]
+        caption = table_caption(report, name)
+        if caption:
+            out += [serialize.md_text(caption[:1].upper() + caption[1:]), ""]
+    empty = empty_tables(report)
+    if empty:
+        out += [serialize.md_text(empty[:1].upper() + empty[1:] + "."), ""]
     for note in report.notes:
         out += [f"Note: {serialize.strip_control(note)}", ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _md_value(v: Any) -> str:
-    return "" if v is None else str(v)
+def _md_value(v: Any, name: str = "") -> str:
+    """An overview figure in Markdown: a rate as a percentage, as the terminal shows it."""
+    from jtrack.render.theme import RATE_COLUMNS
+
+    if v is None:
+        return ""
+    if name in RATE_COLUMNS and isinstance(v, float):
+        return f"{v * 100:.1f}%"
+    return str(v)
+
+
+def _md_rates(df: Any) -> Any:
+    """A report table with its rates (RATE_COLUMNS) as percentages, as the terminal and
+    HTML show them (`28.0%`; JSON keeps the fractions)."""
+    import polars as pl
+
+    from jtrack.render.theme import RATE_COLUMNS
+
+    rates = [c for c, t in df.schema.items() if c in RATE_COLUMNS and t.is_float()]
+    return df.with_columns(
+        pl.when(pl.col(c).is_not_null())
+        .then(pl.format("{}%", (pl.col(c) * 100).round(1).cast(pl.String)))
+        .alias(c)
+        for c in rates
+    )

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from jtrack.render.table import FrameTable
 from jtrack.render.text import period_span, plural
-from jtrack.render.theme import report_title
+from jtrack.render.theme import CHANNELS_CAPTION, empty_tables, report_title
 from jtrack.serialize import strip_control
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -355,7 +355,9 @@ def lists_line(report: Any) -> str | None:
     return f"user-agent lists: {lists}" if lists else None
 
 
-def _caption(report: Any, name: str) -> str | None:
+def table_caption(report: Any, name: str) -> str | None:
+    if name == "channels":
+        return CHANNELS_CAPTION
     return lists_line(report) if name == "traffic" else None
 
 
@@ -393,14 +395,20 @@ def journey_renderables(report: Any) -> list[RenderableType]:
         _t(f"median; p90 {_hms(o['p90_duration_seconds'])}"),
     )
     g.add_row(
-        "bounce rate", _pct(o["bounce_rate"]), _t(plural(o["bounces"], "single-page session"))
+        "bounce rate",
+        _pct(o["bounce_rate"]),
+        _t(f"{plural(o['bounces'], 'web session')} of one page view"),
     )
     g.add_row(
         "engaged",
         _num(o["engaged_sessions"]),
-        _t(f"{_pct(o['engagement_rate'])} of web sessions"),
+        _t(
+            f"{_pct(o['engagement_rate'])} of web sessions: "
+            f"{report.options.engaged_seconds:g} s+, 2+ pages or an outcome"
+        ),
     )
     parts.append(g)
+    parts.append(Text("a bounce can be engaged: bounce rate is not 1 - engagement rate", "dim"))
     parts.append(Text(""))
     parts.append(DailyChart(report.shown_series(), report.by))
     for name, df in report.tables.items():
@@ -412,7 +420,10 @@ def journey_renderables(report: Any) -> list[RenderableType]:
             shown, site = _paths_of_one_site(shown)
             title += f" on {site}" if site else ""
         parts.append(Text(""))
-        parts.append(FrameTable(shown, title, caption=_caption(report, name)))
+        parts.append(FrameTable(shown, title, caption=table_caption(report, name)))
+    empty = empty_tables(report)
+    if empty:
+        parts += [Text(""), Text(strip_control(empty), style="dim")]
     for note in report.notes:
         parts.append(_t(f"note: {note}"))
     return parts

@@ -477,6 +477,7 @@ _CHARTED = {
     "devices": ("device", "(none)"),
     "browsers": ("browser", "(none)"),
     "countries": ("country", "(none)"),
+    "channels": ("channel", "(none)"),
     "referrers": ("referrer", "(direct)"),
     "session_types": ("type", "(none)"),
     "traffic": ("traffic_class", "(none)"),
@@ -485,7 +486,7 @@ _CHARTED = {
 
 def report_html(report: Any) -> str:
     """The whole page."""
-    from jtrack.render.theme import report_title
+    from jtrack.render.theme import CHANNELS_CAPTION, definitions, report_title
 
     o = report.overview
     p = report.period
@@ -529,6 +530,7 @@ def report_html(report: Any) -> str:
             for k, v in kpis
         ],
         "</div>",
+        f'<p class="sub defs">{_e(definitions(report))}</p>',
         f'<section id="daily"><h2>Sessions and visitors per {report.by}</h2>',
         f'<p class="legend">{_key("s")}sessions{_key("vi")}visitors</p>',
         daily_svg(report.shown_series(), unit=report.by),
@@ -563,6 +565,10 @@ def report_html(report: Any) -> str:
         parts.append(html_table(df, null_label))
         if name == "traffic" and getattr(report, "traffic_lists", None):
             parts.append(f'<p class="notes">User-agent lists: {_e(report.traffic_lists)}</p>')
+        elif name == "channels":
+            parts.append(
+                f'<p class="notes">{_e(CHANNELS_CAPTION[:1].upper() + CHANNELS_CAPTION[1:])}</p>'
+            )
         parts.append("</section>")
     parts.append("</div>")
     if notes:

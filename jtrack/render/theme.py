@@ -55,6 +55,7 @@ REPORT_TITLES: dict[str, str] = {
     "entry_pages": "Entry pages",
     "exit_pages": "Exit pages",
     "top_searches": "Top searches",
+    "channels": "Channels (web sessions)",
     "referrers": "Referrers",
     "campaigns": "Campaigns",
     "devices": "Devices",
@@ -66,6 +67,31 @@ REPORT_TITLES: dict[str, str] = {
     "traffic": "Traffic: people and automated",
     "traffic_agents": "Top automated agents",
 }
+
+#: What the channels table counts, under it (terminal, Markdown, HTML).
+CHANNELS_CAPTION = (
+    "web sessions by their first event's campaign, else its referrer (README: channels); "
+    "internal: the site itself, left out of Referrers"
+)
+
+
+def definitions(report: Any) -> str:
+    """What bounce and engaged mean, where the figures are shown (they overlap: a bounce
+    that lasts or achieves an outcome is engaged)."""
+    secs = f"{report.options.engaged_seconds:g}"
+    return (
+        "bounce: a web session of one page view; engaged: a web session of "
+        f"{secs} s or more, two or more page views, or an outcome (a bounce can be "
+        "engaged: the bounce rate is not 1 - the engagement rate)"
+    )
+
+
+def empty_tables(report: Any) -> str | None:
+    """`none in the period: Campaigns, Segments` (the report's empty tables, which are not
+    shown), or None."""
+    empty = [report_title(n) for n, df in report.tables.items() if df is None or not df.height]
+    return f"none in the period: {', '.join(empty)}" if empty else None
+
 
 #: The sections of the rules report (jtrack.core.rules.report.SECTIONS), with a title each.
 RULES_TITLES = {
@@ -230,5 +256,6 @@ RATE_COLUMNS = frozenset(
         "share_of_sessions",
         "share_of_events",
         "automated_share",
+        "known_share",
     }
 )

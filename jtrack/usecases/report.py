@@ -13,9 +13,14 @@ Definitions (also in the README):
 - known sessions belong to a saved contact (`contact_state == "known"`, else a `contact_name`
   other than "Unknown"); without contact columns in the session table they are not counted;
 - pages are URLs without query string and fragment; searches are trimmed and lower-cased;
+- a session's referrer and campaign are those of its first activity event (the session
+  table's columns);
+- channels count web sessions by acquisition channel (jtrack.core.channels: GA4's default
+  channel grouping simplified; every channel, whatever `top`);
 - referrers are counted per referring host and medium over web sessions (a null host:
-  direct, with the medium of a visit that had one); a campaign is a session with any UTM
-  source, medium or name; labels are trimmed, a blank one is missing, host names are lower-cased;
+  direct, with the medium of a visit that had one), internal ones (the site itself) left
+  out; a campaign is a session with any UTM source, medium or name; labels are trimmed, a
+  blank one is missing, host names are lower-cased;
 - traffic: everything above counts the sessions of `traffic` classes only (people by
   default); the `traffic` table shares sessions and events (their event_count) out by class
   over all traffic of the period, and `traffic_agents` ranks the named agents (bots, crawlers,
@@ -36,6 +41,7 @@ import polars as pl
 
 from jtrack.checks import must_be
 from jtrack.config import check_tz
+from jtrack.core.channels import CHANNELS, with_channels
 from jtrack.core.sessionize import unicode_hosts
 from jtrack.core.traffic import HUMAN
 from jtrack.errors import UsageError
@@ -62,6 +68,7 @@ TABLES: tuple[str, ...] = (
     "entry_pages",
     "exit_pages",
     "top_searches",
+    "channels",
     "referrers",
     "campaigns",
     "devices",
@@ -501,7 +508,10 @@ def journey_report(
     s_df = s_df.with_columns(
         _outcome=pl.col("id").is_in(outcome_sessions["session_id"].implode()),
     )
+    # a web session's referrer is internal when it is the site itself (its channel says so;
+    # the referrers table leaves it out); its channel from its campaign and referrer
     web = s_df.filter(pl.col("type") == "web")
+    web = with_channels(web)
     n_sessions = s_df.height
     n_web = web.height
     engaged = (
@@ -644,8 +654,11 @@ def journey_report(
     # client's) among them, not under the direct visits. Only web sessions are visits: an
     # app or custom session (an order system's delivery) came from no page, and is no direct
     # visit either
+    tables["channels"] = _channels(web, contacts_known)
     tables["referrers"] = _ranked(
-        web.group_by(referrer="referrer_hostname", medium="referrer_medium").agg(
+        web.filter(~pl.col("_internal"))
+        .group_by(referrer="referrer_hostname", medium="referrer_medium")
+        .agg(
             sessions=pl.len().cast(pl.Int64),
             visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
         ),
@@ -797,6 +810,37 @@ def _series(s_df: pl.DataFrame, days: pl.DataFrame, by: str, known: bool) -> pl.
             else pl.lit(None, pl.Int64)
         )
         .select(label.alias(by), pl.exclude("_unit"))
+    )
+
+
+def _channels(web: pl.DataFrame, known: bool) -> pl.DataFrame:
+    """Web sessions per acquisition channel (`channel`, jtrack.core.channels): every channel
+    that has any, whatever --top; their share of the web sessions, the share of them that
+    are known (null without resolved contacts), and those that achieved an outcome."""
+    n_web = web.height
+    return _ranked(
+        web.group_by("channel")
+        .agg(
+            sessions=pl.len().cast(pl.Int64),
+            visitors=pl.col("customer_id").n_unique().cast(pl.Int64),
+            _known=pl.col("_known").sum().cast(pl.Int64),
+            outcome_sessions=pl.col("_outcome").sum().cast(pl.Int64),
+        )
+        .select(
+            "channel",
+            "sessions",
+            "visitors",
+            _share("sessions", n_web),
+            (
+                (pl.col("_known") / pl.col("sessions")).round(4)
+                if known
+                else pl.lit(None, pl.Float64)
+            ).alias("known_share"),
+            "outcome_sessions",
+        ),
+        "sessions",
+        ["channel"],
+        len(CHANNELS),
     )
 
 
