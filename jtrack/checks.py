@@ -51,7 +51,25 @@ def local_path(path: str | os.PathLike[str]) -> Path:
     absolute path it never does. Only the path is made: nothing is resolved or opened, and
     `..` is left for the system to follow (after a link: `lnk/../x` is beside the link's
     target, which os.path.abspath's text would not say)."""
-    return Path(_absolute(os.path.expanduser(os.fspath(path))))
+    text = os.fspath(path)
+    return Path(_absolute(_home_expanded(text) if text[:1] == "~" else text))
+
+
+def _home_expanded(text: str) -> str:
+    """`~` and `~/...` as a shell expands them, refused where there is no home to expand to
+    ($HOME unset and no password entry: a uid a container runs as; $HOME empty): the name
+    was kept as typed, a folder `./~` made in the working folder (a store lost with the
+    pod), or `~/x` read as `/x`. (`~user` is left as Python reads it.)"""
+    expanded = os.path.expanduser(text)
+    home_like = text == "~" or text.startswith("~/")
+    if home_like and (expanded == text or os.environ.get("HOME") == ""):
+        said = "empty" if os.environ.get("HOME") == "" else "unset, and this account has no home"
+        raise UsageError(
+            f"{text}: `~` cannot be expanded ($HOME is {said})",
+            hint="give an absolute path: a shell expands `~`, but a value set in a crontab, "
+            "a service file or a Kubernetes env: is taken as written",
+        )
+    return expanded
 
 
 def arrow_path(source: object) -> object:

@@ -2036,6 +2036,50 @@ def test_the_shell_completion_of_commands_and_options(tmp_path: Path) -> None:
         assert done.returncode == 0 and mark in done.stdout, (shell, done.stdout[:200])
 
 
+def test_a_tilde_with_no_home_to_expand_to_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--store '~/st'` (or $JTRACK_STORE from a Kubernetes env:, never shell-expanded) as a
+    uid with no password entry and no $HOME made `./~/st` in the working folder, exit 0 (a
+    store lost with the pod); an empty $HOME read it as `/st`."""
+    monkeypatch.chdir(tmp_path)
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    monkeypatch.setenv("HOME", "")
+    for args in (["sessionize", str(sample), "--store", "~/st"], ["sessions", "--store", "~"]):
+        res = _run(*args)
+        assert res.exit_code == 2, res.stderr
+        assert "`~` cannot be expanded ($HOME is empty)" in res.stderr, res.stderr
+    monkeypatch.delenv("HOME")
+    monkeypatch.setattr(os.path, "expanduser", lambda p: p)  # (no password entry either)
+    monkeypatch.setenv("JTRACK_STORE", "~/st")
+    res = _run("sessionize", str(sample), "-q")
+    assert res.exit_code == 2 and "($HOME is unset, and this account has no home)" in res.stderr
+    assert not (tmp_path / "~").exists()
+
+
+def test_an_address_space_limit_is_warned_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `ulimit -v` Polars aborted the run mid-way (exit 134, a Rust backtrace) and the
+    README said it stopped at start-up; a run under one now says what to do instead."""
+    import resource
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    limits = {resource.RLIMIT_AS: (3_000_000_000, resource.RLIM_INFINITY)}
+    real = resource.getrlimit
+    monkeypatch.setattr(resource, "getrlimit", lambda r: limits.get(r) or real(r))
+    res = _run("sessionize", str(sample), "--store", str(tmp_path / "st"), "-q")
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr == (
+        "warning: an address-space limit (ulimit -v, LimitAS=) of 3.0 GB is set: Polars "
+        "reserves address space beyond what it uses and may abort the run past it (exit 134; "
+        "the store stays whole); limit memory with the cgroup and --memory-limit instead\n"
+    )
+    monkeypatch.setattr(resource, "getrlimit", real)
+    res = _run("sessionize", str(sample), "--store", str(tmp_path / "st2"), "-q")
+    assert res.exit_code == 0 and res.stderr == "", res.stderr
+
+
 def test_a_deleted_working_directory_is_one_error_line_with_a_hint(tmp_path: Path) -> None:
     """The folder the shell was in, deleted (a release directory swapped, a tmp folder
     cleaned): every command said a bare "No such file or directory"."""

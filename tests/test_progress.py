@@ -6,6 +6,7 @@ import io
 import sys
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from jtrack.progress import ProgressUpdate
@@ -166,3 +167,24 @@ def test_a_dumb_terminal_gets_no_bar_and_no_stray_line() -> None:
         bar(ProgressUpdate("reading", bytes_done=1, bytes_total=2))
         bar(ProgressUpdate("sessionizing"))
     assert not bar.enabled and console.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_a_terminal_without_term_is_taken_for_a_dumb_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No $TERM (a container run with a tty, `env -i`): Rich drew colours and bars, where
+    git and less take such a terminal for a dumb one. FORCE_COLOR still asks for colours."""
+    from jtrack.render.text import console_colors
+
+    monkeypatch.delenv("TERM", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    assert console_colors() == {"color_system": None, "force_interactive": False}
+    console = Console(file=io.StringIO(), force_terminal=True, width=80, **console_colors())
+    bar = ProgressBar(console=console)
+    with bar:
+        bar(ProgressUpdate("reading", bytes_done=1, bytes_total=2))
+    assert not bar.enabled and console.file.getvalue() == ""  # type: ignore[attr-defined]
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert console_colors() == {}
+    monkeypatch.delenv("FORCE_COLOR")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert console_colors() == {}

@@ -363,6 +363,25 @@ def test_compact_remembers_its_keep_and_a_rollback_says_the_keep_it_brings_back(
     ), err
 
 
+def test_store_pin_refuses_when_it_can_hold_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account that cannot write `.readers` takes no lease: `pin` said "v000001 held
+    while sh runs" and a run removed the version under the tool. It refuses now, naming why,
+    and runs nothing."""
+    root = tmp_path / "st"
+    assert _jt("sessionize", str(_split_sample(tmp_path, 1)[0]), "--store", str(root), "-q")[0] == 0
+    monkeypatch.setattr(Store, "_new_lease", lambda self: None)  # (.readers not writable)
+    ran = tmp_path / "ran"
+    code, _, err = _jt("store", "pin", "--store", str(root), "--", "touch", str(ran))
+    assert code == 1 and not ran.exists(), err
+    assert err.startswith(f"error: {root}: cannot hold v000001 for touch: "), err
+    assert "a run could remove the version while it reads" in err and err.count("\n") == 1
+    monkeypatch.undo()
+    code, _, err = _jt("store", "pin", "--store", str(root), "-q", "--", "touch", str(ran))
+    assert code == 0 and ran.exists(), err
+
+
 # --------------------------------------------------------------------- files not there
 
 

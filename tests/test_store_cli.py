@@ -248,6 +248,10 @@ def test_compact_and_rollback_say_what_is_at_a_path_that_is_no_store(
     assert res.exit_code == 1 and "holds other files" not in res.stderr
     assert f"run `jtrack sessionize SOURCES... --store {missing}` first" in res.stderr
     assert not missing.exists()
+    spaced = tmp_path / "my store ü"  # (the hint's command pasted as it is: quoted)
+    res = _run("store", *command, "--store", str(spaced))
+    assert res.exit_code == 1
+    assert f"run `jtrack sessionize SOURCES... --store '{spaced}'` first" in res.stderr
     res = _run("store", *command, "--store", str(file))
     assert res.exit_code == 1 and "is a file" in res.stderr and "cannot create" not in res.stderr
 

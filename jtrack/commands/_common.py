@@ -141,6 +141,25 @@ def error_line(message: str) -> None:
     stderr_line("error: " + message)
 
 
+def warn_address_space_limit() -> None:
+    """A `warning:` line when the process runs under an address-space limit (`ulimit -v`,
+    systemd's LimitAS=, `prlimit --as`): Polars' allocator reserves address space well
+    beyond what it uses, and past the limit it aborts the run mid-way (exit 134, a Rust
+    backtrace), whatever --memory-limit says; the store stays whole."""
+    try:
+        import resource
+    except ImportError:  # (not on Windows)
+        return
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return
+    warning_line(
+        f"an address-space limit (ulimit -v, LimitAS=) of {soft / 1e9:.1f} GB is set: Polars "
+        "reserves address space beyond what it uses and may abort the run past it (exit 134; "
+        "the store stays whole); limit memory with the cgroup and --memory-limit instead"
+    )
+
+
 def check_on_error(value: str) -> str:
     """--on-error's value (fail or skip); anything else is an invocation error."""
     from jtrack.options import check_on_error as check

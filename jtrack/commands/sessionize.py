@@ -27,6 +27,7 @@ from jtrack.commands._common import (
     note_line,
     resolve_format,
     stdout_console,
+    warn_address_space_limit,
     warning_line,
     write_text,
 )
@@ -235,6 +236,7 @@ def sessionize_cmd(
     from jtrack.store import Store
 
     check_on_error(on_error)
+    warn_address_space_limit()
     if spark_master is not None and engine == "local":  # (a master given: Spark was meant)
         raise UsageError(
             f"--spark-master {spark_master} is for the Spark engine, and this run uses "

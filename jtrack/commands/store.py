@@ -932,7 +932,7 @@ def verify_cmd(
     if link is not None:  # (the versions whole, but other tools read the wrong one)
         raise DataError(
             link,
-            hint=f"`jtrack store rollback {st.current_name()} --store {st.shown}` (or the next "
+            hint=f"`jtrack store rollback {st.current_name()} {st.flag}` (or the next "
             "run) points it at the current version again",
         )
     if not opts["quiet"]:
@@ -1102,6 +1102,21 @@ def pin_cmd(
         raise UsageError("no command to run", hint="jtrack store pin -- COMMAND [ARGS]...")
     st = Store.open(opts["store"])
     with st.current_snapshot() as snap:
+        if not snap.leased:  # (it said "held" and held nothing: a run removed the version)
+            from jtrack.errors import FileAccessError
+
+            readers = os.path.join(st.shown, ".readers")
+            why = (
+                f"this account cannot write {readers}, where leases are kept"
+                if not os.access(os.path.join(st.root, ".readers"), os.W_OK)
+                else f"its lease could not be written in {readers}"
+            )
+            raise FileAccessError(
+                f"{st.shown}: cannot hold {snap.name} for {command[0]}: {why}, so a run could "
+                "remove the version while it reads",
+                hint="ask the store's owner for write access to .readers, or run the command "
+                "on a copy of the version; the README says how a group shares a store",
+            )
         env = {
             **os.environ,
             "JTRACK_VERSION_DIR": os.path.abspath(snap.dir),

@@ -41,6 +41,7 @@ from jtrack.commands._common import (
     format_option,
     handle_errors,
     offered_formats,
+    warn_address_space_limit,
 )
 
 FORMATS = (Format.table, Format.json)
@@ -75,6 +76,7 @@ def live_screen(console: Any, stdin: Any) -> bool:
     return bool(
         console.is_terminal
         and not console.is_dumb_terminal
+        and console.is_interactive  # (False without $TERM: render.text.console_colors)
         and stdin is not None
         and stdin.isatty()
     )
@@ -238,6 +240,7 @@ def watch_cmd(
     from jtrack.usecases.traffic import parse_traffic
 
     check_on_error(on_error)
+    warn_address_space_limit()
     if fmt is not None and fmt not in FORMATS:  # (refused before anything is read)
         raise UsageError(
             f"--format {fmt.value}: watch writes one frame as a table or JSON",

@@ -110,8 +110,8 @@ def _drawable(console: Console) -> bool:
     cannot move the cursor), and where it writes to stderr,
     stderr itself one (FORCE_COLOR makes Rich call a CI log or a file a terminal: the bars
     went into it, 2.8 KB of escapes a report)."""
-    if not console.is_terminal or console.is_dumb_terminal:
-        return False  # (TERM=dumb: no bar can be redrawn in place, it left a blank line)
+    if not console.is_terminal or console.is_dumb_terminal or not console.is_interactive:
+        return False  # (TERM=dumb, or unset: no bar can be redrawn in place)
     stream = console.file
     if stream is sys.stderr or stream is sys.__stderr__:
         isatty = getattr(stream, "isatty", None)

@@ -120,8 +120,15 @@ def once_each(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
 def console_colors() -> dict[str, Any]:
     """Rich Console options for a console people read: with $NO_COLOR set and not empty
     (https://no-color.org) no terminal codes at all, bold, dim and underline too (Rich
-    leaves those: a log of a run with FORCE_COLOR set, kept plain with NO_COLOR, had them)."""
-    return {"color_system": None} if os.environ.get("NO_COLOR") else {}
+    leaves those: a log of a run with FORCE_COLOR set, kept plain with NO_COLOR, had them);
+    without $TERM, none either and no progress bars (as TERM=dumb), unless FORCE_COLOR."""
+    if os.environ.get("NO_COLOR"):
+        return {"color_system": None}
+    if not os.environ.get("TERM") and not os.environ.get("FORCE_COLOR"):
+        # (no $TERM: what terminal it is, nobody says; git and less take it for a dumb one,
+        # Rich for one with colours and a cursor: a pod run with a tty got escapes and bars)
+        return {"color_system": None, "force_interactive": False}
+    return {}
 
 
 def period_span(period: Any, dash: str = "-") -> str:

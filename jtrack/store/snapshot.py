@@ -106,6 +106,12 @@ class Snapshot:
         self.dir = store.version_dir(name) if store is not None else Path(name)
         self._lease = lease
 
+    @property
+    def leased(self) -> bool:
+        """Whether a reader's lease holds this version (none where `.readers` cannot be
+        written: a run may then remove the version while it is read)."""
+        return self._lease is not None
+
     @classmethod
     def at(cls, directory: Path, manifest: Manifest) -> Snapshot:
         """A version read by path, without a lease: for a worker of a run that holds the

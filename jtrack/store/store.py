@@ -346,7 +346,7 @@ class Store:
         name = self.current_name()
         if name is None:
             hint = (
-                f"run `jtrack sessionize SOURCES... --store {self.shown}` first, or pass "
+                f"run `jtrack sessionize SOURCES... {self.flag}` first, or pass "
                 f"--store / set ${STORE_ENV}"
             )
             first = self._first_run()
@@ -360,7 +360,7 @@ class Store:
                 raise StoreError(
                     f"{self.shown}: no jtrack store here: a first run that stopped left only "
                     "its unfinished files",
-                    hint=f"run `jtrack sessionize SOURCES... --store {self.shown}` again: it "
+                    hint=f"run `jtrack sessionize SOURCES... {self.flag}` again: it "
                     "removes them and makes the store",
                 )
             if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
