@@ -688,6 +688,31 @@ def test_renamed_genesys_keys_are_noted_from_a_sample_of_lines(tmp_path: Path) -
     assert "of the 3 events looked at (a sample" in note
 
 
+def test_the_store_keeps_a_bounded_list_of_a_files_unread_fields(tmp_path: Path) -> None:
+    """A file of junk keys (70,000 a line) put every name in the manifest's record of the
+    input: 20 MB a file, rewritten by every run, and every command slower. The record keeps
+    the first names, each cut, and how many more there were."""
+    from jtrack.store.manifest import UNREAD_KEPT, UNREAD_NAME_CHARS
+
+    row = {
+        "event_id": "e1",
+        "customer_id": "c1",
+        "created_date": "2026-10-01T10:00:00Z",
+        "event_type": "WebEvent",
+        "event_name": "page_viewed",
+        **{f"junk{i:05d}" + "x" * (i % 7) * 60: 1 for i in range(3_000)},
+    }
+    src = tmp_path / "junk.jsonl"
+    src.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    store = Store.open(tmp_path / "st")
+    run_sessionize([src], store)
+    (record,) = store.read_manifest().inputs
+    assert len(record.unread) == UNREAD_KEPT and record.unread_more == 3_000 - UNREAD_KEPT
+    assert record.unread[0] == "junk00000" and max(map(len, record.unread)) == UNREAD_NAME_CHARS
+    manifest = next((store.root / "versions").iterdir()) / "manifest.json"
+    assert manifest.stat().st_size < 60_000, manifest.stat().st_size
+
+
 def test_a_large_json_lines_file_is_sampled_not_read_key_by_key(tmp_path: Path) -> None:
     from jtrack.read.fields import SAMPLE_HEAD, SAMPLE_SPREAD
 

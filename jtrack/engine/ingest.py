@@ -530,8 +530,16 @@ def input_file(
         ino=fp.ino,
         tail=fp.open_line,  # (kept by the run only if that line was rejected: see _finish)
         rows_erased=erased,
-        unread=list(stats.unread) if fp.start == 0 else [],
+        **_unread_fields(list(stats.unread) if fp.start == 0 else []),
     )
+
+
+def _unread_fields(names: list[str]) -> dict[str, Any]:
+    """InputFile's `unread` and `unread_more` of the names a file's reading found."""
+    from jtrack.store.manifest import kept_unread
+
+    kept, more = kept_unread(names)
+    return {"unread": kept, "unread_more": more}
 
 
 class _Erasing:

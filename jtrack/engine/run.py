@@ -2042,6 +2042,7 @@ def _merge_pieces(
                 rows_erased=prev.rows_erased + piece.rows_erased,
                 segments=prev.segments + piece.segments,
                 unread=prev.unread or piece.unread,
+                unread_more=prev.unread_more if prev.unread else piece.unread_more,
             )
             continue
         if piece.start and prev is not None and prev.end == piece.start:
@@ -2054,6 +2055,7 @@ def _merge_pieces(
                 rows_erased=prev.rows_erased + piece.rows_erased,
                 segments=prev.segments + piece.segments,
                 unread=prev.unread or piece.unread,
+                unread_more=prev.unread_more if prev.unread else piece.unread_more,
             )
             continue
         out.append(piece)

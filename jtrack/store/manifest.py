@@ -135,8 +135,12 @@ class InputFile:
     #: erase`): rows_read = kept + duplicates + rejected + erased
     rows_erased: int = 0
     #: fields (columns) of the file jtrack does not read, as the run that took it in found
-    #: them (its first piece's; a sample of a JSON file's lines): not in the store
+    #: them (its first piece's; a sample of a JSON file's lines): not in the store; the
+    #: first UNREAD_KEPT names, each cut at UNREAD_NAME_CHARS characters (a file of junk
+    #: keys made the manifest, which every run rewrites, 20 MB a file)
     unread: list[str] = field(default_factory=list)
+    #: how many more fields it had than `unread` names
+    unread_more: int = 0
 
     @property
     def end(self) -> int:
@@ -433,6 +437,16 @@ def _known(cls: Any, data: dict[str, Any]) -> Any:
     if names.issuperset(data):
         return cls(**data)
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+#: The unread field names an input's record keeps, and the characters of each.
+UNREAD_KEPT = 100
+UNREAD_NAME_CHARS = 200
+
+
+def kept_unread(names: list[str]) -> tuple[list[str], int]:
+    """(the names an input's record keeps, how many more there were): see InputFile.unread."""
+    return [n[:UNREAD_NAME_CHARS] for n in names[:UNREAD_KEPT]], max(0, len(names) - UNREAD_KEPT)
 
 
 #: Versions a run keeps besides the current one when neither it nor the store says (as
