@@ -2258,6 +2258,38 @@ class SessionizeRun(StoredRun):
         return sessions if limit is None else sessions.head(limit)
 
 
+#: The temporary stores of `report FILES`, `usage FILES` (sessionize_sources): in $TMPDIR,
+#: named with the process's id.
+_TEMP_PREFIX = "jtrack-files-"
+
+
+def _remove_stale_temporary_stores() -> None:
+    """Remove the temporary stores that processes of this user killed before they could
+    (SIGKILL, an out-of-memory kill) left in $TMPDIR: a copy of the exports' events, personal
+    data, kept for ever. A store whose process still runs, or another user's, is left."""
+    import re
+    import shutil
+    import tempfile
+
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return
+    for entry in entries:
+        m = re.fullmatch(re.escape(_TEMP_PREFIX) + r"(\d+)-\w+", entry.name)
+        if m is None:
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid() or entry.is_symlink():
+                continue
+            os.kill(int(m.group(1)), 0)  # (alive: its own, or another's by a reused id)
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except (OSError, OverflowError, ValueError):
+            continue
+
+
 def sessionize_sources(
     sources: Sequence[str | os.PathLike[str]],
     options: RunOptions | None = None,
@@ -2273,7 +2305,8 @@ def sessionize_sources(
     from jtrack.core.sessionize import Sessionized
 
     opts = _legacy_options(options, fields)
-    with tempfile.TemporaryDirectory(prefix="jtrack-") as tmp:
+    _remove_stale_temporary_stores()
+    with tempfile.TemporaryDirectory(prefix=f"{_TEMP_PREFIX}{os.getpid()}-") as tmp:
         store = Store(Path(tmp) / "store")
         run = run_sessionize(sources, store, options=opts, progress=progress, stdin=stdin)
         with store.current_snapshot() as snap:
