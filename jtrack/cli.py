@@ -325,7 +325,11 @@ def _given_twice(args: list[str]) -> str | None:
         # (`-o --store` names a file: a value of another option is no --store)
         if name == "--store" and before not in _TAKES_VALUE:
             given = value if eq else next(it, "")
-            stores.add(os.path.realpath(os.path.expanduser(given)) if given.strip() else given)
+            try:  # (a working folder deleted meanwhile: the command says so, not this)
+                same = os.path.realpath(os.path.expanduser(given)) if given.strip() else given
+            except OSError:
+                same = given
+            stores.add(same)
         before = a
     return "--store" if len(stores) > 1 else None
 

@@ -1389,6 +1389,25 @@ def _arrivals(tmp_path: Path) -> Store:
     return _tiny_store(tmp_path, rows)
 
 
+def test_a_visits_arrival_names_a_referrer_without_a_host_in_brief() -> None:
+    """Review: a referrer URL without a host was shown whole in the journey's one-line
+    summary (`data:text/html,...`, a long URL, a `?token=` in its query), and a host as
+    stored, `WWW.SHOP.TEST`."""
+    from jtrack.render.theme import arrival
+
+    def card(**ref: str) -> dict:
+        return {"device": {}, "referrer": ref, "session": {"type": "web"}, "campaign": {}}
+
+    assert arrival(card(hostname="WWW.SHOP.TEST")) == [("referrer", ["www.shop.test"])]
+    assert arrival(card(url="www.x.com/login?token=SECRET123")) == [
+        ("referrer", ["www.x.com/login"])
+    ]
+    long = "data:text/html," + "a" * 100
+    (shown,) = arrival(card(url=long))[0][1]
+    assert len(shown) == 40 and shown.endswith("…") and long.startswith(shown[:-1])
+    assert arrival(card()) == [("referrer", ["(direct)"])]
+
+
 def test_a_journey_says_how_each_visit_arrived_in_every_format(tmp_path: Path) -> None:
     """The journey showed no visit's referrer, campaign, device or landing page (only JSON and
     the card did): each visit says them now, in the terminal, the profile and Markdown, in

@@ -2093,7 +2093,14 @@ def test_a_deleted_working_directory_is_one_error_line_with_a_hint(tmp_path: Pat
     env.pop("JTRACK_STORE", None)
     # (the default store, ./.jtrack, too: `sessions`, `store` and `rollback` said the bare
     # error, and `watch` with a relative folder)
-    for args in ("sessions --store /x", "sessions", "store", "store rollback v1", "watch in"):
+    for args in (
+        "sessions --store /x",
+        "sessions",
+        "sessions --store rel",  # (a relative one: a traceback from the check of --store)
+        "store",
+        "store rollback v1",
+        "watch in",
+    ):
         gone.mkdir()
         script = f"cd {gone} && rmdir {gone} && exec {sys.executable} -m jtrack {args}"
         res = subprocess.run(

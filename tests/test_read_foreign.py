@@ -961,3 +961,46 @@ def test_a_flat_exports_utm_columns_are_read_as_its_campaign(tmp_path: Path) -> 
         got = res.events.select("mkt_campaign_source", "mkt_campaign_medium", "mkt_campaign_name")
         assert got.rows() == [("Google", None, "own")], src  # (the page's medium: not in part)
         assert not res.notes, res.notes
+
+
+def test_url_fields_take_the_first_utm_value_the_last_at_and_keep_blanks_given(
+    tmp_path: Path,
+) -> None:
+    """Review of the URL fields: a repeated utm key gave its last value (the README and URL
+    parsers: the first); `&amp;` ended the query; `user@a@b` gave the host `a@b` (WHATWG:
+    `b`); a blank host the export gave became null where nothing could be derived; a flat
+    `utm_source` of whole numbers was dropped without a note, one of floats is noted."""
+    from jtrack.read.urls import query_value, referrer_parts
+
+    urls = pl.DataFrame(
+        {
+            "u": [
+                "https://x.test/?utm_source=a&utm_source=b",
+                "https://x.test/?utm_source=&utm_source=b",
+                "https://x.test/?q=1&amp;utm_source=n&amp;utm_medium=email",
+                "https://x.test/?xutm_source=z#utm_source=y",
+                "https://user@shop.test@evil.com:8080/p?q=1",
+            ]
+        }
+    )
+    got = urls.select(
+        s=query_value(pl.col("u"), "utm_source"),
+        m=query_value(pl.col("u"), "utm_medium"),
+        h=referrer_parts(pl.col("u"))["referrer_hostname"],
+    )
+    assert got.get_column("s").to_list() == ["a", None, "n", None, None]
+    assert got.get_column("m").to_list() == [None, None, "email", None, None]
+    assert got.get_column("h").to_list()[-1] == "evil.com"
+    blank = _web("b1", referrer={"url": "www.google.com/search", "hostname": "", "pathname": ""})
+    events = read_events([_jsonl(tmp_path / "b.jsonl", [blank])]).events
+    assert events.select("referrer_hostname", "referrer_pathname").row(0) == ("", "")
+    base = _flat_rows()
+    n = len(base["event_id"])
+    pl.DataFrame({**base, "utm_source": [2024] * n}).write_parquet(tmp_path / "i.parquet")
+    res = read_events([tmp_path / "i.parquet"])
+    assert res.events.get_column("mkt_campaign_source").to_list() == ["2024"] * n
+    assert not res.notes
+    pl.DataFrame({**base, "utm_source": [1.5] * n}).write_parquet(tmp_path / "x.parquet")
+    res = read_events([tmp_path / "x.parquet"])
+    assert res.events.get_column("mkt_campaign_source").is_null().all()
+    assert res.notes and "`utm_source`" in res.notes[0], res.notes

@@ -529,6 +529,36 @@ def test_channels_tell_paid_from_organic_and_campaigns_from_direct_visits() -> N
     }
 
 
+def test_channels_of_a_site_in_punycode_and_of_the_google_search_app() -> None:
+    """Review: a site whose first page is in Unicode and referrer in punycode (or the other
+    way round) was Referral (the report made its referrer hosts Unicode first: one way was
+    Internal, the other not); `android-app://...googlequicksearchbox` was Referral (GA4:
+    Organic search)."""
+    from jtrack.core.channels import with_channels
+
+    rows = [
+        ("https://bücher.test/", "xn--bcher-kva.test"),
+        ("https://xn--bcher-kva.test/a", "bücher.test"),
+        ("https://WWW.Bücher.test/", "bücher.test"),
+        ("https://shop.test/", "com.google.android.googlequicksearchbox"),
+    ]
+    text = ["referrer_medium", "mkt_campaign_source", "mkt_campaign_medium", "mkt_campaign_name"]
+    frame = pl.DataFrame(
+        {
+            "first_page_url": [r[0] for r in rows],
+            "referrer_hostname": [r[1] for r in rows],
+            **{c: [None] * len(rows) for c in text},
+        },
+        schema_overrides=dict.fromkeys(text, pl.String),
+    )
+    assert with_channels(frame).get_column("channel").to_list() == [
+        "Internal",
+        "Internal",
+        "Internal",
+        "Organic search",
+    ]
+
+
 def test_channels_count_web_sessions_with_their_share_known_share_and_outcomes() -> None:
     t = build(_site()).tables
     assert t["channels"].to_dicts() == [

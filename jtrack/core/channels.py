@@ -26,7 +26,22 @@ from typing import Any
 
 import polars as pl
 
-from jtrack.core.sessionize import _site
+from jtrack.core.sessionize import _site, unicode_hosts
+
+
+def _punycode(site: str) -> str:
+    """A site's name as DNS writes it (`bücher.test` is `xn--bcher-kva.test`); an ASCII one
+    as it is, a label that cannot be written so as it is."""
+    if site.isascii():
+        return site
+    labels = []
+    for label in site.split("."):
+        try:
+            labels.append(label if label.isascii() else "xn--" + label.encode("punycode").decode())
+        except UnicodeError:
+            labels.append(label)
+    return ".".join(labels)
+
 
 #: The channels, in the order of their first rule (a channel's rows sort by sessions).
 CHANNELS = (
@@ -107,7 +122,10 @@ def _names(names: tuple[str, ...], prefixes: str, short: tuple[str, ...] = ()) -
     return whole
 
 
-SEARCH_RE = _names(SEARCH_ENGINES, "www|search|m|html")
+#: Android apps a referrer names (`android-app://com.google.android.googlequicksearchbox/`,
+#: its host the app's package): Google's search app is search, as GA4 takes it.
+_SEARCH_APPS = ("com.google.android.googlequicksearchbox",)
+SEARCH_RE = _names(SEARCH_ENGINES, "www|search|m|html", _SEARCH_APPS)
 SOCIAL_RE = _names(SOCIAL_NETWORKS, "www|m|l|lm|mobile|old|out", _SHORT_SOCIAL)
 
 
@@ -141,11 +159,19 @@ def with_channels(sessions: pl.DataFrame, page_column: str = "first_page_url") -
     n = sessions.height
     rh = sessions.get_column("referrer_hostname")
     hosts = rh.drop_nulls().unique()
-    site = hosts.to_frame("h").select(_site(pl.col("h"))).to_series()
+    site = unicode_hosts(hosts.to_frame("h").select(_site(pl.col("h"))).to_series())
     ref_site = rh.replace_strict(hosts, site, default=None, return_dtype=pl.String)
-    url = pl.col(page_column)
+    # (a site in Unicode, `bücher.test`, whose first page names it in punycode, or the other
+    # way round: both spellings looked for, the pages' sites compared in Unicode)
+    distinct = site.drop_nulls().unique()
+    spelt = distinct.filter(~distinct.str.contains(r"^[\x00-\x7f]*$"))  # (not ASCII)
+    ascii_site = ref_site.replace(spelt, [_punycode(s) for s in spelt.to_list()])
+    url = pl.col(page_column).str.to_lowercase()
     maybe = sessions.select(
-        url.str.to_lowercase().str.contains(pl.lit(ref_site), literal=True).fill_null(False)
+        (
+            url.str.contains(pl.lit(ref_site), literal=True)
+            | url.str.contains(pl.lit(ascii_site), literal=True)
+        ).fill_null(False)
     ).to_series()
     same = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
     at = maybe.arg_true()
@@ -153,8 +179,10 @@ def with_channels(sessions: pl.DataFrame, page_column: str = "first_page_url") -
         few = pl.DataFrame(
             {"u": sessions.get_column(page_column).gather(at), "s": ref_site.gather(at)}
         )
-        page_site = _site(pl.col("u").str.extract(_PAGE_HOST, 1))
-        same = same.scatter(at, few.select((page_site == pl.col("s")).fill_null(False)).to_series())
+        page_site = unicode_hosts(
+            few.select(_site(pl.col("u").str.extract(_PAGE_HOST, 1))).to_series()
+        )
+        same = same.scatter(at, (page_site == few.get_column("s")).fill_null(False))
     keyed = sessions.with_columns(
         _cn=pl.col("mkt_campaign_name").is_not_null(), _same=same.alias("_same")
     )

@@ -138,15 +138,25 @@ def _flat_known(name: str) -> bool:
     )
 
 
+def alias_readable(dtype: pl.DataType) -> bool:
+    """Whether a `utm_source`-style column of this type is read as its campaign field: text,
+    or whole numbers (`utm_campaign` 2024), read as their text."""
+    return dtype == pl.String or dtype.is_integer() or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
 def unread_columns(schema: Mapping[str, pl.DataType], genesys: bool) -> list[str]:
-    """unread_paths of a Parquet file's columns (structs looked into as objects)."""
+    """unread_paths of a Parquet file's columns (structs looked into as objects); a
+    `utm_source`-style column of a type not read as the campaign (a float, a list) too."""
 
     def as_object(dtype: Any) -> Any:
         if isinstance(dtype, pl.Struct):
             return {f.name: as_object(f.dtype) for f in dtype.fields}
         return None
 
-    return unread_paths({name: as_object(t) for name, t in schema.items()}, genesys)
+    found = unread_paths({name: as_object(t) for name, t in schema.items()}, genesys)
+    if genesys:
+        return found
+    return found + [n for n, t in schema.items() if n in _ALIASES and not alias_readable(t)]
 
 
 def suggestion(path: str, genesys: bool) -> str | None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import polars as pl
 
 #: A URL as a URL parser splits it: scheme://[user@]host[:port]path[?query][#fragment]
-#: (a URL without `scheme://` or `//` has no host: none is guessed).
+#: (a URL without `scheme://` or `//` has no host: none is guessed; the host follows the
+#: authority's last `@`, as WHATWG's parser reads `https://user@shop.test@evil.com/`).
 _URL = (
-    r"^\s*(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//(?:[^/?#@]*@)?"
+    r"^\s*(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//(?:[^/?#]*@)?"
     r"(?P<host>\[[^\]/?#]*\]|[^:/?#\s]*)(?::\d*)?"
     r"(?P<path>[^?#\s]*)(?:\?(?P<query>[^#\s]*))?"
 )
@@ -89,7 +90,8 @@ def form_decoded(text: pl.Expr) -> pl.Expr:
 def query_value(url: pl.Expr, key: str) -> pl.Expr:
     """The first value of `key` (any case) in a URL's query, decoded; null when absent or
     empty."""
-    raw = url.str.extract(rf"(?i)^[^?#]*\?(?:[^#]*&)?{key}=([^&#]*)", 1)
+    # (the earliest: `*?` and `??`; a query HTML-escaped, `&amp;`, separated as `&`)
+    raw = url.str.extract(rf"(?i)^[^?#]*\?(?:[^#]*?&(?:amp;)?)??{key}=([^&#]*)", 1)
     return form_decoded(raw).replace("", None)
 
 
@@ -128,7 +130,7 @@ def _needs(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
     ref = ~_blank(pl.col("referrer_url")) & _blank(pl.col("referrer_hostname"))
     none = pl.all_horizontal([_blank(pl.col(c)) for c in CAMPAIGN_FIELDS])
     tagged = pl.col("page_url").str.contains(
-        r"(?i)\?(?:[^#]*&)?(?:utm_(?:source|medium|campaign|term|content)|gclid|fbclid|msclkid)="
+        r"(?i)\?(?:[^#]*&(?:amp;)?)?(?:utm_(?:source|medium|campaign|term|content)|gclid|fbclid|msclkid)="
     )
     return ref, none & tagged.fill_null(False)
 
@@ -151,7 +153,10 @@ def derive_url_fields(frame: pl.DataFrame) -> pl.DataFrame:
     ref = referrer_parts(pl.col("referrer_url"))
     camp = campaign_parts(pl.col("page_url"))
     fills = {
-        name: pl.when(pl.col("r") & _blank(pl.col(name))).then(expr).otherwise(pl.col(name))
+        # (a blank the export gave stays blank where nothing is derived: not made null)
+        name: pl.when(pl.col("r") & _blank(pl.col(name)) & expr.is_not_null())
+        .then(expr)
+        .otherwise(pl.col(name))
         for name, expr in ref.items()
     }
     fills |= {

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import polars as pl
 
 from jtrack.errors import DataError, RejectedRowError
+from jtrack.read.fields import alias_readable
 from jtrack.read.urls import UTM_FIELDS, derive_url_fields
 from jtrack.schema import (
     EVENT_FIELDS,
@@ -699,7 +700,7 @@ def _canonical_select(
             if (
                 alias is not None
                 and alias in schema
-                and _is_text(schema[alias])
+                and alias_readable(schema[alias])
                 and (f.name not in schema or _is_text(schema[f.name]))
             ):
                 # (`utm_source` of another tracker's export: read where the field's own

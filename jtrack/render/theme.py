@@ -8,6 +8,7 @@ the JSON output carries no presentation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,7 +164,10 @@ def arrival(card: dict[str, Any]) -> list[tuple[str, list[str]]]:
     web session with neither referrer nor campaign is `(direct)`."""
     device = card["device"].get("category")
     ref = card["referrer"]
-    host = ref.get("hostname") or ref.get("url")
+    # (a host in lower case; a URL without one, `data:...` or `www.x.com/?token=...`, by its
+    # scheme or its first 40 characters before a query: never its query, which may hold a
+    # token, nor a whole long URL in a one-line summary)
+    host = (ref.get("hostname") or "").lower() or _url_brief(ref.get("url"))
     web = card["session"].get("type") == "web"
     campaign = campaign_parts(card["campaign"])
     out: list[tuple[str, list[str]]] = []
@@ -174,6 +178,15 @@ def arrival(card: dict[str, Any]) -> list[tuple[str, list[str]]]:
     if campaign:
         out.append(("campaign", campaign))
     return out
+
+
+def _url_brief(url: str | None) -> str:
+    """A referrer URL without a host, in brief: up to its query or fragment, 40 characters
+    at most (`…` where cut); empty for none."""
+    if not url:
+        return ""
+    head = re.split(r"[?#]", str(url).strip(), maxsplit=1)[0]
+    return head if len(head) <= 40 else head[:39] + "…"
 
 
 def visit_pages(card: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
