@@ -472,6 +472,44 @@ def _session_events(store: Store, customer_id: str, session_ids: Iterable[str]) 
     return ev.select(CARD_EVENT_COLUMNS).collect(engine="in-memory")
 
 
+#: The event columns a journey reads of every session (for the totals and the sessions
+#: worked out again as of a time): the index's, and the segment and outcome ids.
+_INDEX_EVENT_COLUMNS = (
+    "session_id",
+    "created_date",
+    "kind",
+    "event_name",
+    "page_title",
+    "page_url",
+    "authenticated",
+    "segment_id",
+    "outcome_id",
+)
+
+
+def _index_events(store: Store, customer_id: str, session_ids: pl.Series) -> pl.DataFrame:
+    """The events of these sessions of one visitor, _INDEX_EVENT_COLUMNS: read from the
+    index, but the segment and outcome ids, read for segment and outcome events alone."""
+    from jtrack.access import StoreView
+
+    view = store if isinstance(store, StoreView) else None
+    plain = view.unfiltered() if view is not None else store
+    need = [c for c in ("kind", "session_type") if c not in _INDEX_EVENT_COLUMNS]
+    ev = (
+        plain.pinned()
+        .events(
+            [*_INDEX_EVENT_COLUMNS, *need],
+            customer_id,
+            session_ids,
+            wide_where=pl.col("kind").is_in([KIND_SEGMENT, KIND_OUTCOME]),
+        )
+        .lazy()
+    )
+    if view is not None:
+        ev = view.restrict_events(ev)
+    return ev.select(_INDEX_EVENT_COLUMNS).collect(engine="in-memory")
+
+
 def _session_params(
     items: Sequence[tuple[dict[str, Any], int, str | None]],
 ) -> tuple[pl.DataFrame, dict[str, str | None]]:
@@ -1159,40 +1197,73 @@ def _resolve_contacts(
     return out, True
 
 
-def _session_as_of(
-    row: dict[str, Any], ev: pl.DataFrame, as_of: datetime
-) -> tuple[dict[str, Any], pl.DataFrame, int]:
-    """The session row and events as they stood at `as_of`: events after it are left out and
-    the end, duration, counts and first and last page worked out again from the rest (as
-    sessionize does: over activity events). Also how many events were left out."""
+#: The session figures _sessions_as_of works out again.
+_AS_OF_FIELDS = (
+    "ended_date",
+    "duration_in_seconds",
+    "event_count",
+    "pageview_count",
+    "search_count",
+    "authenticated",
+    "first_page_title",
+    "first_page_url",
+    "last_page_title",
+    "last_page_url",
+)
+
+
+def _sessions_as_of(sessions: pl.DataFrame, ev: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """`sessions` with the figures of those that have events after `as_of` (in `ev`: at
+    least session_id, created_date, kind, event_name, page_title, page_url) worked out again
+    from their events by then, as sessionize does (over activity events): the end, duration,
+    counts, logged in, first and last page. One query, whatever the number of sessions."""
     at = pl.col("created_date")
-    later = ev.filter(at > as_of).height
-    if not later:
-        return row, ev, 0
-    ev = ev.filter(at <= as_of)
-    act = ev.filter(pl.col("kind").is_in(list(ACTIVITY_KINDS))).sort("created_date")
-    views = act.filter(pl.col("event_name") == "page_viewed")
-    start = row.get("created_date")
-    end = act["created_date"].max() if act.height else None
-    out = dict(row)
-    out["ended_date"] = end
-    out["duration_in_seconds"] = (
-        (end - start).total_seconds()
-        if isinstance(end, datetime) and isinstance(start, datetime)
-        else 0.0
+    late = ev.filter(at > as_of).select("session_id").unique()
+    if not late.height:
+        return sessions
+    act = (
+        ev.join(late, on="session_id", how="semi")
+        .filter((at <= as_of) & pl.col("kind").is_in(list(ACTIVITY_KINDS)))
+        .sort("session_id", "created_date", maintain_order=True)
     )
-    out["event_count"] = act.height
-    out["pageview_count"] = views.height
-    out["search_count"] = act.filter(pl.col("kind") == KIND_SEARCH).height
-    if "authenticated" in act.columns:  # (as sessionize: any activity event by then)
-        out["authenticated"] = bool(act.get_column("authenticated").fill_null(False).any())
-    first = views.row(0, named=True) if views.height else {}
-    last = views.row(views.height - 1, named=True) if views.height else {}
-    out["first_page_title"] = first.get("page_title")
-    out["first_page_url"] = first.get("page_url")
-    out["last_page_title"] = last.get("page_title")
-    out["last_page_url"] = last.get("page_url")
-    return out, ev, later
+    view = pl.col("event_name") == "page_viewed"
+    figures = [
+        at.max().alias("ended_date"),
+        pl.len().alias("event_count"),
+        view.sum().alias("pageview_count"),
+        (pl.col("kind") == KIND_SEARCH).sum().alias("search_count"),
+        pl.col("page_title").filter(view).first().alias("first_page_title"),
+        pl.col("page_url").filter(view).first().alias("first_page_url"),
+        pl.col("page_title").filter(view).last().alias("last_page_title"),
+        pl.col("page_url").filter(view).last().alias("last_page_url"),
+    ]
+    auth = "authenticated" in act.columns and "authenticated" in sessions.columns
+    if auth:  # (as sessionize: any activity event by then)
+        figures.append(pl.col("authenticated").fill_null(False).any().alias("authenticated"))
+    agg = late.join(act.group_by("session_id").agg(figures), on="session_id", how="left")
+    fields = [f for f in _AS_OF_FIELDS if f in sessions.columns and (auth or f != "authenticated")]
+    start = pl.col("created_date")
+    new = (
+        sessions.select("id", "created_date")
+        .join(agg.rename({"session_id": "id"}), on="id", how="inner")
+        .with_columns(
+            pl.col("event_count", "pageview_count", "search_count").fill_null(0),
+            duration_in_seconds=(
+                (pl.col("ended_date") - start).dt.total_microseconds() / 1e6
+            ).fill_null(0.0),
+            _late=pl.lit(True),
+        )
+        .select("id", "_late", *(pl.col(f).alias(f"_new_{f}") for f in fields))
+    )
+    joined = sessions.join(new, on="id", how="left", maintain_order="left")
+    return joined.with_columns(
+        pl.when(pl.col("_late").fill_null(False))
+        .then(pl.col(f"_new_{f}"))
+        .otherwise(pl.col(f))
+        .cast(sessions.schema[f])
+        .alias(f)
+        for f in fields
+    ).select(sessions.columns)
 
 
 def _matches_as_of(
@@ -1275,10 +1346,13 @@ def build_card(
         ctx.as_of,
         None if contacts is not None else store_book_as_of(store, identity, ctx.as_of),
     )
-    row = visitor_sessions.filter(pl.col("id") == sid).row(0, named=True)
+    ev = _session_events(store, customer, [sid])
+    later = ev.filter(pl.col("created_date") > ctx.as_of).height  # (as it stood then)
+    this = _sessions_as_of(visitor_sessions.filter(pl.col("id") == sid), ev, ctx.as_of)
+    ev = ev.filter(pl.col("created_date") <= ctx.as_of)
+    row = this.row(0, named=True)
     if not_begun:  # (a visit not begun yet counts as the one it will be)
         visits = max(visits, int(row.get("visit_number") or 0))
-    row, ev, later = _session_as_of(row, _session_events(store, customer, [sid]), ctx.as_of)
     segments, outcomes, hidden = _rule_frames(store, rules, [sid], segments, outcomes)
     segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
     ctx = _with_outcome_tones(ctx, rules)
@@ -1577,56 +1651,46 @@ def build_journey(
     if limit is not None and limit < 0:
         raise UsageError(f"limit {limit!r} is below 0", hint="give 0 or more (0: the totals)")
     shown = sessions.head(limit) if limit is not None else sessions
+    # every session's events from the index alone (no wide column but the few segment and
+    # outcome ids the totals count): a bot's journey holds thousands of sessions, and only
+    # those shown are read in full, below
     events = pl.concat(
         [
-            _session_events(store, c, sessions.filter(pl.col("customer_id") == c)["id"].to_list())
+            _index_events(store, c, sessions.filter(pl.col("customer_id") == c).get_column("id"))
             for c in customers
         ],
         how="vertical_relaxed",
     )
-    # the sessions with events after as_of (worked out again below): only their events are
-    # split by session (a bot's journey holds thousands of sessions)
-    late = set(events.filter(pl.col("created_date") > ctx.as_of).get_column("session_id").unique())
-    by_session = (
-        events.filter(pl.col("session_id").is_in(list(late))).partition_by(
-            "session_id", as_dict=True
-        )
-        if late
-        else {}
-    )
-    empty = events.clear()
     segments, outcomes, hidden = _rule_frames(
         store, rules, sessions.get_column("id").to_list(), segments, outcomes
     )
     segments, outcomes = _matches_as_of(segments, outcomes, ctx.as_of)
     ctx = _with_outcome_tones(ctx, rules)
-    # each session as it stood at as_of (figures worked out again from the events by then)
-    at_then = [
-        _session_as_of(row, by_session.get((row["id"],), empty), ctx.as_of)
-        if row["id"] in late
-        else (row, None, 0)
-        for row in sessions.iter_rows(named=True)
-    ]
-    if any(later for _, _, later in at_then):
-        sessions = pl.DataFrame([row for row, _, _ in at_then], schema=sessions.schema)
+    # each session as it stood at as_of: those with events after it worked out again from
+    # their events by then, in one query (see _sessions_as_of); how many each leaves out
+    later_by = dict(
+        events.filter(pl.col("created_date") > ctx.as_of).group_by("session_id").len().iter_rows()
+    )
+    sessions = _sessions_as_of(sessions, events, ctx.as_of)
     # (one length for every session shown, as a table's column: unique in the whole store)
     short_len = _short_len(store, shown.get_column("id")) if shown.height else ID_MIN
     # (one at least: the newest session's card says who the visitor is, --limit 0 too)
-    carded_rows = at_then[: max(shown.height, 1)]
-    # their events: those as of then of the sessions worked out again, the others' as stored
-    on_time = [row["id"] for row, ev, _ in carded_rows if ev is None]
+    carded = sessions.head(max(shown.height, 1))
+    carded_ev = pl.concat(
+        [
+            _session_events(
+                store, c, carded.filter(pl.col("customer_id") == c).get_column("id").to_list()
+            )
+            for c in carded.get_column("customer_id").unique(maintain_order=True)
+        ],
+        how="vertical_relaxed",
+    )
     cards = _cards_from(
         [
             (row, per_customer[row["customer_id"]], zones[row["customer_id"]])
-            for row, _, _ in carded_rows
+            for row in carded.iter_rows(named=True)
         ],
-        pl.concat(
-            [
-                events.filter(pl.col("session_id").is_in(on_time)),
-                *(ev for _, ev, _ in carded_rows if ev is not None),
-            ],
-            how="vertical_relaxed",
-        ),
+        carded_ev.filter(pl.col("created_date") <= ctx.as_of),
         ctx,
         segments,
         outcomes,
@@ -1634,8 +1698,8 @@ def build_journey(
         hidden,
         short_len,
     )
-    for card, (_, _, later) in zip(cards, at_then, strict=False):
-        _note_later(card, later, ctx.as_of)  # (as its card says it)
+    for card in cards:
+        _note_later(card, later_by.get(card.session_id, 0), ctx.as_of)  # (as its card says)
     events = events.filter(pl.col("created_date") <= ctx.as_of)
     hidden_events: dict[str, int] = {}  # (events the active role may not see: jtrack.access)
     if isinstance(store, StoreView):
