@@ -41,6 +41,7 @@ from jtrack.commands.contacts import (
     note_erased,
     warn_invalid,
 )
+from jtrack.errors import UsageError
 
 FORMATS = (Format.table, Format.json, Format.md, Format.html)
 
@@ -73,14 +74,21 @@ def journey_cmd(
         int | None,
         typer.Option(
             help="Show only the newest N sessions (the totals count all of them; 0: the "
-            f"totals alone; a table on standard output shows the newest {JOURNEY_CARDS} unless "
-            "told).",
+            f"totals alone) [default: {JOURNEY_CARDS}, in every format; --all: every one].",
             show_default=False,
             min=0,
             max=MAX_COUNT,
             metavar="<n>",
         ),
     ] = None,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help=f"Every session (a journey shows the newest {JOURNEY_CARDS} unless told: a "
+            "bot's holds thousands, each a card).",
+        ),
+    ] = False,
     as_of: AsOfOpt = None,
     gap: GapOpt = None,
     contacts: ContactsOpt = None,
@@ -97,6 +105,8 @@ def journey_cmd(
     (contact id, all its cookies), newest first, as compact cards with totals (each with
     how it arrived: device, referrer, campaign, and its first and last page).
 
+    Every format shows the newest 100 sessions unless --limit or --all says otherwise
+    (the totals count them all; a note says how many are not shown).
     --format json prints {query, matched_by, contact, customer_ids, totals, sessions, notes}
     where each session is a full card object (as `jtrack card --format json`);
     --format md prints the totals and a table of the sessions (how each arrived: device,
@@ -113,8 +123,13 @@ def journey_cmd(
     out_fmt = resolve_format(fmt, output, FORMATS, "journey")
     check_region_option(contacts, default_region)
     opts = card_options(as_of, gap, config, no_rules)
-    capped = limit is None and out_fmt == Format.table and output is None
-    if capped:  # (a terminal's journey: the newest JOURNEY_CARDS, said under the totals)
+    if every and limit is not None:
+        raise UsageError(
+            "--all and --limit both say how many sessions to show",
+            hint="give one: --limit N shows the newest N, --all every one",
+        )
+    capped = limit is None and not every
+    if capped:  # (every format: the newest JOURNEY_CARDS, said under the totals)
         limit = JOURNEY_CARDS
     if contacts is not None:
         warn_invalid(contacts, default_region, role, redact, config)
@@ -135,9 +150,7 @@ def journey_cmd(
     journey = protect_tree(journey)  # the ids it was asked for and found, as the role may see
     if capped and len(journey["sessions"]) < journey["totals"]["sessions"]:
         journey["notes"] = [
-            f"{n}: --limit N shows N, -f json (or -o FILE) every one"
-            if n.startswith("showing the newest")
-            else n
+            f"{n}: --limit N shows N, --all every one" if n.startswith("showing the newest") else n
             for n in journey["notes"]
         ]
     if out_fmt == Format.json:
