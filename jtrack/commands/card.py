@@ -152,6 +152,14 @@ def card_cmd(
             "query, attributes.",
         ),
     ] = False,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every event in the journey map and its list (a card shows the first and "
+            "last 50 of a longer journey; -f json has them all).",
+        ),
+    ] = False,
     as_of: AsOfOpt = None,
     gap: GapOpt = None,
     contacts: ContactsOpt = None,
@@ -168,7 +176,10 @@ def card_cmd(
     positive, neutral or negative events: the sign says it without colour), searches,
     segments matched and outcomes achieved.
 
-    --format json prints the card as a JSON object (the same as the library's build_card);
+    A journey of more than 100 events shows its first and last 50 (a line between says how
+    many are not shown; --all shows every one); the counts are always every event's.
+    --format json prints the card as a JSON object (the same as the library's build_card),
+    every event;
     --format html -o card.html writes a self-contained page whose journey map shows each
     event's details on hover, keyboard focus or press (Esc hides them). Exit 1 when the id
     is unknown or ambiguous.
@@ -176,6 +187,9 @@ def card_cmd(
     from jtrack.usecases.card import build_card
 
     out_fmt = resolve_format(fmt, output, FORMATS, "card")
+    from jtrack.render.text import CARD_EVENTS
+
+    events = None if every else CARD_EVENTS  # (journey-map events shown; JSON: every one)
     check_region_option(contacts, default_region)
     opts = card_options(as_of, gap, config, no_rules)
     if contacts is not None:
@@ -198,22 +212,29 @@ def card_cmd(
         from jtrack.render.html import card_html
         from jtrack.render.report_html import store_source
 
-        write_text(card_html(card, store_source(st)), output)
+        write_text(card_html(card, store_source(st), events=events), output)
     else:
         from jtrack.render.card import card_renderable, render_card_text
 
         ascii = use_ascii(ascii_, output)
         if output is not None:
             write_text(
-                render_card_text(card, width=text_width(), ascii=ascii, details=details), output
+                render_card_text(
+                    card, width=text_width(), ascii=ascii, details=details, events=events
+                ),
+                output,
             )
             return
         console = stdout_console()
         if not console.is_terminal:  # piped: plain text, no colour, no trailing padding
             write_text(
-                render_card_text(card, width=console.width, ascii=ascii, details=details),
+                render_card_text(
+                    card, width=console.width, ascii=ascii, details=details, events=events
+                ),
                 None,
                 terminal=True,
             )
             return
-        console.print(card_renderable(card, ascii=ascii, details=details, boxed=not ascii))
+        console.print(
+            card_renderable(card, ascii=ascii, details=details, boxed=not ascii, events=events)
+        )

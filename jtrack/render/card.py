@@ -32,7 +32,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from jtrack.render.text import once_each, one_line
+from jtrack.render.text import CARD_EVENTS, events_not_shown, once_each, one_line, split_events
 from jtrack.render.theme import (
     ARRIVAL,
     AUTOMATED_STYLE,
@@ -659,8 +659,13 @@ def _details(ev: dict[str, Any], g: _Glyphs) -> _Pairs:
     return _Pairs(rows, g, "dim")
 
 
-def _journey(card: dict[str, Any], g: _Glyphs, width: int, details: bool) -> list[RenderableType]:
-    events = card["journey"]
+def _journey(
+    card: dict[str, Any], g: _Glyphs, width: int, details: bool, limit: int | None = CARD_EVENTS
+) -> list[RenderableType]:
+    """The journey map: the first and last events of a long one (`limit` in all, see
+    split_events), a line in between saying how many are not shown."""
+    head, tail, left_out = split_events(card["journey"], limit)
+    events = [*head, *tail]
     wide = width >= WIDE
     legend = "+ positive, - negative, others neutral"
     if wide:
@@ -673,7 +678,9 @@ def _journey(card: dict[str, Any], g: _Glyphs, width: int, details: bool) -> lis
     off_w = max(len(e["offset"] or "") for e in events)
     icon_w = max(cell_len(g.kind_icon(e["kind"])) for e in events)
     lines: list[RenderableType] = []
-    for ev in events:
+    for i, ev in enumerate(events):
+        if left_out and i == len(head):
+            lines.append(Padding(_t(events_not_shown(left_out), g, "dim"), (0, 0, 0, 2)))
         line = Text("  ")
         line.append((ev["offset"] or "").rjust(off_w), style="dim")
         line.append("  ")
@@ -803,10 +810,18 @@ def _notes(card: dict[str, Any], g: _Glyphs) -> list[RenderableType]:
 class CardView:
     """A session card as a Rich renderable that lays itself out for the width it gets."""
 
-    def __init__(self, card: dict[str, Any], *, ascii: bool = False, details: bool = False) -> None:
+    def __init__(
+        self,
+        card: dict[str, Any],
+        *,
+        ascii: bool = False,
+        details: bool = False,
+        events: int | None = CARD_EVENTS,
+    ) -> None:
         self.card = card
         self.g = _Glyphs(ascii)
         self.details = details
+        self.events = events  # (journey-map events shown: see split_events; None: all)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
@@ -823,7 +838,7 @@ class CardView:
             Text(""),
             *_info(card, g, width),
             Text(""),
-            *_journey(card, g, width, self.details),
+            *_journey(card, g, width, self.details, self.events),
             Text(""),
             *_searches(card, g, width),
             *_sections(card, g, width),
@@ -835,10 +850,16 @@ class CardView:
 
 
 def card_renderable(
-    card: dict[str, Any], *, ascii: bool = False, details: bool = False, boxed: bool = False
+    card: dict[str, Any],
+    *,
+    ascii: bool = False,
+    details: bool = False,
+    boxed: bool = False,
+    events: int | None = CARD_EVENTS,
 ) -> RenderableType:
-    """The card; `boxed` draws a frame around it (for terminals, never when piped)."""
-    view = CardView(card, ascii=ascii, details=details)
+    """The card; `boxed` draws a frame around it (for terminals, never when piped);
+    `events`: the journey-map events shown of a longer journey (None: every one)."""
+    view = CardView(card, ascii=ascii, details=details, events=events)
     if boxed and not ascii:
         return Panel(view, box=box.ROUNDED, padding=(0, 1), border_style="dim")
     return view
@@ -861,9 +882,14 @@ def render_text(renderable: RenderableType, width: int) -> str:
 
 
 def render_card_text(
-    card: dict[str, Any], *, width: int = 100, ascii: bool = False, details: bool = False
+    card: dict[str, Any],
+    *,
+    width: int = 100,
+    ascii: bool = False,
+    details: bool = False,
+    events: int | None = CARD_EVENTS,
 ) -> str:
-    return render_text(card_renderable(card, ascii=ascii, details=details), width)
+    return render_text(card_renderable(card, ascii=ascii, details=details, events=events), width)
 
 
 # ---------------------------------------------------------------------------- journeys

@@ -16,7 +16,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from jtrack.render.text import once_each
+from jtrack.render.text import CARD_EVENTS, events_not_shown, once_each, split_events
 from jtrack.render.theme import (
     AUTOMATED_COLORS,
     KIND_LABELS,
@@ -345,11 +345,24 @@ def _label(ev: dict[str, Any]) -> str:
     return KIND_LABELS.get(kind, str(kind))
 
 
-def _timeline(journey: list[dict[str, Any]], prefix: str = "tip") -> str:
+def _gap(n: int) -> str:
+    """The line in place of the events split_events leaves out of a long journey."""
+    return f'<p class="empty gap">{_e(events_not_shown(n))}</p>'
+
+
+def _timeline(
+    journey: list[dict[str, Any]], prefix: str = "tip", limit: int | None = CARD_EVENTS
+) -> str:
     """The journey map: one focusable icon per entry; `prefix` keeps tooltip ids unique when
-    a page holds several maps (a visitor profile)."""
+    a page holds several maps (a visitor profile); of a long journey the first and last
+    entries (`limit` in all: split_events), a line between them saying how many are not."""
     if not journey:
         return '<p class="empty">No events in this session.</p>'
+    head, tail, left_out = split_events(journey, limit)
+    return _map(head, prefix) + (_gap(left_out) + _map(tail, prefix) if left_out else "")
+
+
+def _map(journey: list[dict[str, Any]], prefix: str) -> str:
     items = []
     for ev in journey:
         i = int(ev["index"])
@@ -381,13 +394,21 @@ def _timeline(journey: list[dict[str, Any]], prefix: str = "tip") -> str:
     return '<ol class="timeline" aria-label="Journey map">' + "".join(items) + "</ol>"
 
 
-def _journey_table(journey: list[dict[str, Any]]) -> str:
+def _journey_table(journey: list[dict[str, Any]], limit: int | None = CARD_EVENTS) -> str:
     """The journey as a list (closed on screen, open on paper, where no tooltip shows): each
     event's offset, time, kind, name, page URL and tone, and the rest of what its tooltip
-    says (its event name, page title, attributes, search, segment...) in `details`."""
+    says (its event name, page title, attributes, search, segment...) in `details`; of a
+    long journey the first and last events (as _timeline), a row between saying how many
+    are not shown."""
     if not journey:
         return ""
-    rows = "".join(
+    head, tail, left_out = split_events(journey, limit)
+    gap = f'<tr><td colspan="7" class="gap">{_e(events_not_shown(left_out))}</td></tr>'
+    return _list(_rows(head) + (gap + _rows(tail) if left_out else ""))
+
+
+def _rows(journey: list[dict[str, Any]]) -> str:
+    return "".join(
         f'<tr><td class="nw">{_e(ev["offset"])}</td><td class="nw">{_e(_when(ev["time"]))}</td>'
         f'<td class="k">{_e(KIND_LABELS.get(ev["kind"], ""))}</td>'
         f'<td>{_e(_label(ev))}</td><td class="u">{_e(ev["page_url"])}</td>'
@@ -399,6 +420,9 @@ def _journey_table(journey: list[dict[str, Any]]) -> str:
         + "</td></tr>"
         for ev in journey
     )
+
+
+def _list(rows: str) -> str:
     return (
         '<details class="list"><summary>The journey as a list</summary>'
         '<div class="scroll"><table class="list"><thead><tr><th scope="col" class="nw">offset'
@@ -628,11 +652,15 @@ def _header(card: dict[str, Any]) -> str:
 
 
 def card_html(
-    card: dict[str, Any], source: dict[str, Any] | None = None, made: datetime | None = None
+    card: dict[str, Any],
+    source: dict[str, Any] | None = None,
+    made: datetime | None = None,
+    events: int | None = CARD_EVENTS,
 ) -> str:
     """The whole page for one card dict (`Card.to_dict()`); its footer says where it comes
     from (`source`: the store, see report_html.store_source) and when it was made (`made`,
-    else now or $JTRACK_NOW: report_html.made_words)."""
+    else now or $JTRACK_NOW: report_html.made_words); `events`: the journey-map events
+    shown of a longer journey (the first and last: split_events; None: every one)."""
     from jtrack.render.report_html import made_words
 
     s = card["session"]
@@ -661,8 +689,8 @@ def card_html(
         f'<main class="card">{_header(card)}'
         f"<h2>Current page</h2>{page_html}"
         f"<h2>Session information</h2>{_info(card)}"
-        f"<h2>Journey map ({n_journey})</h2>{_legend()}{_timeline(card['journey'])}"
-        f"{_journey_table(card['journey'])}"
+        f"<h2>Journey map ({n_journey})</h2>{_legend()}"
+        f"{_timeline(card['journey'], limit=events)}{_journey_table(card['journey'], events)}"
         f"<h2>Searches performed ({n_search})</h2>{_searches(card)}"
         f"{_section(card, 'segments', f'Segments matched ({n_seg})', _segments)}"
         f"{_section(card, 'outcomes', f'Outcomes achieved ({n_out})', _outcomes)}"

@@ -137,3 +137,26 @@ def period_span(period: Any, dash: str = "-") -> str:
     if not (period["from"] or period["to"]):
         return "no events"
     return f"{period['from'] or dash} .. {period['to'] or dash}"
+
+
+#: Journey-map events a card shows unless told (`jtrack card --all`): the first and the last
+#: half of these, with a line saying how many between them are not shown (a crawler's one
+#: session can hold hundreds of thousands: minutes of lines and a page of hundreds of MB).
+CARD_EVENTS = 100
+
+
+def split_events(
+    events: list[dict[str, Any]], limit: int | None = CARD_EVENTS
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """(the first events shown, the last events shown, how many between them are not):
+    every one when `limit` is None or they are no more than it."""
+    if limit is None or len(events) <= limit:
+        return events, [], 0
+    head = (limit + 1) // 2
+    tail = limit - head
+    return events[:head], events[len(events) - tail :] if tail else [], len(events) - limit
+
+
+def events_not_shown(n: int) -> str:
+    """The line in place of the journey-map events split_events leaves out."""
+    return f"... {n:,} event{'s' if n != 1 else ''} not shown: `jtrack card --all` shows every one"
