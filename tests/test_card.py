@@ -422,48 +422,85 @@ def test_a_journey_without_as_of_shows_sessions_dated_ahead_of_the_clock(tmp_pat
     assert build_journey(store, "v9", as_of=datetime.now(UTC)).to_dict()["totals"]["sessions"] == 1
 
 
-def test_a_journey_of_many_sessions_shows_the_newest_in_a_terminal_and_all_in_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A bot's journey holds thousands of sessions: the terminal's table showed every card
-    (two minutes for 5,830), and each session was worked out again as of the clock even
-    with --limit. Now a table on standard output shows the newest JOURNEY_CARDS and says how
-    to see more; data formats and -o keep every one; only sessions with events after the
-    clock are worked out again."""
-    import jtrack.usecases.card as card_module
+def test_a_journey_of_many_sessions_shows_the_newest_in_every_format(tmp_path: Path) -> None:
+    """A bot's journey holds thousands of sessions: every format (the table, JSON, Markdown,
+    HTML) shows the newest JOURNEY_CARDS unless --limit or --all says otherwise, with a note
+    saying how many are not shown and how to see more; the totals count every one (HTML of
+    200,000 sessions was a 207 MB page, 6 minutes)."""
     from jtrack.commands.journey import JOURNEY_CARDS
 
     n = JOURNEY_CARDS + 3
     rows = [flat_event(f"e{i}", "v9", T0 + timedelta(hours=i)) for i in range(n)]
     store = _tiny_store(tmp_path, rows)
-    worked: list[str] = []
-    again = card_module._session_as_of
-
-    def counted(row: dict[str, Any], ev: pl.DataFrame, as_of: datetime) -> Any:
-        worked.append(row["id"])
-        return again(row, ev, as_of)
-
-    monkeypatch.setattr(card_module, "_session_as_of", counted)
-    table = _run("journey", "v9", "--store", str(store.root), "--ascii")
+    where = ("--store", str(store.root), "--as-of", AS_OF)
+    note = f"showing the newest {JOURNEY_CARDS} of {n} sessions: --limit N shows N, --all every one"
+    table = _run("journey", "v9", *where, "--ascii")
     assert table.exit_code == 0, table.stderr
     assert table.stdout.count("Web session") == JOURNEY_CARDS
-    said = " ".join(table.stdout.split())
-    assert f"showing the newest {JOURNEY_CARDS} of {n} sessions: --limit N shows N" in said
+    assert note in " ".join(table.stdout.split())
     pages = re.findall(r"last page Page (e\d+)", table.stdout)  # (the newest first)
     assert pages == [f"e{i}" for i in range(n - 1, n - 1 - JOURNEY_CARDS, -1)]
-    assert worked == []  # (no event after the clock: no session worked out again)
-    data = _run("journey", "v9", "--store", str(store.root), "-f", "json")
-    assert len(json.loads(data.stdout)["sessions"]) == n
-    told = _run("journey", "v9", "--store", str(store.root), "--limit", str(n), "--ascii")
+    data = json.loads(_run("journey", "v9", *where, "-f", "json").stdout)
+    assert len(data["sessions"]) == JOURNEY_CARDS and data["totals"]["sessions"] == n
+    assert data["totals"]["events"] == n and note in data["notes"]
+    md = _run("journey", "v9", *where, "-f", "md").stdout
+    assert md.count("| Web session |") == JOURNEY_CARDS and note in md
+    page = _run("journey", "v9", *where, "-f", "html").stdout
+    assert page.count('<article class="visit"') == JOURNEY_CARDS and note in page
+    every = json.loads(_run("journey", "v9", *where, "-f", "json", "--all").stdout)
+    assert len(every["sessions"]) == n and not any("showing" in x for x in every["notes"])
+    told = _run("journey", "v9", *where, "--limit", str(n), "--ascii")
     assert told.stdout.count("Web session") == n and "showing the newest" not in told.stdout
-    # as of a time inside the newest session: that one alone is worked out again
-    as_of = (T0 + timedelta(hours=n - 1, minutes=1)).isoformat()
-    journey = build_journey(store, "v9", as_of=as_of, limit=2).to_dict()
-    assert len(worked) == 0 and journey["totals"]["sessions"] == n
-    rows.append(flat_event("late", "v9", T0 + timedelta(hours=n - 1, minutes=5)))
-    store = _tiny_store(tmp_path, rows, name="late")
-    journey = build_journey(store, "v9", as_of=as_of, limit=2).to_dict()
-    assert len(worked) == 1 and journey["sessions"][0]["counts"]["events"] == 1
+    totals = _run("journey", "v9", *where, "--limit", "0", "-f", "html").stdout
+    assert "<article" not in totals and f"none of the {n} sessions shown" in totals
+    both = _run("journey", "v9", *where, "--all", "--limit", "3")
+    assert both.exit_code == 2 and "--all and --limit" in both.stderr
+
+
+def test_a_journey_worked_out_as_of_a_time_costs_no_query_per_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each session with events after the clock was worked out again on its own (a query
+    or more each: a bot's journey of 20,000 sessions dated ahead took 19 s with --limit 5);
+    now all of them in one query, the same figures as a card of each, and only the sessions
+    shown are read in full."""
+    import jtrack.usecases.card as card_module
+
+    def visitor(n: int, name: str) -> Store:
+        rows = []
+        for i in range(n):  # (each session: a view, then another after the clock)
+            at = T0 + timedelta(hours=i)
+            rows.append(flat_event(f"{name}{i}a", "v9", at, page_url=f"https://s.example/{i}"))
+            rows.append(flat_event(f"{name}{i}b", "v9", at + timedelta(minutes=10)))
+        return _tiny_store(tmp_path, rows, name=name)
+
+    read: list[int] = []
+    full = card_module._session_events
+
+    def spied(store: Store, customer: str, ids: Any) -> pl.DataFrame:
+        read.append(len(list(ids)))
+        return full(store, customer, ids)
+
+    monkeypatch.setattr(card_module, "_session_events", spied)
+    counts = []
+    for n, name in ((30, "few"), (300, "many")):
+        store = visitor(n, name)
+        as_of = T0 + timedelta(hours=n - 1, minutes=5)  # (inside the newest session)
+        build_journey(store, "v9", as_of=as_of, limit=2)  # (warm)
+        queries = _count_queries(monkeypatch)
+        j = build_journey(store, "v9", as_of=as_of, limit=2).to_dict()
+        counts.append(len(queries))
+        monkeypatch.undo()
+        monkeypatch.setattr(card_module, "_session_events", spied)
+        assert j["totals"]["sessions"] == n and j["totals"]["events"] == 2 * n - 1
+        newest = j["sessions"][0]
+        assert newest["counts"]["events"] == 1 and newest["timing"]["duration_seconds"] == 0.0
+        assert any("1 later event of this session not shown" in x for x in newest["notes"])
+        assert read[-1] == 2  # (the events of the sessions shown, not of every one)
+        card = build_card(store, newest["session"]["id"], as_of=as_of).to_dict()
+        for key in ("counts", "timing", "current_page", "first_page", "notes"):
+            assert card[key] == newest[key], key
+    assert counts[0] == counts[1], counts
 
 
 def _count_queries(monkeypatch: pytest.MonkeyPatch) -> list[None]:
@@ -1931,3 +1968,40 @@ def test_wrapping_a_long_url_costs_in_proportion_to_its_length(
 
     small, large = work(40), work(800)  # (twenty times the text)
     assert large < 40 * small, (small, large)
+
+
+def test_a_card_of_a_session_of_thousands_of_events_shows_its_first_and_last(
+    tmp_path: Path,
+) -> None:
+    """A crawler's one session of 200,000 events: `card --details` ran minutes and the HTML
+    page was 240 MB. The journey map and its list show the first and last CARD_EVENTS / 2
+    (a line between says how many are not shown, and that --all shows every one), in the
+    terminal, with --details and in HTML; the counts are every event's; JSON has them all."""
+    from jtrack.render.text import CARD_EVENTS
+
+    n = 3000
+    rows = [flat_event(f"e{i}", "v9", T0 + timedelta(seconds=i)) for i in range(n)]
+    store = _tiny_store(tmp_path, rows)
+    (sid,) = store.scan_sessions().collect().get_column("id").to_list()
+    where = ("--store", str(store.root), "--as-of", AS_OF, "--ascii")
+    gap = f"... {n - CARD_EVENTS:,} events not shown: `jtrack card --all` shows every one"
+    half = CARD_EVENTS // 2
+    shown = [f"e{i}" for i in [*range(half), *range(n - half, n)]]
+    for extra in ((), ("--details",)):
+        text = _run("card", sid, *where, *extra).stdout
+        assert text.count(gap) == 1 and f"{n:,} entries" in text
+        mapped = re.findall(r"\[PAG\]\s+Page (e\d+)", text)
+        assert mapped == shown
+        first, last = text.index("Page e49\n"), text.index("Page e2950\n")
+        assert first < text.index(gap) < last
+        every = _run("card", sid, *where, *extra, "--all").stdout
+        assert gap not in every and len(re.findall(r"\[PAG\]\s+Page (e\d+)", every)) == n
+    page = _run("card", sid, "--store", str(store.root), "--as-of", AS_OF, "-f", "html").stdout
+    assert page.count('<li class="ev') == CARD_EVENTS
+    assert page.count('<tr><td class="nw">') == CARD_EVENTS
+    assert page.count(gap.replace("`", "&#x60;")) + page.count(gap) == 2
+    assert f"Journey map ({n:,})" in page or f"Journey map ({n})" in page
+    full = _run("card", sid, "--store", str(store.root), "-f", "html", "--all").stdout
+    assert full.count('<li class="ev') == n
+    data = json.loads(_run("card", sid, "--store", str(store.root), "-f", "json").stdout)
+    assert len(data["journey"]) == n and data["counts"]["events"] == n
