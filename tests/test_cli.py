@@ -1999,6 +1999,7 @@ def test_the_shell_completion_of_commands_and_options(tmp_path: Path) -> None:
     for words, cword, expected in (
         ("jtrack report -f ", "3", ["table", "json", "md", "html"]),
         ("jtrack sessions --format j", "3", ["json", "jsonl"]),
+        ("jtrack report -f H", "3", ["HTML"]),  # (--format takes any case)
     ):
         formats = subprocess.run(
             [sys.executable, "-c", code],
@@ -2075,6 +2076,9 @@ def test_an_address_space_limit_is_warned_of(
         "reserves address space beyond what it uses and may abort the run past it (exit 134; "
         "the store stays whole); limit memory with the cgroup and --memory-limit instead\n"
     )
+    limits[resource.RLIMIT_AS] = (16_000_000_000, resource.RLIM_INFINITY)  # (high enough)
+    res = _run("sessionize", str(sample), "--store", str(tmp_path / "st3"), "-q")
+    assert res.exit_code == 0 and res.stderr == "", res.stderr
     monkeypatch.setattr(resource, "getrlimit", real)
     res = _run("sessionize", str(sample), "--store", str(tmp_path / "st2"), "-q")
     assert res.exit_code == 0 and res.stderr == "", res.stderr

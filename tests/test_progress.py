@@ -183,6 +183,9 @@ def test_a_terminal_without_term_is_taken_for_a_dumb_one(monkeypatch: pytest.Mon
     with bar:
         bar(ProgressUpdate("reading", bytes_done=1, bytes_total=2))
     assert not bar.enabled and console.file.getvalue() == ""  # type: ignore[attr-defined]
+    monkeypatch.setenv("NO_COLOR", "1")  # (with NO_COLOR too: no bars either)
+    assert console_colors() == {"color_system": None, "force_interactive": False}
+    monkeypatch.delenv("NO_COLOR")
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert console_colors() == {}
     monkeypatch.delenv("FORCE_COLOR")

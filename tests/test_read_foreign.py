@@ -711,6 +711,14 @@ def test_the_store_keeps_a_bounded_list_of_a_files_unread_fields(tmp_path: Path)
     assert record.unread[0] == "junk00000" and max(map(len, record.unread)) == UNREAD_NAME_CHARS
     manifest = next((store.root / "versions").iterdir()) / "manifest.json"
     assert manifest.stat().st_size < 60_000, manifest.stat().st_size
+    # (a manifest an earlier jtrack wrote, every name kept: read with the few)
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data["inputs"][0]["unread"] = ["y" * 300 + str(i) for i in range(150)]
+    del data["inputs"][0]["unread_more"]
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    (record,) = Store.open(store.root).read_manifest().inputs
+    assert len(record.unread) == UNREAD_KEPT and record.unread_more == 50
+    assert max(map(len, record.unread)) == UNREAD_NAME_CHARS
 
 
 def test_a_large_json_lines_file_is_sampled_not_read_key_by_key(tmp_path: Path) -> None:

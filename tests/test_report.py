@@ -1206,29 +1206,30 @@ def test_every_format_shows_the_series_by_the_unit_asked(store: Path) -> None:
 def test_a_killed_report_of_files_leaves_no_copy_of_the_exports_for_ever(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`report FILES` and `usage FILES` sessionize into a temporary store in $TMPDIR; one
-    killed with SIGKILL (or for memory) left it, a copy of the exports' events, for ever.
-    The next such command removes those of processes gone; a running one's stays."""
+    """`report FILES` sessionizes into a temporary store in $TMPDIR; one killed with SIGKILL
+    (or for memory) left it, a copy of the exports' events, for ever. The next one removes
+    those whose `.alive` lock no process holds; a running one's stays (whatever process
+    namespace it runs in: its id says nothing there), and a folder that is not jtrack's."""
+    import fcntl
     import os
-    import subprocess
-    import sys
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dead = tmp_path / f"jtrack-files-{gone.stdout.strip()}-abc123"
-    live = tmp_path / f"jtrack-files-{os.getppid()}-def456"
-    other = tmp_path / "jtrack-notes-1-x"  # (not one of these)
-    for d in (dead, live, other):
+    dead = tmp_path / "jtrack-files-1-abc123"
+    live = tmp_path / "jtrack-files-999999999-def456"  # (an id no process here has)
+    mine = tmp_path / "jtrack-files-999999-notes"  # (no .alive: not jtrack's)
+    for d in (dead, live, mine):
         (d / "store").mkdir(parents=True)
         (d / "store" / "events.parquet").write_bytes(b"PAR1")
-    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
-    res = CliRunner().invoke(app, ["report", str(sample), "-f", "json"])
-    assert res.exit_code == 0, res.stderr
-    assert not dead.exists() and live.exists() and other.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
+    (dead / ".alive").touch()
+    (live / ".alive").touch()
+    holder = os.open(live / ".alive", os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # (as its running process holds it)
+    try:
+        sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+        res = CliRunner().invoke(app, ["report", str(sample), "-f", "json"])
+        assert res.exit_code == 0, res.stderr
+    finally:
+        os.close(holder)
+    assert not dead.exists() and live.exists() and mine.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, mine.name])

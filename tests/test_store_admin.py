@@ -345,7 +345,8 @@ def test_compact_remembers_its_keep_and_a_rollback_says_the_keep_it_brings_back(
     code, _, err = _jt("store", "compact", "--store", str(root), "--keep", "4")
     assert code == 0, err
     assert err.startswith(
-        "nothing to compact (no version written, so the store goes on keeping 3 earlier versions"
+        "nothing to compact (--keep 4 used this once; no version written, so the store goes "
+        "on keeping 3 earlier versions"
     ), err
     assert json.loads(_jt("store", "--store", str(root), "-f", "json")[1])["keep"] == 3
     code, _, err = _jt("store", "rollback", "v000003", "--store", str(root))
@@ -377,6 +378,13 @@ def test_store_pin_refuses_when_it_can_hold_nothing(
     assert code == 1 and not ran.exists(), err
     assert err.startswith(f"error: {root}: cannot hold v000001 for touch: "), err
     assert "a run could remove the version while it reads" in err and err.count("\n") == 1
+    # (a store on a read-only mount: no run can remove anything, and pin runs the command)
+    import jtrack.commands.store as store_cmd
+
+    monkeypatch.setattr(store_cmd, "_read_only_file_system", lambda path: True)
+    code, _, err = _jt("store", "pin", "--store", str(root), "-q", "--", "touch", str(ran))
+    assert code == 0 and ran.exists(), err
+    ran.unlink()
     monkeypatch.undo()
     code, _, err = _jt("store", "pin", "--store", str(root), "-q", "--", "touch", str(ran))
     assert code == 0 and ran.exists(), err

@@ -864,9 +864,10 @@ def test_compact_keeps_the_versions_asked_for_even_with_nothing_to_compact(
     assert last.sessions_changed == 0 and last.sessions_unchanged == base.counts["sessions"]
     res = _run("store", "compact", "--store", str(store.root), "--keep", "0")
     assert res.exit_code == 0 and res.stderr == (
-        "nothing to compact (no version written, so the store goes on keeping 1 earlier "
-        "version; a run's --keep changes that)\n"
-    )  # (the --keep 1 the compaction was given, which v000004 remembers)
+        "nothing to compact (--keep 0 used this once: removed v000002, v000003; no version "
+        "written, so the store goes on keeping 1 earlier version: a run's --keep changes that)\n"
+    )  # (the --keep 1 the compaction was given, which v000004 remembers; it said the store
+    # went on keeping 1 while it removed the two)
     assert [p.name for p in (store.root / "versions").iterdir()] == ["v000004"]
     assert store.read_manifest().keep == 1
     fresh = Store.open(tmp_path / "fresh")

@@ -378,6 +378,7 @@ def compact_cmd(
     store, quiet = opts["store"], bool(opts["quiet"])
     st = Store.open(store)
     holding = st.holding_erased() if st.exists() else []
+    before = set(st.versions())
     done = compact(st, keep=keep, lock_wait=wait)
     if quiet:
         return
@@ -390,9 +391,14 @@ def compact_cmd(
     else:  # (a line, not "nothing to compact" then what it did)
         said = "nothing to compact"
         if keep is not None and (kept := kept_of(st.read_manifest())) != keep:
-            said += (  # (a --keep is remembered by the version written: none was)
-                f" (no version written, so the store goes on keeping {kept} earlier "
-                f"version{'s' if kept != 1 else ''}; a run's --keep changes that)"
+            # (this --keep is used, not remembered: a --keep is remembered by the version
+            # written, and none was)
+            let_go = sorted(before - set(st.versions()) - set(holding))
+            removed_now = f": removed {', '.join(let_go)}" if let_go else ""
+            said += (
+                f" (--keep {keep} used this once{removed_now}"
+                f"; no version written, so the store goes on keeping {kept} earlier "
+                f"version{'s' if kept != 1 else ''}: a run's --keep changes that)"
             )
         stderr_line(f"{said}; {removed}" if removed else said)
 
@@ -1102,13 +1108,17 @@ def pin_cmd(
         raise UsageError("no command to run", hint="jtrack store pin -- COMMAND [ARGS]...")
     st = Store.open(opts["store"])
     with st.current_snapshot() as snap:
-        if not snap.leased:  # (it said "held" and held nothing: a run removed the version)
+        if not snap.leased and not _read_only_file_system(st.root):
+            # (it said "held" and held nothing: a run removed the version; on a read-only
+            # mount no run can, and pin runs the command as before)
             from jtrack.errors import FileAccessError
 
             readers = os.path.join(st.shown, ".readers")
+            folder = os.path.join(st.root, ".readers")
+            writable = os.access(folder if os.path.isdir(folder) else st.root, os.W_OK)
             why = (
                 f"this account cannot write {readers}, where leases are kept"
-                if not os.access(os.path.join(st.root, ".readers"), os.W_OK)
+                if not writable
                 else f"its lease could not be written in {readers}"
             )
             raise FileAccessError(
@@ -1135,6 +1145,14 @@ def pin_cmd(
             raise typer.Exit(127 if isinstance(exc, FileNotFoundError) else 126) from None
         code = _wait_forwarding(child)
     raise typer.Exit(code if code >= 0 else 128 - code)
+
+
+def _read_only_file_system(path: Any) -> bool:
+    """Whether `path` is on a file system mounted read-only (no run can write there)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 def _pinned_here(st: Any) -> bool:

@@ -19,9 +19,10 @@ the same order. Imports Polars only; never prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -2258,16 +2259,20 @@ class SessionizeRun(StoredRun):
         return sessions if limit is None else sessions.head(limit)
 
 
-#: The temporary stores of `report FILES`, `usage FILES` (sessionize_sources): in $TMPDIR,
-#: named with the process's id.
+#: The temporary stores of `report FILES` (sessionize_sources): in $TMPDIR, each with a
+#: file its process holds a lock on (flock) for as long as it lives.
 _TEMP_PREFIX = "jtrack-files-"
+_ALIVE = ".alive"
 
 
 def _remove_stale_temporary_stores() -> None:
     """Remove the temporary stores that processes of this user killed before they could
     (SIGKILL, an out-of-memory kill) left in $TMPDIR: a copy of the exports' events, personal
-    data, kept for ever. A store whose process still runs, or another user's, is left."""
-    import re
+    data, kept for ever. Only a folder of jtrack's (its name, and its `.alive` file) whose
+    lock no process holds goes: a lock is held whatever process namespace its holder runs
+    in (containers sharing /tmp), where its process id would say nothing; another user's, a
+    link, or one of another file system that takes no lock is left."""
+    import fcntl
     import shutil
     import tempfile
 
@@ -2276,18 +2281,41 @@ def _remove_stale_temporary_stores() -> None:
     except OSError:
         return
     for entry in entries:
-        m = re.fullmatch(re.escape(_TEMP_PREFIX) + r"(\d+)-\w+", entry.name)
-        if m is None:
+        if not entry.name.startswith(_TEMP_PREFIX):
             continue
         try:
-            if entry.stat(follow_symlinks=False).st_uid != os.getuid() or entry.is_symlink():
+            if entry.is_symlink() or entry.stat(follow_symlinks=False).st_uid != os.getuid():
                 continue
-            os.kill(int(m.group(1)), 0)  # (alive: its own, or another's by a reused id)
-            continue
-        except ProcessLookupError:
+            fd = os.open(os.path.join(entry.path, _ALIVE), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # (no .alive: not one of these, or one just being made)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # (held: its process runs)
+        try:
             shutil.rmtree(entry.path, ignore_errors=True)
-        except (OSError, OverflowError, ValueError):
-            continue
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _temporary_store_folder() -> Iterator[Path]:
+    """A folder for a temporary store, its `.alive` file locked while the block runs (see
+    _remove_stale_temporary_stores), removed after it."""
+    import fcntl
+    import tempfile
+
+    _remove_stale_temporary_stores()
+    with tempfile.TemporaryDirectory(prefix=f"{_TEMP_PREFIX}{os.getpid()}-") as tmp:
+        fd = os.open(os.path.join(tmp, _ALIVE), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with contextlib.suppress(OSError):  # (a file system without locks: no marker)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield Path(tmp)
+        finally:
+            os.close(fd)
 
 
 def sessionize_sources(
@@ -2300,14 +2328,12 @@ def sessionize_sources(
 ) -> SessionizeRun:
     """Sessionize sources without keeping a store: the same engine, into a temporary store
     that is read back into memory and removed. Options as for run_sessionize."""
-    import tempfile
 
     from jtrack.core.sessionize import Sessionized
 
     opts = _legacy_options(options, fields)
-    _remove_stale_temporary_stores()
-    with tempfile.TemporaryDirectory(prefix=f"{_TEMP_PREFIX}{os.getpid()}-") as tmp:
-        store = Store(Path(tmp) / "store")
+    with _temporary_store_folder() as tmp:
+        store = Store(tmp / "store")
         run = run_sessionize(sources, store, options=opts, progress=progress, stdin=stdin)
         with store.current_snapshot() as snap:
             sessions = snap.scan_sessions().sort("created_date", "id").collect(engine="in-memory")

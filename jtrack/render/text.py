@@ -122,13 +122,12 @@ def console_colors() -> dict[str, Any]:
     (https://no-color.org) no terminal codes at all, bold, dim and underline too (Rich
     leaves those: a log of a run with FORCE_COLOR set, kept plain with NO_COLOR, had them);
     without $TERM, none either and no progress bars (as TERM=dumb), unless FORCE_COLOR."""
-    if os.environ.get("NO_COLOR"):
-        return {"color_system": None}
+    out: dict[str, Any] = {"color_system": None} if os.environ.get("NO_COLOR") else {}
     if not os.environ.get("TERM") and not os.environ.get("FORCE_COLOR"):
         # (no $TERM: what terminal it is, nobody says; git and less take it for a dumb one,
         # Rich for one with colours and a cursor: a pod run with a tty got escapes and bars)
-        return {"color_system": None, "force_interactive": False}
-    return {}
+        out |= {"color_system": None, "force_interactive": False}
+    return out
 
 
 def period_span(period: Any, dash: str = "-") -> str:

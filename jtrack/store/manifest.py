@@ -378,7 +378,7 @@ class Manifest:
                 contacts=ContactsSource(**data["contacts"]) if data.get("contacts") else None,
                 segments=[SegmentInfo(**s) for s in data.get("segments", [])],
                 parts=[_known(PartInfo, p) for p in data.get("parts", [])],
-                inputs=[_known(InputFile, i) for i in data.get("inputs", [])],
+                inputs=[_capped(_known(InputFile, i)) for i in data.get("inputs", [])],
                 runs=[_known(RunInfo, r) for r in data.get("runs", [])],
                 counts=dict(data.get("counts") or {}),
                 contact_counts=data.get("contact_counts"),
@@ -442,6 +442,18 @@ def _known(cls: Any, data: dict[str, Any]) -> Any:
 #: The unread field names an input's record keeps, and the characters of each.
 UNREAD_KEPT = 100
 UNREAD_NAME_CHARS = 200
+
+
+def _capped(record: InputFile) -> InputFile:
+    """An input's record with its unread names as kept_unread keeps them (a manifest an
+    earlier jtrack wrote kept them all: the next one written keeps the few)."""
+    if len(record.unread) <= UNREAD_KEPT and all(
+        len(n) <= UNREAD_NAME_CHARS for n in record.unread
+    ):
+        return record
+    kept, more = kept_unread(record.unread)
+    record.unread, record.unread_more = kept, record.unread_more + more
+    return record
 
 
 def kept_unread(names: list[str]) -> tuple[list[str], int]:
