@@ -1148,3 +1148,94 @@ def test_an_integer_beyond_an_integer_fields_range_is_number_out_of_range(
     )
     said = f"error: {tmp_path / 'a.jsonl'}:1: field 'browser_view_width': {detail} ["
     assert cli.exit_code == 1 and cli.stderr.startswith(said + "number_out_of_range]")
+
+
+# ---- standard input and JSON documents within the memory bound ------------------------------
+
+_CHILD_RSS = """
+import resource, subprocess, sys
+with open(sys.argv[1], "rb") as stdin:
+    res = subprocess.run(sys.argv[2:], stdin=stdin, capture_output=True)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+print(res.returncode, peak, res.stderr.decode().replace(chr(10), " | ") or "-")
+"""
+
+
+def _peak(stdin: Path, *args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple:
+    """A jtrack command run with `stdin` as its standard input: exit code, peak RSS (MB)
+    of that process alone, stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD_RSS, str(stdin), sys.executable, "-m", "jtrack.cli", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=cwd,
+        env={**os.environ, "TZ": "UTC", "POLARS_MAX_THREADS": "2", **(env or {})},
+    )
+    code, peak, err = proc.stdout.strip().split(" ", 2)
+    return int(code), int(peak), err
+
+
+def _events_file(path: Path, n: int) -> Path:
+    line = genesys_line("ID", "CUST", "2026-10-03T09:00:00Z")
+    with open(path, "w") as fh:
+        for i in range(n):
+            fh.write(line.replace("ID", f"e{i}").replace("CUST", f"c{i % 997}") + "\n")
+    return path
+
+
+def test_stdin_is_read_within_the_memory_bound_as_its_file_is(tmp_path: Path) -> None:
+    """`cat g300k.jsonl | jtrack sessionize - --memory-limit 64MB` peaked at 2,810 MB, the
+    same file by path at 415 MB: stdin was read whole (about 7 times its size)."""
+    src = _events_file(tmp_path / "e.jsonl", 90_000)  # (about 30 MB)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    args = ("-q", "--memory-limit", "64MB", "-f", "json", "-o")
+    code, by_path, err = _peak(
+        empty, "sessionize", str(src), "--store", "a", *args, "a.json", cwd=tmp_path
+    )
+    assert code == 0, err
+    code, by_stdin, err = _peak(
+        src, "sessionize", "-", "--store", "b", *args, "b.json", cwd=tmp_path
+    )
+    assert code == 0, err
+    a = json.loads((tmp_path / "a.json").read_text())["summary"]
+    b = json.loads((tmp_path / "b.json").read_text())["summary"]
+    assert (a["rows_read"], a["sessions"]) == (b["rows_read"], b["sessions"]) == (90_000, 997)
+    # (read whole, stdin cost about 7 times its 30 MB more than its file did)
+    assert by_stdin < by_path * 1.2, (by_stdin, by_path)
+    assert not [p for p in (tmp_path / "b").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_stdin_keeps_its_line_numbers_its_compression_and_what_was_taken_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Standard input is copied to a temporary file and read as files are: rejects name its
+    lines, compressed stdin is decompressed, a JSON document is read, the same bytes again
+    are nothing new, and the copy is gone after the run (in the store's own folder, or in
+    $TMPDIR for a command without a store)."""
+    import gzip
+
+    lines = [genesys_line(f"e{i}", f"c{i % 3}", f"2026-10-03T09:0{i}:00Z") for i in range(6)]
+    lines[2] = "{not json"
+    lines[4] = lines[4].replace('"createdDate": "', '"createdDate": "x')
+    raw = ("\n".join(lines) + "\n").encode()
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spool))
+    for name, data in (("plain", raw), ("gz", gzip.compress(raw))):
+        store, rej = tmp_path / f"s-{name}", tmp_path / f"{name}.jsonl"
+        args = ["sessionize", "-", "--store", str(store), "-q", "--on-error", "skip"]
+        res = CliRunner().invoke(app, [*args, "--rejects", str(rej)], input=data)
+        assert res.exit_code == 0, res.output
+        got = pl.read_ndjson(rej).select("file", "line").rows()
+        assert got == [("<stdin>", 3), ("<stdin>", 5)], name
+        assert not [p for p in store.iterdir() if p.name.startswith(".tmp-")]
+        again = CliRunner().invoke(app, [*args, "-f", "json"], input=data)
+        run = json.loads(again.stdout)["summary"]["run"]
+        assert (run["mode"], run["files_skipped"]) == ("unchanged", 1), again.output
+    page = json.dumps({"entities": [json.loads(x) for x in (lines[0], lines[1])]}).encode()
+    res = CliRunner().invoke(app, ["usage", "-", "-f", "json"], input=page)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["reconciliation"]["rows_read"] == 2
+    assert list(spool.iterdir()) == []  # (usage spooled it in $TMPDIR, and removed it)

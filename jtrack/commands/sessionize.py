@@ -46,8 +46,9 @@ def sessionize_cmd(
         list[str] | None,
         typer.Argument(
             help="JSONL/JSON/Parquet files (.gz/.zst/.bz2/.xz too), directories, globs, or - for "
-            "stdin. Files the store took in before are skipped without being read; a JSON "
-            "lines file that grew is read from where the last run left it; rotated copies "
+            "stdin (copied into the store's folder, then read as a file). Files the store "
+            "took in before are skipped without being read; a JSON lines file that grew is "
+            "read from where the last run left it; rotated copies "
             "beside a named file or in a named folder (app.jsonl.1, app.jsonl.2.gz) are read "
             "too. None with --rebuild (from the store's own events) or "
             "--contacts/--no-contacts.",

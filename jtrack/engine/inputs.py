@@ -85,6 +85,14 @@ def identify(src: Source) -> Identity:
         h.update(src.data[-_EDGE:])
         return Identity("", len(src.data), 0, h.hexdigest())
     assert src.path is not None
+    if src.stdin:  # (spooled: known by its bytes alone, digested as stdin always was)
+        with open(src.path, "rb") as fh:
+            n = os.fstat(fh.fileno()).st_size
+            h = hashlib.sha256(n.to_bytes(8, "big"))
+            h.update(fh.read(_EDGE))
+            fh.seek(max(0, n - _EDGE))
+            h.update(fh.read(_EDGE))
+        return Identity("", n, 0, h.hexdigest())
     path = src.path.resolve()
     st = path.stat()
     with open(path, "rb") as fh:
@@ -272,7 +280,7 @@ def plan_inputs(
     seen: dict[tuple[int, str], Identity] = {}
     firsts: dict[tuple[int, str], Source] = {}
     for src in sources:
-        if src.path is not None:
+        if src.path is not None and not src.stdin:
             path = str(src.path.resolve())
             try:
                 st: os.stat_result | None = os.stat(path)
@@ -399,9 +407,7 @@ def _plan_file(
         fh.seek(end - 1)
         if fh.read(1) != b"\n":
             open_line = _last_newline(fh, start, end)
-    piece = Source(
-        src.name, src.path, src.data, src.partitions, offset=start, end=end, first_line=before + 1
-    )
+    piece = replace(src, offset=start, end=end, first_line=before + 1)
     return piece, Identity(
         path,
         size,
@@ -443,7 +449,7 @@ def _parquet_suffix(path: str) -> bool:
 
 
 def is_file_path(src: Source) -> bool:
-    return src.path is not None and Path(src.path).is_file()
+    return src.path is not None and not src.stdin and Path(src.path).is_file()
 
 
 __all__ = ["Identity", "Planned", "identify", "piece_lines", "plan_inputs"]

@@ -392,14 +392,15 @@ def run_sessionize(
             "no sources, and no store to work on",
             hint='pass export files, folders or globs (or "-" with stdin)',
         )
-    with store.lock(wait=opts.lock_wait):
+    # (stdin is spooled inside the store: its personal data stays there, removed after)
+    with store.lock(wait=opts.lock_wait), store.scratch("stdin") as spool:
         store.refresh()
         base = store.read_manifest() if store.exists() else None
-        srcs = expand_sources(sources, stdin=stdin)
+        srcs = expand_sources(sources, stdin=stdin, spool=spool)
         if opts.rejects_path is not None:  # refused before anything is written
             from jtrack.files import check_rejects_target
 
-            inputs: list[str | Path] = [s.path for s in srcs if s.path is not None]
+            inputs: list[str | Path] = [s.path for s in srcs if s.path and not s.stdin]
             inputs += _contacts_files(base, opts, store.root)
             check_rejects_target(opts.rejects_path, inputs=inputs, store_root=store.root)
         srcs, own = _outside(srcs, store)
@@ -664,7 +665,7 @@ def _run(
     if opts.rejects_path is not None:  # (empty when none: an earlier run's are not this one's)
         from jtrack.files import write_rejects  # safe file writes
 
-        inputs: list[str | Path] = [s.path for s, _ in planned.read if s.path is not None]
+        inputs: list[str | Path] = [s.path for s, _ in planned.read if s.path and not s.stdin]
         inputs += _contacts_files(base, opts)
         try:
             write_rejects(read.rejects, opts.rejects_path, inputs=inputs, store_root=store.root)
@@ -792,7 +793,9 @@ def _outside(srcs: list[Source], store: Store) -> tuple[list[Source], int]:
     """The sources that are not the store's own files (a store kept inside the exports
     folder, or `jtrack sessionize .` with the default store), and how many were."""
     root = store.root.resolve()
-    keep = [s for s in srcs if s.path is None or not s.path.resolve().is_relative_to(root)]
+    keep = [
+        s for s in srcs if s.path is None or s.stdin or not s.path.resolve().is_relative_to(root)
+    ]
     return keep, len(srcs) - len(keep)
 
 

@@ -570,7 +570,7 @@ def _summed(name: str, shape: str, parts: list[_Result]) -> FileStats:
 def _classify(inp: _Input, max_line_bytes: int, block_bytes: int) -> None:
     """How an input is read: sets inp.how (and the shape of a text input)."""
     src = inp.src
-    if src.path is None:
+    if src.path is None or src.stdin:  # (stdin: spooled on the driver's disk)
         inp.how = "driver"
         return
     if canonical_parquet(src.path):

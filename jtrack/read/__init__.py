@@ -36,6 +36,7 @@ from jtrack.read.sources import (
     Source,
     _is_parquet,
     as_source_list,
+    discard_spools,
     expand_sources,
     left_out,
     only_a_store,
@@ -84,6 +85,7 @@ __all__ = [
     "as_source_list",
     "canonical_from_parquet_frame",
     "conform_rows",
+    "discard_spools",
     "expand_sources",
     "far_future_cut",
     "iter_source_rows",
@@ -254,22 +256,27 @@ def read_events(
         raise UsageError(f"max_line_bytes {max_line_bytes!r}", hint="1 or more bytes")
     given: list[Any] = as_source_list(sources)
     srcs: list[Source] = [s for s in given if isinstance(s, Source)]
-    if len(srcs) != len(given):
+    expanded = len(srcs) != len(given)
+    if expanded:
         srcs = expand_sources([s for s in given if not isinstance(s, Source)], stdin=stdin)
     frames: list[pl.DataFrame] = []
     stats: list[FileStats] = []
     small = SmallFiles(srcs, max_line_bytes)
-    for i, src in enumerate(srcs):
-        assert isinstance(src, Source)
-        got = small.take(i)
-        if got is not None:
-            frame, st = got
-            frames.append(frame.with_columns(pl.lit(i, pl.UInt32).alias("_src")))
-        else:
-            frame, st = read_source(src, max_line_bytes)
-            frames.append(conform_rows(frame, i))
-        st.lines = None  # (counted for the store's records only)
-        stats.append(st)
+    try:
+        for i, src in enumerate(srcs):
+            assert isinstance(src, Source)
+            got = small.take(i)
+            if got is not None:
+                frame, st = got
+                frames.append(frame.with_columns(pl.lit(i, pl.UInt32).alias("_src")))
+            else:
+                frame, st = read_source(src, max_line_bytes)
+                frames.append(conform_rows(frame, i))
+            st.lines = None  # (counted for the store's records only)
+            stats.append(st)
+    finally:  # (standard input this call spooled: read by now)
+        if expanded:
+            discard_spools(srcs)
     allrows = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=ROW_SCHEMA)
     accepted = allrows.filter(pl.col(REASON).is_null())
     if isinstance(far_future, tuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -30,6 +31,10 @@ class Source:
     offset: int = 0
     end: int | None = None
     first_line: int = 1
+    #: `path` is standard input spooled to a temporary file (spool_stdin): no file a user
+    #: named, known by its bytes as stdin always was (never by its path or inode), read by
+    #: Spark's driver, and removed once the command is done with it (discard_spools)
+    stdin: bool = False
 
     def read_bytes(self) -> bytes:
         if self.data is not None:
@@ -584,8 +589,14 @@ def check_source_names(sources: Sequence[Any], stdin: bool = True) -> None:
         )
 
 
-def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None) -> list[Source]:
+def expand_sources(
+    sources: Sequence[str | os.PathLike[str]], stdin: Any = None, spool: Path | None = None
+) -> list[Source]:
     """Turn paths, directories, globs and `-` into a sorted list of Sources.
+
+    Standard input (`-`) is copied, a MiB at a time, to a temporary file (spool_stdin: in
+    the folder `spool`, a store's own temporary folder, else in $TMPDIR), read as a file is
+    (a block at a time) and removed by discard_spools once the caller is done with it.
 
     A path that exists is taken literally (`[` or `*` in a file name is no pattern).
     Directories and `**` patterns are walked following symlinked folders, as globs do; a
@@ -611,10 +622,7 @@ def expand_sources(sources: Sequence[str | os.PathLike[str]], stdin: Any = None)
             if not read_stdin:  # (stdin is read once, however often `-` is named)
                 stream = stdin if stdin is not None else stdin_bytes()
                 stream = getattr(stream, "buffer", stream)  # (sys.stdin itself: its bytes)
-                data = stream.read()
-                if isinstance(data, str):  # (a text stream: io.StringIO, its text as UTF-8)
-                    data = data.encode("utf-8", errors="surrogateescape")
-                out.append(Source("<stdin>", data=data))
+                out.append(Source(STDIN_NAME, path=spool_stdin(stream, spool), stdin=True))
             read_stdin = True
             continue
         p = Path(s)
@@ -746,6 +754,71 @@ def _missing(p: Path, named: str) -> NoReturn:
             hint="name - and pipe it in as standard input (`zcat export.gz | jtrack ... -`)",
         )
     raise FileAccessError(f"{named}: no such file or directory", hint="check the path")
+
+
+#: What standard input is named in rejects, errors and notes.
+STDIN_NAME = "<stdin>"
+#: Standard input spooled by this process and not yet removed (removed at exit at the latest).
+_SPOOLS: set[Path] = set()
+_SPOOL_CHUNK = 1 << 20
+
+
+def spool_stdin(stream: Any, folder: Path | None = None) -> Path:
+    """Copy a stream (bytes, or text: written as UTF-8) to a new temporary file, a MiB at a
+    time, and return its path: in `folder` (created, owner only: a store's temporary folder,
+    so the personal data it holds stays with the store, and a run killed before removing it
+    leaves it for the next run to remove), else in $TMPDIR (the system's temporary folder),
+    readable by the owner only (0600) either way. A copy that fails (a full disk) is removed
+    and is a FileAccessError (exit 1)."""
+    import atexit
+    import tempfile
+
+    where = str(folder) if folder is not None else tempfile.gettempdir()
+    path: Path | None = None
+    try:
+        if folder is not None:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="jtrack-stdin-", dir=folder)  # (0600)
+        path = Path(name)
+        if not _SPOOLS:
+            atexit.register(_remove_spools)
+        _SPOOLS.add(path)
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(_SPOOL_CHUNK):
+                if isinstance(chunk, str):  # (a text stream: io.StringIO, its text as UTF-8)
+                    chunk = chunk.encode("utf-8", errors="surrogateescape")
+                out.write(chunk)
+    except OSError as exc:
+        if path is not None:
+            _discard(path)
+        raise FileAccessError(
+            f"-: cannot copy standard input to a temporary file in {where} ({exc.strerror or exc})",
+            hint="free space there, or set TMPDIR to a folder with room (a store's run copies "
+            "it into the store's folder)",
+        ) from exc
+    except BaseException:
+        if path is not None:
+            _discard(path)
+        raise
+    return path
+
+
+def discard_spools(sources: Sequence[Any]) -> None:
+    """Remove the spooled standard input among `sources` (see spool_stdin)."""
+    for src in sources:
+        if isinstance(src, Source) and src.stdin and src.path is not None:
+            _discard(src.path)
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+    _SPOOLS.discard(path)
+
+
+def _remove_spools() -> None:
+    for path in list(_SPOOLS):
+        _discard(path)
 
 
 def stdin_bytes() -> Any:

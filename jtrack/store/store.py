@@ -994,12 +994,26 @@ class Store:
 
         return lock_in_use(self.root / LOCK)
 
+    @contextlib.contextmanager
+    def scratch(self, what: str) -> Iterator[Path]:
+        """A `.tmp-WHAT-*` folder's path in the store for a run's temporary files (standard
+        input spooled: the personal data it holds stays with the store), not created here:
+        kept from remove_leftovers while the run uses it, removed after; one a killed run
+        left is removed by the next run, as its half-written version is."""
+        folder = self.root / f"{TMP_PREFIX}{what}-{uuid.uuid4().hex[:8]}"
+        _IN_USE.add(folder)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            _IN_USE.discard(folder)
+
     def remove_leftovers(self) -> None:
         """Remove what crashed runs left behind: only `.tmp-*` directories of this store."""
         if not self.root.is_dir():
             return
         for p in self.root.iterdir():
-            if p in _REMOVING:  # this process's thread is on it
+            if p in _REMOVING or p in _IN_USE:  # this process's thread is on it
                 continue
             if p.name.startswith(TMP_PREFIX) and p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p, ignore_errors=True)
@@ -1539,6 +1553,8 @@ def remember_manifest(
 
 #: Old versions this process's threads are removing (see Store.collect_garbage).
 _REMOVING: set[Path] = set()
+#: Temporary folders this process's runs are using (see Store.scratch).
+_IN_USE: set[Path] = set()
 
 
 def _remove(path: Path) -> None:

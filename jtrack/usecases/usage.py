@@ -705,6 +705,7 @@ class UsageInput:
         from jtrack.read import (
             FileStats,
             as_source_list,
+            discard_spools,
             expand_sources,
             left_out,
             only_a_store,
@@ -720,79 +721,83 @@ class UsageInput:
                 hint="name export files, folders or globs, or '-' for standard input",
             )
         srcs = expand_sources(sources, stdin=stdin)
-        skipped = left_out(sources).warnings("counted")
-        if not srcs:  # (a folder that holds only a jtrack store)
-            raise only_a_store(sources)
-        names = [s.name for s in srcs]
-        lazy: list[pl.LazyFrame] = []
-        slow = []
-        zoneless: list[tuple[int, FileStats]] = []  # (times without a zone: for a note)
-        for i, src in enumerate(srcs):
-            # (a file in Hive partition folders gets their columns from jtrack.read)
-            path = None if src.partitions else src.path
-            scan = _flat_parquet_scan(path) if path is not None else None
-            if scan is None:
-                slow.append((i, src))
-                continue
-            fast, naive = scan
-            lazy.append(_conform(fast.with_columns(_fi=pl.lit(i, pl.Int64))))
-            if naive:  # (the kept rows, counted as sessionize counts them)
-                kept = fast.filter(~pl.col("_rejected")).select(pl.len()).collect().item()
-                zoneless.append((i, FileStats(src.name, "flat-parquet", no_zone=int(kept))))
-        rows_read = rejected = 0
-        if slow:
-            # (the far-future cut is made over every file, those scanned here too: below)
-            kwargs: dict[str, Any] = {"on_error": "skip", "far_future": False}
-            if max_line_bytes is not None:
-                kwargs["max_line_bytes"] = max_line_bytes
-            read = read_events([src for _, src in slow], **kwargs)
-            rows_read, rejected = read.rows_read, read.rows_rejected
-            empty = [f.file for f in read.files if f.rows_read == 0]
-            zoneless += [(i, f) for (i, _), f in zip(slow, read.files, strict=True)]
-            bad = [i for (i, _), f in zip(slow, read.files, strict=True) if f.rows_rejected]
-            automated = automated_user_agents(read.events.get_column("user_agent_string"))
-            # read_events names each file; the same name may appear twice (a repeated source)
-            index = {src.name: i for i, src in slow}
-            lazy.append(
-                _conform(
-                    read.events.lazy().select(
-                        "event_id",
-                        "created_date",
-                        _cls=usage_class_expr(),
-                        _fi=pl.col("_file").replace_strict(index, return_dtype=pl.Int64),
-                        _rejected=pl.lit(False),
-                        _auto=_auto_expr(automated),
+        try:
+            skipped = left_out(sources).warnings("counted")
+            if not srcs:  # (a folder that holds only a jtrack store)
+                raise only_a_store(sources)
+            names = [s.name for s in srcs]
+            lazy: list[pl.LazyFrame] = []
+            slow = []
+            zoneless: list[tuple[int, FileStats]] = []  # (times without a zone: for a note)
+            for i, src in enumerate(srcs):
+                # (a file in Hive partition folders gets their columns from jtrack.read)
+                # (stdin, spooled: read now, its temporary file removed below)
+                path = None if src.partitions or src.stdin else src.path
+                scan = _flat_parquet_scan(path) if path is not None else None
+                if scan is None:
+                    slow.append((i, src))
+                    continue
+                fast, naive = scan
+                lazy.append(_conform(fast.with_columns(_fi=pl.lit(i, pl.Int64))))
+                if naive:  # (the kept rows, counted as sessionize counts them)
+                    kept = fast.filter(~pl.col("_rejected")).select(pl.len()).collect().item()
+                    zoneless.append((i, FileStats(src.name, "flat-parquet", no_zone=int(kept))))
+            rows_read = rejected = 0
+            if slow:
+                # (the far-future cut is made over every file, those scanned here too: below)
+                kwargs: dict[str, Any] = {"on_error": "skip", "far_future": False}
+                if max_line_bytes is not None:
+                    kwargs["max_line_bytes"] = max_line_bytes
+                read = read_events([src for _, src in slow], **kwargs)
+                rows_read, rejected = read.rows_read, read.rows_rejected
+                empty = [f.file for f in read.files if f.rows_read == 0]
+                zoneless += [(i, f) for (i, _), f in zip(slow, read.files, strict=True)]
+                bad = [i for (i, _), f in zip(slow, read.files, strict=True) if f.rows_rejected]
+                automated = automated_user_agents(read.events.get_column("user_agent_string"))
+                # read_events names each file; the same name may appear twice (a repeated source)
+                index = {src.name: i for i, src in slow}
+                lazy.append(
+                    _conform(
+                        read.events.lazy().select(
+                            "event_id",
+                            "created_date",
+                            _cls=usage_class_expr(),
+                            _fi=pl.col("_file").replace_strict(index, return_dtype=pl.Int64),
+                            _rejected=pl.lit(False),
+                            _auto=_auto_expr(automated),
+                        )
                     )
                 )
+            else:
+                empty, bad = [], []
+            lf = pl.concat(lazy, how="vertical") if lazy else pl.LazyFrame(schema=INPUT_SCHEMA)
+            read_by_jtrack = {i for i, _ in slow}
+            return cls(
+                events=lf,
+                contents=_contents(read.events.lazy()) if slow else None,
+                scanned={
+                    i: src.path
+                    for i, src in enumerate(srcs)
+                    if i not in read_by_jtrack and src.path is not None
+                },
+                origin="sources",
+                names=names,
+                deduplicated=False,
+                rows_read=rows_read,
+                rejected=rejected,
+                traffic_lists=_lists_version(),
+                on_error=on_error,
+                sources=srcs,
+                empty_files=empty,
+                rejected_files=bad,
+                lazy_files=[i for i in range(len(srcs)) if i not in read_by_jtrack],
+                left_out=skipped,
+                zone_warnings=zone_warnings(
+                    [f for _, f in sorted(zoneless, key=lambda x: x[0])], stored=False
+                ),
             )
-        else:
-            empty, bad = [], []
-        lf = pl.concat(lazy, how="vertical") if lazy else pl.LazyFrame(schema=INPUT_SCHEMA)
-        read_by_jtrack = {i for i, _ in slow}
-        return cls(
-            events=lf,
-            contents=_contents(read.events.lazy()) if slow else None,
-            scanned={
-                i: src.path
-                for i, src in enumerate(srcs)
-                if i not in read_by_jtrack and src.path is not None
-            },
-            origin="sources",
-            names=names,
-            deduplicated=False,
-            rows_read=rows_read,
-            rejected=rejected,
-            traffic_lists=_lists_version(),
-            on_error=on_error,
-            sources=srcs,
-            empty_files=empty,
-            rejected_files=bad,
-            lazy_files=[i for i in range(len(srcs)) if i not in read_by_jtrack],
-            left_out=skipped,
-            zone_warnings=zone_warnings(
-                [f for _, f in sorted(zoneless, key=lambda x: x[0])], stored=False
-            ),
-        )
+        finally:  # (stdin spooled: read by now, its file removed)
+            discard_spools(srcs)
 
 
 @contextlib.contextmanager
