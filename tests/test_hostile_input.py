@@ -1239,3 +1239,35 @@ def test_stdin_keeps_its_line_numbers_its_compression_and_what_was_taken_in(
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["reconciliation"]["rows_read"] == 2
     assert list(spool.iterdir()) == []  # (usage spooled it in $TMPDIR, and removed it)
+
+
+def test_a_gzip_bomb_of_a_json_document_is_refused_as_it_is_decompressed(tmp_path: Path) -> None:
+    """A 1.5 MB `.json.gz` of whitespace inside `[` and `]` took 97 s and 3.7 GB: a JSON
+    document is read whole, and its size was not bounded. It is counted as it is
+    decompressed, against a quarter of --memory-limit (or $JTRACK_MAX_DOCUMENT_BYTES)."""
+    import gzip
+
+    good = _events_file(tmp_path / "good.jsonl", 10)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    bomb = tmp_path / "b.json.gz"
+    with gzip.open(bomb, "wb", 9) as fh:
+        fh.write(b"[")
+        for _ in range(300):
+            fh.write(b" " * (1 << 20))
+        fh.write(b"]")
+    assert bomb.stat().st_size < 1 << 20
+    code, small, err = _peak(empty, "sessionize", str(good), "--store", "s", "-q", cwd=tmp_path)
+    assert code == 0, err
+    current = (tmp_path / "s" / "CURRENT").read_text()
+    args = ("sessionize", str(bomb), "--store", "s", "-q", "--memory-limit", "64MB")
+    code, peak, err = _peak(empty, *args, cwd=tmp_path)
+    assert code == 1 and " | " not in err.rstrip(" |"), err  # (one line)
+    assert "b.json.gz: the JSON document holds more than 16.0MB once decompressed" in err
+    assert "jq -c '.[]'" in err and "--memory-limit" in err
+    assert peak < small + 100, (peak, small)  # (stopped at 16 MB, not at 300)
+    assert (tmp_path / "s" / "CURRENT").read_text() == current
+    # (a command without --memory-limit: bounded by the variable, or the machine's memory)
+    env = {"JTRACK_MAX_DOCUMENT_BYTES": "8MB"}
+    code, _, err = _peak(empty, "usage", str(bomb), cwd=tmp_path, env=env)
+    assert code == 1 and "holds more than 8.0MB once decompressed" in err, err

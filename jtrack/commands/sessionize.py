@@ -190,7 +190,9 @@ def sessionize_cmd(
             help="Memory a work unit is sized to, e.g. 4GB [default: 2GB]. Larger runs are "
             "split into ranges of visitors staged on disk (in the store), with the same "
             "result; until duplicates are decided a run also holds 26 bytes a new event "
-            "(100M events peak at 4.6 GiB at the default).",
+            "(100M events peak at 4.6 GiB at the default). A JSON document (array, REST page: "
+            "read whole) may hold a quarter of it once decompressed (without it, "
+            "$JTRACK_MAX_DOCUMENT_BYTES, else a sixteenth of the machine's memory).",
             show_default=False,
             metavar="<size>",
         ),

@@ -45,6 +45,7 @@ from jtrack.errors import DataError, JtrackError, UsageError
 from jtrack.options import (
     CAMPAIGN_RULE,
     CONTENT_RULE,
+    DEFAULT_MEMORY_LIMIT,
     ID_RULE,
     IDENTITY_RULE,
     STREAM_RULE,
@@ -392,8 +393,16 @@ def run_sessionize(
             "no sources, and no store to work on",
             hint='pass export files, folders or globs (or "-" with stdin)',
         )
-    # (stdin is spooled inside the store: its personal data stays there, removed after)
-    with store.lock(wait=opts.lock_wait), store.scratch("stdin") as spool:
+    from jtrack.read.jsonl import documents_within
+
+    # (stdin is spooled inside the store: its personal data stays there, removed after; a
+    # JSON document is bounded by --memory-limit when one is given, else by the machine's)
+    bound = opts.memory_limit if opts.memory_limit != DEFAULT_MEMORY_LIMIT else None
+    with (
+        store.lock(wait=opts.lock_wait),
+        store.scratch("stdin") as spool,
+        documents_within(bound),
+    ):
         store.refresh()
         base = store.read_manifest() if store.exists() else None
         srcs = expand_sources(sources, stdin=stdin, spool=spool)

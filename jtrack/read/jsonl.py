@@ -4,6 +4,7 @@ become rejects with the line and the field. Imports Polars only."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -246,12 +247,97 @@ _PAGE_START = re.compile(
 )
 
 
+#: The environment variable that sets the most bytes a JSON document (an array, a REST
+#: page: read whole) may hold once decompressed, as a size (`64MB`), when no
+#: --memory-limit is given.
+DOCUMENT_LIMIT_ENV = "JTRACK_MAX_DOCUMENT_BYTES"
+#: The bound a run set from its --memory-limit (documents_within); None: the machine's.
+_DOCUMENT_LIMIT: int | None = None
+#: A document may hold this share of --memory-limit (reading one costs 2.5 to 7 times its
+#: size: its bytes, its text, its events as lines, then as rows) ...
+DOCUMENT_SHARE_OF_LIMIT = 4
+#: ... or, without one, this share of the machine's memory (or of the cgroup's limit).
+DOCUMENT_SHARE_OF_MEMORY = 16
+
+
+@contextlib.contextmanager
+def documents_within(memory_limit: int | None) -> Iterator[None]:
+    """While in it, the JSON documents this process reads may hold a quarter of
+    `memory_limit` once decompressed (None: the default, see document_limit)."""
+    global _DOCUMENT_LIMIT
+    before = _DOCUMENT_LIMIT
+    if memory_limit is not None:
+        _DOCUMENT_LIMIT = memory_limit // DOCUMENT_SHARE_OF_LIMIT
+    try:
+        yield
+    finally:
+        _DOCUMENT_LIMIT = before
+
+
+def document_limit() -> int:
+    """The most bytes a JSON document may hold once decompressed: what the run set from
+    the --memory-limit it was given (a quarter of it: an option wins over a variable);
+    else $JTRACK_MAX_DOCUMENT_BYTES when set; else a sixteenth of the memory the machine
+    has (its cgroup's limit where that is lower)."""
+    if _DOCUMENT_LIMIT is not None:
+        return _DOCUMENT_LIMIT
+    from jtrack.checks import env_value
+
+    raw = env_value(DOCUMENT_LIMIT_ENV, "a size (256MB)", "a share of the machine's memory")
+    if raw is not None:
+        from jtrack.options import parse_size
+
+        return parse_size(raw, f"${DOCUMENT_LIMIT_ENV}")
+    return machine_memory() // DOCUMENT_SHARE_OF_MEMORY
+
+
+def machine_memory() -> int:
+    """The memory this process may have: the machine's (physical pages), or its cgroup's
+    limit (v2 `memory.max`, v1 `memory.limit_in_bytes`) where lower; 8 GiB if unknown."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(f) as fh:
+                text = fh.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def _document_bytes(chunks: Iterator[bytes], name: str) -> bytes:
+    """A JSON document's bytes, whole; a DataError as soon as they pass document_limit
+    (counted as they are decompressed: a bomb stops there, not once inflated)."""
+    limit = document_limit()
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            from jtrack.options import format_size
+
+            parts.clear()
+            raise DataError(
+                f"{name}: the JSON document holds more than {format_size(limit)} once "
+                "decompressed, more than it may be read whole; nothing from it was read",
+                hint="convert it to JSON lines (`jq -c '.[]'`, `jq -c '.entities[]'` for a "
+                "REST page), read a block at a time, or raise --memory-limit (or "
+                f"${DOCUMENT_LIMIT_ENV})",
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def _read_json_lines(src: Source, max_line_bytes: int) -> tuple[pl.DataFrame, FileStats]:
-    """JSONL, or a JSON document (array, REST page): the document is read whole, the lines
-    with max_line_bytes enforced while reading."""
+    """JSONL, or a JSON document (array, REST page): the document is read whole (at most
+    document_limit bytes), the lines with max_line_bytes enforced while reading."""
     head, chunks = _first_line(_decoded_chunks(src), max_line_bytes)
     if _is_document(head, max_line_bytes):
-        raw = b"".join(chunks)
+        raw = _document_bytes(chunks, src.name)
         text, mark = _decode_text(raw, src.name)
         if mark is not None:
             raise DataError(
