@@ -1271,3 +1271,11 @@ def test_a_gzip_bomb_of_a_json_document_is_refused_as_it_is_decompressed(tmp_pat
     env = {"JTRACK_MAX_DOCUMENT_BYTES": "8MB"}
     code, _, err = _peak(empty, "usage", str(bomb), cwd=tmp_path, env=env)
     assert code == 1 and "holds more than 8.0MB once decompressed" in err, err
+    # (zstd: its decompressor takes no bound on its output, and 10 KB were all 300 MB at once)
+    zstandard = pytest.importorskip("zstandard")
+    packer = zstandard.ZstdCompressor(level=19).compressobj()
+    packed = [packer.compress(b"[")] + [packer.compress(b" " * (1 << 20)) for _ in range(300)]
+    (tmp_path / "b.json.zst").write_bytes(b"".join(packed) + packer.compress(b"]") + packer.flush())
+    code, zpeak, err = _peak(empty, "usage", "b.json.zst", cwd=tmp_path, env=env)
+    assert code == 1 and "holds more than 8.0MB once decompressed" in err, err
+    assert zpeak < small + 100, (zpeak, small)

@@ -81,6 +81,10 @@ def _gunzip(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
         raise _corrupt(name, "gzip", exc) from exc
 
 
+#: Compressed bytes handed to zstd's decompressor at a time: at most 8 MiB out of each.
+_ZSTD_FEED = 256
+
+
 def _unzstd(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
     """Decompress zstd (several frames too); a truncated or corrupt stream raises DataError."""
     try:
@@ -93,17 +97,20 @@ def _unzstd(chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
     d, started = zstandard.ZstdDecompressor().decompressobj(), False
     try:
         for chunk in chunks:
-            data = chunk
-            while data:
-                out = d.decompress(data)
-                started = True
-                if out:
-                    yield out
-                if d.eof:
-                    data = d.unused_data
-                    d, started = zstandard.ZstdDecompressor().decompressobj(), False
-                else:
-                    data = b""
+            # (fed a little at a time: its decompressor takes no bound on its output, and a
+            # byte of a bomb of spaces is 32 KiB of them)
+            for at in range(0, len(chunk), _ZSTD_FEED):
+                data = chunk[at : at + _ZSTD_FEED]
+                while data:
+                    out = d.decompress(data)
+                    started = True
+                    if out:
+                        yield out
+                    if d.eof:
+                        data = d.unused_data
+                        d, started = zstandard.ZstdDecompressor().decompressobj(), False
+                    else:
+                        data = b""
         if started and not d.eof:
             raise _corrupt(name, "zstd", "the stream ends before its last frame is complete")
     except zstandard.ZstdError as exc:
