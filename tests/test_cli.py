@@ -2058,6 +2058,23 @@ def test_a_tilde_with_no_home_to_expand_to_is_refused(
     assert not (tmp_path / "~").exists()
 
 
+def test_a_store_typed_as_dot_slash_tilde_is_the_folder_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--store ./~/s` is a folder named `~` here: a Path dropped the `./`, and jtrack
+    expanded `~/s` to the home's `s` (review)."""
+    home, here = tmp_path / "home", tmp_path / "here"
+    home.mkdir()
+    here.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    res = _run("sessionize", str(sample), "--store", "./~/s", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert (here / "~" / "s" / "CURRENT").is_file() and not (home / "s").exists()
+    assert _run("sessions", "--store", "~/s").exit_code == 1  # (the home's: none there)
+
+
 def test_an_address_space_limit_is_warned_of(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -742,7 +742,7 @@ def named_file(value: Any) -> Path | None:
     if value is None or isinstance(value, Path):
         return value
     _refuse_blank(str(value))
-    return Path(value)
+    return _as_typed(str(value))
 
 
 def file_path(value: Any) -> Path | None:
@@ -848,7 +848,16 @@ def _store_path(value: Any) -> Path:
         raise typer.BadParameter(
             "empty: name the store's folder, or leave --store out for ./.jtrack or $JTRACK_STORE"
         )
-    return Path(value)
+    return _as_typed(str(value))
+
+
+def _as_typed(text: str) -> Path:
+    """A path as typed: `./~/s` is the folder `~` here (a Path drops the `./`, and `~/s` is
+    then the home's `s`, which jtrack expands as a shell does)."""
+    path = Path(text)
+    if str(path).startswith("~") and not text.startswith("~"):
+        return Path(current_folder()) / path
+    return path
 
 
 StoreOpt = Annotated[
