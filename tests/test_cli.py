@@ -2075,6 +2075,30 @@ def test_a_store_typed_as_dot_slash_tilde_is_the_folder_here(
     assert _run("sessions", "--store", "~/s").exit_code == 1  # (the home's: none there)
 
 
+def test_a_bad_document_bound_in_the_environment_is_said_before_anything_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$JTRACK_MAX_DOCUMENT_BYTES that is no size was said only once a JSON document was
+    met (a run of JSON lines files went through, one with a document among them stopped
+    half-way); it is an invocation error before any file is read, by every command that
+    reads exports."""
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    for value, said in (("junk", "cannot read 'junk' as a size"), ("", "is empty")):
+        monkeypatch.setenv("JTRACK_MAX_DOCUMENT_BYTES", value)
+        for args in (
+            ["sessionize", str(sample), "--store", str(tmp_path / "st")],
+            ["usage", str(sample)],
+            ["report", str(sample)],
+        ):
+            res = _run(*args)
+            assert res.exit_code == 2, (args, res.stderr)
+            assert res.stderr.startswith("error: $JTRACK_MAX_DOCUMENT_BYTES"), res.stderr
+            assert said in res.stderr, res.stderr
+    assert not (tmp_path / "st").exists()
+    monkeypatch.setenv("JTRACK_MAX_DOCUMENT_BYTES", "64MB")
+    assert _run("usage", str(sample), "--month", "2026-10", "-q").exit_code == 0
+
+
 def test_an_address_space_limit_is_warned_of(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -296,6 +296,9 @@ def handle_errors(fn: F) -> F:
                 from jtrack.read.sources import check_source_names
 
                 check_source_names(sources, stdin=fn.__name__ != "watch_cmd")
+                from jtrack.read.jsonl import check_document_limit_env
+
+                check_document_limit_env()
             result = context.run(fn, *args, **kwargs)
             _say_written(fn, kwargs)
             return result

@@ -291,6 +291,18 @@ def document_limit() -> int:
     return machine_memory() // DOCUMENT_SHARE_OF_MEMORY
 
 
+def check_document_limit_env() -> None:
+    """A UsageError for a $JTRACK_MAX_DOCUMENT_BYTES that is no size, said before anything is
+    read (it was said only once a document was met, after the run had read other files)."""
+    from jtrack.checks import env_value
+
+    raw = env_value(DOCUMENT_LIMIT_ENV, "a size (256MB)", "a share of the machine's memory")
+    if raw is not None:
+        from jtrack.options import parse_size
+
+        parse_size(raw, f"${DOCUMENT_LIMIT_ENV}")
+
+
 def machine_memory() -> int:
     """The memory this process may have: the machine's (physical pages), or its cgroup's
     limit (v2 `memory.max`, v1 `memory.limit_in_bytes`) where lower; 8 GiB if unknown."""
