@@ -1653,3 +1653,38 @@ def test_the_rejected_rows_note_says_they_are_the_inputs_not_the_months(tmp_path
         "note: 1 row of the store's inputs was rejected and is not counted (in any period)"
         in res.stderr.splitlines()
     )
+
+
+def test_a_copy_of_standard_input_a_killed_usage_left_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`usage -` copies standard input to $TMPDIR; one killed with SIGKILL left the copy (the
+    exports' events) for ever. The next `usage -` removes those no process holds and
+    untouched for a minute; one held (a running `usage -`), one just made, or a file of
+    another name stays."""
+    import fcntl
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old = time.time() - 600
+    left, held, fresh, other = (
+        tmp_path / n for n in ("jtrack-stdin-a1", "jtrack-stdin-b2", "jtrack-stdin-c3", "notes")
+    )
+    for f in (left, held, fresh, other):
+        f.write_bytes(b"{}\n")
+    for f in (left, held, other):
+        os.utime(f, (old, old))
+    lock = os.open(held, os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "events.jsonl"
+    try:
+        res = CliRunner().invoke(
+            app, ["usage", "-", "--month", "2026-10", "-q"], input=sample.read_bytes()
+        )
+    finally:
+        os.close(lock)
+    assert res.exit_code == 0, res.stderr
+    assert not left.exists() and held.exists() and fresh.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (held, fresh, other)
+    )  # (its own copy removed too)

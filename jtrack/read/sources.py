@@ -761,6 +761,46 @@ STDIN_NAME = "<stdin>"
 #: Standard input spooled by this process and not yet removed (removed at exit at the latest).
 _SPOOLS: set[Path] = set()
 _SPOOL_CHUNK = 1 << 20
+#: The locks this process holds on its spools in $TMPDIR (path -> descriptor): a spool no
+#: process holds, and older than _STALE_SPOOL_SECONDS, a killed process left.
+_SPOOL_LOCKS: dict[Path, int] = {}
+_STALE_SPOOL_SECONDS = 60
+
+
+def _remove_stale_spools(folder: str) -> None:
+    """Remove the copies of standard input that processes of this user killed before they
+    could (SIGKILL, an out-of-memory kill) left in $TMPDIR (personal data, kept for ever):
+    those no process holds a lock on, untouched for a minute (a copy just made is not yet
+    locked); another user's, a link, or one still held is left."""
+    import fcntl
+    import stat
+    import time
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith("jtrack-stdin-"):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if (
+                not stat.S_ISREG(st.st_mode)
+                or st.st_uid != os.getuid()
+                or time.time() - st.st_mtime < _STALE_SPOOL_SECONDS
+            ):
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(entry.path)
+        except OSError:
+            pass  # (held: its process reads it)
+        finally:
+            os.close(fd)
 
 
 def spool_stdin(stream: Any, folder: Path | None = None) -> Path:
@@ -778,8 +818,17 @@ def spool_stdin(stream: Any, folder: Path | None = None) -> Path:
     try:
         if folder is not None:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder is None:
+            _remove_stale_spools(where)
         fd, name = tempfile.mkstemp(prefix="jtrack-stdin-", dir=folder)  # (0600)
         path = Path(name)
+        if folder is None:  # (held while this process may read it: see _remove_stale_spools)
+            import fcntl
+
+            with contextlib.suppress(OSError):
+                lock = os.open(name, os.O_RDONLY)
+                _SPOOL_LOCKS[path] = lock
+                fcntl.flock(lock, fcntl.LOCK_EX)
         if not _SPOOLS:
             atexit.register(_remove_spools)
         _SPOOLS.add(path)
@@ -814,6 +863,10 @@ def _discard(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
     _SPOOLS.discard(path)
+    lock = _SPOOL_LOCKS.pop(path, None)
+    if lock is not None:
+        with contextlib.suppress(OSError):
+            os.close(lock)
 
 
 def _remove_spools() -> None:
