@@ -405,3 +405,46 @@ __all__ = [
     "write_rejects",
     "write_with",
 ]
+
+
+def remove_unheld(folder: str, prefix: str, lock: str | None = None, min_age: float = 0) -> None:
+    """Remove what processes of this user killed before they could (SIGKILL, an
+    out-of-memory kill) left in `folder` (a temporary folder): each entry named `prefix...`
+    whose lock no process holds (flock on its file `lock` inside it, a folder; else on the
+    entry itself, a file), untouched for `min_age` seconds (a file just made is not locked
+    yet). A lock is held whatever process namespace its holder runs in (containers sharing
+    /tmp), where a process id would say nothing; another user's entry, a link, a folder
+    without its lock file, or one on a file system without locks is left."""
+    import fcntl
+    import shutil
+    import time
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            kind_ok = stat.S_ISDIR(st.st_mode) if lock else stat.S_ISREG(st.st_mode)
+            if not kind_ok or st.st_uid != os.getuid() or time.time() - st.st_mtime < min_age:
+                continue
+            target = os.path.join(entry.path, lock) if lock else entry.path
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # (held: its process runs)
+        try:
+            if lock:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with suppress(OSError):
+                    os.unlink(entry.path)
+        finally:
+            os.close(fd)

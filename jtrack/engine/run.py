@@ -2277,49 +2277,17 @@ _TEMP_PREFIX = "jtrack-files-"
 _ALIVE = ".alive"
 
 
-def _remove_stale_temporary_stores() -> None:
-    """Remove the temporary stores that processes of this user killed before they could
-    (SIGKILL, an out-of-memory kill) left in $TMPDIR: a copy of the exports' events, personal
-    data, kept for ever. Only a folder of jtrack's (its name, and its `.alive` file) whose
-    lock no process holds goes: a lock is held whatever process namespace its holder runs
-    in (containers sharing /tmp), where its process id would say nothing; another user's, a
-    link, or one of another file system that takes no lock is left."""
-    import fcntl
-    import shutil
-    import tempfile
-
-    try:
-        entries = list(os.scandir(tempfile.gettempdir()))
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.name.startswith(_TEMP_PREFIX):
-            continue
-        try:
-            if entry.is_symlink() or entry.stat(follow_symlinks=False).st_uid != os.getuid():
-                continue
-            fd = os.open(os.path.join(entry.path, _ALIVE), os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue  # (no .alive: not one of these, or one just being made)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue  # (held: its process runs)
-        try:
-            shutil.rmtree(entry.path, ignore_errors=True)
-        finally:
-            os.close(fd)
-
-
 @contextlib.contextmanager
 def _temporary_store_folder() -> Iterator[Path]:
-    """A folder for a temporary store, its `.alive` file locked while the block runs (see
-    _remove_stale_temporary_stores), removed after it."""
+    """A folder for a temporary store, its `.alive` file locked while the block runs (so
+    that the next one, if this process is killed, removes it: files.remove_unheld), removed
+    after it."""
     import fcntl
     import tempfile
 
-    _remove_stale_temporary_stores()
+    from jtrack.files import remove_unheld
+
+    remove_unheld(tempfile.gettempdir(), _TEMP_PREFIX, _ALIVE)
     with tempfile.TemporaryDirectory(prefix=f"{_TEMP_PREFIX}{os.getpid()}-") as tmp:
         fd = os.open(os.path.join(tmp, _ALIVE), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:

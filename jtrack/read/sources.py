@@ -767,42 +767,6 @@ _SPOOL_LOCKS: dict[Path, int] = {}
 _STALE_SPOOL_SECONDS = 60
 
 
-def _remove_stale_spools(folder: str) -> None:
-    """Remove the copies of standard input that processes of this user killed before they
-    could (SIGKILL, an out-of-memory kill) left in $TMPDIR (personal data, kept for ever):
-    those no process holds a lock on, untouched for a minute (a copy just made is not yet
-    locked); another user's, a link, or one still held is left."""
-    import fcntl
-    import stat
-    import time
-
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.name.startswith("jtrack-stdin-"):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-            if (
-                not stat.S_ISREG(st.st_mode)
-                or st.st_uid != os.getuid()
-                or time.time() - st.st_mtime < _STALE_SPOOL_SECONDS
-            ):
-                continue
-            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.unlink(entry.path)
-        except OSError:
-            pass  # (held: its process reads it)
-        finally:
-            os.close(fd)
-
-
 def spool_stdin(stream: Any, folder: Path | None = None) -> Path:
     """Copy a stream (bytes, or text: written as UTF-8) to a new temporary file, a MiB at a
     time, and return its path: in `folder` (created, owner only: a store's temporary folder,
@@ -818,11 +782,13 @@ def spool_stdin(stream: Any, folder: Path | None = None) -> Path:
     try:
         if folder is not None:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if folder is None:
-            _remove_stale_spools(where)
+        if folder is None:  # (those a killed `usage -` left)
+            from jtrack.files import remove_unheld
+
+            remove_unheld(where, "jtrack-stdin-", min_age=_STALE_SPOOL_SECONDS)
         fd, name = tempfile.mkstemp(prefix="jtrack-stdin-", dir=folder)  # (0600)
         path = Path(name)
-        if folder is None:  # (held while this process may read it: see _remove_stale_spools)
+        if folder is None:  # (held while this process may read it: see files.remove_unheld)
             import fcntl
 
             with contextlib.suppress(OSError):
